@@ -1,0 +1,81 @@
+"""The per-call agent interface: caller audio and DTMF in; agent audio and call control out.
+
+Audio is always G.711 μ-law, 8 kHz, in 160-byte (20 ms) frames, whatever the
+call's codec: the media layer converts A-law calls once at its edge.
+
+The shared media ticker calls :meth:`Agent.on_caller_frame` and then
+:meth:`Agent.next_frame` once per 20 ms for every call, on the event loop.
+Both must return at once (no I/O, no awaiting): queue work for a task of
+your own instead.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["FRAME_BYTES", "Agent", "AgentFactory", "CallControl"]
+
+FRAME_BYTES = 160
+"""One 20 ms frame of 8 kHz μ-law."""
+
+
+class CallControl(Protocol):
+    """What an agent can see of and do to its call."""
+
+    @property
+    def call_id(self) -> str:
+        """The SIP Call-ID."""
+        ...
+
+    @property
+    def caller(self) -> str:
+        """The caller's URI (From), e.g. ``sip:+15551234567@trunk.example``."""
+        ...
+
+    @property
+    def called(self) -> str:
+        """The called URI (To)."""
+        ...
+
+    def hangup(self) -> None:
+        """End the call (BYE, or a rejection if it was not answered yet)."""
+        ...
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send keypad digits to the caller as RFC 4733 events."""
+        ...
+
+
+class Agent(ABC):
+    """One call's agent. Subclass it and return instances from an :data:`AgentFactory`."""
+
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Called while the phone rings: open connections here so the answer is not late.
+
+        The call is answered when this returns and the configured ring time has
+        passed. If it raises, the call is rejected with 503 so that a trunk or a
+        load balancer can try another gateway.
+        """
+
+    def on_answered(self) -> None:  # noqa: B027 - optional hook
+        """The 200 OK went out; media flows from now on."""
+
+    @abstractmethod
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """One 20 ms frame of the caller's audio, or None when nothing was received."""
+
+    @abstractmethod
+    def next_frame(self) -> bytes | None:
+        """The next 20 ms of agent audio, or None for silence."""
+
+    def on_dtmf(self, digit: str) -> None:  # noqa: B027 - optional hook
+        """A keypad digit from the caller (RFC 4733 or SIP INFO)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """The call ended: release what :meth:`prepare` opened."""
+
+
+AgentFactory = Callable[[CallControl], Agent]
+"""Builds the agent of a new call."""

@@ -1,0 +1,32 @@
+"""The echo agent: plays the caller's audio back after a fixed delay (a line check)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from agent.base import FRAME_BYTES, Agent, CallControl
+
+__all__ = ["EchoAgent"]
+
+
+class EchoAgent(Agent):
+    """Plays back what the caller says, ``delay_ms`` later.
+
+    The delay line holds frames, not wall time: silence (None) frames keep
+    their place, so the echo keeps the caller's timing exactly.
+    """
+
+    def __init__(self, call: CallControl, delay_ms: int = 500) -> None:
+        self.call = call
+        self.delay_frames = max(0, round(delay_ms / 20))
+        self._line: deque[bytes | None] = deque([None] * self.delay_frames)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """Queue the caller's frame for playback."""
+        if frame is not None and len(frame) != FRAME_BYTES:
+            frame = None
+        self._line.append(frame)
+
+    def next_frame(self) -> bytes | None:
+        """The frame received ``delay_frames`` ticks ago."""
+        return self._line.popleft() if len(self._line) > self.delay_frames else None

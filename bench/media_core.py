@@ -1,0 +1,71 @@
+"""Microbenchmarks of the sans-IO media hot path, in µs per operation.
+
+Run: ``.venv/bin/python -m bench.media_core`` from the repository root. Each
+figure is the best of five ``timeit`` repeats, divided by the loop count.
+"""
+
+from __future__ import annotations
+
+import random
+import timeit
+from collections.abc import Callable
+
+from media import g711
+from media.jitterbuffer import JitterBuffer
+from media.rtp import RtpPacket
+from media.sender import RtpStreamSender
+
+
+def _best_us(fn: Callable[[], object], number: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def main() -> None:
+    """Print the figures."""
+    frame = bytes(random.Random(1).randrange(256) for _ in range(160))
+    packet = RtpPacket(0, 1000, 160000, 0x1234, False, frame)
+    data = packet.serialize()
+    results: dict[str, float] = {}
+    n = 200_000
+    results["RtpPacket.parse (172 B, no CSRC/ext)"] = _best_us(lambda: RtpPacket.parse(data), n)
+    results["RtpPacket.serialize"] = _best_us(packet.serialize, n)
+
+    # In-order 20 ms stream: push one packet and pop one frame per tick.
+    jb = JitterBuffer()
+    packets = [RtpPacket(0, i & 0xFFFF, (i * 160) & 0xFFFFFFFF, 7, False, frame) for i in range(n)]
+    i = [0]
+
+    def push_pop() -> None:
+        k = i[0]
+        now = k * 0.02
+        jb.push(packets[k], now)
+        jb.pop(now + 0.001)
+        i[0] = k + 1
+
+    # prime past the start delay
+    for _ in range(5):
+        push_pop()
+    results["JitterBuffer.push + pop (in order, 20 ms)"] = (
+        min(timeit.repeat(push_pop, number=30_000, repeat=5)) / 30_000 * 1e6
+    )
+
+    sender = RtpStreamSender(payload_type=0, rng=random.Random(1))
+    results["RtpStreamSender.push_frame (audio, ptime 20)"] = _best_us(
+        lambda: sender.push_frame(frame), n
+    )
+    results["RtpStreamSender.push_frame (None = silence)"] = _best_us(
+        lambda: sender.push_frame(None), n
+    )
+    sender30 = RtpStreamSender(payload_type=0, ptime_ms=30, rng=random.Random(1))
+    results["RtpStreamSender.push_frame (ptime 30, per tick)"] = _best_us(
+        lambda: sender30.push_frame(frame), n
+    )
+    results["g711.ulaw_to_alaw (160 B)"] = _best_us(lambda: g711.ulaw_to_alaw(frame), n)
+    results["g711.attenuate (160 B)"] = _best_us(lambda: g711.attenuate(frame, "PCMU", 1), n)
+    width = max(map(len, results))
+    for name, us in results.items():
+        print(f"{name:<{width}}  {us:6.2f} µs")
+
+
+if __name__ == "__main__":
+    main()

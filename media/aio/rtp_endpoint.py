@@ -1,0 +1,97 @@
+"""UDP sockets for one call's RTP (and a sink for its RTCP)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import socket
+
+from media.ports import PortAllocator
+from media.session import MediaSession
+
+__all__ = ["RtpEndpoint", "open_rtp_endpoint"]
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        session = self.endpoint.session
+        if session is not None:
+            session.receive(data, addr[:2], self.endpoint.loop.time())
+
+    def error_received(self, exc: Exception) -> None:
+        self.endpoint.icmp_errors += 1  # e.g. the peer's port closed: keep going
+
+
+class _RtcpSink(asyncio.DatagramProtocol):
+    """Receives the peer's RTCP so it neither bounces nor lands in another call."""
+
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.endpoint.rtcp_packets += 1
+
+
+class RtpEndpoint:
+    """One call's RTP socket pair; attach a :class:`MediaSession` once negotiated."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, port: int) -> None:
+        self.loop = loop
+        self.port = port
+        self.session: MediaSession | None = None
+        self.rtp: asyncio.DatagramTransport | None = None
+        self.rtcp: asyncio.DatagramTransport | None = None
+        self.icmp_errors = 0
+        self.rtcp_packets = 0
+
+    def send(self, packets: list[bytes]) -> None:
+        """Send packets to the session's current remote address."""
+        rtp, session = self.rtp, self.session
+        if rtp is None or session is None:
+            return
+        remote = session.remote
+        for packet in packets:
+            rtp.sendto(packet, remote)
+
+    def close(self) -> None:
+        """Close both sockets."""
+        for transport in (self.rtp, self.rtcp):
+            if transport is not None:
+                transport.close()
+        self.rtp = self.rtcp = None
+        self.session = None
+
+
+async def open_rtp_endpoint(
+    bind: str, ports: PortAllocator, attempts: int = 8
+) -> RtpEndpoint | None:
+    """Bind an RTP/RTCP port pair from the allocator; None when none can be had.
+
+    Ports another process holds are skipped (the machine may be shared).
+    """
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    for _ in range(attempts):
+        port = ports.allocate()
+        if port is None:
+            return None
+        endpoint = RtpEndpoint(loop, port)
+        try:
+            endpoint.rtp, _ = await loop.create_datagram_endpoint(
+                functools.partial(_RtpProtocol, endpoint), local_addr=(bind, port), family=family
+            )
+            endpoint.rtcp, _ = await loop.create_datagram_endpoint(
+                functools.partial(_RtcpSink, endpoint), local_addr=(bind, port + 1), family=family
+            )
+        except OSError as exc:
+            endpoint.close()
+            ports.quarantine(port)
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            continue
+        return endpoint
+    return None

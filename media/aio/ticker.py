@@ -1,0 +1,107 @@
+"""The one 20 ms ticker that paces every call's media (absolute deadlines)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from media.pacer import Pacer
+
+__all__ = ["TickParticipant", "Ticker"]
+
+log = logging.getLogger("sipgw.media")
+
+
+class TickParticipant(Protocol):
+    """Something the ticker drives: one call's media."""
+
+    def tick(self, now: float) -> None:
+        """Do one 20 ms step (pull a caller frame, push an agent frame)."""
+
+    def skip(self, ticks: int) -> None:
+        """``ticks`` steps were dropped after a stall; advance clocks without sending."""
+
+
+class Ticker:
+    """Runs every participant once per interval, at ``start + n × interval``.
+
+    Lateness never accumulates: a late wake-up runs the missed ticks back to
+    back (up to the pacer's catch-up limit) and then skips the rest.
+
+    Attributes:
+        lateness: the last :attr:`window` wake-up delays in seconds (a ring
+            buffer the benchmarks read).
+    """
+
+    window = 3000
+
+    def __init__(self, interval: float = 0.020) -> None:
+        self.interval = interval
+        self._participants: dict[int, TickParticipant] = {}
+        self._snapshot: tuple[TickParticipant, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self.lateness: list[float] = []
+        self._lateness_index = 0
+        self.ticks = 0
+        self.skipped = 0
+
+    def add(self, participant: TickParticipant) -> None:
+        """Start ticking a participant (from the next tick on)."""
+        self._participants[id(participant)] = participant
+        self._snapshot = tuple(self._participants.values())
+
+    def remove(self, participant: TickParticipant) -> None:
+        """Stop ticking a participant."""
+        if self._participants.pop(id(participant), None) is not None:
+            self._snapshot = tuple(self._participants.values())
+
+    def __len__(self) -> int:
+        return len(self._participants)
+
+    def start(self) -> None:
+        """Start the ticker task on the running loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="media-ticker")
+
+    async def stop(self) -> None:
+        """Stop the ticker task."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    def _record(self, late: float) -> None:
+        if len(self.lateness) < self.window:
+            self.lateness.append(late)
+        else:
+            self.lateness[self._lateness_index] = late
+            self._lateness_index = (self._lateness_index + 1) % self.window
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer(loop.time(), self.interval)
+        while True:
+            deadline = pacer.next_deadline()
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = loop.time()
+            self._record(now - deadline)
+            ticks, skipped = pacer.due(now)
+            participants = self._snapshot
+            if skipped:
+                self.skipped += skipped
+                for participant in participants:
+                    participant.skip(skipped)
+            for _ in range(ticks):
+                self.ticks += 1
+                for participant in participants:
+                    try:
+                        participant.tick(now)
+                    except Exception:  # one broken call must not stop the others
+                        log.exception("media tick failed; dropping that call's media")
+                        self.remove(participant)

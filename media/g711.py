@@ -1,0 +1,160 @@
+"""G.711 μ-law (PCMU) and A-law (PCMA) helpers.
+
+This is the only module that imports ``audioop``: it is in the standard
+library up to Python 3.12 (deprecated since 3.11) and comes from the
+``audioop-lts`` package on 3.13 and later, with the same API.
+
+Conversions between the two laws, and the attenuation used for loss
+concealment, are 256-entry tables applied with :meth:`bytes.translate`; the
+tables are built once from ``audioop``'s own decode and encode, so they give
+exactly what an ``audioop`` round trip gives, several times faster. Linear
+audio is signed 16-bit little-endian ("s16le").
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from functools import lru_cache
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
+
+__all__ = [
+    "ALAW_SILENCE",
+    "ULAW_SILENCE",
+    "alaw_to_linear",
+    "alaw_to_ulaw",
+    "attenuate",
+    "codec_silence_byte",
+    "linear_to_alaw",
+    "linear_to_ulaw",
+    "rms_dbfs",
+    "silence_frame",
+    "ulaw_to_alaw",
+    "ulaw_to_linear",
+]
+
+ULAW_SILENCE = 0xFF
+"""μ-law code of a zero sample (positive zero)."""
+
+ALAW_SILENCE = 0xD5
+"""A-law code of the smallest positive sample, the conventional A-law silence."""
+
+_BIG_ENDIAN = sys.byteorder == "big"
+_ALL_CODES = bytes(range(256))
+
+ULAW_TO_ALAW_TABLE: bytes = audioop.lin2alaw(audioop.ulaw2lin(_ALL_CODES, 2), 2)
+"""``ULAW_TO_ALAW_TABLE[u]`` is the A-law code of μ-law code ``u``."""
+
+ALAW_TO_ULAW_TABLE: bytes = audioop.lin2ulaw(audioop.alaw2lin(_ALL_CODES, 2), 2)
+"""``ALAW_TO_ULAW_TABLE[a]`` is the μ-law code of A-law code ``a``."""
+
+
+def _codec_key(codec: str) -> str:
+    key = codec.upper()
+    if key in ("PCMU", "ULAW", "MULAW"):
+        return "PCMU"
+    if key in ("PCMA", "ALAW"):
+        return "PCMA"
+    raise ValueError(f"unsupported G.711 codec {codec!r} (expected 'PCMU' or 'PCMA')")
+
+
+def codec_silence_byte(codec: str) -> int:
+    """Return the silence code of ``codec`` ("PCMU" or "PCMA", case-insensitive).
+
+    Raises:
+        ValueError: ``codec`` is not a G.711 codec name.
+    """
+    return ULAW_SILENCE if _codec_key(codec) == "PCMU" else ALAW_SILENCE
+
+
+@lru_cache(maxsize=64)
+def silence_frame(codec: str, samples: int = 160) -> bytes:
+    """Return ``samples`` octets of silence in ``codec`` (cached, shared object).
+
+    Raises:
+        ValueError: ``codec`` is not a G.711 codec name, or ``samples`` < 0.
+    """
+    if samples < 0:
+        raise ValueError("samples must not be negative")
+    return bytes((codec_silence_byte(codec),)) * samples
+
+
+def ulaw_to_alaw(b: bytes) -> bytes:
+    """Transcode μ-law octets to A-law (same result as via 16-bit linear)."""
+    return b.translate(ULAW_TO_ALAW_TABLE)
+
+
+def alaw_to_ulaw(b: bytes) -> bytes:
+    """Transcode A-law octets to μ-law (same result as via 16-bit linear)."""
+    return b.translate(ALAW_TO_ULAW_TABLE)
+
+
+def ulaw_to_linear(b: bytes) -> bytes:
+    """Decode μ-law octets to s16le samples."""
+    lin = audioop.ulaw2lin(b, 2)
+    return audioop.byteswap(lin, 2) if _BIG_ENDIAN else lin
+
+
+def alaw_to_linear(b: bytes) -> bytes:
+    """Decode A-law octets to s16le samples."""
+    lin = audioop.alaw2lin(b, 2)
+    return audioop.byteswap(lin, 2) if _BIG_ENDIAN else lin
+
+
+def linear_to_ulaw(b: bytes) -> bytes:
+    """Encode s16le samples (an even number of octets) to μ-law."""
+    return audioop.lin2ulaw(audioop.byteswap(b, 2) if _BIG_ENDIAN else b, 2)
+
+
+def linear_to_alaw(b: bytes) -> bytes:
+    """Encode s16le samples (an even number of octets) to A-law."""
+    return audioop.lin2alaw(audioop.byteswap(b, 2) if _BIG_ENDIAN else b, 2)
+
+
+@lru_cache(maxsize=64)
+def _attenuation_table(codec: str, steps: int) -> bytes:
+    factor = 0.5**steps
+    if codec == "PCMU":
+        return audioop.lin2ulaw(audioop.mul(audioop.ulaw2lin(_ALL_CODES, 2), 2, factor), 2)
+    return audioop.lin2alaw(audioop.mul(audioop.alaw2lin(_ALL_CODES, 2), 2, factor), 2)
+
+
+def attenuate(frame: bytes, codec: str = "PCMU", steps: int = 1) -> bytes:
+    """Return ``frame`` with its amplitude halved ``steps`` times (about 6 dB each).
+
+    Each code is decoded, scaled by ``0.5 ** steps`` and re-encoded, through a
+    cached 256-entry table.
+
+    Raises:
+        ValueError: ``codec`` is not a G.711 codec name, or ``steps`` < 0.
+    """
+    if steps < 0:
+        raise ValueError("steps must not be negative")
+    if steps == 0:
+        return frame
+    return frame.translate(_attenuation_table(_codec_key(codec), min(steps, 16)))
+
+
+def rms_dbfs(ulaw: bytes, codec: str = "PCMU") -> float:
+    """Return the RMS level of G.711 audio in dB relative to full scale.
+
+    A full-scale square wave is 0 dBFS; digital silence (and empty input) is
+    ``-inf``.
+
+    Args:
+        ulaw: the encoded audio (μ-law unless ``codec`` says "PCMA").
+        codec: "PCMU" (default) or "PCMA".
+    """
+    if not ulaw:
+        return -math.inf
+    if _codec_key(codec) == "PCMU":
+        rms = audioop.rms(audioop.ulaw2lin(ulaw, 2), 2)
+    else:
+        rms = audioop.rms(audioop.alaw2lin(ulaw, 2), 2)
+    if rms == 0:
+        return -math.inf
+    return 20.0 * math.log10(rms / 32768.0)

@@ -1,0 +1,264 @@
+"""One call's RTP media, sans-IO: datagrams and ticks in, frames and packets out.
+
+Inbound packets go through the jitter buffer (audio) or the RFC 4733 receiver
+(DTMF). Outbound frames go through the stream sender, which keeps sequence
+numbers and timestamps continuous for the whole call. The agent always sees
+μ-law; an A-law call is converted here, once, at the edge.
+
+Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
+which is what gets audio through NATs. To stop a third party from hijacking
+the stream ("RTP bleed"), the first source that sends valid RTP is latched;
+another source only takes over after the latched one has been silent for
+:data:`RELATCH_SILENCE` seconds and the newcomer has sent
+:data:`RELATCH_PACKETS` packets in sequence. Packets from a source that is
+not latched are dropped.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from media import g711
+from media.dtmf import DtmfReceiver
+from media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from media.rtp import RtpPacket, RtpParseError
+from media.sender import RtpStreamSender
+
+__all__ = ["RELATCH_PACKETS", "RELATCH_SILENCE", "MediaSession", "MediaStats", "StreamParams"]
+
+Address = tuple[str, int]
+
+RELATCH_SILENCE = 1.0
+"""Seconds the latched source must be silent before another may take over."""
+RELATCH_PACKETS = 4
+"""Consecutive in-sequence packets a new source must send to take over."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamParams:
+    """What offer/answer agreed for the audio stream.
+
+    Attributes:
+        remote: where the SDP says to send RTP (until symmetric RTP latches).
+        codec: ``"PCMU"`` or ``"PCMA"``.
+        payload_type: the audio payload type, both directions.
+        telephone_event_pt: the RFC 4733 payload type, or None.
+        ptime_ms: packetization of what we send.
+        send: whether we may send media (our direction includes send).
+        receive: whether the peer will send media to us.
+    """
+
+    remote: Address
+    codec: str = "PCMU"
+    payload_type: int = 0
+    telephone_event_pt: int | None = None
+    ptime_ms: int = 20
+    send: bool = True
+    receive: bool = True
+
+
+@dataclass(slots=True)
+class MediaStats:
+    """Counters of one session (the jitter buffer and sender keep their own)."""
+
+    packets_in: int = 0
+    invalid: int = 0
+    foreign: int = 0
+    unknown_payload: int = 0
+    relatches: int = 0
+    dtmf_digits: int = 0
+    frames_out: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class MediaSession:
+    """The RTP side of one call; see the module docstring.
+
+    Args:
+        params: the negotiated stream.
+        now: the current time (seconds), for the RTP timeout clock.
+        jitter: jitter buffer settings (its codec is taken from ``params``).
+        rng: random source for SSRC, sequence and timestamp origins.
+    """
+
+    __slots__ = (
+        "_candidate",
+        "_candidate_count",
+        "_candidate_seq",
+        "_pending_digits",
+        "_to_ulaw",
+        "dtmf",
+        "jitter",
+        "jitter_config",
+        "last_received",
+        "latched",
+        "params",
+        "remote",
+        "sender",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        params: StreamParams,
+        now: float,
+        jitter: JitterBufferConfig | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.params = params
+        self.remote: Address = params.remote
+        self.latched: Address | None = None
+        self.last_received = now
+        self.stats = MediaStats()
+        base = jitter or JitterBufferConfig()
+        self.jitter_config = JitterBufferConfig(
+            codec=params.codec,
+            clock_rate=base.clock_rate,
+            frame_samples=base.frame_samples,
+            min_delay=base.min_delay,
+            max_delay=base.max_delay,
+            jitter_multiplier=base.jitter_multiplier,
+            max_concealment_frames=base.max_concealment_frames,
+            resync_threshold=base.resync_threshold,
+        )
+        self.jitter = JitterBuffer(self.jitter_config)
+        self.sender = RtpStreamSender(
+            payload_type=params.payload_type,
+            codec=params.codec,
+            ptime_ms=params.ptime_ms,
+            telephone_event_pt=params.telephone_event_pt,
+            rng=rng,
+        )
+        self.dtmf = DtmfReceiver()
+        self._pending_digits: list[str] = []
+        self._to_ulaw = params.codec == "PCMA"
+        self._candidate: Address | None = None
+        self._candidate_seq = 0
+        self._candidate_count = 0
+
+    # ------------------------------------------------------------------ inbound
+
+    def receive(self, data: bytes, source: Address, now: float) -> None:
+        """One datagram from the RTP socket."""
+        self.stats.packets_in += 1
+        if len(data) < 12 or data[0] >> 6 != 2:
+            self.stats.invalid += 1
+            return
+        payload_type = data[1] & 0x7F
+        is_audio = payload_type == self.params.payload_type
+        if not is_audio and payload_type != self.params.telephone_event_pt:
+            self.stats.unknown_payload += 1  # comfort noise, RTCP on the RTP port, ...
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpParseError:
+            self.stats.invalid += 1
+            return
+        if source != self.latched and not self._accept_source(source, packet, now):
+            self.stats.foreign += 1
+            return
+        self.last_received = now
+        if is_audio:
+            self.jitter.push(packet, now)
+        else:
+            digit = self.dtmf.push(packet)
+            if digit is not None:
+                self.stats.dtmf_digits += 1
+                self._pending_digits.append(digit)
+
+    def _accept_source(self, source: Address, packet: RtpPacket, now: float) -> bool:
+        """Latch the first source; let another take over only as the module says."""
+        if self.latched is None:
+            self._latch(source)
+            return True
+        if now - self.last_received < RELATCH_SILENCE:
+            return False
+        if (
+            source == self._candidate
+            and packet.sequence_number == (self._candidate_seq + 1) & 0xFFFF
+        ):
+            self._candidate_count += 1
+        else:
+            self._candidate, self._candidate_count = source, 1
+        self._candidate_seq = packet.sequence_number
+        if self._candidate_count < RELATCH_PACKETS:
+            return False
+        self._latch(source)
+        self.stats.relatches += 1
+        return True
+
+    def _latch(self, source: Address) -> None:
+        self.latched = source
+        self.remote = source
+        self._candidate = None
+        self._candidate_count = 0
+
+    def take_digits(self) -> list[str]:
+        """RFC 4733 digits received since the last call."""
+        digits, self._pending_digits = self._pending_digits, []
+        return digits
+
+    # ------------------------------------------------------------------ the 20 ms tick
+
+    def caller_frame(self, now: float) -> bytes | None:
+        """The caller's next 20 ms as μ-law, or None when there is nothing to play."""
+        frame = self.jitter.pop(now)
+        if frame is not None and self._to_ulaw:
+            return g711.alaw_to_ulaw(frame)
+        return frame
+
+    def packets_for(self, frame: bytes | None) -> list[bytes]:
+        """The packets that carry the agent's μ-law frame (or silence) this tick."""
+        if not self.params.send:
+            return []
+        if frame is not None and self._to_ulaw:
+            frame = g711.ulaw_to_alaw(frame)
+        self.stats.frames_out += 1
+        return self.sender.push_frame(frame)
+
+    def skip(self, ticks: int) -> None:
+        """Ticks the ticker had to drop after a stall: keep timestamps on wall time."""
+        if ticks > 0:
+            self.sender.skip(ticks)
+
+    def send_dtmf(self, digits: str) -> None:
+        """Queue RFC 4733 digits to the caller."""
+        self.sender.send_dtmf(digits)
+
+    # ------------------------------------------------------------------ control
+
+    def update(self, params: StreamParams) -> None:
+        """Apply a re-negotiation (re-INVITE/UPDATE): address, codec, direction.
+
+        The sender keeps its SSRC, sequence and timestamp (RFC 3550 §5.1 allows
+        a payload type change within a stream).
+        """
+        changed_remote = params.remote != self.params.remote
+        self.params = params
+        if changed_remote and params.remote[0] not in ("0.0.0.0", "::"):
+            self.remote = params.remote
+            self.latched = None
+        if params.codec != self.jitter_config.codec:
+            self.jitter_config = JitterBufferConfig(
+                codec=params.codec,
+                clock_rate=self.jitter_config.clock_rate,
+                frame_samples=self.jitter_config.frame_samples,
+                min_delay=self.jitter_config.min_delay,
+                max_delay=self.jitter_config.max_delay,
+                jitter_multiplier=self.jitter_config.jitter_multiplier,
+                max_concealment_frames=self.jitter_config.max_concealment_frames,
+                resync_threshold=self.jitter_config.resync_threshold,
+            )
+            self.jitter = JitterBuffer(self.jitter_config)
+        self._to_ulaw = params.codec == "PCMA"
+        self.sender.payload_type = params.payload_type
+        self.sender.codec = params.codec
+        self.sender.telephone_event_pt = params.telephone_event_pt
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the last valid RTP packet; 0 while the peer is not expected to send."""
+        if not self.params.receive:
+            self.last_received = now
+            return 0.0
+        return now - self.last_received

@@ -1,0 +1,329 @@
+"""The gateway: SIP events in, one media session and one agent per call.
+
+For each offered call: bind an RTP port pair, send 180, let the agent prepare
+(while it rings), answer with 200 and the SDP answer, then let the shared
+ticker move audio between the jitter buffer, the agent and the RTP sender
+every 20 ms. When the call ends, for whatever reason, everything the call
+held is released exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from agent.base import Agent, AgentFactory
+from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.aio.ticker import Ticker
+from media.jitterbuffer import JitterBufferConfig
+from media.ports import PortAllocator
+from media.session import MediaSession, StreamParams
+from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
+from sipgw.call import Call
+from sipgw.config import GatewayConfig
+from sipgw.events import (
+    CallConfirmed,
+    CallEnded,
+    CallOffered,
+    DtmfReceived,
+    MediaUpdated,
+    SipEvent,
+)
+from sipgw.offeranswer import NegotiatedAudio
+from sipgw.useragent import UserAgent, UserAgentConfig
+
+__all__ = ["CallHandle", "Gateway", "PREPARE_TIMEOUT"]
+
+log = logging.getLogger("sipgw")
+
+PREPARE_TIMEOUT = 10.0
+"""Seconds an agent may take to prepare before the call is rejected with 503."""
+RTP_WATCH_INTERVAL = 1.0
+
+
+class _CallLog(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
+        return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
+
+
+@dataclass(eq=False)
+class CallHandle:
+    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
+
+    gateway: Gateway
+    call: Call
+    log: logging.LoggerAdapter[logging.Logger]
+    started: float = field(default_factory=time.monotonic)
+    endpoint: RtpEndpoint | None = None
+    session: MediaSession | None = None
+    agent: Agent | None = None
+    setup: asyncio.Task[None] | None = None
+    answered_at: float | None = None
+    ended: bool = False
+
+    # -- CallControl
+
+    @property
+    def call_id(self) -> str:
+        """The SIP Call-ID."""
+        return self.call.call_id
+
+    @property
+    def caller(self) -> str:
+        """The caller's URI."""
+        return str(self.call.caller.uri)
+
+    @property
+    def called(self) -> str:
+        """The called URI."""
+        return str(self.call.called.uri)
+
+    def hangup(self) -> None:
+        """End the call from our side."""
+        if not self.ended:
+            self.gateway.sip.act(lambda now: self.gateway.ua.hangup(self.call, now))
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 4733 digits to the caller."""
+        if self.session is not None:
+            self.session.send_dtmf(digits)
+
+    # -- TickParticipant
+
+    def tick(self, now: float) -> None:
+        """One 20 ms step: caller frame to the agent, agent frame to RTP."""
+        session, agent, endpoint = self.session, self.agent, self.endpoint
+        if session is None or agent is None or endpoint is None:
+            return
+        agent.on_caller_frame(session.caller_frame(now))
+        packets = session.packets_for(agent.next_frame())
+        if packets:
+            endpoint.send(packets)
+        if session._pending_digits:
+            for digit in session.take_digits():
+                agent.on_dtmf(digit)
+
+    def skip(self, ticks: int) -> None:
+        """Keep RTP timestamps on wall time after a stall."""
+        if self.session is not None:
+            self.session.skip(ticks)
+
+
+class Gateway:
+    """Runs the SIP endpoint, the ticker and the calls.
+
+    Args:
+        config: resolved settings.
+        agent_factory: builds each call's agent.
+    """
+
+    def __init__(self, config: GatewayConfig, agent_factory: AgentFactory) -> None:
+        self.config = config
+        self.agent_factory = agent_factory
+        self.ports = PortAllocator(*config.rtp_ports)
+        self.ticker = Ticker()
+        self.handles: dict[int, CallHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sip: SipUdpEndpoint | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.jitter = JitterBufferConfig(
+            min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
+        )
+
+    @property
+    def sip(self) -> SipUdpEndpoint:
+        """The SIP endpoint (after :meth:`start`)."""
+        assert self._sip is not None, "gateway not started"
+        return self._sip
+
+    @property
+    def ua(self) -> UserAgent:
+        """The user agent core (after :meth:`start`)."""
+        return self.sip.ua
+
+    async def start(self) -> tuple[str, int]:
+        """Bind SIP, start the ticker; returns the bound SIP address."""
+        public = self.config.advertised_ip
+
+        def make_ua(port: int) -> UserAgent:
+            return UserAgent(
+                UserAgentConfig(public_host=public, sip_port=port, max_calls=self.config.max_calls)
+            )
+
+        self._sip = await open_sip_udp(
+            self.config.bind, self.config.sip_port, make_ua, self._on_event
+        )
+        self.ticker.start()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_rtp(), name="rtp-watch")
+        return self.config.bind, self.ua.config.sip_port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Hang up every call (BYE / 503), wait for the BYEs to complete, close."""
+        if self._sip is None:
+            return
+        self.sip.act(self.ua.shutdown)
+        deadline = asyncio.get_running_loop().time() + grace
+        # The sans-IO core has no event to await; poll its state for the grace period.
+        while self.ua.busy and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for handle in list(self.handles.values()):
+            self._release(handle)
+        if self._watch is not None:
+            self._watch.cancel()
+        await self.ticker.stop()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=grace)
+        self.sip.close()
+
+    # ------------------------------------------------------------------ SIP events
+
+    def _on_event(self, event: SipEvent) -> None:
+        if isinstance(event, CallOffered):
+            self._offered(event.call)
+            return
+        handle = self.handles.get(id(event.call))
+        if handle is None:
+            return
+        if isinstance(event, CallEnded):
+            handle.log.info(
+                "call ended: %s%s after %.1f s",
+                event.reason.value,
+                f" ({event.status})" if event.status else "",
+                time.monotonic() - handle.started,
+            )
+            self._release(handle)
+        elif isinstance(event, MediaUpdated):
+            self._media_ready(handle, event.media)
+        elif isinstance(event, DtmfReceived):
+            if handle.agent is not None:
+                handle.agent.on_dtmf(event.digit)
+        elif isinstance(event, CallConfirmed):
+            handle.log.debug("ACK received")
+
+    def _offered(self, call: Call) -> None:
+        handle = CallHandle(self, call, _CallLog(log, {"call": call.log_id}))
+        call.context = handle
+        self.handles[id(call)] = handle
+        handle.log.info("incoming call from %s to %s", handle.caller, handle.called)
+        handle.setup = self._spawn(self._setup(handle))
+
+    async def _setup(self, handle: CallHandle) -> None:
+        """Bind RTP, ring, prepare the agent, answer."""
+        endpoint = await open_rtp_endpoint(self.config.bind, self.ports)
+        if handle.ended:
+            if endpoint is not None:
+                self._close_endpoint(endpoint)
+            return
+        if endpoint is None:
+            handle.log.warning("no free RTP port in %d-%d: rejecting", *self.config.rtp_ports)
+            self.sip.act(lambda now: self.ua.reject(handle.call, 503, now))
+            return
+        handle.endpoint = endpoint
+        self.sip.act(lambda now: self.ua.ring(handle.call, now))
+        try:
+            handle.agent = self.agent_factory(handle)
+            await asyncio.wait_for(
+                asyncio.gather(handle.agent.prepare(), asyncio.sleep(self.config.ring_time)),
+                PREPARE_TIMEOUT + self.config.ring_time,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            handle.log.error("agent failed to prepare (%s): rejecting with 503", exc or type(exc))
+            self.sip.act(lambda now: self.ua.reject(handle.call, 503, now))
+            return
+        if handle.ended:
+            return
+        media: list[NegotiatedAudio | None] = []
+        self.sip.act(lambda now: media.append(self.ua.answer(handle.call, endpoint.port, now)))
+        handle.answered_at = time.monotonic()
+        handle.log.info("answered on RTP port %d", endpoint.port)
+        if media and media[0] is not None:
+            self._media_ready(handle, media[0])
+        handle.agent.on_answered()
+
+    def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None:
+        params = StreamParams(
+            remote=(media.remote_address, media.remote_port),
+            codec=media.codec,
+            payload_type=media.payload_type,
+            telephone_event_pt=media.telephone_event_pt,
+            ptime_ms=media.ptime,
+            send=media.direction in ("sendrecv", "sendonly"),
+            receive=media.direction in ("sendrecv", "recvonly"),
+        )
+        if handle.session is None:
+            if handle.endpoint is None or handle.ended:
+                return
+            handle.session = MediaSession(
+                params, asyncio.get_running_loop().time(), jitter=self.jitter
+            )
+            handle.endpoint.session = handle.session
+            self.ticker.add(handle)
+            handle.log.info(
+                "media: %s/%d to %s:%d, ptime %d ms, %s",
+                media.codec, media.payload_type, media.remote_address, media.remote_port,
+                media.ptime, media.direction,
+            )  # fmt: skip
+        else:
+            handle.session.update(params)
+            handle.log.info("media updated: %s to %s:%d", media.direction, *params.remote)
+
+    def _release(self, handle: CallHandle) -> None:
+        """Free everything the call holds (idempotent)."""
+        if handle.ended:
+            return
+        handle.ended = True
+        self.handles.pop(id(handle.call), None)
+        if handle.setup is not None and not handle.setup.done():
+            handle.setup.cancel()
+        self.ticker.remove(handle)
+        if handle.session is not None:
+            jb = handle.session.jitter.stats
+            handle.log.info(
+                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms",
+                handle.session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+            )  # fmt: skip
+        if handle.endpoint is not None:
+            self._close_endpoint(handle.endpoint)
+            handle.endpoint = None
+        if handle.agent is not None:
+            self._spawn(self._close_agent(handle, handle.agent))
+
+    def _close_endpoint(self, endpoint: RtpEndpoint) -> None:
+        endpoint.close()
+        self.ports.release(endpoint.port)
+
+    async def _close_agent(self, handle: CallHandle, agent: Agent) -> None:
+        try:
+            await asyncio.wait_for(agent.close(), 5.0)
+        except Exception:
+            handle.log.exception("agent close failed")
+
+    async def _watch_rtp(self) -> None:
+        """Hang up calls whose RTP stopped for longer than the configured timeout."""
+        timeout = self.config.rtp_timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(RTP_WATCH_INTERVAL)
+            if timeout <= 0:
+                continue
+            now = loop.time()
+            for handle in list(self.handles.values()):
+                session = handle.session
+                if session is not None and session.idle_for(now) > timeout:
+                    handle.log.warning("no RTP for %.0f s: hanging up", timeout)
+                    handle.hangup()
+
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("internal error in a call task", exc_info=task.exception())

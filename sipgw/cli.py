@@ -1,0 +1,140 @@
+"""Command line: ``sipgw serve`` runs the gateway; ``sipgw --version``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from sipgw import __version__
+from sipgw.config import SETTINGS, ConfigError, GatewayConfig, load_config
+
+__all__ = ["ASSISTANT_REQUIRED", "build_parser", "main"]
+
+ASSISTANT_REQUIRED = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY")
+"""Settings the assistant agent cannot start without."""
+
+log = logging.getLogger("sipgw")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (flags come from :data:`sipgw.config.SETTINGS`)."""
+    parser = argparse.ArgumentParser(
+        prog="sipgw", description="SIP/RTP gateway for AI voice agents."
+    )
+    parser.add_argument("--version", action="version", version=f"sipgw {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="answer SIP calls",
+        description="Answer SIP calls with the chosen agent. Every option can also be "
+        "set with its environment variable or in the .env file.",
+    )
+    serve.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="read settings from this file (default: ./.env if it exists)",
+    )
+    for setting in SETTINGS:
+        if setting.flag:
+            serve.add_argument(
+                setting.flag,
+                dest=setting.attr,
+                metavar=setting.metavar,
+                help=f"{setting.help} [env {setting.env}, default {setting.default or 'auto'}]",
+            )
+    return parser
+
+
+def _environment(env_file: str | None) -> Mapping[str, str]:
+    """The process environment over the .env file."""
+    path = Path(env_file) if env_file else Path(".env")
+    if env_file and not path.is_file():
+        raise ConfigError(f"--env-file {env_file}: no such file")
+    merged: dict[str, str] = {}
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sipgw`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        environ = _environment(args.env_file)
+        flags = {s.attr: getattr(args, s.attr, None) for s in SETTINGS}
+        config = load_config(flags, environ)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    if config.agent == "assistant":
+        missing = [name for name in ASSISTANT_REQUIRED if not config.env.get(name)]
+        if missing:
+            print(
+                f"sipgw: error: --agent assistant needs {', '.join(missing)} "
+                "(set them in the environment or in .env; see .env.example)",
+                file=sys.stderr,
+            )
+            return 2
+    logging.basicConfig(
+        level=config.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        import uvloop
+    except ImportError:  # not on Linux: the default loop works, only slower
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        return runner(_serve(config))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(config: GatewayConfig) -> int:
+    from agent.registry import make_agent_factory
+    from sipgw.aio.gateway import Gateway
+
+    try:
+        factory = make_agent_factory(config)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    gateway = Gateway(config, factory)
+    try:
+        host, port = await gateway.start()
+    except OSError as exc:
+        print(
+            f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"listening on udp:{host}:{port}", flush=True)
+    log.info(
+        "agent %s, public address %s, RTP ports %d-%d",
+        config.agent, config.advertised_ip, *config.rtp_ports,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: ending %d call(s)", len(gateway.handles))
+    await gateway.stop()
+    log.info("stopped")
+    return 0

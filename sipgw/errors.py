@@ -1,0 +1,83 @@
+"""Exceptions raised by the sans-IO SIP core.
+
+The tree::
+
+    SipError
+    ├── ProtocolError              a SIP rule was broken; carries ``status_hint``
+    │   ├── LocalProtocolError     we (the caller of the core) broke it
+    │   └── RemoteProtocolError    the peer broke it
+    │       ├── MessageParseError  bytes that are not a SIP message we can accept
+    │       └── SdpError           a body that is not usable SDP, or no codec matches
+    └── InvalidState               an action that the current state does not allow
+
+``status_hint`` is the response a UAS should send when the error comes from a
+request (400 for syntax, 488 for an unusable offer, ...). Parsers raise only
+these exceptions, never a bare ``ValueError`` or ``IndexError``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sipgw.message import SipRequest
+
+__all__ = [
+    "InvalidState",
+    "LocalProtocolError",
+    "MessageParseError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SdpError",
+    "SipError",
+]
+
+
+class SipError(Exception):
+    """Base class of every error the SIP core raises."""
+
+
+class ProtocolError(SipError):
+    """A SIP rule was broken.
+
+    Attributes:
+        status_hint: the status code a UAS answers when a request caused this.
+    """
+
+    def __init__(self, message: str, status_hint: int = 400) -> None:
+        super().__init__(message)
+        self.status_hint = status_hint
+
+
+class LocalProtocolError(ProtocolError):
+    """We asked the core to do something SIP does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something SIP does not allow."""
+
+
+class MessageParseError(RemoteProtocolError):
+    """Bytes that cannot be accepted as a SIP message.
+
+    Attributes:
+        partial: when the start line is a valid request line and the header
+            fields could be split, the request as far as it was understood, so
+            that a UAS can still answer it with ``status_hint`` (RFC 3261
+            §8.2.6 copies Via, From, To, Call-ID and CSeq verbatim). ``None``
+            when no response is possible and the input must be dropped.
+    """
+
+    def __init__(
+        self, message: str, status_hint: int = 400, partial: SipRequest | None = None
+    ) -> None:
+        super().__init__(message, status_hint)
+        self.partial = partial
+
+
+class SdpError(RemoteProtocolError):
+    """An SDP body that cannot be parsed (400) or negotiated (488)."""
+
+
+class InvalidState(SipError):
+    """An input that the state machine does not accept in its current state."""

@@ -1,0 +1,89 @@
+"""Events the user agent core hands to the application (past tense, immutable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sipgw.call import Call
+    from sipgw.offeranswer import NegotiatedAudio
+
+__all__ = [
+    "CallConfirmed",
+    "CallEnded",
+    "CallOffered",
+    "DtmfReceived",
+    "EndReason",
+    "MediaUpdated",
+    "SipEvent",
+]
+
+
+class EndReason(Enum):
+    """Why a call ended; the value is what logs and call records show."""
+
+    REMOTE_BYE = "remote-bye"
+    """The caller hung up (BYE)."""
+    LOCAL_BYE = "local-bye"
+    """We hung up (agent, RTP timeout, shutdown)."""
+    CANCELLED = "cancelled"
+    """The caller gave up while it was ringing (CANCEL → 487)."""
+    REJECTED = "rejected"
+    """We answered the INVITE with a final error response."""
+    NO_ACK = "no-ack"
+    """Our 2xx was never acknowledged within 64·T1 (RFC 3261 §13.3.1.4)."""
+    SESSION_EXPIRED = "session-expired"
+    """No session refresh arrived in time (RFC 4028 §10)."""
+    MEDIA_FAILED = "media-failed"
+    """We offered SDP in our 2xx and the ACK brought no usable answer."""
+    TRANSPORT_ERROR = "transport-error"
+    """A request of ours could not be delivered or timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallOffered:
+    """A new INVITE passed validation; answer it with ring/answer/reject."""
+
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class CallConfirmed:
+    """The ACK for our 2xx arrived: the dialog is confirmed."""
+
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUpdated:
+    """The session's media changed (re-INVITE, UPDATE, or the answer in an ACK)."""
+
+    call: Call
+    media: NegotiatedAudio
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """A keypad digit signalled in SIP INFO (RFC 4733 digits come via RTP)."""
+
+    call: Call
+    digit: str
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is over; emitted exactly once per offered call.
+
+    Attributes:
+        status: the final SIP status sent or received, when one applies.
+    """
+
+    call: Call
+    reason: EndReason
+    status: int | None = None
+
+
+SipEvent = CallOffered | CallConfirmed | MediaUpdated | DtmfReceived | CallEnded

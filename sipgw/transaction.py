@@ -1,0 +1,678 @@
+"""SIP transactions (RFC 3261 §17, with the RFC 6026 'Accepted' states).
+
+Theory of operation
+-------------------
+A transaction is one request and the responses to it. Four state machines
+exist: INVITE client and server, non-INVITE client and server. Each is a
+table ``(state, input) -> (action, next state)``; inputs are named after
+what happened: ``RECV_*`` (a message arrived), ``SEND_*`` (the transaction
+user, TU, handed us a response) and ``TIMER_*`` (a timer fired). A pair not
+in the table is either ignored (stray retransmissions and stale timers are
+normal on UDP) or, for ``SEND_*`` inputs, an :class:`InvalidState` error,
+because it is the TU that broke the rules.
+
+Reliability lives here: over UDP a client transaction retransmits its
+request (Timers A and E, doubling from T1 up to T2 for non-INVITE) until a
+response arrives or Timer B/F gives up; a server transaction retransmits
+its final non-2xx response (Timer G) until the ACK arrives or Timer H gives
+up, and answers request retransmissions with its last response. 2xx
+responses to INVITE are retransmitted by the TU, not here (§13.3.1.4); per
+RFC 6026 the INVITE transactions sit in 'Accepted' for 64·T1 after a 2xx so
+that retransmitted INVITEs are absorbed and retransmitted 2xx are still
+matched.
+
+The :class:`TransactionLayer` owns all transactions. It is sans-IO: messages
+come in with ``now``; datagrams to send, events for the TU and the next
+timer deadline come out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, auto
+
+from sipgw.addressing import Flow, response_flow
+from sipgw.errors import InvalidState
+from sipgw.headers import Via
+from sipgw.message import Headers, SipRequest, SipResponse
+from sipgw.timers import TimerValues
+
+__all__ = [
+    "AckReceived",
+    "ClientTransaction",
+    "Input",
+    "InviteClientTransaction",
+    "InviteServerTransaction",
+    "NonInviteClientTransaction",
+    "NonInviteServerTransaction",
+    "RequestReceived",
+    "ResponseReceived",
+    "ServerTransaction",
+    "State",
+    "StrayResponse",
+    "TransactionLayer",
+    "TransactionTimedOut",
+    "TxEvent",
+    "make_branch",
+]
+
+MAGIC_COOKIE = "z9hG4bK"
+"""RFC 3261 §8.1.1.7: branches of RFC 3261 elements start with this."""
+
+
+class State(Enum):
+    """Transaction states, named as in RFC 3261 §17 and RFC 6026."""
+
+    CALLING = auto()
+    TRYING = auto()
+    PROCEEDING = auto()
+    COMPLETED = auto()
+    CONFIRMED = auto()
+    ACCEPTED = auto()
+    TERMINATED = auto()
+
+
+class Input(Enum):
+    """What can happen to a transaction."""
+
+    RECV_REQUEST = auto()  # a retransmission of the transaction's request
+    RECV_ACK = auto()
+    RECV_1XX = auto()
+    RECV_2XX = auto()
+    RECV_3XX_6XX = auto()
+    SEND_1XX = auto()
+    SEND_2XX = auto()
+    SEND_3XX_6XX = auto()
+    TIMER_A = auto()
+    TIMER_B = auto()
+    TIMER_D = auto()
+    TIMER_E = auto()
+    TIMER_F = auto()
+    TIMER_G = auto()
+    TIMER_H = auto()
+    TIMER_I = auto()
+    TIMER_J = auto()
+    TIMER_K = auto()
+    TIMER_L = auto()
+    TIMER_M = auto()
+    TRANSPORT_ERROR = auto()
+
+
+_SEND_INPUTS = frozenset({Input.SEND_1XX, Input.SEND_2XX, Input.SEND_3XX_6XX})
+
+
+def make_branch(rng: random.Random | None = None) -> str:
+    """A new RFC 3261 branch parameter (§8.1.1.7)."""
+    bits = (rng or random).getrandbits(64)
+    return f"{MAGIC_COOKIE}{bits:016x}"
+
+
+def _response_input(status: int, prefix: str) -> Input:
+    if status < 200:
+        return Input[f"{prefix}_1XX"]
+    if status < 300:
+        return Input[f"{prefix}_2XX"]
+    return Input[f"{prefix}_3XX_6XX"]
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A new request created a server transaction; the TU must answer it."""
+
+    transaction: ServerTransaction
+    request: SipRequest
+    flow: Flow
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """An ACK for a 2xx (it belongs to no transaction, RFC 3261 §17)."""
+
+    request: SipRequest
+    flow: Flow
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """A response for a client transaction (retransmissions are filtered)."""
+
+    transaction: ClientTransaction
+    response: SipResponse
+
+
+@dataclass(frozen=True, slots=True)
+class StrayResponse:
+    """A response matching no transaction (e.g. a late 2xx retransmission)."""
+
+    response: SipResponse
+    flow: Flow
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTimedOut:
+    """Timer B/F (no response), Timer H (no ACK) or a transport error."""
+
+    transaction: Transaction
+    transport_error: bool = False
+
+
+TxEvent = RequestReceived | AckReceived | ResponseReceived | StrayResponse | TransactionTimedOut
+
+_Action = Callable[["Transaction", "Input", "SipResponse | None", float], None]
+
+
+# --------------------------------------------------------------------------- base
+
+
+class Transaction:
+    """State shared by the four machines; see the module docstring."""
+
+    TABLE: dict[tuple[State, Input], tuple[str | None, State]] = {}
+    INITIAL: State = State.TERMINATED
+
+    def __init__(self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest) -> None:
+        self.layer = layer
+        self.key = key
+        self.request = request
+        self.state = self.INITIAL
+        self.timers: dict[Input, float] = {}
+        self.interval = layer.timers.t1
+        self.last_response: SipResponse | None = None
+        self.last_bytes: bytes | None = None
+
+    @property
+    def method(self) -> str:
+        """The method of the request that created the transaction."""
+        return self.request.method
+
+    @property
+    def reliable(self) -> bool:
+        """Whether the transport is reliable (no retransmissions)."""
+        return self.flow.reliable
+
+    @property
+    def flow(self) -> Flow:
+        """Where this transaction's messages go."""
+        raise NotImplementedError
+
+    def handle(self, event: Input, now: float, response: SipResponse | None = None) -> None:
+        """Feed one input through the transition table."""
+        entry = self.TABLE.get((self.state, event))
+        if entry is None:
+            if event in _SEND_INPUTS:
+                raise InvalidState(
+                    f"{type(self).__name__}: cannot {event.name} in {self.state.name}"
+                )
+            return  # stray retransmission or stale timer
+        action, next_state = entry
+        self.state = next_state
+        if action is not None:
+            getattr(self, action)(event, response, now)
+        if next_state is State.TERMINATED:
+            self.timers.clear()
+            self.layer._forget(self)
+
+    def arm(self, timer: Input, delay: float, now: float) -> None:
+        """Start (or restart) a timer."""
+        deadline = now + delay
+        self.timers[timer] = deadline
+        self.layer._schedule(deadline, self, timer)
+
+    def disarm(self, *timers: Input) -> None:
+        """Stop timers."""
+        for timer in timers:
+            self.timers.pop(timer, None)
+
+    def _transmit(self, data: bytes) -> None:
+        self.layer._outbox.append((data, self.flow))
+
+    def _time_out(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.layer._events.append(TransactionTimedOut(self, event is Input.TRANSPORT_ERROR))
+
+
+# --------------------------------------------------------------------------- server side
+
+
+class ServerTransaction(Transaction):
+    """Common behaviour of server transactions (RFC 3261 §17.2)."""
+
+    def __init__(
+        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, source: Flow
+    ) -> None:
+        super().__init__(layer, key, request)
+        self.source = source
+        self._flow = response_flow(request.top_via, source)
+
+    @property
+    def flow(self) -> Flow:
+        """Where responses go (RFC 3261 §18.2.2, RFC 3581)."""
+        return self._flow
+
+    def _send(self, event: Input, response: SipResponse | None, now: float) -> None:
+        assert response is not None
+        self.last_response = response
+        self.last_bytes = response.serialize()
+        self._transmit(self.last_bytes)
+
+    def _resend(self, event: Input, response: SipResponse | None, now: float) -> None:
+        if self.last_bytes is not None:
+            self._transmit(self.last_bytes)
+
+
+class InviteServerTransaction(ServerTransaction):
+    """RFC 3261 §17.2.1 (Figure 7) as amended by RFC 6026 §7.1."""
+
+    INITIAL = State.PROCEEDING
+    TABLE = {
+        (State.PROCEEDING, Input.RECV_REQUEST): ("_resend", State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_1XX): ("_send", State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_2XX): ("_send_2xx", State.ACCEPTED),
+        (State.PROCEEDING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.COMPLETED, Input.RECV_REQUEST): ("_resend", State.COMPLETED),
+        (State.COMPLETED, Input.RECV_ACK): ("_confirm", State.CONFIRMED),
+        (State.COMPLETED, Input.TIMER_G): ("_retransmit_final", State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_H): ("_time_out", State.TERMINATED),
+        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.CONFIRMED, Input.RECV_REQUEST): (None, State.CONFIRMED),
+        (State.CONFIRMED, Input.RECV_ACK): (None, State.CONFIRMED),
+        (State.CONFIRMED, Input.TIMER_I): (None, State.TERMINATED),
+        # RFC 6026 §7.1: INVITE retransmissions are absorbed; the TU's 2xx
+        # retransmissions pass through; an ACK (same branch) goes to the TU.
+        (State.ACCEPTED, Input.RECV_REQUEST): (None, State.ACCEPTED),
+        (State.ACCEPTED, Input.SEND_2XX): ("_send", State.ACCEPTED),
+        (State.ACCEPTED, Input.RECV_ACK): ("_pass_ack", State.ACCEPTED),
+        (State.ACCEPTED, Input.TIMER_L): (None, State.TERMINATED),
+    }
+
+    def __init__(
+        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, source: Flow
+    ) -> None:
+        super().__init__(layer, key, request, source)
+        self.ack: SipRequest | None = None
+
+    def _send_2xx(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._send(event, response, now)
+        self.arm(Input.TIMER_L, self.layer.timers.l, now)
+
+    def _send_final(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._send(event, response, now)
+        if not self.reliable:
+            self.interval = self.layer.timers.t1
+            self.arm(Input.TIMER_G, self.interval, now)
+        self.arm(Input.TIMER_H, self.layer.timers.h, now)
+
+    def _retransmit_final(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._resend(event, response, now)
+        self.interval = min(2 * self.interval, self.layer.timers.t2)
+        self.arm(Input.TIMER_G, self.interval, now)
+
+    def _confirm(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.disarm(Input.TIMER_G, Input.TIMER_H)
+        self.arm(Input.TIMER_I, 0.0 if self.reliable else self.layer.timers.t4, now)
+
+    def _pass_ack(self, event: Input, response: SipResponse | None, now: float) -> None:
+        assert self.ack is not None
+        self.layer._events.append(AckReceived(self.ack, self.source))
+
+
+class NonInviteServerTransaction(ServerTransaction):
+    """RFC 3261 §17.2.2 (Figure 8)."""
+
+    INITIAL = State.TRYING
+    TABLE = {
+        (State.TRYING, Input.RECV_REQUEST): (None, State.TRYING),
+        (State.TRYING, Input.SEND_1XX): ("_send", State.PROCEEDING),
+        (State.TRYING, Input.SEND_2XX): ("_send_final", State.COMPLETED),
+        (State.TRYING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_REQUEST): ("_resend", State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_1XX): ("_send", State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_2XX): ("_send_final", State.COMPLETED),
+        (State.PROCEEDING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.COMPLETED, Input.RECV_REQUEST): ("_resend", State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_J): (None, State.TERMINATED),
+        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+    }
+
+    def _send_final(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._send(event, response, now)
+        self.arm(Input.TIMER_J, 0.0 if self.reliable else self.layer.timers.j, now)
+
+
+# --------------------------------------------------------------------------- client side
+
+
+class ClientTransaction(Transaction):
+    """Common behaviour of client transactions (RFC 3261 §17.1)."""
+
+    def __init__(
+        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, flow: Flow
+    ) -> None:
+        super().__init__(layer, key, request)
+        self._flow = flow
+        self.request_bytes = request.serialize()
+        self.final_response: SipResponse | None = None
+
+    @property
+    def flow(self) -> Flow:
+        """Where the request goes."""
+        return self._flow
+
+    def _pass(self, event: Input, response: SipResponse | None, now: float) -> None:
+        assert response is not None
+        self.last_response = response
+        if response.status >= 200:
+            self.final_response = response
+        self.layer._events.append(ResponseReceived(self, response))
+
+    def _retransmit(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._transmit(self.request_bytes)
+
+
+class InviteClientTransaction(ClientTransaction):
+    """RFC 3261 §17.1.1 (Figure 5) as amended by RFC 6026 §7.2."""
+
+    INITIAL = State.CALLING
+    TABLE = {
+        (State.CALLING, Input.TIMER_A): ("_retransmit_a", State.CALLING),
+        (State.CALLING, Input.TIMER_B): ("_time_out", State.TERMINATED),
+        (State.CALLING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.CALLING, Input.RECV_1XX): ("_proceed", State.PROCEEDING),
+        (State.CALLING, Input.RECV_2XX): ("_accept", State.ACCEPTED),
+        (State.CALLING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
+        (State.PROCEEDING, Input.RECV_2XX): ("_accept", State.ACCEPTED),
+        (State.PROCEEDING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
+        (State.COMPLETED, Input.RECV_3XX_6XX): ("_resend_ack", State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_D): (None, State.TERMINATED),
+        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        # RFC 6026 §7.2: retransmitted (or forked) 2xx still reach the TU.
+        (State.ACCEPTED, Input.RECV_2XX): ("_pass", State.ACCEPTED),
+        (State.ACCEPTED, Input.TIMER_M): (None, State.TERMINATED),
+    }
+
+    def __init__(
+        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, flow: Flow
+    ) -> None:
+        super().__init__(layer, key, request, flow)
+        self.ack_bytes: bytes | None = None
+
+    def start(self, now: float) -> None:
+        """Send the INVITE and arm Timers A and B."""
+        self._transmit(self.request_bytes)
+        if not self.reliable:
+            self.arm(Input.TIMER_A, self.interval, now)
+        self.arm(Input.TIMER_B, self.layer.timers.b, now)
+
+    def _retransmit_a(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._retransmit(event, response, now)
+        self.interval *= 2  # Timer A doubles without a cap (§17.1.1.2)
+        self.arm(Input.TIMER_A, self.interval, now)
+
+    def _proceed(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.disarm(Input.TIMER_A, Input.TIMER_B)
+        self._pass(event, response, now)
+
+    def _accept(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.disarm(Input.TIMER_A, Input.TIMER_B)
+        self._pass(event, response, now)
+        self.arm(Input.TIMER_M, self.layer.timers.m, now)
+
+    def _complete(self, event: Input, response: SipResponse | None, now: float) -> None:
+        assert response is not None
+        self.disarm(Input.TIMER_A, Input.TIMER_B)
+        self.ack_bytes = make_non2xx_ack(self.request, response).serialize()
+        self._transmit(self.ack_bytes)
+        self._pass(event, response, now)
+        self.arm(Input.TIMER_D, 0.0 if self.reliable else self.layer.timers.d, now)
+
+    def _resend_ack(self, event: Input, response: SipResponse | None, now: float) -> None:
+        if self.ack_bytes is not None:
+            self._transmit(self.ack_bytes)
+
+
+class NonInviteClientTransaction(ClientTransaction):
+    """RFC 3261 §17.1.2 (Figure 6)."""
+
+    INITIAL = State.TRYING
+    TABLE = {
+        (State.TRYING, Input.TIMER_E): ("_retransmit_e", State.TRYING),
+        (State.TRYING, Input.TIMER_F): ("_time_out", State.TERMINATED),
+        (State.TRYING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.TRYING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
+        (State.TRYING, Input.RECV_2XX): ("_complete", State.COMPLETED),
+        (State.TRYING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
+        (State.PROCEEDING, Input.TIMER_E): ("_retransmit_e", State.PROCEEDING),
+        (State.PROCEEDING, Input.TIMER_F): ("_time_out", State.TERMINATED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
+        (State.PROCEEDING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
+        (State.PROCEEDING, Input.RECV_2XX): ("_complete", State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_K): (None, State.TERMINATED),
+    }
+
+    def start(self, now: float) -> None:
+        """Send the request and arm Timers E and F."""
+        self._transmit(self.request_bytes)
+        if not self.reliable:
+            self.arm(Input.TIMER_E, self.interval, now)
+        self.arm(Input.TIMER_F, self.layer.timers.f, now)
+
+    def _retransmit_e(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._retransmit(event, response, now)
+        # §17.1.2.2: doubling up to T2 while Trying, T2 once Proceeding.
+        if self.state is State.PROCEEDING:
+            self.interval = self.layer.timers.t2
+        else:
+            self.interval = min(2 * self.interval, self.layer.timers.t2)
+        self.arm(Input.TIMER_E, self.interval, now)
+
+    def _complete(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.disarm(Input.TIMER_E, Input.TIMER_F)
+        self._pass(event, response, now)
+        self.arm(Input.TIMER_K, 0.0 if self.reliable else self.layer.timers.t4, now)
+
+
+def make_non2xx_ack(request: SipRequest, response: SipResponse) -> SipRequest:
+    """The ACK a client transaction sends for a 3xx-6xx (RFC 3261 §17.1.1.3).
+
+    Same Request-URI, Call-ID, From, CSeq number and top Via as the INVITE;
+    the To of the response (with its tag); the INVITE's Route headers.
+    """
+    headers = Headers()
+    headers.add("Via", request.headers.get_all("Via")[0])
+    for route in request.headers.get_all("Route"):
+        headers.add("Route", route)
+    headers.add("Max-Forwards", "70")
+    headers.add("From", request.headers.get("From") or "")
+    headers.add("To", response.headers.get("To") or "")
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", f"{request.cseq.number} ACK")
+    return SipRequest("ACK", request.uri, headers)
+
+
+# --------------------------------------------------------------------------- layer
+
+
+def server_key(request: SipRequest) -> tuple[str, ...]:
+    """The server transaction a request belongs to (RFC 3261 §17.2.3).
+
+    RFC 3261 requests match on branch, sent-by and method (ACK matches the
+    INVITE). RFC 2543 requests, without the magic cookie, match on the
+    Request-URI, From tag, Call-ID, CSeq number and top Via.
+    """
+    via = request.top_via
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith(MAGIC_COOKIE):
+        host, port = via.sent_by
+        return ("3261", branch, host.lower(), str(port or ""), method)
+    return (
+        "2543",
+        request.uri,
+        request.from_.tag or "",
+        request.call_id,
+        str(request.cseq.number),
+        str(via),
+        method,
+    )
+
+
+def client_key(branch: str, method: str) -> tuple[str, ...]:
+    """The client transaction key (RFC 3261 §17.1.3): branch and CSeq method."""
+    return (branch, "INVITE" if method == "ACK" else method)
+
+
+class TransactionLayer:
+    """All transactions of one SIP endpoint, sans-IO.
+
+    Args:
+        timers: T1/T2/T4 (RFC defaults).
+        rng: the random source for branches (inject one in tests).
+    """
+
+    def __init__(self, timers: TimerValues | None = None, rng: random.Random | None = None) -> None:
+        self.timers = timers or TimerValues()
+        self.rng = rng or random.Random()
+        self.server: dict[tuple[str, ...], ServerTransaction] = {}
+        self.client: dict[tuple[str, ...], ClientTransaction] = {}
+        self._events: deque[TxEvent] = deque()
+        self._outbox: list[tuple[bytes, Flow]] = []
+        self._heap: list[tuple[float, int, Transaction, Input]] = []
+        self._seq = 0
+
+    # -- inputs
+
+    def receive_request(self, request: SipRequest, flow: Flow, now: float) -> None:
+        """A request arrived (already parsed and Via-stamped by the caller)."""
+        key = server_key(request)
+        tx = self.server.get(key)
+        if request.method == "ACK":
+            if isinstance(tx, InviteServerTransaction):
+                tx.ack = request
+                tx.handle(Input.RECV_ACK, now)
+            else:
+                self._events.append(AckReceived(request, flow))
+            return
+        if tx is not None:
+            tx.handle(Input.RECV_REQUEST, now)
+            return
+        new: ServerTransaction
+        if request.method == "INVITE":
+            new = InviteServerTransaction(self, key, request, flow)
+        else:
+            new = NonInviteServerTransaction(self, key, request, flow)
+        self.server[key] = new
+        self._events.append(RequestReceived(new, request, flow))
+
+    def receive_response(self, response: SipResponse, flow: Flow, now: float) -> None:
+        """A response arrived; route it to its client transaction."""
+        branch = response.top_via.branch or ""
+        tx = self.client.get(client_key(branch, response.cseq.method))
+        if tx is None:
+            self._events.append(StrayResponse(response, flow))
+            return
+        tx.handle(_response_input(response.status, "RECV"), now, response)
+
+    def transport_error(self, flow: Flow, now: float) -> None:
+        """The transport could not deliver to ``flow`` (e.g. ICMP unreachable)."""
+        for tx in [*self.server.values(), *self.client.values()]:
+            if tx.flow == flow:
+                tx.handle(Input.TRANSPORT_ERROR, now)
+
+    # -- TU actions
+
+    def respond(self, tx: ServerTransaction, response: SipResponse, now: float) -> None:
+        """Send a response through a server transaction.
+
+        Raises:
+            InvalidState: the transaction cannot send this response now.
+        """
+        tx.handle(_response_input(response.status, "SEND"), now, response)
+
+    def send_request(self, request: SipRequest, flow: Flow, now: float) -> ClientTransaction:
+        """Start a client transaction; the request's top Via must carry a branch."""
+        branch = request.top_via.branch
+        if not branch:
+            raise InvalidState("a client request needs a Via branch")
+        key = client_key(branch, request.method)
+        tx: InviteClientTransaction | NonInviteClientTransaction
+        if request.method == "INVITE":
+            tx = InviteClientTransaction(self, key, request, flow)
+        else:
+            tx = NonInviteClientTransaction(self, key, request, flow)
+        self.client[key] = tx
+        tx.start(now)
+        return tx
+
+    def send_stateless(self, data: bytes, flow: Flow) -> None:
+        """Send bytes outside any transaction (2xx retransmissions, ACK for 2xx)."""
+        self._outbox.append((data, flow))
+
+    def find_server(self, request: SipRequest, method: str) -> ServerTransaction | None:
+        """The server transaction with the request's key but another method.
+
+        Used to find the INVITE a CANCEL refers to (RFC 3261 §9.2).
+        """
+        key = server_key(request)
+        return self.server.get((*key[:-1], method))
+
+    def new_via(self, transport: str, sent_by: str) -> Via:
+        """A Via for a request we originate, with a fresh branch and ``rport``."""
+        host, _, port = sent_by.rpartition(":")
+        return Via(
+            transport=transport,
+            host=host.strip("[]"),
+            port=int(port),
+            params={"branch": make_branch(self.rng), "rport": None},
+        )
+
+    # -- outputs
+
+    def next_event(self) -> TxEvent | None:
+        """The next event for the TU, or None."""
+        return self._events.popleft() if self._events else None
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Flow]]:
+        """Everything queued for the transport since the last call."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    def get_timer(self) -> float | None:
+        """The earliest armed deadline, or None."""
+        heap = self._heap
+        while heap:
+            deadline, _, tx, timer = heap[0]
+            if tx.timers.get(timer) == deadline:
+                return deadline
+            heapq.heappop(heap)  # stale entry
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every timer due at ``now``."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, tx, timer = heapq.heappop(heap)
+            if tx.timers.get(timer) == deadline:
+                del tx.timers[timer]
+                tx.handle(timer, now)
+
+    # -- internal, used by transactions
+
+    def _schedule(self, deadline: float, tx: Transaction, timer: Input) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, self._seq, tx, timer))
+
+    def _forget(self, tx: Transaction) -> None:
+        table: dict[tuple[str, ...], ServerTransaction] | dict[tuple[str, ...], ClientTransaction]
+        table = self.server if isinstance(tx, ServerTransaction) else self.client
+        if table.get(tx.key) is tx:
+            del table[tx.key]

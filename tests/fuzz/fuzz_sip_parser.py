@@ -1,0 +1,79 @@
+"""atheris harness for the SIP parser and stream framer.
+
+The invariant, as in h11's and websockets' harnesses: the input either parses,
+or raises ``MessageParseError``; any other exception is a bug. The first input
+byte picks the mode: even = one UDP datagram (``parse_message``), odd = a TCP
+stream fed to ``StreamFramer`` in chunks of ``(byte >> 1) + 1`` octets (1 = one
+byte at a time). A parsed message must also serialize and parse again, and a
+``partial`` request must be answerable with ``make_response``.
+
+Run (atheris is optional, ``pip install atheris``)::
+
+    python tests/fuzz/fuzz_sip_parser.py -atheris_runs=100000 [corpus_dir]
+
+Without atheris the module still imports; ``fuzz_one_input`` is also run over
+seed inputs by ``tests/sipgw/test_message.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sipgw.errors import MessageParseError
+from sipgw.message import SipMessage, StreamFramer, make_response, parse_message
+
+
+def _check(msg: SipMessage) -> None:
+    wire = msg.serialize()
+    if parse_message(wire).serialize() != wire:
+        raise AssertionError("serialize/parse round trip is not stable")
+
+
+def _datagram(data: bytes) -> None:
+    try:
+        msg = parse_message(data)
+    except MessageParseError as exc:
+        if exc.partial is not None:
+            make_response(exc.partial, exc.status_hint, to_tag="fuzz").serialize()
+        return
+    _check(msg)
+
+
+def _stream(data: bytes, chunk: int) -> None:
+    framer = StreamFramer(max_header_size=4096, max_body_size=8192)
+    for i in range(0, len(data), chunk):
+        framer.feed(data[i : i + chunk])
+        while True:
+            try:
+                msg = framer.next_message()
+            except MessageParseError:
+                if framer.failed:
+                    return
+                continue
+            if msg is None:
+                break
+            _check(msg)
+
+
+def fuzz_one_input(data: bytes) -> None:
+    """Run one fuzz input; raise only on a bug."""
+    if not data:
+        return
+    mode, payload = data[0], data[1:]
+    if mode & 1:
+        _stream(payload, (mode >> 1) + 1)
+    else:
+        _datagram(payload)
+
+
+def main() -> None:
+    """Entry point for atheris."""
+    import atheris  # type: ignore[import-not-found]  # optional, not a dependency
+
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, fuzz_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
