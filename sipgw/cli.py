@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -65,6 +67,18 @@ def _environment(env_file: str | None) -> Mapping[str, str]:
     return merged
 
 
+def detect_public_ip() -> str:
+    """The local address of the default route (no packet is sent), else 127.0.0.1."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only used to pick a route
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     parser = build_parser()
@@ -79,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
+    if not config.public_ip:
+        wildcard = config.bind in ("0.0.0.0", "::")
+        config = dataclasses.replace(
+            config, public_ip=detect_public_ip() if wildcard else config.bind
+        )
     if config.agent == "assistant":
         missing = [name for name in ASSISTANT_REQUIRED if not config.env.get(name)]
         if missing:
@@ -115,6 +134,10 @@ async def _serve(config: GatewayConfig) -> int:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
     gateway = Gateway(config, factory)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
+        loop.add_signal_handler(sig, stop.set)
     try:
         host, port = await gateway.start()
     except OSError as exc:
@@ -127,12 +150,8 @@ async def _serve(config: GatewayConfig) -> int:
     print(f"listening on udp:{host}:{port}", flush=True)
     log.info(
         "agent %s, public address %s, RTP ports %d-%d",
-        config.agent, config.advertised_ip, *config.rtp_ports,
+        config.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     await gateway.stop()

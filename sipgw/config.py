@@ -7,12 +7,11 @@ Precedence, highest first: command-line flag, environment variable, the
 from __future__ import annotations
 
 import ipaddress
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["SETTINGS", "ConfigError", "GatewayConfig", "Setting", "detect_public_ip", "load_config"]
+__all__ = ["SETTINGS", "ConfigError", "GatewayConfig", "Setting", "load_config"]
 
 
 class ConfigError(Exception):
@@ -93,7 +92,8 @@ SETTINGS: tuple[Setting, ...] = (
             "it (RTCP).", _port_range, "LO-HI"),
     Setting("public_ip", "SIPGW_PUBLIC_IP", "--public-ip", "",
             "Address peers reach us at, written into Via, Contact and SDP. Default: the "
-            "bind address, or the address of the default route when binding 0.0.0.0.",
+            "bind address, or the address of the default route when binding 0.0.0.0 "
+            "(behind NAT, set the public address).",
             _ip, "ADDR"),
     Setting("agent", "SIPGW_AGENT", "--agent", "echo",
             "Who answers: 'echo' plays the caller back (line check, no keys needed); "
@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rtp_timeout", "SIPGW_RTP_TIMEOUT", "--rtp-timeout", "30",
             "Hang up (BYE) when no RTP arrives for this many seconds; 0 disables. Not "
             "applied while the caller has the call on hold (a=inactive).",
+            _positive_float, "S"),
+    Setting("max_call_seconds", "SIPGW_MAX_CALL_SECONDS", "--max-call-seconds", "0",
+            "Hang up (BYE) calls that last longer than this; 0 = no limit.",
             _positive_float, "S"),
     Setting("max_calls", "SIPGW_MAX_CALLS", "--max-calls", "0",
             "Concurrent calls before new INVITEs get 503; 0 = no limit.", _optional_int, "N"),
@@ -132,31 +135,13 @@ class GatewayConfig:
     echo_delay_ms: int = 500
     ring_time: float = 0.0
     rtp_timeout: float = 30.0
+    max_call_seconds: float = 0.0
     max_calls: int | None = None
     jitter_min_ms: int = 40
     jitter_max_ms: int = 300
     log_level: str = "INFO"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The merged environment (process environment over ``.env``), for agent settings."""
-
-    @property
-    def advertised_ip(self) -> str:
-        """The address we write into SIP and SDP."""
-        return self.public_ip or (
-            self.bind if self.bind not in ("0.0.0.0", "::") else detect_public_ip()
-        )
-
-
-def detect_public_ip() -> str:
-    """The local address of the default route (no packet is sent), else 127.0.0.1."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only used to pick a route
-        return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        probe.close()
 
 
 def load_config(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> GatewayConfig:

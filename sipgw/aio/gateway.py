@@ -40,7 +40,7 @@ log = logging.getLogger("sipgw")
 
 PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is rejected with 503."""
-RTP_WATCH_INTERVAL = 1.0
+WATCH_INTERVAL = 1.0
 
 
 class _CallLog(logging.LoggerAdapter[logging.Logger]):
@@ -103,6 +103,7 @@ class CallHandle:
             endpoint.send(packets)
         if session._pending_digits:
             for digit in session.take_digits():
+                self.log.info("DTMF %s (RFC 4733)", digit)
                 agent.on_dtmf(digit)
 
     def skip(self, ticks: int) -> None:
@@ -145,7 +146,7 @@ class Gateway:
 
     async def start(self) -> tuple[str, int]:
         """Bind SIP, start the ticker; returns the bound SIP address."""
-        public = self.config.advertised_ip
+        public = self.config.public_ip or self.config.bind
 
         def make_ua(port: int) -> UserAgent:
             return UserAgent(
@@ -156,7 +157,7 @@ class Gateway:
             self.config.bind, self.config.sip_port, make_ua, self._on_event
         )
         self.ticker.start()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_rtp(), name="rtp-watch")
+        self._watch = asyncio.get_running_loop().create_task(self._watch_calls(), name="call-watch")
         return self.config.bind, self.ua.config.sip_port
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -197,6 +198,7 @@ class Gateway:
         elif isinstance(event, MediaUpdated):
             self._media_ready(handle, event.media)
         elif isinstance(event, DtmfReceived):
+            handle.log.info("DTMF %s (SIP INFO)", event.digit)
             if handle.agent is not None:
                 handle.agent.on_dtmf(event.digit)
         elif isinstance(event, CallConfirmed):
@@ -302,19 +304,25 @@ class Gateway:
         except Exception:
             handle.log.exception("agent close failed")
 
-    async def _watch_rtp(self) -> None:
-        """Hang up calls whose RTP stopped for longer than the configured timeout."""
+    async def _watch_calls(self) -> None:
+        """Once a second: hang up calls whose RTP stopped or that last too long."""
         timeout = self.config.rtp_timeout
+        longest = self.config.max_call_seconds
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(RTP_WATCH_INTERVAL)
-            if timeout <= 0:
-                continue
+            await asyncio.sleep(WATCH_INTERVAL)
             now = loop.time()
             for handle in list(self.handles.values()):
                 session = handle.session
-                if session is not None and session.idle_for(now) > timeout:
+                if timeout > 0 and session is not None and session.idle_for(now) > timeout:
                     handle.log.warning("no RTP for %.0f s: hanging up", timeout)
+                    handle.hangup()
+                elif (
+                    longest > 0
+                    and handle.answered_at is not None
+                    and time.monotonic() - handle.answered_at > longest
+                ):
+                    handle.log.info("call reached the %.0f s limit: hanging up", longest)
                     handle.hangup()
 
     def _spawn(self, coro: object) -> asyncio.Task[None]:

@@ -1,0 +1,60 @@
+"""``python -m sipgw.aio.healthcheck``: exit 0 when the local gateway answers OPTIONS with 200.
+
+For container health checks and load-balancer probes (what Kamailio's dispatcher
+does with OPTIONS). Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and
+the address from ``SIPGW_HEALTHCHECK_HOST`` (default 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+
+from sipgw.errors import SipError
+from sipgw.message import SipResponse, parse_message
+
+__all__ = ["probe"]
+
+
+def probe(host: str, port: int, timeout: float = 2.0) -> int | None:
+    """Send one OPTIONS and return the response status, or None on timeout."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        local_host, local_port = sock.getsockname()[:2]
+        tag = f"{random.getrandbits(32):08x}"
+        target = f"[{host}]" if ":" in host else host
+        request = (
+            f"OPTIONS sip:{target}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:healthcheck@{local_host}>;tag={tag}\r\n"
+            f"To: <sip:{target}:{port}>\r\n"
+            f"Call-ID: healthcheck-{tag}\r\n"
+            "CSeq: 1 OPTIONS\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+        sock.send(request)
+        try:
+            while True:
+                message = parse_message(sock.recv(65535))
+                if isinstance(message, SipResponse) and message.status >= 200:
+                    return message.status
+        except (TimeoutError, OSError, SipError):
+            return None
+
+
+def main() -> int:
+    """Probe and print the result; exit status 0 only for 200."""
+    host = os.environ.get("SIPGW_HEALTHCHECK_HOST", "127.0.0.1")
+    port = int(os.environ.get("SIPGW_SIP_PORT", "5060") or 5060)
+    status = probe(host, port)
+    print(f"OPTIONS sip:{host}:{port} -> {status or 'no answer'}")
+    return 0 if status == 200 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Test audio: write 8 kHz mono s16le WAVs and analyse call recordings (stdlib only).
+
+Levels use the RMS convention ``dBFS = 20*log10(rms / 32768)``: a full-scale sine is -3.01 dBFS and
+sox's ``vol 0.5`` sine is -9.03 dBFS. Analysis works on 20 ms frames; a frame is *active* when its
+RMS is above ``active_threshold_dbfs`` (-40 dBFS by default).
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import struct
+import sys
+import wave
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = [
+    "RATE",
+    "AudioReport",
+    "alaw_decode",
+    "alaw_encode",
+    "analyse",
+    "analyse_samples",
+    "goertzel_dbfs",
+    "goertzel_power",
+    "read_wav",
+    "rms_dbfs",
+    "tone_samples",
+    "ulaw_decode",
+    "ulaw_encode",
+    "wav_is_complete",
+    "write_pattern",
+    "write_tone",
+    "write_wav",
+]
+
+RATE = 8000
+FULL_SCALE = 32768.0
+FRAME_SECONDS = 0.02
+FLOOR_DBFS = -120.0
+
+Segment = tuple[float | None, float] | tuple[float | None, float, float]
+
+
+# --------------------------------------------------------------------------- WAV I/O
+
+
+class _WavLayout(NamedTuple):
+    channels: int
+    rate: int
+    width: int
+    data_at: int
+    declared: int  # data size in the header
+    available: int  # data bytes actually in the file
+
+
+def _wav_layout(path: Path) -> _WavLayout:
+    """Parse a RIFF/WAVE file's chunks without trusting the data size (recorders patch it last)."""
+    raw = path.read_bytes()
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a RIFF/WAVE file")
+    pos, fmt = 12, None
+    while pos + 8 <= len(raw):
+        cid, size = raw[pos : pos + 4], int.from_bytes(raw[pos + 4 : pos + 8], "little")
+        body = pos + 8
+        if cid == b"fmt ":
+            tag, channels, rate = struct.unpack_from("<HHI", raw, body)
+            bits = struct.unpack_from("<H", raw, body + 14)[0]
+            if tag not in (1, 0xFFFE):
+                raise ValueError(f"{path}: not PCM (format tag {tag})")
+            fmt = (channels, rate, bits // 8)
+        elif cid == b"data":
+            if fmt is None:
+                raise ValueError(f"{path}: data chunk before fmt chunk")
+            return _WavLayout(*fmt, body, size, len(raw) - body)
+        pos = body + size + (size & 1)
+    raise ValueError(f"{path}: no data chunk")
+
+
+def read_wav(path: str | Path) -> tuple[list[int], int]:
+    """Samples of the first channel of a 16-bit PCM WAV, and its sample rate.
+
+    Reads the data actually present, whatever the header claims: a file still being recorded
+    (data size 0) or one whose size the recorder got wrong (linphonec counts its header in) reads
+    fine.
+    """
+    path = Path(path)
+    lay = _wav_layout(path)
+    if lay.width != 2:
+        raise ValueError(f"{path}: only 16-bit PCM is supported (sample width {lay.width})")
+    size = lay.available if lay.declared in (0, 0xFFFFFFFF) else min(lay.declared, lay.available)
+    frame = lay.width * lay.channels
+    with path.open("rb") as f:
+        f.seek(lay.data_at)
+        raw = f.read(size - size % frame)
+    data = array.array("h", raw)
+    if sys.byteorder == "big":
+        data.byteswap()
+    return data.tolist()[:: lay.channels], lay.rate
+
+
+def wav_is_complete(path: str | Path) -> bool:
+    """True once a recorder has finished a WAV: its header's data size covers the file's data.
+
+    Also accepts linphonec's final header, whose data size includes the 44-byte header.
+    """
+    path = Path(path)
+    try:
+        lay = _wav_layout(path)
+        riff = int.from_bytes(path.read_bytes()[4:8], "little")
+    except (OSError, ValueError, struct.error):
+        return False
+    size = lay.data_at + lay.available
+    if lay.declared == lay.available and riff == size - 8:
+        return True
+    return lay.declared > 0 and lay.declared == size  # mediastreamer's off-by-header sizes
+
+
+def write_wav(path: str | Path, samples: Iterable[int], rate: int = RATE) -> Path:
+    """Write mono s16le samples (clipped to 16 bits) as a WAV file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = array.array("h", (max(-32768, min(32767, int(s))) for s in samples))
+    if sys.byteorder == "big":
+        data.byteswap()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(data.tobytes())
+    return path
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def _amplitude(dbfs: float) -> float:
+    return FULL_SCALE * math.sqrt(2.0) * math.pow(10.0, dbfs / 20.0)
+
+
+def tone_samples(
+    hz: float, seconds: float, dbfs: float = -9.0, rate: int = RATE, phase: float = 0.0
+) -> list[int]:
+    """A sine of RMS level ``dbfs``, ``round(seconds * rate)`` samples long."""
+    amp = _amplitude(dbfs)
+    step = 2.0 * math.pi * hz / rate
+    n = round(seconds * rate)
+    return [max(-32768, min(32767, round(amp * math.sin(phase + step * i)))) for i in range(n)]
+
+
+def write_tone(
+    path: str | Path,
+    hz: float,
+    seconds: float,
+    dbfs: float = -9.0,
+    lead_silence: float = 0.0,
+    tail_silence: float = 0.0,
+) -> Path:
+    """Write an 8 kHz mono s16 WAV: silence, a ``hz`` sine of ``seconds`` at ``dbfs``, silence."""
+    return write_pattern(path, [(None, lead_silence), (hz, seconds, dbfs), (None, tail_silence)])
+
+
+def write_pattern(path: str | Path, segments: Sequence[Segment], dbfs: float = -9.0) -> Path:
+    """Write consecutive segments ``(hz or None, seconds[, dbfs])``; None is digital silence."""
+    out: list[int] = []
+    for seg in segments:
+        hz, seconds = seg[0], seg[1]
+        level = seg[2] if len(seg) == 3 else dbfs
+        if hz is None:
+            out.extend([0] * round(seconds * RATE))
+        else:
+            out.extend(tone_samples(hz, seconds, level))
+    return write_wav(path, out)
+
+
+# --------------------------------------------------------------------------- G.711
+
+
+def _ulaw_byte(s: int) -> int:
+    s >>= 2  # 14-bit magnitude, as in the ITU/Sun reference coder (and audioop)
+    mask = 0xFF
+    if s < 0:
+        s, mask = -s, 0x7F
+    s = min(s, 8159) + 0x21
+    seg = max(0, s.bit_length() - 6)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((s >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def _ulaw_sample(u: int) -> int:
+    u = ~u & 0xFF
+    s = ((((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84
+    return -s if u & 0x80 else s
+
+
+def _alaw_byte(s: int) -> int:
+    s >>= 3
+    if s >= 0:
+        mask = 0xD5
+    else:
+        mask, s = 0x55, -s - 1
+    seg = max(0, s.bit_length() - 5)
+    if seg >= 8:
+        return 0x7F ^ mask
+    aval = seg << 4
+    aval |= (s >> 1) & 0x0F if seg < 2 else (s >> seg) & 0x0F
+    return aval ^ mask
+
+
+def _alaw_sample(a: int) -> int:
+    a ^= 0x55
+    t = (a & 0x0F) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+_ULAW_ENC = bytes(_ulaw_byte(s) for s in range(-32768, 32768))
+_ALAW_ENC = bytes(_alaw_byte(s) for s in range(-32768, 32768))
+_ULAW_DEC = tuple(_ulaw_sample(u) for u in range(256))
+_ALAW_DEC = tuple(_alaw_sample(a) for a in range(256))
+
+
+def ulaw_encode(samples: Iterable[int]) -> bytes:
+    """G.711 mu-law encode s16 samples."""
+    return bytes(_ULAW_ENC[max(-32768, min(32767, s)) + 32768] for s in samples)
+
+
+def ulaw_decode(data: bytes) -> list[int]:
+    """G.711 mu-law decode to s16 samples."""
+    return [_ULAW_DEC[b] for b in data]
+
+
+def alaw_encode(samples: Iterable[int]) -> bytes:
+    """G.711 A-law encode s16 samples."""
+    return bytes(_ALAW_ENC[max(-32768, min(32767, s)) + 32768] for s in samples)
+
+
+def alaw_decode(data: bytes) -> list[int]:
+    """G.711 A-law decode to s16 samples."""
+    return [_ALAW_DEC[b] for b in data]
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def rms_dbfs(samples: Sequence[int]) -> float:
+    """RMS level in dBFS (floored at -120 for silence or an empty sequence)."""
+    if not samples:
+        return FLOOR_DBFS
+    ms = sum(s * s for s in samples) / len(samples)
+    return max(FLOOR_DBFS, 10.0 * math.log10(ms / FULL_SCALE**2)) if ms > 0 else FLOOR_DBFS
+
+
+def _hann(samples: Sequence[float]) -> list[float]:
+    n = len(samples)
+    if n < 2:
+        return [float(s) for s in samples]
+    k = 2.0 * math.pi / (n - 1)
+    return [s * (0.5 - 0.5 * math.cos(k * i)) for i, s in enumerate(samples)]
+
+
+def goertzel_power(samples: Sequence[float], hz: float, rate: int = RATE) -> float:
+    """Squared magnitude of the DFT of ``samples`` at ``hz`` (no window applied)."""
+    coeff = 2.0 * math.cos(2.0 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return max(0.0, s1 * s1 + s2 * s2 - coeff * s1 * s2)
+
+
+def goertzel_dbfs(samples: Sequence[int], hz: float, rate: int = RATE) -> float:
+    """RMS level (dBFS) of the ``hz`` component, Hann-windowed.
+
+    A pure sine at ``hz`` of level L dBFS reads L (exactly when ``hz`` falls on a DFT bin of the
+    block, within 1.5 dB otherwise); other components leak in only within about two bins.
+    """
+    n = len(samples)
+    if n == 0:
+        return FLOOR_DBFS
+    power = goertzel_power(_hann(samples), hz, rate)
+    amplitude = 4.0 * math.sqrt(power) / n  # Hann coherent gain is 0.5
+    rms = amplitude / math.sqrt(2.0)
+    return max(FLOOR_DBFS, 20.0 * math.log10(rms / FULL_SCALE)) if rms > 0 else FLOOR_DBFS
+
+
+def _energy_fraction(
+    windowed: Sequence[float], hz: float, rate: int, tolerance_hz: float = 0.0
+) -> float:
+    n = len(windowed)
+    if n == 0:
+        return 0.0
+    total = sum(x * x for x in windowed) * n / 2.0
+    if total <= 0:
+        return 0.0
+    bin_hz = rate / n
+    k = 1 + math.ceil(tolerance_hz / bin_hz)
+    power = sum(goertzel_power(windowed, hz + d * bin_hz, rate) for d in range(-k, k + 1))
+    return min(1.0, power / total)
+
+
+def _dominant(samples: Sequence[int], rate: int) -> float | None:
+    """Strongest frequency: coarse 10 Hz scan of a 0.1 s slice, then 1 Hz around the peak."""
+    if len(samples) < rate // 50 or not any(samples):
+        return None
+    coarse_n = min(len(samples), rate // 10)
+    mid = (len(samples) - coarse_n) // 2
+    coarse = _hann(samples[mid : mid + coarse_n])
+    top = rate / 2 - 50
+    grid = [float(f) for f in range(50, int(top) + 1, 10)]
+    best = max(grid, key=lambda f: goertzel_power(coarse, f, rate))
+    fine = _hann(samples)
+    candidates = [best + d for d in range(-12, 13) if 20 <= best + d <= top]
+    return float(max(candidates, key=lambda f: goertzel_power(fine, f, rate)))
+
+
+@dataclass(frozen=True)
+class AudioReport:
+    """Analysis of one mono recording (see :func:`analyse`)."""
+
+    path: Path | None
+    rate: int
+    duration: float
+    rms_dbfs: float | None  # over the active frames only; None when nothing is active
+    active_seconds: float
+    dominant_hz: float | None  # of the loudest 0.5 s window
+    loudest_window: tuple[float, float]  # (start, end) seconds of that window
+    frame_dbfs: tuple[float, ...] = field(repr=False)  # one level per 20 ms frame
+    samples: tuple[int, ...] = field(repr=False)
+    active_threshold_dbfs: float = -40.0
+
+    def onset(self, threshold_dbfs: float = -30.0) -> float | None:
+        """Start time (s) of the first 20 ms frame whose RMS exceeds ``threshold_dbfs``."""
+        for i, level in enumerate(self.frame_dbfs):
+            if level > threshold_dbfs:
+                return round(i * FRAME_SECONDS, 6)
+        return None
+
+    def _window(self, start: float | None, length: float) -> Sequence[int]:
+        if start is None:
+            start = self.loudest_window[0]
+            length = self.loudest_window[1] - start
+        a = max(0, round(start * self.rate))
+        b = min(len(self.samples), a + round(length * self.rate))
+        return self.samples[a:b]
+
+    def fraction_at(
+        self, hz: float, start: float | None = None, length: float = 0.5, tolerance_hz: float = 0.0
+    ) -> float:
+        """Share (0..1) of a window's energy within one DFT bin (+tolerance) of ``hz``.
+
+        The window is the loudest 0.5 s unless ``start`` (and ``length``) seconds are given.
+        """
+        return _energy_fraction(
+            _hann(self._window(start, length)), hz, self.rate, tolerance_hz=tolerance_hz
+        )
+
+    def level_at(self, hz: float, start: float | None = None, length: float = 0.5) -> float:
+        """Level (dBFS) of the ``hz`` component in a window (default: the loudest 0.5 s)."""
+        return goertzel_dbfs(self._window(start, length), hz, self.rate)
+
+    def slice(self, start: float, end: float | None = None) -> AudioReport:
+        """Analysis of the part from ``start`` to ``end`` seconds."""
+        a = max(0, round(start * self.rate))
+        b = len(self.samples) if end is None else max(a, round(end * self.rate))
+        return analyse_samples(
+            self.samples[a:b], self.rate, active_threshold_dbfs=self.active_threshold_dbfs
+        )
+
+    def describe(self) -> str:
+        """One line for assertion messages."""
+        rms = "n/a" if self.rms_dbfs is None else f"{self.rms_dbfs:.2f}dBFS"
+        hz = "n/a" if self.dominant_hz is None else f"{self.dominant_hz:.0f}Hz"
+        return (
+            f"{self.path or '<samples>'}: duration={self.duration:.3f}s "
+            f"active={self.active_seconds:.2f}s rms={rms} dominant={hz} onset={self.onset()}"
+        )
+
+
+def analyse_samples(
+    samples: Sequence[int],
+    rate: int = RATE,
+    *,
+    path: Path | None = None,
+    active_threshold_dbfs: float = -40.0,
+) -> AudioReport:
+    """Analyse s16 samples; see :class:`AudioReport`."""
+    samples = tuple(samples)
+    flen = max(1, round(rate * FRAME_SECONDS))
+    frames = [samples[i : i + flen] for i in range(0, len(samples), flen)]
+    levels = tuple(rms_dbfs(f) for f in frames)
+    active = [f for f, lv in zip(frames, levels, strict=True) if lv > active_threshold_dbfs]
+    active_samples = [s for f in active for s in f]
+    # loudest window of 25 frames (0.5 s), by a sliding sum of frame energies
+    energies = [sum(s * s for s in f) for f in frames]
+    wframes = min(len(frames), round(0.5 / FRAME_SECONDS))
+    best_i, best_e = 0, -1.0
+    running = float(sum(energies[:wframes]))
+    for i in range(0, max(1, len(frames) - wframes + 1)):
+        if i > 0:
+            running += energies[i + wframes - 1] - energies[i - 1]
+        if running > best_e:
+            best_i, best_e = i, running
+    wa = best_i * flen
+    wb = min(len(samples), wa + wframes * flen)
+    dominant = _dominant(samples[wa:wb], rate) if active else None
+    return AudioReport(
+        path=path,
+        rate=rate,
+        duration=len(samples) / rate,
+        rms_dbfs=rms_dbfs(active_samples) if active else None,
+        active_seconds=round(len(active_samples) / rate, 6),
+        dominant_hz=dominant,
+        loudest_window=(wa / rate, wb / rate),
+        frame_dbfs=levels,
+        samples=samples,
+        active_threshold_dbfs=active_threshold_dbfs,
+    )
+
+
+def analyse(path: str | Path, *, active_threshold_dbfs: float = -40.0) -> AudioReport:
+    """Read a 16-bit WAV (first channel) and analyse it."""
+    samples, rate = read_wav(path)
+    return analyse_samples(
+        samples, rate, path=Path(path), active_threshold_dbfs=active_threshold_dbfs
+    )

@@ -1,0 +1,196 @@
+"""The product under test: ``python -m sipgw serve`` as a subprocess.
+
+``Gateway(workdir)`` starts::
+
+    python -m sipgw serve --bind 127.0.0.1 --sip-port 0 --rtp-ports LO-HI \
+        --public-ip IP --agent echo [extra_args...]
+
+in ``workdir`` (so no developer ``.env`` is picked up), with ``PYTHONUNBUFFERED=1`` so its
+output arrives line by line, and waits for the line ``listening on udp:<addr>:<port>`` (the real
+port, since --sip-port is 0). stdout and stderr go, timestamped, to ``workdir/NAME.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from . import ManagedProcess, PeerError
+from .ports import PortRange, free_port_range
+
+__all__ = ["READY_RE", "Gateway"]
+
+READY_RE = re.compile(r"listening on udp:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class Gateway:
+    """A running sipgw (context manager). Teardown SIGKILLs it if ``stop()`` was not called."""
+
+    def __init__(
+        self,
+        workdir: str | Path,
+        *,
+        name: str = "gateway",
+        agent: str = "echo",
+        bind: str = "127.0.0.1",
+        public_ip: str = "127.0.0.1",
+        rtp_ports: PortRange | tuple[int, int] | None = None,
+        rtp_port_count: int = 40,
+        extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        program: Sequence[str] | None = None,
+        start_timeout: float = 15.0,
+        lifetime: float = 600.0,
+        kill_after: float = 30.0,
+    ) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.name = name
+        self.agent = agent
+        self.bind = bind
+        self.public_ip = public_ip
+        rng = rtp_ports if rtp_ports is not None else free_port_range(rtp_port_count)
+        self.rtp_ports = PortRange(*rng)
+        self.extra_args = [str(a) for a in extra_args]
+        base = dict(os.environ if env is None else env)
+        base["PYTHONUNBUFFERED"] = "1"
+        # the checkout must be importable even when the package is not installed
+        path = base.get("PYTHONPATH", "")
+        base["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+        base.update(extra_env or {})
+        self.env = base
+        self.program = list(program) if program else [sys.executable, "-m", "sipgw"]
+        self.start_timeout = start_timeout
+        self.lifetime = lifetime
+        self.kill_after = kill_after
+        self.log_path = self.workdir / f"{name}.log"
+        self.process: ManagedProcess | None = None
+        self.sip_host = ""
+        self.sip_port = 0
+
+    @property
+    def argv(self) -> list[str]:
+        return [
+            *self.program,
+            "serve",
+            "--bind",
+            self.bind,
+            "--sip-port",
+            "0",
+            "--rtp-ports",
+            str(self.rtp_ports),
+            "--public-ip",
+            self.public_ip,
+            "--agent",
+            self.agent,
+            *self.extra_args,
+        ]
+
+    def start(self) -> Gateway:
+        """Start the gateway and wait for its ``listening on udp:`` line."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(
+            self.name,
+            self.argv,
+            log_path=self.log_path,
+            lifetime=self.lifetime,
+            kill_after=self.kill_after,
+            cwd=self.workdir,
+            env=self.env,
+            capture="lines",
+            foreground=True,  # one SIGTERM from stop() must arrive exactly once
+        )
+        t0 = time.monotonic()
+        self.process.start()
+        found = self.process.lines.search(READY_RE, self.start_timeout)
+        if found is None:
+            # output ended (the exit status follows EOF closely) or the time ran out
+            rc = self.process.wait(2.0) if self.process.lines.closed else None
+            state = f"exited with code {rc}" if rc is not None else "still running"
+            self.process.kill()
+            raise PeerError(
+                f"gateway not ready ({state} after {time.monotonic() - t0:.1f}s): no line "
+                f"matching 'listening on udp:<addr>:<port>'\n{self.log_tail()}"
+            )
+        match = found[1]
+        self.sip_host = match["addr"].strip("[]")
+        self.sip_port = int(match["port"])
+        return self
+
+    def __enter__(self) -> Gateway:
+        return self if self.process is not None else self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ use
+    def uri(self, user: str = "echo", host: str | None = None) -> str:
+        """``sip:USER@HOST:PORT`` of the gateway's SIP socket (``host``: e.g. a relay's address)."""
+        host = host or self.sip_host
+        host = f"[{host}]" if ":" in host else host
+        return f"sip:{user}@{host}:{self.sip_port}"
+
+    @property
+    def target(self) -> str:
+        """``HOST:PORT`` (what SIPp takes as its remote host)."""
+        return f"{self.sip_host}:{self.sip_port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.alive
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.returncode
+
+    def wait_log(self, regex: str, timeout: float = 5.0, *, start: int = 0) -> re.Match[str]:
+        """First output line (from line ``start``) matching ``regex``; PeerError on timeout."""
+        if self.process is None:
+            raise PeerError("gateway not started")
+        found = self.process.lines.search(regex, timeout, start=start)
+        if found is None:
+            raise PeerError(f"gateway: no line matching {regex!r} in {timeout}s\n{self.log_tail()}")
+        return found[1]
+
+    def log_lines(self) -> list[str]:
+        return [text for _, text in self.process.lines.lines()] if self.process else []
+
+    def log_text(self) -> str:
+        """All output so far (without the harness's timestamps)."""
+        return "\n".join(self.log_lines())
+
+    def log_tail(self, lines: int = 60) -> str:
+        return self.process.log_tail(lines) if self.process else "(gateway not started)"
+
+    def stop(self, signal: int = _signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send ``signal`` and wait for exit; returns the exit code (-N if killed by signal N).
+
+        Raises PeerError (after SIGKILLing it) if it is still running after ``timeout`` s.
+        """
+        if self.process is None:
+            raise PeerError("gateway not started")
+        self.process.send_signal(signal)
+        rc = self.process.wait(timeout)
+        if rc is None:
+            self.process.kill()
+            raise PeerError(
+                f"gateway still running {timeout}s after signal {signal}; killed\n{self.log_tail()}"
+            )
+        return rc
+
+    def close(self) -> None:
+        """SIGKILL whatever is left (idempotent)."""
+        if self.process is not None:
+            self.process.kill()

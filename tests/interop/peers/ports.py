@@ -1,0 +1,143 @@
+"""Free loopback ports for real-peer tests.
+
+Loopback is shared with other processes (and other test sessions), so nothing here assumes a fixed
+port. A port is handed out only if it can be bound right now for both UDP and TCP on the wildcard
+address (which also fails when any specific address, e.g. 127.0.0.1 or 127.0.0.2, holds it), and
+never twice in one test session. Candidates are drawn at random from below the kernel's ephemeral
+range, so they do not collide with sockets that bind port 0 (the gateway's SIP socket, clients).
+Works the same inside a private network namespace (``unshare -n``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = [
+    "PortRange",
+    "free_port_range",
+    "free_udp_port",
+    "port_is_free",
+    "udp_port_bound",
+    "wait_udp_bound",
+]
+
+_lock = threading.Lock()
+_handed_out: set[int] = set()
+_rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "big"))
+_MAX_ATTEMPTS = 2000
+
+
+class PortRange(NamedTuple):
+    """An inclusive port range; ``str()`` gives the ``lo-hi`` form used by configs and CLIs."""
+
+    lo: int
+    hi: int
+
+    def __str__(self) -> str:
+        return f"{self.lo}-{self.hi}"
+
+    @property
+    def size(self) -> int:
+        return self.hi - self.lo + 1
+
+    def ports(self) -> list[int]:
+        return list(range(self.lo, self.hi + 1))
+
+
+def _candidate_window() -> tuple[int, int]:
+    """Ports to draw from: below the ephemeral range when it leaves room, else above it."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        eph_lo, eph_hi = (int(x) for x in text.split())
+    except (OSError, ValueError):
+        eph_lo, eph_hi = 32768, 60999
+    if eph_lo - 1 - 20000 >= 2000:
+        return 20000, eph_lo - 1
+    if 65535 - (eph_hi + 1) >= 2000:
+        return eph_hi + 1, 65535
+    return 10000, 65535  # no room outside the ephemeral range: rely on the bind test
+
+
+def _bindable(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_is_free(port: int, span: int = 1) -> bool:
+    """True if ``port .. port+span-1`` can all be bound for UDP and TCP right now."""
+    if port < 1 or port + span - 1 > 65535:
+        return False
+    return all(
+        _bindable(p, socket.SOCK_DGRAM) and _bindable(p, socket.SOCK_STREAM)
+        for p in range(port, port + span)
+    )
+
+
+def _take(count: int, *, even: bool) -> int:
+    lo, hi = _candidate_window()
+    with _lock:
+        for _ in range(_MAX_ATTEMPTS):
+            start = _rng.randint(lo, hi - count + 1)
+            if even:
+                start &= ~1
+                if start < lo:
+                    continue
+            block = range(start, start + count)
+            if any(p in _handed_out for p in block):
+                continue
+            if port_is_free(start, count):
+                _handed_out.update(block)
+                return start
+    raise RuntimeError(f"no {count} consecutive free loopback ports found in {lo}-{hi}")
+
+
+def free_udp_port(span: int = 1) -> int:
+    """A port P with P..P+span-1 free for UDP and TCP (baresip needs span=2: TLS binds P+1)."""
+    if span < 1:
+        raise ValueError("span must be >= 1")
+    return _take(span, even=False)
+
+
+def free_port_range(count: int) -> PortRange:
+    """``count`` consecutive free ports starting at an even port (RTP on even, RTCP on odd)."""
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    start = _take(count, even=True)
+    return PortRange(start, start + count - 1)
+
+
+def udp_port_bound(port: int) -> bool:
+    """True if some socket in this network namespace has UDP ``port`` bound.
+
+    Reads /proc/net/udp{,6} instead of test-binding, so it never races the program starting up.
+    """
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 1 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def wait_udp_bound(port: int, timeout: float = 5.0) -> bool:
+    """Wait until UDP ``port`` is bound (see :func:`udp_port_bound`); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while not udp_port_bound(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -1,0 +1,246 @@
+"""Real softphones and SIPp against the gateway's echo agent (``sipgw serve`` as a subprocess)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .peers import _LIVE
+from .peers.audio import AudioReport, analyse
+from .peers.baresip import Baresip
+from .peers.gateway import Gateway
+from .peers.linphonec import Linphonec
+from .peers.relay import Impairment, UdpRelay
+from .peers.sipp import run_sipp, scenario, write_uac_media
+
+pytestmark = pytest.mark.timeout(90)
+
+ToneWav = Callable[..., Path]
+ECHO_DELAY = 0.5  # seconds, the echo agent's default
+JITTER_MIN = 0.04  # the jitter buffer's initial delay
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running() -> Iterator[None]:
+    yield
+    left = [p for p in list(_LIVE) if p.alive]
+    for p in left:
+        p.kill()
+    assert not left, f"processes left running: {[p.argv for p in left]}"
+
+
+def assert_tone(report: AudioReport, hz: float, dbfs: float, *, min_active: float = 1.0) -> None:
+    desc = report.describe()
+    assert report.dominant_hz is not None and abs(report.dominant_hz - hz) <= 5, desc
+    assert report.fraction_at(hz) > 0.9, desc
+    assert report.rms_dbfs is not None and abs(report.rms_dbfs - dbfs) <= 1.0, desc
+    assert report.active_seconds >= min_active, desc
+
+
+def echo_delay(sent: AudioReport, heard: AudioReport) -> float:
+    """How much later the caller heard its tone than it sent it (both WAVs start at media start)."""
+    sent_onset, heard_onset = sent.onset(), heard.onset()
+    assert sent_onset is not None and heard_onset is not None, (sent.describe(), heard.describe())
+    return heard_onset - sent_onset
+
+
+def test_baresip_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
+    with (
+        Gateway(tmp_workdir) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=source) as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(2.5)
+        caller.hangup()  # the caller hangs up: BYE
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended: remote-bye", 5)
+        heard, sent = caller.recordings()
+        assert gw.stop() == 0
+    heard_report, sent_report = analyse(heard), analyse(sent)
+    assert_tone(heard_report, 1000, -9.0, min_active=1.5)  # μ-law in, μ-law out: bit-exact level
+    delay = echo_delay(sent_report, heard_report)
+    assert ECHO_DELAY <= delay <= ECHO_DELAY + JITTER_MIN + 0.15, delay
+    log = gw.log_text()
+    assert "media: PCMU/0" in log and "lost 0," in log, log
+
+
+def test_linphonec_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir) as gw,
+        Linphonec(
+            tmp_workdir, "lin", play=tone_wav(440, 30, -12.0, lead_silence=0.3), codecs=["PCMU"]
+        ) as lin,
+    ):
+        lin.call(gw.uri())
+        lin.wait_connected(10)
+        time.sleep(3.0)
+        lin.terminate()
+        lin.wait_ended(5)
+        gw.wait_log(r"call ended: remote-bye", 5)
+        heard = lin.recording()
+    report = analyse(heard)
+    # linphonec loops its file with gaps and ducks briefly: the tone, its level and that it
+    # came back (the echo of the first 0.3 s of silence + the tone) are what we can assert.
+    assert_tone(report, 440, -12.0, min_active=1.0)
+    onset = report.onset()
+    assert onset is not None and ECHO_DELAY <= onset <= ECHO_DELAY + 0.3 + 0.4, report.describe()
+
+
+def test_pcma_only_caller(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(800, 30, -9.0, lead_silence=0.2)
+    with (
+        Gateway(tmp_workdir) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=source, codec="pcma") as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(2.0)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        heard, _ = caller.recordings()
+        assert "media: PCMA/8" in gw.log_text()
+    assert_tone(analyse(heard), 800, -9.0, min_active=1.0)
+
+
+def test_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        closed = caller.wait_event("CALL_CLOSED", 5)  # our BYE
+        assert closed["param"] == "Connection reset by peer", closed
+        gw.wait_log(r"call ended: local-bye", 2)
+
+
+def test_sigterm_ends_calls_with_bye_and_exits_cleanly(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    with (
+        Gateway(tmp_workdir) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(0.5)
+        assert gw.stop(signal.SIGTERM, timeout=10) == 0
+        assert caller.wait_event("CALL_CLOSED", 3)["param"] == "Connection reset by peer"
+    assert "Traceback" not in gw.log_text()
+
+
+def test_caller_cancels_while_ringing(tmp_workdir: Path) -> None:
+    with Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw:
+        result = run_sipp(
+            ["-sf", scenario("uac_cancel.xml"), gw.target, "-s", "echo", "-m", "1", "-d", "300"],
+            timeout=20,
+            cwd=tmp_workdir / "sipp",
+        )
+        result.assert_ok(successful=1)
+        # Our 487 was acknowledged: SIPp saw it once, not retransmitted.
+        assert len(result.received(r"^SIP/2.0 487")) == 1
+        gw.wait_log(r"call ended: cancelled \(487\)", 3)
+        assert gw.stop() == 0
+
+
+def test_baresip_cancel_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_RINGING", 5)
+        caller.hangup()  # CANCEL
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended: cancelled \(487\)", 3)
+
+
+def test_options_ping(tmp_workdir: Path) -> None:
+    with Gateway(tmp_workdir) as gw:
+        result = run_sipp(
+            ["-sf", scenario("options.xml"), gw.target, "-s", "echo", "-m", "3"],
+            timeout=10,
+            cwd=tmp_workdir / "sipp",
+        )
+        result.assert_ok(successful=3)
+        reply = result.received(r"^SIP/2.0 200")[0]
+        for header in ("Allow:", "Accept:", "Supported:"):
+            assert header in reply, reply
+
+
+def test_sipp_embedded_uac_scenario(tmp_workdir: Path) -> None:
+    """SIPp's own built-in UAC: INVITE, 100/180/200, ACK, pause, BYE - five calls, two at a time."""
+    with Gateway(tmp_workdir, extra_args=["--rtp-timeout", "0"]) as gw:
+        result = run_sipp(
+            ["-sn", "uac", gw.target, "-s", "echo", "-m", "5", "-l", "2", "-r", "10", "-d", "500"],
+            timeout=30,
+            cwd=tmp_workdir / "sipp",
+        )
+        result.assert_ok(successful=5)
+        assert result.failed == 0
+        assert gw.stop() == 0
+
+
+def test_sipp_rtp_stream_and_dtmf(tmp_workdir: Path) -> None:
+    cwd = tmp_workdir / "sipp"
+    _, seconds = write_uac_media(cwd, tone_hz=1000, seconds=1.5, digits="7#", after_seconds=0.3)
+    with Gateway(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw:
+        result = run_sipp(
+            ["-sf", scenario("uac_pcap.xml"), gw.target, "-s", "echo", "-m", "1"]
+            + ["-d", str(int(seconds * 1000) + 300)],
+            timeout=20,
+            cwd=cwd,
+        )
+        result.assert_ok(successful=1)
+        gw.wait_log(r"DTMF 7", 3)
+        gw.wait_log(r"DTMF #", 3)
+        gw.wait_log(r"call ended: remote-bye", 3)
+
+
+def test_baresip_dtmf_reaches_the_agent(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
+    ):
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        caller.send_dtmf("3*")
+        gw.wait_log(r"DTMF 3", 3)
+        gw.wait_log(r"DTMF \*", 3)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+
+
+def test_echo_survives_loss_and_jitter_through_a_nat_relay(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    """The gateway behind a 1:1 "NAT" (public 127.0.0.2) that drops, delays and reorders RTP."""
+    source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
+    with Gateway(tmp_workdir, public_ip="127.0.0.2") as gw:
+        ports = [gw.sip_port, *gw.rtp_ports.ports()]
+        impaired = Impairment(loss=0.03, jitter_ms=30, reorder=0.05, reorder_ms=25)
+        with (
+            UdpRelay(ports, to_gateway=impaired, seed=4) as relay,
+            Baresip(tmp_workdir, "a", user="a", source_wav=source) as caller,
+        ):
+            relay.set_impairment(gw.sip_port, to_gateway=Impairment(), to_peer=Impairment())
+            caller.dial(gw.uri(host="127.0.0.2"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            time.sleep(3.0)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            gw.wait_log(r"call ended: remote-bye", 5)
+            heard, _ = caller.recordings()
+    report = analyse(heard)
+    # Concealment keeps the tone: same frequency, level within a couple of dB.
+    assert report.dominant_hz is not None and abs(report.dominant_hz - 1000) <= 5, report.describe()
+    assert report.rms_dbfs is not None and abs(report.rms_dbfs + 9.0) <= 2.0, report.describe()
+    assert report.active_seconds >= 2.0, report.describe()
+    stats = gw.wait_log(r"media stats: in (\d+), played (\d+), lost (\d+)", 2)
+    assert int(stats[3]) > 0  # the relay did drop packets, and they were concealed

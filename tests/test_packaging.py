@@ -1,0 +1,92 @@
+"""The Docker image's entry command, run from a clean venv built like the image.
+
+No Docker engine runs on our machines, so this checks what can be checked: the
+files the Dockerfile copies are enough to install sipgw (non-editable, with its
+declared dependencies only), and the image's ENTRYPOINT + CMD starts a gateway
+that answers OPTIONS (the compose health check) and stops cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _instruction(name: str) -> list[str]:
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith(name + " "):
+            return list(json.loads(line[len(name) + 1 :]))
+    raise AssertionError(f"{name} missing from {DOCKERFILE}")
+
+
+def _copied_paths() -> list[str]:
+    paths: list[str] = []
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY "):
+            paths.extend(line.split()[1:-1])
+    return paths
+
+
+def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in _copied_paths():
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, context / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(context)],
+        capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    # Package data travels with a non-editable install.
+    data = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import importlib.resources as r; print(r.files('agent').joinpath('tools').is_dir())"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert data.stdout.strip() == "True", data.stderr
+
+    command = _instruction("ENTRYPOINT") + _instruction("CMD")
+    assert command == ["sipgw", "serve"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPGW_", "PYTHONPATH"))}
+    env.update(SIPGW_BIND="127.0.0.1", SIPGW_SIP_PORT="0", SIPGW_RTP_PORTS="33000-33100")
+    process = subprocess.Popen(
+        [str(venv / "bin" / command[0]), *command[1:]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on udp:127.0.0.1:"), line
+        port = line.strip().rsplit(":", 1)[1]
+        health = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "sipgw.aio.healthcheck"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=20,
+            env={**env, "SIPGW_SIP_PORT": port},
+        )  # fmt: skip
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert "-> 200" in health.stdout
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        process.kill()
+        process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr, stderr
