@@ -73,8 +73,8 @@ class Agent(ABC):
     def on_dtmf(self, digit: str) -> None:  # noqa: B027 - optional hook
         """A keypad digit from the caller (RFC 4733 or SIP INFO)."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """The call ended: release what :meth:`prepare` opened."""
+    async def close(self, reason: str = "") -> None:  # noqa: B027 - optional hook
+        """The call ended (``reason``: e.g. ``remote-bye``): release what :meth:`prepare` opened."""
 
 
 AgentFactory = Callable[[CallControl], Agent]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
 from sipgw.config import ConfigError, GatewayConfig
@@ -22,4 +24,31 @@ def make_agent_factory(config: GatewayConfig) -> AgentFactory:
             return EchoAgent(call, delay_ms=delay)
 
         return echo
-    raise ConfigError(f"agent {config.agent!r} is not available in this version")
+    if config.agent == "assistant":
+        return _assistant_factory(config)
+    raise ConfigError(f"unknown agent {config.agent!r}")
+
+
+def _assistant_factory(config: GatewayConfig) -> AgentFactory:
+    """Resolve the assistant's settings and build what all its calls share."""
+    from agent.assistant import AssistantAgent, AssistantCallControl, AssistantResources
+    from agent.llm.openai import OpenAIChatLLM
+    from agent.settings import load_assistant_settings
+    from agent.tools.builtin import builtin_tools
+    from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+
+    settings = load_assistant_settings(config.env)
+    tools = ToolRegistry(builtin_tools(settings.env))
+    if settings.tools_module:
+        try:
+            load_user_tools(settings.tools_module, tools)
+        except ToolLoadError as exc:
+            raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
+        except ValueError as exc:  # e.g. a user tool reusing a built-in name
+            raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
+    resources = AssistantResources(settings, OpenAIChatLLM(settings.llm), tools)
+
+    def assistant(call: CallControl) -> AssistantAgent:
+        return AssistantAgent(cast(AssistantCallControl, call), resources)
+
+    return assistant

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from agent.base import AgentFactory
 from sipgw import __version__
 from sipgw.config import SETTINGS, ConfigError, GatewayConfig, load_config
 
@@ -107,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+    try:
+        from agent.registry import make_agent_factory
+
+        factory = make_agent_factory(config)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=config.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
@@ -119,20 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         runner = uvloop.run
     try:
-        return runner(_serve(config))
+        return runner(_serve(config, factory))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(config: GatewayConfig) -> int:
-    from agent.registry import make_agent_factory
+async def _serve(config: GatewayConfig, factory: AgentFactory) -> int:
     from sipgw.aio.gateway import Gateway
 
-    try:
-        factory = make_agent_factory(config)
-    except ConfigError as exc:
-        print(f"sipgw: error: {exc}", file=sys.stderr)
-        return 2
     gateway = Gateway(config, factory)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from sipgw.offeranswer import NegotiatedAudio
 
 __all__ = [
+    "TransferStage",
+    "TransferUpdated",
     "CallConfirmed",
     "CallEnded",
     "CallOffered",
@@ -86,4 +88,39 @@ class CallEnded:
     status: int | None = None
 
 
-SipEvent = CallOffered | CallConfirmed | MediaUpdated | DtmfReceived | CallEnded
+class TransferStage(Enum):
+    """Where a blind transfer (REFER, RFC 3515) stands."""
+
+    REJECTED = "rejected"
+    """The REFER got an error response or no response: nothing happens."""
+    ACCEPTED = "accepted"
+    """The REFER got 2xx: the caller's phone is calling the target."""
+    PROGRESS = "progress"
+    """A NOTIFY reported a provisional status (the target rings)."""
+    SUCCEEDED = "succeeded"
+    """A NOTIFY reported 2xx: the caller is connected to the target."""
+    FAILED = "failed"
+    """A NOTIFY reported a final error (busy, no answer, ...)."""
+
+    @property
+    def final(self) -> bool:
+        """No further update follows."""
+        return self in (TransferStage.REJECTED, TransferStage.SUCCEEDED, TransferStage.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferUpdated:
+    """News about a transfer we asked for with :meth:`UserAgent.refer`.
+
+    Attributes:
+        status: the REFER's status, or the one in the NOTIFY's sipfrag body.
+        reason: its reason phrase.
+    """
+
+    call: Call
+    stage: TransferStage
+    status: int
+    reason: str
+
+
+SipEvent = CallOffered | CallConfirmed | MediaUpdated | DtmfReceived | CallEnded | TransferUpdated

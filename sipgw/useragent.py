@@ -38,6 +38,7 @@ from sipgw.body import DTMF_CONTENT_TYPES, parse_dtmf_info, sdp_body
 from sipgw.call import Call, CallState, Dialog
 from sipgw.errors import (
     InvalidState,
+    LocalProtocolError,
     MessageParseError,
     RemoteProtocolError,
     SdpError,
@@ -51,8 +52,18 @@ from sipgw.events import (
     EndReason,
     MediaUpdated,
     SipEvent,
+    TransferStage,
+    TransferUpdated,
 )
-from sipgw.message import REASON_PHRASES, SipRequest, SipResponse, make_response, parse_message
+from sipgw.headers import NameAddr
+from sipgw.message import (
+    REASON_PHRASES,
+    Headers,
+    SipRequest,
+    SipResponse,
+    make_response,
+    parse_message,
+)
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
 from sipgw.sdp import SessionDescription
 from sipgw.timers import TimerValues
@@ -67,11 +78,11 @@ from sipgw.transaction import (
     TransactionLayer,
     TransactionTimedOut,
 )
-from sipgw.uri import SipUri
+from sipgw.uri import SipUri, parse_uri
 
 __all__ = ["ALLOW", "UserAgent", "UserAgentConfig"]
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, multipart/mixed"
 SUPPORTED = "timer"
 _SUPPORTED_TAGS = frozenset({"timer"})
@@ -93,7 +104,7 @@ _KNOWN_METHODS = frozenset(
         "PRACK",
     }
 )
-_DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK"})
+_DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
 
 
 class _Unsupported(RemoteProtocolError):
@@ -126,6 +137,15 @@ def _body_without_origin(sdp: SessionDescription) -> bytes:
     return b"\r\n".join(
         line for line in sdp.serialize().split(b"\r\n") if not line.startswith(b"o=")
     )
+
+
+def _sipfrag_status(body: bytes) -> tuple[int | None, str]:
+    """The status line of a message/sipfrag body (RFC 3420), e.g. ``SIP/2.0 180 Ringing``."""
+    first = body.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    parts = first.split(" ", 2)
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit():
+        return int(parts[1]), parts[2] if len(parts) == 3 else ""
+    return None, ""
 
 
 def _with_version(media: LocalMedia, version: int) -> LocalMedia:
@@ -187,6 +207,7 @@ class UserAgent:
         self._events: deque[SipEvent] = deque()
         self._heap: list[tuple[float, int, Call, str]] = []
         self._seq = 0
+        self._refers: dict[int, Call] = {}  # id(client transaction) -> call, REFERs in flight
         self._byes: dict[
             int, Call
         ] = {}  # id(client transaction) -> call, while our BYE is in flight
@@ -301,6 +322,32 @@ class UserAgent:
         elif call.state is CallState.CONFIRMED:
             self._send_bye(call, now)
             self._end(call, EndReason.LOCAL_BYE, keep_dialog=True)
+
+    def refer(self, call: Call, target: str, now: float) -> None:
+        """Ask the caller's phone to call ``target`` instead (blind transfer, RFC 3515).
+
+        Progress comes back as :class:`~sipgw.events.TransferUpdated` events.
+
+        Raises:
+            InvalidState: the call is not confirmed.
+            LocalProtocolError: ``target`` is not a URI.
+        """
+        if call.state is not CallState.CONFIRMED or call.bye_pending:
+            raise InvalidState(f"cannot transfer a call in state {call.state.name}")
+        try:
+            parse_uri(target)
+        except SipError:
+            raise LocalProtocolError(f"transfer target {target!r} is not a URI") from None
+        extra = Headers()
+        extra.add("Refer-To", f"<{target}>")
+        extra.add("Referred-By", f"<{NameAddr.parse(call.dialog.local_uri).uri}>")
+        extra.add("Contact", self._contact(call.invite))
+        via = self.transactions.new_via(self.config.transport, self.config.sent_by)
+        refer, flow = call.dialog.next_request(
+            "REFER", via, user_agent=self.config.user_agent, extra=extra
+        )
+        tx = self.transactions.send_request(refer, flow, now)
+        self._refers[id(tx)] = call
 
     def shutdown(self, now: float) -> None:
         """Stop taking calls and hang up every call (503 for unanswered ones)."""
@@ -440,6 +487,8 @@ class UserAgent:
             self._on_info(call, tx, req, now)
         elif req.method == "OPTIONS":
             self._on_options(tx, req, now)
+        elif req.method == "NOTIFY":
+            self._on_notify(call, tx, req, now)
         elif req.method == "PRACK":
             raise RemoteProtocolError("no reliable provisional response pending", 481)
         else:
@@ -522,6 +571,27 @@ class UserAgent:
         self._respond(tx, req, 200, now)
         self._events.append(DtmfReceived(call, digit, duration))
 
+    def _on_notify(self, call: Call, tx: ServerTransaction, req: SipRequest, now: float) -> None:
+        """Progress of our REFER: ``Event: refer`` with a message/sipfrag body (RFC 3515 §2.4.5)."""
+        event = (req.headers.get("Event") or "").split(";")[0].strip().lower()
+        if event != "refer":
+            raise RemoteProtocolError(f"no subscription to {event or 'that event'}", 489)
+        state = (req.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
+        status, reason = _sipfrag_status(req.body)
+        self._respond(tx, req, 200, now)
+        if status is None:
+            if state == "terminated":
+                stage = TransferStage.FAILED
+                self._events.append(TransferUpdated(call, stage, 0, "subscription terminated"))
+            return
+        if status < 200:
+            stage = TransferStage.PROGRESS
+        elif status < 300:
+            stage = TransferStage.SUCCEEDED
+        else:
+            stage = TransferStage.FAILED
+        self._events.append(TransferUpdated(call, stage, status, reason))
+
     def _on_options(self, tx: ServerTransaction, req: SipRequest, now: float) -> None:
         self._respond(tx, req, 503 if self.draining else 200, now)
 
@@ -587,13 +657,24 @@ class UserAgent:
         call.timers.clear()
 
     def _on_response(self, event: ResponseReceived, now: float) -> None:
-        if event.response.status < 200:
+        response = event.response
+        if response.status < 200:
+            return
+        referred = self._refers.pop(id(event.transaction), None)
+        if referred is not None:
+            stage = TransferStage.ACCEPTED if response.status < 300 else TransferStage.REJECTED
+            self._events.append(TransferUpdated(referred, stage, response.status, response.reason))
             return
         call = self._byes.pop(id(event.transaction), None)
         if call is not None:
             self._forget(call)
 
     def _on_timeout(self, event: TransactionTimedOut, now: float) -> None:
+        referred = self._refers.pop(id(event.transaction), None)
+        if referred is not None:
+            stage = TransferStage.REJECTED
+            self._events.append(TransferUpdated(referred, stage, 408, "no response to REFER"))
+            return
         call = self._byes.pop(id(event.transaction), None)
         if call is not None:
             self._forget(call)

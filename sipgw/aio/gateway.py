@@ -23,6 +23,7 @@ from media.session import MediaSession, StreamParams
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
 from sipgw.call import Call
 from sipgw.config import GatewayConfig
+from sipgw.errors import SipError
 from sipgw.events import (
     CallConfirmed,
     CallEnded,
@@ -30,6 +31,8 @@ from sipgw.events import (
     DtmfReceived,
     MediaUpdated,
     SipEvent,
+    TransferStage,
+    TransferUpdated,
 )
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.useragent import UserAgent, UserAgentConfig
@@ -38,6 +41,8 @@ __all__ = ["CallHandle", "Gateway", "PREPARE_TIMEOUT"]
 
 log = logging.getLogger("sipgw")
 
+TRANSFER_TIMEOUT = 10.0
+"""Seconds to wait for the caller's phone to accept a REFER."""
 PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is rejected with 503."""
 WATCH_INTERVAL = 1.0
@@ -62,6 +67,8 @@ class CallHandle:
     setup: asyncio.Task[None] | None = None
     answered_at: float | None = None
     ended: bool = False
+    end_reason: str = ""
+    transfer_waiter: asyncio.Future[bool] | None = None
 
     # -- CallControl
 
@@ -89,6 +96,25 @@ class CallHandle:
         """Send RFC 4733 digits to the caller."""
         if self.session is not None:
             self.session.send_dtmf(digits)
+
+    async def transfer(self, target: str) -> bool:
+        """Blind transfer with REFER; True once the caller's phone accepted it (202).
+
+        When the target then answers, the gateway ends this call; when it does
+        not, the agent's ``on_transfer_failed(status, reason)`` is called.
+        """
+        if self.ended or self.transfer_waiter is not None:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.transfer_waiter = waiter
+        try:
+            self.gateway.sip.act(lambda now: self.gateway.ua.refer(self.call, target, now))
+            return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
+        except (SipError, TimeoutError) as exc:
+            self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
+            return False
+        finally:
+            self.transfer_waiter = None
 
     # -- TickParticipant
 
@@ -188,6 +214,7 @@ class Gateway:
         if handle is None:
             return
         if isinstance(event, CallEnded):
+            handle.end_reason = event.reason.value
             handle.log.info(
                 "call ended: %s%s after %.1f s",
                 event.reason.value,
@@ -203,6 +230,21 @@ class Gateway:
                 handle.agent.on_dtmf(event.digit)
         elif isinstance(event, CallConfirmed):
             handle.log.debug("ACK received")
+        elif isinstance(event, TransferUpdated):
+            self._transfer_updated(handle, event)
+
+    def _transfer_updated(self, handle: CallHandle, event: TransferUpdated) -> None:
+        handle.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
+        waiter = handle.transfer_waiter
+        if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event.stage is TransferStage.ACCEPTED)
+        elif event.stage is TransferStage.SUCCEEDED:
+            handle.hangup()  # the caller now talks to the target (RFC 5589 §6)
+        elif event.stage is TransferStage.FAILED:
+            on_failed = getattr(handle.agent, "on_transfer_failed", None)
+            if on_failed is not None:
+                on_failed(event.status, event.reason)
 
     def _offered(self, call: Call) -> None:
         handle = CallHandle(self, call, _CallLog(log, {"call": call.log_id}))
@@ -291,6 +333,8 @@ class Gateway:
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None
+        if handle.transfer_waiter is not None and not handle.transfer_waiter.done():
+            handle.transfer_waiter.set_result(False)
         if handle.agent is not None:
             self._spawn(self._close_agent(handle, handle.agent))
 
@@ -300,7 +344,7 @@ class Gateway:
 
     async def _close_agent(self, handle: CallHandle, agent: Agent) -> None:
         try:
-            await asyncio.wait_for(agent.close(), 5.0)
+            await asyncio.wait_for(agent.close(handle.end_reason), 5.0)
         except Exception:
             handle.log.exception("agent close failed")
 

@@ -68,7 +68,7 @@ def fuzz_one_input(data: bytes) -> None:
 
 def main() -> None:
     """Entry point for atheris."""
-    import atheris  # type: ignore[import-not-found]  # optional, not a dependency
+    import atheris  # optional, not a dependency (see pyproject: ignore_missing_imports)
 
     atheris.instrument_all()
     atheris.Setup(sys.argv, fuzz_one_input)

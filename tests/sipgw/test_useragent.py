@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sipgw.addressing import Flow
 from sipgw.call import CallState
-from sipgw.errors import MessageParseError
+from sipgw.errors import InvalidState, LocalProtocolError, MessageParseError
 from sipgw.events import (
     CallConfirmed,
     CallEnded,
@@ -19,6 +19,7 @@ from sipgw.events import (
     DtmfReceived,
     EndReason,
     MediaUpdated,
+    TransferUpdated,
 )
 from sipgw.message import SipRequest, SipResponse, make_response, parse_message
 from sipgw.sdp import SessionDescription
@@ -592,3 +593,86 @@ def test_mutated_messages_never_raise(base: bytes, edits: list[tuple[int, int, b
             # ... except an error answer to a request missing From/To/Call-ID/CSeq,
             # which can only copy what was there (RFC 4475 §3.3.1).
             assert re.match(rb"SIP/2\.0 [45]\d\d [^\r\n]*\r\n", out), out
+
+
+# --------------------------------------------------------------------------- REFER (RFC 3515)
+
+
+def confirmed_call(h: Harness) -> tuple[object, SipResponse]:
+    call, ok = answered_call(h)
+    h.feed(ack_for(ok))
+    h.take()
+    return call, ok
+
+
+def notify(ok: SipResponse, cseq: int, status_line: str, state: str = "active") -> bytes:
+    return request(
+        "NOTIFY",
+        cseq=cseq,
+        to_tag=ok.to.tag,
+        body=status_line + "\r\n",
+        content_type="message/sipfrag;version=2.0",
+        extra=f"Event: refer\r\nSubscription-State: {state}",
+    )
+
+
+def transfers(h: Harness) -> list[tuple[str, int]]:
+    return [(e.stage.value, e.status) for e in h.events if isinstance(e, TransferUpdated)]
+
+
+def test_refer_accepted_then_notify_progress_and_success() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, "sip:support@pbx.example.com")
+    (refer,) = h.take()
+    assert isinstance(refer, SipRequest) and refer.method == "REFER"  # narrows the type
+    assert refer.headers.get("Refer-To") == "<sip:support@pbx.example.com>"
+    assert refer.from_.tag == ok.to.tag and refer.to.tag == "caller-tag"
+    assert refer.headers.get("Referred-By") and refer.contacts
+    h.feed(make_response(refer, 202).serialize())
+    h.feed(notify(ok, 2, "SIP/2.0 100 Trying"))
+    h.feed(notify(ok, 3, "SIP/2.0 200 OK", state="terminated;reason=noresource"))
+    assert h.statuses() == [200, 200]  # both NOTIFYs answered
+    assert transfers(h) == [("accepted", 202), ("progress", 100), ("succeeded", 200)]
+
+
+def test_refer_rejected_or_unanswered() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, "sip:support@pbx.example.com")
+    (refer,) = h.take()
+    assert isinstance(refer, SipRequest)
+    h.feed(make_response(refer, 603).serialize())
+    h.act(h.ua.refer, call, "sip:support@pbx.example.com")
+    h.advance(h.now + 40.0)
+    assert transfers(h) == [("rejected", 603), ("rejected", 408)]
+    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+
+
+def test_transfer_target_fails_after_acceptance() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, "sip:support@pbx.example.com")
+    (refer,) = h.take()
+    assert isinstance(refer, SipRequest)
+    h.feed(make_response(refer, 202).serialize())
+    h.feed(notify(ok, 2, "SIP/2.0 486 Busy Here", state="terminated"))
+    assert transfers(h)[-1] == ("failed", 486)
+
+
+def test_refer_needs_a_confirmed_call_and_a_uri() -> None:
+    h = Harness()
+    h.feed(invite())
+    with pytest.raises(InvalidState):
+        h.act(h.ua.refer, h.offered(), "sip:x@y")
+    h2 = Harness()
+    call, _ = confirmed_call(h2)
+    with pytest.raises(LocalProtocolError):
+        h2.act(h2.ua.refer, call, "not a uri")
+
+
+def test_notify_for_other_events_is_489() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.feed(request("NOTIFY", cseq=2, to_tag=ok.to.tag, content_type=None, extra="Event: dialog"))
+    assert h.statuses() == [489]

@@ -1,0 +1,156 @@
+"""The agent's outgoing audio, one 160-byte μ-law frame per tick, and what was heard.
+
+Replies are queued in order as their audio arrives from TTS (any chunk size;
+re-cut here into exact frames). The ticker takes one frame per 20 ms. The
+queue can be *held* (before the call is answered: the greeting waits),
+*paused* (caller speech started: maybe a barge-in) and *cancelled* per reply
+(the barge-in was real). Cancelling returns the text the caller actually
+heard: from TTS alignment where the chunks carry it, otherwise estimated from
+the audio played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from agent.tts.reframe import Reframer
+
+__all__ = ["CHARS_PER_SECOND", "Playout"]
+
+FRAME_SECONDS = 0.020
+CHARS_PER_SECOND = 15.0
+"""Speaking rate used when TTS gives no alignment (a typical voice: ~15 chars/s)."""
+
+
+@dataclass(eq=False)
+class _Reply:
+    text: str = ""
+    aligned_chars: int = 0
+    has_alignment: bool = False
+    frames_queued: int = 0
+    frames_played: int = 0
+    chars_played: int = 0
+    audio_done: bool = False
+    first_played_at: float | None = None
+    reframer: Reframer = field(default_factory=Reframer)
+
+
+class Playout:
+    """See the module docstring.
+
+    Attributes:
+        held: nothing plays while True (until the call is answered).
+        paused: nothing plays while True (caller speech; playback resumes where it was).
+    """
+
+    def __init__(self) -> None:
+        self.held = True
+        self.paused = False
+        self._frames: deque[tuple[str, bytes, int]] = deque()
+        self._replies: dict[str, _Reply] = {}
+
+    # -- filling
+
+    def begin(self, reply_id: str) -> None:
+        """Announce a reply (before its text or audio)."""
+        self._replies.setdefault(reply_id, _Reply())
+
+    def add_text(self, reply_id: str, text: str) -> None:
+        """Text sent to TTS for this reply (a sentence)."""
+        reply = self._replies.setdefault(reply_id, _Reply())
+        reply.text = f"{reply.text} {text}".strip() if reply.text else text.strip()
+
+    def push_audio(self, reply_id: str, audio: bytes, text: str | None = None) -> None:
+        """Audio for a reply; ``text``: the characters it speaks, when TTS aligned it."""
+        reply = self._replies.get(reply_id)
+        if reply is None:
+            return  # cancelled: late audio is dropped
+        if text is not None:
+            reply.has_alignment = True
+            reply.aligned_chars += len(text)
+        for frame in reply.reframer.push(audio):
+            self._queue(reply_id, reply, frame)
+
+    def finish(self, reply_id: str) -> None:
+        """The reply's audio is complete (its last partial frame is padded with silence)."""
+        reply = self._replies.get(reply_id)
+        if reply is None:
+            return
+        tail = reply.reframer.flush()
+        if tail is not None:
+            self._queue(reply_id, reply, tail)
+        reply.audio_done = True
+
+    def _queue(self, reply_id: str, reply: _Reply, frame: bytes) -> None:
+        reply.frames_queued += 1
+        self._frames.append((reply_id, frame, reply.aligned_chars))
+
+    # -- the tick
+
+    def next_frame(self, now: float) -> bytes | None:
+        """The next frame to send, or None (silence)."""
+        if self.held or self.paused or not self._frames:
+            return None
+        reply_id, frame, chars = self._frames.popleft()
+        reply = self._replies.get(reply_id)
+        if reply is not None:
+            reply.frames_played += 1
+            reply.chars_played = chars
+            if reply.first_played_at is None:
+                reply.first_played_at = now
+        return frame
+
+    # -- control
+
+    @property
+    def audible(self) -> bool:
+        """Agent audio is queued and would play now (not held, not paused)."""
+        return bool(self._frames) and not self.held and not self.paused
+
+    @property
+    def pending(self) -> bool:
+        """Agent audio is queued (whether or not it is paused)."""
+        return bool(self._frames)
+
+    def first_played_at(self, reply_id: str) -> float | None:
+        """When the reply's first frame went out (its first RTP packet)."""
+        reply = self._replies.get(reply_id)
+        return None if reply is None else reply.first_played_at
+
+    def finished(self, reply_id: str) -> bool:
+        """All of the reply's audio arrived and was played (or the reply is gone)."""
+        reply = self._replies.get(reply_id)
+        return reply is None or (reply.audio_done and reply.frames_played >= reply.frames_queued)
+
+    def heard_text(self, reply_id: str) -> str:
+        """The prefix of the reply's text the caller has heard so far."""
+        reply = self._replies.get(reply_id)
+        if reply is None or not reply.text:
+            return ""
+        if reply.audio_done and reply.frames_played >= reply.frames_queued:
+            return reply.text
+        if reply.has_alignment:
+            chars = reply.chars_played
+        else:
+            chars = int(reply.frames_played * FRAME_SECONDS * CHARS_PER_SECOND)
+        if chars >= len(reply.text):
+            return reply.text
+        cut = reply.text[:chars]
+        if chars < len(reply.text) and not reply.text[chars].isspace():
+            cut = cut.rsplit(" ", 1)[0] if " " in cut else ""  # a word half-said was not heard
+        return cut.strip()
+
+    def cancel(self, reply_id: str) -> str:
+        """Drop the reply's remaining audio (barge-in); returns what was heard."""
+        heard = self.heard_text(reply_id)
+        self._replies.pop(reply_id, None)
+        if self._frames:
+            self._frames = deque(f for f in self._frames if f[0] != reply_id)
+        self.paused = False
+        return heard
+
+    def forget(self, reply_id: str) -> None:
+        """Drop the bookkeeping of a reply that finished playing."""
+        if self.finished(reply_id):
+            self._replies.pop(reply_id, None)

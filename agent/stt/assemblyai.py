@@ -1,0 +1,1069 @@
+"""AssemblyAI Universal-3 Pro streaming speech-to-text (v3 WebSocket API).
+
+Theory of operation
+-------------------
+The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI unchanged
+(``encoding=pcm_mulaw``, ``sample_rate=8000``). The wire rules come from
+``docs/cloud-apis.md`` §1:
+
+* **Batching.** The media ticker calls :meth:`AssemblyAISTTService.send_audio`
+  every 20 ms with 160 bytes. The API closes the session with 3007 unless every
+  binary frame holds 50-1000 ms of audio, so frames are joined into
+  ``chunk_ms`` chunks (100 ms = 800 B by default). ``send_audio`` only appends
+  to a queue and wakes the sender task: it never awaits and never blocks.
+* **Pacing.** Audio must not arrive faster than real time (3007 "Audio
+  Transmission Rate Exceeded"). The sender spends from a token bucket that
+  starts each session with :data:`PACING_BURST_SECONDS` of credit and refills
+  at one second of audio per second of wall time, so the audio sent in a
+  session never exceeds its age plus that burst. Live audio is produced in
+  real time and goes out as soon as each chunk completes; a backlog is drained
+  at exactly real time.
+* **Outages.** When the connection drops unexpectedly the service keeps
+  accepting audio into the queue and reconnects with backoff (0.2 s doubling,
+  capped at 2 s; ``reconnect_attempts`` per outage). Because a backlog can only
+  be drained at real time, it would make every later transcript lag by the
+  length of the outage. So from the start of an outage until the queue has
+  drained, *silent* frames (RMS below :data:`SILENCE_DBFS`) are skipped,
+  except for a short tail after each stretch of speech (the current
+  ``min_turn_silence`` plus 100 ms) so that turn boundaries survive. Audio
+  beyond ``max_backlog_seconds`` is dropped oldest-first. Both amounts are
+  counted and reported in :class:`SttReconnected` and :attr:`stats`.
+* **Turns.** Server ``turn_order`` restarts in every session, so events carry
+  the service's own counter instead: the number of final turns before this
+  one (a partial carries the number its final will get). Word and speech
+  timestamps are shifted by the audio sent in earlier sessions, so they count
+  milliseconds of the audio stream this service sent, across reconnects.
+* **Close codes.** Unexpected closes are retried (1006, 1011-1014, 3005-3009,
+  other 4xxx, ...). Authentication and account failures are final: close 1008
+  (unless its reason is about concurrency or rate) and legacy 4000-4003, and
+  HTTP 4xx upgrade rejections other than 408 and 429. A session that dies
+  within :data:`STABLE_SESSION_SECONDS` of opening does not reset the retry
+  budget, so a flapping server cannot cause an endless reconnect loop.
+* **Hang-up.** :meth:`AssemblyAISTTService.close` sends ``Terminate``, waits
+  (at most :data:`TERMINATION_TIMEOUT`) for ``Termination`` and the server's
+  close, then closes with 1000. Un-terminated sessions keep billing.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.protocol import State
+
+from media.g711 import rms_dbfs
+
+__all__ = [
+    "API_VERSION",
+    "PACING_BURST_SECONDS",
+    "REGION_URLS",
+    "SILENCE_DBFS",
+    "STABLE_SESSION_SECONDS",
+    "TERMINATION_TIMEOUT",
+    "AssemblyAISTTService",
+    "AssemblyAISTTStats",
+    "AssemblyAISettings",
+    "SttConnectError",
+    "SttEvent",
+    "SttFailed",
+    "SttPartialTranscript",
+    "SttReconnected",
+    "SttSessionBegan",
+    "SttSpeechStarted",
+    "SttTurnEnded",
+    "SttWord",
+    "build_query_params",
+    "close_is_fatal",
+    "describe_close",
+    "frame_dbfs",
+]
+
+logger = logging.getLogger(__name__)
+
+API_VERSION: Final = "2025-05-12"
+"""Value of the ``AssemblyAI-Version`` header (what the official SDK sends)."""
+
+REGION_URLS: Final[dict[str, str]] = {
+    "default": "wss://streaming.assemblyai.com/v3/ws",
+    "us": "wss://streaming.us.assemblyai.com/v3/ws",
+    "eu": "wss://streaming.eu.assemblyai.com/v3/ws",
+}
+"""Streaming endpoints by data-residency region."""
+
+SILENCE_DBFS: Final = -50.0
+"""Frames quieter than this (RMS, dBFS) count as silence when draining a backlog."""
+
+PACING_BURST_SECONDS: Final = 0.2
+"""How far ahead of real time a session's audio may run (token-bucket credit)."""
+
+TERMINATION_TIMEOUT: Final = 2.0
+"""Longest :meth:`AssemblyAISTTService.close` waits for ``Termination``."""
+
+STABLE_SESSION_SECONDS: Final = 2.0
+"""A session must stay open this long before the reconnect budget is renewed."""
+
+_BACKOFF_FIRST: Final = 0.2
+_BACKOFF_CAP: Final = 2.0
+_CLOSE_TIMEOUT: Final = 1.0
+_PING_INTERVAL: Final = 10.0
+_U3_DEFAULT_MIN_TURN_SILENCE_MS: Final = 100
+_SILENCE_TAIL_EXTRA_MS: Final = 100
+_BYTES_PER_SAMPLE: Final[dict[str, int]] = {"pcm_mulaw": 1, "pcm_s16le": 2}
+_FATAL_LEGACY_CODES: Final = frozenset({4000, 4001, 4002, 4003})
+_RETRYABLE_HTTP: Final = frozenset({408, 429})
+_CLOSE_HINTS: Final[dict[int, str]] = {
+    1000: "normal closure",
+    1006: "connection lost without a close frame",
+    1008: "policy violation: authentication, account or concurrency",
+    1011: "server internal error",
+    1012: "service restart",
+    1013: "temporary server condition, try again later",
+    3005: "server error",
+    3006: "invalid message",
+    3007: "input duration or rate violation",
+    3008: "session expired",
+    3009: "too many concurrent sessions",
+    4001: "not authorized",
+    4002: "insufficient account balance",
+    4003: "free-tier account",
+}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblyAISettings:
+    """Connection and session options for :class:`AssemblyAISTTService`."""
+
+    api_key: str = field(repr=False)
+    """Sent as ``Authorization: <key>`` (no ``Bearer``). Empty: no header, e.g.
+    when ``url`` or ``extra_params`` carries a temporary ``token``."""
+    url: str = REGION_URLS["default"]
+    """Endpoint, see :data:`REGION_URLS`; a query already in it is kept."""
+    speech_model: str = "u3-rt-pro"
+    """The ``speech_model`` query parameter."""
+    sample_rate: int = 8000
+    """Samples per second of the audio passed to ``send_audio``."""
+    encoding: str = "pcm_mulaw"
+    """``pcm_mulaw`` (1 byte per sample) or ``pcm_s16le`` (2 bytes per sample)."""
+    keyterms_prompt: tuple[str, ...] = ()
+    """Terms to boost; sent as a JSON array when not empty."""
+    prompt: str | None = None
+    """Context prompt (u3 only, beta); omitted when None."""
+    min_turn_silence: int | None = None
+    """Milliseconds of silence before the end-of-turn check; None = server default."""
+    max_turn_silence: int | None = None
+    """Milliseconds of silence that force the end of a turn; None = server default."""
+    chunk_ms: int = 100
+    """Audio per WebSocket frame, 50-1000 ms (the API closes with 3007 otherwise)."""
+    max_backlog_seconds: float = 10.0
+    """Audio kept while reconnecting; older audio is dropped (and counted)."""
+    connect_timeout: float = 5.0
+    """Budget for one connection attempt: TCP, TLS, upgrade and ``Begin``."""
+    reconnect_attempts: int = 5
+    """Attempts per outage, with backoff 0.2 s doubling, capped at 2 s."""
+    extra_params: Mapping[str, str] = field(default_factory=dict)
+    """Extra query parameters (newer server options); they win over the above."""
+
+    def __post_init__(self) -> None:
+        """Reject values the API would refuse, before any connection is made."""
+        if self.encoding not in _BYTES_PER_SAMPLE:
+            raise ValueError(f"unsupported encoding {self.encoding!r}")
+        if self.sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+        if not 50 <= self.chunk_ms <= 1000:
+            raise ValueError("chunk_ms must be between 50 and 1000 (the API's limits)")
+        if self.max_backlog_seconds < 0:
+            raise ValueError("max_backlog_seconds must not be negative")
+        if self.connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive")
+        if self.reconnect_attempts < 0:
+            raise ValueError("reconnect_attempts must not be negative")
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class SttWord:
+    """One word of a turn; times in ms of the audio stream sent by this service."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class SttSessionBegan:
+    """The server opened a session (``Begin``), on connect and on every reconnect."""
+
+    session_id: str
+    expires_at: int
+    """Unix time (seconds) at which the server ends the session (3008)."""
+    received_at: float
+    """``loop.time()`` when the message arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class SttSpeechStarted:
+    """The server heard speech start (``SpeechStarted``): a barge-in signal."""
+
+    timestamp_ms: int
+    """Stream position of the speech onset."""
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SttPartialTranscript:
+    """A ``Turn`` with ``end_of_turn: false``: speculation, never a committed turn."""
+
+    text: str
+    turn_order: int
+    """The ``turn_order`` its final will carry."""
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SttTurnEnded:
+    """A ``Turn`` with ``end_of_turn: true``: the committed user turn."""
+
+    text: str
+    turn_order: int
+    """Final turns before this one, across reconnects: 0, 1, 2, ... (the server's
+    own ``turn_order`` restarts at 0 in every session)."""
+    words: tuple[SttWord, ...]
+    received_at: float
+    audio_end_ms: int | None
+    """End of the last word (stream position), or None without words."""
+
+
+@dataclass(frozen=True, slots=True)
+class SttReconnected:
+    """A new session replaced one that dropped; the backlog is being sent."""
+
+    outage_seconds: float
+    """From noticing the drop to the new session's ``Begin``."""
+    backlog_seconds: float
+    """Audio queued for the new session (after skipping silence)."""
+    dropped_seconds: float
+    """Audio lost during this outage because the backlog exceeded its cap."""
+    silence_skipped_seconds: float = 0.0
+    """Silent audio left out of the backlog during this outage (not lost speech)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SttFailed:
+    """The service gave up; no more events follow. Final."""
+
+    reason: str
+    code: int | None
+    """WebSocket close code, or HTTP status of a rejected upgrade, if any."""
+
+
+SttEvent: TypeAlias = (
+    SttSessionBegan
+    | SttSpeechStarted
+    | SttPartialTranscript
+    | SttTurnEnded
+    | SttReconnected
+    | SttFailed
+)
+"""Everything :meth:`AssemblyAISTTService.events` yields."""
+
+
+class SttConnectError(Exception):
+    """Opening a session failed; the message names the cause.
+
+    Attributes:
+        status: HTTP status of a rejected upgrade, if that was the cause.
+        close_code: WebSocket close code received before ``Begin``, if any.
+        retryable: Whether trying again later may succeed (not for auth errors).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        close_code: int | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.close_code = close_code
+        self.retryable = retryable
+
+    @property
+    def code(self) -> int | None:
+        """The close code or, failing that, the HTTP status."""
+        return self.close_code if self.close_code is not None else self.status
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblyAISTTStats:
+    """A snapshot of :attr:`AssemblyAISTTService.stats`."""
+
+    chunks_sent: int
+    bytes_sent: int
+    sessions: int
+    """Sessions that began (first connect included)."""
+    reconnects: int
+    backlog_seconds: float
+    """Audio queued right now, not yet sent."""
+    backlog_dropped_seconds: float
+    """Audio lost because a backlog exceeded ``max_backlog_seconds``."""
+    silence_dropped_seconds: float
+    """Silent audio skipped while a backlog drained."""
+    last_error: str | None
+    server_audio_duration_seconds: float | None
+    """``audio_duration_seconds`` of the last ``Termination``."""
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def frame_dbfs(frame: bytes, encoding: str = "pcm_mulaw") -> float:
+    """Return the RMS level of ``frame`` in dBFS (``-inf`` for digital silence).
+
+    Args:
+        frame: μ-law octets, or s16le samples when ``encoding`` is ``pcm_s16le``.
+        encoding: ``pcm_mulaw`` or ``pcm_s16le``.
+    """
+    if encoding == "pcm_mulaw":
+        return rms_dbfs(frame)
+    samples = array.array("h", frame[: len(frame) & ~1])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    if not samples:
+        return -math.inf
+    rms = math.sqrt(math.fsum(s * s for s in samples) / len(samples))
+    return 20.0 * math.log10(rms / 32768.0) if rms else -math.inf
+
+
+class _RealTimePacer:
+    """Token bucket: audio sent never exceeds the time since creation plus ``burst``.
+
+    Time is passed in, so the arithmetic is testable without a clock.
+    """
+
+    def __init__(self, now: float, burst: float, capacity: float) -> None:
+        self._tokens = burst
+        self._capacity = max(capacity, burst)
+        self._last = now
+
+    def _refill(self, now: float) -> None:
+        if now > self._last:
+            self._tokens = min(self._capacity, self._tokens + (now - self._last))
+            self._last = now
+
+    def delay(self, seconds: float, now: float) -> float:
+        """Return how long to wait before ``seconds`` of audio may be sent."""
+        self._refill(now)
+        return max(0.0, seconds - self._tokens)
+
+    def consume(self, seconds: float, now: float) -> None:
+        """Account for ``seconds`` of audio sent at ``now``."""
+        self._refill(now)
+        self._tokens -= seconds
+
+
+class _AudioQueue:
+    """Chunking, backlog cap and silence skipping for outgoing audio (no I/O)."""
+
+    def __init__(
+        self, *, chunk_bytes: int, bytes_per_second: int, max_bytes: int, encoding: str
+    ) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.bytes_per_second = bytes_per_second
+        self.max_bytes = max(max_bytes, chunk_bytes)
+        self.encoding = encoding
+        self.catching_up = False
+        self.keep_silence_bytes = 0
+        self.overflow_bytes = 0
+        self.skipped_bytes = 0
+        self._silent_run = 0
+        self._partial = bytearray()
+        self._chunks: deque[bytes] = deque()
+        self._queued = 0
+
+    def set_keep_silence_ms(self, ms: float) -> None:
+        """Set how much silence after speech survives while catching up."""
+        self.keep_silence_bytes = int(ms * self.bytes_per_second / 1000)
+
+    def push(self, frame: bytes) -> bool:
+        """Add caller audio; return True if at least one chunk completed."""
+        if self.catching_up and self._skip(frame):
+            return False
+        self._partial += frame
+        completed = False
+        while len(self._partial) >= self.chunk_bytes:
+            self._append(bytes(self._partial[: self.chunk_bytes]))
+            del self._partial[: self.chunk_bytes]
+            completed = True
+        return completed
+
+    def _skip(self, frame: bytes) -> bool:
+        if frame_dbfs(frame, self.encoding) >= SILENCE_DBFS:
+            self._silent_run = 0
+            return False
+        self._silent_run += len(frame)
+        if self._silent_run <= self.keep_silence_bytes:
+            return False
+        self.skipped_bytes += len(frame)
+        return True
+
+    def _append(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._queued += len(chunk)
+        self._enforce_cap()
+
+    def _enforce_cap(self) -> None:
+        """Drop the oldest chunks beyond ``max_bytes`` (keeping at least one)."""
+        while self._queued > self.max_bytes and len(self._chunks) > 1:
+            dropped = self._chunks.popleft()
+            self._queued -= len(dropped)
+            self.overflow_bytes += len(dropped)
+
+    def has_chunk(self) -> bool:
+        """Whether a complete chunk is waiting."""
+        return bool(self._chunks)
+
+    def pop(self) -> bytes | None:
+        """Take the oldest complete chunk."""
+        if not self._chunks:
+            return None
+        chunk = self._chunks.popleft()
+        self._queued -= len(chunk)
+        return chunk
+
+    def push_front(self, chunk: bytes) -> None:
+        """Put back a chunk that could not be sent."""
+        self._chunks.appendleft(chunk)
+        self._queued += len(chunk)
+        self._enforce_cap()
+
+    def begin_outage(self) -> None:
+        """Start skipping silence; leading silence of the outage is skipped too."""
+        self.catching_up = True
+        self._silent_run = self.keep_silence_bytes
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Queued audio, complete chunks and the partial one."""
+        return self._queued + len(self._partial)
+
+
+def close_is_fatal(code: int | None, reason: str) -> bool:
+    """Whether a close (before or during a session) must not be retried.
+
+    Auth and account failures are final: 1008 unless the reason is about
+    concurrency or rate limits, and the legacy codes 4000-4003.
+    """
+    if code in _FATAL_LEGACY_CODES:
+        return True
+    if code == 1008:
+        text = reason.lower()
+        return not any(word in text for word in ("concurren", "too many", "rate"))
+    return False
+
+
+def describe_close(code: int | None, reason: str) -> str:
+    """Render a close code and reason for humans, e.g. ``1008 Unauthorized (...)``."""
+    hint = _CLOSE_HINTS.get(code or 0)
+    if code is not None and 4000 <= code <= 4999 and hint is None:
+        hint = "legacy error code"
+    text = f"{code} {reason}".strip() if code is not None else reason or "closed"
+    return f"{text} ({hint})" if hint else text
+
+
+def _http_hint(status: int) -> str:
+    if status in (401, 403):
+        return "authentication failed: check the API key (sent without 'Bearer')"
+    if status == 429:
+        return "rate limited: too many new sessions per minute"
+    if status >= 500:
+        return "server error"
+    return "request rejected: check the URL and query parameters"
+
+
+def _body_excerpt(body: bytes | bytearray | None, limit: int = 200) -> str:
+    text = (body or b"").decode("utf-8", errors="replace").strip()
+    return f": {text[:limit]}" if text else ""
+
+
+def _param_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return json.dumps(value)
+
+
+def build_query_params(
+    settings: AssemblyAISettings, overrides: Mapping[str, object] | None = None
+) -> dict[str, str]:
+    """Return the session's query parameters, in the order they are sent.
+
+    Args:
+        settings: The configured options.
+        overrides: Fields set later through ``UpdateConfiguration``; they are
+            carried into the query of every reconnect. None values are left out.
+    """
+    params: dict[str, object] = {
+        "speech_model": settings.speech_model,
+        "encoding": settings.encoding,
+        "sample_rate": settings.sample_rate,
+    }
+    if settings.keyterms_prompt:
+        params["keyterms_prompt"] = list(settings.keyterms_prompt)
+    optional = {
+        "prompt": settings.prompt,
+        "min_turn_silence": settings.min_turn_silence,
+        "max_turn_silence": settings.max_turn_silence,
+    }
+    params.update((k, v) for k, v in optional.items() if v is not None)
+    params.update(overrides or {})
+    params.update(settings.extra_params)
+    return {k: _param_value(v) for k, v in params.items() if v is not None}
+
+
+def _session_url(settings: AssemblyAISettings, overrides: Mapping[str, object]) -> str:
+    parts = urlsplit(settings.url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += list(build_query_params(settings, overrides).items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _public_url(url: str) -> str:
+    """The URL without its query (which may hold a temporary token)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment=""))
+
+
+def _as_int(value: object, default: int = 0) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def _as_float(value: object, default: float = 0.0) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
+
+
+def _error_text(message: Mapping[str, object]) -> str:
+    code = message.get("error_code")
+    error = message.get("error", "unknown error")
+    return f"server error {code}: {error}" if code is not None else f"server error: {error}"
+
+
+# --------------------------------------------------------------------------- service
+
+
+class AssemblyAISTTService:
+    """One call's streaming transcription session (reconnecting as needed).
+
+    Typical use::
+
+        stt = AssemblyAISTTService(AssemblyAISettings(api_key=key))
+        await stt.connect()                  # while the phone rings
+        ...  stt.send_audio(frame)           # every 20 ms from the media ticker
+        async for event in stt.events(): ... # in the agent's task
+        await stt.close()                    # on hang-up
+    """
+
+    def __init__(self, settings: AssemblyAISettings) -> None:
+        """Prepare the service; nothing is connected until :meth:`connect`."""
+        self._settings = settings
+        bytes_per_second = settings.sample_rate * _BYTES_PER_SAMPLE[settings.encoding]
+        chunk_bytes = bytes_per_second * settings.chunk_ms // 1000
+        chunk_bytes -= chunk_bytes % _BYTES_PER_SAMPLE[settings.encoding]
+        self._bytes_per_second = bytes_per_second
+        self._chunk_seconds = chunk_bytes / bytes_per_second
+        self._audio = _AudioQueue(
+            chunk_bytes=chunk_bytes,
+            bytes_per_second=bytes_per_second,
+            max_bytes=int(settings.max_backlog_seconds * bytes_per_second),
+            encoding=settings.encoding,
+        )
+        self._overrides: dict[str, object] = {}
+        self._update_keep_silence()
+        self._chunk_ready = asyncio.Event()
+        self._events: asyncio.Queue[SttEvent | None] = asyncio.Queue()
+        self._events_ended = False
+        self._ws: ClientConnection | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._connecting = False
+        self._closing = False
+        self._failed = False
+        self._closed = asyncio.Event()
+        self._attempts_used = 0
+        self._turns_ended = 0
+        self._audio_offset_ms = 0.0
+        self._session_bytes_sent = 0
+        self._chunks_sent = 0
+        self._bytes_sent = 0
+        self._sessions = 0
+        self._reconnects = 0
+        self._last_error: str | None = None
+        self._server_audio_seconds: float | None = None
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def stats(self) -> AssemblyAISTTStats:
+        """Counters for logs and metrics (a fresh snapshot on every access)."""
+        bps = self._bytes_per_second
+        return AssemblyAISTTStats(
+            chunks_sent=self._chunks_sent,
+            bytes_sent=self._bytes_sent,
+            sessions=self._sessions,
+            reconnects=self._reconnects,
+            backlog_seconds=self._audio.backlog_bytes / bps,
+            backlog_dropped_seconds=self._audio.overflow_bytes / bps,
+            silence_dropped_seconds=self._audio.skipped_bytes / bps,
+            last_error=self._last_error,
+            server_audio_duration_seconds=self._server_audio_seconds,
+        )
+
+    @property
+    def connected(self) -> bool:
+        """Whether a session is open right now."""
+        return self._ws is not None
+
+    async def connect(self) -> None:
+        """Open the first session and wait for its ``Begin``.
+
+        Call it while the phone rings. It is not retried: a failure here should
+        reject the call so that the trunk can try elsewhere.
+
+        Raises:
+            SttConnectError: The service was unreachable, refused the upgrade
+                (the message names the HTTP status), closed before ``Begin``
+                (the message names the close code, e.g. 1008 for a bad key),
+                or did not answer within ``connect_timeout``.
+            RuntimeError: ``connect`` was already called, or after ``close``.
+        """
+        if self._connecting or self._supervisor is not None or self._closing:
+            raise RuntimeError("connect() may be called once, before close()")
+        self._connecting = True
+        try:
+            ws = await self._open()
+        finally:
+            self._connecting = False
+        if self._closing:  # close() ran while we were connecting
+            await ws.close()
+            return
+        self._ws = ws  # usable at once, e.g. for update_configuration()
+        loop = asyncio.get_running_loop()
+        self._supervisor = loop.create_task(self._supervise(ws), name="assemblyai-stt")
+
+    def send_audio(self, frame: bytes) -> None:
+        """Queue one frame of caller audio (μ-law: 160 bytes every 20 ms).
+
+        Synchronous and cheap: it batches frames into ``chunk_ms`` chunks and
+        wakes the sender task. Pass silence (0xFF) rather than skipping frames,
+        so that the stream stays continuous. Ignored after ``close`` or failure.
+        """
+        if self._closing or self._failed:
+            return
+        if self._audio.push(frame):
+            self._chunk_ready.set()
+
+    async def events(self) -> AsyncIterator[SttEvent]:
+        """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # later iterators end at once too
+                return
+            yield event
+
+    async def update_configuration(self, **fields: object) -> None:
+        """Send ``UpdateConfiguration`` with ``fields`` (e.g. ``max_turn_silence=3000``).
+
+        The fields are also remembered and sent as query parameters on every
+        reconnect. Without an open session they only take effect at the next
+        reconnect. Values must be JSON-serializable.
+
+        Raises:
+            ValueError: ``fields`` contains ``type``.
+            TypeError: A value is not JSON-serializable.
+        """
+        if "type" in fields:
+            raise ValueError("'type' is not a configuration field")
+        message = json.dumps({"type": "UpdateConfiguration", **fields})
+        self._overrides.update(fields)
+        self._update_keep_silence()
+        await self._send_text(message)
+
+    async def force_endpoint(self) -> None:
+        """Ask the server to end the current turn now (``ForceEndpoint``)."""
+        await self._send_text(json.dumps({"type": "ForceEndpoint"}))
+
+    async def close(self) -> None:
+        """Terminate the session (hang-up). Idempotent, bounded in time, never raises.
+
+        Sends ``Terminate``, waits at most :data:`TERMINATION_TIMEOUT` for
+        ``Termination`` and the server's close, closes with 1000, stops every
+        task and ends :meth:`events`. Queued audio that was not sent is dropped.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            await self._shutdown()
+        except Exception:  # never raise from a hang-up path
+            logger.exception("error while closing the AssemblyAI session")
+        finally:
+            if self._supervisor is not None and not self._supervisor.done():
+                self._supervisor.cancel()
+            self._closed.set()
+            self._end_events()
+
+    # ----------------------------------------------------------------- connecting
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"AssemblyAI-Version": API_VERSION}
+        if self._settings.api_key:
+            headers["Authorization"] = self._settings.api_key
+        return headers
+
+    async def _open(self) -> ClientConnection:
+        """Connect and wait for ``Begin``, within ``connect_timeout``."""
+        settings = self._settings
+        url = _session_url(settings, self._overrides)
+        where = _public_url(settings.url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.connect_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                ws = await ws_connect(
+                    url,
+                    additional_headers=self._headers(),
+                    compression=None,
+                    open_timeout=None,
+                    ping_interval=_PING_INTERVAL,
+                    ping_timeout=_PING_INTERVAL,
+                    close_timeout=_CLOSE_TIMEOUT,
+                )
+        except TimeoutError:
+            raise SttConnectError(
+                f"AssemblyAI at {where} did not answer within {settings.connect_timeout:g} s"
+            ) from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            body = _body_excerpt(exc.response.body)
+            raise SttConnectError(
+                f"AssemblyAI rejected the connection: HTTP {status} ({_http_hint(status)}){body}",
+                status=status,
+                retryable=status >= 500 or status in _RETRYABLE_HTTP,
+            ) from exc
+        except InvalidURI as exc:
+            raise SttConnectError(f"invalid AssemblyAI URL: {exc}", retryable=False) from exc
+        except (OSError, InvalidHandshake) as exc:
+            raise SttConnectError(f"could not connect to AssemblyAI at {where}: {exc}") from exc
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._await_begin(ws)
+        except BaseException as exc:
+            if ws.state is not State.CLOSED:
+                ws.transport.abort()
+            if isinstance(exc, TimeoutError):
+                raise SttConnectError(
+                    f"AssemblyAI at {where} sent no Begin within {settings.connect_timeout:g} s"
+                ) from None
+            raise
+        return ws
+
+    async def _await_begin(self, ws: ClientConnection) -> None:
+        while True:
+            try:
+                raw = await ws.recv()
+            except ConnectionClosed:
+                code, reason = ws.close_code, ws.close_reason or ""
+                description = describe_close(code, reason)
+                raise SttConnectError(
+                    f"AssemblyAI closed the session before it began: {description}",
+                    close_code=code,
+                    retryable=not close_is_fatal(code, reason),
+                ) from None
+            message = _decode(raw)
+            if message is None:
+                continue
+            now = asyncio.get_running_loop().time()
+            if message.get("type") == "Begin":
+                self._on_begin(message, now)
+                return
+            self._dispatch(message, now)
+
+    # ----------------------------------------------------------------- supervising
+
+    async def _supervise(self, ws: ClientConnection) -> None:
+        """Serve sessions until close() or a final failure, reconnecting between."""
+        loop = asyncio.get_running_loop()
+        current: ClientConnection | None = ws
+        while current is not None:
+            opened_at = loop.time()
+            await self._serve(current)
+            if self._closing:
+                return
+            code, reason = current.close_code, current.close_reason or ""
+            description = describe_close(code, reason)
+            self._last_error = description
+            if close_is_fatal(code, reason):
+                self._fail(f"AssemblyAI closed the session: {description}", code)
+                return
+            logger.warning("AssemblyAI session dropped: %s; reconnecting", description)
+            if loop.time() - opened_at >= STABLE_SESSION_SECONDS:
+                self._attempts_used = 0
+            current = await self._recover(description)
+
+    async def _recover(self, description: str) -> ClientConnection | None:
+        """Reconnect after a drop; report the outage. None if we gave up."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        overflow_before = self._audio.overflow_bytes
+        skipped_before = self._audio.skipped_bytes
+        self._audio.begin_outage()
+        ws = await self._reconnect(description)
+        if ws is None:
+            return None
+        self._reconnects += 1
+        bps = self._bytes_per_second
+        self._emit(
+            SttReconnected(
+                outage_seconds=loop.time() - started,
+                backlog_seconds=self._audio.backlog_bytes / bps,
+                dropped_seconds=(self._audio.overflow_bytes - overflow_before) / bps,
+                silence_skipped_seconds=(self._audio.skipped_bytes - skipped_before) / bps,
+            )
+        )
+        return ws
+
+    async def _reconnect(self, last_error: str) -> ClientConnection | None:
+        attempts = self._settings.reconnect_attempts
+        while self._attempts_used < attempts:
+            delay = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**self._attempts_used)
+            self._attempts_used += 1
+            await asyncio.sleep(delay)
+            try:
+                return await self._open()
+            except SttConnectError as exc:
+                last_error = str(exc)
+                self._last_error = last_error
+                if not exc.retryable:
+                    self._fail(last_error, exc.code)
+                    return None
+                logger.info("AssemblyAI reconnect attempt failed: %s", last_error)
+        self._fail(f"gave up after {attempts} reconnect attempts; last error: {last_error}", None)
+        return None
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        """Run one session: send audio, handle messages, until the socket closes."""
+        self._ws = ws
+        self._sender = asyncio.get_running_loop().create_task(
+            self._send_loop(ws), name="assemblyai-stt-sender"
+        )
+        try:
+            await self._receive_loop(ws)
+        finally:
+            self._ws = None
+            await self._stop_sender()
+
+    async def _stop_sender(self) -> None:
+        task, self._sender = self._sender, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def _receive_loop(self, ws: ClientConnection) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                message = _decode(raw)
+                if message is not None:
+                    self._dispatch(message, loop.time())
+
+    # ----------------------------------------------------------------- sending
+
+    async def _send_loop(self, ws: ClientConnection) -> None:
+        """Send queued chunks, paced to real time; return when the socket closes."""
+        loop = asyncio.get_running_loop()
+        seconds = self._chunk_seconds
+        pacer = _RealTimePacer(loop.time(), PACING_BURST_SECONDS, seconds + PACING_BURST_SECONDS)
+        try:
+            while True:
+                await self._wait_for_chunk()
+                delay = pacer.delay(seconds, loop.time())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                chunk = self._audio.pop()
+                if chunk is None:
+                    continue
+                try:
+                    await ws.send(chunk)
+                except ConnectionClosed:
+                    self._audio.push_front(chunk)
+                    return
+                pacer.consume(seconds, loop.time())
+                self._chunks_sent += 1
+                self._bytes_sent += len(chunk)
+                self._session_bytes_sent += len(chunk)
+        except Exception as exc:  # a bug here must not leave a silent session behind
+            logger.exception("AssemblyAI sender failed")
+            self._last_error = f"sender failed: {exc!r}"
+            await ws.close(1011, "client error")
+
+    async def _wait_for_chunk(self) -> None:
+        while not self._audio.has_chunk():
+            self._audio.catching_up = False  # the backlog has drained: live again
+            self._chunk_ready.clear()
+            await self._chunk_ready.wait()
+
+    async def _send_text(self, message: str) -> None:
+        ws = self._ws
+        if ws is None or self._closing:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(message)
+
+    # ----------------------------------------------------------------- receiving
+
+    def _dispatch(self, message: dict[str, object], now: float) -> None:
+        kind = message.get("type")
+        try:
+            if kind == "Turn":
+                self._on_turn(message, now)
+            elif kind == "SpeechStarted":
+                ts = _as_int(message.get("timestamp")) + round(self._audio_offset_ms)
+                self._emit(SttSpeechStarted(timestamp_ms=ts, received_at=now))
+            elif kind == "Termination":
+                self._server_audio_seconds = _as_float(message.get("audio_duration_seconds"))
+            elif kind == "Error" or (kind is None and "error" in message):
+                self._last_error = _error_text(message)
+                logger.warning("AssemblyAI: %s", self._last_error)
+            elif kind == "Warning":
+                logger.info("AssemblyAI warning: %s", message.get("warning"))
+            else:
+                logger.debug("ignoring AssemblyAI message type %r", kind)
+        except (TypeError, ValueError):
+            logger.warning("malformed AssemblyAI %s message ignored", kind, exc_info=True)
+
+    def _on_begin(self, message: Mapping[str, object], now: float) -> None:
+        self._audio_offset_ms += self._session_bytes_sent * 1000 / self._bytes_per_second
+        self._session_bytes_sent = 0
+        self._sessions += 1
+        self._emit(
+            SttSessionBegan(
+                session_id=str(message.get("id", "")),
+                expires_at=_as_int(message.get("expires_at")),
+                received_at=now,
+            )
+        )
+
+    def _on_turn(self, message: Mapping[str, object], now: float) -> None:
+        order = self._turns_ended  # u3-rt-pro sends exactly one final per turn
+        text = message.get("transcript")
+        if not isinstance(text, str):
+            text = str(message.get("utterance") or "")
+        if not message.get("end_of_turn"):
+            self._emit(SttPartialTranscript(text=text, turn_order=order, received_at=now))
+            return
+        words = self._words(message.get("words"))
+        self._turns_ended += 1
+        self._emit(
+            SttTurnEnded(
+                text=text,
+                turn_order=order,
+                words=words,
+                received_at=now,
+                audio_end_ms=words[-1].end_ms if words else None,
+            )
+        )
+
+    def _words(self, raw: object) -> tuple[SttWord, ...]:
+        if not isinstance(raw, list):
+            return ()
+        offset = round(self._audio_offset_ms)
+        return tuple(
+            SttWord(
+                text=str(w.get("text", "")),
+                start_ms=_as_int(w.get("start")) + offset,
+                end_ms=_as_int(w.get("end")) + offset,
+                confidence=_as_float(w.get("confidence")),
+            )
+            for w in raw
+            if isinstance(w, dict)
+        )
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _update_keep_silence(self) -> None:
+        configured = self._overrides.get("min_turn_silence", self._settings.min_turn_silence)
+        min_silence = _as_float(configured, float(_U3_DEFAULT_MIN_TURN_SILENCE_MS))
+        self._audio.set_keep_silence_ms(min_silence + _SILENCE_TAIL_EXTRA_MS)
+
+    def _emit(self, event: SttEvent) -> None:
+        if not self._events_ended:
+            self._events.put_nowait(event)
+
+    def _end_events(self) -> None:
+        if not self._events_ended:
+            self._events_ended = True
+            self._events.put_nowait(None)
+
+    def _fail(self, reason: str, code: int | None) -> None:
+        logger.error("AssemblyAI STT failed: %s", reason)
+        self._failed = True
+        self._last_error = reason
+        self._emit(SttFailed(reason=reason, code=code))
+        self._end_events()
+
+    async def _shutdown(self) -> None:
+        supervisor = self._supervisor
+        ws = self._ws
+        if ws is not None and supervisor is not None:
+            await self._stop_sender()
+            # Terminate; the receive loop sees Termination and then the server's
+            # close, and the supervisor returns because _closing is set.
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                async with asyncio.timeout(TERMINATION_TIMEOUT):
+                    await ws.send(json.dumps({"type": "Terminate"}))
+                    await asyncio.wait({supervisor})
+        if supervisor is not None and not supervisor.done():
+            supervisor.cancel()
+            await asyncio.wait({supervisor})
+        if ws is not None:
+            await ws.close()
+
+
+def _decode(raw: str | bytes) -> dict[str, object] | None:
+    if isinstance(raw, bytes):
+        return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        logger.warning("AssemblyAI sent a text frame that is not JSON; ignored")
+        return None
+    return message if isinstance(message, dict) else None

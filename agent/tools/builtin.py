@@ -1,0 +1,306 @@
+"""The built-in tools: order status, callback scheduling, transfer to a human, hang-up.
+
+Settings (from the merged environment passed to :func:`builtin_tools`):
+
+``SIPGW_ORDERS_FILE``
+    JSON orders file read by ``get_order_status``; default: the packaged
+    ``sample_orders.json``. Shape: ``{"orders": [{"id", "status", "items",
+    "eta", "carrier"}, ...]}``, a bare list of such orders, or an object keyed
+    by order id. Read on every call, so edits apply at once.
+``SIPGW_CALLBACK_DB``
+    SQLite file where ``schedule_callback`` stores requests (table
+    ``callbacks``, created on first use); default ``./callbacks.sqlite3``.
+``SIPGW_TRANSFER_TARGET``
+    SIP URI that ``transfer_to_human`` refers the caller to, e.g.
+    ``sip:support@pbx.example.com``; unset: transfers are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import Mapping
+from contextlib import closing
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from agent.tools.registry import Tool, ToolContext, ToolError
+
+__all__ = ["builtin_tools", "caller_number", "normalize_order_id"]
+
+log = logging.getLogger("sipgw.agent.tools")
+
+DEFAULT_CALLBACK_DB = "./callbacks.sqlite3"
+
+_DIGIT_WORDS = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+_REPEAT_WORDS = {"double": 2, "triple": 3}
+_FILLER_WORDS = frozenset(
+    {"order", "orders", "number", "no", "nr", "num", "id", "is", "the", "my"}
+    | {"hash", "hashtag", "pound", "sign", "ref", "reference"}
+)
+
+
+def builtin_tools(settings: Mapping[str, str]) -> list[Tool]:
+    """The four built-in tools, configured from ``settings`` (see the module docstring)."""
+    orders_file = settings.get("SIPGW_ORDERS_FILE") or None
+    callback_db = settings.get("SIPGW_CALLBACK_DB") or DEFAULT_CALLBACK_DB
+    transfer_target = settings.get("SIPGW_TRANSFER_TARGET") or None
+    return [
+        _order_status_tool(orders_file),
+        _callback_tool(callback_db),
+        _transfer_tool(transfer_target),
+        _end_call_tool(),
+    ]
+
+
+# -- get_order_status ----------------------------------------------------------
+
+
+def normalize_order_id(spoken: str) -> str:
+    """An order number as the caller said it, reduced to its letters and digits.
+
+    ``"1 2 3 4"``, ``"#1234"``, ``"order 1234"``, ``"it's order number one two
+    three four"`` all give ``"1234"``; ``"one double two three"`` gives
+    ``"1223"``; letters are kept, uppercased (``"ab-12"`` gives ``"AB12"``).
+    """
+    text = re.sub(r"\bit'?s\b", " ", spoken.lower())
+    tokens = re.findall(r"[a-z0-9]+", text)
+    out: list[str] = []
+    repeat = 1
+    for token in tokens:
+        if token in _REPEAT_WORDS:
+            repeat = _REPEAT_WORDS[token]
+            continue
+        if token in _FILLER_WORDS:
+            continue
+        token = _DIGIT_WORDS.get(token, token)
+        out.append(token * repeat if len(token) == 1 else token)
+        repeat = 1
+    return "".join(out).upper()
+
+
+def _order_status_tool(orders_file: str | None) -> Tool:
+    async def get_order_status(ctx: ToolContext, args: dict[str, Any]) -> object:
+        wanted = normalize_order_id(str(args.get("order_id", "")))
+        if not wanted:
+            raise ToolError("no order number given; ask the caller for it")
+        orders = await asyncio.to_thread(_load_orders, orders_file)
+        order = _find_order(orders, wanted)
+        if order is None:
+            return {"error": f"no order with the number {wanted}"}
+        return {
+            "order_id": order.get("id"),
+            "status": order.get("status"),
+            "items": order.get("items"),
+            "eta": order.get("eta"),
+            "carrier": order.get("carrier"),
+        }
+
+    return Tool(
+        name="get_order_status",
+        description=(
+            "Look up an order by its order number: status, items, estimated delivery "
+            "and carrier. Pass the number as the caller said it."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "order_id": {"type": "string", "description": "The order number, e.g. 1234."}
+            },
+            "required": ["order_id"],
+        },
+        handler=get_order_status,
+    )
+
+
+def _load_orders(orders_file: str | None) -> list[dict[str, Any]]:
+    try:
+        if orders_file is None:
+            text = resources.files("agent.tools").joinpath("sample_orders.json").read_text("utf-8")
+        else:
+            text = Path(orders_file).read_text("utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        log.error("cannot read the orders file %s: %s", orders_file or "(packaged sample)", exc)
+        raise ToolError("the order system is unavailable right now") from exc
+    if isinstance(data, Mapping) and isinstance(data.get("orders"), list):
+        data = data["orders"]
+    if isinstance(data, Mapping):
+        return [{"id": key, **value} for key, value in data.items() if isinstance(value, Mapping)]
+    if isinstance(data, list):
+        return [order for order in data if isinstance(order, dict)]
+    raise ToolError("the order system is unavailable right now")
+
+
+def _find_order(orders: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    by_id = {normalize_order_id(str(order.get("id", ""))): order for order in orders}
+    if wanted in by_id:
+        return by_id[wanted]
+    digits = re.sub(r"\D", "", wanted)
+    if not digits:
+        return None
+    for key, order in by_id.items():
+        if re.sub(r"\D", "", key) == digits:
+            return order
+    return None
+
+
+# -- schedule_callback ---------------------------------------------------------
+
+
+def caller_number(caller: str) -> str:
+    """The phone number (or user part) in a caller URI; "" for anonymous callers.
+
+    ``'"Bob" <sip:+15551234567@trunk.example;user=phone>'`` gives ``"+15551234567"``.
+    """
+    text = caller.strip()
+    if "<" in text and ">" in text:
+        text = text[text.index("<") + 1 : text.index(">")]
+    for scheme in ("sips:", "sip:", "tel:"):
+        if text.lower().startswith(scheme):
+            text = text[len(scheme) :]
+            break
+    user = text.split("@", 1)[0].split(";", 1)[0].strip()
+    return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
+
+
+def _callback_tool(db_path: str) -> Tool:
+    async def schedule_callback(ctx: ToolContext, args: dict[str, Any]) -> object:
+        phone = str(args.get("phone") or "").strip() or caller_number(ctx.caller)
+        if not phone:
+            raise ToolError("no phone number: ask the caller which number to call back")
+        when = str(args["time"]).strip()
+        reason = str(args.get("reason") or "").strip()
+        row = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "call_id": ctx.call_id,
+            "phone": phone,
+            "requested_time": when,
+            "reason": reason,
+        }
+        row_id = await asyncio.to_thread(_insert_callback, db_path, row)
+        return {"scheduled": True, "callback_id": row_id, "phone": phone, "time": when}
+
+    return Tool(
+        name="schedule_callback",
+        description=(
+            "Schedule a call back to the caller by a human agent. Confirm the time with "
+            "the caller first. Leave out phone to use the number the caller is calling from."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "phone": {
+                    "type": "string",
+                    "description": "Number to call back; omit for the caller's own number.",
+                },
+                "time": {
+                    "type": "string",
+                    "description": "When to call, as agreed, e.g. 'tomorrow at 3 pm'.",
+                },
+                "reason": {"type": "string", "description": "What the call back is about."},
+            },
+            "required": ["time"],
+        },
+        handler=schedule_callback,
+    )
+
+
+_CREATE_CALLBACKS = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    requested_time TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+)
+"""
+
+
+def _insert_callback(db_path: str, row: Mapping[str, str]) -> int:
+    """Write one callback request (blocking: run it in a thread); return its id."""
+    path = Path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=5.0)) as db, db:
+        db.execute(_CREATE_CALLBACKS)
+        cursor = db.execute(
+            "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason)"
+            " VALUES (:created_at, :call_id, :phone, :requested_time, :reason)",
+            dict(row),
+        )
+        row_id = cursor.lastrowid
+    assert row_id is not None
+    return row_id
+
+
+# -- transfer_to_human ---------------------------------------------------------
+
+
+def _transfer_tool(target: str | None) -> Tool:
+    async def transfer_to_human(ctx: ToolContext, args: dict[str, Any]) -> object:
+        if target is None:
+            raise ToolError("transfer not configured")
+        log.info("call %s: transferring to %s (%s)", ctx.call_id, target, args.get("reason", ""))
+        if await ctx.transfer(target):
+            return {"transferred": True}
+        return {
+            "transferred": False,
+            "error": "the transfer was not accepted; tell the caller and offer a call back",
+        }
+
+    return Tool(
+        name="transfer_to_human",
+        description=(
+            "Transfer the caller to a human agent, when they ask for a person or you "
+            "cannot help. Tell the caller you are transferring them."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why, in a few words."}},
+            "required": ["reason"],
+        },
+        handler=transfer_to_human,
+        timeout=15.0,
+    )
+
+
+# -- end_call ------------------------------------------------------------------
+
+
+def _end_call_tool() -> Tool:
+    async def end_call(ctx: ToolContext, args: dict[str, Any]) -> object:
+        ctx.hangup_after_reply()
+        return {"ok": True}
+
+    return Tool(
+        name="end_call",
+        description=(
+            "End the call when the conversation is over and the caller has said goodbye. "
+            "Then say a short goodbye: the call ends after it has been spoken."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why the call ends."}},
+            "required": [],
+        },
+        handler=end_call,
+    )

@@ -1,0 +1,378 @@
+"""Tools the LLM may call: declaration, registry, safe execution, user modules.
+
+A :class:`Tool` is a name, a description, a JSON schema for its arguments and an
+async handler. :class:`ToolRegistry` turns tools into the OpenAI ``tools``
+parameter and runs the calls the model makes. :meth:`ToolRegistry.call` never
+raises (except ``CancelledError``): bad JSON, arguments that do not fit the
+schema, an unknown tool, a timeout or a crash all become a :class:`ToolResult`
+with ``ok=False`` and ``{"error": "..."}`` content, which goes back to the model
+so that it can tell the caller.
+
+Users add tools without editing the package: :func:`load_user_tools` imports a
+module by name (or a ``.py`` path) that defines ``TOOLS: list[Tool]`` and/or
+``register(registry)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolLoadError",
+    "ToolRegistry",
+    "ToolResult",
+    "load_user_tools",
+]
+
+log = logging.getLogger("sipgw.agent.tools")
+
+
+class ToolContext(Protocol):
+    """What a tool may see of and do to the call (the gateway implements it)."""
+
+    @property
+    def call_id(self) -> str:
+        """The SIP Call-ID."""
+        ...
+
+    @property
+    def caller(self) -> str:
+        """The caller's URI or number, e.g. ``sip:+15551234567@trunk.example``."""
+        ...
+
+    @property
+    def settings(self) -> Mapping[str, str]:
+        """The merged environment (``.env`` and process environment) for tool config."""
+        ...
+
+    async def transfer(self, target: str) -> bool:
+        """Transfer the caller (SIP REFER) to ``target``; True when it was accepted."""
+        ...
+
+    def hangup_after_reply(self) -> None:
+        """End the call once the current reply has been spoken."""
+        ...
+
+
+ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[object]]
+"""``async def handler(ctx, args) -> result``: a JSON-serializable value, or a str."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One function the model can call."""
+
+    name: str
+    """The function name the model uses (``^[a-zA-Z0-9_-]{1,64}$``)."""
+    description: str
+    """What it does and when to use it; the model reads this."""
+    parameters: Mapping[str, object]
+    """The JSON schema (``{"type": "object", "properties": ..., "required": ...}``)."""
+    handler: ToolHandler
+    """Runs the call; raise :class:`ToolError` for a failure the model should hear."""
+    timeout: float = 5.0
+    """Seconds before the call is abandoned and reported as timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """The outcome of one tool call, ready to be the ``tool`` message content."""
+
+    ok: bool
+    """False for an error (the content is then ``{"error": ...}``)."""
+    content: str
+    """What the model sees: the handler's str, or its value as JSON."""
+    elapsed: float
+    """Seconds the call took."""
+
+
+class ToolError(Exception):
+    """Raised by a handler: the message goes to the model as ``{"error": message}``."""
+
+
+class ToolLoadError(Exception):
+    """A user tools module could not be used; the message names the module and why."""
+
+
+class ToolRegistry:
+    """The tools of an agent, by name."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        """Start with ``tools`` registered."""
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        """Add a tool.
+
+        Raises:
+            ValueError: a tool with that name is registered already.
+        """
+        if tool.name in self._tools:
+            raise ValueError(f"a tool named {tool.name!r} is registered already")
+        self._tools[tool.name] = tool
+
+    def __contains__(self, name: object) -> bool:
+        """True when a tool called ``name`` is registered."""
+        return name in self._tools
+
+    def __len__(self) -> int:
+        """The number of registered tools."""
+        return len(self._tools)
+
+    @property
+    def names(self) -> list[str]:
+        """The registered tool names, in registration order."""
+        return list(self._tools)
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called ``name``, if any."""
+        return self._tools.get(name)
+
+    def schemas(self) -> list[dict[str, object]]:
+        """The OpenAI Chat Completions ``tools`` parameter."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": dict(tool.parameters),
+                },
+            }
+            for tool in self._tools.values()
+        ]
+
+    async def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
+        """Run one call the model made; never raises except ``CancelledError``.
+
+        Args:
+            name: the function name from the model.
+            arguments: the JSON arguments string from the model.
+            ctx: the call the tool acts on.
+
+        Returns:
+            The result; ``ok`` is False for errors and for handler results that
+            are a mapping with an ``"error"`` key.
+        """
+        started = time.monotonic()
+
+        def result(ok: bool, content: str) -> ToolResult:
+            return ToolResult(ok=ok, content=content, elapsed=time.monotonic() - started)
+
+        def error(message: str) -> ToolResult:
+            return result(False, _error_json(message))
+
+        tool = self._tools.get(name)
+        if tool is None:
+            return error(f"unknown tool {name!r}")
+        try:
+            args = parse_arguments(arguments)
+            problem = validate_arguments(args, tool.parameters)
+        except ValueError as exc:
+            return error(f"invalid arguments for {name}: {exc}")
+        if problem:
+            return error(f"invalid arguments for {name}: {problem}")
+        try:
+            async with asyncio.timeout(tool.timeout):
+                value = await tool.handler(ctx, args)
+        except ToolError as exc:
+            return error(str(exc))
+        except TimeoutError:
+            log.warning("tool %s timed out after %g s", name, tool.timeout)
+            return error(f"{name} timed out after {tool.timeout:g} s")
+        except Exception as exc:
+            log.exception("tool %s failed", name)
+            return error(f"{name} failed: {type(exc).__name__}: {exc}")
+        try:
+            content = value if isinstance(value, str) else _to_json(value)
+        except (TypeError, ValueError) as exc:
+            return error(f"{name} returned a result that is not JSON: {exc}")
+        return result(not (isinstance(value, Mapping) and "error" in value), content)
+
+
+def _error_json(message: str) -> str:
+    return json.dumps({"error": message}, ensure_ascii=False)
+
+
+def _to_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def parse_arguments(arguments: str) -> dict[str, Any]:
+    """The model's arguments string as a dict (empty string: no arguments).
+
+    Raises:
+        ValueError: not JSON, or not a JSON object.
+    """
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
+}
+
+
+def validate_arguments(args: Mapping[str, Any], schema: Mapping[str, object]) -> str | None:
+    """Check ``args`` loosely against an object schema; return the first problem, if any.
+
+    Checked: required properties are present; top-level properties have the
+    declared ``type`` (or one of a list of types); ``enum`` values. Unknown
+    properties are allowed; nested schemas are not checked.
+    """
+    required = schema.get("required")
+    if isinstance(required, list):
+        missing = [key for key in required if key not in args]
+        if missing:
+            return f"missing required argument(s): {', '.join(map(str, missing))}"
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return None
+    for key, value in args.items():
+        spec = properties.get(key)
+        if isinstance(spec, Mapping):
+            problem = _check_value(key, value, spec)
+            if problem:
+                return problem
+    return None
+
+
+def _check_value(key: str, value: object, spec: Mapping[str, object]) -> str | None:
+    declared = spec.get("type")
+    names = [declared] if isinstance(declared, str) else declared
+    if isinstance(names, list):
+        if not any(_is_type(value, name) for name in names if isinstance(name, str)):
+            expected = " or ".join(str(name) for name in names)
+            return f"{key!r} should be {expected}, got {type(value).__name__}"
+    enum = spec.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        return f"{key!r} should be one of {enum}, got {value!r}"
+    return None
+
+
+def _is_type(value: object, name: str) -> bool:
+    types = _JSON_TYPES.get(name)
+    if types is None:
+        return True  # a type we do not know: do not reject
+    if isinstance(value, bool) and name in ("integer", "number"):
+        return False
+    return isinstance(value, types)
+
+
+def load_user_tools(module_name: str, registry: ToolRegistry) -> None:
+    """Register the tools a user module provides.
+
+    The module is imported by name (from ``sys.path``, which gains the current
+    directory if it lacks it) or, when ``module_name`` ends with ``.py``, from
+    that file. It must define ``TOOLS`` (a list of :class:`Tool`) and/or a
+    ``register(registry)`` function; both are used when both exist.
+
+    Raises:
+        ToolLoadError: the module is missing, fails to import, provides
+            neither, or its tools are malformed or clash with registered ones.
+    """
+    module = _import(module_name)
+    tools = getattr(module, "TOOLS", None)
+    register = getattr(module, "register", None)
+    if tools is None and register is None:
+        raise ToolLoadError(f"tools module {module_name!r} defines neither TOOLS nor register()")
+    if tools is not None:
+        if not isinstance(tools, (list, tuple)):
+            raise ToolLoadError(
+                f"tools module {module_name!r}: TOOLS must be a list of Tool, "
+                f"not {type(tools).__name__}"
+            )
+        for tool in tools:
+            if not isinstance(tool, Tool):
+                raise ToolLoadError(
+                    f"tools module {module_name!r}: TOOLS holds a {type(tool).__name__}, not a Tool"
+                )
+            _register(module_name, registry, tool)
+    if register is not None:
+        if not callable(register):
+            raise ToolLoadError(f"tools module {module_name!r}: register is not a function")
+        try:
+            register(registry)
+        except ToolLoadError:
+            raise
+        except Exception as exc:
+            raise ToolLoadError(
+                f"tools module {module_name!r}: register() failed: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _register(module_name: str, registry: ToolRegistry, tool: Tool) -> None:
+    try:
+        registry.register(tool)
+    except ValueError as exc:
+        raise ToolLoadError(f"tools module {module_name!r}: {exc}") from exc
+
+
+def _import(module_name: str) -> ModuleType:
+    if module_name.endswith(".py"):
+        return _import_file(Path(module_name))
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise ToolLoadError(
+                f"tools module {module_name!r} not found"
+                " (is it on PYTHONPATH or in the current directory?)"
+            ) from exc
+        raise ToolLoadError(f"tools module {module_name!r} failed to import: {exc}") from exc
+    except Exception as exc:
+        raise ToolLoadError(
+            f"tools module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise ToolLoadError(f"tools module {str(path)!r} not found")
+    name = f"sipgw_user_tools_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ToolLoadError(f"tools module {str(path)!r} cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ToolLoadError(
+            f"tools module {str(path)!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module

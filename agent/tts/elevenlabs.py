@@ -1,0 +1,935 @@
+"""ElevenLabs text-to-speech for phone calls: μ-law 8 kHz out, sentence text in.
+
+Two transports share one API (docs/cloud-apis.md §2):
+
+- ``"websocket"`` (default): one multi-context socket per call
+  (``/v1/text-to-speech/{voice}/multi-stream-input``, §2.4), opened by
+  :meth:`ElevenLabsTTSService.connect` while the phone rings. Each reply is a context
+  with its own id (``r1``, ``r2`` ...), so a barge-in closes one context and the next
+  reply starts at once on the same socket.
+- ``"http"``: one streaming ``POST /v1/text-to-speech/{voice}/stream`` per sentence
+  (§2.1). The next sentence's request may start while the previous one streams; audio
+  is still handed out in sentence order.
+
+Theory of operation (WebSocket)
+-------------------------------
+A reply sends nothing until its first sentence. Then, in order::
+
+    {"text": " ", "context_id": "r1", "voice_settings": ..., "generation_config": ...}
+    {"text": "Hello there. ", "context_id": "r1", "flush": true}      # per sentence
+    {"context_id": "r1", "close_context": true}                       # finish() or cancel()
+
+The server answers ``{"audio": "<b64>", "contextId": "r1", "alignment": ...}`` messages
+and, once the context is closed and drained, ``{"isFinal": true, "contextId": "r1"}``
+(``is_final`` accepted too), which ends :meth:`TtsReply.audio`.
+
+Every sentence is flushed because the LLM hands over whole sentences: synthesis starts
+now instead of waiting for the 120-character chunk schedule. :meth:`TtsReply.finish`
+sends ``close_context`` right after the last flush instead of waiting for its audio: the
+multi-context spec says a context "already set to flush ... will continue flushing"
+when closed, so no audio is cut, the final message arrives right after the last audio
+byte (no idle wait, no guess at when generation is over), and the context slot is
+released as early as possible. The one thing close_context would cut is unflushed text,
+and this client never leaves any.
+
+Barge-in (:meth:`TtsReply.cancel`) follows the §2.4 recipe: the reply stops yielding
+at once, ``close_context`` goes out without waiting for anything, and every later
+message of that context is dropped. The context still counts against the server's
+limit of 5 until its final message, so the client keeps it on its books until then; a
+new reply that finds 5 contexts open waits for one to drain (``context_wait_timeout``)
+and, if only cancelled contexts block it, moves to a fresh socket.
+
+If the socket drops, replies in flight fail with :class:`TtsError`; the next reply (or
+``send_text`` of a reply that had not sent anything yet) reconnects once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+import httpx2
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+__all__ = [
+    "MAX_CONTEXTS",
+    "ElevenLabsSettings",
+    "ElevenLabsTTSService",
+    "TtsAlignment",
+    "TtsAudio",
+    "TtsConnectError",
+    "TtsError",
+    "TtsReply",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXTS: Final = 5
+"""Concurrent contexts the server allows per multi-context socket (§2.4)."""
+
+_WS_SCHEMES: Final = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}
+_HTTP_SCHEMES: Final = {"https": "https", "http": "http", "wss": "https", "ws": "http"}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class TtsError(Exception):
+    """Text-to-speech failed: an HTTP error status, a WebSocket error message, a lost socket.
+
+    Attributes:
+        status: The HTTP status, or the ``code`` of a WebSocket error message, if any.
+        error: The server's machine-readable error name (``"max_active_conversations"``,
+            ``"invalid_api_key"`` ...), if any.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, error: str | None = None
+    ) -> None:
+        """Create the error; ``message`` is what ``str(error)`` shows."""
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class TtsConnectError(TtsError):
+    """The connection could not be opened: refused, timed out, or rejected (401, 422 ...)."""
+
+
+# --------------------------------------------------------------------------- settings and results
+
+
+@dataclass(frozen=True, slots=True)
+class ElevenLabsSettings:
+    """How to reach ElevenLabs and what to ask for.
+
+    Attributes:
+        api_key: Sent as the ``xi-api-key`` header.
+        voice_id: The voice.
+        base_url: ``https://api.elevenlabs.io``, a regional one
+            (``https://api.us.elevenlabs.io``, ``https://api.eu.residency.elevenlabs.io``)
+            or a local fake (``http://127.0.0.1:PORT``). The WebSocket URL is derived
+            from it (https -> wss, http -> ws).
+        model_id: ``eleven_flash_v2_5`` has the lowest latency (§2.5).
+        output_format: Must stay ``ulaw_8000``: the audio goes to RTP untouched.
+        transport: ``"websocket"`` (multi-context stream-input, one socket per call) or
+            ``"http"`` (one streaming POST per sentence).
+        voice_settings: Sent as ``voice_settings`` (stability, similarity_boost, speed ...).
+        language_code: Optional ISO 639-1 code.
+        inactivity_timeout: Seconds before the server closes an idle socket or context
+            (WebSocket query parameter, 1-180).
+        connect_timeout: Seconds allowed for a TCP/TLS/WebSocket handshake.
+        chunk_length_schedule: WebSocket ``generation_config``; None keeps the server's.
+        read_timeout: Seconds of silence allowed inside an HTTP audio stream.
+        http_max_parallel: HTTP requests of one reply allowed in flight at once (>= 1).
+        context_wait_timeout: Seconds a new reply waits for a context slot to drain.
+        max_contexts: The server's per-socket context limit.
+    """
+
+    api_key: str
+    voice_id: str
+    base_url: str = "https://api.elevenlabs.io"
+    model_id: str = "eleven_flash_v2_5"
+    output_format: str = "ulaw_8000"
+    transport: str = "websocket"
+    voice_settings: Mapping[str, float | bool] | None = None
+    language_code: str | None = None
+    inactivity_timeout: int = 180
+    connect_timeout: float = 5.0
+    chunk_length_schedule: tuple[int, ...] | None = None
+    read_timeout: float = 10.0
+    http_max_parallel: int = 2
+    context_wait_timeout: float = 2.0
+    max_contexts: int = MAX_CONTEXTS
+
+    def __post_init__(self) -> None:
+        """Reject settings the server would refuse later, with a clear message.
+
+        Raises:
+            ValueError: An unknown transport or URL scheme, or a value out of range.
+        """
+        if self.transport not in ("websocket", "http"):
+            raise ValueError(f"transport must be 'websocket' or 'http', not {self.transport!r}")
+        if not 1 <= self.inactivity_timeout <= 180:
+            raise ValueError(f"inactivity_timeout must be 1-180, not {self.inactivity_timeout}")
+        if self.http_max_parallel < 1 or self.max_contexts < 1:
+            raise ValueError("http_max_parallel and max_contexts must be at least 1")
+        if urlsplit(self.base_url).scheme not in _WS_SCHEMES:
+            raise ValueError(f"base_url must be an http(s) or ws(s) URL, not {self.base_url!r}")
+
+    def ws_url(self) -> str:
+        """The multi-context WebSocket URL, with its query parameters."""
+        params = [
+            ("model_id", self.model_id),
+            ("output_format", self.output_format),
+            ("inactivity_timeout", str(self.inactivity_timeout)),
+        ]
+        if self.language_code:
+            params.append(("language_code", self.language_code))
+        path = f"/v1/text-to-speech/{quote(self.voice_id, safe='')}/multi-stream-input"
+        return self._url(_WS_SCHEMES, path, urlencode(params))
+
+    def http_base(self) -> str:
+        """``base_url`` with an http(s) scheme."""
+        return self._url(_HTTP_SCHEMES, "", "")
+
+    def stream_path(self) -> str:
+        """Path of the HTTP streaming endpoint (relative to :meth:`http_base`)."""
+        return f"v1/text-to-speech/{quote(self.voice_id, safe='')}/stream"
+
+    def _url(self, schemes: Mapping[str, str], path: str, query: str) -> str:
+        parts = urlsplit(self.base_url)
+        base_path = parts.path.rstrip("/")
+        return urlunsplit((schemes[parts.scheme], parts.netloc, base_path + path, query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class TtsAlignment:
+    """Which characters a chunk of audio speaks, and when (ms, relative to the chunk)."""
+
+    chars: str
+    start_ms: tuple[int, ...]
+    durations_ms: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TtsAudio:
+    """One piece of a reply's audio as it arrives.
+
+    Attributes:
+        audio: μ-law bytes (any length; re-cut with :class:`agent.tts.reframe.Reframer`).
+        text: WebSocket only: the characters this chunk speaks, when the server sent an
+            alignment (the original-text ``alignment``, else ``normalizedAlignment``).
+        received_at: ``loop.time()`` when it arrived.
+        alignment: The full alignment the text came from, if any.
+    """
+
+    audio: bytes
+    text: str | None
+    received_at: float
+    alignment: TtsAlignment | None = None
+
+
+class _End:
+    """Queue marker: the reply's audio is complete (or cancelled)."""
+
+
+_END: Final = _End()
+_Item = TtsAudio | TtsError | _End
+
+
+# --------------------------------------------------------------------------- replies
+
+
+class TtsReply(ABC):
+    """One reply of the agent: sentences in, μ-law audio out, in order.
+
+    Attributes:
+        id: The reply id (the WebSocket context id).
+        first_audio_at: ``loop.time()`` of the first audio byte, for latency metrics.
+        cancelled: :meth:`cancel` was called.
+        dropped_chunks: Audio messages that arrived after :meth:`cancel` and were dropped.
+    """
+
+    def __init__(self, reply_id: str) -> None:
+        """Create a reply; :meth:`ElevenLabsTTSService.start_reply` does this."""
+        self.id = reply_id
+        self.first_audio_at: float | None = None
+        self.cancelled = False
+        self.dropped_chunks = 0
+        self._items: asyncio.Queue[_Item] = asyncio.Queue()
+        self._done = False
+        self._error: TtsError | None = None
+        self._iterating = False
+
+    @property
+    def done(self) -> bool:
+        """The reply is over: complete, failed or cancelled (its audio may still be queued)."""
+        return self._done or self.cancelled
+
+    @abstractmethod
+    async def send_text(self, text: str) -> None:
+        """Synthesize one more sentence of this reply.
+
+        Args:
+            text: A whole sentence; surrounding whitespace is ignored, blank text is a no-op.
+
+        Raises:
+            TtsError: The reply already failed, or was finished, or the socket is unusable.
+        """
+
+    @abstractmethod
+    async def finish(self) -> None:
+        """No more text: :meth:`audio` ends after the last sentence's audio. Idempotent."""
+
+    @abstractmethod
+    async def cancel(self) -> None:
+        """Barge-in: stop at once and drop the audio still coming. Idempotent, fast."""
+
+    def audio(self) -> AsyncIterator[TtsAudio]:
+        """This reply's audio, in order.
+
+        Ends when every sentence is synthesized (after :meth:`finish`) or the reply is
+        cancelled; nothing is yielded after :meth:`cancel`, even audio already queued.
+        It may be called once.
+
+        Raises:
+            TtsError: The request or the socket failed (raised by the iterator).
+        """
+        if self._iterating:
+            raise RuntimeError(f"audio() of reply {self.id} is already being consumed")
+        self._iterating = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[TtsAudio]:
+        while not self.cancelled:
+            item = await self._items.get()
+            if self.cancelled or isinstance(item, _End):
+                return
+            if isinstance(item, TtsError):
+                raise item
+            yield item
+
+    def _push(self, audio: bytes, received_at: float, alignment: TtsAlignment | None) -> None:
+        if self.done:
+            self.dropped_chunks += 1
+            return
+        if self.first_audio_at is None:
+            self.first_audio_at = received_at
+        text = alignment.chars if alignment is not None else None
+        self._items.put_nowait(TtsAudio(audio, text, received_at, alignment))
+
+    def _end(self) -> None:
+        if not self._done:
+            self._done = True
+            self._items.put_nowait(_END)
+
+    def _fail(self, error: TtsError) -> None:
+        if not self._done and not self.cancelled:
+            self._done = True
+            self._error = error
+            self._items.put_nowait(error)
+
+    def _mark_cancelled(self) -> bool:
+        """Set :attr:`cancelled` and wake the consumer; False if it was already set."""
+        if self.cancelled:
+            return False
+        self.cancelled = True
+        self._items.put_nowait(_END)
+        return True
+
+    def _check_can_send(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._done:
+            raise TtsError(f"reply {self.id} is finished; start a new reply")
+
+    def _text_to_send(self, text: str, finished: bool) -> str | None:
+        """The stripped text to send, or None when there is nothing to send."""
+        text = text.strip()
+        if self.cancelled or not text:
+            return None
+        if finished:
+            raise TtsError(f"send_text() after finish() on reply {self.id}")
+        self._check_can_send()
+        return text
+
+
+class _WsReply(TtsReply):
+    """A reply on the multi-context WebSocket: one context (see the module docstring)."""
+
+    def __init__(self, service: ElevenLabsTTSService, reply_id: str) -> None:
+        super().__init__(reply_id)
+        self._service = service
+        self._conn: _WsConnection | None = None
+        self._open_on_server = False
+        self._finished = False
+        self._close_sent = False
+        self._lock = asyncio.Lock()
+
+    async def send_text(self, text: str) -> None:
+        sendable = self._text_to_send(text, self._finished)
+        if sendable is None:
+            return
+        text = sendable
+        async with self._lock:
+            conn = self._conn if self._open_on_server else await self._open_context()
+            if conn is None or self.cancelled:
+                return
+            await self._send(conn, {"text": text + " ", "context_id": self.id, "flush": True})
+
+    async def _open_context(self) -> _WsConnection | None:
+        """Bind to a live socket with a free slot and send the context's first message."""
+        conn = await self._service._bind(self)
+        if self.cancelled:  # cancelled while waiting: the server never heard of us
+            conn.forget(self.id)
+            return None
+        self._conn = conn
+        self._open_on_server = True
+        await self._send(conn, self._service._init_message(self.id))
+        return conn
+
+    async def _send(self, conn: _WsConnection, message: dict[str, Any]) -> None:
+        try:
+            await conn.send(message)
+        except TtsError as exc:
+            self._fail(exc)
+            raise
+
+    async def finish(self) -> None:
+        if self._finished or self.done:
+            return
+        self._finished = True
+        async with self._lock:
+            if not self._open_on_server or self._conn is None:
+                self._end()  # nothing is pending on the server
+                return
+            if not self.cancelled and not self._close_sent:
+                self._close_sent = True
+                with contextlib.suppress(TtsError):  # the failure reaches audio() instead
+                    await self._send(self._conn, {"context_id": self.id, "close_context": True})
+
+    async def cancel(self) -> None:
+        if not self._mark_cancelled():
+            return
+        conn = self._conn
+        if not self._open_on_server or self._close_sent or conn is None or not conn.alive:
+            return
+        self._close_sent = True
+        # The context stays in conn.replies until its final message: it still occupies
+        # one of the server's slots, and its late audio must be recognised and dropped.
+        with contextlib.suppress(TtsError):
+            await conn.send({"context_id": self.id, "close_context": True})
+
+    def _on_audio(self, audio: bytes, received_at: float, alignment: TtsAlignment | None) -> None:
+        self._push(audio, received_at, alignment)
+
+    def _on_final(self) -> None:
+        """The server closed the context (the connection already forgot it)."""
+        self._open_on_server = False
+        if self._close_sent or self.cancelled:
+            self._end()
+        # Else the server expired an idle context: the next send_text opens it again.
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One sentence of an HTTP reply: its request task and the audio it got ahead of time."""
+
+    index: int
+    text: str
+    started: asyncio.Event
+    finished: asyncio.Event
+    buffered: list[TtsAudio]
+    task: asyncio.Task[None] | None = None
+    error: TtsError | None = None
+    done: bool = False
+
+
+class _HttpReply(TtsReply):
+    """A reply over HTTP: one streaming POST per sentence, replayed in sentence order."""
+
+    def __init__(self, service: ElevenLabsTTSService, reply_id: str) -> None:
+        super().__init__(reply_id)
+        self._service = service
+        self._segments: list[_Segment] = []
+        self._head = 0  # the segment whose audio is handed out now
+        self._finished = False
+
+    async def send_text(self, text: str) -> None:
+        sendable = self._text_to_send(text, self._finished)
+        if sendable is None:
+            return
+        text = sendable
+        client = self._service._http_client()
+        previous = " ".join(s.text for s in self._segments)
+        index = len(self._segments)
+        depth = self._service.settings.http_max_parallel
+        wait_for = self._segments[index - depth].finished if index >= depth else None
+        seg = _Segment(index, text, asyncio.Event(), asyncio.Event(), [])
+        self._segments.append(seg)
+        seg.task = self._service._spawn(self._fetch(client, seg, previous, wait_for))
+
+    async def _fetch(
+        self,
+        client: httpx2.AsyncClient,
+        seg: _Segment,
+        previous: str,
+        wait_for: asyncio.Event | None,
+    ) -> None:
+        try:
+            if wait_for is not None:
+                await wait_for.wait()
+            seg.started.set()
+            body = self._service._http_body(seg.text, previous)
+            params = {"output_format": self._service.settings.output_format}
+            path = self._service.settings.stream_path()
+            async with client.stream("POST", path, params=params, json=body) as response:
+                if response.status_code >= 400:
+                    raise _http_error(response.status_code, await response.aread())
+                async for chunk in response.aiter_bytes():
+                    self._on_chunk(seg, chunk)
+        except TtsError as exc:
+            seg.error = exc
+        except (httpx2.HTTPError, OSError) as exc:
+            seg.error = TtsError(f"ElevenLabs HTTP request failed: {exc!r}")
+        finally:
+            seg.done = True
+            seg.finished.set()
+            self._advance()
+
+    def _on_chunk(self, seg: _Segment, chunk: bytes) -> None:
+        if self.done or not chunk:
+            return
+        now = asyncio.get_running_loop().time()
+        if seg.index == self._head:
+            self._push(chunk, now, None)
+        else:
+            seg.buffered.append(TtsAudio(chunk, None, now))
+
+    def _advance(self) -> None:
+        """Hand out audio in sentence order; end or fail the reply when due."""
+        while self._head < len(self._segments) and not self.done:
+            seg = self._segments[self._head]
+            for item in seg.buffered:
+                self._push(item.audio, item.received_at, None)
+            seg.buffered.clear()
+            if not seg.done:
+                return
+            if seg.error is not None:
+                self._fail(seg.error)
+                self._stop_all()
+                return
+            self._head += 1
+        if self._finished and self._head == len(self._segments):
+            self._end()
+
+    def _stop_all(self) -> None:
+        for seg in self._segments:
+            if seg.task is not None and not seg.task.done():
+                seg.task.cancel()  # leaving `async with client.stream` closes the response
+
+    async def finish(self) -> None:
+        if self._finished or self.done:
+            return
+        self._finished = True
+        self._advance()
+
+    async def cancel(self) -> None:
+        if self._mark_cancelled():
+            self._stop_all()
+
+
+# --------------------------------------------------------------------------- the socket
+
+
+class _WsConnection:
+    """One multi-context WebSocket: a reader task dispatching messages to contexts."""
+
+    def __init__(self, ws: ClientConnection, max_contexts: int) -> None:
+        self.ws = ws
+        self.max_contexts = max_contexts
+        self.replies: dict[str, _WsReply] = {}
+        """Contexts open on the server: first message sent, final message not received."""
+        self.alive = True
+        self.error: TtsError | None = None
+        self.slot_freed = asyncio.Event()
+        self._send_lock = asyncio.Lock()  # FIFO: messages go out in call order
+        self.reader = asyncio.get_running_loop().create_task(self._read(), name="elevenlabs-ws")
+
+    def full(self) -> bool:
+        return len(self.replies) >= self.max_contexts
+
+    def only_zombies(self) -> bool:
+        """Every open context belongs to a cancelled or failed reply."""
+        return all(r.done for r in self.replies.values())
+
+    def forget(self, context_id: str) -> None:
+        if self.replies.pop(context_id, None) is not None:
+            self.slot_freed.set()
+            self.slot_freed = asyncio.Event()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if not self.alive:
+            raise self.error or TtsError("the ElevenLabs WebSocket is closed")
+        data = json.dumps(message, separators=(",", ":"))
+        try:
+            async with self._send_lock:
+                await self.ws.send(data)
+        except ConnectionClosed as exc:
+            raise TtsError(f"the ElevenLabs WebSocket closed: {exc}") from exc
+
+    async def _read(self) -> None:
+        error: TtsError | None = None
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, str) and not self._dispatch(raw):
+                    break
+        except ConnectionClosed as exc:
+            error = TtsError(f"the ElevenLabs WebSocket closed: {exc}")
+        except OSError as exc:
+            error = TtsError(f"the ElevenLabs WebSocket failed: {exc!r}")
+        finally:
+            self._shutdown(error or TtsError(f"the ElevenLabs WebSocket closed ({self._why()})"))
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+
+    def _why(self) -> str:
+        code, reason = self.ws.close_code, self.ws.close_reason
+        return f"code {code}: {reason}" if code is not None else "no close frame"
+
+    def _dispatch(self, raw: str) -> bool:
+        """Route one server message. Returns False after a socket-wide error."""
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            log.warning("ElevenLabs sent a non-JSON message: %.80r", raw)
+            return True
+        if not isinstance(message, dict):
+            return True
+        context_id = message.get("contextId", message.get("context_id"))
+        if _is_error(message):
+            return self._on_error(message, context_id)
+        reply = self.replies.get(context_id) if isinstance(context_id, str) else None
+        if reply is None:
+            return True  # a context we already forgot
+        audio = message.get("audio")
+        if isinstance(audio, str) and audio:
+            try:
+                data = base64.b64decode(audio)
+            except (binascii.Error, ValueError):
+                log.warning("ElevenLabs sent undecodable audio for context %s", context_id)
+            else:
+                now = asyncio.get_running_loop().time()
+                reply._on_audio(data, now, _parse_alignment(message))
+        if message.get("isFinal") or message.get("is_final"):
+            self.forget(reply.id)
+            reply._on_final()
+        return True
+
+    def _on_error(self, message: dict[str, Any], context_id: object) -> bool:
+        error = _ws_error(message)
+        reply = self.replies.get(context_id) if isinstance(context_id, str) else None
+        if reply is not None:
+            log.warning("ElevenLabs error for context %s: %s", context_id, error)
+            reply._fail(error)  # it stays booked until its final message
+            return True
+        log.warning("ElevenLabs WebSocket error: %s", error)
+        self.error = error
+        return False  # socket-wide: the server closes the socket after these (§2.4)
+
+    def _shutdown(self, error: TtsError) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        self.error = self.error or error
+        for reply in self.replies.values():
+            reply._fail(self.error)
+            if reply.cancelled:
+                reply._end()
+        self.replies.clear()
+        self.slot_freed.set()
+
+    async def close(self, polite: bool) -> None:
+        """Close the socket (sending ``close_socket`` first if ``polite``) and stop reading."""
+        if polite and self.alive:
+            with contextlib.suppress(TtsError, OSError):
+                await asyncio.wait_for(self.send({"close_socket": True}), 1.0)
+        self._shutdown(TtsError("the TTS service was closed"))
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.reader
+
+
+def _is_error(message: dict[str, Any]) -> bool:
+    return message.get("error") is not None or (
+        message.get("message") is not None and "audio" not in message
+    )
+
+
+def _ws_error(message: dict[str, Any]) -> TtsError:
+    text = str(message.get("message") or message.get("error") or "unknown error")
+    code = message.get("code")
+    name = message.get("error")
+    return TtsError(
+        f"ElevenLabs: {text}" + (f" ({name})" if name else ""),
+        status=code if isinstance(code, int) else None,
+        error=str(name) if name is not None else None,
+    )
+
+
+def _parse_alignment(message: dict[str, Any]) -> TtsAlignment | None:
+    """The chunk's alignment: original text first, else the normalized text."""
+    for key in ("alignment", "normalizedAlignment", "normalized_alignment"):
+        value = message.get(key)
+        if not isinstance(value, dict) or not isinstance(value.get("chars"), list):
+            continue
+        durations = value.get("charDurationsMs", value.get("charsDurationsMs")) or ()
+        try:
+            return TtsAlignment(
+                chars="".join(str(c) for c in value["chars"]),
+                start_ms=tuple(int(t) for t in value.get("charStartTimesMs") or ()),
+                durations_ms=tuple(int(t) for t in durations),
+            )
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _http_error(status: int, body: bytes) -> TtsError:
+    """A TtsError carrying the message of an ElevenLabs JSON error body."""
+    message, name = _error_details(body)
+    return TtsError(f"ElevenLabs HTTP {status}: {message}", status=status, error=name)
+
+
+def _error_details(body: bytes) -> tuple[str, str | None]:
+    """(message, error name) from ``{"detail": {"status", "message"}}``, a 422 list, or text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:300] or "(no body)", None
+    detail = data.get("detail", data) if isinstance(data, dict) else data
+    if isinstance(detail, dict):
+        name = detail.get("status") or detail.get("error")
+        message = detail.get("message") or detail.get("msg") or json.dumps(detail)
+        return str(message), str(name) if name is not None else None
+    if isinstance(detail, list):
+        parts = [
+            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
+        ]
+        return "; ".join(parts) or "(empty error list)", None
+    return str(detail), None
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class ElevenLabsTTSService:
+    """ElevenLabs text-to-speech for one call.
+
+    Example:
+        >>> tts = ElevenLabsTTSService(ElevenLabsSettings(api_key=KEY, voice_id=VOICE))
+        >>> await tts.connect()                      # while the phone rings
+        >>> reply = tts.start_reply()
+        >>> await reply.send_text("Hello, how can I help?")
+        >>> await reply.finish()
+        >>> async for piece in reply.audio():
+        ...     frames = reframer.push(piece.audio)
+        >>> await tts.close()
+    """
+
+    def __init__(self, settings: ElevenLabsSettings) -> None:
+        """Create the service; nothing is opened before :meth:`connect` or the first text."""
+        self.settings = settings
+        self.reconnects = 0
+        """How many times a dropped socket was replaced."""
+        self._conn: _WsConnection | None = None
+        self._old_conns: set[_WsConnection] = set()
+        self._client: httpx2.AsyncClient | None = None
+        self._connect_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._replies: weakref.WeakSet[TtsReply] = weakref.WeakSet()
+        self._count = 0
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """The socket is open (WebSocket), or the HTTP client exists."""
+        if self.settings.transport == "http":
+            return self._client is not None and not self._closed
+        return self._conn is not None and self._conn.alive
+
+    async def connect(self) -> None:
+        """Get ready while the phone rings.
+
+        WebSocket: opens the socket (the handshake checks the key; no context is opened,
+        so nothing is billed). HTTP: creates the client only. Its pool fills on the first
+        sentence, because the only way to warm it would be a request, and even a cheap
+        one is not allowed here; a bad key is reported by the first reply instead.
+
+        Raises:
+            TtsConnectError: The server refused (401, 422 ...), or could not be reached.
+        """
+        if self._closed:
+            raise TtsConnectError("the TTS service is closed")
+        if self.settings.transport == "http":
+            self._http_client()
+            return
+        await self._ws_connection()
+
+    def start_reply(self) -> TtsReply:
+        """A new reply (a new context on the WebSocket). Nothing is sent until its first text.
+
+        Raises:
+            TtsError: The service is closed.
+        """
+        if self._closed:
+            raise TtsError("the TTS service is closed")
+        self._count += 1
+        reply_id = f"r{self._count}"
+        reply: TtsReply
+        if self.settings.transport == "http":
+            reply = _HttpReply(self, reply_id)
+        else:
+            reply = _WsReply(self, reply_id)
+        self._replies.add(reply)
+        return reply
+
+    async def close(self) -> None:
+        """Close the socket or client and stop every request. Idempotent, never raises."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for reply in list(self._replies):
+                reply._fail(TtsError("the TTS service was closed"))
+            conns = [c for c in (self._conn, *self._old_conns) if c is not None]
+            self._conn = None
+            for conn in conns:
+                await conn.close(polite=conn.alive)
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._client is not None:
+                await self._client.aclose()
+        except Exception:  # close() must never raise
+            log.exception("error while closing the ElevenLabs client")
+
+    # ----------------------------------------------------------------- internals
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _ws_connection(self) -> _WsConnection:
+        """The live socket, reconnecting (one attempt) if it dropped."""
+        if self._closed:
+            raise TtsError("the TTS service is closed")
+        async with self._connect_lock:
+            conn = self._conn
+            if conn is not None and conn.alive:
+                return conn
+            if conn is not None:
+                self._retire(conn)
+                self.reconnects += 1
+                log.info("ElevenLabs WebSocket lost (%s); reconnecting", conn.error)
+            self._conn = await self._open_ws()
+            return self._conn
+
+    async def _open_ws(self) -> _WsConnection:
+        url = self.settings.ws_url()
+        try:
+            ws = await connect(
+                url,
+                additional_headers={"xi-api-key": self.settings.api_key},
+                open_timeout=self.settings.connect_timeout,
+                close_timeout=2.0,
+                compression=None,
+                max_size=2**24,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            message, name = _error_details(bytes(exc.response.body))
+            raise TtsConnectError(
+                f"ElevenLabs refused the WebSocket (HTTP {status}): {message}",
+                status=status,
+                error=name,
+            ) from exc
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            raise TtsConnectError(f"cannot open {url.split('?')[0]}: {exc!r}") from exc
+        if self._closed:
+            await ws.close()
+            raise TtsError("the TTS service was closed")
+        return _WsConnection(ws, self.settings.max_contexts)
+
+    def _retire(self, conn: _WsConnection) -> None:
+        """Close a socket that is no longer the current one, in the background."""
+        self._old_conns.add(conn)
+
+        async def close_it() -> None:
+            try:
+                await conn.close(polite=False)
+            finally:
+                self._old_conns.discard(conn)
+
+        self._spawn(close_it())
+
+    async def _bind(self, reply: _WsReply) -> _WsConnection:
+        """Book a context slot for ``reply`` on the live socket (see the module docstring)."""
+        conn = await self._ws_connection()
+        if conn.full():
+            conn = await self._wait_for_slot(conn)
+        conn.replies[reply.id] = reply
+        return conn
+
+    async def _wait_for_slot(self, conn: _WsConnection) -> _WsConnection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.context_wait_timeout
+        while conn.alive and conn.full() and (remaining := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.slot_freed.wait(), remaining)
+        if not conn.alive:
+            return await self._ws_connection()
+        if not conn.full():
+            return conn
+        if conn.only_zombies():
+            # Cancelled contexts still draining on the server: a fresh socket is faster.
+            log.info("ElevenLabs contexts slow to drain; moving to a new socket")
+            if self._conn is conn:
+                self._conn = None
+            self._retire(conn)
+            self.reconnects += 1
+            return await self._ws_connection()
+        raise TtsError(
+            f"{self.settings.max_contexts} replies are still open on the ElevenLabs socket",
+            error="max_active_conversations",
+        )
+
+    def _init_message(self, context_id: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"text": " ", "context_id": context_id}
+        if self.settings.voice_settings is not None:
+            message["voice_settings"] = dict(self.settings.voice_settings)
+        if self.settings.chunk_length_schedule is not None:
+            schedule = list(self.settings.chunk_length_schedule)
+            message["generation_config"] = {"chunk_length_schedule": schedule}
+        return message
+
+    def _http_client(self) -> httpx2.AsyncClient:
+        if self._closed:
+            raise TtsError("the TTS service is closed")
+        if self._client is None:
+            s = self.settings
+            self._client = httpx2.AsyncClient(
+                base_url=s.http_base() + "/",
+                headers={"xi-api-key": s.api_key},
+                timeout=httpx2.Timeout(
+                    connect=s.connect_timeout, read=s.read_timeout, write=5.0, pool=5.0
+                ),
+            )
+        return self._client
+
+    def _http_body(self, text: str, previous: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"text": text, "model_id": self.settings.model_id}
+        if self.settings.voice_settings is not None:
+            body["voice_settings"] = dict(self.settings.voice_settings)
+        if previous:
+            body["previous_text"] = previous
+        if self.settings.language_code:
+            body["language_code"] = self.settings.language_code
+        return body

@@ -1,0 +1,325 @@
+"""The assistant agent end to end in-process: the real gateway and production clients,
+the three cloud services replaced by their fakes on real loopback sockets, and a
+scripted phone sending and receiving real RTP.
+
+The fake TTS speaks a pure tone per utterance (``map_text``), so what the phone
+hears tells which reply played, when, and when it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.registry import make_agent_factory
+from media.rtp import RtpPacket
+from sipgw.config import GatewayConfig
+from sipgw.message import SipRequest, SipResponse, make_response
+
+from ..fakes.assemblyai import FakeAssemblyAI
+from ..fakes.elevenlabs import FakeElevenLabs
+from ..fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from ..scripted_caller import Caller, running, sdp_port
+from .phone import PhoneAudio, tone
+
+pytestmark = pytest.mark.timeout(60)
+
+GREETING_HZ, REPLY_HZ, LONG_HZ, GOODBYE_HZ, FALLBACK_HZ, SORRY_HZ = 500, 700, 900, 1100, 1300, 1500
+SPEECH = 300  # the caller "speaks" a 300 Hz tone
+
+
+@dataclass
+class Stack:
+    gateway: Any
+    new_caller: Any
+    stt: FakeAssemblyAI
+    llm: FakeOpenAI
+    tts: FakeElevenLabs
+    records: Path
+
+    async def call(self) -> tuple[Caller, SipResponse, PhoneAudio]:
+        caller = await self.new_caller()
+        ok = await caller.invite()
+        assert ok.status == 200, ok
+        phone = PhoneAudio(caller, ("127.0.0.1", sdp_port(ok))).start()
+        return caller, ok, phone
+
+    def record(self) -> list[dict[str, Any]]:
+        (path,) = self.records.glob("*.jsonl")
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@asynccontextmanager
+async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
+    stt = await FakeAssemblyAI(api_key="aai-key").start()
+    llm = FakeOpenAI(api_key="sk-test")
+    await llm.start()
+    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    await tts.start()
+    tts.map_text("Hi there", GREETING_HZ)
+    tts.map_text("shipped", REPLY_HZ)
+    tts.map_text("story", LONG_HZ)
+    tts.map_text("goodbye", GOODBYE_HZ)
+    tts.map_text("having trouble", FALLBACK_HZ)
+    tts.map_text("sorry", SORRY_HZ)
+    environment = {
+        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url,
+        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts.base_url,
+        "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"),
+        "SIPGW_CALLBACK_DB": str(tmp_path / "callbacks.sqlite3"),
+        "SIPGW_TRANSFER_TARGET": "sip:human@127.0.0.1:5999",
+        **env,
+    }  # fmt: skip
+    factory = make_agent_factory(GatewayConfig(agent="assistant", env=environment))
+    try:
+        async with running(factory, agent="assistant", env=environment) as (gateway, new_caller):
+            yield Stack(gateway, new_caller, stt, llm, tts, tmp_path / "calls")
+    finally:
+        await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose())
+
+
+async def greeted(phone: PhoneAudio) -> None:
+    """Wait until the greeting has been heard in full."""
+    await phone.wait_for_tone(GREETING_HZ, within=5)
+    await phone.wait_until_quiet(GREETING_HZ, 0.1)
+
+
+async def hang_up(caller: Caller, phone: PhoneAudio) -> None:
+    await phone.stop()
+    await caller.bye()
+
+
+async def test_greeting_plays_right_after_the_answer(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        caller = await s.new_caller()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        answered = asyncio.get_running_loop().time()
+        # The STT session and the TTS socket were opened while it rang.
+        assert len(s.stt.sessions) == 1 and s.tts.contexts
+        caller.to_tag = ok.to.tag
+        caller.send(caller.request("ACK"))
+        assert isinstance(ok, SipResponse)
+        phone = PhoneAudio(caller, ("127.0.0.1", sdp_port(ok))).start()
+        first = await phone.wait_for_tone(GREETING_HZ, within=3)
+        assert first - answered < 0.25  # pre-synthesized while ringing
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.2)
+        assert s.stt.sessions[0].sent_of_type("Termination")  # Terminate sent on hang-up
+
+
+async def test_turn_with_tool_call_gets_a_spoken_reply(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Where is my order 1234?"])
+        s.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeResponse(text="Your order has shipped and arrives tomorrow."),
+            ]
+        )
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.3)
+        first, second = s.llm.requests[:2]
+        assert first.body["messages"][-1] == {"role": "user", "content": "Where is my order 1234?"}
+        assert first.body["messages"][1]["content"] == "Hi there."  # the greeting is history
+        tool_message = second.body["messages"][-1]
+        assert tool_message["role"] == "tool" and "shipped" in tool_message["content"]
+        assert "DHL" in tool_message["content"]  # from the sample orders file
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    kinds = [r["type"] for r in record]
+    for kind in ("call", "answered", "user", "tool_call", "assistant", "turn_metrics", "end"):
+        assert kind in kinds, kinds
+    metrics = next(r for r in record if r["type"] == "turn_metrics")
+    for key in ("stt_end_of_turn_ms", "llm_first_token_ms", "tts_first_byte_ms",
+                "end_of_speech_to_first_rtp_ms"):  # fmt: skip
+        assert metrics[key] is not None and metrics[key] >= 0, metrics
+    assert record[-1]["type"] == "end" and record[-1]["reason"] == "remote-bye"
+
+
+LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3
+
+
+async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Tell me about shipping.", "Stop, I have a question."])
+        s.llm.script([FakeResponse(text=LONG), FakeResponse(text="Sure, go ahead.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone(SPEECH, 0.6))
+        await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
+        loop = asyncio.get_running_loop()
+        onset = loop.time()
+        phone.say(tone(SPEECH, 1.2))
+        await asyncio.sleep(1.6)
+        spans = phone.tone_spans(LONG_HZ)
+        stopped = spans[-1][1]
+        # The agent's audio stopped soon after the caller started talking (VAD: 60 ms,
+        # plus the jitter buffer and a tick or two) and never came back.
+        assert stopped - onset < 0.3, (onset, spans)
+        await s.llm.wait_for_request(2, within=5)
+        history = s.llm.requests[1].body["messages"]
+        interrupted = next(
+            m for m in history if m["role"] == "assistant" and "story" in (m.get("content") or "")
+        )
+        assert interrupted["content"].endswith("…")
+        assert len(interrupted["content"]) < len(LONG.strip())
+        assert history[-1] == {"role": "user", "content": "Stop, I have a question."}
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    barge = next(r for r in s.record() if r["type"] == "barge_in")
+    assert barge["reaction_ms"] is not None and barge["reaction_ms"] <= 100
+    assert barge["heard"] and LONG.startswith(barge["heard"])
+
+
+async def test_a_short_mm_hm_does_not_cut_the_agent_off(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Tell me about shipping.", "Mm-hmm."])
+        s.llm.script([FakeResponse(text=LONG)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone(SPEECH, 0.6))
+        await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
+        phone.say(tone(SPEECH, 0.2))
+        await phone.wait_until_quiet(LONG_HZ, 0.5)  # until the reply has played out
+        spans = phone.tone_spans(LONG_HZ)
+        heard = sum(end - start for start, end in spans)
+        # Paused for the "mm-hm" (a gap in the tone), then the rest of the reply played.
+        expected = len(LONG.strip()) * 0.020
+        assert len(spans) >= 2, spans
+        assert heard > 0.9 * expected, (heard, expected)
+        assert len(s.llm.requests) == 1  # no new turn for the backchannel
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    kinds = [r["type"] for r in s.record()]
+    assert "barge_in" not in kinds
+    assert "barge_in_resumed" in kinds and "backchannel" in kinds
+
+
+async def test_end_call_says_goodbye_then_hangs_up(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["That's all, thanks."])
+        s.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("end_call", {"reason": "caller is done"})]),
+                FakeResponse(text="Thanks for calling, goodbye!"),
+            ]
+        )
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone(SPEECH, 0.6))
+        bye = await caller.answer_bye(within=10)
+        bye_at = asyncio.get_running_loop().time()
+        assert bye.method == "BYE"
+        spans = phone.tone_spans(GOODBYE_HZ)
+        assert spans and spans[-1][1] <= bye_at  # the goodbye was spoken before the BYE
+        await phone.stop()
+
+
+async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
+    async with assistant(tmp_path, OPENAI_FIRST_TOKEN_TIMEOUT="0.5") as s:
+        s.stt.script(["Hello?"])
+        s.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone(SPEECH, 0.5))
+        heard = await phone.wait_for_tone(FALLBACK_HZ, within=5)
+        assert heard - said < 2.5
+        await hang_up(caller, phone)
+
+
+async def test_stt_disconnect_mid_call_is_survived(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Where is my order 1234?"])
+        s.llm.script([FakeResponse(text="Your order has shipped.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        s.stt.drop_connections()
+        phone.say(tone(SPEECH, 0.8))  # spoken during the outage / right after it
+        await phone.wait_for_tone(REPLY_HZ, within=10, min_seconds=0.2)
+        assert len(s.stt.sessions) >= 2
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    assert any(r["type"] == "stt_reconnected" for r in s.record())
+
+
+async def test_dtmf_reaches_the_llm_as_text(tmp_path: Path) -> None:
+    async with assistant(tmp_path, SIPGW_DTMF_TIMEOUT_MS="300") as s:
+        s.llm.script([FakeResponse(text="Your order has shipped.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        remote = ("127.0.0.1", sdp_port(ok))
+        for n, digit in enumerate([4, 2, 11]):  # 4, 2, #
+            for k, end in enumerate([False, True, True, True]):
+                payload = struct.pack("!BBH", digit, (0x80 if end else 0) | 10, 160 * (k + 1))
+                packet = RtpPacket(
+                    payload_type=101,
+                    sequence_number=9000 + 10 * n + k,
+                    timestamp=90000 + 8000 * n,
+                    ssrc=0x5EED,
+                    payload=payload,
+                )
+                caller.rtp.sendto(packet.serialize(), remote)
+                await asyncio.sleep(0.02)
+        request = await s.llm.wait_for_request(1, within=5)
+        assert request.body["messages"][-1]["content"] == "[The caller pressed keypad keys: 4 2 #]"
+        await phone.wait_for_tone(REPLY_HZ, within=5)
+        await hang_up(caller, phone)
+
+
+async def transfer_call(
+    s: Stack, respond: int
+) -> tuple[Caller, SipResponse, PhoneAudio, SipRequest]:
+    s.stt.script(["Can I talk to a person?"])
+    transfer = FakeToolCall("transfer_to_human", {"reason": "asked"})
+    s.llm.script([FakeResponse(tool_calls=[transfer])])
+    caller, ok, phone = await s.call()
+    await greeted(phone)
+    phone.say(tone(SPEECH, 0.6))
+    refer = await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "REFER", 8)
+    assert isinstance(refer, SipRequest)
+    assert refer.headers.get("Refer-To") == "<sip:human@127.0.0.1:5999>"
+    caller.sip.sendto(make_response(refer, respond).serialize(), caller.gateway)
+    return caller, ok, phone, refer
+
+
+async def test_transfer_to_human_sends_refer_and_hangs_up_when_connected(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.llm.responder = lambda body: FakeResponse(text="Transferring you now.")
+        caller, ok, phone, refer = await transfer_call(s, 202)
+        caller.cseq += 1
+        notify = caller.request("NOTIFY", cseq=caller.cseq)
+        body = "SIP/2.0 200 OK\r\n"
+        notify = notify.replace(b"Content-Length: 0\r\n\r\n", (
+            "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n"
+            f"Content-Type: message/sipfrag\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode())  # fmt: skip
+        caller.send(notify)
+        await caller.answer_bye(within=5)
+        await phone.stop()
+    assert any(r["type"] == "transfer" and r["accepted"] for r in s.record())
+
+
+async def test_rejected_transfer_is_told_and_the_call_goes_on(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.llm.responder = lambda body: FakeResponse(text="Sorry, nobody can take the call now.")
+        caller, ok, phone, refer = await transfer_call(s, 603)
+        await phone.wait_for_tone(SORRY_HZ, within=5)
+        tool = s.llm.requests[1].body["messages"][-1]
+        assert tool["role"] == "tool" and '"transferred": false' in tool["content"]
+        await asyncio.sleep(0.5)
+        assert not any(isinstance(m, SipRequest) and m.method == "BYE" for m in caller.received)
+        await hang_up(caller, phone)

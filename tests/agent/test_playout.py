@@ -1,0 +1,74 @@
+"""The playout queue: held/paused/cancelled replies and what the caller heard."""
+
+from __future__ import annotations
+
+from agent.playout import CHARS_PER_SECOND, Playout
+
+A = b"\x11" * 160
+
+
+def drain(playout: Playout, ticks: int) -> list[bytes | None]:
+    return [playout.next_frame(0.02 * i) for i in range(ticks)]
+
+
+def test_held_until_answered_then_frames_in_order() -> None:
+    p = Playout()
+    p.begin("r1")
+    p.push_audio("r1", A * 2 + b"\x22" * 100)  # 2.6 frames
+    p.finish("r1")  # the tail is padded with μ-law silence
+    assert drain(p, 3) == [None, None, None]
+    p.held = False
+    frames = drain(p, 4)
+    assert frames[:2] == [A, A] and frames[2] == b"\x22" * 100 + b"\xff" * 60 and frames[3] is None
+    assert p.finished("r1") and p.first_played_at("r1") == 0.0
+
+
+def test_pause_resumes_where_it_stopped() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", A + b"\x22" * 160)
+    assert p.next_frame(0) == A
+    p.paused = True
+    assert p.next_frame(0.02) is None and p.pending and not p.audible
+    p.paused = False
+    assert p.next_frame(0.04) == b"\x22" * 160
+
+
+def test_cancel_drops_only_that_reply_and_late_audio() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.begin("r2")
+    p.push_audio("r1", A * 3)
+    p.push_audio("r2", b"\x33" * 160)
+    p.next_frame(0)
+    p.cancel("r1")
+    p.push_audio("r1", A * 5)  # late audio of the cancelled reply
+    assert drain(p, 2) == [b"\x33" * 160, None]
+
+
+def test_heard_text_from_alignment() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "Hello there. How are you?")
+    p.push_audio("r1", A * 2, text="Hello ")
+    p.push_audio("r1", A * 2, text="there. How are you?")
+    drain(p, 2)  # the first chunk ("Hello ") has played
+    assert p.heard_text("r1") == "Hello"
+    drain(p, 2)
+    assert p.heard_text("r1") == "Hello there. How are you?"
+
+
+def test_heard_text_estimated_without_alignment_and_cut_at_a_word() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    text = "One two three four five six seven eight nine ten eleven twelve."
+    p.add_text("r1", text)
+    p.push_audio("r1", A * 100)
+    ticks = round(20 / (CHARS_PER_SECOND * 0.02))  # about 20 characters' worth
+    drain(p, ticks)
+    heard = p.cancel("r1")
+    assert text.startswith(heard) and heard.endswith(("four", "five")), heard

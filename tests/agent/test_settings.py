@@ -1,0 +1,87 @@
+"""Assistant settings: required keys, parsing errors, and docs that match the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.settings import ASSISTANT_SETTINGS, REQUIRED, load_assistant_settings
+from agent.stt.assemblyai import REGION_URLS
+from sipgw.config import SETTINGS, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {name: "key" for name in REQUIRED}
+
+
+def test_missing_keys_are_named() -> None:
+    with pytest.raises(ConfigError, match="ASSEMBLYAI_API_KEY, ELEVENLABS_API_KEY"):
+        load_assistant_settings({"OPENAI_API_KEY": "x"})
+
+
+def test_defaults_and_region_and_base_urls() -> None:
+    s = load_assistant_settings({**KEYS, "ASSEMBLYAI_REGION": "eu"})
+    assert s.stt.url == REGION_URLS["eu"] and s.stt.speech_model == "u3-rt-pro"
+    assert s.stt.encoding == "pcm_mulaw" and s.stt.sample_rate == 8000
+    assert s.tts.output_format == "ulaw_8000" and s.tts.model_id == "eleven_flash_v2_5"
+    s = load_assistant_settings(
+        {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
+         "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
+         "ASSEMBLYAI_KEYTERMS": "Acme, Sonny ,", "ASSEMBLYAI_MIN_TURN_SILENCE": "200"}
+    )  # fmt: skip
+    assert s.stt.url == "ws://127.0.0.1:1/v3/ws" and s.llm.base_url == "http://127.0.0.1:2/v1"
+    assert s.tts.base_url == "http://127.0.0.1:3"
+    assert s.stt.keyterms_prompt == ("Acme", "Sonny") and s.stt.min_turn_silence == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ASSEMBLYAI_REGION", "mars"), ("OPENAI_TOTAL_TIMEOUT", "0"), ("SIPGW_MAX_TOOL_ROUNDS", "x"),
+     ("ELEVENLABS_TRANSPORT", "carrier-pigeon")],
+)  # fmt: skip
+def test_bad_values_name_the_setting(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_assistant_settings({**KEYS, name: value})
+
+
+def test_prompt_file(tmp_path: Path) -> None:
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("You are a pizza shop.\n")
+    assert (
+        load_assistant_settings({**KEYS, "SIPGW_SYSTEM_PROMPT_FILE": str(prompt)}).system_prompt
+        == "You are a pizza shop."
+    )
+    with pytest.raises(ConfigError, match="SIPGW_SYSTEM_PROMPT_FILE"):
+        load_assistant_settings({**KEYS, "SIPGW_SYSTEM_PROMPT_FILE": str(tmp_path / "missing")})
+
+
+def test_env_example_and_readme_list_every_setting() -> None:
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for setting in (*SETTINGS, *ASSISTANT_SETTINGS):
+        assert f"{setting.env}=" in example, setting.env
+        assert setting.env in readme, setting.env
+
+
+async def test_readme_tool_example_loads_and_runs(tmp_path: Path) -> None:
+    from agent.tools.registry import ToolRegistry, load_user_tools
+
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("```python\n# mytools.py\n", 1)[1].split("```", 1)[0]
+    module = tmp_path / "mytools.py"
+    module.write_text(code)
+    registry = ToolRegistry()
+    load_user_tools(str(module), registry)
+
+    class Ctx:
+        call_id = "c"
+        caller = "sip:x@y"
+        settings: dict[str, str] = {}
+
+        async def transfer(self, target: str) -> bool:
+            return False
+
+        def hangup_after_reply(self) -> None: ...
+
+    result = await registry.call("opening_hours", "{}", Ctx())
+    assert result.ok and "9 am" in result.content

@@ -1,0 +1,714 @@
+"""AssemblyAI streaming STT client against the fake server, over real loopback sockets.
+
+The production client is used unchanged; only its URL points at the fake,
+which enforces the real service's rules (50-1000 ms frames, real-time rate,
+auth) and turns synthesized μ-law tone bursts into scripted transcripts.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+
+from agent.stt.assemblyai import (
+    API_VERSION,
+    PACING_BURST_SECONDS,
+    REGION_URLS,
+    AssemblyAISettings,
+    AssemblyAISTTService,
+    SttConnectError,
+    SttEvent,
+    SttFailed,
+    SttPartialTranscript,
+    SttReconnected,
+    SttSessionBegan,
+    SttSpeechStarted,
+    SttTurnEnded,
+    _AudioQueue,
+    _RealTimePacer,
+    build_query_params,
+    close_is_fatal,
+)
+from media.g711 import linear_to_ulaw
+from tests.fakes.assemblyai import (
+    RATE_VIOLATION,
+    REQUIRED_PARAMS,
+    FakeAssemblyAI,
+    FakeSession,
+    PartialDue,
+    SpeechBegan,
+    TurnDetector,
+    TurnDue,
+    duration_violation,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+KEY = "test-key-123"
+CLIENT_BURST = 0.2  # how far ahead of real time the client may run (PACING_BURST_SECONDS)
+FRAME = 160
+SILENCE_FRAME = b"\xff" * FRAME
+E = TypeVar("E")
+
+
+# --------------------------------------------------------------------------- audio helpers
+
+
+def tone(ms: int, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
+    """A μ-law sine burst (about -13 dBFS): speech as far as the fake is concerned."""
+    n = ms * 8
+    peak = amplitude * 32767
+    samples = array.array(
+        "h", (round(peak * math.sin(2 * math.pi * freq * i / 8000)) for i in range(n))
+    )
+    return linear_to_ulaw(samples.tobytes())
+
+
+def silence(ms: int) -> bytes:
+    return b"\xff" * (ms * 8)
+
+
+def split_frames(audio: bytes) -> list[bytes]:
+    return [audio[i : i + FRAME] for i in range(0, len(audio), FRAME)]
+
+
+class Ticker:
+    """Calls ``send_audio`` every 20 ms at absolute deadlines, like the media ticker.
+
+    Frames queued with :meth:`say` go first; silence fills the rest.
+    """
+
+    def __init__(self, stt: AssemblyAISTTService, audio: bytes = b"") -> None:
+        self._stt = stt
+        self._frames: deque[bytes] = deque(split_frames(audio))
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.frames_sent = 0
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.wait({self._task})
+
+    def say(self, audio: bytes) -> None:
+        self._frames.extend(split_frames(audio))
+        self._idle.clear()
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            self.frames_sent += 1
+            await asyncio.sleep(max(0.0, start + self.frames_sent * 0.020 - loop.time()))
+            frame = self._frames.popleft() if self._frames else SILENCE_FRAME
+            if not self._frames:
+                self._idle.set()
+            self._stt.send_audio(frame)
+
+
+class Events:
+    """Collects a service's events in a task, so tests can wait for them."""
+
+    def __init__(self, stt: AssemblyAISTTService) -> None:
+        self.items: list[SttEvent] = []
+        self.ended = False
+        self._changed = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(stt))
+
+    async def _run(self, stt: AssemblyAISTTService) -> None:
+        try:
+            async for event in stt.events():
+                self.items.append(event)
+                self._changed.set()
+        finally:
+            self.ended = True
+            self._changed.set()
+
+    def of(self, kind: type[E]) -> list[E]:
+        return [e for e in self.items if isinstance(e, kind)]
+
+    async def wait(self, kind: type[E], count: int = 1, within: float = 5.0) -> E:
+        """Return the ``count``-th event of ``kind``."""
+        async with asyncio.timeout(within):
+            while len(self.of(kind)) < count:
+                assert not self.ended, f"events ended before {count} {kind.__name__}: {self.items}"
+                self._changed.clear()
+                await self._changed.wait()
+        return self.of(kind)[count - 1]
+
+    async def wait_end(self, within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while not self.ended:
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.wait({self._task})
+
+
+def assert_real_time(session: FakeSession, allowance: float) -> None:
+    """Audio received never ran ahead of the session's age by more than ``allowance``."""
+    total = 0
+    for size, at in zip(session.chunk_sizes, session.chunk_times, strict=True):
+        total += size
+        assert total / 8000 <= at + allowance, (total / 8000, at)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Every task the client, the fake or a test helper created is gone at the end."""
+    yield
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    assert not pending, pending
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAssemblyAI]:
+    async with FakeAssemblyAI(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
+    async with contextlib.AsyncExitStack() as exit_stack:
+        yield exit_stack
+
+
+async def open_stt(
+    fake: FakeAssemblyAI, stack: contextlib.AsyncExitStack, **options: Any
+) -> tuple[AssemblyAISTTService, Events]:
+    """A connected service plus its event collector, both cleaned up by ``stack``."""
+    settings = AssemblyAISettings(api_key=options.pop("api_key", KEY), url=fake.url, **options)
+    stt = AssemblyAISTTService(settings)
+    stack.push_async_callback(stt.close)
+    await stt.connect()
+    events = Events(stt)
+    stack.push_async_callback(events.aclose)
+    return stt, events
+
+
+async def raw_close(fake: FakeAssemblyAI, frames: list[bytes]) -> tuple[int | None, str | None]:
+    """Send ``frames`` back to back over a bare WebSocket; return how the fake closed."""
+    url = f"{fake.url}?{urlencode(REQUIRED_PARAMS)}"
+    async with ws_connect(url, additional_headers={"Authorization": KEY}) as ws:
+        assert json.loads(await ws.recv())["type"] == "Begin"
+        with contextlib.suppress(ConnectionClosed):
+            for frame in frames:
+                await ws.send(frame)
+            async for _ in ws:
+                pass
+        return ws.close_code, ws.close_reason
+
+
+# --------------------------------------------------------------------------- settings, pure parts
+
+
+def test_pacing_burst_is_well_inside_the_fakes_allowance() -> None:
+    assert PACING_BURST_SECONDS == CLIENT_BURST < FakeAssemblyAI().rate_allowance
+
+
+def test_region_urls() -> None:
+    assert REGION_URLS == {
+        "default": "wss://streaming.assemblyai.com/v3/ws",
+        "us": "wss://streaming.us.assemblyai.com/v3/ws",
+        "eu": "wss://streaming.eu.assemblyai.com/v3/ws",
+    }
+    assert AssemblyAISettings(api_key="k").url == REGION_URLS["default"]
+
+
+@pytest.mark.parametrize("chunk_ms", [20, 49, 1001])
+def test_settings_reject_chunks_the_api_would_refuse(chunk_ms: int) -> None:
+    with pytest.raises(ValueError, match="chunk_ms"):
+        AssemblyAISettings(api_key="k", chunk_ms=chunk_ms)
+
+
+def test_settings_repr_hides_the_key() -> None:
+    assert "sekrit" not in repr(AssemblyAISettings(api_key="sekrit"))
+
+
+def test_query_params_encode_lists_as_json_and_skip_unset() -> None:
+    settings = AssemblyAISettings(api_key="k", keyterms_prompt=("Acme", "Sonny"))
+    params = build_query_params(settings, {"max_turn_silence": 3000, "format_turns": False})
+    assert params == {
+        **REQUIRED_PARAMS,
+        "keyterms_prompt": '["Acme", "Sonny"]',
+        "max_turn_silence": "3000",
+        "format_turns": "false",
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "fatal"),
+    [
+        (1008, "Unauthorized Connection: Missing Authorization header", True),
+        (1008, "Insufficient account balance", True),
+        (1008, "Too many concurrent sessions", False),
+        (4001, "Not Authorized", True),
+        (4029, "Client sent audio too fast", False),
+        (1006, "", False),
+        (3005, "Internal error", False),
+        (3008, "Session expired", False),
+        (3009, "Too many concurrent sessions", False),
+        (1013, "", False),
+    ],
+)
+def test_close_code_policy(code: int, reason: str, fatal: bool) -> None:
+    assert close_is_fatal(code, reason) is fatal
+
+
+def make_queue(max_bytes: int) -> _AudioQueue:
+    return _AudioQueue(
+        chunk_bytes=800, bytes_per_second=8000, max_bytes=max_bytes, encoding="pcm_mulaw"
+    )
+
+
+def test_audio_queue_batches_160_byte_frames_into_800_byte_chunks() -> None:
+    queue = _AudioQueue(
+        chunk_bytes=800, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
+    )
+    completed = [queue.push(bytes([i]) * FRAME) for i in range(11)]
+    assert completed == [False, False, False, False, True] * 2 + [False]
+    first, second = queue.pop(), queue.pop()
+    assert first == b"".join(bytes([i]) * FRAME for i in range(5))
+    assert second is not None and second[0] == 5
+    assert queue.pop() is None and queue.backlog_bytes == FRAME
+
+
+def test_audio_queue_drops_oldest_beyond_cap() -> None:
+    queue = _AudioQueue(
+        chunk_bytes=800, bytes_per_second=8000, max_bytes=1600, encoding="pcm_mulaw"
+    )
+    for i in range(4):
+        queue.push(bytes([i]) * 800)
+    assert queue.overflow_bytes == 1600
+    assert [c[0] for c in (queue.pop(), queue.pop()) if c] == [2, 3]
+
+
+def test_audio_queue_skips_silence_but_keeps_a_tail_while_catching_up() -> None:
+    queue = _AudioQueue(
+        chunk_bytes=800, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
+    )
+    queue.set_keep_silence_ms(200)
+    queue.begin_outage()
+    for frame in split_frames(silence(500) + tone(100) + silence(500)):
+        queue.push(frame)
+    # Leading silence skipped; the tone and 200 ms of the silence after it kept.
+    assert queue.backlog_bytes == 800 + 1600
+    assert queue.skipped_bytes == 4000 + 2400
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=0.5), min_size=1, max_size=200))
+def test_pacer_never_runs_ahead_of_real_time(gaps: list[float]) -> None:
+    """Whatever the request times, the audio sent never exceeds elapsed + burst."""
+    chunk = 0.1
+    pacer = _RealTimePacer(0.0, PACING_BURST_SECONDS, chunk + PACING_BURST_SECONDS)
+    now = sent = 0.0
+    for gap in gaps:
+        now += gap
+        now += pacer.delay(chunk, now)
+        pacer.consume(chunk, now)
+        sent += chunk
+        assert sent <= now + PACING_BURST_SECONDS + 1e-9
+
+
+def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
+    texts = ["no punctuation here"]
+    detector = TurnDetector(
+        min_turn_silence_ms=100,
+        max_turn_silence_ms=400,
+        ends_sentence=lambda: texts[0][-1] in ".?!",
+    )
+    assert detector.feed(silence(100) + tone(100)) == [SpeechBegan(100)]
+    assert detector.feed(silence(100)) == [PartialDue(100, 200)]  # not a sentence yet
+    assert detector.feed(silence(200)) == []
+    assert detector.feed(silence(100)) == [TurnDue(100, 200)]  # max_turn_silence
+    texts[0] = "A sentence."
+    # 40 ms of tone is too short to count as speech (min_speech_ms = 60).
+    assert detector.feed(tone(40) + silence(20) + tone(100)) == [SpeechBegan(660)]
+    assert detector.feed(silence(100)) == [TurnDue(660, 760)]
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+async def test_connect_sends_documented_headers_and_query(fake, stack) -> None:
+    stt, events = await open_stt(
+        fake,
+        stack,
+        keyterms_prompt=("Acme", "Sonny"),
+        prompt="Order numbers are four digits.",
+        min_turn_silence=160,
+        max_turn_silence=2400,
+        extra_params={"vad_threshold": "0.4"},
+    )
+    began = await events.wait(SttSessionBegan)
+    (session,) = fake.sessions
+    assert session.path == "/v3/ws"
+    assert session.headers["Authorization"] == KEY  # bare key, no "Bearer"
+    assert session.headers["AssemblyAI-Version"] == API_VERSION
+    assert session.query == (
+        "speech_model=u3-rt-pro&encoding=pcm_mulaw&sample_rate=8000"
+        "&keyterms_prompt=%5B%22Acme%22%2C+%22Sonny%22%5D"
+        "&prompt=Order+numbers+are+four+digits."
+        "&min_turn_silence=160&max_turn_silence=2400&vad_threshold=0.4"
+    )
+    assert began.session_id == session.session_id
+    assert began.expires_at > time.time()
+    assert stt.connected and stt.stats.sessions == 1
+
+
+async def test_connect_omits_unset_optional_params(fake, stack) -> None:
+    await open_stt(fake, stack)
+    assert fake.sessions[0].params == REQUIRED_PARAMS
+
+
+async def test_bad_key_closed_1008_raises_without_retry(fake) -> None:
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key="wrong", url=fake.url))
+    with pytest.raises(SttConnectError, match=r"1008 Unauthorized Connection") as caught:
+        await stt.connect()
+    assert caught.value.close_code == 1008 and not caught.value.retryable
+    assert fake.connection_attempts == 1
+    assert fake.sessions[0].rejected_with == 1008
+    await stt.close()
+
+
+async def test_bad_key_rejected_401_raises_without_retry() -> None:
+    async with FakeAssemblyAI(api_key=KEY, auth_failure="http") as fake:
+        stt = AssemblyAISTTService(AssemblyAISettings(api_key="wrong", url=fake.url))
+        with pytest.raises(SttConnectError, match=r"HTTP 401 \(authentication failed") as caught:
+            await stt.connect()
+        assert caught.value.status == 401 and not caught.value.retryable
+        assert fake.connection_attempts == 1 and fake.http_rejections == [401]
+        assert fake.sessions == []
+        await stt.close()
+
+
+async def test_fake_refuses_wrong_audio_params_with_http_400(fake) -> None:
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url, sample_rate=16000))
+    with pytest.raises(SttConnectError, match=r"HTTP 400 .*sample_rate='16000'") as caught:
+        await stt.connect()
+    assert not caught.value.retryable and fake.http_rejections == [400]
+
+
+async def test_unreachable_server_raises_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = AssemblyAISettings(api_key=KEY, url=f"ws://127.0.0.1:{port}/v3/ws")
+    with pytest.raises(SttConnectError, match="could not connect"):
+        await AssemblyAISTTService(settings).connect()
+
+
+# --------------------------------------------------------------------------- audio framing
+
+
+@pytest.mark.parametrize(("chunk_ms", "seconds"), [(100, 2.0), (50, 1.0)])
+async def test_frames_are_batched_and_sent_at_real_time(fake, stack, chunk_ms, seconds) -> None:
+    stt, _ = await open_stt(fake, stack, chunk_ms=chunk_ms)
+    total = int(seconds * 8000)
+    async with Ticker(stt, tone(int(seconds * 1000))) as ticker:
+        await ticker.drained()
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes == total)
+    (session,) = fake.sessions
+    assert set(session.chunk_sizes) == {chunk_ms * 8}
+    assert session.violation is None and session.open
+    assert_real_time(session, CLIENT_BURST + 0.02)
+    assert stt.stats.bytes_sent == total and stt.stats.chunks_sent == total // (chunk_ms * 8)
+
+
+@pytest.mark.parametrize(("size", "ms"), [(160, 20), (392, 49), (8008, 1001)])
+async def test_fake_closes_3007_on_frames_outside_50_to_1000_ms(fake, size, ms) -> None:
+    code, reason = await raw_close(fake, [b"\xff" * size])
+    assert (code, reason) == (3007, duration_violation(ms))
+    assert reason == f"Input duration violation: {ms} ms. Expected between 50 and 1000 ms"
+
+
+async def test_fake_closes_3007_on_a_burst(fake) -> None:
+    code, reason = await raw_close(fake, [b"\xff" * 800] * 8)  # 0.8 s of audio at once
+    assert (code, reason) == (3007, RATE_VIOLATION)
+
+
+async def test_client_paces_a_burst_of_queued_audio(fake, stack) -> None:
+    stt, _ = await open_stt(fake, stack)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for frame in split_frames(tone(1500)):  # a stalled ticker catching up all at once
+        stt.send_audio(frame)
+    await fake.wait_for(lambda: fake.sessions[0].audio_bytes == 12_000)
+    assert loop.time() - started >= 1.5 - CLIENT_BURST - 0.1 - 0.02
+    (session,) = fake.sessions
+    assert session.violation is None
+    assert_real_time(session, CLIENT_BURST + 0.02)
+
+
+# --------------------------------------------------------------------------- speech and turns
+
+
+async def test_speech_becomes_speech_started_partial_and_turn(fake, stack) -> None:
+    fake.partial_after_ms = 200
+    fake.script(["I'd like to check order 1234.", "Yes please."])
+    stt, events = await open_stt(fake, stack)
+    async with Ticker(stt, silence(200) + tone(400) + silence(200)) as ticker:
+        first = await events.wait(SttTurnEnded)
+        ticker.say(tone(300) + silence(200))
+        second = await events.wait(SttTurnEnded, count=2)
+    kinds = [type(e) for e in events.items]
+    assert kinds == [
+        SttSessionBegan,
+        SttSpeechStarted,
+        SttPartialTranscript,
+        SttTurnEnded,
+        SttSpeechStarted,
+        SttPartialTranscript,
+        SttTurnEnded,
+    ]
+    assert events.of(SttSpeechStarted)[0].timestamp_ms == 200
+    assert events.of(SttPartialTranscript)[0].text == "I'd like to"
+    assert (first.text, first.turn_order, first.audio_end_ms) == (
+        "I'd like to check order 1234.",
+        0,
+        600,
+    )
+    assert [w.text for w in first.words][-1] == "1234." and first.words[0].start_ms == 200
+    assert (second.text, second.turn_order) == ("Yes please.", 1)
+    assert first.received_at <= second.received_at
+
+
+async def test_update_configuration_is_applied_and_force_endpoint_ends_the_turn(
+    fake, stack
+) -> None:
+    fake.script(["Cut short."])
+    stt, events = await open_stt(fake, stack)
+    await stt.update_configuration(min_turn_silence=2000, max_turn_silence=3000)
+    async with Ticker(stt, tone(300) + silence(400)) as ticker:
+        await events.wait(SttSpeechStarted)
+        await ticker.drained()
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= 6400)
+        assert events.of(SttTurnEnded) == []  # 400 ms of silence < the new 2000 ms
+        await stt.force_endpoint()
+        turn = await events.wait(SttTurnEnded)
+    assert turn.text == "Cut short."
+    assert fake.sessions[0].messages == [
+        {"type": "UpdateConfiguration", "min_turn_silence": 2000, "max_turn_silence": 3000},
+        {"type": "ForceEndpoint"},
+    ]
+
+
+async def test_tolerates_errors_warnings_and_unknown_messages(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.inject({"type": "Warning", "warning_code": 1, "warning": "heads up"})
+    fake.inject({"type": "Surprise", "what": 1})
+    fake.inject("this is not JSON")
+    fake.inject({"type": "Turn", "turn_order": "zero?", "end_of_turn": True, "words": "x"})
+    fake.inject({"error": "bare error"})
+    fake.inject({"type": "Error", "error_code": 3005, "error": "something broke"})
+    async with Ticker(stt, tone(200) + silence(200)):
+        turn = await events.wait(SttTurnEnded, count=2)
+    malformed = events.of(SttTurnEnded)[0]
+    assert (malformed.text, malformed.turn_order, malformed.words) == ("", 0, ())
+    assert (turn.text, turn.turn_order) == ("hello", 1)  # our counter, not the server's 0
+    assert stt.stats.last_error == "server error 3005: something broke"
+    assert stt.connected
+
+
+# --------------------------------------------------------------------------- outages
+
+
+async def test_reconnects_and_transcribes_speech_from_the_outage(fake, stack) -> None:
+    fake.script(["First turn.", "Said during the outage."])
+    stt, events = await open_stt(fake, stack)
+    async with Ticker(stt, silence(200) + tone(400) + silence(200)) as ticker:
+        await events.wait(SttTurnEnded)
+        fake.reject_next(2, 503)  # a longer outage: the first two retries fail
+        fake.drop_connections()  # TCP abort: 1006 at the client
+        ticker.say(tone(800) + silence(100))  # spoken while disconnected
+        reconnected = await events.wait(SttReconnected)
+        second = await events.wait(SttTurnEnded, count=2)
+    assert reconnected.outage_seconds >= 0.2 + 0.4 + 0.8 - 0.05
+    # More than the fake's 0.5 s rate allowance: sent in one burst it would get 3007.
+    assert reconnected.backlog_seconds >= 0.8
+    assert reconnected.dropped_seconds == 0
+    assert reconnected.silence_skipped_seconds > 0
+    assert (second.text, second.turn_order) == ("Said during the outage.", 1)
+    assert [type(e) for e in events.items].count(SttSessionBegan) == 2
+    assert fake.http_rejections == [503, 503]
+    first_session, second_session = fake.sessions
+    assert first_session.close_code == 1006
+    assert second_session.violation is None and second_session.open
+    assert set(second_session.chunk_sizes) == {800}
+    assert_real_time(second_session, CLIENT_BURST + 0.02)
+    assert second_session.sent_of_type("SpeechStarted")
+    stats = stt.stats
+    assert stats.reconnects == 1 and stats.sessions == 2 and stats.backlog_dropped_seconds == 0
+    assert stats.last_error is not None and "HTTP 503" in stats.last_error
+    # Word times continue across sessions instead of restarting at 0.
+    first_end = events.of(SttTurnEnded)[0].audio_end_ms
+    assert first_end is not None and second.words[0].start_ms > first_end
+
+
+async def test_backlog_beyond_the_cap_is_dropped_oldest_first_and_reported(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack, max_backlog_seconds=0.3)
+    async with Ticker(stt) as ticker:
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= 800)
+        fake.reject_next(1, 503)
+        fake.drop_connections()
+        ticker.say(tone(700))
+        reconnected = await events.wait(SttReconnected)
+    assert reconnected.dropped_seconds >= 0.1
+    assert reconnected.backlog_seconds <= 0.3 + 0.1
+    assert stt.stats.backlog_dropped_seconds == pytest.approx(reconnected.dropped_seconds)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (1011, "internal error"),
+        (1013, "Try again later"),
+        (3005, "Internal server error"),
+        (3008, "Session expired: maximum session duration exceeded"),
+        (1008, "Too many concurrent sessions"),
+    ],
+)
+async def test_transient_closes_are_retried(fake, stack, code, reason) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.drop_connections(code, reason)
+    await events.wait(SttReconnected)
+    assert len(fake.sessions) == 2 and stt.connected
+    assert stt.stats.last_error is not None and str(code) in stt.stats.last_error
+
+
+@pytest.mark.parametrize(
+    ("reject", "drop", "code", "attempts"),
+    [
+        (None, (1008, "Unauthorized Connection: Invalid API key"), 1008, 1),
+        ((1, 401), (None, ""), 401, 2),
+        ((1, 1008), (1011, ""), 1008, 2),
+    ],
+)
+async def test_auth_failure_mid_call_is_final(fake, stack, reject, drop, code, attempts) -> None:
+    stt, events = await open_stt(fake, stack)
+    if reject is not None:
+        fake.reject_next(*reject)
+    fake.drop_connections(*drop)
+    failed = await events.wait(SttFailed)
+    await events.wait_end()
+    assert failed.code == code
+    assert fake.connection_attempts == attempts
+    await asyncio.sleep(0.3)  # longer than the first backoff: no further attempts
+    assert fake.connection_attempts == attempts
+    assert not stt.connected
+
+
+async def test_gives_up_after_the_reconnect_budget(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack, reconnect_attempts=2)
+    fake.reject_next(10, 503)
+    fake.drop_connections()
+    failed = await events.wait(SttFailed)
+    assert failed.reason.startswith("gave up after 2 reconnect attempts")
+    assert "HTTP 503" in failed.reason
+    await events.wait_end()
+    assert fake.connection_attempts == 3
+    stt.send_audio(SILENCE_FRAME)  # ignored after failure, no error
+
+
+# --------------------------------------------------------------------------- closing
+
+
+async def test_close_terminates_the_session(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    async with Ticker(stt, tone(300) + silence(700)) as ticker:
+        await ticker.drained()
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= 8000)
+    await stt.close()
+    await events.wait_end()
+    await fake.wait_for(lambda: not fake.sessions[0].open)
+    (session,) = fake.sessions
+    assert session.messages[-1] == {"type": "Terminate"}
+    (termination,) = session.sent_of_type("Termination")
+    assert termination["audio_duration_seconds"] == 1
+    assert termination["session_duration_seconds"] >= 1
+    assert session.close_code == 1000
+    assert stt.stats.server_audio_duration_seconds == 1
+    assert not stt.connected
+    await stt.close()  # idempotent
+    stt.send_audio(SILENCE_FRAME)  # ignored after close
+
+
+async def test_close_while_reconnecting_does_not_hang(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.reject_next(100, 503)
+    fake.drop_connections()
+    await fake.wait_for(lambda: fake.connection_attempts >= 2)
+    async with asyncio.timeout(1.0):
+        await stt.close()
+    await events.wait_end()
+    assert events.of(SttFailed) == []
+    attempts = fake.connection_attempts
+    await asyncio.sleep(0.5)
+    assert fake.connection_attempts == attempts
+
+
+async def test_close_before_connect_and_concurrent_closes(fake) -> None:
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+    await stt.close()
+    with pytest.raises(RuntimeError):
+        await stt.connect()
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+    await stt.connect()
+    await asyncio.gather(stt.close(), stt.close())
+    assert [type(e) async for e in stt.events()] == [SttSessionBegan]
+    await fake.wait_for(lambda: fake.sessions[0].close_code == 1000)
+
+
+# --------------------------------------------------------------------------- thread mode
+
+
+async def test_fake_runs_in_a_thread_for_subprocess_gateways() -> None:
+    fake = await asyncio.to_thread(FakeAssemblyAI(api_key=KEY).start_in_thread)
+    try:
+        fake.script(["From another thread."])
+        stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+        await stt.connect()
+        events = Events(stt)
+        try:
+            async with Ticker(stt, tone(300) + silence(200)):
+                turn = await events.wait(SttTurnEnded)
+            assert turn.text == "From another thread."
+            fake.reject_next(1, 503)
+            fake.drop_connections(1012, "service restart")
+            await events.wait(SttReconnected)
+            await asyncio.to_thread(fake.wait_for_blocking, lambda: len(fake.sessions) == 2, 5.0)
+            await fake.wait_for(lambda: fake.http_rejections == [503])
+        finally:
+            await stt.close()
+            await events.aclose()
+    finally:
+        await asyncio.to_thread(fake.stop)

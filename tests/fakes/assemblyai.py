@@ -1,0 +1,815 @@
+"""A local stand-in for AssemblyAI's v3 streaming API (``wss://.../v3/ws``).
+
+It is a real WebSocket server (``websockets``) on 127.0.0.1, port 0, that
+speaks the wire protocol of ``docs/cloud-apis.md`` §1, so the production
+client runs unchanged against it, configured only by URL. Run it either on
+the test's own loop::
+
+    async with FakeAssemblyAI(api_key="k") as fake:
+        settings = AssemblyAISettings(api_key="k", url=fake.url)
+
+or, for a gateway running in a subprocess, in a background thread with its
+own event loop (every control method below is thread-safe)::
+
+    fake = FakeAssemblyAI(api_key="k").start_in_thread()
+    ...
+    fake.stop()
+
+What it checks, like the real service:
+
+* **Upgrade.** The path must be ``/v3/ws``. ``Authorization`` must equal the
+  key, with no ``Bearer``. A wrong or missing key is answered, by default, by
+  accepting the upgrade and closing with 1008 ``Unauthorized Connection: ...``
+  (the close code the docs list). With ``auth_failure="http"`` it answers
+  HTTP 401 instead. Which one the real service uses for a bad key is not
+  documented, so clients must handle both. The required query parameters
+  (``speech_model=u3-rt-pro``, ``encoding=pcm_mulaw``, ``sample_rate=8000``)
+  are checked, and a mismatch gets HTTP 400 (our choice; undocumented).
+* **Audio.** Every binary frame must hold 50-1000 ms, and the audio received
+  must never exceed the session's age plus ``rate_allowance`` (0.5 s). A
+  violation closes with 3007 and the documented reason text.
+* **Messages.** ``Terminate`` gets ``Termination`` and a 1000 close.
+  ``ForceEndpoint`` ends the current turn now. ``UpdateConfiguration`` is
+  recorded, and its ``min_turn_silence`` / ``max_turn_silence`` take effect.
+  ``KeepAlive`` is accepted. Bad JSON or an unknown type closes with 3006.
+
+How it decides speech and turns (:class:`TurnDetector`, pure and
+deterministic: it counts audio-stream time, never the wall clock):
+
+* Audio is cut into 20 ms frames. A frame is *loud* when its RMS is above
+  ``speech_threshold_dbfs`` (-35 dBFS). ``min_speech_ms`` (60 ms) of
+  consecutive loud frames start speech: ``SpeechStarted`` carries the stream
+  time of the first loud frame.
+* ``partial_after_ms`` of speech in a turn (None = never) sends one early
+  partial ``Turn`` (``end_of_turn`` false, ``utterance`` "").
+* Like u3-rt-pro, when ``min_turn_silence`` of silence follows speech the
+  turn ends if the transcript about to be used ends in ``.``, ``?`` or ``!``;
+  otherwise a partial is sent and the turn ends at ``max_turn_silence``.
+* A final ``Turn`` has ``end_of_turn`` true, ``turn_is_formatted`` true,
+  ``end_of_turn_confidence`` 1 and ``utterance == transcript``. The transcript
+  is the next item of :meth:`FakeAssemblyAI.script` (``default_transcript``
+  when the script is empty). Its words share the speech span evenly, in
+  stream ms. It is sent after ``final_latency`` seconds (service latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from media.g711 import rms_dbfs
+
+__all__ = [
+    "FakeAssemblyAI",
+    "FakeSession",
+    "PartialDue",
+    "SpeechBegan",
+    "TurnDetector",
+    "TurnDue",
+]
+
+REQUIRED_PARAMS = {"speech_model": "u3-rt-pro", "encoding": "pcm_mulaw", "sample_rate": "8000"}
+BYTES_PER_MS = 8  # μ-law at 8 kHz
+FRAME_MS = 20
+RATE_VIOLATION = "Audio Transmission Rate Exceeded"
+_TERMINAL = (".", "?", "!")
+
+
+def duration_violation(duration_ms: float) -> str:
+    """The documented 3007 reason for a frame of ``duration_ms``."""
+    return f"Input duration violation: {duration_ms:g} ms. Expected between 50 and 1000 ms"
+
+
+# --------------------------------------------------------------------------- turn detection
+
+
+@dataclass(frozen=True)
+class SpeechBegan:
+    """Speech started at ``at_ms`` of the audio stream."""
+
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class PartialDue:
+    """A partial Turn covering ``start_ms`` to ``end_ms`` is due."""
+
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class TurnDue:
+    """The turn that spoke from ``start_ms`` to ``end_ms`` has ended."""
+
+    start_ms: int
+    end_ms: int
+
+
+DetectorAction = SpeechBegan | PartialDue | TurnDue
+
+
+class TurnDetector:
+    """Energy-based speech and end-of-turn detection over μ-law audio (no I/O)."""
+
+    def __init__(
+        self,
+        *,
+        threshold_dbfs: float = -35.0,
+        min_speech_ms: int = 60,
+        min_turn_silence_ms: int = 100,
+        max_turn_silence_ms: int = 1000,
+        partial_after_ms: int | None = None,
+        ends_sentence: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.threshold_dbfs = threshold_dbfs
+        self.min_speech_ms = min_speech_ms
+        self.min_turn_silence_ms = min_turn_silence_ms
+        self.max_turn_silence_ms = max_turn_silence_ms
+        self.partial_after_ms = partial_after_ms
+        self._ends_sentence = ends_sentence
+        self._carry = b""
+        self._pos_ms = 0
+        self._run_start: int | None = None
+        self._in_turn = False
+        self._turn_start = 0
+        self._speech_end = 0
+        self._speech_ms = 0
+        self._silence_ms = 0
+        self._early_partial_sent = False
+        self._silence_checked = False
+
+    @property
+    def position_ms(self) -> int:
+        """Stream time analysed so far."""
+        return self._pos_ms
+
+    @property
+    def in_turn(self) -> bool:
+        """Whether speech has started and its turn has not ended."""
+        return self._in_turn
+
+    def feed(self, audio: bytes) -> list[DetectorAction]:
+        """Analyse more audio; return what the server should say about it."""
+        data = self._carry + audio
+        frame_bytes = FRAME_MS * BYTES_PER_MS
+        whole = len(data) - len(data) % frame_bytes
+        self._carry = data[whole:]
+        actions: list[DetectorAction] = []
+        for offset in range(0, whole, frame_bytes):
+            loud = rms_dbfs(data[offset : offset + frame_bytes]) > self.threshold_dbfs
+            actions.extend(self._frame(loud))
+            self._pos_ms += FRAME_MS
+        return actions
+
+    def force_endpoint(self) -> list[DetectorAction]:
+        """End the current turn now (``ForceEndpoint`` or ``Terminate``)."""
+        return [self._end_turn()] if self._in_turn else []
+
+    def _frame(self, loud: bool) -> list[DetectorAction]:
+        start, end = self._pos_ms, self._pos_ms + FRAME_MS
+        if not self._in_turn:
+            return self._idle_frame(loud, start, end)
+        if loud:
+            self._speech_end = end
+            self._speech_ms += FRAME_MS
+            self._silence_ms = 0
+            self._silence_checked = False
+            if (
+                self.partial_after_ms is not None
+                and not self._early_partial_sent
+                and self._speech_ms >= self.partial_after_ms
+            ):
+                self._early_partial_sent = True
+                return [PartialDue(self._turn_start, end)]
+            return []
+        self._silence_ms += FRAME_MS
+        if self._silence_ms >= self.max_turn_silence_ms:
+            return [self._end_turn()]
+        if self._silence_ms >= self.min_turn_silence_ms and not self._silence_checked:
+            self._silence_checked = True
+            if self._ends_sentence():
+                return [self._end_turn()]
+            return [PartialDue(self._turn_start, self._speech_end)]
+        return []
+
+    def _idle_frame(self, loud: bool, start: int, end: int) -> list[DetectorAction]:
+        if not loud:
+            self._run_start = None
+            return []
+        if self._run_start is None:
+            self._run_start = start
+        if end - self._run_start < self.min_speech_ms:
+            return []
+        self._in_turn = True
+        self._turn_start = self._run_start
+        self._speech_end = end
+        self._speech_ms = end - self._run_start
+        self._silence_ms = 0
+        self._early_partial_sent = False
+        self._silence_checked = False
+        self._run_start = None
+        return [SpeechBegan(self._turn_start)]
+
+    def _end_turn(self) -> TurnDue:
+        self._in_turn = False
+        return TurnDue(self._turn_start, self._speech_end)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class FakeSession:
+    """What the fake saw of one accepted WebSocket (a snapshot when read via ``sessions``)."""
+
+    index: int
+    session_id: str
+    path: str
+    query: str
+    """The raw query string, as encoded by the client."""
+    params: dict[str, str]
+    headers: dict[str, str]
+    started_at: float
+    """``time.monotonic()`` when the upgrade was accepted (same clock as ``loop.time()``)."""
+    rejected_with: int | None = None
+    """Close code if the fake refused the session before ``Begin`` (auth, reject_next)."""
+    audio_bytes: int = 0
+    chunk_sizes: list[int] = field(default_factory=list)
+    chunk_times: list[float] = field(default_factory=list)
+    """Arrival of each binary frame, seconds after ``started_at``."""
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """JSON messages from the client (Terminate, UpdateConfiguration, ...)."""
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    """JSON messages the fake sent."""
+    violation: str | None = None
+    """The 3007/3006 reason if the fake closed the session for a client error."""
+    close_code: int | None = None
+    close_reason: str = ""
+    ended_at: float | None = None
+
+    @property
+    def audio_seconds(self) -> float:
+        """Audio received, in seconds."""
+        return self.audio_bytes / (BYTES_PER_MS * 1000)
+
+    @property
+    def open(self) -> bool:
+        """Whether the connection is still up."""
+        return self.ended_at is None
+
+    def sent_of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The messages of one ``type`` that the fake sent."""
+        return [m for m in self.sent if m.get("type") == kind]
+
+    def received_of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The messages of one ``type`` that the client sent."""
+        return [m for m in self.messages if m.get("type") == kind]
+
+
+@dataclass(frozen=True)
+class _CloseOrder:
+    code: int
+    reason: str
+
+
+# --------------------------------------------------------------------------- one connection
+
+
+class _LiveSession:
+    """Runtime state of one accepted connection (lives on the fake's loop)."""
+
+    def __init__(self, fake: FakeAssemblyAI, ws: ServerConnection, record: FakeSession) -> None:
+        self.fake = fake
+        self.ws = ws
+        self.record = record
+        self.loop = asyncio.get_running_loop()
+        self.turn_order = 0
+        self.outbox: asyncio.Queue[tuple[float, dict[str, Any] | str | _CloseOrder]] = (
+            asyncio.Queue()
+        )
+        params = record.params
+        self.detector = TurnDetector(
+            threshold_dbfs=fake.speech_threshold_dbfs,
+            min_speech_ms=fake.min_speech_ms,
+            min_turn_silence_ms=int(params.get("min_turn_silence", fake.min_turn_silence_ms)),
+            max_turn_silence_ms=int(params.get("max_turn_silence", fake.max_turn_silence_ms)),
+            partial_after_ms=fake.partial_after_ms,
+            ends_sentence=lambda: fake.peek_transcript().rstrip().endswith(_TERMINAL),
+        )
+
+    async def run(self) -> None:
+        writer = self.loop.create_task(self._writer())
+        try:
+            self.send({"type": "Begin", "id": self.record.session_id, "expires_at": self._expiry()})
+            async for message in self.ws:
+                if isinstance(message, bytes):
+                    await self._on_audio(message)
+                else:
+                    await self._on_text(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            writer.cancel()
+            await asyncio.wait({writer})
+
+    def _expiry(self) -> int:
+        return int(time.time()) + 3 * 3600
+
+    # -- outgoing
+
+    def send(self, message: dict[str, Any] | str | _CloseOrder, delay: float = 0.0) -> None:
+        self.outbox.put_nowait((self.loop.time() + delay, message))
+
+    async def _writer(self) -> None:
+        while True:
+            due, item = await self.outbox.get()
+            wait = due - self.loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                if isinstance(item, _CloseOrder):
+                    await self.ws.close(item.code, item.reason)
+                    return
+                text = item if isinstance(item, str) else json.dumps(item)
+                await self.ws.send(text)
+            except ConnectionClosed:
+                return
+            if isinstance(item, dict):
+                self.fake._update(partial(self.record.sent.append, item))
+
+    # -- incoming
+
+    async def _on_audio(self, data: bytes) -> None:
+        elapsed = self.loop.time() - self.record.started_at
+        duration_ms = len(data) / BYTES_PER_MS
+
+        def account() -> None:
+            self.record.audio_bytes += len(data)
+            self.record.chunk_sizes.append(len(data))
+            self.record.chunk_times.append(elapsed)
+
+        self.fake._update(account)
+        if not 50 <= duration_ms <= 1000:
+            await self._violation(3007, duration_violation(duration_ms))
+        elif self._too_fast(elapsed):
+            await self._violation(3007, RATE_VIOLATION)
+        else:
+            self._act(self.detector.feed(data))
+
+    def _too_fast(self, elapsed: float) -> bool:
+        limit = elapsed + self.fake.rate_allowance
+        return self.fake.check_rate and self.record.audio_seconds > limit
+
+    async def _on_text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            await self._violation(3006, "Invalid JSON")
+            return
+        if not isinstance(message, dict):
+            await self._violation(3006, "Invalid Message")
+            return
+        self.fake._update(lambda: self.record.messages.append(message))
+        kind = message.get("type")
+        if kind == "Terminate":
+            self._terminate()
+        elif kind == "ForceEndpoint":
+            self._act(self.detector.force_endpoint())
+        elif kind == "UpdateConfiguration":
+            self._reconfigure(message)
+        elif kind != "KeepAlive":
+            await self._violation(3006, f"Invalid Message Type: {kind}")
+
+    def _reconfigure(self, message: dict[str, Any]) -> None:
+        if isinstance(message.get("min_turn_silence"), int):
+            self.detector.min_turn_silence_ms = message["min_turn_silence"]
+        if isinstance(message.get("max_turn_silence"), int):
+            self.detector.max_turn_silence_ms = message["max_turn_silence"]
+
+    def _terminate(self) -> None:
+        self._act(self.detector.force_endpoint())
+        elapsed = self.loop.time() - self.record.started_at
+        self.send(
+            {
+                "type": "Termination",
+                "audio_duration_seconds": round(self.record.audio_seconds),
+                "session_duration_seconds": round(elapsed),
+            }
+        )
+        self.send(_CloseOrder(1000, ""))
+
+    async def _violation(self, code: int, reason: str) -> None:
+        self.fake._update(lambda: setattr(self.record, "violation", reason))
+        await self.ws.close(code, reason)
+
+    # -- turns
+
+    def _act(self, actions: Iterable[DetectorAction]) -> None:
+        for action in actions:
+            if isinstance(action, SpeechBegan):
+                self.send({"type": "SpeechStarted", "timestamp": action.at_ms, "confidence": 0.99})
+            elif isinstance(action, PartialDue):
+                text = _first_half(self.fake.peek_transcript())
+                self.send(self._turn(text, action.start_ms, action.end_ms, final=False))
+            else:
+                text = self.fake.next_transcript()
+                message = self._turn(text, action.start_ms, action.end_ms, final=True)
+                self.turn_order += 1
+                self.send(message, delay=self.fake.final_latency)
+
+    def _turn(self, text: str, start_ms: int, end_ms: int, *, final: bool) -> dict[str, Any]:
+        return {
+            "turn_order": self.turn_order,
+            "turn_is_formatted": final,
+            "end_of_turn": final,
+            "transcript": text,
+            "end_of_turn_confidence": 1 if final else 0,
+            "words": _words(text, start_ms, end_ms, final=final),
+            "utterance": text if final else "",
+            "type": "Turn",
+        }
+
+
+def _first_half(text: str) -> str:
+    words = text.split()
+    return " ".join(words[: max(1, len(words) // 2)])
+
+
+def _words(text: str, start_ms: int, end_ms: int, *, final: bool) -> list[dict[str, Any]]:
+    parts = text.split()
+    span = max(end_ms - start_ms, len(parts))
+    return [
+        {
+            "start": start_ms + span * i // len(parts),
+            "end": start_ms + span * (i + 1) // len(parts),
+            "text": word,
+            "confidence": 0.95,
+            "word_is_final": final,
+        }
+        for i, word in enumerate(parts)
+    ]
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class FakeAssemblyAI:
+    """A fake AssemblyAI v3 streaming server on 127.0.0.1 (see the module docstring).
+
+    Plain attributes (``final_latency``, ``partial_after_ms``, ``rate_allowance``,
+    ``check_rate``, ``default_transcript``...) may be changed at any time from
+    any thread; sessions read them when they need them.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        auth_failure: Literal["close", "http"] = "close",
+        required_params: dict[str, str] | None = None,
+        speech_threshold_dbfs: float = -35.0,
+        min_speech_ms: int = 60,
+        min_turn_silence_ms: int = 100,
+        max_turn_silence_ms: int = 1000,
+        partial_after_ms: int | None = None,
+        final_latency: float = 0.0,
+        rate_allowance: float = 0.5,
+        check_rate: bool = True,
+        default_transcript: str = "hello",
+    ) -> None:
+        self.api_key = api_key
+        self.auth_failure = auth_failure
+        self.required_params = dict(REQUIRED_PARAMS if required_params is None else required_params)
+        self.speech_threshold_dbfs = speech_threshold_dbfs
+        self.min_speech_ms = min_speech_ms
+        self.min_turn_silence_ms = min_turn_silence_ms
+        self.max_turn_silence_ms = max_turn_silence_ms
+        self.partial_after_ms = partial_after_ms
+        self.final_latency = final_latency
+        self.rate_allowance = rate_allowance
+        self.check_rate = check_rate
+        self.default_transcript = default_transcript
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._script: deque[str] = deque()
+        self._rejections: deque[tuple[int, str | None]] = deque()
+        self._pending_close: dict[int, tuple[int, str]] = {}
+        self._records: list[FakeSession] = []
+        self._http_rejections: list[int] = []
+        self._attempts = 0
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._live: set[_LiveSession] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._port = 0
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._thread_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>/v3/ws``: put it in ``AssemblyAISettings.url``."""
+        if not self._port:
+            raise RuntimeError("the fake is not running")
+        return f"ws://127.0.0.1:{self._port}/v3/ws"
+
+    async def start(self) -> Self:
+        """Listen on 127.0.0.1, port 0, on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._server = await serve(
+            self._handle,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            compression=None,
+            ping_interval=None,
+            close_timeout=1.0,
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def aclose(self) -> None:
+        """Close every connection (1001) and stop listening."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def start_in_thread(self, timeout: float = 5.0) -> Self:
+        """Run the server in a daemon thread with its own loop; return ``self``."""
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._thread_main(ready)),
+            name="fake-assemblyai",
+            daemon=True,
+        )
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the fake AssemblyAI server did not start")
+        if self._thread_error is not None:
+            raise self._thread_error
+        return self
+
+    async def _thread_main(self, ready: threading.Event) -> None:
+        try:
+            await self.start()
+            self._stop_event = asyncio.Event()
+        except BaseException as exc:
+            self._thread_error = exc
+            raise
+        finally:
+            ready.set()
+        try:
+            await self._stop_event.wait()
+        finally:
+            await self.aclose()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop a server started with :meth:`start_in_thread` (blocking)."""
+        thread, loop, stop_event = self._thread, self._loop, self._stop_event
+        if thread is None or loop is None or stop_event is None:
+            return
+        loop.call_soon_threadsafe(stop_event.set)
+        thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ control (thread-safe)
+
+    def script(self, transcripts: Iterable[str]) -> None:
+        """Queue transcripts for the next final turns, in order (all sessions share them)."""
+        with self._lock:
+            self._script.extend(transcripts)
+
+    def peek_transcript(self) -> str:
+        """The transcript the next final turn will carry."""
+        with self._lock:
+            return self._script[0] if self._script else self.default_transcript
+
+    def next_transcript(self) -> str:
+        """Take the next transcript (``default_transcript`` when the script is empty)."""
+        with self._lock:
+            return self._script.popleft() if self._script else self.default_transcript
+
+    def reject_next(self, n: int = 1, code: int = 401, reason: str | None = None) -> None:
+        """Refuse the next ``n`` connection attempts.
+
+        Args:
+            n: How many attempts.
+            code: Below 1000, an HTTP status for the upgrade (e.g. 401, 429, 503);
+                otherwise a WebSocket close code sent right after accepting
+                (e.g. 1008, 3009, 1013), before ``Begin``.
+            reason: Body text or close reason (a default fits the code).
+        """
+        with self._lock:
+            self._rejections.extend([(code, reason)] * n)
+
+    def drop_connections(self, code: int | None = None, reason: str = "") -> None:
+        """Break every open session: abort TCP (``code`` None or 1006) or close with ``code``."""
+
+        def drop() -> None:
+            for live in list(self._live):
+                if code is None or code == 1006:
+                    live.ws.transport.abort()
+                else:
+                    self._spawn(live.ws.close(code, reason))
+
+        self._in_loop(drop)
+
+    def inject(self, message: dict[str, Any] | str) -> None:
+        """Send a raw message to every open session (tolerance tests)."""
+
+        def push() -> None:
+            for live in list(self._live):
+                live.send(message)
+
+        self._in_loop(push)
+
+    @property
+    def sessions(self) -> list[FakeSession]:
+        """Snapshots of every accepted session, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._records)
+
+    @property
+    def connection_attempts(self) -> int:
+        """Upgrade requests received, rejected ones included."""
+        with self._lock:
+            return self._attempts
+
+    @property
+    def http_rejections(self) -> list[int]:
+        """HTTP statuses of the upgrades the fake refused."""
+        with self._lock:
+            return list(self._http_rejections)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 - an explicit budget reads better in tests
+    ) -> None:
+        """Wait, from any loop, until ``predicate()`` holds; re-checked on every change.
+
+        Raises:
+            TimeoutError: It did not hold within ``timeout`` seconds.
+        """
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiters.add(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event.clear()
+                    if predicate():
+                        return
+                    await event.wait()
+        except TimeoutError:
+            raise TimeoutError(f"condition not met within {timeout} s") from None
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
+
+    def wait_for_blocking(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Like :meth:`wait_for`, for synchronous code in another thread."""
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout):
+                raise TimeoutError(f"condition not met within {timeout} s")
+
+    # ------------------------------------------------------------------ internals
+
+    def _update(self, change: Callable[[], object]) -> None:
+        """Apply ``change`` to shared state under the lock and wake every waiter."""
+        with self._lock:
+            change()
+            for loop, event in list(self._waiters):
+                if loop is asyncio.get_running_loop():
+                    event.set()
+                else:
+                    loop.call_soon_threadsafe(event.set)
+            self._cond.notify_all()
+
+    def _in_loop(self, action: Callable[[], None]) -> None:
+        if self._loop is None:
+            raise RuntimeError("the fake is not running")
+        if threading.get_ident() == self._loop_thread:
+            action()
+        else:
+            self._loop.call_soon_threadsafe(action)
+
+    def _spawn(self, coro: Any) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        with self._lock:
+            self._attempts += 1
+            rejection = self._rejections.popleft() if self._rejections else None
+        self._update(lambda: None)
+        parts = urlsplit(request.path)
+        if parts.path != "/v3/ws":
+            return self._http_reject(connection, 404, "Not Found")
+        if rejection is not None:
+            code, reason = rejection
+            if code < 1000:
+                return self._http_reject(connection, code, reason or "Rejected by test")
+            self._pending_close[id(connection)] = (code, reason or "Rejected by test")
+            return None
+        if self.auth_failure == "http" and self._auth_error(request.headers):
+            return self._http_reject(connection, 401, "Unauthorized")
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for name, expected in self.required_params.items():
+            if params.get(name) != expected:
+                text = f"Invalid query parameter {name}={params.get(name)!r}; expected {expected}"
+                return self._http_reject(connection, 400, text)
+        return None
+
+    def _http_reject(self, connection: ServerConnection, status: int, text: str) -> Response:
+        self._update(lambda: self._http_rejections.append(status))
+        return connection.respond(status, text + "\n")
+
+    def _auth_error(self, headers: Headers) -> str | None:
+        value = headers.get("Authorization")
+        if value is None:
+            return "Unauthorized Connection: Missing Authorization header"
+        if value != self.api_key:
+            return "Unauthorized Connection: Invalid API key"
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        parts = urlsplit(request.path)
+        record = FakeSession(
+            index=0,
+            session_id=str(uuid.uuid4()),
+            path=parts.path,
+            query=parts.query,
+            params=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=dict(request.headers.raw_items()),
+            started_at=asyncio.get_running_loop().time(),
+        )
+
+        def add() -> None:
+            record.index = len(self._records)
+            self._records.append(record)
+
+        self._update(add)
+        live = _LiveSession(self, ws, record)
+        self._live.add(live)
+        try:
+            refusal = self._pending_close.pop(id(ws), None)
+            auth_error = self._auth_error(request.headers)
+            if refusal is None and auth_error is not None:
+                refusal = (1008, auth_error)
+            if refusal is not None:
+                self._update(lambda: setattr(record, "rejected_with", refusal[0]))
+                await ws.close(*refusal)
+                return
+            await live.run()
+        finally:
+            self._live.discard(live)
+            self._update(lambda: self._finish(record, ws))
+
+    def _finish(self, record: FakeSession, ws: ServerConnection) -> None:
+        record.ended_at = asyncio.get_running_loop().time()
+        record.close_code = ws.close_code
+        record.close_reason = ws.close_reason or ""

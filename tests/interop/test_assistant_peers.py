@@ -1,0 +1,244 @@
+"""A real softphone (baresip) talks to the assistant agent (``sipgw serve --agent assistant``).
+
+The gateway runs as a subprocess with its production clients pointed at the three
+fake services (background threads, real loopback sockets). baresip plays a WAV
+script: silence, a 300 Hz burst (the caller "speaks"; the fake STT turns it into
+the next scripted transcript), silence... and records what it hears. The fake TTS
+speaks one tone per reply, so the recording shows which reply was heard, when,
+and when it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ..fakes.assemblyai import FakeAssemblyAI
+from ..fakes.elevenlabs import FakeElevenLabs
+from ..fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from .peers import _LIVE
+from .peers.audio import AudioReport, analyse, write_pattern
+from .peers.baresip import Baresip
+from .peers.gateway import Gateway
+
+pytestmark = pytest.mark.timeout(120)
+
+GREETING_HZ, REPLY_HZ, LONG_HZ, GOODBYE_HZ, FALLBACK_HZ = 500, 700, 900, 1100, 1300
+SPEECH_HZ = 300
+LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3
+
+
+@dataclass
+class Services:
+    stt: FakeAssemblyAI
+    llm: FakeOpenAI
+    tts: FakeElevenLabs
+    env: dict[str, str]
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[Services]:
+    stt = FakeAssemblyAI(api_key="aai-key").start_in_thread()
+    llm = FakeOpenAI(api_key="sk-test")
+    llm_url = llm.start_in_thread()
+    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    tts_url = tts.start_in_thread()
+    for text, hz in [("Hi there", GREETING_HZ), ("shipped", REPLY_HZ), ("story", LONG_HZ),
+                     ("goodbye", GOODBYE_HZ), ("having trouble", FALLBACK_HZ)]:  # fmt: skip
+        tts.map_text(text, hz)
+    env = {
+        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm_url,
+        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts_url,
+        "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
+        "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
+    }  # fmt: skip
+    try:
+        yield Services(stt, llm, tts, env)
+    finally:
+        stt.stop()
+        llm.stop()
+        tts.stop()
+        left = [p for p in list(_LIVE) if p.alive]
+        for p in left:
+            p.kill()
+
+
+def script(tmp_workdir: Path, name: str, *segments: tuple[float | None, float]) -> Path:
+    """The caller's audio: (hz or None, seconds) segments at -12 dBFS, then 30 s of silence."""
+    return write_pattern(tmp_workdir / "audio" / f"{name}.wav", [*segments, (None, 30.0)], -12.0)
+
+
+def spans(report: AudioReport, hz: float, step: float = 0.1) -> list[tuple[float, float]]:
+    """(start, end) seconds of the recording where ``hz`` dominates."""
+    found: list[tuple[float, float]] = []
+    start = None
+    t = 0.0
+    while t + step <= report.duration:
+        part = report.slice(t, t + step)
+        present = (part.rms_dbfs or -100) > -40 and part.fraction_at(hz, length=step) > 0.5
+        if present and start is None:
+            start = t
+        elif not present and start is not None:
+            found.append((start, t))
+            start = None
+        t += step
+    if start is not None:
+        found.append((start, t))
+    return found
+
+
+def call_record(tmp_workdir: Path) -> list[dict[str, object]]:
+    (path,) = (tmp_workdir / "calls").glob("*.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@dataclass
+class Call:
+    gateway: Gateway
+    heard: Path
+    agent_hung_up: bool
+
+
+def run_call(
+    tmp_workdir: Path,
+    services: Services,
+    source: Path,
+    seconds: float,
+    extra_env: dict[str, str] | None = None,
+) -> Call:
+    """baresip calls the assistant; after ``seconds`` (unless the agent hung up) it hangs up."""
+    gw = Gateway(tmp_workdir, agent="assistant", extra_env={**services.env, **(extra_env or {})})
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        try:
+            closed = caller.wait_event("CALL_CLOSED", seconds)
+            agent_hung_up = closed["param"] == "Connection reset by peer"  # our BYE
+        except AssertionError:
+            agent_hung_up = False
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended:", 5)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    return Call(gw, heard, agent_hung_up)
+
+
+def test_conversation_with_tool_call(tmp_workdir: Path, services: Services) -> None:
+    services.stt.script(["Where is my order 1234?"])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+            FakeResponse(text="Your order has shipped and arrives tomorrow."),
+        ]
+    )
+    source = script(tmp_workdir, "turn", (None, 1.0), (SPEECH_HZ, 0.8))
+    call = run_call(tmp_workdir, services, source, 6.0)
+    report = analyse(call.heard)
+    greeting, reply = spans(report, GREETING_HZ), spans(report, REPLY_HZ)
+    assert greeting and greeting[0][0] < 0.3, (greeting, report.describe())  # right after answer
+    assert reply and reply[0][0] > 1.8, (reply, report.describe())  # after the caller's turn
+    tool = services.llm.requests[1].body["messages"][-1]
+    assert tool["role"] == "tool" and "DHL" in tool["content"]
+    record = call_record(tmp_workdir)
+    kinds = [r["type"] for r in record]
+    assert "tool_call" in kinds and "turn_metrics" in kinds and kinds[-1] == "end"
+    assert "turn 1: end of speech" in call.gateway.log_text()
+
+
+def test_barge_in_stops_the_reply_and_history_is_truncated(
+    tmp_workdir: Path, services: Services
+) -> None:
+    services.stt.script(["Tell me about shipping.", "Stop, I have a question."])
+    services.llm.script([FakeResponse(text=LONG), FakeResponse(text="Your order has shipped.")])
+    source = script(
+        tmp_workdir, "barge", (None, 1.0), (SPEECH_HZ, 0.6), (None, 2.0), (SPEECH_HZ, 1.2)
+    )
+    report = analyse(run_call(tmp_workdir, services, source, 8.0).heard)
+    long = spans(report, LONG_HZ)
+    interrupt_at = 1.0 + 0.6 + 2.0  # when the caller starts talking over the reply
+    assert long and long[0][0] < interrupt_at, (long, report.describe())
+    stopped = long[-1][1]
+    assert stopped - interrupt_at < 0.35, (long, report.describe())  # 0.1 s analysis steps
+    assert spans(report, REPLY_HZ)  # the answer to the interruption
+    history = services.llm.requests[1].body["messages"]
+    cut = next(m for m in history if m["role"] == "assistant" and "story" in (m["content"] or ""))
+    assert cut["content"].endswith("…") and len(cut["content"]) < len(LONG.strip())
+
+
+def test_end_call_says_goodbye_and_hangs_up(tmp_workdir: Path, services: Services) -> None:
+    services.stt.script(["That's all, thanks."])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("end_call", {"reason": "done"})]),
+            FakeResponse(text="Thanks for calling, goodbye!"),
+        ]
+    )
+    source = script(tmp_workdir, "bye", (None, 1.0), (SPEECH_HZ, 0.6))
+    call = run_call(tmp_workdir, services, source, 10.0)
+    assert call.agent_hung_up
+    assert "call ended: local-bye" in call.gateway.log_text()
+    goodbye = spans(analyse(call.heard), GOODBYE_HZ)
+    assert goodbye and goodbye[-1][1] >= analyse(call.heard).duration - 0.5  # spoken to the end
+
+
+def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Services) -> None:
+    services.stt.script(["Where is my order 1234?"])
+    services.llm.script([FakeResponse(text="Your order has shipped.")])
+    source = script(tmp_workdir, "drop", (None, 1.5), (SPEECH_HZ, 0.8))
+    gw = Gateway(tmp_workdir, agent="assistant", extra_env=services.env)
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(1.0)
+        services.stt.drop_connections()
+        gw.wait_log(r"STT reconnected", 5)
+        time.sleep(3.0)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        heard, _ = caller.recordings()
+    assert spans(analyse(heard), REPLY_HZ)  # the turn spoken around the outage was answered
+    assert len(services.stt.sessions) >= 2
+
+
+def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: Services) -> None:
+    services.stt.script(["Hello?"])
+    services.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
+    source = script(tmp_workdir, "slow", (None, 1.0), (SPEECH_HZ, 0.6))
+    call = run_call(tmp_workdir, services, source, 5.0, {"OPENAI_FIRST_TOKEN_TIMEOUT": "0.5"})
+    fallback = spans(analyse(call.heard), FALLBACK_HZ)
+    assert fallback and fallback[0][0] < 1.6 + 0.5 + 1.0, fallback
+    assert "fallback phrase" in call.gateway.log_text()
+
+
+def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Services) -> None:
+    services.stt.script(["Can I talk to a person?"])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+            FakeResponse(text="Connecting you now."),
+        ]
+    )
+    source = script(tmp_workdir, "transfer", (None, 1.0), (SPEECH_HZ, 0.6))
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
+        env = {**services.env, "SIPGW_TRANSFER_TARGET": human.uri}
+        gw = Gateway(tmp_workdir, agent="assistant", extra_env=env)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            # baresip accepts our REFER and calls the target itself.
+            established = human.wait_event("CALL_ESTABLISHED", 10)
+            assert "sip:a@" in established["peeruri"]
+            gw.wait_log(r"transfer succeeded", 10)
+            gw.wait_log(r"call ended:", 5)
+            caller.hangup()
+    assert any(r["type"] == "transfer" and r["accepted"] for r in call_record(tmp_workdir))
