@@ -180,7 +180,7 @@ class AssistantAgent(Agent):
             ),
             on_record=self.record.write,
         )
-        self.playout = Playout()
+        self.playout = Playout(on_ready=call.audio_ready)
         self.vad = VoiceActivityDetector(settings.barge_in.vad)
         self._reply: _Reply | None = None
         self._tasks: set[asyncio.Task[Any]] = set()

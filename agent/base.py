@@ -47,6 +47,14 @@ class CallControl(Protocol):
         """Send keypad digits to the caller as RFC 4733 events."""
         ...
 
+    def audio_ready(self) -> None:
+        """Agent audio is waiting after a silence: send its first frame now, not at the tick.
+
+        Optional fast path; the frame comes from :meth:`Agent.next_frame` and takes
+        the next tick's place, so pacing and timestamps are unchanged.
+        """
+        ...
+
 
 class Agent(ABC):
     """One call's agent. Subclass it and return instances from an :data:`AgentFactory`."""

@@ -12,6 +12,7 @@ the audio played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.tts.reframe import Reframer
@@ -42,11 +43,14 @@ class Playout:
     Attributes:
         held: nothing plays while True (until the call is answered).
         paused: nothing plays while True (caller speech; playback resumes where it was).
+        on_ready: called when audio arrives in an empty, playing queue (the talkspurt
+            fast path: the call may send the first frame before the next tick).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_ready: Callable[[], None] | None = None) -> None:
         self.held = True
         self.paused = False
+        self.on_ready = on_ready
         self._frames: deque[tuple[str, bytes, int]] = deque()
         self._replies: dict[str, _Reply] = {}
 
@@ -69,8 +73,11 @@ class Playout:
         if text is not None:
             reply.has_alignment = True
             reply.aligned_chars += len(text)
+        was_empty = not self._frames
         for frame in reply.reframer.push(audio):
             self._queue(reply_id, reply, frame)
+        if was_empty and self._frames and self.on_ready is not None and self.audible:
+            self.on_ready()  # audio after silence: the media layer may send it at once
 
     def finish(self, reply_id: str) -> None:
         """The reply's audio is complete (its last partial frame is padded with silence)."""

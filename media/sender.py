@@ -188,6 +188,11 @@ class RtpStreamSender:
         return self._octets
 
     @property
+    def talking(self) -> bool:
+        """Whether the last frame pushed carried audio (not silence)."""
+        return self._talking
+
+    @property
     def payload_type(self) -> int:
         """The audio payload type; settable (a re-INVITE may change it, RFC 3550 §5.1)."""
         return self._payload_type

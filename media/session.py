@@ -217,6 +217,21 @@ class MediaSession:
         self.stats.frames_out += 1
         return self.sender.push_frame(frame)
 
+    def can_send_early(self) -> bool:
+        """Whether the next tick's packet may go out now (the talkspurt fast path).
+
+        Only at the start of a talkspurt (the last frame was silence), with 20 ms
+        packets and no DTMF playing: the packet is the one the next tick would
+        send, same sequence number and timestamp, just up to 20 ms sooner.
+        """
+        sender = self.sender
+        return (
+            self.params.send
+            and self.params.ptime_ms == 20
+            and not sender.talking
+            and not sender.dtmf_pending
+        )
+
     def skip(self, ticks: int) -> None:
         """Ticks the ticker had to drop after a stall: keep timestamps on wall time."""
         if ticks > 0:

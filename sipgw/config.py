@@ -118,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jitter_max_ms", "SIPGW_JITTER_MAX_MS", "--jitter-max-ms", "300",
             "Jitter buffer: highest adaptive delay, ms.",
             lambda t: int(_positive_float(t)), "MS"),
+    Setting("stats_interval", "SIPGW_STATS_INTERVAL", "--stats-interval", "0",
+            "Log a 'stats {json}' line this often (seconds): calls, tick lateness, RTP "
+            "counts, loss, tasks, memory; 0 = off.", _positive_float, "S"),
     Setting("log_level", "SIPGW_LOG_LEVEL", "--log-level", "INFO",
             "DEBUG, INFO, WARNING or ERROR (logs go to stderr).", _log_level, "LEVEL"),
 )  # fmt: skip
@@ -139,6 +142,7 @@ class GatewayConfig:
     max_calls: int | None = None
     jitter_min_ms: int = 40
     jitter_max_ms: int = 300
+    stats_interval: float = 0.0
     log_level: str = "INFO"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The merged environment (process environment over ``.env``), for agent settings."""

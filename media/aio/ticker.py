@@ -30,11 +30,11 @@ class Ticker:
     back (up to the pacer's catch-up limit) and then skips the rest.
 
     Attributes:
-        lateness: the last :attr:`window` wake-up delays in seconds (a ring
-            buffer the benchmarks read).
+        lateness: wake-up delays (seconds) since the last :meth:`drain_lateness`,
+            at most :attr:`window` of them.
     """
 
-    window = 3000
+    window = 60_000
 
     def __init__(self, interval: float = 0.020) -> None:
         self.interval = interval
@@ -42,7 +42,6 @@ class Ticker:
         self._snapshot: tuple[TickParticipant, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self.lateness: list[float] = []
-        self._lateness_index = 0
         self.ticks = 0
         self.skipped = 0
 
@@ -74,12 +73,10 @@ class Ticker:
             except asyncio.CancelledError:
                 pass
 
-    def _record(self, late: float) -> None:
-        if len(self.lateness) < self.window:
-            self.lateness.append(late)
-        else:
-            self.lateness[self._lateness_index] = late
-            self._lateness_index = (self._lateness_index + 1) % self.window
+    def drain_lateness(self) -> list[float]:
+        """The wake-up delays recorded since the last call (seconds)."""
+        lateness, self.lateness = self.lateness, []
+        return lateness
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -90,7 +87,8 @@ class Ticker:
             if delay > 0:
                 await asyncio.sleep(delay)
             now = loop.time()
-            self._record(now - deadline)
+            if len(self.lateness) < self.window:
+                self.lateness.append(now - deadline)
             ticks, skipped = pacer.due(now)
             participants = self._snapshot
             if skipped:

@@ -20,6 +20,7 @@ from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
+from sipgw.aio.stats import log_stats_forever
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
 from sipgw.call import Call
 from sipgw.config import GatewayConfig
@@ -48,6 +49,23 @@ PREPARE_TIMEOUT = 10.0
 WATCH_INTERVAL = 1.0
 
 
+@dataclass
+class _MediaTotals:
+    rtp_in: int = 0
+    rtp_out: int = 0
+    jb_lost: int = 0
+    jb_late: int = 0
+    jb_concealed: int = 0
+
+    def add(self, session: MediaSession) -> None:
+        jb = session.jitter.stats
+        self.rtp_in += session.stats.packets_in
+        self.rtp_out += session.sender.packets_sent
+        self.jb_lost += jb.lost
+        self.jb_late += jb.late
+        self.jb_concealed += jb.concealed_frames
+
+
 class _CallLog(logging.LoggerAdapter[logging.Logger]):
     def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
         return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
@@ -69,6 +87,7 @@ class CallHandle:
     ended: bool = False
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
+    sent_ahead: bool = False
 
     # -- CallControl
 
@@ -97,6 +116,19 @@ class CallHandle:
         if self.session is not None:
             self.session.send_dtmf(digits)
 
+    def audio_ready(self) -> None:
+        """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
+        session, agent, endpoint = self.session, self.agent, self.endpoint
+        if self.sent_ahead or session is None or agent is None or endpoint is None:
+            return
+        if not session.can_send_early():
+            return
+        frame = agent.next_frame()
+        if frame is not None:
+            endpoint.send(session.packets_for(frame))
+            self.sent_ahead = True
+            self.gateway.early_sends += 1
+
     async def transfer(self, target: str) -> bool:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).
 
@@ -124,9 +156,12 @@ class CallHandle:
         if session is None or agent is None or endpoint is None:
             return
         agent.on_caller_frame(session.caller_frame(now))
-        packets = session.packets_for(agent.next_frame())
-        if packets:
-            endpoint.send(packets)
+        if self.sent_ahead:
+            self.sent_ahead = False  # this tick's packet already went out early
+        else:
+            packets = session.packets_for(agent.next_frame())
+            if packets:
+                endpoint.send(packets)
         if session._pending_digits:
             for digit in session.take_digits():
                 self.log.info("DTMF %s (RFC 4733)", digit)
@@ -155,6 +190,10 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sip: SipUdpEndpoint | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._stats: asyncio.Task[None] | None = None
+        self.calls_total = 0
+        self.early_sends = 0
+        self._ended_media = _MediaTotals()
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
         )
@@ -183,7 +222,12 @@ class Gateway:
             self.config.bind, self.config.sip_port, make_ua, self._on_event
         )
         self.ticker.start()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_calls(), name="call-watch")
+        loop = asyncio.get_running_loop()
+        self._watch = loop.create_task(self._watch_calls(), name="call-watch")
+        if self.config.stats_interval > 0:
+            self._stats = loop.create_task(
+                log_stats_forever(self, self.config.stats_interval), name="stats"
+            )
         return self.config.bind, self.ua.config.sip_port
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -197,8 +241,9 @@ class Gateway:
             await asyncio.sleep(0.05)
         for handle in list(self.handles.values()):
             self._release(handle)
-        if self._watch is not None:
-            self._watch.cancel()
+        for task in (self._watch, self._stats):
+            if task is not None:
+                task.cancel()
         await self.ticker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -246,7 +291,16 @@ class Gateway:
             if on_failed is not None:
                 on_failed(event.status, event.reason)
 
+    def media_totals(self) -> dict[str, int]:
+        """RTP counters over all calls, ended and live."""
+        totals = _MediaTotals(**vars(self._ended_media))
+        for handle in self.handles.values():
+            if handle.session is not None:
+                totals.add(handle.session)
+        return vars(totals)
+
     def _offered(self, call: Call) -> None:
+        self.calls_total += 1
         handle = CallHandle(self, call, _CallLog(log, {"call": call.log_id}))
         call.context = handle
         self.handles[id(call)] = handle
@@ -325,6 +379,7 @@ class Gateway:
             handle.setup.cancel()
         self.ticker.remove(handle)
         if handle.session is not None:
+            self._ended_media.add(handle.session)
             jb = handle.session.jitter.stats
             handle.log.info(
                 "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms",

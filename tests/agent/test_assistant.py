@@ -113,6 +113,15 @@ async def test_greeting_plays_right_after_the_answer(tmp_path: Path) -> None:
         phone = PhoneAudio(caller, ("127.0.0.1", sdp_port(ok))).start()
         first = await phone.wait_for_tone(GREETING_HZ, within=3)
         assert first - answered < 0.25  # pre-synthesized while ringing
+        await phone.wait_until_quiet(GREETING_HZ, 0.1)
+        # The talkspurt fast path sent the greeting's first frame before its tick, and the
+        # stream stayed continuous: one SSRC, sequence +1 and timestamp +160 every packet.
+        assert s.gateway.early_sends >= 1
+        packets = [h.packet for h in phone.heard]
+        assert len({p.ssrc for p in packets}) == 1
+        for a, b in zip(packets, packets[1:], strict=False):
+            assert (b.sequence_number - a.sequence_number) % 65536 == 1
+            assert (b.timestamp - a.timestamp) % 2**32 == 160
         await hang_up(caller, phone)
         await asyncio.sleep(0.2)
         assert s.stt.sessions[0].sent_of_type("Termination")  # Terminate sent on hang-up

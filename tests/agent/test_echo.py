@@ -14,6 +14,8 @@ class NoCall:
 
     def send_dtmf(self, digits: str) -> None: ...
 
+    def audio_ready(self) -> None: ...
+
 
 def run(agent: EchoAgent, frames: list[bytes | None]) -> list[bytes | None]:
     out = []

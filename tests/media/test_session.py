@@ -108,3 +108,16 @@ def test_update_keeps_stream_continuity_and_applies_new_address() -> None:
     # c=0.0.0.0 (hold) does not redirect our RTP anywhere.
     s.update(StreamParams(remote=("0.0.0.0", 40000), send=False))
     assert s.remote == NATTED
+
+
+def test_early_send_only_at_a_talkspurt_start_with_20_ms_packets() -> None:
+    s = session()
+    assert s.can_send_early()  # nothing sent yet: silence
+    s.packets_for(TONE)
+    assert not s.can_send_early()  # talking
+    s.packets_for(None)
+    assert s.can_send_early()
+    s.send_dtmf("1")
+    assert not s.can_send_early()  # a DTMF event is playing
+    assert not session(ptime_ms=40).can_send_early()
+    assert not session(send=False).can_send_early()

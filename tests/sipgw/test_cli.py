@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -109,16 +111,21 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
 
     process = subprocess.Popen(
         [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
-         "--rtp-ports", "32000-32100"],
+         "--rtp-ports", "32000-32100", "--stats-interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("listening on udp:127.0.0.1:")
+        time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
         process.kill()
         process.wait()
-    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr
+    stats_line = next(line for line in stderr.splitlines() if " stats {" in line)
+    stats = json.loads(stats_line.split(" stats ", 1)[1])
+    assert stats["calls"] == 0 and stats["ticks"] > 0 and stats["rss_kb"] > 0

@@ -11,6 +11,7 @@ import pytest
 from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
+from sipgw.aio.stats import gateway_stats
 from sipgw.message import SipResponse
 
 from ..scripted_caller import drain_rtp, running, sdp_port, send_rtp, tone_frames
@@ -30,6 +31,7 @@ async def test_echo_call_over_real_sockets() -> None:
         await asyncio.sleep(0.5)
         packets = drain_rtp(caller)
         assert await caller.bye() and caller.received[-1].status == 200
+        stats = gateway_stats(gateway)
     # Continuous outbound RTP: one SSRC, seq +1, ts +160, marker only on the first packet
     # and at the start of the echoed talkspurt.
     assert len({p.ssrc for p in packets}) == 1
@@ -44,6 +46,10 @@ async def test_echo_call_over_real_sockets() -> None:
     assert markers == [0, first_echo]
     # ...delayed by the echo delay (200 ms) plus the jitter buffer (40 ms) plus a tick or two.
     assert 10 <= first_echo <= 10 + 2 + 3
+    # The stats line's counters saw the call.
+    assert stats["calls"] == 0 and stats["calls_total"] == 1
+    assert stats["rtp_in"] == len(frames) and stats["rtp_out"] >= len(packets)
+    assert stats["jb_lost"] == 0 and stats["ticks"] > 0 and stats["tick_late_max_ms"] >= 0
 
 
 async def test_pcma_call_is_converted_at_the_edge() -> None:
