@@ -55,6 +55,13 @@ def _int(value: str) -> int:
     return int(value)
 
 
+def _chunk_ms(value: str) -> int:
+    number = int(value)
+    if not 50 <= number <= 1000:
+        raise ValueError("must be 50..1000 (the API closes the session otherwise)")
+    return number
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(value: str) -> str:
         value = value.strip().lower()
@@ -81,6 +88,8 @@ ASSISTANT_SETTINGS: tuple[Setting, ...] = (
        "turn; empty = server default (100).", _optional_ms),
     _s("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; empty = server "
        "default (1000).", _optional_ms),
+    _s("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI, 50..1000 ms: smaller ends "
+       "turns sooner, larger sends fewer messages.", _chunk_ms),
     _s("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that needs none)."),
     _s("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. http://127.0.0.1:11434/v1; "
        "empty = OpenAI."),
@@ -197,6 +206,7 @@ def load_assistant_settings(env: Mapping[str, str]) -> AssistantSettings:
             prompt=v["ASSEMBLYAI_PROMPT"] or None,
             min_turn_silence=v["ASSEMBLYAI_MIN_TURN_SILENCE"],
             max_turn_silence=v["ASSEMBLYAI_MAX_TURN_SILENCE"],
+            chunk_ms=v["ASSEMBLYAI_CHUNK_MS"],
         )
         llm = OpenAISettings(
             api_key=v["OPENAI_API_KEY"],

@@ -11,6 +11,7 @@ from sipgw.headers import NameAddr, Via
 from sipgw.message import Headers, SipRequest
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio
 from sipgw.sdp import SessionDescription
+from sipgw.sessiontimer import SessionTimer
 from sipgw.transaction import InviteServerTransaction
 from sipgw.uri import SipUri, Uri
 
@@ -142,7 +143,7 @@ class Call:
     pending_invite: InviteServerTransaction | None = None
     bye_pending: bool = False
     end_reported: bool = False
-    session_expires: int | None = None
+    session_timer: SessionTimer | None = None
     timers: dict[str, float] = field(default_factory=dict)
     context: Any = None
 

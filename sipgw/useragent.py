@@ -66,6 +66,7 @@ from sipgw.message import (
 )
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
 from sipgw.sdp import SessionDescription
+from sipgw.sessiontimer import negotiate, parse_session_expires
 from sipgw.timers import TimerValues
 from sipgw.transaction import (
     AckReceived,
@@ -207,10 +208,11 @@ class UserAgent:
         self._events: deque[SipEvent] = deque()
         self._heap: list[tuple[float, int, Call, str]] = []
         self._seq = 0
-        self._refers: dict[int, Call] = {}  # id(client transaction) -> call, REFERs in flight
-        self._byes: dict[
-            int, Call
-        ] = {}  # id(client transaction) -> call, while our BYE is in flight
+        # Our client transactions in flight, by id(transaction): REFERs, session
+        # refresh UPDATEs and BYEs, each mapped to its call.
+        self._refers: dict[int, Call] = {}
+        self._refreshes: dict[int, Call] = {}
+        self._byes: dict[int, Call] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -521,6 +523,7 @@ class UserAgent:
         self._add_session_timer(call, req, response)
         self._attach_sdp(response, sdp)
         self._send_2xx(call, tx, response, now)
+        self._arm_session_timer(call, now)  # a re-INVITE is a session refresh (RFC 4028 §7)
         call.local_sdp = sdp
         if media is not None:
             self._set_media(call, media)
@@ -660,6 +663,10 @@ class UserAgent:
         response = event.response
         if response.status < 200:
             return
+        refreshed = self._refreshes.pop(id(event.transaction), None)
+        if refreshed is not None:
+            self._refresh_answered(refreshed, response, now)
+            return
         referred = self._refers.pop(id(event.transaction), None)
         if referred is not None:
             stage = TransferStage.ACCEPTED if response.status < 300 else TransferStage.REJECTED
@@ -670,6 +677,10 @@ class UserAgent:
             self._forget(call)
 
     def _on_timeout(self, event: TransactionTimedOut, now: float) -> None:
+        refreshed = self._refreshes.pop(id(event.transaction), None)
+        if refreshed is not None:
+            self._refresh_answered(refreshed, None, now)
+            return
         referred = self._refers.pop(id(event.transaction), None)
         if referred is not None:
             stage = TransferStage.REJECTED
@@ -716,6 +727,8 @@ class UserAgent:
         elif name == "session":
             self._send_bye(call, now)
             self._end(call, EndReason.SESSION_EXPIRED, keep_dialog=True)
+        elif name == "refresh":
+            self._send_refresh(call, now)
 
     def _arm(self, call: Call, name: str, deadline: float) -> None:
         call.timers[name] = deadline
@@ -737,31 +750,57 @@ class UserAgent:
         value = req.headers.get("Session-Expires")
         if value is None:
             return
-        try:
-            seconds = int(value.split(";")[0].strip())
-        except ValueError:
-            raise RemoteProtocolError("bad Session-Expires", 400) from None
+        seconds, _ = parse_session_expires(value)
         if seconds < self.config.min_session_expires:
-            raise _TooSmall(self.config.min_session_expires)
+            raise _TooSmall(self.config.min_session_expires)  # §8.1: 422 with Min-SE
 
     def _add_session_timer(self, call: Call, req: SipRequest, response: SipResponse) -> None:
-        """Accept the UAC's session timer with the UAC refreshing (RFC 4028 §9)."""
-        value = req.headers.get("Session-Expires")
-        supported = {tag.lower() for tag in req.headers.get_all("Supported")}
-        if value is None or "timer" not in supported:
-            call.session_expires = None
+        """Put the session timer agreed for this request into its 2xx (RFC 4028 §9)."""
+        timer = negotiate(req.headers, call.invite.headers.get_all("Allow"))
+        call.session_timer = timer
+        if timer is None:
             return
-        call.session_expires = int(value.split(";")[0].strip())
-        response.headers.add("Session-Expires", f"{call.session_expires};refresher=uac")
-        response.headers.add("Require", "timer")
+        response.headers.add("Session-Expires", timer.header)
+        if not timer.we_refresh:
+            response.headers.add("Require", "timer")  # the UAC must refresh
 
     def _arm_session_timer(self, call: Call, now: float) -> None:
-        if call.session_expires is None:
-            call.timers.pop("session", None)
+        """After a 2xx that set or refreshed the timer: refresh, or expect a refresh (§10)."""
+        call.timers.pop("session", None)
+        call.timers.pop("refresh", None)
+        timer = call.session_timer
+        if timer is None:
             return
-        # §10: the side that does not refresh ends the session this long before expiry.
-        margin = min(32.0, call.session_expires / 3)
-        self._arm(call, "session", now + call.session_expires - margin)
+        if timer.we_refresh:
+            self._arm(call, "refresh", now + timer.refresh_after)
+        else:
+            self._arm(call, "session", now + timer.expire_after)
+
+    def _send_refresh(self, call: Call, now: float) -> None:
+        """Refresh the session with an UPDATE without SDP (RFC 4028 §7.4, RFC 3311)."""
+        timer = call.session_timer
+        if timer is None or call.state is not CallState.CONFIRMED:
+            return
+        extra = Headers()
+        extra.add("Session-Expires", f"{timer.interval};refresher=uac")  # we are its UAC
+        extra.add("Supported", SUPPORTED)
+        extra.add("Contact", self._contact(call.invite))
+        via = self.transactions.new_via(self.config.transport, self.config.sent_by)
+        update, flow = call.dialog.next_request(
+            "UPDATE", via, user_agent=self.config.user_agent, extra=extra
+        )
+        tx = self.transactions.send_request(update, flow, now)
+        self._refreshes[id(tx)] = call
+
+    def _refresh_answered(self, call: Call, response: SipResponse | None, now: float) -> None:
+        """§10: a refresh that times out or gets 408/481 means the session is gone."""
+        status = 408 if response is None else response.status
+        if 200 <= status < 300:
+            self._arm_session_timer(call, now)
+        elif status in (408, 481) and call.state is CallState.CONFIRMED:
+            self._send_bye(call, now)
+            self._end(call, EndReason.SESSION_EXPIRED, status, keep_dialog=True)
+        # other errors (e.g. 405): stop refreshing; the call goes on
 
     # ------------------------------------------------------------------ helpers
 

@@ -676,3 +676,56 @@ def test_notify_for_other_events_is_489() -> None:
     call, ok = confirmed_call(h)
     h.feed(request("NOTIFY", cseq=2, to_tag=ok.to.tag, content_type=None, extra="Event: dialog"))
     assert h.statuses() == [489]
+
+
+def test_reinvite_refresh_resets_the_session_timer() -> None:
+    """A peer that refreshes with re-INVITE must not be cut off at the first deadline."""
+    h = Harness()
+    timer = "Session-Expires: 120;refresher=uac\r\nSupported: timer"
+    call, ok = answered_call(h, extra=timer)
+    h.feed(ack_for(ok))
+    h.advance(60.0)
+    h.feed(invite(cseq=2, to_tag=ok.to.tag, extra=timer))
+    refresh_ok = [r for r in h.responses() if r.status == 200][0]
+    h.feed(ack_for(refresh_ok, cseq=2))
+    h.advance(60.0 + 119.0 - 32.0)
+    assert not [m for m in h.take() if isinstance(m, SipRequest)]
+    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+
+
+def test_refresher_uas_makes_us_refresh_with_update() -> None:
+    h = Harness()
+    extra = (
+        "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: INVITE, ACK, BYE, UPDATE"
+    )
+    call, ok = answered_call(h, extra=extra)
+    assert ok.headers.get("Session-Expires") == "120;refresher=uas"  # RFC 4028 §9 Table 2
+    assert "timer" not in ok.headers.get_all("Require")
+    h.feed(ack_for(ok))
+    h.advance(59.0)
+    assert not [m for m in h.take() if isinstance(m, SipRequest)]
+    h.advance(61.0)  # half the interval: our UPDATE
+    (update,) = {m.top_via.branch: m for m in h.take() if isinstance(m, SipRequest)}.values()
+    assert update.method == "UPDATE" and not update.body
+    assert update.headers.get("Session-Expires") == "120;refresher=uac"
+    h.feed(make_response(update, 200).serialize())
+    h.advance(61.0 + 59.0)
+    assert not [m for m in h.take() if isinstance(m, SipRequest)]
+    h.advance(61.0 + 61.0)  # and again
+    refreshes = [m for m in h.take() if isinstance(m, SipRequest)]
+    assert refreshes and refreshes[0].method == "UPDATE"
+    # A 481 to a refresh: the dialog is gone (§10) - BYE and end.
+    h.feed(make_response(refreshes[0], 481).serialize())
+    assert [m.method for m in h.take() if isinstance(m, SipRequest)] == ["BYE"]
+    assert h.ended()[-1].reason is EndReason.SESSION_EXPIRED
+
+
+def test_refresher_uas_without_update_support_means_no_timer() -> None:
+    h = Harness()
+    extra = "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: INVITE, ACK, BYE"
+    call, ok = answered_call(h, extra=extra)
+    assert ok.headers.get("Session-Expires") is None
+    h.feed(ack_for(ok))
+    h.advance(600.0)
+    assert not [m for m in h.take() if isinstance(m, SipRequest)]
+    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
