@@ -211,6 +211,7 @@ class MediaSession:
     def packets_for(self, frame: bytes | None) -> list[bytes]:
         """The packets that carry the agent's μ-law frame (or silence) this tick."""
         if not self.params.send:
+            self.sender.skip(1)  # on hold: keep the timestamp on wall time, send nothing
             return []
         if frame is not None and self._to_ulaw:
             frame = g711.ulaw_to_alaw(frame)

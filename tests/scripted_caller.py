@@ -62,7 +62,7 @@ class Caller:
     call_id: str = field(default_factory=lambda: f"gwtest-{random.getrandbits(32):08x}")
     cseq: int = 1
     to_tag: str | None = None
-    contact_port: int = 0
+    contact_host: str = "127.0.0.1"
     received: list[SipRequest | SipResponse] = field(default_factory=list)
 
     @property
@@ -85,7 +85,7 @@ class Caller:
             f"To: {to}",
             f"Call-ID: {self.call_id}",
             f"CSeq: {cseq or self.cseq} {method}",
-            f"Contact: <sip:caller@127.0.0.1:{self.sip_port}>",
+            f"Contact: <sip:caller@{self.contact_host}:{self.sip_port}>",
         ]
         if body:
             lines.append("Content-Type: application/sdp")

@@ -158,10 +158,12 @@ class CallHandle:
         agent.on_caller_frame(session.caller_frame(now))
         if self.sent_ahead:
             self.sent_ahead = False  # this tick's packet already went out early
-        else:
+        elif session.params.send:
             packets = session.packets_for(agent.next_frame())
             if packets:
                 endpoint.send(packets)
+        else:
+            session.packets_for(None)  # on hold: the agent's audio waits for the resume
         if session._pending_digits:
             for digit in session.take_digits():
                 self.log.info("DTMF %s (RFC 4733)", digit)

@@ -144,7 +144,11 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
 
     async def _resolve_and_send(self, data: bytes, host: str, port: int) -> None:
         try:
-            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            family = socket.AF_INET
+            if self.transport is not None:
+                sock = self.transport.get_extra_info("socket")
+                family = sock.family if sock is not None else family
+            infos = await self.loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
         except OSError as exc:
             log.warning("cannot resolve %s: %s", host, exc)
             return

@@ -89,7 +89,9 @@ def test_pcma_is_converted_for_the_agent_and_back() -> None:
 
 def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:
     s = session(send=False)
+    before = s.sender.timestamp
     assert s.packets_for(TONE) == []
+    assert s.sender.timestamp == (before + 160) % 2**32  # still on wall time
     held = session(receive=False)
     assert held.idle_for(100.0) == 0.0
     active = session()

@@ -144,3 +144,12 @@ async def test_rtp_port_exhaustion_rejects_with_503() -> None:
         second = await new_caller()
         assert (await second.invite()).status == 503
         await first.bye()
+
+
+async def test_in_dialog_requests_to_a_host_name_are_resolved() -> None:
+    async with running(max_call_seconds=1.0) as (gateway, new_caller):
+        caller = await new_caller()
+        caller.contact_host = "localhost"  # the BYE must be sent to a resolved name
+        await caller.invite()
+        bye = await caller.answer_bye(within=4.0)
+        assert bye.uri.startswith("sip:caller@localhost:")
