@@ -242,3 +242,24 @@ def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Servi
             gw.wait_log(r"call ended:", 5)
             caller.hangup()
     assert any(r["type"] == "transfer" and r["accepted"] for r in call_record(tmp_workdir))
+
+
+def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> None:
+    services.llm.script([FakeResponse(text="Your order has shipped.")])
+    source = script(tmp_workdir, "dtmf", (None, 30.0))
+    env = {**services.env, "SIPGW_DTMF_TIMEOUT_MS": "500"}
+    gw = Gateway(tmp_workdir, agent="assistant", extra_env=env)
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(0.5)
+        caller.send_dtmf("12#")
+        gw.wait_log(r"DTMF #", 5)
+        deadline = time.monotonic() + 5
+        while not services.llm.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+    last = services.llm.requests[0].body["messages"][-1]
+    assert last == {"role": "user", "content": "[The caller pressed keypad keys: 1 2 #]"}

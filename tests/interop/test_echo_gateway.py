@@ -244,3 +244,26 @@ def test_echo_survives_loss_and_jitter_through_a_nat_relay(
     assert report.active_seconds >= 2.0, report.describe()
     stats = gw.wait_log(r"media stats: in (\d+), played (\d+), lost (\d+)", 2)
     assert int(stats[3]) > 0  # the relay did drop packets, and they were concealed
+
+
+def test_linphonec_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
+        Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["PCMU"]) as lin,
+    ):
+        lin.call(gw.uri())
+        lin.wait_connected(10)
+        lin.wait_ended(6)  # our BYE
+        gw.wait_log(r"call ended: local-bye", 2)
+
+
+def test_linphonec_cancels_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    with (
+        Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
+        Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["PCMU"]) as lin,
+    ):
+        lin.call(gw.uri())
+        lin.wait(r"ringing", 5)
+        lin.terminate()  # CANCEL
+        lin.wait_ended(5)
+        gw.wait_log(r"call ended: cancelled \(487\)", 3)
