@@ -412,8 +412,11 @@ class UserAgent:
 
     def _on_invite(self, tx: ServerTransaction, req: SipRequest, flow: Flow, now: float) -> None:
         assert isinstance(tx, InviteServerTransaction)
-        if not req.contacts:
-            raise RemoteProtocolError("INVITE without a Contact", 400)
+        self._check_accept(req)
+        # RFC 2543 INVITEs may lack a Contact (RFC 4475 §3.4.1 inv2543): the From
+        # is then where in-dialog requests go.
+        contacts = req.contacts
+        remote_target = contacts[0].uri if contacts else req.from_.uri
         remote_tag = req.from_.tag or ""
         existing = self.calls.get((req.call_id, remote_tag))
         if existing is not None:
@@ -434,7 +437,7 @@ class UserAgent:
             remote_tag=remote_tag,
             local_uri="",
             remote_uri=req.headers.get("From") or "",
-            remote_target=req.contacts[0].uri,
+            remote_target=remote_target,
             route_set=req.headers.get_all("Record-Route"),
             source=flow,
             local_cseq=self.rng.randrange(1, 2**16),
@@ -446,6 +449,14 @@ class UserAgent:
         self.calls[(req.call_id, remote_tag)] = call
         self._respond(tx, req, 100, now)
         self._events.append(CallOffered(call))
+
+    def _check_accept(self, req: SipRequest) -> None:
+        """§8.2.3 / RFC 4475 §3.3.15: our 2xx carries SDP; 406 if the UAC won't take it."""
+        accepted = [value.split(";")[0].strip().lower() for value in req.headers.get_all("Accept")]
+        if accepted and not any(
+            value in ("application/sdp", "application/*", "*/*") for value in accepted
+        ):
+            raise RemoteProtocolError("Accept does not include application/sdp", 406)
 
     def _parse_offer(self, req: SipRequest) -> SessionDescription | None:
         body = sdp_body(req)
@@ -886,6 +897,9 @@ class UserAgent:
             response.headers.add("Retry-After", str(self.rng.randint(0, 10)))
         elif status == 488:
             response.headers.add("Warning", f'304 {self.config.public_host} "{exc}"')
+        elif status == 406:
+            response.headers.add("Warning", f'399 {self.config.public_host} "{exc}"')
+            response.headers.add("Accept", ACCEPT)
         try:
             self.transactions.respond(tx, response, now)
         except SipError:
@@ -907,7 +921,7 @@ class UserAgent:
         try:
             destination = response_flow(req.top_via, flow)
         except SipError:
-            return  # without a readable Via no response can be routed (§18.2.2)
+            destination = flow  # a Via we cannot read: answer where the packet came from
         response = make_response(req, status, _reason(status, reason))
         response.headers.add("Server", self.config.user_agent)
         self.transactions.send_stateless(response.serialize(), destination)

@@ -356,11 +356,24 @@ def test_unknown_uri_scheme_is_416() -> None:
     assert h.statuses() == [416]
 
 
-def test_invite_without_contact_is_400() -> None:
+def test_invite_without_contact_is_accepted_rfc2543_style() -> None:
+    """RFC 2543 made Contact optional; RFC 4475 §3.4.1 asks to accept such INVITEs."""
     h = Harness()
     h.feed(invite(contact=False))
+    call = h.offered()
+    h.act(h.ua.answer, call, 30000)
+    ok = [r for r in h.responses() if r.status == 200][0]
+    h.feed(ack_for(ok))
+    h.act(h.ua.hangup, call)
+    (bye,) = h.take()
+    assert isinstance(bye, SipRequest) and bye.uri == "sip:+15551234567@192.0.2.10"  # the From
+
+
+def test_accept_without_sdp_is_406() -> None:
+    h = Harness()
+    h.feed(invite(extra="Accept: text/nobodyKnowsThis"))
     (response,) = h.responses()
-    assert response.status == 400 and "Contact" in response.reason
+    assert response.status == 406 and (response.headers.get("Warning") or "").startswith("399")
 
 
 def test_multipart_invite() -> None:
