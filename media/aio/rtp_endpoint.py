@@ -66,6 +66,24 @@ class RtpEndpoint:
         self.session = None
 
 
+def _bind_udp(bind: str, port: int, family: socket.AddressFamily) -> socket.socket | None:
+    """A bound non-blocking UDP socket, or None when the port is taken.
+
+    We bind ourselves rather than through ``create_datagram_endpoint(local_addr=)``:
+    under uvloop that path reports a taken port without an errno.
+    """
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((bind, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            return None
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 async def open_rtp_endpoint(
     bind: str, ports: PortAllocator, attempts: int = 8
 ) -> RtpEndpoint | None:
@@ -79,19 +97,19 @@ async def open_rtp_endpoint(
         port = ports.allocate()
         if port is None:
             return None
-        endpoint = RtpEndpoint(loop, port)
-        try:
-            endpoint.rtp, _ = await loop.create_datagram_endpoint(
-                functools.partial(_RtpProtocol, endpoint), local_addr=(bind, port), family=family
-            )
-            endpoint.rtcp, _ = await loop.create_datagram_endpoint(
-                functools.partial(_RtcpSink, endpoint), local_addr=(bind, port + 1), family=family
-            )
-        except OSError as exc:
-            endpoint.close()
+        rtp = _bind_udp(bind, port, family)
+        rtcp = _bind_udp(bind, port + 1, family) if rtp is not None else None
+        if rtp is None or rtcp is None:
+            if rtp is not None:
+                rtp.close()
             ports.quarantine(port)
-            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                raise
             continue
+        endpoint = RtpEndpoint(loop, port)
+        endpoint.rtp, _ = await loop.create_datagram_endpoint(
+            functools.partial(_RtpProtocol, endpoint), sock=rtp
+        )
+        endpoint.rtcp, _ = await loop.create_datagram_endpoint(
+            functools.partial(_RtcpSink, endpoint), sock=rtcp
+        )
         return endpoint
     return None

@@ -310,6 +310,17 @@ class Gateway:
         handle.setup = self._spawn(self._setup(handle))
 
     async def _setup(self, handle: CallHandle) -> None:
+        """Answer the call; any unexpected failure still gets the caller a final response."""
+        try:
+            await self._answer(handle)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            handle.log.exception("call setup failed: ending the call (500 or BYE)")
+            if not handle.ended:
+                self.sip.act(lambda now: self.ua.hangup(handle.call, now, status=500))
+
+    async def _answer(self, handle: CallHandle) -> None:
         """Bind RTP, ring, prepare the agent, answer."""
         endpoint = await open_rtp_endpoint(self.config.bind, self.ports)
         if handle.ended:

@@ -253,10 +253,16 @@ class FakeSession:
     chunk_sizes: list[int] = field(default_factory=list)
     chunk_times: list[float] = field(default_factory=list)
     """Arrival of each binary frame, seconds after ``started_at``."""
+    chunk_arrived_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` at the arrival of each binary frame (for latency benchmarks)."""
+    chunks: list[bytes] = field(default_factory=list)
+    """The binary frames themselves, only when the fake was made with ``keep_audio=True``."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages from the client (Terminate, UpdateConfiguration, ...)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages the fake sent."""
+    sent_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` right after each message of ``sent`` was written (same order)."""
     violation: str | None = None
     """The 3007/3006 reason if the fake closed the session for a client error."""
     close_code: int | None = None
@@ -351,18 +357,27 @@ class _LiveSession:
             except ConnectionClosed:
                 return
             if isinstance(item, dict):
-                self.fake._update(partial(self.record.sent.append, item))
+                self.fake._update(partial(self._sent, item, time.monotonic()))
+
+    def _sent(self, message: dict[str, Any], at: float) -> None:
+        self.record.sent.append(message)
+        self.record.sent_at.append(at)
 
     # -- incoming
 
     async def _on_audio(self, data: bytes) -> None:
+        arrived = time.monotonic()
         elapsed = self.loop.time() - self.record.started_at
         duration_ms = len(data) / BYTES_PER_MS
+        keep = self.fake.keep_audio
 
         def account() -> None:
             self.record.audio_bytes += len(data)
             self.record.chunk_sizes.append(len(data))
             self.record.chunk_times.append(elapsed)
+            self.record.chunk_arrived_at.append(arrived)
+            if keep:
+                self.record.chunks.append(data)
 
         self.fake._update(account)
         if not 50 <= duration_ms <= 1000:
@@ -492,6 +507,7 @@ class FakeAssemblyAI:
         rate_allowance: float = 0.5,
         check_rate: bool = True,
         default_transcript: str = "hello",
+        keep_audio: bool = False,
     ) -> None:
         self.api_key = api_key
         self.auth_failure = auth_failure
@@ -505,12 +521,15 @@ class FakeAssemblyAI:
         self.rate_allowance = rate_allowance
         self.check_rate = check_rate
         self.default_transcript = default_transcript
+        self.keep_audio = keep_audio
+        """Keep every binary frame in ``FakeSession.chunks`` (latency benchmarks)."""
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._script: deque[str] = deque()
         self._rejections: deque[tuple[int, str | None]] = deque()
         self._pending_close: dict[int, tuple[int, str]] = {}
         self._records: list[FakeSession] = []
+        self._accepted = 0
         self._http_rejections: list[int] = []
         self._attempts = 0
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -667,6 +686,17 @@ class FakeAssemblyAI:
         with self._lock:
             return copy.deepcopy(self._records)
 
+    def forget_ended_sessions(self) -> int:
+        """Drop the records of sessions that have ended (for long runs); returns how many.
+
+        Later sessions keep counting ``index`` from where it was.
+        """
+        with self._lock:
+            kept = [r for r in self._records if r.ended_at is None]
+            dropped = len(self._records) - len(kept)
+            self._records[:] = kept
+            return dropped
+
     @property
     def connection_attempts(self) -> int:
         """Upgrade requests received, rejected ones included."""
@@ -789,7 +819,8 @@ class FakeAssemblyAI:
         )
 
         def add() -> None:
-            record.index = len(self._records)
+            record.index = self._accepted
+            self._accepted += 1
             self._records.append(record)
 
         self._update(add)

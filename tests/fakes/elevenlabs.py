@@ -41,6 +41,7 @@ import json
 import math
 import random
 import threading
+import time
 from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -141,6 +142,10 @@ class Utterance:
     bytes_sent: int = 0
     chunks_after_close: int = 0
     """Chunks sent after the client asked to close the context (late audio)."""
+    requested_at: float | None = None
+    """``time.monotonic()`` when its generation was asked for (the flush, or the POST)."""
+    first_audio_at: float | None = None
+    """``time.monotonic()`` right after its first audio chunk was written to the socket."""
 
 
 @dataclass
@@ -356,6 +361,7 @@ class FakeElevenLabs:
         self._http_replies: list[_HttpChain] = []
         self._failures: deque[tuple[int, dict[str, Any]]] = deque()
         self._serial = 0
+        self._socket_count = 0
         self._live_sockets: set[_Socket] = set()
         self._live_requests: dict[int, web.Request] = {}  # Request is unhashable
         self._runner: web.AppRunner | None = None
@@ -469,6 +475,27 @@ class FakeElevenLabs:
             if self._tone_fn is not None and (chosen := self._tone_fn(text)) is not None:
                 return chosen
             return self._key_tones[key]
+
+    def forget_finished(self) -> int:
+        """Drop the records of closed sockets and finished requests (for long runs).
+
+        Utterances still generating or streaming are kept. Call it on the fake's loop
+        (or while it is idle). Returns how many socket and request records were dropped.
+        """
+        live_sockets = [s for s in self.sockets if not s.closed]
+        live_requests = [
+            r
+            for r in self.requests
+            if (r.method == "POST" and r.status == 200 and r.finished_at is None)
+            or any(s.request is r for s in live_sockets)
+        ]
+        keep = {id(u) for s in live_sockets for c in s.contexts for u in c.utterances}
+        keep.update(id(r.utterance) for r in live_requests if r.utterance is not None)
+        dropped = len(self.sockets) - len(live_sockets) + len(self.requests) - len(live_requests)
+        self.sockets[:] = live_sockets
+        self.requests[:] = live_requests
+        self.utterances[:] = [u for u in self.utterances if id(u) in keep]
+        return dropped
 
     # ----------------------------------------------------------------- queries
 
@@ -624,6 +651,7 @@ class FakeElevenLabs:
             return replies[-1].key
 
     async def _http_stream(self, request: web.Request) -> web.StreamResponse:
+        requested_at = time.monotonic()
         raw = await request.read()
         try:
             body: Any = json.loads(raw) if raw else None
@@ -635,6 +663,7 @@ class FakeElevenLabs:
         except _Reject as reject:
             record.status = reject.status
             return web.json_response(reject.body, status=reject.status)
+        utterance.requested_at = requested_at
         record.utterance = utterance
         record.status = 200
         return await self._stream_body(request, record, utterance)
@@ -668,6 +697,8 @@ class FakeElevenLabs:
             await response.prepare(request)
             async for _, chunk in self._paced(utterance, start):
                 await response.write(chunk)
+                if utterance.first_audio_at is None:
+                    utterance.first_audio_at = time.monotonic()
                 utterance.bytes_sent += len(chunk)
             await response.write_eof()
             record.completed = True
@@ -692,7 +723,8 @@ class FakeElevenLabs:
             return web.json_response(reject.body, status=reject.status)
         record.status = 101
         await ws.prepare(request)
-        sock_record = RecordedSocket(index=len(self.sockets), request=record)
+        sock_record = RecordedSocket(index=self._socket_count, request=record)
+        self._socket_count += 1
         self.sockets.append(sock_record)
         sock = _Socket(ws, request, sock_record)
         sock.authed = "xi-api-key" in request.headers
@@ -878,7 +910,9 @@ class FakeElevenLabs:
         loop = asyncio.get_running_loop()
         while (text := await ctx.queue.get()) is not None:
             ctx.generating = True
+            requested_at = time.monotonic()
             utterance = self._make_utterance(ctx.key, text, ctx.record.context_id)
+            utterance.requested_at = requested_at
             ctx.record.utterances.append(utterance)
             start = loop.time() + self.first_byte_latency
             async for offset, chunk in self._paced(utterance, start):
@@ -907,6 +941,8 @@ class FakeElevenLabs:
             message["normalizedAlignment"] = align
         if not await self._send(sock, message, record=False):
             return False
+        if utterance.first_audio_at is None:
+            utterance.first_audio_at = time.monotonic()
         utterance.bytes_sent += len(chunk)
         if ctx.closing:
             utterance.chunks_after_close += 1

@@ -338,6 +338,14 @@ class FakeOpenAI:
         with self._lock:
             return len(self._queue)
 
+    def forget_finished(self) -> int:
+        """Drop the records of requests that are finished (for long runs); returns how many."""
+        with self._lock:
+            kept = [r for r in self._requests if not r.finished]
+            dropped = len(self._requests) - len(kept)
+            self._requests[:] = kept
+            return dropped
+
     async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Poll ``predicate`` (in the caller's loop) until it is true.
 
@@ -371,9 +379,7 @@ class FakeOpenAI:
         await runner.setup()
         site = web.TCPSite(runner, self.host, 0)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = runner.addresses[0][1]  # works on any loop (asyncio or uvloop)
         self._runner = runner
 
     async def aclose(self) -> None:

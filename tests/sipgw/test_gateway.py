@@ -153,3 +153,40 @@ async def test_in_dialog_requests_to_a_host_name_are_resolved() -> None:
         await caller.invite()
         bye = await caller.answer_bye(within=4.0)
         assert bye.uri.startswith("sip:caller@localhost:")
+
+
+def test_taken_rtp_ports_are_skipped_under_uvloop() -> None:
+    """uvloop reports a taken port without an errno; the gateway must skip it, not hang."""
+    import socket
+
+    import uvloop
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 31700))
+    try:
+
+        async def scenario() -> None:
+            async with running(rtp_ports=(31700, 31710)) as (gateway, new_caller):
+                caller = await new_caller()
+                ok = await caller.invite()
+                assert ok.status == 200 and sdp_port(ok) == 31702
+                await caller.bye()
+
+        uvloop.run(scenario())
+    finally:
+        taken.close()
+
+
+class BrokenAgent(EchoAgent):
+    def on_answered(self) -> None:
+        raise RuntimeError("agent bug")
+
+
+async def test_a_failing_setup_still_ends_the_call() -> None:
+    async with running(BrokenAgent) as (gateway, new_caller):
+        caller = await new_caller()
+        ok = await caller.invite()
+        assert ok.status == 200  # the answer went out before the agent failed
+        await caller.answer_bye(within=3)
+        await asyncio.sleep(0.1)
+        assert gateway.handles == {} and gateway.ports.in_use == 0

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import pytest
 
@@ -411,3 +411,24 @@ class ManagedProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return f"--- {self.name} log tail ({self.log_path}) ---\n{tail(self.log_path, lines)}"
+
+
+class PeerContext:
+    """Start on ``with``, close on exit: the context-manager protocol every peer shares.
+
+    Subclasses set ``process`` and implement ``start()`` (returning ``self``) and ``close()``.
+    """
+
+    process: ManagedProcess | None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self if self.process is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

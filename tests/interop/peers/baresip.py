@@ -20,10 +20,9 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from . import ManagedProcess, PeerError, require_binary
+from . import ManagedProcess, PeerContext, PeerError, require_binary
 from .audio import wav_is_complete, write_pattern
 from .ports import PortRange, free_port_range, free_udp_port
 
@@ -136,7 +135,7 @@ def _rtp_range(spec: PortRange | str | None) -> str:
     return str(spec)
 
 
-class Baresip:
+class Baresip(PeerContext):
     """A headless baresip UA (context manager).
 
     ``Baresip(workdir, "b", user="b", answermode="auto", source_wav=tone)`` writes
@@ -299,17 +298,6 @@ class Baresip:
             self.ctrl = ctrl
             return ""
         return f"ctrl_tcp 127.0.0.1:{self.ctrl_port} not accepting after {self.start_timeout}s"
-
-    def __enter__(self) -> Baresip:
-        return self if self.process is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ control
     def _ctrl(self) -> CtrlClient:

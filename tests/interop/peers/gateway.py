@@ -19,9 +19,8 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
-from . import ManagedProcess, PeerError
+from . import ManagedProcess, PeerContext, PeerError
 from .ports import PortRange, free_port_range
 
 __all__ = ["READY_RE", "Gateway"]
@@ -30,7 +29,7 @@ READY_RE = re.compile(r"listening on udp:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class Gateway:
+class Gateway(PeerContext):
     """A running sipgw (context manager). Teardown SIGKILLs it if ``stop()`` was not called."""
 
     def __init__(
@@ -123,17 +122,6 @@ class Gateway:
         self.sip_host = match["addr"].strip("[]")
         self.sip_port = int(match["port"])
         return self
-
-    def __enter__(self) -> Gateway:
-        return self if self.process is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ use
     def uri(self, user: str = "echo", host: str | None = None) -> str:

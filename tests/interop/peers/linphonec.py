@@ -18,9 +18,8 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 
-from . import ManagedProcess, PeerError, require_binary
+from . import ManagedProcess, PeerContext, PeerError, require_binary
 from .audio import wav_is_complete
 from .ports import PortRange, free_port_range, free_udp_port
 
@@ -38,7 +37,7 @@ _OTHER_CODECS = [
 ]
 
 
-class Linphonec:
+class Linphonec(PeerContext):
     """A headless linphonec (context manager).
 
     Files: ``workdir/NAME/`` is HOME (config ``linphonerc``, database dir), ``workdir/NAME.log``
@@ -177,17 +176,6 @@ class Linphonec:
                 return self
             self.process.kill()
         raise PeerError(f"linphonec {self.name} did not start: {error}\n{self.log_tail()}")
-
-    def __enter__(self) -> Linphonec:
-        return self if self.process is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ control
     def _proc(self) -> ManagedProcess:

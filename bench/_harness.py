@@ -1,0 +1,848 @@
+"""Shared benchmark plumbing: processes, /proc sampling, stats lines, percentiles, output.
+
+Everything here runs in the orchestrating script (``bench.capacity``,
+``bench.pacing``, ``bench.soak``), never in the measured processes. Reader
+threads keep the children's pipes drained and stamp every line with the wall
+clock (``time.time()``), the clock the load generator also reports its phases
+in, so gateway stats lines and /proc samples can be cut to the exact window a
+load step held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+_SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
+
+# -------------------------------------------------------------------- numbers
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) with linear interpolation; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(values: Sequence[float], digits: int = 3) -> dict[str, Any]:
+    """count, mean, p50, p90, p99 and max of ``values`` (None fields when empty)."""
+
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, digits)
+
+    return {
+        "count": len(values),
+        "mean": r(sum(values) / len(values)) if values else None,
+        "p50": r(percentile(values, 50)),
+        "p90": r(percentile(values, 90)),
+        "p99": r(percentile(values, 99)),
+        "max": r(max(values)) if values else None,
+    }
+
+
+def median(values: Iterable[float]) -> float | None:
+    """The median, or None for no values."""
+    return percentile(list(values), 50)
+
+
+def hist_percentile(counts: Sequence[int], width: float, q: float) -> float | None:
+    """Percentile of a histogram whose bucket ``i`` holds values in ``[i*w, (i+1)*w)``.
+
+    Returns the bucket's upper edge (a conservative figure); None when empty.
+    """
+    total = sum(counts)
+    if total == 0:
+        return None
+    target = math.ceil(total * q / 100.0)
+    running = 0
+    for i, count in enumerate(counts):
+        running += count
+        if running >= max(target, 1):
+            return (i + 1) * width
+    return len(counts) * width
+
+
+# -------------------------------------------------------------------- machine
+
+
+def _first_line_with(path: str, prefix: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(prefix):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def sipp_version() -> str | None:
+    """``SIPp v3.6.1-...`` from ``sipp -v``, or None when SIPp is not installed."""
+    if shutil.which("sipp") is None:
+        return None
+    try:
+        out = subprocess.run(["sipp", "-v"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in (out.stdout + out.stderr).splitlines():
+        if "SIPp v" in line:
+            return line.strip()
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, memory, kernel, Python, uvloop and sipgw versions, load, git state."""
+    try:
+        import sipgw
+
+        sipgw_version: str | None = sipgw.__version__
+    except ImportError:
+        sipgw_version = None
+    status = _git("status", "--porcelain")
+    mem = _first_line_with("/proc/meminfo", "MemTotal")
+    return {
+        "cpu_model": _first_line_with("/proc/cpuinfo", "model name") or platform.processor(),
+        "cores": os.cpu_count(),
+        "cpus_online": _read_text("/sys/devices/system/cpu/online"),
+        "mem_total_kb": int(mem.split()[0]) if mem else None,
+        "kernel": platform.release(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "uvloop": _version("uvloop"),
+        "sipgw": sipgw_version,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(status) if status is not None else None,
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "clk_tck": CLK_TCK,
+    }
+
+
+# -------------------------------------------------------------------- CPU and ports
+
+
+def pin_self(cpu: int | None) -> bool:
+    """Pin this process to one CPU (if it exists); True when pinned."""
+    if cpu is None or cpu not in os.sched_getaffinity(0):
+        return False
+    os.sched_setaffinity(0, {cpu})
+    return True
+
+
+def taskset(cpu: int | None) -> list[str]:
+    """``taskset -c CPU`` as a command prefix (empty when no CPU or no taskset)."""
+    if cpu is None or shutil.which("taskset") is None:
+        return []
+    return ["taskset", "-c", str(cpu)]
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def udp_port_bound(port: int) -> bool:
+    """Whether some socket on this host has UDP ``port`` bound (from /proc/net/udp*)."""
+    hexport = f":{port:04X}"
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table, encoding="ascii") as handle:
+                next(handle, None)
+                for line in handle:
+                    local = line.split()[1]
+                    if local.endswith(hexport):
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child: no stray gateway/cloud settings, repo on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+# -------------------------------------------------------------------- /proc sampling
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSample:
+    """One look at a process: wall time, CPU seconds (all threads), RSS, fds, threads."""
+
+    t: float
+    cpu_s: float
+    rss_kb: int
+    fds: int | None
+    threads: int
+
+
+def read_proc(pid: int) -> ProcSample | None:
+    """Sample ``pid`` from /proc; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            raw = handle.read()
+        t = time.time()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime is field 14, stime 15, threads 20, rss 24
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    threads = int(fields[17])
+    rss_kb = int(fields[21]) * PAGE_KB
+    try:
+        fds: int | None = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        fds = None
+    return ProcSample(t, cpu_s, rss_kb, fds, threads)
+
+
+class ProcSampler:
+    """Samples a pid every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[ProcSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"proc-{pid}", daemon=True)
+
+    def start(self) -> ProcSampler:
+        """Start sampling."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sample = read_proc(self.pid)
+            if sample is None:
+                return
+            self.samples.append(sample)
+            self._stop.wait(self.interval)
+
+    def window(self, t0: float, t1: float) -> list[ProcSample]:
+        """The samples taken in ``[t0, t1]``."""
+        return [s for s in self.samples if t0 <= s.t <= t1]
+
+    def cpu_percent(self, t0: float, t1: float) -> float | None:
+        """CPU use over ``[t0, t1]`` in % of one core (first and last sample inside)."""
+        inside = self.window(t0, t1)
+        if len(inside) < 2 or inside[-1].t - inside[0].t <= 0:
+            return None
+        first, last = inside[0], inside[-1]
+        return (last.cpu_s - first.cpu_s) / (last.t - first.t) * 100.0
+
+    def rss_kb(self, t0: float, t1: float) -> float | None:
+        """Median RSS over ``[t0, t1]``."""
+        return median(s.rss_kb for s in self.window(t0, t1))
+
+
+def read_cpu_times() -> dict[int, tuple[float, float, float]]:
+    """Per CPU from /proc/stat: (busy, total, steal) in seconds; busy includes steal."""
+    out: dict[int, tuple[float, float, float]] = {}
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            for line in handle:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    continue
+                name, *values = line.split()
+                ticks = [int(v) for v in values[:8]]
+                idle = ticks[3] + ticks[4]  # idle + iowait
+                total = sum(ticks)
+                steal = ticks[7] if len(ticks) > 7 else 0
+                out[int(name[3:])] = ((total - idle) / CLK_TCK, total / CLK_TCK, steal / CLK_TCK)
+    except OSError:
+        pass
+    return out
+
+
+class CpuSampler:
+    """Samples every CPU's busy time (all processes) in a daemon thread.
+
+    The machine is shared: the busy share of the gateway's CPU minus the
+    gateway's own CPU use is what *other* work took from it during a window.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, dict[int, tuple[float, float, float]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def start(self) -> CpuSampler:
+        """Start sampling."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), read_cpu_times()))
+            self._stop.wait(self.interval)
+
+    def busy_percent(self, cpu: int, t0: float, t1: float, field: int = 0) -> float | None:
+        """How busy ``cpu`` was over ``[t0, t1]`` (all processes), in %.
+
+        ``field=2`` gives the steal time instead: the hypervisor running someone else.
+        """
+        inside = [(t, c) for t, c in self.samples if t0 <= t <= t1 and cpu in c]
+        if len(inside) < 2:
+            return None
+        (_, first), (_, last) = inside[0], inside[-1]
+        total = last[cpu][1] - first[cpu][1]
+        if total <= 0:
+            return None
+        return (last[cpu][field] - first[cpu][field]) / total * 100.0
+
+
+# -------------------------------------------------------------------- child processes
+
+
+class Child:
+    """A child process whose stdout and stderr lines are read (and time-stamped) by threads.
+
+    Args:
+        name: label for messages.
+        cmd: the command.
+        cwd: working directory.
+        env: environment.
+        on_line: called as ``(stream, t, line)`` for every line, from a reader thread.
+        echo: pass lines through to our stderr (prefixed with the name).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        on_line: Callable[[str, float, str], None] | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.name = name
+        self.cmd = list(cmd)
+        self.tail: deque[str] = deque(maxlen=300)
+        self._on_line = on_line
+        self._echo = echo
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, pipe), daemon=True)
+            for stream, pipe in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        """The child's pid."""
+        return self.proc.pid
+
+    def _read(self, stream: str, pipe: IO[str] | None) -> None:
+        if pipe is None:
+            return
+        for line in pipe:
+            t = time.time()
+            line = line.rstrip("\n")
+            self.tail.append(f"{stream}: {line}")
+            if self._on_line is not None:
+                self._on_line(stream, t, line)
+            if self._echo:
+                print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
+
+    def alive(self) -> bool:
+        """Whether the child still runs."""
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        """Signal the child, wait ``timeout`` seconds, then SIGKILL it; returns its status."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                self.proc.wait(5)
+        for reader in self._readers:
+            reader.join(timeout=2)
+        return self.proc.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to exit; returns its status."""
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout=2)
+        return code
+
+    def diagnostics(self, lines: int = 30) -> str:
+        """The last lines it printed."""
+        return "\n".join(list(self.tail)[-lines:])
+
+
+@dataclass
+class StatsLine:
+    """A gateway ``stats {json}`` line and when we read it (wall clock)."""
+
+    t: float
+    data: dict[str, Any]
+
+
+GC_PROBE = """\
+# Written by bench._harness for --gc-probe: logs the gateway's garbage-collector pauses.
+import gc, sys, time
+
+_start = [0.0]
+
+
+def _probe(phase, info):
+    if phase == "start":
+        _start[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _start[0]) * 1000
+    if ms >= 1.0 or info["generation"] == 2:
+        sys.stderr.write("GCPROBE %d %.3f %.3f\\n" % (info["generation"], ms, time.time()))
+
+
+gc.callbacks.append(_probe)
+"""
+
+
+MEM_PROBE = """\
+# Written by bench._harness for --mem-probe: Python-level allocation counts, to tell a
+# leak (live objects grow) from allocator behaviour (RSS grows, live objects do not).
+import gc, sys, threading, time
+
+
+def _mem_probe():
+    while True:
+        time.sleep(%(interval)s)
+        blocks, objects = sys.getallocatedblocks(), len(gc.get_objects())
+        sys.stderr.write("MEMPROBE %%.3f %%d %%d\\n" %% (time.time(), blocks, objects))
+
+
+threading.Thread(target=_mem_probe, name="mem-probe", daemon=True).start()
+"""
+
+
+@dataclass
+class MemSample:
+    """The gateway's live pymalloc blocks and gc-tracked objects at a time (wall clock)."""
+
+    t: float
+    blocks: int
+    objects: int
+
+
+@dataclass
+class GcPause:
+    """One garbage collection the probe saw: generation, pause, when (wall clock)."""
+
+    t: float
+    generation: int
+    ms: float
+
+
+@dataclass
+class GatewayOptions:
+    """How to run the gateway under test."""
+
+    agent: str = "echo"
+    cpu: int | None = 0
+    rtp_ports: tuple[int, int] = (20000, 29999)
+    stats_interval: float = 5.0
+    echo_delay_ms: int | None = None
+    log_level: str = "INFO"
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    gc_probe: bool = False
+    mem_probe: float = 0.0  # seconds between samples; 0 = off
+
+
+class Gateway:
+    """``python -m sipgw serve`` in an empty temp dir, pinned, with its stats lines parsed."""
+
+    def __init__(self, options: GatewayOptions) -> None:
+        self.options = options
+        self.stats: list[StatsLine] = []
+        self.gc_pauses: list[GcPause] = []
+        self.mem_samples: list[MemSample] = []
+        self.errors: list[str] = []
+        self.address: tuple[str, int] | None = None
+        self.child: Child | None = None
+        self.sampler: ProcSampler | None = None
+        self.cpus: CpuSampler | None = None
+        self._ready = threading.Event()
+        self._workdir = tempfile.mkdtemp(prefix="sipgw-bench-")
+
+    @property
+    def command(self) -> list[str]:
+        """The exact command line."""
+        o = self.options
+        cmd = [
+            *taskset(o.cpu), PYTHON, "-m", "sipgw", "serve", "--bind", "127.0.0.1",
+            "--sip-port", "0", "--rtp-ports", f"{o.rtp_ports[0]}-{o.rtp_ports[1]}",
+            "--public-ip", "127.0.0.1", "--agent", o.agent, "--rtp-timeout", "0",
+            "--stats-interval", f"{o.stats_interval:g}", "--log-level", o.log_level,
+        ]  # fmt: skip
+        if o.echo_delay_ms is not None:
+            cmd += ["--echo-delay-ms", str(o.echo_delay_ms)]
+        return cmd + o.extra_args
+
+    def _on_line(self, stream: str, t: float, line: str) -> None:
+        if stream == "stdout" and line.startswith("listening on udp:"):
+            host, _, port = line.removeprefix("listening on udp:").strip().rpartition(":")
+            self.address = (host, int(port))
+            self._ready.set()
+            return
+        if line.startswith("MEMPROBE "):
+            with contextlib.suppress(ValueError, IndexError):
+                _, when, blocks, objects = line.split()
+                self.mem_samples.append(MemSample(float(when), int(blocks), int(objects)))
+            return
+        if line.startswith("GCPROBE "):
+            with contextlib.suppress(ValueError, IndexError):
+                _, gen, ms, when = line.split()
+                self.gc_pauses.append(GcPause(float(when), int(gen), float(ms)))
+            return
+        marker = line.find(" stats {")
+        if marker >= 0:
+            try:
+                self.stats.append(StatsLine(t, json.loads(line[marker + 7 :])))
+            except ValueError:
+                pass
+        elif " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
+            self.errors.append(line)
+
+    def start(self, timeout: float = 30.0) -> tuple[str, int]:
+        """Start it and wait for its ready line; returns the SIP address."""
+        env = bench_env(self.options.env)
+        if self.options.gc_probe or self.options.mem_probe > 0:
+            probe = Path(self._workdir) / "probe"
+            probe.mkdir()
+            code = GC_PROBE if self.options.gc_probe else ""
+            if self.options.mem_probe > 0:
+                code += MEM_PROBE % {"interval": repr(self.options.mem_probe)}
+            (probe / "sitecustomize.py").write_text(code)
+            env["PYTHONPATH"] = f"{probe}{os.pathsep}{env['PYTHONPATH']}"
+        self.child = Child("sipgw", self.command, cwd=self._workdir, env=env, on_line=self._on_line)
+        if not self._ready.wait(timeout) or self.address is None:
+            self.child.stop()
+            raise RuntimeError(f"gateway did not start:\n{self.child.diagnostics()}")
+        self.sampler = ProcSampler(self.child.pid).start()
+        self.cpus = CpuSampler().start()
+        return self.address
+
+    @property
+    def pid(self) -> int:
+        """The gateway's pid."""
+        assert self.child is not None
+        return self.child.pid
+
+    def stop(self) -> int | None:
+        """SIGTERM (BYE to every call), wait, clean up; returns the exit status."""
+        code = None
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.cpus is not None:
+            self.cpus.stop()
+        if self.child is not None:
+            code = self.child.stop(signal.SIGTERM, timeout=20)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        return code
+
+    def __enter__(self) -> Gateway:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stats_between(self, t0: float, t1: float) -> list[dict[str, Any]]:
+        """Stats lines read in ``[t0, t1]``."""
+        return [s.data for s in self.stats if t0 <= s.t <= t1]
+
+    def stats_after(self, t: float) -> list[StatsLine]:
+        """Stats lines read after ``t``."""
+        return [s for s in self.stats if s.t > t]
+
+    def wait_stats(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> bool:
+        """Wait for a new stats line that satisfies ``predicate``."""
+        since = time.time()
+        return wait_until(lambda: any(predicate(s.data) for s in self.stats_after(since)), timeout)
+
+    def window_figures(self, t0: float, t1: float) -> dict[str, Any]:
+        """Gateway-side figures over ``[t0, t1]``: CPU, RSS, tick lateness, RTP counters."""
+        lines = [s for s in self.stats if t0 <= s.t <= t1]
+        # A stats line covers the interval before it: skip one that began before t0.
+        inside = [s.data for s in lines if s.t - self.options.stats_interval >= t0 - 0.25]
+        if not inside:  # a window shorter than the interval: take the line that ends it
+            later = [s.data for s in self.stats if s.t >= t1 - 0.25]
+            inside = later[:1]
+        before = [s.data for s in self.stats if s.t <= t0]
+        out: dict[str, Any] = {
+            "window_s": round(t1 - t0, 2),
+            "cpu_percent": None,
+            "rss_kb": None,
+            "stats_lines": len(inside),
+        }
+        if self.sampler is not None:
+            cpu = self.sampler.cpu_percent(t0, t1)
+            out["cpu_percent"] = None if cpu is None else round(cpu, 1)
+            out["rss_kb"] = self.sampler.rss_kb(t0, t1)
+            fds = [s.fds for s in self.sampler.window(t0, t1) if s.fds is not None]
+            out["open_files"] = max(fds) if fds else None
+        if self.cpus is not None and self.options.cpu is not None:
+            busy = self.cpus.busy_percent(self.options.cpu, t0, t1)
+            steal = self.cpus.busy_percent(self.options.cpu, t0, t1, field=2)
+            out["cpu_busy_percent"] = None if busy is None else round(busy, 1)
+            out["steal_percent"] = None if steal is None else round(steal, 1)
+            if busy is not None and out["cpu_percent"] is not None:
+                # what other processes (and interrupts) took from the gateway's core
+                out["others_on_cpu_percent"] = round(max(0.0, busy - out["cpu_percent"]), 1)
+        if self.options.gc_probe:
+            pauses = [p for p in self.gc_pauses if t0 <= p.t <= t1]
+            out["gc_collections_gen2"] = sum(p.generation == 2 for p in pauses)
+            out["gc_pause_max_ms"] = round(max((p.ms for p in pauses), default=0.0), 2)
+            out["gc_pause_total_ms"] = round(sum(p.ms for p in pauses), 2)
+        if inside:
+            p99s = [d["tick_late_p99_ms"] for d in inside]
+            out["tick_late_p50_ms"] = median(d["tick_late_p50_ms"] for d in inside)
+            out["tick_late_p99_ms"] = median(p99s)
+            out["tick_late_p99_worst_ms"] = max(p99s)
+            out["tick_late_max_ms"] = max(d["tick_late_max_ms"] for d in inside)
+            out["calls_min"] = min(d["calls"] for d in inside)
+            out["calls_max"] = max(d["calls"] for d in inside)
+            out["tasks"] = inside[-1]["tasks"]
+            ref = before[-1] if before else inside[0]
+            last = inside[-1]
+            keys = (
+                "ticks",
+                "ticks_skipped",
+                "rtp_in",
+                "rtp_out",
+                "jb_lost",
+                "jb_late",
+                "early_sends",
+            )
+            for key in keys:
+                if key in last and key in ref:
+                    out[f"{key}_delta"] = last[key] - ref[key]
+        return out
+
+
+# -------------------------------------------------------------------- the load generator
+
+
+@dataclass
+class LoadgenRun:
+    """A finished load generator run: its JSON report, events and command."""
+
+    report: dict[str, Any]
+    events: list[dict[str, Any]]
+    command: list[str]
+    returncode: int
+
+
+def run_loadgen(
+    args: Sequence[str],
+    *,
+    cpu: int | None,
+    timeout: float,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    echo: bool = False,
+) -> LoadgenRun:
+    """Run ``python -m bench.loadgen ARGS --json -`` (pinned) and parse its report.
+
+    Its ``loadgen-event {json}`` stderr lines are collected (and passed to ``on_event``).
+    """
+    cmd = [PYTHON, "-m", "bench.loadgen", *args, "--json", "-"]
+    if cpu is not None:
+        cmd += ["--cpu", str(cpu)]
+    events: list[dict[str, Any]] = []
+    out: list[str] = []
+
+    def on_line(stream: str, t: float, line: str) -> None:
+        if stream == "stdout":
+            out.append(line)
+        elif line.startswith("loadgen-event "):
+            event = json.loads(line.removeprefix("loadgen-event "))
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+        elif echo or "Traceback" in line or "Error" in line:
+            print(f"[loadgen] {line}", file=sys.stderr, flush=True)
+
+    child = Child("loadgen", cmd, cwd=REPO, env=bench_env(), on_line=on_line)
+    try:
+        code = child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.stop(signal.SIGINT, timeout=15)
+        raise RuntimeError(f"load generator timed out:\n{child.diagnostics()}") from None
+    text = "\n".join(out).strip()
+    try:
+        report = json.loads(text)
+    except ValueError:
+        raise RuntimeError(f"load generator failed (exit {code}):\n{child.diagnostics()}") from None
+    return LoadgenRun(report, events, cmd, code)
+
+
+# -------------------------------------------------------------------- output
+
+
+def utc_stamp() -> str:
+    """``20250101T120000Z``."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def default_json_path(name: str) -> Path:
+    """``bench/results/<name>-<UTC timestamp>.json`` (the directory ignores itself in git)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    ignore = RESULTS_DIR / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# benchmark outputs: never committed\n*\n")
+    return RESULTS_DIR / f"{name}-{utc_stamp()}.json"
+
+
+def write_json(data: Mapping[str, Any], dest: str | None, name: str) -> str:
+    """Write ``data`` to ``dest`` (``-`` = stdout, None = the default path); returns where."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    if dest == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return "stdout"
+    path = Path(dest) if dest else default_json_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    return str(path)
+
+
+def fmt(value: Any, spec: str = "") -> str:
+    """Format a table cell: ``-`` for None, ``spec`` for numbers."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and spec:
+        return format(value, spec)
+    if isinstance(value, int) and not isinstance(value, bool) and spec.endswith("f"):
+        return format(float(value), spec)
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain right-aligned text table."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def ulaw_tone(hz: float = 1000.0, dbfs: float = -12.0, samples: int = 160) -> bytes:
+    """``samples`` of a μ-law cosine; 1 kHz fits a 20 ms frame exactly, so frames repeat.
+
+    A cosine, so the first byte is never μ-law silence (0xFF): the load
+    generator tells echoed audio from silence by that byte alone.
+    """
+    from media import g711
+
+    amplitude = 32767 * 10 ** (dbfs / 20)
+    pcm = b"".join(
+        int(amplitude * math.cos(2 * math.pi * hz * n / 8000)).to_bytes(2, "little", signed=True)
+        for n in range(samples)
+    )
+    return g711.linear_to_ulaw(pcm)
+
+
+def log(message: str) -> None:
+    """Progress to stderr (stdout carries the tables)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,932 @@
+"""Capacity: how many concurrent calls one gateway process carries on one core.
+
+Ramp (default)::
+
+    python -m bench.capacity [--steps 50,100,...,1000] [--hold 20] [--rate 50]
+                             [--agent echo|assistant] [--driver loadgen|sipp]
+
+One gateway process pinned to CPU 0 (``taskset -c 0``); the load generator
+(``bench.loadgen``, or SIPp with ``--driver sipp``), this script, and in
+assistant mode the fake cloud services (``bench.fake_services``) on CPU 1.
+Each step places its calls at ``--rate``, holds them ``--hold`` seconds once
+all are up, hangs up, and waits for the gateway to be idle again. Per step:
+gateway CPU (of one core) and CPU per call, RSS and memory per call (RSS over
+the idle gateway's, divided by the calls), tick lateness from the gateway's
+stats lines during the hold, the receiver's pacing deviation, RTP loss, call
+setup time and failed calls; then the largest count that holds p99 lateness
+≤ 5 ms with zero loss and no failed call.
+
+Side by side (``--compare``): the same load generator, the same steps
+(``--compare-steps``), against sipgw's echo agent, SIPp's answering scenario
+with ``-rtp_echo`` (a C++ reference for the media path: immediate echo, no
+jitter buffer, no ticker) and an echo server on pyVoIP 1.6.8
+(``bench/references/pyvoip_echo.py`` in ``bench/.venv-pyvoip``, created on
+first use; thread-per-call, so its steps are capped at ``--pyvoip-max``),
+each pinned to CPU 0 in turn; with the ratios of CPU per call and receiver
+p99 pacing deviation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench._harness import (
+    PYTHON,
+    REPO,
+    Child,
+    CpuSampler,
+    Gateway,
+    GatewayOptions,
+    ProcSampler,
+    bench_env,
+    fmt,
+    format_table,
+    free_udp_port,
+    log,
+    machine_info,
+    percentile,
+    pin_self,
+    run_loadgen,
+    sipp_version,
+    taskset,
+    udp_port_bound,
+    ulaw_tone,
+    wait_until,
+    write_json,
+)
+
+SCENARIO = REPO / "bench" / "scenarios" / "uac_rtp.xml"
+PYVOIP_VENV = REPO / "bench" / ".venv-pyvoip"
+PYVOIP_SCRIPT = REPO / "bench" / "references" / "pyvoip_echo.py"
+PYVOIP_VERSION = "1.6.8"
+
+TARGET_LATE_MS = 5.0
+TARGET_CALLS = 500
+TARGET_SETUP_P99_MS = 20.0
+TARGET_MEM_KB = 200.0
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def idle_baseline(sampler: ProcSampler, seconds: float) -> dict[str, Any]:
+    """RSS and CPU of an idle process over the next ``seconds``."""
+    t0 = time.time()
+    time.sleep(seconds)
+    t1 = time.time()
+    return {
+        "rss_kb": sampler.rss_kb(t0, t1),
+        "cpu_percent": _r(sampler.cpu_percent(t0, t1), 1),
+        "window_s": round(t1 - t0, 2),
+    }
+
+
+def loadgen_args(
+    target: tuple[str, int], calls: int, args: argparse.Namespace, extra: Sequence[str] = ()
+) -> list[str]:
+    """Load generator options for one step."""
+    out = [
+        "--target", f"{target[0]}:{target[1]}", "--calls", str(calls), "--rate", f"{args.rate:g}",
+        "--hold", f"{args.hold:g}", "--audio", args.audio,
+    ]  # fmt: skip
+    if args.talk:
+        out += ["--talk", args.talk]
+    return out + list(extra)
+
+
+def loadgen_timeout(calls: int, args: argparse.Namespace) -> float:
+    """Generous wall-clock bound for one load generator step."""
+    return float(calls / args.rate + 8 + args.hold + calls / 200 + 10 + 60)
+
+
+def step_row(
+    calls: int,
+    window: dict[str, Any],
+    idle_rss_kb: float | None,
+    report: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One table row from the target's window figures and the load generator's report."""
+    cpu = window.get("cpu_percent")
+    rss = window.get("rss_kb")
+    row: dict[str, Any] = {
+        "calls": calls,
+        "cpu_percent": cpu,
+        "cpu_per_call_percent": _r(cpu / calls, 4) if cpu is not None and calls else None,
+        "rss_kb": rss,
+        "mem_per_call_kb": (
+            _r((rss - idle_rss_kb) / calls, 1)
+            if rss is not None and idle_rss_kb is not None and calls
+            else None
+        ),
+        "tick_late_p50_ms": window.get("tick_late_p50_ms"),
+        "tick_late_p99_ms": window.get("tick_late_p99_ms"),
+        "tick_late_p99_worst_ms": window.get("tick_late_p99_worst_ms"),
+        "tick_late_max_ms": window.get("tick_late_max_ms"),
+        "ticks_skipped": window.get("ticks_skipped_delta"),
+        "others_on_cpu_percent": window.get("others_on_cpu_percent"),
+        "steal_percent": window.get("steal_percent"),
+        "jb_lost": window.get("jb_lost_delta"),
+        "jb_late": window.get("jb_late_delta"),
+    }
+    if report is not None:
+        rx, pacing, lg = report["rtp_rx"], report["pacing_ms"], report["loadgen"]
+        row.update(
+            {
+                "rx_pacing_p50_ms": pacing["p50"],
+                "rx_pacing_p99_ms": pacing["p99"],
+                "rx_pacing_max_ms": pacing["max"],
+                "loss": rx["loss"],
+                "lost": rx["lost"],
+                "seq_gaps": rx["gaps"],
+                "duplicates": rx["duplicates"],
+                "reordered": rx["reordered"],
+                "ts_jumps": rx["ts_jumps"],
+                "echo_audio_packets": rx["audio_packets"],
+                "setup_p50_ms": report["setup_ms"]["p50"],
+                "setup_p99_ms": report["setup_ms"]["p99"],
+                "answered": report["calls"]["answered"],
+                "failed": report["calls"]["failed"] + report["calls"]["remote_byes"],
+                "failed_by_reason": report["calls"]["failed_by_reason"],
+                "calls_without_rtp": report["calls"]["calls_without_rtp"],
+                "loadgen_cpu_percent": lg["cpu_percent"],
+                "loadgen_tick_late_p99_ms": lg["tick_late_p99_ms"],
+                "loadgen_tick_late_max_ms": lg["tick_late_max_ms"],
+            }
+        )
+    return row
+
+
+def row_ok(row: dict[str, Any]) -> bool:
+    """p99 tick lateness ≤ 5 ms, zero loss, zero failed calls."""
+    late = row.get("tick_late_p99_ms")
+    return (
+        late is not None
+        and late <= TARGET_LATE_MS
+        and not row.get("lost")
+        and not row.get("failed")
+        and not row.get("calls_without_rtp")
+    )
+
+
+def _strip(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "machine"}
+
+
+# ---------------------------------------------------------------------- fake cloud services
+
+
+@contextlib.contextmanager
+def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], Child]]:
+    """Start ``python -m bench.fake_services --json-ready`` (pinned) and yield the gateway env."""
+    if not (REPO / "bench" / "fake_services.py").exists():
+        raise SystemExit(
+            "capacity: --agent assistant needs bench/fake_services.py (python -m "
+            "bench.fake_services --json-ready), which is not there yet"
+        )
+    cmd = [*taskset(args.loadgen_cpu), PYTHON, "-m", "bench.fake_services", "--json-ready"]
+    for flag in ("stt_final_latency", "llm_first_token_ms", "tts_first_byte_ms"):
+        value = getattr(args, flag)
+        if value is not None:
+            cmd += ["--" + flag.replace("_", "-"), str(value)]
+    ready: list[dict[str, Any]] = []
+
+    def on_line(stream: str, t: float, line: str) -> None:
+        if stream == "stdout" and not ready and line.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                ready.append(json.loads(line))
+
+    child = Child("fake_services", cmd, cwd=REPO, env=bench_env(), on_line=on_line)
+    try:
+        if not wait_until(lambda: bool(ready) or not child.alive(), 30):
+            raise RuntimeError(f"fake services not ready:\n{child.diagnostics()}")
+        if not ready:
+            raise RuntimeError(f"fake services exited:\n{child.diagnostics()}")
+        info = ready[0]
+        env = dict(info.get("keys", {}))
+        env.update(
+            {
+                "ASSEMBLYAI_STREAMING_URL": info["assemblyai_url"],
+                "OPENAI_BASE_URL": info["openai_base_url"],
+                "ELEVENLABS_BASE_URL": info["elevenlabs_base_url"],
+                "SIPGW_CALL_RECORD_DIR": "",
+                "SIPGW_GREETING": "Hi.",
+            }
+        )
+        yield env, child
+    finally:
+        child.stop(signal.SIGTERM, timeout=10)
+
+
+# ---------------------------------------------------------------------- ramp
+
+
+def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
+    """Steps against one gateway, driven by bench.loadgen or SIPp."""
+    with contextlib.ExitStack() as stack:
+        env: dict[str, str] = {}
+        fakes: Child | None = None
+        if args.agent == "assistant":
+            env, fakes = stack.enter_context(fake_services(args))
+        gw = Gateway(
+            GatewayOptions(
+                agent=args.agent,
+                cpu=args.gateway_cpu,
+                stats_interval=args.stats_interval,
+                env=env,
+                gc_probe=args.gc_probe,
+            )
+        )
+        address = gw.start()
+        stack.callback(gw.stop)
+        fake_sampler = ProcSampler(fakes.pid).start() if fakes is not None else None
+        if fake_sampler is not None:
+            stack.callback(fake_sampler.stop)
+        log(f"gateway pid {gw.pid} on {address[0]}:{address[1]} (CPU {args.gateway_cpu})")
+        assert gw.sampler is not None
+        idle = idle_baseline(gw.sampler, max(args.settle, 2.0))
+        log(f"idle: RSS {idle['rss_kb']} kB, CPU {idle['cpu_percent']}%")
+        rows: list[dict[str, Any]] = []
+        for calls in args.steps:
+            log(f"step {calls} calls ({args.driver})")
+            if args.driver == "sipp":
+                row = sipp_step(gw, address, calls, args, idle["rss_kb"])
+            else:
+                row = loadgen_step(gw, address, calls, args, idle["rss_kb"])
+            if fake_sampler is not None:
+                t0, t1 = row["window"]
+                row["fakes_cpu_percent"] = _r(fake_sampler.cpu_percent(t0, t1), 1)
+            row["ok"] = row_ok(row)
+            rows.append(row)
+            log(
+                f"  CPU {fmt(row['cpu_percent'], '.1f')}%  tick p99 "
+                f"{fmt(row['tick_late_p99_ms'])} ms  loss {fmt(row.get('loss'))}  "
+                f"failed {fmt(row.get('failed'))}  ok={row['ok']}"
+            )
+            if not gw.wait_stats(lambda d: d["calls"] == 0, 60):
+                log("  gateway did not return to 0 calls within 60 s")
+            time.sleep(args.settle)
+            broken = (row.get("failed") or 0) > calls * 0.2 or (row.get("loss") or 0) > 0.2
+            if broken and not args.keep_going:
+                log("  step broke down (>20% failed or lost): stopping the ramp")
+                break
+        return {
+            "gateway_command": gw.command,
+            "gateway_errors": gw.errors[:20],
+            "idle": idle,
+            "steps": rows,
+        }
+
+
+def loadgen_step(
+    gw: Gateway,
+    address: tuple[str, int],
+    calls: int,
+    args: argparse.Namespace,
+    idle_rss_kb: float | None,
+) -> dict[str, Any]:
+    """One step with bench.loadgen."""
+    run = run_loadgen(
+        loadgen_args(address, calls, args),
+        cpu=args.loadgen_cpu,
+        timeout=loadgen_timeout(calls, args),
+    )
+    report = run.report
+    t0, t1 = report["times"]["measure_start"], report["times"]["measure_end"]
+    window = gw.window_figures(t0, t1)
+    ramp = gw.window_figures(report["times"]["start"], t0)
+    row = step_row(calls, window, idle_rss_kb, report)
+    row.update(window=[t0, t1], gateway=window, gateway_ramp=ramp, loadgen=_strip(report))
+    row["ramp_tick_late_max_ms"] = ramp.get("tick_late_max_ms")
+    row["loadgen_ramp_tick_late_max_ms"] = report["loadgen"]["ramp_tick_late_max_ms"]
+    if args.gc_probe:
+        row["gc_pause_max_ms"] = window.get("gc_pause_max_ms")
+        row["ramp_gc_pause_max_ms"] = ramp.get("gc_pause_max_ms")
+    return row
+
+
+# ---------------------------------------------------------------------- SIPp as the driver
+
+
+def _sipp_stat(path: Path) -> dict[str, str]:
+    try:
+        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    header = lines[0].split(";")
+    return dict(zip(header, lines[-1].split(";"), strict=False))
+
+
+def _sipp_rtts(workdir: Path) -> list[float]:
+    values: list[float] = []
+    for path in workdir.glob("*_rtt.csv"):
+        for line in path.read_text(errors="replace").splitlines()[1:]:
+            parts = line.split(";")
+            with contextlib.suppress(IndexError, ValueError):
+                values.append(float(parts[1]))
+    return values
+
+
+def sipp_step(
+    gw: Gateway,
+    address: tuple[str, int],
+    calls: int,
+    args: argparse.Namespace,
+    idle_rss_kb: float | None,
+) -> dict[str, Any]:
+    """One step driven by SIPp (uac_rtp.xml, rtp_stream of a raw μ-law tone)."""
+    if shutil.which("sipp") is None:
+        raise SystemExit("capacity: --driver sipp needs sipp (Debian package sip-tester)")
+    workdir = Path(tempfile.mkdtemp(prefix="sipgw-sipp-"))
+    try:
+        (workdir / "tone1k.ulaw").write_bytes(ulaw_tone() * 50)  # 1 s, looped
+        ramp_s = calls / args.rate
+        pause_ms = int((ramp_s + args.hold + 1.0) * 1000)
+        cmd = [
+            *taskset(args.loadgen_cpu), "sipp", f"{address[0]}:{address[1]}", "-sf", str(SCENARIO),
+            "-s", "echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(args.sipp_media_port),
+            "-l", str(calls), "-m", str(calls), "-r", f"{args.rate:g}", "-d", str(pause_ms),
+            "-nostdin", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt",
+            "-rtt_freq", "1", "-timeout", f"{int(pause_ms / 1000 + ramp_s + 60)}s",
+        ]  # fmt: skip
+        t_start = time.time()
+        child = Child("sipp", cmd, cwd=workdir, env=bench_env())
+        code = child.wait(timeout=pause_ms / 1000 + ramp_s + 120)
+        stat = _sipp_stat(workdir / "stat.csv")
+        rtts = _sipp_rtts(workdir)
+        # all calls are up from about ramp_s after the start until the first one hangs up
+        t0 = t_start + ramp_s + 1.0
+        t1 = t_start + ramp_s + args.hold
+        window = gw.window_figures(t0, t1)
+        row = step_row(calls, window, idle_rss_kb, None)
+
+        def num(key: str) -> int | None:
+            try:
+                return int(float(stat[key]))
+            except (KeyError, ValueError):
+                return None
+
+        failed = num("FailedCall(C)")
+        row.update(
+            {
+                "setup_p50_ms": _r(percentile(rtts, 50), 1),
+                "setup_p99_ms": _r(percentile(rtts, 99), 1),
+                "setup_resolution_ms": 1,
+                "answered": num("SuccessfulCall(C)"),
+                "failed": failed if failed is not None else (0 if code == 0 else calls),
+                "sipp_retransmissions": num("Retransmissions(C)"),
+                "sipp_exit": code,
+                "sipp_command": cmd,
+                "window": [t0, t1],
+                "gateway": window,
+                "rtp_in_per_call_per_s": (
+                    _r(window["rtp_in_delta"] / calls / window["window_s"], 2)
+                    if window.get("rtp_in_delta") is not None and window["window_s"]
+                    else None
+                ),
+            }
+        )
+        if code not in (0, 1):
+            row["sipp_tail"] = child.diagnostics(15)
+        # the receiver's view is the gateway's jitter buffer: loss there is SIPp's stream
+        row["lost"] = window.get("jb_lost_delta")
+        return row
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------- side by side
+
+
+def ensure_pyvoip() -> Path | None:
+    """``bench/.venv-pyvoip`` with pyVoIP 1.6.8 (created on first use); None if it fails."""
+    python = PYVOIP_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import pyVoIP,sys; sys.exit(pyVoIP.__version__ != '1.6.8')"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    log(f"creating {PYVOIP_VENV} with pyVoIP=={PYVOIP_VERSION}")
+    try:
+        subprocess.run([PYTHON, "-m", "venv", "--clear", str(PYVOIP_VENV)], check=True)
+        (PYVOIP_VENV / ".gitignore").write_text("*\n")
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"pyVoIP=={PYVOIP_VERSION}"],
+            check=True,
+            timeout=600,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log(f"pyVoIP venv failed: {exc}")
+        return None
+    return python
+
+
+class Target:
+    """Something that answers calls, pinned to the target CPU."""
+
+    name = ""
+    per_step = False  # restart for every step
+    command_line: list[str] = []
+
+    def start(self, lg_sip_port: int) -> tuple[str, int]:
+        """Start; returns the SIP address."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop."""
+
+    @property
+    def sampler(self) -> ProcSampler:
+        """Its /proc sampler."""
+        raise NotImplementedError
+
+    cpu: int | None = None
+    cpus: CpuSampler | None = None
+
+    def window(self, t0: float, t1: float) -> dict[str, Any]:
+        """Figures over a window."""
+        cpu = self.sampler.cpu_percent(t0, t1)
+        out = {
+            "window_s": round(t1 - t0, 2),
+            "cpu_percent": _r(cpu, 1),
+            "rss_kb": self.sampler.rss_kb(t0, t1),
+        }
+        if self.cpus is not None and self.cpu is not None:
+            busy = self.cpus.busy_percent(self.cpu, t0, t1)
+            out["cpu_busy_percent"] = _r(busy, 1)
+            out["steal_percent"] = _r(self.cpus.busy_percent(self.cpu, t0, t1, field=2), 1)
+            if busy is not None and cpu is not None:
+                out["others_on_cpu_percent"] = _r(max(0.0, busy - cpu), 1)
+        return out
+
+
+class SipgwTarget(Target):
+    """The gateway with the echo agent."""
+
+    name = "sipgw"
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.gw = Gateway(
+            GatewayOptions(agent="echo", cpu=args.gateway_cpu, stats_interval=args.stats_interval)
+        )
+
+    def start(self, lg_sip_port: int) -> tuple[str, int]:
+        self.command_line = self.gw.command
+        return self.gw.start()
+
+    def stop(self) -> None:
+        self.gw.stop()
+
+    @property
+    def sampler(self) -> ProcSampler:
+        assert self.gw.sampler is not None
+        return self.gw.sampler
+
+    def window(self, t0: float, t1: float) -> dict[str, Any]:
+        return self.gw.window_figures(t0, t1)
+
+
+class ChildTarget(Target):
+    """A reference answerer run as a child process."""
+
+    def __init__(self, name: str, cpu: int | None) -> None:
+        self.name = name
+        self.cpu = cpu
+        self.child: Child | None = None
+        self._sampler: ProcSampler | None = None
+        self.workdir = tempfile.mkdtemp(prefix=f"sipgw-{name}-")
+
+    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
+        """The command line."""
+        raise NotImplementedError
+
+    def start(self, lg_sip_port: int) -> tuple[str, int]:
+        port = free_udp_port()
+        cmd = [*taskset(self.cpu), *self.command(port, lg_sip_port)]
+        self.command_line = cmd
+        self.child = Child(self.name, cmd, cwd=self.workdir, env=bench_env())
+        if not wait_until(lambda: udp_port_bound(port) or not self.child_alive(), 20):
+            raise RuntimeError(f"{self.name} did not start:\n{self.child.diagnostics()}")
+        if not self.child_alive():
+            raise RuntimeError(f"{self.name} exited:\n{self.child.diagnostics()}")
+        time.sleep(0.5)
+        self._sampler = ProcSampler(self.child.pid).start()
+        self.cpus = CpuSampler().start()
+        return ("127.0.0.1", port)
+
+    def child_alive(self) -> bool:
+        """Whether the child runs."""
+        return self.child is not None and self.child.alive()
+
+    def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.stop()
+        if self.cpus is not None:
+            self.cpus.stop()
+        if self.child is not None:
+            self.child.stop(signal.SIGTERM, timeout=10)
+
+    @property
+    def sampler(self) -> ProcSampler:
+        assert self._sampler is not None
+        return self._sampler
+
+
+class SippEchoTarget(ChildTarget):
+    """``sipp -sn uas -rtp_echo``: answers and echoes RTP at once (C++)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__("sipp", args.gateway_cpu)
+        self.media_port = args.sipp_media_port
+
+    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
+        return [
+            "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(sip_port), "-mi", "127.0.0.1",
+            "-mp", str(self.media_port), "-rtp_echo", "-nostdin",
+        ]  # fmt: skip
+
+
+class PyvoipTarget(ChildTarget):
+    """``bench/references/pyvoip_echo.py`` on pyVoIP 1.6.8 (thread per call)."""
+
+    per_step = True
+
+    def __init__(self, args: argparse.Namespace, python: Path) -> None:
+        super().__init__("pyvoip", args.gateway_cpu)
+        self.python = python
+
+    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
+        return [
+            str(self.python), str(PYVOIP_SCRIPT), "--bind", "127.0.0.1", "--sip-port",
+            str(sip_port), "--server", f"127.0.0.1:{lg_sip_port}", "--rtp-ports", "40000-49999",
+        ]  # fmt: skip
+
+
+def run_compare(args: argparse.Namespace) -> dict[str, Any]:
+    """The same load against sipgw, SIPp's echo and pyVoIP's echo."""
+    targets: list[Target] = []
+    notes: list[str] = []
+    for name in args.targets:
+        if name == "sipgw":
+            targets.append(SipgwTarget(args))
+        elif name == "sipp":
+            if shutil.which("sipp") is None:
+                notes.append("sipp: not installed (Debian package sip-tester); skipped")
+            else:
+                targets.append(SippEchoTarget(args))
+        elif name == "pyvoip":
+            python = ensure_pyvoip()
+            if python is None:
+                notes.append("pyvoip: could not create bench/.venv-pyvoip; skipped")
+            else:
+                targets.append(PyvoipTarget(args, python))
+    extra = ["--spin-us", f"{args.spin_us:g}"]
+    results: dict[str, list[dict[str, Any]]] = {}
+    commands: dict[str, list[str]] = {}
+    for target in targets:
+        rows: list[dict[str, Any]] = []
+        results[target.name] = rows
+        steps = list(args.compare_steps)
+        if target.name == "pyvoip":
+            steps = [n for n in steps if n <= args.pyvoip_max]
+            skipped = [n for n in args.compare_steps if n > args.pyvoip_max]
+            if skipped:
+                notes.append(f"pyvoip: steps {skipped} skipped (capped at --pyvoip-max)")
+        started = False
+        idle_rss: float | None = None
+        try:
+            for calls in steps:
+                lg_port = free_udp_port()
+                if not started or target.per_step:
+                    if started:
+                        target.stop()
+                        time.sleep(1)
+                    address = target.start(lg_port)
+                    commands[target.name] = target.command_line
+                    started = True
+                    idle = idle_baseline(target.sampler, max(args.settle, 2.0))
+                    idle_rss = idle["rss_kb"]
+                log(f"{target.name}: step {calls} calls")
+                try:
+                    run = run_loadgen(
+                        loadgen_args(address, calls, args, [*extra, "--sip-port", str(lg_port)]),
+                        cpu=args.loadgen_cpu,
+                        timeout=loadgen_timeout(calls, args),
+                    )
+                except RuntimeError as exc:
+                    log(f"  load generator failed: {exc}")
+                    rows.append({"calls": calls, "error": str(exc)[-2000:]})
+                    break
+                report = run.report
+                t0, t1 = report["times"]["measure_start"], report["times"]["measure_end"]
+                window = target.window(t0, t1)
+                row = step_row(calls, window, idle_rss, report)
+                row.update(window=[t0, t1], target_window=window, loadgen=_strip(report))
+                rows.append(row)
+                log(
+                    f"  CPU {fmt(row['cpu_percent'], '.1f')}%  rx p99 "
+                    f"{fmt(row['rx_pacing_p99_ms'])} ms  loss {fmt(row['loss'])}  "
+                    f"failed {row['failed']}"
+                )
+                if isinstance(target, SipgwTarget):
+                    target.gw.wait_stats(lambda d: d["calls"] == 0, 60)
+                time.sleep(args.settle)
+        finally:
+            if started:
+                target.stop()
+    return {
+        "targets": results,
+        "ratios": compare_ratios(results),
+        "notes": notes,
+        "commands": commands,
+    }
+
+
+def compare_ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """sipgw / SIPp and sipgw / pyVoIP per step: CPU per call and receiver p99 pacing."""
+    base = {r["calls"]: r for r in results.get("sipgw", []) if "error" not in r}
+    out = []
+    for calls, row in sorted(base.items()):
+        entry: dict[str, Any] = {"calls": calls}
+        for other in ("sipp", "pyvoip"):
+            match = next(
+                (r for r in results.get(other, []) if r["calls"] == calls and "error" not in r),
+                None,
+            )
+            for key, label in (("cpu_per_call_percent", "cpu"), ("rx_pacing_p99_ms", "pacing")):
+                a = row.get(key)
+                b = match.get(key) if match else None
+                entry[f"{label}_sipgw_over_{other}"] = _r(a / b, 2) if a and b else None
+        out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------------- verdicts and tables
+
+
+def ramp_verdict(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The largest count that held, and the targets."""
+    ok_counts = [r["calls"] for r in rows if r["ok"]]
+    held_up_to = None
+    for r in rows:
+        if not r["ok"]:
+            break
+        held_up_to = r["calls"]
+    upto = [r for r in rows if r["calls"] <= TARGET_CALLS]
+    setup_p99 = [r["setup_p99_ms"] for r in upto if r.get("setup_p99_ms") is not None]
+    clean = [r for r in rows if not r.get("failed") and r.get("mem_per_call_kb") is not None]
+    mem = clean[-1]["mem_per_call_kb"] if clean else None
+    mem_at = clean[-1]["calls"] if clean else None
+    return {
+        "largest_ok_calls": max(ok_counts) if ok_counts else None,
+        "held_every_step_up_to": held_up_to,
+        "criteria": f"gateway p99 tick lateness <= {TARGET_LATE_MS} ms (median of the stats "
+        "intervals in the hold), zero RTP loss, zero failed calls",
+        "capacity_target": {
+            "target": f">= {TARGET_CALLS} calls",
+            "met": held_up_to is not None and held_up_to >= TARGET_CALLS,
+            "tested_up_to": max((r["calls"] for r in rows), default=None),
+        },
+        "setup_target": {
+            "target": f"setup p99 <= {TARGET_SETUP_P99_MS} ms at {args.rate:g} calls/s "
+            f"(worst step up to {TARGET_CALLS} calls)",
+            "worst_p99_ms": max(setup_p99) if setup_p99 else None,
+            "met": bool(setup_p99) and max(setup_p99) <= TARGET_SETUP_P99_MS
+            if args.rate == 50
+            else None,
+        },
+        "memory_target": {
+            "target": f"<= {TARGET_MEM_KB:g} KB per call",
+            "kb_per_call": mem,
+            "at_calls": mem_at,
+            "met": mem is not None and mem <= TARGET_MEM_KB,
+        },
+    }
+
+
+def ramp_table(rows: list[dict[str, Any]], driver: str) -> str:
+    """The readable table of a ramp."""
+    headers = [
+        "calls", "CPU %", "CPU/call %", "RSS MB", "KB/call", "tick p99", "(worst)", "tick max",
+        "rx p99", "rx max", "loss", "setup p50", "setup p99", "failed", "LG p99", "LG CPU",
+        "other", "ok",
+    ]  # fmt: skip
+    out = []
+    for r in rows:
+        rss = r.get("rss_kb")
+        out.append(
+            [
+                str(r["calls"]),
+                fmt(r.get("cpu_percent"), ".1f"),
+                fmt(r.get("cpu_per_call_percent"), ".3f"),
+                fmt(rss / 1024 if rss else None, ".1f"),
+                fmt(r.get("mem_per_call_kb"), ".1f"),
+                fmt(r.get("tick_late_p99_ms"), ".1f"),
+                fmt(r.get("tick_late_p99_worst_ms"), ".1f"),
+                fmt(r.get("tick_late_max_ms"), ".1f"),
+                fmt(r.get("rx_pacing_p99_ms"), ".2f"),
+                fmt(r.get("rx_pacing_max_ms"), ".1f"),
+                fmt(r.get("loss"), ".4f") if driver != "sipp" else f"jb {fmt(r.get('lost'))}",
+                fmt(r.get("setup_p50_ms"), ".1f"),
+                fmt(r.get("setup_p99_ms"), ".1f"),
+                fmt(r.get("failed")),
+                fmt(r.get("loadgen_tick_late_p99_ms"), ".2f"),
+                fmt(r.get("loadgen_cpu_percent"), ".0f"),
+                fmt(r.get("others_on_cpu_percent"), ".0f"),
+                "yes" if r.get("ok") else "NO",
+            ]
+        )
+    return format_table(headers, out)
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    """The readable side-by-side tables."""
+    headers = [
+        "target", "calls", "CPU %", "CPU/call %", "RSS MB", "rx p50", "rx p99", "rx max",
+        "loss", "setup p50", "setup p99", "failed", "LG p99", "other",
+    ]  # fmt: skip
+    out = []
+    for name, rows in result["targets"].items():
+        for r in rows:
+            if "error" in r:
+                out.append([name, str(r["calls"]), "error", *["-"] * (len(headers) - 3)])
+                continue
+            rss = r.get("rss_kb")
+            out.append(
+                [
+                    name,
+                    str(r["calls"]),
+                    fmt(r.get("cpu_percent"), ".1f"),
+                    fmt(r.get("cpu_per_call_percent"), ".3f"),
+                    fmt(rss / 1024 if rss else None, ".1f"),
+                    fmt(r.get("rx_pacing_p50_ms"), ".2f"),
+                    fmt(r.get("rx_pacing_p99_ms"), ".2f"),
+                    fmt(r.get("rx_pacing_max_ms"), ".1f"),
+                    fmt(r.get("loss"), ".4f"),
+                    fmt(r.get("setup_p50_ms"), ".1f"),
+                    fmt(r.get("setup_p99_ms"), ".1f"),
+                    fmt(r.get("failed")),
+                    fmt(r.get("loadgen_tick_late_p99_ms"), ".2f"),
+                    fmt(r.get("others_on_cpu_percent"), ".0f"),
+                ]
+            )
+    text = format_table(headers, out)
+    ratio_rows = [
+        [
+            str(e["calls"]),
+            fmt(e.get("cpu_sipgw_over_sipp"), ".2f"),
+            fmt(e.get("cpu_sipgw_over_pyvoip"), ".2f"),
+            fmt(e.get("pacing_sipgw_over_sipp"), ".2f"),
+            fmt(e.get("pacing_sipgw_over_pyvoip"), ".2f"),
+        ]
+        for e in result["ratios"]
+    ]
+    text += "\n\nratios (sipgw / other; CPU per call, receiver p99 pacing deviation):\n"
+    text += format_table(
+        ["calls", "CPU/SIPp", "CPU/pyVoIP", "pacing/SIPp", "pacing/pyVoIP"], ratio_rows
+    )
+    return text
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    p = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=_ints, default=_ints("50,100,200,300,400,500,600,800,1000"))
+    p.add_argument("--hold", type=float, default=20.0, help="s held once all calls are up")
+    p.add_argument("--rate", type=float, default=50.0, help="new calls per second")
+    p.add_argument("--agent", choices=("echo", "assistant"), default="echo")
+    p.add_argument("--driver", choices=("loadgen", "sipp"), default="loadgen")
+    p.add_argument("--audio", choices=("tone", "silence"), default="tone")
+    p.add_argument(
+        "--talk",
+        help="caller talk bursts ON/EVERY s (default 0.8/6 with --agent assistant, else none)",
+    )
+    p.add_argument("--compare", action="store_true", help="sipgw vs SIPp echo vs pyVoIP echo")
+    p.add_argument("--compare-steps", type=_ints, default=_ints("50,100,200,400"))
+    p.add_argument(
+        "--targets",
+        type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+        default=["sipgw", "sipp", "pyvoip"],
+        help="--compare targets (default sipgw,sipp,pyvoip)",
+    )
+    p.add_argument("--pyvoip-max", type=int, default=100, help="largest step for pyVoIP")
+    p.add_argument(
+        "--spin-us",
+        type=float,
+        default=1000.0,
+        help="--compare: load generator busy-waits this long before each tick, so SIPp's "
+        "immediate echo shows its own jitter rather than the load generator's timer's",
+    )
+    p.add_argument("--gateway-cpu", type=int, default=0)
+    p.add_argument("--loadgen-cpu", type=int, default=1)
+    p.add_argument("--stats-interval", type=float, default=5.0, help="gateway stats interval (s)")
+    p.add_argument("--settle", type=float, default=3.0, help="idle seconds before/between steps")
+    p.add_argument("--sipp-media-port", type=int, default=40000)
+    p.add_argument("--keep-going", action="store_true", help="do not stop at a broken step")
+    p.add_argument(
+        "--gc-probe",
+        action="store_true",
+        help="log the gateway's garbage-collector pauses (a sitecustomize in its PYTHONPATH)",
+    )
+    p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
+    p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
+    p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
+    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = build_parser().parse_args(argv)
+    if args.talk is None and args.agent == "assistant":
+        args.talk = "0.8/6"
+    pin_self(args.loadgen_cpu)
+    machine = machine_info()
+    if len(os.sched_getaffinity(0)) < 1 or (os.cpu_count() or 1) < 2:
+        log("warning: fewer than 2 CPUs: gateway and load generator share a core")
+    params = {k: v for k, v in vars(args).items() if k != "json"}
+    params["argv"] = sys.argv[1:] if argv is None else argv
+    data: dict[str, Any] = {
+        "tool": "capacity",
+        "mode": "compare" if args.compare else f"ramp-{args.driver}",
+        "params": params,
+        "machine": machine,
+        "sipp": sipp_version() if (args.compare or args.driver == "sipp") else None,
+    }
+    if args.compare:
+        result = run_compare(args)
+        data.update(result)
+        table = compare_table(result)
+        title = "side by side, same load generator, target pinned to CPU " + str(args.gateway_cpu)
+        verdict_lines = [f"note: {n}" for n in result["notes"]]
+    else:
+        result = run_ramp(args)
+        data.update(result)
+        verdict = ramp_verdict(result["steps"], args)
+        data["verdict"] = verdict
+        table = ramp_table(result["steps"], args.driver)
+        title = (
+            f"capacity ramp: agent {args.agent}, driver {args.driver}, rate {args.rate:g}/s, "
+            f"hold {args.hold:g} s; gateway on CPU {args.gateway_cpu}, load on CPU "
+            f"{args.loadgen_cpu}"
+        )
+        verdict_lines = [
+            "(tick: the gateway's ticker lateness from its stats lines, median of the "
+            "intervals in the hold, and the worst; rx: deviation of inter-arrival from 20 ms "
+            "at the receiver; LG: the load generator's own tick p99 and CPU; other: CPU % "
+            "that other processes took from the gateway's core)",
+            *format_verdict(verdict),
+        ]
+    where = write_json(data, args.json, "capacity" + ("-compare" if args.compare else ""))
+    if args.json != "-":
+        print(title)
+        print(table)
+        print()
+        for line in verdict_lines:
+            print(line)
+        print(f"\nJSON: {where}")
+    return 0
+
+
+def format_verdict(v: dict[str, Any]) -> list[str]:
+    """Verdict lines against the targets."""
+
+    def yes(met: bool | None) -> str:
+        return "n/a" if met is None else ("MET" if met else "NOT MET")
+
+    cap, setup, mem = v["capacity_target"], v["setup_target"], v["memory_target"]
+    return [
+        f"largest step that held ({v['criteria']}): {fmt(v['largest_ok_calls'])}; "
+        f"every step held up to {fmt(v['held_every_step_up_to'])}",
+        f"target {cap['target']} on one core: {yes(cap['met'])} (tested up to "
+        f"{fmt(cap['tested_up_to'])})",
+        f"target {setup['target']}: worst {fmt(setup['worst_p99_ms'])} ms -> {yes(setup['met'])}",
+        f"target {mem['target']}: {fmt(mem['kb_per_call'])} KB at {fmt(mem['at_calls'])} calls "
+        f"-> {yes(mem['met'])}",
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

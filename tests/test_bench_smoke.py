@@ -1,0 +1,148 @@
+"""Smoke test of the benchmark scripts: each runs in a tiny configuration and writes its JSON.
+
+No performance figure is asserted; only that the scripts run end to end against a
+real gateway process and report the fields the README's tables are built from.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench._harness import hist_percentile, percentile
+from bench.loadgen import _sdp_audio, _tag, parse_sip
+
+REPO = Path(__file__).resolve().parent.parent
+needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp not installed")
+
+
+def run_bench(tmp_path: Path, module: str, *args: str, timeout: float = 90) -> dict[str, Any]:
+    out = tmp_path / f"{module}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args, "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "JSON:" in proc.stdout  # the readable table was printed
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["machine"]["cpu_model"] and data["machine"]["python"]
+    assert data["params"]
+    return data
+
+
+STEP_FIELDS = (
+    "calls", "cpu_percent", "cpu_per_call_percent", "rss_kb", "mem_per_call_kb",
+    "tick_late_p99_ms", "tick_late_max_ms", "setup_p50_ms", "setup_p99_ms", "failed", "ok",
+)  # fmt: skip
+RECEIVER_FIELDS = ("rx_pacing_p50_ms", "rx_pacing_p99_ms", "rx_pacing_max_ms", "loss", "lost")
+
+
+def test_capacity_ramp(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--steps", "2", "--hold", "2", "--stats-interval", "1",
+        "--settle", "0.5",
+    )  # fmt: skip
+    assert data["mode"] == "ramp-loadgen"
+    (step,) = data["steps"]
+    for key in (*STEP_FIELDS, *RECEIVER_FIELDS, "loadgen_tick_late_p99_ms"):
+        assert key in step, key
+    assert step["calls"] == 2 and step["answered"] == 2
+    assert step["loadgen"]["rtp_rx"]["received"] > 0
+    assert {"largest_ok_calls", "capacity_target", "setup_target", "memory_target"} <= set(
+        data["verdict"]
+    )
+    assert data["idle"]["rss_kb"]
+
+
+@pytest.mark.skipif(
+    not (REPO / "bench" / "fake_services.py").exists(), reason="bench.fake_services missing"
+)
+def test_capacity_assistant(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--agent", "assistant", "--steps", "2", "--hold", "2",
+        "--stats-interval", "1", "--settle", "0.5",
+    )  # fmt: skip
+    (step,) = data["steps"]
+    assert step["answered"] == 2
+    assert "fakes_cpu_percent" in step
+
+
+@needs_sipp
+def test_capacity_sipp_driver(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--driver", "sipp", "--steps", "2", "--hold", "2",
+        "--stats-interval", "1", "--settle", "0.5",
+    )  # fmt: skip
+    (step,) = data["steps"]
+    for key in STEP_FIELDS:
+        assert key in step, key
+    assert step["answered"] == 2 and step["sipp_exit"] == 0
+    assert data["sipp"].startswith("SIPp v")
+
+
+@needs_sipp
+def test_capacity_compare(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--compare", "--compare-steps", "2", "--hold", "2",
+        "--targets", "sipgw,sipp", "--stats-interval", "1", "--settle", "0.5",
+    )  # fmt: skip
+    assert set(data["targets"]) == {"sipgw", "sipp"}
+    for rows in data["targets"].values():
+        (row,) = rows
+        for key in ("cpu_per_call_percent", "rx_pacing_p99_ms", "loss", "failed"):
+            assert key in row, key
+    (ratio,) = data["ratios"]
+    assert {"cpu_sipgw_over_sipp", "pacing_sipgw_over_sipp"} <= set(ratio)
+
+
+def test_pacing(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "pacing", "--duration", "2", "--load-calls", "3", "--load-duration", "2",
+        "--stats-interval", "1",
+    )  # fmt: skip
+    one, loaded = data["phases"]
+    assert one["calls"] == 1 and loaded["calls"] == 3
+    for key in ("dev_p50_ms", "dev_p99_ms", "dev_max_ms", "seq_gaps", "ts_jumps", "loss"):
+        assert key in one, key
+    assert one["intervals"] > 0
+    assert {"target", "p99_ms_at_1_call", "met"} <= set(data["verdict"])
+
+
+def test_soak(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "soak", "--calls", "3", "--hold", "1", "--duration", "5", "--warmup", "1",
+        "--stats-interval", "1",
+    )  # fmt: skip
+    assert data["calls"]["placed"] > 3  # churned
+    for key in ("rss_kb", "at_equal_calls", "idle", "verdict"):
+        assert key in data, key
+    assert data["idle"]["before"] is not None and data["idle"]["after"] is not None
+    assert "no_growth" in data["verdict"]
+
+
+def test_loadgen_sip_parsing() -> None:
+    raw = (
+        b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n"
+        b"f: <sip:a@h>;tag=1\r\nt: <sip:b@h>;tag=abc\r\ni: x@y\r\nCSeq: 1 INVITE\r\n"
+        b"m: <sip:gw@127.0.0.1:5060>\r\nc: application/sdp\r\n\r\n"
+        b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 20000 RTP/AVP 0\r\n"
+    )
+    msg = parse_sip(raw)
+    assert msg is not None and msg.status == 200 and msg.method == "INVITE"
+    assert msg.h("call-id") == "x@y" and _tag(msg.h("to")) == "abc"
+    assert _sdp_audio(msg.body) == ("127.0.0.1", 20000)
+
+
+def test_percentiles() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([], 99) is None
+    assert hist_percentile([0, 10, 0, 1], 0.5, 50) == 1.0
