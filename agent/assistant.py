@@ -33,6 +33,7 @@ pause.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
 from contextlib import aclosing
@@ -62,14 +63,22 @@ from agent.stt.assemblyai import (
 )
 from agent.tools.registry import ToolRegistry
 from agent.tts.elevenlabs import ElevenLabsTTSService, TtsError, TtsReply
-from media.g711 import silence_frame
 from media.vad import VadEvent, VoiceActivityDetector
 
 __all__ = ["AssistantAgent", "AssistantCallControl", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
-SILENCE = silence_frame("PCMU")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
+GREETING_WAIT = 1.0
+"""Seconds the answer may wait for the greeting's first audio."""
+STT_SPEECH_ECHO = 1.5
+"""An STT SpeechStarted this soon after the VAD's own start is the same speech."""
+PAUSE_WITHOUT_SPEECH = 0.5
+"""Seconds a barge-in pause lasts without caller speech before the agent resumes."""
+FAST_CHUNK_MS = 50
+"""STT chunk size right after caller speech (the API's minimum)."""
+FAST_CHUNKS_AFTER_SPEECH = 1.5
+"""Seconds after the caller's last loud frame that STT chunks stay small."""
 BACKCHANNELS = frozenset(
     {
         "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
@@ -189,6 +198,8 @@ class AssistantAgent(Agent):
         self._onset_at: float | None = None
         self._speech_end_at: float | None = None
         self._speech_started_at: float | None = None
+        self._fast_chunks = False
+        self._audio_arrived = asyncio.Event()
         self._hangup_after_reply = False
         self._hung_up = False
         self._digits: list[str] = []
@@ -225,10 +236,16 @@ class AssistantAgent(Agent):
             self.record.write({"type": "assistant", "text": self.settings.greeting,
                                "greeting": True})  # fmt: skip
             self._speak_fixed(self.settings.greeting, "greeting")
+            # Ring a little longer rather than answer into silence: the 200 OK goes
+            # out once the greeting's first audio is here (or after GREETING_WAIT).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._audio_arrived.wait(), GREETING_WAIT)
 
     def on_answered(self) -> None:
-        """Release the (pre-synthesized) greeting."""
+        """Release the (pre-synthesized) greeting: its first frame goes out at once."""
         self.playout.held = False
+        if self.playout.pending:
+            self.call.audio_ready()
         self._answered_at = self.loop.time()
         self.record.write({"type": "answered"})
         if self._reply is not None and self._reply.kind == "greeting":
@@ -272,18 +289,43 @@ class AssistantAgent(Agent):
 
     # ------------------------------------------------------------------ the 20 ms tick
 
+    wants_arrival_audio = True
+
     def on_caller_frame(self, frame: bytes | None) -> None:
-        """To STT unchanged (μ-law), and through the VAD for barge-in."""
-        self.stt.send_audio(frame if frame is not None else SILENCE)
+        """Unused: the assistant listens at arrival (:meth:`on_caller_audio`)."""
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        """At arrival, in order: to STT unchanged (μ-law), and through the VAD for barge-in."""
         event = self.vad.push(frame)
+        now = self.loop.time()
         if self.vad.loud:
-            self._speech_end_at = self.loop.time()  # the last loud frame so far
+            self._speech_end_at = now  # the last loud frame so far
+        # Right after the caller stops talking the turn detector counts silence:
+        # send it in the smallest chunks the API takes, so the turn ends sooner.
+        last_loud = self._speech_end_at
+        fast = (
+            not self.vad.loud
+            and last_loud is not None
+            and now - last_loud < FAST_CHUNKS_AFTER_SPEECH
+        )
+        if fast != self._fast_chunks:
+            self._fast_chunks = fast
+            self.stt.set_chunk_ms(FAST_CHUNK_MS if fast else self.settings.stt.chunk_ms)
+        self.stt.send_audio(frame)
         if event is VadEvent.STARTED:
             self._speech_started_at = self.loop.time() - self.vad.speech_ms / 1000
             self._caller_started(self._speech_started_at)
         elif event is VadEvent.ENDED:
             if self._paused_at is not None:
                 self._resume()
+        elif (
+            self._paused_at is not None
+            and not self.vad.speaking
+            and now - self._paused_at > PAUSE_WITHOUT_SPEECH
+        ):
+            # A pause the VAD never confirmed (e.g. the STT's SpeechStarted for a
+            # sound the VAD had already finished with): nobody is talking, carry on.
+            self._resume()
         elif (
             self.vad.speaking
             and self.vad.speech_ms >= self.settings.barge_in.commit_ms
@@ -413,7 +455,9 @@ class AssistantAgent(Agent):
                     event.text, speech_end_at=speech_end, stt_final_at=event.received_at
                 )
             elif isinstance(event, SttSpeechStarted):
-                self._caller_started(event.received_at)
+                seen = self._speech_started_at
+                if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
+                    self._caller_started(event.received_at)  # speech the VAD missed
             elif isinstance(event, SttPartialTranscript):
                 words = len(event.text.split())
                 if (
@@ -523,6 +567,7 @@ class AssistantAgent(Agent):
         reply_id = reply.tts.id
         async for chunk in reply.tts.audio():
             self.playout.push_audio(reply_id, chunk.audio, chunk.text)
+            self._audio_arrived.set()
         self.playout.finish(reply_id)
 
     def _done(self, reply: _Reply) -> None:

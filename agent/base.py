@@ -57,7 +57,15 @@ class CallControl(Protocol):
 
 
 class Agent(ABC):
-    """One call's agent. Subclass it and return instances from an :data:`AgentFactory`."""
+    """One call's agent. Subclass it and return instances from an :data:`AgentFactory`.
+
+    Attributes:
+        wants_arrival_audio: set True to also get :meth:`on_caller_audio`: the
+            caller's audio in order as soon as it arrives, with no playout delay
+            (for speech recognition and voice-activity detection).
+    """
+
+    wants_arrival_audio = False
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Called while the phone rings: open connections here so the answer is not late.
@@ -73,6 +81,14 @@ class Agent(ABC):
     @abstractmethod
     def on_caller_frame(self, frame: bytes | None) -> None:
         """One 20 ms frame of the caller's audio, or None when nothing was received."""
+
+    def on_caller_audio(self, frame: bytes) -> None:  # noqa: B027 - optional hook
+        """The caller's next 20 ms (μ-law) on a real-time timeline, at arrival.
+
+        Called from the packet receive path, outside the ticker, when
+        :attr:`wants_arrival_audio` is set; gaps and pauses come as silence.
+        Must return at once.
+        """
 
     @abstractmethod
     def next_frame(self) -> bytes | None:

@@ -359,7 +359,9 @@ class Conversation:
         self, turn: _Turn, tools_allowed: bool
     ) -> AsyncGenerator[ReplyEvent, None]:
         turn.begin_round()
-        splitter = SentenceSplitter(early_comma_chars=self.settings.early_comma_chars)
+        splitter = SentenceSplitter(
+            early_comma_chars=self.settings.early_comma_chars, eager_end=True
+        )
         schemas = self.tools.schemas()
         tool_choice = None if tools_allowed or not schemas else "none"
         stream = self.llm.stream(self.messages, schemas, tool_choice=tool_choice)

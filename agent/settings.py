@@ -88,8 +88,9 @@ ASSISTANT_SETTINGS: tuple[Setting, ...] = (
        "turn; empty = server default (100).", _optional_ms),
     _s("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; empty = server "
        "default (1000).", _optional_ms),
-    _s("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI, 50..1000 ms: smaller ends "
-       "turns sooner, larger sends fewer messages.", _chunk_ms),
+    _s("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI (50..1000 ms) while the "
+       "caller talks or is quiet; for 1.5 s after the caller stops talking, chunks are 50 ms "
+       "so the turn ends sooner.", _chunk_ms),
     _s("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that needs none)."),
     _s("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. http://127.0.0.1:11434/v1; "
        "empty = OpenAI."),

@@ -17,10 +17,12 @@ not latched are dropped.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from media import g711
 from media.dtmf import DtmfReceiver
+from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
 from media.rtp import RtpPacket, RtpParseError
 from media.sender import RtpStreamSender
@@ -33,6 +35,8 @@ RELATCH_SILENCE = 1.0
 """Seconds the latched source must be silent before another may take over."""
 RELATCH_PACKETS = 4
 """Consecutive in-sequence packets a new source must send to take over."""
+MIN_INGRESS_WAIT = 0.040
+"""Seconds the listeners' tap waits for a missing packet, at least."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class MediaSession:
 
     __slots__ = (
         "_candidate",
+        "ingress",
+        "on_audio",
         "_candidate_count",
         "_candidate_seq",
         "_pending_digits",
@@ -131,6 +137,9 @@ class MediaSession:
             rng=rng,
         )
         self.dtmf = DtmfReceiver()
+        self.ingress = IngressAudio(params.codec)
+        self.on_audio: Callable[[bytes], None] | None = None
+        """Listeners' tap: in-order μ-law frames at arrival (see media/ingress.py)."""
         self._pending_digits: list[str] = []
         self._to_ulaw = params.codec == "PCMA"
         self._candidate: Address | None = None
@@ -161,6 +170,9 @@ class MediaSession:
         self.last_received = now
         if is_audio:
             self.jitter.push(packet, now)
+            if self.on_audio is not None:
+                for frame in self.ingress.push(packet, now):
+                    self.on_audio(frame)
         else:
             digit = self.dtmf.push(packet)
             if digit is not None:
@@ -200,6 +212,18 @@ class MediaSession:
         return digits
 
     # ------------------------------------------------------------------ the 20 ms tick
+
+    def poll_ingress(self, now: float) -> None:
+        """Per tick: release gaps and silence to the listeners' tap (see media/ingress.py).
+
+        A gap is waited for as long as the playout buffer's adaptive delay, at
+        least 40 ms: what would play late is still heard in order.
+        """
+        on_audio = self.on_audio
+        if on_audio is not None:
+            wait = max(MIN_INGRESS_WAIT, self.jitter.stats.target_delay)
+            for frame in self.ingress.poll(now, wait):
+                on_audio(frame)
 
     def caller_frame(self, now: float) -> bytes | None:
         """The caller's next 20 ms as μ-law, or None when there is nothing to play."""
@@ -267,6 +291,7 @@ class MediaSession:
                 resync_threshold=self.jitter_config.resync_threshold,
             )
             self.jitter = JitterBuffer(self.jitter_config)
+            self.ingress = IngressAudio(params.codec)
         self._to_ulaw = params.codec == "PCMA"
         self.sender.payload_type = params.payload_type
         self.sender.codec = params.codec

@@ -20,6 +20,14 @@ Boundaries:
   sentence once it is ``max_chars`` long;
 * any whitespace once a sentence is ``2 * max_chars`` long (run-on text).
 
+With ``eager_end`` (what conversations use), a terminator at the very end of
+the text so far is a boundary at once when it is ``?``, ``!`` or ``…``, or a
+``.`` after a plain word of two or more letters that is not an abbreviation:
+LLM streams put the next space in the *next* token, so waiting for it would
+hold every finished sentence back by one inter-token gap. This is the one rule
+that can depend on chunking (``Hello.com`` cut as ``Hello.`` if the delta ends
+there), a risk that spoken replies all but never run.
+
 Not boundaries: a period inside a token (``3.5``, ``example.com``,
 ``jane.doe@example.com``, ``e.g``), a known abbreviation (``Mr.``, ``Dr.``,
 ``e.g.``, ``i.e.``...), ``No.``/``Nr.`` before a number (``No. 1234``), and a
@@ -61,6 +69,8 @@ class SentenceSplitter:
         clause_chars: ``:`` and ``;`` end a sentence once it is this long.
         max_chars: commas end any sentence this long; any whitespace ends one
             twice this long.
+        eager_end: cut at a terminator that ends the text so far (see the module
+            docstring) instead of waiting for the next character.
     """
 
     def __init__(
@@ -69,8 +79,10 @@ class SentenceSplitter:
         early_comma_chars: int | None = 40,
         clause_chars: int = 60,
         max_chars: int = 200,
+        eager_end: bool = False,
     ) -> None:
         """A splitter for one stream of text; see the class docstring for the arguments."""
+        self.eager_end = eager_end
         self.early_comma_chars = early_comma_chars
         self.clause_chars = clause_chars
         self.max_chars = max_chars
@@ -176,7 +188,7 @@ class SentenceSplitter:
         while j < len(buf) and buf[j] in _CLOSERS:
             j += 1
         if j >= len(buf):
-            return _WAIT
+            return j if self.eager_end and _ends_clearly(run, _word_before(buf, i)) else _WAIT
         if not buf[j].isspace():
             return None  # "3.5", "example.com", "e.g": inside a token
         if not set(run) <= _PERIODS:
@@ -202,6 +214,19 @@ def _word_before(buf: str, i: int) -> str:
     while start > 0 and not buf[start - 1].isspace():
         start -= 1
     return buf[start:i].lstrip(_OPENERS).lower()
+
+
+def _ends_clearly(run: str, word: str) -> bool:
+    """A terminator run at the end of the text that surely ends a sentence (``eager_end``)."""
+    if not set(run) <= _PERIODS or "…" in run:
+        return True  # "?", "!", "…"
+    return (
+        run == "."
+        and len(word) >= 2
+        and word.isalpha()
+        and word not in ABBREVIATIONS
+        and word not in NUMBER_PREFIXES
+    )
 
 
 def _continues(word: str, run: str, following: str) -> bool:

@@ -689,6 +689,19 @@ class AssemblyAISTTService:
         if self._audio.push(frame):
             self._chunk_ready.set()
 
+    def set_chunk_ms(self, chunk_ms: int) -> None:
+        """Change how much audio each message carries from now on (50..1000 ms).
+
+        Smaller chunks reach the service sooner (the end of a turn is detected
+        sooner), larger ones cost fewer messages; callers switch as speech
+        starts and stops. Audio already batched is cut at the new size.
+        """
+        if not 50 <= chunk_ms <= 1000:
+            raise ValueError("chunk_ms must be between 50 and 1000 (the API's limits)")
+        self._audio.chunk_bytes = self._audio.bytes_per_second * chunk_ms // 1000
+        if self._audio.push(b""):
+            self._chunk_ready.set()
+
     async def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
         while True:

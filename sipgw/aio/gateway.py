@@ -155,6 +155,7 @@ class CallHandle:
         session, agent, endpoint = self.session, self.agent, self.endpoint
         if session is None or agent is None or endpoint is None:
             return
+        session.poll_ingress(now)
         agent.on_caller_frame(session.caller_frame(now))
         if self.sent_ahead:
             self.sent_ahead = False  # this tick's packet already went out early
@@ -371,6 +372,8 @@ class Gateway:
             handle.session = MediaSession(
                 params, asyncio.get_running_loop().time(), jitter=self.jitter
             )
+            if handle.agent is not None and handle.agent.wants_arrival_audio:
+                handle.session.on_audio = handle.agent.on_caller_audio
             handle.endpoint.session = handle.session
             self.ticker.add(handle)
             handle.log.info(

@@ -146,6 +146,8 @@ async def test_turn_with_tool_call_gets_a_spoken_reply(tmp_path: Path) -> None:
         tool_message = second.body["messages"][-1]
         assert tool_message["role"] == "tool" and "shipped" in tool_message["content"]
         assert "DHL" in tool_message["content"]  # from the sample orders file
+        # 100 ms chunks while talking or idle, 50 ms right after the caller stopped.
+        assert {800, 400} <= set(s.stt.sessions[0].chunk_sizes)
         await hang_up(caller, phone)
         await asyncio.sleep(0.3)
     record = s.record()
@@ -203,7 +205,7 @@ async def test_a_short_mm_hm_does_not_cut_the_agent_off(tmp_path: Path) -> None:
         phone.say(tone(SPEECH, 0.6))
         await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
         phone.say(tone(SPEECH, 0.2))
-        await phone.wait_until_quiet(LONG_HZ, 0.5)  # until the reply has played out
+        await phone.wait_until_quiet(LONG_HZ, 1.0)  # until the reply has played out
         spans = phone.tone_spans(LONG_HZ)
         heard = sum(end - start for start, end in spans)
         # Paused for the "mm-hm" (a gap in the tone), then the rest of the reply played.
@@ -331,4 +333,23 @@ async def test_rejected_transfer_is_told_and_the_call_goes_on(tmp_path: Path) ->
         assert tool["role"] == "tool" and '"transferred": false' in tool["content"]
         await asyncio.sleep(0.5)
         assert not any(isinstance(m, SipRequest) and m.method == "BYE" for m in caller.received)
+        await hang_up(caller, phone)
+
+
+async def test_a_pause_no_speech_confirms_resumes_by_itself(tmp_path: Path) -> None:
+    async with assistant(tmp_path) as s:
+        s.stt.script(["Tell me about shipping."])
+        s.llm.script([FakeResponse(text=LONG)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone(SPEECH, 0.6))
+        await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=1.6)  # past STT_SPEECH_ECHO
+        # The STT thinks someone started talking; the phone sends only silence.
+        s.stt.inject({"type": "SpeechStarted", "timestamp": 99_000, "confidence": 0.9})
+        await phone.wait_until_quiet(LONG_HZ, 1.5, within=15)
+        spans = phone.tone_spans(LONG_HZ)
+        gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+        assert gaps and max(gaps) < 1.0, spans  # paused, then resumed (0.5 s watchdog)
+        heard = sum(end - start for start, end in spans)
+        assert heard > 0.9 * len(LONG.strip()) * 0.020
         await hang_up(caller, phone)

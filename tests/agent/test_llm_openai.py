@@ -541,3 +541,25 @@ def test_any_chunking_gives_the_same_sentences(text, data):
     # Nothing is lost or invented, and no sentence is blank.
     assert "".join("".join(expected).split()) == "".join(text.split())
     assert all(s == s.strip() and s for s in expected)
+
+
+@pytest.mark.parametrize(
+    ("deltas", "expected"),
+    [
+        (["Your order has shipped."], ["Your order has shipped."]),
+        (["Can I help?"], ["Can I help?"]),
+        (["Great!"], ["Great!"]),
+        (["Call Dr."], []),  # an abbreviation: wait
+        (["It costs 3."], []),  # a number: wait (maybe 3.5)
+        (["Go to No."], []),
+        (["Hmm…"], ["Hmm…"]),
+    ],
+)
+def test_eager_end_cuts_a_finished_sentence_without_waiting(
+    deltas: list[str], expected: list[str]
+) -> None:
+    splitter = SentenceSplitter(eager_end=True)
+    out: list[str] = []
+    for delta in deltas:
+        out += splitter.push(delta)
+    assert out == expected

@@ -1,0 +1,134 @@
+"""Caller audio for listeners (speech-to-text, VAD) as soon as it arrives, sans-IO.
+
+The playout jitter buffer holds audio back so it can be *played* smoothly;
+a speech recogniser or a voice-activity detector needs the audio *in order*
+and *on a real-time timeline*, not smooth. This stage gives them that with no
+added delay on a clean network:
+
+* audio that continues the timeline is released the moment it arrives;
+* a packet ahead of a gap is held until the gap is filled (reordering), or
+  until the gap's deadline passes: then the gap is released as silence;
+* when nothing arrives at all (silence suppression, hold, loss), silence is
+  released at real-time pace, so a listener still hears the pause (a turn
+  detector needs it) and the timeline never stops;
+* late and duplicate audio, behind what was already released, is dropped;
+* an SSRC change or a timestamp jump of more than a second restarts the
+  timeline.
+
+A gap's deadline is the expected arrival of its first packet plus
+``max_wait``; expected arrivals are chained from the last released packet, so
+the schedule follows the sender without drifting. Output is μ-law in
+160-byte (20 ms) frames whatever the codec and packet size.
+"""
+
+from __future__ import annotations
+
+from media import g711
+from media.rtp import RtpPacket
+from media.seqnum import Unwrapper
+
+__all__ = ["IngressAudio"]
+
+FRAME = 160
+RESYNC_SAMPLES = 8000  # a jump of more than 1 s restarts the timeline
+MAX_HELD = 50  # packets held ahead of a gap at most (1 s of 20 ms packets)
+
+
+class IngressAudio:
+    """See the module docstring.
+
+    Args:
+        codec: ``"PCMU"`` or ``"PCMA"`` (converted to μ-law).
+        clock_rate: samples per second (one byte per sample for G.711).
+    """
+
+    __slots__ = ("_codec", "_held", "_last_arrival", "_next", "_out", "_pending", "_rate",
+                 "_ssrc", "_unwrap", "filled_frames", "late_packets")  # fmt: skip
+
+    def __init__(self, codec: str = "PCMU", clock_rate: int = 8000) -> None:
+        self._codec = codec
+        self._rate = clock_rate
+        self._unwrap = Unwrapper(32)
+        self._ssrc: int | None = None
+        self._next: int | None = None  # the first sample not yet released
+        self._last_arrival = 0.0  # when the audio ending at _next was due/arrived
+        self._held: dict[int, bytes] = {}
+        self._pending = bytearray()  # released samples not yet a full frame
+        self._out: list[bytes] = []
+        self.filled_frames = 0
+        self.late_packets = 0
+
+    def push(self, packet: RtpPacket, now: float) -> list[bytes]:
+        """An audio packet arrived; returns the frames released by it."""
+        payload = packet.payload
+        if not payload:
+            return []
+        if self._codec == "PCMA":
+            payload = g711.alaw_to_ulaw(payload)
+        if packet.ssrc != self._ssrc:
+            self._restart(packet.ssrc)
+        start = self._unwrap.unwrap(packet.timestamp)
+        if self._next is None or abs(start - self._next) > RESYNC_SAMPLES:
+            self._restart(packet.ssrc)
+            start = self._unwrap.unwrap(packet.timestamp)
+            self._next = start
+            self._last_arrival = now
+        assert self._next is not None
+        if start + len(payload) <= self._next:
+            self.late_packets += 1  # behind the timeline: late or a duplicate
+            return self._take()
+        if start < self._next:  # overlaps what was released: keep the new part
+            payload = payload[self._next - start :]
+            start = self._next
+        if start == self._next:
+            self._release(payload, now)
+            self._drain_held(now)
+        elif len(self._held) < MAX_HELD:
+            self._held.setdefault(start, payload)
+        return self._take()
+
+    def poll(self, now: float, max_wait: float) -> list[bytes]:
+        """Called every tick: release the silence of gaps whose deadline has passed."""
+        if self._next is None:
+            return []
+        frame_time = FRAME / self._rate
+        while now + 1e-9 >= self._last_arrival + frame_time + max_wait:  # 1 ns: float sums
+            gap_end = min(self._held) if self._held else self._next + FRAME
+            span = min(FRAME, gap_end - self._next)
+            self._release(g711.silence_frame("PCMU", span), self._last_arrival + span / self._rate)
+            self.filled_frames += 1
+            self._drain_held(now)
+        return self._take()
+
+    # -- internals
+
+    def _restart(self, ssrc: int) -> None:
+        self._ssrc = ssrc
+        self._unwrap = Unwrapper(32)
+        self._next = None
+        self._held.clear()
+
+    def _release(self, payload: bytes, arrival: float) -> None:
+        assert self._next is not None
+        self._next += len(payload)
+        self._last_arrival = arrival
+        pending = self._pending
+        pending += payload
+        while len(pending) >= FRAME:
+            self._out.append(bytes(pending[:FRAME]))
+            del pending[:FRAME]
+
+    def _drain_held(self, now: float) -> None:
+        """Release held packets that now continue the timeline; drop overtaken ones."""
+        held = self._held
+        while held and self._next is not None:
+            first = min(held)
+            if first > self._next:
+                return
+            payload = held.pop(first)
+            if first + len(payload) > self._next:
+                self._release(payload[self._next - first :], now)
+
+    def _take(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out

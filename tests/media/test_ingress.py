@@ -1,0 +1,129 @@
+"""IngressAudio: in-order audio at arrival, gaps waited for then filled, real-time silence."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from media import g711
+from media.ingress import IngressAudio
+from media.rtp import RtpPacket
+
+SILENCE = g711.silence_frame("PCMU")
+WAIT = 0.040
+
+
+def frame(n: int) -> bytes:
+    """A recognisable non-silent 160-byte frame."""
+    return bytes([(n * 7 + i) % 120 + 1 for i in range(160)])
+
+
+def packet(n: int, ts0: int = 1000, ssrc: int = 1, payload: bytes | None = None) -> RtpPacket:
+    return RtpPacket(
+        payload_type=0, sequence_number=n & 0xFFFF, timestamp=(ts0 + 160 * n) % 2**32,
+        ssrc=ssrc, payload=frame(n) if payload is None else payload,
+    )  # fmt: skip
+
+
+def test_in_order_audio_is_released_at_arrival() -> None:
+    ingress = IngressAudio()
+    assert ingress.push(packet(0), 0.0) == [frame(0)]
+    assert ingress.push(packet(1), 0.02) == [frame(1)]
+    assert ingress.poll(0.03, WAIT) == []
+
+
+def test_reordered_packet_is_held_until_the_gap_fills() -> None:
+    ingress = IngressAudio()
+    ingress.push(packet(0), 0.0)
+    assert ingress.push(packet(2), 0.04) == []  # ahead of a gap: held
+    assert ingress.push(packet(1), 0.045) == [frame(1), frame(2)]
+
+
+def test_a_lost_packet_becomes_silence_after_the_wait() -> None:
+    ingress = IngressAudio()
+    ingress.push(packet(0), 0.0)
+    ingress.push(packet(2), 0.04)
+    assert ingress.poll(0.02 + WAIT - 0.001, WAIT) == []
+    assert ingress.poll(0.02 + WAIT, WAIT) == [SILENCE, frame(2)]
+    assert ingress.filled_frames == 1
+    assert ingress.push(packet(1), 0.1) == [] and ingress.late_packets == 1  # too late now
+
+
+def test_no_packets_means_silence_at_real_time_pace() -> None:
+    """Silence suppression or hold: a turn detector still hears the pause."""
+    ingress = IngressAudio()
+    ingress.push(packet(0), 0.0)
+    released = []
+    for tick in range(1, 51):  # one second of ticks, no packets
+        released += ingress.poll(tick * 0.02, WAIT)
+    assert len(released) == 50 - 2 and set(released) == {SILENCE}  # minus the 40 ms wait
+    # Speech resumes a second later: frame 49 is still within its wait, so 50 is held...
+    assert ingress.push(packet(50), 1.0) == []
+    # ...until 49's deadline passes: then silence for it, and 50 right behind.
+    assert ingress.poll(1.02, WAIT) == [SILENCE, frame(50)]
+
+
+def test_ssrc_change_and_big_jumps_restart_the_timeline() -> None:
+    ingress = IngressAudio()
+    ingress.push(packet(0), 0.0)
+    assert ingress.push(packet(0, ssrc=2, ts0=999_999), 0.02) == [frame(0)]
+    assert ingress.push(packet(0, ts0=5_000_000, ssrc=2), 0.04) == [frame(0)]  # > 1 s jump
+
+
+def test_timestamp_wrap() -> None:
+    ingress = IngressAudio()
+    out = []
+    for n in range(6):
+        out += ingress.push(packet(n, ts0=2**32 - 320), n * 0.02)
+    assert out == [frame(n) for n in range(6)]
+
+
+def test_other_packet_sizes_and_alaw_come_out_as_ulaw_frames() -> None:
+    ingress = IngressAudio("PCMA")
+    ulaw = frame(3) + frame(4)
+    alaw = g711.ulaw_to_alaw(ulaw)
+    out = []
+    for n in range(4):  # 10 ms packets
+        out += ingress.push(
+            RtpPacket(payload_type=8, sequence_number=n, timestamp=80 * n, ssrc=1,
+                      payload=alaw[80 * n : 80 * n + 80]), n * 0.01)  # fmt: skip
+    assert out == [g711.alaw_to_ulaw(alaw[:160]), g711.alaw_to_ulaw(alaw[160:])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    order=st.permutations(range(20)),
+    drop=st.sets(st.integers(1, 19), max_size=5),
+    dup=st.sets(st.integers(0, 19), max_size=5),
+    start=st.integers(0, 2**32 - 1),
+)
+def test_property_reorder_within_the_wait_gives_the_exact_stream(
+    order: list[int], drop: set[int], dup: set[int], start: int
+) -> None:
+    """Packets sent every 20 ms, delivered shuffled within one 20 ms slot of their send
+    time (small jitter), some duplicated, some lost: the output is the sent audio in
+    order, lost frames as silence, one frame per 20 ms of timeline, never a repeat."""
+    ingress = IngressAudio()
+    first = packet(0, ts0=start)
+    out = ingress.push(first, 0.0)
+    arrivals: list[tuple[float, int]] = []
+    for n in range(1, 20):
+        if n in drop:
+            continue
+        jitter = 0.015 * (order.index(n) % 2)  # 0 or 15 ms late: swaps neighbours
+        arrivals.append((n * 0.02 + jitter, n))
+        if n in dup:
+            arrivals.append((n * 0.02 + 0.018, n))
+    arrivals.sort()
+    now = 0.0
+    for at, n in arrivals:
+        while now + 0.02 <= at:
+            now += 0.02
+            out += ingress.poll(now, WAIT)
+        out += ingress.push(packet(n, ts0=start), at)
+    for _ in range(10):
+        now += 0.02
+        out += ingress.poll(now, WAIT)
+    expected = [SILENCE if n in drop else frame(n) for n in range(20)]
+    assert out[:20] == expected
+    assert set(out[20:]) <= {SILENCE}
