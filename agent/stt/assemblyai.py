@@ -115,6 +115,7 @@ TERMINATION_TIMEOUT: Final = 2.0
 STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
 
+_MAX_CHUNK_SECONDS: Final = 1.0  # the API's largest message
 _BACKOFF_FIRST: Final = 0.2
 _BACKOFF_CAP: Final = 2.0
 _CLOSE_TIMEOUT: Final = 1.0
@@ -443,6 +444,10 @@ class _AudioQueue:
         """Whether a complete chunk is waiting."""
         return bool(self._chunks)
 
+    def next_chunk_seconds(self) -> float:
+        """Length of the oldest complete chunk in seconds (0 when there is none)."""
+        return len(self._chunks[0]) / self.bytes_per_second if self._chunks else 0.0
+
     def pop(self) -> bytes | None:
         """Take the oldest complete chunk."""
         if not self._chunks:
@@ -597,7 +602,6 @@ class AssemblyAISTTService:
         chunk_bytes = bytes_per_second * settings.chunk_ms // 1000
         chunk_bytes -= chunk_bytes % _BYTES_PER_SAMPLE[settings.encoding]
         self._bytes_per_second = bytes_per_second
-        self._chunk_seconds = chunk_bytes / bytes_per_second
         self._audio = _AudioQueue(
             chunk_bytes=chunk_bytes,
             bytes_per_second=bytes_per_second,
@@ -923,14 +927,20 @@ class AssemblyAISTTService:
     async def _send_loop(self, ws: ClientConnection) -> None:
         """Send queued chunks, paced to real time; return when the socket closes."""
         loop = asyncio.get_running_loop()
-        seconds = self._chunk_seconds
-        pacer = _RealTimePacer(loop.time(), PACING_BURST_SECONDS, seconds + PACING_BURST_SECONDS)
+        pacer = _RealTimePacer(
+            loop.time(), PACING_BURST_SECONDS, _MAX_CHUNK_SECONDS + PACING_BURST_SECONDS
+        )
         try:
             while True:
                 await self._wait_for_chunk()
+                # Each chunk is charged its own length: set_chunk_ms() changes
+                # it mid-session, and a 50 ms chunk charged as 100 ms would
+                # halve the sending rate and build a backlog.
+                seconds = self._audio.next_chunk_seconds()
                 delay = pacer.delay(seconds, loop.time())
                 if delay > 0:
                     await asyncio.sleep(delay)
+                    continue  # the queue may have been re-cut meanwhile: look again
                 chunk = self._audio.pop()
                 if chunk is None:
                     continue
@@ -939,7 +949,7 @@ class AssemblyAISTTService:
                 except ConnectionClosed:
                     self._audio.push_front(chunk)
                     return
-                pacer.consume(seconds, loop.time())
+                pacer.consume(len(chunk) / self._bytes_per_second, loop.time())
                 self._chunks_sent += 1
                 self._bytes_sent += len(chunk)
                 self._session_bytes_sent += len(chunk)

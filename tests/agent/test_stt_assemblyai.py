@@ -444,6 +444,22 @@ async def test_frames_are_batched_and_sent_at_real_time(fake, stack, chunk_ms, s
     assert stt.stats.bytes_sent == total and stt.stats.chunks_sent == total // (chunk_ms * 8)
 
 
+async def test_smaller_chunks_mid_session_keep_up_with_live_audio(fake, stack) -> None:
+    """Switching to 50 ms chunks must not slow sending (each chunk is charged its length)."""
+    stt, _ = await open_stt(fake, stack, chunk_ms=100)
+    stt.set_chunk_ms(50)
+    total = 1500 * 8
+    async with Ticker(stt, tone(1500)) as ticker:
+        await ticker.drained()
+        # Live audio leaves as each 50 ms chunk completes: nothing waits behind it.
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= total, timeout=0.25)
+    (session,) = fake.sessions
+    assert set(session.chunk_sizes) == {400}
+    assert session.violation is None
+    assert_real_time(session, CLIENT_BURST + 0.02)
+    assert stt.stats.backlog_seconds < 0.1
+
+
 @pytest.mark.parametrize(("size", "ms"), [(160, 20), (392, 49), (8008, 1001)])
 async def test_fake_closes_3007_on_frames_outside_50_to_1000_ms(fake, size, ms) -> None:
     code, reason = await raw_close(fake, [b"\xff" * size])
