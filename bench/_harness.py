@@ -488,7 +488,10 @@ def _probe(phase, info):
         _start[0] = time.perf_counter()
         return
     ms = (time.perf_counter() - _start[0]) * 1000
-    if ms >= 1.0 or info["generation"] == 2:
+    if info["generation"] == 2:  # what a full collection leaves alive: the live heap
+        live = len(gc.get_objects())
+        sys.stderr.write("GCPROBE 2 %.3f %.3f %d\\n" % (ms, time.time(), live))
+    elif ms >= 1.0:
         sys.stderr.write("GCPROBE %d %.3f %.3f\\n" % (info["generation"], ms, time.time()))
 
 
@@ -529,6 +532,7 @@ class GcPause:
     t: float
     generation: int
     ms: float
+    live_objects: int | None = None  # after a full collection
 
 
 @dataclass
@@ -590,8 +594,9 @@ class Gateway:
             return
         if line.startswith("GCPROBE "):
             with contextlib.suppress(ValueError, IndexError):
-                _, gen, ms, when = line.split()
-                self.gc_pauses.append(GcPause(float(when), int(gen), float(ms)))
+                _, gen, ms, when, *live = line.split()
+                alive = int(live[0]) if live else None
+                self.gc_pauses.append(GcPause(float(when), int(gen), float(ms), alive))
             return
         marker = line.find(" stats {")
         if marker >= 0:

@@ -9,8 +9,22 @@ ramp. The gateway's stats lines (RSS, open files, asyncio tasks, RTP ports in
 use, calls) are compared between the start of the soak (after ``--warmup``)
 and its end, at equal call counts, and between the idle gateway before the
 first call and after the last; with the RSS trend (a least-squares slope)
-over the soak. Verdict: RSS growth under 5 % and open files, tasks and ports
-back to the same counts.
+over the soak.
+
+RSS does not grow smoothly: objects of ended calls that sit in reference
+cycles are only freed by the garbage collector's full (generation 2)
+collections, so live memory is a sawtooth and RSS climbs to its high-water
+mark in steps, then stays. A leak raises the high-water mark for ever; the
+sawtooth does not. The gateway therefore runs with two probes (a
+sitecustomize on its PYTHONPATH; ``--no-gc-probe``/``--mem-probe 0`` turn
+them off): every full collection logs its pause and the objects it left
+alive, and every ``--mem-probe`` seconds the live pymalloc blocks and gc
+objects are logged. With two or more full collections in the soak, the
+verdict compares what the first and the last one left alive (the live heap
+at equal load; under 10 % growth passes, since the calls' own state varies);
+otherwise it compares RSS high-water marks, the peak over the last third of
+the soak against the peak over the middle third. Open files, tasks and ports
+must be back to the same counts at equal call counts and when idle.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from bench._harness import (
 )
 
 RSS_GROWTH_LIMIT = 0.05
+LIVE_GROWTH_LIMIT = 0.10
 COUNTED = ("open_files", "tasks", "rtp_ports_in_use")
 
 
@@ -84,10 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mem-probe",
         type=float,
-        default=0.0,
+        default=10.0,
         metavar="S",
         help="every S s, log the gateway's live pymalloc blocks and gc objects (a "
-        "sitecustomize in its PYTHONPATH), to tell a leak from allocator growth; 0 = off",
+        "sitecustomize in its PYTHONPATH); 0 = off (default 10)",
+    )
+    p.add_argument(
+        "--gc-probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log the gateway's full collections: pause and objects left alive (default on)",
     )
     p.add_argument("--gateway-cpu", type=int, default=0)
     p.add_argument("--loadgen-cpu", type=int, default=1)
@@ -113,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu=args.gateway_cpu,
             stats_interval=args.stats_interval,
             mem_probe=args.mem_probe,
+            gc_probe=args.gc_probe,
         )
     )
     try:
@@ -154,7 +176,43 @@ def main(argv: list[str] | None = None) -> int:
     rss_end = median(s.data["rss_kb"] for s in end_lines)
     soak_lines = [s for s in gw.stats if t0 + warmup <= s.t <= t1]
     trend = slope_per_min([(s.t, float(s.data["rss_kb"])) for s in soak_lines])
-    growth = (rss_end - rss_start) / rss_start if rss_start and rss_end is not None else None
+    start_end = (rss_end - rss_start) / rss_start if rss_start and rss_end is not None else None
+    third = len(soak_lines) // 3
+    middle_lines, last_lines = soak_lines[third : 2 * third], soak_lines[2 * third :]
+    peak_middle = max((s.data["rss_kb"] for s in middle_lines), default=None)
+    peak_last = max((s.data["rss_kb"] for s in last_lines), default=None)
+    growth = (
+        (peak_last - peak_middle) / peak_middle if peak_middle and peak_last is not None else None
+    )
+    gc_info: dict[str, Any] | None = None
+    live_growth: float | None = None
+    if args.gc_probe:
+        full = [p for p in gw.gc_pauses if p.generation == 2 and t0 <= p.t <= t1]
+
+        def calls_at(t: float) -> int | None:
+            before_t = [s.data["calls"] for s in gw.stats if s.t <= t]
+            return before_t[-1] if before_t else None
+
+        gc_info = {
+            "full_collections": len(full),
+            "pause_max_ms": round(max((p.ms for p in full), default=0.0), 2),
+            "pause_median_ms": median(p.ms for p in full),
+            "collections": [
+                {
+                    "at_s": round(p.t - t0, 1),
+                    "pause_ms": round(p.ms, 2),
+                    "live_objects_after": p.live_objects,
+                    "calls": calls_at(p.t),
+                }
+                for p in full
+            ],
+        }
+        counted = [p for p in full if p.t >= t0 + warmup and p.live_objects]
+        if len(counted) >= 2:
+            first_live, last_live = counted[0].live_objects, counted[-1].live_objects
+            assert first_live is not None and last_live is not None
+            live_growth = (last_live - first_live) / first_live
+            gc_info["live_heap_growth"] = round(live_growth, 4)
     counted_same = (
         start is not None and end is not None and all(start[k] == end[k] for k in COUNTED)
     )
@@ -177,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
             }
     calls = report["calls"]
     failed = calls["failed"] + calls["remote_byes"] + calls["bye_failed"]
-    ok = growth is not None and growth < RSS_GROWTH_LIMIT and counted_same and idle_same
+    if live_growth is not None:
+        memory_ok = live_growth < LIVE_GROWTH_LIMIT
+        basis = "live heap after full collections"
+    else:
+        memory_ok = growth is not None and growth < RSS_GROWTH_LIMIT
+        basis = "RSS high-water mark"
+    ok = memory_ok and counted_same and idle_same
     data.update(
         {
             "window": [t0, t1],
@@ -185,11 +249,15 @@ def main(argv: list[str] | None = None) -> int:
             "rss_kb": {
                 "start": rss_start,
                 "end": rss_end,
-                "growth": None if growth is None else round(growth, 4),
+                "start_to_end_growth": None if start_end is None else round(start_end, 4),
+                "peak_middle_third": peak_middle,
+                "peak_last_third": peak_last,
+                "high_water_growth": None if growth is None else round(growth, 4),
                 "trend_kb_per_min": None if trend is None else round(trend, 2),
             },
             "at_equal_calls": {"calls": equal, "start": start, "end": end, "same": counted_same},
             "python_heap": live,
+            "gc": gc_info,
             "idle": {"before": before, "after": after, "same": idle_same},
             "calls": {
                 "placed": calls["attempted"],
@@ -202,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
             "pacing_ms": report["pacing_ms"],
             "loadgen": {k: v for k, v in report.items() if k != "machine"},
             "verdict": {
-                "rss_growth_below_5_percent": growth is not None and growth < RSS_GROWTH_LIMIT,
+                "memory_basis": basis,
+                "memory_no_growth": memory_ok,
+                "rss_high_water_growth_below_5_percent": growth is not None
+                and growth < RSS_GROWTH_LIMIT,
+                "live_heap_growth_below_10_percent": None
+                if live_growth is None
+                else live_growth < LIVE_GROWTH_LIMIT,
                 "counts_same_at_equal_calls": counted_same,
                 "idle_counts_restored": idle_same,
                 "no_failed_calls": failed == 0,
@@ -235,11 +309,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         print()
         print(
-            f"RSS {fmt(rss_start, '.0f')} -> {fmt(rss_end, '.0f')} kB "
-            f"({fmt(None if growth is None else growth * 100, '+.2f')} %), trend "
-            f"{fmt(trend, '+.1f')} kB/min; calls placed {calls['attempted']}, failed {failed}, "
-            f"RTP loss {fmt(report['rtp_rx']['loss'])}"
+            f"RSS start {fmt(rss_start, '.0f')} -> end {fmt(rss_end, '.0f')} kB "
+            f"({fmt(None if start_end is None else start_end * 100, '+.1f')} %); high-water "
+            f"mark middle third {fmt(peak_middle, '.0f')} -> last third {fmt(peak_last, '.0f')} "
+            f"kB ({fmt(None if growth is None else growth * 100, '+.2f')} %); calls placed "
+            f"{calls['attempted']}, failed {failed}, RTP loss {fmt(report['rtp_rx']['loss'])}"
         )
+        if gc_info is not None:
+            lives = " -> ".join(str(c["live_objects_after"]) for c in gc_info["collections"])
+            print(
+                f"full GC collections: {gc_info['full_collections']}, pause max "
+                f"{gc_info['pause_max_ms']} ms, median {fmt(gc_info['pause_median_ms'], '.1f')} "
+                f"ms; objects alive after each: {lives or '-'}"
+            )
         if live is not None:
             print(
                 f"live Python heap (--mem-probe): pymalloc blocks {live['blocks_start']:.0f} -> "
@@ -247,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{live['objects_end']:.0f}"
             )
         print(
-            f"verdict: {'NO GROWTH' if ok else 'GROWTH OR MISMATCH'} (RSS growth < 5 %: "
-            f"{data['verdict']['rss_growth_below_5_percent']}; fds/tasks/ports equal at equal "
+            f"verdict: {'NO GROWTH' if ok else 'GROWTH OR MISMATCH'} (memory by {basis}: "
+            f"{'flat' if memory_ok else 'grew'}; fds/tasks/ports equal at equal "
             f"calls: {counted_same}; idle counts restored: {idle_same})"
         )
         print(f"\nJSON: {where}")
