@@ -199,6 +199,7 @@ class AssistantAgent(Agent):
         self._speech_end_at: float | None = None
         self._speech_started_at: float | None = None
         self._fast_chunks = False
+        self._was_loud = False
         self._audio_arrived = asyncio.Event()
         self._hangup_after_reply = False
         self._hung_up = False
@@ -300,6 +301,9 @@ class AssistantAgent(Agent):
         now = self.loop.time()
         if self.vad.loud:
             self._speech_end_at = now  # the last loud frame so far
+        elif self._was_loud:
+            self.stt.mark_speech_end()  # a chunk ends where the turn can end
+        self._was_loud = self.vad.loud
         # Right after the caller stops talking the turn detector counts silence:
         # send it in the smallest chunks the API takes, so the turn ends sooner.
         last_loud = self._speech_end_at

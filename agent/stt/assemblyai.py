@@ -11,6 +11,9 @@ The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI unchanged
   binary frame holds 50-1000 ms of audio, so frames are joined into
   ``chunk_ms`` chunks (100 ms = 800 B by default). ``send_audio`` only appends
   to a queue and wakes the sender task: it never awaits and never blocks.
+  When the caller goes quiet (:meth:`AssemblyAISTTService.mark_speech_end`) a
+  chunk is made to end exactly where ``min_turn_silence`` is complete, so the
+  audio that ends the turn is not held back waiting for its chunk to fill.
 * **Pacing.** Audio must not arrive faster than real time (3007 "Audio
   Transmission Rate Exceeded"). The sender spends from a token bucket that
   starts each session with :data:`PACING_BURST_SECONDS` of credit and refills
@@ -115,6 +118,7 @@ TERMINATION_TIMEOUT: Final = 2.0
 STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
 
+_MIN_CHUNK_MS: Final = 50  # the API's smallest message
 _MAX_CHUNK_SECONDS: Final = 1.0  # the API's largest message
 _BACKOFF_FIRST: Final = 0.2
 _BACKOFF_CAP: Final = 2.0
@@ -401,6 +405,10 @@ class _AudioQueue:
         self._partial = bytearray()
         self._chunks: deque[bytes] = deque()
         self._queued = 0
+        self.min_chunk_bytes = bytes_per_second * _MIN_CHUNK_MS // 1000
+        self.max_chunk_bytes = int(bytes_per_second * _MAX_CHUNK_SECONDS)
+        self._pushed = 0  # bytes of the stream accepted so far
+        self._align_at: int | None = None  # stream position where a chunk must end
 
     def set_keep_silence_ms(self, ms: float) -> None:
         """Set how much silence after speech survives while catching up."""
@@ -411,12 +419,46 @@ class _AudioQueue:
         if self.catching_up and self._skip(frame):
             return False
         self._partial += frame
+        self._pushed += len(frame)
+        if self._align_at is not None and not self.catching_up:
+            return self._cut_aligned(self._align_at - self._pushed)
+        self._align_at = None
+        return self._cut()
+
+    def align_chunk_end(self, after_bytes: int) -> None:
+        """Make a chunk end exactly ``after_bytes`` after the audio pushed so far.
+
+        Until then, whatever is pending goes out as soon as both it and the
+        rest before the boundary can form chunks of the minimum size.
+        """
+        self._align_at = self._pushed + after_bytes
+
+    def _cut(self) -> bool:
         completed = False
         while len(self._partial) >= self.chunk_bytes:
             self._append(bytes(self._partial[: self.chunk_bytes]))
             del self._partial[: self.chunk_bytes]
             completed = True
         return completed
+
+    def _cut_aligned(self, rest: int) -> bool:
+        pending = len(self._partial)
+        if rest <= 0:
+            self._align_at = None  # the boundary: cut here
+            if self.min_chunk_bytes <= pending <= self.max_chunk_bytes:
+                self._append(bytes(self._partial))
+                self._partial.clear()
+                return True
+            return self._cut()
+        if pending >= self.min_chunk_bytes:
+            if rest >= self.min_chunk_bytes:
+                self._append(bytes(self._partial))  # both sides of the cut are large enough
+                self._partial.clear()
+                return True
+            if pending + rest > self.max_chunk_bytes:
+                self._align_at = None  # the last chunk would be too long: give up
+                return self._cut()
+        return False
 
     def _skip(self, frame: bytes) -> bool:
         if frame_dbfs(frame, self.encoding) >= SILENCE_DBFS:
@@ -705,6 +747,18 @@ class AssemblyAISTTService:
         self._audio.chunk_bytes = self._audio.bytes_per_second * chunk_ms // 1000
         if self._audio.push(b""):
             self._chunk_ready.set()
+
+    def mark_speech_end(self) -> None:
+        """The caller just went quiet: call it before sending the first quiet frame.
+
+        The service ends a turn once ``min_turn_silence`` of silence follows
+        speech. A chunk boundary is put exactly there, so the audio that
+        completes the silence leaves the moment it exists instead of waiting
+        for its chunk to fill (up to a chunk length, 40 ms with 50 ms chunks).
+        A later call (the caller spoke again) replaces the boundary.
+        """
+        after = int(self._min_turn_silence_ms() * self._bytes_per_second / 1000)
+        self._audio.align_chunk_end(after - after % _BYTES_PER_SAMPLE[self._settings.encoding])
 
     async def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
@@ -1042,10 +1096,12 @@ class AssemblyAISTTService:
 
     # ----------------------------------------------------------------- plumbing
 
-    def _update_keep_silence(self) -> None:
+    def _min_turn_silence_ms(self) -> float:
         configured = self._overrides.get("min_turn_silence", self._settings.min_turn_silence)
-        min_silence = _as_float(configured, float(_U3_DEFAULT_MIN_TURN_SILENCE_MS))
-        self._audio.set_keep_silence_ms(min_silence + _SILENCE_TAIL_EXTRA_MS)
+        return _as_float(configured, float(_U3_DEFAULT_MIN_TURN_SILENCE_MS))
+
+    def _update_keep_silence(self) -> None:
+        self._audio.set_keep_silence_ms(self._min_turn_silence_ms() + _SILENCE_TAIL_EXTRA_MS)
 
     def _emit(self, event: SttEvent) -> None:
         if not self._events_ended:

@@ -325,6 +325,49 @@ def test_audio_queue_skips_silence_but_keeps_a_tail_while_catching_up() -> None:
     assert queue.skipped_bytes == 4000 + 2400
 
 
+@given(
+    before=st.integers(min_value=0, max_value=30),
+    chunk_ms=st.sampled_from([50, 100, 200, 1000]),
+    silence_frames=st.integers(min_value=3, max_value=60),
+)
+def test_a_chunk_ends_exactly_where_the_turn_silence_completes(
+    before: int, chunk_ms: int, silence_frames: int
+) -> None:
+    queue = _AudioQueue(
+        chunk_bytes=chunk_ms * 8, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
+    )
+    for _ in range(before):
+        queue.push(b"\x01" * FRAME)
+    queue.align_chunk_end(silence_frames * FRAME)
+    for _ in range(silence_frames):
+        queue.push(SILENCE_FRAME)
+    sizes = []
+    while (chunk := queue.pop()) is not None:
+        sizes.append(len(chunk))
+    # The frame that completes the silence went out in a chunk: nothing pending.
+    assert queue.backlog_bytes == 0
+    assert sum(sizes) == (before + silence_frames) * FRAME
+    assert all(400 <= size <= 8000 for size in sizes), sizes
+    # Normal chunking resumes afterwards.
+    for _ in range(chunk_ms // 20 + 1):
+        queue.push(SILENCE_FRAME)
+    assert queue.pop() == SILENCE_FRAME[:1] * (chunk_ms * 8)
+
+
+def test_speech_resuming_before_the_boundary_moves_it() -> None:
+    queue = make_queue(80_000)
+    queue.align_chunk_end(5 * FRAME)
+    for _ in range(3):
+        queue.push(SILENCE_FRAME)
+    queue.align_chunk_end(5 * FRAME)  # spoke again, then quiet again
+    for _ in range(5):
+        queue.push(SILENCE_FRAME)
+    sizes = []
+    while (chunk := queue.pop()) is not None:
+        sizes.append(len(chunk))
+    assert sizes == [640, 640]  # what was pending once it could go, then the new boundary
+
+
 @given(st.lists(st.floats(min_value=0.0, max_value=0.5), min_size=1, max_size=200))
 def test_pacer_never_runs_ahead_of_real_time(gaps: list[float]) -> None:
     """Whatever the request times, the audio sent never exceeds elapsed + burst."""
