@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Coroutine, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -145,7 +146,16 @@ class _ToolContext:
     """The call as tools see it (agent.tools.registry.ToolContext)."""
 
     def __init__(self, agent: AssistantAgent) -> None:
-        self._agent = agent
+        # Weak: the agent owns the conversation that owns this context, and a
+        # strong reference back would make a cycle that outlives the call.
+        self._agent_ref = weakref.ref(agent)
+
+    @property
+    def _agent(self) -> AssistantAgent:
+        agent = self._agent_ref()
+        if agent is None:
+            raise RuntimeError("the call has ended")
+        return agent
 
     @property
     def call_id(self) -> str:
@@ -617,5 +627,12 @@ class AssistantAgent(Agent):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            # A cancelled task nobody awaits keeps its CancelledError, whose
+            # traceback holds the task's frames (and so the reply and the task):
+            # a reference cycle only a full garbage collection would free.
+            # Retrieving it drops it.
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()
+        elif task.exception() is not None:
             log.error("[%s] agent task failed", self.call.call_id[:24], exc_info=task.exception())

@@ -90,16 +90,21 @@ class Ticker:
             if len(self.lateness) < self.window:
                 self.lateness.append(now - deadline)
             ticks, skipped = pacer.due(now)
-            participants = self._snapshot
-            if skipped:
-                self.skipped += skipped
-                for participant in participants:
-                    participant.skip(skipped)
-            for _ in range(ticks):
-                self.ticks += 1
-                for participant in participants:
-                    try:
-                        participant.tick(now)
-                    except Exception:  # one broken call must not stop the others
-                        log.exception("media tick failed; dropping that call's media")
-                        self.remove(participant)
+            # In a method of its own, so that no local variable of this
+            # long-lived frame keeps an ended call alive until the next tick.
+            self._tick_all(now, ticks, skipped)
+
+    def _tick_all(self, now: float, ticks: int, skipped: int) -> None:
+        participants = self._snapshot
+        if skipped:
+            self.skipped += skipped
+            for participant in participants:
+                participant.skip(skipped)
+        for _ in range(ticks):
+            self.ticks += 1
+            for participant in participants:
+                try:
+                    participant.tick(now)
+                except Exception:  # one broken call must not stop the others
+                    log.exception("media tick failed; dropping that call's media")
+                    self.remove(participant)

@@ -391,15 +391,22 @@ class Gateway:
             return
         handle.ended = True
         self.handles.pop(id(handle.call), None)
+        # Break the call's reference cycles (call <-> handle <-> agent, session ->
+        # agent), so it is freed the moment it ends rather than by a full
+        # garbage collection, whose pause would stall every other call's audio.
+        handle.call.context = None
         if handle.setup is not None and not handle.setup.done():
             handle.setup.cancel()
+        handle.setup = None
         self.ticker.remove(handle)
         if handle.session is not None:
-            self._ended_media.add(handle.session)
-            jb = handle.session.jitter.stats
+            session, handle.session = handle.session, None
+            session.on_audio = None
+            self._ended_media.add(session)
+            jb = session.jitter.stats
             handle.log.info(
                 "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms",
-                handle.session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+                session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
             )  # fmt: skip
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
@@ -418,6 +425,8 @@ class Gateway:
             await asyncio.wait_for(agent.close(handle.end_reason), 5.0)
         except Exception:
             handle.log.exception("agent close failed")
+        finally:
+            handle.agent = None  # the agent holds the handle: no cycle left behind
 
     async def _watch_calls(self) -> None:
         """Once a second: hang up calls whose RTP stopped or that last too long."""

@@ -27,6 +27,7 @@ from sipgw.message import SipRequest, SipResponse, make_response
 from ..fakes.assemblyai import FakeAssemblyAI
 from ..fakes.elevenlabs import FakeElevenLabs
 from ..fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from ..refcycles import cycles_left_by_our_code
 from ..scripted_caller import Caller, running, sdp_port
 from .phone import PhoneAudio, tone
 
@@ -166,34 +167,43 @@ LONG = "Let me tell you a long story about our shipping policy and all its detai
 
 async def test_barge_in_stops_the_agent_and_keeps_only_what_was_heard(tmp_path: Path) -> None:
     async with assistant(tmp_path) as s:
-        s.stt.script(["Tell me about shipping.", "Stop, I have a question."])
-        s.llm.script([FakeResponse(text=LONG), FakeResponse(text="Sure, go ahead.")])
-        caller, ok, phone = await s.call()
-        await greeted(phone)
-        phone.say(tone(SPEECH, 0.6))
-        await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
-        loop = asyncio.get_running_loop()
-        onset = loop.time()
-        phone.say(tone(SPEECH, 1.2))
-        await asyncio.sleep(1.6)
-        spans = phone.tone_spans(LONG_HZ)
-        stopped = spans[-1][1]
-        # The agent's audio stopped soon after the caller started talking (VAD: 60 ms,
-        # plus the jitter buffer and a tick or two) and never came back.
-        assert stopped - onset < 0.3, (onset, spans)
-        await s.llm.wait_for_request(2, within=5)
-        history = s.llm.requests[1].body["messages"]
-        interrupted = next(
-            m for m in history if m["role"] == "assistant" and "story" in (m.get("content") or "")
-        )
-        assert interrupted["content"].endswith("…")
-        assert len(interrupted["content"]) < len(LONG.strip())
-        assert history[-1] == {"role": "user", "content": "Stop, I have a question."}
-        await hang_up(caller, phone)
-        await asyncio.sleep(0.3)
+        with cycles_left_by_our_code() as leftovers:
+            await barge_in_call(s)
+    # The call, its agent and its cancelled reply were freed when it ended, without
+    # waiting for a garbage collection.
+    assert leftovers == []
     barge = next(r for r in s.record() if r["type"] == "barge_in")
     assert barge["reaction_ms"] is not None and barge["reaction_ms"] <= 100
     assert barge["heard"] and LONG.startswith(barge["heard"])
+
+
+async def barge_in_call(s: Stack) -> None:
+    """Greeting, a long reply, the caller talks over it, then hangs up."""
+    s.stt.script(["Tell me about shipping.", "Stop, I have a question."])
+    s.llm.script([FakeResponse(text=LONG), FakeResponse(text="Sure, go ahead.")])
+    caller, ok, phone = await s.call()
+    await greeted(phone)
+    phone.say(tone(SPEECH, 0.6))
+    await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
+    loop = asyncio.get_running_loop()
+    onset = loop.time()
+    phone.say(tone(SPEECH, 1.2))
+    await asyncio.sleep(1.6)
+    spans = phone.tone_spans(LONG_HZ)
+    stopped = spans[-1][1]
+    # The agent's audio stopped soon after the caller started talking (VAD: 60 ms,
+    # plus the jitter buffer and a tick or two) and never came back.
+    assert stopped - onset < 0.3, (onset, spans)
+    await s.llm.wait_for_request(2, within=5)
+    history = s.llm.requests[1].body["messages"]
+    interrupted = next(
+        m for m in history if m["role"] == "assistant" and "story" in (m.get("content") or "")
+    )
+    assert interrupted["content"].endswith("…")
+    assert len(interrupted["content"]) < len(LONG.strip())
+    assert history[-1] == {"role": "user", "content": "Stop, I have a question."}
+    await hang_up(caller, phone)
+    await asyncio.sleep(0.3)
 
 
 async def test_a_short_mm_hm_does_not_cut_the_agent_off(tmp_path: Path) -> None:

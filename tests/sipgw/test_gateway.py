@@ -14,6 +14,7 @@ from media.rtp import RtpPacket
 from sipgw.aio.stats import gateway_stats
 from sipgw.message import SipResponse
 
+from ..refcycles import cycles_left_by_our_code
 from ..scripted_caller import drain_rtp, running, sdp_port, send_rtp, tone_frames
 
 pytestmark = pytest.mark.timeout(30)
@@ -50,6 +51,18 @@ async def test_echo_call_over_real_sockets() -> None:
     assert stats["calls"] == 0 and stats["calls_total"] == 1
     assert stats["rtp_in"] == len(frames) and stats["rtp_out"] >= len(packets)
     assert stats["jb_lost"] == 0 and stats["ticks"] > 0 and stats["tick_late_max_ms"] >= 0
+
+
+async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
+    async with running() as (_, new_caller):
+        with cycles_left_by_our_code() as leftovers:
+            caller = await new_caller()
+            ok = await caller.invite()
+            await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), tone_frames(1000, 25))
+            assert await caller.bye()
+            await asyncio.sleep(0.1)  # the agent's close runs in a task
+            del caller, ok
+    assert leftovers == []
 
 
 async def test_pcma_call_is_converted_at_the_edge() -> None:
