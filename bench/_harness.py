@@ -10,6 +10,7 @@ load step held.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import importlib.metadata
@@ -29,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -173,6 +174,14 @@ def machine_info() -> dict[str, Any]:
 # -------------------------------------------------------------------- CPU and ports
 
 
+def add_run_options(p: argparse.ArgumentParser, stats_help: str | None = None) -> None:
+    """The options every gateway-plus-load script takes: CPUs, stats interval, report path."""
+    p.add_argument("--gateway-cpu", type=int, default=0)
+    p.add_argument("--loadgen-cpu", type=int, default=1)
+    p.add_argument("--stats-interval", type=float, default=5.0, help=stats_help)
+    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+
+
 def pin_self(cpu: int | None) -> bool:
     """Pin this process to one CPU (if it exists); True when pinned."""
     if cpu is None or cpu not in os.sched_getaffinity(0):
@@ -265,17 +274,15 @@ def read_proc(pid: int) -> ProcSample | None:
     return ProcSample(t, cpu_s, rss_kb, fds, threads)
 
 
-class ProcSampler:
-    """Samples a pid every ``interval`` seconds in a daemon thread."""
+class _SamplerThread:
+    """Calls :meth:`_sample` every ``interval`` s in a daemon thread until it returns False."""
 
-    def __init__(self, pid: int, interval: float = 0.5) -> None:
-        self.pid = pid
+    def __init__(self, name: str, interval: float) -> None:
         self.interval = interval
-        self.samples: list[ProcSample] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"proc-{pid}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> ProcSampler:
+    def start(self) -> Self:
         """Start sampling."""
         self._thread.start()
         return self
@@ -286,12 +293,27 @@ class ProcSampler:
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            sample = read_proc(self.pid)
-            if sample is None:
-                return
-            self.samples.append(sample)
+        while not self._stop.is_set() and self._sample():
             self._stop.wait(self.interval)
+
+    def _sample(self) -> bool:
+        raise NotImplementedError
+
+
+class ProcSampler(_SamplerThread):
+    """Samples a pid every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        super().__init__(f"proc-{pid}", interval)
+        self.pid = pid
+        self.samples: list[ProcSample] = []
+
+    def _sample(self) -> bool:
+        sample = read_proc(self.pid)
+        if sample is None:
+            return False  # the process is gone
+        self.samples.append(sample)
+        return True
 
     def window(self, t0: float, t1: float) -> list[ProcSample]:
         """The samples taken in ``[t0, t1]``."""
@@ -329,7 +351,7 @@ def read_cpu_times() -> dict[int, tuple[float, float, float]]:
     return out
 
 
-class CpuSampler:
+class CpuSampler(_SamplerThread):
     """Samples every CPU's busy time (all processes) in a daemon thread.
 
     The machine is shared: the busy share of the gateway's CPU minus the
@@ -337,25 +359,12 @@ class CpuSampler:
     """
 
     def __init__(self, interval: float = 0.5) -> None:
-        self.interval = interval
+        super().__init__("cpu-sampler", interval)
         self.samples: list[tuple[float, dict[int, tuple[float, float, float]]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
-    def start(self) -> CpuSampler:
-        """Start sampling."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop sampling."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.time(), read_cpu_times()))
-            self._stop.wait(self.interval)
+    def _sample(self) -> bool:
+        self.samples.append((time.time(), read_cpu_times()))
+        return True
 
     def busy_percent(self, cpu: int, t0: float, t1: float, field: int = 0) -> float | None:
         """How busy ``cpu`` was over ``[t0, t1]`` (all processes), in %.

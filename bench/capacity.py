@@ -50,6 +50,7 @@ from bench._harness import (
     Gateway,
     GatewayOptions,
     ProcSampler,
+    add_run_options,
     bench_env,
     fmt,
     format_table,
@@ -839,9 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="--compare: load generator busy-waits this long before each tick, so SIPp's "
         "immediate echo shows its own jitter rather than the load generator's timer's",
     )
-    p.add_argument("--gateway-cpu", type=int, default=0)
-    p.add_argument("--loadgen-cpu", type=int, default=1)
-    p.add_argument("--stats-interval", type=float, default=5.0, help="gateway stats interval (s)")
+    add_run_options(p, stats_help="gateway stats interval (s)")
     p.add_argument("--settle", type=float, default=3.0, help="idle seconds before/between steps")
     p.add_argument("--sipp-media-port", type=int, default=40000)
     p.add_argument("--keep-going", action="store_true", help="do not stop at a broken step")
@@ -853,7 +852,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
-    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
     return p
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from bench._harness import (
     Gateway,
     GatewayOptions,
+    add_run_options,
     fmt,
     format_table,
     log,
@@ -121,10 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=50.0, help="new calls per second")
     p.add_argument("--audio", choices=("tone", "silence"), default="tone")
     p.add_argument("--clock", choices=("kernel", "user"), default="kernel")
-    p.add_argument("--gateway-cpu", type=int, default=0)
-    p.add_argument("--loadgen-cpu", type=int, default=1)
-    p.add_argument("--stats-interval", type=float, default=5.0)
-    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+    add_run_options(p)
     return p
 
 

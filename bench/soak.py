@@ -39,6 +39,7 @@ from bench._harness import (
     Gateway,
     GatewayOptions,
     StatsLine,
+    add_run_options,
     fmt,
     format_table,
     log,
@@ -110,10 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="log the gateway's full collections: pause and objects left alive (default on)",
     )
-    p.add_argument("--gateway-cpu", type=int, default=0)
-    p.add_argument("--loadgen-cpu", type=int, default=1)
-    p.add_argument("--stats-interval", type=float, default=5.0)
-    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+    add_run_options(p)
     return p
 
 

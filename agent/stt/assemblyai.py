@@ -420,9 +420,10 @@ class _AudioQueue:
             return False
         self._partial += frame
         self._pushed += len(frame)
-        if self._align_at is not None and not self.catching_up:
-            return self._cut_aligned(self._align_at - self._pushed)
-        self._align_at = None
+        if self._align_at is not None:
+            if not self.catching_up:
+                return self._cut_aligned(self._align_at - self._pushed)
+            self._align_at = None  # a backlog is being drained: no boundary to keep
         return self._cut()
 
     def align_chunk_end(self, after_bytes: int) -> None:
