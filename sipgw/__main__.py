@@ -2,6 +2,6 @@
 
 import sys
 
-from sipgw.cli import main
+from sipgw.app.cli import main
 
 sys.exit(main())

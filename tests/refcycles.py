@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
-from sipgw.aio.gateway import CallHandle
+from sipgw.app.gateway import CallHandle
 from sipgw.call import Call
 
 PER_CALL = (CallHandle, Call, MediaSession, RtpEndpoint, Agent)

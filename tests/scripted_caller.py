@@ -17,8 +17,8 @@ from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
-from sipgw.aio.gateway import Gateway
-from sipgw.config import GatewayConfig
+from sipgw.app.config import GatewayConfig
+from sipgw.app.gateway import Gateway
 from sipgw.message import SipRequest, SipResponse, make_response, parse_message
 
 

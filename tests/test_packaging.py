@@ -77,7 +77,7 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         assert line.startswith("listening on udp:127.0.0.1:"), line
         port = line.strip().rsplit(":", 1)[1]
         health = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "sipgw.aio.healthcheck"],
+            [str(venv / "bin" / "python"), "-m", "sipgw.app.healthcheck"],
             capture_output=True, text=True, cwd=tmp_path, timeout=20,
             env={**env, "SIPGW_SIP_PORT": port},
         )  # fmt: skip

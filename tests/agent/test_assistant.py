@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from agent.registry import make_agent_factory
 from media.rtp import RtpPacket
-from sipgw.config import GatewayConfig
+from sipgw.app.agents import make_agent_factory
+from sipgw.app.config import GatewayConfig
 from sipgw.message import SipRequest, SipResponse, make_response
 
 from ..fakes.assemblyai import FakeAssemblyAI

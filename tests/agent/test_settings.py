@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import ASSISTANT_SETTINGS, REQUIRED, load_assistant_settings
 from agent.stt.assemblyai import REGION_URLS
-from sipgw.config import SETTINGS, ConfigError
+from sipgw.app.assistant_settings import ASSISTANT_SETTINGS, REQUIRED, load_assistant_settings
+from sipgw.app.config import SETTINGS, ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {name: "key" for name in REQUIRED}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sipgw import __version__
-from sipgw.cli import ASSISTANT_REQUIRED, build_parser, main
-from sipgw.config import SETTINGS, ConfigError, load_config
+from sipgw.app.cli import ASSISTANT_REQUIRED, build_parser, main
+from sipgw.app.config import SETTINGS, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
-from sipgw.aio.stats import gateway_stats
+from sipgw.app.stats import gateway_stats
 from sipgw.message import SipResponse
 
 from ..refcycles import cycles_left_by_our_code

@@ -9,7 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sipgw.aio.gateway import Gateway
+    from sipgw.app.gateway import Gateway
 
 __all__ = ["gateway_stats", "log_stats_forever"]
 

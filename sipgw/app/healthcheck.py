@@ -1,4 +1,4 @@
-"""``python -m sipgw.aio.healthcheck``: exit 0 when the local gateway answers OPTIONS with 200.
+"""``python -m sipgw.app.healthcheck``: exit 0 when the local gateway answers OPTIONS with 200.
 
 For container health checks and load-balancer probes (what Kamailio's dispatcher
 does with OPTIONS). Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and

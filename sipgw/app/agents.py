@@ -6,7 +6,7 @@ from typing import cast
 
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
-from sipgw.config import ConfigError, GatewayConfig
+from sipgw.app.config import ConfigError, GatewayConfig
 
 __all__ = ["make_agent_factory"]
 
@@ -33,9 +33,9 @@ def _assistant_factory(config: GatewayConfig) -> AgentFactory:
     """Resolve the assistant's settings and build what all its calls share."""
     from agent.assistant import AssistantAgent, AssistantCallControl, AssistantResources
     from agent.llm.openai import OpenAIChatLLM
-    from agent.settings import load_assistant_settings
     from agent.tools.builtin import builtin_tools
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+    from sipgw.app.assistant_settings import load_assistant_settings
 
     settings = load_assistant_settings(config.env)
     tools = ToolRegistry(builtin_tools(settings.env))

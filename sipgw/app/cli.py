@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 
 from agent.base import AgentFactory
 from sipgw import __version__
-from sipgw.config import SETTINGS, ConfigError, GatewayConfig, load_config
+from sipgw.app.config import SETTINGS, ConfigError, GatewayConfig, load_config
 
 __all__ = ["ASSISTANT_REQUIRED", "build_parser", "main"]
 
@@ -29,7 +29,7 @@ log = logging.getLogger("sipgw")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (flags come from :data:`sipgw.config.SETTINGS`)."""
+    """The argument parser (flags come from :data:`sipgw.app.config.SETTINGS`)."""
     parser = argparse.ArgumentParser(
         prog="sipgw", description="SIP/RTP gateway for AI voice agents."
     )
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
     try:
-        from agent.registry import make_agent_factory
+        from sipgw.app.agents import make_agent_factory
 
         factory = make_agent_factory(config)
     except ConfigError as exc:
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(config: GatewayConfig, factory: AgentFactory) -> int:
-    from sipgw.aio.gateway import Gateway
+    from sipgw.app.gateway import Gateway
 
     gateway = Gateway(config, factory)
     stop = asyncio.Event()

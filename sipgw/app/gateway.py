@@ -20,10 +20,10 @@ from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
-from sipgw.aio.stats import log_stats_forever
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
+from sipgw.app.config import GatewayConfig
+from sipgw.app.stats import log_stats_forever
 from sipgw.call import Call
-from sipgw.config import GatewayConfig
 from sipgw.errors import SipError
 from sipgw.events import (
     CallConfirmed,
