@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -166,8 +166,8 @@ class _ToolContext:
         return self._agent.call.caller
 
     @property
-    def settings(self) -> Mapping[str, str]:
-        return self._agent.settings.env
+    def settings(self) -> AssistantSettings:
+        return self._agent.settings
 
     async def transfer(self, target: str) -> bool:
         return await self._agent.transfer(target)

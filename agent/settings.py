@@ -1,21 +1,33 @@
-"""Typed settings of the assistant agent (the app layer fills them in from its registry)."""
+"""Typed settings of the agents: what each agent is configured with, already resolved.
+
+The app layer (``sipgw/app``) fills these in from its settings registry (flags,
+environment, ``.env``); nothing in ``agent/`` reads the environment. A tool
+module of your own reads its own variables from ``os.environ`` (``sipgw serve``
+loads ``.env`` into it first, never overriding a variable that is already set)
+and sees these typed settings as ``ctx.settings``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.llm.openai import OpenAISettings
-from agent.stt.assemblyai import AssemblyAISettings
-from agent.tts.elevenlabs import ElevenLabsSettings
 from media.vad import VadConfig
 
+if TYPE_CHECKING:  # typing only: the vendor modules import their SDKs
+    from agent.llm.openai import OpenAISettings
+    from agent.stt.assemblyai import AssemblyAISettings
+    from agent.tts.elevenlabs import ElevenLabsSettings
+
 __all__ = [
+    "DEFAULT_FALLBACK_PHRASE",
     "DEFAULT_GREETING",
     "DEFAULT_SYSTEM_PROMPT",
     "AssistantSettings",
     "BargeInSettings",
+    "BuiltinToolSettings",
+    "EchoSettings",
 ]
 
 DEFAULT_SYSTEM_PROMPT = """\
@@ -27,6 +39,34 @@ has nothing more, say a short goodbye and end the call. If you could not underst
 caller to repeat. Keypad input arrives as text in square brackets."""
 
 DEFAULT_GREETING = "Hello, thanks for calling. How can I help you today?"
+
+DEFAULT_FALLBACK_PHRASE = "Sorry, I'm having trouble right now. Could you say that again?"
+
+
+@dataclass(frozen=True, slots=True)
+class EchoSettings:
+    """The echo agent (the line check).
+
+    Attributes:
+        delay_ms: how long the caller's audio waits before it is played back.
+    """
+
+    delay_ms: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinToolSettings:
+    """The built-in tools (see agent/tools/builtin.py).
+
+    Attributes:
+        orders_file: JSON orders file for ``get_order_status``; None = the packaged sample.
+        callback_db: SQLite file where ``schedule_callback`` stores requests.
+        transfer_target: SIP URI ``transfer_to_human`` refers callers to; None = no transfers.
+    """
+
+    orders_file: Path | None = None
+    callback_db: Path = Path("callbacks.sqlite3")
+    transfer_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +86,34 @@ class BargeInSettings:
 
 @dataclass(frozen=True, slots=True)
 class AssistantSettings:
-    """Everything an assistant call needs, resolved."""
+    """Everything an assistant call is configured with, resolved.
+
+    Tools see this object as ``ctx.settings`` (read-only).
+
+    Attributes:
+        stt: the speech-to-text vendor's settings.
+        llm: the chat model vendor's settings.
+        tts: the text-to-speech vendor's settings.
+        system_prompt: the LLM's system prompt.
+        greeting: said when the call is answered; "" = wait for the caller.
+        fallback_phrase: said when the LLM fails or times out.
+        tools_module: the user's tools module (name or ``.py`` path); "" = none.
+        builtin_tools: the built-in tools' settings.
+        record_dir: where per-call JSONL records go; None = no records.
+        max_tool_rounds: tool-call rounds the LLM may take per reply.
+        barge_in: when caller speech interrupts the agent.
+        dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
+    """
 
     stt: AssemblyAISettings
     llm: OpenAISettings
     tts: ElevenLabsSettings
-    system_prompt: str
-    greeting: str
-    fallback_phrase: str
-    tools_module: str
-    record_dir: Path | None
-    max_tool_rounds: int
-    barge_in: BargeInSettings
-    dtmf_timeout: float
-    env: Mapping[str, str]
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    greeting: str = DEFAULT_GREETING
+    fallback_phrase: str = DEFAULT_FALLBACK_PHRASE
+    tools_module: str = ""
+    builtin_tools: BuiltinToolSettings = BuiltinToolSettings()
+    record_dir: Path | None = Path("calls")
+    max_tool_rounds: int = 4
+    barge_in: BargeInSettings = BargeInSettings()
+    dtmf_timeout: float = 1.5

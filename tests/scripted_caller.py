@@ -143,7 +143,7 @@ async def running(
 ) -> AsyncIterator[tuple[Gateway, Callable[[], asyncio.Future[Caller]]]]:
     settings: dict[str, object] = {
         "bind": "127.0.0.1", "sip_port": 0, "rtp_ports": (31000, 31999), "public_ip": "127.0.0.1",
-        "echo_delay_ms": 200, "rtp_timeout": 0.0,
+        "rtp_timeout": 0.0,
     }  # fmt: skip
     settings.update(config)
     gateway = Gateway(GatewayConfig(**settings), factory or (lambda c: EchoAgent(c, 200)))  # type: ignore[arg-type]

@@ -1,18 +1,20 @@
 """The built-in tools: order status, callback scheduling, transfer to a human, hang-up.
 
-Settings (from the merged environment passed to :func:`builtin_tools`):
+They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
+fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB`` and
+``SIPGW_TRANSFER_TARGET``):
 
-``SIPGW_ORDERS_FILE``
-    JSON orders file read by ``get_order_status``; default: the packaged
+``orders_file``
+    JSON orders file read by ``get_order_status``; None: the packaged
     ``sample_orders.json``. Shape: ``{"orders": [{"id", "status", "items",
     "eta", "carrier"}, ...]}``, a bare list of such orders, or an object keyed
     by order id. Read on every call, so edits apply at once.
-``SIPGW_CALLBACK_DB``
+``callback_db``
     SQLite file where ``schedule_callback`` stores requests (table
-    ``callbacks``, created on first use); default ``./callbacks.sqlite3``.
-``SIPGW_TRANSFER_TARGET``
+    ``callbacks``, created on first use).
+``transfer_target``
     SIP URI that ``transfer_to_human`` refers the caller to, e.g.
-    ``sip:support@pbx.example.com``; unset: transfers are refused.
+    ``sip:support@pbx.example.com``; None: transfers are refused.
 """
 
 from __future__ import annotations
@@ -29,13 +31,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.settings import BuiltinToolSettings
 from agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = ["builtin_tools", "caller_number", "normalize_order_id"]
 
 log = logging.getLogger("sipgw.agent.tools")
-
-DEFAULT_CALLBACK_DB = "./callbacks.sqlite3"
 
 _DIGIT_WORDS = {
     "zero": "0",
@@ -57,15 +58,12 @@ _FILLER_WORDS = frozenset(
 )
 
 
-def builtin_tools(settings: Mapping[str, str]) -> list[Tool]:
+def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
     """The four built-in tools, configured from ``settings`` (see the module docstring)."""
-    orders_file = settings.get("SIPGW_ORDERS_FILE") or None
-    callback_db = settings.get("SIPGW_CALLBACK_DB") or DEFAULT_CALLBACK_DB
-    transfer_target = settings.get("SIPGW_TRANSFER_TARGET") or None
     return [
-        _order_status_tool(orders_file),
-        _callback_tool(callback_db),
-        _transfer_tool(transfer_target),
+        _order_status_tool(settings.orders_file),
+        _callback_tool(settings.callback_db),
+        _transfer_tool(settings.transfer_target),
         _end_call_tool(),
     ]
 
@@ -96,7 +94,7 @@ def normalize_order_id(spoken: str) -> str:
     return "".join(out).upper()
 
 
-def _order_status_tool(orders_file: str | None) -> Tool:
+def _order_status_tool(orders_file: Path | None) -> Tool:
     async def get_order_status(ctx: ToolContext, args: dict[str, Any]) -> object:
         wanted = normalize_order_id(str(args.get("order_id", "")))
         if not wanted:
@@ -130,12 +128,12 @@ def _order_status_tool(orders_file: str | None) -> Tool:
     )
 
 
-def _load_orders(orders_file: str | None) -> list[dict[str, Any]]:
+def _load_orders(orders_file: Path | None) -> list[dict[str, Any]]:
     try:
         if orders_file is None:
             text = resources.files("agent.tools").joinpath("sample_orders.json").read_text("utf-8")
         else:
-            text = Path(orders_file).read_text("utf-8")
+            text = orders_file.read_text("utf-8")
         data = json.loads(text)
     except (OSError, ValueError) as exc:
         log.error("cannot read the orders file %s: %s", orders_file or "(packaged sample)", exc)
@@ -181,7 +179,7 @@ def caller_number(caller: str) -> str:
     return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
 
 
-def _callback_tool(db_path: str) -> Tool:
+def _callback_tool(db_path: Path) -> Tool:
     async def schedule_callback(ctx: ToolContext, args: dict[str, Any]) -> object:
         phone = str(args.get("phone") or "").strip() or caller_number(ctx.caller)
         if not phone:
@@ -236,9 +234,8 @@ CREATE TABLE IF NOT EXISTS callbacks (
 """
 
 
-def _insert_callback(db_path: str, row: Mapping[str, str]) -> int:
+def _insert_callback(path: Path, row: Mapping[str, str]) -> int:
     """Write one callback request (blocking: run it in a thread); return its id."""
-    path = Path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path, timeout=5.0)) as db, db:
         db.execute(_CREATE_CALLBACKS)

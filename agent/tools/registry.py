@@ -29,6 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from agent.settings import AssistantSettings
+
 __all__ = [
     "Tool",
     "ToolContext",
@@ -56,8 +58,9 @@ class ToolContext(Protocol):
         ...
 
     @property
-    def settings(self) -> Mapping[str, str]:
-        """The merged environment (``.env`` and process environment) for tool config."""
+    def settings(self) -> AssistantSettings:
+        """The assistant's typed settings (read-only); a tool module's own configuration
+        comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
         ...
 
     async def transfer(self, target: str) -> bool:

@@ -50,6 +50,7 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self._resolved: dict[str, str] = {}
         self._resolving: set[asyncio.Task[None]] = set()
         self._flushing = False
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self.errors = 0
 
     # -- asyncio.DatagramProtocol
@@ -104,6 +105,24 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         finally:
             self._flushing = False
         self._arm()
+        if self._idle_waiters and not self.ua.busy:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def when_idle(self) -> asyncio.Future[None]:
+        """A future done once the core has no calls and no BYEs of ours in progress.
+
+        Checked after every flush (datagram, action or timer); already done when
+        the core is idle now.
+        """
+        waiter = self.loop.create_future()
+        if self.ua.busy:
+            self._idle_waiters.append(waiter)
+        else:
+            waiter.set_result(None)
+        return waiter
 
     def _arm(self) -> None:
         deadline = self.ua.get_timer()

@@ -1,44 +1,50 @@
-"""Which agent answers: maps the ``--agent`` setting to a factory."""
+"""Which agent answers: the ``--agent`` name to a factory of per-call agents.
+
+:data:`AGENTS` maps each name to a builder that reads the agent's own settings
+from the registry and returns the :data:`~agent.base.AgentFactory` the gateway
+calls once per call. The assistant's modules (and their SDKs) are imported only
+when it is chosen.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import cast
 
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
-from sipgw.app.config import ConfigError, GatewayConfig
+from agent.settings import EchoSettings
+from sipgw.app.settings import ConfigError, SettingValues
 
-__all__ = ["make_agent_factory"]
-
-
-def make_agent_factory(config: GatewayConfig) -> AgentFactory:
-    """The factory for ``config.agent``.
-
-    Raises:
-        ConfigError: the agent cannot run with this configuration.
-    """
-    if config.agent == "echo":
-        delay = config.echo_delay_ms
-
-        def echo(call: CallControl) -> EchoAgent:
-            return EchoAgent(call, delay_ms=delay)
-
-        return echo
-    if config.agent == "assistant":
-        return _assistant_factory(config)
-    raise ConfigError(f"unknown agent {config.agent!r}")
+__all__ = ["AGENTS", "echo_factory", "load_echo_settings", "make_agent_factory"]
 
 
-def _assistant_factory(config: GatewayConfig) -> AgentFactory:
+def load_echo_settings(values: SettingValues) -> EchoSettings:
+    """``SIPGW_ECHO_DELAY_MS``."""
+    return EchoSettings(delay_ms=values["SIPGW_ECHO_DELAY_MS"])
+
+
+def echo_factory(settings: EchoSettings) -> AgentFactory:
+    """Echo agents with ``settings``."""
+    delay = settings.delay_ms
+
+    def echo(call: CallControl) -> EchoAgent:
+        return EchoAgent(call, delay_ms=delay)
+
+    return echo
+
+
+def _assistant_factory(values: SettingValues) -> AgentFactory:
     """Resolve the assistant's settings and build what all its calls share."""
     from agent.assistant import AssistantAgent, AssistantCallControl, AssistantResources
-    from agent.llm.openai import OpenAIChatLLM
     from agent.tools.builtin import builtin_tools
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
     from sipgw.app.assistant_settings import load_assistant_settings
+    from sipgw.app.vendors import choose_vendors
 
-    settings = load_assistant_settings(config.env)
-    tools = ToolRegistry(builtin_tools(settings.env))
+    vendors = choose_vendors(values)
+    settings = load_assistant_settings(values, vendors)
+    tools = ToolRegistry(builtin_tools(settings.builtin_tools))
     if settings.tools_module:
         try:
             load_user_tools(settings.tools_module, tools)
@@ -46,9 +52,26 @@ def _assistant_factory(config: GatewayConfig) -> AgentFactory:
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
         except ValueError as exc:  # e.g. a user tool reusing a built-in name
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-    resources = AssistantResources(settings, OpenAIChatLLM(settings.llm), tools)
+    resources = AssistantResources(settings, vendors.llm.client(settings.llm), tools)
 
     def assistant(call: CallControl) -> AssistantAgent:
         return AssistantAgent(cast(AssistantCallControl, call), resources)
 
     return assistant
+
+
+AGENTS: Mapping[str, Callable[[SettingValues], AgentFactory]] = {
+    "echo": lambda values: echo_factory(load_echo_settings(values)),
+    "assistant": _assistant_factory,
+}
+"""Agent name (``--agent``) to the builder of its factory; the names are
+``AGENT_NAMES`` in :mod:`sipgw.app.settings_registry`."""
+
+
+def make_agent_factory(values: SettingValues) -> AgentFactory:
+    """The factory of the agent ``SIPGW_AGENT`` names, with its settings.
+
+    Raises:
+        ConfigError: a setting the agent reads is missing or bad.
+    """
+    return AGENTS[values["SIPGW_AGENT"]](values)

@@ -1,4 +1,14 @@
-"""Command line: ``sipgw serve`` runs the gateway; ``sipgw --version``."""
+"""Command line: ``sipgw serve`` runs the gateway; ``sipgw --version``.
+
+Settings come from the registry (:mod:`sipgw.app.settings_registry`): a flag
+wins over the environment, which wins over the ``.env`` file (loaded into
+``os.environ`` without overriding what is set, so a user's tools module can
+read its own variables there too), which wins over the default.
+
+Exit statuses: 0 after a clean stop (SIGINT/SIGTERM), 1 when the SIP port
+cannot be bound, 2 for a bad command line or setting (the message names it),
+130 when interrupted during start-up.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +21,25 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
-from sipgw.app.config import SETTINGS, ConfigError, GatewayConfig, load_config
+from sipgw.app.agents import make_agent_factory
+from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import SETTINGS, resolve_settings
 
-__all__ = ["ASSISTANT_REQUIRED", "build_parser", "main"]
-
-ASSISTANT_REQUIRED = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY")
-"""Settings the assistant agent cannot start without."""
+__all__ = ["Startup", "build_parser", "load_env_file", "main", "prepare"]
 
 log = logging.getLogger("sipgw")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (flags come from :data:`sipgw.app.config.SETTINGS`)."""
+    """The argument parser (flags come from :data:`sipgw.app.settings_registry.SETTINGS`)."""
     parser = argparse.ArgumentParser(
         prog="sipgw", description="SIP/RTP gateway for AI voice agents."
     )
@@ -39,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="answer SIP calls",
         description="Answer SIP calls with the chosen agent. Every option can also be "
-        "set with its environment variable or in the .env file.",
+        "set with its environment variable or in the .env file; see docs/configuration.md.",
     )
     serve.add_argument(
         "--env-file",
@@ -48,25 +58,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for setting in SETTINGS:
         if setting.flag:
+            default = setting.default_doc or setting.default
             serve.add_argument(
                 setting.flag,
-                dest=setting.attr,
+                dest=setting.env,
                 metavar=setting.metavar,
-                help=f"{setting.help} [env {setting.env}, default {setting.default or 'auto'}]",
+                help=f"{setting.help} [env {setting.env}, default {default}]",
             )
     return parser
 
 
-def _environment(env_file: str | None) -> Mapping[str, str]:
-    """The process environment over the .env file."""
+def load_env_file(env_file: str | None) -> None:
+    """Load ``env_file`` (default ``./.env`` if it exists) into ``os.environ``.
+
+    Variables already in the environment keep their values.
+
+    Raises:
+        ConfigError: ``env_file`` was named but does not exist.
+    """
     path = Path(env_file) if env_file else Path(".env")
     if env_file and not path.is_file():
         raise ConfigError(f"--env-file {env_file}: no such file")
-    merged: dict[str, str] = {}
     if path.is_file():
-        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-    merged.update(os.environ)
-    return merged
+        load_dotenv(path, override=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Startup:
+    """What ``sipgw serve`` runs: the gateway's configuration and the agent."""
+
+    config: GatewayConfig
+    agent: str
+    agent_factory: AgentFactory
+
+
+def prepare(args: argparse.Namespace) -> Startup:
+    """Resolve every setting ``serve`` needs and build the agent factory.
+
+    Raises:
+        ConfigError: a value is bad or a required one is missing.
+    """
+    load_env_file(args.env_file)
+    flags = {s.env: getattr(args, s.env, None) for s in SETTINGS if s.flag}
+    values = resolve_settings(os.environ, flags)
+    config = load_gateway_config(values)
+    if not config.public_ip:
+        wildcard = config.bind in ("0.0.0.0", "::")
+        config = dataclasses.replace(
+            config, public_ip=detect_public_ip() if wildcard else config.bind
+        )
+    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values))
 
 
 def raise_open_file_limit() -> int:
@@ -106,36 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        environ = _environment(args.env_file)
-        flags = {s.attr: getattr(args, s.attr, None) for s in SETTINGS}
-        config = load_config(flags, environ)
-    except ConfigError as exc:
-        print(f"sipgw: error: {exc}", file=sys.stderr)
-        return 2
-    if not config.public_ip:
-        wildcard = config.bind in ("0.0.0.0", "::")
-        config = dataclasses.replace(
-            config, public_ip=detect_public_ip() if wildcard else config.bind
-        )
-    if config.agent == "assistant":
-        missing = [name for name in ASSISTANT_REQUIRED if not config.env.get(name)]
-        if missing:
-            print(
-                f"sipgw: error: --agent assistant needs {', '.join(missing)} "
-                "(set them in the environment or in .env; see .env.example)",
-                file=sys.stderr,
-            )
-            return 2
-    try:
-        from sipgw.app.agents import make_agent_factory
-
-        factory = make_agent_factory(config)
+        startup = prepare(args)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
     logging.basicConfig(
-        level=config.log_level,
+        level=startup.config.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
         stream=sys.stderr,
     )
@@ -146,15 +164,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         runner = uvloop.run
     try:
-        return runner(_serve(config, factory))
+        return runner(_serve(startup))
     except KeyboardInterrupt:
         return 130
 
 
-async def _serve(config: GatewayConfig, factory: AgentFactory) -> int:
+async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
-    gateway = Gateway(config, factory)
+    config = startup.config
+    gateway = Gateway(config, startup.agent_factory)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
@@ -176,7 +195,7 @@ async def _serve(config: GatewayConfig, factory: AgentFactory) -> int:
     print(f"listening on udp:{host}:{port}", flush=True)
     log.info(
         "agent %s, public address %s, RTP ports %d-%d",
-        config.agent, config.public_ip, *config.rtp_ports,
+        startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
     await stop.wait()
     log.info("shutting down: ending %d call(s)", len(gateway.handles))

@@ -3,8 +3,8 @@
 For each offered call: bind an RTP port pair, send 180, let the agent prepare
 (while it rings), answer with 200 and the SDP answer, then let the shared
 ticker move audio between the jitter buffer, the agent and the RTP sender
-every 20 ms. When the call ends, for whatever reason, everything the call
-held is released exactly once.
+every 20 ms (see :mod:`sipgw.app.callhandle`). When the call ends, for
+whatever reason, everything the call held is released exactly once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
@@ -21,10 +21,10 @@ from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
+from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import Call
-from sipgw.errors import SipError
 from sipgw.events import (
     CallConfirmed,
     CallEnded,
@@ -42,11 +42,8 @@ __all__ = ["CallHandle", "Gateway", "PREPARE_TIMEOUT"]
 
 log = logging.getLogger("sipgw")
 
-TRANSFER_TIMEOUT = 10.0
-"""Seconds to wait for the caller's phone to accept a REFER."""
 PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is rejected with 503."""
-WATCH_INTERVAL = 1.0
 
 
 @dataclass
@@ -66,116 +63,6 @@ class _MediaTotals:
         self.jb_concealed += jb.concealed_frames
 
 
-class _CallLog(logging.LoggerAdapter[logging.Logger]):
-    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
-        return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
-
-
-@dataclass(eq=False)
-class CallHandle:
-    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
-
-    gateway: Gateway
-    call: Call
-    log: logging.LoggerAdapter[logging.Logger]
-    started: float = field(default_factory=time.monotonic)
-    endpoint: RtpEndpoint | None = None
-    session: MediaSession | None = None
-    agent: Agent | None = None
-    setup: asyncio.Task[None] | None = None
-    answered_at: float | None = None
-    ended: bool = False
-    end_reason: str = ""
-    transfer_waiter: asyncio.Future[bool] | None = None
-    sent_ahead: bool = False
-
-    # -- CallControl
-
-    @property
-    def call_id(self) -> str:
-        """The SIP Call-ID."""
-        return self.call.call_id
-
-    @property
-    def caller(self) -> str:
-        """The caller's URI."""
-        return str(self.call.caller.uri)
-
-    @property
-    def called(self) -> str:
-        """The called URI."""
-        return str(self.call.called.uri)
-
-    def hangup(self) -> None:
-        """End the call from our side."""
-        if not self.ended:
-            self.gateway.sip.act(lambda now: self.gateway.ua.hangup(self.call, now))
-
-    def send_dtmf(self, digits: str) -> None:
-        """Send RFC 4733 digits to the caller."""
-        if self.session is not None:
-            self.session.send_dtmf(digits)
-
-    def audio_ready(self) -> None:
-        """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
-        session, agent, endpoint = self.session, self.agent, self.endpoint
-        if self.sent_ahead or session is None or agent is None or endpoint is None:
-            return
-        if not session.can_send_early():
-            return
-        frame = agent.next_frame()
-        if frame is not None:
-            endpoint.send(session.packets_for(frame))
-            self.sent_ahead = True
-            self.gateway.early_sends += 1
-
-    async def transfer(self, target: str) -> bool:
-        """Blind transfer with REFER; True once the caller's phone accepted it (202).
-
-        When the target then answers, the gateway ends this call; when it does
-        not, the agent's ``on_transfer_failed(status, reason)`` is called.
-        """
-        if self.ended or self.transfer_waiter is not None:
-            return False
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.transfer_waiter = waiter
-        try:
-            self.gateway.sip.act(lambda now: self.gateway.ua.refer(self.call, target, now))
-            return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
-        except (SipError, TimeoutError) as exc:
-            self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
-            return False
-        finally:
-            self.transfer_waiter = None
-
-    # -- TickParticipant
-
-    def tick(self, now: float) -> None:
-        """One 20 ms step: caller frame to the agent, agent frame to RTP."""
-        session, agent, endpoint = self.session, self.agent, self.endpoint
-        if session is None or agent is None or endpoint is None:
-            return
-        session.poll_ingress(now)
-        agent.on_caller_frame(session.caller_frame(now))
-        if self.sent_ahead:
-            self.sent_ahead = False  # this tick's packet already went out early
-        elif session.params.send:
-            packets = session.packets_for(agent.next_frame())
-            if packets:
-                endpoint.send(packets)
-        else:
-            session.packets_for(None)  # on hold: the agent's audio waits for the resume
-        if session._pending_digits:
-            for digit in session.take_digits():
-                self.log.info("DTMF %s (RFC 4733)", digit)
-                agent.on_dtmf(digit)
-
-    def skip(self, ticks: int) -> None:
-        """Keep RTP timestamps on wall time after a stall."""
-        if self.session is not None:
-            self.session.skip(ticks)
-
-
 class Gateway:
     """Runs the SIP endpoint, the ticker and the calls.
 
@@ -192,7 +79,6 @@ class Gateway:
         self.handles: dict[int, CallHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sip: SipUdpEndpoint | None = None
-        self._watch: asyncio.Task[None] | None = None
         self._stats: asyncio.Task[None] | None = None
         self.calls_total = 0
         self.early_sends = 0
@@ -225,10 +111,8 @@ class Gateway:
             self.config.bind, self.config.sip_port, make_ua, self._on_event
         )
         self.ticker.start()
-        loop = asyncio.get_running_loop()
-        self._watch = loop.create_task(self._watch_calls(), name="call-watch")
         if self.config.stats_interval > 0:
-            self._stats = loop.create_task(
+            self._stats = asyncio.get_running_loop().create_task(
                 log_stats_forever(self, self.config.stats_interval), name="stats"
             )
         return self.config.bind, self.ua.config.sip_port
@@ -238,15 +122,11 @@ class Gateway:
         if self._sip is None:
             return
         self.sip.act(self.ua.shutdown)
-        deadline = asyncio.get_running_loop().time() + grace
-        # The sans-IO core has no event to await; poll its state for the grace period.
-        while self.ua.busy and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        await asyncio.wait([self.sip.when_idle()], timeout=grace)
         for handle in list(self.handles.values()):
             self._release(handle)
-        for task in (self._watch, self._stats):
-            if task is not None:
-                task.cancel()
+        if self._stats is not None:
+            self._stats.cancel()
         await self.ticker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -302,9 +182,19 @@ class Gateway:
                 totals.add(handle.session)
         return vars(totals)
 
+    def call_counters(self) -> dict[str, int]:
+        """Calls now and in all, RTP ports taken, RTP and jitter-buffer counters."""
+        return {
+            "calls": len(self.handles),
+            "calls_total": self.calls_total,
+            "rtp_ports_in_use": self.ports.in_use,
+            **self.media_totals(),
+            "early_sends": self.early_sends,
+        }
+
     def _offered(self, call: Call) -> None:
         self.calls_total += 1
-        handle = CallHandle(self, call, _CallLog(log, {"call": call.log_id}))
+        handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
         call.context = handle
         self.handles[id(call)] = handle
         handle.log.info("incoming call from %s to %s", handle.caller, handle.called)
@@ -350,7 +240,8 @@ class Gateway:
             return
         media: list[NegotiatedAudio | None] = []
         self.sip.act(lambda now: media.append(self.ua.answer(handle.call, endpoint.port, now)))
-        handle.answered_at = time.monotonic()
+        if self.config.max_call_seconds > 0:
+            handle.limit_duration(self.config.max_call_seconds)
         handle.log.info("answered on RTP port %d", endpoint.port)
         if media and media[0] is not None:
             self._media_ready(handle, media[0])
@@ -376,12 +267,16 @@ class Gateway:
                 handle.session.on_audio = handle.agent.on_caller_audio
             handle.endpoint.session = handle.session
             self.ticker.add(handle)
+            if self.config.rtp_timeout > 0:
+                handle.watch_rtp(self.config.rtp_timeout)
             handle.log.info(
                 "media: %s/%d to %s:%d, ptime %d ms, %s",
                 media.codec, media.payload_type, media.remote_address, media.remote_port,
                 media.ptime, media.direction,
             )  # fmt: skip
         else:
+            # Back from hold, the RTP timeout counts from now, not from the last packet.
+            handle.session.idle_for(asyncio.get_running_loop().time())
             handle.session.update(params)
             handle.log.info("media updated: %s to %s:%d", media.direction, *params.remote)
 
@@ -398,6 +293,7 @@ class Gateway:
         if handle.setup is not None and not handle.setup.done():
             handle.setup.cancel()
         handle.setup = None
+        handle.cancel_timers()
         self.ticker.remove(handle)
         if handle.session is not None:
             session, handle.session = handle.session, None
@@ -427,27 +323,6 @@ class Gateway:
             handle.log.exception("agent close failed")
         finally:
             handle.agent = None  # the agent holds the handle: no cycle left behind
-
-    async def _watch_calls(self) -> None:
-        """Once a second: hang up calls whose RTP stopped or that last too long."""
-        timeout = self.config.rtp_timeout
-        longest = self.config.max_call_seconds
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(WATCH_INTERVAL)
-            now = loop.time()
-            for handle in list(self.handles.values()):
-                session = handle.session
-                if timeout > 0 and session is not None and session.idle_for(now) > timeout:
-                    handle.log.warning("no RTP for %.0f s: hanging up", timeout)
-                    handle.hangup()
-                elif (
-                    longest > 0
-                    and handle.answered_at is not None
-                    and time.monotonic() - handle.answered_at > longest
-                ):
-                    handle.log.info("call reached the %.0f s limit: hanging up", longest)
-                    handle.hangup()
 
     def _spawn(self, coro: object) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]

@@ -2,7 +2,9 @@
 
 For container health checks and load-balancer probes (what Kamailio's dispatcher
 does with OPTIONS). Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and
-the address from ``SIPGW_HEALTHCHECK_HOST`` (default 127.0.0.1).
+the address from ``SIPGW_HEALTHCHECK_HOST`` (default 127.0.0.1), from the
+environment only (the settings registry parses both). Exit status 0 for a 200,
+1 otherwise (no answer, another status, or a bad setting).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import random
 import socket
 import sys
 
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import resolve_settings
 from sipgw.errors import SipError
 from sipgw.message import SipResponse, parse_message
 
@@ -49,8 +53,12 @@ def probe(host: str, port: int, timeout: float = 2.0) -> int | None:
 
 def main() -> int:
     """Probe and print the result; exit status 0 only for 200."""
-    host = os.environ.get("SIPGW_HEALTHCHECK_HOST", "127.0.0.1")
-    port = int(os.environ.get("SIPGW_SIP_PORT", "5060") or 5060)
+    values = resolve_settings(os.environ)
+    try:
+        host, port = values["SIPGW_HEALTHCHECK_HOST"], values["SIPGW_SIP_PORT"]
+    except ConfigError as exc:
+        print(f"healthcheck: error: {exc}", file=sys.stderr)
+        return 1
     status = probe(host, port)
     print(f"OPTIONS sip:{host}:{port} -> {status or 'no answer'}")
     return 0 if status == 200 else 1

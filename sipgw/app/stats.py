@@ -1,4 +1,8 @@
-"""The periodic ``stats {json}`` log line: what an operator (or a benchmark) watches."""
+"""The periodic ``stats {json}`` log line: what an operator (or a benchmark) watches.
+
+It reads the gateway through :class:`StatsSource` (the gateway implements it),
+so this module does not import the gateway.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,26 @@ import asyncio
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from sipgw.app.gateway import Gateway
+from media.aio.ticker import Ticker
 
-__all__ = ["gateway_stats", "log_stats_forever"]
+__all__ = ["StatsSource", "gateway_stats", "log_stats_forever"]
+
+
+class StatsSource(Protocol):
+    """What the stats line reads."""
+
+    @property
+    def ticker(self) -> Ticker:
+        """The shared 20 ms ticker (ticks, skips, lateness)."""
+        ...
+
+    def call_counters(self) -> Mapping[str, int]:
+        """Call and RTP counters, logged as they are."""
+        ...
+
 
 log = logging.getLogger("sipgw.stats")
 
@@ -41,30 +59,26 @@ def _open_files() -> int | None:
         return None
 
 
-def gateway_stats(gateway: Gateway) -> dict[str, Any]:
+def gateway_stats(source: StatsSource) -> dict[str, Any]:
     """A snapshot; tick lateness covers the time since the previous snapshot."""
-    lateness = gateway.ticker.drain_lateness()
-    totals = gateway.media_totals()
+    ticker = source.ticker
+    lateness = ticker.drain_lateness()
     return {
-        "calls": len(gateway.handles),
-        "calls_total": gateway.calls_total,
-        "rtp_ports_in_use": gateway.ports.in_use,
-        "ticks": gateway.ticker.ticks,
-        "ticks_skipped": gateway.ticker.skipped,
+        **source.call_counters(),
+        "ticks": ticker.ticks,
+        "ticks_skipped": ticker.skipped,
         "tick_late_p50_ms": round(_percentile(lateness, 0.50) * 1000, 3),
         "tick_late_p99_ms": round(_percentile(lateness, 0.99) * 1000, 3),
         "tick_late_max_ms": round(max(lateness, default=0.0) * 1000, 3),
-        **totals,
-        "early_sends": gateway.early_sends,
         "tasks": len(asyncio.all_tasks()),
         "rss_kb": _proc_status_kb("VmRSS"),
         "open_files": _open_files(),
     }
 
 
-async def log_stats_forever(gateway: Gateway, interval: float) -> None:
+async def log_stats_forever(source: StatsSource, interval: float) -> None:
     """Log :func:`gateway_stats` every ``interval`` seconds."""
-    gateway.ticker.drain_lateness()
+    source.ticker.drain_lateness()
     while True:
         await asyncio.sleep(interval)
-        log.info("stats %s", json.dumps(gateway_stats(gateway), separators=(",", ":")))
+        log.info("stats %s", json.dumps(gateway_stats(source), separators=(",", ":")))

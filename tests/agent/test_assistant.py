@@ -21,7 +21,7 @@ import pytest
 
 from media.rtp import RtpPacket
 from sipgw.app.agents import make_agent_factory
-from sipgw.app.config import GatewayConfig
+from sipgw.app.settings_registry import resolve_settings
 from sipgw.message import SipRequest, SipResponse, make_response
 
 from ..fakes.assemblyai import FakeAssemblyAI
@@ -80,9 +80,9 @@ async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
         "SIPGW_TRANSFER_TARGET": "sip:human@127.0.0.1:5999",
         **env,
     }  # fmt: skip
-    factory = make_agent_factory(GatewayConfig(agent="assistant", env=environment))
+    factory = make_agent_factory(resolve_settings({"SIPGW_AGENT": "assistant", **environment}))
     try:
-        async with running(factory, agent="assistant", env=environment) as (gateway, new_caller):
+        async with running(factory) as (gateway, new_caller):
             yield Stack(gateway, new_caller, stt, llm, tts, tmp_path / "calls")
     finally:
         await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from agent.conversation import (
     ReplyToolResult,
 )
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings
+from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
 from tests.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -41,7 +41,7 @@ ORDER_1234 = {
 class FakeCall:
     call_id: str = "conv-call@test"
     caller: str = "sip:+15551234567@trunk.example"
-    settings: Mapping[str, str] = field(default_factory=dict)
+    settings: Any = None  # no tool here reads the typed settings
     transfers: list[str] = field(default_factory=list)
     hangups: int = 0
 
@@ -112,14 +112,14 @@ def conv(llm, probe, records, tmp_path):
 
 
 def make_conversation(llm, probe, records=None, tmp_path=None, **settings) -> Conversation:
-    env = {"SIPGW_TRANSFER_TARGET": "sip:support@pbx.example.com"}
+    builtin = BuiltinToolSettings(transfer_target="sip:support@pbx.example.com")
     if tmp_path is not None:
-        env["SIPGW_CALLBACK_DB"] = str(tmp_path / "cb.sqlite3")
-    registry = ToolRegistry([*builtin_tools(env), *probe.tools()])
+        builtin = replace(builtin, callback_db=tmp_path / "cb.sqlite3")
+    registry = ToolRegistry([*builtin_tools(builtin), *probe.tools()])
     return Conversation(
         llm,
         registry,
-        FakeCall(settings=env),
+        FakeCall(),
         ConversationSettings(system_prompt=PROMPT, **settings),
         on_record=records.append if records is not None else None,
     )

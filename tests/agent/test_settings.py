@@ -6,17 +6,43 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.stt.assemblyai import REGION_URLS
-from sipgw.app.assistant_settings import ASSISTANT_SETTINGS, REQUIRED, load_assistant_settings
-from sipgw.app.config import SETTINGS, ConfigError
+from sipgw.app.assistant_settings import load_assistant_settings as load_from_values
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import SETTINGS, resolve_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = {name: "key" for name in REQUIRED}
+KEYS = {s.env: "key" for s in SETTINGS if s.required}
+
+
+def load_assistant_settings(environ: dict[str, str]) -> AssistantSettings:
+    return load_from_values(resolve_settings(environ))
 
 
 def test_missing_keys_are_named() -> None:
     with pytest.raises(ConfigError, match="ASSEMBLYAI_API_KEY, ELEVENLABS_API_KEY"):
         load_assistant_settings({"OPENAI_API_KEY": "x"})
+    with pytest.raises(ConfigError, match="needs OPENAI_API_KEY"):  # empty counts as missing
+        load_assistant_settings({**KEYS, "OPENAI_API_KEY": " "})
+
+
+def test_registry_defaults_are_the_dataclass_defaults() -> None:
+    s = load_assistant_settings(KEYS)
+    assert s == AssistantSettings(stt=s.stt, llm=s.llm, tts=s.tts)
+    assert s.builtin_tools == BuiltinToolSettings()
+
+
+def test_builtin_tool_settings() -> None:
+    s = load_assistant_settings(
+        {**KEYS, "SIPGW_ORDERS_FILE": "/srv/orders.json", "SIPGW_CALLBACK_DB": "",
+         "SIPGW_TRANSFER_TARGET": "sip:desk@pbx.example"}
+    )  # fmt: skip
+    assert s.builtin_tools == BuiltinToolSettings(
+        orders_file=Path("/srv/orders.json"),
+        callback_db=Path("callbacks.sqlite3"),
+        transfer_target="sip:desk@pbx.example",
+    )
 
 
 def test_defaults_and_region_and_base_urls() -> None:
@@ -37,7 +63,8 @@ def test_defaults_and_region_and_base_urls() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("ASSEMBLYAI_REGION", "mars"), ("OPENAI_TOTAL_TIMEOUT", "0"), ("SIPGW_MAX_TOOL_ROUNDS", "x"),
-     ("ELEVENLABS_TRANSPORT", "carrier-pigeon")],
+     ("ELEVENLABS_TRANSPORT", "carrier-pigeon"), ("SIPGW_STT", "whisper"),
+     ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1")],
 )  # fmt: skip
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -58,7 +85,7 @@ def test_prompt_file(tmp_path: Path) -> None:
 def test_env_example_and_readme_list_every_setting() -> None:
     example = (ROOT / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
-    for setting in (*SETTINGS, *ASSISTANT_SETTINGS):
+    for setting in SETTINGS:
         assert f"{setting.env}=" in example, setting.env
         assert setting.env in readme, setting.env
 
@@ -76,7 +103,7 @@ async def test_readme_tool_example_loads_and_runs(tmp_path: Path) -> None:
     class Ctx:
         call_id = "c"
         caller = "sip:x@y"
-        settings: dict[str, str] = {}
+        settings = load_assistant_settings(KEYS)
 
         async def transfer(self, target: str) -> bool:
             return False

@@ -6,13 +6,15 @@ import asyncio
 import json
 import sqlite3
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import pytest
 
+from agent.llm.openai import OpenAISettings
+from agent.settings import AssistantSettings, BuiltinToolSettings
+from agent.stt.assemblyai import AssemblyAISettings
 from agent.tools.builtin import builtin_tools, caller_number, normalize_order_id
 from agent.tools.registry import (
     Tool,
@@ -21,6 +23,16 @@ from agent.tools.registry import (
     ToolRegistry,
     load_user_tools,
 )
+from agent.tts.elevenlabs import ElevenLabsSettings
+
+
+def assistant_settings(**builtin: Any) -> AssistantSettings:
+    return AssistantSettings(
+        stt=AssemblyAISettings(api_key="aai"),
+        llm=OpenAISettings(api_key="sk"),
+        tts=ElevenLabsSettings(api_key="el", voice_id="voice"),
+        builtin_tools=BuiltinToolSettings(**builtin),
+    )
 
 
 @dataclass
@@ -29,7 +41,7 @@ class FakeCall:
 
     call_id: str = "call-1@test"
     caller: str = '"Bob" <sip:+15551234567@trunk.example;user=phone>'
-    settings: Mapping[str, str] = field(default_factory=dict)
+    settings: AssistantSettings = field(default_factory=assistant_settings)
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
     hangups: int = 0
@@ -42,8 +54,8 @@ class FakeCall:
         self.hangups += 1
 
 
-def registry_for(settings: Mapping[str, str]) -> ToolRegistry:
-    return ToolRegistry(builtin_tools(settings))
+def registry_for(**settings: Any) -> ToolRegistry:
+    return ToolRegistry(builtin_tools(BuiltinToolSettings(**settings)))
 
 
 async def call(registry: ToolRegistry, name: str, args: Any, ctx: FakeCall | None = None):
@@ -85,7 +97,7 @@ def test_sample_orders_file_is_packaged_and_complete():
 
 @pytest.mark.parametrize("spoken", ["1 2 3 4", "#1234", "order 1234", "one two three four"])
 async def test_order_status_from_the_sample_file(spoken):
-    result = await call(registry_for({}), "get_order_status", {"order_id": spoken})
+    result = await call(registry_for(), "get_order_status", {"order_id": spoken})
     assert result.ok
     assert json.loads(result.content) == {
         "order_id": "1234",
@@ -97,13 +109,13 @@ async def test_order_status_from_the_sample_file(spoken):
 
 
 async def test_unknown_order_is_an_error_the_model_can_speak():
-    result = await call(registry_for({}), "get_order_status", {"order_id": "9 9 9 9"})
+    result = await call(registry_for(), "get_order_status", {"order_id": "9 9 9 9"})
     assert not result.ok
     assert json.loads(result.content) == {"error": "no order with the number 9999"}
 
 
 async def test_order_number_missing():
-    result = await call(registry_for({}), "get_order_status", {"order_id": "the order"})
+    result = await call(registry_for(), "get_order_status", {"order_id": "the order"})
     assert json.loads(result.content) == {"error": "no order number given; ask the caller for it"}
 
 
@@ -118,7 +130,7 @@ async def test_order_number_missing():
 async def test_orders_file_from_settings(tmp_path, content):
     path = tmp_path / "orders.json"
     path.write_text(json.dumps(content))
-    registry = registry_for({"SIPGW_ORDERS_FILE": str(path)})
+    registry = registry_for(orders_file=path)
     by_digits = await call(registry, "get_order_status", {"order_id": "7 7"})
     assert json.loads(by_digits.content)["status"] == "packed"
     exact = await call(registry, "get_order_status", {"order_id": "ord 77"})
@@ -126,7 +138,7 @@ async def test_orders_file_from_settings(tmp_path, content):
 
 
 async def test_orders_file_missing_is_a_polite_error(tmp_path):
-    registry = registry_for({"SIPGW_ORDERS_FILE": str(tmp_path / "nope.json")})
+    registry = registry_for(orders_file=tmp_path / "nope.json")
     result = await call(registry, "get_order_status", {"order_id": "1234"})
     assert not result.ok
     assert "unavailable" in json.loads(result.content)["error"]
@@ -144,7 +156,7 @@ def callback_rows(path) -> list[tuple[Any, ...]]:
 
 async def test_callback_row_is_written(tmp_path):
     db = tmp_path / "data" / "callbacks.sqlite3"
-    registry = registry_for({"SIPGW_CALLBACK_DB": str(db)})
+    registry = registry_for(callback_db=db)
     args = {"phone": "+15550001111", "time": "tomorrow at 3 pm", "reason": "refund"}
     result = await call(registry, "schedule_callback", args)
     assert result.ok
@@ -164,14 +176,14 @@ async def test_callback_row_is_written(tmp_path):
 
 async def test_callback_phone_defaults_to_the_caller(tmp_path):
     db = tmp_path / "cb.sqlite3"
-    registry = registry_for({"SIPGW_CALLBACK_DB": str(db)})
+    registry = registry_for(callback_db=db)
     result = await call(registry, "schedule_callback", {"time": "Monday 9 am"})
     assert json.loads(result.content)["phone"] == "+15551234567"
     assert callback_rows(db)[0][2:5] == ("+15551234567", "Monday 9 am", "")
 
 
 async def test_callback_for_an_anonymous_caller_needs_a_number(tmp_path):
-    registry = registry_for({"SIPGW_CALLBACK_DB": str(tmp_path / "cb.sqlite3")})
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
     ctx = FakeCall(caller="sip:anonymous@anonymous.invalid")
     result = await call(registry, "schedule_callback", {"time": "now"}, ctx)
     assert not result.ok
@@ -179,7 +191,7 @@ async def test_callback_for_an_anonymous_caller_needs_a_number(tmp_path):
 
 
 async def test_callback_without_time_is_rejected_by_the_schema(tmp_path):
-    registry = registry_for({"SIPGW_CALLBACK_DB": str(tmp_path / "cb.sqlite3")})
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
     result = await call(registry, "schedule_callback", {"reason": "x"})
     assert json.loads(result.content)["error"] == (
         "invalid arguments for schedule_callback: missing required argument(s): time"
@@ -209,7 +221,7 @@ TARGET = "sip:support@pbx.example.com"
 async def test_transfer_accepted():
     ctx = FakeCall()
     result = await call(
-        registry_for({"SIPGW_TRANSFER_TARGET": TARGET}), "transfer_to_human", {"reason": "x"}, ctx
+        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
     )
     assert result.ok and json.loads(result.content) == {"transferred": True}
     assert ctx.transfers == [TARGET]
@@ -218,7 +230,7 @@ async def test_transfer_accepted():
 async def test_transfer_rejected_keeps_the_call():
     ctx = FakeCall(transfer_accepted=False)
     result = await call(
-        registry_for({"SIPGW_TRANSFER_TARGET": TARGET}), "transfer_to_human", {"reason": "x"}, ctx
+        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
     )
     content = json.loads(result.content)
     assert not result.ok
@@ -228,7 +240,7 @@ async def test_transfer_rejected_keeps_the_call():
 
 async def test_transfer_not_configured():
     ctx = FakeCall()
-    result = await call(registry_for({}), "transfer_to_human", {"reason": "x"}, ctx)
+    result = await call(registry_for(), "transfer_to_human", {"reason": "x"}, ctx)
     assert not result.ok
     assert json.loads(result.content) == {"error": "transfer not configured"}
     assert ctx.transfers == []
@@ -236,7 +248,7 @@ async def test_transfer_not_configured():
 
 async def test_end_call_hangs_up_after_the_reply():
     ctx = FakeCall()
-    result = await call(registry_for({}), "end_call", {"reason": "goodbye"}, ctx)
+    result = await call(registry_for(), "end_call", {"reason": "goodbye"}, ctx)
     assert result.ok and json.loads(result.content) == {"ok": True}
     assert ctx.hangups == 1
 
@@ -268,7 +280,7 @@ def make_tool(name="echo", handler=None, timeout=1.0, parameters=None) -> Tool:
 
 
 def test_schemas_are_the_openai_tools_parameter():
-    registry = registry_for({})
+    registry = registry_for()
     schemas: list[Any] = registry.schemas()
     assert [s["function"]["name"] for s in schemas] == [
         "get_order_status",
@@ -385,6 +397,28 @@ async def test_user_tools_module_by_name():
     assert greeting.content == "The caller is sip:bob@x."
 
 
+async def test_a_user_tool_reads_its_own_variables_and_the_typed_settings(tmp_path, monkeypatch):
+    """What docs/configuration.md promises a tools module: os.environ and ctx.settings."""
+    path = tmp_path / "shop_tools.py"
+    path.write_text(
+        "import os\n"
+        "from agent.tools.registry import Tool\n"
+        "async def desk(ctx, args):\n"
+        "    return {'url': os.environ['MYSHOP_URL'],\n"
+        "            'target': ctx.settings.builtin_tools.transfer_target}\n"
+        "TOOLS = [Tool('desk', 'The desk.', {'type': 'object', 'properties': {}}, desk)]\n"
+    )
+    monkeypatch.setenv("MYSHOP_URL", "http://shop.example")
+    registry = ToolRegistry()
+    load_user_tools(str(path), registry)
+    ctx = FakeCall(settings=assistant_settings(transfer_target="sip:desk@pbx.example"))
+    result = await registry.call("desk", "{}", ctx)
+    assert json.loads(result.content) == {
+        "url": "http://shop.example",
+        "target": "sip:desk@pbx.example",
+    }
+
+
 def test_user_tools_module_from_a_file_path(tmp_path):
     path = tmp_path / "my_tools.py"
     path.write_text(EXAMPLE_MODULE.format(name="file_tool"))
@@ -443,7 +477,7 @@ def test_broken_user_tools_modules_give_clear_errors(tmp_path, monkeypatch, sour
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, name, raising=False)
     with pytest.raises(ToolLoadError) as info:
-        load_user_tools(name, registry_for({}))
+        load_user_tools(name, registry_for())
     assert f"tools module {name!r}" in str(info.value)
     assert problem in str(info.value)
     sys.modules.pop(name, None)

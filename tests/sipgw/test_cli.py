@@ -3,57 +3,124 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sipgw import __version__
-from sipgw.app.cli import ASSISTANT_REQUIRED, build_parser, main
-from sipgw.app.config import SETTINGS, ConfigError, load_config
+from sipgw.app.cli import Startup, build_parser, main, prepare
+from sipgw.app.config import load_gateway_config
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import AGENT, ECHO, GATEWAY, SETTINGS, resolve_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """A clean working directory, no SIPGW_ variables, and os.environ restored afterwards
+    (``sipgw serve`` loads ``.env`` into it)."""
+    saved = dict(os.environ)
+    monkeypatch.chdir(tmp_path)
+    for name in [*os.environ]:
+        if name.startswith("SIPGW_") or name in ASSISTANT_KEYS:
+            del os.environ[name]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def serve(*argv: str) -> Startup:
+    return prepare(build_parser().parse_args(["serve", *argv]))
 
 
 def test_defaults() -> None:
-    config = load_config({}, {})
+    config = load_gateway_config(resolve_settings({}))
     assert config.sip_port == 5060 and config.rtp_ports == (10000, 20000)
-    assert config.agent == "echo" and config.max_calls is None
+    assert config.max_calls is None and config.rtp_timeout == 30.0
 
 
 def test_flag_beats_environment_beats_default() -> None:
-    config = load_config(
-        {"sip_port": "5090"}, {"SIPGW_SIP_PORT": "5070", "SIPGW_RTP_PORTS": "12000-12100"}
+    config = load_gateway_config(
+        resolve_settings(
+            {"SIPGW_SIP_PORT": "5070", "SIPGW_RTP_PORTS": "12000-12100"},
+            {"SIPGW_SIP_PORT": "5090", "SIPGW_RTP_PORTS": None},
+        )
     )
     assert config.sip_port == 5090 and config.rtp_ports == (12000, 12100)
+
+
+@pytest.mark.usefixtures("environ")
+def test_flag_beats_environment_beats_env_file_beats_default(tmp_path: Path) -> None:
+    (tmp_path / "settings.env").write_text(
+        "SIPGW_SIP_PORT=5071\nSIPGW_RTP_PORTS=12000-12100\nSIPGW_RING_TIME=2\n"
+        "SIPGW_ECHO_DELAY_MS=250\nMYTOOL_URL=http://tools.example\n"
+    )
+    os.environ["SIPGW_RTP_PORTS"] = "13000-13100"
+    os.environ["SIPGW_RING_TIME"] = "3"
+    startup = serve("--env-file", "settings.env", "--ring-time", "4", "--bind", "127.0.0.1")
+    config = startup.config
+    assert config.ring_time == 4.0  # flag
+    assert config.rtp_ports == (13000, 13100)  # environment over .env
+    assert config.sip_port == 5071  # .env over default
+    assert config.jitter_min_ms == 40  # default
+    assert config.public_ip == "127.0.0.1"  # the bind address, when not a wildcard
+    assert startup.agent == "echo"
+    # .env reached os.environ without overriding it: a tools module can read its own.
+    assert os.environ["MYTOOL_URL"] == "http://tools.example"
+    assert os.environ["SIPGW_RTP_PORTS"] == "13000-13100"
+
+
+@pytest.mark.usefixtures("environ")
+def test_default_env_file_is_read_when_present(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SIPGW_MAX_CALLS=7\n")
+    assert serve().config.max_calls == 7
 
 
 @pytest.mark.parametrize(
     ("flags", "env", "message"),
     [
-        ({"rtp_ports": "20000"}, {}, "--rtp-ports='20000'"),
+        ({"SIPGW_RTP_PORTS": "20000"}, {}, "--rtp-ports='20000'"),
         ({}, {"SIPGW_RTP_PORTS": "200-100"}, "SIPGW_RTP_PORTS"),
-        ({"sip_port": "70000"}, {}, "--sip-port"),
-        ({"public_ip": "example.com"}, {}, "--public-ip"),
-        ({"agent": "robot"}, {}, "'echo' or 'assistant'"),
+        ({"SIPGW_SIP_PORT": "70000"}, {}, "--sip-port"),
+        ({"SIPGW_PUBLIC_IP": "example.com"}, {}, "--public-ip"),
+        ({}, {"SIPGW_JITTER_MIN_MS": "400"}, "SIPGW_JITTER_MIN_MS must not exceed"),
     ],
 )
 def test_bad_values_name_the_setting(
     flags: dict[str, str], env: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=message.replace("-", r"\-").replace("'", "'")):
-        load_config(flags, env)
+    with pytest.raises(ConfigError, match=message.replace("-", r"\-")):
+        load_gateway_config(resolve_settings(env, flags))
 
 
-def test_every_setting_has_a_flag_and_env_and_is_documented_in_readme() -> None:
+@pytest.mark.usefixtures("environ")
+def test_bad_agent_name_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--agent", "robot"]) == 2
+    assert "--agent='robot': must be 'echo' or 'assistant'" in capsys.readouterr().err
+
+
+def test_every_flag_is_in_the_parser_and_documented_in_readme(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     parser_help = build_parser().format_help()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    serve_help = capsys.readouterr().out
     readme = (ROOT / "README.md").read_text()
     assert "serve" in parser_help
-    for setting in SETTINGS:
+    flagged = [s for s in SETTINGS if s.flag]
+    assert flagged == [*GATEWAY.settings, *AGENT.settings, *ECHO.settings]
+    for setting in flagged:
         assert setting.env.startswith("SIPGW_")
-        assert setting.flag and setting.flag in readme, setting.flag
+        assert setting.flag and setting.flag in serve_help and setting.env in serve_help
+        assert setting.flag in readme, setting.flag
         assert setting.env in readme, setting.env
 
 
@@ -64,12 +131,11 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"sipgw {__version__}"
 
 
+@pytest.mark.usefixtures("environ")
 def test_assistant_without_keys_names_what_is_missing(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in ASSISTANT_REQUIRED:
-        monkeypatch.delenv(name, raising=False)
+    assert ASSISTANT_KEYS == ["ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"]
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-test\n")
     assert main(["serve", "--agent", "assistant"]) == 2
     err = capsys.readouterr().err
@@ -77,11 +143,13 @@ def test_assistant_without_keys_names_what_is_missing(
     assert "OPENAI_API_KEY" not in err  # found in .env
 
 
+@pytest.mark.usefixtures("environ")
 def test_bad_setting_exits_2_with_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--rtp-ports", "nonsense"]) == 2
     assert "sipgw: error: --rtp-ports" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("environ")
 def test_missing_env_file_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--env-file", "/nonexistent/.env"]) == 2
     assert "no such file" in capsys.readouterr().err

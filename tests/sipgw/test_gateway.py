@@ -12,7 +12,7 @@ from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
 from sipgw.app.stats import gateway_stats
-from sipgw.message import SipResponse
+from sipgw.message import SipRequest, SipResponse, make_response
 
 from ..refcycles import cycles_left_by_our_code
 from ..scripted_caller import drain_rtp, running, sdp_port, send_rtp, tone_frames
@@ -202,4 +202,88 @@ async def test_a_failing_setup_still_ends_the_call() -> None:
         assert ok.status == 200  # the answer went out before the agent failed
         await caller.answer_bye(within=3)
         await asyncio.sleep(0.1)
+        assert gateway.handles == {} and gateway.ports.in_use == 0
+
+
+# -- per-call timers and shutdown, no polling ----------------------------------------------
+
+
+def reinvite(caller, direction: str, version: int) -> None:
+    caller.cseq += 1
+    sdp = caller.sdp().replace("o=caller 1 1", f"o=caller 1 {version}") + f"a={direction}\r\n"
+    caller.send(caller.request("INVITE", sdp))
+
+
+async def accepted(caller) -> None:
+    ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.cseq.method == "INVITE")
+    assert ok.status == 200
+    caller.send(caller.request("ACK"))
+
+
+async def test_rtp_timeout_counts_from_the_last_packet() -> None:
+    async with running(rtp_timeout=0.4) as (gateway, new_caller):
+        caller = await new_caller()
+        ok = await caller.invite()
+        loop = asyncio.get_running_loop()
+        bye = asyncio.create_task(caller.answer_bye(within=3.0))
+        await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), tone_frames(1000, 40))  # 0.8 s
+        last_packet = loop.time()
+        assert not bye.done()  # twice the timeout passed, with packets arriving
+        await bye
+        assert 0.3 <= loop.time() - last_packet <= 0.8
+
+
+async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None:
+    async with running(rtp_timeout=0.3) as (gateway, new_caller):
+        caller = await new_caller()
+        await caller.invite()
+        loop = asyncio.get_running_loop()
+        reinvite(caller, "inactive", 2)
+        await accepted(caller)
+        await asyncio.sleep(1.0)  # on hold, no RTP: more than three timeouts
+        assert not any(isinstance(m, SipRequest) and m.method == "BYE" for m in caller.received)
+        reinvite(caller, "sendrecv", 3)
+        await accepted(caller)
+        resumed = loop.time()
+        await caller.answer_bye(within=2.0)
+        assert 0.25 <= loop.time() - resumed <= 0.7  # counted from the resume
+
+
+async def test_max_call_duration_is_one_timer_from_the_answer() -> None:
+    async with running(max_call_seconds=0.5) as (gateway, new_caller):
+        caller = await new_caller()
+        await caller.invite()
+        answered = asyncio.get_running_loop().time()
+        await caller.answer_bye(within=2.0)
+        assert 0.45 <= asyncio.get_running_loop().time() - answered <= 0.9
+        await asyncio.sleep(0.05)
+        assert gateway.handles == {}
+
+
+async def test_the_sip_endpoint_reports_when_the_core_is_idle() -> None:
+    async with running() as (gateway, new_caller):
+        assert gateway.sip.when_idle().done()
+        caller = await new_caller()
+        await caller.invite()
+        idle = gateway.sip.when_idle()
+        await asyncio.sleep(0.1)
+        assert not idle.done()
+        await caller.bye()
+        await asyncio.wait_for(idle, 0.5)
+        assert not gateway.ua.busy
+
+
+async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> None:
+    async with running() as (gateway, new_caller):
+        caller = await new_caller()
+        await caller.invite()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        stopping = asyncio.create_task(gateway.stop(grace=5.0))
+        bye = await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "BYE")
+        assert isinstance(bye, SipRequest)
+        await asyncio.sleep(0.3)
+        caller.sip.sendto(make_response(bye, 200).serialize(), caller.gateway)
+        await asyncio.wait_for(stopping, 2.0)
+        assert 0.3 <= loop.time() - started <= 1.5
         assert gateway.handles == {} and gateway.ports.in_use == 0

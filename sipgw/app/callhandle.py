@@ -1,0 +1,207 @@
+"""One call as the gateway runs it: the agent's call control and the ticker's participant.
+
+A :class:`CallHandle` holds what one call has: its SIP dialog, RTP endpoint,
+media session and agent. The shared ticker calls :meth:`CallHandle.tick`
+every 20 ms; the agent controls the call through it (hang up, transfer, DTMF).
+It also keeps the call's two timers: the RTP timeout, re-armed from the media
+session's last arrival, and the longest call duration (one ``call_at``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agent.base import Agent
+from media.aio.rtp_endpoint import RtpEndpoint
+from media.session import MediaSession
+from sipgw.aio.transport import SipUdpEndpoint
+from sipgw.call import Call
+from sipgw.errors import SipError
+from sipgw.useragent import UserAgent
+
+__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "CallOwner"]
+
+TRANSFER_TIMEOUT = 10.0
+"""Seconds to wait for the caller's phone to accept a REFER."""
+
+
+class CallOwner(Protocol):
+    """What a call needs of the gateway that runs it."""
+
+    early_sends: int
+    """Packets sent ahead of their tick (the talkspurt fast path), over all calls."""
+
+    @property
+    def sip(self) -> SipUdpEndpoint:
+        """The SIP endpoint that drives the user agent core."""
+        ...
+
+    @property
+    def ua(self) -> UserAgent:
+        """The user agent core."""
+        ...
+
+
+class CallLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes each line with the call's log id."""
+
+    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
+        return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
+
+
+@dataclass(eq=False)
+class CallHandle:
+    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
+
+    gateway: CallOwner
+    call: Call
+    log: logging.LoggerAdapter[logging.Logger]
+    started: float = field(default_factory=time.monotonic)
+    endpoint: RtpEndpoint | None = None
+    session: MediaSession | None = None
+    agent: Agent | None = None
+    setup: asyncio.Task[None] | None = None
+    ended: bool = False
+    end_reason: str = ""
+    transfer_waiter: asyncio.Future[bool] | None = None
+    sent_ahead: bool = False
+    rtp_timer: asyncio.TimerHandle | None = None
+    limit_timer: asyncio.TimerHandle | None = None
+
+    # -- CallControl
+
+    @property
+    def call_id(self) -> str:
+        """The SIP Call-ID."""
+        return self.call.call_id
+
+    @property
+    def caller(self) -> str:
+        """The caller's URI."""
+        return str(self.call.caller.uri)
+
+    @property
+    def called(self) -> str:
+        """The called URI."""
+        return str(self.call.called.uri)
+
+    def hangup(self) -> None:
+        """End the call from our side."""
+        if not self.ended:
+            self.gateway.sip.act(lambda now: self.gateway.ua.hangup(self.call, now))
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 4733 digits to the caller."""
+        if self.session is not None:
+            self.session.send_dtmf(digits)
+
+    def audio_ready(self) -> None:
+        """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
+        session, agent, endpoint = self.session, self.agent, self.endpoint
+        if self.sent_ahead or session is None or agent is None or endpoint is None:
+            return
+        if not session.can_send_early():
+            return
+        frame = agent.next_frame()
+        if frame is not None:
+            endpoint.send(session.packets_for(frame))
+            self.sent_ahead = True
+            self.gateway.early_sends += 1
+
+    async def transfer(self, target: str) -> bool:
+        """Blind transfer with REFER; True once the caller's phone accepted it (202).
+
+        When the target then answers, the gateway ends this call; when it does
+        not, the agent's ``on_transfer_failed(status, reason)`` is called.
+        """
+        if self.ended or self.transfer_waiter is not None:
+            return False
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.transfer_waiter = waiter
+        try:
+            self.gateway.sip.act(lambda now: self.gateway.ua.refer(self.call, target, now))
+            return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
+        except (SipError, TimeoutError) as exc:
+            self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
+            return False
+        finally:
+            self.transfer_waiter = None
+
+    # -- TickParticipant
+
+    def tick(self, now: float) -> None:
+        """One 20 ms step: caller frame to the agent, agent frame to RTP."""
+        session, agent, endpoint = self.session, self.agent, self.endpoint
+        if session is None or agent is None or endpoint is None:
+            return
+        session.poll_ingress(now)
+        agent.on_caller_frame(session.caller_frame(now))
+        if self.sent_ahead:
+            self.sent_ahead = False  # this tick's packet already went out early
+        elif session.params.send:
+            packets = session.packets_for(agent.next_frame())
+            if packets:
+                endpoint.send(packets)
+        else:
+            session.packets_for(None)  # on hold: the agent's audio waits for the resume
+        if session._pending_digits:
+            for digit in session.take_digits():
+                self.log.info("DTMF %s (RFC 4733)", digit)
+                agent.on_dtmf(digit)
+
+    def skip(self, ticks: int) -> None:
+        """Keep RTP timestamps on wall time after a stall."""
+        if self.session is not None:
+            self.session.skip(ticks)
+
+    # -- timers
+
+    def watch_rtp(self, timeout: float) -> None:
+        """Hang up once no RTP has arrived for ``timeout`` seconds (not while on hold).
+
+        One timer at the last arrival plus ``timeout``; when it fires after an
+        arrival (or while the caller sends nothing on purpose, a=inactive or
+        a=recvonly), it moves to the new deadline instead.
+        """
+        session = self.session
+        if session is None or self.ended:
+            return
+        deadline = session.last_received + timeout
+        self.rtp_timer = asyncio.get_running_loop().call_at(
+            deadline, self._rtp_deadline, timeout, deadline
+        )
+
+    def _rtp_deadline(self, timeout: float, deadline: float) -> None:
+        self.rtp_timer = None
+        session = self.session
+        if session is None or self.ended:
+            return
+        session.idle_for(asyncio.get_running_loop().time())  # on hold: counts from now
+        if session.last_received + timeout > deadline:
+            self.watch_rtp(timeout)
+            return
+        self.log.warning("no RTP for %.0f s: hanging up", timeout)
+        self.hangup()
+
+    def limit_duration(self, seconds: float) -> None:
+        """Hang up ``seconds`` from now (the longest call)."""
+        if not self.ended:
+            self.limit_timer = asyncio.get_running_loop().call_later(
+                seconds, self._limit_reached, seconds
+            )
+
+    def _limit_reached(self, seconds: float) -> None:
+        self.limit_timer = None
+        self.log.info("call reached the %.0f s limit: hanging up", seconds)
+        self.hangup()
+
+    def cancel_timers(self) -> None:
+        """Stop both timers (the call ended); drops their references to this handle."""
+        for timer in (self.rtp_timer, self.limit_timer):
+            if timer is not None:
+                timer.cancel()
+        self.rtp_timer = self.limit_timer = None

@@ -1,0 +1,148 @@
+"""``docs/configuration.md`` and ``.env.example``, written from the settings registry.
+
+    python -m sipgw.app.settings_doc configuration > docs/configuration.md
+    python -m sipgw.app.settings_doc env-example > .env.example
+
+Tests compare both files with what this writes, so they cannot drift from the
+code.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from sipgw.app.settings import Section, Setting
+from sipgw.app.settings_registry import SECTIONS
+
+__all__ = ["configuration_md", "env_example", "main"]
+
+_HEADER = """\
+# Configuration
+
+<!-- Written by `python -m sipgw.app.settings_doc configuration > docs/configuration.md`
+from sipgw/app/settings_registry.py; tests/sipgw/test_settings.py checks it is current. -->
+
+Every setting is an environment variable (or a line in a `.env` file); the gateway's
+settings and the agent's choice are also flags of `sipgw serve`. `.env.example` lists them all
+with their defaults.
+
+## Where a value comes from
+
+Highest first:
+
+1. the flag: `sipgw serve --sip-port 5070`;
+2. the environment: `SIPGW_SIP_PORT=5070 sipgw serve`;
+3. the `.env` file: `--env-file PATH`, default `./.env` when it exists. `sipgw serve` loads it
+   into the process environment, never overriding a variable that is already set;
+4. the default in the tables below.
+
+Values are checked when they are read: the gateway's at start, an agent's (and its vendors')
+at start when that agent is chosen. A value that does not parse stops `sipgw serve` with a
+message naming the flag or variable, e.g.
+`sipgw: error: --rtp-ports='20000': must look like LO-HI, e.g. 10000-20000`; missing keys
+are all named at once.
+
+## Exit statuses
+
+| status | when |
+|---|---|
+| 0 | `sipgw serve` stopped on SIGINT or SIGTERM: calls got a BYE, unanswered ones a 503 |
+| 1 | the SIP port cannot be bound: `sipgw: error: cannot listen on udp:ADDR:PORT: ...` |
+| 2 | a bad command line or setting, a missing required key, an unreadable prompt file \
+or a tools module that fails to load; the message names it |
+| 130 | interrupted (Ctrl-C) before the gateway was listening |
+
+`python -m sipgw.app.healthcheck` (the container's health check) exits 0 when the gateway
+answers an OPTIONS request with 200, and 1 otherwise.
+
+## Configuring your own tools
+
+A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from the environment,
+`os.environ`: since `sipgw serve` loads `.env` into the environment before it imports the
+module, a variable can live in either place, with the same precedence as above. Choose names
+that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
+assistant's resolved settings, typed and read-only, as `ctx.settings`
+(`agent.settings.AssistantSettings`): for instance `ctx.settings.builtin_tools.transfer_target`
+or `ctx.settings.greeting`. The environment itself is not passed to tools.
+
+```python
+import os
+
+API_URL = os.environ.get("MYSHOP_API_URL", "http://127.0.0.1:8080")
+```
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _default(setting: Setting) -> str:
+    if setting.default_doc is not None:
+        return setting.default_doc
+    return f"`{setting.default}`" if setting.default else "—"
+
+
+def _section_md(section: Section) -> list[str]:
+    lines = ["", f"## {section.title}", "", section.intro, ""]
+    flags = any(s.flag for s in section.settings)
+    if flags:
+        lines += ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    else:
+        lines += ["| environment | default | meaning |", "|---|---|---|"]
+    for s in section.settings:
+        meaning = _cell(s.help)
+        cells = [f"`{s.env}`", _cell(_default(s)), meaning]
+        if flags:
+            flag = f"`{s.flag} {s.metavar}`" if s.flag and s.metavar else "—"
+            cells.insert(0, flag)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def configuration_md() -> str:
+    """The text of ``docs/configuration.md``."""
+    lines = [_HEADER.rstrip("\n")]
+    for section in SECTIONS:
+        lines += _section_md(section)
+    return "\n".join(lines) + "\n"
+
+
+def env_example() -> str:
+    """The text of ``.env.example``: every variable, with its default, commented out.
+
+    Required keys are left uncommented and empty, ready to fill in.
+    """
+    lines = [
+        "# sipgw settings. Copy to .env and edit; the environment overrides this file, and",
+        "# command-line flags override both. Commented lines show the defaults. Every setting",
+        "# is explained in docs/configuration.md. (Written by",
+        "# `python -m sipgw.app.settings_doc env-example > .env.example`.)",
+    ]
+    for section in SECTIONS:
+        lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
+        for s in section.settings:
+            lines += ["", *_comment(s.help)]
+            lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default}")
+    return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> list[str]:
+    return textwrap.wrap(text, width=98, initial_indent="# ", subsequent_indent="# ")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one of the two files; exit status 2 for an unknown name."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    writers = {"configuration": configuration_md, "env-example": env_example}
+    if len(args) != 1 or args[0] not in writers:
+        print("usage: python -m sipgw.app.settings_doc configuration|env-example", file=sys.stderr)
+        return 2
+    sys.stdout.write(writers[args[0]]())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The settings registry: every setting sipgw reads, by section, in one place.
+
+The CLI's flags, the environment variables, ``.env``, the error messages,
+``.env.example`` and ``docs/configuration.md`` all come from these rows (tests
+keep the two files in step). The loaders turn them into typed objects:
+:func:`sipgw.app.config.load_gateway_config` (``GATEWAY``),
+:mod:`sipgw.app.agents` (``AGENT``, ``ECHO``),
+:mod:`sipgw.app.assistant_settings` (``ASSISTANT``, ``BUILTIN_TOOLS``) and
+:mod:`sipgw.app.vendors` (one section per vendor). This module stays cheap to
+import (no vendor SDKs): the CLI and the health check read it at start.
+
+Adding a setting: one row here, then read it in the loader of its section, then
+regenerate the two files (see :mod:`sipgw.app.settings_doc`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from agent.settings import DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
+from sipgw.app.settings import (
+    Section,
+    Setting,
+    SettingValues,
+    choice,
+    int_at_least,
+    ip_address,
+    log_level,
+    non_negative,
+    optional_int,
+    optional_ip_address,
+    port,
+    port_range,
+    positive,
+)
+
+__all__ = [
+    "AGENT",
+    "AGENT_NAMES",
+    "ASSEMBLYAI",
+    "ASSISTANT",
+    "BUILTIN_TOOLS",
+    "ECHO",
+    "ELEVENLABS",
+    "GATEWAY",
+    "HEALTHCHECK",
+    "LLM_NAMES",
+    "OPENAI",
+    "SECTIONS",
+    "SETTINGS",
+    "STT_NAMES",
+    "TTS_NAMES",
+    "resolve_settings",
+]
+
+AGENT_NAMES = ("echo", "assistant")
+"""The ``--agent`` choices (:data:`sipgw.app.agents.AGENTS` has one entry each)."""
+STT_NAMES = ("assemblyai",)
+"""The ``SIPGW_STT`` choices (:data:`sipgw.app.vendors.STT_VENDORS`)."""
+LLM_NAMES = ("openai",)
+"""The ``SIPGW_LLM`` choices (:data:`sipgw.app.vendors.LLM_VENDORS`)."""
+TTS_NAMES = ("elevenlabs",)
+"""The ``SIPGW_TTS`` choices (:data:`sipgw.app.vendors.TTS_VENDORS`)."""
+
+
+def _ms(value: str) -> int:
+    return int(non_negative(value))
+
+
+def _optional_ms(value: str) -> int | None:
+    return None if value.strip() == "" else int(value)
+
+
+def _chunk_ms(value: str) -> int:
+    number = int(value)
+    if not 50 <= number <= 1000:
+        raise ValueError("must be 50..1000 (the API closes the session otherwise)")
+    return number
+
+
+GATEWAY = Section(
+    "gateway",
+    "Gateway",
+    "SIP, RTP and call handling; every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_BIND", "0.0.0.0", "Local address for the SIP and RTP sockets.",
+                ip_address, "--bind", "ADDR"),
+        Setting("SIPGW_SIP_PORT", "5060", "UDP port for SIP; 0 picks a free port (printed "
+                "at start).", port, "--sip-port", "N"),
+        Setting("SIPGW_RTP_PORTS", "10000-20000", "UDP port range for RTP; each call takes an "
+                "even port and the odd one above it (RTCP).", port_range, "--rtp-ports",
+                "LO-HI"),
+        Setting("SIPGW_PUBLIC_IP", "", "Address peers reach us at, written into Via, Contact "
+                "and SDP. Default: the bind address, or the address of the default route when "
+                "binding 0.0.0.0 (behind NAT, set the public address).", optional_ip_address,
+                "--public-ip", "ADDR", default_doc="auto"),
+        Setting("SIPGW_RING_TIME", "0", "Seconds to ring (180) before answering.",
+                non_negative, "--ring-time", "S"),
+        Setting("SIPGW_RTP_TIMEOUT", "30", "Hang up (BYE) when no RTP arrives for this many "
+                "seconds; 0 disables. Not applied while the caller has the call on hold "
+                "(a=inactive).", non_negative, "--rtp-timeout", "S"),
+        Setting("SIPGW_MAX_CALL_SECONDS", "0", "Hang up (BYE) calls that last longer than "
+                "this; 0 = no limit.", non_negative, "--max-call-seconds", "S"),
+        Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
+                "0 = no limit.", optional_int, "--max-calls", "N"),
+        Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
+                "and lowest adaptive delay, ms.", _ms, "--jitter-min-ms", "MS"),
+        Setting("SIPGW_JITTER_MAX_MS", "300", "Jitter buffer: highest adaptive delay, ms.",
+                _ms, "--jitter-max-ms", "MS"),
+        Setting("SIPGW_STATS_INTERVAL", "0", "Log a 'stats {json}' line this often (seconds): "
+                "calls, tick lateness, RTP counts, loss, tasks, memory; 0 = off.",
+                non_negative, "--stats-interval", "S"),
+        Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
+                "stderr); DEBUG logs every SIP message's first line.", log_level,
+                "--log-level", "LEVEL"),
+    ),
+)  # fmt: skip
+
+AGENT = Section(
+    "agent",
+    "Agent",
+    "Which agent answers the calls.",
+    (
+        Setting("SIPGW_AGENT", "echo", "Who answers: 'echo' plays the caller back (line check, "
+                "no keys needed); 'assistant' is the AI agent.", choice(*AGENT_NAMES),
+                "--agent", "NAME"),
+    ),
+)  # fmt: skip
+
+ECHO = Section(
+    "echo",
+    "Echo agent",
+    "Read when `--agent echo`.",
+    (
+        Setting("SIPGW_ECHO_DELAY_MS", "500", "How long the echo agent waits before playing "
+                "the caller back, ms.", _ms, "--echo-delay-ms", "MS"),
+    ),
+)  # fmt: skip
+
+ASSISTANT = Section(
+    "assistant",
+    "Assistant agent",
+    "Read when `--agent assistant`; environment variables (or `.env` lines) only.",
+    (
+        Setting("SIPGW_STT", STT_NAMES[0], "Speech-to-text vendor: "
+                f"{', '.join(STT_NAMES)} (its settings below).", choice(*STT_NAMES)),
+        Setting("SIPGW_LLM", LLM_NAMES[0], "Chat model vendor: "
+                f"{', '.join(LLM_NAMES)} (its settings below).", choice(*LLM_NAMES)),
+        Setting("SIPGW_TTS", TTS_NAMES[0], "Text-to-speech vendor: "
+                f"{', '.join(TTS_NAMES)} (its settings below).", choice(*TTS_NAMES)),
+        Setting("SIPGW_SYSTEM_PROMPT_FILE", "", "File with the system prompt; empty = the "
+                "built-in shop-assistant prompt."),
+        Setting("SIPGW_GREETING", DEFAULT_GREETING, "Said when the call is answered; empty = "
+                "wait for the caller."),
+        Setting("SIPGW_FALLBACK_PHRASE", DEFAULT_FALLBACK_PHRASE, "Said when the LLM fails or "
+                "times out."),
+        Setting("SIPGW_TOOLS_MODULE", "", "A Python module (name or .py path) with your own "
+                "tools: TOOLS = [Tool(...)] and/or def register(registry)."),
+        Setting("SIPGW_CALL_RECORD_DIR", "calls", "Directory for per-call JSONL records; "
+                "empty = none."),
+        Setting("SIPGW_MAX_TOOL_ROUNDS", "4", "Tool-call rounds the LLM may take per reply.",
+                int_at_least(0)),
+        Setting("SIPGW_BARGE_IN_START_MS", "60", "Caller speech (ms) that pauses the agent's "
+                "audio.", int_at_least(0)),
+        Setting("SIPGW_BARGE_IN_COMMIT_MS", "600", "Caller speech (ms) that cancels the reply; "
+                "shorter sounds (\"mm-hm\", a cough) only pause it, and it resumes.",
+                int_at_least(0)),
+        Setting("SIPGW_BARGE_IN_MIN_WORDS", "2", "Words in a partial transcript that cancel "
+                "the reply.", int_at_least(0)),
+        Setting("SIPGW_VAD_MIN_LEVEL_DBFS", "-40", "Caller audio quieter than this is never "
+                "speech.", float),
+        Setting("SIPGW_VAD_MARGIN_DB", "10", "How far above the line's noise floor speech "
+                "must be.", float),
+        Setting("SIPGW_DTMF_TIMEOUT_MS", "1500", "Keypad digits are sent to the LLM after this "
+                "pause (or at #).", int_at_least(0)),
+    ),
+)  # fmt: skip
+
+BUILTIN_TOOLS = Section(
+    "tools",
+    "Built-in tools",
+    "Read when `--agent assistant`: the order-status, callback and transfer tools.",
+    (
+        Setting("SIPGW_ORDERS_FILE", "", "Orders JSON for get_order_status; empty = the "
+                "bundled sample."),
+        Setting("SIPGW_CALLBACK_DB", "callbacks.sqlite3", "SQLite file where "
+                "schedule_callback stores requests."),
+        Setting("SIPGW_TRANSFER_TARGET", "", "SIP URI transfer_to_human sends callers to "
+                "(REFER), e.g. sip:support@pbx.example.com; empty = no transfers."),
+    ),
+)  # fmt: skip
+
+ASSEMBLYAI = Section(
+    "assemblyai",
+    "AssemblyAI (speech to text)",
+    "Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
+    (
+        Setting("ASSEMBLYAI_API_KEY", "", "AssemblyAI API key (required).", required=True),
+        Setting("ASSEMBLYAI_REGION", "default", "default, us or eu: which AssemblyAI streaming "
+                "endpoint.", choice("default", "us", "eu")),
+        Setting("ASSEMBLYAI_STREAMING_URL", "", "Overrides the region's wss:// URL (a proxy, a "
+                "test fake)."),
+        Setting("ASSEMBLYAI_KEYTERMS", "", "Comma-separated words to boost (product names, "
+                "...)."),
+        Setting("ASSEMBLYAI_PROMPT", "", "Context for Universal-3 Pro (beta); empty = none."),
+        Setting("ASSEMBLYAI_MIN_TURN_SILENCE", "", "Silence (ms) before the model checks for "
+                "an end of turn; empty = server default (100).", _optional_ms),
+        Setting("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; "
+                "empty = server default (1000).", _optional_ms),
+        Setting("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI (50..1000 ms) "
+                "while the caller talks or is quiet; for 1.5 s after the caller stops talking, "
+                "chunks are 50 ms so the turn ends sooner.", _chunk_ms),
+    ),
+)  # fmt: skip
+
+OPENAI = Section(
+    "openai",
+    "OpenAI (chat model)",
+    "Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server works.",
+    (
+        Setting("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that "
+                "needs none).", required=True),
+        Setting("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. "
+                "http://127.0.0.1:11434/v1; empty = OpenAI."),
+        Setting("OPENAI_MODEL", "gpt-4.1-mini", "Chat model."),
+        Setting("OPENAI_FIRST_TOKEN_TIMEOUT", "5", "Seconds to wait for the LLM's first token "
+                "before the fallback phrase.", positive),
+        Setting("OPENAI_TOTAL_TIMEOUT", "20", "Seconds one LLM response may take in all.",
+                positive),
+    ),
+)  # fmt: skip
+
+ELEVENLABS = Section(
+    "elevenlabs",
+    "ElevenLabs (text to speech)",
+    "Read when `--agent assistant` and `SIPGW_TTS=elevenlabs`.",
+    (
+        Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (required).", required=True),
+        Setting("ELEVENLABS_VOICE_ID", "21m00Tcm4TlvDq8ikWAM", "Voice to speak with."),
+        Setting("ELEVENLABS_MODEL_ID", "eleven_flash_v2_5", "TTS model (flash: ~75 ms "
+                "inference)."),
+        Setting("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io", "API base URL (regions: "
+                "https://api.us.elevenlabs.io, https://api.eu.residency.elevenlabs.io)."),
+        Setting("ELEVENLABS_TRANSPORT", "websocket", "websocket (one multi-context socket per "
+                "call, opened while ringing) or http (one streaming request per sentence).",
+                choice("websocket", "http")),
+    ),
+)  # fmt: skip
+
+HEALTHCHECK = Section(
+    "healthcheck",
+    "Health check",
+    "Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
+    "reads `SIPGW_SIP_PORT`; from the environment only.",
+    (
+        Setting("SIPGW_HEALTHCHECK_HOST", "127.0.0.1", "Address the health check sends its "
+                "OPTIONS request to."),
+    ),
+)  # fmt: skip
+
+SECTIONS: tuple[Section, ...] = (
+    GATEWAY, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, ASSEMBLYAI, OPENAI, ELEVENLABS, HEALTHCHECK,
+)  # fmt: skip
+"""Every section, in the order the docs show them."""
+
+SETTINGS: tuple[Setting, ...] = tuple(s for section in SECTIONS for s in section.settings)
+"""Every setting, flat."""
+
+
+def resolve_settings(
+    environ: Mapping[str, str], flags: Mapping[str, str | None] | None = None
+) -> SettingValues:
+    """The whole registry's values from ``environ`` and (optionally) the CLI flags."""
+    return SettingValues(SETTINGS, environ, flags)

@@ -1,0 +1,139 @@
+"""The settings registry: one row per setting, every row read, docs and .env.example in step."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipgw.app import settings_doc
+from sipgw.app.agents import AGENTS, load_echo_settings
+from sipgw.app.assistant_settings import load_assistant_settings
+from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.settings import SettingValues
+from sipgw.app.settings_registry import (
+    AGENT,
+    AGENT_NAMES,
+    ECHO,
+    GATEWAY,
+    HEALTHCHECK,
+    LLM_NAMES,
+    SECTIONS,
+    SETTINGS,
+    STT_NAMES,
+    TTS_NAMES,
+    resolve_settings,
+)
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, choose_vendors
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {s.env: "key" for s in SETTINGS if s.required}
+REGENERATE = "regenerate it: python -m sipgw.app.settings_doc {} > {}"
+
+
+class RecordingValues(SettingValues):
+    """Remembers which settings a loader read."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        super().__init__(SETTINGS, environ)
+        self.read: set[str] = set()
+
+    def __getitem__(self, env: str) -> Any:
+        self.read.add(env)
+        return super().__getitem__(env)
+
+
+def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() -> None:
+    names = [s.env for s in SETTINGS]
+    assert len(names) == len(set(names))
+    flags = [s.flag for s in SETTINGS if s.flag]
+    assert len(flags) == len(set(flags))
+    flagged = {s.env for s in SETTINGS if s.flag}
+    assert flagged == {s.env for section in (GATEWAY, AGENT, ECHO) for s in section.settings}
+    assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
+
+
+def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
+    values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
+    load_gateway_config(values)
+    values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
+    load_echo_settings(values)
+    load_assistant_settings(values)
+    unread = {s.env for s in SETTINGS} - values.read
+    assert unread == {s.env for s in HEALTHCHECK.settings}  # read by the health check
+
+
+def test_gateway_config_has_a_field_per_gateway_setting() -> None:
+    assert [f"SIPGW_{f.name.upper()}" for f in fields(GatewayConfig)] == [
+        s.env for s in GATEWAY.settings
+    ]
+    assert load_gateway_config(resolve_settings({})) == GatewayConfig()
+
+
+def test_agent_and_vendor_tables_match_the_registry_choices() -> None:
+    assert tuple(AGENTS) == AGENT_NAMES
+    assert tuple(STT_VENDORS) == STT_NAMES
+    assert tuple(LLM_VENDORS) == LLM_NAMES
+    assert tuple(TTS_VENDORS) == TTS_NAMES
+    for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS):
+        for name, vendor in table.items():
+            assert vendor.name == name and vendor.section in SECTIONS
+
+
+async def test_each_vendor_builds_its_client_from_its_settings() -> None:
+    values = resolve_settings(KEYS)
+    vendors = choose_vendors(values)
+    stt = vendors.stt.client(vendors.stt.settings(values))
+    llm = vendors.llm.client(vendors.llm.settings(values))
+    tts = vendors.tts.client(vendors.tts.settings(values))
+    assert type(stt).__name__ == "AssemblyAISTTService"
+    assert type(tts).__name__ == "ElevenLabsTTSService"
+    await llm.close()
+
+
+def test_values_come_from_flag_then_environment_then_default() -> None:
+    values = resolve_settings(
+        {"SIPGW_SIP_PORT": "5070", "SIPGW_RING_TIME": "1"}, {"SIPGW_SIP_PORT": "5080"}
+    )
+    assert values.text("SIPGW_SIP_PORT") == ("5080", "--sip-port")
+    assert values.text("SIPGW_RING_TIME") == ("1", "SIPGW_RING_TIME")
+    assert values.text("SIPGW_LOG_LEVEL") == ("INFO", "default")
+
+
+def test_docs_configuration_is_current() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    assert text == settings_doc.configuration_md(), REGENERATE.format(
+        "configuration", "docs/configuration.md"
+    )
+    for section in SECTIONS:
+        assert f"## {section.title}" in text
+        for s in section.settings:
+            assert f"`{s.env}`" in text and (s.flag is None or f"`{s.flag} " in text)
+    for heading in ("Where a value comes from", "Exit statuses", "Configuring your own tools"):
+        assert f"\n## {heading}\n" in text, heading
+
+
+def test_env_example_is_current_and_lists_every_variable() -> None:
+    text = (ROOT / ".env.example").read_text()
+    assert text == settings_doc.env_example(), REGENERATE.format("env-example", ".env.example")
+    for s in SETTINGS:
+        line = f"{s.env}=" if s.required else f"# {s.env}={s.default}"
+        assert f"\n{line}\n" in text, s.env
+
+
+def test_settings_doc_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert settings_doc.main(["configuration"]) == 0
+    assert capsys.readouterr().out == settings_doc.configuration_md()
+    assert settings_doc.main(["nonsense"]) == 2
+
+
+def test_healthcheck_names_a_bad_port(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(os.environ, "SIPGW_SIP_PORT", "http")
+    assert healthcheck() == 1
+    assert "SIPGW_SIP_PORT='http'" in capsys.readouterr().err

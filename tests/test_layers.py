@@ -1,0 +1,347 @@
+"""The layers, checked on the source: which of our packages may import which, and no cycles.
+
+Every module under ``sipgw/``, ``media/``, ``agent/``, ``bench/`` and ``tests/`` is
+parsed with :mod:`ast`; every import counts (top level, inside functions, under
+``TYPE_CHECKING``). The rules (imports point down only):
+
+- ``media`` imports nothing of ours;
+- the SIP core (``sipgw`` except ``sipgw.app`` and ``sipgw.testing``) imports only the SIP core;
+- ``agent`` imports only ``agent`` and ``media``;
+- ``sipgw.app`` (the composition root) imports anything of ours except ``sipgw.testing``,
+  ``bench`` and ``tests``;
+- ``sipgw.testing`` (the test and benchmark toolkit) anything but ``bench`` and ``tests``;
+- ``bench`` anything but ``tests``;
+- no two modules import each other, directly or around a loop (``from pkg import
+  __version__`` of a module's own package is not counted);
+- in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``), ``sipgw/app`` and
+  ``sipgw/testing`` import ``asyncio`` or ``socket``: the protocol cores are sans-IO.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
+IO_MODULES = ("asyncio", "socket")
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """One import statement's target, resolved to one of our modules when it is ours."""
+
+    source: str
+    target: str
+    line: int
+    names: tuple[str, ...] = ()
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def scan(root: Path = ROOT) -> dict[str, tuple[Path, ast.Module]]:
+    """Every module of ours: name -> (path, syntax tree)."""
+    modules: dict[str, tuple[Path, ast.Module]] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            modules[module_name(path, root)] = (path, ast.parse(path.read_text(), str(path)))
+    return modules
+
+
+def imports_of(name: str, path: Path, tree: ast.Module, known: Iterable[str]) -> list[Import]:
+    """Every import in ``tree`` (any depth), ours resolved to a known module."""
+    known = set(known)
+    package = name if is_package(path) else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found.append(Import(name, _resolve(alias.name, known), node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names = tuple(alias.name for alias in node.names)
+            submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in known]
+            for target in submodules:
+                found.append(Import(name, target, node.lineno, names))
+            if len(submodules) < len(names):
+                found.append(Import(name, _resolve(base, known), node.lineno, names))
+    return found
+
+
+def _resolve(dotted: str, known: set[str]) -> str:
+    """The longest known module that ``dotted`` names or lies in; else ``dotted``."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in known:
+            return candidate
+    return dotted
+
+
+def _top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def layer(module: str) -> str:
+    """The layer a module of ours belongs to."""
+    if _within(module, "sipgw.app") or module == "sipgw.__main__":
+        # ``python -m sipgw`` is an entry point into the composition root; nothing imports it.
+        return "sipgw.app"
+    if _within(module, "sipgw.testing"):
+        return "sipgw.testing"
+    if _top(module) == "sipgw":
+        return "SIP core"
+    return _top(module)
+
+
+ALLOWED: Mapping[str, frozenset[str]] = {
+    "media": frozenset({"media"}),
+    "SIP core": frozenset({"SIP core"}),
+    "agent": frozenset({"agent", "media"}),
+    "sipgw.app": frozenset({"sipgw.app", "SIP core", "media", "agent"}),
+    "sipgw.testing": frozenset({"sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}),
+    "bench": frozenset({"bench", "sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}),
+    "tests": frozenset(
+        {"tests", "bench", "sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}
+    ),
+}
+"""Which layers each layer may import (its own included)."""
+
+
+PENDING: frozenset[tuple[str, str]] = frozenset(
+    {
+        # The fakes of the cloud services move into the test toolkit (sipgw.testing);
+        # until then the benchmarks take them from tests/.
+        ("bench.fake_services", "tests.fakes.assemblyai"),
+        ("bench.fake_services", "tests.fakes.elevenlabs"),
+        ("bench.fake_services", "tests.fakes.openai"),
+        ("bench.latency", "tests.fakes.assemblyai"),
+        ("bench.latency", "tests.fakes.elevenlabs"),
+        ("bench.latency", "tests.fakes.openai"),
+        # sipgw.errors names SipRequest under TYPE_CHECKING: errors -> message -> errors.
+        ("sipgw.errors", "sipgw.message"),
+    }
+)
+"""Known violations that other work in progress removes; each must still exist (a test
+checks), so this list only shrinks."""
+
+
+def layer_violations(
+    edges: Iterable[Import], paths: Mapping[str, Path], pending: Iterable[tuple[str, str]] = ()
+) -> list[str]:
+    pending = set(pending)
+    problems = []
+    for edge in edges:
+        if _top(edge.target) not in PACKAGES or (edge.source, edge.target) in pending:
+            continue
+        source_layer, target_layer = layer(edge.source), layer(edge.target)
+        if target_layer not in ALLOWED[source_layer]:
+            where = _where(paths, edge)
+            problems.append(
+                f"{where}: {edge.source} ({source_layer}) imports {edge.target} "
+                f"({target_layer}); {source_layer} may import only "
+                f"{', '.join(sorted(ALLOWED[source_layer]))}"
+            )
+    return problems
+
+
+def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
+    problems = []
+    for edge in edges:
+        if _top(edge.source) not in ("sipgw", "media") or _top(edge.target) not in IO_MODULES:
+            continue
+        if ".aio" in f".{edge.source}" or layer(edge.source) in ("sipgw.app", "sipgw.testing"):
+            continue
+        problems.append(
+            f"{_where(paths, edge)}: {edge.source} imports {edge.target}; protocol cores are "
+            "sans-IO (asyncio/socket only in */aio/, sipgw/app/, sipgw/testing/, agent/)"
+        )
+    return problems
+
+
+def cycles(
+    edges: Iterable[Import], paths: Mapping[str, Path], pending: Iterable[tuple[str, str]] = ()
+) -> list[str]:
+    """Import loops: strongly connected components of more than one module (Tarjan)."""
+    pending = set(pending)
+    graph: dict[str, list[Import]] = {name: [] for name in paths}
+    for edge in edges:
+        if edge.target not in paths or edge.target == edge.source:
+            continue
+        if (edge.source, edge.target) in pending:
+            continue
+        if edge.names == ("__version__",) and _within(edge.source, edge.target):
+            continue  # ``from pkg import __version__`` in pkg's own modules
+        graph[edge.source].append(edge)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(start: str) -> None:
+        # Iterative Tarjan: (module, next edge to follow).
+        work = [(start, 0)]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, i = work.pop()
+            if i < len(graph[node]):
+                work.append((node, i + 1))
+                target = graph[node][i].target
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    components.append(sorted(component))
+
+    for name in graph:
+        if name not in index:
+            visit(name)
+    problems = []
+    for component in sorted(components):
+        members = set(component)
+        links = [
+            f"{_where(paths, e)}: {e.source} imports {e.target}"
+            for name in component
+            for e in graph[name]
+            if e.target in members
+        ]
+        problems.append(f"import cycle among {', '.join(component)}:\n    " + "\n    ".join(links))
+    return problems
+
+
+def _where(paths: Mapping[str, Path], edge: Import) -> str:
+    path = paths.get(edge.source)
+    return f"{path.relative_to(ROOT) if path else edge.source}:{edge.line}"
+
+
+@pytest.fixture(scope="module")
+def tree() -> tuple[list[Import], dict[str, Path]]:
+    modules = scan()
+    paths = {name: path for name, (path, _) in modules.items()}
+    edges = [e for name, (path, t) in modules.items() for e in imports_of(name, path, t, paths)]
+    return edges, paths
+
+
+def test_the_scan_sees_the_whole_tree(tree: tuple[list[Import], dict[str, Path]]) -> None:
+    edges, paths = tree
+    for expected in ("sipgw.useragent", "media.session", "agent.assistant", "sipgw.app.cli"):
+        assert expected in paths
+    ours = [e for e in edges if _top(e.target) in PACKAGES]
+    assert len(paths) > 100 and len(ours) > 300
+
+
+def test_each_layer_imports_only_the_layers_below(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    problems = layer_violations(*tree, PENDING)
+    assert not problems, "layer violations:\n" + "\n".join(problems)
+
+
+def test_protocol_cores_import_no_asyncio_or_socket(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    problems = io_violations(*tree)
+    assert not problems, "\n".join(problems)
+
+
+def test_no_import_cycles(tree: tuple[list[Import], dict[str, Path]]) -> None:
+    problems = cycles(*tree, PENDING)
+    assert not problems, "\n".join(problems)
+
+
+def test_pending_exemptions_are_still_needed(tree: tuple[list[Import], dict[str, Path]]) -> None:
+    edges, _ = tree
+    present = {(e.source, e.target) for e in edges}
+    gone = sorted(PENDING - present)
+    assert not gone, f"no longer imported, remove from PENDING: {gone}"
+
+
+# -- the checker itself, on a made-up tree -------------------------------------------------
+
+
+def _fake_tree(tmp_path: Path, files: Mapping[str, str]) -> tuple[list[Import], dict[str, Path]]:
+    for relative, text in files.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    paths = {module_name(tmp_path / r, tmp_path): tmp_path / r for r in files}
+    edges = []
+    for name, path in paths.items():
+        edges.extend(imports_of(name, path, ast.parse(path.read_text()), paths))
+    # Shown as if in our tree, so that messages name the relative path.
+    return edges, {name: ROOT / path.relative_to(tmp_path) for name, path in paths.items()}
+
+
+def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
+    edges, paths = _fake_tree(
+        tmp_path,
+        {
+            "sipgw/__init__.py": "__version__ = '1'\n",
+            "sipgw/useragent.py": "from sipgw import __version__\nimport socket\n",
+            "sipgw/aio/transport.py": "import asyncio\nfrom sipgw import useragent\n",
+            "sipgw/app/cli.py": "from agent import base\nfrom sipgw.testing import kit\n",
+            "sipgw/testing/kit.py": "def f():\n    from bench import load\n",
+            "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from sipgw.useragent import UserAgent\n",
+            "agent/base.py": "from media.rtp import x\n",
+            "agent/a.py": "from .b import y\n",
+            "agent/b.py": "from . import a\n",
+            "bench/load.py": "from tests import helpers\n",
+            "tests/helpers.py": "from bench.load import z\n",
+        },
+    )
+    layers = layer_violations(edges, paths)
+    assert [p.split(": ", 1)[1].split(" (", 1)[0] for p in layers] == [
+        "sipgw.app.cli",  # -> sipgw.testing
+        "sipgw.testing.kit",  # -> bench (inside a function)
+        "media.rtp",  # -> SIP core (under TYPE_CHECKING)
+        "bench.load",  # -> tests
+    ]
+    assert "media/rtp.py:3: media.rtp (media) imports sipgw.useragent (SIP core)" in layers[2]
+    io = io_violations(edges, paths)
+    assert len(io) == 1 and "sipgw/useragent.py:2: sipgw.useragent imports socket" in io[0]
+    loops = cycles(edges, paths)
+    assert len(loops) == 2, loops  # agent.a <-> agent.b, bench.load <-> tests.helpers
+    assert "import cycle among agent.a, agent.b" in loops[0]
+    assert "agent/b.py:1: agent.b imports agent.a" in loops[0]
+    assert "bench.load, tests.helpers" in loops[1]
