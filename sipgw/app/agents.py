@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import cast
 
 from agent.base import AgentFactory, CallControl
@@ -33,8 +34,10 @@ def _assistant_factory(config: GatewayConfig) -> AgentFactory:
     """Resolve the assistant's settings and build what all its calls share."""
     from agent.assistant import AssistantAgent, AssistantCallControl, AssistantResources
     from agent.llm.openai import OpenAIChatLLM
+    from agent.stt.assemblyai import AssemblyAISTTService
     from agent.tools.builtin import builtin_tools
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+    from agent.tts.elevenlabs import ElevenLabsTTSService
     from sipgw.app.assistant_settings import load_assistant_settings
 
     settings = load_assistant_settings(config.env)
@@ -46,7 +49,13 @@ def _assistant_factory(config: GatewayConfig) -> AgentFactory:
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
         except ValueError as exc:  # e.g. a user tool reusing a built-in name
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-    resources = AssistantResources(settings, OpenAIChatLLM(settings.llm), tools)
+    resources = AssistantResources(
+        settings,
+        OpenAIChatLLM(settings.llm),
+        tools,
+        new_stt=partial(AssemblyAISTTService, settings.stt),
+        new_tts=partial(ElevenLabsTTSService, settings.tts),
+    )
 
     def assistant(call: CallControl) -> AssistantAgent:
         return AssistantAgent(cast(AssistantCallControl, call), resources)
