@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import random
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -385,3 +387,10 @@ def test_a_quiet_frame_costs_no_allocation() -> None:
     harness.play_until(1000)
     silence = g711.silence_frame("PCMU")
     assert harness.turns.receive_audio(silence, 1.02) is harness.turns.receive_audio(silence, 1.04)
+
+
+def test_the_machine_imports_no_asyncio() -> None:
+    code = "import sys, agent.turns; print(sorted({'asyncio', 'socket'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
