@@ -1,33 +1,41 @@
-"""The AI phone agent: AssemblyAI streaming STT → OpenAI tool loop → ElevenLabs μ-law TTS.
+"""The AI phone agent: streaming STT → chat LLM with tools → streaming TTS, with barge-in.
+
+The services are behind the contracts of ``agent/stt/base.py``,
+``agent/tts/base.py`` and ``agent/llm/base.py``; which vendors answer is the
+app layer's choice, passed in :class:`AssistantResources` (AssemblyAI,
+OpenAI and ElevenLabs today). Turn-taking and barge-in are decided by the
+sans-IO machine of ``agent/turns.py``; this module is the async shell that
+feeds it and carries out what it decides.
 
 Theory of operation
 -------------------
 *While it rings* (:meth:`AssistantAgent.prepare`) the STT session and the TTS
-socket are opened and the greeting is synthesized into the playout queue,
+connection are opened and the greeting is synthesized into the playout queue,
 which is *held*; the 200 OK releases it, so the first words go out on the
 first ticks after the answer.
 
-*Every 20 ms* the ticker hands over the caller's frame: it goes unchanged
-(μ-law) to the STT client, which batches it, and through the local VAD. The
-ticker then takes the agent's next frame from the playout queue.
+*As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
+20 ms frame in order, from the media layer's reorder stage, not on the
+ticker) the frame goes through the turn-taking machine (its VAD) and then,
+unchanged (μ-law), to the STT client, which batches it. *Every 20 ms* the
+ticker takes the agent's next frame from the playout queue
+(:meth:`AssistantAgent.next_frame`).
 
-*A turn*: the STT's end-of-turn transcript starts a reply task. The LLM's
-sentences go to TTS as soon as each is complete; TTS audio is re-cut into
-frames and queued. Tool calls run in between (the conversation does that).
+*A turn*: the STT's end-of-turn transcript starts a reply task (the machine
+says :class:`agent.turns.StartReply`). The LLM's sentences go to TTS as soon
+as each is complete; TTS audio is re-cut into frames and queued. Tool calls
+run in between (the conversation does that).
 
-*Barge-in*, in two steps so that "mm-hm" and coughs don't cut the agent off:
-caller speech for ``SIPGW_BARGE_IN_START_MS`` (VAD) or the STT's
-SpeechStarted *pauses* the agent's audio at once; speech that lasts
-``SIPGW_BARGE_IN_COMMIT_MS``, or a partial transcript with enough words, or
-a finished turn *commits* it: the reply's LLM and TTS work is cancelled, its
-queued audio dropped, and the conversation keeps only what the caller heard.
-Speech that ends before the commit *resumes* the reply where it paused.
+*Barge-in*: the machine's :class:`agent.turns.PauseAgent` holds the playout;
+:class:`agent.turns.ResumeAgent` plays on where it stopped;
+:class:`agent.turns.CommitBargeIn` cancels the reply's LLM and TTS work and
+drops its queued audio, and the conversation keeps only what the caller heard.
 
 *Measured per turn* (all on the event loop's clock, written to the call
 record and logged): the caller's end of speech (VAD), the STT's end of turn,
 the LLM's first token, TTS's first audio byte, and the reply's first RTP
-frame; per barge-in, the time from the caller's first loud frame to the
-pause.
+frame (the playout reports it, :meth:`agent.playout.Playout.when_first_played`);
+per barge-in, the time from the caller's first loud frame to the pause.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,21 +58,25 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
-from agent.llm.openai import OpenAIChatLLM
+from agent.llm.base import ChatLLM
 from agent.playout import Playout
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
-from agent.stt.assemblyai import (
-    AssemblyAISTTService,
-    SttFailed,
-    SttPartialTranscript,
-    SttReconnected,
-    SttSpeechStarted,
-    SttTurnEnded,
-)
+from agent.stt.base import SpeechToText, SttFailed, SttReconnected
 from agent.tools.registry import ToolRegistry
-from agent.tts.elevenlabs import ElevenLabsTTSService, TtsError, TtsReply
-from media.vad import VadEvent, VoiceActivityDetector
+from agent.tts.base import TextToSpeech, TtsError, TtsReply
+from agent.turns import (
+    Cause,
+    CommitBargeIn,
+    IgnoreBackchannel,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+)
 
 __all__ = ["AssistantAgent", "AssistantCallControl", "AssistantResources"]
 
@@ -72,33 +84,10 @@ log = logging.getLogger("sipgw.agent")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
 GREETING_WAIT = 1.0
 """Seconds the answer may wait for the greeting's first audio."""
-STT_SPEECH_ECHO = 1.5
-"""An STT SpeechStarted this soon after the VAD's own start is the same speech."""
-PAUSE_WITHOUT_SPEECH = 0.5
-"""Seconds a barge-in pause lasts without caller speech before the agent resumes."""
-FAST_CHUNK_MS = 50
-"""STT chunk size right after caller speech (the API's minimum)."""
-FAST_CHUNKS_AFTER_SPEECH = 1.5
-"""Seconds after the caller's last loud frame that STT chunks stay small."""
-BACKCHANNELS = frozenset(
-    {
-        "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
-        "aha", "ah", "oh", "yeah", "yep", "yes", "ok", "okay", "right", "sure", "i see",
-        "got it", "alright", "all right",
-    }
-)  # fmt: skip
-"""What a listener says to show they are listening; never a barge-in while the agent talks."""
-
-
-def is_backchannel(text: str) -> bool:
-    """Whether a transcript is only a backchannel ("Mm-hmm.", "Yeah, okay.")."""
-    words = " ".join(text.lower().replace(",", " ").replace(".", " ").replace("!", " ")
-                     .replace("?", " ").split())  # fmt: skip
-    if not words:
-        return True
-    if words in BACKCHANNELS:
-        return True
-    return all(word in BACKCHANNELS for word in words.split())
+GREETING_TIMING_LIMIT = 10.0
+"""Seconds after the answer that the greeting's first frame is waited for (its metric)."""
+FIRST_FRAME_LIMIT = 2.0
+"""Seconds after a reply's task ends that its first frame is waited for (its metrics)."""
 
 
 class AssistantCallControl(CallControl, Protocol):
@@ -111,11 +100,21 @@ class AssistantCallControl(CallControl, Protocol):
 
 @dataclass(frozen=True)
 class AssistantResources:
-    """What all assistant calls share: settings, the LLM client, the tools."""
+    """What all assistant calls share.
+
+    Attributes:
+        settings: the assistant's settings.
+        llm: the chat model client (one for all calls).
+        tools: the tools the model may call.
+        new_stt: makes one call's speech-to-text session (not connected yet).
+        new_tts: makes one call's text-to-speech client (not connected yet).
+    """
 
     settings: AssistantSettings
-    llm: OpenAIChatLLM
+    llm: ChatLLM
     tools: ToolRegistry
+    new_stt: Callable[[], SpeechToText]
+    new_tts: Callable[[], TextToSpeech]
 
 
 @dataclass(eq=False)
@@ -140,6 +139,35 @@ class _Reply:
 def _ms(later: float | None, earlier: float | None) -> float | None:
     """Milliseconds between two loop times, or None if either is unknown."""
     return None if later is None or earlier is None else round((later - earlier) * 1000, 1)
+
+
+class _Speaking:
+    """The agent's side: its playout and its current reply (agent.turns.AgentState)."""
+
+    __slots__ = ("playout", "reply")
+
+    def __init__(self, playout: Playout) -> None:
+        self.playout = playout
+        self.reply: _Reply | None = None
+
+    @property
+    def audible(self) -> bool:
+        return self.playout.audible
+
+    @property
+    def pending(self) -> bool:
+        return self.playout.pending
+
+    def active(self, reply: _Reply | None) -> bool:
+        """The reply is still generating or still has audio to play."""
+        if reply is None:
+            return False
+        running = reply.task is not None and not reply.task.done()
+        return running or not self.playout.finished(reply.tts.id)
+
+    def active_reply_started_at(self) -> float | None:
+        reply = self.reply
+        return reply.started_at if reply is not None and self.active(reply) else None
 
 
 class _ToolContext:
@@ -186,8 +214,8 @@ class AssistantAgent(Agent):
         self.settings = settings
         self.loop = asyncio.get_running_loop()
         self.record = CallRecord(settings.record_dir, call.call_id)
-        self.stt = AssemblyAISTTService(settings.stt)
-        self.tts = ElevenLabsTTSService(settings.tts)
+        self.stt = resources.new_stt()
+        self.tts = resources.new_tts()
         self.conversation = Conversation(
             resources.llm,
             resources.tools,
@@ -200,16 +228,16 @@ class AssistantAgent(Agent):
             on_record=self.record.write,
         )
         self.playout = Playout(on_ready=call.audio_ready)
-        self.vad = VoiceActivityDetector(settings.barge_in.vad)
-        self._reply: _Reply | None = None
+        self._speaking = _Speaking(self.playout)
+        barge_in = settings.barge_in
+        self.turns = TurnTaker(
+            self._speaking,
+            commit_ms=barge_in.commit_ms,
+            min_words=barge_in.min_words,
+            vad=barge_in.vad,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns = 0
-        self._paused_at: float | None = None
-        self._onset_at: float | None = None
-        self._speech_end_at: float | None = None
-        self._speech_started_at: float | None = None
-        self._fast_chunks = False
-        self._was_loud = False
         self._audio_arrived = asyncio.Event()
         self._hangup_after_reply = False
         self._hung_up = False
@@ -259,26 +287,37 @@ class AssistantAgent(Agent):
             self.call.audio_ready()
         self._answered_at = self.loop.time()
         self.record.write({"type": "answered"})
-        if self._reply is not None and self._reply.kind == "greeting":
-            self._spawn(self._time_greeting(self._reply))
+        reply = self._speaking.reply
+        if reply is not None and reply.kind == "greeting":
+            self._spawn(self._time_greeting(reply))
 
     async def _time_greeting(self, reply: _Reply) -> None:
         """Record how long after the 200 OK the greeting's first frame went out."""
-        for _ in range(500):
-            played = self.playout.first_played_at(reply.tts.id)
-            if played is not None:
-                first_byte = reply.tts.first_audio_at
-                self.record.write(
-                    {
-                        "type": "greeting_metrics",
-                        "first_rtp_after_answer_ms": _ms(played, self._answered_at),
-                        "tts_first_byte_ms": _ms(first_byte, reply.started_at),
-                    }
-                )
-                return
-            if reply.heard is not None:
-                return
-            await asyncio.sleep(0.02)
+        played = await self._first_frame(reply, GREETING_TIMING_LIMIT)
+        if played is None:
+            return  # cut off (or silent) before it played
+        self.record.write(
+            {
+                "type": "greeting_metrics",
+                "first_rtp_after_answer_ms": _ms(played, self._answered_at),
+                "tts_first_byte_ms": _ms(reply.tts.first_audio_at, reply.started_at),
+            }
+        )
+
+    async def _first_frame(self, reply: _Reply, limit: float) -> float | None:
+        """When the reply's first frame went out; None if it never did within ``limit`` s."""
+        future: asyncio.Future[float | None] = self.loop.create_future()
+
+        def resolve(when: float | None) -> None:
+            if not future.done():
+                future.set_result(when)
+
+        self.playout.when_first_played(reply.tts.id, resolve)
+        try:
+            async with asyncio.timeout(limit):
+                return await future
+        except TimeoutError:
+            return None
 
     async def close(self, reason: str = "") -> None:
         """The call ended: stop everything, close the sockets, finish the record."""
@@ -298,7 +337,7 @@ class AssistantAgent(Agent):
         )  # fmt: skip
         self.record.close()
 
-    # ------------------------------------------------------------------ the 20 ms tick
+    # ------------------------------------------------------------------ caller audio, the tick
 
     wants_arrival_audio = True
 
@@ -306,52 +345,17 @@ class AssistantAgent(Agent):
         """Unused: the assistant listens at arrival (:meth:`on_caller_audio`)."""
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: to STT unchanged (μ-law), and through the VAD for barge-in."""
-        event = self.vad.push(frame)
-        now = self.loop.time()
-        if self.vad.loud:
-            self._speech_end_at = now  # the last loud frame so far
-        elif self._was_loud:
-            self.stt.mark_speech_end()  # a chunk ends where the turn can end
-        self._was_loud = self.vad.loud
-        # Right after the caller stops talking the turn detector counts silence:
-        # send it in the smallest chunks the API takes, so the turn ends sooner.
-        last_loud = self._speech_end_at
-        fast = (
-            not self.vad.loud
-            and last_loud is not None
-            and now - last_loud < FAST_CHUNKS_AFTER_SPEECH
-        )
-        if fast != self._fast_chunks:
-            self._fast_chunks = fast
-            self.stt.set_chunk_ms(FAST_CHUNK_MS if fast else self.settings.stt.chunk_ms)
+        """At arrival, in order: through the turn-taking machine, then unchanged to STT."""
+        actions = self.turns.receive_audio(frame, self.loop.time())
+        if actions:
+            self._carry_out(actions)
         self.stt.send_audio(frame)
-        if event is VadEvent.STARTED:
-            self._speech_started_at = self.loop.time() - self.vad.speech_ms / 1000
-            self._caller_started(self._speech_started_at)
-        elif event is VadEvent.ENDED:
-            if self._paused_at is not None:
-                self._resume()
-        elif (
-            self._paused_at is not None
-            and not self.vad.speaking
-            and now - self._paused_at > PAUSE_WITHOUT_SPEECH
-        ):
-            # A pause the VAD never confirmed (e.g. the STT's SpeechStarted for a
-            # sound the VAD had already finished with): nobody is talking, carry on.
-            self._resume()
-        elif (
-            self.vad.speaking
-            and self.vad.speech_ms >= self.settings.barge_in.commit_ms
-            and (self._paused_at is not None or self._interrupted_by_speech())
-        ):
-            self._commit_barge_in("speech")
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         frame = self.playout.next_frame(self.loop.time())
         if frame is None and self._hangup_after_reply and not self._hung_up:
-            if not self._active(self._reply) and not self.playout.pending:
+            if not self._speaking.active(self._speaking.reply) and not self.playout.pending:
                 self._hung_up = True
                 self.record.write({"type": "hangup", "by": "agent"})
                 self.call.hangup()
@@ -359,8 +363,9 @@ class AssistantAgent(Agent):
 
     def on_dtmf(self, digit: str) -> None:
         """Keypad digits go to the LLM after a pause or ``#``."""
-        if self.playout.audible or self._paused_at is not None:
-            self._commit_barge_in("dtmf")
+        actions = self.turns.receive_dtmf(self.loop.time())
+        if actions:
+            self._carry_out(actions)
         self._digits.append(digit)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
@@ -376,66 +381,52 @@ class AssistantAgent(Agent):
         )  # fmt: skip
         self._start_reply(None)
 
-    # ------------------------------------------------------------------ barge-in
+    # ------------------------------------------------------------------ turn-taking actions
 
-    def _active(self, reply: _Reply | None) -> bool:
-        """The reply is still generating or still has audio to play."""
-        if reply is None:
-            return False
-        running = reply.task is not None and not reply.task.done()
-        return running or not self.playout.finished(reply.tts.id)
+    def _carry_out(self, actions: tuple[TurnAction, ...]) -> None:
+        """Do what the turn-taking machine decided, in order."""
+        for action in actions:
+            if isinstance(action, MarkSpeechEnd):
+                self.stt.mark_speech_end()
+            elif isinstance(action, SetSttChunk):
+                self.stt.set_chunk_ms(action.chunk_ms)
+            elif isinstance(action, PauseAgent):
+                self.playout.paused = True
+            elif isinstance(action, ResumeAgent):
+                self.playout.paused = False
+                self.record.write({"type": "barge_in_resumed", "paused_ms": action.paused_ms})
+            elif isinstance(action, CommitBargeIn):
+                self._commit_barge_in(action)
+            elif isinstance(action, StartReply):
+                self._start_reply(
+                    action.text, speech_end_at=action.speech_end_at,
+                    stt_final_at=action.stt_final_at,
+                )  # fmt: skip
+            elif isinstance(action, IgnoreBackchannel):
+                # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
+                self.record.write({"type": "backchannel", "text": action.text})
 
-    def _interrupted_by_speech(self) -> bool:
-        """Caller speech that began after the current reply started (not the turn it answers)."""
-        reply = self._reply
-        return (
-            self._active(reply)
-            and reply is not None
-            and self._speech_started_at is not None
-            and self._speech_started_at > reply.started_at
-        )
-
-    def _caller_started(self, onset: float) -> None:
-        """Caller speech began: pause the agent's audio if it is playing."""
-        if self.playout.audible and self._paused_at is None:
-            now = self.loop.time()
-            self.playout.paused = True
-            self._paused_at = now
-            self._onset_at = min(onset, now)
-
-    def _resume(self) -> None:
-        """Speech ended before the commit threshold: a false interruption."""
-        self.playout.paused = False
-        paused_ms = _ms(self.loop.time(), self._paused_at)
-        self.record.write({"type": "barge_in_resumed", "paused_ms": paused_ms})
-        self._paused_at = None
-        self._onset_at = None
-
-    def _commit_barge_in(self, cause: str) -> None:
+    def _commit_barge_in(self, action: CommitBargeIn) -> None:
         """The caller really interrupts: cancel the reply, keep what was heard."""
-        reply = self._reply
-        now = self.loop.time()
-        reaction = None
-        if self._onset_at is not None and self._paused_at is not None:
-            reaction = round((self._paused_at - self._onset_at) * 1000, 1)
-        self._paused_at = None
-        self._onset_at = None
-        if not self._active(reply):
+        speaking = self._speaking
+        reply = speaking.reply
+        if not speaking.active(reply):
             self.playout.paused = False
-            self._reply = None
+            speaking.reply = None
             return
         assert reply is not None
         heard = self.playout.cancel(reply.tts.id)
         reply.heard = heard
-        self._reply = None
+        speaking.reply = None
         self._spawn(reply.tts.cancel())
         if reply.task is not None and not reply.task.done():
             reply.task.cancel()  # its finally block records what was heard
         else:
             self._record_heard(reply)
+        cause = action.cause.value
         self.record.write(
             {"type": "barge_in", "cause": cause, "turn": reply.turn, "kind": reply.kind,
-             "reaction_ms": reaction, "heard": heard, "at": round(now, 3)}
+             "reaction_ms": action.reaction_ms, "heard": heard, "at": round(self.loop.time(), 3)}
         )  # fmt: skip
         log.info("[%s] barge-in (%s) of %s %d after %r", self.call.call_id[:24], cause, reply.kind,
                  reply.turn, heard[-40:])  # fmt: skip
@@ -455,32 +446,7 @@ class AssistantAgent(Agent):
 
     async def _listen(self) -> None:
         async for event in self.stt.events():
-            if isinstance(event, SttTurnEnded):
-                if not event.text.strip():
-                    continue
-                if self.playout.pending and is_backchannel(event.text):
-                    # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
-                    self.record.write({"type": "backchannel", "text": event.text})
-                    continue
-                if self._active(self._reply):
-                    self._commit_barge_in("turn")
-                speech_end = self._speech_end_at
-                self._start_reply(
-                    event.text, speech_end_at=speech_end, stt_final_at=event.received_at
-                )
-            elif isinstance(event, SttSpeechStarted):
-                seen = self._speech_started_at
-                if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
-                    self._caller_started(event.received_at)  # speech the VAD missed
-            elif isinstance(event, SttPartialTranscript):
-                words = len(event.text.split())
-                if (
-                    words >= self.settings.barge_in.min_words
-                    and not is_backchannel(event.text)
-                    and (self._paused_at is not None or self.playout.audible)
-                ):
-                    self._commit_barge_in("transcript")
-            elif isinstance(event, SttReconnected):
+            if isinstance(event, SttReconnected):
                 self.record.write({"type": "stt_reconnected", "outage_s": event.outage_seconds,
                                    "backlog_s": event.backlog_seconds,
                                    "dropped_s": event.dropped_seconds})  # fmt: skip
@@ -492,6 +458,10 @@ class AssistantAgent(Agent):
                 self._hangup_after_reply = True
                 self._speak_fixed(GOODBYE_ON_STT_FAILURE, "notice")
                 return
+            else:
+                actions = self.turns.receive_stt(event, self.loop.time())
+                if actions:
+                    self._carry_out(actions)
 
     def _flush_digits(self) -> None:
         self._digit_timer = None
@@ -509,22 +479,20 @@ class AssistantAgent(Agent):
         speech_end_at: float | None = None,
         stt_final_at: float | None = None,
     ) -> None:
-        if self._active(self._reply):
-            self._commit_barge_in("new turn")
+        self._carry_out(self.turns.replace_reply(Cause.NEW_TURN))
         self._turns += 1
         reply = _Reply("reply", self.tts.start_reply(), self._turns, started_at=self.loop.time(),
                        speech_end_at=speech_end_at, stt_final_at=stt_final_at)  # fmt: skip
-        self._reply = reply
+        self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_reply(reply, user_text))
 
     def _speak_fixed(self, text: str, kind: str) -> None:
         """Speak a fixed text (greeting, notices) without the LLM."""
-        if self._active(self._reply):
-            self._commit_barge_in("notice")
+        self._carry_out(self.turns.replace_reply(Cause.NOTICE))
         reply = _Reply(kind, self.tts.start_reply(), self._turns, started_at=self.loop.time())
         reply.text = text
-        self._reply = reply
+        self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_fixed(reply, text))
 
@@ -588,17 +556,11 @@ class AssistantAgent(Agent):
         """A reply's task ended; write its metrics once its first frame has gone out."""
         if reply.kind == "reply" and reply.heard is None:
             self._spawn(self._write_metrics(reply))
-        if self._reply is reply and reply.heard is not None:
-            self._reply = None
+        if self._speaking.reply is reply and reply.heard is not None:
+            self._speaking.reply = None
 
     async def _write_metrics(self, reply: _Reply) -> None:
-        reply_id = reply.tts.id
-        for _ in range(100):  # the first frame goes out on a tick within ~20 ms
-            if self.playout.first_played_at(reply_id) is not None or reply.heard is not None:
-                break
-            await asyncio.sleep(0.02)
-        first_rtp = self.playout.first_played_at(reply_id)
-
+        first_rtp = await self._first_frame(reply, FIRST_FRAME_LIMIT)
         metrics = {
             "type": "turn_metrics",
             "turn": reply.turn,
@@ -617,7 +579,7 @@ class AssistantAgent(Agent):
             metrics["llm_first_token_ms"], metrics["tts_first_byte_ms"],
             metrics["end_of_speech_to_first_rtp_ms"],
         )  # fmt: skip
-        self.playout.forget(reply_id)
+        self.playout.forget(reply.tts.id)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = self.loop.create_task(coro)

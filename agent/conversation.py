@@ -12,9 +12,10 @@ message, then runs up to ``max_tool_rounds + 1`` LLM rounds:
 2. If the model asked for tools: yield :class:`ReplyToolCall` for each, run
    them all in parallel through the :class:`ToolRegistry`, yield
    :class:`ReplyToolResult` as each finishes, append the assistant message with
-   ``tool_calls`` and one ``tool`` message per call (cloud-apis.md §3.2 step
-   5), and go to the next round. The last round is sent with
-   ``tool_choice="none"`` so the model has to answer in words.
+   ``tool_calls`` and one ``tool`` message per call (docs/cloud-apis.md,
+   "OpenAI streamed tool calls", the tool-result messages), and go to the
+   next round. The last round is sent with ``tool_choice="none"`` so the
+   model has to answer in words.
 3. Otherwise append the assistant message and yield :class:`ReplyDone`.
 
 History invariants (``messages`` is always valid to send to the API):
@@ -49,7 +50,7 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.llm.openai import LlmError, LlmTextDelta, LlmToolCall, OpenAIChatLLM
+from agent.llm.base import ChatLLM, LlmError, LlmTextDelta, LlmToolCall
 from agent.llm.sentences import SentenceSplitter
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
@@ -216,7 +217,7 @@ class Conversation:
 
     def __init__(
         self,
-        llm: OpenAIChatLLM,
+        llm: ChatLLM,
         tools: ToolRegistry,
         ctx: ToolContext,
         settings: ConversationSettings,

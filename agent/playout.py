@@ -7,6 +7,11 @@ queue can be *held* (before the call is answered: the greeting waits),
 (the barge-in was real). Cancelling returns the text the caller actually
 heard: from TTS alignment where the chunks carry it, otherwise estimated from
 the audio played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
+
+Who needs to know when a reply's first frame goes out (latency metrics)
+registers a callback with :meth:`Playout.when_first_played` instead of
+polling: it runs from the tick that sends that frame, or with None as soon as
+the reply can no longer play (cancelled, forgotten, or finished without audio).
 """
 
 from __future__ import annotations
@@ -14,10 +19,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from agent.tts.reframe import Reframer
 
-__all__ = ["CHARS_PER_SECOND", "Playout"]
+__all__ = ["CHARS_PER_SECOND", "FirstFrameCallback", "Playout"]
+
+FirstFrameCallback: TypeAlias = Callable[[float | None], None]
+"""Receives when a reply's first frame went out, or None if it never will."""
 
 FRAME_SECONDS = 0.020
 CHARS_PER_SECOND = 15.0
@@ -35,6 +44,13 @@ class _Reply:
     audio_done: bool = False
     first_played_at: float | None = None
     reframer: Reframer = field(default_factory=Reframer)
+    first_frame_callbacks: list[FirstFrameCallback] | None = None
+
+    def first_frame(self, when: float | None) -> None:
+        """Run (once) the callbacks waiting for the first frame."""
+        callbacks, self.first_frame_callbacks = self.first_frame_callbacks, None
+        for callback in callbacks or ():
+            callback(when)
 
 
 class Playout:
@@ -88,6 +104,8 @@ class Playout:
         if tail is not None:
             self._queue(reply_id, reply, tail)
         reply.audio_done = True
+        if reply.frames_queued == 0:
+            reply.first_frame(None)  # no audio at all: nothing will ever play
 
     def _queue(self, reply_id: str, reply: _Reply, frame: bytes) -> None:
         reply.frames_queued += 1
@@ -106,6 +124,8 @@ class Playout:
             reply.chars_played = chars
             if reply.first_played_at is None:
                 reply.first_played_at = now
+                if reply.first_frame_callbacks is not None:
+                    reply.first_frame(now)
         return frame
 
     # -- control
@@ -124,6 +144,23 @@ class Playout:
         """When the reply's first frame went out (its first RTP packet)."""
         reply = self._replies.get(reply_id)
         return None if reply is None else reply.first_played_at
+
+    def when_first_played(self, reply_id: str, callback: FirstFrameCallback) -> None:
+        """Call ``callback(when)`` once the reply's first frame goes out.
+
+        ``callback(None)`` instead if the reply is cancelled or forgotten before
+        that, finishes without any audio, or is unknown. At once if the first
+        frame already went out (or never will).
+        """
+        reply = self._replies.get(reply_id)
+        if reply is None or reply.first_played_at is not None:
+            callback(None if reply is None else reply.first_played_at)
+        elif reply.audio_done and reply.frames_queued == 0:
+            callback(None)
+        elif reply.first_frame_callbacks is None:
+            reply.first_frame_callbacks = [callback]
+        else:
+            reply.first_frame_callbacks.append(callback)
 
     def finished(self, reply_id: str) -> bool:
         """All of the reply's audio arrived and was played (or the reply is gone)."""
@@ -151,7 +188,9 @@ class Playout:
     def cancel(self, reply_id: str) -> str:
         """Drop the reply's remaining audio (barge-in); returns what was heard."""
         heard = self.heard_text(reply_id)
-        self._replies.pop(reply_id, None)
+        reply = self._replies.pop(reply_id, None)
+        if reply is not None:
+            reply.first_frame(None)
         if self._frames:
             self._frames = deque(f for f in self._frames if f[0] != reply_id)
         self.paused = False
@@ -160,4 +199,6 @@ class Playout:
     def forget(self, reply_id: str) -> None:
         """Drop the bookkeeping of a reply that finished playing."""
         if self.finished(reply_id):
-            self._replies.pop(reply_id, None)
+            reply = self._replies.pop(reply_id, None)
+            if reply is not None:
+                reply.first_frame(None)

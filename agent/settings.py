@@ -11,14 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from media.vad import VadConfig
-
-if TYPE_CHECKING:  # typing only: the vendor modules import their SDKs
-    from agent.llm.openai import OpenAISettings
-    from agent.stt.assemblyai import AssemblyAISettings
-    from agent.tts.elevenlabs import ElevenLabsSettings
 
 __all__ = [
     "DEFAULT_FALLBACK_PHRASE",
@@ -71,7 +65,7 @@ class BuiltinToolSettings:
 
 @dataclass(frozen=True, slots=True)
 class BargeInSettings:
-    """When caller speech interrupts the agent (see agent/assistant.py).
+    """When caller speech interrupts the agent (the rules: agent/turns.py).
 
     Attributes:
         commit_ms: speech that cancels the reply.
@@ -91,9 +85,6 @@ class AssistantSettings:
     Tools see this object as ``ctx.settings`` (read-only).
 
     Attributes:
-        stt: the speech-to-text vendor's settings.
-        llm: the chat model vendor's settings.
-        tts: the text-to-speech vendor's settings.
         system_prompt: the LLM's system prompt.
         greeting: said when the call is answered; "" = wait for the caller.
         fallback_phrase: said when the LLM fails or times out.
@@ -105,9 +96,6 @@ class AssistantSettings:
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
     """
 
-    stt: AssemblyAISettings
-    llm: OpenAISettings
-    tts: ElevenLabsSettings
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     greeting: str = DEFAULT_GREETING
     fallback_phrase: str = DEFAULT_FALLBACK_PHRASE

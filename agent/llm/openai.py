@@ -2,8 +2,10 @@
 
 Theory of operation
 -------------------
-:meth:`OpenAIChatLLM.stream` sends one ``chat.completions.create(stream=True)``
-request and turns the chunks into three kinds of event:
+Implements :class:`agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
+one streamed Chat Completions request (``POST /chat/completions`` with
+``stream: true``, through the SDK's client) and turns the chunks into three
+kinds of event:
 
 * :class:`LlmTextDelta` as soon as a content delta arrives (speech starts early);
 * :class:`LlmToolCall`, complete and reassembled, once ``finish_reason`` arrives
@@ -11,11 +13,12 @@ request and turns the chunks into three kinds of event:
 * one :class:`LlmFinished` last, with the finish reason and the token usage.
 
 Tool calls arrive as fragments that :class:`ToolCallAssembler` (sans-IO) puts
-back together, following cloud-apis.md §3.2: key by ``index``; take ``id`` and
-``name`` from the first delta; concatenate ``arguments``; leave JSON parsing to
-the caller. OpenAI-compatible servers bend these rules (no ``index``, the ``id``
-repeated on every chunk, all arguments in one chunk, ``index`` 0 for every
-call), and the assembler accepts all of them.
+back together, following docs/cloud-apis.md, "OpenAI streamed tool calls":
+key by ``index``; take ``id`` and ``name`` from the first delta; concatenate
+``arguments``; leave JSON parsing to the caller. OpenAI-compatible servers
+bend these rules (no ``index``, the ``id`` repeated on every chunk, all
+arguments in one chunk, ``index`` 0 for every call), and the assembler
+accepts all of them.
 
 Every failure becomes :class:`LlmError`: no first delta within
 ``first_token_timeout``, a response not complete within ``total_timeout``, an
@@ -37,16 +40,9 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionChunk
 
-__all__ = [
-    "LlmError",
-    "LlmEvent",
-    "LlmFinished",
-    "LlmTextDelta",
-    "LlmToolCall",
-    "OpenAIChatLLM",
-    "OpenAISettings",
-    "ToolCallAssembler",
-]
+from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+
+__all__ = ["OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
 
 log = logging.getLogger("sipgw.agent.llm")
 
@@ -78,56 +74,6 @@ class OpenAISettings:
     call a quick fallback phrase beats a silent back-off."""
 
 
-@dataclass(frozen=True, slots=True)
-class LlmTextDelta:
-    """A piece of the assistant's text, as it streams in."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class LlmToolCall:
-    """One complete tool call requested by the model."""
-
-    id: str
-    """The call id that the tool message must echo as ``tool_call_id``."""
-    name: str
-    """The function name."""
-    arguments: str
-    """The JSON arguments exactly as streamed (not parsed, maybe not even valid)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LlmFinished:
-    """The response is complete; always the last event of a stream."""
-
-    finish_reason: str | None
-    """As the server reported it (``"stop"``, ``"tool_calls"``, ``"length"``...), or None."""
-    usage: Mapping[str, int] | None
-    """Token counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), if sent."""
-
-
-LlmEvent = LlmTextDelta | LlmToolCall | LlmFinished
-"""What :meth:`OpenAIChatLLM.stream` yields."""
-
-
-class LlmError(Exception):
-    """The model gave no usable response; the message says why.
-
-    Attributes:
-        kind: ``"timeout"``, ``"http"`` (an error status), ``"connection"``,
-            ``"api"`` (an error inside the stream) or ``"stream"`` (a malformed
-            chunk).
-        status: the HTTP status for ``"http"`` errors, else None.
-    """
-
-    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
-        """An error saying ``message``, of ``kind``, with ``status`` for HTTP errors."""
-        super().__init__(message)
-        self.kind = kind
-        self.status = status
-
-
 @dataclass(slots=True)
 class _PartialCall:
     id: str | None
@@ -137,7 +83,8 @@ class _PartialCall:
 
 
 class ToolCallAssembler:
-    """Reassembles streamed tool-call deltas (sans-IO; cloud-apis.md §3.2).
+    """Reassembles streamed tool-call deltas, sans-IO (docs/cloud-apis.md, "OpenAI
+    streamed tool calls").
 
     Feed it every ``delta.tool_calls`` entry with :meth:`feed`; :meth:`take`
     returns the calls complete so far. Rules, in order, for each delta:
@@ -250,7 +197,7 @@ class _Budget:
             self._waited += loop.time() - started
 
 
-class OpenAIChatLLM:
+class OpenAIChatLLM(ChatLLM):
     """Streams chat completions with tools from OpenAI or a compatible server.
 
     One instance holds one ``AsyncOpenAI`` client (and its connection pool); it

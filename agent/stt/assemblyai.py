@@ -2,18 +2,22 @@
 
 Theory of operation
 -------------------
-The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI unchanged
-(``encoding=pcm_mulaw``, ``sample_rate=8000``). The wire rules come from
-``docs/cloud-apis.md`` §1:
+Implements :class:`agent.stt.base.SpeechToText`; everything below is
+AssemblyAI's. The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI
+unchanged (``encoding=pcm_mulaw``, ``sample_rate=8000``). The wire rules come
+from docs/cloud-apis.md, "AssemblyAI streaming v3":
 
-* **Batching.** The media ticker calls :meth:`AssemblyAISTTService.send_audio`
-  every 20 ms with 160 bytes. The API closes the session with 3007 unless every
-  binary frame holds 50-1000 ms of audio, so frames are joined into
-  ``chunk_ms`` chunks (100 ms = 800 B by default). ``send_audio`` only appends
-  to a queue and wakes the sender task: it never awaits and never blocks.
-  When the caller goes quiet (:meth:`AssemblyAISTTService.mark_speech_end`) a
-  chunk is made to end exactly where ``min_turn_silence`` is complete, so the
-  audio that ends the turn is not held back waiting for its chunk to fill.
+* **Batching.** The agent calls :meth:`AssemblyAISTTService.send_audio` with
+  each 160-byte (20 ms) frame as it arrives from the network, in order (the
+  media layer's reorder stage, ``media/ingress.py``), not on the ticker. The
+  API closes the session with 3007 unless every binary frame holds 50-1000 ms
+  of audio, so frames are joined into ``chunk_ms`` chunks (100 ms = 800 B by
+  default; :meth:`AssemblyAISTTService.set_chunk_ms` changes it mid-call).
+  ``send_audio`` only appends to a queue and wakes the sender task: it never
+  awaits and never blocks. When the caller goes quiet
+  (:meth:`AssemblyAISTTService.mark_speech_end`) a chunk is made to end
+  exactly where ``min_turn_silence`` is complete, so the audio that ends the
+  turn is not held back waiting for its chunk to fill.
 * **Pacing.** Audio must not arrive faster than real time (3007 "Audio
   Transmission Rate Exceeded"). The sender spends from a token bucket that
   starts each session with :data:`PACING_BURST_SECONDS` of credit and refills
@@ -59,7 +63,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection
@@ -67,6 +71,19 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
+from agent.stt.base import (
+    SpeechToText,
+    SttConnectError,
+    SttEvent,
+    SttFailed,
+    SttPartialTranscript,
+    SttReconnected,
+    SttSessionBegan,
+    SttSpeechStarted,
+    SttStats,
+    SttTurnEnded,
+    SttWord,
+)
 from media.g711 import rms_dbfs
 
 __all__ = [
@@ -77,17 +94,7 @@ __all__ = [
     "STABLE_SESSION_SECONDS",
     "TERMINATION_TIMEOUT",
     "AssemblyAISTTService",
-    "AssemblyAISTTStats",
     "AssemblyAISettings",
-    "SttConnectError",
-    "SttEvent",
-    "SttFailed",
-    "SttPartialTranscript",
-    "SttReconnected",
-    "SttSessionBegan",
-    "SttSpeechStarted",
-    "SttTurnEnded",
-    "SttWord",
     "build_query_params",
     "close_is_fatal",
     "describe_close",
@@ -198,145 +205,6 @@ class AssemblyAISettings:
             raise ValueError("connect_timeout must be positive")
         if self.reconnect_attempts < 0:
             raise ValueError("reconnect_attempts must not be negative")
-
-
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class SttWord:
-    """One word of a turn; times in ms of the audio stream sent by this service."""
-
-    text: str
-    start_ms: int
-    end_ms: int
-    confidence: float
-
-
-@dataclass(frozen=True, slots=True)
-class SttSessionBegan:
-    """The server opened a session (``Begin``), on connect and on every reconnect."""
-
-    session_id: str
-    expires_at: int
-    """Unix time (seconds) at which the server ends the session (3008)."""
-    received_at: float
-    """``loop.time()`` when the message arrived."""
-
-
-@dataclass(frozen=True, slots=True)
-class SttSpeechStarted:
-    """The server heard speech start (``SpeechStarted``): a barge-in signal."""
-
-    timestamp_ms: int
-    """Stream position of the speech onset."""
-    received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SttPartialTranscript:
-    """A ``Turn`` with ``end_of_turn: false``: speculation, never a committed turn."""
-
-    text: str
-    turn_order: int
-    """The ``turn_order`` its final will carry."""
-    received_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SttTurnEnded:
-    """A ``Turn`` with ``end_of_turn: true``: the committed user turn."""
-
-    text: str
-    turn_order: int
-    """Final turns before this one, across reconnects: 0, 1, 2, ... (the server's
-    own ``turn_order`` restarts at 0 in every session)."""
-    words: tuple[SttWord, ...]
-    received_at: float
-    audio_end_ms: int | None
-    """End of the last word (stream position), or None without words."""
-
-
-@dataclass(frozen=True, slots=True)
-class SttReconnected:
-    """A new session replaced one that dropped; the backlog is being sent."""
-
-    outage_seconds: float
-    """From noticing the drop to the new session's ``Begin``."""
-    backlog_seconds: float
-    """Audio queued for the new session (after skipping silence)."""
-    dropped_seconds: float
-    """Audio lost during this outage because the backlog exceeded its cap."""
-    silence_skipped_seconds: float = 0.0
-    """Silent audio left out of the backlog during this outage (not lost speech)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SttFailed:
-    """The service gave up; no more events follow. Final."""
-
-    reason: str
-    code: int | None
-    """WebSocket close code, or HTTP status of a rejected upgrade, if any."""
-
-
-SttEvent: TypeAlias = (
-    SttSessionBegan
-    | SttSpeechStarted
-    | SttPartialTranscript
-    | SttTurnEnded
-    | SttReconnected
-    | SttFailed
-)
-"""Everything :meth:`AssemblyAISTTService.events` yields."""
-
-
-class SttConnectError(Exception):
-    """Opening a session failed; the message names the cause.
-
-    Attributes:
-        status: HTTP status of a rejected upgrade, if that was the cause.
-        close_code: WebSocket close code received before ``Begin``, if any.
-        retryable: Whether trying again later may succeed (not for auth errors).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        close_code: int | None = None,
-        retryable: bool = True,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.close_code = close_code
-        self.retryable = retryable
-
-    @property
-    def code(self) -> int | None:
-        """The close code or, failing that, the HTTP status."""
-        return self.close_code if self.close_code is not None else self.status
-
-
-@dataclass(frozen=True, slots=True)
-class AssemblyAISTTStats:
-    """A snapshot of :attr:`AssemblyAISTTService.stats`."""
-
-    chunks_sent: int
-    bytes_sent: int
-    sessions: int
-    """Sessions that began (first connect included)."""
-    reconnects: int
-    backlog_seconds: float
-    """Audio queued right now, not yet sent."""
-    backlog_dropped_seconds: float
-    """Audio lost because a backlog exceeded ``max_backlog_seconds``."""
-    silence_dropped_seconds: float
-    """Silent audio skipped while a backlog drained."""
-    last_error: str | None
-    server_audio_duration_seconds: float | None
-    """``audio_duration_seconds`` of the last ``Termination``."""
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -626,14 +494,14 @@ def _error_text(message: Mapping[str, object]) -> str:
 # --------------------------------------------------------------------------- service
 
 
-class AssemblyAISTTService:
+class AssemblyAISTTService(SpeechToText):
     """One call's streaming transcription session (reconnecting as needed).
 
     Typical use::
 
         stt = AssemblyAISTTService(AssemblyAISettings(api_key=key))
         await stt.connect()                  # while the phone rings
-        ...  stt.send_audio(frame)           # every 20 ms from the media ticker
+        ...  stt.send_audio(frame)           # as each caller frame arrives
         async for event in stt.events(): ... # in the agent's task
         await stt.close()                    # on hang-up
     """
@@ -677,10 +545,10 @@ class AssemblyAISTTService:
     # ----------------------------------------------------------------- public API
 
     @property
-    def stats(self) -> AssemblyAISTTStats:
+    def stats(self) -> SttStats:
         """Counters for logs and metrics (a fresh snapshot on every access)."""
         bps = self._bytes_per_second
-        return AssemblyAISTTStats(
+        return SttStats(
             chunks_sent=self._chunks_sent,
             bytes_sent=self._bytes_sent,
             sessions=self._sessions,
@@ -736,13 +604,16 @@ class AssemblyAISTTService:
         if self._audio.push(frame):
             self._chunk_ready.set()
 
-    def set_chunk_ms(self, chunk_ms: int) -> None:
+    def set_chunk_ms(self, chunk_ms: int | None) -> None:
         """Change how much audio each message carries from now on (50..1000 ms).
 
         Smaller chunks reach the service sooner (the end of a turn is detected
         sooner), larger ones cost fewer messages; callers switch as speech
-        starts and stops. Audio already batched is cut at the new size.
+        starts and stops. None goes back to the configured ``chunk_ms``.
+        Audio already batched is cut at the new size.
         """
+        if chunk_ms is None:
+            chunk_ms = self._settings.chunk_ms
         if not 50 <= chunk_ms <= 1000:
             raise ValueError("chunk_ms must be between 50 and 1000 (the API's limits)")
         self._audio.chunk_bytes = self._audio.bytes_per_second * chunk_ms // 1000

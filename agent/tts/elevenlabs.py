@@ -1,15 +1,18 @@
 """ElevenLabs text-to-speech for phone calls: μ-law 8 kHz out, sentence text in.
 
-Two transports share one API (docs/cloud-apis.md §2):
+Implements :class:`agent.tts.base.TextToSpeech` and :class:`agent.tts.base.TtsReply`;
+everything below is ElevenLabs'. Two transports share one API (docs/cloud-apis.md,
+"ElevenLabs text-to-speech"):
 
 - ``"websocket"`` (default): one multi-context socket per call
-  (``/v1/text-to-speech/{voice}/multi-stream-input``, §2.4), opened by
+  (``/v1/text-to-speech/{voice}/multi-stream-input``; docs/cloud-apis.md,
+  "ElevenLabs multi-context WebSocket"), opened by
   :meth:`ElevenLabsTTSService.connect` while the phone rings. Each reply is a context
   with its own id (``r1``, ``r2`` ...), so a barge-in closes one context and the next
   reply starts at once on the same socket.
 - ``"http"``: one streaming ``POST /v1/text-to-speech/{voice}/stream`` per sentence
-  (§2.1). The next sentence's request may start while the previous one streams; audio
-  is still handed out in sentence order.
+  (docs/cloud-apis.md, "ElevenLabs HTTP streaming"). The next sentence's request may
+  start while the previous one streams; audio is still handed out in sentence order.
 
 Theory of operation (WebSocket)
 -------------------------------
@@ -32,8 +35,9 @@ byte (no idle wait, no guess at when generation is over), and the context slot i
 released as early as possible. The one thing close_context would cut is unflushed text,
 and this client never leaves any.
 
-Barge-in (:meth:`TtsReply.cancel`) follows the §2.4 recipe: the reply stops yielding
-at once, ``close_context`` goes out without waiting for anything, and every later
+Barge-in (:meth:`TtsReply.cancel`) follows the recipe of docs/cloud-apis.md,
+"ElevenLabs multi-context WebSocket": the reply stops yielding at once,
+``close_context`` goes out without waiting for anything, and every later
 message of that context is dropped. The context still counts against the server's
 limit of 5 until its final message, so the client keeps it on its books until then; a
 new reply that finds 5 contexts open waits for one to drain (``context_wait_timeout``)
@@ -52,8 +56,7 @@ import contextlib
 import json
 import logging
 import weakref
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -62,52 +65,28 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-__all__ = [
-    "MAX_CONTEXTS",
-    "ElevenLabsSettings",
-    "ElevenLabsTTSService",
-    "TtsAlignment",
-    "TtsAudio",
-    "TtsConnectError",
-    "TtsError",
-    "TtsReply",
-]
+from agent.tts.base import (
+    TextToSpeech,
+    TtsAlignment,
+    TtsAudio,
+    TtsConnectError,
+    TtsError,
+    TtsReply,
+)
+
+__all__ = ["MAX_CONTEXTS", "ElevenLabsSettings", "ElevenLabsTTSService"]
 
 log = logging.getLogger(__name__)
 
 MAX_CONTEXTS: Final = 5
-"""Concurrent contexts the server allows per multi-context socket (§2.4)."""
+"""Concurrent contexts the server allows per multi-context socket (docs/cloud-apis.md,
+"ElevenLabs multi-context WebSocket")."""
 
 _WS_SCHEMES: Final = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}
 _HTTP_SCHEMES: Final = {"https": "https", "http": "http", "wss": "https", "ws": "http"}
 
 
-# --------------------------------------------------------------------------- errors
-
-
-class TtsError(Exception):
-    """Text-to-speech failed: an HTTP error status, a WebSocket error message, a lost socket.
-
-    Attributes:
-        status: The HTTP status, or the ``code`` of a WebSocket error message, if any.
-        error: The server's machine-readable error name (``"max_active_conversations"``,
-            ``"invalid_api_key"`` ...), if any.
-    """
-
-    def __init__(
-        self, message: str, *, status: int | None = None, error: str | None = None
-    ) -> None:
-        """Create the error; ``message`` is what ``str(error)`` shows."""
-        super().__init__(message)
-        self.status = status
-        self.error = error
-
-
-class TtsConnectError(TtsError):
-    """The connection could not be opened: refused, timed out, or rejected (401, 422 ...)."""
-
-
-# --------------------------------------------------------------------------- settings and results
+# --------------------------------------------------------------------------- settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +100,8 @@ class ElevenLabsSettings:
             (``https://api.us.elevenlabs.io``, ``https://api.eu.residency.elevenlabs.io``)
             or a local fake (``http://127.0.0.1:PORT``). The WebSocket URL is derived
             from it (https -> wss, http -> ws).
-        model_id: ``eleven_flash_v2_5`` has the lowest latency (§2.5).
+        model_id: ``eleven_flash_v2_5`` has the lowest latency (docs/cloud-apis.md,
+            "ElevenLabs models and latency").
         output_format: Must stay ``ulaw_8000``: the audio goes to RTP untouched.
         transport: ``"websocket"`` (multi-context stream-input, one socket per call) or
             ``"http"`` (one streaming POST per sentence).
@@ -194,156 +174,7 @@ class ElevenLabsSettings:
         return urlunsplit((schemes[parts.scheme], parts.netloc, base_path + path, query, ""))
 
 
-@dataclass(frozen=True, slots=True)
-class TtsAlignment:
-    """Which characters a chunk of audio speaks, and when (ms, relative to the chunk)."""
-
-    chars: str
-    start_ms: tuple[int, ...]
-    durations_ms: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TtsAudio:
-    """One piece of a reply's audio as it arrives.
-
-    Attributes:
-        audio: μ-law bytes (any length; re-cut with :class:`agent.tts.reframe.Reframer`).
-        text: WebSocket only: the characters this chunk speaks, when the server sent an
-            alignment (the original-text ``alignment``, else ``normalizedAlignment``).
-        received_at: ``loop.time()`` when it arrived.
-        alignment: The full alignment the text came from, if any.
-    """
-
-    audio: bytes
-    text: str | None
-    received_at: float
-    alignment: TtsAlignment | None = None
-
-
-class _End:
-    """Queue marker: the reply's audio is complete (or cancelled)."""
-
-
-_END: Final = _End()
-_Item = TtsAudio | TtsError | _End
-
-
 # --------------------------------------------------------------------------- replies
-
-
-class TtsReply(ABC):
-    """One reply of the agent: sentences in, μ-law audio out, in order.
-
-    Attributes:
-        id: The reply id (the WebSocket context id).
-        first_audio_at: ``loop.time()`` of the first audio byte, for latency metrics.
-        cancelled: :meth:`cancel` was called.
-        dropped_chunks: Audio messages that arrived after :meth:`cancel` and were dropped.
-    """
-
-    def __init__(self, reply_id: str) -> None:
-        """Create a reply; :meth:`ElevenLabsTTSService.start_reply` does this."""
-        self.id = reply_id
-        self.first_audio_at: float | None = None
-        self.cancelled = False
-        self.dropped_chunks = 0
-        self._items: asyncio.Queue[_Item] = asyncio.Queue()
-        self._done = False
-        self._error: TtsError | None = None
-        self._iterating = False
-
-    @property
-    def done(self) -> bool:
-        """The reply is over: complete, failed or cancelled (its audio may still be queued)."""
-        return self._done or self.cancelled
-
-    @abstractmethod
-    async def send_text(self, text: str) -> None:
-        """Synthesize one more sentence of this reply.
-
-        Args:
-            text: A whole sentence; surrounding whitespace is ignored, blank text is a no-op.
-
-        Raises:
-            TtsError: The reply already failed, or was finished, or the socket is unusable.
-        """
-
-    @abstractmethod
-    async def finish(self) -> None:
-        """No more text: :meth:`audio` ends after the last sentence's audio. Idempotent."""
-
-    @abstractmethod
-    async def cancel(self) -> None:
-        """Barge-in: stop at once and drop the audio still coming. Idempotent, fast."""
-
-    def audio(self) -> AsyncIterator[TtsAudio]:
-        """This reply's audio, in order.
-
-        Ends when every sentence is synthesized (after :meth:`finish`) or the reply is
-        cancelled; nothing is yielded after :meth:`cancel`, even audio already queued.
-        It may be called once.
-
-        Raises:
-            TtsError: The request or the socket failed (raised by the iterator).
-        """
-        if self._iterating:
-            raise RuntimeError(f"audio() of reply {self.id} is already being consumed")
-        self._iterating = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[TtsAudio]:
-        while not self.cancelled:
-            item = await self._items.get()
-            if self.cancelled or isinstance(item, _End):
-                return
-            if isinstance(item, TtsError):
-                raise item
-            yield item
-
-    def _push(self, audio: bytes, received_at: float, alignment: TtsAlignment | None) -> None:
-        if self.done:
-            self.dropped_chunks += 1
-            return
-        if self.first_audio_at is None:
-            self.first_audio_at = received_at
-        text = alignment.chars if alignment is not None else None
-        self._items.put_nowait(TtsAudio(audio, text, received_at, alignment))
-
-    def _end(self) -> None:
-        if not self._done:
-            self._done = True
-            self._items.put_nowait(_END)
-
-    def _fail(self, error: TtsError) -> None:
-        if not self._done and not self.cancelled:
-            self._done = True
-            self._error = error
-            self._items.put_nowait(error)
-
-    def _mark_cancelled(self) -> bool:
-        """Set :attr:`cancelled` and wake the consumer; False if it was already set."""
-        if self.cancelled:
-            return False
-        self.cancelled = True
-        self._items.put_nowait(_END)
-        return True
-
-    def _check_can_send(self) -> None:
-        if self._error is not None:
-            raise self._error
-        if self._done:
-            raise TtsError(f"reply {self.id} is finished; start a new reply")
-
-    def _text_to_send(self, text: str, finished: bool) -> str | None:
-        """The stripped text to send, or None when there is nothing to send."""
-        text = text.strip()
-        if self.cancelled or not text:
-            return None
-        if finished:
-            raise TtsError(f"send_text() after finish() on reply {self.id}")
-        self._check_can_send()
-        return text
 
 
 class _WsReply(TtsReply):
@@ -627,7 +458,9 @@ class _WsConnection:
             return True
         log.warning("ElevenLabs WebSocket error: %s", error)
         self.error = error
-        return False  # socket-wide: the server closes the socket after these (§2.4)
+        # Socket-wide: the server closes the socket after these (docs/cloud-apis.md,
+        # "ElevenLabs multi-context WebSocket").
+        return False
 
     def _shutdown(self, error: TtsError) -> None:
         if not self.alive:
@@ -717,7 +550,7 @@ def _error_details(body: bytes) -> tuple[str, str | None]:
 # --------------------------------------------------------------------------- the service
 
 
-class ElevenLabsTTSService:
+class ElevenLabsTTSService(TextToSpeech):
     """ElevenLabs text-to-speech for one call.
 
     Example:

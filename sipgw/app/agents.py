@@ -9,6 +9,7 @@ when it is chosen.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import cast
 
 from agent.base import AgentFactory, CallControl
@@ -52,7 +53,15 @@ def _assistant_factory(values: SettingValues) -> AgentFactory:
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
         except ValueError as exc:  # e.g. a user tool reusing a built-in name
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-    resources = AssistantResources(settings, vendors.llm.client(settings.llm), tools)
+    stt_settings = vendors.stt.settings(values)
+    tts_settings = vendors.tts.settings(values)
+    resources = AssistantResources(
+        settings,
+        vendors.llm.client(vendors.llm.settings(values)),
+        tools,
+        new_stt=partial(vendors.stt.client, stt_settings),
+        new_tts=partial(vendors.tts.client, tts_settings),
+    )
 
     def assistant(call: CallControl) -> AssistantAgent:
         return AssistantAgent(cast(AssistantCallControl, call), resources)

@@ -62,9 +62,6 @@ def load_assistant_settings(
             raise ConfigError(f"SIPGW_SYSTEM_PROMPT_FILE={prompt_file}: {exc.strerror}") from None
     record_dir = values["SIPGW_CALL_RECORD_DIR"]
     return AssistantSettings(
-        stt=vendors.stt.settings(values),
-        llm=vendors.llm.settings(values),
-        tts=vendors.tts.settings(values),
         system_prompt=prompt,
         greeting=values["SIPGW_GREETING"],
         fallback_phrase=values["SIPGW_FALLBACK_PHRASE"],

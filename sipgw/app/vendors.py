@@ -5,24 +5,25 @@ One line per vendor: its name (the value of ``SIPGW_STT``, ``SIPGW_LLM`` or
 are built from the registry's values, and how its client is built from them.
 
 Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm``
-or ``agent/tts``; its settings as a section in
-:mod:`sipgw.app.settings_registry` (with its name in ``STT_NAMES``,
-``LLM_NAMES`` or ``TTS_NAMES``); a settings builder and one line here.
-
-Today ``AssistantAgent`` builds its STT and TTS clients itself, one per call,
-from ``AssistantSettings.stt`` and ``.tts`` with the same classes as these
-entries' ``client``; :mod:`sipgw.app.agents` builds the LLM client (one for
-all calls) from its entry.
+or ``agent/tts``, implementing :class:`~agent.stt.base.SpeechToText`,
+:class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`; its
+settings as a section in :mod:`sipgw.app.settings_registry` (with its name in
+``STT_NAMES``, ``LLM_NAMES`` or ``TTS_NAMES``); a settings builder and one line
+here. The assistant never names a vendor: :mod:`sipgw.app.agents` builds one
+LLM client for all calls and hands each call factories for its own STT and TTS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from agent.llm.base import ChatLLM
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings, AssemblyAISTTService
+from agent.stt.base import SpeechToText
+from agent.tts.base import TextToSpeech
 from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from sipgw.app.settings import ConfigError, Section, SettingValues
 from sipgw.app.settings_registry import ASSEMBLYAI, ELEVENLABS, OPENAI
@@ -107,16 +108,14 @@ def elevenlabs_settings(v: SettingValues) -> ElevenLabsSettings:
     )
 
 
-# The client types are today's concrete classes; with the vendor-neutral contracts
-# (agent/stt/base.py SpeechToText, agent/llm/base.py ChatLLM, agent/tts/base.py
-# TextToSpeech) they become those.
-STT_VENDORS: Mapping[str, Vendor[AssemblyAISettings, AssemblyAISTTService]] = {
+# Each table's settings type differs per vendor (Any); the clients share a contract.
+STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
     "assemblyai": Vendor("assemblyai", ASSEMBLYAI, assemblyai_settings, AssemblyAISTTService),
 }
-LLM_VENDORS: Mapping[str, Vendor[OpenAISettings, OpenAIChatLLM]] = {
+LLM_VENDORS: Mapping[str, Vendor[Any, ChatLLM]] = {
     "openai": Vendor("openai", OPENAI, openai_settings, OpenAIChatLLM),
 }
-TTS_VENDORS: Mapping[str, Vendor[ElevenLabsSettings, ElevenLabsTTSService]] = {
+TTS_VENDORS: Mapping[str, Vendor[Any, TextToSpeech]] = {
     "elevenlabs": Vendor("elevenlabs", ELEVENLABS, elevenlabs_settings, ElevenLabsTTSService),
 }
 
@@ -125,9 +124,9 @@ TTS_VENDORS: Mapping[str, Vendor[ElevenLabsSettings, ElevenLabsTTSService]] = {
 class VendorChoice:
     """The three vendors ``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS`` picked."""
 
-    stt: Vendor[AssemblyAISettings, AssemblyAISTTService]
-    llm: Vendor[OpenAISettings, OpenAIChatLLM]
-    tts: Vendor[ElevenLabsSettings, ElevenLabsTTSService]
+    stt: Vendor[Any, SpeechToText]
+    llm: Vendor[Any, ChatLLM]
+    tts: Vendor[Any, TextToSpeech]
 
     @property
     def sections(self) -> tuple[Section, ...]:

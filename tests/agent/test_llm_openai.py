@@ -13,15 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai import AsyncOpenAI
 
-from agent.llm.openai import (
-    LlmError,
-    LlmFinished,
-    LlmTextDelta,
-    LlmToolCall,
-    OpenAIChatLLM,
-    OpenAISettings,
-    ToolCallAssembler,
-)
+from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
+from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
 from agent.llm.sentences import SentenceSplitter
 from tests.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
 

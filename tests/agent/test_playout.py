@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.playout import CHARS_PER_SECOND, Playout
 
 A = b"\x11" * 160
@@ -72,3 +74,38 @@ def test_heard_text_estimated_without_alignment_and_cut_at_a_word() -> None:
     drain(p, ticks)
     heard = p.cancel("r1")
     assert text.startswith(heard) and heard.endswith(("four", "five")), heard
+
+
+def test_first_frame_callbacks_run_from_the_tick_that_sends_it() -> None:
+    p = Playout()
+    p.begin("r1")
+    seen: list[tuple[str, float | None]] = []
+    p.when_first_played("r1", lambda when: seen.append(("a", when)))
+    p.when_first_played("r1", lambda when: seen.append(("b", when)))
+    p.push_audio("r1", A * 2)
+    assert p.next_frame(0.0) is None and seen == []  # held: nothing went out
+    p.held = False
+    p.next_frame(0.5)
+    p.next_frame(0.52)
+    assert seen == [("a", 0.5), ("b", 0.5)]  # once, at the first frame
+    p.when_first_played("r1", lambda when: seen.append(("late", when)))
+    assert seen[-1] == ("late", 0.5)  # already played: at once
+
+
+def test_first_frame_callbacks_get_none_when_the_reply_cannot_play() -> None:
+    p = Playout()
+    p.held = False
+    seen: list[tuple[str, float | None]] = []
+
+    def waiter(reply_id: str) -> Callable[[float | None], None]:
+        return lambda when: seen.append((reply_id, when))
+
+    for reply_id in ("cancelled", "silent"):
+        p.begin(reply_id)
+        p.when_first_played(reply_id, waiter(reply_id))
+    p.push_audio("cancelled", A)
+    p.cancel("cancelled")
+    p.finish("silent")  # finished without any audio
+    p.when_first_played("unknown", lambda when: seen.append(("unknown", when)))
+    assert seen == [("cancelled", None), ("silent", None), ("unknown", None)]
+    assert p.next_frame(0.0) is None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.stt.assemblyai import REGION_URLS
+from sipgw.app.agents import make_agent_factory
 from sipgw.app.assistant_settings import load_assistant_settings as load_from_values
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.vendors import choose_vendors
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {s.env: "key" for s in SETTINGS if s.required}
@@ -29,7 +32,7 @@ def test_missing_keys_are_named() -> None:
 
 def test_registry_defaults_are_the_dataclass_defaults() -> None:
     s = load_assistant_settings(KEYS)
-    assert s == AssistantSettings(stt=s.stt, llm=s.llm, tts=s.tts)
+    assert s == AssistantSettings()
     assert s.builtin_tools == BuiltinToolSettings()
 
 
@@ -45,12 +48,21 @@ def test_builtin_tool_settings() -> None:
     )
 
 
-def test_defaults_and_region_and_base_urls() -> None:
-    s = load_assistant_settings({**KEYS, "ASSEMBLYAI_REGION": "eu"})
+def test_vendor_defaults_and_region_and_base_urls() -> None:
+    def vendor_settings(environ: dict[str, str]) -> SimpleNamespace:
+        values = resolve_settings(environ)
+        vendors = choose_vendors(values)
+        return SimpleNamespace(
+            stt=vendors.stt.settings(values),
+            llm=vendors.llm.settings(values),
+            tts=vendors.tts.settings(values),
+        )
+
+    s = vendor_settings({**KEYS, "ASSEMBLYAI_REGION": "eu"})
     assert s.stt.url == REGION_URLS["eu"] and s.stt.speech_model == "u3-rt-pro"
     assert s.stt.encoding == "pcm_mulaw" and s.stt.sample_rate == 8000
     assert s.tts.output_format == "ulaw_8000" and s.tts.model_id == "eleven_flash_v2_5"
-    s = load_assistant_settings(
+    s = vendor_settings(
         {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
          "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
          "ASSEMBLYAI_KEYTERMS": "Acme, Sonny ,", "ASSEMBLYAI_MIN_TURN_SILENCE": "200"}
@@ -67,8 +79,11 @@ def test_defaults_and_region_and_base_urls() -> None:
      ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1")],
 )  # fmt: skip
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
+    # What `sipgw serve --agent assistant` does at start: build the agent factory
+    # (the assistant's own settings and the chosen vendors' settings).
+    environ = {**KEYS, "SIPGW_AGENT": "assistant", name: value}
     with pytest.raises(ConfigError, match=name):
-        load_assistant_settings({**KEYS, name: value})
+        make_agent_factory(resolve_settings(environ))
 
 
 def test_prompt_file(tmp_path: Path) -> None:

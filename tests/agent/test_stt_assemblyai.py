@@ -31,6 +31,12 @@ from agent.stt.assemblyai import (
     REGION_URLS,
     AssemblyAISettings,
     AssemblyAISTTService,
+    _AudioQueue,
+    _RealTimePacer,
+    build_query_params,
+    close_is_fatal,
+)
+from agent.stt.base import (
     SttConnectError,
     SttEvent,
     SttFailed,
@@ -39,10 +45,6 @@ from agent.stt.assemblyai import (
     SttSessionBegan,
     SttSpeechStarted,
     SttTurnEnded,
-    _AudioQueue,
-    _RealTimePacer,
-    build_query_params,
-    close_is_fatal,
 )
 from media.g711 import linear_to_ulaw
 from tests.fakes.assemblyai import (
@@ -501,6 +503,20 @@ async def test_smaller_chunks_mid_session_keep_up_with_live_audio(fake, stack) -
     assert session.violation is None
     assert_real_time(session, CLIENT_BURST + 0.02)
     assert stt.stats.backlog_seconds < 0.1
+
+
+def test_set_chunk_ms_none_goes_back_to_the_configured_size() -> None:
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, chunk_ms=100))
+    stt.set_chunk_ms(50)
+    for _ in range(5):
+        stt.send_audio(b"\xff" * 160)
+    stt.set_chunk_ms(None)
+    for _ in range(5):
+        stt.send_audio(b"\xff" * 160)
+    sizes = []
+    while (chunk := stt._audio.pop()) is not None:
+        sizes.append(len(chunk))
+    assert sizes == [400, 400, 800]
 
 
 @pytest.mark.parametrize(("size", "ms"), [(160, 20), (392, 49), (8008, 1001)])

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from agent.llm.openai import OpenAISettings
 from agent.settings import AssistantSettings, BuiltinToolSettings
-from agent.stt.assemblyai import AssemblyAISettings
 from agent.tools.builtin import builtin_tools, caller_number, normalize_order_id
 from agent.tools.registry import (
     Tool,
@@ -23,16 +21,10 @@ from agent.tools.registry import (
     ToolRegistry,
     load_user_tools,
 )
-from agent.tts.elevenlabs import ElevenLabsSettings
 
 
 def assistant_settings(**builtin: Any) -> AssistantSettings:
-    return AssistantSettings(
-        stt=AssemblyAISettings(api_key="aai"),
-        llm=OpenAISettings(api_key="sk"),
-        tts=ElevenLabsSettings(api_key="el", voice_id="voice"),
-        builtin_tools=BuiltinToolSettings(**builtin),
-    )
+    return AssistantSettings(builtin_tools=BuiltinToolSettings(**builtin))
 
 
 @dataclass

@@ -19,14 +19,8 @@ import websockets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.tts.elevenlabs import (
-    ElevenLabsSettings,
-    ElevenLabsTTSService,
-    TtsAudio,
-    TtsConnectError,
-    TtsError,
-    TtsReply,
-)
+from agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
+from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from agent.tts.reframe import Reframer
 from tests.fakes.elevenlabs import (
     DEFAULT_TONES,

@@ -63,6 +63,9 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)
+    vendors = choose_vendors(values)
+    for vendor in (vendors.stt, vendors.llm, vendors.tts):
+        vendor.settings(values)
     unread = {s.env for s in SETTINGS} - values.read
     assert unread == {s.env for s in HEALTHCHECK.settings}  # read by the health check
 

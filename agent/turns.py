@@ -1,0 +1,369 @@
+"""Turn-taking and barge-in, sans-IO: when the caller's turn ends, and when they interrupt.
+
+Theory of operation
+-------------------
+:class:`TurnTaker` takes the caller's side as input, one call per fact, each
+with the time ``now``: every 20 ms frame of caller audio as it arrives
+(:meth:`TurnTaker.receive_audio`; it runs its own voice-activity detector,
+``media.vad``), the speech-to-text events (:meth:`TurnTaker.receive_stt`)
+and keypad digits (:meth:`TurnTaker.receive_dtmf`). It reads the agent's side
+through :class:`AgentState` when a rule needs it: is agent audio audible, is
+some queued (maybe paused), which reply is still active and since when. Each
+call returns the actions the agent must carry out, in order (usually none).
+
+Barge-in happens in two steps, so that "mm-hm" and coughs don't cut the agent
+off:
+
+1. *Pause* (:class:`PauseAgent`): while agent audio is audible, the VAD's
+   speech start (``start_ms`` of loud audio) pauses it at once. So does the
+   STT's speech start, unless it comes within :data:`STT_SPEECH_ECHO` of the
+   VAD's own start (then it is the same speech).
+2. *Commit* (:class:`CommitBargeIn`) cancels the reply, for one of these
+   causes (:class:`Cause`): ``commit_ms`` of loud speech while paused; a
+   partial transcript of at least ``min_words`` words that is not a
+   backchannel, while paused or audible; a finished turn that is not a
+   backchannel (the reply to it starts right after, :class:`StartReply`);
+   a keypad digit while paused or audible. Speech that began before the
+   active reply started (the turn that reply answers) commits nothing by
+   itself; speech that began after it commits even when nothing was audible
+   yet (the reply was still being generated).
+
+Otherwise the pause ends (:class:`ResumeAgent`) when the VAD says speech
+ended, or after :data:`PAUSE_WITHOUT_SPEECH` without any VAD speech (a pause
+from an STT speech start the VAD never confirmed). A finished turn that is
+only a backchannel while agent audio is queued is ignored
+(:class:`IgnoreBackchannel`): the agent goes on.
+
+The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
+loud-to-quiet edge (so the service can send the audio that completes the
+end-of-turn silence at once), and smaller chunks (:class:`SetSttChunk`) for
+:data:`FAST_CHUNKS_AFTER_SPEECH` after the caller's last loud frame, while
+the turn detector counts silence.
+
+Frames are counted as time: the caller passes one frame per 20 ms, in order.
+Actions without data are shared instances and a frame that changes nothing
+returns an empty tuple, so the per-frame path allocates nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final, Protocol, TypeAlias
+
+from agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from media.vad import VadConfig, VadEvent, VoiceActivityDetector
+
+__all__ = [
+    "BACKCHANNELS",
+    "FAST_CHUNKS_AFTER_SPEECH",
+    "FAST_CHUNK_MS",
+    "PAUSE_WITHOUT_SPEECH",
+    "STT_SPEECH_ECHO",
+    "AgentState",
+    "Cause",
+    "CommitBargeIn",
+    "IgnoreBackchannel",
+    "MarkSpeechEnd",
+    "PauseAgent",
+    "ResumeAgent",
+    "SetSttChunk",
+    "StartReply",
+    "TurnAction",
+    "TurnTaker",
+    "is_backchannel",
+]
+
+STT_SPEECH_ECHO: Final = 1.5
+"""An STT speech start this soon (s) after the VAD's own start is the same speech."""
+PAUSE_WITHOUT_SPEECH: Final = 0.5
+"""Seconds a pause lasts without VAD speech before the agent resumes."""
+FAST_CHUNK_MS: Final = 50
+"""STT chunk size right after caller speech (AssemblyAI's minimum)."""
+FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
+"""Seconds after the caller's last loud frame that STT chunks stay small."""
+BACKCHANNELS: Final = frozenset(
+    {
+        "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
+        "aha", "ah", "oh", "yeah", "yep", "yes", "ok", "okay", "right", "sure", "i see",
+        "got it", "alright", "all right",
+    }
+)  # fmt: skip
+"""What a listener says to show they are listening; never a barge-in while the agent talks."""
+
+_PUNCTUATION = str.maketrans(",.!?", "    ")
+
+
+def is_backchannel(text: str) -> bool:
+    """Whether a transcript is only a backchannel ("Mm-hmm.", "Yeah, okay.")."""
+    words = " ".join(text.lower().translate(_PUNCTUATION).split())
+    if not words or words in BACKCHANNELS:
+        return True
+    return all(word in BACKCHANNELS for word in words.split())
+
+
+# --------------------------------------------------------------------------- actions
+
+
+class Cause(Enum):
+    """Why a reply was cut off; the value is what the call record says."""
+
+    SPEECH = "speech"
+    """``commit_ms`` of caller speech."""
+    TRANSCRIPT = "transcript"
+    """A partial transcript with enough words."""
+    TURN = "turn"
+    """The caller finished a turn."""
+    DTMF = "dtmf"
+    """A keypad digit."""
+    NEW_TURN = "new turn"
+    """The agent answers something else (keypad input, a failed transfer)."""
+    NOTICE = "notice"
+    """The agent speaks a fixed notice (e.g. it cannot hear the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PauseAgent:
+    """Caller speech started over the agent: hold its audio where it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeAgent:
+    """The pause was no barge-in: play on from where the audio stopped."""
+
+    paused_ms: float
+    """How long the audio was paused."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitBargeIn:
+    """The caller really interrupts: cancel the active reply, drop its queued audio.
+
+    Emitted whether or not a reply is still active: with none, only the pause ends.
+    """
+
+    cause: Cause
+    reaction_ms: float | None
+    """From the caller's speech onset to the pause, if there was one."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartReply:
+    """The caller's turn is over: reply to ``text``."""
+
+    text: str
+    speech_end_at: float | None
+    """The caller's last loud frame before the turn ended (VAD), if any."""
+    stt_final_at: float
+    """When the STT's end of turn arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreBackchannel:
+    """A finished turn that is only "mm-hm" while the agent talks: it talks on."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSpeechEnd:
+    """The caller just went quiet: tell the STT before sending this frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetSttChunk:
+    """Send the STT this much audio per message from now on (None: its configured size)."""
+
+    chunk_ms: int | None
+
+
+TurnAction: TypeAlias = (
+    PauseAgent
+    | ResumeAgent
+    | CommitBargeIn
+    | StartReply
+    | IgnoreBackchannel
+    | MarkSpeechEnd
+    | SetSttChunk
+)
+"""What :class:`TurnTaker` asks the agent to do."""
+
+_NOTHING: Final[tuple[TurnAction, ...]] = ()
+_PAUSE: Final = (PauseAgent(),)
+_MARK_SPEECH_END: Final = (MarkSpeechEnd(),)
+_FAST_CHUNKS: Final = (SetSttChunk(FAST_CHUNK_MS),)
+_NORMAL_CHUNKS: Final = (SetSttChunk(None),)
+_VAD_NONE: Final = VadEvent.NONE
+_VAD_STARTED: Final = VadEvent.STARTED
+
+
+class AgentState(Protocol):
+    """The agent's side, as the machine reads it when a rule needs it."""
+
+    @property
+    def audible(self) -> bool:
+        """Agent audio is queued and playing (not held, not paused)."""
+        ...
+
+    @property
+    def pending(self) -> bool:
+        """Agent audio is queued, playing or paused."""
+        ...
+
+    def active_reply_started_at(self) -> float | None:
+        """When the reply still generating or playing started; None without one."""
+        ...
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+class TurnTaker:
+    """One call's turn-taking; see the module docstring.
+
+    Args:
+        agent: the agent's side (audio and reply state).
+        commit_ms: loud speech that commits a barge-in.
+        min_words: words of a partial transcript that commit a barge-in.
+        vad: the voice-activity detector's settings; its ``start_ms`` pauses.
+
+    Attributes:
+        vad: the detector every frame goes through.
+        paused_at: when the agent's audio was paused, while it is.
+        speech_started_at: onset of the VAD's latest speech start.
+        last_loud_at: arrival of the caller's latest loud frame.
+    """
+
+    __slots__ = (
+        "_fast_chunks", "_onset_at", "_was_loud", "agent", "commit_ms", "last_loud_at",
+        "min_words", "paused_at", "speech_started_at", "vad",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        agent: AgentState,
+        *,
+        commit_ms: int = 600,
+        min_words: int = 2,
+        vad: VadConfig | None = None,
+    ) -> None:
+        self.agent = agent
+        self.commit_ms = commit_ms
+        self.min_words = min_words
+        self.vad = VoiceActivityDetector(vad or VadConfig(start_ms=60, hangover_ms=300))
+        self.paused_at: float | None = None
+        self.speech_started_at: float | None = None
+        self.last_loud_at: float | None = None
+        self._onset_at: float | None = None
+        self._fast_chunks = False
+        self._was_loud = False
+
+    # -- inputs
+
+    def receive_audio(self, frame: bytes, now: float) -> tuple[TurnAction, ...]:
+        """The caller's next 20 ms frame (μ-law), arrived at ``now``."""
+        vad = self.vad
+        event = vad.push(frame)
+        loud = vad.loud
+        actions = _NOTHING
+        if loud:
+            self.last_loud_at = now
+        elif self._was_loud:
+            actions = _MARK_SPEECH_END
+        self._was_loud = loud
+        # Right after the caller stops talking the turn detector counts silence:
+        # the smallest chunks get that silence to it sooner.
+        last_loud = self.last_loud_at
+        fast = not loud and last_loud is not None and now - last_loud < FAST_CHUNKS_AFTER_SPEECH
+        if fast != self._fast_chunks:
+            self._fast_chunks = fast
+            actions += _FAST_CHUNKS if fast else _NORMAL_CHUNKS
+        paused_at = self.paused_at
+        if event is _VAD_NONE:  # most frames: only the timers below can fire
+            if paused_at is not None:
+                if not vad.speaking:
+                    if now - paused_at > PAUSE_WITHOUT_SPEECH:
+                        # A pause the VAD never confirmed (e.g. the STT's speech start
+                        # for a sound the VAD had already finished with): nobody talks.
+                        actions += (self._resume(now),)
+                elif vad.speech_ms >= self.commit_ms:
+                    actions += (self._commit(Cause.SPEECH),)
+            elif (
+                vad.speaking and vad.speech_ms >= self.commit_ms and self._speech_interrupts_reply()
+            ):
+                actions += (self._commit(Cause.SPEECH),)
+        elif event is _VAD_STARTED:
+            onset = now - vad.speech_ms / 1000
+            self.speech_started_at = onset
+            actions += self._caller_started(onset, now)
+        elif paused_at is not None:  # speech ended before the commit: no barge-in
+            actions += (self._resume(now),)
+        return actions
+
+    def receive_stt(self, event: SttEvent, now: float) -> tuple[TurnAction, ...]:
+        """An event of the speech-to-text service, handled at ``now``."""
+        if isinstance(event, SttTurnEnded):
+            return self._turn_ended(event)
+        if isinstance(event, SttSpeechStarted):
+            seen = self.speech_started_at
+            if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
+                return self._caller_started(event.received_at, now)  # speech the VAD missed
+        elif isinstance(event, SttPartialTranscript):
+            if (
+                len(event.text.split()) >= self.min_words
+                and not is_backchannel(event.text)
+                and (self.paused_at is not None or self.agent.audible)
+            ):
+                return (self._commit(Cause.TRANSCRIPT),)
+        return _NOTHING
+
+    def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:
+        """A keypad digit: it cuts off agent audio that is playing or paused."""
+        if self.agent.audible or self.paused_at is not None:
+            return (self._commit(Cause.DTMF),)
+        return _NOTHING
+
+    def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
+        """The agent is about to start a reply of its own: cut off the active one, if any."""
+        if self.agent.active_reply_started_at() is not None:
+            return (self._commit(cause),)
+        return _NOTHING
+
+    # -- rules
+
+    def _caller_started(self, onset: float, now: float) -> tuple[TurnAction, ...]:
+        """Caller speech began: pause the agent's audio if it is playing."""
+        if self.paused_at is None and self.agent.audible:
+            self.paused_at = now
+            self._onset_at = min(onset, now)
+            return _PAUSE
+        return _NOTHING
+
+    def _speech_interrupts_reply(self) -> bool:
+        """The caller's speech began after the active reply started (not the turn it answers)."""
+        started = self.agent.active_reply_started_at()
+        onset = self.speech_started_at
+        return started is not None and onset is not None and onset > started
+
+    def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
+        if not event.text.strip():
+            return _NOTHING
+        if self.agent.pending and is_backchannel(event.text):
+            return (IgnoreBackchannel(event.text),)
+        reply = StartReply(event.text, self.last_loud_at, event.received_at)
+        if self.agent.active_reply_started_at() is not None:
+            return (self._commit(Cause.TURN), reply)
+        return (reply,)
+
+    def _resume(self, now: float) -> ResumeAgent:
+        paused_at = self.paused_at
+        paused_ms = 0.0 if paused_at is None else round((now - paused_at) * 1000, 1)
+        self.paused_at = self._onset_at = None
+        return ResumeAgent(paused_ms)
+
+    def _commit(self, cause: Cause) -> CommitBargeIn:
+        reaction = None
+        if self._onset_at is not None and self.paused_at is not None:
+            reaction = round((self.paused_at - self._onset_at) * 1000, 1)
+        self.paused_at = self._onset_at = None
+        return CommitBargeIn(cause, reaction)

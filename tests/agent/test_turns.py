@@ -1,0 +1,396 @@
+"""Turn-taking and barge-in (agent/turns.py), table-driven on a fake clock.
+
+Each row is a script of timed inputs and the actions expected, with their
+times. Audio is real μ-law frames (tones, silence, Gaussian noise) through
+the real VAD, one frame per 20 ms: frame n arrives at n × 20 ms. A script
+step ``(t, input)`` first plays the current audio source up to ``t`` ms,
+then applies the input. A fake agent side reacts to the actions the way the
+playout does (a pause makes it inaudible, a commit drops its audio).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from agent.turns import (
+    FAST_CHUNK_MS,
+    Cause,
+    CommitBargeIn,
+    IgnoreBackchannel,
+    MarkSpeechEnd,
+    PauseAgent,
+    ResumeAgent,
+    SetSttChunk,
+    StartReply,
+    TurnAction,
+    TurnTaker,
+    is_backchannel,
+)
+from media import g711
+from media.vad import VadConfig
+
+# --------------------------------------------------------------------------- audio
+
+
+def tone(dbfs: float, n: int, hz: float = 300.0) -> bytes:
+    amplitude = 32768 * 10 ** (dbfs / 20) * math.sqrt(2)
+    samples = (
+        int(amplitude * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)) for i in range(160)
+    )
+    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
+
+
+def noise(dbfs: float, rng: random.Random) -> bytes:
+    sigma = 32768 * 10 ** (dbfs / 20)
+    samples = (max(-32768, min(32767, int(rng.gauss(0, sigma)))) for _ in range(160))
+    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
+
+
+@dataclass(frozen=True)
+class Audio:
+    """What the caller sends from now on."""
+
+    name: str
+
+
+SILENCE, SPEECH, NOISE, SPEECH_OVER_NOISE = (
+    Audio("silence"), Audio("speech"), Audio("noise"), Audio("speech over noise"),
+)  # fmt: skip
+NOISE_DBFS = -30.0  # above the VAD's absolute floor (-40): only the learned floor rejects it
+
+
+def frame_of(source: Audio, n: int, rng: random.Random) -> bytes:
+    if source is SPEECH:
+        return tone(-20, n)
+    if source is NOISE:
+        return noise(NOISE_DBFS, rng)
+    if source is SPEECH_OVER_NOISE:
+        return tone(-12, n)
+    return g711.silence_frame("PCMU")
+
+
+# --------------------------------------------------------------------------- other inputs
+
+
+@dataclass(frozen=True)
+class AgentTalks:
+    """A reply starts and its audio plays."""
+
+
+@dataclass(frozen=True)
+class ReplyStarts:
+    """A reply starts; its audio is not here yet."""
+
+
+@dataclass(frozen=True)
+class SttSpeech:
+    """The STT reports speech starting (received now)."""
+
+
+@dataclass(frozen=True)
+class Partial:
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    text: str
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """A keypad digit."""
+
+
+@dataclass(frozen=True)
+class AgentReplies:
+    """The agent starts a reply of its own (keypad input, a notice)."""
+
+    cause: Cause
+
+
+@dataclass(frozen=True)
+class End:
+    """Stop the script here."""
+
+
+Input = Audio | AgentTalks | ReplyStarts | SttSpeech | Partial | Final | Dtmf | AgentReplies | End
+
+
+class FakeAgent:
+    """The agent's side (agent.turns.AgentState), reacting to actions like the playout."""
+
+    def __init__(self) -> None:
+        self.playing = False
+        self.paused = False
+        self.reply_started_at: float | None = None
+
+    @property
+    def audible(self) -> bool:
+        return self.playing and not self.paused
+
+    @property
+    def pending(self) -> bool:
+        return self.playing
+
+    def active_reply_started_at(self) -> float | None:
+        return self.reply_started_at
+
+    def react(self, action: TurnAction, now: float) -> None:
+        if isinstance(action, PauseAgent):
+            self.paused = True
+        elif isinstance(action, ResumeAgent):
+            self.paused = False
+        elif isinstance(action, CommitBargeIn):
+            self.playing = self.paused = False
+            self.reply_started_at = None
+        elif isinstance(action, StartReply):
+            self.playing, self.reply_started_at = False, now
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.agent = FakeAgent()
+        self.turns = TurnTaker(
+            self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300)
+        )
+        self.frames = 0
+        self.source = SILENCE
+        self.rng = random.Random(7)
+        self.log: list[tuple[int, TurnAction]] = []
+
+    @property
+    def now(self) -> float:
+        return self.frames * 20 / 1000
+
+    def play_until(self, at_ms: int) -> None:
+        assert at_ms % 20 == 0 and at_ms >= self.frames * 20, at_ms
+        while self.frames * 20 < at_ms:
+            self.frames += 1
+            frame = frame_of(self.source, self.frames, self.rng)
+            self.take(self.turns.receive_audio(frame, self.now))
+
+    def apply(self, what: Input) -> None:
+        now = self.now
+        if isinstance(what, Audio):
+            self.source = what
+        elif isinstance(what, AgentTalks):
+            self.agent.playing, self.agent.reply_started_at = True, now
+        elif isinstance(what, ReplyStarts):
+            self.agent.playing, self.agent.reply_started_at = False, now
+        elif isinstance(what, SttSpeech):
+            self.take(self.turns.receive_stt(SttSpeechStarted(0, now), now))
+        elif isinstance(what, Partial):
+            self.take(self.turns.receive_stt(SttPartialTranscript(what.text, 0, now), now))
+        elif isinstance(what, Final):
+            self.take(self.turns.receive_stt(SttTurnEnded(what.text, 0, (), now, None), now))
+        elif isinstance(what, Dtmf):
+            self.take(self.turns.receive_dtmf(now))
+        elif isinstance(what, AgentReplies):
+            self.take(self.turns.replace_reply(what.cause))
+
+    def take(self, actions: tuple[TurnAction, ...]) -> None:
+        for action in actions:
+            self.log.append((round(self.now * 1000), action))
+            self.agent.react(action, self.now)
+
+
+Script = list[tuple[int, Input]]
+Expected = list[tuple[int, TurnAction]]
+BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchannel)
+
+
+def run(script: Script, watch: tuple[type, ...] = BARGE_IN) -> Expected:
+    harness = Harness()
+    for at_ms, what in script:
+        harness.play_until(at_ms)
+        harness.apply(what)
+    return [(t, action) for t, action in harness.log if isinstance(action, watch)]
+
+
+PAUSE = PauseAgent()
+
+# Speech switched on at 1000 ms: its 3rd loud frame (start_ms = 60) arrives at 1060,
+# onset 1000; the VAD ends speech 300 ms (hangover) after the last loud frame.
+ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "a short mm-hm pauses the agent, then it resumes",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, SILENCE), (2000, End())],
+        [(1060, PAUSE), (1500, ResumeAgent(440.0))],
+    ),
+    (
+        "a click shorter than start_ms never pauses",
+        [(0, AgentTalks()), (1000, SPEECH), (1040, SILENCE), (2000, End())],
+        [],
+    ),
+    (
+        "sustained speech commits after commit_ms",
+        [(0, AgentTalks()), (1000, SPEECH), (2000, SILENCE), (2600, End())],
+        [(1060, PAUSE), (1600, CommitBargeIn(Cause.SPEECH, 60.0))],
+    ),
+    (
+        "stationary noise learned by the VAD never counts; speech over it does",
+        [(0, AgentTalks()), (0, NOISE), (3000, SPEECH_OVER_NOISE), (3200, NOISE), (4000, End())],
+        [(3060, PAUSE), (3500, ResumeAgent(440.0))],
+    ),
+    (
+        "words from the STT commit",
+        [(0, AgentTalks()), (1000, SPEECH), (1300, Partial("wait a second")),
+         (1300, SILENCE), (2000, End())],
+        [(1060, PAUSE), (1300, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
+    ),
+    (
+        "a partial with fewer than min_words words does not commit",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("wait")), (1200, SILENCE),
+         (2000, End())],
+        [(1060, PAUSE), (1500, ResumeAgent(440.0))],
+    ),
+    (
+        "a backchannel partial does not commit, its final is ignored",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("uh huh")), (1200, SILENCE),
+         (1300, Final("Uh-huh. Yeah.")), (2000, End())],
+        [(1060, PAUSE), (1300, IgnoreBackchannel("Uh-huh. Yeah.")), (1500, ResumeAgent(440.0))],
+    ),
+    (
+        "a backchannel with no agent audio is a turn like any other",
+        [(1000, SPEECH), (1200, SILENCE), (1500, Final("Yeah.")), (2000, End())],
+        [(1500, StartReply("Yeah.", 1.2, 1.5))],
+    ),
+    (
+        "a finished turn commits and starts the reply to it",
+        [(0, AgentTalks()), (1000, SPEECH), (1400, SILENCE),
+         (1500, Final("What about returns?")), (2000, End())],
+        [(1060, PAUSE), (1500, CommitBargeIn(Cause.TURN, 60.0)),
+         (1500, StartReply("What about returns?", 1.4, 1.5))],
+    ),
+    (
+        "an empty final is nothing",
+        [(0, AgentTalks()), (1000, Final("  ")), (1500, End())],
+        [],
+    ),
+    (
+        "DTMF while the agent is audible commits",
+        [(0, AgentTalks()), (1000, Dtmf()), (1500, End())],
+        [(1000, CommitBargeIn(Cause.DTMF, None))],
+    ),
+    (
+        "DTMF while the agent is paused commits",
+        [(0, AgentTalks()), (1000, SPEECH), (1100, Dtmf()), (1100, SILENCE), (2000, End())],
+        [(1060, PAUSE), (1100, CommitBargeIn(Cause.DTMF, 60.0))],
+    ),
+    (
+        "DTMF while the agent is silent commits nothing",
+        [(0, ReplyStarts()), (1000, Dtmf()), (1500, End())],
+        [],
+    ),
+    (
+        "a pause no speech confirms resumes after 0.5 s",
+        [(0, AgentTalks()), (2000, SttSpeech()), (3000, End())],
+        [(2000, PAUSE), (2520, ResumeAgent(520.0))],
+    ),
+    (
+        "the STT's speech start within 1.5 s of the VAD's is the same speech",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, SILENCE), (1600, SttSpeech()),
+         (3000, End())],
+        [(1060, PAUSE), (1500, ResumeAgent(440.0))],
+    ),
+    (
+        "the STT's speech start later than 1.5 s after the VAD's is new speech",
+        [(0, AgentTalks()), (1000, SPEECH), (1200, SILENCE), (2600, SttSpeech()),
+         (3500, End())],
+        [(1060, PAUSE), (1500, ResumeAgent(440.0)), (2600, PAUSE), (3120, ResumeAgent(520.0))],
+    ),
+    (
+        "speech that began before the reply started does not commit it",
+        [(1000, SPEECH), (1500, ReplyStarts()), (3000, SILENCE), (3500, End())],
+        [],
+    ),
+    (
+        "speech that began after the reply started commits it before its audio",
+        [(500, ReplyStarts()), (1000, SPEECH), (2000, SILENCE), (2500, End())],
+        [(1600, CommitBargeIn(Cause.SPEECH, None))],
+    ),
+    (
+        "a reply of the agent's own cuts off the active one",
+        [(0, AgentTalks()), (1000, AgentReplies(Cause.NEW_TURN)), (1500, End())],
+        [(1000, CommitBargeIn(Cause.NEW_TURN, None))],
+    ),
+    (
+        "a reply of the agent's own with none active cuts off nothing",
+        [(1000, AgentReplies(Cause.NOTICE)), (1500, End())],
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("script", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_barge_in(script: Script, expected: Expected) -> None:
+    assert run(script) == expected
+
+
+STT_SHAPING = (MarkSpeechEnd, SetSttChunk)
+FAST, NORMAL, MARK = SetSttChunk(FAST_CHUNK_MS), SetSttChunk(None), MarkSpeechEnd()
+
+# The last loud frame arrives at 1200; the first quiet one at 1220. Chunks stay small
+# while the caller's last loud frame is less than 1.5 s old.
+SHAPING_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "speech end is marked at the loud-to-quiet edge; small chunks for 1.5 s after",
+        [(1000, SPEECH), (1200, SILENCE), (3000, End())],
+        [(1220, MARK), (1220, FAST), (2700, NORMAL)],
+    ),
+    (
+        "speech resuming inside the window keeps normal chunks while loud",
+        [(1000, SPEECH), (1200, SILENCE), (1400, SPEECH), (1600, SILENCE), (3500, End())],
+        [(1220, MARK), (1220, FAST), (1420, NORMAL), (1620, MARK), (1620, FAST),
+         (3100, NORMAL)],
+    ),
+    (
+        "no speech, no shaping",
+        [(0, NOISE), (3000, End())],
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"), [r[1:] for r in SHAPING_ROWS], ids=[r[0] for r in SHAPING_ROWS]
+)
+def test_stt_shaping(script: Script, expected: Expected) -> None:
+    assert run(script, watch=STT_SHAPING) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mm-hmm.", True), ("Yeah, okay.", True), ("uh huh", True), ("I see!", True),
+        ("", True), ("Right?", True), ("Yes, but where is it?", False),
+        ("Stop", False), ("okay wait", False),
+    ],
+)  # fmt: skip
+def test_is_backchannel(text: str, expected: bool) -> None:
+    assert is_backchannel(text) is expected
+
+
+def test_a_quiet_frame_costs_no_allocation() -> None:
+    """The per-frame path returns one shared empty tuple when nothing happens."""
+    harness = Harness()
+    harness.apply(AgentTalks())
+    harness.play_until(1000)
+    silence = g711.silence_frame("PCMU")
+    assert harness.turns.receive_audio(silence, 1.02) is harness.turns.receive_audio(silence, 1.04)
+
+
+def test_the_machine_imports_no_asyncio() -> None:
+    code = "import sys, agent.turns; print(sorted({'asyncio', 'socket'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
