@@ -197,7 +197,7 @@ def taskset(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)]
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A UDP port that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((host, 0))

@@ -54,7 +54,7 @@ from bench._harness import (
     bench_env,
     fmt,
     format_table,
-    free_udp_port,
+    free_port,
     log,
     machine_info,
     percentile,
@@ -67,8 +67,9 @@ from bench._harness import (
     wait_until,
     write_json,
 )
+from sipgw.testing.peers.sipp import scenario
 
-SCENARIO = REPO / "bench" / "scenarios" / "uac_rtp.xml"
+SCENARIO = scenario("uac_rtp.xml")
 PYVOIP_VENV = REPO / "bench" / ".venv-pyvoip"
 PYVOIP_SCRIPT = REPO / "bench" / "references" / "pyvoip_echo.py"
 PYVOIP_VERSION = "1.6.8"
@@ -365,7 +366,7 @@ def sipp_step(
         ramp_s = calls / args.rate
         pause_ms = int((ramp_s + args.hold + 1.0) * 1000)
         cmd = [
-            *taskset(args.loadgen_cpu), "sipp", f"{address[0]}:{address[1]}", "-sf", str(SCENARIO),
+            *taskset(args.loadgen_cpu), "sipp", f"{address[0]}:{address[1]}", "-sf", SCENARIO,
             "-s", "echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(args.sipp_media_port),
             "-l", str(calls), "-m", str(calls), "-r", f"{args.rate:g}", "-d", str(pause_ms),
             "-nostdin", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt",
@@ -521,7 +522,7 @@ class ChildTarget(Target):
         raise NotImplementedError
 
     def start(self, lg_sip_port: int) -> tuple[str, int]:
-        port = free_udp_port()
+        port = free_port()
         cmd = [*taskset(self.cpu), *self.command(port, lg_sip_port)]
         self.command_line = cmd
         self.child = Child(self.name, cmd, cwd=self.workdir, env=bench_env())
@@ -616,7 +617,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
         idle_rss: float | None = None
         try:
             for calls in steps:
-                lg_port = free_udp_port()
+                lg_port = free_port()
                 if not started or target.per_step:
                     if started:
                         target.stop()

@@ -94,12 +94,12 @@ from bench._harness import (
     pin_self,
     write_json,
 )
-from bench.fake_services import KEYS
 from media import g711
 from sipgw.message import SipRequest, SipResponse, make_response, parse_message
-from tests.fakes.assemblyai import FakeAssemblyAI, FakeSession
-from tests.fakes.elevenlabs import FakeElevenLabs, Utterance, synth_tone, tone_duration_ms
-from tests.fakes.openai import FakeOpenAI, FakeResponse, RecordedRequest
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI, FakeSession
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs, Utterance, synth_tone, tone_duration_ms
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, RecordedRequest
+from sipgw.testing.fakes.services import KEYS
 
 __all__ = ["BenchConfig", "BenchParams", "build_parser", "main"]
 

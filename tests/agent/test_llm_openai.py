@@ -23,7 +23,7 @@ from agent.llm.openai import (
     ToolCallAssembler,
 )
 from agent.llm.sentences import SentenceSplitter
-from tests.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
 
 KEY = "sk-test-key"
 MESSAGES = [

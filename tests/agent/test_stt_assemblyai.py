@@ -45,7 +45,7 @@ from agent.stt.assemblyai import (
     close_is_fatal,
 )
 from media.g711 import linear_to_ulaw
-from tests.fakes.assemblyai import (
+from sipgw.testing.fakes.assemblyai import (
     RATE_VIOLATION,
     REQUIRED_PARAMS,
     FakeAssemblyAI,
