@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .ports import PortRange, free_port_range
-from .process import ManagedProcess, PeerContext, PeerError, child_env
+from .process import ManagedProcess, PeerContext, PeerError, bounded_command, child_env
 
 __all__ = ["READY_RE", "GatewayProcess", "tracebacks"]
 
@@ -103,7 +103,7 @@ class GatewayProcess(PeerContext):
     @property
     def command(self) -> list[str]:
         """The command line as started, prefixes included."""
-        return self.process.command if self.process is not None else self.argv
+        return bounded_command(self.argv, self.lifetime, self.kill_after, True, cpu=self.cpu)
 
     def start(self) -> GatewayProcess:
         """Start the gateway and wait for its ``listening on udp:`` line."""

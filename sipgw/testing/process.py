@@ -47,6 +47,7 @@ __all__ = [
     "MissingProgram",
     "PeerContext",
     "PeerError",
+    "bounded_command",
     "child_env",
     "require_binary",
     "running_processes",
@@ -252,6 +253,27 @@ def running_processes() -> list[ManagedProcess]:
     return [p for p in list(_LIVE) if p.alive]
 
 
+def bounded_command(
+    argv: Sequence[str],
+    lifetime: float | None,
+    kill_after: float = 3.0,
+    foreground: bool = False,
+    *,
+    cpu: int | None = None,
+) -> list[str]:
+    """``argv`` under ``timeout -k KILL_AFTER LIFETIME`` (none without a lifetime), pinned
+    to ``cpu`` with ``taskset`` when there is one."""
+    cmd = list(argv)
+    if cpu is not None and shutil.which("taskset") is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    if lifetime is not None:
+        # --foreground: timeout(1) passes a signal to the program only (not to the program
+        # and then again to the whole group), for programs that count signals.
+        fg = ["--foreground"] if foreground else []
+        cmd = ["timeout", *fg, "-k", f"{kill_after:g}", f"{lifetime:g}", *cmd]
+    return cmd
+
+
 class ManagedProcess:
     """One external program, bounded by ``timeout(1)``, in its own process group.
 
@@ -305,15 +327,9 @@ class ManagedProcess:
     @property
     def command(self) -> list[str]:
         """The command line as started: ``timeout`` and ``taskset`` prefixes included."""
-        cmd = list(self.argv)
-        if self.cpu is not None and shutil.which("taskset") is not None:
-            cmd = ["taskset", "-c", str(self.cpu), *cmd]
-        if self.lifetime is not None:
-            # --foreground: timeout(1) passes a signal to the program only (not to the program
-            # and then again to the whole group), for programs that count signals.
-            fg = ["--foreground"] if self.foreground else []
-            cmd = ["timeout", *fg, "-k", f"{self.kill_after:g}", f"{self.lifetime:g}", *cmd]
-        return cmd
+        return bounded_command(
+            self.argv, self.lifetime, self.kill_after, self.foreground, cpu=self.cpu
+        )
 
     def start(self) -> None:
         if self.lifetime is not None:

@@ -16,7 +16,7 @@ import itertools
 import re
 import signal
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+TRACES = ("stat", "messages", "errors", "screen")
 PCAP_DIR = Path("/usr/share/sip-tester")  # packaged g711a.pcap (A-law!), dtmf_2833_*.pcap
 _run_ids = itertools.count(1)
 
@@ -170,10 +171,10 @@ def _has(args: Sequence[str], *options: str) -> bool:
 class SippProcess:
     """A SIPp run in the background (context manager); ``wait()`` gives the :class:`SippResult`.
 
-    ``trace=False`` leaves out the message, error and screen logs (a load run: logging every
-    message would cost the driver's CPU); the statistics CSV is always written.
-    ``timeout=None`` runs SIPp without a time bound, as its own process (``pid``), until
-    :meth:`stop`; ``cpu`` pins it with ``taskset``.
+    ``traces`` names the trace files SIPp writes (``stat``, ``messages``, ``errors``,
+    ``screen``); a load run keeps only ``stat``, a measured one none (logging every message
+    costs CPU). ``timeout=None`` runs SIPp without a time bound, as its own process
+    (``pid``), until :meth:`stop`; ``cpu`` pins it with ``taskset``.
     """
 
     def __init__(
@@ -184,7 +185,7 @@ class SippProcess:
         cwd: str | Path,
         name: str | None = None,
         local_ip: str = "127.0.0.1",
-        trace: bool = True,
+        traces: Collection[str] = TRACES,
         cpu: int | None = None,
     ) -> None:
         self.cwd = Path(cwd).resolve()
@@ -216,13 +217,13 @@ class SippProcess:
             "errors": self.cwd / f"{self.name}_errors.log",
             "screen": self.cwd / f"{self.name}_screen.log",
         }
-        if not _has(args, "-trace_stat"):
+        if "stat" in traces and not _has(args, "-trace_stat"):
             extra += ["-trace_stat", "-stf", str(self.files["stat"]), "-fd", "1"]
-        if trace and not _has(args, "-trace_msg"):
+        if "messages" in traces and not _has(args, "-trace_msg"):
             extra += ["-trace_msg", "-message_file", str(self.files["messages"])]
-        if trace and not _has(args, "-trace_err"):
+        if "errors" in traces and not _has(args, "-trace_err"):
             extra += ["-trace_err", "-error_file", str(self.files["errors"])]
-        if trace and not _has(args, "-trace_screen"):
+        if "screen" in traces and not _has(args, "-trace_screen"):
             extra += ["-trace_screen", "-screen_file", str(self.files["screen"])]
         self.cmd = ["sipp", *args, *extra]
         self.log_path = self.cwd / f"{self.name}.log"
