@@ -343,6 +343,28 @@ class CpuSampler(_SamplerThread):
         return (last[cpu][field] - first[cpu][field]) / total * 100.0
 
 
+def process_window(
+    sampler: ProcSampler | None, cpus: CpuSampler | None, cpu: int | None, t0: float, t1: float
+) -> dict[str, Any]:
+    """A sampled process over ``[t0, t1]``: its CPU, RSS and open files, and what other
+    processes took from its ``cpu`` (busy minus its own share, and the hypervisor's steal)."""
+    out: dict[str, Any] = {"window_s": round(t1 - t0, 2), "cpu_percent": None, "rss_kb": None}
+    if sampler is not None:
+        used = sampler.cpu_percent(t0, t1)
+        out["cpu_percent"] = None if used is None else round(used, 1)
+        out["rss_kb"] = sampler.rss_kb(t0, t1)
+        fds = [s.fds for s in sampler.window(t0, t1) if s.fds is not None]
+        out["open_files"] = max(fds) if fds else None
+    if cpus is not None and cpu is not None:
+        busy = cpus.busy_percent(cpu, t0, t1)
+        steal = cpus.busy_percent(cpu, t0, t1, field=2)
+        out["cpu_busy_percent"] = None if busy is None else round(busy, 1)
+        out["steal_percent"] = None if steal is None else round(steal, 1)
+        if busy is not None and out["cpu_percent"] is not None:
+            out["others_on_cpu_percent"] = round(max(0.0, busy - out["cpu_percent"]), 1)
+    return out
+
+
 # -------------------------------------------------------------------- the gateway under test
 
 
@@ -554,26 +576,8 @@ class Gateway:
             later = [s.data for s in self.stats if s.t >= t1 - 0.25]
             inside = later[:1]
         before = [s.data for s in self.stats if s.t <= t0]
-        out: dict[str, Any] = {
-            "window_s": round(t1 - t0, 2),
-            "cpu_percent": None,
-            "rss_kb": None,
-            "stats_lines": len(inside),
-        }
-        if self.sampler is not None:
-            cpu = self.sampler.cpu_percent(t0, t1)
-            out["cpu_percent"] = None if cpu is None else round(cpu, 1)
-            out["rss_kb"] = self.sampler.rss_kb(t0, t1)
-            fds = [s.fds for s in self.sampler.window(t0, t1) if s.fds is not None]
-            out["open_files"] = max(fds) if fds else None
-        if self.cpus is not None and self.options.cpu is not None:
-            busy = self.cpus.busy_percent(self.options.cpu, t0, t1)
-            steal = self.cpus.busy_percent(self.options.cpu, t0, t1, field=2)
-            out["cpu_busy_percent"] = None if busy is None else round(busy, 1)
-            out["steal_percent"] = None if steal is None else round(steal, 1)
-            if busy is not None and out["cpu_percent"] is not None:
-                # what other processes (and interrupts) took from the gateway's core
-                out["others_on_cpu_percent"] = round(max(0.0, busy - out["cpu_percent"]), 1)
+        out = process_window(self.sampler, self.cpus, self.options.cpu, t0, t1)
+        out["stats_lines"] = len(inside)
         if self.options.gc_probe:
             pauses = [p for p in self.gc_pauses if t0 <= p.t <= t1]
             out["gc_collections_gen2"] = sum(p.generation == 2 for p in pauses)

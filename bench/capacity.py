@@ -57,6 +57,7 @@ from bench._harness import (
     machine_info,
     percentile,
     pin_self,
+    process_window,
     run_loadgen,
     sipp_version,
     wait_until,
@@ -454,19 +455,7 @@ class Target:
 
     def window(self, t0: float, t1: float) -> dict[str, Any]:
         """Figures over a window."""
-        cpu = self.sampler.cpu_percent(t0, t1)
-        out = {
-            "window_s": round(t1 - t0, 2),
-            "cpu_percent": _r(cpu, 1),
-            "rss_kb": self.sampler.rss_kb(t0, t1),
-        }
-        if self.cpus is not None and self.cpu is not None:
-            busy = self.cpus.busy_percent(self.cpu, t0, t1)
-            out["cpu_busy_percent"] = _r(busy, 1)
-            out["steal_percent"] = _r(self.cpus.busy_percent(self.cpu, t0, t1, field=2), 1)
-            if busy is not None and cpu is not None:
-                out["others_on_cpu_percent"] = _r(max(0.0, busy - cpu), 1)
-        return out
+        return process_window(self.sampler, self.cpus, self.cpu, t0, t1)
 
 
 class SipgwTarget(Target):

@@ -209,7 +209,7 @@ class Phone:
         self.heard: list[Heard] = []
         self.rtp_garbage = 0
         self._heard_event = asyncio.Event()
-        self._presence: dict[tuple[float, float], list[bool]] = {}
+        self._presence: dict[tuple[float, float], list[bool | None]] = {}
 
     @property
     def sip_port(self) -> int:
@@ -467,21 +467,28 @@ class Phone:
             "expected audio did not arrive",
         )
 
-    def _present(self, hz: float | None, threshold: float) -> list[bool]:
-        """Per received packet: loud, and (with ``hz``) carrying ``hz`` (computed once each)."""
+    def _present(self, hz: float | None, threshold: float) -> list[bool | None]:
+        """Per received packet: loud (with ``hz``: carrying it); None for non-audio packets.
+
+        With ``hz`` each packet is analysed once, the first time it is asked about.
+        """
         if hz is None:
-            return [h.loud for h in self.heard]
+            return [h.loud if h.audio else None for h in self.heard]
         done = self._presence.setdefault((hz, threshold), [])
         for item in self.heard[len(done) :]:
-            done.append(item.loud and tone_share(item.packet.payload, hz) > threshold)
+            present = item.loud and tone_share(item.packet.payload, hz) > threshold
+            done.append(present if item.audio else None)
         return done
 
     def tone_spans(self, hz: float | None, threshold: float = 0.5) -> list[tuple[float, float]]:
-        """``(first, last)`` receive times of each run of packets carrying ``hz`` (None: loud)."""
+        """``(first, last)`` receive times of each run of audio packets carrying ``hz``
+        (None: loud audio); packets that are not audio neither end nor extend a run."""
         spans: list[tuple[float, float]] = []
         start: float | None = None
         last = 0.0
         for item, present in zip(self.heard, self._present(hz, threshold), strict=False):
+            if present is None:
+                continue
             if present and start is None:
                 start = item.at
             elif not present and start is not None:
