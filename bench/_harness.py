@@ -1,11 +1,13 @@
-"""Shared benchmark plumbing: processes, /proc sampling, stats lines, percentiles, output.
+"""What only the benchmarks need: the gateway under test with its stats lines, /proc sampling,
+the load generator's runs, percentiles, machine info, tables and JSON.
 
 Everything here runs in the orchestrating script (``bench.capacity``,
-``bench.pacing``, ``bench.soak``), never in the measured processes. Reader
-threads keep the children's pipes drained and stamp every line with the wall
-clock (``time.time()``), the clock the load generator also reports its phases
-in, so gateway stats lines and /proc samples can be cut to the exact window a
-load step held.
+``bench.pacing``, ``bench.soak``, ``bench.latency``), never in the measured
+processes. Processes, phones, ports, audio and the fakes come from
+:mod:`sipgw.testing`. Child output is read by threads that stamp every line with
+the wall clock (``time.time()``), the clock the load generator also reports its
+phases in, so gateway stats lines and /proc samples can be cut to the exact
+window a load step held.
 """
 
 from __future__ import annotations
@@ -20,25 +22,25 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Any, Self
+
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.ports import PortRange
+from sipgw.testing.process import ManagedProcess, PeerError, child_env
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-_SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
 
 # -------------------------------------------------------------------- numbers
 
@@ -171,7 +173,7 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-# -------------------------------------------------------------------- CPU and ports
+# -------------------------------------------------------------------- CPU and waiting
 
 
 def add_run_options(p: argparse.ArgumentParser, stats_help: str | None = None) -> None:
@@ -190,36 +192,6 @@ def pin_self(cpu: int | None) -> bool:
     return True
 
 
-def taskset(cpu: int | None) -> list[str]:
-    """``taskset -c CPU`` as a command prefix (empty when no CPU or no taskset)."""
-    if cpu is None or shutil.which("taskset") is None:
-        return []
-    return ["taskset", "-c", str(cpu)]
-
-
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    """A UDP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def udp_port_bound(port: int) -> bool:
-    """Whether some socket on this host has UDP ``port`` bound (from /proc/net/udp*)."""
-    hexport = f":{port:04X}"
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(table, encoding="ascii") as handle:
-                next(handle, None)
-                for line in handle:
-                    local = line.split()[1]
-                    if local.endswith(hexport):
-                        return True
-        except OSError:
-            continue
-    return False
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -228,16 +200,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05
             return True
         time.sleep(step)
     return predicate()
-
-
-def bench_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child: no stray gateway/cloud settings, repo on PYTHONPATH."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    if extra:
-        env.update(extra)
-    return env
 
 
 # -------------------------------------------------------------------- /proc sampling
@@ -381,100 +343,29 @@ class CpuSampler(_SamplerThread):
         return (last[cpu][field] - first[cpu][field]) / total * 100.0
 
 
-# -------------------------------------------------------------------- child processes
+def process_window(
+    sampler: ProcSampler | None, cpus: CpuSampler | None, cpu: int | None, t0: float, t1: float
+) -> dict[str, Any]:
+    """A sampled process over ``[t0, t1]``: its CPU, RSS and open files, and what other
+    processes took from its ``cpu`` (busy minus its own share, and the hypervisor's steal)."""
+    out: dict[str, Any] = {"window_s": round(t1 - t0, 2), "cpu_percent": None, "rss_kb": None}
+    if sampler is not None:
+        used = sampler.cpu_percent(t0, t1)
+        out["cpu_percent"] = None if used is None else round(used, 1)
+        out["rss_kb"] = sampler.rss_kb(t0, t1)
+        fds = [s.fds for s in sampler.window(t0, t1) if s.fds is not None]
+        out["open_files"] = max(fds) if fds else None
+    if cpus is not None and cpu is not None:
+        busy = cpus.busy_percent(cpu, t0, t1)
+        steal = cpus.busy_percent(cpu, t0, t1, field=2)
+        out["cpu_busy_percent"] = None if busy is None else round(busy, 1)
+        out["steal_percent"] = None if steal is None else round(steal, 1)
+        if busy is not None and out["cpu_percent"] is not None:
+            out["others_on_cpu_percent"] = round(max(0.0, busy - out["cpu_percent"]), 1)
+    return out
 
 
-class Child:
-    """A child process whose stdout and stderr lines are read (and time-stamped) by threads.
-
-    Args:
-        name: label for messages.
-        cmd: the command.
-        cwd: working directory.
-        env: environment.
-        on_line: called as ``(stream, t, line)`` for every line, from a reader thread.
-        echo: pass lines through to our stderr (prefixed with the name).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        cmd: Sequence[str],
-        *,
-        cwd: str | Path | None = None,
-        env: Mapping[str, str] | None = None,
-        on_line: Callable[[str, float, str], None] | None = None,
-        echo: bool = False,
-    ) -> None:
-        self.name = name
-        self.cmd = list(cmd)
-        self.tail: deque[str] = deque(maxlen=300)
-        self._on_line = on_line
-        self._echo = echo
-        self.proc = subprocess.Popen(
-            self.cmd,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        self._readers = [
-            threading.Thread(target=self._read, args=(stream, pipe), daemon=True)
-            for stream, pipe in (("stdout", self.proc.stdout), ("stderr", self.proc.stderr))
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @property
-    def pid(self) -> int:
-        """The child's pid."""
-        return self.proc.pid
-
-    def _read(self, stream: str, pipe: IO[str] | None) -> None:
-        if pipe is None:
-            return
-        for line in pipe:
-            t = time.time()
-            line = line.rstrip("\n")
-            self.tail.append(f"{stream}: {line}")
-            if self._on_line is not None:
-                self._on_line(stream, t, line)
-            if self._echo:
-                print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
-
-    def alive(self) -> bool:
-        """Whether the child still runs."""
-        return self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        """Signal the child, wait ``timeout`` seconds, then SIGKILL it; returns its status."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
-                self.proc.wait(5)
-        for reader in self._readers:
-            reader.join(timeout=2)
-        return self.proc.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait for the child to exit; returns its status."""
-        code = self.proc.wait(timeout)
-        for reader in self._readers:
-            reader.join(timeout=2)
-        return code
-
-    def diagnostics(self, lines: int = 30) -> str:
-        """The last lines it printed."""
-        return "\n".join(list(self.tail)[-lines:])
+# -------------------------------------------------------------------- the gateway under test
 
 
 @dataclass
@@ -552,7 +443,6 @@ class GatewayOptions:
     cpu: int | None = 0
     rtp_ports: tuple[int, int] = (20000, 29999)
     stats_interval: float = 5.0
-    echo_delay_ms: int | None = None
     log_level: str = "INFO"
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -561,41 +451,48 @@ class GatewayOptions:
 
 
 class Gateway:
-    """``python -m sipgw serve`` in an empty temp dir, pinned, with its stats lines parsed."""
+    """The gateway under test: a :class:`GatewayProcess`, pinned, with no time bound, its
+    ``stats {json}`` lines and probe lines parsed, and /proc samplers while it runs.
 
-    def __init__(self, options: GatewayOptions) -> None:
+    ``workdir`` (default: a temporary directory, removed at :meth:`stop`) holds its log.
+    """
+
+    def __init__(self, options: GatewayOptions, workdir: Path | None = None) -> None:
         self.options = options
         self.stats: list[StatsLine] = []
         self.gc_pauses: list[GcPause] = []
         self.mem_samples: list[MemSample] = []
         self.errors: list[str] = []
-        self.address: tuple[str, int] | None = None
-        self.child: Child | None = None
         self.sampler: ProcSampler | None = None
         self.cpus: CpuSampler | None = None
-        self._ready = threading.Event()
-        self._workdir = tempfile.mkdtemp(prefix="sipgw-bench-")
+        o = options
+        self.process = GatewayProcess(
+            workdir,
+            agent=o.agent,
+            rtp_ports=PortRange(*o.rtp_ports),
+            extra_args=[
+                "--rtp-timeout",
+                "0",
+                "--stats-interval",
+                f"{o.stats_interval:g}",
+                "--log-level",
+                o.log_level,
+                *o.extra_args,
+            ],  # fmt: skip
+            env=child_env(o.env),
+            cpu=o.cpu,
+            on_line=self._on_line,
+            start_timeout=30.0,
+            lifetime=None,
+        )
+        self.log_path = self.process.log_path
 
     @property
     def command(self) -> list[str]:
         """The exact command line."""
-        o = self.options
-        cmd = [
-            *taskset(o.cpu), PYTHON, "-m", "sipgw", "serve", "--bind", "127.0.0.1",
-            "--sip-port", "0", "--rtp-ports", f"{o.rtp_ports[0]}-{o.rtp_ports[1]}",
-            "--public-ip", "127.0.0.1", "--agent", o.agent, "--rtp-timeout", "0",
-            "--stats-interval", f"{o.stats_interval:g}", "--log-level", o.log_level,
-        ]  # fmt: skip
-        if o.echo_delay_ms is not None:
-            cmd += ["--echo-delay-ms", str(o.echo_delay_ms)]
-        return cmd + o.extra_args
+        return self.process.command
 
-    def _on_line(self, stream: str, t: float, line: str) -> None:
-        if stream == "stdout" and line.startswith("listening on udp:"):
-            host, _, port = line.removeprefix("listening on udp:").strip().rpartition(":")
-            self.address = (host, int(port))
-            self._ready.set()
-            return
+    def _on_line(self, t: float, line: str) -> None:
         if line.startswith("MEMPROBE "):
             with contextlib.suppress(ValueError, IndexError):
                 _, when, blocks, objects = line.split()
@@ -616,30 +513,29 @@ class Gateway:
         elif " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
             self.errors.append(line)
 
-    def start(self, timeout: float = 30.0) -> tuple[str, int]:
+    def start(self) -> tuple[str, int]:
         """Start it and wait for its ready line; returns the SIP address."""
-        env = bench_env(self.options.env)
         if self.options.gc_probe or self.options.mem_probe > 0:
-            probe = Path(self._workdir) / "probe"
-            probe.mkdir()
+            probe = self.process.workdir / "probe"
+            probe.mkdir(parents=True)
             code = GC_PROBE if self.options.gc_probe else ""
             if self.options.mem_probe > 0:
                 code += MEM_PROBE % {"interval": repr(self.options.mem_probe)}
             (probe / "sitecustomize.py").write_text(code)
+            env = self.process.env
             env["PYTHONPATH"] = f"{probe}{os.pathsep}{env['PYTHONPATH']}"
-        self.child = Child("sipgw", self.command, cwd=self._workdir, env=env, on_line=self._on_line)
-        if not self._ready.wait(timeout) or self.address is None:
-            self.child.stop()
-            raise RuntimeError(f"gateway did not start:\n{self.child.diagnostics()}")
-        self.sampler = ProcSampler(self.child.pid).start()
+        try:
+            self.process.start()
+        except PeerError as exc:
+            raise RuntimeError(f"gateway did not start: {exc}") from None
+        self.sampler = ProcSampler(self.pid).start()
         self.cpus = CpuSampler().start()
-        return self.address
+        return self.process.address
 
     @property
     def pid(self) -> int:
         """The gateway's pid."""
-        assert self.child is not None
-        return self.child.pid
+        return self.process.pid
 
     def stop(self) -> int | None:
         """SIGTERM (BYE to every call), wait, clean up; returns the exit status."""
@@ -648,17 +544,15 @@ class Gateway:
             self.sampler.stop()
         if self.cpus is not None:
             self.cpus.stop()
-        if self.child is not None:
-            code = self.child.stop(signal.SIGTERM, timeout=20)
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self.process.process is not None:
+            with contextlib.suppress(PeerError):  # still running after 20 s: killed
+                code = self.process.stop(signal.SIGTERM, timeout=20)
+        self.process.close()
         return code
 
-    def __enter__(self) -> Gateway:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def tracebacks(self) -> list[str]:
+        """The first tracebacks the gateway printed."""
+        return self.process.tracebacks()
 
     def stats_between(self, t0: float, t1: float) -> list[dict[str, Any]]:
         """Stats lines read in ``[t0, t1]``."""
@@ -682,26 +576,8 @@ class Gateway:
             later = [s.data for s in self.stats if s.t >= t1 - 0.25]
             inside = later[:1]
         before = [s.data for s in self.stats if s.t <= t0]
-        out: dict[str, Any] = {
-            "window_s": round(t1 - t0, 2),
-            "cpu_percent": None,
-            "rss_kb": None,
-            "stats_lines": len(inside),
-        }
-        if self.sampler is not None:
-            cpu = self.sampler.cpu_percent(t0, t1)
-            out["cpu_percent"] = None if cpu is None else round(cpu, 1)
-            out["rss_kb"] = self.sampler.rss_kb(t0, t1)
-            fds = [s.fds for s in self.sampler.window(t0, t1) if s.fds is not None]
-            out["open_files"] = max(fds) if fds else None
-        if self.cpus is not None and self.options.cpu is not None:
-            busy = self.cpus.busy_percent(self.options.cpu, t0, t1)
-            steal = self.cpus.busy_percent(self.options.cpu, t0, t1, field=2)
-            out["cpu_busy_percent"] = None if busy is None else round(busy, 1)
-            out["steal_percent"] = None if steal is None else round(steal, 1)
-            if busy is not None and out["cpu_percent"] is not None:
-                # what other processes (and interrupts) took from the gateway's core
-                out["others_on_cpu_percent"] = round(max(0.0, busy - out["cpu_percent"]), 1)
+        out = process_window(self.sampler, self.cpus, self.options.cpu, t0, t1)
+        out["stats_lines"] = len(inside)
         if self.options.gc_probe:
             pauses = [p for p in self.gc_pauses if t0 <= p.t <= t1]
             out["gc_collections_gen2"] = sum(p.generation == 2 for p in pauses)
@@ -746,46 +622,43 @@ class LoadgenRun:
     returncode: int
 
 
-def run_loadgen(
-    args: Sequence[str],
-    *,
-    cpu: int | None,
-    timeout: float,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    echo: bool = False,
-) -> LoadgenRun:
-    """Run ``python -m bench.loadgen ARGS --json -`` (pinned) and parse its report.
+def run_loadgen(args: Sequence[str], *, cpu: int | None, timeout: float) -> LoadgenRun:
+    """Run ``python -m bench.loadgen ARGS`` (pinned, at most ``timeout`` s) and read its report.
 
-    Its ``loadgen-event {json}`` stderr lines are collected (and passed to ``on_event``).
+    Its ``loadgen-event {json}`` lines are collected; lines that look like errors are
+    passed on to our stderr.
     """
-    cmd = [PYTHON, "-m", "bench.loadgen", *args, "--json", "-"]
+    workdir = Path(tempfile.mkdtemp(prefix="sipgw-loadgen-"))
+    report_path = workdir / "report.json"
+    cmd = [PYTHON, "-m", "bench.loadgen", *args, "--json", str(report_path)]
     if cpu is not None:
         cmd += ["--cpu", str(cpu)]
     events: list[dict[str, Any]] = []
-    out: list[str] = []
 
-    def on_line(stream: str, t: float, line: str) -> None:
-        if stream == "stdout":
-            out.append(line)
-        elif line.startswith("loadgen-event "):
-            event = json.loads(line.removeprefix("loadgen-event "))
-            events.append(event)
-            if on_event is not None:
-                on_event(event)
-        elif echo or "Traceback" in line or "Error" in line:
+    def on_line(t: float, line: str) -> None:
+        if line.startswith("loadgen-event "):
+            events.append(json.loads(line.removeprefix("loadgen-event ")))
+        elif "Traceback" in line or "Error" in line:
             print(f"[loadgen] {line}", file=sys.stderr, flush=True)
 
-    child = Child("loadgen", cmd, cwd=REPO, env=bench_env(), on_line=on_line)
+    child = ManagedProcess(
+        "loadgen", cmd, log_path=workdir / "loadgen.log", lifetime=timeout, kill_after=15,
+        cwd=REPO, env=child_env(), capture="lines", foreground=True, on_line=on_line,
+    )  # fmt: skip
     try:
-        code = child.wait(timeout)
-    except subprocess.TimeoutExpired:
-        child.stop(signal.SIGINT, timeout=15)
-        raise RuntimeError(f"load generator timed out:\n{child.diagnostics()}") from None
-    text = "\n".join(out).strip()
-    try:
-        report = json.loads(text)
-    except ValueError:
-        raise RuntimeError(f"load generator failed (exit {code}):\n{child.diagnostics()}") from None
+        child.start()
+        code = child.wait(timeout + 20)
+        if code is None or code == 124:  # timeout(1) stopped it
+            raise RuntimeError(f"load generator timed out:\n{child.log_tail()}")
+        try:
+            report = json.loads(report_path.read_text())
+        except (OSError, ValueError):
+            raise RuntimeError(
+                f"load generator failed (exit {code}):\n{child.log_tail()}"
+            ) from None
+    finally:
+        child.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
     return LoadgenRun(report, events, cmd, code)
 
 
@@ -839,22 +712,6 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
-
-
-def ulaw_tone(hz: float = 1000.0, dbfs: float = -12.0, samples: int = 160) -> bytes:
-    """``samples`` of a μ-law cosine; 1 kHz fits a 20 ms frame exactly, so frames repeat.
-
-    A cosine, so the first byte is never μ-law silence (0xFF): the load
-    generator tells echoed audio from silence by that byte alone.
-    """
-    from media import g711
-
-    amplitude = 32767 * 10 ** (dbfs / 20)
-    pcm = b"".join(
-        int(amplitude * math.cos(2 * math.pi * hz * n / 8000)).to_bytes(2, "little", signed=True)
-        for n in range(samples)
-    )
-    return g711.linear_to_ulaw(pcm)
 
 
 def log(message: str) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -45,30 +46,28 @@ from typing import Any
 from bench._harness import (
     PYTHON,
     REPO,
-    Child,
     CpuSampler,
     Gateway,
     GatewayOptions,
     ProcSampler,
     add_run_options,
-    bench_env,
     fmt,
     format_table,
-    free_udp_port,
     log,
     machine_info,
     percentile,
     pin_self,
+    process_window,
     run_loadgen,
     sipp_version,
-    taskset,
-    udp_port_bound,
-    ulaw_tone,
     wait_until,
     write_json,
 )
+from sipgw.testing.audio import tone_frame
+from sipgw.testing.peers.sipp import SippProcess, scenario, stat_count
+from sipgw.testing.ports import free_port, wait_udp_bound
+from sipgw.testing.process import ManagedProcess, child_env, tail
 
-SCENARIO = REPO / "bench" / "scenarios" / "uac_rtp.xml"
 PYVOIP_VENV = REPO / "bench" / ".venv-pyvoip"
 PYVOIP_SCRIPT = REPO / "bench" / "references" / "pyvoip_echo.py"
 PYVOIP_VERSION = "1.6.8"
@@ -197,31 +196,31 @@ def _strip(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], Child]]:
+def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], ManagedProcess]]:
     """Start ``python -m bench.fake_services --json-ready`` (pinned) and yield the gateway env."""
-    if not (REPO / "bench" / "fake_services.py").exists():
-        raise SystemExit(
-            "capacity: --agent assistant needs bench/fake_services.py (python -m "
-            "bench.fake_services --json-ready), which is not there yet"
-        )
-    cmd = [*taskset(args.loadgen_cpu), PYTHON, "-m", "bench.fake_services", "--json-ready"]
+    cmd = [PYTHON, "-m", "bench.fake_services", "--json-ready"]
     for flag in ("stt_final_latency", "llm_first_token_ms", "tts_first_byte_ms"):
         value = getattr(args, flag)
         if value is not None:
             cmd += ["--" + flag.replace("_", "-"), str(value)]
     ready: list[dict[str, Any]] = []
 
-    def on_line(stream: str, t: float, line: str) -> None:
-        if stream == "stdout" and not ready and line.lstrip().startswith("{"):
+    def on_line(t: float, line: str) -> None:
+        if not ready and line.lstrip().startswith("{"):
             with contextlib.suppress(ValueError):
                 ready.append(json.loads(line))
 
-    child = Child("fake_services", cmd, cwd=REPO, env=bench_env(), on_line=on_line)
+    workdir = Path(tempfile.mkdtemp(prefix="sipgw-fakes-"))
+    child = ManagedProcess(
+        "fake_services", cmd, log_path=workdir / "fake_services.log", lifetime=None, cwd=REPO,
+        env=child_env(), capture="lines", cpu=args.loadgen_cpu, on_line=on_line,
+    )  # fmt: skip
     try:
-        if not wait_until(lambda: bool(ready) or not child.alive(), 30):
-            raise RuntimeError(f"fake services not ready:\n{child.diagnostics()}")
+        child.start()
+        if not wait_until(lambda: bool(ready) or not child.alive, 30):
+            raise RuntimeError(f"fake services not ready:\n{child.log_tail()}")
         if not ready:
-            raise RuntimeError(f"fake services exited:\n{child.diagnostics()}")
+            raise RuntimeError(f"fake services exited:\n{child.log_tail()}")
         info = ready[0]
         env = dict(info.get("keys", {}))
         env.update(
@@ -235,7 +234,10 @@ def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], Ch
         )
         yield env, child
     finally:
-        child.stop(signal.SIGTERM, timeout=10)
+        child.send_signal(signal.SIGTERM)
+        if child.wait(10) is None:
+            child.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------- ramp
@@ -245,7 +247,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
     """Steps against one gateway, driven by bench.loadgen or SIPp."""
     with contextlib.ExitStack() as stack:
         env: dict[str, str] = {}
-        fakes: Child | None = None
+        fakes: ManagedProcess | None = None
         if args.agent == "assistant":
             env, fakes = stack.enter_context(fake_services(args))
         gw = Gateway(
@@ -259,7 +261,9 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
         )
         address = gw.start()
         stack.callback(gw.stop)
-        fake_sampler = ProcSampler(fakes.pid).start() if fakes is not None else None
+        fake_sampler = None
+        if fakes is not None and fakes.pid is not None:
+            fake_sampler = ProcSampler(fakes.pid).start()
         if fake_sampler is not None:
             stack.callback(fake_sampler.stop)
         log(f"gateway pid {gw.pid} on {address[0]}:{address[1]} (CPU {args.gateway_cpu})")
@@ -328,17 +332,6 @@ def loadgen_step(
 # ---------------------------------------------------------------------- SIPp as the driver
 
 
-def _sipp_stat(path: Path) -> dict[str, str]:
-    try:
-        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
-    except OSError:
-        return {}
-    if len(lines) < 2:
-        return {}
-    header = lines[0].split(";")
-    return dict(zip(header, lines[-1].split(";"), strict=False))
-
-
 def _sipp_rtts(workdir: Path) -> list[float]:
     values: list[float] = []
     for path in workdir.glob("*_rtt.csv"):
@@ -361,44 +354,41 @@ def sipp_step(
         raise SystemExit("capacity: --driver sipp needs sipp (Debian package sip-tester)")
     workdir = Path(tempfile.mkdtemp(prefix="sipgw-sipp-"))
     try:
-        (workdir / "tone1k.ulaw").write_bytes(ulaw_tone() * 50)  # 1 s, looped
+        tone = tone_frame(1000.0, phase=math.pi / 2)
+        (workdir / "tone1k.ulaw").write_bytes(tone * 50)  # 1 s, looped
         ramp_s = calls / args.rate
         pause_ms = int((ramp_s + args.hold + 1.0) * 1000)
-        cmd = [
-            *taskset(args.loadgen_cpu), "sipp", f"{address[0]}:{address[1]}", "-sf", str(SCENARIO),
-            "-s", "echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", str(args.sipp_media_port),
-            "-l", str(calls), "-m", str(calls), "-r", f"{args.rate:g}", "-d", str(pause_ms),
-            "-nostdin", "-trace_stat", "-stf", "stat.csv", "-fd", "1", "-trace_rtt",
-            "-rtt_freq", "1", "-timeout", f"{int(pause_ms / 1000 + ramp_s + 60)}s",
-        ]  # fmt: skip
+        sipp = SippProcess(
+            [
+                f"{address[0]}:{address[1]}", "-sf", scenario("uac_rtp.xml"), "-s", "echo",
+                "-mp", str(args.sipp_media_port), "-l", str(calls), "-m", str(calls),
+                "-r", f"{args.rate:g}", "-d", str(pause_ms), "-trace_rtt", "-rtt_freq", "1",
+                "-timeout", f"{int(pause_ms / 1000 + ramp_s + 60)}s",
+            ],
+            timeout=pause_ms / 1000 + ramp_s + 120, cwd=workdir, name="sipp", traces=["stat"],
+            cpu=args.loadgen_cpu,
+        )  # fmt: skip
         t_start = time.time()
-        child = Child("sipp", cmd, cwd=workdir, env=bench_env())
-        code = child.wait(timeout=pause_ms / 1000 + ramp_s + 120)
-        stat = _sipp_stat(workdir / "stat.csv")
+        with sipp:
+            result = sipp.wait()
+        code = result.returncode
         rtts = _sipp_rtts(workdir)
         # all calls are up from about ramp_s after the start until the first one hangs up
         t0 = t_start + ramp_s + 1.0
         t1 = t_start + ramp_s + args.hold
         window = gw.window_figures(t0, t1)
         row = step_row(calls, window, idle_rss_kb, None)
-
-        def num(key: str) -> int | None:
-            try:
-                return int(float(stat[key]))
-            except (KeyError, ValueError):
-                return None
-
-        failed = num("FailedCall(C)")
+        failed = stat_count(result.stat, "FailedCall(C)")
         row.update(
             {
                 "setup_p50_ms": _r(percentile(rtts, 50), 1),
                 "setup_p99_ms": _r(percentile(rtts, 99), 1),
                 "setup_resolution_ms": 1,
-                "answered": num("SuccessfulCall(C)"),
+                "answered": stat_count(result.stat, "SuccessfulCall(C)"),
                 "failed": failed if failed is not None else (0 if code == 0 else calls),
-                "sipp_retransmissions": num("Retransmissions(C)"),
+                "sipp_retransmissions": stat_count(result.stat, "Retransmissions(C)"),
                 "sipp_exit": code,
-                "sipp_command": cmd,
+                "sipp_command": sipp.process.command,
                 "window": [t0, t1],
                 "gateway": window,
                 "rtp_in_per_call_per_s": (
@@ -409,7 +399,7 @@ def sipp_step(
             }
         )
         if code not in (0, 1):
-            row["sipp_tail"] = child.diagnostics(15)
+            row["sipp_tail"] = tail(result.log_path, 15)
         # the receiver's view is the gateway's jitter buffer: loss there is SIPp's stream
         row["lost"] = window.get("jb_lost_delta")
         return row
@@ -465,19 +455,7 @@ class Target:
 
     def window(self, t0: float, t1: float) -> dict[str, Any]:
         """Figures over a window."""
-        cpu = self.sampler.cpu_percent(t0, t1)
-        out = {
-            "window_s": round(t1 - t0, 2),
-            "cpu_percent": _r(cpu, 1),
-            "rss_kb": self.sampler.rss_kb(t0, t1),
-        }
-        if self.cpus is not None and self.cpu is not None:
-            busy = self.cpus.busy_percent(self.cpu, t0, t1)
-            out["cpu_busy_percent"] = _r(busy, 1)
-            out["steal_percent"] = _r(self.cpus.busy_percent(self.cpu, t0, t1, field=2), 1)
-            if busy is not None and cpu is not None:
-                out["others_on_cpu_percent"] = _r(max(0.0, busy - cpu), 1)
-        return out
+        return process_window(self.sampler, self.cpus, self.cpu, t0, t1)
 
 
 class SipgwTarget(Target):
@@ -512,31 +490,25 @@ class ChildTarget(Target):
     def __init__(self, name: str, cpu: int | None) -> None:
         self.name = name
         self.cpu = cpu
-        self.child: Child | None = None
+        self.child: ManagedProcess | None = None
         self._sampler: ProcSampler | None = None
-        self.workdir = tempfile.mkdtemp(prefix=f"sipgw-{name}-")
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"sipgw-{name}-"))
 
-    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
-        """The command line."""
+    def spawn(self, sip_port: int, lg_sip_port: int) -> ManagedProcess:
+        """Start the answerer (pinned to :attr:`cpu`, without a time bound)."""
         raise NotImplementedError
 
     def start(self, lg_sip_port: int) -> tuple[str, int]:
-        port = free_udp_port()
-        cmd = [*taskset(self.cpu), *self.command(port, lg_sip_port)]
-        self.command_line = cmd
-        self.child = Child(self.name, cmd, cwd=self.workdir, env=bench_env())
-        if not wait_until(lambda: udp_port_bound(port) or not self.child_alive(), 20):
-            raise RuntimeError(f"{self.name} did not start:\n{self.child.diagnostics()}")
-        if not self.child_alive():
-            raise RuntimeError(f"{self.name} exited:\n{self.child.diagnostics()}")
+        port = free_port()
+        child = self.child = self.spawn(port, lg_sip_port)
+        self.command_line = child.command
+        if not wait_udp_bound(port, 20) or not child.alive:
+            raise RuntimeError(f"{self.name} did not start:\n{child.log_tail()}")
         time.sleep(0.5)
-        self._sampler = ProcSampler(self.child.pid).start()
+        assert child.pid is not None
+        self._sampler = ProcSampler(child.pid).start()
         self.cpus = CpuSampler().start()
         return ("127.0.0.1", port)
-
-    def child_alive(self) -> bool:
-        """Whether the child runs."""
-        return self.child is not None and self.child.alive()
 
     def stop(self) -> None:
         if self._sampler is not None:
@@ -544,7 +516,9 @@ class ChildTarget(Target):
         if self.cpus is not None:
             self.cpus.stop()
         if self.child is not None:
-            self.child.stop(signal.SIGTERM, timeout=10)
+            self.child.send_signal(signal.SIGTERM)
+            if self.child.wait(10) is None:
+                self.child.kill()
 
     @property
     def sampler(self) -> ProcSampler:
@@ -559,11 +533,10 @@ class SippEchoTarget(ChildTarget):
         super().__init__("sipp", args.gateway_cpu)
         self.media_port = args.sipp_media_port
 
-    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
-        return [
-            "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", str(sip_port), "-mi", "127.0.0.1",
-            "-mp", str(self.media_port), "-rtp_echo", "-nostdin",
-        ]  # fmt: skip
+    def spawn(self, sip_port: int, lg_sip_port: int) -> ManagedProcess:
+        args = ["-sn", "uas", "-p", str(sip_port), "-mp", str(self.media_port), "-rtp_echo"]
+        sipp = SippProcess(args, timeout=None, cwd=self.workdir, traces=(), cpu=self.cpu)
+        return sipp.start().process
 
 
 class PyvoipTarget(ChildTarget):
@@ -575,11 +548,17 @@ class PyvoipTarget(ChildTarget):
         super().__init__("pyvoip", args.gateway_cpu)
         self.python = python
 
-    def command(self, sip_port: int, lg_sip_port: int) -> list[str]:
-        return [
+    def spawn(self, sip_port: int, lg_sip_port: int) -> ManagedProcess:
+        cmd = [
             str(self.python), str(PYVOIP_SCRIPT), "--bind", "127.0.0.1", "--sip-port",
             str(sip_port), "--server", f"127.0.0.1:{lg_sip_port}", "--rtp-ports", "40000-49999",
         ]  # fmt: skip
+        child = ManagedProcess(
+            self.name, cmd, log_path=self.workdir / "pyvoip.log", lifetime=None,
+            cwd=self.workdir, env=child_env(), cpu=self.cpu,
+        )  # fmt: skip
+        child.start()
+        return child
 
 
 def run_compare(args: argparse.Namespace) -> dict[str, Any]:
@@ -616,7 +595,7 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
         idle_rss: float | None = None
         try:
             for calls in steps:
-                lg_port = free_udp_port()
+                lg_port = free_port()
                 if not started or target.per_step:
                     if started:
                         target.stop()

@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.fake_services --json-ready
 
-It starts the fakes of ``tests/fakes`` on 127.0.0.1 (port 0 each), all on one event
+It starts the fakes of ``sipgw.testing.fakes`` on 127.0.0.1 (port 0 each), all on one event
 loop (uvloop when installed), prints ONE JSON line on stdout::
 
     {"assemblyai_url": "ws://127.0.0.1:P/v3/ws", "openai_base_url": "http://127.0.0.1:Q/v1",
@@ -32,118 +32,13 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
-from tests.fakes.assemblyai import FakeAssemblyAI
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.openai import FakeOpenAI, FakeResponse
+from sipgw.testing.fakes.services import KEYS, ServiceOptions, start_services
 
-__all__ = [
-    "DEFAULT_REPLY",
-    "DEFAULT_TRANSCRIPT",
-    "KEYS",
-    "FakeServices",
-    "ServiceOptions",
-    "build_parser",
-    "main",
-    "start_services",
-]
-
-KEYS: dict[str, str] = {
-    "ASSEMBLYAI_API_KEY": "bench-assemblyai-key",
-    "OPENAI_API_KEY": "sk-bench-openai-key",
-    "ELEVENLABS_API_KEY": "bench-elevenlabs-key",
-}
-"""The API keys the fakes accept (printed in the ready line)."""
-DEFAULT_TRANSCRIPT = "Hello, I have a question about my order."
-DEFAULT_REPLY = "Thanks, I can help you with that."
+__all__ = ["build_parser", "main"]
 
 log = logging.getLogger("bench.fake_services")
-
-
-@dataclass(frozen=True)
-class ServiceOptions:
-    """How the fakes behave (milliseconds unless said otherwise)."""
-
-    stt_final_latency_ms: float = 50.0
-    stt_min_turn_silence_ms: int = 100
-    stt_max_turn_silence_ms: int = 1000
-    transcript: str = DEFAULT_TRANSCRIPT
-    llm_first_token_ms: float = 100.0
-    reply: str = DEFAULT_REPLY
-    tts_first_byte_ms: float = 75.0
-    tts_speed: float = 1.5
-    tts_ms_per_char: int = 60
-
-
-@dataclass
-class FakeServices:
-    """The three running fakes."""
-
-    stt: FakeAssemblyAI
-    llm: FakeOpenAI
-    tts: FakeElevenLabs
-
-    def ready_line(self) -> dict[str, Any]:
-        """The JSON object announced on stdout."""
-        return {
-            "assemblyai_url": self.stt.url,
-            "openai_base_url": self.llm.base_url,
-            "elevenlabs_base_url": self.tts.base_url,
-            "keys": dict(KEYS),
-        }
-
-    def prune(self) -> int:
-        """Forget finished sessions and requests (call on the fakes' loop)."""
-        return (
-            self.stt.forget_ended_sessions()
-            + self.llm.forget_finished()
-            + self.tts.forget_finished()
-        )
-
-    async def aclose(self) -> None:
-        """Stop all three."""
-        await asyncio.gather(
-            self.stt.aclose(), self.llm.aclose(), self.tts.aclose(), return_exceptions=True
-        )
-
-
-def reply_responder(reply: str, first_token_s: float) -> Callable[[dict[str, Any]], FakeResponse]:
-    """An LLM responder that answers every request with ``reply`` in one content chunk."""
-
-    def respond(body: dict[str, Any]) -> FakeResponse:
-        return FakeResponse(text_deltas=[reply], first_chunk_delay=first_token_s)
-
-    return respond
-
-
-async def start_services(options: ServiceOptions) -> FakeServices:
-    """Start the three fakes on the running loop."""
-    stt = FakeAssemblyAI(
-        api_key=KEYS["ASSEMBLYAI_API_KEY"],
-        min_turn_silence_ms=options.stt_min_turn_silence_ms,
-        max_turn_silence_ms=options.stt_max_turn_silence_ms,
-        final_latency=options.stt_final_latency_ms / 1000,
-        default_transcript=options.transcript,
-    )
-    llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
-    llm.responder = reply_responder(options.reply, options.llm_first_token_ms / 1000)
-    tts = FakeElevenLabs(
-        api_key=KEYS["ELEVENLABS_API_KEY"],
-        first_byte_latency=options.tts_first_byte_ms / 1000,
-        speed=options.tts_speed if options.tts_speed > 0 else None,
-        ms_per_char=options.tts_ms_per_char,
-    )
-    await stt.start()
-    try:
-        await llm.start()
-        await tts.start()
-    except BaseException:
-        await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose(), return_exceptions=True)
-        raise
-    return FakeServices(stt, llm, tts)
 
 
 def build_parser() -> argparse.ArgumentParser:

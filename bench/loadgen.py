@@ -24,6 +24,14 @@ an outcome; the measurement window lasts ``--duration`` seconds (``--hold``
 without ``--churn``), with pacing and lateness counted only inside it; then
 every call gets a BYE and the JSON report is printed. With ``--churn`` each
 call lasts ``--hold`` × U(0.5, 1.5) seconds and is replaced by a new one.
+
+It parses SIP with a parser of its own (:func:`parse_sip`: the first line, headers
+as strings, the body), not with ``sipgw.message``, on purpose: it is the load
+generator, which places 50 calls/s and hangs up hundreds at 200 BYEs/s on the same
+core as its 20 ms ticker, and this parser takes about 7 µs per 200 OK against 52 µs
+for the core parser (which builds every header's object); and it must not depend
+on the product it measures, since the same generator drives SIPp and pyVoIP in
+``bench.capacity --compare``.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
@@ -44,7 +53,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench._harness import hist_percentile, machine_info, summarize, ulaw_tone, write_json
+from bench._harness import hist_percentile, machine_info, summarize, write_json
+from sipgw.testing.audio import tone_frame
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
 TIMESPEC = struct.Struct("@qq")
@@ -391,7 +401,7 @@ class LoadGenerator:
         self.stop_requested = asyncio.Event()
         self.window_folded_dev_max = 0
         self.measuring = False
-        self.tone = ulaw_tone(1000.0, -12.0)
+        self.tone = tone_frame(1000.0, -15.0, phase=math.pi / 2)  # a cosine: byte 0 is loud
         self.silence = b"\xff" * 160
         self.transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] = (opts.bind, 0)

@@ -131,14 +131,6 @@ ALLOWED: Mapping[str, frozenset[str]] = {
 
 PENDING: frozenset[tuple[str, str]] = frozenset(
     {
-        # The fakes of the cloud services move into the test toolkit (sipgw.testing);
-        # until then the benchmarks take them from tests/.
-        ("bench.fake_services", "tests.fakes.assemblyai"),
-        ("bench.fake_services", "tests.fakes.elevenlabs"),
-        ("bench.fake_services", "tests.fakes.openai"),
-        ("bench.latency", "tests.fakes.assemblyai"),
-        ("bench.latency", "tests.fakes.elevenlabs"),
-        ("bench.latency", "tests.fakes.openai"),
         # sipgw.errors names SipRequest under TYPE_CHECKING: errors -> message -> errors.
         ("sipgw.errors", "sipgw.message"),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,16 +21,15 @@ from typing import Any
 import pytest
 
 from media.rtp import RtpPacket
-from sipgw.app.agents import make_agent_factory
-from sipgw.app.settings_registry import resolve_settings
 from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.phone import Phone, sdp_audio_port
 
-from ..fakes.assemblyai import FakeAssemblyAI
-from ..fakes.elevenlabs import FakeElevenLabs
-from ..fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from ..refcycles import cycles_left_by_our_code
-from ..scripted_caller import Caller, running, sdp_port
-from .phone import PhoneAudio, tone
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,12 +46,12 @@ class Stack:
     tts: FakeElevenLabs
     records: Path
 
-    async def call(self) -> tuple[Caller, SipResponse, PhoneAudio]:
+    async def call(self) -> tuple[Phone, SipResponse, Phone]:
+        """A call: the phone as SIP caller, the answer, the same phone sending audio."""
         caller = await self.new_caller()
         ok = await caller.invite()
         assert ok.status == 200, ok
-        phone = PhoneAudio(caller, ("127.0.0.1", sdp_port(ok))).start()
-        return caller, ok, phone
+        return caller, ok, caller.start_audio()
 
     def record(self) -> list[dict[str, Any]]:
         (path,) = self.records.glob("*.jsonl")
@@ -80,22 +80,21 @@ async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
         "SIPGW_TRANSFER_TARGET": "sip:human@127.0.0.1:5999",
         **env,
     }  # fmt: skip
-    factory = make_agent_factory(resolve_settings({"SIPGW_AGENT": "assistant", **environment}))
     try:
-        async with running(factory) as (gateway, new_caller):
+        async with running_gateway(agent="assistant", env=environment) as (gateway, new_caller):
             yield Stack(gateway, new_caller, stt, llm, tts, tmp_path / "calls")
     finally:
         await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose())
 
 
-async def greeted(phone: PhoneAudio) -> None:
+async def greeted(phone: Phone) -> None:
     """Wait until the greeting has been heard in full."""
     await phone.wait_for_tone(GREETING_HZ, within=5)
-    await phone.wait_until_quiet(GREETING_HZ, 0.1)
+    await phone.wait_until_quiet(0.1, hz=GREETING_HZ)
 
 
-async def hang_up(caller: Caller, phone: PhoneAudio) -> None:
-    await phone.stop()
+async def hang_up(caller: Phone, phone: Phone) -> None:
+    await phone.stop_audio()
     await caller.bye()
 
 
@@ -105,16 +104,16 @@ async def test_greeting_plays_right_after_the_answer(tmp_path: Path) -> None:
         caller.send(caller.request("INVITE", caller.sdp()))
         await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
         ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
-        answered = asyncio.get_running_loop().time()
+        answered = time.monotonic()
         # The STT session and the TTS socket were opened while it rang.
         assert len(s.stt.sessions) == 1 and s.tts.contexts
         caller.to_tag = ok.to.tag
         caller.send(caller.request("ACK"))
         assert isinstance(ok, SipResponse)
-        phone = PhoneAudio(caller, ("127.0.0.1", sdp_port(ok))).start()
+        phone = caller.start_audio(("127.0.0.1", sdp_audio_port(ok)))
         first = await phone.wait_for_tone(GREETING_HZ, within=3)
         assert first - answered < 0.25  # pre-synthesized while ringing
-        await phone.wait_until_quiet(GREETING_HZ, 0.1)
+        await phone.wait_until_quiet(0.1, hz=GREETING_HZ)
         # The talkspurt fast path sent the greeting's first frame before its tick, and the
         # stream stayed continuous: one SSRC, sequence +1 and timestamp +160 every packet.
         assert s.gateway.early_sends >= 1
@@ -139,7 +138,7 @@ async def test_turn_with_tool_call_gets_a_spoken_reply(tmp_path: Path) -> None:
         )
         caller, ok, phone = await s.call()
         await greeted(phone)
-        phone.say(tone(SPEECH, 0.8))
+        phone.say(tone_frames(SPEECH, 0.8))
         await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.3)
         first, second = s.llm.requests[:2]
         assert first.body["messages"][-1] == {"role": "user", "content": "Where is my order 1234?"}
@@ -183,11 +182,10 @@ async def barge_in_call(s: Stack) -> None:
     s.llm.script([FakeResponse(text=LONG), FakeResponse(text="Sure, go ahead.")])
     caller, ok, phone = await s.call()
     await greeted(phone)
-    phone.say(tone(SPEECH, 0.6))
+    phone.say(tone_frames(SPEECH, 0.6))
     await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
-    loop = asyncio.get_running_loop()
-    onset = loop.time()
-    phone.say(tone(SPEECH, 1.2))
+    onset = time.monotonic()
+    phone.say(tone_frames(SPEECH, 1.2))
     await asyncio.sleep(1.6)
     spans = phone.tone_spans(LONG_HZ)
     stopped = spans[-1][1]
@@ -212,10 +210,10 @@ async def test_a_short_mm_hm_does_not_cut_the_agent_off(tmp_path: Path) -> None:
         s.llm.script([FakeResponse(text=LONG)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        phone.say(tone(SPEECH, 0.6))
+        phone.say(tone_frames(SPEECH, 0.6))
         await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
-        phone.say(tone(SPEECH, 0.2))
-        await phone.wait_until_quiet(LONG_HZ, 1.0)  # until the reply has played out
+        phone.say(tone_frames(SPEECH, 0.2))
+        await phone.wait_until_quiet(1.0, hz=LONG_HZ)  # until the reply has played out
         spans = phone.tone_spans(LONG_HZ)
         heard = sum(end - start for start, end in spans)
         # Paused for the "mm-hm" (a gap in the tone), then the rest of the reply played.
@@ -241,13 +239,13 @@ async def test_end_call_says_goodbye_then_hangs_up(tmp_path: Path) -> None:
         )
         caller, ok, phone = await s.call()
         await greeted(phone)
-        phone.say(tone(SPEECH, 0.6))
+        phone.say(tone_frames(SPEECH, 0.6))
         bye = await caller.answer_bye(within=10)
-        bye_at = asyncio.get_running_loop().time()
+        bye_at = time.monotonic()
         assert bye.method == "BYE"
         spans = phone.tone_spans(GOODBYE_HZ)
         assert spans and spans[-1][1] <= bye_at  # the goodbye was spoken before the BYE
-        await phone.stop()
+        await phone.stop_audio()
 
 
 async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
@@ -256,7 +254,7 @@ async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
         s.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone(SPEECH, 0.5))
+        said = phone.say(tone_frames(SPEECH, 0.5))
         heard = await phone.wait_for_tone(FALLBACK_HZ, within=5)
         assert heard - said < 2.5
         await hang_up(caller, phone)
@@ -269,7 +267,7 @@ async def test_stt_disconnect_mid_call_is_survived(tmp_path: Path) -> None:
         caller, ok, phone = await s.call()
         await greeted(phone)
         s.stt.drop_connections()
-        phone.say(tone(SPEECH, 0.8))  # spoken during the outage / right after it
+        phone.say(tone_frames(SPEECH, 0.8))  # spoken during the outage / right after it
         await phone.wait_for_tone(REPLY_HZ, within=10, min_seconds=0.2)
         assert len(s.stt.sessions) >= 2
         await hang_up(caller, phone)
@@ -282,7 +280,7 @@ async def test_dtmf_reaches_the_llm_as_text(tmp_path: Path) -> None:
         s.llm.script([FakeResponse(text="Your order has shipped.")])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        remote = ("127.0.0.1", sdp_port(ok))
+        remote = ("127.0.0.1", sdp_audio_port(ok))
         for n, digit in enumerate([4, 2, 11]):  # 4, 2, #
             for k, end in enumerate([False, True, True, True]):
                 payload = struct.pack("!BBH", digit, (0x80 if end else 0) | 10, 160 * (k + 1))
@@ -301,19 +299,17 @@ async def test_dtmf_reaches_the_llm_as_text(tmp_path: Path) -> None:
         await hang_up(caller, phone)
 
 
-async def transfer_call(
-    s: Stack, respond: int
-) -> tuple[Caller, SipResponse, PhoneAudio, SipRequest]:
+async def transfer_call(s: Stack, respond: int) -> tuple[Phone, SipResponse, Phone, SipRequest]:
     s.stt.script(["Can I talk to a person?"])
     transfer = FakeToolCall("transfer_to_human", {"reason": "asked"})
     s.llm.script([FakeResponse(tool_calls=[transfer])])
     caller, ok, phone = await s.call()
     await greeted(phone)
-    phone.say(tone(SPEECH, 0.6))
+    phone.say(tone_frames(SPEECH, 0.6))
     refer = await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "REFER", 8)
     assert isinstance(refer, SipRequest)
     assert refer.headers.get("Refer-To") == "<sip:human@127.0.0.1:5999>"
-    caller.sip.sendto(make_response(refer, respond).serialize(), caller.gateway)
+    caller.send(make_response(refer, respond).serialize())
     return caller, ok, phone, refer
 
 
@@ -330,7 +326,7 @@ async def test_transfer_to_human_sends_refer_and_hangs_up_when_connected(tmp_pat
         ).encode())  # fmt: skip
         caller.send(notify)
         await caller.answer_bye(within=5)
-        await phone.stop()
+        await phone.stop_audio()
     assert any(r["type"] == "transfer" and r["accepted"] for r in s.record())
 
 
@@ -352,11 +348,11 @@ async def test_a_pause_no_speech_confirms_resumes_by_itself(tmp_path: Path) -> N
         s.llm.script([FakeResponse(text=LONG)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        phone.say(tone(SPEECH, 0.6))
+        phone.say(tone_frames(SPEECH, 0.6))
         await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=1.6)  # past STT_SPEECH_ECHO
         # The STT thinks someone started talking; the phone sends only silence.
         s.stt.inject({"type": "SpeechStarted", "timestamp": 99_000, "confidence": 0.9})
-        await phone.wait_until_quiet(LONG_HZ, 1.5, within=15)
+        await phone.wait_until_quiet(1.5, hz=LONG_HZ, within=15)
         spans = phone.tone_spans(LONG_HZ)
         gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
         assert gaps and max(gaps) < 1.0, spans  # paused, then resumed (0.5 s watchdog)

@@ -23,7 +23,7 @@ from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
-from tests.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 
 KEY = "sk-conv"
 PROMPT = "You are the phone agent of a small shop."

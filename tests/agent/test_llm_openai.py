@@ -16,7 +16,7 @@ from openai import AsyncOpenAI
 from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
 from agent.llm.sentences import SentenceSplitter
-from tests.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
 
 KEY = "sk-test-key"
 MESSAGES = [

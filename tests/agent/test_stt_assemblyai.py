@@ -7,11 +7,9 @@ auth) and turns synthesized μ-law tone bursts into scripted transcripts.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import json
-import math
 import socket
 import time
 from collections import deque
@@ -46,8 +44,8 @@ from agent.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
-from media.g711 import linear_to_ulaw
-from tests.fakes.assemblyai import (
+from sipgw.testing.audio import encode, tone_samples
+from sipgw.testing.fakes.assemblyai import (
     RATE_VIOLATION,
     REQUIRED_PARAMS,
     FakeAssemblyAI,
@@ -71,14 +69,9 @@ E = TypeVar("E")
 # --------------------------------------------------------------------------- audio helpers
 
 
-def tone(ms: int, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
-    """A μ-law sine burst (about -13 dBFS): speech as far as the fake is concerned."""
-    n = ms * 8
-    peak = amplitude * 32767
-    samples = array.array(
-        "h", (round(peak * math.sin(2 * math.pi * freq * i / 8000)) for i in range(n))
-    )
-    return linear_to_ulaw(samples.tobytes())
+def tone(ms: int, freq: float = 440.0) -> bytes:
+    """A μ-law sine burst at -13.5 dBFS: speech as far as the fake is concerned."""
+    return encode(tone_samples(freq, ms / 1000, -13.5))
 
 
 def silence(ms: int) -> bytes:

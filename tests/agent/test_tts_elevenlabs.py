@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,12 +21,13 @@ from hypothesis import strategies as st
 from agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
 from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from agent.tts.reframe import Reframer
-from tests.fakes.elevenlabs import (
+from sipgw.testing.fakes.elevenlabs import (
     DEFAULT_TONES,
     FakeElevenLabs,
     synth_tone,
     tone_duration_ms,
 )
+from sipgw.testing.ports import free_port
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -106,12 +106,6 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not predicate():  # noqa: ASYNC110 - polling on purpose, see docstring
             await asyncio.sleep(0.005)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- Reframer

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .peers import LOGS
-from .peers.audio import write_tone
+from sipgw.testing.audio import write_tone
+from sipgw.testing.process import LOGS
 
 HERE = Path(__file__).resolve().parent
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from ..fakes.assemblyai import FakeAssemblyAI
-from ..fakes.elevenlabs import FakeElevenLabs
-from ..fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from .peers import _LIVE
-from .peers.audio import AudioReport, analyse, write_pattern
-from .peers.baresip import Baresip
-from .peers.gateway import Gateway
+from sipgw.testing.audio import AudioReport, analyse, write_pattern
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.process import running_processes
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,7 +64,7 @@ def services(tmp_workdir: Path) -> Iterator[Services]:
         stt.stop()
         llm.stop()
         tts.stop()
-        left = [p for p in list(_LIVE) if p.alive]
+        left = running_processes()
         for p in left:
             p.kill()
 
@@ -100,7 +100,7 @@ def call_record(tmp_workdir: Path) -> list[dict[str, object]]:
 
 @dataclass
 class Call:
-    gateway: Gateway
+    gateway: GatewayProcess
     heard: Path
     agent_hung_up: bool
 
@@ -113,7 +113,8 @@ def run_call(
     extra_env: dict[str, str] | None = None,
 ) -> Call:
     """baresip calls the assistant; after ``seconds`` (unless the agent hung up) it hangs up."""
-    gw = Gateway(tmp_workdir, agent="assistant", extra_env={**services.env, **(extra_env or {})})
+    env = {**services.env, **(extra_env or {})}
+    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))
@@ -193,7 +194,7 @@ def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Servic
     services.stt.script(["Where is my order 1234?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "drop", (None, 1.5), (SPEECH_HZ, 0.8))
-    gw = Gateway(tmp_workdir, agent="assistant", extra_env=services.env)
+    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=services.env)
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))
@@ -230,7 +231,7 @@ def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Servi
     source = script(tmp_workdir, "transfer", (None, 1.0), (SPEECH_HZ, 0.6))
     with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
         env = {**services.env, "SIPGW_TRANSFER_TARGET": human.uri}
-        gw = Gateway(tmp_workdir, agent="assistant", extra_env=env)
+        gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
         caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
         with gw, caller:
             caller.dial(gw.uri("agent"))
@@ -248,7 +249,7 @@ def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> N
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "dtmf", (None, 30.0))
     env = {**services.env, "SIPGW_DTMF_TIMEOUT_MS": "500"}
-    gw = Gateway(tmp_workdir, agent="assistant", extra_env=env)
+    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from .peers import _LIVE
-from .peers.audio import AudioReport, analyse
-from .peers.baresip import Baresip
-from .peers.gateway import Gateway
-from .peers.linphonec import Linphonec
-from .peers.relay import Impairment, UdpRelay
-from .peers.sipp import run_sipp, scenario, write_uac_media
+from sipgw.testing.audio import AudioReport, analyse
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.linphonec import Linphonec
+from sipgw.testing.peers.relay import Impairment, UdpRelay
+from sipgw.testing.peers.sipp import run_sipp, scenario, write_uac_media
+from sipgw.testing.process import running_processes
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -27,7 +27,7 @@ JITTER_MIN = 0.04  # the jitter buffer's initial delay
 @pytest.fixture(autouse=True)
 def _nothing_left_running() -> Iterator[None]:
     yield
-    left = [p for p in list(_LIVE) if p.alive]
+    left = running_processes()
     for p in left:
         p.kill()
     assert not left, f"processes left running: {[p.argv for p in left]}"
@@ -51,7 +51,7 @@ def echo_delay(sent: AudioReport, heard: AudioReport) -> float:
 def test_baresip_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
     with (
-        Gateway(tmp_workdir) as gw,
+        GatewayProcess(tmp_workdir) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=source) as caller,
     ):
         caller.dial(gw.uri())
@@ -72,7 +72,7 @@ def test_baresip_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> 
 
 def test_linphonec_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir) as gw,
+        GatewayProcess(tmp_workdir) as gw,
         Linphonec(
             tmp_workdir, "lin", play=tone_wav(440, 30, -12.0, lead_silence=0.3), codecs=["PCMU"]
         ) as lin,
@@ -95,7 +95,7 @@ def test_linphonec_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -
 def test_pcma_only_caller(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     source = tone_wav(800, 30, -9.0, lead_silence=0.2)
     with (
-        Gateway(tmp_workdir) as gw,
+        GatewayProcess(tmp_workdir) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=source, codec="pcma") as caller,
     ):
         caller.dial(gw.uri())
@@ -110,7 +110,7 @@ def test_pcma_only_caller(tmp_workdir: Path, tone_wav: ToneWav) -> None:
 
 def test_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
+        GatewayProcess(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
     ):
         caller.dial(gw.uri())
@@ -124,7 +124,7 @@ def test_sigterm_ends_calls_with_bye_and_exits_cleanly(
     tmp_workdir: Path, tone_wav: ToneWav
 ) -> None:
     with (
-        Gateway(tmp_workdir) as gw,
+        GatewayProcess(tmp_workdir) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
     ):
         caller.dial(gw.uri())
@@ -136,7 +136,7 @@ def test_sigterm_ends_calls_with_bye_and_exits_cleanly(
 
 
 def test_caller_cancels_while_ringing(tmp_workdir: Path) -> None:
-    with Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw:
+    with GatewayProcess(tmp_workdir, extra_args=["--ring-time", "10"]) as gw:
         result = run_sipp(
             ["-sf", scenario("uac_cancel.xml"), gw.target, "-s", "echo", "-m", "1", "-d", "300"],
             timeout=20,
@@ -151,7 +151,7 @@ def test_caller_cancels_while_ringing(tmp_workdir: Path) -> None:
 
 def test_baresip_cancel_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
+        GatewayProcess(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
     ):
         caller.dial(gw.uri())
@@ -162,7 +162,7 @@ def test_baresip_cancel_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> N
 
 
 def test_options_ping(tmp_workdir: Path) -> None:
-    with Gateway(tmp_workdir) as gw:
+    with GatewayProcess(tmp_workdir) as gw:
         result = run_sipp(
             ["-sf", scenario("options.xml"), gw.target, "-s", "echo", "-m", "3"],
             timeout=10,
@@ -176,7 +176,7 @@ def test_options_ping(tmp_workdir: Path) -> None:
 
 def test_sipp_embedded_uac_scenario(tmp_workdir: Path) -> None:
     """SIPp's own built-in UAC: INVITE, 100/180/200, ACK, pause, BYE - five calls, two at a time."""
-    with Gateway(tmp_workdir, extra_args=["--rtp-timeout", "0"]) as gw:
+    with GatewayProcess(tmp_workdir, extra_args=["--rtp-timeout", "0"]) as gw:
         result = run_sipp(
             ["-sn", "uac", gw.target, "-s", "echo", "-m", "5", "-l", "2", "-r", "10", "-d", "500"],
             timeout=30,
@@ -190,7 +190,7 @@ def test_sipp_embedded_uac_scenario(tmp_workdir: Path) -> None:
 def test_sipp_rtp_stream_and_dtmf(tmp_workdir: Path) -> None:
     cwd = tmp_workdir / "sipp"
     _, seconds = write_uac_media(cwd, tone_hz=1000, seconds=1.5, digits="7#", after_seconds=0.3)
-    with Gateway(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw:
+    with GatewayProcess(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw:
         result = run_sipp(
             ["-sf", scenario("uac_pcap.xml"), gw.target, "-s", "echo", "-m", "1"]
             + ["-d", str(int(seconds * 1000) + 300)],
@@ -205,7 +205,7 @@ def test_sipp_rtp_stream_and_dtmf(tmp_workdir: Path) -> None:
 
 def test_baresip_dtmf_reaches_the_agent(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw,
+        GatewayProcess(tmp_workdir, extra_args=["--log-level", "DEBUG"]) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
     ):
         caller.dial(gw.uri())
@@ -222,7 +222,7 @@ def test_echo_survives_loss_and_jitter_through_a_nat_relay(
 ) -> None:
     """The gateway behind a 1:1 "NAT" (public 127.0.0.2) that drops, delays and reorders RTP."""
     source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
-    with Gateway(tmp_workdir, public_ip="127.0.0.2") as gw:
+    with GatewayProcess(tmp_workdir, public_ip="127.0.0.2") as gw:
         ports = [gw.sip_port, *gw.rtp_ports.ports()]
         impaired = Impairment(loss=0.03, jitter_ms=30, reorder=0.05, reorder_ms=25)
         with (
@@ -248,7 +248,7 @@ def test_echo_survives_loss_and_jitter_through_a_nat_relay(
 
 def test_linphonec_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
+        GatewayProcess(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
         Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["PCMU"]) as lin,
     ):
         lin.call(gw.uri())
@@ -259,7 +259,7 @@ def test_linphonec_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> Non
 
 def test_linphonec_cancels_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     with (
-        Gateway(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
+        GatewayProcess(tmp_workdir, extra_args=["--ring-time", "10"]) as gw,
         Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["PCMU"]) as lin,
     ):
         lin.call(gw.uri())

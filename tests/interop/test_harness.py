@@ -15,29 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from .peers import _LIVE, PeerError, require_binary
-from .peers.audio import (
+from sipgw.testing.audio import (
     AudioReport,
-    alaw_decode,
-    alaw_encode,
     analyse,
     analyse_samples,
+    decode,
+    encode,
     goertzel_dbfs,
     read_wav,
     tone_samples,
-    ulaw_decode,
-    ulaw_encode,
     wav_is_complete,
     write_pattern,
     write_tone,
     write_wav,
 )
-from .peers.baresip import Baresip
-from .peers.gateway import Gateway
-from .peers.linphonec import Linphonec
-from .peers.ports import free_port_range, free_udp_port, port_is_free, udp_port_bound
-from .peers.relay import Impairment, UdpRelay
-from .peers.sipp import run_sipp, scenario, start_sipp, write_uac_media
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.linphonec import Linphonec
+from sipgw.testing.peers.relay import Impairment, UdpRelay
+from sipgw.testing.peers.sipp import run_sipp, scenario, start_sipp, write_uac_media
+from sipgw.testing.ports import free_port, free_port_range, port_is_free, udp_port_bound
+from sipgw.testing.process import MissingProgram, PeerError, require_binary, running_processes
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +46,7 @@ ToneWav = Callable[..., Path]
 def _nothing_left_running() -> Iterator[None]:
     """Every peer a harness test starts must be gone when the test ends."""
     yield
-    left = [p for p in list(_LIVE) if p.alive]
+    left = running_processes()
     for p in left:
         p.kill()
     assert not left, f"processes left running: {[p.argv for p in left]}"
@@ -136,12 +134,12 @@ def test_wav_is_complete_and_read_wav_of_unfinished_files(tmp_path: Path) -> Non
 
 
 def test_g711_codecs() -> None:
-    assert ulaw_encode([0]) == b"\xff" and ulaw_decode(b"\xff\x7f") == [0, 0]
-    assert ulaw_decode(b"\x00\x80") == [-32124, 32124]
-    assert alaw_encode([0]) == b"\xd5" and alaw_decode(b"\xd5\x55") == [8, -8]
+    assert encode([0]) == b"\xff" and decode(b"\xff\x7f") == [0, 0]
+    assert decode(b"\x00\x80") == [-32124, 32124]
+    assert encode([0], "PCMA") == b"\xd5" and decode(b"\xd5\x55", "PCMA") == [8, -8]
     tone = tone_samples(1000, 0.1, -9.0)
-    for enc, dec in ((ulaw_encode, ulaw_decode), (alaw_encode, alaw_decode)):
-        back = dec(enc(tone))
+    for codec in ("PCMU", "PCMA"):
+        back = decode(encode(tone, codec), codec)
         assert len(back) == len(tone)
         assert goertzel_dbfs(back, 1000) == pytest.approx(-9.0, abs=0.1)
         assert all(abs(a - b) <= max(16, abs(a) // 16) for a, b in zip(tone, back, strict=True))
@@ -151,7 +149,7 @@ def test_g711_codecs() -> None:
 
 
 def test_free_ports_are_unique_and_bindable() -> None:
-    ports = [free_udp_port(span=2) for _ in range(20)]
+    ports = [free_port(span=2) for _ in range(20)]
     taken = [p + d for p in ports for d in (0, 1)]
     assert len(set(taken)) == len(taken)
     assert all(1024 < p < 65535 for p in ports)
@@ -196,7 +194,7 @@ def _recv_all(sock: socket.socket, count: int, timeout: float = 2.0) -> list[byt
 
 
 def _relay_pair(**kwargs: object) -> tuple[UdpRelay, socket.socket, socket.socket, int]:
-    port = free_udp_port()
+    port = free_port()
     gw = _udp("127.0.0.1", port)  # the "gateway" side binds the private address
     relay = UdpRelay([port], **kwargs).start()  # type: ignore[arg-type]
     peer = _udp("127.0.0.1")
@@ -312,7 +310,7 @@ sys.exit(0)
 def test_gateway_driver_with_stub_program(tmp_workdir: Path) -> None:
     stub = tmp_workdir / "stub_gateway.py"
     stub.write_text(_STUB)
-    with Gateway(
+    with GatewayProcess(
         tmp_workdir,
         public_ip="127.0.0.2",
         program=[sys.executable, str(stub)],
@@ -333,7 +331,7 @@ def test_gateway_driver_with_stub_program(tmp_workdir: Path) -> None:
 def test_gateway_driver_reports_startup_failure(tmp_workdir: Path) -> None:
     stub = tmp_workdir / "stub_gateway.py"
     stub.write_text(_STUB)
-    gw = Gateway(tmp_workdir, program=[sys.executable, str(stub)], extra_args=["--fail"])
+    gw = GatewayProcess(tmp_workdir, program=[sys.executable, str(stub)], extra_args=["--fail"])
     with pytest.raises(PeerError, match=r"(?s)exited with code 2.*boom: cannot start"):
         gw.start()
     assert not gw.alive
@@ -341,7 +339,7 @@ def test_gateway_driver_reports_startup_failure(tmp_workdir: Path) -> None:
 
 def test_missing_program_fails_naming_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(pytest.fail.Exception, match="apt-get install .*baresip-core"):
+    with pytest.raises(MissingProgram, match="apt-get install .*baresip-core"):
         require_binary("baresip")
 
 

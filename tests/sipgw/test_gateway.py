@@ -1,4 +1,4 @@
-"""The asyncio gateway on real loopback sockets, driven by a scripted caller."""
+"""The asyncio gateway on real loopback sockets, driven by a scripted phone."""
 
 from __future__ import annotations
 
@@ -13,24 +13,27 @@ from media import g711
 from media.rtp import RtpPacket
 from sipgw.app.stats import gateway_stats
 from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.phone import sdp_audio_port
 
 from ..refcycles import cycles_left_by_our_code
-from ..scripted_caller import drain_rtp, running, sdp_port, send_rtp, tone_frames
 
 pytestmark = pytest.mark.timeout(30)
 
 
 async def test_echo_call_over_real_sockets() -> None:
-    async with running() as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway() as (gateway, new_phone):
+        # Sequence numbers and timestamps that wrap during the call.
+        caller = await new_phone(sequence=60000, timestamp=2**32 - 800, ssrc=0x1234)
         ok = await caller.invite()
         assert ok.status == 200
         statuses = [m.status for m in caller.received if isinstance(m, SipResponse)]
         assert statuses == [100, 180, 200]
-        frames = tone_frames(1000, 75)  # 1.5 s
-        await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), frames)
+        frames = tone_frames(1000, 1.5)
+        await caller.play(frames)
         await asyncio.sleep(0.5)
-        packets = drain_rtp(caller)
+        packets = caller.packets()
         assert await caller.bye() and caller.received[-1].status == 200
         stats = gateway_stats(gateway)
     # Continuous outbound RTP: one SSRC, seq +1, ts +160, marker only on the first packet
@@ -54,11 +57,11 @@ async def test_echo_call_over_real_sockets() -> None:
 
 
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
-    async with running() as (_, new_caller):
+    async with running_gateway() as (_, new_phone):
         with cycles_left_by_our_code() as leftovers:
-            caller = await new_caller()
+            caller = await new_phone()
             ok = await caller.invite()
-            await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), tone_frames(1000, 25))
+            await caller.play(tone_frames(1000, 0.5))
             assert await caller.bye()
             await asyncio.sleep(0.1)  # the agent's close runs in a task
             del caller, ok
@@ -66,14 +69,14 @@ async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
 
 
 async def test_pcma_call_is_converted_at_the_edge() -> None:
-    async with running() as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway() as (gateway, new_phone):
+        caller = await new_phone()
         ok = await caller.invite("8 101")
         assert b"RTP/AVP 8 101" in ok.body
-        frames = tone_frames(800, 40, "PCMA")
-        await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), frames, pt=8)
+        frames = tone_frames(800, 0.8, codec="PCMA")
+        await caller.play(frames, payload_type=8)
         await asyncio.sleep(0.4)
-        packets = drain_rtp(caller)
+        packets = caller.packets()
         await caller.bye()
     assert {p.payload_type for p in packets} == {8}
     echoed = [p.payload for p in packets if p.payload != g711.silence_frame("PCMA")]
@@ -85,8 +88,8 @@ async def test_pcma_call_is_converted_at_the_edge() -> None:
 
 
 async def test_rtp_timeout_hangs_up() -> None:
-    async with running(rtp_timeout=1.0) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(rtp_timeout=1.0) as (gateway, new_phone):
+        caller = await new_phone()
         ok = await caller.invite()
         assert ok.status == 200
         bye = await caller.answer_bye(within=4.0)
@@ -96,8 +99,8 @@ async def test_rtp_timeout_hangs_up() -> None:
 
 
 async def test_max_call_duration_hangs_up() -> None:
-    async with running(max_call_seconds=1.0) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(max_call_seconds=1.0) as (gateway, new_phone):
+        caller = await new_phone()
         await caller.invite()
         await caller.answer_bye(within=4.0)
 
@@ -111,10 +114,10 @@ class DigitAgent(EchoAgent):
 
 async def test_rfc4733_dtmf_reaches_the_agent() -> None:
     DigitAgent.digits = []
-    async with running(lambda c: DigitAgent(c, 0)) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(lambda c: DigitAgent(c, 0)) as (gateway, new_phone):
+        caller = await new_phone()
         ok = await caller.invite()
-        remote = ("127.0.0.1", sdp_port(ok))
+        remote = ("127.0.0.1", sdp_audio_port(ok))
         events = [(False, 160), (False, 320), (True, 480), (True, 480), (True, 480)]
         for n, (end, duration) in enumerate(events):
             payload = struct.pack("!BBH", 5, (0x80 if end else 0) | 10, duration)
@@ -128,8 +131,8 @@ async def test_rfc4733_dtmf_reaches_the_agent() -> None:
 
 
 async def test_shutdown_sends_bye_and_waits() -> None:
-    async with running() as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway() as (gateway, new_phone):
+        caller = await new_phone()
         await caller.invite()
         stopping = asyncio.create_task(gateway.stop(grace=3.0))
         await caller.answer_bye()
@@ -143,25 +146,25 @@ class FailingAgent(EchoAgent):
 
 
 async def test_agent_prepare_failure_rejects_with_503() -> None:
-    async with running(FailingAgent) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(FailingAgent) as (gateway, new_phone):
+        caller = await new_phone()
         response = await caller.invite()
         assert response.status == 503
         assert gateway.ports.in_use == 0
 
 
 async def test_rtp_port_exhaustion_rejects_with_503() -> None:
-    async with running(rtp_ports=(31500, 31502)) as (gateway, new_caller):
-        first = await new_caller()
+    async with running_gateway(rtp_ports=(31500, 31502)) as (gateway, new_phone):
+        first = await new_phone()
         assert (await first.invite()).status == 200
-        second = await new_caller()
+        second = await new_phone()
         assert (await second.invite()).status == 503
         await first.bye()
 
 
 async def test_in_dialog_requests_to_a_host_name_are_resolved() -> None:
-    async with running(max_call_seconds=1.0) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(max_call_seconds=1.0) as (gateway, new_phone):
+        caller = await new_phone()
         caller.contact_host = "localhost"  # the BYE must be sent to a resolved name
         await caller.invite()
         bye = await caller.answer_bye(within=4.0)
@@ -179,10 +182,10 @@ def test_taken_rtp_ports_are_skipped_under_uvloop() -> None:
     try:
 
         async def scenario() -> None:
-            async with running(rtp_ports=(31700, 31710)) as (gateway, new_caller):
-                caller = await new_caller()
+            async with running_gateway(rtp_ports=(31700, 31710)) as (gateway, new_phone):
+                caller = await new_phone()
                 ok = await caller.invite()
-                assert ok.status == 200 and sdp_port(ok) == 31702
+                assert ok.status == 200 and sdp_audio_port(ok) == 31702
                 await caller.bye()
 
         uvloop.run(scenario())
@@ -196,8 +199,8 @@ class BrokenAgent(EchoAgent):
 
 
 async def test_a_failing_setup_still_ends_the_call() -> None:
-    async with running(BrokenAgent) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(BrokenAgent) as (gateway, new_phone):
+        caller = await new_phone()
         ok = await caller.invite()
         assert ok.status == 200  # the answer went out before the agent failed
         await caller.answer_bye(within=3)
@@ -210,7 +213,8 @@ async def test_a_failing_setup_still_ends_the_call() -> None:
 
 def reinvite(caller, direction: str, version: int) -> None:
     caller.cseq += 1
-    sdp = caller.sdp().replace("o=caller 1 1", f"o=caller 1 {version}") + f"a={direction}\r\n"
+    sdp = caller.sdp().replace("o=phone 1 1", f"o=phone 1 {version}")
+    sdp = sdp.replace("a=sendrecv", f"a={direction}")
     caller.send(caller.request("INVITE", sdp))
 
 
@@ -221,12 +225,12 @@ async def accepted(caller) -> None:
 
 
 async def test_rtp_timeout_counts_from_the_last_packet() -> None:
-    async with running(rtp_timeout=0.4) as (gateway, new_caller):
-        caller = await new_caller()
-        ok = await caller.invite()
+    async with running_gateway(rtp_timeout=0.4) as (gateway, new_phone):
+        caller = await new_phone()
+        await caller.invite()
         loop = asyncio.get_running_loop()
         bye = asyncio.create_task(caller.answer_bye(within=3.0))
-        await send_rtp(caller, ("127.0.0.1", sdp_port(ok)), tone_frames(1000, 40))  # 0.8 s
+        await caller.play(tone_frames(1000, 0.8))
         last_packet = loop.time()
         assert not bye.done()  # twice the timeout passed, with packets arriving
         await bye
@@ -234,8 +238,8 @@ async def test_rtp_timeout_counts_from_the_last_packet() -> None:
 
 
 async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None:
-    async with running(rtp_timeout=0.3) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(rtp_timeout=0.3) as (gateway, new_phone):
+        caller = await new_phone()
         await caller.invite()
         loop = asyncio.get_running_loop()
         reinvite(caller, "inactive", 2)
@@ -250,8 +254,8 @@ async def test_no_rtp_timeout_on_hold_and_a_fresh_one_after_the_resume() -> None
 
 
 async def test_max_call_duration_is_one_timer_from_the_answer() -> None:
-    async with running(max_call_seconds=0.5) as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway(max_call_seconds=0.5) as (gateway, new_phone):
+        caller = await new_phone()
         await caller.invite()
         answered = asyncio.get_running_loop().time()
         await caller.answer_bye(within=2.0)
@@ -261,9 +265,9 @@ async def test_max_call_duration_is_one_timer_from_the_answer() -> None:
 
 
 async def test_the_sip_endpoint_reports_when_the_core_is_idle() -> None:
-    async with running() as (gateway, new_caller):
+    async with running_gateway() as (gateway, new_phone):
         assert gateway.sip.when_idle().done()
-        caller = await new_caller()
+        caller = await new_phone()
         await caller.invite()
         idle = gateway.sip.when_idle()
         await asyncio.sleep(0.1)
@@ -274,8 +278,8 @@ async def test_the_sip_endpoint_reports_when_the_core_is_idle() -> None:
 
 
 async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> None:
-    async with running() as (gateway, new_caller):
-        caller = await new_caller()
+    async with running_gateway() as (gateway, new_phone):
+        caller = await new_phone()
         await caller.invite()
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -283,7 +287,7 @@ async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> No
         bye = await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "BYE")
         assert isinstance(bye, SipRequest)
         await asyncio.sleep(0.3)
-        caller.sip.sendto(make_response(bye, 200).serialize(), caller.gateway)
+        caller.send(make_response(bye, 200).serialize())
         await asyncio.wait_for(stopping, 2.0)
         assert 0.3 <= loop.time() - started <= 1.5
         assert gateway.handles == {} and gateway.ports.in_use == 0

@@ -4,8 +4,9 @@
 timeout=10, cwd=workdir)`` adds ``-nostdin``, ``-i``/``-mi 127.0.0.1``, free ``-p``/``-mp`` ports,
 a global ``-timeout`` and trace files in ``cwd`` unless the arguments already set them, and
 returns a :class:`SippResult` (exit code 0 = every call succeeded, 1 = some call failed, 97/99 =
-stopped without calls...). For SIPp as a UAS running alongside other peers use
-:class:`SippProcess` (``start_sipp``). Scenario files live in ``tests/interop/scenarios``.
+stopped without calls...). For SIPp running alongside other peers (a UAS, or a load
+generator) use :class:`SippProcess` (``start_sipp``); ``timeout=None`` runs it until
+:meth:`SippProcess.stop`. Scenario files live in ``scenarios/`` beside this module.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+import signal
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from . import ManagedProcess, PeerError, require_binary, tail
-from .audio import tone_samples, ulaw_encode
-from .ports import free_port_range, free_udp_port, wait_udp_bound
+from ..audio import encode, tone_samples
+from ..ports import free_port, free_port_range, wait_udp_bound
+from ..process import ManagedProcess, PeerError, require_binary, tail
 
 __all__ = [
     "SCENARIO_DIR",
@@ -31,17 +33,20 @@ __all__ = [
     "run_sipp",
     "scenario",
     "start_sipp",
+    "stat_count",
+    "stat_row",
     "write_rtp_pcap",
     "write_uac_media",
 ]
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+TRACES = ("stat", "messages", "errors", "screen")
 PCAP_DIR = Path("/usr/share/sip-tester")  # packaged g711a.pcap (A-law!), dtmf_2833_*.pcap
 _run_ids = itertools.count(1)
 
 
 def scenario(name: str) -> str:
-    """Absolute path of a scenario in ``tests/interop/scenarios``."""
+    """Absolute path of a scenario in :data:`SCENARIO_DIR`."""
     path = SCENARIO_DIR / name
     if not path.is_file():
         raise FileNotFoundError(f"no SIPp scenario {path}")
@@ -64,6 +69,7 @@ class SippResult:
     cwd: Path
     log_path: Path
     files: dict[str, Path] = field(default_factory=dict)  # stat, messages, errors, screen
+    stat: dict[str, str] = field(default_factory=dict)  # the last -trace_stat row, by column
 
     @property
     def ok(self) -> bool:
@@ -135,25 +141,24 @@ def _last_int(text: str, label: str) -> int | None:
     return int(hits[-1]) if hits else None
 
 
-def _stat_counts(path: Path) -> tuple[int | None, int | None]:
+def stat_row(path: Path) -> dict[str, str]:
+    """The last row of a ``-trace_stat`` CSV, by column name (empty when there is none)."""
     try:
         with path.open(newline="") as f:
-            rows = list(csv.reader(f, delimiter=";"))
+            rows = [row for row in csv.reader(f, delimiter=";") if row]
     except OSError:
-        return None, None
+        return {}
     if len(rows) < 2:
-        return None, None
-    head, last = rows[0], rows[-1]
+        return {}
+    return dict(zip(rows[0], rows[-1], strict=False))
 
-    def col(name: str) -> int | None:
-        if name in head and head.index(name) < len(last):
-            try:
-                return int(last[head.index(name)])
-            except ValueError:
-                return None
+
+def stat_count(stat: dict[str, str], column: str) -> int | None:
+    """A counter of a :func:`stat_row` (``"SuccessfulCall(C)"``...), or None."""
+    try:
+        return int(float(stat[column]))
+    except (KeyError, ValueError):
         return None
-
-    return col("SuccessfulCall(C)"), col("FailedCall(C)")
 
 
 # --------------------------------------------------------------------------- running
@@ -164,16 +169,24 @@ def _has(args: Sequence[str], *options: str) -> bool:
 
 
 class SippProcess:
-    """A SIPp run in the background (context manager); ``wait()`` gives the :class:`SippResult`."""
+    """A SIPp run in the background (context manager); ``wait()`` gives the :class:`SippResult`.
+
+    ``traces`` names the trace files SIPp writes (``stat``, ``messages``, ``errors``,
+    ``screen``); a load run keeps only ``stat``, a measured one none (logging every message
+    costs CPU). ``timeout=None`` runs SIPp without a time bound, as its own process
+    (``pid``), until :meth:`stop`; ``cpu`` pins it with ``taskset``.
+    """
 
     def __init__(
         self,
         args: Sequence[str],
         *,
-        timeout: float,
+        timeout: float | None,
         cwd: str | Path,
         name: str | None = None,
         local_ip: str = "127.0.0.1",
+        traces: Collection[str] = TRACES,
+        cpu: int | None = None,
     ) -> None:
         self.cwd = Path(cwd).resolve()
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -191,11 +204,11 @@ class SippProcess:
         if _has(args, "-p"):
             self.local_port = int(args[args.index("-p") + 1])
         else:
-            self.local_port = free_udp_port()
+            self.local_port = free_port()
             extra += ["-p", str(self.local_port)]
         if not _has(args, "-mp"):
             extra += ["-mp", str(free_port_range(4).lo)]  # RTP (+1) and video (+2, +3)
-        if not _has(args, "-timeout"):
+        if timeout is not None and not _has(args, "-timeout"):
             # SIPp's own global timeout ends the run with statistics before the hard kill
             extra += ["-timeout", f"{max(1, int(timeout) - 1)}s", "-timeout_error"]
         self.files = {
@@ -204,13 +217,13 @@ class SippProcess:
             "errors": self.cwd / f"{self.name}_errors.log",
             "screen": self.cwd / f"{self.name}_screen.log",
         }
-        if not _has(args, "-trace_stat"):
+        if "stat" in traces and not _has(args, "-trace_stat"):
             extra += ["-trace_stat", "-stf", str(self.files["stat"]), "-fd", "1"]
-        if not _has(args, "-trace_msg"):
+        if "messages" in traces and not _has(args, "-trace_msg"):
             extra += ["-trace_msg", "-message_file", str(self.files["messages"])]
-        if not _has(args, "-trace_err"):
+        if "errors" in traces and not _has(args, "-trace_err"):
             extra += ["-trace_err", "-error_file", str(self.files["errors"])]
-        if not _has(args, "-trace_screen"):
+        if "screen" in traces and not _has(args, "-trace_screen"):
             extra += ["-trace_screen", "-screen_file", str(self.files["screen"])]
         self.cmd = ["sipp", *args, *extra]
         self.log_path = self.cwd / f"{self.name}.log"
@@ -220,9 +233,10 @@ class SippProcess:
             self.cmd,
             log_path=self.log_path,
             stderr_path=self.stderr_path,
-            lifetime=timeout + 1,
+            lifetime=None if timeout is None else timeout + 1,
             kill_after=2,
             cwd=self.cwd,
+            cpu=cpu,
         )
         self.result: SippResult | None = None
 
@@ -235,6 +249,20 @@ class SippProcess:
     def target(self) -> str:
         """``127.0.0.1:PORT`` of SIPp's SIP socket (``-p``)."""
         return f"127.0.0.1:{self.local_port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The started program's pid (SIPp's own when ``timeout`` is None)."""
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.alive
+
+    def stop(self, timeout: float = 10.0) -> SippResult:
+        """SIGTERM, wait up to ``timeout`` s (then SIGKILL), and collect the result."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
 
     def wait_ready(self, timeout: float = 5.0) -> SippProcess:
         """Wait until SIPp has bound its SIP port (before another peer calls it)."""
@@ -261,13 +289,17 @@ class SippProcess:
         """Wait for SIPp to finish (SIGKILL after ``timeout``, default the run's) and collect."""
         if self.result is not None:
             return self.result
-        rc = self.process.wait(self.timeout + 3 if timeout is None else timeout)
+        if timeout is None and self.timeout is not None:
+            timeout = self.timeout + 3
+        rc = self.process.wait(3600.0 if timeout is None else timeout)
         if rc is None:
             self.process.kill()
-        elif rc == 124:  # timeout(1) had to stop it
+        elif rc == 124 and self.timeout is not None:  # timeout(1) had to stop it
             rc = None
         output = self.process.log_text()
-        successful, failed = _stat_counts(self.files["stat"])
+        stat = stat_row(self.files["stat"])
+        successful = stat_count(stat, "SuccessfulCall(C)")
+        failed = stat_count(stat, "FailedCall(C)")
         screen = output + "\n" + _read(self.files["screen"])
         if successful is None:
             successful = _last_int(screen, "Successful call")
@@ -283,6 +315,7 @@ class SippProcess:
             cwd=self.cwd,
             log_path=self.log_path,
             files={k: p for k, p in self.files.items() if p.exists()},
+            stat=stat,
         )
         return self.result
 
@@ -394,7 +427,7 @@ def write_uac_media(
         n = round(duration / 0.02)
         samples = tone_samples(hz, n * 0.02, dbfs) if hz else [0] * (n * 160)
         for i in range(n):
-            chunk = ulaw_encode(samples[i * 160 : (i + 1) * 160])
+            chunk = encode(samples[i * 160 : (i + 1) * 160])
             packets.append((t, rtp(payload_type, first and i == 0, chunk, ts)))
             seq, ts, t = seq + 1, ts + 160, t + 0.02
 

@@ -12,7 +12,7 @@ The audio is a pure sine tone whose frequency identifies the reply, so a recordi
 call shows which reply was played when: the n-th distinct reply (a WebSocket context, or
 an HTTP reply recognised by its ``previous_text`` chain) gets ``tones[n]``, and
 :meth:`FakeElevenLabs.map_text` pins a frequency to any text containing a substring. A
-sentence lasts ``ms_per_char`` per character (at least ``min_ms``), at -12 dBFS, and is
+sentence lasts ``ms_per_char`` per character (at least ``min_ms``), at -15 dBFS, and is
 streamed in seeded random-sized chunks paced at ``speed`` times real time after
 ``first_byte_latency``. Everything received and generated is recorded for assertions.
 
@@ -38,11 +38,9 @@ import asyncio
 import base64
 import concurrent.futures
 import json
-import math
 import random
 import threading
 import time
-from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,7 +49,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from media.g711 import linear_to_ulaw
+from ..audio import encode, tone_samples
 
 __all__ = [
     "DEFAULT_TONES",
@@ -68,7 +66,7 @@ __all__ = [
 SAMPLE_RATE = 8000
 BYTES_PER_MS = SAMPLE_RATE // 1000
 DEFAULT_TONES: tuple[float, ...] = (440, 550, 660, 770, 880, 990, 1100, 1210, 1320, 1430)
-LEVEL_DBFS = -12.0
+LEVEL_DBFS = -15.0
 KNOWN_MODELS = frozenset(
     {"eleven_flash_v2_5", "eleven_turbo_v2_5", "eleven_multilingual_v2", "eleven_v3"}
 )
@@ -90,20 +88,17 @@ def tone_duration_ms(text: str, ms_per_char: int = 60, min_ms: int = 200) -> int
 
 @lru_cache(maxsize=256)
 def synth_tone(freq: float, duration_ms: int, level_dbfs: float = LEVEL_DBFS) -> bytes:
-    """A sine tone as 8 kHz μ-law, starting at phase 0.
+    """A sine tone as 8 kHz μ-law, starting at phase 0 (cached: replies repeat).
 
     Args:
         freq: Frequency in Hz.
         duration_ms: Length in milliseconds (8 bytes per millisecond).
-        level_dbfs: Peak level relative to full scale.
+        level_dbfs: RMS level relative to full scale.
 
     Returns:
         ``duration_ms * 8`` μ-law bytes.
     """
-    amplitude = 32767 * 10 ** (level_dbfs / 20)
-    step = 2 * math.pi * freq / SAMPLE_RATE
-    samples = array("h", (round(amplitude * math.sin(step * n)) for n in range(duration_ms * 8)))
-    return linear_to_ulaw(samples.tobytes())
+    return encode(tone_samples(freq, duration_ms / 1000, level_dbfs))
 
 
 def alignment_for(

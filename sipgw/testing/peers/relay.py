@@ -11,7 +11,7 @@ only if the gateway sends them to where the RTP came from (symmetric RTP / latch
 if it sends to the address in the peer's SDP they bypass the relay. Relay RTCP ports (P+1) as well.
 sipgw also puts the public IP in its Contact, so relay its SIP port too and dial the public IP::
 
-    with Gateway(work, public_ip="127.0.0.2") as gw, \
+    with GatewayProcess(work, public_ip="127.0.0.2") as gw, \
             UdpRelay([gw.sip_port, *gw.rtp_ports.ports()], to_gateway=Impairment(loss=0.05)):
         caller.dial(f"sip:echo@127.0.0.2:{gw.sip_port}")
 

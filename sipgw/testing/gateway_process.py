@@ -1,40 +1,47 @@
-"""The product under test: ``python -m sipgw serve`` as a subprocess.
+"""The product under test as a subprocess: ``python -m sipgw serve``.
 
-``Gateway(workdir)`` starts::
+``GatewayProcess(workdir)`` starts::
 
     python -m sipgw serve --bind 127.0.0.1 --sip-port 0 --rtp-ports LO-HI \
         --public-ip IP --agent echo [extra_args...]
 
-in ``workdir`` (so no developer ``.env`` is picked up), with ``PYTHONUNBUFFERED=1`` so its
-output arrives line by line, and waits for the line ``listening on udp:<addr>:<port>`` (the real
-port, since --sip-port is 0). stdout and stderr go, timestamped, to ``workdir/NAME.log``.
+in ``workdir`` (a fresh temporary directory when None, removed by :meth:`close`), so no
+developer ``.env`` is picked up, with :func:`~sipgw.testing.process.child_env` (no stray
+``SIPGW_*`` or vendor settings, output unbuffered), and waits for the line
+``listening on udp:<addr>:<port>`` (the real port, since --sip-port is 0). stdout and
+stderr go, timestamped, to ``workdir/NAME.log``; ``on_line`` sees every line with its
+wall-clock read time (benchmarks parse the ``stats {json}`` lines there).
+
+Interop tests bound its life with ``timeout(1)`` (``lifetime``); benchmarks pass
+``lifetime=None`` and ``cpu`` (``taskset``), so :attr:`GatewayProcess.pid` is the
+gateway's own.
 """
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import signal as _signal
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from . import ManagedProcess, PeerContext, PeerError
 from .ports import PortRange, free_port_range
+from .process import ManagedProcess, PeerContext, PeerError, bounded_command, child_env
 
-__all__ = ["READY_RE", "Gateway"]
+__all__ = ["READY_RE", "GatewayProcess", "tracebacks"]
 
 READY_RE = re.compile(r"listening on udp:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-class Gateway(PeerContext):
+class GatewayProcess(PeerContext):
     """A running sipgw (context manager). Teardown SIGKILLs it if ``stop()`` was not called."""
 
     def __init__(
         self,
-        workdir: str | Path,
+        workdir: str | Path | None = None,
         *,
         name: str = "gateway",
         agent: str = "echo",
@@ -46,11 +53,14 @@ class Gateway(PeerContext):
         env: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         program: Sequence[str] | None = None,
+        cpu: int | None = None,
+        on_line: Callable[[float, str], None] | None = None,
         start_timeout: float = 15.0,
-        lifetime: float = 600.0,
+        lifetime: float | None = 600.0,
         kill_after: float = 30.0,
     ) -> None:
-        self.workdir = Path(workdir).resolve()
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sipgw-gateway-")).resolve()
         self.name = name
         self.agent = agent
         self.bind = bind
@@ -58,14 +68,11 @@ class Gateway(PeerContext):
         rng = rtp_ports if rtp_ports is not None else free_port_range(rtp_port_count)
         self.rtp_ports = PortRange(*rng)
         self.extra_args = [str(a) for a in extra_args]
-        base = dict(os.environ if env is None else env)
-        base["PYTHONUNBUFFERED"] = "1"
-        # the checkout must be importable even when the package is not installed
-        path = base.get("PYTHONPATH", "")
-        base["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
-        base.update(extra_env or {})
-        self.env = base
+        self.env = child_env() if env is None else dict(env)
+        self.env.update(extra_env or {})
         self.program = list(program) if program else [sys.executable, "-m", "sipgw"]
+        self.cpu = cpu
+        self.on_line = on_line
         self.start_timeout = start_timeout
         self.lifetime = lifetime
         self.kill_after = kill_after
@@ -76,6 +83,7 @@ class Gateway(PeerContext):
 
     @property
     def argv(self) -> list[str]:
+        """The gateway's command line (without ``taskset``/``timeout`` prefixes)."""
         return [
             *self.program,
             "serve",
@@ -92,7 +100,12 @@ class Gateway(PeerContext):
             *self.extra_args,
         ]
 
-    def start(self) -> Gateway:
+    @property
+    def command(self) -> list[str]:
+        """The command line as started, prefixes included."""
+        return bounded_command(self.argv, self.lifetime, self.kill_after, True, cpu=self.cpu)
+
+    def start(self) -> GatewayProcess:
         """Start the gateway and wait for its ``listening on udp:`` line."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
@@ -105,6 +118,8 @@ class Gateway(PeerContext):
             env=self.env,
             capture="lines",
             foreground=True,  # one SIGTERM from stop() must arrive exactly once
+            cpu=self.cpu,
+            on_line=self.on_line,
         )
         t0 = time.monotonic()
         self.process.start()
@@ -124,6 +139,11 @@ class Gateway(PeerContext):
         return self
 
     # ------------------------------------------------------------------ use
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` of the gateway's SIP socket."""
+        return self.sip_host, self.sip_port
+
     def uri(self, user: str = "echo", host: str | None = None) -> str:
         """``sip:USER@HOST:PORT`` of the gateway's SIP socket (``host``: e.g. a relay's address)."""
         host = host or self.sip_host
@@ -134,6 +154,13 @@ class Gateway(PeerContext):
     def target(self) -> str:
         """``HOST:PORT`` (what SIPp takes as its remote host)."""
         return f"{self.sip_host}:{self.sip_port}"
+
+    @property
+    def pid(self) -> int:
+        """The pid of the started program (the gateway itself when ``lifetime`` is None)."""
+        if self.process is None or self.process.pid is None:
+            raise PeerError("gateway not started")
+        return self.process.pid
 
     @property
     def alive(self) -> bool:
@@ -162,6 +189,10 @@ class Gateway(PeerContext):
     def log_tail(self, lines: int = 60) -> str:
         return self.process.log_tail(lines) if self.process else "(gateway not started)"
 
+    def tracebacks(self, limit: int = 5) -> list[str]:
+        """The first ``limit`` tracebacks in the output so far, each as one text."""
+        return tracebacks(self.log_lines(), limit)
+
     def stop(self, signal: int = _signal.SIGTERM, timeout: float = 10.0) -> int:
         """Send ``signal`` and wait for exit; returns the exit code (-N if killed by signal N).
 
@@ -179,6 +210,25 @@ class Gateway(PeerContext):
         return rc
 
     def close(self) -> None:
-        """SIGKILL whatever is left (idempotent)."""
+        """SIGKILL whatever is left (idempotent); remove the work directory if we made it."""
         if self.process is not None:
             self.process.kill()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def tracebacks(lines: Sequence[str], limit: int = 5) -> list[str]:
+    """The first ``limit`` Python tracebacks in output ``lines``, each joined into one text."""
+    found: list[str] = []
+    current: list[str] | None = None
+    for line in lines:
+        if line.startswith("Traceback"):
+            current = [line]
+        elif current is not None:
+            current.append(line)
+            if line and not line.startswith((" ", "During", "The above")):
+                found.append("\n".join(current))
+                current = None
+                if len(found) >= limit:
+                    break
+    return found

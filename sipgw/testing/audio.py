@@ -1,8 +1,15 @@
-"""Test audio: write 8 kHz mono s16le WAVs and analyse call recordings (stdlib only).
+"""Test audio, one module for all of it: tones, G.711 frames, levels, tone detection, WAV files.
 
-Levels use the RMS convention ``dBFS = 20*log10(rms / 32768)``: a full-scale sine is -3.01 dBFS and
-sox's ``vol 0.5`` sine is -9.03 dBFS. Analysis works on 20 ms frames; a frame is *active* when its
-RMS is above ``active_threshold_dbfs`` (-40 dBFS by default).
+Levels use the RMS convention ``dBFS = 20*log10(rms / 32768)``: a full-scale sine is -3.01 dBFS
+and sox's ``vol 0.5`` sine is -9.03 dBFS. Every tone comes from :func:`tone_samples`; G.711
+goes through :mod:`media.g711` (``audioop``). Frames are 20 ms (160 samples at 8 kHz).
+
+* Synthesis: :func:`tone_samples`, :func:`tone_frames` (a phone's "speech"),
+  :func:`tone_frame` (one repeating frame), :func:`write_tone`, :func:`write_pattern`.
+* One received frame: :func:`tone_share` (Goertzel power of a frequency relative to the
+  frame's energy), :func:`dominant_tone` (which of several tones a frame carries).
+* A recording: :func:`analyse` / :class:`AudioReport`; a frame is *active* when its RMS is
+  above ``active_threshold_dbfs`` (-40 dBFS by default).
 """
 
 from __future__ import annotations
@@ -17,20 +24,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from media import g711
+
 __all__ = [
+    "FRAME_SAMPLES",
     "RATE",
     "AudioReport",
-    "alaw_decode",
-    "alaw_encode",
     "analyse",
     "analyse_samples",
+    "decode",
+    "dominant_tone",
+    "encode",
     "goertzel_dbfs",
     "goertzel_power",
     "read_wav",
     "rms_dbfs",
+    "tone_frame",
+    "tone_frames",
     "tone_samples",
-    "ulaw_decode",
-    "ulaw_encode",
+    "tone_share",
     "wav_is_complete",
     "write_pattern",
     "write_tone",
@@ -40,6 +52,7 @@ __all__ = [
 RATE = 8000
 FULL_SCALE = 32768.0
 FRAME_SECONDS = 0.02
+FRAME_SAMPLES = 160
 FLOOR_DBFS = -120.0
 
 Segment = tuple[float | None, float] | tuple[float | None, float, float]
@@ -176,76 +189,59 @@ def write_pattern(path: str | Path, segments: Sequence[Segment], dbfs: float = -
     return write_wav(path, out)
 
 
-# --------------------------------------------------------------------------- G.711
+# --------------------------------------------------------------------------- G.711 frames
 
 
-def _ulaw_byte(s: int) -> int:
-    s >>= 2  # 14-bit magnitude, as in the ITU/Sun reference coder (and audioop)
-    mask = 0xFF
-    if s < 0:
-        s, mask = -s, 0x7F
-    s = min(s, 8159) + 0x21
-    seg = max(0, s.bit_length() - 6)
-    if seg >= 8:
-        return 0x7F ^ mask
-    return ((seg << 4) | ((s >> (seg + 1)) & 0x0F)) ^ mask
+def encode(samples: Iterable[int], codec: str = "PCMU") -> bytes:
+    """G.711-encode s16 samples (clipped to 16 bits); ``codec`` is "PCMU" or "PCMA"."""
+    pcm = array.array("h", (max(-32768, min(32767, int(s))) for s in samples))
+    if sys.byteorder == "big":
+        pcm.byteswap()
+    data = pcm.tobytes()
+    return g711.linear_to_alaw(data) if codec.upper() == "PCMA" else g711.linear_to_ulaw(data)
 
 
-def _ulaw_sample(u: int) -> int:
-    u = ~u & 0xFF
-    s = ((((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84
-    return -s if u & 0x80 else s
+def decode(data: bytes, codec: str = "PCMU") -> list[int]:
+    """G.711-decode to s16 samples."""
+    pcm = array.array(
+        "h", g711.alaw_to_linear(data) if codec.upper() == "PCMA" else g711.ulaw_to_linear(data)
+    )
+    if sys.byteorder == "big":
+        pcm.byteswap()
+    return pcm.tolist()
 
 
-def _alaw_byte(s: int) -> int:
-    s >>= 3
-    if s >= 0:
-        mask = 0xD5
-    else:
-        mask, s = 0x55, -s - 1
-    seg = max(0, s.bit_length() - 5)
-    if seg >= 8:
-        return 0x7F ^ mask
-    aval = seg << 4
-    aval |= (s >> 1) & 0x0F if seg < 2 else (s >> seg) & 0x0F
-    return aval ^ mask
+def tone_frames(
+    hz: float, seconds: float, dbfs: float = -15.0, codec: str = "PCMU", phase: float = 0.0
+) -> list[bytes]:
+    """20 ms G.711 frames of a continuous sine of RMS level ``dbfs`` (``round(seconds / 0.02)``)."""
+    count = round(seconds / FRAME_SECONDS)
+    data = encode(tone_samples(hz, count * FRAME_SECONDS, dbfs, phase=phase), codec)
+    return [data[i : i + FRAME_SAMPLES] for i in range(0, len(data), FRAME_SAMPLES)]
 
 
-def _alaw_sample(a: int) -> int:
-    a ^= 0x55
-    t = (a & 0x0F) << 4
-    seg = (a & 0x70) >> 4
-    if seg == 0:
-        t += 8
-    else:
-        t = (t + 0x108) << (seg - 1)
-    return t if a & 0x80 else -t
+def tone_frame(hz: float, dbfs: float = -15.0, codec: str = "PCMU", phase: float = 0.0) -> bytes:
+    """One 20 ms frame; repeated, it is a clean tone when ``hz`` is a multiple of 50 Hz.
+
+    ``phase=math.pi / 2`` gives a cosine, whose first μ-law byte is never silence (0xFF).
+    """
+    return tone_frames(hz, FRAME_SECONDS, dbfs, codec, phase)[0]
 
 
-_ULAW_ENC = bytes(_ulaw_byte(s) for s in range(-32768, 32768))
-_ALAW_ENC = bytes(_alaw_byte(s) for s in range(-32768, 32768))
-_ULAW_DEC = tuple(_ulaw_sample(u) for u in range(256))
-_ALAW_DEC = tuple(_alaw_sample(a) for a in range(256))
+def tone_share(frame: bytes, hz: float, codec: str = "PCMU") -> float:
+    """How much of a frame's energy is at ``hz`` (Goertzel, no window), about 0..1."""
+    pcm = decode(frame, codec)
+    energy = sum(x * x for x in pcm) * len(pcm) / 2
+    return goertzel_power(pcm, hz) / energy if energy else 0.0
 
 
-def ulaw_encode(samples: Iterable[int]) -> bytes:
-    """G.711 mu-law encode s16 samples."""
-    return bytes(_ULAW_ENC[max(-32768, min(32767, s)) + 32768] for s in samples)
-
-
-def ulaw_decode(data: bytes) -> list[int]:
-    """G.711 mu-law decode to s16 samples."""
-    return [_ULAW_DEC[b] for b in data]
-
-
-def alaw_encode(samples: Iterable[int]) -> bytes:
-    """G.711 A-law encode s16 samples."""
-    return bytes(_ALAW_ENC[max(-32768, min(32767, s)) + 32768] for s in samples)
-
-
-def alaw_decode(data: bytes) -> list[int]:
-    """G.711 A-law decode to s16 samples."""
-    return [_ALAW_DEC[b] for b in data]
+def dominant_tone(
+    frame: bytes, candidates: Iterable[float], share: float = 0.5, codec: str = "PCMU"
+) -> float | None:
+    """The candidate that carries most of a frame's energy, if it carries over ``share``."""
+    shares = {hz: tone_share(frame, hz, codec) for hz in candidates}
+    best = max(shares, key=shares.__getitem__, default=None)
+    return best if best is not None and shares[best] > share else None
 
 
 # --------------------------------------------------------------------------- measurements

@@ -1,4 +1,4 @@
-"""Free loopback ports for real-peer tests.
+"""Free loopback ports and port ranges, for the gateways, peers and phones of tests and benchmarks.
 
 Loopback is shared with other processes (and other test sessions), so nothing here assumes a fixed
 port. A port is handed out only if it can be bound right now for both UDP and TCP on the wildcard
@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 __all__ = [
     "PortRange",
+    "free_port",
     "free_port_range",
-    "free_udp_port",
     "port_is_free",
     "udp_port_bound",
     "wait_udp_bound",
@@ -101,7 +101,7 @@ def _take(count: int, *, even: bool) -> int:
     raise RuntimeError(f"no {count} consecutive free loopback ports found in {lo}-{hi}")
 
 
-def free_udp_port(span: int = 1) -> int:
+def free_port(span: int = 1) -> int:
     """A port P with P..P+span-1 free for UDP and TCP (baresip needs span=2: TLS binds P+1)."""
     if span < 1:
         raise ValueError("span must be >= 1")

@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from . import ManagedProcess, PeerContext, PeerError, require_binary
-from .audio import wav_is_complete
-from .ports import PortRange, free_port_range, free_udp_port
+from ..audio import wav_is_complete
+from ..ports import PortRange, free_port, free_port_range
+from ..process import ManagedProcess, PeerContext, PeerError, require_binary
 
 __all__ = ["Linphonec"]
 
@@ -107,8 +107,8 @@ class Linphonec(PeerContext):
             "rtp": {
                 "bind_address": "127.0.0.1",
                 "audio_rtp_port": self.rtp_ports,
-                "video_rtp_port": str(free_udp_port()),
-                "text_rtp_port": str(free_udp_port()),
+                "video_rtp_port": str(free_port()),
+                "text_rtp_port": str(free_port()),
                 "audio_jitt_comp": "60",
                 "nortp_timeout": "30",
                 "rtcp_mux": "0",
@@ -128,7 +128,7 @@ class Linphonec(PeerContext):
             }
         for section, values in self.extra_config.items():
             sections.setdefault(section, {}).update(values)
-        out = ["# written by tests/interop/peers/linphonec.py (linphonec rewrites this file)"]
+        out = ["# written by sipgw/testing/peers/linphonec.py (linphonec rewrites this file)"]
         for section, values in sections.items():
             out.append(f"[{section}]")
             out += [f"{k}={v}" for k, v in values.items()]
@@ -142,7 +142,7 @@ class Linphonec(PeerContext):
         error = ""
         for _ in range(attempts):
             if not self._fixed_ports:
-                self.sip_port = free_udp_port()
+                self.sip_port = free_port()
             self.rtp_ports = str(self._rtp_spec or free_port_range(10))
             (self.home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
             self.record.parent.mkdir(parents=True, exist_ok=True)

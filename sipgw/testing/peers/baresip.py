@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import ManagedProcess, PeerContext, PeerError, require_binary
-from .audio import wav_is_complete, write_pattern
-from .ports import PortRange, free_port_range, free_udp_port
+from ..audio import wav_is_complete, write_pattern
+from ..ports import PortRange, free_port, free_port_range
+from ..process import ManagedProcess, PeerContext, PeerError, require_binary
 
 __all__ = ["Baresip", "CtrlClient"]
 
@@ -233,7 +233,7 @@ class Baresip(PeerContext):
             "snd_path": str(self.rec_dir),
         }
         settings.update(self.extra_config)
-        lines = ["# written by tests/interop/peers/baresip.py"]
+        lines = ["# written by sipgw/testing/peers/baresip.py"]
         lines += [f"{key}\t{value}" for key, value in settings.items()]
         # no audio driver: nothing plays; sndfile still records what is decoded and encoded
         lines += [
@@ -257,9 +257,9 @@ class Baresip(PeerContext):
         last_error = ""
         for _ in range(attempts):
             if not self._fixed_ports or not self.sip_port:
-                self.sip_port = free_udp_port(span=2)  # TLS binds sip_port + 1
+                self.sip_port = free_port(span=2)  # TLS binds sip_port + 1
             if not self._fixed_ports or not self.ctrl_port:
-                self.ctrl_port = free_udp_port()
+                self.ctrl_port = free_port()
             self.rtp_ports = _rtp_range(self._rtp_spec)
             self._write_config()
             argv = ["baresip", "-4", "-f", str(self.config_dir)]

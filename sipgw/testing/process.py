@@ -1,17 +1,16 @@
-"""Real-peer test harness: process plumbing shared by the peer drivers.
+"""External programs under test: bounded in time, in their own process group, with logs.
 
-Every peer runs as ``timeout -k K N <program>`` in its own session (so the whole process group can
-be SIGKILLed at teardown), with its output in a log file. Each log is registered in :data:`LOGS`
-so the interop ``conftest.py`` can append log tails to failing test reports. Drivers:
+Every program runs as ``timeout -k K N <program>`` (unless it has no ``lifetime``) in its
+own session, so the whole process group can be SIGKILLed at teardown, with its output in
+a log file. Each log is registered in :data:`LOGS` so the interop ``conftest.py`` can
+append log tails to failing test reports. The peer drivers (:mod:`sipgw.testing.peers`)
+and the gateway wrapper (:mod:`sipgw.testing.gateway_process`) are built on
+:class:`ManagedProcess`.
 
-* :mod:`.baresip` (``Baresip``), :mod:`.linphonec` (``Linphonec``), :mod:`.sipp` (``run_sipp``)
-* :mod:`.gateway` (``Gateway``: the product under test)
-* :mod:`.audio` (WAV writing/analysis), :mod:`.ports` (free ports), :mod:`.relay` (UDP impairment)
-
-A typical test::
+A typical interop test::
 
     def test_echo(tmp_workdir, tone_wav):
-        with Gateway(tmp_workdir) as gw, Baresip(tmp_workdir, "a", source_wav=tone_wav(1000)) as a:
+        with GatewayProcess(tmp_workdir) as gw, Baresip(tmp_workdir, "a", source_wav=...) as a:
             a.dial(gw.uri("echo"))
             a.wait_event("CALL_ESTABLISHED", 5)
             time.sleep(2)                      # the call's length
@@ -38,16 +37,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
-import pytest
-
 __all__ = [
     "BINARY_PACKAGES",
+    "CHECKOUT",
     "LOGS",
     "LineBuffer",
     "LogRegistry",
     "ManagedProcess",
+    "MissingProgram",
+    "PeerContext",
     "PeerError",
+    "bounded_command",
+    "child_env",
     "require_binary",
+    "running_processes",
     "tail",
 ]
 
@@ -67,15 +70,21 @@ class PeerError(AssertionError):
     """A peer did not behave as expected (message includes its log tail)."""
 
 
+class MissingProgram(PeerError):
+    """A program the harness runs is not installed (the message names its Debian package).
+
+    An ``AssertionError``, so a test that needs the program fails; it is never skipped.
+    """
+
+
 def require_binary(name: str) -> str:
-    """Path of ``name``; fails the test (never skips) naming the Debian package when missing."""
+    """Path of ``name``; raises :class:`MissingProgram` naming the Debian package when missing."""
     path = shutil.which(name)
     if path is None:
         package = BINARY_PACKAGES.get(name, name)
-        pytest.fail(
+        raise MissingProgram(
             f"required program {name!r} not found on PATH: "
-            f"install it with `apt-get install --no-install-recommends {package}`",
-            pytrace=False,
+            f"install it with `apt-get install --no-install-recommends {package}`"
         )
     return path
 
@@ -94,6 +103,27 @@ def tail(path: str | Path, lines: int = 60, max_bytes: int = 64 * 1024) -> str:
     # drop ANSI colour codes (baresip colours its warnings)
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     return "\n".join(text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- environment
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The directory that holds ``sipgw/``, put on a child's ``PYTHONPATH``."""
+_SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An environment for a child of ours: this one without gateway or cloud settings.
+
+    A developer's own ``SIPGW_*`` or vendor keys never leak into a test or benchmark;
+    the checkout is importable even when sipgw is not installed; output is unbuffered.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(CHECKOUT) + (os.pathsep + path if path else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
 
 
 # --------------------------------------------------------------------------- log registry
@@ -218,12 +248,43 @@ def _kill_all_live() -> None:
 atexit.register(_kill_all_live)
 
 
+def running_processes() -> list[ManagedProcess]:
+    """The programs started here that still run (a test's teardown checks for leftovers)."""
+    return [p for p in list(_LIVE) if p.alive]
+
+
+def bounded_command(
+    argv: Sequence[str],
+    lifetime: float | None,
+    kill_after: float = 3.0,
+    foreground: bool = False,
+    *,
+    cpu: int | None = None,
+) -> list[str]:
+    """``argv`` under ``timeout -k KILL_AFTER LIFETIME`` (none without a lifetime), pinned
+    to ``cpu`` with ``taskset`` when there is one."""
+    cmd = list(argv)
+    if cpu is not None and shutil.which("taskset") is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    if lifetime is not None:
+        # --foreground: timeout(1) passes a signal to the program only (not to the program
+        # and then again to the whole group), for programs that count signals.
+        fg = ["--foreground"] if foreground else []
+        cmd = ["timeout", *fg, "-k", f"{kill_after:g}", f"{lifetime:g}", *cmd]
+    return cmd
+
+
 class ManagedProcess:
     """One external program, bounded by ``timeout(1)``, in its own process group.
 
     ``capture="file"`` sends stdout+stderr straight to ``log_path``; ``capture="lines"`` reads
-    them through a pipe (stdin is a pipe too) into :attr:`lines` and copies each line to
-    ``log_path`` prefixed with the seconds since start. Teardown (``kill``) SIGKILLs the group.
+    them through a pipe (stdin is a pipe too) into :attr:`lines`, copies each line to
+    ``log_path`` prefixed with the seconds since start, and passes it to ``on_line`` with
+    the wall-clock time it was read (from the reader thread). Teardown (``kill``) SIGKILLs
+    the group.
+
+    ``lifetime=None`` runs the program without ``timeout(1)``, so :attr:`pid` is the
+    program's own (what a benchmark samples in /proc); ``cpu`` pins it with ``taskset``.
     """
 
     def __init__(
@@ -232,13 +293,15 @@ class ManagedProcess:
         argv: Sequence[str],
         *,
         log_path: str | Path,
-        lifetime: float,
+        lifetime: float | None,
         kill_after: float = 3.0,
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         capture: str = "file",
         foreground: bool = False,
         stderr_path: str | Path | None = None,
+        cpu: int | None = None,
+        on_line: Callable[[float, str], None] | None = None,
     ) -> None:
         if capture not in ("file", "lines"):
             raise ValueError("capture must be 'file' or 'lines'")
@@ -252,6 +315,8 @@ class ManagedProcess:
         self.capture = capture
         self.foreground = foreground
         self.stderr_path = Path(stderr_path) if stderr_path else None
+        self.cpu = cpu
+        self.on_line = on_line
         self.lines = LineBuffer()
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
@@ -259,14 +324,19 @@ class ManagedProcess:
         self._reader: threading.Thread | None = None
 
     # -- lifecycle
+    @property
+    def command(self) -> list[str]:
+        """The command line as started: ``timeout`` and ``taskset`` prefixes included."""
+        return bounded_command(
+            self.argv, self.lifetime, self.kill_after, self.foreground, cpu=self.cpu
+        )
+
     def start(self) -> None:
-        require_binary("timeout")
+        if self.lifetime is not None:
+            require_binary("timeout")
         require_binary(self.argv[0])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        # --foreground: timeout(1) passes a signal to the program only (not to the program and
-        # then again to the whole group), for programs that count signals.
-        fg = ["--foreground"] if self.foreground else []
-        cmd = ["timeout", *fg, "-k", f"{self.kill_after:g}", f"{self.lifetime:g}", *self.argv]
+        cmd = self.command
         # If the test runner dies without tearing down, the kernel sends SIGTERM to timeout(1),
         # which passes it on and SIGKILLs after kill_after. PDEATHSIG follows the forking
         # *thread*, so only use it from the main thread.
@@ -328,6 +398,8 @@ class ManagedProcess:
                     with contextlib.suppress(ValueError, OSError):
                         log.write(f"[{rel:8.3f}] {line}\n".encode())
                         log.flush()
+                if self.on_line is not None:
+                    self.on_line(time.time(), line)
                 self.lines.append(line)
         except (ValueError, OSError):  # pipe closed under us at teardown
             pass

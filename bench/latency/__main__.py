@@ -1,0 +1,7 @@
+"""``python -m bench.latency``: see :mod:`bench.latency`."""
+
+import sys
+
+from .run import main
+
+sys.exit(main())

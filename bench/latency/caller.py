@@ -1,0 +1,275 @@
+"""The call script: what the phone says and hears, and how the fakes answer it.
+
+Each call places a :class:`~sipgw.testing.phone.Phone` (kernel receive timestamps;
+every packet stamped right after ``sendto``). While it is not speaking it sends
+near-silent *marker* frames that name the call and the packet, so the analysis can
+find each packet again in the audio the fake STT received. The fake STT's transcript
+carries the turn number, the fake LLM answers turn ``n`` with reply ``n``, and the fake
+TTS speaks each reply in a tone of its own, so every reply is recognised on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipgw.testing.audio import tone_frame
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs, synth_tone, tone_duration_ms
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse
+from sipgw.testing.fakes.services import KEYS, FakeServices
+from sipgw.testing.phone import Phone
+
+FRAME_S = 0.020
+FRAME_BYTES = 160
+SPEECH_HZ = 300.0
+SPEECH_FRAME = tone_frame(SPEECH_HZ, -15.0)
+"""One 20 ms frame of the caller's voice: 300 Hz is 6 whole cycles, so frames repeat."""
+GREETING = "Hi there."
+GREETING_HZ = 500.0
+REPLY_TONES = (700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0, 1900.0, 2100.0)
+ALL_TONES = (GREETING_HZ, *REPLY_TONES)
+MARKER_MAGIC = bytes([0xF5, 0xFA, 0xF5, 0xFA])
+TURN_RE = re.compile(r"Turn (\d+) please")
+REPLY_RE = re.compile(r"Reply (\d+) ")
+
+
+def transcript_for(tid: int) -> str:
+    """What the fake STT says the caller said in turn ``tid``."""
+    return f"Turn {tid} please."
+
+
+def reply_for(tid: int) -> str:
+    """The LLM's reply to turn ``tid``: one sentence, always the same length."""
+    return f"Reply {tid:06d} is a longer sentence for the caller to talk over."
+
+
+def reply_tone(tid: int) -> float:
+    """The tone the fake TTS speaks reply ``tid`` in."""
+    return REPLY_TONES[tid % len(REPLY_TONES)]
+
+
+def tone_for_text(text: str) -> float | None:
+    """The fake TTS's ``tone`` function: a reply's tone from its number, the greeting's."""
+    match = REPLY_RE.search(text)
+    if match:
+        return reply_tone(int(match.group(1)))
+    if GREETING.rstrip(".") in text:
+        return GREETING_HZ
+    return None
+
+
+def speech(seconds: float) -> list[bytes]:
+    """The caller's voice for ``seconds`` (at least one frame)."""
+    return [SPEECH_FRAME] * max(1, round(seconds / FRAME_S))
+
+
+def marker_frame(tag: int, index: int) -> bytes:
+    """A near-silent μ-law frame (-59 dBFS) that names call ``tag``'s packet ``index``."""
+    value = (tag & 0xFFFF) << 24 | (index & 0xFFFFFF)
+    head = MARKER_MAGIC + bytes(0xF0 | (value >> (4 * i)) & 0xF for i in range(10))
+    return head + head + b"\xff" * (FRAME_BYTES - 2 * len(head))
+
+
+def read_marker(frame: bytes) -> tuple[int, int] | None:
+    """``(tag, index)`` of a marker frame, or None."""
+    if len(frame) != FRAME_BYTES or frame[:4] != MARKER_MAGIC or frame[14:28] != frame[:14]:
+        return None
+    value = sum((frame[4 + i] & 0xF) << (4 * i) for i in range(10))
+    return value >> 24, value & 0xFFFFFF
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    """What every configuration shares: the load and the fakes' delays."""
+
+    calls: int = 13
+    turns: int = 5
+    greeting_calls: int = 40
+    warmup_calls: int = 1
+    min_turn_silence_ms: int = 100
+    stt_final_latency_ms: float = 50.0
+    llm_first_token_ms: float = 100.0
+    tts_first_byte_ms: float = 75.0
+    llm_next_token_ms: float = 0.0
+    tts_speed: float = 8.0
+    ms_per_char: int = 40
+    first_speech_s: tuple[float, float] = (0.4, 0.7)
+    barge_after_s: tuple[float, float] = (0.5, 0.9)
+    barge_speech_s: tuple[float, float] = (0.75, 0.95)
+    seed: int = 1
+
+    @property
+    def nominal_delays_ms(self) -> float:
+        """The delays the fakes inject on the way from end of speech to the reply."""
+        return (
+            self.min_turn_silence_ms
+            + self.stt_final_latency_ms
+            + self.llm_first_token_ms
+            + self.tts_first_byte_ms
+        )
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One gateway configuration (the knobs under comparison)."""
+
+    name: str
+    chunk_ms: int = 100
+    jitter_min_ms: int = 40
+    barge_in_start_ms: int = 60
+
+
+class BenchFakes:
+    """The three fakes, each in a thread of its own, with the benchmark's behaviour."""
+
+    def __init__(self, params: BenchParams) -> None:
+        self.params = params
+        for hz in REPLY_TONES:  # synthesize up front: the fake TTS must not spend time on it
+            synth_tone(hz, tone_duration_ms(reply_for(1), params.ms_per_char))
+        synth_tone(GREETING_HZ, tone_duration_ms(GREETING, params.ms_per_char))
+        self.stt = FakeAssemblyAI(
+            api_key=KEYS["ASSEMBLYAI_API_KEY"],
+            min_turn_silence_ms=params.min_turn_silence_ms,
+            final_latency=params.stt_final_latency_ms / 1000,
+            default_transcript=transcript_for(0),
+            keep_audio=True,
+        ).start_in_thread()
+        self.llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
+        self.llm.responder = self._respond
+        self.llm.start_in_thread()
+        self.tts = FakeElevenLabs(
+            api_key=KEYS["ELEVENLABS_API_KEY"],
+            first_byte_latency=params.tts_first_byte_ms / 1000,
+            speed=params.tts_speed if params.tts_speed > 0 else None,
+            ms_per_char=params.ms_per_char,
+            tone=tone_for_text,
+        )
+        self.tts.start_in_thread()
+        self.services = FakeServices(self.stt, self.llm, self.tts)
+
+    def _respond(self, body: dict[str, Any]) -> FakeResponse:
+        tid = turn_of_request(body)
+        text = reply_for(tid) if tid is not None else "Sorry, could you say that again?"
+        first = self.params.llm_first_token_ms / 1000
+        gap = self.params.llm_next_token_ms / 1000
+        if gap <= 0:
+            return FakeResponse(text_deltas=[text], first_chunk_delay=first)
+        # The sentence still arrives ``first`` after the request, the next token ``gap`` later.
+        return FakeResponse(
+            text_deltas=[text, " Anything", " else?"],
+            first_chunk_delay=max(0.0, first - gap),
+            chunk_delay=gap,
+        )
+
+    def env(self) -> dict[str, str]:
+        """The gateway's settings that point at the fakes."""
+        return {
+            **self.services.gateway_env(),
+            "ASSEMBLYAI_MIN_TURN_SILENCE": str(self.params.min_turn_silence_ms),
+        }
+
+    def stop(self) -> None:
+        """Stop the three threads."""
+        self.services.stop()
+
+
+def turn_of_request(body: dict[str, Any]) -> int | None:
+    """The turn number in the last user message of an LLM request, if any."""
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            match = TURN_RE.search(str(message.get("content") or ""))
+            return int(match.group(1)) if match else None
+    return None
+
+
+@dataclass
+class CallTrace:
+    """Everything one call left on the wire (the phone keeps the packet logs)."""
+
+    kind: str
+    tag: int
+    call_id: str
+    phone: Phone
+    invite_at: float = 0.0
+    ok_at: float | None = None
+    tids: list[int] = field(default_factory=list)
+    error: str | None = None
+
+
+class CallRunner:
+    """Places the calls of one configuration, one after another."""
+
+    def __init__(
+        self,
+        gateway: tuple[str, int],
+        fakes: BenchFakes,
+        params: BenchParams,
+        rng: random.Random,
+        tags: Iterable[int],
+        tids: Iterable[int],
+    ) -> None:
+        self.gateway = gateway
+        self.fakes = fakes
+        self.params = params
+        self.rng = rng
+        self._tags = iter(tags)
+        self._tids = iter(tids)
+
+    async def call(self, kind: str, turns: int) -> CallTrace:
+        """One call: greeting, then ``turns`` turns (0: hang up after the greeting starts)."""
+        tag = next(self._tags)
+        phone = Phone(
+            self.gateway,
+            user="bench",
+            call_id=f"latbench-{os.getpid()}-{tag}",
+            answer_requests=True,
+            idle=lambda index: marker_frame(tag, index),
+            sequence=self.rng.randrange(65536),
+            timestamp=self.rng.randrange(2**32),
+            ssrc=self.rng.randrange(1, 2**32),
+        )
+        trace = CallTrace(kind, tag, phone.call_id, phone)
+        try:
+            ok = await phone.invite(within=15.0)
+            assert phone.invite_sent_at is not None and phone.answered_at is not None
+            trace.invite_at, trace.ok_at = phone.invite_sent_at, phone.answered_at
+            if ok.status != 200:
+                trace.error = f"INVITE answered {ok.status}"
+                return trace
+            phone.start_audio()
+            await phone.wait_heard(trace.ok_at, loud=True, within=5.0)
+            if turns:
+                await phone.wait_until_quiet(0.2, within=10.0)
+                await self._converse(trace, turns)
+            else:
+                await asyncio.sleep(0.05)
+        except (TimeoutError, ValueError) as exc:
+            trace.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            await phone.stop_audio()
+            await phone.hang_up()
+            phone.close()
+        return trace
+
+    async def _converse(self, trace: CallTrace, turns: int) -> None:
+        phone, rng, params = trace.phone, self.rng, self.params
+        trace.tids = [next(self._tids) for _ in range(turns)]
+        self.fakes.stt.default_transcript = transcript_for(trace.tids[0])
+        phone.say(speech(rng.uniform(*params.first_speech_s)), trace.tids[0])
+        for k, tid in enumerate(trace.tids):
+            last = await phone.wait_said(tid, within=5.0)
+            first_reply = await phone.wait_heard(phone.sent_at[last], loud=True, within=10.0)
+            if k + 1 == len(trace.tids):
+                await asyncio.sleep(0.6)  # the reply finishes: its turn_metrics get written
+                return
+            barge_at = phone.heard[first_reply].read_at + rng.uniform(*params.barge_after_s)
+            await asyncio.sleep(max(0.0, barge_at - time.monotonic()))
+            self.fakes.stt.default_transcript = transcript_for(trace.tids[k + 1])
+            phone.say(speech(rng.uniform(*params.barge_speech_s)), trace.tids[k + 1])

@@ -1,0 +1,181 @@
+"""The report of the latency benchmark: each configuration's JSON section and its tables."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from bench._harness import Gateway, fmt, format_table
+
+from .analysis import BREAKDOWN, FIGURES, GATEWAY_VIEW, Analysis, check_targets, stats
+from .caller import BenchConfig, BenchParams, CallTrace
+
+STATS_KEYS = ("calls", "tick_late_p99_ms", "tick_late_max_ms", "jb_lost", "jb_late", "early_sends")
+"""The fields of the gateway's stats lines kept in the JSON."""
+
+
+def config_section(
+    config: BenchConfig,
+    traces: Sequence[CallTrace],
+    analysis: Analysis,
+    gateway: Gateway,
+    load: dict[str, Any],
+    started_wall: float,
+    elapsed: float,
+    log_kept: bool,
+) -> dict[str, Any]:
+    """The JSON section of one configuration."""
+    s = analysis.samples
+    figures = {name: stats(s.figures.get(name, [])) for name in FIGURES}
+    stats_lines = [line.data for line in gateway.stats]
+    return {
+        "name": config.name,
+        "settings": {
+            "ASSEMBLYAI_CHUNK_MS": config.chunk_ms,
+            "--jitter-min-ms": config.jitter_min_ms,
+            "SIPGW_BARGE_IN_START_MS": config.barge_in_start_ms,
+        },
+        "duration_s": round(elapsed, 1),
+        "load": load,
+        "calls": {
+            "conversation": sum(t.kind == "conversation" for t in traces),
+            "greeting_only": sum(t.kind == "greeting" for t in traces),
+            "failed": sum(t.error is not None for t in traces),
+        },
+        "figures": figures,
+        "targets": check_targets(figures),
+        "breakdown": {name: stats(s.breakdown.get(name, [])) for name in BREAKDOWN},
+        "gateway_view": {name: stats(s.gateway.get(name, [])) for name in GATEWAY_VIEW},
+        "diagnostics": {
+            **{name: stats(values) for name, values in s.diagnostics.items()},
+            "kernel_rx_timestamps": all(t.phone.rtp.kernel_stamps for t in traces),
+            "gateway_tick_late_p99_ms_max": max(
+                (d.get("tick_late_p99_ms", 0.0) for d in stats_lines), default=None
+            ),
+            "gateway_tick_late_max_ms": max(
+                (d.get("tick_late_max_ms", 0.0) for d in stats_lines), default=None
+            ),
+            "gateway_last_stats": stats_lines[-1] if stats_lines else None,
+            "gateway_errors": gateway.errors[-20:],
+            "gateway_tracebacks": gateway.tracebacks(),
+            "gateway_log": str(gateway.log_path) if log_kept else None,
+        },
+        "anomalies": dict(s.anomalies),
+        "per_call": [c for c in analysis.calls if c["kind"] == "conversation"],
+        "gateway_stats": [
+            {"t": round(line.t - started_wall, 1), **{k: line.data.get(k) for k in STATS_KEYS}}
+            for line in gateway.stats
+        ],
+        "samples": {
+            name: [round(v, 3) for v in s.figures.get(name, [])]
+            for name in FIGURES
+            if not name.startswith("ingress")
+        },
+    }
+
+
+def _cell(value: Any) -> str:
+    return fmt(value, ".1f")
+
+
+def config_report(section: dict[str, Any], params: BenchParams) -> str:
+    """The tables of one configuration."""
+    settings = ", ".join(f"{k}={v}" for k, v in section["settings"].items())
+    out = [f"== {section['name']} ({settings}); {section['duration_s']} s"]
+    limits: dict[str, list[str]] = defaultdict(list)
+    for target in section["targets"]:
+        verdict = "-" if target["met"] is None else ("ok" if target["met"] else "MISSED")
+        limits[target["figure"]].append(f"{target['statistic']}<={target['limit_ms']:g} {verdict}")
+    rows = [
+        [name, str(f["n"]), _cell(f["p50"]), _cell(f["p95"]), _cell(f["p99"]), _cell(f["max"]),
+         "; ".join(limits.get(name, []))]
+        for name, f in section["figures"].items()
+    ]  # fmt: skip
+    out.append("wire-side figures (ms, caller's clock)")
+    out.append(format_table(["figure", "n", "p50", "p95", "p99", "max", "target"], rows))
+    nominal = {
+        "caller_silence_ms": params.min_turn_silence_ms,
+        "fake_stt_final_ms": params.stt_final_latency_ms,
+        "fake_llm_first_token_ms": params.llm_first_token_ms,
+        "fake_tts_first_byte_ms": params.tts_first_byte_ms,
+    }
+    rows = [
+        [name, _cell(nominal.get(name)), str(b["n"]), _cell(b["p50"]), _cell(b["p95"]),
+         _cell(b["max"])]
+        for name, b in section["breakdown"].items()
+    ]  # fmt: skip
+    out.append("end of turn, hop by hop (ms; gw_* = gateway, fake_* = injected delays)")
+    out.append(format_table(["hop", "nominal", "n", "p50", "p95", "max"], rows))
+    rows = [
+        [name, str(g["n"]), _cell(g["p50"]), _cell(g["p95"]), _cell(g["p99"]), _cell(g["max"])]
+        for name, g in section["gateway_view"].items()
+    ]
+    out.append("the gateway's own call records (ms, its event loop's clock)")
+    out.append(format_table(["metric", "n", "p50", "p95", "p99", "max"], rows))
+    diagnostics = section["diagnostics"]
+    notes = [
+        f"kernel rx timestamps: {diagnostics['kernel_rx_timestamps']}",
+        f"gateway tick lateness p99 (worst 5 s window): "
+        f"{_cell(diagnostics['gateway_tick_late_p99_ms_max'])} ms, "
+        f"max {_cell(diagnostics['gateway_tick_late_max_ms'])} ms",
+    ]
+    load = section["load"]
+    notes.append(
+        f"CPU (% of a core): gateway {_cell(load['gateway_cpu_pct'])}, benchmark "
+        f"{_cell(load['bench_cpu_pct'])}, other processes {_cell(load['other_processes_cpu_pct'])}"
+        f"; cores busy {load['core_busy_pct']}; load average {load['loadavg_end']}"
+    )
+    for name in (
+        "caller_send_interval_error_ms",
+        "caller_rx_wakeup_ms",
+        "caller_to_stt_no_fill_per_call_ms",
+    ):
+        if name in diagnostics:
+            d = diagnostics[name]
+            notes.append(f"{name}: p50 {_cell(d['p50'])}, p99 {_cell(d['p99'])}, "
+                         f"max {_cell(d['max'])}")  # fmt: skip
+    if section["anomalies"]:
+        notes.append(f"anomalies: {section['anomalies']}")
+    if diagnostics["gateway_errors"]:
+        notes.append(f"gateway errors ({len(diagnostics['gateway_errors'])} lines), log: "
+                     f"{diagnostics['gateway_log']}")  # fmt: skip
+        for text in diagnostics["gateway_tracebacks"][:2]:
+            notes.append(text)
+    out.extend(notes)
+    return "\n".join(out)
+
+
+def matrix_report(sections: Sequence[dict[str, Any]]) -> str:
+    """The key figures of every configuration side by side."""
+    rows: list[list[str]] = []
+    keys = [
+        ("reply_path_ms", "p50"), ("reply_path_ms", "p99"),
+        ("end_of_turn_overhead_ms", "p50"), ("end_of_turn_overhead_ms", "mean"),
+        ("end_of_turn_overhead_ms", "p95"), ("end_of_turn_gateway_ms", "p50"),
+        ("barge_in_ms", "p50"), ("barge_in_ms", "p95"),
+        ("greeting_overhead_ms", "p50"), ("greeting_overhead_ms", "p95"),
+        ("ingress_incl_fill_ms", "p50"), ("ingress_excl_fill_ms", "p50"),
+    ]  # fmt: skip
+    for figure, statistic in keys:
+        rows.append(
+            [f"{figure} {statistic}"] + [_cell(s["figures"][figure][statistic]) for s in sections]
+        )
+    for hop in ("gw_caller_to_stt_ms", "gw_chunk_fill_ms", "gw_stt_final_to_llm_request_ms",
+                "gw_llm_token_to_tts_request_ms"):  # fmt: skip
+        rows.append([f"{hop} p50"] + [_cell(s["breakdown"][hop]["p50"]) for s in sections])
+    rows.append(
+        ["gw_chunk_fill_ms mean"] + [_cell(s["breakdown"]["gw_chunk_fill_ms"]["mean"])
+                                     for s in sections]
+    )  # fmt: skip
+    rows.append(
+        ["caller_to_stt_no_fill_per_call_ms p50"]
+        + [_cell(s["diagnostics"].get("caller_to_stt_no_fill_per_call_ms", {}).get("p50"))
+           for s in sections]
+    )  # fmt: skip
+    for metric in ("end_of_speech_to_first_rtp_ms", "barge_in_reaction_ms"):
+        rows.append(
+            [f"gateway {metric} p50"] + [_cell(s["gateway_view"][metric]["p50"]) for s in sections]
+        )
+    headers = ["ms"] + [s["name"] for s in sections]
+    return "matrix (same calls, same fakes)\n" + format_table(headers, rows)

@@ -1,0 +1,267 @@
+"""The latency benchmark's configurations and command line (``python -m bench.latency``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench._harness import (
+    Gateway,
+    GatewayOptions,
+    log,
+    machine_info,
+    pin_self,
+    read_cpu_times,
+    write_json,
+)
+from sipgw.testing.ports import free_port_range
+
+from .analysis import TARGETS, Analysis, read_call_records
+from .caller import GREETING, BenchConfig, BenchFakes, BenchParams, CallRunner, CallTrace
+from .report import config_report, config_section, matrix_report
+
+__all__ = ["MATRIX", "build_parser", "main"]
+
+MATRIX = (
+    BenchConfig("base"),
+    BenchConfig("stt-chunk-50", chunk_ms=50),
+    BenchConfig("jitter-min-20", jitter_min_ms=20),
+    BenchConfig("barge-in-40", barge_in_start_ms=40),
+    BenchConfig("all-three", chunk_ms=50, jitter_min_ms=20, barge_in_start_ms=40),
+)
+
+
+class LoadWindow:
+    """CPU use while a configuration ran: each core, the gateway, this process, the rest."""
+
+    def __init__(self) -> None:
+        self.wall = time.time()
+        self.cpus = read_cpu_times()
+        self.own = sum(os.times()[:2])
+        self.loadavg = [round(x, 2) for x in os.getloadavg()]
+
+    def close(self, gateway_cpu_pct: float | None) -> dict[str, Any]:
+        """The figures, in % of one core."""
+        cpus = read_cpu_times()
+        elapsed = max(time.time() - self.wall, 1e-9)
+        busy = {}
+        for n, (busy_after, total_after, _) in cpus.items():
+            busy_before, total_before, _ = self.cpus.get(n, (0.0, 0.0, 0.0))
+            total = total_after - total_before
+            busy[f"cpu{n}"] = round(100 * (busy_after - busy_before) / total, 1) if total else None
+        own = (sum(os.times()[:2]) - self.own) / elapsed * 100
+        all_cores = sum(v for v in busy.values() if v is not None)
+        others = all_cores - own - (gateway_cpu_pct or 0.0)
+        return {
+            "loadavg_start": self.loadavg,
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "core_busy_pct": busy,
+            "gateway_cpu_pct": None if gateway_cpu_pct is None else round(gateway_cpu_pct, 1),
+            "bench_cpu_pct": round(own, 1),
+            "other_processes_cpu_pct": round(max(0.0, others), 1),
+        }
+
+
+async def run_config(
+    config: BenchConfig,
+    params: BenchParams,
+    fakes: BenchFakes,
+    rng: random.Random,
+    counters: tuple[Iterable[int], Iterable[int]],
+    gateway_cpu: int | None,
+    keep_records: bool,
+) -> dict[str, Any]:
+    """Start a gateway with ``config``, place the calls, analyse; returns the JSON section."""
+    records_dir = Path(tempfile.mkdtemp(prefix="sipgw-latency-records-"))
+    rtp_ports = free_port_range(400)
+    options = GatewayOptions(
+        agent="assistant",
+        cpu=gateway_cpu,
+        rtp_ports=(rtp_ports.lo, rtp_ports.hi),
+        stats_interval=5.0,
+        extra_args=["--jitter-min-ms", str(config.jitter_min_ms)],
+        env={
+            **fakes.env(),
+            "SIPGW_GREETING": GREETING,
+            "SIPGW_CALL_RECORD_DIR": str(records_dir),
+            "ASSEMBLYAI_CHUNK_MS": str(config.chunk_ms),
+            "SIPGW_BARGE_IN_START_MS": str(config.barge_in_start_ms),
+        },
+    )
+    gateway = Gateway(options, records_dir)  # the call records and the gateway's log
+    address = await asyncio.to_thread(gateway.start)
+    started = time.monotonic()
+    load = LoadWindow()
+    runner = CallRunner(address, fakes, params, rng, *counters)
+    traces: list[CallTrace] = []
+    try:
+        for _ in range(params.warmup_calls):
+            await runner.call("warmup", min(2, params.turns))
+        for n in range(params.calls):
+            trace = await runner.call("conversation", params.turns)
+            traces.append(trace)
+            failed = f" ({trace.error})" if trace.error else ""
+            log(f"{config.name}: call {n + 1}/{params.calls}{failed}")
+            await asyncio.sleep(0.2)
+        for _ in range(params.greeting_calls):
+            traces.append(await runner.call("greeting", 0))
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the last call records are written after the BYE
+    finally:
+        sampler = gateway.sampler
+        gateway_cpu_pct = None if sampler is None else sampler.cpu_percent(load.wall, time.time())
+        load_figures = load.close(gateway_cpu_pct)
+        await asyncio.to_thread(gateway.stop)
+    elapsed = time.monotonic() - started
+    sessions = [s for s in fakes.stt.sessions if s.started_at >= started - 1.0]
+    analysis = Analysis(
+        params, sessions, fakes.llm.requests, list(fakes.tts.utterances),
+        read_call_records(records_dir),
+    )  # fmt: skip
+    for trace in traces:
+        analysis.add(trace)
+    kept = keep_records or bool(gateway.errors)
+    section = config_section(
+        config, traces, analysis, gateway, load_figures, load.wall, elapsed, log_kept=kept
+    )
+    if kept:
+        log(f"{config.name}: call records and the gateway log kept in {records_dir}")
+    else:
+        shutil.rmtree(records_dir, ignore_errors=True)
+    return section
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    d = BenchParams()
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.latency",
+        description="Measure the latency the gateway adds, at the caller's side of the wire.",
+    )
+    add = parser.add_argument
+    add("--calls", type=int, default=d.calls, help="conversation calls (default %(default)s)")
+    add("--turns", type=int, default=d.turns, help="turns per call (default %(default)s)")
+    add("--greeting-calls", type=int, default=d.greeting_calls,
+        help="extra calls that only wait for the greeting (default %(default)s)")  # fmt: skip
+    add("--warmup-calls", type=int, default=d.warmup_calls,
+        help="calls placed first and not counted (default %(default)s)")  # fmt: skip
+    add("--matrix", action="store_true",
+        help="compare ASSEMBLYAI_CHUNK_MS 100/50, --jitter-min-ms 40/20, "
+        "SIPGW_BARGE_IN_START_MS 60/40 (one at a time, then all three)")  # fmt: skip
+    add("--chunk-ms", type=int, default=100, help="ASSEMBLYAI_CHUNK_MS without --matrix")
+    add("--jitter-min-ms", type=int, default=40, help="--jitter-min-ms without --matrix")
+    add("--barge-in-start-ms", type=int, default=60,
+        help="SIPGW_BARGE_IN_START_MS without --matrix")  # fmt: skip
+    add("--min-turn-silence", type=int, default=d.min_turn_silence_ms, metavar="MS",
+        help="the fake STT's end-of-turn silence (default %(default)s)")  # fmt: skip
+    add("--stt-final-latency", type=float, default=d.stt_final_latency_ms, metavar="MS",
+        help="fake STT final transcript delay (default %(default)s)")  # fmt: skip
+    add("--llm-first-token-ms", type=float, default=d.llm_first_token_ms, metavar="MS",
+        help="fake LLM first-chunk delay (default %(default)s)")  # fmt: skip
+    add("--tts-first-byte-ms", type=float, default=d.tts_first_byte_ms, metavar="MS",
+        help="fake TTS first-byte delay (default %(default)s)")  # fmt: skip
+    add("--llm-next-token-ms", type=float, default=d.llm_next_token_ms, metavar="MS",
+        help="0: the reply is the LLM's only content chunk; else a second sentence starts "
+        "this long after it, as with a real model (default %(default)s)")  # fmt: skip
+    add("--tts-speed", type=float, default=d.tts_speed,
+        help="fake TTS pace, multiples of real time (default %(default)s)")  # fmt: skip
+    add("--gateway-cpu", type=int, default=0,
+        help="pin the gateway to this CPU; -1 = no pinning (default %(default)s)")  # fmt: skip
+    add("--bench-cpu", type=int, default=1,
+        help="pin this process (caller, fakes) to this CPU; -1 = no pinning "
+        "(default %(default)s)")  # fmt: skip
+    add("--seed", type=int, default=d.seed, help="random seed (default %(default)s)")
+    add("--json", metavar="PATH",
+        help="where to write the JSON (default bench/results/latency-<UTC>.json; "
+        "- = stdout)")  # fmt: skip
+    add("--keep-records", action="store_true", help="keep the gateway's call records")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    params = BenchParams(
+        calls=args.calls,
+        turns=args.turns,
+        greeting_calls=args.greeting_calls,
+        warmup_calls=args.warmup_calls,
+        min_turn_silence_ms=args.min_turn_silence,
+        stt_final_latency_ms=args.stt_final_latency,
+        llm_first_token_ms=args.llm_first_token_ms,
+        tts_first_byte_ms=args.tts_first_byte_ms,
+        llm_next_token_ms=args.llm_next_token_ms,
+        tts_speed=args.tts_speed,
+        seed=args.seed,
+    )
+    configs = list(MATRIX) if args.matrix else [
+        BenchConfig("custom" if (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+                    != (100, 40, 60) else "base",
+                    args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+    ]  # fmt: skip
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM/SIGINT: stop the gateway and the fakes, then exit
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    machine = machine_info()
+    bench_pinned = pin_self(args.bench_cpu if args.bench_cpu >= 0 else None)
+    gateway_cpu = args.gateway_cpu if args.gateway_cpu >= 0 else None
+    rng = random.Random(params.seed)
+    counters = (itertools.count(1), itertools.count(1))
+    fakes = BenchFakes(params)
+    sections = []
+    try:
+        for config in configs:
+            log(f"configuration {config.name}: {config}")
+            section = await run_config(
+                config, params, fakes, rng, counters, gateway_cpu, args.keep_records
+            )
+            sections.append(section)
+            print(config_report(section, params), flush=True)
+            print(flush=True)
+    finally:
+        fakes.stop()
+    if len(sections) > 1:
+        print(matrix_report(sections), flush=True)
+    return {
+        "benchmark": "latency",
+        "machine": {
+            **machine,
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "bench_cpu": args.bench_cpu if bench_pinned else None,
+            "gateway_cpu": gateway_cpu,
+        },
+        "params": {**asdict(params), "nominal_delays_ms": params.nominal_delays_ms},
+        "targets": [{"figure": f, "statistic": s, "limit_ms": v} for f, s, v in TARGETS],
+        "configs": sections,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    sys.setswitchinterval(0.0002)  # the fakes' threads must not hold up the caller's loop
+    try:
+        import uvloop
+    except ImportError:  # not on Linux
+        runner: Callable[[Any], dict[str, Any]] = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        result = runner(_run(args))
+    except asyncio.CancelledError:
+        log("interrupted: no JSON written")
+        return 130
+    where = write_json(result, args.json, "latency")
+    log(f"JSON written to {where}")
+    return 0

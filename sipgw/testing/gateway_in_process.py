@@ -1,0 +1,76 @@
+"""The gateway on the caller's own event loop, with scripted phones to call it.
+
+::
+
+    async with running_gateway(rtp_timeout=1.0) as (gateway, new_phone):
+        phone = await new_phone()
+        ok = await phone.invite()
+
+This is the one place the toolkit builds an in-process gateway from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from agent.base import AgentFactory
+from sipgw.app.agents import make_agent_factory
+from sipgw.app.config import GatewayConfig
+from sipgw.app.gateway import Gateway
+from sipgw.app.settings_registry import resolve_settings
+
+from .phone import Phone
+from .ports import free_port_range
+
+__all__ = ["TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
+
+TEST_SETTINGS: dict[str, object] = {
+    "bind": "127.0.0.1",
+    "sip_port": 0,
+    "public_ip": "127.0.0.1",
+    "rtp_timeout": 0.0,
+}
+"""The ``GatewayConfig`` a test gateway runs with unless ``running_gateway`` is told otherwise."""
+
+TEST_AGENT_ENV: dict[str, str] = {"SIPGW_ECHO_DELAY_MS": "200"}
+"""Agent settings (registry variables) a test gateway starts from."""
+
+
+@asynccontextmanager
+async def running_gateway(
+    factory: AgentFactory | None = None,
+    *,
+    agent: str = "echo",
+    env: Mapping[str, str] | None = None,
+    **settings: Any,
+) -> AsyncIterator[tuple[Gateway, Callable[..., Awaitable[Phone]]]]:
+    """Start a gateway on 127.0.0.1 (port 0, free RTP ports) and yield it with a phone maker.
+
+    ``settings`` override :data:`TEST_SETTINGS` (``GatewayConfig`` fields). Without a
+    ``factory``, the agent named ``agent`` answers, configured as ``sipgw serve``
+    would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`).
+    ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
+    gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
+    grace) and every phone is closed.
+    """
+    config = GatewayConfig(**{**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(40)), **settings})
+    if factory is None:
+        environ = {**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent}
+        factory = make_agent_factory(resolve_settings(environ))
+    gateway = Gateway(config, factory)
+    address = await gateway.start()
+    phones: list[Phone] = []
+
+    async def new_phone(**options: Any) -> Phone:
+        phone = Phone(address, **options)
+        phones.append(phone)
+        return phone
+
+    try:
+        yield gateway, new_phone
+    finally:
+        await gateway.stop(grace=1.0)
+        for phone in phones:
+            phone.close()

@@ -1,0 +1,70 @@
+"""The toolkit's process plumbing: command prefixes, child environments, traceback picking."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.gateway_process import GatewayProcess, tracebacks
+from sipgw.testing.process import CHECKOUT, bounded_command, child_env
+
+
+def test_bounded_command_prefixes() -> None:
+    assert bounded_command(["sipp", "-v"], None) == ["sipp", "-v"]
+    assert bounded_command(["sipp"], 10, 2) == ["timeout", "-k", "2", "10", "sipp"]
+    assert bounded_command(["x"], 1.5, foreground=True)[:2] == ["timeout", "--foreground"]
+    pinned = bounded_command(["x"], None, cpu=1)
+    assert pinned == (["taskset", "-c", "1", "x"] if shutil.which("taskset") else ["x"])
+
+
+def test_child_env_drops_our_settings_and_finds_the_checkout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIPGW_AGENT", "assistant")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-mine")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setenv("KEEP_ME", "1")
+    env = child_env({"SIPGW_GREETING": "Hi."})
+    assert "SIPGW_AGENT" not in env and "OPENAI_API_KEY" not in env
+    assert env["SIPGW_GREETING"] == "Hi." and env["KEEP_ME"] == "1"
+    assert env["PYTHONPATH"].split(":") == [str(CHECKOUT), "/elsewhere"]
+    assert (CHECKOUT / "sipgw" / "__init__.py").is_file()
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_gateway_command_line_before_start(tmp_path: Path) -> None:
+    gw = GatewayProcess(tmp_path, agent="assistant", rtp_ports=(30000, 30039), lifetime=None,
+                        extra_args=["--stats-interval", "1"])  # fmt: skip
+    assert gw.argv == [
+        sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
+        "--rtp-ports", "30000-30039", "--public-ip", "127.0.0.1", "--agent", "assistant",
+        "--stats-interval", "1",
+    ]  # fmt: skip
+    assert gw.command == gw.argv
+    assert GatewayProcess(tmp_path, lifetime=60).command[0] == "timeout"
+
+
+def test_tracebacks_are_picked_out_of_log_lines() -> None:
+    lines = [
+        "12:00:00 INFO call started",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "ValueError: first",
+        "",
+        "During handling of the above exception, another exception occurred:",
+        "",
+        "Traceback (most recent call last):",
+        '  File "y.py", line 2, in f',
+        "KeyError: 'second'",
+        "12:00:01 INFO call ended",
+        "Traceback (most recent call last):",
+        '  File "z.py", line 3, in g',
+    ]
+    assert tracebacks(lines) == [
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: first',
+        "Traceback (most recent call last):\n  File \"y.py\", line 2, in f\nKeyError: 'second'",
+    ]
+    assert len(tracebacks(lines, limit=1)) == 1
