@@ -53,7 +53,6 @@ from sipgw.transaction import (
     RequestReceived,
     ServerTransaction,
     StrayResponse,
-    TransactionLayer,
     TransactionTimedOut,
 )
 from sipgw.uri import SipUri
@@ -100,8 +99,7 @@ class UserAgent:
 
     def __init__(self, config: UserAgentConfig, rng: random.Random | None = None) -> None:
         self.config = config
-        self.rng = rng or random.Random()
-        self._ctx = ctx = UsageContext(config, self.rng)
+        self._ctx = ctx = UsageContext(config, rng or random.Random())
         self._session_timers = SessionTimerUsage(ctx)
         self._invite = InviteUsage(ctx, self._session_timers)
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
@@ -114,11 +112,6 @@ class UserAgent:
             "OPTIONS": lambda session, tx, req, now: self._on_options(tx, req, now),
             "NOTIFY": self._refer.notify,
         }
-
-    @property
-    def transactions(self) -> TransactionLayer:
-        """The transaction layer under this core."""
-        return self._ctx.transactions
 
     @property
     def draining(self) -> bool:

@@ -23,6 +23,7 @@ from sipgw.transaction import (
     RequestReceived,
     State,
     StrayResponse,
+    Transaction,
     TransactionLayer,
     TransactionTimedOut,
     TxEvent,
@@ -396,3 +397,66 @@ def test_any_input_sequence_leaves_a_valid_state(kind: str, inputs: list[Input])
         if kind == "ict":  # one error or timeout, or any number of 2xx, never both
             errors = [o for o in tu.final if o.status >= 300]
             assert len(errors) <= 1 and (not errors or len(tu.final) == 1)
+
+
+# ------------------------------------------------------------------ typed tables, continuations
+
+MACHINES = [
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+]
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_tables_hold_the_machines_own_methods(machine: type[Transaction]) -> None:
+    """Every action is a function the machine itself has (no names looked up at run time)."""
+    assert machine.TABLE
+    for (state, event), (action, next_state) in machine.TABLE.items():
+        assert isinstance(state, State) and isinstance(event, Input)
+        assert isinstance(next_state, State)
+        if action is not None:
+            assert callable(action) and getattr(machine, action.__name__) is action
+
+
+def test_a_failing_continuation_leaves_the_transaction_consistent() -> None:
+    """Continuations run after the transition: Timer K is armed even if the TU raises."""
+    layer = TransactionLayer()
+    req = client_request()
+
+    def broken(outcome: Outcome, now: float) -> None:
+        raise InvalidState("TU bug")
+
+    tx = layer.send_request(req, TO_GATEWAY, 0.0, broken)  # type: ignore[arg-type]
+    with pytest.raises(InvalidState):
+        layer.receive_response(make_response(req, 200), TO_GATEWAY, 0.1)  # type: ignore[arg-type]
+    assert tx.state is State.COMPLETED and Input.TIMER_K in tx.timers
+    run_until(layer, 10.0)
+    assert tx.state is State.TERMINATED and layer.client == {}
+
+
+def test_a_continuation_may_start_the_next_request() -> None:
+    layer, tu = TransactionLayer(), Tu()
+    first = client_request()
+    second = parse_request(request("BYE", via_branch="z9hG4bKclient2", to_tag="t"))
+
+    def then_send(outcome: Outcome, now: float) -> None:
+        layer.send_request(second, TO_GATEWAY, now, tu.on_final)
+
+    layer.send_request(first, TO_GATEWAY, 0.0, then_send)  # type: ignore[arg-type]
+    layer.receive_response(make_response(first, 200), TO_GATEWAY, 0.1)  # type: ignore[arg-type]
+    assert [parse_request(d).top_via.branch for d, _ in layer.datagrams_to_send()] == [
+        "z9hG4bKclient1",
+        "z9hG4bKclient2",
+    ]
+    layer.receive_response(make_response(second, 481), TO_GATEWAY, 0.2)
+    assert tu.statuses == [481]
+
+
+def test_transport_error_is_a_503_for_the_tu() -> None:
+    layer, tu = TransactionLayer(), Tu()
+    layer.send_request(client_request(), TO_GATEWAY, 0.0, tu.on_final)  # type: ignore[arg-type]
+    layer.transport_error(TO_GATEWAY, 0.1)
+    assert tu.final == [NoResponse(transport_error=True)] and tu.statuses == [503]  # §8.1.3.1
+    assert layer.client == {} and layer.get_timer() is None

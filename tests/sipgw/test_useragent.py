@@ -742,3 +742,87 @@ def test_refresher_uas_without_update_support_means_no_timer() -> None:
     h.advance(600.0)
     assert not [m for m in h.take() if isinstance(m, SipRequest)]
     assert call.state is CallState.CONFIRMED
+
+
+# --------------------------------------------------------------------------- the call view
+
+
+def test_the_application_sees_one_read_only_view_per_call() -> None:
+    h = Harness()
+    call, ok = answered_call(h)
+    h.feed(ack_for(ok))
+    h.feed(request("INFO", cseq=2, to_tag=ok.to.tag, body="5", content_type="application/dtmf"))
+    h.feed(request("BYE", cseq=3, to_tag=ok.to.tag))
+    assert all(e.call is call for e in h.events)  # type: ignore[attr-defined]
+    assert call.key == (ok.call_id, ok.to.tag) and call.call_id == ok.call_id
+    assert str(call.caller.uri) == "sip:+15551234567@192.0.2.10"
+    assert str(call.called.uri) == "sip:agent@192.0.2.1"
+    assert call.state is CallState.ENDED and not call.established
+    assert call.media is not None and call.media.codec == "PCMU"
+    with pytest.raises(AttributeError):
+        call.state = CallState.CONFIRMED  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        call.context = object()  # type: ignore[attr-defined]
+
+
+def test_actions_on_an_ended_call() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.feed(request("BYE", cseq=2, to_tag=ok.to.tag))
+    h.take()
+    h.act(h.ua.ring, call)  # no-ops ...
+    h.act(h.ua.hangup, call)
+    h.act(h.ua.reject, call, 486)
+    assert h.sent == []
+    with pytest.raises(InvalidState):  # ... or refused
+        h.act(h.ua.answer, call, 30000)
+    with pytest.raises(InvalidState):
+        h.act(h.ua.refer, call, "sip:x@y")
+    assert len(h.ended()) == 1
+
+
+def test_call_and_transaction_deadlines_share_one_heap() -> None:
+    h = Harness()
+    h.feed(invite())
+    assert h.ua.get_timer() is None  # an INVITE transaction in Proceeding has no timer
+    h.act(h.ua.answer, h.offered(), 30000)
+    assert h.ua.get_timer() == 0.5  # our 2xx retransmission (T1)
+    h.feed(request("OPTIONS", content_type=None))
+    h.advance(0.5)
+    h.take()
+    assert h.ua.get_timer() == 1.5  # the next 2xx at 2·T1, before Timer J (32 s) and L
+
+
+def test_an_ended_call_leaves_no_reference_cycle() -> None:
+    """Calls are freed by reference counting (tests/refcycles.py), whatever ended them."""
+    from ..refcycles import cycles_left_by_our_code
+
+    h = Harness(max_calls=None)
+    timer = "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: UPDATE"
+    ended = 0
+    with cycles_left_by_our_code() as leftovers:
+        call, ok = confirmed_call(h)  # remote BYE
+        h.feed(request("BYE", cseq=2, to_tag=ok.to.tag))
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        call, ok = answered_call(h, call_id="ours", extra=timer)  # our BYE, after a REFER
+        h.feed(ack_for(ok))
+        h.act(h.ua.refer, call, "sip:x@y")
+        h.act(h.ua.hangup, call)
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        h.feed(invite(call_id="cancelled", via_branch="z9hG4bKcyc"))
+        h.feed(request("CANCEL", call_id="cancelled", via_branch="z9hG4bKcyc"))
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        answered_call(h, call_id="no-ack")  # given up after 64·T1
+        h.advance(h.now + 100.0)
+        ended += len(h.ended())
+        assert not h.ua.busy and ended == 4
+        h.events.clear()
+        h.sent.clear()
+        del call, ok
+    assert leftovers == []
