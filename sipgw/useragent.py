@@ -45,7 +45,7 @@ from sipgw.call import CallInfo, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import InvalidState, MessageParseError, RemoteProtocolError, SipError
 from sipgw.events import DtmfReceived, SipEvent
-from sipgw.message import SipRequest, make_response, parse_message
+from sipgw.message import KNOWN_METHODS, SipRequest, make_response, parse_message
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.transaction import (
     AckReceived,
@@ -66,24 +66,6 @@ from sipgw.usages.sessiontimer import SessionTimerUsage
 __all__ = ["ALLOW", "UserAgent", "UserAgentConfig"]
 
 _SUPPORTED_TAGS = frozenset({"timer"})
-_KNOWN_METHODS = frozenset(
-    {
-        "INVITE",
-        "ACK",
-        "CANCEL",
-        "BYE",
-        "OPTIONS",
-        "UPDATE",
-        "INFO",
-        "REGISTER",
-        "SUBSCRIBE",
-        "NOTIFY",
-        "PUBLISH",
-        "MESSAGE",
-        "REFER",
-        "PRACK",
-    }
-)
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
 
 _InDialogHandler = Callable[[CallSession, ServerTransaction, SipRequest, float], None]
@@ -267,7 +249,7 @@ class UserAgent:
 
     def _check_request(self, req: SipRequest) -> None:
         """The checks of RFC 3261 §8.2.1–8.2.2 that precede method handling."""
-        if req.method not in _KNOWN_METHODS:
+        if req.method not in KNOWN_METHODS:
             raise RemoteProtocolError(f"method {req.method} not implemented", 501)
         uri = req.request_uri
         if not isinstance(uri, SipUri):

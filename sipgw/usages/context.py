@@ -22,14 +22,7 @@ from sipgw.message import REASON_PHRASES, Headers, SipRequest, SipResponse, make
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import SessionDescription
 from sipgw.timers import TimerHeap
-from sipgw.transaction import (
-    OnFinal,
-    OnProvisional,
-    Outcome,
-    ServerTransaction,
-    State,
-    TransactionLayer,
-)
+from sipgw.transaction import OnFinal, ServerTransaction, State, TransactionLayer
 from sipgw.uri import SipUri
 from sipgw.usages.session import CallSession
 
@@ -61,10 +54,6 @@ def reason_phrase(status: int, detail: str | None = None) -> str:
         return phrase
     printable = "".join(ch if ch.isprintable() else "?" for ch in detail)[:120]
     return f"{phrase} ({printable})"
-
-
-def _ignore_outcome(outcome: Outcome, now: float) -> None:
-    """For requests whose outcome changes nothing."""
 
 
 class UsageContext:
@@ -165,16 +154,15 @@ class UsageContext:
         session: CallSession,
         method: str,
         now: float,
-        on_final: OnFinal = _ignore_outcome,
+        on_final: OnFinal,
         extra: Headers | None = None,
-        on_provisional: OnProvisional | None = None,
     ) -> None:
         """Send a request in the call's dialog; its outcome goes to ``on_final``."""
         via = self.transactions.new_via(self.config.transport, self.config.sent_by)
         request, flow = session.dialog.next_request(
             method, via, user_agent=self.config.user_agent, extra=extra
         )
-        self.transactions.send_request(request, flow, now, on_final, on_provisional)
+        self.transactions.send_request(request, flow, now, on_final)
 
     def contact(self, request: SipRequest) -> str:
         """Our Contact for a dialog set up by ``request`` (its user part, our address)."""
@@ -208,7 +196,7 @@ class UsageContext:
         response.body = sdp.serialize()
 
     def respond(self, tx: ServerTransaction, req: SipRequest, status: int, now: float) -> None:
-        """Answer a request outside any call's dialog state (OPTIONS, CANCEL, 100, ...)."""
+        """Answer with a plain response (a To tag if needed, Allow or Accept where due)."""
         to_tag = None
         if status > 100 and not req.to.tag:
             to_tag = self.new_tag()
