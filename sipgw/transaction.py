@@ -527,7 +527,9 @@ class InviteClientTransaction(ClientTransaction):
         (State.PROCEEDING, Input.RECV_3XX_6XX): (_complete, State.COMPLETED),
         (State.COMPLETED, Input.RECV_3XX_6XX): (_resend_ack, State.COMPLETED),
         (State.COMPLETED, Input.TIMER_D): (None, State.TERMINATED),
-        (State.COMPLETED, Input.TRANSPORT_ERROR): (ClientTransaction._fail, State.TERMINATED),
+        # Figure 5 informs the TU of a transport error here too; ours already
+        # has the final response, and a lost ACK changes nothing for it.
+        (State.COMPLETED, Input.TRANSPORT_ERROR): (None, State.TERMINATED),
         # RFC 6026 §7.2: retransmitted (or forked) 2xx still reach the TU.
         (State.ACCEPTED, Input.RECV_2XX): (ClientTransaction._pass, State.ACCEPTED),
         (State.ACCEPTED, Input.TIMER_M): (None, State.TERMINATED),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sipgw.addressing import Flow
@@ -363,6 +363,7 @@ STATUS = {"1XX": 180, "2XX": 200, "3XX_6XX": 486}
     kind=st.sampled_from(["ist", "nist", "ict", "nict"]),
     inputs=st.lists(st.sampled_from(SERVER_INPUTS + CLIENT_INPUTS), max_size=12),
 )
+@example(kind="ict", inputs=[Input.RECV_3XX_6XX, Input.TRANSPORT_ERROR])  # one final only
 def test_any_input_sequence_leaves_a_valid_state(kind: str, inputs: list[Input]) -> None:
     """h2-style: every (state, input) either transitions or is refused cleanly."""
     layer = TransactionLayer()
