@@ -1,14 +1,16 @@
-"""Events the user agent core hands to the application (past tense, immutable)."""
+"""Events the user agent core hands to the application (past tense, immutable).
+
+Each names its call by the call's read-only :class:`~sipgw.call.CallInfo`,
+the same object in every event about that call.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from sipgw.call import Call
-    from sipgw.offeranswer import NegotiatedAudio
+from sipgw.call import CallInfo
+from sipgw.offeranswer import NegotiatedAudio
 
 __all__ = [
     "TransferStage",
@@ -48,21 +50,21 @@ class EndReason(Enum):
 class CallOffered:
     """A new INVITE passed validation; answer it with ring/answer/reject."""
 
-    call: Call
+    call: CallInfo
 
 
 @dataclass(frozen=True, slots=True)
 class CallConfirmed:
     """The ACK for our 2xx arrived: the dialog is confirmed."""
 
-    call: Call
+    call: CallInfo
 
 
 @dataclass(frozen=True, slots=True)
 class MediaUpdated:
     """The session's media changed (re-INVITE, UPDATE, or the answer in an ACK)."""
 
-    call: Call
+    call: CallInfo
     media: NegotiatedAudio
 
 
@@ -70,7 +72,7 @@ class MediaUpdated:
 class DtmfReceived:
     """A keypad digit signalled in SIP INFO (RFC 4733 digits come via RTP)."""
 
-    call: Call
+    call: CallInfo
     digit: str
     duration_ms: int | None = None
 
@@ -83,7 +85,7 @@ class CallEnded:
         status: the final SIP status sent or received, when one applies.
     """
 
-    call: Call
+    call: CallInfo
     reason: EndReason
     status: int | None = None
 
@@ -117,7 +119,7 @@ class TransferUpdated:
         reason: its reason phrase.
     """
 
-    call: Call
+    call: CallInfo
     stage: TransferStage
     status: int
     reason: str

@@ -14,6 +14,7 @@ support the extension does, and is always allowed.
 
 Deadlines (§10): the refresher refreshes at half the interval; the other side
 ends the session (BYE) ``min(32, N/3)`` seconds before it would expire.
+:mod:`sipgw.usages.sessiontimer` arms those deadlines and acts on them.
 """
 
 from __future__ import annotations

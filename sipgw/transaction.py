@@ -3,13 +3,15 @@
 Theory of operation
 -------------------
 A transaction is one request and the responses to it. Four state machines
-exist: INVITE client and server, non-INVITE client and server. Each is a
-table ``(state, input) -> (action, next state)``; inputs are named after
-what happened: ``RECV_*`` (a message arrived), ``SEND_*`` (the transaction
-user, TU, handed us a response) and ``TIMER_*`` (a timer fired). A pair not
-in the table is either ignored (stray retransmissions and stale timers are
-normal on UDP) or, for ``SEND_*`` inputs, an :class:`InvalidState` error,
-because it is the TU that broke the rules.
+exist: INVITE client and server, non-INVITE client and server. Each is one
+table, the class's ``TABLE``: ``(state, input) -> (action, next state)``,
+where the action is a method of that machine (typed, so mypy checks every
+entry) or None. Inputs are named after what happened: ``RECV_*`` (a message
+arrived), ``SEND_*`` (the transaction user, TU, handed us a response) and
+``TIMER_*`` (a timer fired). A pair not in the table is either ignored (stray
+retransmissions and stale timers are normal on UDP) or, for ``SEND_*``
+inputs, an :class:`InvalidState` error, because it is the TU that broke the
+rules.
 
 Reliability lives here: over UDP a client transaction retransmits its
 request (Timers A and E, doubling from T1 up to T2 for non-INVITE) until a
@@ -21,43 +23,59 @@ RFC 6026 the INVITE transactions sit in 'Accepted' for 64·T1 after a 2xx so
 that retransmitted INVITEs are absorbed and retransmitted 2xx are still
 matched.
 
+The TU hears about the two sides differently. What nobody asked for - a new
+request, an ACK for a 2xx, a stray response, a server transaction giving up -
+comes out as an event (:data:`TxEvent`). What the TU asked for - the outcome
+of a request it sent - goes to the continuations it passed to
+:meth:`TransactionLayer.send_request`: ``on_provisional`` for 1xx and
+``on_final`` for the final response or :class:`NoResponse`.
+
 The :class:`TransactionLayer` owns all transactions. It is sans-IO: messages
 come in with ``now``; datagrams to send, events for the TU and the next
-timer deadline come out.
+timer deadline come out. Its timers live in a :class:`~sipgw.timers.TimerHeap`
+that the TU may share (the user agent arms its own deadlines in the same one).
 """
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, auto
+from functools import partial
+from typing import ClassVar, Self, TypeAlias, TypeVar
 
 from sipgw.addressing import Flow, response_flow
 from sipgw.errors import InvalidState
 from sipgw.headers import Via
 from sipgw.message import Headers, SipRequest, SipResponse
-from sipgw.timers import TimerValues
+from sipgw.timers import Timer, TimerHeap, TimerValues
 
 __all__ = [
+    "Action",
     "AckReceived",
     "ClientTransaction",
     "Input",
     "InviteClientTransaction",
     "InviteServerTransaction",
+    "NoResponse",
     "NonInviteClientTransaction",
     "NonInviteServerTransaction",
+    "OnFinal",
+    "OnProvisional",
+    "Outcome",
     "RequestReceived",
-    "ResponseReceived",
     "ServerTransaction",
     "State",
     "StrayResponse",
+    "Table",
+    "Transaction",
     "TransactionLayer",
     "TransactionTimedOut",
     "TxEvent",
     "make_branch",
+    "make_non2xx_ack",
 ]
 
 MAGIC_COOKIE = "z9hG4bK"
@@ -140,16 +158,8 @@ class AckReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class ResponseReceived:
-    """A response for a client transaction (retransmissions are filtered)."""
-
-    transaction: ClientTransaction
-    response: SipResponse
-
-
-@dataclass(frozen=True, slots=True)
 class StrayResponse:
-    """A response matching no transaction (e.g. a late 2xx retransmission)."""
+    """A response matching no transaction (e.g. a 2xx retransmitted after Timer M)."""
 
     response: SipResponse
     flow: Flow
@@ -157,32 +167,78 @@ class StrayResponse:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimedOut:
-    """Timer B/F (no response), Timer H (no ACK) or a transport error."""
+    """A server transaction gave up: Timer H (no ACK) or a transport error."""
 
-    transaction: Transaction
+    transaction: ServerTransaction
     transport_error: bool = False
 
 
-TxEvent = RequestReceived | AckReceived | ResponseReceived | StrayResponse | TransactionTimedOut
+TxEvent = RequestReceived | AckReceived | StrayResponse | TransactionTimedOut
 
-_Action = Callable[["Transaction", "Input", "SipResponse | None", float], None]
+
+# --------------------------------------------------------------------------- continuations
+
+
+@dataclass(frozen=True, slots=True)
+class NoResponse:
+    """A client transaction ended without a final response.
+
+    RFC 3261 §8.1.3.1: the TU treats a timeout (Timer B/F) like a 408 and a
+    transport error like a 503; :attr:`status` says which.
+    """
+
+    transport_error: bool = False
+
+    @property
+    def status(self) -> int:
+        """The status the TU should act on (§8.1.3.1)."""
+        return 503 if self.transport_error else 408
+
+    @property
+    def reason(self) -> str:
+        """Why there was no response, for logs and events."""
+        return "transport error" if self.transport_error else "no response"
+
+
+Outcome = SipResponse | NoResponse
+"""How a client transaction ended for the TU: a final response, or none."""
+
+OnFinal = Callable[[Outcome, float], None]
+"""The TU's continuation for the final outcome of a client transaction (``(outcome, now)``).
+
+Non-INVITE: called once. INVITE: called for a 3xx-6xx, a timeout, and for
+every 2xx while the transaction is Accepted (retransmissions and forks,
+RFC 6026 §7.2), since the TU acknowledges each 2xx itself (§13.2.2.4)."""
+
+OnProvisional = Callable[[SipResponse, float], None]
+"""The TU's continuation for 1xx responses (early dialogs of an INVITE, §13.2.2.1)."""
+
+_T = TypeVar("_T")
+Action: TypeAlias = Callable[[_T, Input, SipResponse | None, float], None]
+"""A transition's side effect: ``action(transaction, input, response, now)``."""
+Table: TypeAlias = Mapping[tuple[State, Input], tuple[Action[_T] | None, State]]
+"""A machine's transitions: ``(state, input) -> (action or None, next state)``."""
 
 
 # --------------------------------------------------------------------------- base
 
 
 class Transaction:
-    """State shared by the four machines; see the module docstring."""
+    """State shared by the four machines; see the module docstring.
 
-    TABLE: dict[tuple[State, Input], tuple[str | None, State]] = {}
-    INITIAL: State = State.TERMINATED
+    Each subclass sets ``TABLE``, its transitions; the actions are its own
+    methods (or inherited ones), so mypy checks each against the machine.
+    """
+
+    TABLE: ClassVar[Table[Self]] = {}
+    INITIAL: ClassVar[State] = State.TERMINATED
 
     def __init__(self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest) -> None:
         self.layer = layer
         self.key = key
         self.request = request
         self.state = self.INITIAL
-        self.timers: dict[Input, float] = {}
+        self.timers: dict[Input, Timer] = {}
         self.interval = layer.timers.t1
         self.last_response: SipResponse | None = None
         self.last_bytes: bytes | None = None
@@ -202,7 +258,7 @@ class Transaction:
         """Where this transaction's messages go."""
         raise NotImplementedError
 
-    def handle(self, event: Input, now: float, response: SipResponse | None = None) -> None:
+    def handle(self: Self, event: Input, now: float, response: SipResponse | None = None) -> None:
         """Feed one input through the transition table."""
         entry = self.TABLE.get((self.state, event))
         if entry is None:
@@ -214,27 +270,28 @@ class Transaction:
         action, next_state = entry
         self.state = next_state
         if action is not None:
-            getattr(self, action)(event, response, now)
+            action(self, event, response, now)
         if next_state is State.TERMINATED:
-            self.timers.clear()
+            self.disarm(*self.timers)
             self.layer._forget(self)
 
     def arm(self, timer: Input, delay: float, now: float) -> None:
         """Start (or restart) a timer."""
-        deadline = now + delay
-        self.timers[timer] = deadline
-        self.layer._schedule(deadline, self, timer)
+        heap = self.layer.heap
+        heap.cancel(self.timers.get(timer))
+        self.timers[timer] = heap.schedule(now + delay, partial(self._fire, timer))
 
     def disarm(self, *timers: Input) -> None:
         """Stop timers."""
         for timer in timers:
-            self.timers.pop(timer, None)
+            self.layer.heap.cancel(self.timers.pop(timer, None))
+
+    def _fire(self, timer: Input, now: float) -> None:
+        del self.timers[timer]
+        self.handle(timer, now)
 
     def _transmit(self, data: bytes) -> None:
         self.layer._outbox.append((data, self.flow))
-
-    def _time_out(self, event: Input, response: SipResponse | None, now: float) -> None:
-        self.layer._events.append(TransactionTimedOut(self, event is Input.TRANSPORT_ERROR))
 
 
 # --------------------------------------------------------------------------- server side
@@ -265,32 +322,14 @@ class ServerTransaction(Transaction):
         if self.last_bytes is not None:
             self._transmit(self.last_bytes)
 
+    def _time_out(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self.layer._events.append(TransactionTimedOut(self, event is Input.TRANSPORT_ERROR))
+
 
 class InviteServerTransaction(ServerTransaction):
     """RFC 3261 §17.2.1 (Figure 7) as amended by RFC 6026 §7.1."""
 
     INITIAL = State.PROCEEDING
-    TABLE = {
-        (State.PROCEEDING, Input.RECV_REQUEST): ("_resend", State.PROCEEDING),
-        (State.PROCEEDING, Input.SEND_1XX): ("_send", State.PROCEEDING),
-        (State.PROCEEDING, Input.SEND_2XX): ("_send_2xx", State.ACCEPTED),
-        (State.PROCEEDING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
-        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.COMPLETED, Input.RECV_REQUEST): ("_resend", State.COMPLETED),
-        (State.COMPLETED, Input.RECV_ACK): ("_confirm", State.CONFIRMED),
-        (State.COMPLETED, Input.TIMER_G): ("_retransmit_final", State.COMPLETED),
-        (State.COMPLETED, Input.TIMER_H): ("_time_out", State.TERMINATED),
-        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.CONFIRMED, Input.RECV_REQUEST): (None, State.CONFIRMED),
-        (State.CONFIRMED, Input.RECV_ACK): (None, State.CONFIRMED),
-        (State.CONFIRMED, Input.TIMER_I): (None, State.TERMINATED),
-        # RFC 6026 §7.1: INVITE retransmissions are absorbed; the TU's 2xx
-        # retransmissions pass through; an ACK (same branch) goes to the TU.
-        (State.ACCEPTED, Input.RECV_REQUEST): (None, State.ACCEPTED),
-        (State.ACCEPTED, Input.SEND_2XX): ("_send", State.ACCEPTED),
-        (State.ACCEPTED, Input.RECV_ACK): ("_pass_ack", State.ACCEPTED),
-        (State.ACCEPTED, Input.TIMER_L): (None, State.TERMINATED),
-    }
 
     def __init__(
         self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, source: Flow
@@ -322,56 +361,105 @@ class InviteServerTransaction(ServerTransaction):
         assert self.ack is not None
         self.layer._events.append(AckReceived(self.ack, self.source))
 
+    TABLE = {
+        (State.PROCEEDING, Input.RECV_REQUEST): (ServerTransaction._resend, State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_1XX): (ServerTransaction._send, State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_2XX): (_send_2xx, State.ACCEPTED),
+        (State.PROCEEDING, Input.SEND_3XX_6XX): (_send_final, State.COMPLETED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): (ServerTransaction._time_out, State.TERMINATED),
+        (State.COMPLETED, Input.RECV_REQUEST): (ServerTransaction._resend, State.COMPLETED),
+        (State.COMPLETED, Input.RECV_ACK): (_confirm, State.CONFIRMED),
+        (State.COMPLETED, Input.TIMER_G): (_retransmit_final, State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_H): (ServerTransaction._time_out, State.TERMINATED),
+        (State.COMPLETED, Input.TRANSPORT_ERROR): (ServerTransaction._time_out, State.TERMINATED),
+        (State.CONFIRMED, Input.RECV_REQUEST): (None, State.CONFIRMED),
+        (State.CONFIRMED, Input.RECV_ACK): (None, State.CONFIRMED),
+        (State.CONFIRMED, Input.TIMER_I): (None, State.TERMINATED),
+        # RFC 6026 §7.1: INVITE retransmissions are absorbed; the TU's 2xx
+        # retransmissions pass through; an ACK (same branch) goes to the TU.
+        (State.ACCEPTED, Input.RECV_REQUEST): (None, State.ACCEPTED),
+        (State.ACCEPTED, Input.SEND_2XX): (ServerTransaction._send, State.ACCEPTED),
+        (State.ACCEPTED, Input.RECV_ACK): (_pass_ack, State.ACCEPTED),
+        (State.ACCEPTED, Input.TIMER_L): (None, State.TERMINATED),
+    }
+
 
 class NonInviteServerTransaction(ServerTransaction):
     """RFC 3261 §17.2.2 (Figure 8)."""
 
     INITIAL = State.TRYING
-    TABLE = {
-        (State.TRYING, Input.RECV_REQUEST): (None, State.TRYING),
-        (State.TRYING, Input.SEND_1XX): ("_send", State.PROCEEDING),
-        (State.TRYING, Input.SEND_2XX): ("_send_final", State.COMPLETED),
-        (State.TRYING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
-        (State.PROCEEDING, Input.RECV_REQUEST): ("_resend", State.PROCEEDING),
-        (State.PROCEEDING, Input.SEND_1XX): ("_send", State.PROCEEDING),
-        (State.PROCEEDING, Input.SEND_2XX): ("_send_final", State.COMPLETED),
-        (State.PROCEEDING, Input.SEND_3XX_6XX): ("_send_final", State.COMPLETED),
-        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.COMPLETED, Input.RECV_REQUEST): ("_resend", State.COMPLETED),
-        (State.COMPLETED, Input.TIMER_J): (None, State.TERMINATED),
-        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-    }
 
     def _send_final(self, event: Input, response: SipResponse | None, now: float) -> None:
         self._send(event, response, now)
         self.arm(Input.TIMER_J, 0.0 if self.reliable else self.layer.timers.j, now)
+
+    TABLE = {
+        (State.TRYING, Input.RECV_REQUEST): (None, State.TRYING),
+        (State.TRYING, Input.SEND_1XX): (ServerTransaction._send, State.PROCEEDING),
+        (State.TRYING, Input.SEND_2XX): (_send_final, State.COMPLETED),
+        (State.TRYING, Input.SEND_3XX_6XX): (_send_final, State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_REQUEST): (ServerTransaction._resend, State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_1XX): (ServerTransaction._send, State.PROCEEDING),
+        (State.PROCEEDING, Input.SEND_2XX): (_send_final, State.COMPLETED),
+        (State.PROCEEDING, Input.SEND_3XX_6XX): (_send_final, State.COMPLETED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): (ServerTransaction._time_out, State.TERMINATED),
+        (State.COMPLETED, Input.RECV_REQUEST): (ServerTransaction._resend, State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_J): (None, State.TERMINATED),
+        (State.COMPLETED, Input.TRANSPORT_ERROR): (ServerTransaction._time_out, State.TERMINATED),
+    }
 
 
 # --------------------------------------------------------------------------- client side
 
 
 class ClientTransaction(Transaction):
-    """Common behaviour of client transactions (RFC 3261 §17.1)."""
+    """Common behaviour of client transactions (RFC 3261 §17.1).
+
+    The TU's continuations run once a transition is complete (never in the
+    middle of one), so whatever they do - send a new request, raise - cannot
+    leave this transaction half-updated.
+    """
 
     def __init__(
-        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, flow: Flow
+        self,
+        layer: TransactionLayer,
+        key: tuple[str, ...],
+        request: SipRequest,
+        flow: Flow,
+        on_final: OnFinal,
+        on_provisional: OnProvisional | None = None,
     ) -> None:
         super().__init__(layer, key, request)
         self._flow = flow
         self.request_bytes = request.serialize()
-        self.final_response: SipResponse | None = None
+        self.on_final = on_final
+        self.on_provisional = on_provisional
+        self._outcome: Outcome | None = None
 
     @property
     def flow(self) -> Flow:
         """Where the request goes."""
         return self._flow
 
+    def handle(self: Self, event: Input, now: float, response: SipResponse | None = None) -> None:
+        """Feed one input through the table, then tell the TU what it needs to hear."""
+        super().handle(event, now, response)
+        outcome, self._outcome = self._outcome, None
+        if outcome is None:
+            return
+        if isinstance(outcome, SipResponse) and outcome.status < 200:
+            if self.on_provisional is not None:
+                self.on_provisional(outcome, now)
+        else:
+            self.on_final(outcome, now)
+
     def _pass(self, event: Input, response: SipResponse | None, now: float) -> None:
         assert response is not None
         self.last_response = response
-        if response.status >= 200:
-            self.final_response = response
-        self.layer._events.append(ResponseReceived(self, response))
+        self._outcome = response
+
+    def _fail(self, event: Input, response: SipResponse | None, now: float) -> None:
+        self._outcome = NoResponse(transport_error=event is Input.TRANSPORT_ERROR)
 
     def _retransmit(self, event: Input, response: SipResponse | None, now: float) -> None:
         self._transmit(self.request_bytes)
@@ -381,28 +469,17 @@ class InviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.1 (Figure 5) as amended by RFC 6026 §7.2."""
 
     INITIAL = State.CALLING
-    TABLE = {
-        (State.CALLING, Input.TIMER_A): ("_retransmit_a", State.CALLING),
-        (State.CALLING, Input.TIMER_B): ("_time_out", State.TERMINATED),
-        (State.CALLING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.CALLING, Input.RECV_1XX): ("_proceed", State.PROCEEDING),
-        (State.CALLING, Input.RECV_2XX): ("_accept", State.ACCEPTED),
-        (State.CALLING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
-        (State.PROCEEDING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
-        (State.PROCEEDING, Input.RECV_2XX): ("_accept", State.ACCEPTED),
-        (State.PROCEEDING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
-        (State.COMPLETED, Input.RECV_3XX_6XX): ("_resend_ack", State.COMPLETED),
-        (State.COMPLETED, Input.TIMER_D): (None, State.TERMINATED),
-        (State.COMPLETED, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        # RFC 6026 §7.2: retransmitted (or forked) 2xx still reach the TU.
-        (State.ACCEPTED, Input.RECV_2XX): ("_pass", State.ACCEPTED),
-        (State.ACCEPTED, Input.TIMER_M): (None, State.TERMINATED),
-    }
 
     def __init__(
-        self, layer: TransactionLayer, key: tuple[str, ...], request: SipRequest, flow: Flow
+        self,
+        layer: TransactionLayer,
+        key: tuple[str, ...],
+        request: SipRequest,
+        flow: Flow,
+        on_final: OnFinal,
+        on_provisional: OnProvisional | None = None,
     ) -> None:
-        super().__init__(layer, key, request, flow)
+        super().__init__(layer, key, request, flow, on_final, on_provisional)
         self.ack_bytes: bytes | None = None
 
     def start(self, now: float) -> None:
@@ -438,26 +515,31 @@ class InviteClientTransaction(ClientTransaction):
         if self.ack_bytes is not None:
             self._transmit(self.ack_bytes)
 
+    TABLE = {
+        (State.CALLING, Input.TIMER_A): (_retransmit_a, State.CALLING),
+        (State.CALLING, Input.TIMER_B): (ClientTransaction._fail, State.TERMINATED),
+        (State.CALLING, Input.TRANSPORT_ERROR): (ClientTransaction._fail, State.TERMINATED),
+        (State.CALLING, Input.RECV_1XX): (_proceed, State.PROCEEDING),
+        (State.CALLING, Input.RECV_2XX): (_accept, State.ACCEPTED),
+        (State.CALLING, Input.RECV_3XX_6XX): (_complete, State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_1XX): (ClientTransaction._pass, State.PROCEEDING),
+        (State.PROCEEDING, Input.RECV_2XX): (_accept, State.ACCEPTED),
+        (State.PROCEEDING, Input.RECV_3XX_6XX): (_complete, State.COMPLETED),
+        (State.COMPLETED, Input.RECV_3XX_6XX): (_resend_ack, State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_D): (None, State.TERMINATED),
+        # Figure 5 informs the TU of a transport error here too; ours already
+        # has the final response, and a lost ACK changes nothing for it.
+        (State.COMPLETED, Input.TRANSPORT_ERROR): (None, State.TERMINATED),
+        # RFC 6026 §7.2: retransmitted (or forked) 2xx still reach the TU.
+        (State.ACCEPTED, Input.RECV_2XX): (ClientTransaction._pass, State.ACCEPTED),
+        (State.ACCEPTED, Input.TIMER_M): (None, State.TERMINATED),
+    }
+
 
 class NonInviteClientTransaction(ClientTransaction):
     """RFC 3261 §17.1.2 (Figure 6)."""
 
     INITIAL = State.TRYING
-    TABLE = {
-        (State.TRYING, Input.TIMER_E): ("_retransmit_e", State.TRYING),
-        (State.TRYING, Input.TIMER_F): ("_time_out", State.TERMINATED),
-        (State.TRYING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.TRYING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
-        (State.TRYING, Input.RECV_2XX): ("_complete", State.COMPLETED),
-        (State.TRYING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
-        (State.PROCEEDING, Input.TIMER_E): ("_retransmit_e", State.PROCEEDING),
-        (State.PROCEEDING, Input.TIMER_F): ("_time_out", State.TERMINATED),
-        (State.PROCEEDING, Input.TRANSPORT_ERROR): ("_time_out", State.TERMINATED),
-        (State.PROCEEDING, Input.RECV_1XX): ("_pass", State.PROCEEDING),
-        (State.PROCEEDING, Input.RECV_2XX): ("_complete", State.COMPLETED),
-        (State.PROCEEDING, Input.RECV_3XX_6XX): ("_complete", State.COMPLETED),
-        (State.COMPLETED, Input.TIMER_K): (None, State.TERMINATED),
-    }
 
     def start(self, now: float) -> None:
         """Send the request and arm Timers E and F."""
@@ -479,6 +561,22 @@ class NonInviteClientTransaction(ClientTransaction):
         self.disarm(Input.TIMER_E, Input.TIMER_F)
         self._pass(event, response, now)
         self.arm(Input.TIMER_K, 0.0 if self.reliable else self.layer.timers.t4, now)
+
+    TABLE = {
+        (State.TRYING, Input.TIMER_E): (_retransmit_e, State.TRYING),
+        (State.TRYING, Input.TIMER_F): (ClientTransaction._fail, State.TERMINATED),
+        (State.TRYING, Input.TRANSPORT_ERROR): (ClientTransaction._fail, State.TERMINATED),
+        (State.TRYING, Input.RECV_1XX): (ClientTransaction._pass, State.PROCEEDING),
+        (State.TRYING, Input.RECV_2XX): (_complete, State.COMPLETED),
+        (State.TRYING, Input.RECV_3XX_6XX): (_complete, State.COMPLETED),
+        (State.PROCEEDING, Input.TIMER_E): (_retransmit_e, State.PROCEEDING),
+        (State.PROCEEDING, Input.TIMER_F): (ClientTransaction._fail, State.TERMINATED),
+        (State.PROCEEDING, Input.TRANSPORT_ERROR): (ClientTransaction._fail, State.TERMINATED),
+        (State.PROCEEDING, Input.RECV_1XX): (ClientTransaction._pass, State.PROCEEDING),
+        (State.PROCEEDING, Input.RECV_2XX): (_complete, State.COMPLETED),
+        (State.PROCEEDING, Input.RECV_3XX_6XX): (_complete, State.COMPLETED),
+        (State.COMPLETED, Input.TIMER_K): (None, State.TERMINATED),
+    }
 
 
 def make_non2xx_ack(request: SipRequest, response: SipResponse) -> SipRequest:
@@ -537,17 +635,23 @@ class TransactionLayer:
     Args:
         timers: T1/T2/T4 (RFC defaults).
         rng: the random source for branches (inject one in tests).
+        heap: where timers are armed; pass the TU's heap to share one (then
+            the TU, not this layer, reports and fires the deadlines).
     """
 
-    def __init__(self, timers: TimerValues | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        timers: TimerValues | None = None,
+        rng: random.Random | None = None,
+        heap: TimerHeap | None = None,
+    ) -> None:
         self.timers = timers or TimerValues()
         self.rng = rng or random.Random()
+        self.heap = heap if heap is not None else TimerHeap()
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
         self.client: dict[tuple[str, ...], ClientTransaction] = {}
         self._events: deque[TxEvent] = deque()
         self._outbox: list[tuple[bytes, Flow]] = []
-        self._heap: list[tuple[float, int, Transaction, Input]] = []
-        self._seq = 0
 
     # -- inputs
 
@@ -598,17 +702,33 @@ class TransactionLayer:
         """
         tx.handle(_response_input(response.status, "SEND"), now, response)
 
-    def send_request(self, request: SipRequest, flow: Flow, now: float) -> ClientTransaction:
-        """Start a client transaction; the request's top Via must carry a branch."""
+    def send_request(
+        self,
+        request: SipRequest,
+        flow: Flow,
+        now: float,
+        on_final: OnFinal,
+        on_provisional: OnProvisional | None = None,
+    ) -> ClientTransaction:
+        """Start a client transaction; the request's top Via must carry a branch.
+
+        Args:
+            request: the request to send.
+            flow: where it goes.
+            now: the current time.
+            on_final: receives the final response, or :class:`NoResponse`
+                (for INVITE, also every further 2xx; see :data:`OnFinal`).
+            on_provisional: receives 1xx responses, if given.
+        """
         branch = request.top_via.branch
         if not branch:
             raise InvalidState("a client request needs a Via branch")
         key = client_key(branch, request.method)
         tx: InviteClientTransaction | NonInviteClientTransaction
         if request.method == "INVITE":
-            tx = InviteClientTransaction(self, key, request, flow)
+            tx = InviteClientTransaction(self, key, request, flow, on_final, on_provisional)
         else:
-            tx = NonInviteClientTransaction(self, key, request, flow)
+            tx = NonInviteClientTransaction(self, key, request, flow, on_final, on_provisional)
         self.client[key] = tx
         tx.start(now)
         return tx
@@ -647,29 +767,14 @@ class TransactionLayer:
         return out
 
     def get_timer(self) -> float | None:
-        """The earliest armed deadline, or None."""
-        heap = self._heap
-        while heap:
-            deadline, _, tx, timer = heap[0]
-            if tx.timers.get(timer) == deadline:
-                return deadline
-            heapq.heappop(heap)  # stale entry
-        return None
+        """The earliest armed deadline in :attr:`heap`, or None."""
+        return self.heap.next_deadline()
 
     def handle_timer(self, now: float) -> None:
-        """Fire every timer due at ``now``."""
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, _, tx, timer = heapq.heappop(heap)
-            if tx.timers.get(timer) == deadline:
-                del tx.timers[timer]
-                tx.handle(timer, now)
+        """Fire every timer in :attr:`heap` due at ``now``."""
+        self.heap.run(now)
 
     # -- internal, used by transactions
-
-    def _schedule(self, deadline: float, tx: Transaction, timer: Input) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (deadline, self._seq, tx, timer))
 
     def _forget(self, tx: Transaction) -> None:
         table: dict[tuple[str, ...], ServerTransaction] | dict[tuple[str, ...], ClientTransaction]

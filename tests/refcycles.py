@@ -16,9 +16,10 @@ from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
 from sipgw.app.gateway import CallHandle
-from sipgw.call import Call
+from sipgw.call import CallInfo
+from sipgw.usages.session import CallSession
 
-PER_CALL = (CallHandle, Call, MediaSession, RtpEndpoint, Agent)
+PER_CALL = (CallHandle, CallInfo, CallSession, MediaSession, RtpEndpoint, Agent)
 """What a gateway creates per call. (Values such as parsed messages or packets
 may sit in a test helper's own cycles; those are not the gateway's.)"""
 

@@ -19,7 +19,7 @@ from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
 from sipgw.aio.transport import SipUdpEndpoint
-from sipgw.call import Call
+from sipgw.call import CallInfo
 from sipgw.errors import SipError
 from sipgw.useragent import UserAgent
 
@@ -58,7 +58,7 @@ class CallHandle:
     """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
 
     gateway: CallOwner
-    call: Call
+    call: CallInfo
     log: logging.LoggerAdapter[logging.Logger]
     started: float = field(default_factory=time.monotonic)
     endpoint: RtpEndpoint | None = None

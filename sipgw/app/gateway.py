@@ -24,7 +24,7 @@ from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
 from sipgw.app.stats import log_stats_forever
-from sipgw.call import Call
+from sipgw.call import CallInfo, CallKey
 from sipgw.events import (
     CallConfirmed,
     CallEnded,
@@ -76,7 +76,7 @@ class Gateway:
         self.agent_factory = agent_factory
         self.ports = PortAllocator(*config.rtp_ports)
         self.ticker = Ticker()
-        self.handles: dict[int, CallHandle] = {}
+        self.handles: dict[CallKey, CallHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sip: SipUdpEndpoint | None = None
         self._stats: asyncio.Task[None] | None = None
@@ -138,7 +138,7 @@ class Gateway:
         if isinstance(event, CallOffered):
             self._offered(event.call)
             return
-        handle = self.handles.get(id(event.call))
+        handle = self.handles.get(event.call.key)
         if handle is None:
             return
         if isinstance(event, CallEnded):
@@ -192,11 +192,10 @@ class Gateway:
             "early_sends": self.early_sends,
         }
 
-    def _offered(self, call: Call) -> None:
+    def _offered(self, call: CallInfo) -> None:
         self.calls_total += 1
         handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
-        call.context = handle
-        self.handles[id(call)] = handle
+        self.handles[call.key] = handle
         handle.log.info("incoming call from %s to %s", handle.caller, handle.called)
         handle.setup = self._spawn(self._setup(handle))
 
@@ -285,11 +284,7 @@ class Gateway:
         if handle.ended:
             return
         handle.ended = True
-        self.handles.pop(id(handle.call), None)
-        # Break the call's reference cycles (call <-> handle <-> agent, session ->
-        # agent), so it is freed the moment it ends rather than by a full
-        # garbage collection, whose pause would stall every other call's audio.
-        handle.call.context = None
+        self.handles.pop(handle.call.key, None)
         if handle.setup is not None and not handle.setup.done():
             handle.setup.cancel()
         handle.setup = None

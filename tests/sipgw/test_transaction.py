@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sipgw.addressing import Flow
 from sipgw.errors import InvalidState
-from sipgw.message import make_response
+from sipgw.message import SipResponse, make_response
 from sipgw.transaction import (
     AckReceived,
     Input,
@@ -18,10 +18,12 @@ from sipgw.transaction import (
     InviteServerTransaction,
     NonInviteClientTransaction,
     NonInviteServerTransaction,
+    NoResponse,
+    Outcome,
     RequestReceived,
-    ResponseReceived,
     State,
     StrayResponse,
+    Transaction,
     TransactionLayer,
     TransactionTimedOut,
     TxEvent,
@@ -48,6 +50,24 @@ def events(layer: TransactionLayer) -> list[TxEvent]:
     while (event := layer.next_event()) is not None:
         out.append(event)
     return out
+
+
+class Tu:
+    """A transaction user that records what its client transactions tell it."""
+
+    def __init__(self) -> None:
+        self.provisional: list[SipResponse] = []
+        self.final: list[Outcome] = []
+
+    def on_provisional(self, response: SipResponse, now: float) -> None:
+        self.provisional.append(response)
+
+    def on_final(self, outcome: Outcome, now: float) -> None:
+        self.final.append(outcome)
+
+    @property
+    def statuses(self) -> list[int]:
+        return [r.status for r in self.provisional] + [o.status for o in self.final]
 
 
 def new_server(data: bytes) -> tuple[TransactionLayer, RequestReceived]:
@@ -189,8 +209,8 @@ def client_request(method: str = "BYE") -> object:
 
 
 def test_non_invite_client_retransmits_then_times_out() -> None:
-    layer = TransactionLayer()
-    tx = layer.send_request(client_request(), TO_GATEWAY, 0.0)  # type: ignore[arg-type]
+    layer, tu = TransactionLayer(), Tu()
+    tx = layer.send_request(client_request(), TO_GATEWAY, 0.0, tu.on_final)  # type: ignore[arg-type]
     assert isinstance(tx, NonInviteClientTransaction)
     assert len(layer.datagrams_to_send()) == 1
     sent = run_until(layer, 40.0)
@@ -199,14 +219,15 @@ def test_non_invite_client_retransmits_then_times_out() -> None:
     assert times[:5] == [0.5, 1.5, 3.5, 7.5, 11.5]
     assert all(b - a <= 4.0 + 1e-9 for a, b in zip(times, times[1:], strict=False))
     assert max(times) < 32.0
-    assert [type(e) for e in events(layer)] == [TransactionTimedOut]
+    assert tu.final == [NoResponse()] and tu.statuses == [408]  # Timer F (§8.1.3.1)
+    assert events(layer) == []  # the outcome went to the continuation only
     assert tx.state is State.TERMINATED
 
 
 def test_non_invite_client_proceeding_uses_t2_and_completes() -> None:
-    layer = TransactionLayer()
+    layer, tu = TransactionLayer(), Tu()
     req = client_request()
-    tx = layer.send_request(req, TO_GATEWAY, 0.0)  # type: ignore[arg-type]
+    tx = layer.send_request(req, TO_GATEWAY, 0.0, tu.on_final, tu.on_provisional)  # type: ignore[arg-type]
     layer.datagrams_to_send()
     layer.receive_response(make_response(req, 100), TO_GATEWAY, 0.2)  # type: ignore[arg-type]
     assert tx.state is State.PROCEEDING
@@ -214,18 +235,17 @@ def test_non_invite_client_proceeding_uses_t2_and_completes() -> None:
     assert [t for t, _ in sent] == [0.5, 4.5, 8.5]  # T2 once proceeding
     layer.receive_response(make_response(req, 200), TO_GATEWAY, 9.0)  # type: ignore[arg-type]
     assert tx.state is State.COMPLETED
-    got = events(layer)
-    assert [e.response.status for e in got if isinstance(e, ResponseReceived)] == [100, 200]
+    assert tu.statuses == [100, 200]
     layer.receive_response(make_response(req, 200), TO_GATEWAY, 9.1)
-    assert events(layer) == []  # retransmitted final absorbed
+    assert tu.statuses == [100, 200] and events(layer) == []  # retransmitted final absorbed
     run_until(layer, 9.0 + 5.0)  # Timer K
     assert tx.state is State.TERMINATED
 
 
 def test_invite_client_acks_error_and_absorbs_retransmissions() -> None:
-    layer = TransactionLayer()
+    layer, tu = TransactionLayer(), Tu()
     req = parse_request(invite(via_branch="z9hG4bKict1"))
-    tx = layer.send_request(req, TO_GATEWAY, 0.0)
+    tx = layer.send_request(req, TO_GATEWAY, 0.0, tu.on_final)
     assert isinstance(tx, InviteClientTransaction)
     layer.datagrams_to_send()
     sent = run_until(layer, 3.6)
@@ -238,19 +258,19 @@ def test_invite_client_acks_error_and_absorbs_retransmissions() -> None:
     assert parse_request(ack).top_via.branch == "z9hG4bKict1"
     layer.receive_response(busy, TO_GATEWAY, 4.5)
     assert layer.datagrams_to_send() == [(ack, TO_GATEWAY)]  # ACK again, TU not told twice
-    assert len([e for e in events(layer) if isinstance(e, ResponseReceived)]) == 1
+    assert tu.statuses == [486]
     run_until(layer, 4.0 + 32.0)  # Timer D
     assert tx.state is State.TERMINATED
 
 
 def test_invite_client_passes_every_2xx_in_accepted() -> None:
-    layer = TransactionLayer()
+    layer, tu = TransactionLayer(), Tu()
     req = parse_request(invite(via_branch="z9hG4bKict2"))
-    tx = layer.send_request(req, TO_GATEWAY, 0.0)
+    tx = layer.send_request(req, TO_GATEWAY, 0.0, tu.on_final)
     ok = make_response(req, 200, to_tag="callee")
     layer.receive_response(ok, TO_GATEWAY, 0.1)
     layer.receive_response(ok, TO_GATEWAY, 0.6)
-    assert len([e for e in events(layer) if isinstance(e, ResponseReceived)]) == 2
+    assert tu.statuses == [200, 200]  # each 2xx reaches the TU, which ACKs it (RFC 6026 §7.2)
     assert tx.state is State.ACCEPTED
     run_until(layer, 32.1)  # Timer M
     assert tx.state is State.TERMINATED
@@ -279,7 +299,8 @@ def test_invite_pair_over_lossy_link() -> None:
     counters = {"uas": 0, "uac": 0}
     now = 0.0
     req = parse_request(invite(via_branch="z9hG4bKpair"))
-    tx = uac.send_request(req, TO_GATEWAY, now)
+    tu = Tu()
+    tx = uac.send_request(req, TO_GATEWAY, now, tu.on_final)
     server_tx = None
 
     def pump(now: float) -> None:
@@ -317,7 +338,7 @@ def test_invite_pair_over_lossy_link() -> None:
             and server_tx.state is State.CONFIRMED
         ):
             break
-    assert tx.state is State.COMPLETED
+    assert tx.state is State.COMPLETED and tu.statuses == [486]
     assert server_tx is not None and server_tx.state is State.CONFIRMED
     assert now < 5.0  # recovered by retransmission, long before Timer B
 
@@ -342,17 +363,19 @@ STATUS = {"1XX": 180, "2XX": 200, "3XX_6XX": 486}
     kind=st.sampled_from(["ist", "nist", "ict", "nict"]),
     inputs=st.lists(st.sampled_from(SERVER_INPUTS + CLIENT_INPUTS), max_size=12),
 )
+@example(kind="ict", inputs=[Input.RECV_3XX_6XX, Input.TRANSPORT_ERROR])  # one final only
 def test_any_input_sequence_leaves_a_valid_state(kind: str, inputs: list[Input]) -> None:
     """h2-style: every (state, input) either transitions or is refused cleanly."""
     layer = TransactionLayer()
     method = "INVITE" if kind in ("ist", "ict") else "BYE"
     req = parse_request(request(method, via_branch="z9hG4bKhyp", to_tag="t"))
     tx: object
+    tu = Tu()
     if kind in ("ist", "nist"):
         layer.receive_request(req, FLOW, 0.0)
         tx = events(layer)[0].transaction
     else:
-        tx = layer.send_request(req, TO_GATEWAY, 0.0)
+        tx = layer.send_request(req, TO_GATEWAY, 0.0, tu.on_final, tu.on_provisional)
     valid = {s for (s, _), (_, n) in type(tx).TABLE.items() for s in (s, n)}
     now = 0.0
     for event in inputs:
@@ -370,3 +393,71 @@ def test_any_input_sequence_leaves_a_valid_state(kind: str, inputs: list[Input])
         assert tx.state in valid
         if tx.state is State.TERMINATED:
             assert tx.timers == {}
+        if kind == "nict":
+            assert len(tu.final) <= 1  # a non-INVITE's TU hears one final outcome
+        if kind == "ict":  # one error or timeout, or any number of 2xx, never both
+            errors = [o for o in tu.final if o.status >= 300]
+            assert len(errors) <= 1 and (not errors or len(tu.final) == 1)
+
+
+# ------------------------------------------------------------------ typed tables, continuations
+
+MACHINES = [
+    InviteServerTransaction,
+    NonInviteServerTransaction,
+    InviteClientTransaction,
+    NonInviteClientTransaction,
+]
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_tables_hold_the_machines_own_methods(machine: type[Transaction]) -> None:
+    """Every action is a function the machine itself has (no names looked up at run time)."""
+    assert machine.TABLE
+    for (state, event), (action, next_state) in machine.TABLE.items():
+        assert isinstance(state, State) and isinstance(event, Input)
+        assert isinstance(next_state, State)
+        if action is not None:
+            assert callable(action) and getattr(machine, action.__name__) is action
+
+
+def test_a_failing_continuation_leaves_the_transaction_consistent() -> None:
+    """Continuations run after the transition: Timer K is armed even if the TU raises."""
+    layer = TransactionLayer()
+    req = client_request()
+
+    def broken(outcome: Outcome, now: float) -> None:
+        raise InvalidState("TU bug")
+
+    tx = layer.send_request(req, TO_GATEWAY, 0.0, broken)  # type: ignore[arg-type]
+    with pytest.raises(InvalidState):
+        layer.receive_response(make_response(req, 200), TO_GATEWAY, 0.1)  # type: ignore[arg-type]
+    assert tx.state is State.COMPLETED and Input.TIMER_K in tx.timers
+    run_until(layer, 10.0)
+    assert tx.state is State.TERMINATED and layer.client == {}
+
+
+def test_a_continuation_may_start_the_next_request() -> None:
+    layer, tu = TransactionLayer(), Tu()
+    first = client_request()
+    second = parse_request(request("BYE", via_branch="z9hG4bKclient2", to_tag="t"))
+
+    def then_send(outcome: Outcome, now: float) -> None:
+        layer.send_request(second, TO_GATEWAY, now, tu.on_final)
+
+    layer.send_request(first, TO_GATEWAY, 0.0, then_send)  # type: ignore[arg-type]
+    layer.receive_response(make_response(first, 200), TO_GATEWAY, 0.1)  # type: ignore[arg-type]
+    assert [parse_request(d).top_via.branch for d, _ in layer.datagrams_to_send()] == [
+        "z9hG4bKclient1",
+        "z9hG4bKclient2",
+    ]
+    layer.receive_response(make_response(second, 481), TO_GATEWAY, 0.2)
+    assert tu.statuses == [481]
+
+
+def test_transport_error_is_a_503_for_the_tu() -> None:
+    layer, tu = TransactionLayer(), Tu()
+    layer.send_request(client_request(), TO_GATEWAY, 0.0, tu.on_final)  # type: ignore[arg-type]
+    layer.transport_error(TO_GATEWAY, 0.1)
+    assert tu.final == [NoResponse(transport_error=True)] and tu.statuses == [503]  # §8.1.3.1
+    assert layer.client == {} and layer.get_timer() is None

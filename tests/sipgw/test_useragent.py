@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipgw.addressing import Flow
-from sipgw.call import CallState
+from sipgw.call import CallInfo, CallState
 from sipgw.errors import InvalidState, LocalProtocolError, MessageParseError
 from sipgw.events import (
     CallConfirmed,
@@ -73,15 +73,14 @@ class Harness:
     def statuses(self) -> list[int]:
         return [r.status for r in self.responses()]
 
-    def offered(self) -> object:
-        call = next(e.call for e in self.events if isinstance(e, CallOffered))
-        return call
+    def offered(self) -> CallInfo:
+        return next(e.call for e in self.events if isinstance(e, CallOffered))
 
     def ended(self) -> list[CallEnded]:
         return [e for e in self.events if isinstance(e, CallEnded)]
 
 
-def answered_call(h: Harness, **invite_kwargs: object) -> tuple[object, SipResponse]:
+def answered_call(h: Harness, **invite_kwargs: object) -> tuple[CallInfo, SipResponse]:
     h.feed(invite(**invite_kwargs))
     call = h.offered()
     h.act(h.ua.ring, call)
@@ -117,7 +116,7 @@ def test_invite_ring_answer_ack_bye() -> None:
     assert ok.top_via.rport == CALLER[1] and ok.top_via.received == CALLER[0]
     h.feed(ack_for(ok))
     assert any(isinstance(e, CallConfirmed) for e in h.events)
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
     h.feed(request("BYE", cseq=2, to_tag=ok.to.tag))
     assert h.statuses() == [200]
     (ended,) = h.ended()
@@ -135,7 +134,7 @@ def test_2xx_retransmitted_until_ack() -> None:
     h.feed(ack_for(ok))
     h.advance(20.0)
     assert h.sent == []  # the ACK stopped them
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
 
 
 def test_no_ack_ends_call_with_bye() -> None:
@@ -384,7 +383,8 @@ def test_multipart_invite() -> None:
     h = Harness()
     h.feed(invite(body=body, content_type="multipart/mixed;boundary=b1"))
     assert h.statuses() == [100]
-    assert h.offered().offer is not None  # type: ignore[attr-defined]
+    media = h.act(h.ua.answer, h.offered(), 30000)  # the SDP part was found and answered
+    assert media is not None and media.codec == "PCMU"  # type: ignore[attr-defined]
 
 
 def test_malformed_datagrams_are_answered_or_dropped() -> None:
@@ -437,7 +437,7 @@ def test_reinvite_hold_and_resume() -> None:
     assert (
         SessionDescription.parse(again.body).origin.session_version == answer.origin.session_version
     )
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
 
 
 def test_reinvite_without_sdp_offers_in_2xx_and_takes_answer_from_ack() -> None:
@@ -460,7 +460,7 @@ def test_reinvite_before_ack_is_491_and_bad_reinvite_keeps_call() -> None:
     h.feed(ack_for(ok))
     h.feed(invite(cseq=3, to_tag=ok.to.tag, body=SDP_OFFER.replace("0 8 101", "18")))
     assert 488 in h.statuses()
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
     h.feed(request("BYE", cseq=4, to_tag=ok.to.tag))
     assert h.statuses() == [200]
 
@@ -509,7 +509,7 @@ def test_delayed_offer() -> None:
     call, ok = answered_call(h, body="")
     offer = SessionDescription.parse(ok.body)
     assert [m.formats for m in offer.media] == [["0", "8", "101"]]
-    assert call.media is None  # type: ignore[attr-defined]
+    assert call.media is None
     answer = SDP_OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 8 101")
     h.feed(ack_for(ok, body=answer))
     (update,) = [e for e in h.events if isinstance(e, MediaUpdated)]
@@ -611,7 +611,7 @@ def test_mutated_messages_never_raise(base: bytes, edits: list[tuple[int, int, b
 # --------------------------------------------------------------------------- REFER (RFC 3515)
 
 
-def confirmed_call(h: Harness) -> tuple[object, SipResponse]:
+def confirmed_call(h: Harness) -> tuple[CallInfo, SipResponse]:
     call, ok = answered_call(h)
     h.feed(ack_for(ok))
     h.take()
@@ -659,7 +659,7 @@ def test_refer_rejected_or_unanswered() -> None:
     h.act(h.ua.refer, call, "sip:support@pbx.example.com")
     h.advance(h.now + 40.0)
     assert transfers(h) == [("rejected", 603), ("rejected", 408)]
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
 
 
 def test_transfer_target_fails_after_acceptance() -> None:
@@ -703,7 +703,7 @@ def test_reinvite_refresh_resets_the_session_timer() -> None:
     h.feed(ack_for(refresh_ok, cseq=2))
     h.advance(60.0 + 119.0 - 32.0)
     assert not [m for m in h.take() if isinstance(m, SipRequest)]
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
 
 
 def test_refresher_uas_makes_us_refresh_with_update() -> None:
@@ -741,4 +741,88 @@ def test_refresher_uas_without_update_support_means_no_timer() -> None:
     h.feed(ack_for(ok))
     h.advance(600.0)
     assert not [m for m in h.take() if isinstance(m, SipRequest)]
-    assert call.state is CallState.CONFIRMED  # type: ignore[attr-defined]
+    assert call.state is CallState.CONFIRMED
+
+
+# --------------------------------------------------------------------------- the call view
+
+
+def test_the_application_sees_one_read_only_view_per_call() -> None:
+    h = Harness()
+    call, ok = answered_call(h)
+    h.feed(ack_for(ok))
+    h.feed(request("INFO", cseq=2, to_tag=ok.to.tag, body="5", content_type="application/dtmf"))
+    h.feed(request("BYE", cseq=3, to_tag=ok.to.tag))
+    assert all(e.call is call for e in h.events)  # type: ignore[attr-defined]
+    assert call.key == (ok.call_id, ok.to.tag) and call.call_id == ok.call_id
+    assert str(call.caller.uri) == "sip:+15551234567@192.0.2.10"
+    assert str(call.called.uri) == "sip:agent@192.0.2.1"
+    assert call.state is CallState.ENDED and not call.established
+    assert call.media is not None and call.media.codec == "PCMU"
+    with pytest.raises(AttributeError):
+        call.state = CallState.CONFIRMED  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        call.context = object()  # type: ignore[attr-defined]
+
+
+def test_actions_on_an_ended_call() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.feed(request("BYE", cseq=2, to_tag=ok.to.tag))
+    h.take()
+    h.act(h.ua.ring, call)  # no-ops ...
+    h.act(h.ua.hangup, call)
+    h.act(h.ua.reject, call, 486)
+    assert h.sent == []
+    with pytest.raises(InvalidState):  # ... or refused
+        h.act(h.ua.answer, call, 30000)
+    with pytest.raises(InvalidState):
+        h.act(h.ua.refer, call, "sip:x@y")
+    assert len(h.ended()) == 1
+
+
+def test_call_and_transaction_deadlines_share_one_heap() -> None:
+    h = Harness()
+    h.feed(invite())
+    assert h.ua.get_timer() is None  # an INVITE transaction in Proceeding has no timer
+    h.act(h.ua.answer, h.offered(), 30000)
+    assert h.ua.get_timer() == 0.5  # our 2xx retransmission (T1)
+    h.feed(request("OPTIONS", content_type=None))
+    h.advance(0.5)
+    h.take()
+    assert h.ua.get_timer() == 1.5  # the next 2xx at 2·T1, before Timer J (32 s) and L
+
+
+def test_an_ended_call_leaves_no_reference_cycle() -> None:
+    """Calls are freed by reference counting (tests/refcycles.py), whatever ended them."""
+    from ..refcycles import cycles_left_by_our_code
+
+    h = Harness(max_calls=None)
+    timer = "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: UPDATE"
+    ended = 0
+    with cycles_left_by_our_code() as leftovers:
+        call, ok = confirmed_call(h)  # remote BYE
+        h.feed(request("BYE", cseq=2, to_tag=ok.to.tag))
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        call, ok = answered_call(h, call_id="ours", extra=timer)  # our BYE, after a REFER
+        h.feed(ack_for(ok))
+        h.act(h.ua.refer, call, "sip:x@y")
+        h.act(h.ua.hangup, call)
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        h.feed(invite(call_id="cancelled", via_branch="z9hG4bKcyc"))
+        h.feed(request("CANCEL", call_id="cancelled", via_branch="z9hG4bKcyc"))
+        ended += len(h.ended())
+        h.events.clear()
+        h.take()
+        answered_call(h, call_id="no-ack")  # given up after 64·T1
+        h.advance(h.now + 100.0)
+        ended += len(h.ended())
+        assert not h.ua.busy and ended == 4
+        h.events.clear()
+        h.sent.clear()
+        del call, ok
+    assert leftovers == []

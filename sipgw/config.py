@@ -1,0 +1,48 @@
+"""Settings of the SIP user agent core (one frozen dataclass, read by every usage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sipgw import __version__
+from sipgw.timers import TimerValues
+
+__all__ = ["UserAgentConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentConfig:
+    """Settings of the user agent core.
+
+    Attributes:
+        public_host: the address peers reach us at; goes into Via, Contact and SDP.
+        sip_port: our SIP port as peers see it.
+        transport: the transport of our listening socket.
+        codecs: audio codecs we answer with, in preference order.
+        telephone_event: whether to negotiate RFC 4733 DTMF.
+        ptime: our packetization time in ms when the offer does not ask for one.
+        max_calls: concurrent calls accepted before answering 503; None = no limit.
+        nat_fix: send in-dialog requests to where the INVITE came from when its
+            Contact is a private address (a caller behind NAT).
+        min_session_expires: our Min-SE for RFC 4028 session timers, seconds.
+        user_agent: the User-Agent / Server header value.
+        timers: SIP timer base values (T1, T2, T4).
+    """
+
+    public_host: str
+    sip_port: int
+    transport: str = "UDP"
+    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    telephone_event: bool = True
+    ptime: int = 20
+    max_calls: int | None = None
+    nat_fix: bool = True
+    min_session_expires: int = 90
+    user_agent: str = f"sipgw/{__version__}"
+    timers: TimerValues = field(default_factory=TimerValues)
+
+    @property
+    def sent_by(self) -> str:
+        """host:port for our Via headers."""
+        host = f"[{self.public_host}]" if ":" in self.public_host else self.public_host
+        return f"{host}:{self.sip_port}"

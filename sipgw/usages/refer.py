@@ -1,0 +1,94 @@
+"""Blind transfer with REFER and the NOTIFYs that report on it (RFC 3515).
+
+We send REFER in the call's dialog (``Refer-To`` the target, ``Referred-By``
+us); its final response says whether the caller's phone accepted the
+transfer. The implicit subscription then brings NOTIFYs with ``Event: refer``
+and a message/sipfrag body (RFC 3420) holding the status line of the
+phone's INVITE to the target (§2.4.5). Each step reaches the application as
+a :class:`~sipgw.events.TransferUpdated`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from sipgw.call import CallState
+from sipgw.errors import InvalidState, LocalProtocolError, RemoteProtocolError, SipError
+from sipgw.events import TransferStage, TransferUpdated
+from sipgw.headers import NameAddr
+from sipgw.message import Headers, SipRequest, SipResponse
+from sipgw.transaction import Outcome, ServerTransaction
+from sipgw.uri import parse_uri
+from sipgw.usages.context import UsageContext
+from sipgw.usages.session import CallSession
+
+__all__ = ["ReferUsage", "sipfrag_status"]
+
+
+def sipfrag_status(body: bytes) -> tuple[int | None, str]:
+    """The status line of a message/sipfrag body (RFC 3420), e.g. ``SIP/2.0 180 Ringing``."""
+    first = body.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    parts = first.split(" ", 2)
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit():
+        return int(parts[1]), parts[2] if len(parts) == 3 else ""
+    return None, ""
+
+
+class ReferUsage:
+    """Transfers of every call; see the module docstring."""
+
+    def __init__(self, ctx: UsageContext) -> None:
+        self.ctx = ctx
+
+    def refer(self, session: CallSession, target: str, now: float) -> None:
+        """Ask the caller's phone to call ``target`` instead.
+
+        Raises:
+            InvalidState: the call is not confirmed.
+            LocalProtocolError: ``target`` is not a URI.
+        """
+        if session.state is not CallState.CONFIRMED or session.bye_pending:
+            raise InvalidState(f"cannot transfer a call in state {session.state.name}")
+        try:
+            parse_uri(target)
+        except SipError:
+            raise LocalProtocolError(f"transfer target {target!r} is not a URI") from None
+        extra = Headers()
+        extra.add("Refer-To", f"<{target}>")
+        extra.add("Referred-By", f"<{NameAddr.parse(session.dialog.local_uri).uri}>")
+        extra.add("Contact", self.ctx.contact(session.invite))
+        self.ctx.send_in_dialog(session, "REFER", now, partial(self._answered, session), extra)
+
+    def _answered(self, session: CallSession, outcome: Outcome, now: float) -> None:
+        accepted = isinstance(outcome, SipResponse) and outcome.status < 300
+        stage = TransferStage.ACCEPTED if accepted else TransferStage.REJECTED
+        self.ctx.events.append(TransferUpdated(session.info, stage, outcome.status, outcome.reason))
+
+    def notify(
+        self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
+    ) -> None:
+        """Progress of our REFER (RFC 3515 §2.4.5).
+
+        Raises:
+            RemoteProtocolError: 489 for an event we did not subscribe to.
+        """
+        event = (request.headers.get("Event") or "").split(";")[0].strip().lower()
+        if event != "refer":
+            raise RemoteProtocolError(f"no subscription to {event or 'that event'}", 489)
+        state = (request.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
+        status, reason = sipfrag_status(request.body)
+        self.ctx.respond(tx, request, 200, now)
+        if status is None:
+            if state == "terminated":
+                update = TransferUpdated(
+                    session.info, TransferStage.FAILED, 0, "subscription terminated"
+                )
+                self.ctx.events.append(update)
+            return
+        if status < 200:
+            stage = TransferStage.PROGRESS
+        elif status < 300:
+            stage = TransferStage.SUCCEEDED
+        else:
+            stage = TransferStage.FAILED
+        self.ctx.events.append(TransferUpdated(session.info, stage, status, reason))
