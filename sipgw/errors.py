@@ -7,6 +7,7 @@ The tree::
     │   ├── LocalProtocolError     we (the caller of the core) broke it
     │   └── RemoteProtocolError    the peer broke it
     │       ├── MessageParseError  bytes that are not a SIP message we can accept
+    │       │   └── RequestParseError  (sipgw.message) a bad request we can still answer
     │       └── SdpError           a body that is not usable SDP, or no codec matches
     └── InvalidState               an action that the current state does not allow
 
@@ -16,11 +17,6 @@ these exceptions, never a bare ``ValueError`` or ``IndexError``.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sipgw.message import SipRequest
 
 __all__ = [
     "InvalidState",
@@ -60,19 +56,11 @@ class RemoteProtocolError(ProtocolError):
 class MessageParseError(RemoteProtocolError):
     """Bytes that cannot be accepted as a SIP message.
 
-    Attributes:
-        partial: when the start line is a valid request line and the header
-            fields could be split, the request as far as it was understood, so
-            that a UAS can still answer it with ``status_hint`` (RFC 3261
-            §8.2.6 copies Via, From, To, Call-ID and CSeq verbatim). ``None``
-            when no response is possible and the input must be dropped.
+    When a response is still possible, the parser raises its subclass
+    :class:`sipgw.message.RequestParseError`, which carries the request as far
+    as it was understood; a plain ``MessageParseError`` means the input can
+    only be dropped.
     """
-
-    def __init__(
-        self, message: str, status_hint: int = 400, partial: SipRequest | None = None
-    ) -> None:
-        super().__init__(message, status_hint)
-        self.partial = partial
 
 
 class SdpError(RemoteProtocolError):

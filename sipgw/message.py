@@ -21,10 +21,12 @@ same code. A message is parsed in three steps:
    so a bad Date or Contact does not lose the request (RFC 4475 §3.1.2.12).
 
 When a request fails step 3 (or its request line is malformed but still
-recognisably a SIP request), the :class:`~sipgw.errors.MessageParseError`
-carries ``status_hint`` and ``partial``, the request as parsed, so a UAS can
-answer it with :func:`make_response`. A response that fails is dropped (no
-``partial``). No other exception ever escapes the parser.
+recognisably a SIP request), the parser raises :class:`RequestParseError`, a
+:class:`~sipgw.errors.MessageParseError` that carries ``status_hint`` and
+``partial``, the request as parsed, so a UAS can answer it with
+:func:`make_response`. Anything else that fails (a response, bytes that are
+no SIP at all) raises a plain ``MessageParseError`` and is dropped. No other
+exception ever escapes the parser.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "KNOWN_METHODS",
     "REASON_PHRASES",
     "Headers",
+    "RequestParseError",
     "SipMessage",
     "SipRequest",
     "SipResponse",
@@ -268,6 +271,20 @@ class _Accessors:
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
 
+class RequestParseError(MessageParseError):
+    """A request that breaks the rules but can still be answered (RFC 3261 §8.2.6).
+
+    Attributes:
+        partial: the request as far as it was understood: its start line and
+            header fields, enough for :func:`make_response` to copy Via, From,
+            To, Call-ID and CSeq and answer with ``status_hint``.
+    """
+
+    def __init__(self, message: str, status_hint: int, partial: SipRequest) -> None:
+        super().__init__(message, status_hint)
+        self.partial = partial
+
+
 @dataclass(slots=True)
 class SipRequest(_Accessors):
     """A SIP request.
@@ -291,7 +308,7 @@ class SipRequest(_Accessors):
     version: str = "SIP/2.0"
 
     def _error(self, message: str) -> MessageParseError:
-        return MessageParseError(message, 400, self)
+        return RequestParseError(message, 400, self)
 
     @property
     def request_uri(self) -> Uri:
@@ -311,7 +328,7 @@ class SipRequest(_Accessors):
         """
         uri = self.request_uri
         if not isinstance(uri, SipUri):
-            raise MessageParseError(f"unsupported URI scheme {uri.scheme!r}", 416, self)
+            raise RequestParseError(f"unsupported URI scheme {uri.scheme!r}", 416, self)
         return uri
 
     @property
@@ -445,7 +462,7 @@ def _build_request(head: _Head, body: bytes | None, length_error: str | None) ->
             hint = 400 if method in KNOWN_METHODS else 501
             raise MessageParseError(f"CSeq method {cseq.method!r} != {method!r}", hint)
     except MessageParseError as exc:
-        raise MessageParseError(str(exc), exc.status_hint, request) from None
+        raise RequestParseError(str(exc), exc.status_hint, request) from None
     return request
 
 

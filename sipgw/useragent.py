@@ -45,7 +45,13 @@ from sipgw.call import CallInfo, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import InvalidState, MessageParseError, RemoteProtocolError, SipError
 from sipgw.events import DtmfReceived, SipEvent
-from sipgw.message import KNOWN_METHODS, SipRequest, make_response, parse_message
+from sipgw.message import (
+    KNOWN_METHODS,
+    RequestParseError,
+    SipRequest,
+    make_response,
+    parse_message,
+)
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.transaction import (
     AckReceived,
@@ -110,10 +116,12 @@ class UserAgent:
         """Process one datagram (or one framed message from a stream)."""
         try:
             message = parse_message(data)
-        except MessageParseError as exc:
-            if exc.partial is not None and exc.partial.method != "ACK":
+        except RequestParseError as exc:
+            if exc.partial.method != "ACK":
                 self._reply_stateless(exc.partial, flow, exc.status_hint, str(exc))
             return
+        except MessageParseError:
+            return  # not answerable: dropped
         try:
             if isinstance(message, SipRequest):
                 self._stamp_via(message, flow)

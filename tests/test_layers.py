@@ -129,23 +129,10 @@ ALLOWED: Mapping[str, frozenset[str]] = {
 """Which layers each layer may import (its own included)."""
 
 
-PENDING: frozenset[tuple[str, str]] = frozenset(
-    {
-        # sipgw.errors names SipRequest under TYPE_CHECKING: errors -> message -> errors.
-        ("sipgw.errors", "sipgw.message"),
-    }
-)
-"""Known violations that other work in progress removes; each must still exist (a test
-checks), so this list only shrinks."""
-
-
-def layer_violations(
-    edges: Iterable[Import], paths: Mapping[str, Path], pending: Iterable[tuple[str, str]] = ()
-) -> list[str]:
-    pending = set(pending)
+def layer_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
     problems = []
     for edge in edges:
-        if _top(edge.target) not in PACKAGES or (edge.source, edge.target) in pending:
+        if _top(edge.target) not in PACKAGES:
             continue
         source_layer, target_layer = layer(edge.source), layer(edge.target)
         if target_layer not in ALLOWED[source_layer]:
@@ -172,16 +159,11 @@ def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[st
     return problems
 
 
-def cycles(
-    edges: Iterable[Import], paths: Mapping[str, Path], pending: Iterable[tuple[str, str]] = ()
-) -> list[str]:
+def cycles(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
     """Import loops: strongly connected components of more than one module (Tarjan)."""
-    pending = set(pending)
     graph: dict[str, list[Import]] = {name: [] for name in paths}
     for edge in edges:
         if edge.target not in paths or edge.target == edge.source:
-            continue
-        if (edge.source, edge.target) in pending:
             continue
         if edge.names == ("__version__",) and _within(edge.source, edge.target):
             continue  # ``from pkg import __version__`` in pkg's own modules
@@ -265,7 +247,7 @@ def test_the_scan_sees_the_whole_tree(tree: tuple[list[Import], dict[str, Path]]
 def test_each_layer_imports_only_the_layers_below(
     tree: tuple[list[Import], dict[str, Path]],
 ) -> None:
-    problems = layer_violations(*tree, PENDING)
+    problems = layer_violations(*tree)
     assert not problems, "layer violations:\n" + "\n".join(problems)
 
 
@@ -277,15 +259,8 @@ def test_protocol_cores_import_no_asyncio_or_socket(
 
 
 def test_no_import_cycles(tree: tuple[list[Import], dict[str, Path]]) -> None:
-    problems = cycles(*tree, PENDING)
+    problems = cycles(*tree)
     assert not problems, "\n".join(problems)
-
-
-def test_pending_exemptions_are_still_needed(tree: tuple[list[Import], dict[str, Path]]) -> None:
-    edges, _ = tree
-    present = {(e.source, e.target) for e in edges}
-    gone = sorted(PENDING - present)
-    assert not gone, f"no longer imported, remove from PENDING: {gone}"
 
 
 # -- the checker itself, on a made-up tree -------------------------------------------------

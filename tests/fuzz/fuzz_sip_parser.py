@@ -20,7 +20,13 @@ from __future__ import annotations
 import sys
 
 from sipgw.errors import MessageParseError
-from sipgw.message import SipMessage, StreamFramer, make_response, parse_message
+from sipgw.message import (
+    RequestParseError,
+    SipMessage,
+    StreamFramer,
+    make_response,
+    parse_message,
+)
 
 
 def _check(msg: SipMessage) -> None:
@@ -32,9 +38,10 @@ def _check(msg: SipMessage) -> None:
 def _datagram(data: bytes) -> None:
     try:
         msg = parse_message(data)
-    except MessageParseError as exc:
-        if exc.partial is not None:
-            make_response(exc.partial, exc.status_hint, to_tag="fuzz").serialize()
+    except RequestParseError as exc:
+        make_response(exc.partial, exc.status_hint, to_tag="fuzz").serialize()
+        return
+    except MessageParseError:
         return
     _check(msg)
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import itertools
 
-from sipgw.message import SipRequest, SipResponse, parse_message
+from sipgw.errors import MessageParseError
+from sipgw.message import RequestParseError, SipRequest, SipResponse, parse_message
+
+
+def partial_of(error: MessageParseError) -> SipRequest | None:
+    """The request a parse error still lets a UAS answer, or None."""
+    return error.partial if isinstance(error, RequestParseError) else None
+
 
 CALLER = ("192.0.2.10", 5062)
 GATEWAY = ("192.0.2.1", 5060)

@@ -33,6 +33,7 @@ from sipgw.message import (
     parse_message,
 )
 from sipgw.uri import AbsoluteUri, SipUri
+from tests.sipgw.builders import partial_of
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "data" / "sip"
@@ -321,11 +322,12 @@ def test_error_case_whole(data, status, partial, framed):
     with pytest.raises(MessageParseError) as info:
         parse_message(data)
     assert info.value.status_hint == status
-    assert (info.value.partial is not None) == partial
-    if info.value.partial is not None:
-        response = make_response(info.value.partial, info.value.status_hint)
+    request = partial_of(info.value)
+    assert (request is not None) == partial
+    if request is not None:
+        response = make_response(request, info.value.status_hint)
         assert response.status == status
-        assert response.headers.get("Via") == info.value.partial.headers.get("Via")
+        assert response.headers.get("Via") == partial_of(info.value).headers.get("Via")
 
 
 @pytest.mark.parametrize(("data", "status", "partial", "framed"), ERROR_CASES)
@@ -345,7 +347,7 @@ def test_error_case_on_stream(data, status, partial, framed):
     assert framer.failed == (not framed)
     if framed:
         assert info.value.status_hint == status
-        assert (info.value.partial is not None) == partial
+        assert (partial_of(info.value) is not None) == partial
         assert framer.next_message() == parse_message(OPTIONS)  # the stream goes on
     else:
         with pytest.raises(MessageParseError):
@@ -396,7 +398,7 @@ def test_accessor_errors_carry_partial():
     for getter in (lambda: msg.contacts, lambda: msg.content_type):
         with pytest.raises(MessageParseError) as info:
             getter()
-        assert info.value.status_hint == 400 and info.value.partial is msg
+        assert info.value.status_hint == 400 and partial_of(info.value) is msg
     msg.headers.remove("Call-ID")
     with pytest.raises(MessageParseError):
         _ = msg.call_id
@@ -694,7 +696,7 @@ def test_make_response_on_partial_request():
     data = _req(headers="Via: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\nCSeq: 1 OPTIONS\n")
     with pytest.raises(MessageParseError) as info:
         parse_message(data)
-    partial = info.value.partial
+    partial = partial_of(info.value)
     assert partial is not None
     resp = make_response(partial, info.value.status_hint, to_tag="t")
     assert [n for n, _ in resp.headers] == ["Via", "CSeq"]
@@ -702,14 +704,16 @@ def test_make_response_on_partial_request():
     bad_to = '"Mr. J. User <sip:j.user@example.com>'
     with pytest.raises(MessageParseError) as info:
         parse_message(_req(headers=_HEADERS.replace("<sip:b@example.com>", bad_to)))
-    assert info.value.partial is not None
-    resp = make_response(info.value.partial, 400, to_tag="t")
+    partial = partial_of(info.value)
+    assert partial is not None
+    resp = make_response(partial, 400, to_tag="t")
     assert resp.headers.get("To") == bad_to + ";tag=t"
     tagged = bad_to + ">;tag=x"
     with pytest.raises(MessageParseError) as info:
         parse_message(_req(headers=_HEADERS.replace("<sip:b@example.com>", tagged)))
-    assert info.value.partial is not None
-    assert make_response(info.value.partial, 400, to_tag="t").headers.get("To") == tagged
+    partial = partial_of(info.value)
+    assert partial is not None
+    assert make_response(partial, 400, to_tag="t").headers.get("To") == tagged
 
 
 def test_make_response_rejects_bad_status():
@@ -799,8 +803,8 @@ def _parse_or_reject(data: bytes) -> SipMessage | None:
     try:
         return parse_message(data)
     except MessageParseError as exc:
-        if exc.partial is not None:
-            make_response(exc.partial, exc.status_hint, to_tag="x").serialize()
+        if (partial := partial_of(exc)) is not None:
+            make_response(partial, exc.status_hint, to_tag="x").serialize()
         return None
 
 

@@ -26,6 +26,7 @@ from sipgw.headers import CSeq
 from sipgw.message import SipMessage, SipRequest, SipResponse, StreamFramer, make_response
 from sipgw.message import parse_message as parse
 from sipgw.uri import AbsoluteUri, SipUri
+from tests.sipgw.builders import partial_of
 
 
 def _locate() -> Path | None:
@@ -201,7 +202,7 @@ def check_regbadct(m: SipMessage) -> None:
     r = req(m)
     with pytest.raises(MessageParseError) as info:
         _ = r.contacts
-    assert info.value.status_hint == 400 and info.value.partial is r
+    assert info.value.status_hint == 400 and partial_of(info.value) is r
 
 
 def check_badbranch(m: SipMessage) -> None:
@@ -213,7 +214,7 @@ def check_unkscm(m: SipMessage) -> None:
     assert r.request_uri == AbsoluteUri("nobodyknowsthisscheme", "totallyopaquecontent")
     with pytest.raises(MessageParseError) as info:
         _ = r.request_sip_uri
-    assert info.value.status_hint == 416 and info.value.partial is r
+    assert info.value.status_hint == 416 and partial_of(info.value) is r
 
 
 def check_novelsc(m: SipMessage) -> None:
@@ -433,7 +434,7 @@ def test_torture_message(case: Case):
     with pytest.raises(MessageParseError) as info:
         parse(data)
     assert info.value.status_hint == case.status
-    partial = info.value.partial
+    partial = partial_of(info.value)
     assert (partial is not None) == case.partial
     if partial is not None:
         answer = make_response(partial, case.status, to_tag="uas")
@@ -486,8 +487,9 @@ def test_framing_errors_on_a_stream():
 def test_insuf_answer_is_400_without_invented_headers():
     with pytest.raises(MessageParseError) as info:
         parse(load("insuf"))
-    assert info.value.partial is not None
-    answer = make_response(info.value.partial, 400)
+    partial = partial_of(info.value)
+    assert partial is not None
+    answer = make_response(partial, 400)
     assert [n for n, _ in answer.headers] == ["Via", "CSeq"]
     assert answer.serialize().startswith(b"SIP/2.0 400 Bad Request\r\n")
 
@@ -495,6 +497,7 @@ def test_insuf_answer_is_400_without_invented_headers():
 def test_badvers_answer_is_505():
     with pytest.raises(MessageParseError) as info:
         parse(load("badvers"))
-    assert info.value.partial is not None and info.value.partial.version == "SIP/7.0"
-    answer = make_response(info.value.partial, info.value.status_hint)
+    partial = partial_of(info.value)
+    assert partial is not None and partial.version == "SIP/7.0"
+    answer = make_response(partial, info.value.status_hint)
     assert answer.serialize().startswith(b"SIP/2.0 505 Version Not Supported\r\n")
