@@ -47,7 +47,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from agent.base import Agent, CallControl
 from agent.conversation import (
@@ -78,7 +78,7 @@ from agent.turns import (
     TurnTaker,
 )
 
-__all__ = ["AssistantAgent", "AssistantCallControl", "AssistantResources"]
+__all__ = ["AssistantAgent", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
@@ -88,14 +88,6 @@ GREETING_TIMING_LIMIT = 10.0
 """Seconds after the answer that the greeting's first frame is waited for (its metric)."""
 FIRST_FRAME_LIMIT = 2.0
 """Seconds after a reply's task ends that its first frame is waited for (its metrics)."""
-
-
-class AssistantCallControl(CallControl, Protocol):
-    """What the assistant needs from its call beyond :class:`CallControl`."""
-
-    async def transfer(self, target: str) -> bool:
-        """Blind transfer (SIP REFER); True when the caller's phone accepted it."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -207,7 +199,7 @@ class _ToolContext:
 class AssistantAgent(Agent):
     """One call's AI agent; see the module docstring."""
 
-    def __init__(self, call: AssistantCallControl, resources: AssistantResources) -> None:
+    def __init__(self, call: CallControl, resources: AssistantResources) -> None:
         self.call = call
         self.resources = resources
         settings = resources.settings

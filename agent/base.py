@@ -47,6 +47,14 @@ class CallControl(Protocol):
         """Send keypad digits to the caller as RFC 4733 events."""
         ...
 
+    async def transfer(self, target: str) -> bool:
+        """Blind transfer to ``target`` (SIP REFER, RFC 3515); True once the phone accepted it.
+
+        When the target then answers, the gateway ends this call; when it does
+        not, :meth:`Agent.on_transfer_failed` is called and the call goes on.
+        """
+        ...
+
     def audio_ready(self) -> None:
         """Agent audio is waiting after a silence: send its first frame now, not at the tick.
 
@@ -96,6 +104,13 @@ class Agent(ABC):
 
     def on_dtmf(self, digit: str) -> None:  # noqa: B027 - optional hook
         """A keypad digit from the caller (RFC 4733 or SIP INFO)."""
+
+    def on_transfer_failed(self, status: int, reason: str) -> None:  # noqa: B027 - optional hook
+        """A transfer the caller's phone accepted did not reach the target (its NOTIFY said so).
+
+        ``status`` and ``reason`` are the target's final answer, e.g. 486 Busy Here;
+        the caller is still on this call.
+        """
 
     async def close(self, reason: str = "") -> None:  # noqa: B027 - optional hook
         """The call ended (``reason``: e.g. ``remote-bye``): release what :meth:`prepare` opened."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import cast
 
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
@@ -37,7 +36,7 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
 
 def _assistant_factory(values: SettingValues) -> AgentFactory:
     """Resolve the assistant's settings and build what all its calls share."""
-    from agent.assistant import AssistantAgent, AssistantCallControl, AssistantResources
+    from agent.assistant import AssistantAgent, AssistantResources
     from agent.tools.builtin import builtin_tools
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
     from sipgw.app.assistant_settings import load_assistant_settings
@@ -64,7 +63,7 @@ def _assistant_factory(values: SettingValues) -> AgentFactory:
     )
 
     def assistant(call: CallControl) -> AssistantAgent:
-        return AssistantAgent(cast(AssistantCallControl, call), resources)
+        return AssistantAgent(call, resources)
 
     return assistant
 

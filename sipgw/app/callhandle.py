@@ -116,7 +116,7 @@ class CallHandle:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).
 
         When the target then answers, the gateway ends this call; when it does
-        not, the agent's ``on_transfer_failed(status, reason)`` is called.
+        not, the agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
         """
         if self.ended or self.transfer_waiter is not None:
             return False

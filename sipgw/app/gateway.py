@@ -170,9 +170,8 @@ class Gateway:
         elif event.stage is TransferStage.SUCCEEDED:
             handle.hangup()  # the caller now talks to the target (RFC 5589 §6)
         elif event.stage is TransferStage.FAILED:
-            on_failed = getattr(handle.agent, "on_transfer_failed", None)
-            if on_failed is not None:
-                on_failed(event.status, event.reason)
+            if handle.agent is not None:
+                handle.agent.on_transfer_failed(event.status, event.reason)
 
     def media_totals(self) -> dict[str, int]:
         """RTP counters over all calls, ended and live."""

@@ -16,6 +16,9 @@ class NoCall:
 
     def audio_ready(self) -> None: ...
 
+    async def transfer(self, target: str) -> bool:
+        return False
+
 
 def run(agent: EchoAgent, frames: list[bytes | None]) -> list[bytes | None]:
     out = []
