@@ -1,7 +1,7 @@
 """Smoke test of the benchmark scripts: each runs in a tiny configuration and writes its JSON.
 
 No performance figure is asserted; only that the scripts run end to end against a
-real gateway process and report the fields the README's tables are built from.
+real gateway process and report the fields the tables of docs/performance.md are built from.
 """
 
 from __future__ import annotations
@@ -118,6 +118,13 @@ def test_soak(tmp_path: Path) -> None:
         assert key in data, key
     assert data["idle"]["before"] is not None and data["idle"]["after"] is not None
     assert "no_growth" in data["verdict"]
+
+
+def test_sip_core(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "sip_core", "--calls", "50", "--repeats", "2")
+    figures = data["figures"]
+    assert len(figures["us_per_call_runs"]) == 2
+    assert 0 < figures["us_per_call_best"] <= figures["us_per_call_median"]
 
 
 def test_loadgen_sip_parsing() -> None:

@@ -184,7 +184,7 @@ class CallHandle:
         if session.last_received + timeout > deadline:
             self.watch_rtp(timeout)
             return
-        self.log.warning("no RTP for %.0f s: hanging up", timeout)
+        self.log.warning("no RTP for %g s: hanging up", timeout)
         self.hangup()
 
     def limit_duration(self, seconds: float) -> None:
@@ -196,7 +196,7 @@ class CallHandle:
 
     def _limit_reached(self, seconds: float) -> None:
         self.limit_timer = None
-        self.log.info("call reached the %.0f s limit: hanging up", seconds)
+        self.log.info("call reached the %g s limit: hanging up", seconds)
         self.hangup()
 
     def cancel_timers(self) -> None:

@@ -95,35 +95,3 @@ def test_prompt_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="SIPGW_SYSTEM_PROMPT_FILE"):
         load_assistant_settings({**KEYS, "SIPGW_SYSTEM_PROMPT_FILE": str(tmp_path / "missing")})
-
-
-def test_env_example_and_readme_list_every_setting() -> None:
-    example = (ROOT / ".env.example").read_text()
-    readme = (ROOT / "README.md").read_text()
-    for setting in SETTINGS:
-        assert f"{setting.env}=" in example, setting.env
-        assert setting.env in readme, setting.env
-
-
-async def test_readme_tool_example_loads_and_runs(tmp_path: Path) -> None:
-    from agent.tools.registry import ToolRegistry, load_user_tools
-
-    readme = (ROOT / "README.md").read_text()
-    code = readme.split("```python\n# mytools.py\n", 1)[1].split("```", 1)[0]
-    module = tmp_path / "mytools.py"
-    module.write_text(code)
-    registry = ToolRegistry()
-    load_user_tools(str(module), registry)
-
-    class Ctx:
-        call_id = "c"
-        caller = "sip:x@y"
-        settings = load_assistant_settings(KEYS)
-
-        async def transfer(self, target: str) -> bool:
-            return False
-
-        def hangup_after_reply(self) -> None: ...
-
-    result = await registry.call("opening_hours", "{}", Ctx())
-    assert result.ok and "9 am" in result.content

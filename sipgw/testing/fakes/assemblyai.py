@@ -1,7 +1,7 @@
 """A local stand-in for AssemblyAI's v3 streaming API (``wss://.../v3/ws``).
 
 It is a real WebSocket server (``websockets``) on 127.0.0.1, port 0, that
-speaks the wire protocol of ``docs/cloud-apis.md`` §1, so the production
+speaks the wire protocol of docs/cloud-apis.md, "AssemblyAI streaming v3", so the production
 client runs unchanged against it, configured only by URL. Run it either on
 the test's own loop::
 

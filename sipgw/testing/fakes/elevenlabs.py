@@ -1,6 +1,7 @@
 """A local fake of the ElevenLabs text-to-speech API, speaking the real wire protocol.
 
-It serves, on 127.0.0.1 and a free port (see docs/cloud-apis.md §2):
+It serves, on 127.0.0.1 and a free port (see docs/cloud-apis.md, "ElevenLabs
+text-to-speech"):
 
 - ``POST /v1/text-to-speech/{voice_id}/stream?output_format=ulaw_8000``: a chunked body
   of raw μ-law bytes (§2.1);

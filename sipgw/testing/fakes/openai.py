@@ -13,8 +13,9 @@ and script what it answers::
 
 Each request takes the next scripted :class:`FakeResponse`; when the queue is
 empty, ``fake.responder(request_body)`` decides (by default a short text).
-Chunks are shaped like OpenAI's (cloud-apis.md §3.2), including the final usage
-chunk with empty ``choices`` when ``stream_options.include_usage`` is set.
+Chunks are shaped like OpenAI's (docs/cloud-apis.md, "OpenAI streamed tool calls"),
+including the final usage chunk with empty ``choices`` when
+``stream_options.include_usage`` is set.
 :class:`FakeResponse` also has switches for the quirks of compatible servers,
 latency knobs and failure injection.
 
@@ -79,7 +80,7 @@ class FakeResponse:
     text_deltas: Sequence[str] | None = None
     argument_fragments: int = 3
 
-    # Quirks of OpenAI-compatible servers (cloud-apis.md §3.2).
+    # Quirks of OpenAI-compatible servers (docs/cloud-apis.md, "OpenAI streamed tool calls").
     omit_index: bool = False
     """Leave ``index`` out of every tool-call delta."""
     repeat_id: bool = False
