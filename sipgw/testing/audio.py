@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import math
+import random
 import struct
 import sys
 import wave
@@ -37,6 +38,7 @@ __all__ = [
     "encode",
     "goertzel_dbfs",
     "goertzel_power",
+    "noise_frame",
     "read_wav",
     "rms_dbfs",
     "tone_frame",
@@ -226,6 +228,12 @@ def tone_frame(hz: float, dbfs: float = -15.0, codec: str = "PCMU", phase: float
     ``phase=math.pi / 2`` gives a cosine, whose first μ-law byte is never silence (0xFF).
     """
     return tone_frames(hz, FRAME_SECONDS, dbfs, codec, phase)[0]
+
+
+def noise_frame(dbfs: float, rng: random.Random, codec: str = "PCMU") -> bytes:
+    """One 20 ms frame of white Gaussian noise of RMS level ``dbfs`` (line hiss, a fan)."""
+    sigma = FULL_SCALE * math.pow(10.0, dbfs / 20.0)
+    return encode((int(rng.gauss(0.0, sigma)) for _ in range(FRAME_SAMPLES)), codec)
 
 
 def tone_share(frame: bytes, hz: float, codec: str = "PCMU") -> float:

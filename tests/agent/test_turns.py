@@ -10,9 +10,7 @@ playout does (a pause makes it inaudible, a commit drops its audio).
 
 from __future__ import annotations
 
-import math
 import random
-import struct
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -36,22 +34,9 @@ from agent.turns import (
 )
 from media import g711
 from media.vad import VadConfig
+from sipgw.testing.audio import noise_frame, tone_frame
 
 # --------------------------------------------------------------------------- audio
-
-
-def tone(dbfs: float, n: int, hz: float = 300.0) -> bytes:
-    amplitude = 32768 * 10 ** (dbfs / 20) * math.sqrt(2)
-    samples = (
-        int(amplitude * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)) for i in range(160)
-    )
-    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
-
-
-def noise(dbfs: float, rng: random.Random) -> bytes:
-    sigma = 32768 * 10 ** (dbfs / 20)
-    samples = (max(-32768, min(32767, int(rng.gauss(0, sigma)))) for _ in range(160))
-    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
 
 
 @dataclass(frozen=True)
@@ -69,11 +54,11 @@ NOISE_DBFS = -30.0  # above the VAD's absolute floor (-40): only the learned flo
 
 def frame_of(source: Audio, n: int, rng: random.Random) -> bytes:
     if source is SPEECH:
-        return tone(-20, n)
+        return tone_frame(300, -20)
     if source is NOISE:
-        return noise(NOISE_DBFS, rng)
+        return noise_frame(NOISE_DBFS, rng)
     if source is SPEECH_OVER_NOISE:
-        return tone(-12, n)
+        return tone_frame(300, -12)
     return g711.silence_frame("PCMU")
 
 

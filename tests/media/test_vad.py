@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import random
-import struct
 from collections.abc import Sequence
 
 from media import g711
 from media.vad import VadConfig, VadEvent, VoiceActivityDetector
-
-
-def tone(dbfs: float, hz: float = 300.0, n: int = 0) -> bytes:
-    amplitude = 32768 * 10 ** (dbfs / 20) * math.sqrt(2)
-    samples = (
-        int(amplitude * math.sin(2 * math.pi * hz * (n * 160 + i) / 8000)) for i in range(160)
-    )
-    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
-
-
-def noise(dbfs: float, rng: random.Random) -> bytes:
-    sigma = 32768 * 10 ** (dbfs / 20)
-    samples = (max(-32768, min(32767, int(rng.gauss(0, sigma)))) for _ in range(160))
-    return g711.linear_to_ulaw(struct.pack("<160h", *samples))
-
+from sipgw.testing.audio import noise_frame, tone_frame
 
 SILENCE = g711.silence_frame("PCMU")
 
@@ -34,45 +18,45 @@ def run(vad: VoiceActivityDetector, frames: Sequence[bytes | None]) -> list[tupl
 
 def test_speech_starts_after_start_ms_and_ends_after_hangover() -> None:
     vad = VoiceActivityDetector(VadConfig(start_ms=60, hangover_ms=200))
-    frames = [SILENCE] * 20 + [tone(-20, n=i) for i in range(25)] + [SILENCE] * 20
+    frames = [SILENCE] * 20 + [tone_frame(300, -20) for i in range(25)] + [SILENCE] * 20
     assert run(vad, frames) == [(22, VadEvent.STARTED), (54, VadEvent.ENDED)]
 
 
 def test_a_click_is_not_speech() -> None:
     vad = VoiceActivityDetector(VadConfig(start_ms=60))
-    frames = [SILENCE] * 20 + [tone(-10), tone(-10)] + [SILENCE] * 20
+    frames = [SILENCE] * 20 + [tone_frame(300, -10), tone_frame(300, -10)] + [SILENCE] * 20
     assert run(vad, frames) == []
 
 
 def test_quiet_audio_below_the_absolute_floor_is_not_speech() -> None:
     vad = VoiceActivityDetector(VadConfig(min_level_dbfs=-40))
-    assert run(vad, [SILENCE] * 20 + [tone(-50, n=i) for i in range(50)]) == []
+    assert run(vad, [SILENCE] * 20 + [tone_frame(300, -50) for i in range(50)]) == []
 
 
 def test_stationary_noise_from_the_first_frame_is_not_speech() -> None:
     rng = random.Random(3)
     vad = VoiceActivityDetector()
-    frames: list[bytes | None] = [noise(-30, rng) for _ in range(300)]
+    frames: list[bytes | None] = [noise_frame(-30, rng) for _ in range(300)]
     assert run(vad, frames) == []
     # ...but speech over it is.
-    speech = [tone(-12, n=i) for i in range(20)]
+    speech = [tone_frame(300, -12) for i in range(20)]
     assert [e for _, e in run(vad, speech)] == [VadEvent.STARTED]
 
 
 def test_a_steady_sound_from_the_first_frame_is_the_lines_noise() -> None:
     vad = VoiceActivityDetector(VadConfig(calibration_ms=200, start_ms=60))
-    assert run(vad, [tone(-15, n=i) for i in range(20)]) == []
+    assert run(vad, [tone_frame(300, -15) for i in range(20)]) == []
 
 
 def test_a_steady_sound_becomes_noise_after_the_window() -> None:
     vad = VoiceActivityDetector(VadConfig(noise_window_ms=1000, hangover_ms=200))
-    events = run(vad, [SILENCE] * 20 + [tone(-15, n=i) for i in range(150)])
+    events = run(vad, [SILENCE] * 20 + [tone_frame(300, -15) for i in range(150)])
     assert [e for _, e in events] == [VadEvent.STARTED, VadEvent.ENDED]
     assert events[1][0] < 20 + 60 + 10
 
 
 def test_speech_ms_counts_loud_frames() -> None:
     vad = VoiceActivityDetector(VadConfig(start_ms=60))
-    run(vad, [SILENCE] * 20 + [tone(-15, n=i) for i in range(10)])
+    run(vad, [SILENCE] * 20 + [tone_frame(300, -15) for i in range(10)])
     assert vad.speaking and vad.speech_ms == 200
     assert vad.push(None) is VadEvent.NONE  # a missing frame counts as quiet
