@@ -10,7 +10,8 @@ keep the two files in step). The loaders turn them into typed objects:
 import (no vendor SDKs): the CLI and the health check read it at start.
 
 Adding a setting: one row here, then read it in the loader of its section, then
-regenerate the two files (see :mod:`sipgw.app.settings_doc`).
+regenerate the two files (see :mod:`sipgw.app.settings_doc`). A vendor's
+settings are declared with the vendor, in :mod:`sipgw.app.vendors`.
 """
 
 from __future__ import annotations
@@ -31,51 +32,42 @@ from sipgw.app.settings import (
     optional_ip_address,
     port,
     port_range,
-    positive,
 )
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
 __all__ = [
     "AGENT",
     "AGENT_NAMES",
-    "ASSEMBLYAI",
     "ASSISTANT",
     "BUILTIN_TOOLS",
     "ECHO",
-    "ELEVENLABS",
     "GATEWAY",
     "HEALTHCHECK",
     "LLM_NAMES",
-    "OPENAI",
     "SECTIONS",
     "SETTINGS",
     "STT_NAMES",
     "TTS_NAMES",
+    "VENDOR_SECTIONS",
     "resolve_settings",
 ]
 
 AGENT_NAMES = ("echo", "assistant")
 """The ``--agent`` choices (:data:`sipgw.app.agents.AGENTS` has one entry each)."""
-STT_NAMES = ("assemblyai",)
-"""The ``SIPGW_STT`` choices (:data:`sipgw.app.vendors.STT_VENDORS`)."""
-LLM_NAMES = ("openai",)
-"""The ``SIPGW_LLM`` choices (:data:`sipgw.app.vendors.LLM_VENDORS`)."""
-TTS_NAMES = ("elevenlabs",)
-"""The ``SIPGW_TTS`` choices (:data:`sipgw.app.vendors.TTS_VENDORS`)."""
+STT_NAMES = tuple(STT_VENDORS)
+"""The ``SIPGW_STT`` choices: the names in :data:`sipgw.app.vendors.STT_VENDORS`."""
+LLM_NAMES = tuple(LLM_VENDORS)
+"""The ``SIPGW_LLM`` choices: the names in :data:`sipgw.app.vendors.LLM_VENDORS`."""
+TTS_NAMES = tuple(TTS_VENDORS)
+"""The ``SIPGW_TTS`` choices: the names in :data:`sipgw.app.vendors.TTS_VENDORS`."""
+VENDOR_SECTIONS: tuple[Section, ...] = tuple(
+    vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
+)
+"""Each vendor's settings, as :mod:`sipgw.app.vendors` declares them."""
 
 
 def _ms(value: str) -> int:
     return int(non_negative(value))
-
-
-def _optional_ms(value: str) -> int | None:
-    return None if value.strip() == "" else int(value)
-
-
-def _chunk_ms(value: str) -> int:
-    number = int(value)
-    if not 50 <= number <= 1000:
-        raise ValueError("must be 50..1000 (the API closes the session otherwise)")
-    return number
 
 
 GATEWAY = Section(
@@ -190,63 +182,6 @@ BUILTIN_TOOLS = Section(
     ),
 )  # fmt: skip
 
-ASSEMBLYAI = Section(
-    "assemblyai",
-    "AssemblyAI (speech to text)",
-    "Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
-    (
-        Setting("ASSEMBLYAI_API_KEY", "", "AssemblyAI API key (required).", required=True),
-        Setting("ASSEMBLYAI_REGION", "default", "default, us or eu: which AssemblyAI streaming "
-                "endpoint.", choice("default", "us", "eu")),
-        Setting("ASSEMBLYAI_STREAMING_URL", "", "Overrides the region's wss:// URL (a proxy, a "
-                "test fake)."),
-        Setting("ASSEMBLYAI_KEYTERMS", "", "Comma-separated words to boost (product names, "
-                "...)."),
-        Setting("ASSEMBLYAI_PROMPT", "", "Context for Universal-3 Pro (beta); empty = none."),
-        Setting("ASSEMBLYAI_MIN_TURN_SILENCE", "", "Silence (ms) before the model checks for "
-                "an end of turn; empty = server default (100).", _optional_ms),
-        Setting("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; "
-                "empty = server default (1000).", _optional_ms),
-        Setting("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI (50..1000 ms) "
-                "while the caller talks or is quiet; for 1.5 s after the caller stops talking, "
-                "chunks are 50 ms so the turn ends sooner.", _chunk_ms),
-    ),
-)  # fmt: skip
-
-OPENAI = Section(
-    "openai",
-    "OpenAI (chat model)",
-    "Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server works.",
-    (
-        Setting("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that "
-                "needs none).", required=True),
-        Setting("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. "
-                "http://127.0.0.1:11434/v1; empty = OpenAI."),
-        Setting("OPENAI_MODEL", "gpt-4.1-mini", "Chat model."),
-        Setting("OPENAI_FIRST_TOKEN_TIMEOUT", "5", "Seconds to wait for the LLM's first token "
-                "before the fallback phrase.", positive),
-        Setting("OPENAI_TOTAL_TIMEOUT", "20", "Seconds one LLM response may take in all.",
-                positive),
-    ),
-)  # fmt: skip
-
-ELEVENLABS = Section(
-    "elevenlabs",
-    "ElevenLabs (text to speech)",
-    "Read when `--agent assistant` and `SIPGW_TTS=elevenlabs`.",
-    (
-        Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (required).", required=True),
-        Setting("ELEVENLABS_VOICE_ID", "21m00Tcm4TlvDq8ikWAM", "Voice to speak with."),
-        Setting("ELEVENLABS_MODEL_ID", "eleven_flash_v2_5", "TTS model (flash: ~75 ms "
-                "inference)."),
-        Setting("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io", "API base URL (regions: "
-                "https://api.us.elevenlabs.io, https://api.eu.residency.elevenlabs.io)."),
-        Setting("ELEVENLABS_TRANSPORT", "websocket", "websocket (one multi-context socket per "
-                "call, opened while ringing) or http (one streaming request per sentence).",
-                choice("websocket", "http")),
-    ),
-)  # fmt: skip
-
 HEALTHCHECK = Section(
     "healthcheck",
     "Health check",
@@ -259,7 +194,7 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, ASSEMBLYAI, OPENAI, ELEVENLABS, HEALTHCHECK,
+    GATEWAY, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,15 @@ def test_healthcheck_names_a_bad_port(
     monkeypatch.setitem(os.environ, "SIPGW_SIP_PORT", "http")
     assert healthcheck() == 1
     assert "SIPGW_SIP_PORT='http'" in capsys.readouterr().err
+
+
+def test_reading_the_registry_imports_no_vendor_module() -> None:
+    # The CLI and the health check read the registry at start: no SDK import there.
+    code = (
+        "import sys, sipgw.app.settings_registry, sipgw.app.cli, sipgw.app.healthcheck\n"
+        "loaded = [m for m in ('openai', 'websockets', 'agent.stt.assemblyai',\n"
+        "          'agent.llm.openai', 'agent.tts.elevenlabs') if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
