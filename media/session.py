@@ -268,12 +268,15 @@ class MediaSession:
 
     # ------------------------------------------------------------------ control
 
-    def update(self, params: StreamParams) -> None:
-        """Apply a re-negotiation (re-INVITE/UPDATE): address, codec, direction.
+    def update(self, params: StreamParams, now: float) -> None:
+        """Apply a re-negotiation (re-INVITE/UPDATE) at ``now``: address, codec, direction.
 
         The sender keeps its SSRC, sequence and timestamp (RFC 3550 §5.1 allows
-        a payload type change within a stream).
+        a payload type change within a stream). When the peer is expected to
+        send again (back from hold), :meth:`idle_for` counts from ``now``.
         """
+        if params.receive and not self.params.receive:
+            self.last_received = now
         changed_remote = params.remote != self.params.remote
         self.params = params
         if changed_remote and params.remote[0] not in ("0.0.0.0", "::"):

@@ -170,19 +170,17 @@ class CallHandle:
         session = self.session
         if session is None or self.ended:
             return
-        deadline = session.last_received + timeout
         self.rtp_timer = asyncio.get_running_loop().call_at(
-            deadline, self._rtp_deadline, timeout, deadline
+            session.last_received + timeout, self._rtp_deadline, timeout
         )
 
-    def _rtp_deadline(self, timeout: float, deadline: float) -> None:
+    def _rtp_deadline(self, timeout: float) -> None:
         self.rtp_timer = None
         session = self.session
         if session is None or self.ended:
             return
-        session.idle_for(asyncio.get_running_loop().time())  # on hold: counts from now
-        if session.last_received + timeout > deadline:
-            self.watch_rtp(timeout)
+        if session.idle_for(asyncio.get_running_loop().time()) < timeout:
+            self.watch_rtp(timeout)  # RTP came meanwhile, or the call is on hold
             return
         self.log.warning("no RTP for %g s: hanging up", timeout)
         self.hangup()

@@ -273,9 +273,7 @@ class Gateway:
                 media.ptime, media.direction,
             )  # fmt: skip
         else:
-            # Back from hold, the RTP timeout counts from now, not from the last packet.
-            handle.session.idle_for(asyncio.get_running_loop().time())
-            handle.session.update(params)
+            handle.session.update(params, asyncio.get_running_loop().time())
             handle.log.info("media updated: %s to %s:%d", media.direction, *params.remote)
 
     def _release(self, handle: CallHandle) -> None:

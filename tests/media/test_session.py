@@ -98,17 +98,25 @@ def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:
     assert active.idle_for(100.0) == 100.0
 
 
+def test_back_from_hold_the_idle_clock_starts_again() -> None:
+    s = session(receive=False)  # on hold (a=inactive): no RTP expected
+    s.update(StreamParams(remote=PEER), 50.0)  # resumed at t = 50 s
+    assert s.idle_for(60.0) == 10.0  # counted from the resume, not from the start
+    s.update(StreamParams(remote=PEER), 70.0)  # already receiving: the clock runs on
+    assert s.idle_for(80.0) == 30.0
+
+
 def test_update_keeps_stream_continuity_and_applies_new_address() -> None:
     s = session()
     first = RtpPacket.parse(s.packets_for(None)[0])
     s.receive(packet(1), PEER, 0.0)
-    s.update(StreamParams(remote=NATTED, payload_type=0, telephone_event_pt=101))
+    s.update(StreamParams(remote=NATTED, payload_type=0, telephone_event_pt=101), 1.0)
     assert s.remote == NATTED and s.latched is None
     second = RtpPacket.parse(s.packets_for(None)[0])
     assert second.ssrc == first.ssrc
     assert second.sequence_number == (first.sequence_number + 1) & 0xFFFF
     # c=0.0.0.0 (hold) does not redirect our RTP anywhere.
-    s.update(StreamParams(remote=("0.0.0.0", 40000), send=False))
+    s.update(StreamParams(remote=("0.0.0.0", 40000), send=False), 2.0)
     assert s.remote == NATTED
 
 
