@@ -60,6 +60,8 @@ BINARY_PACKAGES: dict[str, str] = {
     "linphonec": "linphone-cli",
     "sipp": "sip-tester",
     "kamailio": "kamailio",
+    "kamcmd": "kamailio",
+    "openssl": "openssl",
     "tshark": "tshark",
     "sox": "sox",
     "timeout": "coreutils",
