@@ -90,11 +90,14 @@ def make_server_cert(
     ips: Sequence[str] = ("127.0.0.1",),
     dns_names: Sequence[str] = (),
     days: int = 30,
+    ips_as_dns: bool = True,
 ) -> ServerCertificate:
     """Write ``NAME.key``, ``NAME.crt`` (signed by ``ca``) and ``NAME.pem`` (cert + key).
 
-    The subjectAltName lists ``dns_names`` and ``ips``; the CN is the first DNS name, else the
-    first IP, else ``name``. Usable as a TLS server and client certificate.
+    The subjectAltName lists ``dns_names`` and ``ips``, and with ``ips_as_dns`` each IP also as
+    a DNS name: mbedTLS (linphonec's belle-sip) matches a host only against DNS entries, while
+    OpenSSL and Python match an IP host only against IP entries. The CN is the first DNS name,
+    else the first IP. Usable as a TLS server and client certificate.
     """
     if not ips and not dns_names:
         raise ValueError("a certificate needs at least one IP address or DNS name")
@@ -104,14 +107,15 @@ def make_server_cert(
     out.mkdir(parents=True, exist_ok=True)
     key, csr, cert, combined = (out / f"{name}.{ext}" for ext in ("key", "csr", "crt", "pem"))
     ext_file = out / f"{name}.ext"
-    san = ",".join([f"DNS:{d}" for d in dns_names] + [f"IP:{ip}" for ip in ips])
+    dns = list(dns_names) + [ip for ip in ips if ips_as_dns and ip not in dns_names]
+    san = ",".join([f"DNS:{d}" for d in dns] + [f"IP:{ip}" for ip in ips])
     ext_file.write_text(
         "basicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement\n"
         "extendedKeyUsage=serverAuth,clientAuth\n"
         f"subjectAltName={san}\n"
     )
-    common_name = (list(dns_names) or list(ips) or [name])[0]
+    common_name = (list(dns_names) or list(ips))[0]
     _new_key(key, out)
     _openssl("req", "-new", "-key", key, "-out", csr, "-subj", f"/CN={common_name}", cwd=out)
     _openssl(
