@@ -280,3 +280,40 @@ def test_restart_keeps_ports_and_loses_registrations(tmp_workdir: Path) -> None:
                 kam.wait_registered("alice", timeout=0.5)
             assert kam.starts == 2
             assert "REGISTER ok" in kam.log_text()  # the first run's log is kept
+
+
+def test_srtp_mandatory_call_over_tls(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """Two baresips with ``mediaenc=srtp-mand`` registered over TLS call each other through
+    Kamailio: SDES keys travel in TLS-protected SDP, audio is SRTP both ways."""
+    with Kamailio(tmp_workdir, users=USERS, transports=("udp", "tls")) as kam:
+        assert kam.tls_cert is not None
+        ca = kam.tls_cert.ca_cert
+        with (
+            Baresip(
+                tmp_workdir,
+                "alice",
+                user="alice",
+                source_wav=tone_wav(440),
+                account=kam.account_line(
+                    "alice", transport="tls", params="answermode=auto;audio_codecs=pcmu"
+                ),
+                tls_ca=ca,
+                mediaenc="srtp-mand",
+            ) as alice,
+            Baresip(
+                tmp_workdir,
+                "bob",
+                user="bob",
+                source_wav=tone_wav(1000),
+                account=kam.account_line("bob", transport="tls", params="audio_codecs=pcmu"),
+                tls_ca=ca,
+                mediaenc="srtp-mand",
+            ) as bob,
+        ):
+            alice.wait_registered()
+            bob.wait_registered()
+            call_and_check(bob, alice, kam.aor("alice", "tls"))
+            for ua in (alice, bob):
+                log = ua.log_text()
+                assert "RTP/SAVP" in log and "a=crypto:" in log, ua.log_tail()
+                assert re.search(r"srtp: .*SRTP is Enabled", log), ua.log_tail()
