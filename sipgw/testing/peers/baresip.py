@@ -142,8 +142,17 @@ class Baresip(PeerContext):
     ``Baresip(workdir, "b", user="b", answermode="auto", source_wav=tone)`` writes
     ``workdir/b/{config,accounts}``, records to ``workdir/b/rec`` and logs to ``workdir/b.log``.
     Ports default to free ones. ``account`` replaces the whole account line (``{sip_port}`` is
-    filled in); otherwise it is ``<sip:USER@127.0.0.1:PORT>;regint=0;audio_codecs=CODEC``
+    filled in); otherwise it is ``<sip:USER@HOST:PORT>;regint=0;audio_codecs=CODEC``
     plus ``;answermode=...`` and ``account_params``.
+
+    Registering: pass an account line such as ``Kamailio.account_line(user, transport="tls")``
+    (``<sip:USER@REGISTRAR;transport=tls>;auth_pass=PW;regint=60``; ``;outbound="URI"`` sends
+    every request through a proxy) and call :meth:`wait_registered`. ``tls_ca`` (``sip_cafile``)
+    is the CA that TLS servers are checked against, ``tls_certificate`` (``sip_certificate``,
+    certificate + key in one PEM) baresip's own. ``mediaenc="srtp-mand"`` loads ``srtp.so``
+    and makes SDES-SRTP mandatory (``srtp`` offers it). ``host`` is the address SIP and RTP
+    bind to (default 127.0.0.1); ctrl_tcp always listens on 127.0.0.1.
+    baresip 1.0 digest supports MD5 only (SHA-256 challenges fail "Function not implemented").
     """
 
     def __init__(
@@ -168,6 +177,7 @@ class Baresip(PeerContext):
         tls_ca: str | Path | None = None,
         tls_certificate: str | Path | None = None,
         modules: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.name = name
@@ -186,6 +196,7 @@ class Baresip(PeerContext):
         self.extra_config = dict(extra_config or {})
         self.start_timeout = start_timeout
         self.mediaenc = mediaenc
+        self.host = host
         self.tls_ca = Path(tls_ca).resolve() if tls_ca else None
         self.tls_certificate = Path(tls_certificate).resolve() if tls_certificate else None
         self.modules = list(modules)
@@ -204,7 +215,9 @@ class Baresip(PeerContext):
         if self._account_template is not None:
             line = self._account_template.format(sip_port=self.sip_port, user=self.user)
         else:
-            line = f"<sip:{self.user}@127.0.0.1:{self.sip_port}>;regint=0;audio_codecs={self.codec}"
+            line = (
+                f"<sip:{self.user}@{self.host}:{self.sip_port}>;regint=0;audio_codecs={self.codec}"
+            )
             if self.answermode:
                 line += f";answermode={self.answermode}"
             if self.account_params:
@@ -224,7 +237,7 @@ class Baresip(PeerContext):
     @property
     def uri(self) -> str:
         """SIP URI that reaches this UA's account."""
-        return f"sip:{self.user}@127.0.0.1:{self.sip_port}"
+        return f"sip:{self.user}@{self.host}:{self.sip_port}"
 
     def _write_config(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -234,8 +247,8 @@ class Baresip(PeerContext):
             self.source_wav = write_pattern(self.config_dir / "silence.wav", [(None, 120.0)])
         settings: dict[str, str] = {
             "poll_method": "epoll",
-            "net_interface": "127.0.0.1",
-            "sip_listen": f"127.0.0.1:{self.sip_port}",
+            "net_interface": self.host,
+            "sip_listen": f"{self.host}:{self.sip_port}",
             "call_local_timeout": "30",
             "call_max_calls": "4",
             "audio_source": f"aufile,{self.source_wav}",

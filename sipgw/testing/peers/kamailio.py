@@ -71,6 +71,8 @@ class Kamailio(PeerContext):
     * ``nat_helper``: treat senders whose source differs from their Via/Contact as behind
       NAT (register their source address, alias their contacts). Off, this is done only for
       TCP/TLS (reaching a client back over its own connection needs it).
+    * ``host``: the address every listener binds (default 127.0.0.1; e.g. the NAT harness's
+      public address).
     * ``transports``: any of ``udp``, ``tcp``, ``tls``; ``tls_cert`` (made with
       :mod:`sipgw.testing.tls` in ``workdir/NAME/pki`` when not given) for the TLS listener.
     """
@@ -95,6 +97,7 @@ class Kamailio(PeerContext):
         tls_cert: ServerCertificate | None = None,
         sip_port: int | None = None,
         tls_port: int | None = None,
+        host: str = HOST,
         debug: int = 2,
         lifetime: float = 120.0,
         start_timeout: float = 10.0,
@@ -120,6 +123,7 @@ class Kamailio(PeerContext):
         self.config_path = self.run_dir / "kamailio.cfg"
         self.log_path = self.workdir / f"{name}.log"
         self.tls_cert = tls_cert
+        self._host = host
         self._fixed_ports = sip_port is not None or tls_port is not None
         self.sip_port = sip_port or 0
         self.tls_port = tls_port or 0
@@ -132,7 +136,7 @@ class Kamailio(PeerContext):
     # ------------------------------------------------------------------ addresses
     @property
     def host(self) -> str:
-        return HOST
+        return self._host
 
     @property
     def realm(self) -> str:
@@ -143,10 +147,10 @@ class Kamailio(PeerContext):
         return self.tls_port if transport == "tls" else self.sip_port
 
     def hostport(self, transport: str = "udp") -> str:
-        return f"{HOST}:{self.port(transport)}"
+        return f"{self.host}:{self.port(transport)}"
 
     def uri(self, user: str | None = None, transport: str = "udp") -> str:
-        """``sip:[user@]127.0.0.1:PORT`` (with ``;transport=`` for TCP and TLS): the registrar,
+        """``sip:[user@]HOST:PORT`` (with ``;transport=`` for TCP and TLS): the registrar,
         the outbound proxy, or (with a user) an AOR that Kamailio routes."""
         userpart = f"{user}@" if user else ""
         param = "" if transport == "udp" else f";transport={transport}"
@@ -166,7 +170,7 @@ class Kamailio(PeerContext):
         if "tls" in self.options.transports:
             if self.tls_cert is None:
                 pki = self.run_dir / "pki"
-                self.tls_cert = make_server_cert(make_ca(pki), pki, "kamailio", ips=[HOST])
+                self.tls_cert = make_server_cert(make_ca(pki), pki, "kamailio", ips=[self.host])
             tls_config = self.run_dir / "tls.cfg"
             tls_config.write_text(
                 render_tls_config(self.tls_cert.cert, self.tls_cert.key, self.tls_cert.ca_cert)
@@ -174,7 +178,7 @@ class Kamailio(PeerContext):
         self.config_path.write_text(
             render_config(
                 self.options,
-                host=HOST,
+                host=self.host,
                 sip_port=self.sip_port,
                 tls_port=self.tls_port,
                 ctl_socket=self.ctl_socket,
@@ -229,7 +233,7 @@ class Kamailio(PeerContext):
                 return f"exited with code {self.process.returncode}"
             if (
                 ("udp" not in self.options.transports or udp_port_bound(self.sip_port))
-                and all(_accepts(self.port(t)) for t in streams)
+                and all(_accepts(self.host, self.port(t)) for t in streams)
                 and self._rpc_ok()
             ):
                 return ""
@@ -373,9 +377,9 @@ class Kamailio(PeerContext):
         return line
 
 
-def _accepts(port: int) -> bool:
+def _accepts(host: str, port: int) -> bool:
     try:
-        with socket.create_connection((HOST, port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
