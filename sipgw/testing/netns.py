@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -38,27 +39,33 @@ from typing import Self
 
 from .process import PeerError, require_binary
 
-__all__ = ["NatHarness", "in_initial_netns"]
+__all__ = ["NatHarness", "foreign_interfaces", "in_initial_netns"]
 
 _LIVE: set[NatHarness] = set()
+_HARNESS_IF = re.compile(r"^pub[0-9a-f]{6}$")  # our public veth ends (see NatHarness)
 
 
 def in_initial_netns() -> bool:
-    """True when this process shares PID 1's network namespace (the host's, usually).
+    """True unless this network namespace looks private (made by ``unshare -n``).
 
-    From inside ``unshare -n`` the kernel denies reading PID 1's namespace link (EACCES):
-    that also means we are elsewhere.
+    PID 1's namespace cannot always be read (EACCES even for root in some containers), so
+    the test is what the namespace holds: a private one has only ``lo`` and the public ends
+    of NAT harnesses' veths; any other interface (``eth0``...) means the host's network.
     """
+    with contextlib.suppress(OSError):
+        if os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net"):
+            return True
+    return bool(foreign_interfaces())
+
+
+def foreign_interfaces() -> list[str]:
+    """Interfaces of this namespace other than ``lo`` and NAT harnesses' own."""
     try:
-        own = os.readlink("/proc/self/ns/net")
+        lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
     except OSError:
-        return True  # cannot tell: assume the worst
-    try:
-        return own == os.readlink("/proc/1/ns/net")
-    except PermissionError:
-        return False
-    except OSError:
-        return True
+        return ["<unreadable /proc/self/net/dev>"]
+    names = [line.split(":", 1)[0].strip() for line in lines]
+    return [n for n in names if n != "lo" and not _HARNESS_IF.match(n)]
 
 
 def _run(argv: Sequence[str], what: str) -> str:
@@ -138,8 +145,9 @@ class NatHarness:
             require_binary(program)
         if in_initial_netns():
             raise PeerError(
-                "NAT harness: refusing to change the initial network namespace; run the test "
-                "in a private one (unshare -n, as scripts/test does)"
+                "NAT harness: refusing to change what looks like the host's network namespace "
+                f"(interfaces {foreign_interfaces()}); run the test in a private one "
+                "(unshare -n, as scripts/test does)"
             )
         _LIVE.add(self)
         try:
