@@ -92,7 +92,7 @@ class SipStreamProtocol(asyncio.Protocol):
                 self.pool.learn_alias(self, event.data)
                 self.pool.on_message(event.data, self.flow)
             elif isinstance(event, PingReceived):
-                pass  # the pong is in data_to_send
+                self.write(framing.data_to_send())  # the pong, in order
             elif isinstance(event, FramingFailed):
                 log.warning(
                     "%s from %s:%d: %s; closing the connection",
