@@ -132,6 +132,25 @@ class UserAgent:
             pass  # e.g. a response whose Via or CSeq cannot be read: dropped
         self._process(now)
 
+    def transport_error(self, flow: Flow, now: float) -> None:
+        """The transport could not deliver on ``flow`` (RFC 3261 §17.1.4, §17.2.4).
+
+        E.g. a connection refused, reset or closed, or a TLS handshake that
+        failed: the transactions sending on it fail at once instead of timing out.
+        """
+        self._ctx.transactions.transport_error(flow, now)
+        self._process(now)
+
+    def uses_connection(self, connection_id: int) -> bool:
+        """Whether a call's dialog or a transaction still sends on this stream connection."""
+        if any(s.dialog.source.connection_id == connection_id for s in self._ctx.calls.values()):
+            return True
+        layer = self._ctx.transactions
+        return any(
+            tx.flow.connection_id == connection_id
+            for tx in (*layer.server.values(), *layer.client.values())
+        )
+
     def handle_timer(self, now: float) -> None:
         """Fire every timer (transactions' and calls') due at ``now``."""
         heap = self._ctx.heap
