@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import re
 import secrets
 import socket
@@ -117,6 +118,8 @@ class AccessConfig:
 def read_users_file(path: Path) -> list[tuple[str, str]]:
     """``name:password`` lines; blank lines and ``#`` comments skipped.
 
+    The name is trimmed; the password is everything after the first colon.
+
     Raises:
         ConfigError: the file cannot be read or a line has no name or password
             (the message gives the line number, never its text).
@@ -130,7 +133,7 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        name, colon, password = line.strip().partition(":")
+        name, colon, password = line.partition(":")  # the password verbatim, to the line end
         if not colon or not name.strip() or not password:
             raise ConfigError(
                 f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: line {number} is not name:password"
@@ -305,7 +308,7 @@ class RefusalLog:
         self.challenged = 0
         """Requests answered 401 (a challenge: normal for a phone that authenticates)."""
         self._sources: dict[str, tuple[float, int]] = {}  # address -> (last logged, not logged)
-        self._overflow = (0.0, 0)
+        self._overflow = (-math.inf, 0)
 
     def record(self, event: RequestRefused, now: float) -> None:
         """Count one refusal; log it unless its source was logged in the last ``interval``."""
