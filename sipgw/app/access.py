@@ -43,6 +43,7 @@ __all__ = [
     "AccessConfig",
     "RefusalLog",
     "Resolver",
+    "account_upstreams",
     "allow_from",
     "build_access_policy",
     "digest_algorithm",
@@ -142,6 +143,18 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
     return users
 
 
+def account_upstreams(aor: str, registrar: str = "", outbound_proxy: str = "") -> tuple[str, ...]:
+    """The hosts an account's calls come through: its registrar (else its AOR's host) and proxy.
+
+    Raises:
+        ConfigError: a value is not a SIP URI or host.
+    """
+    hosts = [_uri_host(registrar, "registrar") if registrar else _uri_host(aor, "AOR")]
+    if outbound_proxy:
+        hosts.append(_uri_host(outbound_proxy, "outbound proxy"))
+    return tuple(dict.fromkeys(hosts))
+
+
 def upstream_hosts(values: SettingValues) -> tuple[str, ...]:
     """The registrar's and outbound proxy's hosts from :data:`UPSTREAM_SETTINGS`.
 
@@ -149,7 +162,7 @@ def upstream_hosts(values: SettingValues) -> tuple[str, ...]:
     ``SIPGW_REGISTER``. A setting the registry does not (yet) declare is skipped.
 
     Raises:
-        ConfigError: a value is not a SIP URI or host.
+        ConfigError: a value is not a SIP URI or host (the message names the setting).
     """
 
     def text(env: str) -> str:
@@ -177,8 +190,8 @@ def load_access_config(values: SettingValues, upstreams: Iterable[str] = ()) -> 
 
     Args:
         values: the settings.
-        upstreams: hosts of accounts configured elsewhere (e.g. an accounts
-            file), added to those of :func:`upstream_hosts`.
+        upstreams: hosts of accounts configured elsewhere (an accounts file:
+            see :func:`account_upstreams`), added to those of :func:`upstream_hosts`.
 
     Raises:
         ConfigError: a bad value, a user without password, an unreadable users file.

@@ -12,6 +12,7 @@ from sipgw.access import Refusal
 from sipgw.app.access import (
     AccessConfig,
     RefusalLog,
+    account_upstreams,
     allow_from,
     build_access_policy,
     load_access_config,
@@ -164,6 +165,20 @@ def test_upstreams_are_the_registrar_and_the_proxy(
 def test_a_bad_upstream_uri_is_named() -> None:
     with pytest.raises(ConfigError, match="SIPGW_OUTBOUND_PROXY"):
         upstream_hosts(values({"SIPGW_OUTBOUND_PROXY": "sip:"}))
+    with pytest.raises(ConfigError, match="outbound proxy='sip:'"):
+        account_upstreams("sip:1001@pbx.example.com", outbound_proxy="sip:")
+
+
+def test_an_accounts_upstreams_are_its_registrar_or_aor_host_and_its_proxy() -> None:
+    assert account_upstreams("sip:1001@pbx.example.com") == ("pbx.example.com",)
+    assert account_upstreams(
+        "sip:1001@example.com", "sip:reg.example.com;transport=tls", "sip:proxy.example.net:5070"
+    ) == ("reg.example.com", "proxy.example.net")
+    config = load_access_config(
+        values({"SIPGW_REGISTER": "sip:1@pbx.example.com"}),
+        upstreams=account_upstreams("sip:2@pbx.example.com", outbound_proxy="sip:192.0.2.9"),
+    )
+    assert config.upstreams == ("pbx.example.com", "192.0.2.9")
 
 
 # --------------------------------------------------------------------------- start-up
