@@ -157,6 +157,7 @@ class Binding:
         self.from_tag = ctx.new_tag()
         self.cseq = 0
         self.attempt = 0
+        self.last_request: SipRequest | None = None
         self.state: RegistrationState | None = None
         self.attempt_timer: Timer | None = None
         self.keepalive_timer: Timer | None = None
@@ -235,12 +236,22 @@ class RegisterUsage:
         headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY")
         headers.add("User-Agent", config.user_agent)
         request = SipRequest("REGISTER", binding.request_uri, headers)
-        if challenge is not None:
-            assert binding.digest is not None
-            if not binding.digest.authorize(request, challenge):
+        digest = binding.digest
+        if challenge is not None and digest is not None:
+            # The challenged request's credentials tell the digest client
+            # whether this password was already refused (see sipgw.auth).
+            previous = binding.last_request
+            for name in ("Authorization", "Proxy-Authorization"):
+                for value in previous.headers.get_all(name) if previous else ():
+                    headers.add(name, value)
+            if not digest.authorize(request, challenge):
+                digest.forget()
                 refused = f"{challenge.reason} (credentials refused)"
                 self._failed(binding, now, challenge.status, refused)
                 return
+        elif digest is not None:
+            digest.reauthorize(request)  # a refresh: the last nonce may still do (no round trip)
+        binding.last_request = request
         binding.attempt += 1
         on_final = partial(self._answered, binding, binding.attempt, expires)
         self.ctx.transactions.send_request(request, binding.flow, now, on_final)

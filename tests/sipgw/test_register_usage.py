@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sipgw.addressing import Flow
-from sipgw.auth import Credentials
+from sipgw.auth import Credentials, DigestServer, Verdict
 from sipgw.errors import InvalidState, LocalProtocolError
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest, make_response, parse_message
@@ -415,3 +415,42 @@ def test_bad_accounts_are_refused(reg: Registrar) -> None:
 def test_password_never_in_reprs() -> None:
     config = RegistrationConfig(AOR, credentials=Credentials("1001", "hunter2"))
     assert "hunter2" not in repr(config)
+
+
+@pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
+def test_digest_answers_verify_and_refreshes_reuse_the_nonce(
+    reg: Registrar, algorithm: str
+) -> None:
+    users = {"1001": "secret"}
+    server = DigestServer("pbx.example.com", users, random.Random(5), algorithm, nonce_lifetime=150)
+
+    verdicts: list[Verdict] = []
+
+    def answer(request: SipRequest) -> None:
+        verdict = server.verify(request, reg.now)
+        verdicts.append(verdict)
+        if verdict is Verdict.OK:
+            reg.ok(request)
+        else:
+            challenge = server.challenge(reg.now, stale=verdict is Verdict.STALE)
+            reg.reply(request, 401, (("WWW-Authenticate", challenge),))
+
+    reg.register(policy=RegistrationPolicy(expires=120))
+    first, _ = reg.one()
+    answer(first)
+    second, _ = reg.one()
+    assert f"algorithm={algorithm}" in (second.headers.get("Authorization") or "")
+    answer(second)
+    assert verdicts == [Verdict.MISSING, Verdict.OK]
+    assert reg.states() == [RegistrationState.REGISTERED]
+    reg.advance(reg.now + 110)  # the refresh, within the nonce's lifetime
+    refresh, _ = reg.one()
+    answer(refresh)
+    assert verdicts[-1] is Verdict.OK  # nc=2 on the same nonce: no round trip
+    reg.advance(reg.now + 110)  # the next one: the nonce has expired (stale), not a failure
+    late, _ = reg.one()
+    answer(late)
+    again, _ = reg.one()
+    answer(again)
+    assert verdicts[-2:] == [Verdict.STALE, Verdict.OK]
+    assert reg.states() == [RegistrationState.REGISTERED]
