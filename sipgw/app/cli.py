@@ -28,10 +28,11 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
-from sipgw.app.agents import make_agent_factory
+from sipgw.app.accounts import RegistrationSettings, load_registration_settings
+from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
 __all__ = ["Startup", "build_parser", "load_env_file", "main", "prepare"]
 
@@ -90,6 +91,10 @@ class Startup:
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    registration: RegistrationSettings = RegistrationSettings()
+    """The accounts to register."""
+    account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    """Factories by account name, for accounts answered by another agent."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -107,7 +112,16 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
-    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values))
+    registration = load_registration_settings(values, AGENT_NAMES)
+    agent = values["SIPGW_AGENT"]
+    factories = {agent: make_agent_factory(values)}
+    account_agents: dict[str, AgentFactory] = {}
+    for account in registration.accounts:
+        if account.agent and account.agent != agent:
+            if account.agent not in factories:
+                factories[account.agent] = AGENTS[account.agent](values)
+            account_agents[account.name] = factories[account.agent]
+    return Startup(config, agent, factories[agent], registration, account_agents)
 
 
 def raise_open_file_limit() -> int:
@@ -173,7 +187,7 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory)
+    gateway = Gateway(config, startup.agent_factory, startup.registration, startup.account_agents)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
