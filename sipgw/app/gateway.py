@@ -217,7 +217,8 @@ class Gateway:
                 return account
         return same_user[0] if len(same_user) == 1 else None
 
-    def _agent_factory_for(self, call: CallInfo) -> AgentFactory:
+    def agent_factory_for(self, call: CallInfo) -> AgentFactory:
+        """The agent of the account the call was made to, else the gateway's (``--agent``)."""
         account = self.account_for(call)
         if account is not None and account.name in self.account_agents:
             return self.account_agents[account.name]
@@ -257,7 +258,11 @@ class Gateway:
         self.calls_total += 1
         handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
         self.handles[call.key] = handle
-        handle.log.info("incoming call from %s to %s", handle.caller, handle.called)
+        account = self.account_for(call)
+        handle.log.info(
+            "incoming call from %s to %s%s",
+            handle.caller, handle.called, f" (account {account.name})" if account else "",
+        )  # fmt: skip
         handle.setup = self._spawn(self._setup(handle))
 
     async def _setup(self, handle: CallHandle) -> None:
@@ -285,7 +290,7 @@ class Gateway:
         handle.endpoint = endpoint
         self.sip.act(lambda now: self.ua.ring(handle.call, now))
         try:
-            handle.agent = self._agent_factory_for(handle.call)(handle)
+            handle.agent = self.agent_factory_for(handle.call)(handle)
             await asyncio.wait_for(
                 asyncio.gather(handle.agent.prepare(), asyncio.sleep(self.config.ring_time)),
                 PREPARE_TIMEOUT + self.config.ring_time,

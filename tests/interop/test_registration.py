@@ -170,3 +170,34 @@ def test_registrar_outage_and_recovery(tmp_workdir: Path, tone_wav: ToneWav) -> 
             kam.wait_registered(USER)
             call_and_hear_echo(caller, kam, gw)
             assert gw.stop() == 0
+
+
+def test_several_accounts_from_a_file(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """Two accounts in an accounts file register side by side, a call to the second reaches
+    its agent, and both are unregistered on shutdown."""
+    users = {USER: PASSWORD, "desk": "desk-pw-2"}
+    with Kamailio(tmp_workdir, users=users, transports=("udp",)) as kam:
+        accounts = tmp_workdir / "accounts.toml"
+        accounts.write_text(
+            f'[accounts.main]\naor = "{kam.aor(USER)}"\nauth_password = "{PASSWORD}"\n\n'
+            f'[accounts.desk]\naor = "{kam.aor("desk")}"\nauth_password = "desk-pw-2"\n'
+            'agent = "echo"\nexpires = 300\n'
+        )
+        with (
+            GatewayProcess(tmp_workdir, extra_args=["--accounts", str(accounts)]) as gw,
+            Baresip(tmp_workdir, "caller", user="caller", source_wav=tone_wav(1000)) as caller,
+        ):
+            gw.wait_log(registered_line(kam), 10)
+            desk = re.escape(kam.aor("desk"))
+            gw.wait_log(rf"registered {desk} via .* \(expires 300 s\)", 10)
+            kam.wait_registered(USER)
+            kam.wait_registered("desk")
+            caller.dial(kam.aor("desk"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            gw.wait_log(rf"incoming call from .* to {desk} \(account desk\)", 5)
+            time.sleep(1.0)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            assert gw.stop() == 0
+            assert kam.registrations() == {}
+        assert "desk-pw-2" not in gw.log_text() and PASSWORD not in gw.log_text()

@@ -169,7 +169,8 @@ def test_help_shows_no_password(capsys: pytest.CaptureFixture[str]) -> None:
 def test_calls_find_their_account(tmp_path: Path) -> None:
     office, trunk = accounts_from(tmp_path, GOOD)
     registration = RegistrationSettings((office, trunk))
-    gateway = Gateway(GatewayConfig(), echo_factory(EchoSettings()), registration)
+    default, trunk_agent = echo_factory(EchoSettings()), echo_factory(EchoSettings(delay_ms=0))
+    gateway = Gateway(GatewayConfig(), default, registration, {"trunk": trunk_agent})
 
     def call(to: str) -> CallInfo:
         return CallInfo(("c", "t"), NameAddr.parse("<sip:a@b>"), NameAddr.parse(to))
@@ -178,3 +179,6 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     assert gateway.account_for(call("<sip:+15550100@sip.telnyx.example>;tag=x")) is trunk
     assert gateway.account_for(call("<sip:1001@192.0.2.1:5070>")) is office  # user alone
     assert gateway.account_for(call("<sip:999@pbx.example.com>")) is None
+    assert gateway.agent_factory_for(call("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
+    assert gateway.agent_factory_for(call("<sip:1001@pbx.example.com>")) is default
+    assert gateway.agent_factory_for(call("<sip:echo@192.0.2.1>")) is default
