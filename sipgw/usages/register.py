@@ -37,7 +37,7 @@ from sipgw.registration import Phase, RegistrationMachine, RegistrationPolicy
 from sipgw.timers import Timer
 from sipgw.transaction import Outcome
 from sipgw.uri import SipUri
-from sipgw.usages.context import UsageContext
+from sipgw.usages.context import ALLOW, UsageContext
 
 __all__ = ["KEEPALIVE", "Binding", "RegisterUsage", "RegistrationConfig", "granted_expiry"]
 
@@ -233,7 +233,7 @@ class RegisterUsage:
         headers.add("CSeq", f"{binding.cseq} REGISTER")
         headers.add("Contact", f"<{binding.contact}>;expires={expires}")
         headers.add("Expires", str(expires))
-        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY")
+        headers.add("Allow", ALLOW)
         headers.add("User-Agent", config.user_agent)
         request = SipRequest("REGISTER", binding.request_uri, headers)
         digest = binding.digest
