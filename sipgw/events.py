@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sipgw.access import Refusal
-from sipgw.addressing import Address
+from sipgw.addressing import Address, Flow
 from sipgw.call import CallInfo
 from sipgw.offeranswer import NegotiatedAudio
 
@@ -25,6 +25,8 @@ __all__ = [
     "MediaUpdated",
     "PublicAddressObserved",
     "RequestRefused",
+    "RegistrationChanged",
+    "RegistrationState",
     "SipEvent",
 ]
 
@@ -172,6 +174,40 @@ class PublicAddressObserved:
     peer: Address
 
 
+class RegistrationState(Enum):
+    """Where a registration (RFC 3261 §10) stands; the value is what logs show."""
+
+    REGISTERED = "registered"
+    """The registrar accepted our binding; refreshes keep it."""
+    FAILED = "failed"
+    """The last attempt failed; another follows after the backoff."""
+    UNREGISTERED = "unregistered"
+    """The binding was removed (or never made) and the registration stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationChanged:
+    """A registration changed state (and every failed attempt, with its reason).
+
+    Attributes:
+        aor: the address of record, e.g. ``sip:1001@pbx.example.com``.
+        state: where it stands now.
+        registrar: where the REGISTERs go (registrar or outbound proxy).
+        expires: the expiry the registrar granted, seconds (when registered).
+        status: the SIP status behind the change (408 for no response), if any.
+        reason: its reason phrase, or what went wrong.
+        retry_in: seconds until the next attempt (when failed).
+    """
+
+    aor: str
+    state: RegistrationState
+    registrar: Flow
+    expires: int | None = None
+    status: int | None = None
+    reason: str = ""
+    retry_in: float | None = None
+
+
 SipEvent = (
     CallOffered
     | CallConfirmed
@@ -181,4 +217,5 @@ SipEvent = (
     | TransferUpdated
     | RequestRefused
     | PublicAddressObserved
+    | RegistrationChanged
 )

@@ -77,10 +77,11 @@ from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
 from sipgw.usages.invite import InviteUsage
 from sipgw.usages.modify import ModifyUsage
 from sipgw.usages.refer import ReferUsage
+from sipgw.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.usages.session import CallSession
 from sipgw.usages.sessiontimer import SessionTimerUsage
 
-__all__ = ["ALLOW", "UserAgent", "UserAgentConfig"]
+__all__ = ["ALLOW", "RegistrationConfig", "UserAgent", "UserAgentConfig"]
 
 _SUPPORTED_TAGS = frozenset({"timer"})
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
@@ -111,6 +112,7 @@ class UserAgent:
         self._invite = InviteUsage(ctx, self._session_timers)
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
         self._refer = ReferUsage(ctx)
+        self._register = RegisterUsage(ctx)
         # Requests in a confirmed (or early) dialog, by method; BYE is handled first.
         self._in_dialog: dict[str, _InDialogHandler] = {
             "INVITE": self._modify.reinvite,
@@ -198,8 +200,8 @@ class UserAgent:
 
     @property
     def busy(self) -> bool:
-        """Whether calls or our BYEs are still in progress (for a clean shutdown)."""
-        return bool(self._ctx.calls)
+        """Whether calls, our BYEs or unregisters are still in progress (for a clean shutdown)."""
+        return bool(self._ctx.calls) or self._register.busy
 
     # ------------------------------------------------------------------ application actions
 
@@ -246,8 +248,33 @@ class UserAgent:
             raise InvalidState("cannot transfer a call that has ended")
         self._refer.refer(session, target, now)
 
+    def register(self, account: RegistrationConfig, now: float) -> None:
+        """Start registering an account (RFC 3261 §10); the first REGISTER goes out now.
+
+        Its progress comes back as :class:`~sipgw.events.RegistrationChanged`
+        events; it refreshes and retries by itself until :meth:`unregister`.
+
+        Raises:
+            LocalProtocolError: a URI or the transport of ``account`` is unusable.
+            InvalidState: that AOR is already registering.
+        """
+        self._register.start(account, now)
+
+    def unregister(self, aor: str | None, now: float) -> None:
+        """Remove one account's binding (Expires: 0), or every account's when ``aor`` is None.
+
+        Each ends with a :class:`~sipgw.events.RegistrationChanged` UNREGISTERED.
+        """
+        self._register.stop(aor, now)
+
+    @property
+    def registrations(self) -> list[str]:
+        """The AORs being registered (until their unregister completes)."""
+        return list(self._register.bindings)
+
     def shutdown(self, now: float) -> None:
-        """Stop taking calls and hang up every call (503 for unanswered ones)."""
+        """Stop taking calls, hang up every call (503 for unanswered ones), unregister all."""
+        self._register.stop(None, now)
         self._ctx.draining = True
         for session in list(self._ctx.calls.values()):
             if not session.bye_pending and session.state is not CallState.ENDING:

@@ -28,11 +28,12 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
-from sipgw.app.access import AccessConfig, load_access_config
-from sipgw.app.agents import make_agent_factory
+from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
+from sipgw.app.accounts import RegistrationSettings, load_registration_settings
+from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
 __all__ = ["Startup", "build_parser", "load_env_file", "main", "prepare"]
 
@@ -92,6 +93,10 @@ class Startup:
     agent: str
     agent_factory: AgentFactory
     access: AccessConfig = AccessConfig()
+    registration: RegistrationSettings = RegistrationSettings()
+    """The accounts to register."""
+    account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    """Factories by account name, for accounts answered by another agent."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -109,8 +114,22 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
-    access = load_access_config(values)
-    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values), access)
+    registration = load_registration_settings(values, AGENT_NAMES)
+    agent = values["SIPGW_AGENT"]
+    factories = {agent: make_agent_factory(values)}
+    account_agents: dict[str, AgentFactory] = {}
+    for account in registration.accounts:
+        if account.agent and account.agent != agent:
+            if account.agent not in factories:
+                factories[account.agent] = AGENTS[account.agent](values)
+            account_agents[account.name] = factories[account.agent]
+    upstreams = [
+        host
+        for account in registration.accounts
+        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
+    ]
+    access = load_access_config(values, upstreams=upstreams)
+    return Startup(config, agent, factories[agent], access, registration, account_agents)
 
 
 def raise_open_file_limit() -> int:
@@ -176,7 +195,13 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory, startup.access)
+    gateway = Gateway(
+        config,
+        startup.agent_factory,
+        access=startup.access,
+        registration=startup.registration,
+        account_agents=startup.account_agents,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness

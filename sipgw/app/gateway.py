@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
@@ -26,6 +28,7 @@ from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
+from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
 from sipgw.app.stats import log_stats_forever
@@ -37,6 +40,8 @@ from sipgw.events import (
     DtmfReceived,
     MediaUpdated,
     PublicAddressObserved,
+    RegistrationChanged,
+    RegistrationState,
     RequestRefused,
     SipEvent,
     TransferStage,
@@ -77,15 +82,27 @@ class Gateway:
         config: resolved settings.
         agent_factory: builds each call's agent.
         access: who may call; the default (nothing configured) admits anyone.
+        registration: the accounts to register at start (and unregister at stop).
+        account_agents: agent factories by account name, for accounts whose
+            calls another agent answers (``agent`` in the accounts file).
     """
 
     def __init__(
-        self, config: GatewayConfig, agent_factory: AgentFactory, access: AccessConfig | None = None
+        self,
+        config: GatewayConfig,
+        agent_factory: AgentFactory,
+        *,
+        access: AccessConfig | None = None,
+        registration: RegistrationSettings | None = None,
+        account_agents: Mapping[str, AgentFactory] | None = None,
     ) -> None:
         self.config = config
         self.access = access or AccessConfig()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
         self.agent_factory = agent_factory
+        self.registration = registration or RegistrationSettings()
+        self.account_agents = dict(account_agents or {})
+        self.registrations: dict[str, RegistrationChanged] = {}
         self.ports = PortAllocator(*config.rtp_ports)
         self.ticker = Ticker()
         self.handles: dict[CallKey, CallHandle] = {}
@@ -131,6 +148,9 @@ class Gateway:
             self.config.bind, self.config.sip_port, make_ua, self._on_event
         )
         self.ticker.start()
+        for account in self.registration.accounts:
+            registration = account.registration(self.registration.keepalive_interval)
+            self.sip.act(partial(self.ua.register, registration))
         if self.config.stats_interval > 0:
             self._stats = asyncio.get_running_loop().create_task(
                 log_stats_forever(self, self.config.stats_interval), name="stats"
@@ -138,7 +158,7 @@ class Gateway:
         return self.config.bind, self.ua.config.sip_port
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Hang up every call (BYE / 503), wait for the BYEs to complete, close."""
+        """Hang up every call (BYE / 503) and unregister, wait for both to complete, close."""
         if self._sip is None:
             return
         self.sip.act(self.ua.shutdown)
@@ -163,6 +183,9 @@ class Gateway:
             return
         if isinstance(event, PublicAddressObserved):
             self._public_address_observed(event)
+            return
+        if isinstance(event, RegistrationChanged):
+            self._registration_changed(event)
             return
         handle = self.handles.get(event.call.key)
         if handle is None:
@@ -201,6 +224,46 @@ class Gateway:
                 *event.peer, *observed, announced[1],
             )  # fmt: skip
 
+    def _registration_changed(self, event: RegistrationChanged) -> None:
+        """One log line per change (and per failed attempt, with why and when the next one is)."""
+        self.registrations[event.aor] = event
+        host, port = event.registrar.address
+        via = f"{host}:{port}"
+        if event.registrar.transport != "UDP":
+            via += f" over {event.registrar.transport}"
+        if event.state is RegistrationState.REGISTERED:
+            log.info("registered %s via %s (expires %s s)", event.aor, via, event.expires)
+        elif event.state is RegistrationState.FAILED:
+            why = f"{event.status} {event.reason}" if event.status else event.reason
+            log.warning(
+                "registration of %s failed: %s; retrying in %.0f s",
+                event.aor, why, event.retry_in or 0.0,
+            )  # fmt: skip
+        else:
+            log.info("unregistered %s at %s", event.aor, via)
+
+    def account_for(self, call: CallInfo) -> Account | None:
+        """The account a call was made to: its AOR's user and host, else the user alone.
+
+        A registrar routes a call to the Contact we registered but keeps the
+        AOR in To, so To names the account.
+        """
+        uri = call.called.uri
+        user = getattr(uri, "user", None) or ""
+        host = str(getattr(uri, "host", "")).lower()
+        same_user = [a for a in self.registration.accounts if a.user == user]
+        for account in same_user:
+            if account.host == host:
+                return account
+        return same_user[0] if len(same_user) == 1 else None
+
+    def agent_factory_for(self, call: CallInfo) -> AgentFactory:
+        """The agent of the account the call was made to, else the gateway's (``--agent``)."""
+        account = self.account_for(call)
+        if account is not None and account.name in self.account_agents:
+            return self.account_agents[account.name]
+        return self.agent_factory
+
     def _transfer_updated(self, handle: CallHandle, event: TransferUpdated) -> None:
         handle.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
         waiter = handle.transfer_waiter
@@ -237,7 +300,11 @@ class Gateway:
         self.calls_total += 1
         handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
         self.handles[call.key] = handle
-        handle.log.info("incoming call from %s to %s", handle.caller, handle.called)
+        account = self.account_for(call)
+        handle.log.info(
+            "incoming call from %s to %s%s",
+            handle.caller, handle.called, f" (account {account.name})" if account else "",
+        )  # fmt: skip
         handle.setup = self._spawn(self._setup(handle))
 
     async def _setup(self, handle: CallHandle) -> None:
@@ -265,7 +332,7 @@ class Gateway:
         handle.endpoint = endpoint
         self.sip.act(lambda now: self.ua.ring(handle.call, now))
         try:
-            handle.agent = self.agent_factory(handle)
+            handle.agent = self.agent_factory_for(handle.call)(handle)
             await asyncio.wait_for(
                 asyncio.gather(handle.agent.prepare(), asyncio.sleep(self.config.ring_time)),
                 PREPARE_TIMEOUT + self.config.ring_time,

@@ -4,6 +4,7 @@ The CLI's flags, the environment variables, ``.env``, the error messages,
 ``.env.example`` and ``docs/configuration.md`` all come from these rows (tests
 keep the two files in step). The loaders turn them into typed objects:
 :func:`sipgw.app.config.load_gateway_config` (``GATEWAY``),
+:func:`sipgw.app.accounts.load_accounts` (``REGISTRATION``),
 :mod:`sipgw.app.agents` (``AGENT``, ``ECHO``),
 :mod:`sipgw.app.assistant_settings` (``ASSISTANT``, ``BUILTIN_TOOLS``) and
 :mod:`sipgw.app.vendors` (one section per vendor). This module stays cheap to
@@ -33,6 +34,7 @@ from sipgw.app.settings import (
     optional_ip_address,
     port,
     port_range,
+    text,
 )
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
@@ -46,6 +48,7 @@ __all__ = [
     "GATEWAY",
     "HEALTHCHECK",
     "LLM_NAMES",
+    "REGISTRATION",
     "SECTIONS",
     "SETTINGS",
     "STT_NAMES",
@@ -140,6 +143,33 @@ ACCESS = Section(
     ),
 )  # fmt: skip
 
+REGISTRATION = Section(
+    "registration",
+    "Registration",
+    "Registering to a trunk or PBX (RFC 3261 §10) so calls to an address of record reach us; "
+    "see docs/registration.md.",
+    (
+        Setting("SIPGW_REGISTER", "", "Address of record to register, e.g. "
+                "sip:1001@pbx.example.com; empty = no registration.", text, "--register",
+                "AOR"),
+        Setting("SIPGW_REGISTRAR", "", "Registrar URI; empty = the AOR's host.", text,
+                "--registrar", "URI"),
+        Setting("SIPGW_AUTH_USERNAME", "", "Digest user name for the registrar's 401/407; "
+                "empty = the AOR's user.", text, "--auth-username", "NAME"),
+        Setting("SIPGW_AUTH_PASSWORD", "", "Digest password for the registrar (never logged "
+                "or shown).", text, "--auth-password", "SECRET", default_doc="none"),
+        Setting("SIPGW_REGISTER_EXPIRES", "600", "Registration expiry to ask for, seconds; "
+                "refreshed at 80-90 %% of what the registrar grants.", int_at_least(1),
+                "--register-expires", "S"),
+        Setting("SIPGW_ACCOUNTS", "", "TOML file with several accounts ([accounts.NAME] "
+                "tables: aor, registrar, auth_username, auth_password, outbound_proxy, "
+                "transport, expires, agent); empty = none.", text, "--accounts", "FILE"),
+        Setting("SIPGW_KEEPALIVE_INTERVAL", "25", "Seconds between CRLF keep-alives to each "
+                "registrar while registered (RFC 5626), holding NAT bindings open; 0 = none.",
+                non_negative, "--keepalive-interval", "S"),
+    ),
+)  # fmt: skip
+
 AGENT = Section(
     "agent",
     "Agent",
@@ -226,7 +256,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, REGISTRATION, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, *VENDOR_SECTIONS,
+    HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

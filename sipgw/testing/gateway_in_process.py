@@ -62,7 +62,7 @@ async def running_gateway(
     if factory is None:
         environ = {**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent}
         factory = make_agent_factory(resolve_settings(environ))
-    gateway = Gateway(config, factory, access)
+    gateway = Gateway(config, factory, access=access)
     address = await gateway.start()
     phones: list[Phone] = []
 
