@@ -85,7 +85,8 @@ class UsageContext:
     def add(self, session: CallSession) -> None:
         """Track a new call."""
         self.calls[session.key] = session
-        self._incoming[(session.dialog.call_id, session.dialog.remote_tag)] = session
+        if session.uac is None:
+            self._incoming[(session.dialog.call_id, session.dialog.remote_tag)] = session
 
     def session_of(self, call: CallInfo) -> CallSession | None:
         """The live session behind an application's view, or None once forgotten."""
@@ -164,6 +165,12 @@ class UsageContext:
         )
         self.transactions.send_request(request, flow, now, on_final)
 
+    def session_contact(self, session: CallSession) -> str:
+        """Our Contact in the call's dialog (an outbound call keeps the one of its INVITE)."""
+        if session.uac is not None:
+            return session.uac.contact
+        return self.contact(session.invite)
+
     def contact(self, request: SipRequest) -> str:
         """Our Contact for a dialog set up by ``request`` (its user part, our address)."""
         uri = request.request_uri
@@ -182,7 +189,7 @@ class UsageContext:
         response = make_response(req, status, to_tag=session.dialog.local_tag)
         for route in req.headers.get_all("Record-Route"):
             response.headers.add("Record-Route", route)
-        response.headers.add("Contact", self.contact(session.invite))
+        response.headers.add("Contact", self.session_contact(session))
         if status >= 200:
             response.headers.add("Allow", ALLOW)
             response.headers.add("Supported", SUPPORTED)

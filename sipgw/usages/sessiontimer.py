@@ -49,7 +49,7 @@ class SessionTimerUsage:
 
     def announce(self, session: CallSession, request: SipRequest, response: SipResponse) -> None:
         """Put the session timer agreed for ``request`` into its 2xx (RFC 4028 §9)."""
-        timer = negotiate(request.headers, session.invite.headers.get_all("Allow"))
+        timer = negotiate(request.headers, session.peer_allow)
         session.session_timer = timer
         if timer is None:
             return
@@ -84,7 +84,7 @@ class SessionTimerUsage:
         extra = Headers()
         extra.add("Session-Expires", f"{timer.interval};refresher=uac")  # we are its UAC
         extra.add("Supported", SUPPORTED)
-        extra.add("Contact", self.ctx.contact(session.invite))
+        extra.add("Contact", self.ctx.session_contact(session))
         self.ctx.send_in_dialog(session, "UPDATE", now, partial(self._refreshed, session), extra)
 
     def _refreshed(self, session: CallSession, outcome: Outcome, now: float) -> None:
