@@ -272,7 +272,9 @@ class OutboundUsage:
         via = self.ctx.transactions.new_via(leg.flow.transport, self.ctx.config.sent_by)
         headers.replace_first("Via", str(via))
         headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
-        headers.remove(_AUTH_HEADERS[0] if challenge.status == 401 else _AUTH_HEADERS[1])
+        # The copy keeps the credentials that were challenged: the client
+        # replaces them for the challenge's realm, and tells from them
+        # whether this password was already refused.
         invite = SipRequest("INVITE", old.uri, headers, old.body)
         if not leg.digest.authorize(invite, challenge):
             return False

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from sipgw.addressing import Flow
-from sipgw.auth import Credentials
+from sipgw.auth import Credentials, DigestServer, Verdict
 from sipgw.call import CallInfo, CallState, Direction
 from sipgw.errors import InvalidState, LocalProtocolError
 from sipgw.events import (
@@ -431,14 +431,22 @@ def test_shutdown_cancels_a_ringing_call() -> None:
 # ------------------------------------------------------------------ digest authentication
 
 CHALLENGE_407 = ("Proxy-Authenticate", 'Digest realm="proxy.example", nonce="n1", qop="auth"')
+STALE_407 = (
+    "Proxy-Authenticate",
+    'Digest realm="proxy.example", nonce="n3", qop="auth", stale=true',
+)
 CHALLENGE_401 = ("WWW-Authenticate", 'Digest realm="pbx.example", nonce="n2"')
 
 
 def test_407_is_answered_once_with_credentials() -> None:
+    proxy = DigestServer("proxy.example", {"agent": "s3cret"}, random.Random(3), "SHA-256")
+    pbx = DigestServer("pbx.example", {"agent": "s3cret"}, random.Random(4))
     far = Far(credentials=Credentials("agent", "s3cret"), route=("sip:192.0.2.30;lr",))
     first = far.invite
-    far.feed(reply(first, 407, tag="proxy-tag", headers=(CHALLENGE_407,)))
+    challenge = ("Proxy-Authenticate", proxy.challenge(far.now))
+    far.feed(reply(first, 407, tag="proxy-tag", headers=(challenge,)))
     second = far.invite
+    assert proxy.verify(second, far.now, proxy=True) is Verdict.OK
     assert second is not first
     assert second.call_id == first.call_id and second.from_.tag == first.from_.tag
     assert second.cseq.number == first.cseq.number + 1
@@ -448,16 +456,27 @@ def test_407_is_answered_once_with_credentials() -> None:
     assert 'username="agent"' in authorization and 'realm="proxy.example"' in authorization
     assert "s3cret" not in second.serialize().decode()
     # a 401 from the far end as well: both credentials go in the third INVITE
-    far.feed(reply(second, 401, headers=(CHALLENGE_401,)))
+    far.feed(reply(second, 401, headers=(("WWW-Authenticate", pbx.challenge(far.now)),)))
     third = far.invite
+    assert pbx.verify(third, far.now) is Verdict.OK
     assert third.cseq.number == first.cseq.number + 2
-    assert third.headers.get("Proxy-Authorization") == authorization
     assert 'realm="pbx.example"' in (third.headers.get("Authorization") or "")
+    # The proxy sees its nonce used again (same nc): a strict one says stale=true
+    # and gets a fourth INVITE on its new nonce.
+    assert proxy.verify(third, far.now, proxy=True) is Verdict.STALE
+    far.now = 1.0  # (a nonce is stamped with its time)
+    stale = ("Proxy-Authenticate", proxy.challenge(far.now, stale=True))
+    far.feed(reply(third, 407, tag="proxy-tag", headers=(stale,)))
+    third = far.invite
+    assert third.cseq.number == first.cseq.number + 3
+    assert proxy.verify(third, far.now, proxy=True) is Verdict.OK
     far.feed(reply(third, 200, sdp=sdp_answer(third)))
     assert len(far.of(CallAnswered)) == 1
     acks = far.requests("ACK")
     assert acks[-1].cseq.number == third.cseq.number
-    assert acks[-1].headers.get("Proxy-Authorization") == authorization  # §22.1
+    assert acks[-1].headers.get("Proxy-Authorization") == third.headers.get(
+        "Proxy-Authorization"
+    )  # §22.1
     # in-dialog requests count on from the last INVITE
     far.hangup()
     (bye,) = far.requests("BYE")
@@ -472,6 +491,17 @@ def test_a_second_challenge_for_the_same_realm_gives_up() -> None:
     assert len(far.requests("INVITE")) == 2  # not a third time
     ended = far.ended()
     assert (ended.reason, ended.status) == (EndReason.FAILED, 401)
+
+
+def test_a_stale_nonce_is_answered_again() -> None:
+    far = Far(credentials=Credentials("agent", "s3cret"))
+    far.feed(reply(far.invite, 407, headers=(CHALLENGE_407,)))
+    far.feed(reply(far.invite, 407, headers=(STALE_407,)))
+    assert len(far.requests("INVITE")) == 3
+    assert 'nonce="n3"' in (far.invite.headers.get("Proxy-Authorization") or "")
+    far.feed(reply(far.invite, 407, headers=(CHALLENGE_407,)))  # refused for real now
+    assert len(far.requests("INVITE")) == 3
+    assert far.ended().status == 407
 
 
 def test_cancel_after_an_auth_retry_cancels_the_new_invite() -> None:
