@@ -23,6 +23,7 @@ from media.session import MediaSession, StreamParams
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
+from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
 from sipgw.events import (
@@ -69,9 +70,15 @@ class Gateway:
     Args:
         config: resolved settings.
         agent_factory: builds each call's agent.
+        outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
     """
 
-    def __init__(self, config: GatewayConfig, agent_factory: AgentFactory) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        agent_factory: AgentFactory,
+        outbound: OutboundConfig | None = None,
+    ) -> None:
         self.config = config
         self.agent_factory = agent_factory
         self.ports = PortAllocator(*config.rtp_ports)
@@ -85,6 +92,9 @@ class Gateway:
         self._ended_media = _MediaTotals()
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
+        )
+        self.outbound = OutboundCalls(
+            self, outbound or OutboundConfig(), config.bind, config.max_call_seconds
         )
 
     @property
@@ -132,6 +142,24 @@ class Gateway:
             await asyncio.wait(self._tasks, timeout=grace)
         self.sip.close()
 
+    async def place_call(
+        self,
+        target: str,
+        *,
+        agent: AgentFactory | None = None,
+        caller_id: str | None = None,
+        ring_timeout: float | None = None,
+    ) -> CallOutcome:
+        """Call ``target`` (a phone number or SIP URI); returns how the call ended.
+
+        The agent (default: the gateway's) starts when the far end answers.
+        See :mod:`sipgw.app.outbound`.
+        """
+        self.calls_total += 1
+        return await self.outbound.place(
+            target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout
+        )
+
     # ------------------------------------------------------------------ SIP events
 
     def _on_event(self, event: SipEvent) -> None:
@@ -141,6 +169,8 @@ class Gateway:
         handle = self.handles.get(event.call.key)
         if handle is None:
             return
+        if handle.call.outbound:
+            self.outbound.on_event(handle, event)
         if isinstance(event, CallEnded):
             handle.end_reason = event.reason.value
             handle.log.info(

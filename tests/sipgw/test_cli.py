@@ -16,7 +16,14 @@ from sipgw import __version__
 from sipgw.app.cli import Startup, build_parser, main, prepare
 from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT, ECHO, GATEWAY, SETTINGS, resolve_settings
+from sipgw.app.settings_registry import (
+    AGENT,
+    ECHO,
+    GATEWAY,
+    OUTBOUND,
+    SETTINGS,
+    resolve_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
@@ -113,13 +120,17 @@ def test_every_flag_is_in_the_parser_and_documented(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--help"])
     serve_help = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["call", "--help"])
+    call_help = capsys.readouterr().out
     docs = (ROOT / "docs" / "configuration.md").read_text()
-    assert "serve" in parser_help
+    assert "serve" in parser_help and "call" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [*GATEWAY.settings, *AGENT.settings, *ECHO.settings]
+    assert flagged == [*GATEWAY.settings, *OUTBOUND.settings, *AGENT.settings, *ECHO.settings]
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
+        assert setting.flag in call_help and setting.env in call_help
         assert f"`{setting.flag} " in docs, setting.flag
         assert f"`{setting.env}`" in docs, setting.env
 
