@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sipgw.errors import RemoteProtocolError
-from sipgw.message import SipRequest
+from sipgw.message import SipRequest, SipResponse
 
 __all__ = ["DTMF_CONTENT_TYPES", "parse_dtmf_info", "sdp_body"]
 
@@ -20,8 +20,8 @@ def _media_type(value: str) -> tuple[str, dict[str, str]]:
     return kind.strip().lower(), parsed
 
 
-def sdp_body(request: SipRequest) -> bytes | None:
-    """The SDP carried by a request, or None when it has no body.
+def sdp_body(request: SipRequest | SipResponse) -> bytes | None:
+    """The SDP carried by a request (or a response), or None when it has no body.
 
     Accepts ``application/sdp`` directly or as a part of ``multipart/mixed``
     or ``multipart/alternative`` (RFC 5621), as trunks sending ISUP or

@@ -14,21 +14,35 @@ from enum import Enum, auto
 from sipgw.headers import NameAddr
 from sipgw.offeranswer import NegotiatedAudio
 
-__all__ = ["CallInfo", "CallKey", "CallState"]
+__all__ = ["CallInfo", "CallKey", "CallState", "Direction"]
 
 CallKey = tuple[str, str]
 """A call's stable key: its Call-ID and our tag (unique even when Call-IDs collide)."""
 
 
+class Direction(Enum):
+    """Who placed the call."""
+
+    INBOUND = "inbound"
+    """The peer called us (we are the UAS of the INVITE)."""
+    OUTBOUND = "outbound"
+    """We called the peer (:meth:`~sipgw.useragent.UserAgent.call`)."""
+
+
 class CallState(Enum):
     """Where a call is.
 
-    INCOMING → RINGING → ANSWERED (2xx sent) → CONFIRMED (ACK) → ENDING (our
-    BYE in flight) → ENDED. CANCEL, a rejection or a BYE can end it earlier.
+    Inbound: INCOMING → RINGING → ANSWERED (2xx sent) → CONFIRMED (ACK) →
+    ENDING (our BYE in flight) → ENDED. CANCEL, a rejection or a BYE can end it
+    earlier. Outbound: CALLING (INVITE sent) → EARLY (a provisional response
+    came: ringing, maybe early media) → CONFIRMED (2xx received and ACKed) →
+    ENDING → ENDED; a final error, a timeout or our CANCEL end it earlier.
     """
 
     INCOMING = auto()
     RINGING = auto()
+    CALLING = auto()
+    EARLY = auto()
     ANSWERED = auto()
     CONFIRMED = auto()
     ENDING = auto()
@@ -42,13 +56,20 @@ class CallInfo:
     so either can key the application's own per-call table.
     """
 
-    __slots__ = ("_called", "_caller", "_key", "_media", "_state")
+    __slots__ = ("_called", "_caller", "_direction", "_key", "_media", "_state")
 
-    def __init__(self, key: CallKey, caller: NameAddr, called: NameAddr) -> None:
+    def __init__(
+        self,
+        key: CallKey,
+        caller: NameAddr,
+        called: NameAddr,
+        direction: Direction = Direction.INBOUND,
+    ) -> None:
         self._key = key
         self._caller = caller
         self._called = called
-        self._state = CallState.INCOMING
+        self._direction = direction
+        self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
 
     def __repr__(self) -> str:
@@ -65,13 +86,23 @@ class CallInfo:
         return self._key[0]
 
     @property
+    def direction(self) -> Direction:
+        """Whether the peer called us or we called the peer."""
+        return self._direction
+
+    @property
+    def outbound(self) -> bool:
+        """Whether we placed the call."""
+        return self._direction is Direction.OUTBOUND
+
+    @property
     def caller(self) -> NameAddr:
-        """Who is calling (the From of the INVITE)."""
+        """Who is calling (the From of the INVITE: us, on an outbound call)."""
         return self._caller
 
     @property
     def called(self) -> NameAddr:
-        """Who was called (the To of the INVITE)."""
+        """Who was called (the To of the INVITE: the peer, on an outbound call)."""
         return self._called
 
     @property
@@ -91,5 +122,5 @@ class CallInfo:
 
     @property
     def established(self) -> bool:
-        """Whether a 2xx was sent and the call is not ending (media may flow)."""
+        """Whether a 2xx was sent or received and the call is not ending (media may flow)."""
         return self._state in (CallState.ANSWERED, CallState.CONFIRMED)

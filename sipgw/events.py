@@ -17,9 +17,11 @@ from sipgw.offeranswer import NegotiatedAudio
 __all__ = [
     "TransferStage",
     "TransferUpdated",
+    "CallAnswered",
     "CallConfirmed",
     "CallEnded",
     "CallOffered",
+    "CallProgress",
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
@@ -35,11 +37,12 @@ class EndReason(Enum):
     """Why a call ended; the value is what logs and call records show."""
 
     REMOTE_BYE = "remote-bye"
-    """The caller hung up (BYE)."""
+    """The peer hung up (BYE)."""
     LOCAL_BYE = "local-bye"
     """We hung up (agent, RTP timeout, shutdown)."""
     CANCELLED = "cancelled"
-    """The caller gave up while it was ringing (CANCEL → 487)."""
+    """Whoever called gave up while it rang: the caller's CANCEL (→ 487), or
+    on an outbound call our hang-up before the answer (our CANCEL)."""
     REJECTED = "rejected"
     """We answered the INVITE with a final error response."""
     NO_ACK = "no-ack"
@@ -50,6 +53,17 @@ class EndReason(Enum):
     """We offered SDP in our 2xx and the ACK brought no usable answer."""
     TRANSPORT_ERROR = "transport-error"
     """A request of ours could not be delivered or timed out."""
+    BUSY = "busy"
+    """Outbound: the peer is busy (486 Busy Here, 600 Busy Everywhere)."""
+    DECLINED = "declined"
+    """Outbound: the peer declined the call (603 Decline)."""
+    NO_ANSWER = "no-answer"
+    """Outbound: nobody answered: our ring timeout (CANCEL), 480 or 408."""
+    UNREACHABLE = "unreachable"
+    """Outbound: the target cannot be reached: no response at all to the INVITE
+    (timeout or transport error), 404, 410, 484, 502, 503, 504, 604, ..."""
+    FAILED = "failed"
+    """Outbound: any other final error (e.g. 401/407 we could not answer, 488)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,38 @@ class CallConfirmed:
     """The ACK for our 2xx arrived: the dialog is confirmed."""
 
     call: CallInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress:
+    """A provisional response to our INVITE (outbound calls): 180 Ringing, 183, ...
+
+    Attributes:
+        status: the 1xx status (100 Trying is not reported).
+        reason: its reason phrase.
+        early_media: the response carried an SDP answer, so the peer may send
+            audio before it answers (ring-back tones, announcements); :attr:`media`
+            says where from.
+        media: the early media agreed, when :attr:`early_media`.
+    """
+
+    call: CallInfo
+    status: int
+    reason: str
+    early_media: bool = False
+    media: NegotiatedAudio | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """A 2xx to our INVITE arrived and was acknowledged: the outbound call is up.
+
+    Attributes:
+        media: what the 2xx's SDP answer (or the early dialog's) agreed.
+    """
+
+    call: CallInfo
+    media: NegotiatedAudio
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +131,12 @@ class DtmfReceived:
 
 @dataclass(frozen=True, slots=True)
 class CallEnded:
-    """The call is over; emitted exactly once per offered call.
+    """The call is over; emitted exactly once per offered or placed call.
 
     Attributes:
-        status: the final SIP status sent or received, when one applies.
+        status: the final SIP status sent or received, when one applies (on an
+            outbound call that never got one: 408 for no response, 503 for a
+            transport error, RFC 3261 §8.1.3.1).
     """
 
     call: CallInfo
@@ -210,6 +258,8 @@ class RegistrationChanged:
 
 SipEvent = (
     CallOffered
+    | CallProgress
+    | CallAnswered
     | CallConfirmed
     | MediaUpdated
     | DtmfReceived

@@ -733,6 +733,16 @@ class TransactionLayer:
         tx.start(now)
         return tx
 
+    def abandon(self, tx: ClientTransaction) -> None:
+        """Destroy a client transaction the TU gave up on, without telling it.
+
+        RFC 3261 §9.1: an INVITE that got no final response 64·T1 after its
+        CANCEL should be destroyed (in Proceeding it has no timer of its own).
+        """
+        tx.state = State.TERMINATED
+        tx.disarm(*tx.timers)
+        self._forget(tx)
+
     def send_stateless(self, data: bytes, flow: Flow) -> None:
         """Send bytes outside any transaction (2xx retransmissions, ACK for 2xx)."""
         self._outbox.append((data, flow))

@@ -12,8 +12,9 @@ they go to the continuation each usage gave when it sent the request. The
 application hears about calls through :mod:`sipgw.events`, each naming the
 call by its read-only :class:`~sipgw.call.CallInfo`, and acts with
 :meth:`ring`, :meth:`answer`, :meth:`reject`, :meth:`hangup` and
-:meth:`refer`, which take that view. Every deadline, ours and the
-transactions', lives in one :class:`~sipgw.timers.TimerHeap`.
+:meth:`refer`, which take that view, and places calls with :meth:`call`.
+Every deadline, ours and the transactions', lives in one
+:class:`~sipgw.timers.TimerHeap`.
 
 What this core guarantees:
 
@@ -25,13 +26,15 @@ What this core guarantees:
   deferred until the ACK or the give-up;
 * an INVITE on a dialog that has an INVITE in progress gets 491 (§14.2);
   a rejected re-INVITE (e.g. 488) leaves the call as it was;
-* every offered call ends with exactly one :class:`~sipgw.events.CallEnded`.
+* every offered or placed call ends with exactly one :class:`~sipgw.events.CallEnded`.
 
-Outbound calls plug in beside the incoming ones: an INVITE we send goes out
-through ``send_request`` with continuations (1xx for early dialogs, each 2xx
-to ACK), its dialog comes from :meth:`~sipgw.dialog.Dialog.for_uac`, and a 2xx
-retransmitted after its transaction ended arrives here as a
-:class:`~sipgw.transaction.StrayResponse` (see :meth:`UserAgent._process`).
+Outbound calls (:mod:`sipgw.usages.outbound`) live beside the incoming ones:
+our INVITE goes out through ``send_request`` with continuations (1xx for
+early dialogs, each 2xx to ACK), its dialog comes from
+:meth:`~sipgw.dialog.Dialog.for_uac`, and a 2xx retransmitted after its
+transaction ended arrives here as a :class:`~sipgw.transaction.StrayResponse`
+and goes to that usage to be ACKed again. Once answered, the same usages serve
+both kinds of call.
 
 Who may call is the :class:`~sipgw.access.AccessPolicy`'s to say: a request
 outside a dialog that could cost something (an INVITE) is checked before any
@@ -76,12 +79,13 @@ from sipgw.uri import SipUri
 from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
 from sipgw.usages.invite import InviteUsage
 from sipgw.usages.modify import ModifyUsage
+from sipgw.usages.outbound import OutboundCall, OutboundUsage
 from sipgw.usages.refer import ReferUsage
 from sipgw.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.usages.session import CallSession
 from sipgw.usages.sessiontimer import SessionTimerUsage
 
-__all__ = ["ALLOW", "RegistrationConfig", "UserAgent", "UserAgentConfig"]
+__all__ = ["ALLOW", "OutboundCall", "RegistrationConfig", "UserAgent", "UserAgentConfig"]
 
 _SUPPORTED_TAGS = frozenset({"timer"})
 _DIALOG_ONLY = frozenset({"BYE", "UPDATE", "INFO", "PRACK", "NOTIFY"})
@@ -113,6 +117,7 @@ class UserAgent:
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
         self._refer = ReferUsage(ctx)
         self._register = RegisterUsage(ctx)
+        self._outbound = OutboundUsage(ctx, self._session_timers)
         # Requests in a confirmed (or early) dialog, by method; BYE is handled first.
         self._in_dialog: dict[str, _InDialogHandler] = {
             "INVITE": self._modify.reinvite,
@@ -205,10 +210,19 @@ class UserAgent:
 
     # ------------------------------------------------------------------ application actions
 
+    def call(self, spec: OutboundCall, now: float) -> CallInfo:
+        """Place a call: send the INVITE; events follow (see :mod:`~sipgw.usages.outbound`).
+
+        Raises:
+            InvalidState: we are shutting down.
+            LocalProtocolError: the target, From or a route is not a SIP URI.
+        """
+        return self._outbound.call(spec, now)
+
     def ring(self, call: CallInfo, now: float) -> None:
-        """Send 180 Ringing (once)."""
+        """Send 180 Ringing (once); nothing for an outbound call."""
         session = self._ctx.session_of(call)
-        if session is not None:
+        if session is not None and session.uac is None:
             self._invite.ring(session, now)
 
     def answer(self, call: CallInfo, rtp_port: int, now: float) -> NegotiatedAudio | None:
@@ -220,18 +234,28 @@ class UserAgent:
         session = self._ctx.session_of(call)
         if session is None:
             raise InvalidState("cannot answer a call that has ended")
+        if session.uac is not None:
+            raise InvalidState("an outbound call is answered by the peer")
         return self._invite.answer(session, rtp_port, now)
 
     def reject(self, call: CallInfo, status: int, now: float, reason: str | None = None) -> None:
-        """Answer the INVITE with a final error status and end the call."""
+        """Answer the INVITE with a final error status and end the call (incoming calls)."""
         session = self._ctx.session_of(call)
-        if session is not None:
+        if session is not None and session.uac is None:
             self._invite.reject(session, status, now, reason)
 
     def hangup(self, call: CallInfo, now: float, status: int = 480) -> None:
-        """End the call from our side: reject it if unanswered, else BYE (§15)."""
+        """End the call from our side.
+
+        Incoming: reject it with ``status`` if unanswered, else BYE (§15).
+        Outbound: CANCEL it while it rings (§9.1), else BYE.
+        """
         session = self._ctx.session_of(call)
-        if session is not None:
+        if session is None:
+            return
+        if session.uac is not None:
+            self._outbound.hangup(session, now)
+        else:
             self._invite.hangup(session, now, status)
 
     def refer(self, call: CallInfo, target: str, now: float) -> None:
@@ -277,7 +301,9 @@ class UserAgent:
         self._register.stop(None, now)
         self._ctx.draining = True
         for session in list(self._ctx.calls.values()):
-            if not session.bye_pending and session.state is not CallState.ENDING:
+            if session.uac is not None:
+                self._outbound.hangup(session, now)
+            elif not session.bye_pending and session.state is not CallState.ENDING:
                 self._invite.hangup(session, now, status=503)
 
     # ------------------------------------------------------------------ event dispatch
@@ -294,11 +320,9 @@ class UserAgent:
                     if isinstance(event.transaction, InviteServerTransaction):
                         self._invite.invite_timed_out(event.transaction)
                 elif isinstance(event, StrayResponse):
-                    # Nothing of ours yet: we send no INVITE. An outbound call's
-                    # 2xx retransmitted after Timer M lands here; its usage will
-                    # find the dialog (Call-ID, From tag, To tag) and re-send
-                    # the ACK (RFC 3261 §13.2.2.4).
-                    pass
+                    # An outbound call's 2xx retransmitted after Timer M: its
+                    # ACK goes again (RFC 3261 §13.2.2.4).
+                    self._outbound.stray_response(event.response, now)
             except SipError:
                 continue
 

@@ -1,13 +1,14 @@
-"""Command line: ``sipgw serve`` runs the gateway; ``sipgw --version``.
+"""Command line: ``sipgw serve`` runs the gateway; ``sipgw call TARGET`` places one call.
 
 Settings come from the registry (:mod:`sipgw.app.settings_registry`): a flag
 wins over the environment, which wins over the ``.env`` file (loaded into
 ``os.environ`` without overriding what is set, so a user's tools module can
 read its own variables there too), which wins over the default.
 
-Exit statuses: 0 after a clean stop (SIGINT/SIGTERM), 1 when the SIP port
-cannot be bound, 2 for a bad command line or setting (the message names it),
-130 when interrupted during start-up.
+Exit statuses of ``serve``: 0 after a clean stop (SIGINT/SIGTERM), 1 when the
+SIP port cannot be bound, 2 for a bad command line or setting (the message
+names it), 130 when interrupted during start-up. ``call`` takes the same
+options and exits 0 only when the call was answered (see :data:`CALL_EXIT`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,41 @@ from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
-__all__ = ["Startup", "build_parser", "load_env_file", "main", "prepare"]
+__all__ = ["CALL_EXIT", "Startup", "build_parser", "load_env_file", "main", "prepare"]
 
 log = logging.getLogger("sipgw")
+
+CALL_EXIT: dict[str, int] = {
+    "answered": 0,
+    "busy": 3,
+    "declined": 4,
+    "no-answer": 5,
+    "unreachable": 6,
+    "failed": 7,
+}
+"""``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
+
+
+def _add_settings(command: argparse.ArgumentParser) -> None:
+    """``--env-file`` and one flag per setting of the registry."""
+    command.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="read settings from this file (default: ./.env if it exists)",
+    )
+    for setting in SETTINGS:
+        if setting.flag:
+            default = setting.default_doc or setting.default
+            command.add_argument(
+                setting.flag,
+                dest=setting.env,
+                metavar=setting.metavar,
+                help=f"{setting.help} [env {setting.env}, default {default}]",
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,20 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer SIP calls with the chosen agent. Every option can also be "
         "set with its environment variable or in the .env file; see docs/configuration.md.",
     )
-    serve.add_argument(
-        "--env-file",
-        metavar="PATH",
-        help="read settings from this file (default: ./.env if it exists)",
+    _add_settings(serve)
+    call = commands.add_parser(
+        "call",
+        help="place one call",
+        description="Call TARGET (a phone number or a SIP URI) with the chosen agent, print "
+        "how the call ended, and exit 0 only if it was answered (3 busy, 4 declined, "
+        "5 no answer, 6 unreachable, 7 failed). The call lasts until the agent or the far "
+        "end hangs up, or --max-call-seconds. Options as for serve; see docs/outbound.md.",
     )
-    for setting in SETTINGS:
-        if setting.flag:
-            default = setting.default_doc or setting.default
-            serve.add_argument(
-                setting.flag,
-                dest=setting.env,
-                metavar=setting.metavar,
-                help=f"{setting.help} [env {setting.env}, default {default}]",
-            )
+    call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
+    _add_settings(call)
     return parser
 
 
@@ -87,7 +114,8 @@ def load_env_file(env_file: str | None) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Startup:
-    """What ``sipgw serve`` runs: the gateway's configuration, who may call, and the agent."""
+    """What ``sipgw serve`` (or ``call``) runs: the gateway's configuration, who may call,
+    the accounts, how calls are placed, and the agent."""
 
     config: GatewayConfig
     agent: str
@@ -97,6 +125,8 @@ class Startup:
     """The accounts to register."""
     account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
     """Factories by account name, for accounts answered by another agent."""
+    outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
+    """How calls are placed."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -129,7 +159,8 @@ def prepare(args: argparse.Namespace) -> Startup:
         for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
     ]
     access = load_access_config(values, upstreams=upstreams)
-    return Startup(config, agent, factories[agent], access, registration, account_agents)
+    outbound = load_outbound_config(values)
+    return Startup(config, agent, factories[agent], access, registration, account_agents, outbound)
 
 
 def raise_open_file_limit() -> int:
@@ -165,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "serve":
+    if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)
         return 2
     try:
@@ -186,9 +217,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         runner = uvloop.run
     try:
+        if args.command == "call":
+            return runner(_call(startup, args.target))
         return runner(_serve(startup))
     except KeyboardInterrupt:
         return 130
+
+
+async def _call(startup: Startup, target: str) -> int:
+    from sipgw.app.gateway import Gateway
+
+    config = startup.config
+    # One call needs no registration: the proxy or registrar takes our INVITE
+    # with the account's credentials.
+    gateway = Gateway(
+        config, startup.agent_factory, access=startup.access, outbound=startup.outbound
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        await gateway.start()
+    except OSError as exc:
+        print(
+            f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    placing = loop.create_task(gateway.place_call(target))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report
+        loop.add_signal_handler(sig, lambda: gateway.sip.act(gateway.ua.shutdown))
+    try:
+        outcome = await placing
+    finally:
+        await gateway.stop()
+    print(f"{outcome.target}: {outcome.describe()}", flush=True)
+    return CALL_EXIT[outcome.kind]
 
 
 async def _serve(startup: Startup) -> int:
@@ -201,6 +264,7 @@ async def _serve(startup: Startup) -> int:
         access=startup.access,
         registration=startup.registration,
         account_agents=startup.account_agents,
+        outbound=startup.outbound,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

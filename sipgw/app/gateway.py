@@ -31,6 +31,7 @@ from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
+from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
 from sipgw.events import (
@@ -85,6 +86,7 @@ class Gateway:
         registration: the accounts to register at start (and unregister at stop).
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
+        outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
     """
 
     def __init__(
@@ -95,6 +97,7 @@ class Gateway:
         access: AccessConfig | None = None,
         registration: RegistrationSettings | None = None,
         account_agents: Mapping[str, AgentFactory] | None = None,
+        outbound: OutboundConfig | None = None,
     ) -> None:
         self.config = config
         self.access = access or AccessConfig()
@@ -114,6 +117,9 @@ class Gateway:
         self._ended_media = _MediaTotals()
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
+        )
+        self.outbound = OutboundCalls(
+            self, outbound or OutboundConfig(), config.bind, config.max_call_seconds
         )
 
     @property
@@ -172,6 +178,24 @@ class Gateway:
             await asyncio.wait(self._tasks, timeout=grace)
         self.sip.close()
 
+    async def place_call(
+        self,
+        target: str,
+        *,
+        agent: AgentFactory | None = None,
+        caller_id: str | None = None,
+        ring_timeout: float | None = None,
+    ) -> CallOutcome:
+        """Call ``target`` (a phone number or SIP URI); returns how the call ended.
+
+        The agent (default: the gateway's) starts when the far end answers.
+        See :mod:`sipgw.app.outbound`.
+        """
+        self.calls_total += 1
+        return await self.outbound.place(
+            target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout
+        )
+
     # ------------------------------------------------------------------ SIP events
 
     def _on_event(self, event: SipEvent) -> None:
@@ -190,6 +214,8 @@ class Gateway:
         handle = self.handles.get(event.call.key)
         if handle is None:
             return
+        if handle.call.outbound:
+            self.outbound.on_event(handle, event)
         if isinstance(event, CallEnded):
             handle.end_reason = event.reason.value
             handle.log.info(

@@ -34,6 +34,7 @@ from sipgw.app.settings import (
     optional_ip_address,
     port,
     port_range,
+    positive,
     text,
 )
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
@@ -48,6 +49,7 @@ __all__ = [
     "GATEWAY",
     "HEALTHCHECK",
     "LLM_NAMES",
+    "OUTBOUND",
     "REGISTRATION",
     "SECTIONS",
     "SETTINGS",
@@ -170,6 +172,26 @@ REGISTRATION = Section(
     ),
 )  # fmt: skip
 
+OUTBOUND = Section(
+    "outbound",
+    "Placing calls",
+    "Read by `sipgw call` and scheduled callbacks; each is also a flag of `sipgw serve` and "
+    "`sipgw call`. Challenges (401/407) are answered with `SIPGW_AUTH_USERNAME` and "
+    "`SIPGW_AUTH_PASSWORD`.",
+    (
+        Setting("SIPGW_OUTBOUND_PROXY", "", "SIP URI every outbound INVITE goes through "
+                "(loose routing, ';lr' added), e.g. sip:proxy.example.com;transport=tcp; a "
+                "phone number is sent to its host. Empty = straight to the target.",
+                flag="--outbound-proxy", metavar="URI"),
+        Setting("SIPGW_CALLER_ID", "", "Who we call as (the From): a SIP URI, "
+                "'\"Name\" <sip:user@host>', or a user name or number; empty = the "
+                "registered AOR (or sip:sipgw@<public address>).", flag="--caller-id",
+                metavar="ID"),
+        Setting("SIPGW_RING_TIMEOUT", "60", "Seconds an outbound call may ring before we "
+                "give up (CANCEL).", positive, "--ring-timeout", "S"),
+    ),
+)  # fmt: skip
+
 AGENT = Section(
     "agent",
     "Agent",
@@ -256,8 +278,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, REGISTRATION, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, *VENDOR_SECTIONS,
-    HEALTHCHECK,
+    GATEWAY, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS,
+    *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

@@ -87,7 +87,8 @@ class UsageContext:
     def add(self, session: CallSession) -> None:
         """Track a new call."""
         self.calls[session.key] = session
-        self._incoming[(session.dialog.call_id, session.dialog.remote_tag)] = session
+        if session.uac is None:
+            self._incoming[(session.dialog.call_id, session.dialog.remote_tag)] = session
 
     def session_of(self, call: CallInfo) -> CallSession | None:
         """The live session behind an application's view, or None once forgotten."""
@@ -186,7 +187,10 @@ class UsageContext:
         return self.config.contact(user, transport, secure=_is_sips_request(request))
 
     def session_contact(self, session: CallSession) -> str:
-        """Our Contact for ``session``: over the transport its dialog was set up on."""
+        """Our Contact in the call's dialog: an outbound call keeps the one of its INVITE,
+        an inbound one names the transport its dialog was set up on."""
+        if session.uac is not None:
+            return session.uac.contact
         return self.contact(session.invite, session.dialog.source.transport)
 
     # ------------------------------------------------------------------ responses we send

@@ -122,7 +122,7 @@ class InviteUsage:
         if session.state is not CallState.INCOMING:
             return
         response = self.ctx.dialog_response(session, 180)
-        self.ctx.transactions.respond(session.transaction, response, now)
+        self.ctx.transactions.respond(session.server_transaction, response, now)
         session.state = CallState.RINGING
 
     def answer(self, session: CallSession, rtp_port: int, now: float) -> NegotiatedAudio | None:
@@ -145,7 +145,7 @@ class InviteUsage:
         response = self.ctx.dialog_response(session, 200)
         self.session_timers.announce(session, session.invite, response)
         self.ctx.attach_sdp(response, session.local_sdp)
-        self.send_2xx(session, session.transaction, response, now)
+        self.send_2xx(session, session.server_transaction, response, now)
         session.state = CallState.ANSWERED
         return media
 
@@ -158,7 +158,7 @@ class InviteUsage:
         response = make_response(session.invite, status, reason, to_tag=session.dialog.local_tag)
         if status == 503:
             response.headers.add("Retry-After", "30")
-        self.ctx.transactions.respond(session.transaction, response, now)
+        self.ctx.transactions.respond(session.server_transaction, response, now)
         self.ctx.end(session, EndReason.REJECTED, status)
 
     def hangup(self, session: CallSession, now: float, status: int = 480) -> None:
@@ -201,7 +201,7 @@ class InviteUsage:
 
     def _terminate_invite(self, session: CallSession, now: float) -> None:
         response = make_response(session.invite, 487, to_tag=session.dialog.local_tag)
-        self.ctx.transactions.respond(session.transaction, response, now)
+        self.ctx.transactions.respond(session.server_transaction, response, now)
 
     def invite_timed_out(self, tx: ServerTransaction) -> None:
         """The INVITE's transaction gave up (no ACK for our error, or a transport error)."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sipgw.addressing import Flow
+from sipgw.auth import DigestClient
 from sipgw.call import CallInfo, CallKey, CallState
 from sipgw.dialog import Dialog
+from sipgw.errors import InvalidState
+from sipgw.events import EndReason
 from sipgw.message import SipRequest
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio
 from sipgw.sdp import SessionDescription
 from sipgw.sessiontimer import SessionTimer
 from sipgw.timers import Timer, TimerHeap
-from sipgw.transaction import InviteServerTransaction
+from sipgw.transaction import InviteClientTransaction, InviteServerTransaction
 
-__all__ = ["CallSession", "PendingAck"]
+__all__ = ["CallSession", "PendingAck", "UacLeg"]
 
 
 @dataclass(slots=True, eq=False)
@@ -39,19 +42,59 @@ class PendingAck:
 
 
 @dataclass(slots=True, eq=False)
+class UacLeg:
+    """What an outbound call keeps as the UAC of its INVITE (:mod:`sipgw.usages.outbound`).
+
+    Attributes:
+        request: the INVITE in progress (after a 401/407, the one with credentials).
+        flow: where the INVITE went (the first route, or the target).
+        contact: our Contact URI, in angle brackets.
+        digest: answers 401/407 challenges; None without credentials.
+        transaction: the client transaction of :attr:`request`.
+        provisional: a 1xx arrived for :attr:`request`, so CANCEL may go (RFC 3261 §9.1).
+        cancel_reason: set once we gave up ringing (hang-up, ring timeout): CANCEL
+            goes as soon as it may, and the call ends with this reason.
+        cancelled: the CANCEL for :attr:`request` went out.
+        answered: a 2xx arrived: the dialog of :class:`CallSession` is confirmed.
+        early_media: the SDP answer of each early dialog's 1xx, by To tag.
+        acks: the ACK sent for each 2xx, by its To tag (the call's and extra
+            forks'), re-sent for every retransmission of that 2xx (§13.2.2.4).
+        peer_allow: the Allow values of the 2xx (which requests the peer takes).
+        ring_timer: the ring timeout (CANCEL when it fires).
+        cancel_timer: 64·T1 after our CANCEL: stop waiting for the final response.
+    """
+
+    request: SipRequest
+    flow: Flow
+    contact: str
+    digest: DigestClient | None
+    transaction: InviteClientTransaction | None = None
+    provisional: bool = False
+    cancel_reason: EndReason | None = None
+    cancelled: bool = False
+    answered: bool = False
+    early_media: dict[str, NegotiatedAudio] = field(default_factory=dict)
+    acks: dict[str, tuple[bytes, Flow]] = field(default_factory=dict)
+    peer_allow: list[str] = field(default_factory=list)
+    ring_timer: Timer | None = None
+    cancel_timer: Timer | None = None
+
+
+@dataclass(slots=True, eq=False)
 class CallSession:
     """Everything the user agent keeps about one call; the application sees :attr:`info`.
 
-    Today every session is an incoming call (we are the UAS of its INVITE);
-    an outbound call will keep its INVITE client transaction beside
-    :attr:`transaction` and build its dialog with
-    :meth:`~sipgw.dialog.Dialog.for_uac`.
+    An incoming call has the INVITE server :attr:`transaction` and a dialog
+    from :meth:`~sipgw.dialog.Dialog.for_uas`; an outbound call has no server
+    transaction but a :attr:`uac` leg, and its dialog comes from
+    :meth:`~sipgw.dialog.Dialog.for_uac` when the 2xx arrives.
 
     Attributes:
         info: the application's read-only view, kept current here.
-        invite: the INVITE that created the call.
-        transaction: its server transaction.
-        dialog: the dialog (early until our 2xx).
+        invite: the INVITE that created the call (ours, on an outbound call).
+        transaction: its server transaction (None on an outbound call).
+        dialog: the dialog (early until our 2xx; on an outbound call, built
+            from our INVITE until the 2xx gives the confirmed one).
         offer: the SDP offer of the INVITE, None for a delayed offer.
         local_media: our media parameters once answered.
         local_sdp: the SDP we last sent.
@@ -61,11 +104,12 @@ class CallSession:
         end_reported: CallEnded went out (exactly once per call).
         session_timer: the RFC 4028 timer agreed, if any.
         session_deadline: our next refresh, or the expiry we watch for.
+        uac: the outbound call's UAC state; None for an incoming call.
     """
 
     info: CallInfo
     invite: SipRequest
-    transaction: InviteServerTransaction
+    transaction: InviteServerTransaction | None
     dialog: Dialog
     offer: SessionDescription | None
     local_media: LocalMedia | None = None
@@ -76,6 +120,7 @@ class CallSession:
     end_reported: bool = False
     session_timer: SessionTimer | None = None
     session_deadline: Timer | None = None
+    uac: UacLeg | None = None
 
     @property
     def key(self) -> CallKey:
@@ -100,6 +145,24 @@ class CallSession:
     def media(self, value: NegotiatedAudio) -> None:
         self.info._media = value
 
+    @property
+    def server_transaction(self) -> InviteServerTransaction:
+        """The INVITE server transaction of an incoming call.
+
+        Raises:
+            InvalidState: the call is outbound (we sent the INVITE).
+        """
+        if self.transaction is None:
+            raise InvalidState("an outbound call has no INVITE server transaction")
+        return self.transaction
+
+    @property
+    def peer_allow(self) -> list[str]:
+        """The methods the peer said it allows (its INVITE's, or its 2xx's, Allow)."""
+        if self.uac is not None:
+            return self.uac.peer_allow
+        return self.invite.headers.get_all("Allow")
+
     def stop_timers(self, heap: TimerHeap) -> None:
         """Cancel every deadline of the call (2xx retransmission, no-ACK, session timer)."""
         pending = self.pending_ack
@@ -109,3 +172,7 @@ class CallSession:
             self.pending_ack = None
         heap.cancel(self.session_deadline)
         self.session_deadline = None
+        if self.uac is not None:
+            heap.cancel(self.uac.ring_timer)
+            heap.cancel(self.uac.cancel_timer)
+            self.uac.ring_timer = self.uac.cancel_timer = None

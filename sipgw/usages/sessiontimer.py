@@ -49,7 +49,7 @@ class SessionTimerUsage:
 
     def announce(self, session: CallSession, request: SipRequest, response: SipResponse) -> None:
         """Put the session timer agreed for ``request`` into its 2xx (RFC 4028 §9)."""
-        timer = negotiate(request.headers, session.invite.headers.get_all("Allow"))
+        timer = negotiate(request.headers, session.peer_allow)
         session.session_timer = timer
         if timer is None:
             return

@@ -21,6 +21,7 @@ from sipgw.app.settings_registry import (
     AGENT,
     ECHO,
     GATEWAY,
+    OUTBOUND,
     REGISTRATION,
     SETTINGS,
     resolve_settings,
@@ -121,12 +122,16 @@ def test_every_flag_is_in_the_parser_and_documented(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--help"])
     serve_help = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["call", "--help"])
+    call_help = capsys.readouterr().out
     docs = (ROOT / "docs" / "configuration.md").read_text()
-    assert "serve" in parser_help
+    assert "serve" in parser_help and "call" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
     assert flagged == [
         *GATEWAY.settings,
         *REGISTRATION.settings,
+        *OUTBOUND.settings,
         *ACCESS.settings,
         *AGENT.settings,
         *ECHO.settings,
@@ -134,6 +139,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
+        assert setting.flag in call_help and setting.env in call_help
         assert f"`{setting.flag} " in docs, setting.flag
         assert f"`{setting.env}`" in docs, setting.env
 

@@ -18,6 +18,7 @@ from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.outbound import load_outbound_config
 from sipgw.app.settings import SettingValues
 from sipgw.app.settings_registry import (
     ACCESS,
@@ -27,6 +28,7 @@ from sipgw.app.settings_registry import (
     GATEWAY,
     HEALTHCHECK,
     LLM_NAMES,
+    OUTBOUND,
     REGISTRATION,
     SECTIONS,
     SETTINGS,
@@ -54,12 +56,13 @@ class RecordingValues(SettingValues):
 
 
 def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() -> None:
+    # ... and the outbound ones: `sipgw call` takes the same flags as `sipgw serve`
     names = [s.env for s in SETTINGS]
     assert len(names) == len(set(names))
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, REGISTRATION, ACCESS, AGENT, ECHO)
+    sections = (GATEWAY, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
@@ -69,6 +72,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     load_gateway_config(values)
     load_access_config(values)
     load_registration_settings(values, AGENT_NAMES)
+    load_outbound_config(values)
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)

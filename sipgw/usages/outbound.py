@@ -1,0 +1,456 @@
+"""Outbound calls: the UAC side of an INVITE (RFC 3261 §13.2, §9.1, §22), sans-IO.
+
+Theory of operation
+-------------------
+:meth:`OutboundUsage.call` builds an INVITE (§8.1.1) with our SDP offer and
+sends it through an INVITE client transaction, to the first route (an
+outbound proxy, loose routing) or else to the target. The call is a
+:class:`~sipgw.usages.session.CallSession` like an incoming one, with a
+:class:`~sipgw.usages.session.UacLeg` for what only a UAC keeps.
+
+What comes back:
+
+* **1xx** - the call is ``EARLY``. A 1xx with a To tag creates an early
+  dialog (§13.2.2.1); one with SDP is the answer to our offer, so the peer
+  may send early media (ring-back, announcements). Each 1xx but 100 is a
+  :class:`~sipgw.events.CallProgress`.
+* **2xx** - the first one confirms the call: its dialog comes from
+  :meth:`~sipgw.dialog.Dialog.for_uac`, we ACK it (§13.2.2.4) and report
+  :class:`~sipgw.events.CallAnswered` with the media of its SDP (or the
+  early dialog's, when the 2xx repeats none). Every retransmission of a 2xx
+  gets the same ACK again - also one arriving after the transaction ended,
+  as a :class:`~sipgw.transaction.StrayResponse`. A 2xx with another To tag
+  is a fork that answered too (§13.2.2.4): it gets an ACK, then a BYE.
+* **401/407** - answered once per challenge with the call's
+  :class:`~sipgw.auth.DigestClient`: a new INVITE with a new CSeq and branch,
+  the same Call-ID and tags (§22.2); a second challenge the client refuses
+  to answer ends the call.
+* **3xx-6xx** - the transaction layer ACKs it; the call ends with a reason
+  for the status (:func:`end_reason`).
+* **no response** - Timer B or a transport error: the target is unreachable.
+
+Giving up before the answer (:meth:`OutboundUsage.hangup`, or the ring
+timeout) sends CANCEL - but only once a provisional response arrived (§9.1);
+until then it waits for one. The INVITE then normally ends with 487. If a 2xx
+crosses our CANCEL, the call is ACKed and ended with BYE. If no final
+response comes 64·T1 after the CANCEL, the INVITE is abandoned (§9.1).
+
+Once confirmed, an outbound call is like any other: BYE both ways, re-INVITE
+and UPDATE from the peer, session timers (the 2xx's Session-Expires says who
+refreshes, RFC 4028 §7.2), INFO digits and REFER. Every placed call ends with
+exactly one :class:`~sipgw.events.CallEnded`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from sipgw.addressing import uri_flow
+from sipgw.auth import Credentials, DigestClient
+from sipgw.body import sdp_body
+from sipgw.call import CallInfo, CallState, Direction
+from sipgw.dialog import Dialog
+from sipgw.errors import InvalidState, LocalProtocolError, SipError
+from sipgw.events import CallAnswered, CallProgress, EndReason
+from sipgw.headers import NameAddr
+from sipgw.message import Headers, SipRequest, SipResponse
+from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, create_offer
+from sipgw.sdp import SessionDescription
+from sipgw.sessiontimer import SessionTimer, parse_session_expires
+from sipgw.transaction import InviteClientTransaction, NoResponse, Outcome
+from sipgw.uri import SipUri, parse_uri
+from sipgw.usages.context import ALLOW, SUPPORTED, UsageContext
+from sipgw.usages.session import CallSession, UacLeg
+from sipgw.usages.sessiontimer import SessionTimerUsage
+
+__all__ = ["OutboundCall", "OutboundUsage", "end_reason"]
+
+_AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
+
+_UNREACHABLE = frozenset({404, 410, 413, 414, 416, 484, 485, 502, 503, 504, 604})
+
+
+def end_reason(status: int) -> EndReason:
+    """Why an outbound call ended, from the final error status of its INVITE."""
+    if status in (486, 600):
+        return EndReason.BUSY
+    if status == 603:
+        return EndReason.DECLINED
+    if status in (408, 480, 487):
+        return EndReason.NO_ANSWER
+    if status in _UNREACHABLE:
+        return EndReason.UNREACHABLE
+    return EndReason.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    """A call to place with :meth:`~sipgw.useragent.UserAgent.call`.
+
+    Attributes:
+        target: the URI to call (``sip:`` or ``sips:``), the Request-URI and To.
+        rtp_port: our RTP port, offered in the SDP.
+        from_uri: our address of record, the From; "" = ``sip:sipgw@<our host>``.
+        display_name: the From's display name (caller id shown), if any.
+        route: the route set to use, in order (an outbound proxy); each a SIP
+            URI with ``;lr`` (loose routing), with or without angle brackets.
+        credentials: what to answer 401/407 challenges with; None = give up on one.
+        ring_timeout: seconds before we CANCEL an unanswered call; None = never.
+    """
+
+    target: str
+    rtp_port: int
+    from_uri: str = ""
+    display_name: str | None = None
+    route: tuple[str, ...] = ()
+    credentials: Credentials | None = None
+    ring_timeout: float | None = 60.0
+
+
+class OutboundUsage:
+    """Places calls and follows them until answered; see the module docstring."""
+
+    def __init__(self, ctx: UsageContext, session_timers: SessionTimerUsage) -> None:
+        self.ctx = ctx
+        self.session_timers = session_timers
+
+    # ------------------------------------------------------------------ placing a call
+
+    def call(self, spec: OutboundCall, now: float) -> CallInfo:
+        """Send the INVITE; returns the new call's view.
+
+        Raises:
+            InvalidState: we are shutting down.
+            LocalProtocolError: the target, From or a route is not a usable SIP URI.
+        """
+        ctx = self.ctx
+        if ctx.draining:
+            raise InvalidState("shutting down: no new calls")
+        target = _sip_uri(spec.target, "target")
+        routes = [_route(value) for value in spec.route]
+        first_hop = NameAddr.parse(routes[0]).uri if routes else target
+        assert isinstance(first_hop, SipUri)
+        flow = uri_flow(first_hop, ctx.config.transport)
+        from_uri = _sip_uri(spec.from_uri or f"sip:sipgw@{ctx.config.public_host}", "from")
+        local_tag = ctx.new_tag()
+        local = NameAddr(from_uri, spec.display_name or None, {"tag": local_tag})
+        remote = NameAddr(target)
+        call_id = f"{ctx.rng.getrandbits(64):016x}@{ctx.config.public_host}"
+        cseq = ctx.rng.randrange(1, 2**16)
+        media = LocalMedia(
+            address=ctx.config.public_host,
+            port=spec.rtp_port,
+            session_id=str(ctx.rng.getrandbits(31)),
+            session_version=1,
+            codecs=ctx.config.codecs,
+            telephone_event=ctx.config.telephone_event,
+            ptime=ctx.config.ptime,
+        )
+        offer = create_offer(media)
+        contact = _contact(from_uri, ctx.config.sent_by, flow.transport)
+        headers = Headers()
+        headers.add("Via", str(ctx.transactions.new_via(flow.transport, ctx.config.sent_by)))
+        for route in routes:
+            headers.add("Route", route)
+        headers.add("Max-Forwards", "70")
+        headers.add("From", str(local))
+        headers.add("To", str(remote))
+        headers.add("Call-ID", call_id)
+        headers.add("CSeq", f"{cseq} INVITE")
+        headers.add("Contact", contact)
+        headers.add("Allow", ALLOW)
+        headers.add("Supported", SUPPORTED)
+        headers.add("User-Agent", ctx.config.user_agent)
+        headers.add("Content-Type", "application/sdp")
+        invite = SipRequest("INVITE", str(target), headers, offer.serialize())
+        # Until a 2xx gives the real one, the dialog is what our INVITE says.
+        dialog = Dialog(
+            call_id=call_id,
+            local_tag=local_tag,
+            remote_tag="",
+            local_uri=str(local),
+            remote_uri=str(remote),
+            remote_target=target,
+            route_set=routes,
+            source=flow,
+            local_cseq=cseq,
+            remote_cseq=None,
+            nat_fix=ctx.config.nat_fix,
+        )
+        info = CallInfo((call_id, local_tag), local, remote, Direction.OUTBOUND)
+        digest = DigestClient(spec.credentials, ctx.rng) if spec.credentials is not None else None
+        leg = UacLeg(invite, flow, contact, digest)
+        session = CallSession(info, invite, None, dialog, None, uac=leg)
+        session.local_media = media
+        session.local_sdp = offer
+        ctx.add(session)
+        if spec.ring_timeout is not None:
+            leg.ring_timer = ctx.heap.schedule(
+                now + spec.ring_timeout, partial(self._ring_timeout, session)
+            )
+        self._send_invite(session, invite, now)
+        return info
+
+    def _send_invite(self, session: CallSession, invite: SipRequest, now: float) -> None:
+        leg = _leg(session)
+        leg.request = session.invite = invite
+        leg.provisional = leg.cancelled = False
+        leg.early_media.clear()
+        cseq = invite.cseq.number
+        tx = self.ctx.transactions.send_request(
+            invite,
+            leg.flow,
+            now,
+            partial(self._on_final, session, cseq),
+            partial(self._on_provisional, session, cseq),
+        )
+        assert isinstance(tx, InviteClientTransaction)
+        leg.transaction = tx
+
+    # ------------------------------------------------------------------ responses
+
+    def _on_provisional(
+        self, session: CallSession, cseq: int, response: SipResponse, now: float
+    ) -> None:
+        leg = _leg(session)
+        if cseq != leg.request.cseq.number or leg.answered or session.end_reported:
+            return
+        leg.provisional = True
+        if leg.cancel_reason is not None:
+            if not leg.cancelled:
+                self._send_cancel(session, now)  # §9.1: now CANCEL may go
+            return
+        if response.status == 100:
+            return
+        if session.state is CallState.CALLING:
+            session.state = CallState.EARLY
+        media: NegotiatedAudio | None = None
+        tag = response.to.tag
+        if tag and response.body:
+            media = self._answer_media(session, response)
+            if media is not None:
+                leg.early_media[tag] = media
+        self.ctx.events.append(
+            CallProgress(session.info, response.status, response.reason, media is not None, media)
+        )
+
+    def _on_final(self, session: CallSession, cseq: int, outcome: Outcome, now: float) -> None:
+        leg = _leg(session)
+        if cseq != leg.request.cseq.number:
+            return  # an INVITE we already replaced (401/407)
+        if isinstance(outcome, SipResponse) and 200 <= outcome.status < 300:
+            self._on_2xx(session, outcome, now)
+            return
+        if leg.answered or session.end_reported:
+            return
+        status = outcome.status
+        if (
+            isinstance(outcome, SipResponse)
+            and status in (401, 407)
+            and leg.cancel_reason is None
+            and self._retry_with_credentials(session, outcome, now)
+        ):
+            return
+        if leg.cancel_reason is not None:
+            reason = leg.cancel_reason
+        elif isinstance(outcome, NoResponse):
+            reason = EndReason.UNREACHABLE  # nobody answered the INVITE at all
+        else:
+            reason = end_reason(status)
+        self.ctx.end(session, reason, status)
+
+    def _retry_with_credentials(
+        self, session: CallSession, challenge: SipResponse, now: float
+    ) -> bool:
+        """§22.2: the INVITE again with credentials, a new CSeq and branch; False = give up."""
+        leg = _leg(session)
+        if leg.digest is None:
+            return False
+        old = leg.request
+        headers = old.headers.copy()
+        via = self.ctx.transactions.new_via(leg.flow.transport, self.ctx.config.sent_by)
+        headers.replace_first("Via", str(via))
+        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
+        # The copy keeps the credentials that were challenged: the client
+        # replaces them for the challenge's realm, and tells from them
+        # whether this password was already refused.
+        invite = SipRequest("INVITE", old.uri, headers, old.body)
+        if not leg.digest.authorize(invite, challenge):
+            return False
+        session.dialog.local_cseq = invite.cseq.number
+        self._send_invite(session, invite, now)
+        return True
+
+    def _on_2xx(self, session: CallSession, response: SipResponse, now: float) -> None:
+        """Every 2xx to our INVITE: ACK it; the first confirms the call (§13.2.2.4)."""
+        leg = _leg(session)
+        tag = response.to.tag
+        if not tag:
+            return  # a 2xx without a To tag creates no dialog: nothing we could ACK in
+        sent = leg.acks.get(tag)
+        if sent is not None:
+            self.ctx.transactions.send_stateless(*sent)  # a retransmitted 2xx
+            return
+        dialog = Dialog.for_uac(leg.request, response, leg.flow, nat_fix=self.ctx.config.nat_fix)
+        self._ack(leg, dialog)
+        if leg.answered or session.end_reported:
+            self._bye(dialog, now)  # another fork answered too: end that dialog
+            return
+        leg.answered = True
+        session.dialog = dialog
+        heap = self.ctx.heap
+        heap.cancel(leg.ring_timer)
+        heap.cancel(leg.cancel_timer)
+        leg.ring_timer = leg.cancel_timer = None
+        leg.peer_allow = response.headers.get_all("Allow")
+        session.state = CallState.CONFIRMED
+        if leg.cancel_reason is not None:  # the 2xx crossed our CANCEL
+            self.ctx.hang_up(session, leg.cancel_reason, now, response.status)
+            return
+        media = self._answer_media(session, response) if response.body else None
+        if media is None:
+            media = leg.early_media.get(tag)
+        if media is None:
+            self.ctx.hang_up(session, EndReason.MEDIA_FAILED, now, response.status)
+            return
+        session.media = media
+        session.session_timer = _session_timer(response)
+        self.session_timers.restart(session, now)
+        self.ctx.events.append(CallAnswered(session.info, media))
+
+    def stray_response(self, response: SipResponse, now: float) -> None:
+        """A response no transaction wanted: a 2xx to our INVITE after Timer M gets its ACK."""
+        if response.cseq.method != "INVITE" or not 200 <= response.status < 300:
+            return
+        session = self.ctx.calls.get((response.call_id, response.from_.tag or ""))
+        if session is None or session.uac is None:
+            return
+        if response.cseq.number == session.uac.request.cseq.number:
+            self._on_2xx(session, response, now)
+
+    def _answer_media(self, session: CallSession, response: SipResponse) -> NegotiatedAudio | None:
+        """The media an SDP answer in ``response`` agrees to, or None if it is unusable."""
+        assert session.local_sdp is not None
+        try:
+            body = sdp_body(response)
+            if body is None:
+                return None
+            return accept_answer(session.local_sdp, SessionDescription.parse(body))
+        except SipError:
+            return None
+
+    # ------------------------------------------------------------------ requests we send
+
+    def _ack(self, leg: UacLeg, dialog: Dialog) -> None:
+        """ACK a 2xx in its dialog (§13.2.2.4), with the INVITE's credentials (§22.1)."""
+        via = self.ctx.transactions.new_via(leg.flow.transport, self.ctx.config.sent_by)
+        ack, flow = dialog.next_request("ACK", via, user_agent=self.ctx.config.user_agent)
+        for name in _AUTH_HEADERS:
+            for value in leg.request.headers.get_all(name):
+                ack.headers.add(name, value)
+        data = ack.serialize()
+        leg.acks[dialog.remote_tag] = (data, flow)
+        self.ctx.transactions.send_stateless(data, flow)
+
+    def _bye(self, dialog: Dialog, now: float) -> None:
+        via = self.ctx.transactions.new_via(self.ctx.config.transport, self.ctx.config.sent_by)
+        bye, flow = dialog.next_request("BYE", via, user_agent=self.ctx.config.user_agent)
+        self.ctx.transactions.send_request(bye, flow, now, _ignore)
+
+    def _send_cancel(self, session: CallSession, now: float) -> None:
+        """CANCEL the INVITE in progress (§9.1): its Request-URI, top Via, tags, CSeq number."""
+        leg = _leg(session)
+        invite = leg.request
+        headers = Headers()
+        headers.add("Via", invite.headers.get_all("Via")[0])
+        for route in invite.headers.get_all("Route"):
+            headers.add("Route", route)
+        headers.add("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            headers.add(name, invite.headers.get(name) or "")
+        headers.add("CSeq", f"{invite.cseq.number} CANCEL")
+        headers.add("User-Agent", self.ctx.config.user_agent)
+        cancel = SipRequest("CANCEL", invite.uri, headers)
+        self.ctx.transactions.send_request(cancel, leg.flow, now, _ignore)
+        leg.cancelled = True
+        leg.cancel_timer = self.ctx.heap.schedule(
+            now + self.ctx.config.timers.b, partial(self._cancel_unanswered, session)
+        )
+
+    # ------------------------------------------------------------------ giving up
+
+    def hangup(
+        self, session: CallSession, now: float, reason: EndReason = EndReason.CANCELLED
+    ) -> None:
+        """End the call from our side: CANCEL while it rings (§9.1), BYE once answered."""
+        leg = _leg(session)
+        if leg.answered:
+            if session.state is CallState.CONFIRMED:
+                self.ctx.hang_up(session, EndReason.LOCAL_BYE, now)
+            return
+        if leg.cancel_reason is not None or session.end_reported:
+            return
+        leg.cancel_reason = reason
+        self.ctx.heap.cancel(leg.ring_timer)
+        leg.ring_timer = None
+        if leg.provisional:
+            self._send_cancel(session, now)
+        # else: CANCEL waits for the first provisional response (§9.1)
+
+    def _ring_timeout(self, session: CallSession, now: float) -> None:
+        _leg(session).ring_timer = None
+        self.hangup(session, now, EndReason.NO_ANSWER)
+
+    def _cancel_unanswered(self, session: CallSession, now: float) -> None:
+        """§9.1: no final response 64·T1 after our CANCEL: abandon the INVITE."""
+        leg = _leg(session)
+        leg.cancel_timer = None
+        if leg.answered or session.end_reported:
+            return
+        if leg.transaction is not None:
+            self.ctx.transactions.abandon(leg.transaction)
+        self.ctx.end(session, leg.cancel_reason or EndReason.CANCELLED)
+
+
+def _leg(session: CallSession) -> UacLeg:
+    assert session.uac is not None, "not an outbound call"
+    return session.uac
+
+
+def _ignore(outcome: Outcome, now: float) -> None:
+    """The outcome of a CANCEL or of the BYE to an extra fork changes nothing for the call."""
+
+
+def _sip_uri(text: str, what: str) -> SipUri:
+    try:
+        uri = parse_uri(text.strip().removeprefix("<").removesuffix(">"))
+    except SipError:
+        raise LocalProtocolError(f"{what} {text!r} is not a SIP URI") from None
+    if not isinstance(uri, SipUri):
+        raise LocalProtocolError(f"{what} {text!r} is not a sip: or sips: URI")
+    return uri
+
+
+def _route(text: str) -> str:
+    """A Route value in angle brackets (``sip:proxy;lr`` or ``<sip:proxy;lr>``)."""
+    return f"<{_sip_uri(text, 'route')}>"
+
+
+def _contact(from_uri: SipUri, sent_by: str, transport: str) -> str:
+    user = from_uri.user or "sipgw"
+    suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
+    scheme = "sips" if from_uri.scheme == "sips" else "sip"
+    return f"<{scheme}:{user}@{sent_by}{suffix}>"
+
+
+def _session_timer(response: SipResponse) -> SessionTimer | None:
+    """The session timer a 2xx to our INVITE sets (RFC 4028 §7.2): who refreshes."""
+    value = response.headers.get("Session-Expires")
+    if value is None:
+        return None
+    try:
+        seconds, refresher = parse_session_expires(value)
+    except SipError:
+        return None
+    return SessionTimer(seconds, we_refresh=refresher == "uac")

@@ -1,0 +1,164 @@
+"""``sipgw call`` against real peers: baresip answering, ringing, refusing; a dead port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import analyse
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.sipp import start_sipp
+from sipgw.testing.ports import free_port, free_port_range
+from sipgw.testing.process import running_processes
+
+pytestmark = pytest.mark.timeout(120)
+
+ToneWav = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running() -> Iterator[None]:
+    yield
+    left = running_processes()
+    for p in left:
+        p.kill()
+    assert not left, f"processes left running: {[p.argv for p in left]}"
+
+
+def sipgw_call(
+    workdir: Path, target: str, *args: str, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sipgw call TARGET`` on loopback with the echo agent; bounded."""
+    low, high = free_port_range(20)
+    argv: Sequence[str] = [
+        sys.executable, "-m", "sipgw", "call", target,
+        "--bind", "127.0.0.1", "--public-ip", "127.0.0.1", "--sip-port", "0",
+        "--rtp-ports", f"{low}-{high}", "--agent", "echo", *args,
+    ]  # fmt: skip
+    result = subprocess.run(
+        argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    (workdir / "sipgw-call.log").write_text(result.stdout + result.stderr)
+    return result
+
+
+def test_call_answered_by_baresip_echo_both_ways(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
+    with Baresip(tmp_workdir, "b", user="b", answermode="auto", source_wav=source) as callee:
+        result = sipgw_call(tmp_workdir, callee.uri, "--max-call-seconds", "4")
+        callee.wait_event("CALL_CLOSED", 5)  # our BYE at the call's limit
+        heard, sent = callee.recordings()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"{callee.uri}: answered, " in result.stdout, output
+    assert "ended by local-bye" in result.stdout, output
+    # baresip's tone reached the agent and the agent's audio reached baresip: the echo
+    report = analyse(heard)
+    assert report.dominant_hz is not None and abs(report.dominant_hz - 1000) <= 5, report
+    assert report.active_seconds >= 2.0, report.describe()
+    assert analyse(sent).active_seconds >= 3.0
+    assert "media: PCMU/0" in output and "lost 0," in output, output
+
+
+def test_far_end_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(440, 30, -12.0)
+    with Baresip(tmp_workdir, "b", user="b", answermode="auto", source_wav=source) as callee:
+        done: list[subprocess.CompletedProcess[str]] = []
+        runner = threading.Thread(target=lambda: done.append(sipgw_call(tmp_workdir, callee.uri)))
+        runner.start()
+        callee.wait_event("CALL_ESTABLISHED", 10)
+        time.sleep(1.5)
+        callee.hangup()
+        runner.join(15)
+    assert done, "sipgw call did not end after the far end's BYE"
+    result = done[0]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ended by remote-bye" in result.stdout
+
+
+def test_busy_callee(tmp_workdir: Path) -> None:
+    with Baresip(tmp_workdir, "b", user="b") as callee:  # rings; the user refuses
+        done: list[subprocess.CompletedProcess[str]] = []
+        runner = threading.Thread(target=lambda: done.append(sipgw_call(tmp_workdir, callee.uri)))
+        runner.start()
+        callee.wait_event("CALL_INCOMING", 10)
+        callee.hangup()
+        runner.join(15)
+    assert done, "sipgw call did not end after the refusal"
+    result = done[0]
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"{callee.uri}: busy (SIP 486)" in result.stdout
+
+
+DECLINE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ring, then decline with 603">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]decline
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="300"/>
+  <send><![CDATA[
+SIP/2.0 603 Decline
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]decline
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def test_declining_callee(tmp_workdir: Path) -> None:
+    scenario = tmp_workdir / "decline.xml"
+    scenario.write_text(DECLINE)
+    with start_sipp(["-sf", str(scenario), "-m", "1"], timeout=30, cwd=tmp_workdir) as sipp:
+        sipp.wait_ready()
+        result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}")
+        sipp_result = sipp.wait(10)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "declined (SIP 603)" in result.stdout
+    assert sipp_result.ok, sipp_result.describe()  # and it got its ACK
+
+
+def test_ring_timeout_cancels(tmp_workdir: Path) -> None:
+    with Baresip(tmp_workdir, "b", user="b") as callee:  # rings, nobody answers
+        started = time.monotonic()
+        result = sipgw_call(tmp_workdir, callee.uri, "--ring-timeout", "2")
+        elapsed = time.monotonic() - started
+        callee.wait_event("CALL_CLOSED", 5)
+        log = callee.log_text()
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert f"{callee.uri}: no answer (SIP 487)" in result.stdout
+    assert 2.0 <= elapsed < 10.0, elapsed
+    assert "CANCEL" in log, log[-3000:]
+
+
+def test_nothing_listening_is_unreachable(tmp_workdir: Path) -> None:
+    target = f"sip:nobody@127.0.0.1:{free_port()}"
+    result = sipgw_call(tmp_workdir, target, timeout=90.0)
+    assert result.returncode == 6, result.stdout + result.stderr
+    assert f"{target}: unreachable (SIP " in result.stdout, result.stdout
+
+
+def test_bad_target_is_a_failed_call(tmp_workdir: Path) -> None:
+    result = sipgw_call(tmp_workdir, "+15551234567")  # a number, but no proxy or AOR
+    assert result.returncode == 7, result.stdout + result.stderr
+    assert "needs an outbound proxy" in result.stdout
