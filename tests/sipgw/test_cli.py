@@ -16,7 +16,14 @@ from sipgw import __version__
 from sipgw.app.cli import Startup, build_parser, main, prepare
 from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT, ECHO, GATEWAY, SETTINGS, resolve_settings
+from sipgw.app.settings_registry import (
+    AGENT,
+    ECHO,
+    GATEWAY,
+    SETTINGS,
+    TRANSPORT,
+    resolve_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
@@ -44,6 +51,8 @@ def test_defaults() -> None:
     config = load_gateway_config(resolve_settings({}))
     assert config.sip_port == 5060 and config.rtp_ports == (10000, 20000)
     assert config.max_calls is None and config.rtp_timeout == 30.0
+    assert config.transports == ("UDP", "TCP") and config.tls_port == 5061
+    assert config.tls_ca == "" and config.tcp_idle_timeout == 300.0
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -91,6 +100,14 @@ def test_default_env_file_is_read_when_present(tmp_path: Path) -> None:
         ({"SIPGW_SIP_PORT": "70000"}, {}, "--sip-port"),
         ({"SIPGW_PUBLIC_IP": "example.com"}, {}, "--public-ip"),
         ({}, {"SIPGW_JITTER_MIN_MS": "400"}, "SIPGW_JITTER_MIN_MS must not exceed"),
+        ({"SIPGW_TRANSPORTS": "udp,sctp"}, {}, "--transports='udp,sctp': unknown transport"),
+        ({"SIPGW_TRANSPORTS": "udp,tls"}, {}, "SIPGW_TLS_CERT is required when SIPGW_TRANSPORTS"),
+        (
+            {"SIPGW_TRANSPORTS": "tls", "SIPGW_TLS_CERT": "/nonexistent.pem"},
+            {},
+            "SIPGW_TLS_KEY is required",
+        ),
+        ({"SIPGW_TLS_CA": "/nonexistent/ca.pem"}, {}, "SIPGW_TLS_CA: no such file"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -116,7 +133,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [*GATEWAY.settings, *AGENT.settings, *ECHO.settings]
+    assert flagged == [*GATEWAY.settings, *TRANSPORT.settings, *AGENT.settings, *ECHO.settings]
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
