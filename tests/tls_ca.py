@@ -1,14 +1,14 @@
-"""A throwaway CA and a server certificate for 127.0.0.1, made with openssl (tests only).
+"""A throwaway CA and a server certificate for 127.0.0.1 and localhost (tests only).
 
-To be replaced by ``sipgw.testing.tls`` once it is on main.
+A thin view of :mod:`sipgw.testing.tls` with the three paths the transport tests use.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from sipgw.testing.tls import make_ca, make_server_cert
 
 __all__ = ["CaFiles", "make_test_ca"]
 
@@ -22,30 +22,8 @@ class CaFiles:
     key: Path
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    if shutil.which("openssl") is None:
-        raise RuntimeError("openssl is not installed (Debian package openssl)")
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def make_test_ca(directory: Path, names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> CaFiles:
-    """A CA and a server certificate whose subjectAltName lists ``names`` (IPs or DNS)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-             "-subj", "/CN=sipgw test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)  # fmt: skip
-    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
-             "-subj", f"/CN={names[0]}", cwd=directory)  # fmt: skip
-    alt = ",".join(
-        f"IP:{n}" if n.replace(".", "").isdigit() or ":" in n else f"DNS:{n}" for n in names
-    )
-    (directory / "ext.cnf").write_text(
-        f"subjectAltName={alt}\nbasicConstraints=CA:FALSE\n"
-        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n"
-    )
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
-             cwd=directory)  # fmt: skip
-    return CaFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+def make_test_ca(directory: Path) -> CaFiles:
+    """A CA and a certificate for IP 127.0.0.1 and DNS name localhost."""
+    ca = make_ca(directory)
+    server = make_server_cert(ca, directory, "server", ips=("127.0.0.1",), dns_names=("localhost",))
+    return CaFiles(ca.cert, server.cert, server.key)

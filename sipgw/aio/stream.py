@@ -89,6 +89,12 @@ class SipStreamProtocol(asyncio.Protocol):
         framing.receive_data(data)
         while (event := framing.next_event()) is not None:
             if isinstance(event, MessageFramed):
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "recv %s:%s:%d %s",
+                        self.transport_name.lower(), *self.flow.address,
+                        event.data.split(b"\r\n", 1)[0][:100],
+                    )  # fmt: skip
                 self.pool.learn_alias(self, event.data)
                 self.pool.on_message(event.data, self.flow)
             elif isinstance(event, PingReceived):

@@ -18,7 +18,7 @@ from typing import Protocol
 from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
-from sipgw.aio.transport import SipUdpEndpoint
+from sipgw.aio.endpoint import SipEndpoint
 from sipgw.call import CallInfo
 from sipgw.errors import SipError
 from sipgw.useragent import UserAgent
@@ -36,7 +36,7 @@ class CallOwner(Protocol):
     """Packets sent ahead of their tick (the talkspurt fast path), over all calls."""
 
     @property
-    def sip(self) -> SipUdpEndpoint:
+    def sip(self) -> SipEndpoint:
         """The SIP endpoint that drives the user agent core."""
         ...
 

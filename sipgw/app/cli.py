@@ -275,19 +275,22 @@ async def _serve(startup: Startup) -> int:
     except ConfigError as exc:  # an --allow-from name that does not resolve
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(
-            f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
+    except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
+        wanted = ", ".join(
+            f"{name.lower()}:{config.bind}:{config.tls_port if name == 'TLS' else config.sip_port}"
+            for name in config.transports
         )
+        print(f"sipgw: error: cannot listen on {wanted}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     # Move everything start-up allocated (imported modules, SDKs) out of the
     # collector's reach: full collections over ~100k such objects stalled the
     # event loop (and with it the 20 ms ticker) for 60-130 ms.
     gc.collect()
     gc.freeze()
-    print(f"listening on udp:{host}:{port}", flush=True)
+    for name, address, bound in gateway.sip.listening:
+        print(f"listening on {name.lower()}:{address}:{bound}", flush=True)
+    where = [f"{name.lower()} {address}:{bound}" for name, address, bound in gateway.sip.listening]
+    log.info("SIP listening on %s", ", ".join(where))
     log.info(
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,

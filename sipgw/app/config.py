@@ -6,6 +6,7 @@ agent's settings are their own typed objects (see :mod:`sipgw.app.agents`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sipgw.app.settings import ConfigError, SettingValues
@@ -20,7 +21,19 @@ class GatewayConfig:
     bind: str = "0.0.0.0"
     """Local address of the SIP and RTP sockets."""
     sip_port: int = 5060
-    """UDP port for SIP; 0 = any free port."""
+    """UDP and TCP port for SIP; 0 = any free port."""
+    transports: tuple[str, ...] = ("UDP", "TCP")
+    """Transports to listen on (upper case)."""
+    tls_port: int = 5061
+    """TLS port for SIP; 0 = any free port."""
+    tls_cert: str = ""
+    """Our certificate chain (PEM file); required with TLS."""
+    tls_key: str = ""
+    """Its private key (PEM file); required with TLS."""
+    tls_ca: str = ""
+    """CA file to verify servers we connect to over TLS; "" = system CAs."""
+    tcp_idle_timeout: float = 300.0
+    """Seconds before an unused, quiet TCP/TLS connection is closed; 0 = never."""
     rtp_ports: tuple[int, int] = (10000, 20000)
     """The RTP port range, low and high."""
     public_ip: str = ""
@@ -52,6 +65,12 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
     config = GatewayConfig(
         bind=values["SIPGW_BIND"],
         sip_port=values["SIPGW_SIP_PORT"],
+        transports=values["SIPGW_TRANSPORTS"],
+        tls_port=values["SIPGW_TLS_PORT"],
+        tls_cert=values["SIPGW_TLS_CERT"],
+        tls_key=values["SIPGW_TLS_KEY"],
+        tls_ca=values["SIPGW_TLS_CA"],
+        tcp_idle_timeout=values["SIPGW_TCP_IDLE_TIMEOUT"],
         rtp_ports=values["SIPGW_RTP_PORTS"],
         public_ip=values["SIPGW_PUBLIC_IP"],
         ring_time=values["SIPGW_RING_TIME"],
@@ -65,4 +84,20 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
     )
     if config.jitter_min_ms > config.jitter_max_ms:
         raise ConfigError("SIPGW_JITTER_MIN_MS must not exceed SIPGW_JITTER_MAX_MS")
+    _check_tls_files(config)
     return config
+
+
+def _check_tls_files(config: GatewayConfig) -> None:
+    """TLS needs a certificate and key; every TLS file named must exist."""
+    if "TLS" in config.transports:
+        for name, value in (("SIPGW_TLS_CERT", config.tls_cert), ("SIPGW_TLS_KEY", config.tls_key)):
+            if not value:
+                raise ConfigError(f"{name} is required when SIPGW_TRANSPORTS includes tls")
+    for name, value in (
+        ("SIPGW_TLS_CERT", config.tls_cert),
+        ("SIPGW_TLS_KEY", config.tls_key),
+        ("SIPGW_TLS_CA", config.tls_ca),
+    ):
+        if value and not os.path.isfile(value):
+            raise ConfigError(f"{name}: no such file {value!r}")

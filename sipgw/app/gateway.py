@@ -26,7 +26,7 @@ from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
-from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
+from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog
@@ -110,7 +110,7 @@ class Gateway:
         self.ticker = Ticker()
         self.handles: dict[CallKey, CallHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sip: SipUdpEndpoint | None = None
+        self._sip: SipEndpoint | None = None
         self._stats: asyncio.Task[None] | None = None
         self.calls_total = 0
         self.early_sends = 0
@@ -123,7 +123,7 @@ class Gateway:
         )
 
     @property
-    def sip(self) -> SipUdpEndpoint:
+    def sip(self) -> SipEndpoint:
         """The SIP endpoint (after :meth:`start`)."""
         assert self._sip is not None, "gateway not started"
         return self._sip
@@ -144,15 +144,31 @@ class Gateway:
         policy, summary = await build_access_policy(self.access)
         log.info("%s", summary)
 
-        def make_ua(port: int) -> UserAgent:
+        config = self.config
+
+        def make_ua(ports: dict[str, int]) -> UserAgent:
+            sip_port = ports.get("UDP") or ports.get("TCP") or ports["TLS"]
             return UserAgent(
-                UserAgentConfig(public_host=public, sip_port=port, max_calls=self.config.max_calls),
+                UserAgentConfig(
+                    public_host=public,
+                    sip_port=sip_port,
+                    listeners=tuple(ports.items()),
+                    max_calls=config.max_calls,
+                ),
                 access=policy,
             )
 
-        self._sip = await open_sip_udp(
-            self.config.bind, self.config.sip_port, make_ua, self._on_event
+        transports = TransportConfig(
+            bind=config.bind,
+            sip_port=config.sip_port,
+            transports=config.transports,
+            tls_port=config.tls_port,
+            tls_cert=config.tls_cert,
+            tls_key=config.tls_key,
+            tls_ca=config.tls_ca,
+            idle_timeout=config.tcp_idle_timeout,
         )
+        self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()
         for account in self.registration.accounts:
             registration = account.registration(self.registration.keepalive_interval)

@@ -54,6 +54,7 @@ __all__ = [
     "SECTIONS",
     "SETTINGS",
     "STT_NAMES",
+    "TRANSPORT",
     "TTS_NAMES",
     "VENDOR_SECTIONS",
     "resolve_settings",
@@ -84,8 +85,8 @@ GATEWAY = Section(
     (
         Setting("SIPGW_BIND", "0.0.0.0", "Local address for the SIP and RTP sockets.",
                 ip_address, "--bind", "ADDR"),
-        Setting("SIPGW_SIP_PORT", "5060", "UDP port for SIP; 0 picks a free port (printed "
-                "at start).", port, "--sip-port", "N"),
+        Setting("SIPGW_SIP_PORT", "5060", "UDP and TCP port for SIP; 0 picks a free port "
+                "(printed at start).", port, "--sip-port", "N"),
         Setting("SIPGW_RTP_PORTS", "10000-20000", "UDP port range for RTP; each call takes an "
                 "even port and the odd one above it (RTCP).", port_range, "--rtp-ports",
                 "LO-HI"),
@@ -112,6 +113,46 @@ GATEWAY = Section(
         Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
                 "stderr); DEBUG logs every SIP message's first line.", log_level,
                 "--log-level", "LEVEL"),
+    ),
+)  # fmt: skip
+
+TRANSPORTS = ("udp", "tcp", "tls")
+"""The ``SIPGW_TRANSPORTS`` choices."""
+
+
+def _transports(value: str) -> tuple[str, ...]:
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ValueError("must name at least one of udp, tcp, tls")
+    for name in names:
+        if name not in TRANSPORTS:
+            raise ValueError(f"unknown transport {name!r}: must be udp, tcp or tls")
+    return tuple(dict.fromkeys(name.upper() for name in names))
+
+
+TRANSPORT = Section(
+    "transport",
+    "Transports",
+    "SIP over UDP, TCP and TLS; every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_TRANSPORTS", "udp,tcp", "Transports to listen on, comma-separated: udp, "
+                "tcp, tls. UDP and TCP use the SIP port; tls needs SIPGW_TLS_CERT and "
+                "SIPGW_TLS_KEY. We connect out over any of them whatever is listed.",
+                _transports, "--transports", "LIST"),
+        Setting("SIPGW_TLS_PORT", "5061", "TLS port for SIP; 0 picks a free port (printed at "
+                "start).", port, "--tls-port", "N"),
+        Setting("SIPGW_TLS_CERT", "", "Our TLS certificate chain (PEM file), for the TLS "
+                "listener and offered to servers that ask for one.", flag="--tls-cert",
+                metavar="FILE"),
+        Setting("SIPGW_TLS_KEY", "", "The private key of SIPGW_TLS_CERT (PEM file).",
+                flag="--tls-key", metavar="FILE"),
+        Setting("SIPGW_TLS_CA", "", "CA certificates (PEM file) that servers we connect to "
+                "over TLS must chain to; empty = the system's CAs. The server's certificate "
+                "must also name the host of the URI we connect to.", flag="--tls-ca",
+                metavar="FILE"),
+        Setting("SIPGW_TCP_IDLE_TIMEOUT", "300", "Close a TCP or TLS connection that no call "
+                "or transaction uses after this many seconds without traffic; 0 = never.",
+                non_negative, "--tcp-idle-timeout", "S"),
     ),
 )  # fmt: skip
 
@@ -278,8 +319,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS,
-    *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO, ASSISTANT,
+    BUILTIN_TOOLS, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

@@ -34,6 +34,7 @@ from .process import ManagedProcess, PeerContext, PeerError, bounded_command, ch
 __all__ = ["READY_RE", "GatewayProcess", "tracebacks"]
 
 READY_RE = re.compile(r"listening on udp:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+TLS_READY_RE = re.compile(r"listening on tls:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 
 
 class GatewayProcess(PeerContext):
@@ -80,6 +81,7 @@ class GatewayProcess(PeerContext):
         self.process: ManagedProcess | None = None
         self.sip_host = ""
         self.sip_port = 0
+        self.tls_port = 0
 
     @property
     def argv(self) -> list[str]:
@@ -135,7 +137,12 @@ class GatewayProcess(PeerContext):
             )
         match = found[1]
         self.sip_host = match["addr"].strip("[]")
-        self.sip_port = int(match["port"])
+        self.sip_port = int(match["port"])  # TCP listens on the same number
+        if "tls" in " ".join(self.extra_args).lower() + self.env.get("SIPGW_TRANSPORTS", ""):
+            tls = self.process.lines.search(TLS_READY_RE, self.start_timeout)
+            if tls is None:
+                raise PeerError(f"gateway printed no 'listening on tls:' line\n{self.log_tail()}")
+            self.tls_port = int(tls[1]["port"])
         return self
 
     # ------------------------------------------------------------------ use

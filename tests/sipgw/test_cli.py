@@ -24,6 +24,7 @@ from sipgw.app.settings_registry import (
     OUTBOUND,
     REGISTRATION,
     SETTINGS,
+    TRANSPORT,
     resolve_settings,
 )
 
@@ -53,6 +54,8 @@ def test_defaults() -> None:
     config = load_gateway_config(resolve_settings({}))
     assert config.sip_port == 5060 and config.rtp_ports == (10000, 20000)
     assert config.max_calls is None and config.rtp_timeout == 30.0
+    assert config.transports == ("UDP", "TCP") and config.tls_port == 5061
+    assert config.tls_ca == "" and config.tcp_idle_timeout == 300.0
 
 
 def test_flag_beats_environment_beats_default() -> None:
@@ -100,6 +103,14 @@ def test_default_env_file_is_read_when_present(tmp_path: Path) -> None:
         ({"SIPGW_SIP_PORT": "70000"}, {}, "--sip-port"),
         ({"SIPGW_PUBLIC_IP": "example.com"}, {}, "--public-ip"),
         ({}, {"SIPGW_JITTER_MIN_MS": "400"}, "SIPGW_JITTER_MIN_MS must not exceed"),
+        ({"SIPGW_TRANSPORTS": "udp,sctp"}, {}, "--transports='udp,sctp': unknown transport"),
+        ({"SIPGW_TRANSPORTS": "udp,tls"}, {}, "SIPGW_TLS_CERT is required when SIPGW_TRANSPORTS"),
+        (
+            {"SIPGW_TRANSPORTS": "tls", "SIPGW_TLS_CERT": "/nonexistent.pem"},
+            {},
+            "SIPGW_TLS_KEY is required",
+        ),
+        ({"SIPGW_TLS_CA": "/nonexistent/ca.pem"}, {}, "SIPGW_TLS_CA: no such file"),
     ],
 )
 def test_bad_values_name_the_setting(
@@ -130,6 +141,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     flagged = [s for s in SETTINGS if s.flag]
     assert flagged == [
         *GATEWAY.settings,
+        *TRANSPORT.settings,
         *REGISTRATION.settings,
         *OUTBOUND.settings,
         *ACCESS.settings,

@@ -33,6 +33,7 @@ from sipgw.app.settings_registry import (
     SECTIONS,
     SETTINGS,
     STT_NAMES,
+    TRANSPORT,
     TTS_NAMES,
     resolve_settings,
 )
@@ -62,7 +63,7 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
+    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
@@ -84,9 +85,8 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
 
 
 def test_gateway_config_has_a_field_per_gateway_setting() -> None:
-    assert [f"SIPGW_{f.name.upper()}" for f in fields(GatewayConfig)] == [
-        s.env for s in GATEWAY.settings
-    ]
+    names = {f"SIPGW_{f.name.upper()}" for f in fields(GatewayConfig)}
+    assert names == {s.env for section in (GATEWAY, TRANSPORT) for s in section.settings}
     assert load_gateway_config(resolve_settings({})) == GatewayConfig()
 
 
