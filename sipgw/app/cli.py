@@ -29,6 +29,7 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
+from sipgw.app.access import AccessConfig, load_access_config
 from sipgw.app.agents import make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
@@ -112,11 +113,12 @@ def load_env_file(env_file: str | None) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Startup:
-    """What ``sipgw serve`` (or ``call``) runs: the gateway's configuration and the agent."""
+    """What ``sipgw serve`` or ``call`` runs: configuration, who may call, agent, outbound."""
 
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    access: AccessConfig = AccessConfig()
     outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
     """How calls are placed."""
 
@@ -136,8 +138,9 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
+    access = load_access_config(values)
     outbound = load_outbound_config(values)
-    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values), outbound)
+    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values), access, outbound)
 
 
 def raise_open_file_limit() -> int:
@@ -205,10 +208,13 @@ async def _call(startup: Startup, target: str) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory, startup.outbound)
+    gateway = Gateway(config, startup.agent_factory, startup.access, outbound=startup.outbound)
     loop = asyncio.get_running_loop()
     try:
         await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
@@ -231,13 +237,16 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory, startup.outbound)
+    gateway = Gateway(config, startup.agent_factory, startup.access, outbound=startup.outbound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, stop.set)
     try:
         host, port = await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "

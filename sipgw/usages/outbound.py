@@ -148,9 +148,10 @@ class OutboundUsage:
             ptime=ctx.config.ptime,
         )
         offer = create_offer(media)
-        contact = _contact(from_uri, ctx.config.sent_by, flow.transport)
+        secure = target.scheme == "sips" or from_uri.scheme == "sips"
+        contact = ctx.config.contact(from_uri.user or "sipgw", flow.transport, secure=secure)
         headers = Headers()
-        headers.add("Via", str(ctx.transactions.new_via(flow.transport, ctx.config.sent_by)))
+        headers.add("Via", str(ctx.new_via(flow)))
         for route in routes:
             headers.add("Route", route)
         headers.add("Max-Forwards", "70")
@@ -269,8 +270,7 @@ class OutboundUsage:
             return False
         old = leg.request
         headers = old.headers.copy()
-        via = self.ctx.transactions.new_via(leg.flow.transport, self.ctx.config.sent_by)
-        headers.replace_first("Via", str(via))
+        headers.replace_first("Via", str(self.ctx.new_via(leg.flow)))
         headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
         # The copy keeps the credentials that were challenged: the client
         # replaces them for the challenge's realm, and tells from them
@@ -344,7 +344,7 @@ class OutboundUsage:
 
     def _ack(self, leg: UacLeg, dialog: Dialog) -> None:
         """ACK a 2xx in its dialog (§13.2.2.4), with the INVITE's credentials (§22.1)."""
-        via = self.ctx.transactions.new_via(leg.flow.transport, self.ctx.config.sent_by)
+        via = self.ctx.new_via(dialog.request_flow(leg.flow.transport))
         ack, flow = dialog.next_request("ACK", via, user_agent=self.ctx.config.user_agent)
         for name in _AUTH_HEADERS:
             for value in leg.request.headers.get_all(name):
@@ -354,7 +354,7 @@ class OutboundUsage:
         self.ctx.transactions.send_stateless(data, flow)
 
     def _bye(self, dialog: Dialog, now: float) -> None:
-        via = self.ctx.transactions.new_via(self.ctx.config.transport, self.ctx.config.sent_by)
+        via = self.ctx.new_via(dialog.request_flow(dialog.source.transport))
         bye, flow = dialog.next_request("BYE", via, user_agent=self.ctx.config.user_agent)
         self.ctx.transactions.send_request(bye, flow, now, _ignore)
 
@@ -435,13 +435,6 @@ def _sip_uri(text: str, what: str) -> SipUri:
 def _route(text: str) -> str:
     """A Route value in angle brackets (``sip:proxy;lr`` or ``<sip:proxy;lr>``)."""
     return f"<{_sip_uri(text, 'route')}>"
-
-
-def _contact(from_uri: SipUri, sent_by: str, transport: str) -> str:
-    user = from_uri.user or "sipgw"
-    suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-    scheme = "sips" if from_uri.scheme == "sips" else "sip"
-    return f"<{scheme}:{user}@{sent_by}{suffix}>"
 
 
 def _session_timer(response: SipResponse) -> SessionTimer | None:

@@ -17,6 +17,7 @@ from sipgw.app.cli import Startup, build_parser, main, prepare
 from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import (
+    ACCESS,
     AGENT,
     ECHO,
     GATEWAY,
@@ -126,7 +127,13 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help and "call" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [*GATEWAY.settings, *OUTBOUND.settings, *AGENT.settings, *ECHO.settings]
+    assert flagged == [
+        *GATEWAY.settings,
+        *OUTBOUND.settings,
+        *ACCESS.settings,
+        *AGENT.settings,
+        *ECHO.settings,
+    ]
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
