@@ -236,6 +236,9 @@ async def _call(startup: Startup, target: str) -> int:
     loop = asyncio.get_running_loop()
     try:
         await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "

@@ -1,0 +1,111 @@
+"""Placing calls through Kamailio as the outbound proxy (407 challenge), to registered baresips."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.agents import make_agent_factory
+from sipgw.app.config import GatewayConfig
+from sipgw.app.gateway import Gateway
+from sipgw.app.outbound import OutboundConfig
+from sipgw.app.settings_registry import resolve_settings
+from sipgw.testing.audio import analyse
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.kamailio import Kamailio
+from sipgw.testing.ports import free_port_range
+from sipgw.testing.process import running_processes
+
+pytestmark = pytest.mark.timeout(120)
+
+ToneWav = Callable[..., Path]
+USERS = {"agent": "agent-pw", "bob": "bob-pw"}
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running() -> Iterator[None]:
+    yield
+    left = running_processes()
+    for p in left:
+        p.kill()
+    assert not left, f"processes left running: {[p.argv for p in left]}"
+
+
+def gateway_via(kam: Kamailio, max_call_seconds: float) -> Gateway:
+    config = GatewayConfig(
+        bind="127.0.0.1",
+        sip_port=0,
+        public_ip="127.0.0.1",
+        rtp_ports=tuple(free_port_range(20)),  # type: ignore[arg-type]
+        rtp_timeout=0.0,
+        max_call_seconds=max_call_seconds,
+    )
+    outbound = OutboundConfig(
+        proxy=kam.uri(),
+        caller_id=f"sip:agent@{kam.hostport()}",
+        username="agent",
+        password=USERS["agent"],
+    )
+    factory = make_agent_factory(resolve_settings({"SIPGW_AGENT": "echo"}))
+    return Gateway(config, factory, outbound=outbound)
+
+
+async def test_call_through_kamailio_with_407(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(700, 30, -9.0, lead_silence=0.3)
+    with (
+        Kamailio(tmp_workdir, users=USERS, challenge_invites=True) as kam,
+        Baresip(
+            tmp_workdir, "bob", user="bob", source_wav=source,
+            account=kam.account_line("bob", params="answermode=auto;audio_codecs=pcmu"),
+        ) as bob,
+    ):  # fmt: skip
+        kam.wait_registered("bob")
+        gateway = gateway_via(kam, max_call_seconds=4.0)
+        await gateway.start()
+        try:
+            outcome = await asyncio.wait_for(gateway.place_call(kam.aor("bob")), 30)
+        finally:
+            await gateway.stop()
+        bob.wait_event("CALL_CLOSED", 5)
+        heard, _ = bob.recordings()
+        log = kam.log_text()
+    assert outcome.answered and outcome.kind == "answered", outcome
+    assert 3.5 <= outcome.duration <= 6.0, outcome
+    assert "INVITE challenge from=agent" in log and "INVITE authorized au=agent" in log, log[-3000:]
+    report = analyse(heard)  # bob's tone went through the agent and came back
+    assert report.dominant_hz is not None and abs(report.dominant_hz - 700) <= 5, report
+    assert report.active_seconds >= 2.0, report.describe()
+
+
+async def test_forked_call_answered_twice(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    source = tone_wav(700, 30, -9.0)
+    params = "answermode=auto;audio_codecs=pcmu"
+    with (
+        Kamailio(tmp_workdir, users=USERS) as kam,
+        Baresip(tmp_workdir, "bob1", user="bob", source_wav=source,
+                account=kam.account_line("bob", params=params)) as bob1,
+        Baresip(tmp_workdir, "bob2", user="bob", source_wav=source,
+                account=kam.account_line("bob", params=params)) as bob2,
+    ):  # fmt: skip
+        deadline = time.monotonic() + 10
+        while len(kam.registrations().get("bob", [])) < 2:
+            assert time.monotonic() < deadline, kam.registrations()
+            await asyncio.sleep(0.1)
+        gateway = gateway_via(kam, max_call_seconds=3.0)
+        await gateway.start()
+        try:
+            outcome = await asyncio.wait_for(gateway.place_call(kam.aor("bob")), 30)
+        finally:
+            await gateway.stop()
+        # Both forks answered (CALL_ESTABLISHED: our ACK reached each); both dialogs end
+        # with our BYE: the extra fork's at once, the call's at its 3 s limit.
+        closed = []
+        for bob in (bob1, bob2):
+            bob.wait_event("CALL_ESTABLISHED", 5)
+            closed.append(bob.wait_event("CALL_CLOSED", 8)["received_at"])
+    assert outcome.answered and 2.5 <= outcome.duration <= 5.0, outcome
+    assert abs(closed[0] - closed[1]) >= 2.0, closed  # the extra fork did not last the call
