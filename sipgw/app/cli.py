@@ -24,6 +24,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
@@ -36,6 +37,9 @@ from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
+
+if TYPE_CHECKING:  # imported when a command runs: --help stays fast
+    from sipgw.app.gateway import Gateway
 
 __all__ = ["CALL_EXIT", "Startup", "build_parser", "load_env_file", "main", "prepare"]
 
@@ -224,6 +228,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+async def _start(gateway: Gateway) -> int | None:
+    """Start the gateway; on failure print why and return the exit status."""
+    config = gateway.config
+    try:
+        await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
+        wanted = ", ".join(
+            f"{name.lower()}:{config.bind}:{config.tls_port if name == 'TLS' else config.sip_port}"
+            for name in config.transports
+        )
+        print(f"sipgw: error: cannot listen on {wanted}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return None
+
+
 async def _call(startup: Startup, target: str) -> int:
     from sipgw.app.gateway import Gateway
 
@@ -234,18 +256,9 @@ async def _call(startup: Startup, target: str) -> int:
         config, startup.agent_factory, access=startup.access, outbound=startup.outbound
     )
     loop = asyncio.get_running_loop()
-    try:
-        await gateway.start()
-    except ConfigError as exc:  # an --allow-from name that does not resolve
-        print(f"sipgw: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(
-            f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
+    failed = await _start(gateway)
+    if failed is not None:
+        return failed
     placing = loop.create_task(gateway.place_call(target))
     for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report
         loop.add_signal_handler(sig, lambda: gateway.sip.act(gateway.ua.shutdown))
@@ -273,18 +286,9 @@ async def _serve(startup: Startup) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, stop.set)
-    try:
-        host, port = await gateway.start()
-    except ConfigError as exc:  # an --allow-from name that does not resolve
-        print(f"sipgw: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
-        wanted = ", ".join(
-            f"{name.lower()}:{config.bind}:{config.tls_port if name == 'TLS' else config.sip_port}"
-            for name in config.transports
-        )
-        print(f"sipgw: error: cannot listen on {wanted}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    failed = await _start(gateway)
+    if failed is not None:
+        return failed
     # Move everything start-up allocated (imported modules, SDKs) out of the
     # collector's reach: full collections over ~100k such objects stalled the
     # event loop (and with it the 20 ms ticker) for 60-130 ms.

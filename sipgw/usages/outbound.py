@@ -148,9 +148,8 @@ class OutboundUsage:
             ptime=ctx.config.ptime,
         )
         offer = create_offer(media)
-        contact = ctx.config.contact(
-            from_uri.user or "sipgw", flow.transport, secure=from_uri.scheme == "sips"
-        )
+        secure = target.scheme == "sips" or from_uri.scheme == "sips"
+        contact = ctx.config.contact(from_uri.user or "sipgw", flow.transport, secure=secure)
         headers = Headers()
         headers.add("Via", str(ctx.new_via(flow)))
         for route in routes:
@@ -356,7 +355,7 @@ class OutboundUsage:
         self.ctx.transactions.send_stateless(data, flow)
 
     def _bye(self, dialog: Dialog, now: float) -> None:
-        via = self.ctx.new_via(dialog.request_flow())
+        via = self.ctx.new_via(dialog.request_flow(dialog.source.transport))
         bye, flow = dialog.next_request("BYE", via, user_agent=self.ctx.config.user_agent)
         self.ctx.transactions.send_request(bye, flow, now, _ignore)
 
