@@ -28,6 +28,7 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
+from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
@@ -86,11 +87,12 @@ def load_env_file(env_file: str | None) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Startup:
-    """What ``sipgw serve`` runs: the gateway's configuration and the agent."""
+    """What ``sipgw serve`` runs: the gateway's configuration, who may call, and the agent."""
 
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    access: AccessConfig = AccessConfig()
     registration: RegistrationSettings = RegistrationSettings()
     """The accounts to register."""
     account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
@@ -113,6 +115,12 @@ def prepare(args: argparse.Namespace) -> Startup:
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
     registration = load_registration_settings(values, AGENT_NAMES)
+    upstreams = [
+        host
+        for account in registration.accounts
+        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
+    ]
+    access = load_access_config(values, upstreams)
     agent = values["SIPGW_AGENT"]
     factories = {agent: make_agent_factory(values)}
     account_agents: dict[str, AgentFactory] = {}
@@ -121,7 +129,7 @@ def prepare(args: argparse.Namespace) -> Startup:
             if account.agent not in factories:
                 factories[account.agent] = AGENTS[account.agent](values)
             account_agents[account.name] = factories[account.agent]
-    return Startup(config, agent, factories[agent], registration, account_agents)
+    return Startup(config, agent, factories[agent], access, registration, account_agents)
 
 
 def raise_open_file_limit() -> int:
@@ -187,13 +195,22 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory, startup.registration, startup.account_agents)
+    gateway = Gateway(
+        config,
+        startup.agent_factory,
+        startup.access,
+        registration=startup.registration,
+        account_agents=startup.account_agents,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, stop.set)
     try:
         host, port = await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "

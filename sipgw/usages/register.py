@@ -161,8 +161,9 @@ class Binding:
         self.state: RegistrationState | None = None
         self.attempt_timer: Timer | None = None
         self.keepalive_timer: Timer | None = None
-        suffix = "" if self.flow.transport == "UDP" else f";transport={self.flow.transport.lower()}"
-        self.contact = SipUri.parse(f"sip:{self.aor.user}@{ctx.config.sent_by}{suffix}")
+        # Our address and port for the transport the REGISTERs use (RFC 3261 §10.2.1).
+        contact = ctx.config.contact(aor.user, self.flow.transport)
+        self.contact = SipUri.parse(contact.strip("<>"))
 
     @property
     def aor_text(self) -> str:
@@ -221,7 +222,7 @@ class RegisterUsage:
         """Send a REGISTER asking for ``expires``; with ``challenge``, answer it first."""
         config = self.ctx.config
         binding.cseq += 1
-        via = self.ctx.transactions.new_via(binding.flow.transport, config.sent_by)
+        via = self.ctx.new_via(binding.flow)
         headers = Headers()
         headers.add("Via", str(via))
         if binding.route is not None:

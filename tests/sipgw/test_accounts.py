@@ -170,7 +170,8 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     office, trunk = accounts_from(tmp_path, GOOD)
     registration = RegistrationSettings((office, trunk))
     default, trunk_agent = echo_factory(EchoSettings()), echo_factory(EchoSettings(delay_ms=0))
-    gateway = Gateway(GatewayConfig(), default, registration, {"trunk": trunk_agent})
+    agents = {"trunk": trunk_agent}
+    gateway = Gateway(GatewayConfig(), default, registration=registration, account_agents=agents)
 
     def call(to: str) -> CallInfo:
         return CallInfo(("c", "t"), NameAddr.parse("<sip:a@b>"), NameAddr.parse(to))

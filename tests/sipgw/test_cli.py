@@ -17,6 +17,7 @@ from sipgw.app.cli import Startup, build_parser, main, prepare
 from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import (
+    ACCESS,
     AGENT,
     ECHO,
     GATEWAY,
@@ -123,7 +124,8 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [*GATEWAY.settings, *REGISTRATION.settings, *AGENT.settings, *ECHO.settings]
+    sections = (GATEWAY, REGISTRATION, ACCESS, AGENT, ECHO)
+    assert flagged == [s for section in sections for s in section.settings]
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
