@@ -149,6 +149,12 @@ def prepare(args: argparse.Namespace) -> Startup:
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
     registration = load_registration_settings(values, AGENT_NAMES)
+    upstreams = [
+        host
+        for account in registration.accounts
+        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
+    ]
+    access = load_access_config(values, upstreams)
     agent = values["SIPGW_AGENT"]
     factories = {agent: make_agent_factory(values)}
     account_agents: dict[str, AgentFactory] = {}

@@ -454,3 +454,17 @@ def test_digest_answers_verify_and_refreshes_reuse_the_nonce(
     answer(again)
     assert verdicts[-2:] == [Verdict.STALE, Verdict.OK]
     assert reg.states() == [RegistrationState.REGISTERED]
+
+
+def test_via_and_contact_name_our_port_for_the_transport_used() -> None:
+    config = UserAgentConfig(
+        public_host="192.0.2.1", sip_port=5070, listeners=(("UDP", 5070), ("TLS", 5071))
+    )
+    ua = UserAgent(config, random.Random(1))
+    ua.register(RegistrationConfig(AOR, transport="TLS"), 0.0)
+    ((data, flow),) = ua.datagrams_to_send()
+    req = parse_message(data)
+    assert isinstance(req, SipRequest)
+    assert flow == Flow("TLS", ("pbx.example.com", 5061))
+    assert req.top_via.transport == "TLS" and req.top_via.sent_by == ("192.0.2.1", 5071)
+    assert str(req.contacts[0].uri) == "sip:1001@192.0.2.1:5071;transport=tls"
