@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from media.rtp import RtpPacket
+from media.session import MediaSession, StreamParams
 from media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
 
 KEY_A = bytes(range(KEY_LENGTH))
@@ -140,3 +141,50 @@ def test_keys_never_in_repr() -> None:
 def test_unusable_keying_is_refused(suite: str, key: bytes, mki: bytes, lifetime: int) -> None:
     with pytest.raises(ValueError):
         SrtpKeying(suite, key, mki, lifetime)
+
+
+# -- MediaSession with SRTP
+
+PEER = ("192.0.2.10", 40000)
+ATTACKER = ("198.51.100.66", 9999)
+
+
+def srtp_session(ours: SrtpKeying, theirs: SrtpKeying) -> MediaSession:
+    return MediaSession(StreamParams(remote=PEER, srtp=(ours, theirs)), now=0.0)
+
+
+def test_session_unprotects_what_it_receives_and_protects_what_it_sends() -> None:
+    ours, theirs = SrtpKeying(SUITES[0], KEY_A), SrtpKeying(SUITES[0], KEY_B)
+    session = srtp_session(ours, theirs)
+    peer = SrtpContext(outbound=theirs, inbound=ours)
+    for seq in range(1, 4):
+        session.receive(peer.protect(rtp(seq)) or b"", PEER, 0.02 * seq)
+    assert session.latched == PEER and session.srtp is not None
+    assert session.srtp.stats.unprotected == 3 and session.jitter.stats.received == 3
+    sent = session.packets_for(TONE)
+    assert len(sent) == 1 and RtpPacket.parse(peer.unprotect(sent[0]) or b"").payload == TONE
+
+
+def test_session_drops_forged_and_plain_packets_without_latching() -> None:
+    ours, theirs = SrtpKeying(SUITES[1], KEY_A), SrtpKeying(SUITES[1], KEY_B)
+    session = srtp_session(ours, theirs)
+    forger = SrtpContext(outbound=SrtpKeying(SUITES[1], bytes(30)), inbound=ours)
+    session.receive(forger.protect(rtp(1)) or b"", ATTACKER, 0.0)
+    session.receive(rtp(2), ATTACKER, 0.02)
+    assert session.latched is None and session.jitter.stats.received == 0
+    assert session.srtp is not None and session.srtp.stats.dropped == 2
+
+
+def test_session_update_rekeys_and_can_fall_back_to_plain_rtp() -> None:
+    ours, theirs = SrtpKeying(SUITES[0], KEY_A), SrtpKeying(SUITES[0], KEY_B)
+    session = srtp_session(ours, theirs)
+    new_theirs = SrtpKeying(SUITES[0], KEY_B[::-1])
+    session.update(StreamParams(remote=PEER, srtp=(ours, new_theirs)), now=1.0)
+    peer = SrtpContext(outbound=new_theirs, inbound=ours)
+    session.receive(peer.protect(rtp(1)) or b"", PEER, 1.0)
+    assert session.srtp is not None and session.srtp.stats.unprotected == 1
+    session.update(StreamParams(remote=PEER), now=2.0)
+    assert session.srtp is None
+    session.receive(rtp(2), PEER, 2.0)
+    assert session.jitter.stats.received == 2  # the plain packet was taken
+    assert RtpPacket.parse(session.packets_for(TONE)[0]).payload == TONE  # sent in the clear

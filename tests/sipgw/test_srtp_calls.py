@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 
 from sipgw.addressing import Flow
+from sipgw.app.callhandle import stream_params
 from sipgw.events import CallOffered, MediaUpdated
 from sipgw.message import SipResponse
 from sipgw.sdes import SrtpPolicy
@@ -143,3 +145,17 @@ def test_reinvite_with_an_srtp_offer_the_call_may_not_use_is_488() -> None:
     ok = answered(h, OVER_UDP, SDP_OFFER)
     h.feed(invite(cseq=2, to_tag=ok.to.tag, body=srtp_offer()), OVER_UDP)
     assert 488 in h.statuses()
+
+
+def test_stream_params_carry_both_keys_with_mki_and_lifetime() -> None:
+    h = Harness()
+    answered(h, OVER_TLS, srtp_offer(f"1 AES_CM_128_HMAC_SHA1_32 inline:{KEY_1}|2^31|258:2"))
+    media = h.offered().media
+    assert media is not None and media.srtp is not None
+    params = stream_params(media)
+    assert params.srtp is not None
+    ours, theirs = params.srtp
+    assert ours.suite == theirs.suite == "AES_CM_128_HMAC_SHA1_32"
+    assert ours.key == media.srtp.local.key_salt and ours.mki == b""
+    assert (theirs.key, theirs.mki, theirs.lifetime) == (bytes(range(30)), b"\x01\x02", 2**31)
+    assert stream_params(dataclasses.replace(media, srtp=None)).srtp is None
