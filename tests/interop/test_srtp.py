@@ -1,4 +1,4 @@
-"""SRTP (SDES) against a real baresip with ``mediaenc=srtp-mand``: the echoed tone, and the policy."""
+"""SRTP (SDES) against a real baresip with ``mediaenc=srtp-mand``: echoed tone, and policy."""
 
 from __future__ import annotations
 
