@@ -30,6 +30,7 @@ accepted; ``UNENCRYPTED_SRTP``, ``UNAUTHENTICATED_SRTP``, ``KDR=``,
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from sipgw.errors import SdpError
@@ -57,6 +58,7 @@ KEY_SALT_LENGTH = 30
 MIN_LIFETIME = 2**20
 
 _IGNORABLE_PARAMS = ("WSH=",)
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 class SrtpPolicy(enum.Enum):
@@ -133,7 +135,9 @@ def crypto_unusable_reason(crypto: CryptoAttribute) -> str | None:
         return f"key lifetime {key.lifetime} is shorter than 2^20 packets"
     for param in crypto.session_params:
         if not param.startswith("-") and not param.upper().startswith(_IGNORABLE_PARAMS):
-            return f"session parameter {param} not supported"
+            name = param.partition("=")[0]
+            shown = name if _PARAM_NAME.fullmatch(name) else "?"
+            return f"session parameter {shown} not supported"
     return None
 
 

@@ -243,7 +243,7 @@ class InlineKey:
         """
         method, colon, info = value.partition(":")
         if not colon or method.lower() != "inline":
-            raise SdpError(f"SDES key method {method!r} is not inline", 488)
+            raise SdpError("SDES key method is not inline", 488)
         fields = info.split("|")
         if len(fields) > 3:
             raise SdpError("SDES inline key has too many '|' fields", 488)
@@ -273,7 +273,7 @@ class InlineKey:
                 lifetime = 2**number if power else number
                 lifetime_text = extra
             else:
-                raise SdpError(f"SDES inline key has a bad field {extra!r}", 488)
+                raise SdpError("SDES inline key has a bad lifetime or MKI field", 488)
         return cls(key_salt, lifetime, mki, lifetime_text)
 
     def __str__(self) -> str:

@@ -63,7 +63,10 @@ def test_policy_decides_before_the_call_is_offered(
         h.feed(invite(body=body), flow)
         offered = [e for e in h.events if isinstance(e, CallOffered)]
         if status == 488:
-            assert 488 in h.statuses() and not offered  # no call, so no agent session
+            (refused,) = [r for r in h.responses() if r.status == 488]
+            assert not offered  # no call, so no agent session
+            warning = refused.headers.get("Warning") or ""
+            assert "SRTP" in warning and warning.count('"') == 2, warning
         else:
             assert h.statuses() == [100] and len(offered) == 1
 
