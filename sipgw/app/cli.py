@@ -28,6 +28,7 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
+from sipgw.app.access import AccessConfig, load_access_config
 from sipgw.app.agents import make_agent_factory
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.settings import ConfigError
@@ -85,11 +86,12 @@ def load_env_file(env_file: str | None) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Startup:
-    """What ``sipgw serve`` runs: the gateway's configuration and the agent."""
+    """What ``sipgw serve`` runs: the gateway's configuration, who may call, and the agent."""
 
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    access: AccessConfig = AccessConfig()
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -107,7 +109,8 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
-    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values))
+    access = load_access_config(values)
+    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values), access)
 
 
 def raise_open_file_limit() -> int:
@@ -173,13 +176,16 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory)
+    gateway = Gateway(config, startup.agent_factory, startup.access)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, stop.set)
     try:
         host, port = await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "
