@@ -13,6 +13,7 @@ from sipgw.testing.audio import analyse
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.process import running_processes
+from sipgw.testing.tls import make_ca, make_server_cert
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -52,6 +53,32 @@ def check_echoed_srtp_call(gw: GatewayProcess, caller: Baresip, target: str) -> 
     assert protected > 100 and unprotected > 100 and dropped == 0, log
     caller_log = caller.log_path.read_text(errors="replace")
     assert "RTP/SAVP" in caller_log and "a=crypto:" in caller_log, caller_log[-2000:]
+
+
+def test_srtp_call_over_tls_by_default(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """The issue's case (Twilio secure trunking): TLS signalling, SRTP media, default policy."""
+    ca = make_ca(tmp_workdir / "pki")
+    cert = make_server_cert(ca, tmp_workdir / "pki", "gateway")
+    tls = {
+        "SIPGW_TRANSPORTS": "udp,tls",
+        "SIPGW_TLS_PORT": "0",
+        "SIPGW_TLS_CERT": str(cert.cert),
+        "SIPGW_TLS_KEY": str(cert.key),
+    }
+    source = tone_wav(1000, 30, -9.0, lead_silence=0.3)
+    with (
+        GatewayProcess(tmp_workdir, extra_env=tls) as gw,
+        Baresip(
+            tmp_workdir,
+            "a",
+            user="a",
+            source_wav=source,
+            tls_ca=ca.cert,
+            **SRTP_CALLER,  # type: ignore[arg-type]
+        ) as caller,
+    ):
+        check_echoed_srtp_call(gw, caller, f"sip:echo@127.0.0.1:{gw.tls_port};transport=tls")
+    assert "SIP/2.0/TLS" in caller.log_path.read_text(errors="replace")
 
 
 def test_srtp_call_over_udp_when_the_operator_allows_it(
