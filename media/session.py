@@ -12,6 +12,13 @@ another source only takes over after the latched one has been silent for
 :data:`RELATCH_SILENCE` seconds and the newcomer has sent
 :data:`RELATCH_PACKETS` packets in sequence. Packets from a source that is
 not latched are dropped.
+
+SRTP (when ``StreamParams.srtp`` is set): every packet received is
+authenticated and decrypted before anything else looks at it, so a packet
+that fails (tampered, replayed, from someone without the key) is counted in
+:attr:`MediaSession.srtp` and dropped, and can never latch a source; every
+packet sent is protected. A re-negotiation rekeys only the direction whose key
+changed (:meth:`media.srtp.SrtpContext.rekey`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
 from media.rtp import RtpPacket, RtpParseError
 from media.sender import RtpStreamSender
+from media.srtp import SrtpContext, SrtpKeying
 
 __all__ = ["RELATCH_PACKETS", "RELATCH_SILENCE", "MediaSession", "MediaStats", "StreamParams"]
 
@@ -51,6 +59,8 @@ class StreamParams:
         ptime_ms: packetization of what we send.
         send: whether we may send media (our direction includes send).
         receive: whether the peer will send media to us.
+        srtp: ``(ours, theirs)``: the keying we protect with and the one we
+            unprotect with, when the stream is SRTP; None for plain RTP.
     """
 
     remote: Address
@@ -60,6 +70,7 @@ class StreamParams:
     ptime_ms: int = 20
     send: bool = True
     receive: bool = True
+    srtp: tuple[SrtpKeying, SrtpKeying] | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +113,7 @@ class MediaSession:
         "params",
         "remote",
         "sender",
+        "srtp",
         "stats",
     )
 
@@ -145,6 +157,10 @@ class MediaSession:
         self._candidate: Address | None = None
         self._candidate_seq = 0
         self._candidate_count = 0
+        self.srtp: SrtpContext | None = None
+        """The call's SRTP, with its counters of dropped packets; None for plain RTP."""
+        if params.srtp is not None:
+            self.srtp = SrtpContext(*params.srtp)
 
     # ------------------------------------------------------------------ inbound
 
@@ -159,6 +175,11 @@ class MediaSession:
         if not is_audio and payload_type != self.params.telephone_event_pt:
             self.stats.unknown_payload += 1  # comfort noise, RTCP on the RTP port, ...
             return
+        if self.srtp is not None:
+            plain = self.srtp.unprotect(data)
+            if plain is None:
+                return  # counted in self.srtp.stats
+            data = plain
         try:
             packet = RtpPacket.parse(data)
         except RtpParseError:
@@ -240,7 +261,12 @@ class MediaSession:
         if frame is not None and self._to_ulaw:
             frame = g711.ulaw_to_alaw(frame)
         self.stats.frames_out += 1
-        return self.sender.push_frame(frame)
+        packets = self.sender.push_frame(frame)
+        srtp = self.srtp
+        if srtp is None:
+            return packets
+        protected = [srtp.protect(packet) for packet in packets]
+        return [packet for packet in protected if packet is not None]
 
     def can_send_early(self) -> bool:
         """Whether the next tick's packet may go out now (the talkspurt fast path).
@@ -269,7 +295,7 @@ class MediaSession:
     # ------------------------------------------------------------------ control
 
     def update(self, params: StreamParams, now: float) -> None:
-        """Apply a re-negotiation (re-INVITE/UPDATE) at ``now``: address, codec, direction.
+        """Apply a re-negotiation (re-INVITE/UPDATE) at ``now``: address, codec, direction, keys.
 
         The sender keeps its SSRC, sequence and timestamp (RFC 3550 §5.1 allows
         a payload type change within a stream). When the peer is expected to
@@ -296,6 +322,12 @@ class MediaSession:
             self.jitter = JitterBuffer(self.jitter_config)
             self.ingress = IngressAudio(params.codec)
         self._to_ulaw = params.codec == "PCMA"
+        if params.srtp is None:
+            self.srtp = None
+        elif self.srtp is None:
+            self.srtp = SrtpContext(*params.srtp)
+        else:
+            self.srtp.rekey(*params.srtp)
         self.sender.payload_type = params.payload_type
         self.sender.codec = params.codec
         self.sender.telephone_event_pt = params.telephone_event_pt

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipgw import __version__
+from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
 
 __all__ = ["UserAgentConfig"]
@@ -31,6 +32,8 @@ class UserAgentConfig:
         min_session_expires: our Min-SE for RFC 4028 session timers, seconds.
         user_agent: the User-Agent / Server header value.
         timers: SIP timer base values (T1, T2, T4).
+        srtp_policy: when calls may use SRTP, by signalling transport
+            (:mod:`sipgw.sdes`).
     """
 
     public_host: str
@@ -45,6 +48,7 @@ class UserAgentConfig:
     min_session_expires: int = 90
     user_agent: str = f"sipgw/{__version__}"
     timers: TimerValues = field(default_factory=TimerValues)
+    srtp_policy: SrtpPolicy = SrtpPolicy.TLS_ONLY
 
     @property
     def sent_by(self) -> str:

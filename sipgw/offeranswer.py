@@ -14,9 +14,13 @@ Answering (:func:`answer_offer`, RFC 3264 §6):
    with port 0, keeping its media type, proto and one format (§6, §8.2).
 2. Usable means: ``audio``, port not 0, proto ``RTP/AVP`` or ``RTP/AVPF``, and
    at least one of our codecs at 8000 Hz, found by static payload type or by
-   ``a=rtpmap`` name. ``RTP/SAVP`` and ``UDP/TLS/RTP/SAVPF`` need SRTP, which
-   we do not do yet; ``RTP/AVP`` with ``a=crypto`` is "best-effort" SRTP and is
-   answered as plain RTP without ``a=crypto``.
+   ``a=rtpmap`` name. ``RTP/SAVP`` and ``RTP/SAVPF`` (SRTP keyed by SDES,
+   RFC 4568) are usable when the call may use SRTP (``LocalMedia.srtp``, see
+   :mod:`sipgw.sdes`) and one ``a=crypto`` line is one we can honour: the
+   answer keeps the proto and carries that line's tag and suite with our own
+   fresh key (RFC 4568 §7.1.2). ``UDP/TLS/RTP/SAVP(F)`` needs DTLS-SRTP, which
+   we do not do. ``RTP/AVP`` with ``a=crypto`` is "best-effort" SRTP and is
+   answered as plain RTP without ``a=crypto``, unless SRTP is required.
 3. We answer one codec (our preference order, default PCMU then PCMA) using
    the offerer's payload type number (§6.1), plus telephone-event/8000 if it
    was offered and we want it. ICE, ``rtcp-fb``, ``ssrc``, ``mid`` and
@@ -36,12 +40,22 @@ example no ``c=`` for the audio stream).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sipgw.errors import SdpError
+from sipgw.sdes import (
+    KEY_SALT_LENGTH,
+    SUPPORTED_SUITES,
+    NegotiatedSrtp,
+    SrtpUse,
+    acceptable_crypto,
+    crypto_unusable_reason,
+)
 from sipgw.sdp import (
     DIRECTIONS,
     Connection,
+    CryptoAttribute,
+    InlineKey,
     MediaDescription,
     Origin,
     SessionDescription,
@@ -69,7 +83,8 @@ TELEPHONE_EVENT_PT = 101
 DEFAULT_TELEPHONE_EVENTS = "0-16"
 
 _RTP_PROTOS = frozenset({"RTP/AVP", "RTP/AVPF"})
-_SRTP_PROTOS = frozenset({"RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"})
+_SDES_PROTOS = frozenset({"RTP/SAVP", "RTP/SAVPF"})
+_DTLS_PROTOS = frozenset({"UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"})
 _UNSPECIFIED_ADDRESSES = frozenset({"0.0.0.0", "::"})
 _DEFAULT_PTIME = 20
 _PTIME = re.compile(r"([0-9]{1,5})(?:\.[0-9]{1,6})?")
@@ -102,6 +117,10 @@ class LocalMedia:
             in our SDP), and the one we send when the peer does not ask for one.
         direction: what we are willing to do: ``sendrecv``, or ``sendonly`` /
             ``inactive`` to put the peer on hold (RFC 3264 §8.4).
+        srtp: what this call may do with SRTP (from the operator's policy and
+            the signalling transport, :func:`sipgw.sdes.srtp_use`).
+        srtp_key: our SRTP master key and salt (30 random bytes) for the
+            ``a=crypto`` we send; needed unless ``srtp`` is ``OFF``; never in ``repr``.
     """
 
     address: str
@@ -112,13 +131,16 @@ class LocalMedia:
     telephone_event: bool = True
     ptime: int = 20
     direction: str = "sendrecv"
+    srtp: SrtpUse = SrtpUse.OFF
+    srtp_key: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         """Reject settings no SDP could carry.
 
         Raises:
             ValueError: an unsupported codec, no codec, a port outside
-                1..65535, a non-positive ptime or an unknown direction.
+                1..65535, a non-positive ptime, an unknown direction, or SRTP
+            allowed without a 30-byte key.
         """
         unknown = [c for c in self.codecs if c.upper() not in SUPPORTED_CODECS]
         if not self.codecs or unknown:
@@ -129,6 +151,8 @@ class LocalMedia:
             raise ValueError(f"ptime must be positive: {self.ptime}")
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}: {self.direction!r}")
+        if self.srtp is not SrtpUse.OFF and len(self.srtp_key) != KEY_SALT_LENGTH:
+            raise ValueError(f"srtp_key must be {KEY_SALT_LENGTH} bytes when SRTP may be used")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +178,7 @@ class NegotiatedAudio:
             ``inactive``.
         rtcp_mux: whether RTP and RTCP share the port (RFC 5761).
         media_index: which ``m=`` line carries the audio.
+        srtp: the SDES keying both ways when the stream is SRTP, else None.
     """
 
     remote_address: str
@@ -166,6 +191,7 @@ class NegotiatedAudio:
     direction: str
     rtcp_mux: bool
     media_index: int
+    srtp: NegotiatedSrtp | None = None
 
     @property
     def sends(self) -> bool:
@@ -191,10 +217,11 @@ def answer_offer(
         The answer to send, and what was agreed for the audio stream.
 
     Raises:
-        SdpError: status_hint 488 if no audio stream is acceptable, 400 if the
-            accepted stream has no ``c=`` line.
+        SdpError: status_hint 488 if no audio stream is acceptable (including
+            an SRTP stream the call may not use, or whose ``a=crypto`` lines
+            we cannot honour), 400 if the accepted stream has no ``c=`` line.
     """
-    index, media, (name, pt) = _choose_stream(offer, local.codecs)
+    index, media, (name, pt), crypto = _choose_stream(offer, local)
     connection = offer.connection_for(media)
     if connection is None:
         raise SdpError(f"SDP offer has no c= line for m={index}", status_hint=400)
@@ -218,6 +245,14 @@ def answer_offer(
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
+    srtp = None
+    if crypto is not None:
+        # RFC 4568 §7.1.2: the offer's tag and suite, our own key.
+        ours = InlineKey(local.srtp_key)
+        srtp = NegotiatedSrtp(crypto.tag, crypto.suite, local=ours, remote=crypto.keys[0])
+        accepted.attributes.append(
+            ("crypto", str(CryptoAttribute(crypto.tag, crypto.suite, (ours,))))
+        )
     accepted.attributes.append((direction, None))
     answer = _session(local)
     answer.media = [accepted if i == index else _rejected(m) for i, m in enumerate(offer.media)]
@@ -232,6 +267,7 @@ def answer_offer(
         direction=direction,
         rtcp_mux=rtcp_mux,
         media_index=index,
+        srtp=srtp,
     )
     return answer, negotiated
 
@@ -241,7 +277,9 @@ def create_offer(local: LocalMedia) -> SessionDescription:
 
     One audio line over RTP/AVP with every codec of ``local`` at its static
     payload type, telephone-event at payload type 101 if enabled, ``a=ptime``
-    and ``local.direction``.
+    and ``local.direction``. When the call offers SRTP (``local.srtp``), the
+    line is RTP/SAVP with one ``a=crypto`` per supported suite, 80-bit tag
+    first, tags 1, 2, ... and our key (RFC 4568 §5.1).
 
     Args:
         local: our address, port, codecs and session id/version.
@@ -258,6 +296,10 @@ def create_offer(local: LocalMedia) -> SessionDescription:
         attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
         attributes.append(("fmtp", f"{te_pt} {DEFAULT_TELEPHONE_EVENTS}"))
     attributes.append(("ptime", str(local.ptime)))
+    if local.srtp.offers_srtp:
+        key = InlineKey(local.srtp_key)
+        for tag, suite in enumerate(SUPPORTED_SUITES, start=1):
+            attributes.append(("crypto", str(CryptoAttribute(tag, suite, (key,)))))
     attributes.append((local.direction, None))
     formats = [str(SUPPORTED_CODECS[c]) for c in codecs]
     if te_pt is not None:
@@ -265,7 +307,11 @@ def create_offer(local: LocalMedia) -> SessionDescription:
     offer = _session(local)
     offer.media = [
         MediaDescription(
-            media="audio", port=local.port, proto="RTP/AVP", formats=formats, attributes=attributes
+            media="audio",
+            port=local.port,
+            proto="RTP/SAVP" if local.srtp.offers_srtp else "RTP/AVP",
+            formats=formats,
+            attributes=attributes,
         )
     ]
     return offer
@@ -283,7 +329,8 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
 
     Raises:
         SdpError: status_hint 488 if the answer does not match the offer (a
-            different number of ``m=`` lines, no offered G.711 payload type) or
+            different number of ``m=`` lines, no offered G.711 payload type, an
+            SRTP answer without a usable ``a=crypto`` for one of our tags) or
             rejects our audio stream; 400 if it has no ``c=`` for the stream.
     """
     # RFC 3264 §6: the answer has exactly one m= line per offered m= line.
@@ -293,7 +340,9 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             status_hint=488,
         )
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if _unusable_reason(ours) is not None or _pick_codec(ours, tuple(SUPPORTED_CODECS)) is None:
+        if _unusable_reason(ours, SrtpUse.PREFERRED) is not None:
+            continue
+        if _pick_codec(ours, tuple(SUPPORTED_CODECS)) is None:
             continue
         if theirs.port == 0:
             continue  # RFC 3264 §8.2: this stream was rejected; try the next one.
@@ -309,6 +358,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         rtcp_mux = (
             ours.attribute("rtcp-mux") is not None and theirs.attribute("rtcp-mux") is not None
         )
+        srtp = _answered_srtp(ours, theirs, index) if ours.proto.upper() in _SDES_PROTOS else None
         return NegotiatedAudio(
             remote_address=connection.address,
             remote_port=theirs.port,
@@ -320,6 +370,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             direction=_FLAGS_TO_DIRECTION[(we_send and they_receive, we_receive and they_send)],
             rtcp_mux=rtcp_mux,
             media_index=index,
+            srtp=srtp,
         )
     raise SdpError("SDP answer rejected our audio stream (port 0)", status_hint=488)
 
@@ -360,29 +411,41 @@ def _rejected(media: MediaDescription) -> MediaDescription:
     )
 
 
-def _unusable_reason(media: MediaDescription) -> str | None:
+def _unusable_reason(media: MediaDescription, srtp: SrtpUse) -> str | None:
     if media.media.lower() != "audio":
         return f"{media.media} not wanted"
     if media.port == 0:
         return "audio rejected by the offerer (port 0)"
     proto = media.proto.upper()
-    if proto in _SRTP_PROTOS:
-        return f"{media.proto} needs SRTP"
+    if proto in _SDES_PROTOS:
+        if not srtp.answers_srtp:
+            return f"{media.proto} (SRTP) not allowed on this call"
+        try:
+            acceptable_crypto(media)
+        except SdpError as exc:
+            return str(exc)
+        return None
+    if proto in _DTLS_PROTOS:
+        return f"{media.proto} needs DTLS-SRTP"
     if proto not in _RTP_PROTOS:
         return f"unsupported proto {media.proto}"
+    if srtp is SrtpUse.REQUIRED:
+        return f"{media.proto} (plain RTP) refused: SRTP is required"
     return None
 
 
 def _choose_stream(
-    offer: SessionDescription, codecs: tuple[str, ...]
-) -> tuple[int, MediaDescription, tuple[str, int]]:
-    """Return the first usable audio stream of ``offer`` and our codec for it."""
+    offer: SessionDescription, local: LocalMedia
+) -> tuple[int, MediaDescription, tuple[str, int], CryptoAttribute | None]:
+    """Return the first usable audio stream of ``offer``, our codec and its crypto line."""
     reasons: list[str] = []
+    codecs = local.codecs
     for index, media in enumerate(offer.media):
-        reason = _unusable_reason(media)
+        reason = _unusable_reason(media, local.srtp)
         codec = None if reason else _pick_codec(media, codecs)
         if codec is not None:
-            return index, media, codec
+            sdes = media.proto.upper() in _SDES_PROTOS
+            return index, media, codec, acceptable_crypto(media) if sdes else None
         reasons.append(f"m={index} {reason or 'no ' + '/'.join(codecs) + ' at 8000 Hz'}")
     detail = "; ".join(reasons) if reasons else "no m= lines"
     raise SdpError(f"SDP offer has no acceptable audio stream ({detail})", status_hint=488)
@@ -427,6 +490,26 @@ def _answered_codec(
         if name is not None and _g711_name(answered.get(pt, offered[pt])) == name:
             return name, pt
     raise SdpError(f"SDP answer m={index} has no G.711 payload type that we offered", 488)
+
+
+def _answered_srtp(ours: MediaDescription, theirs: MediaDescription, index: int) -> NegotiatedSrtp:
+    """The keying of an SRTP answer to our SRTP offer (RFC 4568 §7.1.3)."""
+    offered = {c.tag: c for c in ours.crypto() if isinstance(c, CryptoAttribute)}
+    reasons: list[str] = []
+    for crypto in theirs.crypto():
+        if isinstance(crypto, SdpError):
+            reasons.append(str(crypto))
+            continue
+        mine = offered.get(crypto.tag)
+        if mine is None or mine.suite != crypto.suite:
+            reasons.append(f"tag {crypto.tag} {crypto.suite} was not offered")
+            continue
+        reason = crypto_unusable_reason(crypto)
+        if reason is None:
+            return NegotiatedSrtp(crypto.tag, crypto.suite, mine.keys[0], crypto.keys[0])
+        reasons.append(f"tag {crypto.tag}: {reason}")
+    detail = "; ".join(reasons) or "no a=crypto line"
+    raise SdpError(f"SDP answer m={index} has no usable SDES crypto ({detail})", 488)
 
 
 def _answered_telephone_event(ours: MediaDescription, theirs: MediaDescription) -> int | None:

@@ -31,6 +31,8 @@ so ``SessionDescription.parse(sd.serialize()) == sd`` for every parsed ``sd``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 
@@ -40,6 +42,8 @@ __all__ = [
     "DIRECTIONS",
     "STATIC_PAYLOAD_TYPES",
     "Connection",
+    "CryptoAttribute",
+    "InlineKey",
     "MediaDescription",
     "Origin",
     "SessionDescription",
@@ -205,6 +209,126 @@ class Connection:
         return f"{self.nettype} {self.addrtype} {self.address}"
 
 
+_CRYPTO_TAG = re.compile(r"[0-9]{1,9}")
+_CRYPTO_SUITE = re.compile(r"[A-Za-z0-9_]{1,64}")
+_LIFETIME = re.compile(r"(2\^)?([0-9]{1,20})")
+_MKI = re.compile(r"([0-9]{1,20}):([0-9]{1,3})")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+@dataclass(frozen=True, slots=True)
+class InlineKey:
+    """One ``inline:`` key parameter of an ``a=crypto`` line (RFC 4568 §6.1, §9.2).
+
+    Attributes:
+        key_salt: the master key and salt, decoded; never shown in ``repr``.
+        lifetime: the most packets the key may protect (``2^n`` written as
+            the number), or None when not given.
+        mki: ``(value, length in bytes)`` of the Master Key Identifier, or None.
+    """
+
+    key_salt: bytes = field(repr=False)
+    lifetime: int | None = None
+    mki: tuple[int, int] | None = None
+    lifetime_text: str | None = field(default=None, repr=False, compare=False)
+    """The lifetime as written (``2^31`` or ``2147483648``), kept for round trips."""
+
+    @classmethod
+    def parse(cls, value: str) -> InlineKey:
+        """Parse ``inline:<key||salt>[|lifetime][|MKI:length]``.
+
+        Raises:
+            SdpError: another key method, bad base64, a bad lifetime or MKI
+                (status_hint 488: the line is unusable, not the SDP).
+        """
+        method, colon, info = value.partition(":")
+        if not colon or method.lower() != "inline":
+            raise SdpError("SDES key method is not inline", 488)
+        fields = info.split("|")
+        if len(fields) > 3:
+            raise SdpError("SDES inline key has too many '|' fields", 488)
+        encoded = fields[0]
+        if not _BASE64.fullmatch(encoded):
+            raise SdpError("SDES key is not base64", 488)
+        try:
+            key_salt = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise SdpError("SDES key is not base64", 488) from None
+        lifetime: int | None = None
+        lifetime_text: str | None = None
+        mki: tuple[int, int] | None = None
+        for extra in fields[1:]:
+            mki_match = _MKI.fullmatch(extra)
+            life_match = _LIFETIME.fullmatch(extra)
+            if mki_match and mki is None:
+                # RFC 4568 §9.2: mki-length is 1 to 128 bytes; the value must fit in it.
+                mki_value, mki_length = int(mki_match.group(1)), int(mki_match.group(2))
+                if not 1 <= mki_length <= 128 or mki_value >= 256**mki_length:
+                    raise SdpError(f"SDES MKI {extra!r} does not fit its length", 488)
+                mki = (mki_value, mki_length)
+            elif life_match and lifetime is None and mki is None:
+                power, number = life_match.group(1), int(life_match.group(2))
+                if power and number > 64:
+                    raise SdpError(f"SDES lifetime {extra!r} is out of range", 488)
+                lifetime = 2**number if power else number
+                lifetime_text = extra
+            else:
+                raise SdpError("SDES inline key has a bad lifetime or MKI field", 488)
+        return cls(key_salt, lifetime, mki, lifetime_text)
+
+    def __str__(self) -> str:
+        """Return ``inline:...`` as it goes on the ``a=crypto`` line."""
+        text = "inline:" + base64.b64encode(self.key_salt).decode("ascii")
+        if self.lifetime is not None:
+            text += "|" + (self.lifetime_text or str(self.lifetime))
+        if self.mki is not None:
+            text += f"|{self.mki[0]}:{self.mki[1]}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class CryptoAttribute:
+    """An SDES ``a=crypto`` attribute (RFC 4568 §9.1).
+
+    ``a=crypto:<tag> <crypto-suite> <key-params> [<session-param> ...]``, where
+    the key parameters are ``;``-separated ``inline:`` keys.
+
+    Attributes:
+        tag: the decimal tag that pairs an answer's line with the offer's.
+        suite: the crypto suite name, e.g. ``AES_CM_128_HMAC_SHA1_80``.
+        keys: the key parameters, at least one.
+        session_params: the session parameters (``KDR=``, ``WSH=``,
+            ``UNENCRYPTED_SRTP``, ...), as written.
+    """
+
+    tag: int
+    suite: str
+    keys: tuple[InlineKey, ...]
+    session_params: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> CryptoAttribute:
+        """Parse the value of an ``a=crypto`` line (the text after ``crypto:``).
+
+        Raises:
+            SdpError: the line does not follow RFC 4568 §9.1 (status_hint 488:
+                an offer may carry other, usable crypto lines).
+        """
+        tokens = value.split()
+        if len(tokens) < 3:
+            raise SdpError("SDES crypto line needs tag, suite and key params", 488)
+        tag_text, suite, key_params, *params = tokens
+        if not _CRYPTO_TAG.fullmatch(tag_text) or not _CRYPTO_SUITE.fullmatch(suite):
+            raise SdpError("SDES crypto line has a bad tag or suite", 488)
+        keys = tuple(InlineKey.parse(p) for p in key_params.split(";"))
+        return cls(int(tag_text), suite, keys, tuple(params))
+
+    def __str__(self) -> str:
+        """Return the attribute value (what follows ``a=crypto:``)."""
+        keys = ";".join(str(key) for key in self.keys)
+        return " ".join([str(self.tag), self.suite, keys, *self.session_params])
+
+
 @dataclass(slots=True)
 class MediaDescription:
     """One media section: an ``m=`` line and the lines that follow it (RFC 8866 §5.14).
@@ -282,6 +406,17 @@ class MediaDescription:
     def attributes_named(self, name: str) -> list[str]:
         """Return the values of every ``a=<name>`` line, in order (``""`` for flags)."""
         return _all(self.attributes, name)
+
+    def crypto(self) -> list[CryptoAttribute | SdpError]:
+        """Return each ``a=crypto`` line (RFC 4568) parsed, or the error that
+        makes it unusable, in order; one bad line does not spoil the others."""
+        out: list[CryptoAttribute | SdpError] = []
+        for value in self.attributes_named("crypto"):
+            try:
+                out.append(CryptoAttribute.parse(value))
+            except SdpError as exc:
+                out.append(exc)
+        return out
 
     def payload_types(self) -> list[int]:
         """Return the formats that are valid RTP payload types (0..127), in order."""

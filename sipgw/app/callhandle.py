@@ -5,6 +5,8 @@ media session and agent. The shared ticker calls :meth:`CallHandle.tick`
 every 20 ms; the agent controls the call through it (hang up, transfer, DTMF).
 It also keeps the call's two timers: the RTP timeout, re-armed from the media
 session's last arrival, and the longest call duration (one ``call_at``).
+:func:`stream_params` turns what offer/answer agreed (SRTP keys included) into
+the media session's parameters.
 """
 
 from __future__ import annotations
@@ -17,16 +19,44 @@ from typing import Protocol
 
 from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
-from media.session import MediaSession
+from media.session import MediaSession, StreamParams
+from media.srtp import SrtpKeying
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.call import CallInfo
 from sipgw.errors import SipError
+from sipgw.offeranswer import NegotiatedAudio
+from sipgw.sdp import InlineKey
 from sipgw.useragent import UserAgent
 
-__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "CallOwner"]
+__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "CallOwner", "stream_params"]
 
 TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
+
+
+def _keying(suite: str, key: InlineKey) -> SrtpKeying:
+    mki = b"" if key.mki is None else key.mki[0].to_bytes(key.mki[1], "big")
+    return SrtpKeying(suite, key.key_salt, mki, key.lifetime)
+
+
+def stream_params(media: NegotiatedAudio) -> StreamParams:
+    """The media session's parameters for what offer/answer agreed."""
+    srtp = None
+    if media.srtp is not None:
+        srtp = (
+            _keying(media.srtp.suite, media.srtp.local),
+            _keying(media.srtp.suite, media.srtp.remote),
+        )
+    return StreamParams(
+        remote=(media.remote_address, media.remote_port),
+        codec=media.codec,
+        payload_type=media.payload_type,
+        telephone_event_pt=media.telephone_event_pt,
+        ptime_ms=media.ptime,
+        send=media.sends,
+        receive=media.receives,
+        srtp=srtp,
+    )
 
 
 class CallOwner(Protocol):

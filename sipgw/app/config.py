@@ -54,6 +54,8 @@ class GatewayConfig:
     """Seconds between ``stats {json}`` log lines; 0 = none."""
     log_level: str = "INFO"
     """The logging level name."""
+    srtp: str = "tls-only"
+    """When calls use SRTP (``SIPGW_SRTP``, :class:`sipgw.sdes.SrtpPolicy`)."""
 
 
 def load_gateway_config(values: SettingValues) -> GatewayConfig:
@@ -81,6 +83,7 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
         stats_interval=values["SIPGW_STATS_INTERVAL"],
         log_level=values["SIPGW_LOG_LEVEL"],
+        srtp=values["SIPGW_SRTP"],
     )
     if config.jitter_min_ms > config.jitter_max_ms:
         raise ConfigError("SIPGW_JITTER_MIN_MS must not exceed SIPGW_JITTER_MAX_MS")

@@ -25,11 +25,11 @@ from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
-from media.session import MediaSession, StreamParams
+from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
-from sipgw.app.callhandle import CallHandle, CallLog
+from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
@@ -49,6 +49,7 @@ from sipgw.events import (
     TransferUpdated,
 )
 from sipgw.offeranswer import NegotiatedAudio
+from sipgw.sdes import SrtpPolicy
 from sipgw.useragent import UserAgent, UserAgentConfig
 
 __all__ = ["CallHandle", "Gateway", "PREPARE_TIMEOUT"]
@@ -74,6 +75,17 @@ class _MediaTotals:
         self.jb_lost += jb.lost
         self.jb_late += jb.late
         self.jb_concealed += jb.concealed_frames
+
+
+def _srtp_summary(session: MediaSession) -> str:
+    """The SRTP part of the end-of-call media line (counts only, never keys)."""
+    if session.srtp is None:
+        return ""
+    s = session.srtp.stats
+    return (
+        f", SRTP protected {s.protected}, unprotected {s.unprotected}, dropped {s.dropped} "
+        f"(auth {s.auth_failed}, replay {s.replayed}, expired {s.expired}, other {s.other_errors})"
+    )
 
 
 class Gateway:
@@ -154,6 +166,7 @@ class Gateway:
                     sip_port=sip_port,
                     listeners=tuple(ports.items()),
                     max_calls=config.max_calls,
+                    srtp_policy=SrtpPolicy(config.srtp),
                 ),
                 access=policy,
             )
@@ -397,15 +410,8 @@ class Gateway:
         handle.agent.on_answered()
 
     def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None:
-        params = StreamParams(
-            remote=(media.remote_address, media.remote_port),
-            codec=media.codec,
-            payload_type=media.payload_type,
-            telephone_event_pt=media.telephone_event_pt,
-            ptime_ms=media.ptime,
-            send=media.direction in ("sendrecv", "sendonly"),
-            receive=media.direction in ("sendrecv", "recvonly"),
-        )
+        params = stream_params(media)
+        srtp = f", SRTP {media.srtp.suite}" if media.srtp is not None else ""
         if handle.session is None:
             if handle.endpoint is None or handle.ended:
                 return
@@ -419,13 +425,13 @@ class Gateway:
             if self.config.rtp_timeout > 0:
                 handle.watch_rtp(self.config.rtp_timeout)
             handle.log.info(
-                "media: %s/%d to %s:%d, ptime %d ms, %s",
+                "media: %s/%d to %s:%d, ptime %d ms, %s%s",
                 media.codec, media.payload_type, media.remote_address, media.remote_port,
-                media.ptime, media.direction,
+                media.ptime, media.direction, srtp,
             )  # fmt: skip
         else:
             handle.session.update(params, asyncio.get_running_loop().time())
-            handle.log.info("media updated: %s to %s:%d", media.direction, *params.remote)
+            handle.log.info("media updated: %s to %s:%d%s", media.direction, *params.remote, srtp)
 
     def _release(self, handle: CallHandle) -> None:
         """Free everything the call holds (idempotent)."""
@@ -444,8 +450,9 @@ class Gateway:
             self._ended_media.add(session)
             jb = session.jitter.stats
             handle.log.info(
-                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms",
+                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms%s",
                 session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+                _srtp_summary(session),
             )  # fmt: skip
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)

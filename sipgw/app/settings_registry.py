@@ -78,6 +78,9 @@ def _ms(value: str) -> int:
     return int(non_negative(value))
 
 
+SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
+"""The ``SIPGW_SRTP`` choices (:class:`sipgw.sdes.SrtpPolicy`)."""
+
 GATEWAY = Section(
     "gateway",
     "Gateway",
@@ -113,6 +116,13 @@ GATEWAY = Section(
         Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
                 "stderr); DEBUG logs every SIP message's first line.", log_level,
                 "--log-level", "LEVEL"),
+        Setting("SIPGW_SRTP", "tls-only", "When calls use SRTP. 'tls-only': SRTP offers "
+                "are accepted, and our offers are SRTP, on calls signalled over TLS (plain RTP "
+                "still accepted there); over UDP/TCP an RTP/SAVP offer gets 488, since its keys "
+                "would travel in the clear. 'tls-required': as tls-only, and a TLS call must use "
+                "SRTP (a plain RTP offer over TLS gets 488). 'allow-insecure': SRTP offers are "
+                "accepted over UDP/TCP too (keys readable by anyone who sees the SIP). 'off': "
+                "never SRTP.", choice(*SRTP_POLICIES), "--srtp", "POLICY"),
     ),
 )  # fmt: skip
 

@@ -23,6 +23,7 @@ INVITE with 487 (§9.2); a BYE on the early dialog does the same (§15.1.2).
 
 from __future__ import annotations
 
+import secrets
 from functools import partial
 
 from sipgw.addressing import Flow
@@ -33,6 +34,7 @@ from sipgw.errors import InvalidState, RemoteProtocolError, SdpError
 from sipgw.events import CallConfirmed, CallOffered, EndReason
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
+from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sdp import SessionDescription
 from sipgw.transaction import InviteServerTransaction, ServerTransaction
 from sipgw.usages.context import UsageContext
@@ -82,7 +84,8 @@ class InviteUsage:
             raise RemoteProtocolError("at capacity", 503)
         offer = parse_offer(request)
         if offer is not None:
-            answer_offer(offer, self._local_media(port=9))  # 488 now rather than after ringing
+            # 488 now rather than after ringing (an SRTP offer the policy refuses, too).
+            answer_offer(offer, self._local_media(flow.transport, port=9, key=bytes(30)))
         self.session_timers.check(request)
         dialog = Dialog.for_uas(
             request,
@@ -103,8 +106,20 @@ class InviteUsage:
         if accepted and not any(v in ("application/sdp", "application/*", "*/*") for v in accepted):
             raise RemoteProtocolError("Accept does not include application/sdp", 406)
 
-    def _local_media(self, port: int, session_id: str = "0", version: int = 0) -> LocalMedia:
+    def _local_media(
+        self,
+        transport: str,
+        port: int,
+        session_id: str = "0",
+        version: int = 0,
+        key: bytes | None = None,
+    ) -> LocalMedia:
+        """Our media for a call signalled over ``transport``; a fresh SRTP key
+        (RFC 4568 §6.1: random, from the OS) unless ``key`` is given."""
         config = self.ctx.config
+        srtp = srtp_use(config.srtp_policy, transport)
+        if srtp is not SrtpUse.OFF and key is None:
+            key = secrets.token_bytes(KEY_SALT_LENGTH)
         return LocalMedia(
             address=config.public_host,
             port=port,
@@ -113,6 +128,8 @@ class InviteUsage:
             codecs=config.codecs,
             telephone_event=config.telephone_event,
             ptime=config.ptime,
+            srtp=srtp,
+            srtp_key=key if srtp is not SrtpUse.OFF and key is not None else b"",
         )
 
     # ------------------------------------------------------------------ application actions
@@ -133,7 +150,8 @@ class InviteUsage:
         """
         if session.state not in _RINGING:
             raise InvalidState(f"cannot answer a call in state {session.state.name}")
-        local = self._local_media(rtp_port, str(self.ctx.rng.getrandbits(31)), 1)
+        transport = session.server_transaction.flow.transport
+        local = self._local_media(transport, rtp_port, str(self.ctx.rng.getrandbits(31)), 1)
         session.local_media = local
         media = None
         if session.offer is not None:

@@ -11,15 +11,22 @@ progress - the initial one unanswered, or our 2xx not yet acknowledged - gets
 491, and so does an UPDATE offer while our own offer (in a 2xx) waits for its
 answer. A re-INVITE we refuse (488 for an offer we cannot take) leaves the
 call exactly as it was.
+
+SRTP (RFC 4568 §7.1.4): our key stays while the crypto suite stays, so an
+unchanged offer gets an unchanged answer; a new suite, or SRTP again after
+plain RTP, gets a fresh key of ours. The peer's new key (if any) comes to the
+application in :class:`~sipgw.events.MediaUpdated`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 
 from sipgw.errors import RemoteProtocolError
 from sipgw.message import SipRequest
 from sipgw.offeranswer import NegotiatedAudio, answer_offer
+from sipgw.sdes import KEY_SALT_LENGTH
 from sipgw.sdp import SessionDescription
 from sipgw.transaction import InviteServerTransaction, ServerTransaction
 from sipgw.usages.context import UsageContext
@@ -115,6 +122,13 @@ class ModifyUsage:
         local, previous = session.local_media, session.local_sdp
         assert local is not None and previous is not None
         sdp, media = answer_offer(offer, local)
+        current = session.media.srtp if session.media is not None else None
+        if media.srtp is not None and (current is None or current.suite != media.srtp.suite):
+            # A new SRTP context starts its packet index again: never with a key
+            # that protected packets before (RFC 3711 §9.1, keystream reuse).
+            local = dataclasses.replace(local, srtp_key=secrets.token_bytes(KEY_SALT_LENGTH))
+            session.local_media = local
+            sdp, media = answer_offer(offer, local)
         if _without_origin(sdp) != _without_origin(previous):
             version = previous.origin.session_version + 1
             session.local_media = dataclasses.replace(local, session_version=version)

@@ -43,6 +43,7 @@ exactly one :class:`~sipgw.events.CallEnded`.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import partial
 
@@ -56,6 +57,7 @@ from sipgw.events import CallAnswered, CallProgress, EndReason
 from sipgw.headers import NameAddr
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, create_offer
+from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sdp import SessionDescription
 from sipgw.sessiontimer import SessionTimer, parse_session_expires
 from sipgw.transaction import InviteClientTransaction, NoResponse, Outcome
@@ -138,6 +140,7 @@ class OutboundUsage:
         remote = NameAddr(target)
         call_id = f"{ctx.rng.getrandbits(64):016x}@{ctx.config.public_host}"
         cseq = ctx.rng.randrange(1, 2**16)
+        srtp = srtp_use(ctx.config.srtp_policy, flow.transport)
         media = LocalMedia(
             address=ctx.config.public_host,
             port=spec.rtp_port,
@@ -146,6 +149,9 @@ class OutboundUsage:
             codecs=ctx.config.codecs,
             telephone_event=ctx.config.telephone_event,
             ptime=ctx.config.ptime,
+            # Over TLS we offer RTP/SAVP (RFC 4568 keys stay inside the TLS channel).
+            srtp=srtp,
+            srtp_key=secrets.token_bytes(KEY_SALT_LENGTH) if srtp is not SrtpUse.OFF else b"",
         )
         offer = create_offer(media)
         secure = target.scheme == "sips" or from_uri.scheme == "sips"

@@ -348,7 +348,7 @@ def test_best_effort_srtp_drops_crypto() -> None:
 
 
 def test_error_messages_say_why() -> None:
-    with pytest.raises(SdpError, match=r"m=0 UDP/TLS/RTP/SAVPF needs SRTP"):
+    with pytest.raises(SdpError, match=r"m=0 UDP/TLS/RTP/SAVPF needs DTLS-SRTP"):
         answer_offer(load("webrtc_dtls_srtp.sdp"), LOCAL)
     with pytest.raises(SdpError, match=r"m=0 no PCMU/PCMA at 8000 Hz"):
         answer_offer(load("g729_opus_only.sdp"), LOCAL)
