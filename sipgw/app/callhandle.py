@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.base import Agent
+from agent.base import Agent, CallPurpose, Direction
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
 from sipgw.aio.transport import SipUdpEndpoint
@@ -71,6 +71,10 @@ class CallHandle:
     sent_ahead: bool = False
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
+    direction: Direction = "inbound"
+    """``outbound`` for a call the gateway placed (its agent speaks first)."""
+    purpose: CallPurpose | None = None
+    """Why an outbound call was placed (a callback), for its agent."""
 
     # -- CallControl
 
