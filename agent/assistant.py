@@ -187,7 +187,9 @@ class _ToolContext:
 
     @property
     def caller(self) -> str:
-        return self._agent.call.caller
+        """The other party: the From of an inbound call, the To of one we placed."""
+        call = self._agent.call
+        return call.called if call.direction == "outbound" else call.caller
 
     @property
     def settings(self) -> AssistantSettings:

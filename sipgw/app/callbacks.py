@@ -51,6 +51,7 @@ from agent.tools.callback_store import (
     dialable_number,
     number_allowed,
 )
+from sipgw.app.settings import SettingValues
 
 __all__ = [
     "CallbackPolicy",
@@ -61,6 +62,8 @@ __all__ = [
     "OutboundCall",
     "PlaceCall",
     "callback_agent",
+    "gateway_dialer",
+    "load_callback_policy",
 ]
 
 log = logging.getLogger("sipgw.callbacks")
@@ -109,6 +112,51 @@ class PlaceCall(Protocol):
     def __call__(self, request: DialRequest) -> Awaitable[DialResult]:
         """Dial ``request.target``; the agent must get ``request.purpose``."""
         ...
+
+
+class CallOutcomeLike(Protocol):
+    """What :meth:`Gateway.place_call` returns (``sipgw.app.outbound.CallOutcome``)."""
+
+    @property
+    def answered(self) -> bool:
+        """The far end answered (2xx)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``busy (SIP 486)``."""
+        ...
+
+
+class CallPlacer(Protocol):
+    """The gateway, as far as callbacks need it."""
+
+    def place_call(
+        self, target: str, *, agent: AgentFactory | None = None
+    ) -> Awaitable[CallOutcomeLike]:
+        """Call ``target`` with ``agent``'s agents; done when the call has ended."""
+        ...
+
+
+def load_callback_policy(values: SettingValues) -> CallbackPolicy:
+    """The ``CALLBACKS`` settings (and ``SIPGW_CALLBACK_ALLOWED_PREFIXES``)."""
+    return CallbackPolicy(
+        attempts=values["SIPGW_CALLBACK_ATTEMPTS"],
+        retry_delay=values["SIPGW_CALLBACK_RETRY_DELAY"],
+        allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
+        uri_template=values["SIPGW_CALLBACK_URI"],
+    )
+
+
+def gateway_dialer(gateway: CallPlacer, factory: AgentFactory) -> PlaceCall:
+    """Callbacks placed by ``gateway``, answered by ``factory``'s agents told why they call."""
+
+    async def place(request: DialRequest) -> DialResult:
+        outcome = await gateway.place_call(
+            request.target, agent=callback_agent(factory, request.purpose)
+        )
+        return DialResult(outcome.answered, outcome.describe())
+
+    return place
 
 
 class CallbackScheduler:

@@ -71,8 +71,6 @@ class CallHandle:
     sent_ahead: bool = False
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
-    direction: Direction = "inbound"
-    """``outbound`` for a call the gateway placed (its agent speaks first)."""
     purpose: CallPurpose | None = None
     """Why an outbound call was placed (a callback), for its agent."""
 
@@ -92,6 +90,12 @@ class CallHandle:
     def called(self) -> str:
         """The called URI."""
         return str(self.call.called.uri)
+
+    @property
+    def direction(self) -> Direction:
+        """``outbound`` for a call the gateway placed (its agent speaks first)."""
+        # CallInfo.outbound comes with outbound calls (the UAC); inbound until then.
+        return "outbound" if getattr(self.call, "outbound", False) else "inbound"
 
     def hangup(self) -> None:
         """End the call from our side."""
