@@ -41,7 +41,8 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from agent.base import Agent, AgentFactory, CallControl, CallPurpose, Direction
 from agent.tools.callback_store import (
@@ -62,8 +63,10 @@ __all__ = [
     "OutboundCall",
     "PlaceCall",
     "callback_agent",
+    "CallbackSetup",
     "gateway_dialer",
-    "load_callback_policy",
+    "load_callback_setup",
+    "start_callbacks",
 ]
 
 log = logging.getLogger("sipgw.callbacks")
@@ -127,6 +130,7 @@ class CallOutcomeLike(Protocol):
         ...
 
 
+@runtime_checkable
 class CallPlacer(Protocol):
     """The gateway, as far as callbacks need it."""
 
@@ -137,14 +141,44 @@ class CallPlacer(Protocol):
         ...
 
 
-def load_callback_policy(values: SettingValues) -> CallbackPolicy:
-    """The ``CALLBACKS`` settings (and ``SIPGW_CALLBACK_ALLOWED_PREFIXES``)."""
-    return CallbackPolicy(
+@dataclass(frozen=True, slots=True)
+class CallbackSetup:
+    """Where callbacks are stored and how they are dialed."""
+
+    store: Path
+    policy: CallbackPolicy
+
+
+def load_callback_setup(values: SettingValues) -> CallbackSetup | None:
+    """The ``CALLBACKS`` settings and ``SIPGW_CALLBACK_DB``; None unless the assistant
+    answers (its ``schedule_callback`` is what stores callbacks)."""
+    if values["SIPGW_AGENT"] != "assistant":
+        return None
+    db = values["SIPGW_CALLBACK_DB"] or values.setting("SIPGW_CALLBACK_DB").default
+    policy = CallbackPolicy(
         attempts=values["SIPGW_CALLBACK_ATTEMPTS"],
         retry_delay=values["SIPGW_CALLBACK_RETRY_DELAY"],
         allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
         uri_template=values["SIPGW_CALLBACK_URI"],
     )
+    return CallbackSetup(Path(db), policy)
+
+
+def start_callbacks(
+    setup: CallbackSetup, gateway: object, factory: AgentFactory
+) -> CallbackRunner | None:
+    """Start dialing the stored callbacks through ``gateway`` (None: it cannot place calls)."""
+    if not isinstance(gateway, CallPlacer):
+        log.warning("this gateway cannot place calls: callbacks stay stored in %s", setup.store)
+        return None
+    scheduler = CallbackScheduler(
+        CallbackStore(setup.store), gateway_dialer(gateway, factory), setup.policy
+    )
+    runner = CallbackRunner(scheduler)
+    runner.start()
+    log.info("callbacks: dialing from %s (%d attempts, %g s apart)", setup.store,
+             setup.policy.attempts, setup.policy.retry_delay)  # fmt: skip
+    return runner
 
 
 def gateway_dialer(gateway: CallPlacer, factory: AgentFactory) -> PlaceCall:
@@ -335,13 +369,18 @@ class CallbackRunner:
         """Look for due callbacks now (e.g. right after one was stored)."""
         self._wake.set()
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop polling; wait up to ``grace`` s for calls in progress, then cancel them."""
+    async def stop_polling(self) -> None:
+        """Claim nothing more; calls in progress go on."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop polling; wait up to ``grace`` s for calls in progress to end and be
+        recorded, then cancel them (their rows are retried after a restart)."""
+        await self.stop_polling()
         if self._dials:
             _, pending = await asyncio.wait(set(self._dials), timeout=grace)
             for task in pending:

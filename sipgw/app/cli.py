@@ -29,6 +29,7 @@ from dotenv import load_dotenv
 from agent.base import AgentFactory
 from sipgw import __version__
 from sipgw.app.agents import make_agent_factory
+from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import SETTINGS, resolve_settings
@@ -90,6 +91,8 @@ class Startup:
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    callbacks: CallbackSetup | None = None
+    """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -107,7 +110,8 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
-    return Startup(config, values["SIPGW_AGENT"], make_agent_factory(values))
+    factory = make_agent_factory(values)
+    return Startup(config, values["SIPGW_AGENT"], factory, load_callback_setup(values))
 
 
 def raise_open_file_limit() -> int:
@@ -197,8 +201,15 @@ async def _serve(startup: Startup) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
+    callbacks = None
+    if startup.callbacks is not None:
+        callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
     await stop.wait()
+    if callbacks is not None:
+        await callbacks.stop_polling()
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     await gateway.stop()
+    if callbacks is not None:
+        await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
     log.info("stopped")
     return 0

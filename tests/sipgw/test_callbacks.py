@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +19,14 @@ from sipgw.app.callbacks import (
     CallbackPolicy,
     CallbackRunner,
     CallbackScheduler,
+    CallbackSetup,
     DialRequest,
     DialResult,
+    load_callback_setup,
+    start_callbacks,
 )
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import resolve_settings
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -286,3 +292,86 @@ async def test_the_runner_dials_a_callback_stored_while_it_runs(tmp_path: Path) 
         assert state(store, 1) == ("done", 1, "answered (200)")
     finally:
         await runner.stop()
+
+
+@dataclass(frozen=True)
+class FakeOutcome:
+    answered: bool
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+class FakeCallee:
+    call_id, caller, called = "out-1", "sip:sipgw@127.0.0.1", "sip:+15551234567@pbx"
+    direction = "inbound"  # what the gateway's handle says; the callback wrapper overrides it
+    purpose = None
+
+    def hangup(self) -> None: ...
+    def send_dtmf(self, digits: str) -> None: ...
+    def audio_ready(self) -> None: ...
+
+    async def transfer(self, target: str) -> bool:
+        return False
+
+
+@dataclass
+class FakeGateway:
+    """Places calls by building the agent as Gateway.place_call does once answered."""
+
+    agents: list[object] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+
+    async def place_call(self, target: str, *, agent: Any = None) -> FakeOutcome:
+        self.targets.append(target)
+        self.agents.append(agent(FakeCallee()))
+        return FakeOutcome(True, "answered, 12.0 s, ended by remote-bye")
+
+
+async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_path: Path) -> None:
+    store = store_with(tmp_path, [("+15551234567", time.time() - 1)])
+    seen: list[Any] = []
+
+    def factory(call: Any) -> Any:
+        seen.append((call.direction, call.purpose, call.called))
+        return object()
+
+    gateway = FakeGateway()
+    setup = CallbackSetup(store.path, CallbackPolicy(uri_template="sip:{number}@127.0.0.1:5080"))
+    runner = start_callbacks(setup, gateway, factory)
+    assert runner is not None
+    try:
+        for _ in range(100):
+            if state(store, 1)[0] == "done":
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await runner.stop()
+    assert gateway.targets == ["sip:+15551234567@127.0.0.1:5080"]
+    ((direction, purpose, called),) = seen
+    assert direction == "outbound" and purpose.reason == "your refund" and purpose.callback_id == 1
+    assert called == "sip:+15551234567@pbx"
+    assert state(store, 1) == ("done", 1, "answered, 12.0 s, ended by remote-bye")
+
+
+async def test_callbacks_are_only_set_up_for_the_assistant(tmp_path: Path) -> None:
+    assert load_callback_setup(resolve_settings({"SIPGW_AGENT": "echo"})) is None
+    setup = load_callback_setup(
+        resolve_settings(
+            {
+                "SIPGW_AGENT": "assistant",
+                "SIPGW_CALLBACK_ATTEMPTS": "5",
+                "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1, +44",
+                "SIPGW_CALLBACK_DB": str(tmp_path / "cb.sqlite3"),
+            }
+        )  # fmt: skip
+    )
+    assert setup == CallbackSetup(
+        tmp_path / "cb.sqlite3", CallbackPolicy(attempts=5, allowed_prefixes=("+1", "+44"))
+    )
+    with pytest.raises(ConfigError, match="SIPGW_CALLBACK_URI"):
+        load_callback_setup(
+            resolve_settings({"SIPGW_AGENT": "assistant", "SIPGW_CALLBACK_URI": "sip:pbx"})
+        )
+    assert start_callbacks(setup, object(), lambda call: None) is None  # type: ignore[arg-type,return-value]
