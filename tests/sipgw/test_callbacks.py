@@ -5,7 +5,10 @@ a scripted fake (the real dialing is in tests/interop/test_callbacks_peers.py)."
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -375,3 +378,49 @@ async def test_callbacks_are_only_set_up_for_the_assistant(tmp_path: Path) -> No
             resolve_settings({"SIPGW_AGENT": "assistant", "SIPGW_CALLBACK_URI": "sip:pbx"})
         )
     assert start_callbacks(setup, object(), lambda call: None) is None  # type: ignore[arg-type,return-value]
+
+
+_TWO_PROCESS_SCRIPT = """
+import asyncio, json, sys, time
+from pathlib import Path
+from agent.tools.callback_store import CallbackStore
+from sipgw.app.callbacks import CallbackPolicy, CallbackScheduler, DialResult
+
+db, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+dialed = []
+
+async def place(request):
+    dialed.append(request.callback.id)
+    await asyncio.sleep(0.3)  # the call lasts: the other process must find the row claimed
+    return DialResult(True, "answered")
+
+async def main():
+    while not go.exists():
+        await asyncio.sleep(0.01)
+    scheduler = CallbackScheduler(CallbackStore(db), place, CallbackPolicy(max_concurrent=20),
+                                  owner=name, owner_alive=lambda owner: True)
+    for _ in range(5):
+        await scheduler.run_due(time.time)
+    print(json.dumps(dialed))
+
+asyncio.run(main())
+"""
+
+
+def test_two_processes_on_one_file_never_dial_a_callback_twice(tmp_path: Path) -> None:
+    store = store_with(tmp_path, [(f"+155500000{i:02d}", time.time() - 1) for i in range(12)])
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _TWO_PROCESS_SCRIPT, str(store.path), str(go), f"p{n}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    go.touch()
+    outputs = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
+    first, second = (set(ids) for ids in outputs)
+    assert sum(map(len, outputs)) == 12 and not first & second
+    assert first | second == set(range(1, 13))
+    assert {state(store, i) for i in range(1, 13)} == {("done", 1, "answered")}
