@@ -16,8 +16,12 @@ class UserAgentConfig:
 
     Attributes:
         public_host: the address peers reach us at; goes into Via, Contact and SDP.
-        sip_port: our SIP port as peers see it.
-        transport: the transport of our listening socket.
+        sip_port: our SIP port as peers see it (the default transport's).
+        transport: the default transport (requests whose next hop names none).
+        listeners: every transport we listen on and its port as peers see it,
+            e.g. ``(("UDP", 5060), ("TCP", 5060), ("TLS", 5061))``; empty =
+            only ``transport`` on ``sip_port``. Via sent-by and Contact of a
+            message name the port of the transport it is sent on.
         codecs: audio codecs we answer with, in preference order.
         telephone_event: whether to negotiate RFC 4733 DTMF.
         ptime: our packetization time in ms when the offer does not ask for one.
@@ -32,6 +36,7 @@ class UserAgentConfig:
     public_host: str
     sip_port: int
     transport: str = "UDP"
+    listeners: tuple[tuple[str, int], ...] = ()
     codecs: tuple[str, ...] = ("PCMU", "PCMA")
     telephone_event: bool = True
     ptime: int = 20
@@ -43,6 +48,32 @@ class UserAgentConfig:
 
     @property
     def sent_by(self) -> str:
-        """host:port for our Via headers."""
+        """host:port for our Via headers over the default transport."""
+        return self.sent_by_for(self.transport)
+
+    def port_for(self, transport: str) -> int:
+        """Our port for ``transport`` as peers see it (``sip_port`` if not listed)."""
+        transport = transport.upper()
+        for name, port in self.listeners:
+            if name.upper() == transport:
+                return port
+        return self.sip_port
+
+    def sent_by_for(self, transport: str) -> str:
+        """host:port for the Via of a message sent over ``transport`` (RFC 3261 §18.1.1)."""
         host = f"[{self.public_host}]" if ":" in self.public_host else self.public_host
-        return f"{host}:{self.sip_port}"
+        return f"{host}:{self.port_for(transport)}"
+
+    def contact(self, user: str, transport: str, secure: bool = False) -> str:
+        """Our Contact (``<...>``) for a dialog whose messages go over ``transport``.
+
+        ``secure`` (a SIPS dialog, RFC 3261 §12.1.1, over TLS only) gives a
+        ``sips:`` URI; otherwise a non-UDP transport is named with
+        ``;transport=`` so the peer comes back over it (RFC 3261 §19.1.1).
+        """
+        transport = transport.upper()
+        hostport = self.sent_by_for(transport)
+        if secure and transport == "TLS":
+            return f"<sips:{user}@{hostport}>"
+        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
+        return f"<sip:{user}@{hostport}{suffix}>"

@@ -156,10 +156,9 @@ class Dialog:
         headers = Headers()
         headers.add("Via", str(via))
         target = str(self.remote_target)
-        destination: Uri = self.remote_target
+        destination = self._next_hop()
         if self.route_set:
-            first = NameAddr.parse(self.route_set[0]).uri
-            destination = first
+            first = destination
             if isinstance(first, SipUri) and "lr" not in first.params:
                 # Strict routing (§12.2.1.1): the first route becomes the R-URI
                 # and the remote target goes last in the Route set.
@@ -187,6 +186,21 @@ class Dialog:
         for name, value in extra or ():
             headers.add(name, value)
         return SipRequest(method, target, headers), self._flow_to(destination, via.transport)
+
+    def request_flow(self, default_transport: str = "UDP") -> Flow:
+        """Where our next in-dialog request goes (§12.2.1.1; RFC 3263 without DNS).
+
+        The first Route, else the remote target; its ``transport`` parameter
+        or ``sips`` scheme picks the transport, ``default_transport`` otherwise.
+        Build the request's Via for this flow's transport, then call
+        :meth:`next_request` with it.
+        """
+        return self._flow_to(self._next_hop(), default_transport)
+
+    def _next_hop(self) -> Uri:
+        if self.route_set:
+            return NameAddr.parse(self.route_set[0]).uri
+        return self.remote_target
 
     def _flow_to(self, uri: Uri, transport: str) -> Flow:
         if self.source.reliable and not self.route_set:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from sipgw.access import Refusal
+from sipgw.addressing import Address
 from sipgw.call import CallInfo
 from sipgw.offeranswer import NegotiatedAudio
 
@@ -21,6 +23,8 @@ __all__ = [
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
+    "PublicAddressObserved",
+    "RequestRefused",
     "SipEvent",
 ]
 
@@ -125,4 +129,56 @@ class TransferUpdated:
     reason: str
 
 
-SipEvent = CallOffered | CallConfirmed | MediaUpdated | DtmfReceived | CallEnded | TransferUpdated
+@dataclass(frozen=True, slots=True)
+class RequestRefused:
+    """A request that would have cost something was not admitted (:mod:`sipgw.access`).
+
+    It was answered (401 with a challenge, or 403) and no call exists for it.
+
+    Attributes:
+        source: where it came from (the packet's address).
+        method: its method, e.g. INVITE.
+        caller: its From URI, as sent (unverified).
+        refusal: why; ``refusal.status`` is the status answered.
+        username: the user name of its credentials, if it carried any.
+    """
+
+    source: Address
+    method: str
+    caller: str
+    refusal: Refusal
+    username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicAddressObserved:
+    """A peer saw our requests come from another address than the one we announce.
+
+    Read from ``received``/``rport`` in the Via of a response to one of our
+    requests (RFC 3261 §18.2.1, RFC 3581 §4): behind a NAT this is the public
+    address, which should be the configured one. Reported when it first
+    differs, and again each time it changes.
+
+    Attributes:
+        announced: the host and port we write into Via and Contact.
+        observed: the host and port the peer saw (the port only over UDP;
+            over TCP/TLS it is the announced one, as our connection's port
+            says nothing about where we listen).
+        peer: who saw it (the response's source).
+    """
+
+    announced: Address
+    observed: Address
+    peer: Address
+
+
+SipEvent = (
+    CallOffered
+    | CallConfirmed
+    | MediaUpdated
+    | DtmfReceived
+    | CallEnded
+    | TransferUpdated
+    | RequestRefused
+    | PublicAddressObserved
+)

@@ -32,23 +32,34 @@ through ``send_request`` with continuations (1xx for early dialogs, each 2xx
 to ACK), its dialog comes from :meth:`~sipgw.dialog.Dialog.for_uac`, and a 2xx
 retransmitted after its transaction ended arrives here as a
 :class:`~sipgw.transaction.StrayResponse` (see :meth:`UserAgent._process`).
+
+Who may call is the :class:`~sipgw.access.AccessPolicy`'s to say: a request
+outside a dialog that could cost something (an INVITE) is checked before any
+usage sees it; a refused one is answered (401 or 403) and reported as
+:class:`~sipgw.events.RequestRefused`, never as a call. NAT: every response
+to one of our requests tells us, in its Via's ``received``/``rport``, where
+the peer saw us; when that is not the address we announce, a
+:class:`~sipgw.events.PublicAddressObserved` says so.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections.abc import Callable
 
+from sipgw.access import AccessPolicy
 from sipgw.addressing import Flow, response_flow
 from sipgw.body import DTMF_CONTENT_TYPES, parse_dtmf_info
 from sipgw.call import CallInfo, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import InvalidState, MessageParseError, RemoteProtocolError, SipError
-from sipgw.events import DtmfReceived, SipEvent
+from sipgw.events import DtmfReceived, PublicAddressObserved, RequestRefused, SipEvent
 from sipgw.message import (
     KNOWN_METHODS,
     RequestParseError,
     SipRequest,
+    SipResponse,
     make_response,
     parse_message,
 )
@@ -83,10 +94,18 @@ class UserAgent:
     Args:
         config: the core's settings.
         rng: random source for tags, branches and session ids (inject in tests).
+        access: who may call (:mod:`sipgw.access`); None admits everyone.
     """
 
-    def __init__(self, config: UserAgentConfig, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: UserAgentConfig,
+        rng: random.Random | None = None,
+        access: AccessPolicy | None = None,
+    ) -> None:
         self.config = config
+        self.access = access or AccessPolicy.open()
+        self._observed: tuple[str, int] | None = None
         self._ctx = ctx = UsageContext(config, rng or random.Random())
         self._session_timers = SessionTimerUsage(ctx)
         self._invite = InviteUsage(ctx, self._session_timers)
@@ -127,10 +146,30 @@ class UserAgent:
                 self._stamp_via(message, flow)
                 self._ctx.transactions.receive_request(message, flow, now)
             else:
+                self._observe_public_address(message, flow)
                 self._ctx.transactions.receive_response(message, flow, now)
         except SipError:
             pass  # e.g. a response whose Via or CSeq cannot be read: dropped
         self._process(now)
+
+    def transport_error(self, flow: Flow, now: float) -> None:
+        """The transport could not deliver on ``flow`` (RFC 3261 §17.1.4, §17.2.4).
+
+        E.g. a connection refused, reset or closed, or a TLS handshake that
+        failed: the transactions sending on it fail at once instead of timing out.
+        """
+        self._ctx.transactions.transport_error(flow, now)
+        self._process(now)
+
+    def uses_connection(self, connection_id: int) -> bool:
+        """Whether a call's dialog or a transaction still sends on this stream connection."""
+        if any(s.dialog.source.connection_id == connection_id for s in self._ctx.calls.values()):
+            return True
+        layer = self._ctx.transactions
+        return any(
+            tx.flow.connection_id == connection_id
+            for tx in (*layer.server.values(), *layer.client.values())
+        )
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer (transactions' and calls') due at ``now``."""
@@ -239,6 +278,8 @@ class UserAgent:
     def _on_request(self, tx: ServerTransaction, req: SipRequest, flow: Flow, now: float) -> None:
         try:
             self._check_request(req)
+            if self.access.guards(req):
+                self._admit(req, flow, now)
             if req.method == "CANCEL":
                 self._invite.cancel(tx, req, now)
             elif req.to.tag:
@@ -254,6 +295,21 @@ class UserAgent:
                 self._ctx.respond(tx, req, 405, now)
         except RemoteProtocolError as exc:
             self._ctx.respond_error(tx, req, exc, now)
+
+    def _admit(self, req: SipRequest, flow: Flow, now: float) -> None:
+        """Ask the access policy; a refused request is reported, then answered.
+
+        Raises:
+            Rejection: 401 with the challenge, or 403 (answered by the caller).
+        """
+        refused = self.access.check(req, flow.address[0], now)
+        if refused is None:
+            return
+        self._ctx.events.append(
+            RequestRefused(flow.address, req.method, str(req.from_.uri), refused.refusal,
+                           refused.username)
+        )  # fmt: skip
+        raise Rejection(refused.refusal.value, refused.status, refused.headers)
 
     def _check_request(self, req: SipRequest) -> None:
         """The checks of RFC 3261 §8.2.1–8.2.2 that precede method handling."""
@@ -321,6 +377,24 @@ class UserAgent:
         if changed:
             req.headers.replace_first("Via", str(via))
 
+    def _observe_public_address(self, response: SipResponse, flow: Flow) -> None:
+        """Where the peer saw our request come from (RFC 3261 §18.2.1, RFC 3581 §4)."""
+        try:
+            via = response.top_via
+        except SipError:
+            return
+        if via.received is None and via.rport is None:
+            return
+        config = self.config
+        if via.host.strip("[]").lower() != config.public_host.lower():
+            return  # not a Via of ours
+        announced = (config.public_host, config.sip_port)
+        port = via.rport if flow.transport == "UDP" and via.rport is not None else config.sip_port
+        observed = ((via.received or via.host).strip("[]"), port)
+        previous, self._observed = self._observed, observed
+        if observed != previous and not _same_address(observed, announced):
+            self._ctx.events.append(PublicAddressObserved(announced, observed, flow.address))
+
     def _reply_stateless(self, req: SipRequest, flow: Flow, status: int, reason: str) -> None:
         try:
             destination = response_flow(req.top_via, flow)
@@ -329,3 +403,13 @@ class UserAgent:
         response = make_response(req, status, reason_phrase(status, reason))
         response.headers.add("Server", self.config.user_agent)
         self._ctx.transactions.send_stateless(response.serialize(), destination)
+
+
+def _same_address(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """Equal hosts (IP literals compared as addresses) and ports."""
+    if a[1] != b[1]:
+        return False
+    try:
+        return ipaddress.ip_address(a[0]) == ipaddress.ip_address(b[0])
+    except ValueError:
+        return a[0].lower() == b[0].lower()

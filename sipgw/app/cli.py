@@ -28,6 +28,7 @@ from dotenv import load_dotenv
 
 from agent.base import AgentFactory
 from sipgw import __version__
+from sipgw.app.access import AccessConfig, load_access_config
 from sipgw.app.agents import make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
@@ -86,11 +87,12 @@ def load_env_file(env_file: str | None) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Startup:
-    """What ``sipgw serve`` runs: the gateway's configuration and the agent."""
+    """What ``sipgw serve`` runs: the gateway's configuration, who may call, and the agent."""
 
     config: GatewayConfig
     agent: str
     agent_factory: AgentFactory
+    access: AccessConfig = AccessConfig()
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
 
@@ -110,8 +112,9 @@ def prepare(args: argparse.Namespace) -> Startup:
         config = dataclasses.replace(
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
+    access = load_access_config(values)
     factory = make_agent_factory(values)
-    return Startup(config, values["SIPGW_AGENT"], factory, load_callback_setup(values))
+    return Startup(config, values["SIPGW_AGENT"], factory, access, load_callback_setup(values))
 
 
 def raise_open_file_limit() -> int:
@@ -177,13 +180,16 @@ async def _serve(startup: Startup) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(config, startup.agent_factory)
+    gateway = Gateway(config, startup.agent_factory, startup.access)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, stop.set)
     try:
         host, port = await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"sipgw: error: cannot listen on udp:{config.bind}:{config.sip_port}: "

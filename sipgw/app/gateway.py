@@ -5,6 +5,10 @@ For each offered call: bind an RTP port pair, send 180, let the agent prepare
 ticker move audio between the jitter buffer, the agent and the RTP sender
 every 20 ms (see :mod:`sipgw.app.callhandle`). When the call ends, for
 whatever reason, everything the call held is released exactly once.
+
+Before any of that, the access policy (:mod:`sipgw.app.access`) decides who
+may call: a refused INVITE never becomes a call here, it is only counted and
+logged.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession, StreamParams
 from sipgw.aio.transport import SipUdpEndpoint, open_sip_udp
+from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.config import GatewayConfig
 from sipgw.app.stats import log_stats_forever
@@ -31,6 +36,8 @@ from sipgw.events import (
     CallOffered,
     DtmfReceived,
     MediaUpdated,
+    PublicAddressObserved,
+    RequestRefused,
     SipEvent,
     TransferStage,
     TransferUpdated,
@@ -69,10 +76,15 @@ class Gateway:
     Args:
         config: resolved settings.
         agent_factory: builds each call's agent.
+        access: who may call; the default (nothing configured) admits anyone.
     """
 
-    def __init__(self, config: GatewayConfig, agent_factory: AgentFactory) -> None:
+    def __init__(
+        self, config: GatewayConfig, agent_factory: AgentFactory, access: AccessConfig | None = None
+    ) -> None:
         self.config = config
+        self.access = access or AccessConfig()
+        self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
         self.agent_factory = agent_factory
         self.ports = PortAllocator(*config.rtp_ports)
         self.ticker = Ticker()
@@ -99,12 +111,20 @@ class Gateway:
         return self.sip.ua
 
     async def start(self) -> tuple[str, int]:
-        """Bind SIP, start the ticker; returns the bound SIP address."""
+        """Decide who may call, bind SIP, start the ticker; returns the bound SIP address.
+
+        Raises:
+            ConfigError: an ``--allow-from`` host name does not resolve.
+            OSError: the SIP port cannot be bound.
+        """
         public = self.config.public_ip or self.config.bind
+        policy, summary = await build_access_policy(self.access)
+        log.info("%s", summary)
 
         def make_ua(port: int) -> UserAgent:
             return UserAgent(
-                UserAgentConfig(public_host=public, sip_port=port, max_calls=self.config.max_calls)
+                UserAgentConfig(public_host=public, sip_port=port, max_calls=self.config.max_calls),
+                access=policy,
             )
 
         self._sip = await open_sip_udp(
@@ -138,6 +158,12 @@ class Gateway:
         if isinstance(event, CallOffered):
             self._offered(event.call)
             return
+        if isinstance(event, RequestRefused):
+            self.refusals.record(event, asyncio.get_running_loop().time())
+            return
+        if isinstance(event, PublicAddressObserved):
+            self._public_address_observed(event)
+            return
         handle = self.handles.get(event.call.key)
         if handle is None:
             return
@@ -160,6 +186,20 @@ class Gateway:
             handle.log.debug("ACK received")
         elif isinstance(event, TransferUpdated):
             self._transfer_updated(handle, event)
+
+    def _public_address_observed(self, event: PublicAddressObserved) -> None:
+        observed, announced = event.observed, event.announced
+        if observed[0] != announced[0]:
+            log.warning(
+                "NAT: %s:%d sees us at %s:%d, but we announce %s:%d in Via, Contact and SDP: "
+                "set SIPGW_PUBLIC_IP=%s (or forward the ports)",
+                *event.peer, *observed, *announced, observed[0],
+            )  # fmt: skip
+        else:
+            log.info(
+                "NAT: %s:%d sees us at %s:%d (we announce port %d): the NAT maps our port",
+                *event.peer, *observed, announced[1],
+            )  # fmt: skip
 
     def _transfer_updated(self, handle: CallHandle, event: TransferUpdated) -> None:
         handle.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
@@ -189,6 +229,8 @@ class Gateway:
             "rtp_ports_in_use": self.ports.in_use,
             **self.media_totals(),
             "early_sends": self.early_sends,
+            "refused": self.refusals.refused,
+            "challenged": self.refusals.challenged,
         }
 
     def _offered(self, call: CallInfo) -> None:

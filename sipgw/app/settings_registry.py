@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
+from sipgw.app.access import allow_from, digest_algorithm
 from sipgw.app.settings import (
     Section,
     Setting,
@@ -36,6 +37,7 @@ from sipgw.app.settings import (
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
 __all__ = [
+    "ACCESS",
     "AGENT",
     "AGENT_NAMES",
     "ASSISTANT",
@@ -138,6 +140,36 @@ GATEWAY = Section(
         Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
                 "stderr); DEBUG logs every SIP message's first line.", log_level,
                 "--log-level", "LEVEL"),
+    ),
+)  # fmt: skip
+
+ACCESS = Section(
+    "access",
+    "Who may call",
+    "Which INVITEs may start a call; see docs/security.md. Every one is also a flag of "
+    "`sipgw serve`.",
+    (
+        Setting("SIPGW_ALLOW_FROM", "", "Sources admitted without credentials: comma-separated "
+                "IP addresses, CIDRs (IPv4 or IPv6) and host names (resolved at start), or "
+                "'any'. Empty: the registrar's and outbound proxy's addresses when an account "
+                "or proxy is configured, nobody when only inbound credentials are, else (a lab) "
+                "anyone. Others get 401 (with inbound credentials) or 403.", allow_from,
+                "--allow-from", "LIST", default_doc="auto"),
+        Setting("SIPGW_INBOUND_USERNAME", "", "User name a caller from elsewhere authenticates "
+                "with (digest, RFC 8760); needs SIPGW_INBOUND_PASSWORD.", flag="--inbound-username",
+                metavar="NAME"),
+        Setting("SIPGW_INBOUND_PASSWORD", "", "That user's password (prefer the environment or "
+                ".env to the flag, which other local users can see).", str,
+                "--inbound-password", "SECRET"),
+        Setting("SIPGW_INBOUND_USERS_FILE", "", "File of inbound users, one 'name:password' per "
+                "line ('#' starts a comment), in addition to SIPGW_INBOUND_USERNAME.",
+                flag="--inbound-users-file", metavar="PATH"),
+        Setting("SIPGW_INBOUND_REALM", "sipgw", "The digest realm callers see in the challenge "
+                "(a softphone's 'domain' or 'realm' field).", flag="--inbound-realm",
+                metavar="REALM"),
+        Setting("SIPGW_INBOUND_ALGORITHM", "MD5", "Digest algorithm of the challenge: MD5 "
+                "(every phone) or SHA-256 (RFC 8760).", digest_algorithm,
+                "--inbound-algorithm", "NAME"),
     ),
 )  # fmt: skip
 
@@ -254,7 +286,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, ACCESS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS,
+    HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from agent.base import AgentFactory
+from sipgw.app.access import AccessConfig
 from sipgw.app.agents import make_agent_factory
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
@@ -44,13 +45,15 @@ async def running_gateway(
     *,
     agent: str = "echo",
     env: Mapping[str, str] | None = None,
+    access: AccessConfig | None = None,
     **settings: Any,
 ) -> AsyncIterator[tuple[Gateway, Callable[..., Awaitable[Phone]]]]:
     """Start a gateway on 127.0.0.1 (port 0, free RTP ports) and yield it with a phone maker.
 
     ``settings`` override :data:`TEST_SETTINGS` (``GatewayConfig`` fields). Without a
     ``factory``, the agent named ``agent`` answers, configured as ``sipgw serve``
-    would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`).
+    would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`). ``access``
+    says who may call (default: anyone, as in a lab).
     ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
     gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
     grace) and every phone is closed.
@@ -59,7 +62,7 @@ async def running_gateway(
     if factory is None:
         environ = {**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent}
         factory = make_agent_factory(resolve_settings(environ))
-    gateway = Gateway(config, factory)
+    gateway = Gateway(config, factory, access)
     address = await gateway.start()
     phones: list[Phone] = []
 

@@ -14,10 +14,12 @@ import random
 from collections import deque
 from collections.abc import Iterable
 
+from sipgw.addressing import Flow
 from sipgw.call import CallInfo, CallKey, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import RemoteProtocolError, SipError
 from sipgw.events import CallEnded, EndReason, MediaUpdated, SipEvent
+from sipgw.headers import Via
 from sipgw.message import REASON_PHRASES, Headers, SipRequest, SipResponse, make_response
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import SessionDescription
@@ -158,19 +160,34 @@ class UsageContext:
         extra: Headers | None = None,
     ) -> None:
         """Send a request in the call's dialog; its outcome goes to ``on_final``."""
-        via = self.transactions.new_via(self.config.transport, self.config.sent_by)
+        via = self.new_via(session.dialog.request_flow())
         request, flow = session.dialog.next_request(
             method, via, user_agent=self.config.user_agent, extra=extra
         )
         self.transactions.send_request(request, flow, now, on_final)
 
-    def contact(self, request: SipRequest) -> str:
-        """Our Contact for a dialog set up by ``request`` (its user part, our address)."""
+    def new_via(self, flow: Flow) -> Via:
+        """A Via (fresh branch, ``rport``) for a request we send on ``flow``.
+
+        Its transport and sent-by are those of the flow's transport (RFC 3261 §18.1.1).
+        """
+        return self.transactions.new_via(flow.transport, self.config.sent_by_for(flow.transport))
+
+    def contact(self, request: SipRequest, transport: str | None = None) -> str:
+        """Our Contact for a dialog set up by ``request`` over ``transport``.
+
+        The user part is the Request-URI's; the address and port are ours for
+        that transport (default: the configured one). Over TLS, a request with a
+        SIPS Request-URI or top Record-Route (RFC 3261 §12.1.1) gets a SIPS Contact.
+        """
         uri = request.request_uri
         user = uri.user if isinstance(uri, SipUri) and uri.user else "sipgw"
-        transport = self.config.transport
-        suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{user}@{self.config.sent_by}{suffix}>"
+        transport = (transport or self.config.transport).upper()
+        return self.config.contact(user, transport, secure=_is_sips_request(request))
+
+    def session_contact(self, session: CallSession) -> str:
+        """Our Contact for ``session``: over the transport its dialog was set up on."""
+        return self.contact(session.invite, session.dialog.source.transport)
 
     # ------------------------------------------------------------------ responses we send
 
@@ -182,7 +199,7 @@ class UsageContext:
         response = make_response(req, status, to_tag=session.dialog.local_tag)
         for route in req.headers.get_all("Record-Route"):
             response.headers.add("Record-Route", route)
-        response.headers.add("Contact", self.contact(session.invite))
+        response.headers.add("Contact", self.session_contact(session))
         if status >= 200:
             response.headers.add("Allow", ALLOW)
             response.headers.add("Supported", SUPPORTED)
@@ -246,3 +263,14 @@ class UsageContext:
         if status == 503:
             response.headers.add("Retry-After", "30")
         response.headers.add("Server", self.config.user_agent)
+
+
+def _is_sips_request(request: SipRequest) -> bool:
+    """Whether ``request`` asks for a SIPS dialog (RFC 3261 §12.1.1)."""
+    try:
+        if request.request_uri.scheme == "sips":
+            return True
+        routes = request.record_routes
+        return bool(routes) and routes[0].uri.scheme == "sips"
+    except SipError:
+        return False

@@ -56,7 +56,7 @@ class ReferUsage:
         extra = Headers()
         extra.add("Refer-To", f"<{target}>")
         extra.add("Referred-By", f"<{NameAddr.parse(session.dialog.local_uri).uri}>")
-        extra.add("Contact", self.ctx.contact(session.invite))
+        extra.add("Contact", self.ctx.session_contact(session))
         self.ctx.send_in_dialog(session, "REFER", now, partial(self._answered, session), extra)
 
     def _answered(self, session: CallSession, outcome: Outcome, now: float) -> None:

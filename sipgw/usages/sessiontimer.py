@@ -84,7 +84,7 @@ class SessionTimerUsage:
         extra = Headers()
         extra.add("Session-Expires", f"{timer.interval};refresher=uac")  # we are its UAC
         extra.add("Supported", SUPPORTED)
-        extra.add("Contact", self.ctx.contact(session.invite))
+        extra.add("Contact", self.ctx.session_contact(session))
         self.ctx.send_in_dialog(session, "UPDATE", now, partial(self._refreshed, session), extra)
 
     def _refreshed(self, session: CallSession, outcome: Outcome, now: float) -> None:

@@ -16,7 +16,7 @@ from sipgw import __version__
 from sipgw.app.cli import Startup, build_parser, main, prepare
 from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT, ECHO, GATEWAY, SETTINGS, resolve_settings
+from sipgw.app.settings_registry import ACCESS, AGENT, ECHO, GATEWAY, SETTINGS, resolve_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
@@ -116,7 +116,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help
     flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [*GATEWAY.settings, *AGENT.settings, *ECHO.settings]
+    assert flagged == [*GATEWAY.settings, *ACCESS.settings, *AGENT.settings, *ECHO.settings]
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help

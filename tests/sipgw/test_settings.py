@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from sipgw.app import settings_doc
+from sipgw.app.access import load_access_config
 from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.healthcheck import main as healthcheck
 from sipgw.app.settings import SettingValues
 from sipgw.app.settings_registry import (
+    ACCESS,
     AGENT,
     AGENT_NAMES,
     ECHO,
@@ -55,13 +57,15 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    assert flagged == {s.env for section in (GATEWAY, AGENT, ECHO) for s in section.settings}
+    sections = (GATEWAY, ACCESS, AGENT, ECHO)
+    assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
 
 def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
     load_gateway_config(values)
+    load_access_config(values)
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sipgw.access import AccessPolicy
 from sipgw.addressing import Flow
 from sipgw.call import CallInfo, CallState
 from sipgw.errors import InvalidState, LocalProtocolError, MessageParseError
@@ -33,10 +34,14 @@ FROM_CALLER = Flow("UDP", CALLER)
 class Harness:
     """Feeds a UserAgent and collects what it sends and reports."""
 
-    def __init__(self, **config: object) -> None:
+    def __init__(self, access: AccessPolicy | None = None, **config: object) -> None:
         defaults: dict[str, object] = {"public_host": "192.0.2.1", "sip_port": 5060}
         defaults.update(config)
-        self.ua = UserAgent(UserAgentConfig(**defaults), rng=random.Random(7))  # type: ignore[arg-type]
+        self.ua = UserAgent(
+            UserAgentConfig(**defaults),  # type: ignore[arg-type]
+            rng=random.Random(7),
+            access=access,
+        )
         self.now = 0.0
         self.sent: list[tuple[float, bytes, Flow]] = []
         self.events: list[object] = []

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,17 @@ class Baresip(PeerContext):
     ``Baresip(workdir, "b", user="b", answermode="auto", source_wav=tone)`` writes
     ``workdir/b/{config,accounts}``, records to ``workdir/b/rec`` and logs to ``workdir/b.log``.
     Ports default to free ones. ``account`` replaces the whole account line (``{sip_port}`` is
-    filled in); otherwise it is ``<sip:USER@127.0.0.1:PORT>;regint=0;audio_codecs=CODEC``
+    filled in); otherwise it is ``<sip:USER@HOST:PORT>;regint=0;audio_codecs=CODEC``
     plus ``;answermode=...`` and ``account_params``.
+
+    Registering: pass an account line such as ``Kamailio.account_line(user, transport="tls")``
+    (``<sip:USER@REGISTRAR;transport=tls>;auth_pass=PW;regint=60``; ``;outbound="URI"`` sends
+    every request through a proxy) and call :meth:`wait_registered`. ``tls_ca`` (``sip_cafile``)
+    is the CA that TLS servers are checked against, ``tls_certificate`` (``sip_certificate``,
+    certificate + key in one PEM) baresip's own. ``mediaenc="srtp-mand"`` loads ``srtp.so``
+    and makes SDES-SRTP mandatory (``srtp`` offers it). ``host`` is the address SIP and RTP
+    bind to (default 127.0.0.1); ctrl_tcp always listens on 127.0.0.1.
+    baresip 1.0 digest supports MD5 only (SHA-256 challenges fail "Function not implemented").
     """
 
     def __init__(
@@ -163,6 +173,11 @@ class Baresip(PeerContext):
         sip_trace: bool = True,
         extra_config: Mapping[str, str] | None = None,
         start_timeout: float = 5.0,
+        mediaenc: str | None = None,
+        tls_ca: str | Path | None = None,
+        tls_certificate: str | Path | None = None,
+        modules: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.name = name
@@ -180,6 +195,13 @@ class Baresip(PeerContext):
         self.sip_trace = sip_trace
         self.extra_config = dict(extra_config or {})
         self.start_timeout = start_timeout
+        self.mediaenc = mediaenc
+        self.host = host
+        self.tls_ca = Path(tls_ca).resolve() if tls_ca else None
+        self.tls_certificate = Path(tls_certificate).resolve() if tls_certificate else None
+        self.modules = list(modules)
+        if mediaenc and "srtp.so" not in self.modules and mediaenc.startswith("srtp"):
+            self.modules.append("srtp.so")
         self.config_dir = self.workdir / name
         self.rec_dir = self.config_dir / "rec"
         self.log_path = self.workdir / f"{name}.log"
@@ -191,18 +213,31 @@ class Baresip(PeerContext):
     @property
     def account_line(self) -> str:
         if self._account_template is not None:
-            return self._account_template.format(sip_port=self.sip_port, user=self.user)
-        line = f"<sip:{self.user}@127.0.0.1:{self.sip_port}>;regint=0;audio_codecs={self.codec}"
-        if self.answermode:
-            line += f";answermode={self.answermode}"
-        if self.account_params:
-            line += ";" + self.account_params.lstrip(";")
+            line = self._account_template.format(sip_port=self.sip_port, user=self.user)
+        else:
+            line = (
+                f"<sip:{self.user}@{self.host}:{self.sip_port}>;regint=0;audio_codecs={self.codec}"
+            )
+            if self.answermode:
+                line += f";answermode={self.answermode}"
+            if self.account_params:
+                line += ";" + self.account_params.lstrip(";")
+        if self.mediaenc and ";mediaenc=" not in line:
+            line += f";mediaenc={self.mediaenc}"
         return line
+
+    @property
+    def aor(self) -> str:
+        """The account's address of record (the URI in the account line's ``<...>``)."""
+        line = self.account_line
+        if line.startswith("<") and ">" in line:
+            return line[1 : line.index(">")]
+        return line.split(";", 1)[0]
 
     @property
     def uri(self) -> str:
         """SIP URI that reaches this UA's account."""
-        return f"sip:{self.user}@127.0.0.1:{self.sip_port}"
+        return f"sip:{self.user}@{self.host}:{self.sip_port}"
 
     def _write_config(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -212,8 +247,8 @@ class Baresip(PeerContext):
             self.source_wav = write_pattern(self.config_dir / "silence.wav", [(None, 120.0)])
         settings: dict[str, str] = {
             "poll_method": "epoll",
-            "net_interface": "127.0.0.1",
-            "sip_listen": f"127.0.0.1:{self.sip_port}",
+            "net_interface": self.host,
+            "sip_listen": f"{self.host}:{self.sip_port}",
             "call_local_timeout": "30",
             "call_max_calls": "4",
             "audio_source": f"aufile,{self.source_wav}",
@@ -232,6 +267,10 @@ class Baresip(PeerContext):
             "ctrl_tcp_listen": f"127.0.0.1:{self.ctrl_port}",
             "snd_path": str(self.rec_dir),
         }
+        if self.tls_ca is not None:
+            settings["sip_cafile"] = str(self.tls_ca)
+        if self.tls_certificate is not None:
+            settings["sip_certificate"] = str(self.tls_certificate)
         settings.update(self.extra_config)
         lines = ["# written by sipgw/testing/peers/baresip.py"]
         lines += [f"{key}\t{value}" for key, value in settings.items()]
@@ -240,6 +279,7 @@ class Baresip(PeerContext):
             "module\tg711.so",
             "module\taufile.so",
             "module\tsndfile.so",
+            *(f"module\t{mod}" for mod in self.modules),
             "module_tmp\taccount.so",
             "module_app\tmenu.so",
             "module_app\tctrl_tcp.so",
@@ -292,7 +332,7 @@ class Baresip(PeerContext):
             except PeerError as exc:
                 ctrl.close()
                 return str(exc)
-            if f"@127.0.0.1:{self.sip_port}" not in str(info.get("data")):
+            if self.aor.split(";", 1)[0] not in str(info.get("data")):
                 ctrl.close()  # somebody else's ctrl_tcp on our port
                 return f"ctrl_tcp port {self.ctrl_port} answered for another UA: {info}"
             self.ctrl = ctrl
@@ -319,6 +359,26 @@ class Baresip(PeerContext):
                 f"{self.log_tail()}"
             )
         return resp
+
+    def reginfo(self) -> str:
+        """baresip's registration table (``reginfo``), without colour codes."""
+        data = str(self.command("reginfo").get("data", ""))
+        return re.sub(r"\x1b\[[0-9;]*m", "", data)
+
+    def wait_registered(self, timeout: float = 10.0) -> str:
+        """Wait until the account shows ``OK`` in ``reginfo`` (REGISTER_OK events fire before
+        a client can connect, so this polls); returns the reginfo line. PeerError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.reginfo().splitlines():
+                if self.aor.split(";", 1)[0] in line and re.search(r"\bOK\b", line):
+                    return line.strip()
+            if time.monotonic() > deadline:
+                raise PeerError(
+                    f"baresip {self.name}: {self.aor} not registered after {timeout}s: "
+                    f"{self.reginfo()!r}\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
 
     def dial(self, uri: str) -> dict[str, Any]:
         """Place a call (progress shows up as CALL_RINGING / CALL_ESTABLISHED events)."""

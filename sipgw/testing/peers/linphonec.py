@@ -8,7 +8,11 @@ SIGKILLs). ``play`` loops the file with a 0.5-1 s gap between loops; ``record`` 
 received audio (8 kHz mono s16) from media start, with header sizes only once the call ends (and
 then a data size that wrongly includes the header: ``audio.read_wav`` copes). DTMF is sent by
 typing digits (RFC 4733, PT 96); received DTMF prints ``Receiving tone D from ...``. With
-``autoanswer`` any Request-URI user is accepted.
+``autoanswer`` any Request-URI user is accepted. ``register()`` registers with digest auth (MD5
+and SHA-256) over the transport in the proxy URI's ``;transport=`` (enable it with
+``transports``); TLS verifies the server against ``tls_ca`` with mbedTLS, which matches the
+host only against DNS names in the certificate (``sipgw.testing.tls`` adds IPs as DNS names).
+``media_encryption="srtp"`` makes SRTP (SDES) mandatory.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class Linphonec(PeerContext):
         lifetime: float = 90.0,
         start_timeout: float = 10.0,
         extra_config: Mapping[str, Mapping[str, str]] | None = None,
+        transports: Iterable[str] = ("udp",),
+        tls_ca: str | Path | None = None,
+        media_encryption: str | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.name = name
@@ -75,6 +82,9 @@ class Linphonec(PeerContext):
         self.lifetime = lifetime
         self.start_timeout = start_timeout
         self.extra_config = {k: dict(v) for k, v in (extra_config or {}).items()}
+        self.transports = tuple(transports)
+        self.tls_ca = Path(tls_ca).resolve() if tls_ca else None
+        self.media_encryption = media_encryption
         self.config_path = self.home / "linphonerc"
         self.log_path = self.workdir / f"{name}.log"
         self.process: ManagedProcess | None = None
@@ -103,6 +113,17 @@ class Linphonec(PeerContext):
                 "in_call_timeout": "0",
                 "register_only_when_network_is_up": "0",
                 "default_proxy": "-1",
+                # -1: a random port, so the transport can carry requests (0 disables it)
+                **({"sip_tcp_port": "-1"} if "tcp" in self.transports else {}),
+                **({"sip_tls_port": "-1"} if "tls" in self.transports else {}),
+                **(
+                    {"root_ca": str(self.tls_ca), "verify_server_certs": "1"} if self.tls_ca else {}
+                ),
+                **(
+                    {"media_encryption": self.media_encryption, "media_encryption_mandatory": "1"}
+                    if self.media_encryption
+                    else {}
+                ),
             },
             "rtp": {
                 "bind_address": "127.0.0.1",
@@ -201,6 +222,25 @@ class Linphonec(PeerContext):
         if not from_start:
             self._cursor = index + 1
         return match
+
+    def register(
+        self, identity: str, proxy: str, password: str, timeout: float = 10.0
+    ) -> re.Match[str]:
+        """``register IDENTITY PROXY PASSWORD`` (``proxy`` may carry ``;transport=tcp|tls``),
+        then poll ``status register`` until it says ``registered``; PeerError on timeout."""
+        self.cmd(f"register {identity} {proxy} {password}")
+        return self.wait_registered(timeout)
+
+    def wait_registered(self, timeout: float = 10.0) -> re.Match[str]:
+        """Poll ``status register`` until linphonec reports ``registered, identity=...``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.cmd("status register")
+            try:
+                return self.wait(r"\bregistered, identity=(\S+)", 0.3)
+            except PeerError:
+                if time.monotonic() > deadline:
+                    raise
 
     def call(self, uri: str) -> None:
         """Start a call (then e.g. ``wait_connected()``)."""

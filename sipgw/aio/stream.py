@@ -1,0 +1,334 @@
+"""SIP over TCP and TLS: listeners, connections, and connection reuse (RFC 3261 §18).
+
+Every connection, accepted or opened by us, gets a number and a
+:class:`~sipgw.addressing.Flow` ``(transport, peer address, number)``; each
+message framed on it (:mod:`sipgw.framing`) goes up with that flow, so the
+core's responses come back on the same connection (§18.2.2).
+
+:meth:`StreamPool.send` picks the connection for an outgoing message:
+
+1. the flow's own connection, when it names one that is still open;
+2. an open connection to the flow's address, in either direction: one we
+   opened to it, or one the peer opened from it, or one whose requests carried
+   a top Via with that peer's address and port (an alias in the spirit of
+   RFC 5923: the peer's listening port learnt from its Via);
+3. otherwise a new connection, TLS-verified against the URI host when the
+   flow is TLS. Messages queue while it connects.
+
+A connection that cannot be opened, breaks, or closes while transactions use
+it is reported to ``on_error`` with each flow that was sent on it, so those
+transactions fail at once. A connection no call or transaction uses is
+closed after ``idle_timeout`` seconds without traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import socket
+import ssl
+from collections.abc import Callable
+from typing import cast
+
+from sipgw.addressing import Flow, default_port
+from sipgw.aio.udp import is_ip
+from sipgw.framing import (
+    FramingFailed,
+    FramingLimits,
+    MessageFramed,
+    PingReceived,
+    StreamConnection,
+)
+
+__all__ = ["SipStreamProtocol", "StreamPool"]
+
+log = logging.getLogger("sipgw.sip")
+
+MAX_WRITE_BUFFER = 1 << 20
+"""A peer that leaves this much of our data unread is dropped."""
+
+_VIA_RE = re.compile(
+    rb"^(?:Via|v)[ \t]*:[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z]+)[ \t]+"
+    rb"(\[[0-9A-Fa-f:.]+\]|[^;:,\s]+)(?:[ \t]*:[ \t]*([0-9]+))?",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+_Key = tuple[str, str, int]
+"""(transport, IP address, port)."""
+
+
+class SipStreamProtocol(asyncio.Protocol):
+    """One TCP or TLS connection: frames messages in, writes messages out."""
+
+    def __init__(self, pool: StreamPool, transport_name: str) -> None:
+        self.pool = pool
+        self.transport_name = transport_name
+        self.id = next(pool.ids)
+        self.flow = Flow(transport_name, ("", 0), self.id)
+        self.framing = StreamConnection(pool.limits, pool.server)
+        self.transport: asyncio.Transport | None = None
+        self.keys: set[_Key] = set()
+        self.flows: set[Flow] = set()  # flows sent on this connection (reported if it breaks)
+        self.last_activity = pool.loop.time()
+        self._idle: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.flow = Flow(self.transport_name, (str(peer[0]), int(peer[1])), self.id)
+        self.pool.register(self)
+        self._arm_idle(self.pool.idle_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = self.pool.loop.time()
+        framing = self.framing
+        framing.receive_data(data)
+        while (event := framing.next_event()) is not None:
+            if isinstance(event, MessageFramed):
+                self.pool.learn_alias(self, event.data)
+                self.pool.on_message(event.data, self.flow)
+            elif isinstance(event, PingReceived):
+                self.write(framing.data_to_send())  # the pong, in order
+            elif isinstance(event, FramingFailed):
+                log.warning(
+                    "%s from %s:%d: %s; closing the connection",
+                    self.transport_name, *self.flow.address, event.reason,
+                )  # fmt: skip
+            if self.transport is None:
+                return  # closed by a handler
+        out = framing.data_to_send()
+        if out:
+            self.write(out)
+        if framing.failed:
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self._idle is not None:
+            self._idle.cancel()
+        self.pool.unregister(self, exc)
+
+    # -- used by the pool
+
+    def write(self, data: bytes, flow: Flow | None = None) -> None:
+        """Write bytes; ``flow`` is remembered for error reports."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if flow is not None and flow not in self.flows and len(self.flows) < 64:
+            self.flows.add(flow)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "send %s:%s:%d %s",
+                self.transport_name.lower(), *self.flow.address, data.split(b"\r\n", 1)[0][:100],
+            )  # fmt: skip
+        transport.write(data)
+        self.last_activity = self.pool.loop.time()
+        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            log.warning("%s:%s:%d does not read; closing", self.transport_name, *self.flow.address)
+            transport.abort()
+
+    def ping(self) -> None:
+        """Send an RFC 5626 keep-alive ping (CRLFCRLF)."""
+        self.framing.send_ping()
+        self.write(self.framing.data_to_send())
+
+    def close(self) -> None:
+        """Close the connection (its loss is reported by connection_lost)."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def _arm_idle(self, delay: float) -> None:
+        if self.pool.idle_timeout > 0:
+            self._idle = self.pool.loop.call_later(delay, self._check_idle)
+
+    def _check_idle(self) -> None:
+        self._idle = None
+        pool = self.pool
+        quiet = pool.loop.time() - self.last_activity
+        if quiet >= pool.idle_timeout and not pool.in_use(self.id):
+            host, port = self.flow.address
+            log.debug("closing idle %s connection to %s:%d", self.transport_name, host, port)
+            self.close()
+            return
+        self._arm_idle(max(pool.idle_timeout - quiet, 1.0))
+
+
+class StreamPool:
+    """All TCP and TLS connections of one endpoint; see the module docstring.
+
+    Args:
+        on_message: called with each framed message and its flow.
+        on_error: called with a flow whose connection failed or broke.
+        in_use: whether a connection (by number) is still needed by the core.
+        client_ssl: the context for TLS connections we open (None = no TLS out).
+        idle_timeout: seconds without traffic before an unused connection is closed.
+        connect_timeout: seconds to connect (and finish the TLS handshake).
+        limits: framing limits per connection.
+        server: the Server header of framing error responses.
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[bytes, Flow], None],
+        on_error: Callable[[Flow], None],
+        in_use: Callable[[int], bool],
+        *,
+        client_ssl: ssl.SSLContext | None = None,
+        idle_timeout: float = 300.0,
+        connect_timeout: float = 10.0,
+        limits: FramingLimits | None = None,
+        server: str | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.on_message = on_message
+        self.on_error = on_error
+        self.in_use = in_use
+        self.client_ssl = client_ssl
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.limits = limits or FramingLimits()
+        self.server = server
+        self.ids = itertools.count(1)
+        self.connections: dict[int, SipStreamProtocol] = {}
+        self._by_key: dict[_Key, SipStreamProtocol] = {}
+        self._pending: dict[_Key, list[tuple[bytes, Flow]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+
+    # -- listeners
+
+    async def listen(
+        self, sock: socket.socket, transport: str, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        """Accept connections on a bound, listening socket."""
+        server = await self.loop.create_server(
+            lambda: SipStreamProtocol(self, transport), sock=sock, ssl=ssl_context
+        )
+        self._servers.append(server)
+
+    # -- connection table
+
+    def register(self, conn: SipStreamProtocol) -> None:
+        """A connection is up: index it by number and by peer address."""
+        self.connections[conn.id] = conn
+        host, port = conn.flow.address
+        self._index(conn, (conn.transport_name, host, port))
+
+    def unregister(self, conn: SipStreamProtocol, exc: Exception | None) -> None:
+        """A connection is gone: drop it, and fail what was still using it."""
+        self.connections.pop(conn.id, None)
+        for key in conn.keys:
+            if self._by_key.get(key) is conn:
+                del self._by_key[key]
+        if exc is not None:
+            name, (host, port) = conn.transport_name, conn.flow.address
+            log.info("%s connection to %s:%d lost: %s", name, host, port, exc)
+        for flow in (conn.flow, *conn.flows):
+            self.on_error(flow)
+
+    def learn_alias(self, conn: SipStreamProtocol, data: bytes) -> None:
+        """Reuse this connection for the peer's listening port named in a request's Via."""
+        if data[:4] == b"SIP/":
+            return  # a response: its Via is ours
+        m = _VIA_RE.search(data)
+        if m is None or m.group(1).upper().decode() != conn.transport_name:
+            return
+        port = int(m.group(3)) if m.group(3) else default_port(conn.transport_name)
+        key = (conn.transport_name, conn.flow.address[0], port)
+        if key not in conn.keys:
+            self._index(conn, key)
+
+    def _index(self, conn: SipStreamProtocol, key: _Key) -> None:
+        if len(conn.keys) < 8:
+            conn.keys.add(key)
+            self._by_key[key] = conn
+
+    def find(self, flow: Flow) -> SipStreamProtocol | None:
+        """The open connection for ``flow``, or None (see the module docstring)."""
+        if flow.connection_id is not None:
+            conn = self.connections.get(flow.connection_id)
+            if conn is not None:
+                return conn
+        host, port = flow.address
+        return self._by_key.get((flow.transport, host, port))
+
+    # -- sending
+
+    def send(self, data: bytes, flow: Flow) -> None:
+        """Write ``data`` on the connection for ``flow``, opening one if needed."""
+        conn = self.find(flow)
+        if conn is not None:
+            conn.write(data, flow)
+            return
+        host, port = flow.address
+        key = (flow.transport, host, port)
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending.append((data, flow))
+            return
+        self._pending[key] = [(data, flow)]
+        task = self.loop.create_task(self._connect(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def ping(self, flow: Flow) -> bool:
+        """Send a keep-alive ping on the open connection for ``flow``; False if none."""
+        conn = self.find(flow)
+        if conn is None:
+            return False
+        conn.ping()
+        return True
+
+    async def _connect(self, key: _Key) -> None:
+        transport, host, port = key
+        try:
+            conn = await asyncio.wait_for(self._open(transport, host, port), self.connect_timeout)
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
+            reason = str(exc) or type(exc).__name__
+            log.warning("cannot connect %s to %s:%d: %s", transport, host, port, reason)
+            for _, flow in self._pending.pop(key, []):
+                self.on_error(flow)
+            return
+        self._index(conn, key)
+        for data, flow in self._pending.pop(key, []):
+            conn.write(data, flow)
+
+    async def _open(self, transport: str, host: str, port: int) -> SipStreamProtocol:
+        if transport == "TLS" and self.client_ssl is None:
+            raise OSError("TLS is not enabled")
+        address = host
+        if not is_ip(host):
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            address = str(infos[0][4][0])
+            existing = self._by_key.get((transport, address, port))
+            if existing is not None:
+                return existing
+        secure = transport == "TLS"
+        _, protocol = await self.loop.create_connection(
+            lambda: SipStreamProtocol(self, transport),
+            address,
+            port,
+            ssl=self.client_ssl if secure else None,
+            # RFC 5922 §7.2: the server's certificate must match the URI host.
+            server_hostname=host if secure else None,
+        )
+        return protocol
+
+    # -- shutdown
+
+    def close(self) -> None:
+        """Stop listening and close every connection."""
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+        for task in self._tasks:
+            task.cancel()

@@ -1,0 +1,102 @@
+"""SIP over UDP: one socket, datagrams in and out (RFC 3261 §18)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from typing import cast
+
+from sipgw.addressing import Flow
+
+__all__ = ["UdpSocket", "bind_udp", "is_ip"]
+
+log = logging.getLogger("sipgw.sip")
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (no DNS needed)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def bind_udp(bind: str, port: int) -> socket.socket:
+    """A bound UDP socket with a large receive buffer."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        sock.bind((bind, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class UdpSocket(asyncio.DatagramProtocol):
+    """The SIP UDP socket: hands each datagram to ``on_datagram``; sends to flows.
+
+    Host names in flows are resolved once (A/AAAA, no SRV) and cached.
+
+    Args:
+        on_datagram: called with the bytes and their :class:`Flow`.
+    """
+
+    def __init__(self, on_datagram: Callable[[bytes, Flow], None]) -> None:
+        self.on_datagram = on_datagram
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.DatagramTransport | None = None
+        self._resolved: dict[str, str] = {}
+        self._resolving: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport implements the interface without subclassing it.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("recv udp:%s:%d %s", addr[0], addr[1], data.split(b"\r\n", 1)[0][:100])
+        self.on_datagram(data, Flow("UDP", (addr[0], addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("UDP error: %s", exc)  # ICMP unreachable etc.; transactions time out
+
+    def send(self, data: bytes, flow: Flow) -> None:
+        """Send one datagram to ``flow.address``."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        host, port = flow.address
+        if not is_ip(host):
+            resolved = self._resolved.get(host)
+            if resolved is None:
+                task = self.loop.create_task(self._resolve_and_send(data, host, port))
+                self._resolving.add(task)
+                task.add_done_callback(self._resolving.discard)
+                return
+            host = resolved
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("send udp:%s:%d %s", host, port, data.split(b"\r\n", 1)[0][:100])
+        self.transport.sendto(data, (host, port))
+
+    async def _resolve_and_send(self, data: bytes, host: str, port: int) -> None:
+        try:
+            family = socket.AF_INET
+            if self.transport is not None:
+                sock = self.transport.get_extra_info("socket")
+                family = sock.family if sock is not None else family
+            infos = await self.loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.warning("cannot resolve %s: %s", host, exc)
+            return
+        self._resolved[host] = str(infos[0][4][0])
+        self.send(data, Flow("UDP", (self._resolved[host], port)))
+
+    def close(self) -> None:
+        """Close the socket."""
+        if self.transport is not None:
+            self.transport.close()

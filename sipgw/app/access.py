@@ -1,0 +1,370 @@
+"""Who may call, wired: the ``ACCESS`` settings, host names resolved, refusals logged.
+
+The sans-IO policy (:mod:`sipgw.access`) knows addresses only. Here the
+settings become an :class:`AccessConfig` (:func:`load_access_config`), and at
+start-up :func:`build_access_policy` resolves its host names and decides who
+is admitted:
+
+* ``--allow-from any``: anyone;
+* ``--allow-from LIST``: those addresses, networks and (resolved) names;
+* nothing set, but an account or outbound proxy configured: their resolved
+  addresses, since calls from a trunk or PBX come through them;
+* nothing set, only inbound credentials: nobody without credentials;
+* nothing at all (a lab): anyone, and the start-up log says so.
+
+Inbound credentials, when configured, admit anyone else who authenticates.
+:class:`RefusalLog` logs refused requests at most once per source address
+per minute, and counts them for the stats line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import re
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
+from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.auth import DigestServer
+from sipgw.errors import SipError
+from sipgw.events import RequestRefused
+from sipgw.uri import SipUri
+
+__all__ = [
+    "ANY",
+    "UPSTREAM_SETTINGS",
+    "AccessConfig",
+    "RefusalLog",
+    "Resolver",
+    "account_upstreams",
+    "allow_from",
+    "build_access_policy",
+    "digest_algorithm",
+    "load_access_config",
+    "read_users_file",
+    "resolve_host",
+    "upstream_hosts",
+]
+
+ANY = "any"
+"""The ``--allow-from`` value that admits everyone."""
+
+UPSTREAM_SETTINGS = ("SIPGW_REGISTER", "SIPGW_REGISTRAR", "SIPGW_OUTBOUND_PROXY")
+"""Settings naming the hosts calls come through when the gateway has an account or proxy."""
+
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+
+Resolver = Callable[[str], Awaitable[Sequence[str]]]
+"""Host name to its IP addresses (all of them, IPv4 and IPv6)."""
+
+
+# -- setting parsers ------------------------------------------------------------------
+
+
+def allow_from(value: str) -> tuple[str, ...]:
+    """``any``, or comma-separated IP addresses, CIDRs and host names; "" = automatic."""
+    entries = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+    if any(entry.lower() == ANY for entry in entries):
+        if len(entries) > 1:
+            raise ValueError("'any' admits everyone: list nothing else with it")
+        return (ANY,)
+    for entry in entries:
+        try:
+            parse_network(entry)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(entry):
+                raise ValueError(
+                    f"{entry!r} is not an IP address, a CIDR such as 10.0.0.0/8, or a host name"
+                ) from None
+    return entries
+
+
+def digest_algorithm(value: str) -> str:
+    """``MD5`` or ``SHA-256`` (any case)."""
+    name = value.strip().upper()
+    if name not in ("MD5", "SHA-256"):
+        raise ValueError("must be MD5 or SHA-256")
+    return name
+
+
+# -- configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccessConfig:
+    """Who may call, as configured (host names not yet resolved)."""
+
+    allow_from: tuple[str, ...] = ()
+    """``--allow-from`` entries; ``("any",)`` for anyone, () for automatic."""
+    upstreams: tuple[str, ...] = ()
+    """Hosts of the registrars and outbound proxies (names or addresses)."""
+    users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """Inbound digest users, ``(name, password)``; kept out of repr and logs."""
+    realm: str = "sipgw"
+    """The digest realm of our challenges."""
+    algorithm: str = "MD5"
+    """The digest algorithm of our challenges."""
+
+
+def read_users_file(path: Path) -> list[tuple[str, str]]:
+    """``name:password`` lines; blank lines and ``#`` comments skipped.
+
+    The name is trimmed; the password is everything after the first colon.
+
+    Raises:
+        ConfigError: the file cannot be read or a line has no name or password
+            (the message gives the line number, never its text).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: cannot read it ({exc})"
+        raise ConfigError(message) from None
+    users: list[tuple[str, str]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, colon, password = line.partition(":")  # the password verbatim, to the line end
+        if not colon or not name.strip() or not password:
+            raise ConfigError(
+                f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: line {number} is not name:password"
+            )
+        users.append((name.strip(), password))
+    return users
+
+
+def account_upstreams(aor: str, registrar: str = "", outbound_proxy: str = "") -> tuple[str, ...]:
+    """The hosts an account's calls come through: its registrar (else its AOR's host) and proxy.
+
+    Raises:
+        ConfigError: a value is not a SIP URI or host.
+    """
+    hosts = [_uri_host(registrar, "registrar") if registrar else _uri_host(aor, "AOR")]
+    if outbound_proxy:
+        hosts.append(_uri_host(outbound_proxy, "outbound proxy"))
+    return tuple(dict.fromkeys(hosts))
+
+
+def upstream_hosts(values: SettingValues) -> tuple[str, ...]:
+    """The registrar's and outbound proxy's hosts from :data:`UPSTREAM_SETTINGS`.
+
+    The registrar is ``SIPGW_REGISTRAR``'s host, else the host of the AOR in
+    ``SIPGW_REGISTER``. A setting the registry does not (yet) declare is skipped.
+
+    Raises:
+        ConfigError: a value is not a SIP URI or host (the message names the setting).
+    """
+
+    def text(env: str) -> str:
+        try:
+            values.setting(env)
+        except KeyError:
+            return ""
+        return str(values.text(env)[0]).strip()
+
+    registrar = "SIPGW_REGISTRAR" if text("SIPGW_REGISTRAR") else "SIPGW_REGISTER"
+    hosts = [_uri_host(text(env), env) for env in (registrar, "SIPGW_OUTBOUND_PROXY") if text(env)]
+    return tuple(dict.fromkeys(hosts))
+
+
+def _uri_host(text: str, env: str) -> str:
+    uri = text if text.lower().startswith(("sip:", "sips:")) else f"sip:{text}"
+    try:
+        return SipUri.parse(uri).host
+    except SipError:
+        raise ConfigError(f"{env}={text!r}: not a SIP URI") from None
+
+
+def load_access_config(values: SettingValues, upstreams: Iterable[str] = ()) -> AccessConfig:
+    """The ``ACCESS`` settings, plus the upstream hosts (registrars, proxies).
+
+    Args:
+        values: the settings.
+        upstreams: hosts of accounts configured elsewhere (an accounts file:
+            see :func:`account_upstreams`), added to those of :func:`upstream_hosts`.
+
+    Raises:
+        ConfigError: a bad value, a user without password, an unreadable users file.
+    """
+    username = values["SIPGW_INBOUND_USERNAME"]
+    password = values["SIPGW_INBOUND_PASSWORD"]  # verbatim: blanks may be meant
+    users: list[tuple[str, str]] = []
+    if username:
+        if not password:
+            raise ConfigError("SIPGW_INBOUND_USERNAME is set: SIPGW_INBOUND_PASSWORD is needed too")
+        users.append((username, password))
+    elif password:
+        raise ConfigError("SIPGW_INBOUND_PASSWORD is set: SIPGW_INBOUND_USERNAME is needed too")
+    users_file = values["SIPGW_INBOUND_USERS_FILE"]
+    if users_file:
+        users.extend(read_users_file(Path(users_file)))
+    names = [name for name, _ in users]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"inbound user {duplicates[0]!r} is defined twice")
+    return AccessConfig(
+        allow_from=values["SIPGW_ALLOW_FROM"],
+        upstreams=tuple(dict.fromkeys((*upstream_hosts(values), *upstreams))),
+        users=tuple(users),
+        realm=values["SIPGW_INBOUND_REALM"] or "sipgw",
+        algorithm=values["SIPGW_INBOUND_ALGORITHM"],
+    )
+
+
+# -- start-up: resolve, decide ----------------------------------------------------------
+
+
+async def resolve_host(host: str) -> list[str]:
+    """Every IPv4 and IPv6 address of ``host`` (an IP literal is returned as is).
+
+    Raises:
+        OSError: the name does not resolve.
+    """
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def _networks(
+    hosts: Iterable[str], resolve: Resolver, log: logging.Logger, strict: bool
+) -> list[Network]:
+    networks: list[Network] = []
+    for host in hosts:
+        try:
+            networks.append(parse_network(host))
+            continue
+        except ValueError:
+            pass
+        try:
+            addresses = await resolve(host)
+        except OSError as exc:
+            if strict:
+                raise ConfigError(f"SIPGW_ALLOW_FROM: cannot resolve {host!r} ({exc})") from None
+            log.warning("access: cannot resolve %s (%s): calls through it are refused", host, exc)
+            continue
+        networks.extend(parse_network(address) for address in addresses)
+    return networks
+
+
+async def build_access_policy(
+    config: AccessConfig, resolve: Resolver = resolve_host, log: logging.Logger | None = None
+) -> tuple[AccessPolicy, str]:
+    """The policy for ``config``, and the one line the start-up log shows about it.
+
+    Raises:
+        ConfigError: an ``--allow-from`` host name does not resolve.
+    """
+    log = log or logging.getLogger("sipgw")
+    digest = None
+    if config.users:
+        digest = DigestServer(
+            config.realm, dict(config.users), secrets.SystemRandom(), algorithm=config.algorithm
+        )
+    if config.allow_from == (ANY,):
+        return AccessPolicy.open(), "access: --allow-from any: calls accepted from anyone"
+    if config.allow_from:
+        allow = AllowList(await _networks(config.allow_from, resolve, log, strict=True))
+        policy = AccessPolicy(allow, digest)
+        return policy, f"access: {policy.describe()}"
+    if config.upstreams:
+        allow = AllowList(await _networks(config.upstreams, resolve, log, strict=False))
+        policy = AccessPolicy(allow, digest)
+        upstreams = ", ".join(config.upstreams)
+        return policy, f"access: {policy.describe()} (the registrar/proxy: {upstreams})"
+    if digest is not None:
+        policy = AccessPolicy(AllowList(), digest)
+        return policy, f"access: {policy.describe()}"
+    return AccessPolicy.open(), (
+        "access: no --allow-from, account, proxy or inbound credentials configured: "
+        "calls accepted from anyone (a lab setting; see docs/security.md)"
+    )
+
+
+# -- refusals: counted, logged without flooding ----------------------------------------
+
+
+class RefusalLog:
+    """Counts refused requests and logs each source address at most once per ``interval``.
+
+    The next line logged for an address says how many were not logged since.
+    When more than ``max_sources`` addresses are being tracked at once (a
+    scan from many addresses), refusals from new ones are only counted, and
+    one line per ``interval`` sums them up.
+
+    Args:
+        log: where the lines go.
+        interval: seconds between two lines about the same address.
+        max_sources: addresses tracked at once.
+    """
+
+    def __init__(
+        self, log: logging.Logger, interval: float = 60.0, max_sources: int = 4096
+    ) -> None:
+        self.log = log
+        self.interval = interval
+        self.max_sources = max_sources
+        self.refused = 0
+        """Requests answered 403."""
+        self.challenged = 0
+        """Requests answered 401 (a challenge: normal for a phone that authenticates)."""
+        self._sources: dict[str, tuple[float, int]] = {}  # address -> (last logged, not logged)
+        self._overflow = (-math.inf, 0)
+
+    def record(self, event: RequestRefused, now: float) -> None:
+        """Count one refusal; log it unless its source was logged in the last ``interval``."""
+        if event.refusal is Refusal.CHALLENGED:
+            self.challenged += 1
+            self.log.debug("access: challenged %s from %s", event.method, _where(event))
+            return
+        self.refused += 1
+        host = event.source[0]
+        entry = self._sources.get(host)
+        if entry is not None and now - entry[0] < self.interval:
+            self._sources[host] = (entry[0], entry[1] + 1)
+            return
+        if entry is None and len(self._sources) >= self.max_sources:
+            self._prune(now)
+            if len(self._sources) >= self.max_sources:
+                self._overflowed(now)
+                return
+        self._sources[host] = (now, 0)
+        more = f" (+{entry[1]} more since the last line)" if entry and entry[1] else ""
+        user = f", user {event.username!r}" if event.username else ""
+        self.log.warning(
+            "access: refused %s from %s (From %s%s): %s, 403%s",
+            event.method, _where(event), event.caller, user, event.refusal.value, more,
+        )  # fmt: skip
+
+    def _prune(self, now: float) -> None:
+        for host, (logged, _) in list(self._sources.items()):
+            if now - logged >= self.interval:
+                del self._sources[host]
+
+    def _overflowed(self, now: float) -> None:
+        since, count = self._overflow
+        if now - since >= self.interval:
+            self.log.warning(
+                "access: refused requests from more than %d addresses (%d not logged)",
+                self.max_sources, count + 1,
+            )  # fmt: skip
+            self._overflow = (now, 0)
+        else:
+            self._overflow = (since, count + 1)
+
+
+def _where(event: RequestRefused) -> str:
+    host, port = event.source
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,0 +1,303 @@
+"""Who may call, wired: settings, start-up resolution, the refusal log, the gateway."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from sipgw.access import Refusal
+from sipgw.app.access import (
+    AccessConfig,
+    RefusalLog,
+    account_upstreams,
+    allow_from,
+    build_access_policy,
+    load_access_config,
+    upstream_hosts,
+)
+from sipgw.app.settings import ConfigError, Setting, SettingValues
+from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.stats import gateway_stats
+from sipgw.events import RequestRefused
+from sipgw.testing.gateway_in_process import running_gateway
+
+pytestmark = pytest.mark.timeout(30)
+
+# The settings the "register" and "uac" parts declare; declared here so the
+# default allow list can be tested before (and after) they are in the registry.
+UPSTREAM_ROWS = tuple(
+    Setting(env, "", "An upstream.")
+    for env in ("SIPGW_REGISTER", "SIPGW_REGISTRAR", "SIPGW_OUTBOUND_PROXY")
+)
+
+
+def values(environ: dict[str, str]) -> SettingValues:
+    known = {s.env for s in SETTINGS}
+    rows = [*SETTINGS, *(row for row in UPSTREAM_ROWS if row.env not in known)]
+    return SettingValues(rows, environ)
+
+
+DNS = {
+    "pbx.example.com": ["203.0.113.7"],
+    "proxy.example.net": ["198.51.100.2", "2001:db8::2"],
+    "office.example.org": ["192.0.2.77"],
+}
+
+
+async def fake_dns(host: str) -> Sequence[str]:
+    if host not in DNS:
+        raise OSError(f"no such host {host}")
+    return DNS[host]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("", ()),
+        ("any", ("any",)),
+        (" ANY ", ("any",)),
+        ("192.0.2.10", ("192.0.2.10",)),
+        ("10.0.0.0/8, 2001:db8::/32,pbx.example.com", ("10.0.0.0/8", "2001:db8::/32",
+                                                       "pbx.example.com")),
+        ("192.0.2.10,,", ("192.0.2.10",)),
+    ],
+)  # fmt: skip
+def test_allow_from_values(text: str, parsed: tuple[str, ...]) -> None:
+    assert allow_from(text) == parsed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("any,192.0.2.10", "'any' admits everyone"),
+        ("10.0.0.0/33", "is not an IP address, a CIDR"),
+        ("pbx_example", "is not an IP address, a CIDR"),
+        ("sip:pbx.example.com", "is not an IP address, a CIDR"),
+    ],
+)
+def test_bad_allow_from_values_say_what_is_allowed(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        allow_from(text)
+    with pytest.raises(ConfigError, match="--allow-from"):
+        load_access_config(resolve_settings({}, {"SIPGW_ALLOW_FROM": text}))
+
+
+def test_defaults_configure_nothing() -> None:
+    assert load_access_config(values({})) == AccessConfig()
+
+
+def test_inbound_users_from_settings_and_file(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text("# inbound users\n\nbob:pa:ss\n  carol : x y \n")
+    config = load_access_config(
+        values(
+            {
+                "SIPGW_INBOUND_USERNAME": "alice",
+                "SIPGW_INBOUND_PASSWORD": "s3cret",
+                "SIPGW_INBOUND_USERS_FILE": str(users),
+                "SIPGW_INBOUND_REALM": "pbx",
+                "SIPGW_INBOUND_ALGORITHM": "sha-256",
+            }
+        )
+    )
+    assert config.users == (("alice", "s3cret"), ("bob", "pa:ss"), ("carol", " x y "))
+    assert config.realm == "pbx" and config.algorithm == "SHA-256"
+    assert "s3cret" not in repr(config) and "pa:ss" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("environ", "file_text", "message"),
+    [
+        ({"SIPGW_INBOUND_USERNAME": "alice"}, None, "SIPGW_INBOUND_PASSWORD is needed"),
+        ({"SIPGW_INBOUND_PASSWORD": "s3cret"}, None, "SIPGW_INBOUND_USERNAME is needed"),
+        ({}, "alice:one\nnopassword-s3cret\n", "line 2 is not name:password"),
+        ({}, "alice:\n", "line 1 is not name:password"),
+        ({"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": "x"}, "alice:y\n",
+         "'alice' is defined twice"),
+        ({"SIPGW_INBOUND_ALGORITHM": "SHA-1"}, None, "must be MD5 or SHA-256"),
+    ],
+)  # fmt: skip
+def test_bad_inbound_credentials_are_named_without_the_password(
+    tmp_path: Path, environ: dict[str, str], file_text: str | None, message: str
+) -> None:
+    if file_text is not None:
+        users = tmp_path / "users"
+        users.write_text(file_text)
+        environ = {**environ, "SIPGW_INBOUND_USERS_FILE": str(users)}
+    with pytest.raises(ConfigError, match=message) as error:
+        load_access_config(values(environ))
+    assert "s3cret" not in str(error.value)
+
+
+def test_a_missing_users_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ConfigError, match="SIPGW_INBOUND_USERS_FILE=.*cannot read it"):
+        load_access_config(values({"SIPGW_INBOUND_USERS_FILE": str(missing)}))
+
+
+@pytest.mark.parametrize(
+    ("environ", "hosts"),
+    [
+        ({}, ()),
+        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com"}, ("pbx.example.com",)),
+        ({"SIPGW_REGISTER": "sip:1001@example.com", "SIPGW_REGISTRAR": "sip:pbx.example.com:5080"},
+         ("pbx.example.com",)),
+        ({"SIPGW_OUTBOUND_PROXY": "sip:proxy.example.net;transport=tcp"}, ("proxy.example.net",)),
+        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com",
+          "SIPGW_OUTBOUND_PROXY": "proxy.example.net"}, ("pbx.example.com", "proxy.example.net")),
+        ({"SIPGW_REGISTER": "sip:1001@192.0.2.5", "SIPGW_OUTBOUND_PROXY": "sip:192.0.2.5"},
+         ("192.0.2.5",)),
+    ],
+)  # fmt: skip
+def test_upstreams_are_the_registrar_and_the_proxy(
+    environ: dict[str, str], hosts: tuple[str, ...]
+) -> None:
+    assert upstream_hosts(values(environ)) == hosts
+    assert load_access_config(values(environ)).upstreams == hosts
+
+
+def test_a_bad_upstream_uri_is_named() -> None:
+    with pytest.raises(ConfigError, match="SIPGW_OUTBOUND_PROXY"):
+        upstream_hosts(values({"SIPGW_OUTBOUND_PROXY": "sip:"}))
+    with pytest.raises(ConfigError, match="outbound proxy='sip:'"):
+        account_upstreams("sip:1001@pbx.example.com", outbound_proxy="sip:")
+
+
+def test_an_accounts_upstreams_are_its_registrar_or_aor_host_and_its_proxy() -> None:
+    assert account_upstreams("sip:1001@pbx.example.com") == ("pbx.example.com",)
+    assert account_upstreams(
+        "sip:1001@example.com", "sip:reg.example.com;transport=tls", "sip:proxy.example.net:5070"
+    ) == ("reg.example.com", "proxy.example.net")
+    config = load_access_config(
+        values({"SIPGW_REGISTER": "sip:1@pbx.example.com"}),
+        upstreams=account_upstreams("sip:2@pbx.example.com", outbound_proxy="sip:192.0.2.9"),
+    )
+    assert config.upstreams == ("pbx.example.com", "192.0.2.9")
+
+
+# --------------------------------------------------------------------------- start-up
+
+
+async def policy_for(config: AccessConfig) -> tuple[str, list[str], list[str]]:
+    """The start-up line, which of some sources are admitted, and the digest realm if any."""
+    policy, line = await build_access_policy(config, fake_dns)
+    sources = ["192.0.2.77", "203.0.113.7", "198.51.100.2", "2001:db8::2", "10.1.1.1"]
+    admitted = [s for s in sources if s in policy.allow]
+    digest = [] if policy.digest is None else [policy.digest.realm]
+    return line, admitted, digest
+
+
+async def test_a_lab_admits_anyone_and_says_so() -> None:
+    line, admitted, digest = await policy_for(AccessConfig())
+    assert len(admitted) == 5 and digest == []
+    assert line.startswith("access: no --allow-from, account, proxy or inbound credentials")
+    assert "anyone" in line and "\n" not in line
+
+
+async def test_allow_from_any_admits_anyone_even_with_credentials() -> None:
+    line, admitted, _ = await policy_for(AccessConfig(("any",), users=(("alice", "x"),)))
+    assert len(admitted) == 5 and "--allow-from any" in line
+
+
+async def test_allow_from_resolves_names_at_start() -> None:
+    config = AccessConfig(("office.example.org", "10.0.0.0/8"), upstreams=("pbx.example.com",))
+    line, admitted, digest = await policy_for(config)
+    assert admitted == ["192.0.2.77", "10.1.1.1"]  # the registrar is not added to a set list
+    assert digest == [] and line == "access: calls accepted from 192.0.2.77, 10.0.0.0/8"
+
+
+async def test_an_allow_from_name_that_does_not_resolve_stops_the_start() -> None:
+    with pytest.raises(ConfigError, match="SIPGW_ALLOW_FROM: cannot resolve 'nowhere.invalid'"):
+        await build_access_policy(AccessConfig(("nowhere.invalid",)), fake_dns)
+
+
+async def test_by_default_the_registrar_and_proxy_are_allowed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = AccessConfig(upstreams=("pbx.example.com", "proxy.example.net", "gone.invalid"))
+    with caplog.at_level(logging.WARNING):
+        line, admitted, digest = await policy_for(config)
+    assert admitted == ["203.0.113.7", "198.51.100.2", "2001:db8::2"] and digest == []
+    assert "(the registrar/proxy: pbx.example.com, proxy.example.net, gone.invalid)" in line
+    assert "cannot resolve gone.invalid" in caplog.text
+
+
+async def test_credentials_alone_admit_nobody_without_them() -> None:
+    line, admitted, digest = await policy_for(AccessConfig(users=(("alice", "x"),), realm="r"))
+    assert admitted == [] and digest == ["r"]
+    assert line == "access: calls accepted with digest credentials (realm 'r')"
+
+
+async def test_credentials_and_an_upstream_admit_both() -> None:
+    config = AccessConfig(upstreams=("pbx.example.com",), users=(("alice", "x"),))
+    line, admitted, digest = await policy_for(config)
+    assert admitted == ["203.0.113.7"] and digest == ["sipgw"]
+    assert line.startswith("access: calls accepted from 203.0.113.7 or with digest credentials")
+
+
+# --------------------------------------------------------------------------- the refusal log
+
+
+def refused(host: str, refusal: Refusal = Refusal.NOT_ALLOWED) -> RequestRefused:
+    return RequestRefused((host, 5060), "INVITE", "sip:spam@example.com", refusal, None)
+
+
+def test_refusals_are_logged_once_per_source_per_minute(caplog: pytest.LogCaptureFixture) -> None:
+    log = RefusalLog(logging.getLogger("test.access"))
+    with caplog.at_level(logging.DEBUG, "test.access"):
+        log.record(refused("198.51.100.67"), 0.0)
+        for second in range(0, 120, 2):  # a scanner, every 2 s for two minutes
+            log.record(refused("198.51.100.66"), float(second))
+        log.record(refused("198.51.100.68", Refusal.CHALLENGED), 6.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "access: refused INVITE from 198.51.100.67:5060 (From sip:spam@example.com): "
+        "source not allowed, 403",
+        "access: refused INVITE from 198.51.100.66:5060 (From sip:spam@example.com): "
+        "source not allowed, 403",
+        "access: refused INVITE from 198.51.100.66:5060 (From sip:spam@example.com): "
+        "source not allowed, 403 (+29 more since the last line)",
+    ]
+    assert log.refused == 61 and log.challenged == 1
+
+
+def test_a_scan_from_many_addresses_is_summed_up(caplog: pytest.LogCaptureFixture) -> None:
+    log = RefusalLog(logging.getLogger("test.access"), max_sources=3)
+    with caplog.at_level(logging.WARNING, "test.access"):
+        for n in range(10):
+            log.record(refused(f"2001:db8::{n}"), float(n))
+        log.record(refused("2001:db8::100"), 70.0)  # a minute on: old entries make room
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3 + 1 + 1, lines
+    assert lines[0].startswith("access: refused INVITE from [2001:db8::0]:5060")
+    assert lines[3] == "access: refused requests from more than 3 addresses (1 not logged)"
+    assert lines[4].startswith("access: refused INVITE from [2001:db8::100]:5060")
+    assert log.refused == 11
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+async def test_a_refused_invite_opens_nothing() -> None:
+    async with running_gateway(access=AccessConfig(("192.0.2.1",))) as (gateway, new_phone):
+        phone = await new_phone()
+        final = await phone.invite()
+        assert final.status == 403
+        stats = gateway_stats(gateway)
+        assert gateway.handles == {} and gateway.calls_total == 0
+        assert stats["rtp_ports_in_use"] == 0 and stats["refused"] == 1
+        assert not gateway.ua.busy
+
+
+async def test_an_allowed_source_gets_its_call() -> None:
+    async with running_gateway(access=AccessConfig(("127.0.0.0/8",))) as (gateway, new_phone):
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        assert gateway.calls_total == 1 and gateway_stats(gateway)["refused"] == 0
+        assert await phone.bye()
