@@ -12,7 +12,9 @@ Theory of operation
 *While it rings* (:meth:`AssistantAgent.prepare`) the STT session and the TTS
 connection are opened and the greeting is synthesized into the playout queue,
 which is *held*; the 200 OK releases it, so the first words go out on the
-first ticks after the answer.
+first ticks after the answer. On a call the gateway placed (outbound) the agent
+speaks first: the callback greeting, or an opening line the LLM writes once the
+call is answered (:mod:`agent.opening`); nothing plays before the answer.
 
 *As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
 20 ms frame in order, from the media layer's reorder stage, not on the
@@ -43,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
@@ -59,6 +62,7 @@ from agent.conversation import (
     ReplyToolResult,
 )
 from agent.llm.base import ChatLLM
+from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
@@ -183,7 +187,9 @@ class _ToolContext:
 
     @property
     def caller(self) -> str:
-        return self._agent.call.caller
+        """The other party: the From of an inbound call, the To of one we placed."""
+        call = self._agent.call
+        return call.called if call.direction == "outbound" else call.caller
 
     @property
     def settings(self) -> AssistantSettings:
@@ -213,7 +219,7 @@ class AssistantAgent(Agent):
             resources.tools,
             _ToolContext(self),
             ConversationSettings(
-                system_prompt=settings.system_prompt,
+                system_prompt=system_prompt(settings, call.direction, call.purpose, time.time()),
                 max_tool_rounds=settings.max_tool_rounds,
                 fallback_phrase=settings.fallback_phrase,
             ),
@@ -237,6 +243,8 @@ class AssistantAgent(Agent):
         self._digit_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._answered_at = 0.0
+        self._opening = fixed_opening(settings, call.direction, call.purpose)
+        self._llm_opens = llm_opens(settings, call.direction, call.purpose)
 
     # ------------------------------------------------------------------ for tools
 
@@ -253,20 +261,24 @@ class AssistantAgent(Agent):
     # ------------------------------------------------------------------ lifecycle
 
     async def prepare(self) -> None:
-        """Open STT and TTS and synthesize the greeting while the phone rings."""
+        """Open STT and TTS and synthesize the opening line while the phone rings.
+
+        Nothing plays before :meth:`on_answered`: the playout stays held, and an
+        opening the LLM writes (outbound calls, see :mod:`agent.opening`) only
+        starts there.
+        """
         self.record.write(
             {"type": "call", "call_id": self.call.call_id, "caller": self.call.caller,
-             "called": self.call.called, "started": self.record.started}
+             "called": self.call.called, "direction": self.call.direction,
+             "started": self.record.started}
         )  # fmt: skip
         await asyncio.gather(self.stt.connect(), self.tts.connect())
         self._spawn(self._listen())
-        if self.settings.greeting:
-            self.conversation.messages.append(
-                {"role": "assistant", "content": self.settings.greeting}
-            )
-            self.record.write({"type": "assistant", "text": self.settings.greeting,
+        if self._opening:
+            self.conversation.messages.append({"role": "assistant", "content": self._opening})
+            self.record.write({"type": "assistant", "text": self._opening,
                                "greeting": True})  # fmt: skip
-            self._speak_fixed(self.settings.greeting, "greeting")
+            self._speak_fixed(self._opening, "greeting")
             # Ring a little longer rather than answer into silence: the 200 OK goes
             # out once the greeting's first audio is here (or after GREETING_WAIT).
             with contextlib.suppress(TimeoutError):
@@ -282,6 +294,8 @@ class AssistantAgent(Agent):
         reply = self._speaking.reply
         if reply is not None and reply.kind == "greeting":
             self._spawn(self._time_greeting(reply))
+        elif self._llm_opens and reply is None:
+            self._start_reply(None)  # an outbound call: the LLM's opening line
 
     async def _time_greeting(self, reply: _Reply) -> None:
         """Record how long after the 200 OK the greeting's first frame went out."""

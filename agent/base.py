@@ -13,9 +13,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
-__all__ = ["FRAME_BYTES", "Agent", "AgentFactory", "CallControl"]
+__all__ = ["FRAME_BYTES", "Agent", "AgentFactory", "CallControl", "CallPurpose", "Direction"]
+
+Direction = Literal["inbound", "outbound"]
+"""Who placed the call: the other side (``inbound``) or the gateway (``outbound``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallPurpose:
+    """Why the gateway placed an outbound call (a callback, today)."""
+
+    reason: str = ""
+    """What it is about, worded to follow "calling you back about", e.g. "your refund"."""
+    notes: str = ""
+    """Anything else the agent should know."""
+    requested_time: str = ""
+    """When the callee asked to be called, as agreed with them."""
+    callback_id: int | None = None
+    """The callback's row in the callback store."""
+
 
 FRAME_BYTES = 160
 """One 20 ms frame of 8 kHz μ-law."""
@@ -37,6 +56,16 @@ class CallControl(Protocol):
     @property
     def called(self) -> str:
         """The called URI (To)."""
+        ...
+
+    @property
+    def direction(self) -> Direction:
+        """``outbound`` when the gateway placed the call: the agent speaks first."""
+        ...
+
+    @property
+    def purpose(self) -> CallPurpose | None:
+        """Why an outbound call was placed (None for inbound calls and plain outbound ones)."""
         ...
 
     def hangup(self) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from media.vad import VadConfig
 
 __all__ = [
+    "DEFAULT_CALLBACK_GREETING",
     "DEFAULT_FALLBACK_PHRASE",
     "DEFAULT_GREETING",
     "DEFAULT_SYSTEM_PROMPT",
@@ -33,6 +34,11 @@ has nothing more, say a short goodbye and end the call. If you could not underst
 caller to repeat. Keypad input arrives as text in square brackets."""
 
 DEFAULT_GREETING = "Hello, thanks for calling. How can I help you today?"
+
+DEFAULT_CALLBACK_GREETING = (
+    "Hello, this is the call back you asked for, about {reason}. Is now a good time?"
+)
+"""The opening line of a callback; ``{reason}`` is what the callback is about."""
 
 DEFAULT_FALLBACK_PHRASE = "Sorry, I'm having trouble right now. Could you say that again?"
 
@@ -54,13 +60,20 @@ class BuiltinToolSettings:
 
     Attributes:
         orders_file: JSON orders file for ``get_order_status``; None = the packaged sample.
-        callback_db: SQLite file where ``schedule_callback`` stores requests.
+        callback_db: SQLite file where ``schedule_callback`` stores requests (the
+            gateway's scheduler dials them from there).
         transfer_target: SIP URI ``transfer_to_human`` refers callers to; None = no transfers.
+        callback_allowed_prefixes: numbers a callback may go to start with one of these
+            (e.g. ``("+1", "+44")``); empty = any number.
+        callback_timezone: IANA zone of callback times given without an offset; "" = the
+            server's local time.
     """
 
     orders_file: Path | None = None
     callback_db: Path = Path("callbacks.sqlite3")
     transfer_target: str | None = None
+    callback_allowed_prefixes: tuple[str, ...] = ()
+    callback_timezone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +99,9 @@ class AssistantSettings:
 
     Attributes:
         system_prompt: the LLM's system prompt.
-        greeting: said when the call is answered; "" = wait for the caller.
+        greeting: said when an inbound call is answered; "" = wait for the caller.
+        callback_greeting: the opening line of a callback the agent places
+            (``{reason}``: what it is about); "" = the LLM opens the call.
         fallback_phrase: said when the LLM fails or times out.
         tools_module: the user's tools module (name or ``.py`` path); "" = none.
         builtin_tools: the built-in tools' settings.
@@ -98,6 +113,7 @@ class AssistantSettings:
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     greeting: str = DEFAULT_GREETING
+    callback_greeting: str = DEFAULT_CALLBACK_GREETING
     fallback_phrase: str = DEFAULT_FALLBACK_PHRASE
     tools_module: str = ""
     builtin_tools: BuiltinToolSettings = BuiltinToolSettings()

@@ -1,7 +1,8 @@
 """The built-in tools: order status, callback scheduling, transfer to a human, hang-up.
 
 They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
-fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB`` and
+fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
+``SIPGW_CALLBACK_ALLOWED_PREFIXES``, ``SIPGW_CALLBACK_TIMEZONE`` and
 ``SIPGW_TRANSFER_TARGET``):
 
 ``orders_file``
@@ -11,7 +12,10 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB`` and
     by order id. Read on every call, so edits apply at once.
 ``callback_db``
     SQLite file where ``schedule_callback`` stores requests (table
-    ``callbacks``, created on first use).
+    ``callbacks``, created on first use: :mod:`agent.tools.callback_store`),
+    which the gateway's scheduler dials at their time. The number must be a
+    phone number starting with one of ``callback_allowed_prefixes`` (if set);
+    the time is read by :mod:`agent.tools.callback_time`.
 ``transfer_target``
     SIP URI that ``transfer_to_human`` refers the caller to, e.g.
     ``sip:support@pbx.example.com``; None: transfers are refused.
@@ -23,15 +27,15 @@ import asyncio
 import json
 import logging
 import re
-import sqlite3
+import time
 from collections.abc import Mapping
-from contextlib import closing
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from agent.settings import BuiltinToolSettings
+from agent.tools.callback_store import CallbackStore, dialable_number, number_allowed
+from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
 from agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = ["builtin_tools", "caller_number", "normalize_order_id"]
@@ -62,7 +66,7 @@ def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
     """The four built-in tools, configured from ``settings`` (see the module docstring)."""
     return [
         _order_status_tool(settings.orders_file),
-        _callback_tool(settings.callback_db),
+        _callback_tool(settings),
         _transfer_tool(settings.transfer_target),
         _end_call_tool(),
     ]
@@ -179,74 +183,91 @@ def caller_number(caller: str) -> str:
     return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
 
 
-def _callback_tool(db_path: Path) -> Tool:
+def _callback_tool(settings: BuiltinToolSettings) -> Tool:
+    store = CallbackStore(settings.callback_db)
+    zone = callback_zone(settings.callback_timezone)
+    prefixes = settings.callback_allowed_prefixes
+
     async def schedule_callback(ctx: ToolContext, args: dict[str, Any]) -> object:
-        phone = str(args.get("phone") or "").strip() or caller_number(ctx.caller)
+        given = str(args.get("phone") or "").strip()
+        phone = given or caller_number(ctx.caller)
         if not phone:
             raise ToolError("no phone number: ask the caller which number to call back")
+        try:
+            number = dialable_number(phone)
+        except ValueError:
+            if not given:
+                raise ToolError(
+                    "the caller's address is not a phone number: ask which number to call back"
+                ) from None
+            raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
+        if not number_allowed(number, prefixes):
+            raise ToolError(
+                f"callbacks cannot go to {number}: tell the caller we can only call back "
+                f"numbers starting with {' or '.join(prefixes)}"
+            )
         when = str(args["time"]).strip()
-        reason = str(args.get("reason") or "").strip()
-        row = {
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "call_id": ctx.call_id,
-            "phone": phone,
-            "requested_time": when,
-            "reason": reason,
+        now = time.time()
+        try:
+            due_at = parse_callback_time(when, now, zone)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        row_id = await asyncio.to_thread(
+            store.add,
+            call_id=ctx.call_id,
+            phone=number,
+            requested_time=when,
+            reason=str(args.get("reason") or "").strip(),
+            notes=str(args.get("notes") or "").strip(),
+            due_at=due_at,
+            now=now,
+        )
+        log.info("call %s: callback %d to %s due %s", ctx.call_id, row_id, number,
+                 describe_now(due_at, zone))  # fmt: skip
+        return {
+            "scheduled": True,
+            "callback_id": row_id,
+            "phone": number,
+            "time": when,
+            "due": describe_now(due_at, zone),
         }
-        row_id = await asyncio.to_thread(_insert_callback, db_path, row)
-        return {"scheduled": True, "callback_id": row_id, "phone": phone, "time": when}
 
     return Tool(
         name="schedule_callback",
         description=(
-            "Schedule a call back to the caller by a human agent. Confirm the time with "
-            "the caller first. Leave out phone to use the number the caller is calling from."
+            "Schedule a call back: at the agreed time you (the assistant) call the number, "
+            "and speak first, about the reason given; unanswered calls are retried a few "
+            "times. Agree on the time with the caller first. Leave out phone to call back "
+            "the number the caller is calling from."
         ),
         parameters={
             "type": "object",
             "properties": {
                 "phone": {
                     "type": "string",
-                    "description": "Number to call back; omit for the caller's own number.",
+                    "description": "Phone number to call back, digits with an optional "
+                    "leading +; omit for the caller's own number.",
                 },
                 "time": {
                     "type": "string",
-                    "description": "When to call, as agreed, e.g. 'tomorrow at 3 pm'.",
+                    "description": "When to call: an ISO 8601 local date and time such as "
+                    "2025-06-03T15:00 (work it out from the current time you were given), "
+                    "or 'now', or 'in 10 minutes' / 'in 2 hours'.",
                 },
-                "reason": {"type": "string", "description": "What the call back is about."},
+                "reason": {
+                    "type": "string",
+                    "description": "What the call back is about, in a few words that "
+                    "complete 'calling you back about ...', e.g. 'your refund for order 1234'.",
+                },
+                "notes": {
+                    "type": "string",
+                    "description": "Anything else the call back should know.",
+                },
             },
             "required": ["time"],
         },
         handler=schedule_callback,
     )
-
-
-_CREATE_CALLBACKS = """
-CREATE TABLE IF NOT EXISTS callbacks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    phone TEXT NOT NULL,
-    requested_time TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending'
-)
-"""
-
-
-def _insert_callback(path: Path, row: Mapping[str, str]) -> int:
-    """Write one callback request (blocking: run it in a thread); return its id."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path, timeout=5.0)) as db, db:
-        db.execute(_CREATE_CALLBACKS)
-        cursor = db.execute(
-            "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason)"
-            " VALUES (:created_at, :call_id, :phone, :requested_time, :reason)",
-            dict(row),
-        )
-        row_id = cursor.lastrowid
-    assert row_id is not None
-    return row_id
 
 
 # -- transfer_to_human ---------------------------------------------------------

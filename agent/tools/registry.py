@@ -54,7 +54,8 @@ class ToolContext(Protocol):
 
     @property
     def caller(self) -> str:
-        """The caller's URI or number, e.g. ``sip:+15551234567@trunk.example``."""
+        """The other party's URI or number, e.g. ``sip:+15551234567@trunk.example`` (on a
+        call the gateway placed: the number it called)."""
         ...
 
     @property

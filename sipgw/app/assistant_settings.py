@@ -1,6 +1,6 @@
 """The assistant's typed settings from the registry: :class:`~agent.settings.AssistantSettings`.
 
-Reads the ``ASSISTANT`` and ``BUILTIN_TOOLS`` sections of
+Reads the ``ASSISTANT``, ``BUILTIN_TOOLS`` and ``CALLBACKS`` sections of
 :mod:`sipgw.app.settings_registry` and the sections of the vendors
 ``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS`` pick (:mod:`sipgw.app.vendors`).
 """
@@ -17,20 +17,23 @@ from agent.settings import (
 )
 from media.vad import VadConfig
 from sipgw.app.settings import ConfigError, SettingValues
-from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS
+from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS
 from sipgw.app.vendors import VendorChoice, choose_vendors
 
 __all__ = ["load_assistant_settings", "load_builtin_tool_settings"]
 
 
 def load_builtin_tool_settings(values: SettingValues) -> BuiltinToolSettings:
-    """``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``, ``SIPGW_TRANSFER_TARGET``."""
+    """``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``, ``SIPGW_TRANSFER_TARGET`` and the
+    callback rules ``SIPGW_CALLBACK_ALLOWED_PREFIXES`` and ``SIPGW_CALLBACK_TIMEZONE``."""
     orders = values["SIPGW_ORDERS_FILE"]
     callback_db = values["SIPGW_CALLBACK_DB"] or values.setting("SIPGW_CALLBACK_DB").default
     return BuiltinToolSettings(
         orders_file=Path(orders) if orders else None,
         callback_db=Path(callback_db),
         transfer_target=values["SIPGW_TRANSFER_TARGET"] or None,
+        callback_allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
+        callback_timezone=values["SIPGW_CALLBACK_TIMEZONE"],
     )
 
 
@@ -48,7 +51,7 @@ def load_assistant_settings(
             value does not parse, or the prompt file cannot be read.
     """
     vendors = vendors or choose_vendors(values)
-    missing = values.missing((ASSISTANT, BUILTIN_TOOLS, *vendors.sections))
+    missing = values.missing((ASSISTANT, BUILTIN_TOOLS, CALLBACKS, *vendors.sections))
     if missing:
         raise ConfigError(
             f"--agent assistant needs {', '.join(missing)} "
@@ -64,6 +67,7 @@ def load_assistant_settings(
     return AssistantSettings(
         system_prompt=prompt,
         greeting=values["SIPGW_GREETING"],
+        callback_greeting=values["SIPGW_CALLBACK_GREETING"],
         fallback_phrase=values["SIPGW_FALLBACK_PHRASE"],
         tools_module=values["SIPGW_TOOLS_MODULE"],
         builtin_tools=load_builtin_tool_settings(values),

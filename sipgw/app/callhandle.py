@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.base import Agent
+from agent.base import Agent, CallPurpose, Direction
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
@@ -101,6 +101,8 @@ class CallHandle:
     sent_ahead: bool = False
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
+    purpose: CallPurpose | None = None
+    """Why an outbound call was placed (a callback), for its agent."""
 
     # -- CallControl
 
@@ -118,6 +120,11 @@ class CallHandle:
     def called(self) -> str:
         """The called URI."""
         return str(self.call.called.uri)
+
+    @property
+    def direction(self) -> Direction:
+        """``outbound`` for a call the gateway placed (its agent speaks first)."""
+        return "outbound" if self.call.outbound else "inbound"
 
     def hangup(self) -> None:
         """End the call from our side."""

@@ -33,6 +33,7 @@ from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
+from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
@@ -131,6 +132,8 @@ class Startup:
     """Factories by account name, for accounts answered by another agent."""
     outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
     """How calls are placed."""
+    callbacks: CallbackSetup | None = None
+    """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -149,12 +152,6 @@ def prepare(args: argparse.Namespace) -> Startup:
             config, public_ip=detect_public_ip() if wildcard else config.bind
         )
     registration = load_registration_settings(values, AGENT_NAMES)
-    upstreams = [
-        host
-        for account in registration.accounts
-        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
-    ]
-    access = load_access_config(values, upstreams)
     agent = values["SIPGW_AGENT"]
     factories = {agent: make_agent_factory(values)}
     account_agents: dict[str, AgentFactory] = {}
@@ -170,7 +167,16 @@ def prepare(args: argparse.Namespace) -> Startup:
     ]
     access = load_access_config(values, upstreams=upstreams)
     outbound = load_outbound_config(values)
-    return Startup(config, agent, factories[agent], access, registration, account_agents, outbound)
+    return Startup(
+        config,
+        agent,
+        factories[agent],
+        access,
+        registration,
+        account_agents,
+        outbound,
+        load_callback_setup(values),
+    )
 
 
 def raise_open_file_limit() -> int:
@@ -308,8 +314,15 @@ async def _serve(startup: Startup) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
+    callbacks = None
+    if startup.callbacks is not None:
+        callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
     await stop.wait()
+    if callbacks is not None:
+        await callbacks.stop_polling()
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     await gateway.stop()
+    if callbacks is not None:
+        await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
     log.info("stopped")
     return 0

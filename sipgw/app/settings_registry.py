@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.settings import DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
+from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
 from sipgw.app.access import allow_from, digest_algorithm
 from sipgw.app.settings import (
     Section,
@@ -45,6 +45,7 @@ __all__ = [
     "AGENT_NAMES",
     "ASSISTANT",
     "BUILTIN_TOOLS",
+    "CALLBACKS",
     "ECHO",
     "GATEWAY",
     "HEALTHCHECK",
@@ -80,6 +81,39 @@ def _ms(value: str) -> int:
 
 SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
 """The ``SIPGW_SRTP`` choices (:class:`sipgw.sdes.SrtpPolicy`)."""
+
+
+def number_prefixes(value: str) -> tuple[str, ...]:
+    """``+1,+44`` -> ``("+1", "+44")``: each a ``+`` and/or digits."""
+    prefixes = tuple(part.strip().replace(" ", "") for part in value.split(",") if part.strip())
+    for prefix in prefixes:
+        if not prefix.lstrip("+").isdigit() or prefix.count("+") > int(prefix.startswith("+")):
+            raise ValueError(f"{prefix!r} is not a number prefix (digits, optional leading +)")
+    return prefixes
+
+
+def callback_uri(value: str) -> str:
+    """ "" or a ``sip:``/``sips:`` URI template containing ``{number}``."""
+    template = value.strip()
+    if template and (
+        "{number}" not in template or not template.lower().startswith(("sip:", "sips:"))
+    ):
+        raise ValueError("must be a sip: or sips: URI with {number} in it")
+    return template
+
+
+def time_zone_name(value: str) -> str:
+    """ "" or an IANA time zone name known to this system."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = value.strip()
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name, e.g. Europe/Berlin)") from None
+    return name
+
 
 GATEWAY = Section(
     "gateway",
@@ -311,9 +345,36 @@ BUILTIN_TOOLS = Section(
         Setting("SIPGW_ORDERS_FILE", "", "Orders JSON for get_order_status; empty = the "
                 "bundled sample."),
         Setting("SIPGW_CALLBACK_DB", "callbacks.sqlite3", "SQLite file where "
-                "schedule_callback stores requests."),
+                "schedule_callback stores requests and from which the gateway dials them "
+                "(see the Callbacks section)."),
         Setting("SIPGW_TRANSFER_TARGET", "", "SIP URI transfer_to_human sends callers to "
                 "(REFER), e.g. sip:support@pbx.example.com; empty = no transfers."),
+    ),
+)  # fmt: skip
+
+CALLBACKS = Section(
+    "callbacks",
+    "Callbacks",
+    "Read when `--agent assistant`: the callbacks `schedule_callback` stores in "
+    "`SIPGW_CALLBACK_DB` are dialed at their time by the gateway, persisted across restarts "
+    "(docs/assistant.md, Callbacks).",
+    (
+        Setting("SIPGW_CALLBACK_ATTEMPTS", "3", "Dial attempts per callback before it is given "
+                "up as failed (busy, no answer, unreachable all count).", int_at_least(1)),
+        Setting("SIPGW_CALLBACK_RETRY_DELAY", "300", "Seconds between two attempts of one "
+                "callback.", non_negative),
+        Setting("SIPGW_CALLBACK_ALLOWED_PREFIXES", "", "Comma-separated number prefixes "
+                "callbacks may dial, e.g. +1,+44 (against toll fraud: a caller can ask for a "
+                "call back to any number); empty = any phone number.", number_prefixes),
+        Setting("SIPGW_CALLBACK_URI", "", "How a callback number is dialed: a SIP URI with "
+                "{number} in it, e.g. sip:{number}@pbx.example.com; empty = the number itself "
+                "(routed like `sipgw call NUMBER`).", callback_uri),
+        Setting("SIPGW_CALLBACK_TIMEZONE", "", "IANA time zone (e.g. America/New_York) of "
+                "callback times the caller gives without an offset; empty = the server's "
+                "local time.", time_zone_name),
+        Setting("SIPGW_CALLBACK_GREETING", DEFAULT_CALLBACK_GREETING, "The assistant's "
+                "first words when a callback is answered; {reason} is what it is about. "
+                "Empty = the LLM writes the opening line."),
     ),
 )  # fmt: skip
 
@@ -330,7 +391,7 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO, ASSISTANT,
-    BUILTIN_TOOLS, *VENDOR_SECTIONS, HEALTHCHECK,
+    BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

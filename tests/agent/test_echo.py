@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.base import CallPurpose, Direction
 from agent.echo import EchoAgent
 
 A, B = b"a" * 160, b"b" * 160
@@ -9,6 +10,8 @@ A, B = b"a" * 160, b"b" * 160
 
 class NoCall:
     call_id = caller = called = ""
+    direction: Direction = "inbound"
+    purpose: CallPurpose | None = None
 
     def hangup(self) -> None: ...
 

@@ -6,14 +6,18 @@ import asyncio
 import json
 import sqlite3
 import sys
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools, caller_number, normalize_order_id
+from agent.tools.callback_store import dialable_number
 from agent.tools.registry import (
     Tool,
     ToolError,
@@ -146,32 +150,73 @@ def callback_rows(path) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
-async def test_callback_row_is_written(tmp_path):
+def due_times(path) -> list[float]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT due_at FROM callbacks ORDER BY id")]
+
+
+async def test_callback_row_is_written_pending_with_its_due_time(tmp_path):
     db = tmp_path / "data" / "callbacks.sqlite3"
-    registry = registry_for(callback_db=db)
-    args = {"phone": "+15550001111", "time": "tomorrow at 3 pm", "reason": "refund"}
+    registry = registry_for(callback_db=db, callback_timezone="America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    day = datetime.now(new_york).date() + timedelta(days=30)
+    local = datetime(day.year, day.month, day.day, 15, 0, tzinfo=new_york)
+    when = f"{day.isoformat()}T15:00"  # local time: the zone's offset applies
+    args = {"phone": "+1 (555) 000-1111", "time": when, "reason": "refund"}
     result = await call(registry, "schedule_callback", args)
-    assert result.ok
+    assert result.ok, result.content
+    offset = local.strftime("%z")
     assert json.loads(result.content) == {
         "scheduled": True,
         "callback_id": 1,
         "phone": "+15550001111",
-        "time": "tomorrow at 3 pm",
+        "time": when,
+        "due": f"{local:%A %Y-%m-%d} 15:00 (UTC{offset[:3]}:{offset[3:]})",
     }
     second = await call(registry, "schedule_callback", {**args, "reason": "again"})
     assert json.loads(second.content)["callback_id"] == 2
     assert callback_rows(db) == [
-        (1, "call-1@test", "+15550001111", "tomorrow at 3 pm", "refund", "pending"),
-        (2, "call-1@test", "+15550001111", "tomorrow at 3 pm", "again", "pending"),
+        (1, "call-1@test", "+15550001111", when, "refund", "pending"),
+        (2, "call-1@test", "+15550001111", when, "again", "pending"),
     ]
+    assert due_times(db) == [local.timestamp()] * 2
+    assert local.astimezone(UTC).hour in (19, 20)  # 15:00 New York is 19:00 or 20:00 UTC
+
+
+async def test_callback_times_now_and_relative(tmp_path):
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db)
+    before = time.time()
+    for when in ("now", "in 10 minutes", "in 2 hours"):
+        result = await call(registry, "schedule_callback", {"time": when})
+        assert result.ok, result.content
+    now, ten, two_hours = due_times(db)
+    assert before <= now <= time.time()
+    assert abs(ten - now - 600) < 5 and abs(two_hours - now - 7200) < 5
+
+
+@pytest.mark.parametrize(
+    ("when", "error"),
+    [
+        ("tomorrow at 3 pm", "give an ISO 8601 date and time"),
+        ("2001-01-01T10:00", "that time has passed: it is now"),
+        ("2999-01-01T10:00", "more than a year ahead"),
+    ],
+)
+async def test_callback_times_we_cannot_use_are_explained_to_the_model(tmp_path, when, error):
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
+    result = await call(registry, "schedule_callback", {"time": when})
+    assert not result.ok
+    assert error in json.loads(result.content)["error"]
+    assert not (tmp_path / "cb.sqlite3").exists()
 
 
 async def test_callback_phone_defaults_to_the_caller(tmp_path):
     db = tmp_path / "cb.sqlite3"
     registry = registry_for(callback_db=db)
-    result = await call(registry, "schedule_callback", {"time": "Monday 9 am"})
+    result = await call(registry, "schedule_callback", {"time": "in 1 day"})
     assert json.loads(result.content)["phone"] == "+15551234567"
-    assert callback_rows(db)[0][2:5] == ("+15551234567", "Monday 9 am", "")
+    assert callback_rows(db)[0][2:5] == ("+15551234567", "in 1 day", "")
 
 
 async def test_callback_for_an_anonymous_caller_needs_a_number(tmp_path):
@@ -180,6 +225,43 @@ async def test_callback_for_an_anonymous_caller_needs_a_number(tmp_path):
     result = await call(registry, "schedule_callback", {"time": "now"}, ctx)
     assert not result.ok
     assert "ask the caller" in json.loads(result.content)["error"]
+
+
+@pytest.mark.parametrize(
+    ("phone", "caller", "error"),
+    [
+        ("sip:premium@evil.example", None, "is not a phone number"),
+        ("call me at home", None, "is not a phone number"),
+        ("12", None, "is not a phone number"),
+        (None, "sip:alice@example.com", "the caller's address is not a phone number"),
+        ("+900 123 4567", None, "can only call back numbers starting with +1 or +44"),
+    ],
+)
+async def test_callback_numbers_are_phone_numbers_within_the_allowed_prefixes(
+    tmp_path, phone, caller, error
+):
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db, callback_allowed_prefixes=("+1", "+44"))
+    args = {"time": "now"} if phone is None else {"time": "now", "phone": phone}
+    ctx = FakeCall(caller=caller) if caller else FakeCall()
+    result = await call(registry, "schedule_callback", args, ctx)
+    assert not result.ok
+    assert error in json.loads(result.content)["error"]
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("+1 (555) 123-4567", "+15551234567"),
+        ("0044 20 7946 0000", "+442079460000"),
+        ("tel:+4930123456", "+4930123456"),
+        ("sip:+15551234567@trunk.example;user=phone", "+15551234567"),
+        ("1001", "1001"),
+    ],
+)
+def test_dialable_numbers(text, number):
+    assert dialable_number(text) == number
 
 
 async def test_callback_without_time_is_rejected_by_the_schema(tmp_path):

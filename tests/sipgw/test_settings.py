@@ -14,6 +14,7 @@ import pytest
 from sipgw.app import settings_doc
 from sipgw.app.access import load_access_config
 from sipgw.app.accounts import load_registration_settings
+from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.config import GatewayConfig, load_gateway_config
@@ -74,6 +75,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     load_access_config(values)
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
+    load_callback_setup(values)
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)

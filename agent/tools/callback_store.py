@@ -1,0 +1,330 @@
+"""The callback store: the SQLite table ``callbacks`` that ``schedule_callback`` writes
+and the gateway's scheduler (``sipgw/app/callbacks.py``) dials from.
+
+One row per requested callback. Its ``status`` is its state:
+
+``pending``
+    waiting for ``next_attempt_at`` (epoch seconds, UTC);
+``dialing``
+    claimed by one scheduler (``claimed_by``) until ``lease_until``, which that
+    scheduler renews while the call lasts; a lease that runs out (its process
+    died) makes the row pending again;
+``done``
+    the callee answered;
+``failed``
+    every attempt went unanswered, or the row cannot be dialed
+    (``last_outcome`` says why).
+
+Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
+file (two processes) only one gets a row. All functions here block (SQLite):
+call them from a thread, or accept a few milliseconds on the loop.
+
+Numbers: :func:`dialable_number` accepts phone numbers only (digits, an optional
+leading ``+``, 3 to 15 digits: E.164's longest), never a SIP URI the caller
+dictates; ``tel:``/``sip:`` URIs are reduced to their number when their user
+part is one. :func:`number_allowed` applies an operator's prefix rule.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+
+__all__ = [
+    "CallbackRow",
+    "CallbackState",
+    "CallbackStore",
+    "dialable_number",
+    "number_allowed",
+]
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    requested_time TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+)
+"""
+
+# Columns added since the first version of the table (an old file gets them on
+# first use). A row without due_at predates dialing and is reported, not dialed.
+_ADDED_COLUMNS = {
+    "notes": "TEXT NOT NULL DEFAULT ''",
+    "due_at": "REAL",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "next_attempt_at": "REAL",
+    "last_outcome": "TEXT NOT NULL DEFAULT ''",
+    "updated_at": "TEXT",
+    "claimed_by": "TEXT",
+    "lease_until": "REAL",
+}
+
+_COLUMNS = (
+    "id, call_id, phone, reason, notes, requested_time, created_at, due_at, status, "
+    "attempts, next_attempt_at, last_outcome, claimed_by, lease_until"
+)
+
+
+class CallbackState(Enum):
+    """A callback's ``status`` column."""
+
+    PENDING = "pending"
+    DIALING = "dialing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRow:
+    """One stored callback request."""
+
+    id: int
+    call_id: str
+    """The Call-ID of the call in which it was requested."""
+    phone: str
+    """The number to call, as stored (normally already :func:`dialable_number`)."""
+    reason: str
+    """What the callback is about, as the caller put it."""
+    notes: str
+    """Anything else the agent calling back should know."""
+    requested_time: str
+    """The time as agreed with the caller (text, for people)."""
+    created_at: str
+    due_at: float | None
+    """When to call, epoch seconds; None for a row stored before callbacks were dialed."""
+    state: CallbackState
+    attempts: int
+    """Dial attempts made so far."""
+    next_attempt_at: float | None
+    last_outcome: str
+    claimed_by: str | None
+    lease_until: float | None
+
+
+def dialable_number(text: str) -> str:
+    """A phone number reduced to ``+`` and digits: ``"+1 (555) 123-4567"`` -> ``"+15551234567"``.
+
+    Accepts blanks, dashes, dots and parentheses between digits, and a ``tel:``,
+    ``sip:`` or ``sips:`` URI whose user part is such a number (the host is
+    dropped: the gateway routes the number itself).
+
+    Raises:
+        ValueError: not a phone number (letters, another SIP URI, too short or long).
+    """
+    value = text.strip()
+    lowered = value.lower()
+    for scheme in ("tel:", "sips:", "sip:"):
+        if lowered.startswith(scheme):
+            value = value[len(scheme) :].split("@", 1)[0].split(";", 1)[0]
+            break
+    compact = re.sub(r"[\s().\-]", "", value)
+    if compact.startswith("00") and len(compact) > 4:
+        compact = "+" + compact[2:]  # international prefix written as 00
+    if not re.fullmatch(r"\+?[0-9]{3,15}", compact):
+        raise ValueError(f"{text.strip()!r} is not a phone number")
+    return compact
+
+
+def number_allowed(number: str, prefixes: Iterable[str]) -> bool:
+    """True when ``number`` starts with one of ``prefixes`` (none given: every number)."""
+    wanted = [prefix for prefix in prefixes if prefix]
+    return not wanted or any(number.startswith(prefix) for prefix in wanted)
+
+
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+
+
+class CallbackStore:
+    """The ``callbacks`` table in the SQLite file ``path`` (created on first use)."""
+
+    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+        """Use ``path``; ``timeout`` is how long a write waits for another process's lock."""
+        self.path = path
+        self.timeout = timeout
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
+            db.execute(_CREATE)
+            present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
+            for name, declaration in _ADDED_COLUMNS.items():
+                if name not in present:
+                    try:
+                        db.execute(f"ALTER TABLE callbacks ADD COLUMN {name} {declaration}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
+            yield db
+
+    # -- the tool's side --------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        call_id: str,
+        phone: str,
+        requested_time: str,
+        reason: str,
+        notes: str,
+        due_at: float,
+        now: float,
+    ) -> int:
+        """Store a pending callback due at ``due_at``; returns its id."""
+        with self._db() as db:
+            cursor = db.execute(
+                "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason,"
+                " notes, due_at, next_attempt_at, status, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                (_iso(now), call_id, phone, requested_time, reason, notes, due_at, due_at,
+                 _iso(now)),
+            )  # fmt: skip
+            row_id = cursor.lastrowid
+        assert row_id is not None
+        return row_id
+
+    # -- the scheduler's side ---------------------------------------------------------
+
+    def get(self, row_id: int) -> CallbackRow | None:
+        """One row by id."""
+        with self._db() as db:
+            found = db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE id = ?", (row_id,))
+            row = found.fetchone()
+        return None if row is None else _row(row)
+
+    def rows(self) -> list[CallbackRow]:
+        """Every row, oldest first."""
+        with self._db() as db:
+            return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM callbacks ORDER BY id")]
+
+    def due(self, now: float) -> list[CallbackRow]:
+        """Pending rows whose next attempt is due (or that have no time: the bad rows)."""
+        with self._db() as db:
+            found = db.execute(
+                f"SELECT {_COLUMNS} FROM callbacks WHERE status = 'pending'"
+                " AND (COALESCE(next_attempt_at, due_at) IS NULL"
+                "      OR COALESCE(next_attempt_at, due_at) <= ?)"
+                " ORDER BY COALESCE(next_attempt_at, due_at), id",
+                (now,),
+            )
+            return [_row(r) for r in found]
+
+    def next_due_at(self) -> float | None:
+        """The earliest next attempt of the pending rows, if any."""
+        with self._db() as db:
+            (value,) = db.execute(
+                "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks"
+                " WHERE status = 'pending'"
+            ).fetchone()
+        return None if value is None else float(value)
+
+    def dialing(self) -> list[CallbackRow]:
+        """Rows some scheduler has claimed."""
+        with self._db() as db:
+            found = db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE status = 'dialing'")
+            return [_row(r) for r in found]
+
+    def claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
+        """Take a due pending row for dialing (one attempt more); False if someone else did."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
+                " claimed_by = ?, lease_until = ?, updated_at = ?"
+                " WHERE id = ? AND status = 'pending'"
+                " AND COALESCE(next_attempt_at, due_at) <= ?",
+                (owner, now + lease, _iso(now), row_id, now),
+            )
+            return cursor.rowcount == 1
+
+    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
+        """Extend the leases of the rows ``owner`` is dialing."""
+        with self._db() as db:
+            db.executemany(
+                "UPDATE callbacks SET lease_until = ?"
+                " WHERE id = ? AND status = 'dialing' AND claimed_by = ?",
+                [(lease_until, row_id, owner) for row_id in row_ids],
+            )
+
+    def release(
+        self,
+        row_id: int,
+        state: CallbackState,
+        outcome: str,
+        now: float,
+        *,
+        owner: str | None = None,
+        next_attempt_at: float | None = None,
+    ) -> bool:
+        """Record an attempt's outcome and the row's new state.
+
+        With ``owner``, only while that owner still holds the row (a scheduler
+        whose lease was taken over does not overwrite the new holder's state).
+        """
+        query = (
+            "UPDATE callbacks SET status = ?, last_outcome = ?, updated_at = ?,"
+            " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
+            " lease_until = NULL WHERE id = ?"
+        )
+        params: tuple[object, ...] = (state.value, outcome, _iso(now), next_attempt_at, row_id)
+        if owner is not None:
+            query += " AND status = 'dialing' AND claimed_by = ?"
+            params += (owner,)
+        with self._db() as db:
+            return db.execute(query, params).rowcount == 1
+
+    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
+        """Make a dialing row whose holder is gone pending again (if it is still so held)."""
+        with self._db() as db:
+            cursor = db.execute(
+                "UPDATE callbacks SET status = 'pending', next_attempt_at = ?,"
+                " last_outcome = 'interrupted: the dialing process stopped',"
+                " claimed_by = NULL, lease_until = NULL"
+                " WHERE id = ? AND status = 'dialing' AND claimed_by IS ?",
+                (next_attempt_at, row_id, holder),
+            )
+            return cursor.rowcount == 1
+
+
+def _row(values: tuple[object, ...]) -> CallbackRow:
+    (row_id, call_id, phone, reason, notes, requested, created, due_at, status, attempts,
+     next_at, outcome, claimed_by, lease_until) = values  # fmt: skip
+    try:
+        state = CallbackState(status)
+    except ValueError:
+        state = CallbackState.FAILED  # an unknown state written by hand: never dialed
+    return CallbackRow(
+        id=int(row_id),  # type: ignore[call-overload]
+        call_id=str(call_id),
+        phone=str(phone),
+        reason=str(reason or ""),
+        notes=str(notes or ""),
+        requested_time=str(requested),
+        created_at=str(created),
+        due_at=_float(due_at),
+        state=state,
+        attempts=int(attempts or 0),  # type: ignore[call-overload]
+        next_attempt_at=_float(next_at),
+        last_outcome=str(outcome or ""),
+        claimed_by=None if claimed_by is None else str(claimed_by),
+        lease_until=_float(lease_until),
+    )
+
+
+def _float(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

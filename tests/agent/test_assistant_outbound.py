@@ -1,0 +1,145 @@
+"""The assistant on an outbound call speaks first: the callback greeting naming the reason, or
+an opening line the LLM writes once the call is answered, never before.
+
+The gateway, the production clients and the fake cloud services run as in
+test_assistant.py; the agent is told the call is a callback (``callback_agent``, what the
+callback scheduler hands ``Gateway.place_call``), and the scripted phone plays the callee
+(the real outbound call to baresip is in tests/interop/test_callbacks_peers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.base import CallPurpose
+from sipgw.app.agents import make_agent_factory
+from sipgw.app.callbacks import callback_agent
+from sipgw.app.settings_registry import resolve_settings
+from sipgw.message import SipResponse
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse
+from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
+from sipgw.testing.phone import Phone, sdp_audio_port
+
+pytestmark = pytest.mark.timeout(60)
+
+CALLBACK_HZ, OPENING_HZ, INBOUND_HZ = 600, 800, 500
+PURPOSE = CallPurpose(reason="your refund for order 1234", notes="prefers mornings",
+                      requested_time="in 10 minutes", callback_id=7)  # fmt: skip
+
+
+@dataclass
+class Services:
+    stt: FakeAssemblyAI
+    llm: FakeOpenAI
+    tts: FakeElevenLabs
+    env: dict[str, str]
+
+
+@asynccontextmanager
+async def services(tmp_path: Path, **env: str) -> AsyncIterator[Services]:
+    stt = await FakeAssemblyAI(api_key="aai-key").start()
+    llm = FakeOpenAI(api_key="sk-test")
+    await llm.start()
+    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    await tts.start()
+    tts.map_text("call back you asked for", CALLBACK_HZ)
+    tts.map_text("calling about", OPENING_HZ)
+    tts.map_text("thanks for calling", INBOUND_HZ)
+    environment = {
+        **TEST_AGENT_ENV, "SIPGW_AGENT": "assistant",
+        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url,
+        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts.base_url,
+        "SIPGW_GREETING": "Hello, thanks for calling.",
+        "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"),
+        "SIPGW_CALLBACK_DB": str(tmp_path / "callbacks.sqlite3"),
+        **env,
+    }  # fmt: skip
+    try:
+        yield Services(stt, llm, tts, environment)
+    finally:
+        await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose())
+
+
+async def answered_call(caller: Phone) -> tuple[float, Phone]:
+    """The callee's side: the call, answered (200 + ACK); returns when and its audio."""
+    caller.send(caller.request("INVITE", caller.sdp()))
+    ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+    answered = time.monotonic()
+    assert isinstance(ok, SipResponse)
+    caller.to_tag = ok.to.tag
+    caller.send(caller.request("ACK"))
+    return answered, caller.start_audio(("127.0.0.1", sdp_audio_port(ok)))
+
+
+async def test_a_callback_opens_with_the_greeting_that_names_its_reason(tmp_path: Path) -> None:
+    async with services(tmp_path) as s:
+        factory = callback_agent(make_agent_factory(resolve_settings(s.env)), PURPOSE)
+        async with running_gateway(factory) as (_, new_phone):
+            callee = await new_phone()
+            answered, phone = await answered_call(callee)
+            first = await phone.wait_for_tone(CALLBACK_HZ, within=5)
+            assert first - answered < 0.3  # spoken first, pre-synthesized
+            await phone.wait_until_quiet(0.1, hz=CALLBACK_HZ)
+            assert not phone.heard_tone(INBOUND_HZ)  # not the inbound greeting
+            s.stt.script(["Yes, now is fine."])
+            s.llm.script([FakeResponse(text="Great. Your refund went out today.")])
+            phone.say(tone_frames(300, 0.6))  # the callee answers the question
+            request = await s.llm.wait_for_request(1, within=8)
+            await phone.stop_audio()
+            await callee.bye()
+    system = request.body["messages"][0]["content"]
+    assert "You placed this call" in system and "your refund for order 1234" in system
+    assert "prefers mornings" in system and "The current date and time is" in system
+    assert request.body["messages"][1] == {
+        "role": "assistant",
+        "content": "Hello, this is the call back you asked for, about your refund for order "
+        "1234. Is now a good time?",
+    }
+
+
+async def test_an_outbound_call_without_fixed_greeting_is_opened_by_the_llm_after_the_answer(
+    tmp_path: Path,
+) -> None:
+    async with services(tmp_path, SIPGW_CALLBACK_GREETING="") as s:
+        s.llm.script([FakeResponse(text="Hi, this is the shop calling about your refund.")])
+        factory = callback_agent(make_agent_factory(resolve_settings(s.env)), PURPOSE)
+        async with running_gateway(factory, ring_time=0.5) as (_, new_phone):
+            callee = await new_phone()
+            callee.send(callee.request("INVITE", callee.sdp()))
+            await callee.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+            await asyncio.sleep(0.3)
+            assert s.llm.requests == []  # ringing: nothing is said (or written) yet
+            ok = await callee.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+            assert isinstance(ok, SipResponse)
+            callee.to_tag = ok.to.tag
+            callee.send(callee.request("ACK"))
+            phone = callee.start_audio(("127.0.0.1", sdp_audio_port(ok)))
+            await phone.wait_for_tone(OPENING_HZ, within=8)
+            await phone.stop_audio()
+            await callee.bye()
+    (request,) = s.llm.requests
+    messages = request.body["messages"]
+    assert [m["role"] for m in messages] == ["system"]  # the agent opens: no user turn
+    assert "Speak first" in messages[0]["content"]
+
+
+async def test_an_inbound_call_keeps_its_greeting(tmp_path: Path) -> None:
+    async with services(tmp_path) as s:
+        async with running_gateway(agent="assistant", env=s.env) as (_, new_phone):
+            caller = await new_phone()
+            answered, phone = await answered_call(caller)
+            await phone.wait_for_tone(INBOUND_HZ, within=5)
+            assert not phone.heard_tone(CALLBACK_HZ)
+            await phone.stop_audio()
+            await caller.bye()
