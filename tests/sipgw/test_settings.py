@@ -14,9 +14,9 @@ import pytest
 from sipgw.app import settings_doc
 from sipgw.app.access import load_access_config
 from sipgw.app.accounts import load_registration_settings
-from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
+from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.healthcheck import main as healthcheck
 from sipgw.app.outbound import load_outbound_config
@@ -70,7 +70,7 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
 
 
 def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
-    values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
+    values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7", "SIPGW_AGENT": "assistant"})
     load_gateway_config(values)
     load_access_config(values)
     load_registration_settings(values, AGENT_NAMES)
