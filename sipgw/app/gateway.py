@@ -426,9 +426,8 @@ class Gateway:
             if handle.agent is not None and handle.agent.wants_arrival_audio:
                 handle.session.on_audio = handle.agent.on_caller_audio
             handle.endpoint.session = handle.session
-            if params.send:  # silence now, not at the next tick (see _answer); tick skips one
-                handle.endpoint.send(handle.session.packets_for(None))
-                handle.sent_ahead = True
+            if params.send:  # silence now, not at the next tick (see _answer); the stream
+                handle.endpoint.send(handle.session.packets_for(None))  # runs one frame ahead
             self.ticker.add(handle)
             if self.config.rtp_timeout > 0:
                 handle.watch_rtp(self.config.rtp_timeout)
