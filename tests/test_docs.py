@@ -14,7 +14,7 @@ from media import g711
 from sipgw.app.settings_registry import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 CITATION = re.compile(r'docs/cloud-apis\.md,\s+"([^"]+)"')
 

@@ -202,13 +202,14 @@ def load_accounts(values: SettingValues, agents: tuple[str, ...]) -> tuple[Accou
             "registrar": values["SIPGW_REGISTRAR"],
             "auth_username": values["SIPGW_AUTH_USERNAME"],
             "auth_password": values["SIPGW_AUTH_PASSWORD"],
+            # REGISTERs take the same path as our INVITEs (e.g. a TLS edge proxy).
+            "outbound_proxy": values["SIPGW_OUTBOUND_PROXY"],
             "expires": expires,
         }
         accounts.append(_account("register", fields, "SIPGW_REGISTER", agents))
-    else:
-        for env in ("SIPGW_REGISTRAR", "SIPGW_AUTH_USERNAME", "SIPGW_AUTH_PASSWORD"):
-            if values[env]:
-                raise ConfigError(f"{env} is set but SIPGW_REGISTER (the AOR) is not")
+    elif values["SIPGW_REGISTRAR"]:
+        # The credentials alone are fine: outbound calls answer 401/407 with them.
+        raise ConfigError("SIPGW_REGISTRAR is set but SIPGW_REGISTER (the AOR) is not")
     path = values["SIPGW_ACCOUNTS"]
     if path:
         accounts.extend(parse_accounts_file(Path(path), agents))

@@ -71,7 +71,7 @@ def _add_settings(command: argparse.ArgumentParser) -> None:
                 setting.flag,
                 dest=setting.env,
                 metavar=setting.metavar,
-                help=f"{setting.help} [env {setting.env}, default {default}]",
+                help=f"{setting.help.replace('%', '%%')} [env {setting.env}, default {default}]",
             )
 
 

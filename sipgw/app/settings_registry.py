@@ -241,12 +241,13 @@ REGISTRATION = Section(
                 "AOR"),
         Setting("SIPGW_REGISTRAR", "", "Registrar URI; empty = the AOR's host.", text,
                 "--registrar", "URI"),
-        Setting("SIPGW_AUTH_USERNAME", "", "Digest user name for the registrar's 401/407; "
-                "empty = the AOR's user.", text, "--auth-username", "NAME"),
-        Setting("SIPGW_AUTH_PASSWORD", "", "Digest password for the registrar (never logged "
-                "or shown).", text, "--auth-password", "SECRET", default_doc="none"),
+        Setting("SIPGW_AUTH_USERNAME", "", "Digest user name for 401/407 challenges from the "
+                "registrar, the outbound proxy or the callee; empty = the AOR's user.", text,
+                "--auth-username", "NAME"),
+        Setting("SIPGW_AUTH_PASSWORD", "", "Digest password for those challenges (never "
+                "logged or shown).", text, "--auth-password", "SECRET", default_doc="none"),
         Setting("SIPGW_REGISTER_EXPIRES", "600", "Registration expiry to ask for, seconds; "
-                "refreshed at 80-90 %% of what the registrar grants.", int_at_least(1),
+                "refreshed at 80-90 % of what the registrar grants.", int_at_least(1),
                 "--register-expires", "S"),
         Setting("SIPGW_ACCOUNTS", "", "TOML file with several accounts ([accounts.NAME] "
                 "tables: aor, registrar, auth_username, auth_password, outbound_proxy, "

@@ -128,10 +128,25 @@ def test_flags_and_file_together(tmp_path: Path) -> None:
     assert accounts[0].registrar == "sip:10.0.0.1:5080" and accounts[0].expires == 120
 
 
-def test_registration_companions_without_an_aor_are_an_error() -> None:
-    values = resolve_settings({"SIPGW_AUTH_PASSWORD": "pw"})
-    with pytest.raises(ConfigError, match="SIPGW_AUTH_PASSWORD is set but SIPGW_REGISTER"):
+def test_a_registrar_without_an_aor_is_an_error() -> None:
+    values = resolve_settings({"SIPGW_REGISTRAR": "sip:pbx.example.com"})
+    with pytest.raises(ConfigError, match="SIPGW_REGISTRAR is set but SIPGW_REGISTER"):
         load_accounts(values, AGENT_NAMES)
+
+
+def test_credentials_without_an_aor_are_for_outbound_calls() -> None:
+    # e.g. Twilio termination with a credential list: no registration, 407s answered.
+    values = resolve_settings({"SIPGW_AUTH_USERNAME": "u", "SIPGW_AUTH_PASSWORD": "pw"})
+    assert load_accounts(values, AGENT_NAMES) == ()
+
+
+def test_the_register_account_goes_through_the_outbound_proxy() -> None:
+    proxy = "sip:edge.example.com;transport=tls"
+    values = resolve_settings(
+        {"SIPGW_REGISTER": "sip:1001@pbx.example.com", "SIPGW_OUTBOUND_PROXY": proxy}
+    )
+    (account,) = load_accounts(values, AGENT_NAMES)
+    assert account.outbound_proxy == proxy
 
 
 def test_bad_register_flag_names_the_setting() -> None:
