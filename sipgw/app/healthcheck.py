@@ -1,7 +1,8 @@
 """``python -m sipgw.app.healthcheck``: exit 0 when the local gateway answers OPTIONS with 200.
 
 For container health checks and load-balancer probes (what Kamailio's dispatcher
-does with OPTIONS). Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and
+does with OPTIONS), over UDP, or over TCP when ``SIPGW_TRANSPORTS`` has no udp.
+Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and
 the address from ``SIPGW_HEALTHCHECK_HOST`` (default 127.0.0.1), from the
 environment only (the settings registry parses both). Exit status 0 for a 200,
 1 otherwise (no answer, another status, or a bad setting).
@@ -22,33 +23,52 @@ from sipgw.message import SipResponse, parse_message
 __all__ = ["probe"]
 
 
-def probe(host: str, port: int, timeout: float = 2.0) -> int | None:
-    """Send one OPTIONS and return the response status, or None on timeout."""
+def probe(host: str, port: int, timeout: float = 2.0, transport: str = "UDP") -> int | None:
+    """Send one OPTIONS over ``transport`` (UDP or TCP); the response status, or None."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect((host, port))
-        local_host, local_port = sock.getsockname()[:2]
-        tag = f"{random.getrandbits(32):08x}"
-        target = f"[{host}]" if ":" in host else host
-        request = (
-            f"OPTIONS sip:{target}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:healthcheck@{local_host}>;tag={tag}\r\n"
-            f"To: <sip:{target}:{port}>\r\n"
-            f"Call-ID: healthcheck-{tag}\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        ).encode()
-        sock.send(request)
-        try:
-            while True:
-                message = parse_message(sock.recv(65535))
-                if isinstance(message, SipResponse) and message.status >= 200:
-                    return message.status
-        except (TimeoutError, OSError, SipError):
-            return None
+    kind = socket.SOCK_DGRAM if transport == "UDP" else socket.SOCK_STREAM
+    try:
+        with socket.socket(family, kind) as sock:
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+            local_host, local_port = sock.getsockname()[:2]
+            sock.sendall(_options(host, port, local_host, local_port, transport))
+            return _final_status(sock, stream=kind == socket.SOCK_STREAM)
+    except (TimeoutError, OSError, SipError):
+        return None
+
+
+def _options(host: str, port: int, local_host: str, local_port: int, transport: str) -> bytes:
+    tag = f"{random.getrandbits(32):08x}"
+    target = f"[{host}]" if ":" in host else host
+    return (
+        f"OPTIONS sip:{target}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {local_host}:{local_port};branch=z9hG4bK{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:healthcheck@{local_host}>;tag={tag}\r\n"
+        f"To: <sip:{target}:{port}>\r\n"
+        f"Call-ID: healthcheck-{tag}\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def _final_status(sock: socket.socket, stream: bool) -> int | None:
+    buffered = b""
+    while True:
+        data = sock.recv(65535)
+        if not data:
+            return None  # the gateway closed the connection
+        if stream:  # an OPTIONS answer has no body: the head is the message
+            buffered += data
+            head, sep, buffered = buffered.partition(b"\r\n\r\n")
+            if not sep:
+                buffered = head
+                continue
+            data = head + sep
+        message = parse_message(data)
+        if isinstance(message, SipResponse) and message.status >= 200:
+            return message.status
 
 
 def main() -> int:
@@ -56,11 +76,17 @@ def main() -> int:
     values = resolve_settings(os.environ)
     try:
         host, port = values["SIPGW_HEALTHCHECK_HOST"], values["SIPGW_SIP_PORT"]
+        transports = values["SIPGW_TRANSPORTS"]
     except ConfigError as exc:
         print(f"healthcheck: error: {exc}", file=sys.stderr)
         return 1
-    status = probe(host, port)
-    print(f"OPTIONS sip:{host}:{port} -> {status or 'no answer'}")
+    if "UDP" in transports or "TCP" in transports:
+        transport = "UDP" if "UDP" in transports else "TCP"
+    else:
+        print("healthcheck: error: the gateway listens on TLS only", file=sys.stderr)
+        return 1
+    status = probe(host, port, transport=transport)
+    print(f"OPTIONS sip:{host}:{port} over {transport} -> {status or 'no answer'}")
     return 0 if status == 200 else 1
 
 

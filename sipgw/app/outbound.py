@@ -29,7 +29,7 @@ from typing import Protocol
 from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.ports import PortAllocator
-from sipgw.aio.transport import SipUdpEndpoint
+from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.auth import Credentials
@@ -232,7 +232,7 @@ class OutboundOwner(Protocol):
     early_sends: int
 
     @property
-    def sip(self) -> SipUdpEndpoint:
+    def sip(self) -> SipEndpoint:
         """The SIP endpoint."""
         ...
 

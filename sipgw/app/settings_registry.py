@@ -383,7 +383,8 @@ HEALTHCHECK = Section(
     "healthcheck",
     "Health check",
     "Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
-    "reads `SIPGW_SIP_PORT`; from the environment only.",
+    "reads `SIPGW_SIP_PORT` and `SIPGW_TRANSPORTS` (it probes over UDP, or TCP without UDP); "
+    "from the environment only.",
     (
         Setting("SIPGW_HEALTHCHECK_HOST", "127.0.0.1", "Address the health check sends its "
                 "OPTIONS request to."),

@@ -33,7 +33,7 @@ from .process import ManagedProcess, PeerContext, PeerError, bounded_command, ch
 
 __all__ = ["READY_RE", "GatewayProcess", "tracebacks"]
 
-READY_RE = re.compile(r"listening on udp:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+READY_RE = re.compile(r"listening on (?:udp|tcp):(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 TLS_READY_RE = re.compile(r"listening on tls:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 
 
@@ -108,7 +108,7 @@ class GatewayProcess(PeerContext):
         return bounded_command(self.argv, self.lifetime, self.kill_after, True, cpu=self.cpu)
 
     def start(self) -> GatewayProcess:
-        """Start the gateway and wait for its ``listening on udp:`` line."""
+        """Start the gateway and wait for its ``listening on udp:`` (or ``tcp:``) line."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             self.name,
@@ -133,7 +133,7 @@ class GatewayProcess(PeerContext):
             self.process.kill()
             raise PeerError(
                 f"gateway not ready ({state} after {time.monotonic() - t0:.1f}s): no line "
-                f"matching 'listening on udp:<addr>:<port>'\n{self.log_tail()}"
+                f"matching 'listening on udp|tcp:<addr>:<port>'\n{self.log_tail()}"
             )
         match = found[1]
         self.sip_host = match["addr"].strip("[]")

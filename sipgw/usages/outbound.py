@@ -44,7 +44,7 @@ exactly one :class:`~sipgw.events.CallEnded`.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from sipgw.addressing import uri_flow
@@ -259,6 +259,8 @@ class OutboundUsage:
             and self._retry_with_credentials(session, outcome, now)
         ):
             return
+        if status == 488 and leg.cancel_reason is None and self._retry_without_srtp(session, now):
+            return
         if leg.cancel_reason is not None:
             reason = leg.cancel_reason
         elif isinstance(outcome, NoResponse):
@@ -285,6 +287,33 @@ class OutboundUsage:
         invite = SipRequest("INVITE", old.uri, headers, old.body)
         if not leg.digest.authorize(invite, challenge):
             return False
+        session.dialog.local_cseq = invite.cseq.number
+        self._send_invite(session, invite, now)
+        return True
+
+    def _retry_without_srtp(self, session: CallSession, now: float) -> bool:
+        """A 488 to our RTP/SAVP offer where plain RTP is allowed: offer RTP/AVP once.
+
+        Over TLS the ``tls-only`` policy prefers SRTP but still takes plain RTP
+        (many PBXs and phones do TLS without SRTP); there is no SDES fallback
+        inside one offer that phones understand (RFC 5939 is rare), so the
+        INVITE goes again with a new CSeq and branch and a plain offer.
+        """
+        leg = _leg(session)
+        local = session.local_media
+        if local is None or local.srtp is not SrtpUse.PREFERRED:
+            return False
+        plain = replace(
+            local, srtp=SrtpUse.OFF, srtp_key=b"", session_version=local.session_version + 1
+        )
+        offer = create_offer(plain)
+        old = leg.request
+        headers = old.headers.copy()  # with any credentials the proxy took
+        headers.replace_first("Via", str(self.ctx.new_via(leg.flow)))
+        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
+        invite = SipRequest("INVITE", old.uri, headers, offer.serialize())
+        session.local_media = plain
+        session.local_sdp = offer
         session.dialog.local_cseq = invite.cseq.number
         self._send_invite(session, invite, now)
         return True

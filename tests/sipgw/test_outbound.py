@@ -580,3 +580,46 @@ def test_session_timer_the_far_end_refreshes_or_we_hang_up() -> None:
     assert not far.requests("UPDATE")
     assert len(far.transactions("BYE")) == 1
     assert far.ended().reason is EndReason.SESSION_EXPIRED
+
+
+# ------------------------------------------------------------------ SRTP over TLS
+
+TLS_TARGET = "sip:bob@192.0.2.20:5061;transport=tls"
+TO_PEER_TLS = Flow("TLS", (PEER[0], 5061))
+
+
+def test_over_tls_we_offer_srtp_then_plain_rtp_after_a_488() -> None:
+    far = Far(target=TLS_TARGET)
+    first = far.invite
+    assert far.flows("INVITE") == [TO_PEER_TLS]
+    assert "RTP/SAVP" in first.body.decode() and "a=crypto:1 AES_CM_128_HMAC_SHA1_80" in (
+        first.body.decode()
+    )
+    far.feed(reply(first, 488, tag="bob-tag"), TO_PEER_TLS)
+    assert far.requests("ACK")  # the 488 is ACKed by the transaction
+    second = far.invite
+    assert second is not first and second.call_id == first.call_id
+    assert second.cseq.number == first.cseq.number + 1
+    assert second.top_via.branch != first.top_via.branch
+    body = second.body.decode()
+    assert "RTP/AVP" in body and "a=crypto" not in body
+    far.feed(reply(second, 200, sdp=sdp_answer(second)), TO_PEER_TLS)
+    (answer,) = far.of(CallAnswered)
+    assert isinstance(answer, CallAnswered) and answer.media.srtp is None
+    assert not far.of(CallEnded)
+
+
+def test_a_second_488_ends_the_call() -> None:
+    far = Far(target=TLS_TARGET)
+    far.feed(reply(far.invite, 488, tag="t1"), TO_PEER_TLS)
+    far.feed(reply(far.invite, 488, tag="t2"), TO_PEER_TLS)
+    assert len(far.transactions("INVITE")) == 2
+    assert far.ended().status == 488
+
+
+def test_over_udp_a_488_is_final() -> None:
+    far = Far()
+    assert "RTP/AVP" in far.invite.body.decode()
+    far.feed(reply(far.invite, 488))
+    assert len(far.transactions("INVITE")) == 1
+    assert far.ended().status == 488

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from sipgw.app.settings_registry import (
     resolve_settings,
 )
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, choose_vendors
+from sipgw.testing.gateway_in_process import running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {s.env: "key" for s in SETTINGS if s.required}
@@ -167,3 +169,16 @@ def test_reading_the_registry_imports_no_vendor_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("transports", [("UDP", "TCP"), ("TCP",)])
+async def test_healthcheck_probes_over_udp_or_else_tcp(
+    transports: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with running_gateway(transports=transports) as (gateway, _):
+        port = gateway.sip.listening[0][2]
+        monkeypatch.setenv("SIPGW_SIP_PORT", str(port))
+        monkeypatch.setenv("SIPGW_TRANSPORTS", ",".join(t.lower() for t in transports))
+        status = await asyncio.to_thread(healthcheck)
+    assert status == 0
+    assert f"over {transports[0]} -> 200" in capsys.readouterr().out
