@@ -218,10 +218,12 @@ async def test_gateway_calls_through_kamailio_over_transport(
             account=kam.account_line("bob", params=params),
         ) as bob,
     ):  # fmt: skip
-        # Plain RTP here: by default an offer over TLS is RTP/SAVP only, which a baresip
-        # without SRTP refuses with 488 (no retry with RTP/AVP yet); SRTP over TLS is
+        # bob has no SRTP: over TLS our RTP/SAVP offer gets 488 and the gateway offers plain
+        # RTP once more (tls-only policy); SRTP end to end is
         # test_outbound_call_over_tls_offers_srtp.
-        _, heard = await place_call_to_bob(kam, pki, bob, transport, "udp", srtp="off")
+        _, heard = await place_call_to_bob(kam, pki, bob, transport, "udp")
+        authorized = [e for e in kam.events() if f"INVITE authorized au={USER}" in e]
+        assert len(authorized) == (2 if transport == "tls" else 1), authorized
     assert_heard(heard, 700, min_active=2.0)  # bob's tone went through the agent and came back
 
 
