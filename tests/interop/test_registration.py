@@ -200,3 +200,20 @@ def test_several_accounts_from_a_file(tmp_workdir: Path, tone_wav: ToneWav) -> N
             assert gw.stop() == 0
             assert kam.registrations() == {}
         assert "desk-pw-2" not in gw.log_text() and PASSWORD not in gw.log_text()
+
+
+def test_auth_username_of_its_own(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """3CX and FreeSWITCH style: the extension authenticates with an auth ID that is not its
+    user part (--auth-username), and is called at its extension."""
+    with Kamailio(
+        tmp_workdir, users={"auth-id-77": PASSWORD}, transports=("udp",),
+        auth_user_must_match=False,
+    ) as kam:  # fmt: skip
+        with (
+            registering_gateway(tmp_workdir, kam, "--auth-username", "auth-id-77") as gw,
+            Baresip(tmp_workdir, "caller", user="caller", source_wav=tone_wav(1000)) as caller,
+        ):
+            gw.wait_log(registered_line(kam), 10)
+            kam.wait_registered(USER)
+            call_and_hear_echo(caller, kam, gw)
+            assert gw.stop() == 0
