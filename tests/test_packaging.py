@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
+WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -50,8 +51,11 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
             shutil.copy2(source, context / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # scripts/test fills a wheelhouse first, because the suite runs without a network.
+    offline = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
     install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(context)],
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *offline,
+         str(context)],
         capture_output=True, text=True, timeout=500,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]

@@ -400,13 +400,18 @@ class Gateway:
             return
         if handle.ended:
             return
-        media: list[NegotiatedAudio | None] = []
-        self.sip.act(lambda now: media.append(self.ua.answer(handle.call, endpoint.port, now)))
+
+        def answer(now: float) -> None:
+            media = self.ua.answer(handle.call, endpoint.port, now)
+            handle.log.info("answered on RTP port %d", endpoint.port)
+            if media is not None:
+                # before act() sends the 200: our first RTP packet opens the NAT's mapping
+                # for the caller's RTP before the caller learns where to send it
+                self._media_ready(handle, media)
+
+        self.sip.act(answer)
         if self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
-        handle.log.info("answered on RTP port %d", endpoint.port)
-        if media and media[0] is not None:
-            self._media_ready(handle, media[0])
         handle.agent.on_answered()
 
     def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None:
@@ -421,6 +426,8 @@ class Gateway:
             if handle.agent is not None and handle.agent.wants_arrival_audio:
                 handle.session.on_audio = handle.agent.on_caller_audio
             handle.endpoint.session = handle.session
+            if params.send:  # silence now, not at the next tick (see _answer); the stream
+                handle.endpoint.send(handle.session.packets_for(None))  # runs one frame ahead
             self.ticker.add(handle)
             if self.config.rtp_timeout > 0:
                 handle.watch_rtp(self.config.rtp_timeout)

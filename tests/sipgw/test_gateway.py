@@ -56,6 +56,25 @@ async def test_echo_call_over_real_sockets() -> None:
     assert stats["jb_lost"] == 0 and stats["ticks"] > 0 and stats["tick_late_max_ms"] >= 0
 
 
+async def test_first_rtp_packet_leaves_before_the_200() -> None:
+    """Behind a NAT that filters by address and port, the caller's RTP gets in only through
+    the mapping our own RTP opened: our first packet must be out before the caller can learn
+    our address from the 200 OK (docs/nat.md)."""
+    async with running_gateway() as (_, new_phone):
+        caller = await new_phone()
+        ok = await caller.invite()
+        assert ok.status == 200 and caller.answered_at is not None
+        for _ in range(100):  # the RTP socket's reader may not have run yet
+            if caller.heard:
+                break
+            await asyncio.sleep(0.01)
+        assert caller.heard, "no RTP from the gateway"
+        assert caller.heard[0].at <= caller.answered_at, (caller.heard[0].at, caller.answered_at)
+        first = caller.heard[0].packet
+        assert first.marker and first.payload == g711.silence_frame("PCMU")
+        await caller.hang_up()
+
+
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
     async with running_gateway() as (_, new_phone):
         with cycles_left_by_our_code() as leftovers:
