@@ -1,15 +1,15 @@
-"""SIP messages: parse, serialize and frame (RFC 3261 §7, §18.3, §20).
+"""SIP messages: parse and serialize (RFC 3261 §7, §18.3, §20).
 
 Theory of operation
 -------------------
-``parse_message`` takes one complete message (a UDP datagram) and
-``StreamFramer`` cuts messages out of a TCP/TLS byte stream; both end in the
-same code. A message is parsed in three steps:
+``parse_message`` takes one complete message: a UDP datagram, or the bytes
+of one message that :class:`sipgw.framing.StreamConnection` cut out of a
+TCP/TLS stream by its Content-Length. A message is parsed in three steps:
 
 1. Framing: find the empty line that ends the header section and take the body
-   from Content-Length (§18.3). Over UDP a missing Content-Length means "the
-   rest of the datagram" and octets beyond it are discarded (RFC 4475
-   §3.1.1.8); on a stream it is required and any framing error is fatal.
+   from Content-Length (§18.3). A missing Content-Length means "the rest of the
+   datagram" and octets beyond it are discarded (RFC 4475 §3.1.1.8); on a
+   stream Content-Length is required, which ``sipgw.framing`` enforces.
 2. Header fields: unfold continuation lines, expand compact names, store
    canonical names, and split list headers so each stored entry is one value
    (§7.3.1). The header text is decoded as UTF-8 with ``surrogateescape`` so
@@ -47,7 +47,6 @@ __all__ = [
     "SipMessage",
     "SipRequest",
     "SipResponse",
-    "StreamFramer",
     "canonical_name",
     "make_response",
     "parse_message",
@@ -398,13 +397,13 @@ def _parse_head(raw: bytes) -> _Head:
     return _Head(start, Headers.parse(fields))
 
 
-def _find_head_end(data: bytes | bytearray, pos: int = 0) -> tuple[int, int] | None:
+def _find_head_end(data: bytes) -> tuple[int, int] | None:
     """Return (end of header section, start of body), tolerating bare LF line ends."""
-    i = data.find(b"\r\n\r\n", pos)
+    i = data.find(b"\r\n\r\n")
     limit = i if i >= 0 else len(data)
-    if data.find(b"\n\n", pos, limit) < 0 and data.find(b"\n\r\n", pos, limit) < 0:
+    if data.find(b"\n\n", 0, limit) < 0 and data.find(b"\n\r\n", 0, limit) < 0:
         return None if i < 0 else (i, i + 4)
-    m = _HEAD_END_RE.search(data, pos)
+    m = _HEAD_END_RE.search(data)
     return None if m is None else (m.start(), m.end())
 
 
@@ -521,118 +520,6 @@ def parse_message(data: bytes) -> SipMessage:
         # RFC 4475 §3.1.2.2: over UDP, 400.
         return _build(head, None, f"Content-Length {length} > {available} octets of body")
     return _build(head, data[body_start : body_start + length])
-
-
-class StreamFramer:
-    """Cut SIP messages out of a TCP or TLS byte stream (RFC 3261 §18.3).
-
-    Feed bytes with :meth:`feed` and call :meth:`next_message` until it returns
-    ``None``. CRLF keep-alives between messages (RFC 5626 §3.5.1) are consumed
-    and counted in :attr:`keepalives`.
-
-    Content-Length is required on a stream. A missing or bad Content-Length, or
-    a header section or body over the limits, is a framing error: it is raised
-    as :class:`~sipgw.errors.MessageParseError`, :attr:`failed` becomes true and
-    every later call raises again; the connection must be closed. A message
-    that is framed correctly but invalid raises once (with ``partial`` when a
-    UAS can answer it) and the stream carries on.
-
-    Args:
-        max_header_size: largest header section accepted, in octets.
-        max_body_size: largest Content-Length accepted, in octets.
-    """
-
-    def __init__(self, max_header_size: int = 65536, max_body_size: int = 1 << 20) -> None:
-        self.max_header_size = max_header_size
-        self.max_body_size = max_body_size
-        self.keepalives = 0
-        self._buffer = bytearray()
-        self._scanned = 0  # header-end search resumes here
-        self._head: _Head | None = None
-        self._body_start = 0
-        self._body_length = 0
-        self._after_crlf = False
-        self._error: MessageParseError | None = None
-
-    @property
-    def failed(self) -> bool:
-        """Whether a framing error made the stream unusable."""
-        return self._error is not None
-
-    @property
-    def buffered(self) -> int:
-        """Octets received but not yet returned as a message."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        """Add received bytes."""
-        self._buffer += data
-
-    def _fatal(self, message: str) -> MessageParseError:
-        self._error = MessageParseError(message)
-        return self._error
-
-    def _skip_keepalives(self) -> bool:
-        """Consume CRLFs before a message; return False if more data is needed."""
-        buf = self._buffer
-        while buf[:1] == b"\r":
-            if len(buf) < 2:
-                return False
-            if buf[1:2] != b"\n":
-                return True  # a stray CR: let the header parser reject it
-            del buf[:2]
-            # "\r\n\r\n" (ping) counts once, a lone "\r\n" (pong) once.
-            if self._after_crlf:
-                self._after_crlf = False
-            else:
-                self.keepalives += 1
-                self._after_crlf = True
-        return True
-
-    def next_message(self) -> SipMessage | None:
-        """Return the next complete message, or None if more data is needed.
-
-        Raises:
-            MessageParseError: an invalid message, or a framing error (see
-                :attr:`failed`).
-        """
-        if self._error is not None:
-            raise MessageParseError(str(self._error))
-        buf = self._buffer
-        if self._head is None:
-            if not self._scanned and not self._skip_keepalives():
-                return None
-            if not buf:
-                return None
-            self._after_crlf = False
-            found = _find_head_end(buf, max(0, self._scanned - 3))
-            if found is None:
-                self._scanned = len(buf)
-                if len(buf) > self.max_header_size:
-                    raise self._fatal("header section too large")
-                return None
-            head_end, body_start = found
-            if head_end > self.max_header_size:
-                raise self._fatal("header section too large")
-            try:
-                head = _parse_head(bytes(buf[:head_end]))
-                length = _content_length(head.headers)
-            except MessageParseError as exc:
-                raise self._fatal(str(exc)) from None
-            if length is None:
-                raise self._fatal("no Content-Length on a stream transport")
-            if length > self.max_body_size:
-                raise self._fatal(f"body too large ({length} octets)")
-            self._head, self._body_start, self._body_length = head, body_start, length
-        end = self._body_start + self._body_length
-        if len(buf) < end:
-            return None
-        head = self._head
-        body = bytes(buf[self._body_start : end])
-        del buf[:end]
-        self._head = None
-        self._scanned = 0
-        return _build(head, body)
 
 
 def make_response(

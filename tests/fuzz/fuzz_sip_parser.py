@@ -3,9 +3,11 @@
 The invariant, as in h11's and websockets' harnesses: the input either parses,
 or raises ``MessageParseError``; any other exception is a bug. The first input
 byte picks the mode: even = one UDP datagram (``parse_message``), odd = a TCP
-stream fed to ``StreamFramer`` in chunks of ``(byte >> 1) + 1`` octets (1 = one
-byte at a time). A parsed message must also serialize and parse again, and a
-``partial`` request must be answerable with ``make_response``.
+stream fed to ``sipgw.framing.StreamConnection`` in chunks of ``(byte >> 1) + 1``
+octets (1 = one byte at a time), each framed message then checked like a
+datagram; the framer itself must never raise. A parsed message must also
+serialize and parse again, and a ``partial`` request must be answerable with
+``make_response``.
 
 Run (atheris is optional, ``pip install atheris``)::
 
@@ -20,13 +22,8 @@ from __future__ import annotations
 import sys
 
 from sipgw.errors import MessageParseError
-from sipgw.message import (
-    RequestParseError,
-    SipMessage,
-    StreamFramer,
-    make_response,
-    parse_message,
-)
+from sipgw.framing import FramingFailed, FramingLimits, MessageFramed, StreamConnection
+from sipgw.message import RequestParseError, SipMessage, make_response, parse_message
 
 
 def _check(msg: SipMessage) -> None:
@@ -47,19 +44,14 @@ def _datagram(data: bytes) -> None:
 
 
 def _stream(data: bytes, chunk: int) -> None:
-    framer = StreamFramer(max_header_size=4096, max_body_size=8192)
+    conn = StreamConnection(FramingLimits(max_header_size=4096, max_body_size=8192))
     for i in range(0, len(data), chunk):
-        framer.feed(data[i : i + chunk])
-        while True:
-            try:
-                msg = framer.next_message()
-            except MessageParseError:
-                if framer.failed:
-                    return
-                continue
-            if msg is None:
-                break
-            _check(msg)
+        conn.receive_data(data[i : i + chunk])
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, FramingFailed):
+                return
+            if isinstance(event, MessageFramed):
+                _datagram(event.data)
 
 
 def fuzz_one_input(data: bytes) -> None:

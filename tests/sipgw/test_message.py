@@ -1,8 +1,9 @@
 """Tests for sipgw.message: parsing, serialization, framing, responses.
 
 Table tests in the style of h11's ``tr()``: every case is fed whole to
-``parse_message``, one byte at a time through ``StreamFramer``, and with
-trailing data (a second message, or junk after Content-Length).
+``parse_message``, one byte at a time through ``sipgw.framing.StreamConnection``
+(each framed message then parsed), and with trailing data (a second message, or
+junk after Content-Length).
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from hypothesis import strategies as st
 
 from sipgw import message as message_module
 from sipgw.errors import LocalProtocolError, MessageParseError
+from sipgw.framing import (
+    FramingFailed,
+    FramingLimits,
+    MessageFramed,
+    PingReceived,
+    StreamConnection,
+    StreamEvent,
+)
 from sipgw.headers import CSeq
 from sipgw.message import (
     COMPACT_FORMS,
@@ -27,7 +36,6 @@ from sipgw.message import (
     SipMessage,
     SipRequest,
     SipResponse,
-    StreamFramer,
     canonical_name,
     make_response,
     parse_message,
@@ -44,23 +52,36 @@ def crlf(text: str) -> bytes:
     return text.replace("\n", "\r\n").encode()
 
 
-def feed_bytewise(data: bytes) -> list[SipMessage]:
-    framer = StreamFramer()
+def stream_events(
+    data: bytes, chunk: int = 0, conn: StreamConnection | None = None
+) -> list[StreamEvent]:
+    """Feed ``data`` to a StreamConnection whole (chunk 0) or ``chunk`` octets at a time."""
+    conn = conn if conn is not None else StreamConnection()
+    step = chunk or max(len(data), 1)
+    events: list[StreamEvent] = []
+    for i in range(0, len(data), step):
+        conn.receive_data(data[i : i + step])
+        while (event := conn.next_event()) is not None:
+            events.append(event)
+    return events
+
+
+def parse_framed(events: list[StreamEvent]) -> list[SipMessage]:
+    """Parse every framed message; a framing failure fails the test."""
     out: list[SipMessage] = []
-    for i in range(len(data)):
-        framer.feed(data[i : i + 1])
-        while (msg := framer.next_message()) is not None:
-            out.append(msg)
+    for event in events:
+        assert not isinstance(event, FramingFailed), event.reason
+        if isinstance(event, MessageFramed):
+            out.append(parse_message(event.data))
     return out
+
+
+def feed_bytewise(data: bytes) -> list[SipMessage]:
+    return parse_framed(stream_events(data, chunk=1))
 
 
 def feed_whole(data: bytes) -> list[SipMessage]:
-    framer = StreamFramer()
-    framer.feed(data)
-    out: list[SipMessage] = []
-    while (msg := framer.next_message()) is not None:
-        out.append(msg)
-    return out
+    return parse_framed(stream_events(data))
 
 
 OPTIONS = crlf(
@@ -255,70 +276,76 @@ def _req(start="OPTIONS sip:b@example.com SIP/2.0", headers=_HEADERS, extra="", 
     return crlf(f"{start}\n{headers}{extra}{length}\n{body}")
 
 
-# (data, status_hint, partial expected, stream framing still intact)
+# What StreamConnection does with a case followed by OPTIONS on a stream:
+FRAMED = "framed"  # framed by its Content-Length; the parser rejects it; OPTIONS comes next
+FATAL = "fatal"  # FramingFailed (the Content-Length is unusable): the stream is over
+WAITS = "waits"  # Content-Length promises more octets than there are: wait for them
+MERGED = "merged"  # no header end of its own: it and OPTIONS frame as one bad message
+
+# (data, status_hint, partial expected, what a stream does with it)
 ERROR_CASES = [
-    (b"", 400, False, True),
-    (b"\r\n\r\n", 400, False, True),
-    (b"garbage\r\n", 400, False, False),
-    (_req(start="OPTIONS sip:b@example.com"), 400, False, True),
-    (_req(start="GET / HTTP/1.1"), 400, False, True),
-    (_req(start="OPT IONS sip:b@example.com SIP/2.0 x"), 400, False, True),
-    (_req(start="OPTIONS sip:b@example.com SIP/3.0"), 505, True, True),
-    (_req(start="OPTIONS <sip:b@example.com> SIP/2.0"), 400, True, True),
-    (_req(start="OPTIONS sip:b@example.com; lr SIP/2.0"), 400, True, True),
-    (_req(start="OPTIONS sip:b@example.com?Route=x SIP/2.0"), 400, True, True),
-    (_req(headers=_HEADERS.replace("Call-ID: err-1\n", "")), 400, True, True),
+    (b"", 400, False, FRAMED),
+    (b"\r\n\r\n", 400, False, FRAMED),
+    (b"garbage\r\n", 400, False, MERGED),
+    (_req(start="OPTIONS sip:b@example.com"), 400, False, FRAMED),
+    (_req(start="GET / HTTP/1.1"), 400, False, FRAMED),
+    (_req(start="OPT IONS sip:b@example.com SIP/2.0 x"), 400, False, FRAMED),
+    (_req(start="OPTIONS sip:b@example.com SIP/3.0"), 505, True, FRAMED),
+    (_req(start="OPTIONS <sip:b@example.com> SIP/2.0"), 400, True, FRAMED),
+    (_req(start="OPTIONS sip:b@example.com; lr SIP/2.0"), 400, True, FRAMED),
+    (_req(start="OPTIONS sip:b@example.com?Route=x SIP/2.0"), 400, True, FRAMED),
+    (_req(headers=_HEADERS.replace("Call-ID: err-1\n", "")), 400, True, FRAMED),
     (
         _req(headers=_HEADERS.replace("Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKe\n", "")),
         400,
         True,
-        True,
+        FRAMED,
     ),
-    (_req(extra="Call-ID: err-2\n"), 400, True, True),
-    (_req(extra="Max-Forwards: 70\nMax-Forwards: 69\n"), 400, True, True),
-    (_req(extra="Max-Forwards: 256\n"), 400, True, True),
-    (_req(extra="Max-Forwards: seventy\n"), 400, True, True),
-    (_req(headers=_HEADERS.replace("1 OPTIONS", "1 INVITE")), 400, True, True),
+    (_req(extra="Call-ID: err-2\n"), 400, True, FRAMED),
+    (_req(extra="Max-Forwards: 70\nMax-Forwards: 69\n"), 400, True, FRAMED),
+    (_req(extra="Max-Forwards: 256\n"), 400, True, FRAMED),
+    (_req(extra="Max-Forwards: seventy\n"), 400, True, FRAMED),
+    (_req(headers=_HEADERS.replace("1 OPTIONS", "1 INVITE")), 400, True, FRAMED),
     (
         _req(start="FOO sip:b@example.com SIP/2.0", headers=_HEADERS.replace("OPTIONS", "BAR")),
         501,
         True,
-        True,
+        FRAMED,
     ),
     (
         _req(headers=_HEADERS.replace("<sip:b@example.com>", '"b <sip:b@example.com>')),
         400,
         True,
-        True,
+        FRAMED,
     ),
-    (_req(cl="-1"), 400, True, False),
-    (_req(cl="five"), 400, True, False),
-    (_req(cl="5", body="abc"), 400, True, None),  # UDP: 400; stream: waits for more
-    (_req(cl=None, extra="Content-Length: 0\nContent-Length: 0\n"), 400, True, False),
-    (_req(extra="Bad Header: x\n"), 400, False, False),
-    (_req(extra="NoColon\n"), 400, False, False),
+    (_req(cl="-1"), 400, True, FATAL),
+    (_req(cl="five"), 400, True, FATAL),
+    (_req(cl="5", body="abc"), 400, True, WAITS),  # UDP: 400; stream: waits
+    (_req(cl=None, extra="Content-Length: 0\nContent-Length: 0\n"), 400, True, FATAL),
+    (_req(extra="Bad Header: x\n"), 400, False, FRAMED),
+    (_req(extra="NoColon\n"), 400, False, FRAMED),
     (
         crlf("OPTIONS sip:b@example.com SIP/2.0\n folded-first: x\nContent-Length: 0\n\n"),
         400,
         False,
-        False,
+        FRAMED,
     ),
-    (RESPONSE.replace(b"180 Ringing", b"4294967301 better not break"), 400, False, True),
-    (RESPONSE.replace(b"180 Ringing", b"099 Low"), 400, False, True),
-    (RESPONSE.replace(b"SIP/2.0 180", b"SIP/3.0 180"), 400, False, True),
+    (RESPONSE.replace(b"180 Ringing", b"4294967301 better not break"), 400, False, FRAMED),
+    (RESPONSE.replace(b"180 Ringing", b"099 Low"), 400, False, FRAMED),
+    (RESPONSE.replace(b"SIP/2.0 180", b"SIP/3.0 180"), 400, False, FRAMED),
     (
         RESPONSE.replace(b"CSeq: 7 INVITE", b"CSeq: 9292394834772304023312 OPTIONS"),
         400,
         False,
-        True,
+        FRAMED,
     ),
-    (RESPONSE.replace(b"Call-ID: inv-1@192.0.2.1\r\n", b""), 400, False, True),
-    (RESPONSE.replace(b"Content-Length: 0", b"Content-Length: 99"), 400, False, None),
+    (RESPONSE.replace(b"Call-ID: inv-1@192.0.2.1\r\n", b""), 400, False, FRAMED),
+    (RESPONSE.replace(b"Content-Length: 0", b"Content-Length: 99"), 400, False, WAITS),
 ]
 
 
-@pytest.mark.parametrize(("data", "status", "partial", "framed"), ERROR_CASES)
-def test_error_case_whole(data, status, partial, framed):
+@pytest.mark.parametrize(("data", "status", "partial", "on_stream"), ERROR_CASES)
+def test_error_case_whole(data, status, partial, on_stream):
     with pytest.raises(MessageParseError) as info:
         parse_message(data)
     assert info.value.status_hint == status
@@ -330,28 +357,37 @@ def test_error_case_whole(data, status, partial, framed):
         assert response.headers.get("Via") == partial_of(info.value).headers.get("Via")
 
 
-@pytest.mark.parametrize(("data", "status", "partial", "framed"), ERROR_CASES)
-def test_error_case_on_stream(data, status, partial, framed):
-    framer = StreamFramer()
-    if framed is None:  # Content-Length promises more than there is: wait
-        framer.feed(data)
-        assert framer.next_message() is None
-        assert not framer.failed
+@pytest.mark.parametrize(("data", "status", "partial", "on_stream"), ERROR_CASES)
+def test_error_case_on_stream(data, status, partial, on_stream):
+    conn = StreamConnection()
+    if on_stream == WAITS:  # Content-Length promises more than there is
+        assert stream_events(data, conn=conn) == []
+        assert not conn.failed and conn.buffered == len(data)
         return
-    framer.feed(data + OPTIONS)
-    if framed and data.strip(b"\r\n") == b"":
-        assert framer.next_message() == parse_message(OPTIONS)
+    events = stream_events(data + OPTIONS, conn=conn)
+    if data.strip(b"\r\n") == b"":  # nothing, or a keep-alive ping, before OPTIONS
+        assert events[-1] == MessageFramed(OPTIONS)
+        assert parse_framed(events) == [parse_message(OPTIONS)]
         return
+    if on_stream == FATAL:
+        assert len(events) == 1 and isinstance(events[0], FramingFailed)
+        assert conn.failed
+        assert events[0].answered == partial  # the 400 goes out before the close
+        assert conn.data_to_send().startswith(f"SIP/2.0 {status} ".encode())
+        conn.receive_data(OPTIONS)
+        assert conn.next_event() is None  # nothing is framed after the failure
+        return
+    assert not conn.failed
+    first = events[0]
+    assert isinstance(first, MessageFramed)
     with pytest.raises(MessageParseError) as info:
-        framer.next_message()
-    assert framer.failed == (not framed)
-    if framed:
-        assert info.value.status_hint == status
-        assert (partial_of(info.value) is not None) == partial
-        assert framer.next_message() == parse_message(OPTIONS)  # the stream goes on
-    else:
-        with pytest.raises(MessageParseError):
-            framer.next_message()
+        parse_message(first.data)
+    assert info.value.status_hint == status
+    assert (partial_of(info.value) is not None) == partial
+    if on_stream == MERGED:  # OPTIONS became this message's header fields
+        assert events == [MessageFramed(data + OPTIONS)]
+    else:  # the stream goes on
+        assert events == [MessageFramed(data), MessageFramed(OPTIONS)]
 
 
 def test_udp_without_content_length_takes_rest_of_datagram():
@@ -371,11 +407,10 @@ def test_udp_without_final_empty_line():
 
 
 def test_stream_requires_content_length():
-    framer = StreamFramer()
-    framer.feed(_req(cl=None))
-    with pytest.raises(MessageParseError, match="Content-Length"):
-        framer.next_message()
-    assert framer.failed
+    conn = StreamConnection()
+    [event] = stream_events(_req(cl=None), conn=conn)
+    assert isinstance(event, FramingFailed) and "Content-Length" in event.reason
+    assert conn.failed
 
 
 def test_bare_lf_line_ends_are_tolerated():
@@ -732,64 +767,58 @@ def test_reason_phrases():
     assert all(100 <= code <= 699 for code in REASON_PHRASES)
 
 
-# -- StreamFramer --------------------------------------------------------------------
+# -- stream framing (StreamConnection) -----------------------------------------------
 
 
-def test_keepalives_are_counted_and_skipped():
-    for feed in (feed_whole, feed_bytewise):
-        framer_msgs = feed(b"\r\n\r\n" + OPTIONS + b"\r\n" + b"\r\n\r\n\r\n\r\n" + OPTIONS)
-        assert framer_msgs == [parse_message(OPTIONS)] * 2
-    framer = StreamFramer()
-    framer.feed(b"\r\n\r\n")
-    assert framer.next_message() is None and framer.keepalives == 1
-    framer.feed(b"\r\n")  # pong
-    assert framer.next_message() is None and framer.keepalives == 2
-    framer.feed(b"\r")
-    assert framer.next_message() is None and framer.keepalives == 2
-    framer.feed(b"\n\r\n" + OPTIONS)
-    assert framer.next_message() == parse_message(OPTIONS)
-    assert framer.keepalives == 3 and framer.buffered == 0
+def test_keepalives_are_reported_and_skipped():
+    data = b"\r\n\r\n" + OPTIONS + b"\r\n" + b"\r\n\r\n\r\n\r\n" + OPTIONS
+    for chunk in (0, 1):
+        events = stream_events(data, chunk)
+        assert parse_framed(events) == [parse_message(OPTIONS)] * 2
+        # a ping before the first OPTIONS; the five CRLFs after it are two pings and
+        # a leading CRLF of the second OPTIONS (RFC 3261 §7.5)
+        assert events.count(PingReceived()) == 3
+    conn = StreamConnection()
+    assert stream_events(b"\r\n\r\n", conn=conn) == [PingReceived()]
+    assert conn.data_to_send() == b"\r\n"  # the pong (RFC 5626 §3.5.1)
+    assert stream_events(b"\r\n", conn=conn) == []  # half a ping
+    assert stream_events(b"\r", conn=conn) == []  # a CRLF cut in two
+    events = stream_events(b"\n\r\n" + OPTIONS, conn=conn)
+    assert events == [PingReceived(), MessageFramed(OPTIONS)]
+    assert conn.buffered == 0
 
 
 def test_bytewise_keepalive_count_matches_whole():
     data = b"\r\n\r\n\r\n" + OPTIONS + b"\r\n\r\n"
-    whole = StreamFramer()
-    whole.feed(data)
-    while whole.next_message() is not None:
-        pass
-    single = StreamFramer()
-    for i in range(len(data)):
-        single.feed(data[i : i + 1])
-        while single.next_message() is not None:
-            pass
-    assert whole.keepalives == single.keepalives == 3
+    whole, single = StreamConnection(), StreamConnection()
+    events = stream_events(data, conn=whole)
+    assert events == stream_events(data, 1, conn=single)
+    assert events == [PingReceived(), MessageFramed(OPTIONS), PingReceived()]
+    assert whole.data_to_send() == single.data_to_send() == b"\r\n\r\n"
 
 
 def test_framer_limits():
-    framer = StreamFramer(max_header_size=100)
-    framer.feed(b"OPTIONS sip:x SIP/2.0\r\nX-Long: " + b"a" * 200)
-    with pytest.raises(MessageParseError, match="too large"):
-        framer.next_message()
-    assert framer.failed
-    framer = StreamFramer(max_header_size=100)
-    framer.feed(_req(extra="X-Long: " + "a" * 200 + "\n"))
-    with pytest.raises(MessageParseError, match="too large"):
-        framer.next_message()
-    framer = StreamFramer(max_body_size=4)
-    framer.feed(_req(cl="5", body="hello"))
-    with pytest.raises(MessageParseError, match="body too large"):
-        framer.next_message()
-    assert framer.failed
+    conn = StreamConnection(FramingLimits(max_header_size=100))
+    [event] = stream_events(b"OPTIONS sip:x SIP/2.0\r\nX-Long: " + b"a" * 200, conn=conn)
+    assert isinstance(event, FramingFailed) and "too large" in event.reason
+    assert conn.failed
+    conn = StreamConnection(FramingLimits(max_header_size=100))
+    [event] = stream_events(_req(extra="X-Long: " + "a" * 200 + "\n"), conn=conn)
+    assert isinstance(event, FramingFailed) and "too large" in event.reason
+    conn = StreamConnection(FramingLimits(max_body_size=4))
+    [event] = stream_events(_req(cl="5", body="hello"), conn=conn)
+    assert isinstance(event, FramingFailed) and "body too large" in event.reason
+    assert conn.failed
 
 
 def test_framer_waits_for_body():
-    framer = StreamFramer()
-    framer.feed(INVITE[:-3])
-    assert framer.next_message() is None
-    assert framer.next_message() is None
-    framer.feed(INVITE[-3:])
-    assert framer.next_message() == parse_message(INVITE)
-    assert framer.next_message() is None
+    conn = StreamConnection()
+    conn.receive_data(INVITE[:-3])
+    assert conn.next_event() is None
+    assert conn.next_event() is None
+    conn.receive_data(INVITE[-3:])
+    assert conn.next_event() == MessageFramed(INVITE)
+    assert conn.next_event() is None
 
 
 # -- Hypothesis: "parse succeeds or raises MessageParseError, never anything else" --
@@ -900,30 +929,30 @@ def test_mutated_messages_parse_or_message_parse_error(data):
 def test_random_chunking_matches_whole_parse(messages, data):
     stream = b"".join(b"\r\n\r\n" * (i % 2) + m for i, m in enumerate(messages))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
-    framer = StreamFramer()
-    out: list[SipMessage] = []
+    conn = StreamConnection()
+    events: list[StreamEvent] = []
     last = 0
     for cut in [*cuts, len(stream)]:
-        framer.feed(stream[last:cut])
+        conn.receive_data(stream[last:cut])
         last = cut
-        while (msg := framer.next_message()) is not None:
-            out.append(msg)
-    assert out == [parse_message(m) for m in messages]
+        while (event := conn.next_event()) is not None:
+            events.append(event)
+    assert parse_framed(events) == [parse_message(m) for m in messages]
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(), st.integers(1, 64))
 def test_mutated_stream_parse_or_message_parse_error(data, chunk):
-    framer = StreamFramer(max_header_size=2048, max_body_size=4096)
-    for i in range(0, len(data), chunk):
-        framer.feed(data[i : i + chunk])
-        while True:
+    conn = StreamConnection(FramingLimits(max_header_size=2048, max_body_size=4096))
+    for event in stream_events(data, chunk, conn=conn):
+        if isinstance(event, FramingFailed):
+            assert conn.failed
+            return
+        if isinstance(event, MessageFramed):
             try:
-                if framer.next_message() is None:
-                    break
+                parse_message(event.data)
             except MessageParseError:
-                if framer.failed:
-                    return
+                pass
 
 
 # -- the atheris harness, and house rules ------------------------------------------

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from sipgw.errors import MessageParseError
+from sipgw.framing import FramingFailed, MessageFramed, StreamConnection, StreamEvent
 from sipgw.headers import CSeq
-from sipgw.message import SipMessage, SipRequest, SipResponse, StreamFramer, make_response
+from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
 from sipgw.message import parse_message as parse
 from sipgw.uri import AbsoluteUri, SipUri
 from tests.sipgw.builders import partial_of
@@ -329,9 +330,9 @@ CASES = [
     Case("badinv01", "3.1.2.1", "invalid: empty Via/Contact params; respond 400",
          "400 + partial (Via syntax)", 400, True),
     Case("clerr", "3.1.2.2", "invalid: Content-Length > message; UDP: 400, TCP: wait",
-         "400 + partial; StreamFramer waits", 400, True),
+         "400 + partial; StreamConnection waits", 400, True),
     Case("ncl", "3.1.2.3", "invalid: negative Content-Length; error, TCP: close",
-         "400 + partial; StreamFramer fatal", 400, True),
+         "400 + partial; StreamConnection: 400, FramingFailed", 400, True),
     Case("scalar02", "3.1.2.4", "invalid: CSeq >2**32-1 (also Max-Forwards, Expires); 400",
          "400 + partial (CSeq range)", 400, True),
     Case("scalarlg", "3.1.2.5", "invalid response: scalar values out of range; discard",
@@ -386,7 +387,7 @@ CASES = [
     Case("multi01", "3.3.8", "multiple Call-ID/To/From/Max-Forwards/CSeq; 400",
          "400 + partial", 400, True),
     Case("mcl01", "3.3.9", "conflicting Content-Length values; error, TCP: close",
-         "400 + partial; StreamFramer fatal", 400, True),
+         "400 + partial; StreamConnection: 400, FramingFailed", 400, True),
     Case("bcast", "3.3.10", "parse; 2nd Via is 255.255.255.255; drop the response",
          "parses; vias[1].host exposed for the drop", check=check_bcast),
     Case("zeromf", "3.3.11", "legal; Max-Forwards 0: proxy 483, UAS processes",
@@ -443,45 +444,48 @@ def test_torture_message(case: Case):
         assert answer.serialize().startswith(f"SIP/2.0 {case.status} ".encode())
 
 
+def stream_events(conn: StreamConnection, data: bytes, chunk: int) -> list[StreamEvent]:
+    events: list[StreamEvent] = []
+    for i in range(0, len(data), chunk):
+        conn.receive_data(data[i : i + chunk])
+        while (event := conn.next_event()) is not None:
+            events.append(event)
+    return events
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if c.status is None], ids=lambda c: c.name)
 def test_torture_message_on_a_stream(case: Case):
     """Valid messages framed by Content-Length come out the same byte by byte."""
     data = load(case.name)
-    framer = StreamFramer()
-    out = []
-    for i in range(len(data)):
-        framer.feed(data[i : i + 1])
-        try:
-            while (msg := framer.next_message()) is not None:
-                out.append(msg)
-        except MessageParseError:
-            # inv2543 has no Content-Length: fatal on a stream. dblreq's trailing
-            # INVITE is a second message on a stream, but its Content-Length is 2
-            # short, so the leftover "C\r\n" then breaks the framing.
-            assert case.name in ("inv2543", "dblreq")
-            assert framer.failed
-            assert [req(m).method for m in out] == (
-                []
-                if case.name == "inv2543"
-                else [
-                    "REGISTER",
-                    "INVITE",
-                ]
-            )
-            return
-    assert out == [parse(data)]
+    conn = StreamConnection()
+    events = stream_events(conn, data, 1)
+    framed = [parse(e.data) for e in events if isinstance(e, MessageFramed)]
+    if case.name not in ("inv2543", "dblreq"):
+        assert events == [MessageFramed(data)] and not conn.failed
+        assert framed == [parse(data)]
+        return
+    # inv2543 has no Content-Length: fatal on a stream, answered with a 400.
+    # dblreq's trailing INVITE is a second message on a stream, but its
+    # Content-Length is 2 short, so the leftover "C\r\n" then breaks the framing.
+    failure = events[-1]
+    assert isinstance(failure, FramingFailed) and conn.failed
+    assert failure.answered == (case.name == "inv2543")
+    assert [req(m).method for m in framed] == (
+        [] if case.name == "inv2543" else ["REGISTER", "INVITE"]
+    )
 
 
 def test_framing_errors_on_a_stream():
-    for name in ("ncl", "mcl01"):
-        framer = StreamFramer()
-        framer.feed(load(name))
-        with pytest.raises(MessageParseError):
-            framer.next_message()
-        assert framer.failed, name
-    framer = StreamFramer()
-    framer.feed(load("clerr"))  # RFC 4475 §3.1.2.2: over TCP, wait for more data
-    assert framer.next_message() is None and not framer.failed
+    for name in ("ncl", "mcl01"):  # RFC 4475 §3.1.2.3, §3.3.9: over TCP, close
+        conn = StreamConnection()
+        [event] = stream_events(conn, load(name), len(load(name)))
+        assert isinstance(event, FramingFailed) and event.answered, name
+        assert conn.failed, name
+        assert conn.data_to_send().startswith(b"SIP/2.0 400 "), name
+    conn = StreamConnection()
+    data = load("clerr")  # RFC 4475 §3.1.2.2: over TCP, wait for more data
+    assert stream_events(conn, data, len(data)) == [] and not conn.failed
+    assert conn.buffered == len(data)
 
 
 def test_insuf_answer_is_400_without_invented_headers():
