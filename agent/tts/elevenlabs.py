@@ -57,7 +57,7 @@ import json
 import logging
 import weakref
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -117,7 +117,7 @@ class ElevenLabsSettings:
         max_contexts: The server's per-socket context limit.
     """
 
-    api_key: str
+    api_key: str = field(repr=False)
     voice_id: str
     base_url: str = "https://api.elevenlabs.io"
     model_id: str = "eleven_flash_v2_5"

@@ -16,6 +16,7 @@ from agent.settings import (
     BuiltinToolSettings,
 )
 from media.vad import VadConfig
+from sipgw.app.privacy import load_redactor
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS
 from sipgw.app.vendors import VendorChoice, choose_vendors
@@ -84,4 +85,5 @@ def load_assistant_settings(
             ),
         ),
         dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
+        redactor=load_redactor(values),
     )

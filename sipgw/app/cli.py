@@ -36,6 +36,7 @@ from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.privacy import Redactor, install_log_redaction, load_redactor, startup_secrets
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
@@ -134,6 +135,8 @@ class Startup:
     """How calls are placed."""
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    redactor: Redactor = dataclasses.field(default_factory=Redactor)
+    """What every log line is redacted with (secrets, card numbers, patterns)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -167,6 +170,7 @@ def prepare(args: argparse.Namespace) -> Startup:
     ]
     access = load_access_config(values, upstreams=upstreams)
     outbound = load_outbound_config(values)
+    redactor = load_redactor(values, startup_secrets(registration, access))
     return Startup(
         config,
         agent,
@@ -176,6 +180,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         account_agents,
         outbound,
         load_callback_setup(values),
+        redactor,
     )
 
 
@@ -221,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
     raise_open_file_limit()
+    install_log_redaction(startup.redactor)  # before anything logs
     logging.basicConfig(
         level=startup.config.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s %(message)s",

@@ -22,6 +22,7 @@ from sipgw.app.settings_registry import (
     ECHO,
     GATEWAY,
     OUTBOUND,
+    PRIVACY,
     REGISTRATION,
     SETTINGS,
     TRANSPORT,
@@ -145,6 +146,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *REGISTRATION.settings,
         *OUTBOUND.settings,
         *ACCESS.settings,
+        *PRIVACY.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]

@@ -31,6 +31,7 @@ from sipgw.app.settings_registry import (
     HEALTHCHECK,
     LLM_NAMES,
     OUTBOUND,
+    PRIVACY,
     REGISTRATION,
     SECTIONS,
     SETTINGS,
@@ -66,7 +67,7 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
+    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, PRIVACY, AGENT, ECHO)
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
