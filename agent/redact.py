@@ -25,6 +25,7 @@ logged, not the conversation.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -32,9 +33,12 @@ from urllib.parse import quote
 
 __all__ = [
     "MIN_SECRET_LENGTH",
+    "RedactingFilter",
     "Redactor",
     "find_cards",
     "luhn_ok",
+    "redact_log_record",
+    "websocket_logger",
 ]
 
 MIN_SECRET_LENGTH = 4
@@ -209,3 +213,45 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.redact_value(item) for item in value]
         return value
+
+
+def redact_log_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Redact ``record`` in place: its message (arguments merged in), exception and stack."""
+    try:
+        message = record.getMessage()
+    except Exception:  # bad arguments: logging would print them with its error report
+        message = f"{record.msg} (log arguments could not be formatted)"
+    record.msg = redactor.redact(message)
+    record.args = None
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redactor.redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redactor.redact(record.stack_info)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record in place (and lets it through)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_log_record(record, self.redactor)
+        return True
+
+
+def websocket_logger(name: str) -> logging.Logger:
+    """The logger to hand ``websockets.connect(logger=...)`` for a connection carrying a key.
+
+    At DEBUG, websockets logs every request header, ``Authorization`` and
+    ``xi-api-key`` included; this logger's filter masks such headers (by
+    shape), so the key stays out of the log even where no gateway-wide
+    filter is installed (the agent used as a library).
+    """
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter(Redactor(cards=False)))
+    return logger

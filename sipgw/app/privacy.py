@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from agent.redact import Redactor
+from agent.redact import Redactor, redact_log_record
 from sipgw.app.access import AccessConfig
 from sipgw.app.accounts import RegistrationSettings
 from sipgw.app.settings import SettingValues
@@ -31,7 +31,6 @@ __all__ = [
     "Redactor",
     "install_log_redaction",
     "load_redactor",
-    "redact_log_record",
     "secret_setting_values",
     "startup_secrets",
 ]
@@ -66,22 +65,6 @@ def startup_secrets(registration: RegistrationSettings, access: AccessConfig) ->
     passwords = [account.auth_password for account in registration.accounts]
     passwords += [password for _, password in access.users]
     return [p for p in passwords if p]
-
-
-def redact_log_record(record: logging.LogRecord, redactor: Redactor) -> None:
-    """Redact ``record`` in place: its message (arguments merged in), exception and stack."""
-    try:
-        message = record.getMessage()
-    except Exception:  # bad arguments: logging would print them with its error report
-        message = f"{record.msg} (log arguments could not be formatted)"
-    record.msg = redactor.redact(message)
-    record.args = None
-    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
-    if record.exc_text:
-        record.exc_text = redactor.redact(record.exc_text)
-    if record.stack_info:
-        record.stack_info = redactor.redact(record.stack_info)
 
 
 def install_log_redaction(redactor: Redactor) -> Callable[[], None]:
