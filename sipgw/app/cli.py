@@ -36,7 +36,13 @@ from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
-from sipgw.app.privacy import Redactor, install_log_redaction, load_redactor, startup_secrets
+from sipgw.app.privacy import (
+    LogRedaction,
+    Redactor,
+    install_log_redaction,
+    load_redactor,
+    startup_secrets,
+)
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
@@ -220,13 +226,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)
         return 2
+    # Key shapes are masked from the start (a tools module may log while it is
+    # imported); the configured secrets and card numbers once they are read.
+    redaction = install_log_redaction(Redactor(cards=False))
+    try:
+        return _run(args, redaction)
+    finally:
+        redaction.uninstall()
+
+
+def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
     try:
         startup = prepare(args)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
+    redaction.redactor = startup.redactor
     raise_open_file_limit()
-    install_log_redaction(startup.redactor)  # before anything logs
     logging.basicConfig(
         level=startup.config.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s %(message)s",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +28,7 @@ from sipgw.app.settings import SettingValues
 from sipgw.app.settings_registry import SETTINGS
 
 __all__ = [
+    "LogRedaction",
     "Redactor",
     "install_log_redaction",
     "load_redactor",
@@ -67,31 +68,39 @@ def startup_secrets(registration: RegistrationSettings, access: AccessConfig) ->
     return [p for p in passwords if p]
 
 
-def install_log_redaction(redactor: Redactor) -> Callable[[], None]:
-    """Redact every log record from now on, and uncaught exceptions; returns the undo.
+class LogRedaction:
+    """The installed log redaction; ``redactor`` may be replaced while it runs."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._previous_factory = logging.getLogRecordFactory()
+        self._previous_hook = sys.excepthook
+        logging.setLogRecordFactory(self._make_record)
+        sys.excepthook = self._excepthook
+
+    def _make_record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self._previous_factory(*args, **kwargs)
+        redact_log_record(record, self.redactor)
+        return record
+
+    def _excepthook(
+        self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        sys.stderr.write(self.redactor.redact(text))
+
+    def uninstall(self) -> None:
+        """Restore the record factory and excepthook found at installation."""
+        if logging.getLogRecordFactory() == self._make_record:
+            logging.setLogRecordFactory(self._previous_factory)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_hook
+
+
+def install_log_redaction(redactor: Redactor) -> LogRedaction:
+    """Redact every log record from now on, and uncaught exceptions.
 
     Works through :func:`logging.setLogRecordFactory`, so it covers every
     logger and every handler, including ones added later.
     """
-    previous_factory = logging.getLogRecordFactory()
-    previous_hook = sys.excepthook
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous_factory(*args, **kwargs)
-        redact_log_record(record, redactor)
-        return record
-
-    def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        text = "".join(traceback.format_exception(kind, exc, tb))
-        sys.stderr.write(redactor.redact(text))
-
-    logging.setLogRecordFactory(factory)
-    sys.excepthook = excepthook
-
-    def uninstall() -> None:
-        if logging.getLogRecordFactory() is factory:
-            logging.setLogRecordFactory(previous_factory)
-        if sys.excepthook is excepthook:
-            sys.excepthook = previous_hook
-
-    return uninstall
+    return LogRedaction(redactor)
