@@ -141,7 +141,7 @@ class UserAgent:
     def receive_datagram(self, data: bytes, flow: Flow, now: float) -> None:
         """Process one datagram (or one framed message from a stream)."""
         try:
-            message = parse_message(data)
+            message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
             if exc.partial.method != "ACK":
                 self._reply_stateless(exc.partial, flow, exc.status_hint, str(exc))
