@@ -21,6 +21,7 @@ from sipgw.app.settings_registry import (
     AGENT,
     ECHO,
     GATEWAY,
+    LIMITS,
     OUTBOUND,
     REGISTRATION,
     SETTINGS,
@@ -142,6 +143,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     assert flagged == [
         *GATEWAY.settings,
         *TRANSPORT.settings,
+        *LIMITS.settings,
         *REGISTRATION.settings,
         *OUTBOUND.settings,
         *ACCESS.settings,

@@ -20,6 +20,7 @@ from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.limits import load_limits_config
 from sipgw.app.outbound import load_outbound_config
 from sipgw.app.settings import SettingValues
 from sipgw.app.settings_registry import (
@@ -29,6 +30,7 @@ from sipgw.app.settings_registry import (
     ECHO,
     GATEWAY,
     HEALTHCHECK,
+    LIMITS,
     LLM_NAMES,
     OUTBOUND,
     REGISTRATION,
@@ -66,7 +68,7 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
+    sections = (GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO)
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
@@ -75,6 +77,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7", "SIPGW_AGENT": "assistant"})
     load_gateway_config(values)
     load_access_config(values)
+    load_limits_config(values)
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
     load_callback_setup(values)
