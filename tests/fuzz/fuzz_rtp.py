@@ -29,7 +29,8 @@ SEEDS = [
 
 
 def _datagrams(data: bytes) -> list[bytes]:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while pos < len(data) and len(out) < 16:
         size = data[pos] + 1
         out.append(data[pos + 1 : pos + 1 + size])
