@@ -35,6 +35,7 @@ from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
@@ -134,6 +135,8 @@ class Startup:
     """How calls are placed."""
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -176,6 +179,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         account_agents,
         outbound,
         load_callback_setup(values),
+        load_flood_config(values),
     )
 
 
@@ -265,7 +269,11 @@ async def _call(startup: Startup, target: str) -> int:
     # One call needs no registration: the proxy or registrar takes our INVITE
     # with the account's credentials.
     gateway = Gateway(
-        config, startup.agent_factory, access=startup.access, outbound=startup.outbound
+        config,
+        startup.agent_factory,
+        access=startup.access,
+        outbound=startup.outbound,
+        floods=startup.floods,
     )
     loop = asyncio.get_running_loop()
     failed = await _start(gateway)
@@ -293,6 +301,7 @@ async def _serve(startup: Startup) -> int:
         registration=startup.registration,
         account_agents=startup.account_agents,
         outbound=startup.outbound,
+        floods=startup.floods,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
