@@ -35,6 +35,7 @@ from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
@@ -137,6 +138,8 @@ class Startup:
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
     limits: LimitsConfig = LimitsConfig()
     """Bounds on hostile input (``LIMITS``)."""
+    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -180,6 +183,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         outbound,
         load_callback_setup(values),
         load_limits_config(values),
+        load_flood_config(values),
     )
 
 
@@ -274,6 +278,7 @@ async def _call(startup: Startup, target: str) -> int:
         access=startup.access,
         outbound=startup.outbound,
         limits=startup.limits,
+        floods=startup.floods,
     )
     loop = asyncio.get_running_loop()
     failed = await _start(gateway)
@@ -302,6 +307,7 @@ async def _serve(startup: Startup) -> int:
         account_agents=startup.account_agents,
         outbound=startup.outbound,
         limits=startup.limits,
+        floods=startup.floods,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
