@@ -156,7 +156,7 @@ class UserAgent:
     def receive_datagram(self, data: bytes, flow: Flow, now: float) -> None:
         """Process one datagram (or one framed message from a stream)."""
         try:
-            message = parse_message(data)
+            message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
             if exc.partial.method != "ACK" and self._may_answer_malformed(flow, now):
                 self._reply_stateless(exc.partial, flow, exc.status_hint, str(exc))

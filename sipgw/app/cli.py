@@ -36,6 +36,7 @@ from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
+from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
@@ -135,6 +136,8 @@ class Startup:
     """How calls are placed."""
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    limits: LimitsConfig = LimitsConfig()
+    """Bounds on hostile input (``LIMITS``)."""
     floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
     """Rate limits and the scanner filter."""
 
@@ -179,6 +182,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         account_agents,
         outbound,
         load_callback_setup(values),
+        load_limits_config(values),
         load_flood_config(values),
     )
 
@@ -273,6 +277,7 @@ async def _call(startup: Startup, target: str) -> int:
         startup.agent_factory,
         access=startup.access,
         outbound=startup.outbound,
+        limits=startup.limits,
         floods=startup.floods,
     )
     loop = asyncio.get_running_loop()
@@ -301,6 +306,7 @@ async def _serve(startup: Startup) -> int:
         registration=startup.registration,
         account_agents=startup.account_agents,
         outbound=startup.outbound,
+        limits=startup.limits,
         floods=startup.floods,
     )
     stop = asyncio.Event()

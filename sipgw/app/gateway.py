@@ -35,6 +35,7 @@ from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.floods import FloodSettings
+from sipgw.app.limits import LimitsConfig
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
@@ -116,9 +117,11 @@ class Gateway:
         registration: RegistrationSettings | None = None,
         account_agents: Mapping[str, AgentFactory] | None = None,
         outbound: OutboundConfig | None = None,
+        limits: LimitsConfig | None = None,
         floods: FloodSettings | None = None,
     ) -> None:
         self.config = config
+        self.limits = limits or LimitsConfig()
         self.access = access or AccessConfig()
         self.floods = floods or FloodSettings()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
@@ -177,6 +180,7 @@ class Gateway:
                     listeners=tuple(ports.items()),
                     max_calls=config.max_calls,
                     srtp_policy=SrtpPolicy(config.srtp),
+                    limits=self.limits.message_limits,
                 ),
                 access=policy,
                 flood=flood,
@@ -192,6 +196,10 @@ class Gateway:
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
             idle_timeout=config.tcp_idle_timeout,
+            message_timeout=self.limits.tcp_message_timeout,
+            handshake_timeout=self.limits.tls_handshake_timeout,
+            max_connections_per_source=self.limits.tcp_max_per_source,
+            max_connections=self.limits.tcp_max_connections,
         )
         self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()

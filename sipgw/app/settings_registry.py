@@ -51,6 +51,7 @@ __all__ = [
     "FLOODS",
     "GATEWAY",
     "HEALTHCHECK",
+    "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
     "REGISTRATION",
@@ -200,6 +201,44 @@ TRANSPORT = Section(
         Setting("SIPGW_TCP_IDLE_TIMEOUT", "300", "Close a TCP or TLS connection that no call "
                 "or transaction uses after this many seconds without traffic; 0 = never.",
                 non_negative, "--tcp-idle-timeout", "S"),
+    ),
+)  # fmt: skip
+
+
+def _message_size(value: str) -> int:
+    number = int(value)
+    if not 1024 <= number <= 1 << 20:
+        raise ValueError("must be a whole number from 1024 to 1048576")
+    return number
+
+
+LIMITS = Section(
+    "limits",
+    "Limits",
+    "Bounds on what one peer can make the gateway parse, buffer or hold open (hostile input; "
+    "see docs/security.md). Every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_MAX_MESSAGE_SIZE", "65535", "The largest SIP message parsed, in octets "
+                "(1024-1048576); a larger request gets 513 Message Too Large. UDP datagrams "
+                "over 65535 octets are dropped unread.", _message_size,
+                "--max-message-size", "N"),
+        Setting("SIPGW_MAX_BODY_SIZE", "32768", "The largest SIP body, in octets; a request "
+                "with a larger one gets 413 (over TCP/TLS the connection is then closed).",
+                int_at_least(0), "--max-body-size", "N"),
+        Setting("SIPGW_MAX_HEADER_FIELDS", "256", "The most header lines in one SIP message; "
+                "a request with more gets 513.", int_at_least(16), "--max-header-fields", "N"),
+        Setting("SIPGW_TCP_MESSAGE_TIMEOUT", "10", "Close a TCP or TLS connection whose "
+                "message has not arrived whole this many seconds after its first octet (a "
+                "slow sender); 0 = no limit.", non_negative, "--tcp-message-timeout", "S"),
+        Setting("SIPGW_TLS_HANDSHAKE_TIMEOUT", "10", "Close a TLS connection whose handshake "
+                "has not finished after this many seconds.", positive,
+                "--tls-handshake-timeout", "S"),
+        Setting("SIPGW_TCP_MAX_PER_SOURCE", "32", "TCP and TLS connections one IP address may "
+                "have open to us; more are closed at once. 0 = no limit.", int_at_least(0),
+                "--tcp-max-per-source", "N"),
+        Setting("SIPGW_TCP_MAX_CONNECTIONS", "1024", "TCP and TLS connections peers may have "
+                "open to us in all; more are closed at once. 0 = no limit.", int_at_least(0),
+                "--tcp-max-connections", "N"),
     ),
 )  # fmt: skip
 
@@ -435,7 +474,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO, ASSISTANT,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO,
+    ASSISTANT,
     BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""

@@ -22,6 +22,7 @@ from sipgw.app.settings_registry import (
     ECHO,
     FLOODS,
     GATEWAY,
+    LIMITS,
     OUTBOUND,
     REGISTRATION,
     SETTINGS,
@@ -143,6 +144,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     assert flagged == [
         *GATEWAY.settings,
         *TRANSPORT.settings,
+        *LIMITS.settings,
         *REGISTRATION.settings,
         *OUTBOUND.settings,
         *ACCESS.settings,

@@ -21,6 +21,7 @@ from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.limits import load_limits_config
 from sipgw.app.outbound import load_outbound_config
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import (
@@ -31,6 +32,7 @@ from sipgw.app.settings_registry import (
     FLOODS,
     GATEWAY,
     HEALTHCHECK,
+    LIMITS,
     LLM_NAMES,
     OUTBOUND,
     REGISTRATION,
@@ -68,7 +70,9 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO)
+    sections = (
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO,
+    )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
@@ -77,6 +81,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7", "SIPGW_AGENT": "assistant"})
     load_gateway_config(values)
     load_access_config(values)
+    load_limits_config(values)
     load_flood_config(values)
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
