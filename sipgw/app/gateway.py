@@ -370,6 +370,17 @@ class Gateway:
             "refused": self.refusals.refused,
             "challenged": self.refusals.challenged,
             **self.flood_counters(),
+            **self.transport_counters(),
+        }
+
+    def transport_counters(self) -> dict[str, int]:
+        """What the transports refused (zeros before :meth:`start`)."""
+        udp = self._sip.udp if self._sip is not None else None
+        streams = self._sip.streams if self._sip is not None else None
+        return {
+            "udp_oversized": udp.oversized if udp is not None else 0,
+            "tcp_refused": streams.refused if streams is not None else 0,
+            "tcp_slow_senders": streams.slow_senders if streams is not None else 0,
         }
 
     def flood_counters(self) -> dict[str, int]:

@@ -358,6 +358,7 @@ async def test_the_stats_line_counts_what_the_rate_limits_did() -> None:
     assert stats["scanners_dropped"] == 1 and stats["flood_sources"] == 1
     assert scanner.received == []
     assert stats["call_rate_limited"] == 0 and stats["caller_rate_limited"] == 0
+    assert stats["udp_oversized"] == stats["tcp_refused"] == stats["tcp_slow_senders"] == 0
 
 
 async def caller_quiet() -> None:
