@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING
 from dotenv import load_dotenv
 
 from agent.base import AgentFactory
+from agent.dialpolicy import DialPolicy
 from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
+from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
@@ -134,6 +136,8 @@ class Startup:
     """How calls are placed."""
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
+    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -176,6 +180,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         account_agents,
         outbound,
         load_callback_setup(values),
+        load_dial_policy(values),
     )
 
 
@@ -293,6 +298,7 @@ async def _serve(startup: Startup) -> int:
         registration=startup.registration,
         account_agents=startup.account_agents,
         outbound=startup.outbound,
+        dial_policy=startup.dial_policy,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
