@@ -114,10 +114,11 @@ class Agent(ABC):
     wants_arrival_audio = False
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
-        """Called while the phone rings: open connections here so the answer is not late.
+        """Called right before the answer: open connections here so the answer is not late.
 
-        The call is answered when this returns and the configured ring time has
-        passed. If it raises, the call is rejected with 503 so that a trunk or a
+        The gateway calls it once the call is admitted and has rung for the
+        configured ring time (the phone still rings: a 180 went out), and
+        answers when it returns. If it raises, the call is rejected with 503 so that a trunk or a
         load balancer can try another gateway.
         """
 

@@ -37,6 +37,7 @@ from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
@@ -138,6 +139,8 @@ class Startup:
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
     dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
     """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
+    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -181,6 +184,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         outbound,
         load_callback_setup(values),
         load_dial_policy(values),
+        load_flood_config(values),
     )
 
 
@@ -270,7 +274,11 @@ async def _call(startup: Startup, target: str) -> int:
     # One call needs no registration: the proxy or registrar takes our INVITE
     # with the account's credentials.
     gateway = Gateway(
-        config, startup.agent_factory, access=startup.access, outbound=startup.outbound
+        config,
+        startup.agent_factory,
+        access=startup.access,
+        outbound=startup.outbound,
+        floods=startup.floods,
     )
     loop = asyncio.get_running_loop()
     failed = await _start(gateway)
@@ -299,6 +307,7 @@ async def _serve(startup: Startup) -> int:
         account_agents=startup.account_agents,
         outbound=startup.outbound,
         dial_policy=startup.dial_policy,
+        floods=startup.floods,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

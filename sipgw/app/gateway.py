@@ -1,14 +1,17 @@
 """The gateway: SIP events in, one media session and one agent per call.
 
-For each offered call: bind an RTP port pair, send 180, let the agent prepare
-(while it rings), answer with 200 and the SDP answer, then let the shared
+For each offered call: bind an RTP port pair, send 180, ring for the ring
+time, let the agent prepare, answer with 200 and the SDP answer, then let the shared
 ticker move audio between the jitter buffer, the agent and the RTP sender
 every 20 ms (see :mod:`sipgw.app.callhandle`). When the call ends, for
 whatever reason, everything the call held is released exactly once.
 
-Before any of that, the access policy (:mod:`sipgw.app.access`) decides who
-may call: a refused INVITE never becomes a call here, it is only counted and
-logged.
+Before any of that, the SIP core's flood guard and the access policy
+(:mod:`sipgw.app.floods`, :mod:`sipgw.app.access`) decide who may call: a
+limited or refused INVITE never becomes a call here, it is only counted (and
+a refusal logged). The agent is built only for an offered (admitted) call,
+and prepares (opens its paid sessions) only after the ring time, right before
+the answer: a caller who hangs up while it rings costs nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
+from sipgw.app.floods import FloodSettings
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
@@ -102,6 +106,8 @@ class Gateway:
         outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
         dial_policy: what agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
             and friends, :mod:`agent.dialpolicy`); default: nothing.
+        floods: rate limits and the scanner filter (default: on, with the defaults of
+            :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
     """
 
     def __init__(
@@ -114,11 +120,13 @@ class Gateway:
         account_agents: Mapping[str, AgentFactory] | None = None,
         outbound: OutboundConfig | None = None,
         dial_policy: DialPolicy | None = None,
+        floods: FloodSettings | None = None,
     ) -> None:
         self.config = config
         self.dial_policy = dial_policy or DialPolicy()
         self.dial_refused = 0
         self.access = access or AccessConfig()
+        self.floods = floods or FloodSettings()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
         self.agent_factory = agent_factory
         self.registration = registration or RegistrationSettings()
@@ -161,6 +169,8 @@ class Gateway:
         public = self.config.public_ip or self.config.bind
         policy, summary = await build_access_policy(self.access)
         log.info("%s", summary)
+        log.info("floods: %s", self.floods.describe())
+        flood, call_rate = self.floods.build(asyncio.get_running_loop().time())
 
         config = self.config
 
@@ -175,6 +185,8 @@ class Gateway:
                     srtp_policy=SrtpPolicy(config.srtp),
                 ),
                 access=policy,
+                flood=flood,
+                call_rate=call_rate,
             )
 
         transports = TransportConfig(
@@ -370,6 +382,21 @@ class Gateway:
             "refused": self.refusals.refused,
             "challenged": self.refusals.challenged,
             "dial_refused": self.dial_refused,
+            **self.flood_counters(),
+        }
+
+    def flood_counters(self) -> dict[str, int]:
+        """What the rate limits did (zeros before :meth:`start`)."""
+        ua = self._sip.ua if self._sip is not None else None
+        flood = ua.flood if ua is not None else None
+        call_rate = ua.call_rate if ua is not None else None
+        return {
+            "rate_limited": flood.counters.rate_limited if flood else 0,
+            "rate_limit_503s": flood.counters.rate_limit_replies if flood else 0,
+            "scanners_dropped": flood.counters.scanners_dropped if flood else 0,
+            "flood_sources": flood.sources if flood else 0,
+            "call_rate_limited": call_rate.limited_global if call_rate else 0,
+            "caller_rate_limited": call_rate.limited_caller if call_rate else 0,
         }
 
     def _offered(self, call: CallInfo) -> None:
@@ -395,7 +422,13 @@ class Gateway:
                 self.sip.act(lambda now: self.ua.hangup(handle.call, now, status=500))
 
     async def _answer(self, handle: CallHandle) -> None:
-        """Bind RTP, ring, prepare the agent, answer."""
+        """Bind RTP, ring for the ring time, then build and prepare the agent, answer.
+
+        The agent is prepared after the ring time, not during it: its paid
+        sessions (speech-to-text, text-to-speech, the greeting) open only once
+        the gateway is about to answer, so a caller who hangs up while it rings
+        opens nothing. A failure to prepare still gets the caller a 503.
+        """
         endpoint = await open_rtp_endpoint(self.config.bind, self.ports)
         if handle.ended:
             if endpoint is not None:
@@ -407,12 +440,13 @@ class Gateway:
             return
         handle.endpoint = endpoint
         self.sip.act(lambda now: self.ua.ring(handle.call, now))
+        if self.config.ring_time > 0:
+            await asyncio.sleep(self.config.ring_time)
+            if handle.ended:
+                return  # cancelled while ringing: no agent was built
         try:
             handle.agent = self.agent_factory_for(handle.call)(handle)
-            await asyncio.wait_for(
-                asyncio.gather(handle.agent.prepare(), asyncio.sleep(self.config.ring_time)),
-                PREPARE_TIMEOUT + self.config.ring_time,
-            )
+            await asyncio.wait_for(handle.agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
 from sipgw.app.access import allow_from, digest_algorithm
+from sipgw.app.floods import limit_action, rate, user_agent_fragments
 from sipgw.app.settings import (
     Section,
     Setting,
@@ -48,6 +49,7 @@ __all__ = [
     "CALLBACKS",
     "DIAL",
     "ECHO",
+    "FLOODS",
     "GATEWAY",
     "HEALTHCHECK",
     "LLM_NAMES",
@@ -144,8 +146,9 @@ GATEWAY = Section(
         Setting("SIPGW_RTP_TIMEOUT", "30", "Hang up (BYE) when no RTP arrives for this many "
                 "seconds; 0 disables. Not applied while the caller has the call on hold "
                 "(a=inactive).", non_negative, "--rtp-timeout", "S"),
-        Setting("SIPGW_MAX_CALL_SECONDS", "0", "Hang up (BYE) calls that last longer than "
-                "this; 0 = no limit.", non_negative, "--max-call-seconds", "S"),
+        Setting("SIPGW_MAX_CALL_SECONDS", "3600", "Hang up (BYE) calls that last longer than "
+                "this (every minute of an AI call costs money); 0 = no limit.", non_negative,
+                "--max-call-seconds", "S"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
@@ -235,6 +238,46 @@ ACCESS = Section(
         Setting("SIPGW_INBOUND_ALGORITHM", "MD5", "Digest algorithm of the challenge: MD5 "
                 "(every phone) or SHA-256 (RFC 8760).", digest_algorithm,
                 "--inbound-algorithm", "NAME"),
+    ),
+)  # fmt: skip
+
+FLOODS = Section(
+    "floods",
+    "Rate limits",
+    "Floods and scanners: per-source limits checked before a request creates anything, and "
+    "limits on new calls; see docs/security.md. Rates are RATE:BURST (per second, and how many "
+    "at once after a quiet spell); 0 = no limit. Every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_RATE_INVITE", "5:10", "INVITEs per second from one source address.",
+                rate, "--rate-invite", "RATE:BURST"),
+        Setting("SIPGW_RATE_REGISTER", "2:5", "REGISTERs per second from one source address.",
+                rate, "--rate-register", "RATE:BURST"),
+        Setting("SIPGW_RATE_OPTIONS", "5:10", "OPTIONS per second from one source address.",
+                rate, "--rate-options", "RATE:BURST"),
+        Setting("SIPGW_RATE_OTHER", "20:40", "Other requests (BYE, CANCEL, INFO, unparsable "
+                "ones...) per second from one source address.", rate, "--rate-other",
+                "RATE:BURST"),
+        Setting("SIPGW_RATE_LIMIT_ACTION", "503", "What a request over its source's limit gets: "
+                "'503' (503 with Retry-After, at most once per Retry-After period per source, "
+                "later ones dropped) or 'drop' (nothing).", limit_action, "--rate-limit-action",
+                "503|drop"),
+        Setting("SIPGW_RETRY_AFTER", "5", "Seconds in the Retry-After of a rate-limit 503.",
+                int_at_least(1), "--retry-after", "S"),
+        Setting("SIPGW_RATE_SOURCES", "10000", "Source addresses tracked at most (least "
+                "recently seen forgotten first): bounds memory under a forged-source flood.",
+                int_at_least(1), "--rate-sources", "N"),
+        Setting("SIPGW_CALLS_PER_SECOND", "10:20", "New calls per second over the whole "
+                "gateway (after the access check); more get 503 with Retry-After.", rate,
+                "--calls-per-second", "RATE:BURST"),
+        Setting("SIPGW_CALLS_PER_CALLER", "10:5", "New calls per MINUTE from one caller (the "
+                "From URI's user@host; anonymous callers only count against the global rate).",
+                rate, "--calls-per-caller", "RATE:BURST"),
+        Setting("SIPGW_DROP_SCANNERS", "on", "Drop requests from known SIP scanners "
+                "(User-Agent containing friendly-scanner, sipvicious, sipcli, ...) without an "
+                "answer: 'on' or 'off'.", choice("on", "off"), "--drop-scanners", "on|off"),
+        Setting("SIPGW_SCANNER_USER_AGENTS", "", "More User-Agent fragments to drop, "
+                "comma-separated, case-insensitive (added to the built-in list).",
+                user_agent_fragments, "--scanner-user-agents", "LIST"),
     ),
 )  # fmt: skip
 
@@ -416,7 +459,7 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, AGENT, ECHO, ASSISTANT,
+    GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO, ASSISTANT,
     BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""

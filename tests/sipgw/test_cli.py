@@ -20,6 +20,7 @@ from sipgw.app.settings_registry import (
     ACCESS,
     AGENT,
     ECHO,
+    FLOODS,
     GATEWAY,
     OUTBOUND,
     REGISTRATION,
@@ -145,6 +146,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *REGISTRATION.settings,
         *OUTBOUND.settings,
         *ACCESS.settings,
+        *FLOODS.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]
