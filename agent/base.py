@@ -73,7 +73,12 @@ class CallControl(Protocol):
         ...
 
     def send_dtmf(self, digits: str) -> None:
-        """Send keypad digits to the caller as RFC 4733 events."""
+        """Send keypad digits to the caller as RFC 4733 events.
+
+        Raises:
+            DialRefused: the digits are not on the operator's allow-list
+                (``agent.dialpolicy``): nothing was sent.
+        """
         ...
 
     async def transfer(self, target: str) -> bool:
@@ -81,6 +86,10 @@ class CallControl(Protocol):
 
         When the target then answers, the gateway ends this call; when it does
         not, :meth:`Agent.on_transfer_failed` is called and the call goes on.
+
+        Raises:
+            DialRefused: ``target`` is not on the operator's allow-list
+                (``agent.dialpolicy``): no REFER was sent.
         """
         ...
 

@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING
 from dotenv import load_dotenv
 
 from agent.base import AgentFactory
+from agent.dialpolicy import DialPolicy
 from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
+from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
@@ -138,6 +140,8 @@ class Startup:
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
     limits: LimitsConfig = LimitsConfig()
     """Bounds on hostile input (``LIMITS``)."""
+    dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
+    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
     floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
     """Rate limits and the scanner filter."""
 
@@ -183,6 +187,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         outbound,
         load_callback_setup(values),
         load_limits_config(values),
+        load_dial_policy(values),
         load_flood_config(values),
     )
 
@@ -307,6 +312,7 @@ async def _serve(startup: Startup) -> int:
         account_agents=startup.account_agents,
         outbound=startup.outbound,
         limits=startup.limits,
+        dial_policy=startup.dial_policy,
         floods=startup.floods,
     )
     stop = asyncio.Event()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from agent.base import Agent, AgentFactory
+from agent.dialpolicy import DialPolicy, DialRefused
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
@@ -104,6 +105,9 @@ class Gateway:
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
         outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
+        limits: bounds on hostile input (message sizes, TCP/TLS connections).
+        dial_policy: what agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
+            and friends, :mod:`agent.dialpolicy`); default: nothing.
         floods: rate limits and the scanner filter (default: on, with the defaults of
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
     """
@@ -118,10 +122,13 @@ class Gateway:
         account_agents: Mapping[str, AgentFactory] | None = None,
         outbound: OutboundConfig | None = None,
         limits: LimitsConfig | None = None,
+        dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
     ) -> None:
         self.config = config
         self.limits = limits or LimitsConfig()
+        self.dial_policy = dial_policy or DialPolicy()
+        self.dial_refused = 0
         self.access = access or AccessConfig()
         self.floods = floods or FloodSettings()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
@@ -234,12 +241,26 @@ class Gateway:
         agent: AgentFactory | None = None,
         caller_id: str | None = None,
         ring_timeout: float | None = None,
+        for_agent: bool = False,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
         The agent (default: the gateway's) starts when the far end answers.
-        See :mod:`sipgw.app.outbound`.
+        See :mod:`sipgw.app.outbound`. A call placed on an agent's behalf
+        (``for_agent``: a callback) must be allowed by the dial policy; the
+        operator's own ``sipgw call`` is not checked.
+
+        Raises:
+            DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
         """
+        if for_agent:
+            try:
+                self.dial_policy.check("call", target)
+            except DialRefused:
+                log.warning("refused a call for the agent to %r: not in the dial allow-list",
+                            target)  # fmt: skip
+                self.dial_refused += 1
+                raise
         self.calls_total += 1
         return await self.outbound.place(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout
@@ -369,6 +390,7 @@ class Gateway:
             "early_sends": self.early_sends,
             "refused": self.refusals.refused,
             "challenged": self.refusals.challenged,
+            "dial_refused": self.dial_refused,
             **self.flood_counters(),
             **self.transport_counters(),
         }

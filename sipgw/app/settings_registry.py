@@ -47,6 +47,7 @@ __all__ = [
     "ASSISTANT",
     "BUILTIN_TOOLS",
     "CALLBACKS",
+    "DIAL",
     "ECHO",
     "FLOODS",
     "GATEWAY",
@@ -93,6 +94,13 @@ def number_prefixes(value: str) -> tuple[str, ...]:
         if not prefix.lstrip("+").isdigit() or prefix.count("+") > int(prefix.startswith("+")):
             raise ValueError(f"{prefix!r} is not a number prefix (digits, optional leading +)")
     return prefixes
+
+
+def dial_allow(value: str) -> tuple[str, ...]:
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (agent.dialpolicy)."""
+    from agent.dialpolicy import DialPolicy
+
+    return DialPolicy.parse(value).entries
 
 
 def callback_uri(value: str) -> str:
@@ -448,7 +456,8 @@ CALLBACKS = Section(
                 "callback.", non_negative),
         Setting("SIPGW_CALLBACK_ALLOWED_PREFIXES", "", "Comma-separated number prefixes "
                 "callbacks may dial, e.g. +1,+44 (against toll fraud: a caller can ask for a "
-                "call back to any number); empty = any phone number.", number_prefixes),
+                "call back to any number). Callbacks may dial these and what SIPGW_DIAL_ALLOW "
+                "allows; both empty = no callbacks are dialed.", number_prefixes),
         Setting("SIPGW_CALLBACK_URI", "", "How a callback number is dialed: a SIP URI with "
                 "{number} in it, e.g. sip:{number}@pbx.example.com; empty = the number itself "
                 "(routed like `sipgw call NUMBER`).", callback_uri),
@@ -458,6 +467,21 @@ CALLBACKS = Section(
         Setting("SIPGW_CALLBACK_GREETING", DEFAULT_CALLBACK_GREETING, "The assistant's "
                 "first words when a callback is answered; {reason} is what it is about. "
                 "Empty = the LLM writes the opening line."),
+    ),
+)  # fmt: skip
+
+DIAL = Section(
+    "dial",
+    "What the agent may dial",
+    "Against toll fraud and prompt injection: the only targets an agent may transfer to, "
+    "call (callbacks) or send DTMF to, whatever the caller says; see docs/security.md. "
+    "`sipgw call` by the operator is not restricted.",
+    (
+        Setting("SIPGW_DIAL_ALLOW", "", "Comma-separated allow-list: exact SIP URIs "
+                "(sip:support@pbx.example.com), any user at a host (sip:*@pbx.example.com), "
+                "numbers (+15550100), digit sets (+1555010[0-9]) and prefixes (+1800*). "
+                "Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
+                "SIPGW_CALLBACK_ALLOWED_PREFIXES (callbacks).", dial_allow),
     ),
 )  # fmt: skip
 
@@ -475,8 +499,7 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO,
-    ASSISTANT,
-    BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS, HEALTHCHECK,
+    ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 
