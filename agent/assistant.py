@@ -61,6 +61,7 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
+from agent.dialpolicy import DialRefused
 from agent.llm.base import ChatLLM
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
@@ -198,6 +199,9 @@ class _ToolContext:
     async def transfer(self, target: str) -> bool:
         return await self._agent.transfer(target)
 
+    def send_dtmf(self, digits: str) -> None:
+        self._agent.send_dtmf(digits)
+
     def hangup_after_reply(self) -> None:
         self._agent.hangup_after_reply()
 
@@ -249,10 +253,29 @@ class AssistantAgent(Agent):
     # ------------------------------------------------------------------ for tools
 
     async def transfer(self, target: str) -> bool:
-        """Transfer the caller (tool ``transfer_to_human``)."""
-        accepted = await self.call.transfer(target)
+        """Transfer the caller (tool ``transfer_to_human``); a refusal is recorded and raised."""
+        try:
+            accepted = await self.call.transfer(target)
+        except DialRefused as exc:
+            self._record_refusal(exc)
+            raise
         self.record.write({"type": "transfer", "target": target, "accepted": accepted})
         return accepted
+
+    def send_dtmf(self, digits: str) -> None:
+        """Key digits to the other party (a tool's ``ctx.send_dtmf``); refusals as above."""
+        try:
+            self.call.send_dtmf(digits)
+        except DialRefused as exc:
+            self._record_refusal(exc)
+            raise
+        self.record.write({"type": "dtmf_sent", "digits": digits})
+
+    def _record_refusal(self, exc: DialRefused) -> None:
+        self.record.write(
+            {"type": "dial_refused", "action": exc.action, "target": exc.target,
+             "reason": exc.reason}
+        )  # fmt: skip
 
     def hangup_after_reply(self) -> None:
         """End the call once the current reply has been spoken (tool ``end_call``)."""

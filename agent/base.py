@@ -73,7 +73,12 @@ class CallControl(Protocol):
         ...
 
     def send_dtmf(self, digits: str) -> None:
-        """Send keypad digits to the caller as RFC 4733 events."""
+        """Send keypad digits to the caller as RFC 4733 events.
+
+        Raises:
+            DialRefused: the digits are not on the operator's allow-list
+                (``agent.dialpolicy``): nothing was sent.
+        """
         ...
 
     async def transfer(self, target: str) -> bool:
@@ -81,6 +86,10 @@ class CallControl(Protocol):
 
         When the target then answers, the gateway ends this call; when it does
         not, :meth:`Agent.on_transfer_failed` is called and the call goes on.
+
+        Raises:
+            DialRefused: ``target`` is not on the operator's allow-list
+                (``agent.dialpolicy``): no REFER was sent.
         """
         ...
 
@@ -105,10 +114,11 @@ class Agent(ABC):
     wants_arrival_audio = False
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
-        """Called while the phone rings: open connections here so the answer is not late.
+        """Called right before the answer: open connections here so the answer is not late.
 
-        The call is answered when this returns and the configured ring time has
-        passed. If it raises, the call is rejected with 503 so that a trunk or a
+        The gateway calls it once the call is admitted and has rung for the
+        configured ring time (the phone still rings: a 180 went out), and
+        answers when it returns. If it raises, the call is rejected with 503 so that a trunk or a
         load balancer can try another gateway.
         """
 

@@ -533,6 +533,7 @@ class Conversation:
                 "arguments": call.arguments,
                 "result": result.content,
                 "ok": result.ok,
+                **({"refused": result.refused} if result.refused else {}),
                 "elapsed": round(result.elapsed, 4),
             }
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.dialpolicy import DialPolicy
 from agent.redact import Redactor
 from media.vad import VadConfig
 
@@ -65,9 +66,12 @@ class BuiltinToolSettings:
             gateway's scheduler dials them from there).
         transfer_target: SIP URI ``transfer_to_human`` refers callers to; None = no transfers.
         callback_allowed_prefixes: numbers a callback may go to start with one of these
-            (e.g. ``("+1", "+44")``); empty = any number.
+            (e.g. ``("+1", "+44")``), besides those ``dial_policy`` allows for calls.
         callback_timezone: IANA zone of callback times given without an offset; "" = the
             server's local time.
+        dial_policy: the operator's allow-list (``SIPGW_DIAL_ALLOW``); a callback number
+            neither it nor ``callback_allowed_prefixes`` allows is refused (both empty:
+            every callback is refused).
     """
 
     orders_file: Path | None = None
@@ -75,6 +79,7 @@ class BuiltinToolSettings:
     transfer_target: str | None = None
     callback_allowed_prefixes: tuple[str, ...] = ()
     callback_timezone: str = ""
+    dial_policy: DialPolicy = DialPolicy()
 
 
 @dataclass(frozen=True, slots=True)

@@ -435,6 +435,13 @@ class GcPause:
     live_objects: int | None = None  # after a full collection
 
 
+BENCH_NO_RATE_LIMITS = (
+    "--rate-invite", "0", "--rate-other", "0", "--rate-options", "0",
+    "--calls-per-second", "0", "--calls-per-caller", "0", "--max-call-seconds", "0",
+)  # fmt: skip
+"""Flags that lift the per-source and call-rate limits (docs/security.md) for a benchmark."""
+
+
 @dataclass
 class GatewayOptions:
     """How to run the gateway under test."""
@@ -477,6 +484,8 @@ class Gateway:
                 f"{o.stats_interval:g}",
                 "--log-level",
                 o.log_level,
+                # one load generator places every call: the flood limits would stop it
+                *BENCH_NO_RATE_LIMITS,
                 *o.extra_args,
             ],  # fmt: skip
             env=child_env(o.env),

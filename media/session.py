@@ -31,11 +31,19 @@ from media import g711
 from media.dtmf import DtmfReceiver
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
-from media.rtp import RtpPacket, RtpParseError
+from media.rtp import RtpPacket, RtpParseError, is_rtcp
 from media.sender import RtpStreamSender
 from media.srtp import SrtpContext, SrtpKeying
 
-__all__ = ["RELATCH_PACKETS", "RELATCH_SILENCE", "MediaSession", "MediaStats", "StreamParams"]
+__all__ = [
+    "RELATCH_PACKETS",
+    "RELATCH_SILENCE",
+    "STUN_MAGIC_COOKIE",
+    "MediaSession",
+    "MediaStats",
+    "StreamParams",
+    "is_stun",
+]
 
 Address = tuple[str, int]
 
@@ -73,6 +81,15 @@ class StreamParams:
     srtp: tuple[SrtpKeying, SrtpKeying] | None = None
 
 
+STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
+"""RFC 5389 §6: octets 4-7 of every STUN message."""
+
+
+def is_stun(data: bytes) -> bool:
+    """Whether a datagram looks like STUN: 20+ octets, top two bits 0, the magic cookie."""
+    return len(data) >= 20 and data[0] < 0x40 and data[4:8] == STUN_MAGIC_COOKIE
+
+
 @dataclass(slots=True)
 class MediaStats:
     """Counters of one session (the jitter buffer and sender keep their own)."""
@@ -81,6 +98,10 @@ class MediaStats:
     invalid: int = 0
     foreign: int = 0
     unknown_payload: int = 0
+    rtcp: int = 0
+    """RTCP (RFC 5761 §4: second octet 192-223) arriving on the RTP port: counted, dropped."""
+    stun: int = 0
+    """STUN-looking datagrams (RFC 5389 §6 magic cookie): counted, dropped (no ICE here)."""
     relatches: int = 0
     dtmf_digits: int = 0
     frames_out: int = 0
@@ -168,7 +189,15 @@ class MediaSession:
         """One datagram from the RTP socket."""
         self.stats.packets_in += 1
         if len(data) < 12 or data[0] >> 6 != 2:
-            self.stats.invalid += 1
+            if is_stun(data):
+                self.stats.stun += 1
+            elif len(data) >= 8 and data[0] >> 6 == 2 and is_rtcp(data):
+                self.stats.rtcp += 1  # a short RTCP packet (an empty RR is 8 octets)
+            else:
+                self.stats.invalid += 1
+            return
+        if is_rtcp(data):
+            self.stats.rtcp += 1
             return
         payload_type = data[1] & 0x7F
         is_audio = payload_type == self.params.payload_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipgw import __version__
+from sipgw.limits import MessageLimits
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
 
@@ -34,6 +35,8 @@ class UserAgentConfig:
         timers: SIP timer base values (T1, T2, T4).
         srtp_policy: when calls may use SRTP, by signalling transport
             (:mod:`sipgw.sdes`).
+        limits: the largest message parsed; requests over them get 413, 414
+            or 513 (:mod:`sipgw.limits`).
     """
 
     public_host: str
@@ -49,6 +52,7 @@ class UserAgentConfig:
     user_agent: str = f"sipgw/{__version__}"
     timers: TimerValues = field(default_factory=TimerValues)
     srtp_policy: SrtpPolicy = SrtpPolicy.TLS_ONLY
+    limits: MessageLimits = field(default_factory=MessageLimits)
 
     @property
     def sent_by(self) -> str:

@@ -131,6 +131,16 @@ class StreamConnection:
         return self._failed
 
     @property
+    def in_message(self) -> bool:
+        """Whether part of a message (not just keep-alive CRLFs) waits for more data.
+
+        Meaningful once :meth:`next_event` has returned None; the adapter times
+        how long a message takes to arrive from this (a slow sender is closed).
+        """
+        buf = self._buffer
+        return not self._failed and bool(buf) and buf != b"\r"
+
+    @property
     def buffered(self) -> int:
         """Octets received but not yet returned in an event."""
         return len(self._buffer)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from sipgw.errors import LocalProtocolError, MessageParseError
 from sipgw.headers import COMPACT_FORMS, CSeq, Headers, NameAddr, Via, canonical_name
+from sipgw.limits import DEFAULT_LIMITS, MessageLimits, head_violation
 from sipgw.uri import SipUri, Uri, parse_uri
 
 __all__ = [
@@ -434,19 +435,31 @@ def _validate_common(msg: _Accessors) -> CSeq:
     return msg.cseq
 
 
-def _build_request(head: _Head, body: bytes | None, length_error: str | None) -> SipRequest:
-    """Validate a request; ``body`` None means framing failed with ``length_error``."""
-    parts = [p for p in head.start.split(" ") if p]  # liberal, RFC 4475 §3.1.2.9/10
+def _request_line(start: str) -> list[str]:
+    """The parts of a request line, or raise if it is not one."""
+    parts = [p for p in start.split(" ") if p]  # liberal, RFC 4475 §3.1.2.9/10
     if len(parts) < 3 or not _TOKEN_RE.fullmatch(parts[0]) or not _VERSION_RE.fullmatch(parts[-1]):
-        raise MessageParseError(f"invalid start line {head.start[:60]!r}")
+        raise MessageParseError(f"invalid start line {start[:60]!r}")
+    return parts
+
+
+def _build_request(
+    head: _Head, body: bytes | None, error: _FramingError | None, limits: MessageLimits
+) -> SipRequest:
+    """Validate a request; ``body`` None means framing failed with ``error``."""
+    parts = _request_line(head.start)
     method, version = parts[0], parts[-1].upper()
     uri = " ".join(parts[1:-1])
     request = SipRequest(method, uri, head.headers, body or b"", version)
     try:
         if version != "SIP/2.0":
             raise MessageParseError(f"unsupported version {version}", 505)  # RFC 4475 §3.1.2.16
+        if len(uri) > limits.max_uri_length:
+            request.uri = uri[: limits.max_uri_length]  # the partial keeps a bounded copy
+            raise MessageParseError(f"Request-URI too long ({len(uri)} characters)", 414)
         if body is None:
-            raise MessageParseError(length_error or "bad framing")
+            reason, status = error or ("bad framing", 400)
+            raise MessageParseError(reason, status)
         if len(parts) != 3:
             raise MessageParseError(f"whitespace in Request-URI {uri!r}")  # RFC 4475 §3.1.2.8
         request_uri = parse_uri(uri)
@@ -465,7 +478,7 @@ def _build_request(head: _Head, body: bytes | None, length_error: str | None) ->
     return request
 
 
-def _build_response(head: _Head, body: bytes | None, length_error: str | None) -> SipResponse:
+def _build_response(head: _Head, body: bytes | None, error: _FramingError | None) -> SipResponse:
     version, _, rest = head.start.partition(" ")
     code, _, reason = rest.partition(" ")
     if version.upper() != "SIP/2.0":
@@ -473,25 +486,65 @@ def _build_response(head: _Head, body: bytes | None, length_error: str | None) -
     if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
         raise MessageParseError(f"invalid status code {code[:20]!r}")  # RFC 4475 §3.1.2.19
     if body is None:
-        raise MessageParseError(length_error or "bad framing")
+        raise MessageParseError(error[0] if error else "bad framing")
     response = SipResponse(int(code), reason, head.headers, body, "SIP/2.0")
     _validate_common(response)
     return response
 
 
-def _build(head: _Head, body: bytes | None, length_error: str | None = None) -> SipMessage:
+_FramingError = tuple[str, int]
+"""Why a body could not be taken, and the status that answers it."""
+
+
+def _build(
+    head: _Head,
+    body: bytes | None,
+    error: _FramingError | None = None,
+    limits: MessageLimits = DEFAULT_LIMITS,
+) -> SipMessage:
     if head.start[:4].upper() == "SIP/":
-        return _build_response(head, body, length_error)
-    return _build_request(head, body, length_error)
+        return _build_response(head, body, error)
+    return _build_request(head, body, error, limits)
 
 
-def parse_message(data: bytes) -> SipMessage:
+_ESSENTIAL_NAMES = frozenset({"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"})
+
+
+def _oversized(head_bytes: bytes, reason: str, limits: MessageLimits) -> MessageParseError:
+    """The error for a message over a size bound: 513 to a request, else a drop.
+
+    The partial request is built from the start line and the Via, From, To,
+    Call-ID and CSeq lines alone (see :mod:`sipgw.limits`), so the work stays
+    bounded whatever else the header section holds.
+    """
+    start, _, rest = head_bytes.partition(b"\n")
+    try:
+        parts = _request_line(start.rstrip(b"\r").decode("utf-8", "surrogateescape"))
+    except MessageParseError:
+        return MessageParseError(reason, 513)  # a response or no SIP at all: dropped
+    kept: list[bytes] = []
+    for line in rest.split(b"\n"):
+        name = line.partition(b":")[0].strip(b" \t").lower()
+        if name.decode("latin-1") in _ESSENTIAL_NAMES and len(line) <= limits.max_line_length:
+            kept.append(line.rstrip(b"\r"))
+            if len(kept) >= 64:
+                break
+    headers = Headers.parse(b"\n".join(kept).decode("utf-8", "surrogateescape"))
+    uri = " ".join(parts[1:-1])[: limits.max_uri_length]
+    partial = SipRequest(parts[0], uri, headers)
+    if any(headers.count(name) == 0 for name in ("Via", "From", "To", "Call-ID", "CSeq")):
+        return MessageParseError(reason, 513)  # cannot be answered: dropped
+    return RequestParseError(reason, 513, partial)
+
+
+def parse_message(data: bytes, limits: MessageLimits = DEFAULT_LIMITS) -> SipMessage:
     """Parse one complete SIP message, such as a UDP datagram.
 
     Leading CRLFs are ignored (RFC 3261 §7.5). Without Content-Length the body
     is the rest of the datagram; octets beyond Content-Length are discarded
     (§18.3). A datagram whose last header line ends without the empty line is
-    accepted as having no body.
+    accepted as having no body. ``limits`` bound the message (see
+    :mod:`sipgw.limits` for what a request over them is answered with).
 
     Raises:
         MessageParseError: the only exception this function raises; see the
@@ -508,18 +561,26 @@ def parse_message(data: bytes) -> SipMessage:
         head_bytes, body_start = data.rstrip(b"\r\n"), len(data)
     else:
         raise MessageParseError("no end of header section")
+    violation = head_violation(head_bytes, limits)
+    if violation is None and len(data) > limits.max_message_size:
+        violation = f"message too large ({len(data)} octets)"
+    if violation is not None:
+        raise _oversized(head_bytes, violation, limits)
     head = _parse_head(head_bytes)
     available = len(data) - body_start
     try:
         length = _content_length(head.headers)
     except MessageParseError as exc:
-        return _build(head, None, str(exc))
+        return _build(head, None, (str(exc), 400), limits)
     if length is None:
         length = available
     elif length > available:
         # RFC 4475 §3.1.2.2: over UDP, 400.
-        return _build(head, None, f"Content-Length {length} > {available} octets of body")
-    return _build(head, data[body_start : body_start + length])
+        error = (f"Content-Length {length} > {available} octets of body", 400)
+        return _build(head, None, error, limits)
+    if length > limits.max_body_size:
+        return _build(head, None, (f"body too large ({length} octets)", 413), limits)
+    return _build(head, data[body_start : body_start + length], None, limits)
 
 
 def make_response(

@@ -43,6 +43,13 @@ usage sees it; a refused one is answered (401 or 403) and reported as
 to one of our requests tells us, in its Via's ``received``/``rport``, where
 the peer saw us; when that is not the address we announce, a
 :class:`~sipgw.events.PublicAddressObserved` says so.
+
+Floods (:mod:`sipgw.ratelimit`): a request that would open a new transaction
+first passes the :class:`~sipgw.ratelimit.FloodGuard` (scanner User-Agents,
+per-source token buckets), before any transaction exists; a limited one is
+answered 503 with Retry-After statelessly, or dropped. Retransmissions of an
+existing transaction and ACKs are not charged. An admitted new INVITE then
+passes the :class:`~sipgw.ratelimit.CallRateLimiter` (503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ from sipgw.message import (
     parse_message,
 )
 from sipgw.offeranswer import NegotiatedAudio
+from sipgw.ratelimit import CallRateLimiter, FloodGuard, FloodVerdict, RequestKind
 from sipgw.transaction import (
     AckReceived,
     InviteServerTransaction,
@@ -74,6 +82,7 @@ from sipgw.transaction import (
     ServerTransaction,
     StrayResponse,
     TransactionTimedOut,
+    server_key,
 )
 from sipgw.uri import SipUri
 from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
@@ -100,6 +109,8 @@ class UserAgent:
         config: the core's settings.
         rng: random source for tags, branches and session ids (inject in tests).
         access: who may call (:mod:`sipgw.access`); None admits everyone.
+        flood: per-source limits and the scanner filter; None = no limits.
+        call_rate: new-call rate limits (after the access check); None = no limits.
     """
 
     def __init__(
@@ -107,9 +118,13 @@ class UserAgent:
         config: UserAgentConfig,
         rng: random.Random | None = None,
         access: AccessPolicy | None = None,
+        flood: FloodGuard | None = None,
+        call_rate: CallRateLimiter | None = None,
     ) -> None:
         self.config = config
         self.access = access or AccessPolicy.open()
+        self.flood = flood
+        self.call_rate = call_rate
         self._observed: tuple[str, int] | None = None
         self._ctx = ctx = UsageContext(config, rng or random.Random())
         self._session_timers = SessionTimerUsage(ctx)
@@ -141,9 +156,9 @@ class UserAgent:
     def receive_datagram(self, data: bytes, flow: Flow, now: float) -> None:
         """Process one datagram (or one framed message from a stream)."""
         try:
-            message = parse_message(data)
+            message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
-            if exc.partial.method != "ACK":
+            if exc.partial.method != "ACK" and self._may_answer_malformed(flow, now):
                 self._reply_stateless(exc.partial, flow, exc.status_hint, str(exc))
             return
         except MessageParseError:
@@ -151,6 +166,8 @@ class UserAgent:
         try:
             if isinstance(message, SipRequest):
                 self._stamp_via(message, flow)
+                if not self._passes_flood_guard(message, flow, now):
+                    return
                 self._ctx.transactions.receive_request(message, flow, now)
             else:
                 self._observe_public_address(message, flow)
@@ -158,6 +175,32 @@ class UserAgent:
         except SipError:
             pass  # e.g. a response whose Via or CSeq cannot be read: dropped
         self._process(now)
+
+    def _passes_flood_guard(self, req: SipRequest, flow: Flow, now: float) -> bool:
+        """Whether a request goes on to the transactions; a limited one is answered or dropped.
+
+        Raises:
+            SipError: the request's Via cannot be read (the caller drops it).
+        """
+        guard = self.flood
+        if guard is None or req.method == "ACK":
+            return True
+        if server_key(req) in self._ctx.transactions.server:
+            return True  # a retransmission: it creates nothing (RFC 3261 §17.2.3)
+        verdict = guard.check(req, flow.address[0], now)
+        if verdict is FloodVerdict.REJECT:
+            self._reply_stateless(
+                req, flow, 503, "rate limited",
+                headers=(("Retry-After", str(guard.config.retry_after)),),
+            )  # fmt: skip
+        return verdict is FloodVerdict.PASS
+
+    def _may_answer_malformed(self, flow: Flow, now: float) -> bool:
+        """Whether a 400 may go to this source: garbage is charged to its "other" bucket."""
+        guard = self.flood
+        return guard is None or guard.take(RequestKind.OTHER, flow.address[0], now) is (
+            FloodVerdict.PASS
+        )
 
     def transport_error(self, flow: Flow, now: float) -> None:
         """The transport could not deliver on ``flow`` (RFC 3261 §17.1.4, §17.2.4).
@@ -331,6 +374,8 @@ class UserAgent:
             self._check_request(req)
             if self.access.guards(req):
                 self._admit(req, flow, now)
+                if req.method == "INVITE":
+                    self._check_call_rate(req, now)
             if req.method == "CANCEL":
                 self._invite.cancel(tx, req, now)
             elif req.to.tag:
@@ -361,6 +406,18 @@ class UserAgent:
                            refused.username)
         )  # fmt: skip
         raise Rejection(refused.refusal.value, refused.status, refused.headers)
+
+    def _check_call_rate(self, req: SipRequest, now: float) -> None:
+        """The new-call rate limits, for an admitted INVITE outside a dialog.
+
+        Raises:
+            RemoteProtocolError: 503 (with Retry-After, as every 503 of ours).
+        """
+        if self.call_rate is None:
+            return
+        why = self.call_rate.admit(req, now)
+        if why is not None:
+            raise RemoteProtocolError(why, 503)
 
     def _check_request(self, req: SipRequest) -> None:
         """The checks of RFC 3261 §8.2.1–8.2.2 that precede method handling."""
@@ -446,12 +503,21 @@ class UserAgent:
         if observed != previous and not _same_address(observed, announced):
             self._ctx.events.append(PublicAddressObserved(announced, observed, flow.address))
 
-    def _reply_stateless(self, req: SipRequest, flow: Flow, status: int, reason: str) -> None:
+    def _reply_stateless(
+        self,
+        req: SipRequest,
+        flow: Flow,
+        status: int,
+        reason: str,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         try:
             destination = response_flow(req.top_via, flow)
         except SipError:
             destination = flow  # a Via we cannot read: answer where the packet came from
         response = make_response(req, status, reason_phrase(status, reason))
+        for name, value in headers:
+            response.headers.add(name, value)
         response.headers.add("Server", self.config.user_agent)
         self._ctx.transactions.send_stateless(response.serialize(), destination)
 

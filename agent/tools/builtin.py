@@ -19,6 +19,13 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
 ``transfer_target``
     SIP URI that ``transfer_to_human`` refers the caller to, e.g.
     ``sip:support@pbx.example.com``; None: transfers are refused.
+
+Against toll fraud and prompt injection no tool takes a target from the model
+that is not checked: ``transfer_to_human`` has no target argument (it always
+uses ``transfer_target``), a callback number must be allowed by
+``callback_allowed_prefixes`` or ``dial_policy`` (nothing else is), and the
+gateway checks every REFER, callback and DTMF again on the way out. Every
+schema is closed (``additionalProperties: false``) and bounds its strings.
 """
 
 from __future__ import annotations
@@ -33,12 +40,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.dialpolicy import DialPolicy, DialRefused
 from agent.settings import BuiltinToolSettings
 from agent.tools.callback_store import CallbackStore, dialable_number, number_allowed
 from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
 from agent.tools.registry import Tool, ToolContext, ToolError
 
-__all__ = ["builtin_tools", "caller_number", "normalize_order_id"]
+__all__ = ["builtin_tools", "callback_allowed", "caller_number", "normalize_order_id"]
 
 log = logging.getLogger("sipgw.agent.tools")
 
@@ -124,9 +132,14 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
         parameters={
             "type": "object",
             "properties": {
-                "order_id": {"type": "string", "description": "The order number, e.g. 1234."}
+                "order_id": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "description": "The order number, e.g. 1234.",
+                }
             },
             "required": ["order_id"],
+            "additionalProperties": False,
         },
         handler=get_order_status,
     )
@@ -183,6 +196,12 @@ def caller_number(caller: str) -> str:
     return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
 
 
+def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialPolicy) -> bool:
+    """A callback may dial ``number``: one of ``prefixes`` starts it, or ``policy`` allows
+    calls to it. Nothing configured: nothing is allowed."""
+    return bool(prefixes) and number_allowed(number, prefixes) or policy.allows("call", number)
+
+
 def _callback_tool(settings: BuiltinToolSettings) -> Tool:
     store = CallbackStore(settings.callback_db)
     zone = callback_zone(settings.callback_timezone)
@@ -201,11 +220,15 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                     "the caller's address is not a phone number: ask which number to call back"
                 ) from None
             raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
-        if not number_allowed(number, prefixes):
-            raise ToolError(
-                f"callbacks cannot go to {number}: tell the caller we can only call back "
-                f"numbers starting with {' or '.join(prefixes)}"
+        if not callback_allowed(number, prefixes, settings.dial_policy):
+            tell = (
+                f"we can only call back numbers starting with {' or '.join(prefixes)}"
+                if prefixes
+                else "we cannot call back that number; offer another way to help"
             )
+            raise DialRefused(
+                "call", number, f"not an allowed callback number: tell the caller {tell}"
+            )  # fmt: skip
         when = str(args["time"]).strip()
         now = time.time()
         try:
@@ -245,26 +268,31 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
             "properties": {
                 "phone": {
                     "type": "string",
+                    "maxLength": 64,
                     "description": "Phone number to call back, digits with an optional "
                     "leading +; omit for the caller's own number.",
                 },
                 "time": {
                     "type": "string",
+                    "maxLength": 64,
                     "description": "When to call: an ISO 8601 local date and time such as "
                     "2025-06-03T15:00 (work it out from the current time you were given), "
                     "or 'now', or 'in 10 minutes' / 'in 2 hours'.",
                 },
                 "reason": {
                     "type": "string",
+                    "maxLength": 300,
                     "description": "What the call back is about, in a few words that "
                     "complete 'calling you back about ...', e.g. 'your refund for order 1234'.",
                 },
                 "notes": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Anything else the call back should know.",
                 },
             },
             "required": ["time"],
+            "additionalProperties": False,
         },
         handler=schedule_callback,
     )
@@ -293,8 +321,15 @@ def _transfer_tool(target: str | None) -> Tool:
         ),
         parameters={
             "type": "object",
-            "properties": {"reason": {"type": "string", "description": "Why, in a few words."}},
+            "properties": {
+                "reason": {
+                    "type": "string",
+                    "maxLength": 300,
+                    "description": "Why, in a few words.",
+                }
+            },
             "required": ["reason"],
+            "additionalProperties": False,
         },
         handler=transfer_to_human,
         timeout=15.0,
@@ -317,8 +352,11 @@ def _end_call_tool() -> Tool:
         ),
         parameters={
             "type": "object",
-            "properties": {"reason": {"type": "string", "description": "Why the call ends."}},
+            "properties": {
+                "reason": {"type": "string", "maxLength": 300, "description": "Why the call ends."}
+            },
             "required": [],
+            "additionalProperties": False,
         },
         handler=end_call,
     )

@@ -4,7 +4,9 @@ A :class:`Tool` is a name, a description, a JSON schema for its arguments and an
 async handler. :class:`ToolRegistry` turns tools into the OpenAI ``tools``
 parameter and runs the calls the model makes. :meth:`ToolRegistry.call` never
 raises (except ``CancelledError``): bad JSON, arguments that do not fit the
-schema, an unknown tool, a timeout or a crash all become a :class:`ToolResult`
+schema (checked strictly by :mod:`agent.tools.schema` before the handler runs),
+a target the operator did not allow (:class:`~agent.dialpolicy.DialRefused`),
+an unknown tool, a timeout or a crash all become a :class:`ToolResult`
 with ``ok=False`` and ``{"error": "..."}`` content, which goes back to the model
 so that it can tell the caller.
 
@@ -29,7 +31,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from agent.dialpolicy import DialRefused
 from agent.settings import AssistantSettings
+from agent.tools.schema import SchemaError, check_schema, validate
 
 __all__ = [
     "Tool",
@@ -65,7 +69,19 @@ class ToolContext(Protocol):
         ...
 
     async def transfer(self, target: str) -> bool:
-        """Transfer the caller (SIP REFER) to ``target``; True when it was accepted."""
+        """Transfer the caller (SIP REFER) to ``target``; True when it was accepted.
+
+        Raises:
+            DialRefused: ``target`` is not on the operator's allow-list.
+        """
+        ...
+
+    def send_dtmf(self, digits: str) -> None:
+        """Key ``digits`` to the other party (RFC 4733), e.g. to work a PBX menu.
+
+        Raises:
+            DialRefused: the digits are not on the operator's allow-list.
+        """
         ...
 
     def hangup_after_reply(self) -> None:
@@ -103,6 +119,10 @@ class ToolResult:
     """What the model sees: the handler's str, or its value as JSON."""
     elapsed: float
     """Seconds the call took."""
+    refused: str = ""
+    """Why the call was refused before or instead of acting: ``schema`` (its arguments
+    broke the tool's schema; the handler never ran) or ``dial`` (a target the operator
+    did not allow); "" otherwise."""
 
 
 class ToolError(Exception):
@@ -126,10 +146,16 @@ class ToolRegistry:
         """Add a tool.
 
         Raises:
-            ValueError: a tool with that name is registered already.
+            ValueError: a tool with that name is registered already, or its
+                schema uses a keyword the validator does not check
+                (:func:`agent.tools.schema.check_schema`).
         """
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is registered already")
+        try:
+            check_schema(tool.parameters)
+        except SchemaError as exc:
+            raise ValueError(f"tool {tool.name!r}: {exc}") from None
         self._tools[tool.name] = tool
 
     def __contains__(self, name: object) -> bool:
@@ -177,11 +203,12 @@ class ToolRegistry:
         """
         started = time.monotonic()
 
-        def result(ok: bool, content: str) -> ToolResult:
-            return ToolResult(ok=ok, content=content, elapsed=time.monotonic() - started)
+        def result(ok: bool, content: str, refused: str = "") -> ToolResult:
+            elapsed = time.monotonic() - started
+            return ToolResult(ok=ok, content=content, elapsed=elapsed, refused=refused)
 
-        def error(message: str) -> ToolResult:
-            return result(False, _error_json(message))
+        def error(message: str, refused: str = "") -> ToolResult:
+            return result(False, _error_json(message), refused)
 
         tool = self._tools.get(name)
         if tool is None:
@@ -190,14 +217,19 @@ class ToolRegistry:
             args = parse_arguments(arguments)
             problem = validate_arguments(args, tool.parameters)
         except ValueError as exc:
-            return error(f"invalid arguments for {name}: {exc}")
+            return error(f"invalid arguments for {name}: {exc}", "schema")
         if problem:
-            return error(f"invalid arguments for {name}: {problem}")
+            log.warning("tool %s refused: invalid arguments: %s", name, problem)
+            return error(f"invalid arguments for {name}: {problem}", "schema")
         try:
             async with asyncio.timeout(tool.timeout):
                 value = await tool.handler(ctx, args)
         except ToolError as exc:
             return error(str(exc))
+        except DialRefused as exc:
+            log.warning("tool %s refused: %s", name, exc)
+            message = f"refused: {exc.action} to {exc.target!r} is not allowed ({exc.reason})"
+            return error(message, "dial")
         except TimeoutError:
             log.warning("tool %s timed out after %g s", name, tool.timeout)
             return error(f"{name} timed out after {tool.timeout:g} s")
@@ -236,61 +268,12 @@ def parse_arguments(arguments: str) -> dict[str, Any]:
     return value
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-    "null": (type(None),),
-}
-
-
 def validate_arguments(args: Mapping[str, Any], schema: Mapping[str, object]) -> str | None:
-    """Check ``args`` loosely against an object schema; return the first problem, if any.
+    """Check ``args`` strictly against the tool's schema; return the first problem, if any.
 
-    Checked: required properties are present; top-level properties have the
-    declared ``type`` (or one of a list of types); ``enum`` values. Unknown
-    properties are allowed; nested schemas are not checked.
+    See :mod:`agent.tools.schema` for the keywords checked.
     """
-    required = schema.get("required")
-    if isinstance(required, list):
-        missing = [key for key in required if key not in args]
-        if missing:
-            return f"missing required argument(s): {', '.join(map(str, missing))}"
-    properties = schema.get("properties")
-    if not isinstance(properties, Mapping):
-        return None
-    for key, value in args.items():
-        spec = properties.get(key)
-        if isinstance(spec, Mapping):
-            problem = _check_value(key, value, spec)
-            if problem:
-                return problem
-    return None
-
-
-def _check_value(key: str, value: object, spec: Mapping[str, object]) -> str | None:
-    declared = spec.get("type")
-    names = [declared] if isinstance(declared, str) else declared
-    if isinstance(names, list):
-        if not any(_is_type(value, name) for name in names if isinstance(name, str)):
-            expected = " or ".join(str(name) for name in names)
-            return f"{key!r} should be {expected}, got {type(value).__name__}"
-    enum = spec.get("enum")
-    if isinstance(enum, list) and value not in enum:
-        return f"{key!r} should be one of {enum}, got {value!r}"
-    return None
-
-
-def _is_type(value: object, name: str) -> bool:
-    types = _JSON_TYPES.get(name)
-    if types is None:
-        return True  # a type we do not know: do not reject
-    if isinstance(value, bool) and name in ("integer", "number"):
-        return False
-    return isinstance(value, types)
+    return validate(dict(args), schema)
 
 
 def load_user_tools(module_name: str, registry: ToolRegistry) -> None:

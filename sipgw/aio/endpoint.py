@@ -23,6 +23,7 @@ from sipgw.aio.stream import StreamPool
 from sipgw.aio.tls import client_context, server_context
 from sipgw.aio.udp import UdpSocket, bind_udp
 from sipgw.events import SipEvent
+from sipgw.framing import FramingLimits
 from sipgw.useragent import UserAgent
 
 __all__ = ["SipEndpoint", "TransportConfig", "open_sip_endpoint"]
@@ -47,6 +48,13 @@ class TransportConfig:
         idle_timeout: seconds without traffic before an unused TCP/TLS
             connection is closed; 0 = never.
         connect_timeout: seconds to open a connection (TLS handshake included).
+        message_timeout: seconds a peer may take to send one whole message over
+            TCP/TLS after its first octet before it is disconnected; 0 = no limit.
+        handshake_timeout: seconds a peer may take for its TLS handshake.
+        max_connections_per_source: TCP/TLS connections one IP address may
+            open to us at once; 0 = no limit.
+        max_connections: TCP/TLS connections peers may open to us at once;
+            0 = no limit.
     """
 
     bind: str = "0.0.0.0"
@@ -58,6 +66,10 @@ class TransportConfig:
     tls_ca: str = ""
     idle_timeout: float = 300.0
     connect_timeout: float = 10.0
+    message_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    max_connections_per_source: int = 32
+    max_connections: int = 1024
 
 
 class SipEndpoint:
@@ -277,7 +289,13 @@ async def open_sip_endpoint(
         client_ssl=client_ssl,
         idle_timeout=config.idle_timeout,
         connect_timeout=config.connect_timeout,
+        # A framed message is then parsed within ua.config.limits (413/513 there).
+        limits=FramingLimits(ua.config.limits.max_header_size, ua.config.limits.max_body_size),
         server=ua.config.user_agent,
+        message_timeout=config.message_timeout,
+        handshake_timeout=config.handshake_timeout,
+        max_per_source=config.max_connections_per_source,
+        max_connections=config.max_connections,
     )
     for name in ("TCP", "TLS"):
         if name in sockets:

@@ -19,6 +19,19 @@ A connection that cannot be opened, breaks, or closes while transactions use
 it is reported to ``on_error`` with each flow that was sent on it, so those
 transactions fail at once. A connection no call or transaction uses is
 closed after ``idle_timeout`` seconds without traffic.
+
+Bounds on what peers may hold (hostile input, see docs/security.md):
+
+* each connection buffers at most one header section and one body within the
+  framing limits (:class:`~sipgw.framing.FramingLimits`), else it is closed;
+* a message must arrive whole within ``message_timeout`` seconds of its first
+  octet: a peer that trickles bytes (a slow sender) is disconnected;
+* a TLS handshake must finish within ``handshake_timeout`` seconds;
+* at most ``max_per_source`` accepted connections per peer IP address, and
+  ``max_connections`` in all: a connection over either is closed at once
+  (connections we open ourselves are not counted).
+
+Warnings about a peer are logged at most once per address per minute.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from collections.abc import Callable
 from typing import cast
 
 from sipgw.addressing import Flow, default_port
+from sipgw.aio.sourcelog import SourceLog
 from sipgw.aio.udp import is_ip
 from sipgw.framing import (
     FramingFailed,
@@ -62,9 +76,13 @@ _Key = tuple[str, str, int]
 class SipStreamProtocol(asyncio.Protocol):
     """One TCP or TLS connection: frames messages in, writes messages out."""
 
-    def __init__(self, pool: StreamPool, transport_name: str) -> None:
+    def __init__(self, pool: StreamPool, transport_name: str, accepted: bool = False) -> None:
         self.pool = pool
         self.transport_name = transport_name
+        self.accepted = accepted
+        """Whether the peer opened it (counted against the connection caps)."""
+        self.refused = False
+        self.counted = False  # admitted under the connection caps
         self.id = next(pool.ids)
         self.flow = Flow(transport_name, ("", 0), self.id)
         self.framing = StreamConnection(pool.limits, pool.server)
@@ -73,6 +91,8 @@ class SipStreamProtocol(asyncio.Protocol):
         self.flows: set[Flow] = set()  # flows sent on this connection (reported if it breaks)
         self.last_activity = pool.loop.time()
         self._idle: asyncio.TimerHandle | None = None
+        self._message_since: float | None = None  # first octet of the unfinished message
+        self._slow: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol
 
@@ -80,15 +100,23 @@ class SipStreamProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.flow = Flow(self.transport_name, (str(peer[0]), int(peer[1])), self.id)
+        if self.accepted and not self.pool.admit(self):
+            self.refused = True
+            self.transport.abort()
+            return
         self.pool.register(self)
         self._arm_idle(self.pool.idle_timeout)
 
     def data_received(self, data: bytes) -> None:
-        self.last_activity = self.pool.loop.time()
+        if self.refused:
+            return
+        now = self.last_activity = self.pool.loop.time()
         framing = self.framing
         framing.receive_data(data)
+        framed = False
         while (event := framing.next_event()) is not None:
             if isinstance(event, MessageFramed):
+                framed = True
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "recv %s:%s:%d %s",
@@ -100,8 +128,8 @@ class SipStreamProtocol(asyncio.Protocol):
             elif isinstance(event, PingReceived):
                 self.write(framing.data_to_send())  # the pong, in order
             elif isinstance(event, FramingFailed):
-                log.warning(
-                    "%s from %s:%d: %s; closing the connection",
+                self.pool.warnings.warn(
+                    self.flow.address[0], now, "%s from %s:%d: %s; closing the connection",
                     self.transport_name, *self.flow.address, event.reason,
                 )  # fmt: skip
             if self.transport is None:
@@ -111,15 +139,23 @@ class SipStreamProtocol(asyncio.Protocol):
             self.write(out)
         if framing.failed:
             self.close()
+        elif not framing.in_message:
+            self._message_since = None
+        elif framed or self._message_since is None:
+            self._message_since = now  # a new message began in this read
+            if self._slow is None and self.pool.message_timeout > 0:
+                self._slow = self.pool.loop.call_later(self.pool.message_timeout, self._check_slow)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        if self._idle is not None:
-            self._idle.cancel()
-        self.pool.unregister(self, exc)
+        for timer in (self._idle, self._slow):
+            if timer is not None:
+                timer.cancel()
+        if not self.refused:
+            self.pool.unregister(self, exc)
 
     # -- used by the pool
 
@@ -155,6 +191,25 @@ class SipStreamProtocol(asyncio.Protocol):
         if self.pool.idle_timeout > 0:
             self._idle = self.pool.loop.call_later(delay, self._check_idle)
 
+    def _check_slow(self) -> None:
+        """Disconnect a peer whose message did not arrive whole in ``message_timeout``."""
+        self._slow = None
+        since, pool = self._message_since, self.pool
+        if since is None or self.transport is None:
+            return
+        left = since + pool.message_timeout - pool.loop.time()
+        if left > 0:
+            self._slow = pool.loop.call_later(left, self._check_slow)
+            return
+        pool.slow_senders += 1
+        pool.warnings.warn(
+            self.flow.address[0], pool.loop.time(),
+            "%s from %s:%d: no whole message %.0f s after its first octet (%d buffered); "
+            "closing the connection",
+            self.transport_name, *self.flow.address, pool.message_timeout, self.framing.buffered,
+        )  # fmt: skip
+        self.transport.abort()
+
     def _check_idle(self) -> None:
         self._idle = None
         pool = self.pool
@@ -179,6 +234,11 @@ class StreamPool:
         connect_timeout: seconds to connect (and finish the TLS handshake).
         limits: framing limits per connection.
         server: the Server header of framing error responses.
+        message_timeout: seconds from a message's first octet to its last; a
+            slower peer is disconnected (0 = no limit).
+        handshake_timeout: seconds for a peer's TLS handshake on our listener.
+        max_per_source: accepted connections per peer IP address (0 = no limit).
+        max_connections: accepted connections in all (0 = no limit).
     """
 
     def __init__(
@@ -192,6 +252,10 @@ class StreamPool:
         connect_timeout: float = 10.0,
         limits: FramingLimits | None = None,
         server: str | None = None,
+        message_timeout: float = 10.0,
+        handshake_timeout: float = 10.0,
+        max_per_source: int = 32,
+        max_connections: int = 1024,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.on_message = on_message
@@ -202,6 +266,18 @@ class StreamPool:
         self.connect_timeout = connect_timeout
         self.limits = limits or FramingLimits()
         self.server = server
+        self.message_timeout = message_timeout
+        self.handshake_timeout = handshake_timeout
+        self.max_per_source = max_per_source
+        self.max_connections = max_connections
+        self.warnings = SourceLog(log)
+        """Rate-limited warnings about peers (framing errors, slow senders, refusals)."""
+        self.refused = 0
+        """Connections closed at once for being over a connection cap."""
+        self.slow_senders = 0
+        """Connections closed for not finishing a message in ``message_timeout``."""
+        self._accepted: dict[str, int] = {}  # peer IP -> accepted connections open
+        self._accepted_total = 0
         self.ids = itertools.count(1)
         self.connections: dict[int, SipStreamProtocol] = {}
         self._by_key: dict[_Key, SipStreamProtocol] = {}
@@ -216,11 +292,34 @@ class StreamPool:
     ) -> None:
         """Accept connections on a bound, listening socket."""
         server = await self.loop.create_server(
-            lambda: SipStreamProtocol(self, transport), sock=sock, ssl=ssl_context
+            lambda: SipStreamProtocol(self, transport, accepted=True),
+            sock=sock,
+            ssl=ssl_context,
+            ssl_handshake_timeout=self.handshake_timeout if ssl_context is not None else None,
         )
         self._servers.append(server)
 
     # -- connection table
+
+    def admit(self, conn: SipStreamProtocol) -> bool:
+        """Count a connection a peer opened; False when it is over a cap (then closed)."""
+        host = conn.flow.address[0]
+        here = self._accepted.get(host, 0)
+        if self.max_per_source and here >= self.max_per_source:
+            open_, where = here, "from that address"
+        elif self.max_connections and self._accepted_total >= self.max_connections:
+            open_, where = self._accepted_total, "in all"
+        else:
+            self._accepted[host] = here + 1
+            self._accepted_total += 1
+            conn.counted = True
+            return True
+        self.refused += 1
+        self.warnings.warn(
+            host, self.loop.time(), "%s connection from %s:%d refused: %d already open %s",
+            conn.transport_name, *conn.flow.address, open_, where,
+        )  # fmt: skip
+        return False
 
     def register(self, conn: SipStreamProtocol) -> None:
         """A connection is up: index it by number and by peer address."""
@@ -231,6 +330,15 @@ class StreamPool:
     def unregister(self, conn: SipStreamProtocol, exc: Exception | None) -> None:
         """A connection is gone: drop it, and fail what was still using it."""
         self.connections.pop(conn.id, None)
+        if conn.counted:
+            conn.counted = False
+            host = conn.flow.address[0]
+            left = self._accepted.get(host, 0) - 1
+            if left > 0:
+                self._accepted[host] = left
+            else:
+                self._accepted.pop(host, None)
+            self._accepted_total -= 1
         for key in conn.keys:
             if self._by_key.get(key) is conn:
                 del self._by_key[key]

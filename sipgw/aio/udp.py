@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import cast
 
 from sipgw.addressing import Flow
+from sipgw.aio.sourcelog import SourceLog
+from sipgw.limits import MAX_DATAGRAM_SIZE
 
 __all__ = ["UdpSocket", "bind_udp", "is_ip"]
 
@@ -53,12 +55,22 @@ class UdpSocket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self._resolved: dict[str, str] = {}
         self._resolving: set[asyncio.Task[None]] = set()
+        self.oversized = 0
+        """Datagrams over MAX_DATAGRAM_SIZE, dropped unparsed."""
+        self.warnings = SourceLog(log)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDP transport implements the interface without subclassing it.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) > MAX_DATAGRAM_SIZE:
+            self.oversized += 1
+            self.warnings.warn(
+                addr[0], self.loop.time(), "udp from %s:%d: %d-octet datagram dropped",
+                addr[0], addr[1], len(data),
+            )  # fmt: skip
+            return
         if log.isEnabledFor(logging.DEBUG):
             log.debug("recv udp:%s:%d %s", addr[0], addr[1], data.split(b"\r\n", 1)[0][:100])
         self.on_datagram(data, Flow("UDP", (addr[0], addr[1])))

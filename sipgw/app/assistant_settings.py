@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.dialpolicy import DialPolicy
 from agent.settings import (
     DEFAULT_SYSTEM_PROMPT,
     AssistantSettings,
@@ -18,10 +19,25 @@ from agent.settings import (
 from media.vad import VadConfig
 from sipgw.app.privacy import load_redactor
 from sipgw.app.settings import ConfigError, SettingValues
-from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS
+from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL
 from sipgw.app.vendors import VendorChoice, choose_vendors
 
-__all__ = ["load_assistant_settings", "load_builtin_tool_settings"]
+__all__ = ["load_assistant_settings", "load_builtin_tool_settings", "load_dial_policy"]
+
+
+def load_dial_policy(values: SettingValues) -> DialPolicy:
+    """What agents may reach: ``SIPGW_DIAL_ALLOW`` for every action, plus each feature's own
+    setting for that feature only: ``SIPGW_TRANSFER_TARGET`` (transfers),
+    ``SIPGW_CALLBACK_ALLOWED_PREFIXES`` and ``SIPGW_CALLBACK_URI`` (calls)."""
+    transfer = values["SIPGW_TRANSFER_TARGET"]
+    return DialPolicy(
+        values["SIPGW_DIAL_ALLOW"],
+        per_action={
+            "transfer": (transfer,) if transfer else (),
+            "call": tuple(f"{prefix}*" for prefix in values["SIPGW_CALLBACK_ALLOWED_PREFIXES"]),
+        },
+        call_templates=(values["SIPGW_CALLBACK_URI"],),
+    )
 
 
 def load_builtin_tool_settings(values: SettingValues) -> BuiltinToolSettings:
@@ -35,6 +51,7 @@ def load_builtin_tool_settings(values: SettingValues) -> BuiltinToolSettings:
         transfer_target=values["SIPGW_TRANSFER_TARGET"] or None,
         callback_allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
         callback_timezone=values["SIPGW_CALLBACK_TIMEZONE"],
+        dial_policy=load_dial_policy(values),
     )
 
 
@@ -52,7 +69,7 @@ def load_assistant_settings(
             value does not parse, or the prompt file cannot be read.
     """
     vendors = vendors or choose_vendors(values)
-    missing = values.missing((ASSISTANT, BUILTIN_TOOLS, CALLBACKS, *vendors.sections))
+    missing = values.missing((ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *vendors.sections))
     if missing:
         raise ConfigError(
             f"--agent assistant needs {', '.join(missing)} "

@@ -13,8 +13,10 @@ pending rows whose next attempt is due - including those whose time passed
 while no gateway ran: they are dialed at start, not lost - and claims each with
 one ``UPDATE ... WHERE status = 'pending'``: of two schedulers sharing the file
 (two processes) exactly one gets it, so a callback is never dialed twice at
-once. A row that cannot be dialed (no due time, not a phone number, a number the
-allowed prefixes exclude) is marked ``failed`` with the reason and logged.
+once. A row that cannot be dialed (no due time, not a phone number, a number
+neither the allowed prefixes nor the dial allow-list admit) is marked
+``failed`` with the reason and logged; the gateway checks the target again
+(``place_call(..., for_agent=True)``), and a refusal there fails the row too.
 
 *Dialing.* A claimed row is dialed through the injected :class:`PlaceCall`
 (``Gateway.place_call`` in production) with its purpose, so the agent knows why
@@ -45,13 +47,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from agent.base import Agent, AgentFactory, CallControl, CallPurpose, Direction
-from agent.tools.callback_store import (
-    CallbackRow,
-    CallbackState,
-    CallbackStore,
-    dialable_number,
-    number_allowed,
-)
+from agent.dialpolicy import DialPolicy, DialRefused
+from agent.tools.builtin import callback_allowed
+from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
 from sipgw.app.settings import SettingValues
 
 __all__ = [
@@ -81,7 +79,10 @@ class CallbackPolicy:
     retry_delay: float = 300.0
     """Seconds from an unanswered attempt to the next."""
     allowed_prefixes: tuple[str, ...] = ()
-    """Numbers must start with one of these; empty = any phone number."""
+    """Numbers starting with one of these may be dialed (``SIPGW_CALLBACK_ALLOWED_PREFIXES``)."""
+    dial_policy: DialPolicy = DialPolicy()
+    """Numbers it allows for calls may be dialed too (``SIPGW_DIAL_ALLOW``); with no
+    prefixes and an empty policy, no callback is dialed."""
     uri_template: str = ""
     """``sip:{number}@host`` to dial numbers at a host; "" = the number itself."""
     lease: float = 120.0
@@ -135,9 +136,12 @@ class CallPlacer(Protocol):
     """The gateway, as far as callbacks need it."""
 
     def place_call(
-        self, target: str, *, agent: AgentFactory | None = None
+        self, target: str, *, agent: AgentFactory | None = None, for_agent: bool = False
     ) -> Awaitable[CallOutcomeLike]:
-        """Call ``target`` with ``agent``'s agents; done when the call has ended."""
+        """Call ``target`` with ``agent``'s agents; done when the call has ended.
+
+        With ``for_agent`` the gateway's dial allow-list must allow ``target``
+        (else ``agent.dialpolicy.DialRefused``)."""
         ...
 
 
@@ -159,6 +163,7 @@ def load_callback_setup(values: SettingValues) -> CallbackSetup | None:
         attempts=values["SIPGW_CALLBACK_ATTEMPTS"],
         retry_delay=values["SIPGW_CALLBACK_RETRY_DELAY"],
         allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
+        dial_policy=DialPolicy(values["SIPGW_DIAL_ALLOW"]),
         uri_template=values["SIPGW_CALLBACK_URI"],
     )
     return CallbackSetup(Path(db), policy)
@@ -186,7 +191,7 @@ def gateway_dialer(gateway: CallPlacer, factory: AgentFactory) -> PlaceCall:
 
     async def place(request: DialRequest) -> DialResult:
         outcome = await gateway.place_call(
-            request.target, agent=callback_agent(factory, request.purpose)
+            request.target, agent=callback_agent(factory, request.purpose), for_agent=True
         )
         return DialResult(outcome.answered, outcome.describe())
 
@@ -273,8 +278,11 @@ class CallbackScheduler:
             number = dialable_number(row.phone)
         except ValueError as exc:
             return str(exc), ""
-        if not number_allowed(number, self.policy.allowed_prefixes):
-            return f"{number} is not allowed by SIPGW_CALLBACK_ALLOWED_PREFIXES", ""
+        if not callback_allowed(number, self.policy.allowed_prefixes, self.policy.dial_policy):
+            return (
+                f"{number} is not allowed (SIPGW_CALLBACK_ALLOWED_PREFIXES, SIPGW_DIAL_ALLOW)",
+                "",
+            )
         template = self.policy.uri_template
         return "", template.replace("{number}", number) if template else number
 
@@ -285,16 +293,21 @@ class CallbackScheduler:
         attempt = row.attempts + 1
         log.info("callback %d: dialing %s (attempt %d of %d)", row.id, request.target, attempt,
                  self.policy.attempts)  # fmt: skip
+        refused = False
         try:
             result = await self.place_call(request)
         except asyncio.CancelledError:
             self.in_flight.discard(row.id)  # the lease runs out; another run retries it
             raise
+        except DialRefused as exc:  # the gateway's own check: final, no retry
+            result, refused = DialResult(False, f"refused: {exc.reason}"), True
         except Exception as exc:
             log.exception("callback %d: placing the call failed", row.id)
             result = DialResult(False, f"error: {type(exc).__name__}: {exc}")
         now = clock()
-        if result.answered:
+        if refused:
+            state, next_at = CallbackState.FAILED, None
+        elif result.answered:
             state, next_at = CallbackState.DONE, None
         elif attempt >= self.policy.attempts:
             state, next_at = CallbackState.FAILED, None

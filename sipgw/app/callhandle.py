@@ -2,7 +2,9 @@
 
 A :class:`CallHandle` holds what one call has: its SIP dialog, RTP endpoint,
 media session and agent. The shared ticker calls :meth:`CallHandle.tick`
-every 20 ms; the agent controls the call through it (hang up, transfer, DTMF).
+every 20 ms; the agent controls the call through it (hang up, transfer, DTMF):
+transfers and DTMF pass the gateway's dial allow-list here, whatever agent or
+tool asked for them.
 It also keeps the call's two timers: the RTP timeout, re-armed from the media
 session's last arrival, and the longest call duration (one ``call_at``).
 :func:`stream_params` turns what offer/answer agreed (SRTP keys included) into
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.base import Agent, CallPurpose, Direction
+from agent.dialpolicy import DialPolicy, DialRefused
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
@@ -64,6 +67,10 @@ class CallOwner(Protocol):
 
     early_sends: int
     """Packets sent ahead of their tick (the talkspurt fast path), over all calls."""
+    dial_refused: int
+    """Transfers, calls and DTMF an agent asked for that the allow-list refused."""
+    dial_policy: DialPolicy
+    """What agents may transfer to, call and key (agent.dialpolicy)."""
 
     @property
     def sip(self) -> SipEndpoint:
@@ -132,9 +139,24 @@ class CallHandle:
             self.gateway.sip.act(lambda now: self.gateway.ua.hangup(self.call, now))
 
     def send_dtmf(self, digits: str) -> None:
-        """Send RFC 4733 digits to the caller."""
+        """Send RFC 4733 digits to the caller, if the dial allow-list has them.
+
+        Raises:
+            DialRefused: the digits are not allowed (nothing is sent).
+        """
+        self._check("dtmf", digits)
         if self.session is not None:
             self.session.send_dtmf(digits)
+
+    def _check(self, action: str, target: str) -> None:
+        """The one gate of agent-initiated REFER and DTMF (agent.dialpolicy)."""
+        try:
+            self.gateway.dial_policy.check(action, target)
+        except DialRefused:
+            self.log.warning("refused the agent's %s to %r: not in the dial allow-list",
+                             action, target)  # fmt: skip
+            self.gateway.dial_refused += 1
+            raise
 
     def audio_ready(self) -> None:
         """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
@@ -154,7 +176,11 @@ class CallHandle:
 
         When the target then answers, the gateway ends this call; when it does
         not, the agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
+
+        Raises:
+            DialRefused: ``target`` is not allowed (no REFER is sent).
         """
+        self._check("transfer", target)
         if self.ended or self.transfer_waiter is not None:
             return False
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

@@ -29,12 +29,16 @@ from typing import TYPE_CHECKING
 from dotenv import load_dotenv
 
 from agent.base import AgentFactory
+from agent.dialpolicy import DialPolicy
 from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
+from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.floods import FloodSettings, load_flood_config
+from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.privacy import (
     LogRedaction,
@@ -141,6 +145,12 @@ class Startup:
     """How calls are placed."""
     callbacks: CallbackSetup | None = None
     """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    limits: LimitsConfig = LimitsConfig()
+    """Bounds on hostile input (``LIMITS``)."""
+    dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
+    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
+    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter."""
     redactor: Redactor = dataclasses.field(default_factory=Redactor)
     """What every log line is redacted with (secrets, card numbers, patterns)."""
 
@@ -186,6 +196,9 @@ def prepare(args: argparse.Namespace) -> Startup:
         account_agents,
         outbound,
         load_callback_setup(values),
+        load_limits_config(values),
+        load_dial_policy(values),
+        load_flood_config(values),
         redactor,
     )
 
@@ -287,7 +300,12 @@ async def _call(startup: Startup, target: str) -> int:
     # One call needs no registration: the proxy or registrar takes our INVITE
     # with the account's credentials.
     gateway = Gateway(
-        config, startup.agent_factory, access=startup.access, outbound=startup.outbound
+        config,
+        startup.agent_factory,
+        access=startup.access,
+        outbound=startup.outbound,
+        limits=startup.limits,
+        floods=startup.floods,
     )
     loop = asyncio.get_running_loop()
     failed = await _start(gateway)
@@ -315,6 +333,9 @@ async def _serve(startup: Startup) -> int:
         registration=startup.registration,
         account_agents=startup.account_agents,
         outbound=startup.outbound,
+        limits=startup.limits,
+        dial_policy=startup.dial_policy,
+        floods=startup.floods,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -42,7 +42,7 @@ class GatewayConfig:
     """Seconds to ring before answering."""
     rtp_timeout: float = 30.0
     """Hang up after this many seconds without RTP (not while on hold); 0 = never."""
-    max_call_seconds: float = 0.0
+    max_call_seconds: float = 3600.0
     """Hang up answered calls after this many seconds; 0 = no limit."""
     max_calls: int | None = None
     """Concurrent calls before INVITEs get 503; None = no limit."""

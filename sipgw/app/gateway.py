@@ -1,14 +1,17 @@
 """The gateway: SIP events in, one media session and one agent per call.
 
-For each offered call: bind an RTP port pair, send 180, let the agent prepare
-(while it rings), answer with 200 and the SDP answer, then let the shared
+For each offered call: bind an RTP port pair, send 180, ring for the ring
+time, let the agent prepare, answer with 200 and the SDP answer, then let the shared
 ticker move audio between the jitter buffer, the agent and the RTP sender
 every 20 ms (see :mod:`sipgw.app.callhandle`). When the call ends, for
 whatever reason, everything the call held is released exactly once.
 
-Before any of that, the access policy (:mod:`sipgw.app.access`) decides who
-may call: a refused INVITE never becomes a call here, it is only counted and
-logged.
+Before any of that, the SIP core's flood guard and the access policy
+(:mod:`sipgw.app.floods`, :mod:`sipgw.app.access`) decide who may call: a
+limited or refused INVITE never becomes a call here, it is only counted (and
+a refusal logged). The agent is built only for an offered (admitted) call,
+and prepares (opens its paid sessions) only after the ring time, right before
+the answer: a caller who hangs up while it rings costs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from agent.base import Agent, AgentFactory
+from agent.dialpolicy import DialPolicy, DialRefused
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
@@ -31,6 +35,8 @@ from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
+from sipgw.app.floods import FloodSettings
+from sipgw.app.limits import LimitsConfig
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
@@ -99,6 +105,11 @@ class Gateway:
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
         outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
+        limits: bounds on hostile input (message sizes, TCP/TLS connections).
+        dial_policy: what agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
+            and friends, :mod:`agent.dialpolicy`); default: nothing.
+        floods: rate limits and the scanner filter (default: on, with the defaults of
+            :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
     """
 
     def __init__(
@@ -110,9 +121,16 @@ class Gateway:
         registration: RegistrationSettings | None = None,
         account_agents: Mapping[str, AgentFactory] | None = None,
         outbound: OutboundConfig | None = None,
+        limits: LimitsConfig | None = None,
+        dial_policy: DialPolicy | None = None,
+        floods: FloodSettings | None = None,
     ) -> None:
         self.config = config
+        self.limits = limits or LimitsConfig()
+        self.dial_policy = dial_policy or DialPolicy()
+        self.dial_refused = 0
         self.access = access or AccessConfig()
+        self.floods = floods or FloodSettings()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
         self.agent_factory = agent_factory
         self.registration = registration or RegistrationSettings()
@@ -155,6 +173,8 @@ class Gateway:
         public = self.config.public_ip or self.config.bind
         policy, summary = await build_access_policy(self.access)
         log.info("%s", summary)
+        log.info("floods: %s", self.floods.describe())
+        flood, call_rate = self.floods.build(asyncio.get_running_loop().time())
 
         config = self.config
 
@@ -167,8 +187,11 @@ class Gateway:
                     listeners=tuple(ports.items()),
                     max_calls=config.max_calls,
                     srtp_policy=SrtpPolicy(config.srtp),
+                    limits=self.limits.message_limits,
                 ),
                 access=policy,
+                flood=flood,
+                call_rate=call_rate,
             )
 
         transports = TransportConfig(
@@ -180,6 +203,10 @@ class Gateway:
             tls_key=config.tls_key,
             tls_ca=config.tls_ca,
             idle_timeout=config.tcp_idle_timeout,
+            message_timeout=self.limits.tcp_message_timeout,
+            handshake_timeout=self.limits.tls_handshake_timeout,
+            max_connections_per_source=self.limits.tcp_max_per_source,
+            max_connections=self.limits.tcp_max_connections,
         )
         self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()
@@ -214,12 +241,26 @@ class Gateway:
         agent: AgentFactory | None = None,
         caller_id: str | None = None,
         ring_timeout: float | None = None,
+        for_agent: bool = False,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
         The agent (default: the gateway's) starts when the far end answers.
-        See :mod:`sipgw.app.outbound`.
+        See :mod:`sipgw.app.outbound`. A call placed on an agent's behalf
+        (``for_agent``: a callback) must be allowed by the dial policy; the
+        operator's own ``sipgw call`` is not checked.
+
+        Raises:
+            DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
         """
+        if for_agent:
+            try:
+                self.dial_policy.check("call", target)
+            except DialRefused:
+                log.warning("refused a call for the agent to %r: not in the dial allow-list",
+                            target)  # fmt: skip
+                self.dial_refused += 1
+                raise
         self.calls_total += 1
         return await self.outbound.place(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout
@@ -349,6 +390,33 @@ class Gateway:
             "early_sends": self.early_sends,
             "refused": self.refusals.refused,
             "challenged": self.refusals.challenged,
+            "dial_refused": self.dial_refused,
+            **self.flood_counters(),
+            **self.transport_counters(),
+        }
+
+    def transport_counters(self) -> dict[str, int]:
+        """What the transports refused (zeros before :meth:`start`)."""
+        udp = self._sip.udp if self._sip is not None else None
+        streams = self._sip.streams if self._sip is not None else None
+        return {
+            "udp_oversized": udp.oversized if udp is not None else 0,
+            "tcp_refused": streams.refused if streams is not None else 0,
+            "tcp_slow_senders": streams.slow_senders if streams is not None else 0,
+        }
+
+    def flood_counters(self) -> dict[str, int]:
+        """What the rate limits did (zeros before :meth:`start`)."""
+        ua = self._sip.ua if self._sip is not None else None
+        flood = ua.flood if ua is not None else None
+        call_rate = ua.call_rate if ua is not None else None
+        return {
+            "rate_limited": flood.counters.rate_limited if flood else 0,
+            "rate_limit_503s": flood.counters.rate_limit_replies if flood else 0,
+            "scanners_dropped": flood.counters.scanners_dropped if flood else 0,
+            "flood_sources": flood.sources if flood else 0,
+            "call_rate_limited": call_rate.limited_global if call_rate else 0,
+            "caller_rate_limited": call_rate.limited_caller if call_rate else 0,
         }
 
     def _offered(self, call: CallInfo) -> None:
@@ -374,7 +442,13 @@ class Gateway:
                 self.sip.act(lambda now: self.ua.hangup(handle.call, now, status=500))
 
     async def _answer(self, handle: CallHandle) -> None:
-        """Bind RTP, ring, prepare the agent, answer."""
+        """Bind RTP, ring for the ring time, then build and prepare the agent, answer.
+
+        The agent is prepared after the ring time, not during it: its paid
+        sessions (speech-to-text, text-to-speech, the greeting) open only once
+        the gateway is about to answer, so a caller who hangs up while it rings
+        opens nothing. A failure to prepare still gets the caller a 503.
+        """
         endpoint = await open_rtp_endpoint(self.config.bind, self.ports)
         if handle.ended:
             if endpoint is not None:
@@ -386,12 +460,13 @@ class Gateway:
             return
         handle.endpoint = endpoint
         self.sip.act(lambda now: self.ua.ring(handle.call, now))
+        if self.config.ring_time > 0:
+            await asyncio.sleep(self.config.ring_time)
+            if handle.ended:
+                return  # cancelled while ringing: no agent was built
         try:
             handle.agent = self.agent_factory_for(handle.call)(handle)
-            await asyncio.wait_for(
-                asyncio.gather(handle.agent.prepare(), asyncio.sleep(self.config.ring_time)),
-                PREPARE_TIMEOUT + self.config.ring_time,
-            )
+            await asyncio.wait_for(handle.agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.base import Agent, AgentFactory
+from agent.dialpolicy import DialPolicy
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.ports import PortAllocator
 from sipgw.aio.endpoint import SipEndpoint
@@ -230,6 +231,8 @@ class OutboundOwner(Protocol):
     ports: PortAllocator
     handles: dict[CallKey, CallHandle]
     early_sends: int
+    dial_refused: int
+    dial_policy: DialPolicy
 
     @property
     def sip(self) -> SipEndpoint:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
 from sipgw.app.access import allow_from, digest_algorithm
+from sipgw.app.floods import limit_action, rate, user_agent_fragments
 from sipgw.app.settings import (
     Section,
     Setting,
@@ -46,9 +47,12 @@ __all__ = [
     "ASSISTANT",
     "BUILTIN_TOOLS",
     "CALLBACKS",
+    "DIAL",
     "ECHO",
+    "FLOODS",
     "GATEWAY",
     "HEALTHCHECK",
+    "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
     "PRIVACY",
@@ -91,6 +95,13 @@ def number_prefixes(value: str) -> tuple[str, ...]:
         if not prefix.lstrip("+").isdigit() or prefix.count("+") > int(prefix.startswith("+")):
             raise ValueError(f"{prefix!r} is not a number prefix (digits, optional leading +)")
     return prefixes
+
+
+def dial_allow(value: str) -> tuple[str, ...]:
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (agent.dialpolicy)."""
+    from agent.dialpolicy import DialPolicy
+
+    return DialPolicy.parse(value).entries
 
 
 def callback_uri(value: str) -> str:
@@ -137,8 +148,9 @@ GATEWAY = Section(
         Setting("SIPGW_RTP_TIMEOUT", "30", "Hang up (BYE) when no RTP arrives for this many "
                 "seconds; 0 disables. Not applied while the caller has the call on hold "
                 "(a=inactive).", non_negative, "--rtp-timeout", "S"),
-        Setting("SIPGW_MAX_CALL_SECONDS", "0", "Hang up (BYE) calls that last longer than "
-                "this; 0 = no limit.", non_negative, "--max-call-seconds", "S"),
+        Setting("SIPGW_MAX_CALL_SECONDS", "3600", "Hang up (BYE) calls that last longer than "
+                "this (every minute of an AI call costs money); 0 = no limit.", non_negative,
+                "--max-call-seconds", "S"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
@@ -201,6 +213,44 @@ TRANSPORT = Section(
     ),
 )  # fmt: skip
 
+
+def _message_size(value: str) -> int:
+    number = int(value)
+    if not 1024 <= number <= 1 << 20:
+        raise ValueError("must be a whole number from 1024 to 1048576")
+    return number
+
+
+LIMITS = Section(
+    "limits",
+    "Limits",
+    "Bounds on what one peer can make the gateway parse, buffer or hold open (hostile input; "
+    "see docs/security.md). Every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_MAX_MESSAGE_SIZE", "65535", "The largest SIP message parsed, in octets "
+                "(1024-1048576); a larger request gets 513 Message Too Large. UDP datagrams "
+                "over 65535 octets are dropped unread.", _message_size,
+                "--max-message-size", "N"),
+        Setting("SIPGW_MAX_BODY_SIZE", "32768", "The largest SIP body, in octets; a request "
+                "with a larger one gets 413 (over TCP/TLS the connection is then closed).",
+                int_at_least(0), "--max-body-size", "N"),
+        Setting("SIPGW_MAX_HEADER_FIELDS", "256", "The most header lines in one SIP message; "
+                "a request with more gets 513.", int_at_least(16), "--max-header-fields", "N"),
+        Setting("SIPGW_TCP_MESSAGE_TIMEOUT", "10", "Close a TCP or TLS connection whose "
+                "message has not arrived whole this many seconds after its first octet (a "
+                "slow sender); 0 = no limit.", non_negative, "--tcp-message-timeout", "S"),
+        Setting("SIPGW_TLS_HANDSHAKE_TIMEOUT", "10", "Close a TLS connection whose handshake "
+                "has not finished after this many seconds.", positive,
+                "--tls-handshake-timeout", "S"),
+        Setting("SIPGW_TCP_MAX_PER_SOURCE", "32", "TCP and TLS connections one IP address may "
+                "have open to us; more are closed at once. 0 = no limit.", int_at_least(0),
+                "--tcp-max-per-source", "N"),
+        Setting("SIPGW_TCP_MAX_CONNECTIONS", "1024", "TCP and TLS connections peers may have "
+                "open to us in all; more are closed at once. 0 = no limit.", int_at_least(0),
+                "--tcp-max-connections", "N"),
+    ),
+)  # fmt: skip
+
 ACCESS = Section(
     "access",
     "Who may call",
@@ -228,6 +278,46 @@ ACCESS = Section(
         Setting("SIPGW_INBOUND_ALGORITHM", "MD5", "Digest algorithm of the challenge: MD5 "
                 "(every phone) or SHA-256 (RFC 8760).", digest_algorithm,
                 "--inbound-algorithm", "NAME"),
+    ),
+)  # fmt: skip
+
+FLOODS = Section(
+    "floods",
+    "Rate limits",
+    "Floods and scanners: per-source limits checked before a request creates anything, and "
+    "limits on new calls; see docs/security.md. Rates are RATE:BURST (per second, and how many "
+    "at once after a quiet spell); 0 = no limit. Every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_RATE_INVITE", "5:10", "INVITEs per second from one source address.",
+                rate, "--rate-invite", "RATE:BURST"),
+        Setting("SIPGW_RATE_REGISTER", "2:5", "REGISTERs per second from one source address.",
+                rate, "--rate-register", "RATE:BURST"),
+        Setting("SIPGW_RATE_OPTIONS", "5:10", "OPTIONS per second from one source address.",
+                rate, "--rate-options", "RATE:BURST"),
+        Setting("SIPGW_RATE_OTHER", "20:40", "Other requests (BYE, CANCEL, INFO, unparsable "
+                "ones...) per second from one source address.", rate, "--rate-other",
+                "RATE:BURST"),
+        Setting("SIPGW_RATE_LIMIT_ACTION", "503", "What a request over its source's limit gets: "
+                "'503' (503 with Retry-After, at most once per Retry-After period per source, "
+                "later ones dropped) or 'drop' (nothing).", limit_action, "--rate-limit-action",
+                "503|drop"),
+        Setting("SIPGW_RETRY_AFTER", "5", "Seconds in the Retry-After of a rate-limit 503.",
+                int_at_least(1), "--retry-after", "S"),
+        Setting("SIPGW_RATE_SOURCES", "10000", "Source addresses tracked at most (least "
+                "recently seen forgotten first): bounds memory under a forged-source flood.",
+                int_at_least(1), "--rate-sources", "N"),
+        Setting("SIPGW_CALLS_PER_SECOND", "10:20", "New calls per second over the whole "
+                "gateway (after the access check); more get 503 with Retry-After.", rate,
+                "--calls-per-second", "RATE:BURST"),
+        Setting("SIPGW_CALLS_PER_CALLER", "10:5", "New calls per MINUTE from one caller (the "
+                "From URI's user@host; anonymous callers only count against the global rate).",
+                rate, "--calls-per-caller", "RATE:BURST"),
+        Setting("SIPGW_DROP_SCANNERS", "on", "Drop requests from known SIP scanners "
+                "(User-Agent containing friendly-scanner, sipvicious, sipcli, ...) without an "
+                "answer: 'on' or 'off'.", choice("on", "off"), "--drop-scanners", "on|off"),
+        Setting("SIPGW_SCANNER_USER_AGENTS", "", "More User-Agent fragments to drop, "
+                "comma-separated, case-insensitive (added to the built-in list).",
+                user_agent_fragments, "--scanner-user-agents", "LIST"),
     ),
 )  # fmt: skip
 
@@ -397,7 +487,8 @@ CALLBACKS = Section(
                 "callback.", non_negative),
         Setting("SIPGW_CALLBACK_ALLOWED_PREFIXES", "", "Comma-separated number prefixes "
                 "callbacks may dial, e.g. +1,+44 (against toll fraud: a caller can ask for a "
-                "call back to any number); empty = any phone number.", number_prefixes),
+                "call back to any number). Callbacks may dial these and what SIPGW_DIAL_ALLOW "
+                "allows; both empty = no callbacks are dialed.", number_prefixes),
         Setting("SIPGW_CALLBACK_URI", "", "How a callback number is dialed: a SIP URI with "
                 "{number} in it, e.g. sip:{number}@pbx.example.com; empty = the number itself "
                 "(routed like `sipgw call NUMBER`).", callback_uri),
@@ -407,6 +498,21 @@ CALLBACKS = Section(
         Setting("SIPGW_CALLBACK_GREETING", DEFAULT_CALLBACK_GREETING, "The assistant's "
                 "first words when a callback is answered; {reason} is what it is about. "
                 "Empty = the LLM writes the opening line."),
+    ),
+)  # fmt: skip
+
+DIAL = Section(
+    "dial",
+    "What the agent may dial",
+    "Against toll fraud and prompt injection: the only targets an agent may transfer to, "
+    "call (callbacks) or send DTMF to, whatever the caller says; see docs/security.md. "
+    "`sipgw call` by the operator is not restricted.",
+    (
+        Setting("SIPGW_DIAL_ALLOW", "", "Comma-separated allow-list: exact SIP URIs "
+                "(sip:support@pbx.example.com), any user at a host (sip:*@pbx.example.com), "
+                "numbers (+15550100), digit sets (+1555010[0-9]) and prefixes (+1800*). "
+                "Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
+                "SIPGW_CALLBACK_ALLOWED_PREFIXES (callbacks).", dial_allow),
     ),
 )  # fmt: skip
 
@@ -423,8 +529,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, PRIVACY, AGENT, ECHO, ASSISTANT,
-    BUILTIN_TOOLS, CALLBACKS, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
+    ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

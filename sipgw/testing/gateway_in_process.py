@@ -18,6 +18,7 @@ from typing import Any
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import make_agent_factory
+from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings_registry import resolve_settings
@@ -52,17 +53,18 @@ async def running_gateway(
 
     ``settings`` override :data:`TEST_SETTINGS` (``GatewayConfig`` fields). Without a
     ``factory``, the agent named ``agent`` answers, configured as ``sipgw serve``
-    would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`). ``access``
+    would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`), which also
+    give the gateway its dial allow-list (``SIPGW_DIAL_ALLOW`` and friends). ``access``
     says who may call (default: anyone, as in a lab).
     ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
     gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
     grace) and every phone is closed.
     """
     config = GatewayConfig(**{**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(40)), **settings})
+    values = resolve_settings({**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent})
     if factory is None:
-        environ = {**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent}
-        factory = make_agent_factory(resolve_settings(environ))
-    gateway = Gateway(config, factory, access=access)
+        factory = make_agent_factory(values)
+    gateway = Gateway(config, factory, access=access, dial_policy=load_dial_policy(values))
     address = await gateway.start()
     phones: list[Phone] = []
 

@@ -44,11 +44,15 @@ class FakeCall:
     caller: str = "sip:+15551234567@trunk.example"
     settings: Any = None  # no tool here reads the typed settings
     transfers: list[str] = field(default_factory=list)
+    dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
     async def transfer(self, target: str) -> bool:
         self.transfers.append(target)
         return True
+
+    def send_dtmf(self, digits: str) -> None:
+        self.dtmf.append(digits)
 
     def hangup_after_reply(self) -> None:
         self.hangups += 1

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from agent.dialpolicy import DialPolicy
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.stt.assemblyai import REGION_URLS
 from sipgw.app.agents import make_agent_factory
@@ -45,7 +46,11 @@ def test_builtin_tool_settings() -> None:
         orders_file=Path("/srv/orders.json"),
         callback_db=Path("callbacks.sqlite3"),
         transfer_target="sip:desk@pbx.example",
+        # the transfer target is allowed for transfers only, nothing else is
+        dial_policy=DialPolicy(per_action={"transfer": ("sip:desk@pbx.example",)}),
     )
+    assert s.builtin_tools.dial_policy.allows("transfer", "sip:desk@pbx.example")
+    assert not s.builtin_tools.dial_policy.allows("call", "sip:desk@pbx.example")
 
 
 def test_vendor_defaults_and_region_and_base_urls() -> None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.dialpolicy import DialPolicy
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools, caller_number, normalize_order_id
 from agent.tools.callback_store import dialable_number
@@ -40,17 +41,28 @@ class FakeCall:
     settings: AssistantSettings = field(default_factory=assistant_settings)
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
+    dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
     async def transfer(self, target: str) -> bool:
         self.transfers.append(target)
         return self.transfer_accepted
 
+    def send_dtmf(self, digits: str) -> None:
+        self.dtmf.append(digits)
+
     def hangup_after_reply(self) -> None:
         self.hangups += 1
 
 
+ANY_NUMBER = DialPolicy(["+*", "[0-9]*"])
+"""An allow-list admitting every number, for tests about something else than toll fraud."""
+
+
 def registry_for(**settings: Any) -> ToolRegistry:
+    """The built-in tools; callbacks may dial any number unless the test sets their rules."""
+    if "callback_allowed_prefixes" not in settings:
+        settings.setdefault("dial_policy", ANY_NUMBER)
     return ToolRegistry(builtin_tools(BuiltinToolSettings(**settings)))
 
 

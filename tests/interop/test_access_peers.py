@@ -89,7 +89,7 @@ def test_baresip_with_the_inbound_credentials_is_challenged_and_heard(
         heard, _ = caller.recordings()
         stats = latest_stats(gw, after=len(gw.log_lines()))
         assert stats["challenged"] == 1 and stats["refused"] == 0 and stats["calls_total"] == 1
-        assert "s3cret-pw" not in gw.log_text()
+        assert INBOUND_PASSWORD not in gw.log_text()
         assert gw.stop() == 0
     assert_tone(analyse(heard), 1000, -9.0, min_active=1.5)
 
@@ -109,5 +109,5 @@ def test_baresip_with_a_wrong_password_gets_403(tmp_workdir: Path) -> None:
         stats = latest_stats(gw, after=len(gw.log_lines()))
         assert stats["challenged"] == 1 and stats["refused"] == 1
         assert stats["calls_total"] == 0 and stats["rtp_ports_in_use"] == 0
-        assert "guess" not in gw.log_text() and "s3cret-pw" not in gw.log_text()
+        assert "guess" not in gw.log_text() and INBOUND_PASSWORD not in gw.log_text()
         assert gw.stop() == 0

@@ -74,6 +74,8 @@ def setup(tmp_workdir: Path) -> Iterator[Setup]:
                 "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
                 "SIPGW_CALLBACK_DB": str(db),
                 "SIPGW_CALLBACK_URI": f"sip:{{number}}@127.0.0.1:{callee.sip_port}",
+                # callbacks are dialed only to allowed numbers (docs/security.md)
+                "SIPGW_CALLBACK_ALLOWED_PREFIXES": NUMBER[:4],
             }  # fmt: skip
             yield Setup(env, CallbackStore(db), callee, llm)
     finally:

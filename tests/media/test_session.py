@@ -63,7 +63,11 @@ def test_unknown_payloads_and_garbage_are_ignored() -> None:
     s.receive(b"\x00" * 5, PEER, 0.0)
     s.receive(packet(1, pt=13), PEER, 0.0)  # comfort noise
     s.receive(b"\x80\xc8" + b"\x00" * 26, PEER, 0.0)  # RTCP SR on the RTP port
-    assert s.latched is None and s.stats.invalid == 1 and s.stats.unknown_payload == 2
+    s.receive(b"\x80\xc9\x00\x01" + b"\x00" * 4, PEER, 0.0)  # an empty RR: 8 octets
+    stun = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + b"\x07" * 12  # a STUN Binding request
+    s.receive(stun, PEER, 0.0)
+    assert s.latched is None and s.stats.invalid == 1 and s.stats.unknown_payload == 1
+    assert s.stats.rtcp == 2 and s.stats.stun == 1 and s.stats.packets_in == 5
 
 
 def test_rfc4733_digit_is_reported_once() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agent.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.callbacks import (
     CallbackPolicy,
@@ -73,7 +74,14 @@ def store_with(tmp_path: Path, rows: Iterable[tuple[str, float]]) -> CallbackSto
     return store
 
 
+ANY_NUMBER = DialPolicy(["+*", "[0-9]*"])
+"""An allow-list admitting every number, for tests about something else than toll fraud."""
+
+
 def scheduler(store: CallbackStore, dialer: FakeDialer, **policy: object) -> CallbackScheduler:
+    """Callbacks may dial any number unless the test sets ``allowed_prefixes``."""
+    if "allowed_prefixes" not in policy:
+        policy.setdefault("dial_policy", ANY_NUMBER)
     settings = CallbackPolicy(**policy)  # type: ignore[arg-type]
     return CallbackScheduler(store, dialer, settings, owner_alive=lambda _: True)
 
@@ -152,7 +160,7 @@ async def test_a_dialer_that_raises_counts_as_a_failed_attempt(tmp_path: Path) -
     async def broken(request: DialRequest) -> DialResult:
         raise OSError("network unreachable")
 
-    sched = CallbackScheduler(store, broken, CallbackPolicy(attempts=2))
+    sched = CallbackScheduler(store, broken, CallbackPolicy(attempts=2, dial_policy=ANY_NUMBER))
     assert await sched.run_due(Clock()) == [
         DialResult(False, "error: OSError: network unreachable")
     ]
@@ -187,11 +195,16 @@ async def test_a_row_left_dialing_by_a_crash_is_retried_once_its_lease_runs_out(
 async def test_a_row_whose_claimer_process_is_gone_is_retried_at_once(tmp_path: Path) -> None:
     store = store_with(tmp_path, [("+15551234567", T0)])
     clock = Clock()
-    crashed = CallbackScheduler(store, FakeDialer(), owner="host:4242:dead")
+    policy = CallbackPolicy(dial_policy=ANY_NUMBER)
+    crashed = CallbackScheduler(store, FakeDialer(), policy, owner="host:4242:dead")
     crashed.claim_due(clock())
     dialer = FakeDialer()
     restarted = CallbackScheduler(
-        store, dialer, owner="host:4343:new", owner_alive=lambda owner: owner != "host:4242:dead"
+        store,
+        dialer,
+        policy,
+        owner="host:4343:new",
+        owner_alive=lambda owner: owner != "host:4242:dead",
     )
     assert await restarted.run_due(clock) == [ANSWERED]
     assert state(store, 1) == ("done", 2, "answered (200)")
@@ -249,8 +262,8 @@ async def test_bad_rows_are_reported_failed_and_the_rest_are_dialed(
         assert await sched.run_due(Clock()) == [ANSWERED]
     assert dialer.targets == ["+15551234567"]
     assert state(store, 1) == ("failed", 0, "'sip:premium@evil.example' is not a phone number")
-    assert state(store, 2) == ("failed", 0, "+900123456 is not allowed by "
-                               "SIPGW_CALLBACK_ALLOWED_PREFIXES")  # fmt: skip
+    assert state(store, 2) == ("failed", 0, "+900123456 is not allowed "
+                               "(SIPGW_CALLBACK_ALLOWED_PREFIXES, SIPGW_DIAL_ALLOW)")  # fmt: skip
     assert state(store, 4)[0] == "failed" and "no due time" in state(store, 4)[2]
     assert len([r for r in caplog.records if "cannot be dialed" in r.message]) == 3
 
@@ -326,7 +339,10 @@ class FakeGateway:
     agents: list[object] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
 
-    async def place_call(self, target: str, *, agent: Any = None) -> FakeOutcome:
+    async def place_call(
+        self, target: str, *, agent: Any = None, for_agent: bool = False
+    ) -> FakeOutcome:
+        assert for_agent  # callbacks are dialed on the agent's behalf: the allow-list applies
         self.targets.append(target)
         self.agents.append(agent(FakeCallee()))
         return FakeOutcome(True, "answered, 12.0 s, ended by remote-bye")
@@ -341,7 +357,8 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
         return object()
 
     gateway = FakeGateway()
-    setup = CallbackSetup(store.path, CallbackPolicy(uri_template="sip:{number}@127.0.0.1:5080"))
+    policy = CallbackPolicy(uri_template="sip:{number}@127.0.0.1:5080", dial_policy=ANY_NUMBER)
+    setup = CallbackSetup(store.path, policy)
     runner = start_callbacks(setup, gateway, factory)
     assert runner is not None
     try:
@@ -383,6 +400,7 @@ async def test_callbacks_are_only_set_up_for_the_assistant(tmp_path: Path) -> No
 _TWO_PROCESS_SCRIPT = """
 import asyncio, json, sys, time
 from pathlib import Path
+from agent.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.callbacks import CallbackPolicy, CallbackScheduler, DialResult
 
@@ -397,7 +415,8 @@ async def place(request):
 async def main():
     while not go.exists():
         await asyncio.sleep(0.01)
-    scheduler = CallbackScheduler(CallbackStore(db), place, CallbackPolicy(max_concurrent=20),
+    policy = CallbackPolicy(max_concurrent=20, dial_policy=DialPolicy(["+*"]))
+    scheduler = CallbackScheduler(CallbackStore(db), place, policy,
                                   owner=name, owner_alive=lambda owner: True)
     for _ in range(5):
         await scheduler.run_due(time.time)

@@ -310,3 +310,56 @@ async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> No
         await asyncio.wait_for(stopping, 2.0)
         assert 0.3 <= loop.time() - started <= 1.5
         assert gateway.handles == {} and gateway.ports.in_use == 0
+
+
+async def test_a_call_cancelled_while_it_rings_builds_no_agent() -> None:
+    """No AI session before the answer: the agent is built after the ring time, not during it."""
+    built: list[EchoAgent] = []
+
+    def factory(handle: object) -> EchoAgent:
+        agent = EchoAgent(handle)  # type: ignore[arg-type]
+        built.append(agent)
+        return agent
+
+    async with running_gateway(factory, ring_time=1.0) as (gateway, new_phone):
+        caller = await new_phone()
+        branch = "z9hG4bKringcancel"
+        caller.send(caller.request("INVITE", caller.sdp(), branch=branch))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        caller.send(caller.request("CANCEL", branch=branch))
+        final = await caller.expect(
+            lambda m: isinstance(m, SipResponse) and m.cseq.method == "INVITE" and m.status >= 200
+        )
+        assert final.status == 487
+        await asyncio.sleep(1.2)  # past the ring time
+        assert built == [] and gateway.calls_total == 1 and not gateway.handles
+        answered = await new_phone()
+        assert (await answered.invite()).status == 200 and len(built) == 1
+        await answered.bye()
+
+
+async def test_the_stats_line_counts_what_the_rate_limits_did() -> None:
+    async with running_gateway() as (gateway, new_phone):
+        prober = await new_phone()
+        for _ in range(40):  # OPTIONS 5/s, burst 10: the rest is limited
+            prober.send(prober.request("OPTIONS", branch=""))
+        await caller_quiet()
+        scanner = await new_phone()
+        scanner.send(
+            scanner.request("OPTIONS").replace(
+                b"Max-Forwards", b"User-Agent: sipcli/v1.8\r\nMax-Forwards"
+            )
+        )
+        await caller_quiet()
+        statuses = [m.status for m in prober.received if isinstance(m, SipResponse)]
+        stats = gateway_stats(gateway)
+    assert statuses.count(200) == 10 and statuses.count(503) == 1
+    assert stats["rate_limited"] == 30 and stats["rate_limit_503s"] == 1
+    assert stats["scanners_dropped"] == 1 and stats["flood_sources"] == 1
+    assert scanner.received == []
+    assert stats["call_rate_limited"] == 0 and stats["caller_rate_limited"] == 0
+    assert stats["udp_oversized"] == stats["tcp_refused"] == stats["tcp_slow_senders"] == 0
+
+
+async def caller_quiet() -> None:
+    await asyncio.sleep(0.3)

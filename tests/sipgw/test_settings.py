@@ -19,16 +19,20 @@ from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
+from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.limits import load_limits_config
 from sipgw.app.outbound import load_outbound_config
-from sipgw.app.settings import SettingValues
+from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import (
     ACCESS,
     AGENT,
     AGENT_NAMES,
     ECHO,
+    FLOODS,
     GATEWAY,
     HEALTHCHECK,
+    LIMITS,
     LLM_NAMES,
     OUTBOUND,
     PRIVACY,
@@ -67,7 +71,9 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     flags = [s.flag for s in SETTINGS if s.flag]
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
-    sections = (GATEWAY, TRANSPORT, REGISTRATION, OUTBOUND, ACCESS, PRIVACY, AGENT, ECHO)
+    sections = (
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
+    )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
 
@@ -76,6 +82,8 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values = RecordingValues({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7", "SIPGW_AGENT": "assistant"})
     load_gateway_config(values)
     load_access_config(values)
+    load_limits_config(values)
+    load_flood_config(values)
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
     load_callback_setup(values)
@@ -87,6 +95,21 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
         vendor.settings(values)
     unread = {s.env for s in SETTINGS} - values.read
     assert unread == {s.env for s in HEALTHCHECK.settings}  # read by the health check
+
+
+def test_the_flood_defaults_are_the_sans_io_defaults() -> None:
+    assert load_flood_config(resolve_settings({})) == FloodSettings()
+    off = {
+        "SIPGW_DROP_SCANNERS": "off",
+        "SIPGW_RATE_INVITE": "0",
+        "SIPGW_RATE_LIMIT_ACTION": "drop",
+    }
+    settings = load_flood_config(resolve_settings(off))
+    assert settings.flood.scanner_user_agents == () and settings.flood.invite.unlimited
+    extra = load_flood_config(resolve_settings({"SIPGW_SCANNER_USER_AGENTS": "WarDialer"}))
+    assert extra.flood.scanner_user_agents[-1] == "wardialer"
+    with pytest.raises(ConfigError, match="SIPGW_RATE_OPTIONS"):
+        load_flood_config(resolve_settings({"SIPGW_RATE_OPTIONS": "fast"}))
 
 
 def test_gateway_config_has_a_field_per_gateway_setting() -> None:

@@ -1,0 +1,198 @@
+"""A legitimate baresip call stays clean while SIPp, garbage and slow TCP peers flood the gateway.
+
+The legitimate peers (baresip, a liveness OPTIONS probe) use 127.0.0.1; the attackers
+use other loopback addresses (127.0.0.2-4: loopback accepts any 127/8 source), so
+the per-source limits of docs/security.md apply to them only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import analyse
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.sipp import start_sipp
+
+pytestmark = pytest.mark.timeout(120)
+
+ToneWav = Callable[..., Path]
+FLOOD_SECONDS = 5.0
+SIPP_RATE = 200  # INVITEs per second
+RSS_GROWTH_KB = 40_000  # what the flood may leave behind
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def last_stats(gw: GatewayProcess) -> dict[str, int]:
+    lines = [line for line in gw.log_lines() if " stats {" in line]
+    assert lines, gw.log_tail()
+    parsed: dict[str, int] = json.loads(lines[-1].split(" stats ", 1)[1])
+    return parsed
+
+
+def options(call: int, port: int, target: tuple[str, int]) -> bytes:
+    return (
+        f"OPTIONS sip:probe@{target[0]}:{target[1]} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKlive{call};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@127.0.0.1>;tag=live{call}\r\nTo: <sip:probe@127.0.0.1>\r\n"
+        f"Call-ID: live-{call}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+class Liveness(threading.Thread):
+    """An OPTIONS every 0.5 s from 127.0.0.1; records each answer's status (or None)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.target = target
+        self.answers: list[int | None] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(1.0)
+            port = sock.getsockname()[1]
+            call = 0
+            while not self.stop.is_set() and call < 100:
+                call += 1
+                sock.sendto(options(call, port, self.target), self.target)
+                status: int | None = None
+                deadline = time.monotonic() + 1.0
+                with contextlib.suppress(TimeoutError):
+                    while time.monotonic() < deadline and status is None:
+                        data = sock.recv(65535)
+                        if f"live-{call}@".encode() in data:
+                            status = int(data.split(b" ", 2)[1])
+                self.answers.append(status)
+                self.stop.wait(0.5)
+
+
+def garbage(target: tuple[str, int], until: float) -> int:
+    """Malformed and oversized datagrams from 127.0.0.3 until ``until``; returns how many."""
+    rng = random.Random(11)
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.3", 0))
+        while time.monotonic() < until and sent < 20_000:
+            kind = sent % 4
+            if kind == 0:
+                data = rng.randbytes(rng.randrange(1, 1400))
+            elif kind == 1:  # oversized: a header block near the UDP limit
+                data = b"INVITE sip:x@127.0.0.1 SIP/2.0\r\nX: " + b"a" * 60_000 + b"\r\n\r\n"
+            elif kind == 2:  # a request with a broken CSeq: answerable with 400
+                data = (
+                    b"INVITE sip:x@127.0.0.1 SIP/2.0\r\n"
+                    b"Via: SIP/2.0/UDP 127.0.0.3:9;branch=z9hG4bKg"
+                    + str(sent).encode()
+                    + b"\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: g\r\n"
+                    b"CSeq: many INVITE\r\nContent-Length: 0\r\n\r\n"
+                )
+            else:
+                data = b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n"  # a stray, broken response
+            with contextlib.suppress(OSError):
+                sock.sendto(data, target)
+            sent += 1
+            if sent % 50 == 0:
+                time.sleep(0.005)
+    return sent
+
+
+@contextlib.contextmanager
+def slow_tcp(target: tuple[str, int], count: int) -> Iterator[list[socket.socket]]:
+    """``count`` TCP connections from 127.0.0.4 that send half a message and stall."""
+    conns: list[socket.socket] = []
+    try:
+        for i in range(count):
+            conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            conn.bind(("127.0.0.4", 0))
+            conn.settimeout(2.0)
+            with contextlib.suppress(OSError):
+                conn.connect(target)
+                conn.sendall(f"INVITE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP s{i}".encode())
+            conns.append(conn)
+        yield conns
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def gaps(report_frames: tuple[float, ...], start: float, end: float, floor: float) -> int:
+    """20 ms frames between ``start`` and ``end`` (seconds) quieter than ``floor`` dBFS."""
+    return sum(1 for level in report_frames[int(start / 0.02) : int(end / 0.02)] if level < floor)
+
+
+def test_a_call_stays_clean_while_the_gateway_is_flooded(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    source = tone_wav(1000, 40, -9.0, lead_silence=0.3)
+    with (
+        GatewayProcess(tmp_workdir, extra_args=["--stats-interval", "1"], lifetime=None,
+                       rtp_port_count=60) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=source) as caller,
+    ):  # fmt: skip
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(1.0)
+        rss_before = rss_kb(gw.pid)
+        live = Liveness(gw.address)
+        live.start()
+        flood_start = time.monotonic()
+        with (
+            slow_tcp(gw.address, 20),
+            start_sipp(
+                ["-sn", "uac", gw.target, "-s", "flood", "-r", str(SIPP_RATE), "-l", "2000",
+                 "-m", str(int(SIPP_RATE * FLOOD_SECONDS)), "-d", "500", "-i", "127.0.0.2",
+                 "-mi", "127.0.0.2"],
+                timeout=FLOOD_SECONDS + 10, cwd=tmp_workdir / "flood",
+            ) as sipp,
+        ):  # fmt: skip
+            sent_garbage = garbage(gw.address, flood_start + FLOOD_SECONDS)
+            sipp.wait(FLOOD_SECONDS + 12)
+        time.sleep(2.0)  # the flood's calls end (SIPp's BYEs, or our timeouts)
+        flood_end = time.monotonic()
+        live.stop.set()
+        live.join(5)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        heard, _sent = caller.recordings()
+        rss_after = rss_kb(gw.pid)
+        time.sleep(1.1)
+        stats = last_stats(gw)
+        log = gw.log_text()
+        assert gw.stop() == 0
+    # The liveness probe was answered 200 every time, throughout.
+    assert live.answers and all(status == 200 for status in live.answers), live.answers
+    # The flood was limited: per source 5 INVITEs/s (burst 10), new calls 10/s overall.
+    invites_sent = int(SIPP_RATE * FLOOD_SECONDS)
+    flood_calls = log.count("incoming call from sip:sipp@127.0.0.2")
+    assert 1 <= flood_calls <= 10 + 5 * (flood_end - flood_start) + 5, flood_calls
+    assert flood_calls * 10 < invites_sent, (flood_calls, invites_sent)
+    assert stats["rate_limited"] > invites_sent // 2, stats
+    assert stats["rate_limit_503s"] >= 1 and stats["flood_sources"] >= 2, stats
+    assert stats["caller_rate_limited"] + stats["call_rate_limited"] >= 1, stats
+    assert sent_garbage > 100
+    # Memory stayed bounded.
+    assert rss_after - rss_before < RSS_GROWTH_KB, (rss_before, rss_after)
+    # The legitimate call's echoed tone is continuous while it all happened.
+    report = analyse(heard)
+    onset = report.onset()
+    assert onset is not None, report.describe()
+    assert report.dominant_hz is not None and abs(report.dominant_hz - 1000) <= 5
+    assert report.active_seconds >= FLOOD_SECONDS + 2, report.describe()
+    quiet = gaps(report.frame_dbfs, onset + 0.2, report.duration - 0.5, -30.0)
+    assert quiet <= 3, (quiet, report.describe())
