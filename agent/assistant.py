@@ -215,7 +215,7 @@ class AssistantAgent(Agent):
         settings = resources.settings
         self.settings = settings
         self.loop = asyncio.get_running_loop()
-        self.record = CallRecord(settings.record_dir, call.call_id)
+        self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         self.stt = resources.new_stt()
         self.tts = resources.new_tts()
         self.conversation = Conversation(
@@ -458,7 +458,7 @@ class AssistantAgent(Agent):
              "reaction_ms": action.reaction_ms, "heard": heard, "at": round(self.loop.time(), 3)}
         )  # fmt: skip
         log.info("[%s] barge-in (%s) of %s %d after %r", self.call.call_id[:24], cause, reply.kind,
-                 reply.turn, heard[-40:])  # fmt: skip
+                 reply.turn, self.settings.redactor.redact(heard)[-40:])  # fmt: skip
 
     def _record_heard(self, reply: _Reply) -> None:
         if reply.heard is None:
@@ -561,7 +561,7 @@ class AssistantAgent(Agent):
                     await reply.tts.send_text(event.text)
                 elif isinstance(event, ReplyToolCall):
                     log.info("[%s] tool %s(%s)", self.call.call_id[:24], event.name,
-                             event.arguments[:120])  # fmt: skip
+                             self.settings.redactor.redact(event.arguments)[:120])  # fmt: skip
                 elif isinstance(event, ReplyToolResult):
                     outcome = "ok" if event.ok else "error"
                     log.info("[%s] tool %s -> %s in %.0f ms", self.call.call_id[:24],

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from agent.private_files import make_private_dir, open_private
+from agent.redact import Redactor
+
 __all__ = ["CallRecord"]
 
 log = logging.getLogger("sipgw.agent")
@@ -19,9 +22,16 @@ class CallRecord:
 
     Each record gets ``t``: seconds since the record was opened. With no
     directory, records are kept in memory only (``lines``), e.g. for tests.
+    Every string in a record goes through ``redactor`` (secrets, card numbers,
+    the operator's pattern; :mod:`agent.redact`) before it is kept or written.
+    The file is created ``0600`` and the directory ``0700``
+    (:mod:`agent.private_files`).
     """
 
-    def __init__(self, directory: Path | None, call_id: str) -> None:
+    def __init__(
+        self, directory: Path | None, call_id: str, redactor: Redactor | None = None
+    ) -> None:
+        self.redactor = redactor
         self.started = time.time()
         self._monotonic = time.monotonic()
         self.lines: list[dict[str, Any]] = []
@@ -31,15 +41,17 @@ class CallRecord:
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)[:80]
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
             try:
-                directory.mkdir(parents=True, exist_ok=True)
+                make_private_dir(directory)
                 self.path = directory / f"{stamp}_{safe}.jsonl"
-                self._file = self.path.open("a", encoding="utf-8")
+                self._file = open_private(self.path)
             except OSError as exc:
                 log.error("cannot write call records to %s: %s", directory, exc)
                 self.path = None
 
     def write(self, record: dict[str, Any]) -> None:
         """Add one record (JSON-serializable; anything else is written as a string)."""
+        if self.redactor is not None:
+            record = self.redactor.redact_value(record)
         line = {"t": round(time.monotonic() - self._monotonic, 3), **record}
         self.lines.append(line)
         if self._file is not None:

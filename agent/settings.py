@@ -9,10 +9,11 @@ and sees these typed settings as ``ctx.settings``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.dialpolicy import DialPolicy
+from agent.redact import Redactor
 from media.vad import VadConfig
 
 __all__ = [
@@ -114,6 +115,8 @@ class AssistantSettings:
         max_tool_rounds: tool-call rounds the LLM may take per reply.
         barge_in: when caller speech interrupts the agent.
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
+        redactor: what is masked in the call records and in the log lines that
+            carry the caller's words (default: card numbers).
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -126,3 +129,4 @@ class AssistantSettings:
     max_tool_rounds: int = 4
     barge_in: BargeInSettings = BargeInSettings()
     dtmf_timeout: float = 1.5
+    redactor: Redactor = field(default_factory=Redactor)

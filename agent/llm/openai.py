@@ -53,7 +53,7 @@ _T = TypeVar("_T")
 class OpenAISettings:
     """How to reach the model, and how long to wait for it."""
 
-    api_key: str
+    api_key: str = field(repr=False)
     """Sent as ``Authorization: Bearer <api_key>``."""
     model: str = "gpt-4.1-mini"
     """The model name, as the server knows it."""

@@ -71,6 +71,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
+from agent.redact import websocket_logger
 from agent.stt.base import (
     SpeechToText,
     SttConnectError,
@@ -102,6 +103,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_WS_LOG = websocket_logger("websockets.client.assemblyai")  # masks the Authorization header
 
 API_VERSION: Final = "2025-05-12"
 """Value of the ``AssemblyAI-Version`` header (what the official SDK sends)."""
@@ -704,6 +706,7 @@ class AssemblyAISTTService(SpeechToText):
                 ws = await ws_connect(
                     url,
                     additional_headers=self._headers(),
+                    logger=_WS_LOG,
                     compression=None,
                     open_timeout=None,
                     ping_interval=_PING_INTERVAL,

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
+from agent.private_files import create_private, make_private_dir, tighten_file
+
 __all__ = [
     "CallbackRow",
     "CallbackState",
@@ -152,10 +154,18 @@ class CallbackStore:
         """Use ``path``; ``timeout`` is how long a write waits for another process's lock."""
         self.path = path
         self.timeout = timeout
+        self._prepared = False
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._prepared:
+            # Owner-only before SQLite opens it: its journal files (-journal,
+            # -wal, -shm) take the database file's permissions.
+            make_private_dir(self.path.parent, warn_if_open=False)
+            create_private(self.path)
+            for suffix in ("-journal", "-wal", "-shm"):
+                tighten_file(self.path.with_name(self.path.name + suffix))
+            self._prepared = True
         with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
             db.execute(_CREATE)
             present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}

@@ -57,7 +57,7 @@ import json
 import logging
 import weakref
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -65,6 +65,7 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from agent.redact import websocket_logger
 from agent.tts.base import (
     TextToSpeech,
     TtsAlignment,
@@ -77,6 +78,7 @@ from agent.tts.base import (
 __all__ = ["MAX_CONTEXTS", "ElevenLabsSettings", "ElevenLabsTTSService"]
 
 log = logging.getLogger(__name__)
+_WS_LOG = websocket_logger("websockets.client.elevenlabs")  # masks the xi-api-key header
 
 MAX_CONTEXTS: Final = 5
 """Concurrent contexts the server allows per multi-context socket (docs/cloud-apis.md,
@@ -117,7 +119,7 @@ class ElevenLabsSettings:
         max_contexts: The server's per-socket context limit.
     """
 
-    api_key: str
+    api_key: str = field(repr=False)
     voice_id: str
     base_url: str = "https://api.elevenlabs.io"
     model_id: str = "eleven_flash_v2_5"
@@ -671,6 +673,7 @@ class ElevenLabsTTSService(TextToSpeech):
             ws = await connect(
                 url,
                 additional_headers={"xi-api-key": self.settings.api_key},
+                logger=_WS_LOG,
                 open_timeout=self.settings.connect_timeout,
                 close_timeout=2.0,
                 compression=None,

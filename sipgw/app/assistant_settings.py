@@ -17,6 +17,7 @@ from agent.settings import (
     BuiltinToolSettings,
 )
 from media.vad import VadConfig
+from sipgw.app.privacy import load_redactor
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL
 from sipgw.app.vendors import VendorChoice, choose_vendors
@@ -101,4 +102,5 @@ def load_assistant_settings(
             ),
         ),
         dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
+        redactor=load_redactor(values),
     )

@@ -40,6 +40,13 @@ from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.privacy import (
+    LogRedaction,
+    Redactor,
+    install_log_redaction,
+    load_redactor,
+    startup_secrets,
+)
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
@@ -144,6 +151,8 @@ class Startup:
     """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
     floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
     """Rate limits and the scanner filter."""
+    redactor: Redactor = dataclasses.field(default_factory=Redactor)
+    """What every log line is redacted with (secrets, card numbers, patterns)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -177,6 +186,7 @@ def prepare(args: argparse.Namespace) -> Startup:
     ]
     access = load_access_config(values, upstreams=upstreams)
     outbound = load_outbound_config(values)
+    redactor = load_redactor(values, startup_secrets(registration, access))
     return Startup(
         config,
         agent,
@@ -189,6 +199,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_limits_config(values),
         load_dial_policy(values),
         load_flood_config(values),
+        redactor,
     )
 
 
@@ -228,11 +239,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)
         return 2
+    # Key shapes are masked from the start (a tools module may log while it is
+    # imported); the configured secrets and card numbers once they are read.
+    redaction = install_log_redaction(Redactor(cards=False))
+    try:
+        return _run(args, redaction)
+    finally:
+        redaction.uninstall()
+
+
+def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
     try:
         startup = prepare(args)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
+    redaction.redactor = startup.redactor
     raise_open_file_limit()
     logging.basicConfig(
         level=startup.config.log_level,

@@ -69,6 +69,9 @@ class Setting:
     """Must be set (non-empty) when its section is used, e.g. an API key."""
     default_doc: str | None = None
     """How the docs show the default, when the text alone would mislead."""
+    secret: bool = False
+    """A key or password: masked in every log line (:mod:`sipgw.app.privacy`), never
+    echoed in an error message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,8 @@ class SettingValues:
             return self._settings[env].parse(value)
         except ValueError as exc:
             name = env if source == "default" else source
+            if self._settings[env].secret:
+                raise ConfigError(f"{name}: {exc}") from None
             raise ConfigError(f"{name}={value!r}: {exc}") from None
 
     def missing(self, sections: Iterable[Section]) -> list[str]:

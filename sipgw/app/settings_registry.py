@@ -55,6 +55,7 @@ __all__ = [
     "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
+    "PRIVACY",
     "REGISTRATION",
     "SECTIONS",
     "SETTINGS",
@@ -267,7 +268,7 @@ ACCESS = Section(
                 metavar="NAME"),
         Setting("SIPGW_INBOUND_PASSWORD", "", "That user's password (prefer the environment or "
                 ".env to the flag, which other local users can see).", str,
-                "--inbound-password", "SECRET"),
+                "--inbound-password", "SECRET", secret=True),
         Setting("SIPGW_INBOUND_USERS_FILE", "", "File of inbound users, one 'name:password' per "
                 "line ('#' starts a comment), in addition to SIPGW_INBOUND_USERNAME.",
                 flag="--inbound-users-file", metavar="PATH"),
@@ -320,6 +321,35 @@ FLOODS = Section(
     ),
 )  # fmt: skip
 
+
+def redact_pattern(value: str) -> str:
+    """ "" or a regular expression that compiles (Python ``re`` syntax)."""
+    import re
+
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return value
+
+
+PRIVACY = Section(
+    "privacy",
+    "Secrets and privacy",
+    "What is masked in logs and call records; see docs/security.md. API keys and "
+    "passwords are always masked; every one is also a flag of `sipgw serve`.",
+    (
+        Setting("SIPGW_REDACT", "cards", "'cards': card numbers (13-19 digits passing the "
+                "Luhn check, also spoken digit by digit) are replaced by [card ****1234] in "
+                "call records and logs; 'off': kept.", choice("cards", "off"), "--redact",
+                "WHAT"),
+        Setting("SIPGW_REDACT_PATTERNS", "", "A regular expression whose matches are "
+                "replaced by [redacted] in call records and logs (several: join them with |), "
+                "e.g. \\b\\d{3}-\\d{2}-\\d{4}\\b; empty = none.", redact_pattern,
+                "--redact-patterns", "REGEX"),
+    ),
+)  # fmt: skip
+
 REGISTRATION = Section(
     "registration",
     "Registration",
@@ -335,7 +365,8 @@ REGISTRATION = Section(
                 "registrar, the outbound proxy or the callee; empty = the AOR's user.", text,
                 "--auth-username", "NAME"),
         Setting("SIPGW_AUTH_PASSWORD", "", "Digest password for those challenges (never "
-                "logged or shown).", text, "--auth-password", "SECRET", default_doc="none"),
+                "logged or shown).", text, "--auth-password", "SECRET", default_doc="none",
+                secret=True),
         Setting("SIPGW_REGISTER_EXPIRES", "600", "Registration expiry to ask for, seconds; "
                 "refreshed at 80-90 % of what the registrar grants.", int_at_least(1),
                 "--register-expires", "S"),
@@ -498,7 +529,7 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
     ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""

@@ -84,7 +84,8 @@ ASSEMBLYAI = Section(
     "AssemblyAI (speech to text)",
     "Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
     (
-        Setting("ASSEMBLYAI_API_KEY", "", "AssemblyAI API key (required).", required=True),
+        Setting("ASSEMBLYAI_API_KEY", "", "AssemblyAI API key (required).", required=True,
+                secret=True),
         Setting("ASSEMBLYAI_REGION", "default", "default, us or eu: which AssemblyAI streaming "
                 "endpoint.", choice("default", "us", "eu")),
         Setting("ASSEMBLYAI_STREAMING_URL", "", "Overrides the region's wss:// URL (a proxy, a "
@@ -135,7 +136,7 @@ OPENAI = Section(
     "Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server works.",
     (
         Setting("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that "
-                "needs none).", required=True),
+                "needs none).", required=True, secret=True),
         Setting("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. "
                 "http://127.0.0.1:11434/v1; empty = OpenAI."),
         Setting("OPENAI_MODEL", "gpt-4.1-mini", "Chat model."),
@@ -175,7 +176,8 @@ ELEVENLABS = Section(
     "ElevenLabs (text to speech)",
     "Read when `--agent assistant` and `SIPGW_TTS=elevenlabs`.",
     (
-        Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (required).", required=True),
+        Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (required).", required=True,
+                secret=True),
         Setting("ELEVENLABS_VOICE_ID", "21m00Tcm4TlvDq8ikWAM", "Voice to speak with."),
         Setting("ELEVENLABS_MODEL_ID", "eleven_flash_v2_5", "TTS model (flash: ~75 ms "
                 "inference)."),

@@ -151,12 +151,19 @@ class LogRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: list[_LogEntry] = []
+        self._every: dict[Path, None] = {}
 
     def register(
         self, name: str, path: str | Path, is_active: Callable[[], bool] = lambda: False
     ) -> None:
         with self._lock:
             self._entries.append(_LogEntry(name, Path(path), is_active))
+            self._every[Path(path)] = None
+
+    def every_path(self) -> list[Path]:
+        """Every log ever registered in this process, pruned or not (the secret scan)."""
+        with self._lock:
+            return list(self._every)
 
     def prune(self) -> None:
         with self._lock:

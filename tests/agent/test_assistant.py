@@ -23,6 +23,7 @@ import pytest
 from media.rtp import RtpPacket
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
+from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -60,10 +61,10 @@ class Stack:
 
 @asynccontextmanager
 async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
-    stt = await FakeAssemblyAI(api_key="aai-key").start()
-    llm = FakeOpenAI(api_key="sk-test")
+    stt = await FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start()
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
     await llm.start()
-    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
     await tts.start()
     tts.map_text("Hi there", GREETING_HZ)
     tts.map_text("shipped", REPLY_HZ)
@@ -72,9 +73,9 @@ async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
     tts.map_text("having trouble", FALLBACK_HZ)
     tts.map_text("sorry", SORRY_HZ)
     environment = {
-        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
-        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url,
-        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts.base_url,
+        "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm.base_url,
+        "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts.base_url,
         "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"),
         "SIPGW_CALLBACK_DB": str(tmp_path / "callbacks.sqlite3"),
         "SIPGW_TRANSFER_TARGET": "sip:human@127.0.0.1:5999",

@@ -24,6 +24,7 @@ from sipgw.app.callbacks import callback_agent
 from sipgw.app.settings_registry import resolve_settings
 from sipgw.message import SipResponse
 from sipgw.testing.audio import tone_frames
+from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse
@@ -47,19 +48,19 @@ class Services:
 
 @asynccontextmanager
 async def services(tmp_path: Path, **env: str) -> AsyncIterator[Services]:
-    stt = await FakeAssemblyAI(api_key="aai-key").start()
-    llm = FakeOpenAI(api_key="sk-test")
+    stt = await FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start()
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
     await llm.start()
-    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
     await tts.start()
     tts.map_text("call back you asked for", CALLBACK_HZ)
     tts.map_text("calling about", OPENING_HZ)
     tts.map_text("thanks for calling", INBOUND_HZ)
     environment = {
         **TEST_AGENT_ENV, "SIPGW_AGENT": "assistant",
-        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
-        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url,
-        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts.base_url,
+        "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm.base_url,
+        "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts.base_url,
         "SIPGW_GREETING": "Hello, thanks for calling.",
         "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"),
         "SIPGW_CALLBACK_DB": str(tmp_path / "callbacks.sqlite3"),

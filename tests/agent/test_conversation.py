@@ -23,9 +23,10 @@ from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
+from sipgw.testing.canaries import OPENAI_KEY
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 
-KEY = "sk-conv"
+KEY = OPENAI_KEY
 PROMPT = "You are the phone agent of a small shop."
 FALLBACK = ConversationSettings(system_prompt="x").fallback_phrase
 ORDER_1234 = {

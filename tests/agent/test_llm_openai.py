@@ -16,9 +16,10 @@ from openai import AsyncOpenAI
 from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
 from agent.llm.sentences import SentenceSplitter
+from sipgw.testing.canaries import OPENAI_KEY
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
 
-KEY = "sk-test-key"
+KEY = OPENAI_KEY
 MESSAGES = [
     {"role": "system", "content": "You are a phone agent."},
     {"role": "user", "content": "Where is my order?"},

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from agent.redact import websocket_logger
 from agent.stt.assemblyai import (
     API_VERSION,
     PACING_BURST_SECONDS,
@@ -45,6 +46,7 @@ from agent.stt.base import (
     SttTurnEnded,
 )
 from sipgw.testing.audio import encode, tone_samples
+from sipgw.testing.canaries import ASSEMBLYAI_KEY
 from sipgw.testing.fakes.assemblyai import (
     RATE_VIOLATION,
     REQUIRED_PARAMS,
@@ -59,7 +61,7 @@ from sipgw.testing.fakes.assemblyai import (
 
 pytestmark = pytest.mark.timeout(20)
 
-KEY = "test-key-123"
+KEY = ASSEMBLYAI_KEY
 CLIENT_BURST = 0.2  # how far ahead of real time the client may run (PACING_BURST_SECONDS)
 FRAME = 160
 SILENCE_FRAME = b"\xff" * FRAME
@@ -213,7 +215,8 @@ async def open_stt(
 async def raw_close(fake: FakeAssemblyAI, frames: list[bytes]) -> tuple[int | None, str | None]:
     """Send ``frames`` back to back over a bare WebSocket; return how the fake closed."""
     url = f"{fake.url}?{urlencode(REQUIRED_PARAMS)}"
-    async with ws_connect(url, additional_headers={"Authorization": KEY}) as ws:
+    logger = websocket_logger("websockets.client.test")  # masks the key in DEBUG header lines
+    async with ws_connect(url, additional_headers={"Authorization": KEY}, logger=logger) as ws:
         assert json.loads(await ws.recv())["type"] == "Begin"
         with contextlib.suppress(ConnectionClosed):
             for frame in frames:

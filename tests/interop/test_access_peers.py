@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sipgw.testing.audio import analyse
+from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.sipp import run_sipp, scenario
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.timeout(90)
 ToneWav = Callable[..., Path]
 NOBODY_LOCAL = ["--allow-from", "192.0.2.1"]  # TEST-NET-1: never a loopback caller
 STATS = ["--stats-interval", "0.3"]
-INBOUND = {"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": "s3cret-pw"}
+INBOUND = {"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +76,7 @@ def test_baresip_with_the_inbound_credentials_is_challenged_and_heard(
         GatewayProcess(tmp_workdir, extra_args=STATS, extra_env=INBOUND) as gw,
         Baresip(
             tmp_workdir, "alice", user="alice", source_wav=source,
-            account_params="auth_user=alice;auth_pass=s3cret-pw",
+            account_params=f"auth_user=alice;auth_pass={INBOUND_PASSWORD}",
         ) as caller,
     ):  # fmt: skip
         gw.wait_log(r"access: calls accepted with digest credentials \(realm 'sipgw'\)$", 2)
@@ -88,7 +89,7 @@ def test_baresip_with_the_inbound_credentials_is_challenged_and_heard(
         heard, _ = caller.recordings()
         stats = latest_stats(gw, after=len(gw.log_lines()))
         assert stats["challenged"] == 1 and stats["refused"] == 0 and stats["calls_total"] == 1
-        assert "s3cret-pw" not in gw.log_text()
+        assert INBOUND_PASSWORD not in gw.log_text()
         assert gw.stop() == 0
     assert_tone(analyse(heard), 1000, -9.0, min_active=1.5)
 
@@ -108,5 +109,5 @@ def test_baresip_with_a_wrong_password_gets_403(tmp_workdir: Path) -> None:
         stats = latest_stats(gw, after=len(gw.log_lines()))
         assert stats["challenged"] == 1 and stats["refused"] == 1
         assert stats["calls_total"] == 0 and stats["rtp_ports_in_use"] == 0
-        assert "guess" not in gw.log_text() and "s3cret-pw" not in gw.log_text()
+        assert "guess" not in gw.log_text() and INBOUND_PASSWORD not in gw.log_text()
         assert gw.stop() == 0

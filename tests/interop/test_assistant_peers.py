@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.audio import AudioReport, analyse, write_pattern
+from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -43,18 +44,18 @@ class Services:
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[Services]:
-    stt = FakeAssemblyAI(api_key="aai-key").start_in_thread()
-    llm = FakeOpenAI(api_key="sk-test")
+    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
     llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
     tts_url = tts.start_in_thread()
     for text, hz in [("Hi there", GREETING_HZ), ("shipped", REPLY_HZ), ("story", LONG_HZ),
                      ("goodbye", GOODBYE_HZ), ("having trouble", FALLBACK_HZ)]:  # fmt: skip
         tts.map_text(text, hz)
     env = {
-        "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
-        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm_url,
-        "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts_url,
+        "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+        "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
+        "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
         "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
         "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
     }  # fmt: skip

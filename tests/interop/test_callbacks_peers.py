@@ -20,6 +20,7 @@ import pytest
 
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
 from sipgw.testing.audio import AudioReport, analyse, write_pattern
+from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse
@@ -46,10 +47,10 @@ class Setup:
 @pytest.fixture
 def setup(tmp_workdir: Path) -> Iterator[Setup]:
     """The fake services, the callback store and the callee (auto-answering baresip)."""
-    stt = FakeAssemblyAI(api_key="aai-key").start_in_thread()
-    llm = FakeOpenAI(api_key="sk-test")
+    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
     llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key="el-key", ms_per_char=20, speed=4.0)
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
     tts_url = tts.start_in_thread()
     tts.map_text("call back you asked for", GREETING_HZ)
     tts.map_text("refund went out", REPLY_HZ)
@@ -67,9 +68,9 @@ def setup(tmp_workdir: Path) -> Iterator[Setup]:
             tmp_workdir, "callee", user=NUMBER, answermode="auto", source_wav=source
         ) as callee:
             env = {
-                "ASSEMBLYAI_API_KEY": "aai-key", "ASSEMBLYAI_STREAMING_URL": stt.url,
-                "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm_url,
-                "ELEVENLABS_API_KEY": "el-key", "ELEVENLABS_BASE_URL": tts_url,
+                "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+                "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
+                "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
                 "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
                 "SIPGW_CALLBACK_DB": str(db),
                 "SIPGW_CALLBACK_URI": f"sip:{{number}}@127.0.0.1:{callee.sip_port}",

@@ -25,6 +25,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.outbound import OutboundConfig
 from sipgw.app.settings_registry import resolve_settings
 from sipgw.testing.audio import analyse
+from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.timeout(120)
 
 ToneWav = Callable[..., Path]
 TRANSPORTS = ["udp", "tcp", "tls"]
-USER, PASSWORD = "sipgw", "gw-Secret-7"
+USER, PASSWORD = "sipgw", SIP_PASSWORD
 USERS = {USER: PASSWORD, "bob": "bob-pw", "caller": "caller-pw"}
 
 

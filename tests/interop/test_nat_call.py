@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.audio import analyse
+from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.netns import NatHarness
 from sipgw.testing.peers.baresip import Baresip
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.timeout(90)
 
 ToneWav = Callable[..., Path]
 USER = "sipgw"
-PASSWORD = "nat-Secret-3"
+PASSWORD = SIP_PASSWORD
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.outbound import OutboundConfig
 from sipgw.app.settings_registry import resolve_settings
 from sipgw.testing.audio import analyse
+from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.ports import free_port_range
@@ -23,7 +24,7 @@ from sipgw.testing.process import running_processes
 pytestmark = pytest.mark.timeout(120)
 
 ToneWav = Callable[..., Path]
-USERS = {"agent": "agent-pw", "bob": "bob-pw"}
+USERS = {"agent": SIP_PASSWORD, "bob": "bob-pw"}
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.audio import analyse
+from sipgw.testing.canaries import SIP_PASSWORD, SIP_PASSWORD_2
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.timeout(90)
 
 ToneWav = Callable[..., Path]
 USER = "sipgw"
-PASSWORD = "gw-Secret-7"
+PASSWORD = SIP_PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -174,12 +175,12 @@ def test_registrar_outage_and_recovery(tmp_workdir: Path, tone_wav: ToneWav) -> 
 def test_several_accounts_from_a_file(tmp_workdir: Path, tone_wav: ToneWav) -> None:
     """Two accounts in an accounts file register side by side, a call to the second reaches
     its agent, and both are unregistered on shutdown."""
-    users = {USER: PASSWORD, "desk": "desk-pw-2"}
+    users = {USER: PASSWORD, "desk": SIP_PASSWORD_2}
     with Kamailio(tmp_workdir, users=users, transports=("udp",)) as kam:
         accounts = tmp_workdir / "accounts.toml"
         accounts.write_text(
             f'[accounts.main]\naor = "{kam.aor(USER)}"\nauth_password = "{PASSWORD}"\n\n'
-            f'[accounts.desk]\naor = "{kam.aor("desk")}"\nauth_password = "desk-pw-2"\n'
+            f'[accounts.desk]\naor = "{kam.aor("desk")}"\nauth_password = "{SIP_PASSWORD_2}"\n'
             'agent = "echo"\nexpires = 300\n'
         )
         with (
@@ -199,7 +200,7 @@ def test_several_accounts_from_a_file(tmp_workdir: Path, tone_wav: ToneWav) -> N
             caller.wait_event("CALL_CLOSED", 5)
             assert gw.stop() == 0
             assert kam.registrations() == {}
-        assert "desk-pw-2" not in gw.log_text() and PASSWORD not in gw.log_text()
+        assert SIP_PASSWORD_2 not in gw.log_text() and PASSWORD not in gw.log_text()
 
 
 def test_auth_username_of_its_own(tmp_workdir: Path, tone_wav: ToneWav) -> None:

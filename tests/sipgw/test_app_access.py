@@ -22,6 +22,7 @@ from sipgw.app.settings import ConfigError, Setting, SettingValues
 from sipgw.app.settings_registry import SETTINGS, resolve_settings
 from sipgw.app.stats import gateway_stats
 from sipgw.events import RequestRefused
+from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
@@ -99,23 +100,23 @@ def test_inbound_users_from_settings_and_file(tmp_path: Path) -> None:
         values(
             {
                 "SIPGW_INBOUND_USERNAME": "alice",
-                "SIPGW_INBOUND_PASSWORD": "s3cret",
+                "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD,
                 "SIPGW_INBOUND_USERS_FILE": str(users),
                 "SIPGW_INBOUND_REALM": "pbx",
                 "SIPGW_INBOUND_ALGORITHM": "sha-256",
             }
         )
     )
-    assert config.users == (("alice", "s3cret"), ("bob", "pa:ss"), ("carol", " x y "))
+    assert config.users == (("alice", INBOUND_PASSWORD), ("bob", "pa:ss"), ("carol", " x y "))
     assert config.realm == "pbx" and config.algorithm == "SHA-256"
-    assert "s3cret" not in repr(config) and "pa:ss" not in repr(config)
+    assert INBOUND_PASSWORD not in repr(config) and "pa:ss" not in repr(config)
 
 
 @pytest.mark.parametrize(
     ("environ", "file_text", "message"),
     [
         ({"SIPGW_INBOUND_USERNAME": "alice"}, None, "SIPGW_INBOUND_PASSWORD is needed"),
-        ({"SIPGW_INBOUND_PASSWORD": "s3cret"}, None, "SIPGW_INBOUND_USERNAME is needed"),
+        ({"SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}, None, "SIPGW_INBOUND_USERNAME is needed"),
         ({}, "alice:one\nnopassword-s3cret\n", "line 2 is not name:password"),
         ({}, "alice:\n", "line 1 is not name:password"),
         ({"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": "x"}, "alice:y\n",
@@ -132,7 +133,7 @@ def test_bad_inbound_credentials_are_named_without_the_password(
         environ = {**environ, "SIPGW_INBOUND_USERS_FILE": str(users)}
     with pytest.raises(ConfigError, match=message) as error:
         load_access_config(values(environ))
-    assert "s3cret" not in str(error.value)
+    assert INBOUND_PASSWORD not in str(error.value)
 
 
 def test_a_missing_users_file_is_named(tmp_path: Path) -> None:

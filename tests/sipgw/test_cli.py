@@ -24,6 +24,7 @@ from sipgw.app.settings_registry import (
     GATEWAY,
     LIMITS,
     OUTBOUND,
+    PRIVACY,
     REGISTRATION,
     SETTINGS,
     TRANSPORT,
@@ -149,6 +150,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *OUTBOUND.settings,
         *ACCESS.settings,
         *FLOODS.settings,
+        *PRIVACY.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]

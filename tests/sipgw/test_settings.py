@@ -35,6 +35,7 @@ from sipgw.app.settings_registry import (
     LIMITS,
     LLM_NAMES,
     OUTBOUND,
+    PRIVACY,
     REGISTRATION,
     SECTIONS,
     SETTINGS,
@@ -71,7 +72,7 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
     sections = (
-        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, AGENT, ECHO,
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
     )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)

@@ -1,0 +1,106 @@
+"""Secrets and privacy: what the gateway masks in its logs and call records.
+
+:func:`load_redactor` builds the :class:`agent.redact.Redactor` from the
+``PRIVACY`` section of the registry (``SIPGW_REDACT``, ``SIPGW_REDACT_PATTERNS``)
+and the values of every setting marked ``secret`` (API keys, SIP passwords);
+:func:`startup_secrets` adds the passwords of the accounts file and the inbound
+users file. :func:`install_log_redaction` is the last line of defence the CLI
+installs at start-up: every log record, from our code or any library's (the
+``websockets`` client logs its request headers, ``Authorization`` and
+``xi-api-key`` included, at DEBUG), has its message, arguments, exception text
+and stack redacted when it is created, before any handler sees it. Uncaught
+exceptions printed by :data:`sys.excepthook` are redacted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from agent.redact import Redactor, redact_log_record
+from sipgw.app.access import AccessConfig
+from sipgw.app.accounts import RegistrationSettings
+from sipgw.app.settings import SettingValues
+from sipgw.app.settings_registry import SETTINGS
+
+__all__ = [
+    "LogRedaction",
+    "Redactor",
+    "install_log_redaction",
+    "load_redactor",
+    "secret_setting_values",
+    "startup_secrets",
+]
+
+
+def secret_setting_values(values: SettingValues) -> list[str]:
+    """The non-empty values of every setting marked ``secret``, as given (unparsed)."""
+    found: list[str] = []
+    for setting in SETTINGS:
+        if setting.secret:
+            text, _ = values.text(setting.env)
+            if text:
+                found.extend({text, text.strip()})
+    return found
+
+
+def load_redactor(values: SettingValues, secrets: Iterable[str] = ()) -> Redactor:
+    """The redactor the settings describe, masking the secret settings and ``secrets``.
+
+    Raises:
+        ConfigError: ``SIPGW_REDACT`` or ``SIPGW_REDACT_PATTERNS`` is bad.
+    """
+    return Redactor(
+        [*secret_setting_values(values), *secrets],
+        cards=values["SIPGW_REDACT"] == "cards",
+        pattern=values["SIPGW_REDACT_PATTERNS"] or None,
+    )
+
+
+def startup_secrets(registration: RegistrationSettings, access: AccessConfig) -> list[str]:
+    """The accounts' digest passwords and the inbound users' passwords."""
+    passwords = [account.auth_password for account in registration.accounts]
+    passwords += [password for _, password in access.users]
+    return [p for p in passwords if p]
+
+
+class LogRedaction:
+    """The installed log redaction; ``redactor`` may be replaced while it runs."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._previous_factory = logging.getLogRecordFactory()
+        self._previous_hook = sys.excepthook
+        logging.setLogRecordFactory(self._make_record)
+        sys.excepthook = self._excepthook
+
+    def _make_record(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self._previous_factory(*args, **kwargs)
+        redact_log_record(record, self.redactor)
+        return record
+
+    def _excepthook(
+        self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        sys.stderr.write(self.redactor.redact(text))
+
+    def uninstall(self) -> None:
+        """Restore the record factory and excepthook found at installation."""
+        if logging.getLogRecordFactory() == self._make_record:
+            logging.setLogRecordFactory(self._previous_factory)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_hook
+
+
+def install_log_redaction(redactor: Redactor) -> LogRedaction:
+    """Redact every log record from now on, and uncaught exceptions.
+
+    Works through :func:`logging.setLogRecordFactory`, so it covers every
+    logger and every handler, including ones added later.
+    """
+    return LogRedaction(redactor)

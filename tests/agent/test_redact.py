@@ -1,0 +1,133 @@
+"""Redaction: secrets, key shapes, card numbers (digits, groups, spoken), patterns."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from agent.redact import Redactor, find_cards, luhn_ok, redact_log_record, websocket_logger
+
+VISA = "4111111111111111"
+AMEX = "378282246310005"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"my card is {VISA} thanks", "my card is [card ****1111] thanks"),
+        ("it's 4111 1111 1111 1111, expiry 12/27", "it's [card ****1111], expiry 12/27"),
+        ("4111-1111-1111-1111", "[card ****1111]"),
+        (f"amex {AMEX}", "amex [card ****0005]"),
+        (
+            "four one one one one one one one one one one one one one one one",
+            "[card ****1111]",
+        ),
+        ("Four one one one, 1111 one one one one, 1111.", "[card ****1111]."),
+        ("4111 1111 1111 1111 12 27 123", "[card ****1111] 12 27 123"),
+    ],
+)
+def test_card_numbers_are_redacted(text: str, expected: str) -> None:
+    assert Redactor().redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4111 1111 1111 1112",  # fails the Luhn check
+        "call me back on +4915112345678 or +1 555 0100",  # phone numbers
+        "order 12345, ports 10000-20000",
+        "calls/20261122-185207_a84b4c76e66710.jsonl",
+        "someone said oneness four",
+        "ID 41111111111111110000000",  # 23 digits in one group: no card
+    ],
+)
+def test_other_numbers_are_kept(text: str) -> None:
+    assert Redactor().redact(text) == text
+
+
+def test_luhn() -> None:
+    assert luhn_ok(VISA) and luhn_ok(AMEX) and not luhn_ok("4111111111111112")
+    assert find_cards(f"a {VISA} b") == [(2, 18, VISA)]
+
+
+def test_cards_off_keeps_them() -> None:
+    assert Redactor(cards=False).redact(VISA) == VISA
+
+
+def test_secrets_are_masked_also_encoded_and_short_ones_are_not() -> None:
+    r = Redactor(["p@ss word/1", "abc"])
+    assert r.redact("pw=p@ss word/1 url=x?pw=p%40ss%20word%2F1") == "pw=*** url=x?pw=***"
+    assert r.redact('{"k": "p@ss word/1"}') == '{"k": "***"}'
+    assert r.redact("abc abc") == "abc abc"  # too short to mask by value
+    assert "p@ss" not in repr(r)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("> Authorization: k3y-value", "> Authorization: ***"),
+        ("> xi-api-key: abcdef", "> xi-api-key: ***"),
+        ("headers={'xi-api-key': 'abcdef'}", "headers={'xi-api-key': '***'}"),
+        ("Authorization: Bearer sk-abcdefgh", "Authorization: Bearer ***"),
+        ("got Bearer sk-abcdefgh back", "got Bearer *** back"),
+        ("wss://h/v3/ws?token=abc123&sample_rate=8000", "wss://h/v3/ws?token=***&sample_rate=8000"),
+        (
+            "<sip:a@h>;auth_user=a;auth_pass=pw123;regint=0",
+            "<sip:a@h>;auth_user=a;auth_pass=***;regint=0",
+        ),
+        (
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:***",
+        ),
+        # a digest answer holds no secret, and stays readable
+        ('Authorization: Digest username="alice", response="6629fae4"', None),
+    ],
+)
+def test_secret_shapes_are_masked(text: str, expected: str | None) -> None:
+    assert Redactor(cards=False).redact(text) == (expected or text)
+
+
+def test_pattern_is_redacted() -> None:
+    r = Redactor(pattern=r"\b\d{3}-\d{2}-\d{4}\b|member [A-Z]\d+")
+    assert r.redact("SSN 123-45-6789, member X123") == "SSN [redacted], [redacted]"
+
+
+def test_redact_value_walks_records() -> None:
+    r = Redactor(["TOPSECRET"])
+    record = {"type": "user", "text": f"card {VISA}", "n": 3, "args": ["TOPSECRET", {"x": VISA}]}
+    assert r.redact_value(record) == {
+        "type": "user",
+        "text": "card [card ****1111]",
+        "n": 3,
+        "args": ["***", {"x": "[card ****1111]"}],
+    }
+
+
+def test_log_record_message_args_and_exception_are_redacted() -> None:
+    r = Redactor(["TOPSECRET"])
+    try:
+        raise RuntimeError("server said: bad key TOPSECRET")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "key %s card %s", ("TOPSECRET", VISA), exc_info
+    )
+    redact_log_record(record, r)
+    text = logging.Formatter().format(record)
+    assert "TOPSECRET" not in text and VISA not in text
+    assert (
+        "key *** card [card ****1111]" in text and "RuntimeError: server said: bad key ***" in text
+    )
+
+
+def test_websocket_logger_masks_header_lines(caplog: pytest.LogCaptureFixture) -> None:
+    logger = websocket_logger("websockets.client.test-redact")
+    assert websocket_logger("websockets.client.test-redact") is logger
+    assert len(logger.filters) == 1  # not added twice
+    with caplog.at_level(logging.DEBUG, logger.name):
+        logger.debug("> %s: %s", "Authorization", "aai-0123456789")
+        logger.debug("> %s: %s", "xi-api-key", "el-0123456789")
+    assert "0123456789" not in caplog.text
+    assert "> Authorization: ***" in caplog.text
