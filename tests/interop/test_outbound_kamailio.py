@@ -83,6 +83,14 @@ async def test_call_through_kamailio_with_407(tmp_workdir: Path, tone_wav: ToneW
 
 
 async def test_forked_call_answered_twice(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """Kamailio forks our INVITE to two auto-answering contacts of one AOR; when both answer,
+    the extra fork gets our ACK, then our BYE at once (RFC 3261 §13.2.2.4).
+
+    Whether both answer is a race the proxy decides: after the first 2xx it CANCELs the other
+    branch, and a contact that had not answered yet is cancelled (correct, but not what this
+    test is about). Such a round is accepted as correct and the call placed again, up to three
+    times, until both forks answer.
+    """
     source = tone_wav(700, 30, -9.0)
     params = "answermode=auto;audio_codecs=pcmu"
     with (
@@ -96,17 +104,25 @@ async def test_forked_call_answered_twice(tmp_workdir: Path, tone_wav: ToneWav) 
         while len(kam.registrations().get("bob", [])) < 2:
             assert time.monotonic() < deadline, kam.registrations()
             await asyncio.sleep(0.1)
-        gateway = gateway_via(kam, max_call_seconds=3.0)
-        await gateway.start()
-        try:
-            outcome = await asyncio.wait_for(gateway.place_call(kam.aor("bob")), 30)
-        finally:
-            await gateway.stop()
-        # Both forks answered (CALL_ESTABLISHED: our ACK reached each); both dialogs end
-        # with our BYE: the extra fork's at once, the call's at its 3 s limit.
-        closed = []
-        for bob in (bob1, bob2):
-            bob.wait_event("CALL_ESTABLISHED", 5)
-            closed.append(bob.wait_event("CALL_CLOSED", 8)["received_at"])
-    assert outcome.answered and 2.5 <= outcome.duration <= 5.0, outcome
-    assert abs(closed[0] - closed[1]) >= 2.0, closed  # the extra fork did not last the call
+        for _ in range(3):
+            before = [len(bob.events) for bob in (bob1, bob2)]
+            gateway = gateway_via(kam, max_call_seconds=3.0)
+            await gateway.start()
+            try:
+                outcome = await asyncio.wait_for(gateway.place_call(kam.aor("bob")), 30)
+            finally:
+                await gateway.stop()
+            assert outcome.answered and 2.5 <= outcome.duration <= 5.0, outcome
+            closed = [bob.wait_event("CALL_CLOSED", 8) for bob in (bob1, bob2)]
+            established = [
+                any(e.get("type") == "CALL_ESTABLISHED" for e in bob.events[start:])
+                for bob, start in zip((bob1, bob2), before, strict=True)
+            ]
+            assert any(established), closed
+            if all(established):
+                break
+        else:
+            pytest.fail("in three rounds the proxy never let both forks answer")
+    # Both dialogs end with our BYE: the extra fork's at once, the call's at its 3 s limit.
+    times = [event["received_at"] for event in closed]
+    assert abs(times[0] - times[1]) >= 2.0, closed  # the extra fork did not last the call
