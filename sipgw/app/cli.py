@@ -337,10 +337,15 @@ async def _serve(startup: Startup) -> int:
         dial_policy=startup.dial_policy,
         floods=startup.floods,
     )
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # the first SIGTERM/SIGINT: drain
+    now = asyncio.Event()  # the second: end at once
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (now if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     failed = await _start(gateway)
     if failed is not None:
         return failed
@@ -363,6 +368,12 @@ async def _serve(startup: Startup) -> int:
     await stop.wait()
     if callbacks is not None:
         await callbacks.stop_polling()
+    if gateway.handles and config.drain_seconds > 0:
+        log.info(
+            "draining: new calls get 503; waiting up to %gs for %d call(s) to end "
+            "(signal again to end them now)", config.drain_seconds, len(gateway.handles),
+        )  # fmt: skip
+        await gateway.drain(config.drain_seconds, now)
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     await gateway.stop()
     if callbacks is not None:

@@ -44,6 +44,8 @@ class GatewayConfig:
     """Hang up after this many seconds without RTP (not while on hold); 0 = never."""
     max_call_seconds: float = 3600.0
     """Hang up answered calls after this many seconds; 0 = no limit."""
+    drain_seconds: float = 300.0
+    """After SIGTERM, how long running calls may go on before they are hung up."""
     max_calls: int | None = None
     """Concurrent calls before INVITEs get 503; None = no limit."""
     jitter_min_ms: int = 40
@@ -79,6 +81,7 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         rtp_timeout=values["SIPGW_RTP_TIMEOUT"],
         max_call_seconds=values["SIPGW_MAX_CALL_SECONDS"],
         max_calls=values["SIPGW_MAX_CALLS"],
+        drain_seconds=values["SIPGW_DRAIN_SECONDS"],
         jitter_min_ms=values["SIPGW_JITTER_MIN_MS"],
         jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
         stats_interval=values["SIPGW_STATS_INTERVAL"],

@@ -219,6 +219,32 @@ class Gateway:
             )
         return self.config.bind, self.ua.config.sip_port
 
+    async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
+        """Refuse new calls and OPTIONS probes with 503; wait for the running calls to end.
+
+        Returns once no call is left, after ``limit`` seconds, or when ``cut_short`` is set
+        (a second SIGTERM), whichever comes first; returns how many calls are still up.
+        Registrations stay until :meth:`stop` (which also hangs up what is left).
+        """
+        if self._sip is None:
+            return 0
+
+        def start_draining(now: float) -> None:
+            self.ua.draining = True
+
+        self.sip.act(start_draining)
+        idle: asyncio.Future[None] = self.sip.when_idle()
+        interrupted: asyncio.Future[None] = asyncio.ensure_future(self._wait_set(cut_short))
+        waiters = [idle, interrupted]
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        return len(self.handles)
+
+    @staticmethod
+    async def _wait_set(event: asyncio.Event) -> None:
+        await event.wait()
+
     async def stop(self, grace: float = 5.0) -> None:
         """Hang up every call (BYE / 503) and unregister, wait for both to complete, close."""
         if self._sip is None:

@@ -151,6 +151,11 @@ GATEWAY = Section(
         Setting("SIPGW_MAX_CALL_SECONDS", "3600", "Hang up (BYE) calls that last longer than "
                 "this (every minute of an AI call costs money); 0 = no limit.", non_negative,
                 "--max-call-seconds", "S"),
+        Setting("SIPGW_DRAIN_SECONDS", "300", "On SIGTERM the gateway drains: new INVITEs "
+                "and OPTIONS probes get 503 while running calls go on for up to this many "
+                "seconds; then the rest are hung up (BYE), accounts unregister, and it exits. "
+                "A second SIGTERM (or SIGINT) ends at once; 0 = no draining.", non_negative,
+                "--drain-seconds", "S"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
