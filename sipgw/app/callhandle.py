@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.base import Agent, CallPurpose, Direction
 from agent.dialpolicy import DialPolicy, DialRefused
@@ -84,10 +84,21 @@ class CallOwner(Protocol):
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes each line with the call's log id."""
+    """Prefixes each line with the call's log id and puts ``extra`` on its record.
 
-    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
-        return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
+    ``extra`` is ``{"call": log id, "call_id": SIP Call-ID}`` (see :meth:`for_call`);
+    the JSON log format (:mod:`sipgw.app.logformat`) writes both as fields.
+    """
+
+    @classmethod
+    def for_call(cls, logger: logging.Logger, call: CallInfo) -> CallLog:
+        """The adapter for ``call``'s lines."""
+        return cls(logger, {"call": call.log_id, "call_id": call.call_id})
+
+    def process(self, msg: object, kwargs: Any) -> tuple[str, Any]:
+        extra = dict(self.extra or {})
+        kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return f"[{extra.get('call', '-')}] {msg}", kwargs
 
 
 @dataclass(eq=False)

@@ -421,7 +421,7 @@ class Gateway:
 
     def _offered(self, call: CallInfo) -> None:
         self.calls_total += 1
-        handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
+        handle = CallHandle(self, call, CallLog.for_call(log, call))
         self.handles[call.key] = handle
         account = self.account_for(call)
         handle.log.info(
