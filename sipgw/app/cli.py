@@ -39,6 +39,7 @@ from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callba
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
+from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.privacy import (
     LogRedaction,
@@ -256,11 +257,7 @@ def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
         return 2
     redaction.redactor = startup.redactor
     raise_open_file_limit()
-    logging.basicConfig(
-        level=startup.config.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(startup.config.log_level, startup.config.log_format, sys.stderr)
     try:
         import uvloop
     except ImportError:  # not on Linux: the default loop works, only slower

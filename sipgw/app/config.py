@@ -56,6 +56,12 @@ class GatewayConfig:
     """Seconds between ``stats {json}`` log lines; 0 = none."""
     log_level: str = "INFO"
     """The logging level name."""
+    log_format: str = "text"
+    """``text`` or ``json`` (:mod:`sipgw.app.logformat`)."""
+    record_dir: str = ""
+    """Where calls are recorded as WAV files; "" = not recorded (:mod:`sipgw.app.recording`)."""
+    record_retention_days: float = 30.0
+    """Recordings older than this many days are deleted; 0 = kept."""
     srtp: str = "tls-only"
     """When calls use SRTP (``SIPGW_SRTP``, :class:`sipgw.sdes.SrtpPolicy`)."""
 
@@ -86,6 +92,9 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
         stats_interval=values["SIPGW_STATS_INTERVAL"],
         log_level=values["SIPGW_LOG_LEVEL"],
+        log_format=values["SIPGW_LOG_FORMAT"],
+        record_dir=values["SIPGW_RECORD_DIR"],
+        record_retention_days=values["SIPGW_RECORD_RETENTION_DAYS"],
         srtp=values["SIPGW_SRTP"],
     )
     if config.jitter_min_ms > config.jitter_max_ms:

@@ -168,6 +168,17 @@ GATEWAY = Section(
         Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
                 "stderr); DEBUG logs every SIP message's first line.", log_level,
                 "--log-level", "LEVEL"),
+        Setting("SIPGW_LOG_FORMAT", "text", "'text' (one readable line per record) or 'json' "
+                "(one JSON object per line: time, level, logger, message, a call's Call-ID, "
+                "the exception); secrets are masked in both.", choice("text", "json"),
+                "--log-format", "FORMAT"),
+        Setting("SIPGW_RECORD_DIR", "", "Record every call as a stereo WAV (caller left, agent "
+                "right) in this directory (created 0700, files 0600); empty = no recording. "
+                "The law may require consent or an announcement: see "
+                "docs/logs-and-recordings.md.", text, "--record-dir", "DIR"),
+        Setting("SIPGW_RECORD_RETENTION_DAYS", "30", "Delete recordings older than this many "
+                "days (at start and daily); 0 = keep them.", non_negative,
+                "--record-retention-days", "DAYS"),
         Setting("SIPGW_SRTP", "tls-only", "When calls use SRTP. 'tls-only': SRTP offers "
                 "are accepted, and our offers are SRTP, on calls signalled over TLS (plain RTP "
                 "still accepted there); over UDP/TCP an RTP/SAVP offer gets 488, since its keys "
