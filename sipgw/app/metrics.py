@@ -21,17 +21,19 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agent.observer import TURN_STAGES, ErrorKind, Service
 
-__all__ = ["GatewayMetrics", "MetricsSource"]
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
 
 TURN_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 """Seconds: from the fast path (a cached first byte) to a stuck service."""
 JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 """Seconds of per-call interarrival jitter (RFC 3550 §6.4.1)."""
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format, which every Prometheus version scrapes (our names are ASCII)."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 """Seconds a ticker wake-up came after its 20 ms deadline."""
 
@@ -196,4 +198,4 @@ class GatewayMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every series, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE
