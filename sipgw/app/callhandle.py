@@ -211,6 +211,7 @@ class CallHandle:
                 endpoint.send(packets)
         else:
             session.packets_for(None)  # on hold: the agent's audio waits for the resume
+        endpoint.send_rtcp(now)
         if session._pending_digits:
             for digit in session.take_digits():
                 self.log.info("DTMF %s (RFC 4733)", digit)
