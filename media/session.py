@@ -89,6 +89,8 @@ class StreamParams:
     srtp: tuple[SrtpKeying, SrtpKeying] | None = None
     rtcp_mux: bool = False
     """RTCP shares the RTP port (RFC 5761): both offered and answered."""
+    rtcp_port: int | None = None
+    """The peer's RTCP port (``a=rtcp``, RFC 3605); None: the RTP port + 1."""
 
 
 STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"

@@ -85,7 +85,8 @@ class RtpEndpoint:
             rtp.sendto(report, session.remote)
         else:
             host, port = session.remote
-            rtcp.sendto(report, self.rtcp_remote or (host, port + 1))
+            port = session.params.rtcp_port or port + 1
+            rtcp.sendto(report, self.rtcp_remote or (host, port))
 
     def close(self) -> None:
         """Close both sockets."""
