@@ -208,12 +208,12 @@ class MediaSession:
             if is_stun(data):
                 self.stats.stun += 1
             elif len(data) >= 8 and data[0] >> 6 == 2 and is_rtcp(data):
-                self.receive_rtcp(data, now)  # a short RTCP packet (an empty RR is 8 octets)
+                self._rtcp_on_rtp_port(data, source, now)  # short: an empty RR is 8 octets
             else:
                 self.stats.invalid += 1
             return
         if is_rtcp(data):
-            self.receive_rtcp(data, now)  # rtcp-mux (RFC 5761 §4)
+            self._rtcp_on_rtp_port(data, source, now)
             return
         payload_type = data[1] & 0x7F
         is_audio = payload_type == self.params.payload_type
@@ -247,6 +247,13 @@ class MediaSession:
             if digit is not None:
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
+
+    def _rtcp_on_rtp_port(self, data: bytes, source: Address, now: float) -> None:
+        """RTCP on the RTP port (rtcp-mux, RFC 5761 §4): only from the latched source."""
+        if self.latched is not None and source != self.latched:
+            self.stats.foreign += 1
+            return
+        self.receive_rtcp(data, now)
 
     def receive_rtcp(self, data: bytes, now: float) -> None:
         """One RTCP datagram (SRTCP when the call is SRTP) from the peer."""

@@ -80,3 +80,12 @@ def test_srtcp_both_ways() -> None:
     session.receive_rtcp(build_rr(77), 8.0)  # plain RTCP on an SRTP call: dropped
     assert session.rtcp.reports_received == 1
     assert session.srtp is not None and session.srtp.stats.rtcp_unprotected == 1
+
+
+def test_rtcp_on_the_rtp_port_from_a_foreign_source_is_dropped() -> None:
+    session = MediaSession(StreamParams(remote=PEER, rtcp_mux=True), now=0.0)
+    session.receive(rtp(0), PEER, 0.0)
+    session.receive(build_rr(66), ("198.51.100.66", 9999), 0.1)
+    assert session.stats.foreign == 1 and session.rtcp.reports_received == 0
+    session.receive(build_rr(77), PEER, 0.2)
+    assert session.rtcp.reports_received == 1
