@@ -41,7 +41,7 @@ from media.reporting import RtcpReporter
 from media.rtcp import SenderInfo
 from media.rtp import RtpPacket, RtpParseError, is_rtcp
 from media.sender import RtpStreamSender
-from media.srtp import SrtpContext, SrtpKeying
+from media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
 
 __all__ = [
     "RELATCH_PACKETS",
@@ -259,6 +259,11 @@ class MediaSession:
         """One RTCP datagram (SRTCP when the call is SRTP) from the peer."""
         self.stats.rtcp += 1
         if self.srtp is not None:
+            if len(data) < SRTCP_MIN_LENGTH:
+                # Too short to be SRTCP: plain RTCP (baresip sends a plain APP "PING"),
+                # never parsed on an SRTP call, counted as invalid RTCP, not as an SRTP drop.
+                self.rtcp.invalid += 1
+                return
             plain = self.srtp.unprotect_rtcp(data)
             if plain is None:
                 return  # counted in self.srtp.stats

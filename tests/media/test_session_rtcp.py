@@ -78,8 +78,10 @@ def test_srtcp_both_ways() -> None:
     assert protected is not None
     session.receive_rtcp(protected, 8.0)
     session.receive_rtcp(build_rr(77), 8.0)  # plain RTCP on an SRTP call: dropped
-    assert session.rtcp.reports_received == 1
+    assert session.rtcp.reports_received == 1 and session.rtcp.invalid == 1
     assert session.srtp is not None and session.srtp.stats.rtcp_unprotected == 1
+    session.receive_rtcp(build_compound(build_rr(77), 77, "peer"), 9.0)  # long enough: dropped
+    assert session.srtp.stats.dropped == 1 and session.rtcp.reports_received == 1
 
 
 def test_rtcp_on_the_rtp_port_from_a_foreign_source_is_dropped() -> None:
