@@ -554,6 +554,8 @@ class Gateway:
         if self.cpus is not None:
             self.cpus.stop()
         if self.process.process is not None:
+            # the first SIGTERM drains, the second ends every call at once
+            self.process.process.send_signal(signal.SIGTERM)
             with contextlib.suppress(PeerError):  # still running after 20 s: killed
                 code = self.process.stop(signal.SIGTERM, timeout=20)
         self.process.close()

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent.base import Agent, CallPurpose, Direction
 from agent.dialpolicy import DialPolicy, DialRefused
@@ -26,6 +26,7 @@ from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.recording import CallRecorder
 from sipgw.call import CallInfo
 from sipgw.errors import SipError
 from sipgw.offeranswer import NegotiatedAudio
@@ -87,10 +88,21 @@ class CallOwner(Protocol):
 
 
 class CallLog(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes each line with the call's log id."""
+    """Prefixes each line with the call's log id and puts ``extra`` on its record.
 
-    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
-        return f"[{self.extra['call'] if self.extra else '-'}] {msg}", kwargs
+    ``extra`` is ``{"call": log id, "call_id": SIP Call-ID}`` (see :meth:`for_call`);
+    the JSON log format (:mod:`sipgw.app.logformat`) writes both as fields.
+    """
+
+    @classmethod
+    def for_call(cls, logger: logging.Logger, call: CallInfo) -> CallLog:
+        """The adapter for ``call``'s lines."""
+        return cls(logger, {"call": call.log_id, "call_id": call.call_id})
+
+    def process(self, msg: object, kwargs: Any) -> tuple[str, Any]:
+        extra = dict(self.extra or {})
+        kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return f"[{extra.get('call', '-')}] {msg}", kwargs
 
 
 @dataclass(eq=False)
@@ -115,6 +127,10 @@ class CallHandle:
     limit_timer: asyncio.TimerHandle | None = None
     purpose: CallPurpose | None = None
     """Why an outbound call was placed (a callback), for its agent."""
+    recorder: CallRecorder | None = None
+    """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
+    early_frame: bytes | None = None
+    """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
 
     # -- CallControl
 
@@ -174,6 +190,7 @@ class CallHandle:
         if frame is not None:
             endpoint.send(session.packets_for(frame))
             self.sent_ahead = True
+            self.early_frame = frame
             self.gateway.early_sends += 1
 
     async def transfer(self, target: str) -> bool:
@@ -202,21 +219,27 @@ class CallHandle:
     # -- TickParticipant
 
     def tick(self, now: float) -> None:
-        """One 20 ms step: caller frame to the agent, agent frame to RTP."""
+        """One 20 ms step: caller frame to the agent, agent frame to RTP, both to the recorder."""
         session, agent, endpoint = self.session, self.agent, self.endpoint
         if session is None or agent is None or endpoint is None:
             return
         session.poll_ingress(now)
-        agent.on_caller_frame(session.caller_frame(now))
+        caller_frame = session.caller_frame(now)
+        agent.on_caller_frame(caller_frame)
+        agent_frame = None
         if self.sent_ahead:
             self.sent_ahead = False  # this tick's packet already went out early
+            agent_frame, self.early_frame = self.early_frame, None
         elif session.params.send:
-            packets = session.packets_for(agent.next_frame())
+            agent_frame = agent.next_frame()
+            packets = session.packets_for(agent_frame)
             if packets:
                 endpoint.send(packets)
         else:
             session.packets_for(None)  # on hold: the agent's audio waits for the resume
         endpoint.send_rtcp(now)
+        if self.recorder is not None:
+            self.recorder.tick(caller_frame, agent_frame)
         if session._pending_digits:
             for digit in session.take_digits():
                 self.log.info("DTMF %s (RFC 4733)", digit)

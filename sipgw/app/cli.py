@@ -39,6 +39,7 @@ from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callba
 from sipgw.app.config import GatewayConfig, load_gateway_config
 from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
+from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
 from sipgw.app.privacy import (
     LogRedaction,
@@ -256,11 +257,7 @@ def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
         return 2
     redaction.redactor = startup.redactor
     raise_open_file_limit()
-    logging.basicConfig(
-        level=startup.config.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(startup.config.log_level, startup.config.log_format, sys.stderr)
     try:
         import uvloop
     except ImportError:  # not on Linux: the default loop works, only slower
@@ -337,10 +334,15 @@ async def _serve(startup: Startup) -> int:
         dial_policy=startup.dial_policy,
         floods=startup.floods,
     )
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # the first SIGTERM/SIGINT: drain
+    now = asyncio.Event()  # the second: end at once
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (now if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     failed = await _start(gateway)
     if failed is not None:
         return failed
@@ -363,6 +365,12 @@ async def _serve(startup: Startup) -> int:
     await stop.wait()
     if callbacks is not None:
         await callbacks.stop_polling()
+    if gateway.handles and config.drain_seconds > 0:
+        log.info(
+            "draining: new calls get 503; waiting up to %gs for %d call(s) to end "
+            "(signal again to end them now)", config.drain_seconds, len(gateway.handles),
+        )  # fmt: skip
+        await gateway.drain(config.drain_seconds, now)
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     await gateway.stop()
     if callbacks is not None:

@@ -44,6 +44,8 @@ class GatewayConfig:
     """Hang up after this many seconds without RTP (not while on hold); 0 = never."""
     max_call_seconds: float = 3600.0
     """Hang up answered calls after this many seconds; 0 = no limit."""
+    drain_seconds: float = 300.0
+    """After SIGTERM, how long running calls may go on before they are hung up."""
     max_calls: int | None = None
     """Concurrent calls before INVITEs get 503; None = no limit."""
     jitter_min_ms: int = 40
@@ -54,6 +56,12 @@ class GatewayConfig:
     """Seconds between ``stats {json}`` log lines; 0 = none."""
     log_level: str = "INFO"
     """The logging level name."""
+    log_format: str = "text"
+    """``text`` or ``json`` (:mod:`sipgw.app.logformat`)."""
+    record_dir: str = ""
+    """Where calls are recorded as WAV files; "" = not recorded (:mod:`sipgw.app.recording`)."""
+    record_retention_days: float = 30.0
+    """Recordings older than this many days are deleted; 0 = kept."""
     srtp: str = "tls-only"
     """When calls use SRTP (``SIPGW_SRTP``, :class:`sipgw.sdes.SrtpPolicy`)."""
 
@@ -79,10 +87,14 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         rtp_timeout=values["SIPGW_RTP_TIMEOUT"],
         max_call_seconds=values["SIPGW_MAX_CALL_SECONDS"],
         max_calls=values["SIPGW_MAX_CALLS"],
+        drain_seconds=values["SIPGW_DRAIN_SECONDS"],
         jitter_min_ms=values["SIPGW_JITTER_MIN_MS"],
         jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
         stats_interval=values["SIPGW_STATS_INTERVAL"],
         log_level=values["SIPGW_LOG_LEVEL"],
+        log_format=values["SIPGW_LOG_FORMAT"],
+        record_dir=values["SIPGW_RECORD_DIR"],
+        record_retention_days=values["SIPGW_RECORD_RETENTION_DAYS"],
         srtp=values["SIPGW_SRTP"],
     )
     if config.jitter_min_ms > config.jitter_max_ms:

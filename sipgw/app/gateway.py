@@ -22,9 +22,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from agent.base import Agent, AgentFactory
 from agent.dialpolicy import DialPolicy, DialRefused
+from agent.private_files import make_private_dir
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
@@ -38,6 +40,8 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.floods import FloodSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
+from sipgw.app.recording import RETENTION_CHECK_INTERVAL, CallRecorder, delete_expired
+from sipgw.app.settings import ConfigError
 from sipgw.app.stats import log_stats_forever
 from sipgw.call import CallInfo, CallKey
 from sipgw.events import (
@@ -142,6 +146,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sip: SipEndpoint | None = None
         self._stats: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
         self.calls_total = 0
         self.early_sends = 0
         self._ended_media = _MediaTotals()
@@ -167,7 +172,8 @@ class Gateway:
         """Decide who may call, bind SIP, start the ticker; returns the bound SIP address.
 
         Raises:
-            ConfigError: an ``--allow-from`` host name does not resolve.
+            ConfigError: an ``--allow-from`` host name does not resolve, or
+                ``SIPGW_RECORD_DIR`` cannot be created.
             OSError: the SIP port cannot be bound.
         """
         public = self.config.public_ip or self.config.bind
@@ -208,6 +214,7 @@ class Gateway:
             max_connections_per_source=self.limits.tcp_max_per_source,
             max_connections=self.limits.tcp_max_connections,
         )
+        await self._start_recording()
         self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()
         for account in self.registration.accounts:
@@ -219,6 +226,32 @@ class Gateway:
             )
         return self.config.bind, self.ua.config.sip_port
 
+    async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
+        """Refuse new calls and OPTIONS probes with 503; wait for the running calls to end.
+
+        Returns once no call is left, after ``limit`` seconds, or when ``cut_short`` is set
+        (a second SIGTERM), whichever comes first; returns how many calls are still up.
+        Registrations stay until :meth:`stop` (which also hangs up what is left).
+        """
+        if self._sip is None:
+            return 0
+
+        def start_draining(now: float) -> None:
+            self.ua.draining = True
+
+        self.sip.act(start_draining)
+        idle: asyncio.Future[None] = self.sip.when_idle()
+        interrupted: asyncio.Future[None] = asyncio.ensure_future(self._wait_set(cut_short))
+        waiters = [idle, interrupted]
+        await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        return len(self.handles)
+
+    @staticmethod
+    async def _wait_set(event: asyncio.Event) -> None:
+        await event.wait()
+
     async def stop(self, grace: float = 5.0) -> None:
         """Hang up every call (BYE / 503) and unregister, wait for both to complete, close."""
         if self._sip is None:
@@ -229,6 +262,8 @@ class Gateway:
             self._release(handle)
         if self._stats is not None:
             self._stats.cancel()
+        if self._retention is not None:
+            self._retention.cancel()
         await self.ticker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -421,7 +456,7 @@ class Gateway:
 
     def _offered(self, call: CallInfo) -> None:
         self.calls_total += 1
-        handle = CallHandle(self, call, CallLog(log, {"call": call.log_id}))
+        handle = CallHandle(self, call, CallLog.for_call(log, call))
         self.handles[call.key] = handle
         account = self.account_for(call)
         handle.log.info(
@@ -504,6 +539,7 @@ class Gateway:
             handle.endpoint.session = handle.session
             if params.send:  # silence now, not at the next tick (see _answer); the stream
                 handle.endpoint.send(handle.session.packets_for(None))  # runs one frame ahead
+            self._start_recorder(handle)
             self.ticker.add(handle)
             if self.config.rtp_timeout > 0:
                 handle.watch_rtp(self.config.rtp_timeout)
@@ -516,6 +552,47 @@ class Gateway:
             handle.session.update(params, asyncio.get_running_loop().time())
             handle.log.info("media updated: %s to %s:%d%s", media.direction, *params.remote, srtp)
 
+    async def _start_recording(self) -> None:
+        """With ``SIPGW_RECORD_DIR``: create it (0700), delete expired recordings, daily after.
+
+        Raises:
+            ConfigError: the directory cannot be created.
+        """
+        if not self.config.record_dir:
+            return
+        directory = Path(self.config.record_dir)
+        try:
+            make_private_dir(directory)
+        except OSError as exc:
+            raise ConfigError(f"SIPGW_RECORD_DIR: cannot create {directory}: {exc}") from None
+        days = self.config.record_retention_days
+        await asyncio.to_thread(delete_expired, directory, days)
+        log.info("recording calls to %s (kept %s)", directory,
+                 f"{days:g} days" if days > 0 else "forever")  # fmt: skip
+        if days > 0:
+            self._retention = asyncio.get_running_loop().create_task(
+                self._sweep_recordings(directory, days), name="recording retention"
+            )
+
+    async def _sweep_recordings(self, directory: Path, days: float) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_CHECK_INTERVAL)
+            try:
+                await asyncio.to_thread(delete_expired, directory, days)
+            except OSError as exc:
+                log.warning("recording retention sweep failed: %s", exc)
+
+    def _start_recorder(self, handle: CallHandle) -> None:
+        if self.config.record_dir and handle.recorder is None:
+            try:
+                handle.recorder = CallRecorder.start(
+                    Path(self.config.record_dir), handle.call.log_id
+                )
+            except OSError as exc:
+                handle.log.warning("not recording this call: %s", exc)
+            else:
+                handle.log.info("recording to %s", handle.recorder.path.name)
+
     def _release(self, handle: CallHandle) -> None:
         """Free everything the call holds (idempotent)."""
         if handle.ended:
@@ -527,6 +604,10 @@ class Gateway:
         handle.setup = None
         handle.cancel_timers()
         self.ticker.remove(handle)
+        if handle.recorder is not None:
+            handle.recorder.close()
+            handle.log.info("recorded %.1f s to %s", handle.recorder.ticks * 0.02,
+                            handle.recorder.path.name)  # fmt: skip
         if handle.session is not None:
             session, handle.session = handle.session, None
             session.on_audio = None

@@ -321,7 +321,7 @@ class OutboundCalls:
             _close(gateway, endpoint)
             return CallOutcome(uri, "failed", False, 0.0, None, str(exc))
         call = calls[0]
-        handle = CallHandle(gateway, call, CallLog(log, {"call": call.log_id}))
+        handle = CallHandle(gateway, call, CallLog.for_call(log, call))
         handle.endpoint = endpoint
         gateway.handles[call.key] = handle
         placed = _Placed(

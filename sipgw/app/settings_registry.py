@@ -151,6 +151,11 @@ GATEWAY = Section(
         Setting("SIPGW_MAX_CALL_SECONDS", "3600", "Hang up (BYE) calls that last longer than "
                 "this (every minute of an AI call costs money); 0 = no limit.", non_negative,
                 "--max-call-seconds", "S"),
+        Setting("SIPGW_DRAIN_SECONDS", "300", "On SIGTERM the gateway drains: new INVITEs "
+                "and OPTIONS probes get 503 while running calls go on for up to this many "
+                "seconds; then the rest are hung up (BYE), accounts unregister, and it exits. "
+                "A second SIGTERM (or SIGINT) ends at once; 0 = no draining.", non_negative,
+                "--drain-seconds", "S"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
@@ -163,6 +168,17 @@ GATEWAY = Section(
         Setting("SIPGW_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR (logs go to "
                 "stderr); DEBUG logs every SIP message's first line.", log_level,
                 "--log-level", "LEVEL"),
+        Setting("SIPGW_LOG_FORMAT", "text", "'text' (one readable line per record) or 'json' "
+                "(one JSON object per line: time, level, logger, message, a call's Call-ID, "
+                "the exception); secrets are masked in both.", choice("text", "json"),
+                "--log-format", "FORMAT"),
+        Setting("SIPGW_RECORD_DIR", "", "Record every call as a stereo WAV (caller left, agent "
+                "right) in this directory (created 0700, files 0600); empty = no recording. "
+                "The law may require consent or an announcement: see "
+                "docs/logs-and-recordings.md.", text, "--record-dir", "DIR"),
+        Setting("SIPGW_RECORD_RETENTION_DAYS", "30", "Delete recordings older than this many "
+                "days (at start and daily); 0 = keep them.", non_negative,
+                "--record-retention-days", "DAYS"),
         Setting("SIPGW_SRTP", "tls-only", "When calls use SRTP. 'tls-only': SRTP offers "
                 "are accepted, and our offers are SRTP, on calls signalled over TLS (plain RTP "
                 "still accepted there); over UDP/TCP an RTP/SAVP offer gets 488, since its keys "

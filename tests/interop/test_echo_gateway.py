@@ -123,8 +123,8 @@ def test_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
 def test_sigterm_ends_calls_with_bye_and_exits_cleanly(
     tmp_workdir: Path, tone_wav: ToneWav
 ) -> None:
-    with (
-        GatewayProcess(tmp_workdir) as gw,
+    with (  # no draining: the first SIGTERM ends the calls (draining: test_draining.py)
+        GatewayProcess(tmp_workdir, extra_args=["--drain-seconds", "0"]) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000)) as caller,
     ):
         caller.dial(gw.uri())

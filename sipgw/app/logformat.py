@@ -1,0 +1,68 @@
+"""How log lines are written: plain text, or one JSON object per line.
+
+``SIPGW_LOG_FORMAT=json`` makes :func:`configure_logging` install a
+:class:`JsonFormatter`: each line is an object with ``time`` (UTC, ISO 8601),
+``level``, ``logger`` and ``message``; a call's lines (logged through
+:class:`sipgw.app.callhandle.CallLog`) add ``call`` (the short log id) and
+``call_id`` (the SIP Call-ID); an exception adds ``exception`` (its
+traceback as text). Secrets are masked before any formatter runs: the CLI's
+log redaction (:mod:`sipgw.app.privacy`) redacts every record when it is
+created, message, arguments and exception text included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+__all__ = ["LOG_FORMATS", "TEXT_FORMAT", "JsonFormatter", "configure_logging"]
+
+LOG_FORMATS = ("text", "json")
+"""The ``SIPGW_LOG_FORMAT`` choices."""
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
+"""The text format's line layout."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        call = getattr(record, "call", None)
+        fields: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+        }
+        if call is not None:
+            prefix = f"[{call}] "  # CallLog's text prefix: a field here
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
+            fields["call"] = call
+            call_id = getattr(record, "call_id", None)
+            if call_id is not None:
+                fields["call_id"] = call_id
+        fields["message"] = message
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            fields["exception"] = record.exc_text
+        if record.stack_info:
+            fields["stack"] = record.stack_info
+        return json.dumps(fields, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
+    """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON."""
+    root = logging.getLogger()
+    if root.handlers:  # as logging.basicConfig: an application's own set-up wins
+        return
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(level)

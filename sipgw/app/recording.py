@@ -1,0 +1,150 @@
+"""Call recording: one stereo WAV per call, caller left, agent right.
+
+Off unless ``SIPGW_RECORD_DIR`` names a directory. :class:`CallRecorder`
+writes 8 kHz 16-bit PCM (decoded from the call's μ-law frames) as the call
+runs: both channels advance one 20 ms frame per tick of the gateway's media
+clock, and a side with no audio that tick gets silence, so the two stay
+aligned in time. Frames go to a buffered file as they come (nothing is held in
+memory); the WAV header's lengths are written when the call ends, so a file
+cut short by a crash holds its audio but says it is empty.
+
+The directory is created ``0700`` and each file ``0600`` (:mod:`agent.private_files`),
+named ``YYYYmmdd-HHMMSS-<call log id>.wav`` (UTC). :func:`delete_expired`
+removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``; the gateway
+runs it at start and daily.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.private_files import FILE_MODE, make_private_dir
+from media import g711
+
+__all__ = [
+    "FRAME_SAMPLES",
+    "RETENTION_CHECK_INTERVAL",
+    "SAMPLE_RATE",
+    "CallRecorder",
+    "delete_expired",
+    "recording_name",
+]
+
+log = logging.getLogger("sipgw.recording")
+
+SAMPLE_RATE = 8000
+FRAME_SAMPLES = 160
+"""Samples per channel per 20 ms tick."""
+RETENTION_CHECK_INTERVAL = 86400.0
+"""Seconds between two retention sweeps while the gateway runs."""
+
+_SILENCE = bytes(2 * FRAME_SAMPLES)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def recording_name(log_id: str, when: datetime) -> str:
+    """The file name of a call's recording: UTC start time, then the call's log id."""
+    return f"{when.astimezone(UTC):%Y%m%d-%H%M%S}-{_UNSAFE.sub('_', log_id)}.wav"
+
+
+def _linear(frame: bytes | None) -> bytes:
+    """One tick of one channel: the μ-law ``frame`` decoded, or silence, 160 samples."""
+    if not frame:
+        return _SILENCE
+    pcm = g711.ulaw_to_linear(frame[:FRAME_SAMPLES])
+    return pcm + _SILENCE[len(pcm) :]
+
+
+class CallRecorder:
+    """Writes one call's stereo WAV, a tick at a time."""
+
+    def __init__(self, path: Path) -> None:
+        """Create ``path`` (``0600``, must not exist) and write the WAV header.
+
+        Raises:
+            OSError: the file cannot be created.
+        """
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        self._file = os.fdopen(fd, "wb")
+        self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
+        self._wav.setnchannels(2)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(SAMPLE_RATE)
+        self.ticks = 0
+        self.closed = False
+
+    @classmethod
+    def start(cls, directory: Path, log_id: str, when: datetime | None = None) -> CallRecorder:
+        """A recorder for the call ``log_id`` in ``directory`` (created ``0700`` if missing).
+
+        Raises:
+            OSError: the directory or file cannot be created.
+        """
+        make_private_dir(directory)
+        name = recording_name(log_id, when or datetime.now(UTC))
+        path = directory / name
+        serial = 1
+        while path.exists():  # two calls with one log id in one second
+            serial += 1
+            path = directory / f"{name[:-4]}-{serial}.wav"
+        return cls(path)
+
+    def tick(self, caller: bytes | None, agent: bytes | None) -> None:
+        """Append one 20 ms tick: the caller's μ-law frame left, the agent's right (None = silence).
+
+        A write error stops the recording (logged once); the call goes on.
+        """
+        if self.closed:
+            return
+        left, right = _linear(caller), _linear(agent)
+        out = bytearray(4 * FRAME_SAMPLES)
+        out[0::4], out[1::4] = left[0::2], left[1::2]
+        out[2::4], out[3::4] = right[0::2], right[1::2]
+        try:
+            self._wav.writeframesraw(out)
+        except OSError as exc:
+            log.warning("recording %s stopped: %s", self.path.name, exc)
+            self.close()
+            return
+        self.ticks += 1
+
+    def close(self) -> None:
+        """Write the header's lengths and close the file (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._wav.close()
+        except OSError as exc:
+            log.warning("recording %s not finished: %s", self.path.name, exc)
+        finally:
+            self._file.close()
+
+
+def delete_expired(directory: Path, days: float, now: float | None = None) -> list[Path]:
+    """Delete the ``.wav`` files in ``directory`` last written more than ``days`` ago.
+
+    ``days`` 0 keeps everything. Returns what was deleted; other files, and
+    files that vanish meanwhile, are left alone.
+    """
+    if days <= 0 or not directory.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - days * 86400.0
+    deleted: list[Path] = []
+    for path in sorted(directory.glob("*.wav")):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted.append(path)
+        except FileNotFoundError:
+            continue
+    if deleted:
+        log.info("deleted %d recording(s) older than %g days", len(deleted), days)
+    return deleted
