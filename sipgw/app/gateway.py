@@ -628,8 +628,6 @@ class Gateway:
         handle.setup = None
         handle.cancel_timers()
         self.ticker.remove(handle)
-        jitter = handle.session.jitter.stats.jitter if handle.session is not None else None
-        self.metrics.call_ended(handle.direction, handle.end_reason, jitter)
         if handle.recorder is not None:
             handle.recorder.close()
             handle.log.info("recorded %.1f s to %s", handle.recorder.ticks * 0.02,
@@ -649,6 +647,7 @@ class Gateway:
             handle.log.info("media quality: %s", quality.summary())
             if handle.agent is not None:
                 handle.agent.on_quality(quality)
+        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None

@@ -25,6 +25,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from agent.observer import TURN_STAGES, ErrorKind, Service
+from media.quality import CallQuality
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
 
@@ -34,6 +35,12 @@ JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 """Seconds of per-call interarrival jitter (RFC 3550 §6.4.1)."""
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format, which every Prometheus version scrapes (our names are ASCII)."""
+LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+"""Share of the peer's RTP packets lost in a call."""
+MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4)
+"""Estimated MOS (ITU-T G.107 simplified, :mod:`media.quality`); G.711 tops out near 4.4."""
+RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+"""Seconds of RTCP round-trip time (RFC 3550 §6.4.1)."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 """Seconds a ticker wake-up came after its 20 ms deadline."""
 
@@ -171,8 +178,26 @@ class GatewayMetrics:
         )
         self.call_jitter = Histogram(
             "sipgw_call_jitter_seconds",
-            "Each ended call's RTP interarrival jitter as its jitter buffer estimated it.",
+            "Each ended call's interarrival jitter of the RTP we received (RFC 3550 A.8).",
             buckets=JITTER_BUCKETS,
+            registry=registry,
+        )
+        self.call_loss = Histogram(
+            "sipgw_call_loss_ratio",
+            "Each ended call's share of the peer's RTP packets lost.",
+            buckets=LOSS_BUCKETS,
+            registry=registry,
+        )
+        self.call_mos = Histogram(
+            "sipgw_call_mos",
+            "Each ended call's estimated MOS (E-model, ITU-T G.107 simplified).",
+            buckets=MOS_BUCKETS,
+            registry=registry,
+        )
+        self.call_rtt = Histogram(
+            "sipgw_call_rtt_seconds",
+            "Each ended call's RTCP round-trip time, when the peer sent reports.",
+            buckets=RTT_BUCKETS,
             registry=registry,
         )
         self.tick_lateness = Histogram(
@@ -185,12 +210,17 @@ class GatewayMetrics:
         self.agent_observer = _AgentMetrics(self)
         """Set as each agent's :attr:`agent.base.Agent.observer`."""
 
-    def call_ended(self, direction: str, outcome: str, jitter: float | None) -> None:
-        """A call ended: ``outcome`` is its end reason's value; ``jitter`` in seconds
-        if it had media."""
+    def call_ended(self, direction: str, outcome: str, quality: CallQuality | None) -> None:
+        """A call ended: ``outcome`` is its end reason's value; ``quality`` its media
+        figures if it had media."""
         self.calls.labels(direction=direction, outcome=outcome or "unknown").inc()
-        if jitter is not None:
-            self.call_jitter.observe(jitter)
+        if quality is None:
+            return
+        self.call_jitter.observe(quality.jitter_ms / 1000)
+        self.call_loss.observe(max(0.0, quality.loss_percent) / 100)
+        self.call_mos.observe(quality.mos)
+        if quality.rtt_ms is not None:
+            self.call_rtt.observe(quality.rtt_ms / 1000)
 
     def observe_tick_lateness(self, seconds: float) -> None:
         """One ticker wake-up's delay (the ticker's ``on_lateness``)."""

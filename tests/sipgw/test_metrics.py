@@ -7,11 +7,21 @@ from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from media.quality import CallQuality
 from sipgw.app.gateway import Gateway
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
+
+
+def _quality(
+    jitter_ms: float, loss_percent: float, mos: float, rtt_ms: float | None
+) -> CallQuality:
+    return CallQuality(packets_expected=1000, packets_lost=int(loss_percent * 10),
+                       loss_percent=loss_percent, jitter_ms=jitter_ms, peer_loss_percent=None,
+                       peer_jitter_ms=None, rtt_ms=rtt_ms, reports_sent=5, reports_received=4,
+                       mos=mos)  # fmt: skip
 
 
 class _Source:
@@ -58,8 +68,8 @@ def test_scrape_time_counters_and_registration_state() -> None:
 
 def test_events_feed_counters_and_histograms() -> None:
     metrics = GatewayMetrics(_Source())
-    metrics.call_ended("inbound", "remote-bye", 0.004)
-    metrics.call_ended("inbound", "remote-bye", 0.030)
+    metrics.call_ended("inbound", "remote-bye", _quality(4.0, 0.0, 4.4, 40.0))
+    metrics.call_ended("inbound", "remote-bye", _quality(30.0, 3.0, 3.6, None))
     metrics.call_ended("outbound", "busy", None)
     observer = metrics.agent_observer
     observer.turn_measured({"stt_end_of_turn": 0.2, "llm_first_token": 0.4,
@@ -78,6 +88,12 @@ def test_events_feed_counters_and_histograms() -> None:
     jitter = "sipgw_call_jitter_seconds"
     assert sample_value(text, f"{jitter}_count") == 2
     assert sample_value(text, f"{jitter}_bucket", le="0.005") == 1
+    assert sample_value(text, "sipgw_call_loss_ratio_bucket", le="0.0") == 1
+    assert sample_value(text, "sipgw_call_loss_ratio_sum") == 0.03
+    assert sample_value(text, "sipgw_call_mos_bucket", le="3.8") == 1
+    assert sample_value(text, "sipgw_call_mos_count") == 2
+    assert sample_value(text, "sipgw_call_rtt_seconds_count") == 1  # one call had reports
+    assert sample_value(text, "sipgw_call_rtt_seconds_sum") == 0.04
     stage = "sipgw_turn_stage_seconds"
     assert sample_value(text, f"{stage}_count", stage="llm_first_token") == 2
     assert sample_value(text, f"{stage}_sum", stage="llm_first_token") == 1.3
@@ -104,7 +120,7 @@ def test_each_gateway_has_its_own_registry() -> None:
 def test_no_series_is_labelled_per_call() -> None:
     metrics = GatewayMetrics(_Source())
     for reason in ("remote-bye", "local-bye", "cancelled"):
-        metrics.call_ended("inbound", reason, 0.01)
+        metrics.call_ended("inbound", reason, _quality(10.0, 1.0, 4.0, 50.0))
     allowed = {"direction", "outcome", "stage", "service", "kind", "aor", "le"}
     for family in text_string_to_metric_families(metrics.render()[0].decode()):
         for sample in family.samples:
@@ -129,5 +145,6 @@ async def test_an_echo_call_shows_in_the_metrics() -> None:
     assert sample_value(text, "sipgw_calls_offered_total") == 1
     assert (sample_value(text, "sipgw_rtp_packets_received_total") or 0) >= 15
     assert sample_value(text, "sipgw_call_jitter_seconds_count") == 1
+    assert sample_value(text, "sipgw_call_mos_count") == 1
     assert (sample_value(text, "sipgw_tick_lateness_seconds_count") or 0) > 10
     assert (sample_value(text, "sipgw_ticks_total") or 0) > 10
