@@ -18,6 +18,7 @@ from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import (
     ACCESS,
+    ADMIN,
     AGENT,
     ECHO,
     FLOODS,
@@ -151,6 +152,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *ACCESS.settings,
         *FLOODS.settings,
         *PRIVACY.settings,
+        *ADMIN.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]
