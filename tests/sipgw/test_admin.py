@@ -12,11 +12,17 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.base import CallControl
+from agent.echo import EchoAgent
+from agent.record import CallRecord
+from sipgw.addressing import Flow
+from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings, load_admin_settings
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import resolve_settings
+from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.ports import free_port
@@ -140,6 +146,49 @@ async def test_ready_is_503_while_draining_health_stays_200() -> None:
         assert ready.status_code == 503 and ready.json()["reason"] == "draining"
         assert (await client.get("/api/health", headers=AUTH)).status_code == 200
         await drained
+
+
+async def test_ready_is_503_until_an_account_is_registered() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        gateway.registration = RegistrationSettings(
+            accounts=(Account("pbx", "sip:1001@pbx.example.com"),)
+        )
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 503 and ready.json()["reason"] == "no account registered"
+        registrar = Flow("UDP", ("192.0.2.1", 5060))
+        aor = "sip:1001@pbx.example.com"
+        gateway._on_event(RegistrationChanged(aor, RegistrationState.FAILED, registrar))
+        assert (await client.get("/api/ready", headers=AUTH)).status_code == 503
+        gateway._on_event(RegistrationChanged(aor, RegistrationState.REGISTERED, registrar, 600))
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 200
+        assert ready.json()["registrations"] == {aor: RegistrationState.REGISTERED.value}
+
+
+class RecordingEchoAgent(EchoAgent):
+    """The echo agent keeping a call record, as the assistant does (agent.record)."""
+
+    def __init__(self, call: CallControl) -> None:
+        super().__init__(call, delay_ms=200)
+        self.record = CallRecord(None, call.call_id)
+        self.record.write({"type": "call", "caller": call.caller})
+        self.record.write({"type": "user", "text": "hello there"})
+        self.record.write({"type": "assistant", "text": "hi, how can I help?"})
+
+
+async def test_a_call_shows_the_transcript_its_agent_recorded() -> None:
+    async with (
+        running_gateway(RecordingEchoAgent) as (gateway, new_phone),
+        admin_for(gateway) as client,
+    ):
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        await until(lambda: any(h.agent is not None for h in gateway.handles.values()))
+        detail = (await client.get(f"/api/calls/{phone.call_id}", headers=AUTH)).json()
+        assert detail["agent"] == "recordingecho"
+        turns = [(line["type"], line["text"]) for line in detail["transcript"]]
+        assert turns == [("user", "hello there"), ("assistant", "hi, how can I help?")]
+        await phone.hang_up()
 
 
 async def test_health_is_503_once_the_gateway_stopped() -> None:
