@@ -82,6 +82,7 @@ from agent.turns import (
     TurnAction,
     TurnTaker,
 )
+from media.quality import CallQuality
 
 __all__ = ["AssistantAgent", "AssistantResources"]
 
@@ -347,6 +348,10 @@ class AssistantAgent(Agent):
                 return await future
         except TimeoutError:
             return None
+
+    def on_quality(self, quality: CallQuality) -> None:
+        """Keep the call's media quality figures in the record (before the ``end`` line)."""
+        self.record.write({"type": "quality", **quality.record()})
 
     async def close(self, reason: str = "") -> None:
         """The call ended: stop everything, close the sockets, finish the record."""

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from media.quality import CallQuality
+
 __all__ = ["FRAME_BYTES", "Agent", "AgentFactory", "CallControl", "CallPurpose", "Direction"]
 
 Direction = Literal["inbound", "outbound"]
@@ -150,6 +152,9 @@ class Agent(ABC):
         ``status`` and ``reason`` are the target's final answer, e.g. 486 Busy Here;
         the caller is still on this call.
         """
+
+    def on_quality(self, quality: CallQuality) -> None:  # noqa: B027 - optional hook
+        """The call's media quality figures (loss, jitter, RTT, MOS), once, as the call ends."""
 
     async def close(self, reason: str = "") -> None:  # noqa: B027 - optional hook
         """The call ended (``reason``: e.g. ``remote-bye``): release what :meth:`prepare` opened."""

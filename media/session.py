@@ -19,6 +19,11 @@ that fails (tampered, replayed, from someone without the key) is counted in
 :attr:`MediaSession.srtp` and dropped, and can never latch a source; every
 packet sent is protected. A re-negotiation rekeys only the direction whose key
 changed (:meth:`media.srtp.SrtpContext.rekey`).
+
+RTCP (RFC 3550 §6): :attr:`MediaSession.rtcp` (media/reporting.py) follows
+the accepted RTP, parses the peer's reports from the RTCP port or, with
+``rtcp-mux`` (RFC 5761), from the RTP port, and :meth:`MediaSession.rtcp_report`
+gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 """
 
 from __future__ import annotations
@@ -31,9 +36,12 @@ from media import g711
 from media.dtmf import DtmfReceiver
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from media.quality import CallQuality
+from media.reporting import RtcpReporter
+from media.rtcp import SenderInfo
 from media.rtp import RtpPacket, RtpParseError, is_rtcp
 from media.sender import RtpStreamSender
-from media.srtp import SrtpContext, SrtpKeying
+from media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
 
 __all__ = [
     "RELATCH_PACKETS",
@@ -79,6 +87,10 @@ class StreamParams:
     send: bool = True
     receive: bool = True
     srtp: tuple[SrtpKeying, SrtpKeying] | None = None
+    rtcp_mux: bool = False
+    """RTCP shares the RTP port (RFC 5761): both offered and answered."""
+    rtcp_port: int | None = None
+    """The peer's RTCP port (``a=rtcp``, RFC 3605); None: the RTP port + 1."""
 
 
 STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
@@ -99,7 +111,7 @@ class MediaStats:
     foreign: int = 0
     unknown_payload: int = 0
     rtcp: int = 0
-    """RTCP (RFC 5761 §4: second octet 192-223) arriving on the RTP port: counted, dropped."""
+    """RTCP datagrams received, on either port (RFC 5761 §4: second octet 192-223)."""
     stun: int = 0
     """STUN-looking datagrams (RFC 5389 §6 magic cookie): counted, dropped (no ICE here)."""
     relatches: int = 0
@@ -133,6 +145,7 @@ class MediaSession:
         "latched",
         "params",
         "remote",
+        "rtcp",
         "sender",
         "srtp",
         "stats",
@@ -182,6 +195,9 @@ class MediaSession:
         """The call's SRTP, with its counters of dropped packets; None for plain RTP."""
         if params.srtp is not None:
             self.srtp = SrtpContext(*params.srtp)
+        cname = f"{(rng or random).getrandbits(64):016x}@sipgw"  # per call, RFC 7022
+        self.rtcp = RtcpReporter(cname, now, rng=rng)
+        """The call's RTCP: reception statistics, the peer's reports, our next report."""
 
     # ------------------------------------------------------------------ inbound
 
@@ -192,12 +208,12 @@ class MediaSession:
             if is_stun(data):
                 self.stats.stun += 1
             elif len(data) >= 8 and data[0] >> 6 == 2 and is_rtcp(data):
-                self.stats.rtcp += 1  # a short RTCP packet (an empty RR is 8 octets)
+                self._rtcp_on_rtp_port(data, source, now)  # short: an empty RR is 8 octets
             else:
                 self.stats.invalid += 1
             return
         if is_rtcp(data):
-            self.stats.rtcp += 1
+            self._rtcp_on_rtp_port(data, source, now)
             return
         payload_type = data[1] & 0x7F
         is_audio = payload_type == self.params.payload_type
@@ -218,6 +234,9 @@ class MediaSession:
             self.stats.foreign += 1
             return
         self.last_received = now
+        self.rtcp.reception.packet(
+            packet.ssrc, packet.sequence_number, packet.timestamp, now, jitter=is_audio
+        )
         if is_audio:
             self.jitter.push(packet, now)
             if self.on_audio is not None:
@@ -228,6 +247,45 @@ class MediaSession:
             if digit is not None:
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
+
+    def _rtcp_on_rtp_port(self, data: bytes, source: Address, now: float) -> None:
+        """RTCP on the RTP port (rtcp-mux, RFC 5761 §4): only from the latched source."""
+        if self.latched is not None and source != self.latched:
+            self.stats.foreign += 1
+            return
+        self.receive_rtcp(data, now)
+
+    def receive_rtcp(self, data: bytes, now: float) -> None:
+        """One RTCP datagram (SRTCP when the call is SRTP) from the peer."""
+        self.stats.rtcp += 1
+        if self.srtp is not None:
+            if len(data) < SRTCP_MIN_LENGTH:
+                # Too short to be SRTCP: plain RTCP (baresip sends a plain APP "PING"),
+                # never parsed on an SRTP call, counted as invalid RTCP, not as an SRTP drop.
+                self.rtcp.invalid += 1
+                return
+            plain = self.srtp.unprotect_rtcp(data)
+            if plain is None:
+                return  # counted in self.srtp.stats
+            data = plain
+        self.rtcp.receive(data, self.sender.ssrc, now)
+
+    def rtcp_report(self, now: float) -> bytes | None:
+        """Our compound SR/RR when one is due (RFC 3550 §6.2), protected with SRTP; else None."""
+        rtcp = self.rtcp
+        if not rtcp.due(now):
+            return None
+        sender = self.sender
+        info = SenderInfo(0, sender.timestamp, sender.packets_sent, sender.octets_sent)
+        report = rtcp.report(sender.ssrc, info if self.params.send else None, now)
+        if self.srtp is not None:
+            return self.srtp.protect_rtcp(report)
+        return report
+
+    def quality(self) -> CallQuality:
+        """The call's loss, jitter, round-trip time and estimated MOS so far."""
+        ptime = self.params.ptime_ms / 1000.0
+        return self.rtcp.quality(self.jitter.stats.target_delay, ptime)
 
     def _accept_source(self, source: Address, packet: RtpPacket, now: float) -> bool:
         """Latch the first source; let another take over only as the module says."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import pylibsrtp
 
-__all__ = ["KEY_LENGTH", "SUITES", "SrtpContext", "SrtpKeying", "SrtpStats"]
+__all__ = ["KEY_LENGTH", "SRTCP_MIN_LENGTH", "SUITES", "SrtpContext", "SrtpKeying", "SrtpStats"]
 
 KEY_LENGTH = 30
 """Bytes of master key (16) plus master salt (14) for both suites."""
@@ -41,6 +41,8 @@ _PROFILES: dict[str, tuple[int, int]] = {
 }
 _SRTCP_TAG = 10
 _SRTCP_INDEX = 4
+SRTCP_MIN_LENGTH = 8 + _SRTCP_INDEX + _SRTCP_TAG
+"""The shortest SRTCP packet (RFC 3711 §3.4): RTCP header and SSRC, E+index, tag."""
 
 SUITES: tuple[str, ...] = tuple(_PROFILES)
 """The crypto suites we support, in our order of preference."""

@@ -1,4 +1,4 @@
-"""UDP sockets for one call's RTP (and a sink for its RTCP)."""
+"""UDP sockets for one call's RTP and RTCP (RTP port + 1, or the RTP port with rtcp-mux)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import errno
 import functools
 import socket
+import time
 
 from media.ports import PortAllocator
 from media.session import MediaSession
@@ -26,14 +27,25 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         self.endpoint.icmp_errors += 1  # e.g. the peer's port closed: keep going
 
 
-class _RtcpSink(asyncio.DatagramProtocol):
-    """Receives the peer's RTCP so it neither bounces nor lands in another call."""
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    """The RTCP port: the peer's reports go to the session (and never to another call)."""
 
     def __init__(self, endpoint: RtpEndpoint) -> None:
         self.endpoint = endpoint
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.endpoint.rtcp_packets += 1
+        endpoint = self.endpoint
+        endpoint.rtcp_packets += 1
+        session = endpoint.session
+        if session is None:
+            return
+        if session.latched is not None and addr[0] != session.latched[0]:
+            return  # only the latched RTP source's host may report on this call
+        endpoint.rtcp_remote = addr[:2]  # symmetric RTCP, as for RTP (RFC 4961)
+        session.receive_rtcp(data, endpoint.loop.time())
+
+    def error_received(self, exc: Exception) -> None:
+        self.endpoint.icmp_errors += 1
 
 
 class RtpEndpoint:
@@ -47,6 +59,9 @@ class RtpEndpoint:
         self.rtcp: asyncio.DatagramTransport | None = None
         self.icmp_errors = 0
         self.rtcp_packets = 0
+        self.rtcp_remote: tuple[str, int] | None = None
+        """Where the peer's RTCP comes from; our reports go there once known."""
+        self._wall_offset = time.time() - loop.time()
 
     def send(self, packets: list[bytes]) -> None:
         """Send packets to the session's current remote address."""
@@ -56,6 +71,22 @@ class RtpEndpoint:
         remote = session.remote
         for packet in packets:
             rtp.sendto(packet, remote)
+
+    def send_rtcp(self, now: float) -> None:
+        """Send our RTCP report when one is due: on the RTP port with rtcp-mux, else port + 1."""
+        rtp, rtcp, session = self.rtp, self.rtcp, self.session
+        if rtp is None or rtcp is None or session is None:
+            return
+        session.rtcp.wall_offset = self._wall_offset
+        report = session.rtcp_report(now)
+        if report is None:
+            return
+        if session.params.rtcp_mux:
+            rtp.sendto(report, session.remote)
+        else:
+            host, port = session.remote
+            port = session.params.rtcp_port or port + 1
+            rtcp.sendto(report, self.rtcp_remote or (host, port))
 
     def close(self) -> None:
         """Close both sockets."""
@@ -109,7 +140,7 @@ async def open_rtp_endpoint(
             functools.partial(_RtpProtocol, endpoint), sock=rtp
         )
         endpoint.rtcp, _ = await loop.create_datagram_endpoint(
-            functools.partial(_RtcpSink, endpoint), sock=rtcp
+            functools.partial(_RtcpProtocol, endpoint), sock=rtcp
         )
         return endpoint
     return None

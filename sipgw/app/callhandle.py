@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from agent.base import Agent, CallPurpose, Direction
 from agent.dialpolicy import DialPolicy, DialRefused
 from media.aio.rtp_endpoint import RtpEndpoint
+from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
 from sipgw.aio.endpoint import SipEndpoint
@@ -60,6 +61,8 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
         send=media.sends,
         receive=media.receives,
         srtp=srtp,
+        rtcp_mux=media.rtcp_mux,
+        rtcp_port=media.remote_rtcp_port,
     )
 
 
@@ -112,6 +115,8 @@ class CallHandle:
     started: float = field(default_factory=time.monotonic)
     endpoint: RtpEndpoint | None = None
     session: MediaSession | None = None
+    quality: CallQuality | None = None
+    """The media quality figures, set as the call ends (media/quality.py)."""
     agent: Agent | None = None
     setup: asyncio.Task[None] | None = None
     ended: bool = False
@@ -232,6 +237,7 @@ class CallHandle:
                 endpoint.send(packets)
         else:
             session.packets_for(None)  # on hold: the agent's audio waits for the resume
+        endpoint.send_rtcp(now)
         if self.recorder is not None:
             self.recorder.tick(caller_frame, agent_frame)
         if session._pending_digits:

@@ -534,6 +534,7 @@ class Gateway:
     def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None:
         params = stream_params(media)
         srtp = f", SRTP {media.srtp.suite}" if media.srtp is not None else ""
+        srtp += ", rtcp-mux" if media.rtcp_mux else ""
         if handle.session is None:
             if handle.endpoint is None or handle.ended:
                 return
@@ -624,6 +625,11 @@ class Gateway:
                 session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
                 _srtp_summary(session),
             )  # fmt: skip
+            quality = session.quality()
+            handle.quality = quality
+            handle.log.info("media quality: %s", quality.summary())
+            if handle.agent is not None:
+                handle.agent.on_quality(quality)
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None

@@ -1,0 +1,62 @@
+"""RTCP with a real baresip: it parses our reports and we parse its (RFC 3550 §6.4)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+
+pytestmark = pytest.mark.timeout(90)
+
+CALL_SECONDS = 16.0  # reports every 2.5-7.5 s from each side: at least two of ours, one SR back
+
+
+@pytest.mark.parametrize(
+    ("mux", "srtp"),
+    [(False, False), (True, False), (False, True)],
+    ids=["rtcp-port", "rtcp-mux", "srtcp"],
+)
+def test_reports_exchanged_with_baresip(
+    tmp_workdir: Path, tone_wav: Callable[..., Path], mux: bool, srtp: bool
+) -> None:
+    env = {"SIPGW_SRTP": "allow-insecure"} if srtp else {}
+    with (
+        GatewayProcess(tmp_workdir, extra_env=env) as gw,
+        Baresip(
+            tmp_workdir, "a", user="a", source_wav=tone_wav(1000, 40, -9.0),
+            modules=["rtcpsummary.so"], mediaenc="srtp-mand" if srtp else None,
+            extra_config={"rtcp_mux": "yes" if mux else "no"},
+        ) as caller,
+    ):  # fmt: skip
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(CALL_SECONDS)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        line = gw.wait_log(r"media quality: .*", 5).group(0)
+        peer_log = caller.log_text()
+        media_line = gw.wait_log(r"media: PCMU.*", 1).group(0)
+    assert ("rtcp-mux" in media_line) is mux and ("SRTP" in media_line) is srtp, media_line
+    figures = re.search(
+        r"loss (\S+)% \((-?\d+)/(\d+)\), jitter (\S+) ms, peer loss (\S+)% jitter (\S+) ms, "
+        r"rtt (\d+) ms, rtcp (\d+) out/(\d+) in, MOS (\S+)",
+        line,
+    )
+    assert figures is not None, line
+    assert float(figures[1]) == 0.0 and int(figures[3]) > 500, line  # we lost nothing
+    assert float(figures[5]) == 0.0, line  # baresip lost nothing of ours (its report block)
+    assert 0 <= int(figures[7]) < 50, line  # loopback: a few ms at most
+    assert int(figures[8]) >= 2 and int(figures[9]) >= 1, line
+    assert float(figures[10]) > 4.0, line
+    # baresip's call summary: "pkt.report" is what the RTCP reports said, our RR about its
+    # stream (transmit) and our SR's packet count (receive); rtcpsummary prints the same.
+    reported = re.search(r"pkt\.report:\s+(\d+)\s+(\d+)", peer_log)
+    assert reported is not None and int(reported[1]) > 0 and int(reported[2]) > 0, peer_log[-3000:]
+    summary = re.search(r"^EX=BareSip;.*PL=(\d+),(\d+);", peer_log, re.MULTILINE)
+    assert summary is not None and summary[1] == summary[2] == "0", peer_log[-3000:]
