@@ -122,6 +122,7 @@ async def test_calls_lists_the_live_call_shows_it_and_hangs_it_up() -> None:
         detail = (await client.get(f"/api/calls/{call['id']}", headers=AUTH)).json()
         assert detail["call_id"] == phone.call_id and detail["media"]["codec"] == "PCMU"
         assert detail["transcript"] is None  # the echo agent keeps no record
+        assert 1 <= detail["quality"]["mos"] <= 5 and detail["rtp"]["packets_out"] > 0
         by_call_id = await client.get(f"/api/calls/{phone.call_id}", headers=AUTH)
         assert by_call_id.json()["id"] == call["id"]
 

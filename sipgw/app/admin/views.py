@@ -37,7 +37,8 @@ def call_summary(handle: CallHandle) -> dict[str, Any]:
 
 
 def call_detail(handle: CallHandle) -> dict[str, Any]:
-    """:func:`call_summary` plus the media in use and the transcript so far.
+    """:func:`call_summary` plus the media in use, RTP counters and quality (loss, jitter,
+    round-trip time, estimated MOS; media.quality) so far, and the transcript so far.
 
     ``transcript`` is None when the agent keeps no call record (the echo agent),
     else the record's turn lines (:data:`TRANSCRIPT_TYPES`) in order.
@@ -64,6 +65,7 @@ def call_detail(handle: CallHandle) -> dict[str, Any]:
             "late": jitter.late,
             "jitter_ms": round(jitter.jitter * 1000, 1),
         }
+        detail["quality"] = session.quality().record()
     record = getattr(handle.agent, "record", None)
     detail["transcript"] = (
         [line for line in record.lines if line.get("type") in TRANSCRIPT_TYPES]
