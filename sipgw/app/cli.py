@@ -33,6 +33,7 @@ from agent.dialpolicy import DialPolicy
 from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
+from sipgw.app.admin.settings import AdminSettings, load_admin_settings
 from sipgw.app.agents import AGENTS, make_agent_factory
 from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
@@ -52,6 +53,7 @@ from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
+    from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
 
 __all__ = ["CALL_EXIT", "Startup", "build_parser", "load_env_file", "main", "prepare"]
@@ -154,6 +156,8 @@ class Startup:
     """Rate limits and the scanner filter."""
     redactor: Redactor = dataclasses.field(default_factory=Redactor)
     """What every log line is redacted with (secrets, card numbers, patterns)."""
+    admin: AdminSettings = AdminSettings()
+    """The admin HTTP server (``ADMIN``; off unless a port is set)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -201,6 +205,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_dial_policy(values),
         load_flood_config(values),
         redactor,
+        load_admin_settings(values),
     )
 
 
@@ -290,6 +295,27 @@ async def _start(gateway: Gateway) -> int | None:
     return None
 
 
+async def _start_admin(gateway: Gateway, settings: AdminSettings) -> AdminServer | int | None:
+    """Start the admin server when configured; on failure print why and return the exit status."""
+    if not settings.enabled:
+        return None
+    from sipgw.app.admin.server import AdminServer
+
+    admin = AdminServer(gateway, settings)
+    try:
+        await admin.start()
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{settings.bind}:{settings.port}"
+        print(f"sipgw: error: admin server cannot listen on {where}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"admin listening on {admin.url}", flush=True)
+    return admin
+
+
 async def _call(startup: Startup, target: str) -> int:
     from sipgw.app.gateway import Gateway
 
@@ -359,6 +385,10 @@ async def _serve(startup: Startup) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
+    admin = await _start_admin(gateway, startup.admin)
+    if isinstance(admin, int):
+        await gateway.stop()
+        return admin
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
@@ -372,6 +402,8 @@ async def _serve(startup: Startup) -> int:
         )  # fmt: skip
         await gateway.drain(config.drain_seconds, now)
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
+    if admin is not None:
+        await admin.stop()
     await gateway.stop()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome

@@ -146,6 +146,7 @@ class Gateway:
         self.handles: dict[CallKey, CallHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sip: SipEndpoint | None = None
+        self._closed = False
         self._stats: asyncio.Task[None] | None = None
         self._retention: asyncio.Task[None] | None = None
         self.calls_total = 0
@@ -166,6 +167,11 @@ class Gateway:
         """The SIP endpoint (after :meth:`start`)."""
         assert self._sip is not None, "gateway not started"
         return self._sip
+
+    @property
+    def running(self) -> bool:
+        """Whether the SIP endpoint runs (between :meth:`start` and the end of :meth:`stop`)."""
+        return self._sip is not None and not self._closed
 
     @property
     def ua(self) -> UserAgent:
@@ -272,6 +278,7 @@ class Gateway:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
         self.sip.close()
+        self._closed = True
 
     async def place_call(
         self,

@@ -42,6 +42,7 @@ from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
 __all__ = [
     "ACCESS",
+    "ADMIN",
     "AGENT",
     "AGENT_NAMES",
     "ASSISTANT",
@@ -532,6 +533,29 @@ DIAL = Section(
     ),
 )  # fmt: skip
 
+
+def _optional_port(value: str) -> int:
+    """A TCP port, or 0 / "" for off."""
+    return port(value) if value.strip() else 0
+
+
+ADMIN = Section(
+    "admin",
+    "Admin server",
+    "The admin HTTP server of `sipgw serve` (JSON API under /api/, /metrics); off unless "
+    "SIPGW_ADMIN_PORT is set. See docs/operations.md.",
+    (
+        Setting("SIPGW_ADMIN_PORT", "0", "TCP port of the admin HTTP server; 0 or empty = no "
+                "admin server.", _optional_port, "--admin-port", "N"),
+        Setting("SIPGW_ADMIN_BIND", "127.0.0.1", "Local address of the admin server; any "
+                "address but loopback requires SIPGW_ADMIN_TOKEN.", ip_address, "--admin-bind",
+                "ADDR"),
+        Setting("SIPGW_ADMIN_TOKEN", "", "Bearer token every admin request must carry "
+                "(Authorization: Bearer TOKEN); empty = none (loopback only).", text,
+                "--admin-token", "TOKEN", secret=True),
+    ),
+)  # fmt: skip
+
 HEALTHCHECK = Section(
     "healthcheck",
     "Health check",
@@ -545,8 +569,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
-    ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
+    ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

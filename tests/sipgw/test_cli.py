@@ -18,6 +18,7 @@ from sipgw.app.config import load_gateway_config
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import (
     ACCESS,
+    ADMIN,
     AGENT,
     ECHO,
     FLOODS,
@@ -151,6 +152,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *ACCESS.settings,
         *FLOODS.settings,
         *PRIVACY.settings,
+        *ADMIN.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]
@@ -235,3 +237,44 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
     stats_line = next(line for line in stderr.splitlines() if " stats {" in line)
     stats = json.loads(stats_line.split(" stats ", 1)[1])
     assert stats["calls"] == 0 and stats["ticks"] > 0 and stats["rss_kb"] > 0
+
+
+def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import urllib.request
+
+    from sipgw.testing.ports import free_port
+
+    base = [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
+            "--rtp-ports", "32200-32300"]  # fmt: skip
+    refused = subprocess.run(
+        [*base, "--admin-port", "8181", "--admin-bind", "0.0.0.0"],
+        capture_output=True, text=True, timeout=20, cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "SIPGW_ADMIN_TOKEN" in refused.stderr
+    port = free_port()
+    process = subprocess.Popen(
+        [*base, "--admin-port", str(port), "--admin-token", "tok-cli-123"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().strip() for _ in range(3)]
+        assert lines[0].startswith("listening on udp:127.0.0.1:")
+        assert lines[1].startswith("listening on tcp:127.0.0.1:")
+        assert lines[2] == f"admin listening on http://127.0.0.1:{port}"  # after the gateway
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/health",
+            headers={"Authorization": "Bearer tok-cli-123"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in stderr and "tok-cli-123" not in stderr

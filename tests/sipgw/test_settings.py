@@ -15,6 +15,7 @@ import pytest
 from sipgw.app import settings_doc
 from sipgw.app.access import load_access_config
 from sipgw.app.accounts import load_registration_settings
+from sipgw.app.admin.settings import load_admin_settings
 from sipgw.app.agents import AGENTS, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.callbacks import load_callback_setup
@@ -26,6 +27,7 @@ from sipgw.app.outbound import load_outbound_config
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import (
     ACCESS,
+    ADMIN,
     AGENT,
     AGENT_NAMES,
     ECHO,
@@ -72,7 +74,8 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
     sections = (
-        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, AGENT, ECHO,
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
+        ECHO,
     )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
@@ -87,6 +90,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
     load_callback_setup(values)
+    load_admin_settings(values)
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)

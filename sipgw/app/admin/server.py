@@ -1,0 +1,243 @@
+"""The admin HTTP server (aiohttp) on its own port: the JSON API and ``/metrics``.
+
+Endpoints (all behind the bearer token when one is set; docs/operations.md):
+
+- ``GET /api/health``: 200 while the SIP endpoint runs.
+- ``GET /api/ready``: 503 while draining, or while accounts are configured and none
+  is registered; else 200.
+- ``GET /api/calls``: the active calls; ``GET /api/calls/{id}``: one call's live state
+  and transcript (``id`` is the log id or the Call-ID).
+- ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
+- ``POST /api/calls`` ``{"target": ..., "wait": false}``: place an outbound call with
+  the gateway's agent; 202 with its id, or (``wait``, or when it ends at once) 200
+  with its outcome.
+- ``GET /metrics``: the gateway's Prometheus metrics, when it keeps them (else 404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.views import call_detail, call_summary
+from sipgw.app.callhandle import CallHandle
+from sipgw.app.gateway import Gateway
+from sipgw.app.outbound import CallOutcome
+from sipgw.events import RegistrationState
+
+__all__ = ["PLACE_CALL_WAIT", "AdminServer"]
+
+log = logging.getLogger("sipgw.admin")
+
+PLACE_CALL_WAIT = 5.0
+"""Seconds ``POST /api/calls`` waits for the INVITE to go out before answering 202 anyway."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class AdminServer:
+    """Serves the admin API for ``gateway`` as ``settings`` say (start after the gateway).
+
+    Args:
+        gateway: the running gateway.
+        settings: address, port (0 here = any free port) and token.
+    """
+
+    def __init__(self, gateway: Gateway, settings: AdminSettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+        self._runner: web.AppRunner | None = None
+        self._placing = asyncio.Lock()
+        self._calls: set[asyncio.Task[CallOutcome]] = set()
+        self.address: tuple[str, int] | None = None
+        """Where it listens (after :meth:`start`)."""
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` (after :meth:`start`)."""
+        assert self.address is not None, "admin server not started"
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def application(self) -> web.Application:
+        """The aiohttp application: routes and the token check."""
+        app = web.Application(middlewares=[self._authorize])
+        app.router.add_get("/api/health", self.health)
+        app.router.add_get("/api/ready", self.ready)
+        app.router.add_get("/api/calls", self.list_calls)
+        app.router.add_post("/api/calls", self.place_call)
+        app.router.add_get("/api/calls/{id}", self.show_call)
+        app.router.add_post("/api/calls/{id}/hangup", self.hang_up)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; returns the bound address.
+
+        Raises:
+            ConfigError: a non-loopback address without a token.
+            OSError: the port cannot be bound.
+        """
+        self.settings.check()
+        runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.bind, self.settings.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self.address = (str(host), int(port))
+        log.info("admin listening on %s%s", self.url, "" if self.settings.token else " (no token)")
+        return self.address
+
+    async def stop(self) -> None:
+        """Stop listening (the calls it placed go on: the gateway ends them)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ auth
+
+    @web.middleware
+    async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = self.settings.token
+        if token:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                response = _error(401, "missing or wrong bearer token")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="sipgw"'
+                return response
+        return await handler(request)
+
+    # ------------------------------------------------------------------ health
+
+    async def health(self, request: web.Request) -> web.Response:
+        """200 while the SIP endpoint runs, else 503."""
+        running = self.gateway.running
+        return web.json_response({"ok": running}, status=200 if running else 503)
+
+    def _readiness(self) -> tuple[bool, str]:
+        gateway = self.gateway
+        if not gateway.running:
+            return False, "not running"
+        if gateway.ua.draining:
+            return False, "draining"
+        if gateway.registration.accounts and not any(
+            event.state is RegistrationState.REGISTERED for event in gateway.registrations.values()
+        ):
+            return False, "no account registered"
+        return True, "ready"
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """200 when new calls are welcome; 503 while draining or no account is registered."""
+        ok, reason = self._readiness()
+        registrations = {
+            aor: event.state.value for aor, event in self.gateway.registrations.items()
+        }
+        return web.json_response(
+            {"ready": ok, "reason": reason, "registrations": registrations},
+            status=200 if ok else 503,
+        )
+
+    # ------------------------------------------------------------------ calls
+
+    def _find(self, request: web.Request) -> CallHandle | None:
+        wanted = request.match_info["id"]
+        for handle in self.gateway.handles.values():
+            if wanted in (handle.call.log_id, handle.call.call_id):
+                return handle
+        return None
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        """The active calls."""
+        calls = [call_summary(handle) for handle in list(self.gateway.handles.values())]
+        return web.json_response({"calls": calls})
+
+    async def show_call(self, request: web.Request) -> web.Response:
+        """One call's live state and transcript; 404 when no such call is up."""
+        handle = self._find(request)
+        if handle is None:
+            return _error(404, "no such active call")
+        return web.json_response(call_detail(handle))
+
+    async def hang_up(self, request: web.Request) -> web.Response:
+        """End a call from our side; 202 (the BYE is on its way), 404 when no such call."""
+        handle = self._find(request)
+        if handle is None:
+            return _error(404, "no such active call")
+        handle.log.info("hangup requested through the admin API")
+        handle.hangup()
+        return web.json_response({"id": handle.call.log_id, "hangup": "requested"}, status=202)
+
+    async def place_call(self, request: web.Request) -> web.Response:
+        """Place an outbound call to ``target`` (as ``sipgw call``, not checked by the dial
+        policy: the operator's own action)."""
+        try:
+            body: Any = await request.json()
+        except ValueError:
+            return _error(400, "body must be JSON")
+        if not isinstance(body, dict):
+            return _error(400, 'body must be a JSON object: {"target": ...}')
+        target = body.get("target")
+        if not isinstance(target, str) or not target.strip():
+            return _error(400, '"target" must be a phone number or SIP URI')
+        log.info("outbound call to %s requested through the admin API", target)
+        async with self._placing:  # one at a time: the new handle is this request's call
+            before = set(self.gateway.handles)
+            task = asyncio.get_running_loop().create_task(self.gateway.place_call(target.strip()))
+            self._calls.add(task)
+            task.add_done_callback(self._placed)
+            handle = await self._new_call(before, task)
+        if body.get("wait") or handle is None:
+            outcome = await asyncio.shield(task)
+            return web.json_response(
+                {"id": handle.call.log_id if handle else None, **dataclasses.asdict(outcome)}
+            )
+        return web.json_response(
+            {"id": handle.call.log_id, "call_id": handle.call.call_id, "target": target},
+            status=202,
+        )
+
+    async def _new_call(
+        self, before: set[Any], task: asyncio.Task[CallOutcome]
+    ) -> CallHandle | None:
+        """The handle ``task`` adds to the gateway; None if it ends (or takes too long) first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PLACE_CALL_WAIT
+        while not task.done() and loop.time() < deadline:
+            for key, handle in self.gateway.handles.items():
+                if key not in before and handle.call.outbound:
+                    return handle
+            await asyncio.sleep(0.01)
+        return None
+
+    def _placed(self, task: asyncio.Task[CallOutcome]) -> None:
+        self._calls.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("admin API call failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ metrics
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """The gateway's metrics (``gateway.metrics.render()``); 404 when it keeps none."""
+        metrics = getattr(self.gateway, "metrics", None)
+        if metrics is None:
+            return _error(404, "this gateway keeps no metrics")
+        body, content_type = metrics.render()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response

@@ -1,0 +1,75 @@
+"""What the admin API says about a call: its summary and, for one call, its transcript."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent.record import CallRecord
+from sipgw.app.callhandle import CallHandle
+
+__all__ = ["TRANSCRIPT_TYPES", "call_detail", "call_summary"]
+
+TRANSCRIPT_TYPES = frozenset({"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf"})
+"""The call record's line types the transcript shows (agent.record; already redacted)."""
+
+
+def _agent_name(handle: CallHandle) -> str | None:
+    if handle.agent is None:
+        return None
+    name = type(handle.agent).__name__
+    return name.removesuffix("Agent").lower() or name
+
+
+def call_summary(handle: CallHandle) -> dict[str, Any]:
+    """One active call: ids, parties, direction, agent, state and duration (seconds)."""
+    call = handle.call
+    return {
+        "id": call.log_id,
+        "call_id": call.call_id,
+        "caller": handle.caller,
+        "called": handle.called,
+        "direction": handle.direction,
+        "agent": _agent_name(handle),
+        "state": call.state.name.lower(),
+        "duration_s": round(time.monotonic() - handle.started, 1),
+    }
+
+
+def call_detail(handle: CallHandle) -> dict[str, Any]:
+    """:func:`call_summary` plus the media in use, RTP counters and quality (loss, jitter,
+    round-trip time, estimated MOS; media.quality) so far, and the transcript so far.
+
+    ``transcript`` is None when the agent keeps no call record (the echo agent),
+    else the record's turn lines (:data:`TRANSCRIPT_TYPES`) in order.
+    """
+    detail = call_summary(handle)
+    media = handle.call.media
+    detail["media"] = (
+        None
+        if media is None
+        else {
+            "codec": media.codec,
+            "remote": f"{media.remote_address}:{media.remote_port}",
+            "direction": media.direction,
+            "srtp": media.srtp is not None,
+        }
+    )
+    session = handle.session
+    if session is not None:
+        jitter = session.jitter.stats
+        detail["rtp"] = {
+            "packets_in": session.stats.packets_in,
+            "packets_out": session.sender.packets_sent,
+            "lost": jitter.lost,
+            "late": jitter.late,
+            "jitter_ms": round(jitter.jitter * 1000, 1),
+        }
+        detail["quality"] = session.quality().record()
+    record = getattr(handle.agent, "record", None)
+    detail["transcript"] = (
+        [line for line in record.lines if line.get("type") in TRANSCRIPT_TYPES]
+        if isinstance(record, CallRecord)
+        else None
+    )
+    return detail

@@ -1,0 +1,278 @@
+"""The admin HTTP server against an in-process gateway carrying real calls (echo agent)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from agent.base import CallControl
+from agent.echo import EchoAgent
+from agent.record import CallRecord
+from sipgw.addressing import Flow
+from sipgw.app.accounts import Account, RegistrationSettings
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings, load_admin_settings
+from sipgw.app.gateway import Gateway
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import resolve_settings
+from sipgw.events import RegistrationChanged, RegistrationState
+from sipgw.message import SipRequest
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.metrics import sample_value
+from sipgw.testing.ports import free_port
+
+TOKEN = "s3cret-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class Reply:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Client:
+    """aiohttp's client against the real port, answers read in full."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0))
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        async with self.session.request(method, self.base_url + path, **kwargs) as response:
+            return Reply(response.status, dict(response.headers), await response.read())
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> Reply:
+        return await self.request("POST", path, **kwargs)
+
+
+@asynccontextmanager
+async def admin_for(gateway: Gateway, token: str = TOKEN) -> AsyncIterator[Client]:
+    """The gateway's admin server on a free loopback port, and a client for it."""
+    server = AdminServer(gateway, AdminSettings(port=free_port(), token=token))
+    await server.start()
+    client = Client(server.url)
+    try:
+        yield client
+    finally:
+        await client.session.close()
+        await server.stop()
+
+
+async def until(condition: object, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_every_endpoint_wants_the_token() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        for method, path in [
+            ("GET", "/api/health"),
+            ("GET", "/api/ready"),
+            ("GET", "/api/calls"),
+            ("GET", "/api/calls/x"),
+            ("POST", "/api/calls/x/hangup"),
+            ("POST", "/api/calls"),
+            ("GET", "/metrics"),
+        ]:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+                response = await client.request(method, path, headers=headers)
+                assert response.status_code == 401, (method, path, headers)
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await client.get("/api/health", headers=AUTH)).status_code == 200
+
+
+async def test_without_a_token_loopback_needs_none() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway, token="") as client:
+        response = await client.get("/api/health")
+        assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+async def test_calls_lists_the_live_call_shows_it_and_hangs_it_up() -> None:
+    async with running_gateway() as (gateway, new_phone), admin_for(gateway) as client:
+        assert (await client.get("/api/calls", headers=AUTH)).json() == {"calls": []}
+        phone = await new_phone(user="echo")
+        assert (await phone.invite()).status == 200
+        await until(lambda: any(h.agent is not None for h in gateway.handles.values()))
+
+        calls = (await client.get("/api/calls", headers=AUTH)).json()["calls"]
+        assert len(calls) == 1
+        call = calls[0]
+        assert call["call_id"] == phone.call_id
+        assert call["direction"] == "inbound" and call["agent"] == "echo"
+        assert call["caller"].startswith("sip:") and "echo@" in call["called"]
+        assert call["state"] in ("answered", "confirmed") and call["duration_s"] >= 0
+
+        detail = (await client.get(f"/api/calls/{call['id']}", headers=AUTH)).json()
+        assert detail["call_id"] == phone.call_id and detail["media"]["codec"] == "PCMU"
+        assert detail["transcript"] is None  # the echo agent keeps no record
+        assert 1 <= detail["quality"]["mos"] <= 5 and detail["rtp"]["packets_out"] > 0
+        by_call_id = await client.get(f"/api/calls/{phone.call_id}", headers=AUTH)
+        assert by_call_id.json()["id"] == call["id"]
+
+        hangup = await client.post(f"/api/calls/{call['id']}/hangup", headers=AUTH)
+        assert hangup.status_code == 202
+        bye = await phone.answer_bye()
+        assert isinstance(bye, SipRequest) and bye.method == "BYE"
+        await until(lambda: not gateway.handles)
+        assert (await client.get("/api/calls", headers=AUTH)).json() == {"calls": []}
+        gone = await client.post(f"/api/calls/{call['id']}/hangup", headers=AUTH)
+        assert gone.status_code == 404
+        assert (await client.get(f"/api/calls/{call['id']}", headers=AUTH)).status_code == 404
+
+
+async def test_ready_is_503_while_draining_health_stays_200() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        drained = asyncio.get_running_loop().create_task(gateway.drain(0.5, asyncio.Event()))
+        await until(lambda: gateway.ua.draining)
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 503 and ready.json()["reason"] == "draining"
+        assert (await client.get("/api/health", headers=AUTH)).status_code == 200
+        await drained
+
+
+async def test_ready_is_503_until_an_account_is_registered() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        gateway.registration = RegistrationSettings(
+            accounts=(Account("pbx", "sip:1001@pbx.example.com"),)
+        )
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 503 and ready.json()["reason"] == "no account registered"
+        registrar = Flow("UDP", ("192.0.2.1", 5060))
+        aor = "sip:1001@pbx.example.com"
+        gateway._on_event(RegistrationChanged(aor, RegistrationState.FAILED, registrar))
+        assert (await client.get("/api/ready", headers=AUTH)).status_code == 503
+        gateway._on_event(RegistrationChanged(aor, RegistrationState.REGISTERED, registrar, 600))
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 200
+        assert ready.json()["registrations"] == {aor: RegistrationState.REGISTERED.value}
+
+
+class RecordingEchoAgent(EchoAgent):
+    """The echo agent keeping a call record, as the assistant does (agent.record)."""
+
+    def __init__(self, call: CallControl) -> None:
+        super().__init__(call, delay_ms=200)
+        self.record = CallRecord(None, call.call_id)
+        self.record.write({"type": "call", "caller": call.caller})
+        self.record.write({"type": "user", "text": "hello there"})
+        self.record.write({"type": "assistant", "text": "hi, how can I help?"})
+
+
+async def test_a_call_shows_the_transcript_its_agent_recorded() -> None:
+    async with (
+        running_gateway(RecordingEchoAgent) as (gateway, new_phone),
+        admin_for(gateway) as client,
+    ):
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        await until(lambda: any(h.agent is not None for h in gateway.handles.values()))
+        detail = (await client.get(f"/api/calls/{phone.call_id}", headers=AUTH)).json()
+        assert detail["agent"] == "recordingecho"
+        turns = [(line["type"], line["text"]) for line in detail["transcript"]]
+        assert turns == [("user", "hello there"), ("assistant", "hi, how can I help?")]
+        await phone.hang_up()
+
+
+async def test_health_is_503_once_the_gateway_stopped() -> None:
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))
+        await server.start()
+        try:
+            await gateway.stop(grace=0.5)
+            client = Client(server.url)
+            try:
+                assert (await client.get("/api/health")).status_code == 503
+                assert (await client.get("/api/ready")).status_code == 503
+            finally:
+                await client.session.close()
+        finally:
+            await server.stop()
+
+
+async def test_place_a_call_through_the_api_then_hang_it_up() -> None:
+    async with (
+        running_gateway() as (callee, _),
+        running_gateway() as (gateway, _),
+        admin_for(gateway) as client,
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        bad = await client.post("/api/calls", headers=AUTH, json={"number": "1"})
+        assert bad.status_code == 400
+        placed = await client.post("/api/calls", headers=AUTH, json={"target": target})
+        assert placed.status_code == 202
+        call_id = placed.json()["id"]
+        await until(lambda: any(h.call.established for h in gateway.handles.values()))
+        calls = (await client.get("/api/calls", headers=AUTH)).json()["calls"]
+        assert [(c["id"], c["direction"]) for c in calls] == [(call_id, "outbound")]
+        assert (await client.post(f"/api/calls/{call_id}/hangup", headers=AUTH)).status_code == 202
+        await until(lambda: not gateway.handles and not callee.handles)
+
+
+async def test_a_call_that_fails_at_once_gives_its_outcome() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        placed = await client.post("/api/calls", headers=AUTH, json={"target": "not a target!"})
+        assert placed.status_code == 200
+        assert placed.json()["kind"] == "failed" and placed.json()["id"] is None
+
+
+async def test_metrics_are_scraped_during_a_call() -> None:
+    async with running_gateway() as (gateway, new_phone), admin_for(gateway) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        caller = await new_phone()
+        assert (await caller.invite()).status == 200
+        response = await client.get("/metrics", headers=AUTH)
+        assert response.status_code == 200
+        assert sample_value(response.content, "sipgw_active_calls") == 1
+        assert await caller.bye()
+        await until(lambda: not gateway.handles)
+        after = (await client.get("/metrics", headers=AUTH)).content
+    assert sample_value(after, "sipgw_active_calls") == 0
+    outcome = {"direction": "inbound", "outcome": "remote-bye"}
+    assert sample_value(after, "sipgw_calls_total", **outcome) == 1
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.10", "::"])
+async def test_a_non_loopback_bind_without_a_token_is_refused(bind: str) -> None:
+    values = resolve_settings({"SIPGW_ADMIN_PORT": "8081", "SIPGW_ADMIN_BIND": bind})
+    with pytest.raises(ConfigError, match="SIPGW_ADMIN_TOKEN"):
+        load_admin_settings(values)
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), bind=bind))
+        with pytest.raises(ConfigError, match="SIPGW_ADMIN_TOKEN"):
+            await server.start()
+
+
+def test_settings_default_off_and_a_token_allows_any_bind() -> None:
+    assert load_admin_settings(resolve_settings({})) == AdminSettings()
+    assert not AdminSettings().enabled
+    assert load_admin_settings(resolve_settings({"SIPGW_ADMIN_PORT": ""})).port == 0
+    settings = load_admin_settings(
+        resolve_settings(
+            {
+                "SIPGW_ADMIN_PORT": "8081",
+                "SIPGW_ADMIN_BIND": "0.0.0.0",
+                "SIPGW_ADMIN_TOKEN": "tok-xyz",
+            }
+        )
+    )
+    assert settings.enabled and settings.bind == "0.0.0.0" and "tok-xyz" not in repr(settings)
