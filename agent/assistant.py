@@ -63,13 +63,14 @@ from agent.conversation import (
 )
 from agent.dialpolicy import DialRefused
 from agent.llm.base import ChatLLM
+from agent.observer import llm_error_kind, status_error_kind
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
-from agent.stt.base import SpeechToText, SttFailed, SttReconnected
+from agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttReconnected
 from agent.tools.registry import ToolRegistry
-from agent.tts.base import TextToSpeech, TtsError, TtsReply
+from agent.tts.base import TextToSpeech, TtsConnectError, TtsError, TtsReply
 from agent.turns import (
     Cause,
     CommitBargeIn,
@@ -94,6 +95,24 @@ GREETING_TIMING_LIMIT = 10.0
 """Seconds after the answer that the greeting's first frame is waited for (its metric)."""
 FIRST_FRAME_LIMIT = 2.0
 """Seconds after a reply's task ends that its first frame is waited for (its metrics)."""
+
+
+_STAGE_FIELDS = {
+    "stt_end_of_turn": "stt_end_of_turn_ms",
+    "llm_first_token": "llm_first_token_ms",
+    "tts_first_byte": "tts_first_byte_ms",
+    "gateway_reply_path": "first_rtp_after_tts_ms",
+}
+"""The observer's turn stages (:data:`agent.observer.TURN_STAGES`) and their turn_metrics fields."""
+
+
+def _stage_seconds(metrics: dict[str, Any]) -> dict[str, float]:
+    """The measured stages of a turn_metrics record, in seconds."""
+    return {
+        stage: metrics[name] / 1000
+        for stage, name in _STAGE_FIELDS.items()
+        if isinstance(metrics.get(name), int | float)
+    }
 
 
 @dataclass(frozen=True)
@@ -296,7 +315,16 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
-        await asyncio.gather(self.stt.connect(), self.tts.connect())
+        try:
+            await asyncio.gather(self.stt.connect(), self.tts.connect())
+        except SttConnectError as exc:
+            if self.observer is not None:
+                self.observer.service_error("stt", status_error_kind(exc.code, connecting=True))
+            raise
+        except TtsError as exc:
+            if self.observer is not None:
+                self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
+            raise
         self._spawn(self._listen())
         if self._opening:
             self.conversation.messages.append({"role": "assistant", "content": self._opening})
@@ -464,6 +492,8 @@ class AssistantAgent(Agent):
         )  # fmt: skip
         log.info("[%s] barge-in (%s) of %s %d after %r", self.call.call_id[:24], cause, reply.kind,
                  reply.turn, self.settings.redactor.redact(heard)[-40:])  # fmt: skip
+        if self.observer is not None:
+            self.observer.barge_in()
 
     def _record_heard(self, reply: _Reply) -> None:
         if reply.heard is None:
@@ -486,9 +516,15 @@ class AssistantAgent(Agent):
                                    "dropped_s": event.dropped_seconds})  # fmt: skip
                 log.warning("[%s] STT reconnected after %.1f s", self.call.call_id[:24],
                             event.outage_seconds)  # fmt: skip
+                if self.observer is not None:
+                    self.observer.service_error("stt", "connect")
             elif isinstance(event, SttFailed):
                 self.record.write({"type": "stt_failed", "reason": event.reason})
                 log.error("[%s] STT failed: %s", self.call.call_id[:24], event.reason)
+                if self.observer is not None:
+                    self.observer.service_error(
+                        "stt", status_error_kind(event.code, connecting=False)
+                    )
                 self._hangup_after_reply = True
                 self._speak_fixed(GOODBYE_ON_STT_FAILURE, "notice")
                 return
@@ -550,6 +586,10 @@ class AssistantAgent(Agent):
         except TtsError as exc:
             log.error("[%s] TTS failed: %s", self.call.call_id[:24], exc)
             self.record.write({"type": "error", "where": "tts", "error": str(exc)})
+            if self.observer is not None:
+                connecting = isinstance(exc, TtsConnectError)
+                kind = status_error_kind(exc.status, connecting=connecting)
+                self.observer.service_error("tts", kind)
         finally:
             pump.cancel()
             self._record_heard(reply)
@@ -574,6 +614,8 @@ class AssistantAgent(Agent):
                 elif isinstance(event, ReplyDone):
                     reply.text = event.text
                     reply.first_token_at = event.timings.first_token_at
+                    if event.failed and self.observer is not None:
+                        self.observer.service_error("llm", llm_error_kind(event.error_kind))
                     if event.failed:
                         log.warning("[%s] LLM failed (%s): fallback phrase",
                                     self.call.call_id[:24], event.error)  # fmt: skip
@@ -606,6 +648,8 @@ class AssistantAgent(Agent):
             "end_of_speech_to_first_rtp_ms": _ms(first_rtp, reply.speech_end_at),
         }
         self.record.write(metrics)
+        if self.observer is not None:
+            self.observer.turn_measured(_stage_seconds(metrics))
         log.info(
             "[%s] turn %d: end of speech→STT %s ms, LLM first token %s ms, TTS first byte %s ms, "
             "first RTP %s ms after end of speech",

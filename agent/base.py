@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from agent.observer import AgentObserver
 from media.quality import CallQuality
 
 __all__ = ["FRAME_BYTES", "Agent", "AgentFactory", "CallControl", "CallPurpose", "Direction"]
@@ -111,9 +112,13 @@ class Agent(ABC):
         wants_arrival_audio: set True to also get :meth:`on_caller_audio`: the
             caller's audio in order as soon as it arrives, with no playout delay
             (for speech recognition and voice-activity detection).
+        observer: set by the gateway before :meth:`prepare`: where the agent
+            reports turn latencies, barge-ins and AI service errors for the
+            metrics (:mod:`agent.observer`); None reports nothing.
     """
 
     wants_arrival_audio = False
+    observer: AgentObserver | None = None
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Called right before the answer: open connections here so the answer is not late.

@@ -154,6 +154,8 @@ class ReplyDone:
     failed: bool = False
     """The LLM failed; the fallback phrase was spoken."""
     error: str | None = None
+    error_kind: str | None = None
+    """The :class:`~agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
     usage: dict[str, int] | None = None
     """Token counts summed over the reply's LLM rounds."""
 
@@ -182,6 +184,7 @@ class _Turn:
     usage: dict[str, int] | None = None
     failed: bool = False
     error: str | None = None
+    error_kind: str | None = None
     closed: bool = False
 
     def begin_round(self) -> None:
@@ -281,6 +284,7 @@ class Conversation:
             timings=turn.timings(_now()),
             failed=turn.failed,
             error=turn.error,
+            error_kind=turn.error_kind,
             usage=turn.usage,
         )
 
@@ -344,7 +348,7 @@ class Conversation:
                 self._commit_tool_round(turn, interrupted=False)
         except LlmError as exc:
             log.warning("call %s: %s", self.ctx.call_id, exc)
-            turn.failed, turn.error = True, str(exc)
+            turn.failed, turn.error, turn.error_kind = True, str(exc), exc.kind
             turn.calls.clear()  # not dispatched: the round is void
             yield self._speak(turn, self.settings.fallback_phrase)
             return

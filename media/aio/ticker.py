@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from media.pacer import Pacer
@@ -32,6 +33,8 @@ class Ticker:
     Attributes:
         lateness: wake-up delays (seconds) since the last :meth:`drain_lateness`,
             at most :attr:`window` of them.
+        on_lateness: if set, called with each wake-up's delay (seconds), e.g. to
+            feed a metrics histogram; it must return at once.
     """
 
     window = 60_000
@@ -42,6 +45,7 @@ class Ticker:
         self._snapshot: tuple[TickParticipant, ...] = ()
         self._task: asyncio.Task[None] | None = None
         self.lateness: list[float] = []
+        self.on_lateness: Callable[[float], None] | None = None
         self.ticks = 0
         self.skipped = 0
 
@@ -89,6 +93,8 @@ class Ticker:
             now = loop.time()
             if len(self.lateness) < self.window:
                 self.lateness.append(now - deadline)
+            if self.on_lateness is not None:
+                self.on_lateness(now - deadline)
             ticks, skipped = pacer.due(now)
             # In a method of its own, so that no local variable of this
             # long-lived frame keeps an ended call alive until the next tick.

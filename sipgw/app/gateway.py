@@ -39,6 +39,7 @@ from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.floods import FloodSettings
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
 from sipgw.app.recording import RETENTION_CHECK_INTERVAL, CallRecorder, delete_expired
 from sipgw.app.settings import ConfigError
@@ -157,6 +158,9 @@ class Gateway:
         self.outbound = OutboundCalls(
             self, outbound or OutboundConfig(), config.bind, config.max_call_seconds
         )
+        self.metrics = GatewayMetrics(self)
+        """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
+        self.ticker.on_lateness = self.metrics.observe_tick_lateness
 
     @property
     def sip(self) -> SipEndpoint:
@@ -414,6 +418,26 @@ class Gateway:
             if handle.agent is not None:
                 handle.agent.on_transfer_failed(event.status, event.reason)
 
+    def build_agent(self, factory: AgentFactory, handle: CallHandle) -> Agent:
+        """Build a call's agent, reporting to the metrics (:attr:`Agent.observer`)."""
+        agent = factory(handle)
+        agent.observer = self.metrics.agent_observer
+        return agent
+
+    def registration_states(self) -> dict[str, bool]:
+        """Each configured account's AOR: registered now or not (for the metrics)."""
+        return {
+            account.aor: (
+                (state := self.registrations.get(account.aor)) is not None
+                and state.state is RegistrationState.REGISTERED
+            )
+            for account in self.registration.accounts
+        }
+
+    def ticker_counts(self) -> tuple[int, int]:
+        """The media ticker's ticks run and skipped (for the metrics)."""
+        return self.ticker.ticks, self.ticker.skipped
+
     def media_totals(self) -> dict[str, int]:
         """RTP counters over all calls, ended and live."""
         totals = _MediaTotals(**vars(self._ended_media))
@@ -507,7 +531,7 @@ class Gateway:
             if handle.ended:
                 return  # cancelled while ringing: no agent was built
         try:
-            handle.agent = self.agent_factory_for(handle.call)(handle)
+            handle.agent = self.build_agent(self.agent_factory_for(handle.call), handle)
             await asyncio.wait_for(handle.agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             raise
@@ -630,6 +654,7 @@ class Gateway:
             handle.log.info("media quality: %s", quality.summary())
             if handle.agent is not None:
                 handle.agent.on_quality(quality)
+        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None

@@ -248,6 +248,8 @@ class OutboundOwner(Protocol):
 
     def _spawn(self, coro: object) -> asyncio.Task[None]: ...
 
+    def build_agent(self, factory: AgentFactory, handle: CallHandle) -> Agent: ...
+
 
 @dataclass(eq=False)
 class _Placed:
@@ -363,7 +365,7 @@ class OutboundCalls:
         """Build and prepare the agent now that the call is answered, then let it talk."""
         agent: Agent | None = None
         try:
-            agent = factory(handle)
+            agent = self.gateway.build_agent(factory, handle)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             if agent is not None:

@@ -25,6 +25,7 @@ from sipgw.app.settings_registry import resolve_settings
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port
 
 TOKEN = "s3cret-admin-token"
@@ -234,13 +235,20 @@ async def test_a_call_that_fails_at_once_gives_its_outcome() -> None:
         assert placed.json()["kind"] == "failed" and placed.json()["id"] is None
 
 
-async def test_metrics_without_gateway_metrics_is_404() -> None:
-    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
-        if getattr(gateway, "metrics", None) is None:
-            assert (await client.get("/metrics", headers=AUTH)).status_code == 404
-        else:
-            response = await client.get("/metrics", headers=AUTH)
-            assert response.status_code == 200 and b"sipgw_" in response.content
+async def test_metrics_are_scraped_during_a_call() -> None:
+    async with running_gateway() as (gateway, new_phone), admin_for(gateway) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        caller = await new_phone()
+        assert (await caller.invite()).status == 200
+        response = await client.get("/metrics", headers=AUTH)
+        assert response.status_code == 200
+        assert sample_value(response.content, "sipgw_active_calls") == 1
+        assert await caller.bye()
+        await until(lambda: not gateway.handles)
+        after = (await client.get("/metrics", headers=AUTH)).content
+    assert sample_value(after, "sipgw_active_calls") == 0
+    outcome = {"direction": "inbound", "outcome": "remote-bye"}
+    assert sample_value(after, "sipgw_calls_total", **outcome) == 1
 
 
 @pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.10", "::"])

@@ -1,0 +1,231 @@
+"""Prometheus metrics of one gateway process (``GET /metrics`` on the admin server).
+
+:class:`GatewayMetrics` keeps its own :class:`~prometheus_client.CollectorRegistry`
+(not the library's global one), so two gateways in one process (tests) never
+share series. Label sets are bounded: no series is per call. Three sources:
+
+- events the gateway reports as they happen (:meth:`GatewayMetrics.call_ended`),
+  and the agents' reports through :class:`agent.observer.AgentObserver`
+  (:attr:`GatewayMetrics.agent_observer`): turn latencies, barge-ins, AI errors;
+- the media ticker's wake-up lateness, observed on every tick;
+- at scrape time, the counters the stats line logs (:meth:`MetricsSource.call_counters`)
+  and the registration state of each configured account: read, never kept twice.
+
+:meth:`GatewayMetrics.render` gives the text exposition and its content type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from agent.observer import TURN_STAGES, ErrorKind, Service
+from media.quality import CallQuality
+
+__all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
+
+TURN_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+"""Seconds: from the fast path (a cached first byte) to a stuck service."""
+JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+"""Seconds of per-call interarrival jitter (RFC 3550 §6.4.1)."""
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format, which every Prometheus version scrapes (our names are ASCII)."""
+LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+"""Share of the peer's RTP packets lost in a call."""
+MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4)
+"""Estimated MOS (ITU-T G.107 simplified, :mod:`media.quality`); G.711 tops out near 4.4."""
+RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+"""Seconds of RTCP round-trip time (RFC 3550 §6.4.1)."""
+LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+"""Seconds a ticker wake-up came after its 20 ms deadline."""
+
+_GAUGES = {
+    "calls": ("sipgw_active_calls", "Calls in progress (ringing or answered)."),
+    "rtp_ports_in_use": ("sipgw_rtp_ports_in_use", "RTP port pairs bound by calls."),
+    "flood_sources": ("sipgw_flood_sources", "Source addresses the flood guard tracks."),
+}
+_COUNTER_NAMES = {
+    "calls_total": "calls_offered",
+    "rtp_in": "rtp_packets_received",
+    "rtp_out": "rtp_packets_sent",
+    "jb_lost": "rtp_packets_lost",
+    "jb_late": "rtp_packets_late",
+    "jb_concealed": "concealed_frames",
+}
+"""Stats-line keys whose series say more under another name (``sipgw_<name>_total``)."""
+_COUNTER_HELP = {
+    "calls_total": "Calls offered to the gateway (inbound, admitted).",
+    "rtp_in": "RTP packets received, over all calls.",
+    "rtp_out": "RTP packets sent, over all calls.",
+    "jb_lost": "RTP packets the jitter buffer counted as lost, over all calls.",
+    "jb_late": "RTP packets that arrived too late to play, over all calls.",
+    "jb_concealed": "Frames concealed (played as loss concealment), over all calls.",
+    "early_sends": "Agent frames sent ahead of their tick (talkspurt fast path).",
+    "refused": "Requests the access policy refused.",
+    "challenged": "Requests answered with a digest challenge.",
+    "dial_refused": "Transfers, calls and DTMF the dial allow-list refused.",
+    "rate_limited": "Requests the flood guard dropped.",
+    "rate_limit_503s": "503 replies the flood guard sent.",
+    "scanners_dropped": "Requests from known SIP scanners dropped.",
+    "call_rate_limited": "INVITEs over the global call rate.",
+    "caller_rate_limited": "INVITEs over the per-caller call rate.",
+    "udp_oversized": "UDP datagrams dropped for their size.",
+    "tcp_refused": "TCP/TLS connections refused (limits).",
+    "tcp_slow_senders": "TCP/TLS connections closed for sending too slowly.",
+}
+
+
+class MetricsSource(Protocol):
+    """What the scrape-time collector reads of the gateway."""
+
+    def call_counters(self) -> Mapping[str, int]:
+        """The stats line's counters (calls, RTP, refusals, rate limits, transports)."""
+        ...
+
+    def registration_states(self) -> Mapping[str, bool]:
+        """Each configured account's AOR: registered now or not."""
+        ...
+
+    def ticker_counts(self) -> tuple[int, int]:
+        """The media ticker's ticks run and ticks skipped."""
+        ...
+
+
+class _ScrapeCollector(Collector):
+    """Turns the gateway's own counters into series when Prometheus scrapes."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._metrics())
+
+    def _metrics(self) -> Iterator[Metric]:
+        counters = self.source.call_counters()
+        for key, value in counters.items():
+            if key in _GAUGES:
+                name, doc = _GAUGES[key]
+                yield GaugeMetricFamily(name, doc, value=value)
+            else:
+                name = _COUNTER_NAMES.get(key, key)
+                doc = _COUNTER_HELP.get(key, f"The stats line's {key!r} counter.")
+                yield CounterMetricFamily(f"sipgw_{name}", doc, value=value)
+        up = GaugeMetricFamily(
+            "sipgw_registration_up", "1 while the account is registered, else 0.", labels=["aor"]
+        )
+        for aor, registered in self.source.registration_states().items():
+            up.add_metric([aor], 1.0 if registered else 0.0)
+        yield up
+        ticks, skipped = self.source.ticker_counts()
+        yield CounterMetricFamily("sipgw_ticks", "Media ticker ticks run.", value=ticks)
+        yield CounterMetricFamily(
+            "sipgw_ticks_skipped", "Media ticks skipped (the loop was too late).", value=skipped
+        )
+
+
+class _AgentMetrics:
+    """The :class:`agent.observer.AgentObserver` the gateway gives every agent."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def turn_measured(self, stages: Mapping[str, float]) -> None:
+        for stage, seconds in stages.items():
+            if stage in TURN_STAGES and seconds >= 0:
+                self._metrics.turn_stage.labels(stage=stage).observe(seconds)
+
+    def barge_in(self) -> None:
+        self._metrics.barge_ins.inc()
+
+    def service_error(self, service: Service, kind: ErrorKind) -> None:
+        self._metrics.ai_errors.labels(service=service, kind=kind).inc()
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus series, in a registry of their own."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        registry = self.registry
+        self.calls = Counter(
+            "sipgw_calls",
+            "Calls ended, by direction and end reason (sipgw.events.EndReason).",
+            ["direction", "outcome"],
+            registry=registry,
+        )
+        self.turn_stage = Histogram(
+            "sipgw_turn_stage_seconds",
+            "Assistant turn latency by stage: stt_end_of_turn, llm_first_token, "
+            "tts_first_byte, gateway_reply_path (TTS first byte to first RTP frame).",
+            ["stage"],
+            buckets=TURN_BUCKETS,
+            registry=registry,
+        )
+        self.barge_ins = Counter(
+            "sipgw_barge_ins", "Replies the caller interrupted.", registry=registry
+        )
+        self.ai_errors = Counter(
+            "sipgw_ai_errors",
+            "AI service errors by service (stt, llm, tts) and kind "
+            "(timeout, connect, http_status, protocol).",
+            ["service", "kind"],
+            registry=registry,
+        )
+        self.call_jitter = Histogram(
+            "sipgw_call_jitter_seconds",
+            "Each ended call's interarrival jitter of the RTP we received (RFC 3550 A.8).",
+            buckets=JITTER_BUCKETS,
+            registry=registry,
+        )
+        self.call_loss = Histogram(
+            "sipgw_call_loss_ratio",
+            "Each ended call's share of the peer's RTP packets lost.",
+            buckets=LOSS_BUCKETS,
+            registry=registry,
+        )
+        self.call_mos = Histogram(
+            "sipgw_call_mos",
+            "Each ended call's estimated MOS (E-model, ITU-T G.107 simplified).",
+            buckets=MOS_BUCKETS,
+            registry=registry,
+        )
+        self.call_rtt = Histogram(
+            "sipgw_call_rtt_seconds",
+            "Each ended call's RTCP round-trip time, when the peer sent reports.",
+            buckets=RTT_BUCKETS,
+            registry=registry,
+        )
+        self.tick_lateness = Histogram(
+            "sipgw_tick_lateness_seconds",
+            "How late each 20 ms media tick woke up.",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        registry.register(_ScrapeCollector(source))
+        self.agent_observer = _AgentMetrics(self)
+        """Set as each agent's :attr:`agent.base.Agent.observer`."""
+
+    def call_ended(self, direction: str, outcome: str, quality: CallQuality | None) -> None:
+        """A call ended: ``outcome`` is its end reason's value; ``quality`` its media
+        figures if it had media."""
+        self.calls.labels(direction=direction, outcome=outcome or "unknown").inc()
+        if quality is None:
+            return
+        self.call_jitter.observe(quality.jitter_ms / 1000)
+        self.call_loss.observe(max(0.0, quality.loss_percent) / 100)
+        self.call_mos.observe(quality.mos)
+        if quality.rtt_ms is not None:
+            self.call_rtt.observe(quality.rtt_ms / 1000)
+
+    def observe_tick_lateness(self, seconds: float) -> None:
+        """One ticker wake-up's delay (the ticker's ``on_lateness``)."""
+        self.tick_lateness.observe(max(0.0, seconds))
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition of every series, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE

@@ -1,0 +1,150 @@
+"""The gateway's Prometheus series: rendered from simulated events, and after a real call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from media.quality import CallQuality
+from sipgw.app.gateway import Gateway
+from sipgw.app.metrics import GatewayMetrics
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.metrics import sample_value
+
+
+def _quality(
+    jitter_ms: float, loss_percent: float, mos: float, rtt_ms: float | None
+) -> CallQuality:
+    return CallQuality(packets_expected=1000, packets_lost=int(loss_percent * 10),
+                       loss_percent=loss_percent, jitter_ms=jitter_ms, peer_loss_percent=None,
+                       peer_jitter_ms=None, rtt_ms=rtt_ms, reports_sent=5, reports_received=4,
+                       mos=mos)  # fmt: skip
+
+
+class _Source:
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {"calls": 2, "calls_total": 7, "rtp_in": 500,
+                                         "jb_lost": 3, "jb_concealed": 4, "refused": 5,
+                                         "rate_limited": 6, "udp_oversized": 1}  # fmt: skip
+        self.registered = {"sip:1001@pbx.example.com": True, "sip:1002@pbx.example.com": False}
+
+    def call_counters(self) -> Mapping[str, int]:
+        return self.counters
+
+    def registration_states(self) -> Mapping[str, bool]:
+        return self.registered
+
+    def ticker_counts(self) -> tuple[int, int]:
+        return 1000, 2
+
+
+def test_scrape_time_counters_and_registration_state() -> None:
+    source = _Source()
+    metrics = GatewayMetrics(source)
+    text, content_type = metrics.render()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert sample_value(text, "sipgw_active_calls") == 2
+    assert sample_value(text, "sipgw_calls_offered_total") == 7
+    assert sample_value(text, "sipgw_rtp_packets_received_total") == 500
+    assert sample_value(text, "sipgw_rtp_packets_lost_total") == 3
+    assert sample_value(text, "sipgw_concealed_frames_total") == 4
+    assert sample_value(text, "sipgw_refused_total") == 5
+    assert sample_value(text, "sipgw_rate_limited_total") == 6
+    assert sample_value(text, "sipgw_udp_oversized_total") == 1
+    assert sample_value(text, "sipgw_ticks_total") == 1000
+    assert sample_value(text, "sipgw_ticks_skipped_total") == 2
+    assert sample_value(text, "sipgw_registration_up", aor="sip:1001@pbx.example.com") == 1
+    assert sample_value(text, "sipgw_registration_up", aor="sip:1002@pbx.example.com") == 0
+    # Read at scrape time: a later change shows in the next scrape.
+    source.counters["calls"] = 0
+    source.registered["sip:1002@pbx.example.com"] = True
+    text, _ = metrics.render()
+    assert sample_value(text, "sipgw_active_calls") == 0
+    assert sample_value(text, "sipgw_registration_up", aor="sip:1002@pbx.example.com") == 1
+
+
+def test_events_feed_counters_and_histograms() -> None:
+    metrics = GatewayMetrics(_Source())
+    metrics.call_ended("inbound", "remote-bye", _quality(4.0, 0.0, 4.4, 40.0))
+    metrics.call_ended("inbound", "remote-bye", _quality(30.0, 3.0, 3.6, None))
+    metrics.call_ended("outbound", "busy", None)
+    observer = metrics.agent_observer
+    observer.turn_measured({"stt_end_of_turn": 0.2, "llm_first_token": 0.4,
+                            "tts_first_byte": 0.15, "gateway_reply_path": 0.01})  # fmt: skip
+    observer.turn_measured({"llm_first_token": 0.9, "made_up_stage": 1.0})
+    observer.barge_in()
+    observer.service_error("llm", "timeout")
+    observer.service_error("tts", "http_status")
+    observer.service_error("tts", "http_status")
+    metrics.observe_tick_lateness(0.0007)
+    metrics.observe_tick_lateness(0.03)
+    text, _ = metrics.render()
+    calls = "sipgw_calls_total"
+    assert sample_value(text, calls, direction="inbound", outcome="remote-bye") == 2
+    assert sample_value(text, calls, direction="outbound", outcome="busy") == 1
+    jitter = "sipgw_call_jitter_seconds"
+    assert sample_value(text, f"{jitter}_count") == 2
+    assert sample_value(text, f"{jitter}_bucket", le="0.005") == 1
+    assert sample_value(text, "sipgw_call_loss_ratio_bucket", le="0.0") == 1
+    assert sample_value(text, "sipgw_call_loss_ratio_sum") == 0.03
+    assert sample_value(text, "sipgw_call_mos_bucket", le="3.8") == 1
+    assert sample_value(text, "sipgw_call_mos_count") == 2
+    assert sample_value(text, "sipgw_call_rtt_seconds_count") == 1  # one call had reports
+    assert sample_value(text, "sipgw_call_rtt_seconds_sum") == 0.04
+    stage = "sipgw_turn_stage_seconds"
+    assert sample_value(text, f"{stage}_count", stage="llm_first_token") == 2
+    assert sample_value(text, f"{stage}_sum", stage="llm_first_token") == 1.3
+    assert sample_value(text, f"{stage}_bucket", stage="llm_first_token", le="0.5") == 1
+    for name in ("stt_end_of_turn", "tts_first_byte", "gateway_reply_path"):
+        assert sample_value(text, f"{stage}_count", stage=name) == 1
+    assert sample_value(text, f"{stage}_count", stage="made_up_stage") is None
+    assert sample_value(text, "sipgw_barge_ins_total") == 1
+    errors = "sipgw_ai_errors_total"
+    assert sample_value(text, errors, service="llm", kind="timeout") == 1
+    assert sample_value(text, errors, service="tts", kind="http_status") == 2
+    lateness = "sipgw_tick_lateness_seconds"
+    assert sample_value(text, f"{lateness}_count") == 2
+    assert sample_value(text, f"{lateness}_bucket", le="0.001") == 1
+
+
+def test_each_gateway_has_its_own_registry() -> None:
+    first, second = GatewayMetrics(_Source()), GatewayMetrics(_Source())
+    first.agent_observer.barge_in()
+    assert sample_value(first.render()[0], "sipgw_barge_ins_total") == 1
+    assert sample_value(second.render()[0], "sipgw_barge_ins_total") == 0
+
+
+def test_no_series_is_labelled_per_call() -> None:
+    metrics = GatewayMetrics(_Source())
+    for reason in ("remote-bye", "local-bye", "cancelled"):
+        metrics.call_ended("inbound", reason, _quality(10.0, 1.0, 4.0, 50.0))
+    allowed = {"direction", "outcome", "stage", "service", "kind", "aor", "le"}
+    for family in text_string_to_metric_families(metrics.render()[0].decode()):
+        for sample in family.samples:
+            assert set(sample.labels) <= allowed, sample
+
+
+async def test_an_echo_call_shows_in_the_metrics() -> None:
+    async with running_gateway() as (gateway, new_phone):
+        assert isinstance(gateway, Gateway)
+        caller = await new_phone()
+        assert (await caller.invite()).status == 200
+        text, _ = gateway.metrics.render()
+        assert sample_value(text, "sipgw_active_calls") == 1
+        await caller.play(tone_frames(400, 0.4))
+        await asyncio.sleep(0.3)
+        assert await caller.bye()
+        await asyncio.sleep(0.1)
+        text, _ = gateway.metrics.render()
+    calls = "sipgw_calls_total"
+    assert sample_value(text, calls, direction="inbound", outcome="remote-bye") == 1
+    assert sample_value(text, "sipgw_active_calls") == 0
+    assert sample_value(text, "sipgw_calls_offered_total") == 1
+    assert (sample_value(text, "sipgw_rtp_packets_received_total") or 0) >= 15
+    assert sample_value(text, "sipgw_call_jitter_seconds_count") == 1
+    assert sample_value(text, "sipgw_call_mos_count") == 1
+    assert (sample_value(text, "sipgw_tick_lateness_seconds_count") or 0) > 10
+    assert (sample_value(text, "sipgw_ticks_total") or 0) > 10
