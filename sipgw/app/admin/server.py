@@ -11,7 +11,7 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``POST /api/calls`` ``{"target": ..., "wait": false}``: place an outbound call with
   the gateway's agent; 202 with its id, or (``wait``, or when it ends at once) 200
   with its outcome.
-- ``GET /metrics``: the gateway's Prometheus metrics, when it keeps them (else 404).
+- ``GET /metrics``: the gateway's Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -233,11 +233,8 @@ class AdminServer:
     # ------------------------------------------------------------------ metrics
 
     async def metrics(self, request: web.Request) -> web.Response:
-        """The gateway's metrics (``gateway.metrics.render()``); 404 when it keeps none."""
-        metrics = getattr(self.gateway, "metrics", None)
-        if metrics is None:
-            return _error(404, "this gateway keeps no metrics")
-        body, content_type = metrics.render()
+        """The gateway's Prometheus metrics (``gateway.metrics.render()``)."""
+        body, content_type = self.gateway.metrics.render()
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response
