@@ -28,7 +28,9 @@ VISA = "4111111111111111"
 
 def test_secret_settings_are_marked() -> None:
     marked = {s.env for s in SETTINGS if s.secret}
-    assert marked == {s.env for s in SETTINGS if s.env.endswith(("_API_KEY", "_PASSWORD"))}
+    assert marked == {
+        s.env for s in SETTINGS if s.env.endswith(("_API_KEY", "_PASSWORD", "_TOKEN"))
+    }
     assert {"SIPGW_AUTH_PASSWORD", "SIPGW_INBOUND_PASSWORD", "OPENAI_API_KEY"} <= marked
 
 
