@@ -3,8 +3,9 @@
 Loopback is shared with other processes (and other test sessions), so nothing here assumes a fixed
 port. A port is handed out only if it can be bound right now for both UDP and TCP on the wildcard
 address (which also fails when any specific address, e.g. 127.0.0.1 or 127.0.0.2, holds it), and
-never twice in one test session. Candidates are drawn at random from below the kernel's ephemeral
-range, so they do not collide with sockets that bind port 0 (the gateway's SIP socket, clients).
+not twice in one test session until the window runs out (then ports that are free again are
+handed out again). Candidates are drawn at random from below the kernel's ephemeral range, so
+they do not collide with sockets that bind port 0 (the gateway's SIP socket, clients).
 Works the same inside a private network namespace (``unshare -n``).
 """
 
@@ -86,18 +87,21 @@ def port_is_free(port: int, span: int = 1) -> bool:
 def _take(count: int, *, even: bool) -> int:
     lo, hi = _candidate_window()
     with _lock:
-        for _ in range(_MAX_ATTEMPTS):
-            start = _rng.randint(lo, hi - count + 1)
-            if even:
-                start &= ~1
-                if start < lo:
+        # First ports never handed out in this session; once the window is used up (a long
+        # suite hands out tens of thousands), ports handed out before that are free again now.
+        for fresh_only in (True, False):
+            for _ in range(_MAX_ATTEMPTS):
+                start = _rng.randint(lo, hi - count + 1)
+                if even:
+                    start &= ~1
+                    if start < lo:
+                        continue
+                block = range(start, start + count)
+                if fresh_only and any(p in _handed_out for p in block):
                     continue
-            block = range(start, start + count)
-            if any(p in _handed_out for p in block):
-                continue
-            if port_is_free(start, count):
-                _handed_out.update(block)
-                return start
+                if port_is_free(start, count):
+                    _handed_out.update(block)
+                    return start
     raise RuntimeError(f"no {count} consecutive free loopback ports found in {lo}-{hi}")
 
 
