@@ -19,14 +19,21 @@ class SourceLog:
         log: where the lines go.
         interval: seconds between two lines about the same address.
         max_sources: addresses remembered at once.
+        overflow: the summing-up line, with ``%(count)d`` (warnings not logged) and
+            ``%(max_sources)d`` placeholders.
     """
 
     def __init__(
-        self, log: logging.Logger, interval: float = 60.0, max_sources: int = 4096
+        self,
+        log: logging.Logger,
+        interval: float = 60.0,
+        max_sources: int = 4096,
+        overflow: str = "%(count)d more warnings from other addresses",
     ) -> None:
         self.log = log
         self.interval = interval
         self.max_sources = max_sources
+        self.overflow = overflow
         self.count = 0
         """Every warning, logged or not."""
         self._sources: dict[str, tuple[float, int]] = {}  # host -> (last logged, not logged)
@@ -46,7 +53,8 @@ class SourceLog:
             if len(self._sources) >= self.max_sources:
                 since, skipped = self._overflow
                 if now - since >= self.interval:
-                    self.log.warning("%d more warnings from other addresses", skipped + 1)
+                    figures = {"count": skipped + 1, "max_sources": self.max_sources}
+                    self.log.warning(self.overflow, figures)
                     self._overflow = (now, 0)
                 else:
                     self._overflow = (since, skipped + 1)

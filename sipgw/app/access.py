@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import math
 import re
 import secrets
 import socket
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
+from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
@@ -299,10 +299,10 @@ async def build_access_policy(
 class RefusalLog:
     """Counts refused requests and logs each source address at most once per ``interval``.
 
-    The next line logged for an address says how many were not logged since.
-    When more than ``max_sources`` addresses are being tracked at once (a
-    scan from many addresses), refusals from new ones are only counted, and
-    one line per ``interval`` sums them up.
+    The line-per-address rule is :class:`~sipgw.aio.sourcelog.SourceLog`'s: the next
+    line logged for an address says how many were not logged since, and beyond
+    ``max_sources`` addresses (a scan from many addresses) one line per
+    ``interval`` sums up the rest.
 
     Args:
         log: where the lines go.
@@ -314,14 +314,17 @@ class RefusalLog:
         self, log: logging.Logger, interval: float = 60.0, max_sources: int = 4096
     ) -> None:
         self.log = log
-        self.interval = interval
-        self.max_sources = max_sources
         self.refused = 0
         """Requests answered 403."""
         self.challenged = 0
         """Requests answered 401 (a challenge: normal for a phone that authenticates)."""
-        self._sources: dict[str, tuple[float, int]] = {}  # address -> (last logged, not logged)
-        self._overflow = (-math.inf, 0)
+        self._lines = SourceLog(
+            log,
+            interval,
+            max_sources,
+            "access: refused requests from more than %(max_sources)d addresses "
+            "(%(count)d not logged)",
+        )
 
     def record(self, event: RequestRefused, now: float) -> None:
         """Count one refusal; log it unless its source was logged in the last ``interval``."""
@@ -330,39 +333,11 @@ class RefusalLog:
             self.log.debug("access: challenged %s from %s", event.method, _where(event))
             return
         self.refused += 1
-        host = event.source[0]
-        entry = self._sources.get(host)
-        if entry is not None and now - entry[0] < self.interval:
-            self._sources[host] = (entry[0], entry[1] + 1)
-            return
-        if entry is None and len(self._sources) >= self.max_sources:
-            self._prune(now)
-            if len(self._sources) >= self.max_sources:
-                self._overflowed(now)
-                return
-        self._sources[host] = (now, 0)
-        more = f" (+{entry[1]} more since the last line)" if entry and entry[1] else ""
         user = f", user {event.username!r}" if event.username else ""
-        self.log.warning(
-            "access: refused %s from %s (From %s%s): %s, 403%s",
-            event.method, _where(event), event.caller, user, event.refusal.value, more,
+        self._lines.warn(
+            event.source[0], now, "access: refused %s from %s (From %s%s): %s, 403",
+            event.method, _where(event), event.caller, user, event.refusal.value,
         )  # fmt: skip
-
-    def _prune(self, now: float) -> None:
-        for host, (logged, _) in list(self._sources.items()):
-            if now - logged >= self.interval:
-                del self._sources[host]
-
-    def _overflowed(self, now: float) -> None:
-        since, count = self._overflow
-        if now - since >= self.interval:
-            self.log.warning(
-                "access: refused requests from more than %d addresses (%d not logged)",
-                self.max_sources, count + 1,
-            )  # fmt: skip
-            self._overflow = (now, 0)
-        else:
-            self._overflow = (since, count + 1)
 
 
 def _where(event: RequestRefused) -> str:
