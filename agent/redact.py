@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
+
 __all__ = [
     "MIN_SECRET_LENGTH",
     "RedactingFilter",
@@ -46,19 +48,6 @@ MIN_SECRET_LENGTH = 4
 
 MASK = "***"
 
-_DIGIT_WORDS = {
-    "zero": "0",
-    "oh": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
 _TOKEN = r"(?:\d+|" + "|".join(_DIGIT_WORDS) + ")"
 _TOKEN_RE = re.compile(_TOKEN, re.IGNORECASE)
 # A run of digit groups and digit words separated by blanks, commas or hyphens;

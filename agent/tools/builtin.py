@@ -42,6 +42,7 @@ from typing import Any
 
 from agent.dialpolicy import DialPolicy, DialRefused
 from agent.settings import BuiltinToolSettings
+from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 from agent.tools.callback_store import CallbackStore, dialable_number, number_allowed
 from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
 from agent.tools.registry import Tool, ToolContext, ToolError
@@ -50,19 +51,6 @@ __all__ = ["builtin_tools", "callback_allowed", "caller_number", "normalize_orde
 
 log = logging.getLogger("sipgw.agent.tools")
 
-_DIGIT_WORDS = {
-    "zero": "0",
-    "oh": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
 _REPEAT_WORDS = {"double": 2, "triple": 3}
 _FILLER_WORDS = frozenset(
     {"order", "orders", "number", "no", "nr", "num", "id", "is", "the", "my"}
