@@ -218,7 +218,7 @@ class MediaSession:
         payload_type = data[1] & 0x7F
         is_audio = payload_type == self.params.payload_type
         if not is_audio and payload_type != self.params.telephone_event_pt:
-            self.stats.unknown_payload += 1  # comfort noise, RTCP on the RTP port, ...
+            self.stats.unknown_payload += 1  # comfort noise, another payload type, ...
             return
         if self.srtp is not None:
             plain = self.srtp.unprotect(data)

@@ -91,10 +91,11 @@ class Ticker:
             if delay > 0:
                 await asyncio.sleep(delay)
             now = loop.time()
+            late = now - deadline
             if len(self.lateness) < self.window:
-                self.lateness.append(now - deadline)
+                self.lateness.append(late)
             if self.on_lateness is not None:
-                self.on_lateness(now - deadline)
+                self.on_lateness(late)
             ticks, skipped = pacer.due(now)
             # In a method of its own, so that no local variable of this
             # long-lived frame keeps an ended call alive until the next tick.
