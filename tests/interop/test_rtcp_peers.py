@@ -14,7 +14,7 @@ from sipgw.testing.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(90)
 
-CALL_SECONDS = 16.0  # reports every 2.5-7.5 s from each side: at least two of ours, one SR back
+CALL_SECONDS = 24.0  # reports every 2.5-7.5 s from each side: at least three of ours, two back
 
 
 @pytest.mark.parametrize(
