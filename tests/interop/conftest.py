@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.audio import write_tone
-from sipgw.testing.process import LOGS
+from sipgw.testing.process import LOGS, running_processes
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,6 +39,17 @@ def pytest_runtest_makereport(
         for title, text in LOGS.report_sections():
             report.sections.append((f"{title} [{report.when}]", text))
     return report
+
+
+@pytest.fixture
+def nothing_left_running() -> Iterator[None]:
+    """Fails the test when a peer or gateway it started is still running at its end (and
+    kills those left). Use it with ``pytest.mark.usefixtures("nothing_left_running")``."""
+    yield
+    left = running_processes()
+    for p in left:
+        p.kill()
+    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 @pytest.fixture

@@ -17,25 +17,15 @@ from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.sipp import run_sipp, scenario
-from sipgw.testing.process import running_processes
 
 from .test_echo_gateway import assert_tone
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 NOBODY_LOCAL = ["--allow-from", "192.0.2.1"]  # TEST-NET-1: never a loopback caller
 STATS = ["--stats-interval", "0.3"]
 INBOUND = {"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Any:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def latest_stats(gw: GatewayProcess, after: int = 0) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import string
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,21 +18,12 @@ import pytest
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port, udp_port_bound
-from sipgw.testing.process import ManagedProcess, PeerError, running_processes
+from sipgw.testing.process import ManagedProcess, PeerError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 SHIPPED = Path(__file__).resolve().parents[2] / "docker" / "kamailio"
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def start_dispatcher(workdir: Path, gateways: list[GatewayProcess]) -> tuple[ManagedProcess, int]:

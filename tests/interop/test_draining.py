@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,20 +18,10 @@ from sipgw.app.healthcheck import probe
 from sipgw.testing.audio import analyse
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.process import running_processes
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def sigterm(gw: GatewayProcess) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,22 +15,12 @@ from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.linphonec import Linphonec
 from sipgw.testing.peers.relay import Impairment, UdpRelay
 from sipgw.testing.peers.sipp import run_sipp, scenario, write_uac_media
-from sipgw.testing.process import running_processes
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 ECHO_DELAY = 0.5  # seconds, the echo agent's default
 JITTER_MIN = 0.04  # the jitter buffer's initial delay
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def assert_tone(report: AudioReport, hz: float, dbfs: float, *, min_active: float = 1.0) -> None:

@@ -10,7 +10,7 @@ import contextlib
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,21 +35,11 @@ from sipgw.testing.peers.linphonec import Linphonec
 from sipgw.testing.peers.relay import Impairment, UdpRelay
 from sipgw.testing.peers.sipp import run_sipp, scenario, start_sipp, write_uac_media
 from sipgw.testing.ports import free_port, free_port_range, port_is_free, udp_port_bound
-from sipgw.testing.process import MissingProgram, PeerError, require_binary, running_processes
+from sipgw.testing.process import MissingProgram, PeerError, require_binary
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    """Every peer a harness test starts must be gone when the test ends."""
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def _assert_tone(

@@ -11,7 +11,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,21 +20,12 @@ from sipgw.testing.audio import analyse
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.peers.linphonec import Linphonec
-from sipgw.testing.process import PeerError, running_processes
+from sipgw.testing.process import PeerError
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "lin": "lin-pw"}
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def assert_heard(path: Path, hz: float, min_active: float = 1.0) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,24 +30,14 @@ from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.ports import free_port_range
-from sipgw.testing.process import running_processes
 from sipgw.testing.tls import CertificateAuthority, ServerCertificate, make_ca, make_server_cert
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 TRANSPORTS = ["udp", "tcp", "tls"]
 USER, PASSWORD = "sipgw", SIP_PASSWORD
 USERS = {USER: PASSWORD, "bob": "bob-pw", "caller": "caller-pw"}
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 class Pki:

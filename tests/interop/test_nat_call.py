@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,22 +30,12 @@ from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.netns import NatHarness
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.process import running_processes
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 USER = "sipgw"
 PASSWORD = SIP_PASSWORD
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def gateway_behind(nat: NatHarness, workdir: Path, kam: Kamailio, public_ip: str) -> GatewayProcess:

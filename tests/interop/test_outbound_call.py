@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,20 +15,10 @@ from sipgw.testing.audio import analyse
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.sipp import start_sipp
 from sipgw.testing.ports import free_port, free_port_range
-from sipgw.testing.process import running_processes
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def sipgw_call(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,21 +19,11 @@ from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.ports import free_port_range
-from sipgw.testing.process import running_processes
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 USERS = {"agent": SIP_PASSWORD, "bob": "bob-pw"}
-
-
-@pytest.fixture(autouse=True)
-def _nothing_left_running() -> Iterator[None]:
-    yield
-    left = running_processes()
-    for p in left:
-        p.kill()
-    assert not left, f"processes left running: {[p.argv for p in left]}"
 
 
 def gateway_via(kam: Kamailio, max_call_seconds: float) -> Gateway:
