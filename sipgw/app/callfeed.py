@@ -56,8 +56,8 @@ TURN_FIELDS = {
 
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
-    """One thing that happened to a call: ``kind`` is ``call_started``, ``call_ended``,
-    ``transcript`` or ``turn``; ``data`` is JSON-ready."""
+    """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
+    (it got its agent), ``call_ended``, ``transcript`` or ``turn``; ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -185,27 +185,26 @@ class CallFeed:
         self.call_started(handle)
         entry = self.live[handle.call.log_id]
         entry.agent = _agent_name(agent)
+        self._publish("call_updated", entry, entry.summary())
         record = getattr(agent, "record", None)
         if isinstance(record, CallRecord):
             for line in record.lines:
-                self._line(entry, line, publish=False)
+                self._line(entry, line)
             record.on_line = lambda line: self._line(entry, line)
 
-    def _line(self, entry: CallEntry, line: dict[str, Any], *, publish: bool = True) -> None:
+    def _line(self, entry: CallEntry, line: dict[str, Any]) -> None:
         kind = line.get("type")
         if kind == "turn_metrics":
             turn = _turn(line)
             entry.turns.append(turn)
             del entry.turns[:-TRANSCRIPT_LIMIT]
-            if publish:
-                self._publish("turn", entry, turn)
+            self._publish("turn", entry, turn)
         elif kind in TRANSCRIPT_TYPES:
             if len(entry.transcript) >= TRANSCRIPT_LIMIT:
                 entry.dropped_lines += 1
                 return
             entry.transcript.append(line)
-            if publish:
-                self._publish("transcript", entry, line)
+            self._publish("transcript", entry, line)
         elif kind == "quality" and entry.quality is None:
             entry.quality = {k: v for k, v in line.items() if k not in ("t", "type")}
 

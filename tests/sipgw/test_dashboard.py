@@ -157,11 +157,15 @@ async def test_the_stream_pushes_a_call_its_transcript_turns_and_end(tmp_path: P
         assert (await phone.invite()).status == 200
         kind, started = await next_event(stream)
         assert kind == "call_started" and started["call_id"] == phone.call_id
-        events = [await next_event(stream) for _ in range(4)]
-        assert [k for k, _ in events] == ["transcript", "transcript", "transcript", "turn"]
-        assert events[0][1]["text"] == HOSTILE and events[0][1]["call"] == started["id"]
-        assert events[2][1]["name"] == "get_order_status"
-        assert events[3][1]["stages_ms"] == {
+        assert started["agent"] is None and started["ended"] is None
+        events = [await next_event(stream) for _ in range(6)]
+        kinds = ["call_updated", "transcript", "transcript", "transcript", "transcript", "turn"]
+        assert [k for k, _ in events] == kinds
+        assert events[0][1]["agent"] == "talkingecho"
+        assert events[1][1]["text"] == "before the answer"  # written before the feed saw it
+        assert events[2][1]["text"] == HOSTILE and events[2][1]["call"] == started["id"]
+        assert events[4][1]["name"] == "get_order_status"
+        assert events[5][1]["stages_ms"] == {
             "stt_end_of_turn": 120, "llm_first_token": 300,
             "tts_first_byte": 150, "gateway_reply_path": 21,
         }  # fmt: skip

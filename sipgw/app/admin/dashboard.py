@@ -10,7 +10,7 @@ Routes (docs/operations.md, "Dashboard"):
   into the page through ``textContent``.
 - ``GET /api/events``: Server-Sent Events from the gateway's
   :class:`~sipgw.app.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
-  ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
+  ``call_updated``, ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
 - ``GET /api/recent``: the recent (ended) calls; ``GET /api/recent/{id}``: a live or
   recent call's transcript, turns and quality; ``.../recording.wav`` and
   ``.../peaks`` its recording and its waveform's peaks.

@@ -47,7 +47,7 @@ async function load() {
   ]);
   const quality = call.quality ?? {};
   definitions(document.getElementById("quality"), Object.entries(quality).map(
-    ([key, value]) => [key, typeof value === "number" ? String(Math.round(value * 100) / 100) : String(value)]));
+    ([key, value]) => [key, typeof value === "number" ? String(Math.round(value * 100) / 100) : String(value ?? "—")]));
   if (!call.quality) document.getElementById("quality").append(el("dd", "empty", "no media figures yet"));
   renderWaterfall(document.getElementById("turns"), call.turns);
   const list = document.getElementById("transcript");

@@ -94,6 +94,12 @@ function connect() {
     tick();
   });
   source.addEventListener("call_started", (message) => { addCall(JSON.parse(message.data)); tick(); });
+  source.addEventListener("call_updated", (message) => {
+    const call = JSON.parse(message.data);
+    const entry = addCall(call);
+    entry.call = Object.assign(entry.call, call);
+    entry.node.querySelector(".agent").textContent = call.agent ?? "—";
+  });
   source.addEventListener("transcript", (message) => {
     const line = JSON.parse(message.data);
     const entry = calls.get(line.call);
