@@ -32,7 +32,7 @@ function transcriptText(line) {
     case "user": return line.text;
     case "assistant": return line.text;
     case "tool_call": return line.name + "(" + (typeof line.arguments === "string" ? line.arguments : JSON.stringify(line.arguments ?? {})) + ")" +
-      (line.result !== undefined ? " → " + JSON.stringify(line.result) : "");
+      (line.result !== undefined ? " → " + (typeof line.result === "string" ? line.result : JSON.stringify(line.result)) : "");
     case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
     case "dtmf": return "keypad " + (line.digits ?? "");
     case "barge_in": return "caller interrupted";
