@@ -35,6 +35,7 @@ __all__ = [
     "CallEntry",
     "CallFeed",
     "FeedEvent",
+    "agent_name",
 ]
 
 log = logging.getLogger("sipgw.feed")
@@ -64,7 +65,8 @@ class FeedEvent:
     data: dict[str, Any]
 
 
-def _agent_name(agent: object) -> str | None:
+def agent_name(agent: object) -> str | None:
+    """An agent's short name: its class name without ``Agent``, lower case (``assistant``)."""
     if agent is None:
         return None
     name = type(agent).__name__
@@ -175,7 +177,7 @@ class CallFeed:
             called=handle.called,
             direction=handle.direction,
             started=time.time() - (time.monotonic() - handle.started),
-            agent=_agent_name(handle.agent),
+            agent=agent_name(handle.agent),
         )
         self.live[log_id] = entry
         self._publish("call_started", entry, entry.summary())
@@ -184,7 +186,7 @@ class CallFeed:
         """The call got its agent: follow its call record's lines, if it keeps one."""
         self.call_started(handle)
         entry = self.live[handle.call.log_id]
-        entry.agent = _agent_name(agent)
+        entry.agent = agent_name(agent)
         self._publish("call_updated", entry, entry.summary())
         record = getattr(agent, "record", None)
         if isinstance(record, CallRecord):

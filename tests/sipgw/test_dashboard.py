@@ -20,6 +20,7 @@ from sipgw.app.admin.dashboard import COOKIE, STATIC, session_cookie_value
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
+from sipgw.app.callfeed import CallFeed
 from sipgw.app.gateway import Gateway
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ADMIN_TOKEN
@@ -203,6 +204,38 @@ async def test_a_call_without_recording_has_no_waveform() -> None:
             assert peaks.status == 404
         async with http.get(url + "/api/recent/nope", headers=AUTH) as missing:
             assert missing.status == 404
+
+
+async def test_recent_calls_are_bounded_newest_first() -> None:
+    async with running_gateway(TalkingEchoAgent) as (gateway, new_phone):
+        gateway.feed = CallFeed(recent=2)
+        async with admin(gateway) as url, session() as http:
+            ids = []
+            for _ in range(3):
+                phone = await new_phone()
+                assert (await phone.invite()).status == 200
+                await phone.hang_up()
+                ids.append(phone.call_id)
+            async with http.get(url + "/api/recent", headers=AUTH) as recent:
+                calls = (await recent.json())["calls"]
+            assert [c["call_id"] for c in calls] == [ids[2], ids[1]]
+            assert all(c["outcome"] == "remote-bye" and c["agent"] == "talkingecho" for c in calls)
+            async with http.get(url + f"/api/recent/{ids[0]}", headers=AUTH) as gone:
+                assert gone.status == 404
+
+
+async def test_stopping_the_server_ends_open_streams_at_once() -> None:
+    async with running_gateway() as (gateway, _), session() as http:
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=ADMIN_TOKEN))
+        await server.start()
+        async with http.get(server.url + "/api/events", headers=AUTH) as stream:
+            assert (await next_event(stream))[0] == "snapshot"
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.wait_for(server.stop(), 5.0)
+            assert loop.time() - started < 2.0
+            rest = await asyncio.wait_for(stream.content.read(), 2.0)  # to the end: closed
+            assert rest.strip() == b""
 
 
 def test_wav_peaks_has_both_channels(tmp_path: Path) -> None:

@@ -29,13 +29,15 @@ import hmac
 import json
 import logging
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from sipgw.app.callfeed import CallFeed, FeedEvent
+from sipgw.app.admin.waveform import wav_peaks
+from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
 
 __all__ = [
     "COOKIE",
@@ -200,7 +202,7 @@ class Dashboard:
         """The recent calls, newest first."""
         return web.json_response({"calls": self.snapshot()["recent"]})
 
-    def _entry(self, request: web.Request) -> Any:
+    def _entry(self, request: web.Request) -> CallEntry:
         entry = self.feed.find(request.match_info["id"])
         if entry is None:
             raise web.HTTPNotFound(
@@ -229,15 +231,11 @@ class Dashboard:
 
     async def peaks(self, request: web.Request) -> web.Response:
         """The recording's waveform: peaks per channel (computed off the loop)."""
-        from sipgw.app.admin.waveform import wav_peaks
-
         path = self._recording(request)
         try:
             peaks = await asyncio.to_thread(wav_peaks, path)
-        except (OSError, EOFError, ValueError) as exc:  # wave.Error is an Exception
+        except (OSError, EOFError, wave.Error) as exc:
             return web.json_response({"error": f"cannot read the recording: {exc}"}, status=500)
-        except Exception as exc:
-            return web.json_response({"error": f"not a WAV recording: {exc}"}, status=500)
         return web.json_response(peaks)
 
     # ------------------------------------------------------------------ stream
