@@ -28,6 +28,15 @@ says :class:`agent.turns.StartReply`). The LLM's sentences go to TTS as soon
 as each is complete; TTS audio is re-cut into frames and queued. Tool calls
 run in between (the conversation does that).
 
+*Preemptive replies* (``AssistantSettings.preemptive_pause_ms``): the machine's
+:class:`agent.turns.StartPreemptive` starts an LLM request on the partial
+transcript (:class:`agent.preemptive.PreemptiveRequest`), which buffers its
+output. At the end of turn a final with the same words adopts it as the reply's
+first LLM round (so its sentences reach TTS only now, and tools it asks for run
+only now); otherwise it is cancelled (*wasted*) and the reply starts afresh.
+Each turn's ``turn_metrics`` says ``preemptive`` (``used`` or null) and
+``preemptive_wasted`` (requests cancelled since the previous reply).
+
 *Barge-in*: the machine's :class:`agent.turns.PauseAgent` holds the playout;
 :class:`agent.turns.ResumeAgent` plays on where it stopped;
 :class:`agent.turns.CommitBargeIn` cancels the reply's LLM and TTS work and
@@ -66,6 +75,7 @@ from agent.llm.base import ChatLLM
 from agent.observer import llm_error_kind, status_error_kind
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
+from agent.preemptive import PreemptiveRequest
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
 from agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttReconnected
@@ -74,14 +84,17 @@ from agent.tts.base import TextToSpeech, TtsConnectError, TtsError, TtsReply
 from agent.turns import (
     Cause,
     CommitBargeIn,
+    DropPreemptive,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
     ResumeAgent,
     SetSttChunk,
+    StartPreemptive,
     StartReply,
     TurnAction,
     TurnTaker,
+    same_words,
 )
 from media.quality import CallQuality
 
@@ -148,6 +161,8 @@ class _Reply:
     first_token_at: float | None = None
     first_sentence_at: float | None = None
     text: str = ""
+    preemptive: PreemptiveRequest | None = None  # adopted at the end of turn
+    wasted: int = 0  # preemptive requests cancelled since the previous reply
     heard: str | None = None  # set by a committed barge-in
     metrics_written: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -257,7 +272,10 @@ class AssistantAgent(Agent):
             commit_ms=barge_in.commit_ms,
             min_words=barge_in.min_words,
             vad=barge_in.vad,
+            preemptive_pause_ms=settings.preemptive_pause_ms,
         )
+        self._preemptive: PreemptiveRequest | None = None
+        self._wasted = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns = 0
         self._audio_arrived = asyncio.Event()
@@ -388,6 +406,7 @@ class AssistantAgent(Agent):
         self._closed = True
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -462,11 +481,60 @@ class AssistantAgent(Agent):
             elif isinstance(action, StartReply):
                 self._start_reply(
                     action.text, speech_end_at=action.speech_end_at,
-                    stt_final_at=action.stt_final_at,
+                    stt_final_at=action.stt_final_at, preemptive=self._adopt(action.text),
                 )  # fmt: skip
+            elif isinstance(action, StartPreemptive):
+                self._start_preemptive(action.text)
+            elif isinstance(action, DropPreemptive):
+                self._drop_preemptive("caller went on")
             elif isinstance(action, IgnoreBackchannel):
                 # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
                 self.record.write({"type": "backchannel", "text": action.text})
+
+    # ------------------------------------------------------------------ preemptive replies
+
+    def _start_preemptive(self, text: str) -> None:
+        """Start the LLM on the partial transcript; its output waits for the end of turn."""
+        self._drop_preemptive("replaced")
+        conversation = self.conversation
+        schemas = conversation.tools.schemas()
+        tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
+        self._preemptive = PreemptiveRequest(
+            conversation.llm, conversation.messages, text, schemas, tool_choice
+        )
+        self.record.write({"type": "preemptive", "outcome": "started", "text": text})
+        if self.observer is not None:
+            self.observer.preemptive("started")
+
+    def _drop_preemptive(self, why: str) -> None:
+        """Cancel the preemptive request, if any: one wasted LLM request."""
+        request, self._preemptive = self._preemptive, None
+        if request is None:
+            return
+        self._spawn(request.cancel())
+        self._wasted += 1
+        self.record.write({"type": "preemptive", "outcome": "wasted", "why": why,
+                           "text": request.text})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("wasted")
+
+    def _adopt(self, final: str) -> PreemptiveRequest | None:
+        """The preemptive request, if the final transcript confirms it; else drop it."""
+        request = self._preemptive
+        if request is None:
+            return None
+        if not same_words(request.text, final):
+            self._drop_preemptive("final differs")
+            return None
+        if not request.matches_history(self.conversation.messages):
+            self._drop_preemptive("history changed")
+            return None
+        self._preemptive = None
+        self.record.write({"type": "preemptive", "outcome": "used", "text": request.text,
+                           "lead_ms": _ms(self.loop.time(), request.started_at)})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("used")
+        return request
 
     def _commit_barge_in(self, action: CommitBargeIn) -> None:
         """The caller really interrupts: cancel the reply, keep what was heard."""
@@ -548,11 +616,16 @@ class AssistantAgent(Agent):
         *,
         speech_end_at: float | None = None,
         stt_final_at: float | None = None,
+        preemptive: PreemptiveRequest | None = None,
     ) -> None:
         self._carry_out(self.turns.replace_reply(Cause.NEW_TURN))
+        if preemptive is None:
+            self._drop_preemptive("new reply")
         self._turns += 1
         reply = _Reply("reply", self.tts.start_reply(), self._turns, started_at=self.loop.time(),
-                       speech_end_at=speech_end_at, stt_final_at=stt_final_at)  # fmt: skip
+                       speech_end_at=speech_end_at, stt_final_at=stt_final_at,
+                       preemptive=preemptive, wasted=self._wasted)  # fmt: skip
+        self._wasted = 0
         self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_reply(reply, user_text))
@@ -574,7 +647,11 @@ class AssistantAgent(Agent):
         await self._play(reply, feed())
 
     async def _run_reply(self, reply: _Reply, user_text: str | None) -> None:
-        await self._play(reply, self._converse(reply, user_text))
+        try:
+            await self._play(reply, self._converse(reply, user_text))
+        finally:
+            if reply.preemptive is not None:  # cut off before its stream was read
+                await reply.preemptive.cancel()
 
     async def _play(self, reply: _Reply, feed: Coroutine[Any, Any, None]) -> None:
         """Feed the reply's text to TTS while its audio is pumped into the playout queue."""
@@ -597,7 +674,8 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
-        async with aclosing(self.conversation.reply(user_text)) as events:
+        first_round = None if reply.preemptive is None else reply.preemptive.events()
+        async with aclosing(self.conversation.reply(user_text, first_round=first_round)) as events:
             async for event in events:
                 if isinstance(event, ReplySentence):
                     if reply.first_sentence_at is None:
@@ -646,6 +724,8 @@ class AssistantAgent(Agent):
             "first_rtp_after_tts_ms": _ms(first_rtp, reply.tts.first_audio_at),
             "first_rtp_after_turn_ms": _ms(first_rtp, reply.stt_final_at),
             "end_of_speech_to_first_rtp_ms": _ms(first_rtp, reply.speech_end_at),
+            "preemptive": "used" if reply.preemptive is not None else None,
+            "preemptive_wasted": reply.wasted,
         }
         self.record.write(metrics)
         if self.observer is not None:

@@ -50,7 +50,7 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.llm.base import ChatLLM, LlmError, LlmTextDelta, LlmToolCall
+from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
 from agent.llm.sentences import SentenceSplitter
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
@@ -186,6 +186,7 @@ class _Turn:
     error: str | None = None
     error_kind: str | None = None
     closed: bool = False
+    first_round: AsyncGenerator[LlmEvent, None] | None = None
 
     def begin_round(self) -> None:
         self.round_text.clear()
@@ -251,12 +252,20 @@ class Conversation:
 
     # -- public API ------------------------------------------------------------
 
-    async def reply(self, user_text: str | None = None) -> AsyncGenerator[ReplyEvent, None]:
+    async def reply(
+        self,
+        user_text: str | None = None,
+        *,
+        first_round: AsyncGenerator[LlmEvent, None] | None = None,
+    ) -> AsyncGenerator[ReplyEvent, None]:
         """Answer the caller; see the module docstring.
 
         Args:
             user_text: the caller's finished turn; None to answer what is in
                 the history already (after :meth:`add_dtmf`, or for a greeting).
+            first_round: an LLM stream already started on the messages the first
+                round would send (an adopted preemptive request,
+                :mod:`agent.preemptive`); used instead of a new request.
 
         Yields:
             :class:`ReplySentence`, :class:`ReplyToolCall` and
@@ -266,7 +275,7 @@ class Conversation:
         if user_text is not None:
             self.messages.append({"role": "user", "content": user_text})
             self._record({"type": "user", "text": user_text})
-        turn = _Turn(started_at=_now())
+        turn = _Turn(started_at=_now(), first_round=first_round)
         self._active = self._last = turn
         completed = False
         try:
@@ -369,7 +378,9 @@ class Conversation:
         )
         schemas = self.tools.schemas()
         tool_choice = None if tools_allowed or not schemas else "none"
-        stream = self.llm.stream(self.messages, schemas, tool_choice=tool_choice)
+        stream, turn.first_round = turn.first_round, None
+        if stream is None:
+            stream = self.llm.stream(self.messages, schemas, tool_choice=tool_choice)
         async with aclosing(stream) as events:
             async for event in events:
                 if turn.closed:

@@ -117,6 +117,8 @@ class AssistantSettings:
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
         redactor: what is masked in the call records and in the log lines that
             carry the caller's words (default: card numbers).
+        preemptive_pause_ms: caller silence after which a partial transcript
+            starts the LLM before the end of turn (agent/preemptive.py); None = off.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -130,3 +132,4 @@ class AssistantSettings:
     barge_in: BargeInSettings = BargeInSettings()
     dtmf_timeout: float = 1.5
     redactor: Redactor = field(default_factory=Redactor)
+    preemptive_pause_ms: int | None = None

@@ -46,6 +46,7 @@ __all__ = [
     "AGENT",
     "AGENT_NAMES",
     "ASSISTANT",
+    "PREEMPTIVE",
     "BUILTIN_TOOLS",
     "CALLBACKS",
     "DIAL",
@@ -476,6 +477,21 @@ ASSISTANT = Section(
     ),
 )  # fmt: skip
 
+PREEMPTIVE = Section(
+    "preemptive",
+    "Preemptive replies",
+    "Read when `--agent assistant`; start the LLM on a stable partial transcript before the "
+    "end of turn (docs/assistant.md, preemptive replies).",
+    (
+        Setting("SIPGW_PREEMPTIVE", "off", "on: when the caller pauses, the LLM starts on the "
+                "transcript so far; the reply is used if the final transcript says the same "
+                "words, else cancelled. Nothing is spoken before the turn ends.",
+                choice("on", "off")),
+        Setting("SIPGW_PREEMPTIVE_PAUSE_MS", "100", "Caller silence (ms, VAD) before a partial "
+                "transcript starts a preemptive request.", int_at_least(0)),
+    ),
+)  # fmt: skip
+
 BUILTIN_TOOLS = Section(
     "tools",
     "Built-in tools",
@@ -570,7 +586,7 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
-    ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    ECHO, ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 
