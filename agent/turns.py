@@ -417,7 +417,7 @@ class TurnTaker:
         if text is None or pause is None:
             return _NOTHING
         last_loud = self.last_loud_at
-        if last_loud is not None and (now - last_loud) * 1000 < pause:
+        if last_loud is not None and now - last_loud < pause / 1000 - 1e-6:
             return _NOTHING
         self._partial = None
         if self._preempted is not None or self.agent.active_reply_started_at() is not None:
