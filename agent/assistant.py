@@ -71,7 +71,7 @@ from agent.conversation import (
     ReplyToolResult,
 )
 from agent.dialpolicy import DialRefused
-from agent.llm.base import ChatLLM
+from agent.llm.base import ChatLLM, LlmToolCall
 from agent.observer import llm_error_kind, status_error_kind
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
@@ -500,18 +500,24 @@ class AssistantAgent(Agent):
         schemas = conversation.tools.schemas()
         tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
         self._preemptive = PreemptiveRequest(
-            conversation.llm, conversation.messages, text, schemas, tool_choice
-        )
+            conversation.llm, conversation.messages, text, schemas, tool_choice,
+            tool_runner=(conversation.tools, conversation.ctx),
+            on_early_tool=self._early_tool,
+        )  # fmt: skip
         self.record.write({"type": "preemptive", "outcome": "started", "text": text})
         if self.observer is not None:
             self.observer.preemptive("started")
+
+    def _early_tool(self, call: LlmToolCall) -> None:
+        self.record.write({"type": "preemptive_tool", "name": call.name,
+                           "arguments": call.arguments})  # fmt: skip
 
     def _drop_preemptive(self, why: str) -> None:
         """Cancel the preemptive request, if any: one wasted LLM request."""
         request, self._preemptive = self._preemptive, None
         if request is None:
             return
-        self._spawn(request.cancel())
+        self._spawn(request.drop())
         self._wasted += 1
         self.record.write({"type": "preemptive", "outcome": "wasted", "why": why,
                            "text": request.text})  # fmt: skip
@@ -650,8 +656,8 @@ class AssistantAgent(Agent):
         try:
             await self._play(reply, self._converse(reply, user_text))
         finally:
-            if reply.preemptive is not None:  # cut off before its stream was read
-                await reply.preemptive.cancel()
+            if reply.preemptive is not None:  # maybe cut off before its stream was read
+                await reply.preemptive.drop()
 
     async def _play(self, reply: _Reply, feed: Coroutine[Any, Any, None]) -> None:
         """Feed the reply's text to TTS while its audio is pumped into the playout queue."""
@@ -674,8 +680,13 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
-        first_round = None if reply.preemptive is None else reply.preemptive.events()
-        async with aclosing(self.conversation.reply(user_text, first_round=first_round)) as events:
+        early = reply.preemptive
+        replying = self.conversation.reply(
+            user_text,
+            first_round=None if early is None else early.events(),
+            early_tools=None if early is None else early.early_tools,
+        )
+        async with aclosing(replying) as events:
             async for event in events:
                 if isinstance(event, ReplySentence):
                     if reply.first_sentence_at is None:

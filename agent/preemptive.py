@@ -10,17 +10,24 @@ stream, as the first LLM round of the real reply, so tool calls it asks for run
 only then, through the usual tool loop; or *cancels* it: the task closes the
 stream (the HTTP response is closed, the service stops generating) and the
 reply starts afresh on the final transcript.
+
+Tools: a call the stream asks for starts at once only if its tool is declared
+``read_only`` (:attr:`agent.tools.registry.Tool.read_only`); its task is
+handed to the reply's tool loop on adoption (:attr:`early_tools`) and
+cancelled otherwise. Every other tool runs only after the final transcript
+confirmed the request, in the reply's own tool loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
-from agent.llm.base import ChatLLM, LlmError, LlmEvent
+from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmToolCall
+from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
 __all__ = ["PreemptiveRequest"]
 
@@ -35,6 +42,7 @@ class PreemptiveRequest:
         history_length: how many messages of the history it was sent with
             (before the partial user message).
         started_at: loop time it started.
+        early_tools: the read-only tool calls it started, by (name, arguments).
     """
 
     def __init__(
@@ -44,8 +52,13 @@ class PreemptiveRequest:
         text: str,
         tools: Sequence[Mapping[str, object]],
         tool_choice: str | None,
+        tool_runner: tuple[ToolRegistry, ToolContext] | None = None,
+        on_early_tool: Callable[[LlmToolCall], None] | None = None,
     ) -> None:
         self.text = text
+        self.early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = {}
+        self._tool_runner = tool_runner
+        self._on_early_tool = on_early_tool
         self.history_length = len(history)
         self._history = [dict(message) for message in history]
         loop = asyncio.get_running_loop()
@@ -64,11 +77,29 @@ class PreemptiveRequest:
         try:
             async with aclosing(llm.stream(messages, tools, tool_choice=tool_choice)) as stream:
                 async for event in stream:
+                    if isinstance(event, LlmToolCall):
+                        self._start_tool(event)
                     self._queue.put_nowait(event)
         except LlmError as exc:
             self._queue.put_nowait(exc)
         finally:
             self._queue.put_nowait(_END)
+
+    def _start_tool(self, call: LlmToolCall) -> None:
+        """Run a read-only tool call now; any other waits for the confirmation."""
+        runner = self._tool_runner
+        if runner is None or not runner[0].read_only(call.name):
+            return
+        key = (call.name, call.arguments)
+        if key in self.early_tools:
+            return
+        tools, ctx = runner
+        coro = tools.call(call.name, call.arguments, ctx)
+        self.early_tools[key] = asyncio.get_running_loop().create_task(
+            coro, name=f"early tool {call.name}"
+        )
+        if self._on_early_tool is not None:
+            self._on_early_tool(call)
 
     def matches_history(self, history: Sequence[Mapping[str, Any]]) -> bool:
         """Whether ``history`` (before the user's final message) is what it was sent with."""
@@ -99,3 +130,15 @@ class PreemptiveRequest:
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+
+    async def drop(self) -> None:
+        """Not used after all: stop the request and the tool calls it started."""
+        await self.cancel()
+        await self.cancel_tools()
+
+    async def cancel_tools(self) -> None:
+        """Cancel the early tool calls still running (nobody will read them)."""
+        tasks = [task for task in self.early_tools.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -121,3 +121,37 @@ async def test_side_effect_tools_never_run_on_a_preemptive_request(tmp_path: Pat
     (tool,) = of_type(record, "tool_call")
     assert tool["name"] == "end_call"
     assert of_type(record, "preemptive")[-1]["outcome"] == "used"
+
+
+async def test_a_read_only_tool_runs_early_a_side_effect_tool_waits(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234 and then goodbye")
+        s.llm.script(
+            [
+                FakeResponse(
+                    tool_calls=[
+                        FakeToolCall("get_order_status", {"order_id": "1234"}),
+                        FakeToolCall("end_call", {"reason": "done"}),
+                    ]
+                ),
+                FakeResponse(text="Your order has shipped. Goodbye."),
+            ]
+        )
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        first, second = s.llm.requests
+        assert first.received_at < final_sent_at(s) - 0.2
+        tool_messages = [m for m in second.messages if m["role"] == "tool"]
+        assert len(tool_messages) == 2 and "DHL" in tool_messages[0]["content"]
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    kinds = [r["type"] for r in record]
+    # The order lookup (read-only) started before the final transcript; end_call did not.
+    (early,) = of_type(record, "preemptive_tool")
+    assert early["name"] == "get_order_status"
+    assert kinds.index("preemptive_tool") < kinds.index("user"), kinds
+    assert [t["name"] for t in of_type(record, "tool_call")] == ["get_order_status", "end_call"]
+    assert of_type(record, "preemptive")[-1]["outcome"] == "used"
