@@ -374,8 +374,10 @@ class AssistantAgent(Agent):
                             line = "interrupted"
         except TimeoutError:
             line = "timeout"
+        now = self.loop.time()
         self.record.write({"type": "action", "action": kind, "line": line,
-                           "waited_ms": _ms(self.loop.time(), requested_at)})  # fmt: skip
+                           "waited_ms": _ms(now, requested_at),
+                           "after_answer_ms": _ms(now, self._answered_at)})  # fmt: skip
         if kind == "hangup":
             if not self._hung_up:
                 self._hung_up = True
@@ -595,6 +597,7 @@ class AssistantAgent(Agent):
         assert reply is not None
         heard = self.playout.cancel(reply.tts.id)
         reply.heard = heard
+        self._stop_filler(reply)
         speaking.reply = None
         self._spawn(reply.tts.cancel())
         if reply.task is not None and not reply.task.done():
@@ -702,6 +705,7 @@ class AssistantAgent(Agent):
             await pump
         except TtsError as exc:
             self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
+            self._stop_filler(reply)
             log.error("[%s] TTS failed: %s", self.call.call_id[:24], exc)
             self.record.write({"type": "error", "where": "tts", "error": str(exc)})
             if self.observer is not None:
@@ -735,7 +739,6 @@ class AssistantAgent(Agent):
         finally:
             if filler_timer is not None:
                 filler_timer.cancel()
-            self._stop_filler(reply)
 
     async def _reply_event(
         self, reply: _Reply, event: ReplySentence | ReplyToolCall | ReplyToolResult | ReplyDone

@@ -19,8 +19,8 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
-from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.dialpolicy import DialPolicy
+from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry

@@ -221,12 +221,22 @@ def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: Services) 
     assert "fallback phrase" in call.gateway.log_text()
 
 
-def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Services) -> None:
+CONNECT_HZ = 1700
+DEFAULT_TRANSFER_LINE = "Let me connect you with a colleague. One moment."
+
+
+@pytest.mark.parametrize(
+    "handoff", ["Connecting you now, please hold the line.", ""], ids=["llm-line", "default-line"]
+)
+def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
+    tmp_workdir: Path, services: Services, handoff: str
+) -> None:
+    services.tts.map_text("connect", CONNECT_HZ)  # both lines
     services.stt.script(["Can I talk to a person?"])
     services.llm.script(
         [
             FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
-            FakeResponse(text="Connecting you now."),
+            FakeResponse(text=handoff),
         ]
     )
     source = script(tmp_workdir, "transfer", (None, 1.0), (SPEECH_HZ, 0.6))
@@ -238,12 +248,26 @@ def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Servi
             caller.dial(gw.uri("agent"))
             caller.wait_event("CALL_ESTABLISHED", 5)
             # baresip accepts our REFER and calls the target itself.
-            established = human.wait_event("CALL_ESTABLISHED", 10)
+            established = human.wait_event("CALL_ESTABLISHED", 15)
             assert "sip:a@" in established["peeruri"]
             gw.wait_log(r"transfer succeeded", 10)
             gw.wait_log(r"call ended:", 5)
             caller.hangup()
-    assert any(r["type"] == "transfer" and r["accepted"] for r in call_record(tmp_workdir))
+            caller.recordings()  # the last call's files are complete
+            heard = caller.all_recordings()[0][0]  # the leg with the gateway
+    record = call_record(tmp_workdir)
+    assert any(r["type"] == "transfer" and r["accepted"] for r in record)
+    # What the caller heard of the gateway: the whole handoff line, ending before the REFER.
+    report = analyse(heard)
+    line = handoff or DEFAULT_TRANSFER_LINE
+    connect = spans(report, CONNECT_HZ)
+    assert len(connect) == 1, (connect, report.describe())
+    start, end = connect[0]
+    assert end - start >= len(line) * 0.020 - 0.25, (connect, report.describe())
+    action = next(r for r in record if r["type"] == "action")
+    assert action["line"] == ("reply" if handoff else "default")
+    refer_at = float(action["after_answer_ms"]) / 1000  # type: ignore[arg-type]
+    assert end <= refer_at + 0.25, (connect, refer_at)
 
 
 def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> None:
