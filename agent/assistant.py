@@ -338,7 +338,7 @@ class AssistantAgent(Agent):
 
     def _act_after_reply(self, kind: Literal["hangup", "transfer"], target: str | None) -> None:
         if self._action_pending:
-            return  # one transfer or hang-up per call
+            return  # one transfer or hang-up at a time: the first asked for wins
         self._action_pending = True
         requested_at = self.loop.time()
         self.record.write({"type": "action_pending", "action": kind, "target": target})
@@ -366,12 +366,15 @@ class AssistantAgent(Agent):
                     else:
                         text = self._default_line(kind)
                         reply = self._speak_fixed(text, "notice") if text else None
+                        line = "default" if text else "none"
                         if reply is not None and reply.task is not None:
                             await asyncio.wait({reply.task})
                     if reply is not None:
                         played = await self._played(reply)
                         if not played:
                             line = "interrupted"
+                        elif reply.extra.get("tts_failed"):
+                            line = "tts failed"  # what arrived of it was played
         except TimeoutError:
             line = "timeout"
         now = self.loop.time()
@@ -705,6 +708,7 @@ class AssistantAgent(Agent):
             await pump
         except TtsError as exc:
             self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
+            reply.extra["tts_failed"] = True
             self._stop_filler(reply)
             log.error("[%s] TTS failed: %s", self.call.call_id[:24], exc)
             self.record.write({"type": "error", "where": "tts", "error": str(exc)})

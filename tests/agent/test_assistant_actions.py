@@ -180,7 +180,7 @@ async def test_a_tts_failure_on_the_goodbye_still_hangs_up(tmp_path: Path) -> No
         await phone.stop_audio()
     record = s.record()
     assert any(r["type"] == "error" and r["where"] == "tts" for r in record)
-    assert actions(s)[0]["action"] == "hangup"
+    assert actions(s)[0] == {**actions(s)[0], "action": "hangup", "line": "tts failed"}
 
 
 # -- filler lines while a tool runs ------------------------------------------------------
