@@ -191,6 +191,47 @@ def test_end_call_says_goodbye_and_hangs_up(tmp_workdir: Path, services: Service
     assert goodbye and goodbye[-1][1] >= analyse(call.heard).duration - 0.5  # spoken to the end
 
 
+FILLER_HZ = 1900
+SLOW_TOOL = """
+import asyncio
+
+from agent.tools.registry import Tool
+
+
+async def check_stock(ctx, args):
+    await asyncio.sleep(1.8)
+    return {"in_stock": True}
+
+
+TOOLS = [Tool(name="check_stock", description="Is it in stock?",
+              parameters={"type": "object", "properties": {}}, handler=check_stock)]
+"""
+
+
+def test_a_slow_tool_is_masked_by_one_filler_line(tmp_workdir: Path, services: Services) -> None:
+    module = tmp_workdir / "slowtools.py"
+    module.write_text(SLOW_TOOL)
+    services.tts.map_text("moment", FILLER_HZ)
+    services.stt.script(["Do you have it in stock?"])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("check_stock", {})]),
+            FakeResponse(text="Yes, it has shipped from our stock."),
+        ]
+    )
+    source = script(tmp_workdir, "slow-tool", (None, 1.0), (SPEECH_HZ, 0.6))
+    env = {"SIPGW_TOOLS_MODULE": str(module)}
+    report = analyse(run_call(tmp_workdir, services, source, 7.0, env).heard)
+    filler, reply = spans(report, FILLER_HZ), spans(report, REPLY_HZ)
+    assert len(filler) == 1 and reply, (filler, reply, report.describe())
+    assert filler[0][1] <= reply[0][0] + 0.1, (filler, reply)  # the filler, then the answer
+    assert filler[0][1] - filler[0][0] >= 0.4, filler  # "One moment, I'm checking that."
+    record = call_record(tmp_workdir)
+    assert [r["text"] for r in record if r["type"] == "filler"] == [
+        "One moment, I'm checking that."
+    ]
+
+
 def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Services) -> None:
     services.stt.script(["Where is my order 1234?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
