@@ -301,8 +301,9 @@ def _transfer_tool(target: str | None, policy: DialPolicy) -> Tool:
         ctx.transfer_after_reply(target)
         return {
             "transferring": True,
-            "note": "the transfer starts once your handoff line has been heard: tell the "
-            "caller in one short sentence that you are connecting them, nothing else",
+            "note": "the transfer starts once your handoff line has been heard: unless you "
+            "already said it, tell the caller in one short sentence that you are connecting "
+            "them, nothing else",
         }
 
     return Tool(
