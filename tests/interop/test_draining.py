@@ -222,6 +222,39 @@ def test_drain_limit_the_assistant_says_goodbye_before_the_bye(tmp_workdir: Path
     assert "Traceback" not in gw.log_text()
 
 
+def test_second_sigterm_during_the_goodbye_ends_the_call_at_once(tmp_workdir: Path) -> None:
+    long_goodbye = "We are closing for maintenance, goodbye and thank you. " * 6  # ~6.6 s
+    with fake_services(tmp_workdir) as env:
+        with (
+            GatewayProcess(
+                tmp_workdir,
+                agent="assistant",
+                extra_env={**env, "SIPGW_DRAIN_GOODBYE": long_goodbye},
+                extra_args=["--drain-seconds", "1"],
+            ) as gw,
+            Baresip(tmp_workdir, "a", user="a") as caller,
+        ):
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            time.sleep(1.0)
+            sigterm(gw)
+            gw.wait_log(r"drain limit reached: 1 call\(s\) say goodbye", 5)
+            time.sleep(1.5)  # the line is playing
+            assert not [e for e in caller.events if e.get("type") == "CALL_CLOSED"]
+            t0 = time.monotonic()
+            sigterm(gw)
+            closed = caller.wait_event("CALL_CLOSED", 5)
+            assert closed["param"] == "Connection reset by peer", closed  # our BYE
+            assert closed["received_at"] - t0 < 2.0  # not after the rest of the line
+            gw.wait_log(r"goodbye played on 0 of 1 call", 5)
+            assert gw.process is not None and gw.process.wait(10) == 0
+            heard, _ = caller.recordings()
+    report = analyse(heard)
+    tail = report.slice(report.duration - 1.0)
+    assert tail.fraction_at(GOODBYE_HZ, length=0.8) > 0.8, tail.describe()  # cut mid-line
+    assert "Traceback" not in gw.log_text()
+
+
 def test_drain_unregisters_at_its_start_while_the_call_runs(
     tmp_workdir: Path, tone_wav: ToneWav
 ) -> None:
