@@ -116,3 +116,29 @@ def test_a_worker_that_cannot_start_stops_the_parent(tmp_workdir: Path) -> None:
     assert "worker 2 did not start (exit status 1)" in text
     assert re.search(r"w1 sipgw shutting down", text)  # worker 1 was stopped, not left behind
     assert "Traceback" not in text
+
+
+def test_a_second_sigterm_is_forwarded_and_ends_the_calls(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    base = free_port(span=2)
+    with (
+        GatewayProcess(
+            tmp_workdir, rtp_port_count=80, extra_args=["--workers", "2", "--sip-port", str(base)]
+        ) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000, 30, -9.0)) as a,
+    ):
+        wait_ready(gw, 2, 1)
+        a.dial(f"sip:echo@127.0.0.1:{base + 1}")
+        a.wait_event("CALL_ESTABLISHED", 8)
+        assert gw.process is not None
+        gw.process.send_signal(signal.SIGTERM)
+        gw.wait_log(r"w2 sipgw draining: new calls get 503", 5)
+        time.sleep(0.5)
+        assert not [e for e in a.events if e.get("type") == "CALL_CLOSED"]
+        gw.process.send_signal(signal.SIGTERM)
+        gw.wait_log(r"SIGTERM: forwarding it to 1 worker\(s\) \(again: end calls now\)", 5)
+        a.wait_event("CALL_CLOSED", 5)  # the worker's BYE
+        assert gw.process.wait(10) == 0
+    assert re.search(r"w2 sipgw shutting down: ending 1 call\(s\)", gw.log_text())
+    assert "Traceback" not in gw.log_text()
