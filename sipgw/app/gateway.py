@@ -35,6 +35,7 @@ from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
+from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.floods import FloodSettings
@@ -161,6 +162,8 @@ class Gateway:
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
         self.ticker.on_lateness = self.metrics.observe_tick_lateness
+        self.feed = CallFeed()
+        """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
 
     @property
     def sip(self) -> SipEndpoint:
@@ -422,6 +425,7 @@ class Gateway:
         """Build a call's agent, reporting to the metrics (:attr:`Agent.observer`)."""
         agent = factory(handle)
         agent.observer = self.metrics.agent_observer
+        self.feed.agent_built(handle, agent)
         return agent
 
     def registration_states(self) -> dict[str, bool]:
@@ -489,6 +493,7 @@ class Gateway:
         self.calls_total += 1
         handle = CallHandle(self, call, CallLog.for_call(log, call))
         self.handles[call.key] = handle
+        self.feed.call_started(handle)
         account = self.account_for(call)
         handle.log.info(
             "incoming call from %s to %s%s",
@@ -655,6 +660,7 @@ class Gateway:
             if handle.agent is not None:
                 handle.agent.on_quality(quality)
         self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
+        self.feed.call_ended(handle)
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None

@@ -12,6 +12,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   the gateway's agent; 202 with its id, or (``wait``, or when it ends at once) 200
   with its outcome.
 - ``GET /metrics``: the gateway's Prometheus metrics.
+- ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
+  ``GET`` there may carry the dashboard's session cookie instead of the header.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
@@ -60,6 +63,7 @@ class AdminServer:
         self._runner: web.AppRunner | None = None
         self._placing = asyncio.Lock()
         self._calls: set[asyncio.Task[CallOutcome]] = set()
+        self.dashboard = Dashboard(gateway.feed, lambda: self.settings.token)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -80,6 +84,7 @@ class AdminServer:
         app.router.add_get("/api/calls/{id}", self.show_call)
         app.router.add_post("/api/calls/{id}/hangup", self.hang_up)
         app.router.add_get("/metrics", self.metrics)
+        self.dashboard.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -115,9 +120,11 @@ class AdminServer:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = self.settings.token
-        if token:
+        if token and not self.dashboard.allows(request):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                if self.dashboard.wants_page(request):
+                    return self.dashboard.refused_page()
                 response = _error(401, "missing or wrong bearer token")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="sipgw"'
                 return response
