@@ -65,6 +65,7 @@ __all__ = [
     "TRANSPORT",
     "TTS_NAMES",
     "VENDOR_SECTIONS",
+    "WORKERS",
     "resolve_settings",
 ]
 
@@ -561,6 +562,19 @@ ADMIN = Section(
     ),
 )  # fmt: skip
 
+WORKERS = Section(
+    "workers",
+    "Worker processes",
+    "How many gateway processes `sipgw serve` runs; see docs/operations.md (scale-out).",
+    (
+        Setting("SIPGW_WORKERS", "1", "Worker processes to run, each with its own SIP port "
+                "(SIPGW_SIP_PORT + i, SIPGW_TLS_PORT + i), its own slice of SIPGW_RTP_PORTS "
+                "and its own admin port (SIPGW_ADMIN_PORT + i); a parent restarts a worker that "
+                "crashes and forwards SIGTERM/SIGINT to all. 1 = one process, no parent.",
+                int_at_least(1), "--workers", "N"),
+    ),
+)  # fmt: skip
+
 HEALTHCHECK = Section(
     "healthcheck",
     "Health check",
@@ -574,8 +588,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
-    ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
+    AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 
