@@ -188,8 +188,9 @@ class Concealer:
         another loss follows soon).
         """
         if self._lost >= self._max or samples <= 0:
-            if self._max:
+            if self._max and self._recent:
                 self._lost = max(self._lost, 1)  # still a loss: the next good chunk fades in
+                self._recent.append(self._silence(samples))
             return None
         if not self._lost:
             if not self._recent:
@@ -202,6 +203,9 @@ class Concealer:
         return chunk
 
     # -- internals
+
+    def _silence(self, samples: int) -> bytes:
+        return g711.silence_frame("PCMA" if self._alaw else "PCMU", samples)
 
     def _start(self) -> None:
         """Decode the history, find the pitch, and prepare one period to repeat."""
