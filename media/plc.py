@@ -9,9 +9,8 @@ ingress tap), so it adds no delay:
 * **At the start of a loss** the last 48.75 ms of output (390 samples at
   8 kHz) are decoded and the pitch period is estimated by normalized
   cross-correlation of the newest 20 ms against the audio 40..120 samples
-  (66..200 Hz) earlier: a coarse search on every other sample, then a fine
-  one around the best coarse lag; among near-equal peaks the shortest lag
-  wins (no octave errors on clean tones).
+  (66..200 Hz) earlier, at every lag; among near-equal peaks the shortest
+  lag wins (no octave errors on clean tones).
 * **The lost audio is the last pitch period repeated.** The period's last
   quarter is cross-faded into the samples one period earlier, so its end
   flows into its start. G.711 Appendix I delays its output by 3.75 ms to
@@ -38,7 +37,6 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import deque
-from operator import mul
 
 from media import g711
 
@@ -68,17 +66,6 @@ def _encode(samples: list[float], alaw: bool) -> bytes:
     return g711.linear_to_alaw(raw) if alaw else g711.linear_to_ulaw(raw)
 
 
-def _score(x: list[int], start: int, lag: int, length: int, step: int) -> float:
-    """Normalized cross-correlation (signed, squared) of ``x[start:]`` with ``x[start-lag:]``."""
-    a = x[start : start + length : step]
-    b = x[start - lag : start - lag + length : step]
-    corr = sum(map(mul, a, b))
-    if corr <= 0:
-        return 0.0
-    energy = sum(map(mul, b, b))
-    return corr * corr / energy if energy else 0.0
-
-
 def estimate_pitch(
     x: list[int],
     min_lag: int = MIN_PITCH,
@@ -87,28 +74,38 @@ def estimate_pitch(
 ) -> int:
     """Return the lag in ``min_lag..max_lag`` that best predicts the newest ``window`` samples.
 
-    The score of a lag is the normalized cross-correlation of the newest
-    ``window`` samples with the ``window`` samples ``lag`` earlier (only
-    positive correlations count). A coarse search scores even lags on every
-    other sample; a fine search scores the neighbours of the best coarse lag
-    at full resolution. The shortest lag scoring within 3 % of the best wins.
-    ``x`` shorter than ``window + max_lag`` shrinks the window; silence gives
-    ``max_lag``.
+    The score of a lag is the squared normalized cross-correlation of the
+    newest ``window`` samples with the ``window`` samples ``lag`` earlier
+    (only positive correlations count), computed for every lag (the sums run
+    in C, :func:`media.g711.linear_fit`). Among the local maxima, the shortest
+    lag scoring within 3 % of the best wins, so a multiple of the period is
+    not taken for it. ``x`` shorter than ``window + max_lag`` shrinks the
+    window; silence gives ``max_lag``.
     """
     window = min(window, len(x) - max_lag)
     if window < min_lag:
         return max_lag
-    start = len(x) - window
-    coarse = [(lag, _score(x, start, lag, window, 2)) for lag in range(min_lag, max_lag + 1, 2)]
-    best = max(score for _, score in coarse)
+    raw = array("h", x).tobytes()  # native order, as audioop wants
+    end = 2 * len(x)
+    newest = raw[end - 2 * window :]
+    scores = [0.0] * (max_lag + 2)
+    for lag in range(min_lag, max_lag + 1):
+        stop = end - 2 * lag
+        factor, rms = g711.linear_fit(newest, raw[stop - 2 * window : stop])
+        if factor > 0.0:  # False for NaN (an all-zero source)
+            scores[lag] = factor * factor * rms * rms  # = correlation² / energy, over window
+    best = max(scores)
     if best <= 0.0:
         return max_lag
-    lag0 = next(lag for lag, score in coarse if score >= best * _PEAK_TOLERANCE)
-    fine = [
-        (lag, _score(x, start, lag, window, 1))
-        for lag in range(max(min_lag, lag0 - 1), min(max_lag, lag0 + 1) + 1)
-    ]
-    return max(fine, key=lambda item: (item[1], -item[0]))[0]
+    for lag in range(min_lag, max_lag + 1):
+        score = scores[lag]
+        if (
+            score >= best * _PEAK_TOLERANCE
+            and score >= scores[lag - 1]
+            and score >= scores[lag + 1]
+        ):
+            return lag
+    return max_lag  # not reached: the best lag is a local maximum
 
 
 class Concealer:
