@@ -37,6 +37,8 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import deque
+from functools import lru_cache
+from operator import mul
 
 from media import g711
 
@@ -59,11 +61,24 @@ def _decode(chunk: bytes, alaw: bool) -> list[int]:
 
 
 def _encode(samples: list[float], alaw: bool) -> bytes:
-    lin = array("h", [-32768 if s < -32768 else 32767 if s > 32767 else int(s) for s in samples])
+    if samples and (max(samples) > 32767 or min(samples) < -32768):
+        samples = [-32768 if s < -32768 else 32767 if s > 32767 else s for s in samples]
+    lin = array("h", map(int, samples))
     if _BIG_ENDIAN:
         lin.byteswap()
     raw = lin.tobytes()
     return g711.linear_to_alaw(raw) if alaw else g711.linear_to_ulaw(raw)
+
+
+def _score(raw: bytes, window: int, lag: int) -> float:
+    """Squared normalized cross-correlation of the newest ``window`` samples of ``raw``
+    (native 16-bit) with those ``lag`` earlier; 0 for a negative correlation or silence."""
+    end = len(raw)
+    stop = end - 2 * lag
+    factor, rms = g711.linear_fit(raw[end - 2 * window :], raw[stop - 2 * window : stop])
+    if factor > 0.0:  # False for NaN (an all-zero source)
+        return factor * factor * rms * rms  # = correlation² / energy, over the window
+    return 0.0
 
 
 def estimate_pitch(
@@ -76,36 +91,48 @@ def estimate_pitch(
 
     The score of a lag is the squared normalized cross-correlation of the
     newest ``window`` samples with the ``window`` samples ``lag`` earlier
-    (only positive correlations count), computed for every lag (the sums run
-    in C, :func:`media.g711.linear_fit`). Among the local maxima, the shortest
-    lag scoring within 3 % of the best wins, so a multiple of the period is
-    not taken for it. ``x`` shorter than ``window + max_lag`` shrinks the
-    window; silence gives ``max_lag``.
+    (only positive correlations count; the sums run in C,
+    :func:`media.g711.linear_fit`). A coarse search scores even lags on the
+    signal taken every other sample; each strong coarse peak is refined at
+    full resolution (an odd period falls between two coarse lags). Among the
+    refined peaks the shortest lag scoring within 3 % of the best wins, so a
+    multiple of the period is not taken for it. ``x`` shorter than ``window +
+    max_lag`` shrinks the window; silence gives ``max_lag``.
     """
     window = min(window, len(x) - max_lag)
     if window < min_lag:
         return max_lag
-    raw = array("h", x).tobytes()  # native order, as audioop wants
-    end = 2 * len(x)
-    newest = raw[end - 2 * window :]
-    scores = [0.0] * (max_lag + 2)
-    for lag in range(min_lag, max_lag + 1):
-        stop = end - 2 * lag
-        factor, rms = g711.linear_fit(newest, raw[stop - 2 * window : stop])
-        if factor > 0.0:  # False for NaN (an all-zero source)
-            scores[lag] = factor * factor * rms * rms  # = correlation² / energy, over window
-    best = max(scores)
+    full = array("h", x).tobytes()  # native order, as audioop wants
+    half = array("h", x[len(x) % 2 :: 2]).tobytes()  # ends with the newest sample
+    lo, hi = (min_lag + 1) // 2, max_lag // 2
+    coarse = {m: _score(half, window // 2, m) for m in range(lo, hi + 1)}
+    best = max(coarse.values())
     if best <= 0.0:
         return max_lag
-    for lag in range(min_lag, max_lag + 1):
-        score = scores[lag]
-        if (
-            score >= best * _PEAK_TOLERANCE
-            and score >= scores[lag - 1]
-            and score >= scores[lag + 1]
-        ):
-            return lag
-    return max_lag  # not reached: the best lag is a local maximum
+    peaks: list[tuple[int, float]] = []
+    for m, score in coarse.items():
+        if score < best * 0.5 or score < coarse.get(m - 1, 0.0) or score < coarse.get(m + 1, 0.0):
+            continue
+        near = range(max(min_lag, 2 * m - 1), min(max_lag, 2 * m + 1) + 1)
+        peaks.append(max(((lag, _score(full, window, lag)) for lag in near), key=_by_score))
+    top = max(score for _, score in peaks)
+    if top <= 0.0:
+        return max_lag
+    return min(lag for lag, score in peaks if score >= top * _PEAK_TOLERANCE)
+
+
+def _by_score(item: tuple[int, float]) -> float:
+    return item[1]
+
+
+@lru_cache(maxsize=8)
+def _gains(max_samples: int, fade_from: int, extra: int) -> tuple[float, ...]:
+    """Level of the substitute per sample of a loss: 1 until ``fade_from``, then linear to 0."""
+    step = 1.0 / max(1, max_samples - fade_from)
+    return tuple(
+        1.0 if i < fade_from else max(0.0, 1.0 - (i - fade_from) * step)
+        for i in range(max_samples + extra)
+    )
 
 
 class Concealer:
@@ -127,9 +154,9 @@ class Concealer:
     """
 
     __slots__ = (
-        "_alaw", "_crossfade", "_fade_from", "_gain_step", "_history", "_lost", "_max", "_offset",
-        "_ola_extra", "_periods", "_phase", "_pitch", "_recent", "_region", "_step10",
-        "concealed_samples",
+        "_alaw", "_crossfade", "_fade_from", "_faded", "_gain_table", "_history", "_lost",
+        "_max", "_offset", "_ola_extra", "_periods", "_phase", "_pitch", "_recent", "_region",
+        "_step10", "concealed_samples",
     )  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", max_samples: int = 480, clock_rate: int = 8000) -> None:
@@ -141,7 +168,7 @@ class Concealer:
         self._step10 = clock_rate // 100  # 10 ms
         self._ola_extra = clock_rate // 250  # 4 ms
         self._fade_from = min(self._step10, max_samples // 2)
-        self._gain_step = 1.0 / max(1, max_samples - self._fade_from)
+        self._gain_table = _gains(max_samples, self._fade_from, self._step10)
         self._recent: deque[bytes] = deque(maxlen=16)
         self.concealed_samples = 0
         self._reset_loss()
@@ -155,6 +182,7 @@ class Concealer:
         self._phase = 0
         self._offset: list[float] = []
         self._crossfade: list[float] = []
+        self._faded = 0
 
     def reset(self) -> None:
         """Forget the stream (a new one starts: no history, no loss in progress)."""
@@ -241,36 +269,55 @@ class Concealer:
         old, phase = self._region, self._phase
         # The old loop's continuation, faded out while the new one fades in.
         self._crossfade = [old[(phase + k) % len(old)] for k in range(quarter)]
+        self._faded = 0
         self._periods += 1
         self._region = self._looped(self._periods)
         self._phase = phase % pitch  # the same phase, in the oldest period now repeated
 
     def _synthesize(self, samples: int) -> list[float]:
-        """The next ``samples`` of substitute: period loop, joins and level."""
+        """The next ``samples`` of substitute: period loop, joins and level.
+
+        Made in stretches that end at the 10 ms marks, where a period is added.
+        """
         out: list[float] = []
         lost = self._lost
         step10 = self._step10
-        fade_from = self._fade_from
-        for _ in range(samples):
+        gains = self._gain_table
+        while len(out) < samples:
             if lost and lost % step10 == 0 and self._periods < MAX_PERIODS:
                 self._grow()
-            region = self._region
-            value = region[self._phase]
-            self._phase = (self._phase + 1) % len(region)
+            size = min(samples - len(out), step10 - lost % step10)
+            part = self._loop(size)
             if self._crossfade:
-                quarter = max(1, self._pitch // 4)
-                k = quarter - len(self._crossfade)
-                w = (k + 1) / (quarter + 1)
-                value = self._crossfade.pop(0) * (1.0 - w) + value * w
-            if lost < len(self._offset):
-                value += self._offset[lost]
-            if lost >= fade_from:
-                gain = 1.0 - (lost - fade_from) * self._gain_step
-                value = value * gain if gain > 0.0 else 0.0
-            out.append(value)
-            lost += 1
+                fade, quarter = self._crossfade, len(self._crossfade) + self._faded
+                for k in range(min(size, len(fade))):
+                    w = (self._faded + 1) / (quarter + 1)
+                    part[k] = fade.pop(0) * (1.0 - w) + part[k] * w
+                    self._faded += 1
+            offset = self._offset
+            for k in range(lost, min(lost + size, len(offset))):
+                part[k - lost] += offset[k]
+            if lost + size > self._fade_from:
+                level = gains[lost : lost + size]
+                if len(level) < size:
+                    level += (0.0,) * (size - len(level))
+                part = list(map(mul, part, level))
+            out += part
+            lost += size
         self._lost = lost
         return out
+
+    def _loop(self, size: int) -> list[float]:
+        """The next ``size`` samples of the repeated region, from the current phase."""
+        region = self._region
+        phase = self._phase
+        part: list[float] = []
+        while len(part) < size:
+            take = region[phase : phase + size - len(part)]
+            part += take
+            phase = (phase + len(take)) % len(region)
+        self._phase = phase
+        return part
 
     def _join(self, chunk: bytes) -> bytes:
         """Overlap-add the start of the first good chunk after a loss with the substitute."""
