@@ -9,8 +9,9 @@ ingress tap), so it adds no delay:
 * **At the start of a loss** the last 48.75 ms of output (390 samples at
   8 kHz) are decoded and the pitch period is estimated by normalized
   cross-correlation of the newest 20 ms against the audio 40..120 samples
-  (66..200 Hz) earlier, at every lag; among near-equal peaks the shortest
-  lag wins (no octave errors on clean tones).
+  (66..200 Hz) earlier: a coarse search on every other sample, refined at
+  full resolution around its peaks; among near-equal peaks the shortest lag
+  wins (no octave errors on clean tones).
 * **The lost audio is the last pitch period repeated.** The period's last
   quarter is cross-faded into the samples one period earlier, so its end
   flows into its start. G.711 Appendix I delays its output by 3.75 ms to
@@ -212,9 +213,10 @@ class Concealer:
         The substitute is also remembered as output (it becomes history if
         another loss follows soon).
         """
-        if self._lost >= self._max or samples <= 0:
-            if self._max and self._recent:
-                self._lost = max(self._lost, 1)  # still a loss: the next good chunk fades in
+        if samples <= 0:
+            return None
+        if self._lost >= self._max:
+            if self._lost:  # exhausted: silence, and the next good chunk fades in
                 self._recent.append(self._silence(samples))
             return None
         if not self._lost:
