@@ -38,6 +38,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import deque
+from collections.abc import Iterable
 from functools import lru_cache
 from operator import mul
 
@@ -62,24 +63,32 @@ def _decode(chunk: bytes, alaw: bool) -> list[int]:
 
 
 def _encode(samples: list[float], alaw: bool) -> bytes:
-    if samples and (max(samples) > 32767 or min(samples) < -32768):
-        samples = [-32768 if s < -32768 else 32767 if s > 32767 else s for s in samples]
-    lin = array("h", map(int, samples))
+    try:
+        lin = array("h", map(int, samples))
+    except OverflowError:
+        lin = array(
+            "h", [-32768 if s < -32768 else 32767 if s > 32767 else int(s) for s in samples]
+        )
     if _BIG_ENDIAN:
         lin.byteswap()
     raw = lin.tobytes()
     return g711.linear_to_alaw(raw) if alaw else g711.linear_to_ulaw(raw)
 
 
-def _score(raw: bytes, window: int, lag: int) -> float:
+def _scores(raw: bytes, window: int, lags: Iterable[int]) -> dict[int, float]:
     """Squared normalized cross-correlation of the newest ``window`` samples of ``raw``
-    (native 16-bit) with those ``lag`` earlier; 0 for a negative correlation or silence."""
+    (native 16-bit) with those ``lag`` earlier, per lag; 0 for a negative correlation or
+    silence."""
     end = len(raw)
-    stop = end - 2 * lag
-    factor, rms = g711.linear_fit(raw[end - 2 * window :], raw[stop - 2 * window : stop])
-    if factor > 0.0:  # False for NaN (an all-zero source)
-        return factor * factor * rms * rms  # = correlation² / energy, over the window
-    return 0.0
+    newest = raw[end - 2 * window :]
+    fit = g711.linear_fit
+    scores = {}
+    for lag in lags:
+        stop = end - 2 * lag
+        factor, rms = fit(newest, raw[stop - 2 * window : stop])
+        # factor > 0 is False for NaN (an all-zero source); factor² rms² = corr² / energy
+        scores[lag] = factor * factor * rms * rms if factor > 0.0 else 0.0
+    return scores
 
 
 def estimate_pitch(
@@ -106,7 +115,7 @@ def estimate_pitch(
     full = array("h", x).tobytes()  # native order, as audioop wants
     half = array("h", x[len(x) % 2 :: 2]).tobytes()  # ends with the newest sample
     lo, hi = (min_lag + 1) // 2, max_lag // 2
-    coarse = {m: _score(half, window // 2, m) for m in range(lo, hi + 1)}
+    coarse = _scores(half, window // 2, range(lo, hi + 1))
     best = max(coarse.values())
     if best <= 0.0:
         return max_lag
@@ -114,8 +123,8 @@ def estimate_pitch(
     for m, score in coarse.items():
         if score < best * 0.5 or score < coarse.get(m - 1, 0.0) or score < coarse.get(m + 1, 0.0):
             continue
-        near = range(max(min_lag, 2 * m - 1), min(max_lag, 2 * m + 1) + 1)
-        peaks.append(max(((lag, _score(full, window, lag)) for lag in near), key=_by_score))
+        near = _scores(full, window, range(max(min_lag, 2 * m - 1), min(max_lag, 2 * m + 1) + 1))
+        peaks.append(max(near.items(), key=_by_score))
     top = max(score for _, score in peaks)
     if top <= 0.0:
         return max_lag
