@@ -89,6 +89,8 @@ from media.g711 import rms_dbfs
 
 __all__ = [
     "API_VERSION",
+    "MAX_KEYTERMS",
+    "MAX_KEYTERM_CHARS",
     "PACING_BURST_SECONDS",
     "REGION_URLS",
     "SILENCE_DBFS",
@@ -97,6 +99,7 @@ __all__ = [
     "AssemblyAISTTService",
     "AssemblyAISettings",
     "build_query_params",
+    "check_keyterms",
     "close_is_fatal",
     "describe_close",
     "frame_dbfs",
@@ -126,6 +129,12 @@ TERMINATION_TIMEOUT: Final = 2.0
 
 STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
+
+MAX_KEYTERMS: Final = 100
+"""Most ``keyterms_prompt`` terms a streaming session takes (AssemblyAI's keyterms docs)."""
+
+MAX_KEYTERM_CHARS: Final = 50
+"""Longest single keyterm, in characters (the same docs)."""
 
 _MIN_CHUNK_MS: Final = 50  # the API's smallest message
 _MAX_CHUNK_SECONDS: Final = 1.0  # the API's largest message
@@ -207,9 +216,23 @@ class AssemblyAISettings:
             raise ValueError("connect_timeout must be positive")
         if self.reconnect_attempts < 0:
             raise ValueError("reconnect_attempts must not be negative")
+        check_keyterms(self.keyterms_prompt)
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+
+def check_keyterms(terms: tuple[str, ...] | list[str]) -> None:
+    """Reject keyterms the service would refuse: more than :data:`MAX_KEYTERMS`
+    terms, or one longer than :data:`MAX_KEYTERM_CHARS` characters (ValueError)."""
+    if len(terms) > MAX_KEYTERMS:
+        raise ValueError(f"{len(terms)} keyterms; AssemblyAI takes at most {MAX_KEYTERMS}")
+    for term in terms:
+        if len(term) > MAX_KEYTERM_CHARS:
+            raise ValueError(
+                f"keyterm {term[:20]!r}... is {len(term)} characters long;"
+                f" AssemblyAI takes at most {MAX_KEYTERM_CHARS}"
+            )
 
 
 def frame_dbfs(frame: bytes, encoding: str = "pcm_mulaw") -> float:
