@@ -142,10 +142,12 @@ STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
 
 MAX_KEYTERMS: Final = 100
-"""Most ``keyterms_prompt`` terms a streaming session takes (AssemblyAI's keyterms docs)."""
+"""Most ``keyterms_prompt`` terms a streaming session takes (AssemblyAI's streaming
+keyterms page: https://www.assemblyai.com/docs/speech-to-text/universal-streaming/keyterms-prompting;
+more is an error)."""
 
 MAX_KEYTERM_CHARS: Final = 50
-"""Longest single keyterm, in characters (the same docs)."""
+"""Longest single keyterm, in characters (the same page: longer ones are ignored)."""
 
 RATE_LIMIT_BACKOFF_FIRST: Final = 5.0
 """First wait after a concurrency or rate-limit refusal (it doubles per attempt)."""
@@ -445,8 +447,8 @@ def close_is_fatal(code: int | None, reason: str) -> bool:
 
 def is_rate_limited(code: int | None, reason: str = "") -> bool:
     """Whether a close code (or HTTP status) means "too many sessions": 3009, 1008 with
-    a concurrency or rate reason (docs/cloud-apis.md, "AssemblyAI close codes and
-    errors": handle both), or HTTP 429."""
+    a concurrency or rate reason (docs/cloud-apis.md, "AssemblyAI streaming v3": handle
+    both), or HTTP 429."""
     if code in (3009, 429):
         return True
     return code == 1008 and not close_is_fatal(code, reason)

@@ -117,7 +117,8 @@ class ElevenLabsSettings:
             handshake. None = half of ``inactivity_timeout``; 0 = never.
         auto_mode: The ``auto_mode`` query parameter. ElevenLabs recommends it when whole
             sentences are sent (as here): generation starts on each sentence instead of
-            waiting for the chunk schedule (docs/cloud-apis.md, "ElevenLabs WebSocket").
+            waiting for the chunk schedule (docs/cloud-apis.md,
+            "ElevenLabs multi-context WebSocket").
         connect_timeout: Seconds allowed for a TCP/TLS/WebSocket handshake.
         chunk_length_schedule: WebSocket ``generation_config``; None keeps the server's.
         read_timeout: Seconds of silence allowed inside an HTTP audio stream.
@@ -434,8 +435,8 @@ class _WsConnection:
         """Send a keep-alive whenever nothing went out for ``interval`` seconds.
 
         The server closes a socket that receives no input for its
-        ``inactivity_timeout`` (docs/cloud-apis.md, "ElevenLabs WebSocket": keep it
-        alive by sending a space). On the multi-context socket a space needs a context,
+        ``inactivity_timeout`` (docs/cloud-apis.md, "ElevenLabs multi-context WebSocket":
+        keep it alive by sending a space). On the multi-context socket a space needs a context,
         so one is opened with a single space and closed at once: nothing is flushed,
         nothing synthesized; its final message is dropped like any unknown context's.
         """

@@ -619,10 +619,10 @@ async def test_ws_idle_socket_closed_by_server_reconnects(make_fake, make_tts) -
 async def test_ws_idle_socket_is_kept_alive_and_reused(make_fake, make_tts) -> None:
     # A long caller monologue: the socket stays silent for several times the server's
     # inactivity timeout, and the next reply still needs no new handshake.
-    fake = await make_fake(inactivity_override=0.3)
+    fake = await make_fake(inactivity_override=0.6)
     tts = make_tts(fake, keepalive_interval=0.1)
     _, first = await speak(tts, "Before the monologue.")
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.8)
     _, second = await speak(tts, "After it.")
     assert second == expected_audio(DEFAULT_TONES[1], "After it.")
     assert len(fake.sockets) == 1 and not fake.sockets[0].closed and tts.reconnects == 0
@@ -638,6 +638,8 @@ async def test_ws_without_keepalive_the_idle_socket_is_closed(make_fake, make_tt
     tts = make_tts(fake, keepalive_interval=0)
     await speak(tts, "Before the monologue.")
     await wait_until(lambda: fake.sockets[0].closed)
+    assert fake.sockets[0].sent[-1]["error"] == "input_timeout_exceeded"
+    await wait_until(lambda: not tts.connected)
     await speak(tts, "After it.")
     assert len(fake.sockets) == 2 and tts.reconnects == 1
 
