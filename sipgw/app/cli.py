@@ -42,6 +42,7 @@ from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.overload import OverloadConfig, load_overload_config
 from sipgw.app.privacy import (
     LogRedaction,
     Redactor,
@@ -158,6 +159,8 @@ class Startup:
     """What every log line is redacted with (secrets, card numbers, patterns)."""
     admin: AdminSettings = AdminSettings()
     """The admin HTTP server (``ADMIN``; off unless a port is set)."""
+    overload: OverloadConfig = OverloadConfig()
+    """When new calls are refused for overload (``OVERLOAD``)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -206,6 +209,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_flood_config(values),
         redactor,
         load_admin_settings(values),
+        load_overload_config(values),
     )
 
 
@@ -359,6 +363,7 @@ async def _serve(startup: Startup) -> int:
         limits=startup.limits,
         dial_policy=startup.dial_policy,
         floods=startup.floods,
+        overload=startup.overload,
     )
     stop = asyncio.Event()  # the first SIGTERM/SIGINT: drain
     now = asyncio.Event()  # the second: end at once

@@ -56,6 +56,7 @@ __all__ = [
     "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
+    "OVERLOAD",
     "PRIVACY",
     "REGISTRATION",
     "SECTIONS",
@@ -339,6 +340,37 @@ FLOODS = Section(
 )  # fmt: skip
 
 
+OVERLOAD = Section(
+    "overload",
+    "Overload",
+    "Overload protection: while the media ticker runs late or the process's CPU is full, new "
+    "INVITEs and OPTIONS probes get 503 with Retry-After (a dispatcher in front sends traffic "
+    "elsewhere); running calls go on. See docs/operations.md. Every one is also a flag of "
+    "`sipgw serve`.",
+    (
+        Setting("SIPGW_OVERLOAD_LATENESS_MS", "10", "Refuse new calls when the p99 lateness "
+                "of the 20 ms media ticker over the window exceeds this many ms; 0 = do not "
+                "watch lateness.", non_negative, "--overload-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_RECOVER_LATENESS_MS", "5", "Take calls again only once the "
+                "p99 lateness stays below this many ms (for the hold time).", non_negative,
+                "--overload-recover-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_CPU_PERCENT", "90", "Refuse new calls when the process's CPU "
+                "over the window exceeds this (% of one core); 0 = do not watch CPU.",
+                non_negative, "--overload-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", "75", "Take calls again only once the "
+                "CPU stays below this (for the hold time).", non_negative,
+                "--overload-recover-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_WINDOW", "1", "Seconds of ticker lateness and CPU time each "
+                "decision looks at.", positive, "--overload-window", "S"),
+        Setting("SIPGW_OVERLOAD_HOLD", "5", "Seconds both signals must stay below their "
+                "recover thresholds before new calls are taken again.", non_negative,
+                "--overload-hold", "S"),
+        Setting("SIPGW_OVERLOAD_RETRY_AFTER", "10", "Seconds in the Retry-After of an "
+                "overload 503.", int_at_least(1), "--overload-retry-after", "S"),
+    ),
+)  # fmt: skip
+
+
 def redact_pattern(value: str) -> str:
     """ "" or a regular expression that compiles (Python ``re`` syntax)."""
     import re
@@ -569,8 +601,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
-    ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
+    AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 
