@@ -324,8 +324,9 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
                 f"{fmt(row['tick_late_p99_ms'])} ms  loss {fmt(row.get('loss'))}  "
                 f"failed {fmt(row.get('failed'))}  ok={row['ok']}"
             )
-            if not gw.wait_stats(lambda d: d["calls"] == 0, 60):
-                log("  gateway did not return to 0 calls within 60 s")
+            # with --overload, also until it takes calls again (the next step starts clean)
+            if not gw.wait_stats(lambda d: d["calls"] == 0 and not d.get("overloaded"), 60):
+                log("  gateway did not return to 0 calls (and not overloaded) within 60 s")
             time.sleep(args.settle)
             broken = (row.get("failed") or 0) > calls * 0.2 or (row.get("loss") or 0) > 0.2
             if broken and not args.keep_going:
