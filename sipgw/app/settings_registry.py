@@ -505,6 +505,11 @@ ASSISTANT = Section(
                 "must be.", float),
         Setting("SIPGW_DTMF_TIMEOUT_MS", "1500", "Keypad digits are sent to the LLM after this "
                 "pause (or at #).", int_at_least(0)),
+        Setting("SIPGW_ANSWER_WAIT_MS", "1000", "Longest the answer (200 OK) waits, after the "
+                "ring time, for text-to-speech: its connection and the greeting's first audio. "
+                "Then the call is answered anyway and the greeting plays when its audio comes "
+                "(or is skipped, with a log line, if TTS failed). The speech-to-text connection "
+                "is always waited for.", int_at_least(0)),
     ),
 )  # fmt: skip
 
