@@ -284,6 +284,8 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
         fakes: ManagedProcess | None = None
         if args.agent == "assistant":
             env, fakes = stack.enter_context(fake_services(args))
+            if args.answer_wait_ms is not None:
+                env["SIPGW_ANSWER_WAIT_MS"] = f"{args.answer_wait_ms:d}"
         gw = Gateway(
             GatewayOptions(
                 agent=args.agent,
@@ -882,6 +884,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
+    p.add_argument(
+        "--answer-wait-ms",
+        type=int,
+        help="assistant: SIPGW_ANSWER_WAIT_MS (how long the 200 OK may wait for the greeting)",
+    )
     p.add_argument(
         "--overload",
         action="store_true",
