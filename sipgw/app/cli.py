@@ -365,15 +365,10 @@ async def _serve(startup: Startup) -> int:
         floods=startup.floods,
         overload=startup.overload,
     )
-    stop = asyncio.Event()  # the first SIGTERM/SIGINT: drain
-    now = asyncio.Event()  # the second: end at once
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        (now if stop.is_set() else stop).set()
-
+    drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
+    loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, drain.signal)
     failed = await _start(gateway)
     if failed is not None:
         return failed
@@ -397,15 +392,16 @@ async def _serve(startup: Startup) -> int:
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
-    await stop.wait()
+    await drain.requested.wait()
     if callbacks is not None:
         await callbacks.stop_polling()
-    if gateway.handles and config.drain_seconds > 0:
+    if drain.seconds > 0 and gateway.handles:
         log.info(
-            "draining: new calls get 503; waiting up to %gs for %d call(s) to end "
-            "(signal again to end them now)", config.drain_seconds, len(gateway.handles),
+            "draining: new calls get 503, accounts unregister; waiting up to %gs for %d "
+            "call(s) to end (started by %s; signal again to end them now)",
+            drain.seconds, len(gateway.handles), drain.source,
         )  # fmt: skip
-        await gateway.drain(config.drain_seconds, now)
+        await gateway.drain(drain.seconds, drain.now)
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     if admin is not None:
         await admin.stop()

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
 from sipgw.app.access import allow_from, digest_algorithm
+from sipgw.app.config import DEFAULT_DRAIN_GOODBYE
 from sipgw.app.floods import limit_action, rate, user_agent_fragments
 from sipgw.app.settings import (
     Section,
@@ -158,6 +159,10 @@ GATEWAY = Section(
                 "seconds; then the rest are hung up (BYE), accounts unregister, and it exits. "
                 "A second SIGTERM (or SIGINT) ends at once; 0 = no draining.", non_negative,
                 "--drain-seconds", "S"),
+        Setting("SIPGW_DRAIN_GOODBYE", DEFAULT_DRAIN_GOODBYE, "What each call's agent says "
+                "when the drain limit passes, before the BYE (the assistant speaks it; the "
+                "echo agent says nothing); empty = hang up without it.", text,
+                "--drain-goodbye", "TEXT"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
