@@ -1,8 +1,13 @@
-"""The overload detector on a fake clock: enter, hold, hysteresis, CPU."""
+"""The overload detector on a fake clock (enter, hold, hysteresis, CPU), and in a gateway."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 from sipgw.app.overload import OverloadConfig, OverloadDetector
+from sipgw.testing.gateway_in_process import running_gateway
 
 TICK = 0.020
 
@@ -106,3 +111,37 @@ def test_the_change_carries_the_figures() -> None:
     assert change.lateness_p99_ms == 50.0 and change.cpu_percent == 50.0
     assert detector.update(1.1, 0.55) is None  # no change, no report
     assert "503 (Retry-After 3)" in config.describe()
+
+
+async def test_the_gateway_refuses_calls_while_its_loop_is_late_and_recovers() -> None:
+    """In-process: the event loop blocked for 80 ms a few times is real tick lateness."""
+    config = OverloadConfig(
+        lateness_ms=30, recover_lateness_ms=15, cpu_percent=0, window=0.5, hold=0.5,
+        retry_after=6,
+    )  # fmt: skip
+    async with running_gateway(overload=config) as (gateway, new_phone):
+        await asyncio.sleep(0.3)
+        assert gateway.ua.overload_retry_after is None
+        for _ in range(3):
+            time.sleep(0.08)  # noqa: ASYNC251 -- the point: the loop (and its ticker) stalls
+            await asyncio.sleep(0.02)
+        await until(lambda: gateway.ua.overload_retry_after == 6)
+        metrics = gateway.metrics.render()[0].decode()
+        assert "sipgw_overloaded 1.0" in metrics
+        phone = await new_phone()
+        refused = await phone.invite()
+        assert refused.status == 503 and refused.headers.get("Retry-After") == "6"
+        assert gateway.call_counters()["overload_refused"] == 1
+        assert "sipgw_overload_refused_total 1.0" in gateway.metrics.render()[0].decode()
+        await until(lambda: gateway.ua.overload_retry_after is None, within=5)
+        assert gateway.overload.changes == 2
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        await phone.hang_up()
+
+
+async def until(condition: Callable[[], bool], within: float = 3.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
