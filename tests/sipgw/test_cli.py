@@ -30,6 +30,7 @@ from sipgw.app.settings_registry import (
     REGISTRATION,
     SETTINGS,
     TRANSPORT,
+    WORKERS,
     resolve_settings,
 )
 
@@ -155,6 +156,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *OVERLOAD.settings,
         *PRIVACY.settings,
         *ADMIN.settings,
+        *WORKERS.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]
