@@ -57,7 +57,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON."""
+    """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON.
+
+    Above DEBUG, httpx2's per-request INFO lines are left out (its WARNINGs stay).
+    """
     root = logging.getLogger()
     if root.handlers:  # as logging.basicConfig: an application's own set-up wins
         return
@@ -66,3 +69,7 @@ def configure_logging(level: str, log_format: str = "text", stream: TextIO | Non
     handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level)
+    if root.getEffectiveLevel() > logging.DEBUG:
+        # One INFO line per HTTP request (every LLM turn, every TTS stream) is
+        # noise and event-loop CPU at hundreds of calls; --log-level DEBUG keeps it.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
