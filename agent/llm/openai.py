@@ -217,7 +217,8 @@ class OpenAIChatLLM(ChatLLM):
             # A backstop only: _Budget enforces the real deadlines.
             timeout=max(settings.first_token_timeout, settings.total_timeout) + 5.0,
         )
-        self._url = f"{str(self._client.base_url).rstrip('/')}/chat/completions"
+        # Parsed once: an absolute httpx2.URL is not parsed again per request.
+        self._url = httpx2.URL(f"{str(self._client.base_url).rstrip('/')}/chat/completions")
         self._headers: dict[str, str] = {}
         self._direct: httpx2.AsyncClient | None = None
         if settings.max_retries == 0:

@@ -30,7 +30,7 @@ __all__ = ["chunks", "send_direct", "status_error"]
 
 
 async def send_direct(
-    client: httpx2.AsyncClient, url: str, headers: Mapping[str, str], body: dict[str, Any]
+    client: httpx2.AsyncClient, url: httpx2.URL, headers: Mapping[str, str], body: dict[str, Any]
 ) -> httpx2.Response:
     """POST ``body`` as JSON and return the streaming response once its headers are in.
 
