@@ -184,17 +184,18 @@ class _Budget:
 
     async def wait(self, awaitable: Awaitable[_T]) -> _T:
         loop = asyncio.get_running_loop()
-        if self.got_first:
-            limit, what = self._total, f"response not complete within {self._total:g} s"
-        elif self._first < self._total:
-            limit, what = self._first, f"no first token within {self._first:g} s"
-        else:
-            limit, what = self._total, f"no first token within {self._total:g} s"
+        first = not self.got_first and self._first < self._total
+        limit = self._first if first else self._total
         started = loop.time()
         try:
-            async with asyncio.timeout(max(0.0, limit - self._waited)):
+            async with asyncio.timeout_at(started + max(0.0, limit - self._waited)):
                 return await awaitable
         except TimeoutError:
+            # The message is built only here: wait() runs once per streamed chunk.
+            if self.got_first:
+                what = f"response not complete within {self._total:g} s"
+            else:
+                what = f"no first token within {limit:g} s"
             raise LlmError(f"LLM timeout: {what}", kind="timeout") from None
         finally:
             self._waited += loop.time() - started
