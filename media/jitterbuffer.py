@@ -35,7 +35,18 @@ happens:
   pop, so a jitter spike grows the delay to what the network needs. When
   audio comes back *ahead* of the held point, the gap was a pause of the
   sender (silence suppression, hold): the point jumps forward by at most the
-  number of held pops, restoring the delay from before the pause.
+  number of held pops, restoring the delay from before the pause. If the
+  pops held add up to a PAUSE (:data:`media.gaps.MIN_PAUSE`), the cells still
+  missing before the new audio are the rest of it: skipped (``None``), not
+  lost and not concealed.
+* **Skip.** A packet that arrives sooner than its timestamp allows by more
+  than the target (a SKIP in :mod:`media.gaps`: the sender's timestamps
+  jumped ahead while no time passed, e.g. it leaves silence out) moves the
+  origin so the packet lands right after the buffered audio: the delay stays
+  what it was, with or without a marker bit, whatever the sequence numbers
+  did, and however far the jump (``reanchors`` counts them). The first
+  :data:`media.gaps.SETTLE_PACKETS` packets of a stream never count as a
+  skip (the baseline transit time is not known yet).
 * **Adaptation.** The interarrival jitter is estimated as in RFC 3550 §6.4.1
   and A.8 (``J += (|D| - J) / 16``; a ``|D|`` above ``max_delay`` is a jump
   of the timestamps, not jitter, and is skipped), and the target delay is
@@ -48,10 +59,10 @@ happens:
   down to the target.
 * **Resync.** A new SSRC, a timestamp more than ``resync_threshold`` away from
   where the newest packet and the time since its arrival put it (a source
-  switch or a timestamp restart, in either direction), a marker bit with a
-  timestamp more than ``max_delay`` away from that, or ``_LATE_RESYNC`` late
-  packets in a row: the buffer is flushed and playout restarts from the new
-  packet as at the beginning.
+  switch or a timestamp restart; ahead only when it is not a skip), a marker
+  bit with a timestamp more than ``max_delay`` away from that, or
+  ``_LATE_RESYNC`` late packets in a row: the buffer is flushed and playout
+  restarts from the new packet as at the beginning.
 
 Feed only the stream's audio packets: telephone-events and comfort noise
 share the SSRC and timestamps and must be filtered out by payload type first.
@@ -64,6 +75,7 @@ import math
 from dataclasses import dataclass
 
 from media.g711 import attenuate, rms_dbfs, silence_frame
+from media.gaps import MIN_PAUSE, Gap, TransitBaseline, classify_gap
 from media.rtp import RtpPacket
 
 __all__ = [
@@ -157,6 +169,9 @@ class JitterBufferStats:
         skipped_frames: empty cells jumped over when audio came back after an
             underrun (the underrun's pops stood in for them).
         flushed_frames: buffered cells discarded by a resync or a reset.
+        reanchors: timestamp jumps without a pause in arrivals (a sender that
+            skips silence, media/gaps.py SKIP) that moved the origin instead of
+            leaving an empty span to play.
         jitter: interarrival jitter estimate in seconds (RFC 3550 A.8).
         current_delay: buffered audio at the last pop, in seconds.
         target_delay: the adaptive target at the last pop, in seconds.
@@ -174,6 +189,7 @@ class JitterBufferStats:
     expanded_frames: int = 0
     skipped_frames: int = 0
     flushed_frames: int = 0
+    reanchors: int = 0
     jitter: float = 0.0
     current_delay: float = 0.0
     target_delay: float = 0.0
@@ -200,6 +216,7 @@ class JitterBuffer:
     """
 
     __slots__ = (
+        "_baseline",
         "_cells",
         "_clock",
         "_codec",
@@ -220,11 +237,14 @@ class JitterBuffer:
         "_max_delay_samples",
         "_max_arrival",
         "_max_ext",
+        "_newest_late",
         "_origin",
+        "_pause_end",
         "_pkt_samples",
         "_playout",
         "_resync_samples",
         "_silence",
+        "_skip_samples",
         "_ssrc",
         "_started",
         "_transit",
@@ -239,6 +259,7 @@ class JitterBuffer:
         self._full_mask = (1 << self._fs) - 1
         self._silence = silence_frame(config.codec, config.frame_samples)
         self._resync_samples = config.resync_threshold * config.clock_rate
+        self._skip_samples = config.min_delay * config.clock_rate
         self._max_delay_samples = config.max_delay * config.clock_rate
         self._cells: dict[int, bytes | _Partial] = {}
         self._jitter = 0.0
@@ -258,8 +279,11 @@ class JitterBuffer:
         self._max_arrival = 0.0
         self._first_arrival = 0.0
         self._transit = 0.0
+        self._baseline = TransitBaseline()
+        self._newest_late = 0.0  # samples the newest packet was behind the baseline transit
         self._pkt_samples = self._fs
         self._held = 0
+        self._pause_end = _NOT_STARTED  # cells before this one, missing, were the sender's pause
         self._excess = 0
         self._expanding = 0
         self._hist = 0
@@ -307,7 +331,9 @@ class JitterBuffer:
         ext = self._ext_last + delta
         # Where the newest packet and the time since it arrived put this one.
         deviation = ext - self._max_ext - (now - self._max_arrival) * self._clock
-        if deviation < 0.0:
+        if deviation - self._newest_late > self._skip_samples and self._skipped(ext, now):
+            deviation = 0.0  # re-anchored: the packet continues the buffered audio
+        elif deviation < 0.0:
             deviation = -deviation
         if deviation > self._resync_samples or (
             packet.marker and deviation > self._max_delay_samples
@@ -340,12 +366,46 @@ class JitterBuffer:
             return
         self._push_general(packet, now, ext, rel)
 
+    def _skipped(self, ext: int, now: float) -> bool:
+        """The packet came sooner than its timestamp allows: re-anchor if the sender skipped.
+
+        A SKIP (media/gaps.py): the sender's timestamps jumped ahead while no time
+        passed. The origin moves so that the packet lands right after the audio
+        buffered (or at the playout point): the delay stays what it was, and the
+        empty span is neither played nor counted as lost.
+        """
+        clock = self._clock
+        gap = classify_gap(
+            ext - self._max_ext,
+            now - self._max_arrival,
+            clock,
+            max(self.stats.target_delay, self._config.min_delay),
+            self._newest_late / clock,
+        )
+        if gap is not Gap.SKIP or not self._baseline.settled:
+            return False
+        fs = self._fs
+        land = -(-self._end // fs)  # the first cell after the buffered audio
+        if self._started and land < self._playout:
+            land = self._playout
+        shift = ext - self._origin - land * fs
+        if shift <= 0:
+            return False
+        self._origin += shift
+        self.stats.reanchors += 1
+        self._transit = now * clock - ext  # the jump is not jitter
+        self._baseline.restart()
+        return True
+
     def _update_jitter(self, ext: int, now: float) -> None:
         # RFC 3550 A.8: D is the change in relative transit time between two
         # packets, J += (|D| - J) / 16, all in timestamp units. A change
         # larger than max_delay is a discontinuity of the sender's timestamps
         # (dealt with by the cut), not jitter, and is left out.
         transit = now * self._clock - ext
+        late = self._baseline.update(transit)
+        if ext >= self._max_ext:
+            self._newest_late = late
         d = transit - self._transit
         self._transit = transit
         if d < 0.0:
@@ -446,6 +506,7 @@ class JitterBuffer:
         self._max_arrival = now
         self._first_arrival = now
         self._transit = now * self._clock - ts
+        self._baseline.update(self._transit)
         size = len(packet.payload)
         self._pkt_samples = size
         if size == self._fs:
@@ -504,12 +565,19 @@ class JitterBuffer:
             if self._held:
                 # Audio is back after an underrun, ahead of the held playout
                 # point: the sender paused. Undo the delay the hold added.
-                jump = min(self._held, min(cells) - p)
+                first = min(cells)
+                held = self._held
+                jump = min(held, first - p)
                 stats.skipped_frames += jump
                 p += jump
                 self._hist = (self._hist << jump) & _HISTORY_MASK
                 self._held = 0
                 level -= jump * fs
+                if held * fs >= MIN_PAUSE * self._clock:
+                    # A pause (media/gaps.py): what is left before the new audio is
+                    # the rest of it, silence rather than loss; the delay from before
+                    # the pause comes back.
+                    self._pause_end = first
         if cells:
             p = self._compress(p, level, target)
             level = self._end - p * fs
@@ -524,6 +592,13 @@ class JitterBuffer:
             self._held = 0
             stats.played += 1
             return frame
+        if p < self._pause_end:
+            # The rest of a pause (see above): nothing to play, nothing lost.
+            self._playout = p + 1
+            self._hist = (self._hist << 1) & _HISTORY_MASK
+            stats.skipped_frames += 1
+            stats.underruns += 1
+            return None
         if cells and level + self._expanding * fs < target * self._clock:
             # A hole with audio after it, but less buffered than the target:
             # the missing packet may still come. Hold the playout point, which

@@ -57,10 +57,11 @@ def test_no_packets_means_silence_at_real_time_pace() -> None:
     for tick in range(1, 51):  # one second of ticks, no packets
         released += ingress.poll(tick * 0.02, WAIT)
     assert len(released) == 50 - 2 and set(released) == {SILENCE}  # minus the 40 ms wait
-    # Speech resumes a second later: frame 49 is still within its wait, so 50 is held...
-    assert ingress.push(packet(50), 1.0) == []
-    # ...until 49's deadline passes: then silence for it, and 50 right behind.
-    assert ingress.poll(1.02, WAIT) == [SILENCE, frame(50)]
+    # Speech resumes a second later, timestamps 1 s on: a pause (media/gaps.py), not a lost
+    # packet, so the rest of it (frame 49, still within its wait) is silence at once and 50
+    # is not held back.
+    assert ingress.push(packet(50), 1.0) == [SILENCE, frame(50)]
+    assert ingress.poll(1.02, WAIT) == []
 
 
 def test_ssrc_change_and_big_jumps_restart_the_timeline() -> None:
