@@ -54,9 +54,17 @@ happens:
   min_delay, max_delay)``. While the buffered audio stays more than two
   frames above the target for ``_COMPRESS_AFTER`` pops, one frame is
   dropped; a missing or quiet cell is preferred, a loud one is dropped only
-  after twice as long. More than ``max_delay`` (plus one packet) buffered is
-  cut back at once: the oldest audio, and a hole left at the playout point
-  down to the target.
+  after twice as long, or, when the excess is small (at most two frames
+  more: a sender clock faster than ours), after ``_DRIFT_PATIENCE`` pops
+  (``loud_adjustments`` counts those). More than ``max_delay`` (plus one
+  packet) buffered is cut back at once: the oldest audio, and a hole left at
+  the playout point down to the target.
+* **Clock drift.** A sender clock slower than ours drains the buffer: while
+  less than the target stays buffered for ``_COMPRESS_AFTER``
+  pops, the next quiet frame is played twice (``inserted_frames``); a loud
+  one never is (if no quiet frame comes, the buffer underruns as above).
+  A faster one fills it: compression (above) drops quiet frames. Either way
+  the delay stays within a few frames of the target.
 * **Resync.** A new SSRC, a timestamp more than ``resync_threshold`` away from
   where the newest packet and the time since its arrival put it (a source
   switch or a timestamp restart; ahead only when it is not a skip), a marker
@@ -88,6 +96,7 @@ __all__ = [
 _COMPRESS_AFTER = 5  # pops above the compression threshold before a frame is dropped
 _LATE_RESYNC = 25  # consecutive late packets that mean the timestamps jumped back
 _QUIET_DBFS = -45.0  # a frame below this level is dropped first when compressing
+_DRIFT_PATIENCE = 250  # pops (5 s) a small excess or shortfall waits for a quiet frame
 _HISTORY_BITS = 64  # cells behind the playout point remembered for duplicate detection
 _HISTORY_MASK = (1 << _HISTORY_BITS) - 1
 _NOT_STARTED = -(1 << 62)  # playout point before playout starts: every cell is ahead
@@ -145,8 +154,9 @@ class JitterBufferStats:
     """Counters of a :class:`JitterBuffer`; they survive :meth:`JitterBuffer.reset`.
 
     How they add up, for the pops after playout started: every pop is one of
-    ``played + lost + expanded_frames + underruns``; every non-``None`` frame
-    returned is one of ``played + concealed_frames``; every cell the playout
+    ``played + lost + expanded_frames + underruns + inserted_frames``; every
+    non-``None`` frame returned is one of ``played + concealed_frames +
+    inserted_frames``; every cell the playout
     point passes is one of ``played + lost + compressed_frames +
     skipped_frames``; and every packet received is played, still buffered,
     dropped by compression, flushed, or one of ``duplicates + late`` (a packet
@@ -169,6 +179,10 @@ class JitterBufferStats:
         skipped_frames: empty cells jumped over when audio came back after an
             underrun (the underrun's pops stood in for them).
         flushed_frames: buffered cells discarded by a resync or a reset.
+        inserted_frames: quiet frames played twice because less than the
+            target was buffered for a while (a sender clock slower than ours).
+        loud_adjustments: frames dropped by compression although loud (no
+            quiet frame came within the patience; mid-word).
         reanchors: timestamp jumps without a pause in arrivals (a sender that
             skips silence, media/gaps.py SKIP) that moved the origin instead of
             leaving an empty span to play.
@@ -189,6 +203,8 @@ class JitterBufferStats:
     expanded_frames: int = 0
     skipped_frames: int = 0
     flushed_frames: int = 0
+    inserted_frames: int = 0
+    loud_adjustments: int = 0
     reanchors: int = 0
     jitter: float = 0.0
     current_delay: float = 0.0
@@ -243,6 +259,7 @@ class JitterBuffer:
         "_pkt_samples",
         "_playout",
         "_resync_samples",
+        "_short",
         "_silence",
         "_skip_samples",
         "_ssrc",
@@ -285,6 +302,7 @@ class JitterBuffer:
         self._held = 0
         self._pause_end = _NOT_STARTED  # cells before this one, missing, were the sender's pause
         self._excess = 0
+        self._short = 0
         self._expanding = 0
         self._hist = 0
         self._late_streak = 0
@@ -581,6 +599,19 @@ class JitterBuffer:
         if cells:
             p = self._compress(p, level, target)
             level = self._end - p * fs
+        if level < target * self._clock and p in cells:
+            # Less than the target buffered (a slow sender clock drains it): play
+            # a quiet frame twice, once the shortfall has lasted.
+            self._short += 1
+            if self._short >= _COMPRESS_AFTER:
+                quiet = self._quiet_frame(cells[p])
+                if quiet is not None:
+                    self._playout = p
+                    self._short = 0
+                    stats.inserted_frames += 1
+                    return quiet
+        else:
+            self._short = 0
         cell = cells.pop(p, None)
         if cell is not None:
             self._playout = p + 1
@@ -635,6 +666,11 @@ class JitterBuffer:
         self._conceal += 1
         return attenuate(self._last_frame, self._codec, self._conceal)
 
+    def _quiet_frame(self, cell: bytes | _Partial) -> bytes | None:
+        """The cell's frame if it is quiet (below ``_QUIET_DBFS``), else None."""
+        frame = cell if isinstance(cell, bytes) else bytes(cell.data)
+        return frame if rms_dbfs(frame, self._codec) < _QUIET_DBFS else None
+
     def _cut(self, p: int, cap: float, target: float) -> int:
         """Cut the buffered audio back to ``cap`` samples at once.
 
@@ -687,11 +723,14 @@ class JitterBuffer:
         if self._excess < _COMPRESS_AFTER:
             return p
         cell = cells.get(p)
-        if cell is not None and self._excess < 2 * _COMPRESS_AFTER:
-            frame = cell if isinstance(cell, bytes) else bytes(cell.data)
-            if rms_dbfs(frame, self._codec) >= _QUIET_DBFS:
-                return p  # loud: wait a little for a quiet or missing cell
         if cell is not None:
+            if self._quiet_frame(cell) is None:
+                # Loud: wait for a quiet or missing cell; a little for a big
+                # excess (a burst), long for a small one (a fast sender clock).
+                patience = 2 * _COMPRESS_AFTER if level > threshold + 2 * fs else _DRIFT_PATIENCE
+                if self._excess < patience:
+                    return p
+                self.stats.loud_adjustments += 1
             del cells[p]
         self._hist = ((self._hist << 1) | (cell is not None)) & _HISTORY_MASK
         self.stats.compressed_frames += 1
