@@ -138,7 +138,7 @@ class AssistantResources:
 class _Reply:
     """One reply in flight."""
 
-    kind: str  # "greeting", "reply", "notice"
+    kind: str  # "greeting", "reply", "notice", "goodbye"
     tts: TtsReply
     turn: int
     task: asyncio.Task[None] | None = None
@@ -266,6 +266,7 @@ class AssistantAgent(Agent):
         self._digits: list[str] = []
         self._digit_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._goodbye: tuple[_Reply, asyncio.Event] | None = None
         self._answered_at = 0.0
         self._opening = fixed_opening(settings, call.direction, call.purpose)
         self._llm_opens = llm_opens(settings, call.direction, call.purpose)
@@ -386,6 +387,8 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self._closed = True
+        if self._goodbye is not None:
+            self._goodbye[1].set()
         if self._digit_timer is not None:
             self._digit_timer.cancel()
         for task in list(self._tasks):
@@ -398,6 +401,19 @@ class AssistantAgent(Agent):
              "stt_reconnects": stats.reconnects}
         )  # fmt: skip
         self.record.close()
+
+    async def say_goodbye(self, text: str) -> None:
+        """Speak ``text`` (cutting off whatever is being said); return once it has played out
+        (or was cut off, or the call ended)."""
+        if self._closed:
+            return
+        self.record.write({"type": "goodbye", "text": text})
+        self._speak_fixed(text, "goodbye")
+        reply = self._speaking.reply
+        assert reply is not None and reply.task is not None
+        played = asyncio.Event()
+        self._goodbye = (reply, played)  # set by next_frame once it has played out
+        await played.wait()
 
     # ------------------------------------------------------------------ caller audio, the tick
 
@@ -416,6 +432,9 @@ class AssistantAgent(Agent):
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         frame = self.playout.next_frame(self.loop.time())
+        if self._goodbye is not None and not self._speaking.active(self._goodbye[0]):
+            self._goodbye[1].set()
+            self._goodbye = None
         if frame is None and self._hangup_after_reply and not self._hung_up:
             if not self._speaking.active(self._speaking.reply) and not self.playout.pending:
                 self._hung_up = True

@@ -164,6 +164,14 @@ class Agent(ABC):
     def on_quality(self, quality: CallQuality) -> None:  # noqa: B027 - optional hook
         """The call's media quality figures (loss, jitter, RTT, MOS), once, as the call ends."""
 
+    async def say_goodbye(self, text: str) -> None:  # noqa: B027 - optional hook
+        """Say ``text`` to the caller; return once it has been played out.
+
+        The gateway calls it when a drain's limit passes, then hangs up; it cancels
+        the call if it takes too long. The default (the echo agent) says nothing and
+        returns at once.
+        """
+
     async def close(self, reason: str = "") -> None:  # noqa: B027 - optional hook
         """The call ended (``reason``: e.g. ``remote-bye``): release what :meth:`prepare` opened."""
 

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +26,8 @@ class CallRecord:
     Every string in a record goes through ``redactor`` (secrets, card numbers,
     the operator's pattern; :mod:`agent.redact`) before it is kept or written.
     The file is created ``0600`` and the directory ``0700``
-    (:mod:`agent.private_files`).
+    (:mod:`agent.private_files`). ``on_line``, when set, gets each line as it is
+    kept (already redacted): the gateway's live feed for the dashboard.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class CallRecord:
         self.started = time.time()
         self._monotonic = time.monotonic()
         self.lines: list[dict[str, Any]] = []
+        self.on_line: Callable[[dict[str, Any]], None] | None = None
         self.path: Path | None = None
         self._file: IO[str] | None = None
         if directory is not None:
@@ -54,6 +57,8 @@ class CallRecord:
             record = self.redactor.redact_value(record)
         line = {"t": round(time.monotonic() - self._monotonic, 3), **record}
         self.lines.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
         if self._file is not None:
             try:
                 self._file.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")

@@ -62,10 +62,11 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
     # Package data travels with a non-editable install.
     data = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
-         "import importlib.resources as r; print(r.files('agent').joinpath('tools').is_dir())"],
+         "import importlib.resources as r; print(r.files('agent').joinpath('tools').is_dir(),"
+         " r.files('sipgw.app.admin').joinpath('static/dashboard.js').is_file())"],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
-    assert data.stdout.strip() == "True", data.stderr
+    assert data.stdout.strip() == "True True", data.stderr  # tools, the dashboard's files
 
     command = _instruction("ENTRYPOINT") + _instruction("CMD")
     assert command == ["sipgw", "serve"]

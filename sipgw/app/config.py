@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from sipgw.app.settings import ConfigError, SettingValues
 
-__all__ = ["GatewayConfig", "load_gateway_config"]
+__all__ = ["DEFAULT_DRAIN_GOODBYE", "GatewayConfig", "load_gateway_config"]
+
+DEFAULT_DRAIN_GOODBYE = "We need to end this call now. Please call back in a moment. Goodbye."
+"""What each call's agent says when the drain limit passes (``SIPGW_DRAIN_GOODBYE``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class GatewayConfig:
     """Hang up answered calls after this many seconds; 0 = no limit."""
     drain_seconds: float = 300.0
     """After SIGTERM, how long running calls may go on before they are hung up."""
+    drain_goodbye: str = DEFAULT_DRAIN_GOODBYE
+    """What each call's agent says when the drain limit passes, before the BYE; "" = nothing."""
     max_calls: int | None = None
     """Concurrent calls before INVITEs get 503; None = no limit."""
     jitter_min_ms: int = 40
@@ -88,6 +93,7 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         max_call_seconds=values["SIPGW_MAX_CALL_SECONDS"],
         max_calls=values["SIPGW_MAX_CALLS"],
         drain_seconds=values["SIPGW_DRAIN_SECONDS"],
+        drain_goodbye=values["SIPGW_DRAIN_GOODBYE"],
         jitter_min_ms=values["SIPGW_JITTER_MIN_MS"],
         jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
         stats_interval=values["SIPGW_STATS_INTERVAL"],

@@ -35,8 +35,10 @@ from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import Account, RegistrationSettings
+from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
+from sipgw.app.draining import GOODBYE_WAIT, DrainRequest, say_goodbyes
 from sipgw.app.floods import FloodSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.metrics import GatewayMetrics
@@ -164,9 +166,13 @@ class Gateway:
         self.outbound = OutboundCalls(
             self, outbound or OutboundConfig(), config.bind, config.max_call_seconds
         )
+        self.drain_request = DrainRequest(config.drain_seconds)
+        """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
         self.ticker.on_lateness = self.metrics.observe_tick_lateness
+        self.feed = CallFeed()
+        """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
 
     @property
     def sip(self) -> SipEndpoint:
@@ -243,17 +249,21 @@ class Gateway:
         return self.config.bind, self.ua.config.sip_port
 
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
-        """Refuse new calls and OPTIONS probes with 503; wait for the running calls to end.
+        """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
+        for the running calls to end.
 
-        Returns once no call is left, after ``limit`` seconds, or when ``cut_short`` is set
-        (a second SIGTERM), whichever comes first; returns how many calls are still up.
-        Registrations stay until :meth:`stop` (which also hangs up what is left).
+        Waits until no call is left, ``limit`` seconds pass, or ``cut_short`` is set (a
+        second SIGTERM), whichever comes first. When the limit passes with calls up, each
+        call's agent says the goodbye line (``config.drain_goodbye``), bounded by
+        :data:`~sipgw.app.draining.GOODBYE_WAIT` and ``cut_short``. Returns how many calls
+        are still up; :meth:`stop` hangs them up.
         """
         if self._sip is None:
             return 0
 
         def start_draining(now: float) -> None:
             self.ua.draining = True
+            self.ua.unregister(None, now)  # the registrar stops sending us calls now
 
         self.sip.act(start_draining)
         idle: asyncio.Future[None] = self.sip.when_idle()
@@ -262,6 +272,11 @@ class Gateway:
         await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
+        agents = [h.agent for h in self.handles.values() if h.agent is not None and not h.ended]
+        if agents and not cut_short.is_set() and self.config.drain_goodbye:
+            log.info("drain limit reached: %d call(s) say goodbye, then BYE", len(agents))
+            played = await say_goodbyes(agents, self.config.drain_goodbye, GOODBYE_WAIT, cut_short)
+            log.info("goodbye played on %d of %d call(s)", played, len(agents))
         return len(self.handles)
 
     @staticmethod
@@ -428,6 +443,7 @@ class Gateway:
         """Build a call's agent, reporting to the metrics (:attr:`Agent.observer`)."""
         agent = factory(handle)
         agent.observer = self.metrics.agent_observer
+        self.feed.agent_built(handle, agent)
         return agent
 
     def registration_states(self) -> dict[str, bool]:
@@ -495,6 +511,7 @@ class Gateway:
         self.calls_total += 1
         handle = CallHandle(self, call, CallLog.for_call(log, call))
         self.handles[call.key] = handle
+        self.feed.call_started(handle)
         account = self.account_for(call)
         handle.log.info(
             "incoming call from %s to %s%s",
@@ -663,6 +680,7 @@ class Gateway:
             if handle.agent is not None:
                 handle.agent.on_quality(quality)
         self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
+        self.feed.call_ended(handle)
         if handle.endpoint is not None:
             self._close_endpoint(handle.endpoint)
             handle.endpoint = None

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
 from sipgw.app.access import allow_from, digest_algorithm
+from sipgw.app.config import DEFAULT_DRAIN_GOODBYE
 from sipgw.app.floods import limit_action, rate, user_agent_fragments
 from sipgw.app.settings import (
     Section,
@@ -64,6 +65,7 @@ __all__ = [
     "TRANSPORT",
     "TTS_NAMES",
     "VENDOR_SECTIONS",
+    "WORKERS",
     "resolve_settings",
 ]
 
@@ -157,6 +159,10 @@ GATEWAY = Section(
                 "seconds; then the rest are hung up (BYE), accounts unregister, and it exits. "
                 "A second SIGTERM (or SIGINT) ends at once; 0 = no draining.", non_negative,
                 "--drain-seconds", "S"),
+        Setting("SIPGW_DRAIN_GOODBYE", DEFAULT_DRAIN_GOODBYE, "What each call's agent says "
+                "when the drain limit passes, before the BYE (the assistant speaks it; the "
+                "echo agent says nothing); empty = hang up without it.", text,
+                "--drain-goodbye", "TEXT"),
         Setting("SIPGW_MAX_CALLS", "0", "Concurrent calls before new INVITEs get 503; "
                 "0 = no limit.", optional_int, "--max-calls", "N"),
         Setting("SIPGW_JITTER_MIN_MS", "40", "Jitter buffer: audio held before playout starts "
@@ -556,6 +562,19 @@ ADMIN = Section(
     ),
 )  # fmt: skip
 
+WORKERS = Section(
+    "workers",
+    "Worker processes",
+    "How many gateway processes `sipgw serve` runs; see docs/operations.md (scale-out).",
+    (
+        Setting("SIPGW_WORKERS", "1", "Worker processes to run, each with its own SIP port "
+                "(SIPGW_SIP_PORT + i, SIPGW_TLS_PORT + i), its own slice of SIPGW_RTP_PORTS "
+                "and its own admin port (SIPGW_ADMIN_PORT + i); a parent restarts a worker that "
+                "crashes and forwards SIGTERM/SIGINT to all. 1 = one process, no parent.",
+                int_at_least(1), "--workers", "N"),
+    ),
+)  # fmt: skip
+
 HEALTHCHECK = Section(
     "healthcheck",
     "Health check",
@@ -569,8 +588,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
-    ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
+    AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
+    "ADMIN_TOKEN",
     "ASSEMBLYAI_KEY",
     "CANARIES",
     "CANARY_RE",
@@ -34,6 +35,8 @@ SIP_PASSWORD_2 = "sip-CANARY-6a0e4c8b2f"
 """A second account's password."""
 INBOUND_PASSWORD = "in-CANARY-5f9b3d7a1e"
 """A caller's password (what the gateway challenges for)."""
+ADMIN_TOKEN = "adm-CANARY-3c7e1a5b9d"
+"""The admin server's bearer token (and the dashboard's login)."""
 
 CANARIES: tuple[str, ...] = (
     ASSEMBLYAI_KEY,
@@ -42,6 +45,7 @@ CANARIES: tuple[str, ...] = (
     SIP_PASSWORD,
     SIP_PASSWORD_2,
     INBOUND_PASSWORD,
+    ADMIN_TOKEN,
 )
 CANARY_RE = re.compile(rb"[A-Za-z]+-CANARY-[0-9a-f]{10}")
 """Any canary, also ones a test makes up in the same shape."""

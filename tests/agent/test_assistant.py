@@ -253,6 +253,29 @@ async def test_end_call_says_goodbye_then_hangs_up(tmp_path: Path) -> None:
         await phone.stop_audio()
 
 
+async def test_drain_limit_speaks_the_goodbye_line_then_bye(tmp_path: Path) -> None:
+    """Gateway.drain at its limit: the assistant speaks SIPGW_DRAIN_GOODBYE (the default
+    line ends in "Goodbye": the fake TTS's goodbye tone), drain() returns once it has
+    played out, and stop()'s BYE comes after it."""
+    async with assistant(tmp_path) as s:
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        assert not phone.tone_spans(GOODBYE_HZ)
+        drained = await s.gateway.drain(0.2, asyncio.Event())
+        drained_at = time.monotonic()
+        assert drained == 1
+        spans = phone.tone_spans(GOODBYE_HZ)
+        assert spans and spans[-1][1] - spans[0][0] >= 0.5  # the whole line, not a blip
+        assert drained_at - spans[-1][1] < 0.5  # drain returned once it had played
+        stopping = asyncio.ensure_future(s.gateway.stop())
+        bye = await caller.answer_bye(within=5)
+        assert bye.method == "BYE" and time.monotonic() >= spans[-1][1]
+        await stopping
+        await phone.stop_audio()
+        goodbye = [line for line in s.record() if line["type"] == "goodbye"]
+        assert goodbye and goodbye[0]["text"].endswith("Goodbye.")
+
+
 async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
     async with assistant(tmp_path, OPENAI_FIRST_TOKEN_TIMEOUT="0.5") as s:
         s.stt.script(["Hello?"])

@@ -91,6 +91,8 @@ async def test_every_endpoint_wants_the_token() -> None:
             ("POST", "/api/calls/x/hangup"),
             ("POST", "/api/calls"),
             ("GET", "/metrics"),
+            ("GET", "/api/drain"),
+            ("POST", "/api/drain"),
         ]:
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
                 response = await client.request(method, path, headers=headers)
@@ -102,7 +104,8 @@ async def test_every_endpoint_wants_the_token() -> None:
 async def test_without_a_token_loopback_needs_none() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway, token="") as client:
         response = await client.get("/api/health")
-        assert response.status_code == 200 and response.json() == {"ok": True}
+        assert response.status_code == 200
+        assert response.json() == {"ok": True, "draining": False, "calls_left": 0}
 
 
 async def test_calls_lists_the_live_call_shows_it_and_hangs_it_up() -> None:
@@ -148,6 +151,42 @@ async def test_ready_is_503_while_draining_health_stays_200() -> None:
         assert ready.status_code == 503 and ready.json()["reason"] == "draining"
         assert (await client.get("/api/health", headers=AUTH)).status_code == 200
         await drained
+
+
+async def test_post_drain_starts_the_drain_sigterm_starts() -> None:
+    async with running_gateway() as (gateway, new_phone), admin_for(gateway) as client:
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        state = (await client.get("/api/drain", headers=AUTH)).json()
+        assert state == {"draining": False, "calls_left": 1}
+        for bad in ('{"seconds": -1}', '{"seconds": "ten"}', "not json", '{"seconds": true}'):
+            response = await client.post("/api/drain", headers=AUTH, data=bad)
+            assert response.status_code == 400, bad
+        assert not gateway.drain_request.active  # a bad request starts nothing
+
+        started = await client.post("/api/drain", headers=AUTH, json={"seconds": 42})
+        assert started.status_code == 202
+        body = started.json()
+        assert body["draining"] is True and body["seconds"] == 42 and body["source"] == "admin"
+        assert body["calls_left"] == 1 and body["ending_now"] is False
+        assert gateway.drain_request.requested.is_set()  # what `sipgw serve` waits on
+        again = await client.post("/api/drain", headers=AUTH)  # no body: keeps the 42 s
+        assert again.status_code == 202 and again.json()["seconds"] == 42
+        health = (await client.get("/api/health", headers=AUTH)).json()
+        assert health["ok"] is True and health["draining"] is True and health["calls_left"] == 1
+
+        # what `sipgw serve` does next (tests/interop/test_draining.py runs the process)
+        drained = asyncio.get_running_loop().create_task(
+            gateway.drain(gateway.drain_request.seconds, gateway.drain_request.now)
+        )
+        await until(lambda: gateway.ua.draining)
+        ready = await client.get("/api/ready", headers=AUTH)
+        assert ready.status_code == 503 and ready.json()["reason"] == "draining"
+        refused = await (await new_phone()).invite()
+        assert refused.status == 503
+        await phone.hang_up()
+        assert await asyncio.wait_for(drained, 5.0) == 0
+        assert (await client.get("/api/drain", headers=AUTH)).json()["calls_left"] == 0
 
 
 async def test_ready_is_503_until_an_account_is_registered() -> None:

@@ -29,6 +29,7 @@ from sipgw.app.settings_registry import (
     REGISTRATION,
     SETTINGS,
     TRANSPORT,
+    WORKERS,
     resolve_settings,
 )
 
@@ -153,6 +154,7 @@ def test_every_flag_is_in_the_parser_and_documented(
         *FLOODS.settings,
         *PRIVACY.settings,
         *ADMIN.settings,
+        *WORKERS.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]

@@ -44,9 +44,11 @@ from sipgw.app.settings_registry import (
     STT_NAMES,
     TRANSPORT,
     TTS_NAMES,
+    WORKERS,
     resolve_settings,
 )
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, choose_vendors
+from sipgw.app.workers import load_worker_count
 from sipgw.testing.gateway_in_process import running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +76,8 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
     sections = (
-        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, AGENT,
-        ECHO,
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
+        AGENT, ECHO,
     )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
@@ -91,6 +93,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     load_outbound_config(values)
     load_callback_setup(values)
     load_admin_settings(values)
+    load_worker_count(values)
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)

@@ -11,7 +11,11 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``POST /api/calls`` ``{"target": ..., "wait": false}``: place an outbound call with
   the gateway's agent; 202 with its id, or (``wait``, or when it ends at once) 200
   with its outcome.
+- ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
+  (:mod:`sipgw.app.draining`); 202 with its state. ``GET /api/drain``: that state.
 - ``GET /metrics``: the gateway's Prometheus metrics.
+- ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
+  ``GET`` there may carry the dashboard's session cookie instead of the header.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
@@ -46,6 +51,22 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+async def _drain_seconds(request: web.Request) -> float | None | web.Response:
+    """``seconds`` from an optional JSON body; a 400 response when it is not a number >= 0."""
+    if not await request.read():
+        return None
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        return _error(400, "body must be JSON")
+    seconds = body.get("seconds") if isinstance(body, dict) else "bad"
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < 1e9:
+        return _error(400, '"seconds" must be a number >= 0')
+    return float(seconds)
+
+
 class AdminServer:
     """Serves the admin API for ``gateway`` as ``settings`` say (start after the gateway).
 
@@ -60,6 +81,7 @@ class AdminServer:
         self._runner: web.AppRunner | None = None
         self._placing = asyncio.Lock()
         self._calls: set[asyncio.Task[CallOutcome]] = set()
+        self.dashboard = Dashboard(gateway.feed, lambda: self.settings.token)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -79,7 +101,10 @@ class AdminServer:
         app.router.add_post("/api/calls", self.place_call)
         app.router.add_get("/api/calls/{id}", self.show_call)
         app.router.add_post("/api/calls/{id}/hangup", self.hang_up)
+        app.router.add_get("/api/drain", self.drain_state)
+        app.router.add_post("/api/drain", self.drain)
         app.router.add_get("/metrics", self.metrics)
+        self.dashboard.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -115,9 +140,11 @@ class AdminServer:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = self.settings.token
-        if token:
+        if token and not self.dashboard.allows(request):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                if self.dashboard.wants_page(request):
+                    return self.dashboard.refused_page()
                 response = _error(401, "missing or wrong bearer token")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="sipgw"'
                 return response
@@ -128,7 +155,8 @@ class AdminServer:
     async def health(self, request: web.Request) -> web.Response:
         """200 while the SIP endpoint runs, else 503."""
         running = self.gateway.running
-        return web.json_response({"ok": running}, status=200 if running else 503)
+        drain = self.gateway.drain_request.state(len(self.gateway.handles))
+        return web.json_response({"ok": running, **drain}, status=200 if running else 503)
 
     def _readiness(self) -> tuple[bool, str]:
         gateway = self.gateway
@@ -229,6 +257,26 @@ class AdminServer:
         self._calls.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("admin API call failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------------ drain
+
+    async def drain_state(self, request: web.Request) -> web.Response:
+        """Draining or not, since when, the limit and the calls left."""
+        return web.json_response(self.gateway.drain_request.state(len(self.gateway.handles)))
+
+    async def drain(self, request: web.Request) -> web.Response:
+        """Start the drain (as SIGTERM does), optionally with its own limit; 202.
+
+        A drain already under way is left as it is (its limit too): 202 with its state.
+        """
+        seconds = await _drain_seconds(request)
+        if isinstance(seconds, web.Response):
+            return seconds
+        if self.gateway.drain_request.request("admin", seconds):
+            log.info("drain requested through the admin API")
+        return web.json_response(
+            self.gateway.drain_request.state(len(self.gateway.handles)), status=202
+        )
 
     # ------------------------------------------------------------------ metrics
 

@@ -6,19 +6,10 @@ import time
 from typing import Any
 
 from agent.record import CallRecord
+from sipgw.app.callfeed import TRANSCRIPT_TYPES, agent_name
 from sipgw.app.callhandle import CallHandle
 
 __all__ = ["TRANSCRIPT_TYPES", "call_detail", "call_summary"]
-
-TRANSCRIPT_TYPES = frozenset({"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf"})
-"""The call record's line types the transcript shows (agent.record; already redacted)."""
-
-
-def _agent_name(handle: CallHandle) -> str | None:
-    if handle.agent is None:
-        return None
-    name = type(handle.agent).__name__
-    return name.removesuffix("Agent").lower() or name
 
 
 def call_summary(handle: CallHandle) -> dict[str, Any]:
@@ -30,7 +21,7 @@ def call_summary(handle: CallHandle) -> dict[str, Any]:
         "caller": handle.caller,
         "called": handle.called,
         "direction": handle.direction,
-        "agent": _agent_name(handle),
+        "agent": agent_name(handle.agent),
         "state": call.state.name.lower(),
         "duration_s": round(time.monotonic() - handle.started, 1),
     }

@@ -1,0 +1,287 @@
+"""The live dashboard on the admin server: pages, a login, an event stream, recordings.
+
+Routes (docs/operations.md, "Dashboard"):
+
+- ``GET /dashboard``: active calls (caller, agent, duration, live transcript, per-turn
+  latency waterfall) and recent calls with their outcome;
+  ``GET /dashboard/calls/{id}``: one call's transcript, tool calls, timings, quality,
+  and its recording's waveform and player. Both are static HTML + JS
+  (``static/``) that read the JSON below; every caller-controlled string goes
+  into the page through ``textContent``.
+- ``GET /api/events``: Server-Sent Events from the gateway's
+  :class:`~sipgw.app.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
+  ``call_updated``, ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
+- ``GET /api/recent``: the recent (ended) calls; ``GET /api/recent/{id}``: a live or
+  recent call's transcript, turns and quality; ``.../recording.wav`` and
+  ``.../peaks`` its recording and its waveform's peaks.
+- ``GET|POST /dashboard/login``, ``POST /dashboard/logout``: browsers cannot put the
+  bearer token on an ``EventSource``, so the login form posts the token once and
+  gets an ``HttpOnly; SameSite=Strict`` cookie holding an HMAC of the token (never
+  the token). The cookie is accepted for ``GET`` only: every change (hang up,
+  place a call) still needs the bearer header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sipgw.app.admin.waveform import wav_peaks
+from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
+
+__all__ = [
+    "COOKIE",
+    "HEARTBEAT",
+    "STREAM_QUEUE",
+    "Dashboard",
+    "session_cookie_value",
+]
+
+log = logging.getLogger("sipgw.admin")
+
+COOKIE = "sipgw_admin"
+"""The dashboard session cookie's name."""
+HEARTBEAT = 15.0
+"""Seconds between keep-alive comments on an idle event stream."""
+STREAM_QUEUE = 1000
+"""Events queued for one slow browser before its stream is closed (it reconnects)."""
+STATIC = Path(__file__).parent / "static"
+PUBLIC_PATHS = frozenset({"/dashboard/login", "/dashboard/logout"})
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def session_cookie_value(token: str) -> str:
+    """The cookie that stands for ``token``: an HMAC of it, so the cookie is not the token."""
+    return hmac.new(token.encode(), b"sipgw dashboard session", hashlib.sha256).hexdigest()
+
+
+def _page(name: str, status: int = 200, message: str = "") -> web.Response:
+    body = (STATIC / name).read_text(encoding="utf-8").replace("<!--message-->", message)
+    response = web.Response(text=body, status=status, content_type="text/html")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class Dashboard:
+    """The dashboard's routes and its part of the token check, for one gateway's feed."""
+
+    def __init__(self, feed: CallFeed, token: Callable[[], str]) -> None:
+        self.feed = feed
+        self._token = token
+        self._streams: set[asyncio.Queue[FeedEvent | None]] = set()
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the pages, the login, the stream and the recordings on ``app``."""
+        app.router.add_get("/", self.root)
+        app.router.add_get("/dashboard", self.index)
+        app.router.add_get("/dashboard/calls/{id}", self.call_page)
+        app.router.add_get("/dashboard/login", self.login_form)
+        app.router.add_post("/dashboard/login", self.login)
+        app.router.add_post("/dashboard/logout", self.logout)
+        app.router.add_get("/dashboard/static/{name}", self.static)
+        app.router.add_get("/api/events", self.events)
+        app.router.add_get("/api/recent", self.recent)
+        app.router.add_get("/api/recent/{id}", self.call)
+        app.router.add_get("/api/recent/{id}/recording.wav", self.recording)
+        app.router.add_get("/api/recent/{id}/peaks", self.peaks)
+        app.on_shutdown.append(self._end_streams)
+
+    # ------------------------------------------------------------------ auth
+
+    def allows(self, request: web.Request) -> bool:
+        """Whether ``request`` may pass without the bearer header: the login, logout and
+        static files (no data), or a ``GET`` with a valid session cookie."""
+        path = request.path
+        if path in PUBLIC_PATHS or path.startswith("/dashboard/static/"):
+            return True
+        if request.method not in ("GET", "HEAD"):
+            return False
+        given = request.cookies.get(COOKIE, "")
+        expected = session_cookie_value(self._token())
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    @staticmethod
+    def wants_page(request: web.Request) -> bool:
+        """A browser asking for a dashboard page (answered with the login form, not JSON)."""
+        return request.path == "/" or request.path.startswith("/dashboard")
+
+    @staticmethod
+    def refused_page() -> web.Response:
+        """The login form, with 401."""
+        return _page("login.html", 401)
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        """The login form (public)."""
+        return _page("login.html")
+
+    async def login(self, request: web.Request) -> web.Response:
+        """Check the posted token (constant time); set the session cookie, go to the dashboard."""
+        token = self._token()
+        form = await request.post()
+        given = form.get("token")
+        if not token or not isinstance(given, str):
+            raise web.HTTPSeeOther("/dashboard")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            log.warning("dashboard login with a wrong token from %s", request.remote)
+            return _page("login.html", 401, "Wrong token.")
+        response = web.HTTPSeeOther("/dashboard")
+        response.set_cookie(
+            COOKIE,
+            session_cookie_value(token),
+            httponly=True,
+            samesite="Strict",
+            path="/",
+            secure=request.secure,
+        )
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """Drop the session cookie."""
+        response = web.HTTPSeeOther("/dashboard/login")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    # ------------------------------------------------------------------ pages
+
+    async def root(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/dashboard")
+
+    async def index(self, request: web.Request) -> web.Response:
+        """The live page."""
+        return _page("dashboard.html")
+
+    async def call_page(self, request: web.Request) -> web.Response:
+        """One call's page (its script reads the id from the address)."""
+        return _page("call.html")
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        """The pages' script and style sheet (only the files in ``static/``)."""
+        name = request.match_info["name"]
+        files = {path.name: path for path in STATIC.iterdir() if path.suffix in (".js", ".css")}
+        if name not in files:
+            raise web.HTTPNotFound()
+        response = web.FileResponse(files[name])
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    # ------------------------------------------------------------------ data
+
+    def snapshot(self) -> dict[str, Any]:
+        """The live calls in full and the recent calls' summaries, newest first."""
+        return {
+            "now": time.time(),
+            "live": [entry.detail() for entry in self.feed.live.values()],
+            "recent": [entry.summary() for entry in reversed(self.feed.recent)],
+        }
+
+    async def recent(self, request: web.Request) -> web.Response:
+        """The recent calls, newest first."""
+        return web.json_response({"calls": self.snapshot()["recent"]})
+
+    def _entry(self, request: web.Request) -> CallEntry:
+        entry = self.feed.find(request.match_info["id"])
+        if entry is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": "no such call"}), content_type="application/json"
+            )
+        return entry
+
+    async def call(self, request: web.Request) -> web.Response:
+        """A live or recent call: transcript, tool calls, turns, quality."""
+        return web.json_response(self._entry(request).detail())
+
+    def _recording(self, request: web.Request) -> Path:
+        path = self._entry(request).recording
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": "no recording"}), content_type="application/json"
+            )
+        return Path(path)
+
+    async def recording(self, request: web.Request) -> web.StreamResponse:
+        """The call's stereo WAV (caller left, agent right)."""
+        response = web.FileResponse(self._recording(request))
+        response.headers["Content-Type"] = "audio/wav"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def peaks(self, request: web.Request) -> web.Response:
+        """The recording's waveform: peaks per channel (computed off the loop)."""
+        path = self._recording(request)
+        try:
+            peaks = await asyncio.to_thread(wav_peaks, path)
+        except (OSError, EOFError, wave.Error) as exc:
+            return web.json_response({"error": f"cannot read the recording: {exc}"}, status=500)
+        return web.json_response(peaks)
+
+    # ------------------------------------------------------------------ stream
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: a snapshot, then every feed event, until the browser leaves."""
+        queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(STREAM_QUEUE)
+
+        def push(event: FeedEvent) -> None:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:  # too slow: end it; EventSource reconnects
+                unsubscribe()
+                queue.get_nowait()
+                queue.put_nowait(None)
+
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        unsubscribe = self.feed.subscribe(push)
+        self._streams.add(queue)
+        try:
+            await response.write(b"retry: 2000\n" + _sse("snapshot", self.snapshot()))
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if event is None:
+                    break
+                await response.write(_sse(event.kind, {"call": event.call, **event.data}))
+        except ConnectionResetError:
+            pass
+        finally:
+            unsubscribe()
+            self._streams.discard(queue)
+        return response
+
+    async def _end_streams(self, app: web.Application) -> None:
+        for queue in list(self._streams):
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)

@@ -1,0 +1,87 @@
+// Shared by the dashboard's pages. Every string from a call (caller names,
+// transcript text) goes into the page through textContent, never as HTML.
+"use strict";
+
+const STAGES = ["stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path"];
+const STAGE_NAMES = {
+  stt_end_of_turn: "STT end of turn",
+  llm_first_token: "LLM first token",
+  tts_first_byte: "TTS first byte",
+  gateway_reply_path: "gateway reply path",
+};
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const m = Math.floor(s / 60);
+  return m + ":" + String(s % 60).padStart(2, "0");
+}
+
+function callerLabel(call) {
+  return call.caller_name ? call.caller_name + " <" + call.caller + ">" : call.caller;
+}
+
+function transcriptText(line) {
+  switch (line.type) {
+    case "user": return line.text;
+    case "assistant": return line.text;
+    case "tool_call": return line.name + "(" + (typeof line.arguments === "string" ? line.arguments : JSON.stringify(line.arguments ?? {})) + ")" +
+      (line.result !== undefined ? " → " + (typeof line.result === "string" ? line.result : JSON.stringify(line.result)) : "");
+    case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
+    case "dtmf": return "keypad " + (line.digits ?? "");
+    case "barge_in": return "caller interrupted";
+    default: return JSON.stringify(line);
+  }
+}
+
+function transcriptItem(line) {
+  const item = el("li", "line line-" + line.type);
+  item.append(el("span", "who", line.type === "user" ? "caller" : line.type === "assistant" ? "agent" : line.type));
+  item.append(el("span", "text", transcriptText(line)));
+  return item;
+}
+
+// One row per turn: each stage a bar placed after the previous one (a waterfall),
+// on a scale shared by all rows of the container.
+function renderWaterfall(container, turns) {
+  container.replaceChildren();
+  let longest = 1000;
+  for (const turn of turns) {
+    let total = 0;
+    for (const stage of STAGES) total += turn.stages_ms[stage] ?? 0;
+    longest = Math.max(longest, total);
+  }
+  for (const turn of turns) {
+    const row = el("div", "turn");
+    row.append(el("span", "turn-label", "turn " + (turn.turn ?? "?")));
+    const track = el("div", "track");
+    let offset = 0;
+    for (const stage of STAGES) {
+      const ms = turn.stages_ms[stage];
+      if (typeof ms !== "number") continue;
+      const bar = el("div", "bar stage-" + stage);
+      bar.style.left = (100 * offset / longest) + "%";
+      bar.style.width = Math.max(0.5, 100 * ms / longest) + "%";
+      bar.title = STAGE_NAMES[stage] + ": " + Math.round(ms) + " ms";
+      bar.dataset.ms = String(ms);
+      track.append(bar);
+      offset += ms;
+    }
+    row.append(track);
+    row.append(el("span", "turn-total", Math.round(offset) + " ms"));
+    container.append(row);
+  }
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  if (response.status === 401) { window.location.href = "/dashboard/login"; return null; }
+  if (!response.ok) throw new Error(path + ": " + response.status);
+  return response.json();
+}

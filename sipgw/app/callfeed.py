@@ -1,0 +1,225 @@
+"""The gateway's live call feed: what the dashboard shows, pushed as it happens.
+
+:class:`CallFeed` keeps one :class:`CallEntry` per call from the moment the gateway
+sees it until it falls out of the bounded list of recent calls, and hands every
+subscriber a :class:`FeedEvent` when a call starts, when it ends, when its agent's
+call record (:class:`agent.record.CallRecord`) gets a transcript line and when a
+turn's latencies are measured (the record's ``turn_metrics`` line). Nothing here
+runs per packet: events come from call setup, call end and record lines only.
+
+Subscribers are plain callables run on the gateway's loop; they must not block
+(the admin server puts each event on a bounded queue per browser).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.record import CallRecord
+
+if TYPE_CHECKING:
+    from agent.base import Agent
+    from sipgw.app.callhandle import CallHandle
+
+__all__ = [
+    "RECENT_CALLS",
+    "TRANSCRIPT_LIMIT",
+    "TRANSCRIPT_TYPES",
+    "TURN_FIELDS",
+    "CallEntry",
+    "CallFeed",
+    "FeedEvent",
+    "agent_name",
+]
+
+log = logging.getLogger("sipgw.feed")
+
+RECENT_CALLS = 50
+"""Ended calls the feed keeps (oldest dropped first)."""
+TRANSCRIPT_LIMIT = 2000
+"""Transcript lines kept per call; later lines are counted, not kept."""
+TRANSCRIPT_TYPES = frozenset({"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf"})
+"""The call record's line types the transcript shows (already redacted by the record)."""
+TURN_FIELDS = {
+    "stt_end_of_turn": "stt_end_of_turn_ms",
+    "llm_first_token": "llm_first_token_ms",
+    "tts_first_byte": "tts_first_byte_ms",
+    "gateway_reply_path": "first_rtp_after_tts_ms",
+}
+"""The waterfall's stages (agent.observer.TURN_STAGES) and their turn_metrics fields (ms)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
+    (it got its agent), ``call_ended``, ``transcript`` or ``turn``; ``data`` is JSON-ready."""
+
+    kind: str
+    call: str
+    data: dict[str, Any]
+
+
+def agent_name(agent: object) -> str | None:
+    """An agent's short name: its class name without ``Agent``, lower case (``assistant``)."""
+    if agent is None:
+        return None
+    name = type(agent).__name__
+    return name.removesuffix("Agent").lower() or name
+
+
+@dataclass(eq=False)
+class CallEntry:
+    """What the feed knows of one call (live, then ended)."""
+
+    id: str
+    call_id: str
+    caller: str
+    caller_name: str | None
+    called: str
+    direction: str
+    started: float
+    """Wall-clock start (Unix seconds)."""
+    agent: str | None = None
+    ended: float | None = None
+    outcome: str | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    dropped_lines: int = 0
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    quality: dict[str, Any] | None = None
+    recording: Path | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Ids, parties, agent, start, end and outcome (no transcript)."""
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "caller": self.caller,
+            "caller_name": self.caller_name,
+            "called": self.called,
+            "direction": self.direction,
+            "agent": self.agent,
+            "started": self.started,
+            "ended": self.ended,
+            "duration_s": None if self.ended is None else round(self.ended - self.started, 1),
+            "outcome": self.outcome,
+            "recording": self.recording is not None,
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """:meth:`summary` plus transcript (tool calls included), turn timings and quality."""
+        return {
+            **self.summary(),
+            "transcript": list(self.transcript),
+            "dropped_lines": self.dropped_lines,
+            "turns": list(self.turns),
+            "quality": self.quality,
+        }
+
+
+def _turn(line: dict[str, Any]) -> dict[str, Any]:
+    stages = {
+        stage: line[name]
+        for stage, name in TURN_FIELDS.items()
+        if isinstance(line.get(name), int | float)
+    }
+    return {"turn": line.get("turn"), "t": line.get("t"), "stages_ms": stages}
+
+
+class CallFeed:
+    """Live and recent calls, and the subscribers told about them."""
+
+    def __init__(self, recent: int = RECENT_CALLS) -> None:
+        self.live: dict[str, CallEntry] = {}
+        self.recent: deque[CallEntry] = deque(maxlen=recent)
+        self._subscribers: list[Callable[[FeedEvent], None]] = []
+
+    def subscribe(self, subscriber: Callable[[FeedEvent], None]) -> Callable[[], None]:
+        """Call ``subscriber`` with every event from now on; returns the unsubscribe."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def find(self, wanted: str) -> CallEntry | None:
+        """A live or recent call by log id or Call-ID."""
+        for entry in [*self.live.values(), *reversed(self.recent)]:
+            if wanted in (entry.id, entry.call_id):
+                return entry
+        return None
+
+    def _publish(self, kind: str, entry: CallEntry, data: dict[str, Any]) -> None:
+        event = FeedEvent(kind, entry.id, data)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("call feed subscriber failed")
+
+    def call_started(self, handle: CallHandle) -> None:
+        """The gateway took a call (idempotent: a call is started once)."""
+        log_id = handle.call.log_id
+        if log_id in self.live:
+            return
+        entry = CallEntry(
+            id=log_id,
+            call_id=handle.call.call_id,
+            caller=handle.caller,
+            caller_name=handle.call.caller.display_name,
+            called=handle.called,
+            direction=handle.direction,
+            started=time.time() - (time.monotonic() - handle.started),
+            agent=agent_name(handle.agent),
+        )
+        self.live[log_id] = entry
+        self._publish("call_started", entry, entry.summary())
+
+    def agent_built(self, handle: CallHandle, agent: Agent) -> None:
+        """The call got its agent: follow its call record's lines, if it keeps one."""
+        self.call_started(handle)
+        entry = self.live[handle.call.log_id]
+        entry.agent = agent_name(agent)
+        self._publish("call_updated", entry, entry.summary())
+        record = getattr(agent, "record", None)
+        if isinstance(record, CallRecord):
+            for line in record.lines:
+                self._line(entry, line)
+            record.on_line = lambda line: self._line(entry, line)
+
+    def _line(self, entry: CallEntry, line: dict[str, Any]) -> None:
+        kind = line.get("type")
+        if kind == "turn_metrics":
+            turn = _turn(line)
+            entry.turns.append(turn)
+            del entry.turns[:-TRANSCRIPT_LIMIT]
+            self._publish("turn", entry, turn)
+        elif kind in TRANSCRIPT_TYPES:
+            if len(entry.transcript) >= TRANSCRIPT_LIMIT:
+                entry.dropped_lines += 1
+                return
+            entry.transcript.append(line)
+            self._publish("transcript", entry, line)
+        elif kind == "quality" and entry.quality is None:
+            entry.quality = {k: v for k, v in line.items() if k not in ("t", "type")}
+
+    def call_ended(self, handle: CallHandle) -> None:
+        """The call is over: keep it among the recent calls and say so."""
+        entry = self.live.pop(handle.call.log_id, None)
+        if entry is None:
+            return
+        entry.ended = time.time()
+        entry.outcome = handle.end_reason or "unknown"
+        if handle.quality is not None:
+            entry.quality = handle.quality.record()
+        if handle.recorder is not None:
+            entry.recording = handle.recorder.path
+        self.recent.append(entry)
+        self._publish("call_ended", entry, entry.summary())

@@ -1,0 +1,180 @@
+"""The dashboard in a real headless Chromium, following a live baresip call to the assistant.
+
+``sipgw serve --agent assistant`` runs as a subprocess against the fake cloud services
+with the admin server on (a token set) and recording on. Chromium logs in through the
+form, then watches baresip's call: the caller, the transcript line the fake STT makes of
+the caller's tone burst (pushed while the call runs), the turn's latency waterfall; after
+the hang-up the recent-calls row with its outcome and the call's own page (transcript,
+tool call, quality, waveform and audio player). Screenshots go to ``SIPGW_TEST_ARTIFACTS``
+(default ``test-artifacts/`` at the repository root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import write_pattern
+from sipgw.testing.browser import Browser
+from sipgw.testing.canaries import ADMIN_TOKEN, ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.ports import free_port
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
+
+ROOT = Path(__file__).resolve().parents[2]
+SAID = "Where is my order 1234? <img src=x onerror=alert(1)>"
+"""What the fake STT hears: markup a page must show as text."""
+REPLY = "Your order has shipped and arrives tomorrow."
+
+
+def artifacts() -> Path:
+    """Where screenshots go: ``SIPGW_TEST_ARTIFACTS`` or ``test-artifacts/`` (gitignored)."""
+    return Path(os.environ.get("SIPGW_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+
+
+@pytest.fixture
+def cloud(tmp_workdir: Path) -> Iterator[dict[str, str]]:
+    """The three fake AI services, scripted for one turn with a tool call; their env."""
+    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
+    llm_url = llm.start_in_thread()
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
+    tts_url = tts.start_in_thread()
+    tts.map_text("Hi there", 500)
+    tts.map_text("shipped", 700)
+    stt.script([SAID])
+    llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+            FakeResponse(text=REPLY),
+        ]
+    )
+    try:
+        yield {
+            "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
+            "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
+            "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
+            "SIPGW_GREETING": "Hi there.",
+            "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
+            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
+        }  # fmt: skip
+    finally:
+        stt.stop()
+        llm.stop()
+        tts.stop()
+
+
+def js(value: str) -> str:
+    """``value`` as a JavaScript string literal."""
+    return json.dumps(value)
+
+
+async def test_dashboard_follows_a_live_call_in_chromium(
+    tmp_workdir: Path, cloud: dict[str, str]
+) -> None:
+    env = {
+        **cloud,
+        "SIPGW_ADMIN_PORT": str(free_port()),
+        "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SIPGW_RECORD_DIR": str(tmp_workdir / "recordings"),
+    }
+    speech = write_pattern(
+        tmp_workdir / "audio" / "turn.wav", [(None, 1.0), (300, 0.8), (None, 30.0)], -12.0
+    )
+    shots = artifacts()
+    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=speech)
+    with gw, caller:
+        url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        async with Browser(tmp_workdir) as browser:
+            # no cookie yet: the page is refused with the login form
+            await browser.navigate(url + "/dashboard")
+            assert await browser.evaluate("document.getElementById('active-calls')") is None
+            await browser.evaluate(
+                f"document.getElementById('token').value = {js(ADMIN_TOKEN)};"
+                "document.getElementById('login').submit()"
+            )
+            await browser.wait_for("document.getElementById('status')?.textContent === 'live'")
+            assert not await browser.evaluate("document.cookie")  # HttpOnly: scripts see none
+
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            await browser.wait_for(
+                "[...document.querySelectorAll('.call .caller')]"
+                ".some(a => a.textContent.startsWith('sip:a@'))",
+                10,
+            )
+            assert await browser.evaluate("document.querySelector('.call .agent').textContent") == (
+                "assistant"
+            )
+            # the caller's turn is pushed while the call runs, shown as text, not markup
+            await browser.wait_for(
+                f"[...document.querySelectorAll('.call .line-user .text')]"
+                f".some(n => n.textContent === {js(SAID)})",
+                15,
+            )
+            assert await browser.evaluate("document.querySelectorAll('.call img').length") == 0
+            await browser.wait_for(
+                "document.querySelectorAll('.call .line-tool_call').length > 0", 10
+            )
+            await browser.wait_for(
+                "document.querySelectorAll('.call .waterfall .bar').length >= 3", 15
+            )
+            stages = await browser.evaluate(
+                "[...document.querySelectorAll('.call .waterfall .bar')]"
+                ".map(b => [b.className, Number(b.dataset.ms), b.getBoundingClientRect().width])"
+            )
+            names = {name for name, _, _ in stages}
+            assert {"bar stage-stt_end_of_turn", "bar stage-llm_first_token",
+                    "bar stage-tts_first_byte"} <= names, stages  # fmt: skip
+            assert all(ms >= 0 and width > 0 for _, ms, width in stages), stages
+            assert await browser.evaluate("document.getElementById('active-count').textContent")
+            await browser.screenshot(shots / "dashboard-live-call.png")
+
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            gw.wait_log(r"call ended:", 5)
+            await browser.wait_for("document.querySelectorAll('.call').length === 0", 10)
+            outcome = await browser.wait_for(
+                "document.querySelector('#recent-calls tbody tr .outcome')?.textContent", 10
+            )
+            assert outcome == "remote-bye"
+            await browser.screenshot(shots / "dashboard-recent-calls.png")
+
+            link = await browser.evaluate(
+                "document.querySelector('#recent-calls tbody tr .caller a').href"
+            )
+            await browser.navigate(link)
+            assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
+            transcript = await browser.evaluate(
+                "[...document.querySelectorAll('#transcript .text')].map(n => n.textContent)"
+            )
+            assert SAID in transcript and any("get_order_status" in t for t in transcript)
+            assert any("shipped" in t for t in transcript), transcript
+            mos = await browser.evaluate(
+                "document.querySelector('#quality dd[data-key=mos]')?.textContent"
+            )
+            assert mos is not None and 1.0 <= float(mos) <= 5.0
+            assert await browser.evaluate("document.querySelectorAll('#turns .bar').length") >= 3
+            assert (
+                int(await browser.evaluate("document.getElementById('waveform').dataset.buckets"))
+                > 0
+            )
+            audio = await browser.evaluate(
+                "fetch(document.getElementById('player').src)"
+                ".then(r => r.status + ' ' + r.headers.get('content-type'))"
+            )
+            assert audio == "200 audio/wav"
+            await browser.screenshot(shots / "dashboard-call-page.png")
+            assert not [line for line in browser.console if "exception" in line], browser.console
+        assert gw.stop() == 0
+    assert (shots / "dashboard-live-call.png").stat().st_size > 10_000

@@ -1,0 +1,263 @@
+"""The dashboard's routes on the admin server, against an in-process gateway carrying calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import wave
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from agent.base import CallControl
+from agent.echo import EchoAgent
+from agent.record import CallRecord
+from sipgw.app.admin.dashboard import COOKIE, STATIC, session_cookie_value
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.waveform import wav_peaks
+from sipgw.app.callfeed import CallFeed
+from sipgw.app.gateway import Gateway
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.canaries import ADMIN_TOKEN
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.ports import free_port
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+class TalkingEchoAgent(EchoAgent):
+    """The echo agent keeping a call record with a turn, as the assistant does."""
+
+    def __init__(self, call: CallControl) -> None:
+        super().__init__(call, delay_ms=200)
+        self.record = CallRecord(None, call.call_id)
+        self.record.write({"type": "user", "text": "before the answer"})
+
+    def on_answered(self) -> None:
+        super().on_answered()
+        self.record.write({"type": "user", "text": HOSTILE})
+        self.record.write({"type": "assistant", "text": "hi, how can I help?"})
+        self.record.write(
+            {
+                "type": "tool_call",
+                "name": "get_order_status",
+                "arguments": '{"order_id": "1"}',
+                "result": "shipped",
+                "ok": True,
+            }  # fmt: skip
+        )
+        self.record.write(
+            {"type": "turn_metrics", "turn": 1, "stt_end_of_turn_ms": 120,
+             "llm_first_token_ms": 300, "tts_first_byte_ms": 150, "first_rtp_after_tts_ms": 21}
+        )  # fmt: skip
+
+
+@asynccontextmanager
+async def admin(gateway: Gateway, token: str = ADMIN_TOKEN) -> AsyncIterator[str]:
+    server = AdminServer(gateway, AdminSettings(port=free_port(), token=token))
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+def session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30.0), cookie_jar=aiohttp.CookieJar(unsafe=True)
+    )
+
+
+async def next_event(stream: aiohttp.ClientResponse, within: float = 5.0) -> tuple[str, Any]:
+    """The next ``event:``/``data:`` pair of a Server-Sent Events stream."""
+    kind = ""
+    async with asyncio.timeout(within):
+        while True:
+            line = (await stream.content.readline()).decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                return kind, json.loads(line[6:])
+
+
+async def test_pages_and_stream_are_refused_without_the_token_or_its_cookie() -> None:
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        for path in ["/dashboard", "/dashboard/calls/x", "/"]:
+            async with http.get(url + path, allow_redirects=False) as page:
+                assert page.status == 401
+                assert 'action="/dashboard/login"' in await page.text()
+        for path in ["/api/events", "/api/recent", "/api/recent/x", "/api/recent/x/peaks",
+                     "/api/recent/x/recording.wav"]:  # fmt: skip
+            async with http.get(url + path) as refused:
+                assert refused.status == 401, path
+        http.cookie_jar.update_cookies({COOKIE: "forged"})
+        async with http.get(url + "/api/events") as refused:
+            assert refused.status == 401
+        async with http.get(url + "/dashboard/static/dashboard.js") as script:
+            assert script.status == 200 and "EventSource" in await script.text()
+            assert "script-src 'self'" in script.headers["Content-Security-Policy"]
+        async with http.get(url + "/dashboard/static/..%2Fserver.py") as sneaky:
+            assert sneaky.status == 404
+
+
+async def test_login_sets_a_strict_http_only_cookie_good_for_reading_only() -> None:
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        async with http.post(url + "/dashboard/login", data={"token": "wrong"}) as wrong:
+            assert wrong.status == 401 and "Wrong token." in await wrong.text()
+        assert not list(http.cookie_jar)
+        async with http.post(
+            url + "/dashboard/login", data={"token": ADMIN_TOKEN}, allow_redirects=False
+        ) as login:
+            assert login.status == 303 and login.headers["Location"] == "/dashboard"
+            set_cookie = login.headers["Set-Cookie"]
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+        assert ADMIN_TOKEN not in set_cookie
+        assert session_cookie_value(ADMIN_TOKEN) in set_cookie
+        async with http.get(url + "/dashboard") as page:
+            assert page.status == 200 and 'id="active-calls"' in await page.text()
+            assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        async with http.get(url + "/api/recent") as recent:
+            assert recent.status == 200 and await recent.json() == {"calls": []}
+        async with http.get(url + "/api/calls") as calls:  # any GET of the API
+            assert calls.status == 200
+        async with http.post(url + "/api/calls", json={"target": "sip:x@127.0.0.1"}) as post:
+            assert post.status == 401  # changes still need the bearer header
+        async with http.post(url + "/dashboard/logout", allow_redirects=False) as logout:
+            assert logout.status == 303
+        async with http.get(url + "/api/recent") as after:
+            assert after.status == 401
+
+
+async def test_without_a_token_loopback_serves_the_dashboard() -> None:
+    async with (
+        running_gateway() as (gateway, _),
+        admin(gateway, token="") as url,
+        session() as http,
+        http.get(url + "/dashboard") as page,
+    ):
+        assert page.status == 200
+
+
+async def test_the_stream_pushes_a_call_its_transcript_turns_and_end(tmp_path: Path) -> None:
+    async with (
+        running_gateway(TalkingEchoAgent, record_dir=str(tmp_path / "rec")) as (gw, new_phone),
+        admin(gw) as url,
+        session() as http,
+        http.get(url + "/api/events", headers=AUTH) as stream,
+    ):
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        kind, snapshot = await next_event(stream)
+        assert kind == "snapshot" and snapshot["live"] == [] and snapshot["recent"] == []
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        kind, started = await next_event(stream)
+        assert kind == "call_started" and started["call_id"] == phone.call_id
+        assert started["agent"] is None and started["ended"] is None
+        events = [await next_event(stream) for _ in range(6)]
+        kinds = ["call_updated", "transcript", "transcript", "transcript", "transcript", "turn"]
+        assert [k for k, _ in events] == kinds
+        assert events[0][1]["agent"] == "talkingecho"
+        assert events[1][1]["text"] == "before the answer"  # written before the feed saw it
+        assert events[2][1]["text"] == HOSTILE and events[2][1]["call"] == started["id"]
+        assert events[4][1]["name"] == "get_order_status"
+        assert events[5][1]["stages_ms"] == {
+            "stt_end_of_turn": 120, "llm_first_token": 300,
+            "tts_first_byte": 150, "gateway_reply_path": 21,
+        }  # fmt: skip
+        await phone.play(tone_frames(440, 0.6))  # the caller talks; the echo answers
+        await asyncio.sleep(0.4)
+        await phone.hang_up()
+        kind, ended = await next_event(stream)
+        assert kind == "call_ended" and ended["outcome"] == "remote-bye" and ended["recording"]
+
+        async with http.get(url + "/api/recent", headers=AUTH) as recent:
+            assert [c["id"] for c in (await recent.json())["calls"]] == [ended["id"]]
+        async with http.get(url + f"/api/recent/{phone.call_id}", headers=AUTH) as one:
+            detail = await one.json()
+        texts = [line.get("text") for line in detail["transcript"]]
+        assert texts[:3] == ["before the answer", HOSTILE, "hi, how can I help?"]
+        assert detail["turns"][0]["turn"] == 1 and 1 <= detail["quality"]["mos"] <= 5
+        async with http.get(url + f"/api/recent/{ended['id']}/recording.wav", headers=AUTH) as wav:
+            assert wav.status == 200 and (await wav.read())[:4] == b"RIFF"
+        async with http.get(url + f"/api/recent/{ended['id']}/peaks", headers=AUTH) as peaks:
+            figures = await peaks.json()
+        assert set(figures["channels"]) == {"caller", "agent"} and figures["seconds"] > 0.3
+        assert max(figures["channels"]["caller"]) > 0.1 and max(figures["channels"]["agent"]) > 0.1
+
+
+async def test_a_call_without_recording_has_no_waveform() -> None:
+    async with (
+        running_gateway(TalkingEchoAgent) as (gateway, new_phone),
+        admin(gateway) as url,
+        session() as http,
+    ):
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200
+        await phone.hang_up()
+        async with http.get(url + f"/api/recent/{phone.call_id}/peaks", headers=AUTH) as peaks:
+            assert peaks.status == 404
+        async with http.get(url + "/api/recent/nope", headers=AUTH) as missing:
+            assert missing.status == 404
+
+
+async def test_recent_calls_are_bounded_newest_first() -> None:
+    async with running_gateway(TalkingEchoAgent) as (gateway, new_phone):
+        gateway.feed = CallFeed(recent=2)
+        async with admin(gateway) as url, session() as http:
+            ids = []
+            for _ in range(3):
+                phone = await new_phone()
+                assert (await phone.invite()).status == 200
+                await phone.hang_up()
+                ids.append(phone.call_id)
+            async with http.get(url + "/api/recent", headers=AUTH) as recent:
+                calls = (await recent.json())["calls"]
+            assert [c["call_id"] for c in calls] == [ids[2], ids[1]]
+            assert all(c["outcome"] == "remote-bye" and c["agent"] == "talkingecho" for c in calls)
+            async with http.get(url + f"/api/recent/{ids[0]}", headers=AUTH) as gone:
+                assert gone.status == 404
+
+
+async def test_stopping_the_server_ends_open_streams_at_once() -> None:
+    async with running_gateway() as (gateway, _), session() as http:
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=ADMIN_TOKEN))
+        await server.start()
+        async with http.get(server.url + "/api/events", headers=AUTH) as stream:
+            assert (await next_event(stream))[0] == "snapshot"
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.wait_for(server.stop(), 5.0)
+            assert loop.time() - started < 2.0
+            rest = await asyncio.wait_for(stream.content.read(), 2.0)  # to the end: closed
+            assert rest.strip() == b""
+
+
+def test_wav_peaks_has_both_channels(tmp_path: Path) -> None:
+    path = tmp_path / "call.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        frames = bytearray()
+        for n in range(8000):
+            left = 16000 if n < 4000 else 0
+            frames += left.to_bytes(2, "little", signed=True)
+            frames += (-8000).to_bytes(2, "little", signed=True)
+        wav.writeframes(bytes(frames))
+    peaks = wav_peaks(path, buckets=10)
+    assert peaks["seconds"] == 1.0
+    assert peaks["channels"]["caller"] == [0.488] * 5 + [0.0] * 5
+    assert peaks["channels"]["agent"] == [0.244] * 10
+
+
+@pytest.mark.parametrize("name", ["dashboard.js", "call.js", "common.js"])
+def test_scripts_never_write_html(name: str) -> None:
+    script = (STATIC / name).read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, (name, sink)
