@@ -26,12 +26,20 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["MIN_PAUSE", "SETTLE_PACKETS", "Gap", "TransitBaseline", "classify_gap"]
+__all__ = [
+    "BASELINE_RISE",
+    "MIN_PAUSE",
+    "SETTLE_PACKETS",
+    "Gap",
+    "TransitBaseline",
+    "classify_gap",
+]
 
 MIN_PAUSE = 0.1
 """Seconds without arrivals that make a pause (shorter: jitter or a lost packet)."""
 
-_RISE = 1.0 / 256  # per packet: how fast the baseline follows transit times that rise (drift)
+BASELINE_RISE = 1.0 / 256
+"""Per packet: how fast a baseline follows transit times that rise (a slower sender clock)."""
 SETTLE_PACKETS = 50
 """Packets before a baseline is trusted (the first ones may all have been delayed)."""
 
@@ -88,7 +96,7 @@ class TransitBaseline:
         if base is None or transit <= base:
             self.value = transit
             return 0.0
-        self.value = base + (transit - base) * _RISE
+        self.value = base + (transit - base) * BASELINE_RISE
         return transit - base
 
     def restart(self) -> None:

@@ -83,7 +83,7 @@ import math
 from dataclasses import dataclass
 
 from media.g711 import attenuate, rms_dbfs, silence_frame
-from media.gaps import MIN_PAUSE, Gap, TransitBaseline, classify_gap
+from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
 from media.rtp import RtpPacket
 
 __all__ = [
@@ -232,7 +232,8 @@ class JitterBuffer:
     """
 
     __slots__ = (
-        "_baseline",
+        "_base",
+        "_base_count",
         "_cells",
         "_clock",
         "_codec",
@@ -296,7 +297,10 @@ class JitterBuffer:
         self._max_arrival = 0.0
         self._first_arrival = 0.0
         self._transit = 0.0
-        self._baseline = TransitBaseline()
+        # The baseline transit time (media.gaps.TransitBaseline's arithmetic,
+        # inlined on the hot path): inf until the first packet sets it.
+        self._base = math.inf
+        self._base_count = 0
         self._newest_late = 0.0  # samples the newest packet was behind the baseline transit
         self._pkt_samples = self._fs
         self._held = 0
@@ -400,7 +404,7 @@ class JitterBuffer:
             max(self.stats.target_delay, self._config.min_delay),
             self._newest_late / clock,
         )
-        if gap is not Gap.SKIP or not self._baseline.settled:
+        if gap is not Gap.SKIP or self._base_count < SETTLE_PACKETS:
             return False
         fs = self._fs
         land = -(-self._end // fs)  # the first cell after the buffered audio
@@ -412,7 +416,7 @@ class JitterBuffer:
         self._origin += shift
         self.stats.reanchors += 1
         self._transit = now * clock - ext  # the jump is not jitter
-        self._baseline.restart()
+        self._base = math.inf  # the next packet sets it again
         return True
 
     def _update_jitter(self, ext: int, now: float) -> None:
@@ -421,9 +425,16 @@ class JitterBuffer:
         # larger than max_delay is a discontinuity of the sender's timestamps
         # (dealt with by the cut), not jitter, and is left out.
         transit = now * self._clock - ext
-        late = self._baseline.update(transit)
-        if ext >= self._max_ext:
-            self._newest_late = late
+        base = self._base
+        self._base_count += 1
+        if transit <= base:
+            self._base = transit
+            if ext >= self._max_ext:
+                self._newest_late = 0.0
+        else:
+            self._base = base + (transit - base) * BASELINE_RISE
+            if ext >= self._max_ext:
+                self._newest_late = transit - base
         d = transit - self._transit
         self._transit = transit
         if d < 0.0:
@@ -524,7 +535,8 @@ class JitterBuffer:
         self._max_arrival = now
         self._first_arrival = now
         self._transit = now * self._clock - ts
-        self._baseline.update(self._transit)
+        self._base = self._transit
+        self._base_count += 1
         size = len(packet.payload)
         self._pkt_samples = size
         if size == self._fs:
