@@ -7,7 +7,9 @@ added delay on a clean network:
 
 * audio that continues the timeline is released the moment it arrives;
 * a packet ahead of a gap is held until the gap is filled (reordering), or
-  until the gap's deadline passes: then the gap is released as silence;
+  until the gap's deadline passes: then the gap is released concealed
+  (:mod:`media.plc`: a pitch-based substitute fading to silence over 60 ms,
+  the audio after it faded in), so a recogniser hears no hole in a word;
 * when nothing arrives at all (silence suppression, hold, loss), silence is
   released at real-time pace, so a listener still hears the pause (a turn
   detector needs it) and the timeline never stops;
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 from media import g711
 from media.gaps import Gap, TransitBaseline, classify_gap
+from media.plc import Concealer
 from media.rtp import RtpPacket
 from media.seqnum import Unwrapper
 
@@ -51,7 +54,7 @@ class IngressAudio:
     """
 
     __slots__ = ("_baseline", "_codec", "_held", "_last_arrival", "_newest", "_newest_arrival",
-                 "_newest_late", "_next", "_offset", "_out", "_pending", "_rate", "_ssrc",
+                 "_newest_late", "_next", "_offset", "_out", "_pending", "_plc", "_rate", "_ssrc",
                  "_unwrap", "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", clock_rate: int = 8000) -> None:
@@ -70,6 +73,7 @@ class IngressAudio:
         self._newest_arrival = 0.0
         self._newest_late = 0.0  # samples the newest packet was behind the baseline
         self._wait = 0.04  # the last poll's max_wait: the jitter allowance
+        self._plc = Concealer("PCMU", clock_rate=clock_rate)
         self.filled_frames = 0
         self.late_packets = 0
         self.reanchors = 0
@@ -115,7 +119,8 @@ class IngressAudio:
         while now + 1e-9 >= self._last_arrival + frame_time + max_wait:  # 1 ns: float sums
             gap_end = min(self._held) if self._held else self._next + FRAME
             span = min(FRAME, gap_end - self._next)
-            self._release(g711.silence_frame("PCMU", span), self._last_arrival + span / self._rate)
+            filler = self._plc.conceal(span) or g711.silence_frame("PCMU", span)
+            self._release(filler, self._last_arrival + span / self._rate, concealed=True)
             self.filled_frames += 1
             self._drain_held(now)
         return self._take()
@@ -128,6 +133,7 @@ class IngressAudio:
         self._offset = 0
         self._next = None
         self._held.clear()
+        self._plc.reset()
         self._baseline = TransitBaseline()
 
     def _track(self, start: int, now: float) -> None:
@@ -151,7 +157,7 @@ class IngressAudio:
             # The rest of the pause, as silence, now: the new audio is not late.
             while self._next < start:
                 span = min(FRAME, start - self._next)
-                self._release(g711.silence_frame("PCMU", span), now)
+                self._release(g711.silence_frame("PCMU", span), now, concealed=True)
                 self.filled_frames += 1
             return start
         if (gap is Gap.SKIP and start > nxt and self._baseline.settled) or (
@@ -164,8 +170,10 @@ class IngressAudio:
             return nxt
         return start
 
-    def _release(self, payload: bytes, arrival: float) -> None:
+    def _release(self, payload: bytes, arrival: float, concealed: bool = False) -> None:
         assert self._next is not None
+        if not concealed:
+            payload = self._plc.played(payload)
         self._next += len(payload)
         self._last_arrival = arrival
         pending = self._pending

@@ -23,9 +23,10 @@ happens:
   played is played in order. A packet whose cells are all already filled is a
   duplicate. A packet behind the playout point is dropped: a *duplicate* if
   its cells were filled when they were played, else *late*.
-* **Loss.** A missing cell while later cells are buffered is concealed: the
-  last played frame is repeated, attenuated by about 6 dB per repetition, for
-  up to ``max_concealment_frames`` cells, then silence. It counts as ``lost``.
+* **Loss.** A missing cell while later cells are buffered is concealed: a
+  pitch-based substitute continues the played audio (:mod:`media.plc`,
+  fading to silence over ``max_concealment_frames`` cells), and the first
+  played frame after it is faded in. It counts as ``lost``.
   But while less than the target delay is buffered, the playout point is
   held at the hole instead (*expansion*, also concealed; at most the target
   delay's worth of pops between two played frames): the packet may just be late, and the delay
@@ -82,8 +83,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from media.g711 import attenuate, rms_dbfs, silence_frame
+from media.g711 import rms_dbfs, silence_frame
 from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
+from media.plc import Concealer
 from media.rtp import RtpPacket
 
 __all__ = [
@@ -118,8 +120,8 @@ class JitterBufferConfig:
             buffered is cut back at once.
         jitter_multiplier: target = clamp(max(min_delay, multiplier * jitter
             + packet duration), min_delay, max_delay).
-        max_concealment_frames: how many times the last frame is repeated
-            (attenuated) for missing audio before silence.
+        max_concealment_frames: how many frames of missing audio are
+            synthesized (fading out) before silence.
         resync_threshold: seconds; a timestamp this far from expectation
             restarts the stream.
     """
@@ -169,8 +171,8 @@ class JitterBufferStats:
             or played.
         late: packets dropped because their cells had been passed unfilled.
         lost: cells missing while later audio was buffered.
-        concealed_frames: frames returned that were synthesized (repeats of
-            the last frame, or silence) because audio was missing.
+        concealed_frames: frames returned that were synthesized (pitch
+            substitution, or silence) because audio was missing.
         resyncs: stream restarts (the first packet of a call is not one).
         compressed_frames: cells dropped to shrink the delay.
         underruns: pops that found nothing at or after the playout point.
@@ -237,7 +239,6 @@ class JitterBuffer:
         "_cells",
         "_clock",
         "_codec",
-        "_conceal",
         "_config",
         "_end",
         "_excess",
@@ -249,7 +250,6 @@ class JitterBuffer:
         "_held",
         "_hist",
         "_jitter",
-        "_last_frame",
         "_late_streak",
         "_max_delay_samples",
         "_max_arrival",
@@ -258,6 +258,7 @@ class JitterBuffer:
         "_origin",
         "_pause_end",
         "_pkt_samples",
+        "_plc",
         "_playout",
         "_resync_samples",
         "_short",
@@ -281,6 +282,7 @@ class JitterBuffer:
         self._max_delay_samples = config.max_delay * config.clock_rate
         self._cells: dict[int, bytes | _Partial] = {}
         self._jitter = 0.0
+        self._plc = Concealer(config.codec, config.max_concealment_frames * self._fs, self._clock)
         self.stats = JitterBufferStats()
         self._forget()
 
@@ -310,8 +312,7 @@ class JitterBuffer:
         self._expanding = 0
         self._hist = 0
         self._late_streak = 0
-        self._conceal = 0
-        self._last_frame: bytes | None = None
+        self._plc.reset()
 
     @property
     def config(self) -> JitterBufferConfig:
@@ -621,16 +622,14 @@ class JitterBuffer:
                     self._playout = p
                     self._short = 0
                     stats.inserted_frames += 1
-                    return quiet
+                    return self._plc.played(quiet)
         else:
             self._short = 0
         cell = cells.pop(p, None)
         if cell is not None:
             self._playout = p + 1
             self._hist = ((self._hist << 1) | 1) & _HISTORY_MASK
-            frame = cell if isinstance(cell, bytes) else bytes(cell.data)
-            self._last_frame = frame
-            self._conceal = 0
+            frame = self._plc.played(cell if isinstance(cell, bytes) else bytes(cell.data))
             self._expanding = 0
             self._held = 0
             stats.played += 1
@@ -672,11 +671,8 @@ class JitterBuffer:
         return repeat
 
     def _concealment(self) -> bytes | None:
-        """Return the next repeat of the last frame, or ``None`` when exhausted."""
-        if self._last_frame is None or self._conceal >= self._config.max_concealment_frames:
-            return None
-        self._conceal += 1
-        return attenuate(self._last_frame, self._codec, self._conceal)
+        """Return the next frame of substitute audio, or ``None`` when exhausted."""
+        return self._plc.conceal(self._fs)
 
     def _quiet_frame(self, cell: bytes | _Partial) -> bytes | None:
         """The cell's frame if it is quiet (below ``_QUIET_DBFS``), else None."""

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
+from agent.settings import (
+    DEFAULT_CALLBACK_GREETING,
+    DEFAULT_FALLBACK_PHRASE,
+    DEFAULT_FILLER_LINES,
+    DEFAULT_GOODBYE_LINE,
+    DEFAULT_GREETING,
+    DEFAULT_TRANSFER_LINE,
+)
 from sipgw.app.access import allow_from, digest_algorithm
 from sipgw.app.config import DEFAULT_DRAIN_GOODBYE
 from sipgw.app.floods import limit_action, rate, user_agent_fragments
@@ -443,6 +450,15 @@ ECHO = Section(
     ),
 )  # fmt: skip
 
+
+def filler_lines(value: str) -> tuple[str, ...]:
+    """Lines separated by ``|`` (they may contain commas), blanks dropped."""
+    lines = tuple(line.strip() for line in value.split("|") if line.strip())
+    if not lines:
+        raise ValueError("give at least one line (separate lines with |)")
+    return lines
+
+
 ASSISTANT = Section(
     "assistant",
     "Assistant agent",
@@ -479,6 +495,17 @@ ASSISTANT = Section(
                 "must be.", float),
         Setting("SIPGW_DTMF_TIMEOUT_MS", "1500", "Keypad digits are sent to the LLM after this "
                 "pause (or at #).", int_at_least(0)),
+        Setting("SIPGW_TRANSFER_LINE", DEFAULT_TRANSFER_LINE, "Said before a transfer when the "
+                "LLM said nothing in that reply (the REFER waits until the line was heard)."),
+        Setting("SIPGW_GOODBYE_LINE", DEFAULT_GOODBYE_LINE, "Said before the agent hangs up "
+                "when the LLM said nothing in that reply (the BYE waits until it was heard)."),
+        Setting("SIPGW_ACTION_LINE_TIMEOUT_MS", "10000", "Longest wait (ms, from the tool call) "
+                "for the handoff or goodbye line to be heard before the transfer or hang-up "
+                "happens anyway.", int_at_least(0)),
+        Setting("SIPGW_FILLER_AFTER_MS", "700", "A tool still running after this long makes "
+                "the agent say a filler line (once per tool round); 0 = never.", int_at_least(0)),
+        Setting("SIPGW_FILLER_LINES", "|".join(DEFAULT_FILLER_LINES), "The filler lines, "
+                "separated by |, said in turn.", filler_lines),
     ),
 )  # fmt: skip
 
