@@ -42,6 +42,7 @@ from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.overload import OverloadConfig, load_overload_config
 from sipgw.app.privacy import (
     LogRedaction,
     Redactor,
@@ -51,6 +52,7 @@ from sipgw.app.privacy import (
 )
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
+from sipgw.app.workers import Supervisor, load_worker_count, plan_workers
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "set with its environment variable or in the .env file; see docs/configuration.md.",
     )
     _add_settings(serve)
+    # Set by the --workers parent on each worker's command line (sipgw.app.workers).
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     call = commands.add_parser(
         "call",
         help="place one call",
@@ -158,6 +162,10 @@ class Startup:
     """What every log line is redacted with (secrets, card numbers, patterns)."""
     admin: AdminSettings = AdminSettings()
     """The admin HTTP server (``ADMIN``; off unless a port is set)."""
+    overload: OverloadConfig = OverloadConfig()
+    """When new calls are refused for overload (``OVERLOAD``)."""
+    workers: int = 1
+    """Worker processes ``serve`` runs (``SIPGW_WORKERS``; 1 = this process only)."""
 
 
 def prepare(args: argparse.Namespace) -> Startup:
@@ -206,6 +214,8 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_flood_config(values),
         redactor,
         load_admin_settings(values),
+        load_overload_config(values),
+        load_worker_count(values),
     )
 
 
@@ -241,6 +251,7 @@ def detect_public_ip() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)
@@ -249,12 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # imported); the configured secrets and card numbers once they are read.
     redaction = install_log_redaction(Redactor(cards=False))
     try:
-        return _run(args, redaction)
+        return _run(args, redaction, argv)
     finally:
         redaction.uninstall()
 
 
-def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
+def _run(args: argparse.Namespace, redaction: LogRedaction, argv: list[str]) -> int:
     try:
         startup = prepare(args)
     except ConfigError as exc:
@@ -262,7 +273,11 @@ def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
         return 2
     redaction.redactor = startup.redactor
     raise_open_file_limit()
-    configure_logging(startup.config.log_level, startup.config.log_format, sys.stderr)
+    worker = getattr(args, "worker_index", 0)
+    config = startup.config
+    configure_logging(config.log_level, config.log_format, sys.stderr, worker=worker)
+    if args.command == "serve" and startup.workers > 1:
+        return _supervise(startup, argv)
     try:
         import uvloop
     except ImportError:  # not on Linux: the default loop works, only slower
@@ -272,7 +287,7 @@ def _run(args: argparse.Namespace, redaction: LogRedaction) -> int:
     try:
         if args.command == "call":
             return runner(_call(startup, args.target))
-        return runner(_serve(startup))
+        return runner(_serve(startup, worker))
     except KeyboardInterrupt:
         return 130
 
@@ -345,7 +360,18 @@ async def _call(startup: Startup, target: str) -> int:
     return CALL_EXIT[outcome.kind]
 
 
-async def _serve(startup: Startup) -> int:
+def _supervise(startup: Startup, argv: list[str]) -> int:
+    """``serve --workers N``: run N workers of this command line (:mod:`sipgw.app.workers`)."""
+    try:
+        plans = plan_workers(startup.workers, startup.config, startup.admin)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    log.info("running %d workers", len(plans))
+    return Supervisor([sys.executable, "-m", "sipgw", *argv], plans).run()
+
+
+async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.gateway import Gateway
 
     config = startup.config
@@ -359,6 +385,7 @@ async def _serve(startup: Startup) -> int:
         limits=startup.limits,
         dial_policy=startup.dial_policy,
         floods=startup.floods,
+        overload=startup.overload,
     )
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
@@ -372,8 +399,9 @@ async def _serve(startup: Startup) -> int:
     # event loop (and with it the 20 ms ticker) for 60-130 ms.
     gc.collect()
     gc.freeze()
+    tag = f"worker {worker}: " if worker else ""
     for name, address, bound in gateway.sip.listening:
-        print(f"listening on {name.lower()}:{address}:{bound}", flush=True)
+        print(f"{tag}listening on {name.lower()}:{address}:{bound}", flush=True)
     where = [f"{name.lower()} {address}:{bound}" for name, address, bound in gateway.sip.listening]
     log.info("SIP listening on %s", ", ".join(where))
     log.info(

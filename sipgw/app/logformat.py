@@ -28,7 +28,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, on one line."""
+    """One JSON object per record, on one line (with ``worker`` when it is not 0)."""
+
+    def __init__(self, worker: int = 0) -> None:
+        super().__init__()
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -38,6 +42,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
+        if self.worker:
+            fields["worker"] = self.worker
         if call is not None:
             prefix = f"[{call}] "  # CallLog's text prefix: a field here
             if message.startswith(prefix):
@@ -56,13 +62,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str, log_format: str = "text", stream: TextIO | None = None) -> None:
-    """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON."""
+def configure_logging(
+    level: str, log_format: str = "text", stream: TextIO | None = None, *, worker: int = 0
+) -> None:
+    """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON.
+
+    ``worker`` (``serve --workers``; 0 = none) tags each line: ``wN`` before the logger's
+    name in text, a ``worker`` field in JSON. Above DEBUG, httpx2's per-request INFO lines
+    are left out (its WARNINGs stay).
+    """
     root = logging.getLogger()
     if root.handlers:  # as logging.basicConfig: an application's own set-up wins
         return
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter(worker)
+    else:
+        tagged = TEXT_FORMAT.replace("%(name)s", f"w{worker} %(name)s")
+        formatter = logging.Formatter(tagged if worker else TEXT_FORMAT)
     handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level)
+    if root.getEffectiveLevel() > logging.DEBUG:
+        # One INFO line per HTTP request (every LLM turn, every TTS stream) is
+        # noise and event-loop CPU at hundreds of calls; --log-level DEBUG keeps it.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)

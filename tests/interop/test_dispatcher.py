@@ -2,11 +2,15 @@
 
 Kamailio runs ``docker/kamailio/kamailio.cfg`` itself, with its address, list file and
 (shorter) probe timers given as ``-A`` defines; the list is rendered from
-``dispatcher.list.template``. baresip calls go through it to two ``sipgw serve`` processes.
+``dispatcher.list.template``. baresip calls go through it to two ``sipgw serve`` processes
+(or to the two workers of one ``sipgw serve --workers 2``). Calls go to the gateway with the
+fewest calls (dispatcher algorithm 10); a drained gateway's calls finish there while new
+ones go to the other; a killed gateway's calls fail over.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import string
 import time
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.testing.audio import analyse
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port, udp_port_bound
@@ -26,15 +31,16 @@ ToneWav = Callable[..., Path]
 SHIPPED = Path(__file__).resolve().parents[2] / "docker" / "kamailio"
 
 
-def start_dispatcher(workdir: Path, gateways: list[GatewayProcess]) -> tuple[ManagedProcess, int]:
-    """Kamailio with the shipped config and list template; returns it and its SIP port."""
+def start_dispatcher(workdir: Path, ports: list[int]) -> tuple[ManagedProcess, int]:
+    """Kamailio with the shipped config and list template in front of the gateways on
+    ``ports`` (127.0.0.1); returns it and its SIP port."""
     template = string.Template((SHIPPED / "dispatcher.list.template").read_text())
     listing = workdir / "dispatcher.list"
     listing.write_text(
         template.substitute(
             GATEWAY_HOST="127.0.0.1",
-            GATEWAY_1_PORT=gateways[0].sip_port,
-            GATEWAY_2_PORT=gateways[1].sip_port,
+            GATEWAY_1_PORT=ports[0],
+            GATEWAY_2_PORT=ports[1],
         )
     )
     port = free_port()
@@ -57,9 +63,9 @@ def start_dispatcher(workdir: Path, gateways: list[GatewayProcess]) -> tuple[Man
     return kam, port
 
 
-def dispatched_to(kam: ManagedProcess, gw: GatewayProcess) -> int:
-    """How many calls Kamailio sent to ``gw`` (first choice or failover)."""
-    target = f"-> sip:127.0.0.1:{gw.sip_port}"
+def dispatched_to(kam: ManagedProcess, gw: GatewayProcess | int) -> int:
+    """How many calls Kamailio sent to ``gw`` (or SIP port; first choice or failover)."""
+    target = f"-> sip:127.0.0.1:{gw if isinstance(gw, int) else gw.sip_port}"
     return sum(1 for line in kam.log_text().splitlines() if target in line)
 
 
@@ -78,13 +84,13 @@ def test_drain_one_gateway_while_calls_run(tmp_workdir: Path, tone_wav: ToneWav)
         Baresip(tmp_workdir, "c", user="c", source_wav=tone) as c,
         Baresip(tmp_workdir, "d", user="d", source_wav=tone) as d,
     ):
-        kam, port = start_dispatcher(tmp_workdir, [gw1, gw2])
+        kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
         try:
             time.sleep(1.5)  # the first probes mark both gateways up
             uri = f"sip:agent@127.0.0.1:{port}"
             call(a, uri)
             call(b, uri)
-            assert dispatched_to(kam, gw1) == 1 and dispatched_to(kam, gw2) == 1  # round-robin
+            assert dispatched_to(kam, gw1) == 1 and dispatched_to(kam, gw2) == 1  # least loaded
             assert gw1.process is not None
             gw1.process.send_signal(signal.SIGTERM)
             gw1.wait_log(r"draining: new calls get 503", 5)
@@ -115,7 +121,7 @@ def test_killed_gateway_calls_fail_over(tmp_workdir: Path, tone_wav: ToneWav) ->
         Baresip(tmp_workdir, "a", user="a", source_wav=tone) as a,
         Baresip(tmp_workdir, "b", user="b", source_wav=tone) as b,
     ):
-        kam, port = start_dispatcher(tmp_workdir, [gw1, gw2])
+        kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
         try:
             time.sleep(1.5)
             assert gw1.process is not None
@@ -131,3 +137,96 @@ def test_killed_gateway_calls_fail_over(tmp_workdir: Path, tone_wav: ToneWav) ->
             kam.send_signal(signal.SIGTERM)
             if kam.wait(5) is None:
                 kam.kill()
+
+
+def stop(kam: ManagedProcess) -> None:
+    kam.send_signal(signal.SIGTERM)
+    if kam.wait(5) is None:
+        kam.kill()
+
+
+def test_calls_go_to_the_gateway_with_fewest_calls(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    tone = tone_wav(1000, 30, -9.0)
+    with (
+        GatewayProcess(tmp_workdir, name="gw1") as gw1,
+        GatewayProcess(tmp_workdir, name="gw2") as gw2,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone) as a,
+        Baresip(tmp_workdir, "b", user="b", source_wav=tone) as b,
+        Baresip(tmp_workdir, "c", user="c", source_wav=tone) as c,
+        Baresip(tmp_workdir, "d", user="d", source_wav=tone) as d,
+    ):
+        kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
+        try:
+            time.sleep(1.5)
+            uri = f"sip:agent@127.0.0.1:{port}"
+            placed: dict[str, list[Baresip]] = {"gw1": [], "gw2": []}
+            for phone in (a, b, c, d):
+                before = dispatched_to(kam, gw1)
+                call(phone, uri)
+                placed["gw1" if dispatched_to(kam, gw1) > before else "gw2"].append(phone)
+            # Four calls up at once: two each (round-robin would do that too) ...
+            assert [len(placed["gw1"]), len(placed["gw2"])] == [2, 2], kam.log_tail()
+            assert gw1.log_text().count("incoming call from") == 2
+            assert gw2.log_text().count("incoming call from") == 2
+            # ... but with gw1's two calls over, the next two both go to gw1: fewest calls.
+            for phone in placed["gw1"]:
+                phone.hangup()
+                phone.wait_event("CALL_CLOSED", 5)
+            time.sleep(0.3)  # the BYEs passed Kamailio: gw1 counts 0 calls
+            for phone in placed["gw1"]:
+                call(phone, uri)
+            assert dispatched_to(kam, gw1) == 4 and dispatched_to(kam, gw2) == 2, kam.log_tail()
+            assert gw1.log_text().count("incoming call from") == 4
+            for phone in (a, b, c, d):
+                closed = [e for e in phone.events if e.get("type") == "CALL_CLOSED"]
+                assert len(closed) == (1 if phone in placed["gw1"] else 0), phone.name
+                phone.hangup()
+                phone.wait_event("CALL_CLOSED", 5)
+        finally:
+            stop(kam)
+    assert "Traceback" not in gw1.log_text() + gw2.log_text()
+
+
+def test_dispatcher_in_front_of_two_workers(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """The shipped config with the list pointing at ``serve --workers 2``'s SIP ports."""
+    base = free_port(span=2)
+    tone = tone_wav(1000, 30, -9.0)
+    with (
+        GatewayProcess(tmp_workdir, rtp_port_count=80,
+                       extra_args=["--workers", "2", "--sip-port", str(base)]) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone) as a,
+        Baresip(tmp_workdir, "b", user="b", source_wav=tone) as b,
+        Baresip(tmp_workdir, "c", user="c", source_wav=tone) as c,
+    ):  # fmt: skip
+        gw.wait_log(r"worker 2: listening on udp:", 15)
+        kam, port = start_dispatcher(tmp_workdir, [base, base + 1])
+        try:
+            time.sleep(1.5)
+            uri = f"sip:agent@127.0.0.1:{port}"
+            call(a, uri)
+            call(b, uri)
+            assert dispatched_to(kam, base) == 1 and dispatched_to(kam, base + 1) == 1
+            assert re.search(r"w1 sipgw .*incoming call from", gw.log_text())
+            assert re.search(r"w2 sipgw .*incoming call from", gw.log_text())
+            time.sleep(1.5)  # echo to hear
+            # SIGTERM to the parent drains both workers: a new call finds no gateway.
+            assert gw.process is not None
+            gw.process.send_signal(signal.SIGTERM)
+            gw.wait_log(r"w1 sipgw draining: new calls get 503", 5)
+            gw.wait_log(r"w2 sipgw draining: new calls get 503", 5)
+            c.dial(uri)
+            refused = c.wait_event("CALL_CLOSED", 8)
+            # Both gateways answered 503; a proxy passes that on as 500 (RFC 3261 16.7).
+            assert "500" in refused["param"], refused
+            time.sleep(1.0)
+            for phone in (a, b):  # the running calls went on through the drain
+                assert not [e for e in phone.events if e.get("type") == "CALL_CLOSED"]
+                phone.hangup()
+                phone.wait_event("CALL_CLOSED", 5)
+            assert gw.process.wait(15) == 0
+        finally:
+            stop(kam)
+        heard, _ = a.recordings()
+    report = analyse(heard)
+    assert report.active_seconds >= 1.5, report.describe()  # echoed through Kamailio
+    assert "Traceback" not in gw.log_text()

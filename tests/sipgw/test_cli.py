@@ -25,10 +25,12 @@ from sipgw.app.settings_registry import (
     GATEWAY,
     LIMITS,
     OUTBOUND,
+    OVERLOAD,
     PRIVACY,
     REGISTRATION,
     SETTINGS,
     TRANSPORT,
+    WORKERS,
     resolve_settings,
 )
 
@@ -151,8 +153,10 @@ def test_every_flag_is_in_the_parser_and_documented(
         *OUTBOUND.settings,
         *ACCESS.settings,
         *FLOODS.settings,
+        *OVERLOAD.settings,
         *PRIVACY.settings,
         *ADMIN.settings,
+        *WORKERS.settings,
         *AGENT.settings,
         *ECHO.settings,
     ]

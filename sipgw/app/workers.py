@@ -1,0 +1,317 @@
+"""``sipgw serve --workers N``: a parent process that runs N gateway processes.
+
+Each worker is the same ``sipgw serve`` command line with a few flags appended (the last
+occurrence of a flag wins), planned by :func:`plan_workers`: worker *i* (1..N) listens on
+SIP port ``SIPGW_SIP_PORT + i - 1`` (TLS on ``SIPGW_TLS_PORT + i - 1``), takes the *i*-th of
+N disjoint, equal slices of ``SIPGW_RTP_PORTS``, serves its admin API on
+``SIPGW_ADMIN_PORT + i - 1`` when that is on, and tags its log lines ``wI``. A base port of
+0 stays 0: every worker picks a free port (a restarted worker then gets a new one).
+
+:class:`Supervisor` starts the workers one after the other (each once it printed its
+``listening on`` line), so a start-up error stops the whole thing with that worker's exit
+status and its message shown once. It forwards SIGTERM and SIGINT to every worker (the
+first drains, a second ends the calls at once), restarts a worker that exits while no
+signal came (after 1 s, doubling up to 30 s while it keeps failing fast), and returns
+when every worker has exited after a signal: 0 when each exited 0, else 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO
+
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.config import GatewayConfig
+from sipgw.app.settings import ConfigError, SettingValues
+
+__all__ = ["Supervisor", "WorkerPlan", "load_worker_count", "plan_workers"]
+
+log = logging.getLogger("sipgw.workers")
+
+FIRST_BACKOFF = 1.0
+"""Seconds before a crashed worker's first restart."""
+MAX_BACKOFF = 30.0
+"""The longest wait between restarts of a worker that keeps crashing."""
+STABLE_AFTER = 60.0
+"""A worker that ran this long before it crashed restarts after FIRST_BACKOFF again."""
+_PR_SET_PDEATHSIG = 1
+
+
+def load_worker_count(values: SettingValues) -> int:
+    """``SIPGW_WORKERS`` (the ``WORKERS`` section)."""
+    count: int = values["SIPGW_WORKERS"]
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    """What one worker listens on; ``index`` counts from 1."""
+
+    index: int
+    sip_port: int
+    rtp_ports: tuple[int, int]
+    tls_port: int | None = None
+    """None: TLS is off."""
+    admin_port: int = 0
+    """0: no admin server."""
+
+    def flags(self) -> list[str]:
+        """The flags appended to the parent's command line for this worker."""
+        flags = ["--workers", "1", "--worker-index", str(self.index)]
+        flags += ["--sip-port", str(self.sip_port)]
+        flags += ["--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}"]
+        if self.tls_port is not None:
+            flags += ["--tls-port", str(self.tls_port)]
+        if self.admin_port:
+            flags += ["--admin-port", str(self.admin_port)]
+        return flags
+
+    def describe(self) -> str:
+        """``SIP port 5060, RTP ports 10000-14999`` (and TLS/admin when on)."""
+        parts = [f"SIP port {self.sip_port or 'auto'}"]
+        if self.tls_port is not None:
+            parts.append(f"TLS port {self.tls_port or 'auto'}")
+        parts.append(f"RTP ports {self.rtp_ports[0]}-{self.rtp_ports[1]}")
+        if self.admin_port:
+            parts.append(f"admin port {self.admin_port}")
+        return ", ".join(parts)
+
+
+def rtp_slices(rtp_ports: tuple[int, int], count: int) -> list[tuple[int, int]]:
+    """``count`` disjoint equal slices of the range, each starting on an even port.
+
+    Raises:
+        ConfigError: a slice would hold less than one RTP/RTCP port pair.
+    """
+    low, high = rtp_ports
+    start = low + (low % 2)  # each call takes an even port and the odd one above it
+    size = (high - start + 1) // count // 2 * 2
+    if size < 2:
+        raise ConfigError(
+            f"SIPGW_RTP_PORTS: {low}-{high} is too small for {count} workers "
+            "(each needs at least one even/odd port pair)"
+        )
+    return [(start + i * size, start + (i + 1) * size - 1) for i in range(count)]
+
+
+def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> list[WorkerPlan]:
+    """Ports and RTP range of each of ``count`` workers.
+
+    Raises:
+        ConfigError: the RTP range is too small, a port would pass 65535, or two workers'
+            SIP, TLS or admin ports would collide.
+    """
+    tls = "TLS" in config.transports
+    slices = rtp_slices(config.rtp_ports, count)
+
+    def port_of(base: int, i: int) -> int:
+        return base + i if base else 0
+
+    plans = [
+        WorkerPlan(
+            index=i + 1,
+            sip_port=port_of(config.sip_port, i),
+            rtp_ports=slices[i],
+            tls_port=port_of(config.tls_port, i) if tls else None,
+            admin_port=port_of(admin.port, i),
+        )
+        for i in range(count)
+    ]
+    used: dict[int, str] = {}
+    for plan in plans:
+        ports = {"SIPGW_SIP_PORT": plan.sip_port, "SIPGW_TLS_PORT": plan.tls_port or 0}
+        ports["SIPGW_ADMIN_PORT"] = plan.admin_port
+        for name, number in ports.items():
+            if not number:
+                continue
+            if number > 65535:
+                raise ConfigError(f"{name}: worker {plan.index} would need port {number}")
+            if number in used and used[number] != name:
+                raise ConfigError(
+                    f"SIPGW_WORKERS: {count} workers need {name} and {used[number]} ports "
+                    f"that overlap (port {number}); move one of them"
+                )
+            used[number] = name
+    return plans
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the worker gets SIGTERM (it drains) when the parent dies without forwarding."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+@dataclass(slots=True)
+class _Worker:
+    plan: WorkerPlan
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    ready: threading.Event = field(default_factory=threading.Event)
+    restart_at: float | None = None
+    backoff: float = FIRST_BACKOFF
+    last_code: int = 0
+
+
+class Supervisor:
+    """Runs the workers of ``command`` (``python -m sipgw serve ...``) until a signal."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        plans: Sequence[WorkerPlan],
+        *,
+        start_timeout: float = 60.0,
+        stdout: IO[bytes] | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.workers = [_Worker(plan) for plan in plans]
+        self.start_timeout = start_timeout
+        self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        self.signals: list[int] = []
+        self._forwarded = 0
+
+    def run(self) -> int:
+        """Start the workers, keep them running, return the exit status once they all exited."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            failed = self._start_all()
+            if failed is not None:
+                self._stop_all()
+                return failed
+            while self._alive() or not self.signals:
+                self._forward_signals()
+                self._reap()
+                self._restart_due()
+                time.sleep(0.05)
+            failures = [w for w in self.workers if w.last_code != 0]
+            log.info(
+                "all workers exited%s", f" ({len(failures)} with an error)" if failures else ""
+            )
+            return 1 if failures else 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # ------------------------------------------------------------------ start-up
+    def _start_all(self) -> int | None:
+        """Start each worker once the one before it is ready; an exit status on failure."""
+        for worker in self.workers:
+            self._spawn(worker)
+            deadline = time.monotonic() + self.start_timeout
+            while not worker.ready.wait(0.05):
+                if self.signals:
+                    return 130 if self.signals[0] == signal.SIGINT else 0
+                assert worker.process is not None
+                code = worker.process.poll()
+                if code is not None:
+                    log.error("worker %d did not start (exit status %d)", worker.plan.index, code)
+                    worker.process = None
+                    return code if code > 0 else 1
+                if time.monotonic() > deadline:
+                    log.error(
+                        "worker %d not ready after %gs", worker.plan.index, self.start_timeout
+                    )
+                    return 1
+        return None
+
+    def _stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.process is not None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            if worker.process is not None:
+                worker.process.wait()
+                worker.process = None
+
+    def _spawn(self, worker: _Worker) -> None:
+        worker.ready.clear()
+        process = subprocess.Popen(
+            [*self.command, *worker.plan.flags()],
+            stdout=subprocess.PIPE,
+            process_group=0,  # a terminal's Ctrl-C reaches the parent only, which forwards it
+            preexec_fn=_die_with_parent,
+        )
+        worker.process = process
+        worker.started = time.monotonic()
+        worker.restart_at = None
+        threading.Thread(
+            target=self._relay, args=(process, worker.ready), daemon=True,
+            name=f"worker-{worker.plan.index}-stdout",
+        ).start()  # fmt: skip
+        log.info("worker %d started (pid %d, %s)", worker.plan.index, process.pid,
+                 worker.plan.describe())  # fmt: skip
+
+    def _relay(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        """Copy a worker's stdout to ours; its ``listening on`` line marks it ready."""
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.stdout.write(line)
+            self.stdout.flush()
+            if b"listening on " in line:
+                ready.set()
+
+    # ------------------------------------------------------------------ running
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.signals.append(signum)
+
+    def _alive(self) -> bool:
+        return any(w.process is not None for w in self.workers)
+
+    def _forward_signals(self) -> None:
+        while self._forwarded < len(self.signals):
+            sig = signal.Signals(self.signals[self._forwarded])
+            self._forwarded += 1
+            alive = [w for w in self.workers if w.process is not None]
+            log.info("%s: forwarding it to %d worker(s)%s", sig.name, len(alive),
+                     "" if self._forwarded == 1 else " (again: end calls now)")  # fmt: skip
+            for worker in alive:
+                assert worker.process is not None
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(sig)
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.process is None:
+                continue
+            code = worker.process.poll()
+            if code is None:
+                continue
+            pid = worker.process.pid
+            worker.process = None
+            worker.last_code = code
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            if self.signals:
+                log.info("worker %d (pid %d) exited: %s", worker.plan.index, pid, how)
+                continue
+            if now - worker.started >= STABLE_AFTER:
+                worker.backoff = FIRST_BACKOFF
+            worker.restart_at = now + worker.backoff
+            log.warning("worker %d (pid %d) exited: %s; restarting it in %gs",
+                        worker.plan.index, pid, how, worker.backoff)  # fmt: skip
+            worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
+
+    def _restart_due(self) -> None:
+        if self.signals:
+            return
+        now = time.monotonic()
+        for worker in self.workers:
+            if (
+                worker.process is None
+                and worker.restart_at is not None
+                and now >= worker.restart_at
+            ):
+                self._spawn(worker)

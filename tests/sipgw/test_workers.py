@@ -1,0 +1,137 @@
+"""``sipgw serve --workers N``: each worker's ports and RTP slice, the flags it gets, the log tag.
+
+The process tree itself (start, restart, signals) runs in tests/interop/test_workers.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.cli import build_parser, main, prepare
+from sipgw.app.config import GatewayConfig
+from sipgw.app.logformat import configure_logging
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.workers import WorkerPlan, load_worker_count, plan_workers, rtp_slices
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No SIPGW_ variables, no .env, os.environ restored afterwards."""
+    saved = dict(os.environ)
+    monkeypatch.chdir(tmp_path)
+    for name in [*os.environ]:
+        if name.startswith("SIPGW_"):
+            del os.environ[name]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_the_setting_defaults_to_one_process() -> None:
+    assert load_worker_count(resolve_settings({})) == 1
+    assert load_worker_count(resolve_settings({"SIPGW_WORKERS": "4"})) == 4
+    with pytest.raises(ConfigError, match="SIPGW_WORKERS"):
+        load_worker_count(resolve_settings({"SIPGW_WORKERS": "0"}))
+
+
+@pytest.mark.usefixtures("environ")
+def test_serve_reads_workers_from_flag_and_environment() -> None:
+    assert prepare(build_parser().parse_args(["serve", "--public-ip", "192.0.2.1"])).workers == 1
+    args = build_parser().parse_args(["serve", "--public-ip", "192.0.2.1", "--workers", "3"])
+    assert prepare(args).workers == 3
+    os.environ["SIPGW_WORKERS"] = "2"
+    assert prepare(build_parser().parse_args(["serve", "--public-ip", "192.0.2.1"])).workers == 2
+
+
+def test_rtp_range_is_split_in_disjoint_even_aligned_slices() -> None:
+    assert rtp_slices((10000, 20000), 2) == [(10000, 14999), (15000, 19999)]
+    assert rtp_slices((10001, 10010), 2) == [(10002, 10005), (10006, 10009)]
+    slices = rtp_slices((10000, 20000), 3)
+    assert all(lo % 2 == 0 and (hi - lo + 1) % 2 == 0 for lo, hi in slices)
+    assert all(a[1] < b[0] for a, b in zip(slices, slices[1:], strict=False))
+    with pytest.raises(ConfigError, match="SIPGW_RTP_PORTS: 10000-10003 is too small for 3"):
+        rtp_slices((10000, 10003), 3)
+
+
+def test_each_worker_gets_the_next_ports() -> None:
+    config = GatewayConfig(sip_port=5070, rtp_ports=(10000, 19999))
+    plans = plan_workers(2, config, AdminSettings())
+    assert plans == [
+        WorkerPlan(1, 5070, (10000, 14999)),
+        WorkerPlan(2, 5071, (15000, 19999)),
+    ]
+    assert plans[1].flags() == [
+        "--workers", "1", "--worker-index", "2", "--sip-port", "5071", "--rtp-ports", "15000-19999",
+    ]  # fmt: skip
+    tls = GatewayConfig(sip_port=5070, tls_port=5080, transports=("UDP", "TLS"))
+    plans = plan_workers(2, tls, AdminSettings(port=8080))
+    assert [(p.tls_port, p.admin_port) for p in plans] == [(5080, 8080), (5081, 8081)]
+    assert plans[1].flags()[-4:] == ["--tls-port", "5081", "--admin-port", "8081"]
+    assert plans[1].describe() == (
+        "SIP port 5071, TLS port 5081, RTP ports 15000-19999, admin port 8081"
+    )
+
+
+def test_port_zero_stays_zero_each_worker_picks_a_free_port() -> None:
+    plans = plan_workers(3, GatewayConfig(sip_port=0), AdminSettings())
+    assert [p.sip_port for p in plans] == [0, 0, 0]
+    assert "SIP port auto" in plans[0].describe()
+
+
+def test_overlapping_or_impossible_ports_are_refused() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"SIPGW_WORKERS: 2 workers need SIPGW_SIP_PORT and SIPGW_TLS_PORT ports "
+        r"that overlap \(port 5061\)",
+    ):
+        plan_workers(2, GatewayConfig(sip_port=5060, transports=("UDP", "TLS")), AdminSettings())
+    with pytest.raises(ConfigError, match="SIPGW_ADMIN_PORT.*overlap"):
+        plan_workers(3, GatewayConfig(sip_port=8000), AdminSettings(port=8002))
+    with pytest.raises(ConfigError, match="SIPGW_SIP_PORT: worker 2 would need port 65536"):
+        plan_workers(2, GatewayConfig(sip_port=65535), AdminSettings())
+    # TLS off: its port is not planned, so it cannot collide.
+    assert plan_workers(2, GatewayConfig(sip_port=5060), AdminSettings())[1].tls_port is None
+
+
+@pytest.mark.usefixtures("environ")
+def test_a_plan_error_exits_2_before_any_worker_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["serve", "--public-ip", "192.0.2.1", "--workers", "3", "--rtp-ports", "10000-10003"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("sipgw: error: SIPGW_RTP_PORTS: 10000-10003 is too small") == 1
+    assert "started" not in err
+
+
+def test_worker_index_is_hidden_from_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    out = capsys.readouterr().out
+    assert "--workers N" in out and "SIPGW_WORKERS" in out and "--worker-index" not in out
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_workers_log_lines_carry_its_index(
+    monkeypatch: pytest.MonkeyPatch, log_format: str
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    stream = io.StringIO()
+    configure_logging("INFO", log_format, stream, worker=2)
+    logging.getLogger("sipgw.x").info("stats {}")
+    line = stream.getvalue().strip()
+    if log_format == "json":
+        assert json.loads(line)["worker"] == 2
+    else:
+        assert line.endswith(" INFO    w2 sipgw.x stats {}")
