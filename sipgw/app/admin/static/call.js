@@ -77,6 +77,7 @@ async function finish() {
   render(call);
   await showRecording(call);
   document.body.dataset.loaded = "true";
+  if (call.ended !== null) document.body.dataset.ended = "true";
 }
 
 function fail(error) {
@@ -108,7 +109,9 @@ function follow() {
   source.addEventListener("transcript", (message) => {
     const line = JSON.parse(message.data);
     current.transcript.push(line);
-    document.getElementById("transcript").append(transcriptItem(line));
+    const item = transcriptItem(line);
+    item.dataset.live = "true"; // pushed while the page was open
+    document.getElementById("transcript").append(item);
   });
   source.addEventListener("turn", (message) => {
     current.turns.push(JSON.parse(message.data));
