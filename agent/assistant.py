@@ -105,8 +105,6 @@ __all__ = ["AssistantAgent", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
-GREETING_WAIT = 1.0
-"""Seconds the answer may wait for the greeting's first audio."""
 GREETING_TIMING_LIMIT = 10.0
 """Seconds after the answer that the greeting's first frame is waited for (its metric)."""
 FIRST_FRAME_LIMIT = 2.0
@@ -437,26 +435,85 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
+        started = self.loop.time()
+        tts_connect = asyncio.ensure_future(self.tts.connect())
         try:
-            await asyncio.gather(self.stt.connect(), self.tts.connect())
-        except SttConnectError as exc:
-            if self.observer is not None:
+            await self.stt.connect()
+        except BaseException as exc:
+            tts_connect.cancel()
+            if isinstance(exc, SttConnectError) and self.observer is not None:
                 self.observer.service_error("stt", status_error_kind(exc.code, connecting=True))
             raise
-        except TtsError as exc:
-            if self.observer is not None:
-                self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
-            raise
+        wait = self.settings.answer_wait
+        done, _ = await asyncio.wait({tts_connect}, timeout=self._left(started, wait))
+        if done:
+            try:
+                tts_connect.result()
+            except TtsError as exc:
+                self._tts_connect_failed(exc)
+                raise
         self._spawn(self._listen())
-        if self._opening:
-            self.conversation.messages.append({"role": "assistant", "content": self._opening})
-            self.record.write({"type": "assistant", "text": self._opening,
-                               "greeting": True})  # fmt: skip
-            self._speak_fixed(self._opening, "greeting")
-            # Ring a little longer rather than answer into silence: the 200 OK goes
-            # out once the greeting's first audio is here (or after GREETING_WAIT).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._audio_arrived.wait(), GREETING_WAIT)
+        if not done:
+            log.warning(
+                "[%s] TTS not connected after %g s: answering without the greeting's audio "
+                "(it plays once TTS is ready)", self.call.call_id[:24], wait,
+            )  # fmt: skip
+            self._spawn(self._greet_once_connected(tts_connect))
+            return
+        if not self._opening:
+            return
+        reply = self._greet()
+        # Ring a little longer rather than answer into silence: the 200 OK goes out once
+        # the greeting's first audio is here, or when it failed, or at the answer wait.
+        arrived = asyncio.ensure_future(self._audio_arrived.wait())
+        waiters: set[asyncio.Future[Any]] = {arrived}
+        if reply.task is not None:
+            waiters.add(reply.task)
+        await asyncio.wait(
+            waiters, timeout=self._left(started, wait), return_when=asyncio.FIRST_COMPLETED
+        )
+        arrived.cancel()
+        if self._audio_arrived.is_set():
+            return
+        if reply.task is not None and reply.task.done():
+            log.warning("[%s] greeting failed: answering without it", self.call.call_id[:24])
+        else:
+            log.warning("[%s] no greeting audio after %g s: answering; it plays when it comes",
+                        self.call.call_id[:24], wait)  # fmt: skip
+
+    def _left(self, started: float, wait: float) -> float:
+        return max(0.0, started + wait - self.loop.time())
+
+    def _greet(self) -> _Reply:
+        """Start speaking the fixed opening line (the greeting); returns its reply."""
+        self.conversation.messages.append({"role": "assistant", "content": self._opening})
+        self.record.write({"type": "assistant", "text": self._opening,
+                           "greeting": True})  # fmt: skip
+        self._speak_fixed(self._opening, "greeting")
+        reply = self._speaking.reply
+        assert reply is not None
+        return reply
+
+    def _tts_connect_failed(self, exc: TtsError) -> None:
+        if self.observer is not None:
+            self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
+
+    async def _greet_once_connected(self, connecting: asyncio.Future[None]) -> None:
+        """After an answer that did not wait for TTS: greet once it is connected, if the
+        conversation has not started meanwhile; on failure, log it and go on without."""
+        try:
+            await connecting
+        except TtsError as exc:
+            self._tts_connect_failed(exc)
+            self.record.write({"type": "error", "where": "tts", "error": str(exc)})
+            log.error("[%s] TTS failed to connect (%s): no greeting", self.call.call_id[:24], exc)
+            return
+        if not self._opening or self._closed:
+            return
+        if self._speaking.reply is not None or self._turns:
+            log.info("[%s] greeting skipped: the conversation has started", self.call.call_id[:24])
+            return
+        self._greet()
 
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once."""

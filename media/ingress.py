@@ -121,6 +121,9 @@ class IngressAudio:
         self._next += len(payload)
         self._last_arrival = arrival
         pending = self._pending
+        if not pending and len(payload) == FRAME:
+            self._out.append(payload)  # the common case: one whole 20 ms packet, no copy
+            return
         pending += payload
         while len(pending) >= FRAME:
             self._out.append(bytes(pending[:FRAME]))
@@ -138,5 +141,7 @@ class IngressAudio:
                 self._release(payload[self._next - first :], now)
 
     def _take(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
+        out = self._out
+        if out:
+            self._out = []
+        return out  # when empty, the (empty) list itself: no allocation per tick
