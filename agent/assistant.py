@@ -69,6 +69,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.base import Agent, CallControl
+from agent.caller_context import (
+    CallerContextLookup,
+    CallerContextSettings,
+    uri_number,
+    with_context,
+)
 from agent.conversation import (
     Conversation,
     ConversationSettings,
@@ -139,6 +145,8 @@ class AssistantResources:
         tools: the tools the model may call.
         new_stt: makes one call's speech-to-text session (not connected yet).
         new_tts: makes one call's text-to-speech client (not connected yet).
+        caller_context: the operator's caller-context hook (:mod:`agent.caller_context`);
+            None = none.
     """
 
     settings: AssistantSettings
@@ -146,6 +154,7 @@ class AssistantResources:
     tools: ToolRegistry
     new_stt: Callable[[], SpeechToText]
     new_tts: Callable[[], TextToSpeech]
+    caller_context: CallerContextSettings | None = None
 
 
 @dataclass(eq=False)
@@ -299,6 +308,8 @@ class AssistantAgent(Agent):
         self._fillers_said = 0
         self._opening = fixed_opening(settings, call.direction, call.purpose)
         self._llm_opens = llm_opens(settings, call.direction, call.purpose)
+        self._caller_context: CallerContextLookup | None = None
+        self._caller_context_added = False
 
     # ------------------------------------------------------------------ for tools
 
@@ -435,6 +446,7 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
+        self._start_caller_context()
         started = self.loop.time()
         tts_connect = asyncio.ensure_future(self.tts.connect())
         try:
@@ -515,6 +527,33 @@ class AssistantAgent(Agent):
             return
         self._greet()
 
+    def _start_caller_context(self) -> None:
+        """Start the operator's caller lookup (it runs beside the ringing, never delaying it)."""
+        hook = self.resources.caller_context
+        if hook is None or self._caller_context is not None:
+            return
+        call = self.call
+        self._caller_context = CallerContextLookup(
+            hook, uri_number(call.caller), uri_number(call.called), call.call_id[:24]
+        )
+
+    async def _add_caller_context(self) -> None:
+        """Put the caller context into the system prompt before the first LLM request.
+
+        Waits for the lookup at most until its timeout (counted from the INVITE).
+        """
+        lookup = self._caller_context
+        if lookup is None or self._caller_context_added:
+            return
+        context = await lookup.text()  # the same answer for every reply that asks
+        if self._caller_context_added:
+            return
+        self._caller_context_added = True
+        self.record.write({"type": "caller_context", "found": bool(context)})
+        if context:
+            system = self.conversation.messages[0]
+            system["content"] = with_context(system["content"], context)
+
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once."""
         self.playout.held = False
@@ -572,6 +611,8 @@ class AssistantAgent(Agent):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._caller_context is not None:
+            self._caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         stats = self.stt.stats
         self.record.write(
@@ -800,6 +841,7 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
+        await self._add_caller_context()
         running_tools = 0
         filler_timer: asyncio.TimerHandle | None = None
         try:

@@ -55,6 +55,7 @@ __all__ = [
     "AGENT_NAMES",
     "ASSISTANT",
     "BUILTIN_TOOLS",
+    "CALLER_CONTEXT",
     "CALLBACKS",
     "DIAL",
     "ECHO",
@@ -561,6 +562,21 @@ BUILTIN_TOOLS = Section(
     ),
 )  # fmt: skip
 
+CALLER_CONTEXT = Section(
+    "caller_context",
+    "Caller context",
+    "Read when `--agent assistant`: your own async function that looks the caller up (a CRM) "
+    "while the phone rings; what it returns goes into the system prompt (docs/assistant.md, "
+    "Caller context).",
+    (
+        Setting("SIPGW_CALLER_CONTEXT", "", "module:function (module: a name or a .py path) of "
+                "an async def f(caller, called) returning text, a dict or None; empty = none."),
+        Setting("SIPGW_CALLER_CONTEXT_TIMEOUT", "1.5", "Seconds after the INVITE that the "
+                "first reply waits for it at most; later, the call goes on without it. It "
+                "never delays the answer.", positive),
+    ),
+)  # fmt: skip
+
 CALLBACKS = Section(
     "callbacks",
     "Callbacks",
@@ -653,7 +669,8 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
-    WORKERS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    WORKERS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLER_CONTEXT, CALLBACKS, DIAL,
+    *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

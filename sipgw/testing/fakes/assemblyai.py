@@ -32,6 +32,12 @@ What it checks, like the real service:
   ``ForceEndpoint`` ends the current turn now. ``UpdateConfiguration`` is
   recorded, and its ``min_turn_silence`` / ``max_turn_silence`` take effect.
   ``KeepAlive`` is accepted. Bad JSON or an unknown type closes with 3006.
+* **Session rate limit.** With ``sessions_per_minute`` set, a connection
+  beyond that many new sessions in the last ``rate_window`` seconds (60, the
+  service's per-minute window; shorter in tests) is accepted and closed before
+  ``Begin`` with ``concurrency_close_code`` (1008, "Too many concurrent
+  sessions", as the concurrency docs describe; 3009 in the errors table).
+* **Slow start.** ``begin_delay`` seconds pass before ``Begin`` is sent.
 
 How it decides speech and turns (:class:`TurnDetector`, pure and
 deterministic: it counts audio-stream time, never the wall clock):
@@ -75,6 +81,7 @@ from websockets.http11 import Request, Response
 from media.g711 import rms_dbfs
 
 __all__ = [
+    "CONCURRENCY_REASON",
     "FakeAssemblyAI",
     "FakeSession",
     "PartialDue",
@@ -84,6 +91,10 @@ __all__ = [
 ]
 
 REQUIRED_PARAMS = {"speech_model": "u3-rt-pro", "encoding": "pcm_mulaw", "sample_rate": "8000"}
+
+CONCURRENCY_REASON = "Too many concurrent sessions"
+"""Close reason of a session over the new-sessions-per-minute limit (concurrency docs)."""
+
 BYTES_PER_MS = 8  # μ-law at 8 kHz
 FRAME_MS = 20
 RATE_VIOLATION = "Audio Transmission Rate Exceeded"
@@ -322,7 +333,8 @@ class _LiveSession:
     async def run(self) -> None:
         writer = self.loop.create_task(self._writer())
         try:
-            self.send({"type": "Begin", "id": self.record.session_id, "expires_at": self._expiry()})
+            begin = {"type": "Begin", "id": self.record.session_id, "expires_at": self._expiry()}
+            self.send(begin, delay=self.fake.begin_delay)
             async for message in self.ws:
                 if isinstance(message, bytes):
                     await self._on_audio(message)
@@ -508,6 +520,10 @@ class FakeAssemblyAI:
         check_rate: bool = True,
         default_transcript: str = "hello",
         keep_audio: bool = False,
+        sessions_per_minute: int | None = None,
+        rate_window: float = 60.0,
+        concurrency_close_code: int = 1008,
+        begin_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.auth_failure = auth_failure
@@ -523,6 +539,11 @@ class FakeAssemblyAI:
         self.default_transcript = default_transcript
         self.keep_audio = keep_audio
         """Keep every binary frame in ``FakeSession.chunks`` (latency benchmarks)."""
+        self.sessions_per_minute = sessions_per_minute
+        self.rate_window = rate_window
+        self.concurrency_close_code = concurrency_close_code
+        self.begin_delay = begin_delay
+        self._session_starts: deque[float] = deque()
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._script: deque[str] = deque()
@@ -773,6 +794,8 @@ class FakeAssemblyAI:
         with self._lock:
             self._attempts += 1
             rejection = self._rejections.popleft() if self._rejections else None
+            if rejection is None and self._over_session_rate():
+                rejection = (self.concurrency_close_code, CONCURRENCY_REASON)
         self._update(lambda: None)
         parts = urlsplit(request.path)
         if parts.path != "/v3/ws":
@@ -791,6 +814,18 @@ class FakeAssemblyAI:
                 text = f"Invalid query parameter {name}={params.get(name)!r}; expected {expected}"
                 return self._http_reject(connection, 400, text)
         return None
+
+    def _over_session_rate(self) -> bool:
+        """Count a new session; True when it is over ``sessions_per_minute`` (lock held)."""
+        if self.sessions_per_minute is None:
+            return False
+        now = time.monotonic()
+        while self._session_starts and now - self._session_starts[0] >= self.rate_window:
+            self._session_starts.popleft()
+        if len(self._session_starts) >= self.sessions_per_minute:
+            return True
+        self._session_starts.append(now)
+        return False
 
     def _http_reject(self, connection: ServerConnection, status: int, text: str) -> Response:
         self._update(lambda: self._http_rejections.append(status))
