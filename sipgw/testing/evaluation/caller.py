@@ -77,7 +77,8 @@ async def play_scenario(
 ) -> CallResult:
     """Call the gateway, play every turn, hang up; ``stt``: the fake STT to feed transcripts."""
     frames = [
-        turn_frames(turn, f"{scenario.path}: turns[{n}]") for n, turn in enumerate(scenario.turns, 1)
+        turn_frames(turn, f"{scenario.path}: turns[{n}]")
+        for n, turn in enumerate(scenario.turns, 1)
     ]
     # Letters only: redaction (SIPGW_REDACT) would mask a long run of digits in the id.
     call_id = "eval-" + "".join(random.choices(string.ascii_lowercase, k=16))
@@ -141,4 +142,3 @@ async def _greeting(phone: Phone) -> bool:
 def scenario_wavs_missing(scenario: Scenario) -> list[str]:
     """The turns without a WAV (real services need the caller's real voice)."""
     return [f"{scenario.path}: turns[{n}]" for n, t in enumerate(scenario.turns, 1) if not t.wav]
-

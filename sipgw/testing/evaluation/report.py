@@ -89,7 +89,15 @@ def scenario_report(
     for record in records:
         kind = record.get("type")
         if kind == "user":
-            turns.append({"transcript": record.get("text", ""), "agent": [], "tools": []})
+            turns.append(
+                {
+                    "transcript": record.get("text", ""),
+                    "agent": [],
+                    "tools": [],
+                    "interrupted": False,
+                    "barge_in": False,
+                }
+            )
         elif kind == "turn_metrics":
             metrics.append(record)
         elif not turns:
@@ -98,7 +106,7 @@ def scenario_report(
         elif kind == "assistant":
             if record.get("text"):
                 turns[-1]["agent"].append(str(record["text"]))
-            turns[-1]["interrupted"] = bool(record.get("interrupted"))
+            turns[-1]["interrupted"] |= bool(record.get("interrupted"))
         elif kind == "tool_call":
             turns[-1]["tools"].append(
                 {
@@ -188,7 +196,7 @@ def table(report: Mapping[str, Any]) -> str:
                 ok = "ok" if tool["ok"] else "FAILED"
                 lines.append(f"{'':>29}tool:   {tool['name']}({_clip(args, 50)}) {ok}")
             if t["agent"]:
-                cut = " [interrupted]" if t.get("interrupted") else ""
+                cut = " [talked over]" if t["interrupted"] or t["barge_in"] else ""
                 lines.append(f"{'':>29}agent:  {_clip(t['agent'], 60)}{cut}")
         for g in s["goals"]["tools"]:
             args = json.dumps(g["arguments"], ensure_ascii=False)

@@ -130,7 +130,7 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
         env["SIPGW_CALL_RECORD_DIR"] = str(records)
         gateway = GatewayProcess(workdir, agent="assistant", env=env, lifetime=None)
         sections = []
-        with gateway:
+        try:
             await asyncio.to_thread(gateway.start)
             for scenario in scenarios:
                 stt = fakes.stt if fakes is not None else None
@@ -138,7 +138,9 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
                 await asyncio.sleep(1.0)  # the call record's last lines follow the BYE
                 lines = read_call_records(records).get(call.call_id, [])
                 sections.append(scenario_report(scenario, call, lines))
-            gateway.stop()
+            await asyncio.to_thread(gateway.stop)
+        finally:
+            gateway.close()
         return build_report("real" if args.real else "fakes", sections)
     finally:
         if fakes is not None:
