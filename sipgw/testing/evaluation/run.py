@@ -69,7 +69,7 @@ class FakeAgent:
 
     def __call__(self, body: dict[str, Any]) -> FakeResponse:
         messages = body.get("messages") or []
-        user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+        user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         answer = self.answers.get(_normal(str(user.get("content") or "")))
         delay = self.first_token_s
         if answer is None:
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("scenarios", nargs="*", type=Path,
-        help="scenario files or directories of *.toml (default: the shipped scenarios)")  # fmt: skip
+        help="scenario files or directories of *.toml (default: the shipped ones)")  # fmt: skip
     add("--real", action="store_true",
         help="use the real AI services (keys from the environment or --env-file); "
         "default: start local fakes")  # fmt: skip

@@ -124,7 +124,7 @@ class _Reader:
         return value
 
     def text(self, name: str, *, required: bool = False) -> str | None:
-        value = self.get(name, str)
+        value: str | None = self.get(name, str)
         if value is None and required:
             self.fail(name, "is required")
         if value is not None and not value.strip():
@@ -132,7 +132,7 @@ class _Reader:
         return value
 
     def milliseconds(self, name: str, default: int | None) -> int | None:
-        value = self.get(name, int, default)
+        value: int | None = self.get(name, int, default)
         if value is not None and not 0 <= value <= MAX_PAUSE_MS:
             self.fail(name, f"must be between 0 and {MAX_PAUSE_MS} ms, not {value}")
         return value
@@ -226,7 +226,7 @@ def _goal(path: Path, raw: Mapping[str, Any]) -> Goal:
 
 def load_scenarios(paths: list[Path]) -> list[Scenario]:
     """Every scenario named: files, or directories (their ``*.toml``, sorted)."""
-    scenarios = []
+    scenarios: list[Scenario] = []
     for path in paths:
         if path.is_dir():
             files = sorted(path.glob("*.toml"))
