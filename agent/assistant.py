@@ -28,6 +28,22 @@ says :class:`agent.turns.StartReply`). The LLM's sentences go to TTS as soon
 as each is complete; TTS audio is re-cut into frames and queued. Tool calls
 run in between (the conversation does that).
 
+*Speak before acting*: ``transfer_to_human`` and ``end_call`` do not act
+when the tool runs: they register a pending action (:meth:`AssistantAgent.
+transfer_after_reply`, :meth:`AssistantAgent.hangup_after_reply`) that waits
+for the reply to end and for its audio to have gone out on RTP (the playout
+reports it, :meth:`agent.playout.Playout.when_played`). So the words of that
+reply, before the tool call or after its result, are heard first. A reply that
+said nothing gets the default line (``transfer_line``, ``goodbye_line``). A
+barge-in cuts the line and the action happens at once; the wait is bounded by
+``action_line_timeout`` from the tool call (a TTS that hangs, say).
+
+*Masked tool latency*: a tool round still running ``filler_after`` seconds
+after its calls started, while no agent audio is queued, makes the agent say
+the next of ``filler_lines`` (at most once per round) as a reply of its own.
+The answer's first audio drops the rest of it (whole frames,
+:meth:`agent.playout.Playout.drop`); a barge-in or the reply's end stops it too.
+
 *Barge-in*: the machine's :class:`agent.turns.PauseAgent` holds the playout;
 :class:`agent.turns.ResumeAgent` plays on where it stopped;
 :class:`agent.turns.CommitBargeIn` cancels the reply's LLM and TTS work and
@@ -50,7 +66,7 @@ import weakref
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.base import Agent, CallControl
 from agent.conversation import (
@@ -89,8 +105,6 @@ __all__ = ["AssistantAgent", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
-GREETING_WAIT = 1.0
-"""Seconds the answer may wait for the greeting's first audio."""
 GREETING_TIMING_LIMIT = 10.0
 """Seconds after the answer that the greeting's first frame is waited for (its metric)."""
 FIRST_FRAME_LIMIT = 2.0
@@ -135,6 +149,15 @@ class AssistantResources:
 
 
 @dataclass(eq=False)
+class _Filler:
+    """A filler line said while a tool round runs."""
+
+    tts: TtsReply
+    text: str
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
 class _Reply:
     """One reply in flight."""
 
@@ -151,6 +174,7 @@ class _Reply:
     heard: str | None = None  # set by a committed barge-in
     metrics_written: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    filler: _Filler | None = None
 
 
 def _ms(later: float | None, earlier: float | None) -> float | None:
@@ -225,6 +249,9 @@ class _ToolContext:
     def hangup_after_reply(self) -> None:
         self._agent.hangup_after_reply()
 
+    def transfer_after_reply(self, target: str) -> None:
+        self._agent.transfer_after_reply(target)
+
 
 class AssistantAgent(Agent):
     """One call's AI agent; see the module docstring."""
@@ -268,6 +295,8 @@ class AssistantAgent(Agent):
         self._closed = False
         self._goodbye: tuple[_Reply, asyncio.Event] | None = None
         self._answered_at = 0.0
+        self._action_pending = False
+        self._fillers_said = 0
         self._opening = fixed_opening(settings, call.direction, call.purpose)
         self._llm_opens = llm_opens(settings, call.direction, call.purpose)
 
@@ -299,8 +328,98 @@ class AssistantAgent(Agent):
         )  # fmt: skip
 
     def hangup_after_reply(self) -> None:
-        """End the call once the current reply has been spoken (tool ``end_call``)."""
-        self._hangup_after_reply = True
+        """End the call once the current reply has been heard (tool ``end_call``)."""
+        self._act_after_reply("hangup", None)
+
+    def transfer_after_reply(self, target: str) -> None:
+        """Transfer once the current reply has been heard (tool ``transfer_to_human``)."""
+        self._act_after_reply("transfer", target)
+
+    def _act_after_reply(self, kind: Literal["hangup", "transfer"], target: str | None) -> None:
+        if self._action_pending:
+            return  # one transfer or hang-up at a time: the first asked for wins
+        self._action_pending = True
+        requested_at = self.loop.time()
+        self.record.write({"type": "action_pending", "action": kind, "target": target})
+        reply = self._speaking.reply
+        self._spawn(self._act_after_line(kind, target, reply, requested_at))
+
+    async def _act_after_line(
+        self,
+        kind: Literal["hangup", "transfer"],
+        target: str | None,
+        reply: _Reply | None,
+        requested_at: float,
+    ) -> None:
+        """Wait (bounded) until the reply's words, or the default line, were heard; then act."""
+        line = "default"
+        try:
+            async with asyncio.timeout_at(requested_at + self.settings.action_line_timeout):
+                if reply is not None and reply.task is not None:
+                    await asyncio.wait({reply.task})
+                if reply is not None and reply.heard is not None:
+                    line = "interrupted"  # a barge-in cut the reply: act as asked
+                else:
+                    if reply is not None and reply.text.strip():
+                        line = "reply"
+                    else:
+                        text = self._default_line(kind)
+                        reply = self._speak_fixed(text, "notice") if text else None
+                        line = "default" if text else "none"
+                        if reply is not None and reply.task is not None:
+                            await asyncio.wait({reply.task})
+                    if reply is not None:
+                        played = await self._played(reply)
+                        if not played:
+                            line = "interrupted"
+                        elif reply.extra.get("tts_failed"):
+                            line = "tts failed"  # what arrived of it was played
+        except TimeoutError:
+            line = "timeout"
+        now = self.loop.time()
+        self.record.write({"type": "action", "action": kind, "line": line,
+                           "waited_ms": _ms(now, requested_at),
+                           "after_answer_ms": _ms(now, self._answered_at)})  # fmt: skip
+        if kind == "hangup":
+            if not self._hung_up:
+                self._hung_up = True
+                self.record.write({"type": "hangup", "by": "agent"})
+                self.call.hangup()
+        elif target is not None:
+            await self._transfer_now(target)
+
+    def _default_line(self, kind: str) -> str:
+        if kind == "hangup":
+            return self.settings.goodbye_line
+        return self.settings.transfer_line
+
+    async def _played(self, reply: _Reply) -> bool:
+        """Wait until the reply's audio has all gone out (True) or was dropped (False)."""
+        future: asyncio.Future[bool] = self.loop.create_future()
+
+        def resolve(complete: bool) -> None:
+            if not future.done():
+                future.set_result(complete)
+
+        self.playout.when_played(reply.tts.id, resolve)
+        return await future
+
+    async def _transfer_now(self, target: str) -> None:
+        """The REFER; a refusal or rejection becomes a turn where the LLM tells the caller."""
+        self._action_pending = False  # a failed transfer may be tried again
+        try:
+            accepted = await self.transfer(target)
+        except DialRefused as exc:
+            reason = f"refused ({exc.reason})"
+        else:
+            if accepted:
+                return
+            reason = "not accepted by the caller's phone"
+        self.conversation.messages.append(
+            {"role": "user", "content": f"[The transfer was {reason}. Tell the caller and "
+             "offer other help.]"}
+        )  # fmt: skip
+        self._start_reply(None)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -316,26 +435,85 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
+        started = self.loop.time()
+        tts_connect = asyncio.ensure_future(self.tts.connect())
         try:
-            await asyncio.gather(self.stt.connect(), self.tts.connect())
-        except SttConnectError as exc:
-            if self.observer is not None:
+            await self.stt.connect()
+        except BaseException as exc:
+            tts_connect.cancel()
+            if isinstance(exc, SttConnectError) and self.observer is not None:
                 self.observer.service_error("stt", status_error_kind(exc.code, connecting=True))
             raise
-        except TtsError as exc:
-            if self.observer is not None:
-                self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
-            raise
+        wait = self.settings.answer_wait
+        done, _ = await asyncio.wait({tts_connect}, timeout=self._left(started, wait))
+        if done:
+            try:
+                tts_connect.result()
+            except TtsError as exc:
+                self._tts_connect_failed(exc)
+                raise
         self._spawn(self._listen())
-        if self._opening:
-            self.conversation.messages.append({"role": "assistant", "content": self._opening})
-            self.record.write({"type": "assistant", "text": self._opening,
-                               "greeting": True})  # fmt: skip
-            self._speak_fixed(self._opening, "greeting")
-            # Ring a little longer rather than answer into silence: the 200 OK goes
-            # out once the greeting's first audio is here (or after GREETING_WAIT).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._audio_arrived.wait(), GREETING_WAIT)
+        if not done:
+            log.warning(
+                "[%s] TTS not connected after %g s: answering without the greeting's audio "
+                "(it plays once TTS is ready)", self.call.call_id[:24], wait,
+            )  # fmt: skip
+            self._spawn(self._greet_once_connected(tts_connect))
+            return
+        if not self._opening:
+            return
+        reply = self._greet()
+        # Ring a little longer rather than answer into silence: the 200 OK goes out once
+        # the greeting's first audio is here, or when it failed, or at the answer wait.
+        arrived = asyncio.ensure_future(self._audio_arrived.wait())
+        waiters: set[asyncio.Future[Any]] = {arrived}
+        if reply.task is not None:
+            waiters.add(reply.task)
+        await asyncio.wait(
+            waiters, timeout=self._left(started, wait), return_when=asyncio.FIRST_COMPLETED
+        )
+        arrived.cancel()
+        if self._audio_arrived.is_set():
+            return
+        if reply.task is not None and reply.task.done():
+            log.warning("[%s] greeting failed: answering without it", self.call.call_id[:24])
+        else:
+            log.warning("[%s] no greeting audio after %g s: answering; it plays when it comes",
+                        self.call.call_id[:24], wait)  # fmt: skip
+
+    def _left(self, started: float, wait: float) -> float:
+        return max(0.0, started + wait - self.loop.time())
+
+    def _greet(self) -> _Reply:
+        """Start speaking the fixed opening line (the greeting); returns its reply."""
+        self.conversation.messages.append({"role": "assistant", "content": self._opening})
+        self.record.write({"type": "assistant", "text": self._opening,
+                           "greeting": True})  # fmt: skip
+        self._speak_fixed(self._opening, "greeting")
+        reply = self._speaking.reply
+        assert reply is not None
+        return reply
+
+    def _tts_connect_failed(self, exc: TtsError) -> None:
+        if self.observer is not None:
+            self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
+
+    async def _greet_once_connected(self, connecting: asyncio.Future[None]) -> None:
+        """After an answer that did not wait for TTS: greet once it is connected, if the
+        conversation has not started meanwhile; on failure, log it and go on without."""
+        try:
+            await connecting
+        except TtsError as exc:
+            self._tts_connect_failed(exc)
+            self.record.write({"type": "error", "where": "tts", "error": str(exc)})
+            log.error("[%s] TTS failed to connect (%s): no greeting", self.call.call_id[:24], exc)
+            return
+        if not self._opening or self._closed:
+            return
+        if self._speaking.reply is not None or self._turns:
+            log.info("[%s] greeting skipped: the conversation has started", self.call.call_id[:24])
+            return
+        self._greet()
 
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once."""
@@ -498,6 +676,7 @@ class AssistantAgent(Agent):
         assert reply is not None
         heard = self.playout.cancel(reply.tts.id)
         reply.heard = heard
+        self._stop_filler(reply)
         speaking.reply = None
         self._spawn(reply.tts.cancel())
         if reply.task is not None and not reply.task.done():
@@ -576,7 +755,7 @@ class AssistantAgent(Agent):
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_reply(reply, user_text))
 
-    def _speak_fixed(self, text: str, kind: str) -> None:
+    def _speak_fixed(self, text: str, kind: str) -> _Reply:
         """Speak a fixed text (greeting, notices) without the LLM."""
         self._carry_out(self.turns.replace_reply(Cause.NOTICE))
         reply = _Reply(kind, self.tts.start_reply(), self._turns, started_at=self.loop.time())
@@ -584,6 +763,7 @@ class AssistantAgent(Agent):
         self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_fixed(reply, text))
+        return reply
 
     async def _run_fixed(self, reply: _Reply, text: str) -> None:
         async def feed() -> None:
@@ -603,6 +783,9 @@ class AssistantAgent(Agent):
             await reply.tts.finish()
             await pump
         except TtsError as exc:
+            self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
+            reply.extra["tts_failed"] = True
+            self._stop_filler(reply)
             log.error("[%s] TTS failed: %s", self.call.call_id[:24], exc)
             self.record.write({"type": "error", "where": "tts", "error": str(exc)})
             if self.observer is not None:
@@ -616,36 +799,105 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
-        async with aclosing(self.conversation.reply(user_text)) as events:
-            async for event in events:
-                if isinstance(event, ReplySentence):
-                    if reply.first_sentence_at is None:
-                        reply.first_sentence_at = self.loop.time()
-                    self.playout.add_text(reply.tts.id, event.text)
-                    await reply.tts.send_text(event.text)
-                elif isinstance(event, ReplyToolCall):
-                    log.info("[%s] tool %s(%s)", self.call.call_id[:24], event.name,
-                             self.settings.redactor.redact(event.arguments)[:120])  # fmt: skip
-                elif isinstance(event, ReplyToolResult):
-                    outcome = "ok" if event.ok else "error"
-                    log.info("[%s] tool %s -> %s in %.0f ms", self.call.call_id[:24],
-                             event.name, outcome, event.elapsed * 1000)  # fmt: skip
-                elif isinstance(event, ReplyDone):
-                    reply.text = event.text
-                    reply.first_token_at = event.timings.first_token_at
-                    if event.failed and self.observer is not None:
-                        self.observer.service_error("llm", llm_error_kind(event.error_kind))
-                    if event.failed:
-                        log.warning("[%s] LLM failed (%s): fallback phrase",
-                                    self.call.call_id[:24], event.error)  # fmt: skip
+        running_tools = 0
+        filler_timer: asyncio.TimerHandle | None = None
+        try:
+            async with aclosing(self.conversation.reply(user_text)) as events:
+                async for event in events:
+                    if isinstance(event, ReplyToolCall):
+                        if running_tools == 0 and self.settings.filler_after is not None:
+                            filler_timer = self.loop.call_later(
+                                self.settings.filler_after, self._say_filler, reply
+                            )
+                        running_tools += 1
+                    elif isinstance(event, ReplyToolResult):
+                        running_tools -= 1
+                        if running_tools == 0 and filler_timer is not None:
+                            filler_timer.cancel()  # the round is over
+                            filler_timer = None
+                    await self._reply_event(reply, event)
+        finally:
+            if filler_timer is not None:
+                filler_timer.cancel()
+
+    async def _reply_event(
+        self, reply: _Reply, event: ReplySentence | ReplyToolCall | ReplyToolResult | ReplyDone
+    ) -> None:
+        """Carry out one event of the conversation's reply."""
+        if isinstance(event, ReplySentence):
+            if reply.first_sentence_at is None:
+                reply.first_sentence_at = self.loop.time()
+            self.playout.add_text(reply.tts.id, event.text)
+            await reply.tts.send_text(event.text)
+        elif isinstance(event, ReplyToolCall):
+            log.info("[%s] tool %s(%s)", self.call.call_id[:24], event.name,
+                     self.settings.redactor.redact(event.arguments)[:120])  # fmt: skip
+        elif isinstance(event, ReplyToolResult):
+            outcome = "ok" if event.ok else "error"
+            log.info("[%s] tool %s -> %s in %.0f ms", self.call.call_id[:24],
+                     event.name, outcome, event.elapsed * 1000)  # fmt: skip
+        elif isinstance(event, ReplyDone):
+            reply.text = event.text
+            reply.first_token_at = event.timings.first_token_at
+            if event.failed and self.observer is not None:
+                self.observer.service_error("llm", llm_error_kind(event.error_kind))
+            if event.failed:
+                log.warning("[%s] LLM failed (%s): fallback phrase",
+                            self.call.call_id[:24], event.error)  # fmt: skip
 
     async def _pump(self, reply: _Reply) -> None:
         """Move the reply's TTS audio into the playout queue."""
         reply_id = reply.tts.id
         async for chunk in reply.tts.audio():
+            if reply.filler is not None:
+                self._stop_filler(reply)  # the answer is here: cut the filler line
             self.playout.push_audio(reply_id, chunk.audio, chunk.text)
             self._audio_arrived.set()
         self.playout.finish(reply_id)
+
+    # ------------------------------------------------------------------ filler lines
+
+    def _say_filler(self, reply: _Reply) -> None:
+        """A tool round is slow: say the next filler line, unless agent audio is queued."""
+        lines = self.settings.filler_lines
+        if reply.filler is not None or not lines or self.playout.pending:
+            return
+        if self._speaking.reply is not reply or reply.heard is not None:
+            return  # superseded or cut off
+        text = lines[self._fillers_said % len(lines)]
+        self._fillers_said += 1
+        filler = _Filler(self.tts.start_reply(), text)
+        reply.filler = filler
+        self.playout.begin(filler.tts.id)
+        self.playout.add_text(filler.tts.id, text)
+        filler.task = self._spawn(self._run_filler(filler))
+        self.record.write({"type": "filler", "turn": reply.turn, "text": text,
+                           "after_ms": _ms(self.loop.time(), reply.started_at)})  # fmt: skip
+
+    async def _run_filler(self, filler: _Filler) -> None:
+        reply_id = filler.tts.id
+        try:
+            await filler.tts.send_text(filler.text)
+            await filler.tts.finish()
+            async for chunk in filler.tts.audio():
+                self.playout.push_audio(reply_id, chunk.audio, chunk.text)
+        except TtsError as exc:
+            log.warning("[%s] TTS failed on the filler line: %s", self.call.call_id[:24], exc)
+        self.playout.finish(reply_id)
+
+    def _stop_filler(self, reply: _Reply) -> None:
+        """Cut the reply's filler line (whole frames), if one is still queued or coming."""
+        filler, reply.filler = reply.filler, None
+        if filler is None:
+            return
+        done = self.playout.finished(filler.tts.id)
+        heard = self.playout.drop(filler.tts.id)
+        if filler.task is not None and not filler.task.done():
+            filler.task.cancel()
+        if not filler.tts.done:
+            self._spawn(filler.tts.cancel())
+        self.record.write({"type": "filler_stopped", "turn": reply.turn, "cut": not done,
+                           "heard": heard})  # fmt: skip
 
     def _done(self, reply: _Reply) -> None:
         """A reply's task ended; write its metrics once its first frame has gone out."""

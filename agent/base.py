@@ -140,7 +140,8 @@ class Agent(ABC):
         """The caller's next 20 ms (μ-law) on a real-time timeline, at arrival.
 
         Called from the packet receive path, outside the ticker, when
-        :attr:`wants_arrival_audio` is set; gaps and pauses come as silence.
+        :attr:`wants_arrival_audio` is set; a lost packet comes concealed
+        (``media/plc.py``, 60 ms at most), pauses as silence.
         Must return at once.
         """
 

@@ -12,6 +12,9 @@ Who needs to know when a reply's first frame goes out (latency metrics)
 registers a callback with :meth:`Playout.when_first_played` instead of
 polling: it runs from the tick that sends that frame, or with None as soon as
 the reply can no longer play (cancelled, forgotten, or finished without audio).
+Likewise :meth:`Playout.when_played` reports when a reply's last frame went
+out (True) or the reply was dropped first (False): a transfer or hang-up waits
+for it, so the caller hears the line before the action.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from typing import TypeAlias
 
 from agent.tts.reframe import Reframer
 
-__all__ = ["CHARS_PER_SECOND", "FirstFrameCallback", "Playout"]
+__all__ = ["CHARS_PER_SECOND", "FirstFrameCallback", "PlayedCallback", "Playout"]
 
 FirstFrameCallback: TypeAlias = Callable[[float | None], None]
 """Receives when a reply's first frame went out, or None if it never will."""
+PlayedCallback: TypeAlias = Callable[[bool], None]
+"""Receives True once a reply's audio has all gone out, False if it was dropped first."""
 
 FRAME_SECONDS = 0.020
 CHARS_PER_SECOND = 15.0
@@ -45,6 +50,13 @@ class _Reply:
     first_played_at: float | None = None
     reframer: Reframer = field(default_factory=Reframer)
     first_frame_callbacks: list[FirstFrameCallback] | None = None
+    played_callbacks: list[PlayedCallback] | None = None
+
+    def played(self, complete: bool) -> None:
+        """Run (once) the callbacks waiting for the end of the audio."""
+        callbacks, self.played_callbacks = self.played_callbacks, None
+        for callback in callbacks or ():
+            callback(complete)
 
     def first_frame(self, when: float | None) -> None:
         """Run (once) the callbacks waiting for the first frame."""
@@ -106,6 +118,8 @@ class Playout:
         reply.audio_done = True
         if reply.frames_queued == 0:
             reply.first_frame(None)  # no audio at all: nothing will ever play
+        if reply.frames_played >= reply.frames_queued:
+            reply.played(True)
 
     def _queue(self, reply_id: str, reply: _Reply, frame: bytes) -> None:
         reply.frames_queued += 1
@@ -126,6 +140,9 @@ class Playout:
                 reply.first_played_at = now
                 if reply.first_frame_callbacks is not None:
                     reply.first_frame(now)
+            if reply.played_callbacks is not None and reply.audio_done:
+                if reply.frames_played >= reply.frames_queued:
+                    reply.played(True)
         return frame
 
     # -- control
@@ -162,6 +179,22 @@ class Playout:
         else:
             reply.first_frame_callbacks.append(callback)
 
+    def when_played(self, reply_id: str, callback: PlayedCallback) -> None:
+        """Call ``callback(True)`` once all of the reply's audio has gone out.
+
+        That is after :meth:`finish` and the tick that sends its last frame (at
+        once if that already happened, or the reply is unknown: it finished and
+        was forgotten). ``callback(False)`` if the reply is dropped before
+        (:meth:`cancel`, :meth:`drop`).
+        """
+        reply = self._replies.get(reply_id)
+        if reply is None or (reply.audio_done and reply.frames_played >= reply.frames_queued):
+            callback(True)
+        elif reply.played_callbacks is None:
+            reply.played_callbacks = [callback]
+        else:
+            reply.played_callbacks.append(callback)
+
     def finished(self, reply_id: str) -> bool:
         """All of the reply's audio arrived and was played (or the reply is gone)."""
         reply = self._replies.get(reply_id)
@@ -186,14 +219,21 @@ class Playout:
         return cut.strip()
 
     def cancel(self, reply_id: str) -> str:
-        """Drop the reply's remaining audio (barge-in); returns what was heard."""
+        """Drop the reply's remaining audio and end a pause (barge-in); returns what was heard."""
+        heard = self.drop(reply_id)
+        self.paused = False
+        return heard
+
+    def drop(self, reply_id: str) -> str:
+        """Drop the reply's remaining audio, whole frames only (a filler line cut short
+        when the answer arrives); a pause stays. Returns what was heard."""
         heard = self.heard_text(reply_id)
         reply = self._replies.pop(reply_id, None)
         if reply is not None:
             reply.first_frame(None)
+            reply.played(False)
         if self._frames:
             self._frames = deque(f for f in self._frames if f[0] != reply_id)
-        self.paused = False
         return heard
 
     def forget(self, reply_id: str) -> None:
@@ -202,3 +242,4 @@ class Playout:
             reply = self._replies.pop(reply_id, None)
             if reply is not None:
                 reply.first_frame(None)
+                reply.played(True)

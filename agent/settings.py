@@ -19,8 +19,11 @@ from media.vad import VadConfig
 __all__ = [
     "DEFAULT_CALLBACK_GREETING",
     "DEFAULT_FALLBACK_PHRASE",
+    "DEFAULT_FILLER_LINES",
+    "DEFAULT_GOODBYE_LINE",
     "DEFAULT_GREETING",
     "DEFAULT_SYSTEM_PROMPT",
+    "DEFAULT_TRANSFER_LINE",
     "AssistantSettings",
     "BargeInSettings",
     "BuiltinToolSettings",
@@ -43,6 +46,15 @@ DEFAULT_CALLBACK_GREETING = (
 """The opening line of a callback; ``{reason}`` is what the callback is about."""
 
 DEFAULT_FALLBACK_PHRASE = "Sorry, I'm having trouble right now. Could you say that again?"
+
+DEFAULT_TRANSFER_LINE = "Let me connect you with a colleague. One moment."
+"""Said before a transfer when the LLM said nothing in that reply."""
+
+DEFAULT_GOODBYE_LINE = "Thank you for calling. Goodbye."
+"""Said before the agent hangs up when the LLM said nothing in that reply."""
+
+DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me look.")
+"""Said (in turn) while a tool takes longer than ``filler_after``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +127,17 @@ class AssistantSettings:
         max_tool_rounds: tool-call rounds the LLM may take per reply.
         barge_in: when caller speech interrupts the agent.
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
+        answer_wait: seconds (after the ring time) the answer waits for text-to-speech:
+            its connection and the greeting's first audio; then the call is answered
+            anyway and the greeting plays when its audio comes (or not, if TTS failed).
         redactor: what is masked in the call records and in the log lines that
             carry the caller's words (default: card numbers).
+        transfer_line: said before a transfer when the reply that asked for it said nothing.
+        goodbye_line: said before the agent hangs up when the reply that asked said nothing.
+        action_line_timeout: seconds after ``transfer_to_human`` or ``end_call`` ran that the
+            transfer or hang-up waits at most for its line to be heard.
+        filler_after: seconds a tool round may run before a filler line is said; None = never.
+        filler_lines: the filler lines, said in turn (one per slow tool round at most).
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -129,4 +150,10 @@ class AssistantSettings:
     max_tool_rounds: int = 4
     barge_in: BargeInSettings = BargeInSettings()
     dtmf_timeout: float = 1.5
+    answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)
+    transfer_line: str = DEFAULT_TRANSFER_LINE
+    goodbye_line: str = DEFAULT_GOODBYE_LINE
+    action_line_timeout: float = 10.0
+    filler_after: float | None = 0.7
+    filler_lines: tuple[str, ...] = DEFAULT_FILLER_LINES

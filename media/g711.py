@@ -29,6 +29,7 @@ __all__ = [
     "alaw_to_ulaw",
     "attenuate",
     "codec_silence_byte",
+    "linear_fit",
     "linear_to_alaw",
     "linear_to_ulaw",
     "rms_dbfs",
@@ -158,3 +159,15 @@ def rms_dbfs(ulaw: bytes, codec: str = "PCMU") -> float:
     if rms == 0:
         return -math.inf
     return 20.0 * math.log10(rms / 32768.0)
+
+
+def linear_fit(target: bytes, source: bytes) -> tuple[float, int]:
+    """Return how well ``source`` predicts ``target``, both native-order 16-bit samples.
+
+    Returns:
+        ``(factor, rms)``: the factor F minimizing the energy of ``target - F *
+        source`` (``<target, source> / <source, source>``; NaN when ``source``
+        is all zero), and the RMS of ``source``. Used by the pitch search of
+        :mod:`media.plc`; the sums run in C.
+    """
+    return audioop.findfactor(target, source), audioop.rms(source, 2)

@@ -7,7 +7,9 @@ added delay on a clean network:
 
 * audio that continues the timeline is released the moment it arrives;
 * a packet ahead of a gap is held until the gap is filled (reordering), or
-  until the gap's deadline passes: then the gap is released as silence;
+  until the gap's deadline passes: then the gap is released concealed
+  (:mod:`media.plc`: a pitch-based substitute fading to silence over 60 ms,
+  the audio after it faded in), so a recogniser hears no hole in a word;
 * when nothing arrives at all (silence suppression, hold, loss), silence is
   released at real-time pace, so a listener still hears the pause (a turn
   detector needs it) and the timeline never stops;
@@ -24,6 +26,7 @@ the schedule follows the sender without drifting. Output is μ-law in
 from __future__ import annotations
 
 from media import g711
+from media.plc import Concealer
 from media.rtp import RtpPacket
 from media.seqnum import Unwrapper
 
@@ -42,7 +45,7 @@ class IngressAudio:
         clock_rate: samples per second (one byte per sample for G.711).
     """
 
-    __slots__ = ("_codec", "_held", "_last_arrival", "_next", "_out", "_pending", "_rate",
+    __slots__ = ("_codec", "_held", "_last_arrival", "_next", "_out", "_pending", "_plc", "_rate",
                  "_ssrc", "_unwrap", "filled_frames", "late_packets")  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", clock_rate: int = 8000) -> None:
@@ -55,6 +58,7 @@ class IngressAudio:
         self._held: dict[int, bytes] = {}
         self._pending = bytearray()  # released samples not yet a full frame
         self._out: list[bytes] = []
+        self._plc = Concealer("PCMU", clock_rate=clock_rate)
         self.filled_frames = 0
         self.late_packets = 0
 
@@ -95,7 +99,8 @@ class IngressAudio:
         while now + 1e-9 >= self._last_arrival + frame_time + max_wait:  # 1 ns: float sums
             gap_end = min(self._held) if self._held else self._next + FRAME
             span = min(FRAME, gap_end - self._next)
-            self._release(g711.silence_frame("PCMU", span), self._last_arrival + span / self._rate)
+            filler = self._plc.conceal(span) or g711.silence_frame("PCMU", span)
+            self._release(filler, self._last_arrival + span / self._rate, concealed=True)
             self.filled_frames += 1
             self._drain_held(now)
         return self._take()
@@ -107,12 +112,18 @@ class IngressAudio:
         self._unwrap = Unwrapper(32)
         self._next = None
         self._held.clear()
+        self._plc.reset()
 
-    def _release(self, payload: bytes, arrival: float) -> None:
+    def _release(self, payload: bytes, arrival: float, concealed: bool = False) -> None:
         assert self._next is not None
+        if not concealed:
+            payload = self._plc.played(payload)
         self._next += len(payload)
         self._last_arrival = arrival
         pending = self._pending
+        if not pending and len(payload) == FRAME:
+            self._out.append(payload)  # the common case: one whole 20 ms packet, no copy
+            return
         pending += payload
         while len(pending) >= FRAME:
             self._out.append(bytes(pending[:FRAME]))
@@ -130,5 +141,7 @@ class IngressAudio:
                 self._release(payload[self._next - first :], now)
 
     def _take(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
+        out = self._out
+        if out:
+            self._out = []
+        return out  # when empty, the (empty) list itself: no allocation per tick

@@ -23,9 +23,10 @@ happens:
   played is played in order. A packet whose cells are all already filled is a
   duplicate. A packet behind the playout point is dropped: a *duplicate* if
   its cells were filled when they were played, else *late*.
-* **Loss.** A missing cell while later cells are buffered is concealed: the
-  last played frame is repeated, attenuated by about 6 dB per repetition, for
-  up to ``max_concealment_frames`` cells, then silence. It counts as ``lost``.
+* **Loss.** A missing cell while later cells are buffered is concealed: a
+  pitch-based substitute continues the played audio (:mod:`media.plc`,
+  fading to silence over ``max_concealment_frames`` cells), and the first
+  played frame after it is faded in. It counts as ``lost``.
   But while less than the target delay is buffered, the playout point is
   held at the hole instead (*expansion*, also concealed; at most the target
   delay's worth of pops between two played frames): the packet may just be late, and the delay
@@ -63,7 +64,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from media.g711 import attenuate, rms_dbfs, silence_frame
+from media.g711 import rms_dbfs, silence_frame
+from media.plc import Concealer
 from media.rtp import RtpPacket
 
 __all__ = [
@@ -97,8 +99,8 @@ class JitterBufferConfig:
             buffered is cut back at once.
         jitter_multiplier: target = clamp(max(min_delay, multiplier * jitter
             + packet duration), min_delay, max_delay).
-        max_concealment_frames: how many times the last frame is repeated
-            (attenuated) for missing audio before silence.
+        max_concealment_frames: how many frames of missing audio are
+            synthesized (fading out) before silence.
         resync_threshold: seconds; a timestamp this far from expectation
             restarts the stream.
     """
@@ -147,8 +149,8 @@ class JitterBufferStats:
             or played.
         late: packets dropped because their cells had been passed unfilled.
         lost: cells missing while later audio was buffered.
-        concealed_frames: frames returned that were synthesized (repeats of
-            the last frame, or silence) because audio was missing.
+        concealed_frames: frames returned that were synthesized (pitch
+            substitution, or silence) because audio was missing.
         resyncs: stream restarts (the first packet of a call is not one).
         compressed_frames: cells dropped to shrink the delay.
         underruns: pops that found nothing at or after the playout point.
@@ -203,7 +205,6 @@ class JitterBuffer:
         "_cells",
         "_clock",
         "_codec",
-        "_conceal",
         "_config",
         "_end",
         "_excess",
@@ -215,13 +216,13 @@ class JitterBuffer:
         "_held",
         "_hist",
         "_jitter",
-        "_last_frame",
         "_late_streak",
         "_max_delay_samples",
         "_max_arrival",
         "_max_ext",
         "_origin",
         "_pkt_samples",
+        "_plc",
         "_playout",
         "_resync_samples",
         "_silence",
@@ -242,6 +243,7 @@ class JitterBuffer:
         self._max_delay_samples = config.max_delay * config.clock_rate
         self._cells: dict[int, bytes | _Partial] = {}
         self._jitter = 0.0
+        self._plc = Concealer(config.codec, config.max_concealment_frames * self._fs, self._clock)
         self.stats = JitterBufferStats()
         self._forget()
 
@@ -264,8 +266,7 @@ class JitterBuffer:
         self._expanding = 0
         self._hist = 0
         self._late_streak = 0
-        self._conceal = 0
-        self._last_frame: bytes | None = None
+        self._plc.reset()
 
     @property
     def config(self) -> JitterBufferConfig:
@@ -517,9 +518,7 @@ class JitterBuffer:
         if cell is not None:
             self._playout = p + 1
             self._hist = ((self._hist << 1) | 1) & _HISTORY_MASK
-            frame = cell if isinstance(cell, bytes) else bytes(cell.data)
-            self._last_frame = frame
-            self._conceal = 0
+            frame = self._plc.played(cell if isinstance(cell, bytes) else bytes(cell.data))
             self._expanding = 0
             self._held = 0
             stats.played += 1
@@ -554,11 +553,8 @@ class JitterBuffer:
         return repeat
 
     def _concealment(self) -> bytes | None:
-        """Return the next repeat of the last frame, or ``None`` when exhausted."""
-        if self._last_frame is None or self._conceal >= self._config.max_concealment_frames:
-            return None
-        self._conceal += 1
-        return attenuate(self._last_frame, self._codec, self._conceal)
+        """Return the next frame of substitute audio, or ``None`` when exhausted."""
+        return self._plc.conceal(self._fs)
 
     def _cut(self, p: int, cap: float, target: float) -> int:
         """Cut the buffered audio back to ``cap`` samples at once.

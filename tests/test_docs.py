@@ -96,6 +96,8 @@ async def test_the_tool_example_loads_and_runs(tmp_path: Path) -> None:
 
         def hangup_after_reply(self) -> None: ...
 
+        def transfer_after_reply(self, target: str) -> None: ...
+
     result = await registry.call("opening_hours", "{}", Context())  # type: ignore[arg-type]
     assert result.ok and "9 am" in result.content
 

@@ -63,7 +63,7 @@ def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
     return [
         _order_status_tool(settings.orders_file),
         _callback_tool(settings),
-        _transfer_tool(settings.transfer_target),
+        _transfer_tool(settings.transfer_target, settings.dial_policy),
         _end_call_tool(),
     ]
 
@@ -289,23 +289,29 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
 # -- transfer_to_human ---------------------------------------------------------
 
 
-def _transfer_tool(target: str | None) -> Tool:
+def _transfer_tool(target: str | None, policy: DialPolicy) -> Tool:
     async def transfer_to_human(ctx: ToolContext, args: dict[str, Any]) -> object:
         if target is None:
             raise ToolError("transfer not configured")
-        log.info("call %s: transferring to %s (%s)", ctx.call_id, target, args.get("reason", ""))
-        if await ctx.transfer(target):
-            return {"transferred": True}
+        # Checked now, so the model is told before it promises a transfer; the
+        # gateway checks the REFER again when it goes out.
+        policy.check("transfer", target)
+        log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
+                 args.get("reason", ""))  # fmt: skip
+        ctx.transfer_after_reply(target)
         return {
-            "transferred": False,
-            "error": "the transfer was not accepted; tell the caller and offer a call back",
+            "transferring": True,
+            "note": "the transfer starts once your handoff line has been heard: unless you "
+            "already said it, tell the caller in one short sentence that you are connecting "
+            "them, nothing else",
         }
 
     return Tool(
         name="transfer_to_human",
         description=(
             "Transfer the caller to a human agent, when they ask for a person or you "
-            "cannot help. Tell the caller you are transferring them."
+            "cannot help. Tell the caller you are connecting them: the transfer starts "
+            "once that line has been spoken."
         ),
         parameters={
             "type": "object",
@@ -336,7 +342,7 @@ def _end_call_tool() -> Tool:
         name="end_call",
         description=(
             "End the call when the conversation is over and the caller has said goodbye. "
-            "Then say a short goodbye: the call ends after it has been spoken."
+            "Say a short goodbye: the call ends once it has been spoken."
         ),
         parameters={
             "type": "object",

@@ -85,7 +85,15 @@ class ToolContext(Protocol):
         ...
 
     def hangup_after_reply(self) -> None:
-        """End the call once the current reply has been spoken."""
+        """End the call once the current reply has been heard (its goodbye line: the
+        reply's own words, or ``settings.goodbye_line`` when it says nothing)."""
+        ...
+
+    def transfer_after_reply(self, target: str) -> None:
+        """Transfer the caller (SIP REFER) to ``target`` once the current reply has been
+        heard (its handoff line: the reply's own words, or ``settings.transfer_line``
+        when it says nothing). A refusal or a failed transfer becomes a new turn in
+        which the model tells the caller."""
         ...
 
 

@@ -102,5 +102,11 @@ def load_assistant_settings(
             ),
         ),
         dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
+        answer_wait=values["SIPGW_ANSWER_WAIT_MS"] / 1000,
         redactor=load_redactor(values),
+        transfer_line=values["SIPGW_TRANSFER_LINE"],
+        goodbye_line=values["SIPGW_GOODBYE_LINE"],
+        action_line_timeout=values["SIPGW_ACTION_LINE_TIMEOUT_MS"] / 1000,
+        filler_after=(values["SIPGW_FILLER_AFTER_MS"] / 1000) or None,
+        filler_lines=values["SIPGW_FILLER_LINES"],
     )

@@ -42,6 +42,7 @@ from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.overload import OverloadConfig, load_overload_config
 from sipgw.app.privacy import (
     LogRedaction,
     Redactor,
@@ -161,6 +162,8 @@ class Startup:
     """What every log line is redacted with (secrets, card numbers, patterns)."""
     admin: AdminSettings = AdminSettings()
     """The admin HTTP server (``ADMIN``; off unless a port is set)."""
+    overload: OverloadConfig = OverloadConfig()
+    """When new calls are refused for overload (``OVERLOAD``)."""
     workers: int = 1
     """Worker processes ``serve`` runs (``SIPGW_WORKERS``; 1 = this process only)."""
 
@@ -211,6 +214,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_flood_config(values),
         redactor,
         load_admin_settings(values),
+        load_overload_config(values),
         load_worker_count(values),
     )
 
@@ -381,6 +385,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         limits=startup.limits,
         dial_policy=startup.dial_policy,
         floods=startup.floods,
+        overload=startup.overload,
     )
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once

@@ -43,6 +43,7 @@ from sipgw.app.floods import FloodSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
+from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import RETENTION_CHECK_INTERVAL, CallRecorder, delete_expired
 from sipgw.app.settings import ConfigError
 from sipgw.app.stats import log_stats_forever
@@ -117,6 +118,8 @@ class Gateway:
             and friends, :mod:`agent.dialpolicy`); default: nothing.
         floods: rate limits and the scanner filter (default: on, with the defaults of
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
+        overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
+            default: on, with its defaults).
     """
 
     def __init__(
@@ -131,8 +134,12 @@ class Gateway:
         limits: LimitsConfig | None = None,
         dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
+        overload: OverloadConfig | None = None,
     ) -> None:
         self.config = config
+        self.overload = OverloadDetector(overload or OverloadConfig(), time.monotonic(), 0.0)
+        """Decides when new calls get 503 for overload (fed by the ticker once started)."""
+        self._overload_watch: asyncio.Task[None] | None = None
         self.limits = limits or LimitsConfig()
         self.dial_policy = dial_policy or DialPolicy()
         self.dial_refused = 0
@@ -164,9 +171,13 @@ class Gateway:
         """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
-        self.ticker.on_lateness = self.metrics.observe_tick_lateness
+        self.ticker.on_lateness = self._tick_lateness
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
+
+    def _tick_lateness(self, seconds: float) -> None:
+        self.metrics.observe_tick_lateness(seconds)
+        self.overload.observe_lateness(time.monotonic(), seconds)
 
     @property
     def sip(self) -> SipEndpoint:
@@ -233,6 +244,7 @@ class Gateway:
         await self._start_recording()
         self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()
+        self._watch_overload()
         for account in self.registration.accounts:
             registration = account.registration(self.registration.keepalive_interval)
             self.sip.act(partial(self.ua.register, registration))
@@ -241,6 +253,23 @@ class Gateway:
                 log_stats_forever(self, self.config.stats_interval), name="stats"
             )
         return self.config.bind, self.ua.config.sip_port
+
+    def _watch_overload(self) -> None:
+        config = self.overload.config
+        log.info("%s", config.describe())
+        if not config.enabled:
+            return
+        self.overload = OverloadDetector(config, time.monotonic(), time.process_time())
+
+        def apply(retry_after: int | None) -> None:
+            def set_overload(now: float) -> None:
+                self.ua.overload_retry_after = retry_after
+
+            self.sip.act(set_overload)
+
+        self._overload_watch = asyncio.get_running_loop().create_task(
+            watch_overload(self.overload, apply), name="overload"
+        )
 
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
         """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
@@ -289,6 +318,8 @@ class Gateway:
             self._stats.cancel()
         if self._retention is not None:
             self._retention.cancel()
+        if self._overload_watch is not None:
+            self._overload_watch.cancel()
         await self.ticker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -474,6 +505,8 @@ class Gateway:
             "challenged": self.refusals.challenged,
             "dial_refused": self.dial_refused,
             **self.flood_counters(),
+            "overloaded": int(self.overload.overloaded),
+            "overload_refused": self._sip.ua.overload_refused if self._sip is not None else 0,
             **self.transport_counters(),
         }
 

@@ -48,6 +48,10 @@ _GAUGES = {
     "calls": ("sipgw_active_calls", "Calls in progress (ringing or answered)."),
     "rtp_ports_in_use": ("sipgw_rtp_ports_in_use", "RTP port pairs bound by calls."),
     "flood_sources": ("sipgw_flood_sources", "Source addresses the flood guard tracks."),
+    "overloaded": (
+        "sipgw_overloaded",
+        "1 while new calls are refused for overload (tick lateness or CPU), else 0.",
+    ),
 }
 _COUNTER_NAMES = {
     "calls_total": "calls_offered",
@@ -74,6 +78,7 @@ _COUNTER_HELP = {
     "scanners_dropped": "Requests from known SIP scanners dropped.",
     "call_rate_limited": "INVITEs over the global call rate.",
     "caller_rate_limited": "INVITEs over the per-caller call rate.",
+    "overload_refused": "INVITEs answered 503 for overload.",
     "udp_oversized": "UDP datagrams dropped for their size.",
     "tcp_refused": "TCP/TLS connections refused (limits).",
     "tcp_slow_senders": "TCP/TLS connections closed for sending too slowly.",

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent.settings import DEFAULT_CALLBACK_GREETING, DEFAULT_FALLBACK_PHRASE, DEFAULT_GREETING
+from agent.settings import (
+    DEFAULT_CALLBACK_GREETING,
+    DEFAULT_FALLBACK_PHRASE,
+    DEFAULT_FILLER_LINES,
+    DEFAULT_GOODBYE_LINE,
+    DEFAULT_GREETING,
+    DEFAULT_TRANSFER_LINE,
+)
 from sipgw.app.access import allow_from, digest_algorithm
 from sipgw.app.config import DEFAULT_DRAIN_GOODBYE
 from sipgw.app.floods import limit_action, rate, user_agent_fragments
@@ -57,6 +64,7 @@ __all__ = [
     "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
+    "OVERLOAD",
     "PRIVACY",
     "REGISTRATION",
     "SECTIONS",
@@ -345,6 +353,37 @@ FLOODS = Section(
 )  # fmt: skip
 
 
+OVERLOAD = Section(
+    "overload",
+    "Overload",
+    "Overload protection: while the media ticker runs late or the process's CPU is full, new "
+    "INVITEs and OPTIONS probes get 503 with Retry-After (a dispatcher in front sends traffic "
+    "elsewhere); running calls go on. See docs/operations.md. Every one is also a flag of "
+    "`sipgw serve`.",
+    (
+        Setting("SIPGW_OVERLOAD_LATENESS_MS", "10", "Refuse new calls when the p99 lateness "
+                "of the 20 ms media ticker over the window exceeds this many ms; 0 = do not "
+                "watch lateness.", non_negative, "--overload-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_RECOVER_LATENESS_MS", "5", "Take calls again only once the "
+                "p99 lateness stays below this many ms (for the hold time).", non_negative,
+                "--overload-recover-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_CPU_PERCENT", "90", "Refuse new calls when the process's CPU "
+                "over the window exceeds this (% of one core); 0 = do not watch CPU.",
+                non_negative, "--overload-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", "75", "Take calls again only once the "
+                "CPU stays below this (for the hold time).", non_negative,
+                "--overload-recover-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_WINDOW", "1", "Seconds of ticker lateness and CPU time each "
+                "decision looks at.", positive, "--overload-window", "S"),
+        Setting("SIPGW_OVERLOAD_HOLD", "5", "Seconds both signals must stay below their "
+                "recover thresholds before new calls are taken again.", non_negative,
+                "--overload-hold", "S"),
+        Setting("SIPGW_OVERLOAD_RETRY_AFTER", "10", "Seconds in the Retry-After of an "
+                "overload 503.", int_at_least(1), "--overload-retry-after", "S"),
+    ),
+)  # fmt: skip
+
+
 def redact_pattern(value: str) -> str:
     """ "" or a regular expression that compiles (Python ``re`` syntax)."""
     import re
@@ -443,6 +482,15 @@ ECHO = Section(
     ),
 )  # fmt: skip
 
+
+def filler_lines(value: str) -> tuple[str, ...]:
+    """Lines separated by ``|`` (they may contain commas), blanks dropped."""
+    lines = tuple(line.strip() for line in value.split("|") if line.strip())
+    if not lines:
+        raise ValueError("give at least one line (separate lines with |)")
+    return lines
+
+
 ASSISTANT = Section(
     "assistant",
     "Assistant agent",
@@ -479,6 +527,22 @@ ASSISTANT = Section(
                 "must be.", float),
         Setting("SIPGW_DTMF_TIMEOUT_MS", "1500", "Keypad digits are sent to the LLM after this "
                 "pause (or at #).", int_at_least(0)),
+        Setting("SIPGW_TRANSFER_LINE", DEFAULT_TRANSFER_LINE, "Said before a transfer when the "
+                "LLM said nothing in that reply (the REFER waits until the line was heard)."),
+        Setting("SIPGW_GOODBYE_LINE", DEFAULT_GOODBYE_LINE, "Said before the agent hangs up "
+                "when the LLM said nothing in that reply (the BYE waits until it was heard)."),
+        Setting("SIPGW_ACTION_LINE_TIMEOUT_MS", "10000", "Longest wait (ms, from the tool call) "
+                "for the handoff or goodbye line to be heard before the transfer or hang-up "
+                "happens anyway.", int_at_least(0)),
+        Setting("SIPGW_FILLER_AFTER_MS", "700", "A tool still running after this long makes "
+                "the agent say a filler line (once per tool round); 0 = never.", int_at_least(0)),
+        Setting("SIPGW_FILLER_LINES", "|".join(DEFAULT_FILLER_LINES), "The filler lines, "
+                "separated by |, said in turn.", filler_lines),
+        Setting("SIPGW_ANSWER_WAIT_MS", "1000", "Longest the answer (200 OK) waits, after the "
+                "ring time, for text-to-speech: its connection and the greeting's first audio. "
+                "Then the call is answered anyway and the greeting plays when its audio comes "
+                "(or is skipped, with a log line, if TTS failed). The speech-to-text connection "
+                "is always waited for.", int_at_least(0)),
     ),
 )  # fmt: skip
 
@@ -588,8 +652,8 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
-    AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
+    WORKERS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

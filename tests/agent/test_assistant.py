@@ -359,12 +359,17 @@ async def test_transfer_to_human_sends_refer_and_hangs_up_when_connected(tmp_pat
 
 
 async def test_rejected_transfer_is_told_and_the_call_goes_on(tmp_path: Path) -> None:
+    def respond(body: dict[str, Any]) -> FakeResponse:
+        if "[The transfer was" in str(body["messages"][-1].get("content")):
+            return FakeResponse(text="Sorry, nobody can take the call now.")
+        return FakeResponse(text="Transferring you now.")
+
     async with assistant(tmp_path) as s:
-        s.llm.responder = lambda body: FakeResponse(text="Sorry, nobody can take the call now.")
+        s.llm.responder = respond
         caller, ok, phone, refer = await transfer_call(s, 603)
         await phone.wait_for_tone(SORRY_HZ, within=5)
-        tool = s.llm.requests[1].body["messages"][-1]
-        assert tool["role"] == "tool" and '"transferred": false' in tool["content"]
+        told = s.llm.requests[-1].body["messages"][-1]
+        assert told["role"] == "user" and "not accepted" in told["content"]
         await asyncio.sleep(0.5)
         assert not any(isinstance(m, SipRequest) and m.method == "BYE" for m in caller.received)
         await hang_up(caller, phone)

@@ -19,6 +19,7 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
+from agent.dialpolicy import DialPolicy
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
@@ -56,6 +57,9 @@ class FakeCall:
 
     def hangup_after_reply(self) -> None:
         self.hangups += 1
+
+    def transfer_after_reply(self, target: str) -> None:
+        self.transfers.append(target)
 
 
 class Probe:
@@ -117,7 +121,10 @@ def conv(llm, probe, records, tmp_path):
 
 
 def make_conversation(llm, probe, records=None, tmp_path=None, **settings) -> Conversation:
-    builtin = BuiltinToolSettings(transfer_target="sip:support@pbx.example.com")
+    target = "sip:support@pbx.example.com"
+    builtin = BuiltinToolSettings(
+        transfer_target=target, dial_policy=DialPolicy(per_action={"transfer": (target,)})
+    )
     if tmp_path is not None:
         builtin = replace(builtin, callback_db=tmp_path / "cb.sqlite3")
     registry = ToolRegistry([*builtin_tools(builtin), *probe.tools()])

@@ -109,3 +109,51 @@ def test_first_frame_callbacks_get_none_when_the_reply_cannot_play() -> None:
     p.when_first_played("unknown", lambda when: seen.append(("unknown", when)))
     assert seen == [("cancelled", None), ("silent", None), ("unknown", None)]
     assert p.next_frame(0.0) is None
+
+
+def test_when_played_runs_from_the_tick_that_sends_the_last_frame() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", A * 2)
+    played: list[bool] = []
+    p.when_played("r1", played.append)
+    assert drain(p, 2) == [A, A] and played == []  # the audio may still grow
+    p.finish("r1")
+    assert played == [True]  # everything already went out
+    p.begin("r2")
+    p.push_audio("r2", A * 2)
+    p.finish("r2")
+    p.when_played("r2", played.append)
+    assert p.next_frame(0.1) == A and played == [True]
+    assert p.next_frame(0.12) == A and played == [True, True]
+    p.when_played("gone", played.append)  # finished and forgotten: at once
+    assert played == [True, True, True]
+
+
+def test_when_played_gets_false_when_the_reply_is_dropped() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", A * 3)
+    played: list[bool] = []
+    p.when_played("r1", played.append)
+    p.next_frame(0)
+    p.cancel("r1")
+    assert played == [False]
+
+
+def test_drop_cuts_a_reply_at_a_frame_boundary_and_keeps_the_pause() -> None:
+    filler, answer = b"\x33" * 160, b"\x44" * 160
+    p = Playout()
+    p.held = False
+    p.begin("filler")
+    p.push_audio("filler", filler * 3)
+    assert p.next_frame(0) == filler
+    p.paused = True
+    assert p.drop("filler") == ""
+    assert p.paused  # unlike cancel (a barge-in), dropping keeps a pause
+    p.paused = False
+    p.begin("answer")
+    p.push_audio("answer", answer)
+    assert drain(p, 2) == [answer, None]  # no half frame of the filler, straight on

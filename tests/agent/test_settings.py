@@ -37,6 +37,18 @@ def test_registry_defaults_are_the_dataclass_defaults() -> None:
     assert s.builtin_tools == BuiltinToolSettings()
 
 
+def test_action_lines_and_fillers() -> None:
+    s = load_assistant_settings(
+        {**KEYS, "SIPGW_TRANSFER_LINE": "Hold on.", "SIPGW_GOODBYE_LINE": "",
+         "SIPGW_ACTION_LINE_TIMEOUT_MS": "2500", "SIPGW_FILLER_AFTER_MS": "0",
+         "SIPGW_FILLER_LINES": "One moment, please. | Checking, hold on."}
+    )  # fmt: skip
+    assert (s.transfer_line, s.goodbye_line, s.action_line_timeout) == ("Hold on.", "", 2.5)
+    assert s.filler_after is None  # 0 = no fillers
+    assert s.filler_lines == ("One moment, please.", "Checking, hold on.")  # commas kept
+    assert load_assistant_settings(KEYS).filler_after == 0.7
+
+
 def test_builtin_tool_settings() -> None:
     s = load_assistant_settings(
         {**KEYS, "SIPGW_ORDERS_FILE": "/srv/orders.json", "SIPGW_CALLBACK_DB": "",
@@ -81,7 +93,9 @@ def test_vendor_defaults_and_region_and_base_urls() -> None:
     ("name", "value"),
     [("ASSEMBLYAI_REGION", "mars"), ("OPENAI_TOTAL_TIMEOUT", "0"), ("SIPGW_MAX_TOOL_ROUNDS", "x"),
      ("ELEVENLABS_TRANSPORT", "carrier-pigeon"), ("SIPGW_STT", "whisper"),
-     ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1")],
+     ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1"),
+     ("SIPGW_FILLER_LINES", " | "), ("SIPGW_FILLER_AFTER_MS", "-5"),
+     ("SIPGW_ACTION_LINE_TIMEOUT_MS", "soon")],
 )  # fmt: skip
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     # What `sipgw serve --agent assistant` does at start: build the agent factory

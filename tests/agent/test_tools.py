@@ -41,6 +41,7 @@ class FakeCall:
     settings: AssistantSettings = field(default_factory=assistant_settings)
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
+    transfers_after_reply: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
@@ -53,6 +54,9 @@ class FakeCall:
 
     def hangup_after_reply(self) -> None:
         self.hangups += 1
+
+    def transfer_after_reply(self, target: str) -> None:
+        self.transfers_after_reply.append(target)
 
 
 ANY_NUMBER = DialPolicy(["+*", "[0-9]*"])
@@ -304,24 +308,29 @@ def test_caller_number(uri, number):
 TARGET = "sip:support@pbx.example.com"
 
 
-async def test_transfer_accepted():
+TO_TARGET = DialPolicy(per_action={"transfer": (TARGET,)})
+"""What the app's policy holds when SIPGW_TRANSFER_TARGET is set."""
+
+
+async def test_transfer_waits_for_the_handoff_line():
+    ctx = FakeCall()
+    result = await call(
+        registry_for(transfer_target=TARGET, dial_policy=TO_TARGET),
+        "transfer_to_human", {"reason": "x"}, ctx,
+    )  # fmt: skip
+    content = json.loads(result.content)
+    assert result.ok and content["transferring"] is True and "handoff line" in content["note"]
+    assert ctx.transfers_after_reply == [TARGET]  # the agent transfers once the line is heard
+    assert ctx.transfers == []  # nothing at once
+
+
+async def test_transfer_to_a_target_the_policy_refuses_is_told_at_once():
     ctx = FakeCall()
     result = await call(
         registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
     )
-    assert result.ok and json.loads(result.content) == {"transferred": True}
-    assert ctx.transfers == [TARGET]
-
-
-async def test_transfer_rejected_keeps_the_call():
-    ctx = FakeCall(transfer_accepted=False)
-    result = await call(
-        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
-    )
-    content = json.loads(result.content)
-    assert not result.ok
-    assert content["transferred"] is False and "not accepted" in content["error"]
-    assert ctx.hangups == 0
+    assert not result.ok and result.refused
+    assert ctx.transfers_after_reply == [] and ctx.transfers == []
 
 
 async def test_transfer_not_configured():

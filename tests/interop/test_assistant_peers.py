@@ -191,6 +191,47 @@ def test_end_call_says_goodbye_and_hangs_up(tmp_workdir: Path, services: Service
     assert goodbye and goodbye[-1][1] >= analyse(call.heard).duration - 0.5  # spoken to the end
 
 
+FILLER_HZ = 1900
+SLOW_TOOL = """
+import asyncio
+
+from agent.tools.registry import Tool
+
+
+async def check_stock(ctx, args):
+    await asyncio.sleep(1.8)
+    return {"in_stock": True}
+
+
+TOOLS = [Tool(name="check_stock", description="Is it in stock?",
+              parameters={"type": "object", "properties": {}}, handler=check_stock)]
+"""
+
+
+def test_a_slow_tool_is_masked_by_one_filler_line(tmp_workdir: Path, services: Services) -> None:
+    module = tmp_workdir / "slowtools.py"
+    module.write_text(SLOW_TOOL)
+    services.tts.map_text("moment", FILLER_HZ)
+    services.stt.script(["Do you have it in stock?"])
+    services.llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("check_stock", {})]),
+            FakeResponse(text="Yes, it has shipped from our stock."),
+        ]
+    )
+    source = script(tmp_workdir, "slow-tool", (None, 1.0), (SPEECH_HZ, 0.6))
+    env = {"SIPGW_TOOLS_MODULE": str(module)}
+    report = analyse(run_call(tmp_workdir, services, source, 7.0, env).heard)
+    filler, reply = spans(report, FILLER_HZ), spans(report, REPLY_HZ)
+    assert len(filler) == 1 and reply, (filler, reply, report.describe())
+    assert filler[0][1] <= reply[0][0] + 0.1, (filler, reply)  # the filler, then the answer
+    assert filler[0][1] - filler[0][0] >= 0.4, filler  # "One moment, I'm checking that."
+    record = call_record(tmp_workdir)
+    assert [r["text"] for r in record if r["type"] == "filler"] == [
+        "One moment, I'm checking that."
+    ]
+
+
 def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Services) -> None:
     services.stt.script(["Where is my order 1234?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
@@ -221,12 +262,22 @@ def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: Services) 
     assert "fallback phrase" in call.gateway.log_text()
 
 
-def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Services) -> None:
+CONNECT_HZ = 1700
+DEFAULT_TRANSFER_LINE = "Let me connect you with a colleague. One moment."
+
+
+@pytest.mark.parametrize(
+    "handoff", ["Connecting you now, please hold the line.", ""], ids=["llm-line", "default-line"]
+)
+def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
+    tmp_workdir: Path, services: Services, handoff: str
+) -> None:
+    services.tts.map_text("connect", CONNECT_HZ)  # both lines
     services.stt.script(["Can I talk to a person?"])
     services.llm.script(
         [
             FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
-            FakeResponse(text="Connecting you now."),
+            FakeResponse(text=handoff),
         ]
     )
     source = script(tmp_workdir, "transfer", (None, 1.0), (SPEECH_HZ, 0.6))
@@ -238,12 +289,26 @@ def test_transfer_to_human_reaches_the_target(tmp_workdir: Path, services: Servi
             caller.dial(gw.uri("agent"))
             caller.wait_event("CALL_ESTABLISHED", 5)
             # baresip accepts our REFER and calls the target itself.
-            established = human.wait_event("CALL_ESTABLISHED", 10)
+            established = human.wait_event("CALL_ESTABLISHED", 15)
             assert "sip:a@" in established["peeruri"]
             gw.wait_log(r"transfer succeeded", 10)
             gw.wait_log(r"call ended:", 5)
             caller.hangup()
-    assert any(r["type"] == "transfer" and r["accepted"] for r in call_record(tmp_workdir))
+            caller.recordings()  # the last call's files are complete
+            heard = caller.all_recordings()[0][0]  # the leg with the gateway
+    record = call_record(tmp_workdir)
+    assert any(r["type"] == "transfer" and r["accepted"] for r in record)
+    # What the caller heard of the gateway: the whole handoff line, ending before the REFER.
+    report = analyse(heard)
+    line = handoff or DEFAULT_TRANSFER_LINE
+    connect = spans(report, CONNECT_HZ)
+    assert len(connect) == 1, (connect, report.describe())
+    start, end = connect[0]
+    assert end - start >= len(line) * 0.020 - 0.25, (connect, report.describe())
+    action = next(r for r in record if r["type"] == "action")
+    assert action["line"] == ("reply" if handoff else "default")
+    refer_at = float(action["after_answer_ms"]) / 1000  # type: ignore[arg-type]
+    assert end <= refer_at + 0.25, (connect, refer_at)
 
 
 def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> None:

@@ -1,4 +1,4 @@
-"""IngressAudio: in-order audio at arrival, gaps waited for then filled, real-time silence."""
+"""IngressAudio: in-order audio at arrival, gaps waited for then concealed, real-time silence."""
 
 from __future__ import annotations
 
@@ -39,12 +39,19 @@ def test_reordered_packet_is_held_until_the_gap_fills() -> None:
     assert ingress.push(packet(1), 0.045) == [frame(1), frame(2)]
 
 
-def test_a_lost_packet_becomes_silence_after_the_wait() -> None:
+def faded_in(out: bytes, original: bytes) -> bool:
+    """``out`` is ``original`` with (at most) its first 10 ms overlap-added after a loss."""
+    return len(out) == 160 and out[80:] == original[80:] and out[:80] != original[:80]
+
+
+def test_a_lost_packet_is_concealed_after_the_wait() -> None:
     ingress = IngressAudio()
     ingress.push(packet(0), 0.0)
     ingress.push(packet(2), 0.04)
     assert ingress.poll(0.02 + WAIT - 0.001, WAIT) == []
-    assert ingress.poll(0.02 + WAIT, WAIT) == [SILENCE, frame(2)]
+    concealed, after = ingress.poll(0.02 + WAIT, WAIT)
+    assert len(concealed) == 160 and concealed not in (SILENCE, frame(0))  # media.plc
+    assert faded_in(after, frame(2))
     assert ingress.filled_frames == 1
     assert ingress.push(packet(1), 0.1) == [] and ingress.late_packets == 1  # too late now
 
@@ -56,11 +63,14 @@ def test_no_packets_means_silence_at_real_time_pace() -> None:
     released = []
     for tick in range(1, 51):  # one second of ticks, no packets
         released += ingress.poll(tick * 0.02, WAIT)
-    assert len(released) == 50 - 2 and set(released) == {SILENCE}  # minus the 40 ms wait
+    assert len(released) == 50 - 2  # minus the 40 ms wait
+    # 60 ms of concealment fading out, then silence
+    assert SILENCE not in released[:3] and set(released[3:]) == {SILENCE}
     # Speech resumes a second later: frame 49 is still within its wait, so 50 is held...
     assert ingress.push(packet(50), 1.0) == []
-    # ...until 49's deadline passes: then silence for it, and 50 right behind.
-    assert ingress.poll(1.02, WAIT) == [SILENCE, frame(50)]
+    # ...until 49's deadline passes: then silence for it, and 50 right behind, faded in.
+    silence, after = ingress.poll(1.02, WAIT)
+    assert silence == SILENCE and faded_in(after, frame(50))
 
 
 def test_ssrc_change_and_big_jumps_restart_the_timeline() -> None:
@@ -102,7 +112,8 @@ def test_property_reorder_within_the_wait_gives_the_exact_stream(
 ) -> None:
     """Packets sent every 20 ms, delivered shuffled within one 20 ms slot of their send
     time (small jitter), some duplicated, some lost: the output is the sent audio in
-    order, lost frames as silence, one frame per 20 ms of timeline, never a repeat."""
+    order, lost frames concealed (the frame after a loss faded in over its first 10 ms),
+    one frame per 20 ms of timeline, never a repeat."""
     ingress = IngressAudio()
     first = packet(0, ts0=start)
     out = ingress.push(first, 0.0)
@@ -124,6 +135,12 @@ def test_property_reorder_within_the_wait_gives_the_exact_stream(
     for _ in range(10):
         now += 0.02
         out += ingress.poll(now, WAIT)
-    expected = [SILENCE if n in drop else frame(n) for n in range(20)]
-    assert out[:20] == expected
-    assert set(out[20:]) <= {SILENCE}
+    assert all(len(f) == 160 for f in out)
+    for n in range(20):
+        if n in drop:
+            continue
+        if n - 1 in drop:
+            assert faded_in(out[n], frame(n))
+        else:
+            assert out[n] == frame(n)
+    assert set(out[23:]) <= {SILENCE}  # at most 60 ms concealed after the stream stops

@@ -22,14 +22,16 @@ TICK = 0.020
 
 
 def frame(i: int) -> bytes:
-    """A distinct, loud 160-octet μ-law frame for index ``i``."""
-    return (i & 0xFFFF).to_bytes(2, "big") + b"\x10" * 158
+    """A distinct, loud 160-octet μ-law frame for index ``i`` (the index in its last octets)."""
+    return b"\x10" * 158 + (i & 0xFFFF).to_bytes(2, "big")
 
 
 def index_of(data: bytes) -> int | None:
-    if data[2:] != b"\x10" * 158:
+    # The first 10 ms of a frame after a loss are faded in (media.plc): the
+    # identity is in the second half.
+    if data[80:158] != b"\x10" * 78:
         return None
-    return int.from_bytes(data[:2], "big")
+    return int.from_bytes(data[158:], "big")
 
 
 @dataclass
@@ -77,6 +79,10 @@ class Run:
 
     def played(self) -> list[int]:
         return [i for f in self.out if f is not None and (i := index_of(f)) is not None]
+
+    def position(self, i: int) -> int:
+        """The pop that played frame ``i``."""
+        return next(k for k, f in enumerate(self.out) if f is not None and index_of(f) == i)
 
 
 def check_accounting(r: Run, indexed: bool = True) -> None:
@@ -183,7 +189,7 @@ def loud_frame(codec: str) -> bytes:
 
 
 @pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
-def test_concealment_repeats_attenuated_then_silence(codec: str) -> None:
+def test_concealment_substitutes_fading_then_silence(codec: str) -> None:
     """Six packets lost while later audio is already buffered (160 ms delay)."""
     s = Stream()
     lost = range(10, 16)
@@ -193,11 +199,15 @@ def test_concealment_repeats_attenuated_then_silence(codec: str) -> None:
     r.run([(i * TICK, p) for i, p in packets.items()], 50)
     first = next(k for k, f in enumerate(r.out) if f is not None)
     gap = r.out[first + 10 : first + 16]
-    assert gap[:3] == [g711.attenuate(loud, codec, n) for n in (1, 2, 3)]
-    assert gap[3:] == [g711.silence_frame(codec)] * 3
+    # media.plc: full level for 10 ms, then 20 % less per 10 ms, silent at 60 ms
     level = g711.rms_dbfs(loud, codec)
-    assert g711.rms_dbfs(gap[0] or b"", codec) == pytest.approx(level - 6, abs=0.6)
-    assert r.out[first + 16] == loud
+    levels = [g711.rms_dbfs(f or b"", codec) - level for f in gap[:3]]
+    assert levels[0] == pytest.approx(-0.9, abs=0.5)
+    assert levels[0] > levels[1] > levels[2] > -20
+    assert gap[3:] == [g711.silence_frame(codec)] * 3
+    back = r.out[first + 16] or b""
+    assert back[80:] == loud[80:]  # faded in over the first 10 ms
+    assert g711.rms_dbfs(back[:80], codec) < level - 3
     assert r.jb.stats.lost == 6
     assert r.jb.stats.underruns == sum(r.started) - 30  # only at the end
     check_accounting(r, indexed=False)
@@ -212,11 +222,13 @@ def test_trailing_loss_is_an_underrun_until_audio_returns() -> None:
     r.run([(i * TICK, p) for i, p in packets.items()], 40)
     first = next(k for k, f in enumerate(r.out) if f is not None)
     gap = r.out[first + 10 : first + 17]
-    repeats = [g711.attenuate(loud, "PCMU", n) for n in (1, 2, 3)]
     silence = g711.silence_frame("PCMU")
     # underrun: held, concealed, then nothing; when packet 16 arrives the
     # held point jumps ahead, and the cells left before 16 are lost
-    assert gap == [*repeats, None, silence, silence, loud]
+    assert all(f not in (None, silence, loud) for f in gap[:3])
+    assert gap[3:6] == [None, silence, silence]
+    back = gap[6] or b""
+    assert back[80:] == loud[80:] and back[:80] != loud[:80]  # faded in
     assert r.times[first + 16] == pytest.approx(r.times[first] + 16 * TICK)  # same delay
     st_ = r.jb.stats
     assert (st_.lost, st_.skipped_frames) == (2, 4)
@@ -257,8 +269,8 @@ def test_sender_pause_keeps_delay() -> None:
     r = Run(JitterBuffer())
     r.run(arrivals, 110)
     assert r.played() == list(range(20)) + list(range(70, 100))
-    k0 = r.out.index(frame(0))
-    k70 = r.out.index(frame(70))
+    k0 = r.position(0)
+    k70 = r.position(70)
     # same delay for the first packet after the pause as for the very first
     assert r.times[k70] - 70 * TICK == pytest.approx(r.times[k0] - 0 * TICK)
     st_ = r.jb.stats
@@ -278,7 +290,7 @@ def test_sender_pause_with_frozen_timestamps_resyncs() -> None:
     r.run(arrivals, 150)
     assert r.played() == list(range(40))
     assert r.jb.stats.resyncs == 1
-    k20 = r.out.index(frame(20))
+    k20 = r.position(20)
     assert r.times[k20] == pytest.approx(2.045)
 
 
@@ -297,7 +309,7 @@ def test_resync_on_ssrc_change() -> None:
     st_ = r.jb.stats
     assert st_.resyncs == 1
     assert st_.flushed_frames == 20 - len(old) > 0
-    k = r.out.index(frame(100))
+    k = r.position(100)
     assert r.times[k] == pytest.approx(20 * TICK + 0.045)  # min_delay again
 
 
@@ -628,7 +640,7 @@ def test_jump_ahead_within_threshold_is_cut_to_target() -> None:
     assert st_.compressed_frames >= 38
     assert st_.lost <= 2
     assert st_.jitter < 0.001  # the jump is not jitter
-    k = r.out.index(frame(60))
+    k = r.position(60)
     assert r.times[k] - 40 * TICK <= 0.080  # back to about the target delay
     check_accounting(r)
 
