@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.testing import canaries
 from sipgw.testing.audio import write_tone, write_wav
 from sipgw.testing.evaluation.caller import turn_frames
-from sipgw.testing.evaluation.run import FakeAgent, shipped_scenarios
+from sipgw.testing.evaluation.run import FakeAgent, agent_settings, main, shipped_scenarios
 from sipgw.testing.evaluation.scenario import ScenarioError, load_scenario, load_scenarios
 
 GOOD = """
@@ -134,3 +135,41 @@ def test_the_fake_agent_calls_the_tool_then_replies() -> None:
     assert "again" in "".join(
         agent({"messages": [{"role": "user", "content": "?"}]}).text_deltas or []
     )
+
+
+def test_real_mode_passes_the_agents_settings_not_the_deployments() -> None:
+    source = {
+        "OPENAI_API_KEY": canaries.OPENAI_KEY,
+        "ELEVENLABS_VOICE_ID": "voice",
+        "SIPGW_SYSTEM_PROMPT_FILE": "prompt.txt",
+        "SIPGW_TRANSFER_TARGET": "sip:desk@pbx",
+        "SIPGW_REDACT": "cards",
+        "SIPGW_REGISTRAR": "sip:pbx.example.com",
+        "SIPGW_AUTH_USERNAME": "trunk",
+        "SIPGW_ADMIN_PORT": "8080",
+    }
+    kept = agent_settings(source)
+    assert set(kept) == {
+        "OPENAI_API_KEY",
+        "ELEVENLABS_VOICE_ID",
+        "SIPGW_SYSTEM_PROMPT_FILE",
+        "SIPGW_TRANSFER_TARGET",
+        "SIPGW_REDACT",
+    }
+
+
+def test_real_mode_without_keys_names_them_and_prints_no_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"OPENAI_API_KEY={canaries.OPENAI_KEY}\n")
+    voice = tmp_path / "hi.wav"
+    write_tone(voice, 300.0, 0.5)
+    scenario = write(tmp_path, f'[[turns]]\ntranscript = "hi"\nwav = "{voice.name}"\n'
+                     '[goal]\nwords = ["hello"]\n')  # fmt: skip
+    assert main(["--real", "--env-file", str(env_file), str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert "--real needs ASSEMBLYAI_API_KEY, ELEVENLABS_API_KEY" in err
+    assert canaries.OPENAI_KEY not in err

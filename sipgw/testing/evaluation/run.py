@@ -29,6 +29,15 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from sipgw.app.settings import Section
+from sipgw.app.settings_registry import (
+    ASSISTANT,
+    BUILTIN_TOOLS,
+    CALLBACKS,
+    DIAL,
+    PRIVACY,
+    VENDOR_SECTIONS,
+)
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -45,6 +54,12 @@ __all__ = ["FakeAgent", "build_parser", "main", "shipped_scenarios"]
 GREETING = "Hello, thanks for calling. How can I help?"
 FALLBACK = "Sorry, could you say that again?"
 VENDOR_KEYS = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY")
+AGENT_SECTIONS: tuple[Section, ...] = (
+    ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PRIVACY, *VENDOR_SECTIONS
+)  # fmt: skip
+"""The settings ``--real`` passes on: the agent's, not the deployment's (no registration to
+your trunk, no admin port, no access rules)."""
+VENDOR_PREFIXES = ("ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
 
 
 def shipped_scenarios() -> Path:
@@ -93,15 +108,54 @@ def _start_fakes(scenarios: Sequence[Scenario]) -> FakeServices:
     return FakeServices(stt, llm, tts)
 
 
-def _real_env(env_file: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
+def agent_settings(source: Mapping[str, str]) -> dict[str, str]:
+    """The agent's settings in ``source`` (:data:`AGENT_SECTIONS` and vendor variables)."""
+    names = {setting.env for section in AGENT_SECTIONS for setting in section.settings}
+    return {k: v for k, v in source.items() if k in names or k.startswith(VENDOR_PREFIXES)}
+
+
+def _real_env(env_file: Path | None, workdir: Path) -> dict[str, str]:
+    values = dict(os.environ)
     if env_file is not None:
+        if not env_file.is_file():
+            raise ScenarioError(f"--env-file: no such file: {env_file}")
         file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-        env = {**file_values, **env}
-    missing = [k for k in VENDOR_KEYS if not env.get(k)]
+        values = {**file_values, **values}
+    missing = [k for k in VENDOR_KEYS if not values.get(k)]
     if missing:
         raise ScenarioError(f"--real needs {', '.join(missing)} in the environment or --env-file")
+    env = child_env(agent_settings(values))
+    env.update(_user_files(values))
+    env["SIPGW_CALLBACK_DB"] = str(workdir / "callbacks.sqlite3")
     return env
+
+
+def _fake_env(fakes: FakeServices, workdir: Path) -> dict[str, str]:
+    env = child_env(
+        {
+            **fakes.gateway_env(),
+            "ASSEMBLYAI_MIN_TURN_SILENCE": "100",
+            "SIPGW_GREETING": GREETING,
+            "SIPGW_TRANSFER_TARGET": "sip:support@127.0.0.1",
+            "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1555",
+            "SIPGW_CALLBACK_DB": str(workdir / "callbacks.sqlite3"),
+        }
+    )
+    env.update(_user_files(os.environ))  # your prompt and tools take part with the fakes too
+    return env
+
+
+def _user_files(values: Mapping[str, str]) -> dict[str, str]:
+    """The user's prompt, tools and orders settings, paths made absolute (the gateway runs
+    in a directory of its own)."""
+    files = {}
+    for key in ("SIPGW_SYSTEM_PROMPT_FILE", "SIPGW_TOOLS_MODULE", "SIPGW_ORDERS_FILE"):
+        value = values.get(key, "")
+        if value and (key != "SIPGW_TOOLS_MODULE" or value.endswith(".py")):
+            value = str(Path(value).expanduser().resolve())
+        if value:
+            files[key] = value
+    return files
 
 
 async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, Any]:
@@ -110,23 +164,7 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
     workdir = Path(tempfile.mkdtemp(prefix="sipgw-eval-gateway-"))
     fakes = None if args.real else _start_fakes(scenarios)
     try:
-        if fakes is None:
-            env = _real_env(args.env_file)
-        else:
-            env = child_env(
-                {
-                    **fakes.gateway_env(),
-                    "ASSEMBLYAI_MIN_TURN_SILENCE": "100",
-                    "SIPGW_GREETING": GREETING,
-                    "SIPGW_TRANSFER_TARGET": "sip:support@127.0.0.1",
-                    "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1555",
-                    "SIPGW_CALLBACK_DB": str(workdir / "callbacks.sqlite3"),
-                }
-            )
-            # The user's own prompt and tools take part with the fakes too.
-            for key in ("SIPGW_SYSTEM_PROMPT_FILE", "SIPGW_TOOLS_MODULE", "SIPGW_ORDERS_FILE"):
-                if os.environ.get(key):
-                    env[key] = os.environ[key]
+        env = _real_env(args.env_file, workdir) if fakes is None else _fake_env(fakes, workdir)
         env["SIPGW_CALL_RECORD_DIR"] = str(records)
         gateway = GatewayProcess(workdir, agent="assistant", env=env, lifetime=None)
         sections = []
