@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
+from sipgw.testing import canaries
+from sipgw.testing.audio import tone_share, write_tone
 from sipgw.testing.evaluation.run import main, shipped_scenarios
+from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
+from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
+from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.fakes.services import FakeServices
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -30,7 +36,7 @@ arguments = { order_id = "1003" }
 """
 
 
-def run(tmp_path: Path, *scenarios: Path) -> tuple[int, dict[str, Any]]:
+def run(tmp_path: Path, *scenarios: Path | str) -> tuple[int, dict[str, Any]]:
     report = tmp_path / "report.json"
     status = main([*map(str, scenarios), "--json", str(report)])
     return status, json.loads(report.read_text())
@@ -107,3 +113,69 @@ def test_a_bad_scenario_exits_2_before_any_call(
     assert f"{bad}: goal.word: unknown key" in capsys.readouterr().err
     assert main(["--real", str(shipped_scenarios())]) == 2
     assert "wav is required with --real" in capsys.readouterr().err
+
+
+def test_real_mode_plays_the_wav_and_uses_the_environments_services(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--real`` with services that happen to be fakes this test starts: the gateway gets
+    the keys and URLs from the environment (not the command line), the turn is the WAV,
+    the model's tool call is what the service answered, and no key is printed."""
+    stt = FakeAssemblyAI(
+        api_key=canaries.ASSEMBLYAI_KEY,
+        min_turn_silence_ms=100,
+        final_latency=0.05,
+        default_transcript="Where is order 7777?",
+        keep_audio=True,
+    ).start_in_thread()
+    llm = FakeOpenAI(api_key=canaries.OPENAI_KEY)
+    llm.script(
+        [
+            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "7777"})]),
+            FakeResponse(text_deltas=["Order 7777 has shipped and arrives Friday."]),
+        ]
+    )
+    llm.start_in_thread()
+    tts = FakeElevenLabs(api_key=canaries.ELEVENLABS_KEY, speed=1.0)
+    tts.start_in_thread()
+    try:
+        services = FakeServices(stt, llm, tts)
+        env = {
+            **services.gateway_env(),
+            "ASSEMBLYAI_API_KEY": canaries.ASSEMBLYAI_KEY,
+            "OPENAI_API_KEY": canaries.OPENAI_KEY,
+            "ELEVENLABS_API_KEY": canaries.ELEVENLABS_KEY,
+            "ASSEMBLYAI_MIN_TURN_SILENCE": "100",
+            "SIPGW_GREETING": "Hello.",
+            "SIPGW_REGISTRAR": "sip:127.0.0.1:9",  # deployment settings stay out
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        write_tone(tmp_path / "order.wav", 450.0, 1.0, dbfs=-15.0, tail_silence=0.2)
+        scenario = tmp_path / "order.toml"
+        scenario.write_text(
+            '[[turns]]\ntranscript = "Where is order 7777?"\nwav = "order.wav"\n'
+            '[goal]\nwords = ["friday"]\n[[goal.tools]]\nname = "get_order_status"\n'
+            'arguments = { order_id = "7777" }\n'
+        )
+        status, report = run(tmp_path, "--real", scenario)
+    finally:
+        services.stop()
+    out = capsys.readouterr()
+    assert status == 0, out.out
+    assert report["evaluation"] == "real"
+    (section,) = report["scenarios"]
+    assert section["goal_met"] and section["greeting"] == "Hello."
+    (turn,) = section["turns"]
+    assert turn["transcript"] == "Where is order 7777?"
+    assert turn["tools"][0]["arguments"] == {"order_id": "7777"} and turn["tools"][0]["ok"]
+    assert turn["end_of_speech_to_first_audio_ms"] is not None
+    assert turn["stages_ms"]["llm_first_token_ms"] is not None
+    # The STT service heard the WAV (a second of 450 Hz), not the fakes-mode 300 Hz tone.
+    (session,) = stt.sessions
+    audio = b"".join(session.chunks)
+    frames = [audio[i : i + 160] for i in range(0, len(audio) - 159, 160)]
+    assert sum(tone_share(f, 450.0) > 0.5 for f in frames) >= 40
+    assert not any(tone_share(f, 300.0) > 0.5 for f in frames)
+    for key in (canaries.ASSEMBLYAI_KEY, canaries.OPENAI_KEY, canaries.ELEVENLABS_KEY):
+        assert key not in out.out + out.err

@@ -53,7 +53,12 @@ __all__ = ["FakeAgent", "build_parser", "main", "shipped_scenarios"]
 
 GREETING = "Hello, thanks for calling. How can I help?"
 FALLBACK = "Sorry, could you say that again?"
-VENDOR_KEYS = ("ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY")
+VENDOR_KEYS = (
+    ("SIPGW_STT", "assemblyai", "ASSEMBLYAI_API_KEY"),
+    ("SIPGW_LLM", "openai", "OPENAI_API_KEY"),
+    ("SIPGW_TTS", "elevenlabs", "ELEVENLABS_API_KEY"),
+)
+"""(vendor setting, vendor, its key): the key ``--real`` checks for up front."""
 AGENT_SECTIONS: tuple[Section, ...] = (
     ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PRIVACY, *VENDOR_SECTIONS
 )  # fmt: skip
@@ -121,7 +126,11 @@ def _real_env(env_file: Path | None, workdir: Path) -> dict[str, str]:
             raise ScenarioError(f"--env-file: no such file: {env_file}")
         file_values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
         values = {**file_values, **values}
-    missing = [k for k in VENDOR_KEYS if not values.get(k)]
+    missing = [
+        key
+        for setting, vendor, key in VENDOR_KEYS
+        if values.get(setting, vendor) == vendor and not values.get(key)
+    ]
     if missing:
         raise ScenarioError(f"--real needs {', '.join(missing)} in the environment or --env-file")
     env = child_env(agent_settings(values))
