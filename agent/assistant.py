@@ -293,7 +293,7 @@ class AssistantAgent(Agent):
         self._digits: list[str] = []
         self._digit_timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._goodbye: tuple[_Reply, asyncio.Event] | None = None
+        self._goodbye: asyncio.Future[bool] | None = None
         self._answered_at = 0.0
         self._action_pending = False
         self._fillers_said = 0
@@ -565,8 +565,8 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self._closed = True
-        if self._goodbye is not None:
-            self._goodbye[1].set()
+        if self._goodbye is not None and not self._goodbye.done():
+            self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
         for task in list(self._tasks):
@@ -586,12 +586,16 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self.record.write({"type": "goodbye", "text": text})
-        self._speak_fixed(text, "goodbye")
-        reply = self._speaking.reply
-        assert reply is not None and reply.task is not None
-        played = asyncio.Event()
-        self._goodbye = (reply, played)  # set by next_frame once it has played out
-        await played.wait()
+        reply = self._speak_fixed(text, "goodbye")
+        played: asyncio.Future[bool] = self.loop.create_future()
+        self._goodbye = played  # close() resolves it too
+
+        def resolve(complete: bool) -> None:
+            if not played.done():
+                played.set_result(complete)
+
+        self.playout.when_played(reply.tts.id, resolve)
+        await played
 
     # ------------------------------------------------------------------ caller audio, the tick
 
@@ -610,9 +614,6 @@ class AssistantAgent(Agent):
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         frame = self.playout.next_frame(self.loop.time())
-        if self._goodbye is not None and not self._speaking.active(self._goodbye[0]):
-            self._goodbye[1].set()
-            self._goodbye = None
         if frame is None and self._hangup_after_reply and not self._hung_up:
             if not self._speaking.active(self._speaking.reply) and not self.playout.pending:
                 self._hung_up = True

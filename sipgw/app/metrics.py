@@ -60,6 +60,9 @@ _COUNTER_NAMES = {
     "jb_lost": "rtp_packets_lost",
     "jb_late": "rtp_packets_late",
     "jb_concealed": "concealed_frames",
+    "jb_inserted": "jitter_frames_inserted",
+    "jb_dropped": "jitter_frames_dropped",
+    "jb_reanchors": "jitter_reanchors",
 }
 """Stats-line keys whose series say more under another name (``sipgw_<name>_total``)."""
 _COUNTER_HELP = {
@@ -69,6 +72,10 @@ _COUNTER_HELP = {
     "jb_lost": "RTP packets the jitter buffer counted as lost, over all calls.",
     "jb_late": "RTP packets that arrived too late to play, over all calls.",
     "jb_concealed": "Frames concealed (played as loss concealment), over all calls.",
+    "jb_inserted": "Quiet frames the jitter buffer played twice (slow caller clock), all calls.",
+    "jb_dropped": "Frames the jitter buffer dropped to shrink its delay (bursts, fast caller "
+    "clock), over all calls.",
+    "jb_reanchors": "Caller timestamp jumps the jitter buffer re-anchored on, over all calls.",
     "early_sends": "Agent frames sent ahead of their tick (talkspurt fast path).",
     "refused": "Requests the access policy refused.",
     "challenged": "Requests answered with a digest challenge.",

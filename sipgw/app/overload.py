@@ -51,7 +51,7 @@ class OverloadConfig:
     """Enter when the process's CPU over the window exceeds this (% of one core)."""
     recover_cpu_percent: float = 75.0
     """... and leave only once it stays below this."""
-    window: float = 1.0
+    window: float = 5.0
     """Seconds of lateness samples and CPU time each decision looks at."""
     hold: float = 5.0
     """Seconds both signals must stay below their recover thresholds to take calls again."""

@@ -373,7 +373,7 @@ OVERLOAD = Section(
         Setting("SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", "75", "Take calls again only once the "
                 "CPU stays below this (for the hold time).", non_negative,
                 "--overload-recover-cpu-percent", "PCT"),
-        Setting("SIPGW_OVERLOAD_WINDOW", "1", "Seconds of ticker lateness and CPU time each "
+        Setting("SIPGW_OVERLOAD_WINDOW", "5", "Seconds of ticker lateness and CPU time each "
                 "decision looks at.", positive, "--overload-window", "S"),
         Setting("SIPGW_OVERLOAD_HOLD", "5", "Seconds both signals must stay below their "
                 "recover thresholds before new calls are taken again.", non_negative,

@@ -45,7 +45,7 @@ def test_quiet_gateway_is_never_overloaded() -> None:
 
 
 def test_late_ticks_enter_and_recovery_waits_for_the_hold_time() -> None:
-    config = OverloadConfig(lateness_ms=10, recover_lateness_ms=5, hold=5, retry_after=8)
+    config = OverloadConfig(window=1, lateness_ms=10, recover_lateness_ms=5, hold=5, retry_after=8)
     clock = Clock(config)
     clock.run(2)
     clock.run(0.5, late_ms=30)  # a 500 ms burst: p99 over the last second is 30 ms
@@ -57,9 +57,20 @@ def test_late_ticks_enter_and_recovery_waits_for_the_hold_time() -> None:
     assert clock.changes == [True, False] and clock.detector.retry_after is None
 
 
+def test_default_window_rides_out_one_stall_but_not_sustained_lateness() -> None:
+    """5 s window (250 ticks): one 40 ms stall is not the p99; a second of late ticks is."""
+    clock = Clock(OverloadConfig())
+    clock.run(6)
+    clock.run(TICK, late_ms=40)
+    clock.run(6)
+    assert clock.changes == []
+    clock.run(1.0, late_ms=30)
+    assert clock.changes == [True]
+
+
 def test_between_the_thresholds_it_stays_where_it_is() -> None:
     """Hysteresis: 7 ms neither enters (> 10) nor recovers (< 5)."""
-    clock = Clock(OverloadConfig(lateness_ms=10, recover_lateness_ms=5, hold=2))
+    clock = Clock(OverloadConfig(window=1, lateness_ms=10, recover_lateness_ms=5, hold=2))
     clock.run(5, late_ms=7)
     assert clock.changes == []
     clock.run(1, late_ms=20)
@@ -70,7 +81,7 @@ def test_between_the_thresholds_it_stays_where_it_is() -> None:
 
 
 def test_a_flare_during_the_hold_restarts_it() -> None:
-    clock = Clock(OverloadConfig(lateness_ms=10, recover_lateness_ms=5, hold=5))
+    clock = Clock(OverloadConfig(window=1, lateness_ms=10, recover_lateness_ms=5, hold=5))
     clock.run(1, late_ms=20)
     clock.run(4)  # calm for about 3 s
     clock.run(0.3, late_ms=20)  # back above the recover threshold
