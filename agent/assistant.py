@@ -79,6 +79,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.base import Agent, CallControl
+from agent.caller_context import (
+    CallerContextLookup,
+    CallerContextSettings,
+    uri_number,
+    with_context,
+)
 from agent.conversation import (
     Conversation,
     ConversationSettings,
@@ -119,8 +125,6 @@ __all__ = ["AssistantAgent", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
 GOODBYE_ON_STT_FAILURE = "Sorry, I can't hear you right now. Please call again later."
-GREETING_WAIT = 1.0
-"""Seconds the answer may wait for the greeting's first audio."""
 GREETING_TIMING_LIMIT = 10.0
 """Seconds after the answer that the greeting's first frame is waited for (its metric)."""
 FIRST_FRAME_LIMIT = 2.0
@@ -155,6 +159,8 @@ class AssistantResources:
         tools: the tools the model may call.
         new_stt: makes one call's speech-to-text session (not connected yet).
         new_tts: makes one call's text-to-speech client (not connected yet).
+        caller_context: the operator's caller-context hook (:mod:`agent.caller_context`);
+            None = none.
     """
 
     settings: AssistantSettings
@@ -162,6 +168,7 @@ class AssistantResources:
     tools: ToolRegistry
     new_stt: Callable[[], SpeechToText]
     new_tts: Callable[[], TextToSpeech]
+    caller_context: CallerContextSettings | None = None
 
 
 @dataclass(eq=False)
@@ -314,12 +321,14 @@ class AssistantAgent(Agent):
         self._digits: list[str] = []
         self._digit_timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._goodbye: tuple[_Reply, asyncio.Event] | None = None
+        self._goodbye: asyncio.Future[bool] | None = None
         self._answered_at = 0.0
         self._action_pending = False
         self._fillers_said = 0
         self._opening = fixed_opening(settings, call.direction, call.purpose)
         self._llm_opens = llm_opens(settings, call.direction, call.purpose)
+        self._caller_context: CallerContextLookup | None = None
+        self._caller_context_added = False
 
     # ------------------------------------------------------------------ for tools
 
@@ -456,26 +465,113 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
+        self._start_caller_context()
+        started = self.loop.time()
+        tts_connect = asyncio.ensure_future(self.tts.connect())
         try:
-            await asyncio.gather(self.stt.connect(), self.tts.connect())
-        except SttConnectError as exc:
-            if self.observer is not None:
+            await self.stt.connect()
+        except BaseException as exc:
+            tts_connect.cancel()
+            if isinstance(exc, SttConnectError) and self.observer is not None:
                 self.observer.service_error("stt", status_error_kind(exc.code, connecting=True))
             raise
-        except TtsError as exc:
-            if self.observer is not None:
-                self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
-            raise
+        wait = self.settings.answer_wait
+        done, _ = await asyncio.wait({tts_connect}, timeout=self._left(started, wait))
+        if done:
+            try:
+                tts_connect.result()
+            except TtsError as exc:
+                self._tts_connect_failed(exc)
+                raise
         self._spawn(self._listen())
-        if self._opening:
-            self.conversation.messages.append({"role": "assistant", "content": self._opening})
-            self.record.write({"type": "assistant", "text": self._opening,
-                               "greeting": True})  # fmt: skip
-            self._speak_fixed(self._opening, "greeting")
-            # Ring a little longer rather than answer into silence: the 200 OK goes
-            # out once the greeting's first audio is here (or after GREETING_WAIT).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._audio_arrived.wait(), GREETING_WAIT)
+        if not done:
+            log.warning(
+                "[%s] TTS not connected after %g s: answering without the greeting's audio "
+                "(it plays once TTS is ready)", self.call.call_id[:24], wait,
+            )  # fmt: skip
+            self._spawn(self._greet_once_connected(tts_connect))
+            return
+        if not self._opening:
+            return
+        reply = self._greet()
+        # Ring a little longer rather than answer into silence: the 200 OK goes out once
+        # the greeting's first audio is here, or when it failed, or at the answer wait.
+        arrived = asyncio.ensure_future(self._audio_arrived.wait())
+        waiters: set[asyncio.Future[Any]] = {arrived}
+        if reply.task is not None:
+            waiters.add(reply.task)
+        await asyncio.wait(
+            waiters, timeout=self._left(started, wait), return_when=asyncio.FIRST_COMPLETED
+        )
+        arrived.cancel()
+        if self._audio_arrived.is_set():
+            return
+        if reply.task is not None and reply.task.done():
+            log.warning("[%s] greeting failed: answering without it", self.call.call_id[:24])
+        else:
+            log.warning("[%s] no greeting audio after %g s: answering; it plays when it comes",
+                        self.call.call_id[:24], wait)  # fmt: skip
+
+    def _left(self, started: float, wait: float) -> float:
+        return max(0.0, started + wait - self.loop.time())
+
+    def _greet(self) -> _Reply:
+        """Start speaking the fixed opening line (the greeting); returns its reply."""
+        self.conversation.messages.append({"role": "assistant", "content": self._opening})
+        self.record.write({"type": "assistant", "text": self._opening,
+                           "greeting": True})  # fmt: skip
+        self._speak_fixed(self._opening, "greeting")
+        reply = self._speaking.reply
+        assert reply is not None
+        return reply
+
+    def _tts_connect_failed(self, exc: TtsError) -> None:
+        if self.observer is not None:
+            self.observer.service_error("tts", status_error_kind(exc.status, connecting=True))
+
+    async def _greet_once_connected(self, connecting: asyncio.Future[None]) -> None:
+        """After an answer that did not wait for TTS: greet once it is connected, if the
+        conversation has not started meanwhile; on failure, log it and go on without."""
+        try:
+            await connecting
+        except TtsError as exc:
+            self._tts_connect_failed(exc)
+            self.record.write({"type": "error", "where": "tts", "error": str(exc)})
+            log.error("[%s] TTS failed to connect (%s): no greeting", self.call.call_id[:24], exc)
+            return
+        if not self._opening or self._closed:
+            return
+        if self._speaking.reply is not None or self._turns:
+            log.info("[%s] greeting skipped: the conversation has started", self.call.call_id[:24])
+            return
+        self._greet()
+
+    def _start_caller_context(self) -> None:
+        """Start the operator's caller lookup (it runs beside the ringing, never delaying it)."""
+        hook = self.resources.caller_context
+        if hook is None or self._caller_context is not None:
+            return
+        call = self.call
+        self._caller_context = CallerContextLookup(
+            hook, uri_number(call.caller), uri_number(call.called), call.call_id[:24]
+        )
+
+    async def _add_caller_context(self) -> None:
+        """Put the caller context into the system prompt before the first LLM request.
+
+        Waits for the lookup at most until its timeout (counted from the INVITE).
+        """
+        lookup = self._caller_context
+        if lookup is None or self._caller_context_added:
+            return
+        context = await lookup.text()  # the same answer for every reply that asks
+        if self._caller_context_added:
+            return
+        self._caller_context_added = True
+        self.record.write({"type": "caller_context", "found": bool(context)})
+        if context:
+            system = self.conversation.messages[0]
+            system["content"] = with_context(system["content"], context)
 
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once."""
@@ -527,14 +623,16 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self._closed = True
-        if self._goodbye is not None:
-            self._goodbye[1].set()
+        if self._goodbye is not None and not self._goodbye.done():
+            self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
         self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._caller_context is not None:
+            self._caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         stats = self.stt.stats
         self.record.write(
@@ -549,12 +647,16 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self.record.write({"type": "goodbye", "text": text})
-        self._speak_fixed(text, "goodbye")
-        reply = self._speaking.reply
-        assert reply is not None and reply.task is not None
-        played = asyncio.Event()
-        self._goodbye = (reply, played)  # set by next_frame once it has played out
-        await played.wait()
+        reply = self._speak_fixed(text, "goodbye")
+        played: asyncio.Future[bool] = self.loop.create_future()
+        self._goodbye = played  # close() resolves it too
+
+        def resolve(complete: bool) -> None:
+            if not played.done():
+                played.set_result(complete)
+
+        self.playout.when_played(reply.tts.id, resolve)
+        await played
 
     # ------------------------------------------------------------------ caller audio, the tick
 
@@ -573,9 +675,6 @@ class AssistantAgent(Agent):
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         frame = self.playout.next_frame(self.loop.time())
-        if self._goodbye is not None and not self._speaking.active(self._goodbye[0]):
-            self._goodbye[1].set()
-            self._goodbye = None
         if frame is None and self._hangup_after_reply and not self._hung_up:
             if not self._speaking.active(self._speaking.reply) and not self.playout.pending:
                 self._hung_up = True
@@ -826,6 +925,7 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
+        await self._add_caller_context()
         running_tools = 0
         filler_timer: asyncio.TimerHandle | None = None
         try:

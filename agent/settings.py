@@ -127,6 +127,9 @@ class AssistantSettings:
         max_tool_rounds: tool-call rounds the LLM may take per reply.
         barge_in: when caller speech interrupts the agent.
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
+        answer_wait: seconds (after the ring time) the answer waits for text-to-speech:
+            its connection and the greeting's first audio; then the call is answered
+            anyway and the greeting plays when its audio comes (or not, if TTS failed).
         redactor: what is masked in the call records and in the log lines that
             carry the caller's words (default: card numbers).
         preemptive_pause_ms: caller silence after which a partial transcript
@@ -149,6 +152,7 @@ class AssistantSettings:
     max_tool_rounds: int = 4
     barge_in: BargeInSettings = BargeInSettings()
     dtmf_timeout: float = 1.5
+    answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)
     preemptive_pause_ms: int | None = None
     transfer_line: str = DEFAULT_TRANSFER_LINE

@@ -16,6 +16,13 @@ stats lines during the hold, the receiver's pacing deviation, RTP loss, call
 setup time and failed calls; then the largest count that holds p99 lateness
 ≤ 5 ms with zero loss and no failed call.
 
+Past capacity (``--overload``): the gateway runs with its overload protection on
+(``--overload-lateness-ms``, ``--overload-cpu-percent``; other settings at their
+defaults; without the flag it is off, so a ramp measures how every call degrades
+together). Each step then also reports the calls refused with 503 (``503``) apart from
+the failed ones: past capacity the admitted calls must stay within the lateness limit
+and none may fail, the rest being refused cleanly.
+
 Side by side (``--compare``): the same load generator, the same steps
 (``--compare-steps``), against sipgw's echo agent, SIPp's answering scenario
 with ``-rtp_echo`` (a C++ reference for the media path: immediate echo, no
@@ -176,12 +183,39 @@ def step_row(
     return row
 
 
-def row_ok(row: dict[str, Any]) -> bool:
-    """p99 tick lateness ≤ 5 ms, zero loss, zero failed calls."""
+def overload_flags(args: argparse.Namespace) -> list[str]:
+    """The gateway's overload flags: its protection on (``--overload``), else none (off)."""
+    if not args.overload:
+        return []
+    late, cpu = args.overload_lateness_ms, args.overload_cpu_percent
+    return [  # recover below half the lateness limit and 5/6 of the CPU limit (10/5, 90/75)
+        "--overload-lateness-ms", f"{late:g}", "--overload-recover-lateness-ms", f"{late / 2:g}",
+        "--overload-cpu-percent", f"{cpu:g}", "--overload-recover-cpu-percent", f"{cpu * 5 / 6:g}",
+    ]  # fmt: skip
+
+
+def overload_late_ms(args: argparse.Namespace) -> float:
+    """The tick lateness a step must hold: the target, or with ``--overload`` its limit."""
+    if args.overload and args.overload_lateness_ms > 0:
+        return float(args.overload_lateness_ms)
+    return TARGET_LATE_MS
+
+
+def count_refusals(row: dict[str, Any]) -> None:
+    """With overload protection, a 503 is a clean refusal, not a failure: count it apart."""
+    by_reason = row.get("failed_by_reason") or {}
+    refused = int(by_reason.get("503", 0))
+    row["refused_503"] = refused
+    if row.get("failed") is not None:
+        row["failed"] -= refused
+
+
+def row_ok(row: dict[str, Any], late_limit_ms: float = TARGET_LATE_MS) -> bool:
+    """p99 tick lateness ≤ the limit (5 ms), zero loss, zero failed calls."""
     late = row.get("tick_late_p99_ms")
     return (
         late is not None
-        and late <= TARGET_LATE_MS
+        and late <= late_limit_ms
         and not row.get("lost")
         and not row.get("failed")
         and not row.get("calls_without_rtp")
@@ -250,6 +284,8 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
         fakes: ManagedProcess | None = None
         if args.agent == "assistant":
             env, fakes = stack.enter_context(fake_services(args))
+            if args.answer_wait_ms is not None:
+                env["SIPGW_ANSWER_WAIT_MS"] = f"{args.answer_wait_ms:d}"
         gw = Gateway(
             GatewayOptions(
                 agent=args.agent,
@@ -257,6 +293,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
                 stats_interval=args.stats_interval,
                 env=env,
                 gc_probe=args.gc_probe,
+                extra_args=overload_flags(args),
             )
         )
         address = gw.start()
@@ -280,15 +317,18 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
             if fake_sampler is not None:
                 t0, t1 = row["window"]
                 row["fakes_cpu_percent"] = _r(fake_sampler.cpu_percent(t0, t1), 1)
-            row["ok"] = row_ok(row)
+            if args.overload:
+                count_refusals(row)
+            row["ok"] = row_ok(row, overload_late_ms(args))
             rows.append(row)
             log(
                 f"  CPU {fmt(row['cpu_percent'], '.1f')}%  tick p99 "
                 f"{fmt(row['tick_late_p99_ms'])} ms  loss {fmt(row.get('loss'))}  "
                 f"failed {fmt(row.get('failed'))}  ok={row['ok']}"
             )
-            if not gw.wait_stats(lambda d: d["calls"] == 0, 60):
-                log("  gateway did not return to 0 calls within 60 s")
+            # with --overload, also until it takes calls again (the next step starts clean)
+            if not gw.wait_stats(lambda d: d["calls"] == 0 and not d.get("overloaded"), 60):
+                log("  gateway did not return to 0 calls (and not overloaded) within 60 s")
             time.sleep(args.settle)
             broken = (row.get("failed") or 0) > calls * 0.2 or (row.get("loss") or 0) > 0.2
             if broken and not args.keep_going:
@@ -676,11 +716,12 @@ def ramp_verdict(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
     clean = [r for r in rows if not r.get("failed") and r.get("mem_per_call_kb") is not None]
     mem = clean[-1]["mem_per_call_kb"] if clean else None
     mem_at = clean[-1]["calls"] if clean else None
-    return {
+    verdict: dict[str, Any] = {
         "largest_ok_calls": max(ok_counts) if ok_counts else None,
         "held_every_step_up_to": held_up_to,
-        "criteria": f"gateway p99 tick lateness <= {TARGET_LATE_MS} ms (median of the stats "
-        "intervals in the hold), zero RTP loss, zero failed calls",
+        "criteria": f"gateway p99 tick lateness <= {overload_late_ms(args):g} ms (median of the "
+        "stats intervals in the hold), zero RTP loss, zero failed calls"
+        + (" (503 refusals apart)" if args.overload else ""),
         "capacity_target": {
             "target": f">= {TARGET_CALLS} calls",
             "met": held_up_to is not None and held_up_to >= TARGET_CALLS,
@@ -701,14 +742,24 @@ def ramp_verdict(rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             "met": mem is not None and mem <= TARGET_MEM_KB,
         },
     }
+    if args.overload:
+        verdict["overload"] = {
+            "target": "past capacity: admitted calls within the lateness limit, the rest "
+            "refused with 503, none failed",
+            "answered": sum(r.get("answered") or 0 for r in rows),
+            "refused_503": sum(r.get("refused_503") or 0 for r in rows),
+            "failed": sum(r.get("failed") or 0 for r in rows),
+            "met": bool(rows) and all(r["ok"] for r in rows),
+        }
+    return verdict
 
 
 def ramp_table(rows: list[dict[str, Any]], driver: str) -> str:
     """The readable table of a ramp."""
     headers = [
         "calls", "CPU %", "CPU/call %", "RSS MB", "KB/call", "tick p99", "(worst)", "tick max",
-        "rx p99", "rx max", "loss", "setup p50", "setup p99", "failed", "LG p99", "LG CPU",
-        "other", "ok",
+        "rx p99", "rx max", "loss", "setup p50", "setup p99", "answered", "503", "failed",
+        "LG p99", "LG CPU", "other", "ok",
     ]  # fmt: skip
     out = []
     for r in rows:
@@ -728,6 +779,8 @@ def ramp_table(rows: list[dict[str, Any]], driver: str) -> str:
                 fmt(r.get("loss"), ".4f") if driver != "sipp" else f"jb {fmt(r.get('lost'))}",
                 fmt(r.get("setup_p50_ms"), ".1f"),
                 fmt(r.get("setup_p99_ms"), ".1f"),
+                fmt(r.get("answered")),
+                fmt(r.get("refused_503")),
                 fmt(r.get("failed")),
                 fmt(r.get("loadgen_tick_late_p99_ms"), ".2f"),
                 fmt(r.get("loadgen_cpu_percent"), ".0f"),
@@ -831,6 +884,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stt-final-latency", type=float, help="fake services: STT final latency ms")
     p.add_argument("--llm-first-token-ms", type=float, help="fake services: LLM first token ms")
     p.add_argument("--tts-first-byte-ms", type=float, help="fake services: TTS first byte ms")
+    p.add_argument(
+        "--answer-wait-ms",
+        type=int,
+        help="assistant: SIPGW_ANSWER_WAIT_MS (how long the 200 OK may wait for the greeting)",
+    )
+    p.add_argument(
+        "--overload",
+        action="store_true",
+        help="run the gateway with overload protection on: 503s are counted as refusals",
+    )
+    p.add_argument("--overload-lateness-ms", type=float, default=10.0, help="with --overload")
+    p.add_argument("--overload-cpu-percent", type=float, default=90.0, help="with --overload")
     return p
 
 
@@ -894,7 +959,15 @@ def format_verdict(v: dict[str, Any]) -> list[str]:
         return "n/a" if met is None else ("MET" if met else "NOT MET")
 
     cap, setup, mem = v["capacity_target"], v["setup_target"], v["memory_target"]
+    overload = v.get("overload")
+    extra = []
+    if overload is not None:
+        extra = [
+            f"overload ({overload['target']}): answered {overload['answered']}, refused "
+            f"{overload['refused_503']}, failed {overload['failed']} -> {yes(overload['met'])}"
+        ]
     return [
+        *extra,
         f"largest step that held ({v['criteria']}): {fmt(v['largest_ok_calls'])}; "
         f"every step held up to {fmt(v['held_every_step_up_to'])}",
         f"target {cap['target']} on one core: {yes(cap['met'])} (tested up to "

@@ -84,8 +84,9 @@ class VoiceActivityDetector:
     """
 
     __slots__ = (
-        "_block_min", "_block_used", "_blocks", "_frames", "_loud_run", "_quiet_run", "config",
-        "level_dbfs", "loud", "noise_dbfs", "speaking", "speech_frames",
+        "_block_min", "_block_used", "_blocks", "_calibration_frames", "_config", "_frames",
+        "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "level_dbfs", "loud",
+        "noise_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(self, config: VadConfig | None = None) -> None:
@@ -103,15 +104,28 @@ class VoiceActivityDetector:
         self._block_min = math.inf
         self._block_used = 0
 
+    @property
+    def config(self) -> VadConfig:
+        """The thresholds; setting it takes effect from the next frame."""
+        return self._config
+
+    @config.setter
+    def config(self, config: VadConfig) -> None:
+        self._config = config
+        # Per frame these would be three divisions and two property calls.
+        self._calibration_frames = config.calibration_ms // FRAME_MS
+        self._start_frames = config.start_frames
+        self._hangover_frames = config.hangover_frames
+
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
         self.level_dbfs = level
         self._frames += 1
         self._track_noise(level)
-        config = self.config
-        if self._frames <= config.calibration_ms // FRAME_MS:
+        if self._frames <= self._calibration_frames:
             return VadEvent.NONE
+        config = self._config
         loud = level >= config.min_level_dbfs and level >= self.noise_dbfs + config.margin_db
         self.loud = loud
         if loud:
@@ -123,12 +137,12 @@ class VoiceActivityDetector:
         if self.speaking:
             if loud:
                 self.speech_frames += 1
-            elif self._quiet_run >= config.hangover_frames:
+            elif self._quiet_run >= self._hangover_frames:
                 self.speaking = False
                 self.speech_frames = 0
                 return VadEvent.ENDED
             return VadEvent.NONE
-        if self._loud_run >= config.start_frames:
+        if self._loud_run >= self._start_frames:
             self.speaking = True
             self.speech_frames = self._loud_run
             return VadEvent.STARTED

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from sipgw.errors import LocalProtocolError, MessageParseError
-from sipgw.uri import Uri, format_host, parse_hostport, parse_uri
+from sipgw.uri import Uri, copy_uri, format_host, parse_hostport, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
@@ -379,6 +379,12 @@ def _format_params(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
 
+_ADDRESS_CACHE_SIZE = 2048
+"""Texts remembered by Via.parse and NameAddr.parse each (cleared when full)."""
+_parsed_vias: dict[str, Via] = {}
+_parsed_addresses: dict[str, NameAddr] = {}
+
+
 @dataclass(slots=True)
 class Via:
     """One Via header field value (RFC 3261 §20.42).
@@ -400,11 +406,21 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        """Parse one via-parm.
+        """Parse one via-parm (remembered per text, a fresh copy returned, as NameAddr).
 
         Raises:
             MessageParseError: not a valid Via value.
         """
+        known = _parsed_vias.get(text)
+        if known is None:
+            known = cls._parse(text)
+            if len(_parsed_vias) >= _ADDRESS_CACHE_SIZE:
+                _parsed_vias.clear()
+            _parsed_vias[text] = known
+        return cls(known.transport, known.host, known.port, dict(known.params), known.protocol)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         m = _VIA_RE.fullmatch(text)
         if m is None:
             raise _fail(f"invalid Via {text!r}")
@@ -487,9 +503,23 @@ class NameAddr:
     def parse(cls, text: str) -> NameAddr:
         """Parse one name-addr or addr-spec with its parameters.
 
+        The result of each text is remembered and a fresh copy returned, as
+        :func:`~sipgw.uri.parse_uri` does (From, To and Contact are read many
+        times per call).
+
         Raises:
             MessageParseError: not a valid value.
         """
+        known = _parsed_addresses.get(text)
+        if known is None:
+            known = cls._parse(text)
+            if len(_parsed_addresses) >= _ADDRESS_CACHE_SIZE:
+                _parsed_addresses.clear()
+            _parsed_addresses[text] = known
+        return cls(copy_uri(known.uri), known.display_name, dict(known.params))
+
+    @classmethod
+    def _parse(cls, text: str) -> NameAddr:
         text = text.strip(" \t")
         display: str | None = None
         if text.startswith('"'):

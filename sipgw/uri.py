@@ -209,8 +209,32 @@ class AbsoluteUri:
 Uri = SipUri | AbsoluteUri
 
 
+_CACHE_SIZE = 2048
+"""Texts remembered by :func:`parse_uri` (cleared when full: a flood of new URIs costs nothing)."""
+_parsed: dict[str, Uri] = {}
+
+
+def copy_uri(uri: Uri) -> Uri:
+    """A copy of ``uri`` that shares nothing mutable with it."""
+    if isinstance(uri, SipUri):
+        return SipUri(
+            uri.scheme,
+            uri.user,
+            uri.password,
+            uri.host,
+            uri.port,
+            dict(uri.params),
+            list(uri.headers),
+        )
+    return AbsoluteUri(uri.scheme, uri.rest)
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a URI as it appears in a Request-URI or a name-addr.
+
+    One call's messages carry the same few URIs dozens of times, so the result
+    of each text is remembered and a fresh copy returned (the objects are
+    mutable; a copy costs about a tenth of a parse).
 
     Args:
         text: the URI, without surrounding whitespace or angle brackets.
@@ -224,6 +248,17 @@ def parse_uri(text: str) -> Uri:
     Raises:
         MessageParseError: not a URI at all (status_hint 400).
     """
+    known = _parsed.get(text)
+    if known is not None:
+        return copy_uri(known)
+    uri = _parse_uri(text)
+    if len(_parsed) >= _CACHE_SIZE:
+        _parsed.clear()
+    _parsed[text] = copy_uri(uri)
+    return uri
+
+
+def _parse_uri(text: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.fullmatch(scheme):
         raise _fail(f"not a URI: {text!r}")

@@ -138,7 +138,7 @@ class UserAgent:
             "INVITE": self._modify.reinvite,
             "UPDATE": self._modify.update,
             "INFO": self._on_info,
-            "OPTIONS": lambda session, tx, req, now: self._on_options(tx, req, now),
+            "OPTIONS": lambda session, tx, req, now: self._on_options(tx, req, now, in_dialog=True),
             "NOTIFY": self._refer.notify,
         }
 
@@ -150,6 +150,21 @@ class UserAgent:
     @draining.setter
     def draining(self, value: bool) -> None:
         self._ctx.draining = value
+
+    @property
+    def overload_retry_after(self) -> int | None:
+        """While set, new calls and OPTIONS probes get 503 with this Retry-After (seconds);
+        the application sets it while overloaded (calls already up are untouched)."""
+        return self._ctx.overload_retry_after
+
+    @overload_retry_after.setter
+    def overload_retry_after(self, value: int | None) -> None:
+        self._ctx.overload_retry_after = value
+
+    @property
+    def overload_refused(self) -> int:
+        """New INVITEs answered 503 because :attr:`overload_retry_after` was set."""
+        return self._ctx.overload_refused
 
     # ------------------------------------------------------------------ inputs
 
@@ -451,8 +466,13 @@ class UserAgent:
         else:
             handler(session, tx, req, now)
 
-    def _on_options(self, tx: ServerTransaction, req: SipRequest, now: float) -> None:
-        self._ctx.respond(tx, req, 503 if self._ctx.draining else 200, now)
+    def _on_options(
+        self, tx: ServerTransaction, req: SipRequest, now: float, in_dialog: bool = False
+    ) -> None:
+        # An in-dialog probe (a call's keep-alive) is not refused for overload: calls go on.
+        overloaded = self._ctx.overload_retry_after is not None and not in_dialog
+        refuse = self._ctx.draining or overloaded
+        self._ctx.respond(tx, req, 503 if refuse else 200, now)
 
     def _on_info(
         self, session: CallSession, tx: ServerTransaction, req: SipRequest, now: float

@@ -62,11 +62,27 @@ def test_capacity_ramp(tmp_path: Path) -> None:
 def test_capacity_assistant(tmp_path: Path) -> None:
     data = run_bench(
         tmp_path, "capacity", "--agent", "assistant", "--steps", "2", "--hold", "2",
-        "--stats-interval", "1", "--settle", "0.5",
+        "--stats-interval", "1", "--settle", "0.5", "--tts-first-byte-ms", "150",
+        "--answer-wait-ms", "1000",
     )  # fmt: skip
     (step,) = data["steps"]
     assert step["answered"] == 2
+    assert data["params"]["answer_wait_ms"] == 1000 and step["setup_p50_ms"] is not None
     assert "fakes_cpu_percent" in step
+
+
+def test_capacity_overload_counts_refusals_apart(tmp_path: Path) -> None:
+    """A CPU limit no gateway can stay under: every call is refused with 503, none fails."""
+    data = run_bench(
+        tmp_path, "capacity", "--steps", "3", "--hold", "1", "--stats-interval", "1",
+        "--settle", "0.5", "--overload", "--overload-cpu-percent", "0.01",
+        "--overload-lateness-ms", "0",
+    )  # fmt: skip
+    assert "--overload-cpu-percent" in data["gateway_command"]
+    (step,) = data["steps"]
+    assert step["answered"] == 0 and step["refused_503"] == 3 and step["failed"] == 0
+    overload = data["verdict"]["overload"]
+    assert overload["refused_503"] == 3 and overload["failed"] == 0 and "met" in overload
 
 
 def test_capacity_sipp_driver(tmp_path: Path) -> None:
@@ -144,3 +160,11 @@ def test_percentiles() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([], 99) is None
     assert hist_percentile([0, 10, 0, 1], 0.5, 50) == 1.0
+
+
+def test_drift_smoke(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "drift", "--minutes", "1", "--jitter-ms", "10", timeout=60)
+    fast, slow = sorted(data["runs"], key=lambda r: -r["ppm"])
+    assert [m["minute"] for m in fast["per_minute"]] == [1]
+    assert fast["dropped_frames"] >= 10 and slow["inserted_frames"] >= 10
+    assert fast["delay_max_ms"] is not None and fast["delay_max_ms"] <= 200

@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 Implements :class:`agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
 one streamed Chat Completions request (``POST /chat/completions`` with
-``stream: true``, through the SDK's client) and turns the chunks into three
-kinds of event:
+``stream: true``; directly through ``httpx2``, or through the SDK's client when
+retries are configured, see agent/llm/openai_wire.py) and turns the chunks,
+parsed as plain JSON, into three kinds of event:
 
 * :class:`LlmTextDelta` as soon as a content delta arrives (speech starts early);
 * :class:`LlmToolCall`, complete and reassembled, once ``finish_reason`` arrives
@@ -36,11 +37,13 @@ from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx2
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionChunk
+from openai._constants import DEFAULT_CONNECTION_LIMITS, RAW_RESPONSE_HEADER
 
 from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from agent.llm.openai_wire import chunks, send_direct
 
 __all__ = ["OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
 
@@ -181,17 +184,18 @@ class _Budget:
 
     async def wait(self, awaitable: Awaitable[_T]) -> _T:
         loop = asyncio.get_running_loop()
-        if self.got_first:
-            limit, what = self._total, f"response not complete within {self._total:g} s"
-        elif self._first < self._total:
-            limit, what = self._first, f"no first token within {self._first:g} s"
-        else:
-            limit, what = self._total, f"no first token within {self._total:g} s"
+        first = not self.got_first and self._first < self._total
+        limit = self._first if first else self._total
         started = loop.time()
         try:
-            async with asyncio.timeout(max(0.0, limit - self._waited)):
+            async with asyncio.timeout_at(started + max(0.0, limit - self._waited)):
                 return await awaitable
         except TimeoutError:
+            # The message is built only here: wait() runs once per streamed chunk.
+            if self.got_first:
+                what = f"response not complete within {self._total:g} s"
+            else:
+                what = f"no first token within {limit:g} s"
             raise LlmError(f"LLM timeout: {what}", kind="timeout") from None
         finally:
             self._waited += loop.time() - started
@@ -214,9 +218,29 @@ class OpenAIChatLLM(ChatLLM):
             # A backstop only: _Budget enforces the real deadlines.
             timeout=max(settings.first_token_timeout, settings.total_timeout) + 5.0,
         )
+        # Parsed once: an absolute httpx2.URL is not parsed again per request.
+        self._url = httpx2.URL(f"{str(self._client.base_url).rstrip('/')}/chat/completions")
+        self._headers: dict[str, str] = {}
+        self._direct: httpx2.AsyncClient | None = None
+        if settings.max_retries == 0:
+            # No retries to run: send directly (agent/llm/openai_wire.py), with
+            # the headers the SDK sends and the same backstop timeout.
+            self._headers = {
+                key: value
+                for key, value in self._client.default_headers.items()
+                if isinstance(value, str) and key != "Authorization"
+            }
+            self._headers["Authorization"] = f"Bearer {settings.api_key}"
+            self._direct = httpx2.AsyncClient(
+                timeout=self._client.timeout,
+                limits=DEFAULT_CONNECTION_LIMITS,
+                follow_redirects=True,
+            )
 
     async def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pools."""
+        if self._direct is not None:
+            await self._direct.aclose()
         await self._client.close()
 
     async def stream(
@@ -248,26 +272,27 @@ class OpenAIChatLLM(ChatLLM):
         assembler = ToolCallAssembler()
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
-        response: openai.AsyncStream[ChatCompletionChunk] | None = None
+        response: httpx2.Response | None = None
         try:
-            response = await budget.wait(self._create(messages, tools, tool_choice))
+            response = await budget.wait(self._send(self._body(messages, tools, tool_choice)))
+            stream = chunks(response)
             while True:
                 try:
-                    chunk = await budget.wait(response.__anext__())
+                    chunk = await budget.wait(anext(stream))
                 except StopAsyncIteration:
                     break
-                if chunk.usage is not None:
-                    usage = _usage(chunk)
-                for choice in chunk.choices or ():  # some servers send "choices": null
-                    if choice.index not in (0, None):
+                if chunk.get("usage") is not None:
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():  # some servers send "choices": null
+                    if choice.get("index") not in (0, None):
                         continue  # n=1: only the first choice
-                    events, anything = _delta_events(choice.delta, assembler)
+                    events, anything = _delta_events(choice.get("delta"), assembler)
                     budget.got_first = budget.got_first or anything
                     for event in events:
                         yield event
-                    if choice.finish_reason is not None:
+                    if choice.get("finish_reason") is not None:
                         budget.got_first = True
-                        finish_reason = choice.finish_reason
+                        finish_reason = choice["finish_reason"]
                         for call in assembler.take():
                             yield call
         except openai.APIStatusError as exc:
@@ -282,7 +307,7 @@ class OpenAIChatLLM(ChatLLM):
             raise LlmError(f"LLM connection error: {_cause(exc)}", kind="connection") from exc
         except openai.APIError as exc:
             raise LlmError(f"LLM API error in stream: {_api_message(exc)}", kind="api") from exc
-        except (ValueError, TypeError) as exc:  # json.JSONDecodeError, pydantic errors
+        except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the shape
             raise LlmError(f"LLM broken stream: {exc}", kind="stream") from exc
         finally:
             if response is not None:
@@ -291,12 +316,12 @@ class OpenAIChatLLM(ChatLLM):
             yield call
         yield LlmFinished(finish_reason=finish_reason, usage=usage)
 
-    async def _create(
+    def _body(
         self,
         messages: Sequence[Mapping[str, object]],
         tools: Sequence[Mapping[str, object]],
         tool_choice: str | None,
-    ) -> openai.AsyncStream[ChatCompletionChunk]:
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {"stream_options": {"include_usage": True}}
         if tools:
             options["tools"] = [dict(tool) for tool in tools]
@@ -307,28 +332,34 @@ class OpenAIChatLLM(ChatLLM):
             options["temperature"] = self.settings.temperature
         if self.settings.max_completion_tokens is not None:
             options["max_completion_tokens"] = self.settings.max_completion_tokens
-        body = {
+        return {
             "model": self.settings.model,
             "messages": [dict(message) for message in messages],
             "stream": True,
             **options,
         }
-        # The SDK's lower-level post(): the same request, client, retries and
-        # stream parsing as chat.completions.create(), without create()'s
-        # per-message re-validation, which runs on the event loop and grows with
-        # the history (1.8 ms at 4 messages, 16 ms at 100), stalling every call.
-        response: openai.AsyncStream[ChatCompletionChunk] = await self._client.post(
+
+    async def _send(self, body: dict[str, Any]) -> httpx2.Response:
+        """The streaming response, its status checked (see agent/llm/openai_wire.py)."""
+        if self._direct is not None:
+            return await send_direct(self._direct, self._url, self._headers, body)
+        # The SDK's lower-level post() with its retries, asking for the raw
+        # streaming response: no create()'s per-message re-validation (1.8 ms
+        # at 4 messages, 16 ms at 100) and no pydantic model per chunk.
+        response: httpx2.Response = await self._client.post(
             "/chat/completions",
             body=body,
-            cast_to=ChatCompletionChunk,
+            cast_to=httpx2.Response,
             stream=True,
-            stream_cls=openai.AsyncStream[ChatCompletionChunk],
+            options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
         )
         return response
 
 
-def _delta_events(delta: Any, assembler: ToolCallAssembler) -> tuple[list[LlmEvent], bool]:
-    """The text events of one delta, and whether it carried anything at all.
+def _delta_events(
+    delta: Mapping[str, Any] | None, assembler: ToolCallAssembler
+) -> tuple[list[LlmEvent], bool]:
+    """The text events of one delta (a chunk's JSON), and whether it carried anything at all.
 
     Tool-call fragments go to the assembler; "anything" feeds the first-token
     deadline.
@@ -336,28 +367,30 @@ def _delta_events(delta: Any, assembler: ToolCallAssembler) -> tuple[list[LlmEve
     events: list[LlmEvent] = []
     if delta is None:  # a finish-only chunk from a lax server
         return events, False
-    for text in (delta.content, delta.refusal):
+    for text in (delta.get("content"), delta.get("refusal")):
         if text:
             events.append(LlmTextDelta(text))
-    for tool_call in delta.tool_calls or ():
-        function = tool_call.function
-        # Compatible servers may omit index; the SDK does not validate, so it is None.
-        index: int | None = getattr(tool_call, "index", None)
+    tool_calls = delta.get("tool_calls")
+    for tool_call in tool_calls or ():
+        function = tool_call.get("function")
+        # Compatible servers may omit index.
         assembler.feed(
-            index,
-            tool_call.id,
-            function.name if function is not None else None,
-            function.arguments if function is not None else None,
+            tool_call.get("index"),
+            tool_call.get("id"),
+            function.get("name") if function is not None else None,
+            function.get("arguments") if function is not None else None,
         )
-    return events, bool(events or delta.tool_calls)
+    return events, bool(events or tool_calls)
 
 
-def _usage(chunk: ChatCompletionChunk) -> dict[str, int] | None:
-    usage = chunk.usage
-    if usage is None:
+def _usage(usage: object) -> dict[str, int] | None:
+    if not isinstance(usage, Mapping):
         return None
-    data = usage.model_dump(exclude_none=True)
-    return {key: value for key, value in data.items() if isinstance(value, int)}
+    return {
+        key: value
+        for key, value in usage.items()
+        if isinstance(value, int) and not isinstance(value, bool)
+    }
 
 
 def _api_message(exc: openai.APIError) -> str:
@@ -374,8 +407,8 @@ def _cause(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
 
 
-async def _close_quietly(response: openai.AsyncStream[ChatCompletionChunk]) -> None:
+async def _close_quietly(response: httpx2.Response) -> None:
     try:
-        await response.close()
+        await response.aclose()
     except Exception as exc:  # closing a broken connection may fail; nothing to do
         log.debug("closing the LLM response failed: %r", exc)

@@ -77,6 +77,8 @@ class RtpEndpoint:
         rtp, rtcp, session = self.rtp, self.rtcp, self.session
         if rtp is None or rtcp is None or session is None:
             return
+        if now < session.rtcp.next_report:
+            return  # the common case, every tick: nothing due (MediaSession.rtcp_report's test)
         session.rtcp.wall_offset = self._wall_offset
         report = session.rtcp_report(now)
         if report is None:

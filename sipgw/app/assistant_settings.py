@@ -107,6 +107,7 @@ def load_assistant_settings(
         ),
         dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
         preemptive_pause_ms=preemptive_pause_ms,
+        answer_wait=values["SIPGW_ANSWER_WAIT_MS"] / 1000,
         redactor=load_redactor(values),
         transfer_line=values["SIPGW_TRANSFER_LINE"],
         goodbye_line=values["SIPGW_GOODBYE_LINE"],

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.limits import LimitsConfig, load_limits_config
 from sipgw.app.logformat import configure_logging
 from sipgw.app.outbound import OutboundConfig, load_outbound_config
+from sipgw.app.overload import OverloadConfig, load_overload_config
 from sipgw.app.privacy import (
     LogRedaction,
     Redactor,
@@ -116,7 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
     _add_settings(call)
+    # Listed for --help only: main() hands `sipgw eval ...` to the harness before parsing.
+    commands.add_parser(
+        "eval",
+        help="play scripted callers into the assistant and report (sipgw eval --help)",
+        add_help=False,
+    )
     return parser
+
+
+EVALUATION_MODULE = "sipgw.testing.evaluation"
+"""The evaluation harness (docs/evaluation.md). It drives the test phone and the AI-service
+fakes, which production code does not import, so `sipgw eval` runs it as a child process."""
+
+
+def _evaluate(args: Sequence[str]) -> int:
+    """``sipgw eval ARGS``: the same as ``sipgw-eval ARGS``; returns its exit status."""
+    command = [sys.executable, "-m", EVALUATION_MODULE, *args]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
 
 
 def load_env_file(env_file: str | None) -> None:
@@ -161,6 +183,8 @@ class Startup:
     """What every log line is redacted with (secrets, card numbers, patterns)."""
     admin: AdminSettings = AdminSettings()
     """The admin HTTP server (``ADMIN``; off unless a port is set)."""
+    overload: OverloadConfig = OverloadConfig()
+    """When new calls are refused for overload (``OVERLOAD``)."""
     workers: int = 1
     """Worker processes ``serve`` runs (``SIPGW_WORKERS``; 1 = this process only)."""
 
@@ -211,6 +235,7 @@ def prepare(args: argparse.Namespace) -> Startup:
         load_flood_config(values),
         redactor,
         load_admin_settings(values),
+        load_overload_config(values),
         load_worker_count(values),
     )
 
@@ -248,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:
+        return _evaluate(argv[1:])
     args = parser.parse_args(argv)
     if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)
@@ -381,6 +408,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         limits=startup.limits,
         dial_policy=startup.dial_policy,
         floods=startup.floods,
+        overload=startup.overload,
     )
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once

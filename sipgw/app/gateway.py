@@ -43,6 +43,7 @@ from sipgw.app.floods import FloodSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, OutboundConfig
+from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import RETENTION_CHECK_INTERVAL, CallRecorder, delete_expired
 from sipgw.app.settings import ConfigError
 from sipgw.app.stats import log_stats_forever
@@ -80,6 +81,9 @@ class _MediaTotals:
     jb_lost: int = 0
     jb_late: int = 0
     jb_concealed: int = 0
+    jb_inserted: int = 0
+    jb_dropped: int = 0
+    jb_reanchors: int = 0
 
     def add(self, session: MediaSession) -> None:
         jb = session.jitter.stats
@@ -88,6 +92,9 @@ class _MediaTotals:
         self.jb_lost += jb.lost
         self.jb_late += jb.late
         self.jb_concealed += jb.concealed_frames
+        self.jb_inserted += jb.inserted_frames
+        self.jb_dropped += jb.compressed_frames
+        self.jb_reanchors += jb.reanchors
 
 
 def _srtp_summary(session: MediaSession) -> str:
@@ -117,6 +124,8 @@ class Gateway:
             and friends, :mod:`agent.dialpolicy`); default: nothing.
         floods: rate limits and the scanner filter (default: on, with the defaults of
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
+        overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
+            default: on, with its defaults).
     """
 
     def __init__(
@@ -131,8 +140,12 @@ class Gateway:
         limits: LimitsConfig | None = None,
         dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
+        overload: OverloadConfig | None = None,
     ) -> None:
         self.config = config
+        self.overload = OverloadDetector(overload or OverloadConfig(), time.monotonic(), 0.0)
+        """Decides when new calls get 503 for overload (fed by the ticker once started)."""
+        self._overload_watch: asyncio.Task[None] | None = None
         self.limits = limits or LimitsConfig()
         self.dial_policy = dial_policy or DialPolicy()
         self.dial_refused = 0
@@ -164,9 +177,13 @@ class Gateway:
         """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
-        self.ticker.on_lateness = self.metrics.observe_tick_lateness
+        self.ticker.on_lateness = self._tick_lateness
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
+
+    def _tick_lateness(self, seconds: float) -> None:
+        self.metrics.observe_tick_lateness(seconds)
+        self.overload.observe_lateness(time.monotonic(), seconds)
 
     @property
     def sip(self) -> SipEndpoint:
@@ -233,6 +250,7 @@ class Gateway:
         await self._start_recording()
         self._sip = await open_sip_endpoint(transports, make_ua, self._on_event)
         self.ticker.start()
+        self._watch_overload()
         for account in self.registration.accounts:
             registration = account.registration(self.registration.keepalive_interval)
             self.sip.act(partial(self.ua.register, registration))
@@ -241,6 +259,23 @@ class Gateway:
                 log_stats_forever(self, self.config.stats_interval), name="stats"
             )
         return self.config.bind, self.ua.config.sip_port
+
+    def _watch_overload(self) -> None:
+        config = self.overload.config
+        log.info("%s", config.describe())
+        if not config.enabled:
+            return
+        self.overload = OverloadDetector(config, time.monotonic(), time.process_time())
+
+        def apply(retry_after: int | None) -> None:
+            def set_overload(now: float) -> None:
+                self.ua.overload_retry_after = retry_after
+
+            self.sip.act(set_overload)
+
+        self._overload_watch = asyncio.get_running_loop().create_task(
+            watch_overload(self.overload, apply), name="overload"
+        )
 
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
         """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
@@ -289,6 +324,8 @@ class Gateway:
             self._stats.cancel()
         if self._retention is not None:
             self._retention.cancel()
+        if self._overload_watch is not None:
+            self._overload_watch.cancel()
         await self.ticker.stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=grace)
@@ -474,6 +511,8 @@ class Gateway:
             "challenged": self.refusals.challenged,
             "dial_refused": self.dial_refused,
             **self.flood_counters(),
+            "overloaded": int(self.overload.overloaded),
+            "overload_refused": self._sip.ua.overload_refused if self._sip is not None else 0,
             **self.transport_counters(),
         }
 
@@ -662,8 +701,10 @@ class Gateway:
             self._ended_media.add(session)
             jb = session.jitter.stats
             handle.log.info(
-                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms%s",
+                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms, "
+                "adjusted +%d/-%d (%d loud), re-anchored %d%s",
                 session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+                jb.inserted_frames, jb.compressed_frames, jb.loud_adjustments, jb.reanchors,
                 _srtp_summary(session),
             )  # fmt: skip
             quality = session.quality()

@@ -68,7 +68,8 @@ def configure_logging(
     """Send the root logger's records to ``stream`` (stderr) at ``level``, as text or JSON.
 
     ``worker`` (``serve --workers``; 0 = none) tags each line: ``wN`` before the logger's
-    name in text, a ``worker`` field in JSON.
+    name in text, a ``worker`` field in JSON. Above DEBUG, httpx2's per-request INFO lines
+    are left out (its WARNINGs stay).
     """
     root = logging.getLogger()
     if root.handlers:  # as logging.basicConfig: an application's own set-up wins
@@ -82,3 +83,7 @@ def configure_logging(
     handler.setFormatter(formatter)
     root.addHandler(handler)
     root.setLevel(level)
+    if root.getEffectiveLevel() > logging.DEBUG:
+        # One INFO line per HTTP request (every LLM turn, every TTS stream) is
+        # noise and event-loop CPU at hundreds of calls; --log-level DEBUG keeps it.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)

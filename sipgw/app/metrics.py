@@ -48,6 +48,10 @@ _GAUGES = {
     "calls": ("sipgw_active_calls", "Calls in progress (ringing or answered)."),
     "rtp_ports_in_use": ("sipgw_rtp_ports_in_use", "RTP port pairs bound by calls."),
     "flood_sources": ("sipgw_flood_sources", "Source addresses the flood guard tracks."),
+    "overloaded": (
+        "sipgw_overloaded",
+        "1 while new calls are refused for overload (tick lateness or CPU), else 0.",
+    ),
 }
 _COUNTER_NAMES = {
     "calls_total": "calls_offered",
@@ -56,6 +60,9 @@ _COUNTER_NAMES = {
     "jb_lost": "rtp_packets_lost",
     "jb_late": "rtp_packets_late",
     "jb_concealed": "concealed_frames",
+    "jb_inserted": "jitter_frames_inserted",
+    "jb_dropped": "jitter_frames_dropped",
+    "jb_reanchors": "jitter_reanchors",
 }
 """Stats-line keys whose series say more under another name (``sipgw_<name>_total``)."""
 _COUNTER_HELP = {
@@ -65,6 +72,10 @@ _COUNTER_HELP = {
     "jb_lost": "RTP packets the jitter buffer counted as lost, over all calls.",
     "jb_late": "RTP packets that arrived too late to play, over all calls.",
     "jb_concealed": "Frames concealed (played as loss concealment), over all calls.",
+    "jb_inserted": "Quiet frames the jitter buffer played twice (slow caller clock), all calls.",
+    "jb_dropped": "Frames the jitter buffer dropped to shrink its delay (bursts, fast caller "
+    "clock), over all calls.",
+    "jb_reanchors": "Caller timestamp jumps the jitter buffer re-anchored on, over all calls.",
     "early_sends": "Agent frames sent ahead of their tick (talkspurt fast path).",
     "refused": "Requests the access policy refused.",
     "challenged": "Requests answered with a digest challenge.",
@@ -74,6 +85,7 @@ _COUNTER_HELP = {
     "scanners_dropped": "Requests from known SIP scanners dropped.",
     "call_rate_limited": "INVITEs over the global call rate.",
     "caller_rate_limited": "INVITEs over the per-caller call rate.",
+    "overload_refused": "INVITEs answered 503 for overload.",
     "udp_oversized": "UDP datagrams dropped for their size.",
     "tcp_refused": "TCP/TLS connections refused (limits).",
     "tcp_slow_senders": "TCP/TLS connections closed for sending too slowly.",

@@ -56,6 +56,7 @@ __all__ = [
     "ASSISTANT",
     "PREEMPTIVE",
     "BUILTIN_TOOLS",
+    "CALLER_CONTEXT",
     "CALLBACKS",
     "DIAL",
     "ECHO",
@@ -65,6 +66,7 @@ __all__ = [
     "LIMITS",
     "LLM_NAMES",
     "OUTBOUND",
+    "OVERLOAD",
     "PRIVACY",
     "REGISTRATION",
     "SECTIONS",
@@ -353,6 +355,37 @@ FLOODS = Section(
 )  # fmt: skip
 
 
+OVERLOAD = Section(
+    "overload",
+    "Overload",
+    "Overload protection: while the media ticker runs late or the process's CPU is full, new "
+    "INVITEs and OPTIONS probes get 503 with Retry-After (a dispatcher in front sends traffic "
+    "elsewhere); running calls go on. See docs/operations.md. Every one is also a flag of "
+    "`sipgw serve`.",
+    (
+        Setting("SIPGW_OVERLOAD_LATENESS_MS", "10", "Refuse new calls when the p99 lateness "
+                "of the 20 ms media ticker over the window exceeds this many ms; 0 = do not "
+                "watch lateness.", non_negative, "--overload-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_RECOVER_LATENESS_MS", "5", "Take calls again only once the "
+                "p99 lateness stays below this many ms (for the hold time).", non_negative,
+                "--overload-recover-lateness-ms", "MS"),
+        Setting("SIPGW_OVERLOAD_CPU_PERCENT", "90", "Refuse new calls when the process's CPU "
+                "over the window exceeds this (% of one core); 0 = do not watch CPU.",
+                non_negative, "--overload-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", "75", "Take calls again only once the "
+                "CPU stays below this (for the hold time).", non_negative,
+                "--overload-recover-cpu-percent", "PCT"),
+        Setting("SIPGW_OVERLOAD_WINDOW", "5", "Seconds of ticker lateness and CPU time each "
+                "decision looks at.", positive, "--overload-window", "S"),
+        Setting("SIPGW_OVERLOAD_HOLD", "5", "Seconds both signals must stay below their "
+                "recover thresholds before new calls are taken again.", non_negative,
+                "--overload-hold", "S"),
+        Setting("SIPGW_OVERLOAD_RETRY_AFTER", "10", "Seconds in the Retry-After of an "
+                "overload 503.", int_at_least(1), "--overload-retry-after", "S"),
+    ),
+)  # fmt: skip
+
+
 def redact_pattern(value: str) -> str:
     """ "" or a regular expression that compiles (Python ``re`` syntax)."""
     import re
@@ -507,6 +540,11 @@ ASSISTANT = Section(
                 "the agent say a filler line (once per tool round); 0 = never.", int_at_least(0)),
         Setting("SIPGW_FILLER_LINES", "|".join(DEFAULT_FILLER_LINES), "The filler lines, "
                 "separated by |, said in turn.", filler_lines),
+        Setting("SIPGW_ANSWER_WAIT_MS", "1000", "Longest the answer (200 OK) waits, after the "
+                "ring time, for text-to-speech: its connection and the greeting's first audio. "
+                "Then the call is answered anyway and the greeting plays when its audio comes "
+                "(or is skipped, with a log line, if TTS failed). The speech-to-text connection "
+                "is always waited for.", int_at_least(0)),
     ),
 )  # fmt: skip
 
@@ -537,6 +575,21 @@ BUILTIN_TOOLS = Section(
                 "(see the Callbacks section)."),
         Setting("SIPGW_TRANSFER_TARGET", "", "SIP URI transfer_to_human sends callers to "
                 "(REFER), e.g. sip:support@pbx.example.com; empty = no transfers."),
+    ),
+)  # fmt: skip
+
+CALLER_CONTEXT = Section(
+    "caller_context",
+    "Caller context",
+    "Read when `--agent assistant`: your own async function that looks the caller up (a CRM) "
+    "while the phone rings; what it returns goes into the system prompt (docs/assistant.md, "
+    "Caller context).",
+    (
+        Setting("SIPGW_CALLER_CONTEXT", "", "module:function (module: a name or a .py path) of "
+                "an async def f(caller, called) returning text, a dict or None; empty = none."),
+        Setting("SIPGW_CALLER_CONTEXT_TIMEOUT", "1.5", "Seconds after the INVITE that the "
+                "first reply waits for it at most; later, the call goes on without it. It "
+                "never delays the answer.", positive),
     ),
 )  # fmt: skip
 
@@ -631,9 +684,9 @@ HEALTHCHECK = Section(
 )  # fmt: skip
 
 SECTIONS: tuple[Section, ...] = (
-    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
-    AGENT, ECHO, ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS,
-    HEALTHCHECK,
+    GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
+    WORKERS, AGENT, ECHO, ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLER_CONTEXT, CALLBACKS, DIAL,
+    *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

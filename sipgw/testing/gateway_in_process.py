@@ -21,6 +21,7 @@ from sipgw.app.agents import make_agent_factory
 from sipgw.app.assistant_settings import load_dial_policy
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
+from sipgw.app.overload import OverloadConfig
 from sipgw.app.settings_registry import resolve_settings
 
 from .phone import Phone
@@ -36,6 +37,10 @@ TEST_SETTINGS: dict[str, object] = {
 }
 """The ``GatewayConfig`` a test gateway runs with unless ``running_gateway`` is told otherwise."""
 
+TEST_OVERLOAD = OverloadConfig(lateness_ms=0, cpu_percent=0)
+"""Overload protection is off in a test gateway unless ``running_gateway`` is given one:
+a loaded test machine must not turn calls away."""
+
 TEST_AGENT_ENV: dict[str, str] = {"SIPGW_ECHO_DELAY_MS": "200"}
 """Agent settings (registry variables) a test gateway starts from."""
 
@@ -47,6 +52,7 @@ async def running_gateway(
     agent: str = "echo",
     env: Mapping[str, str] | None = None,
     access: AccessConfig | None = None,
+    overload: OverloadConfig = TEST_OVERLOAD,
     **settings: Any,
 ) -> AsyncIterator[tuple[Gateway, Callable[..., Awaitable[Phone]]]]:
     """Start a gateway on 127.0.0.1 (port 0, free RTP ports) and yield it with a phone maker.
@@ -55,7 +61,8 @@ async def running_gateway(
     ``factory``, the agent named ``agent`` answers, configured as ``sipgw serve``
     would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`), which also
     give the gateway its dial allow-list (``SIPGW_DIAL_ALLOW`` and friends). ``access``
-    says who may call (default: anyone, as in a lab).
+    says who may call (default: anyone, as in a lab); ``overload`` when new calls are
+    refused for overload (default: never).
     ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
     gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
     grace) and every phone is closed.
@@ -64,7 +71,9 @@ async def running_gateway(
     values = resolve_settings({**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent})
     if factory is None:
         factory = make_agent_factory(values)
-    gateway = Gateway(config, factory, access=access, dial_policy=load_dial_policy(values))
+    gateway = Gateway(
+        config, factory, access=access, dial_policy=load_dial_policy(values), overload=overload
+    )
     address = await gateway.start()
     phones: list[Phone] = []
 

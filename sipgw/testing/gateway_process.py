@@ -3,7 +3,7 @@
 ``GatewayProcess(workdir)`` starts::
 
     python -m sipgw serve --bind 127.0.0.1 --sip-port 0 --rtp-ports LO-HI \
-        --public-ip IP --agent echo [extra_args...]
+        --public-ip IP --agent echo OVERLOAD_OFF [extra_args...]
 
 in ``workdir`` (a fresh temporary directory when None, removed by :meth:`close`), so no
 developer ``.env`` is picked up, with :func:`~sipgw.testing.process.child_env` (no stray
@@ -31,7 +31,11 @@ from pathlib import Path
 from .ports import PortRange, free_port_range
 from .process import ManagedProcess, PeerContext, PeerError, bounded_command, child_env
 
-__all__ = ["READY_RE", "GatewayProcess", "tracebacks"]
+__all__ = ["OVERLOAD_OFF", "READY_RE", "GatewayProcess", "tracebacks"]
+
+OVERLOAD_OFF = ("--overload-lateness-ms", "0", "--overload-cpu-percent", "0")
+"""Flags that turn overload protection off: a test or benchmark on a loaded machine must not
+see 503s it did not ask for (``extra_args`` come after them, so a test can turn it back on)."""
 
 READY_RE = re.compile(r"listening on (?:udp|tcp):(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 TLS_READY_RE = re.compile(r"listening on tls:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
@@ -99,6 +103,7 @@ class GatewayProcess(PeerContext):
             self.public_ip,
             "--agent",
             self.agent,
+            *OVERLOAD_OFF,
             *self.extra_args,
         ]
 

@@ -77,6 +77,8 @@ class UsageContext:
         # (CANCEL, a second INVITE) names its call that way.
         self._incoming: dict[tuple[str, str], CallSession] = {}
         self.draining = False
+        self.overload_retry_after: int | None = None
+        self.overload_refused = 0
 
     # ------------------------------------------------------------------ the call table
 
@@ -265,7 +267,8 @@ class UsageContext:
             response.headers.add("Accept-Encoding", "identity")
             response.headers.add("Supported", SUPPORTED)
         if status == 503:
-            response.headers.add("Retry-After", "30")
+            retry_after = self.overload_retry_after
+            response.headers.add("Retry-After", str(30 if retry_after is None else retry_after))
         response.headers.add("Server", self.config.user_agent)
 
 

@@ -79,6 +79,9 @@ class InviteUsage:
             raise RemoteProtocolError("request pending", 491)  # §14.2
         if ctx.draining:
             raise RemoteProtocolError("shutting down", 503)
+        if ctx.overload_retry_after is not None:
+            ctx.overload_refused += 1
+            raise RemoteProtocolError("overloaded", 503)
         limit = ctx.config.max_calls
         if limit is not None and len(ctx.calls) >= limit:
             raise RemoteProtocolError("at capacity", 503)

@@ -314,6 +314,47 @@ async def test_http_errors_carry_status_and_server_message(fake, llm, status):
     assert len(fake.requests) == 1  # max_retries=0: no silent back-off
 
 
+async def test_with_retries_the_sdk_sends_and_retries_a_5xx(fake):
+    # max_retries > 0 goes through the SDK's post() (its back-off), same events.
+    client = make_llm(fake, max_retries=1)
+    fake.script(
+        [
+            FakeResponse.http_error(503, "busy"),
+            FakeResponse(text="Hi there.", tool_calls=[ORDER_CALL]),
+        ]
+    )
+    try:
+        events = await collect(client)
+    finally:
+        await client.close()
+    assert len(fake.requests) == 2
+    assert fake.requests[1].headers["Authorization"] == f"Bearer {KEY}"
+    assert [e.text for e in events if isinstance(e, LlmTextDelta)] == ["Hi", " there."]
+    assert [e for e in events if isinstance(e, LlmToolCall)] == [
+        LlmToolCall("call_a", "get_order_status", '{"order_id":"1234"}')
+    ]
+    assert isinstance(events[-1], LlmFinished)
+
+
+async def test_with_retries_an_http_error_still_carries_status_and_message(fake):
+    client = make_llm(fake, max_retries=1)
+    fake.script([FakeResponse.http_error(400, "Bad messages")] * 2)
+    try:
+        with pytest.raises(LlmError, match="HTTP 400: Bad messages") as info:
+            await collect(client)
+    finally:
+        await client.close()
+    assert info.value.status == 400
+    assert len(fake.requests) == 1  # 400 is not retried
+
+
+async def test_the_direct_path_reuses_its_connection(fake, llm):
+    fake.script([FakeResponse(text="One."), FakeResponse(text="Two.")])
+    await collect(llm)
+    await collect(llm)
+    assert fake.requests[0].peer == fake.requests[1].peer
+
+
 async def test_wrong_api_key_is_401(fake):
     client = OpenAIChatLLM(OpenAISettings(api_key="sk-wrong", base_url=fake.base_url))
     with pytest.raises(LlmError, match="HTTP 401: Incorrect API key provided"):

@@ -330,3 +330,27 @@ def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> N
         caller.wait_event("CALL_CLOSED", 5)
     last = services.llm.requests[0].body["messages"][-1]
     assert last == {"role": "user", "content": "[The caller pressed keypad keys: 1 2 #]"}
+
+
+def test_caller_context_reaches_the_llm(tmp_workdir: Path, services: Services) -> None:
+    # The operator's hook (a .py file) looks the caller up while baresip's INVITE rings;
+    # the fake OpenAI must see what it returned in the system prompt of the first request.
+    hook = tmp_workdir / "crm_lookup.py"
+    hook.write_text(
+        "async def lookup(caller, called):\n"
+        "    return {'Name': 'Customer ' + caller, 'Line': called,\n"
+        "            'Open orders': ['1234 (shipped)']}\n"
+    )
+    services.stt.script(["Where is my order?"])
+    services.llm.script([FakeResponse(text="Your order has shipped.")])
+    source = script(tmp_workdir, "context", (None, 1.0), (SPEECH_HZ, 0.8))
+    env = {"SIPGW_CALLER_CONTEXT": f"{hook}:lookup", "SIPGW_CALLER_CONTEXT_TIMEOUT": "2"}
+    call = run_call(tmp_workdir, services, source, 5.0, env)
+    assert spans(analyse(call.heard), REPLY_HZ)  # the reply was heard
+    system = services.llm.requests[0].body["messages"][0]
+    assert system["role"] == "system"
+    assert "Name: Customer a\nLine: agent\nOpen orders: 1234 (shipped)" in system["content"]
+    record = call_record(tmp_workdir)
+    assert {"type": "caller_context", "found": True} in [
+        {"type": r["type"], "found": r.get("found")} for r in record
+    ]

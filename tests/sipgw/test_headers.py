@@ -424,3 +424,24 @@ def test_parsers_raise_only_message_parse_error(text):
             parse(text)
         except MessageParseError:
             pass
+
+
+def test_parsed_addresses_and_vias_are_fresh_copies_every_time():
+    # NameAddr.parse and Via.parse remember texts; mutating a result must not
+    # change what the next parse of the same text returns.
+    text = '"Alice" <sip:alice@example.com;transport=tcp>;tag=abc'
+    first = NameAddr.parse(text)
+    first.params["tag"] = "changed"
+    first.uri.params["lr"] = None
+    first.display_name = "Mallory"
+    again = NameAddr.parse(text)
+    assert again.display_name == "Alice"
+    assert again.params == {"tag": "abc"}
+    assert again.uri.params == {"transport": "tcp"}
+    via_text = "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1;rport"
+    via = Via.parse(via_text)
+    via.params["received"] = "198.51.100.7"
+    via.host = "203.0.113.9"
+    assert Via.parse(via_text) == Via(
+        "UDP", "192.0.2.1", 5060, {"branch": "z9hG4bK1", "rport": None}
+    )

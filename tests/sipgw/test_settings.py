@@ -16,7 +16,7 @@ from sipgw.app import settings_doc
 from sipgw.app.access import load_access_config
 from sipgw.app.accounts import load_registration_settings
 from sipgw.app.admin.settings import load_admin_settings
-from sipgw.app.agents import AGENTS, load_echo_settings
+from sipgw.app.agents import AGENTS, load_caller_context, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
@@ -24,6 +24,7 @@ from sipgw.app.floods import FloodSettings, load_flood_config
 from sipgw.app.healthcheck import main as healthcheck
 from sipgw.app.limits import load_limits_config
 from sipgw.app.outbound import load_outbound_config
+from sipgw.app.overload import OverloadConfig, load_overload_config
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import (
     ACCESS,
@@ -37,6 +38,7 @@ from sipgw.app.settings_registry import (
     LIMITS,
     LLM_NAMES,
     OUTBOUND,
+    OVERLOAD,
     PRIVACY,
     REGISTRATION,
     SECTIONS,
@@ -76,8 +78,8 @@ def test_names_and_flags_are_unique_and_flags_are_the_gateways_and_the_agents() 
     assert len(flags) == len(set(flags))
     flagged = {s.env for s in SETTINGS if s.flag}
     sections = (
-        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, PRIVACY, ADMIN, WORKERS,
-        AGENT, ECHO,
+        GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY,
+        ADMIN, WORKERS, AGENT, ECHO,
     )  # fmt: skip
     assert flagged == {s.env for section in sections for s in section.settings}
     assert all(s.help.endswith(".") and s.default == s.default.strip() for s in SETTINGS)
@@ -89,6 +91,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     load_access_config(values)
     load_limits_config(values)
     load_flood_config(values)
+    load_overload_config(values)
     load_registration_settings(values, AGENT_NAMES)
     load_outbound_config(values)
     load_callback_setup(values)
@@ -97,6 +100,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)
+    load_caller_context(values)
     vendors = choose_vendors(values)
     for vendor in (vendors.stt, vendors.llm, vendors.tts):
         vendor.settings(values)
@@ -213,3 +217,15 @@ async def test_healthcheck_probes_over_udp_or_else_tcp(
         status = await asyncio.to_thread(healthcheck)
     assert status == 0
     assert f"over {transports[0]} -> 200" in capsys.readouterr().out
+
+
+def test_the_overload_defaults_are_the_sans_io_defaults() -> None:
+    assert load_overload_config(resolve_settings({})) == OverloadConfig()
+    off = load_overload_config(
+        resolve_settings({"SIPGW_OVERLOAD_LATENESS_MS": "0", "SIPGW_OVERLOAD_CPU_PERCENT": "0"})
+    )
+    assert not off.enabled and off.describe() == "overload protection off"
+    with pytest.raises(ConfigError, match="SIPGW_OVERLOAD_RECOVER_CPU_PERCENT"):
+        load_overload_config(resolve_settings({"SIPGW_OVERLOAD_RECOVER_CPU_PERCENT": "95"}))
+    with pytest.raises(ConfigError, match="SIPGW_OVERLOAD_HOLD"):
+        load_overload_config(resolve_settings({"SIPGW_OVERLOAD_HOLD": "-1"}))

@@ -227,3 +227,18 @@ def test_parse_uri_never_raises_anything_else(text):
         parse_uri(text)
     except MessageParseError:
         pass
+
+
+def test_a_parsed_uri_is_a_fresh_copy_every_time():
+    # parse_uri remembers texts; what it hands out must not share mutable state.
+    text = "sip:alice@example.com:5070;transport=tcp?subject=x"
+    first = parse_uri(text)
+    assert isinstance(first, SipUri)
+    first.params["lr"] = None
+    first.headers.append(("priority", "urgent"))
+    first.host = "evil.example"
+    again = parse_uri(text)
+    assert again == SipUri(
+        "sip", "alice", None, "example.com", 5070, {"transport": "tcp"}, [("subject", "x")]
+    )
+    assert again is not first

@@ -321,6 +321,27 @@ def test_draining_answers_503() -> None:
     assert [s for s in h.statuses() if s != 100] == [503, 503]
 
 
+def test_overload_answers_503_with_its_retry_after_and_spares_running_calls() -> None:
+    h = Harness()
+    call, ok = answered_call(h)
+    h.feed(ack_for(ok))
+    h.ua.overload_retry_after = 7
+    h.feed(request("OPTIONS", content_type=None, call_id="probe"))
+    h.feed(invite(call_id="second"))
+    refused = [r for r in h.responses() if r.status != 100]
+    assert [r.status for r in refused] == [503, 503]
+    assert all(r.headers.get_all("Retry-After") == ["7"] for r in refused)
+    assert [e.call for e in h.events if isinstance(e, CallOffered)] == [call]
+    assert h.ua.overload_refused == 1
+    # the running call's in-dialog keep-alive and its BYE are answered as usual
+    h.feed(request("OPTIONS", cseq=2, to_tag=ok.to.tag, content_type=None))
+    h.feed(request("BYE", cseq=3, to_tag=ok.to.tag))
+    assert h.statuses() == [200, 200]
+    h.ua.overload_retry_after = None
+    h.feed(request("OPTIONS", content_type=None, call_id="probe2"))
+    assert h.statuses() == [200]
+
+
 def test_max_calls() -> None:
     h = Harness(max_calls=1)
     h.feed(invite(call_id="a"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.gateway_process import GatewayProcess, tracebacks
+from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess, tracebacks
 from sipgw.testing.process import CHECKOUT, bounded_command, child_env
 
 
@@ -41,7 +41,7 @@ def test_gateway_command_line_before_start(tmp_path: Path) -> None:
     assert gw.argv == [
         sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
         "--rtp-ports", "30000-30039", "--public-ip", "127.0.0.1", "--agent", "assistant",
-        "--stats-interval", "1",
+        *OVERLOAD_OFF, "--stats-interval", "1",
     ]  # fmt: skip
     assert gw.command == gw.argv
     assert GatewayProcess(tmp_path, lifetime=60).command[0] == "timeout"

@@ -11,6 +11,9 @@ Routes (docs/operations.md, "Dashboard"):
 - ``GET /api/events``: Server-Sent Events from the gateway's
   :class:`~sipgw.app.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
   ``call_updated``, ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
+  ``GET /api/events?call={id}`` (log id or Call-ID; 404 if unknown): only that call's
+  events, after a ``snapshot`` holding its detail (``{"now", "call"}``); the call's
+  page follows a call in progress with it.
 - ``GET /api/recent``: the recent (ended) calls; ``GET /api/recent/{id}``: a live or
   recent call's transcript, turns and quality; ``.../recording.wav`` and
   ``.../peaks`` its recording and its waveform's peaks.
@@ -241,10 +244,22 @@ class Dashboard:
     # ------------------------------------------------------------------ stream
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Server-Sent Events: a snapshot, then every feed event, until the browser leaves."""
+        """Server-Sent Events: a snapshot, then every feed event, until the browser leaves.
+
+        With ``?call=``, the snapshot is that call's detail and only its events follow.
+        """
         queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(STREAM_QUEUE)
+        one: CallEntry | None = None
+        if "call" in request.query:
+            one = self.feed.find(request.query["call"])
+            if one is None:
+                raise web.HTTPNotFound(
+                    text=json.dumps({"error": "no such call"}), content_type="application/json"
+                )
 
         def push(event: FeedEvent) -> None:
+            if one is not None and event.call != one.id:
+                return
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # too slow: end it; EventSource reconnects
@@ -263,7 +278,10 @@ class Dashboard:
         unsubscribe = self.feed.subscribe(push)
         self._streams.add(queue)
         try:
-            await response.write(b"retry: 2000\n" + _sse("snapshot", self.snapshot()))
+            snapshot = (
+                self.snapshot() if one is None else {"now": time.time(), "call": one.detail()}
+            )
+            await response.write(b"retry: 2000\n" + _sse("snapshot", snapshot))
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT)

@@ -3,8 +3,8 @@
 Endpoints (all behind the bearer token when one is set; docs/operations.md):
 
 - ``GET /api/health``: 200 while the SIP endpoint runs.
-- ``GET /api/ready``: 503 while draining, or while accounts are configured and none
-  is registered; else 200.
+- ``GET /api/ready``: 503 while draining, overloaded (:mod:`sipgw.app.overload`), or
+  while accounts are configured and none is registered; else 200.
 - ``GET /api/calls``: the active calls; ``GET /api/calls/{id}``: one call's live state
   and transcript (``id`` is the log id or the Call-ID).
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
@@ -164,6 +164,8 @@ class AdminServer:
             return False, "not running"
         if gateway.ua.draining:
             return False, "draining"
+        if gateway.overload.overloaded:
+            return False, "overloaded"
         if gateway.registration.accounts and not any(
             event.state is RegistrationState.REGISTERED for event in gateway.registrations.values()
         ):
@@ -171,7 +173,8 @@ class AdminServer:
         return True, "ready"
 
     async def ready(self, request: web.Request) -> web.Response:
-        """200 when new calls are welcome; 503 while draining or no account is registered."""
+        """200 when new calls are welcome; 503 while draining, overloaded or no account is
+        registered."""
         ok, reason = self._readiness()
         registrations = {
             aor: event.state.value for aor, event in self.gateway.registrations.items()

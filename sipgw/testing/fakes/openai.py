@@ -151,6 +151,8 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.monotonic)
     chunk_times: list[float] = field(default_factory=list)
     """``time.monotonic()`` when each chunk was written."""
+    peer: object = None
+    """The client's address and port: the same for requests on one kept-alive connection."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -459,7 +461,9 @@ class FakeOpenAI:
             return web.json_response(
                 _error_body("Invalid JSON body", "invalid_request_error"), status=400
             )
-        record = RecordedRequest(path=request.path, headers=headers, body=body)
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        record = RecordedRequest(path=request.path, headers=headers, body=body, peer=peer)
         with self._lock:
             self._requests.append(record)
             self._count += 1
