@@ -175,7 +175,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"sipgw {__version__}"
 
 
-@pytest.mark.usefixtures("environ")
 def test_eval_runs_the_evaluation_harness(tmp_path: Path) -> None:
     """`sipgw eval ARGS` is `sipgw-eval ARGS`: its help, its exit status and its errors."""
     sipgw = [sys.executable, "-m", "sipgw"]
@@ -191,6 +190,7 @@ def test_eval_runs_the_evaluation_harness(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.usefixtures("environ")
 def test_assistant_without_keys_names_what_is_missing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
