@@ -28,6 +28,16 @@ says :class:`agent.turns.StartReply`). The LLM's sentences go to TTS as soon
 as each is complete; TTS audio is re-cut into frames and queued. Tool calls
 run in between (the conversation does that).
 
+*Preemptive replies* (``AssistantSettings.preemptive_pause_ms``): the machine's
+:class:`agent.turns.StartPreemptive` starts an LLM request on the partial
+transcript (:class:`agent.preemptive.PreemptiveRequest`), which buffers its
+output. At the end of turn a final with the same words adopts it as the reply's
+first LLM round (so its sentences reach TTS only now; of the tools it asks for
+only read-only ones may have started early); otherwise it is cancelled
+(*wasted*) and the reply starts afresh.
+Each turn's ``turn_metrics`` says ``preemptive`` (``used`` or null) and
+``preemptive_wasted`` (requests cancelled since the previous reply).
+
 *Speak before acting*: ``transfer_to_human`` and ``end_call`` do not act
 when the tool runs: they register a pending action (:meth:`AssistantAgent.
 transfer_after_reply`, :meth:`AssistantAgent.hangup_after_reply`) that waits
@@ -84,10 +94,11 @@ from agent.conversation import (
     ReplyToolResult,
 )
 from agent.dialpolicy import DialRefused
-from agent.llm.base import ChatLLM
+from agent.llm.base import ChatLLM, LlmToolCall
 from agent.observer import llm_error_kind, status_error_kind
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
+from agent.preemptive import PreemptiveRequest
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
 from agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttReconnected
@@ -96,14 +107,17 @@ from agent.tts.base import TextToSpeech, TtsConnectError, TtsError, TtsReply
 from agent.turns import (
     Cause,
     CommitBargeIn,
+    DropPreemptive,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
     ResumeAgent,
     SetSttChunk,
+    StartPreemptive,
     StartReply,
     TurnAction,
     TurnTaker,
+    same_words,
 )
 from media.quality import CallQuality
 
@@ -180,6 +194,8 @@ class _Reply:
     first_token_at: float | None = None
     first_sentence_at: float | None = None
     text: str = ""
+    preemptive: PreemptiveRequest | None = None  # adopted at the end of turn
+    wasted: int = 0  # preemptive requests cancelled since the previous reply
     heard: str | None = None  # set by a committed barge-in
     metrics_written: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -293,7 +309,10 @@ class AssistantAgent(Agent):
             commit_ms=barge_in.commit_ms,
             min_words=barge_in.min_words,
             vad=barge_in.vad,
+            preemptive_pause_ms=settings.preemptive_pause_ms,
         )
+        self._preemptive: PreemptiveRequest | None = None
+        self._wasted = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns = 0
         self._audio_arrived = asyncio.Event()
@@ -608,6 +627,7 @@ class AssistantAgent(Agent):
             self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -701,11 +721,66 @@ class AssistantAgent(Agent):
             elif isinstance(action, StartReply):
                 self._start_reply(
                     action.text, speech_end_at=action.speech_end_at,
-                    stt_final_at=action.stt_final_at,
+                    stt_final_at=action.stt_final_at, preemptive=self._adopt(action.text),
                 )  # fmt: skip
+            elif isinstance(action, StartPreemptive):
+                self._start_preemptive(action.text)
+            elif isinstance(action, DropPreemptive):
+                self._drop_preemptive("caller went on")
             elif isinstance(action, IgnoreBackchannel):
                 # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
                 self.record.write({"type": "backchannel", "text": action.text})
+
+    # ------------------------------------------------------------------ preemptive replies
+
+    def _start_preemptive(self, text: str) -> None:
+        """Start the LLM on the partial transcript; its output waits for the end of turn."""
+        self._drop_preemptive("replaced")
+        conversation = self.conversation
+        schemas = conversation.tools.schemas()
+        tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
+        self._preemptive = PreemptiveRequest(
+            conversation.llm, conversation.messages, text, schemas, tool_choice,
+            tool_runner=(conversation.tools, conversation.ctx),
+            on_early_tool=self._early_tool,
+        )  # fmt: skip
+        self.record.write({"type": "preemptive", "outcome": "started", "text": text})
+        if self.observer is not None:
+            self.observer.preemptive("started")
+
+    def _early_tool(self, call: LlmToolCall) -> None:
+        self.record.write({"type": "preemptive_tool", "name": call.name,
+                           "arguments": call.arguments})  # fmt: skip
+
+    def _drop_preemptive(self, why: str) -> None:
+        """Cancel the preemptive request, if any: one wasted LLM request."""
+        request, self._preemptive = self._preemptive, None
+        if request is None:
+            return
+        self._spawn(request.drop())
+        self._wasted += 1
+        self.record.write({"type": "preemptive", "outcome": "wasted", "why": why,
+                           "text": request.text})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("wasted")
+
+    def _adopt(self, final: str) -> PreemptiveRequest | None:
+        """The preemptive request, if the final transcript confirms it; else drop it."""
+        request = self._preemptive
+        if request is None:
+            return None
+        if not same_words(request.text, final):
+            self._drop_preemptive("final differs")
+            return None
+        if not request.matches_history(self.conversation.messages):
+            self._drop_preemptive("history changed")
+            return None
+        self._preemptive = None
+        self.record.write({"type": "preemptive", "outcome": "used", "text": request.text,
+                           "lead_ms": _ms(self.loop.time(), request.started_at)})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("used")
+        return request
 
     def _commit_barge_in(self, action: CommitBargeIn) -> None:
         """The caller really interrupts: cancel the reply, keep what was heard."""
@@ -788,11 +863,16 @@ class AssistantAgent(Agent):
         *,
         speech_end_at: float | None = None,
         stt_final_at: float | None = None,
+        preemptive: PreemptiveRequest | None = None,
     ) -> None:
         self._carry_out(self.turns.replace_reply(Cause.NEW_TURN))
+        if preemptive is None:
+            self._drop_preemptive("new reply")
         self._turns += 1
         reply = _Reply("reply", self.tts.start_reply(), self._turns, started_at=self.loop.time(),
-                       speech_end_at=speech_end_at, stt_final_at=stt_final_at)  # fmt: skip
+                       speech_end_at=speech_end_at, stt_final_at=stt_final_at,
+                       preemptive=preemptive, wasted=self._wasted)  # fmt: skip
+        self._wasted = 0
         self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_reply(reply, user_text))
@@ -815,7 +895,11 @@ class AssistantAgent(Agent):
         await self._play(reply, feed())
 
     async def _run_reply(self, reply: _Reply, user_text: str | None) -> None:
-        await self._play(reply, self._converse(reply, user_text))
+        try:
+            await self._play(reply, self._converse(reply, user_text))
+        finally:
+            if reply.preemptive is not None:  # maybe cut off before its stream was read
+                await reply.preemptive.drop()
 
     async def _play(self, reply: _Reply, feed: Coroutine[Any, Any, None]) -> None:
         """Feed the reply's text to TTS while its audio is pumped into the playout queue."""
@@ -845,7 +929,13 @@ class AssistantAgent(Agent):
         running_tools = 0
         filler_timer: asyncio.TimerHandle | None = None
         try:
-            async with aclosing(self.conversation.reply(user_text)) as events:
+            early = reply.preemptive
+            replying = self.conversation.reply(
+                user_text,
+                first_round=None if early is None else early.events(),
+                early_tools=None if early is None else early.early_tools,
+            )
+            async with aclosing(replying) as events:
                 async for event in events:
                     if isinstance(event, ReplyToolCall):
                         if running_tools == 0 and self.settings.filler_after is not None:
@@ -960,6 +1050,8 @@ class AssistantAgent(Agent):
             "first_rtp_after_tts_ms": _ms(first_rtp, reply.tts.first_audio_at),
             "first_rtp_after_turn_ms": _ms(first_rtp, reply.stt_final_at),
             "end_of_speech_to_first_rtp_ms": _ms(first_rtp, reply.speech_end_at),
+            "preemptive": "used" if reply.preemptive is not None else None,
+            "preemptive_wasted": reply.wasted,
         }
         self.record.write(metrics)
         if self.observer is not None:

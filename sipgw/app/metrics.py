@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from agent.observer import TURN_STAGES, ErrorKind, Service
+from agent.observer import TURN_STAGES, ErrorKind, PreemptiveOutcome, Service
 from media.quality import CallQuality
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
@@ -157,6 +157,9 @@ class _AgentMetrics:
     def service_error(self, service: Service, kind: ErrorKind) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
 
+    def preemptive(self, outcome: PreemptiveOutcome) -> None:
+        self._metrics.preemptive.labels(outcome=outcome).inc()
+
 
 class GatewayMetrics:
     """The gateway's Prometheus series, in a registry of their own."""
@@ -186,6 +189,13 @@ class GatewayMetrics:
             "AI service errors by service (stt, llm, tts) and kind "
             "(timeout, connect, http_status, protocol).",
             ["service", "kind"],
+            registry=registry,
+        )
+        self.preemptive = Counter(
+            "sipgw_preemptive_requests",
+            "Preemptive LLM requests (started before the end of turn) by outcome: "
+            "started, used (the final transcript matched), wasted (cancelled).",
+            ["outcome"],
             registry=registry,
         )
         self.call_jitter = Histogram(

@@ -54,6 +54,7 @@ __all__ = [
     "AGENT",
     "AGENT_NAMES",
     "ASSISTANT",
+    "PREEMPTIVE",
     "BUILTIN_TOOLS",
     "CALLER_CONTEXT",
     "CALLBACKS",
@@ -547,6 +548,21 @@ ASSISTANT = Section(
     ),
 )  # fmt: skip
 
+PREEMPTIVE = Section(
+    "preemptive",
+    "Preemptive replies",
+    "Read when `--agent assistant`; start the LLM on a stable partial transcript before the "
+    "end of turn (docs/assistant.md, preemptive replies).",
+    (
+        Setting("SIPGW_PREEMPTIVE", "off", "on: when the caller pauses, the LLM starts on the "
+                "transcript so far; the reply is used if the final transcript says the same "
+                "words, else cancelled. Nothing is spoken before the turn ends.",
+                choice("on", "off")),
+        Setting("SIPGW_PREEMPTIVE_PAUSE_MS", "100", "Caller silence (ms, VAD) before a partial "
+                "transcript starts a preemptive request.", int_at_least(0)),
+    ),
+)  # fmt: skip
+
 BUILTIN_TOOLS = Section(
     "tools",
     "Built-in tools",
@@ -669,7 +685,7 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
-    WORKERS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLER_CONTEXT, CALLBACKS, DIAL,
+    WORKERS, AGENT, ECHO, ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLER_CONTEXT, CALLBACKS, DIAL,
     *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""

@@ -410,7 +410,7 @@ def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
         ends_sentence=lambda: texts[0][-1] in ".?!",
     )
     assert detector.feed(silence(100) + tone(100)) == [SpeechBegan(100)]
-    assert detector.feed(silence(100)) == [PartialDue(100, 200)]  # not a sentence yet
+    assert detector.feed(silence(100)) == [PartialDue(100, 200, silence=True)]  # not a sentence yet
     assert detector.feed(silence(200)) == []
     assert detector.feed(silence(100)) == [TurnDue(100, 200)]  # max_turn_silence
     texts[0] = "A sentence."
@@ -914,3 +914,14 @@ async def test_fake_runs_in_a_thread_for_subprocess_gateways() -> None:
             await events.aclose()
     finally:
         await asyncio.to_thread(fake.stop)
+
+
+def test_fake_silence_partials_scripted_full_or_half() -> None:
+    fake = FakeAssemblyAI(default_transcript="Where is my order, 1234?")
+    assert fake.partial_text(silence=True) == "Where is"  # the first half, by default
+    fake.full_silence_partials = True
+    assert fake.partial_text(silence=True) == "where is my order 1234"  # unformatted
+    assert fake.partial_text(silence=False) == "Where is"  # early partials stay halves
+    fake.script_partials(["where is my"])
+    assert fake.partial_text(silence=True) == "where is my"
+    assert fake.partial_text(silence=True) == "where is my order 1234"

@@ -47,7 +47,13 @@ deterministic: it counts audio-stream time, never the wall clock):
   consecutive loud frames start speech: ``SpeechStarted`` carries the stream
   time of the first loud frame.
 * ``partial_after_ms`` of speech in a turn (None = never) sends one early
-  partial ``Turn`` (``end_of_turn`` false, ``utterance`` "").
+  partial ``Turn`` (``end_of_turn`` false, ``utterance`` ""), with the first
+  half of the next transcript's words.
+* The partial sent at ``min_turn_silence`` carries the next item of
+  :meth:`FakeAssemblyAI.script_partials` if there is one; else, with
+  ``full_silence_partials`` set, every word of the next transcript, lower-case
+  and without punctuation (what u3-rt-pro has heard so far, before formatting);
+  else the first half of its words.
 * Like u3-rt-pro, when ``min_turn_silence`` of silence follows speech the
   turn ends if the transcript about to be used ends in ``.``, ``?`` or ``!``;
   otherwise a partial is sent and the turn ends at ``max_turn_silence``.
@@ -122,6 +128,8 @@ class PartialDue:
 
     start_ms: int
     end_ms: int
+    silence: bool = False
+    """Sent because ``min_turn_silence`` passed without a sentence end (not an early one)."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,7 @@ class TurnDetector:
             self._silence_checked = True
             if self._ends_sentence():
                 return [self._end_turn()]
-            return [PartialDue(self._turn_start, self._speech_end)]
+            return [PartialDue(self._turn_start, self._speech_end, silence=True)]
         return []
 
     def _idle_frame(self, loud: bool, start: int, end: int) -> list[DetectorAction]:
@@ -452,7 +460,7 @@ class _LiveSession:
             if isinstance(action, SpeechBegan):
                 self.send({"type": "SpeechStarted", "timestamp": action.at_ms, "confidence": 0.99})
             elif isinstance(action, PartialDue):
-                text = _first_half(self.fake.peek_transcript())
+                text = self.fake.partial_text(silence=action.silence)
                 self.send(self._turn(text, action.start_ms, action.end_ms, final=False))
             else:
                 text = self.fake.next_transcript()
@@ -520,6 +528,7 @@ class FakeAssemblyAI:
         check_rate: bool = True,
         default_transcript: str = "hello",
         keep_audio: bool = False,
+        full_silence_partials: bool = False,
         sessions_per_minute: int | None = None,
         rate_window: float = 60.0,
         concurrency_close_code: int = 1008,
@@ -538,6 +547,9 @@ class FakeAssemblyAI:
         self.check_rate = check_rate
         self.default_transcript = default_transcript
         self.keep_audio = keep_audio
+        self.full_silence_partials = full_silence_partials
+        """The partial at ``min_turn_silence`` has all the words (see the module docstring)."""
+        self._partials: deque[str] = deque()
         """Keep every binary frame in ``FakeSession.chunks`` (latency benchmarks)."""
         self.sessions_per_minute = sessions_per_minute
         self.rate_window = rate_window
@@ -661,6 +673,24 @@ class FakeAssemblyAI:
         """The transcript the next final turn will carry."""
         with self._lock:
             return self._script[0] if self._script else self.default_transcript
+
+    def script_partials(self, texts: Iterable[str]) -> None:
+        """Queue the texts of the next partials sent at ``min_turn_silence``, in order."""
+        with self._lock:
+            self._partials.extend(texts)
+
+    def partial_text(self, *, silence: bool) -> str:
+        """The text of the partial due now (see the module docstring)."""
+        with self._lock:
+            if silence and self._partials:
+                return self._partials.popleft()
+            upcoming = self.peek_transcript()
+            if silence and self.full_silence_partials:
+                return " ".join(
+                    "".join(c for c in word if c.isalnum() or c in "'-").lower()
+                    for word in upcoming.split()
+                )
+            return _first_half(upcoming)
 
     def next_transcript(self) -> str:
         """Take the next transcript (``default_transcript`` when the script is empty)."""
