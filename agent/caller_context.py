@@ -20,17 +20,14 @@ the caller's data) and the call goes on without context.
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import inspect
 import logging
-import os
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "CallerContextError",
@@ -96,43 +93,10 @@ def load_caller_context_hook(spec: str) -> CallerContextHook:
 
 
 def _import(module_name: str) -> ModuleType:
-    if module_name.endswith(".py"):
-        return _import_file(Path(module_name))
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.append(cwd)
     try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise CallerContextError(
-                f"module {module_name!r} not found (is it on PYTHONPATH or in the current"
-                " directory?)"
-            ) from None
-        raise CallerContextError(f"module {module_name!r} failed to import: {exc}") from None
-    except Exception as exc:
-        raise CallerContextError(
-            f"module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from None
-
-
-def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise CallerContextError(f"module {str(path)!r} not found")
-    name = f"sipgw_caller_context_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CallerContextError(f"module {str(path)!r} cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise CallerContextError(
-            f"module {str(path)!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from None
-    return module
+        return import_user_module(module_name, what="module", file_prefix="sipgw_caller_context_")
+    except UserModuleError as exc:
+        raise CallerContextError(str(exc)) from None
 
 
 def uri_number(uri: str) -> str:

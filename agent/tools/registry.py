@@ -18,22 +18,18 @@ module by name (or a ``.py`` path) that defines ``TOOLS: list[Tool]`` and/or
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 from agent.dialpolicy import DialRefused
 from agent.settings import AssistantSettings
 from agent.tools.schema import SchemaError, check_schema, validate
+from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "Tool",
@@ -343,40 +339,7 @@ def _register(module_name: str, registry: ToolRegistry, tool: Tool) -> None:
 
 
 def _import(module_name: str) -> ModuleType:
-    if module_name.endswith(".py"):
-        return _import_file(Path(module_name))
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.append(cwd)
     try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise ToolLoadError(
-                f"tools module {module_name!r} not found"
-                " (is it on PYTHONPATH or in the current directory?)"
-            ) from exc
-        raise ToolLoadError(f"tools module {module_name!r} failed to import: {exc}") from exc
-    except Exception as exc:
-        raise ToolLoadError(
-            f"tools module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise ToolLoadError(f"tools module {str(path)!r} not found")
-    name = f"sipgw_user_tools_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ToolLoadError(f"tools module {str(path)!r} cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise ToolLoadError(
-            f"tools module {str(path)!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-    return module
+        return import_user_module(module_name, what="tools module", file_prefix="sipgw_user_tools_")
+    except UserModuleError as exc:
+        raise ToolLoadError(str(exc)) from None
