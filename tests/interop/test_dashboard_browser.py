@@ -22,10 +22,9 @@ import pytest
 
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.browser import Browser
-from sipgw.testing.canaries import ADMIN_TOKEN, ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.canaries import ADMIN_TOKEN
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port
@@ -50,34 +49,16 @@ def artifacts() -> Path:
 @pytest.fixture
 def cloud(tmp_workdir: Path) -> Iterator[dict[str, str]]:
     """The three fake AI services, scripted for one turn with a tool call; their env."""
-    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
-    llm = FakeOpenAI(api_key=OPENAI_KEY)
-    llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
-    tts_url = tts.start_in_thread()
-    tts.map_text("Hi there", 500)
-    tts.map_text("shipped", 700)
-    stt.script([SAID, SAID_LATER])
-    llm.script(
-        [
-            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
-            FakeResponse(text=REPLY),
-            FakeResponse(text="Yes, from the order page."),
-        ]
-    )
-    try:
-        yield {
-            "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
-            "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
-            "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
-            "SIPGW_GREETING": "Hi there.",
-            "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
-            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
-        }  # fmt: skip
-    finally:
-        stt.stop()
-        llm.stop()
-        tts.stop()
+    with fakes_in_threads(tmp_workdir, {"Hi there": 500, "shipped": 700}) as fakes:
+        fakes.stt.script([SAID, SAID_LATER])
+        fakes.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeResponse(text=REPLY),
+                FakeResponse(text="Yes, from the order page."),
+            ]
+        )
+        yield fakes.env
 
 
 def js(value: str) -> str:

@@ -25,14 +25,9 @@ from sipgw.app.healthcheck import probe
 from sipgw.testing.audio import analyse
 from sipgw.testing.canaries import (
     ADMIN_TOKEN,
-    ASSEMBLYAI_KEY,
-    ELEVENLABS_KEY,
-    OPENAI_KEY,
     SIP_PASSWORD,
 )
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
@@ -184,25 +179,9 @@ def test_admin_api_drain_running_call_goes_on_new_call_503(
 def fake_services(tmp_workdir: Path) -> Iterator[dict[str, str]]:
     """The three fake cloud services in threads; yields the assistant's environment.
     The fake TTS speaks the greeting as a 500 Hz tone, anything with "goodbye" at 1100 Hz."""
-    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
-    llm = FakeOpenAI(api_key=OPENAI_KEY)
-    llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
-    tts_url = tts.start_in_thread()
-    tts.map_text("Hi there", GREETING_HZ)
-    tts.map_text("goodbye", GOODBYE_HZ)
-    try:
-        yield {
-            "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
-            "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
-            "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
-            "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
-            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
-        }  # fmt: skip
-    finally:
-        stt.stop()
-        llm.stop()
-        tts.stop()
+    tones = {"Hi there": GREETING_HZ, "goodbye": GOODBYE_HZ}
+    with fakes_in_threads(tmp_workdir, tones) as fakes:
+        yield fakes.env
 
 
 def test_drain_limit_the_assistant_says_goodbye_before_the_bye(tmp_workdir: Path) -> None:

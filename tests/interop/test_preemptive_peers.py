@@ -14,11 +14,11 @@ import pytest
 
 from sipgw.testing.audio import analyse
 from sipgw.testing.fakes.openai import FakeResponse
+from sipgw.testing.fakes.threaded import ThreadedFakes
 
 from .test_assistant_peers import (
     REPLY_HZ,
     SPEECH_HZ,
-    Services,
     call_record,
     run_call,
     script,
@@ -34,7 +34,7 @@ FALLBACK_ANSWER_HZ = 1500
 
 
 def test_preemptive_reply_is_used_or_cancelled_and_never_spoken_early(
-    tmp_workdir: Path, services: Services
+    tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
     stt, llm = services.stt, services.llm
     stt.max_turn_silence_ms = 800
