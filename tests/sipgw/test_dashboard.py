@@ -145,6 +145,42 @@ async def test_without_a_token_loopback_serves_the_dashboard() -> None:
         assert page.status == 200
 
 
+async def test_without_a_token_other_web_sites_cannot_act_or_read() -> None:
+    """No token on loopback: a page on another site the operator's browser visits can
+    neither change anything (a cross-origin form or fetch POST) nor read through a name
+    rebound to 127.0.0.1 (DNS rebinding); tools on the machine (no Origin) still can."""
+    async with (
+        running_gateway() as (gateway, _),
+        admin(gateway, token="") as url,
+        session() as http,
+    ):
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        async with http.post(url + "/api/drain", data="", headers=evil) as drain:
+            assert drain.status == 403
+        async with http.post(
+            url + "/api/calls", data='{"target": "sip:900@127.0.0.1"}', headers=evil
+        ) as call:
+            assert call.status == 403
+        async with http.post(url + "/api/calls/x/hangup", headers=evil) as hangup:
+            assert hangup.status == 403
+        async with http.post(
+            url + "/api/drain", headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+        ) as sandboxed:
+            assert sandboxed.status == 403
+        assert not gateway.drain_request.active and not gateway.handles
+        port = url.rsplit(":", 1)[1]
+        for path in ["/api/calls", "/api/recent", "/dashboard", "/metrics"]:
+            async with http.get(url + path, headers={"Host": f"evil.example:{port}"}) as rebound:
+                assert rebound.status == 403, path
+        async with http.get(url + "/api/calls", headers={"Host": f"localhost:{port}"}) as named:
+            assert named.status == 200
+        async with http.post(
+            url + "/api/drain", json={"seconds": 0}, headers={"Origin": url}
+        ) as same_origin:
+            assert same_origin.status == 202
+        assert gateway.drain_request.active
+
+
 async def test_the_stream_pushes_a_call_its_transcript_turns_and_end(tmp_path: Path) -> None:
     async with (
         running_gateway(TalkingEchoAgent, record_dir=str(tmp_path / "rec")) as (gw, new_phone),
