@@ -627,10 +627,18 @@ class AssistantAgent(Agent):
             self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        # The drop task _drop_preemptive spawns is cancelled below before it runs, as is a
+        # reply task that had not started yet: stop those requests here, or their streams
+        # (and early tools) run on after the call.
+        speaking = self._speaking.reply
+        requests = [self._preemptive, speaking.preemptive if speaking is not None else None]
         self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for request in requests:
+            if request is not None:
+                await request.drop()
         if self._caller_context is not None:
             self._caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
