@@ -565,6 +565,9 @@ class AssistantAgent(Agent):
         if lookup is None or self._caller_context_added:
             return
         context = await lookup.text()  # the same answer for every reply that asks
+        self._apply_caller_context(context)
+
+    def _apply_caller_context(self, context: str) -> None:
         if self._caller_context_added:
             return
         self._caller_context_added = True
@@ -742,8 +745,17 @@ class AssistantAgent(Agent):
     # ------------------------------------------------------------------ preemptive replies
 
     def _start_preemptive(self, text: str) -> None:
-        """Start the LLM on the partial transcript; its output waits for the end of turn."""
+        """Start the LLM on the partial transcript; its output waits for the end of turn.
+
+        Not while the caller context is still being looked up: the request must carry
+        it (the first reply waits for the lookup instead)."""
         self._drop_preemptive("replaced")
+        lookup = self._caller_context
+        if lookup is not None and not self._caller_context_added:
+            context = lookup.ready()
+            if context is None:
+                return
+            self._apply_caller_context(context)
         conversation = self.conversation
         schemas = conversation.tools.schemas()
         tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"

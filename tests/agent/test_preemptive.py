@@ -170,3 +170,19 @@ async def test_a_hang_up_during_a_preemptive_request_closes_its_stream(tmp_path:
         assert request.disconnected and not request.completed
     outcomes = [(r["outcome"], r.get("why")) for r in of_type(s.record(), "preemptive")]
     assert outcomes == [("started", None), ("wasted", "call ended")]
+
+
+async def test_the_first_preemptive_reply_carries_the_caller_context(tmp_path: Path) -> None:
+    hook = {"SIPGW_CALLER_CONTEXT": "tests.agent.context_hooks:crm"}
+    async with assistant(tmp_path, **ON, **hook) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script([FakeResponse(text="Your order has shipped.")] * 2)
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    answered = s.llm.requests[-1]  # the request whose answer was spoken
+    assert "Name: Ada Lovelace" in answered.body["messages"][0]["content"]
+    assert of_type(s.record(), "preemptive")[-1]["outcome"] == "used"
