@@ -135,6 +135,20 @@ async def test_login_sets_a_strict_http_only_cookie_good_for_reading_only() -> N
             assert after.status == 401
 
 
+async def test_behind_a_tls_proxy_the_cookie_is_secure() -> None:
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        async with http.post(
+            url + "/dashboard/login", data={"token": ADMIN_TOKEN}, allow_redirects=False
+        ) as plain:
+            assert "Secure" not in plain.headers["Set-Cookie"]
+        for forwarded in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=1.2.3.4;proto=https"}):
+            async with http.post(
+                url + "/dashboard/login", data={"token": ADMIN_TOKEN}, headers=forwarded,
+                allow_redirects=False,
+            ) as proxied:  # fmt: skip
+                assert "Secure" in proxied.headers["Set-Cookie"], forwarded
+
+
 async def test_without_a_token_loopback_serves_the_dashboard() -> None:
     async with (
         running_gateway() as (gateway, _),
