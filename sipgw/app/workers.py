@@ -305,10 +305,10 @@ class Supervisor:
             worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
 
     def _restart_due(self) -> None:
-        if self.signals:
-            return
         now = time.monotonic()
         for worker in self.workers:
+            if self.signals:  # checked before each start: one may come during the last
+                return
             if (
                 worker.process is None
                 and worker.restart_at is not None
