@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,3 +164,20 @@ def test_no_worker_is_restarted_once_a_signal_came_in_the_middle_of_restarts() -
         worker.restart_at = 0.0  # crashed, due long ago
     supervisor._restart_due()
     assert spawned == [1]
+
+
+def test_a_worker_whose_admin_server_fails_did_not_start() -> None:
+    """With the admin API on, a worker is up once its admin server listens too: one that
+    printed its SIP line, then failed to bind its admin port, is a start-up failure (not
+    a crash to restart forever)."""
+    script = (
+        "import sys, time; print('listening on udp:127.0.0.1:5060', flush=True); "
+        "time.sleep(0.3); print('sipgw: error: admin server cannot listen', file=sys.stderr); "
+        "sys.exit(1)"
+    )
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099), admin_port=8080)
+    supervisor = Supervisor([sys.executable, "-c", script], [plan], stdout=io.BytesIO())
+    try:
+        assert supervisor._start_all() == 1
+    finally:
+        supervisor._stop_all()
