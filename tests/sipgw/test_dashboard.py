@@ -188,6 +188,10 @@ async def test_without_a_token_other_web_sites_cannot_act_or_read() -> None:
                 assert rebound.status == 403, path
         async with http.get(url + "/api/calls", headers={"Host": f"localhost:{port}"}) as named:
             assert named.status == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"GET /api/calls HTTP/1.0\r\n\r\n")  # an old tool: no Host at all
+        assert (await reader.readline()).split()[1] == b"200"
+        writer.close()
         async with http.post(
             url + "/api/drain", json={"seconds": 0}, headers={"Origin": url}
         ) as same_origin:

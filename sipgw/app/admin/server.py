@@ -62,10 +62,11 @@ def _foreign_web_page(request: web.Request) -> str:
     name (a site's own name rebound to 127.0.0.1, to read the calls). Tools that send no
     ``Origin`` (curl, scripts) are unaffected.
     """
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    given = request.headers.get("Host")  # a browser always sends one; old tools may not
+    host = given.rsplit(":", 1)[0] if given and not given.endswith("]") else given or ""
     name = host.strip("[]").lower()
     try:
-        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+        loopback = not given or name == "localhost" or ipaddress.ip_address(name).is_loopback
     except ValueError:
         loopback = False
     if not loopback:
