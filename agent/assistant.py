@@ -565,6 +565,9 @@ class AssistantAgent(Agent):
         if lookup is None or self._caller_context_added:
             return
         context = await lookup.text()  # the same answer for every reply that asks
+        self._apply_caller_context(context)
+
+    def _apply_caller_context(self, context: str) -> None:
         if self._caller_context_added:
             return
         self._caller_context_added = True
@@ -627,10 +630,18 @@ class AssistantAgent(Agent):
             self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        # The drop task _drop_preemptive spawns is cancelled below before it runs, as is a
+        # reply task that had not started yet: stop those requests here, or their streams
+        # (and early tools) run on after the call.
+        speaking = self._speaking.reply
+        requests = [self._preemptive, speaking.preemptive if speaking is not None else None]
         self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for request in requests:
+            if request is not None:
+                await request.drop()
         if self._caller_context is not None:
             self._caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
@@ -734,8 +745,17 @@ class AssistantAgent(Agent):
     # ------------------------------------------------------------------ preemptive replies
 
     def _start_preemptive(self, text: str) -> None:
-        """Start the LLM on the partial transcript; its output waits for the end of turn."""
+        """Start the LLM on the partial transcript; its output waits for the end of turn.
+
+        Not while the caller context is still being looked up: the request must carry
+        it (the first reply waits for the lookup instead)."""
         self._drop_preemptive("replaced")
+        lookup = self._caller_context
+        if lookup is not None and not self._caller_context_added:
+            context = lookup.ready()
+            if context is None:
+                return
+            self._apply_caller_context(context)
         conversation = self.conversation
         schemas = conversation.tools.schemas()
         tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"

@@ -168,6 +168,16 @@ class CallerContextLookup:
         self._text = self._settle(bool(done))
         return self._text
 
+    def ready(self) -> str | None:
+        """The context text if the answer is known now (the hook finished, or its timeout
+        passed: as :meth:`text`), else None; never waits."""
+        if self._text is None:
+            if self._task.done():
+                self._text = self._settle(True)
+            elif asyncio.get_running_loop().time() >= self._deadline:
+                self._text = self._settle(False)
+        return self._text
+
     def _settle(self, done: bool) -> str:
         if not done:
             self._task.cancel()

@@ -177,3 +177,17 @@ async def test_a_raising_hook_leaves_the_prompt_alone(tmp_path: Path) -> None:
     prompt, record, _ = await _one_turn(tmp_path, "broken")
     assert "CRM down" not in prompt
     assert [r["found"] for r in record if r["type"] == "caller_context"] == [False]
+
+
+async def test_ready_answers_without_waiting() -> None:
+    pending = CallerContextLookup(
+        CallerContextSettings(context_hooks.slow, timeout=0.05), "+1555", "+1666", "call-4"
+    )
+    quick = CallerContextLookup(
+        CallerContextSettings(context_hooks.crm, timeout=1.0), "+1555", "+1666", "call-5"
+    )
+    assert pending.ready() is None and quick.ready() is None  # neither has run yet
+    await asyncio.sleep(0.1)
+    assert pending.ready() == ""  # past its timeout: going on without it
+    assert "Name: Ada Lovelace" in (quick.ready() or "")
+    assert await quick.text() == quick.ready()

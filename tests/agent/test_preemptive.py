@@ -155,3 +155,34 @@ async def test_a_read_only_tool_runs_early_a_side_effect_tool_waits(tmp_path: Pa
     assert kinds.index("preemptive_tool") < kinds.index("user"), kinds
     assert [t["name"] for t in of_type(record, "tool_call")] == ["get_order_status", "end_call"]
     assert of_type(record, "preemptive")[-1]["outcome"] == "used"
+
+
+async def test_a_hang_up_during_a_preemptive_request_closes_its_stream(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234 please")
+        s.llm.script([FakeResponse(text="Your order has shipped.", first_chunk_delay=3.0)])
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        request = await s.llm.wait_for_request(within=5)  # the preemptive one, still waiting
+        await hang_up(caller, phone)  # before the end of turn
+        await s.llm.wait_for_disconnect(within=2)  # the call's end closed its stream
+        assert request.disconnected and not request.completed
+    outcomes = [(r["outcome"], r.get("why")) for r in of_type(s.record(), "preemptive")]
+    assert outcomes == [("started", None), ("wasted", "call ended")]
+
+
+async def test_the_first_preemptive_reply_carries_the_caller_context(tmp_path: Path) -> None:
+    hook = {"SIPGW_CALLER_CONTEXT": "tests.agent.context_hooks:crm"}
+    async with assistant(tmp_path, **ON, **hook) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script([FakeResponse(text="Your order has shipped.")] * 2)
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    answered = s.llm.requests[-1]  # the request whose answer was spoken
+    assert "Name: Ada Lovelace" in answered.body["messages"][0]["content"]
+    assert of_type(s.record(), "preemptive")[-1]["outcome"] == "used"

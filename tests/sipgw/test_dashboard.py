@@ -135,6 +135,20 @@ async def test_login_sets_a_strict_http_only_cookie_good_for_reading_only() -> N
             assert after.status == 401
 
 
+async def test_behind_a_tls_proxy_the_cookie_is_secure() -> None:
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        async with http.post(
+            url + "/dashboard/login", data={"token": ADMIN_TOKEN}, allow_redirects=False
+        ) as plain:
+            assert "Secure" not in plain.headers["Set-Cookie"]
+        for forwarded in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=1.2.3.4;proto=https"}):
+            async with http.post(
+                url + "/dashboard/login", data={"token": ADMIN_TOKEN}, headers=forwarded,
+                allow_redirects=False,
+            ) as proxied:  # fmt: skip
+                assert "Secure" in proxied.headers["Set-Cookie"], forwarded
+
+
 async def test_without_a_token_loopback_serves_the_dashboard() -> None:
     async with (
         running_gateway() as (gateway, _),
@@ -143,6 +157,46 @@ async def test_without_a_token_loopback_serves_the_dashboard() -> None:
         http.get(url + "/dashboard") as page,
     ):
         assert page.status == 200
+
+
+async def test_without_a_token_other_web_sites_cannot_act_or_read() -> None:
+    """No token on loopback: a page on another site the operator's browser visits can
+    neither change anything (a cross-origin form or fetch POST) nor read through a name
+    rebound to 127.0.0.1 (DNS rebinding); tools on the machine (no Origin) still can."""
+    async with (
+        running_gateway() as (gateway, _),
+        admin(gateway, token="") as url,
+        session() as http,
+    ):
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        async with http.post(url + "/api/drain", data="", headers=evil) as drain:
+            assert drain.status == 403
+        async with http.post(
+            url + "/api/calls", data='{"target": "sip:900@127.0.0.1"}', headers=evil
+        ) as call:
+            assert call.status == 403
+        async with http.post(url + "/api/calls/x/hangup", headers=evil) as hangup:
+            assert hangup.status == 403
+        async with http.post(
+            url + "/api/drain", headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+        ) as sandboxed:
+            assert sandboxed.status == 403
+        assert not gateway.drain_request.active and not gateway.handles
+        port = url.rsplit(":", 1)[1]
+        for path in ["/api/calls", "/api/recent", "/dashboard", "/metrics"]:
+            async with http.get(url + path, headers={"Host": f"evil.example:{port}"}) as rebound:
+                assert rebound.status == 403, path
+        async with http.get(url + "/api/calls", headers={"Host": f"localhost:{port}"}) as named:
+            assert named.status == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"GET /api/calls HTTP/1.0\r\n\r\n")  # an old tool: no Host at all
+        assert (await reader.readline()).split()[1] == b"200"
+        writer.close()
+        async with http.post(
+            url + "/api/drain", json={"seconds": 0}, headers={"Origin": url}
+        ) as same_origin:
+            assert same_origin.status == 202
+        assert gateway.drain_request.active
 
 
 async def test_the_stream_pushes_a_call_its_transcript_turns_and_end(tmp_path: Path) -> None:

@@ -84,6 +84,16 @@ def _page(name: str, status: int = 200, message: str = "") -> web.Response:
     return response
 
 
+def _over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: this server speaks plain HTTP, so only
+    through a TLS proxy that says so (``X-Forwarded-Proto`` or ``Forwarded``). Trusting
+    the header can only add ``Secure`` to the cookie, never take it away."""
+    if request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        return True
+    forwarded = request.headers.get("Forwarded", "").lower().replace(" ", "")
+    return any(part == "proto=https" for part in forwarded.replace(",", ";").split(";"))
+
+
 def _sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
@@ -157,7 +167,7 @@ class Dashboard:
             httponly=True,
             samesite="Strict",
             path="/",
-            secure=request.secure,
+            secure=_over_tls(request),
         )
         raise response
 
