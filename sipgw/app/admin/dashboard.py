@@ -49,6 +49,7 @@ __all__ = [
     "HEARTBEAT",
     "STREAM_QUEUE",
     "Dashboard",
+    "session_cookie_expiry",
     "session_cookie_value",
 ]
 
