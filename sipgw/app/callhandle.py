@@ -120,6 +120,9 @@ class CallHandle:
     agent: Agent | None = None
     setup: asyncio.Task[None] | None = None
     ended: bool = False
+    answered: bool = False
+    """Answered (200 OK sent or received): its agent's audio plays. A drain's goodbye
+    is for answered calls only."""
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
     sent_ahead: bool = False

@@ -53,7 +53,7 @@ from sipgw.app.privacy import (
 )
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
-from sipgw.app.workers import Supervisor, load_worker_count, plan_workers
+from sipgw.app.workers import STOP_MARGIN, Supervisor, load_worker_count, plan_workers
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
@@ -391,7 +391,10 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
     log.info("running %d workers", len(plans))
-    return Supervisor([sys.executable, "-m", "sipgw", *argv], plans).run()
+    stop_timeout = startup.config.drain_seconds + STOP_MARGIN
+    return Supervisor(
+        [sys.executable, "-m", "sipgw", *argv], plans, stop_timeout=stop_timeout
+    ).run()
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:

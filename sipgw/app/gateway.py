@@ -283,9 +283,11 @@ class Gateway:
 
         Waits until no call is left, ``limit`` seconds pass, or ``cut_short`` is set (a
         second SIGTERM), whichever comes first. When the limit passes with calls up, each
-        call's agent says the goodbye line (``config.drain_goodbye``), bounded by
-        :data:`~sipgw.app.draining.GOODBYE_WAIT` and ``cut_short``. Returns how many calls
-        are still up; :meth:`stop` hangs them up.
+        answered call's agent says the goodbye line (``config.drain_goodbye``), bounded by
+        :data:`~sipgw.app.draining.GOODBYE_WAIT` and ``cut_short``; a call still ringing
+        gets no goodbye (nothing of its agent plays yet): it is ended at once (503 to an
+        incoming one, CANCEL for one we placed). Returns how many calls are still up;
+        :meth:`stop` hangs them up.
         """
         if self._sip is None:
             return 0
@@ -301,7 +303,17 @@ class Gateway:
         await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-        agents = [h.agent for h in self.handles.values() if h.agent is not None and not h.ended]
+        up = [h for h in self.handles.values() if not h.ended]
+        ringing = [h.call for h in up if not h.answered]
+        if ringing and not cut_short.is_set():
+            log.info("drain limit reached: %d call(s) not answered yet end now", len(ringing))
+
+            def end_ringing(now: float) -> None:
+                for call in ringing:
+                    self.ua.hangup(call, now, 503)
+
+            self.sip.act(end_ringing)
+        agents = [h.agent for h in up if h.answered and h.agent is not None]
         if agents and not cut_short.is_set() and self.config.drain_goodbye:
             log.info("drain limit reached: %d call(s) say goodbye, then BYE", len(agents))
             played = await say_goodbyes(agents, self.config.drain_goodbye, GOODBYE_WAIT, cut_short)
@@ -609,6 +621,7 @@ class Gateway:
         self.sip.act(answer)
         if self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
+        handle.answered = True
         handle.agent.on_answered()
 
     def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None:

@@ -389,6 +389,7 @@ class OutboundCalls:
             handle.session.on_audio = agent.on_caller_audio
         if self.max_call_seconds > 0:
             handle.limit_duration(self.max_call_seconds)
+        handle.answered = True
         agent.on_answered()
 
 

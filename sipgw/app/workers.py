@@ -13,14 +13,24 @@ start-up error stops the whole thing with that worker's exit
 status and its message shown once. It forwards SIGTERM and SIGINT to every worker (the
 first drains, a second ends the calls at once), restarts a worker that exits while no
 signal came (after 1 s, doubling up to 30 s while it keeps failing fast), and returns
-when every worker has exited after a signal: 0 when each exited 0, else 1.
+when every worker has exited after a signal: 0 when each exited 0, else 1. A worker
+that got the signal before it was ready (it may not have set up its handlers yet) and
+died of it counts as a clean stop. When a start-up fails, the workers already running get
+SIGTERM and ``stop_timeout`` seconds (the drain limit plus a margin) to exit; the rest get
+SIGKILL.
+
+No ``preexec_fn`` (unsafe once the stdout relay threads run): each worker gets its own
+process group with ``process_group=0``, and its parent-death signal (SIGTERM) from
+util-linux ``setpriv --pdeathsig TERM`` when installed (without it a worker outlives a
+parent killed with SIGKILL; a warning says so).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,7 +55,9 @@ MAX_BACKOFF = 30.0
 """The longest wait between restarts of a worker that keeps crashing."""
 STABLE_AFTER = 60.0
 """A worker that ran this long before it crashed restarts after FIRST_BACKOFF again."""
-_PR_SET_PDEATHSIG = 1
+STOP_MARGIN = 30.0
+"""Seconds beyond the drain limit a stopped worker gets before SIGKILL (its goodbye line)."""
+_STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 
 
 def load_worker_count(values: SettingValues) -> int:
@@ -146,11 +158,22 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
     return plans
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the worker gets SIGTERM (it drains) when the parent dies without forwarding."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+@functools.cache
+def pdeathsig_prefix() -> tuple[str, ...]:
+    """``setpriv --pdeathsig TERM --`` when util-linux setpriv (>= 2.33) is installed.
+
+    Linux then sends the worker SIGTERM (it drains) when the parent dies without
+    forwarding. The signal is tied to the thread that spawned the worker: the supervisor
+    spawns from its main thread only.
+    """
+    path = shutil.which("setpriv")
+    if path is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            usage = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=5)
+            if "--pdeathsig" in usage.stdout:
+                return (path, "--pdeathsig", "TERM", "--")
+    log.warning("setpriv --pdeathsig not available: workers outlive a parent killed by SIGKILL")
+    return ()
 
 
 @dataclass(slots=True)
@@ -162,6 +185,8 @@ class _Worker:
     restart_at: float | None = None
     backoff: float = FIRST_BACKOFF
     last_code: int = 0
+    early_stop: bool = False
+    """Signalled before it was ready: dying of that signal is a clean stop."""
 
 
 class Supervisor:
@@ -173,11 +198,13 @@ class Supervisor:
         plans: Sequence[WorkerPlan],
         *,
         start_timeout: float = 60.0,
+        stop_timeout: float = 300.0 + STOP_MARGIN,
         stdout: IO[bytes] | None = None,
     ) -> None:
         self.command = list(command)
         self.workers = [_Worker(plan) for plan in plans]
         self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.signals: list[int] = []
         self._forwarded = 0
@@ -229,21 +256,31 @@ class Supervisor:
         return None
 
     def _stop_all(self) -> None:
+        """SIGTERM to each running worker; SIGKILL to those still up after stop_timeout."""
         for worker in self.workers:
             if worker.process is not None:
-                worker.process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
         for worker in self.workers:
-            if worker.process is not None:
+            if worker.process is None:
+                continue
+            try:
+                worker.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("worker %d (pid %d) still running %gs after SIGTERM: SIGKILL",
+                          worker.plan.index, worker.process.pid, self.stop_timeout)  # fmt: skip
+                worker.process.kill()
                 worker.process.wait()
-                worker.process = None
+            worker.process = None
 
     def _spawn(self, worker: _Worker) -> None:
         worker.ready.clear()
+        worker.early_stop = False
         process = subprocess.Popen(
-            [*self.command, *worker.plan.flags()],
+            [*pdeathsig_prefix(), *self.command, *worker.plan.flags()],  # setpriv execs it
             stdout=subprocess.PIPE,
             process_group=0,  # a terminal's Ctrl-C reaches the parent only, which forwards it
-            preexec_fn=_die_with_parent,
         )
         worker.process = process
         worker.started = time.monotonic()
@@ -284,6 +321,8 @@ class Supervisor:
                      "" if self._forwarded == 1 else " (again: end calls now)")  # fmt: skip
             for worker in alive:
                 assert worker.process is not None
+                if not worker.ready.is_set():
+                    worker.early_stop = True  # its handlers may not be set up yet
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.send_signal(sig)
 
@@ -300,6 +339,9 @@ class Supervisor:
             worker.last_code = code
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
             if self.signals:
+                if worker.early_stop and code in _STOP_SIGNALS:
+                    worker.last_code = 0
+                    how += " (stopped before it was ready)"
                 log.info("worker %d (pid %d) exited: %s", worker.plan.index, pid, how)
                 continue
             if now - worker.started >= STABLE_AFTER:

@@ -33,6 +33,8 @@ __all__ = ["ACCEPT", "ALLOW", "SUPPORTED", "Rejection", "UsageContext", "reason_
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, multipart/mixed"
 SUPPORTED = "timer"
+DRAIN_RETRY_AFTER = 30
+"""Retry-After (seconds) of a 503 while draining, and of any 503 with no overload set."""
 
 
 class Rejection(RemoteProtocolError):
@@ -266,9 +268,11 @@ class UsageContext:
         if req.method == "OPTIONS" and status == 200:
             response.headers.add("Accept-Encoding", "identity")
             response.headers.add("Supported", SUPPORTED)
-        if status == 503:
+        if status == 503:  # RFC 3261 §21.5.4; while draining the drain's own value wins
             retry_after = self.overload_retry_after
-            response.headers.add("Retry-After", str(30 if retry_after is None else retry_after))
+            if self.draining or retry_after is None:
+                retry_after = DRAIN_RETRY_AFTER
+            response.headers.add("Retry-After", str(retry_after))
         response.headers.add("Server", self.config.user_agent)
 
 

@@ -16,7 +16,13 @@ import pytest
 from agent.base import CallControl
 from agent.echo import EchoAgent
 from agent.record import CallRecord
-from sipgw.app.admin.dashboard import COOKIE, STATIC, session_cookie_value
+from sipgw.app.admin.dashboard import (
+    COOKIE,
+    SESSION_LIFETIME,
+    STATIC,
+    session_cookie_expiry,
+    session_cookie_value,
+)
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
@@ -119,7 +125,9 @@ async def test_login_sets_a_strict_http_only_cookie_good_for_reading_only() -> N
             set_cookie = login.headers["Set-Cookie"]
         assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
         assert ADMIN_TOKEN not in set_cookie
-        assert session_cookie_value(ADMIN_TOKEN) in set_cookie
+        assert "Max-Age=43200" in set_cookie  # SESSION_LIFETIME
+        value = login.cookies[COOKIE].value
+        assert session_cookie_expiry(ADMIN_TOKEN, value) is not None
         async with http.get(url + "/dashboard") as page:
             assert page.status == 200 and 'id="active-calls"' in await page.text()
             assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
@@ -147,6 +155,49 @@ async def test_behind_a_tls_proxy_the_cookie_is_secure() -> None:
                 allow_redirects=False,
             ) as proxied:  # fmt: skip
                 assert "Secure" in proxied.headers["Set-Cookie"], forwarded
+
+
+async def test_the_cookie_expires_and_logout_revokes_it() -> None:
+    """The expiry is signed into the cookie and checked here: an old cookie (or one whose
+    expiry was moved) is refused, and a logged-out cookie stops working even when a copy
+    of it is replayed."""
+    now = [1_800_000_000.0]
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=ADMIN_TOKEN))
+        server.dashboard.clock = lambda: now[0]
+        await server.start()
+        try:
+            async with session() as http:
+                async with http.post(
+                    server.url + "/dashboard/login", data={"token": ADMIN_TOKEN},
+                    allow_redirects=False,
+                ) as login:  # fmt: skip
+                    value = login.cookies[COOKIE].value
+                expires = int(now[0]) + SESSION_LIFETIME
+                assert value == session_cookie_value(ADMIN_TOKEN, expires)
+                assert value.startswith(f"{expires}.")
+                async with http.get(server.url + "/api/recent") as fresh:
+                    assert fresh.status == 200
+                now[0] += SESSION_LIFETIME - 1
+                async with http.get(server.url + "/api/recent") as late:
+                    assert late.status == 200
+                now[0] += 1
+                async with http.get(server.url + "/api/recent") as expired:
+                    assert expired.status == 401
+                moved = f"{expires + 3600}.{value.partition('.')[2]}"  # same HMAC, later expiry
+                http.cookie_jar.update_cookies({COOKIE: moved})
+                async with http.get(server.url + "/api/recent") as forged:
+                    assert forged.status == 401
+
+                now[0] = 1_800_000_000.0
+                http.cookie_jar.update_cookies({COOKIE: value})
+                async with http.post(server.url + "/dashboard/logout", allow_redirects=False):
+                    pass
+                http.cookie_jar.update_cookies({COOKIE: value})  # a copy kept elsewhere
+                async with http.get(server.url + "/api/recent") as replayed:
+                    assert replayed.status == 401
+        finally:
+            await server.stop()
 
 
 async def test_without_a_token_loopback_serves_the_dashboard() -> None:

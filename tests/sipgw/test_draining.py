@@ -116,6 +116,32 @@ async def test_drain_limit_goodbye_then_bye() -> None:
         assert isinstance(bye, SipRequest) and bye.method == "BYE"
 
 
+class RingingAgent(GoodbyeAgent):
+    """Still preparing (the call rings) when the drain limit passes."""
+
+    async def prepare(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_call_still_ringing_gets_no_goodbye_and_ends_at_once() -> None:
+    """The limit passes while an incoming call still rings (its agent is preparing, its
+    audio held): no goodbye to wait GOODBYE_WAIT for; the caller gets 503 at once."""
+    log: list[str] = []
+
+    def factory(call: CallControl) -> Agent:
+        return RingingAgent(log)  # its goodbye would never finish playing
+
+    async with running_gateway(factory) as (gateway, new_phone):
+        phone = await new_phone()
+        ringing = asyncio.ensure_future(phone.invite(within=10.0))
+        await _until(lambda: bool(gateway.handles))
+        draining = asyncio.ensure_future(gateway.drain(0.1, asyncio.Event()))
+        refused = await asyncio.wait_for(ringing, 3.0)
+        assert refused.status == 503 and refused.headers.get("Retry-After") == "30"
+        assert await asyncio.wait_for(draining, 3.0) <= 1
+        assert log == []
+
+
 async def test_second_signal_during_the_goodbye_ends_it_at_once() -> None:
     log: list[str] = []
 

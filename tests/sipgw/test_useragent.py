@@ -322,6 +322,20 @@ def test_draining_answers_503() -> None:
 
 
 @pytest.mark.parametrize("overloaded", [False, True])
+def test_the_drains_retry_after_wins_over_the_overloads(overloaded: bool) -> None:
+    """Draining and overloaded: the 503 says when the drain may be over (30 s), not the
+    overload's short Retry-After (a caller retrying in 7 s meets the same drain)."""
+    h = Harness()
+    h.ua.draining = True
+    h.ua.overload_retry_after = 7 if overloaded else None
+    h.feed(request("OPTIONS", content_type=None))
+    h.feed(invite())
+    refused = [r for r in h.responses() if r.status != 100]
+    assert [r.status for r in refused] == [503, 503]
+    assert all(r.headers.get_all("Retry-After") == ["30"] for r in refused)
+
+
+@pytest.mark.parametrize("overloaded", [False, True])
 def test_draining_spares_a_running_calls_keep_alive(overloaded: bool) -> None:
     h = Harness()
     call, ok = answered_call(h)

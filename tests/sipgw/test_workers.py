@@ -10,9 +10,11 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,3 +183,93 @@ def test_a_worker_whose_admin_server_fails_did_not_start() -> None:
         assert supervisor._start_all() == 1
     finally:
         supervisor._stop_all()
+
+
+@pytest.mark.timeout(20)
+def test_a_worker_that_ignores_sigterm_is_killed_after_the_stop_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A start-up failure stops the workers already up: one that ignores SIGTERM gets
+    SIGKILL after ``stop_timeout`` instead of hanging the parent forever."""
+    script = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('listening on udp:127.0.0.1:5060', flush=True); time.sleep(60)"
+    )
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099))
+    supervisor = Supervisor(
+        [sys.executable, "-c", script], [plan], stop_timeout=0.5, stdout=io.BytesIO()
+    )
+    assert supervisor._start_all() is None
+    process = supervisor.workers[0].process
+    assert process is not None
+    with caplog.at_level(logging.ERROR, logger="sipgw.workers"):
+        supervisor._stop_all()
+    assert process.returncode == -signal.SIGKILL
+    assert "worker 1 (pid" in caplog.text and "after SIGTERM: SIGKILL" in caplog.text
+
+
+@pytest.mark.timeout(20)
+def test_a_worker_signalled_before_it_was_ready_counts_as_a_clean_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A SIGTERM that reaches a (re)starting worker before it set up its handlers kills it
+    with -15: that is the stop that was asked for, not a failure (the parent exits 0)."""
+    script = "import time; time.sleep(60)"  # never ready, default SIGTERM action
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099))
+    supervisor = Supervisor([sys.executable, "-c", script], [plan], stdout=io.BytesIO())
+    worker = supervisor.workers[0]
+    supervisor._spawn(worker)
+    assert worker.process is not None
+    supervisor.signals.append(signal.SIGTERM)
+    supervisor._forward_signals()
+    assert worker.process.wait(10) == -signal.SIGTERM
+    with caplog.at_level(logging.INFO, logger="sipgw.workers"):
+        supervisor._reap()
+    assert worker.last_code == 0 and not supervisor._alive()
+    assert "killed by SIGTERM (stopped before it was ready)" in caplog.text
+
+
+@pytest.mark.timeout(20)
+def test_a_ready_worker_killed_by_the_signal_still_counts_as_a_failure() -> None:
+    script = "print('listening on udp:127.0.0.1:5060', flush=True); import time; time.sleep(60)"
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099))
+    supervisor = Supervisor([sys.executable, "-c", script], [plan], stdout=io.BytesIO())
+    assert supervisor._start_all() is None
+    worker = supervisor.workers[0]
+    assert worker.process is not None
+    supervisor.signals.append(signal.SIGTERM)
+    supervisor._forward_signals()
+    assert worker.process.wait(10) == -signal.SIGTERM
+    supervisor._reap()
+    assert worker.last_code == -signal.SIGTERM
+
+
+@pytest.mark.timeout(20)
+def test_workers_get_a_parent_death_signal_without_preexec_fn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``preexec_fn`` is unsafe with the relay threads running: the worker's own process
+    group and its parent-death SIGTERM come from ``process_group`` and setpriv instead."""
+    popen_kwargs: list[dict[str, object]] = []
+    real_popen = subprocess.Popen
+
+    def recording_popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        popen_kwargs.append(kwargs)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)  # the module workers uses
+    script = (
+        "import ctypes, os; libc = ctypes.CDLL(None); sig = ctypes.c_int(); "
+        "libc.prctl(2, ctypes.byref(sig), 0, 0, 0); "  # PR_GET_PDEATHSIG
+        "own = os.getpgid(0) == os.getpid(); "
+        "print(f'listening on udp pdeathsig={sig.value} pgid_is_pid={own}', flush=True)"
+    )
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099))
+    out = io.BytesIO()
+    supervisor = Supervisor([sys.executable, "-c", script], [plan], stdout=out)
+    try:
+        assert supervisor._start_all() is None
+    finally:
+        supervisor._stop_all()
+    assert popen_kwargs and all("preexec_fn" not in kw for kw in popen_kwargs)
+    assert f"pdeathsig={int(signal.SIGTERM)} pgid_is_pid=True".encode() in out.getvalue()

@@ -19,9 +19,11 @@ Routes (docs/operations.md, "Dashboard"):
   ``.../peaks`` its recording and its waveform's peaks.
 - ``GET|POST /dashboard/login``, ``POST /dashboard/logout``: browsers cannot put the
   bearer token on an ``EventSource``, so the login form posts the token once and
-  gets an ``HttpOnly; SameSite=Strict`` cookie holding an HMAC of the token (never
-  the token). The cookie is accepted for ``GET`` only: every change (hang up,
-  place a call) still needs the bearer header.
+  gets an ``HttpOnly; SameSite=Strict`` cookie ``EXPIRES.HMAC`` (never the token):
+  the expiry (Unix seconds, SESSION_LIFETIME after the login) signed with the token,
+  checked here, so an old cookie stops working; logout revokes the cookie it came
+  with until its expiry. The cookie is accepted for ``GET`` only: every change (hang
+  up, place a call) still needs the bearer header.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "HEARTBEAT",
     "STREAM_QUEUE",
     "Dashboard",
+    "session_cookie_expiry",
     "session_cookie_value",
 ]
 
@@ -54,6 +57,8 @@ log = logging.getLogger("sipgw.admin")
 
 COOKIE = "sipgw_admin"
 """The dashboard session cookie's name."""
+SESSION_LIFETIME = 12 * 3600
+"""Seconds a dashboard login lasts (the cookie's Max-Age and its signed expiry)."""
 HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle event stream."""
 STREAM_QUEUE = 1000
@@ -72,9 +77,21 @@ SECURITY_HEADERS = {
 }
 
 
-def session_cookie_value(token: str) -> str:
-    """The cookie that stands for ``token``: an HMAC of it, so the cookie is not the token."""
-    return hmac.new(token.encode(), b"sipgw dashboard session", hashlib.sha256).hexdigest()
+def session_cookie_value(token: str, expires: int) -> str:
+    """The cookie that stands for ``token`` until ``expires`` (Unix seconds):
+    ``EXPIRES.HMAC(token, EXPIRES)``, so the cookie is not the token and its expiry
+    cannot be moved."""
+    message = f"sipgw dashboard session {expires}".encode()
+    return f"{expires}.{hmac.new(token.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def session_cookie_expiry(token: str, value: str) -> int | None:
+    """The expiry signed into ``value`` when it is a cookie made with ``token``, else None."""
+    expires, _, _ = value.partition(".")
+    if not expires.isdigit() or len(expires) > 12:
+        return None
+    expected = session_cookie_value(token, int(expires))
+    return int(expires) if hmac.compare_digest(value.encode(), expected.encode()) else None
 
 
 def _page(name: str, status: int = 200, message: str = "") -> web.Response:
@@ -101,9 +118,20 @@ def _sse(event: str, data: Any) -> bytes:
 class Dashboard:
     """The dashboard's routes and its part of the token check, for one gateway's feed."""
 
-    def __init__(self, feed: CallFeed, token: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        feed: CallFeed,
+        token: Callable[[], str],
+        *,
+        lifetime: int = SESSION_LIFETIME,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.feed = feed
         self._token = token
+        self.lifetime = lifetime
+        self.clock = clock
+        self._revoked: dict[str, int] = {}
+        """Cookies logged out before their expiry, with that expiry."""
         self._streams: set[asyncio.Queue[FeedEvent | None]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -132,9 +160,16 @@ class Dashboard:
             return True
         if request.method not in ("GET", "HEAD"):
             return False
+        return self._session_expiry(request) is not None
+
+    def _session_expiry(self, request: web.Request) -> int | None:
+        """The expiry of the request's cookie when it is valid, unexpired and not revoked."""
+        token = self._token()
         given = request.cookies.get(COOKIE, "")
-        expected = session_cookie_value(self._token())
-        return hmac.compare_digest(given.encode(), expected.encode())
+        expires = session_cookie_expiry(token, given) if token and given else None
+        if expires is None or expires <= self.clock() or given in self._revoked:
+            return None
+        return expires
 
     @staticmethod
     def wants_page(request: web.Request) -> bool:
@@ -163,7 +198,8 @@ class Dashboard:
         response = web.HTTPSeeOther("/dashboard")
         response.set_cookie(
             COOKIE,
-            session_cookie_value(token),
+            session_cookie_value(token, int(self.clock()) + self.lifetime),
+            max_age=self.lifetime,
             httponly=True,
             samesite="Strict",
             path="/",
@@ -172,7 +208,12 @@ class Dashboard:
         raise response
 
     async def logout(self, request: web.Request) -> web.Response:
-        """Drop the session cookie."""
+        """Drop the session cookie and revoke it here (a copy of it stops working too)."""
+        now = self.clock()
+        self._revoked = {value: exp for value, exp in self._revoked.items() if exp > now}
+        expires = self._session_expiry(request)
+        if expires is not None:
+            self._revoked[request.cookies[COOKIE]] = expires
         response = web.HTTPSeeOther("/dashboard/login")
         response.del_cookie(COOKIE, path="/")
         raise response
