@@ -28,6 +28,16 @@ says :class:`agent.turns.StartReply`). The LLM's sentences go to TTS as soon
 as each is complete; TTS audio is re-cut into frames and queued. Tool calls
 run in between (the conversation does that).
 
+*Preemptive replies* (``AssistantSettings.preemptive_pause_ms``): the machine's
+:class:`agent.turns.StartPreemptive` starts an LLM request on the partial
+transcript (:class:`agent.preemptive.PreemptiveRequest`), which buffers its
+output. At the end of turn a final with the same words adopts it as the reply's
+first LLM round (so its sentences reach TTS only now; of the tools it asks for
+only read-only ones may have started early); otherwise it is cancelled
+(*wasted*) and the reply starts afresh.
+Each turn's ``turn_metrics`` says ``preemptive`` (``used`` or null) and
+``preemptive_wasted`` (requests cancelled since the previous reply).
+
 *Speak before acting*: ``transfer_to_human`` and ``end_call`` do not act
 when the tool runs: they register a pending action (:meth:`AssistantAgent.
 transfer_after_reply`, :meth:`AssistantAgent.hangup_after_reply`) that waits
@@ -69,6 +79,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.base import Agent, CallControl
+from agent.caller_context import (
+    CallerContextLookup,
+    CallerContextSettings,
+    uri_number,
+    with_context,
+)
 from agent.conversation import (
     Conversation,
     ConversationSettings,
@@ -78,10 +94,11 @@ from agent.conversation import (
     ReplyToolResult,
 )
 from agent.dialpolicy import DialRefused
-from agent.llm.base import ChatLLM
+from agent.llm.base import ChatLLM, LlmToolCall
 from agent.observer import llm_error_kind, status_error_kind
 from agent.opening import fixed_opening, llm_opens, system_prompt
 from agent.playout import Playout
+from agent.preemptive import PreemptiveRequest
 from agent.record import CallRecord
 from agent.settings import AssistantSettings
 from agent.stt.base import SpeechToText, SttConnectError, SttFailed, SttReconnected
@@ -90,14 +107,17 @@ from agent.tts.base import TextToSpeech, TtsConnectError, TtsError, TtsReply
 from agent.turns import (
     Cause,
     CommitBargeIn,
+    DropPreemptive,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
     ResumeAgent,
     SetSttChunk,
+    StartPreemptive,
     StartReply,
     TurnAction,
     TurnTaker,
+    same_words,
 )
 from media.quality import CallQuality
 
@@ -139,6 +159,8 @@ class AssistantResources:
         tools: the tools the model may call.
         new_stt: makes one call's speech-to-text session (not connected yet).
         new_tts: makes one call's text-to-speech client (not connected yet).
+        caller_context: the operator's caller-context hook (:mod:`agent.caller_context`);
+            None = none.
     """
 
     settings: AssistantSettings
@@ -146,6 +168,7 @@ class AssistantResources:
     tools: ToolRegistry
     new_stt: Callable[[], SpeechToText]
     new_tts: Callable[[], TextToSpeech]
+    caller_context: CallerContextSettings | None = None
 
 
 @dataclass(eq=False)
@@ -171,6 +194,8 @@ class _Reply:
     first_token_at: float | None = None
     first_sentence_at: float | None = None
     text: str = ""
+    preemptive: PreemptiveRequest | None = None  # adopted at the end of turn
+    wasted: int = 0  # preemptive requests cancelled since the previous reply
     heard: str | None = None  # set by a committed barge-in
     metrics_written: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -284,7 +309,10 @@ class AssistantAgent(Agent):
             commit_ms=barge_in.commit_ms,
             min_words=barge_in.min_words,
             vad=barge_in.vad,
+            preemptive_pause_ms=settings.preemptive_pause_ms,
         )
+        self._preemptive: PreemptiveRequest | None = None
+        self._wasted = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turns = 0
         self._audio_arrived = asyncio.Event()
@@ -293,12 +321,14 @@ class AssistantAgent(Agent):
         self._digits: list[str] = []
         self._digit_timer: asyncio.TimerHandle | None = None
         self._closed = False
-        self._goodbye: tuple[_Reply, asyncio.Event] | None = None
+        self._goodbye: asyncio.Future[bool] | None = None
         self._answered_at = 0.0
         self._action_pending = False
         self._fillers_said = 0
         self._opening = fixed_opening(settings, call.direction, call.purpose)
         self._llm_opens = llm_opens(settings, call.direction, call.purpose)
+        self._caller_context: CallerContextLookup | None = None
+        self._caller_context_added = False
 
     # ------------------------------------------------------------------ for tools
 
@@ -435,6 +465,7 @@ class AssistantAgent(Agent):
              "called": self.call.called, "direction": self.call.direction,
              "started": self.record.started}
         )  # fmt: skip
+        self._start_caller_context()
         started = self.loop.time()
         tts_connect = asyncio.ensure_future(self.tts.connect())
         try:
@@ -515,6 +546,36 @@ class AssistantAgent(Agent):
             return
         self._greet()
 
+    def _start_caller_context(self) -> None:
+        """Start the operator's caller lookup (it runs beside the ringing, never delaying it)."""
+        hook = self.resources.caller_context
+        if hook is None or self._caller_context is not None:
+            return
+        call = self.call
+        self._caller_context = CallerContextLookup(
+            hook, uri_number(call.caller), uri_number(call.called), call.call_id[:24]
+        )
+
+    async def _add_caller_context(self) -> None:
+        """Put the caller context into the system prompt before the first LLM request.
+
+        Waits for the lookup at most until its timeout (counted from the INVITE).
+        """
+        lookup = self._caller_context
+        if lookup is None or self._caller_context_added:
+            return
+        context = await lookup.text()  # the same answer for every reply that asks
+        self._apply_caller_context(context)
+
+    def _apply_caller_context(self, context: str) -> None:
+        if self._caller_context_added:
+            return
+        self._caller_context_added = True
+        self.record.write({"type": "caller_context", "found": bool(context)})
+        if context:
+            system = self.conversation.messages[0]
+            system["content"] = with_context(system["content"], context)
+
     def on_answered(self) -> None:
         """Release the (pre-synthesized) greeting: its first frame goes out at once."""
         self.playout.held = False
@@ -565,13 +626,24 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self._closed = True
-        if self._goodbye is not None:
-            self._goodbye[1].set()
+        if self._goodbye is not None and not self._goodbye.done():
+            self._goodbye.set_result(False)
         if self._digit_timer is not None:
             self._digit_timer.cancel()
+        # The drop task _drop_preemptive spawns is cancelled below before it runs, as is a
+        # reply task that had not started yet: stop those requests here, or their streams
+        # (and early tools) run on after the call.
+        speaking = self._speaking.reply
+        requests = [self._preemptive, speaking.preemptive if speaking is not None else None]
+        self._drop_preemptive("call ended")
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for request in requests:
+            if request is not None:
+                await request.drop()
+        if self._caller_context is not None:
+            self._caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         stats = self.stt.stats
         self.record.write(
@@ -586,12 +658,16 @@ class AssistantAgent(Agent):
         if self._closed:
             return
         self.record.write({"type": "goodbye", "text": text})
-        self._speak_fixed(text, "goodbye")
-        reply = self._speaking.reply
-        assert reply is not None and reply.task is not None
-        played = asyncio.Event()
-        self._goodbye = (reply, played)  # set by next_frame once it has played out
-        await played.wait()
+        reply = self._speak_fixed(text, "goodbye")
+        played: asyncio.Future[bool] = self.loop.create_future()
+        self._goodbye = played  # close() resolves it too
+
+        def resolve(complete: bool) -> None:
+            if not played.done():
+                played.set_result(complete)
+
+        self.playout.when_played(reply.tts.id, resolve)
+        await played
 
     # ------------------------------------------------------------------ caller audio, the tick
 
@@ -610,9 +686,6 @@ class AssistantAgent(Agent):
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
         frame = self.playout.next_frame(self.loop.time())
-        if self._goodbye is not None and not self._speaking.active(self._goodbye[0]):
-            self._goodbye[1].set()
-            self._goodbye = None
         if frame is None and self._hangup_after_reply and not self._hung_up:
             if not self._speaking.active(self._speaking.reply) and not self.playout.pending:
                 self._hung_up = True
@@ -659,11 +732,75 @@ class AssistantAgent(Agent):
             elif isinstance(action, StartReply):
                 self._start_reply(
                     action.text, speech_end_at=action.speech_end_at,
-                    stt_final_at=action.stt_final_at,
+                    stt_final_at=action.stt_final_at, preemptive=self._adopt(action.text),
                 )  # fmt: skip
+            elif isinstance(action, StartPreemptive):
+                self._start_preemptive(action.text)
+            elif isinstance(action, DropPreemptive):
+                self._drop_preemptive("caller went on")
             elif isinstance(action, IgnoreBackchannel):
                 # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
                 self.record.write({"type": "backchannel", "text": action.text})
+
+    # ------------------------------------------------------------------ preemptive replies
+
+    def _start_preemptive(self, text: str) -> None:
+        """Start the LLM on the partial transcript; its output waits for the end of turn.
+
+        Not while the caller context is still being looked up: the request must carry
+        it (the first reply waits for the lookup instead)."""
+        self._drop_preemptive("replaced")
+        lookup = self._caller_context
+        if lookup is not None and not self._caller_context_added:
+            context = lookup.ready()
+            if context is None:
+                return
+            self._apply_caller_context(context)
+        conversation = self.conversation
+        schemas = conversation.tools.schemas()
+        tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
+        self._preemptive = PreemptiveRequest(
+            conversation.llm, conversation.messages, text, schemas, tool_choice,
+            tool_runner=(conversation.tools, conversation.ctx),
+            on_early_tool=self._early_tool,
+        )  # fmt: skip
+        self.record.write({"type": "preemptive", "outcome": "started", "text": text})
+        if self.observer is not None:
+            self.observer.preemptive("started")
+
+    def _early_tool(self, call: LlmToolCall) -> None:
+        self.record.write({"type": "preemptive_tool", "name": call.name,
+                           "arguments": call.arguments})  # fmt: skip
+
+    def _drop_preemptive(self, why: str) -> None:
+        """Cancel the preemptive request, if any: one wasted LLM request."""
+        request, self._preemptive = self._preemptive, None
+        if request is None:
+            return
+        self._spawn(request.drop())
+        self._wasted += 1
+        self.record.write({"type": "preemptive", "outcome": "wasted", "why": why,
+                           "text": request.text})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("wasted")
+
+    def _adopt(self, final: str) -> PreemptiveRequest | None:
+        """The preemptive request, if the final transcript confirms it; else drop it."""
+        request = self._preemptive
+        if request is None:
+            return None
+        if not same_words(request.text, final):
+            self._drop_preemptive("final differs")
+            return None
+        if not request.matches_history(self.conversation.messages):
+            self._drop_preemptive("history changed")
+            return None
+        self._preemptive = None
+        self.record.write({"type": "preemptive", "outcome": "used", "text": request.text,
+                           "lead_ms": _ms(self.loop.time(), request.started_at)})  # fmt: skip
+        if self.observer is not None:
+            self.observer.preemptive("used")
+        return request
 
     def _commit_barge_in(self, action: CommitBargeIn) -> None:
         """The caller really interrupts: cancel the reply, keep what was heard."""
@@ -746,11 +883,16 @@ class AssistantAgent(Agent):
         *,
         speech_end_at: float | None = None,
         stt_final_at: float | None = None,
+        preemptive: PreemptiveRequest | None = None,
     ) -> None:
         self._carry_out(self.turns.replace_reply(Cause.NEW_TURN))
+        if preemptive is None:
+            self._drop_preemptive("new reply")
         self._turns += 1
         reply = _Reply("reply", self.tts.start_reply(), self._turns, started_at=self.loop.time(),
-                       speech_end_at=speech_end_at, stt_final_at=stt_final_at)  # fmt: skip
+                       speech_end_at=speech_end_at, stt_final_at=stt_final_at,
+                       preemptive=preemptive, wasted=self._wasted)  # fmt: skip
+        self._wasted = 0
         self._speaking.reply = reply
         self.playout.begin(reply.tts.id)
         reply.task = self._spawn(self._run_reply(reply, user_text))
@@ -773,7 +915,11 @@ class AssistantAgent(Agent):
         await self._play(reply, feed())
 
     async def _run_reply(self, reply: _Reply, user_text: str | None) -> None:
-        await self._play(reply, self._converse(reply, user_text))
+        try:
+            await self._play(reply, self._converse(reply, user_text))
+        finally:
+            if reply.preemptive is not None:  # maybe cut off before its stream was read
+                await reply.preemptive.drop()
 
     async def _play(self, reply: _Reply, feed: Coroutine[Any, Any, None]) -> None:
         """Feed the reply's text to TTS while its audio is pumped into the playout queue."""
@@ -799,10 +945,17 @@ class AssistantAgent(Agent):
 
     async def _converse(self, reply: _Reply, user_text: str | None) -> None:
         """Run the conversation's reply and send each sentence to TTS as it completes."""
+        await self._add_caller_context()
         running_tools = 0
         filler_timer: asyncio.TimerHandle | None = None
         try:
-            async with aclosing(self.conversation.reply(user_text)) as events:
+            early = reply.preemptive
+            replying = self.conversation.reply(
+                user_text,
+                first_round=None if early is None else early.events(),
+                early_tools=None if early is None else early.early_tools,
+            )
+            async with aclosing(replying) as events:
                 async for event in events:
                     if isinstance(event, ReplyToolCall):
                         if running_tools == 0 and self.settings.filler_after is not None:
@@ -917,6 +1070,8 @@ class AssistantAgent(Agent):
             "first_rtp_after_tts_ms": _ms(first_rtp, reply.tts.first_audio_at),
             "first_rtp_after_turn_ms": _ms(first_rtp, reply.stt_final_at),
             "end_of_speech_to_first_rtp_ms": _ms(first_rtp, reply.speech_end_at),
+            "preemptive": "used" if reply.preemptive is not None else None,
+            "preemptive_wasted": reply.wasted,
         }
         self.record.write(metrics)
         if self.observer is not None:

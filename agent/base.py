@@ -4,7 +4,10 @@ Audio is always G.711 μ-law, 8 kHz, in 160-byte (20 ms) frames, whatever the
 call's codec: the media layer converts A-law calls once at its edge.
 
 The shared media ticker calls :meth:`Agent.on_caller_frame` and then
-:meth:`Agent.next_frame` once per 20 ms for every call, on the event loop.
+:meth:`Agent.next_frame` once per 20 ms for every call, on the event loop;
+while the caller holds the call (it sends a=sendonly or a=inactive) only
+:meth:`Agent.on_caller_frame` is called: nothing is sent, and an agent that
+pairs the two (a delay line) must not let what it queues grow meanwhile.
 Both must return at once (no I/O, no awaiting): queue work for a task of
 your own instead.
 """

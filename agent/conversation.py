@@ -50,7 +50,7 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.llm.base import ChatLLM, LlmError, LlmTextDelta, LlmToolCall
+from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
 from agent.llm.sentences import SentenceSplitter
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
@@ -186,6 +186,8 @@ class _Turn:
     error: str | None = None
     error_kind: str | None = None
     closed: bool = False
+    first_round: AsyncGenerator[LlmEvent, None] | None = None
+    early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = field(default_factory=dict)
 
     def begin_round(self) -> None:
         self.round_text.clear()
@@ -251,12 +253,24 @@ class Conversation:
 
     # -- public API ------------------------------------------------------------
 
-    async def reply(self, user_text: str | None = None) -> AsyncGenerator[ReplyEvent, None]:
+    async def reply(
+        self,
+        user_text: str | None = None,
+        *,
+        first_round: AsyncGenerator[LlmEvent, None] | None = None,
+        early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] | None = None,
+    ) -> AsyncGenerator[ReplyEvent, None]:
         """Answer the caller; see the module docstring.
 
         Args:
             user_text: the caller's finished turn; None to answer what is in
                 the history already (after :meth:`add_dtmf`, or for a greeting).
+            first_round: an LLM stream already started on the messages the first
+                round would send (an adopted preemptive request,
+                :mod:`agent.preemptive`); used instead of a new request.
+            early_tools: tool calls of that stream already running, by (name,
+                arguments; it may still grow while the first round streams): the
+                first round's calls take theirs from it instead of new runs.
 
         Yields:
             :class:`ReplySentence`, :class:`ReplyToolCall` and
@@ -266,7 +280,11 @@ class Conversation:
         if user_text is not None:
             self.messages.append({"role": "user", "content": user_text})
             self._record({"type": "user", "text": user_text})
-        turn = _Turn(started_at=_now())
+        turn = _Turn(
+            started_at=_now(),
+            first_round=first_round,
+            early_tools=early_tools if early_tools is not None else {},
+        )
         self._active = self._last = turn
         completed = False
         try:
@@ -369,7 +387,9 @@ class Conversation:
         )
         schemas = self.tools.schemas()
         tool_choice = None if tools_allowed or not schemas else "none"
-        stream = self.llm.stream(self.messages, schemas, tool_choice=tool_choice)
+        stream, turn.first_round = turn.first_round, None
+        if stream is None:
+            stream = self.llm.stream(self.messages, schemas, tool_choice=tool_choice)
         async with aclosing(stream) as events:
             async for event in events:
                 if turn.closed:
@@ -389,10 +409,15 @@ class Conversation:
             yield self._speak(turn, rest)
 
     async def _run_tools(self, turn: _Turn) -> AsyncGenerator[ReplyEvent, None]:
+        early, turn.early_tools = turn.early_tools, {}
         for index, call in enumerate(turn.calls):
-            coro = self.tools.call(call.name, call.arguments, self.ctx)
-            task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
+            task = early.pop((call.name, call.arguments), None)
+            if task is None:
+                coro = self.tools.call(call.name, call.arguments, self.ctx)
+                task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
             turn.tasks[task] = index
+        for unused in early.values():
+            unused.cancel()
         turn.tool_calls += len(turn.calls)
         for call in list(turn.calls):
             yield ReplyToolCall(id=call.id, name=call.name, arguments=call.arguments)

@@ -13,7 +13,12 @@ class EchoAgent(Agent):
     """Plays back what the caller says, ``delay_ms`` later.
 
     The delay line holds frames, not wall time: silence (None) frames keep
-    their place, so the echo keeps the caller's timing exactly.
+    their place, so the echo keeps the caller's timing exactly. It never holds
+    more than ``delay_frames`` frames after a tick: while the call is on hold
+    the ticker passes the caller's frames but asks for none back (see
+    :class:`~agent.base.Agent`), and the oldest go, so the echo is
+    ``delay_ms`` late again as soon as the call resumes, whatever the hold's
+    length.
     """
 
     def __init__(self, call: CallControl, delay_ms: int = 500) -> None:
@@ -25,7 +30,10 @@ class EchoAgent(Agent):
         """Queue the caller's frame for playback."""
         if frame is not None and len(frame) != FRAME_BYTES:
             frame = None
-        self._line.append(frame)
+        line = self._line
+        line.append(frame)
+        if len(line) > self.delay_frames + 1:
+            line.popleft()  # the last tick asked for no frame (on hold)
 
     def next_frame(self) -> bytes | None:
         """The frame received ``delay_frames`` ticks ago."""

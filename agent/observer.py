@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
-__all__ = ["AgentObserver", "ErrorKind", "Service", "TURN_STAGES"]
+__all__ = ["AgentObserver", "ErrorKind", "PreemptiveOutcome", "Service", "TURN_STAGES"]
 
 Service = Literal["stt", "llm", "tts"]
 """The AI service an error came from."""
+
+PreemptiveOutcome = Literal["started", "used", "wasted"]
+"""What became of a preemptive LLM request (agent/preemptive.py)."""
 
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
@@ -36,6 +39,10 @@ class AgentObserver(Protocol):
 
     def service_error(self, service: Service, kind: ErrorKind) -> None:
         """An AI service failed (a reply fell back, a session failed or reconnected)."""
+        ...
+
+    def preemptive(self, outcome: PreemptiveOutcome) -> None:
+        """A preemptive LLM request was started, used for the reply, or wasted (cancelled)."""
         ...
 
 

@@ -132,6 +132,8 @@ class AssistantSettings:
             anyway and the greeting plays when its audio comes (or not, if TTS failed).
         redactor: what is masked in the call records and in the log lines that
             carry the caller's words (default: card numbers).
+        preemptive_pause_ms: caller silence after which a partial transcript
+            starts the LLM before the end of turn (agent/preemptive.py); None = off.
         transfer_line: said before a transfer when the reply that asked for it said nothing.
         goodbye_line: said before the agent hangs up when the reply that asked said nothing.
         action_line_timeout: seconds after ``transfer_to_human`` or ``end_call`` ran that the
@@ -152,6 +154,7 @@ class AssistantSettings:
     dtmf_timeout: float = 1.5
     answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)
+    preemptive_pause_ms: int | None = None
     transfer_line: str = DEFAULT_TRANSFER_LINE
     goodbye_line: str = DEFAULT_GOODBYE_LINE
     action_line_timeout: float = 10.0

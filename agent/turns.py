@@ -44,6 +44,16 @@ fewer messages and wake-ups while nobody talks) until the next loud frame,
 which goes back to the configured size (the STT service then sends what it
 had batched at once).
 
+*Preemptive replies* (on when ``preemptive_pause_ms`` is set): a partial
+transcript that arrives while the caller is quiet (Universal-3 Pro sends one
+per silence period) is the turn so far; once the caller has been quiet for
+``preemptive_pause_ms`` the machine says :class:`StartPreemptive` with it, so
+the agent can start the LLM before the end of turn. A new partial with other
+words, or the caller talking again, says :class:`DropPreemptive`. At the end
+of turn the agent compares the final with the preemptive text
+(:func:`same_words`) and adopts or drops the request; it never speaks before
+the end of turn. Nothing preemptive starts while a reply is active.
+
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
 returns an empty tuple, so the per-frame path allocates nothing.
@@ -68,15 +78,19 @@ __all__ = [
     "AgentState",
     "Cause",
     "CommitBargeIn",
+    "DropPreemptive",
     "IgnoreBackchannel",
     "MarkSpeechEnd",
     "PauseAgent",
     "ResumeAgent",
     "SetSttChunk",
+    "StartPreemptive",
     "StartReply",
     "TurnAction",
     "TurnTaker",
     "is_backchannel",
+    "normalized_words",
+    "same_words",
 ]
 
 STT_SPEECH_ECHO: Final = 1.5
@@ -107,6 +121,17 @@ def is_backchannel(text: str) -> bool:
     if not words or words in BACKCHANNELS:
         return True
     return all(word in BACKCHANNELS for word in words.split())
+
+
+def normalized_words(text: str) -> str:
+    """The words of a transcript without case, punctuation or extra whitespace."""
+    kept = "".join(ch if ch.isalnum() or ch.isspace() or ch in "'-" else " " for ch in text)
+    return " ".join(kept.lower().split())
+
+
+def same_words(a: str, b: str) -> bool:
+    """Whether two transcripts say the same words ("my name is sonny" == "My name is Sonny.")."""
+    return normalized_words(a) == normalized_words(b)
 
 
 # --------------------------------------------------------------------------- actions
@@ -166,6 +191,21 @@ class StartReply:
 
 
 @dataclass(frozen=True, slots=True)
+class StartPreemptive:
+    """The caller paused on a stable transcript: start the reply's LLM request on ``text``.
+
+    Nothing may be spoken (and no tool with side effects run) before the turn ends.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropPreemptive:
+    """The preemptive text is out of date (the caller went on): cancel its request."""
+
+
+@dataclass(frozen=True, slots=True)
 class IgnoreBackchannel:
     """A finished turn that is only "mm-hm" while the agent talks: it talks on."""
 
@@ -192,6 +232,8 @@ TurnAction: TypeAlias = (
     | IgnoreBackchannel
     | MarkSpeechEnd
     | SetSttChunk
+    | StartPreemptive
+    | DropPreemptive
 )
 """What :class:`TurnTaker` asks the agent to do."""
 
@@ -201,6 +243,7 @@ _MARK_SPEECH_END: Final = (MarkSpeechEnd(),)
 _FAST_CHUNKS: Final = (SetSttChunk(FAST_CHUNK_MS),)
 _NORMAL_CHUNKS: Final = (SetSttChunk(None),)
 _SLOW_CHUNKS: Final = (SetSttChunk(SLOW_CHUNK_MS),)
+_DROP: Final = (DropPreemptive(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
 
@@ -234,6 +277,8 @@ class TurnTaker:
         commit_ms: loud speech that commits a barge-in.
         min_words: words of a partial transcript that commit a barge-in.
         vad: the voice-activity detector's settings; its ``start_ms`` pauses.
+        preemptive_pause_ms: quiet (ms since the last loud frame) after which a
+            partial transcript starts a preemptive reply; None = never.
 
     Attributes:
         vad: the detector every frame goes through.
@@ -243,8 +288,9 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_chunks", "_onset_at", "_turn_over", "_was_loud", "agent", "commit_ms",
-        "last_loud_at", "min_words", "paused_at", "speech_started_at", "vad",
+        "_chunks", "_onset_at", "_partial", "_preempted", "_turn_over", "_was_loud", "agent",
+        "commit_ms", "last_loud_at", "min_words", "paused_at", "preemptive_pause_ms",
+        "speech_started_at", "vad",
     )  # fmt: skip
 
     def __init__(
@@ -254,8 +300,12 @@ class TurnTaker:
         commit_ms: int = 600,
         min_words: int = 2,
         vad: VadConfig | None = None,
+        preemptive_pause_ms: int | None = None,
     ) -> None:
         self.agent = agent
+        self.preemptive_pause_ms = preemptive_pause_ms
+        self._partial: str | None = None  # a partial heard in the current quiet spell
+        self._preempted: str | None = None  # the text of the preemptive request, if any
         self.commit_ms = commit_ms
         self.min_words = min_words
         self.vad = VoiceActivityDetector(vad or VadConfig(start_ms=60, hangover_ms=300))
@@ -308,10 +358,14 @@ class TurnTaker:
                 vad.speaking and vad.speech_ms >= self.commit_ms and self._speech_interrupts_reply()
             ):
                 actions += (self._commit(Cause.SPEECH),)
+            if self._partial is not None and not loud:
+                actions += self._maybe_preempt(now)
         elif event is _VAD_STARTED:
             onset = now - vad.speech_ms / 1000
             self.speech_started_at = onset
             actions += self._caller_started(onset, now)
+            if self._partial is not None or self._preempted is not None:
+                actions += self._drop_preemptive()  # the caller goes on: new words will come
         elif paused_at is not None:  # speech ended before the commit: no barge-in
             actions += (self._resume(now),)
         return actions
@@ -332,6 +386,8 @@ class TurnTaker:
                 and (self.paused_at is not None or self.agent.audible)
             ):
                 return (self._commit(Cause.TRANSCRIPT),)
+            if self.preemptive_pause_ms is not None:
+                return self._partial_heard(event.text, now)
         return _NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:
@@ -362,11 +418,48 @@ class TurnTaker:
         onset = self.speech_started_at
         return started is not None and onset is not None and onset > started
 
-    def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
-        if not event.text.strip():
+    def _partial_heard(self, text: str, now: float) -> tuple[TurnAction, ...]:
+        """A partial transcript: the turn so far, if the caller is quiet now."""
+        actions = _NOTHING
+        if self._preempted is not None and not same_words(self._preempted, text):
+            actions = self._drop_preemptive()
+        if self.vad.loud or not normalized_words(text):
+            return actions
+        self._partial = text
+        return actions + self._maybe_preempt(now)
+
+    def _maybe_preempt(self, now: float) -> tuple[TurnAction, ...]:
+        """Start the preemptive request once the caller has been quiet long enough."""
+        text, pause = self._partial, self.preemptive_pause_ms
+        if text is None or pause is None:
             return _NOTHING
+        last_loud = self.last_loud_at
+        if last_loud is not None and now - last_loud < pause / 1000 - 1e-6:
+            return _NOTHING
+        self._partial = None
+        if self._preempted is not None or self.agent.active_reply_started_at() is not None:
+            return _NOTHING  # the same words are preempted already; or the agent is replying
+        if self.agent.pending:
+            return _NOTHING
+        self._preempted = text
+        return (StartPreemptive(text),)
+
+    def _drop_preemptive(self) -> tuple[TurnAction, ...]:
+        self._partial = None
+        if self._preempted is None:
+            return _NOTHING
+        self._preempted = None
+        return _DROP
+
+    def _turn_ended(self, event: SttTurnEnded) -> tuple[TurnAction, ...]:
+        # StartReply settles a preemptive request (the agent adopts or drops it);
+        # a turn that starts no reply drops it.
+        preempted, self._partial, self._preempted = self._preempted, None, None
+        drop = _DROP if preempted is not None else _NOTHING
+        if not event.text.strip():
+            return drop
         if self.agent.pending and is_backchannel(event.text):
-            return (IgnoreBackchannel(event.text),)
+            return (*drop, IgnoreBackchannel(event.text))
         reply = StartReply(event.text, self.last_loud_at, event.received_at)
         if self.agent.active_reply_started_at() is not None:
             return (self._commit(Cause.TURN), reply)

@@ -17,6 +17,13 @@ added delay on a clean network:
 * an SSRC change or a timestamp jump of more than a second restarts the
   timeline.
 
+Gaps are told apart as the playout buffer tells them (media/gaps.py, one
+definition): after a PAUSE (arrivals and timestamps both stopped) the rest of
+the pause is released as silence at once and the new audio with it; after a
+SKIP (timestamps jumped, no time passed) and a STALL (time passed, the
+timestamps did not follow, so the pause was already released as silence) the
+timeline re-anchors on the new packet: nothing inserted, nothing dropped.
+
 A gap's deadline is the expected arrival of its first packet plus
 ``max_wait``; expected arrivals are chained from the last released packet, so
 the schedule follows the sender without drifting. Output is μ-law in
@@ -26,6 +33,7 @@ the schedule follows the sender without drifting. Output is μ-law in
 from __future__ import annotations
 
 from media import g711
+from media.gaps import Gap, TransitBaseline, classify_gap
 from media.plc import Concealer
 from media.rtp import RtpPacket
 from media.seqnum import Unwrapper
@@ -45,8 +53,9 @@ class IngressAudio:
         clock_rate: samples per second (one byte per sample for G.711).
     """
 
-    __slots__ = ("_codec", "_held", "_last_arrival", "_next", "_out", "_pending", "_plc", "_rate",
-                 "_ssrc", "_unwrap", "filled_frames", "late_packets")  # fmt: skip
+    __slots__ = ("_baseline", "_codec", "_held", "_last_arrival", "_newest", "_newest_arrival",
+                 "_newest_late", "_next", "_offset", "_out", "_pending", "_plc", "_rate", "_ssrc",
+                 "_unwrap", "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", clock_rate: int = 8000) -> None:
         self._codec = codec
@@ -58,9 +67,16 @@ class IngressAudio:
         self._held: dict[int, bytes] = {}
         self._pending = bytearray()  # released samples not yet a full frame
         self._out: list[bytes] = []
+        self._offset = 0  # added to the sender's timestamps (re-anchors)
+        self._baseline = TransitBaseline()
+        self._newest = 0  # timeline position of the newest packet
+        self._newest_arrival = 0.0
+        self._newest_late = 0.0  # samples the newest packet was behind the baseline
+        self._wait = 0.04  # the last poll's max_wait: the jitter allowance
         self._plc = Concealer("PCMU", clock_rate=clock_rate)
         self.filled_frames = 0
         self.late_packets = 0
+        self.reanchors = 0
 
     def push(self, packet: RtpPacket, now: float) -> list[bytes]:
         """An audio packet arrived; returns the frames released by it."""
@@ -71,12 +87,15 @@ class IngressAudio:
             payload = g711.alaw_to_ulaw(payload)
         if packet.ssrc != self._ssrc:
             self._restart(packet.ssrc)
-        start = self._unwrap.unwrap(packet.timestamp)
+        start = self._unwrap.unwrap(packet.timestamp) + self._offset
         if self._next is None or abs(start - self._next) > RESYNC_SAMPLES:
             self._restart(packet.ssrc)
             start = self._unwrap.unwrap(packet.timestamp)
-            self._next = start
-            self._last_arrival = now
+            self._next = self._newest = start
+            self._last_arrival = self._newest_arrival = now
+        elif start != self._next:
+            start = self._gap(start, len(payload), now)
+        self._track(start, now)
         assert self._next is not None
         if start + len(payload) <= self._next:
             self.late_packets += 1  # behind the timeline: late or a duplicate
@@ -95,6 +114,7 @@ class IngressAudio:
         """Called every tick: release the silence of gaps whose deadline has passed."""
         if self._next is None:
             return []
+        self._wait = max_wait
         frame_time = FRAME / self._rate
         while now + 1e-9 >= self._last_arrival + frame_time + max_wait:  # 1 ns: float sums
             gap_end = min(self._held) if self._held else self._next + FRAME
@@ -110,9 +130,45 @@ class IngressAudio:
     def _restart(self, ssrc: int) -> None:
         self._ssrc = ssrc
         self._unwrap = Unwrapper(32)
+        self._offset = 0
         self._next = None
         self._held.clear()
         self._plc.reset()
+        self._baseline = TransitBaseline()
+
+    def _track(self, start: int, now: float) -> None:
+        """Follow the newest packet and the baseline transit (media/gaps.py)."""
+        late = self._baseline.update(now * self._rate - start)
+        if start >= self._newest:
+            self._newest = start
+            self._newest_arrival = now
+            self._newest_late = late
+
+    def _gap(self, start: int, size: int, now: float) -> int:
+        """A packet that does not continue the timeline: returns where it goes on it."""
+        assert self._next is not None
+        rate = self._rate
+        gap = classify_gap(
+            start - self._newest, now - self._newest_arrival, rate, self._wait,
+            self._newest_late / rate,
+        )  # fmt: skip
+        nxt = self._next
+        if gap is Gap.PAUSE and start > nxt:
+            # The rest of the pause, as silence, now: the new audio is not late.
+            while self._next < start:
+                span = min(FRAME, start - self._next)
+                self._release(g711.silence_frame("PCMU", span), now, concealed=True)
+                self.filled_frames += 1
+            return start
+        if (gap is Gap.SKIP and start > nxt and self._baseline.settled) or (
+            gap is Gap.STALL and start + size <= nxt
+        ):
+            # No time passed (SKIP) or its silence is out already (STALL): continue here.
+            self._offset += nxt - start
+            self._baseline.restart()
+            self.reanchors += 1
+            return nxt
+        return start
 
     def _release(self, payload: bytes, arrival: float, concealed: bool = False) -> None:
         assert self._next is not None

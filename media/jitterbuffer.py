@@ -36,7 +36,18 @@ happens:
   pop, so a jitter spike grows the delay to what the network needs. When
   audio comes back *ahead* of the held point, the gap was a pause of the
   sender (silence suppression, hold): the point jumps forward by at most the
-  number of held pops, restoring the delay from before the pause.
+  number of held pops, restoring the delay from before the pause. If the
+  pops held add up to a PAUSE (:data:`media.gaps.MIN_PAUSE`), the cells still
+  missing before the new audio are the rest of it: skipped (``None``), not
+  lost and not concealed.
+* **Skip.** A packet that arrives sooner than its timestamp allows by more
+  than the target (a SKIP in :mod:`media.gaps`: the sender's timestamps
+  jumped ahead while no time passed, e.g. it leaves silence out) moves the
+  origin so the packet lands right after the buffered audio: the delay stays
+  what it was, with or without a marker bit, whatever the sequence numbers
+  did, and however far the jump (``reanchors`` counts them). The first
+  :data:`media.gaps.SETTLE_PACKETS` packets of a stream never count as a
+  skip (the baseline transit time is not known yet).
 * **Adaptation.** The interarrival jitter is estimated as in RFC 3550 §6.4.1
   and A.8 (``J += (|D| - J) / 16``; a ``|D|`` above ``max_delay`` is a jump
   of the timestamps, not jitter, and is skipped), and the target delay is
@@ -44,15 +55,23 @@ happens:
   min_delay, max_delay)``. While the buffered audio stays more than two
   frames above the target for ``_COMPRESS_AFTER`` pops, one frame is
   dropped; a missing or quiet cell is preferred, a loud one is dropped only
-  after twice as long. More than ``max_delay`` (plus one packet) buffered is
-  cut back at once: the oldest audio, and a hole left at the playout point
-  down to the target.
+  after twice as long, or, when the excess is small (at most two frames
+  more: a sender clock faster than ours), after ``_DRIFT_PATIENCE`` pops
+  (``loud_adjustments`` counts those). More than ``max_delay`` (plus one
+  packet) buffered is cut back at once: the oldest audio, and a hole left at
+  the playout point down to the target.
+* **Clock drift.** A sender clock slower than ours drains the buffer: while
+  less than the target stays buffered for ``_COMPRESS_AFTER``
+  pops, the next quiet frame is played twice (``inserted_frames``); a loud
+  one never is (if no quiet frame comes, the buffer underruns as above).
+  A faster one fills it: compression (above) drops quiet frames. Either way
+  the delay stays within a few frames of the target.
 * **Resync.** A new SSRC, a timestamp more than ``resync_threshold`` away from
   where the newest packet and the time since its arrival put it (a source
-  switch or a timestamp restart, in either direction), a marker bit with a
-  timestamp more than ``max_delay`` away from that, or ``_LATE_RESYNC`` late
-  packets in a row: the buffer is flushed and playout restarts from the new
-  packet as at the beginning.
+  switch or a timestamp restart; ahead only when it is not a skip), a marker
+  bit with a timestamp more than ``max_delay`` away from that, or
+  ``_LATE_RESYNC`` late packets in a row: the buffer is flushed and playout
+  restarts from the new packet as at the beginning.
 
 Feed only the stream's audio packets: telephone-events and comfort noise
 share the SSRC and timestamps and must be filtered out by payload type first.
@@ -65,6 +84,7 @@ import math
 from dataclasses import dataclass
 
 from media.g711 import rms_dbfs, silence_frame
+from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
 from media.plc import Concealer
 from media.rtp import RtpPacket
 
@@ -78,6 +98,7 @@ __all__ = [
 _COMPRESS_AFTER = 5  # pops above the compression threshold before a frame is dropped
 _LATE_RESYNC = 25  # consecutive late packets that mean the timestamps jumped back
 _QUIET_DBFS = -45.0  # a frame below this level is dropped first when compressing
+_DRIFT_PATIENCE = 250  # pops (5 s) a small excess or shortfall waits for a quiet frame
 _HISTORY_BITS = 64  # cells behind the playout point remembered for duplicate detection
 _HISTORY_MASK = (1 << _HISTORY_BITS) - 1
 _NOT_STARTED = -(1 << 62)  # playout point before playout starts: every cell is ahead
@@ -135,8 +156,9 @@ class JitterBufferStats:
     """Counters of a :class:`JitterBuffer`; they survive :meth:`JitterBuffer.reset`.
 
     How they add up, for the pops after playout started: every pop is one of
-    ``played + lost + expanded_frames + underruns``; every non-``None`` frame
-    returned is one of ``played + concealed_frames``; every cell the playout
+    ``played + lost + expanded_frames + underruns + inserted_frames``; every
+    non-``None`` frame returned is one of ``played + concealed_frames +
+    inserted_frames``; every cell the playout
     point passes is one of ``played + lost + compressed_frames +
     skipped_frames``; and every packet received is played, still buffered,
     dropped by compression, flushed, or one of ``duplicates + late`` (a packet
@@ -159,6 +181,13 @@ class JitterBufferStats:
         skipped_frames: empty cells jumped over when audio came back after an
             underrun (the underrun's pops stood in for them).
         flushed_frames: buffered cells discarded by a resync or a reset.
+        inserted_frames: quiet frames played twice because less than the
+            target was buffered for a while (a sender clock slower than ours).
+        loud_adjustments: frames dropped by compression although loud (no
+            quiet frame came within the patience; mid-word).
+        reanchors: timestamp jumps without a pause in arrivals (a sender that
+            skips silence, media/gaps.py SKIP) that moved the origin instead of
+            leaving an empty span to play.
         jitter: interarrival jitter estimate in seconds (RFC 3550 A.8).
         current_delay: buffered audio at the last pop, in seconds.
         target_delay: the adaptive target at the last pop, in seconds.
@@ -176,6 +205,9 @@ class JitterBufferStats:
     expanded_frames: int = 0
     skipped_frames: int = 0
     flushed_frames: int = 0
+    inserted_frames: int = 0
+    loud_adjustments: int = 0
+    reanchors: int = 0
     jitter: float = 0.0
     current_delay: float = 0.0
     target_delay: float = 0.0
@@ -202,6 +234,8 @@ class JitterBuffer:
     """
 
     __slots__ = (
+        "_base",
+        "_base_count",
         "_cells",
         "_clock",
         "_codec",
@@ -220,12 +254,16 @@ class JitterBuffer:
         "_max_delay_samples",
         "_max_arrival",
         "_max_ext",
+        "_newest_late",
         "_origin",
+        "_pause_end",
         "_pkt_samples",
         "_plc",
         "_playout",
         "_resync_samples",
+        "_short",
         "_silence",
+        "_skip_samples",
         "_ssrc",
         "_started",
         "_transit",
@@ -240,6 +278,7 @@ class JitterBuffer:
         self._full_mask = (1 << self._fs) - 1
         self._silence = silence_frame(config.codec, config.frame_samples)
         self._resync_samples = config.resync_threshold * config.clock_rate
+        self._skip_samples = config.min_delay * config.clock_rate
         self._max_delay_samples = config.max_delay * config.clock_rate
         self._cells: dict[int, bytes | _Partial] = {}
         self._jitter = 0.0
@@ -260,9 +299,16 @@ class JitterBuffer:
         self._max_arrival = 0.0
         self._first_arrival = 0.0
         self._transit = 0.0
+        # The baseline transit time (media.gaps.TransitBaseline's arithmetic,
+        # inlined on the hot path): inf until the first packet sets it.
+        self._base = math.inf
+        self._base_count = 0
+        self._newest_late = 0.0  # samples the newest packet was behind the baseline transit
         self._pkt_samples = self._fs
         self._held = 0
+        self._pause_end = _NOT_STARTED  # cells before this one, missing, were the sender's pause
         self._excess = 0
+        self._short = 0
         self._expanding = 0
         self._hist = 0
         self._late_streak = 0
@@ -308,7 +354,9 @@ class JitterBuffer:
         ext = self._ext_last + delta
         # Where the newest packet and the time since it arrived put this one.
         deviation = ext - self._max_ext - (now - self._max_arrival) * self._clock
-        if deviation < 0.0:
+        if deviation - self._newest_late > self._skip_samples and self._skipped(ext, now):
+            deviation = 0.0  # re-anchored: the packet continues the buffered audio
+        elif deviation < 0.0:
             deviation = -deviation
         if deviation > self._resync_samples or (
             packet.marker and deviation > self._max_delay_samples
@@ -341,12 +389,53 @@ class JitterBuffer:
             return
         self._push_general(packet, now, ext, rel)
 
+    def _skipped(self, ext: int, now: float) -> bool:
+        """The packet came sooner than its timestamp allows: re-anchor if the sender skipped.
+
+        A SKIP (media/gaps.py): the sender's timestamps jumped ahead while no time
+        passed. The origin moves so that the packet lands right after the audio
+        buffered (or at the playout point): the delay stays what it was, and the
+        empty span is neither played nor counted as lost.
+        """
+        clock = self._clock
+        gap = classify_gap(
+            ext - self._max_ext,
+            now - self._max_arrival,
+            clock,
+            max(self.stats.target_delay, self._config.min_delay),
+            self._newest_late / clock,
+        )
+        if gap is not Gap.SKIP or self._base_count < SETTLE_PACKETS:
+            return False
+        fs = self._fs
+        land = -(-self._end // fs)  # the first cell after the buffered audio
+        if self._started and land < self._playout:
+            land = self._playout
+        shift = ext - self._origin - land * fs
+        if shift <= 0:
+            return False
+        self._origin += shift
+        self.stats.reanchors += 1
+        self._transit = now * clock - ext  # the jump is not jitter
+        self._base = math.inf  # the next packet sets it again
+        return True
+
     def _update_jitter(self, ext: int, now: float) -> None:
         # RFC 3550 A.8: D is the change in relative transit time between two
         # packets, J += (|D| - J) / 16, all in timestamp units. A change
         # larger than max_delay is a discontinuity of the sender's timestamps
         # (dealt with by the cut), not jitter, and is left out.
         transit = now * self._clock - ext
+        base = self._base
+        self._base_count += 1
+        if transit <= base:
+            self._base = transit
+            if ext >= self._max_ext:
+                self._newest_late = 0.0
+        else:
+            self._base = base + (transit - base) * BASELINE_RISE
+            if ext >= self._max_ext:
+                self._newest_late = transit - base
         d = transit - self._transit
         self._transit = transit
         if d < 0.0:
@@ -447,6 +536,8 @@ class JitterBuffer:
         self._max_arrival = now
         self._first_arrival = now
         self._transit = now * self._clock - ts
+        self._base = self._transit
+        self._base_count += 1
         size = len(packet.payload)
         self._pkt_samples = size
         if size == self._fs:
@@ -505,15 +596,35 @@ class JitterBuffer:
             if self._held:
                 # Audio is back after an underrun, ahead of the held playout
                 # point: the sender paused. Undo the delay the hold added.
-                jump = min(self._held, min(cells) - p)
+                first = min(cells)
+                held = self._held
+                jump = min(held, first - p)
                 stats.skipped_frames += jump
                 p += jump
                 self._hist = (self._hist << jump) & _HISTORY_MASK
                 self._held = 0
                 level -= jump * fs
+                if held * fs >= MIN_PAUSE * self._clock:
+                    # A pause (media/gaps.py): what is left before the new audio is
+                    # the rest of it, silence rather than loss; the delay from before
+                    # the pause comes back.
+                    self._pause_end = first
         if cells:
             p = self._compress(p, level, target)
             level = self._end - p * fs
+        if level < target * self._clock and p in cells:
+            # Less than the target buffered (a slow sender clock drains it): play
+            # a quiet frame twice, once the shortfall has lasted.
+            self._short += 1
+            if self._short >= _COMPRESS_AFTER:
+                quiet = self._quiet_frame(cells[p])
+                if quiet is not None:
+                    self._playout = p
+                    self._short = 0
+                    stats.inserted_frames += 1
+                    return self._plc.played(quiet)
+        else:
+            self._short = 0
         cell = cells.pop(p, None)
         if cell is not None:
             self._playout = p + 1
@@ -523,6 +634,13 @@ class JitterBuffer:
             self._held = 0
             stats.played += 1
             return frame
+        if p < self._pause_end:
+            # The rest of a pause (see above): nothing to play, nothing lost.
+            self._playout = p + 1
+            self._hist = (self._hist << 1) & _HISTORY_MASK
+            stats.skipped_frames += 1
+            stats.underruns += 1
+            return None
         if cells and level + self._expanding * fs < target * self._clock:
             # A hole with audio after it, but less buffered than the target:
             # the missing packet may still come. Hold the playout point, which
@@ -555,6 +673,11 @@ class JitterBuffer:
     def _concealment(self) -> bytes | None:
         """Return the next frame of substitute audio, or ``None`` when exhausted."""
         return self._plc.conceal(self._fs)
+
+    def _quiet_frame(self, cell: bytes | _Partial) -> bytes | None:
+        """The cell's frame if it is quiet (below ``_QUIET_DBFS``), else None."""
+        frame = cell if isinstance(cell, bytes) else bytes(cell.data)
+        return frame if rms_dbfs(frame, self._codec) < _QUIET_DBFS else None
 
     def _cut(self, p: int, cap: float, target: float) -> int:
         """Cut the buffered audio back to ``cap`` samples at once.
@@ -608,11 +731,14 @@ class JitterBuffer:
         if self._excess < _COMPRESS_AFTER:
             return p
         cell = cells.get(p)
-        if cell is not None and self._excess < 2 * _COMPRESS_AFTER:
-            frame = cell if isinstance(cell, bytes) else bytes(cell.data)
-            if rms_dbfs(frame, self._codec) >= _QUIET_DBFS:
-                return p  # loud: wait a little for a quiet or missing cell
         if cell is not None:
+            if self._quiet_frame(cell) is None:
+                # Loud: wait for a quiet or missing cell; a little for a big
+                # excess (a burst), long for a small one (a fast sender clock).
+                patience = 2 * _COMPRESS_AFTER if level > threshold + 2 * fs else _DRIFT_PATIENCE
+                if self._excess < patience:
+                    return p
+                self.stats.loud_adjustments += 1
             del cells[p]
         self._hist = ((self._hist << 1) | (cell is not None)) & _HISTORY_MASK
         self.stats.compressed_frames += 1

@@ -469,9 +469,10 @@ class UserAgent:
     def _on_options(
         self, tx: ServerTransaction, req: SipRequest, now: float, in_dialog: bool = False
     ) -> None:
-        # An in-dialog probe (a call's keep-alive) is not refused for overload: calls go on.
-        overloaded = self._ctx.overload_retry_after is not None and not in_dialog
-        refuse = self._ctx.draining or overloaded
+        # An in-dialog probe (a call's keep-alive) is never refused: while draining or
+        # overloaded the running calls go on; only new calls and dispatcher probes get 503.
+        overloaded = self._ctx.overload_retry_after is not None
+        refuse = (self._ctx.draining or overloaded) and not in_dialog
         self._ctx.respond(tx, req, 503 if refuse else 200, now)
 
     def _on_info(

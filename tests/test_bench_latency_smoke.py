@@ -83,6 +83,7 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         "ASSEMBLYAI_CHUNK_MS": 100,
         "--jitter-min-ms": 40,
         "SIPGW_BARGE_IN_START_MS": 60,
+        "SIPGW_PREEMPTIVE": "off",
     }
     assert config["calls"] == {"conversation": 1, "greeting_only": 1, "failed": 0}
     figures = config["figures"]
@@ -106,3 +107,38 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     for name in ("stt_end_of_turn_ms", "end_of_speech_to_first_rtp_ms", "barge_in_reaction_ms",
                  "greeting_first_rtp_after_answer_ms"):  # fmt: skip
         assert view[name]["n"] >= 1, (name, view[name])
+
+
+def test_latency_benchmark_compares_preemptive_replies_off_and_on(tmp_path: Path) -> None:
+    out = tmp_path / "latency.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "bench.latency", "--realistic", "--preemptive", "both",
+            "--calls", "1", "--turns", "2", "--greeting-calls", "0", "--warmup-calls", "0",
+            "--partial-mismatch", "0", "--gateway-cpu", "-1", "--bench-cpu", "-1",
+            "--json", str(out),
+        ],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=55,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "preemptive replies off vs on" in done.stdout
+    result = json.loads(out.read_text())
+    params = result["params"]
+    assert (params["llm_first_token_ms"], params["tts_first_byte_ms"]) == (350.0, 150.0)
+    assert (params["max_turn_silence_ms"], params["sentence_end"]) == (300, False)
+    off, on = result["configs"]
+    assert (off["name"], on["name"]) == ("preemptive-off", "preemptive-on")
+    assert (
+        off["settings"]["SIPGW_PREEMPTIVE"] == "off" and on["settings"]["SIPGW_PREEMPTIVE"] == "on"
+    )
+    assert off["preemptive"]["started"] == 0
+    assert on["preemptive"]["started"] >= 2 and on["preemptive"]["used"] >= 1, on["preemptive"]
+    comparison = result["preemptive_comparison"]
+    for mode in ("off", "on"):
+        assert comparison["wire_end_of_speech_to_first_audio_ms"][mode]["n"] >= 2
+    assert isinstance(comparison["saving_p50_ms"], float)
+    assert comparison["preemptive"]["wasted_rate"] is not None

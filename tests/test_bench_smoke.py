@@ -180,3 +180,11 @@ def test_percentiles() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([], 99) is None
     assert hist_percentile([0, 10, 0, 1], 0.5, 50) == 1.0
+
+
+def test_drift_smoke(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "drift", "--minutes", "1", "--jitter-ms", "10", timeout=60)
+    fast, slow = sorted(data["runs"], key=lambda r: -r["ppm"])
+    assert [m["minute"] for m in fast["per_minute"]] == [1]
+    assert fast["dropped_frames"] >= 10 and slow["inserted_frames"] >= 10
+    assert fast["delay_max_ms"] is not None and fast["delay_max_ms"] <= 200

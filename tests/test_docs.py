@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agent.base import Agent
+from agent.caller_context import load_caller_context_hook, render_context
 from agent.tools.registry import ToolRegistry, load_user_tools
 from media import g711
 from sipgw.app.settings_registry import SETTINGS
@@ -100,6 +101,16 @@ async def test_the_tool_example_loads_and_runs(tmp_path: Path) -> None:
 
     result = await registry.call("opening_hours", "{}", Context())  # type: ignore[arg-type]
     assert result.ok and "9 am" in result.content
+
+
+async def test_the_caller_context_example_loads_and_runs(tmp_path: Path) -> None:
+    module = tmp_path / "crm_context.py"
+    module.write_text(_code_block(ROOT / "docs" / "assistant.md", "# crm_context.py"))
+    hook = load_caller_context_hook(f"{module}:lookup")
+    assert render_context(await hook("+15551234567", "+18005550100")) == (
+        "Name: Ada Lovelace\nOpen orders: 1234 (shipped)"
+    )
+    assert await hook("+4930000", "+18005550100") is None
 
 
 def test_the_agent_example_beeps_and_hangs_up() -> None:

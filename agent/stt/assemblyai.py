@@ -45,10 +45,18 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   (unless its reason is about concurrency or rate) and legacy 4000-4003, and
   HTTP 4xx upgrade rejections other than 408 and 429. A session that dies
   within :data:`STABLE_SESSION_SECONDS` of opening does not reset the retry
-  budget, so a flapping server cannot cause an endless reconnect loop.
+  budget, so a flapping server cannot cause an endless reconnect loop. A
+  concurrency or rate-limit refusal (3009, 1008 "Too many concurrent
+  sessions", HTTP 429: the service caps *new sessions per minute*) switches the
+  backoff to 5 s doubling up to 60 s, so the attempts spread across that
+  window instead of hammering it.
 * **Hang-up.** :meth:`AssemblyAISTTService.close` sends ``Terminate``, waits
   (at most :data:`TERMINATION_TIMEOUT`) for ``Termination`` and the server's
-  close, then closes with 1000. Un-terminated sessions keep billing.
+  close, then closes with 1000. Un-terminated sessions keep billing, so every
+  other path that gives up an open session sends ``Terminate`` too: a close
+  while :meth:`~AssemblyAISTTService.connect` is still waiting for ``Begin``
+  (close waits for it), a connect that times out or is cancelled after the
+  upgrade, and a session dropped after an error in the sender.
 """
 
 from __future__ import annotations
@@ -61,7 +69,7 @@ import logging
 import math
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -89,7 +97,11 @@ from media.g711 import rms_dbfs
 
 __all__ = [
     "API_VERSION",
+    "MAX_KEYTERMS",
+    "MAX_KEYTERM_CHARS",
     "PACING_BURST_SECONDS",
+    "RATE_LIMIT_BACKOFF_CAP",
+    "RATE_LIMIT_BACKOFF_FIRST",
     "REGION_URLS",
     "SILENCE_DBFS",
     "STABLE_SESSION_SECONDS",
@@ -97,6 +109,8 @@ __all__ = [
     "AssemblyAISTTService",
     "AssemblyAISettings",
     "build_query_params",
+    "check_keyterms",
+    "is_rate_limited",
     "close_is_fatal",
     "describe_close",
     "frame_dbfs",
@@ -127,6 +141,23 @@ TERMINATION_TIMEOUT: Final = 2.0
 STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
 
+MAX_KEYTERMS: Final = 100
+"""Most ``keyterms_prompt`` terms a streaming session takes (AssemblyAI's streaming
+keyterms page: https://www.assemblyai.com/docs/speech-to-text/universal-streaming/keyterms-prompting;
+more is an error)."""
+
+MAX_KEYTERM_CHARS: Final = 50
+"""Longest single keyterm, in characters (the same page: longer ones are ignored)."""
+
+RATE_LIMIT_BACKOFF_FIRST: Final = 5.0
+"""First wait after a concurrency or rate-limit refusal (it doubles per attempt)."""
+
+RATE_LIMIT_BACKOFF_CAP: Final = 60.0
+"""Longest such wait: the service limits *new sessions per minute*, so the attempts of
+one outage are spread across that window instead of hammering it."""
+
+_TERMINATE: Final = json.dumps({"type": "Terminate"})
+_ABORT_TERMINATION_TIMEOUT: Final = 0.5  # a connect that failed or was cancelled
 _MIN_CHUNK_MS: Final = 50  # the API's smallest message
 _MAX_CHUNK_SECONDS: Final = 1.0  # the API's largest message
 _BACKOFF_FIRST: Final = 0.2
@@ -207,9 +238,23 @@ class AssemblyAISettings:
             raise ValueError("connect_timeout must be positive")
         if self.reconnect_attempts < 0:
             raise ValueError("reconnect_attempts must not be negative")
+        check_keyterms(self.keyterms_prompt)
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+
+def check_keyterms(terms: tuple[str, ...] | list[str]) -> None:
+    """Reject keyterms the service would refuse: more than :data:`MAX_KEYTERMS`
+    terms, or one longer than :data:`MAX_KEYTERM_CHARS` characters (ValueError)."""
+    if len(terms) > MAX_KEYTERMS:
+        raise ValueError(f"{len(terms)} keyterms; AssemblyAI takes at most {MAX_KEYTERMS}")
+    for term in terms:
+        if len(term) > MAX_KEYTERM_CHARS:
+            raise ValueError(
+                f"keyterm {term[:20]!r}... is {len(term)} characters long;"
+                f" AssemblyAI takes at most {MAX_KEYTERM_CHARS}"
+            )
 
 
 def frame_dbfs(frame: bytes, encoding: str = "pcm_mulaw") -> float:
@@ -400,6 +445,15 @@ def close_is_fatal(code: int | None, reason: str) -> bool:
     return False
 
 
+def is_rate_limited(code: int | None, reason: str = "") -> bool:
+    """Whether a close code (or HTTP status) means "too many sessions": 3009, 1008 with
+    a concurrency or rate reason (docs/cloud-apis.md, "AssemblyAI streaming v3": handle
+    both), or HTTP 429."""
+    if code in (3009, 429):
+        return True
+    return code == 1008 and not close_is_fatal(code, reason)
+
+
 def describe_close(code: int | None, reason: str) -> str:
     """Render a close code and reason for humans, e.g. ``1008 Unauthorized (...)``."""
     hint = _CLOSE_HINTS.get(code or 0)
@@ -508,9 +562,20 @@ class AssemblyAISTTService(SpeechToText):
         await stt.close()                    # on hang-up
     """
 
-    def __init__(self, settings: AssemblyAISettings) -> None:
-        """Prepare the service; nothing is connected until :meth:`connect`."""
+    def __init__(
+        self,
+        settings: AssemblyAISettings,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Prepare the service; nothing is connected until :meth:`connect`.
+
+        Args:
+            settings: The connection and session options.
+            sleep: Waits out the reconnect backoff (tests inject a fake clock).
+        """
         self._settings = settings
+        self._sleep = sleep
         bytes_per_second = settings.sample_rate * _BYTES_PER_SAMPLE[settings.encoding]
         chunk_bytes = bytes_per_second * settings.chunk_ms // 1000
         chunk_bytes -= chunk_bytes % _BYTES_PER_SAMPLE[settings.encoding]
@@ -530,6 +595,7 @@ class AssemblyAISTTService(SpeechToText):
         self._supervisor: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._connecting = False
+        self._connect_finished = asyncio.Event()
         self._closing = False
         self._failed = False
         self._closed = asyncio.Event()
@@ -585,11 +651,13 @@ class AssemblyAISTTService(SpeechToText):
         self._connecting = True
         try:
             ws = await self._open()
+            if self._closing:  # close() ran while we were connecting: end that session too
+                await self._terminate(ws)
+                await ws.close()
+                return
         finally:
             self._connecting = False
-        if self._closing:  # close() ran while we were connecting
-            await ws.close()
-            return
+            self._connect_finished.set()
         self._ws = ws  # usable at once, e.g. for update_configuration()
         loop = asyncio.get_running_loop()
         self._supervisor = loop.create_task(self._supervise(ws), name="assemblyai-stt")
@@ -677,6 +745,10 @@ class AssemblyAISTTService(SpeechToText):
             return
         self._closing = True
         try:
+            if self._connecting:  # connect() terminates the session it is opening
+                budget = self._settings.connect_timeout + TERMINATION_TIMEOUT
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._connect_finished.wait(), budget)
             await self._shutdown()
         except Exception:  # never raise from a hang-up path
             logger.exception("error while closing the AssemblyAI session")
@@ -733,6 +805,8 @@ class AssemblyAISTTService(SpeechToText):
             async with asyncio.timeout_at(deadline):
                 await self._await_begin(ws)
         except BaseException as exc:
+            if ws.state is State.OPEN:  # the session may exist: it must not bill on
+                await self._terminate(ws, _ABORT_TERMINATION_TIMEOUT)
             if ws.state is not State.CLOSED:
                 ws.transport.abort()
             if isinstance(exc, TimeoutError):
@@ -783,16 +857,16 @@ class AssemblyAISTTService(SpeechToText):
             logger.warning("AssemblyAI session dropped: %s; reconnecting", description)
             if loop.time() - opened_at >= STABLE_SESSION_SECONDS:
                 self._attempts_used = 0
-            current = await self._recover(description)
+            current = await self._recover(description, is_rate_limited(code, reason))
 
-    async def _recover(self, description: str) -> ClientConnection | None:
+    async def _recover(self, description: str, limited: bool) -> ClientConnection | None:
         """Reconnect after a drop; report the outage. None if we gave up."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         overflow_before = self._audio.overflow_bytes
         skipped_before = self._audio.skipped_bytes
         self._audio.begin_outage()
-        ws = await self._reconnect(description)
+        ws = await self._reconnect(description, limited)
         if ws is None:
             return None
         self._reconnects += 1
@@ -807,17 +881,26 @@ class AssemblyAISTTService(SpeechToText):
         )
         return ws
 
-    async def _reconnect(self, last_error: str) -> ClientConnection | None:
+    async def _reconnect(self, last_error: str, limited: bool) -> ClientConnection | None:
+        """Try again with backoff: 0.2 s doubling up to 2 s; after a concurrency or
+        rate-limit refusal, 5 s doubling up to 60 s (the per-minute window)."""
         attempts = self._settings.reconnect_attempts
+        limited_tries = 0
         while self._attempts_used < attempts:
-            delay = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**self._attempts_used)
+            if limited:
+                delay = min(RATE_LIMIT_BACKOFF_CAP, RATE_LIMIT_BACKOFF_FIRST * 2**limited_tries)
+                limited_tries += 1
+            else:
+                delay = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**self._attempts_used)
             self._attempts_used += 1
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             try:
                 return await self._open()
             except SttConnectError as exc:
                 last_error = str(exc)
                 self._last_error = last_error
+                # A retryable 1008 is one whose reason is about concurrency.
+                limited = limited or (exc.retryable and exc.code in (1008, 3009, 429))
                 if not exc.retryable:
                     self._fail(last_error, exc.code)
                     return None
@@ -885,6 +968,7 @@ class AssemblyAISTTService(SpeechToText):
         except Exception as exc:  # a bug here must not leave a silent session behind
             logger.exception("AssemblyAI sender failed")
             self._last_error = f"sender failed: {exc!r}"
+            await self._terminate(ws)  # the session is replaced: this one must stop billing
             await ws.close(1011, "client error")
 
     async def _wait_for_chunk(self) -> None:
@@ -892,6 +976,17 @@ class AssemblyAISTTService(SpeechToText):
             self._audio.catching_up = False  # the backlog has drained: live again
             self._chunk_ready.clear()
             await self._chunk_ready.wait()
+
+    async def _terminate(self, ws: ClientConnection, within: float = TERMINATION_TIMEOUT) -> None:
+        """Send ``Terminate`` and wait (at most ``within`` s) for the server's close.
+
+        Used on every path that gives up a session that may be open: an unterminated
+        session keeps billing until the 3-hour cap. Never raises.
+        """
+        with contextlib.suppress(ConnectionClosed, TimeoutError, OSError):
+            async with asyncio.timeout(within):
+                await ws.send(_TERMINATE)
+                await ws.wait_closed()
 
     async def _send_text(self, message: str) -> None:
         ws = self._ws
@@ -1003,7 +1098,7 @@ class AssemblyAISTTService(SpeechToText):
             # close, and the supervisor returns because _closing is set.
             with contextlib.suppress(ConnectionClosed, TimeoutError):
                 async with asyncio.timeout(TERMINATION_TIMEOUT):
-                    await ws.send(json.dumps({"type": "Terminate"}))
+                    await ws.send(_TERMINATE)
                     await asyncio.wait({supervisor})
         if supervisor is not None and not supervisor.done():
             supervisor.cancel()

@@ -130,6 +130,7 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
             "additionalProperties": False,
         },
         handler=get_order_status,
+        read_only=True,
     )
 
 

@@ -18,22 +18,18 @@ module by name (or a ``.py`` path) that defines ``TOOLS: list[Tool]`` and/or
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import logging
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 from agent.dialpolicy import DialRefused
 from agent.settings import AssistantSettings
 from agent.tools.schema import SchemaError, check_schema, validate
+from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "Tool",
@@ -115,6 +111,10 @@ class Tool:
     """Runs the call; raise :class:`ToolError` for a failure the model should hear."""
     timeout: float = 5.0
     """Seconds before the call is abandoned and reported as timed out."""
+    read_only: bool = False
+    """It only looks things up (no side effects: no transfer, hang-up, booking, message),
+    so it may run for a preemptive LLM request before the caller's turn has ended
+    (agent/preemptive.py); every other tool waits until the final transcript confirms it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +196,11 @@ class ToolRegistry:
             }
             for tool in self._tools.values()
         ]
+
+    def read_only(self, name: str) -> bool:
+        """Whether the tool ``name`` is known and declared read-only."""
+        tool = self._tools.get(name)
+        return tool is not None and tool.read_only
 
     async def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
         """Run one call the model made; never raises except ``CancelledError``.
@@ -334,40 +339,7 @@ def _register(module_name: str, registry: ToolRegistry, tool: Tool) -> None:
 
 
 def _import(module_name: str) -> ModuleType:
-    if module_name.endswith(".py"):
-        return _import_file(Path(module_name))
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.append(cwd)
     try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise ToolLoadError(
-                f"tools module {module_name!r} not found"
-                " (is it on PYTHONPATH or in the current directory?)"
-            ) from exc
-        raise ToolLoadError(f"tools module {module_name!r} failed to import: {exc}") from exc
-    except Exception as exc:
-        raise ToolLoadError(
-            f"tools module {module_name!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def _import_file(path: Path) -> ModuleType:
-    if not path.is_file():
-        raise ToolLoadError(f"tools module {str(path)!r} not found")
-    name = f"sipgw_user_tools_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ToolLoadError(f"tools module {str(path)!r} cannot be loaded")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise ToolLoadError(
-            f"tools module {str(path)!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-    return module
+        return import_user_module(module_name, what="tools module", file_prefix="sipgw_user_tools_")
+    except UserModuleError as exc:
+        raise ToolLoadError(str(exc)) from None

@@ -111,6 +111,14 @@ class ElevenLabsSettings:
         language_code: Optional ISO 639-1 code.
         inactivity_timeout: Seconds before the server closes an idle socket or context
             (WebSocket query parameter, 1-180).
+        keepalive_interval: Seconds without a message after which the idle socket is
+            kept alive (a context of one space, opened and closed: nothing is
+            synthesized), so a reply after a long caller monologue needs no new
+            handshake. None = half of ``inactivity_timeout``; 0 = never.
+        auto_mode: The ``auto_mode`` query parameter. ElevenLabs recommends it when whole
+            sentences are sent (as here): generation starts on each sentence instead of
+            waiting for the chunk schedule (docs/cloud-apis.md,
+            "ElevenLabs multi-context WebSocket").
         connect_timeout: Seconds allowed for a TCP/TLS/WebSocket handshake.
         chunk_length_schedule: WebSocket ``generation_config``; None keeps the server's.
         read_timeout: Seconds of silence allowed inside an HTTP audio stream.
@@ -128,6 +136,8 @@ class ElevenLabsSettings:
     voice_settings: Mapping[str, float | bool] | None = None
     language_code: str | None = None
     inactivity_timeout: int = 180
+    keepalive_interval: float | None = None
+    auto_mode: bool = True
     connect_timeout: float = 5.0
     chunk_length_schedule: tuple[int, ...] | None = None
     read_timeout: float = 10.0
@@ -145,6 +155,8 @@ class ElevenLabsSettings:
             raise ValueError(f"transport must be 'websocket' or 'http', not {self.transport!r}")
         if not 1 <= self.inactivity_timeout <= 180:
             raise ValueError(f"inactivity_timeout must be 1-180, not {self.inactivity_timeout}")
+        if self.keepalive_interval is not None and self.keepalive_interval < 0:
+            raise ValueError("keepalive_interval must not be negative")
         if self.http_max_parallel < 1 or self.max_contexts < 1:
             raise ValueError("http_max_parallel and max_contexts must be at least 1")
         if urlsplit(self.base_url).scheme not in _WS_SCHEMES:
@@ -157,10 +169,18 @@ class ElevenLabsSettings:
             ("output_format", self.output_format),
             ("inactivity_timeout", str(self.inactivity_timeout)),
         ]
+        if self.auto_mode:
+            params.append(("auto_mode", "true"))
         if self.language_code:
             params.append(("language_code", self.language_code))
         path = f"/v1/text-to-speech/{quote(self.voice_id, safe='')}/multi-stream-input"
         return self._url(_WS_SCHEMES, path, urlencode(params))
+
+    def keepalive_seconds(self) -> float:
+        """How long the socket may stay silent before a keep-alive (0 = never)."""
+        if self.keepalive_interval is None:
+            return self.inactivity_timeout / 2
+        return self.keepalive_interval
 
     def http_base(self) -> str:
         """``base_url`` with an http(s) scheme."""
@@ -370,16 +390,23 @@ class _HttpReply(TtsReply):
 class _WsConnection:
     """One multi-context WebSocket: a reader task dispatching messages to contexts."""
 
-    def __init__(self, ws: ClientConnection, max_contexts: int) -> None:
+    def __init__(self, ws: ClientConnection, max_contexts: int, keepalive: float) -> None:
         self.ws = ws
         self.max_contexts = max_contexts
+        self.keepalives = 0
+        """Keep-alive messages sent so far."""
         self.replies: dict[str, _WsReply] = {}
         """Contexts open on the server: first message sent, final message not received."""
         self.alive = True
         self.error: TtsError | None = None
         self.slot_freed = asyncio.Event()
         self._send_lock = asyncio.Lock()  # FIFO: messages go out in call order
-        self.reader = asyncio.get_running_loop().create_task(self._read(), name="elevenlabs-ws")
+        loop = asyncio.get_running_loop()
+        self._last_sent = loop.time()
+        self.reader = loop.create_task(self._read(), name="elevenlabs-ws")
+        self.keeper: asyncio.Task[None] | None = None
+        if keepalive > 0:
+            self.keeper = loop.create_task(self._keep_alive(keepalive), name="elevenlabs-ka")
 
     def full(self) -> bool:
         return len(self.replies) >= self.max_contexts
@@ -400,8 +427,35 @@ class _WsConnection:
         try:
             async with self._send_lock:
                 await self.ws.send(data)
+                self._last_sent = asyncio.get_running_loop().time()
         except ConnectionClosed as exc:
             raise TtsError(f"the ElevenLabs WebSocket closed: {exc}") from exc
+
+    async def _keep_alive(self, interval: float) -> None:
+        """Send a keep-alive whenever nothing went out for ``interval`` seconds.
+
+        The server closes a socket that receives no input for its
+        ``inactivity_timeout`` (docs/cloud-apis.md, "ElevenLabs multi-context WebSocket":
+        keep it alive by sending a space). On the multi-context socket a space needs a context,
+        so one is opened with a single space and closed at once: nothing is flushed,
+        nothing synthesized; its final message is dropped like any unknown context's.
+        """
+        loop = asyncio.get_running_loop()
+        while self.alive:
+            wait = self._last_sent + interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            if self.full():  # no slot for it; the replies holding them keep it alive
+                await asyncio.sleep(interval)
+                continue
+            self.keepalives += 1
+            context_id = f"keepalive{self.keepalives}"
+            try:
+                await self.send({"text": " ", "context_id": context_id})
+                await self.send({"context_id": context_id, "close_context": True})
+            except TtsError:
+                return  # the reader reports the close
 
     async def _read(self) -> None:
         error: TtsError | None = None
@@ -475,6 +529,8 @@ class _WsConnection:
                 reply._end()
         self.replies.clear()
         self.slot_freed.set()
+        if self.keeper is not None and self.keeper is not asyncio.current_task():
+            self.keeper.cancel()
 
     async def close(self, polite: bool) -> None:
         """Close the socket (sending ``close_socket`` first if ``polite``) and stop reading."""
@@ -487,6 +543,10 @@ class _WsConnection:
         self.reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.reader
+        if self.keeper is not None:
+            self.keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.keeper
 
 
 def _is_error(message: dict[str, Any]) -> bool:
@@ -692,7 +752,7 @@ class ElevenLabsTTSService(TextToSpeech):
         if self._closed:
             await ws.close()
             raise TtsError("the TTS service was closed")
-        return _WsConnection(ws, self.settings.max_contexts)
+        return _WsConnection(ws, self.settings.max_contexts, self.settings.keepalive_seconds())
 
     def _retire(self, conn: _WsConnection) -> None:
         """Close a socket that is no longer the current one, in the background."""

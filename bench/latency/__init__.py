@@ -4,6 +4,8 @@ Run from the repository root::
 
     .venv/bin/python -m bench.latency               # one configuration (defaults)
     .venv/bin/python -m bench.latency --matrix      # the knobs side by side
+    .venv/bin/python -m bench.latency --realistic --preemptive both
+                                                    # preemptive replies off vs on
 
 Set-up
 ------
@@ -55,6 +57,14 @@ Beside them, the gateway's own per-call records (``turn_metrics``, ``barge_in``,
 ``--jitter-min-ms`` 40/20 and ``SIPGW_BARGE_IN_START_MS`` 60/40 (one at a time, and
 all three together). Output: tables on stdout, JSON (``--json``, default
 ``bench/results/latency-<UTC>.json``) with machine info and parameters.
+
+``--realistic`` replaces the short delays with realistic ones: the STT sends a
+partial at 100 ms of silence and ends the turn at 300 ms (transcripts without a
+sentence end, ``--max-turn-silence 300``), LLM first token 350 ms, TTS first byte
+150 ms, and 10 % of the partials miss a word. ``--preemptive both`` runs two
+configurations, ``SIPGW_PREEMPTIVE`` off and on, and reports end of speech to the
+first agent audio for each, the saving at p50, and the preemptive requests
+started/used/wasted (from the call records).
 
 The package: :mod:`.caller` (the call script driving the phone, the fakes' behaviour),
 :mod:`.analysis` (turning traces into figures), :mod:`.report` (tables and the JSON

@@ -329,13 +329,13 @@ class Analysis:
         s, phone, p = self.samples, trace.phone, self.params
         stream = self.streams.get(trace.tag)
         request = self.requests.get(tid)
-        ending = last + math.ceil(p.min_turn_silence_ms / (FRAME_S * 1000))
+        ending = last + math.ceil(p.stt_end_of_turn_ms / (FRAME_S * 1000))
         frame = stream.frame_of_packet.get(ending) if stream else None
         if stream is None or frame is None or request is None or utterance is None:
             s.anomalies["end of turn: a hop could not be timed"] += 1
             return
         chunk_at = stream.arrival(frame)
-        final_at = stream.finals.get(transcript_for(tid))
+        final_at = stream.finals.get(transcript_for(tid, p.sentence_end))
         token_at = request.chunk_times[1] if len(request.chunk_times) > 1 else None
         hops = {
             "caller_silence_ms": _ms(phone.sent_at[ending], phone.sent_at[last]),

@@ -36,13 +36,17 @@ GREETING_HZ = 500.0
 REPLY_TONES = (700.0, 900.0, 1100.0, 1300.0, 1500.0, 1700.0, 1900.0, 2100.0)
 ALL_TONES = (GREETING_HZ, *REPLY_TONES)
 MARKER_MAGIC = bytes([0xF5, 0xFA, 0xF5, 0xFA])
-TURN_RE = re.compile(r"Turn (\d+) please")
+TURN_RE = re.compile(r"Turn (\d+) please", re.IGNORECASE)  # partials are lower-case
 REPLY_RE = re.compile(r"Reply (\d+) ")
 
 
-def transcript_for(tid: int) -> str:
-    """What the fake STT says the caller said in turn ``tid``."""
-    return f"Turn {tid} please."
+def transcript_for(tid: int, sentence_end: bool = True) -> str:
+    """What the fake STT says the caller said in turn ``tid``.
+
+    Without the sentence end the fake STT (like u3-rt-pro) sends a partial at
+    ``min_turn_silence`` and ends the turn only at ``max_turn_silence``.
+    """
+    return f"Turn {tid} please" + ("." if sentence_end else "")
 
 
 def reply_for(tid: int) -> str:
@@ -104,12 +108,25 @@ class BenchParams:
     barge_after_s: tuple[float, float] = (0.5, 0.9)
     barge_speech_s: tuple[float, float] = (0.75, 0.95)
     seed: int = 1
+    max_turn_silence_ms: int | None = None
+    """The fake STT's (and the gateway's) ``max_turn_silence``; None = the fake's 1000 ms."""
+    sentence_end: bool = True
+    """Transcripts end in "."; False: the turn ends at ``max_turn_silence``, after a partial."""
+    partial_mismatch: float = 0.0
+    """Share of turns whose silence partial misses a word (a preemptive request wasted)."""
+
+    @property
+    def stt_end_of_turn_ms(self) -> float:
+        """The silence after which the fake STT ends a turn."""
+        if self.sentence_end:
+            return self.min_turn_silence_ms
+        return self.max_turn_silence_ms if self.max_turn_silence_ms is not None else 1000
 
     @property
     def nominal_delays_ms(self) -> float:
         """The delays the fakes inject on the way from end of speech to the reply."""
         return (
-            self.min_turn_silence_ms
+            self.stt_end_of_turn_ms
             + self.stt_final_latency_ms
             + self.llm_first_token_ms
             + self.tts_first_byte_ms
@@ -124,6 +141,8 @@ class BenchConfig:
     chunk_ms: int = 100
     jitter_min_ms: int = 40
     barge_in_start_ms: int = 60
+    preemptive: bool = False
+    """SIPGW_PREEMPTIVE on."""
 
 
 class BenchFakes:
@@ -137,9 +156,11 @@ class BenchFakes:
         self.stt = FakeAssemblyAI(
             api_key=KEYS["ASSEMBLYAI_API_KEY"],
             min_turn_silence_ms=params.min_turn_silence_ms,
+            max_turn_silence_ms=params.max_turn_silence_ms or 1000,
             final_latency=params.stt_final_latency_ms / 1000,
-            default_transcript=transcript_for(0),
+            default_transcript=transcript_for(0, params.sentence_end),
             keep_audio=True,
+            full_silence_partials=True,
         ).start_in_thread()
         self.llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
         self.llm.responder = self._respond
@@ -173,6 +194,11 @@ class BenchFakes:
         return {
             **self.services.gateway_env(),
             "ASSEMBLYAI_MIN_TURN_SILENCE": str(self.params.min_turn_silence_ms),
+            **(
+                {"ASSEMBLYAI_MAX_TURN_SILENCE": str(self.params.max_turn_silence_ms)}
+                if self.params.max_turn_silence_ms is not None
+                else {}
+            ),
         }
 
     def stop(self) -> None:
@@ -261,7 +287,7 @@ class CallRunner:
     async def _converse(self, trace: CallTrace, turns: int) -> None:
         phone, rng, params = trace.phone, self.rng, self.params
         trace.tids = [next(self._tids) for _ in range(turns)]
-        self.fakes.stt.default_transcript = transcript_for(trace.tids[0])
+        self._next_turn(trace.tids[0])
         phone.say(speech(rng.uniform(*params.first_speech_s)), trace.tids[0])
         for k, tid in enumerate(trace.tids):
             last = await phone.wait_said(tid, within=5.0)
@@ -271,5 +297,12 @@ class CallRunner:
                 return
             barge_at = phone.heard[first_reply].read_at + rng.uniform(*params.barge_after_s)
             await asyncio.sleep(max(0.0, barge_at - time.monotonic()))
-            self.fakes.stt.default_transcript = transcript_for(trace.tids[k + 1])
+            self._next_turn(trace.tids[k + 1])
             phone.say(speech(rng.uniform(*params.barge_speech_s)), trace.tids[k + 1])
+
+    def _next_turn(self, tid: int) -> None:
+        """Set the fake STT up for turn ``tid`` (its final, maybe a partial missing a word)."""
+        stt, params = self.fakes.stt, self.params
+        stt.default_transcript = transcript_for(tid, params.sentence_end)
+        if not params.sentence_end and self.rng.random() < params.partial_mismatch:
+            stt.script_partials([f"turn {tid}"])

@@ -35,6 +35,7 @@ def config_section(
             "ASSEMBLYAI_CHUNK_MS": config.chunk_ms,
             "--jitter-min-ms": config.jitter_min_ms,
             "SIPGW_BARGE_IN_START_MS": config.barge_in_start_ms,
+            "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
         },
         "duration_s": round(elapsed, 1),
         "load": load,
@@ -75,6 +76,81 @@ def config_section(
     }
 
 
+def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Preemptive LLM requests in the gateway's call records: started, used, wasted, per turn."""
+    counts = {"started": 0, "used": 0, "wasted": 0}
+    turns = 0
+    for lines in records.values():
+        for line in lines:
+            if line.get("type") == "preemptive" and line.get("outcome") in counts:
+                counts[line["outcome"]] += 1
+            elif line.get("type") == "turn_metrics":
+                turns += 1
+    started = counts["started"]
+    return {
+        **counts,
+        "turns": turns,
+        "wasted_rate": round(counts["wasted"] / started, 3) if started else None,
+        "wasted_per_turn": round(counts["wasted"] / turns, 3) if turns else None,
+    }
+
+
+def preemptive_comparison(sections: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """End of speech -> first agent audio with preemptive replies off and on, and the saving."""
+    by_mode = {s["settings"]["SIPGW_PREEMPTIVE"]: s for s in sections}
+    off, on = by_mode.get("off"), by_mode.get("on")
+    if off is None or on is None:
+        return None
+
+    def p50(section: dict[str, Any], group: str, name: str) -> float | None:
+        value = section[group][name]["p50"]
+        return value if isinstance(value, int | float) else None
+
+    wire_off, wire_on = (
+        p50(off, "figures", "end_of_turn_raw_ms"),
+        p50(on, "figures", "end_of_turn_raw_ms"),
+    )
+    return {
+        "wire_end_of_speech_to_first_audio_ms": {
+            "off": off["figures"]["end_of_turn_raw_ms"],
+            "on": on["figures"]["end_of_turn_raw_ms"],
+        },
+        "gateway_end_of_speech_to_first_rtp_ms": {
+            "off": off["gateway_view"]["end_of_speech_to_first_rtp_ms"],
+            "on": on["gateway_view"]["end_of_speech_to_first_rtp_ms"],
+        },
+        "saving_p50_ms": (
+            round(wire_off - wire_on, 1) if wire_off is not None and wire_on is not None else None
+        ),
+        "preemptive": on.get("preemptive"),
+    }
+
+
+def preemptive_report(comparison: dict[str, Any]) -> str:
+    """The off/on table."""
+    rows = []
+    figures = (
+        ("wire: end of speech -> first agent audio", "wire_end_of_speech_to_first_audio_ms"),
+        ("gateway: end of speech -> first RTP", "gateway_end_of_speech_to_first_rtp_ms"),
+    )
+    for label, key in figures:
+        for mode in ("off", "on"):
+            f = comparison[key][mode]
+            rows.append([f"{label} ({mode})", str(f["n"]), _cell(f["p50"]), _cell(f["p95"]),
+                         _cell(f["max"])])  # fmt: skip
+    counts = comparison["preemptive"] or {}
+    return "\n".join(
+        [
+            "preemptive replies off vs on (same calls, same fakes; ms)",
+            format_table(["figure", "n", "p50", "p95", "max"], rows),
+            f"saving at p50: {_cell(comparison['saving_p50_ms'])} ms; preemptive requests "
+            f"started {counts.get('started')}, used {counts.get('used')}, wasted "
+            f"{counts.get('wasted')} (wasted rate {counts.get('wasted_rate')}, "
+            f"{counts.get('wasted_per_turn')} per turn over {counts.get('turns')} turns)",
+        ]
+    )
+
+
 def _cell(value: Any) -> str:
     return fmt(value, ".1f")
 
@@ -95,7 +171,7 @@ def config_report(section: dict[str, Any], params: BenchParams) -> str:
     out.append("wire-side figures (ms, caller's clock)")
     out.append(format_table(["figure", "n", "p50", "p95", "p99", "max", "target"], rows))
     nominal = {
-        "caller_silence_ms": params.min_turn_silence_ms,
+        "caller_silence_ms": params.stt_end_of_turn_ms,
         "fake_stt_final_ms": params.stt_final_latency_ms,
         "fake_llm_first_token_ms": params.llm_first_token_ms,
         "fake_tts_first_byte_ms": params.tts_first_byte_ms,

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,14 @@ from sipgw.testing.ports import free_port_range
 
 from .analysis import TARGETS, Analysis, read_call_records
 from .caller import GREETING, BenchConfig, BenchFakes, BenchParams, CallRunner, CallTrace
-from .report import config_report, config_section, matrix_report
+from .report import (
+    config_report,
+    config_section,
+    matrix_report,
+    preemptive_comparison,
+    preemptive_counts,
+    preemptive_report,
+)
 
 __all__ = ["MATRIX", "build_parser", "main"]
 
@@ -98,6 +105,7 @@ async def run_config(
             "SIPGW_CALL_RECORD_DIR": str(records_dir),
             "ASSEMBLYAI_CHUNK_MS": str(config.chunk_ms),
             "SIPGW_BARGE_IN_START_MS": str(config.barge_in_start_ms),
+            "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
         },
     )
     gateway = Gateway(options, records_dir)  # the call records and the gateway's log
@@ -126,9 +134,9 @@ async def run_config(
         await asyncio.to_thread(gateway.stop)
     elapsed = time.monotonic() - started
     sessions = [s for s in fakes.stt.sessions if s.started_at >= started - 1.0]
+    records = read_call_records(records_dir)
     analysis = Analysis(
-        params, sessions, fakes.llm.requests, list(fakes.tts.utterances),
-        read_call_records(records_dir),
+        params, sessions, fakes.llm.requests, list(fakes.tts.utterances), records
     )  # fmt: skip
     for trace in traces:
         analysis.add(trace)
@@ -136,6 +144,7 @@ async def run_config(
     section = config_section(
         config, traces, analysis, gateway, load_figures, load.wall, elapsed, log_kept=kept
     )
+    section["preemptive"] = preemptive_counts(records)
     if kept:
         log(f"{config.name}: call records and the gateway log kept in {records_dir}")
     else:
@@ -177,6 +186,26 @@ def build_parser() -> argparse.ArgumentParser:
         "this long after it, as with a real model (default %(default)s)")  # fmt: skip
     add("--tts-speed", type=float, default=d.tts_speed,
         help="fake TTS pace, multiples of real time (default %(default)s)")  # fmt: skip
+    add(
+        "--max-turn-silence",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="the fake STT's and the gateway's max_turn_silence (default: the fake's 1000)",
+    )
+    add("--no-sentence-end", action="store_true",
+        help="transcripts without a final '.': the fake STT sends a partial at "
+        "--min-turn-silence and ends the turn at --max-turn-silence")  # fmt: skip
+    add("--partial-mismatch", type=float, default=d.partial_mismatch, metavar="SHARE",
+        help="share of turns whose partial misses a word (default %(default)s)")  # fmt: skip
+    add("--realistic", action="store_true",
+        help="realistic delays instead of the short ones: STT end of turn 300 ms after "
+        "silence (a partial at 100 ms; --max-turn-silence 300, --stt-final-latency 0, "
+        "--no-sentence-end), LLM first token 350 ms, TTS first byte 150 ms, "
+        "--partial-mismatch 0.1 unless given")  # fmt: skip
+    add("--preemptive", choices=("off", "on", "both"), default="off",
+        help="SIPGW_PREEMPTIVE for the gateway; both = one configuration each, compared "
+        "(default %(default)s)")  # fmt: skip
     add("--gateway-cpu", type=int, default=0,
         help="pin the gateway to this CPU; -1 = no pinning (default %(default)s)")  # fmt: skip
     add("--bench-cpu", type=int, default=1,
@@ -188,6 +217,45 @@ def build_parser() -> argparse.ArgumentParser:
         "- = stdout)")  # fmt: skip
     add("--keep-records", action="store_true", help="keep the gateway's call records")
     return parser
+
+
+REALISTIC = {
+    "min_turn_silence": 100,
+    "max_turn_silence": 300,
+    "stt_final_latency": 0.0,
+    "llm_first_token_ms": 350.0,
+    "tts_first_byte_ms": 150.0,
+    "no_sentence_end": True,
+}
+"""What ``--realistic`` sets (STT end of turn 300 ms after silence, LLM 350, TTS 150)."""
+
+
+def _realistic(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Apply ``--realistic`` (an option given explicitly stays as given)."""
+    if not args.realistic:
+        return
+    given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    for name, value in REALISTIC.items():
+        if name not in given:
+            setattr(args, name, value)
+    if "partial_mismatch" not in given:
+        args.partial_mismatch = 0.1
+
+
+def _configs(args: argparse.Namespace) -> list[BenchConfig]:
+    """The configurations to run."""
+    if args.preemptive == "both":
+        knobs = (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+        return [BenchConfig("preemptive-off", *knobs),
+                BenchConfig("preemptive-on", *knobs, preemptive=True)]  # fmt: skip
+    if args.matrix:
+        return [replace(c, preemptive=args.preemptive == "on") for c in MATRIX]
+    return [
+        BenchConfig("custom" if (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+                    != (100, 40, 60) else "base",
+                    args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms,
+                    preemptive=args.preemptive == "on")
+    ]  # fmt: skip
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,12 +271,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         llm_next_token_ms=args.llm_next_token_ms,
         tts_speed=args.tts_speed,
         seed=args.seed,
+        max_turn_silence_ms=args.max_turn_silence,
+        sentence_end=not args.no_sentence_end,
+        partial_mismatch=args.partial_mismatch,
     )
-    configs = list(MATRIX) if args.matrix else [
-        BenchConfig("custom" if (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
-                    != (100, 40, 60) else "base",
-                    args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
-    ]  # fmt: skip
+    configs = _configs(args)
     task = asyncio.current_task()
     if task is not None:  # SIGTERM/SIGINT: stop the gateway and the fakes, then exit
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,7 +298,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             print(flush=True)
     finally:
         fakes.stop()
-    if len(sections) > 1:
+    comparison = preemptive_comparison(sections)
+    if comparison is not None:
+        print(preemptive_report(comparison), flush=True)
+    elif len(sections) > 1:
         print(matrix_report(sections), flush=True)
     return {
         "benchmark": "latency",
@@ -244,12 +314,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "params": {**asdict(params), "nominal_delays_ms": params.nominal_delays_ms},
         "targets": [{"figure": f, "statistic": s, "limit_ms": v} for f, s, v in TARGETS],
         "configs": sections,
+        **({"preemptive_comparison": comparison} if comparison is not None else {}),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    _realistic(args, argv)
     sys.setswitchinterval(0.0002)  # the fakes' threads must not hold up the caller's loop
     try:
         import uvloop

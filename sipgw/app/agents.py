@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import TYPE_CHECKING
 
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
 from agent.settings import EchoSettings
 from sipgw.app.settings import ConfigError, SettingValues
 
-__all__ = ["AGENTS", "echo_factory", "load_echo_settings", "make_agent_factory"]
+if TYPE_CHECKING:
+    from agent.caller_context import CallerContextSettings
+
+__all__ = [
+    "AGENTS",
+    "echo_factory",
+    "load_caller_context",
+    "load_echo_settings",
+    "make_agent_factory",
+]
 
 
 def load_echo_settings(values: SettingValues) -> EchoSettings:
@@ -32,6 +42,29 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
         return EchoAgent(call, delay_ms=delay)
 
     return echo
+
+
+def load_caller_context(values: SettingValues) -> CallerContextSettings | None:
+    """``SIPGW_CALLER_CONTEXT`` loaded (None when empty), with its timeout.
+
+    Raises:
+        ConfigError: the module or function cannot be loaded or is not ``async def``.
+    """
+    from agent.caller_context import (
+        CallerContextError,
+        CallerContextSettings,
+        load_caller_context_hook,
+    )
+
+    timeout = values["SIPGW_CALLER_CONTEXT_TIMEOUT"]  # checked even when unused
+    spec = values["SIPGW_CALLER_CONTEXT"].strip()
+    if not spec:
+        return None
+    try:
+        hook = load_caller_context_hook(spec)
+    except CallerContextError as exc:
+        raise ConfigError(f"SIPGW_CALLER_CONTEXT: {exc}") from None
+    return CallerContextSettings(hook, timeout=timeout)
 
 
 def _assistant_factory(values: SettingValues) -> AgentFactory:
@@ -52,6 +85,7 @@ def _assistant_factory(values: SettingValues) -> AgentFactory:
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
         except ValueError as exc:  # e.g. a user tool reusing a built-in name
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
+    caller_context = load_caller_context(values)
     stt_settings = vendors.stt.settings(values)
     tts_settings = vendors.tts.settings(values)
     resources = AssistantResources(
@@ -60,6 +94,7 @@ def _assistant_factory(values: SettingValues) -> AgentFactory:
         tools,
         new_stt=partial(vendors.stt.client, stt_settings),
         new_tts=partial(vendors.tts.client, tts_settings),
+        caller_context=caller_context,
     )
 
     def assistant(call: CallControl) -> AssistantAgent:

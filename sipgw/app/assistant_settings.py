@@ -19,7 +19,7 @@ from agent.settings import (
 from media.vad import VadConfig
 from sipgw.app.privacy import load_redactor
 from sipgw.app.settings import ConfigError, SettingValues
-from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL
+from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PREEMPTIVE
 from sipgw.app.vendors import VendorChoice, choose_vendors
 
 __all__ = ["load_assistant_settings", "load_builtin_tool_settings", "load_dial_policy"]
@@ -69,7 +69,9 @@ def load_assistant_settings(
             value does not parse, or the prompt file cannot be read.
     """
     vendors = vendors or choose_vendors(values)
-    missing = values.missing((ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *vendors.sections))
+    missing = values.missing(
+        (ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLBACKS, DIAL, *vendors.sections)
+    )
     if missing:
         raise ConfigError(
             f"--agent assistant needs {', '.join(missing)} "
@@ -82,6 +84,8 @@ def load_assistant_settings(
         except OSError as exc:
             raise ConfigError(f"SIPGW_SYSTEM_PROMPT_FILE={prompt_file}: {exc.strerror}") from None
     record_dir = values["SIPGW_CALL_RECORD_DIR"]
+    pause_ms: int = values["SIPGW_PREEMPTIVE_PAUSE_MS"]
+    preemptive_pause_ms = pause_ms if values["SIPGW_PREEMPTIVE"] == "on" else None
     return AssistantSettings(
         system_prompt=prompt,
         greeting=values["SIPGW_GREETING"],
@@ -102,6 +106,7 @@ def load_assistant_settings(
             ),
         ),
         dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
+        preemptive_pause_ms=preemptive_pause_ms,
         answer_wait=values["SIPGW_ANSWER_WAIT_MS"] / 1000,
         redactor=load_redactor(values),
         transfer_line=values["SIPGW_TRANSFER_LINE"],

@@ -2,7 +2,8 @@
 
 :class:`CallFeed` keeps one :class:`CallEntry` per call from the moment the gateway
 sees it until it falls out of the bounded list of recent calls, and hands every
-subscriber a :class:`FeedEvent` when a call starts, when it ends, when its agent's
+subscriber a :class:`FeedEvent` when a call starts (an outbound call as soon as it
+is placed, in state ``ringing``), when it is answered, when it ends, when its agent's
 call record (:class:`agent.record.CallRecord`) gets a transcript line and when a
 turn's latencies are measured (the record's ``turn_metrics`` line). Nothing here
 runs per packet: events come from call setup, call end and record lines only.
@@ -58,7 +59,8 @@ TURN_FIELDS = {
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
-    (it got its agent), ``call_ended``, ``transcript`` or ``turn``; ``data`` is JSON-ready."""
+    (it was answered or got its agent), ``call_ended``, ``transcript`` or ``turn``;
+    ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -86,6 +88,8 @@ class CallEntry:
     started: float
     """Wall-clock start (Unix seconds)."""
     agent: str | None = None
+    state: str = "active"
+    """``ringing`` (an outbound call not answered yet), ``active`` or ``ended``."""
     ended: float | None = None
     outcome: str | None = None
     transcript: list[dict[str, Any]] = field(default_factory=list)
@@ -103,6 +107,7 @@ class CallEntry:
             "caller_name": self.caller_name,
             "called": self.called,
             "direction": self.direction,
+            "state": self.state,
             "agent": self.agent,
             "started": self.started,
             "ended": self.ended,
@@ -164,8 +169,8 @@ class CallFeed:
             except Exception:
                 log.exception("call feed subscriber failed")
 
-    def call_started(self, handle: CallHandle) -> None:
-        """The gateway took a call (idempotent: a call is started once)."""
+    def call_started(self, handle: CallHandle, state: str = "active") -> None:
+        """The gateway took a call, or placed one (``state="ringing"``); idempotent."""
         log_id = handle.call.log_id
         if log_id in self.live:
             return
@@ -178,15 +183,25 @@ class CallFeed:
             direction=handle.direction,
             started=time.time() - (time.monotonic() - handle.started),
             agent=agent_name(handle.agent),
+            state=state,
         )
         self.live[log_id] = entry
         self._publish("call_started", entry, entry.summary())
+
+    def call_answered(self, handle: CallHandle) -> None:
+        """A placed call was answered: it is no longer ringing."""
+        entry = self.live.get(handle.call.log_id)
+        if entry is None or entry.state != "ringing":
+            return
+        entry.state = "active"
+        self._publish("call_updated", entry, entry.summary())
 
     def agent_built(self, handle: CallHandle, agent: Agent) -> None:
         """The call got its agent: follow its call record's lines, if it keeps one."""
         self.call_started(handle)
         entry = self.live[handle.call.log_id]
         entry.agent = agent_name(agent)
+        entry.state = "active"
         self._publish("call_updated", entry, entry.summary())
         record = getattr(agent, "record", None)
         if isinstance(record, CallRecord):
@@ -216,6 +231,7 @@ class CallFeed:
         if entry is None:
             return
         entry.ended = time.time()
+        entry.state = "ended"
         entry.outcome = handle.end_reason or "unknown"
         if handle.quality is not None:
             entry.quality = handle.quality.record()

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,7 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
     _add_settings(call)
+    # Listed for --help only: main() hands `sipgw eval ...` to the harness before parsing.
+    commands.add_parser(
+        "eval",
+        help="play scripted callers into the assistant and report (sipgw eval --help)",
+        add_help=False,
+    )
     return parser
+
+
+EVALUATION_MODULE = "sipgw.testing.evaluation"
+"""The evaluation harness (docs/evaluation.md). It drives the test phone and the AI-service
+fakes, which production code does not import, so `sipgw eval` runs it as a child process."""
+
+
+def _evaluate(args: Sequence[str]) -> int:
+    """``sipgw eval ARGS``: the same as ``sipgw-eval ARGS``; returns its exit status."""
+    command = [sys.executable, "-m", EVALUATION_MODULE, *args]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 130
 
 
 def load_env_file(env_file: str | None) -> None:
@@ -252,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["eval"]:
+        return _evaluate(argv[1:])
     args = parser.parse_args(argv)
     if args.command not in ("serve", "call"):
         parser.print_help(sys.stderr)

@@ -81,6 +81,9 @@ class _MediaTotals:
     jb_lost: int = 0
     jb_late: int = 0
     jb_concealed: int = 0
+    jb_inserted: int = 0
+    jb_dropped: int = 0
+    jb_reanchors: int = 0
 
     def add(self, session: MediaSession) -> None:
         jb = session.jitter.stats
@@ -89,6 +92,9 @@ class _MediaTotals:
         self.jb_lost += jb.lost
         self.jb_late += jb.late
         self.jb_concealed += jb.concealed_frames
+        self.jb_inserted += jb.inserted_frames
+        self.jb_dropped += jb.compressed_frames
+        self.jb_reanchors += jb.reanchors
 
 
 def _srtp_summary(session: MediaSession) -> str:
@@ -695,8 +701,10 @@ class Gateway:
             self._ended_media.add(session)
             jb = session.jitter.stats
             handle.log.info(
-                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms%s",
+                "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms, "
+                "adjusted +%d/-%d (%d loud), re-anchored %d%s",
                 session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+                jb.inserted_frames, jb.compressed_frames, jb.loud_adjustments, jb.reanchors,
                 _srtp_summary(session),
             )  # fmt: skip
             quality = session.quality()

@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from agent.observer import TURN_STAGES, ErrorKind, Service
+from agent.observer import TURN_STAGES, ErrorKind, PreemptiveOutcome, Service
 from media.quality import CallQuality
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
@@ -60,6 +60,9 @@ _COUNTER_NAMES = {
     "jb_lost": "rtp_packets_lost",
     "jb_late": "rtp_packets_late",
     "jb_concealed": "concealed_frames",
+    "jb_inserted": "jitter_frames_inserted",
+    "jb_dropped": "jitter_frames_dropped",
+    "jb_reanchors": "jitter_reanchors",
 }
 """Stats-line keys whose series say more under another name (``sipgw_<name>_total``)."""
 _COUNTER_HELP = {
@@ -69,6 +72,10 @@ _COUNTER_HELP = {
     "jb_lost": "RTP packets the jitter buffer counted as lost, over all calls.",
     "jb_late": "RTP packets that arrived too late to play, over all calls.",
     "jb_concealed": "Frames concealed (played as loss concealment), over all calls.",
+    "jb_inserted": "Quiet frames the jitter buffer played twice (slow caller clock), all calls.",
+    "jb_dropped": "Frames the jitter buffer dropped to shrink its delay (bursts, fast caller "
+    "clock), over all calls.",
+    "jb_reanchors": "Caller timestamp jumps the jitter buffer re-anchored on, over all calls.",
     "early_sends": "Agent frames sent ahead of their tick (talkspurt fast path).",
     "refused": "Requests the access policy refused.",
     "challenged": "Requests answered with a digest challenge.",
@@ -150,6 +157,9 @@ class _AgentMetrics:
     def service_error(self, service: Service, kind: ErrorKind) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
 
+    def preemptive(self, outcome: PreemptiveOutcome) -> None:
+        self._metrics.preemptive.labels(outcome=outcome).inc()
+
 
 class GatewayMetrics:
     """The gateway's Prometheus series, in a registry of their own."""
@@ -179,6 +189,13 @@ class GatewayMetrics:
             "AI service errors by service (stt, llm, tts) and kind "
             "(timeout, connect, http_status, protocol).",
             ["service", "kind"],
+            registry=registry,
+        )
+        self.preemptive = Counter(
+            "sipgw_preemptive_requests",
+            "Preemptive LLM requests (started before the end of turn) by outcome: "
+            "started, used (the final transcript matched), wasted (cancelled).",
+            ["outcome"],
             registry=registry,
         )
         self.call_jitter = Histogram(

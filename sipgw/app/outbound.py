@@ -31,6 +31,7 @@ from agent.dialpolicy import DialPolicy
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.ports import PortAllocator
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.auth import Credentials
@@ -233,6 +234,7 @@ class OutboundOwner(Protocol):
     early_sends: int
     dial_refused: int
     dial_policy: DialPolicy
+    feed: CallFeed
 
     @property
     def sip(self) -> SipEndpoint:
@@ -330,6 +332,7 @@ class OutboundCalls:
             uri, agent or gateway.agent_factory, asyncio.get_running_loop().create_future()
         )
         self._placed[call.key] = placed
+        gateway.feed.call_started(handle, state="ringing")  # on the dashboard while it rings
         via = f" via {config.proxy}" if config.proxy else ""
         handle.log.info("calling %s from %s%s, RTP port %d", uri, from_uri, via, endpoint.port)
         return await asyncio.shield(placed.outcome)
@@ -345,6 +348,7 @@ class OutboundCalls:
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
             handle.log.info("answered")
+            self.gateway.feed.call_answered(handle)
             self.gateway._media_ready(handle, event.media)
             handle.setup = self.gateway._spawn(self._start_agent(handle, placed.factory))
         elif isinstance(event, CallEnded):

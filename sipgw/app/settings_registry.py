@@ -54,7 +54,9 @@ __all__ = [
     "AGENT",
     "AGENT_NAMES",
     "ASSISTANT",
+    "PREEMPTIVE",
     "BUILTIN_TOOLS",
+    "CALLER_CONTEXT",
     "CALLBACKS",
     "DIAL",
     "ECHO",
@@ -546,6 +548,21 @@ ASSISTANT = Section(
     ),
 )  # fmt: skip
 
+PREEMPTIVE = Section(
+    "preemptive",
+    "Preemptive replies",
+    "Read when `--agent assistant`; start the LLM on a stable partial transcript before the "
+    "end of turn (docs/assistant.md, preemptive replies).",
+    (
+        Setting("SIPGW_PREEMPTIVE", "off", "on: when the caller pauses, the LLM starts on the "
+                "transcript so far; the reply is used if the final transcript says the same "
+                "words, else cancelled. Nothing is spoken before the turn ends.",
+                choice("on", "off")),
+        Setting("SIPGW_PREEMPTIVE_PAUSE_MS", "100", "Caller silence (ms, VAD) before a partial "
+                "transcript starts a preemptive request.", int_at_least(0)),
+    ),
+)  # fmt: skip
+
 BUILTIN_TOOLS = Section(
     "tools",
     "Built-in tools",
@@ -558,6 +575,21 @@ BUILTIN_TOOLS = Section(
                 "(see the Callbacks section)."),
         Setting("SIPGW_TRANSFER_TARGET", "", "SIP URI transfer_to_human sends callers to "
                 "(REFER), e.g. sip:support@pbx.example.com; empty = no transfers."),
+    ),
+)  # fmt: skip
+
+CALLER_CONTEXT = Section(
+    "caller_context",
+    "Caller context",
+    "Read when `--agent assistant`: your own async function that looks the caller up (a CRM) "
+    "while the phone rings; what it returns goes into the system prompt (docs/assistant.md, "
+    "Caller context).",
+    (
+        Setting("SIPGW_CALLER_CONTEXT", "", "module:function (module: a name or a .py path) of "
+                "an async def f(caller, called) returning text, a dict or None; empty = none."),
+        Setting("SIPGW_CALLER_CONTEXT_TIMEOUT", "1.5", "Seconds after the INVITE that the "
+                "first reply waits for it at most; later, the call goes on without it. It "
+                "never delays the answer.", positive),
     ),
 )  # fmt: skip
 
@@ -653,7 +685,8 @@ HEALTHCHECK = Section(
 
 SECTIONS: tuple[Section, ...] = (
     GATEWAY, TRANSPORT, LIMITS, REGISTRATION, OUTBOUND, ACCESS, FLOODS, OVERLOAD, PRIVACY, ADMIN,
-    WORKERS, AGENT, ECHO, ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, *VENDOR_SECTIONS, HEALTHCHECK,
+    WORKERS, AGENT, ECHO, ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLER_CONTEXT, CALLBACKS, DIAL,
+    *VENDOR_SECTIONS, HEALTHCHECK,
 )  # fmt: skip
 """Every section, in the order the docs show them."""
 

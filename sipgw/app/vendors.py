@@ -91,7 +91,7 @@ ASSEMBLYAI = Section(
         Setting("ASSEMBLYAI_STREAMING_URL", "", "Overrides the region's wss:// URL (a proxy, a "
                 "test fake)."),
         Setting("ASSEMBLYAI_KEYTERMS", "", "Comma-separated words to boost (product names, "
-                "...)."),
+                "...): at most 100 terms of at most 50 characters each."),
         Setting("ASSEMBLYAI_PROMPT", "", "Context for Universal-3 Pro (beta); empty = none."),
         Setting("ASSEMBLYAI_MIN_TURN_SILENCE", "", "Silence (ms) before the model checks for "
                 "an end of turn; empty = server default (100).", _optional_ms),
@@ -106,9 +106,13 @@ ASSEMBLYAI = Section(
 
 
 def _assemblyai_settings(v: SettingValues) -> Any:
-    from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
+    from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings, check_keyterms
 
     keyterms = tuple(t.strip() for t in v["ASSEMBLYAI_KEYTERMS"].split(",") if t.strip())
+    try:
+        check_keyterms(keyterms)
+    except ValueError as exc:
+        raise ConfigError(f"ASSEMBLYAI_KEYTERMS: {exc}") from None
     return _built(
         ASSEMBLYAI,
         lambda: AssemblyAISettings(
@@ -187,6 +191,10 @@ ELEVENLABS = Section(
         Setting("ELEVENLABS_TRANSPORT", "websocket", "websocket (one multi-context socket per "
                 "call, opened while ringing) or http (one streaming request per sentence).",
                 choice("websocket", "http")),
+        Setting("ELEVENLABS_AUTO_MODE", "true", "true: ask the WebSocket for auto_mode, which "
+                "ElevenLabs recommends when whole sentences are sent (as the assistant does): "
+                "each starts at once instead of waiting for the chunk schedule.",
+                choice("true", "false")),
     ),
 )  # fmt: skip
 
@@ -202,6 +210,7 @@ def _elevenlabs_settings(v: SettingValues) -> Any:
             base_url=v["ELEVENLABS_BASE_URL"].rstrip("/"),
             model_id=v["ELEVENLABS_MODEL_ID"],
             transport=v["ELEVENLABS_TRANSPORT"],
+            auto_mode=v["ELEVENLABS_AUTO_MODE"] == "true",
         ),
     )
 

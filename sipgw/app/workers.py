@@ -8,7 +8,8 @@ N disjoint, equal slices of ``SIPGW_RTP_PORTS``, serves its admin API on
 0 stays 0: every worker picks a free port (a restarted worker then gets a new one).
 
 :class:`Supervisor` starts the workers one after the other (each once it printed its
-``listening on`` line), so a start-up error stops the whole thing with that worker's exit
+``listening on`` line, and its ``admin listening on`` line when the admin API is on), so a
+start-up error stops the whole thing with that worker's exit
 status and its message shown once. It forwards SIGTERM and SIGINT to every worker (the
 first drains, a second ends the calls at once), restarts a worker that exits while no
 signal came (after 1 s, doubling up to 30 s while it keeps failing fast), and returns
@@ -247,20 +248,24 @@ class Supervisor:
         worker.process = process
         worker.started = time.monotonic()
         worker.restart_at = None
+        # Up once everything listens: its admin server starts after its SIP line.
+        marker = b"admin listening on " if worker.plan.admin_port else b"listening on "
         threading.Thread(
-            target=self._relay, args=(process, worker.ready), daemon=True,
+            target=self._relay, args=(process, worker.ready, marker), daemon=True,
             name=f"worker-{worker.plan.index}-stdout",
         ).start()  # fmt: skip
         log.info("worker %d started (pid %d, %s)", worker.plan.index, process.pid,
                  worker.plan.describe())  # fmt: skip
 
-    def _relay(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
-        """Copy a worker's stdout to ours; its ``listening on`` line marks it ready."""
+    def _relay(
+        self, process: subprocess.Popen[bytes], ready: threading.Event, marker: bytes
+    ) -> None:
+        """Copy a worker's stdout to ours; the line holding ``marker`` marks it ready."""
         assert process.stdout is not None
         for line in process.stdout:
             self.stdout.write(line)
             self.stdout.flush()
-            if b"listening on " in line:
+            if marker in line:
                 ready.set()
 
     # ------------------------------------------------------------------ running
@@ -305,10 +310,10 @@ class Supervisor:
             worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
 
     def _restart_due(self) -> None:
-        if self.signals:
-            return
         now = time.monotonic()
         for worker in self.workers:
+            if self.signals:  # checked before each start: one may come during the last
+                return
             if (
                 worker.process is None
                 and worker.restart_at is not None

@@ -39,3 +39,22 @@ def test_echo_after_delay_keeps_timing_of_silence() -> None:
 def test_zero_delay_is_immediate_and_odd_frames_are_dropped() -> None:
     agent = EchoAgent(NoCall(), delay_ms=0)
     assert run(agent, [A, b"short", B]) == [A, None, B]
+
+
+def test_hold_does_not_add_its_length_to_the_delay() -> None:
+    # On hold the ticker passes caller frames (None: nothing arrives) but asks for none back.
+    agent = EchoAgent(NoCall(), delay_ms=60)  # 3 frames
+    assert run(agent, [A, B]) == [None, None]
+    for _ in range(200):  # a 4 s hold
+        agent.on_caller_frame(None)
+    # Resumed: what was said before the hold is long gone, and new audio is 3 frames late.
+    assert run(agent, [A, None, None, None, B]) == [None, None, None, A, None]
+    assert len(agent._line) == 3
+
+
+def test_hold_shorter_than_the_delay_keeps_the_audio_before_it() -> None:
+    agent = EchoAgent(NoCall(), delay_ms=60)
+    assert run(agent, [A, B]) == [None, None]
+    agent.on_caller_frame(None)  # one tick on hold
+    # A, B and the held tick's None are still in the line: the caller hears them on resume.
+    assert run(agent, [None, None]) == [A, B]

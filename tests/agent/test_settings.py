@@ -87,6 +87,12 @@ def test_vendor_defaults_and_region_and_base_urls() -> None:
     assert s.stt.url == "ws://127.0.0.1:1/v3/ws" and s.llm.base_url == "http://127.0.0.1:2/v1"
     assert s.tts.base_url == "http://127.0.0.1:3"
     assert s.stt.keyterms_prompt == ("Acme", "Sonny") and s.stt.min_turn_silence == 200
+    assert s.tts.auto_mode is True
+    s = vendor_settings(
+        {**KEYS, "ELEVENLABS_AUTO_MODE": "false",
+         "ASSEMBLYAI_KEYTERMS": ",".join(f"{i:0>50}" for i in range(100))}  # the limits
+    )  # fmt: skip
+    assert s.tts.auto_mode is False and len(s.stt.keyterms_prompt) == 100
 
 
 @pytest.mark.parametrize(
@@ -95,7 +101,10 @@ def test_vendor_defaults_and_region_and_base_urls() -> None:
      ("ELEVENLABS_TRANSPORT", "carrier-pigeon"), ("SIPGW_STT", "whisper"),
      ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1"),
      ("SIPGW_FILLER_LINES", " | "), ("SIPGW_FILLER_AFTER_MS", "-5"),
-     ("SIPGW_ACTION_LINE_TIMEOUT_MS", "soon")],
+     ("SIPGW_ACTION_LINE_TIMEOUT_MS", "soon"),
+     ("ASSEMBLYAI_KEYTERMS", ",".join(f"term{i}" for i in range(101))),
+     ("ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51), ("ELEVENLABS_AUTO_MODE", "maybe"),
+     ("SIPGW_CALLER_CONTEXT", "no_such_module_here:lookup")],
 )  # fmt: skip
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     # What `sipgw serve --agent assistant` does at start: build the agent factory

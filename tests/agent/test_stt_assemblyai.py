@@ -26,7 +26,11 @@ from websockets.exceptions import ConnectionClosed
 from agent.redact import websocket_logger
 from agent.stt.assemblyai import (
     API_VERSION,
+    MAX_KEYTERM_CHARS,
+    MAX_KEYTERMS,
     PACING_BURST_SECONDS,
+    RATE_LIMIT_BACKOFF_CAP,
+    RATE_LIMIT_BACKOFF_FIRST,
     REGION_URLS,
     AssemblyAISettings,
     AssemblyAISTTService,
@@ -34,6 +38,7 @@ from agent.stt.assemblyai import (
     _RealTimePacer,
     build_query_params,
     close_is_fatal,
+    is_rate_limited,
 )
 from agent.stt.base import (
     SttConnectError,
@@ -48,6 +53,7 @@ from agent.stt.base import (
 from sipgw.testing.audio import encode, tone_samples
 from sipgw.testing.canaries import ASSEMBLYAI_KEY
 from sipgw.testing.fakes.assemblyai import (
+    CONCURRENCY_REASON,
     RATE_VIOLATION,
     REQUIRED_PARAMS,
     FakeAssemblyAI,
@@ -199,12 +205,28 @@ async def stack() -> AsyncIterator[contextlib.AsyncExitStack]:
         yield exit_stack
 
 
+class Sleeps:
+    """An injected backoff clock: records each wait and takes ``real`` seconds instead."""
+
+    def __init__(self, real: float = 0.0) -> None:
+        self.real = real
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(self.real)
+
+
 async def open_stt(
     fake: FakeAssemblyAI, stack: contextlib.AsyncExitStack, **options: Any
 ) -> tuple[AssemblyAISTTService, Events]:
-    """A connected service plus its event collector, both cleaned up by ``stack``."""
+    """A connected service plus its event collector, both cleaned up by ``stack``.
+
+    ``sleep=`` (a :class:`Sleeps`) replaces the reconnect backoff's waits.
+    """
+    sleep = options.pop("sleep", asyncio.sleep)
     settings = AssemblyAISettings(api_key=options.pop("api_key", KEY), url=fake.url, **options)
-    stt = AssemblyAISTTService(settings)
+    stt = AssemblyAISTTService(settings, sleep=sleep)
     stack.push_async_callback(stt.close)
     await stt.connect()
     events = Events(stt)
@@ -388,7 +410,7 @@ def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
         ends_sentence=lambda: texts[0][-1] in ".?!",
     )
     assert detector.feed(silence(100) + tone(100)) == [SpeechBegan(100)]
-    assert detector.feed(silence(100)) == [PartialDue(100, 200)]  # not a sentence yet
+    assert detector.feed(silence(100)) == [PartialDue(100, 200, silence=True)]  # not a sentence yet
     assert detector.feed(silence(200)) == []
     assert detector.feed(silence(100)) == [TurnDue(100, 200)]  # max_turn_silence
     texts[0] = "A sentence."
@@ -666,14 +688,54 @@ async def test_backlog_beyond_the_cap_is_dropped_oldest_first_and_reported(fake,
         (3005, "Internal server error"),
         (3008, "Session expired: maximum session duration exceeded"),
         (1008, "Too many concurrent sessions"),
+        (3009, "Too many concurrent sessions"),
     ],
 )
 async def test_transient_closes_are_retried(fake, stack, code, reason) -> None:
-    stt, events = await open_stt(fake, stack)
+    sleeps = Sleeps()
+    stt, events = await open_stt(fake, stack, sleep=sleeps)
     fake.drop_connections(code, reason)
     await events.wait(SttReconnected)
     assert len(fake.sessions) == 2 and stt.connected
     assert stt.stats.last_error is not None and str(code) in stt.stats.last_error
+    limited = "concurrent" in reason
+    assert sleeps.delays == ([RATE_LIMIT_BACKOFF_FIRST] if limited else [0.2])
+
+
+async def test_a_session_rate_limit_backs_off_across_the_window(fake, stack) -> None:
+    # The fake answers like the service: over its new-sessions-per-minute limit, the
+    # upgrade is accepted and closed before Begin with 1008 "Too many concurrent
+    # sessions". The window is 0.4 s here; the backoff clock is injected (each wait
+    # really takes 0.15 s), and the retries must spread out, not hammer.
+    sleeps = Sleeps(real=0.15)
+    fake.sessions_per_minute, fake.rate_window = 1, 0.4
+    stt, events = await open_stt(fake, stack, sleep=sleeps, reconnect_attempts=6)
+    fake.drop_connections(1008, CONCURRENCY_REASON)
+    await events.wait(SttReconnected)
+    assert stt.connected and events.of(SttFailed) == []
+    refused = [s.rejected_with for s in fake.sessions[1:-1]]
+    assert refused and set(refused) == {1008}
+    assert fake.sessions[-1].rejected_with is None
+    assert sleeps.delays[:3] == [5.0, 10.0, 20.0][: len(sleeps.delays[:3])]
+    assert len(sleeps.delays) == len(refused) + 1
+
+
+def test_rate_limit_backoff_reaches_the_window_and_stops_there() -> None:
+    assert RATE_LIMIT_BACKOFF_FIRST == 5.0 and RATE_LIMIT_BACKOFF_CAP == 60.0
+    assert is_rate_limited(3009) and is_rate_limited(429)
+    assert is_rate_limited(1008, "Too many concurrent sessions")
+    assert not is_rate_limited(1008, "Unauthorized Connection: Invalid API key")
+    assert not is_rate_limited(1011, "internal error")
+
+
+async def test_rate_limit_waits_are_capped_at_the_window(fake, stack) -> None:
+    sleeps = Sleeps()
+    stt, events = await open_stt(fake, stack, sleep=sleeps, reconnect_attempts=6)
+    fake.reject_next(10, 3009, CONCURRENCY_REASON)
+    fake.drop_connections(3009, CONCURRENCY_REASON)
+    failed = await events.wait(SttFailed)
+    assert "gave up after 6 reconnect attempts" in failed.reason
+    assert sleeps.delays == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0]  # > 60 s in all: the window
 
 
 @pytest.mark.parametrize(
@@ -759,6 +821,75 @@ async def test_close_before_connect_and_concurrent_closes(fake) -> None:
     await fake.wait_for(lambda: fake.sessions[0].close_code == 1000)
 
 
+async def test_close_during_connect_terminates_the_session(fake) -> None:
+    # The upgrade is done and the server's session exists, but Begin is late: a hang-up
+    # now must still end that session (it would keep billing otherwise).
+    fake.begin_delay = 0.3
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+    connecting = asyncio.ensure_future(stt.connect())
+    await fake.wait_for(lambda: len(fake.sessions) == 1)
+    await stt.close()
+    assert connecting.done() and connecting.exception() is None
+    (session,) = fake.sessions
+    assert session.received_of_type("Terminate") == [{"type": "Terminate"}]
+    await fake.wait_for(lambda: not fake.sessions[0].open)
+    assert fake.sessions[0].close_code == 1000 and not stt.connected
+
+
+async def test_a_connect_timeout_after_the_upgrade_terminates_the_session(fake) -> None:
+    fake.begin_delay = 2.0
+    settings = AssemblyAISettings(api_key=KEY, url=fake.url, connect_timeout=0.3)
+    stt = AssemblyAISTTService(settings)
+    with pytest.raises(SttConnectError, match="sent no Begin"):
+        await stt.connect()
+    (session,) = fake.sessions
+    assert session.received_of_type("Terminate") == [{"type": "Terminate"}]
+    await stt.close()
+
+
+async def test_a_cancelled_connect_terminates_the_session(fake) -> None:
+    fake.begin_delay = 2.0
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, url=fake.url))
+    connecting = asyncio.ensure_future(stt.connect())
+    await fake.wait_for(lambda: len(fake.sessions) == 1)
+    await asyncio.sleep(0.2)  # the client has read the 101 by now: it waits for Begin
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    assert fake.sessions[0].received_of_type("Terminate") == [{"type": "Terminate"}]
+    await stt.close()
+
+
+async def test_a_send_error_terminates_the_session_before_replacing_it(
+    fake, stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stt, events = await open_stt(fake, stack)
+    failures = [RuntimeError("boom")]
+
+    def pop() -> bytes | None:
+        if failures:
+            raise failures.pop()
+        return original()
+
+    original = stt._audio.pop
+    monkeypatch.setattr(stt._audio, "pop", pop)
+    async with Ticker(stt, tone(300) + silence(200)):
+        await events.wait(SttReconnected)
+    first, second = fake.sessions[:2]
+    assert first.received_of_type("Terminate") == [{"type": "Terminate"}]
+    assert first.sent_of_type("Termination") and second.rejected_with is None
+    assert stt.stats.last_error is not None
+
+
+def test_keyterm_limits() -> None:
+    ok = tuple("k" * MAX_KEYTERM_CHARS for _ in range(MAX_KEYTERMS))
+    assert AssemblyAISettings(api_key=KEY, keyterms_prompt=ok).keyterms_prompt == ok
+    with pytest.raises(ValueError, match="at most 100"):
+        AssemblyAISettings(api_key=KEY, keyterms_prompt=(*ok, "one more"))
+    with pytest.raises(ValueError, match="at most 50"):
+        AssemblyAISettings(api_key=KEY, keyterms_prompt=("k" * (MAX_KEYTERM_CHARS + 1),))
+
+
 # --------------------------------------------------------------------------- thread mode
 
 
@@ -783,3 +914,14 @@ async def test_fake_runs_in_a_thread_for_subprocess_gateways() -> None:
             await events.aclose()
     finally:
         await asyncio.to_thread(fake.stop)
+
+
+def test_fake_silence_partials_scripted_full_or_half() -> None:
+    fake = FakeAssemblyAI(default_transcript="Where is my order, 1234?")
+    assert fake.partial_text(silence=True) == "Where is"  # the first half, by default
+    fake.full_silence_partials = True
+    assert fake.partial_text(silence=True) == "where is my order 1234"  # unformatted
+    assert fake.partial_text(silence=False) == "Where is"  # early partials stay halves
+    fake.script_partials(["where is my"])
+    assert fake.partial_text(silence=True) == "where is my"
+    assert fake.partial_text(silence=True) == "where is my order 1234"

@@ -157,7 +157,13 @@ def test_urls_are_derived_from_base_url() -> None:
     assert s.ws_url() == (
         "wss://api.elevenlabs.io/v1/text-to-speech/v%201/multi-stream-input"
         "?model_id=eleven_flash_v2_5&output_format=ulaw_8000&inactivity_timeout=180"
-        "&language_code=de"
+        "&auto_mode=true&language_code=de"
+    )
+    manual = ElevenLabsSettings(api_key="k", voice_id="v", auto_mode=False)
+    assert "auto_mode" not in manual.ws_url()
+    assert s.keepalive_seconds() == 90 and manual.keepalive_seconds() == 90
+    assert (
+        ElevenLabsSettings(api_key="k", voice_id="v", keepalive_interval=0).keepalive_seconds() == 0
     )
     eu = ElevenLabsSettings(
         api_key="k", voice_id="v", base_url="https://api.eu.residency.elevenlabs.io"
@@ -166,7 +172,11 @@ def test_urls_are_derived_from_base_url() -> None:
     local = ElevenLabsSettings(api_key="k", voice_id="v", base_url="http://127.0.0.1:9/")
     assert local.ws_url().startswith("ws://127.0.0.1:9/v1/text-to-speech/v/multi-stream-input?")
     assert local.http_base() == "http://127.0.0.1:9"
-    for bad in ({"transport": "grpc"}, {"inactivity_timeout": 181}, {"base_url": "ftp://x"}):
+    bad_values: tuple[dict[str, Any], ...] = (
+        {"transport": "grpc"}, {"inactivity_timeout": 181}, {"base_url": "ftp://x"},
+        {"keepalive_interval": -1},
+    )  # fmt: skip
+    for bad in bad_values:
         with pytest.raises(ValueError):
             ElevenLabsSettings(api_key="k", voice_id="v", **bad)
 
@@ -191,6 +201,7 @@ async def test_ws_wire_format_and_byte_exact_audio(make_fake, make_tts) -> None:
         "model_id": "eleven_flash_v2_5",
         "output_format": "ulaw_8000",
         "inactivity_timeout": "180",
+        "auto_mode": "true",  # whole sentences are sent: the docs' recommendation
         "language_code": "en",
     }
     assert handshake.headers["xi-api-key"] == fake.api_key
@@ -603,6 +614,34 @@ async def test_ws_idle_socket_closed_by_server_reconnects(make_fake, make_tts) -
     await wait_until(lambda: not tts.connected)
     _, audio = await speak(tts, "Still here.")
     assert audio == expected_audio(DEFAULT_TONES[0], "Still here.")
+
+
+async def test_ws_idle_socket_is_kept_alive_and_reused(make_fake, make_tts) -> None:
+    # A long caller monologue: the socket stays silent for several times the server's
+    # inactivity timeout, and the next reply still needs no new handshake.
+    fake = await make_fake(inactivity_override=0.6)
+    tts = make_tts(fake, keepalive_interval=0.1)
+    _, first = await speak(tts, "Before the monologue.")
+    await asyncio.sleep(1.8)
+    _, second = await speak(tts, "After it.")
+    assert second == expected_audio(DEFAULT_TONES[1], "After it.")
+    assert len(fake.sockets) == 1 and not fake.sockets[0].closed and tts.reconnects == 0
+    keepalives = [m for m in fake.sockets[0].messages
+                  if str(m.get("context_id", "")).startswith("keepalive")]  # fmt: skip
+    assert len(keepalives) >= 2 * 3  # opened with one space and closed, every ~0.1 s
+    assert all(m.get("text") == " " or m.get("close_context") for m in keepalives)
+    assert not any(m.get("flush") for m in keepalives)  # nothing is synthesized
+
+
+async def test_ws_without_keepalive_the_idle_socket_is_closed(make_fake, make_tts) -> None:
+    fake = await make_fake(inactivity_override=0.3)
+    tts = make_tts(fake, keepalive_interval=0)
+    await speak(tts, "Before the monologue.")
+    await wait_until(lambda: fake.sockets[0].closed)
+    assert fake.sockets[0].sent[-1]["error"] == "input_timeout_exceeded"
+    await wait_until(lambda: not tts.connected)
+    await speak(tts, "After it.")
+    assert len(fake.sockets) == 2 and tts.reconnects == 1
 
 
 async def test_ws_context_expired_by_server_is_reopened(make_fake, make_tts) -> None:

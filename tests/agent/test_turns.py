@@ -23,15 +23,18 @@ from agent.turns import (
     SLOW_CHUNK_MS,
     Cause,
     CommitBargeIn,
+    DropPreemptive,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
     ResumeAgent,
     SetSttChunk,
+    StartPreemptive,
     StartReply,
     TurnAction,
     TurnTaker,
     is_backchannel,
+    same_words,
 )
 from media import g711
 from media.vad import VadConfig
@@ -143,11 +146,12 @@ class FakeAgent:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, preemptive_pause_ms: int | None = None) -> None:
         self.agent = FakeAgent()
         self.turns = TurnTaker(
-            self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300)
-        )
+            self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300),
+            preemptive_pause_ms=preemptive_pause_ms,
+        )  # fmt: skip
         self.frames = 0
         self.source = SILENCE
         self.rng = random.Random(7)
@@ -194,8 +198,10 @@ Expected = list[tuple[int, TurnAction]]
 BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchannel)
 
 
-def run(script: Script, watch: tuple[type, ...] = BARGE_IN) -> Expected:
-    harness = Harness()
+def run(
+    script: Script, watch: tuple[type, ...] = BARGE_IN, preemptive_pause_ms: int | None = None
+) -> Expected:
+    harness = Harness(preemptive_pause_ms)
     for at_ms, what in script:
         harness.play_until(at_ms)
         harness.apply(what)
@@ -394,3 +400,88 @@ def test_the_machine_imports_no_asyncio() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- preemptive replies
+
+PREEMPTIVE = (StartPreemptive, DropPreemptive, StartReply)
+DROP = DropPreemptive()
+
+# Speech from 1000 to 1800 ms: the last loud frame arrives at 1800.
+PREEMPTIVE_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "a partial in the pause starts the request once the caller was quiet 200 ms",
+        [(1000, SPEECH), (1800, SILENCE), (1900, Partial("where is my order")),
+         (2300, Final("Where is my order?")), (2600, End())],
+        [(2000, StartPreemptive("where is my order")),
+         (2300, StartReply("Where is my order?", 1.8, 2.3))],
+    ),
+    (
+        "a partial after the pause starts it at once",
+        [(1000, SPEECH), (1800, SILENCE), (2100, Partial("where is my order")),
+         (2300, Final("Where is my order?")), (2600, End())],
+        [(2100, StartPreemptive("where is my order")),
+         (2300, StartReply("Where is my order?", 1.8, 2.3))],
+    ),
+    (
+        "a partial while the caller still talks starts nothing",
+        [(1000, SPEECH), (1400, Partial("where is")), (1800, SILENCE),
+         (2300, Final("Where is my order?")), (2600, End())],
+        [(2300, StartReply("Where is my order?", 1.8, 2.3))],
+    ),
+    (
+        "the caller talking again drops it; the next pause starts a new one",
+        [(1000, SPEECH), (1800, SILENCE), (2000, Partial("where is")), (2200, SPEECH),
+         (2600, SILENCE), (2800, Partial("where is my order")), (3200, Final("Where is my order?")),
+         (3400, End())],
+        [(2000, StartPreemptive("where is")), (2260, DROP),
+         (2800, StartPreemptive("where is my order")),
+         (3200, StartReply("Where is my order?", 2.6, 3.2))],
+    ),
+    (
+        "a partial with other words drops it and starts one on them",
+        [(1000, SPEECH), (1800, SILENCE), (2000, Partial("where is")),
+         (2100, Partial("where is my order")), (2400, End())],
+        [(2000, StartPreemptive("where is")), (2100, DROP),
+         (2100, StartPreemptive("where is my order"))],
+    ),
+    (
+        "an empty final drops it",
+        [(1000, SPEECH), (1800, SILENCE), (2000, Partial("hm")), (2300, Final("")), (2400, End())],
+        [(2000, StartPreemptive("hm")), (2300, DROP)],
+    ),
+    (
+        "nothing starts while the agent is replying",
+        [(0, AgentTalks()), (1000, SPEECH), (1040, SILENCE), (2000, Partial("hello")),
+         (2400, End())],
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [pytest.param(script, expected, id=name) for name, script, expected in PREEMPTIVE_ROWS],
+)
+def test_preemptive(script: Script, expected: Expected) -> None:
+    assert run(script, PREEMPTIVE, preemptive_pause_ms=200) == expected
+
+
+def test_preemptive_is_off_without_a_pause_setting() -> None:
+    script: Script = [(1000, SPEECH), (1800, SILENCE), (2000, Partial("where is my order")),
+                      (2400, End())]  # fmt: skip
+    assert run(script, PREEMPTIVE) == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("where is my order 1234", "Where is my order 1234?", True),
+        ("my name is  sonny", "My name is Sonny.", True),
+        ("it's fine", "It's fine!", True),
+        ("where is my order", "Where is my order 1234?", False),
+        ("call me back", "Call me, Mack.", False),
+    ],
+)
+def test_same_words(a: str, b: str, same: bool) -> None:
+    assert same_words(a, b) is same

@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.audio import AudioReport, analyse, write_pattern
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.process import running_processes
@@ -34,40 +32,16 @@ SPEECH_HZ = 300
 LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3
 
 
-@dataclass
-class Services:
-    stt: FakeAssemblyAI
-    llm: FakeOpenAI
-    tts: FakeElevenLabs
-    env: dict[str, str]
-
-
 @pytest.fixture
-def services(tmp_workdir: Path) -> Iterator[Services]:
-    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
-    llm = FakeOpenAI(api_key=OPENAI_KEY)
-    llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
-    tts_url = tts.start_in_thread()
-    for text, hz in [("Hi there", GREETING_HZ), ("shipped", REPLY_HZ), ("story", LONG_HZ),
-                     ("goodbye", GOODBYE_HZ), ("having trouble", FALLBACK_HZ)]:  # fmt: skip
-        tts.map_text(text, hz)
-    env = {
-        "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
-        "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
-        "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
-        "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
-        "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
-    }  # fmt: skip
-    try:
-        yield Services(stt, llm, tts, env)
-    finally:
-        stt.stop()
-        llm.stop()
-        tts.stop()
-        left = running_processes()
-        for p in left:
-            p.kill()
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"Hi there": GREETING_HZ, "shipped": REPLY_HZ, "story": LONG_HZ,
+             "goodbye": GOODBYE_HZ, "having trouble": FALLBACK_HZ}  # fmt: skip
+    with fakes_in_threads(tmp_workdir, tones) as fakes:
+        try:
+            yield fakes
+        finally:
+            for leftover in running_processes():
+                leftover.kill()
 
 
 def script(tmp_workdir: Path, name: str, *segments: tuple[float | None, float]) -> Path:
@@ -108,7 +82,7 @@ class Call:
 
 def run_call(
     tmp_workdir: Path,
-    services: Services,
+    services: ThreadedFakes,
     source: Path,
     seconds: float,
     extra_env: dict[str, str] | None = None,
@@ -133,7 +107,7 @@ def run_call(
     return Call(gw, heard, agent_hung_up)
 
 
-def test_conversation_with_tool_call(tmp_workdir: Path, services: Services) -> None:
+def test_conversation_with_tool_call(tmp_workdir: Path, services: ThreadedFakes) -> None:
     services.stt.script(["Where is my order 1234?"])
     services.llm.script(
         [
@@ -156,7 +130,7 @@ def test_conversation_with_tool_call(tmp_workdir: Path, services: Services) -> N
 
 
 def test_barge_in_stops_the_reply_and_history_is_truncated(
-    tmp_workdir: Path, services: Services
+    tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
     services.stt.script(["Tell me about shipping.", "Stop, I have a question."])
     services.llm.script([FakeResponse(text=LONG), FakeResponse(text="Your order has shipped.")])
@@ -175,7 +149,7 @@ def test_barge_in_stops_the_reply_and_history_is_truncated(
     assert cut["content"].endswith("…") and len(cut["content"]) < len(LONG.strip())
 
 
-def test_end_call_says_goodbye_and_hangs_up(tmp_workdir: Path, services: Services) -> None:
+def test_end_call_says_goodbye_and_hangs_up(tmp_workdir: Path, services: ThreadedFakes) -> None:
     services.stt.script(["That's all, thanks."])
     services.llm.script(
         [
@@ -208,7 +182,9 @@ TOOLS = [Tool(name="check_stock", description="Is it in stock?",
 """
 
 
-def test_a_slow_tool_is_masked_by_one_filler_line(tmp_workdir: Path, services: Services) -> None:
+def test_a_slow_tool_is_masked_by_one_filler_line(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
     module = tmp_workdir / "slowtools.py"
     module.write_text(SLOW_TOOL)
     services.tts.map_text("moment", FILLER_HZ)
@@ -232,7 +208,7 @@ def test_a_slow_tool_is_masked_by_one_filler_line(tmp_workdir: Path, services: S
     ]
 
 
-def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Services) -> None:
+def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: ThreadedFakes) -> None:
     services.stt.script(["Where is my order 1234?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "drop", (None, 1.5), (SPEECH_HZ, 0.8))
@@ -252,7 +228,7 @@ def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Servic
     assert len(services.stt.sessions) >= 2
 
 
-def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: Services) -> None:
+def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: ThreadedFakes) -> None:
     services.stt.script(["Hello?"])
     services.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
     source = script(tmp_workdir, "slow", (None, 1.0), (SPEECH_HZ, 0.6))
@@ -270,7 +246,7 @@ DEFAULT_TRANSFER_LINE = "Let me connect you with a colleague. One moment."
     "handoff", ["Connecting you now, please hold the line.", ""], ids=["llm-line", "default-line"]
 )
 def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
-    tmp_workdir: Path, services: Services, handoff: str
+    tmp_workdir: Path, services: ThreadedFakes, handoff: str
 ) -> None:
     services.tts.map_text("connect", CONNECT_HZ)  # both lines
     services.stt.script(["Can I talk to a person?"])
@@ -311,7 +287,7 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
     assert end <= refer_at + 0.25, (connect, refer_at)
 
 
-def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> None:
+def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: ThreadedFakes) -> None:
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "dtmf", (None, 30.0))
     env = {**services.env, "SIPGW_DTMF_TIMEOUT_MS": "500"}
@@ -330,3 +306,27 @@ def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: Services) -> N
         caller.wait_event("CALL_CLOSED", 5)
     last = services.llm.requests[0].body["messages"][-1]
     assert last == {"role": "user", "content": "[The caller pressed keypad keys: 1 2 #]"}
+
+
+def test_caller_context_reaches_the_llm(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    # The operator's hook (a .py file) looks the caller up while baresip's INVITE rings;
+    # the fake OpenAI must see what it returned in the system prompt of the first request.
+    hook = tmp_workdir / "crm_lookup.py"
+    hook.write_text(
+        "async def lookup(caller, called):\n"
+        "    return {'Name': 'Customer ' + caller, 'Line': called,\n"
+        "            'Open orders': ['1234 (shipped)']}\n"
+    )
+    services.stt.script(["Where is my order?"])
+    services.llm.script([FakeResponse(text="Your order has shipped.")])
+    source = script(tmp_workdir, "context", (None, 1.0), (SPEECH_HZ, 0.8))
+    env = {"SIPGW_CALLER_CONTEXT": f"{hook}:lookup", "SIPGW_CALLER_CONTEXT_TIMEOUT": "2"}
+    call = run_call(tmp_workdir, services, source, 5.0, env)
+    assert spans(analyse(call.heard), REPLY_HZ)  # the reply was heard
+    system = services.llm.requests[0].body["messages"][0]
+    assert system["role"] == "system"
+    assert "Name: Customer a\nLine: agent\nOpen orders: 1234 (shipped)" in system["content"]
+    record = call_record(tmp_workdir)
+    assert {"type": "caller_context", "found": True} in [
+        {"type": r["type"], "found": r.get("found")} for r in record
+    ]

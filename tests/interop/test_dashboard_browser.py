@@ -3,9 +3,11 @@
 ``sipgw serve --agent assistant`` runs as a subprocess against the fake cloud services
 with the admin server on (a token set) and recording on. Chromium logs in through the
 form, then watches baresip's call: the caller, the transcript line the fake STT makes of
-the caller's tone burst (pushed while the call runs), the turn's latency waterfall; after
-the hang-up the recent-calls row with its outcome and the call's own page (transcript,
-tool call, quality, waveform and audio player). Screenshots go to ``SIPGW_TEST_ARTIFACTS``
+the caller's first tone burst (pushed while the call runs), the turn's latency waterfall.
+Then the call's own page, opened while the call runs, follows it live: the second burst's
+transcript line and its turn's latency bars are pushed to it; after the hang-up it shows the
+outcome, transcript, tool call, quality, waveform and audio player. Last the dashboard's
+recent-calls row with the outcome. Screenshots go to ``SIPGW_TEST_ARTIFACTS``
 (default ``test-artifacts/`` at the repository root).
 """
 
@@ -20,10 +22,9 @@ import pytest
 
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.browser import Browser
-from sipgw.testing.canaries import ADMIN_TOKEN, ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.testing.canaries import ADMIN_TOKEN
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port
@@ -33,7 +34,11 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_ru
 ROOT = Path(__file__).resolve().parents[2]
 SAID = "Where is my order 1234? <img src=x onerror=alert(1)>"
 """What the fake STT hears: markup a page must show as text."""
+SAID_LATER = "Can I change the delivery address?"
+"""What it hears of the second burst, while the call's page is open."""
 REPLY = "Your order has shipped and arrives tomorrow."
+LATER_GAP = 16.0
+"""Seconds of silence between the bursts: time to check the dashboard and open the call page."""
 
 
 def artifacts() -> Path:
@@ -44,33 +49,16 @@ def artifacts() -> Path:
 @pytest.fixture
 def cloud(tmp_workdir: Path) -> Iterator[dict[str, str]]:
     """The three fake AI services, scripted for one turn with a tool call; their env."""
-    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
-    llm = FakeOpenAI(api_key=OPENAI_KEY)
-    llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
-    tts_url = tts.start_in_thread()
-    tts.map_text("Hi there", 500)
-    tts.map_text("shipped", 700)
-    stt.script([SAID])
-    llm.script(
-        [
-            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
-            FakeResponse(text=REPLY),
-        ]
-    )
-    try:
-        yield {
-            "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
-            "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
-            "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
-            "SIPGW_GREETING": "Hi there.",
-            "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
-            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
-        }  # fmt: skip
-    finally:
-        stt.stop()
-        llm.stop()
-        tts.stop()
+    with fakes_in_threads(tmp_workdir, {"Hi there": 500, "shipped": 700}) as fakes:
+        fakes.stt.script([SAID, SAID_LATER])
+        fakes.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeResponse(text=REPLY),
+                FakeResponse(text="Yes, from the order page."),
+            ]
+        )
+        yield fakes.env
 
 
 def js(value: str) -> str:
@@ -88,7 +76,9 @@ async def test_dashboard_follows_a_live_call_in_chromium(
         "SIPGW_RECORD_DIR": str(tmp_workdir / "recordings"),
     }
     speech = write_pattern(
-        tmp_workdir / "audio" / "turn.wav", [(None, 1.0), (300, 0.8), (None, 30.0)], -12.0
+        tmp_workdir / "audio" / "turn.wav",
+        [(None, 1.0), (300, 0.8), (None, LATER_GAP), (300, 0.8), (None, 30.0)],
+        -12.0,
     )
     shots = artifacts()
     gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
@@ -140,31 +130,56 @@ async def test_dashboard_follows_a_live_call_in_chromium(
             assert await browser.evaluate("document.getElementById('active-count').textContent")
             await browser.screenshot(shots / "dashboard-live-call.png")
 
+            # the call's own page, opened while the call runs, follows it live
+            link = await browser.evaluate("document.querySelector('.call a.caller').href")
+            await browser.navigate(link)
+            assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
+            assert await browser.evaluate("document.body.dataset.state") == "active"
+            assert (
+                await browser.evaluate(
+                    "document.querySelector('#summary dd[data-key=outcome]').textContent"
+                )
+                == "in progress"
+            )
+            assert await browser.evaluate("document.querySelectorAll('#turns .turn').length") == 1
+            await browser.wait_for(
+                "[...document.querySelectorAll('#transcript .line-user[data-live] .text')]"
+                f".some(n => n.textContent === {js(SAID_LATER)})",
+                LATER_GAP + 15,
+            )
+            await browser.wait_for(
+                "document.querySelectorAll('#turns .turn').length === 2"
+                " && document.querySelectorAll('#turns .turn')[1].querySelectorAll('.bar')"
+                ".length >= 3",
+                15,
+            )
+            assert await browser.evaluate("document.getElementById('status').textContent") == (
+                "live"
+            )
+            await browser.screenshot(shots / "dashboard-call-page-live.png")
+
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
             gw.wait_log(r"call ended:", 5)
-            await browser.wait_for("document.querySelectorAll('.call').length === 0", 10)
-            outcome = await browser.wait_for(
-                "document.querySelector('#recent-calls tbody tr .outcome')?.textContent", 10
+            assert await browser.wait_for("document.body.dataset.ended", 10) == "true"
+            assert (
+                await browser.evaluate(
+                    "document.querySelector('#summary dd[data-key=outcome]').textContent"
+                )
+                == "remote-bye"
             )
-            assert outcome == "remote-bye"
-            await browser.screenshot(shots / "dashboard-recent-calls.png")
-
-            link = await browser.evaluate(
-                "document.querySelector('#recent-calls tbody tr .caller a').href"
-            )
-            await browser.navigate(link)
-            assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
+            assert await browser.evaluate("document.body.dataset.state") == "ended"
             transcript = await browser.evaluate(
                 "[...document.querySelectorAll('#transcript .text')].map(n => n.textContent)"
             )
-            assert SAID in transcript and any("get_order_status" in t for t in transcript)
+            assert SAID in transcript and SAID_LATER in transcript, transcript
+            assert any("get_order_status" in t for t in transcript), transcript
             assert any("shipped" in t for t in transcript), transcript
             mos = await browser.evaluate(
                 "document.querySelector('#quality dd[data-key=mos]')?.textContent"
             )
             assert mos is not None and 1.0 <= float(mos) <= 5.0
-            assert await browser.evaluate("document.querySelectorAll('#turns .bar').length") >= 3
+            assert await browser.evaluate("document.querySelectorAll('#turns .bar').length") >= 6
             assert (
                 int(await browser.evaluate("document.getElementById('waveform').dataset.buckets"))
                 > 0
@@ -175,6 +190,15 @@ async def test_dashboard_follows_a_live_call_in_chromium(
             )
             assert audio == "200 audio/wav"
             await browser.screenshot(shots / "dashboard-call-page.png")
+
+            await browser.navigate(url + "/dashboard")
+            outcome = await browser.wait_for(
+                "document.querySelector('#recent-calls tbody tr .outcome')?.textContent", 10
+            )
+            assert outcome == "remote-bye"
+            assert await browser.evaluate("document.querySelectorAll('.call').length") == 0
+            await browser.screenshot(shots / "dashboard-recent-calls.png")
             assert not [line for line in browser.console if "exception" in line], browser.console
         assert gw.stop() == 0
     assert (shots / "dashboard-live-call.png").stat().st_size > 10_000
+    assert (shots / "dashboard-call-page-live.png").stat().st_size > 10_000

@@ -23,10 +23,11 @@ import pytest
 
 from sipgw.app.healthcheck import probe
 from sipgw.testing.audio import analyse
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY, SIP_PASSWORD
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI
+from sipgw.testing.canaries import (
+    ADMIN_TOKEN,
+    SIP_PASSWORD,
+)
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
@@ -40,10 +41,15 @@ ToneWav = Callable[..., Path]
 GREETING_HZ, GOODBYE_HZ = 500, 1100
 
 
-def admin(port: int, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    """One admin API request on loopback (no token needed there); status and JSON body."""
+def admin(
+    port: int, method: str, path: str, body: object = None, token: str | None = ADMIN_TOKEN
+) -> tuple[int, Any]:
+    """One admin API request on loopback with the bearer ``token``; status and JSON body."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())
@@ -127,7 +133,11 @@ def test_admin_api_drain_running_call_goes_on_new_call_503(
 ) -> None:
     port = free_port()
     with (
-        GatewayProcess(tmp_workdir, extra_args=["--admin-port", str(port)]) as gw,
+        GatewayProcess(
+            tmp_workdir,
+            extra_args=["--admin-port", str(port)],
+            extra_env={"SIPGW_ADMIN_TOKEN": ADMIN_TOKEN},  # never on the command line
+        ) as gw,
         Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000, 30, -9.0)) as caller,
         Baresip(tmp_workdir, "b", user="b") as late,
     ):
@@ -136,6 +146,11 @@ def test_admin_api_drain_running_call_goes_on_new_call_503(
         caller.dial(gw.uri())
         caller.wait_event("CALL_ESTABLISHED", 5)
         time.sleep(0.5)
+        status, _ = admin(port, "POST", "/api/drain", {"seconds": 60}, token=None)
+        assert status == 401  # the token is set: without it, no drain
+        status, _ = admin(port, "POST", "/api/drain", {"seconds": 60}, token="wrong")
+        assert status == 401
+        assert admin(port, "GET", "/api/drain")[1]["draining"] is False
         status, state = admin(port, "POST", "/api/drain", {"seconds": 60})
         assert status == 202, state
         assert state["draining"] and state["seconds"] == 60 and state["calls_left"] == 1
@@ -164,25 +179,9 @@ def test_admin_api_drain_running_call_goes_on_new_call_503(
 def fake_services(tmp_workdir: Path) -> Iterator[dict[str, str]]:
     """The three fake cloud services in threads; yields the assistant's environment.
     The fake TTS speaks the greeting as a 500 Hz tone, anything with "goodbye" at 1100 Hz."""
-    stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
-    llm = FakeOpenAI(api_key=OPENAI_KEY)
-    llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
-    tts_url = tts.start_in_thread()
-    tts.map_text("Hi there", GREETING_HZ)
-    tts.map_text("goodbye", GOODBYE_HZ)
-    try:
-        yield {
-            "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
-            "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm_url,
-            "ELEVENLABS_API_KEY": ELEVENLABS_KEY, "ELEVENLABS_BASE_URL": tts_url,
-            "SIPGW_GREETING": "Hi there.", "SIPGW_CALL_RECORD_DIR": str(tmp_workdir / "calls"),
-            "SIPGW_CALLBACK_DB": str(tmp_workdir / "callbacks.sqlite3"),
-        }  # fmt: skip
-    finally:
-        stt.stop()
-        llm.stop()
-        tts.stop()
+    tones = {"Hi there": GREETING_HZ, "goodbye": GOODBYE_HZ}
+    with fakes_in_threads(tmp_workdir, tones) as fakes:
+        yield fakes.env
 
 
 def test_drain_limit_the_assistant_says_goodbye_before_the_bye(tmp_workdir: Path) -> None:

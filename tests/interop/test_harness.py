@@ -276,7 +276,8 @@ _STUB = """
 import argparse, os, signal, socket, sys, time
 ap = argparse.ArgumentParser()
 ap.add_argument("cmd")
-for opt in ("--bind", "--sip-port", "--rtp-ports", "--public-ip", "--agent"):
+for opt in ("--bind", "--sip-port", "--rtp-ports", "--public-ip", "--agent",
+            "--overload-lateness-ms", "--overload-cpu-percent"):
     ap.add_argument(opt)
 ap.add_argument("--fail", action="store_true")
 a = ap.parse_args()

@@ -89,8 +89,10 @@ def check_accounting(r: Run, indexed: bool = True) -> None:
     """The stats identities documented on JitterBufferStats."""
     s = r.jb.stats
     pops_after_start = sum(r.started)
-    assert pops_after_start == s.played + s.lost + s.expanded_frames + s.underruns
-    assert sum(f is not None for f in r.out) == s.played + s.concealed_frames
+    assert pops_after_start == (
+        s.played + s.lost + s.expanded_frames + s.underruns + s.inserted_frames
+    )
+    assert sum(f is not None for f in r.out) == s.played + s.concealed_frames + s.inserted_frames
     if indexed:
         assert len(r.played()) == s.played
 

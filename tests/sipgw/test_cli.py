@@ -175,6 +175,21 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"sipgw {__version__}"
 
 
+def test_eval_runs_the_evaluation_harness(tmp_path: Path) -> None:
+    """`sipgw eval ARGS` is `sipgw-eval ARGS`: its help, its exit status and its errors."""
+    sipgw = [sys.executable, "-m", "sipgw"]
+    helped = subprocess.run([*sipgw, "eval", "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--real" in helped.stdout and "scenarios" in helped.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[turns]]\ntranscript = 3\n")
+    failed = subprocess.run([*sipgw, "eval", str(bad)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 2 and "bad.toml" in failed.stderr
+    assert (
+        "eval"
+        in subprocess.run([*sipgw, "--help"], capture_output=True, text=True, timeout=60).stdout
+    )
+
+
 @pytest.mark.usefixtures("environ")
 def test_assistant_without_keys_names_what_is_missing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -22,6 +22,7 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.gateway import Gateway
+from sipgw.message import SipRequest, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.gateway_in_process import running_gateway
@@ -134,6 +135,20 @@ async def test_login_sets_a_strict_http_only_cookie_good_for_reading_only() -> N
             assert after.status == 401
 
 
+async def test_behind_a_tls_proxy_the_cookie_is_secure() -> None:
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        async with http.post(
+            url + "/dashboard/login", data={"token": ADMIN_TOKEN}, allow_redirects=False
+        ) as plain:
+            assert "Secure" not in plain.headers["Set-Cookie"]
+        for forwarded in ({"X-Forwarded-Proto": "https"}, {"Forwarded": "for=1.2.3.4;proto=https"}):
+            async with http.post(
+                url + "/dashboard/login", data={"token": ADMIN_TOKEN}, headers=forwarded,
+                allow_redirects=False,
+            ) as proxied:  # fmt: skip
+                assert "Secure" in proxied.headers["Set-Cookie"], forwarded
+
+
 async def test_without_a_token_loopback_serves_the_dashboard() -> None:
     async with (
         running_gateway() as (gateway, _),
@@ -142,6 +157,46 @@ async def test_without_a_token_loopback_serves_the_dashboard() -> None:
         http.get(url + "/dashboard") as page,
     ):
         assert page.status == 200
+
+
+async def test_without_a_token_other_web_sites_cannot_act_or_read() -> None:
+    """No token on loopback: a page on another site the operator's browser visits can
+    neither change anything (a cross-origin form or fetch POST) nor read through a name
+    rebound to 127.0.0.1 (DNS rebinding); tools on the machine (no Origin) still can."""
+    async with (
+        running_gateway() as (gateway, _),
+        admin(gateway, token="") as url,
+        session() as http,
+    ):
+        evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        async with http.post(url + "/api/drain", data="", headers=evil) as drain:
+            assert drain.status == 403
+        async with http.post(
+            url + "/api/calls", data='{"target": "sip:900@127.0.0.1"}', headers=evil
+        ) as call:
+            assert call.status == 403
+        async with http.post(url + "/api/calls/x/hangup", headers=evil) as hangup:
+            assert hangup.status == 403
+        async with http.post(
+            url + "/api/drain", headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"}
+        ) as sandboxed:
+            assert sandboxed.status == 403
+        assert not gateway.drain_request.active and not gateway.handles
+        port = url.rsplit(":", 1)[1]
+        for path in ["/api/calls", "/api/recent", "/dashboard", "/metrics"]:
+            async with http.get(url + path, headers={"Host": f"evil.example:{port}"}) as rebound:
+                assert rebound.status == 403, path
+        async with http.get(url + "/api/calls", headers={"Host": f"localhost:{port}"}) as named:
+            assert named.status == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"GET /api/calls HTTP/1.0\r\n\r\n")  # an old tool: no Host at all
+        assert (await reader.readline()).split()[1] == b"200"
+        writer.close()
+        async with http.post(
+            url + "/api/drain", json={"seconds": 0}, headers={"Origin": url}
+        ) as same_origin:
+            assert same_origin.status == 202
+        assert gateway.drain_request.active
 
 
 async def test_the_stream_pushes_a_call_its_transcript_turns_and_end(tmp_path: Path) -> None:
@@ -261,3 +316,104 @@ def test_scripts_never_write_html(name: str) -> None:
     script = (STATIC / name).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script, (name, sink)
+
+
+async def test_an_outbound_call_shows_ringing_then_its_failure_among_recent_calls() -> None:
+    async with (
+        running_gateway(TalkingEchoAgent) as (gateway, new_phone),
+        admin(gateway) as url,
+        session() as http,
+        http.get(url + "/api/events", headers=AUTH) as stream,
+    ):
+        assert (await next_event(stream))[0] == "snapshot"
+        callee = await new_phone()
+        placing = asyncio.ensure_future(
+            gateway.place_call(f"sip:callee@127.0.0.1:{callee.sip_port}", ring_timeout=10.0)
+        )
+        invite = await callee.expect(lambda m: isinstance(m, SipRequest) and m.method == "INVITE")
+        assert isinstance(invite, SipRequest)
+        kind, started = await next_event(stream)
+        assert kind == "call_started" and started["call_id"] == invite.call_id
+        assert started["state"] == "ringing" and started["direction"] == "outbound"
+        callee.send(make_response(invite, 180, to_tag="callee").serialize())
+        async with http.get(url + "/api/events", headers=AUTH) as later:
+            kind, snapshot = await next_event(later)  # a browser that opens the page now
+        assert [(c["id"], c["state"]) for c in snapshot["live"]] == [(started["id"], "ringing")]
+        callee.send(make_response(invite, 486, to_tag="callee").serialize())
+        kind, ended = await next_event(stream)
+        assert kind == "call_ended" and ended["id"] == started["id"]
+        assert ended["outcome"] == "busy" and ended["state"] == "ended"
+        assert ended["direction"] == "outbound" and ended["agent"] is None
+        assert (await asyncio.wait_for(placing, 5.0)).kind == "busy"
+        async with http.get(url + "/api/recent", headers=AUTH) as recent:
+            calls = (await recent.json())["calls"]
+        assert [(c["id"], c["outcome"], c["direction"]) for c in calls] == [
+            (started["id"], "busy", "outbound")
+        ]
+
+
+async def test_an_answered_outbound_call_goes_from_ringing_to_active() -> None:
+    async with (
+        running_gateway(TalkingEchoAgent) as (gateway, new_phone),
+        admin(gateway) as url,
+        session() as http,
+        http.get(url + "/api/events", headers=AUTH) as stream,
+    ):
+        assert (await next_event(stream))[0] == "snapshot"
+        callee = await new_phone()
+        placing = asyncio.ensure_future(
+            gateway.place_call(f"sip:callee@127.0.0.1:{callee.sip_port}", ring_timeout=10.0)
+        )
+        invite = await callee.expect(lambda m: isinstance(m, SipRequest) and m.method == "INVITE")
+        assert isinstance(invite, SipRequest)
+        assert (await next_event(stream))[1]["state"] == "ringing"
+        ok = make_response(invite, 200, to_tag="callee")
+        ok.headers.add("Contact", f"<sip:callee@127.0.0.1:{callee.sip_port}>")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = callee.sdp().encode()
+        callee.send(ok.serialize())
+        kind, answered = await next_event(stream)
+        assert kind == "call_updated" and answered["state"] == "active"
+        assert answered["direction"] == "outbound"
+        gateway.handles[next(iter(gateway.handles))].hangup()
+        await callee.answer_bye()
+        while (event := await next_event(stream))[0] != "call_ended":
+            assert event[0] in ("call_updated", "transcript", "turn"), event
+        assert event[1]["outcome"] == "local-bye" and event[1]["direction"] == "outbound"
+        assert (await asyncio.wait_for(placing, 5.0)).answered
+
+
+async def test_the_stream_of_one_call_has_its_events_only() -> None:
+    async with (
+        running_gateway(TalkingEchoAgent) as (gateway, new_phone),
+        admin(gateway) as url,
+        session() as http,
+    ):
+        async with http.get(url + "/api/events?call=nope", headers=AUTH) as missing:
+            assert missing.status == 404
+        first, second = await new_phone(), await new_phone()
+        assert (await first.invite()).status == 200
+        async with http.get(url + f"/api/events?call={first.call_id}", headers=AUTH) as stream:
+            kind, snapshot = await next_event(stream)
+            assert kind == "snapshot" and snapshot["call"]["call_id"] == first.call_id
+            assert snapshot["call"]["state"] == "active" and snapshot["call"]["ended"] is None
+            texts = [line.get("text") for line in snapshot["call"]["transcript"]]
+            assert HOSTILE in texts and snapshot["call"]["turns"][0]["turn"] == 1
+            assert "live" not in snapshot
+            assert (await second.invite()).status == 200  # another call: not on this stream
+            await second.hang_up()
+            record = next(
+                h.agent.record for h in gateway.handles.values()
+                if h.call.call_id == first.call_id and isinstance(h.agent, TalkingEchoAgent)
+            )  # fmt: skip
+            record.write({"type": "user", "text": "later"})
+            kind, line = await next_event(stream)
+            assert kind == "transcript" and line["text"] == "later"
+            assert line["call"] == snapshot["call"]["id"]
+            await first.hang_up()
+            kind, ended = await next_event(stream)
+            assert kind == "call_ended" and ended["call_id"] == first.call_id
+            assert ended["outcome"] == "remote-bye"
+        async with http.get(url + f"/api/events?call={first.call_id}", headers=AUTH) as again:
+            kind, snapshot = await next_event(again)  # an ended call: its final detail
+        assert snapshot["call"]["state"] == "ended" and 1 <= snapshot["call"]["quality"]["mos"] <= 5

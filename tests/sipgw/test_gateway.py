@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from itertools import pairwise
 
 import pytest
@@ -363,3 +364,30 @@ async def test_the_stats_line_counts_what_the_rate_limits_did() -> None:
 
 async def caller_quiet() -> None:
     await asyncio.sleep(0.3)
+
+
+@pytest.mark.parametrize("timestamps", ["jump", "continue"])
+async def test_echo_is_on_time_after_the_caller_holds_the_call(timestamps: str) -> None:
+    """The caller holds (a=sendonly, no RTP for 1.5 s) and resumes, its timestamps jumped by the
+    hold (as baresip does) or not: the echo of what it says after the resume comes back after
+    the echo delay (200 ms) plus the jitter buffer's (40 ms), not plus the hold."""
+    async with running_gateway() as (_, new_phone):
+        caller = await new_phone()
+        await caller.invite()
+        await caller.play(tone_frames(1000, 0.4))
+        reinvite(caller, "sendonly", 2)
+        await accepted(caller)
+        await asyncio.sleep(1.5)
+        reinvite(caller, "sendrecv", 3)
+        await accepted(caller)
+        if timestamps == "jump":
+            caller._timestamp += round(1.5 * 8000)  # the sender's clock ran on during the hold
+        resumed = time.monotonic()
+        await caller.play(tone_frames(1000, 0.6))
+        first = caller.first_heard(resumed)
+        assert first is not None
+        echo = caller.heard[first].at - resumed
+        # Not the tail of the tone from before the hold (the echo line did not stand still),
+        # and not the hold's length later.
+        assert 0.2 - 0.03 <= echo <= 0.2 + 0.04 + 0.1, echo
+        await caller.bye()

@@ -110,6 +110,18 @@ def test_events_feed_counters_and_histograms() -> None:
     assert sample_value(text, f"{lateness}_bucket", le="0.001") == 1
 
 
+def test_preemptive_requests_are_counted_by_outcome() -> None:
+    metrics = GatewayMetrics(_Source())
+    observer = metrics.agent_observer
+    for outcome in ("started", "used", "started", "wasted", "started"):
+        observer.preemptive(outcome)
+    text, _ = metrics.render()
+    name = "sipgw_preemptive_requests_total"
+    assert sample_value(text, name, outcome="started") == 3
+    assert sample_value(text, name, outcome="used") == 1
+    assert sample_value(text, name, outcome="wasted") == 1
+
+
 def test_each_gateway_has_its_own_registry() -> None:
     first, second = GatewayMetrics(_Source()), GatewayMetrics(_Source())
     first.agent_observer.barge_in()

@@ -16,7 +16,7 @@ from sipgw.app import settings_doc
 from sipgw.app.access import load_access_config
 from sipgw.app.accounts import load_registration_settings
 from sipgw.app.admin.settings import load_admin_settings
-from sipgw.app.agents import AGENTS, load_echo_settings
+from sipgw.app.agents import AGENTS, load_caller_context, load_echo_settings
 from sipgw.app.assistant_settings import load_assistant_settings
 from sipgw.app.callbacks import load_callback_setup
 from sipgw.app.config import GatewayConfig, load_gateway_config
@@ -100,6 +100,7 @@ def test_every_setting_is_read_by_the_loader_of_its_section() -> None:
     values.read.add("SIPGW_AGENT")  # read by make_agent_factory to pick the builder
     load_echo_settings(values)
     load_assistant_settings(values)
+    load_caller_context(values)
     vendors = choose_vendors(values)
     for vendor in (vendors.stt, vendors.llm, vendors.tts):
         vendor.settings(values)

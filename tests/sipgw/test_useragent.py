@@ -321,6 +321,19 @@ def test_draining_answers_503() -> None:
     assert [s for s in h.statuses() if s != 100] == [503, 503]
 
 
+@pytest.mark.parametrize("overloaded", [False, True])
+def test_draining_spares_a_running_calls_keep_alive(overloaded: bool) -> None:
+    h = Harness()
+    call, ok = answered_call(h)
+    h.feed(ack_for(ok))
+    h.ua.draining = True
+    h.ua.overload_retry_after = 7 if overloaded else None
+    h.feed(request("OPTIONS", content_type=None, call_id="probe"))
+    assert h.statuses() == [503]  # the dispatcher's probe: out of rotation
+    h.feed(request("OPTIONS", cseq=2, to_tag=ok.to.tag, content_type=None))
+    assert h.statuses() == [200]  # the call's keep-alive: the call goes on
+
+
 def test_overload_answers_503_with_its_retry_after_and_spares_running_calls() -> None:
     h = Harness()
     call, ok = answered_call(h)

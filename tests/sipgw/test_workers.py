@@ -9,6 +9,8 @@ import io
 import json
 import logging
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,14 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.logformat import configure_logging
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import resolve_settings
-from sipgw.app.workers import WorkerPlan, load_worker_count, plan_workers, rtp_slices
+from sipgw.app.workers import (
+    Supervisor,
+    WorkerPlan,
+    _Worker,
+    load_worker_count,
+    plan_workers,
+    rtp_slices,
+)
 
 
 @pytest.fixture
@@ -135,3 +144,40 @@ def test_a_workers_log_lines_carry_its_index(
         assert json.loads(line)["worker"] == 2
     else:
         assert line.endswith(" INFO    w2 sipgw.x stats {}")
+
+
+def test_no_worker_is_restarted_once_a_signal_came_in_the_middle_of_restarts() -> None:
+    """Two crashed workers due for a restart; SIGTERM arrives while the first is being
+    started: the second must stay down (it would get the SIGTERM before it set up its
+    handlers, or start serving during the drain)."""
+    spawned: list[int] = []
+
+    class Recording(Supervisor):
+        def _spawn(self, worker: _Worker) -> None:
+            spawned.append(worker.plan.index)
+            self.signals.append(signal.SIGTERM)  # the signal handler ran meanwhile
+            worker.restart_at = None
+
+    plans = [WorkerPlan(index=i, sip_port=0, rtp_ports=(10000, 10099)) for i in (1, 2)]
+    supervisor = Recording(["true"], plans, stdout=io.BytesIO())
+    for worker in supervisor.workers:
+        worker.restart_at = 0.0  # crashed, due long ago
+    supervisor._restart_due()
+    assert spawned == [1]
+
+
+def test_a_worker_whose_admin_server_fails_did_not_start() -> None:
+    """With the admin API on, a worker is up once its admin server listens too: one that
+    printed its SIP line, then failed to bind its admin port, is a start-up failure (not
+    a crash to restart forever)."""
+    script = (
+        "import sys, time; print('listening on udp:127.0.0.1:5060', flush=True); "
+        "time.sleep(0.3); print('sipgw: error: admin server cannot listen', file=sys.stderr); "
+        "sys.exit(1)"
+    )
+    plan = WorkerPlan(index=1, sip_port=5060, rtp_ports=(10000, 10099), admin_port=8080)
+    supervisor = Supervisor([sys.executable, "-c", script], [plan], stdout=io.BytesIO())
+    try:
+        assert supervisor._start_all() == 1
+    finally:
+        supervisor._stop_all()

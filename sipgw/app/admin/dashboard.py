@@ -11,6 +11,9 @@ Routes (docs/operations.md, "Dashboard"):
 - ``GET /api/events``: Server-Sent Events from the gateway's
   :class:`~sipgw.app.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
   ``call_updated``, ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
+  ``GET /api/events?call={id}`` (log id or Call-ID; 404 if unknown): only that call's
+  events, after a ``snapshot`` holding its detail (``{"now", "call"}``); the call's
+  page follows a call in progress with it.
 - ``GET /api/recent``: the recent (ended) calls; ``GET /api/recent/{id}``: a live or
   recent call's transcript, turns and quality; ``.../recording.wav`` and
   ``.../peaks`` its recording and its waveform's peaks.
@@ -79,6 +82,16 @@ def _page(name: str, status: int = 200, message: str = "") -> web.Response:
     response = web.Response(text=body, status=status, content_type="text/html")
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+def _over_tls(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: this server speaks plain HTTP, so only
+    through a TLS proxy that says so (``X-Forwarded-Proto`` or ``Forwarded``). Trusting
+    the header can only add ``Secure`` to the cookie, never take it away."""
+    if request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+        return True
+    forwarded = request.headers.get("Forwarded", "").lower().replace(" ", "")
+    return any(part == "proto=https" for part in forwarded.replace(",", ";").split(";"))
 
 
 def _sse(event: str, data: Any) -> bytes:
@@ -154,7 +167,7 @@ class Dashboard:
             httponly=True,
             samesite="Strict",
             path="/",
-            secure=request.secure,
+            secure=_over_tls(request),
         )
         raise response
 
@@ -241,10 +254,22 @@ class Dashboard:
     # ------------------------------------------------------------------ stream
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Server-Sent Events: a snapshot, then every feed event, until the browser leaves."""
+        """Server-Sent Events: a snapshot, then every feed event, until the browser leaves.
+
+        With ``?call=``, the snapshot is that call's detail and only its events follow.
+        """
         queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(STREAM_QUEUE)
+        one: CallEntry | None = None
+        if "call" in request.query:
+            one = self.feed.find(request.query["call"])
+            if one is None:
+                raise web.HTTPNotFound(
+                    text=json.dumps({"error": "no such call"}), content_type="application/json"
+                )
 
         def push(event: FeedEvent) -> None:
+            if one is not None and event.call != one.id:
+                return
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # too slow: end it; EventSource reconnects
@@ -263,7 +288,10 @@ class Dashboard:
         unsubscribe = self.feed.subscribe(push)
         self._streams.add(queue)
         try:
-            await response.write(b"retry: 2000\n" + _sse("snapshot", self.snapshot()))
+            snapshot = (
+                self.snapshot() if one is None else {"now": time.time(), "call": one.detail()}
+            )
+            await response.write(b"retry: 2000\n" + _sse("snapshot", snapshot))
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT)

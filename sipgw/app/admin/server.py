@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,6 +50,36 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _foreign_web_page(request: web.Request) -> str:
+    """Why a request to a server without a token must come from another web site, or "".
+
+    Without a token anything that reaches the port may act, so a browser on this machine
+    must not be made to act for another site: a change (any method but GET/HEAD) whose
+    ``Origin`` is not this server (a cross-site form or ``fetch``: no preflight for a
+    ``text/plain`` body) is refused, as is any request whose ``Host`` is not a loopback
+    name (a site's own name rebound to 127.0.0.1, to read the calls). Tools that send no
+    ``Origin`` (curl, scripts) are unaffected.
+    """
+    given = request.headers.get("Host")  # a browser always sends one; old tools may not
+    host = given.rsplit(":", 1)[0] if given and not given.endswith("]") else given or ""
+    name = host.strip("[]").lower()
+    try:
+        loopback = not given or name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return f"Host {request.host!r} is not a loopback name (no admin token is set)"
+    if request.method in ("GET", "HEAD"):
+        return ""
+    origin = request.headers.get("Origin")
+    site = request.headers.get("Sec-Fetch-Site", "same-origin")
+    if site not in ("same-origin", "none") or (
+        origin is not None and origin != f"{request.scheme}://{request.host}"
+    ):
+        return f"a change requested by another web site ({origin or site})"
+    return ""
 
 
 async def _drain_seconds(request: web.Request) -> float | None | web.Response:
@@ -140,7 +171,12 @@ class AdminServer:
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         token = self.settings.token
-        if token and not self.dashboard.allows(request):
+        if not token:
+            refusal = _foreign_web_page(request)
+            if refusal:
+                log.warning("admin request refused: %s", refusal)
+                return _error(403, refusal)
+        elif not self.dashboard.allows(request):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                 if self.dashboard.wants_page(request):

@@ -55,6 +55,10 @@ def call_detail(handle: CallHandle) -> dict[str, Any]:
             "lost": jitter.lost,
             "late": jitter.late,
             "jitter_ms": round(jitter.jitter * 1000, 1),
+            "frames_inserted": jitter.inserted_frames,
+            "frames_dropped": jitter.compressed_frames,
+            "loud_adjustments": jitter.loud_adjustments,
+            "reanchors": jitter.reanchors,
         }
         detail["quality"] = session.quality().record()
     record = getattr(handle.agent, "record", None)

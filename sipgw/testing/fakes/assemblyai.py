@@ -32,6 +32,12 @@ What it checks, like the real service:
   ``ForceEndpoint`` ends the current turn now. ``UpdateConfiguration`` is
   recorded, and its ``min_turn_silence`` / ``max_turn_silence`` take effect.
   ``KeepAlive`` is accepted. Bad JSON or an unknown type closes with 3006.
+* **Session rate limit.** With ``sessions_per_minute`` set, a connection
+  beyond that many new sessions in the last ``rate_window`` seconds (60, the
+  service's per-minute window; shorter in tests) is accepted and closed before
+  ``Begin`` with ``concurrency_close_code`` (1008, "Too many concurrent
+  sessions", as the concurrency docs describe; 3009 in the errors table).
+* **Slow start.** ``begin_delay`` seconds pass before ``Begin`` is sent.
 
 How it decides speech and turns (:class:`TurnDetector`, pure and
 deterministic: it counts audio-stream time, never the wall clock):
@@ -41,7 +47,13 @@ deterministic: it counts audio-stream time, never the wall clock):
   consecutive loud frames start speech: ``SpeechStarted`` carries the stream
   time of the first loud frame.
 * ``partial_after_ms`` of speech in a turn (None = never) sends one early
-  partial ``Turn`` (``end_of_turn`` false, ``utterance`` "").
+  partial ``Turn`` (``end_of_turn`` false, ``utterance`` ""), with the first
+  half of the next transcript's words.
+* The partial sent at ``min_turn_silence`` carries the next item of
+  :meth:`FakeAssemblyAI.script_partials` if there is one; else, with
+  ``full_silence_partials`` set, every word of the next transcript, lower-case
+  and without punctuation (what u3-rt-pro has heard so far, before formatting);
+  else the first half of its words.
 * Like u3-rt-pro, when ``min_turn_silence`` of silence follows speech the
   turn ends if the transcript about to be used ends in ``.``, ``?`` or ``!``;
   otherwise a partial is sent and the turn ends at ``max_turn_silence``.
@@ -75,6 +87,7 @@ from websockets.http11 import Request, Response
 from media.g711 import rms_dbfs
 
 __all__ = [
+    "CONCURRENCY_REASON",
     "FakeAssemblyAI",
     "FakeSession",
     "PartialDue",
@@ -84,6 +97,10 @@ __all__ = [
 ]
 
 REQUIRED_PARAMS = {"speech_model": "u3-rt-pro", "encoding": "pcm_mulaw", "sample_rate": "8000"}
+
+CONCURRENCY_REASON = "Too many concurrent sessions"
+"""Close reason of a session over the new-sessions-per-minute limit (concurrency docs)."""
+
 BYTES_PER_MS = 8  # μ-law at 8 kHz
 FRAME_MS = 20
 RATE_VIOLATION = "Audio Transmission Rate Exceeded"
@@ -111,6 +128,8 @@ class PartialDue:
 
     start_ms: int
     end_ms: int
+    silence: bool = False
+    """Sent because ``min_turn_silence`` passed without a sentence end (not an early one)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +224,7 @@ class TurnDetector:
             self._silence_checked = True
             if self._ends_sentence():
                 return [self._end_turn()]
-            return [PartialDue(self._turn_start, self._speech_end)]
+            return [PartialDue(self._turn_start, self._speech_end, silence=True)]
         return []
 
     def _idle_frame(self, loud: bool, start: int, end: int) -> list[DetectorAction]:
@@ -322,7 +341,8 @@ class _LiveSession:
     async def run(self) -> None:
         writer = self.loop.create_task(self._writer())
         try:
-            self.send({"type": "Begin", "id": self.record.session_id, "expires_at": self._expiry()})
+            begin = {"type": "Begin", "id": self.record.session_id, "expires_at": self._expiry()}
+            self.send(begin, delay=self.fake.begin_delay)
             async for message in self.ws:
                 if isinstance(message, bytes):
                     await self._on_audio(message)
@@ -440,7 +460,7 @@ class _LiveSession:
             if isinstance(action, SpeechBegan):
                 self.send({"type": "SpeechStarted", "timestamp": action.at_ms, "confidence": 0.99})
             elif isinstance(action, PartialDue):
-                text = _first_half(self.fake.peek_transcript())
+                text = self.fake.partial_text(silence=action.silence)
                 self.send(self._turn(text, action.start_ms, action.end_ms, final=False))
             else:
                 text = self.fake.next_transcript()
@@ -508,6 +528,11 @@ class FakeAssemblyAI:
         check_rate: bool = True,
         default_transcript: str = "hello",
         keep_audio: bool = False,
+        full_silence_partials: bool = False,
+        sessions_per_minute: int | None = None,
+        rate_window: float = 60.0,
+        concurrency_close_code: int = 1008,
+        begin_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.auth_failure = auth_failure
@@ -522,7 +547,15 @@ class FakeAssemblyAI:
         self.check_rate = check_rate
         self.default_transcript = default_transcript
         self.keep_audio = keep_audio
+        self.full_silence_partials = full_silence_partials
+        """The partial at ``min_turn_silence`` has all the words (see the module docstring)."""
+        self._partials: deque[str] = deque()
         """Keep every binary frame in ``FakeSession.chunks`` (latency benchmarks)."""
+        self.sessions_per_minute = sessions_per_minute
+        self.rate_window = rate_window
+        self.concurrency_close_code = concurrency_close_code
+        self.begin_delay = begin_delay
+        self._session_starts: deque[float] = deque()
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._script: deque[str] = deque()
@@ -640,6 +673,24 @@ class FakeAssemblyAI:
         """The transcript the next final turn will carry."""
         with self._lock:
             return self._script[0] if self._script else self.default_transcript
+
+    def script_partials(self, texts: Iterable[str]) -> None:
+        """Queue the texts of the next partials sent at ``min_turn_silence``, in order."""
+        with self._lock:
+            self._partials.extend(texts)
+
+    def partial_text(self, *, silence: bool) -> str:
+        """The text of the partial due now (see the module docstring)."""
+        with self._lock:
+            if silence and self._partials:
+                return self._partials.popleft()
+            upcoming = self.peek_transcript()
+            if silence and self.full_silence_partials:
+                return " ".join(
+                    "".join(c for c in word if c.isalnum() or c in "'-").lower()
+                    for word in upcoming.split()
+                )
+            return _first_half(upcoming)
 
     def next_transcript(self) -> str:
         """Take the next transcript (``default_transcript`` when the script is empty)."""
@@ -773,6 +824,8 @@ class FakeAssemblyAI:
         with self._lock:
             self._attempts += 1
             rejection = self._rejections.popleft() if self._rejections else None
+            if rejection is None and self._over_session_rate():
+                rejection = (self.concurrency_close_code, CONCURRENCY_REASON)
         self._update(lambda: None)
         parts = urlsplit(request.path)
         if parts.path != "/v3/ws":
@@ -791,6 +844,18 @@ class FakeAssemblyAI:
                 text = f"Invalid query parameter {name}={params.get(name)!r}; expected {expected}"
                 return self._http_reject(connection, 400, text)
         return None
+
+    def _over_session_rate(self) -> bool:
+        """Count a new session; True when it is over ``sessions_per_minute`` (lock held)."""
+        if self.sessions_per_minute is None:
+            return False
+        now = time.monotonic()
+        while self._session_starts and now - self._session_starts[0] >= self.rate_window:
+            self._session_starts.popleft()
+        if len(self._session_starts) >= self.sessions_per_minute:
+            return True
+        self._session_starts.append(now)
+        return False
 
     def _http_reject(self, connection: ServerConnection, status: int, text: str) -> Response:
         self._update(lambda: self._http_rejections.append(status))

@@ -34,34 +34,95 @@ function drawWaveform(canvas, peaks) {
   canvas.dataset.buckets = String((peaks.channels.caller ?? []).length);
 }
 
-async function load() {
-  const call = await getJson(base);
-  if (!call) return;
+let current = null; // the call as shown: the snapshot, then the pushed events added
+let clockOffset = 0; // server time - browser time, seconds
+
+function renderSummary(call) {
   document.getElementById("call-title").textContent = callerLabel(call) + " → " + call.called;
+  const live = call.ended === null;
+  const duration = live ? Date.now() / 1000 + clockOffset - call.started : call.duration_s;
   definitions(document.getElementById("summary"), [
     ["id", call.id], ["Call-ID", call.call_id], ["caller", callerLabel(call)], ["called", call.called],
-    ["direction", call.direction], ["agent", call.agent ?? "—"],
+    ["direction", call.direction], ["state", call.state], ["agent", call.agent ?? "—"],
     ["started", new Date(call.started * 1000).toLocaleString()],
-    ["duration", call.duration_s === null ? "in progress" : formatDuration(call.duration_s)],
+    ["duration", formatDuration(duration ?? 0) + (live ? " (in progress)" : "")],
     ["outcome", call.outcome ?? "in progress"],
   ]);
+  document.body.dataset.state = call.state;
+}
+
+function render(call) {
+  renderSummary(call);
   const quality = call.quality ?? {};
   definitions(document.getElementById("quality"), Object.entries(quality).map(
     ([key, value]) => [key, typeof value === "number" ? String(Math.round(value * 100) / 100) : String(value ?? "—")]));
   if (!call.quality) document.getElementById("quality").append(el("dd", "empty", "no media figures yet"));
   renderWaterfall(document.getElementById("turns"), call.turns);
-  const list = document.getElementById("transcript");
-  list.replaceChildren(...call.transcript.map(transcriptItem));
-  if (call.recording) {
-    document.getElementById("recording-section").hidden = false;
-    document.getElementById("player").src = base + "/recording.wav";
-    const peaks = await getJson(base + "/peaks");
-    if (peaks) drawWaveform(document.getElementById("waveform"), peaks);
-  }
-  document.body.dataset.loaded = "true";
+  document.getElementById("transcript").replaceChildren(...call.transcript.map(transcriptItem));
 }
 
-load().catch((error) => {
+async function showRecording(call) {
+  if (!call.recording) return;
+  document.getElementById("recording-section").hidden = false;
+  document.getElementById("player").src = base + "/recording.wav";
+  const peaks = await getJson(base + "/peaks");
+  if (peaks) drawWaveform(document.getElementById("waveform"), peaks);
+}
+
+// An ended call is shown in full: outcome, quality figures, recording.
+async function finish() {
+  const call = await getJson(base);
+  if (!call) return;
+  current = call;
+  render(call);
+  await showRecording(call);
+  document.body.dataset.loaded = "true";
+  if (call.ended !== null) document.body.dataset.ended = "true";
+}
+
+function fail(error) {
   document.getElementById("call-title").textContent = String(error.message);
   document.body.dataset.loaded = "error";
-});
+}
+
+// One EventSource for this call only: its snapshot, then its lines, turns and end.
+function follow() {
+  const source = new EventSource("/api/events?call=" + encodeURIComponent(callId));
+  const status = document.getElementById("status");
+  source.addEventListener("error", () => {
+    if (current === null) { source.close(); finish().catch(fail); return; } // 401/404: say why
+    if (current.ended === null) { status.textContent = "reconnecting"; status.className = "status down"; }
+  });
+  source.addEventListener("snapshot", (message) => {
+    const data = JSON.parse(message.data);
+    clockOffset = data.now - Date.now() / 1000;
+    current = data.call;
+    if (current.ended !== null) { source.close(); finish().catch(fail); return; }
+    render(current);
+    status.textContent = "live"; status.className = "status live";
+    document.body.dataset.loaded = "true";
+  });
+  source.addEventListener("call_updated", (message) => {
+    Object.assign(current, JSON.parse(message.data));
+    renderSummary(current);
+  });
+  source.addEventListener("transcript", (message) => {
+    const line = JSON.parse(message.data);
+    current.transcript.push(line);
+    const item = transcriptItem(line);
+    item.dataset.live = "true"; // pushed while the page was open
+    document.getElementById("transcript").append(item);
+  });
+  source.addEventListener("turn", (message) => {
+    current.turns.push(JSON.parse(message.data));
+    renderWaterfall(document.getElementById("turns"), current.turns);
+  });
+  source.addEventListener("call_ended", () => {
+    source.close();
+    status.textContent = "ended"; status.className = "status";
+    finish().catch(fail);
+  });
+}
+
+follow();
+setInterval(() => { if (current !== null && current.ended === null) renderSummary(current); }, 1000);

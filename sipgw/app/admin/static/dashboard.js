@@ -14,6 +14,8 @@ function callCard(call) {
   link.href = "/dashboard/calls/" + encodeURIComponent(call.id);
   head.append(link);
   head.append(el("span", "called", "→ " + call.called));
+  head.append(el("span", "direction", call.direction));
+  head.append(el("span", "state state-" + call.state, call.state));
   head.append(el("span", "agent", call.agent ?? "—"));
   head.append(el("span", "duration", "0:00"));
   card.append(head);
@@ -99,6 +101,9 @@ function connect() {
     const entry = addCall(call);
     entry.call = Object.assign(entry.call, call);
     entry.node.querySelector(".agent").textContent = call.agent ?? "—";
+    const state = entry.node.querySelector(".state");
+    state.textContent = call.state;
+    state.className = "state state-" + call.state;
   });
   source.addEventListener("transcript", (message) => {
     const line = JSON.parse(message.data);

@@ -1,0 +1,218 @@
+"""Caller context: a user hook that looks the caller up while the phone rings.
+
+The operator names an async function (``SIPGW_CALLER_CONTEXT=module:function``;
+the module is a dotted name or a ``.py`` path, as for the tools module). For
+every call it is started the moment the agent is prepared (the INVITE is being
+offered, the phone rings), with the caller's and the called number::
+
+    async def lookup(caller: str, called: str) -> str | dict[str, object] | None:
+        ...  # e.g. ask the CRM for the customer's name and open orders
+
+It returns text, or a dict rendered as ``key: value`` lines, or None (nothing
+known). :class:`CallerContextLookup` runs it as a task beside whatever the
+gateway does before answering, so the 200 OK is never delayed by it. The first
+LLM request of the call awaits the result, but only until ``timeout`` seconds
+after the lookup started; a hook that is later, raises or returns something
+else is logged in one line (its exception's type only: the message may hold
+the caller's data) and the call goes on without context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from agent.user_modules import UserModuleError, import_user_module
+
+__all__ = [
+    "CallerContextError",
+    "CallerContextHook",
+    "CallerContextLookup",
+    "CallerContextSettings",
+    "load_caller_context_hook",
+    "render_context",
+    "with_context",
+    "uri_number",
+]
+
+log = logging.getLogger("sipgw.agent")
+
+CallerContextHook = Callable[[str, str], Awaitable[object]]
+"""``async def hook(caller, called) -> str | dict | None``."""
+
+PROMPT_HEADING = "What is known about the caller (from the operator's records):"
+"""The line that introduces the context in the system prompt."""
+
+MAX_CONTEXT_CHARS = 4000
+"""Longer context is cut (a runaway CRM answer must not eat the model's window)."""
+
+
+class CallerContextError(Exception):
+    """The hook named in the settings cannot be loaded or is not an async function."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerContextSettings:
+    """The loaded hook and how long a call waits for it.
+
+    Attributes:
+        hook: the operator's async function.
+        timeout: seconds after the lookup starts (the INVITE) that the first
+            LLM request waits for it at most.
+    """
+
+    hook: CallerContextHook
+    timeout: float = 1.5
+
+
+def load_caller_context_hook(spec: str) -> CallerContextHook:
+    """The async function ``spec`` (``module:function``) names.
+
+    Raises:
+        CallerContextError: bad spec, module not found or failing to import,
+            no such attribute, or not an ``async def`` function.
+    """
+    module_name, sep, function_name = spec.rpartition(":")
+    if not sep or not module_name or not function_name:
+        raise CallerContextError(f"{spec!r} is not module:function (e.g. crm_lookup:context)")
+    module = _import(module_name)
+    hook = getattr(module, function_name, None)
+    if hook is None:
+        raise CallerContextError(f"module {module_name!r} has no {function_name!r}")
+    if not callable(hook):
+        raise CallerContextError(f"{spec!r} is not callable")
+    if not inspect.iscoroutinefunction(hook):
+        raise CallerContextError(f"{spec!r} is not an async function (use async def)")
+    result: CallerContextHook = hook
+    return result
+
+
+def _import(module_name: str) -> ModuleType:
+    try:
+        return import_user_module(module_name, what="module", file_prefix="sipgw_caller_context_")
+    except UserModuleError as exc:
+        raise CallerContextError(str(exc)) from None
+
+
+def uri_number(uri: str) -> str:
+    """The user part of a SIP/tel URI (``sip:+1555@host;x=y`` -> ``+1555``); else the URI."""
+    text = uri.strip().strip("<>")
+    scheme, sep, rest = text.partition(":")
+    if not sep or scheme.lower() not in ("sip", "sips", "tel"):
+        return text
+    user, at, _ = rest.partition("@")
+    if scheme.lower() != "tel" and not at:
+        return text
+    return user.split(";", 1)[0]
+
+
+def render_context(value: object) -> str:
+    """The hook's answer as prompt text ("" for None); TypeError unless str, dict or None."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, Mapping):
+        text = "\n".join(f"{key}: {_render_value(item)}" for key, item in value.items())
+    else:
+        raise TypeError(f"returned a {type(value).__name__}, not str, dict or None")
+    if len(text) > MAX_CONTEXT_CHARS:
+        text = text[:MAX_CONTEXT_CHARS] + " [...]"
+    return text
+
+
+def _render_value(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "; ".join(str(item) for item in value)
+    return str(value)
+
+
+class CallerContextLookup:
+    """One call's lookup: started at once, its result awaited (bounded) by the first reply."""
+
+    def __init__(
+        self, settings: CallerContextSettings, caller: str, called: str, label: str
+    ) -> None:
+        """Start the hook now (call it while the phone rings).
+
+        Args:
+            settings: the hook and its timeout.
+            caller: the caller's number (or URI).
+            called: the called number (or URI).
+            label: what log lines name the call by (a shortened Call-ID).
+        """
+        self._label = label
+        self._timeout = settings.timeout
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + settings.timeout
+        self._task: asyncio.Task[Any] = loop.create_task(
+            _call(settings.hook, caller, called), name="caller-context"
+        )
+        self._text: str | None = None
+
+    async def text(self) -> str:
+        """The context text; "" after a timeout, failure or a hook with nothing to say.
+
+        Waits at most until ``timeout`` after the lookup started; later calls
+        return at once with the same answer.
+        """
+        if self._text is not None:
+            return self._text
+        remaining = self._deadline - asyncio.get_running_loop().time()
+        done, _ = await asyncio.wait({self._task}, timeout=max(0.0, remaining))
+        self._text = self._settle(bool(done))
+        return self._text
+
+    def ready(self) -> str | None:
+        """The context text if the answer is known now (the hook finished, or its timeout
+        passed: as :meth:`text`), else None; never waits."""
+        if self._text is None:
+            if self._task.done():
+                self._text = self._settle(True)
+            elif asyncio.get_running_loop().time() >= self._deadline:
+                self._text = self._settle(False)
+        return self._text
+
+    def _settle(self, done: bool) -> str:
+        if not done:
+            self._task.cancel()
+            log.warning(
+                "[%s] caller context: the hook took longer than %g s; going on without it",
+                self._label, self._timeout,
+            )  # fmt: skip
+            return ""
+        exc = self._task.exception()
+        if exc is not None:
+            log.warning(
+                "[%s] caller context: the hook raised %s; going on without it",
+                self._label, type(exc).__name__,
+            )  # fmt: skip
+            return ""
+        try:
+            return render_context(self._task.result())
+        except TypeError as err:
+            log.warning("[%s] caller context: the hook %s; going on without it", self._label, err)
+            return ""
+
+    def cancel(self) -> None:
+        """Stop the hook if it still runs (the call ended)."""
+        if not self._task.done():
+            self._task.cancel()
+        elif not self._task.cancelled():
+            self._task.exception()  # retrieved: no "never retrieved" warning
+
+
+async def _call(hook: CallerContextHook, caller: str, called: str) -> object:
+    return await hook(caller, called)
+
+
+def with_context(system_prompt: str, context: str) -> str:
+    """``system_prompt`` with the caller context appended (unchanged when there is none)."""
+    if not context:
+        return system_prompt
+    return f"{system_prompt}\n\n{PROMPT_HEADING}\n{context}"

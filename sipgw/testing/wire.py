@@ -1,0 +1,97 @@
+"""Capture RTP on the loopback interface, as seen on the wire (a tiny in-process tcpdump).
+
+Linux only, needs CAP_NET_RAW (root, or a private network namespace as the interop tests use).
+Every UDP datagram on ``lo`` that looks like RTP (version 2, not RTCP) between the given ports
+is recorded with its arrival time (``time.monotonic()``), ports and parsed header.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+from media.g711 import rms_dbfs
+from media.rtp import RtpPacket, RtpParseError
+
+__all__ = ["RtpCapture", "WirePacket"]
+
+_ETH_P_ALL = 0x0003
+_ETH_HEADER = 14
+
+
+@dataclass(frozen=True, slots=True)
+class WirePacket:
+    """One RTP packet seen on ``lo``."""
+
+    at: float
+    src_port: int
+    dst_port: int
+    packet: RtpPacket
+
+    def level_dbfs(self, codec: str = "PCMU") -> float:
+        """The payload's RMS level."""
+        return rms_dbfs(self.packet.payload, codec)
+
+
+class RtpCapture:
+    """Records RTP packets on ``lo`` from a background thread (a context manager)."""
+
+    def __init__(self, interface: str = "lo") -> None:
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        self._sock.bind((interface, 0))
+        self._sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._packets: list[WirePacket] = []
+        self._thread = threading.Thread(target=self._run, name="rtp-capture", daemon=True)
+
+    def __enter__(self) -> RtpCapture:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self._sock.close()
+
+    def packets(self) -> list[WirePacket]:
+        """What was captured so far, in arrival order."""
+        with self._lock:
+            return list(self._packets)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame, meta = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if meta[2] == socket.PACKET_OUTGOING:
+                continue  # lo shows every packet twice: keep the incoming copy
+            parsed = _parse(frame)
+            if parsed is not None:
+                with self._lock:
+                    self._packets.append(WirePacket(time.monotonic(), *parsed))
+
+
+def _parse(frame: bytes) -> tuple[int, int, RtpPacket] | None:
+    ip = frame[_ETH_HEADER:]
+    if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_UDP:
+        return None
+    header = (ip[0] & 0x0F) * 4
+    src_port, dst_port = struct.unpack_from("!HH", ip, header)
+    data = ip[header + 8 :]
+    if len(data) < 12 or data[0] >> 6 != 2 or 72 <= (data[1] & 0x7F) <= 76:
+        return None  # not RTP, or RTCP (RFC 5761 §4)
+    try:
+        return src_port, dst_port, RtpPacket.parse(data)
+    except RtpParseError:
+        return None

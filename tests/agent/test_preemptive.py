@@ -1,0 +1,188 @@
+"""Preemptive replies end to end in-process: the real gateway and production clients,
+the fakes on real loopback sockets, a scripted phone sending and hearing real RTP.
+
+The fake STT sends a partial at ``min_turn_silence`` (100 ms) and, as the transcripts
+have no sentence end, the final only at ``max_turn_silence`` (600 ms): the preemptive
+request has half a second to run before the end of turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+
+from .test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
+
+pytestmark = pytest.mark.timeout(60)
+
+ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100"}
+
+
+def prepare(s: Stack, final: str, partial: str | None = None) -> None:
+    s.stt.max_turn_silence_ms = 600
+    s.stt.full_silence_partials = True
+    s.stt.script([final])
+    if partial is not None:
+        s.stt.script_partials([partial])
+
+
+def final_sent_at(s: Stack) -> float:
+    session = s.stt.sessions[0]
+    return next(
+        at for m, at in zip(session.sent, session.sent_at, strict=True)
+        if m.get("type") == "Turn" and m["end_of_turn"]
+    )  # fmt: skip
+
+
+def of_type(record: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [r for r in record if r["type"] == kind]
+
+
+async def test_matching_final_uses_the_preemptive_reply_and_speaks_only_after_it(
+    tmp_path: Path,
+) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script([FakeResponse(text="Your order has shipped.")])  # answers at once
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        heard_at = await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        final_at = final_sent_at(s)
+        (request,) = s.llm.requests  # one request: the preemptive one was adopted
+        assert request.messages[-1] == {"role": "user", "content": "where is my order 1234"}
+        assert request.received_at < final_at - 0.2  # it started well before the end of turn
+        assert request.completed  # and was complete long before it, yet ...
+        assert heard_at > final_at  # ... nothing was spoken before the turn ended
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    assert [r["outcome"] for r in of_type(record, "preemptive")] == ["started", "used"]
+    (user,) = of_type(record, "user")
+    assert user["text"] == "Where is my order 1234"  # the history keeps the final
+    (metrics,) = of_type(record, "turn_metrics")
+    assert metrics["preemptive"] == "used" and metrics["preemptive_wasted"] == 0
+
+
+async def test_changed_final_cancels_the_preemptive_request_and_restarts(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234 please", partial="where is my order")
+        # The first answer is still streaming when the final arrives.
+        slow = FakeResponse(text="Sorry, which order?", first_chunk_delay=3.0)
+        s.llm.script([slow, FakeResponse(text="Your order has shipped.")])
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        first, second = s.llm.requests
+        assert first.messages[-1]["content"] == "where is my order"
+        assert second.messages[-1]["content"] == "Where is my order 1234 please"
+        await s.llm.wait_for_disconnect(within=2)  # the fake saw the stream closed
+        assert first.disconnected and not first.completed
+        assert second.received_at >= final_sent_at(s)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    outcomes = [(r["outcome"], r.get("why")) for r in of_type(record, "preemptive")]
+    assert outcomes == [("started", None), ("wasted", "final differs")]
+    (metrics,) = of_type(record, "turn_metrics")
+    assert metrics["preemptive"] is None and metrics["preemptive_wasted"] == 1
+
+
+async def test_side_effect_tools_never_run_on_a_preemptive_request(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Please call me back tomorrow at ten")
+        s.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("end_call", {})]),
+                FakeResponse(text="Your order has shipped. Goodbye."),
+            ]
+        )
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        await asyncio.sleep(0.3)
+        final_at = final_sent_at(s)
+        first = s.llm.requests[0]
+        assert first.received_at < final_at - 0.2 and first.completed
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    kinds = [r["type"] for r in record]
+    # The tool ran only after the final transcript (the user line) confirmed the request.
+    assert kinds.index("user") < kinds.index("tool_call"), kinds
+    (tool,) = of_type(record, "tool_call")
+    assert tool["name"] == "end_call"
+    assert of_type(record, "preemptive")[-1]["outcome"] == "used"
+
+
+async def test_a_read_only_tool_runs_early_a_side_effect_tool_waits(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234 and then goodbye")
+        s.llm.script(
+            [
+                FakeResponse(
+                    tool_calls=[
+                        FakeToolCall("get_order_status", {"order_id": "1234"}),
+                        FakeToolCall("end_call", {"reason": "done"}),
+                    ]
+                ),
+                FakeResponse(text="Your order has shipped. Goodbye."),
+            ]
+        )
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        first, second = s.llm.requests
+        assert first.received_at < final_sent_at(s) - 0.2
+        tool_messages = [m for m in second.messages if m["role"] == "tool"]
+        assert len(tool_messages) == 2 and "DHL" in tool_messages[0]["content"]
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    kinds = [r["type"] for r in record]
+    # The order lookup (read-only) started before the final transcript; end_call did not.
+    (early,) = of_type(record, "preemptive_tool")
+    assert early["name"] == "get_order_status"
+    assert kinds.index("preemptive_tool") < kinds.index("user"), kinds
+    assert [t["name"] for t in of_type(record, "tool_call")] == ["get_order_status", "end_call"]
+    assert of_type(record, "preemptive")[-1]["outcome"] == "used"
+
+
+async def test_a_hang_up_during_a_preemptive_request_closes_its_stream(tmp_path: Path) -> None:
+    async with assistant(tmp_path, **ON) as s:
+        prepare(s, "Where is my order 1234 please")
+        s.llm.script([FakeResponse(text="Your order has shipped.", first_chunk_delay=3.0)])
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        request = await s.llm.wait_for_request(within=5)  # the preemptive one, still waiting
+        await hang_up(caller, phone)  # before the end of turn
+        await s.llm.wait_for_disconnect(within=2)  # the call's end closed its stream
+        assert request.disconnected and not request.completed
+    outcomes = [(r["outcome"], r.get("why")) for r in of_type(s.record(), "preemptive")]
+    assert outcomes == [("started", None), ("wasted", "call ended")]
+
+
+async def test_the_first_preemptive_reply_carries_the_caller_context(tmp_path: Path) -> None:
+    hook = {"SIPGW_CALLER_CONTEXT": "tests.agent.context_hooks:crm"}
+    async with assistant(tmp_path, **ON, **hook) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script([FakeResponse(text="Your order has shipped.")] * 2)
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    answered = s.llm.requests[-1]  # the request whose answer was spoken
+    assert "Name: Ada Lovelace" in answered.body["messages"][0]["content"]
+    assert of_type(s.record(), "preemptive")[-1]["outcome"] == "used"

@@ -1,0 +1,75 @@
+"""Preemptive replies with a real softphone: baresip calls ``sipgw serve --agent assistant``
+(subprocess, SIPGW_PREEMPTIVE=on) pointed at the fakes.
+
+The fake STT sends a partial with all the words at ``min_turn_silence`` (100 ms) and,
+as the transcripts have no sentence end, ends each turn only at ``max_turn_silence``
+(800 ms), so a reply spoken before the end of turn would be heard 0.7 s too early.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import analyse
+from sipgw.testing.fakes.openai import FakeResponse
+from sipgw.testing.fakes.threaded import ThreadedFakes
+
+from .test_assistant_peers import (
+    REPLY_HZ,
+    SPEECH_HZ,
+    call_record,
+    run_call,
+    script,
+    services,
+    spans,
+)
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+__all__ = ["services"]  # the fixture, shared with test_assistant_peers
+
+ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100"}
+FALLBACK_ANSWER_HZ = 1500
+
+
+def test_preemptive_reply_is_used_or_cancelled_and_never_spoken_early(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    stt, llm = services.stt, services.llm
+    stt.max_turn_silence_ms = 800
+    stt.full_silence_partials = True
+    # Turn 1: the partial says the final's words. Turn 2: the final has more words.
+    stt.script(["Where is my order 1234", "Can you call me back tomorrow at ten"])
+    stt.script_partials(["where is my order 1234", "can you call me back"])
+    services.tts.map_text("Which day", FALLBACK_ANSWER_HZ)
+    llm.script(
+        [
+            FakeResponse(text="Your order has shipped."),  # answers the partial at once
+            FakeResponse(text="Which day suits you?", first_chunk_delay=3.0),  # wasted
+            FakeResponse(text="Sure, it has shipped and I will call you."),
+        ]
+    )
+    source = script(
+        tmp_workdir, "preempt", (None, 1.0), (SPEECH_HZ, 0.8), (None, 3.0), (SPEECH_HZ, 0.8)
+    )
+    call = run_call(tmp_workdir, services, source, 9.0, extra_env=ON)
+    report = analyse(call.heard)
+    replies = spans(report, REPLY_HZ)
+    # Speech ends at 1.8 s; the turn at 1.8 + 0.8 s. The first reply was ready at ~1.9 s
+    # but is heard only after the end of turn.
+    assert replies and replies[0][0] > 2.5, (replies, report.describe())
+    assert not spans(report, FALLBACK_ANSWER_HZ)  # the wasted reply was never heard
+    assert len(replies) >= 2 and replies[-1][0] > 5.6 + 0.5, (replies, report.describe())
+    first, wasted, restarted = llm.requests
+    assert first.messages[-1]["content"] == "where is my order 1234"
+    assert wasted.messages[-1]["content"] == "can you call me back"
+    assert wasted.disconnected and not wasted.completed  # the fake saw the stream closed
+    assert restarted.messages[-1]["content"] == "Can you call me back tomorrow at ten"
+    record = call_record(tmp_workdir)
+    outcomes = [r["outcome"] for r in record if r["type"] == "preemptive"]
+    assert outcomes == ["started", "used", "started", "wasted"], outcomes
+    metrics = [r for r in record if r["type"] == "turn_metrics"]
+    assert [(m["preemptive"], m["preemptive_wasted"]) for m in metrics] == [
+        ("used", 0), (None, 1)
+    ]  # fmt: skip

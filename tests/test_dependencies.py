@@ -1,0 +1,87 @@
+"""Every third-party package the code imports is declared in pyproject.toml.
+
+A package that only arrives as another's dependency (``httpx2`` through
+``openai``) would vanish the day that package stops depending on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"sipgw", "media", "agent"}
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+
+
+def _declared(requirements: Iterable[str]) -> set[str]:
+    return {_normalize(re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0]) for req in requirements}
+
+
+def _imports(paths: Iterable[Path]) -> dict[str, Path]:
+    """Top-level third-party module names imported anywhere in ``paths``, with one file each."""
+    found: dict[str, Path] = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".", 1)[0]
+                if top not in sys.stdlib_module_names and top not in OURS:
+                    found.setdefault(top, path)
+    return found
+
+
+def _undeclared(imports: dict[str, Path], declared: set[str]) -> list[str]:
+    distributions = importlib.metadata.packages_distributions()
+    missing = []
+    for module, path in sorted(imports.items()):
+        names = {_normalize(d) for d in distributions.get(module, [module])}
+        if not names & declared:
+            missing.append(f"{module} (imported by {path.relative_to(ROOT)})")
+    return missing
+
+
+def _project() -> dict[str, object]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert isinstance(project, dict)
+    return project
+
+
+def _files(*roots: str) -> list[Path]:
+    return [p for root in roots for p in (ROOT / root).rglob("*.py")]
+
+
+def test_production_imports_are_runtime_dependencies() -> None:
+    project = _project()
+    declared = _declared(project["dependencies"])  # type: ignore[arg-type]
+    testing = ROOT / "sipgw" / "testing"
+    production = [p for p in _files("sipgw", "media", "agent") if testing not in p.parents]
+    imports = _imports(production)
+    assert {"websockets", "openai", "httpx2"} <= imports.keys()  # the scan sees them
+    assert _undeclared(imports, declared) == []
+
+
+def test_the_test_toolkit_imports_are_declared_with_the_test_extra() -> None:
+    project = _project()
+    extras = project["optional-dependencies"]
+    assert isinstance(extras, dict)
+    declared = _declared(project["dependencies"]) | _declared(extras["test"])  # type: ignore[arg-type]
+    assert _undeclared(_imports(_files("sipgw/testing")), declared) == []
+
+
+def test_an_undeclared_import_is_caught() -> None:
+    imports = {"httpx2": ROOT / "agent" / "tts" / "elevenlabs.py"}
+    assert _undeclared(imports, {"openai"}) == ["httpx2 (imported by agent/tts/elevenlabs.py)"]
