@@ -38,7 +38,11 @@ The machine also shapes what the STT gets: :class:`MarkSpeechEnd` at each
 loud-to-quiet edge (so the service can send the audio that completes the
 end-of-turn silence at once), and smaller chunks (:class:`SetSttChunk`) for
 :data:`FAST_CHUNKS_AFTER_SPEECH` after the caller's last loud frame, while
-the turn detector counts silence.
+the turn detector counts silence; once the STT has ended the turn and the
+caller is still quiet (VAD not speaking), larger ones (:data:`SLOW_CHUNK_MS`:
+fewer messages and wake-ups while nobody talks) until the next loud frame,
+which goes back to the configured size (the STT service then sends what it
+had batched at once).
 
 *Preemptive replies* (on when ``preemptive_pause_ms`` is set): a partial
 transcript that arrives while the caller is quiet (Universal-3 Pro sends one
@@ -69,6 +73,7 @@ __all__ = [
     "FAST_CHUNKS_AFTER_SPEECH",
     "FAST_CHUNK_MS",
     "PAUSE_WITHOUT_SPEECH",
+    "SLOW_CHUNK_MS",
     "STT_SPEECH_ECHO",
     "AgentState",
     "Cause",
@@ -96,6 +101,8 @@ FAST_CHUNK_MS: Final = 50
 """STT chunk size right after caller speech (AssemblyAI's minimum)."""
 FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
 """Seconds after the caller's last loud frame that STT chunks stay small."""
+SLOW_CHUNK_MS: Final = 250
+"""STT chunk size once the STT ended the turn and the caller stays quiet."""
 BACKCHANNELS: Final = frozenset(
     {
         "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
@@ -235,6 +242,7 @@ _PAUSE: Final = (PauseAgent(),)
 _MARK_SPEECH_END: Final = (MarkSpeechEnd(),)
 _FAST_CHUNKS: Final = (SetSttChunk(FAST_CHUNK_MS),)
 _NORMAL_CHUNKS: Final = (SetSttChunk(None),)
+_SLOW_CHUNKS: Final = (SetSttChunk(SLOW_CHUNK_MS),)
 _DROP: Final = (DropPreemptive(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
@@ -280,7 +288,7 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_fast_chunks", "_onset_at", "_partial", "_preempted", "_was_loud", "agent",
+        "_chunks", "_onset_at", "_partial", "_preempted", "_turn_over", "_was_loud", "agent",
         "commit_ms", "last_loud_at", "min_words", "paused_at", "preemptive_pause_ms",
         "speech_started_at", "vad",
     )  # fmt: skip
@@ -305,7 +313,8 @@ class TurnTaker:
         self.speech_started_at: float | None = None
         self.last_loud_at: float | None = None
         self._onset_at: float | None = None
-        self._fast_chunks = False
+        self._chunks = _NORMAL_CHUNKS  # the STT chunk size asked for last
+        self._turn_over = False  # the STT ended a turn since the last loud frame
         self._was_loud = False
 
     # -- inputs
@@ -318,16 +327,23 @@ class TurnTaker:
         actions = _NOTHING
         if loud:
             self.last_loud_at = now
+            self._turn_over = False
         elif self._was_loud:
             actions = _MARK_SPEECH_END
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
         last_loud = self.last_loud_at
-        fast = not loud and last_loud is not None and now - last_loud < FAST_CHUNKS_AFTER_SPEECH
-        if fast != self._fast_chunks:
-            self._fast_chunks = fast
-            actions += _FAST_CHUNKS if fast else _NORMAL_CHUNKS
+        # Once the turn is over and the caller stays quiet, nothing waits on the STT.
+        if self._turn_over and not loud and not vad.speaking:
+            chunks = _SLOW_CHUNKS
+        elif not loud and last_loud is not None and now - last_loud < FAST_CHUNKS_AFTER_SPEECH:
+            chunks = _FAST_CHUNKS
+        else:
+            chunks = _NORMAL_CHUNKS
+        if chunks is not self._chunks:
+            self._chunks = chunks
+            actions += chunks
         paused_at = self.paused_at
         if event is _VAD_NONE:  # most frames: only the timers below can fire
             if paused_at is not None:
@@ -357,6 +373,7 @@ class TurnTaker:
     def receive_stt(self, event: SttEvent, now: float) -> tuple[TurnAction, ...]:
         """An event of the speech-to-text service, handled at ``now``."""
         if isinstance(event, SttTurnEnded):
+            self._turn_over = True
             return self._turn_ended(event)
         if isinstance(event, SttSpeechStarted):
             seen = self.speech_started_at

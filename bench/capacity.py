@@ -31,6 +31,13 @@ jitter buffer, no ticker) and an echo server on pyVoIP 1.6.8
 first use; thread-per-call, so its steps are capped at ``--pyvoip-max``),
 each pinned to CPU 0 in turn; with the ratios of CPU per call and receiver
 p99 pacing deviation.
+
+Per machine (``--machine``, in ``bench/capacity_machine.py``): for each count in
+``--processes`` (default 1,2), that many gateway processes pinned one per CPU with
+``taskset`` (the port plan of ``sipgw serve --workers N``), each step's calls split
+between them with one load generator per process (not pinned: on a 2-core box they share
+the cores), the worst process deciding whether a step held; with each process's own CPU
+per call and the calls per core derived from it.
 """
 
 from __future__ import annotations
@@ -230,8 +237,11 @@ def _strip(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], ManagedProcess]]:
-    """Start ``python -m bench.fake_services --json-ready`` (pinned) and yield the gateway env."""
+def fake_services(
+    args: argparse.Namespace, pin: bool = True
+) -> Iterator[tuple[dict[str, str], ManagedProcess]]:
+    """Start ``python -m bench.fake_services --json-ready`` (pinned to ``--loadgen-cpu``
+    unless not ``pin``) and yield the gateway env."""
     cmd = [PYTHON, "-m", "bench.fake_services", "--json-ready"]
     for flag in ("stt_final_latency", "llm_first_token_ms", "tts_first_byte_ms"):
         value = getattr(args, flag)
@@ -247,7 +257,8 @@ def fake_services(args: argparse.Namespace) -> Iterator[tuple[dict[str, str], Ma
     workdir = Path(tempfile.mkdtemp(prefix="sipgw-fakes-"))
     child = ManagedProcess(
         "fake_services", cmd, log_path=workdir / "fake_services.log", lifetime=None, cwd=REPO,
-        env=child_env(), capture="lines", cpu=args.loadgen_cpu, on_line=on_line,
+        env=child_env(), capture="lines", on_line=on_line,
+        cpu=args.loadgen_cpu if pin else None,
     )  # fmt: skip
     try:
         child.start()
@@ -896,6 +907,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overload-lateness-ms", type=float, default=10.0, help="with --overload")
     p.add_argument("--overload-cpu-percent", type=float, default=90.0, help="with --overload")
+    p.add_argument(
+        "--machine",
+        action="store_true",
+        help="per machine: N gateway processes, one per CPU, the calls split between them "
+        "(bench/capacity_machine.py); steps are calls per machine",
+    )
+    p.add_argument(
+        "--processes", type=_ints, default=_ints("1,2"), help="--machine: process counts to run"
+    )
     return p
 
 
@@ -904,7 +924,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.talk is None and args.agent == "assistant":
         args.talk = "0.8/6"
-    pin_self(args.loadgen_cpu)
+    if not args.machine:  # per machine: every process shares every CPU
+        pin_self(args.loadgen_cpu)
     machine = machine_info()
     if len(os.sched_getaffinity(0)) < 1 or (os.cpu_count() or 1) < 2:
         log("warning: fewer than 2 CPUs: gateway and load generator share a core")
@@ -912,12 +933,23 @@ def main(argv: list[str] | None = None) -> int:
     params["argv"] = sys.argv[1:] if argv is None else argv
     data: dict[str, Any] = {
         "tool": "capacity",
-        "mode": "compare" if args.compare else f"ramp-{args.driver}",
+        "mode": "compare" if args.compare else "machine" if args.machine else f"ramp-{args.driver}",
         "params": params,
         "machine": machine,
         "sipp": sipp_version() if (args.compare or args.driver == "sipp") else None,
     }
-    if args.compare:
+    if args.machine:
+        from bench.capacity_machine import machine_table, machine_verdict, run_machine
+
+        result = run_machine(args)
+        data.update(result)
+        table = machine_table(result)
+        title = (
+            f"per machine: agent {args.agent}, processes {args.processes}, one per CPU, rate "
+            f"{args.rate:g}/s in total, hold {args.hold:g} s; load generators not pinned"
+        )
+        verdict_lines = machine_verdict(result)
+    elif args.compare:
         result = run_compare(args)
         data.update(result)
         table = compare_table(result)
@@ -941,7 +973,8 @@ def main(argv: list[str] | None = None) -> int:
             "that other processes took from the gateway's core)",
             *format_verdict(verdict),
         ]
-    where = write_json(data, args.json, "capacity" + ("-compare" if args.compare else ""))
+    suffix = "-compare" if args.compare else "-machine" if args.machine else ""
+    where = write_json(data, args.json, "capacity" + suffix)
     if args.json != "-":
         print(title)
         print(table)

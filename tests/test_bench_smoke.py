@@ -7,6 +7,7 @@ real gateway process and report the fields the tables of docs/performance.md are
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,25 @@ def test_capacity_overload_counts_refusals_apart(tmp_path: Path) -> None:
     assert step["answered"] == 0 and step["refused_503"] == 3 and step["failed"] == 0
     overload = data["verdict"]["overload"]
     assert overload["refused_503"] == 3 and overload["failed"] == 0 and "met" in overload
+
+
+def test_capacity_machine_splits_calls_between_processes(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "capacity", "--machine", "--processes", "1,2", "--steps", "3", "--hold", "2",
+        "--stats-interval", "1", "--settle", "0.5",
+    )  # fmt: skip
+    assert data["mode"] == "machine"
+    one, two = data["runs"]["1"], data["runs"]["2"]
+    assert len(one["gateway_commands"]) == 1 and len(two["gateway_commands"]) == 2
+    (step,) = two["steps"]
+    assert step["calls"] == 3 and step["answered"] == 3 and step["failed"] == 0
+    assert [w["calls"] for w in step["workers"]] == [2, 1]
+    assert len({w["cpu"] for w in step["workers"]}) == min(2, len(os.sched_getaffinity(0)))
+    for key in ("cpu_per_call_percent_worst", "calls_per_core_derived", "tick_late_p99_ms"):
+        assert key in step, key
+    assert len(step["cpu_per_call_percent_by_process"]) == 2
+    assert step["loadgen_cpu_percent_total"] is not None
+    assert set(data["scaling"]["held_up_to"]) == {"1", "2"}
 
 
 def test_capacity_sipp_driver(tmp_path: Path) -> None:

@@ -98,8 +98,9 @@ ASSEMBLYAI = Section(
         Setting("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; "
                 "empty = server default (1000).", _optional_ms),
         Setting("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI (50..1000 ms) "
-                "while the caller talks or is quiet; for 1.5 s after the caller stops talking, "
-                "chunks are 50 ms so the turn ends sooner.", _chunk_ms),
+                "while the caller talks; for 1.5 s after the caller stops talking, chunks are "
+                "50 ms so the turn ends sooner, and once the turn has ended and the caller "
+                "stays quiet, 250 ms (fewer messages).", _chunk_ms),
     ),
 )  # fmt: skip
 

@@ -20,6 +20,7 @@ import pytest
 from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from agent.turns import (
     FAST_CHUNK_MS,
+    SLOW_CHUNK_MS,
     Cause,
     CommitBargeIn,
     DropPreemptive,
@@ -329,6 +330,7 @@ def test_barge_in(script: Script, expected: Expected) -> None:
 
 STT_SHAPING = (MarkSpeechEnd, SetSttChunk)
 FAST, NORMAL, MARK = SetSttChunk(FAST_CHUNK_MS), SetSttChunk(None), MarkSpeechEnd()
+SLOW = SetSttChunk(SLOW_CHUNK_MS)
 
 # The last loud frame arrives at 1200; the first quiet one at 1220. Chunks stay small
 # while the caller's last loud frame is less than 1.5 s old.
@@ -341,6 +343,19 @@ SHAPING_ROWS: list[tuple[str, Script, Expected]] = [
     (
         "speech resuming inside the window keeps normal chunks while loud",
         [(1000, SPEECH), (1200, SILENCE), (1400, SPEECH), (1600, SILENCE), (3500, End())],
+        [(1220, MARK), (1220, FAST), (1420, NORMAL), (1620, MARK), (1620, FAST),
+         (3100, NORMAL)],
+    ),
+    (
+        "the STT ends the turn: large chunks once the VAD's hangover is over, until speech",
+        [(1000, SPEECH), (1200, SILENCE), (1360, Final("Hello there.")), (2500, SPEECH),
+         (2600, End())],
+        [(1220, MARK), (1220, FAST), (1500, SLOW), (2520, NORMAL)],
+    ),
+    (
+        "a turn that ended before the caller spoke again does not slow the next one",
+        [(1000, SPEECH), (1200, SILENCE), (1360, Final("Hello there.")), (1400, SPEECH),
+         (1600, SILENCE), (3500, End())],
         [(1220, MARK), (1220, FAST), (1420, NORMAL), (1620, MARK), (1620, FAST),
          (3100, NORMAL)],
     ),
