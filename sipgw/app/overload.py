@@ -4,7 +4,7 @@
 samples (:meth:`~OverloadDetector.observe_lateness`) and the process's CPU time
 (:meth:`~OverloadDetector.update`, with ``now``) and says whether the gateway is
 overloaded. It enters the state when the p99 lateness over the last
-``window`` seconds, or the CPU share over that window, crosses its *enter*
+``window`` seconds, or the CPU share over the last ``cpu_window`` seconds, crosses its *enter*
 threshold; it leaves it only once both have stayed below their lower *recover*
 thresholds for ``hold`` seconds (hysteresis: no flapping at the edge).
 
@@ -52,7 +52,11 @@ class OverloadConfig:
     recover_cpu_percent: float = 75.0
     """... and leave only once it stays below this."""
     window: float = 5.0
-    """Seconds of lateness samples and CPU time each decision looks at."""
+    """Seconds of lateness samples each decision looks at."""
+    cpu_window: float = 1.0
+    """Seconds of CPU time each decision looks at: short, so that a burst of new calls is
+    seen before many more are let in (a lateness p99 needs the longer window to ride out
+    one stall; the CPU share does not)."""
     hold: float = 5.0
     """Seconds both signals must stay below their recover thresholds to take calls again."""
     retry_after: int = 10
@@ -72,7 +76,7 @@ class OverloadConfig:
         enter = " or ".join(x for x in (late, cpu) if x)
         return (
             f"overload: new calls get 503 (Retry-After {self.retry_after}) when {enter} over "
-            f"{self.window:g} s; taken again after {self.hold:g} s below "
+            f"{self.window:g} s (CPU over {self.cpu_window:g} s); taken again after {self.hold:g} s below "
             f"{self.recover_lateness_ms:g} ms / {self.recover_cpu_percent:g}%"
         )
 
@@ -125,7 +129,8 @@ class OverloadDetector:
             samples.popleft()
         cpu = self._cpu
         cpu.append((now, cpu_seconds))
-        while len(cpu) > 2 and cpu[1][0] <= horizon:
+        cpu_horizon = now - config.cpu_window
+        while len(cpu) > 2 and cpu[1][0] <= cpu_horizon:
             cpu.popleft()
         self.lateness_p99_ms = _p99([late for _, late in samples]) * 1000
         (t0, c0), (t1, c1) = cpu[0], cpu[-1]
@@ -184,6 +189,7 @@ def load_overload_config(values: SettingValues) -> OverloadConfig:
         cpu_percent=values["SIPGW_OVERLOAD_CPU_PERCENT"],
         recover_cpu_percent=values["SIPGW_OVERLOAD_RECOVER_CPU_PERCENT"],
         window=values["SIPGW_OVERLOAD_WINDOW"],
+        cpu_window=values["SIPGW_OVERLOAD_CPU_WINDOW"],
         hold=values["SIPGW_OVERLOAD_HOLD"],
         retry_after=values["SIPGW_OVERLOAD_RETRY_AFTER"],
     )

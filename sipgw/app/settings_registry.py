@@ -370,13 +370,16 @@ OVERLOAD = Section(
                 "p99 lateness stays below this many ms (for the hold time).", non_negative,
                 "--overload-recover-lateness-ms", "MS"),
         Setting("SIPGW_OVERLOAD_CPU_PERCENT", "90", "Refuse new calls when the process's CPU "
-                "over the window exceeds this (% of one core); 0 = do not watch CPU.",
+                "over the CPU window exceeds this (% of one core); 0 = do not watch CPU.",
                 non_negative, "--overload-cpu-percent", "PCT"),
         Setting("SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", "75", "Take calls again only once the "
                 "CPU stays below this (for the hold time).", non_negative,
                 "--overload-recover-cpu-percent", "PCT"),
-        Setting("SIPGW_OVERLOAD_WINDOW", "5", "Seconds of ticker lateness and CPU time each "
-                "decision looks at.", positive, "--overload-window", "S"),
+        Setting("SIPGW_OVERLOAD_WINDOW", "5", "Seconds of ticker lateness each decision looks "
+                "at (its p99).", positive, "--overload-window", "S"),
+        Setting("SIPGW_OVERLOAD_CPU_WINDOW", "1", "Seconds of CPU time each decision looks "
+                "at (short: a burst of new calls shows before many more are let in).",
+                positive, "--overload-cpu-window", "S"),
         Setting("SIPGW_OVERLOAD_HOLD", "5", "Seconds both signals must stay below their "
                 "recover thresholds before new calls are taken again.", non_negative,
                 "--overload-hold", "S"),

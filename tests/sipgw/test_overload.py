@@ -91,6 +91,21 @@ def test_a_flare_during_the_hold_restarts_it() -> None:
     assert clock.changes == [True, False]
 
 
+def test_a_burst_of_cpu_shows_within_the_short_cpu_window() -> None:
+    """CPU is judged over 1 s, not the 5 s lateness window: a ramp of new calls that fills
+    the core is refused within about a second, before the 5 s average would show it."""
+    clock = Clock(OverloadConfig(cpu_percent=90, recover_cpu_percent=75))
+    clock.run(10, cpu_share=0.3)
+    clock.run(0.5, cpu_share=1.0)
+    assert clock.changes == []  # half a second of a full core: 65 % over the last second
+    clock.run(0.75, cpu_share=1.0)
+    assert clock.changes == [True]  # the 5 s average would still be about 45 %
+    long_window = Clock(OverloadConfig(cpu_percent=90, recover_cpu_percent=75, cpu_window=5))
+    long_window.run(10, cpu_share=0.3)
+    long_window.run(1.25, cpu_share=1.0)
+    assert long_window.changes == []
+
+
 def test_cpu_alone_enters_and_leaves() -> None:
     clock = Clock(OverloadConfig(cpu_percent=90, recover_cpu_percent=75, hold=1))
     clock.run(3, cpu_share=0.85)
