@@ -76,7 +76,8 @@ class OverloadConfig:
         enter = " or ".join(x for x in (late, cpu) if x)
         return (
             f"overload: new calls get 503 (Retry-After {self.retry_after}) when {enter} over "
-            f"{self.window:g} s (CPU over {self.cpu_window:g} s); taken again after {self.hold:g} s below "
+            f"{self.window:g} s (CPU over {self.cpu_window:g} s); taken again after "
+            f"{self.hold:g} s below "
             f"{self.recover_lateness_ms:g} ms / {self.recover_cpu_percent:g}%"
         )
 
