@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -53,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +72,23 @@ from bench._harness import (
     process_window,
     run_loadgen,
     sipp_version,
-    wait_until,
     write_json,
+)
+from bench.capacity_steps import (
+    TARGET_CALLS,
+    TARGET_MEM_KB,
+    TARGET_SETUP_P99_MS,
+    _r,
+    _strip,
+    count_refusals,
+    fake_services,
+    idle_baseline,
+    loadgen_args,
+    loadgen_timeout,
+    overload_flags,
+    overload_late_ms,
+    row_ok,
+    step_row,
 )
 from sipgw.testing.audio import tone_frame
 from sipgw.testing.peers.sipp import SippProcess, scenario, stat_count
@@ -86,206 +99,9 @@ PYVOIP_VENV = REPO / "bench" / ".venv-pyvoip"
 PYVOIP_SCRIPT = REPO / "bench" / "references" / "pyvoip_echo.py"
 PYVOIP_VERSION = "1.6.8"
 
-TARGET_LATE_MS = 5.0
-TARGET_CALLS = 500
-TARGET_SETUP_P99_MS = 20.0
-TARGET_MEM_KB = 200.0
-
-
-# ---------------------------------------------------------------------- helpers
-
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
-
-
-def _r(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def idle_baseline(sampler: ProcSampler, seconds: float) -> dict[str, Any]:
-    """RSS and CPU of an idle process over the next ``seconds``."""
-    t0 = time.time()
-    time.sleep(seconds)
-    t1 = time.time()
-    return {
-        "rss_kb": sampler.rss_kb(t0, t1),
-        "cpu_percent": _r(sampler.cpu_percent(t0, t1), 1),
-        "window_s": round(t1 - t0, 2),
-    }
-
-
-def loadgen_args(
-    target: tuple[str, int], calls: int, args: argparse.Namespace, extra: Sequence[str] = ()
-) -> list[str]:
-    """Load generator options for one step."""
-    out = [
-        "--target", f"{target[0]}:{target[1]}", "--calls", str(calls), "--rate", f"{args.rate:g}",
-        "--hold", f"{args.hold:g}", "--audio", args.audio,
-    ]  # fmt: skip
-    if args.talk:
-        out += ["--talk", args.talk]
-    return out + list(extra)
-
-
-def loadgen_timeout(calls: int, args: argparse.Namespace) -> float:
-    """Generous wall-clock bound for one load generator step."""
-    return float(calls / args.rate + 8 + args.hold + calls / 200 + 10 + 60)
-
-
-def step_row(
-    calls: int,
-    window: dict[str, Any],
-    idle_rss_kb: float | None,
-    report: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """One table row from the target's window figures and the load generator's report."""
-    cpu = window.get("cpu_percent")
-    rss = window.get("rss_kb")
-    row: dict[str, Any] = {
-        "calls": calls,
-        "cpu_percent": cpu,
-        "cpu_per_call_percent": _r(cpu / calls, 4) if cpu is not None and calls else None,
-        "rss_kb": rss,
-        "mem_per_call_kb": (
-            _r((rss - idle_rss_kb) / calls, 1)
-            if rss is not None and idle_rss_kb is not None and calls
-            else None
-        ),
-        "tick_late_p50_ms": window.get("tick_late_p50_ms"),
-        "tick_late_p99_ms": window.get("tick_late_p99_ms"),
-        "tick_late_p99_worst_ms": window.get("tick_late_p99_worst_ms"),
-        "tick_late_max_ms": window.get("tick_late_max_ms"),
-        "ticks_skipped": window.get("ticks_skipped_delta"),
-        "others_on_cpu_percent": window.get("others_on_cpu_percent"),
-        "steal_percent": window.get("steal_percent"),
-        "jb_lost": window.get("jb_lost_delta"),
-        "jb_late": window.get("jb_late_delta"),
-    }
-    if report is not None:
-        rx, pacing, lg = report["rtp_rx"], report["pacing_ms"], report["loadgen"]
-        row.update(
-            {
-                "rx_pacing_p50_ms": pacing["p50"],
-                "rx_pacing_p99_ms": pacing["p99"],
-                "rx_pacing_max_ms": pacing["max"],
-                "loss": rx["loss"],
-                "lost": rx["lost"],
-                "seq_gaps": rx["gaps"],
-                "duplicates": rx["duplicates"],
-                "reordered": rx["reordered"],
-                "ts_jumps": rx["ts_jumps"],
-                "echo_audio_packets": rx["audio_packets"],
-                "setup_p50_ms": report["setup_ms"]["p50"],
-                "setup_p99_ms": report["setup_ms"]["p99"],
-                "answered": report["calls"]["answered"],
-                "failed": report["calls"]["failed"] + report["calls"]["remote_byes"],
-                "failed_by_reason": report["calls"]["failed_by_reason"],
-                "calls_without_rtp": report["calls"]["calls_without_rtp"],
-                "loadgen_cpu_percent": lg["cpu_percent"],
-                "loadgen_tick_late_p99_ms": lg["tick_late_p99_ms"],
-                "loadgen_tick_late_max_ms": lg["tick_late_max_ms"],
-            }
-        )
-    return row
-
-
-def overload_flags(args: argparse.Namespace) -> list[str]:
-    """The gateway's overload flags: its protection on (``--overload``), else none (off)."""
-    if not args.overload:
-        return []
-    late, cpu = args.overload_lateness_ms, args.overload_cpu_percent
-    return [  # recover below half the lateness limit and 5/6 of the CPU limit (10/5, 90/75)
-        "--overload-lateness-ms", f"{late:g}", "--overload-recover-lateness-ms", f"{late / 2:g}",
-        "--overload-cpu-percent", f"{cpu:g}", "--overload-recover-cpu-percent", f"{cpu * 5 / 6:g}",
-    ]  # fmt: skip
-
-
-def overload_late_ms(args: argparse.Namespace) -> float:
-    """The tick lateness a step must hold: the target, or with ``--overload`` its limit."""
-    if args.overload and args.overload_lateness_ms > 0:
-        return float(args.overload_lateness_ms)
-    return TARGET_LATE_MS
-
-
-def count_refusals(row: dict[str, Any]) -> None:
-    """With overload protection, a 503 is a clean refusal, not a failure: count it apart."""
-    by_reason = row.get("failed_by_reason") or {}
-    refused = int(by_reason.get("503", 0))
-    row["refused_503"] = refused
-    if row.get("failed") is not None:
-        row["failed"] -= refused
-
-
-def row_ok(row: dict[str, Any], late_limit_ms: float = TARGET_LATE_MS) -> bool:
-    """p99 tick lateness ≤ the limit (5 ms), zero loss, zero failed calls."""
-    late = row.get("tick_late_p99_ms")
-    return (
-        late is not None
-        and late <= late_limit_ms
-        and not row.get("lost")
-        and not row.get("failed")
-        and not row.get("calls_without_rtp")
-    )
-
-
-def _strip(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in report.items() if k != "machine"}
-
-
-# ---------------------------------------------------------------------- fake cloud services
-
-
-@contextlib.contextmanager
-def fake_services(
-    args: argparse.Namespace, pin: bool = True
-) -> Iterator[tuple[dict[str, str], ManagedProcess]]:
-    """Start ``python -m bench.fake_services --json-ready`` (pinned to ``--loadgen-cpu``
-    unless not ``pin``) and yield the gateway env."""
-    cmd = [PYTHON, "-m", "bench.fake_services", "--json-ready"]
-    for flag in ("stt_final_latency", "llm_first_token_ms", "tts_first_byte_ms"):
-        value = getattr(args, flag)
-        if value is not None:
-            cmd += ["--" + flag.replace("_", "-"), str(value)]
-    ready: list[dict[str, Any]] = []
-
-    def on_line(t: float, line: str) -> None:
-        if not ready and line.lstrip().startswith("{"):
-            with contextlib.suppress(ValueError):
-                ready.append(json.loads(line))
-
-    workdir = Path(tempfile.mkdtemp(prefix="sipgw-fakes-"))
-    child = ManagedProcess(
-        "fake_services", cmd, log_path=workdir / "fake_services.log", lifetime=None, cwd=REPO,
-        env=child_env(), capture="lines", on_line=on_line,
-        cpu=args.loadgen_cpu if pin else None,
-    )  # fmt: skip
-    try:
-        child.start()
-        if not wait_until(lambda: bool(ready) or not child.alive, 30):
-            raise RuntimeError(f"fake services not ready:\n{child.log_tail()}")
-        if not ready:
-            raise RuntimeError(f"fake services exited:\n{child.log_tail()}")
-        info = ready[0]
-        env = dict(info.get("keys", {}))
-        env.update(
-            {
-                "ASSEMBLYAI_STREAMING_URL": info["assemblyai_url"],
-                "OPENAI_BASE_URL": info["openai_base_url"],
-                "ELEVENLABS_BASE_URL": info["elevenlabs_base_url"],
-                "SIPGW_CALL_RECORD_DIR": "",
-                "SIPGW_GREETING": "Hi.",
-            }
-        )
-        yield env, child
-    finally:
-        child.send_signal(signal.SIGTERM)
-        if child.wait(10) is None:
-            child.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-# ---------------------------------------------------------------------- ramp
 
 
 def run_ramp(args: argparse.Namespace) -> dict[str, Any]:

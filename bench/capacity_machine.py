@@ -33,7 +33,7 @@ from bench._harness import (
     log,
     run_loadgen,
 )
-from bench.capacity import (
+from bench.capacity_steps import (
     TARGET_LATE_MS,
     _r,
     _strip,
