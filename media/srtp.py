@@ -4,7 +4,10 @@ Sans-IO: packets in, packets (or ``None``) out. :class:`SrtpContext` holds one
 libsrtp session per direction: ours protects what we send, the peer's
 unprotects what we receive. A packet that fails (bad authentication tag, a
 replayed index, a key past its lifetime, garbage) is counted in
-:class:`SrtpStats` and dropped: the call never sees an exception. Keys never
+:class:`SrtpStats` and dropped: the call never sees an exception. Failures
+that are not authentication, replay or expiry are counted by libsrtp's error
+name with the packet's clear headers, and plain RTCP (which some peers send
+unprotected) is told apart from SRTCP and counted on its own. Keys never
 appear in a ``repr`` or a log line.
 
 Two SDES details libsrtp does not do for us:
@@ -25,11 +28,21 @@ The two crypto suites of RFC 4568 §6.2.1, both with a 30-byte key||salt:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 import pylibsrtp
 
-__all__ = ["KEY_LENGTH", "SRTCP_MIN_LENGTH", "SUITES", "SrtpContext", "SrtpKeying", "SrtpStats"]
+__all__ = [
+    "KEY_LENGTH",
+    "SRTCP_MIN_LENGTH",
+    "SUITES",
+    "SrtpContext",
+    "SrtpKeying",
+    "SrtpStats",
+    "describe_packet",
+    "is_plain_rtcp",
+]
 
 KEY_LENGTH = 30
 """Bytes of master key (16) plus master salt (14) for both suites."""
@@ -46,6 +59,29 @@ SRTCP_MIN_LENGTH = 8 + _SRTCP_INDEX + _SRTCP_TAG
 
 SUITES: tuple[str, ...] = tuple(_PROFILES)
 """The crypto suites we support, in our order of preference."""
+
+# libsrtp's error strings (as pylibsrtp raises them) -> the srtp_err_status_* name they
+# are counted under in SrtpStats.other_kinds. When unprotecting, auth and replay failures
+# have counters of their own, and "can't use key any more" (libsrtp's own key limit)
+# counts as expired; when protecting, every failure is an "other" one.
+_LIBSRTP_ERRORS: dict[str, str] = {
+    "unspecified failure": "fail",
+    "unsupported parameter": "bad_param",
+    "couldn't allocate memory": "alloc_fail",
+    "authentication failure": "auth_fail",
+    "cipher failure": "cipher_fail",
+    "replay check failed (bad index)": "replay_fail",
+    "replay check failed (index too old)": "replay_old",
+    "no appropriate context found": "no_ctx",
+    "unable to perform desired validation": "cant_check",
+    "can't use key any more": "key_expired",
+    "error parsing data": "parse_err",
+    "error MKI present in packet is invalid": "bad_mki",
+    "packet index is too old to consider": "pkt_idx_old",
+    "packet index advanced, reset needed": "pkt_idx_adv",
+    "packet is too long": "too_long",  # pylibsrtp's own ValueError: over its 1500-byte buffer
+}
+_KEY_EXPIRED = "can't use key any more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +131,19 @@ class SrtpStats:
             or not SRTP at all).
         replayed: packets whose index was seen before or is too old (RFC 3711 §3.3.2).
         expired: packets past the key's lifetime, either direction.
-        other_errors: anything else libsrtp refused (truncated, too long, ...).
+        other_errors: anything else libsrtp refused (truncated, too long, ...),
+            either direction.
+        other_kinds: ``other_errors`` by name: libsrtp's ``srtp_err_status_*``
+            name without the prefix (``bad_param``, ``parse_err``,
+            ``cant_check``, ...), ``protect:`` before it when protecting failed.
+        last_other: what the last packet counted in ``other_errors`` looked
+            like (:func:`describe_packet`: headers only, never a key).
         rtcp_protected: RTCP packets we protected.
         rtcp_unprotected: SRTCP packets that passed the checks.
+        plain_rtcp: plain (unprotected) RTCP received on the SRTP call, told
+            apart by :func:`is_plain_rtcp`: ignored, not an SRTP failure, not
+            in :attr:`dropped`. baresip sends its RTCP BYE like this at hangup.
+        last_plain: the last such packet's headers (:func:`describe_packet`).
     """
 
     protected: int = 0
@@ -106,8 +152,12 @@ class SrtpStats:
     replayed: int = 0
     expired: int = 0
     other_errors: int = 0
+    other_kinds: dict[str, int] = field(default_factory=dict)
+    last_other: str = ""
     rtcp_protected: int = 0
     rtcp_unprotected: int = 0
+    plain_rtcp: int = 0
+    last_plain: str = ""
 
     @property
     def dropped(self) -> int:
@@ -193,8 +243,8 @@ class SrtpContext:
             return None
         try:
             protected = out.session.protect(packet)
-        except (pylibsrtp.Error, ValueError):
-            self.stats.other_errors += 1
+        except (pylibsrtp.Error, ValueError) as exc:
+            self._count_other(f"protect:{_error_name(exc)}", packet, rtcp=False)
             return None
         self.stats.protected += 1
         if out.mki:
@@ -215,7 +265,7 @@ class SrtpContext:
         try:
             plain = inbound.session.unprotect(packet)
         except (pylibsrtp.Error, ValueError) as exc:
-            self._count(exc)
+            self._count(exc, packet, rtcp=False)
             return None
         if not inbound.spend():
             self.stats.expired += 1
@@ -233,8 +283,8 @@ class SrtpContext:
             return None
         try:
             protected = out.session.protect_rtcp(packet)
-        except (pylibsrtp.Error, ValueError):
-            self.stats.other_errors += 1
+        except (pylibsrtp.Error, ValueError) as exc:
+            self._count_other(f"protect:{_error_name(exc)}", packet, rtcp=True)
             return None
         self.stats.rtcp_protected += 1
         if out.mki:
@@ -243,19 +293,31 @@ class SrtpContext:
         return protected
 
     def unprotect_rtcp(self, packet: bytes) -> bytes | None:
-        """An SRTCP packet as RTCP, or None (counted) when it must be dropped."""
+        """An SRTCP packet as RTCP, or None (counted) when it must be dropped.
+
+        A packet that fails as SRTCP but is a well-formed plain RTCP compound
+        packet (:func:`is_plain_rtcp`) is counted in ``plain_rtcp``, not as an
+        SRTP failure: peers send some RTCP unprotected (baresip's BYE at hangup).
+        """
         inbound = self._in
         mki = inbound.mki
+        received = packet
         if mki:
             cut = len(packet) - _SRTCP_TAG
             if cut - len(mki) < 8 + _SRTCP_INDEX or packet[cut - len(mki) : cut] != mki:
-                self.stats.auth_failed += 1
+                if is_plain_rtcp(received):
+                    self._count_plain(received)
+                else:
+                    self.stats.auth_failed += 1
                 return None
             packet = packet[: cut - len(mki)] + packet[cut:]
         try:
             plain = inbound.session.unprotect_rtcp(packet)
         except (pylibsrtp.Error, ValueError) as exc:
-            self._count(exc)
+            if is_plain_rtcp(received):
+                self._count_plain(received)
+            else:
+                self._count(exc, received, rtcp=True)
             return None
         if not inbound.spend():
             self.stats.expired += 1
@@ -263,11 +325,74 @@ class SrtpContext:
         self.stats.rtcp_unprotected += 1
         return plain
 
-    def _count(self, exc: Exception) -> None:
+    def _count(self, exc: Exception, packet: bytes, rtcp: bool) -> None:
         message = str(exc)
         if message == "authentication failure":
             self.stats.auth_failed += 1
         elif message.startswith("replay check failed") or "too old" in message:
             self.stats.replayed += 1
+        elif message == _KEY_EXPIRED:
+            self.stats.expired += 1
         else:
-            self.stats.other_errors += 1
+            self._count_other(_error_name(exc), packet, rtcp)
+
+    def _count_plain(self, packet: bytes) -> None:
+        self.stats.plain_rtcp += 1
+        self.stats.last_plain = describe_packet(packet, rtcp=True)
+
+    def _count_other(self, kind: str, packet: bytes, rtcp: bool) -> None:
+        stats = self.stats
+        stats.other_errors += 1
+        stats.other_kinds[kind] = stats.other_kinds.get(kind, 0) + 1
+        stats.last_other = f"{kind}: {describe_packet(packet, rtcp)}"
+
+
+def _error_name(exc: Exception) -> str:
+    """libsrtp's name for the error pylibsrtp raised (``bad_param``, ...); its text if unknown."""
+    message = str(exc)
+    return _LIBSRTP_ERRORS.get(message, message)
+
+
+def describe_packet(packet: bytes, rtcp: bool) -> str:
+    """A dropped packet's clear-text headers for a log line (never a key or payload).
+
+    RTP: length, version, payload type, sequence number, SSRC; RTCP: length,
+    version, first packet type, SSRC and, when long enough to be SRTCP, the E
+    flag and index of RFC 3711 §3.4 (assuming no MKI).
+    """
+    size = len(packet)
+    if size < 2:
+        return f"{'RTCP' if rtcp else 'RTP'} {size} bytes"
+    version = packet[0] >> 6
+    if rtcp:
+        text = f"RTCP {size} bytes, v{version}, pt {packet[1]}"
+        if size >= 8:
+            text += f", ssrc {struct.unpack_from('!I', packet, 4)[0]:#010x}"
+        if size >= SRTCP_MIN_LENGTH:
+            (word,) = struct.unpack_from("!I", packet, size - _SRTCP_TAG - _SRTCP_INDEX)
+            text += f", E {word >> 31}, index {word & 0x7FFF_FFFF}"
+        return text
+    text = f"RTP {size} bytes, v{version}, pt {packet[1] & 0x7F}"
+    if size >= 12:
+        seq, _, ssrc = struct.unpack_from("!HII", packet, 2)
+        text += f", seq {seq}, ssrc {ssrc:#010x}, cc {packet[0] & 0x0F}, x {packet[0] >> 4 & 1}"
+    return text
+
+
+def is_plain_rtcp(packet: bytes) -> bool:
+    """Whether a datagram is a whole plain RTCP compound packet (RFC 3550 §6.1).
+
+    Every header has version 2 and an RTCP packet type (192..223, RFC 5761 §4),
+    and their lengths add up to the datagram exactly. SRTCP does not: after its
+    first header comes ciphertext, then the E flag and index and the tag
+    (RFC 3711 §3.4). Only asked about a packet that already failed as SRTCP.
+    """
+    offset, size = 0, len(packet)
+    if size < 8:
+        return False
+    while offset + 4 <= size:
+        first, packet_type, words = struct.unpack_from("!BBH", packet, offset)
+        if first >> 6 != 2 or not 192 <= packet_type <= 223:
+            return False
+        offset += 4 * (words + 1)
+    return offset == size

@@ -188,3 +188,16 @@ def test_drift_smoke(tmp_path: Path) -> None:
     assert [m["minute"] for m in fast["per_minute"]] == [1]
     assert fast["dropped_frames"] >= 10 and slow["inserted_frames"] >= 10
     assert fast["delay_max_ms"] is not None and fast["delay_max_ms"] <= 200
+
+
+def test_io_floor_echoes_every_packet_of_each_variant(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "io_floor", "--calls", "4", "--hold", "1", "--warmup", "0.3", timeout=60
+    )
+    results = data["results"]
+    assert [r["variant"] for r in results] == ["uvloop-echo", "uvloop-paced", "asyncio-echo"]
+    for r in results:
+        assert r["calls"] == 4
+        assert r["sent"] >= 4 * 40  # 50 packets a second per call for about 1 s
+        assert r["echoed_share"] >= 0.9, r  # the server sent the packets back
+        assert r["cpu_per_call_percent"] >= 0 and r["us_per_packet"] >= 0

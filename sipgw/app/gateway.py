@@ -103,10 +103,17 @@ def _srtp_summary(session: MediaSession) -> str:
     if session.srtp is None:
         return ""
     s = session.srtp.stats
-    return (
+    text = (
         f", SRTP protected {s.protected}, unprotected {s.unprotected}, dropped {s.dropped} "
         f"(auth {s.auth_failed}, replay {s.replayed}, expired {s.expired}, other {s.other_errors})"
+        f", plain RTCP {s.plain_rtcp}"
     )
+    if s.plain_rtcp:  # not an SRTP failure: RTCP the peer sent unprotected, ignored
+        text += f" [last {s.last_plain}]"
+    if s.other_errors:  # which libsrtp error, and the last such packet's headers
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(s.other_kinds.items()))
+        text += f" [other: {kinds}; last {s.last_other}]"
+    return text
 
 
 class Gateway:

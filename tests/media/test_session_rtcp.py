@@ -80,8 +80,14 @@ def test_srtcp_both_ways() -> None:
     session.receive_rtcp(build_rr(77), 8.0)  # plain RTCP on an SRTP call: dropped
     assert session.rtcp.reports_received == 1 and session.rtcp.invalid == 1
     assert session.srtp is not None and session.srtp.stats.rtcp_unprotected == 1
-    session.receive_rtcp(build_compound(build_rr(77), 77, "peer"), 9.0)  # long enough: dropped
-    assert session.srtp.stats.dropped == 1 and session.rtcp.reports_received == 1
+    # Plain compound RTCP, long enough to be SRTCP: ignored, counted as plain, not an SRTP drop.
+    session.receive_rtcp(build_compound(build_rr(77), 77, "peer"), 9.0)
+    assert session.srtp.stats.plain_rtcp == 1 and session.rtcp.reports_received == 1
+    forger = SrtpContext(outbound=ours, inbound=theirs)
+    forged = [forger.protect_rtcp(build_rr(77) * 3) for _ in range(5)][-1]  # an unseen index
+    session.receive_rtcp(forged or b"", 9.5)  # SRTCP with the wrong key: an auth drop
+    assert session.srtp.stats.auth_failed == 1 and session.srtp.stats.dropped == 1
+    assert session.rtcp.reports_received == 1
 
 
 def test_rtcp_on_the_rtp_port_from_a_foreign_source_is_dropped() -> None:

@@ -1,0 +1,247 @@
+"""The floor under any Python RTP path: the CPU of moving the packets and nothing else.
+
+Run ``python -m bench.io_floor`` (``--calls 200,400 --hold 10``).
+
+sipgw's echo call costs a few times SIPp's ``-rtp_echo`` CPU per call
+(``bench.capacity --compare``). How much of that is the gateway's own work, and
+how much any Python program pays to receive and send 50 packets a second per call
+through an event loop? This script measures the second part: a server process
+(pinned to ``--gateway-cpu``) binds one UDP socket per call, the way a gateway
+gives each call its own RTP port, and does the least a gateway can do with the
+packets:
+
+* ``uvloop-echo`` / ``asyncio-echo``: ``datagram_received`` sends each packet
+  straight back (what SIPp's ``-rtp_echo`` does, in Python);
+* ``uvloop-paced``: each packet is queued, and one 20 ms ticker with absolute
+  deadlines sends one queued packet per call (the shape of sipgw's media path:
+  receive, hold, pace out on the tick) without parsing, jitter buffer or agent.
+
+The load (in this process, pinned to ``--loadgen-cpu``) is the shape of
+``bench.loadgen``'s: one ticker sends every call's 172-byte packet each 20 ms from
+preallocated buffers and counts what comes back. The server's CPU (``/proc``,
+all threads) over the hold window, divided by the calls, is the floor per call;
+``us_per_packet`` divides it by the packets the server received and sent.
+Compare with the gateway's and SIPp's figures of the same machine and day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bench._harness import (
+    PYTHON,
+    REPO,
+    format_table,
+    log,
+    machine_info,
+    pin_self,
+    read_proc,
+    write_json,
+)
+
+VARIANTS = ("uvloop-echo", "uvloop-paced", "asyncio-echo")
+PACKET_BYTES = 172  # 12-byte RTP header + 160 bytes of 20 ms G.711
+PTIME = 0.020
+
+# -------------------------------------------------------------------- the server
+
+
+class _Echo(asyncio.DatagramProtocol):
+    """Sends every packet back to where it came from, at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.transport.sendto(data, addr)
+
+
+class _Held(asyncio.DatagramProtocol):
+    """Queues every packet; the shared ticker sends one per tick."""
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[bytes] = collections.deque(maxlen=10)
+        self.peer: tuple[str | Any, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.DatagramTransport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.queue.append(data)
+        self.peer = addr
+
+
+async def _serve(variant: str, calls: int) -> None:
+    loop = asyncio.get_running_loop()
+    protocols: list[Any] = []
+    for _ in range(calls):
+        factory = _Held if variant.endswith("paced") else _Echo
+        _, protocol = await loop.create_datagram_endpoint(factory, local_addr=("127.0.0.1", 0))
+        protocols.append(protocol)
+    ports = [p.transport.get_extra_info("sockname")[1] for p in protocols]
+    print(json.dumps({"ports": ports}), flush=True)
+    if variant.endswith("paced"):
+        deadline = loop.time()
+        while True:
+            deadline += PTIME
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            for protocol in protocols:
+                if protocol.queue and protocol.peer is not None:
+                    protocol.transport.sendto(protocol.queue.popleft(), protocol.peer)
+    else:
+        await asyncio.Event().wait()
+
+
+def serve(variant: str, calls: int) -> None:
+    """The server process: runs until killed."""
+    if variant.startswith("uvloop"):
+        import uvloop
+
+        uvloop.run(_serve(variant, calls))
+    else:
+        asyncio.run(_serve(variant, calls))
+
+
+# -------------------------------------------------------------------- the load
+
+
+class _Counter(asyncio.DatagramProtocol):
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = counts
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.counts[0] += 1
+
+
+async def _load(
+    ports: Sequence[int], warmup: float, hold: float, server_pid: int
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    counts = [0]
+    transports = []
+    for port in ports:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Counter(counts), remote_addr=("127.0.0.1", port)
+        )
+        transports.append(transport)
+    payload = bytearray(PACKET_BYTES)
+    payload[0] = 0x80
+    packet = bytes(payload)
+    sent = 0
+    late: list[float] = []
+    start = loop.time()
+    deadline = start
+    window: dict[str, Any] = {}
+    while True:
+        now = loop.time()
+        if "start" not in window and now - start >= warmup:
+            window.update(start=read_proc(server_pid), sent=sent, received=counts[0])
+        if now - start >= warmup + hold:
+            window.update(end=read_proc(server_pid), sent_end=sent, received_end=counts[0])
+            break
+        for transport in transports:
+            transport.sendto(packet)
+        sent += len(transports)
+        late.append(max(0.0, loop.time() - deadline))
+        deadline += PTIME
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+    await asyncio.sleep(0.2)
+    for transport in transports:
+        transport.close()
+    first, last = window["start"], window["end"]
+    if first is None or last is None:
+        raise RuntimeError("the server process ended during the run")
+    sent_w = window["sent_end"] - window["sent"]
+    received_w = window["received_end"] - window["received"]
+    cpu_s = last.cpu_s - first.cpu_s
+    wall = last.t - first.t
+    calls = len(ports)
+    cpu_percent = 100.0 * cpu_s / wall
+    return {
+        "calls": calls,
+        "cpu_percent": round(cpu_percent, 2),
+        "cpu_per_call_percent": round(cpu_percent / calls, 4),
+        "us_per_packet": round(1e6 * cpu_s / max(1, sent_w + received_w), 2),
+        "sent": sent_w,
+        "echoed": received_w,
+        "echoed_share": round(received_w / sent_w, 4) if sent_w else None,
+        "loadgen_late_p99_ms": round(1000 * sorted(late)[int(0.99 * (len(late) - 1))], 2),
+    }
+
+
+def measure(variant: str, calls: int, args: argparse.Namespace) -> dict[str, Any]:
+    """One server process of ``variant`` with ``calls`` sockets under the load."""
+    server = subprocess.Popen(
+        ["taskset", "-c", str(args.gateway_cpu), PYTHON, "-m", "bench.io_floor",
+         "--serve", variant, "--calls", str(calls)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        ports = json.loads(server.stdout.readline())["ports"]
+        pin_self(args.loadgen_cpu)
+        import uvloop
+
+        result = uvloop.run(_load(ports, args.warmup, args.hold, server.pid))
+        return {"variant": variant, **result}
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.io_floor", description=__doc__.split("\n")[0])
+    p.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    p.add_argument("--calls", default="200,400", help="comma-separated call counts")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--hold", type=float, default=10.0, help="seconds measured per step")
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--gateway-cpu", type=int, default=0)
+    p.add_argument("--loadgen-cpu", type=int, default=1)
+    p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
+    args = p.parse_args(argv)
+    if args.serve:
+        serve(args.serve, int(args.calls))
+        return 0
+    counts = [int(c) for c in args.calls.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        p.error(f"unknown variant(s): {', '.join(sorted(unknown))}")
+    info = machine_info()
+    results = []
+    for calls in counts:
+        for variant in variants:
+            log(f"{variant}: {calls} calls, {args.hold:g} s")
+            results.append(measure(variant, calls, args))
+            time.sleep(0.5)
+    headers = ["variant", "calls", "CPU %", "CPU/call %", "us/packet", "echoed", "LG late p99"]
+    rows = [
+        [r["variant"], str(r["calls"]), f"{r['cpu_percent']:.1f}",
+         f"{r['cpu_per_call_percent']:.4f}", f"{r['us_per_packet']:.2f}",
+         f"{r['echoed_share']:.4f}", f"{r['loadgen_late_p99_ms']:.2f}"]
+        for r in results
+    ]  # fmt: skip
+    print(f"CPU: {info['cpu_model']}; Python {info['python']}, uvloop {info['uvloop']}")
+    print(format_table(headers, rows))
+    data = {
+        "benchmark": "io_floor",
+        "machine": info,
+        "params": {"calls": counts, "variants": variants, "hold_s": args.hold,
+                   "warmup_s": args.warmup, "packet_bytes": PACKET_BYTES},
+        "results": results,
+    }  # fmt: skip
+    print("JSON:", write_json(data, args.json, "io-floor"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
