@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import shutil
@@ -104,6 +105,11 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _idle_again(taking_calls: bool, stats: dict[str, Any]) -> bool:
+    """A stats line with no call left (and, with ``taking_calls``, not overloaded)."""
+    return stats["calls"] == 0 and not (taking_calls and stats.get("overloaded"))
+
+
 def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
     """Steps against one gateway, driven by bench.loadgen or SIPp."""
     with contextlib.ExitStack() as stack:
@@ -135,7 +141,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
         idle = idle_baseline(gw.sampler, max(args.settle, 2.0))
         log(f"idle: RSS {idle['rss_kb']} kB, CPU {idle['cpu_percent']}%")
         rows: list[dict[str, Any]] = []
-        for calls in args.steps:
+        for index, calls in enumerate(args.steps):
             log(f"step {calls} calls ({args.driver})")
             if args.driver == "sipp":
                 row = sipp_step(gw, address, calls, args, idle["rss_kb"])
@@ -153,9 +159,15 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
                 f"{fmt(row['tick_late_p99_ms'])} ms  loss {fmt(row.get('loss'))}  "
                 f"failed {fmt(row.get('failed'))}  ok={row['ok']}"
             )
-            # with --overload, also until it takes calls again (the next step starts clean)
-            if not gw.wait_stats(lambda d: d["calls"] == 0 and not d.get("overloaded"), 60):
-                log("  gateway did not return to 0 calls (and not overloaded) within 60 s")
+            # back to 0 calls; with --overload and a step to follow, also until it takes calls
+            # again (the next step starts clean; after the last one nothing would)
+            recover = args.overload and index < len(args.steps) - 1
+            if not gw.wait_stats(functools.partial(_idle_again, recover), 60):
+                log(
+                    "  gateway did not return to 0 calls"
+                    + (" (and not overloaded)" if recover else "")
+                    + " within 60 s"
+                )
             time.sleep(args.settle)
             broken = (row.get("failed") or 0) > calls * 0.2 or (row.get("loss") or 0) > 0.2
             if broken and not args.keep_going:

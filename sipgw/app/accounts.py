@@ -90,7 +90,9 @@ class Account:
         """The AOR's host, lower-cased."""
         return SipUri.parse(self.aor).host.lower()
 
-    def registration(self, keepalive_interval: float = 25.0) -> RegistrationConfig:
+    def registration(
+        self, keepalive_interval: float = 25.0, retry_base: float = 30.0
+    ) -> RegistrationConfig:
         """What the user agent core needs to register this account."""
         credentials = None
         if self.auth_password:
@@ -101,7 +103,9 @@ class Account:
             credentials=credentials,
             outbound_proxy=self.outbound_proxy,
             transport=self.transport.upper(),
-            policy=RegistrationPolicy(expires=self.expires, keepalive_interval=keepalive_interval),
+            policy=RegistrationPolicy(
+                expires=self.expires, retry_base=retry_base, keepalive_interval=keepalive_interval
+            ),
         )
 
 
@@ -232,12 +236,14 @@ class RegistrationSettings:
     """Accounts to register at start-up; unregistered on shutdown."""
     keepalive_interval: float = 25.0
     """Seconds between CRLF keep-alives to each registrar; 0 = none."""
+    retry_base: float = 30.0
+    """RFC 5626 §4.5 base-time: the first retry after a failure waits 1-2 times this."""
 
 
 def load_registration_settings(
     values: SettingValues, agents: tuple[str, ...]
 ) -> RegistrationSettings:
-    """The accounts and the keep-alive interval.
+    """The accounts, the keep-alive interval and the retry base.
 
     Raises:
         ConfigError: see :func:`load_accounts`; or a bad ``SIPGW_KEEPALIVE_INTERVAL``.
@@ -245,4 +251,5 @@ def load_registration_settings(
     return RegistrationSettings(
         accounts=load_accounts(values, agents),
         keepalive_interval=values["SIPGW_KEEPALIVE_INTERVAL"],
+        retry_base=values["SIPGW_REGISTER_RETRY_BASE"],
     )

@@ -37,6 +37,8 @@ class GatewayConfig:
     """CA file to verify servers we connect to over TLS; "" = system CAs."""
     tcp_idle_timeout: float = 300.0
     """Seconds before an unused, quiet TCP/TLS connection is closed; 0 = never."""
+    sip_t1: float = 0.5
+    """SIP timer T1 (RFC 3261 §17.1.1.1), seconds; the transaction timeouts are 64*T1."""
     rtp_ports: tuple[int, int] = (10000, 20000)
     """The RTP port range, low and high."""
     public_ip: str = ""
@@ -86,6 +88,7 @@ def load_gateway_config(values: SettingValues) -> GatewayConfig:
         tls_key=values["SIPGW_TLS_KEY"],
         tls_ca=values["SIPGW_TLS_CA"],
         tcp_idle_timeout=values["SIPGW_TCP_IDLE_TIMEOUT"],
+        sip_t1=values["SIPGW_SIP_T1"],
         rtp_ports=values["SIPGW_RTP_PORTS"],
         public_ip=values["SIPGW_PUBLIC_IP"],
         ring_time=values["SIPGW_RING_TIME"],

@@ -64,6 +64,7 @@ from sipgw.events import (
 )
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdes import SrtpPolicy
+from sipgw.timers import TimerValues
 from sipgw.useragent import UserAgent, UserAgentConfig
 
 __all__ = ["CallHandle", "Gateway", "PREPARE_TIMEOUT"]
@@ -234,6 +235,7 @@ class Gateway:
                     max_calls=config.max_calls,
                     srtp_policy=SrtpPolicy(config.srtp),
                     limits=self.limits.message_limits,
+                    timers=TimerValues(t1=config.sip_t1),
                 ),
                 access=policy,
                 flood=flood,
@@ -259,7 +261,9 @@ class Gateway:
         self.ticker.start()
         self._watch_overload()
         for account in self.registration.accounts:
-            registration = account.registration(self.registration.keepalive_interval)
+            registration = account.registration(
+                self.registration.keepalive_interval, self.registration.retry_base
+            )
             self.sip.act(partial(self.ua.register, registration))
         if self.config.stats_interval > 0:
             self._stats = asyncio.get_running_loop().create_task(

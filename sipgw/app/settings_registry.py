@@ -220,6 +220,13 @@ def _transports(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.upper() for name in names))
 
 
+def _sip_t1(value: str) -> float:
+    number = float(value)
+    if not 0.01 <= number <= 4.0:
+        raise ValueError("must be from 0.01 to 4 seconds (T2)")
+    return number
+
+
 TRANSPORT = Section(
     "transport",
     "Transports",
@@ -243,6 +250,11 @@ TRANSPORT = Section(
         Setting("SIPGW_TCP_IDLE_TIMEOUT", "300", "Close a TCP or TLS connection that no call "
                 "or transaction uses after this many seconds without traffic; 0 = never.",
                 non_negative, "--tcp-idle-timeout", "S"),
+        Setting("SIPGW_SIP_T1", "0.5", "SIP timer T1 (RFC 3261 §17.1.1.1), the round-trip "
+                "estimate, seconds: UDP retransmissions start at T1, and a request nobody "
+                "answers times out after 64*T1 (32 s by default), e.g. an INVITE to a dead "
+                "host or a REGISTER to a registrar that is down. From 0.01 to 4.", _sip_t1,
+                "--sip-t1", "S"),
     ),
 )  # fmt: skip
 
@@ -437,6 +449,10 @@ REGISTRATION = Section(
         Setting("SIPGW_REGISTER_EXPIRES", "600", "Registration expiry to ask for, seconds; "
                 "refreshed at 80-90 % of what the registrar grants.", int_at_least(1),
                 "--register-expires", "S"),
+        Setting("SIPGW_REGISTER_RETRY_BASE", "30", "Seconds before retrying a failed or "
+                "unanswered registration (RFC 5626 §4.5 base-time): a random 1-2 times this "
+                "after the first failure, doubling with each further one, at most 30 min.",
+                positive, "--register-retry-base", "S"),
         Setting("SIPGW_ACCOUNTS", "", "TOML file with several accounts ([accounts.NAME] "
                 "tables: aor, registrar, auth_username, auth_password, outbound_proxy, "
                 "transport, expires, agent); empty = none.", text, "--accounts", "FILE"),

@@ -4,8 +4,9 @@
 with the admin server on (a token set) and recording on. Chromium logs in through the
 form, then watches baresip's call: the caller, the transcript line the fake STT makes of
 the caller's first tone burst (pushed while the call runs), the turn's latency waterfall.
-Then the call's own page, opened while the call runs, follows it live: the second burst's
-transcript line and its turn's latency bars are pushed to it; after the hang-up it shows the
+Then the call's own page, opened while the call runs, follows it live: the second burst
+(baresip switches to it once the page is open) gets its transcript line and its turn's
+latency bars pushed to it; after the hang-up it shows the
 outcome, transcript, tool call, quality, waveform and audio player. Last the dashboard's
 recent-calls row with the outcome. Screenshots go to ``SIPGW_TEST_ARTIFACTS``
 (default ``test-artifacts/`` at the repository root).
@@ -37,8 +38,6 @@ SAID = "Where is my order 1234? <img src=x onerror=alert(1)>"
 SAID_LATER = "Can I change the delivery address?"
 """What it hears of the second burst, while the call's page is open."""
 REPLY = "Your order has shipped and arrives tomorrow."
-LATER_GAP = 16.0
-"""Seconds of silence between the bursts: time to check the dashboard and open the call page."""
 
 
 def artifacts() -> Path:
@@ -76,9 +75,11 @@ async def test_dashboard_follows_a_live_call_in_chromium(
         "SIPGW_RECORD_DIR": str(tmp_workdir / "recordings"),
     }
     speech = write_pattern(
-        tmp_workdir / "audio" / "turn.wav",
-        [(None, 1.0), (300, 0.8), (None, LATER_GAP), (300, 0.8), (None, 30.0)],
-        -12.0,
+        tmp_workdir / "audio" / "turn.wav", [(None, 1.0), (300, 0.8), (None, 90.0)], -12.0
+    )
+    # the second burst, played when the call's page is open
+    later = write_pattern(
+        tmp_workdir / "audio" / "later.wav", [(None, 0.3), (300, 0.8), (None, 30.0)], -12.0
     )
     shots = artifacts()
     gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
@@ -142,10 +143,11 @@ async def test_dashboard_follows_a_live_call_in_chromium(
                 == "in progress"
             )
             assert await browser.evaluate("document.querySelectorAll('#turns .turn').length") == 1
+            caller.play(later)
             await browser.wait_for(
                 "[...document.querySelectorAll('#transcript .line-user[data-live] .text')]"
                 f".some(n => n.textContent === {js(SAID_LATER)})",
-                LATER_GAP + 15,
+                15,
             )
             await browser.wait_for(
                 "document.querySelectorAll('#turns .turn').length === 2"

@@ -11,10 +11,19 @@ import pytest
 
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.wire import RtcpOnWire, RtpCapture
 
 pytestmark = pytest.mark.timeout(90)
 
-CALL_SECONDS = 24.0  # reports every 2.5-7.5 s from each side: at least three of ours, two back
+WITHIN = 30.0  # reports every 2.5-7.5 s from each side: two of ours, one back after
+RTP_PACKETS = 520  # what the gateway must have received of baresip's stream (> 500 asserted)
+
+
+def reports_exchanged(packets: list[RtcpOnWire], ours: set[int]) -> bool:
+    """Two reports from the gateway's ports and one to them after the gateway's first."""
+    sent = [p.at for p in packets if p.src_port in ours]
+    back = [p.at for p in packets if p.dst_port in ours]
+    return len(sent) >= 2 and any(at > sent[0] for at in back)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +36,7 @@ def test_reports_exchanged_with_baresip(
 ) -> None:
     env = {"SIPGW_SRTP": "allow-insecure"} if srtp else {}
     with (
+        RtpCapture() as capture,
         GatewayProcess(tmp_workdir, extra_env=env) as gw,
         Baresip(
             tmp_workdir, "a", user="a", source_wav=tone_wav(1000, 40, -9.0),
@@ -36,7 +46,18 @@ def test_reports_exchanged_with_baresip(
     ):  # fmt: skip
         caller.dial(gw.uri())
         caller.wait_event("CALL_ESTABLISHED", 5)
-        time.sleep(CALL_SECONDS)
+        # The call lasts until the wire has shown two reports of ours, one of baresip's after
+        # our first (so it can carry a round trip) and RTP_PACKETS of its stream, then a
+        # moment for the last of them to be read.
+        ours = set(gw.rtp_ports.ports())
+        deadline = time.monotonic() + WITHIN
+        while not (
+            reports_exchanged(capture.rtcp(), ours)
+            and sum(p.dst_port in ours for p in capture.packets()) >= RTP_PACKETS
+        ):
+            assert time.monotonic() < deadline, capture.rtcp()
+            time.sleep(0.1)
+        time.sleep(0.5)
         caller.hangup()
         caller.wait_event("CALL_CLOSED", 5)
         line = gw.wait_log(r"media quality: .*", 5).group(0)

@@ -159,6 +159,10 @@ def test_bad_register_flag_names_the_setting() -> None:
         load_registration_settings(
             resolve_settings({"SIPGW_KEEPALIVE_INTERVAL": "-1"}), AGENT_NAMES
         )
+    with pytest.raises(ConfigError, match="SIPGW_REGISTER_RETRY_BASE"):
+        load_registration_settings(
+            resolve_settings({"SIPGW_REGISTER_RETRY_BASE": "0"}), AGENT_NAMES
+        )
 
 
 def test_registration_settings_carry_accounts_and_keepalive(tmp_path: Path) -> None:
@@ -170,6 +174,14 @@ def test_registration_settings_carry_accounts_and_keepalive(tmp_path: Path) -> N
     )
     assert [a.name for a in settings.accounts] == ["office", "trunk"]
     assert settings.keepalive_interval == 10.0
+    assert settings.retry_base == 30.0  # RFC 5626 §4.5's base-time for a flow that failed
+    retry = load_registration_settings(
+        resolve_settings({"SIPGW_REGISTER_RETRY_BASE": "2"}), AGENT_NAMES
+    ).retry_base
+    assert retry == 2.0
+    office = settings.accounts[0]
+    assert office.registration(retry_base=retry).policy.retry_base == 2.0
+    assert office.registration().policy.retry_base == 30.0
     assert load_registration_settings(resolve_settings({}), AGENT_NAMES).accounts == ()
 
 

@@ -62,6 +62,14 @@ def test_defaults() -> None:
     assert config.max_calls is None and config.rtp_timeout == 30.0
     assert config.transports == ("UDP", "TCP") and config.tls_port == 5061
     assert config.tls_ca == "" and config.tcp_idle_timeout == 300.0
+    assert config.sip_t1 == 0.5  # RFC 3261's T1
+
+
+def test_sip_t1_is_checked() -> None:
+    assert load_gateway_config(resolve_settings({"SIPGW_SIP_T1": "0.1"})).sip_t1 == 0.1
+    for bad in ("0", "5", "soon"):
+        with pytest.raises(ConfigError, match="SIPGW_SIP_T1"):
+            load_gateway_config(resolve_settings({"SIPGW_SIP_T1": bad}))
 
 
 def test_flag_beats_environment_beats_default() -> None:

@@ -111,9 +111,11 @@ async def test_drain_limit_goodbye_then_bye() -> None:
         played.set()
         assert await asyncio.wait_for(draining, 2.0) == 1
         assert log[-1] == "played"
-        await gateway.stop()
+        # stop() sends the BYE and waits (up to 5 s) for its answer: the phone answers it
+        stopping = asyncio.ensure_future(gateway.stop())
         bye = await phone.answer_bye()
         assert isinstance(bye, SipRequest) and bye.method == "BYE"
+        await asyncio.wait_for(stopping, 2.0)
 
 
 class RingingAgent(GoodbyeAgent):

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -167,6 +168,17 @@ def _user_files(values: Mapping[str, str]) -> dict[str, str]:
     return files
 
 
+async def _call_record(records: Path, call_id: str, within: float = 1.0) -> list[dict[str, Any]]:
+    """The call's record lines once its last (``end``) line is written, which follows the
+    BYE; what there is after ``within`` seconds if it is not (e.g. a call never answered)."""
+    deadline = time.monotonic() + within
+    while True:
+        lines = read_call_records(records).get(call_id, [])
+        if (lines and lines[-1].get("type") == "end") or time.monotonic() >= deadline:
+            return lines
+        await asyncio.sleep(0.05)
+
+
 async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[str, Any]:
     """Start what is needed, play every scenario, return the report."""
     records = Path(tempfile.mkdtemp(prefix="sipgw-eval-records-"))
@@ -182,8 +194,7 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
             for scenario in scenarios:
                 stt = fakes.stt if fakes is not None else None
                 call = await play_scenario(scenario, gateway.address, user=args.user, stt=stt)
-                await asyncio.sleep(1.0)  # the call record's last lines follow the BYE
-                lines = read_call_records(records).get(call.call_id, [])
+                lines = await _call_record(records, call.call_id)
                 sections.append(scenario_report(scenario, call, lines))
             await asyncio.to_thread(gateway.stop)
         finally:

@@ -392,6 +392,11 @@ class Baresip(PeerContext):
         """Hang up the current call (no error if there is none)."""
         return self.command("hangup", check=False)
 
+    def play(self, wav: Path) -> dict[str, Any]:
+        """Switch the call's audio source to ``wav`` (menu ``ausrc``): it plays from its start,
+        so a test can make the caller speak when it is ready rather than at a fixed time."""
+        return self.command("ausrc", f"aufile,{wav}")
+
     def send_dtmf(self, digits: str, gap: float = 0.3) -> None:
         """Send RFC 4733 digits, one ``sndcode`` per digit, ``gap`` s apart (baresip needs that)."""
         for i, digit in enumerate(digits):
