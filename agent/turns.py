@@ -66,7 +66,7 @@ from enum import Enum
 from typing import Final, Protocol, TypeAlias
 
 from agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from media.vad import VadConfig, VadEvent, VoiceActivityDetector
+from media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector
 
 __all__ = [
     "BACKCHANNELS",
@@ -277,8 +277,8 @@ class TurnTaker:
         commit_ms: loud speech that commits a barge-in.
         min_words: words of a partial transcript that commit a barge-in.
         vad: the voice-activity detector's settings; its ``start_ms`` pauses.
-        preemptive_pause_ms: quiet (ms since the last loud frame) after which a
-            partial transcript starts a preemptive reply; None = never.
+        preemptive_pause_ms: quiet (ms of frames since the last loud frame) after
+            which a partial transcript starts a preemptive reply; None = never.
 
     Attributes:
         vad: the detector every frame goes through.
@@ -288,7 +288,8 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_chunks", "_onset_at", "_partial", "_preempted", "_turn_over", "_was_loud", "agent",
+        "_chunks", "_onset_at", "_partial", "_preempted", "_quiet_frames", "_turn_over",
+        "_was_loud", "agent",
         "commit_ms", "last_loud_at", "min_words", "paused_at", "preemptive_pause_ms",
         "speech_started_at", "vad",
     )  # fmt: skip
@@ -316,6 +317,7 @@ class TurnTaker:
         self._chunks = _NORMAL_CHUNKS  # the STT chunk size asked for last
         self._turn_over = False  # the STT ended a turn since the last loud frame
         self._was_loud = False
+        self._quiet_frames = 0  # frames since the last loud one
 
     # -- inputs
 
@@ -328,8 +330,11 @@ class TurnTaker:
         if loud:
             self.last_loud_at = now
             self._turn_over = False
-        elif self._was_loud:
-            actions = _MARK_SPEECH_END
+            self._quiet_frames = 0
+        else:
+            self._quiet_frames += 1
+            if self._was_loud:
+                actions = _MARK_SPEECH_END
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
@@ -359,7 +364,7 @@ class TurnTaker:
             ):
                 actions += (self._commit(Cause.SPEECH),)
             if self._partial is not None and not loud:
-                actions += self._maybe_preempt(now)
+                actions += self._maybe_preempt()
         elif event is _VAD_STARTED:
             onset = now - vad.speech_ms / 1000
             self.speech_started_at = onset
@@ -387,7 +392,7 @@ class TurnTaker:
             ):
                 return (self._commit(Cause.TRANSCRIPT),)
             if self.preemptive_pause_ms is not None:
-                return self._partial_heard(event.text, now)
+                return self._partial_heard(event.text)
         return _NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:
@@ -418,7 +423,7 @@ class TurnTaker:
         onset = self.speech_started_at
         return started is not None and onset is not None and onset > started
 
-    def _partial_heard(self, text: str, now: float) -> tuple[TurnAction, ...]:
+    def _partial_heard(self, text: str) -> tuple[TurnAction, ...]:
         """A partial transcript: the turn so far, if the caller is quiet now."""
         actions = _NOTHING
         if self._preempted is not None and not same_words(self._preempted, text):
@@ -426,15 +431,17 @@ class TurnTaker:
         if self.vad.loud or not normalized_words(text):
             return actions
         self._partial = text
-        return actions + self._maybe_preempt(now)
+        return actions + self._maybe_preempt()
 
-    def _maybe_preempt(self, now: float) -> tuple[TurnAction, ...]:
+    def _maybe_preempt(self) -> tuple[TurnAction, ...]:
         """Start the preemptive request once the caller has been quiet long enough."""
         text, pause = self._partial, self.preemptive_pause_ms
         if text is None or pause is None:
             return _NOTHING
-        last_loud = self.last_loud_at
-        if last_loud is not None and now - last_loud < pause / 1000 - 1e-6:
+        # Counted in frames (audio time), not on the clock: the STT's partial says it
+        # heard N ms of silence in the same frames, and the ticks that delivered them
+        # jitter by a millisecond or two either way.
+        if self.last_loud_at is not None and self._quiet_frames * FRAME_MS < pause:
             return _NOTHING
         self._partial = None
         if self._preempted is not None or self.agent.active_reply_started_at() is not None:

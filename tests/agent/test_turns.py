@@ -485,3 +485,36 @@ def test_preemptive_is_off_without_a_pause_setting() -> None:
 )
 def test_same_words(a: str, b: str, same: bool) -> None:
     assert same_words(a, b) is same
+
+
+def test_the_preemptive_pause_counts_frames_not_tick_jitter() -> None:
+    """The partial came after the STT heard 100 ms of silence: the same 5 quiet frames the
+    VAD heard, even when the tick carrying the last loud frame was 2 ms late."""
+    turns = TurnTaker(FakeAgent(), preemptive_pause_ms=100)
+    rng = random.Random(1)
+    for i in range(50):  # the VAD learns the line's floor first
+        turns.receive_audio(frame_of(SILENCE, i, rng), i * 0.02)
+    for i in range(10):  # 200 ms of speech, the last frame's tick 2 ms late
+        turns.receive_audio(frame_of(SPEECH, i, rng), 1.0 + i * 0.02 + (0.002 if i == 9 else 0))
+    assert turns.last_loud_at == pytest.approx(1.182)
+    for i in range(1, 5):
+        turns.receive_audio(frame_of(SILENCE, 9 + i, rng), 1.18 + i * 0.02)
+    turns.receive_audio(frame_of(SILENCE, 14, rng), 1.28)  # the 5th quiet frame: 100 ms
+    # on the clock only 98.3 ms since the last loud frame
+    started = turns.receive_stt(SttPartialTranscript("where is my order", 0, 1.2803), 1.2803)
+    assert started == (StartPreemptive("where is my order"),)
+
+
+def test_a_partial_before_the_quiet_frames_add_up_waits_for_them() -> None:
+    turns = TurnTaker(FakeAgent(), preemptive_pause_ms=100)
+    rng = random.Random(1)
+    for i in range(50):  # the VAD learns the line's floor first
+        turns.receive_audio(frame_of(SILENCE, i, rng), i * 0.02)
+    for i in range(10):
+        turns.receive_audio(frame_of(SPEECH, i, rng), 1.0 + i * 0.02)
+    assert turns.last_loud_at == pytest.approx(1.18)
+    for i in range(1, 5):
+        turns.receive_audio(frame_of(SILENCE, 9 + i, rng), 1.18 + i * 0.02)
+    # 4 quiet frames (80 ms), though the clock says 100.3 ms since the last loud one
+    assert turns.receive_stt(SttPartialTranscript("where is", 0, 1.2803), 1.2803) == ()
+    assert turns.receive_audio(frame_of(SILENCE, 14, rng), 1.28) == (StartPreemptive("where is"),)
