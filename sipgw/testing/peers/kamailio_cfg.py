@@ -8,6 +8,18 @@ non-local Request-URI, optionally challenging initial INVITEs with 407 first. Li
 TCP and TLS; NAT and connection-oriented clients are handled as Kamailio's default config does
 (``fix_nated_register`` / contact aliases), so a REGISTER over TCP or TLS is reached back over the
 same connection. Each decision is logged as one ``sipgw-kam:`` line for tests to wait on.
+
+One UDP worker (``children=1``): Kamailio 5.6's tm races when two workers handle replies to a
+forked INVITE at once. Worker A relays a 200 from branch 0, releases the reply lock, and only then
+marks the other branches cancelled; if worker B takes the lock in between with a 180 from branch 1,
+tm drops that 180 (a final reply already went out) without noting that the branch has replied,
+and A, seeing a branch that never replied, gives up on its CANCEL and stops its timers. The
+phone on branch 1 then rings on with no CANCEL ever sent (a few forks in a hundred under CPU
+load). ``cancel_b_method`` does not help: after a 2xx tm cancels the other branches in its
+"kill" mode whatever that parameter says. With one worker the 180 is handled either before
+the 200 (the CANCEL goes with the 200) or after the branch is marked (tm sends the CANCEL on
+that 180). UDP and TCP/TLS replies are still read by different processes, so a fork whose
+branches mix transports could still race.
 """
 
 from __future__ import annotations
@@ -106,7 +118,8 @@ def render_config(
 debug={opts.debug}
 log_stderror=yes
 log_prefix="{{$mt $hdr(CSeq) $ci}} "
-children=2
+# one UDP worker, so replies to a forked INVITE are handled one after another (see the docstring)
+children=1
 tcp_children=2
 auto_aliases=no
 dns=no
