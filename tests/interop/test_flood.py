@@ -54,32 +54,60 @@ def options(call: int, port: int, target: tuple[str, int]) -> bytes:
 
 
 class Liveness(threading.Thread):
-    """An OPTIONS every 0.5 s from 127.0.0.1; records each answer's status (or None)."""
+    """An OPTIONS every 0.5 s from 127.0.0.1, retransmitted as a SIP client does.
+
+    RFC 3261 §17.1.2.2: a non-INVITE request over UDP is sent again after T1 (0.5 s),
+    then 2·T1, ..., as a dispatcher's probe is. Under the flood the kernel may drop a
+    datagram before the gateway can read it (a full socket buffer: UDP's own rule, not
+    the gateway's choice), so one lost copy is not an outage; a probe counts as
+    unanswered when no 200 came within ``ANSWER_WITHIN`` (three copies). ``answers``
+    holds each probe's status (or None), ``copies`` how many copies each one took.
+    """
+
+    ANSWER_WITHIN = 2.0  # copies at 0, 0.5 and 1.5 s
 
     def __init__(self, target: tuple[str, int]) -> None:
         super().__init__(daemon=True)
         self.target = target
         self.answers: list[int | None] = []
+        self.copies: list[int] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            sock.settimeout(1.0)
             port = sock.getsockname()[1]
             call = 0
             while not self.stop.is_set() and call < 100:
                 call += 1
-                sock.sendto(options(call, port, self.target), self.target)
-                status: int | None = None
-                deadline = time.monotonic() + 1.0
-                with contextlib.suppress(TimeoutError):
-                    while time.monotonic() < deadline and status is None:
-                        data = sock.recv(65535)
-                        if f"live-{call}@".encode() in data:
-                            status = int(data.split(b" ", 2)[1])
+                status, copies = self._probe(sock, options(call, port, self.target), call)
                 self.answers.append(status)
+                self.copies.append(copies)
                 self.stop.wait(0.5)
+
+    def _probe(self, sock: socket.socket, request: bytes, call: int) -> tuple[int | None, int]:
+        start = time.monotonic()
+        interval, next_copy, copies = 0.5, start, 0
+        while True:
+            now = time.monotonic()
+            if now >= start + self.ANSWER_WITHIN:
+                return None, copies
+            if now >= next_copy:
+                sock.sendto(request, self.target)
+                copies += 1
+                next_copy, interval = next_copy + interval, interval * 2
+            sock.settimeout(max(0.001, min(next_copy, start + self.ANSWER_WITHIN) - now))
+            with contextlib.suppress(TimeoutError):
+                data = sock.recv(65535)
+                if f"live-{call}@".encode() in data:
+                    return int(data.split(b" ", 2)[1]), copies
+
+
+def udp_receive_buffer_errors() -> int:
+    """The kernel's count of datagrams dropped on a full socket buffer (this namespace)."""
+    with open("/proc/net/snmp", encoding="ascii") as snmp:
+        rows = [line.split() for line in snmp if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
 def garbage(target: tuple[str, int], until: float) -> int:
@@ -149,6 +177,7 @@ def test_a_call_stays_clean_while_the_gateway_is_flooded(
         caller.wait_event("CALL_ESTABLISHED", 5)
         time.sleep(1.0)
         rss_before = rss_kb(gw.pid)
+        buffer_errors_before = udp_receive_buffer_errors()
         live = Liveness(gw.address)
         live.start()
         flood_start = time.monotonic()
@@ -175,8 +204,12 @@ def test_a_call_stays_clean_while_the_gateway_is_flooded(
         stats = last_stats(gw)
         log = gw.log_text()
         assert gw.stop() == 0
-    # The liveness probe was answered 200 every time, throughout.
-    assert live.answers and all(status == 200 for status in live.answers), live.answers
+    # The liveness probe was answered 200 every time, throughout (a copy lost to a full
+    # socket buffer retransmitted, as a SIP client does).
+    dropped_by_kernel = udp_receive_buffer_errors() - buffer_errors_before
+    assert live.answers and all(status == 200 for status in live.answers), (
+        live.answers, live.copies, dropped_by_kernel,
+    )  # fmt: skip
     # The flood was limited: per source 5 INVITEs/s (burst 10), new calls 10/s overall.
     invites_sent = int(SIPP_RATE * FLOOD_SECONDS)
     flood_calls = log.count("incoming call from sip:sipp@127.0.0.2")
