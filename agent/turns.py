@@ -289,9 +289,8 @@ class TurnTaker:
 
     __slots__ = (
         "_chunks", "_onset_at", "_partial", "_preempted", "_quiet_frames", "_turn_over",
-        "_was_loud", "agent",
-        "commit_ms", "last_loud_at", "min_words", "paused_at", "preemptive_pause_ms",
-        "speech_started_at", "vad",
+        "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
+        "preemptive_pause_ms", "speech_started_at", "vad",
     )  # fmt: skip
 
     def __init__(

@@ -39,9 +39,11 @@ from typing import Any
 from bench._harness import (
     PYTHON,
     REPO,
+    ProcSample,
     format_table,
     log,
     machine_info,
+    percentile,
     pin_self,
     read_proc,
     write_json,
@@ -139,13 +141,13 @@ async def _load(
     late: list[float] = []
     start = loop.time()
     deadline = start
-    window: dict[str, Any] = {}
+    # (server CPU sample, packets sent, packets echoed) where the measured window begins
+    begin: tuple[ProcSample | None, int, int] | None = None
     while True:
         now = loop.time()
-        if "start" not in window and now - start >= warmup:
-            window.update(start=read_proc(server_pid), sent=sent, received=counts[0])
+        if begin is None and now - start >= warmup:
+            begin = (read_proc(server_pid), sent, counts[0])
         if now - start >= warmup + hold:
-            window.update(end=read_proc(server_pid), sent_end=sent, received_end=counts[0])
             break
         for transport in transports:
             transport.sendto(packet)
@@ -153,14 +155,16 @@ async def _load(
         late.append(max(0.0, loop.time() - deadline))
         deadline += PTIME
         await asyncio.sleep(max(0.0, deadline - loop.time()))
+    last, sent_w, received_w = read_proc(server_pid), sent, counts[0]
     await asyncio.sleep(0.2)
     for transport in transports:
         transport.close()
-    first, last = window["start"], window["end"]
+    assert begin is not None  # warmup < warmup + hold
+    first, sent_before, received_before = begin
+    sent_w -= sent_before
+    received_w -= received_before
     if first is None or last is None:
         raise RuntimeError("the server process ended during the run")
-    sent_w = window["sent_end"] - window["sent"]
-    received_w = window["received_end"] - window["received"]
     cpu_s = last.cpu_s - first.cpu_s
     wall = last.t - first.t
     calls = len(ports)
@@ -173,7 +177,7 @@ async def _load(
         "sent": sent_w,
         "echoed": received_w,
         "echoed_share": round(received_w / sent_w, 4) if sent_w else None,
-        "loadgen_late_p99_ms": round(1000 * sorted(late)[int(0.99 * (len(late) - 1))], 2),
+        "loadgen_late_p99_ms": round(1000 * (percentile(late, 99) or 0.0), 2),
     }
 
 

@@ -60,6 +60,8 @@ SRTCP_MIN_LENGTH = 8 + _SRTCP_INDEX + _SRTCP_TAG
 SUITES: tuple[str, ...] = tuple(_PROFILES)
 """The crypto suites we support, in our order of preference."""
 
+_KEY_EXPIRED = "can't use key any more"
+
 # libsrtp's error strings (as pylibsrtp raises them) -> the srtp_err_status_* name they
 # are counted under in SrtpStats.other_kinds. When unprotecting, auth and replay failures
 # have counters of their own, and "can't use key any more" (libsrtp's own key limit)
@@ -74,14 +76,13 @@ _LIBSRTP_ERRORS: dict[str, str] = {
     "replay check failed (index too old)": "replay_old",
     "no appropriate context found": "no_ctx",
     "unable to perform desired validation": "cant_check",
-    "can't use key any more": "key_expired",
+    _KEY_EXPIRED: "key_expired",
     "error parsing data": "parse_err",
     "error MKI present in packet is invalid": "bad_mki",
     "packet index is too old to consider": "pkt_idx_old",
     "packet index advanced, reset needed": "pkt_idx_adv",
     "packet is too long": "too_long",  # pylibsrtp's own ValueError: over its 1500-byte buffer
 }
-_KEY_EXPIRED = "can't use key any more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,19 +306,13 @@ class SrtpContext:
         if mki:
             cut = len(packet) - _SRTCP_TAG
             if cut - len(mki) < 8 + _SRTCP_INDEX or packet[cut - len(mki) : cut] != mki:
-                if is_plain_rtcp(received):
-                    self._count_plain(received)
-                else:
-                    self.stats.auth_failed += 1
+                self._refused_rtcp(received, None)
                 return None
             packet = packet[: cut - len(mki)] + packet[cut:]
         try:
             plain = inbound.session.unprotect_rtcp(packet)
         except (pylibsrtp.Error, ValueError) as exc:
-            if is_plain_rtcp(received):
-                self._count_plain(received)
-            else:
-                self._count(exc, received, rtcp=True)
+            self._refused_rtcp(received, exc)
             return None
         if not inbound.spend():
             self.stats.expired += 1
@@ -336,9 +331,17 @@ class SrtpContext:
         else:
             self._count_other(_error_name(exc), packet, rtcp)
 
-    def _count_plain(self, packet: bytes) -> None:
-        self.stats.plain_rtcp += 1
-        self.stats.last_plain = describe_packet(packet, rtcp=True)
+    def _refused_rtcp(self, packet: bytes, exc: Exception | None) -> None:
+        """Count a received packet that did not pass as SRTCP: plain RTCP apart, else the
+        failure (``exc`` None: its MKI was not ours, an authentication failure)."""
+        stats = self.stats
+        if is_plain_rtcp(packet):
+            stats.plain_rtcp += 1
+            stats.last_plain = describe_packet(packet, rtcp=True)
+        elif exc is None:
+            stats.auth_failed += 1
+        else:
+            self._count(exc, packet, rtcp=True)
 
     def _count_other(self, kind: str, packet: bytes, rtcp: bool) -> None:
         stats = self.stats
