@@ -22,7 +22,7 @@ _HEADER = """\
 # Configuration
 
 <!-- Written by `python -m sipgw.app.settings_doc configuration > docs/configuration.md`
-from sipgw/app/settings_registry.py and sipgw/app/vendors.py; tests/sipgw/test_settings.py
+from sipgw/app/settings_registry.py and sipgw/app/vendors.py; tests/sipgw/app/test_settings.py
 checks it is current. -->
 
 Every setting is an environment variable (or a line in a `.env` file); the gateway's

@@ -29,8 +29,7 @@ from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.phone import Phone, sdp_audio_port
-
-from ..refcycles import cycles_left_by_our_code
+from tests.refcycles import cycles_left_by_our_code
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,8 +18,7 @@ from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.elevenlabs import tone_duration_ms
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.testing.phone import Phone
-
-from .test_assistant import (
+from tests.agent.test_assistant import (
     GOODBYE_HZ,
     LONG_HZ,
     REPLY_HZ,

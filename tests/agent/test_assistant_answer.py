@@ -19,8 +19,7 @@ from sipgw.message import SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.phone import Phone, sdp_audio_port
-
-from .test_assistant import GREETING_HZ, REPLY_HZ, SPEECH, Stack, assistant, hang_up
+from tests.agent.test_assistant import GREETING_HZ, REPLY_HZ, SPEECH, Stack, assistant, hang_up
 
 pytestmark = pytest.mark.timeout(60)
 

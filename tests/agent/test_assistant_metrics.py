@@ -14,8 +14,7 @@ import pytest
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.metrics import sample_value
-
-from .test_assistant import (
+from tests.agent.test_assistant import (
     FALLBACK_HZ,
     REPLY_HZ,
     SPEECH,

@@ -19,8 +19,7 @@ from agent.caller_context import (
 from sipgw.app.agents import load_caller_context
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import resolve_settings
-
-from . import context_hooks
+from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -126,8 +125,7 @@ async def _one_turn(
     """
     from sipgw.testing.audio import tone_frames
     from sipgw.testing.fakes.openai import FakeResponse
-
-    from .test_assistant import REPLY_HZ, SPEECH, assistant, greeted, hang_up
+    from tests.agent.test_assistant import REPLY_HZ, SPEECH, assistant, greeted, hang_up
 
     env = {"SIPGW_CALLER_CONTEXT": f"tests.agent.context_hooks:{hook}",
            "SIPGW_CALLER_CONTEXT_TIMEOUT": wait}  # fmt: skip

@@ -16,8 +16,7 @@ import pytest
 
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-
-from .test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
+from tests.agent.test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -24,8 +24,7 @@ from sipgw.message import SipRequest
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.testing.phone import Phone
-
-from .test_assistant import SORRY_HZ, SPEECH, Stack, assistant, greeted, hang_up
+from tests.agent.test_assistant import SORRY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,8 +17,7 @@ from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.sipp import run_sipp, scenario
-
-from .test_echo_gateway import assert_tone
+from tests.interop.test_echo_gateway import assert_tone
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -15,8 +15,7 @@ import pytest
 from sipgw.testing.audio import analyse
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes
-
-from .test_assistant_peers import (
+from tests.interop.test_assistant_peers import (
     REPLY_HZ,
     SPEECH_HZ,
     call_record,

@@ -12,9 +12,8 @@ import pytest
 from sipgw.testing.audio import analyse
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
+from tests.interop.test_echo_gateway import assert_tone
 from tests.tls_ca import CaFiles, make_test_ca
-
-from .test_echo_gateway import assert_tone
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -10,8 +10,7 @@ from sipgw.errors import RemoteProtocolError
 from sipgw.headers import Via
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.uri import SipUri
-
-from .builders import CALLER, GATEWAY, invite, parse_request, request
+from tests.sipgw.builders import CALLER, GATEWAY, invite, parse_request, request
 
 FROM_CALLER = Flow("UDP", CALLER)
 FROM_CALLEE = Flow("UDP", GATEWAY)

@@ -17,8 +17,7 @@ from sipgw.framing import (
     StreamEvent,
 )
 from sipgw.message import SipRequest, SipResponse, parse_message
-
-from .builders import SDP_OFFER, invite, request
+from tests.sipgw.builders import SDP_OFFER, invite, request
 
 
 def drain(conn: StreamConnection) -> list[StreamEvent]:

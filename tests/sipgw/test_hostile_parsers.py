@@ -24,8 +24,7 @@ from sipgw.errors import MessageParseError, RemoteProtocolError, SdpError
 from sipgw.limits import MessageLimits
 from sipgw.message import RequestParseError, SipRequest, make_response, parse_message
 from sipgw.sdp import CryptoAttribute, SessionDescription
-
-from .builders import SDP_OFFER, invite, parse_request, request
+from tests.sipgw.builders import SDP_OFFER, invite, parse_request, request
 
 TIGHT = MessageLimits(
     max_message_size=1500,

@@ -12,8 +12,7 @@ from sipgw.errors import MessageParseError
 from sipgw.limits import DEFAULT_LIMITS, MessageLimits, head_violation
 from sipgw.message import RequestParseError, SipResponse, make_response, parse_message
 from sipgw.useragent import UserAgent, UserAgentConfig
-
-from .builders import CALLER, invite, request
+from tests.sipgw.builders import CALLER, invite, request
 
 SMALL = MessageLimits(
     max_message_size=4000,

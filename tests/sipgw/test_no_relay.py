@@ -11,9 +11,8 @@ from __future__ import annotations
 import pytest
 
 from sipgw.message import SipRequest, SipResponse, parse_message
-
-from .builders import CALLER, invite, request
-from .test_useragent import FROM_CALLER, Harness, answered_call
+from tests.sipgw.builders import CALLER, invite, request
+from tests.sipgw.test_useragent import FROM_CALLER, Harness, answered_call
 
 EVIL = "sip:+442079460000@evil.example"
 

@@ -18,9 +18,8 @@ from sipgw.ratelimit import (
     RequestKind,
     TokenBucket,
 )
-
-from .builders import invite, parse_request, request
-from .test_useragent import Harness
+from tests.sipgw.builders import invite, parse_request, request
+from tests.sipgw.test_useragent import Harness
 
 FLOOD = Flow("UDP", ("198.51.100.66", 5060))
 

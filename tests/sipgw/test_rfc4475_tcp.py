@@ -14,10 +14,9 @@ import pytest
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.events import CallOffered, SipEvent
 from sipgw.framing import MessageFramed, StreamConnection
-
-from .test_aio_streams import make_ua
-from .test_rfc4475 import DATA_DIR
-from .test_rfc4475_ua import EXPECTED
+from tests.sipgw.aio.test_stream import make_ua
+from tests.sipgw.test_rfc4475 import DATA_DIR
+from tests.sipgw.test_rfc4475_ua import EXPECTED
 
 if DATA_DIR is None:  # the same data-availability rule as test_rfc4475.py
     pytest.skip("RFC 4475 messages not found (see test_rfc4475.py)", allow_module_level=True)

@@ -13,9 +13,8 @@ from sipgw.events import CallOffered, MediaUpdated
 from sipgw.message import SipResponse
 from sipgw.sdes import SrtpPolicy
 from sipgw.sdp import CryptoAttribute, SessionDescription
-
-from .builders import CALLER, SDP_OFFER, ack_for, invite
-from .test_useragent import Harness
+from tests.sipgw.builders import CALLER, SDP_OFFER, ack_for, invite
+from tests.sipgw.test_useragent import Harness
 
 OVER_TLS = Flow("TLS", CALLER, connection_id=1)
 OVER_UDP = Flow("UDP", CALLER)

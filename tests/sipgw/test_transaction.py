@@ -29,8 +29,7 @@ from sipgw.transaction import (
     TxEvent,
     make_non2xx_ack,
 )
-
-from .builders import CALLER, GATEWAY, invite, parse_request, request
+from tests.sipgw.builders import CALLER, GATEWAY, invite, parse_request, request
 
 FLOW = Flow("UDP", CALLER)
 TO_GATEWAY = Flow("UDP", GATEWAY)

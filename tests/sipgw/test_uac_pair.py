@@ -20,8 +20,7 @@ from sipgw.events import CallConfirmed, CallEnded, CallOffered, EndReason, SipEv
 from sipgw.message import SipRequest, SipResponse, parse_message
 from sipgw.transaction import Outcome, TransactionLayer
 from sipgw.useragent import UserAgent, UserAgentConfig
-
-from .builders import CALLER, GATEWAY, invite, parse_request
+from tests.sipgw.builders import CALLER, GATEWAY, invite, parse_request
 
 TO_UAS = Flow("UDP", GATEWAY)
 TO_UAC = Flow("UDP", CALLER)

@@ -25,8 +25,7 @@ from sipgw.events import (
 from sipgw.message import SipRequest, SipResponse, make_response, parse_message
 from sipgw.sdp import SessionDescription
 from sipgw.useragent import UserAgent, UserAgentConfig
-
-from .builders import CALLER, SDP_OFFER, ack_for, invite, request
+from tests.sipgw.builders import CALLER, SDP_OFFER, ack_for, invite, request
 
 FROM_CALLER = Flow("UDP", CALLER)
 
@@ -848,7 +847,7 @@ def test_call_and_transaction_deadlines_share_one_heap() -> None:
 
 def test_an_ended_call_leaves_no_reference_cycle() -> None:
     """Calls are freed by reference counting (tests/refcycles.py), whatever ended them."""
-    from ..refcycles import cycles_left_by_our_code
+    from tests.refcycles import cycles_left_by_our_code
 
     h = Harness(max_calls=None)
     timer = "Session-Expires: 120;refresher=uas\r\nSupported: timer\r\nAllow: UPDATE"

@@ -16,7 +16,7 @@ from typing import Any
 from bench._harness import hist_percentile, percentile
 from bench.loadgen import _sdp_audio, _tag, parse_sip
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_bench(tmp_path: Path, module: str, *args: str, timeout: float = 90) -> dict[str, Any]:

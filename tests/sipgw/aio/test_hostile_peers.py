@@ -15,7 +15,7 @@ from sipgw.aio.endpoint import SipEndpoint
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.limits import MAX_DATAGRAM_SIZE
 from sipgw.message import SipResponse, parse_message
-from tests.sipgw.test_aio_streams import Peer, options, port_of, start
+from tests.sipgw.aio.test_stream import Peer, options, port_of, start
 from tests.tls_ca import CaFiles, make_test_ca
 
 pytestmark = pytest.mark.timeout(60)

@@ -17,8 +17,7 @@ from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.phone import sdp_audio_port
-
-from ..refcycles import cycles_left_by_our_code
+from tests.refcycles import cycles_left_by_our_code
 
 pytestmark = pytest.mark.timeout(30)
 

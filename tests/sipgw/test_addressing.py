@@ -8,9 +8,8 @@ from sipgw.addressing import Flow, uri_flow
 from sipgw.config import UserAgentConfig
 from sipgw.message import SipRequest, parse_message
 from sipgw.uri import SipUri
-
-from .builders import CALLER, ack_for, invite, request
-from .test_useragent import Harness, answered_call
+from tests.sipgw.builders import CALLER, ack_for, invite, request
+from tests.sipgw.test_useragent import Harness, answered_call
 
 LISTENERS = (("UDP", 5060), ("TCP", 5060), ("TLS", 5071))
 

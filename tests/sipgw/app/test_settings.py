@@ -53,7 +53,7 @@ from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, choose_vend
 from sipgw.app.workers import load_worker_count
 from sipgw.testing.gateway_in_process import running_gateway
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KEYS = {s.env: "key" for s in SETTINGS if s.required}
 REGENERATE = "regenerate it: python -m sipgw.app.settings_doc {} > {}"
 

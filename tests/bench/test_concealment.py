@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(90)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_concealment_bench_tiny_run(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from sipgw.app.settings_registry import (
     resolve_settings,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
 
 

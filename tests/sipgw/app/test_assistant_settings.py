@@ -16,7 +16,7 @@ from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import SETTINGS, resolve_settings
 from sipgw.app.vendors import choose_vendors
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KEYS = {s.env: "key" for s in SETTINGS if s.required}
 
 

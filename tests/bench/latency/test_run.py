@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _env() -> dict[str, str]:
