@@ -61,7 +61,9 @@ def _multipart_parts(body: bytes, boundary: str) -> list[tuple[str, bytes]]:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-type":
                 part_type = _media_type(value)[0]
-        parts.append((part_type, content.removesuffix(b"\r\n").removesuffix(b"\n")))
+        # The line break before the next delimiter belongs to it (RFC 2046 §5.1.1): one only.
+        line_break = b"\r\n" if content.endswith(b"\r\n") else b"\n"
+        parts.append((part_type, content.removesuffix(line_break)))
     return parts
 
 

@@ -12,7 +12,7 @@ from sipgw.auth import Credentials, DigestClient, DigestServer, parse_challenges
 from sipgw.events import CallEnded, CallOffered, EndReason, RequestRefused
 from sipgw.message import SipResponse
 from tests.sipgw.builders import CALLER, ack_for, invite, parse_request, request
-from tests.sipgw.test_useragent import Harness
+from tests.sipgw.ua_harness import Harness
 
 STRANGER = Flow("UDP", ("198.51.100.66", 5060))
 USERS = {"alice": "secret"}

@@ -9,7 +9,7 @@ from sipgw.config import UserAgentConfig
 from sipgw.message import SipRequest, parse_message
 from sipgw.uri import SipUri
 from tests.sipgw.builders import CALLER, ack_for, invite, request
-from tests.sipgw.test_useragent import Harness, answered_call
+from tests.sipgw.ua_harness import Harness, answered_call
 
 LISTENERS = (("UDP", 5060), ("TCP", 5060), ("TLS", 5071))
 

@@ -7,7 +7,7 @@ from sipgw.events import PublicAddressObserved
 from sipgw.message import SipRequest, make_response
 from sipgw.sdp import SessionDescription
 from tests.sipgw.builders import CALLER, ack_for, invite
-from tests.sipgw.test_useragent import Harness, answered_call
+from tests.sipgw.ua_harness import Harness, answered_call
 
 PUBLIC = "203.0.113.5"
 

@@ -12,7 +12,7 @@ import pytest
 
 from sipgw.message import SipRequest, SipResponse, parse_message
 from tests.sipgw.builders import CALLER, invite, request
-from tests.sipgw.test_useragent import FROM_CALLER, Harness, answered_call
+from tests.sipgw.ua_harness import FROM_CALLER, Harness, answered_call
 
 EVIL = "sip:+442079460000@evil.example"
 

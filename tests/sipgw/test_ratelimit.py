@@ -19,7 +19,7 @@ from sipgw.ratelimit import (
     TokenBucket,
 )
 from tests.sipgw.builders import invite, parse_request, request
-from tests.sipgw.test_useragent import Harness
+from tests.sipgw.ua_harness import Harness
 
 FLOOD = Flow("UDP", ("198.51.100.66", 5060))
 

@@ -14,7 +14,7 @@ from sipgw.message import SipResponse
 from sipgw.sdes import SrtpPolicy
 from sipgw.sdp import CryptoAttribute, SessionDescription
 from tests.sipgw.builders import CALLER, SDP_OFFER, ack_for, invite
-from tests.sipgw.test_useragent import Harness
+from tests.sipgw.ua_harness import Harness
 
 OVER_TLS = Flow("TLS", CALLER, connection_id=1)
 OVER_UDP = Flow("UDP", CALLER)

@@ -1,0 +1,159 @@
+"""Blind transfer (sipgw.usages.refer): REFER and the NOTIFYs that report on it (RFC 3515).
+
+The REFER goes in the call's dialog; its response and each NOTIFY's
+message/sipfrag status line (RFC 3420) reach the application as
+:class:`~sipgw.events.TransferUpdated`, through the user agent core on a fake clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.call import CallInfo, CallState
+from sipgw.errors import InvalidState, LocalProtocolError
+from sipgw.events import TransferStage, TransferUpdated
+from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.usages.refer import sipfrag_status
+from tests.sipgw.builders import invite, request
+from tests.sipgw.ua_harness import Harness, confirmed_call
+
+TARGET = "sip:support@pbx.example.com"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"SIP/2.0 100 Trying\r\n", (100, "Trying")),
+        (b"SIP/2.0 180 Ringing\r\nContent-Length: 0\r\n\r\n", (180, "Ringing")),
+        (b"SIP/2.0 486 Busy Here\n", (486, "Busy Here")),
+        (b"sip/2.0 200 OK", (200, "OK")),
+        (b"SIP/2.0 503", (503, "")),
+        (b"INVITE sip:support@pbx.example.com SIP/2.0\r\n", (None, "")),
+        (b"SIP/2.0 OK 200", (None, "")),
+        (b"", (None, "")),
+        (b"\xff\xfe", (None, "")),
+    ],
+)
+def test_the_status_line_of_a_sipfrag(body: bytes, status: tuple[int | None, str]) -> None:
+    assert sipfrag_status(body) == status
+
+
+def notify(ok: SipResponse, cseq: int, status_line: str, state: str = "active") -> bytes:
+    return request(
+        "NOTIFY",
+        cseq=cseq,
+        to_tag=ok.to.tag,
+        body=status_line + "\r\n",
+        content_type="message/sipfrag;version=2.0",
+        extra=f"Event: refer\r\nSubscription-State: {state}",
+    )
+
+
+def transfers(h: Harness) -> list[tuple[str, int]]:
+    return [(e.stage.value, e.status) for e in h.events if isinstance(e, TransferUpdated)]
+
+
+def transferring(h: Harness) -> tuple[CallInfo, SipResponse, SipRequest]:
+    """A confirmed call we asked to transfer to :data:`TARGET`: the call, our 200, the REFER."""
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, TARGET)
+    (refer,) = h.requests()
+    assert refer.method == "REFER"
+    return call, ok, refer
+
+
+def test_refer_accepted_then_notify_progress_and_success() -> None:
+    h = Harness()
+    call, ok, refer = transferring(h)
+    assert refer.headers.get("Refer-To") == "<sip:support@pbx.example.com>"
+    assert refer.from_.tag == ok.to.tag and refer.to.tag == "caller-tag"
+    assert refer.headers.get("Referred-By") and refer.contacts
+    h.feed(make_response(refer, 202).serialize())
+    h.feed(notify(ok, 2, "SIP/2.0 100 Trying"))
+    h.feed(notify(ok, 3, "SIP/2.0 200 OK", state="terminated;reason=noresource"))
+    assert h.statuses() == [200, 200]  # both NOTIFYs answered
+    assert transfers(h) == [("accepted", 202), ("progress", 100), ("succeeded", 200)]
+
+
+def test_refer_rejected_or_unanswered() -> None:
+    h = Harness()
+    call, ok, refer = transferring(h)
+    h.feed(make_response(refer, 603).serialize())
+    h.act(h.ua.refer, call, TARGET)
+    h.advance(h.now + 40.0)
+    assert transfers(h) == [("rejected", 603), ("rejected", 408)]
+    assert call.state is CallState.CONFIRMED
+
+
+def test_transfer_target_fails_after_acceptance() -> None:
+    h = Harness()
+    call, ok, refer = transferring(h)
+    h.feed(make_response(refer, 202).serialize())
+    h.feed(notify(ok, 2, "SIP/2.0 486 Busy Here", state="terminated"))
+    assert transfers(h)[-1] == ("failed", 486)
+
+
+def test_refer_needs_a_confirmed_call_and_a_uri() -> None:
+    h = Harness()
+    h.feed(invite())
+    with pytest.raises(InvalidState):
+        h.act(h.ua.refer, h.offered(), "sip:x@y")
+    h2 = Harness()
+    call, _ = confirmed_call(h2)
+    with pytest.raises(LocalProtocolError):
+        h2.act(h2.ua.refer, call, "not a uri")
+
+
+def test_notify_for_other_events_is_489() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.feed(request("NOTIFY", cseq=2, to_tag=ok.to.tag, content_type=None, extra="Event: dialog"))
+    assert h.statuses() == [489]
+
+
+def test_the_refer_names_us_and_takes_the_dialogs_next_cseq() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, TARGET)
+    h.act(h.ua.refer, call, TARGET)
+    first, second = h.requests()
+    assert first.headers.get("Referred-By") == "<sip:agent@192.0.2.1>"  # the To we answered
+    assert str(first.contacts[0].uri) == "sip:agent@192.0.2.1:5060"
+    assert first.uri == "sip:caller@192.0.2.10:5062"  # the remote target
+    assert second.cseq.number == first.cseq.number + 1
+    assert first.cseq.method == "REFER"
+
+
+def test_a_notify_without_a_status_line() -> None:
+    """A NOTIFY whose body says nothing: answered; only the end of the subscription counts."""
+    h = Harness()
+    call, ok, _ = transferring(h)
+    extra = "Event: refer;id=7\r\nSubscription-State: active;expires=60"
+    h.feed(request("NOTIFY", cseq=2, to_tag=ok.to.tag, content_type=None, extra=extra))
+    assert h.statuses() == [200] and transfers(h) == []
+    extra = "Event: refer;id=7\r\nSubscription-State: terminated;reason=timeout"
+    h.feed(request("NOTIFY", cseq=3, to_tag=ok.to.tag, content_type=None, extra=extra))
+    assert h.statuses() == [200]
+    (update,) = h.of(TransferUpdated)
+    assert (update.stage, update.status, update.reason) == (
+        TransferStage.FAILED, 0, "subscription terminated",
+    )  # fmt: skip
+    assert update.stage.final and call.state is CallState.CONFIRMED
+
+
+def test_only_a_final_stage_is_final() -> None:
+    assert {stage for stage in TransferStage if stage.final} == {
+        TransferStage.REJECTED, TransferStage.SUCCEEDED, TransferStage.FAILED,
+    }  # fmt: skip
+
+
+def test_no_transfer_of_a_call_that_is_not_confirmed_yet() -> None:
+    """Answered but not ACKed: the dialog is not confirmed (RFC 3515 §2.4.1 sends REFER in one)."""
+    h = Harness()
+    h.feed(invite())
+    call = h.offered()
+    h.act(h.ua.answer, call, 30000)
+    h.take()
+    with pytest.raises(InvalidState, match="ANSWERED"):
+        h.act(h.ua.refer, call, TARGET)
+    assert h.sent == []
