@@ -102,14 +102,14 @@ class Ticker:
             self._tick_all(now, ticks, skipped)
 
     def _tick_all(self, now: float, ticks: int, skipped: int) -> None:
-        participants = self._snapshot
         if skipped:
             self.skipped += skipped
-            for participant in participants:
+            for participant in self._snapshot:
                 participant.skip(skipped)
         for _ in range(ticks):
             self.ticks += 1
-            for participant in participants:
+            # Read again for each tick of a catch-up: one removed meanwhile is not ticked again.
+            for participant in self._snapshot:
                 try:
                     participant.tick(now)
                 except Exception:  # one broken call must not stop the others

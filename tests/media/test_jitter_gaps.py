@@ -147,25 +147,6 @@ def test_listeners_tap_hears_the_gap_as_the_playout_does(stream: Gapped) -> None
         assert silence <= round(stream.pause / TICK) + 1
 
 
-@pytest.mark.parametrize(
-    ("ts_ahead", "elapsed", "kind"),
-    [
-        (160, 0.020, Gap.NONE),
-        (160, 0.050, Gap.NONE),  # jitter, not a gap
-        (480, 0.060, Gap.NONE),  # a lost or reordered packet
-        (1760, 0.220, Gap.PAUSE),  # 200 ms pause, timestamps followed
-        (32160, 4.020, Gap.PAUSE),
-        (160, 0.220, Gap.STALL),  # 200 ms pause, timestamps did not follow
-        (160, 4.020, Gap.STALL),
-        (1760, 0.020, Gap.SKIP),  # the sender skipped 200 ms of silence
-        (32160, 0.020, Gap.SKIP),
-        (-8000, 0.020, Gap.BACK),  # timestamps went back
-    ],
-)
-def test_one_definition_of_a_gap(ts_ahead: int, elapsed: float, kind: Gap) -> None:
-    assert classify_gap(ts_ahead, elapsed, 8000, 0.04) is kind
-
-
 @pytest.mark.parametrize("max_jitter", [0.03, 0.15, 0.3])
 def test_jitter_is_never_taken_for_a_skip(max_jitter: float) -> None:
     """A long stream with heavy random jitter: no re-anchor, audio played in order."""

@@ -1,12 +1,9 @@
-"""RTCP build/parse round trips, reception statistics, RTT and the reporter."""
+"""RTCP build/parse round trips, reception statistics and RTT (the reporter: test_reporting.py)."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
-from media.reporting import RtcpReporter
 from media.rtcp import (
     ReceiverReport,
     ReceptionStats,
@@ -100,31 +97,3 @@ def test_reception_jitter_grows_with_irregular_arrival() -> None:
     for i in range(200):
         stats.packet(5, i, 160 * i, 0.02 * i + (0.01 if i % 2 else 0.0))
     assert stats.jitter_seconds == pytest.approx(0.01, rel=0.1)
-
-
-def test_reporter_exchange_gives_rtt_and_peer_loss() -> None:
-    ours = RtcpReporter("a@x", 0.0, rng=random.Random(1))
-    theirs = RtcpReporter("b@x", 0.0, rng=random.Random(2))
-    for i in range(50):
-        ours.reception.packet(222, i, 160 * i, 0.02 * i)
-        if i != 10:
-            theirs.reception.packet(111, i, 160 * i, 0.02 * i + 0.03)
-    sr = ours.report(111, SenderInfo(0, 8000, 50, 8000), 1.0)
-    assert parse_compound(sr)[0].__class__ is SenderReport
-    theirs.receive(sr, 222, 1.04)
-    rr = theirs.report(222, None, 1.54)  # held 0.5 s
-    assert isinstance(parse_compound(rr)[0], ReceiverReport)
-    ours.receive(rr, 111, 1.58)
-    assert ours.rtt == pytest.approx(0.08, abs=1e-3)
-    quality = ours.quality()
-    assert quality.peer_loss_percent == pytest.approx(100 * 5 / 256)
-    assert quality.rtt_ms == pytest.approx(80, abs=1)
-    assert quality.reports_sent == 1 and quality.reports_received == 1
-    assert 1.0 < quality.mos < 4.5
-    assert ours.due(1.0 + 7.6) and not ours.due(1.0 + 2.4)
-
-
-def test_reporter_counts_garbage() -> None:
-    reporter = RtcpReporter("a@x", 0.0)
-    reporter.receive(b"\x00\x00", 1, 0.0)
-    assert reporter.invalid == 1 and reporter.reports_received == 0
