@@ -188,7 +188,7 @@ def caller_number(caller: str) -> str:
 def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialPolicy) -> bool:
     """A callback may dial ``number``: one of ``prefixes`` starts it, or ``policy`` allows
     calls to it. Nothing configured: nothing is allowed."""
-    return bool(prefixes) and number_allowed(number, prefixes) or policy.allows("call", number)
+    return any(prefixes) and number_allowed(number, prefixes) or policy.allows("call", number)
 
 
 def _callback_tool(settings: BuiltinToolSettings) -> Tool:

@@ -15,12 +15,9 @@ from typing import Any
 import httpx2
 import pytest
 import websockets
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
 from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
-from agent.tts.reframe import Reframer
 from sipgw.testing.fakes.elevenlabs import (
     DEFAULT_TONES,
     FakeElevenLabs,
@@ -106,47 +103,6 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
     async with asyncio.timeout(5):
         while not predicate():  # noqa: ASYNC110 - polling on purpose, see docstring
             await asyncio.sleep(0.005)
-
-
-# --------------------------------------------------------------------------- Reframer
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    data=st.binary(max_size=3000),
-    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=20),
-)
-def test_reframer_keeps_every_byte_in_exact_frames(data: bytes, cuts: list[int]) -> None:
-    reframer = Reframer()
-    bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
-    frames: list[bytes] = []
-    for start, end in zip(bounds, bounds[1:], strict=False):
-        frames += reframer.push(data[start:end])
-    assert all(len(f) == 160 for f in frames)
-    tail = reframer.pending
-    assert tail == len(data) % 160
-    last = reframer.flush()
-    if tail:
-        assert last is not None and len(last) == 160
-        assert last[tail:] == b"\xff" * (160 - tail)
-        frames.append(last[:tail])
-    else:
-        assert last is None
-    assert b"".join(frames) == data
-    assert reframer.pending == 0
-
-
-def test_reframer_edges() -> None:
-    reframer = Reframer(frame_bytes=4)
-    assert reframer.push(b"") == []
-    assert reframer.push(b"abc") == []
-    assert reframer.push(b"defghij") == [b"abcd", b"efgh"]
-    reframer.clear()
-    assert reframer.flush() is None
-    assert reframer.push(b"z") == []
-    assert reframer.flush(pad=0x7F) == b"z\x7f\x7f\x7f"
-    with pytest.raises(ValueError):
-        Reframer(0)
 
 
 # --------------------------------------------------------------------------- settings

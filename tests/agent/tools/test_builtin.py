@@ -1,0 +1,309 @@
+"""The built-in tools (agent.tools.builtin): order status, callback scheduling, transfer to a
+human, hang-up, each called through the registry as the model calls it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from agent.dialpolicy import DialPolicy
+from agent.tools.builtin import callback_allowed, caller_number, normalize_order_id
+from tests.agent.tools.fake_call import FakeCall, call, registry_for
+
+
+@pytest.mark.parametrize(
+    ("spoken", "expected"),
+    [
+        ("1234", "1234"),
+        ("1 2 3 4", "1234"),
+        ("#1234", "1234"),
+        ("order 1234", "1234"),
+        ("Order No. 1234.", "1234"),
+        ("order number one two three four", "1234"),
+        ("it's one double two three", "1223"),
+        ("oh oh seven", "007"),
+        ("triple five two", "5552"),
+        ("ab-12", "AB12"),
+        ("", ""),
+    ],
+)
+def test_order_id_normalisation(spoken, expected):
+    assert normalize_order_id(spoken) == expected
+
+
+def test_sample_orders_file_is_packaged_and_complete():
+    data = json.loads(resources.files("agent.tools").joinpath("sample_orders.json").read_text())
+    orders = data["orders"]
+    assert len(orders) == 10
+    assert len({order["id"] for order in orders}) == 10
+    for order in orders:
+        assert set(order) == {"id", "status", "items", "eta", "carrier"}
+        assert isinstance(order["items"], list) and order["items"]
+
+
+@pytest.mark.parametrize("spoken", ["1 2 3 4", "#1234", "order 1234", "one two three four"])
+async def test_order_status_from_the_sample_file(spoken):
+    result = await call(registry_for(), "get_order_status", {"order_id": spoken})
+    assert result.ok
+    assert json.loads(result.content) == {
+        "order_id": "1234",
+        "status": "shipped",
+        "items": ["blue winter jacket", "wool scarf"],
+        "eta": "tomorrow by 8 pm",
+        "carrier": "DHL",
+    }
+
+
+async def test_unknown_order_is_an_error_the_model_can_speak():
+    result = await call(registry_for(), "get_order_status", {"order_id": "9 9 9 9"})
+    assert not result.ok
+    assert json.loads(result.content) == {"error": "no order with the number 9999"}
+
+
+async def test_order_number_missing():
+    result = await call(registry_for(), "get_order_status", {"order_id": "the order"})
+    assert json.loads(result.content) == {"error": "no order number given; ask the caller for it"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"id": "ORD-77", "status": "packed", "items": ["mug"], "eta": "Monday", "carrier": "UPS"}],
+        {"ORD-77": {"status": "packed", "items": ["mug"], "eta": "Monday", "carrier": "UPS"}},
+    ],
+    ids=["list", "keyed-by-id"],
+)
+async def test_orders_file_from_settings(tmp_path, content):
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps(content))
+    registry = registry_for(orders_file=path)
+    by_digits = await call(registry, "get_order_status", {"order_id": "7 7"})
+    assert json.loads(by_digits.content)["status"] == "packed"
+    exact = await call(registry, "get_order_status", {"order_id": "ord 77"})
+    assert json.loads(exact.content)["order_id"] == "ORD-77"
+
+
+async def test_orders_file_missing_is_a_polite_error(tmp_path):
+    registry = registry_for(orders_file=tmp_path / "nope.json")
+    result = await call(registry, "get_order_status", {"order_id": "1234"})
+    assert not result.ok
+    assert "unavailable" in json.loads(result.content)["error"]
+
+
+def callback_rows(path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT id, call_id, phone, requested_time, reason, status FROM callbacks"
+        ).fetchall()
+
+
+def due_times(path) -> list[float]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT due_at FROM callbacks ORDER BY id")]
+
+
+async def test_callback_row_is_written_pending_with_its_due_time(tmp_path):
+    db = tmp_path / "data" / "callbacks.sqlite3"
+    registry = registry_for(callback_db=db, callback_timezone="America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    day = datetime.now(new_york).date() + timedelta(days=30)
+    local = datetime(day.year, day.month, day.day, 15, 0, tzinfo=new_york)
+    when = f"{day.isoformat()}T15:00"  # local time: the zone's offset applies
+    args = {"phone": "+1 (555) 000-1111", "time": when, "reason": "refund"}
+    result = await call(registry, "schedule_callback", args)
+    assert result.ok, result.content
+    offset = local.strftime("%z")
+    assert json.loads(result.content) == {
+        "scheduled": True,
+        "callback_id": 1,
+        "phone": "+15550001111",
+        "time": when,
+        "due": f"{local:%A %Y-%m-%d} 15:00 (UTC{offset[:3]}:{offset[3:]})",
+    }
+    second = await call(registry, "schedule_callback", {**args, "reason": "again"})
+    assert json.loads(second.content)["callback_id"] == 2
+    assert callback_rows(db) == [
+        (1, "call-1@test", "+15550001111", when, "refund", "pending"),
+        (2, "call-1@test", "+15550001111", when, "again", "pending"),
+    ]
+    assert due_times(db) == [local.timestamp()] * 2
+    assert local.astimezone(UTC).hour in (19, 20)  # 15:00 New York is 19:00 or 20:00 UTC
+
+
+async def test_callback_times_now_and_relative(tmp_path):
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db)
+    before = time.time()
+    for when in ("now", "in 10 minutes", "in 2 hours"):
+        result = await call(registry, "schedule_callback", {"time": when})
+        assert result.ok, result.content
+    now, ten, two_hours = due_times(db)
+    assert before <= now <= time.time()
+    assert abs(ten - now - 600) < 5 and abs(two_hours - now - 7200) < 5
+
+
+@pytest.mark.parametrize(
+    ("when", "error"),
+    [
+        ("tomorrow at 3 pm", "give an ISO 8601 date and time"),
+        ("2001-01-01T10:00", "that time has passed: it is now"),
+        ("2999-01-01T10:00", "more than a year ahead"),
+    ],
+)
+async def test_callback_times_we_cannot_use_are_explained_to_the_model(tmp_path, when, error):
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
+    result = await call(registry, "schedule_callback", {"time": when})
+    assert not result.ok
+    assert error in json.loads(result.content)["error"]
+    assert not (tmp_path / "cb.sqlite3").exists()
+
+
+async def test_callback_phone_defaults_to_the_caller(tmp_path):
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db)
+    result = await call(registry, "schedule_callback", {"time": "in 1 day"})
+    assert json.loads(result.content)["phone"] == "+15551234567"
+    assert callback_rows(db)[0][2:5] == ("+15551234567", "in 1 day", "")
+
+
+async def test_callback_for_an_anonymous_caller_needs_a_number(tmp_path):
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
+    ctx = FakeCall(caller="sip:anonymous@anonymous.invalid")
+    result = await call(registry, "schedule_callback", {"time": "now"}, ctx)
+    assert not result.ok
+    assert "ask the caller" in json.loads(result.content)["error"]
+
+
+@pytest.mark.parametrize(
+    ("phone", "caller", "error"),
+    [
+        ("sip:premium@evil.example", None, "is not a phone number"),
+        ("call me at home", None, "is not a phone number"),
+        ("12", None, "is not a phone number"),
+        (None, "sip:alice@example.com", "the caller's address is not a phone number"),
+        ("+900 123 4567", None, "can only call back numbers starting with +1 or +44"),
+    ],
+)
+async def test_callback_numbers_are_phone_numbers_within_the_allowed_prefixes(
+    tmp_path, phone, caller, error
+):
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db, callback_allowed_prefixes=("+1", "+44"))
+    args = {"time": "now"} if phone is None else {"time": "now", "phone": phone}
+    ctx = FakeCall(caller=caller) if caller else FakeCall()
+    result = await call(registry, "schedule_callback", args, ctx)
+    assert not result.ok
+    assert error in json.loads(result.content)["error"]
+    assert not db.exists()
+
+
+async def test_callback_without_time_is_rejected_by_the_schema(tmp_path):
+    registry = registry_for(callback_db=tmp_path / "cb.sqlite3")
+    result = await call(registry, "schedule_callback", {"reason": "x"})
+    assert json.loads(result.content)["error"] == (
+        "invalid arguments for schedule_callback: missing required argument(s): time"
+    )
+    assert not (tmp_path / "cb.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "number"),
+    [
+        ("sip:+15551234567@trunk.example", "+15551234567"),
+        ('"Bob" <sips:alice@example.com;transport=tls>', "alice"),
+        ("tel:+4930123456", "+4930123456"),
+        ("+4930123456", "+4930123456"),
+        ("sip:anonymous@anonymous.invalid", ""),
+    ],
+)
+def test_caller_number(uri, number):
+    assert caller_number(uri) == number
+
+
+TARGET = "sip:support@pbx.example.com"
+
+
+TO_TARGET = DialPolicy(per_action={"transfer": (TARGET,)})
+"""What the app's policy holds when SIPGW_TRANSFER_TARGET is set."""
+
+
+async def test_transfer_waits_for_the_handoff_line():
+    ctx = FakeCall()
+    result = await call(
+        registry_for(transfer_target=TARGET, dial_policy=TO_TARGET),
+        "transfer_to_human", {"reason": "x"}, ctx,
+    )  # fmt: skip
+    content = json.loads(result.content)
+    assert result.ok and content["transferring"] is True and "handoff line" in content["note"]
+    assert ctx.transfers_after_reply == [TARGET]  # the agent transfers once the line is heard
+    assert ctx.transfers == []  # nothing at once
+
+
+async def test_transfer_to_a_target_the_policy_refuses_is_told_at_once():
+    ctx = FakeCall()
+    result = await call(
+        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
+    )
+    assert not result.ok and result.refused
+    assert ctx.transfers_after_reply == [] and ctx.transfers == []
+
+
+async def test_transfer_not_configured():
+    ctx = FakeCall()
+    result = await call(registry_for(), "transfer_to_human", {"reason": "x"}, ctx)
+    assert not result.ok
+    assert json.loads(result.content) == {"error": "transfer not configured"}
+    assert ctx.transfers == []
+
+
+async def test_end_call_hangs_up_after_the_reply():
+    ctx = FakeCall()
+    result = await call(registry_for(), "end_call", {"reason": "goodbye"}, ctx)
+    assert result.ok and json.loads(result.content) == {"ok": True}
+    assert ctx.hangups == 1
+
+
+@pytest.mark.parametrize(
+    ("number", "prefixes", "policy", "allowed"),
+    [
+        ("+15551234567", ("+1",), DialPolicy(), True),
+        ("+445551234", ("+1",), DialPolicy(), False),
+        ("+445551234", ("+1",), DialPolicy(["+44*"]), True),  # the dial policy allows calls to it
+        ("+445551234", (), DialPolicy(["+44*"]), True),
+        ("+15551234567", (), DialPolicy(), False),  # nothing configured: nothing allowed
+        ("+15551234567", ("",), DialPolicy(), False),  # an empty prefix is no rule
+    ],
+)
+def test_which_callback_numbers_may_be_dialed(
+    number: str, prefixes: tuple[str, ...], policy: DialPolicy, allowed: bool
+) -> None:
+    """Against toll fraud: a prefix rule or the operator's dial policy must allow the number."""
+    assert callback_allowed(number, prefixes, policy) is allowed
+
+
+async def test_a_refused_callback_number_is_a_refusal_the_model_hears(tmp_path) -> None:
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db, dial_policy=DialPolicy())
+    result = await call(registry, "schedule_callback", {"time": "now", "phone": "+15550001111"})
+    assert not result.ok and result.refused
+    assert "offer another way to help" in json.loads(result.content)["error"]
+    assert not db.exists()
+
+
+def test_every_schema_is_closed_and_bounds_its_strings() -> None:
+    """The module docstring's promise against prompt injection."""
+    schemas: list[Any] = registry_for().schemas()
+    for schema in schemas:
+        parameters = schema["function"]["parameters"]
+        assert parameters["additionalProperties"] is False
+        for name, prop in parameters["properties"].items():
+            assert prop["type"] == "string" and 0 < prop["maxLength"] <= 1000, name
+    (transfer,) = [s for s in schemas if s["function"]["name"] == "transfer_to_human"]
+    assert "target" not in json.dumps(transfer)  # the model never names where to transfer

@@ -1,0 +1,176 @@
+"""The callback store (agent.tools.callback_store): one SQLite row per callback, claimed by
+one scheduler at a time, and the numbers a callback may go to."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from agent.tools.callback_store import (
+    CallbackRow,
+    CallbackState,
+    CallbackStore,
+    dialable_number,
+    number_allowed,
+)
+
+T0 = 1_750_000_000.0
+
+FIRST_VERSION = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "created_at": "TEXT NOT NULL",
+    "call_id": "TEXT NOT NULL",
+    "phone": "TEXT NOT NULL",
+    "requested_time": "TEXT NOT NULL",
+    "reason": "TEXT NOT NULL",
+    "status": "TEXT NOT NULL DEFAULT 'pending'",
+}
+"""The table as the first version wrote it, before callbacks were dialed."""
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("+1 (555) 123-4567", "+15551234567"),
+        ("0044 20 7946 0000", "+442079460000"),
+        ("tel:+4930123456", "+4930123456"),
+        ("sip:+15551234567@trunk.example;user=phone", "+15551234567"),
+        ("1001", "1001"),
+    ],
+)
+def test_dialable_numbers(text, number):
+    assert dialable_number(text) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sip:premium@evil.example",  # a SIP URI the caller dictates
+        "call me at home",
+        "12",  # shorter than any number
+        "+1234567890123456",  # 16 digits: longer than E.164 allows
+        "++15551234567",
+        "+1 555 12a 4567",
+        "",
+    ],
+)
+def test_what_is_not_a_phone_number(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a phone number"):
+        dialable_number(text)
+
+
+@pytest.mark.parametrize(
+    ("number", "prefixes", "allowed"),
+    [
+        ("+15551234567", ("+1", "+44"), True),
+        ("+445551234", ("+1", "+44"), True),
+        ("+4955512345", ("+1", "+44"), False),
+        ("+15551234567", (), True),  # no rule: every number (callback_allowed adds the gate)
+        ("+15551234567", ("",), True),
+    ],
+)
+def test_the_prefix_rule(number: str, prefixes: tuple[str, ...], allowed: bool) -> None:
+    assert number_allowed(number, prefixes) is allowed
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def store_with(tmp_path: Path, *due: float) -> tuple[CallbackStore, list[int]]:
+    store = CallbackStore(tmp_path / "cb.sqlite3")
+    ids = [
+        store.add(
+            call_id=f"c{i}",
+            phone=f"+1555000{i:04d}",
+            requested_time="soon",
+            reason="your refund",
+            notes="",
+            due_at=at,
+            now=T0,
+        )  # fmt: skip
+        for i, at in enumerate(due)
+    ]
+    return store, ids
+
+
+def test_a_new_callback_is_pending_until_its_time(tmp_path: Path) -> None:
+    store, (row_id,) = store_with(tmp_path, T0 + 600)
+    row = store.get(row_id)
+    assert row == CallbackRow(
+        id=row_id, call_id="c0", phone="+15550000000", reason="your refund", notes="",
+        requested_time="soon", created_at="2025-06-15T15:06:40+00:00", due_at=T0 + 600,
+        state=CallbackState.PENDING, attempts=0, next_attempt_at=T0 + 600, last_outcome="",
+        claimed_by=None, lease_until=None,
+    )  # fmt: skip
+    assert store.due(T0 + 599) == [] and store.due(T0 + 600) == [row]
+    assert store.next_due_at() == T0 + 600
+    assert store.get(row_id + 1) is None
+
+
+def test_due_rows_come_earliest_first(tmp_path: Path) -> None:
+    store, ids = store_with(tmp_path, T0 + 30, T0 + 10, T0 + 20, T0 + 99)
+    assert [row.id for row in store.due(T0 + 50)] == [ids[1], ids[2], ids[0]]
+    assert [row.id for row in store.rows()] == ids  # every row, oldest first
+    assert store.next_due_at() == T0 + 10
+
+
+def test_only_one_scheduler_claims_a_row_and_only_once_due(tmp_path: Path) -> None:
+    store, (row_id,) = store_with(tmp_path, T0 + 60)
+    assert not store.claim(row_id, "early", T0, lease=30)  # not due yet
+    assert store.claim(row_id, "a", T0 + 60, lease=30)
+    assert not store.claim(row_id, "b", T0 + 61, lease=30)  # a has it
+    row = store.get(row_id)
+    assert row is not None and row.state is CallbackState.DIALING and row.attempts == 1
+    assert (row.claimed_by, row.lease_until) == ("a", T0 + 90)
+    assert store.dialing() == [row] and store.due(T0 + 100) == []
+    assert store.next_due_at() is None  # no pending row left
+
+
+def test_only_the_holder_renews_and_releases(tmp_path: Path) -> None:
+    store, (row_id,) = store_with(tmp_path, T0)
+    store.claim(row_id, "a", T0, lease=30)
+    store.renew([row_id], "b", T0 + 999)  # not b's
+    store.renew([row_id], "a", T0 + 60)
+    assert store.get(row_id).lease_until == T0 + 60
+    assert not store.release(row_id, CallbackState.DONE, "answered", T0 + 5, owner="b")
+    retry = T0 + 300
+    assert store.release(row_id, CallbackState.PENDING, "no answer", T0 + 5, owner="a",
+                         next_attempt_at=retry)  # fmt: skip
+    row = store.get(row_id)
+    assert row is not None and row.state is CallbackState.PENDING and row.attempts == 1
+    assert (row.last_outcome, row.next_attempt_at, row.claimed_by) == ("no answer", retry, None)
+    assert store.due(retry - 1) == [] and [r.id for r in store.due(retry)] == [row_id]
+
+
+def test_a_row_whose_holder_is_gone_is_requeued_once(tmp_path: Path) -> None:
+    store, (row_id,) = store_with(tmp_path, T0)
+    store.claim(row_id, "crashed", T0, lease=30)
+    assert not store.requeue_stale(row_id, "someone else", T0 + 40)
+    assert store.requeue_stale(row_id, "crashed", T0 + 40)
+    assert not store.requeue_stale(row_id, "crashed", T0 + 40)  # already pending again
+    row = store.get(row_id)
+    assert row is not None and row.state is CallbackState.PENDING
+    assert row.last_outcome == "interrupted: the dialing process stopped"
+    assert row.next_attempt_at == T0 + 40 and row.attempts == 1
+
+
+def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) -> None:
+    """A row stored before callbacks were dialed has no due time: due at once, as a bad row
+    the scheduler reports instead of dialing; an unknown status is never dialed."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        columns = ", ".join(f"{name} {kind}" for name, kind in FIRST_VERSION.items())
+        db.execute(f"CREATE TABLE callbacks ({columns})")
+        db.execute("INSERT INTO callbacks VALUES (1, '2024-01-01', 'c', '+1555', 'tomorrow', 'r',"
+                   " 'pending'), (2, '2024-01-01', 'c', '+1555', 'x', 'r', 'lost')")  # fmt: skip
+    store = CallbackStore(path)
+    old, odd = store.rows()
+    assert (old.due_at, old.next_attempt_at, old.notes, old.attempts) == (None, None, "", 0)
+    assert old.state is CallbackState.PENDING and odd.state is CallbackState.FAILED
+    assert [row.id for row in store.due(T0)] == [1]
+    assert store.next_due_at() is None
+    with sqlite3.connect(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
+    assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= columns
