@@ -172,5 +172,5 @@ def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) ->
     assert [row.id for row in store.due(T0)] == [1]
     assert store.next_due_at() is None
     with sqlite3.connect(path) as db:
-        columns = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
-    assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= columns
+        now_present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
+    assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= now_present
