@@ -57,7 +57,6 @@ PENDING: frozenset[str] = frozenset(
         "media/reporting.py",
         "agent/base.py",
         "agent/llm/base.py",
-        "agent/llm/openai_wire.py",
         "agent/llm/sentences.py",
         "agent/observer.py",
         "agent/opening.py",
