@@ -75,6 +75,17 @@ async def collect(llm: OpenAIChatLLM, tools=TOOLS, **kwargs) -> list[Any]:
     return [event async for event in llm.stream(MESSAGES, tools, **kwargs)]
 
 
+async def answer(fake: FakeOpenAI, response: FakeResponse | None, **settings: Any) -> list[Any]:
+    """The events of one request by a client made with ``settings`` (closed after)."""
+    client = make_llm(fake, **settings)
+    if response is not None:
+        fake.script([response])
+    try:
+        return await collect(client)
+    finally:
+        await client.close()
+
+
 # -- text streaming --------------------------------------------------------------
 
 
@@ -314,13 +325,9 @@ async def test_leaving_the_loop_early_closes_the_request(fake, llm):
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_http_errors_carry_status_and_server_message(fake, status):
-    client = make_llm(fake, retry=LlmRetrySettings(attempts=0))
     fake.script([FakeResponse.http_error(status, "Rate limit reached for gpt-4.1-mini")])
-    try:
-        with pytest.raises(LlmError) as info:
-            await collect(client)
-    finally:
-        await client.close()
+    with pytest.raises(LlmError) as info:
+        await answer(fake, None, retry=LlmRetrySettings(attempts=0))
     assert info.value.kind == "http"
     assert info.value.status == status
     assert f"HTTP {status}" in str(info.value)
@@ -400,26 +407,18 @@ async def test_a_lasting_failure_is_not_retried(fake, llm, failure, name):
 
 
 async def test_retries_stop_after_the_attempts(fake):
-    client = make_llm(fake, retry=LlmRetrySettings(attempts=2, first_delay=0.01))
     fake.script([FakeResponse.http_error(500, "down")] * 4)
-    try:
-        with pytest.raises(LlmError, match="HTTP 500: down") as info:
-            await collect(client)
-    finally:
-        await client.close()
+    with pytest.raises(LlmError, match="HTTP 500: down") as info:
+        await answer(fake, None, retry=LlmRetrySettings(attempts=2, first_delay=0.01))
     assert info.value.retries == ("server_error", "server_error")
     assert info.value.gave_up == "attempts_spent"
     assert len(fake.requests) == 3
 
 
 async def test_retries_stop_at_the_budget(fake):
-    client = make_llm(fake, retry=LlmRetrySettings(attempts=5, budget=0.5, max_retry_after=1))
     fake.script([FakeResponse.rate_limited(retry_after=0.3)] * 3)
-    try:
-        with pytest.raises(LlmError) as info:
-            await collect(client)
-    finally:
-        await client.close()
+    with pytest.raises(LlmError) as info:
+        await answer(fake, None, retry=LlmRetrySettings(attempts=5, budget=0.5, max_retry_after=1))
     assert info.value.retries == ("rate_limited",)  # a second wait would end past 0.5 s
     assert info.value.gave_up == "budget_spent"
     assert len(fake.requests) == 2
@@ -427,14 +426,10 @@ async def test_retries_stop_at_the_budget(fake):
 
 async def test_the_first_token_timeout_covers_every_attempt(fake):
     policy = LlmRetrySettings(attempts=5, budget=10, max_retry_after=5)
-    client = make_llm(fake, first_token_timeout=0.6, retry=policy)
     fake.script([FakeResponse.rate_limited(retry_after=0.4)] * 3)
     started = time.monotonic()
-    try:
-        with pytest.raises(LlmError, match="no first token within 0.6 s") as info:
-            await collect(client)
-    finally:
-        await client.close()
+    with pytest.raises(LlmError, match="no first token within 0.6 s") as info:
+        await answer(fake, None, first_token_timeout=0.6, retry=policy)
     assert time.monotonic() - started < 1.5
     assert info.value.kind == "timeout"
 
@@ -456,12 +451,12 @@ async def test_a_stream_that_breaks_after_text_is_not_retried(fake, llm):
 async def test_a_reasoning_model_answers_a_tool_turn(fake, model):
     # Every tool turn used to carry parallel_tool_calls (o-series: HTTP 400), and the
     # 300-token cap counted the model's reasoning: no word left to say.
-    client = make_llm(fake, model=model, temperature=0.3)
-    fake.script([FakeResponse(text="Your order has shipped.", reasoning_tokens=800)])
-    try:
-        events = await collect(client)
-    finally:
-        await client.close()
+    events = await answer(
+        fake,
+        FakeResponse(text="Your order has shipped.", reasoning_tokens=800),
+        model=model,
+        temperature=0.3,
+    )
     assert "".join(e.text for e in events if isinstance(e, LlmTextDelta)) == (
         "Your order has shipped."
     )
@@ -475,12 +470,7 @@ async def test_a_reasoning_model_answers_a_tool_turn(fake, model):
 
 async def test_turning_parallel_calls_off_is_sent_where_accepted(fake):
     for model, sent in (("gpt-4.1-mini", True), ("gpt-5-mini", True), ("o4-mini", False)):
-        client = make_llm(fake, model=model, parallel_tool_calls=False)
-        fake.script([FakeResponse(text="Hi.")])
-        try:
-            await collect(client)
-        finally:
-            await client.close()
+        await answer(fake, FakeResponse(text="Hi."), model=model, parallel_tool_calls=False)
         body = fake.requests[-1].body
         assert ("parallel_tool_calls" in body) is sent, model
         assert body.get("parallel_tool_calls", False) is False
@@ -489,35 +479,27 @@ async def test_turning_parallel_calls_off_is_sent_where_accepted(fake):
 async def test_a_cap_without_room_for_reasoning_leaves_nothing_to_say(fake):
     # What the bare 300-token cap did to o4-mini: the fake spends 800 reasoning tokens
     # before the answer. Declaring the model a non-reasoning one sends that cap again.
-    client = make_llm(fake, model="o4-mini", capabilities=replace(O_SERIES, reasoning=False))
-    fake.script([FakeResponse(text="Shipped.")])
-    try:
-        events = await collect(client)
-    finally:
-        await client.close()
+    events = await answer(
+        fake,
+        FakeResponse(text="Shipped."),
+        model="o4-mini",
+        capabilities=replace(O_SERIES, reasoning=False),
+    )
     assert fake.requests[0].body["max_completion_tokens"] == 300
     assert not any(isinstance(e, LlmTextDelta) for e in events)
     assert events[-1].finish_reason == "length"
 
 
 async def test_without_an_allowance_a_reasoning_model_gets_no_cap(fake):
-    client = make_llm(fake, model="o4-mini", reasoning_token_allowance=None)
-    fake.script([FakeResponse(text="Shipped.")])
-    try:
-        events = await collect(client)
-    finally:
-        await client.close()
+    events = await answer(
+        fake, FakeResponse(text="Shipped."), model="o4-mini", reasoning_token_allowance=None
+    )
     assert "max_completion_tokens" not in fake.requests[0].body
     assert events[-1].finish_reason == "stop"
 
 
 async def test_another_server_gets_max_tokens(fake):
-    client = make_llm(fake, model="llama3.1:8b")
-    fake.script([FakeResponse(text="Hi.")])
-    try:
-        await collect(client)
-    finally:
-        await client.close()
+    await answer(fake, FakeResponse(text="Hi."), model="llama3.1:8b")
     body = fake.requests[0].body
     assert body["max_tokens"] == 300
     assert "max_completion_tokens" not in body and "reasoning_effort" not in body
@@ -525,12 +507,7 @@ async def test_another_server_gets_max_tokens(fake):
 
 async def test_capabilities_can_be_set_for_a_deployment_name(fake):
     caps = ModelCapabilities.parse("max_completion_tokens,reasoning_effort,reasoning")
-    client = make_llm(fake, model="my-azure-deployment", capabilities=caps)
-    fake.script([FakeResponse(text="Hi.")])
-    try:
-        await collect(client)
-    finally:
-        await client.close()
+    await answer(fake, FakeResponse(text="Hi."), model="my-azure-deployment", capabilities=caps)
     body = fake.requests[0].body
     assert body["max_completion_tokens"] == 300 + 4096
     assert body["reasoning_effort"] == "low"
@@ -550,12 +527,8 @@ async def test_the_fake_refuses_what_openai_refuses(fake, refusal):
         settings["parallel_tool_calls"] = value
     elif refusal.parameter == "temperature":
         settings["temperature"] = value
-    client = make_llm(fake, **settings)
-    try:
-        with pytest.raises(LlmError) as info:
-            await collect(client)
-    finally:
-        await client.close()
+    with pytest.raises(LlmError) as info:
+        await answer(fake, None, **settings)
     assert info.value.status == 400 and info.value.gave_up == "client_error"
     assert refusal.message in str(info.value)
     assert info.value.code == refusal.code
