@@ -29,8 +29,9 @@ or in a background thread with its own loop, e.g. for a gateway in a subprocess:
     ...
     fake.stop()
 
-The control methods (``map_text``, ``fail_next``, ``drop_connections``, setters) are
-thread-safe. Behaviour the vendor does not document is marked GUESS below.
+The control methods (``map_text``, ``fail_next``, ``fail_context``,
+``drop_connections``, setters) are thread-safe. Behaviour the vendor does not document
+is marked GUESS below.
 """
 
 from __future__ import annotations
