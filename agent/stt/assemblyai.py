@@ -1002,6 +1002,7 @@ class AssemblyAISTTService(SpeechToText):
 
     def _dispatch(self, message: dict[str, object], now: float) -> None:
         kind = message.get("type")
+        self._error_frame = ""  # only an Error frame right before the close explains it
         try:
             if kind == "Turn":
                 self._on_turn(message, now)

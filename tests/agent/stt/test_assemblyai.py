@@ -739,6 +739,16 @@ async def test_a_1008_is_judged_by_the_error_frame_before_it(fake, stack, where)
     assert stt.stats.last_error is not None and CONCURRENCY_REASON in stt.stats.last_error
 
 
+async def test_an_older_error_frame_does_not_explain_a_later_close(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.inject({"type": "Error", "error": CONCURRENCY_REASON})
+    fake.inject({"type": "Warning", "warning_code": 1, "warning": "something else"})
+    await fake.wait_for(lambda: len(fake.sessions[0].sent) >= 3)  # Begin, Error, Warning
+    fake.drop_connections(1008, "")
+    failed = await events.wait(SttFailed)
+    assert failed.code == 1008 and CONCURRENCY_REASON not in failed.reason
+
+
 async def test_a_1008_whose_error_frame_is_about_the_key_is_final(fake, stack) -> None:
     stt, events = await open_stt(fake, stack)
     fake.drop_connections(1008, "", error="Unauthorized connection: Invalid API key")
