@@ -38,6 +38,9 @@ What it checks, like the real service:
   ``Begin`` with ``concurrency_close_code`` (1008, "Too many concurrent
   sessions", as the concurrency docs describe; 3009 in the errors table).
 * **Slow start.** ``begin_delay`` seconds pass before ``Begin`` is sent.
+* **Errors before a close.** A refusal or a drop may send an ``Error`` frame
+  (``{"type": "Error", "error": ...}``) just before its close, whose reason may then be
+  empty: the docs' errors come "just prior to on_close" (common-errors.mdx).
 
 How it decides speech and turns (:class:`TurnDetector`, pure and
 deterministic: it counts audio-stream time, never the wall clock):
