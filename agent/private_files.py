@@ -1,4 +1,4 @@
-"""Files only their owner can read: call records and the callback database.
+"""Files only their owner can read: call records, the callback database, cached audio.
 
 What the gateway writes about calls (transcripts, phone numbers, callback
 reasons) is created owner-only, whatever the umask: files ``0600`` (opened with
@@ -28,6 +28,7 @@ __all__ = [
     "make_private_dir",
     "open_private",
     "tighten_file",
+    "write_private_atomic",
 ]
 
 FILE_MODE = 0o600
@@ -113,3 +114,27 @@ def open_private(path: Path) -> IO[str]:
     if existed:
         tighten_file(path)
     return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def write_private_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, ``0600``: a private temporary file in the
+    same directory, flushed to disk, then renamed over ``path``.
+
+    A crash leaves the old file or the new one, never a part (readers may rely on it),
+    and at most a stray temporary file (``.<name>.<pid>.tmp``).
+
+    Raises:
+        OSError: it cannot be written.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(tmp, FILE_MODE)  # an older stray temporary file kept its mode
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from agent.dialpolicy import DialPolicy
 from agent.redact import Redactor
+from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
+from agent.resilience.policy import FailurePolicySettings
 from media.vad import VadConfig
 
 __all__ = [
@@ -140,6 +142,12 @@ class AssistantSettings:
             transfer or hang-up waits at most for its line to be heard.
         filler_after: seconds a tool round may run before a filler line is said; None = never.
         filler_lines: the filler lines, said in turn (one per slow tool round at most).
+        one_moment_line: said when the caller has waited too long for a reply (the
+            failure policy, agent/resilience/policy.py).
+        stt_down_line: said when speech recognition has been down for a few seconds.
+        fallback_cache_dir: where the fallback lines' audio is kept across restarts
+            (agent/resilience/line_cache.py); None = synthesized at each start-up.
+        failure_policy: when the failure policy speaks up and when the call moves on.
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -160,3 +168,18 @@ class AssistantSettings:
     action_line_timeout: float = 10.0
     filler_after: float | None = 0.7
     filler_lines: tuple[str, ...] = DEFAULT_FILLER_LINES
+    one_moment_line: str = DEFAULT_ONE_MOMENT_LINE
+    stt_down_line: str = DEFAULT_STT_DOWN_LINE
+    fallback_cache_dir: Path | None = Path("fallback-lines")
+    failure_policy: FailurePolicySettings = FailurePolicySettings()
+
+    def fallback_texts(self) -> dict[FallbackLine, str]:
+        """The words of each fallback line (agent/resilience/lines.py); empty ones left out."""
+        texts = {
+            FallbackLine.APOLOGY: self.fallback_phrase,
+            FallbackLine.ONE_MOMENT: self.one_moment_line,
+            FallbackLine.GOODBYE: self.goodbye_line,
+            FallbackLine.TRANSFER: self.transfer_line,
+            FallbackLine.STT_DOWN: self.stt_down_line,
+        }
+        return {line: text.strip() for line, text in texts.items() if text.strip()}

@@ -40,7 +40,6 @@ PENDING: frozenset[str] = frozenset(
         "sipgw/app/vendors.py",
         "media/aio/rtp_endpoint.py",
         "media/ports.py",
-        "agent/llm/openai_wire.py",
         "agent/opening.py",
         "agent/record.py",
         "agent/settings.py",

@@ -51,6 +51,9 @@ class LlmFinished:
     """As the server reported it (``"stop"``, ``"tool_calls"``, ``"length"``...), or None."""
     usage: Mapping[str, int] | None
     """Token counts (``prompt_tokens``, ``completion_tokens``, ``total_tokens``), if sent."""
+    retries: tuple[str, ...] = ()
+    """The retries this response needed, by the name of the rule that decided each
+    (``"connection"``, ``"rate_limited"``, ``"server_error"``: agent/llm/retry.py)."""
 
 
 LlmEvent: TypeAlias = LlmTextDelta | LlmToolCall | LlmFinished
@@ -65,13 +68,33 @@ class LlmError(Exception):
             ``"api"`` (an error inside the stream) or ``"stream"`` (a malformed
             chunk).
         status: the HTTP status for ``"http"`` errors, else None.
+        code: the server's error code (OpenAI's ``error.code``, e.g.
+            ``"insufficient_quota"``, ``"unsupported_parameter"``), if it gave one.
+        retry_after: seconds the server asked to wait (``Retry-After``), if it did.
+        should_retry: the server's own ``x-should-retry`` answer, if it gave one.
+        retries: the retries made before this failure (see :attr:`LlmFinished.retries`).
+        gave_up: the name of the rule that decided not to retry again, if one did.
     """
 
-    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
         """An error saying ``message``, of ``kind``, with ``status`` for HTTP errors."""
         super().__init__(message)
         self.kind = kind
         self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.should_retry = should_retry
+        self.retries: tuple[str, ...] = ()
+        self.gave_up: str | None = None
 
 
 class ChatLLM(Protocol):

@@ -4,9 +4,8 @@ Theory of operation
 -------------------
 Implements :class:`agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
 one streamed Chat Completions request (``POST /chat/completions`` with
-``stream: true``; directly through ``httpx2``, or through the SDK's client when
-retries are configured, see agent/llm/openai_wire.py) and turns the chunks,
-parsed as plain JSON, into three kinds of event:
+``stream: true``, directly through ``httpx2``: agent/llm/openai_wire.py) and turns
+the chunks, parsed as plain JSON, into three kinds of event:
 
 * :class:`LlmTextDelta` as soon as a content delta arrives (speech starts early);
 * :class:`LlmToolCall`, complete and reassembled, once ``finish_reason`` arrives
@@ -21,9 +20,19 @@ bend these rules (no ``index``, the ``id`` repeated on every chunk, all
 arguments in one chunk, ``index`` 0 for every call), and the assembler
 accepts all of them.
 
+The request carries each parameter as the model accepts it
+(agent/llm/capabilities.py): the response cap as ``max_completion_tokens`` or
+``max_tokens`` (with room for hidden reasoning on reasoning models),
+``parallel_tool_calls`` only to turn parallel calls off and only where it is
+accepted, ``temperature`` only where it is accepted, ``reasoning_effort`` only to
+reasoning models.
+
 Every failure becomes :class:`LlmError`: no first delta within
 ``first_token_timeout``, a response not complete within ``total_timeout``, an
-HTTP or API error, a dropped connection or a malformed chunk. Cancelling the
+HTTP or API error, a dropped connection or a malformed chunk. A failure before
+anything was yielded is retried when :class:`agent.llm.retry.LlmRetryPolicy`
+says so (a reset connection, a 429 with a short ``Retry-After``, a 5xx), inside
+the first-token timeout, which covers all attempts together. Cancelling the
 consuming task (barge-in) closes the HTTP response at once and lets
 ``CancelledError`` through.
 """
@@ -38,18 +47,22 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx2
-import openai
 from openai import AsyncOpenAI
-from openai._constants import DEFAULT_CONNECTION_LIMITS, RAW_RESPONSE_HEADER
+from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from agent.llm.capabilities import ModelCapabilities, capabilities_for
 from agent.llm.openai_wire import chunks, send_direct
+from agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
 
-__all__ = ["OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
+__all__ = ["REASONING_EFFORTS", "OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
 
 log = logging.getLogger("sipgw.agent.llm")
 
 _T = TypeVar("_T")
+
+REASONING_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
+"""The ``reasoning_effort`` values the API knows (not every model takes every one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +78,56 @@ class OpenAISettings:
     temperature: float | None = None
     """Sampling temperature; None leaves the server's default."""
     max_completion_tokens: int | None = 300
-    """Upper bound on one response; None leaves the server's default."""
+    """Upper bound on one response's spoken part; None leaves the server's default."""
+    reasoning_token_allowance: int | None = 4096
+    """Tokens a reasoning model may spend thinking, added to ``max_completion_tokens``
+    (its cap counts reasoning too); None sends reasoning models no cap at all."""
+    reasoning_effort: str | None = "low"
+    """``reasoning_effort`` for reasoning models (a phone reply wants little); None
+    leaves the model's default. Never sent to models that refuse it."""
     first_token_timeout: float = 5.0
-    """Seconds from the request until the first delta (text, tool call or finish)."""
+    """Seconds from the request until the first delta (text, tool call or finish),
+    retries included."""
     total_timeout: float = 20.0
     """Seconds for the whole streamed response (time spent waiting on the server)."""
     parallel_tool_calls: bool = True
-    """Let the model ask for several tool calls in one response."""
-    max_retries: int = 0
-    """SDK retries on connection errors, 429 and 5xx. 0 by default: on a phone
-    call a quick fallback phrase beats a silent back-off."""
+    """Let the model ask for several tool calls in one response (the API's default;
+    ``parallel_tool_calls: false`` is sent only to turn it off, where accepted)."""
+    retry: LlmRetrySettings = field(default_factory=LlmRetrySettings)
+    """When a failed request is tried again (agent/llm/retry.py)."""
+    capabilities: ModelCapabilities | None = None
+    """What the model accepts; None looks it up by model family
+    (agent/llm/capabilities.py). Set it for servers and names the table cannot know."""
+
+    def __post_init__(self) -> None:
+        """Reject values the server would refuse on every request.
+
+        Raises:
+            ValueError: An unknown ``reasoning_effort``, or a cap below 1.
+        """
+        if self.reasoning_effort is not None and self.reasoning_effort not in REASONING_EFFORTS:
+            known = ", ".join(sorted(REASONING_EFFORTS))
+            raise ValueError(f"reasoning_effort {self.reasoning_effort!r} is not one of {known}")
+        for name in ("max_completion_tokens", "reasoning_token_allowance"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or None), not {value}")
+
+    def model_capabilities(self) -> ModelCapabilities:
+        """:attr:`capabilities`, or the model family's."""
+        return self.capabilities or capabilities_for(self.model, self.base_url)
+
+    def token_cap(self) -> int | None:
+        """The cap to send: the spoken part, plus the reasoning allowance for reasoning
+        models; None for no cap."""
+        caps = self.model_capabilities()
+        if caps.token_limit is None or self.max_completion_tokens is None:
+            return None
+        if not caps.reasoning:
+            return self.max_completion_tokens
+        if self.reasoning_token_allowance is None:
+            return None
+        return self.max_completion_tokens + self.reasoning_token_allowance
 
 
 @dataclass(slots=True)
@@ -204,44 +257,43 @@ class _Budget:
 class OpenAIChatLLM(ChatLLM):
     """Streams chat completions with tools from OpenAI or a compatible server.
 
-    One instance holds one ``AsyncOpenAI`` client (and its connection pool); it
-    can serve many calls at once. Close it with :meth:`close`.
+    One instance holds one HTTP connection pool; it can serve many calls at once.
+    Close it with :meth:`close`.
     """
 
     def __init__(self, settings: OpenAISettings) -> None:
         """Create the client; no network traffic happens here."""
         self.settings = settings
-        self._client = AsyncOpenAI(
+        self.capabilities = settings.model_capabilities()
+        self._retry = LlmRetryPolicy(settings.retry)
+        self._token_cap = settings.token_cap()
+        if settings.temperature is not None and not self.capabilities.temperature:
+            log.warning("temperature is not sent: %s accepts only its default", settings.model)
+        if not settings.parallel_tool_calls and not self.capabilities.parallel_tool_calls:
+            log.warning("parallel tool calls cannot be turned off for %s", settings.model)
+        # The SDK's client only provides the base URL and the headers it would send.
+        sdk = AsyncOpenAI(
             api_key=settings.api_key,
             base_url=settings.base_url,
-            max_retries=settings.max_retries,
+            max_retries=0,
             # A backstop only: _Budget enforces the real deadlines.
             timeout=max(settings.first_token_timeout, settings.total_timeout) + 5.0,
         )
         # Parsed once: an absolute httpx2.URL is not parsed again per request.
-        self._url = httpx2.URL(f"{str(self._client.base_url).rstrip('/')}/chat/completions")
-        self._headers: dict[str, str] = {}
-        self._direct: httpx2.AsyncClient | None = None
-        if settings.max_retries == 0:
-            # No retries to run: send directly (agent/llm/openai_wire.py), with
-            # the headers the SDK sends and the same backstop timeout.
-            self._headers = {
-                key: value
-                for key, value in self._client.default_headers.items()
-                if isinstance(value, str) and key != "Authorization"
-            }
-            self._headers["Authorization"] = f"Bearer {settings.api_key}"
-            self._direct = httpx2.AsyncClient(
-                timeout=self._client.timeout,
-                limits=DEFAULT_CONNECTION_LIMITS,
-                follow_redirects=True,
-            )
+        self._url = httpx2.URL(f"{str(sdk.base_url).rstrip('/')}/chat/completions")
+        self._headers = {
+            key: value
+            for key, value in sdk.default_headers.items()
+            if isinstance(value, str) and key != "Authorization"
+        }
+        self._headers["Authorization"] = f"Bearer {settings.api_key}"
+        self._client = httpx2.AsyncClient(
+            timeout=sdk.timeout, limits=DEFAULT_CONNECTION_LIMITS, follow_redirects=True
+        )
 
     async def close(self) -> None:
-        """Close the HTTP connection pools."""
-        if self._direct is not None:
-            await self._direct.aclose()
-        await self._client.close()
+        """Close the HTTP connection pool."""
+        await self._client.aclose()
 
     async def stream(
         self,
@@ -263,18 +315,51 @@ class OpenAIChatLLM(ChatLLM):
 
         Yields:
             :class:`LlmTextDelta` events as they arrive, then each
-            :class:`LlmToolCall`, then exactly one :class:`LlmFinished`.
+            :class:`LlmToolCall`, then exactly one :class:`LlmFinished` (with the
+            retries it took).
 
         Raises:
-            LlmError: timeout, HTTP or API error, or a broken stream.
+            LlmError: timeout, HTTP or API error, or a broken stream, after the
+                retries the policy allowed (:attr:`LlmError.retries`,
+                :attr:`LlmError.gave_up`).
         """
         budget = _Budget(self.settings.first_token_timeout, self.settings.total_timeout)
+        body = self._body(messages, tools, tool_choice)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        retries: list[str] = []
+        while True:
+            yielded = False
+            try:
+                async for event in self._attempt(body, budget):
+                    if isinstance(event, LlmFinished):
+                        event = LlmFinished(event.finish_reason, event.usage, tuple(retries))
+                    yielded = True
+                    yield event
+                return
+            except LlmError as exc:
+                exc.retries = tuple(retries)
+                if yielded:
+                    raise  # the caller has heard part of it: a retry would repeat it
+                decision = self._retry.decide(exc, len(retries), loop.time() - started)
+                if not decision.retry:
+                    exc.gave_up = decision.name
+                    raise
+                log.info("LLM request failed (%s); retry %d in %.2f s (%s)",
+                         exc, len(retries) + 1, decision.delay, decision.name)  # fmt: skip
+                retries.append(decision.name)
+            await budget.wait(asyncio.sleep(decision.delay))
+
+    async def _attempt(
+        self, body: dict[str, Any], budget: _Budget
+    ) -> AsyncGenerator[LlmEvent, None]:
+        """One request's events (see :meth:`stream`); its failures as :class:`LlmError`."""
         assembler = ToolCallAssembler()
         finish_reason: str | None = None
         usage: dict[str, int] | None = None
         response: httpx2.Response | None = None
         try:
-            response = await budget.wait(self._send(self._body(messages, tools, tool_choice)))
+            response = await budget.wait(send_direct(self._client, self._url, self._headers, body))
             stream = chunks(response)
             while True:
                 try:
@@ -295,18 +380,6 @@ class OpenAIChatLLM(ChatLLM):
                         finish_reason = choice["finish_reason"]
                         for call in assembler.take():
                             yield call
-        except openai.APIStatusError as exc:
-            raise LlmError(
-                f"LLM HTTP {exc.status_code}: {_api_message(exc)}",
-                kind="http",
-                status=exc.status_code,
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise LlmError("LLM timeout: the HTTP request timed out", kind="timeout") from exc
-        except openai.APIConnectionError as exc:
-            raise LlmError(f"LLM connection error: {_cause(exc)}", kind="connection") from exc
-        except openai.APIError as exc:
-            raise LlmError(f"LLM API error in stream: {_api_message(exc)}", kind="api") from exc
         except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the shape
             raise LlmError(f"LLM broken stream: {exc}", kind="stream") from exc
         finally:
@@ -322,38 +395,26 @@ class OpenAIChatLLM(ChatLLM):
         tools: Sequence[Mapping[str, object]],
         tool_choice: str | None,
     ) -> dict[str, Any]:
+        caps = self.capabilities
         options: dict[str, Any] = {"stream_options": {"include_usage": True}}
         if tools:
             options["tools"] = [dict(tool) for tool in tools]
-            options["parallel_tool_calls"] = self.settings.parallel_tool_calls
+            if not self.settings.parallel_tool_calls and caps.parallel_tool_calls:
+                options["parallel_tool_calls"] = False  # true is the API's default
             if tool_choice is not None:
                 options["tool_choice"] = tool_choice
-        if self.settings.temperature is not None:
+        if self.settings.temperature is not None and caps.temperature:
             options["temperature"] = self.settings.temperature
-        if self.settings.max_completion_tokens is not None:
-            options["max_completion_tokens"] = self.settings.max_completion_tokens
+        if self._token_cap is not None and caps.token_limit is not None:
+            options[caps.token_limit] = self._token_cap
+        if self.settings.reasoning_effort is not None and caps.reasoning_effort:
+            options["reasoning_effort"] = self.settings.reasoning_effort
         return {
             "model": self.settings.model,
             "messages": [dict(message) for message in messages],
             "stream": True,
             **options,
         }
-
-    async def _send(self, body: dict[str, Any]) -> httpx2.Response:
-        """The streaming response, its status checked (see agent/llm/openai_wire.py)."""
-        if self._direct is not None:
-            return await send_direct(self._direct, self._url, self._headers, body)
-        # The SDK's lower-level post() with its retries, asking for the raw
-        # streaming response: no create()'s per-message re-validation (1.8 ms
-        # at 4 messages, 16 ms at 100) and no pydantic model per chunk.
-        response: httpx2.Response = await self._client.post(
-            "/chat/completions",
-            body=body,
-            cast_to=httpx2.Response,
-            stream=True,
-            options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
-        )
-        return response
 
 
 def _delta_events(
@@ -391,20 +452,6 @@ def _usage(usage: object) -> dict[str, int] | None:
         for key, value in usage.items()
         if isinstance(value, int) and not isinstance(value, bool)
     }
-
-
-def _api_message(exc: openai.APIError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message
-    return exc.message
-
-
-def _cause(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc.__context__
-    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
 
 
 async def _close_quietly(response: httpx2.Response) -> None:

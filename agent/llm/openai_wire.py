@@ -1,24 +1,26 @@
 """The wire side of streamed Chat Completions: the request, the SSE stream, the chunks as dicts.
 
-:class:`agent.llm.openai.OpenAIChatLLM` sends its request in one of two ways:
+:class:`agent.llm.openai.OpenAIChatLLM` sends its request with :func:`send_direct`:
+one ``POST`` through an ``httpx2`` client, with the headers the SDK would send (the
+SDK's request machinery costs about 1 ms of event-loop CPU per request, which
+hundreds of calls on one core feel; retries are the client's own,
+agent/llm/retry.py).
 
-* :func:`send_direct`: one ``POST`` through an ``httpx2`` client, with the headers
-  the SDK would send. Used when the SDK would not retry (``max_retries`` 0, the
-  default): the SDK's request machinery costs about 1 ms of event-loop CPU per
-  request, which hundreds of calls on one core feel.
-* the SDK's ``post()`` asked for the raw streaming response, when retries are
-  configured (the SDK's back-off and ``Retry-After`` handling stay in charge).
-
-Either way the body is read by :func:`chunks`, which parses the server-sent
-events into plain dicts (no pydantic models per chunk), as the SDK does:
-``[DONE]`` ends the stream, an event whose JSON carries ``error`` is an API
-error. Errors are raised as :class:`LlmError` with the messages the SDK's
-exceptions gave before (``openai.py`` maps those for the SDK path).
+The body is read by :func:`chunks`, which parses the server-sent events into plain
+dicts (no pydantic models per chunk), as the SDK does: ``[DONE]`` ends the stream,
+an event whose JSON carries ``error`` is an API error. Errors are raised as
+:class:`LlmError` with the messages the SDK's exceptions give, and what a retry
+needs to know: the error code, ``Retry-After`` (``retry-after-ms`` first, then
+``retry-after`` in seconds or as a date, as the SDK reads them) and
+``x-should-retry``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -26,7 +28,7 @@ import httpx2
 
 from agent.llm.base import LlmError
 
-__all__ = ["chunks", "send_direct", "status_error"]
+__all__ = ["chunks", "retry_after", "send_direct", "status_error"]
 
 
 async def send_direct(
@@ -74,7 +76,38 @@ def status_error(response: httpx2.Response) -> LlmError:
     error = body.get("error", body) if isinstance(body, Mapping) else None
     found = error.get("message") if isinstance(error, Mapping) else None
     message = found if isinstance(found, str) and found else f"Error code: {status}"
-    return LlmError(f"LLM HTTP {status}: {message}", kind="http", status=status)
+    code = error.get("code") if isinstance(error, Mapping) else None
+    should = response.headers.get("x-should-retry")
+    return LlmError(
+        f"LLM HTTP {status}: {message}",
+        kind="http",
+        status=status,
+        code=code if isinstance(code, str) else None,
+        retry_after=retry_after(response.headers),
+        should_retry={"true": True, "false": False}.get(should or ""),
+    )
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks to wait: ``retry-after-ms``, else ``retry-after``
+    (seconds, or an HTTP date), as the SDK reads them; None when absent or unreadable."""
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if math.isfinite(seconds) else math.inf
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when - time.time())
 
 
 async def chunks(response: httpx2.Response) -> AsyncIterator[dict[str, Any]]:

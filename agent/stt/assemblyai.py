@@ -42,7 +42,8 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   milliseconds of the audio stream this service sent, across reconnects.
 * **Close codes.** Unexpected closes are retried (1006, 1011-1014, 3005-3009,
   other 4xxx, ...). Authentication and account failures are final: close 1008
-  (unless its reason is about concurrency or rate) and legacy 4000-4003, and
+  (unless its reason, or the text of the ``Error`` frame the server sent just
+  before it, is about concurrency or rate) and legacy 4000-4003, and
   HTTP 4xx upgrade rejections other than 408 and 429. A session that dies
   within :data:`STABLE_SESSION_SECONDS` of opening does not reset the retry
   budget, so a flapping server cannot cause an endless reconnect loop. A
@@ -608,6 +609,7 @@ class AssemblyAISTTService(SpeechToText):
         self._sessions = 0
         self._reconnects = 0
         self._last_error: str | None = None
+        self._error_frame = ""  # the text of this connection's last Error frame
         self._server_audio_seconds: float | None = None
 
     # ----------------------------------------------------------------- public API
@@ -768,6 +770,7 @@ class AssemblyAISTTService(SpeechToText):
 
     async def _open(self) -> ClientConnection:
         """Connect and wait for ``Begin``, within ``connect_timeout``."""
+        self._error_frame = ""
         settings = self._settings
         url = _session_url(settings, self._overrides)
         where = _public_url(settings.url)
@@ -821,7 +824,7 @@ class AssemblyAISTTService(SpeechToText):
             try:
                 raw = await ws.recv()
             except ConnectionClosed:
-                code, reason = ws.close_code, ws.close_reason or ""
+                code, reason = ws.close_code, self._close_text(ws)
                 description = describe_close(code, reason)
                 raise SttConnectError(
                     f"AssemblyAI closed the session before it began: {description}",
@@ -848,7 +851,7 @@ class AssemblyAISTTService(SpeechToText):
             await self._serve(current)
             if self._closing:
                 return
-            code, reason = current.close_code, current.close_reason or ""
+            code, reason = current.close_code, self._close_text(current)
             description = describe_close(code, reason)
             self._last_error = description
             if close_is_fatal(code, reason):
@@ -999,6 +1002,7 @@ class AssemblyAISTTService(SpeechToText):
 
     def _dispatch(self, message: dict[str, object], now: float) -> None:
         kind = message.get("type")
+        self._error_frame = ""  # only an Error frame right before the close explains it
         try:
             if kind == "Turn":
                 self._on_turn(message, now)
@@ -1009,6 +1013,7 @@ class AssemblyAISTTService(SpeechToText):
                 self._server_audio_seconds = _as_float(message.get("audio_duration_seconds"))
             elif kind == "Error" or (kind is None and "error" in message):
                 self._last_error = _error_text(message)
+                self._error_frame = str(message.get("error", ""))
                 logger.warning("AssemblyAI: %s", self._last_error)
             elif kind == "Warning":
                 logger.info("AssemblyAI warning: %s", message.get("warning"))
@@ -1016,6 +1021,18 @@ class AssemblyAISTTService(SpeechToText):
                 logger.debug("ignoring AssemblyAI message type %r", kind)
         except (TypeError, ValueError):
             logger.warning("malformed AssemblyAI %s message ignored", kind, exc_info=True)
+
+    def _close_text(self, ws: ClientConnection) -> str:
+        """What a close is judged by: its reason and the Error frame sent just before it.
+
+        The docs' errors "trigger on_error just prior to on_close" (common-errors.mdx):
+        the Error frame says why, the close may not (a 1008 with an empty reason is a
+        rate-limit refusal when the frame says "Too many concurrent sessions").
+        """
+        reason = ws.close_reason or ""
+        if self._error_frame and self._error_frame not in reason:
+            return f"{reason}; {self._error_frame}" if reason else self._error_frame
+        return reason
 
     def _on_begin(self, message: Mapping[str, object], now: float) -> None:
         self._audio_offset_ms += self._session_bytes_sent * 1000 / self._bytes_per_second

@@ -43,6 +43,16 @@ limit of 5 until its final message, so the client keeps it on its books until th
 new reply that finds 5 contexts open waits for one to drain (``context_wait_timeout``)
 and, if only cancelled contexts block it, moves to a fresh socket.
 
+The idle socket is kept alive with the official SDK's ``KeepContextAlive`` message,
+``{"text": "", "context_id": ...}``, on a context of its own that is closed at once
+(see :meth:`_WsConnection._keep_alive`); that context is booked like a reply's until
+its final message, so it counts against the limit of 5 too.
+
+Errors: an error message naming a live context fails that reply only; one naming a
+context that is no longer open (it had its final, or it is a keep-alive's) concerns no
+reply and is logged; one naming no context concerns the socket (the server closes the
+socket after those: docs/cloud-apis.md, "ElevenLabs multi-context WebSocket").
+
 If the socket drops, replies in flight fail with :class:`TtsError`; the next reply (or
 ``send_text`` of a reply that had not sent anything yet) reconnects once.
 """
@@ -112,9 +122,10 @@ class ElevenLabsSettings:
         inactivity_timeout: Seconds before the server closes an idle socket or context
             (WebSocket query parameter, 1-180).
         keepalive_interval: Seconds without a message after which the idle socket is
-            kept alive (a context of one space, opened and closed: nothing is
-            synthesized), so a reply after a long caller monologue needs no new
-            handshake. None = half of ``inactivity_timeout``; 0 = never.
+            kept alive (the SDK's ``KeepContextAlive`` on a context of its own, opened
+            and closed: nothing is synthesized), so a reply after a long caller
+            monologue needs no new handshake. None = half of ``inactivity_timeout``;
+            0 = never.
         auto_mode: The ``auto_mode`` query parameter. ElevenLabs recommends it when whole
             sentences are sent (as here): generation starts on each sentence instead of
             waiting for the chunk schedule (docs/cloud-apis.md,
@@ -397,6 +408,10 @@ class _WsConnection:
         """Keep-alive messages sent so far."""
         self.replies: dict[str, _WsReply] = {}
         """Contexts open on the server: first message sent, final message not received."""
+        self.keepalive_contexts: set[str] = set()
+        """Keep-alive contexts open on the server (they count against the limit too)."""
+        self.waiting = 0
+        """Replies waiting for a free context slot (no keep-alive takes one meanwhile)."""
         self.alive = True
         self.error: TtsError | None = None
         self.slot_freed = asyncio.Event()
@@ -409,14 +424,16 @@ class _WsConnection:
             self.keeper = loop.create_task(self._keep_alive(keepalive), name="elevenlabs-ka")
 
     def full(self) -> bool:
-        return len(self.replies) >= self.max_contexts
+        return len(self.replies) + len(self.keepalive_contexts) >= self.max_contexts
 
     def only_zombies(self) -> bool:
         """Every open context belongs to a cancelled or failed reply."""
         return all(r.done for r in self.replies.values())
 
     def forget(self, context_id: str) -> None:
-        if self.replies.pop(context_id, None) is not None:
+        known = context_id in self.keepalive_contexts
+        self.keepalive_contexts.discard(context_id)
+        if self.replies.pop(context_id, None) is not None or known:
             self.slot_freed.set()
             self.slot_freed = asyncio.Event()
 
@@ -435,10 +452,15 @@ class _WsConnection:
         """Send a keep-alive whenever nothing went out for ``interval`` seconds.
 
         The server closes a socket that receives no input for its
-        ``inactivity_timeout`` (docs/cloud-apis.md, "ElevenLabs multi-context WebSocket":
-        keep it alive by sending a space). On the multi-context socket a space needs a context,
-        so one is opened with a single space and closed at once: nothing is flushed,
-        nothing synthesized; its final message is dropped like any unknown context's.
+        ``inactivity_timeout`` (docs/cloud-apis.md, "ElevenLabs multi-context WebSocket").
+        The message is the official SDK's ``KeepContextAlive``, ``{"text": "",
+        "context_id": ...}`` (elevenlabs-python, ``types/keep_context_alive.py``: "Empty
+        text is ignored but resets the clock"), on a context of its own: any message
+        naming a context the server does not know opens it, so it is closed at once
+        (nothing flushed, nothing synthesized). Until its final message it is a
+        context on the server like a reply's, so it is booked and counts against the
+        limit; no keep-alive goes out while the socket is full, while a reply waits for
+        a slot, or while the previous keep-alive's context is still open.
         """
         loop = asyncio.get_running_loop()
         while self.alive:
@@ -446,13 +468,14 @@ class _WsConnection:
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            if self.full():  # no slot for it; the replies holding them keep it alive
-                await asyncio.sleep(interval)
+            if self.full() or self.waiting or self.keepalive_contexts:
+                await asyncio.sleep(interval)  # the contexts holding the slots keep it alive
                 continue
             self.keepalives += 1
             context_id = f"keepalive{self.keepalives}"
+            self.keepalive_contexts.add(context_id)
             try:
-                await self.send({"text": " ", "context_id": context_id})
+                await self.send({"text": "", "context_id": context_id})
                 await self.send({"context_id": context_id, "close_context": True})
             except TtsError:
                 return  # the reader reports the close
@@ -490,7 +513,9 @@ class _WsConnection:
             return self._on_error(message, context_id)
         reply = self.replies.get(context_id) if isinstance(context_id, str) else None
         if reply is None:
-            return True  # a context we already forgot
+            if message.get("isFinal") or message.get("is_final"):
+                self.forget(str(context_id))  # a keep-alive's context is closed
+            return True  # else a context we already forgot
         audio = message.get("audio")
         if isinstance(audio, str) and audio:
             try:
@@ -507,10 +532,16 @@ class _WsConnection:
 
     def _on_error(self, message: dict[str, Any], context_id: object) -> bool:
         error = _ws_error(message)
-        reply = self.replies.get(context_id) if isinstance(context_id, str) else None
-        if reply is not None:
-            log.warning("ElevenLabs error for context %s: %s", context_id, error)
-            reply._fail(error)  # it stays booked until its final message
+        if isinstance(context_id, str):
+            reply = self.replies.get(context_id)
+            if reply is not None:
+                log.warning("ElevenLabs error for context %s: %s", context_id, error)
+                reply._fail(error)  # it stays booked until its final message
+            elif context_id in self.keepalive_contexts:
+                log.info("ElevenLabs error for keep-alive context %s: %s", context_id, error)
+                self.forget(context_id)  # no final may follow: do not hold its slot
+            else:  # no longer open: it concerns no reply, and the socket is fine
+                log.info("ElevenLabs error for closed context %s: %s", context_id, error)
             return True
         log.warning("ElevenLabs WebSocket error: %s", error)
         self.error = error
@@ -528,6 +559,7 @@ class _WsConnection:
             if reply.cancelled:
                 reply._end()
         self.replies.clear()
+        self.keepalive_contexts.clear()
         self.slot_freed.set()
         if self.keeper is not None and self.keeper is not asyncio.current_task():
             self.keeper.cancel()
@@ -777,9 +809,13 @@ class ElevenLabsTTSService(TextToSpeech):
     async def _wait_for_slot(self, conn: _WsConnection) -> _WsConnection:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.context_wait_timeout
-        while conn.alive and conn.full() and (remaining := deadline - loop.time()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.slot_freed.wait(), remaining)
+        conn.waiting += 1
+        try:
+            while conn.alive and conn.full() and (remaining := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(conn.slot_freed.wait(), remaining)
+        finally:
+            conn.waiting -= 1
         if not conn.alive:
             return await self._ws_connection()
         if not conn.full():

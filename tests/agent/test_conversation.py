@@ -427,7 +427,7 @@ async def test_llm_failure_after_a_tool_round(fake, conv):
     fake.script(
         [
             FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
-            FakeResponse.http_error(500, "upstream exploded"),
+            *[FakeResponse.http_error(500, "upstream exploded")] * 3,  # and its two retries
         ]
     )
     events = await run(conv, "Order 1234")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.private_files import open_private, tighten_file
+from agent.private_files import open_private, tighten_file, write_private_atomic
 from agent.record import CallRecord
 from agent.redact import Redactor
 from agent.tools.callback_store import CallbackStore
@@ -98,3 +98,29 @@ def test_existing_callback_database_is_tightened(tmp_path: Path) -> None:
     db.chmod(0o644)
     CallbackStore(db).get(1)
     assert mode(db) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_atomic_write_is_owner_only_and_whole(tmp_path: Path) -> None:
+    path = tmp_path / "line.ulaw"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    write_private_atomic(path, b"\xff" * 320)
+    assert path.read_bytes() == b"\xff" * 320 and mode(path) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["line.ulaw"]  # no temporary left
+
+
+def test_atomic_write_that_fails_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "line.ulaw"
+    path.write_bytes(b"old")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_private_atomic(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["line.ulaw"]

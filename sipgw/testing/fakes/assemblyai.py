@@ -38,6 +38,9 @@ What it checks, like the real service:
   ``Begin`` with ``concurrency_close_code`` (1008, "Too many concurrent
   sessions", as the concurrency docs describe; 3009 in the errors table).
 * **Slow start.** ``begin_delay`` seconds pass before ``Begin`` is sent.
+* **Errors before a close.** A refusal or a drop may send an ``Error`` frame
+  (``{"type": "Error", "error": ...}``) just before its close, whose reason may then be
+  empty: the docs' errors come "just prior to on_close" (common-errors.mdx).
 
 How it decides speech and turns (:class:`TurnDetector`, pure and
 deterministic: it counts audio-stream time, never the wall clock):
@@ -67,6 +70,7 @@ deterministic: it counts audio-stream time, never the wall clock):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import threading
@@ -559,8 +563,8 @@ class FakeAssemblyAI:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._script: deque[str] = deque()
-        self._rejections: deque[tuple[int, str | None]] = deque()
-        self._pending_close: dict[int, tuple[int, str]] = {}
+        self._rejections: deque[tuple[int, str | None, str | None]] = deque()
+        self._pending_close: dict[int, tuple[int, str, str | None]] = {}
         self._records: list[FakeSession] = []
         self._accepted = 0
         self._http_rejections: list[int] = []
@@ -697,7 +701,9 @@ class FakeAssemblyAI:
         with self._lock:
             return self._script.popleft() if self._script else self.default_transcript
 
-    def reject_next(self, n: int = 1, code: int = 401, reason: str | None = None) -> None:
+    def reject_next(
+        self, n: int = 1, code: int = 401, reason: str | None = None, error: str | None = None
+    ) -> None:
         """Refuse the next ``n`` connection attempts.
 
         Args:
@@ -706,19 +712,37 @@ class FakeAssemblyAI:
                 otherwise a WebSocket close code sent right after accepting
                 (e.g. 1008, 3009, 1013), before ``Begin``.
             reason: Body text or close reason (a default fits the code).
+            error: With a close code: an ``Error`` frame with this text is sent just
+                before the close (see :meth:`drop_connections`).
         """
         with self._lock:
-            self._rejections.extend([(code, reason)] * n)
+            self._rejections.extend([(code, reason, error)] * n)
 
-    def drop_connections(self, code: int | None = None, reason: str = "") -> None:
-        """Break every open session: abort TCP (``code`` None or 1006) or close with ``code``."""
+    def drop_connections(
+        self, code: int | None = None, reason: str = "", error: str | None = None
+    ) -> None:
+        """Break every open session: abort TCP (``code`` None or 1006) or close with ``code``.
+
+        With ``error``, an ``{"type": "Error", "error": error}`` frame goes out just
+        before the close: the docs' errors "trigger on_error just prior to on_close"
+        (common-errors.mdx), and the SDK reads that frame as the cause and the close
+        as its effect (``ErrorEvent``; ``_report_server_error`` in
+        ``assemblyai/streaming/v3/async_client.py``). The close ``reason`` may then be
+        empty or generic.
+        """
+
+        async def close(ws: ServerConnection, code: int) -> None:
+            if error is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(json.dumps({"type": "Error", "error": error}))
+            await ws.close(code, reason)
 
         def drop() -> None:
             for live in list(self._live):
                 if code is None or code == 1006:
                     live.ws.transport.abort()
                 else:
-                    self._spawn(live.ws.close(code, reason))
+                    self._spawn(close(live.ws, code))
 
         self._in_loop(drop)
 
@@ -825,16 +849,18 @@ class FakeAssemblyAI:
             self._attempts += 1
             rejection = self._rejections.popleft() if self._rejections else None
             if rejection is None and self._over_session_rate():
-                rejection = (self.concurrency_close_code, CONCURRENCY_REASON)
+                rejection = (self.concurrency_close_code, CONCURRENCY_REASON, None)
         self._update(lambda: None)
         parts = urlsplit(request.path)
         if parts.path != "/v3/ws":
             return self._http_reject(connection, 404, "Not Found")
         if rejection is not None:
-            code, reason = rejection
+            code, reason, error = rejection
             if code < 1000:
                 return self._http_reject(connection, code, reason or "Rejected by test")
-            self._pending_close[id(connection)] = (code, reason or "Rejected by test")
+            if reason is None:
+                reason = "" if error is not None else "Rejected by test"
+            self._pending_close[id(connection)] = (code, reason, error)
             return None
         if self.auth_failure == "http" and self._auth_error(request.headers):
             return self._http_reject(connection, 401, "Unauthorized")
@@ -895,10 +921,13 @@ class FakeAssemblyAI:
             refusal = self._pending_close.pop(id(ws), None)
             auth_error = self._auth_error(request.headers)
             if refusal is None and auth_error is not None:
-                refusal = (1008, auth_error)
+                refusal = (1008, auth_error, None)
             if refusal is not None:
-                self._update(lambda: setattr(record, "rejected_with", refusal[0]))
-                await ws.close(*refusal)
+                code, reason, error = refusal
+                self._update(lambda: setattr(record, "rejected_with", code))
+                if error is not None:
+                    await ws.send(json.dumps({"type": "Error", "error": error}))
+                await ws.close(code, reason)
                 return
             await live.run()
         finally:

@@ -29,8 +29,9 @@ or in a background thread with its own loop, e.g. for a gateway in a subprocess:
     ...
     fake.stop()
 
-The control methods (``map_text``, ``fail_next``, ``drop_connections``, setters) are
-thread-safe. Behaviour the vendor does not document is marked GUESS below.
+The control methods (``map_text``, ``fail_next``, ``fail_context``,
+``drop_connections``, setters) are thread-safe. Behaviour the vendor does not document
+is marked GUESS below.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -307,6 +308,7 @@ class FakeElevenLabs:
         max_contexts: int = 5,
         inactivity_override: float | None = None,
         close_context_drains: bool = True,
+        final_delay: float = 0.0,
         tone: Callable[[str], float | None] | None = None,
     ) -> None:
         """Configure the fake.
@@ -329,6 +331,9 @@ class FakeElevenLabs:
             close_context_drains: Spec behaviour: after ``close_context`` a context already
                 set to flush keeps generating, then sends the final message. If False the
                 generation stops at once (GUESS at what a faster server might do).
+            final_delay: Seconds a closed context waits after its last audio before its
+                final message (a loaded server); it counts against ``max_contexts``
+                until then.
             tone: Optional function text -> Hz (None: fall back to the default rule).
         """
         self.api_key = api_key
@@ -345,6 +350,7 @@ class FakeElevenLabs:
         self.max_contexts = max_contexts
         self.inactivity_override = inactivity_override
         self.close_context_drains = close_context_drains
+        self.final_delay = final_delay
         self._tone_fn = tone
 
         self.requests: list[RecordedRequest] = []
@@ -360,6 +366,7 @@ class FakeElevenLabs:
         self._socket_count = 0
         self._live_sockets: set[_Socket] = set()
         self._live_requests: dict[int, web.Request] = {}  # Request is unhashable
+        self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -389,6 +396,9 @@ class FakeElevenLabs:
 
     async def aclose(self) -> None:
         """Close every connection and stop serving."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for sock in list(self._live_sockets):
             await self._finish_socket(sock, 1001, "server shutting down", "socket")
         for request in list(self._live_requests.values()):
@@ -452,6 +462,26 @@ class FakeElevenLabs:
     def drop_connections(self) -> None:
         """Abort every open WebSocket and streaming response at the TCP level."""
         self._call_in_loop(self._drop_now)
+
+    def fail_context(
+        self,
+        context_id: str,
+        message: str = "An error occurred while generating audio for this context",
+        error: str = "context_error",
+    ) -> None:
+        """Report an error about one context on every open socket; the socket stays open.
+
+        The error names the context (``contextId``), as the errors that concern one
+        context do: livekit-agents' ElevenLabs client (livekit-plugins-elevenlabs,
+        ``tts.py``) reads ``error`` with ``contextId`` and fails that context only,
+        reading on. A context of that name that is still open ends (GUESS: its
+        generation stops and its final message follows); a name that is no longer
+        open (a context that already had its final, a keep-alive's) gets the error
+        all the same.
+        """
+        self._call_in_loop(
+            lambda: self._in_background(self._fail_context_now(context_id, message, error))
+        )
 
     def tone_for(self, text: str, key: str | None = None) -> float:
         """The frequency the fake uses for ``text`` spoken as part of reply ``key``.
@@ -549,6 +579,18 @@ class FakeElevenLabs:
         for request in list(self._live_requests.values()):
             if request.transport is not None:
                 request.transport.abort()
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _fail_context_now(self, context_id: str, message: str, error: str) -> None:
+        for sock in list(self._live_sockets):
+            await self._error(sock, message, error, context_id)
+            ctx = sock.contexts.get(context_id)
+            if ctx is not None:
+                self._close_context(sock, ctx, "error", abort=True)
 
     def _take_failure(self) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
@@ -887,7 +929,7 @@ class FakeElevenLabs:
             ctx.queue.put_nowait(ctx.buffer)
         ctx.buffer = ""
 
-    def _close_context(self, sock: _Socket, ctx: _Context, by: str) -> None:
+    def _close_context(self, sock: _Socket, ctx: _Context, by: str, abort: bool = False) -> None:
         """close_context: unflushed text is dropped; flushed text keeps generating (spec)."""
         ctx.record.close_requested = True
         ctx.record.closed_by = ctx.record.closed_by or by
@@ -896,7 +938,7 @@ class FakeElevenLabs:
         if sock.contexts.get(ctx.record.context_id) is ctx:
             del sock.contexts[ctx.record.context_id]
         sock.draining.add(ctx)
-        if not self.close_context_drains:
+        if abort or not self.close_context_drains:
             ctx.abort = True
             while not ctx.queue.empty():
                 ctx.queue.get_nowait()
@@ -946,6 +988,8 @@ class FakeElevenLabs:
 
     async def _send_final(self, sock: _Socket, ctx: _Context) -> None:
         ctx.generating = False
+        if self.final_delay:
+            await asyncio.sleep(self.final_delay)
         sock.draining.discard(ctx)
         if sock.contexts.get(ctx.record.context_id) is ctx:
             del sock.contexts[ctx.record.context_id]

@@ -17,7 +17,13 @@ Chunks are shaped like OpenAI's (docs/cloud-apis.md, "OpenAI streamed tool calls
 including the final usage chunk with empty ``choices`` when
 ``stream_options.include_usage`` is set.
 :class:`FakeResponse` also has switches for the quirks of compatible servers,
-latency knobs and failure injection.
+latency knobs and failure injection (error statuses with ``Retry-After`` and
+OpenAI's error codes, a connection reset before the response).
+
+Like OpenAI, the fake refuses the parameters a model family refuses (HTTP 400,
+:data:`REFUSALS`), and a reasoning model spends hidden reasoning tokens out of
+``max_completion_tokens``: when the cap is smaller than its reasoning plus the
+answer, the answer is empty with ``finish_reason`` "length".
 
 The server runs in the test's loop (``async with``) or in a thread with its own
 loop (:meth:`FakeOpenAI.start_in_thread` / :meth:`FakeOpenAI.stop`) for a
@@ -27,6 +33,7 @@ gateway running in a subprocess; all control methods are thread-safe.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import threading
@@ -40,6 +47,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 __all__ = [
+    "REFUSALS",
     "FakeOpenAI",
     "FakeResponse",
     "FakeToolCall",
@@ -102,11 +110,22 @@ class FakeResponse:
     chunk_delay: float = 0.0
     """Seconds between chunks."""
 
+    reasoning_tokens: int | None = None
+    """Hidden reasoning tokens a reasoning model spends before answering; None: the
+    fake's ``reasoning_tokens`` (0 for chat models)."""
+
     # Failures.
     status: int = 200
     """Answer with this HTTP status and an OpenAI-style JSON error instead."""
     error_message: str = "The fake server had an error"
     error_type: str = "server_error"
+    error_code: str | None = None
+    """The error body's ``code`` (e.g. ``"rate_limit_exceeded"``, ``"insufficient_quota"``)."""
+    error_headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers of the error response (e.g. ``{"retry-after": "0.2"}``)."""
+    reset: bool = False
+    """Abort the TCP connection once the request is read, before any response (what a
+    client sees when the server dropped a pooled keep-alive connection)."""
     error_after: int | None = None
     """Send an ``{"error": {...}}`` chunk after this many chunks, then end the stream."""
     hang_after: int | None = None
@@ -120,10 +139,48 @@ class FakeResponse:
 
     @classmethod
     def http_error(
-        cls, status: int, message: str, error_type: str = "server_error"
+        cls,
+        status: int,
+        message: str,
+        error_type: str = "server_error",
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
     ) -> FakeResponse:
-        """An HTTP error response (e.g. 429 or 500) with an OpenAI-style JSON body."""
-        return cls(status=status, error_message=message, error_type=error_type)
+        """An HTTP error response (e.g. 429 or 500) with an OpenAI-style JSON body.
+
+        ``retry_after`` (seconds) is sent as the ``retry-after`` header.
+        """
+        headers = {"retry-after": f"{retry_after:g}"} if retry_after is not None else {}
+        return cls(
+            status=status,
+            error_message=message,
+            error_type=error_type,
+            error_code=code,
+            error_headers=headers,
+        )
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None) -> FakeResponse:
+        """OpenAI's 429 for a rate limit (docs: error codes, "Rate limit reached for requests")."""
+        return cls.http_error(
+            429,
+            "Rate limit reached for requests",
+            "requests",
+            code="rate_limit_exceeded",
+            retry_after=retry_after,
+        )
+
+    @classmethod
+    def quota_exceeded(cls) -> FakeResponse:
+        """OpenAI's 429 for an exhausted quota (docs: error codes, "You exceeded your
+        current quota"): waiting does not help."""
+        return cls.http_error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            code="insufficient_quota",
+        )
 
     def resolved_finish_reason(self) -> str | None:
         """The finish reason that goes on the wire."""
@@ -284,6 +341,94 @@ def _error_body(message: str, error_type: str, code: str | None = None) -> dict[
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
+ModelFamily = Literal["o-series", "gpt-5", "chat", "other"]
+
+
+def model_family(model: str) -> ModelFamily:
+    """The family OpenAI's refusals depend on (from the model name, as OpenAI names them).
+
+    ``o-series``: o1, o3, o3-mini, o4-mini ...; ``gpt-5``: GPT-5 and later, except the
+    ``-chat`` variants; ``chat``: the other ``gpt-`` models; ``other``: a model of
+    another server (the fake then accepts every parameter, as lax servers do).
+    """
+    name = model.rsplit("/", 1)[-1].lower()
+    if re.match(r"o\d+\b", name):
+        return "o-series"
+    if re.match(r"gpt-([5-9]|\d{2,})\b", name) and "-chat" not in name:
+        return "gpt-5"
+    if name.startswith(("gpt-", "chatgpt-")) and not name.startswith("gpt-oss"):
+        return "chat"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A parameter a model family refuses, and OpenAI's HTTP 400 answer to it."""
+
+    families: frozenset[ModelFamily]
+    parameter: str
+    message: str
+    code: str | None
+    source: str
+    """Where OpenAI's answer is documented or quoted."""
+    allowed: object = None
+    """A value the family does accept (``temperature`` 1), or None."""
+
+    def refuses(self, family: ModelFamily, body: Mapping[str, Any]) -> bool:
+        """Whether a request of a ``family`` model with ``body`` gets this refusal."""
+        if family not in self.families or self.parameter not in body:
+            return False
+        return self.allowed is None or body[self.parameter] != self.allowed
+
+
+_REASONING: frozenset[ModelFamily] = frozenset({"o-series", "gpt-5"})
+REFUSALS: tuple[Refusal, ...] = (
+    Refusal(
+        _REASONING,
+        "max_tokens",
+        "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "unsupported_parameter",
+        "openai-python types/chat/completion_create_params.py: max_tokens 'is not "
+        "compatible with o-series models'; the answer as quoted for o1, o3-mini "
+        "(teilomillet/gollm#33) and gpt-5 (griptape-ai/ComfyUI-Griptape#312)",
+    ),
+    Refusal(
+        frozenset({"o-series"}),
+        "parallel_tool_calls",
+        "Unsupported parameter: 'parallel_tool_calls' is not supported with this model.",
+        "unsupported_parameter",
+        "OpenAI's answer as quoted for o1 (langchain-ai/langchain#29416), o3-mini "
+        "(langchain-ai/langgraph-supervisor-py#52) and o4-mini (evalstate/fast-agent#279)",
+    ),
+    Refusal(
+        _REASONING,
+        "temperature",
+        "Unsupported parameter: 'temperature' is not supported with this model.",
+        "unsupported_parameter",
+        "OpenAI's answer as quoted for o3-mini (openai/openai-python#2104); reasoning "
+        "models take only the default, 1",
+        allowed=1,
+    ),
+    Refusal(
+        frozenset({"chat"}),
+        "reasoning_effort",
+        "Unrecognized request argument supplied: reasoning_effort",
+        None,
+        "openai-python: reasoning_effort 'constrains effort on reasoning for reasoning "
+        "models'; the answer as quoted for gpt-4o (AAswordman/Operit#1048) and "
+        "gpt-4o-mini (yaroslavyaroslav/OpenAI-sublime-text#146)",
+    ),
+)
+"""What OpenAI refuses, by model family (each row says where its answer is quoted)."""
+
+
+def refusal_for(body: Mapping[str, Any]) -> Refusal | None:
+    """The refusal a request gets, if any (the first that applies)."""
+    family = model_family(str(body.get("model", "")))
+    return next((r for r in REFUSALS if r.refuses(family, body)), None)
+
+
 def default_responder(body: dict[str, Any]) -> FakeResponse:
     """The answer when nothing is scripted: a short text."""
     return FakeResponse(text="This is the fake assistant.")
@@ -292,10 +437,17 @@ def default_responder(body: dict[str, Any]) -> FakeResponse:
 class FakeOpenAI:
     """The fake server; see the module docstring."""
 
-    def __init__(self, api_key: str = "sk-fake", *, host: str = "127.0.0.1") -> None:
-        """Configure (not start) a server that accepts ``Bearer <api_key>``."""
+    def __init__(
+        self, api_key: str = "sk-fake", *, host: str = "127.0.0.1", reasoning_tokens: int = 800
+    ) -> None:
+        """Configure (not start) a server that accepts ``Bearer <api_key>``.
+
+        ``reasoning_tokens``: what a reasoning model spends thinking on each response
+        (out of its ``max_completion_tokens``), unless the response says otherwise.
+        """
         self.api_key = api_key
         self.host = host
+        self.reasoning_tokens = reasoning_tokens
         self.port = 0
         self._lock = threading.Lock()
         self._queue: deque[FakeResponse] = deque()
@@ -468,16 +620,30 @@ class FakeOpenAI:
             self._requests.append(record)
             self._count += 1
             completion_id = f"chatcmpl-fake-{self._count}"
+        refusal = refusal_for(body)
+        if refusal is not None:  # refused before any answer is taken from the script
+            self._update(record, finished=True)
+            error = _error_body(refusal.message, "invalid_request_error", refusal.code)
+            error["error"]["param"] = refusal.parameter if refusal.code else None
+            return web.json_response(error, status=400)
         try:
             spec = self._next_response(body)
             self._update(record, response=spec)
+            if spec.reset:
+                if transport is not None:
+                    transport.abort()
+                self._update(record, disconnected=True)
+                return web.Response(status=500)  # never sent: the connection is gone
             if spec.headers_delay:
                 await asyncio.sleep(spec.headers_delay)
             if spec.status != 200:
                 return web.json_response(
-                    _error_body(spec.error_message, spec.error_type), status=spec.status
+                    _error_body(spec.error_message, spec.error_type, spec.error_code),
+                    status=spec.status,
+                    headers=dict(spec.error_headers),
                 )
             model = str(body.get("model", "fake-model"))
+            spec = self._spend_reasoning(spec, body, model)
             if not body.get("stream"):
                 return web.json_response(
                     _completion(spec, model=model, completion_id=completion_id)
@@ -488,6 +654,28 @@ class FakeOpenAI:
             raise
         finally:
             self._update(record, finished=True)
+
+    def _spend_reasoning(
+        self, spec: FakeResponse, body: Mapping[str, Any], model: str
+    ) -> FakeResponse:
+        """A reasoning model's answer under its cap: ``max_completion_tokens`` counts
+        "visible output tokens and reasoning tokens" (openai-python,
+        completion_create_params.py), so a cap below both leaves no answer at all."""
+        if model_family(model) not in _REASONING:
+            return spec
+        reasoning = (
+            self.reasoning_tokens if spec.reasoning_tokens is None else spec.reasoning_tokens
+        )
+        cap = body.get("max_completion_tokens")
+        answer = len(_split_text(spec.text)) + sum(
+            1 + spec.argument_fragments for _ in spec.tool_calls
+        )
+        spent = reasoning + answer
+        if isinstance(cap, int) and spent > cap:
+            spec = FakeResponse(finish_reason="length", usage={"completion_tokens": cap})
+            spent = cap
+        usage = {"prompt_tokens": 42, "completion_tokens": spent, "total_tokens": 42 + spent}
+        return dataclasses.replace(spec, usage={**usage, **(spec.usage or {})})
 
     async def _stream(
         self,

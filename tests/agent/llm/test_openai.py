@@ -6,15 +6,24 @@ import asyncio
 import json
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
 
 from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
+from agent.llm.capabilities import O_SERIES, ModelCapabilities
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
+from agent.llm.retry import LlmRetrySettings
 from sipgw.testing.canaries import OPENAI_KEY
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall, build_chunks
+from sipgw.testing.fakes.openai import (
+    REFUSALS,
+    FakeOpenAI,
+    FakeResponse,
+    FakeToolCall,
+    build_chunks,
+)
 
 KEY = OPENAI_KEY
 MESSAGES = [
@@ -63,6 +72,17 @@ async def collect(llm: OpenAIChatLLM, tools=TOOLS, **kwargs) -> list[Any]:
     return [event async for event in llm.stream(MESSAGES, tools, **kwargs)]
 
 
+async def answer(fake: FakeOpenAI, response: FakeResponse | None, **settings: Any) -> list[Any]:
+    """The events of one request by a client made with ``settings`` (closed after)."""
+    client = make_llm(fake, **settings)
+    if response is not None:
+        fake.script([response])
+    try:
+        return await collect(client)
+    finally:
+        await client.close()
+
+
 # -- text streaming --------------------------------------------------------------
 
 
@@ -89,8 +109,9 @@ async def test_request_carries_model_params_tools_and_auth(fake, llm):
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
     assert body["tools"] == TOOLS
-    assert body["parallel_tool_calls"] is True
+    assert "parallel_tool_calls" not in body  # true is the API's default
     assert body["max_completion_tokens"] == 300
+    assert "reasoning_effort" not in body  # a chat model refuses it
     assert "temperature" not in body
     assert "tool_choice" not in body
     assert request.completed
@@ -300,49 +321,220 @@ async def test_leaving_the_loop_early_closes_the_request(fake, llm):
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
-async def test_http_errors_carry_status_and_server_message(fake, llm, status):
+async def test_http_errors_carry_status_and_server_message(fake, status):
     fake.script([FakeResponse.http_error(status, "Rate limit reached for gpt-4.1-mini")])
     with pytest.raises(LlmError) as info:
-        await collect(llm)
+        await answer(fake, None, retry=LlmRetrySettings(attempts=0))
     assert info.value.kind == "http"
     assert info.value.status == status
     assert f"HTTP {status}" in str(info.value)
     assert "Rate limit reached for gpt-4.1-mini" in str(info.value)
-    assert len(fake.requests) == 1  # max_retries=0: no silent back-off
+    assert info.value.gave_up == "attempts_spent"
+    assert len(fake.requests) == 1  # attempts=0: no retry
 
 
-async def test_with_retries_the_sdk_sends_and_retries_a_5xx(fake):
-    # max_retries > 0 goes through the SDK's post() (its back-off), same events.
-    client = make_llm(fake, max_retries=1)
-    fake.script(
-        [
-            FakeResponse.http_error(503, "busy"),
-            FakeResponse(text="Hi there.", tool_calls=[ORDER_CALL]),
-        ]
-    )
-    try:
-        events = await collect(client)
-    finally:
-        await client.close()
+# -- retries inside the turn's latency budget ------------------------------------------
+
+
+RETRIED = {
+    "reset pooled connection": (FakeResponse(reset=True), "connection"),
+    "dropped before the first chunk": (FakeResponse(text="lost", drop_after=0), "connection"),
+    "429 without Retry-After": (FakeResponse.rate_limited(), "rate_limited"),
+    "429 with a short Retry-After": (FakeResponse.rate_limited(retry_after=0.3), "rate_limited"),
+    "500": (FakeResponse.http_error(500, "The server had an error"), "server_error"),
+    "503 with a short Retry-After": (
+        FakeResponse.http_error(503, "Slow down", retry_after=0.2),
+        "server_error",
+    ),
+}
+
+
+@pytest.mark.parametrize(("failure", "name"), RETRIED.values(), ids=RETRIED.keys())
+async def test_a_transient_failure_is_retried_and_the_caller_hears_the_answer(
+    fake, llm, failure, name
+):
+    fake.script([failure, FakeResponse(text="Hi there.", tool_calls=[ORDER_CALL])])
+    started = time.monotonic()
+    events = await collect(llm)
+    took = time.monotonic() - started
     assert len(fake.requests) == 2
-    assert fake.requests[1].headers["Authorization"] == f"Bearer {KEY}"
     assert [e.text for e in events if isinstance(e, LlmTextDelta)] == ["Hi", " there."]
     assert [e for e in events if isinstance(e, LlmToolCall)] == [
         LlmToolCall("call_a", "get_order_status", '{"order_id":"1234"}')
     ]
-    assert isinstance(events[-1], LlmFinished)
+    assert events[-1].retries == (name,)
+    wanted = failure.error_headers.get("retry-after")
+    assert took >= (float(wanted) if wanted else 0.1)  # waited as asked, or the backoff
 
 
-async def test_with_retries_an_http_error_still_carries_status_and_message(fake):
-    client = make_llm(fake, max_retries=1)
-    fake.script([FakeResponse.http_error(400, "Bad messages")] * 2)
-    try:
-        with pytest.raises(LlmError, match="HTTP 400: Bad messages") as info:
-            await collect(client)
-    finally:
-        await client.close()
-    assert info.value.status == 400
-    assert len(fake.requests) == 1  # 400 is not retried
+async def test_a_reset_pooled_connection_is_retried_on_a_new_one(fake, llm):
+    # The server drops the kept-alive connection the second request goes out on.
+    fake.script([FakeResponse(text="One."), FakeResponse(reset=True), FakeResponse(text="Two.")])
+    await collect(llm)
+    events = await collect(llm)
+    assert "".join(e.text for e in events if isinstance(e, LlmTextDelta)) == "Two."
+    assert events[-1].retries == ("connection",)
+    first, reset, retried = fake.requests
+    assert reset.peer == first.peer and retried.peer != first.peer
+
+
+NOT_RETRIED = {
+    "429 with a long Retry-After": (
+        FakeResponse.rate_limited(retry_after=30),
+        "retry_after_too_long",
+    ),
+    "429 quota exhausted": (FakeResponse.quota_exceeded(), "quota_exhausted"),
+    "400": (FakeResponse.http_error(400, "Bad messages", "invalid_request_error"), "client_error"),
+    "401": (FakeResponse.http_error(401, "Bad key", "invalid_request_error"), "client_error"),
+    "x-should-retry false": (
+        FakeResponse(status=503, error_headers={"x-should-retry": "false"}),
+        "server_said_no",
+    ),
+    "error chunk": (FakeResponse(text="x", error_after=0), "stream_error"),
+}
+
+
+@pytest.mark.parametrize(("failure", "name"), NOT_RETRIED.values(), ids=NOT_RETRIED.keys())
+async def test_a_lasting_failure_is_not_retried(fake, llm, failure, name):
+    fake.script([failure, FakeResponse(text="Never asked for.")])
+    with pytest.raises(LlmError) as info:
+        await collect(llm)
+    assert info.value.gave_up == name and info.value.retries == ()
+    assert len(fake.requests) == 1
+
+
+async def test_retries_stop_after_the_attempts(fake):
+    fake.script([FakeResponse.http_error(500, "down")] * 4)
+    with pytest.raises(LlmError, match="HTTP 500: down") as info:
+        await answer(fake, None, retry=LlmRetrySettings(attempts=2, first_delay=0.01))
+    assert info.value.retries == ("server_error", "server_error")
+    assert info.value.gave_up == "attempts_spent"
+    assert len(fake.requests) == 3
+
+
+async def test_retries_stop_at_the_budget(fake):
+    fake.script([FakeResponse.rate_limited(retry_after=0.3)] * 3)
+    with pytest.raises(LlmError) as info:
+        await answer(fake, None, retry=LlmRetrySettings(attempts=5, budget=0.5, max_retry_after=1))
+    assert info.value.retries == ("rate_limited",)  # a second wait would end past 0.5 s
+    assert info.value.gave_up == "budget_spent"
+    assert len(fake.requests) == 2
+
+
+async def test_the_first_token_timeout_covers_every_attempt(fake):
+    policy = LlmRetrySettings(attempts=5, budget=10, max_retry_after=5)
+    fake.script([FakeResponse.rate_limited(retry_after=0.4)] * 3)
+    started = time.monotonic()
+    with pytest.raises(LlmError, match="no first token within 0.6 s") as info:
+        await answer(fake, None, first_token_timeout=0.6, retry=policy)
+    assert time.monotonic() - started < 1.5
+    assert info.value.kind == "timeout"
+
+
+async def test_a_stream_that_breaks_after_text_is_not_retried(fake, llm):
+    fake.script([FakeResponse(text="one two three four", drop_after=3), FakeResponse(text="x")])
+    events: list[Any] = []
+    with pytest.raises(LlmError) as info:
+        async for event in llm.stream(MESSAGES, TOOLS):
+            events.append(event)
+    assert events and info.value.kind == "connection"
+    assert len(fake.requests) == 1  # the caller heard part of it: a retry would repeat it
+
+
+# -- models and their parameters -------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["o1", "o3", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini"])
+async def test_a_reasoning_model_answers_a_tool_turn(fake, model):
+    # Every tool turn used to carry parallel_tool_calls (o-series: HTTP 400), and the
+    # 300-token cap counted the model's reasoning: no word left to say.
+    events = await answer(
+        fake,
+        FakeResponse(text="Your order has shipped.", reasoning_tokens=800),
+        model=model,
+        temperature=0.3,
+    )
+    assert "".join(e.text for e in events if isinstance(e, LlmTextDelta)) == (
+        "Your order has shipped."
+    )
+    assert events[-1].finish_reason == "stop"
+    body = fake.requests[0].body
+    assert body["max_completion_tokens"] == 300 + 4096
+    assert body["reasoning_effort"] == "low"
+    assert "temperature" not in body and "max_tokens" not in body
+    assert "parallel_tool_calls" not in body
+
+
+async def test_turning_parallel_calls_off_is_sent_where_accepted(fake):
+    for model, sent in (("gpt-4.1-mini", True), ("gpt-5-mini", True), ("o4-mini", False)):
+        await answer(fake, FakeResponse(text="Hi."), model=model, parallel_tool_calls=False)
+        body = fake.requests[-1].body
+        assert ("parallel_tool_calls" in body) is sent, model
+        assert body.get("parallel_tool_calls", False) is False
+
+
+async def test_a_cap_without_room_for_reasoning_leaves_nothing_to_say(fake):
+    # What the bare 300-token cap did to o4-mini: the fake spends 800 reasoning tokens
+    # before the answer. Declaring the model a non-reasoning one sends that cap again.
+    events = await answer(
+        fake,
+        FakeResponse(text="Shipped."),
+        model="o4-mini",
+        capabilities=replace(O_SERIES, reasoning=False),
+    )
+    assert fake.requests[0].body["max_completion_tokens"] == 300
+    assert not any(isinstance(e, LlmTextDelta) for e in events)
+    assert events[-1].finish_reason == "length"
+
+
+async def test_without_an_allowance_a_reasoning_model_gets_no_cap(fake):
+    events = await answer(
+        fake, FakeResponse(text="Shipped."), model="o4-mini", reasoning_token_allowance=None
+    )
+    assert "max_completion_tokens" not in fake.requests[0].body
+    assert events[-1].finish_reason == "stop"
+
+
+async def test_another_server_gets_max_tokens(fake):
+    await answer(fake, FakeResponse(text="Hi."), model="llama3.1:8b")
+    body = fake.requests[0].body
+    assert body["max_tokens"] == 300
+    assert "max_completion_tokens" not in body and "reasoning_effort" not in body
+
+
+async def test_capabilities_can_be_set_for_a_deployment_name(fake):
+    caps = ModelCapabilities.parse("max_completion_tokens,reasoning_effort,reasoning")
+    await answer(fake, FakeResponse(text="Hi."), model="my-azure-deployment", capabilities=caps)
+    body = fake.requests[0].body
+    assert body["max_completion_tokens"] == 300 + 4096
+    assert body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=[r.parameter for r in REFUSALS])
+async def test_the_fake_refuses_what_openai_refuses(fake, refusal):
+    model = {"o-series": "o4-mini", "gpt-5": "gpt-5-mini", "chat": "gpt-4o"}[
+        sorted(refusal.families)[0]
+    ]
+    value = 0.2 if refusal.parameter == "temperature" else False
+    caps = ModelCapabilities(parallel_tool_calls=True, temperature=True, reasoning_effort=True)
+    settings: dict[str, Any] = {"model": model, "capabilities": caps}
+    if refusal.parameter == "max_tokens":
+        settings["capabilities"] = ModelCapabilities(token_limit="max_tokens")
+    elif refusal.parameter == "parallel_tool_calls":
+        settings["parallel_tool_calls"] = value
+    elif refusal.parameter == "temperature":
+        settings["temperature"] = value
+    with pytest.raises(LlmError) as info:
+        await answer(fake, None, **settings)
+    assert info.value.status == 400 and info.value.gave_up == "client_error"
+    assert refusal.message in str(info.value)
+    assert info.value.code == refusal.code
+    assert fake.pending == 0 and len(fake.requests) == 1
+
+
+def test_reasoning_effort_must_be_a_known_value():
+    with pytest.raises(ValueError, match="reasoning_effort 'fast' is not one of"):
+        OpenAISettings(api_key=KEY, reasoning_effort="fast")
 
 
 async def test_the_direct_path_reuses_its_connection(fake, llm):
@@ -370,10 +562,11 @@ async def test_error_chunk_mid_stream(fake, llm):
 
 
 async def test_connection_dropped_mid_stream(fake, llm):
-    fake.script([FakeResponse(text="one two three", drop_after=1)])
+    fake.script([FakeResponse(text="one two three", drop_after=2)])  # after "one"
     with pytest.raises(LlmError, match="connection") as info:
         await collect(llm)
     assert info.value.kind == "connection"
+    assert len(fake.requests) == 1
 
 
 async def test_malformed_chunk_is_a_broken_stream(fake, llm):

@@ -720,6 +720,43 @@ async def test_a_session_rate_limit_backs_off_across_the_window(fake, stack) -> 
     assert len(sleeps.delays) == len(refused) + 1
 
 
+@pytest.mark.parametrize("where", ["mid-call", "before Begin"])
+async def test_a_1008_is_judged_by_the_error_frame_before_it(fake, stack, where) -> None:
+    # The docs: an error "triggers on_error just prior to on_close" (common-errors.mdx);
+    # the SDK takes the Error frame as the cause and the close as its effect. A 1008
+    # whose text came in that frame is a session-rate refusal, retried after the
+    # rate-limit backoff, not an authentication failure that ends the call's STT.
+    sleeps = Sleeps()
+    stt, events = await open_stt(fake, stack, sleep=sleeps)
+    if where == "before Begin":
+        fake.reject_next(1, 1008, "", error=f"Unauthorized connection: {CONCURRENCY_REASON}")
+        fake.drop_connections(1011, "")
+    else:
+        fake.drop_connections(1008, "", error=f"Unauthorized connection: {CONCURRENCY_REASON}")
+    await events.wait(SttReconnected)
+    assert events.of(SttFailed) == [] and stt.connected
+    assert RATE_LIMIT_BACKOFF_FIRST in sleeps.delays
+    assert stt.stats.last_error is not None and CONCURRENCY_REASON in stt.stats.last_error
+
+
+async def test_an_older_error_frame_does_not_explain_a_later_close(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.inject({"type": "Error", "error": CONCURRENCY_REASON})
+    fake.inject({"type": "Warning", "warning_code": 1, "warning": "something else"})
+    await fake.wait_for(lambda: len(fake.sessions[0].sent) >= 3)  # Begin, Error, Warning
+    fake.drop_connections(1008, "")
+    failed = await events.wait(SttFailed)
+    assert failed.code == 1008 and CONCURRENCY_REASON not in failed.reason
+
+
+async def test_a_1008_whose_error_frame_is_about_the_key_is_final(fake, stack) -> None:
+    stt, events = await open_stt(fake, stack)
+    fake.drop_connections(1008, "", error="Unauthorized connection: Invalid API key")
+    failed = await events.wait(SttFailed)
+    assert failed.code == 1008 and "Invalid API key" in failed.reason
+    assert fake.connection_attempts == 1
+
+
 def test_rate_limit_backoff_reaches_the_window_and_stops_there() -> None:
     assert RATE_LIMIT_BACKOFF_FIRST == 5.0 and RATE_LIMIT_BACKOFF_CAP == 60.0
     assert is_rate_limited(3009) and is_rate_limited(429)

@@ -584,9 +584,98 @@ async def test_ws_idle_socket_is_kept_alive_and_reused(make_fake, make_tts) -> N
     assert len(fake.sockets) == 1 and not fake.sockets[0].closed and tts.reconnects == 0
     keepalives = [m for m in fake.sockets[0].messages
                   if str(m.get("context_id", "")).startswith("keepalive")]  # fmt: skip
-    assert len(keepalives) >= 2 * 3  # opened with one space and closed, every ~0.1 s
-    assert all(m.get("text") == " " or m.get("close_context") for m in keepalives)
+    assert len(keepalives) >= 2 * 3  # opened and closed, every ~0.1 s
     assert not any(m.get("flush") for m in keepalives)  # nothing is synthesized
+
+
+async def test_ws_keepalive_is_the_sdks_keep_context_alive_message(make_fake, make_tts) -> None:
+    # elevenlabs-python's KeepContextAlive model (src/elevenlabs/types/keep_context_alive.py):
+    # {"text": "", "context_id": ...}; "Empty text is ignored but resets the clock".
+    fake = await make_fake(inactivity_override=0.6)
+    tts = make_tts(fake, keepalive_interval=0.05)
+    await tts.connect()
+    await wait_until(lambda: any(c.final_sent for c in fake.sockets[0].contexts))
+    opened, closed = fake.sockets[0].messages[:2]
+    context_id = opened["context_id"]
+    assert opened == {"text": "", "context_id": context_id}
+    assert closed == {"context_id": context_id, "close_context": True}
+    assert not fake.sockets[0].contexts[0].texts  # nothing to synthesize
+
+
+async def test_ws_keepalive_context_counts_against_the_limit(make_fake, make_tts) -> None:
+    # A keep-alive context is a context on the server until its final message: with it
+    # and one live reply on a 2-context socket, a new reply must wait for that final
+    # (else the server refuses a third context and closes the socket under both replies).
+    fake = await make_fake(max_contexts=2, final_delay=0.4)
+    tts = make_tts(fake, max_contexts=2, keepalive_interval=0.05)
+    first = tts.start_reply()
+    await first.send_text("A reply waiting for its next sentence.")
+    await wait_until(lambda: any(c.context_id.startswith("keepalive")
+                                 for c in fake.sockets[0].contexts))  # fmt: skip
+    second, audio = await speak(tts, "The next reply.")
+    await first.finish()
+    assert b"".join(p.audio for p in await collect(first)) == fake.context("r1").audio
+    assert audio == fake.context("r2").audio
+    assert len(fake.sockets) == 1 and not fake.sockets[0].closed
+    assert not any(m.get("error") for m in fake.sockets[0].sent)
+    assert fake.peak_open_contexts == 2
+
+
+async def test_ws_error_for_a_finished_context_fails_no_live_reply(make_fake, make_tts) -> None:
+    # An error naming a context that already had its final (the server is done with
+    # it, so is the client) concerns no live reply: the socket and the live reply go on.
+    fake = await make_fake(speed=2.0, chunk_bytes=(300, 300))
+    tts = make_tts(fake)
+    await speak(tts, "An earlier reply.")
+    live = tts.start_reply()
+    await live.send_text("The reply the caller is hearing now.")
+    await live.finish()
+    stream = live.audio()
+    pieces = [await anext(stream)]
+    fake.fail_context("r1")
+    pieces += [piece async for piece in stream]
+    assert b"".join(p.audio for p in pieces) == fake.context("r2").audio
+    assert fake.sockets[0].sent[0]["contextId"] == "r1"
+    assert len(fake.sockets) == 1 and tts.connected and tts.reconnects == 0
+
+
+async def test_ws_error_for_the_keepalive_context_fails_no_live_reply(make_fake, make_tts) -> None:
+    fake = await make_fake(speed=2.0, chunk_bytes=(300, 300))
+    tts = make_tts(fake, keepalive_interval=0.05)
+    await tts.connect()
+    await wait_until(lambda: any(c.final_sent for c in fake.sockets[0].contexts))
+    keepalive = fake.sockets[0].contexts[0].context_id
+    live = tts.start_reply()
+    await live.send_text("The reply the caller is hearing now.")
+    await live.finish()
+    stream = live.audio()
+    pieces = [await anext(stream)]
+    fake.fail_context(keepalive)
+    pieces += [piece async for piece in stream]
+    assert b"".join(p.audio for p in pieces) == fake.context("r1").audio
+    assert any(m.get("contextId") == keepalive for m in fake.sockets[0].sent if m.get("error"))
+    assert len(fake.sockets) == 1 and tts.connected
+
+
+async def test_ws_error_for_a_live_context_fails_only_that_reply(make_fake, make_tts) -> None:
+    fake = await make_fake(speed=1.0, chunk_bytes=(300, 300))
+    tts = make_tts(fake)
+    doomed = tts.start_reply()
+    await doomed.send_text("This reply meets a server error.")
+    other = tts.start_reply()
+    await other.send_text("This one is fine.")
+    await other.finish()
+    stream = doomed.audio()
+    await anext(stream)
+    fake.fail_context("r1", "Something went wrong", "generation_failed")
+    with pytest.raises(TtsError, match="Something went wrong") as caught:
+        async for _ in stream:
+            pass
+    assert caught.value.error == "generation_failed"
+    assert b"".join(p.audio for p in await collect(other)) == fake.context("r2").audio
+    _, audio = await speak(tts, "And the call goes on.")
+    assert audio == fake.context("r3").audio
+    assert len(fake.sockets) == 1 and tts.reconnects == 0
 
 
 async def test_ws_without_keepalive_the_idle_socket_is_closed(make_fake, make_tts) -> None:

@@ -1,0 +1,203 @@
+"""The fallback lines in the agent's own voice, ready while text-to-speech is down.
+
+:class:`FallbackLineCache` is made once per voice when the gateway starts. Its
+:meth:`~FallbackLineCache.prepare` synthesizes each fallback line through the
+text-to-speech contract (agent/tts/base.py), re-cut into 160-byte μ-law frames, and
+keeps them in memory for every call; with a directory, each line is also a file
+``<key>.ulaw`` (raw μ-law, whole frames; the key hashes vendor, voice, model and
+words), written atomically and owner-only (agent/private_files.py), so a restart
+loads it instead of synthesizing it again, and a restart while the vendor is down
+still has it. A line that cannot be had (text-to-speech down at the very first
+start) is left out: :func:`fallback_audio` then falls back to the shipped recording
+(agent/resilience/shipped_prompts.py), so some audio is always there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agent.private_files import make_private_dir, tighten_file, write_private_atomic
+from agent.resilience.lines import FallbackLine
+from agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames
+from agent.tts.base import TextToSpeech, TtsConnectError, TtsError
+from agent.tts.reframe import Reframer
+
+__all__ = ["FallbackLineCache", "LineAudio", "LineOutcome", "VoiceKey", "fallback_audio"]
+
+log = logging.getLogger("sipgw.agent.resilience")
+
+LineOutcome = Literal["memory", "disk", "synthesized", "failed"]
+"""How :meth:`FallbackLineCache.prepare` got a line (or did not)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceKey:
+    """Whose voice the cached audio is: a change of any part synthesizes anew."""
+
+    vendor: str
+    voice: str
+    model: str
+
+    def file_key(self, text: str) -> str:
+        """The file name stem of ``text`` in this voice (a hash: the words may be anything)."""
+        material = "\0".join((self.vendor, self.voice, self.model, text))
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class LineAudio:
+    """A fallback line ready to play.
+
+    Attributes:
+        line: Which line.
+        frames: Its audio, 160-byte μ-law frames.
+        source: ``"cache"`` (the agent's voice) or ``"shipped"`` (the packaged recording).
+    """
+
+    line: FallbackLine
+    frames: tuple[bytes, ...]
+    source: Literal["cache", "shipped"]
+
+
+class FallbackLineCache:
+    """The fallback lines of one voice, in memory and (optionally) on disk."""
+
+    def __init__(self, voice: VoiceKey, directory: Path | None) -> None:
+        """A cache for ``voice``, kept in ``directory`` (None = memory only)."""
+        self.voice = voice
+        self.directory = directory
+        self._frames: dict[FallbackLine, tuple[bytes, ...]] = {}
+        self._texts: dict[FallbackLine, str] = {}
+
+    def frames(self, line: FallbackLine) -> tuple[bytes, ...] | None:
+        """``line`` in this voice, or None if it could not be had."""
+        return self._frames.get(line)
+
+    def path_for(self, text: str) -> Path | None:
+        """The file that holds ``text`` in this voice (None without a directory)."""
+        if self.directory is None:
+            return None
+        return self.directory / f"{self.voice.file_key(text)}.ulaw"
+
+    async def prepare(
+        self,
+        texts: Mapping[FallbackLine, str],
+        tts: TextToSpeech,
+        *,
+        seconds_per_line: float = 15.0,
+    ) -> dict[FallbackLine, LineOutcome]:
+        """Have every line of ``texts`` in memory: already there, from disk, or synthesized.
+
+        Lines are synthesized one after the other through ``tts`` (the caller opens
+        and closes it). Never raises for a vendor's or the disk's failure: a line that
+        fails is reported ``"failed"`` and left out (the shipped recording covers it);
+        once the service cannot be reached at all, no further line waits for it.
+
+        Args:
+            texts: The words of each line (``AssistantSettings.fallback_texts()``).
+            tts: A text-to-speech service in this cache's voice.
+            seconds_per_line: Seconds one line's synthesis may take.
+
+        Returns:
+            How each line was had.
+        """
+        outcomes: dict[FallbackLine, LineOutcome] = {}
+        if self.directory is not None:
+            try:
+                make_private_dir(self.directory, warn_if_open=False)
+            except OSError as exc:
+                log.warning("fallback line cache %s unusable (%s): memory only", self.directory,
+                            exc)  # fmt: skip
+                self.directory = None
+        reachable = True
+        for line, text in texts.items():
+            if self._texts.get(line) == text and line in self._frames:
+                outcomes[line] = "memory"
+                continue
+            frames = self._load(text)
+            if frames is not None:
+                outcomes[line] = "disk"
+            else:
+                try:
+                    frames = (
+                        await self._synthesize(text, tts, seconds_per_line) if reachable else None
+                    )
+                except TtsConnectError as exc:
+                    log.warning("fallback lines not synthesized: %s", exc)
+                    reachable = False
+                except (TtsError, TimeoutError) as exc:
+                    log.warning("fallback line %s not synthesized: %s", line.value,
+                                exc or "timed out")  # fmt: skip
+                if frames is None:
+                    outcomes[line] = "failed"
+                    continue
+                outcomes[line] = "synthesized"
+                self._store(text, frames)
+            self._frames[line], self._texts[line] = frames, text
+        return outcomes
+
+    def _load(self, text: str) -> tuple[bytes, ...] | None:
+        path = self.path_for(text)
+        if path is None:
+            return None
+        try:
+            audio = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("cannot read the cached fallback line %s: %s", path, exc)
+            return None
+        if not audio or len(audio) % FRAME_BYTES:
+            log.warning("cached fallback line %s is not whole frames: synthesized anew", path)
+            return None
+        tighten_file(path)
+        return tuple(audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES))
+
+    def _store(self, text: str, frames: tuple[bytes, ...]) -> None:
+        path = self.path_for(text)
+        if path is None:
+            return
+        try:
+            write_private_atomic(path, b"".join(frames))
+        except OSError as exc:
+            log.warning("cannot keep the fallback line in %s: %s", path, exc)
+
+    async def _synthesize(
+        self, text: str, tts: TextToSpeech, seconds: float
+    ) -> tuple[bytes, ...] | None:
+        """``text`` as frames; None if no audio came.
+
+        Raises:
+            TtsError: the service failed (TtsConnectError: it cannot be reached).
+            TimeoutError: not done within ``seconds``.
+        """
+        reframer = Reframer(FRAME_BYTES)
+        frames: list[bytes] = []
+        reply = tts.start_reply()
+        try:
+            async with asyncio.timeout(seconds):
+                await reply.send_text(text)
+                await reply.finish()
+                async for piece in reply.audio():
+                    frames.extend(reframer.push(piece.audio))
+        except BaseException:
+            await reply.cancel()
+            raise
+        last = reframer.flush()
+        if last is not None:
+            frames.append(last)
+        return tuple(frames) or None
+
+
+def fallback_audio(line: FallbackLine, cache: FallbackLineCache | None) -> LineAudio:
+    """``line`` to play now: in the agent's voice when the cache has it, else shipped."""
+    frames = cache.frames(line) if cache is not None else None
+    if frames is not None:
+        return LineAudio(line, frames, "cache")
+    return LineAudio(line, shipped_frames(line), "shipped")
