@@ -37,11 +37,11 @@ from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
 from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
-from sipgw.events import RequestRefused
 from sipgw.uri import SipUri
 
 if TYPE_CHECKING:
     from sipgw.app.accounts import Account
+    from sipgw.events import RequestRefused
 
 __all__ = [
     "ANY",

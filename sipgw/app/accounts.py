@@ -15,7 +15,8 @@
     expires = 600
     agent = "assistant"                      # who answers calls to this AOR
 
-The flags are the ``accounts`` section (:class:`AccountSection`). A problem in the
+The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
+through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
 file is a :class:`~sipgw.app.settings.ConfigError` naming the file, the line and the
 key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
 reprs or errors.
@@ -28,7 +29,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sipgw.app.agents import agent_spec
 from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
@@ -39,15 +40,16 @@ from sipgw.app.settings.parsers import (
     positive,
     text,
 )
-from sipgw.auth import Credentials
 from sipgw.errors import SipError
-from sipgw.registration import RegistrationPolicy
 from sipgw.uri import SipUri
-from sipgw.useragent import RegistrationConfig
+
+if TYPE_CHECKING:
+    from sipgw.useragent import RegistrationConfig
 
 __all__ = [
     "Account",
     "AccountSection",
+    "OutboundSection",
     "RegistrationSettings",
     "load_accounts",
     "parse_accounts_file",
@@ -161,6 +163,54 @@ class AccountSection:
             raise InvalidSettings("{registrar} is set but {register} (the AOR) is not")
 
 
+def _proxy(value: str) -> str:
+    """An outbound proxy's SIP URI (:func:`~sipgw.app.outbound.proxy_route` takes it), or ""."""
+    from sipgw.app.outbound import proxy_route  # at parse time only: --help stays light
+
+    if value.strip():
+        try:
+            proxy_route(value)
+        except ValueError as exc:
+            raise ValueError(f"must be a SIP URI, e.g. sip:proxy.example.com ({exc})") from None
+    return value.strip()
+
+
+def _caller_id(value: str) -> str:
+    """A caller id :func:`~sipgw.app.outbound.caller` takes, or ""."""
+    from sipgw.app.outbound import OutboundConfig, caller  # at parse time only
+
+    caller(OutboundConfig(caller_id=value), "127.0.0.1")
+    return value.strip()
+
+
+@section(
+    "outbound",
+    title="Placing calls",
+    intro="Read by `sipgw call` and scheduled callbacks; each is also a flag of `sipgw serve` "
+    "and `sipgw call`. Challenges (401/407) are answered with `SIPGW_AUTH_USERNAME` and "
+    "`SIPGW_AUTH_PASSWORD`.",
+)
+@dataclass(frozen=True)
+class OutboundSection:
+    """The outbound proxy, our caller id, and how long a call may ring."""
+
+    outbound_proxy: str = setting(
+        "", env="SIPGW_OUTBOUND_PROXY", flag="--outbound-proxy", metavar="URI", parse=_proxy,
+        help="SIP URI every outbound INVITE goes through (loose routing, ';lr' added), e.g. "
+        "sip:proxy.example.com;transport=tcp; a phone number is sent to its host. Empty = "
+        "straight to the target.",
+    )  # fmt: skip
+    caller_id: str = setting(
+        "", env="SIPGW_CALLER_ID", flag="--caller-id", metavar="ID", parse=_caller_id,
+        help="Who we call as (the From): a SIP URI, '\"Name\" <sip:user@host>', or a user name "
+        "or number; empty = the registered AOR (or sip:sipgw@<public address>).",
+    )  # fmt: skip
+    ring_timeout: float = setting(
+        60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
+        help="Seconds an outbound call may ring before we give up (CANCEL).",
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """One account at a registrar (a trunk's credential connection, a PBX extension)."""
@@ -200,6 +250,11 @@ class Account:
         self, keepalive_interval: float = 25.0, retry_base: float = 30.0
     ) -> RegistrationConfig:
         """What the user agent core needs to register this account."""
+        # Imported here: the CLI reads this module for --help, the user agent core is heavy.
+        from sipgw.auth import Credentials
+        from sipgw.registration import RegistrationPolicy
+        from sipgw.useragent import RegistrationConfig
+
         credentials = None
         if self.auth_password:
             credentials = Credentials(self.auth_username or self.user, self.auth_password)

@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from agent.base import Agent, AgentFactory
 from agent.dialpolicy import DialPolicy
@@ -33,8 +33,6 @@ from media.ports import PortAllocator
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import positive
 from sipgw.auth import Credentials
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
@@ -44,15 +42,10 @@ from sipgw.offeranswer import NegotiatedAudio
 from sipgw.uri import SipUri, parse_uri
 from sipgw.useragent import OutboundCall, UserAgent
 
-if TYPE_CHECKING:
-    from sipgw.app.accounts import AccountSection
-
 __all__ = [
     "CallOutcome",
     "OutboundCalls",
     "OutboundConfig",
-    "OutboundSection",
-    "outbound_config",
     "proxy_route",
     "target_uri",
 ]
@@ -76,7 +69,7 @@ _KINDS: dict[EndReason, str] = {
 
 @dataclass(frozen=True, slots=True)
 class OutboundConfig:
-    """How calls are placed (:func:`outbound_config`)."""
+    """How calls are placed (:func:`sipgw.app.startup.outbound_config` builds it)."""
 
     proxy: str = ""
     """Outbound proxy URI (every INVITE goes through it); "" = straight to the target."""
@@ -95,63 +88,6 @@ class OutboundConfig:
     def credentials(self) -> Credentials | None:
         """What to answer challenges with, if anything."""
         return Credentials(self.username, self.password) if self.username else None
-
-
-def _proxy(value: str) -> str:
-    """ "" or an outbound proxy's SIP URI (:func:`proxy_route` takes it)."""
-    if value.strip():
-        try:
-            proxy_route(value)
-        except ValueError as exc:
-            raise ValueError(f"must be a SIP URI, e.g. sip:proxy.example.com ({exc})") from None
-    return value.strip()
-
-
-def _caller_id(value: str) -> str:
-    """ "" or a caller id :func:`caller` takes."""
-    caller(OutboundConfig(caller_id=value), "127.0.0.1")
-    return value.strip()
-
-
-@section(
-    "outbound",
-    title="Placing calls",
-    intro="Read by `sipgw call` and scheduled callbacks; each is also a flag of `sipgw serve` "
-    "and `sipgw call`. Challenges (401/407) are answered with `SIPGW_AUTH_USERNAME` and "
-    "`SIPGW_AUTH_PASSWORD`.",
-)
-@dataclass(frozen=True)
-class OutboundSection:
-    """The outbound proxy, our caller id, and how long a call may ring."""
-
-    outbound_proxy: str = setting(
-        "", env="SIPGW_OUTBOUND_PROXY", flag="--outbound-proxy", metavar="URI", parse=_proxy,
-        help="SIP URI every outbound INVITE goes through (loose routing, ';lr' added), e.g. "
-        "sip:proxy.example.com;transport=tcp; a phone number is sent to its host. Empty = "
-        "straight to the target.",
-    )  # fmt: skip
-    caller_id: str = setting(
-        "", env="SIPGW_CALLER_ID", flag="--caller-id", metavar="ID", parse=_caller_id,
-        help="Who we call as (the From): a SIP URI, '\"Name\" <sip:user@host>', or a user name "
-        "or number; empty = the registered AOR (or sip:sipgw@<public address>).",
-    )  # fmt: skip
-    ring_timeout: float = setting(
-        60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
-        help="Seconds an outbound call may ring before we give up (CANCEL).",
-    )  # fmt: skip
-
-
-def outbound_config(settings: OutboundSection, accounts: AccountSection) -> OutboundConfig:
-    """How calls are placed: the ``outbound`` section, and the AOR and credentials of the
-    ``accounts`` section."""
-    return OutboundConfig(
-        proxy=settings.outbound_proxy,
-        caller_id=settings.caller_id,
-        ring_timeout=settings.ring_timeout,
-        aor=accounts.register,
-        username=accounts.auth_username,
-        password=accounts.auth_password,
-    )
 
 
 def _sip_uri(text: str) -> SipUri:

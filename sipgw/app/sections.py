@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sipgw.app.access import AccessSection
-from sipgw.app.accounts import AccountSection
+from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentSection, EchoSection
 from sipgw.app.assistant_settings import (
@@ -29,7 +29,6 @@ from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.outbound import OutboundSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info

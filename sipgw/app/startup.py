@@ -14,7 +14,12 @@ import socket
 from agent.base import AgentFactory
 from agent.dialpolicy import DialPolicy
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
-from sipgw.app.accounts import AccountSection, RegistrationSettings, registration_settings
+from sipgw.app.accounts import (
+    AccountSection,
+    OutboundSection,
+    RegistrationSettings,
+    registration_settings,
+)
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.assistant_settings import (
@@ -27,14 +32,14 @@ from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.config import GatewayConfig
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.outbound import OutboundConfig, OutboundSection, outbound_config
+from sipgw.app.outbound import OutboundConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import Sources, load, secret_texts
 from sipgw.app.workers import WorkersSection
 
-__all__ = ["Startup", "build_startup", "detect_public_ip"]
+__all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,6 +126,19 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
+    )
+
+
+def outbound_config(settings: OutboundSection, accounts: AccountSection) -> OutboundConfig:
+    """How calls are placed: the ``outbound`` section, and the AOR and credentials of the
+    ``accounts`` section."""
+    return OutboundConfig(
+        proxy=settings.outbound_proxy,
+        caller_id=settings.caller_id,
+        ring_timeout=settings.ring_timeout,
+        aor=accounts.register,
+        username=accounts.auth_username,
+        password=accounts.auth_password,
     )
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.app.accounts import AccountSection
+from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.outbound import (
     CallOutcome,
     OutboundConfig,
-    OutboundSection,
     caller,
-    outbound_config,
     proxy_route,
     target_uri,
 )
 from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.app.startup import outbound_config
 
 PROXY = OutboundConfig(proxy="sip:pbx.example.com:5070;transport=tcp")
 AOR = OutboundConfig(aor="sip:1001@pbx.example.com")

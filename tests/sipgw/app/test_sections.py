@@ -103,13 +103,15 @@ def test_a_plug_in_may_not_take_sipgws_names() -> None:
     check_names([fine, *SECTIONS], "--agent x:y")
 
 
-def test_reading_the_catalogue_imports_no_vendor_module() -> None:
-    # The CLI and the health check read it at start: no SDK import there.
+def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None:
+    # The CLI (its --help, its errors) and the health check read it at start: no SDK, no
+    # user agent core, no media session there (`sipgw serve --help` stays quick).
     code = (
         "import sys, sipgw.app.sections, sipgw.app.cli, sipgw.app.healthcheck\n"
         "loaded = [m for m in ('openai', 'websockets', 'agent.stt.assemblyai',\n"
         "          'agent.llm.openai', 'agent.tts.elevenlabs', 'agent.assistant',\n"
-        "          'sipgw.app.gateway', 'sipgw.app.startup') if m in sys.modules]\n"
+        "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.outbound',\n"
+        "          'sipgw.useragent', 'media.session') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
