@@ -125,7 +125,8 @@ class AccountSection:
     auth_password: str = setting(
         "", env="SIPGW_AUTH_PASSWORD", flag="--auth-password", metavar="SECRET", parse=text,
         default_doc="none", secret=True, first=True,
-        help="Digest password for those challenges (never logged or shown).",
+        help="Digest password for 401/407 challenges from the registrar, the outbound proxy or "
+        "the callee (never logged or shown).",
     )  # fmt: skip
     register_expires: int = setting(
         600, env="SIPGW_REGISTER_EXPIRES", flag="--register-expires", metavar="S",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sipgw.app.settings.declare import SectionInfo, Setting
 
@@ -54,7 +54,13 @@ def _first_line(info: SectionInfo) -> str | None:
     return sentence.replace("%", "%%") + "." if sentence else None
 
 
-def _add(group: argparse._ArgumentGroup, spec: Setting[Any]) -> None:
+class _Group(Protocol):
+    """What a help group offers (``argparse``'s own class is private)."""
+
+    def add_argument(self, *names: str, **options: Any) -> argparse.Action: ...
+
+
+def _add(group: _Group, spec: Setting[Any]) -> None:
     default = spec.default_doc or spec.default_text
     where = f"env {spec.env}, default {default}" if default else f"env {spec.env}"
     group.add_argument(
