@@ -35,11 +35,10 @@ from sipgw.app.settings import (
     ConfigError,
     SectionInfo,
     Sources,
-    is_loadable,
     load,
     require,
     section,
-    section_info,
+    sections_of,
     setting,
 )
 from sipgw.app.settings.parsers import milliseconds
@@ -139,8 +138,8 @@ class AgentPlugin:
     @property
     def sections(self) -> tuple[SectionInfo, ...]:
         """The sections among its parameters (for the CLI's flags and help)."""
-        infos = (section_info(cls) for cls in self.parameters if cls is not Sources)
-        return tuple(info for info in infos if info is not None)
+        found = (info for cls in self.parameters for info in sections_of(cls))
+        return tuple(dict.fromkeys(found))
 
     def build(self, sources: Sources) -> AgentFactory:
         """Load its settings from ``sources`` and call the factory.
@@ -199,11 +198,11 @@ def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:
     found: list[type] = []
     for parameter in parameters:
         annotation = hints.get(parameter.name)
-        if isinstance(annotation, type) and (annotation is Sources or is_loadable(annotation)):
+        if isinstance(annotation, type) and (annotation is Sources or sections_of(annotation)):
             found.append(annotation)
             continue
         raise ConfigError(
-            f"{who}: parameter {parameter.name!r} must be annotated with a settings class "
+            f"{who}: parameter {parameter.name!r} must be annotated with a settings section "
             "(a @section frozen dataclass of setting(...) fields; see docs/writing-an-agent.md)"
         )
     return tuple(found)

@@ -92,7 +92,8 @@ field as the user gave it. A new section is a new `@section(...)` dataclass, lis
 `sipgw/app/sections.py` where it should appear. The agent layer never reads settings: a knob of
 the assistant is a field of its plain dataclass (`agent/settings.py`) and a field of
 `AssistantSection` (`sipgw/app/assistant_settings.py`), joined by one line of
-`assistant_settings()`, which mypy checks like the rest. Then regenerate this page and `.env.example`:
+`assistant_settings()`, which mypy checks like the rest. Then regenerate this page and
+`.env.example`:
 
 ```
 python -m sipgw.app.settings_doc configuration > docs/configuration.md

@@ -35,7 +35,7 @@ from sipgw.app.limits import LimitsConfig
 from sipgw.app.outbound import OutboundConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
-from sipgw.app.sections import SECTIONS
+from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
 from sipgw.app.workers import WorkersSection
 
@@ -100,8 +100,9 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     for account in registration.accounts:
         if account.agent and account.agent != plugin.spec:
             if account.agent not in factories:
-                who = f"{account.origin}: agent {account.agent}"
-                factories[account.agent] = find_agent(account.agent, who).build(sources)
+                other = find_agent(account.agent, f"{account.origin}: agent {account.agent}")
+                check_names(other.sections, other.who)
+                factories[account.agent] = other.build(sources)
             account_agents[account.name] = factories[account.agent]
     upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
     access = access_config(load(AccessSection, sources), upstreams)

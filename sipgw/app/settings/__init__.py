@@ -27,6 +27,7 @@ from sipgw.app.settings.declare import (
     is_loadable,
     section,
     section_info,
+    sections_of,
     setting,
     settings_of,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "secret_texts",
     "section",
     "section_info",
+    "sections_of",
     "setting",
     "settings_of",
     "validate",

@@ -38,6 +38,7 @@ __all__ = [
     "is_loadable",
     "section",
     "section_info",
+    "sections_of",
     "setting",
     "settings_of",
 ]
@@ -226,3 +227,16 @@ def is_loadable(cls: object) -> bool:
     except TypeError:
         return False
     return True
+
+
+def sections_of(cls: object) -> tuple[SectionInfo, ...]:
+    """The sections whose fields ``cls`` has: itself if it is one, else the sections it
+    inherits when their fields are all it has (``GatewayConfig``); () for anything else."""
+    if not is_loadable(cls):
+        return ()
+    assert isinstance(cls, type)
+    if cls in _SECTIONS:
+        return (_SECTIONS[cls],)
+    bases = [_SECTIONS[base] for base in cls.__mro__ if base in _SECTIONS]
+    covered = {name for info in bases for name, _ in info.settings}
+    return tuple(bases) if covered == {name for name, _ in settings_of(cls)} else ()

@@ -111,6 +111,10 @@ def test_its_settings_are_loaded_checked_and_required() -> None:
         ("def make():\n    raise ValueError('no good')\n", "make", "no good"),
         ("raise RuntimeError('broken')\n", "make", "failed to import: RuntimeError: broken"),
         ("make = 3\n", "make", "'make' in .*: a int, not a function"),
+        ("from dataclasses import dataclass\nfrom sipgw.app.plugin import setting\n"
+         "@dataclass(frozen=True)\nclass S:\n    x: int = setting(1, env='S_X', parse=int, "
+         "help='x.')\ndef make(s: S):\n    return print\n", "make",
+         "parameter 's' must be annotated with a settings section"),
     ],
 )  # fmt: skip
 def test_a_broken_plug_in_is_one_line_naming_it(
@@ -130,3 +134,15 @@ def test_messages_name_where_the_agent_was_given() -> None:
     who = "accounts.toml line 9: account 'lab': agent x.y:z"
     with pytest.raises(ConfigError, match=f"^{who}: agent module 'x.y' not found"):
         find_agent("x.y:z", who)
+
+
+def test_a_plug_in_may_read_the_gateways_own_sections(tmp_path: Path) -> None:
+    path = tmp_path / "reader.py"
+    path.write_text(
+        "from sipgw.app.config import GatewayConfig\n"
+        "def make(config: GatewayConfig):\n"
+        "    return lambda call: config.sip_port\n"
+    )
+    plugin = find_agent(f"{path}:make")
+    assert [info.name for info in plugin.sections] == ["network", "calls", "operations"]
+    assert plugin.build(Sources({}, {"--sip-port": "5099"}))(Call()) == 5099  # type: ignore[arg-type, comparison-overlap]

@@ -14,6 +14,7 @@ from sipgw.app.settings import (
     is_loadable,
     section,
     section_info,
+    sections_of,
     setting,
     settings_of,
 )
@@ -111,3 +112,16 @@ def test_invalid_settings_name_fields_as_given_or_by_field_name() -> None:
     assert str(error) == "count must exceed name, not '/a{b}'"
     named = error.with_names({"count": "--sample-count 0", "name": "SAMPLE_NAME=x"})
     assert named == "--sample-count 0 must exceed SAMPLE_NAME=x, not '/a{b}'"
+
+
+def test_the_sections_a_class_is_made_of() -> None:
+    @dataclass(frozen=True)
+    class Wider(NetworkSection):
+        extra: int = setting(1, env="WIDER_EXTRA", parse=int, help="More.")
+
+    info = section_info(Sample)
+    assert info is not None and sections_of(Sample) == (info,)
+    parts = sections_of(GatewayConfig)
+    assert {part.cls for part in parts} == {NetworkSection, CallSection, OperationsSection}
+    assert sections_of(Wider) == ()  # a field of its own that no section shows
+    assert sections_of(int) == () and sections_of(None) == ()
