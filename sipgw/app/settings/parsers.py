@@ -11,6 +11,7 @@ import ipaddress
 import math
 import os
 from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = [
     "choice",
@@ -37,6 +38,8 @@ __all__ = [
     "verbatim",
     "whole_number",
 ]
+
+N = TypeVar("N", int, float)
 
 
 def text(value: str) -> str:
@@ -68,26 +71,27 @@ def real_number(value: str) -> float:
     return number
 
 
-def non_negative(value: str) -> float:
-    """A number >= 0."""
-    try:
-        number = real_number(value)
-    except ValueError:
-        raise ValueError("must be a number >= 0") from None
-    if number < 0:
-        raise ValueError("must be a number >= 0")
-    return number
+def _checked(
+    convert: Callable[[str], N], ok: Callable[[N], bool], allowed: str
+) -> Callable[[str], N]:
+    """``convert``, then ``ok``; either failing raises ``ValueError(allowed)``."""
+
+    def parse(value: str) -> N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise ValueError(allowed) from None
+        if not ok(number):
+            raise ValueError(allowed)
+        return number
+
+    return parse
 
 
-def positive(value: str) -> float:
-    """A number > 0."""
-    try:
-        number = real_number(value)
-    except ValueError:
-        raise ValueError("must be a number > 0") from None
-    if number <= 0:
-        raise ValueError("must be a number > 0")
-    return number
+non_negative = _checked(real_number, lambda x: x >= 0, "must be a number >= 0")
+"""A number >= 0."""
+positive = _checked(real_number, lambda x: x > 0, "must be a number > 0")
+"""A number > 0."""
 
 
 def milliseconds(value: str) -> int:
@@ -101,55 +105,22 @@ def milliseconds(value: str) -> int:
 def float_range(low: float, high: float, unit: str = "") -> Callable[[str], float]:
     """A number from ``low`` to ``high`` (inclusive)."""
     allowed = f"must be a number from {low:g} to {high:g}{unit}"
-
-    def parse(value: str) -> float:
-        try:
-            number = real_number(value)
-        except ValueError:
-            raise ValueError(allowed) from None
-        if not low <= number <= high:
-            raise ValueError(allowed)
-        return number
-
-    return parse
+    return _checked(real_number, lambda x: low <= x <= high, allowed)
 
 
 def int_at_least(low: int) -> Callable[[str], int]:
     """A whole number >= ``low``."""
-
-    def parse(value: str) -> int:
-        try:
-            number = whole_number(value)
-        except ValueError:
-            raise ValueError(f"must be a whole number >= {low}") from None
-        if number < low:
-            raise ValueError(f"must be a whole number >= {low}")
-        return number
-
-    return parse
+    return _checked(whole_number, lambda n: n >= low, f"must be a whole number >= {low}")
 
 
 def int_range(low: int, high: int) -> Callable[[str], int]:
     """A whole number from ``low`` to ``high`` (inclusive)."""
-
-    def parse(value: str) -> int:
-        try:
-            number = whole_number(value)
-        except ValueError:
-            raise ValueError(f"must be a whole number from {low} to {high}") from None
-        if not low <= number <= high:
-            raise ValueError(f"must be a whole number from {low} to {high}")
-        return number
-
-    return parse
+    allowed = f"must be a whole number from {low} to {high}"
+    return _checked(whole_number, lambda n: low <= n <= high, allowed)
 
 
-def port(value: str) -> int:
-    """A UDP or TCP port number, 0..65535."""
-    try:
-        return int_range(0, 65535)(value)
-    except ValueError:
-        raise ValueError("must be a port number 0..65535") from None
+port = _checked(whole_number, lambda n: 0 <= n <= 65535, "must be a port number 0..65535")
+"""A UDP or TCP port number, 0..65535."""
 
 
 def optional_port(value: str) -> int:
