@@ -21,6 +21,7 @@ when chosen, with its SDKs).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -175,12 +176,16 @@ def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
             function, or a parameter is not annotated with a settings section.
     """
     who = who or f"--agent {spec}"
-    target = BUILTIN_AGENTS.get(spec, spec)
-    module_name, _, name = target.rpartition(":")
-    try:
-        module = import_user_module(module_name, what="agent module", file_prefix="sipgw_agent_")
-    except UserModuleError as exc:
-        raise ConfigError(f"{who}: {exc}") from None
+    module_name, _, name = BUILTIN_AGENTS.get(spec, spec).rpartition(":")
+    if spec in BUILTIN_AGENTS:
+        module = importlib.import_module(module_name)
+    else:
+        try:
+            module = import_user_module(
+                module_name, what="agent module", file_prefix="sipgw_agent_"
+            )
+        except UserModuleError as exc:
+            raise ConfigError(f"{who}: {exc}") from None
     factory = getattr(module, name, None)
     if not callable(factory):
         found = "not found" if factory is None else f"a {type(factory).__name__}, not a function"
