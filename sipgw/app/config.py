@@ -69,16 +69,16 @@ def transports(value: str) -> tuple[str, ...]:
 class NetworkSection:
     """Addresses, ports and SIP transports."""
 
-    sip_port: int = setting(
-        5060, env="SIPGW_SIP_PORT", flag="--sip-port", metavar="N", parse=port, first=True,
-        help="UDP and TCP port for SIP; 0 picks a free port (printed at start).",
-    )  # fmt: skip
     public_ip: str = setting(
         "", env="SIPGW_PUBLIC_IP", flag="--public-ip", metavar="ADDR", first=True,
         parse=optional_ip_address, default_doc="auto",
         help="Address peers reach us at, written into Via, Contact and SDP. Default: the bind "
         "address, or the address of the default route when binding 0.0.0.0 (behind NAT, set "
         "the public address).",
+    )  # fmt: skip
+    sip_port: int = setting(
+        5060, env="SIPGW_SIP_PORT", flag="--sip-port", metavar="N", parse=port, first=True,
+        help="UDP and TCP port for SIP; 0 picks a free port (printed at start).",
     )  # fmt: skip
     bind: str = setting(
         "0.0.0.0", env="SIPGW_BIND", flag="--bind", metavar="ADDR", parse=ip_address,

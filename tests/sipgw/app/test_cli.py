@@ -117,7 +117,7 @@ def test_help_is_grouped_with_the_first_options_on_top(capsys: pytest.CaptureFix
     assert first < 8
     options = [line.split()[0] for line in lines[first + 1 :] if line.startswith("  --")]
     assert options[:8] == [
-        "--agent", "--sip-port", "--public-ip", "--register", "--auth-password", "--allow-from",
+        "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--allow-from",
         "--admin-port", "--env-file",
     ]  # fmt: skip
     groups = [line[:-1] for line in lines if line.endswith(":") and not line.startswith(" ")]

@@ -51,7 +51,7 @@ def test_a_section_has_flags_for_all_its_settings_or_for_none() -> None:
 def test_the_options_a_newcomer_needs_come_first() -> None:
     first = [spec.flag for _, spec in SETTINGS if spec.first]
     assert first == [
-        "--agent", "--sip-port", "--public-ip", "--register", "--auth-password", "--allow-from",
+        "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--allow-from",
         "--admin-port",
     ]  # fmt: skip
 
