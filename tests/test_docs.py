@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import io
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,13 @@ from agent.base import Agent
 from agent.caller_context import load_caller_context_hook, render_context
 from agent.tools.registry import ToolRegistry, load_user_tools
 from media import g711
-from sipgw.app.settings_registry import SETTINGS
+from sipgw.app.agents import find_agent
+from sipgw.app.cli import build_parser
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import ConfigError, Sources
+from sipgw.testing.audio import dominant_tone
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.ports import free_port_range
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
@@ -57,7 +68,7 @@ def test_readme_is_a_page() -> None:
 def test_every_setting_is_documented() -> None:
     configuration = (ROOT / "docs" / "configuration.md").read_text()
     example = (ROOT / ".env.example").read_text()
-    for setting in SETTINGS:
+    for setting in (spec for info in SECTIONS for _, spec in info.settings):
         assert f"`{setting.env}`" in configuration, setting.env
         assert f"{setting.env}=" in example, setting.env
 
@@ -113,27 +124,67 @@ async def test_the_caller_context_example_loads_and_runs(tmp_path: Path) -> None
     assert await hook("+4930000", "+18005550100") is None
 
 
-def test_the_agent_example_beeps_and_hangs_up() -> None:
-    page = ROOT / "docs" / "writing-an-agent.md"
-    namespace: dict[str, object] = {}
-    exec(compile(_code_block(page, "# myagent.py"), "myagent.py", "exec"), namespace)
-    agent_class = namespace["BeepAgent"]
-    assert isinstance(agent_class, type) and issubclass(agent_class, Agent)
-    make_agent: Any = agent_class  # its constructor takes the call
+class _Call:
+    call_id = caller = called = ""
+    hung_up = False
 
-    class Call:
-        call_id = caller = called = ""
-        hung_up = False
+    def hangup(self) -> None:
+        self.hung_up = True
 
-        def hangup(self) -> None:
-            self.hung_up = True
 
-    call = Call()
-    agent = make_agent(call)
+def _agent_module(tmp_path: Path) -> str:
+    """The page's ``myagent.py``, written to ``tmp_path``; returns its path."""
+    module = tmp_path / "myagent.py"
+    module.write_text(_code_block(ROOT / "docs" / "writing-an-agent.md", "# myagent.py"))
+    return str(module)
+
+
+def test_the_agent_example_is_a_plug_in_that_beeps_and_hangs_up(tmp_path: Path) -> None:
+    plugin = find_agent(f"{_agent_module(tmp_path)}:make")
+    (section,) = plugin.sections
+    assert section.title == "Beep agent" and [n for n, _ in section.settings] == ["hz", "ms"]
+    help_text = " ".join(_serve_help(plugin).split())
+    assert "--beep-hz HZ The beep's pitch. [env BEEP_HZ, default 440]" in help_text
+    with pytest.raises(ConfigError, match="^--beep-hz 5: must be a whole number from 100 to 3000"):
+        plugin.build(Sources({}, {"--beep-hz": "5"}))
+    factory = plugin.build(Sources({"BEEP_HZ": "500"}, {"--beep-ms": "100"}))
+    call = _Call()
+    agent: Any = factory(call)  # type: ignore[arg-type]
+    assert isinstance(agent, Agent)
     agent.on_dtmf("5")
-    frames = [agent.next_frame() for _ in range(11)]
-    beep = [frame for frame in frames[:10] if frame is not None and len(frame) == 160]
-    assert len(beep) == 10 and frames[10] is None
-    assert g711.rms_dbfs(beep[3]) > -20  # a real tone, not silence
+    frames = [agent.next_frame() for _ in range(6)]
+    beep = [frame for frame in frames[:5] if frame is not None and len(frame) == 160]
+    assert len(beep) == 5 and frames[5] is None  # 100 ms
+    assert g711.rms_dbfs(beep[3]) > -20 and dominant_tone(beep[3], (440, 500)) == 500
     agent.on_dtmf("#")
     assert call.hung_up
+
+
+def _serve_help(plugin: Any) -> str:
+    parser = build_parser(plugin)
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:
+        parser.parse_args(["serve", "--help"])
+    return out.getvalue()
+
+
+async def test_the_embedding_example_places_a_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``embed.py``: a gateway in your program answers with beeps and places a call, here to
+    a second gateway (the echo agent) that hangs up after a second."""
+    _agent_module(tmp_path)
+    (tmp_path / "embed.py").write_text(
+        _code_block(ROOT / "docs" / "writing-an-agent.md", "# embed.py")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        embed = importlib.import_module("embed")
+        async with running_gateway(max_call_seconds=1.0) as (callee, _):
+            port = callee.sip.listening[0][2]
+            described = await asyncio.wait_for(
+                embed.call_once(f"sip:echo@127.0.0.1:{port}", 0, tuple(free_port_range(8))), 20
+            )
+    finally:
+        for name in ("embed", "myagent"):
+            sys.modules.pop(name, None)
+    assert re.fullmatch(r"answered, \d+\.\d s, ended by remote-bye", described), described

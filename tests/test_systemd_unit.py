@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from sipgw.app.cli import build_parser
-from sipgw.app.settings_registry import SETTINGS
+from sipgw.app.config import OperationsSection
 
 UNIT = Path(__file__).resolve().parents[1] / "docker" / "systemd" / "sipgw@.service"
 
@@ -72,6 +72,6 @@ def test_each_instance_gets_the_ports_the_docs_promise() -> None:
 
 def test_systemd_waits_out_a_whole_drain_before_it_kills() -> None:
     service = _service_section()
-    drain_default = next(s for s in SETTINGS if s.env == "SIPGW_DRAIN_SECONDS").default
+    drain_default = OperationsSection().drain_seconds
     assert service["KillSignal"] == "SIGTERM"
     assert int(service["TimeoutStopSec"]) >= int(drain_default) + 30

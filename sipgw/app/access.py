@@ -1,7 +1,8 @@
-"""Who may call, wired: the ``ACCESS`` settings, host names resolved, refusals logged.
+"""Who may call, wired: the ``access`` settings, host names resolved, refusals logged.
 
 The sans-IO policy (:mod:`sipgw.access`) knows addresses only. Here the
-settings become an :class:`AccessConfig` (:func:`load_access_config`), and at
+settings (:class:`AccessSection`) and the upstream hosts of the accounts
+(:func:`upstream_hosts`) become an :class:`AccessConfig` (:func:`access_config`), and at
 start-up :func:`build_access_policy` resolves its host names and decides who
 is admitted:
 
@@ -28,26 +29,31 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
+from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
-from sipgw.events import RequestRefused
 from sipgw.uri import SipUri
+
+if TYPE_CHECKING:
+    from sipgw.app.accounts import Account
+    from sipgw.events import RequestRefused
 
 __all__ = [
     "ANY",
-    "UPSTREAM_SETTINGS",
     "AccessConfig",
+    "AccessSection",
     "RefusalLog",
     "Resolver",
+    "access_config",
     "account_upstreams",
     "allow_from",
     "build_access_policy",
     "digest_algorithm",
-    "load_access_config",
     "read_users_file",
     "resolve_host",
     "upstream_hosts",
@@ -55,9 +61,6 @@ __all__ = [
 
 ANY = "any"
 """The ``--allow-from`` value that admits everyone."""
-
-UPSTREAM_SETTINGS = ("SIPGW_REGISTER", "SIPGW_REGISTRAR", "SIPGW_OUTBOUND_PROXY")
-"""Settings naming the hosts calls come through when the gateway has an account or proxy."""
 
 _HOST_NAME = re.compile(
     r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -100,6 +103,65 @@ def digest_algorithm(value: str) -> str:
 # -- configuration --------------------------------------------------------------------
 
 
+@section(
+    "access",
+    title="Who may call",
+    intro="Which INVITEs may start a call; see docs/security.md. Every one is also a flag of "
+    "`sipgw serve`.",
+)
+@dataclass(frozen=True)
+class AccessSection:
+    """Who is admitted without credentials, and the inbound digest users."""
+
+    allow_from: tuple[str, ...] = setting(
+        (), env="SIPGW_ALLOW_FROM", flag="--allow-from", metavar="LIST", parse=allow_from,
+        default_text="", default_doc="auto", first=True,
+        help="Sources admitted without credentials: comma-separated IP addresses, CIDRs (IPv4 "
+        "or IPv6) and host names (resolved at start), or 'any'. Empty: the registrar's and "
+        "outbound proxy's addresses when an account or proxy is configured, nobody when only "
+        "inbound credentials are, else (a lab) anyone. Others get 401 (with inbound "
+        "credentials) or 403.",
+    )  # fmt: skip
+    inbound_username: str = setting(
+        "", env="SIPGW_INBOUND_USERNAME", flag="--inbound-username", metavar="NAME", parse=text,
+        help="User name a caller from elsewhere authenticates with (digest, RFC 8760); needs "
+        "SIPGW_INBOUND_PASSWORD.",
+    )  # fmt: skip
+    inbound_password: str = setting(
+        "", env="SIPGW_INBOUND_PASSWORD", flag="--inbound-password", metavar="SECRET",
+        parse=verbatim, secret=True,
+        help="That user's password (prefer the environment or .env to the flag, which other "
+        "local users can see).",
+    )  # fmt: skip
+    inbound_users_file: str = setting(
+        "", env="SIPGW_INBOUND_USERS_FILE", flag="--inbound-users-file", metavar="PATH",
+        parse=text,
+        help="File of inbound users, one 'name:password' per line ('#' starts a comment), in "
+        "addition to SIPGW_INBOUND_USERNAME.",
+    )  # fmt: skip
+    inbound_realm: str = setting(
+        "sipgw", env="SIPGW_INBOUND_REALM", flag="--inbound-realm", metavar="REALM", parse=text,
+        help="The digest realm callers see in the challenge (a softphone's 'domain' or 'realm' "
+        "field).",
+    )  # fmt: skip
+    inbound_algorithm: str = setting(
+        "MD5", env="SIPGW_INBOUND_ALGORITHM", flag="--inbound-algorithm", metavar="NAME",
+        parse=digest_algorithm,
+        help="Digest algorithm of the challenge: MD5 (every phone) or SHA-256 (RFC 8760).",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """A user name needs a password, and a password a user name.
+
+        Raises:
+            InvalidSettings: one is set without the other.
+        """
+        if self.inbound_username and not self.inbound_password:
+            raise InvalidSettings("{inbound_username} is set: {inbound_password} is needed too")
+        if self.inbound_password and not self.inbound_username:
+            raise InvalidSettings("{inbound_password} is set: {inbound_username} is needed too")
+
+
 @dataclass(frozen=True, slots=True)
 class AccessConfig:
     """Who may call, as configured (host names not yet resolved)."""
@@ -123,7 +185,7 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
 
     Raises:
         ConfigError: the file cannot be read or a line has no name or password
-            (the message gives the line number, never its text).
+            (the message gives the file and line number, never the line's text).
     """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -136,9 +198,7 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
             continue
         name, colon, password = line.partition(":")  # the password verbatim, to the line end
         if not colon or not name.strip() or not password:
-            raise ConfigError(
-                f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: line {number} is not name:password"
-            )
+            raise ConfigError(f"{path} line {number} is not name:password (the inbound users file)")
         users.append((name.strip(), password))
     return users
 
@@ -155,69 +215,52 @@ def account_upstreams(aor: str, registrar: str = "", outbound_proxy: str = "") -
     return tuple(dict.fromkeys(hosts))
 
 
-def upstream_hosts(values: SettingValues) -> tuple[str, ...]:
-    """The registrar's and outbound proxy's hosts from :data:`UPSTREAM_SETTINGS`.
-
-    The registrar is ``SIPGW_REGISTRAR``'s host, else the host of the AOR in
-    ``SIPGW_REGISTER``. A setting the registry does not (yet) declare is skipped.
+def upstream_hosts(accounts: Iterable[Account], outbound_proxy: str = "") -> tuple[str, ...]:
+    """The hosts calls come through: each account's (:func:`account_upstreams`), then the
+    outbound proxy's (``--outbound-proxy``).
 
     Raises:
-        ConfigError: a value is not a SIP URI or host (the message names the setting).
+        ConfigError: a value is not a SIP URI or host.
     """
-
-    def text(env: str) -> str:
-        try:
-            values.setting(env)
-        except KeyError:
-            return ""
-        return str(values.text(env)[0]).strip()
-
-    registrar = "SIPGW_REGISTRAR" if text("SIPGW_REGISTRAR") else "SIPGW_REGISTER"
-    hosts = [_uri_host(text(env), env) for env in (registrar, "SIPGW_OUTBOUND_PROXY") if text(env)]
+    hosts = [
+        host
+        for account in accounts
+        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
+    ]
+    if outbound_proxy:
+        hosts.append(_uri_host(outbound_proxy, "outbound proxy"))
     return tuple(dict.fromkeys(hosts))
 
 
-def _uri_host(text: str, env: str) -> str:
+def _uri_host(text: str, what: str) -> str:
     uri = text if text.lower().startswith(("sip:", "sips:")) else f"sip:{text}"
     try:
         return SipUri.parse(uri).host
     except SipError:
-        raise ConfigError(f"{env}={text!r}: not a SIP URI") from None
+        raise ConfigError(f"{what}={text!r}: not a SIP URI") from None
 
 
-def load_access_config(values: SettingValues, upstreams: Iterable[str] = ()) -> AccessConfig:
-    """The ``ACCESS`` settings, plus the upstream hosts (registrars, proxies).
-
-    Args:
-        values: the settings.
-        upstreams: hosts of accounts configured elsewhere (an accounts file:
-            see :func:`account_upstreams`), added to those of :func:`upstream_hosts`.
+def access_config(settings: AccessSection, upstreams: Iterable[str] = ()) -> AccessConfig:
+    """Who may call: the ``access`` settings and the upstream hosts (:func:`upstream_hosts`).
 
     Raises:
-        ConfigError: a bad value, a user without password, an unreadable users file.
+        ConfigError: an unreadable users file, or one user defined twice.
     """
-    username = values["SIPGW_INBOUND_USERNAME"]
-    password = values["SIPGW_INBOUND_PASSWORD"]  # verbatim: blanks may be meant
     users: list[tuple[str, str]] = []
-    if username:
-        if not password:
-            raise ConfigError("SIPGW_INBOUND_USERNAME is set: SIPGW_INBOUND_PASSWORD is needed too")
-        users.append((username, password))
-    elif password:
-        raise ConfigError("SIPGW_INBOUND_PASSWORD is set: SIPGW_INBOUND_USERNAME is needed too")
-    users_file = values["SIPGW_INBOUND_USERS_FILE"]
-    if users_file:
-        users.extend(read_users_file(Path(users_file)))
+    if settings.inbound_username:
+        users.append((settings.inbound_username, settings.inbound_password))
+    if settings.inbound_users_file:
+        users.extend(read_users_file(Path(settings.inbound_users_file)))
     names = [name for name, _ in users]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ConfigError(f"inbound user {duplicates[0]!r} is defined twice")
     return AccessConfig(
-        allow_from=values["SIPGW_ALLOW_FROM"],
-        upstreams=tuple(dict.fromkeys((*upstream_hosts(values), *upstreams))),
+        allow_from=settings.allow_from,
+        upstreams=tuple(dict.fromkeys(upstreams)),
         users=tuple(users),
-        realm=values["SIPGW_INBOUND_REALM"] or "sipgw",
-        algorithm=values["SIPGW_INBOUND_ALGORITHM"],
+        realm=settings.inbound_realm or "sipgw",
+        algorithm=settings.inbound_algorithm,
     )
 
 
@@ -252,7 +295,9 @@ async def _networks(
             addresses = await resolve(host)
         except OSError as exc:
             if strict:
-                raise ConfigError(f"SIPGW_ALLOW_FROM: cannot resolve {host!r} ({exc})") from None
+                raise ConfigError(
+                    f"--allow-from/SIPGW_ALLOW_FROM: cannot resolve {host!r} ({exc})"
+                ) from None
             log.warning("access: cannot resolve %s (%s): calls through it are refused", host, exc)
             continue
         networks.extend(parse_network(address) for address in addresses)

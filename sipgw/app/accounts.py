@@ -15,31 +15,46 @@
     expires = 600
     agent = "assistant"                      # who answers calls to this AOR
 
-Every problem is a :class:`~sipgw.app.settings.ConfigError` naming the
-file, the account and the key. Passwords never appear in reprs or errors.
+The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
+through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
+file is a :class:`~sipgw.app.settings.ConfigError` naming the file, the line and the
+key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
+reprs or errors.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sipgw.app.settings import ConfigError, SettingValues
-from sipgw.auth import Credentials
+from sipgw.app.agents import agent_spec
+from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
+from sipgw.app.settings.parsers import (
+    int_at_least,
+    non_negative,
+    optional_file,
+    positive,
+    text,
+)
 from sipgw.errors import SipError
-from sipgw.registration import RegistrationPolicy
 from sipgw.uri import SipUri
-from sipgw.useragent import RegistrationConfig
+
+if TYPE_CHECKING:
+    from sipgw.useragent import RegistrationConfig
 
 __all__ = [
     "Account",
+    "AccountSection",
+    "OutboundSection",
     "RegistrationSettings",
     "load_accounts",
-    "load_registration_settings",
     "parse_accounts_file",
+    "registration_settings",
+    "sip_uri",
 ]
 
 _TRANSPORTS = ("udp", "tcp", "tls")
@@ -55,6 +70,146 @@ _KEYS = frozenset(
         "agent",
     }
 )
+
+
+def sip_uri(value: str, need_user: bool = False) -> str:
+    """A ``sip:`` or ``sips:`` URI with a host (and a user part when ``need_user``).
+
+    Raises:
+        ValueError: it is not.
+    """
+    try:
+        uri = SipUri.parse(value.strip())
+    except SipError:
+        raise ValueError("must be a sip: or sips: URI, e.g. sip:1001@pbx.example.com") from None
+    if not uri.host:
+        raise ValueError("must be a SIP URI with a host")
+    if need_user and not uri.user:
+        raise ValueError("needs a user part (sip:user@host)")
+    return value.strip()
+
+
+def _optional_aor(value: str) -> str:
+    return sip_uri(value, need_user=True) if value.strip() else ""
+
+
+def _optional_uri(value: str) -> str:
+    return sip_uri(value) if value.strip() else ""
+
+
+@section(
+    "accounts",
+    title="Accounts and registration",
+    intro="Registering to a trunk or PBX (RFC 3261 §10) so calls to an address of record "
+    "reach us; see docs/registration.md. Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class AccountSection:
+    """One account from the flags, an accounts file for more, and how they register."""
+
+    register: str = setting(
+        "", env="SIPGW_REGISTER", flag="--register", metavar="AOR", parse=_optional_aor,
+        first=True,
+        help="Address of record to register, e.g. sip:1001@pbx.example.com; empty = no "
+        "registration.",
+    )  # fmt: skip
+    registrar: str = setting(
+        "", env="SIPGW_REGISTRAR", flag="--registrar", metavar="URI", parse=_optional_uri,
+        help="Registrar URI; empty = the AOR's host.",
+    )  # fmt: skip
+    auth_username: str = setting(
+        "", env="SIPGW_AUTH_USERNAME", flag="--auth-username", metavar="NAME", parse=text,
+        help="Digest user name for 401/407 challenges from the registrar, the outbound proxy or "
+        "the callee; empty = the AOR's user.",
+    )  # fmt: skip
+    auth_password: str = setting(
+        "", env="SIPGW_AUTH_PASSWORD", flag="--auth-password", metavar="SECRET", parse=text,
+        default_doc="none", secret=True, first=True,
+        help="Digest password for 401/407 challenges from the registrar, the outbound proxy or "
+        "the callee (never logged or shown).",
+    )  # fmt: skip
+    register_expires: int = setting(
+        600, env="SIPGW_REGISTER_EXPIRES", flag="--register-expires", metavar="S",
+        parse=int_at_least(1),
+        help="Registration expiry to ask for, seconds; refreshed at 80-90 % of what the "
+        "registrar grants.",
+    )  # fmt: skip
+    register_retry_base: float = setting(
+        30.0, env="SIPGW_REGISTER_RETRY_BASE", flag="--register-retry-base", metavar="S",
+        parse=positive,
+        help="Seconds before retrying a failed or unanswered registration (RFC 5626 §4.5 "
+        "base-time): a random 1-2 times this after the first failure, doubling with each "
+        "further one, at most 30 min.",
+    )  # fmt: skip
+    accounts: str = setting(
+        "", env="SIPGW_ACCOUNTS", flag="--accounts", metavar="FILE", parse=optional_file,
+        help="TOML file with several accounts ([accounts.NAME] tables: aor, registrar, "
+        "auth_username, auth_password, outbound_proxy, transport, expires, agent); empty = "
+        "none.",
+    )  # fmt: skip
+    keepalive_interval: float = setting(
+        25.0, env="SIPGW_KEEPALIVE_INTERVAL", flag="--keepalive-interval", metavar="S",
+        parse=non_negative,
+        help="Seconds between CRLF keep-alives to each registrar while registered (RFC 5626), "
+        "holding NAT bindings open; 0 = none.",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """A registrar needs the AOR to register (credentials alone are for outbound calls).
+
+        Raises:
+            InvalidSettings: a registrar without an AOR.
+        """
+        if self.registrar and not self.register:
+            raise InvalidSettings("{registrar} is set but {register} (the AOR) is not")
+
+
+def _proxy(value: str) -> str:
+    """An outbound proxy's SIP URI (:func:`~sipgw.app.outbound.proxy_route` takes it), or ""."""
+    from sipgw.app.outbound import proxy_route  # at parse time only: --help stays light
+
+    if value.strip():
+        try:
+            proxy_route(value)
+        except ValueError as exc:
+            raise ValueError(f"must be a SIP URI, e.g. sip:proxy.example.com ({exc})") from None
+    return value.strip()
+
+
+def _caller_id(value: str) -> str:
+    """A caller id :func:`~sipgw.app.outbound.caller` takes, or ""."""
+    from sipgw.app.outbound import OutboundConfig, caller  # at parse time only
+
+    caller(OutboundConfig(caller_id=value), "127.0.0.1")
+    return value.strip()
+
+
+@section(
+    "outbound",
+    title="Placing calls",
+    intro="Read by `sipgw call` and scheduled callbacks; each is also a flag of `sipgw serve` "
+    "and `sipgw call`. Challenges (401/407) are answered with `SIPGW_AUTH_USERNAME` and "
+    "`SIPGW_AUTH_PASSWORD`.",
+)
+@dataclass(frozen=True)
+class OutboundSection:
+    """The outbound proxy, our caller id, and how long a call may ring."""
+
+    outbound_proxy: str = setting(
+        "", env="SIPGW_OUTBOUND_PROXY", flag="--outbound-proxy", metavar="URI", parse=_proxy,
+        help="SIP URI every outbound INVITE goes through (loose routing, ';lr' added), e.g. "
+        "sip:proxy.example.com;transport=tcp; a phone number is sent to its host. Empty = "
+        "straight to the target.",
+    )  # fmt: skip
+    caller_id: str = setting(
+        "", env="SIPGW_CALLER_ID", flag="--caller-id", metavar="ID", parse=_caller_id,
+        help="Who we call as (the From): a SIP URI, '\"Name\" <sip:user@host>', or a user name "
+        "or number; empty = the registered AOR (or sip:sipgw@<public address>).",
+    )  # fmt: skip
+    ring_timeout: float = setting(
+        60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
+        help="Seconds an outbound call may ring before we give up (CANCEL).",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +234,8 @@ class Account:
     """The registration expiry we ask for, seconds."""
     agent: str = ""
     """The agent that answers calls to this AOR; "" = the gateway's ``--agent``."""
+    origin: str = field(default="", compare=False, repr=False)
+    """Where it was configured, for messages: ``--register``, ``accounts.toml line 9: ..."""
 
     @property
     def user(self) -> str:
@@ -94,6 +251,11 @@ class Account:
         self, keepalive_interval: float = 25.0, retry_base: float = 30.0
     ) -> RegistrationConfig:
         """What the user agent core needs to register this account."""
+        # Imported here: the CLI reads this module for --help, the user agent core is heavy.
+        from sipgw.auth import Credentials
+        from sipgw.registration import RegistrationPolicy
+        from sipgw.useragent import RegistrationConfig
+
         credentials = None
         if self.auth_password:
             credentials = Credentials(self.auth_username or self.user, self.auth_password)
@@ -109,45 +271,89 @@ class Account:
         )
 
 
+class _Place:
+    """Names where a key of one account is in the file: ``accounts.toml line 7: account 'a'``."""
+
+    def __init__(self, label: str, lines: list[str], name: str) -> None:
+        self.label = label
+        self.lines = lines
+        self.name = name
+        self.header = _header_line(lines, name)
+
+    def __call__(self, key: str | None = None) -> str:
+        number = _key_line(self.lines, self.header, key) if key else None
+        number = number or self.header
+        where = f"{self.label} line {number}" if number else self.label
+        return f"{where}: account {self.name!r}"
+
+
+_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
+
+
+def _header_line(lines: list[str], name: str) -> int | None:
+    """The line of ``[accounts.NAME]`` (the name bare or quoted), if there is one."""
+    wanted = {f"accounts.{name}", f'accounts."{name}"', f"accounts.'{name}'"}
+    for number, line in enumerate(lines, 1):
+        match = _HEADER.match(line)
+        if match and re.sub(r"\s*\.\s*", ".", match.group(1).strip()) in wanted:
+            return number
+    return None
+
+
+def _key_line(lines: list[str], header: int | None, key: str) -> int | None:
+    """The line of ``key = ...`` in the table that starts at ``header``."""
+    if header is None:
+        return None
+    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    for number in range(header + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if _HEADER.match(line):
+            return None
+        if assignment.match(line):
+            return number
+    return None
+
+
 def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str:
     try:
-        uri = SipUri.parse(value.strip())
-    except SipError:
-        raise ConfigError(f"{where}: {key} {value!r} is not a sip: or sips: URI") from None
-    if not uri.host:
-        raise ConfigError(f"{where}: {key} {value!r} has no host")
-    if need_user and not uri.user:
-        raise ConfigError(f"{where}: {key} {value!r} needs a user part (user@host)")
-    return value.strip()
+        return sip_uri(value, need_user)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {key} {value!r} {exc}") from None
 
 
-def _account(name: str, fields: Mapping[str, Any], where: str, agents: tuple[str, ...]) -> Account:
+def _account(name: str, fields: Mapping[str, Any], place: _Place) -> Account:
     unknown = sorted(set(fields) - _KEYS)
     if unknown:
         known = ", ".join(sorted(_KEYS))
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {known})")
+        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
     for key, value in fields.items():
         wanted = int if key == "expires" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be a {'number' if wanted is int else 'string'}")
+            kind = "number" if wanted is int else "string (in quotes)"
+            raise ConfigError(f"{place(key)}: {key} must be a {kind}")
     if "aor" not in fields:
-        raise ConfigError(f"{where}: aor is missing")
-    aor = _check_uri(fields["aor"], where, "aor", need_user=True)
+        raise ConfigError(f"{place()}: aor is missing")
+    aor = _check_uri(fields["aor"], place("aor"), "aor", need_user=True)
     registrar = fields.get("registrar", "")
     if registrar:
-        _check_uri(registrar, where, "registrar")
+        _check_uri(registrar, place("registrar"), "registrar")
     proxy = fields.get("outbound_proxy", "")
     if proxy:
-        _check_uri(proxy, where, "outbound_proxy")
+        _check_uri(proxy, place("outbound_proxy"), "outbound_proxy")
     transport = fields.get("transport", "").strip().lower()
     if transport and transport not in _TRANSPORTS:
-        raise ConfigError(f"{where}: transport {transport!r} must be one of udp, tcp, tls")
+        raise ConfigError(
+            f"{place('transport')}: transport {transport!r} must be one of udp, tcp, tls"
+        )
     expires = fields.get("expires", 600)
     if expires < 1:
-        raise ConfigError(f"{where}: expires must be at least 1 second")
-    agent = fields.get("agent", "").strip().lower()
-    if agent and agent not in agents:
-        raise ConfigError(f"{where}: agent {agent!r} must be one of {', '.join(agents)}")
+        raise ConfigError(f"{place('expires')}: expires must be at least 1 second")
+    agent = fields.get("agent", "").strip()
+    if agent:
+        try:
+            agent = agent_spec(agent)
+        except ValueError as exc:
+            raise ConfigError(f"{place('agent')}: agent {agent!r} {exc}") from None
     return Account(
         name=name,
         aor=aor,
@@ -158,65 +364,79 @@ def _account(name: str, fields: Mapping[str, Any], where: str, agents: tuple[str
         transport=transport,
         expires=expires,
         agent=agent,
+        origin=place("agent" if agent else None),
     )
 
 
-def parse_accounts_file(path: Path, agents: tuple[str, ...]) -> tuple[Account, ...]:
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
+
+
+def parse_accounts_file(path: Path) -> tuple[Account, ...]:
     """The accounts in a TOML file (``[accounts.NAME]`` tables).
 
     Raises:
-        ConfigError: the file cannot be read or parsed, or an account is bad.
+        ConfigError: the file cannot be read or parsed, or an account is bad; the
+            message names the file and, where it can, the line.
     """
-    label = f"SIPGW_ACCOUNTS {path}"
+    label = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        source = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{label}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{label}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        position = _TOML_POSITION.search(message)
+        if position:
+            label = f"{label} line {position.group(1)}"
+            message = message[: position.start()]
+        raise ConfigError(f"{label}: not valid TOML ({message})") from None
     extra = sorted(set(data) - {"accounts"})
     if extra:
         raise ConfigError(f"{label}: unknown table {extra[0]!r} (accounts go in [accounts.NAME])")
     tables = data.get("accounts")
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{label}: no [accounts.NAME] table")
+    lines = source.splitlines()
     accounts = []
     for name, fields in tables.items():
-        where = f"{label}: account {name!r}"
+        place = _Place(label, lines, name)
         if not isinstance(fields, dict):
-            raise ConfigError(f"{where}: must be a table ([accounts.{name}])")
-        accounts.append(_account(name, fields, where, agents))
+            raise ConfigError(f"{place()}: must be a table ([accounts.{name}])")
+        accounts.append(_account(name, fields, place))
     return tuple(accounts)
 
 
-def load_accounts(values: SettingValues, agents: tuple[str, ...]) -> tuple[Account, ...]:
-    """The accounts of ``SIPGW_REGISTER`` (and its companions) and ``SIPGW_ACCOUNTS``.
+def load_accounts(settings: AccountSection, outbound_proxy: str = "") -> tuple[Account, ...]:
+    """The account of ``--register`` (and its companions) and those of ``--accounts``.
+
+    Args:
+        settings: the ``accounts`` section.
+        outbound_proxy: ``--outbound-proxy``: the ``--register`` account's REGISTERs
+            take the same path as our INVITEs (e.g. a TLS edge proxy).
 
     Raises:
-        ConfigError: a bad value, a bad file, or the same AOR twice.
+        ConfigError: a bad accounts file, or the same AOR twice.
     """
     accounts: list[Account] = []
-    aor = values["SIPGW_REGISTER"]
-    expires = values["SIPGW_REGISTER_EXPIRES"]
-    if aor:
-        fields: dict[str, Any] = {
-            "aor": aor,
-            "registrar": values["SIPGW_REGISTRAR"],
-            "auth_username": values["SIPGW_AUTH_USERNAME"],
-            "auth_password": values["SIPGW_AUTH_PASSWORD"],
-            # REGISTERs take the same path as our INVITEs (e.g. a TLS edge proxy).
-            "outbound_proxy": values["SIPGW_OUTBOUND_PROXY"],
-            "expires": expires,
-        }
-        accounts.append(_account("register", fields, "SIPGW_REGISTER", agents))
-    elif values["SIPGW_REGISTRAR"]:
-        # The credentials alone are fine: outbound calls answer 401/407 with them.
-        raise ConfigError("SIPGW_REGISTRAR is set but SIPGW_REGISTER (the AOR) is not")
-    path = values["SIPGW_ACCOUNTS"]
-    if path:
-        accounts.extend(parse_accounts_file(Path(path), agents))
+    if settings.register:
+        accounts.append(
+            Account(
+                name="register",
+                aor=settings.register,
+                registrar=settings.registrar,
+                auth_username=settings.auth_username,
+                auth_password=settings.auth_password,
+                outbound_proxy=outbound_proxy,
+                expires=settings.register_expires,
+                origin="--register",
+            )
+        )
+    if settings.accounts:
+        accounts.extend(parse_accounts_file(Path(settings.accounts)))
     seen: dict[tuple[str, str], str] = {}
     for account in accounts:
         key = (account.user, account.host)
@@ -230,7 +450,7 @@ def load_accounts(values: SettingValues, agents: tuple[str, ...]) -> tuple[Accou
 
 @dataclass(frozen=True, slots=True)
 class RegistrationSettings:
-    """The ``REGISTRATION`` section, resolved: what the gateway registers, and how."""
+    """What the gateway registers, and how (the ``accounts`` section, resolved)."""
 
     accounts: tuple[Account, ...] = ()
     """Accounts to register at start-up; unregistered on shutdown."""
@@ -240,16 +460,16 @@ class RegistrationSettings:
     """RFC 5626 §4.5 base-time: the first retry after a failure waits 1-2 times this."""
 
 
-def load_registration_settings(
-    values: SettingValues, agents: tuple[str, ...]
+def registration_settings(
+    settings: AccountSection, outbound_proxy: str = ""
 ) -> RegistrationSettings:
-    """The accounts, the keep-alive interval and the retry base.
+    """The accounts (:func:`load_accounts`), the keep-alive interval and the retry base.
 
     Raises:
-        ConfigError: see :func:`load_accounts`; or a bad ``SIPGW_KEEPALIVE_INTERVAL``.
+        ConfigError: see :func:`load_accounts`.
     """
     return RegistrationSettings(
-        accounts=load_accounts(values, agents),
-        keepalive_interval=values["SIPGW_KEEPALIVE_INTERVAL"],
-        retry_base=values["SIPGW_REGISTER_RETRY_BASE"],
+        accounts=load_accounts(settings, outbound_proxy),
+        keepalive_interval=settings.keepalive_interval,
+        retry_base=settings.register_retry_base,
     )

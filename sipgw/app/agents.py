@@ -1,37 +1,111 @@
-"""Which agent answers: the ``--agent`` name to a factory of per-call agents.
+"""Which agent answers: ``--agent NAME`` or ``--agent package.module:factory``, as plug-ins.
 
-:data:`AGENTS` maps each name to a builder that reads the agent's own settings
-from the registry and returns the :data:`~agent.base.AgentFactory` the gateway
-calls once per call. The assistant's modules (and their SDKs) are imported only
-when it is chosen.
+An agent is plugged in as a *factory function*: its parameters are annotated with the
+settings sections it reads (frozen dataclasses of :func:`~sipgw.app.settings.setting`
+fields, each marked with :func:`~sipgw.app.settings.section`), and it returns the
+:data:`~agent.base.AgentFactory` the gateway calls once per call::
+
+    def make(settings: BeepSection) -> AgentFactory: ...
+
+:func:`find_agent` imports the module a spec names (a dotted name on ``sys.path`` or a
+``.py`` path), checks the factory's parameters, and returns an :class:`AgentPlugin`,
+whose sections join the CLI's flags and help like sipgw's own, and whose
+:meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
+factory. A parameter annotated :class:`~sipgw.app.settings.Sources` gets the sources
+themselves, for an agent whose sections depend on a value (the assistant's vendors).
+
+The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
+``echo`` (here) and ``assistant`` (:mod:`sipgw.app.assistant_agent`, imported only
+when chosen, with its SDKs).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import typing
 from collections.abc import Callable, Mapping
-from functools import partial
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 from agent.base import AgentFactory, CallControl
 from agent.echo import EchoAgent
 from agent.settings import EchoSettings
-from sipgw.app.settings import ConfigError, SettingValues
-
-if TYPE_CHECKING:
-    from agent.caller_context import CallerContextSettings
+from agent.user_modules import UserModuleError, import_user_module
+from sipgw.app.settings import (
+    ConfigError,
+    SectionInfo,
+    Sources,
+    load,
+    require,
+    section,
+    sections_of,
+    setting,
+)
+from sipgw.app.settings.parsers import milliseconds
 
 __all__ = [
-    "AGENTS",
+    "BUILTIN_AGENTS",
+    "AgentPlugin",
+    "AgentSection",
+    "EchoSection",
+    "agent_spec",
+    "echo_agent",
     "echo_factory",
-    "load_caller_context",
-    "load_echo_settings",
-    "make_agent_factory",
+    "find_agent",
 ]
 
+BUILTIN_AGENTS: Mapping[str, str] = {
+    "echo": "sipgw.app.agents:echo_agent",
+    "assistant": "sipgw.app.assistant_agent:assistant_agent",
+}
+"""Built-in agent name -> its factory function, found as a plug-in's is."""
 
-def load_echo_settings(values: SettingValues) -> EchoSettings:
-    """``SIPGW_ECHO_DELAY_MS``."""
-    return EchoSettings(delay_ms=values["SIPGW_ECHO_DELAY_MS"])
+_ALLOWED = (
+    f"must be {' or '.join(BUILTIN_AGENTS)}, or package.module:factory (your own agent; "
+    "see docs/writing-an-agent.md)"
+)
+
+
+def agent_spec(value: str) -> str:
+    """A built-in agent's name (any case), or ``module:factory`` (module: a dotted name or
+    a ``.py`` path)."""
+    spec = value.strip()
+    if spec.lower() in BUILTIN_AGENTS:
+        return spec.lower()
+    module, sep, name = spec.rpartition(":")
+    if not sep or not module.strip() or not name.isidentifier():
+        raise ValueError(_ALLOWED)
+    return spec
+
+
+@section(
+    "agent",
+    title="Agent",
+    intro="Which agent answers the calls: a built-in one, or your own (docs/writing-an-agent.md).",
+)
+@dataclass(frozen=True)
+class AgentSection:
+    """The agent's name or plug-in spec."""
+
+    agent: str = setting(
+        "echo", env="SIPGW_AGENT", flag="--agent", metavar="NAME", parse=agent_spec, first=True,
+        help="Who answers: 'echo' plays the caller back (line check, no keys needed); "
+        "'assistant' is the AI agent; package.module:factory (or path/to/file.py:factory) is "
+        "your own (docs/writing-an-agent.md).",
+    )  # fmt: skip
+
+
+@section("echo", title="Echo agent", intro="Read when `--agent echo`.")
+@dataclass(frozen=True)
+class EchoSection:
+    """The echo agent's delay."""
+
+    delay_ms: int = setting(
+        500, env="SIPGW_ECHO_DELAY_MS", flag="--echo-delay-ms", metavar="MS",
+        parse=milliseconds,
+        help="How long the echo agent waits before playing the caller back, ms.",
+    )  # fmt: skip
 
 
 def echo_factory(settings: EchoSettings) -> AgentFactory:
@@ -44,77 +118,96 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
     return echo
 
 
-def load_caller_context(values: SettingValues) -> CallerContextSettings | None:
-    """``SIPGW_CALLER_CONTEXT`` loaded (None when empty), with its timeout.
-
-    Raises:
-        ConfigError: the module or function cannot be loaded or is not ``async def``.
-    """
-    from agent.caller_context import (
-        CallerContextError,
-        CallerContextSettings,
-        load_caller_context_hook,
-    )
-
-    timeout = values["SIPGW_CALLER_CONTEXT_TIMEOUT"]  # checked even when unused
-    spec = values["SIPGW_CALLER_CONTEXT"].strip()
-    if not spec:
-        return None
-    try:
-        hook = load_caller_context_hook(spec)
-    except CallerContextError as exc:
-        raise ConfigError(f"SIPGW_CALLER_CONTEXT: {exc}") from None
-    return CallerContextSettings(hook, timeout=timeout)
+def echo_agent(settings: EchoSection) -> AgentFactory:
+    """The ``echo`` plug-in: echo agents with the ``echo`` section's delay."""
+    return echo_factory(EchoSettings(delay_ms=settings.delay_ms))
 
 
-def _assistant_factory(values: SettingValues) -> AgentFactory:
-    """Resolve the assistant's settings and build what all its calls share."""
-    from agent.assistant import AssistantAgent, AssistantResources
-    from agent.tools.builtin import builtin_tools
-    from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
-    from sipgw.app.assistant_settings import load_assistant_settings
-    from sipgw.app.vendors import choose_vendors
+@dataclass(frozen=True, slots=True)
+class AgentPlugin:
+    """An agent's factory function and the settings it takes."""
 
-    vendors = choose_vendors(values)
-    settings = load_assistant_settings(values, vendors)
-    tools = ToolRegistry(builtin_tools(settings.builtin_tools))
-    if settings.tools_module:
+    spec: str
+    """What picked it: a built-in name or ``module:factory``."""
+    factory: Callable[..., AgentFactory]
+    """The factory function."""
+    parameters: tuple[type, ...]
+    """Its parameters' annotations, in order: settings classes, or :class:`Sources`."""
+    who: str
+    """How messages name it: ``--agent SPEC``, or where an account names it."""
+
+    @property
+    def sections(self) -> tuple[SectionInfo, ...]:
+        """The sections among its parameters (for the CLI's flags and help)."""
+        found = (info for cls in self.parameters for info in sections_of(cls))
+        return tuple(dict.fromkeys(found))
+
+    def build(self, sources: Sources) -> AgentFactory:
+        """Load its settings from ``sources`` and call the factory.
+
+        Raises:
+            ConfigError: a required setting is missing, a value is bad, or the factory
+                refused them (``ConfigError`` or ``ValueError``) or returned no factory.
+        """
+        settings_classes = [cls for cls in self.parameters if cls is not Sources]
+        require(settings_classes, sources, self.who)
+        args = [sources if cls is Sources else load(cls, sources) for cls in self.parameters]
         try:
-            load_user_tools(settings.tools_module, tools)
-        except ToolLoadError as exc:
-            raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-        except ValueError as exc:  # e.g. a user tool reusing a built-in name
-            raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-    caller_context = load_caller_context(values)
-    stt_settings = vendors.stt.settings(values)
-    tts_settings = vendors.tts.settings(values)
-    resources = AssistantResources(
-        settings,
-        vendors.llm.client(vendors.llm.settings(values)),
-        tools,
-        new_stt=partial(vendors.stt.client, stt_settings),
-        new_tts=partial(vendors.tts.client, tts_settings),
-        caller_context=caller_context,
-    )
-
-    def assistant(call: CallControl) -> AssistantAgent:
-        return AssistantAgent(call, resources)
-
-    return assistant
+            made = self.factory(*args)
+        except ValueError as exc:
+            raise ConfigError(f"{self.who}: {exc}") from None
+        if not callable(made):
+            raise ConfigError(
+                f"{self.who}: returned {type(made).__name__}, not an agent factory (a function "
+                "that takes the call and returns an Agent)"
+            )
+        return made
 
 
-AGENTS: Mapping[str, Callable[[SettingValues], AgentFactory]] = {
-    "echo": lambda values: echo_factory(load_echo_settings(values)),
-    "assistant": _assistant_factory,
-}
-"""Agent name (``--agent``) to the builder of its factory; the names are
-``AGENT_NAMES`` in :mod:`sipgw.app.settings_registry`."""
+def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
+    """The plug-in ``spec`` names (:func:`agent_spec`), its module imported.
 
-
-def make_agent_factory(values: SettingValues) -> AgentFactory:
-    """The factory of the agent ``SIPGW_AGENT`` names, with its settings.
+    Args:
+        spec: a built-in agent's name, or ``module:factory``.
+        who: how messages name it; default ``--agent SPEC``.
 
     Raises:
-        ConfigError: a setting the agent reads is missing or bad.
+        ConfigError: the module cannot be imported, the factory is missing or not a
+            function, or a parameter is not annotated with a settings section.
     """
-    return AGENTS[values["SIPGW_AGENT"]](values)
+    who = who or f"--agent {spec}"
+    module_name, _, name = BUILTIN_AGENTS.get(spec, spec).rpartition(":")
+    if spec in BUILTIN_AGENTS:
+        module = importlib.import_module(module_name)
+    else:
+        try:
+            module = import_user_module(
+                module_name, what="agent module", file_prefix="sipgw_agent_"
+            )
+        except UserModuleError as exc:
+            raise ConfigError(f"{who}: {exc}") from None
+    factory = getattr(module, name, None)
+    if not callable(factory):
+        found = "not found" if factory is None else f"a {type(factory).__name__}, not a function"
+        raise ConfigError(f"{who}: {name!r} in {module_name!r}: {found}")
+    return AgentPlugin(spec, factory, _parameters(factory, who), who)
+
+
+def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:
+    """The settings class (or :class:`Sources`) each parameter of ``factory`` is annotated with."""
+    try:
+        hints = typing.get_type_hints(factory)
+        parameters = inspect.signature(factory).parameters.values()
+    except (NameError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{who}: cannot read its parameters' annotations ({exc})") from None
+    found: list[type] = []
+    for parameter in parameters:
+        annotation = hints.get(parameter.name)
+        if isinstance(annotation, type) and (annotation is Sources or sections_of(annotation)):
+            found.append(annotation)
+            continue
+        raise ConfigError(
+            f"{who}: parameter {parameter.name!r} must be annotated with a settings section "
+            "(a @section frozen dataclass of setting(...) fields; see docs/writing-an-agent.md)"
+        )
+    return tuple(found)

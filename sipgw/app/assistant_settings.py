@@ -1,117 +1,458 @@
-"""The assistant's typed settings from the registry: :class:`~agent.settings.AssistantSettings`.
+"""The assistant's settings sections, and the typed objects the agent layer is built with.
 
-Reads the ``ASSISTANT``, ``BUILTIN_TOOLS`` and ``CALLBACKS`` sections of
-:mod:`sipgw.app.settings_registry` and the sections of the vendors
-``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS`` pick (:mod:`sipgw.app.vendors`).
+Six sections, read when ``--agent assistant`` answers (environment variables or ``.env``
+lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its vendors),
+:class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection`,
+:class:`CallbackSection` and :class:`DialSection`. :func:`assistant_settings` turns them
+into :class:`~agent.settings.AssistantSettings` with typed code mypy checks;
+:func:`dial_policy` is what agents may dial, which the gateway enforces whatever the agent.
+The vendors' own sections are in :mod:`sipgw.app.vendors`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.dialpolicy import DialPolicy
+from agent.redact import Redactor
 from agent.settings import (
+    DEFAULT_CALLBACK_GREETING,
+    DEFAULT_FALLBACK_PHRASE,
+    DEFAULT_FILLER_LINES,
+    DEFAULT_GOODBYE_LINE,
+    DEFAULT_GREETING,
     DEFAULT_SYSTEM_PROMPT,
+    DEFAULT_TRANSFER_LINE,
     AssistantSettings,
     BargeInSettings,
     BuiltinToolSettings,
 )
 from media.vad import VadConfig
-from sipgw.app.privacy import load_redactor
-from sipgw.app.settings import ConfigError, SettingValues
-from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PREEMPTIVE
-from sipgw.app.vendors import VendorChoice, choose_vendors
+from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.settings.parsers import (
+    choice,
+    int_at_least,
+    non_negative,
+    on_off,
+    positive,
+    real_number,
+    text,
+)
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
-__all__ = ["load_assistant_settings", "load_builtin_tool_settings", "load_dial_policy"]
+if TYPE_CHECKING:
+    from agent.caller_context import CallerContextSettings
+
+__all__ = [
+    "AssistantSection",
+    "BuiltinToolsSection",
+    "CallbackSection",
+    "CallerContextSection",
+    "DialSection",
+    "PreemptiveSection",
+    "assistant_settings",
+    "builtin_tool_settings",
+    "caller_context",
+    "dial_policy",
+]
+
+_ASSISTANT = "Read when `--agent assistant`"
 
 
-def load_dial_policy(values: SettingValues) -> DialPolicy:
+def filler_lines(value: str) -> tuple[str, ...]:
+    """Lines separated by ``|`` (they may contain commas), blanks dropped."""
+    lines = tuple(line.strip() for line in value.split("|") if line.strip())
+    if not lines:
+        raise ValueError("give at least one line (separate lines with |)")
+    return lines
+
+
+def _vendor_help(kind: str, names: tuple[str, ...]) -> str:
+    return f"{kind} vendor: {', '.join(names)} (its settings below)."
+
+
+@section(
+    "assistant",
+    title="Assistant agent",
+    intro=f"{_ASSISTANT}; environment variables (or `.env` lines) only.",
+)
+@dataclass(frozen=True)
+class AssistantSection:
+    """What the assistant says, when it yields the floor, and which vendors it uses."""
+
+    stt: str = setting(
+        next(iter(STT_VENDORS)), env="SIPGW_STT", parse=choice(*STT_VENDORS),
+        help=_vendor_help("Speech-to-text", tuple(STT_VENDORS)),
+    )  # fmt: skip
+    llm: str = setting(
+        next(iter(LLM_VENDORS)), env="SIPGW_LLM", parse=choice(*LLM_VENDORS),
+        help=_vendor_help("Chat model", tuple(LLM_VENDORS)),
+    )  # fmt: skip
+    tts: str = setting(
+        next(iter(TTS_VENDORS)), env="SIPGW_TTS", parse=choice(*TTS_VENDORS),
+        help=_vendor_help("Text-to-speech", tuple(TTS_VENDORS)),
+    )  # fmt: skip
+    system_prompt_file: str = setting(
+        "", env="SIPGW_SYSTEM_PROMPT_FILE", parse=text,
+        help="File with the system prompt; empty = the built-in shop-assistant prompt.",
+    )  # fmt: skip
+    greeting: str = setting(
+        DEFAULT_GREETING, env="SIPGW_GREETING", parse=text,
+        help="Said when the call is answered; empty = wait for the caller.",
+    )  # fmt: skip
+    fallback_phrase: str = setting(
+        DEFAULT_FALLBACK_PHRASE, env="SIPGW_FALLBACK_PHRASE", parse=text,
+        help="Said when the LLM fails or times out.",
+    )  # fmt: skip
+    tools_module: str = setting(
+        "", env="SIPGW_TOOLS_MODULE", parse=text,
+        help="A Python module (name or .py path) with your own tools: TOOLS = [Tool(...)] "
+        "and/or def register(registry).",
+    )  # fmt: skip
+    call_record_dir: str = setting(
+        "calls", env="SIPGW_CALL_RECORD_DIR", parse=text,
+        help="Directory for per-call JSONL records; empty = none.",
+    )  # fmt: skip
+    max_tool_rounds: int = setting(
+        4, env="SIPGW_MAX_TOOL_ROUNDS", parse=int_at_least(0),
+        help="Tool-call rounds the LLM may take per reply.",
+    )  # fmt: skip
+    barge_in_start_ms: int = setting(
+        60, env="SIPGW_BARGE_IN_START_MS", parse=int_at_least(0),
+        help="Caller speech (ms) that pauses the agent's audio.",
+    )  # fmt: skip
+    barge_in_commit_ms: int = setting(
+        600, env="SIPGW_BARGE_IN_COMMIT_MS", parse=int_at_least(0),
+        help="Caller speech (ms) that cancels the reply; shorter sounds (\"mm-hm\", a cough) "
+        "only pause it, and it resumes.",
+    )  # fmt: skip
+    barge_in_min_words: int = setting(
+        2, env="SIPGW_BARGE_IN_MIN_WORDS", parse=int_at_least(0),
+        help="Words in a partial transcript that cancel the reply.",
+    )  # fmt: skip
+    vad_min_level_dbfs: float = setting(
+        -40.0, env="SIPGW_VAD_MIN_LEVEL_DBFS", parse=real_number,
+        help="Caller audio quieter than this is never speech.",
+    )  # fmt: skip
+    vad_margin_db: float = setting(
+        10.0, env="SIPGW_VAD_MARGIN_DB", parse=real_number,
+        help="How far above the line's noise floor speech must be.",
+    )  # fmt: skip
+    dtmf_timeout_ms: int = setting(
+        1500, env="SIPGW_DTMF_TIMEOUT_MS", parse=int_at_least(0),
+        help="Keypad digits are sent to the LLM after this pause (or at #).",
+    )  # fmt: skip
+    transfer_line: str = setting(
+        DEFAULT_TRANSFER_LINE, env="SIPGW_TRANSFER_LINE", parse=text,
+        help="Said before a transfer when the LLM said nothing in that reply (the REFER waits "
+        "until the line was heard).",
+    )  # fmt: skip
+    goodbye_line: str = setting(
+        DEFAULT_GOODBYE_LINE, env="SIPGW_GOODBYE_LINE", parse=text,
+        help="Said before the agent hangs up when the LLM said nothing in that reply (the BYE "
+        "waits until it was heard).",
+    )  # fmt: skip
+    action_line_timeout_ms: int = setting(
+        10000, env="SIPGW_ACTION_LINE_TIMEOUT_MS", parse=int_at_least(0),
+        help="Longest wait (ms, from the tool call) for the handoff or goodbye line to be heard "
+        "before the transfer or hang-up happens anyway.",
+    )  # fmt: skip
+    filler_after_ms: int = setting(
+        700, env="SIPGW_FILLER_AFTER_MS", parse=int_at_least(0),
+        help="A tool still running after this long makes the agent say a filler line (once per "
+        "tool round); 0 = never.",
+    )  # fmt: skip
+    filler_lines: tuple[str, ...] = setting(
+        DEFAULT_FILLER_LINES, env="SIPGW_FILLER_LINES", parse=filler_lines,
+        default_text="|".join(DEFAULT_FILLER_LINES),
+        help="The filler lines, separated by |, said in turn.",
+    )  # fmt: skip
+    answer_wait_ms: int = setting(
+        1000, env="SIPGW_ANSWER_WAIT_MS", parse=int_at_least(0),
+        help="Longest the answer (200 OK) waits, after the ring time, for text-to-speech: its "
+        "connection and the greeting's first audio. Then the call is answered anyway and the "
+        "greeting plays when its audio comes (or is skipped, with a log line, if TTS failed). "
+        "The speech-to-text connection is always waited for.",
+    )  # fmt: skip
+
+
+@section(
+    "preemptive",
+    title="Preemptive replies",
+    intro=f"{_ASSISTANT}; start the LLM on a stable partial transcript before the end of turn "
+    "(docs/assistant.md, preemptive replies).",
+)
+@dataclass(frozen=True)
+class PreemptiveSection:
+    """Starting the LLM before the end of turn."""
+
+    preemptive: bool = setting(
+        False, env="SIPGW_PREEMPTIVE", parse=on_off, default_text="off",
+        help="on: when the caller pauses, the LLM starts on the transcript so far; the reply is "
+        "used if the final transcript says the same words, else cancelled. Nothing is spoken "
+        "before the turn ends.",
+    )  # fmt: skip
+    preemptive_pause_ms: int = setting(
+        100, env="SIPGW_PREEMPTIVE_PAUSE_MS", parse=int_at_least(0),
+        help="Caller silence (ms, VAD) before a partial transcript starts a preemptive request.",
+    )  # fmt: skip
+
+
+@section(
+    "tools",
+    title="Built-in tools",
+    intro=f"{_ASSISTANT}: the order-status, callback and transfer tools.",
+)
+@dataclass(frozen=True)
+class BuiltinToolsSection:
+    """The built-in tools' files and transfer target."""
+
+    orders_file: str = setting(
+        "", env="SIPGW_ORDERS_FILE", parse=text,
+        help="Orders JSON for get_order_status; empty = the bundled sample.",
+    )  # fmt: skip
+    callback_db: str = setting(
+        "callbacks.sqlite3", env="SIPGW_CALLBACK_DB", parse=text,
+        help="SQLite file where schedule_callback stores requests and from which the gateway "
+        "dials them (see the Callbacks section).",
+    )  # fmt: skip
+    transfer_target: str = setting(
+        "", env="SIPGW_TRANSFER_TARGET", parse=text,
+        help="SIP URI transfer_to_human sends callers to (REFER), e.g. "
+        "sip:support@pbx.example.com; empty = no transfers.",
+    )  # fmt: skip
+
+    @property
+    def callback_path(self) -> Path:
+        """The callback store's file (an empty setting means the default one)."""
+        return Path(self.callback_db or BuiltinToolsSection().callback_db)
+
+
+@section(
+    "caller_context",
+    title="Caller context",
+    intro=f"{_ASSISTANT}: your own async function that looks the caller up (a CRM) while the "
+    "phone rings; what it returns goes into the system prompt (docs/assistant.md, Caller "
+    "context).",
+)
+@dataclass(frozen=True)
+class CallerContextSection:
+    """The caller-context hook and how long the first reply waits for it."""
+
+    caller_context: str = setting(
+        "", env="SIPGW_CALLER_CONTEXT", parse=text,
+        help="module:function (module: a name or a .py path) of an async def f(caller, called) "
+        "returning text, a dict or None; empty = none.",
+    )  # fmt: skip
+    caller_context_timeout: float = setting(
+        1.5, env="SIPGW_CALLER_CONTEXT_TIMEOUT", parse=positive,
+        help="Seconds after the INVITE that the first reply waits for it at most; later, the "
+        "call goes on without it. It never delays the answer.",
+    )  # fmt: skip
+
+
+def number_prefixes(value: str) -> tuple[str, ...]:
+    """``+1,+44`` -> ``("+1", "+44")``: each a ``+`` and/or digits."""
+    prefixes = tuple(part.strip().replace(" ", "") for part in value.split(",") if part.strip())
+    for prefix in prefixes:
+        if not prefix.lstrip("+").isdigit() or prefix.count("+") > int(prefix.startswith("+")):
+            raise ValueError(f"{prefix!r} is not a number prefix (digits, optional leading +)")
+    return prefixes
+
+
+def callback_uri(value: str) -> str:
+    """ "" or a ``sip:``/``sips:`` URI template containing ``{number}``."""
+    template = value.strip()
+    if template and (
+        "{number}" not in template or not template.lower().startswith(("sip:", "sips:"))
+    ):
+        raise ValueError("must be a sip: or sips: URI with {number} in it")
+    return template
+
+
+def time_zone_name(value: str) -> str:
+    """ "" or an IANA time zone name known to this system."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = value.strip()
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone (use an IANA name, e.g. Europe/Berlin)") from None
+    return name
+
+
+@section(
+    "callbacks",
+    title="Callbacks",
+    intro=f"{_ASSISTANT}: the callbacks `schedule_callback` stores in `SIPGW_CALLBACK_DB` are "
+    "dialed at their time by the gateway, persisted across restarts (docs/assistant.md, "
+    "Callbacks).",
+)
+@dataclass(frozen=True)
+class CallbackSection:
+    """How stored callbacks are dialed, and the assistant's opening line."""
+
+    callback_attempts: int = setting(
+        3, env="SIPGW_CALLBACK_ATTEMPTS", parse=int_at_least(1),
+        help="Dial attempts per callback before it is given up as failed (busy, no answer, "
+        "unreachable all count).",
+    )  # fmt: skip
+    callback_retry_delay: float = setting(
+        300.0, env="SIPGW_CALLBACK_RETRY_DELAY", parse=non_negative,
+        help="Seconds between two attempts of one callback.",
+    )  # fmt: skip
+    callback_allowed_prefixes: tuple[str, ...] = setting(
+        (), env="SIPGW_CALLBACK_ALLOWED_PREFIXES", parse=number_prefixes, default_text="",
+        help="Comma-separated number prefixes callbacks may dial, e.g. +1,+44 (against toll "
+        "fraud: a caller can ask for a call back to any number). Callbacks may dial these and "
+        "what SIPGW_DIAL_ALLOW allows; both empty = no callbacks are dialed.",
+    )  # fmt: skip
+    callback_uri: str = setting(
+        "", env="SIPGW_CALLBACK_URI", parse=callback_uri,
+        help="How a callback number is dialed: a SIP URI with {number} in it, e.g. "
+        "sip:{number}@pbx.example.com; empty = the number itself (routed like `sipgw call "
+        "NUMBER`).",
+    )  # fmt: skip
+    callback_timezone: str = setting(
+        "", env="SIPGW_CALLBACK_TIMEZONE", parse=time_zone_name,
+        help="IANA time zone (e.g. America/New_York) of callback times the caller gives without "
+        "an offset; empty = the server's local time.",
+    )  # fmt: skip
+    callback_greeting: str = setting(
+        DEFAULT_CALLBACK_GREETING, env="SIPGW_CALLBACK_GREETING", parse=text,
+        help="The assistant's first words when a callback is answered; {reason} is what it is "
+        "about. Empty = the LLM writes the opening line.",
+    )  # fmt: skip
+
+
+def dial_allow(value: str) -> tuple[str, ...]:
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (agent.dialpolicy)."""
+    return DialPolicy.parse(value).entries
+
+
+@section(
+    "dial",
+    title="What the agent may dial",
+    intro="Against toll fraud and prompt injection: the only targets an agent may transfer to, "
+    "call (callbacks) or send DTMF to, whatever the caller says; see docs/security.md. "
+    "`sipgw call` by the operator is not restricted.",
+)
+@dataclass(frozen=True)
+class DialSection:
+    """The operator's allow-list for what agents dial."""
+
+    dial_allow: tuple[str, ...] = setting(
+        (), env="SIPGW_DIAL_ALLOW", parse=dial_allow, default_text="",
+        help="Comma-separated allow-list: exact SIP URIs (sip:support@pbx.example.com), any user "
+        "at a host (sip:*@pbx.example.com), numbers (+15550100), digit sets (+1555010[0-9]) and "
+        "prefixes (+1800*). Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
+        "SIPGW_CALLBACK_ALLOWED_PREFIXES (callbacks).",
+    )  # fmt: skip
+
+
+def dial_policy(
+    dial: DialSection, tools: BuiltinToolsSection, callbacks: CallbackSection
+) -> DialPolicy:
     """What agents may reach: ``SIPGW_DIAL_ALLOW`` for every action, plus each feature's own
     setting for that feature only: ``SIPGW_TRANSFER_TARGET`` (transfers),
     ``SIPGW_CALLBACK_ALLOWED_PREFIXES`` and ``SIPGW_CALLBACK_URI`` (calls)."""
-    transfer = values["SIPGW_TRANSFER_TARGET"]
+    transfer = tools.transfer_target
     return DialPolicy(
-        values["SIPGW_DIAL_ALLOW"],
+        dial.dial_allow,
         per_action={
             "transfer": (transfer,) if transfer else (),
-            "call": tuple(f"{prefix}*" for prefix in values["SIPGW_CALLBACK_ALLOWED_PREFIXES"]),
+            "call": tuple(f"{prefix}*" for prefix in callbacks.callback_allowed_prefixes),
         },
-        call_templates=(values["SIPGW_CALLBACK_URI"],),
+        call_templates=(callbacks.callback_uri,),
     )
 
 
-def load_builtin_tool_settings(values: SettingValues) -> BuiltinToolSettings:
-    """``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``, ``SIPGW_TRANSFER_TARGET`` and the
-    callback rules ``SIPGW_CALLBACK_ALLOWED_PREFIXES`` and ``SIPGW_CALLBACK_TIMEZONE``."""
-    orders = values["SIPGW_ORDERS_FILE"]
-    callback_db = values["SIPGW_CALLBACK_DB"] or values.setting("SIPGW_CALLBACK_DB").default
+def builtin_tool_settings(
+    tools: BuiltinToolsSection, callbacks: CallbackSection, dial: DialSection
+) -> BuiltinToolSettings:
+    """The built-in tools' settings: their files, the transfer target, the callback rules."""
     return BuiltinToolSettings(
-        orders_file=Path(orders) if orders else None,
-        callback_db=Path(callback_db),
-        transfer_target=values["SIPGW_TRANSFER_TARGET"] or None,
-        callback_allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
-        callback_timezone=values["SIPGW_CALLBACK_TIMEZONE"],
-        dial_policy=load_dial_policy(values),
+        orders_file=Path(tools.orders_file) if tools.orders_file else None,
+        callback_db=tools.callback_path,
+        transfer_target=tools.transfer_target or None,
+        callback_allowed_prefixes=callbacks.callback_allowed_prefixes,
+        callback_timezone=callbacks.callback_timezone,
+        dial_policy=dial_policy(dial, tools, callbacks),
     )
 
 
-def load_assistant_settings(
-    values: SettingValues, vendors: VendorChoice | None = None
+def assistant_settings(
+    assistant: AssistantSection,
+    preemptive: PreemptiveSection,
+    tools: BuiltinToolsSection,
+    callbacks: CallbackSection,
+    dial: DialSection,
+    redactor: Redactor,
 ) -> AssistantSettings:
-    """Resolve the assistant's settings.
-
-    Args:
-        values: the registry's values.
-        vendors: the vendors to use; default: those the settings pick.
+    """The assistant's :class:`~agent.settings.AssistantSettings` from its sections.
 
     Raises:
-        ConfigError: a required key is missing (all missing ones are named), a
-            value does not parse, or the prompt file cannot be read.
+        ConfigError: the system prompt file cannot be read.
     """
-    vendors = vendors or choose_vendors(values)
-    missing = values.missing(
-        (ASSISTANT, PREEMPTIVE, BUILTIN_TOOLS, CALLBACKS, DIAL, *vendors.sections)
-    )
-    if missing:
-        raise ConfigError(
-            f"--agent assistant needs {', '.join(missing)} "
-            "(set them in the environment or in .env; see .env.example)"
-        )
     prompt = DEFAULT_SYSTEM_PROMPT
-    if prompt_file := values["SIPGW_SYSTEM_PROMPT_FILE"]:
+    if prompt_file := assistant.system_prompt_file:
         try:
             prompt = Path(prompt_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"SIPGW_SYSTEM_PROMPT_FILE={prompt_file}: {exc.strerror}") from None
-    record_dir = values["SIPGW_CALL_RECORD_DIR"]
-    pause_ms: int = values["SIPGW_PREEMPTIVE_PAUSE_MS"]
-    preemptive_pause_ms = pause_ms if values["SIPGW_PREEMPTIVE"] == "on" else None
+    record_dir = assistant.call_record_dir
     return AssistantSettings(
         system_prompt=prompt,
-        greeting=values["SIPGW_GREETING"],
-        callback_greeting=values["SIPGW_CALLBACK_GREETING"],
-        fallback_phrase=values["SIPGW_FALLBACK_PHRASE"],
-        tools_module=values["SIPGW_TOOLS_MODULE"],
-        builtin_tools=load_builtin_tool_settings(values),
+        greeting=assistant.greeting,
+        callback_greeting=callbacks.callback_greeting,
+        fallback_phrase=assistant.fallback_phrase,
+        tools_module=assistant.tools_module,
+        builtin_tools=builtin_tool_settings(tools, callbacks, dial),
         record_dir=Path(record_dir) if record_dir else None,
-        max_tool_rounds=values["SIPGW_MAX_TOOL_ROUNDS"],
+        max_tool_rounds=assistant.max_tool_rounds,
         barge_in=BargeInSettings(
-            commit_ms=values["SIPGW_BARGE_IN_COMMIT_MS"],
-            min_words=values["SIPGW_BARGE_IN_MIN_WORDS"],
+            commit_ms=assistant.barge_in_commit_ms,
+            min_words=assistant.barge_in_min_words,
             vad=VadConfig(
-                start_ms=values["SIPGW_BARGE_IN_START_MS"],
+                start_ms=assistant.barge_in_start_ms,
                 hangover_ms=BargeInSettings().vad.hangover_ms,
-                min_level_dbfs=values["SIPGW_VAD_MIN_LEVEL_DBFS"],
-                margin_db=values["SIPGW_VAD_MARGIN_DB"],
+                min_level_dbfs=assistant.vad_min_level_dbfs,
+                margin_db=assistant.vad_margin_db,
             ),
         ),
-        dtmf_timeout=values["SIPGW_DTMF_TIMEOUT_MS"] / 1000,
-        preemptive_pause_ms=preemptive_pause_ms,
-        answer_wait=values["SIPGW_ANSWER_WAIT_MS"] / 1000,
-        redactor=load_redactor(values),
-        transfer_line=values["SIPGW_TRANSFER_LINE"],
-        goodbye_line=values["SIPGW_GOODBYE_LINE"],
-        action_line_timeout=values["SIPGW_ACTION_LINE_TIMEOUT_MS"] / 1000,
-        filler_after=(values["SIPGW_FILLER_AFTER_MS"] / 1000) or None,
-        filler_lines=values["SIPGW_FILLER_LINES"],
+        dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
+        preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,
+        answer_wait=assistant.answer_wait_ms / 1000,
+        redactor=redactor,
+        transfer_line=assistant.transfer_line,
+        goodbye_line=assistant.goodbye_line,
+        action_line_timeout=assistant.action_line_timeout_ms / 1000,
+        filler_after=(assistant.filler_after_ms / 1000) or None,
+        filler_lines=assistant.filler_lines,
     )
+
+
+def caller_context(settings: CallerContextSection) -> CallerContextSettings | None:
+    """The caller-context hook loaded (None when not set), with its timeout.
+
+    Raises:
+        ConfigError: the module or function cannot be loaded or is not ``async def``.
+    """
+    from agent.caller_context import (
+        CallerContextError,
+        CallerContextSettings,
+        load_caller_context_hook,
+    )
+
+    spec = settings.caller_context
+    if not spec:
+        return None
+    try:
+        hook = load_caller_context_hook(spec)
+    except CallerContextError as exc:
+        raise ConfigError(f"SIPGW_CALLER_CONTEXT: {exc}") from None
+    return CallerContextSettings(hook, timeout=settings.caller_context_timeout)

@@ -50,7 +50,7 @@ from agent.base import Agent, AgentFactory, CallControl, CallPurpose, Direction
 from agent.dialpolicy import DialPolicy, DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
-from sipgw.app.settings import SettingValues
+from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 
 __all__ = [
     "CallbackPolicy",
@@ -62,8 +62,8 @@ __all__ = [
     "PlaceCall",
     "callback_agent",
     "CallbackSetup",
+    "callback_setup",
     "gateway_dialer",
-    "load_callback_setup",
     "start_callbacks",
 ]
 
@@ -153,20 +153,19 @@ class CallbackSetup:
     policy: CallbackPolicy
 
 
-def load_callback_setup(values: SettingValues) -> CallbackSetup | None:
-    """The ``CALLBACKS`` settings and ``SIPGW_CALLBACK_DB``; None unless the assistant
-    answers (its ``schedule_callback`` is what stores callbacks)."""
-    if values["SIPGW_AGENT"] != "assistant":
-        return None
-    db = values["SIPGW_CALLBACK_DB"] or values.setting("SIPGW_CALLBACK_DB").default
+def callback_setup(
+    tools: BuiltinToolsSection, callbacks: CallbackSection, dial: DialSection
+) -> CallbackSetup:
+    """Where the assistant's ``schedule_callback`` stores callbacks (``SIPGW_CALLBACK_DB``)
+    and how they are dialed (the ``callbacks`` and ``dial`` sections)."""
     policy = CallbackPolicy(
-        attempts=values["SIPGW_CALLBACK_ATTEMPTS"],
-        retry_delay=values["SIPGW_CALLBACK_RETRY_DELAY"],
-        allowed_prefixes=values["SIPGW_CALLBACK_ALLOWED_PREFIXES"],
-        dial_policy=DialPolicy(values["SIPGW_DIAL_ALLOW"]),
-        uri_template=values["SIPGW_CALLBACK_URI"],
+        attempts=callbacks.callback_attempts,
+        retry_delay=callbacks.callback_retry_delay,
+        allowed_prefixes=callbacks.callback_allowed_prefixes,
+        dial_policy=DialPolicy(dial.dial_allow),
+        uri_template=callbacks.callback_uri,
     )
-    return CallbackSetup(Path(db), policy)
+    return CallbackSetup(tools.callback_path, policy)
 
 
 def start_callbacks(

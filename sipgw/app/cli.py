@@ -1,9 +1,11 @@
 """Command line: ``sipgw serve`` runs the gateway; ``sipgw call TARGET`` places one call.
 
-Settings come from the registry (:mod:`sipgw.app.settings_registry`): a flag
-wins over the environment, which wins over the ``.env`` file (loaded into
-``os.environ`` without overriding what is set, so a user's tools module can
-read its own variables there too), which wins over the default.
+Every flag is a setting of a section (:mod:`sipgw.app.sections`, and the chosen plug-in
+agent's): a flag wins over the environment, which wins over the ``.env`` file (loaded
+into ``os.environ`` without overriding what is set, so a user's tools module can read
+its own variables there too), which wins over the default. The agent is found first
+(``--agent`` or ``SIPGW_AGENT``, after ``.env`` is loaded), so that a plug-in's own
+settings are flags and help like the rest.
 
 Exit statuses of ``serve``: 0 after a clean stop (SIGINT/SIGTERM), 1 when the
 SIP port cannot be bound, 2 for a bad command line or setting (the message
@@ -15,51 +17,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gc
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dotenv import load_dotenv
-
-from agent.base import AgentFactory
-from agent.dialpolicy import DialPolicy
 from sipgw import __version__
-from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
-from sipgw.app.accounts import RegistrationSettings, load_registration_settings
-from sipgw.app.admin.settings import AdminSettings, load_admin_settings
-from sipgw.app.agents import AGENTS, make_agent_factory
-from sipgw.app.assistant_settings import load_dial_policy
-from sipgw.app.callbacks import CallbackSetup, load_callback_setup, start_callbacks
-from sipgw.app.config import GatewayConfig, load_gateway_config
-from sipgw.app.floods import FloodSettings, load_flood_config
-from sipgw.app.limits import LimitsConfig, load_limits_config
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.logformat import configure_logging
-from sipgw.app.outbound import OutboundConfig, load_outbound_config
-from sipgw.app.overload import OverloadConfig, load_overload_config
-from sipgw.app.privacy import (
-    LogRedaction,
-    Redactor,
-    install_log_redaction,
-    load_redactor,
-    startup_secrets,
-)
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
-from sipgw.app.workers import STOP_MARGIN, Supervisor, load_worker_count, plan_workers
+from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
+from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.settings import ConfigError, SectionInfo, Sources, load, load_env_file
+from sipgw.app.settings.flags import add_flags, flags_given
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
+    from sipgw.app.startup import Startup
 
-__all__ = ["CALL_EXIT", "Startup", "build_parser", "load_env_file", "main", "prepare"]
+__all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"]
 
 log = logging.getLogger("sipgw")
 
@@ -73,51 +55,70 @@ CALL_EXIT: dict[str, int] = {
 }
 """``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
 
-
-def _add_settings(command: argparse.ArgumentParser) -> None:
-    """``--env-file`` and one flag per setting of the registry."""
-    command.add_argument(
-        "--env-file",
-        metavar="PATH",
-        help="read settings from this file (default: ./.env if it exists)",
-    )
-    for setting in SETTINGS:
-        if setting.flag:
-            default = setting.default_doc or setting.default
-            command.add_argument(
-                setting.flag,
-                dest=setting.env,
-                metavar=setting.metavar,
-                help=f"{setting.help.replace('%', '%%')} [env {setting.env}, default {default}]",
-            )
+COMMANDS = ("serve", "call")
+"""The commands that take settings."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (flags come from :data:`sipgw.app.settings_registry.SETTINGS`)."""
+def _sections(plugin: AgentPlugin | None) -> tuple[SectionInfo, ...]:
+    """The catalogue's sections and the plug-in's own (after the built-in agents')."""
+    extra = [] if plugin is None else [s for s in plugin.sections if s not in SECTIONS]
+    return (*SECTIONS, *extra)
+
+
+def _add_settings(command: argparse.ArgumentParser, sections: Sequence[SectionInfo]) -> None:
+    """``--env-file``, ``-h`` and one flag per setting, in help groups by section."""
+    env_file = {"metavar": "PATH", "help": "read settings from this file (default: ./.env if "
+                "it exists); the environment wins over it"}  # fmt: skip
+    add_flags(command, sections, [("--env-file", env_file)])
+
+
+_EPILOG = (
+    "The assistant (--agent assistant) and its speech-to-text, LLM and text-to-speech "
+    "vendors are set with environment variables (or .env lines) only: see "
+    "docs/configuration.md or .env.example."
+)
+
+
+def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
+    """The argument parser: each section's flags in a help group, a plug-in's included.
+
+    Raises:
+        ConfigError: a plug-in's flag is one of sipgw's own.
+    """
     parser = argparse.ArgumentParser(
         prog="sipgw", description="SIP/RTP gateway for AI voice agents."
     )
     parser.add_argument("--version", action="version", version=f"sipgw {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sections = _sections(plugin)
+    if plugin is not None:
+        check_names(plugin.sections, plugin.who)
     serve = commands.add_parser(
         "serve",
         help="answer SIP calls",
-        description="Answer SIP calls with the chosen agent. Every option can also be "
-        "set with its environment variable or in the .env file; see docs/configuration.md.",
+        usage="%(prog)s [OPTION ...]",
+        add_help=False,
+        description="Answer SIP calls with the chosen agent. Every option can also be set "
+        "with its environment variable (in brackets) or in the .env file; see "
+        "docs/configuration.md. The options most setups need come first.",
+        epilog=_EPILOG,
     )
-    _add_settings(serve)
+    _add_settings(serve, sections)
     # Set by the --workers parent on each worker's command line (sipgw.app.workers).
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     call = commands.add_parser(
         "call",
         help="place one call",
+        usage="%(prog)s TARGET [OPTION ...]",
+        add_help=False,
         description="Call TARGET (a phone number or a SIP URI) with the chosen agent, print "
         "how the call ended, and exit 0 only if it was answered (3 busy, 4 declined, "
         "5 no answer, 6 unreachable, 7 failed). The call lasts until the agent or the far "
         "end hangs up, or --max-call-seconds. Options as for serve; see docs/outbound.md.",
+        epilog=_EPILOG,
     )
     call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
-    _add_settings(call)
+    _add_settings(call, sections)
     # Listed for --help only: main() hands `sipgw eval ...` to the harness before parsing.
     commands.add_parser(
         "eval",
@@ -141,103 +142,68 @@ def _evaluate(args: Sequence[str]) -> int:
         return 130
 
 
-def load_env_file(env_file: str | None) -> None:
-    """Load ``env_file`` (default ``./.env`` if it exists) into ``os.environ``.
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A parsed command line: its arguments, the chosen agent, where settings come from."""
 
-    Variables already in the environment keep their values.
+    args: argparse.Namespace
+    plugin: AgentPlugin | None
+    """The agent (None for a command that takes no settings)."""
+    sources: Sources
+
+
+def _choose_agent(argv: Sequence[str]) -> tuple[AgentPlugin, dict[str, str]]:
+    """Load ``.env`` (``--env-file``) and find the agent ``--agent`` or ``SIPGW_AGENT`` names.
+
+    Returns:
+        The agent, and the variables the ``.env`` file set with their lines.
 
     Raises:
-        ConfigError: ``env_file`` was named but does not exist.
+        ConfigError: no such env file, a bad agent name, or a plug-in that does not load.
     """
-    path = Path(env_file) if env_file else Path(".env")
-    if env_file and not path.is_file():
-        raise ConfigError(f"--env-file {env_file}: no such file")
-    if path.is_file():
-        load_dotenv(path, override=False)
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--env-file")
+    early.add_argument("--agent")
+    known, _ = early.parse_known_args(argv[1:])
+    env_lines = load_env_file(known.env_file)
+    flags = {} if known.agent is None else {"--agent": known.agent}
+    sources = Sources(os.environ, flags, env_lines)
+    spec = load(AgentSection, sources).agent
+    return find_agent(spec, f"--agent {spec}"), env_lines
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Startup:
-    """What ``sipgw serve`` (or ``call``) runs: the gateway's configuration, who may call,
-    the accounts, how calls are placed, and the agent."""
+def parse(argv: Sequence[str]) -> Invocation:
+    """Parse ``argv`` (without the program name); ``--help`` exits as argparse does.
 
-    config: GatewayConfig
-    agent: str
-    agent_factory: AgentFactory
-    access: AccessConfig = AccessConfig()
-    registration: RegistrationSettings = RegistrationSettings()
-    """The accounts to register."""
-    account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
-    """Factories by account name, for accounts answered by another agent."""
-    outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
-    """How calls are placed."""
-    callbacks: CallbackSetup | None = None
-    """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
-    limits: LimitsConfig = LimitsConfig()
-    """Bounds on hostile input (``LIMITS``)."""
-    dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
-    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
-    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
-    """Rate limits and the scanner filter."""
-    redactor: Redactor = dataclasses.field(default_factory=Redactor)
-    """What every log line is redacted with (secrets, card numbers, patterns)."""
-    admin: AdminSettings = AdminSettings()
-    """The admin HTTP server (``ADMIN``; off unless a port is set)."""
-    overload: OverloadConfig = OverloadConfig()
-    """When new calls are refused for overload (``OVERLOAD``)."""
-    workers: int = 1
-    """Worker processes ``serve`` runs (``SIPGW_WORKERS``; 1 = this process only)."""
+    Raises:
+        ConfigError: see :func:`_choose_agent`; or a plug-in's flag that is sipgw's.
+    """
+    plugin: AgentPlugin | None = None
+    env_lines: dict[str, str] = {}
+    if argv[:1] and argv[0] in COMMANDS:
+        try:
+            plugin, env_lines = _choose_agent(argv)
+        except ConfigError as exc:
+            if "-h" not in argv and "--help" not in argv:
+                raise
+            print(f"sipgw: note: {exc} (its options are not shown)", file=sys.stderr)
+    args = build_parser(plugin).parse_args(argv)
+    flags = flags_given(args, _sections(plugin))
+    return Invocation(args, plugin, Sources(os.environ, flags, env_lines))
 
 
-def prepare(args: argparse.Namespace) -> Startup:
-    """Resolve every setting ``serve`` needs and build the agent factory.
+def prepare(argv: Sequence[str]) -> Startup:
+    """Everything ``sipgw serve ARGS`` (or ``call``) would run with, built from ``argv``.
 
     Raises:
         ConfigError: a value is bad or a required one is missing.
     """
-    load_env_file(args.env_file)
-    flags = {s.env: getattr(args, s.env, None) for s in SETTINGS if s.flag}
-    values = resolve_settings(os.environ, flags)
-    config = load_gateway_config(values)
-    if not config.public_ip:
-        wildcard = config.bind in ("0.0.0.0", "::")
-        config = dataclasses.replace(
-            config, public_ip=detect_public_ip() if wildcard else config.bind
-        )
-    registration = load_registration_settings(values, AGENT_NAMES)
-    agent = values["SIPGW_AGENT"]
-    factories = {agent: make_agent_factory(values)}
-    account_agents: dict[str, AgentFactory] = {}
-    for account in registration.accounts:
-        if account.agent and account.agent != agent:
-            if account.agent not in factories:
-                factories[account.agent] = AGENTS[account.agent](values)
-            account_agents[account.name] = factories[account.agent]
-    upstreams = [
-        host
-        for account in registration.accounts
-        for host in account_upstreams(account.aor, account.registrar, account.outbound_proxy)
-    ]
-    access = load_access_config(values, upstreams=upstreams)
-    outbound = load_outbound_config(values)
-    redactor = load_redactor(values, startup_secrets(registration, access))
-    return Startup(
-        config,
-        agent,
-        factories[agent],
-        access,
-        registration,
-        account_agents,
-        outbound,
-        load_callback_setup(values),
-        load_limits_config(values),
-        load_dial_policy(values),
-        load_flood_config(values),
-        redactor,
-        load_admin_settings(values),
-        load_overload_config(values),
-        load_worker_count(values),
-    )
+    from sipgw.app.startup import build_startup
+
+    invocation = parse(argv)
+    if invocation.plugin is None:
+        raise ConfigError(f"{' '.join(argv[:1]) or 'sipgw'}: not a command that takes settings")
+    return build_startup(invocation.plugin, invocation.sources)
 
 
 def raise_open_file_limit() -> int:
@@ -257,43 +223,33 @@ def raise_open_file_limit() -> int:
     return wanted
 
 
-def detect_public_ip() -> str:
-    """The local address of the default route (no packet is sent), else 127.0.0.1."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only used to pick a route
-        return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        probe.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sipgw`` command; returns the exit status."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["eval"]:
         return _evaluate(argv[1:])
-    args = parser.parse_args(argv)
-    if args.command not in ("serve", "call"):
-        parser.print_help(sys.stderr)
-        return 2
-    # Key shapes are masked from the start (a tools module may log while it is
-    # imported); the configured secrets and card numbers once they are read.
+    # Key shapes are masked from the start (a plug-in or tools module may log while it
+    # is imported); the configured secrets and card numbers once they are read.
     redaction = install_log_redaction(Redactor(cards=False))
     try:
-        return _run(args, redaction, argv)
+        return _run(argv, redaction)
     finally:
         redaction.uninstall()
 
 
-def _run(args: argparse.Namespace, redaction: LogRedaction, argv: list[str]) -> int:
+def _run(argv: list[str], redaction: LogRedaction) -> int:
     try:
-        startup = prepare(args)
+        invocation = parse(argv)
+        if invocation.plugin is None:
+            build_parser().print_help(sys.stderr)
+            return 2
+        from sipgw.app.startup import build_startup  # not for --help: it imports the runtime
+
+        startup = build_startup(invocation.plugin, invocation.sources)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
+    args = invocation.args
     redaction.redactor = startup.redactor
     raise_open_file_limit()
     worker = getattr(args, "worker_index", 0)
@@ -385,6 +341,8 @@ async def _call(startup: Startup, target: str) -> int:
 
 def _supervise(startup: Startup, argv: list[str]) -> int:
     """``serve --workers N``: run N workers of this command line (:mod:`sipgw.app.workers`)."""
+    from sipgw.app.workers import STOP_MARGIN, Supervisor, plan_workers
+
     try:
         plans = plan_workers(startup.workers, startup.config, startup.admin)
     except ConfigError as exc:
@@ -398,6 +356,7 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
+    from sipgw.app.callbacks import start_callbacks
     from sipgw.app.gateway import Gateway
 
     config = startup.config

@@ -1,127 +1,270 @@
-"""The gateway's own configuration: SIP, RTP, jitter buffer, call limits, stats, logging.
+"""The gateway's own configuration: network and transports, calls and media, operations.
 
-What answers the calls, and how, is not here: the agent's choice and each
-agent's settings are their own typed objects (see :mod:`sipgw.app.agents`).
+Three sections (:class:`NetworkSection`, :class:`CallSection`, :class:`OperationsSection`)
+declare the settings; :class:`GatewayConfig` inherits the fields of all three, so the
+gateway reads ``config.bind``, ``config.max_calls``, ``config.log_level`` from one object,
+and an embedder builds one with keyword defaults (``GatewayConfig(sip_port=0)``). What
+answers the calls, and how, is not here: the agent's choice and each agent's settings
+are their own sections (see :mod:`sipgw.app.agents`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import InvalidSettings, section, setting
+from sipgw.app.settings.parsers import (
+    choice,
+    float_range,
+    ip_address,
+    log_level,
+    milliseconds,
+    non_negative,
+    optional_file,
+    optional_int,
+    optional_ip_address,
+    port,
+    port_range,
+    text,
+)
 
-__all__ = ["DEFAULT_DRAIN_GOODBYE", "GatewayConfig", "load_gateway_config"]
+__all__ = [
+    "DEFAULT_DRAIN_GOODBYE",
+    "SRTP_POLICIES",
+    "TRANSPORTS",
+    "CallSection",
+    "GatewayConfig",
+    "NetworkSection",
+    "OperationsSection",
+]
 
 DEFAULT_DRAIN_GOODBYE = "We need to end this call now. Please call back in a moment. Goodbye."
 """What each call's agent says when the drain limit passes (``SIPGW_DRAIN_GOODBYE``)."""
 
+TRANSPORTS = ("udp", "tcp", "tls")
+"""The ``SIPGW_TRANSPORTS`` choices."""
 
-@dataclass(frozen=True, slots=True)
-class GatewayConfig:
-    """The gateway's resolved settings (``GATEWAY`` in :mod:`sipgw.app.settings_registry`)."""
-
-    bind: str = "0.0.0.0"
-    """Local address of the SIP and RTP sockets."""
-    sip_port: int = 5060
-    """UDP and TCP port for SIP; 0 = any free port."""
-    transports: tuple[str, ...] = ("UDP", "TCP")
-    """Transports to listen on (upper case)."""
-    tls_port: int = 5061
-    """TLS port for SIP; 0 = any free port."""
-    tls_cert: str = ""
-    """Our certificate chain (PEM file); required with TLS."""
-    tls_key: str = ""
-    """Its private key (PEM file); required with TLS."""
-    tls_ca: str = ""
-    """CA file to verify servers we connect to over TLS; "" = system CAs."""
-    tcp_idle_timeout: float = 300.0
-    """Seconds before an unused, quiet TCP/TLS connection is closed; 0 = never."""
-    sip_t1: float = 0.5
-    """SIP timer T1 (RFC 3261 §17.1.1.1), seconds; the transaction timeouts are 64*T1."""
-    rtp_ports: tuple[int, int] = (10000, 20000)
-    """The RTP port range, low and high."""
-    public_ip: str = ""
-    """Our address in Via, Contact and SDP; "" = the bind address."""
-    ring_time: float = 0.0
-    """Seconds to ring before answering."""
-    rtp_timeout: float = 30.0
-    """Hang up after this many seconds without RTP (not while on hold); 0 = never."""
-    max_call_seconds: float = 3600.0
-    """Hang up answered calls after this many seconds; 0 = no limit."""
-    drain_seconds: float = 300.0
-    """After SIGTERM, how long running calls may go on before they are hung up."""
-    drain_goodbye: str = DEFAULT_DRAIN_GOODBYE
-    """What each call's agent says when the drain limit passes, before the BYE; "" = nothing."""
-    max_calls: int | None = None
-    """Concurrent calls before INVITEs get 503; None = no limit."""
-    jitter_min_ms: int = 40
-    """The jitter buffer's start and lowest delay."""
-    jitter_max_ms: int = 300
-    """The jitter buffer's highest delay."""
-    stats_interval: float = 0.0
-    """Seconds between ``stats {json}`` log lines; 0 = none."""
-    log_level: str = "INFO"
-    """The logging level name."""
-    log_format: str = "text"
-    """``text`` or ``json`` (:mod:`sipgw.app.logformat`)."""
-    record_dir: str = ""
-    """Where calls are recorded as WAV files; "" = not recorded (:mod:`sipgw.app.recording`)."""
-    record_retention_days: float = 30.0
-    """Recordings older than this many days are deleted; 0 = kept."""
-    srtp: str = "tls-only"
-    """When calls use SRTP (``SIPGW_SRTP``, :class:`sipgw.sdes.SrtpPolicy`)."""
+SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
+"""The ``SIPGW_SRTP`` choices (:class:`sipgw.sdes.SrtpPolicy`)."""
 
 
-def load_gateway_config(values: SettingValues) -> GatewayConfig:
-    """The gateway's settings from the registry.
+def transports(value: str) -> tuple[str, ...]:
+    """``udp,tcp`` -> ``("UDP", "TCP")``: at least one of udp, tcp, tls, no repeats."""
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ValueError("must name at least one of udp, tcp, tls")
+    for name in names:
+        if name not in TRANSPORTS:
+            raise ValueError(f"unknown transport {name!r}: must be udp, tcp or tls")
+    return tuple(dict.fromkeys(name.upper() for name in names))
 
-    Raises:
-        ConfigError: a value does not parse, or the values contradict each other.
+
+@section(
+    "network",
+    title="Network and transports",
+    intro="Where the gateway listens and how peers reach it: SIP over UDP, TCP and TLS, "
+    "and the RTP ports. Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class NetworkSection:
+    """Addresses, ports and SIP transports."""
+
+    public_ip: str = setting(
+        "", env="SIPGW_PUBLIC_IP", flag="--public-ip", metavar="ADDR", first=True,
+        parse=optional_ip_address, default_doc="auto",
+        help="Address peers reach us at, written into Via, Contact and SDP. Default: the bind "
+        "address, or the address of the default route when binding 0.0.0.0 (behind NAT, set "
+        "the public address).",
+    )  # fmt: skip
+    sip_port: int = setting(
+        5060, env="SIPGW_SIP_PORT", flag="--sip-port", metavar="N", parse=port, first=True,
+        help="UDP and TCP port for SIP; 0 picks a free port (printed at start).",
+    )  # fmt: skip
+    bind: str = setting(
+        "0.0.0.0", env="SIPGW_BIND", flag="--bind", metavar="ADDR", parse=ip_address,
+        help="Local address for the SIP and RTP sockets.",
+    )  # fmt: skip
+    rtp_ports: tuple[int, int] = setting(
+        (10000, 20000), env="SIPGW_RTP_PORTS", flag="--rtp-ports", metavar="LO-HI",
+        parse=port_range, default_text="10000-20000",
+        help="UDP port range for RTP; each call takes an even port and the odd one above it "
+        "(RTCP).",
+    )  # fmt: skip
+    transports: tuple[str, ...] = setting(
+        ("UDP", "TCP"), env="SIPGW_TRANSPORTS", flag="--transports", metavar="LIST",
+        parse=transports, default_text="udp,tcp",
+        help="Transports to listen on, comma-separated: udp, tcp, tls. UDP and TCP use the SIP "
+        "port; tls needs SIPGW_TLS_CERT and SIPGW_TLS_KEY. We connect out over any of them "
+        "whatever is listed.",
+    )  # fmt: skip
+    tls_port: int = setting(
+        5061, env="SIPGW_TLS_PORT", flag="--tls-port", metavar="N", parse=port,
+        help="TLS port for SIP; 0 picks a free port (printed at start).",
+    )  # fmt: skip
+    tls_cert: str = setting(
+        "", env="SIPGW_TLS_CERT", flag="--tls-cert", metavar="FILE", parse=optional_file,
+        help="Our TLS certificate chain (PEM file), for the TLS listener and offered to "
+        "servers that ask for one.",
+    )  # fmt: skip
+    tls_key: str = setting(
+        "", env="SIPGW_TLS_KEY", flag="--tls-key", metavar="FILE", parse=optional_file,
+        help="The private key of SIPGW_TLS_CERT (PEM file).",
+    )  # fmt: skip
+    tls_ca: str = setting(
+        "", env="SIPGW_TLS_CA", flag="--tls-ca", metavar="FILE", parse=optional_file,
+        help="CA certificates (PEM file) that servers we connect to over TLS must chain to; "
+        "empty = the system's CAs. The server's certificate must also name the host of the "
+        "URI we connect to.",
+    )  # fmt: skip
+    tcp_idle_timeout: float = setting(
+        300.0, env="SIPGW_TCP_IDLE_TIMEOUT", flag="--tcp-idle-timeout", metavar="S",
+        parse=non_negative,
+        help="Close a TCP or TLS connection that no call or transaction uses after this many "
+        "seconds without traffic; 0 = never.",
+    )  # fmt: skip
+    sip_t1: float = setting(
+        0.5, env="SIPGW_SIP_T1", flag="--sip-t1", metavar="S",
+        parse=float_range(0.01, 4.0, " seconds (T2)"),
+        help="SIP timer T1 (RFC 3261 §17.1.1.1), the round-trip estimate, seconds: UDP "
+        "retransmissions start at T1, and a request nobody answers times out after 64*T1 "
+        "(32 s by default), e.g. an INVITE to a dead host or a REGISTER to a registrar that "
+        "is down. From 0.01 to 4.",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """TLS needs a certificate and a key.
+
+        Raises:
+            InvalidSettings: one is not named.
+        """
+        if "TLS" in self.transports:
+            for name, value in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+                if not value:
+                    raise InvalidSettings(
+                        f"{{{name}}} is required when {{transports}} includes tls"
+                    )
+
+
+@section(
+    "calls",
+    title="Calls and media",
+    intro="How calls are answered and held: ringing, time limits, capacity, the jitter buffer "
+    "and SRTP. Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class CallSection:
+    """Call handling and the media path."""
+
+    ring_time: float = setting(
+        0.0, env="SIPGW_RING_TIME", flag="--ring-time", metavar="S", parse=non_negative,
+        help="Seconds to ring (180) before answering.",
+    )  # fmt: skip
+    rtp_timeout: float = setting(
+        30.0, env="SIPGW_RTP_TIMEOUT", flag="--rtp-timeout", metavar="S", parse=non_negative,
+        help="Hang up (BYE) when no RTP arrives for this many seconds; 0 disables. Not applied "
+        "while the caller has the call on hold (a=inactive).",
+    )  # fmt: skip
+    max_call_seconds: float = setting(
+        3600.0, env="SIPGW_MAX_CALL_SECONDS", flag="--max-call-seconds", metavar="S",
+        parse=non_negative,
+        help="Hang up (BYE) calls that last longer than this (every minute of an AI call costs "
+        "money); 0 = no limit.",
+    )  # fmt: skip
+    max_calls: int | None = setting(
+        None, env="SIPGW_MAX_CALLS", flag="--max-calls", metavar="N", parse=optional_int,
+        default_text="0", help="Concurrent calls before new INVITEs get 503; 0 = no limit.",
+    )  # fmt: skip
+    jitter_min_ms: int = setting(
+        40, env="SIPGW_JITTER_MIN_MS", flag="--jitter-min-ms", metavar="MS", parse=milliseconds,
+        help="Jitter buffer: audio held before playout starts and lowest adaptive delay, ms.",
+    )  # fmt: skip
+    jitter_max_ms: int = setting(
+        300, env="SIPGW_JITTER_MAX_MS", flag="--jitter-max-ms", metavar="MS", parse=milliseconds,
+        help="Jitter buffer: highest adaptive delay, ms.",
+    )  # fmt: skip
+    srtp: str = setting(
+        "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",
+        parse=choice(*SRTP_POLICIES),
+        help="When calls use SRTP. 'tls-only': SRTP offers are accepted, and our offers are "
+        "SRTP, on calls signalled over TLS (plain RTP still accepted there); over UDP/TCP an "
+        "RTP/SAVP offer gets 488, since its keys would travel in the clear. 'tls-required': as "
+        "tls-only, and a TLS call must use SRTP (a plain RTP offer over TLS gets 488). "
+        "'allow-insecure': SRTP offers are accepted over UDP/TCP too (keys readable by anyone "
+        "who sees the SIP). 'off': never SRTP.",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """The jitter buffer's lowest delay must not exceed its highest.
+
+        Raises:
+            InvalidSettings: it does.
+        """
+        if self.jitter_min_ms > self.jitter_max_ms:
+            raise InvalidSettings("{jitter_min_ms} must not exceed {jitter_max_ms}")
+
+
+@section(
+    "operations",
+    title="Operations",
+    intro="Stopping, logs, statistics and recordings. Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class OperationsSection:
+    """Draining, logging, the stats line, call recordings."""
+
+    drain_seconds: float = setting(
+        300.0, env="SIPGW_DRAIN_SECONDS", flag="--drain-seconds", metavar="S",
+        parse=non_negative,
+        help="On SIGTERM the gateway drains: new INVITEs and OPTIONS probes get 503 while "
+        "running calls go on for up to this many seconds; then the rest are hung up (BYE), "
+        "accounts unregister, and it exits. A second SIGTERM (or SIGINT) ends at once; "
+        "0 = no draining.",
+    )  # fmt: skip
+    drain_goodbye: str = setting(
+        DEFAULT_DRAIN_GOODBYE, env="SIPGW_DRAIN_GOODBYE", flag="--drain-goodbye",
+        metavar="TEXT", parse=text,
+        help="What each call's agent says when the drain limit passes, before the BYE (the "
+        "assistant speaks it; the echo agent says nothing); empty = hang up without it.",
+    )  # fmt: skip
+    stats_interval: float = setting(
+        0.0, env="SIPGW_STATS_INTERVAL", flag="--stats-interval", metavar="S",
+        parse=non_negative,
+        help="Log a 'stats {json}' line this often (seconds): calls, tick lateness, RTP counts, "
+        "loss, tasks, memory; 0 = off.",
+    )  # fmt: skip
+    log_level: str = setting(
+        "INFO", env="SIPGW_LOG_LEVEL", flag="--log-level", metavar="LEVEL", parse=log_level,
+        help="DEBUG, INFO, WARNING or ERROR (logs go to stderr); DEBUG logs every SIP message's "
+        "first line.",
+    )  # fmt: skip
+    log_format: str = setting(
+        "text", env="SIPGW_LOG_FORMAT", flag="--log-format", metavar="FORMAT",
+        parse=choice("text", "json"),
+        help="'text' (one readable line per record) or 'json' (one JSON object per line: time, "
+        "level, logger, message, a call's Call-ID, the exception); secrets are masked in both.",
+    )  # fmt: skip
+    record_dir: str = setting(
+        "", env="SIPGW_RECORD_DIR", flag="--record-dir", metavar="DIR", parse=text,
+        help="Record every call as a stereo WAV (caller left, agent right) in this directory "
+        "(created 0700, files 0600); empty = no recording. The law may require consent or an "
+        "announcement: see docs/logs-and-recordings.md.",
+    )  # fmt: skip
+    record_retention_days: float = setting(
+        30.0, env="SIPGW_RECORD_RETENTION_DAYS", flag="--record-retention-days",
+        metavar="DAYS", parse=non_negative,
+        help="Delete recordings older than this many days (at start and daily); 0 = keep them.",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GatewayConfig(NetworkSection, CallSection, OperationsSection):
+    """The gateway's configuration: the fields of its three sections in one object.
+
+    Load it with ``load(GatewayConfig, sources)`` (:func:`sipgw.app.settings.load`), or
+    build it with keywords: ``GatewayConfig(sip_port=0, rtp_timeout=5.0)``.
     """
-    config = GatewayConfig(
-        bind=values["SIPGW_BIND"],
-        sip_port=values["SIPGW_SIP_PORT"],
-        transports=values["SIPGW_TRANSPORTS"],
-        tls_port=values["SIPGW_TLS_PORT"],
-        tls_cert=values["SIPGW_TLS_CERT"],
-        tls_key=values["SIPGW_TLS_KEY"],
-        tls_ca=values["SIPGW_TLS_CA"],
-        tcp_idle_timeout=values["SIPGW_TCP_IDLE_TIMEOUT"],
-        sip_t1=values["SIPGW_SIP_T1"],
-        rtp_ports=values["SIPGW_RTP_PORTS"],
-        public_ip=values["SIPGW_PUBLIC_IP"],
-        ring_time=values["SIPGW_RING_TIME"],
-        rtp_timeout=values["SIPGW_RTP_TIMEOUT"],
-        max_call_seconds=values["SIPGW_MAX_CALL_SECONDS"],
-        max_calls=values["SIPGW_MAX_CALLS"],
-        drain_seconds=values["SIPGW_DRAIN_SECONDS"],
-        drain_goodbye=values["SIPGW_DRAIN_GOODBYE"],
-        jitter_min_ms=values["SIPGW_JITTER_MIN_MS"],
-        jitter_max_ms=values["SIPGW_JITTER_MAX_MS"],
-        stats_interval=values["SIPGW_STATS_INTERVAL"],
-        log_level=values["SIPGW_LOG_LEVEL"],
-        log_format=values["SIPGW_LOG_FORMAT"],
-        record_dir=values["SIPGW_RECORD_DIR"],
-        record_retention_days=values["SIPGW_RECORD_RETENTION_DAYS"],
-        srtp=values["SIPGW_SRTP"],
-    )
-    if config.jitter_min_ms > config.jitter_max_ms:
-        raise ConfigError("SIPGW_JITTER_MIN_MS must not exceed SIPGW_JITTER_MAX_MS")
-    _check_tls_files(config)
-    return config
 
-
-def _check_tls_files(config: GatewayConfig) -> None:
-    """TLS needs a certificate and key; every TLS file named must exist."""
-    if "TLS" in config.transports:
-        for name, value in (("SIPGW_TLS_CERT", config.tls_cert), ("SIPGW_TLS_KEY", config.tls_key)):
-            if not value:
-                raise ConfigError(f"{name} is required when SIPGW_TRANSPORTS includes tls")
-    for name, value in (
-        ("SIPGW_TLS_CERT", config.tls_cert),
-        ("SIPGW_TLS_KEY", config.tls_key),
-        ("SIPGW_TLS_CA", config.tls_ca),
-    ):
-        if value and not os.path.isfile(value):
-            raise ConfigError(f"{name}: no such file {value!r}")
+    def check(self) -> None:
+        """Each section's own rules (see theirs)."""
+        NetworkSection.check(self)
+        CallSection.check(self)

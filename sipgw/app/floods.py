@@ -1,18 +1,19 @@
-"""Rate limits, wired: the ``FLOODS`` settings become the SIP core's flood guard and call limits.
+"""Rate limits, wired: the ``floods`` settings become the SIP core's flood guard and call limits.
 
-The sans-IO limits are :mod:`sipgw.ratelimit`; here the settings are parsed
-(:func:`rate`, :func:`user_agent_fragments`) and loaded into a
-:class:`FloodSettings` (:func:`load_flood_config`), from which the gateway
-builds a fresh :class:`~sipgw.ratelimit.FloodGuard` and
-:class:`~sipgw.ratelimit.CallRateLimiter` at start. See docs/security.md,
-"Floods and scanners".
+The sans-IO limits are :mod:`sipgw.ratelimit`; here the settings are declared
+(:class:`RateLimitSection`, parsed by :func:`rate`, :func:`limit_action` and
+:func:`user_agent_fragments`) and turned into a :class:`FloodSettings`
+(:meth:`FloodSettings.of`), from which the gateway builds a fresh
+:class:`~sipgw.ratelimit.FloodGuard` and :class:`~sipgw.ratelimit.CallRateLimiter`
+at start. See docs/security.md, "Floods and scanners".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sipgw.app.settings import SettingValues
+from sipgw.app.settings import section, setting
+from sipgw.app.settings.parsers import int_at_least, on_off
 from sipgw.ratelimit import (
     SCANNER_USER_AGENTS,
     CallRateConfig,
@@ -23,9 +24,11 @@ from sipgw.ratelimit import (
     Rate,
 )
 
-__all__ = ["FloodSettings", "limit_action", "load_flood_config", "rate", "user_agent_fragments"]
+__all__ = ["FloodSettings", "RateLimitSection", "limit_action", "rate", "user_agent_fragments"]
 
 UNLIMITED = Rate(0, 0)
+_FLOOD = FloodConfig()
+_CALLS = CallRateConfig()
 
 
 def rate(value: str) -> Rate:
@@ -60,6 +63,79 @@ def user_agent_fragments(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip().lower() for p in value.split(",") if p.strip()))
 
 
+@section(
+    "floods",
+    title="Rate limits",
+    intro="Floods and scanners: per-source limits checked before a request creates anything, "
+    "and limits on new calls; see docs/security.md. Rates are RATE:BURST (per second, and how "
+    "many at once after a quiet spell); 0 = no limit. Every one is also a flag of "
+    "`sipgw serve`.",
+)
+@dataclass(frozen=True)
+class RateLimitSection:
+    """Per-source request rates, new-call rates and the scanner filter."""
+
+    rate_invite: Rate = setting(
+        _FLOOD.invite, env="SIPGW_RATE_INVITE", flag="--rate-invite", metavar="RATE:BURST",
+        parse=rate, default_text="5:10", help="INVITEs per second from one source address.",
+    )  # fmt: skip
+    rate_register: Rate = setting(
+        _FLOOD.register, env="SIPGW_RATE_REGISTER", flag="--rate-register", metavar="RATE:BURST",
+        parse=rate, default_text="2:5", help="REGISTERs per second from one source address.",
+    )  # fmt: skip
+    rate_options: Rate = setting(
+        _FLOOD.options, env="SIPGW_RATE_OPTIONS", flag="--rate-options", metavar="RATE:BURST",
+        parse=rate, default_text="5:10", help="OPTIONS per second from one source address.",
+    )  # fmt: skip
+    rate_other: Rate = setting(
+        _FLOOD.other, env="SIPGW_RATE_OTHER", flag="--rate-other", metavar="RATE:BURST",
+        parse=rate, default_text="20:40",
+        help="Other requests (BYE, CANCEL, INFO, unparsable ones...) per second from one source "
+        "address.",
+    )  # fmt: skip
+    rate_limit_action: LimitAction = setting(
+        _FLOOD.action, env="SIPGW_RATE_LIMIT_ACTION", flag="--rate-limit-action",
+        metavar="503|drop", parse=limit_action, default_text="503",
+        help="What a request over its source's limit gets: '503' (503 with Retry-After, at "
+        "most once per Retry-After period per source, later ones dropped) or 'drop' (nothing).",
+    )  # fmt: skip
+    retry_after: int = setting(
+        _FLOOD.retry_after, env="SIPGW_RETRY_AFTER", flag="--retry-after", metavar="S",
+        parse=int_at_least(1),
+        help="Seconds in the Retry-After of a rate-limit 503.",
+    )  # fmt: skip
+    rate_sources: int = setting(
+        _FLOOD.max_sources, env="SIPGW_RATE_SOURCES", flag="--rate-sources", metavar="N",
+        parse=int_at_least(1),
+        help="Source addresses tracked at most (least recently seen forgotten first): bounds "
+        "memory under a forged-source flood.",
+    )  # fmt: skip
+    calls_per_second: Rate = setting(
+        _CALLS.global_rate, env="SIPGW_CALLS_PER_SECOND", flag="--calls-per-second",
+        metavar="RATE:BURST", parse=rate, default_text="10:20",
+        help="New calls per second over the whole gateway (after the access check); more get "
+        "503 with Retry-After.",
+    )  # fmt: skip
+    calls_per_caller: Rate = setting(
+        _CALLS.per_caller_per_minute, env="SIPGW_CALLS_PER_CALLER", flag="--calls-per-caller",
+        metavar="RATE:BURST", parse=rate, default_text="10:5",
+        help="New calls per MINUTE from one caller (the From URI's user@host; anonymous callers "
+        "only count against the global rate).",
+    )  # fmt: skip
+    drop_scanners: bool = setting(
+        True, env="SIPGW_DROP_SCANNERS", flag="--drop-scanners", metavar="on|off", parse=on_off,
+        default_text="on",
+        help="Drop requests from known SIP scanners (User-Agent containing friendly-scanner, "
+        "sipvicious, sipcli, ...) without an answer: 'on' or 'off'.",
+    )  # fmt: skip
+    scanner_user_agents: tuple[str, ...] = setting(
+        (), env="SIPGW_SCANNER_USER_AGENTS", flag="--scanner-user-agents", metavar="LIST",
+        parse=user_agent_fragments, default_text="",
+        help="More User-Agent fragments to drop, comma-separated, case-insensitive (added to "
+        "the built-in list).",
+    )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class FloodSettings:
     """The resolved ``FLOODS`` settings."""
@@ -68,6 +144,25 @@ class FloodSettings:
     """Per-source limits and scanner User-Agents."""
     calls: CallRateConfig = field(default_factory=CallRateConfig)
     """New-call rate limits."""
+
+    @classmethod
+    def of(cls, section: RateLimitSection) -> FloodSettings:
+        """The guard's and the call limiter's configuration from the ``floods`` settings."""
+        scanners: tuple[str, ...] = ()
+        if section.drop_scanners:
+            scanners = tuple(dict.fromkeys((*SCANNER_USER_AGENTS, *section.scanner_user_agents)))
+        flood = FloodConfig(
+            invite=section.rate_invite,
+            register=section.rate_register,
+            options=section.rate_options,
+            other=section.rate_other,
+            action=section.rate_limit_action,
+            retry_after=section.retry_after,
+            max_sources=section.rate_sources,
+            scanner_user_agents=scanners,
+        )
+        calls = CallRateConfig(section.calls_per_second, section.calls_per_caller)
+        return cls(flood, calls)
 
     @classmethod
     def off(cls) -> FloodSettings:
@@ -93,30 +188,3 @@ class FloodSettings:
             f"{f.action.value}; new calls {c.global_rate}/s, per caller "
             f"{c.per_caller_per_minute}/min; {scanners}"
         )
-
-
-def load_flood_config(values: SettingValues) -> FloodSettings:
-    """The ``FLOODS`` settings from the registry.
-
-    Raises:
-        ConfigError: a value does not parse.
-    """
-    scanners: tuple[str, ...] = ()
-    if values["SIPGW_DROP_SCANNERS"] == "on":
-        extra = values["SIPGW_SCANNER_USER_AGENTS"]
-        scanners = tuple(dict.fromkeys((*SCANNER_USER_AGENTS, *extra)))
-    flood = FloodConfig(
-        invite=values["SIPGW_RATE_INVITE"],
-        register=values["SIPGW_RATE_REGISTER"],
-        options=values["SIPGW_RATE_OPTIONS"],
-        other=values["SIPGW_RATE_OTHER"],
-        action=values["SIPGW_RATE_LIMIT_ACTION"],
-        retry_after=values["SIPGW_RETRY_AFTER"],
-        max_sources=values["SIPGW_RATE_SOURCES"],
-        scanner_user_agents=scanners,
-    )
-    calls = CallRateConfig(
-        global_rate=values["SIPGW_CALLS_PER_SECOND"],
-        per_caller_per_minute=values["SIPGW_CALLS_PER_CALLER"],
-    )
-    return FloodSettings(flood, calls)

@@ -2,10 +2,10 @@
 
 For container health checks and load-balancer probes (what Kamailio's dispatcher
 does with OPTIONS), over UDP, or over TCP when ``SIPGW_TRANSPORTS`` has no udp.
-Reads the port from ``SIPGW_SIP_PORT`` (default 5060) and
-the address from ``SIPGW_HEALTHCHECK_HOST`` (default 127.0.0.1), from the
-environment only (the settings registry parses both). Exit status 0 for a 200,
-1 otherwise (no answer, another status, or a bad setting).
+Reads the port and transports from the ``network`` section (``SIPGW_SIP_PORT``,
+default 5060) and the address from its own section (``SIPGW_HEALTHCHECK_HOST``,
+default 127.0.0.1), from the environment only. Exit status 0 for a 200, 1 otherwise
+(no answer, another status, or a bad setting).
 """
 
 from __future__ import annotations
@@ -14,13 +14,32 @@ import os
 import random
 import socket
 import sys
+from dataclasses import dataclass
 
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.config import NetworkSection
+from sipgw.app.settings import ConfigError, Sources, load, section, setting
+from sipgw.app.settings.parsers import text
 from sipgw.errors import SipError
 from sipgw.message import SipResponse, parse_message
 
-__all__ = ["probe"]
+__all__ = ["HealthcheckSection", "probe"]
+
+
+@section(
+    "healthcheck",
+    title="Health check",
+    intro="Read by `python -m sipgw.app.healthcheck` (the container's health check), which also "
+    "reads `SIPGW_SIP_PORT` and `SIPGW_TRANSPORTS` (it probes over UDP, or TCP without UDP); "
+    "from the environment only.",
+)
+@dataclass(frozen=True)
+class HealthcheckSection:
+    """Where the health check sends its OPTIONS."""
+
+    host: str = setting(
+        "127.0.0.1", env="SIPGW_HEALTHCHECK_HOST", parse=text,
+        help="Address the health check sends its OPTIONS request to.",
+    )  # fmt: skip
 
 
 def probe(host: str, port: int, timeout: float = 2.0, transport: str = "UDP") -> int | None:
@@ -73,13 +92,14 @@ def _final_status(sock: socket.socket, stream: bool) -> int | None:
 
 def main() -> int:
     """Probe and print the result; exit status 0 only for 200."""
-    values = resolve_settings(os.environ)
+    sources = Sources(os.environ)
     try:
-        host, port = values["SIPGW_HEALTHCHECK_HOST"], values["SIPGW_SIP_PORT"]
-        transports = values["SIPGW_TRANSPORTS"]
+        host = load(HealthcheckSection, sources).host
+        network = load(NetworkSection, sources)
     except ConfigError as exc:
         print(f"healthcheck: error: {exc}", file=sys.stderr)
         return 1
+    port, transports = network.sip_port, network.transports
     if "UDP" in transports or "TCP" in transports:
         transport = "UDP" if "UDP" in transports else "TCP"
     else:

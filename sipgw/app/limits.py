@@ -1,7 +1,6 @@
 """Bounds on what a hostile peer can make the gateway parse, buffer or hold open.
 
-The ``LIMITS`` section of :mod:`sipgw.app.settings_registry`, loaded into a
-:class:`LimitsConfig`; the SIP core applies the message bounds
+:class:`LimitsConfig` is the ``limits`` settings section; the SIP core applies the message bounds
 (:class:`sipgw.limits.MessageLimits`), the TCP/TLS adapter the rest
 (:class:`sipgw.aio.stream.StreamPool`). See docs/security.md, "Hostile input".
 """
@@ -10,30 +9,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import InvalidSettings, section, setting
+from sipgw.app.settings.parsers import int_at_least, int_range, non_negative, positive
 from sipgw.limits import MessageLimits
 
-__all__ = ["LimitsConfig", "load_limits_config"]
+__all__ = ["LimitsConfig"]
 
 
-@dataclass(frozen=True, slots=True)
+@section(
+    "limits",
+    title="Limits",
+    intro="Bounds on what one peer can make the gateway parse, buffer or hold open (hostile "
+    "input; see docs/security.md). Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
 class LimitsConfig:
-    """The resolved ``LIMITS`` settings."""
+    """Message bounds (the SIP core) and connection bounds (the TCP/TLS adapter)."""
 
-    max_message_size: int = 65535
-    """The largest SIP message parsed, octets; larger requests get 513."""
-    max_body_size: int = 32768
-    """The largest SIP body, octets; larger requests get 413."""
-    max_header_fields: int = 256
-    """The most header lines in one message; more get 513."""
-    tcp_message_timeout: float = 10.0
-    """Seconds for one whole message over TCP/TLS after its first octet; 0 = no limit."""
-    tls_handshake_timeout: float = 10.0
-    """Seconds for a peer's TLS handshake."""
-    tcp_max_per_source: int = 32
-    """TCP/TLS connections one address may open to us; 0 = no limit."""
-    tcp_max_connections: int = 1024
-    """TCP/TLS connections peers may open to us in all; 0 = no limit."""
+    max_message_size: int = setting(
+        65535, env="SIPGW_MAX_MESSAGE_SIZE", flag="--max-message-size", metavar="N",
+        parse=int_range(1024, 1 << 20),
+        help="The largest SIP message parsed, in octets (1024-1048576); a larger request gets "
+        "513 Message Too Large. UDP datagrams over 65535 octets are dropped unread.",
+    )  # fmt: skip
+    max_body_size: int = setting(
+        32768, env="SIPGW_MAX_BODY_SIZE", flag="--max-body-size", metavar="N",
+        parse=int_at_least(0),
+        help="The largest SIP body, in octets; a request with a larger one gets 413 (over "
+        "TCP/TLS the connection is then closed).",
+    )  # fmt: skip
+    max_header_fields: int = setting(
+        256, env="SIPGW_MAX_HEADER_FIELDS", flag="--max-header-fields", metavar="N",
+        parse=int_at_least(16),
+        help="The most header lines in one SIP message; a request with more gets 513.",
+    )  # fmt: skip
+    tcp_message_timeout: float = setting(
+        10.0, env="SIPGW_TCP_MESSAGE_TIMEOUT", flag="--tcp-message-timeout", metavar="S",
+        parse=non_negative,
+        help="Close a TCP or TLS connection whose message has not arrived whole this many "
+        "seconds after its first octet (a slow sender); 0 = no limit.",
+    )  # fmt: skip
+    tls_handshake_timeout: float = setting(
+        10.0, env="SIPGW_TLS_HANDSHAKE_TIMEOUT", flag="--tls-handshake-timeout", metavar="S",
+        parse=positive,
+        help="Close a TLS connection whose handshake has not finished after this many seconds.",
+    )  # fmt: skip
+    tcp_max_per_source: int = setting(
+        32, env="SIPGW_TCP_MAX_PER_SOURCE", flag="--tcp-max-per-source", metavar="N",
+        parse=int_at_least(0),
+        help="TCP and TLS connections one IP address may have open to us; more are closed at "
+        "once. 0 = no limit.",
+    )  # fmt: skip
+    tcp_max_connections: int = setting(
+        1024, env="SIPGW_TCP_MAX_CONNECTIONS", flag="--tcp-max-connections", metavar="N",
+        parse=int_at_least(0),
+        help="TCP and TLS connections peers may have open to us in all; more are closed at "
+        "once. 0 = no limit.",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """A body cannot be larger than the message that carries it.
+
+        Raises:
+            InvalidSettings: it is.
+        """
+        if self.max_body_size > self.max_message_size:
+            raise InvalidSettings("{max_body_size} must not exceed {max_message_size}")
 
     @property
     def message_limits(self) -> MessageLimits:
@@ -47,23 +88,3 @@ class LimitsConfig:
             max_uri_length=default.max_uri_length,
             max_body_size=self.max_body_size,
         )
-
-
-def load_limits_config(values: SettingValues) -> LimitsConfig:
-    """The ``LIMITS`` settings.
-
-    Raises:
-        ConfigError: a value does not parse or is out of range.
-    """
-    config = LimitsConfig(
-        max_message_size=values["SIPGW_MAX_MESSAGE_SIZE"],
-        max_body_size=values["SIPGW_MAX_BODY_SIZE"],
-        max_header_fields=values["SIPGW_MAX_HEADER_FIELDS"],
-        tcp_message_timeout=values["SIPGW_TCP_MESSAGE_TIMEOUT"],
-        tls_handshake_timeout=values["SIPGW_TLS_HANDSHAKE_TIMEOUT"],
-        tcp_max_per_source=values["SIPGW_TCP_MAX_PER_SOURCE"],
-        tcp_max_connections=values["SIPGW_TCP_MAX_CONNECTIONS"],
-    )
-    if config.max_body_size > config.max_message_size:
-        raise ConfigError("SIPGW_MAX_BODY_SIZE must not exceed SIPGW_MAX_MESSAGE_SIZE")
-    return config

@@ -33,7 +33,6 @@ from media.ports import PortAllocator
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog
-from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.auth import Credentials
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
@@ -47,7 +46,6 @@ __all__ = [
     "CallOutcome",
     "OutboundCalls",
     "OutboundConfig",
-    "load_outbound_config",
     "proxy_route",
     "target_uri",
 ]
@@ -71,7 +69,7 @@ _KINDS: dict[EndReason, str] = {
 
 @dataclass(frozen=True, slots=True)
 class OutboundConfig:
-    """How calls are placed (``OUTBOUND`` in :mod:`sipgw.app.settings_registry`)."""
+    """How calls are placed (:func:`sipgw.app.startup.outbound_config` builds it)."""
 
     proxy: str = ""
     """Outbound proxy URI (every INVITE goes through it); "" = straight to the target."""
@@ -90,40 +88,6 @@ class OutboundConfig:
     def credentials(self) -> Credentials | None:
         """What to answer challenges with, if anything."""
         return Credentials(self.username, self.password) if self.username else None
-
-
-def _registered(values: SettingValues, env: str) -> str:
-    """A setting the REGISTRATION section declares, or "" while the registry has none."""
-    try:
-        return str(values[env])
-    except KeyError:
-        return ""
-
-
-def load_outbound_config(values: SettingValues) -> OutboundConfig:
-    """The ``OUTBOUND`` settings (and the credentials and AOR of the registration).
-
-    Raises:
-        ConfigError: the proxy or caller id is not usable.
-    """
-    config = OutboundConfig(
-        proxy=values["SIPGW_OUTBOUND_PROXY"],
-        caller_id=values["SIPGW_CALLER_ID"],
-        ring_timeout=values["SIPGW_RING_TIMEOUT"],
-        aor=_registered(values, "SIPGW_REGISTER"),
-        username=_registered(values, "SIPGW_AUTH_USERNAME"),
-        password=_registered(values, "SIPGW_AUTH_PASSWORD"),
-    )
-    if config.proxy:
-        try:
-            proxy_route(config.proxy)
-        except ValueError as exc:
-            raise ConfigError(f"SIPGW_OUTBOUND_PROXY={config.proxy!r}: {exc}") from None
-    try:
-        caller(config, "127.0.0.1")
-    except ValueError as exc:
-        raise ConfigError(f"SIPGW_CALLER_ID={config.caller_id!r}: {exc}") from None
-    return config
 
 
 def _sip_uri(text: str) -> SipUri:

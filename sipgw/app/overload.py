@@ -11,9 +11,8 @@ thresholds for ``hold`` seconds (hysteresis: no flapping at the edge).
 While overloaded the gateway answers new INVITEs and OPTIONS probes 503 with
 ``Retry-After`` (a dispatcher in front, e.g. Kamailio's, then sends traffic
 elsewhere); calls already up are untouched. The gateway drives the detector
-(:mod:`sipgw.app.gateway`); the settings are the ``OVERLOAD`` section of the
-registry, loaded by :func:`load_overload_config`; :func:`watch_overload` runs
-the detector in the gateway.
+(:mod:`sipgw.app.gateway`); its settings are the ``overload`` section
+(:class:`OverloadConfig`); :func:`watch_overload` runs the detector in the gateway.
 """
 
 from __future__ import annotations
@@ -26,41 +25,86 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import InvalidSettings, section, setting
+from sipgw.app.settings.parsers import int_at_least, non_negative, positive
 
 __all__ = [
     "OverloadConfig",
     "OverloadDetector",
     "OverloadState",
-    "load_overload_config",
     "watch_overload",
 ]
 
 log = logging.getLogger("sipgw.overload")
 
 
-@dataclass(frozen=True, slots=True)
+@section(
+    "overload",
+    title="Overload",
+    intro="Overload protection: while the media ticker runs late or the process's CPU is full, "
+    "new INVITEs and OPTIONS probes get 503 with Retry-After (a dispatcher in front sends "
+    "traffic elsewhere); running calls go on. See docs/operations.md. Every one is also a "
+    "flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
 class OverloadConfig:
     """Thresholds of :class:`OverloadDetector`; a threshold of 0 turns that signal off."""
 
-    lateness_ms: float = 10.0
-    """Enter when the p99 tick lateness over the window exceeds this (ms)."""
-    recover_lateness_ms: float = 5.0
-    """... and leave only once it stays below this (ms)."""
-    cpu_percent: float = 90.0
-    """Enter when the process's CPU over the window exceeds this (% of one core)."""
-    recover_cpu_percent: float = 75.0
-    """... and leave only once it stays below this."""
-    window: float = 5.0
-    """Seconds of lateness samples each decision looks at."""
-    cpu_window: float = 1.0
-    """Seconds of CPU time each decision looks at: short, so that a burst of new calls is
-    seen before many more are let in (a lateness p99 needs the longer window to ride out
-    one stall; the CPU share does not)."""
-    hold: float = 5.0
-    """Seconds both signals must stay below their recover thresholds to take calls again."""
-    retry_after: int = 10
-    """Seconds in the Retry-After of an overload 503."""
+    lateness_ms: float = setting(
+        10.0, env="SIPGW_OVERLOAD_LATENESS_MS", flag="--overload-lateness-ms", metavar="MS",
+        parse=non_negative,
+        help="Refuse new calls when the p99 lateness of the 20 ms media ticker over the window "
+        "exceeds this many ms; 0 = do not watch lateness.",
+    )  # fmt: skip
+    recover_lateness_ms: float = setting(
+        5.0, env="SIPGW_OVERLOAD_RECOVER_LATENESS_MS", flag="--overload-recover-lateness-ms",
+        metavar="MS", parse=non_negative,
+        help="Take calls again only once the p99 lateness stays below this many ms (for the "
+        "hold time).",
+    )  # fmt: skip
+    cpu_percent: float = setting(
+        90.0, env="SIPGW_OVERLOAD_CPU_PERCENT", flag="--overload-cpu-percent", metavar="PCT",
+        parse=non_negative,
+        help="Refuse new calls when the process's CPU over the CPU window exceeds this (% of "
+        "one core); 0 = do not watch CPU.",
+    )  # fmt: skip
+    recover_cpu_percent: float = setting(
+        75.0, env="SIPGW_OVERLOAD_RECOVER_CPU_PERCENT", flag="--overload-recover-cpu-percent",
+        metavar="PCT", parse=non_negative,
+        help="Take calls again only once the CPU stays below this (for the hold time).",
+    )  # fmt: skip
+    window: float = setting(
+        5.0, env="SIPGW_OVERLOAD_WINDOW", flag="--overload-window", metavar="S", parse=positive,
+        help="Seconds of ticker lateness each decision looks at (its p99).",
+    )  # fmt: skip
+    cpu_window: float = setting(
+        1.0, env="SIPGW_OVERLOAD_CPU_WINDOW", flag="--overload-cpu-window", metavar="S",
+        parse=positive,
+        help="Seconds of CPU time each decision looks at (short: a burst of new calls shows "
+        "before many more are let in).",
+    )  # fmt: skip
+    """Short, so that a burst of new calls is seen before many more are let in (a lateness
+    p99 needs the longer window to ride out one stall; the CPU share does not)."""
+    hold: float = setting(
+        5.0, env="SIPGW_OVERLOAD_HOLD", flag="--overload-hold", metavar="S", parse=non_negative,
+        help="Seconds both signals must stay below their recover thresholds before new calls "
+        "are taken again.",
+    )  # fmt: skip
+    retry_after: int = setting(
+        10, env="SIPGW_OVERLOAD_RETRY_AFTER", flag="--overload-retry-after", metavar="S",
+        parse=int_at_least(1), help="Seconds in the Retry-After of an overload 503.",
+    )  # fmt: skip
+
+    def check(self) -> None:
+        """A recover threshold must not be above its enter threshold (when that is on).
+
+        Raises:
+            InvalidSettings: one is.
+        """
+        if self.lateness_ms > 0 and self.recover_lateness_ms > self.lateness_ms:
+            raise InvalidSettings("{recover_lateness_ms} must not exceed {lateness_ms}")
+        if self.cpu_percent > 0 and self.recover_cpu_percent > self.cpu_percent:
+            raise InvalidSettings("{recover_cpu_percent} must not exceed {cpu_percent}")
 
     @property
     def enabled(self) -> bool:
@@ -176,33 +220,6 @@ def _p99(values: list[float]) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
-
-
-def load_overload_config(values: SettingValues) -> OverloadConfig:
-    """The ``OVERLOAD`` settings from the registry.
-
-    Raises:
-        ConfigError: a recover threshold above its enter threshold.
-    """
-    config = OverloadConfig(
-        lateness_ms=values["SIPGW_OVERLOAD_LATENESS_MS"],
-        recover_lateness_ms=values["SIPGW_OVERLOAD_RECOVER_LATENESS_MS"],
-        cpu_percent=values["SIPGW_OVERLOAD_CPU_PERCENT"],
-        recover_cpu_percent=values["SIPGW_OVERLOAD_RECOVER_CPU_PERCENT"],
-        window=values["SIPGW_OVERLOAD_WINDOW"],
-        cpu_window=values["SIPGW_OVERLOAD_CPU_WINDOW"],
-        hold=values["SIPGW_OVERLOAD_HOLD"],
-        retry_after=values["SIPGW_OVERLOAD_RETRY_AFTER"],
-    )
-    if config.lateness_ms > 0 and config.recover_lateness_ms > config.lateness_ms:
-        raise ConfigError(
-            "SIPGW_OVERLOAD_RECOVER_LATENESS_MS must not exceed SIPGW_OVERLOAD_LATENESS_MS"
-        )
-    if config.cpu_percent > 0 and config.recover_cpu_percent > config.cpu_percent:
-        raise ConfigError(
-            "SIPGW_OVERLOAD_RECOVER_CPU_PERCENT must not exceed SIPGW_OVERLOAD_CPU_PERCENT"
-        )
-    return config
 
 
 UPDATE_INTERVAL = 0.25

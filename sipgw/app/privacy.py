@@ -1,9 +1,10 @@
 """Secrets and privacy: what the gateway masks in its logs and call records.
 
 :func:`load_redactor` builds the :class:`agent.redact.Redactor` from the
-``PRIVACY`` section of the registry (``SIPGW_REDACT``, ``SIPGW_REDACT_PATTERNS``)
-and the values of every setting marked ``secret`` (API keys, SIP passwords);
-:func:`startup_secrets` adds the passwords of the accounts file and the inbound
+``privacy`` section (:class:`PrivacySection`: ``SIPGW_REDACT``,
+``SIPGW_REDACT_PATTERNS``) and the secrets it is given: the values of every setting
+marked ``secret`` (API keys, SIP passwords: :func:`sipgw.app.settings.secret_texts`)
+and, from :func:`startup_secrets`, the passwords of the accounts file and the inbound
 users file. :func:`install_log_redaction` is the last line of defence the CLI
 installs at start-up: every log record, from our code or any library's (the
 ``websockets`` client logs its request headers, ``Authorization`` and
@@ -18,46 +19,67 @@ import logging
 import sys
 import traceback
 from collections.abc import Iterable
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.redact import Redactor, redact_log_record
-from sipgw.app.access import AccessConfig
-from sipgw.app.accounts import RegistrationSettings
-from sipgw.app.settings import SettingValues
-from sipgw.app.settings_registry import SETTINGS
+from sipgw.app.settings import section, setting
+from sipgw.app.settings.parsers import choice
+
+if TYPE_CHECKING:
+    from sipgw.app.access import AccessConfig
+    from sipgw.app.accounts import RegistrationSettings
 
 __all__ = [
     "LogRedaction",
+    "PrivacySection",
     "Redactor",
     "install_log_redaction",
     "load_redactor",
-    "secret_setting_values",
     "startup_secrets",
 ]
 
 
-def secret_setting_values(values: SettingValues) -> list[str]:
-    """The non-empty values of every setting marked ``secret``, as given (unparsed)."""
-    found: list[str] = []
-    for setting in SETTINGS:
-        if setting.secret:
-            text, _ = values.text(setting.env)
-            if text:
-                found.extend({text, text.strip()})
-    return found
+def redact_pattern(value: str) -> str:
+    """ "" or a regular expression that compiles (Python ``re`` syntax)."""
+    import re
+
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"must be a regular expression ({exc})") from None
+    return value
 
 
-def load_redactor(values: SettingValues, secrets: Iterable[str] = ()) -> Redactor:
-    """The redactor the settings describe, masking the secret settings and ``secrets``.
+@section(
+    "privacy",
+    title="Secrets and privacy",
+    intro="What is masked in logs and call records; see docs/security.md. API keys and "
+    "passwords are always masked; every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class PrivacySection:
+    """Card numbers and patterns of your own, masked in logs and call records."""
 
-    Raises:
-        ConfigError: ``SIPGW_REDACT`` or ``SIPGW_REDACT_PATTERNS`` is bad.
-    """
+    redact: str = setting(
+        "cards", env="SIPGW_REDACT", flag="--redact", metavar="WHAT",
+        parse=choice("cards", "off"),
+        help="'cards': card numbers (13-19 digits passing the Luhn check, also spoken digit by "
+        "digit) are replaced by [card ****1234] in call records and logs; 'off': kept.",
+    )  # fmt: skip
+    redact_patterns: str = setting(
+        "", env="SIPGW_REDACT_PATTERNS", flag="--redact-patterns", metavar="REGEX",
+        parse=redact_pattern,
+        help="A regular expression whose matches are replaced by [redacted] in call records "
+        "and logs (several: join them with |), e.g. \\b\\d{3}-\\d{2}-\\d{4}\\b; empty = none.",
+    )  # fmt: skip
+
+
+def load_redactor(settings: PrivacySection, secrets: Iterable[str] = ()) -> Redactor:
+    """The redactor ``settings`` describe, masking ``secrets`` too."""
     return Redactor(
-        [*secret_setting_values(values), *secrets],
-        cards=values["SIPGW_REDACT"] == "cards",
-        pattern=values["SIPGW_REDACT_PATTERNS"] or None,
+        list(secrets), cards=settings.redact == "cards", pattern=settings.redact_patterns or None
     )
 
 

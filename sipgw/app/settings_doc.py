@@ -1,4 +1,4 @@
-"""``docs/configuration.md`` and ``.env.example``, written from the settings registry.
+"""``docs/configuration.md`` and ``.env.example``, written from the settings sections.
 
     python -m sipgw.app.settings_doc configuration > docs/configuration.md
     python -m sipgw.app.settings_doc env-example > .env.example
@@ -12,9 +12,10 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
-from sipgw.app.settings import Section, Setting
-from sipgw.app.settings_registry import SECTIONS
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import SectionInfo, Setting
 
 __all__ = ["configuration_md", "env_example", "main"]
 
@@ -22,12 +23,12 @@ _HEADER = """\
 # Configuration
 
 <!-- Written by `python -m sipgw.app.settings_doc configuration > docs/configuration.md`
-from sipgw/app/settings_registry.py and sipgw/app/vendors.py; tests/sipgw/app/test_settings.py
-checks it is current. -->
+from the settings sections (sipgw/app/sections.py lists them);
+tests/sipgw/app/test_settings_doc.py checks it is current. -->
 
-Every setting is an environment variable (or a line in a `.env` file); the gateway's
-settings and the agent's choice are also flags of `sipgw serve`. `.env.example` lists them all
-with their defaults.
+Every setting is an environment variable (or a line in a `.env` file); most are also flags of
+`sipgw serve` (and `sipgw call`), whose `--help` shows them grouped by the sections below,
+the options most setups need first. `.env.example` lists them all with their defaults.
 
 ## Where a value comes from
 
@@ -41,9 +42,18 @@ Highest first:
 
 Values are checked when they are read: the gateway's at start, an agent's (and its vendors')
 at start when that agent is chosen. A value that does not parse stops `sipgw serve` with a
-message naming the flag or variable, e.g.
-`sipgw: error: --rtp-ports='20000': must look like LO-HI, e.g. 10000-20000`; missing keys
-are all named at once.
+message naming what you wrote and what is allowed:
+
+```
+sipgw: error: --sip-port abc: must be a port number 0..65535
+sipgw: error: SIPGW_RTP_PORTS=20000: must be LO-HI with 1024 <= LO < HI <= 65535, e.g. 10000-20000
+sipgw: error: .env line 3: SIPGW_MAX_CALLS=many: must be a whole number, or 0 for no limit
+sipgw: error: accounts.toml line 7: account 'office': expires must be at least 1 second
+```
+
+Values that do not go together name each setting as you gave it: `sipgw: error:
+--jitter-min-ms 400 must not exceed --jitter-max-ms/SIPGW_JITTER_MAX_MS (default 300)`.
+Missing keys are all named at once; a secret's value is never shown.
 
 ## Exit statuses
 
@@ -51,12 +61,49 @@ are all named at once.
 |---|---|
 | 0 | `sipgw serve` stopped on SIGINT or SIGTERM: calls got a BYE, unanswered ones a 503 |
 | 1 | the SIP port cannot be bound: `sipgw: error: cannot listen on udp:ADDR:PORT: ...` |
-| 2 | a bad command line or setting, a missing required key, an unreadable prompt file \
-or a tools module that fails to load; the message names it |
+| 2 | a bad command line or setting, a missing required key, an unreadable prompt file, \
+a tools module or an agent plug-in that fails to load; the message names it |
 | 130 | interrupted (Ctrl-C) before the gateway was listening |
 
 `python -m sipgw.app.healthcheck` (the container's health check) exits 0 when the gateway
 answers an OPTIONS request with 200, and 1 otherwise.
+
+## Adding a setting
+
+A setting is one typed field of a section: a frozen dataclass beside the code it configures,
+its fields declared with `setting(...)` (sipgw/app/settings/declare.py). The flag, the
+variable, `--help`, the error messages, this page and `.env.example` all come from that
+field. Say RTP packets should carry a DSCP mark for the network's quality of service:
+
+```python
+# sipgw/app/config.py, in CallSection
+    rtp_dscp: int = setting(
+        0, env="SIPGW_RTP_DSCP", flag="--rtp-dscp", metavar="N", parse=int_range(0, 63),
+        help="DSCP mark of the RTP packets we send (46 = EF, expedited forwarding); 0 = none.",
+    )
+```
+
+mypy checks that the default, the parser (`sipgw.app.settings.parsers`, or your own function
+from text to value that raises `ValueError("must be ...")`) and the annotation agree; the
+gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules
+between values of one section go in its `check()`, which raises
+`InvalidSettings("{jitter_min_ms} must not exceed {jitter_max_ms}")`: the loader names each
+field as the user gave it. A new section is a new `@section(...)` dataclass, listed in
+`sipgw/app/sections.py` where it should appear. The agent layer never reads settings: a knob of
+the assistant is a field of its plain dataclass (`agent/settings.py`) and a field of
+`AssistantSection` (`sipgw/app/assistant_settings.py`), joined by one line of
+`assistant_settings()`, which mypy checks like the rest. Then regenerate this page and
+`.env.example`:
+
+```
+python -m sipgw.app.settings_doc configuration > docs/configuration.md
+python -m sipgw.app.settings_doc env-example > .env.example
+```
+
+`tests/sipgw/app/test_sections.py` checks every setting: a unique variable and flag, help
+that ends with a period, a default text that parses to the default, and a parser that says
+what is allowed instead of raising Python's own message. An agent of your own declares its
+settings the same way, outside sipgw ([writing-an-agent.md](writing-an-agent.md)).
 
 ## Configuring your own tools
 
@@ -80,20 +127,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _default(setting: Setting) -> str:
+def _default(setting: Setting[Any]) -> str:
     if setting.default_doc is not None:
         return setting.default_doc
-    return f"`{setting.default}`" if setting.default else "—"
+    return f"`{setting.default_text}`" if setting.default_text else "—"
 
 
-def _section_md(section: Section) -> list[str]:
+def _section_md(section: SectionInfo) -> list[str]:
     lines = ["", f"## {section.title}", "", section.intro, ""]
-    flags = any(s.flag for s in section.settings)
+    flags = section.flagged
     if flags:
         lines += ["| flag | environment | default | meaning |", "|---|---|---|---|"]
     else:
         lines += ["| environment | default | meaning |", "|---|---|---|"]
-    for s in section.settings:
+    for _, s in section.settings:
         meaning = _cell(s.help)
         cells = [f"`{s.env}`", _cell(_default(s)), meaning]
         if flags:
@@ -124,9 +171,9 @@ def env_example() -> str:
     ]
     for section in SECTIONS:
         lines += ["", f"# ---- {section.title}", *_comment(section.intro.replace("`", ""))]
-        for s in section.settings:
+        for _, s in section.settings:
             lines += ["", *_comment(s.help)]
-            lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default}")
+            lines.append(f"{s.env}=" if s.required else f"# {s.env}={s.default_text}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,31 +1,34 @@
 """The vendor registry: which STT, LLM and TTS services the assistant can use.
 
-One entry per vendor, in :data:`STT_VENDORS`, :data:`LLM_VENDORS` or
+One :class:`Vendor` per service, in :data:`STT_VENDORS`, :data:`LLM_VENDORS` or
 :data:`TTS_VENDORS`: its name (the value of ``SIPGW_STT``, ``SIPGW_LLM`` or
-``SIPGW_TTS``), its settings section (environment variables, defaults, help:
-the registry of :mod:`sipgw.app.settings_registry` takes it from here, and so do
-the CLI checks, ``.env.example`` and ``docs/configuration.md``), how its typed
-settings are built from those values, and how its client is built from them.
+``SIPGW_TTS``), its settings section (a frozen dataclass of
+:func:`~sipgw.app.settings.setting` fields: the CLI checks, ``.env.example`` and
+``docs/configuration.md`` take it from there), and a function from that section to a
+maker of the vendor's clients: it builds (and so checks) the client's own typed settings
+once, at start, with code mypy checks.
 
-Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm``
-or ``agent/tts``, implementing :class:`~agent.stt.base.SpeechToText`,
-:class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`, and
-its entry here. The assistant never names a vendor: :mod:`sipgw.app.agents`
-builds one LLM client for all calls and hands each call factories for its own
-STT and TTS.
+Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm`` or
+``agent/tts``, implementing :class:`~agent.stt.base.SpeechToText`,
+:class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`; here its
+section, its client function and its entry (and the section in the catalogue,
+:mod:`sipgw.app.sections`). The assistant never names a vendor:
+:mod:`sipgw.app.assistant_agent` builds one LLM client for all calls and hands each
+call factories for its own STT and TTS.
 
-A vendor's module (and its SDK) is imported only when its settings or client
-are built, never when this table is read: the CLI and the health check read the
-registry at start and stay fast.
+A vendor's module (and its SDK) is imported only when its client is built, never when
+this table or a section is read: the CLI and the health check stay fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sipgw.app.settings import ConfigError, Section, Setting, SettingValues, choice, positive
+from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.settings.parsers import choice, comma_list, int_range, positive, text, true_false
 
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM
@@ -36,229 +39,242 @@ __all__ = [
     "LLM_VENDORS",
     "STT_VENDORS",
     "TTS_VENDORS",
+    "AssemblyAISection",
+    "ElevenLabsSection",
+    "OpenAISection",
     "Vendor",
-    "VendorChoice",
-    "choose_vendors",
 ]
 
+SectionT = TypeVar("SectionT")
+SettingsT = TypeVar("SettingsT")
 ClientT = TypeVar("ClientT")
 
 
 @dataclass(frozen=True, slots=True)
-class Vendor(Generic[ClientT]):
-    """One vendor: its settings section, typed settings and client."""
+class Vendor(Generic[SectionT, ClientT]):
+    """One vendor: its settings section and how its clients are made from it."""
 
     name: str
     """The value that picks it (``SIPGW_STT=assemblyai``)."""
-    section: Section
-    """Its rows in the settings registry (required keys are checked from these)."""
-    settings: Callable[[SettingValues], Any]
-    """Builds its typed settings from the registry's values; raises ConfigError."""
-    client: Callable[[Any], ClientT]
-    """Builds its client from those settings (no network traffic)."""
+    section: type[SectionT]
+    """Its settings section (required keys are checked from it)."""
+    clients: Callable[[SectionT], Callable[[], ClientT]]
+    """The loaded section -> a maker of clients (no network traffic); raises ConfigError
+    when the client's settings refuse the values."""
 
 
-def _built(section: Section, build: Callable[[], Any]) -> Any:
-    """Run a settings dataclass's own checks; their ValueError names the section."""
+def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
+    """Build a client's settings; their checks' ValueError names the section."""
     try:
         return build()
     except ValueError as exc:
-        raise ConfigError(f"{section.title}: {exc}") from None
+        raise ConfigError(f"{title}: {exc}") from None
 
 
 def _optional_ms(value: str) -> int | None:
-    return None if value.strip() == "" else int(value)
-
-
-def _chunk_ms(value: str) -> int:
-    number = int(value)
-    if not 50 <= number <= 1000:
-        raise ValueError("must be 50..1000 (the API closes the session otherwise)")
-    return number
+    if not value.strip():
+        return None
+    try:
+        return int_range(0, 60000)(value)
+    except ValueError:
+        raise ValueError("must be a whole number of ms from 0 to 60000, or empty") from None
 
 
 # --------------------------------------------------------------------------- AssemblyAI
 
-ASSEMBLYAI = Section(
+
+def _keyterms(value: str) -> tuple[str, ...]:
+    from agent.stt.assemblyai import check_keyterms
+
+    terms = comma_list(value)
+    check_keyterms(terms)
+    return terms
+
+
+@section(
     "assemblyai",
-    "AssemblyAI (speech to text)",
-    "Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
-    (
-        Setting("ASSEMBLYAI_API_KEY", "", "AssemblyAI API key (required).", required=True,
-                secret=True),
-        Setting("ASSEMBLYAI_REGION", "default", "default, us or eu: which AssemblyAI streaming "
-                "endpoint.", choice("default", "us", "eu")),
-        Setting("ASSEMBLYAI_STREAMING_URL", "", "Overrides the region's wss:// URL (a proxy, a "
-                "test fake)."),
-        Setting("ASSEMBLYAI_KEYTERMS", "", "Comma-separated words to boost (product names, "
-                "...): at most 100 terms of at most 50 characters each."),
-        Setting("ASSEMBLYAI_PROMPT", "", "Context for Universal-3 Pro (beta); empty = none."),
-        Setting("ASSEMBLYAI_MIN_TURN_SILENCE", "", "Silence (ms) before the model checks for "
-                "an end of turn; empty = server default (100).", _optional_ms),
-        Setting("ASSEMBLYAI_MAX_TURN_SILENCE", "", "Silence (ms) that always ends a turn; "
-                "empty = server default (1000).", _optional_ms),
-        Setting("ASSEMBLYAI_CHUNK_MS", "100", "Audio per message to AssemblyAI (50..1000 ms) "
-                "while the caller talks; for 1.5 s after the caller stops talking, chunks are "
-                "50 ms so the turn ends sooner, and once the turn has ended and the caller "
-                "stays quiet, 250 ms (fewer messages).", _chunk_ms),
-    ),
-)  # fmt: skip
+    title="AssemblyAI (speech to text)",
+    intro="Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
+)
+@dataclass(frozen=True)
+class AssemblyAISection:
+    """AssemblyAI's streaming speech-to-text."""
+
+    api_key: str = setting(
+        "", env="ASSEMBLYAI_API_KEY", parse=text, required=True, secret=True,
+        help="AssemblyAI API key (required).",
+    )  # fmt: skip
+    region: str = setting(
+        "default", env="ASSEMBLYAI_REGION", parse=choice("default", "us", "eu"),
+        help="default, us or eu: which AssemblyAI streaming endpoint.",
+    )  # fmt: skip
+    streaming_url: str = setting(
+        "", env="ASSEMBLYAI_STREAMING_URL", parse=text,
+        help="Overrides the region's wss:// URL (a proxy, a test fake).",
+    )  # fmt: skip
+    keyterms: tuple[str, ...] = setting(
+        (), env="ASSEMBLYAI_KEYTERMS", parse=_keyterms, default_text="",
+        help="Comma-separated words to boost (product names, ...): at most 100 terms of at most "
+        "50 characters each.",
+    )  # fmt: skip
+    prompt: str = setting(
+        "", env="ASSEMBLYAI_PROMPT", parse=text,
+        help="Context for Universal-3 Pro (beta); empty = none.",
+    )  # fmt: skip
+    min_turn_silence: int | None = setting(
+        None, env="ASSEMBLYAI_MIN_TURN_SILENCE", parse=_optional_ms,
+        help="Silence (ms) before the model checks for an end of turn; empty = server default "
+        "(100).",
+    )  # fmt: skip
+    max_turn_silence: int | None = setting(
+        None, env="ASSEMBLYAI_MAX_TURN_SILENCE", parse=_optional_ms,
+        help="Silence (ms) that always ends a turn; empty = server default (1000).",
+    )  # fmt: skip
+    chunk_ms: int = setting(
+        100, env="ASSEMBLYAI_CHUNK_MS", parse=int_range(50, 1000),
+        help="Audio per message to AssemblyAI (50..1000 ms) while the caller talks; for 1.5 s "
+        "after the caller stops talking, chunks are 50 ms so the turn ends sooner, and once "
+        "the turn has ended and the caller stays quiet, 250 ms (fewer messages).",
+    )  # fmt: skip
 
 
-def _assemblyai_settings(v: SettingValues) -> Any:
-    from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings, check_keyterms
+def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
+    from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings, AssemblyAISTTService
 
-    keyterms = tuple(t.strip() for t in v["ASSEMBLYAI_KEYTERMS"].split(",") if t.strip())
-    try:
-        check_keyterms(keyterms)
-    except ValueError as exc:
-        raise ConfigError(f"ASSEMBLYAI_KEYTERMS: {exc}") from None
-    return _built(
-        ASSEMBLYAI,
+    client = _checked(
+        "AssemblyAI (speech to text)",
         lambda: AssemblyAISettings(
-            api_key=v["ASSEMBLYAI_API_KEY"],
-            url=v["ASSEMBLYAI_STREAMING_URL"] or REGION_URLS[v["ASSEMBLYAI_REGION"]],
-            keyterms_prompt=keyterms,
-            prompt=v["ASSEMBLYAI_PROMPT"] or None,
-            min_turn_silence=v["ASSEMBLYAI_MIN_TURN_SILENCE"],
-            max_turn_silence=v["ASSEMBLYAI_MAX_TURN_SILENCE"],
-            chunk_ms=v["ASSEMBLYAI_CHUNK_MS"],
+            api_key=settings.api_key,
+            url=settings.streaming_url or REGION_URLS[settings.region],
+            keyterms_prompt=settings.keyterms,
+            prompt=settings.prompt or None,
+            min_turn_silence=settings.min_turn_silence,
+            max_turn_silence=settings.max_turn_silence,
+            chunk_ms=settings.chunk_ms,
         ),
     )
-
-
-def _assemblyai_client(settings: Any) -> SpeechToText:
-    from agent.stt.assemblyai import AssemblyAISTTService
-
-    return AssemblyAISTTService(settings)
+    return partial(AssemblyAISTTService, client)
 
 
 # --------------------------------------------------------------------------- OpenAI
 
-OPENAI = Section(
+
+@section(
     "openai",
-    "OpenAI (chat model)",
-    "Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server works.",
-    (
-        Setting("OPENAI_API_KEY", "", "OpenAI API key (required; any value for a server that "
-                "needs none).", required=True, secret=True),
-        Setting("OPENAI_BASE_URL", "", "An OpenAI-compatible server's URL, e.g. "
-                "http://127.0.0.1:11434/v1; empty = OpenAI."),
-        Setting("OPENAI_MODEL", "gpt-4.1-mini", "Chat model."),
-        Setting("OPENAI_FIRST_TOKEN_TIMEOUT", "5", "Seconds to wait for the LLM's first token "
-                "before the fallback phrase.", positive),
-        Setting("OPENAI_TOTAL_TIMEOUT", "20", "Seconds one LLM response may take in all.",
-                positive),
-    ),
-)  # fmt: skip
+    title="OpenAI (chat model)",
+    intro="Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server "
+    "works.",
+)
+@dataclass(frozen=True)
+class OpenAISection:
+    """An OpenAI-compatible chat model."""
+
+    api_key: str = setting(
+        "", env="OPENAI_API_KEY", parse=text, required=True, secret=True,
+        help="OpenAI API key (required; any value for a server that needs none).",
+    )  # fmt: skip
+    base_url: str = setting(
+        "", env="OPENAI_BASE_URL", parse=text,
+        help="An OpenAI-compatible server's URL, e.g. http://127.0.0.1:11434/v1; empty = "
+        "OpenAI.",
+    )  # fmt: skip
+    model: str = setting("gpt-4.1-mini", env="OPENAI_MODEL", parse=text, help="Chat model.")
+    first_token_timeout: float = setting(
+        5.0, env="OPENAI_FIRST_TOKEN_TIMEOUT", parse=positive,
+        help="Seconds to wait for the LLM's first token before the fallback phrase.",
+    )  # fmt: skip
+    total_timeout: float = setting(
+        20.0, env="OPENAI_TOTAL_TIMEOUT", parse=positive,
+        help="Seconds one LLM response may take in all.",
+    )  # fmt: skip
 
 
-def _openai_settings(v: SettingValues) -> Any:
-    from agent.llm.openai import OpenAISettings
+def _openai(settings: OpenAISection) -> Callable[[], ChatLLM]:
+    from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 
-    return _built(
-        OPENAI,
+    client = _checked(
+        "OpenAI (chat model)",
         lambda: OpenAISettings(
-            api_key=v["OPENAI_API_KEY"],
-            model=v["OPENAI_MODEL"],
-            base_url=v["OPENAI_BASE_URL"] or None,
-            first_token_timeout=v["OPENAI_FIRST_TOKEN_TIMEOUT"],
-            total_timeout=v["OPENAI_TOTAL_TIMEOUT"],
+            api_key=settings.api_key,
+            model=settings.model,
+            base_url=settings.base_url or None,
+            first_token_timeout=settings.first_token_timeout,
+            total_timeout=settings.total_timeout,
         ),
     )
-
-
-def _openai_client(settings: Any) -> ChatLLM:
-    from agent.llm.openai import OpenAIChatLLM
-
-    return OpenAIChatLLM(settings)
+    return partial(OpenAIChatLLM, client)
 
 
 # --------------------------------------------------------------------------- ElevenLabs
 
-ELEVENLABS = Section(
+
+@section(
     "elevenlabs",
-    "ElevenLabs (text to speech)",
-    "Read when `--agent assistant` and `SIPGW_TTS=elevenlabs`.",
-    (
-        Setting("ELEVENLABS_API_KEY", "", "ElevenLabs API key (required).", required=True,
-                secret=True),
-        Setting("ELEVENLABS_VOICE_ID", "21m00Tcm4TlvDq8ikWAM", "Voice to speak with."),
-        Setting("ELEVENLABS_MODEL_ID", "eleven_flash_v2_5", "TTS model (flash: ~75 ms "
-                "inference)."),
-        Setting("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io", "API base URL (regions: "
-                "https://api.us.elevenlabs.io, https://api.eu.residency.elevenlabs.io)."),
-        Setting("ELEVENLABS_TRANSPORT", "websocket", "websocket (one multi-context socket per "
-                "call, opened while ringing) or http (one streaming request per sentence).",
-                choice("websocket", "http")),
-        Setting("ELEVENLABS_AUTO_MODE", "true", "true: ask the WebSocket for auto_mode, which "
-                "ElevenLabs recommends when whole sentences are sent (as the assistant does): "
-                "each starts at once instead of waiting for the chunk schedule.",
-                choice("true", "false")),
-    ),
-)  # fmt: skip
+    title="ElevenLabs (text to speech)",
+    intro="Read when `--agent assistant` and `SIPGW_TTS=elevenlabs`.",
+)
+@dataclass(frozen=True)
+class ElevenLabsSection:
+    """ElevenLabs' streaming text-to-speech."""
+
+    api_key: str = setting(
+        "", env="ELEVENLABS_API_KEY", parse=text, required=True, secret=True,
+        help="ElevenLabs API key (required).",
+    )  # fmt: skip
+    voice_id: str = setting(
+        "21m00Tcm4TlvDq8ikWAM", env="ELEVENLABS_VOICE_ID", parse=text,
+        help="Voice to speak with.",
+    )  # fmt: skip
+    model_id: str = setting(
+        "eleven_flash_v2_5", env="ELEVENLABS_MODEL_ID", parse=text,
+        help="TTS model (flash: ~75 ms inference).",
+    )  # fmt: skip
+    base_url: str = setting(
+        "https://api.elevenlabs.io", env="ELEVENLABS_BASE_URL", parse=text,
+        help="API base URL (regions: https://api.us.elevenlabs.io, "
+        "https://api.eu.residency.elevenlabs.io).",
+    )  # fmt: skip
+    transport: str = setting(
+        "websocket", env="ELEVENLABS_TRANSPORT", parse=choice("websocket", "http"),
+        help="websocket (one multi-context socket per call, opened while ringing) or http (one "
+        "streaming request per sentence).",
+    )  # fmt: skip
+    auto_mode: bool = setting(
+        True, env="ELEVENLABS_AUTO_MODE", parse=true_false, default_text="true",
+        help="true: ask the WebSocket for auto_mode, which ElevenLabs recommends when whole "
+        "sentences are sent (as the assistant does): each starts at once instead of waiting "
+        "for the chunk schedule.",
+    )  # fmt: skip
 
 
-def _elevenlabs_settings(v: SettingValues) -> Any:
-    from agent.tts.elevenlabs import ElevenLabsSettings
+def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
+    from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 
-    return _built(
-        ELEVENLABS,
+    client = _checked(
+        "ElevenLabs (text to speech)",
         lambda: ElevenLabsSettings(
-            api_key=v["ELEVENLABS_API_KEY"],
-            voice_id=v["ELEVENLABS_VOICE_ID"],
-            base_url=v["ELEVENLABS_BASE_URL"].rstrip("/"),
-            model_id=v["ELEVENLABS_MODEL_ID"],
-            transport=v["ELEVENLABS_TRANSPORT"],
-            auto_mode=v["ELEVENLABS_AUTO_MODE"] == "true",
+            api_key=settings.api_key,
+            voice_id=settings.voice_id,
+            base_url=settings.base_url.rstrip("/"),
+            model_id=settings.model_id,
+            transport=settings.transport,
+            auto_mode=settings.auto_mode,
         ),
     )
-
-
-def _elevenlabs_client(settings: Any) -> TextToSpeech:
-    from agent.tts.elevenlabs import ElevenLabsTTSService
-
-    return ElevenLabsTTSService(settings)
+    return partial(ElevenLabsTTSService, client)
 
 
 # --------------------------------------------------------------------------- the tables
 
-STT_VENDORS: Mapping[str, Vendor[SpeechToText]] = {
-    "assemblyai": Vendor("assemblyai", ASSEMBLYAI, _assemblyai_settings, _assemblyai_client),
+STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
+    "assemblyai": Vendor("assemblyai", AssemblyAISection, _assemblyai),
 }
 """Speech-to-text vendors; the first is ``SIPGW_STT``'s default."""
-LLM_VENDORS: Mapping[str, Vendor[ChatLLM]] = {
-    "openai": Vendor("openai", OPENAI, _openai_settings, _openai_client),
+LLM_VENDORS: Mapping[str, Vendor[Any, ChatLLM]] = {
+    "openai": Vendor("openai", OpenAISection, _openai),
 }
 """Chat model vendors; the first is ``SIPGW_LLM``'s default."""
-TTS_VENDORS: Mapping[str, Vendor[TextToSpeech]] = {
-    "elevenlabs": Vendor("elevenlabs", ELEVENLABS, _elevenlabs_settings, _elevenlabs_client),
+TTS_VENDORS: Mapping[str, Vendor[Any, TextToSpeech]] = {
+    "elevenlabs": Vendor("elevenlabs", ElevenLabsSection, _elevenlabs),
 }
 """Text-to-speech vendors; the first is ``SIPGW_TTS``'s default."""
-
-
-@dataclass(frozen=True, slots=True)
-class VendorChoice:
-    """The three vendors ``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS`` picked."""
-
-    stt: Vendor[SpeechToText]
-    llm: Vendor[ChatLLM]
-    tts: Vendor[TextToSpeech]
-
-    @property
-    def sections(self) -> tuple[Section, ...]:
-        """Their settings sections."""
-        return (self.stt.section, self.llm.section, self.tts.section)
-
-
-def choose_vendors(values: SettingValues) -> VendorChoice:
-    """The vendors the settings pick.
-
-    Raises:
-        ConfigError: a name is not one of the registered vendors.
-    """
-    return VendorChoice(
-        stt=STT_VENDORS[values["SIPGW_STT"]],
-        llm=LLM_VENDORS[values["SIPGW_LLM"]],
-        tts=TTS_VENDORS[values["SIPGW_TTS"]],
-    )

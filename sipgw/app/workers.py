@@ -43,9 +43,10 @@ from typing import IO
 
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.config import GatewayConfig
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.settings.parsers import int_at_least
 
-__all__ = ["Supervisor", "WorkerPlan", "load_worker_count", "plan_workers"]
+__all__ = ["Supervisor", "WorkerPlan", "WorkersSection", "plan_workers"]
 
 log = logging.getLogger("sipgw.workers")
 
@@ -60,10 +61,22 @@ STOP_MARGIN = 30.0
 _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 
 
-def load_worker_count(values: SettingValues) -> int:
-    """``SIPGW_WORKERS`` (the ``WORKERS`` section)."""
-    count: int = values["SIPGW_WORKERS"]
-    return count
+@section(
+    "workers",
+    title="Worker processes",
+    intro="How many gateway processes `sipgw serve` runs; see docs/operations.md (scale-out).",
+)
+@dataclass(frozen=True)
+class WorkersSection:
+    """How many workers ``serve`` runs (1 = this process only)."""
+
+    workers: int = setting(
+        1, env="SIPGW_WORKERS", flag="--workers", metavar="N", parse=int_at_least(1),
+        help="Worker processes to run, each with its own SIP port (SIPGW_SIP_PORT + i, "
+        "SIPGW_TLS_PORT + i), its own slice of SIPGW_RTP_PORTS and its own admin port "
+        "(SIPGW_ADMIN_PORT + i); a parent restarts a worker that crashes and forwards "
+        "SIGTERM/SIGINT to all. 1 = one process, no parent.",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

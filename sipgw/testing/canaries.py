@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "ADMIN_TOKEN",
+    "API_KEY_VARIABLES",
     "ASSEMBLYAI_KEY",
     "CANARIES",
     "CANARY_RE",
@@ -37,6 +38,13 @@ INBOUND_PASSWORD = "in-CANARY-5f9b3d7a1e"
 """A caller's password (what the gateway challenges for)."""
 ADMIN_TOKEN = "adm-CANARY-3c7e1a5b9d"
 """The admin server's bearer token (and the dashboard's login)."""
+
+API_KEY_VARIABLES: dict[str, str] = {
+    "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY,
+    "OPENAI_API_KEY": OPENAI_KEY,
+    "ELEVENLABS_API_KEY": ELEVENLABS_KEY,
+}
+"""The vendors' key variables, set to the canaries (what ``--agent assistant`` requires)."""
 
 CANARIES: tuple[str, ...] = (
     ASSEMBLYAI_KEY,

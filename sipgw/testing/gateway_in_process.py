@@ -17,12 +17,17 @@ from typing import Any
 
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig
-from sipgw.app.agents import make_agent_factory
-from sipgw.app.assistant_settings import load_dial_policy
+from sipgw.app.agents import find_agent
+from sipgw.app.assistant_settings import (
+    BuiltinToolsSection,
+    CallbackSection,
+    DialSection,
+    dial_policy,
+)
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.overload import OverloadConfig
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import Sources, load
 
 from .phone import Phone
 from .ports import free_port_range
@@ -42,7 +47,7 @@ TEST_OVERLOAD = OverloadConfig(lateness_ms=0, cpu_percent=0)
 a loaded test machine must not turn calls away."""
 
 TEST_AGENT_ENV: dict[str, str] = {"SIPGW_ECHO_DELAY_MS": "200"}
-"""Agent settings (registry variables) a test gateway starts from."""
+"""Agent settings (environment variables) a test gateway starts from."""
 
 
 @asynccontextmanager
@@ -68,12 +73,15 @@ async def running_gateway(
     grace) and every phone is closed.
     """
     config = GatewayConfig(**{**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(40)), **settings})
-    values = resolve_settings({**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent})
+    sources = Sources({**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent})
     if factory is None:
-        factory = make_agent_factory(values)
-    gateway = Gateway(
-        config, factory, access=access, dial_policy=load_dial_policy(values), overload=overload
+        factory = find_agent(agent).build(sources)
+    dial = dial_policy(
+        load(DialSection, sources),
+        load(BuiltinToolsSection, sources),
+        load(CallbackSection, sources),
     )
+    gateway = Gateway(config, factory, access=access, dial_policy=dial, overload=overload)
     address = await gateway.start()
     phones: list[Phone] = []
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from agent.base import CallPurpose
-from sipgw.app.agents import make_agent_factory
+from sipgw.app.agents import find_agent
 from sipgw.app.callbacks import callback_agent
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import Sources
 from sipgw.message import SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
@@ -85,7 +85,7 @@ async def answered_call(caller: Phone) -> tuple[float, Phone]:
 
 async def test_a_callback_opens_with_the_greeting_that_names_its_reason(tmp_path: Path) -> None:
     async with services(tmp_path) as s:
-        factory = callback_agent(make_agent_factory(resolve_settings(s.env)), PURPOSE)
+        factory = callback_agent(find_agent("assistant").build(Sources(s.env)), PURPOSE)
         async with running_gateway(factory) as (_, new_phone):
             callee = await new_phone()
             answered, phone = await answered_call(callee)
@@ -114,7 +114,7 @@ async def test_an_outbound_call_without_fixed_greeting_is_opened_by_the_llm_afte
 ) -> None:
     async with services(tmp_path, SIPGW_CALLBACK_GREETING="") as s:
         s.llm.script([FakeResponse(text="Hi, this is the shop calling about your refund.")])
-        factory = callback_agent(make_agent_factory(resolve_settings(s.env)), PURPOSE)
+        factory = callback_agent(find_agent("assistant").build(Sources(s.env)), PURPOSE)
         async with running_gateway(factory, ring_time=0.5) as (_, new_phone):
             callee = await new_phone()
             callee.send(callee.request("INVITE", callee.sdp()))

@@ -16,9 +16,8 @@ from agent.caller_context import (
     uri_number,
     with_context,
 )
-from sipgw.app.agents import load_caller_context
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.assistant_settings import CallerContextSection, caller_context
+from sipgw.app.settings import ConfigError, Sources, load
 from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)
@@ -44,22 +43,24 @@ def test_the_hook_loads_by_module_name_and_by_path(tmp_path: Path) -> None:
     ],
 )
 def test_bad_config_is_a_clear_error_naming_the_setting(spec: str, words: str) -> None:
-    values = resolve_settings({"SIPGW_CALLER_CONTEXT": spec})
     with pytest.raises(ConfigError) as info:
-        load_caller_context(values)
+        caller_context(CallerContextSection(caller_context=spec))
     assert str(info.value).startswith("SIPGW_CALLER_CONTEXT: ") and words in str(info.value)
 
 
 def test_settings_give_the_hook_and_its_timeout() -> None:
-    assert load_caller_context(resolve_settings({})) is None
-    values = resolve_settings(
-        {"SIPGW_CALLER_CONTEXT": "tests.agent.context_hooks:crm",
-         "SIPGW_CALLER_CONTEXT_TIMEOUT": "0.25"}
+    assert caller_context(load(CallerContextSection, Sources())) is None
+    section = load(
+        CallerContextSection,
+        Sources(
+            {"SIPGW_CALLER_CONTEXT": "tests.agent.context_hooks:crm",
+             "SIPGW_CALLER_CONTEXT_TIMEOUT": "0.25"}
+        ),
     )  # fmt: skip
-    loaded = load_caller_context(values)
+    loaded = caller_context(section)
     assert loaded == CallerContextSettings(context_hooks.crm, timeout=0.25)
     with pytest.raises(ConfigError, match="SIPGW_CALLER_CONTEXT_TIMEOUT"):
-        load_caller_context(resolve_settings({"SIPGW_CALLER_CONTEXT_TIMEOUT": "0"}))
+        load(CallerContextSection, Sources({"SIPGW_CALLER_CONTEXT_TIMEOUT": "0"}))
 
 
 def test_rendering_and_numbers() -> None:

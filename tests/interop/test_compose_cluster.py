@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from sipgw.app.cli import build_parser
-from sipgw.app.config import load_gateway_config
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.config import GatewayConfig
+from sipgw.app.settings import Sources, load
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -65,7 +65,7 @@ def test_the_cluster_profile_is_kamailio_in_front_of_two_gateways() -> None:
         # `sipgw serve` with the service's environment is a valid gateway configuration.
         args = build_parser().parse_args(service["command"])
         assert args.command == "serve"
-        gateways[name] = load_gateway_config(resolve_settings(service["environment"]))
+        gateways[name] = load(GatewayConfig, Sources(service["environment"]))
     ports = [config.sip_port for config in gateways.values()]
     ranges = sorted(config.rtp_ports for config in gateways.values())
     assert len(set(ports)) == 2 and 5060 not in ports  # 5060 is Kamailio's

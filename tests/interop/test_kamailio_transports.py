@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.agents import make_agent_factory
+from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.outbound import OutboundConfig
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import Sources
 from sipgw.testing.audio import analyse
 from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
@@ -164,7 +164,7 @@ def outbound_gateway(
         username=USER,
         password=PASSWORD,
     )
-    factory = make_agent_factory(resolve_settings({"SIPGW_AGENT": "echo"}))
+    factory = find_agent("echo").build(Sources())
     return Gateway(config, factory, outbound=outbound)
 
 

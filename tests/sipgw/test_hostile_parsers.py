@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from sipgw.app.accounts import parse_accounts_file
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT_NAMES
 from sipgw.auth import DigestServer, Verdict, parse_auth_params
 from sipgw.body import parse_dtmf_info
 from sipgw.errors import MessageParseError, RemoteProtocolError, SdpError
@@ -216,6 +215,6 @@ def test_accounts_file_raises_only_config_error(data):
         path = Path(directory) / "accounts.toml"
         path.write_bytes(data)
         try:
-            parse_accounts_file(path, AGENT_NAMES)
+            parse_accounts_file(path)
         except ConfigError:
             pass

@@ -36,6 +36,7 @@ from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.gateway import Gateway
 from sipgw.app.outbound import CallOutcome
+from sipgw.app.settings import validate
 from sipgw.events import RegistrationState
 
 __all__ = ["PLACE_CALL_WAIT", "AdminServer"]
@@ -145,7 +146,7 @@ class AdminServer:
             ConfigError: a non-loopback address without a token.
             OSError: the port cannot be bound.
         """
-        self.settings.check()
+        validate(self.settings)
         runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.bind, self.settings.port)

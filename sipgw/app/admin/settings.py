@@ -1,25 +1,42 @@
-"""The admin server's settings (``ADMIN`` in :mod:`sipgw.app.settings_registry`)."""
+"""The admin server's settings: the ``admin`` section, :class:`AdminSettings`."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sipgw.app.settings import ConfigError, SettingValues
+from sipgw.app.settings import InvalidSettings, section, setting
+from sipgw.app.settings.parsers import ip_address, optional_port, verbatim
 
-__all__ = ["AdminSettings", "load_admin_settings"]
+__all__ = ["AdminSettings"]
 
 
-@dataclass(frozen=True, slots=True)
+@section(
+    "admin",
+    title="Admin server",
+    intro="The admin HTTP server of `sipgw serve` (JSON API under /api/, /metrics); off unless "
+    "SIPGW_ADMIN_PORT is set. See docs/operations.md.",
+)
+@dataclass(frozen=True)
 class AdminSettings:
     """Where the admin server listens and the token it wants; ``port`` 0 = off."""
 
-    port: int = 0
-    """TCP port; 0 = no admin server (tests pass a free port explicitly)."""
-    bind: str = "127.0.0.1"
-    """Local address to listen on."""
-    token: str = field(default="", repr=False)
-    """The bearer token every request must carry; "" = none (loopback only)."""
+    port: int = setting(
+        0, env="SIPGW_ADMIN_PORT", flag="--admin-port", metavar="N", parse=optional_port,
+        first=True, help="TCP port of the admin HTTP server; 0 or empty = no admin server.",
+    )  # fmt: skip
+    bind: str = setting(
+        "127.0.0.1", env="SIPGW_ADMIN_BIND", flag="--admin-bind", metavar="ADDR",
+        parse=ip_address,
+        help="Local address of the admin server; any address but loopback requires "
+        "SIPGW_ADMIN_TOKEN.",
+    )  # fmt: skip
+    token: str = setting(
+        "", env="SIPGW_ADMIN_TOKEN", flag="--admin-token", metavar="TOKEN", parse=verbatim,
+        secret=True,
+        help="Bearer token every admin request must carry (Authorization: Bearer TOKEN); "
+        "empty = none (loopback only).",
+    )  # fmt: skip
 
     @property
     def enabled(self) -> bool:
@@ -27,30 +44,15 @@ class AdminSettings:
         return self.port != 0
 
     def check(self) -> None:
-        """Refuse a non-loopback address without a token.
+        """Refuse a server that listens beyond loopback without a token (when it is on).
 
         Raises:
-            ConfigError: ``bind`` is not a loopback address and ``token`` is empty.
+            InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty.
         """
-        if not self.token and not ipaddress.ip_address(self.bind).is_loopback:
-            raise ConfigError(
-                f"SIPGW_ADMIN_TOKEN: required when the admin server listens on {self.bind} "
-                "(not a loopback address): anyone who reaches the port could hang up calls "
-                "and place new ones"
+        if self.enabled and not self.token and not ipaddress.ip_address(self.bind).is_loopback:
+            raise InvalidSettings(
+                "{token}: required when the admin server listens on {address} (not a "
+                "loopback address): anyone who reaches the port could hang up calls and place "
+                "new ones",
+                address=self.bind,
             )
-
-
-def load_admin_settings(values: SettingValues) -> AdminSettings:
-    """The ``ADMIN`` section's values, checked when the server is on.
-
-    Raises:
-        ConfigError: a value is bad, or the server would listen beyond loopback without a token.
-    """
-    settings = AdminSettings(
-        port=values["SIPGW_ADMIN_PORT"] or 0,
-        bind=values["SIPGW_ADMIN_BIND"],
-        token=values["SIPGW_ADMIN_TOKEN"],
-    )
-    if settings.enabled:
-        settings.check()
-    return settings

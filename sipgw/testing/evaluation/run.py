@@ -30,15 +30,15 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from sipgw.app.settings import Section
-from sipgw.app.settings_registry import (
-    ASSISTANT,
-    BUILTIN_TOOLS,
-    CALLBACKS,
-    DIAL,
-    PRIVACY,
-    VENDOR_SECTIONS,
+from sipgw.app.assistant_settings import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    DialSection,
 )
+from sipgw.app.privacy import PrivacySection
+from sipgw.app.settings import settings_of
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
@@ -60,8 +60,10 @@ VENDOR_KEYS = (
     ("SIPGW_TTS", "elevenlabs", "ELEVENLABS_API_KEY"),
 )
 """(vendor setting, vendor, its key): the key ``--real`` checks for up front."""
-AGENT_SECTIONS: tuple[Section, ...] = (
-    ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PRIVACY, *VENDOR_SECTIONS
+AGENT_SECTIONS: tuple[type, ...] = (
+    AssistantSection, BuiltinToolsSection, CallbackSection, DialSection, PrivacySection,
+    *(vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS)
+      for vendor in table.values()),
 )  # fmt: skip
 """The settings ``--real`` passes on: the agent's, not the deployment's (no registration to
 your trunk, no admin port, no access rules)."""
@@ -116,7 +118,7 @@ def _start_fakes(scenarios: Sequence[Scenario]) -> FakeServices:
 
 def agent_settings(source: Mapping[str, str]) -> dict[str, str]:
     """The agent's settings in ``source`` (:data:`AGENT_SECTIONS` and vendor variables)."""
-    names = {setting.env for section in AGENT_SECTIONS for setting in section.settings}
+    names = {setting.env for cls in AGENT_SECTIONS for _, setting in settings_of(cls)}
     return {k: v for k, v in source.items() if k in names or k.startswith(VENDOR_PREFIXES)}
 
 

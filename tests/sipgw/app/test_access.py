@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,15 +13,16 @@ import pytest
 from sipgw.access import Refusal
 from sipgw.app.access import (
     AccessConfig,
+    AccessSection,
     RefusalLog,
+    access_config,
     account_upstreams,
     allow_from,
     build_access_policy,
-    load_access_config,
     upstream_hosts,
 )
-from sipgw.app.settings import ConfigError, Setting, SettingValues
-from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.accounts import AccountSection, load_accounts
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.stats import gateway_stats
 from sipgw.events import RequestRefused
 from sipgw.testing.canaries import INBOUND_PASSWORD
@@ -27,18 +30,9 @@ from sipgw.testing.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 
-# The settings the "register" and "uac" parts declare; declared here so the
-# default allow list can be tested before (and after) they are in the registry.
-UPSTREAM_ROWS = tuple(
-    Setting(env, "", "An upstream.")
-    for env in ("SIPGW_REGISTER", "SIPGW_REGISTRAR", "SIPGW_OUTBOUND_PROXY")
-)
 
-
-def values(environ: dict[str, str]) -> SettingValues:
-    known = {s.env for s in SETTINGS}
-    rows = [*SETTINGS, *(row for row in UPSTREAM_ROWS if row.env not in known)]
-    return SettingValues(rows, environ)
+def config_of(environ: dict[str, str], upstreams: Sequence[str] = ()) -> AccessConfig:
+    return access_config(load(AccessSection, Sources(environ)), upstreams)
 
 
 DNS = {
@@ -85,27 +79,25 @@ def test_allow_from_values(text: str, parsed: tuple[str, ...]) -> None:
 def test_bad_allow_from_values_say_what_is_allowed(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         allow_from(text)
-    with pytest.raises(ConfigError, match="--allow-from"):
-        load_access_config(resolve_settings({}, {"SIPGW_ALLOW_FROM": text}))
+    with pytest.raises(ConfigError, match=f"^--allow-from {re.escape(shlex.quote(text))}: "):
+        load(AccessSection, Sources({}, {"--allow-from": text}))
 
 
 def test_defaults_configure_nothing() -> None:
-    assert load_access_config(values({})) == AccessConfig()
+    assert config_of({}) == AccessConfig()
 
 
 def test_inbound_users_from_settings_and_file(tmp_path: Path) -> None:
     users = tmp_path / "users"
     users.write_text("# inbound users\n\nbob:pa:ss\n  carol : x y \n")
-    config = load_access_config(
-        values(
-            {
-                "SIPGW_INBOUND_USERNAME": "alice",
-                "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD,
-                "SIPGW_INBOUND_USERS_FILE": str(users),
-                "SIPGW_INBOUND_REALM": "pbx",
-                "SIPGW_INBOUND_ALGORITHM": "sha-256",
-            }
-        )
+    config = config_of(
+        {
+            "SIPGW_INBOUND_USERNAME": "alice",
+            "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD,
+            "SIPGW_INBOUND_USERS_FILE": str(users),
+            "SIPGW_INBOUND_REALM": "pbx",
+            "SIPGW_INBOUND_ALGORITHM": "sha-256",
+        }
     )
     assert config.users == (("alice", INBOUND_PASSWORD), ("bob", "pa:ss"), ("carol", " x y "))
     assert config.realm == "pbx" and config.algorithm == "SHA-256"
@@ -115,8 +107,11 @@ def test_inbound_users_from_settings_and_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("environ", "file_text", "message"),
     [
-        ({"SIPGW_INBOUND_USERNAME": "alice"}, None, "SIPGW_INBOUND_PASSWORD is needed"),
-        ({"SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}, None, "SIPGW_INBOUND_USERNAME is needed"),
+        ({"SIPGW_INBOUND_USERNAME": "alice"}, None,
+         "^SIPGW_INBOUND_USERNAME=alice is set: --inbound-password/SIPGW_INBOUND_PASSWORD is "
+         "needed"),
+        ({"SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}, None,
+         "^SIPGW_INBOUND_PASSWORD is set: --inbound-username/SIPGW_INBOUND_USERNAME is needed"),
         ({}, "alice:one\nnopassword-s3cret\n", "line 2 is not name:password"),
         ({}, "alice:\n", "line 1 is not name:password"),
         ({"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": "x"}, "alice:y\n",
@@ -132,40 +127,47 @@ def test_bad_inbound_credentials_are_named_without_the_password(
         users.write_text(file_text)
         environ = {**environ, "SIPGW_INBOUND_USERS_FILE": str(users)}
     with pytest.raises(ConfigError, match=message) as error:
-        load_access_config(values(environ))
+        config_of(environ)
     assert INBOUND_PASSWORD not in str(error.value)
+
+
+def test_a_users_file_names_its_line(tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.write_text("alice:one\n# nobody\nbob\n")
+    with pytest.raises(ConfigError, match=f"^{users} line 3 is not name:password"):
+        config_of({"SIPGW_INBOUND_USERS_FILE": str(users)})
 
 
 def test_a_missing_users_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(ConfigError, match="SIPGW_INBOUND_USERS_FILE=.*cannot read it"):
-        load_access_config(values({"SIPGW_INBOUND_USERS_FILE": str(missing)}))
+        config_of({"SIPGW_INBOUND_USERS_FILE": str(missing)})
 
 
 @pytest.mark.parametrize(
-    ("environ", "hosts"),
+    ("environ", "proxy", "hosts"),
     [
-        ({}, ()),
-        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com"}, ("pbx.example.com",)),
+        ({}, "", ()),
+        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com"}, "", ("pbx.example.com",)),
         ({"SIPGW_REGISTER": "sip:1001@example.com", "SIPGW_REGISTRAR": "sip:pbx.example.com:5080"},
-         ("pbx.example.com",)),
-        ({"SIPGW_OUTBOUND_PROXY": "sip:proxy.example.net;transport=tcp"}, ("proxy.example.net",)),
-        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com",
-          "SIPGW_OUTBOUND_PROXY": "proxy.example.net"}, ("pbx.example.com", "proxy.example.net")),
-        ({"SIPGW_REGISTER": "sip:1001@192.0.2.5", "SIPGW_OUTBOUND_PROXY": "sip:192.0.2.5"},
-         ("192.0.2.5",)),
+         "", ("pbx.example.com",)),
+        ({}, "sip:proxy.example.net;transport=tcp", ("proxy.example.net",)),
+        ({"SIPGW_REGISTER": "sip:1001@pbx.example.com"}, "proxy.example.net",
+         ("pbx.example.com", "proxy.example.net")),
+        ({"SIPGW_REGISTER": "sip:1001@192.0.2.5"}, "sip:192.0.2.5", ("192.0.2.5",)),
     ],
 )  # fmt: skip
 def test_upstreams_are_the_registrar_and_the_proxy(
-    environ: dict[str, str], hosts: tuple[str, ...]
+    environ: dict[str, str], proxy: str, hosts: tuple[str, ...]
 ) -> None:
-    assert upstream_hosts(values(environ)) == hosts
-    assert load_access_config(values(environ)).upstreams == hosts
+    accounts = load_accounts(load(AccountSection, Sources(environ)), proxy)
+    assert upstream_hosts(accounts, proxy) == hosts
+    assert config_of({}, upstream_hosts(accounts, proxy)).upstreams == hosts
 
 
 def test_a_bad_upstream_uri_is_named() -> None:
-    with pytest.raises(ConfigError, match="SIPGW_OUTBOUND_PROXY"):
-        upstream_hosts(values({"SIPGW_OUTBOUND_PROXY": "sip:"}))
+    with pytest.raises(ConfigError, match="outbound proxy='sip:'"):
+        upstream_hosts((), "sip:")
     with pytest.raises(ConfigError, match="outbound proxy='sip:'"):
         account_upstreams("sip:1001@pbx.example.com", outbound_proxy="sip:")
 
@@ -175,11 +177,6 @@ def test_an_accounts_upstreams_are_its_registrar_or_aor_host_and_its_proxy() -> 
     assert account_upstreams(
         "sip:1001@example.com", "sip:reg.example.com;transport=tls", "sip:proxy.example.net:5070"
     ) == ("reg.example.com", "proxy.example.net")
-    config = load_access_config(
-        values({"SIPGW_REGISTER": "sip:1@pbx.example.com"}),
-        upstreams=account_upstreams("sip:2@pbx.example.com", outbound_proxy="sip:192.0.2.9"),
-    )
-    assert config.upstreams == ("pbx.example.com", "192.0.2.9")
 
 
 # --------------------------------------------------------------------------- start-up

@@ -1,4 +1,4 @@
-"""Accounts from the REGISTRATION settings and the TOML accounts file."""
+"""Accounts from the accounts section (the flags) and the TOML accounts file."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import pytest
 from agent.settings import EchoSettings
 from sipgw.app.accounts import (
     Account,
+    AccountSection,
     RegistrationSettings,
     load_accounts,
-    load_registration_settings,
+    parse_accounts_file,
+    registration_settings,
 )
 from sipgw.app.agents import echo_factory
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import AGENT_NAMES, resolve_settings
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 
@@ -39,10 +40,14 @@ agent = "assistant"
 """
 
 
+def section(**env: str) -> AccountSection:
+    return load(AccountSection, Sources(env))
+
+
 def accounts_from(tmp_path: Path, text: str, **env: str) -> tuple[Account, ...]:
     path = tmp_path / "accounts.toml"
     path.write_text(text)
-    return load_accounts(resolve_settings({"SIPGW_ACCOUNTS": str(path), **env}), AGENT_NAMES)
+    return load_accounts(section(SIPGW_ACCOUNTS=str(path), **env))
 
 
 def test_accounts_file_with_defaults_and_every_key(tmp_path: Path) -> None:
@@ -73,43 +78,57 @@ def test_no_password_means_no_credentials(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[accounts.a]\nregistrar = 'sip:x'\n", "account 'a': aor is missing"),
-        ("[accounts.a]\naor = 'sip:pbx.example.com'\n", "account 'a': aor .* needs a user part"),
-        ("[accounts.a]\naor = 'mailto:x@y'\n", "account 'a': aor .* is not a sip"),
-        ("[accounts.b]\naor = 'sip:1@h'\nexpires = 'long'\n", "account 'b': expires must be a num"),
-        ("[accounts.b]\naor = 'sip:1@h'\nexpires = 0\n", "account 'b': expires must be at least"),
-        ("[accounts.c]\naor = 'sip:1@h'\ntransport = 'sctp'\n", "account 'c': transport 'sctp'"),
-        ("[accounts.c]\naor = 'sip:1@h'\nagent = 'robot'\n", "account 'c': agent 'robot'"),
-        ("[accounts.d]\naor = 'sip:1@h'\npassword = 'x'\n", "account 'd': unknown key 'password'"),
-        ("[accounts.d]\naor = 'sip:1@h'\noutbound_proxy = 'proxy'\n", "'d': outbound_proxy"),
-        ("[accounts.e]\naor = 'sip:1@h'\nauth_password = 7\n", "'e': auth_password must be a str"),
+        ("[accounts.a]\nregistrar = 'sip:x'\n", "line 1: account 'a': aor is missing"),
+        ("[accounts.a]\naor = 'sip:pbx.example.com'\n",
+         "line 2: account 'a': aor .* needs a user part"),
+        ("[accounts.a]\naor = 'mailto:x@y'\n", "line 2: account 'a': aor .* must be a sip:"),
+        ("[accounts.b]\naor = 'sip:1@h'\nexpires = 'long'\n",
+         "line 3: account 'b': expires must be a number"),
+        ("[accounts.b]\naor = 'sip:1@h'\n\n# short\nexpires = 0\n",
+         "line 5: account 'b': expires must be at least"),
+        ("[accounts.c]\naor = 'sip:1@h'\ntransport = 'sctp'\n",
+         "line 3: account 'c': transport 'sctp'"),
+        ("[accounts.c]\naor = 'sip:1@h'\nagent = 'robot'\n",
+         "line 3: account 'c': agent 'robot' must be echo or assistant, or package.module:factory"),
+        ("[accounts.d]\naor = 'sip:1@h'\npassword = 'x'\n",
+         "line 3: account 'd': unknown key 'password'"),
+        ("[accounts.d]\naor = 'sip:1@h'\noutbound_proxy = 'proxy'\n",
+         "line 3: account 'd': outbound_proxy"),
+        ("[accounts.e]\naor = 'sip:1@h'\nauth_password = 7\n",
+         "line 3: account 'e': auth_password must be a string"),
+        ("[accounts.\"my office\"]\n aor = 'sip:1@h'\n \"expires\" = 0\n",
+         "line 3: account 'my office': expires must be at least"),
+        ("[accounts]\nf = { aor = 'sip:1@h', expires = 0 }\n",
+         ": account 'f': expires must be at least"),  # an inline table: no line to name
         ("[accounts]\n", "no \\[accounts.NAME\\] table"),
         ("[account.a]\naor = 'sip:1@h'\n", "unknown table 'account'"),
         ("accounts = 3\n", "no \\[accounts.NAME\\] table"),
-        ("[accounts.a\n", "not valid TOML"),
+        ("[accounts.a]\naor = 'sip:1@h'\n[accounts.a\n", "line 3: not valid TOML"),
         (
             "[accounts.a]\naor = 'sip:1@h'\n[accounts.b]\naor = 'sip:1@H'\n",
             "accounts 'a' and 'b' register the same AOR",
         ),
     ],
-)
-def test_bad_files_name_the_account_and_key(tmp_path: Path, text: str, message: str) -> None:
+)  # fmt: skip
+def test_bad_files_name_the_file_line_account_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         accounts_from(tmp_path, text)
-    assert str(tmp_path) in str(info.value) or "same AOR" in str(info.value)
+    assert str(info.value).startswith(str(tmp_path)) or "same AOR" in str(info.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    values = resolve_settings({"SIPGW_ACCOUNTS": str(tmp_path / "nope.toml")})
-    with pytest.raises(ConfigError, match="SIPGW_ACCOUNTS .*nope.toml: No such file"):
-        load_accounts(values, AGENT_NAMES)
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match=f"^SIPGW_ACCOUNTS={missing}: no such file"):
+        section(SIPGW_ACCOUNTS=str(missing))
+    with pytest.raises(ConfigError, match=f"^{missing}: No such file"):
+        parse_accounts_file(missing)
 
 
 def test_one_account_from_flags_with_defaults() -> None:
-    values = resolve_settings(
-        {"SIPGW_REGISTER": "sip:1001@pbx.example.com", "SIPGW_AUTH_PASSWORD": "pw"}
-    )
-    (account,) = load_accounts(values, AGENT_NAMES)
+    settings = section(SIPGW_REGISTER="sip:1001@pbx.example.com", SIPGW_AUTH_PASSWORD="pw")
+    (account,) = load_accounts(settings)
     assert account.name == "register" and account.expires == 600
     reg = account.registration()
     assert reg.registrar == "" and reg.credentials is not None
@@ -129,60 +148,62 @@ def test_flags_and_file_together(tmp_path: Path) -> None:
 
 
 def test_a_registrar_without_an_aor_is_an_error() -> None:
-    values = resolve_settings({"SIPGW_REGISTRAR": "sip:pbx.example.com"})
-    with pytest.raises(ConfigError, match="SIPGW_REGISTRAR is set but SIPGW_REGISTER"):
-        load_accounts(values, AGENT_NAMES)
+    with pytest.raises(ConfigError, match="^SIPGW_REGISTRAR=sip:pbx.example.com is set but"):
+        section(SIPGW_REGISTRAR="sip:pbx.example.com")
 
 
 def test_credentials_without_an_aor_are_for_outbound_calls() -> None:
     # e.g. Twilio termination with a credential list: no registration, 407s answered.
-    values = resolve_settings({"SIPGW_AUTH_USERNAME": "u", "SIPGW_AUTH_PASSWORD": "pw"})
-    assert load_accounts(values, AGENT_NAMES) == ()
+    assert load_accounts(section(SIPGW_AUTH_USERNAME="u", SIPGW_AUTH_PASSWORD="pw")) == ()
 
 
 def test_the_register_account_goes_through_the_outbound_proxy() -> None:
     proxy = "sip:edge.example.com;transport=tls"
-    values = resolve_settings(
-        {"SIPGW_REGISTER": "sip:1001@pbx.example.com", "SIPGW_OUTBOUND_PROXY": proxy}
-    )
-    (account,) = load_accounts(values, AGENT_NAMES)
-    assert account.outbound_proxy == proxy
+    (account,) = load_accounts(section(SIPGW_REGISTER="sip:1001@pbx.example.com"), proxy)
+    assert account.outbound_proxy == proxy and account.origin == "--register"
 
 
-def test_bad_register_flag_names_the_setting() -> None:
-    values = resolve_settings({"SIPGW_REGISTER": "pbx.example.com"})
-    with pytest.raises(ConfigError, match="SIPGW_REGISTER: aor 'pbx.example.com' is not a sip"):
-        load_registration_settings(values, AGENT_NAMES)
-    with pytest.raises(ConfigError, match="SIPGW_REGISTER_EXPIRES"):
-        load_accounts(resolve_settings({"SIPGW_REGISTER_EXPIRES": "0"}), AGENT_NAMES)
-    with pytest.raises(ConfigError, match="SIPGW_KEEPALIVE_INTERVAL"):
-        load_registration_settings(
-            resolve_settings({"SIPGW_KEEPALIVE_INTERVAL": "-1"}), AGENT_NAMES
-        )
-    with pytest.raises(ConfigError, match="SIPGW_REGISTER_RETRY_BASE"):
-        load_registration_settings(
-            resolve_settings({"SIPGW_REGISTER_RETRY_BASE": "0"}), AGENT_NAMES
-        )
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SIPGW_REGISTER": "pbx.example.com"},
+         "SIPGW_REGISTER=pbx.example.com: must be a sip: or sips: URI"),
+        ({"SIPGW_REGISTER": "sip:pbx.example.com"},
+         "SIPGW_REGISTER=sip:pbx.example.com: needs a user part"),
+        ({"SIPGW_REGISTRAR": "sip:"}, "SIPGW_REGISTRAR=sip:: must be a sip: or sips: URI"),
+        ({"SIPGW_REGISTER_EXPIRES": "0"}, "SIPGW_REGISTER_EXPIRES=0: must be a whole number >= 1"),
+        ({"SIPGW_KEEPALIVE_INTERVAL": "-1"}, "SIPGW_KEEPALIVE_INTERVAL=-1: must be a number >= 0"),
+        ({"SIPGW_REGISTER_RETRY_BASE": "0"}, "SIPGW_REGISTER_RETRY_BASE=0: must be a number > 0"),
+    ],
+)  # fmt: skip
+def test_bad_register_flags_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        section(**env)
 
 
 def test_registration_settings_carry_accounts_and_keepalive(tmp_path: Path) -> None:
     path = tmp_path / "a.toml"
     path.write_text(GOOD)
-    settings = load_registration_settings(
-        resolve_settings({"SIPGW_ACCOUNTS": str(path), "SIPGW_KEEPALIVE_INTERVAL": "10"}),
-        AGENT_NAMES,
+    settings = registration_settings(
+        section(SIPGW_ACCOUNTS=str(path), SIPGW_KEEPALIVE_INTERVAL="10")
     )
     assert [a.name for a in settings.accounts] == ["office", "trunk"]
     assert settings.keepalive_interval == 10.0
     assert settings.retry_base == 30.0  # RFC 5626 §4.5's base-time for a flow that failed
-    retry = load_registration_settings(
-        resolve_settings({"SIPGW_REGISTER_RETRY_BASE": "2"}), AGENT_NAMES
-    ).retry_base
+    retry = registration_settings(section(SIPGW_REGISTER_RETRY_BASE="2")).retry_base
     assert retry == 2.0
     office = settings.accounts[0]
     assert office.registration(retry_base=retry).policy.retry_base == 2.0
     assert office.registration().policy.retry_base == 30.0
-    assert load_registration_settings(resolve_settings({}), AGENT_NAMES).accounts == ()
+    assert registration_settings(section()).accounts == ()
+
+
+def test_an_account_may_name_a_plug_in_agent(tmp_path: Path) -> None:
+    (account,) = accounts_from(
+        tmp_path, "[accounts.lab]\naor = 'sip:lab@10.0.0.1'\n\nagent = 'mypkg.agent:make'\n"
+    )
+    assert account.agent == "mypkg.agent:make"
+    assert account.origin == f"{tmp_path / 'accounts.toml'} line 4: account 'lab'"
 
 
 def test_help_shows_no_password(capsys: pytest.CaptureFixture[str]) -> None:

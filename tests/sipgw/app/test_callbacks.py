@@ -19,6 +19,7 @@ import pytest
 
 from agent.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackState, CallbackStore
+from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
     CallbackPolicy,
     CallbackRunner,
@@ -26,11 +27,10 @@ from sipgw.app.callbacks import (
     CallbackSetup,
     DialRequest,
     DialResult,
-    load_callback_setup,
+    callback_setup,
     start_callbacks,
 )
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import ConfigError, Sources, load
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -375,25 +375,22 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
     assert state(store, 1) == ("done", 1, "answered, 12.0 s, ended by remote-bye")
 
 
-async def test_callbacks_are_only_set_up_for_the_assistant(tmp_path: Path) -> None:
-    assert load_callback_setup(resolve_settings({"SIPGW_AGENT": "echo"})) is None
-    setup = load_callback_setup(
-        resolve_settings(
-            {
-                "SIPGW_AGENT": "assistant",
-                "SIPGW_CALLBACK_ATTEMPTS": "5",
-                "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1, +44",
-                "SIPGW_CALLBACK_DB": str(tmp_path / "cb.sqlite3"),
-            }
-        )  # fmt: skip
+async def test_the_callback_setup_comes_from_its_sections(tmp_path: Path) -> None:
+    sources = Sources(
+        {
+            "SIPGW_CALLBACK_ATTEMPTS": "5",
+            "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1, +44",
+            "SIPGW_CALLBACK_DB": str(tmp_path / "cb.sqlite3"),
+        }
+    )
+    setup = callback_setup(
+        load(BuiltinToolsSection, sources), load(CallbackSection, sources), DialSection()
     )
     assert setup == CallbackSetup(
         tmp_path / "cb.sqlite3", CallbackPolicy(attempts=5, allowed_prefixes=("+1", "+44"))
     )
-    with pytest.raises(ConfigError, match="SIPGW_CALLBACK_URI"):
-        load_callback_setup(
-            resolve_settings({"SIPGW_AGENT": "assistant", "SIPGW_CALLBACK_URI": "sip:pbx"})
-        )
+    with pytest.raises(ConfigError, match="^SIPGW_CALLBACK_URI=sip:pbx: must be a sip:"):
+        load(CallbackSection, Sources({"SIPGW_CALLBACK_URI": "sip:pbx"}))
     assert start_callbacks(setup, object(), lambda call: None) is None  # type: ignore[arg-type,return-value]
 
 

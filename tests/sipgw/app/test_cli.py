@@ -1,4 +1,4 @@
-"""The command line: settings precedence, validation errors, version, assistant keys."""
+"""The command line: the agent first, settings precedence, grouped help, named errors."""
 
 from __future__ import annotations
 
@@ -13,29 +13,15 @@ from pathlib import Path
 import pytest
 
 from sipgw import __version__
-from sipgw.app.cli import Startup, build_parser, main, prepare
-from sipgw.app.config import load_gateway_config
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import (
-    ACCESS,
-    ADMIN,
-    AGENT,
-    ECHO,
-    FLOODS,
-    GATEWAY,
-    LIMITS,
-    OUTBOUND,
-    OVERLOAD,
-    PRIVACY,
-    REGISTRATION,
-    SETTINGS,
-    TRANSPORT,
-    WORKERS,
-    resolve_settings,
-)
+from sipgw.app.agents import find_agent
+from sipgw.app.cli import build_parser, main, parse, prepare
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings.flags import FIRST_TITLE
+from sipgw.app.startup import Startup
 
 ROOT = Path(__file__).resolve().parents[3]
-ASSISTANT_KEYS = [s.env for s in SETTINGS if s.required]
+ASSISTANT_KEYS = ["ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"]
+TONE = "tests.sipgw.app.tone_agent:make"
 
 
 @pytest.fixture
@@ -45,7 +31,7 @@ def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     saved = dict(os.environ)
     monkeypatch.chdir(tmp_path)
     for name in [*os.environ]:
-        if name.startswith("SIPGW_") or name in ASSISTANT_KEYS:
+        if name.startswith(("SIPGW_", "TONE_")) or name in ASSISTANT_KEYS:
             del os.environ[name]
     yield
     os.environ.clear()
@@ -53,33 +39,7 @@ def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
 
 
 def serve(*argv: str) -> Startup:
-    return prepare(build_parser().parse_args(["serve", *argv]))
-
-
-def test_defaults() -> None:
-    config = load_gateway_config(resolve_settings({}))
-    assert config.sip_port == 5060 and config.rtp_ports == (10000, 20000)
-    assert config.max_calls is None and config.rtp_timeout == 30.0
-    assert config.transports == ("UDP", "TCP") and config.tls_port == 5061
-    assert config.tls_ca == "" and config.tcp_idle_timeout == 300.0
-    assert config.sip_t1 == 0.5  # RFC 3261's T1
-
-
-def test_sip_t1_is_checked() -> None:
-    assert load_gateway_config(resolve_settings({"SIPGW_SIP_T1": "0.1"})).sip_t1 == 0.1
-    for bad in ("0", "5", "soon"):
-        with pytest.raises(ConfigError, match="SIPGW_SIP_T1"):
-            load_gateway_config(resolve_settings({"SIPGW_SIP_T1": bad}))
-
-
-def test_flag_beats_environment_beats_default() -> None:
-    config = load_gateway_config(
-        resolve_settings(
-            {"SIPGW_SIP_PORT": "5070", "SIPGW_RTP_PORTS": "12000-12100"},
-            {"SIPGW_SIP_PORT": "5090", "SIPGW_RTP_PORTS": None},
-        )
-    )
-    assert config.sip_port == 5090 and config.rtp_ports == (12000, 12100)
+    return prepare(["serve", *argv])
 
 
 @pytest.mark.usefixtures("environ")
@@ -109,35 +69,60 @@ def test_default_env_file_is_read_when_present(tmp_path: Path) -> None:
     assert serve().config.max_calls == 7
 
 
-@pytest.mark.parametrize(
-    ("flags", "env", "message"),
-    [
-        ({"SIPGW_RTP_PORTS": "20000"}, {}, "--rtp-ports='20000'"),
-        ({}, {"SIPGW_RTP_PORTS": "200-100"}, "SIPGW_RTP_PORTS"),
-        ({"SIPGW_SIP_PORT": "70000"}, {}, "--sip-port"),
-        ({"SIPGW_PUBLIC_IP": "example.com"}, {}, "--public-ip"),
-        ({}, {"SIPGW_JITTER_MIN_MS": "400"}, "SIPGW_JITTER_MIN_MS must not exceed"),
-        ({"SIPGW_TRANSPORTS": "udp,sctp"}, {}, "--transports='udp,sctp': unknown transport"),
-        ({"SIPGW_TRANSPORTS": "udp,tls"}, {}, "SIPGW_TLS_CERT is required when SIPGW_TRANSPORTS"),
-        (
-            {"SIPGW_TRANSPORTS": "tls", "SIPGW_TLS_CERT": "/nonexistent.pem"},
-            {},
-            "SIPGW_TLS_KEY is required",
-        ),
-        ({"SIPGW_TLS_CA": "/nonexistent/ca.pem"}, {}, "SIPGW_TLS_CA: no such file"),
-    ],
-)
-def test_bad_values_name_the_setting(
-    flags: dict[str, str], env: dict[str, str], message: str
-) -> None:
-    with pytest.raises(ConfigError, match=message.replace("-", r"\-")):
-        load_gateway_config(resolve_settings(env, flags))
+@pytest.mark.usefixtures("environ")
+def test_the_agent_can_come_from_env_file_and_brings_its_flags(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"SIPGW_AGENT={TONE}\nTONE_KEY=k\n")
+    invocation = parse(["serve", "--tone-hz", "1000", "--bind", "127.0.0.1"])
+    assert invocation.plugin is not None and invocation.plugin.spec == TONE
+    assert invocation.sources.flags == {"--tone-hz": "1000", "--bind": "127.0.0.1"}
+    assert serve("--tone-hz", "1000", "--bind", "127.0.0.1").agent == TONE
+    assert serve("--agent", "echo", "--bind", "127.0.0.1").agent == "echo"  # the flag wins
+    with pytest.raises(SystemExit):  # echo has no --tone-hz
+        serve("--agent", "echo", "--tone-hz", "1000")
 
 
 @pytest.mark.usefixtures("environ")
-def test_bad_agent_name_is_named(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--agent", "robot"]) == 2
-    assert "--agent='robot': must be 'echo' or 'assistant'" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "env_file", "message"),
+    [
+        (["--agent", "robot"], "", "sipgw: error: --agent robot: must be echo or assistant, or "
+         "package.module:factory"),
+        (["--sip-port", "abc"], "", "sipgw: error: --sip-port abc: must be a port number 0..65535"),
+        (["--rtp-ports", "nonsense"], "", "sipgw: error: --rtp-ports nonsense: must be LO-HI"),
+        ([], "SIPGW_AGENT=robot\n", "sipgw: error: .env line 1: SIPGW_AGENT=robot: must be"),
+        ([], "\nSIPGW_WORKERS=0\n", "sipgw: error: .env line 2: SIPGW_WORKERS=0: must be a "
+         "whole number >= 1"),
+        (["--env-file", "/nonexistent/.env"], "", "sipgw: error: --env-file /nonexistent/.env: "
+         "no such file"),
+        (["--agent", "nowhere.mod:make"], "", "sipgw: error: --agent nowhere.mod:make: agent "
+         "module 'nowhere.mod' not found"),
+    ],
+)  # fmt: skip
+def test_bad_settings_exit_2_naming_what_was_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], env_file: str, message: str
+) -> None:
+    if env_file:
+        (tmp_path / ".env").write_text(env_file)
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_help_is_grouped_with_the_first_options_on_top(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "usage: sipgw serve [OPTION ...]"
+    first = lines.index(f"{FIRST_TITLE}:")
+    assert first < 8
+    options = [line.split()[0] for line in lines[first + 1 :] if line.startswith("  --")]
+    assert options[:8] == [
+        "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--allow-from",
+        "--admin-port", "--env-file",
+    ]  # fmt: skip
+    groups = [line[:-1] for line in lines if line.endswith(":") and not line.startswith(" ")]
+    rest = [info for info in SECTIONS if any(s.flag and not s.first for _, s in info.settings)]
+    assert groups == [FIRST_TITLE, *(info.title for info in rest)]
 
 
 def test_every_flag_is_in_the_parser_and_documented(
@@ -152,28 +137,32 @@ def test_every_flag_is_in_the_parser_and_documented(
     call_help = capsys.readouterr().out
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help and "call" in parser_help
-    flagged = [s for s in SETTINGS if s.flag]
-    assert flagged == [
-        *GATEWAY.settings,
-        *TRANSPORT.settings,
-        *LIMITS.settings,
-        *REGISTRATION.settings,
-        *OUTBOUND.settings,
-        *ACCESS.settings,
-        *FLOODS.settings,
-        *OVERLOAD.settings,
-        *PRIVACY.settings,
-        *ADMIN.settings,
-        *WORKERS.settings,
-        *AGENT.settings,
-        *ECHO.settings,
-    ]
+    flagged = [spec for info in SECTIONS for _, spec in info.settings if spec.flag]
+    assert len(flagged) == 76
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
         assert setting.flag in call_help and setting.env in call_help
         assert f"`{setting.flag} " in docs, setting.flag
         assert f"`{setting.env}`" in docs, setting.env
+
+
+def test_a_plug_ins_flags_join_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser(find_agent(TONE)).parse_args(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert "Tone agent (a test plug-in):" in text and "--tone-hz HZ" in text
+
+
+@pytest.mark.usefixtures("environ")
+def test_help_with_an_agent_that_does_not_load_still_helps(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--agent", "nowhere.mod:make", "--help"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 0 and "start here:" in out
+    assert "sipgw: note: --agent nowhere.mod:make: agent module 'nowhere.mod' not found" in err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,24 +191,11 @@ def test_eval_runs_the_evaluation_harness(tmp_path: Path) -> None:
 def test_assistant_without_keys_names_what_is_missing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert ASSISTANT_KEYS == ["ASSEMBLYAI_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY"]
     (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-test\n")
     assert main(["serve", "--agent", "assistant"]) == 2
     err = capsys.readouterr().err
     assert "ASSEMBLYAI_API_KEY" in err and "ELEVENLABS_API_KEY" in err
     assert "OPENAI_API_KEY" not in err  # found in .env
-
-
-@pytest.mark.usefixtures("environ")
-def test_bad_setting_exits_2_with_message(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--rtp-ports", "nonsense"]) == 2
-    assert "sipgw: error: --rtp-ports" in capsys.readouterr().err
-
-
-@pytest.mark.usefixtures("environ")
-def test_missing_env_file_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--env-file", "/nonexistent/.env"]) == 2
-    assert "no such file" in capsys.readouterr().err
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from sipgw.app.callhandle import CallLog
+from sipgw.app.config import OperationsSection
 from sipgw.app.logformat import JsonFormatter, configure_logging
-from sipgw.app.privacy import install_log_redaction, load_redactor
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.testing.canaries import ELEVENLABS_KEY, OPENAI_KEY
 
 
@@ -98,7 +98,7 @@ def test_secrets_are_masked_in_json_message_and_exception(
     json_log: tuple[logging.Logger, io.StringIO],
 ) -> None:
     logger, stream = json_log
-    redaction = install_log_redaction(load_redactor(resolve_settings({})))
+    redaction = install_log_redaction(load_redactor(PrivacySection()))
     redaction.redactor.add_secrets([ELEVENLABS_KEY, OPENAI_KEY])
     try:
         CallLog.for_call(logger, _Call()).info("key %s", ELEVENLABS_KEY)  # type: ignore[arg-type]
@@ -130,7 +130,7 @@ def test_configure_logging_installs_the_chosen_format(monkeypatch: pytest.Monkey
 
 
 def test_log_format_setting() -> None:
-    assert resolve_settings({})["SIPGW_LOG_FORMAT"] == "text"
-    assert resolve_settings({"SIPGW_LOG_FORMAT": "json"})["SIPGW_LOG_FORMAT"] == "json"
-    with pytest.raises(ConfigError, match="SIPGW_LOG_FORMAT"):
-        resolve_settings({"SIPGW_LOG_FORMAT": "xml"})["SIPGW_LOG_FORMAT"]
+    assert load(OperationsSection, Sources()).log_format == "text"
+    assert load(OperationsSection, Sources({"SIPGW_LOG_FORMAT": "JSON"})).log_format == "json"
+    with pytest.raises(ConfigError, match="^SIPGW_LOG_FORMAT=xml: must be 'text' or 'json'"):
+        load(OperationsSection, Sources({"SIPGW_LOG_FORMAT": "xml"}))

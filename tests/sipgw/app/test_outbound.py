@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.outbound import (
     CallOutcome,
     OutboundConfig,
     caller,
-    load_outbound_config,
     proxy_route,
     target_uri,
 )
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.app.startup import outbound_config
 
 PROXY = OutboundConfig(proxy="sip:pbx.example.com:5070;transport=tcp")
 AOR = OutboundConfig(aor="sip:1001@pbx.example.com")
@@ -58,14 +58,21 @@ def test_caller_id_forms() -> None:
 
 
 def test_settings_are_checked_and_the_password_hidden() -> None:
-    with pytest.raises(ConfigError, match="SIPGW_OUTBOUND_PROXY"):
-        load_outbound_config(resolve_settings({"SIPGW_OUTBOUND_PROXY": "pbx"}))
-    with pytest.raises(ConfigError, match="SIPGW_CALLER_ID"):
-        load_outbound_config(resolve_settings({"SIPGW_CALLER_ID": "who?"}))
-    with pytest.raises(ConfigError, match="SIPGW_RING_TIMEOUT"):
-        load_outbound_config(resolve_settings({"SIPGW_RING_TIMEOUT": "0"}))
-    config = load_outbound_config(resolve_settings({"SIPGW_RING_TIMEOUT": "15"}))
-    assert config.ring_timeout == 15.0 and config.credentials is None
+    with pytest.raises(ConfigError, match="^SIPGW_OUTBOUND_PROXY=pbx: must be a SIP URI"):
+        load(OutboundSection, Sources({"SIPGW_OUTBOUND_PROXY": "pbx"}))
+    with pytest.raises(ConfigError, match="^--caller-id 'who\\?': must be a SIP URI, a name-addr"):
+        load(OutboundSection, Sources({}, {"--caller-id": "who?"}))
+    with pytest.raises(ConfigError, match="^SIPGW_RING_TIMEOUT=0: must be a number > 0"):
+        load(OutboundSection, Sources({"SIPGW_RING_TIMEOUT": "0"}))
+    sources = Sources(
+        {"SIPGW_RING_TIMEOUT": "15", "SIPGW_REGISTER": "sip:1001@pbx.example.com",
+         "SIPGW_AUTH_USERNAME": "1001", "SIPGW_AUTH_PASSWORD": "s3cret"}
+    )  # fmt: skip
+    placing = load(OutboundSection, sources)
+    config = outbound_config(placing, load(AccountSection, sources))
+    assert config.ring_timeout == 15.0 and config.aor == "sip:1001@pbx.example.com"
+    assert config.credentials is not None and config.credentials.username == "1001"
+    assert outbound_config(placing, AccountSection()).credentials is None
     secret = OutboundConfig(username="agent", password="s3cret")
     assert "s3cret" not in repr(secret) and "s3cret" not in repr(secret.credentials)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from sipgw.app.cli import build_parser, prepare
-from sipgw.app.privacy import install_log_redaction, load_redactor
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import SETTINGS, resolve_settings
+from sipgw.app.access import AccessSection
+from sipgw.app.cli import prepare
+from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import ConfigError, Sources, load, secret_texts, setting
 from sipgw.testing.canaries import (
     ASSEMBLYAI_KEY,
     ELEVENLABS_KEY,
@@ -24,6 +26,7 @@ from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.process import child_env
 
 VISA = "4111111111111111"
+SETTINGS = [spec for info in SECTIONS for _, spec in info.settings]
 
 
 def test_secret_settings_are_marked() -> None:
@@ -35,28 +38,39 @@ def test_secret_settings_are_marked() -> None:
 
 
 def test_redactor_from_settings() -> None:
-    values = resolve_settings({"OPENAI_API_KEY": OPENAI_KEY, "SIPGW_AUTH_PASSWORD": SIP_PASSWORD})
-    r = load_redactor(values)
+    sources = Sources({"OPENAI_API_KEY": OPENAI_KEY, "SIPGW_AUTH_PASSWORD": SIP_PASSWORD})
+    secrets = secret_texts([info.cls for info in SECTIONS], sources)
+    r = load_redactor(load(PrivacySection, sources), secrets)
     assert r.redact(f"{OPENAI_KEY} {SIP_PASSWORD} {VISA}") == "*** *** [card ****1111]"
-    off = load_redactor(resolve_settings({"SIPGW_REDACT": "off", "SIPGW_REDACT_PATTERNS": "ab+c"}))
+    sources = Sources({"SIPGW_REDACT": "off", "SIPGW_REDACT_PATTERNS": "ab+c"})
+    off = load_redactor(load(PrivacySection, sources))
     assert off.redact(f"{VISA} abbbc") == f"{VISA} [redacted]"
-    with pytest.raises(ConfigError, match=r"SIPGW_REDACT_PATTERNS='\(': not a regular"):
-        load_redactor(resolve_settings({"SIPGW_REDACT_PATTERNS": "("}))
+    with pytest.raises(ConfigError, match=r"^SIPGW_REDACT_PATTERNS='\(': must be a regular"):
+        load(PrivacySection, Sources({"SIPGW_REDACT_PATTERNS": "("}))
 
 
-def test_a_secret_setting_is_never_in_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    values = resolve_settings({"SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD})
-    setting = values.setting("SIPGW_INBOUND_PASSWORD")
+def _refuse(value: str) -> str:
+    raise ValueError("not acceptable")
 
-    def refuse(value: str) -> str:
-        raise ValueError("not acceptable")
 
-    monkeypatch.setattr(values, "_settings", {**values._settings, setting.env: type(setting)(
-        setting.env, "", "", refuse, secret=True)})  # fmt: skip
-    with pytest.raises(ConfigError) as error:
-        values["SIPGW_INBOUND_PASSWORD"]
-    assert INBOUND_PASSWORD not in str(error.value)
-    assert str(error.value) == "SIPGW_INBOUND_PASSWORD: not acceptable"
+@dataclass(frozen=True)
+class Guarded:
+    key: str = setting("", env="GUARDED_KEY", flag="--guarded-key", parse=_refuse, secret=True,
+                       help="A key.")  # fmt: skip
+
+
+def test_a_secret_setting_is_never_in_an_error() -> None:
+    refused = [
+        (Guarded, Sources({"GUARDED_KEY": INBOUND_PASSWORD}), "GUARDED_KEY: not acceptable"),
+        (Guarded, Sources({}, {"--guarded-key": INBOUND_PASSWORD}),
+         "--guarded-key: not acceptable"),
+        (AccessSection, Sources({"SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD}),
+         "SIPGW_INBOUND_PASSWORD is set: --inbound-username/SIPGW_INBOUND_USERNAME is needed too"),
+    ]  # fmt: skip
+    for section, sources, message in refused:
+        with pytest.raises(ConfigError) as error:
+            load(section, sources)
+        assert str(error.value) == message
 
 
 def test_startup_masks_every_configured_secret(tmp_path: Path) -> None:
@@ -66,12 +80,11 @@ def test_startup_masks_every_configured_secret(tmp_path: Path) -> None:
     )
     users = tmp_path / "users"
     users.write_text(f"bob:{INBOUND_PASSWORD}\n")
-    args = build_parser().parse_args(
+    (tmp_path / "none.env").write_text("")
+    startup = prepare(
         ["serve", "--env-file", str(tmp_path / "none.env"), "--accounts", str(accounts),
          "--inbound-users-file", str(users), "--auth-password", SIP_PASSWORD]
     )  # fmt: skip
-    (tmp_path / "none.env").write_text("")
-    startup = prepare(args)
     text = startup.redactor.redact(f"{SIP_PASSWORD} {SIP_PASSWORD_2} {INBOUND_PASSWORD}")
     assert text == "*** *** ***"
     assert SIP_PASSWORD not in repr(startup)
@@ -80,7 +93,7 @@ def test_startup_masks_every_configured_secret(tmp_path: Path) -> None:
 def test_installed_redaction_covers_every_logger_and_handler(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    redaction = install_log_redaction(load_redactor(resolve_settings({})))
+    redaction = install_log_redaction(load_redactor(PrivacySection()))
     redaction.redactor.add_secrets([ELEVENLABS_KEY])
     try:
         with caplog.at_level(logging.DEBUG):

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from media import g711
+from sipgw.app.config import OperationsSection
 from sipgw.app.recording import CallRecorder, delete_expired, recording_name
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import Sources, load
 from sipgw.testing.audio import dominant_tone, tone_frames, tone_share
 from sipgw.testing.gateway_in_process import running_gateway
 
@@ -121,10 +122,11 @@ def test_retention_deletes_old_recordings_only(tmp_path: Path) -> None:
 
 
 def test_recording_settings() -> None:
-    values = resolve_settings({})
-    assert values["SIPGW_RECORD_DIR"] == "" and values["SIPGW_RECORD_RETENTION_DAYS"] == 30
-    values = resolve_settings({"SIPGW_RECORD_DIR": "/r", "SIPGW_RECORD_RETENTION_DAYS": "7"})
-    assert values["SIPGW_RECORD_DIR"] == "/r" and values["SIPGW_RECORD_RETENTION_DAYS"] == 7
+    ops = load(OperationsSection, Sources())
+    assert ops.record_dir == "" and ops.record_retention_days == 30
+    env = {"SIPGW_RECORD_DIR": "/r", "SIPGW_RECORD_RETENTION_DAYS": "7"}
+    ops = load(OperationsSection, Sources(env))
+    assert ops.record_dir == "/r" and ops.record_retention_days == 7
 
 
 async def test_an_echo_call_is_recorded_caller_left_echo_right(tmp_path: Path) -> None:

@@ -22,13 +22,12 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
 from sipgw.app.config import GatewayConfig
 from sipgw.app.logformat import configure_logging
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.workers import (
     Supervisor,
     WorkerPlan,
+    WorkersSection,
     _Worker,
-    load_worker_count,
     plan_workers,
     rtp_slices,
 )
@@ -48,19 +47,18 @@ def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
 
 
 def test_the_setting_defaults_to_one_process() -> None:
-    assert load_worker_count(resolve_settings({})) == 1
-    assert load_worker_count(resolve_settings({"SIPGW_WORKERS": "4"})) == 4
-    with pytest.raises(ConfigError, match="SIPGW_WORKERS"):
-        load_worker_count(resolve_settings({"SIPGW_WORKERS": "0"}))
+    assert load(WorkersSection, Sources()).workers == 1
+    assert load(WorkersSection, Sources({"SIPGW_WORKERS": "4"})).workers == 4
+    with pytest.raises(ConfigError, match="^SIPGW_WORKERS=0: must be a whole number >= 1"):
+        load(WorkersSection, Sources({"SIPGW_WORKERS": "0"}))
 
 
 @pytest.mark.usefixtures("environ")
 def test_serve_reads_workers_from_flag_and_environment() -> None:
-    assert prepare(build_parser().parse_args(["serve", "--public-ip", "192.0.2.1"])).workers == 1
-    args = build_parser().parse_args(["serve", "--public-ip", "192.0.2.1", "--workers", "3"])
-    assert prepare(args).workers == 3
+    assert prepare(["serve", "--public-ip", "192.0.2.1"]).workers == 1
+    assert prepare(["serve", "--public-ip", "192.0.2.1", "--workers", "3"]).workers == 3
     os.environ["SIPGW_WORKERS"] = "2"
-    assert prepare(build_parser().parse_args(["serve", "--public-ip", "192.0.2.1"])).workers == 2
+    assert prepare(["serve", "--public-ip", "192.0.2.1"]).workers == 2
 
 
 def test_rtp_range_is_split_in_disjoint_even_aligned_slices() -> None:

@@ -18,10 +18,9 @@ from agent.record import CallRecord
 from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings, load_admin_settings
+from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError
-from sipgw.app.settings_registry import resolve_settings
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
@@ -292,26 +291,7 @@ async def test_metrics_are_scraped_during_a_call() -> None:
 
 @pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.10", "::"])
 async def test_a_non_loopback_bind_without_a_token_is_refused(bind: str) -> None:
-    values = resolve_settings({"SIPGW_ADMIN_PORT": "8081", "SIPGW_ADMIN_BIND": bind})
-    with pytest.raises(ConfigError, match="SIPGW_ADMIN_TOKEN"):
-        load_admin_settings(values)
     async with running_gateway() as (gateway, _):
         server = AdminServer(gateway, AdminSettings(port=free_port(), bind=bind))
         with pytest.raises(ConfigError, match="SIPGW_ADMIN_TOKEN"):
             await server.start()
-
-
-def test_settings_default_off_and_a_token_allows_any_bind() -> None:
-    assert load_admin_settings(resolve_settings({})) == AdminSettings()
-    assert not AdminSettings().enabled
-    assert load_admin_settings(resolve_settings({"SIPGW_ADMIN_PORT": ""})).port == 0
-    settings = load_admin_settings(
-        resolve_settings(
-            {
-                "SIPGW_ADMIN_PORT": "8081",
-                "SIPGW_ADMIN_BIND": "0.0.0.0",
-                "SIPGW_ADMIN_TOKEN": "tok-xyz",
-            }
-        )
-    )
-    assert settings.enabled and settings.bind == "0.0.0.0" and "tok-xyz" not in repr(settings)

@@ -1,0 +1,37 @@
+"""What an agent plug-in imports: the agent interface and the settings declarations.
+
+::
+
+    from sipgw.app.plugin import Agent, AgentFactory, CallControl, section, setting
+
+    @section("beep", title="Beep agent", intro="Read when `--agent myagent:make`.")
+    @dataclass(frozen=True)
+    class BeepSection:
+        hz: int = setting(440, env="BEEP_HZ", flag="--beep-hz", metavar="HZ",
+                          parse=parsers.int_range(100, 3000), help="The beep's pitch.")
+
+    def make(settings: BeepSection) -> AgentFactory: ...
+
+``sipgw serve --agent myagent:make`` then reads ``--beep-hz``/``BEEP_HZ`` like any setting of
+sipgw's (flags, environment, ``.env``; ``--help``; errors that name what the user wrote). See
+docs/writing-an-agent.md. These names stay importable from here whatever moves inside sipgw.
+"""
+
+from __future__ import annotations
+
+from agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
+from sipgw.app.settings import ConfigError, InvalidSettings, Sources, parsers, section, setting
+
+__all__ = [
+    "FRAME_BYTES",
+    "Agent",
+    "AgentFactory",
+    "CallControl",
+    "CallPurpose",
+    "ConfigError",
+    "InvalidSettings",
+    "Sources",
+    "parsers",
+    "section",
+    "setting",
+]

@@ -1,0 +1,82 @@
+"""The catalogue: every settings section of sipgw, in the order ``--help`` and the docs show.
+
+Each section lives beside what it configures; this list only orders them. The CLI's flags
+and help groups, ``docs/configuration.md`` and ``.env.example``
+(:mod:`sipgw.app.settings_doc`), the masking of secrets and the checks that names are
+unique all read it. A plug-in agent's sections come on top, when it is chosen.
+
+Importing this module imports no vendor SDK (the vendors' sections are plain
+dataclasses; their clients are imported when built).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sipgw.app.access import AccessSection
+from sipgw.app.accounts import AccountSection, OutboundSection
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.agents import AgentSection, EchoSection
+from sipgw.app.assistant_settings import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    DialSection,
+    PreemptiveSection,
+)
+from sipgw.app.config import CallSection, NetworkSection, OperationsSection
+from sipgw.app.floods import RateLimitSection
+from sipgw.app.healthcheck import HealthcheckSection
+from sipgw.app.limits import LimitsConfig
+from sipgw.app.overload import OverloadConfig
+from sipgw.app.privacy import PrivacySection
+from sipgw.app.settings import ConfigError, SectionInfo, section_info
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.app.workers import WorkersSection
+
+__all__ = ["SECTIONS", "check_names"]
+
+_VENDOR_SECTIONS = tuple(
+    vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
+)
+
+
+def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
+    infos = []
+    for cls in classes:
+        info = section_info(cls)
+        if info is None:
+            raise TypeError(f"{cls.__name__} is not a @section")
+        infos.append(info)
+    return tuple(infos)
+
+
+SECTIONS: tuple[SectionInfo, ...] = _infos(
+    (
+        AgentSection, NetworkSection, AccountSection, OutboundSection, AccessSection,
+        CallSection, OperationsSection, AdminSettings, WorkersSection, LimitsConfig,
+        RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
+        PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
+        DialSection, *_VENDOR_SECTIONS, HealthcheckSection,
+    )
+)  # fmt: skip
+"""Every section of sipgw, in order: the ones a newcomer meets first at the top."""
+
+
+def check_names(sections: Iterable[SectionInfo], who: str) -> None:
+    """Refuse sections whose variables or flags are also sipgw's (a plug-in's sections).
+
+    Raises:
+        ConfigError: a variable or flag of ``sections`` is already one of :data:`SECTIONS`.
+    """
+    taken = {name for info in SECTIONS for _, s in info.settings for name in (s.env, s.flag)}
+    for info in sections:
+        if info in SECTIONS:
+            continue
+        for _, spec in info.settings:
+            for name in (spec.env, spec.flag):
+                if name and name in taken:
+                    raise ConfigError(
+                        f"{who}: its setting {name} is one of sipgw's own; choose another name"
+                    )

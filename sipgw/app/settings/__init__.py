@@ -1,0 +1,56 @@
+"""Typed settings: sections declared as frozen dataclasses, loaded from flags and environment.
+
+A section is a frozen dataclass whose fields are :func:`setting` s (environment variable,
+flag, default, help, parser); :func:`section` gives it a name, a title and an intro. The
+CLI's flags and help groups, the error messages, ``.env.example`` and
+``docs/configuration.md`` all come from these declarations, and :func:`load` is the one
+reader of settings by name: everything else gets typed objects, checked by mypy from the
+environment to the field. Where a value comes from, highest first: the flag, the
+environment, the ``.env`` file (loaded into the environment by :func:`load_env_file`),
+the default.
+
+The modules: :mod:`~sipgw.app.settings.declare` (:func:`setting`, :func:`section`),
+:mod:`~sipgw.app.settings.parsers` (text to value, with messages that say what is
+allowed), :mod:`~sipgw.app.settings.sources` (flags, environment, ``.env``),
+:mod:`~sipgw.app.settings.load` (:func:`load`, :func:`require`) and
+:mod:`~sipgw.app.settings.flags` (argparse groups). The catalogue of sipgw's own sections
+is :mod:`sipgw.app.sections`.
+"""
+
+from __future__ import annotations
+
+from sipgw.app.settings.declare import (
+    ConfigError,
+    InvalidSettings,
+    SectionInfo,
+    Setting,
+    is_loadable,
+    section,
+    section_info,
+    sections_of,
+    setting,
+    settings_of,
+)
+from sipgw.app.settings.load import load, missing, require, secret_texts, validate
+from sipgw.app.settings.sources import Found, Sources, load_env_file
+
+__all__ = [
+    "ConfigError",
+    "Found",
+    "InvalidSettings",
+    "SectionInfo",
+    "Setting",
+    "Sources",
+    "is_loadable",
+    "load",
+    "load_env_file",
+    "missing",
+    "require",
+    "secret_texts",
+    "section",
+    "section_info",
+    "sections_of",
+    "setting",
+    "settings_of",
+    "validate",
+]

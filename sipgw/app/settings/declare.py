@@ -1,0 +1,242 @@
+"""Declaring settings: a section is a frozen dataclass whose fields are settings.
+
+::
+
+    @section("echo", title="Echo agent", intro="Read when `--agent echo`.")
+    @dataclass(frozen=True)
+    class EchoSection:
+        delay_ms: int = setting(
+            500, env="SIPGW_ECHO_DELAY_MS", flag="--echo-delay-ms", metavar="MS",
+            parse=milliseconds, help="How long the echo waits before playing the caller back.",
+        )
+
+:func:`setting` is :func:`dataclasses.field` with the setting's description in its
+metadata. Its type parameter ties the default, the parser and the field's annotation
+together, so mypy checks that they agree. :func:`section` (applied above
+``@dataclass``) gives the class its name, title and intro, which the CLI's help groups,
+``docs/configuration.md`` and ``.env.example`` show. Any dataclass whose fields are all
+settings can be loaded (:func:`sipgw.app.settings.load.load`): a section, or a class
+that inherits several sections' fields (:class:`~sipgw.app.config.GatewayConfig`).
+
+A section may define ``check(self)`` for rules between its values; it raises
+:class:`InvalidSettings` with ``{field}`` placeholders, which the loader fills with the
+names the user wrote (the flag, or the variable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "ConfigError",
+    "InvalidSettings",
+    "SectionInfo",
+    "Setting",
+    "is_loadable",
+    "section",
+    "section_info",
+    "sections_of",
+    "setting",
+    "settings_of",
+]
+
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+_KEY = "sipgw.setting"
+"""The key of a field's metadata that holds its :class:`Setting`."""
+
+
+class ConfigError(Exception):
+    """A setting has a value we cannot use; the message names it as the user wrote it
+    (the flag, the variable, the line of a file) and says what is allowed."""
+
+
+class InvalidSettings(ConfigError):
+    """Values of one section that do not go together (raised by its ``check()``).
+
+    Args:
+        template: the message, naming fields as ``{field_name}``.
+        values: other values the template shows, e.g. ``{path!r}``.
+
+    ``str()`` shows the field names; the loader shows what the user wrote instead.
+    """
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.with_names({}))
+
+    def with_names(self, names: Mapping[str, str]) -> str:
+        """The message, each field named by ``names`` (field name -> what the user wrote)."""
+        return self.template.format_map(_Names({**names, **self.values}))
+
+
+class _Names(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+@dataclass(frozen=True, slots=True)
+class Setting(Generic[T]):
+    """One setting: how it is named, documented and parsed (a field's metadata)."""
+
+    env: str
+    """The environment variable (and ``.env`` key), e.g. ``SIPGW_SIP_PORT``."""
+    help: str
+    """What it means, one or two sentences (``--help``, the docs, ``.env.example``)."""
+    parse: Callable[[str], T]
+    """Text to value; raises ``ValueError`` saying what is allowed (never Python's words)."""
+    default_text: str
+    """The default as text (what ``.env.example`` shows; it parses to the default)."""
+    flag: str | None = None
+    """The ``sipgw serve`` flag, if the setting has one."""
+    metavar: str | None = None
+    """The flag's value placeholder in ``--help``."""
+    default_doc: str | None = None
+    """How the docs show the default when the text alone would mislead (``auto``)."""
+    secret: bool = False
+    """A key or password: masked in every log line, never echoed in an error."""
+    required: bool = False
+    """Must be set (not empty) when its section is used, e.g. an API key."""
+    first: bool = False
+    """Among the options a newcomer needs first: listed at the top of ``--help``."""
+
+
+def setting(
+    default: T,
+    *,
+    env: str,
+    help: str,
+    parse: Callable[[str], T],
+    flag: str | None = None,
+    metavar: str | None = None,
+    default_text: str | None = None,
+    default_doc: str | None = None,
+    secret: bool = False,
+    required: bool = False,
+    first: bool = False,
+) -> T:
+    """A dataclass field that is a setting (see the module docstring).
+
+    Args:
+        default: the value when nothing sets it.
+        env: its environment variable.
+        help: what it means.
+        parse: text to value, raising ``ValueError`` with what is allowed.
+        flag: its ``sipgw serve`` flag, if any; ``metavar`` its placeholder.
+        default_text: ``default`` as text; needed unless it is None, a str, int or float.
+        default_doc: how the docs show the default, if not ``default_text``.
+        secret: masked in logs, never echoed in errors, left out of the repr.
+        required: must not be empty when its section is used.
+        first: listed at the top of ``--help``.
+    """
+    text = _as_text(default) if default_text is None else default_text
+    spec = Setting(
+        env, help, parse, text, flag, metavar or ("VALUE" if flag else None), default_doc,
+        secret, required, first,
+    )  # fmt: skip
+    return dataclasses.field(default=default, repr=not secret, metadata={_KEY: spec})
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"give default_text= for the default {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    """A section: its name, its heading and intro, and its settings by field."""
+
+    name: str
+    """Short name, e.g. ``network``."""
+    title: str
+    """Heading in ``--help``, the docs and ``.env.example``."""
+    intro: str
+    """When these settings are read, one or two sentences."""
+    cls: type
+    """The dataclass."""
+    settings: tuple[tuple[str, Setting[Any]], ...]
+    """Its own fields (not inherited ones), in order: field name, setting."""
+
+    @property
+    def flagged(self) -> bool:
+        """Whether any of its settings has a flag."""
+        return any(s.flag for _, s in self.settings)
+
+
+_SECTIONS: dict[type, SectionInfo] = {}
+
+
+def section(name: str, *, title: str, intro: str) -> Callable[[C], C]:
+    """Make a frozen dataclass of settings a section (apply it above ``@dataclass``).
+
+    Raises:
+        TypeError: the class is not a frozen dataclass, or one of its fields is not a
+            :func:`setting`.
+    """
+
+    def declare(cls: C) -> C:
+        params = getattr(cls, "__dataclass_params__", None)
+        if params is None or not params.frozen:
+            raise TypeError(f"{cls.__name__}: @section goes above @dataclass(frozen=True)")
+        own = cls.__dict__.get("__annotations__", {})
+        settings = tuple((n, s) for n, s in settings_of(cls) if n in own)
+        _SECTIONS[cls] = SectionInfo(name, title, intro, cls, settings)
+        return cls
+
+    return declare
+
+
+def section_info(cls: type) -> SectionInfo | None:
+    """The section ``cls`` is, or None."""
+    return _SECTIONS.get(cls)
+
+
+def settings_of(cls: type) -> tuple[tuple[str, Setting[Any]], ...]:
+    """Every field of the dataclass ``cls`` (inherited ones too) with its setting.
+
+    Raises:
+        TypeError: ``cls`` is not a dataclass, or a field is not a :func:`setting`.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass of settings")
+    found = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(_KEY)
+        if not isinstance(spec, Setting):
+            raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting(...)")
+        found.append((f.name, spec))
+    return tuple(found)
+
+
+def is_loadable(cls: object) -> bool:
+    """Whether ``cls`` is a dataclass whose fields are all settings."""
+    if not isinstance(cls, type) or not dataclasses.is_dataclass(cls):
+        return False
+    try:
+        settings_of(cls)
+    except TypeError:
+        return False
+    return True
+
+
+def sections_of(cls: object) -> tuple[SectionInfo, ...]:
+    """The sections whose fields ``cls`` has: itself if it is one, else the sections it
+    inherits when their fields are all it has (``GatewayConfig``); () for anything else."""
+    if not is_loadable(cls):
+        return ()
+    assert isinstance(cls, type)
+    if cls in _SECTIONS:
+        return (_SECTIONS[cls],)
+    bases = [_SECTIONS[base] for base in cls.__mro__ if base in _SECTIONS]
+    covered = {name for info in bases for name, _ in info.settings}
+    return tuple(bases) if covered == {name for name, _ in settings_of(cls)} else ()

@@ -1,0 +1,120 @@
+"""Where a setting's text comes from: the flag, else the environment, else the default.
+
+``sipgw serve`` loads the ``.env`` file into the environment first
+(:func:`load_env_file`), never overriding a variable that is already set, so a ``.env``
+line sits between the environment and the default, and a user's own module (tools, a
+plug-in agent) can read its own variables from ``os.environ`` too. The file's lines are
+remembered so that an error can name the line the user wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import load_dotenv
+
+from sipgw.app.settings.declare import ConfigError, Setting
+
+__all__ = ["Found", "Sources", "load_env_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A setting's text and where it was found."""
+
+    setting: Setting[Any]
+    text: str
+    origin: Literal["flag", "environment", "default"]
+    env_file_line: str = ""
+    """``.env line 3`` when the environment got it from the ``.env`` file."""
+
+    @property
+    def name(self) -> str:
+        """The setting as the user gave it, for a sentence: ``--sip-port abc``,
+        ``SIPGW_SIP_PORT=abc (.env line 3)``; one nobody set by both its names and its
+        default: ``--sip-port/SIPGW_SIP_PORT (default 5060)``. A secret's value is never
+        shown."""
+        spec = self.setting
+        if self.origin == "default":
+            name = f"{spec.flag}/{spec.env}" if spec.flag else spec.env
+            shown = "" if spec.secret else spec.default_text
+            return f"{name} (default {shown})" if shown else name
+        written = self._written()
+        return f"{written} ({self.env_file_line})" if self.env_file_line else written
+
+    def quoted(self) -> str:
+        """What the user wrote, to start an error message: ``--sip-port abc``,
+        ``SIPGW_SIP_PORT=abc``, ``.env line 3: SIPGW_SIP_PORT=abc``."""
+        written = self._written()
+        return f"{self.env_file_line}: {written}" if self.env_file_line else written
+
+    def _written(self) -> str:
+        spec = self.setting
+        if spec.secret:
+            return str(spec.flag) if self.origin == "flag" else spec.env
+        value = shlex.quote(self.text)
+        return f"{spec.flag} {value}" if self.origin == "flag" else f"{spec.env}={value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What settings are read from: the command line's flags and the environment."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """The environment (with the ``.env`` file already loaded into it)."""
+    flags: Mapping[str, str] = field(default_factory=dict)
+    """Flag (``--sip-port``) -> its text, for the flags given on the command line."""
+    env_file_lines: Mapping[str, str] = field(default_factory=dict)
+    """Variable -> the ``.env`` line that set it (``.env line 3``), for those it set."""
+
+    def find(self, setting: Setting[Any]) -> Found:
+        """The setting's text: its flag's, else its variable's, else its default."""
+        if setting.flag and setting.flag in self.flags:
+            return Found(setting, self.flags[setting.flag], "flag")
+        if setting.env in self.environ:
+            line = self.env_file_lines.get(setting.env, "")
+            return Found(setting, self.environ[setting.env], "environment", line)
+        return Found(setting, setting.default_text, "default")
+
+    def given(self, setting: Setting[Any]) -> bool:
+        """Whether a flag or the environment sets it."""
+        return self.find(setting).origin != "default"
+
+
+_ASSIGNMENT = r"^\s*(?:export\s+)?{}\s*="
+
+
+def load_env_file(env_file: str | None) -> dict[str, str]:
+    """Load ``env_file`` (default ``./.env`` if it exists) into ``os.environ``.
+
+    Variables already set keep their values (the environment wins over the file).
+
+    Returns:
+        Variable -> ``FILE line N`` for each variable the file set.
+
+    Raises:
+        ConfigError: ``env_file`` was named but is not a file.
+    """
+    path = Path(env_file) if env_file else Path(".env")
+    if env_file and not path.is_file():
+        raise ConfigError(f"--env-file {env_file}: no such file")
+    if not path.is_file():
+        return {}
+    before = set(os.environ)
+    load_dotenv(path, override=False)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    label = env_file or ".env"
+    return {name: f"{label} line {_line_of(name, lines)}" for name in set(os.environ) - before}
+
+
+def _line_of(name: str, lines: list[str]) -> int:
+    """The line (from 1) of the last assignment to ``name``; the file's last one wins."""
+    assignment = re.compile(_ASSIGNMENT.format(re.escape(name)))
+    found = [number for number, line in enumerate(lines, 1) if assignment.match(line)]
+    return found[-1] if found else 1

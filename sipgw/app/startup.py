@@ -1,0 +1,155 @@
+"""What ``sipgw serve`` (or ``call``) runs with: every section loaded, the agents built.
+
+:func:`build_startup` loads each section of the catalogue it needs from the sources
+(flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
+answered by another agent), and turns the sections into the objects the gateway takes.
+Errors are :class:`~sipgw.app.settings.ConfigError` s naming what the user wrote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+
+from agent.base import AgentFactory
+from agent.dialpolicy import DialPolicy
+from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
+from sipgw.app.accounts import (
+    AccountSection,
+    OutboundSection,
+    RegistrationSettings,
+    registration_settings,
+)
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.agents import AgentPlugin, find_agent
+from sipgw.app.assistant_settings import (
+    BuiltinToolsSection,
+    CallbackSection,
+    DialSection,
+    dial_policy,
+)
+from sipgw.app.callbacks import CallbackSetup, callback_setup
+from sipgw.app.config import GatewayConfig
+from sipgw.app.floods import FloodSettings, RateLimitSection
+from sipgw.app.limits import LimitsConfig
+from sipgw.app.outbound import OutboundConfig
+from sipgw.app.overload import OverloadConfig
+from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
+from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.settings import Sources, load, secret_texts
+from sipgw.app.workers import WorkersSection
+
+__all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Startup:
+    """What ``sipgw serve`` (or ``call``) runs: the gateway's configuration, who may call,
+    the accounts, how calls are placed, and the agent."""
+
+    config: GatewayConfig
+    agent: str
+    """The agent's name or plug-in spec."""
+    agent_factory: AgentFactory
+    access: AccessConfig = AccessConfig()
+    registration: RegistrationSettings = RegistrationSettings()
+    """The accounts to register."""
+    account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    """Factories by account name, for accounts answered by another agent."""
+    outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
+    """How calls are placed."""
+    callbacks: CallbackSetup | None = None
+    """The stored callbacks to dial (the assistant's ``schedule_callback``)."""
+    limits: LimitsConfig = LimitsConfig()
+    """Bounds on hostile input."""
+    dial_policy: DialPolicy = dataclasses.field(default_factory=DialPolicy)
+    """What agents may transfer to, call and key (``SIPGW_DIAL_ALLOW`` and friends)."""
+    floods: FloodSettings = dataclasses.field(default_factory=FloodSettings)
+    """Rate limits and the scanner filter."""
+    redactor: Redactor = dataclasses.field(default_factory=Redactor)
+    """What every log line is redacted with (secrets, card numbers, patterns)."""
+    admin: AdminSettings = AdminSettings()
+    """The admin HTTP server (off unless a port is set)."""
+    overload: OverloadConfig = OverloadConfig()
+    """When new calls are refused for overload."""
+    workers: int = 1
+    """Worker processes ``serve`` runs (1 = this process only)."""
+
+
+def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
+    """Load every section ``serve`` needs and build the agent factories.
+
+    Args:
+        plugin: the chosen agent (``--agent``).
+        sources: the flags given and the environment (``.env`` loaded into it).
+
+    Raises:
+        ConfigError: a value is bad, a required one is missing, or an agent does not load.
+    """
+    config = load(GatewayConfig, sources)
+    if not config.public_ip:
+        wildcard = config.bind in ("0.0.0.0", "::")
+        config = dataclasses.replace(
+            config, public_ip=detect_public_ip() if wildcard else config.bind
+        )
+    accounts = load(AccountSection, sources)
+    placing = load(OutboundSection, sources)
+    registration = registration_settings(accounts, placing.outbound_proxy)
+    factories = {plugin.spec: plugin.build(sources)}
+    account_agents: dict[str, AgentFactory] = {}
+    for account in registration.accounts:
+        if account.agent and account.agent != plugin.spec:
+            if account.agent not in factories:
+                other = find_agent(account.agent, f"{account.origin}: agent {account.agent}")
+                check_names(other.sections, other.who)
+                factories[account.agent] = other.build(sources)
+            account_agents[account.name] = factories[account.agent]
+    upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
+    access = access_config(load(AccessSection, sources), upstreams)
+    classes = [info.cls for info in (*SECTIONS, *plugin.sections)]
+    secrets = [*secret_texts(classes, sources), *startup_secrets(registration, access)]
+    tools = load(BuiltinToolsSection, sources)
+    callbacks = load(CallbackSection, sources)
+    dial = load(DialSection, sources)
+    return Startup(
+        config,
+        plugin.spec,
+        factories[plugin.spec],
+        access,
+        registration,
+        account_agents,
+        outbound_config(placing, accounts),
+        callback_setup(tools, callbacks, dial) if plugin.spec == "assistant" else None,
+        load(LimitsConfig, sources),
+        dial_policy(dial, tools, callbacks),
+        FloodSettings.of(load(RateLimitSection, sources)),
+        load_redactor(load(PrivacySection, sources), secrets),
+        load(AdminSettings, sources),
+        load(OverloadConfig, sources),
+        load(WorkersSection, sources).workers,
+    )
+
+
+def outbound_config(settings: OutboundSection, accounts: AccountSection) -> OutboundConfig:
+    """How calls are placed: the ``outbound`` section, and the AOR and credentials of the
+    ``accounts`` section."""
+    return OutboundConfig(
+        proxy=settings.outbound_proxy,
+        caller_id=settings.caller_id,
+        ring_timeout=settings.ring_timeout,
+        aor=accounts.register,
+        username=accounts.auth_username,
+        password=accounts.auth_password,
+    )
+
+
+def detect_public_ip() -> str:
+    """The local address of the default route (no packet is sent), else 127.0.0.1."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: only used to pick a route
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()

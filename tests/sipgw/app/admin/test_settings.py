@@ -1,0 +1,33 @@
+"""The admin section: off by default, loopback unless a token is set, the token kept secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.settings import ConfigError, Sources, load, validate
+from sipgw.testing.canaries import ADMIN_TOKEN
+
+
+def test_off_by_default_and_empty_means_off() -> None:
+    assert load(AdminSettings, Sources()) == AdminSettings() and not AdminSettings().enabled
+    assert load(AdminSettings, Sources({"SIPGW_ADMIN_PORT": ""})).port == 0
+    assert load(AdminSettings, Sources({}, {"--admin-port": "8081"})).enabled
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.10", "::"])
+def test_beyond_loopback_a_token_is_required(bind: str) -> None:
+    env = {"SIPGW_ADMIN_PORT": "8081", "SIPGW_ADMIN_BIND": bind}
+    required = f"^--admin-token/SIPGW_ADMIN_TOKEN: required when .* on {bind} "
+    with pytest.raises(ConfigError, match=required):
+        load(AdminSettings, Sources(env))
+    with pytest.raises(ConfigError, match="^SIPGW_ADMIN_TOKEN: required"):
+        validate(AdminSettings(port=8081, bind=bind))  # built by hand, as the server checks
+    load(AdminSettings, Sources({"SIPGW_ADMIN_BIND": bind}))  # off: nothing to refuse
+    settings = load(AdminSettings, Sources({**env, "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN}))
+    assert settings.enabled and settings.bind == bind and ADMIN_TOKEN not in repr(settings)
+
+
+def test_the_bind_address_is_an_address() -> None:
+    with pytest.raises(ConfigError, match="^--admin-bind localhost: must be an IPv4 or IPv6"):
+        load(AdminSettings, Sources({}, {"--admin-bind": "localhost"}))

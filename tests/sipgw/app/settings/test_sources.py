@@ -1,0 +1,79 @@
+"""Where a setting's text comes from, and how a message names it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.settings import ConfigError, Setting, Sources, load_env_file
+from sipgw.app.settings.parsers import port, text
+
+PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")
+KEY = Setting("TEST_KEY", "A key.", text, "", "--test-key", "KEY", secret=True)
+NAME = Setting("TEST_NAME", "A name.", text, "")
+
+
+def test_the_flag_wins_over_the_environment_which_wins_over_the_default() -> None:
+    both = Sources({"SIPGW_SIP_PORT": "5070"}, {"--sip-port": "5080"})
+    assert (both.find(PORT).text, both.find(PORT).origin) == ("5080", "flag")
+    env = Sources({"SIPGW_SIP_PORT": "5070"})
+    assert (env.find(PORT).text, env.find(PORT).origin) == ("5070", "environment")
+    assert (Sources().find(PORT).text, Sources().find(PORT).origin) == ("5060", "default")
+    assert Sources({"SIPGW_SIP_PORT": ""}).given(PORT) and not Sources().given(PORT)
+    assert Sources({}, {"--sip-port": "1"}).find(NAME).origin == "default"  # no flag of its own
+
+
+def test_messages_name_what_the_user_wrote() -> None:
+    flag = Sources({}, {"--sip-port": "a b"}).find(PORT)
+    assert flag.quoted() == "--sip-port 'a b'" and flag.name == "--sip-port 'a b'"
+    env = Sources({"SIPGW_SIP_PORT": "abc"}).find(PORT)
+    assert env.quoted() == "SIPGW_SIP_PORT=abc" and env.name == "SIPGW_SIP_PORT=abc"
+    from_file = Sources({"SIPGW_SIP_PORT": "x"}, {}, {"SIPGW_SIP_PORT": ".env line 3"})
+    assert from_file.find(PORT).quoted() == ".env line 3: SIPGW_SIP_PORT=x"
+    assert from_file.find(PORT).name == "SIPGW_SIP_PORT=x (.env line 3)"
+    assert Sources().find(PORT).name == "--sip-port/SIPGW_SIP_PORT (default 5060)"
+    assert Sources().find(NAME).name == "TEST_NAME"
+
+
+def test_a_secret_value_is_never_shown() -> None:
+    secret = "s3cret value"
+    for sources in (
+        Sources({}, {"--test-key": secret}),
+        Sources({"TEST_KEY": secret}),
+        Sources({"TEST_KEY": secret}, {}, {"TEST_KEY": ".env line 1"}),
+    ):
+        found = sources.find(KEY)
+        assert secret not in found.quoted() and secret not in found.name
+        assert found.quoted().endswith(("--test-key", "TEST_KEY"))
+
+
+@pytest.fixture
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A working directory of its own; os.environ restored afterwards."""
+    saved = dict(os.environ)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_the_env_file_fills_in_what_the_environment_lacks(clean_environ: Path) -> None:
+    (clean_environ / ".env").write_text(
+        "# settings\nTEST_A=from-file\nexport TEST_B=file\n\nTEST_C=first\nTEST_C=second\n"
+    )
+    os.environ["TEST_B"] = "from-environment"
+    lines = load_env_file(None)
+    assert os.environ["TEST_A"] == "from-file" and os.environ["TEST_B"] == "from-environment"
+    assert os.environ["TEST_C"] == "second"  # the last assignment wins
+    assert lines == {"TEST_A": ".env line 2", "TEST_C": ".env line 6"}
+
+
+def test_a_named_env_file_must_exist_and_none_is_fine(clean_environ: Path) -> None:
+    assert load_env_file(None) == {}  # no ./.env
+    (clean_environ / "other.env").write_text("TEST_D=1\n")
+    assert load_env_file("other.env") == {"TEST_D": "other.env line 1"}
+    with pytest.raises(ConfigError, match="^--env-file missing.env: no such file$"):
+        load_env_file("missing.env")

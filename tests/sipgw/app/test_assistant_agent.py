@@ -1,0 +1,77 @@
+"""The assistant plug-in: its sections and its vendors' loaded at start, errors named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import AssistantAgent
+from sipgw.app.agents import find_agent
+from sipgw.app.settings import ConfigError, Sources
+from sipgw.testing.canaries import API_KEY_VARIABLES
+
+KEYS = API_KEY_VARIABLES
+
+
+class Call:
+    call_id = "c"
+    caller = "sip:a@b"
+    called = "sip:c@d"
+    direction = "inbound"
+    purpose = None
+
+    def audio_ready(self) -> None: ...
+
+    def hangup(self) -> None: ...
+
+    def send_dtmf(self, digits: str) -> None: ...
+
+    async def transfer(self, target: str) -> bool:
+        return False
+
+
+async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -> None:
+    record_dir = tmp_path / "calls"
+    factory = find_agent("assistant").build(
+        Sources({**KEYS, "SIPGW_GREETING": "Hi.", "SIPGW_CALL_RECORD_DIR": str(record_dir)})
+    )
+    agent = factory(Call())  # type: ignore[arg-type]
+    assert isinstance(agent, AssistantAgent) and agent.settings.greeting == "Hi."
+    assert agent.settings.record_dir == record_dir
+    assert type(agent.stt).__name__ == "AssemblyAISTTService"
+    await agent.close("test")
+
+
+def test_missing_keys_are_all_named() -> None:
+    plugin = find_agent("assistant")
+    with pytest.raises(ConfigError, match="^--agent assistant needs ASSEMBLYAI_API_KEY, EL"):
+        plugin.build(Sources({"OPENAI_API_KEY": "x"}))
+    with pytest.raises(ConfigError, match="needs OPENAI_API_KEY .set it"):  # blank is missing
+        plugin.build(Sources({**KEYS, "OPENAI_API_KEY": " "}))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ASSEMBLYAI_REGION", "mars"), ("OPENAI_TOTAL_TIMEOUT", "0"), ("SIPGW_MAX_TOOL_ROUNDS", "x"),
+     ("ELEVENLABS_TRANSPORT", "carrier-pigeon"), ("SIPGW_STT", "whisper"),
+     ("ASSEMBLYAI_CHUNK_MS", "20"), ("SIPGW_BARGE_IN_COMMIT_MS", "-1"),
+     ("SIPGW_FILLER_LINES", " | "), ("SIPGW_FILLER_AFTER_MS", "-5"),
+     ("SIPGW_ACTION_LINE_TIMEOUT_MS", "soon"), ("SIPGW_PREEMPTIVE", "sometimes"),
+     ("ASSEMBLYAI_KEYTERMS", ",".join(f"term{i}" for i in range(101))),
+     ("ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51), ("ELEVENLABS_AUTO_MODE", "maybe"),
+     ("SIPGW_CALLER_CONTEXT", "no_such_module_here:lookup"),
+     ("SIPGW_TOOLS_MODULE", "no_such_tools_here"),
+     ("SIPGW_REDACT_PATTERNS", "(")],
+)  # fmt: skip
+def test_bad_values_name_the_setting(name: str, value: str) -> None:
+    # What `sipgw serve --agent assistant` does at start: build the agent factory
+    # (the assistant's own settings and the chosen vendors' settings).
+    with pytest.raises(ConfigError, match=f"^{name}"):
+        find_agent("assistant").build(Sources({**KEYS, name: value}))
+
+
+def test_keys_never_appear_in_errors() -> None:
+    with pytest.raises(ConfigError) as error:
+        find_agent("assistant").build(Sources({**KEYS, "ASSEMBLYAI_CHUNK_MS": "20"}))
+    assert all(key not in str(error.value) for key in KEYS.values())

@@ -1,0 +1,43 @@
+"""The health check: an OPTIONS probe to the local gateway, configured from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sipgw.app.healthcheck import main as healthcheck
+from sipgw.app.healthcheck import probe
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.ports import free_port
+
+
+def test_a_bad_setting_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SIPGW_SIP_PORT", "http")
+    assert healthcheck() == 1
+    err = capsys.readouterr().err
+    assert "healthcheck: error: SIPGW_SIP_PORT=http: must be a port number" in err
+    monkeypatch.setenv("SIPGW_SIP_PORT", "5060")
+    monkeypatch.setenv("SIPGW_TRANSPORTS", "tls")
+    monkeypatch.setenv("SIPGW_TLS_CERT", "")
+    assert healthcheck() == 1  # TLS without a certificate: no gateway runs like that
+
+
+def test_nobody_answering_is_a_failure() -> None:
+    assert probe("127.0.0.1", free_port(), timeout=0.3) is None
+
+
+@pytest.mark.parametrize("transports", [("UDP", "TCP"), ("TCP",)])
+async def test_it_probes_over_udp_or_else_tcp(
+    transports: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with running_gateway(transports=transports) as (gateway, _):
+        port = gateway.sip.listening[0][2]
+        monkeypatch.setenv("SIPGW_SIP_PORT", str(port))
+        monkeypatch.setenv("SIPGW_TRANSPORTS", ",".join(t.lower() for t in transports))
+        monkeypatch.setenv("SIPGW_HEALTHCHECK_HOST", "127.0.0.1")
+        status = await asyncio.to_thread(healthcheck)
+    assert status == 0
+    assert f"over {transports[0]} -> 200" in capsys.readouterr().out

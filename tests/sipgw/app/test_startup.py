@@ -1,0 +1,107 @@
+"""Start-up: every section loaded from the sources, the agents built, secrets gathered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipgw.app.agents import find_agent
+from sipgw.app.healthcheck import HealthcheckSection
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import ConfigError, Sources, settings_of
+from sipgw.app.startup import Startup, build_startup
+from sipgw.testing.canaries import (
+    API_KEY_VARIABLES,
+    ELEVENLABS_KEY,
+    INBOUND_PASSWORD,
+    OPENAI_KEY,
+    SIP_PASSWORD,
+    SIP_PASSWORD_2,
+)
+
+KEYS = API_KEY_VARIABLES
+ECHO = find_agent("echo")
+
+
+class Recording(dict[str, str]):
+    """An environment that remembers which variables were looked up."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def startup(environ: dict[str, str], flags: dict[str, str] | None = None) -> Startup:
+    return build_startup(ECHO, Sources(environ, flags or {}))
+
+
+def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) -> None:
+    environ = Recording({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
+    built = build_startup(find_agent("assistant"), Sources(environ))
+    assert built.agent == "assistant" and built.callbacks is not None
+    build_startup(ECHO, Sources(environ))
+    every = {spec.env for info in SECTIONS for _, spec in info.settings}
+    unread = every - environ.asked
+    health = {spec.env for _, spec in settings_of(HealthcheckSection)}
+    assert unread == {*health, "SIPGW_AGENT"}  # the agent: chosen by the CLI, before start-up
+
+
+def test_the_defaults() -> None:
+    built = startup({"SIPGW_BIND": "127.0.0.1"})
+    assert built.agent == "echo" and built.config.public_ip == "127.0.0.1"
+    assert built.callbacks is None and built.workers == 1 and not built.admin.enabled
+    assert built.registration.accounts == () and built.account_agents == {}
+    assert built.access.upstreams == () and built.outbound.proxy == ""
+    wildcard = startup({})
+    assert wildcard.config.public_ip not in ("", "0.0.0.0")  # the default route's address
+
+
+def test_accounts_upstreams_outbound_and_their_agents(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.trunk]\naor = "sip:+15550100@trunk.example.com"\n'
+        f'auth_password = "{SIP_PASSWORD_2}"\nagent = "tests.sipgw.app.tone_agent:no_settings"\n'
+    )
+    built = startup(
+        {"SIPGW_REGISTER": "sip:1001@pbx.example.com", "SIPGW_AUTH_PASSWORD": SIP_PASSWORD,
+         "SIPGW_ACCOUNTS": str(accounts), "SIPGW_INBOUND_USERNAME": "alice",
+         "SIPGW_INBOUND_PASSWORD": INBOUND_PASSWORD},
+        {"--outbound-proxy": "sip:proxy.example.net", "--bind": "127.0.0.1"},
+    )  # fmt: skip
+    assert [a.name for a in built.registration.accounts] == ["register", "trunk"]
+    assert built.access.upstreams == ("pbx.example.com", "proxy.example.net", "trunk.example.com")
+    assert built.outbound.aor == "sip:1001@pbx.example.com" and built.outbound.password
+    assert set(built.account_agents) == {"trunk"}
+    masked = built.redactor.redact(f"{SIP_PASSWORD} {SIP_PASSWORD_2} {INBOUND_PASSWORD} x")
+    assert SIP_PASSWORD not in masked and SIP_PASSWORD_2 not in masked
+    assert INBOUND_PASSWORD not in masked and masked.endswith(" x")
+
+
+def test_an_accounts_agent_that_does_not_load_names_its_line(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[accounts.lab]\naor = "sip:lab@10.0.0.1"\nagent = "nowhere.mod:make"\n')
+    with pytest.raises(ConfigError) as error:
+        startup({"SIPGW_ACCOUNTS": str(accounts), "SIPGW_BIND": "127.0.0.1"})
+    assert str(error.value).startswith(
+        f"{accounts} line 3: account 'lab': agent nowhere.mod:make: agent module 'nowhere.mod' "
+        "not found"
+    )
+
+
+def test_secrets_of_every_section_are_masked_in_logs_whatever_the_agent() -> None:
+    built = startup({**KEYS, "SIPGW_BIND": "127.0.0.1"})  # echo answers; the keys are set anyway
+    masked = built.redactor.redact(f"{OPENAI_KEY} and {ELEVENLABS_KEY}")
+    assert OPENAI_KEY not in masked and ELEVENLABS_KEY not in masked
+
+
+def test_the_first_bad_value_stops_the_start() -> None:
+    with pytest.raises(ConfigError, match="^--workers 0: must be a whole number >= 1"):
+        startup({"SIPGW_BIND": "127.0.0.1"}, {"--workers": "0"})
+    with pytest.raises(ConfigError, match="^SIPGW_DIAL_ALLOW="):
+        startup({"SIPGW_BIND": "127.0.0.1", "SIPGW_DIAL_ALLOW": "mailto:x"})

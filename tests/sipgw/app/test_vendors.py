@@ -1,0 +1,89 @@
+"""The vendor registry: each vendor's section, its client's typed settings, the tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.stt.assemblyai import REGION_URLS
+from sipgw.app.assistant_settings import AssistantSection
+from sipgw.app.sections import SECTIONS
+from sipgw.app.settings import ConfigError, Sources, load, section_info
+from sipgw.app.vendors import (
+    LLM_VENDORS,
+    STT_VENDORS,
+    TTS_VENDORS,
+    AssemblyAISection,
+    ElevenLabsSection,
+    OpenAISection,
+)
+from sipgw.testing.canaries import API_KEY_VARIABLES, OPENAI_KEY
+
+KEYS = API_KEY_VARIABLES
+
+
+def test_the_tables_are_the_choices_and_their_sections_are_listed() -> None:
+    assert AssistantSection().stt in STT_VENDORS and AssistantSection().llm in LLM_VENDORS
+    assert AssistantSection().tts in TTS_VENDORS
+    for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS):
+        for name, vendor in table.items():
+            assert vendor.name == name and section_info(vendor.section) in SECTIONS
+
+
+async def test_each_vendor_makes_its_clients_from_its_section() -> None:
+    sources = Sources(KEYS)
+    stt = STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources))
+    llm = LLM_VENDORS["openai"].clients(load(OpenAISection, sources))
+    tts = TTS_VENDORS["elevenlabs"].clients(load(ElevenLabsSection, sources))
+    first, second = stt(), stt()
+    assert type(first).__name__ == "AssemblyAISTTService" and first is not second
+    assert type(tts()).__name__ == "ElevenLabsTTSService"
+    await llm().close()
+
+
+def test_client_settings_defaults_regions_and_urls() -> None:
+    stt = load(AssemblyAISection, Sources({**KEYS, "ASSEMBLYAI_REGION": "eu"}))
+    settings = STT_VENDORS["assemblyai"].clients(stt).args[0]  # type: ignore[attr-defined]
+    assert settings.url == REGION_URLS["eu"] and settings.speech_model == "u3-rt-pro"
+    assert settings.encoding == "pcm_mulaw" and settings.sample_rate == 8000
+    sources = Sources(
+        {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
+         "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
+         "ASSEMBLYAI_KEYTERMS": "Acme, Sonny ,", "ASSEMBLYAI_MIN_TURN_SILENCE": "200",
+         "ELEVENLABS_AUTO_MODE": "false"}
+    )  # fmt: skip
+    stt_settings = STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources)).args[0]  # type: ignore[attr-defined]
+    llm_settings = LLM_VENDORS["openai"].clients(load(OpenAISection, sources)).args[0]  # type: ignore[attr-defined]
+    tts_settings = TTS_VENDORS["elevenlabs"].clients(load(ElevenLabsSection, sources)).args[0]  # type: ignore[attr-defined]
+    assert stt_settings.url == "ws://127.0.0.1:1/v3/ws"
+    assert stt_settings.keyterms_prompt == ("Acme", "Sonny")
+    assert stt_settings.min_turn_silence == 200 and stt_settings.max_turn_silence is None
+    assert llm_settings.base_url == "http://127.0.0.1:2/v1" and llm_settings.model == "gpt-4.1-mini"
+    assert tts_settings.base_url == "http://127.0.0.1:3" and tts_settings.auto_mode is False
+    assert (
+        tts_settings.output_format == "ulaw_8000" and tts_settings.model_id == "eleven_flash_v2_5"
+    )
+    assert OPENAI_KEY not in repr(load(OpenAISection, sources))
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "message"),
+    [
+        (AssemblyAISection, "ASSEMBLYAI_REGION", "mars", "must be one of default, us, eu"),
+        (AssemblyAISection, "ASSEMBLYAI_CHUNK_MS", "20", "must be a whole number from 50 to 1000"),
+        (AssemblyAISection, "ASSEMBLYAI_KEYTERMS", ",".join(f"t{i}" for i in range(101)),
+         "at most 100"),
+        (AssemblyAISection, "ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51, "50"),
+        (AssemblyAISection, "ASSEMBLYAI_MAX_TURN_SILENCE", "soon", "must be a whole number of ms"),
+        (OpenAISection, "OPENAI_TOTAL_TIMEOUT", "0", "must be a number > 0"),
+        (ElevenLabsSection, "ELEVENLABS_TRANSPORT", "carrier-pigeon", "must be 'websocket' or"),
+        (ElevenLabsSection, "ELEVENLABS_AUTO_MODE", "maybe", "must be 'true' or 'false'"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_variable(section: type, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}=.*: .*{message}"):
+        load(section, Sources({**KEYS, name: value}))
+
+
+def test_the_keyterm_limits_are_the_apis() -> None:
+    terms = ",".join(f"{i:0>50}" for i in range(100))
+    assert len(load(AssemblyAISection, Sources({"ASSEMBLYAI_KEYTERMS": terms})).keyterms) == 100
