@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.dialpolicy import DialPolicy
 from agent.settings import (
     DEFAULT_SYSTEM_PROMPT,
     AssistantSettings,
@@ -21,6 +20,7 @@ from sipgw.app.privacy import load_redactor
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.app.settings_registry import ASSISTANT, BUILTIN_TOOLS, CALLBACKS, DIAL, PREEMPTIVE
 from sipgw.app.vendors import VendorChoice, choose_vendors
+from sipgw.dialpolicy import DialPolicy
 
 __all__ = ["load_assistant_settings", "load_builtin_tool_settings", "load_dial_policy"]
 

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 from dotenv import load_dotenv
 
 from agent.base import AgentFactory
-from agent.dialpolicy import DialPolicy
 from sipgw import __version__
 from sipgw.app.access import AccessConfig, account_upstreams, load_access_config
 from sipgw.app.accounts import RegistrationSettings, load_registration_settings
@@ -54,6 +53,7 @@ from sipgw.app.privacy import (
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import AGENT_NAMES, SETTINGS, resolve_settings
 from sipgw.app.workers import STOP_MARGIN, Supervisor, load_worker_count, plan_workers
+from sipgw.dialpolicy import DialPolicy
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer

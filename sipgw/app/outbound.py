@@ -24,40 +24,33 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from agent.base import Agent, AgentFactory
-from agent.dialpolicy import DialPolicy
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
-from media.ports import PortAllocator
-from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle, CallLog
+from agent.base import AgentFactory
+from sipgw.app.callhandle import CallHandle
+from sipgw.app.callpath import CallPath
 from sipgw.app.settings import ConfigError, SettingValues
 from sipgw.auth import Credentials
 from sipgw.call import CallInfo, CallKey
+from sipgw.dialpolicy import DialTarget, PhoneNumber
 from sipgw.errors import SipError
 from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
 from sipgw.headers import NameAddr
-from sipgw.offeranswer import NegotiatedAudio
 from sipgw.uri import SipUri, parse_uri
-from sipgw.useragent import OutboundCall, UserAgent
+from sipgw.useragent import OutboundCall
 
 __all__ = [
     "CallOutcome",
+    "CallTarget",
     "OutboundCalls",
     "OutboundConfig",
+    "call_target",
     "load_outbound_config",
     "proxy_route",
-    "target_uri",
 ]
 
 log = logging.getLogger("sipgw")
 
-PREPARE_TIMEOUT = 10.0
-"""Seconds an agent may take to prepare once the call is answered (then: BYE)."""
-
-_NUMBER = re.compile(r"\+?[0-9]+")
+_DIGITS = re.compile(r"\+?[0-9]+")
 _NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
 
 _KINDS: dict[EndReason, str] = {
@@ -148,26 +141,41 @@ def proxy_route(proxy: str) -> str:
     return str(uri)
 
 
-def target_uri(target: str, config: OutboundConfig) -> str:
-    """The URI to call: a SIP URI as given, or a phone number at the proxy's or AOR's host.
+@dataclass(frozen=True, slots=True)
+class CallTarget:
+    """Where a placed call goes: the Request-URI sent, and the number it was dialled as."""
+
+    uri: SipUri
+    """The INVITE's Request-URI (and To)."""
+    number: PhoneNumber | None = None
+    """The number, for a call to a phone number: its digits are ``uri``'s user part."""
+
+    @property
+    def judged(self) -> DialTarget:
+        """What the dial allow-list judges: the number for a number, else the URI itself."""
+        return self.number if self.number is not None else self.uri
+
+
+def call_target(target: str, config: OutboundConfig) -> CallTarget:
+    """Read ``target`` once: a SIP URI as given, or a phone number at the proxy's or AOR's host.
 
     Raises:
         ValueError: neither, or a number with no host to send it to.
     """
     text = target.strip()
-    number = _NUMBER_PUNCTUATION.sub("", text)
-    if _NUMBER.fullmatch(number):
+    number = PhoneNumber.parse(text)
+    if number is not None and _DIGITS.fullmatch(number.digits):
         for source in (config.proxy, config.aor):
             if source:
                 host = _sip_uri(source.strip().removeprefix("<").removesuffix(">"))
-                return f"sip:{number}@{host.host_port}"
+                return CallTarget(SipUri("sip", number.digits, None, host.host, host.port), number)
         raise ValueError(
             f"a phone number ({target}) needs an outbound proxy (SIPGW_OUTBOUND_PROXY) "
             "or a registration (SIPGW_REGISTER) to say where it goes"
         )
     if not text.lower().startswith(("sip:", "sips:")) and "@" in text:
         text = f"sip:{text}"
-    return str(_sip_uri(text))
+    return CallTarget(_sip_uri(text))
 
 
 def caller(config: OutboundConfig, host: str) -> tuple[str, str | None]:
@@ -225,34 +233,6 @@ class CallOutcome:
         return text
 
 
-class OutboundOwner(Protocol):
-    """What placing calls needs of the gateway."""
-
-    agent_factory: AgentFactory
-    ports: PortAllocator
-    handles: dict[CallKey, CallHandle]
-    early_sends: int
-    dial_refused: int
-    dial_policy: DialPolicy
-    feed: CallFeed
-
-    @property
-    def sip(self) -> SipEndpoint:
-        """The SIP endpoint."""
-        ...
-
-    @property
-    def ua(self) -> UserAgent:
-        """The user agent core."""
-        ...
-
-    def _media_ready(self, handle: CallHandle, media: NegotiatedAudio) -> None: ...
-
-    def _spawn(self, coro: object) -> asyncio.Task[None]: ...
-
-    def build_agent(self, factory: AgentFactory, handle: CallHandle) -> Agent: ...
-
-
 @dataclass(eq=False)
 class _Placed:
     """One call we placed, until its outcome is known."""
@@ -266,51 +246,56 @@ class _Placed:
 class OutboundCalls:
     """The gateway's placed calls: places them and follows their events.
 
+    Once answered, a placed call takes the shared steps of
+    :class:`~sipgw.app.callpath.CallPath`: media session, agent prepared, ``on_answered``.
+    Answering-machine detection would run in :meth:`_answered`, before the agent.
+
     Args:
-        gateway: the gateway the calls run in.
+        path: the calls and their shared steps.
         config: the outbound settings.
-        bind: the local address for RTP sockets.
-        max_call_seconds: hang up answered calls after this long; 0 = never.
     """
 
-    def __init__(
-        self, gateway: OutboundOwner, config: OutboundConfig, bind: str, max_call_seconds: float
-    ) -> None:
-        self.gateway = gateway
+    def __init__(self, path: CallPath, config: OutboundConfig) -> None:
+        self.path = path
         self.config = config
-        self.bind = bind
-        self.max_call_seconds = max_call_seconds
         self._placed: dict[CallKey, _Placed] = {}
+
+    def resolve(self, target: str) -> CallTarget:
+        """Where a call to ``target`` (a phone number or a SIP URI) goes.
+
+        Raises:
+            ValueError: it goes nowhere (see :func:`call_target`).
+        """
+        return call_target(target, self.config)
 
     async def place(
         self,
-        target: str,
+        target: CallTarget,
+        factory: AgentFactory,
         *,
-        agent: AgentFactory | None = None,
         caller_id: str | None = None,
         ring_timeout: float | None = None,
     ) -> CallOutcome:
         """Call ``target`` and wait until the call is over; see the module docstring.
 
         Args:
-            target: a phone number or a SIP URI.
-            agent: who talks once answered; default the gateway's agent.
+            target: where the call goes (:meth:`resolve`).
+            factory: who talks once answered.
             caller_id: the From for this call (default ``SIPGW_CALLER_ID``).
             ring_timeout: seconds before CANCEL (default ``SIPGW_RING_TIMEOUT``).
         """
-        gateway, config = self.gateway, self.config
+        config, uri, sip = self.config, str(target.uri), self.path.sip
         try:
-            uri = target_uri(target, config)
             if caller_id is not None:
                 config = dataclasses.replace(config, caller_id=caller_id)
-            from_uri, display = caller(config, gateway.ua.config.public_host)
+            from_uri, display = caller(config, sip.ua.config.public_host)
         except ValueError as exc:
-            return CallOutcome(target, "failed", False, 0.0, None, str(exc))
-        endpoint = await open_rtp_endpoint(self.bind, gateway.ports)
+            return CallOutcome(uri, "failed", False, 0.0, None, str(exc))
+        endpoint = await self.path.open_rtp()
         if endpoint is None:
             return CallOutcome(uri, "failed", False, 0.0, None, "no free RTP port")
         spec = OutboundCall(
-            target=uri,
+            target=target.uri,
             rtp_port=endpoint.port,
             from_uri=from_uri,
             display_name=display,
@@ -320,19 +305,13 @@ class OutboundCalls:
         )
         calls: list[CallInfo] = []
         try:
-            gateway.sip.act(lambda now: calls.append(gateway.ua.call(spec, now)))
+            sip.act(lambda now: calls.append(sip.ua.call(spec, now)))
         except SipError as exc:
-            _close(gateway, endpoint)
+            self.path.close_rtp(endpoint)
             return CallOutcome(uri, "failed", False, 0.0, None, str(exc))
-        call = calls[0]
-        handle = CallHandle(gateway, call, CallLog.for_call(log, call))
-        handle.endpoint = endpoint
-        gateway.handles[call.key] = handle
-        placed = _Placed(
-            uri, agent or gateway.agent_factory, asyncio.get_running_loop().create_future()
-        )
-        self._placed[call.key] = placed
-        gateway.feed.call_started(handle, state="ringing")  # on the dashboard while it rings
+        handle = self.path.admit(calls[0], endpoint, ringing=True)  # on the dashboard as it rings
+        placed = _Placed(uri, factory, asyncio.get_running_loop().create_future())
+        self._placed[handle.call.key] = placed
         via = f" via {config.proxy}" if config.proxy else ""
         handle.log.info("calling %s from %s%s, RTP port %d", uri, from_uri, via, endpoint.port)
         return await asyncio.shield(placed.outcome)
@@ -348,9 +327,9 @@ class OutboundCalls:
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
             handle.log.info("answered")
-            self.gateway.feed.call_answered(handle)
-            self.gateway._media_ready(handle, event.media)
-            handle.setup = self.gateway._spawn(self._start_agent(handle, placed.factory))
+            self.path.feed.call_answered(handle)
+            self.path.start_media(handle, event.media)
+            self.path.run_setup(handle, self._answered(handle, placed.factory))
         elif isinstance(event, CallEnded):
             del self._placed[handle.call.key]
             if placed.answered_at is not None:
@@ -365,34 +344,11 @@ class OutboundCalls:
             if not placed.outcome.done():
                 placed.outcome.set_result(outcome)
 
-    async def _start_agent(self, handle: CallHandle, factory: AgentFactory) -> None:
+    async def _answered(self, handle: CallHandle, factory: AgentFactory) -> None:
         """Build and prepare the agent now that the call is answered, then let it talk."""
-        agent: Agent | None = None
-        try:
-            agent = self.gateway.build_agent(factory, handle)
-            await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
-        except asyncio.CancelledError:
-            if agent is not None:
-                self.gateway._spawn(agent.close(handle.end_reason or "ended"))
-            raise
-        except Exception as exc:
-            handle.log.error("agent failed to prepare (%s): hanging up", exc or type(exc))
-            if agent is not None:
-                self.gateway._spawn(agent.close("prepare-failed"))
-            handle.hangup()
+        agent = await self.path.prepare_agent(handle, factory)
+        if agent is None:
+            if not handle.ended:
+                handle.hangup()
             return
-        if handle.ended:
-            self.gateway._spawn(agent.close(handle.end_reason or "ended"))
-            return
-        handle.agent = agent
-        if handle.session is not None and agent.wants_arrival_audio:
-            handle.session.on_audio = agent.on_caller_audio
-        if self.max_call_seconds > 0:
-            handle.limit_duration(self.max_call_seconds)
-        handle.answered = True
-        agent.on_answered()
-
-
-def _close(gateway: OutboundOwner, endpoint: RtpEndpoint) -> None:
-    endpoint.close()
-    gateway.ports.release(endpoint.port)
+        self.path.agent_answered(handle, agent)

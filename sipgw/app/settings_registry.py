@@ -111,19 +111,22 @@ def number_prefixes(value: str) -> tuple[str, ...]:
 
 
 def dial_allow(value: str) -> tuple[str, ...]:
-    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (agent.dialpolicy)."""
-    from agent.dialpolicy import DialPolicy
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (sipgw.dialpolicy)."""
+    from sipgw.dialpolicy import DialPolicy
 
     return DialPolicy.parse(value).entries
 
 
 def callback_uri(value: str) -> str:
-    """ "" or a ``sip:``/``sips:`` URI template containing ``{number}``."""
+    """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part."""
+    from sipgw.dialpolicy import parse_call_template
+
     template = value.strip()
-    if template and (
-        "{number}" not in template or not template.lower().startswith(("sip:", "sips:"))
-    ):
-        raise ValueError("must be a sip: or sips: URI with {number} in it")
+    if template:
+        try:
+            parse_call_template(template)
+        except ValueError:
+            raise ValueError("must be a sip: or sips: URI with {number} as its user part") from None
     return template
 
 

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools, caller_number, normalize_order_id
 from agent.tools.callback_store import dialable_number
@@ -26,6 +25,7 @@ from agent.tools.registry import (
     ToolRegistry,
     load_user_tools,
 )
+from sipgw.dialpolicy import DialPolicy
 
 
 def assistant_settings(**builtin: Any) -> AssistantSettings:

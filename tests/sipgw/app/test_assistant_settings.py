@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.stt.assemblyai import REGION_URLS
 from sipgw.app.agents import make_agent_factory
@@ -15,6 +14,7 @@ from sipgw.app.assistant_settings import load_assistant_settings as load_from_va
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import SETTINGS, resolve_settings
 from sipgw.app.vendors import choose_vendors
+from sipgw.dialpolicy import DialPolicy
 
 ROOT = Path(__file__).resolve().parents[3]
 KEYS = {s.env: "key" for s in SETTINGS if s.required}
@@ -33,8 +33,10 @@ def test_missing_keys_are_named() -> None:
 
 def test_registry_defaults_are_the_dataclass_defaults() -> None:
     s = load_assistant_settings(KEYS)
-    assert s == AssistantSettings()
-    assert s.builtin_tools == BuiltinToolSettings()
+    # The agent's default checker refuses everything; the app gives the empty allow-list.
+    tools = BuiltinToolSettings(dial_policy=DialPolicy())
+    assert s == AssistantSettings(builtin_tools=tools)
+    assert s.builtin_tools == tools
 
 
 def test_action_lines_and_fillers() -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.callbacks import (
     CallbackPolicy,
@@ -31,6 +30,7 @@ from sipgw.app.callbacks import (
 )
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import resolve_settings
+from sipgw.dialpolicy import DialPolicy
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -400,7 +400,7 @@ async def test_callbacks_are_only_set_up_for_the_assistant(tmp_path: Path) -> No
 _TWO_PROCESS_SCRIPT = """
 import asyncio, json, sys, time
 from pathlib import Path
-from agent.dialpolicy import DialPolicy
+from sipgw.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.callbacks import CallbackPolicy, CallbackScheduler, DialResult
 

@@ -7,10 +7,10 @@ import pytest
 from sipgw.app.outbound import (
     CallOutcome,
     OutboundConfig,
+    call_target,
     caller,
     load_outbound_config,
     proxy_route,
-    target_uri,
 )
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings_registry import resolve_settings
@@ -29,14 +29,14 @@ AOR = OutboundConfig(aor="sip:1001@pbx.example.com")
         ("sips:bob@example.com", OutboundConfig(), "sips:bob@example.com"),
     ],
 )
-def test_target_uri(target: str, config: OutboundConfig, uri: str) -> None:
-    assert target_uri(target, config) == uri
+def test_call_target(target: str, config: OutboundConfig, uri: str) -> None:
+    assert str(call_target(target, config).uri) == uri
 
 
 @pytest.mark.parametrize("target", ["+15551234567", "hello", "tel:+15551234567"])
 def test_targets_we_cannot_call(target: str) -> None:
     with pytest.raises(ValueError):
-        target_uri(target, OutboundConfig())
+        call_target(target, OutboundConfig())
 
 
 def test_proxy_route_adds_loose_routing_once() -> None:
