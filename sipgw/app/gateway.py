@@ -2,8 +2,8 @@
 
 :class:`Gateway` is what ``sipgw serve`` and embedders run:
 ``Gateway(GatewayConfig(...), factory)``, :meth:`~Gateway.start`,
-:meth:`~Gateway.place_call`, :meth:`~Gateway.drain`, :meth:`~Gateway.stop`. It
-composes the parts and passes each SIP event on:
+:meth:`~Gateway.place_call` (or :meth:`~Gateway.originate`), :meth:`~Gateway.drain`,
+:meth:`~Gateway.stop`. It composes the parts and passes each SIP event on:
 
 - the calls, and the steps every call takes in either direction (media session,
   agent, recording, timers, release): :mod:`sipgw.app.callpath`; incoming calls
@@ -46,7 +46,13 @@ from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.metrics import GatewayMetrics
-from sipgw.app.outbound import CallOutcome, CallTarget, OutboundCalls, OutboundConfig
+from sipgw.app.outbound import (
+    CallOutcome,
+    CallTarget,
+    OutboundCalls,
+    OutboundConfig,
+    PlacedCall,
+)
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
 from sipgw.app.routing import AgentRoutes
@@ -263,6 +269,29 @@ class Gateway:
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
+        :meth:`originate`, then wait for the outcome (the call goes on if this is cancelled).
+
+        Raises:
+            DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
+        """
+        placed = await self.originate(
+            target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
+            for_agent=for_agent,
+        )  # fmt: skip
+        return await asyncio.shield(placed.outcome)
+
+    async def originate(
+        self,
+        target: str,
+        *,
+        agent: AgentFactory | None = None,
+        caller_id: str | None = None,
+        ring_timeout: float | None = None,
+        for_agent: bool = False,
+    ) -> PlacedCall:
+        """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
+        is out (or it failed before), with its handle and its outcome to come.
+
         The agent (default: the gateway's) starts when the far end answers.
         See :mod:`sipgw.app.outbound`. A call placed on an agent's behalf
         (``for_agent``: a callback) must be allowed by the dial policy, which
@@ -273,6 +302,7 @@ class Gateway:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
         """
         resolved: CallTarget | None = None
+        problem = ""
         try:
             resolved = self.outbound.resolve(target)
         except ValueError as exc:
@@ -282,8 +312,8 @@ class Gateway:
             self.calls.gate.admit("call", target, log, judged)
         self.counted.call_started()
         if resolved is None:
-            return CallOutcome(target, "failed", False, 0.0, None, problem)
-        return await self.outbound.place(
+            return PlacedCall.failed(target, problem)
+        return await self.outbound.originate(
             resolved, agent or self.agent_factory, caller_id=caller_id, ring_timeout=ring_timeout
         )
 

@@ -43,6 +43,7 @@ __all__ = [
     "CallTarget",
     "OutboundCalls",
     "OutboundConfig",
+    "PlacedCall",
     "call_target",
     "load_outbound_config",
     "proxy_route",
@@ -234,13 +235,26 @@ class CallOutcome:
 
 
 @dataclass(eq=False)
-class _Placed:
-    """One call we placed, until its outcome is known."""
+class PlacedCall:
+    """A call we placed: its handle once the INVITE is out, and how it ends."""
 
     target: str
-    factory: AgentFactory
+    """The URI called (what was asked for, when it could not be read)."""
     outcome: asyncio.Future[CallOutcome]
+    """Done when the call is over; at once for a call that could not be placed."""
+    handle: CallHandle | None = None
+    """The call, from the moment its INVITE went out; None if it never did."""
+    factory: AgentFactory | None = None
+    """Who talks once it is answered."""
     answered_at: float | None = None
+    """Monotonic time of the answer."""
+
+    @classmethod
+    def failed(cls, target: str, reason: str) -> PlacedCall:
+        """A call that ended before any INVITE went out."""
+        outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
+        outcome.set_result(CallOutcome(target, "failed", False, 0.0, None, reason))
+        return cls(target, outcome)
 
 
 class OutboundCalls:
@@ -248,7 +262,9 @@ class OutboundCalls:
 
     Once answered, a placed call takes the shared steps of
     :class:`~sipgw.app.callpath.CallPath`: media session, agent prepared, ``on_answered``.
-    Answering-machine detection would run in :meth:`_answered`, before the agent.
+    Answering-machine detection would run in :meth:`_answered`, before the agent; what
+    a call is placed with (per-call variables, extra headers) would travel on
+    :class:`PlacedCall` and :class:`~sipgw.useragent.OutboundCall`.
 
     Args:
         path: the calls and their shared steps.
@@ -258,7 +274,7 @@ class OutboundCalls:
     def __init__(self, path: CallPath, config: OutboundConfig) -> None:
         self.path = path
         self.config = config
-        self._placed: dict[CallKey, _Placed] = {}
+        self._placed: dict[CallKey, PlacedCall] = {}
 
     def resolve(self, target: str) -> CallTarget:
         """Where a call to ``target`` (a phone number or a SIP URI) goes.
@@ -268,15 +284,16 @@ class OutboundCalls:
         """
         return call_target(target, self.config)
 
-    async def place(
+    async def originate(
         self,
         target: CallTarget,
         factory: AgentFactory,
         *,
         caller_id: str | None = None,
         ring_timeout: float | None = None,
-    ) -> CallOutcome:
-        """Call ``target`` and wait until the call is over; see the module docstring.
+    ) -> PlacedCall:
+        """Send the INVITE to ``target``; returns at once with the call (see the module
+        docstring), whose ``outcome`` is done when it is over.
 
         Args:
             target: where the call goes (:meth:`resolve`).
@@ -290,10 +307,10 @@ class OutboundCalls:
                 config = dataclasses.replace(config, caller_id=caller_id)
             from_uri, display = caller(config, sip.ua.config.public_host)
         except ValueError as exc:
-            return CallOutcome(uri, "failed", False, 0.0, None, str(exc))
+            return PlacedCall.failed(uri, str(exc))
         endpoint = await self.path.open_rtp()
         if endpoint is None:
-            return CallOutcome(uri, "failed", False, 0.0, None, "no free RTP port")
+            return PlacedCall.failed(uri, "no free RTP port")
         spec = OutboundCall(
             target=target.uri,
             rtp_port=endpoint.port,
@@ -308,13 +325,14 @@ class OutboundCalls:
             sip.act(lambda now: calls.append(sip.ua.call(spec, now)))
         except SipError as exc:
             self.path.close_rtp(endpoint)
-            return CallOutcome(uri, "failed", False, 0.0, None, str(exc))
+            return PlacedCall.failed(uri, str(exc))
         handle = self.path.admit(calls[0], endpoint, ringing=True)  # on the dashboard as it rings
-        placed = _Placed(uri, factory, asyncio.get_running_loop().create_future())
+        outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
+        placed = PlacedCall(uri, outcome, handle, factory)
         self._placed[handle.call.key] = placed
         via = f" via {config.proxy}" if config.proxy else ""
         handle.log.info("calling %s from %s%s, RTP port %d", uri, from_uri, via, endpoint.port)
-        return await asyncio.shield(placed.outcome)
+        return placed
 
     def on_event(self, handle: CallHandle, event: SipEvent) -> None:
         """An event about a call we placed (the gateway passes them on)."""
@@ -329,7 +347,8 @@ class OutboundCalls:
             handle.log.info("answered")
             self.path.feed.call_answered(handle)
             self.path.start_media(handle, event.media)
-            self.path.run_setup(handle, self._answered(handle, placed.factory))
+            if placed.factory is not None:
+                self.path.run_setup(handle, self._answered(handle, placed.factory))
         elif isinstance(event, CallEnded):
             del self._placed[handle.call.key]
             if placed.answered_at is not None:

@@ -383,3 +383,19 @@ async def test_a_number_is_judged_as_dialled_and_sent_as_dialled() -> None:
         (called,) = callee.feed.recent
     assert outcome.answered, outcome
     assert called.called == f"sip:0015550100@127.0.0.1:{callee.ua.config.sip_port}"
+
+
+async def test_originate_returns_the_call_as_its_invite_leaves() -> None:
+    async with (
+        running_gateway(ring_time=0.5, max_call_seconds=0.2) as (callee, _),
+        running_gateway() as (gateway, _),
+    ):
+        placed = await gateway.originate(f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}")
+        handle = placed.handle
+        assert handle is not None and not placed.outcome.done()  # it rings
+        assert gateway.handles == {handle.call.key: handle} and not handle.answered
+        assert gateway.feed.live[handle.call.log_id].state == "ringing"
+        outcome = await placed.outcome
+        assert outcome.answered and outcome.reason == "remote-bye", outcome
+        failed = await gateway.originate("no target at all")
+        assert failed.handle is None and failed.outcome.result().kind == "failed"
