@@ -26,7 +26,6 @@ PENDING: frozenset[str] = frozenset(
         "sipgw/aio/tls.py",
         "sipgw/aio/udp.py",
         "sipgw/app/admin/settings.py",
-        "sipgw/app/admin/views.py",
         "sipgw/app/admin/waveform.py",
         "sipgw/app/agents.py",
         "sipgw/app/config.py",

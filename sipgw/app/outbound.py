@@ -1,8 +1,10 @@
 """Placing calls: :meth:`Gateway.place_call <sipgw.app.gateway.Gateway.place_call>` and its parts.
 
 A call goes to a phone number (digits, an optional leading ``+``) or a SIP
-URI. A number becomes ``sip:NUMBER@HOST`` with the outbound proxy's host, or
-else the registered AOR's; with an outbound proxy every INVITE goes through
+URI, read once by :func:`call_target` (the URI it gives is the Request-URI
+sent, and what a dial policy judges). A number becomes ``sip:NUMBER@HOST``
+(blanks and separators dropped) with the outbound proxy's host, or else the
+registered AOR's; with an outbound proxy every INVITE goes through
 it (a loose ``Route``, ``;lr`` added when missing, its ``;transport=``
 picking the transport). The From is ``SIPGW_CALLER_ID`` or else the
 registered AOR. 401/407 challenges are answered with ``SIPGW_AUTH_USERNAME``
@@ -12,15 +14,15 @@ The call's RTP port is bound before the INVITE goes out, so early media
 (183 with SDP) arrives at a socket - and is dropped there: no media session
 exists until the call is answered. Only the 2xx starts the media session
 and the agent (built, prepared, then told :meth:`~agent.base.Agent.on_answered`),
-so the agent never talks into early media. :class:`CallOutcome` says how
-the call ended.
+so the agent never talks into early media; from the 2xx on a placed call takes
+the steps every call takes (:mod:`sipgw.app.callpath`). :class:`PlacedCall` is
+the call as it runs, :class:`CallOutcome` says how it ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -48,8 +50,6 @@ __all__ = [
     "load_outbound_config",
     "proxy_route",
 ]
-
-log = logging.getLogger("sipgw")
 
 _DIGITS = re.compile(r"\+?[0-9]+")
 _NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
