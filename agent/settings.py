@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.dialpolicy import DialPolicy
+from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from agent.redact import Redactor
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
 from agent.resilience.policy import FailurePolicySettings
@@ -83,9 +83,10 @@ class BuiltinToolSettings:
             (e.g. ``("+1", "+44")``), besides those ``dial_policy`` allows for calls.
         callback_timezone: IANA zone of callback times given without an offset; "" = the
             server's local time.
-        dial_policy: the operator's allow-list (``SIPGW_DIAL_ALLOW``); a callback number
-            neither it nor ``callback_allowed_prefixes`` allows is refused (both empty:
-            every callback is refused).
+        dial_policy: the operator's allow-list (``SIPGW_DIAL_ALLOW``; the app gives a
+            ``sipgw.dialpolicy.DialPolicy``); a callback number neither it nor
+            ``callback_allowed_prefixes`` allows is refused (both empty: every callback
+            is refused).
     """
 
     orders_file: Path | None = None
@@ -93,7 +94,7 @@ class BuiltinToolSettings:
     transfer_target: str | None = None
     callback_allowed_prefixes: tuple[str, ...] = ()
     callback_timezone: str = ""
-    dial_policy: DialPolicy = DialPolicy()
+    dial_policy: DialChecker = NOTHING_ALLOWED
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,6 +314,11 @@ class MediaSession:
         self._candidate = None
         self._candidate_count = 0
 
+    @property
+    def digits_pending(self) -> bool:
+        """Whether RFC 4733 digits wait for :meth:`take_digits` (cheap: checked every tick)."""
+        return bool(self._pending_digits)
+
     def take_digits(self) -> list[str]:
         """RFC 4733 digits received since the last call."""
         digits, self._pending_digits = self._pending_digits, []

@@ -84,7 +84,7 @@ from sipgw.transaction import (
     TransactionTimedOut,
     server_key,
 )
-from sipgw.uri import SipUri
+from sipgw.uri import SipUri, Uri
 from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
 from sipgw.usages.invite import InviteUsage
 from sipgw.usages.modify import ModifyUsage
@@ -316,8 +316,10 @@ class UserAgent:
         else:
             self._invite.hangup(session, now, status)
 
-    def refer(self, call: CallInfo, target: str, now: float) -> None:
+    def refer(self, call: CallInfo, target: Uri | str, now: float) -> None:
         """Ask the caller's phone to call ``target`` instead (blind transfer, RFC 3515).
+
+        ``target`` is a URI or its text; ``Refer-To`` carries the URI as parsed.
 
         Progress comes back as :class:`~sipgw.events.TransferUpdated` events.
 

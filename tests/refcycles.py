@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
-from sipgw.app.gateway import CallHandle
+from sipgw.app.callhandle import CallHandle
 from sipgw.call import CallInfo
 from sipgw.usages.session import CallSession
 

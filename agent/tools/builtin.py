@@ -40,7 +40,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.dialpolicy import DialPolicy, DialRefused
+from agent.dialpolicy import DialChecker, DialRefused, check_dial
 from agent.settings import BuiltinToolSettings
 from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 from agent.tools.callback_store import CallbackStore, dialable_number, number_allowed
@@ -185,7 +185,7 @@ def caller_number(caller: str) -> str:
     return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
 
 
-def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialPolicy) -> bool:
+def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialChecker) -> bool:
     """A callback may dial ``number``: one of ``prefixes`` starts it, or ``policy`` allows
     calls to it. Nothing configured: nothing is allowed."""
     return any(prefixes) and number_allowed(number, prefixes) or policy.allows("call", number)
@@ -290,13 +290,13 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
 # -- transfer_to_human ---------------------------------------------------------
 
 
-def _transfer_tool(target: str | None, policy: DialPolicy) -> Tool:
+def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
     async def transfer_to_human(ctx: ToolContext, args: dict[str, Any]) -> object:
         if target is None:
             raise ToolError("transfer not configured")
         # Checked now, so the model is told before it promises a transfer; the
         # gateway checks the REFER again when it goes out.
-        policy.check("transfer", target)
+        check_dial(policy, "transfer", target)
         log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
                  args.get("reason", ""))  # fmt: skip
         ctx.transfer_after_reply(target)

@@ -165,8 +165,8 @@ class AccountSection:
 
 
 def _proxy(value: str) -> str:
-    """An outbound proxy's SIP URI (:func:`~sipgw.app.outbound.proxy_route` takes it), or ""."""
-    from sipgw.app.outbound import proxy_route  # at parse time only: --help stays light
+    """An outbound proxy's SIP URI (:func:`~sipgw.app.dialout.proxy_route` takes it), or ""."""
+    from sipgw.app.dialout import proxy_route  # at parse time only: --help stays light
 
     if value.strip():
         try:
@@ -177,8 +177,8 @@ def _proxy(value: str) -> str:
 
 
 def _caller_id(value: str) -> str:
-    """A caller id :func:`~sipgw.app.outbound.caller` takes, or ""."""
-    from sipgw.app.outbound import OutboundConfig, caller  # at parse time only
+    """A caller id :func:`~sipgw.app.dialout.caller` takes, or ""."""
+    from sipgw.app.dialout import OutboundConfig, caller  # at parse time only
 
     caller(OutboundConfig(caller_id=value), "127.0.0.1")
     return value.strip()

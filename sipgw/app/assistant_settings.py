@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.dialpolicy import DialPolicy
 from agent.redact import Redactor
 from agent.settings import (
     DEFAULT_CALLBACK_GREETING,
@@ -41,6 +40,7 @@ from sipgw.app.settings.parsers import (
     text,
 )
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.dialpolicy import DialPolicy, parse_call_template
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings
@@ -263,12 +263,13 @@ def number_prefixes(value: str) -> tuple[str, ...]:
 
 
 def callback_uri(value: str) -> str:
-    """ "" or a ``sip:``/``sips:`` URI template containing ``{number}``."""
+    """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part."""
     template = value.strip()
-    if template and (
-        "{number}" not in template or not template.lower().startswith(("sip:", "sips:"))
-    ):
-        raise ValueError("must be a sip: or sips: URI with {number} in it")
+    if template:
+        try:
+            parse_call_template(template)
+        except ValueError:
+            raise ValueError("must be a sip: or sips: URI with {number} as its user part") from None
     return template
 
 
@@ -330,7 +331,7 @@ class CallbackSection:
 
 
 def dial_allow(value: str) -> tuple[str, ...]:
-    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (agent.dialpolicy)."""
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (sipgw.dialpolicy)."""
     return DialPolicy.parse(value).entries
 
 

@@ -47,10 +47,11 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from agent.base import Agent, AgentFactory, CallControl, CallPurpose, Direction
-from agent.dialpolicy import DialPolicy, DialRefused
+from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
+from sipgw.dialpolicy import DialPolicy
 
 __all__ = [
     "CallbackPolicy",

@@ -3,12 +3,17 @@
 A :class:`CallHandle` holds what one call has: its SIP dialog, RTP endpoint,
 media session and agent. The shared ticker calls :meth:`CallHandle.tick`
 every 20 ms; the agent controls the call through it (hang up, transfer, DTMF):
-transfers and DTMF pass the gateway's dial allow-list here, whatever agent or
-tool asked for them.
+transfers and DTMF pass the gateway's dial gate here (:mod:`sipgw.app.dialing`),
+whatever agent or tool asked for them, and what goes out is what the gate judged.
 It also keeps the call's two timers: the RTP timeout, re-armed from the media
 session's last arrival, and the longest call duration (one ``call_at``).
 :func:`stream_params` turns what offer/answer agreed (SRTP keys included) into
 the media session's parameters.
+
+Handles are made in one place, :meth:`sipgw.app.callpath.CallPath.admit`, for
+calls in both directions. The agent sees only :class:`~agent.base.CallControl`
+and 20 ms μ-law frames (:meth:`tick`): a leg that is not SIP and RTP (a browser,
+a Twilio Media Streams socket) would be another handle with the same two faces.
 """
 
 from __future__ import annotations
@@ -17,23 +22,25 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from agent.base import Agent, CallPurpose, Direction
-from agent.dialpolicy import DialPolicy, DialRefused
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.counters import CallCounters
+from sipgw.app.dialing import DialGate
 from sipgw.app.recording import CallRecorder
 from sipgw.call import CallInfo
+from sipgw.dialpolicy import PhoneNumber
 from sipgw.errors import SipError
+from sipgw.events import TransferStage, TransferUpdated
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import InlineKey
-from sipgw.useragent import UserAgent
 
-__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "CallOwner", "stream_params"]
+__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "stream_params"]
 
 TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
@@ -66,27 +73,6 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
     )
 
 
-class CallOwner(Protocol):
-    """What a call needs of the gateway that runs it."""
-
-    early_sends: int
-    """Packets sent ahead of their tick (the talkspurt fast path), over all calls."""
-    dial_refused: int
-    """Transfers, calls and DTMF an agent asked for that the allow-list refused."""
-    dial_policy: DialPolicy
-    """What agents may transfer to, call and key (agent.dialpolicy)."""
-
-    @property
-    def sip(self) -> SipEndpoint:
-        """The SIP endpoint that drives the user agent core."""
-        ...
-
-    @property
-    def ua(self) -> UserAgent:
-        """The user agent core."""
-        ...
-
-
 class CallLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes each line with the call's log id and puts ``extra`` on its record.
 
@@ -109,9 +95,14 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
 class CallHandle:
     """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
 
-    gateway: CallOwner
     call: CallInfo
     log: logging.LoggerAdapter[logging.Logger]
+    sip: SipEndpoint
+    """Drives the SIP core: this call's hang-up and REFER go through it."""
+    gate: DialGate
+    """Judges every transfer and DTMF string the agent asks for."""
+    counted: CallCounters
+    """The gateway's counters (early sends)."""
     started: float = field(default_factory=time.monotonic)
     endpoint: RtpEndpoint | None = None
     session: MediaSession | None = None
@@ -157,10 +148,10 @@ class CallHandle:
         """``outbound`` for a call the gateway placed (its agent speaks first)."""
         return "outbound" if self.call.outbound else "inbound"
 
-    def hangup(self) -> None:
-        """End the call from our side."""
+    def hangup(self, status: int = 480) -> None:
+        """End the call from our side (BYE; ``status`` to an incoming call not answered yet)."""
         if not self.ended:
-            self.gateway.sip.act(lambda now: self.gateway.ua.hangup(self.call, now))
+            self.sip.act(lambda now: self.sip.ua.hangup(self.call, now, status))
 
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 4733 digits to the caller, if the dial allow-list has them.
@@ -168,19 +159,9 @@ class CallHandle:
         Raises:
             DialRefused: the digits are not allowed (nothing is sent).
         """
-        self._check("dtmf", digits)
-        if self.session is not None:
-            self.session.send_dtmf(digits)
-
-    def _check(self, action: str, target: str) -> None:
-        """The one gate of agent-initiated REFER and DTMF (agent.dialpolicy)."""
-        try:
-            self.gateway.dial_policy.check(action, target)
-        except DialRefused:
-            self.log.warning("refused the agent's %s to %r: not in the dial allow-list",
-                             action, target)  # fmt: skip
-            self.gateway.dial_refused += 1
-            raise
+        keyed = self.gate.admit("dtmf", digits, self.log)
+        if self.session is not None and isinstance(keyed, PhoneNumber):
+            self.session.send_dtmf(keyed.digits)  # the digits judged, blanks dropped
 
     def audio_ready(self) -> None:
         """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
@@ -194,7 +175,7 @@ class CallHandle:
             endpoint.send(session.packets_for(frame))
             self.sent_ahead = True
             self.early_frame = frame
-            self.gateway.early_sends += 1
+            self.counted.early_send()
 
     async def transfer(self, target: str) -> bool:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).
@@ -205,19 +186,42 @@ class CallHandle:
         Raises:
             DialRefused: ``target`` is not allowed (no REFER is sent).
         """
-        self._check("transfer", target)
+        refer_to = self.gate.admit("transfer", target, self.log)
         if self.ended or self.transfer_waiter is not None:
+            return False
+        if isinstance(refer_to, PhoneNumber):
+            self.log.warning("transfer to %s failed: a REFER needs a URI (sip: or tel:)", target)
             return False
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.transfer_waiter = waiter
         try:
-            self.gateway.sip.act(lambda now: self.gateway.ua.refer(self.call, target, now))
+            self.sip.act(lambda now: self.sip.ua.refer(self.call, refer_to, now))
             return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
         except (SipError, TimeoutError) as exc:
             self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
             return False
         finally:
             self.transfer_waiter = None
+
+    def transfer_updated(self, event: TransferUpdated) -> None:
+        """Our REFER's progress: the phone's answer settles :meth:`transfer`; the target's
+        answer ends this call (success) or tells the agent (failure)."""
+        self.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
+        waiter = self.transfer_waiter
+        if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event.stage is TransferStage.ACCEPTED)
+        elif event.stage is TransferStage.SUCCEEDED:
+            self.hangup()  # the caller now talks to the target (RFC 5589 §6)
+        elif event.stage is TransferStage.FAILED:
+            if self.agent is not None:
+                self.agent.on_transfer_failed(event.status, event.reason)
+
+    def dtmf_received(self, digit: str, how: str) -> None:
+        """A keypad digit from the caller (``how``: RFC 4733 or SIP INFO), to the agent."""
+        self.log.info("DTMF %s (%s)", digit, how)
+        if self.agent is not None:
+            self.agent.on_dtmf(digit)
 
     # -- TickParticipant
 
@@ -243,10 +247,9 @@ class CallHandle:
         endpoint.send_rtcp(now)
         if self.recorder is not None:
             self.recorder.tick(caller_frame, agent_frame)
-        if session._pending_digits:
+        if session.digits_pending:
             for digit in session.take_digits():
-                self.log.info("DTMF %s (RFC 4733)", digit)
-                agent.on_dtmf(digit)
+                self.dtmf_received(digit, "RFC 4733")
 
     def skip(self, ticks: int) -> None:
         """Keep RTP timestamps on wall time after a stall."""

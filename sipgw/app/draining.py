@@ -5,21 +5,25 @@ through one :class:`DrainRequest`, which ``sipgw serve`` waits on before it runs
 :meth:`sipgw.app.gateway.Gateway.drain` and stops. A second signal (or a second
 request to end at once) cuts the drain short.
 
-When the drain limit passes with calls still up, :func:`say_goodbyes` has every
-remaining call's agent speak the goodbye line (``SIPGW_DRAIN_GOODBYE``) before the
-gateway hangs up.
+:func:`drain_calls` is the drain itself: new calls refused, accounts unregistered,
+the running calls waited for. When the drain limit passes with calls still up,
+:func:`say_goodbyes` has every remaining answered call's agent speak the goodbye line
+(``SIPGW_DRAIN_GOODBYE``) before the gateway hangs up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agent.base import Agent
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.callhandle import CallHandle
+from sipgw.call import CallKey
 
-__all__ = ["GOODBYE_WAIT", "DrainRequest", "say_goodbyes"]
+__all__ = ["GOODBYE_WAIT", "DrainRequest", "drain_calls", "say_goodbyes"]
 
 log = logging.getLogger("sipgw")
 
@@ -79,6 +83,47 @@ class DrainRequest:
                 ending_now=self.now.is_set(),
             )
         return state
+
+
+async def drain_calls(
+    sip: SipEndpoint,
+    calls: Mapping[CallKey, CallHandle],
+    limit: float,
+    cut_short: asyncio.Event,
+    goodbye: str,
+) -> int:
+    """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
+    for ``calls`` (the gateway's, kept up to date as they end) to end.
+
+    Waits until no call is left, ``limit`` seconds pass, or ``cut_short`` is set (a
+    second SIGTERM), whichever comes first. When the limit passes with calls up, each
+    answered call's agent says ``goodbye`` (none if empty), bounded by
+    :data:`GOODBYE_WAIT` and ``cut_short``; a call still ringing gets no goodbye
+    (nothing of its agent plays yet): it is ended at once (503 to an incoming one,
+    CANCEL for one we placed). Returns how many calls are still up.
+    """
+
+    def start_draining(now: float) -> None:
+        sip.ua.draining = True
+        sip.ua.unregister(None, now)  # the registrar stops sending us calls now
+
+    sip.act(start_draining)
+    waiters: list[asyncio.Future[Any]] = [sip.when_idle(), asyncio.ensure_future(cut_short.wait())]
+    await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    up = [h for h in calls.values() if not h.ended]
+    ringing = [h for h in up if not h.answered]
+    if ringing and not cut_short.is_set():
+        log.info("drain limit reached: %d call(s) not answered yet end now", len(ringing))
+        for handle in ringing:
+            handle.hangup(503)
+    agents = [h.agent for h in up if h.answered and h.agent is not None]
+    if agents and not cut_short.is_set() and goodbye:
+        log.info("drain limit reached: %d call(s) say goodbye, then BYE", len(agents))
+        played = await say_goodbyes(agents, goodbye, GOODBYE_WAIT, cut_short)
+        log.info("goodbye played on %d of %d call(s)", played, len(agents))
+    return len(calls)
 
 
 async def say_goodbyes(

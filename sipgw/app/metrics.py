@@ -8,8 +8,9 @@ share series. Label sets are bounded: no series is per call. Three sources:
   and the agents' reports through :class:`agent.observer.AgentObserver`
   (:attr:`GatewayMetrics.agent_observer`): turn latencies, barge-ins, AI errors;
 - the media ticker's wake-up lateness, observed on every tick;
-- at scrape time, the counters the stats line logs (:meth:`MetricsSource.call_counters`)
-  and the registration state of each configured account: read, never kept twice.
+- at scrape time, the counters the stats line logs (:meth:`MetricsSource.counters`,
+  :class:`sipgw.app.counters.Counters`) and the registration state of each configured
+  account: read, never kept twice.
 
 :meth:`GatewayMetrics.render` gives the text exposition and its content type.
 """
@@ -26,6 +27,7 @@ from prometheus_client.registry import Collector
 
 from agent.observer import TURN_STAGES, ErrorKind, PreemptiveOutcome, Service
 from media.quality import CallQuality
+from sipgw.app.counters import Counters
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
 
@@ -95,7 +97,7 @@ _COUNTER_HELP = {
 class MetricsSource(Protocol):
     """What the scrape-time collector reads of the gateway."""
 
-    def call_counters(self) -> Mapping[str, int]:
+    def counters(self) -> Counters:
         """The stats line's counters (calls, RTP, refusals, rate limits, transports)."""
         ...
 
@@ -118,8 +120,7 @@ class _ScrapeCollector(Collector):
         return list(self._metrics())
 
     def _metrics(self) -> Iterator[Metric]:
-        counters = self.source.call_counters()
-        for key, value in counters.items():
+        for key, value in self.source.counters().as_dict().items():
             if key in _GAUGES:
                 name, doc = _GAUGES[key]
                 yield GaugeMetricFamily(name, doc, value=value)

@@ -10,12 +10,13 @@ cut short by a crash holds its audio but says it is empty.
 
 The directory is created ``0700`` and each file ``0600`` (:mod:`agent.private_files`),
 named ``YYYYmmdd-HHMMSS-<call log id>.wav`` (UTC). :func:`delete_expired`
-removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``; the gateway
-runs it at start and daily.
+removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``; the gateway's
+:class:`Recordings` runs it at start and daily, and starts each call's recorder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -26,12 +27,14 @@ from pathlib import Path
 
 from agent.private_files import FILE_MODE, make_private_dir
 from media import g711
+from sipgw.app.settings import ConfigError
 
 __all__ = [
     "FRAME_SAMPLES",
     "RETENTION_CHECK_INTERVAL",
     "SAMPLE_RATE",
     "CallRecorder",
+    "Recordings",
     "delete_expired",
     "recording_name",
 ]
@@ -148,3 +151,67 @@ def delete_expired(directory: Path, days: float, now: float | None = None) -> li
     if deleted:
         log.info("deleted %d recording(s) older than %g days", len(deleted), days)
     return deleted
+
+
+class Recordings:
+    """Where the gateway records calls, and the retention sweep (off with no directory).
+
+    Args:
+        directory: ``SIPGW_RECORD_DIR``; "" = no recording.
+        retention_days: ``SIPGW_RECORD_RETENTION_DAYS``; 0 = keep forever.
+    """
+
+    def __init__(self, directory: str, retention_days: float) -> None:
+        self.directory = Path(directory) if directory else None
+        self.retention_days = retention_days
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Create the directory (0700), delete expired recordings, then sweep daily.
+
+        Raises:
+            ConfigError: the directory cannot be created.
+        """
+        directory, days = self.directory, self.retention_days
+        if directory is None:
+            return
+        try:
+            make_private_dir(directory)
+        except OSError as exc:
+            raise ConfigError(f"SIPGW_RECORD_DIR: cannot create {directory}: {exc}") from None
+        await asyncio.to_thread(delete_expired, directory, days)
+        log.info("recording calls to %s (kept %s)", directory,
+                 f"{days:g} days" if days > 0 else "forever")  # fmt: skip
+        if days > 0:
+            self._sweeper = asyncio.get_running_loop().create_task(
+                self._sweep(directory, days), name="recording retention"
+            )
+
+    async def _sweep(self, directory: Path, days: float) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_CHECK_INTERVAL)
+            try:
+                await asyncio.to_thread(delete_expired, directory, days)
+            except OSError as exc:
+                log.warning("recording retention sweep failed: %s", exc)
+
+    def recorder(
+        self, log_id: str, call_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    ) -> CallRecorder | None:
+        """A recorder for the call ``log_id``; None when off or the file cannot be made
+        (logged on ``call_log``: the call goes on unrecorded)."""
+        if self.directory is None:
+            return None
+        try:
+            recorder = CallRecorder.start(self.directory, log_id)
+        except OSError as exc:
+            call_log.warning("not recording this call: %s", exc)
+            return None
+        call_log.info("recording to %s", recorder.path.name)
+        return recorder
+
+    def stop(self) -> None:
+        """Stop the retention sweep."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None

@@ -12,7 +12,6 @@ import dataclasses
 import socket
 
 from agent.base import AgentFactory
-from agent.dialpolicy import DialPolicy
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
     AccountSection,
@@ -30,14 +29,15 @@ from sipgw.app.assistant_settings import (
 )
 from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.config import GatewayConfig
+from sipgw.app.dialout import OutboundConfig
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.outbound import OutboundConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
 from sipgw.app.workers import WorkersSection
+from sipgw.dialpolicy import DialPolicy
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 

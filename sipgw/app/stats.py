@@ -1,7 +1,8 @@
 """The periodic ``stats {json}`` log line: what an operator (or a benchmark) watches.
 
 It reads the gateway through :class:`StatsSource` (the gateway implements it),
-so this module does not import the gateway.
+so this module does not import the gateway: the counters
+(:class:`~sipgw.app.counters.Counters`, logged as they are) and the ticker.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from media.aio.ticker import Ticker
+from sipgw.app.counters import Counters
 
 __all__ = ["StatsSource", "gateway_stats", "log_stats_forever"]
 
@@ -26,8 +27,8 @@ class StatsSource(Protocol):
         """The shared 20 ms ticker (ticks, skips, lateness)."""
         ...
 
-    def call_counters(self) -> Mapping[str, int]:
-        """Call and RTP counters, logged as they are."""
+    def counters(self) -> Counters:
+        """Every counter now (calls, RTP, refusals, rate limits, transports, overload)."""
         ...
 
 
@@ -64,7 +65,7 @@ def gateway_stats(source: StatsSource) -> dict[str, Any]:
     ticker = source.ticker
     lateness = ticker.drain_lateness()
     return {
-        **source.call_counters(),
+        **source.counters().as_dict(),
         "ticks": ticker.ticks,
         "ticks_skipped": ticker.skipped,
         "tick_late_p50_ms": round(_percentile(lateness, 0.50) * 1000, 3),

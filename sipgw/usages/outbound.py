@@ -61,7 +61,7 @@ from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sdp import SessionDescription
 from sipgw.sessiontimer import SessionTimer, parse_session_expires
 from sipgw.transaction import InviteClientTransaction, NoResponse, Outcome
-from sipgw.uri import SipUri, parse_uri
+from sipgw.uri import SipUri, copy_uri, parse_uri
 from sipgw.usages.context import ALLOW, SUPPORTED, UsageContext
 from sipgw.usages.session import CallSession, UacLeg
 from sipgw.usages.sessiontimer import SessionTimerUsage
@@ -91,7 +91,8 @@ class OutboundCall:
     """A call to place with :meth:`~sipgw.useragent.UserAgent.call`.
 
     Attributes:
-        target: the URI to call (``sip:`` or ``sips:``), the Request-URI and To.
+        target: the URI to call (``sip:`` or ``sips:``), the Request-URI and To: as
+            text, or parsed (the object a dial policy judged is then the one sent).
         rtp_port: our RTP port, offered in the SDP.
         from_uri: our address of record, the From; "" = ``sip:sipgw@<our host>``.
         display_name: the From's display name (caller id shown), if any.
@@ -101,7 +102,7 @@ class OutboundCall:
         ring_timeout: seconds before we CANCEL an unanswered call; None = never.
     """
 
-    target: str
+    target: SipUri | str
     rtp_port: int
     from_uri: str = ""
     display_name: str | None = None
@@ -458,9 +459,12 @@ def _ignore(outcome: Outcome, now: float) -> None:
     """The outcome of a CANCEL or of the BYE to an extra fork changes nothing for the call."""
 
 
-def _sip_uri(text: str, what: str) -> SipUri:
+def _sip_uri(text: SipUri | str, what: str) -> SipUri:
     try:
-        uri = parse_uri(text.strip().removeprefix("<").removesuffix(">"))
+        if isinstance(text, SipUri):
+            uri = copy_uri(text)  # ours from here on: the caller's object stays as judged
+        else:
+            uri = parse_uri(text.strip().removeprefix("<").removesuffix(">"))
     except SipError:
         raise LocalProtocolError(f"{what} {text!r} is not a SIP URI") from None
     if not isinstance(uri, SipUri):

@@ -18,7 +18,7 @@ from sipgw.events import TransferStage, TransferUpdated
 from sipgw.headers import NameAddr
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.transaction import Outcome, ServerTransaction
-from sipgw.uri import parse_uri
+from sipgw.uri import Uri, parse_uri
 from sipgw.usages.context import UsageContext
 from sipgw.usages.session import CallSession
 
@@ -40,8 +40,8 @@ class ReferUsage:
     def __init__(self, ctx: UsageContext) -> None:
         self.ctx = ctx
 
-    def refer(self, session: CallSession, target: str, now: float) -> None:
-        """Ask the caller's phone to call ``target`` instead.
+    def refer(self, session: CallSession, target: Uri | str, now: float) -> None:
+        """Ask the caller's phone to call ``target`` (a URI, or its text) instead.
 
         Raises:
             InvalidState: the call is not confirmed.
@@ -49,10 +49,11 @@ class ReferUsage:
         """
         if session.state is not CallState.CONFIRMED or session.bye_pending:
             raise InvalidState(f"cannot transfer a call in state {session.state.name}")
-        try:
-            parse_uri(target)
-        except SipError:
-            raise LocalProtocolError(f"transfer target {target!r} is not a URI") from None
+        if isinstance(target, str):
+            try:
+                target = parse_uri(target)
+            except SipError:
+                raise LocalProtocolError(f"transfer target {target!r} is not a URI") from None
         extra = Headers()
         extra.add("Refer-To", f"<{target}>")
         extra.add("Referred-By", f"<{NameAddr.parse(session.dialog.local_uri).uri}>")

@@ -19,11 +19,11 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
-from agent.dialpolicy import DialPolicy
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
+from sipgw.dialpolicy import DialPolicy
 from sipgw.testing.canaries import OPENAI_KEY
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 

@@ -69,8 +69,9 @@ async def test_injected_transfers_dtmf_and_callbacks_are_refused_and_nothing_lea
         assert "not a phone number" in results[6]["error"]
         # The SIP side: the caller's phone got no REFER; the gateway placed no call.
         assert not [m for m in caller.received if isinstance(m, SipRequest)]
-        assert s.gateway.calls_total == 1 and len(s.gateway.handles) == 1
-        assert s.gateway.dial_refused == 4  # three REFERs and the DTMF, stopped at the gateway
+        counters = s.gateway.counters()
+        assert counters.calls_total == 1 and len(s.gateway.handles) == 1
+        assert counters.dial_refused == 4  # three REFERs and the DTMF, stopped at the gateway
         # The RTP side: no keypad event was sent.
         heard = [h.packet.payload_type for h in phone.heard]
         assert TELEPHONE_EVENT_PT not in heard
@@ -117,7 +118,7 @@ async def test_what_the_operator_allowed_still_goes_out(tmp_path: Path) -> None:
         assert refer.headers.get("Refer-To") == "<sip:desk@127.0.0.1:5999>"
         await asyncio.sleep(0.5)
         assert TELEPHONE_EVENT_PT in [h.packet.payload_type for h in phone.heard]
-        assert s.gateway.dial_refused == 0
+        assert s.gateway.counters().dial_refused == 0
         await hang_up(caller, phone)
 
 
@@ -128,6 +129,7 @@ async def test_a_callback_for_the_agent_is_checked_by_the_gateway(tmp_path: Path
         for target in (PREMIUM, "+900123456", "sip:attacker@evil.example"):
             with pytest.raises(DialRefused):
                 await s.gateway.place_call(target, for_agent=True)
-        assert s.gateway.calls_total == 0 and s.gateway.dial_refused == 3
+        counters = s.gateway.counters()
+        assert counters.calls_total == 0 and counters.dial_refused == 3
         assert s.gateway.dial_policy.allows("call", "+15550100")  # the callback prefix
         assert not s.gateway.dial_policy.allows("transfer", "+15550100")  # calls only

@@ -11,8 +11,8 @@ import pytest
 
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
+from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.outbound import OutboundConfig
 from sipgw.app.settings import Sources
 from sipgw.testing.audio import analyse
 from sipgw.testing.canaries import SIP_PASSWORD

@@ -76,7 +76,9 @@ def test_rfc4733_digit_is_reported_once() -> None:
         payload = bytes([9, (0x80 if end else 0) | 10]) + duration.to_bytes(2, "big")
         s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=999,
                             payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
+    assert s.digits_pending
     assert s.take_digits() == ["9"] and s.take_digits() == []
+    assert not s.digits_pending
 
 
 def test_pcma_is_converted_for_the_agent_and_back() -> None:

@@ -35,16 +35,12 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.gateway import Gateway
-from sipgw.app.outbound import CallOutcome
 from sipgw.app.settings import validate
 from sipgw.events import RegistrationState
 
-__all__ = ["PLACE_CALL_WAIT", "AdminServer"]
+__all__ = ["AdminServer"]
 
 log = logging.getLogger("sipgw.admin")
-
-PLACE_CALL_WAIT = 5.0
-"""Seconds ``POST /api/calls`` waits for the INVITE to go out before answering 202 anyway."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -111,8 +107,6 @@ class AdminServer:
         self.gateway = gateway
         self.settings = settings
         self._runner: web.AppRunner | None = None
-        self._placing = asyncio.Lock()
-        self._calls: set[asyncio.Task[CallOutcome]] = set()
         self.dashboard = Dashboard(gateway.feed, lambda: self.settings.token)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
@@ -253,7 +247,7 @@ class AdminServer:
 
     async def place_call(self, request: web.Request) -> web.Response:
         """Place an outbound call to ``target`` (as ``sipgw call``, not checked by the dial
-        policy: the operator's own action)."""
+        policy: the operator's own action); 202 once its INVITE is out."""
         try:
             body: Any = await request.json()
         except ValueError:
@@ -264,14 +258,10 @@ class AdminServer:
         if not isinstance(target, str) or not target.strip():
             return _error(400, '"target" must be a phone number or SIP URI')
         log.info("outbound call to %s requested through the admin API", target)
-        async with self._placing:  # one at a time: the new handle is this request's call
-            before = set(self.gateway.handles)
-            task = asyncio.get_running_loop().create_task(self.gateway.place_call(target.strip()))
-            self._calls.add(task)
-            task.add_done_callback(self._placed)
-            handle = await self._new_call(before, task)
+        placed = await self.gateway.originate(target.strip())
+        handle = placed.handle
         if body.get("wait") or handle is None:
-            outcome = await asyncio.shield(task)
+            outcome = await asyncio.shield(placed.outcome)
             return web.json_response(
                 {"id": handle.call.log_id if handle else None, **dataclasses.asdict(outcome)}
             )
@@ -279,24 +269,6 @@ class AdminServer:
             {"id": handle.call.log_id, "call_id": handle.call.call_id, "target": target},
             status=202,
         )
-
-    async def _new_call(
-        self, before: set[Any], task: asyncio.Task[CallOutcome]
-    ) -> CallHandle | None:
-        """The handle ``task`` adds to the gateway; None if it ends (or takes too long) first."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + PLACE_CALL_WAIT
-        while not task.done() and loop.time() < deadline:
-            for key, handle in self.gateway.handles.items():
-                if key not in before and handle.call.outbound:
-                    return handle
-            await asyncio.sleep(0.01)
-        return None
-
-    def _placed(self, task: asyncio.Task[CallOutcome]) -> None:
-        self._calls.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("admin API call failed", exc_info=task.exception())
 
     # ------------------------------------------------------------------ drain
 

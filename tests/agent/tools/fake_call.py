@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.dialpolicy import DialPolicy
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry, ToolResult
+from sipgw.dialpolicy import DialPolicy
 
 
 def assistant_settings(**builtin: Any) -> AssistantSettings:

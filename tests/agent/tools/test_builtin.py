@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.tools.builtin import callback_allowed, caller_number, normalize_order_id
+from sipgw.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
 

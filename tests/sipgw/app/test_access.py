@@ -288,7 +288,7 @@ async def test_a_refused_invite_opens_nothing() -> None:
         final = await phone.invite()
         assert final.status == 403
         stats = gateway_stats(gateway)
-        assert gateway.handles == {} and gateway.calls_total == 0
+        assert gateway.handles == {} and gateway.counters().calls_total == 0
         assert stats["rtp_ports_in_use"] == 0 and stats["refused"] == 1
         assert not gateway.ua.busy
 
@@ -297,5 +297,5 @@ async def test_an_allowed_source_gets_its_call() -> None:
     async with running_gateway(access=AccessConfig(("127.0.0.0/8",))) as (gateway, new_phone):
         phone = await new_phone()
         assert (await phone.invite()).status == 200
-        assert gateway.calls_total == 1 and gateway_stats(gateway)["refused"] == 0
+        assert gateway.counters().calls_total == 1 and gateway_stats(gateway)["refused"] == 0
         assert await phone.bye()

@@ -225,10 +225,10 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     def call(to: str) -> CallInfo:
         return CallInfo(("c", "t"), NameAddr.parse("<sip:a@b>"), NameAddr.parse(to))
 
-    assert gateway.account_for(call("<sip:1001@pbx.example.com>")) is office
-    assert gateway.account_for(call("<sip:+15550100@sip.telnyx.example>;tag=x")) is trunk
-    assert gateway.account_for(call("<sip:1001@192.0.2.1:5070>")) is office  # user alone
-    assert gateway.account_for(call("<sip:999@pbx.example.com>")) is None
-    assert gateway.agent_factory_for(call("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
-    assert gateway.agent_factory_for(call("<sip:1001@pbx.example.com>")) is default
-    assert gateway.agent_factory_for(call("<sip:echo@192.0.2.1>")) is default
+    assert gateway.routes.account_for(call("<sip:1001@pbx.example.com>")) is office
+    assert gateway.routes.account_for(call("<sip:+15550100@sip.telnyx.example>;tag=x")) is trunk
+    assert gateway.routes.account_for(call("<sip:1001@192.0.2.1:5070>")) is office  # user alone
+    assert gateway.routes.account_for(call("<sip:999@pbx.example.com>")) is None
+    assert gateway.routes.agent_for(call("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
+    assert gateway.routes.agent_for(call("<sip:1001@pbx.example.com>")) is default
+    assert gateway.routes.agent_for(call("<sip:echo@192.0.2.1>")) is default

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.redact import Redactor
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.app.assistant_settings import (
@@ -23,6 +22,7 @@ from sipgw.app.assistant_settings import (
     dial_policy,
 )
 from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()
 
@@ -41,8 +41,10 @@ def settings_from(environ: dict[str, str]) -> AssistantSettings:
 
 def test_the_defaults_are_the_agent_layers_defaults() -> None:
     settings = settings_from({})
-    assert settings == AssistantSettings(redactor=REDACTOR)
-    assert settings.builtin_tools == BuiltinToolSettings()
+    # The agent's default checker refuses everything; the app gives the empty allow-list.
+    tools = BuiltinToolSettings(dial_policy=DialPolicy())
+    assert settings == AssistantSettings(redactor=REDACTOR, builtin_tools=tools)
+    assert settings.builtin_tools == tools
 
 
 def test_action_lines_and_fillers() -> None:

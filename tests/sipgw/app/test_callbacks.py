@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from agent.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
@@ -31,6 +30,7 @@ from sipgw.app.callbacks import (
     start_callbacks,
 )
 from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.dialpolicy import DialPolicy
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -397,7 +397,7 @@ async def test_the_callback_setup_comes_from_its_sections(tmp_path: Path) -> Non
 _TWO_PROCESS_SCRIPT = """
 import asyncio, json, sys, time
 from pathlib import Path
-from agent.dialpolicy import DialPolicy
+from sipgw.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.callbacks import CallbackPolicy, CallbackScheduler, DialResult
 

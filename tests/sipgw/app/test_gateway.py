@@ -5,18 +5,27 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
+from agent.dialpolicy import DialRefused
 from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
+from sipgw.app.config import GatewayConfig
+from sipgw.app.dialout import OutboundConfig
+from sipgw.app.gateway import Gateway
 from sipgw.app.stats import gateway_stats
+from sipgw.dialpolicy import DialPolicy
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.gateway_in_process import TEST_OVERLOAD, TEST_SETTINGS, running_gateway
 from sipgw.testing.phone import sdp_audio_port
+from sipgw.testing.ports import free_port_range
 from tests.refcycles import cycles_left_by_our_code
 
 pytestmark = pytest.mark.timeout(30)
@@ -54,25 +63,6 @@ async def test_echo_call_over_real_sockets() -> None:
     assert stats["calls"] == 0 and stats["calls_total"] == 1
     assert stats["rtp_in"] == len(frames) and stats["rtp_out"] >= len(packets)
     assert stats["jb_lost"] == 0 and stats["ticks"] > 0 and stats["tick_late_max_ms"] >= 0
-
-
-async def test_first_rtp_packet_leaves_before_the_200() -> None:
-    """Behind a NAT that filters by address and port, the caller's RTP gets in only through
-    the mapping our own RTP opened: our first packet must be out before the caller can learn
-    our address from the 200 OK (docs/nat.md)."""
-    async with running_gateway() as (_, new_phone):
-        caller = await new_phone()
-        ok = await caller.invite()
-        assert ok.status == 200 and caller.answered_at is not None
-        for _ in range(100):  # the RTP socket's reader may not have run yet
-            if caller.heard:
-                break
-            await asyncio.sleep(0.01)
-        assert caller.heard, "no RTP from the gateway"
-        assert caller.heard[0].at <= caller.answered_at, (caller.heard[0].at, caller.answered_at)
-        first = caller.heard[0].packet
-        assert first.marker and first.payload == g711.silence_frame("PCMU")
-        await caller.hang_up()
 
 
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
@@ -157,28 +147,6 @@ async def test_shutdown_sends_bye_and_waits() -> None:
         await caller.answer_bye()
         await asyncio.wait_for(stopping, 2.0)
         assert not gateway.ua.busy
-
-
-class FailingAgent(EchoAgent):
-    async def prepare(self) -> None:
-        raise ConnectionError("speech service unreachable")
-
-
-async def test_agent_prepare_failure_rejects_with_503() -> None:
-    async with running_gateway(FailingAgent) as (gateway, new_phone):
-        caller = await new_phone()
-        response = await caller.invite()
-        assert response.status == 503
-        assert gateway.ports.in_use == 0
-
-
-async def test_rtp_port_exhaustion_rejects_with_503() -> None:
-    async with running_gateway(rtp_ports=(31500, 31502)) as (gateway, new_phone):
-        first = await new_phone()
-        assert (await first.invite()).status == 200
-        second = await new_phone()
-        assert (await second.invite()).status == 503
-        await first.bye()
 
 
 async def test_in_dialog_requests_to_a_host_name_are_resolved() -> None:
@@ -312,32 +280,6 @@ async def test_stop_returns_when_the_bye_is_answered_not_after_the_grace() -> No
         assert gateway.handles == {} and gateway.ports.in_use == 0
 
 
-async def test_a_call_cancelled_while_it_rings_builds_no_agent() -> None:
-    """No AI session before the answer: the agent is built after the ring time, not during it."""
-    built: list[EchoAgent] = []
-
-    def factory(handle: object) -> EchoAgent:
-        agent = EchoAgent(handle)  # type: ignore[arg-type]
-        built.append(agent)
-        return agent
-
-    async with running_gateway(factory, ring_time=1.0) as (gateway, new_phone):
-        caller = await new_phone()
-        branch = "z9hG4bKringcancel"
-        caller.send(caller.request("INVITE", caller.sdp(), branch=branch))
-        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
-        caller.send(caller.request("CANCEL", branch=branch))
-        final = await caller.expect(
-            lambda m: isinstance(m, SipResponse) and m.cseq.method == "INVITE" and m.status >= 200
-        )
-        assert final.status == 487
-        await asyncio.sleep(1.2)  # past the ring time
-        assert built == [] and gateway.calls_total == 1 and not gateway.handles
-        answered = await new_phone()
-        assert (await answered.invite()).status == 200 and len(built) == 1
-        await answered.bye()
-
-
 async def test_the_stats_line_counts_what_the_rate_limits_did() -> None:
     async with running_gateway() as (gateway, new_phone):
         prober = await new_phone()
@@ -390,3 +332,70 @@ async def test_echo_is_on_time_after_the_caller_holds_the_call(timestamps: str) 
         # and not the hold's length later.
         assert 0.2 - 0.03 <= echo <= 0.2 + 0.04 + 0.1, echo
         await caller.bye()
+
+
+# -- calls placed for an agent: the dial policy judges the INVITE that goes out ---------------
+
+
+@asynccontextmanager
+async def placing_gateway(
+    allow: str, outbound: OutboundConfig | None = None
+) -> AsyncIterator[Gateway]:
+    """A gateway that places calls for its agent, with ``allow`` as its dial allow-list."""
+    settings: dict[str, Any] = {**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(20))}
+    config = GatewayConfig(**settings)
+    gateway = Gateway(
+        config, lambda call: EchoAgent(call, 0), outbound=outbound,
+        dial_policy=DialPolicy.parse(allow), overload=TEST_OVERLOAD,
+    )  # fmt: skip
+    await gateway.start()
+    try:
+        yield gateway
+    finally:
+        await gateway.stop(grace=1.0)
+
+
+async def test_a_call_for_the_agent_is_judged_as_the_request_uri_it_sends() -> None:
+    """``echo@host`` has no scheme: the old allow-list read no SIP URI in it and refused it,
+    though the INVITE would have gone to ``sip:echo@host``. Now that Request-URI is judged."""
+    async with running_gateway(max_call_seconds=0.3) as (callee, _):
+        host = f"127.0.0.1:{callee.ua.config.sip_port}"
+        async with placing_gateway(f"sip:*@{host}") as gateway:
+            outcome = await gateway.place_call(f" echo@{host} ", for_agent=True)
+            with pytest.raises(DialRefused):  # the same host by another port is refused
+                await gateway.place_call("echo@127.0.0.1:9", for_agent=True)
+            assert gateway.counters().dial_refused == 1
+            assert gateway.counters().calls_total == 1
+        (called,) = callee.feed.recent
+    assert outcome.answered and outcome.target == f"sip:echo@{host}", outcome
+    assert called.called == f"sip:echo@{host}"
+
+
+async def test_a_number_is_judged_as_dialled_and_sent_as_dialled() -> None:
+    """``0015550100`` matches ``+1555*`` (a leading 00 reads as +, as documented); the
+    Request-URI carries the digits as dialled, blanks dropped."""
+    async with running_gateway(max_call_seconds=0.3) as (callee, _):
+        aor = OutboundConfig(aor=f"sip:agent@127.0.0.1:{callee.ua.config.sip_port}")
+        async with placing_gateway("+1555*", aor) as gateway:
+            outcome = await gateway.place_call("00 1555 0100", for_agent=True)
+            with pytest.raises(DialRefused):
+                await gateway.place_call("+44 20 7946 0000", for_agent=True)
+        (called,) = callee.feed.recent
+    assert outcome.answered, outcome
+    assert called.called == f"sip:0015550100@127.0.0.1:{callee.ua.config.sip_port}"
+
+
+async def test_originate_returns_the_call_as_its_invite_leaves() -> None:
+    async with (
+        running_gateway(ring_time=0.5, max_call_seconds=0.2) as (callee, _),
+        running_gateway() as (gateway, _),
+    ):
+        placed = await gateway.originate(f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}")
+        handle = placed.handle
+        assert handle is not None and not placed.outcome.done()  # it rings
+        assert gateway.handles == {handle.call.key: handle} and not handle.answered
+        assert gateway.feed.live[handle.call.log_id].state == "ringing"
+        outcome = await placed.outcome
+        assert outcome.answered and outcome.reason == "remote-bye", outcome
+        failed = await gateway.originate("no target at all")
+        assert failed.handle is None and failed.outcome.result().kind == "failed"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from media.quality import CallQuality
+from sipgw.app.counters import Counters, MediaTotals
 from sipgw.app.gateway import Gateway
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.testing.audio import tone_frames
@@ -26,13 +28,13 @@ def _quality(
 
 class _Source:
     def __init__(self) -> None:
-        self.counters: dict[str, int] = {"calls": 2, "calls_total": 7, "rtp_in": 500,
-                                         "jb_lost": 3, "jb_concealed": 4, "refused": 5,
-                                         "rate_limited": 6, "udp_oversized": 1}  # fmt: skip
+        media = MediaTotals(rtp_in=500, jb_lost=3, jb_concealed=4)
+        self.now = Counters(calls=2, calls_total=7, media=media, refused=5, rate_limited=6,
+                            udp_oversized=1)  # fmt: skip
         self.registered = {"sip:1001@pbx.example.com": True, "sip:1002@pbx.example.com": False}
 
-    def call_counters(self) -> Mapping[str, int]:
-        return self.counters
+    def counters(self) -> Counters:
+        return self.now
 
     def registration_states(self) -> Mapping[str, bool]:
         return self.registered
@@ -59,7 +61,7 @@ def test_scrape_time_counters_and_registration_state() -> None:
     assert sample_value(text, "sipgw_registration_up", aor="sip:1001@pbx.example.com") == 1
     assert sample_value(text, "sipgw_registration_up", aor="sip:1002@pbx.example.com") == 0
     # Read at scrape time: a later change shows in the next scrape.
-    source.counters["calls"] = 0
+    source.now = dataclasses.replace(source.now, calls=0)
     source.registered["sip:1002@pbx.example.com"] = True
     text, _ = metrics.render()
     assert sample_value(text, "sipgw_active_calls") == 0

@@ -157,7 +157,7 @@ async def test_the_gateway_refuses_calls_while_its_loop_is_late_and_recovers() -
         phone = await new_phone()
         refused = await phone.invite()
         assert refused.status == 503 and refused.headers.get("Retry-After") == "6"
-        assert gateway.call_counters()["overload_refused"] == 1
+        assert gateway.counters().overload_refused == 1
         assert "sipgw_overload_refused_total 1.0" in gateway.metrics.render()[0].decode()
         await until(lambda: gateway.ua.overload_retry_after is None, within=5)
         assert gateway.overload.changes == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import wave
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,7 +27,6 @@ from sipgw.app.admin.dashboard import (
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
-from sipgw.app.callfeed import CallFeed
 from sipgw.app.gateway import Gateway
 from sipgw.message import SipRequest, make_response
 from sipgw.testing.audio import tone_frames
@@ -314,7 +314,7 @@ async def test_a_call_without_recording_has_no_waveform() -> None:
 
 async def test_recent_calls_are_bounded_newest_first() -> None:
     async with running_gateway(TalkingEchoAgent) as (gateway, new_phone):
-        gateway.feed = CallFeed(recent=2)
+        gateway.feed.recent = deque(maxlen=2)  # the feed the calls report to, kept short
         async with admin(gateway) as url, session() as http:
             ids = []
             for _ in range(3):

@@ -1,0 +1,338 @@
+"""The one path every call takes, whoever placed it: media, agent, recording, timers, release.
+
+Incoming calls (:mod:`sipgw.app.inbound`) and calls we place
+(:mod:`sipgw.app.outbound`) differ only in how they reach the answer; both go
+through these steps of :class:`CallPath`, and nothing else makes or frees a call:
+
+- :meth:`~CallPath.admit`: a :class:`~sipgw.app.callhandle.CallHandle` among the
+  gateway's calls and on the dashboard's feed.
+- :meth:`~CallPath.open_rtp`: the call's RTP port pair, bound before the SIP
+  message that announces it.
+- :meth:`~CallPath.prepare_agent`: the agent built (with the metrics' observer)
+  and prepared within :data:`PREPARE_TIMEOUT`; it joins the call only once
+  prepared, and only if the call is still up (else it is closed at once).
+- :meth:`~CallPath.start_media`: what offer/answer agreed becomes the call's
+  :class:`~media.session.MediaSession` (its first packet out at once: it opens
+  a NAT's mapping), the recorder and the RTP timeout start, the call joins the
+  ticker; a later offer/answer (hold, re-INVITE) updates the session.
+- :meth:`~CallPath.agent_answered`: the call-length timer starts and the agent
+  hears ``on_answered``: its audio plays from now on.
+- :meth:`~CallPath.ended` and :meth:`~CallPath.release`: everything the call
+  held, freed exactly once, whatever ended it.
+
+Where the next features plug in: answering-machine detection runs on an
+outbound call between :meth:`~CallPath.start_media` and
+:meth:`~CallPath.prepare_agent`; a per-call agent choice is
+:class:`sipgw.app.routing.AgentRoutes`. A leg that is not SIP and RTP (a
+browser, a Twilio Media Streams socket) needs a handle of its own with the
+same two faces (the agent's :class:`~agent.base.CallControl`, a ticker
+participant moving 20 ms μ-law frames): the agent steps
+(:meth:`~CallPath.prepare_agent`, :meth:`~CallPath.agent_answered`,
+:meth:`~CallPath.close_agent`) use a handle only as its agent's call and its
+state (log, ended, answered, agent, timers), while :meth:`~CallPath.start_media`
+and :meth:`~CallPath.release` are where RTP and the SIP call are started and freed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from agent.base import Agent, AgentFactory
+from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.aio.ticker import Ticker
+from media.jitterbuffer import JitterBufferConfig
+from media.ports import PortAllocator
+from media.session import MediaSession
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.callfeed import CallFeed
+from sipgw.app.callhandle import CallHandle, CallLog, stream_params
+from sipgw.app.config import GatewayConfig
+from sipgw.app.counters import CallCounters
+from sipgw.app.dialing import DialGate
+from sipgw.app.metrics import GatewayMetrics
+from sipgw.app.recording import Recordings
+from sipgw.call import CallInfo, CallKey
+from sipgw.events import CallEnded
+from sipgw.offeranswer import NegotiatedAudio
+
+__all__ = ["AGENT_CLOSE_TIMEOUT", "PREPARE_TIMEOUT", "CallPath"]
+
+log = logging.getLogger("sipgw")
+
+PREPARE_TIMEOUT = 10.0
+"""Seconds an agent may take to prepare before the call is ended (503, or BYE once answered)."""
+AGENT_CLOSE_TIMEOUT = 5.0
+"""Seconds an agent may take to close once its call has ended."""
+
+
+def _srtp_summary(session: MediaSession) -> str:
+    """The SRTP part of the end-of-call media line (counts only, never keys)."""
+    if session.srtp is None:
+        return ""
+    s = session.srtp.stats
+    text = (
+        f", SRTP protected {s.protected}, unprotected {s.unprotected}, dropped {s.dropped} "
+        f"(auth {s.auth_failed}, replay {s.replayed}, expired {s.expired}, other {s.other_errors})"
+        f", plain RTCP {s.plain_rtcp}"
+    )
+    if s.plain_rtcp:  # not an SRTP failure: RTCP the peer sent unprotected, ignored
+        text += f" [last {s.last_plain}]"
+    if s.other_errors:  # which libsrtp error, and the last such packet's headers
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(s.other_kinds.items()))
+        text += f" [other: {kinds}; last {s.last_other}]"
+    return text
+
+
+class CallPath:
+    """The gateway's calls and the steps every call takes (see the module docstring).
+
+    Args:
+        config: the gateway's settings (bind address, RTP ports and timeout, jitter
+            buffer, longest call).
+        ports: the RTP port pairs calls take.
+        ticker: the shared 20 ms ticker.
+        recordings: where calls are recorded, if anywhere.
+        counted: the gateway's counters.
+        gate: the dial gate each call's transfers and DTMF pass.
+        metrics: the Prometheus series (agents report to them; ended calls count).
+        feed: the dashboard's live calls.
+        sip: the SIP endpoint (once the gateway has started).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        ports: PortAllocator,
+        ticker: Ticker,
+        recordings: Recordings,
+        counted: CallCounters,
+        gate: DialGate,
+        metrics: GatewayMetrics,
+        feed: CallFeed,
+        sip: Callable[[], SipEndpoint],
+    ) -> None:
+        self.config = config
+        self.ports = ports
+        self.ticker = ticker
+        self.recordings = recordings
+        self.counted = counted
+        self.gate = gate
+        self.metrics = metrics
+        self.feed = feed
+        self._sip = sip
+        self.jitter = JitterBufferConfig(
+            min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
+        )
+        self.handles: dict[CallKey, CallHandle] = {}
+        """The calls up now (ringing or answered), by the SIP core's key."""
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def sip(self) -> SipEndpoint:
+        """The SIP endpoint (once the gateway has started)."""
+        return self._sip()
+
+    # ------------------------------------------------------------------ a call begins
+
+    def admit(
+        self, call: CallInfo, endpoint: RtpEndpoint | None = None, *, ringing: bool = False
+    ) -> CallHandle:
+        """A new call's handle, among the calls and on the feed (``ringing``: placed, not
+        answered yet); ``endpoint`` is its RTP port pair if already bound."""
+        handle = CallHandle(call, CallLog.for_call(log, call), self.sip, self.gate, self.counted)
+        handle.endpoint = endpoint
+        self.handles[call.key] = handle
+        self.feed.call_started(handle, state="ringing" if ringing else "active")
+        return handle
+
+    async def open_rtp(self) -> RtpEndpoint | None:
+        """Bind a free RTP port pair; None when the range is exhausted."""
+        return await open_rtp_endpoint(self.config.bind, self.ports)
+
+    def close_rtp(self, endpoint: RtpEndpoint) -> None:
+        """Close an RTP port pair and give its ports back."""
+        endpoint.close()
+        self.ports.release(endpoint.port)
+
+    def run_setup(self, handle: CallHandle, steps: Coroutine[Any, Any, None]) -> None:
+        """Run a call's setup ``steps`` as its task; an unexpected failure ends the call
+        (500 while it rings, else BYE) instead of leaving it up without an agent."""
+
+        async def setup() -> None:
+            try:
+                await steps
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                handle.log.exception("call setup failed: ending the call (500 or BYE)")
+                handle.hangup(500)
+
+        handle.setup = self.spawn(setup())
+
+    # ------------------------------------------------------------------ the agent
+
+    async def prepare_agent(self, handle: CallHandle, factory: AgentFactory) -> Agent | None:
+        """Build and prepare the call's agent, then attach it to the call.
+
+        Returns None, with the agent closed, when building or preparing it failed
+        (logged; the caller ends the call) or the call ended meanwhile.
+        """
+        agent: Agent | None = None
+        try:
+            agent = factory(handle)
+            agent.observer = self.metrics.agent_observer
+            self.feed.agent_built(handle, agent)
+            await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
+        except asyncio.CancelledError:
+            if agent is not None:
+                self.close_agent(handle, agent, handle.end_reason or "ended")
+            raise
+        except Exception as exc:
+            handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
+            if agent is not None:
+                self.close_agent(handle, agent, "prepare-failed")
+            return None
+        if handle.ended:
+            self.close_agent(handle, agent, handle.end_reason or "ended")
+            return None
+        handle.agent = agent
+        if handle.session is not None and agent.wants_arrival_audio:
+            handle.session.on_audio = agent.on_caller_audio
+        return agent
+
+    def agent_answered(self, handle: CallHandle, agent: Agent) -> None:
+        """The call is answered and its agent ready: start the call-length timer, let it talk."""
+        if self.config.max_call_seconds > 0:
+            handle.limit_duration(self.config.max_call_seconds)
+        handle.answered = True
+        agent.on_answered()
+
+    def close_agent(self, handle: CallHandle, agent: Agent, reason: str) -> None:
+        """Close ``agent`` in a task of its own (bounded by :data:`AGENT_CLOSE_TIMEOUT`)."""
+
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(agent.close(reason), AGENT_CLOSE_TIMEOUT)
+            except Exception:
+                handle.log.exception("agent close failed")
+            finally:
+                if handle.agent is agent:
+                    handle.agent = None  # the agent holds the handle: no cycle left behind
+
+        self.spawn(close())
+
+    # ------------------------------------------------------------------ media
+
+    def start_media(self, handle: CallHandle, media: NegotiatedAudio) -> None:
+        """What offer/answer agreed: start the call's media session, or update it."""
+        params = stream_params(media)
+        srtp = f", SRTP {media.srtp.suite}" if media.srtp is not None else ""
+        srtp += ", rtcp-mux" if media.rtcp_mux else ""
+        now = asyncio.get_running_loop().time()
+        if handle.session is not None:
+            handle.session.update(params, now)
+            handle.log.info("media updated: %s to %s:%d%s", media.direction, *params.remote, srtp)
+            return
+        endpoint = handle.endpoint
+        if endpoint is None or handle.ended:
+            return
+        session = handle.session = MediaSession(params, now, jitter=self.jitter)
+        if handle.agent is not None and handle.agent.wants_arrival_audio:
+            session.on_audio = handle.agent.on_caller_audio
+        endpoint.session = session
+        if params.send:  # silence now, not at the next tick; the stream runs one frame ahead
+            endpoint.send(session.packets_for(None))
+        if handle.recorder is None:
+            handle.recorder = self.recordings.recorder(handle.call.log_id, handle.log)
+        self.ticker.add(handle)
+        if self.config.rtp_timeout > 0:
+            handle.watch_rtp(self.config.rtp_timeout)
+        handle.log.info(
+            "media: %s/%d to %s:%d, ptime %d ms, %s%s",
+            media.codec, media.payload_type, media.remote_address, media.remote_port,
+            media.ptime, media.direction, srtp,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ the end
+
+    def ended(self, handle: CallHandle, event: CallEnded) -> None:
+        """The SIP core ended the call (its one :class:`~sipgw.events.CallEnded`)."""
+        handle.end_reason = event.reason.value
+        handle.log.info(
+            "call ended: %s%s after %.1f s",
+            event.reason.value,
+            f" ({event.status})" if event.status else "",
+            time.monotonic() - handle.started,
+        )
+        self.release(handle)
+
+    def release(self, handle: CallHandle) -> None:
+        """Free everything the call holds (idempotent)."""
+        if handle.ended:
+            return
+        handle.ended = True
+        self.handles.pop(handle.call.key, None)
+        if handle.setup is not None and not handle.setup.done():
+            handle.setup.cancel()
+        handle.setup = None
+        handle.cancel_timers()
+        self.ticker.remove(handle)
+        if handle.recorder is not None:
+            handle.recorder.close()
+            handle.log.info("recorded %.1f s to %s", handle.recorder.ticks * 0.02,
+                            handle.recorder.path.name)  # fmt: skip
+        if handle.session is not None:
+            self._media_ended(handle, handle.session)
+        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
+        self.feed.call_ended(handle)
+        if handle.endpoint is not None:
+            self.close_rtp(handle.endpoint)
+            handle.endpoint = None
+        if handle.transfer_waiter is not None and not handle.transfer_waiter.done():
+            handle.transfer_waiter.set_result(False)
+        if handle.agent is not None:
+            self.close_agent(handle, handle.agent, handle.end_reason)
+
+    def _media_ended(self, handle: CallHandle, session: MediaSession) -> None:
+        """The end-of-call media lines; the counters and the quality figures kept."""
+        handle.session = None
+        session.on_audio = None
+        self.counted.media_ended(session)
+        jb = session.jitter.stats
+        handle.log.info(
+            "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms, "
+            "adjusted +%d/-%d (%d loud), re-anchored %d%s",
+            session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+            jb.inserted_frames, jb.compressed_frames, jb.loud_adjustments, jb.reanchors,
+            _srtp_summary(session),
+        )  # fmt: skip
+        quality = handle.quality = session.quality()
+        handle.log.info("media quality: %s", quality.summary())
+        if handle.agent is not None:
+            handle.agent.on_quality(quality)
+
+    # ------------------------------------------------------------------ tasks
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` as one of the calls' tasks (kept, waited for at stop, errors logged)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("internal error in a call task", exc_info=task.exception())
+
+    async def wait_tasks(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the calls' tasks, those they start included."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left)

@@ -1,0 +1,91 @@
+"""Answering the calls the SIP core offers: RTP port, 180, ring time, agent prepared, 200.
+
+By the time a call is offered (:class:`~sipgw.events.CallOffered`) the SIP core's
+flood guard and access policy have admitted it. :class:`InboundCalls` then binds
+its RTP port pair, has 180 Ringing sent, waits the ring time, and only then builds
+and prepares the agent the call's account names (:mod:`sipgw.app.routing`): its
+paid sessions (speech-to-text, text-to-speech, the greeting) open right before the
+answer, so a caller who hangs up while it rings costs nothing. The 200 OK carries
+the SDP answer; the media session starts before it leaves, so that our first RTP
+packet opens the NAT's mapping for the caller's RTP before the caller learns where
+to send it. A port range that is full or an agent that fails to prepare gets the
+caller a 503, which lets a trunk or a load balancer try another gateway.
+
+Every step but the ringing is :class:`~sipgw.app.callpath.CallPath`'s, shared with
+the calls we place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.base import AgentFactory
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.callhandle import CallHandle
+from sipgw.app.callpath import CallPath
+from sipgw.app.routing import AgentRoutes
+from sipgw.call import CallInfo
+
+__all__ = ["InboundCalls"]
+
+
+class InboundCalls:
+    """Takes and answers offered calls.
+
+    Args:
+        path: the calls and their shared steps.
+        routes: which agent answers a call.
+        ring_time: seconds to ring before the agent is built and the call answered.
+    """
+
+    def __init__(self, path: CallPath, routes: AgentRoutes, ring_time: float) -> None:
+        self.path = path
+        self.routes = routes
+        self.ring_time = ring_time
+
+    def offered(self, call: CallInfo) -> CallHandle:
+        """Take an offered call: its handle now, the answer in its setup task."""
+        self.path.counted.call_started()
+        handle = self.path.admit(call)
+        account = self.routes.account_for(call)
+        handle.log.info(
+            "incoming call from %s to %s%s",
+            handle.caller, handle.called, f" (account {account.name})" if account else "",
+        )  # fmt: skip
+        self.path.run_setup(handle, self._answer(handle, self.routes.agent_for(call)))
+        return handle
+
+    async def _answer(self, handle: CallHandle, factory: AgentFactory) -> None:
+        """Bind RTP, ring for the ring time, then build and prepare the agent, answer."""
+        path, sip = self.path, handle.sip
+        endpoint = await path.open_rtp()
+        if handle.ended:
+            if endpoint is not None:
+                path.close_rtp(endpoint)
+            return
+        if endpoint is None:
+            low, high = path.config.rtp_ports
+            handle.log.warning("no free RTP port in %d-%d: rejecting", low, high)
+            handle.hangup(503)
+            return
+        handle.endpoint = endpoint
+        sip.act(lambda now: sip.ua.ring(handle.call, now))
+        if self.ring_time > 0:
+            await asyncio.sleep(self.ring_time)
+            if handle.ended:
+                return  # cancelled while ringing: no agent was built
+        agent = await path.prepare_agent(handle, factory)
+        if agent is None:
+            if not handle.ended:
+                handle.hangup(503)
+            return
+        sip.act(lambda now: self._send_answer(sip, handle, endpoint.port, now))
+        path.agent_answered(handle, agent)
+
+    def _send_answer(self, sip: SipEndpoint, handle: CallHandle, rtp_port: int, now: float) -> None:
+        media = sip.ua.answer(handle.call, rtp_port, now)
+        handle.log.info("answered on RTP port %d", rtp_port)
+        if media is not None:
+            # before act() sends the 200: our first RTP packet opens the NAT's mapping
+            # for the caller's RTP before the caller learns where to send it
+            self.path.start_media(handle, media)

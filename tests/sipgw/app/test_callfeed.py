@@ -1,0 +1,136 @@
+"""The dashboard's call feed (sipgw/app/callfeed.py): calls started, answered, ended, their
+transcript and turn timings, handed to subscribers; recent calls bounded."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from agent.echo import EchoAgent
+from agent.record import CallRecord
+from media.quality import CallQuality
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.callfeed import TRANSCRIPT_LIMIT, CallFeed, FeedEvent, agent_name
+from sipgw.app.callhandle import CallHandle, CallLog
+from sipgw.app.counters import CallCounters
+from sipgw.app.dialing import DialGate
+from sipgw.call import CallInfo, Direction
+from sipgw.dialpolicy import DialPolicy
+from sipgw.headers import NameAddr
+
+
+def handle(n: int = 1, outbound: bool = False) -> CallHandle:
+    call = CallInfo(
+        (f"call-{n}@example", "tag"),
+        NameAddr.parse(f'"Caller {n}" <sip:+1555010{n}@trunk.example>;tag=a'),
+        NameAddr.parse("<sip:agent@gw.example>"),
+        Direction.OUTBOUND if outbound else Direction.INBOUND,
+    )
+    counted = CallCounters()
+    sip = cast(SipEndpoint, None)  # the feed never acts on the call
+    log = CallLog.for_call(logging.getLogger("test"), call)
+    return CallHandle(call, log, sip, DialGate(DialPolicy(), counted), counted)
+
+
+class RecordingAgent(EchoAgent):
+    def __init__(self, call: CallHandle) -> None:
+        super().__init__(call, 0)
+        self.record = CallRecord(None, call.call_id)
+
+
+def feed_with_events() -> tuple[CallFeed, list[FeedEvent]]:
+    feed, events = CallFeed(), list[FeedEvent]()
+    feed.subscribe(events.append)
+    return feed, events
+
+
+def test_a_call_from_start_to_end() -> None:
+    feed, events = feed_with_events()
+    call = handle()
+    feed.call_started(call)
+    feed.call_started(call)  # idempotent
+    agent = RecordingAgent(call)
+    agent.record.write({"type": "user", "text": "before the feed followed it"})
+    feed.agent_built(call, agent)
+    agent.record.write({"type": "assistant", "text": "hello"})
+    agent.record.write({"type": "turn_metrics", "turn": 1, "stt_end_of_turn_ms": 120})
+    agent.record.write({"type": "llm_request", "secret": "not for the dashboard"})
+    call.end_reason = "remote-bye"
+    call.quality = CallQuality(1000, 0, 0.0, 2.0, None, None, None, 1, 1, 4.4)
+    feed.call_ended(call)
+    feed.call_ended(call)  # once
+    assert [e.kind for e in events] == [
+        "call_started", "call_updated", "transcript", "transcript", "turn", "call_ended",
+    ]  # fmt: skip
+    (entry,) = feed.recent
+    assert feed.find(call.call.log_id) is entry and feed.find(call.call_id) is entry
+    summary = entry.summary()
+    assert summary["caller_name"] == "Caller 1" and summary["agent"] == "recording"
+    assert (summary["state"], summary["outcome"], summary["direction"]) == (
+        "ended", "remote-bye", "inbound",
+    )  # fmt: skip
+    detail = entry.detail()
+    assert [line["type"] for line in detail["transcript"]] == ["user", "assistant"]
+    assert detail["turns"] == [{"turn": 1, "t": entry.turns[0]["t"],
+                                "stages_ms": {"stt_end_of_turn": 120}}]  # fmt: skip
+    assert detail["quality"]["mos"] == 4.4 and not feed.live
+
+
+def test_a_placed_call_rings_until_answered() -> None:
+    feed, events = feed_with_events()
+    call = handle(outbound=True)
+    feed.call_started(call, state="ringing")
+    assert feed.live[call.call.log_id].state == "ringing"
+    feed.call_answered(call)
+    feed.call_answered(call)  # told once
+    assert feed.live[call.call.log_id].state == "active"
+    assert [e.kind for e in events] == ["call_started", "call_updated"]
+
+
+def test_the_transcript_is_bounded_and_recent_calls_too() -> None:
+    feed = CallFeed(recent=2)
+    call = handle()
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)  # a call the feed had not seen starts here
+    for n in range(TRANSCRIPT_LIMIT + 3):
+        agent.record.write({"type": "user", "text": str(n)})
+    entry = feed.live[call.call.log_id]
+    assert len(entry.transcript) == TRANSCRIPT_LIMIT and entry.dropped_lines == 3
+    for n in range(1, 4):
+        other = handle(n + 1)
+        feed.call_started(other)
+        feed.call_ended(other)
+    assert [e.id for e in feed.recent] == [handle(3).call.log_id, handle(4).call.log_id]
+
+
+def test_a_failing_subscriber_is_logged_and_the_others_still_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed, events = feed_with_events()
+
+    def broken(event: FeedEvent) -> None:
+        raise RuntimeError("browser gone")
+
+    unsubscribe = feed.subscribe(broken)
+    feed.call_started(handle())
+    unsubscribe()
+    unsubscribe()  # harmless twice
+    feed.call_started(handle(2))
+    assert len(events) == 2 and caplog.text.count("call feed subscriber failed") == 1
+
+
+def test_agent_names_and_recordings(tmp_path: Path) -> None:
+    assert agent_name(None) is None and agent_name(EchoAgent(handle(), 0)) == "echo"
+    feed, _ = feed_with_events()
+    call = handle()
+    feed.call_started(call)
+
+    class Recorder:
+        path = tmp_path / "call.wav"
+
+    call.recorder = Recorder()  # type: ignore[assignment]
+    feed.call_ended(call)
+    assert feed.recent[0].summary()["recording"] is True

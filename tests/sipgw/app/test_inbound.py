@@ -1,0 +1,108 @@
+"""Answering offered calls (sipgw/app/inbound.py): RTP port, 180, ring time, agent, 200.
+
+The gateway runs in-process on real loopback sockets; a scripted phone calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.base import CallControl
+from agent.echo import EchoAgent
+from media import g711
+from sipgw.message import SipResponse
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.ports import free_port_range
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FailingAgent(EchoAgent):
+    async def prepare(self) -> None:
+        raise ConnectionError("speech service unreachable")
+
+
+async def test_ring_then_prepare_then_answer() -> None:
+    """180 at once; the agent is built and prepared only after the ring time; then 200."""
+    prepared: list[float] = []
+
+    class TimedAgent(EchoAgent):
+        async def prepare(self) -> None:
+            prepared.append(asyncio.get_running_loop().time())
+
+    async with running_gateway(lambda call: TimedAgent(call), ring_time=0.3) as (_, new_phone):
+        caller = await new_phone()
+        sent = asyncio.get_running_loop().time()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        ringing = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        assert isinstance(ringing, SipResponse) and not prepared
+        ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        assert isinstance(ok, SipResponse) and len(prepared) == 1
+        assert prepared[0] - sent >= 0.3  # not during the ring time
+        caller.to_tag = ok.to.tag
+        caller.send(caller.request("ACK"))
+        await caller.bye()
+
+
+async def test_first_rtp_packet_leaves_before_the_200() -> None:
+    """Behind a NAT that filters by address and port, the caller's RTP gets in only through
+    the mapping our own RTP opened: our first packet must be out before the caller can learn
+    our address from the 200 OK (docs/nat.md)."""
+    async with running_gateway() as (_, new_phone):
+        caller = await new_phone()
+        ok = await caller.invite()
+        assert ok.status == 200 and caller.answered_at is not None
+        for _ in range(100):  # the RTP socket's reader may not have run yet
+            if caller.heard:
+                break
+            await asyncio.sleep(0.01)
+        assert caller.heard, "no RTP from the gateway"
+        assert caller.heard[0].at <= caller.answered_at, (caller.heard[0].at, caller.answered_at)
+        first = caller.heard[0].packet
+        assert first.marker and first.payload == g711.silence_frame("PCMU")
+        await caller.hang_up()
+
+
+async def test_agent_prepare_failure_rejects_with_503() -> None:
+    async with running_gateway(FailingAgent) as (gateway, new_phone):
+        caller = await new_phone()
+        response = await caller.invite()
+        assert response.status == 503
+        assert gateway.ports.in_use == 0
+
+
+async def test_rtp_port_exhaustion_rejects_with_503() -> None:
+    async with running_gateway(rtp_ports=tuple(free_port_range(3))) as (gateway, new_phone):
+        first = await new_phone()
+        assert (await first.invite()).status == 200  # the range's one port pair
+        second = await new_phone()
+        assert (await second.invite()).status == 503
+        await first.bye()
+
+
+async def test_a_call_cancelled_while_it_rings_builds_no_agent() -> None:
+    """No AI session before the answer: the agent is built after the ring time, not during it."""
+    built: list[EchoAgent] = []
+
+    def factory(call: CallControl) -> EchoAgent:
+        agent = EchoAgent(call)
+        built.append(agent)
+        return agent
+
+    async with running_gateway(factory, ring_time=1.0) as (gateway, new_phone):
+        caller = await new_phone()
+        branch = "z9hG4bKringcancel"
+        caller.send(caller.request("INVITE", caller.sdp(), branch=branch))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        caller.send(caller.request("CANCEL", branch=branch))
+        final = await caller.expect(
+            lambda m: isinstance(m, SipResponse) and m.cseq.method == "INVITE" and m.status >= 200
+        )
+        assert isinstance(final, SipResponse) and final.status == 487
+        await asyncio.sleep(1.2)  # past the ring time
+        assert built == [] and gateway.counters().calls_total == 1 and not gateway.handles
+        answered = await new_phone()
+        assert (await answered.invite()).status == 200 and len(built) == 1
+        await answered.bye()
