@@ -77,11 +77,11 @@ class Responder:
             preemptive=self._preemptive.adopt(turn.text),
         )  # fmt: skip
 
-    def reply_to_note(self, note: str) -> None:
+    def reply_to_note(self, note: str) -> Reply:
         """Add ``note`` to the history as a user message and let the model reply to it
         (e.g. "[The transfer failed: ... Tell the caller and offer other help.]")."""
         self._conversation.messages.append({"role": "user", "content": note})
-        self.reply_to(None)
+        return self.reply_to(None)
 
     def reply_to(
         self,

@@ -29,6 +29,7 @@ from agent.conversation import Conversation
 from agent.failures import ServiceFailures
 from agent.fillers import Fillers
 from agent.playout import Playout
+from agent.preemptive import PreemptiveRequest
 from agent.redact import Redactor
 from agent.reply import Reply, ReplyKind, SpeakingState
 from agent.tts.base import TextToSpeech, TtsError
@@ -93,18 +94,26 @@ class Speaker:
             if isinstance(action, CommitBargeIn):
                 self.interrupt(action)
 
-    def begin(self, kind: ReplyKind, **times: Any) -> Reply:
+    def begin(
+        self,
+        kind: ReplyKind,
+        *,
+        speech_end_at: float | None = None,
+        stt_final_at: float | None = None,
+        preemptive: PreemptiveRequest | None = None,
+        wasted: int = 0,
+    ) -> Reply:
         """Make a new reply the current one (an LLM reply counts as a turn).
 
-        Args:
-            kind: what it is.
-            times: more :class:`~agent.reply.Reply` fields (the turn's times,
-                its preemptive request).
+        The keyword arguments are the turn's (:class:`~agent.reply.Reply`'s fields).
         """
         if kind == "reply":
             self.turn += 1
-        reply = Reply(kind, self._tts.start_reply(), self.turn, started_at=self._scope.now(),
-                      **times)  # fmt: skip
+        reply = Reply(
+            kind, self._tts.start_reply(), self.turn, started_at=self._scope.now(),
+            speech_end_at=speech_end_at, stt_final_at=stt_final_at, preemptive=preemptive,
+            wasted=wasted,
+        )  # fmt: skip
         self.state.reply = reply
         self.playout.begin(reply.tts.id)
         return reply

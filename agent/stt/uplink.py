@@ -335,16 +335,14 @@ class AudioUplink:
         keep_silence_ms: float = 0.0,
         burst: float = 0.2,
     ) -> None:
-        if not 0 < min_chunk_ms <= chunk_ms <= max_chunk_ms:
-            raise ValueError(
-                f"chunk_ms must be between {min_chunk_ms} and {max_chunk_ms} (the service's limits)"
-            )
+        if not 0 < min_chunk_ms <= max_chunk_ms:
+            raise ValueError("need 0 < min_chunk_ms <= max_chunk_ms")
         if max_backlog_seconds < 0:
             raise ValueError("max_backlog_seconds must not be negative")
         self.format = audio_format
-        self.chunk_ms = chunk_ms
         self.min_chunk_ms = min_chunk_ms
         self.max_chunk_ms = max_chunk_ms
+        self.chunk_ms = self._within_limits(chunk_ms)
         self.burst = burst
         bps = audio_format.bytes_per_second
         self._queue = ChunkQueue(
@@ -373,15 +371,17 @@ class AudioUplink:
         Raises:
             ValueError: outside the service's limits.
         """
-        if chunk_ms is None:
-            chunk_ms = self.chunk_ms
+        chunk_ms = self.chunk_ms if chunk_ms is None else self._within_limits(chunk_ms)
+        self._queue.chunk_bytes = self.format.bytes_for(chunk_ms)
+        return self._queue.push(b"")
+
+    def _within_limits(self, chunk_ms: int) -> int:
         if not self.min_chunk_ms <= chunk_ms <= self.max_chunk_ms:
             raise ValueError(
                 f"chunk_ms must be between {self.min_chunk_ms} and {self.max_chunk_ms}"
                 " (the service's limits)"
             )
-        self._queue.chunk_bytes = self.format.bytes_for(chunk_ms)
-        return self._queue.push(b"")
+        return chunk_ms
 
     def mark_speech_end(self, silence_ms: float) -> None:
         """The caller just went quiet: end a chunk where ``silence_ms`` of it is complete.
