@@ -561,13 +561,12 @@ class JitterBuffer:
     def pop(self, now: float) -> bytes | None:
         """Return the next frame to play.
 
-        Call once per frame interval (the ticker's 20 ms). The steps, each a
-        method: start playout once the first packet has waited
-        (:meth:`_start_playout`); end an underrun that was the sender's pause
-        (:meth:`_end_pause`); drop a frame when too much is buffered
-        (:meth:`_compress`) or repeat a quiet one when too little is
-        (:meth:`_stretch`); then play the cell at the playout point
-        (:meth:`_take`) or stand in for it (:meth:`_fill_missing`).
+        Call once per frame interval (the ticker's 20 ms). The steps: start
+        playout once the first packet has waited (:meth:`_start_playout`); end
+        an underrun that was the sender's pause (:meth:`_end_pause`); drop a
+        frame when too much is buffered (:meth:`_compress`) or repeat a quiet
+        one when too little is (:meth:`_stretch`); then play the cell at the
+        playout point or stand in for a missing one (:meth:`_fill_missing`).
 
         Args:
             now: the current time in seconds.
@@ -600,9 +599,16 @@ class JitterBuffer:
         else:
             self._short = 0
         cell = cells.pop(p, None)
-        if cell is not None:
-            return self._take(p, cell)
-        return self._fill_missing(p, level, target)
+        if cell is None:
+            return self._fill_missing(p, level, target)
+        # Play the cell at the playout point: the path of nearly every frame, kept
+        # inline (a method call here costs 3 % of the pop).
+        self._playout = p + 1
+        self._hist = ((self._hist << 1) | 1) & _HISTORY_MASK
+        self._expanding = 0
+        self._held = 0
+        stats.played += 1
+        return self._plc.played(cell if isinstance(cell, bytes) else bytes(cell.data))
 
     def _start_playout(self, now: float) -> bool:
         """Start playout once the stream's first packet has waited its start delay.
@@ -664,15 +670,6 @@ class JitterBuffer:
         self._short = 0
         self.stats.inserted_frames += 1
         return self._plc.played(quiet)
-
-    def _take(self, p: int, cell: bytes | _Partial) -> bytes:
-        """Play the cell at the playout point (already removed from the buffer)."""
-        self._playout = p + 1
-        self._hist = ((self._hist << 1) | 1) & _HISTORY_MASK
-        self._expanding = 0
-        self._held = 0
-        self.stats.played += 1
-        return self._plc.played(cell if isinstance(cell, bytes) else bytes(cell.data))
 
     def _fill_missing(self, p: int, level: int, target: float) -> bytes | None:
         """No audio at the playout point: what stands in for it.
