@@ -33,13 +33,12 @@ import weakref
 from typing import Literal, TypeAlias
 
 from agent.base import CallControl
-from agent.callscope import CallScope
+from agent.callscope import CallScope, ms_between
 from agent.dialpolicy import DialRefused
 from agent.reply import Reply
 from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
-from agent.turn_metrics import ms_between
 
 __all__ = ["ActionKind", "CallActions", "ToolCallContext"]
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from agent.observer import AgentObserver, ErrorKind, PreemptiveOutcome, Service
 from agent.record import CallRecord
 
-__all__ = ["NO_OBSERVER", "CallScope"]
+__all__ = ["NO_OBSERVER", "CallScope", "ms_between"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -45,6 +45,11 @@ class _NoObserver:
 
 NO_OBSERVER: AgentObserver = _NoObserver()
 """The observer of a call nobody observes."""
+
+
+def ms_between(later: float | None, earlier: float | None) -> float | None:
+    """Milliseconds between two loop times, to 0.1 ms; None if either is unknown."""
+    return None if later is None or earlier is None else round((later - earlier) * 1000, 1)
 
 
 class CallScope:

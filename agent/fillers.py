@@ -20,10 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agent.callscope import CallScope
+from agent.callscope import CallScope, ms_between
 from agent.reply import FillerLine, Reply, SpeakingState
 from agent.tts.base import TextToSpeech, TtsError
-from agent.turn_metrics import ms_between
 
 __all__ = ["FillerLines", "FillerWatch", "Fillers", "ToolRound"]
 

@@ -34,7 +34,7 @@ from contextlib import aclosing
 from typing import Any, cast
 
 from agent.caller_context import CallerContextPrompt
-from agent.callscope import CallScope
+from agent.callscope import CallScope, ms_between
 from agent.conversation import Conversation
 from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmToolCall
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
@@ -222,9 +222,8 @@ class PreemptiveReplies:
             return None
         self._request = None
         scope = self._scope
-        lead_ms = round((scope.now() - request.started_at) * 1000, 1)
         scope.write({"type": "preemptive", "outcome": "used", "text": request.text,
-                     "lead_ms": lead_ms})  # fmt: skip
+                     "lead_ms": ms_between(scope.now(), request.started_at)})  # fmt: skip
         scope.observer.preemptive("used")
         return request
 

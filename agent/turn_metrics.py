@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import Any, Final
 
-from agent.callscope import CallScope
+from agent.callscope import CallScope, ms_between
 from agent.playout import Playout
 from agent.reply import Reply
 
@@ -25,7 +25,6 @@ __all__ = [
     "FIRST_FRAME_LIMIT",
     "GREETING_TIMING_LIMIT",
     "TurnMetrics",
-    "ms_between",
     "stage_seconds",
     "turn_metrics",
 ]
@@ -44,11 +43,6 @@ _STAGE_FIELDS: Final = {
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
 """The observer's turn stages (:data:`agent.observer.TURN_STAGES`) and their turn_metrics fields."""
-
-
-def ms_between(later: float | None, earlier: float | None) -> float | None:
-    """Milliseconds between two loop times, or None if either is unknown."""
-    return None if later is None or earlier is None else round((later - earlier) * 1000, 1)
 
 
 def turn_metrics(reply: Reply, first_rtp: float | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from agent.callscope import NO_OBSERVER, CallScope
+from agent.callscope import NO_OBSERVER, CallScope, ms_between
 from agent.record import CallRecord
 from tests.agent.parts import RecordingObserver, make_scope
 
@@ -22,6 +22,11 @@ async def test_the_scope_names_the_call_and_keeps_its_record() -> None:
     assert before <= scope.now() <= loop.time()
     scope.write({"type": "answered"})
     assert scope.record.lines[-1]["type"] == "answered"
+
+
+def test_ms_between_rounds_and_knows_what_it_does_not_know() -> None:
+    assert ms_between(1.23456, 1.0) == 234.6
+    assert ms_between(None, 1.0) is None and ms_between(1.0, None) is None
 
 
 async def test_nobody_observing_takes_every_report() -> None:

@@ -9,7 +9,7 @@ import pytest
 from agent.playout import Playout
 from agent.preemptive import PreemptiveRequest
 from agent.reply import Reply
-from agent.turn_metrics import TurnMetrics, ms_between, stage_seconds, turn_metrics
+from agent.turn_metrics import TurnMetrics, stage_seconds, turn_metrics
 from tests.agent.parts import (
     RecordingObserver,
     ScriptedTts,
@@ -19,11 +19,6 @@ from tests.agent.parts import (
     settle,
     wait_for,
 )
-
-
-def test_ms_between_rounds_and_knows_what_it_does_not_know() -> None:
-    assert ms_between(1.23456, 1.0) == 234.6
-    assert ms_between(None, 1.0) is None and ms_between(1.0, None) is None
 
 
 async def test_turn_metrics_are_the_gaps_between_the_turns_times() -> None:
