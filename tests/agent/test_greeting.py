@@ -25,8 +25,8 @@ async def test_the_greeting_waits_held_for_the_answer() -> None:
     a = assistant(greeting=GREETING)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await a.agent.greeter.greet_before_answer(started + 1.0)
-    assert loop.time() - started < 0.5  # its first audio came: no need to wait longer
+    await a.agent.greeter.greet_before_answer(started + 5.0)
+    assert loop.time() - started < 2.5  # its first audio came: no need to wait longer
     assert a.tts.texts() == [GREETING]
     assert a.agent.conversation.messages[-1] == {"role": "assistant", "content": GREETING}
     assert a.record("assistant") == [{**a.record("assistant")[0], "greeting": True}]
@@ -40,7 +40,7 @@ async def test_the_answer_releases_and_times_the_greeting() -> None:
     assert a.call.ready == 1  # its first frame may go out before the next tick
     await play_out(a.agent.playout)
     await wait_for(lambda: a.record("greeting_metrics"))
-    assert a.record("greeting_metrics")[0]["first_rtp_after_answer_ms"] < 100
+    assert 0 <= a.record("greeting_metrics")[0]["first_rtp_after_answer_ms"] < 1000
 
 
 async def test_no_greeting_nothing_to_wait_for() -> None:
@@ -56,7 +56,7 @@ async def test_greeting_audio_that_does_not_come_is_waited_for_until_the_deadlin
     loop = asyncio.get_running_loop()
     started = loop.time()
     await a.agent.greeter.greet_before_answer(started + 0.1)
-    assert 0.09 <= loop.time() - started < 0.5
+    assert 0.09 <= loop.time() - started < 2.0  # the deadline, not the audio, ended it
     assert "no greeting audio after 0.1 s" in caplog.text
 
 
@@ -64,8 +64,8 @@ async def test_a_failed_greeting_answers_at_once(caplog: pytest.LogCaptureFixtur
     a = assistant(greeting=GREETING, tts=ScriptedTts(fail_on="shop"))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await a.agent.greeter.greet_before_answer(started + 1.0)
-    assert loop.time() - started < 0.5
+    await a.agent.greeter.greet_before_answer(started + 5.0)
+    assert loop.time() - started < 2.5
     assert "greeting failed: answering without it" in caplog.text
 
 

@@ -54,7 +54,7 @@ async def test_a_slow_tool_round_gets_a_filler_line() -> None:
     await wait_for(reply.task.done)
     assert a.tts.texts() == ["One moment.", "Found it."]
     (filler,) = a.record("filler")
-    assert filler["text"] == "One moment." and 45 <= filler["after_ms"] < 150
+    assert filler["text"] == "One moment." and filler["after_ms"] >= 45  # while the tool ran
 
 
 async def test_a_quick_tool_round_says_no_filler() -> None:
