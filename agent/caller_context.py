@@ -15,6 +15,8 @@ LLM request of the call awaits the result, but only until ``timeout`` seconds
 after the lookup started; a hook that is later, raises or returns something
 else is logged in one line (its exception's type only: the message may hold
 the caller's data) and the call goes on without context.
+:class:`CallerContextPrompt` puts the answer into the call's system prompt,
+once, before the first LLM request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -33,6 +35,7 @@ __all__ = [
     "CallerContextError",
     "CallerContextHook",
     "CallerContextLookup",
+    "CallerContextPrompt",
     "CallerContextSettings",
     "load_caller_context_hook",
     "render_context",
@@ -216,3 +219,74 @@ def with_context(system_prompt: str, context: str) -> str:
     if not context:
         return system_prompt
     return f"{system_prompt}\n\n{PROMPT_HEADING}\n{context}"
+
+
+class CallerContextPrompt:
+    """One call's caller context in its system prompt: looked up while the phone rings,
+    added once, before the first LLM request (no lookup when no hook is configured).
+
+    Args:
+        settings: the operator's hook and its timeout; None = no hook.
+        messages: the conversation's history; its first message is the system prompt.
+        record: writes a line to the call record (whether context was found).
+    """
+
+    def __init__(
+        self,
+        settings: CallerContextSettings | None,
+        messages: Sequence[MutableMapping[str, Any]],
+        record: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._settings = settings
+        self._messages = messages
+        self._record = record
+        self._lookup: CallerContextLookup | None = None
+        self._added = False
+
+    def start(self, caller: str, called: str, label: str) -> None:
+        """Start the lookup (once; beside the ringing, never delaying it).
+
+        Args:
+            caller: the caller's URI (its number is looked up).
+            called: the called URI.
+            label: what log lines name the call by.
+        """
+        if self._settings is None or self._lookup is not None:
+            return
+        self._lookup = CallerContextLookup(
+            self._settings, uri_number(caller), uri_number(called), label
+        )
+
+    async def add(self) -> None:
+        """Put the context into the system prompt, waiting for the lookup at most until
+        its timeout (counted from the INVITE); at once when it is there already."""
+        lookup = self._lookup
+        if lookup is None or self._added:
+            return
+        context = await lookup.text()  # the same answer for every reply that asks
+        self._apply(context)
+
+    def add_if_ready(self) -> bool:
+        """Put the context in if its answer is known now; False while the lookup runs
+        (a request that must carry it, such as a preemptive one, waits)."""
+        lookup = self._lookup
+        if lookup is not None and not self._added:
+            context = lookup.ready()
+            if context is None:
+                return False
+            self._apply(context)
+        return True
+
+    def cancel(self) -> None:
+        """The call ended: stop the lookup if it still runs."""
+        if self._lookup is not None:
+            self._lookup.cancel()
+
+    def _apply(self, context: str) -> None:
+        if self._added:
+            return
+        self._added = True
+        self._record({"type": "caller_context", "found": bool(context)})
+        if context:
+            system = self._messages[0]
+            system["content"] = with_context(system["content"], context)

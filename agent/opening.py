@@ -16,15 +16,48 @@ Every call's system prompt gets the current date and time (so that the model
 can turn "tomorrow at three" into a date for ``schedule_callback``); an
 outbound call's also says that the agent placed the call, why, and whether it
 has already greeted.
+
+:func:`plan_opening` decides all three once per call (:class:`Opening`); the
+assistant's :class:`agent.greeting.Greeter` carries it out.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from agent.base import CallPurpose, Direction
 from agent.settings import AssistantSettings
 from agent.tools.callback_time import callback_zone, describe_now
 
-__all__ = ["fixed_opening", "llm_opens", "system_prompt"]
+__all__ = ["Opening", "fixed_opening", "llm_opens", "plan_opening", "system_prompt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """How one call opens.
+
+    Attributes:
+        greeting: the fixed first words, said as soon as the call is answered
+            (synthesized while it rings); "" = none.
+        llm_writes: the LLM writes the first words once the call is answered.
+        system_prompt: the call's system prompt.
+    """
+
+    greeting: str
+    llm_writes: bool
+    system_prompt: str
+
+
+def plan_opening(
+    settings: AssistantSettings, direction: Direction, purpose: CallPurpose | None, now: float
+) -> Opening:
+    """How a call opens (see the module docstring); ``now``: the time, as ``time.time()``."""
+    return Opening(
+        greeting=fixed_opening(settings, direction, purpose),
+        llm_writes=llm_opens(settings, direction, purpose),
+        system_prompt=system_prompt(settings, direction, purpose, now),
+    )
+
 
 NO_REASON = "your request"
 """What ``{reason}`` becomes for a callback without a reason."""

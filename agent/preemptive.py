@@ -16,20 +16,31 @@ Tools: a call the stream asks for starts at once only if its tool is declared
 handed to the reply's tool loop on adoption (:attr:`early_tools`) and
 cancelled otherwise. Every other tool runs only after the final transcript
 confirmed the request, in the reply's own tool loop.
+
+:class:`PreemptiveReplies` keeps a call's one request in flight: it starts one
+when the turn-taking machine says :class:`agent.turns.StartPreemptive` (not
+before the caller context is known: the request must carry it), drops it
+(*wasted*, counted until the next reply) and adopts it at the end of turn, and
+writes each outcome to the call record and the observer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
+from agent.caller_context import CallerContextPrompt
+from agent.callscope import CallScope, ms_between
+from agent.conversation import Conversation
 from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmToolCall
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
+from agent.turns import same_words
 
-__all__ = ["PreemptiveRequest"]
+__all__ = ["PreemptiveReplies", "PreemptiveRequest"]
 
 _END = object()
 
@@ -142,3 +153,85 @@ class PreemptiveRequest:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class PreemptiveReplies:
+    """One call's preemptive request: started, dropped or adopted (see the module docstring).
+
+    Attributes:
+        wasted: requests dropped since the last reply began (:meth:`take_wasted`).
+    """
+
+    __slots__ = ("_context", "_conversation", "_request", "_scope", "wasted")
+
+    def __init__(
+        self, scope: CallScope, conversation: Conversation, context: CallerContextPrompt
+    ) -> None:
+        self._scope = scope
+        self._conversation = conversation
+        self._context = context
+        self._request: PreemptiveRequest | None = None
+        self.wasted = 0
+
+    @property
+    def request(self) -> PreemptiveRequest | None:
+        """The request in flight, if any."""
+        return self._request
+
+    def start(self, text: str) -> None:
+        """Start the LLM on the partial transcript ``text``; its output waits for the end
+        of turn. Not while the caller context is still being looked up (the first
+        reply waits for it instead)."""
+        self.drop("replaced")
+        if not self._context.add_if_ready():
+            return
+        conversation = self._conversation
+        schemas = conversation.tools.schemas()
+        tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
+        scope = self._scope
+        self._request = PreemptiveRequest(
+            conversation.llm, conversation.messages, text, schemas, tool_choice,
+            tool_runner=(conversation.tools, conversation.ctx),
+            on_early_tool=functools.partial(_record_early_tool, scope),
+        )  # fmt: skip
+        scope.write({"type": "preemptive", "outcome": "started", "text": text})
+        scope.observer.preemptive("started")
+
+    def drop(self, why: str) -> None:
+        """Cancel the request, if any: one wasted LLM request."""
+        request, self._request = self._request, None
+        if request is None:
+            return
+        scope = self._scope
+        scope.spawn(request.drop())
+        self.wasted += 1
+        scope.write({"type": "preemptive", "outcome": "wasted", "why": why,
+                     "text": request.text})  # fmt: skip
+        scope.observer.preemptive("wasted")
+
+    def adopt(self, final: str) -> PreemptiveRequest | None:
+        """The request, if the final transcript ``final`` confirms it; else drop it."""
+        request = self._request
+        if request is None:
+            return None
+        if not same_words(request.text, final):
+            self.drop("final differs")
+            return None
+        if not request.matches_history(self._conversation.messages):
+            self.drop("history changed")
+            return None
+        self._request = None
+        scope = self._scope
+        scope.write({"type": "preemptive", "outcome": "used", "text": request.text,
+                     "lead_ms": ms_between(scope.now(), request.started_at)})  # fmt: skip
+        scope.observer.preemptive("used")
+        return request
+
+    def take_wasted(self) -> int:
+        """The requests wasted since the previous reply (a reply begins: the count restarts)."""
+        wasted, self.wasted = self.wasted, 0
+        return wasted
+
+
+def _record_early_tool(scope: CallScope, call: LlmToolCall) -> None:
+    scope.write({"type": "preemptive_tool", "name": call.name, "arguments": call.arguments})

@@ -7,34 +7,26 @@ AssemblyAI's. The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI
 unchanged (``encoding=pcm_mulaw``, ``sample_rate=8000``). The wire rules come
 from docs/cloud-apis.md, "AssemblyAI streaming v3":
 
-* **Batching.** The agent calls :meth:`AssemblyAISTTService.send_audio` with
-  each 160-byte (20 ms) frame as it arrives from the network, in order (the
-  media layer's reorder stage, ``media/ingress.py``), not on the ticker. The
-  API closes the session with 3007 unless every binary frame holds 50-1000 ms
-  of audio, so frames are joined into ``chunk_ms`` chunks (100 ms = 800 B by
-  default; :meth:`AssemblyAISTTService.set_chunk_ms` changes it mid-call).
-  ``send_audio`` only appends to a queue and wakes the sender task: it never
-  awaits and never blocks. When the caller goes quiet
-  (:meth:`AssemblyAISTTService.mark_speech_end`) a chunk is made to end
-  exactly where ``min_turn_silence`` is complete, so the audio that ends the
-  turn is not held back waiting for its chunk to fill.
-* **Pacing.** Audio must not arrive faster than real time (3007 "Audio
-  Transmission Rate Exceeded"). The sender spends from a token bucket that
-  starts each session with :data:`PACING_BURST_SECONDS` of credit and refills
-  at one second of audio per second of wall time, so the audio sent in a
-  session never exceeds its age plus that burst. Live audio is produced in
-  real time and goes out as soon as each chunk completes; a backlog is drained
-  at exactly real time.
+* **Batching and pacing** are :class:`agent.stt.uplink.AudioUplink`'s, set to
+  this API's rules. The agent calls :meth:`AssemblyAISTTService.send_audio`
+  with each 160-byte (20 ms) frame as it arrives from the network, in order
+  (the media layer's reorder stage, ``media/ingress.py``), not on the ticker;
+  it only queues the frame and wakes the sender task (it never awaits, never
+  blocks). The API closes the session with 3007 unless every binary frame
+  holds 50-1000 ms of audio, so frames are joined into ``chunk_ms`` chunks
+  (100 ms = 800 B by default; :meth:`AssemblyAISTTService.set_chunk_ms`
+  changes it mid-call), and a chunk ends exactly where ``min_turn_silence`` is
+  complete after :meth:`AssemblyAISTTService.mark_speech_end`. Audio must not
+  arrive faster than real time (3007 "Audio Transmission Rate Exceeded"): a
+  session's audio never exceeds its age plus :data:`PACING_BURST_SECONDS`.
 * **Outages.** When the connection drops unexpectedly the service keeps
   accepting audio into the queue and reconnects with backoff (0.2 s doubling,
-  capped at 2 s; ``reconnect_attempts`` per outage). Because a backlog can only
-  be drained at real time, it would make every later transcript lag by the
-  length of the outage. So from the start of an outage until the queue has
-  drained, *silent* frames (RMS below :data:`SILENCE_DBFS`) are skipped,
-  except for a short tail after each stretch of speech (the current
-  ``min_turn_silence`` plus 100 ms) so that turn boundaries survive. Audio
-  beyond ``max_backlog_seconds`` is dropped oldest-first. Both amounts are
-  counted and reported in :class:`SttReconnected` and :attr:`stats`.
+  capped at 2 s; ``reconnect_attempts`` per outage). Until the backlog has
+  drained, silence is left out of it except a tail after each stretch of
+  speech (the current ``min_turn_silence`` plus 100 ms, so that turn
+  boundaries survive), and audio beyond ``max_backlog_seconds`` is dropped
+  oldest-first (the uplink again). Both amounts are counted and reported in
+  :class:`SttReconnected` and :attr:`stats`.
 * **Turns.** Server ``turn_order`` restarts in every session, so events carry
   the service's own counter instead: the number of final turns before this
   one (a partial carries the number its final will get). Word and speech
@@ -62,14 +54,10 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import json
 import logging
-import math
-import sys
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -94,7 +82,7 @@ from agent.stt.base import (
     SttTurnEnded,
     SttWord,
 )
-from media.g711 import rms_dbfs
+from agent.stt.uplink import AudioFormat, AudioUplink
 
 __all__ = [
     "API_VERSION",
@@ -104,7 +92,6 @@ __all__ = [
     "RATE_LIMIT_BACKOFF_CAP",
     "RATE_LIMIT_BACKOFF_FIRST",
     "REGION_URLS",
-    "SILENCE_DBFS",
     "STABLE_SESSION_SECONDS",
     "TERMINATION_TIMEOUT",
     "AssemblyAISTTService",
@@ -114,7 +101,6 @@ __all__ = [
     "is_rate_limited",
     "close_is_fatal",
     "describe_close",
-    "frame_dbfs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -129,9 +115,6 @@ REGION_URLS: Final[dict[str, str]] = {
     "eu": "wss://streaming.eu.assemblyai.com/v3/ws",
 }
 """Streaming endpoints by data-residency region."""
-
-SILENCE_DBFS: Final = -50.0
-"""Frames quieter than this (RMS, dBFS) count as silence when draining a backlog."""
 
 PACING_BURST_SECONDS: Final = 0.2
 """How far ahead of real time a session's audio may run (token-bucket credit)."""
@@ -160,14 +143,13 @@ one outage are spread across that window instead of hammering it."""
 _TERMINATE: Final = json.dumps({"type": "Terminate"})
 _ABORT_TERMINATION_TIMEOUT: Final = 0.5  # a connect that failed or was cancelled
 _MIN_CHUNK_MS: Final = 50  # the API's smallest message
-_MAX_CHUNK_SECONDS: Final = 1.0  # the API's largest message
+_MAX_CHUNK_MS: Final = 1000  # the API's largest message
 _BACKOFF_FIRST: Final = 0.2
 _BACKOFF_CAP: Final = 2.0
 _CLOSE_TIMEOUT: Final = 1.0
 _PING_INTERVAL: Final = 10.0
 _U3_DEFAULT_MIN_TURN_SILENCE_MS: Final = 100
 _SILENCE_TAIL_EXTRA_MS: Final = 100
-_BYTES_PER_SAMPLE: Final[dict[str, int]] = {"pcm_mulaw": 1, "pcm_s16le": 2}
 _FATAL_LEGACY_CODES: Final = frozenset({4000, 4001, 4002, 4003})
 _RETRYABLE_HTTP: Final = frozenset({408, 429})
 _CLOSE_HINTS: Final[dict[int, str]] = {
@@ -227,11 +209,8 @@ class AssemblyAISettings:
 
     def __post_init__(self) -> None:
         """Reject values the API would refuse, before any connection is made."""
-        if self.encoding not in _BYTES_PER_SAMPLE:
-            raise ValueError(f"unsupported encoding {self.encoding!r}")
-        if self.sample_rate <= 0:
-            raise ValueError("sample_rate must be positive")
-        if not 50 <= self.chunk_ms <= 1000:
+        AudioFormat(self.encoding, self.sample_rate)  # a known encoding, a positive rate
+        if not _MIN_CHUNK_MS <= self.chunk_ms <= _MAX_CHUNK_MS:
             raise ValueError("chunk_ms must be between 50 and 1000 (the API's limits)")
         if self.max_backlog_seconds < 0:
             raise ValueError("max_backlog_seconds must not be negative")
@@ -256,180 +235,6 @@ def check_keyterms(terms: tuple[str, ...] | list[str]) -> None:
                 f"keyterm {term[:20]!r}... is {len(term)} characters long;"
                 f" AssemblyAI takes at most {MAX_KEYTERM_CHARS}"
             )
-
-
-def frame_dbfs(frame: bytes, encoding: str = "pcm_mulaw") -> float:
-    """Return the RMS level of ``frame`` in dBFS (``-inf`` for digital silence).
-
-    Args:
-        frame: μ-law octets, or s16le samples when ``encoding`` is ``pcm_s16le``.
-        encoding: ``pcm_mulaw`` or ``pcm_s16le``.
-    """
-    if encoding == "pcm_mulaw":
-        return rms_dbfs(frame)
-    samples = array.array("h", frame[: len(frame) & ~1])
-    if sys.byteorder == "big":
-        samples.byteswap()
-    if not samples:
-        return -math.inf
-    rms = math.sqrt(math.fsum(s * s for s in samples) / len(samples))
-    return 20.0 * math.log10(rms / 32768.0) if rms else -math.inf
-
-
-class _RealTimePacer:
-    """Token bucket: audio sent never exceeds the time since creation plus ``burst``.
-
-    Time is passed in, so the arithmetic is testable without a clock.
-    """
-
-    def __init__(self, now: float, burst: float, capacity: float) -> None:
-        self._tokens = burst
-        self._capacity = max(capacity, burst)
-        self._last = now
-
-    def _refill(self, now: float) -> None:
-        if now > self._last:
-            self._tokens = min(self._capacity, self._tokens + (now - self._last))
-            self._last = now
-
-    def delay(self, seconds: float, now: float) -> float:
-        """Return how long to wait before ``seconds`` of audio may be sent."""
-        self._refill(now)
-        return max(0.0, seconds - self._tokens)
-
-    def consume(self, seconds: float, now: float) -> None:
-        """Account for ``seconds`` of audio sent at ``now``."""
-        self._refill(now)
-        self._tokens -= seconds
-
-
-class _AudioQueue:
-    """Chunking, backlog cap and silence skipping for outgoing audio (no I/O)."""
-
-    def __init__(
-        self, *, chunk_bytes: int, bytes_per_second: int, max_bytes: int, encoding: str
-    ) -> None:
-        self.chunk_bytes = chunk_bytes
-        self.bytes_per_second = bytes_per_second
-        self.max_bytes = max(max_bytes, chunk_bytes)
-        self.encoding = encoding
-        self.catching_up = False
-        self.keep_silence_bytes = 0
-        self.overflow_bytes = 0
-        self.skipped_bytes = 0
-        self._silent_run = 0
-        self._partial = bytearray()
-        self._chunks: deque[bytes] = deque()
-        self._queued = 0
-        self.min_chunk_bytes = bytes_per_second * _MIN_CHUNK_MS // 1000
-        self.max_chunk_bytes = int(bytes_per_second * _MAX_CHUNK_SECONDS)
-        self._pushed = 0  # bytes of the stream accepted so far
-        self._align_at: int | None = None  # stream position where a chunk must end
-
-    def set_keep_silence_ms(self, ms: float) -> None:
-        """Set how much silence after speech survives while catching up."""
-        self.keep_silence_bytes = int(ms * self.bytes_per_second / 1000)
-
-    def push(self, frame: bytes) -> bool:
-        """Add caller audio; return True if at least one chunk completed."""
-        if self.catching_up and self._skip(frame):
-            return False
-        self._partial += frame
-        self._pushed += len(frame)
-        if self._align_at is not None:
-            if not self.catching_up:
-                return self._cut_aligned(self._align_at - self._pushed)
-            self._align_at = None  # a backlog is being drained: no boundary to keep
-        return self._cut()
-
-    def align_chunk_end(self, after_bytes: int) -> None:
-        """Make a chunk end exactly ``after_bytes`` after the audio pushed so far.
-
-        Until then, whatever is pending goes out as soon as both it and the
-        rest before the boundary can form chunks of the minimum size.
-        """
-        self._align_at = self._pushed + after_bytes
-
-    def _cut(self) -> bool:
-        completed = False
-        while len(self._partial) >= self.chunk_bytes:
-            self._append(bytes(self._partial[: self.chunk_bytes]))
-            del self._partial[: self.chunk_bytes]
-            completed = True
-        return completed
-
-    def _cut_aligned(self, rest: int) -> bool:
-        pending = len(self._partial)
-        if rest <= 0:
-            self._align_at = None  # the boundary: cut here
-            if self.min_chunk_bytes <= pending <= self.max_chunk_bytes:
-                self._append(bytes(self._partial))
-                self._partial.clear()
-                return True
-            return self._cut()
-        if pending >= self.min_chunk_bytes:
-            if rest >= self.min_chunk_bytes:
-                self._append(bytes(self._partial))  # both sides of the cut are large enough
-                self._partial.clear()
-                return True
-            if pending + rest > self.max_chunk_bytes:
-                self._align_at = None  # the last chunk would be too long: give up
-                return self._cut()
-        return False
-
-    def _skip(self, frame: bytes) -> bool:
-        if frame_dbfs(frame, self.encoding) >= SILENCE_DBFS:
-            self._silent_run = 0
-            return False
-        self._silent_run += len(frame)
-        if self._silent_run <= self.keep_silence_bytes:
-            return False
-        self.skipped_bytes += len(frame)
-        return True
-
-    def _append(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._queued += len(chunk)
-        self._enforce_cap()
-
-    def _enforce_cap(self) -> None:
-        """Drop the oldest chunks beyond ``max_bytes`` (keeping at least one)."""
-        while self._queued > self.max_bytes and len(self._chunks) > 1:
-            dropped = self._chunks.popleft()
-            self._queued -= len(dropped)
-            self.overflow_bytes += len(dropped)
-
-    def has_chunk(self) -> bool:
-        """Whether a complete chunk is waiting."""
-        return bool(self._chunks)
-
-    def next_chunk_seconds(self) -> float:
-        """Length of the oldest complete chunk in seconds (0 when there is none)."""
-        return len(self._chunks[0]) / self.bytes_per_second if self._chunks else 0.0
-
-    def pop(self) -> bytes | None:
-        """Take the oldest complete chunk."""
-        if not self._chunks:
-            return None
-        chunk = self._chunks.popleft()
-        self._queued -= len(chunk)
-        return chunk
-
-    def push_front(self, chunk: bytes) -> None:
-        """Put back a chunk that could not be sent."""
-        self._chunks.appendleft(chunk)
-        self._queued += len(chunk)
-        self._enforce_cap()
-
-    def begin_outage(self) -> None:
-        """Start skipping silence; leading silence of the outage is skipped too."""
-        self.catching_up = True
-        self._silent_run = self.keep_silence_bytes
-
-    @property
-    def backlog_bytes(self) -> int:
-        """Queued audio, complete chunks and the partial one."""
-        return self._queued + len(self._partial)
 
 
 def close_is_fatal(code: int | None, reason: str) -> bool:
@@ -577,15 +382,15 @@ class AssemblyAISTTService(SpeechToText):
         """
         self._settings = settings
         self._sleep = sleep
-        bytes_per_second = settings.sample_rate * _BYTES_PER_SAMPLE[settings.encoding]
-        chunk_bytes = bytes_per_second * settings.chunk_ms // 1000
-        chunk_bytes -= chunk_bytes % _BYTES_PER_SAMPLE[settings.encoding]
-        self._bytes_per_second = bytes_per_second
-        self._audio = _AudioQueue(
-            chunk_bytes=chunk_bytes,
-            bytes_per_second=bytes_per_second,
-            max_bytes=int(settings.max_backlog_seconds * bytes_per_second),
-            encoding=settings.encoding,
+        audio_format = AudioFormat(settings.encoding, settings.sample_rate)
+        self._bytes_per_second = audio_format.bytes_per_second
+        self._audio = AudioUplink(
+            audio_format,
+            chunk_ms=settings.chunk_ms,
+            min_chunk_ms=_MIN_CHUNK_MS,
+            max_chunk_ms=_MAX_CHUNK_MS,
+            max_backlog_seconds=settings.max_backlog_seconds,
+            burst=PACING_BURST_SECONDS,
         )
         self._overrides: dict[str, object] = {}
         self._update_keep_silence()
@@ -617,15 +422,15 @@ class AssemblyAISTTService(SpeechToText):
     @property
     def stats(self) -> SttStats:
         """Counters for logs and metrics (a fresh snapshot on every access)."""
-        bps = self._bytes_per_second
+        audio = self._audio
         return SttStats(
             chunks_sent=self._chunks_sent,
             bytes_sent=self._bytes_sent,
             sessions=self._sessions,
             reconnects=self._reconnects,
-            backlog_seconds=self._audio.backlog_bytes / bps,
-            backlog_dropped_seconds=self._audio.overflow_bytes / bps,
-            silence_dropped_seconds=self._audio.skipped_bytes / bps,
+            backlog_seconds=audio.backlog_seconds,
+            backlog_dropped_seconds=audio.dropped_seconds,
+            silence_dropped_seconds=audio.skipped_seconds,
             last_error=self._last_error,
             server_audio_duration_seconds=self._server_audio_seconds,
         )
@@ -684,12 +489,7 @@ class AssemblyAISTTService(SpeechToText):
         starts and stops. None goes back to the configured ``chunk_ms``.
         Audio already batched is cut at the new size.
         """
-        if chunk_ms is None:
-            chunk_ms = self._settings.chunk_ms
-        if not 50 <= chunk_ms <= 1000:
-            raise ValueError("chunk_ms must be between 50 and 1000 (the API's limits)")
-        self._audio.chunk_bytes = self._audio.bytes_per_second * chunk_ms // 1000
-        if self._audio.push(b""):
+        if self._audio.set_chunk_ms(chunk_ms):
             self._chunk_ready.set()
 
     def mark_speech_end(self) -> None:
@@ -701,8 +501,7 @@ class AssemblyAISTTService(SpeechToText):
         for its chunk to fill (up to a chunk length, 40 ms with 50 ms chunks).
         A later call (the caller spoke again) replaces the boundary.
         """
-        after = int(self._min_turn_silence_ms() * self._bytes_per_second / 1000)
-        self._audio.align_chunk_end(after - after % _BYTES_PER_SAMPLE[self._settings.encoding])
+        self._audio.mark_speech_end(self._min_turn_silence_ms())
 
     async def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
@@ -866,20 +665,19 @@ class AssemblyAISTTService(SpeechToText):
         """Reconnect after a drop; report the outage. None if we gave up."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        overflow_before = self._audio.overflow_bytes
-        skipped_before = self._audio.skipped_bytes
-        self._audio.begin_outage()
+        audio = self._audio
+        dropped_before, skipped_before = audio.dropped_seconds, audio.skipped_seconds
+        audio.begin_outage()
         ws = await self._reconnect(description, limited)
         if ws is None:
             return None
         self._reconnects += 1
-        bps = self._bytes_per_second
         self._emit(
             SttReconnected(
                 outage_seconds=loop.time() - started,
-                backlog_seconds=self._audio.backlog_bytes / bps,
-                dropped_seconds=(self._audio.overflow_bytes - overflow_before) / bps,
-                silence_skipped_seconds=(self._audio.skipped_bytes - skipped_before) / bps,
+                backlog_seconds=audio.backlog_seconds,
+                dropped_seconds=audio.dropped_seconds - dropped_before,
+                silence_skipped_seconds=audio.skipped_seconds - skipped_before,
             )
         )
         return ws
@@ -942,29 +740,27 @@ class AssemblyAISTTService(SpeechToText):
     async def _send_loop(self, ws: ClientConnection) -> None:
         """Send queued chunks, paced to real time; return when the socket closes."""
         loop = asyncio.get_running_loop()
-        pacer = _RealTimePacer(
-            loop.time(), PACING_BURST_SECONDS, _MAX_CHUNK_SECONDS + PACING_BURST_SECONDS
-        )
+        audio = self._audio
+        audio.begin_session(loop.time())
         try:
             while True:
-                await self._wait_for_chunk()
-                # Each chunk is charged its own length: set_chunk_ms() changes
-                # it mid-session, and a 50 ms chunk charged as 100 ms would
-                # halve the sending rate and build a backlog.
-                seconds = self._audio.next_chunk_seconds()
-                delay = pacer.delay(seconds, loop.time())
+                delay = audio.wait_before_next(loop.time())
+                if delay is None:  # nothing queued: wait for send_audio()
+                    self._chunk_ready.clear()
+                    await self._chunk_ready.wait()
+                    continue
                 if delay > 0:
                     await asyncio.sleep(delay)
                     continue  # the queue may have been re-cut meanwhile: look again
-                chunk = self._audio.pop()
+                chunk = audio.pop()
                 if chunk is None:
                     continue
                 try:
                     await ws.send(chunk)
                 except ConnectionClosed:
-                    self._audio.push_front(chunk)
+                    audio.put_back(chunk)
                     return
-                pacer.consume(len(chunk) / self._bytes_per_second, loop.time())
+                audio.sent(chunk, loop.time())
                 self._chunks_sent += 1
                 self._bytes_sent += len(chunk)
                 self._session_bytes_sent += len(chunk)
@@ -973,12 +769,6 @@ class AssemblyAISTTService(SpeechToText):
             self._last_error = f"sender failed: {exc!r}"
             await self._terminate(ws)  # the session is replaced: this one must stop billing
             await ws.close(1011, "client error")
-
-    async def _wait_for_chunk(self) -> None:
-        while not self._audio.has_chunk():
-            self._audio.catching_up = False  # the backlog has drained: live again
-            self._chunk_ready.clear()
-            await self._chunk_ready.wait()
 
     async def _terminate(self, ws: ClientConnection, within: float = TERMINATION_TIMEOUT) -> None:
         """Send ``Terminate`` and wait (at most ``within`` s) for the server's close.

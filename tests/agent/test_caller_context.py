@@ -10,6 +10,7 @@ import pytest
 
 from agent.caller_context import (
     CallerContextLookup,
+    CallerContextPrompt,
     CallerContextSettings,
     load_caller_context_hook,
     render_context,
@@ -190,3 +191,55 @@ async def test_ready_answers_without_waiting() -> None:
     assert pending.ready() == ""  # past its timeout: going on without it
     assert "Name: Ada Lovelace" in (quick.ready() or "")
     assert await quick.text() == quick.ready()
+
+
+# --------------------------------------------------------------------------- in the prompt
+
+
+def prompt_with(
+    settings: CallerContextSettings | None,
+) -> tuple[CallerContextPrompt, list[dict[str, str]], list[dict[str, object]]]:
+    messages = [{"role": "system", "content": "You are the shop's agent."}]
+    records: list[dict[str, object]] = []
+    return CallerContextPrompt(settings, messages, records.append), messages, records
+
+
+async def test_the_context_is_added_to_the_system_prompt_once() -> None:
+    prompt, messages, records = prompt_with(CallerContextSettings(context_hooks.crm, 1.0))
+    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-6")
+    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-6")  # one lookup per call
+    await prompt.add()
+    await prompt.add()
+    assert messages[0]["content"].startswith("You are the shop's agent.\n\n")
+    assert messages[0]["content"].count("Name: Ada Lovelace") == 1
+    assert records == [{"type": "caller_context", "found": True}]
+
+
+async def test_a_request_that_must_carry_the_context_waits_for_the_lookup() -> None:
+    prompt, messages, records = prompt_with(CallerContextSettings(context_hooks.crm, 1.0))
+    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-7")
+    assert prompt.add_if_ready() is False  # still looking up: the system prompt may change
+    assert records == []
+    await asyncio.sleep(0.05)
+    assert prompt.add_if_ready() is True
+    assert "Name: Ada Lovelace" in messages[0]["content"] and len(records) == 1
+
+
+async def test_without_a_hook_the_prompt_is_final_at_once() -> None:
+    prompt, messages, records = prompt_with(None)
+    prompt.start("sip:+1555@x", "sip:shop@gw", "call-8")
+    assert prompt.add_if_ready() is True
+    await prompt.add()
+    prompt.cancel()
+    assert messages[0]["content"] == "You are the shop's agent." and records == []
+
+
+async def test_the_calls_end_stops_a_lookup_still_running() -> None:
+    prompt, _, records = prompt_with(CallerContextSettings(context_hooks.slow, 5.0))
+    prompt.start("sip:+1555@x", "sip:shop@gw", "call-9")
+    await asyncio.sleep(0)
+    prompt.cancel()
+    lookup = prompt._lookup
+    assert lookup is not None
+    await asyncio.sleep(0)
+    assert lookup._task.cancelled() and records == []

@@ -1,5 +1,6 @@
 """Preemptive replies end to end in-process: the real gateway and production clients,
-the fakes on real loopback sockets, a scripted phone sending and hearing real RTP.
+the fakes on real loopback sockets, a scripted phone sending and hearing real RTP; and
+one call's request (agent/preemptive.py, PreemptiveReplies) on the in-memory doubles.
 
 The fake STT sends a partial at ``min_turn_silence`` (100 ms) and, as the transcripts
 have no sentence end, the final only at ``max_turn_silence`` (600 ms): the preemptive
@@ -14,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from agent.caller_context import CallerContextSettings
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from tests.agent import parts
 from tests.agent.test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 
 pytestmark = pytest.mark.timeout(60)
@@ -185,3 +188,78 @@ async def test_the_first_preemptive_reply_carries_the_caller_context(tmp_path: P
     answered = s.llm.requests[-1]  # the request whose answer was spoken
     assert "Name: Ada Lovelace" in answered.body["messages"][0]["content"]
     assert of_type(s.record(), "preemptive")[-1]["outcome"] == "used"
+
+
+# --------------------------------------------------------------------------- one call's request
+
+
+async def test_a_started_request_is_adopted_by_the_same_words() -> None:
+    a = parts.assistant(script=[parts.Turn(text="On its way.")])
+    preemptive = a.agent.preemptive
+    preemptive.start("where is my order")
+    request = preemptive.request
+    assert request is not None and request.text == "where is my order"
+    assert preemptive.adopt("Where is my order?") is request
+    assert preemptive.request is None and preemptive.take_wasted() == 0
+    outcomes = [line["outcome"] for line in a.record("preemptive")]
+    assert outcomes == ["started", "used"] and a.record("preemptive")[1]["lead_ms"] >= 0
+    assert [e for e in a.observer.events if e[0] == "preemptive"] == [
+        ("preemptive", "started"), ("preemptive", "used"),
+    ]  # fmt: skip
+    await request.drop()
+
+
+async def test_dropped_requests_are_wasted_and_counted_until_the_next_reply() -> None:
+    a = parts.assistant()
+    preemptive = a.agent.preemptive
+    preemptive.start("where is")
+    preemptive.start("where is my order")  # a newer partial replaces it
+    preemptive.drop("caller went on")
+    preemptive.drop("nothing left")  # nothing to drop: not counted
+    assert preemptive.take_wasted() == 2 and preemptive.take_wasted() == 0
+    whys = [line.get("why") for line in a.record("preemptive") if line["outcome"] == "wasted"]
+    assert whys == ["replaced", "caller went on"]
+    await parts.settle()
+    await a.scope.cancel_tasks()
+
+
+async def test_a_request_the_history_overtook_is_not_adopted() -> None:
+    a = parts.assistant()
+    preemptive = a.agent.preemptive
+    preemptive.start("book a table")
+    a.agent.conversation.add_dtmf("1")  # the history changed since the request started
+    assert preemptive.adopt("Book a table.") is None
+    (wasted,) = [line for line in a.record("preemptive") if line["outcome"] == "wasted"]
+    assert wasted["why"] == "history changed"
+    await a.scope.cancel_tasks()
+
+
+async def test_no_request_before_the_caller_context_is_known() -> None:
+    async def lookup(caller: str, called: str) -> str:
+        await asyncio.sleep(0.05)
+        return "A regular."
+
+    a = parts.assistant(caller_context=CallerContextSettings(lookup, timeout=1.0))
+    a.agent.caller_context.start(a.call.caller, a.call.called, "test")
+    a.agent.preemptive.start("where is my order")
+    assert a.agent.preemptive.request is None and a.record("preemptive") == []
+    await asyncio.sleep(0.1)
+    a.agent.preemptive.start("where is my order")
+    assert a.agent.preemptive.request is not None
+    await parts.wait_for(lambda: bool(a.llm.requests))
+    assert "A regular." in a.llm.requests[0][0]["content"]  # the request carries it
+    await a.scope.cancel_tasks()
+    await a.agent.preemptive.request.drop()
+
+
+async def test_an_early_read_only_tool_is_recorded() -> None:
+    a = parts.assistant(
+        script=[parts.Turn(tool_calls=(("look_up", "{}"),))],
+        tools=[parts.slow_tool(0.0, read_only=True)],
+    )
+    a.agent.preemptive.start("check my order")
+    await parts.wait_for(lambda: bool(a.record("preemptive_tool")))
+    assert a.record("preemptive_tool")[0]["name"] == "look_up"
+    request = a.agent.preemptive.request
+    assert request is not None
+    await request.drop()

@@ -18,8 +18,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
@@ -34,8 +32,6 @@ from agent.stt.assemblyai import (
     REGION_URLS,
     AssemblyAISettings,
     AssemblyAISTTService,
-    _AudioQueue,
-    _RealTimePacer,
     build_query_params,
     close_is_fatal,
     is_rate_limited,
@@ -302,104 +298,6 @@ def test_query_params_encode_lists_as_json_and_skip_unset() -> None:
 )
 def test_close_code_policy(code: int, reason: str, fatal: bool) -> None:
     assert close_is_fatal(code, reason) is fatal
-
-
-def make_queue(max_bytes: int) -> _AudioQueue:
-    return _AudioQueue(
-        chunk_bytes=800, bytes_per_second=8000, max_bytes=max_bytes, encoding="pcm_mulaw"
-    )
-
-
-def test_audio_queue_batches_160_byte_frames_into_800_byte_chunks() -> None:
-    queue = _AudioQueue(
-        chunk_bytes=800, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
-    )
-    completed = [queue.push(bytes([i]) * FRAME) for i in range(11)]
-    assert completed == [False, False, False, False, True] * 2 + [False]
-    first, second = queue.pop(), queue.pop()
-    assert first == b"".join(bytes([i]) * FRAME for i in range(5))
-    assert second is not None and second[0] == 5
-    assert queue.pop() is None and queue.backlog_bytes == FRAME
-
-
-def test_audio_queue_drops_oldest_beyond_cap() -> None:
-    queue = _AudioQueue(
-        chunk_bytes=800, bytes_per_second=8000, max_bytes=1600, encoding="pcm_mulaw"
-    )
-    for i in range(4):
-        queue.push(bytes([i]) * 800)
-    assert queue.overflow_bytes == 1600
-    assert [c[0] for c in (queue.pop(), queue.pop()) if c] == [2, 3]
-
-
-def test_audio_queue_skips_silence_but_keeps_a_tail_while_catching_up() -> None:
-    queue = _AudioQueue(
-        chunk_bytes=800, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
-    )
-    queue.set_keep_silence_ms(200)
-    queue.begin_outage()
-    for frame in split_frames(silence(500) + tone(100) + silence(500)):
-        queue.push(frame)
-    # Leading silence skipped; the tone and 200 ms of the silence after it kept.
-    assert queue.backlog_bytes == 800 + 1600
-    assert queue.skipped_bytes == 4000 + 2400
-
-
-@given(
-    before=st.integers(min_value=0, max_value=30),
-    chunk_ms=st.sampled_from([50, 100, 200, 1000]),
-    silence_frames=st.integers(min_value=3, max_value=60),
-)
-def test_a_chunk_ends_exactly_where_the_turn_silence_completes(
-    before: int, chunk_ms: int, silence_frames: int
-) -> None:
-    queue = _AudioQueue(
-        chunk_bytes=chunk_ms * 8, bytes_per_second=8000, max_bytes=80_000, encoding="pcm_mulaw"
-    )
-    for _ in range(before):
-        queue.push(b"\x01" * FRAME)
-    queue.align_chunk_end(silence_frames * FRAME)
-    for _ in range(silence_frames):
-        queue.push(SILENCE_FRAME)
-    sizes = []
-    while (chunk := queue.pop()) is not None:
-        sizes.append(len(chunk))
-    # The frame that completes the silence went out in a chunk: nothing pending.
-    assert queue.backlog_bytes == 0
-    assert sum(sizes) == (before + silence_frames) * FRAME
-    assert all(400 <= size <= 8000 for size in sizes), sizes
-    # Normal chunking resumes afterwards.
-    for _ in range(chunk_ms // 20 + 1):
-        queue.push(SILENCE_FRAME)
-    assert queue.pop() == SILENCE_FRAME[:1] * (chunk_ms * 8)
-
-
-def test_speech_resuming_before_the_boundary_moves_it() -> None:
-    queue = make_queue(80_000)
-    queue.align_chunk_end(5 * FRAME)
-    for _ in range(3):
-        queue.push(SILENCE_FRAME)
-    queue.align_chunk_end(5 * FRAME)  # spoke again, then quiet again
-    for _ in range(5):
-        queue.push(SILENCE_FRAME)
-    sizes = []
-    while (chunk := queue.pop()) is not None:
-        sizes.append(len(chunk))
-    assert sizes == [640, 640]  # what was pending once it could go, then the new boundary
-
-
-@given(st.lists(st.floats(min_value=0.0, max_value=0.5), min_size=1, max_size=200))
-def test_pacer_never_runs_ahead_of_real_time(gaps: list[float]) -> None:
-    """Whatever the request times, the audio sent never exceeds elapsed + burst."""
-    chunk = 0.1
-    pacer = _RealTimePacer(0.0, PACING_BURST_SECONDS, chunk + PACING_BURST_SECONDS)
-    now = sent = 0.0
-    for gap in gaps:
-        now += gap
-        now += pacer.delay(chunk, now)
-        pacer.consume(chunk, now)
-        sent += chunk
-        assert sent <= now + PACING_BURST_SECONDS + 1e-9
 
 
 def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:

@@ -1,0 +1,196 @@
+"""Filler lines: something to hear while a slow tool runs (masked tool latency).
+
+A reply's tool round (its tool calls, from the first one started to the last
+one answered) that is still running ``filler_after`` seconds after it started,
+while no agent audio is queued, makes the agent say the next of
+``filler_lines`` (in turn, across the call; at most one per reply at a time),
+as a short reply of its own beside the reply it covers. The answer's first
+audio drops the rest of the line (whole frames,
+:meth:`agent.playout.Playout.drop`); a barge-in or a TTS failure of the reply
+stops it too.
+
+The decisions are sans-IO: :class:`ToolRound` (tool calls and the time in,
+when a filler becomes due out) and :class:`FillerLines` (which line, or none).
+:class:`Fillers` runs them for a call: it arms the timer, speaks the line and
+stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from agent.callscope import CallScope, ms_between
+from agent.reply import FillerLine, Reply, SpeakingState
+from agent.tts.base import TextToSpeech, TtsError
+
+__all__ = ["FillerLines", "FillerWatch", "Fillers", "ToolRound"]
+
+log = logging.getLogger("sipgw.agent")
+
+
+class ToolRound:
+    """One reply's running tool calls, sans-IO: when a filler line becomes due.
+
+    Args:
+        filler_after: seconds a round may run before a filler is due; None = never.
+
+    Attributes:
+        due_at: when the running round's filler is due; None without one.
+    """
+
+    __slots__ = ("_after", "_running", "due_at")
+
+    def __init__(self, filler_after: float | None) -> None:
+        self._after = filler_after
+        self._running = 0
+        self.due_at: float | None = None
+
+    def tool_called(self, now: float) -> bool:
+        """A tool call started at ``now``; True if it opened a round with a filler due."""
+        opens = self._running == 0 and self._after is not None
+        self._running += 1
+        if opens:
+            assert self._after is not None
+            self.due_at = now + self._after
+        return opens
+
+    def tool_returned(self) -> bool:
+        """A tool call answered; True if that ended a round whose filler was due."""
+        self._running -= 1
+        if self._running == 0 and self.due_at is not None:
+            self.due_at = None
+            return True
+        return False
+
+
+class FillerLines:
+    """Which filler line comes next, sans-IO: in turn, across the call.
+
+    Attributes:
+        said: how many have been said.
+    """
+
+    __slots__ = ("_lines", "said")
+
+    def __init__(self, lines: tuple[str, ...]) -> None:
+        self._lines = lines
+        self.said = 0
+
+    def pick(self, *, audio_queued: bool, reply_waiting: bool) -> str | None:
+        """The line to say now that one is due, or None.
+
+        Args:
+            audio_queued: agent audio is queued (it fills the silence already).
+            reply_waiting: the reply the round belongs to is still the current one,
+                not cut off, and has no filler line yet.
+        """
+        if not self._lines or audio_queued or not reply_waiting:
+            return None
+        text = self._lines[self.said % len(self._lines)]
+        self.said += 1
+        return text
+
+
+class FillerWatch:
+    """Watches one reply's tool calls and says a filler when its round is slow."""
+
+    __slots__ = ("_fillers", "_reply", "_round", "_timer")
+
+    def __init__(self, fillers: Fillers, reply: Reply, filler_after: float | None) -> None:
+        self._fillers = fillers
+        self._reply = reply
+        self._round = ToolRound(filler_after)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def tool_called(self) -> None:
+        """The reply's LLM asked for a tool call (it starts now)."""
+        scope = self._fillers.scope
+        if self._round.tool_called(scope.now()) and self._round.due_at is not None:
+            self._timer = scope.loop.call_at(self._round.due_at, self._fillers.say, self._reply)
+
+    def tool_returned(self) -> None:
+        """A tool call of the reply answered."""
+        if self._round.tool_returned() and self._timer is not None:
+            self._timer.cancel()  # the round is over
+            self._timer = None
+
+    def close(self) -> None:
+        """The reply's LLM part ended: no filler becomes due any more."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class Fillers:
+    """One call's filler lines (see the module docstring).
+
+    Args:
+        scope: the call's record, clock and tasks.
+        filler_after: seconds a tool round runs before a filler; None = never.
+        lines: the filler lines, said in turn.
+        state: the agent's current reply and playout.
+        tts: where the lines are spoken.
+    """
+
+    __slots__ = ("_after", "_lines", "_state", "_tts", "scope")
+
+    def __init__(
+        self,
+        scope: CallScope,
+        filler_after: float | None,
+        lines: tuple[str, ...],
+        state: SpeakingState,
+        tts: TextToSpeech,
+    ) -> None:
+        self.scope = scope
+        self._after = filler_after
+        self._lines = FillerLines(lines)
+        self._state = state
+        self._tts = tts
+
+    def watch(self, reply: Reply) -> FillerWatch:
+        """Watch ``reply``'s tool rounds (close the watch when its LLM part ends)."""
+        return FillerWatch(self, reply, self._after)
+
+    def say(self, reply: Reply) -> None:
+        """The reply's tool round is slow: say the next line, unless agent audio is queued."""
+        playout = self._state.playout
+        waiting = self._state.reply is reply and reply.heard is None and reply.filler is None
+        text = self._lines.pick(audio_queued=playout.pending, reply_waiting=waiting)
+        if text is None:
+            return
+        filler = FillerLine(self._tts.start_reply(), text)
+        reply.filler = filler
+        playout.begin(filler.tts.id)
+        playout.add_text(filler.tts.id, text)
+        scope = self.scope
+        filler.task = scope.spawn(self._speak(filler))
+        scope.write({"type": "filler", "turn": reply.turn, "text": text,
+                     "after_ms": ms_between(scope.now(), reply.started_at)})  # fmt: skip
+
+    def stop(self, reply: Reply) -> None:
+        """Cut the reply's filler line (whole frames), if one is still queued or coming."""
+        filler, reply.filler = reply.filler, None
+        if filler is None:
+            return
+        playout = self._state.playout
+        done = playout.finished(filler.tts.id)
+        heard = playout.drop(filler.tts.id)
+        if filler.task is not None and not filler.task.done():
+            filler.task.cancel()
+        if not filler.tts.done:
+            self.scope.spawn(filler.tts.cancel())
+        self.scope.write({"type": "filler_stopped", "turn": reply.turn, "cut": not done,
+                          "heard": heard})  # fmt: skip
+
+    async def _speak(self, filler: FillerLine) -> None:
+        playout = self._state.playout
+        reply_id = filler.tts.id
+        try:
+            await filler.tts.send_text(filler.text)
+            await filler.tts.finish()
+            async for chunk in filler.tts.audio():
+                playout.push_audio(reply_id, chunk.audio, chunk.text)
+        except TtsError as exc:
+            log.warning("[%s] TTS failed on the filler line: %s", self.scope.log_id, exc)
+        playout.finish(reply_id)

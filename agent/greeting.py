@@ -1,0 +1,134 @@
+"""The assistant's first words: the greeting while it rings, or the LLM's at the answer.
+
+What the call opens with is decided once (:func:`agent.opening.plan_opening`):
+a fixed line (the inbound greeting, or a callback's greeting) or an opening
+line the LLM writes (an outbound call without a fixed one). :class:`Greeter`
+carries it out:
+
+* *While it rings* (:meth:`Greeter.greet_before_answer`) the fixed line is
+  synthesized into the playout queue, which is held: the 200 OK releases it,
+  so the first words go out on the first ticks after the answer. The answer
+  waits for the line's first audio, or its failure, until the answer wait
+  (``AssistantSettings.answer_wait``) is over.
+* If TTS was not even connected by then, the call is answered without it and
+  the line is said once TTS connects (:meth:`Greeter.greet_once_connected`),
+  unless the conversation has started meanwhile.
+* *At the answer* (:meth:`Greeter.answered`): the greeting's first frame is
+  timed (``greeting_metrics``), or the LLM is asked for the opening line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from agent.callscope import CallScope
+from agent.failures import ServiceFailures
+from agent.opening import Opening
+from agent.reply import Reply
+from agent.responder import Responder
+from agent.speaker import Speaker
+from agent.tts.base import TtsError
+from agent.turn_metrics import TurnMetrics
+
+__all__ = ["Greeter"]
+
+log = logging.getLogger("sipgw.agent")
+
+
+class Greeter:
+    """How one call opens (see the module docstring).
+
+    Args:
+        scope: the call's record, clock and tasks.
+        opening: what the call opens with.
+        speaker: says the fixed line.
+        responder: has the LLM write the opening line.
+        history: the conversation's messages (the greeting is said by the assistant).
+        metrics: times the greeting.
+        failures: reports a TTS that failed after the answer.
+        answer_wait: seconds the answer waits for TTS (for the log lines).
+    """
+
+    __slots__ = (
+        "_answer_wait", "_failures", "_history", "_metrics", "_responder", "_scope", "_speaker",
+        "opening",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        scope: CallScope,
+        opening: Opening,
+        speaker: Speaker,
+        responder: Responder,
+        history: list[dict[str, Any]],
+        metrics: TurnMetrics,
+        failures: ServiceFailures,
+        answer_wait: float,
+    ) -> None:
+        self._scope = scope
+        self.opening = opening
+        self._speaker = speaker
+        self._responder = responder
+        self._history = history
+        self._metrics = metrics
+        self._failures = failures
+        self._answer_wait = answer_wait
+
+    async def greet_before_answer(self, deadline: float) -> None:
+        """Start the fixed line (it waits, held) and return once its first audio is here,
+        it failed, or the loop time ``deadline`` passed: the call is answered then."""
+        if not self.opening.greeting:
+            return
+        reply = self._greet()
+        speaker = self._speaker
+        # Ring a little longer rather than answer into silence: the 200 OK goes out once
+        # the greeting's first audio is here, or when it failed, or at the answer wait.
+        arrived = asyncio.ensure_future(speaker.audio_arrived.wait())
+        waiters: set[asyncio.Future[Any]] = {arrived}
+        if reply.task is not None:
+            waiters.add(reply.task)
+        timeout = max(0.0, deadline - self._scope.now())
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        arrived.cancel()
+        if speaker.audio_arrived.is_set():
+            return
+        log_id = self._scope.log_id
+        if reply.task is not None and reply.task.done():
+            log.warning("[%s] greeting failed: answering without it", log_id)
+        else:
+            log.warning("[%s] no greeting audio after %g s: answering; it plays when it comes",
+                        log_id, self._answer_wait)  # fmt: skip
+
+    async def greet_once_connected(self, connecting: Awaitable[None]) -> None:
+        """After an answer that did not wait for TTS: say the fixed line once TTS is
+        connected, if the conversation has not started meanwhile; if it fails, go on
+        without."""
+        try:
+            await connecting
+        except TtsError as exc:
+            self._failures.greeting_lost(exc)
+            return
+        if not self.opening.greeting or self._scope.closed:
+            return
+        if self._speaker.current is not None or self._speaker.turn:
+            log.info("[%s] greeting skipped: the conversation has started", self._scope.log_id)
+            return
+        self._greet()
+
+    def answered(self) -> None:
+        """The call was answered (its audio plays): time the greeting, or let the LLM open."""
+        reply = self._speaker.current
+        if reply is not None and reply.kind == "greeting":
+            self._metrics.time_greeting(reply, self._scope.answered_at)
+        elif self.opening.llm_writes and reply is None:
+            self._responder.reply_to(None)  # an outbound call: the LLM's opening line
+
+    def _greet(self) -> Reply:
+        """Start speaking the fixed line; it is the assistant's first message."""
+        text = self.opening.greeting
+        self._history.append({"role": "assistant", "content": text})
+        self._scope.write({"type": "assistant", "text": text, "greeting": True})
+        return self._speaker.say(text, "greeting")

@@ -1,0 +1,81 @@
+"""Keypad digits for the LLM: collected until a pause or ``#``, then one reply.
+
+The caller's digits (RFC 4733 or SIP INFO) are gathered while they keep
+coming; ``dtmf_timeout`` seconds after the last one, or at once on ``#``, they
+go to the conversation as one user message
+(:meth:`agent.conversation.Conversation.add_dtmf`) and the agent replies. A
+digit also cuts off agent audio that is playing (the turn-taking machine's
+rule, :mod:`agent.turns`).
+
+:class:`KeypadBuffer` decides when the digits are due (sans-IO: digits and the
+time in); :class:`Keypad` keeps the timer and hands them over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.callscope import CallScope
+from agent.conversation import Conversation
+from agent.responder import Responder
+
+__all__ = ["Keypad", "KeypadBuffer"]
+
+
+class KeypadBuffer:
+    """Digits waiting for the end of the caller's input (sans-IO).
+
+    Args:
+        timeout: seconds after the last digit that the input is over.
+    """
+
+    __slots__ = ("_digits", "timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._digits: list[str] = []
+
+    def press(self, digit: str, now: float) -> float:
+        """A digit arrived at ``now``; returns when the input is over (now, on ``#``)."""
+        self._digits.append(digit)
+        return now if digit == "#" else now + self.timeout
+
+    def take(self) -> str:
+        """The digits entered, in order; the buffer starts empty again."""
+        digits, self._digits = "".join(self._digits), []
+        return digits
+
+
+class Keypad:
+    """One call's keypad input to the LLM (see the module docstring)."""
+
+    __slots__ = ("_buffer", "_conversation", "_responder", "_scope", "_timer")
+
+    def __init__(
+        self, scope: CallScope, timeout: float, conversation: Conversation, responder: Responder
+    ) -> None:
+        self._scope = scope
+        self._buffer = KeypadBuffer(timeout)
+        self._conversation = conversation
+        self._responder = responder
+        self._timer: asyncio.TimerHandle | None = None
+
+    def press(self, digit: str) -> None:
+        """A digit from the caller: the input goes on (or ends, on ``#``)."""
+        scope = self._scope
+        due = self._buffer.press(digit, scope.now())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = scope.loop.call_at(due, self._flush)
+
+    def close(self) -> None:
+        """The call ended: digits still waiting are dropped."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _flush(self) -> None:
+        self._timer = None
+        digits = self._buffer.take()
+        if digits:
+            self._conversation.add_dtmf(digits)
+            self._responder.reply_to(None)

@@ -1,0 +1,103 @@
+"""One thing the agent says, from its start to its last frame, and the agent's side of the turn.
+
+A :class:`Reply` is an LLM reply to a turn (``reply``) or a fixed line said
+without the LLM (``greeting``, ``notice``, ``goodbye``): its text-to-speech
+stream, the task that feeds it, and the times its metrics need. The
+:class:`SpeakingState` holds the reply in progress and the playout; it is what
+the turn-taking machine reads (:class:`agent.turns.AgentState`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from agent.playout import Playout
+from agent.preemptive import PreemptiveRequest
+from agent.tts.base import TtsReply
+
+__all__ = ["FillerLine", "Reply", "ReplyKind", "SpeakingState"]
+
+ReplyKind: TypeAlias = Literal["greeting", "reply", "notice", "goodbye"]
+"""An LLM reply (``reply``), or a fixed line: the opening, a notice, the drain's goodbye."""
+
+
+@dataclass(eq=False)
+class FillerLine:
+    """A filler line said while a reply's tool round runs (:mod:`agent.fillers`)."""
+
+    tts: TtsReply
+    text: str
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(eq=False)
+class Reply:
+    """One reply in flight.
+
+    Attributes:
+        kind: what it is.
+        tts: its text-to-speech stream (its ``id`` names it in the playout).
+        turn: the number of LLM replies so far, this one included if it is one.
+        task: feeds its text to TTS and its audio to the playout.
+        started_at: loop time it started.
+        speech_end_at: the caller's end of speech it answers (VAD), if known.
+        stt_final_at: when the STT's end of turn it answers arrived.
+        first_token_at: the LLM's first token.
+        first_sentence_at: when its first sentence went to TTS.
+        text: what it says (the LLM's whole reply once done).
+        preemptive: the preemptive LLM request it adopted (its first round).
+        wasted: preemptive requests cancelled since the previous reply.
+        heard: what the caller heard of it, once a barge-in cut it.
+        tts_failed: TTS failed while it spoke (what arrived was played).
+        filler: the filler line said while its tools run, until its answer comes.
+    """
+
+    kind: ReplyKind
+    tts: TtsReply
+    turn: int
+    task: asyncio.Task[None] | None = None
+    started_at: float = 0.0
+    speech_end_at: float | None = None
+    stt_final_at: float | None = None
+    first_token_at: float | None = None
+    first_sentence_at: float | None = None
+    text: str = ""
+    preemptive: PreemptiveRequest | None = None
+    wasted: int = 0
+    heard: str | None = None
+    tts_failed: bool = False
+    filler: FillerLine | None = None
+
+
+class SpeakingState:
+    """The agent's side: its playout and its current reply (:class:`agent.turns.AgentState`)."""
+
+    __slots__ = ("playout", "reply")
+
+    def __init__(self, playout: Playout) -> None:
+        self.playout = playout
+        self.reply: Reply | None = None
+
+    @property
+    def audible(self) -> bool:
+        """Agent audio is queued and playing (not held, not paused)."""
+        return self.playout.audible
+
+    @property
+    def pending(self) -> bool:
+        """Agent audio is queued, playing or paused."""
+        return self.playout.pending
+
+    def active(self, reply: Reply | None) -> bool:
+        """The reply is still generating or still has audio to play."""
+        if reply is None:
+            return False
+        running = reply.task is not None and not reply.task.done()
+        return running or not self.playout.finished(reply.tts.id)
+
+    def active_reply_started_at(self) -> float | None:
+        """When the current reply started, while it is active; None otherwise."""
+        reply = self.reply
+        return reply.started_at if reply is not None and self.active(reply) else None

@@ -1,0 +1,387 @@
+"""In-memory doubles of the assistant's own contracts, for the unit tests of its parts.
+
+They implement ``agent/tts/base.py``, ``agent/llm/base.py`` and
+``agent/base.py``'s ``CallControl`` as those contracts say, with no network:
+the vendor clients and their wire-protocol fakes are exercised end to end in
+``tests/agent/test_assistant*.py``. Time is the event loop's; audio moves when
+the test drives the playout (:func:`play_out`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.assistant import AssistantAgent, AssistantResources
+from agent.base import CallPurpose, Direction
+from agent.caller_context import CallerContextSettings
+from agent.callscope import CallScope
+from agent.dialpolicy import DialRefused
+from agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from agent.observer import ErrorKind, PreemptiveOutcome, Service
+from agent.playout import Playout
+from agent.record import CallRecord
+from agent.settings import AssistantSettings
+from agent.stt.base import SttEvent, SttStats
+from agent.tools.registry import Tool, ToolRegistry
+from agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
+
+FRAME = 160
+BYTES_PER_CHAR = 80
+"""Audio the double speaks per character (10 ms: a 20-character line is 10 frames)."""
+
+
+# --------------------------------------------------------------------------- text-to-speech
+
+
+class ScriptedReply(TtsReply):
+    """A reply that speaks each sentence at once (``BYTES_PER_CHAR`` per character,
+    aligned), unless its service holds the audio back or fails it."""
+
+    def __init__(self, reply_id: str, tts: ScriptedTts) -> None:
+        super().__init__(reply_id)
+        self._tts = tts
+        self._finished = False
+        self._held: list[str] = []
+
+    async def send_text(self, text: str) -> None:
+        sent = self._text_to_send(text, self._finished)
+        if sent is None:
+            return
+        self._tts.sent.append((self.id, sent))
+        if self._tts.fail_on is not None and self._tts.fail_on in sent:
+            self._fail(TtsError(f"synthesis failed on {sent!r}", status=500))
+            return
+        if self._tts.hold:
+            self._held.append(sent)
+            return
+        self._speak(sent)
+
+    def release(self) -> None:
+        """Deliver the audio held back so far (and end, if finished)."""
+        for text in self._held:
+            self._speak(text)
+        self._held.clear()
+        if self._finished:
+            self._end()
+
+    def _speak(self, text: str) -> None:
+        """One chunk per character, aligned (so the playout knows what was heard)."""
+        audio = bytes([0x10 + len(self._tts.replies) % 64]) * BYTES_PER_CHAR
+        now = asyncio.get_running_loop().time()
+        for char in text:
+            self._push(audio, now, TtsAlignment(char, (0,), (10,)))
+
+    async def finish(self) -> None:
+        self._finished = True
+        if not self._held and not self._tts.hold:
+            self._end()
+
+    async def cancel(self) -> None:
+        self._tts.cancelled.append(self.id)
+        self._mark_cancelled()
+
+
+@dataclass
+class ScriptedTts:
+    """A :class:`agent.tts.base.TextToSpeech` in memory.
+
+    Attributes:
+        hold: audio is held back until :meth:`ScriptedReply.release`.
+        fail_on: a sentence containing this text fails its reply.
+        connect_delay: seconds :meth:`connect` takes.
+        connect_error: what :meth:`connect` raises, if anything.
+    """
+
+    hold: bool = False
+    fail_on: str | None = None
+    connect_delay: float = 0.0
+    connect_error: TtsError | None = None
+    replies: list[ScriptedReply] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    async def connect(self) -> None:
+        await asyncio.sleep(self.connect_delay)
+        if self.connect_error is not None:
+            raise self.connect_error
+
+    def start_reply(self) -> ScriptedReply:
+        reply = ScriptedReply(f"r{len(self.replies) + 1}", self)
+        self.replies.append(reply)
+        return reply
+
+    def texts(self) -> list[str]:
+        """Every sentence sent, in order."""
+        return [text for _, text in self.sent]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def tts_refused() -> TtsConnectError:
+    return TtsConnectError("TTS refused the connection: HTTP 401", status=401)
+
+
+# --------------------------------------------------------------------------- the chat model
+
+
+@dataclass
+class Turn:
+    """One scripted LLM response: text (split in two deltas), tool calls, or a failure."""
+
+    text: str = ""
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    error: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class ScriptedLlm:
+    """A :class:`agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per request."""
+
+    script: list[Turn] = field(default_factory=list)
+    requests: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    async def stream(
+        self,
+        messages: Sequence[Mapping[str, object]],
+        tools: Sequence[Mapping[str, object]],
+        *,
+        tool_choice: str | None = None,
+    ) -> AsyncGenerator[LlmEvent, None]:
+        self.requests.append([dict(message) for message in messages])
+        turn = self.script.pop(0) if self.script else Turn(text="Okay.")
+        if turn.delay:
+            await asyncio.sleep(turn.delay)
+        if turn.error is not None:
+            raise LlmError(turn.error, kind="timeout")
+        if turn.text:
+            half = len(turn.text) // 2
+            yield LlmTextDelta(turn.text[:half])
+            yield LlmTextDelta(turn.text[half:])
+        for n, (name, arguments) in enumerate(turn.tool_calls):
+            yield LlmToolCall(f"call_{len(self.requests)}_{n}", name, arguments)
+        reason = "tool_calls" if turn.tool_calls else "stop"
+        yield LlmFinished(reason, None)
+
+    async def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- the call
+
+
+@dataclass
+class FakeCall:
+    """A :class:`agent.base.CallControl` that remembers what was done to it."""
+
+    call_id: str = "parts-call@test"
+    caller: str = "sip:+15551234567@trunk.example"
+    called: str = "sip:shop@gw.example"
+    direction: Direction = "inbound"
+    purpose: CallPurpose | None = None
+    accept_transfer: bool = True
+    refuse: bool = False
+    hangups: int = 0
+    transfers: list[str] = field(default_factory=list)
+    dtmf: list[str] = field(default_factory=list)
+    ready: int = 0
+
+    def hangup(self) -> None:
+        self.hangups += 1
+
+    def send_dtmf(self, digits: str) -> None:
+        if self.refuse:
+            raise DialRefused("dtmf", digits, "not in SIPGW_DIAL_ALLOW")
+        self.dtmf.append(digits)
+
+    async def transfer(self, target: str) -> bool:
+        if self.refuse:
+            raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
+        self.transfers.append(target)
+        return self.accept_transfer
+
+    def audio_ready(self) -> None:
+        self.ready += 1
+
+
+@dataclass
+class RecordingObserver:
+    """An :class:`agent.observer.AgentObserver` that keeps what it was told."""
+
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+    def turn_measured(self, stages: Mapping[str, float]) -> None:
+        self.events.append(("turn", dict(stages)))
+
+    def barge_in(self) -> None:
+        self.events.append(("barge_in", None))
+
+    def service_error(self, service: Service, kind: ErrorKind) -> None:
+        self.events.append(("error", (service, kind)))
+
+    def preemptive(self, outcome: PreemptiveOutcome) -> None:
+        self.events.append(("preemptive", outcome))
+
+
+def make_scope(observer: RecordingObserver | None = None) -> CallScope:
+    """A call's scope on the running loop, its record kept in memory (``scope.record.lines``)."""
+    scope = CallScope("parts-call@test", CallRecord(None, "parts-call@test"), _loop())
+    if observer is not None:
+        scope.observer = observer
+    return scope
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
+
+
+def lines(scope: CallScope, kind: str) -> list[dict[str, Any]]:
+    """The record lines of one type."""
+    return [line for line in scope.record.lines if line.get("type") == kind]
+
+
+# --------------------------------------------------------------------------- time
+
+
+async def settle(rounds: int = 20) -> None:
+    """Let the call's tasks run as far as they can without time passing."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+async def play_out(
+    playout: Playout, *, seconds: float = 5.0, until: Callable[[], bool] | None = None
+) -> list[bytes | None]:
+    """Drive the playout as the ticker does (every 20 ms) until it is empty, ``until()``
+    holds, or ``seconds`` passed; returns the frames sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    frames: list[bytes | None] = []
+    while loop.time() < deadline:
+        await settle()
+        if until is not None and until():
+            break
+        frames.append(playout.next_frame(loop.time()))
+        if until is None and not playout.pending:
+            await settle()
+            if not playout.pending:
+                break
+        await asyncio.sleep(0.020)
+    return frames
+
+
+async def wait_for(condition: Callable[[], object], within: float = 3.0) -> None:
+    """Wait until ``condition()`` is true (checked every 5 ms)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+# --------------------------------------------------------------------------- speech-to-text
+
+
+@dataclass
+class ScriptedStt:
+    """A :class:`agent.stt.base.SpeechToText` in memory: the test emits its events."""
+
+    connect_error: Exception | None = None
+    audio: list[bytes] = field(default_factory=list)
+    chunk_ms: list[int | None] = field(default_factory=list)
+    speech_ends: int = 0
+    closed: bool = False
+    _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
+
+    @property
+    def stats(self) -> SttStats:
+        return SttStats(0, 0, 1, 0, 0.0, 0.0, 0.0, None, None)
+
+    async def connect(self) -> None:
+        if self.connect_error is not None:
+            raise self.connect_error
+
+    def send_audio(self, frame: bytes) -> None:
+        self.audio.append(frame)
+
+    def set_chunk_ms(self, chunk_ms: int | None) -> None:
+        self.chunk_ms.append(chunk_ms)
+
+    def mark_speech_end(self) -> None:
+        self.speech_ends += 1
+
+    def emit(self, event: SttEvent) -> None:
+        self._events.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[SttEvent]:
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    async def close(self) -> None:
+        self.closed = True
+        self._events.put_nowait(None)
+
+
+# --------------------------------------------------------------------------- an assistant
+
+
+@dataclass
+class Assistant:
+    """An assistant call on the in-memory doubles; its parts are the agent's own."""
+
+    agent: AssistantAgent
+    call: FakeCall
+    stt: ScriptedStt
+    tts: ScriptedTts
+    llm: ScriptedLlm
+    observer: RecordingObserver
+
+    @property
+    def scope(self) -> CallScope:
+        return self.agent.scope
+
+    def record(self, kind: str) -> list[dict[str, Any]]:
+        return lines(self.agent.scope, kind)
+
+    def kinds(self) -> list[str]:
+        return [line["type"] for line in self.agent.scope.record.lines]
+
+
+def slow_tool(seconds: float, *, read_only: bool = False) -> Tool:
+    """A tool ``look_up`` that takes ``seconds``."""
+
+    async def look_up(ctx: Any, args: dict[str, Any]) -> object:
+        await asyncio.sleep(seconds)
+        return {"found": True}
+
+    schema = {"type": "object", "properties": {}}
+    return Tool("look_up", "Looks something up.", schema, look_up, read_only=read_only)
+
+
+def assistant(
+    *,
+    script: Sequence[Turn] = (),
+    tools: Sequence[Tool] = (),
+    call: FakeCall | None = None,
+    tts: ScriptedTts | None = None,
+    caller_context: CallerContextSettings | None = None,
+    **settings: Any,
+) -> Assistant:
+    """Build an :class:`agent.assistant.AssistantAgent` on the doubles (no records on disk)."""
+    call = call or FakeCall()
+    stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))
+    observer = RecordingObserver()
+    options: dict[str, Any] = {"record_dir": None, "greeting": "", **settings}
+    resources = AssistantResources(
+        AssistantSettings(**options), llm, ToolRegistry(list(tools)), lambda: stt, lambda: tts,
+        caller_context,
+    )  # fmt: skip
+    agent = AssistantAgent(call, resources)
+    agent.observer = observer
+    return Assistant(agent, call, stt, tts, llm, observer)
