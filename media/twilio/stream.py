@@ -343,6 +343,11 @@ class MediaStreamSession:
         return self.frames_sent - self._settled
 
     @property
+    def marks_pending(self) -> int:
+        """Marks sent that Twilio has not echoed yet."""
+        return len(self._pending)
+
+    @property
     def played_out(self) -> bool:
         """All agent audio sent so far was confirmed played (or was cleared): nothing is left
         to hear, so the call may end without cutting the agent's last words."""
