@@ -113,8 +113,9 @@ async def test_the_caller_is_echoed_paced_and_every_mark_comes_back() -> None:
         call = ep.calls[0]
     heard = [piece.audio for piece in twilio.heard]
     assert sum(frame in TONE for frame in heard) >= 45  # μ-law passed through unchanged
-    order = [TONE.index(frame) for frame in heard if frame in TONE]
-    assert order == sorted(order) and dominant_tone(heard[order[0]], (440, 1000)) == 440
+    tone = [frame for frame in heard if frame in TONE]  # 440 Hz repeats every 5 frames
+    breaks = sum(b != TONE[TONE.index(a) + 1] for a, b in zip(tone, tone[1:], strict=False))
+    assert breaks <= 3 and dominant_tone(tone[0], (440, 1000)) == 440  # in order
     # Paced: each 20 ms frame its own message, about one per tick, not one burst.
     times = [t for t, m in twilio.received if m["event"] == "media"]
     assert times[-1] - times[0] >= 0.7
