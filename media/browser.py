@@ -12,21 +12,18 @@ module needs no optional package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from media import g711
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from media.jitterbuffer import JitterBufferConfig
 from media.quality import CallQuality
+from media.received import CallerAudio
 from media.reporting import RtcpReporter
 from media.rtp import RtpPacket
 
-__all__ = ["BrowserAudio", "BrowserAudioStats", "Decoder", "MIN_INGRESS_WAIT"]
-
-MIN_INGRESS_WAIT = 0.040
-"""Seconds the listeners' tap waits for a missing packet, at least (as on SIP)."""
+__all__ = ["BrowserAudio", "BrowserAudioStats", "Decoder"]
 
 
 class Decoder(Protocol):
@@ -51,7 +48,7 @@ class BrowserAudioStats:
     undecodable: int = 0
 
 
-class BrowserAudio:
+class BrowserAudio(CallerAudio):
     """The receive side of one browser call; see the module docstring.
 
     Args:
@@ -68,21 +65,8 @@ class BrowserAudio:
         jitter: JitterBufferConfig | None = None,
         decoders: Mapping[int, Decoder] | None = None,
     ) -> None:
-        base = jitter or JitterBufferConfig()
-        self.jitter = JitterBuffer(
-            JitterBufferConfig(
-                codec="PCMU",
-                min_delay=base.min_delay,
-                max_delay=base.max_delay,
-                jitter_multiplier=base.jitter_multiplier,
-                max_concealment_frames=base.max_concealment_frames,
-                resync_threshold=base.resync_threshold,
-            )
-        )
-        self.ingress = IngressAudio("PCMU")
+        super().__init__(jitter)
         self.rtcp = RtcpReporter("browser@sipgw", now)
-        self.on_audio: Callable[[bytes], None] | None = None
-        """Listeners' tap: in-order μ-law frames at arrival (see media/ingress.py)."""
         self.codecs = dict(codecs)
         self.decoders = dict(decoders or {})
         self.stats = BrowserAudioStats()
@@ -108,23 +92,7 @@ class BrowserAudio:
         packet.payload_type = 0
         self.last_received = now
         self.rtcp.reception.packet(packet.ssrc, packet.sequence_number, packet.timestamp, now)
-        self.jitter.push(packet, now)
-        on_audio = self.on_audio
-        if on_audio is not None:
-            for frame in self.ingress.push(packet, now):
-                on_audio(frame)
-
-    def poll_ingress(self, now: float) -> None:
-        """Per tick: release gaps and silence to the listeners' tap (see media/ingress.py)."""
-        on_audio = self.on_audio
-        if on_audio is not None:
-            wait = max(MIN_INGRESS_WAIT, self.jitter.stats.target_delay)
-            for frame in self.ingress.poll(now, wait):
-                on_audio(frame)
-
-    def caller_frame(self, now: float) -> bytes | None:
-        """The caller's next 20 ms as μ-law, or None when there is nothing to play."""
-        return self.jitter.pop(now)
+        self.push(packet, now)
 
     def quality(self) -> CallQuality:
         """Loss and jitter of what the browser sent, and the estimated MOS."""

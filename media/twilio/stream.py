@@ -37,11 +37,10 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from media.jitterbuffer import JitterBufferConfig
+from media.received import CallerAudio
 from media.rtp import RtpPacket
 from media.twilio.messages import (
     DtmfReceived,
@@ -70,8 +69,6 @@ __all__ = [
 
 FRAME_BYTES = 160
 """One 20 ms frame of 8 kHz μ-law."""
-MIN_INGRESS_WAIT = 0.040
-"""Seconds the listeners' tap waits for missing audio, at least (as on SIP)."""
 _SSRC = 0x7E1110  # one source per stream: the RTP-shaped packets need one
 _TWILIO_FORMAT = ("audio/x-mulaw", 8000, 1)
 
@@ -142,7 +139,7 @@ class Clearing:
     """Frames sent but not yet confirmed played, now dropped: at most what the caller missed."""
 
 
-class MediaStreamSession:
+class MediaStreamSession(CallerAudio):
     """One stream: parse Twilio's frames, buffer the caller, pace and mark the agent.
 
     Args:
@@ -157,21 +154,7 @@ class MediaStreamSession:
 
     def __init__(self, now: float, config: MediaStreamConfig | None = None) -> None:
         self.config = config or MediaStreamConfig()
-        base = self.config.jitter
-        self.jitter = JitterBuffer(
-            JitterBufferConfig(
-                codec="PCMU",
-                clock_rate=8000,
-                frame_samples=FRAME_BYTES,
-                min_delay=base.min_delay,
-                max_delay=base.max_delay,
-                jitter_multiplier=base.jitter_multiplier,
-                max_concealment_frames=base.max_concealment_frames,
-                resync_threshold=base.resync_threshold,
-            )
-        )
-        self.ingress = IngressAudio("PCMU")
-        self.on_audio: Callable[[bytes], None] | None = None
+        super().__init__(self.config.jitter)
         self.state = StreamState.AWAITING_START
         self.started: StreamStarted | None = None
         self.stats = MediaStreamStats()
@@ -261,11 +244,7 @@ class MediaStreamSession:
         )
         self._chunk += 1
         self._position += len(payload)
-        self.jitter.push(packet, now)
-        on_audio = self.on_audio
-        if on_audio is not None:
-            for frame in self.ingress.push(packet, now):
-                on_audio(frame)
+        self.push(packet, now)
 
     def _mark_echoed(self, name: str) -> None:
         count = int(name) if name.isascii() and name.isdigit() and len(name) < 16 else -1
@@ -283,18 +262,6 @@ class MediaStreamSession:
             self._settled = count
 
     # ------------------------------------------------------------------ the tick
-
-    def poll_ingress(self, now: float) -> None:
-        """Per tick: release gaps and silence to the listeners' tap (see media/ingress.py)."""
-        on_audio = self.on_audio
-        if on_audio is not None:
-            wait = max(MIN_INGRESS_WAIT, self.jitter.stats.target_delay)
-            for frame in self.ingress.poll(now, wait):
-                on_audio(frame)
-
-    def caller_frame(self, now: float) -> bytes | None:
-        """The caller's next 20 ms as μ-law, or None when there is nothing to play."""
-        return self.jitter.pop(now)
 
     def send_frame(self, frame: bytes | None) -> list[str]:
         """The text frames that carry this tick's agent frame (None: silence) to Twilio.
