@@ -64,14 +64,34 @@ def _files(*roots: str) -> list[Path]:
     return [p for root in roots for p in (ROOT / root).rglob("*.py")]
 
 
+OPTIONAL_MODULES = {"browser": ("media/opus.py", "media/aio/browser.py")}
+"""Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
+
+
 def test_production_imports_are_runtime_dependencies() -> None:
     project = _project()
     declared = _declared(project["dependencies"])  # type: ignore[arg-type]
     testing = ROOT / "sipgw" / "testing"
-    production = [p for p in _files("sipgw", "media", "agent") if testing not in p.parents]
+    optional = {ROOT / m for modules in OPTIONAL_MODULES.values() for m in modules}
+    production = [
+        p
+        for p in _files("sipgw", "media", "agent")
+        if testing not in p.parents and p not in optional
+    ]
     imports = _imports(production)
     assert {"websockets", "openai", "httpx2"} <= imports.keys()  # the scan sees them
     assert _undeclared(imports, declared) == []
+
+
+def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
+    project = _project()
+    extras = project["optional-dependencies"]
+    assert isinstance(extras, dict)
+    for extra, modules in OPTIONAL_MODULES.items():
+        declared = _declared(project["dependencies"]) | _declared(extras[extra])  # type: ignore[arg-type]
+        imports = _imports([ROOT / m for m in modules])
+        assert {"aiortc", "av"} <= imports.keys()
+        assert _undeclared(imports, declared) == []
 
 
 def test_the_test_toolkit_imports_are_declared_with_the_test_extra() -> None:

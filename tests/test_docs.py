@@ -80,7 +80,11 @@ def test_cloud_api_citations_name_sections_that_exist() -> None:
         if line.startswith("#")
     }
     cited: set[str] = set()
-    for source in [*ROOT.glob("agent/**/*.py"), *ROOT.glob("sipgw/**/*.py")]:
+    for source in [
+        *ROOT.glob("agent/**/*.py"),
+        *ROOT.glob("sipgw/**/*.py"),
+        *ROOT.glob("media/**/*.py"),
+    ]:
         # Join comment and docstring lines so that a citation may wrap.
         text = re.sub(r"\n\s*#?\s*", " ", source.read_text())
         for title in CITATION.findall(text):
@@ -88,7 +92,11 @@ def test_cloud_api_citations_name_sections_that_exist() -> None:
                 f"{source.relative_to(ROOT)} cites a missing section {title!r}"
             )
             cited.add(title)
-    assert {"AssemblyAI streaming v3", "OpenAI streamed tool calls"} <= cited
+    assert {
+        "AssemblyAI streaming v3",
+        "OpenAI streamed tool calls",
+        "Twilio Media Streams",
+    } <= cited
 
 
 async def test_the_tool_example_loads_and_runs(tmp_path: Path) -> None:

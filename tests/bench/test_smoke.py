@@ -201,3 +201,11 @@ def test_io_floor_echoes_every_packet_of_each_variant(tmp_path: Path) -> None:
         assert r["sent"] >= 4 * 40  # 50 packets a second per call for about 1 s
         assert r["echoed_share"] >= 0.9, r  # the server sent the packets back
         assert r["cpu_per_call_percent"] >= 0 and r["us_per_packet"] >= 0
+
+
+def test_opus_edge(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "opus_edge", "--packets", "200", "--repeats", "2")
+    figures = data["figures"]
+    assert len(figures["us_per_packet_runs"]) == 2
+    assert 0 < figures["us_per_packet_best"] <= figures["us_per_packet_median"]
+    assert figures["thread_hop_us"] > 0

@@ -1,0 +1,10 @@
+"""The Twilio Media Streams leg, sans-IO: its wire messages, one stream's audio, TwiML, signatures.
+
+- :mod:`media.twilio.messages`: the JSON text frames Twilio sends and the ones we send back.
+- :mod:`media.twilio.stream`: one bidirectional stream's audio both ways (jitter buffer,
+  pacing, marks, ``clear``).
+- :mod:`media.twilio.twiml`: the ``<Connect><Stream>`` TwiML that points a call at us.
+- :mod:`media.twilio.signature`: ``X-Twilio-Signature`` on Twilio's webhooks and handshakes.
+
+See docs/legs.md.
+"""

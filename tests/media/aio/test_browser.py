@@ -1,0 +1,223 @@
+"""BrowserLeg between two aiortc peers on loopback: a "browser" playing a tone, our leg answering.
+
+What comes out of our jitter buffer is checked (the tone, every frame, concealed across injected
+loss, no stall), and what the browser receives back (the agent's tone, paced by our ticker).
+In the private network namespace the tests run in, ICE needs an address other than 127.0.0.1
+(aioice leaves 127.0.0.1 out): 127.0.0.2 is added to ``lo`` there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.mediastreams import MediaStreamTrack
+from av.audio.frame import AudioFrame
+
+from media import g711
+from media.aio.browser import BrowserLeg
+from media.aio.ticker import Ticker
+from sipgw.testing.audio import dominant_tone, tone_frames
+from sipgw.testing.netns import in_initial_netns
+
+CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped
+AGENT_TONE = tone_frames(1000, 0.02)[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ice_address() -> None:
+    """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 inside."""
+    if in_initial_netns():
+        return
+    done = subprocess.run(
+        ["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 or "File exists" in done.stderr, done.stderr
+
+
+class ToneTrack(MediaStreamTrack):
+    """The browser's microphone: a 600 Hz tone, 20 ms frames at real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+        self._n = 0
+
+    async def recv(self) -> AudioFrame:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        wait = self._start + self._n * 0.020 - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = AudioFrame(format="s16", layout="mono", samples=160)
+        frame.planes[0].update(g711.ulaw_to_linear(CALLER_TONE))
+        frame.sample_rate = 8000
+        frame.pts = self._n * 160
+        frame.time_base = fractions.Fraction(1, 8000)
+        self._n += 1
+        return frame
+
+
+@dataclass(eq=False)
+class Agent:
+    """The ticker's participant: the browser's frames out of our buffer, a tone back."""
+
+    leg: BrowserLeg
+    heard: list[bytes | None] = field(default_factory=list)
+
+    def tick(self, now: float) -> None:
+        self.leg.poll_ingress(now)
+        self.heard.append(self.leg.caller_frame(now))
+        self.leg.send_frame(AGENT_TONE)
+
+    def skip(self, ticks: int) -> None:
+        self.leg.skip(ticks)
+
+
+@dataclass
+class Call:
+    leg: BrowserLeg
+    agent: Agent
+    browser: RTCPeerConnection
+    received: list[bytes] = field(default_factory=list)
+    """The agent's audio as the browser decoded it, when that is 8 kHz mono (PCMU), as μ-law."""
+    frames_in: int = 0
+
+
+async def _call(browser_codecs: list[str], drop_every: int = 0) -> AsyncIterator[Call]:
+    ticker = Ticker()
+    ticker.start()
+    browser = RTCPeerConnection()
+    transceiver = browser.addTransceiver(ToneTrack(), direction="sendrecv")
+    capabilities = RTCRtpSender.getCapabilities("audio")
+    assert capabilities is not None
+    transceiver.setCodecPreferences(
+        [c for name in browser_codecs for c in capabilities.codecs if c.mimeType == name]
+    )
+    leg = BrowserLeg()
+    call = Call(leg, Agent(leg), browser)
+    reader: asyncio.Task[None] | None = None
+
+    @browser.on("track")
+    def _track(track: MediaStreamTrack) -> None:
+        nonlocal reader
+
+        async def read() -> None:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, AudioFrame)
+                call.frames_in += 1
+                pcm = bytes(frame.planes[0])[: frame.samples * 2 * len(frame.layout.channels)]
+                if frame.sample_rate == 8000 and len(frame.layout.channels) == 1:
+                    call.received.append(g711.linear_to_ulaw(pcm))
+
+        reader = asyncio.get_running_loop().create_task(read())
+
+    await browser.setLocalDescription(await browser.createOffer())
+    answer = await leg.answer(browser.localDescription.sdp)
+    await browser.setRemoteDescription(type(browser.localDescription)(answer, "answer"))
+    if drop_every:
+        sender_transport = transceiver.sender.transport
+        send = sender_transport._send_rtp
+        count = 0
+
+        async def lossy(data: bytes) -> None:
+            nonlocal count
+            if 192 <= data[1] <= 223:  # RTCP goes through
+                await send(data)
+                return
+            count += 1
+            if count % drop_every:
+                await send(data)
+
+        sender_transport._send_rtp = lossy  # type: ignore[method-assign]
+    ticker.add(call.agent)
+    try:
+        yield call
+    finally:
+        ticker.remove(call.agent)
+        if reader is not None:
+            reader.cancel()
+        await browser.close()
+        await leg.close()
+        await ticker.stop()
+
+
+async def until_heard(call: Call, frames: int, within: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while sum(f is not None for f in call.agent.heard) < frames:
+        assert loop.time() < deadline, f"heard {sum(f is not None for f in call.agent.heard)}"
+        await asyncio.sleep(0.05)
+
+
+async def until_browser_hears(call: Call, frames: int, within: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while call.frames_in < frames:
+        assert loop.time() < deadline, f"the browser got {call.frames_in} frames"
+        await asyncio.sleep(0.05)
+
+
+def _tone_share(frames: list[bytes], hz: int) -> float:
+    return sum(dominant_tone(f, (hz, 600 if hz != 600 else 1000)) == hz for f in frames) / len(
+        frames
+    )
+
+
+async def test_pcmu_passes_through_our_jitter_buffer_and_back() -> None:
+    async for call in _call(["audio/PCMU", "audio/opus"]):
+        await until_heard(call, 100)
+        assert call.leg.codec == "PCMU"
+        heard = [f for f in call.agent.heard if f is not None]
+        assert sum(f == CALLER_TONE for f in heard) >= 0.9 * len(heard)  # μ-law unchanged
+        assert call.leg.audio is not None and call.leg.audio.jitter.stats.lost == 0
+        assert len(call.received) >= 50
+        assert _tone_share(call.received[10:], 1000) > 0.9  # the agent's tone reached the browser
+        quality = call.leg.quality()
+        assert quality is not None and quality.packets_expected >= 100
+
+
+async def test_loss_is_concealed_by_our_buffer_without_a_stall() -> None:
+    async for call in _call(["audio/PCMU"], drop_every=10):
+        await until_heard(call, 150)
+        audio = call.leg.audio
+        assert audio is not None
+        first = next(i for i, f in enumerate(call.agent.heard) if f is not None)
+        after = call.agent.heard[first:]
+        # One lost packet in ten: each is concealed (a frame, not a gap), nothing stalls.
+        assert audio.jitter.stats.lost >= 10
+        assert sum(f is None for f in after) <= 2
+        assert _tone_share([f for f in after if f is not None], 600) > 0.9
+
+
+async def test_opus_is_decoded_once_at_the_edge() -> None:
+    async for call in _call(["audio/opus"]):
+        await until_heard(call, 100)
+        assert call.leg.codec == "opus"
+        heard = [f for f in call.agent.heard if f is not None]
+        assert _tone_share(heard[5:], 600) > 0.9
+        assert call.leg.audio is not None and call.leg.audio.stats.undecodable == 0
+        await until_browser_hears(call, 50)  # our frames, encoded by aiortc, decoded by it
+
+
+async def test_an_offer_without_a_codec_of_ours_is_refused_naming_them() -> None:
+    browser = RTCPeerConnection()
+    transceiver = browser.addTransceiver("audio", direction="sendrecv")
+    capabilities = RTCRtpSender.getCapabilities("audio")
+    assert capabilities is not None
+    transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType == "audio/G722"])
+    await browser.setLocalDescription(await browser.createOffer())
+    leg = BrowserLeg()
+    with pytest.raises(ValueError, match="no audio in PCMU, opus"):
+        await leg.answer(browser.localDescription.sdp)
+    await leg.close()
+    await browser.close()
