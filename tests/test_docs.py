@@ -111,12 +111,12 @@ async def test_the_tool_example_loads_and_runs(tmp_path: Path) -> None:
         caller = "sip:x@y"
         settings = None
 
-        async def transfer(self, target: str) -> bool:
+        async def transfer(self, target: str, summary: str = "") -> bool:
             return False
 
         def hangup_after_reply(self) -> None: ...
 
-        def transfer_after_reply(self, target: str) -> None: ...
+        def transfer_after_reply(self, target: str, summary: str = "") -> None: ...
 
     result = await registry.call("opening_hours", "{}", Context())  # type: ignore[arg-type]
     assert result.ok and "9 am" in result.content

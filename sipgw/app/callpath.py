@@ -48,6 +48,7 @@ from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.calldetails import CallHeadersSection, call_details
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
@@ -130,6 +131,8 @@ class CallPath:
         )
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""
+        self.headers = CallHeadersSection()
+        """The X- headers agents see, and whether transfers carry a summary."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -145,6 +148,8 @@ class CallPath:
         """A new call's handle, among the calls and on the feed (``ringing``: placed, not
         answered yet); ``endpoint`` is its RTP port pair if already bound."""
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, self.gate, self.counted)
+        handle.details = call_details(call, self.headers.pass_headers)
+        handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
         self.handles[call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")

@@ -25,6 +25,7 @@ from sipgw.app.assistant_settings import (
     DialSection,
     PreemptiveSection,
 )
+from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
@@ -54,7 +55,8 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
-        AgentSection, NetworkSection, AccountSection, OutboundSection, AccessSection,
+        AgentSection, NetworkSection, AccountSection, OutboundSection, CallHeadersSection,
+        AccessSection,
         CallSection, OperationsSection, AdminSettings, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,

@@ -36,6 +36,6 @@ def test_outcome_lines() -> None:
     assert answered.describe() == "answered, 12.4 s, ended by remote-bye"
     assert CallOutcome("sip:a@h", "busy", False, 0, 486, "busy").describe() == "busy (SIP 486)"
     failed = CallOutcome("sip:a@h", "failed", False, 0, 407, "failed")
-    assert failed.describe() == "failed (SIP 407): failed"
+    assert failed.describe() == "failed (SIP 407)"  # not "failed: failed" (issue 22)
     local = CallOutcome("x", "failed", False, 0, None, "no free RTP port")
     assert local.describe() == "failed: no free RTP port"
