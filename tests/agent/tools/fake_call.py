@@ -27,6 +27,7 @@ class FakeCall:
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
     transfers_after_reply: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
@@ -42,6 +43,7 @@ class FakeCall:
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
         self.transfers_after_reply.append(target)
+        self.summaries.append(summary)
 
 
 ANY_NUMBER = DialPolicy(["+*", "[0-9]*"])
