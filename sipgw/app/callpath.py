@@ -149,6 +149,7 @@ class CallPath:
         answered yet); ``endpoint`` is its RTP port pair if already bound."""
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, self.gate, self.counted)
         handle.details = call_details(call, self.headers.pass_headers)
+        handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
         self.handles[call.key] = handle

@@ -2,10 +2,12 @@
 
 We send REFER in the call's dialog (``Refer-To`` the target, ``Referred-By``
 us); its final response says whether the caller's phone accepted the
-transfer. The application may add ``X-`` headers to the REFER (a PBX reads
-them: Asterisk's ``GET_TRANSFERRER_DATA``) and User-to-User data, which goes
-into the Refer-To URI as an embedded header (RFC 7433 §4.2, RFC 3261
-§19.1.1) so that the transferee copies it into its INVITE to the target.
+transfer. The application may add ``X-`` headers to the REFER and
+User-to-User data (RFC 7433), which goes two ways: into the Refer-To URI as
+an embedded header (RFC 3261 §19.1.1), so that a transferee that places the
+new call copies it into its INVITE to the target (§19.1.5), and as a header
+of the REFER itself, which a PBX that carries the transfer out reads (Asterisk
+hands a REFER's headers to the dialplan: ``GET_TRANSFERRER_DATA``).
 
 The implicit subscription then brings NOTIFYs with ``Event: refer`` and a
 message/sipfrag body (RFC 3420) holding the status line of the phone's
@@ -58,8 +60,8 @@ class ReferUsage:
 
         Args:
             headers: ``X-`` headers for the REFER (checked against header injection).
-            user_to_user: a User-to-User value (:func:`~sipgw.customheaders.user_to_user`)
-                embedded in a SIP Refer-To URI; left out for another scheme.
+            user_to_user: a User-to-User value (:func:`~sipgw.customheaders.user_to_user`),
+                on the REFER and embedded in a SIP Refer-To URI.
 
         Raises:
             InvalidState: the call is not confirmed.
@@ -80,6 +82,8 @@ class ReferUsage:
             target = embed_in_uri(target, "User-to-User", user_to_user)
         extra = Headers()
         extra.add("Refer-To", f"<{target}>")
+        if user_to_user:
+            extra.add("User-to-User", user_to_user)
         extra.add("Referred-By", f"<{NameAddr.parse(session.dialog.local_uri).uri}>")
         extra.add("Contact", self.ctx.session_contact(session))
         for name, value in custom:

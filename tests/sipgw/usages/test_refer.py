@@ -175,6 +175,7 @@ def test_the_refer_carries_x_headers_and_user_to_user_in_its_refer_to() -> None:
     assert refer.headers.get("Refer-To") == (
         "<sip:support@pbx.example.com?User-to-User=4869%3Bencoding%3Dhex>"
     )
+    assert refer.headers.get("User-to-User") == "4869;encoding=hex"  # for a PBX that reads it
 
 
 def test_a_refer_header_with_a_line_break_is_refused_and_nothing_is_sent() -> None:
@@ -185,7 +186,7 @@ def test_a_refer_header_with_a_line_break_is_refused_and_nothing_is_sent() -> No
     assert h.requests() == []
 
 
-def test_user_to_user_is_left_out_of_a_tel_refer_to() -> None:
+def test_user_to_user_goes_on_the_refer_only_with_a_tel_refer_to() -> None:
     h = Harness()
     call, _ = confirmed_call(h)
     h.act(
@@ -195,3 +196,4 @@ def test_user_to_user_is_left_out_of_a_tel_refer_to() -> None:
     )
     (refer,) = h.requests()
     assert refer.headers.get("Refer-To") == "<tel:+15550100>"
+    assert refer.headers.get("User-to-User") == "00;encoding=hex"
