@@ -262,8 +262,7 @@ def _outcome(body: Mapping[str, Any]) -> CallOutcome:
 
 async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -> int:
     """The call from this process, on ephemeral SIP ports unless the command line says."""
-    from sipgw.app.gateway import Gateway
-    from sipgw.app.listen import start_gateway
+    from sipgw.app.listen import gateway_of, start_gateway
 
     config = startup.config
     flags = sources.flags
@@ -272,18 +271,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
         sip_port=config.sip_port if "--sip-port" in flags else 0,
         tls_port=config.tls_port if "--tls-port" in flags else 0,
     )
-    # One call needs no registration: the proxy or registrar takes our INVITE with the
-    # account's credentials.
-    gateway = Gateway(
-        config,
-        startup.agent_factory,
-        access=startup.access,
-        outbound=startup.outbound,
-        limits=startup.limits,
-        floods=startup.floods,
-        agents=startup.agent_factories,
-        headers=startup.headers,
-    )
+    gateway = gateway_of(startup, config, register=False)
     loop = asyncio.get_running_loop()
     failed = await start_gateway(gateway)
     if failed is not None:

@@ -32,7 +32,7 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
-from sipgw.app.listen import start_gateway
+from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
 from sipgw.app.sections import SECTIONS, check_names
@@ -307,23 +307,9 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.callbacks import start_callbacks
-    from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(
-        config,
-        startup.agent_factory,
-        access=startup.access,
-        registration=startup.registration,
-        account_agents=startup.account_agents,
-        outbound=startup.outbound,
-        limits=startup.limits,
-        dial_policy=startup.dial_policy,
-        floods=startup.floods,
-        overload=startup.overload,
-        agents=startup.agent_factories,
-        headers=startup.headers,
-    )
+    gateway = gateway_of(startup)
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness

@@ -19,11 +19,11 @@ import pytest
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.fakes.threaded import ThreadedFakes
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.asterisk import Asterisk
 from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.process import running_processes
+from tests.interop.services import fake_services
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -87,12 +87,8 @@ exten => s,1,Set(PJSIP_HEADER(add,X-Ticket-Id)=T-42)
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
     tones = {"Hi there": GREETING_HZ, "connect you": HANDOFF_HZ}
-    with fakes_in_threads(tmp_workdir, tones) as fakes:
-        try:
-            yield fakes
-        finally:
-            for leftover in running_processes():
-                leftover.kill()
+    with fake_services(tmp_workdir, tones) as fakes:
+        yield fakes
 
 
 def gateway(workdir: Path, ast: Asterisk, name: str, env: dict[str, str]) -> GatewayProcess:

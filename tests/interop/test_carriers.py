@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +23,15 @@ import pytest
 
 from sipgw.testing.audio import analyse, write_pattern
 from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.fakes.threaded import ThreadedFakes
 from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.ports import free_port, free_port_range
-from sipgw.testing.process import child_env, running_processes
+from sipgw.testing.process import child_env
 from sipgw.testing.tls import make_ca, make_server_cert
+from tests.interop.services import fake_services
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -48,12 +50,8 @@ VARIABLES = ("--var", "first_name=Ada", "--var", "day=Tuesday")
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
     tones = {"Hi there": GREETING_HZ, "Hello Ada": REMINDER_HZ}
-    with fakes_in_threads(tmp_workdir, tones) as fakes:
-        try:
-            yield fakes
-        finally:
-            for leftover in running_processes():
-                leftover.kill()
+    with fake_services(tmp_workdir, tones) as fakes:
+        yield fakes
 
 
 @dataclass
@@ -92,14 +90,29 @@ class Carrier:
         ]
 
 
-def phone(
-    workdir: Path, kam: Kamailio, number: str, source: Path, mediaenc: str | None = None
-) -> Baresip:
-    """A baresip registered at the carrier under ``number``, answering at once."""
+def phone(workdir: Path, kam: Kamailio, number: str, mediaenc: str | None = None) -> Baresip:
+    """A baresip registering at the carrier under ``number``, answering at once, quiet."""
+    quiet = workdir / "audio" / "quiet.wav"
+    if not quiet.exists():  # one file for all: a phone may be reading it
+        write_pattern(quiet, [(None, 30.0)], -12.0)
     return Baresip(
-        workdir, f"phone{number[-4:]}", user=number, source_wav=source, mediaenc=mediaenc,
+        workdir, f"phone{number[-4:]}", user=number, source_wav=quiet, mediaenc=mediaenc,
         account=kam.account_line(number, PHONE_PW, params="answermode=auto;audio_codecs=pcmu"),
     )  # fmt: skip
+
+
+@contextmanager
+def phones(
+    workdir: Path, kam: Kamailio, caller_mediaenc: str | None = None
+) -> Iterator[tuple[Baresip, Baresip]]:
+    """The callee and the caller, registered at the carrier."""
+    with (
+        phone(workdir, kam, CALLEE) as callee,
+        phone(workdir, kam, CALLER, caller_mediaenc) as caller,
+    ):
+        kam.wait_registered(CALLEE)
+        kam.wait_registered(CALLER)
+        yield callee, caller
 
 
 def start_carrier(
@@ -194,14 +207,7 @@ def test_twilio_elastic_sip_trunk(
          "--tls-key", str(cert.key), "--auth-username", "sipgw-trunk"],
         {"sipgw-trunk": SIP_PASSWORD}, kam_ports,
     )  # fmt: skip
-    speech = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 30.0)], -12.0)
-    with (
-        kam, gateway,
-        phone(tmp_workdir, kam, CALLEE, speech) as callee,
-        phone(tmp_workdir, kam, CALLER, speech, mediaenc="srtp-mand") as caller,
-    ):  # fmt: skip
-        kam.wait_registered(CALLEE)
-        kam.wait_registered(CALLER)
+    with kam, gateway, phones(tmp_workdir, kam, "srtp-mand") as (callee, caller):
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         assert "ORIGINATE +15551230000 -> sip:agent@127.0.0.1" in "\n".join(kam.events())
@@ -230,15 +236,8 @@ def test_telnyx_credential_connection(
         ["--register", aor, "--pass-headers", "X-Telnyx-*"],
         {"sipgwconn": SIP_PASSWORD}, kam_ports,
     )  # fmt: skip
-    speech = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 30.0)], -12.0)
-    with (
-        kam, gateway,
-        phone(tmp_workdir, kam, CALLEE, speech) as callee,
-        phone(tmp_workdir, kam, CALLER, speech) as caller,
-    ):  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
         gateway.wait_log(r"registered sip:sipgwconn@", 10)
-        kam.wait_registered(CALLEE)
-        kam.wait_registered(CALLER)
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         inbound = [r for r in carrier.record() if r.get("type") == "call"]
@@ -266,8 +265,7 @@ def test_telnyx_reads_p_preferred_identity_first(
          "--caller-id-privacy", "id", "--caller-id", DID],
         {"sipgwconn": SIP_PASSWORD}, kam_ports,
     )  # fmt: skip
-    speech = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 30.0)], -12.0)
-    with kam, gateway, phone(tmp_workdir, kam, CALLEE, speech) as callee:
+    with kam, gateway, phone(tmp_workdir, kam, CALLEE) as callee:
         gateway.wait_log(r"registered sip:sipgwconn@", 10)
         kam.wait_registered(CALLEE)
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
@@ -292,14 +290,7 @@ def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: 
         ["--auth-username", "zt-user", "--sip-port", str(gw_port)],  # the trunk names the port
         {"zt-user": SIP_PASSWORD}, kam_ports,
     )  # fmt: skip
-    speech = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 30.0)], -12.0)
-    with (
-        kam, gateway,
-        phone(tmp_workdir, kam, CALLEE, speech) as callee,
-        phone(tmp_workdir, kam, CALLER, speech) as caller,
-    ):  # fmt: skip
-        kam.wait_registered(CALLEE)
-        kam.wait_registered(CALLER)
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         check_outbound(carrier, callee)

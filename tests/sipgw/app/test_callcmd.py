@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +23,8 @@ from tests.sipgw.app.refusing_peer import refusing_peer
 TOKEN = "call-cmd-admin-token"
 
 
-@pytest.fixture(autouse=True)
-def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A clean working directory and no SIPGW_ variables (a .env would be loaded)."""
-    saved = dict(os.environ)
-    monkeypatch.chdir(tmp_path)
-    for name in [*os.environ]:
-        if name.startswith("SIPGW_"):
-            del os.environ[name]
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
+pytestmark = pytest.mark.usefixtures("environ")
+"""A clean working directory and no SIPGW_ variables (a .env would be loaded)."""
 
 
 async def sipgw_call(*argv: str) -> int:
