@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from sipgw.app.admin.waveform import wav_peaks
 
 
-def write_wav(path: Path, frames: list[tuple[int, ...]], rate: int = 8000, width: int = 2) -> Path:
+def write_wav(
+    path: Path, frames: Sequence[tuple[int, ...]], rate: int = 8000, width: int = 2
+) -> Path:
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(len(frames[0]) if frames else 2)
         wav.setsampwidth(width)
