@@ -39,9 +39,11 @@ is then judged:
 
 * three segments that match the SIT pattern: :class:`SpecialInfoToneDetected`;
 * otherwise a *beep candidate* when its longest segment lasts at least
-  ``min_seconds`` at a steady level (three quarters of its frames within
-  ``steady_db`` of its loudest: a vowel swells and fades), and the whole group
-  at most ``max_seconds``. It becomes a
+  ``min_seconds`` and is *steady*: three quarters of its frames within
+  ``steady_db`` of its loudest (a vowel swells and fades), its second half's
+  frequency within ``max_glide`` of its first half's (a voice's pitch glides),
+  and on average ``min_mean_share`` of its frames' energy in the sine; and the
+  whole group lasts at most ``max_seconds``. It becomes a
   beep (:class:`BeepDetected`) once the ``quiet_after`` seconds after it (the
   tone's last, partial frame aside) have all stayed ``quiet_after_db`` below
   the tone: a machine records in silence after its beep, while a drawn-out
@@ -110,6 +112,8 @@ class BeepConfig:
         min_level_dbfs: quieter frames are never tonal.
         max_drift: relative frequency change allowed within one segment.
         steady_db: a beep's frames are this close to its loudest one (three quarters of them).
+        max_glide: relative frequency change from a beep's first half to its second.
+        min_mean_share: the share a beep's frames have on average.
         max_gap_frames: non-tonal frames bridged inside a tone; one more ends it.
         quiet_after: how long the audio right after a beep must stay quiet.
         quiet_after_db: how much quieter than the tone it must be.
@@ -123,6 +127,8 @@ class BeepConfig:
     min_level_dbfs: float = -45.0
     max_drift: float = 0.02
     steady_db: float = 3.0
+    max_glide: float = 0.015
+    min_mean_share: float = 0.8
     max_gap_frames: int = 2
     quiet_after: float = 0.1
     quiet_after_db: float = 6.0
@@ -231,8 +237,9 @@ def measure_tone(frame: bytes) -> ToneMeasurement:
 class _Segment:
     start: float
     end: float
-    hz_sum: float
+    hz: list[float]
     levels: list[float]
+    shares: list[float]
 
     @property
     def frames(self) -> int:
@@ -240,16 +247,22 @@ class _Segment:
 
     @property
     def frequency(self) -> float:
-        return self.hz_sum / len(self.levels)
+        return sum(self.hz) / len(self.hz)
 
     @property
     def level(self) -> float:
         return sum(self.levels) / len(self.levels)
 
-    def steady(self, spread_db: float) -> bool:
-        """Three quarters of the frames within ``spread_db`` of the loudest."""
+    def steady(self, config: BeepConfig) -> bool:
+        """Level, frequency and purity held (see the module docstring)."""
         top = max(self.levels)
-        return 4 * sum(level >= top - spread_db for level in self.levels) >= 3 * len(self.levels)
+        if 4 * sum(level >= top - config.steady_db for level in self.levels) < 3 * len(self.levels):
+            return False
+        half = len(self.hz) // 2
+        first, second = self.hz[:half], self.hz[len(self.hz) - half :]
+        if half and abs(sum(second) - sum(first)) > config.max_glide * self.frequency * half:
+            return False
+        return sum(self.shares) >= config.min_mean_share * len(self.shares)
 
 
 class BeepDetector:
@@ -327,12 +340,14 @@ class BeepDetector:
         hz = tone.frequency_hz
         if segment is not None and abs(hz - segment.frequency) <= self._config.max_drift * hz:
             segment.end = now
-            segment.hz_sum += hz
+            segment.hz.append(hz)
             segment.levels.append(tone.level_dbfs)
+            segment.shares.append(tone.share)
         else:
             if segment is not None:
                 self._group.append(segment)
-            segment = self._segment = _Segment(now - FRAME_SECONDS, now, hz, [tone.level_dbfs])
+            start = now - FRAME_SECONDS
+            segment = self._segment = _Segment(start, now, [hz], [tone.level_dbfs], [tone.share])
         self._gap.clear()
         self.in_tone = segment.frames + sum(s.frames for s in self._group) >= 3
         return ()
@@ -352,7 +367,7 @@ class BeepDetector:
         # a segment may be a frame shorter than the tone.
         if longest.end - longest.start + FRAME_SECONDS * 1.5 < config.min_seconds:
             return ()
-        if not longest.steady(config.steady_db):
+        if not longest.steady(config):
             return ()
         if duration > config.max_seconds + FRAME_SECONDS / 2:
             return ()

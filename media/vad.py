@@ -6,21 +6,22 @@ Speech *starts* after ``start_frames`` loud frames in a row (so clicks and
 single noisy frames don't count) and *ends* after ``hangover_frames`` quiet
 ones.
 
-The noise estimate is the minimum over a sliding window of each 100 ms
-block's second-quietest frame, so stationary noise (fans, line hiss) becomes
-the floor within one window even when it is there from the first frame, while
-speech, which always has quieter gaps, does not. The second-quietest, not the
-quietest: one frame that fades out (a lost packet concealed) is not the line's
-noise. The first ``calibration_ms`` of a
-call only feed the estimate: speech cannot start before the line is known.
+The noise estimate is a low order statistic of the frame levels over a
+sliding window: the :data:`QUIET_SHARE` quietest frames' loudest (the 5th
+quietest of the 100 frames of 2 s). So stationary noise (fans, line hiss)
+becomes the floor within one window even when it is there from the first
+frame, while speech, which always has quieter gaps, does not.
 
-Likewise a frame that holds a run of digital silence (:data:`SILENCE_RUN`
-samples at most :data:`NEAR_ZERO` in magnitude) feeds the estimate only after
-:data:`SILENT_FRAMES` such frames in a row: a few of them are what a receive
-path makes up for lost packets (concealment fading to silence, then silence),
-and would otherwise pin the floor at silence for a whole window, letting a
-room's noise count as speech meanwhile. A line that really is silent (a
-softphone playing a file) stays silent longer.
+Frames made up for lost packets (concealment fading to silence, then
+silence) are not the line's noise, and must not pin the floor at silence for
+a whole window, letting a room's noise count as speech meanwhile. Hence the
+order statistic rather than the minimum (a faded frame or two), and frames
+of digital silence (below :data:`SILENCE_DBFS`) count only when they are at
+least :data:`SILENT_SHARE` of the window: a line that really is silent
+between words (a softphone playing a file), not an outage of a few packets.
+
+The first ``calibration_ms`` of a call only feed the estimate: speech cannot
+start before the line is known.
 
 The detector counts frames, not seconds; the caller feeds one frame per
 20 ms tick, so frame counts are time.
@@ -28,7 +29,8 @@ The detector counts frames, not seconds; the caller feeds one frame per
 
 from __future__ import annotations
 
-import math
+import heapq
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -39,20 +41,14 @@ __all__ = ["VadConfig", "VadEvent", "VoiceActivityDetector"]
 
 FRAME_MS = 20
 BLOCK_FRAMES = 5
-"""Frames per noise-estimate block (100 ms)."""
+"""Frames per noise-estimate block (100 ms): the estimate is updated once per block."""
+QUIET_SHARE = 0.05
+"""The noise floor is the loudest of this share of the window's quietest frames."""
+SILENCE_DBFS = -66.0
+"""Frames quieter than this are digital silence (a 16-bit sample of 16 is -66 dBFS)."""
+SILENT_SHARE = 0.2
+"""Digital silence is the floor when at least this share of the window is silent."""
 SILENT_DBFS = -100.0
-NEAR_ZERO = 16
-"""Samples this small (16-bit) are digital silence: 66 dB below full scale."""
-SILENCE_RUN = 8
-"""Consecutive near-zero samples (1 ms) that mark a frame as holding digital silence."""
-SILENT_FRAMES = 5
-"""Frames with digital silence in a row before they feed the noise estimate (100 ms)."""
-_NEAR_ZERO_CODES = bytes(
-    0 if abs(v) <= NEAR_ZERO else 1
-    for v in memoryview(g711.ulaw_to_linear(bytes(range(256)))).cast("h")
-)
-"""Per μ-law code: 0 for a near-zero sample, 1 otherwise."""
-_SILENCE_RUN = bytes(SILENCE_RUN)
 
 
 class VadEvent(Enum):
@@ -106,9 +102,9 @@ class VoiceActivityDetector:
     """
 
     __slots__ = (
-        "_block_min", "_block_min2", "_block_used", "_blocks", "_calibration_frames", "_config",
-        "_frames", "_hangover_frames", "_loud_run", "_quiet_run", "_silent_run", "_start_frames",
-        "level_dbfs", "loud", "noise_dbfs", "speaking", "speech_frames",
+        "_block", "_blocks", "_calibration_frames", "_config", "_frames", "_rank",
+        "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "level_dbfs", "loud",
+        "noise_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(self, config: VadConfig | None = None) -> None:
@@ -122,10 +118,9 @@ class VoiceActivityDetector:
         self._quiet_run = 0
         self._frames = 0
         window_blocks = max(1, self.config.noise_window_ms // (BLOCK_FRAMES * FRAME_MS))
-        self._blocks: deque[float] = deque(maxlen=window_blocks)
-        self._block_min = self._block_min2 = math.inf
-        self._block_used = 0
-        self._silent_run = 0
+        self._blocks: deque[tuple[int, list[float]]] = deque(maxlen=window_blocks)
+        self._block: list[float] = []
+        self._rank = max(1, round(QUIET_SHARE * window_blocks * BLOCK_FRAMES))
 
     @property
     def config(self) -> VadConfig:
@@ -145,11 +140,7 @@ class VoiceActivityDetector:
         level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
         self.level_dbfs = level
         self._frames += 1
-        if not frame or _SILENCE_RUN in frame.translate(_NEAR_ZERO_CODES):
-            self._silent_run += 1
-        else:
-            self._silent_run = 0
-        self._track_noise(level, 0 < self._silent_run <= SILENT_FRAMES)
+        self._track_noise(level)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         config = self._config
@@ -175,30 +166,28 @@ class VoiceActivityDetector:
             return VadEvent.STARTED
         return VadEvent.NONE
 
-    def _track_noise(self, level: float, made_up: bool) -> None:
-        """Sliding minimum of the blocks' second-quietest frames, the current block excluded.
+    def _track_noise(self, level: float) -> None:
+        """The window's ``rank``-th quietest frame, the current block excluded.
 
-        A frame that may be made up (a short run of digital silence) does not count.
+        Each finished block keeps its count of silent frames and only its ``rank``
+        quietest other levels, which is all the statistic needs; before the first
+        block, the quietest frame so far.
         """
-        if not made_up:
-            if level < self._block_min:
-                self._block_min, self._block_min2 = level, self._block_min
-            elif level < self._block_min2:
-                self._block_min2 = level
-        self._block_used += 1
-        if self._block_used == BLOCK_FRAMES:
-            self._blocks.append(self._block_floor())
-            self._block_min = self._block_min2 = math.inf
-            self._block_used = 0
-            self.noise_dbfs = min(self._blocks)
-        elif not self._blocks:
-            self.noise_dbfs = self._block_floor()
-
-    def _block_floor(self) -> float:
-        """The block's second-quietest frame (its quietest if it has one, else silence)."""
-        if self._block_min2 != math.inf:
-            return self._block_min2
-        return SILENT_DBFS if self._block_min == math.inf else self._block_min
+        self._block.append(level)
+        if len(self._block) < BLOCK_FRAMES:
+            if not self._blocks:
+                self.noise_dbfs = min(self._block)
+            return
+        sounding = sorted(v for v in self._block if v >= SILENCE_DBFS)
+        self._blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
+        self._block = []
+        silent = sum(count for count, _ in self._blocks)
+        if silent >= SILENT_SHARE * BLOCK_FRAMES * len(self._blocks):
+            self.noise_dbfs = SILENT_DBFS
+            return
+        levels = itertools.chain.from_iterable(quiet for _, quiet in self._blocks)
+        quietest = heapq.nsmallest(self._rank, levels)
+        self.noise_dbfs = quietest[-1] if quietest else SILENT_DBFS
 
     @property
     def speech_ms(self) -> int:

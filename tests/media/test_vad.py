@@ -86,9 +86,10 @@ def test_lost_packets_in_room_noise_do_not_make_the_noise_speech() -> None:
         assert run(vad, received) == [], burst_at
 
 
-def test_a_digitally_silent_line_is_still_a_silent_floor() -> None:
-    """A softphone playing a file sends digital silence between words: after 100 ms of it,
-    it is the floor again, so speech right after is speech."""
+def test_speech_with_short_silent_gaps_stays_speech() -> None:
+    """A softphone playing a file sends digital silence between syllables: those gaps are
+    the floor, and three seconds of such speech stay speech."""
     vad = VoiceActivityDetector(VadConfig(calibration_ms=0, start_ms=60))
-    frames = [SILENCE] * 8 + [tone_frame(300, -20) for _ in range(10)]
-    assert run(vad, frames) == [(10, VadEvent.STARTED)]
+    syllable = [tone_frame(300, -20) for _ in range(8)] + [SILENCE] * 2
+    events = run(vad, [SILENCE] * 5 + syllable * 15 + [SILENCE] * 30)
+    assert events == [(7, VadEvent.STARTED), (5 + 150 - 3 + 15, VadEvent.ENDED)]  # hangover
