@@ -39,9 +39,10 @@ its own strength or less. Revisions stop ``settle`` after the answer, or once
 a voicemail is ready for the message.
 
 A voicemail is *ready for the message* at the beep's end (reported when the
-beep detector is sure, 60 ms later), or after ``greeting_end_silence`` of
-silence once the greeting ends, or ``max_greeting`` after the answer; a
-screener once its prompt is followed by ``prompt_end_silence``.
+beep detector is sure, about 120 ms later), or after ``greeting_end_silence``
+of silence (a tone is no silence) once the greeting ends, or ``max_greeting``
+after the answer; a screener once its prompt is followed by
+``prompt_end_silence``.
 
 The frames are counted as time: one call per 20 ms, in order; ``now`` is the
 end of the frame's audio. Nothing reads a clock.
@@ -49,6 +50,7 @@ end of the frame's audio. Nothing reads a clock.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TypeAlias
@@ -165,6 +167,7 @@ class AnswerClassifier:
         self._last_voice: float | None = None  # end of the last voiced frame of speech
         self._turns: dict[int, str] = {}
         self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
+        self._last_tone = -math.inf  # end of the last frame of a tone
         self._now = started_at
 
     @property
@@ -180,9 +183,16 @@ class AnswerClassifier:
 
     # -- inputs
 
-    def receive_frame(self, now: float, voice: bool) -> tuple[AmdEvent, ...]:
-        """The 20 ms of the callee's audio that end at ``now``: voice or not."""
+    def receive_frame(self, now: float, voice: bool, tone: bool = False) -> tuple[AmdEvent, ...]:
+        """The 20 ms of the callee's audio that end at ``now``: voice or not, tone or not.
+
+        ``tone``: the frame is part of a steady tone (``BeepDetector.in_tone``); the
+        silence that makes a voicemail ready is counted from its end, so the message
+        never starts on a beep the beep detector has not confirmed yet.
+        """
         self._now = now
+        if tone:
+            self._last_tone = now
         events: list[AmdEvent] = []
         config = self.config
         if voice:
@@ -328,8 +338,9 @@ class AnswerClassifier:
             return (self._make_ready("beep", now),)
         if now + _EPSILON >= self.started_at + config.max_greeting:
             return (self._make_ready("timeout", now),)
-        quiet = not self._in_speech and self._last_voice is not None
-        if quiet and self._last_voice is not None and now - self._last_voice + _EPSILON >= wait:
+        if self._in_speech or self._last_voice is None:
+            return ()
+        if now - max(self._last_voice, self._last_tone) + _EPSILON >= wait:
             return (self._make_ready("silence", now),)
         return ()
 

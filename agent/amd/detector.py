@@ -64,8 +64,8 @@ class AnsweringMachineDetector:
         """The callee's 20 ms of μ-law that end at ``now`` (None: nothing arrived)."""
         tones = self._beeps.receive_frame(frame, now)
         self._vad.push(frame)
-        voice = self._vad.loud and not self._beeps.in_tone
-        events = self.classifier.receive_frame(now, voice)
+        in_tone = self._beeps.in_tone
+        events = self.classifier.receive_frame(now, self._vad.loud and not in_tone, in_tone)
         for tone in tones:
             self.tones.append(tone)
             events += self.classifier.receive_tone(tone, now)

@@ -1,6 +1,7 @@
 """The answer classifier's rules: voice frames, tones and transcripts in, decisions out.
 
-A script is a timeline: audio as one character per 20 ms (``S`` voice, ``.`` not), and
+A script is a timeline: audio as one character per 20 ms (``S`` voice, ``T`` a steady tone,
+``.`` neither), and
 transcripts and tones at given times, delivered before the frame that ends after them.
 Frame ``n`` (from 0) ends at ``(n + 1) * 20 ms``; the call is answered at 0. The default
 :class:`AmdConfig` applies unless a case says otherwise.
@@ -46,6 +47,11 @@ def v(seconds: float) -> str:
     return "S" * round(seconds / FRAME)
 
 
+def t(seconds: float) -> str:
+    """A steady tone (no voice)."""
+    return "T" * round(seconds / FRAME)
+
+
 def beep(start: float, end: float, hz: float = 1000.0) -> BeepDetected:
     return BeepDetected(start, end, hz, -20.0)
 
@@ -80,7 +86,7 @@ def play(script: Script) -> list[AmdEvent]:
                 turn += final
             else:
                 events += classifier.receive_tone(payload, at)
-        events += classifier.receive_frame(now, ch == "S")
+        events += classifier.receive_frame(now, ch == "S", ch == "T")
     return events
 
 
@@ -154,6 +160,16 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "a voicemail without a beep is ready greeting_end_silence after its end",
         Script(q(0.3) + v(2.5) + q(3.0)),
         [(V, 2.12, "long greeting"), ("ready", 4.8, "silence")],
+    ),
+    (
+        "a tone is no silence: a late beep is waited for",
+        Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(1.0), tones=((5.42, beep(4.3, 5.3)),)),
+        [(V, 2.12, "long greeting"), ("ready", 5.42, "beep")],
+    ),
+    (
+        "a tone that is no beep: the greeting's silence counts from its end",
+        Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(2.5)),
+        [(V, 2.12, "long greeting"), ("ready", 7.3, "silence")],
     ),
     (
         "a special information tone: an announcement",
@@ -311,8 +327,10 @@ PHRASES = [
 
 @st.composite
 def scripts(draw: st.DrawFn) -> Script:
-    runs = draw(st.lists(st.tuples(st.booleans(), st.integers(1, 120)), min_size=1, max_size=12))
-    audio = "".join(("S" if voiced else ".") * frames for voiced, frames in runs)
+    runs = draw(
+        st.lists(st.tuples(st.sampled_from("S.T"), st.integers(1, 120)), min_size=1, max_size=12)
+    )
+    audio = "".join(kind * frames for kind, frames in runs)
     audio = audio.ljust(round(4.2 / FRAME), ".")  # at least past the deadline
     end = len(audio) * FRAME
     moments = st.floats(0.0, end)
