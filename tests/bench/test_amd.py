@@ -25,7 +25,7 @@ def test_amd_bench_tiny_run(tmp_path: Path) -> None:
     out = tmp_path / "amd.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.amd", "--per-group", "1", "--seed", "2",
-         "--set", "human_silence=0.3", "--json", str(out)],
+         "--set", "human_silence=0.3", "--quick-sweep", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=110,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -43,5 +43,8 @@ def test_amd_bench_tiny_run(tmp_path: Path) -> None:
     people = data["classes"]["human"]
     assert 0.0 <= people["recognized"] <= 1.0 and people["added_delay"]["p50"] is not None
     assert 0.0 <= data["targets"]["machines_at_deadline"] <= 1.0
+    sweep = data["beep_sweep"]
+    assert set(sweep) == {"10", "15", "25", "40"}
+    assert all(0 <= f["found"] <= f["beeps"] for f in sweep.values())
     cost = data["cost_per_frame"]
     assert cost["frames"] > 1000 and 0 < cost["beep_us"] and 0 < cost["detector_us"]
