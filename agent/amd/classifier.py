@@ -34,9 +34,9 @@ A decision is revised when stronger evidence says otherwise, or, among
 phrases, one of higher precedence does. "Hi, it's Nina! I'm out surfing." is
 first a person (the pause after "Nina!" comes before anything else is known),
 then a voicemail once the next sentence makes the greeting too long, a second
-later, or once its words arrive. A decision is never revised by evidence of
-its own strength or less. Revisions stop ``settle`` after the answer, or once
-a voicemail is ready for the message.
+later, or once its words arrive. Otherwise a decision is never revised by
+evidence of its own strength or less. Revisions stop ``settle`` after the
+answer, or once a voicemail is ready for the message.
 
 A voicemail is *ready for the message* at the beep's end (reported when the
 beep detector is sure, about 120 ms later), or after ``greeting_end_silence``
@@ -245,7 +245,8 @@ class AnswerClassifier:
         """A speech recognizer's transcript of turn ``turn`` so far (a partial) or whole.
 
         Partials of a turn replace each other; the text judged is every turn's
-        latest, in order.
+        latest, in order. ``final`` (the turn ended) changes nothing today: a partial's
+        words count as much as a final's.
         """
         self._now = now
         self._turns[turn] = text
