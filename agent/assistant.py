@@ -146,7 +146,7 @@ class AssistantAgent(Agent):
             ),
             on_record=self.record.write,
         )
-        self.playout = Playout(on_ready=call.audio_ready)
+        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
         self.turns = TurnTaker(
@@ -196,8 +196,8 @@ class AssistantAgent(Agent):
         call, scope = self.call, self.scope
         scope.write(
             {"type": "call", "call_id": call.call_id, "caller": call.caller,
-             "called": call.called, "direction": call.direction,
-             "started": self.record.started}
+             "called": call.called, "direction": call.direction, "leg": call.leg,
+             "variables": dict(call.variables), "started": self.record.started}
         )  # fmt: skip
         self.caller_context.start(call.caller, call.called, scope.log_id)
         wait = self.settings.answer_wait

@@ -15,7 +15,7 @@ your own instead.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -74,6 +74,17 @@ class CallControl(Protocol):
         """Why an outbound call was placed (None for inbound calls and plain outbound ones)."""
         ...
 
+    @property
+    def leg(self) -> str:
+        """How the caller reached us: ``sip``, ``twilio`` (Media Streams) or ``browser``."""
+        ...
+
+    @property
+    def variables(self) -> Mapping[str, str]:
+        """The call's own values, name to text: a Twilio stream's custom parameters, the
+        browser page's values (empty when there are none). Data, not instructions."""
+        ...
+
     def hangup(self) -> None:
         """End the call (BYE, or a rejection if it was not answered yet)."""
         ...
@@ -104,6 +115,15 @@ class CallControl(Protocol):
 
         Optional fast path; the frame comes from :meth:`Agent.next_frame` and takes
         the next tick's place, so pacing and timestamps are unchanged.
+        """
+        ...
+
+    def clear_audio(self) -> int:
+        """Barge-in: drop the agent audio the leg still holds for the caller, unplayed.
+
+        Returns how many of the frames :meth:`Agent.next_frame` gave were sent but
+        never heard (a Twilio stream's buffer, known from its marks); 0 on SIP, where a
+        frame sent is a frame heard. The agent takes them off what it says was heard.
         """
         ...
 

@@ -41,7 +41,7 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -456,6 +456,14 @@ class OutboundCall:
     def purpose(self) -> CallPurpose | None:
         return self._purpose
 
+    @property
+    def leg(self) -> str:
+        return self._call.leg
+
+    @property
+    def variables(self) -> Mapping[str, str]:
+        return self._call.variables
+
     def hangup(self) -> None:
         self._call.hangup()
 
@@ -467,6 +475,9 @@ class OutboundCall:
 
     def audio_ready(self) -> None:
         self._call.audio_ready()
+
+    def clear_audio(self) -> int:
+        return self._call.clear_audio()
 
 
 def callback_agent(factory: AgentFactory, purpose: CallPurpose | None) -> AgentFactory:

@@ -125,6 +125,8 @@ class CallHandle:
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
     early_frame: bytes | None = None
     """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The call's own values for its agent (:attr:`agent.base.CallControl.variables`)."""
 
     # -- CallControl
 
@@ -147,6 +149,16 @@ class CallHandle:
     def direction(self) -> Direction:
         """``outbound`` for a call the gateway placed (its agent speaks first)."""
         return "outbound" if self.call.outbound else "inbound"
+
+    @property
+    def leg(self) -> str:
+        """``sip``: the call came or went over SIP and RTP (:mod:`sipgw.app.legs` has others)."""
+        return "sip"
+
+    @property
+    def state(self) -> str:
+        """Where the call is, for the API: the SIP core's state, lower case (``confirmed``)."""
+        return self.call.state.name.lower()
 
     def hangup(self, status: int = 480) -> None:
         """End the call from our side (BYE; ``status`` to an incoming call not answered yet)."""
@@ -176,6 +188,10 @@ class CallHandle:
             self.sent_ahead = True
             self.early_frame = frame
             self.counted.early_send()
+
+    def clear_audio(self) -> int:
+        """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
+        return 0
 
     async def transfer(self, target: str) -> bool:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).

@@ -12,8 +12,13 @@ class NoCall:
     call_id = caller = called = ""
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    leg = "sip"
+    variables: dict[str, str] = {}
 
     def hangup(self) -> None: ...
+
+    def clear_audio(self) -> int:
+        return 0
 
     def send_dtmf(self, digits: str) -> None: ...
 

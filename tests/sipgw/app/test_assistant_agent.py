@@ -20,8 +20,13 @@ class Call:
     called = "sip:c@d"
     direction = "inbound"
     purpose = None
+    leg = "sip"
+    variables: dict[str, str] = {}
 
     def audio_ready(self) -> None: ...
+
+    def clear_audio(self) -> int:
+        return 0
 
     def hangup(self) -> None: ...
 
