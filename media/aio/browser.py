@@ -117,6 +117,12 @@ class AgentTrack(MediaStreamTrack):
         """Ticks the ticker dropped: keep the timestamps on wall time."""
         self._pts += ticks * FRAME
 
+    def clear(self) -> int:
+        """Drop the frames aiortc's sender has not taken yet (barge-in); how many."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        return dropped
+
     async def recv(self) -> Packet[Any] | AudioFrame:
         """The next frame, as aiortc's encoder for the negotiated codec takes it."""
         while not self._queue:
@@ -236,6 +242,13 @@ class BrowserLeg:
     def skip(self, ticks: int) -> None:
         """Ticks the ticker dropped after a stall."""
         self.track.skip(ticks)
+
+    def clear(self) -> int:
+        """Barge-in: drop the agent frames still queued for aiortc's sender; how many.
+
+        What was sent is heard (RTP): at most :attr:`BrowserLegConfig.max_queued_frames`.
+        """
+        return self.track.clear()
 
     def quality(self) -> CallQuality | None:
         """Loss, jitter and MOS of the browser's audio (None before the answer)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from media import g711
 from media.aio.browser import BrowserLeg
 from media.aio.ticker import Ticker
 from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.netns import in_initial_netns
+from sipgw.testing.netns import add_ice_address
 
 CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped
 AGENT_TONE = tone_frames(1000, 0.02)[0]
@@ -32,12 +31,7 @@ AGENT_TONE = tone_frames(1000, 0.02)[0]
 @pytest.fixture(scope="module", autouse=True)
 def ice_address() -> None:
     """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 inside."""
-    if in_initial_netns():
-        return
-    done = subprocess.run(
-        ["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"], capture_output=True, text=True
-    )
-    assert done.returncode == 0 or "File exists" in done.stderr, done.stderr
+    add_ice_address()
 
 
 class ToneTrack(MediaStreamTrack):
