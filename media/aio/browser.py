@@ -180,9 +180,16 @@ class BrowserLeg:
         """The SDP answer to a browser's offer (every ICE candidate in it).
 
         Raises:
-            ValueError: the offer has no audio in a codec of :attr:`BrowserLegConfig.codecs`.
+            ValueError: the offer is not SDP with an audio section, or has no audio in a
+                codec of :attr:`BrowserLegConfig.codecs`.
         """
         loop = asyncio.get_running_loop()
+        try:
+            offered = aiortc_sdp.SessionDescription.parse(offer_sdp).media
+        except (ValueError, IndexError, KeyError) as exc:
+            raise ValueError(f"the browser's offer is not SDP aiortc can read: {exc}") from exc
+        if not any(m.kind == "audio" for m in offered):
+            raise ValueError("the browser's offer has no audio section (m=audio)")
         transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         wanted = {c.lower() for c in self.config.codecs}
         capabilities = RTCRtpSender.getCapabilities("audio")

@@ -39,7 +39,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
@@ -62,6 +62,8 @@ from sipgw.offeranswer import NegotiatedAudio
 __all__ = ["AGENT_CLOSE_TIMEOUT", "PREPARE_TIMEOUT", "CallPath"]
 
 log = logging.getLogger("sipgw")
+
+CallHandleT = TypeVar("CallHandleT", bound=CallHandle)
 
 PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is ended (503, or BYE once answered)."""
@@ -146,7 +148,12 @@ class CallPath:
         answered yet); ``endpoint`` is its RTP port pair if already bound."""
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, self.gate, self.counted)
         handle.endpoint = endpoint
-        self.handles[call.key] = handle
+        return self.enter(handle, ringing=ringing)
+
+    def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
+        """``handle`` among the calls and on the feed: :meth:`admit`'s, or a call of another
+        leg (:mod:`sipgw.app.legs`)."""
+        self.handles[handle.call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")
         return handle
 
@@ -288,7 +295,7 @@ class CallPath:
                             handle.recorder.path.name)  # fmt: skip
         if handle.session is not None:
             self._media_ended(handle, handle.session)
-        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
+        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality, handle.leg)
         self.feed.call_ended(handle)
         if handle.endpoint is not None:
             self.close_rtp(handle.endpoint)

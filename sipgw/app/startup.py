@@ -31,6 +31,7 @@ from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.floods import FloodSettings, RateLimitSection
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
@@ -74,6 +75,8 @@ class Startup:
     """When new calls are refused for overload."""
     workers: int = 1
     """Worker processes ``serve`` runs (1 = this process only)."""
+    legs: LegsSettings = LegsSettings()
+    """The browser and Twilio legs (served by the admin server)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -127,6 +130,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
+        load(LegsSettings, sources),
     )
 
 
