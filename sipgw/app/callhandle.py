@@ -13,7 +13,8 @@ the media session's parameters.
 Handles are made in one place, :meth:`sipgw.app.callpath.CallPath.admit`, for
 calls in both directions. The agent sees only :class:`~agent.base.CallControl`
 and 20 ms μ-law frames (:meth:`tick`): a leg that is not SIP and RTP (a browser,
-a Twilio Media Streams socket) would be another handle with the same two faces.
+a Twilio Media Streams socket) is another handle with the same two faces
+(:class:`sipgw.app.legs.handle.LegHandle`).
 """
 
 from __future__ import annotations

@@ -24,13 +24,14 @@ Where the next features plug in: answering-machine detection runs on an
 outbound call between :meth:`~CallPath.start_media` and
 :meth:`~CallPath.prepare_agent`; a per-call agent choice is
 :class:`sipgw.app.routing.AgentRoutes`. A leg that is not SIP and RTP (a
-browser, a Twilio Media Streams socket) needs a handle of its own with the
+browser, a Twilio Media Streams socket) has a handle of its own with the
 same two faces (the agent's :class:`~agent.base.CallControl`, a ticker
-participant moving 20 ms μ-law frames): the agent steps
+participant moving 20 ms μ-law frames; :mod:`sipgw.app.legs`): it comes in
+with :meth:`~CallPath.enter`, and the agent steps
 (:meth:`~CallPath.prepare_agent`, :meth:`~CallPath.agent_answered`,
-:meth:`~CallPath.close_agent`) use a handle only as its agent's call and its
-state (log, ended, answered, agent, timers), while :meth:`~CallPath.start_media`
-and :meth:`~CallPath.release` are where RTP and the SIP call are started and freed.
+:meth:`~CallPath.close_agent`) and :meth:`~CallPath.release` use a handle only
+as its agent's call and its state (log, ended, answered, agent, timers), while
+:meth:`~CallPath.start_media` is where RTP starts.
 """
 
 from __future__ import annotations

@@ -69,13 +69,17 @@ def admin_env() -> dict[str, str]:
     return {"SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
-async def sign_in(browser: Browser, url: str) -> None:
+async def call_from_the_page(browser: Browser, url: str, query: str) -> None:
+    """Sign in (the page is refused without a session), open the call page, call."""
     await browser.navigate(url + "/dashboard/phone")  # no session yet: the sign-in form
     await browser.evaluate(
         f"document.getElementById('token').value = {json.dumps(ADMIN_TOKEN)};"
         "document.getElementById('login').submit()"
     )
     await browser.wait_for("document.getElementById('status')?.textContent === 'live'")
+    await browser.navigate(f"{url}/dashboard/phone?{query}")
+    await browser.evaluate("document.getElementById('call').click()")
+    await browser.wait_for("window.sipgwPhone.state === 'connected'", 20)
 
 
 def heard(hz: float, level: float = -35.0) -> str:
@@ -91,10 +95,7 @@ async def test_the_page_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path)
     with GatewayProcess(tmp_workdir, agent="echo", extra_env=admin_env()) as gw:
         url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
         async with Browser(tmp_workdir, extra_args=fake_microphone(microphone)) as browser:
-            await sign_in(browser, url)
-            await browser.navigate(url + "/dashboard/phone?audio=raw&customer=Ann")
-            await browser.evaluate("document.getElementById('call').click()")
-            await browser.wait_for("window.sipgwPhone.state === 'connected'", 20)
+            await call_from_the_page(browser, url, "audio=raw&customer=Ann")
             gw.wait_log(r"incoming browser call from browser:", 5)
             detail = await browser.evaluate(
                 "fetch('/api/calls/' + window.sipgwPhone.id).then(r => r.json())"
@@ -122,10 +123,7 @@ async def test_the_page_talks_to_the_assistant(tmp_workdir: Path, services: Thre
     with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
         url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
         async with Browser(tmp_workdir, extra_args=fake_microphone(microphone)) as browser:
-            await sign_in(browser, url)
-            await browser.navigate(url + "/dashboard/phone?audio=raw")
-            await browser.evaluate("document.getElementById('call').click()")
-            await browser.wait_for("window.sipgwPhone.state === 'connected'", 20)
+            await call_from_the_page(browser, url, "audio=raw")
             assert await browser.wait_for(f"{heard(GREETING_HZ)} >= 2", 15)
             # the caller's burst became a turn at the fake STT, and its transcript is on the page
             await browser.wait_for(

@@ -126,6 +126,8 @@ class FakeTwilioStream:
     clears: list[float] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
     chunks_sent: int = 0
+    sent_at: list[float] = field(default_factory=list)
+    """Loop time right after each ``media`` chunk of the caller was written (index = chunk)."""
 
     def __post_init__(self) -> None:
         self._source: deque[bytes] = deque()
@@ -200,12 +202,15 @@ class FakeTwilioStream:
 
     # ------------------------------------------------------------------ the caller
 
-    def say(self, audio: bytes) -> None:
-        """Queue caller audio (μ-law), sent in 20 ms chunks after what is already queued."""
+    def say(self, audio: bytes) -> int:
+        """Queue caller audio (μ-law), sent in 20 ms chunks after what is already queued;
+        returns the index its first chunk will have in :attr:`sent_at`."""
+        first = self.chunks_sent + len(self._source)
         data = self._pending + audio
         for start in range(0, len(data) - len(data) % CHUNK, CHUNK):
             self._source.append(data[start : start + CHUNK])
         self._pending = data[len(data) - len(data) % CHUNK :]
+        return first
 
     async def press(self, digit: str) -> None:
         """The caller presses a key."""
@@ -237,6 +242,7 @@ class FakeTwilioStream:
                 "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
                           "payload": base64.b64encode(chunk).decode()},
             })  # fmt: skip
+            self.sent_at.append(loop.time())
             self.chunks_sent += 1
             n += 1
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiohttp
@@ -20,13 +19,12 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from sipgw.app.admin.dashboard import COOKIE, session_cookie_value
 from sipgw.app.admin.phone import MAX_VARIABLES, variables_from
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.netns import add_ice_address
-from sipgw.testing.ports import free_port
 from tests.media.aio.test_browser import ToneTrack
+from tests.sipgw.app.admin.legs_admin import admin_with_legs
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -43,18 +41,10 @@ def cookie() -> dict[str, str]:
     return {"Cookie": f"{COOKIE}={session_cookie_value(TOKEN, int(time.time()) + 3600)}"}
 
 
-@asynccontextmanager
-async def admin_for(
+def admin_for(
     gateway: Gateway, legs: LegsSettings | None = None
-) -> AsyncIterator[tuple[AdminServer, aiohttp.ClientSession]]:
-    server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN), legs)
-    await server.start()
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15.0))
-    try:
-        yield server, http
-    finally:
-        await http.close()
-        await server.stop()
+) -> AbstractAsyncContextManager[tuple[AdminServer, aiohttp.ClientSession]]:
+    return admin_with_legs(gateway, legs, TOKEN)
 
 
 async def post(

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlencode
 
 import aiohttp
@@ -20,13 +19,12 @@ from websockets.exceptions import InvalidStatus
 from media.twilio.signature import signature_for
 from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.twilio import FakeTwilioStream
 from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port
+from tests.sipgw.app.admin.legs_admin import admin_with_legs
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -37,19 +35,11 @@ FORM = {"CallSid": "CA" + "1" * 32, "From": "+15551230001", "To": "+15557650002"
         "CallerName": "Ann Example", "AccountSid": "AC" + "2" * 32}  # fmt: skip
 
 
-@asynccontextmanager
-async def admin_for(
+def admin_for(
     gateway: Gateway, legs: LegsSettings | None = None, token: str = ADMIN
-) -> AsyncIterator[tuple[AdminServer, aiohttp.ClientSession]]:
+) -> AbstractAsyncContextManager[tuple[AdminServer, aiohttp.ClientSession]]:
     legs = legs or LegsSettings(twilio_auth_token=TOKEN, public_url=PUBLIC)
-    server = AdminServer(gateway, AdminSettings(port=free_port(), token=token), legs)
-    await server.start()
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10.0))
-    try:
-        yield server, http
-    finally:
-        await http.close()
-        await server.stop()
+    return admin_with_legs(gateway, legs, token)
 
 
 async def post_webhook(

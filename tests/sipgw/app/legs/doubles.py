@@ -1,10 +1,12 @@
-"""A leg's media as the tests of sipgw/app/legs script it, and an agent that notes its calls."""
+"""A leg's media as the tests of sipgw/app/legs script it, an agent that notes its calls, and
+a wait for a condition."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.base import Agent, CallControl
 from media.quality import CallQuality
@@ -105,3 +107,12 @@ class NotingAgent(Agent):
 
     async def close(self, reason: str = "") -> None:
         self.closed = reason
+
+
+async def until(condition: Callable[[], Any], within: float = 5.0) -> None:
+    """Wait until ``condition()`` is true, checked every 10 ms (AssertionError after ``within``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

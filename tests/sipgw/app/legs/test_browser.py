@@ -8,7 +8,6 @@ gateway's leg calls, and what the browser receives back is the echo. 127.0.0.2 i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -24,6 +23,7 @@ from sipgw.testing.audio import dominant_tone
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.netns import add_ice_address
 from tests.media.aio.test_browser import ToneTrack
+from tests.sipgw.app.legs.doubles import until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.timeout(30)
 @pytest.fixture(autouse=True)
 def ice_address() -> None:
     add_ice_address()
-
-
-async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def test_the_ice_servers_as_the_page_takes_them() -> None:
@@ -81,7 +73,7 @@ async def test_a_browser_calls_the_echo_agent_and_hangs_up() -> None:
         assert handle.variables == {"customer": "Ann"}
         await browser.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
         # the caller's 600 Hz comes back from the echo agent (200 ms later)
-        await until(lambda: sum(dominant_tone(f, (600, 1000)) == 600 for f in received) > 25)
+        await until(lambda: sum(dominant_tone(f, (600, 1000)) == 600 for f in received) > 25, 10)
         media = handle.media
         assert isinstance(media, BrowserMedia)
         assert media.describe()["codec"] == "PCMU" and media.quality() is not None

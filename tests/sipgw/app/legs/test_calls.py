@@ -16,7 +16,7 @@ from sipgw.app.legs.calls import LegCalls, party
 from sipgw.app.legs.handle import LegHandle
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
-from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent
+from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,14 +28,6 @@ def start(calls: LegCalls, media: FakeMedia, call_id: str = "CA1") -> LegHandle:
         media, call_id=call_id, caller=party("tel:+15551234567", "Ann", fallback="x:y"),
         called=party("tel:+15557654321", fallback="x:y"), variables={"lang": "de"},
     )  # fmt: skip
-
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def agent_of(handle: LegHandle) -> NotingAgent:

@@ -18,7 +18,7 @@ from media.twilio.stream import MediaStreamConfig
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.twilio import TwilioStream, twilio_party
 from sipgw.testing.gateway_in_process import running_gateway
-from tests.sipgw.app.legs.doubles import NotingAgent
+from tests.sipgw.app.legs.doubles import NotingAgent, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -67,14 +67,6 @@ class Socket:
     async def close(self) -> None:
         self.closed = True
         self.incoming.put_nowait(None)
-
-
-async def until(condition: Any, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def test_twilios_parties_become_uris() -> None:
