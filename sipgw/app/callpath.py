@@ -134,11 +134,20 @@ class CallPath:
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._empty: asyncio.Future[None] | None = None
 
     @property
     def sip(self) -> SipEndpoint:
         """The SIP endpoint (once the gateway has started)."""
         return self._sip()
+
+    def when_empty(self) -> asyncio.Future[None]:
+        """Resolves once no call of any leg is up (at once when none is): a drain waits for it."""
+        if self._empty is None or self._empty.done():
+            self._empty = asyncio.get_running_loop().create_future()
+        if not self.handles:
+            self._empty.set_result(None)
+        return self._empty
 
     # ------------------------------------------------------------------ a call begins
 
@@ -285,6 +294,8 @@ class CallPath:
             return
         handle.ended = True
         self.handles.pop(handle.call.key, None)
+        if not self.handles and self._empty is not None and not self._empty.done():
+            self._empty.set_result(None)
         if handle.setup is not None and not handle.setup.done():
             handle.setup.cancel()
         handle.setup = None
