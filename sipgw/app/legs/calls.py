@@ -102,7 +102,7 @@ class LegCalls:
         """
         gateway, path = self.gateway, self.path
         call = CallInfo((call_id, media.name), caller, called)
-        handle = LegHandle(call, media, gateway.sip, path.gate, gateway.counted, variables or {})
+        handle = LegHandle(call, media, gateway.sip, path.gate, gateway.counted, variables)
         gateway.counted.call_started()
         path.enter(handle)
         handle.log.info(

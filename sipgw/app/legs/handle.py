@@ -116,11 +116,11 @@ class LegHandle(CallHandle):
         sip: SipEndpoint,
         gate: DialGate,
         counted: CallCounters,
-        variables: Mapping[str, str] = {},  # noqa: B006 - read only, copied
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(call, CallLog.for_call(log, call), sip, gate, counted)
         self.media = media
-        self.variables = dict(variables)
+        self.variables = dict(variables or {})
         self.tones = InbandDtmf()
         self.ending: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.idle_timer: asyncio.TimerHandle | None = None
