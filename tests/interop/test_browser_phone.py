@@ -104,8 +104,11 @@ async def test_the_page_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path)
             assert await browser.wait_for(f"{heard(440)} >= 20", 15)  # a second of it
             samples: list[dict[str, Any]] = await browser.evaluate("window.sipgwPhone.samples")
             echoed = [s for s in samples if s["dbfs"] > -35]
-            assert all(abs(s["hz"] - 440) < 25 for s in echoed[2:]), echoed[:10]
-            assert -16 < echoed[-1]["dbfs"] < -8  # the caller's -12 dBFS, through G.711 twice
+            tone = [s for s in echoed if abs(s["hz"] - 440) < 25]
+            # a measurement may straddle the echo's first frame or a concealed one: 90 %
+            assert len(tone) >= 0.9 * len(echoed), echoed
+            level = sorted(s["dbfs"] for s in tone)[len(tone) // 2]
+            assert -16 < level < -8, tone  # the caller's -12 dBFS, through G.711 twice
             await browser.screenshot(artifacts() / "phone-echo.png")
             await browser.evaluate("document.getElementById('hangup').click()")
             gw.wait_log(r"call ended: remote-hangup", 10)
