@@ -165,7 +165,7 @@ class AssistantAgent(Agent):
             ),
             on_record=self.record.write,
         )
-        self.playout = Playout(on_ready=call.audio_ready)
+        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
         self.turns = TurnTaker(
@@ -215,7 +215,7 @@ class AssistantAgent(Agent):
         call, scope = self.call, self.scope
         scope.write(
             {"type": "call", "call_id": call.call_id, "caller": call.caller,
-             "called": call.called, "direction": call.direction,
+             "called": call.called, "direction": call.direction, "leg": call.leg,
              "started": self.record.started, **call_data(call.details)}
         )  # fmt: skip
         if self.opening.missing:

@@ -15,6 +15,15 @@ the reply can no longer play (cancelled, forgotten, or finished without audio).
 Likewise :meth:`Playout.when_played` reports when a reply's last frame went
 out (True) or the reply was dropped first (False): a transfer or hang-up waits
 for it, so the caller hears the line before the action.
+
+*What went out was heard* on SIP, not on a leg that buffers (a Twilio Media
+Stream holds what is in flight to the phone). There the call's ``recall``
+(:meth:`agent.base.CallControl.clear_audio`) drops what the leg holds and says
+how many of the last frames sent were never heard. The queue asks it when it is
+paused (caller speech: the frames come back to the head of the queue, so a
+resume plays them and a barge-in drops them) and when a reply is cancelled;
+either way those frames no longer count as heard. It reaches back
+:data:`RECALL_FRAMES` frames.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from typing import TypeAlias
 
 from agent.tts.reframe import Reframer
 
-__all__ = ["CHARS_PER_SECOND", "FirstFrameCallback", "PlayedCallback", "Playout"]
+__all__ = ["CHARS_PER_SECOND", "RECALL_FRAMES", "FirstFrameCallback", "PlayedCallback", "Playout"]
 
 FirstFrameCallback: TypeAlias = Callable[[float | None], None]
 """Receives when a reply's first frame went out, or None if it never will."""
@@ -36,6 +45,8 @@ PlayedCallback: TypeAlias = Callable[[bool], None]
 FRAME_SECONDS = 0.020
 CHARS_PER_SECOND = 15.0
 """Speaking rate used when TTS gives no alignment (a typical voice: ~15 chars/s)."""
+RECALL_FRAMES = 50
+"""The last frames sent that a recall can take back (1 s; a paced leg holds a few)."""
 
 
 @dataclass(eq=False)
@@ -70,17 +81,39 @@ class Playout:
 
     Attributes:
         held: nothing plays while True (until the call is answered).
-        paused: nothing plays while True (caller speech; playback resumes where it was).
         on_ready: called when audio arrives in an empty, playing queue (the talkspurt
             fast path: the call may send the first frame before the next tick).
+        recall: drops what the call's leg holds unplayed; returns how many of the last
+            frames sent that was (see the module docstring). None: nothing to recall.
     """
 
-    def __init__(self, on_ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        recall: Callable[[], int] | None = None,
+    ) -> None:
         self.held = True
-        self.paused = False
+        self._paused = False
         self.on_ready = on_ready
+        self.recall = recall
         self._frames: deque[tuple[str, bytes, int]] = deque()
+        self._sent: deque[tuple[str, bytes, int]] = deque(maxlen=RECALL_FRAMES)
         self._replies: dict[str, _Reply] = {}
+
+    @property
+    def paused(self) -> bool:
+        """Nothing plays while True (caller speech; playback resumes where it was).
+
+        Pausing recalls what the leg holds unheard: it plays again on the resume.
+        """
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        if value and not self._paused:
+            for entry in reversed(self._take_back()):
+                self._frames.appendleft(entry)
+        self._paused = value
 
     # -- filling
 
@@ -129,9 +162,11 @@ class Playout:
 
     def next_frame(self, now: float) -> bytes | None:
         """The next frame to send, or None (silence)."""
-        if self.held or self.paused or not self._frames:
+        if self.held or self._paused or not self._frames:
             return None
-        reply_id, frame, chars = self._frames.popleft()
+        entry = self._frames.popleft()
+        self._sent.append(entry)
+        reply_id, frame, chars = entry
         reply = self._replies.get(reply_id)
         if reply is not None:
             reply.frames_played += 1
@@ -150,7 +185,7 @@ class Playout:
     @property
     def audible(self) -> bool:
         """Agent audio is queued and would play now (not held, not paused)."""
-        return bool(self._frames) and not self.held and not self.paused
+        return bool(self._frames) and not self.held and not self._paused
 
     @property
     def pending(self) -> bool:
@@ -219,10 +254,26 @@ class Playout:
         return cut.strip()
 
     def cancel(self, reply_id: str) -> str:
-        """Drop the reply's remaining audio and end a pause (barge-in); returns what was heard."""
+        """Drop the reply's remaining audio and end a pause (barge-in); returns what was heard
+        (frames the leg held unheard recalled first)."""
+        self._take_back()
         heard = self.drop(reply_id)
-        self.paused = False
+        self._paused = False
         return heard
+
+    def _take_back(self) -> list[tuple[str, bytes, int]]:
+        """Recall what the leg holds: the frames sent but not heard, oldest first, no longer
+        counted as played (their replies' heard text ends before them)."""
+        unheard = self.recall() if self.recall is not None else 0
+        taken = [self._sent.pop() for _ in range(min(unheard, len(self._sent)))]
+        for reply_id in {entry[0] for entry in taken}:
+            reply = self._replies.get(reply_id)
+            if reply is None:
+                continue
+            reply.frames_played -= sum(1 for entry in taken if entry[0] == reply_id)
+            last = next((chars for rid, _, chars in reversed(self._sent) if rid == reply_id), 0)
+            reply.chars_played = last if reply.frames_played > 0 else 0
+        return [entry for entry in reversed(taken) if entry[0] in self._replies]
 
     def drop(self, reply_id: str) -> str:
         """Drop the reply's remaining audio, whole frames only (a filler line cut short

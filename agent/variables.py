@@ -2,8 +2,9 @@
 
 A call may carry variables (:attr:`agent.base.CallDetails.variables`): a flat set of
 names and short texts, e.g. ``first_name=Ada``, ``appointment=Tuesday 3 pm``, given
-when the call is placed (``POST /api/calls``, ``sipgw call --var``), by a line, or by a
-Twilio stream's custom parameters. :func:`check_variables` is the one rule for them:
+when the call is placed (``POST /api/calls``, ``sipgw call --var``), by a line, by a
+Twilio stream's custom parameters (those it refuses are left out) or by the browser call
+page's query string. :func:`check_variables` is the one rule for them:
 names are identifiers (a letter or ``_``, then letters, digits, ``_``), values one line
 of printable text, both bounded, and not too many.
 

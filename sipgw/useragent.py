@@ -162,6 +162,16 @@ class UserAgent:
         self._ctx.overload_retry_after = value
 
     @property
+    def other_calls(self) -> int:
+        """Calls the application runs outside SIP (a browser, a Twilio stream): they count
+        towards ``max_calls`` with the core's own."""
+        return self._ctx.other_calls
+
+    @other_calls.setter
+    def other_calls(self, value: int) -> None:
+        self._ctx.other_calls = value
+
+    @property
     def overload_refused(self) -> int:
         """New INVITEs answered 503 because :attr:`overload_retry_after` was set."""
         return self._ctx.overload_refused

@@ -117,6 +117,12 @@ class AgentTrack(MediaStreamTrack):
         """Ticks the ticker dropped: keep the timestamps on wall time."""
         self._pts += ticks * FRAME
 
+    def clear(self) -> int:
+        """Drop the frames aiortc's sender has not taken yet (barge-in); how many."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        return dropped
+
     async def recv(self) -> Packet[Any] | AudioFrame:
         """The next frame, as aiortc's encoder for the negotiated codec takes it."""
         while not self._queue:
@@ -174,9 +180,16 @@ class BrowserLeg:
         """The SDP answer to a browser's offer (every ICE candidate in it).
 
         Raises:
-            ValueError: the offer has no audio in a codec of :attr:`BrowserLegConfig.codecs`.
+            ValueError: the offer is not SDP with an audio section, or has no audio in a
+                codec of :attr:`BrowserLegConfig.codecs`.
         """
         loop = asyncio.get_running_loop()
+        try:
+            offered = aiortc_sdp.SessionDescription.parse(offer_sdp).media
+        except (ValueError, IndexError, KeyError) as exc:
+            raise ValueError(f"the browser's offer is not SDP aiortc can read: {exc}") from exc
+        if not any(m.kind == "audio" for m in offered):
+            raise ValueError("the browser's offer has no audio section (m=audio)")
         transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         wanted = {c.lower() for c in self.config.codecs}
         capabilities = RTCRtpSender.getCapabilities("audio")
@@ -236,6 +249,13 @@ class BrowserLeg:
     def skip(self, ticks: int) -> None:
         """Ticks the ticker dropped after a stall."""
         self.track.skip(ticks)
+
+    def clear(self) -> int:
+        """Barge-in: drop the agent frames still queued for aiortc's sender; how many.
+
+        What was sent is heard (RTP): at most :attr:`BrowserLegConfig.max_queued_frames`.
+        """
+        return self.track.clear()
 
     def quality(self) -> CallQuality | None:
         """Loss, jitter and MOS of the browser's audio (None before the answer)."""

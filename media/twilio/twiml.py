@@ -21,10 +21,24 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["MAX_PARAMETER_CHARS", "connect_stream_twiml"]
+__all__ = ["MAX_PARAMETER_CHARS", "REJECT_REASONS", "connect_stream_twiml", "reject_twiml"]
 
 MAX_PARAMETER_CHARS = 500
 """A ``<Parameter>``'s name and value together must be shorter than this (Twilio's limit)."""
+REJECT_REASONS = ("busy", "rejected")
+"""``<Reject reason>``: a busy signal, or the caller's network's not-in-service message."""
+
+
+def reject_twiml(reason: str = "busy") -> str:
+    """``<Response><Reject reason=...>``: Twilio does not pick the call up (nothing is billed;
+    Twilio's "TwiML Voice: <Reject>": it must be the document's first verb).
+
+    Raises:
+        ValueError: ``reason`` is not one of :data:`REJECT_REASONS`.
+    """
+    if reason not in REJECT_REASONS:
+        raise ValueError(f"<Reject> reason {reason!r}: Twilio takes busy or rejected")
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="{reason}"/></Response>'
 
 
 def connect_stream_twiml(

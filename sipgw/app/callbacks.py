@@ -457,6 +457,10 @@ class OutboundCall:
         return self._purpose
 
     @property
+    def leg(self) -> str:
+        return self._call.leg
+
+    @property
     def details(self) -> CallDetails:
         return self._call.details
 
@@ -471,6 +475,9 @@ class OutboundCall:
 
     def audio_ready(self) -> None:
         self._call.audio_ready()
+
+    def clear_audio(self) -> int:
+        return self._call.clear_audio()
 
 
 def callback_agent(factory: AgentFactory, purpose: CallPurpose | None) -> AgentFactory:

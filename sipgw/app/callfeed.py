@@ -87,6 +87,8 @@ class CallEntry:
     direction: str
     started: float
     """Wall-clock start (Unix seconds)."""
+    leg: str = "sip"
+    """How the caller reached us: ``sip``, ``twilio`` or ``browser``."""
     agent: str | None = None
     state: str = "active"
     """``ringing`` (an outbound call not answered yet), ``active`` or ``ended``."""
@@ -109,6 +111,7 @@ class CallEntry:
             "caller_name": self.caller_name,
             "called": self.called,
             "direction": self.direction,
+            "leg": self.leg,
             "state": self.state,
             "agent": self.agent,
             "started": self.started,
@@ -185,6 +188,7 @@ class CallFeed:
             called=handle.called,
             direction=handle.direction,
             started=time.time() - (time.monotonic() - handle.started),
+            leg=handle.leg,
             agent=agent_name(handle.agent),
             state=state,
         )

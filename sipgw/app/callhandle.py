@@ -13,7 +13,8 @@ the media session's parameters.
 Handles are made in one place, :meth:`sipgw.app.callpath.CallPath.admit`, for
 calls in both directions. The agent sees only :class:`~agent.base.CallControl`
 and 20 ms μ-law frames (:meth:`tick`): a leg that is not SIP and RTP (a browser,
-a Twilio Media Streams socket) would be another handle with the same two faces.
+a Twilio Media Streams socket) is another handle with the same two faces
+(:class:`sipgw.app.legs.handle.LegHandle`).
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class CallHandle:
     purpose: CallPurpose | None = None
     """Why an outbound call was placed (a callback), for its agent."""
     details: CallDetails = NO_DETAILS
-    """The call's variables and what its INVITE said, for its agent (``details``)."""
+    """The call's variables and what its INVITE said (a leg's: what its leg brought), for
+    its agent (``details``)."""
     refer_headers: tuple[tuple[str, str], ...] = ()
     """``X-`` headers each REFER of this call carries (the call's own, when it was placed)."""
     transfer_summary: bool = False
@@ -157,6 +159,16 @@ class CallHandle:
         """``outbound`` for a call the gateway placed (its agent speaks first)."""
         return "outbound" if self.call.outbound else "inbound"
 
+    @property
+    def leg(self) -> str:
+        """``sip``: the call came or went over SIP and RTP (:mod:`sipgw.app.legs` has others)."""
+        return "sip"
+
+    @property
+    def state(self) -> str:
+        """Where the call is, for the API: the SIP core's state, lower case (``confirmed``)."""
+        return self.call.state.name.lower()
+
     def hangup(self, status: int = 480) -> None:
         """End the call from our side (BYE; ``status`` to an incoming call not answered yet)."""
         if not self.ended:
@@ -185,6 +197,10 @@ class CallHandle:
             self.sent_ahead = True
             self.early_frame = frame
             self.counted.early_send()
+
+    def clear_audio(self) -> int:
+        """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
+        return 0
 
     async def transfer(self, target: str, summary: str = "") -> bool:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).

@@ -24,13 +24,14 @@ Where the next features plug in: answering-machine detection runs on an
 outbound call between :meth:`~CallPath.start_media` and
 :meth:`~CallPath.prepare_agent`; a per-call agent choice is
 :class:`sipgw.app.routing.AgentRoutes`. A leg that is not SIP and RTP (a
-browser, a Twilio Media Streams socket) needs a handle of its own with the
+browser, a Twilio Media Streams socket) has a handle of its own with the
 same two faces (the agent's :class:`~agent.base.CallControl`, a ticker
-participant moving 20 ms μ-law frames): the agent steps
+participant moving 20 ms μ-law frames; :mod:`sipgw.app.legs`): it comes in
+with :meth:`~CallPath.enter`, and the agent steps
 (:meth:`~CallPath.prepare_agent`, :meth:`~CallPath.agent_answered`,
-:meth:`~CallPath.close_agent`) use a handle only as its agent's call and its
-state (log, ended, answered, agent, timers), while :meth:`~CallPath.start_media`
-and :meth:`~CallPath.release` are where RTP and the SIP call are started and freed.
+:meth:`~CallPath.close_agent`) and :meth:`~CallPath.release` use a handle only
+as its agent's call and its state (log, ended, answered, agent, timers), while
+:meth:`~CallPath.start_media` is where RTP starts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
@@ -63,6 +64,8 @@ from sipgw.offeranswer import NegotiatedAudio
 __all__ = ["AGENT_CLOSE_TIMEOUT", "PREPARE_TIMEOUT", "CallPath"]
 
 log = logging.getLogger("sipgw")
+
+CallHandleT = TypeVar("CallHandleT", bound=CallHandle)
 
 PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is ended (503, or BYE once answered)."""
@@ -134,11 +137,20 @@ class CallPath:
         self.headers = CallHeadersSection()
         """The X- headers agents see, and whether transfers carry a summary."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._empty: asyncio.Future[None] | None = None
 
     @property
     def sip(self) -> SipEndpoint:
         """The SIP endpoint (once the gateway has started)."""
         return self._sip()
+
+    def when_empty(self) -> asyncio.Future[None]:
+        """Resolves once no call of any leg is up (at once when none is): a drain waits for it."""
+        if self._empty is None or self._empty.done():
+            self._empty = asyncio.get_running_loop().create_future()
+        if not self.handles:
+            self._empty.set_result(None)
+        return self._empty
 
     # ------------------------------------------------------------------ a call begins
 
@@ -152,7 +164,12 @@ class CallPath:
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
-        self.handles[call.key] = handle
+        return self.enter(handle, ringing=ringing)
+
+    def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
+        """``handle`` among the calls and on the feed: :meth:`admit`'s, or a call of another
+        leg (:mod:`sipgw.app.legs`)."""
+        self.handles[handle.call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")
         return handle
 
@@ -283,6 +300,8 @@ class CallPath:
             return
         handle.ended = True
         self.handles.pop(handle.call.key, None)
+        if not self.handles and self._empty is not None and not self._empty.done():
+            self._empty.set_result(None)
         if handle.setup is not None and not handle.setup.done():
             handle.setup.cancel()
         handle.setup = None
@@ -294,7 +313,7 @@ class CallPath:
                             handle.recorder.path.name)  # fmt: skip
         if handle.session is not None:
             self._media_ended(handle, handle.session)
-        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality)
+        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality, handle.leg)
         self.feed.call_ended(handle)
         if handle.endpoint is not None:
             self.close_rtp(handle.endpoint)

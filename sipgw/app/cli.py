@@ -42,6 +42,7 @@ from sipgw.app.settings.flags import add_flags, flags_given
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
+    from sipgw.app.legs.settings import LegsSettings
     from sipgw.app.startup import Startup
 
 __all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"]
@@ -268,13 +269,15 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
         return 130
 
 
-async def _start_admin(gateway: Gateway, settings: AdminSettings) -> AdminServer | int | None:
+async def _start_admin(
+    gateway: Gateway, settings: AdminSettings, legs: LegsSettings
+) -> AdminServer | int | None:
     """Start the admin server when configured; on failure print why and return the exit status."""
     if not settings.enabled:
         return None
     from sipgw.app.admin.server import AdminServer
 
-    admin = AdminServer(gateway, settings)
+    admin = AdminServer(gateway, settings, legs)
     try:
         await admin.start()
     except ConfigError as exc:
@@ -331,7 +334,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
-    admin = await _start_admin(gateway, startup.admin)
+    admin = await _start_admin(gateway, startup.admin, startup.legs)
     if isinstance(admin, int):
         await gateway.stop()
         return admin

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from agent.base import Agent
@@ -91,12 +91,14 @@ async def drain_calls(
     limit: float,
     cut_short: asyncio.Event,
     goodbye: str,
+    no_calls: Awaitable[None] | None = None,
 ) -> int:
     """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
     for ``calls`` (the gateway's, kept up to date as they end) to end.
 
-    Waits until no call is left, ``limit`` seconds pass, or ``cut_short`` is set (a
-    second SIGTERM), whichever comes first. When the limit passes with calls up, each
+    Waits until no call is left (the SIP core idle and, with ``no_calls``, that resolved:
+    the calls of the other legs ended too), ``limit`` seconds pass, or ``cut_short`` is set
+    (a second SIGTERM), whichever comes first. When the limit passes with calls up, each
     answered call's agent says ``goodbye`` (none if empty), bounded by
     :data:`GOODBYE_WAIT` and ``cut_short``; a call still ringing gets no goodbye
     (nothing of its agent plays yet): it is ended at once (503 to an incoming one,
@@ -108,7 +110,8 @@ async def drain_calls(
         sip.ua.unregister(None, now)  # the registrar stops sending us calls now
 
     sip.act(start_draining)
-    waiters: list[asyncio.Future[Any]] = [sip.when_idle(), asyncio.ensure_future(cut_short.wait())]
+    idle = asyncio.ensure_future(_all_done(sip.when_idle(), no_calls))
+    waiters: list[asyncio.Future[Any]] = [idle, asyncio.ensure_future(cut_short.wait())]
     await asyncio.wait(waiters, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
@@ -124,6 +127,12 @@ async def drain_calls(
         played = await say_goodbyes(agents, goodbye, GOODBYE_WAIT, cut_short)
         log.info("goodbye played on %d of %d call(s)", played, len(agents))
     return len(calls)
+
+
+async def _all_done(*waits: Awaitable[None] | None) -> None:
+    for wait in waits:
+        if wait is not None:
+            await wait
 
 
 async def say_goodbyes(

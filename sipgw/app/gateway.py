@@ -236,12 +236,12 @@ class Gateway:
 
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
         """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
-        for the running calls to end; returns how many are still up (see
+        for the running calls (of every leg) to end; returns how many are still up (see
         :func:`~sipgw.app.draining.drain_calls`). :meth:`stop` hangs them up."""
         if self._sip is None:
             return 0
         return await drain_calls(self.sip, self.handles, limit, cut_short,
-                                 self.config.drain_goodbye)  # fmt: skip
+                                 self.config.drain_goodbye, self.calls.when_empty())  # fmt: skip
 
     async def stop(self, grace: float = 5.0) -> None:
         """Hang up every call (BYE / 503) and unregister, wait for both to complete, close."""

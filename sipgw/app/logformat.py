@@ -69,7 +69,7 @@ def configure_logging(
 
     ``worker`` (``serve --workers``; 0 = none) tags each line: ``wN`` before the logger's
     name in text, a ``worker`` field in JSON. Above DEBUG, httpx2's per-request INFO lines
-    are left out (its WARNINGs stay).
+    and aioice's per-check ones (browser calls) are left out (their WARNINGs stay).
     """
     root = logging.getLogger()
     if root.handlers:  # as logging.basicConfig: an application's own set-up wins
@@ -87,3 +87,5 @@ def configure_logging(
         # One INFO line per HTTP request (every LLM turn, every TTS stream) is
         # noise and event-loop CPU at hundreds of calls; --log-level DEBUG keeps it.
         logging.getLogger("httpx2").setLevel(logging.WARNING)
+        # aioice logs every ICE candidate pair's checks of a browser call at INFO.
+        logging.getLogger("aioice").setLevel(logging.WARNING)

@@ -170,8 +170,9 @@ class GatewayMetrics:
         registry = self.registry
         self.calls = Counter(
             "sipgw_calls",
-            "Calls ended, by direction and end reason (sipgw.events.EndReason).",
-            ["direction", "outcome"],
+            "Calls ended, by direction, leg (sip, twilio, browser) and end reason "
+            "(sipgw.events.EndReason; docs/legs.md for the other legs).",
+            ["direction", "leg", "outcome"],
             registry=registry,
         )
         self.turn_stage = Histogram(
@@ -233,10 +234,12 @@ class GatewayMetrics:
         self.agent_observer = _AgentMetrics(self)
         """Set as each agent's :attr:`agent.base.Agent.observer`."""
 
-    def call_ended(self, direction: str, outcome: str, quality: CallQuality | None) -> None:
+    def call_ended(
+        self, direction: str, outcome: str, quality: CallQuality | None, leg: str = "sip"
+    ) -> None:
         """A call ended: ``outcome`` is its end reason's value; ``quality`` its media
-        figures if it had media."""
-        self.calls.labels(direction=direction, outcome=outcome or "unknown").inc()
+        figures if it had media; ``leg`` how it came (``sip``, ``twilio``, ``browser``)."""
+        self.calls.labels(direction=direction, leg=leg, outcome=outcome or "unknown").inc()
         if quality is None:
             return
         self.call_jitter.observe(quality.jitter_ms / 1000)

@@ -29,6 +29,7 @@ from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
@@ -57,7 +58,7 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, OutboundSection, CallHeadersSection,
         AccessSection,
-        CallSection, OperationsSection, AdminSettings, WorkersSection, LimitsConfig,
+        CallSection, OperationsSection, AdminSettings, LegsSettings, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
         DialSection, *_VENDOR_SECTIONS, HealthcheckSection,

@@ -32,6 +32,7 @@ from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig, account_config
 from sipgw.app.floods import FloodSettings, RateLimitSection
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
@@ -82,6 +83,8 @@ class Startup:
     agent_factories: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
     """Every agent built at start, by the name it was started with (a placed call may
     name one: ``agent`` of ``POST /api/calls``)."""
+    legs: LegsSettings = LegsSettings()
+    """The browser and Twilio legs (served by the admin server)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -137,6 +140,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(WorkersSection, sources).workers,
         load(CallHeadersSection, sources),
         factories,
+        load(LegsSettings, sources),
     )
 
 

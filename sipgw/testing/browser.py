@@ -22,6 +22,7 @@ import asyncio
 import base64
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,7 +31,7 @@ import aiohttp
 
 from .process import ManagedProcess, PeerError, child_env
 
-__all__ = ["Browser", "BrowserError", "chromium_binary"]
+__all__ = ["Browser", "BrowserError", "chromium_binary", "fake_microphone"]
 
 LIFETIME = 300.0
 """Seconds the browser may run at most (timeout(1) ends it after)."""
@@ -40,6 +41,18 @@ COMMAND_TIMEOUT = 15.0
 
 class BrowserError(PeerError):
     """Chromium did not start, or a page's script failed."""
+
+
+def fake_microphone(wav: Path) -> tuple[str, ...]:
+    """Switches for a call from the page: the microphone plays ``wav`` (looped), its
+    permission is granted without a prompt, audio plays without a click, and WebRTC may
+    use loopback addresses with no mDNS names (a test's private network has only ``lo``)."""
+    return (
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection",
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+    )  # fmt: skip
 
 
 def chromium_binary() -> str:
@@ -55,10 +68,18 @@ def _write(path: Path, data: bytes) -> None:
 class Browser:
     """One headless Chromium with one page, driven over DevTools."""
 
-    def __init__(self, workdir: Path, width: int = 1280, height: int = 900) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        width: int = 1280,
+        height: int = 900,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.profile = workdir / "chromium-profile"
         self.width, self.height = width, height
+        self.extra_args = tuple(extra_args)
+        """More Chromium switches (:func:`fake_microphone` gives a call's)."""
         self.process: ManagedProcess | None = None
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -90,7 +111,7 @@ class Browser:
             "--disable-extensions", "--disable-background-networking", "--mute-audio",
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
             f"--user-data-dir={self.profile}", f"--window-size={self.width},{self.height}",
-            "about:blank",
+            *self.extra_args, "about:blank",
         ]  # fmt: skip
         self.process = ManagedProcess(
             "chromium", argv, log_path=self.workdir / "chromium.log", lifetime=LIFETIME,

@@ -39,10 +39,33 @@ from typing import Self
 
 from .process import PeerError, require_binary
 
-__all__ = ["NatHarness", "foreign_interfaces", "in_initial_netns"]
+__all__ = [
+    "ICE_LOOPBACK",
+    "NatHarness",
+    "add_ice_address",
+    "foreign_interfaces",
+    "in_initial_netns",
+]
 
 _LIVE: set[NatHarness] = set()
 _HARNESS_IF = re.compile(r"^pub[0-9a-f]{6}$")  # our public veth ends (see NatHarness)
+
+
+ICE_LOOPBACK = "127.0.0.2"
+"""A loopback address ICE gathers (aioice leaves 127.0.0.1 and ::1 out)."""
+
+
+def add_ice_address() -> None:
+    """Give aiortc's ICE an address in a test's private namespace: :data:`ICE_LOOPBACK` on
+    ``lo``. Outside one nothing is changed (the host's own addresses serve)."""
+    if in_initial_netns():
+        return
+    done = subprocess.run(
+        ["ip", "addr", "add", f"{ICE_LOOPBACK}/8", "dev", "lo"], capture_output=True, text=True
+    )
+    there = ("File exists", "already assigned")
+    if done.returncode != 0 and not any(reason in done.stderr for reason in there):
+        raise PeerError(f"cannot add {ICE_LOOPBACK} to lo: {done.stderr.strip()}")
 
 
 def in_initial_netns() -> bool:

@@ -82,6 +82,7 @@ class UsageContext:
         self.draining = False
         self.overload_retry_after: int | None = None
         self.overload_refused = 0
+        self.other_calls = 0
 
     # ------------------------------------------------------------------ the call table
 

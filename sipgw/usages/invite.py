@@ -84,7 +84,7 @@ class InviteUsage:
             ctx.overload_refused += 1
             raise RemoteProtocolError("overloaded", 503)
         limit = ctx.config.max_calls
-        if limit is not None and len(ctx.calls) >= limit:
+        if limit is not None and len(ctx.calls) + ctx.other_calls >= limit:
             raise RemoteProtocolError("at capacity", 503)
         offer = parse_offer(request)
         if offer is not None:

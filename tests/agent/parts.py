@@ -184,7 +184,11 @@ class FakeCall:
     called: str = "sip:shop@gw.example"
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    leg: str = "sip"
     details: CallDetails = NO_DETAILS
+    unheard: int = 0
+    """What :meth:`clear_audio` reports (a Twilio leg's frames sent, not heard)."""
+    clears: int = 0
     accept_transfer: bool = True
     refuse: bool = False
     hangups: int = 0
@@ -208,6 +212,10 @@ class FakeCall:
 
     def audio_ready(self) -> None:
         self.ready += 1
+
+    def clear_audio(self) -> int:
+        self.clears += 1
+        return self.unheard
 
 
 @dataclass

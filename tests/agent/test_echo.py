@@ -12,9 +12,13 @@ class NoCall:
     call_id = caller = called = ""
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    leg = "sip"
     details: CallDetails = NO_DETAILS
 
     def hangup(self) -> None: ...
+
+    def clear_audio(self) -> int:
+        return 0
 
     def send_dtmf(self, digits: str) -> None: ...
 

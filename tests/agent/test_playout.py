@@ -157,3 +157,65 @@ def test_drop_cuts_a_reply_at_a_frame_boundary_and_keeps_the_pause() -> None:
     p.begin("answer")
     p.push_audio("answer", answer)
     assert drain(p, 2) == [answer, None]  # no half frame of the filler, straight on
+
+
+def test_cancel_takes_frames_the_leg_held_unheard_off_what_was_heard() -> None:
+    """A Twilio stream still held the last frames sent: the caller heard the text before them."""
+    recalled: list[int] = []
+
+    def recall() -> int:
+        recalled.append(2)
+        return 2  # the last two frames sent never played
+
+    p = Playout(recall=recall)
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "Hello there. How are you?")
+    p.push_audio("r1", A * 2, text="Hello ")
+    p.push_audio("r1", A * 2, text="there. How are you?")
+    drain(p, 4)  # everything went out: on SIP all of it was heard
+    assert p.heard_text("r1") == "Hello there. How are you?"
+    assert p.cancel("r1") == "Hello" and recalled == [2]
+
+
+def test_a_pause_puts_the_frames_the_leg_held_back_and_a_resume_plays_them() -> None:
+    unheard = [0]
+    p = Playout(recall=lambda: unheard[0])
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "Hello there. How are you?")
+    p.push_audio("r1", b"\x01" * 160 + b"\x02" * 160, text="Hello ")
+    p.push_audio("r1", b"\x03" * 160 + b"\x04" * 160, text="there. How are you?")
+    assert drain(p, 3) == [b"\x01" * 160, b"\x02" * 160, b"\x03" * 160]
+    unheard[0] = 2  # the leg still held frames 2 and 3
+    p.paused = True
+    assert p.heard_text("r1") == "Hello" and p.pending and not p.audible  # chunk 1 is "Hello "
+    unheard[0] = 0
+    p.paused = False
+    assert drain(p, 4) == [b"\x02" * 160, b"\x03" * 160, b"\x04" * 160, None]
+    assert p.heard_text("r1") == "Hello there. How are you?"
+
+
+def test_a_pause_then_a_barge_in_drops_what_the_leg_held() -> None:
+    unheard = [1]
+    p = Playout(recall=lambda: unheard[0])
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "Hello there. How are you?")
+    p.push_audio("r1", A * 2, text="Hello ")
+    p.push_audio("r1", A * 2, text="there. How are you?")
+    drain(p, 3)
+    p.paused = True  # frame 3 comes back unheard
+    unheard[0] = 0  # nothing is in flight any more when the barge-in commits
+    assert p.cancel("r1") == "Hello"
+    assert drain(p, 2) == [None, None]
+
+
+def test_a_recall_past_the_reply_counts_nothing_heard() -> None:
+    p = Playout(recall=lambda: 10)
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "One two three four five six.")
+    p.push_audio("r1", A * 8)
+    drain(p, 3)
+    assert p.cancel("r1") == ""  # 10 unheard > 3 played: not a word was heard

@@ -209,3 +209,13 @@ def test_opus_edge(tmp_path: Path) -> None:
     assert len(figures["us_per_packet_runs"]) == 2
     assert 0 < figures["us_per_packet_best"] <= figures["us_per_packet_median"]
     assert figures["thread_hop_us"] > 0
+
+
+def test_legs_compares_the_same_conversation_on_each_leg(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "legs", "--calls", "1", timeout=180)
+    assert set(data["legs"]) == {"sip", "twilio", "browser"}
+    for leg, figures in data["legs"].items():
+        assert figures["failed"] == 0, leg
+        assert figures["end_of_speech_to_first_audio_ms"]["count"] == 2, leg
+        assert figures["barge_in_stop_ms"]["count"] == 1, leg
+        assert 0 < figures["barge_in_stop_ms"]["max"] < 1000, leg

@@ -49,6 +49,7 @@ __all__ = [
     "HEARTBEAT",
     "STREAM_QUEUE",
     "Dashboard",
+    "page",
     "session_cookie_expiry",
     "session_cookie_value",
 ]
@@ -94,7 +95,8 @@ def session_cookie_expiry(token: str, value: str) -> int | None:
     return int(expires) if hmac.compare_digest(value.encode(), expected.encode()) else None
 
 
-def _page(name: str, status: int = 200, message: str = "") -> web.Response:
+def page(name: str, status: int = 200, message: str = "") -> web.Response:
+    """A page of ``static/`` with the pages' security headers (``message`` in its slot)."""
     body = (STATIC / name).read_text(encoding="utf-8").replace("<!--message-->", message)
     response = web.Response(text=body, status=status, content_type="text/html")
     response.headers.update(SECURITY_HEADERS)
@@ -162,6 +164,10 @@ class Dashboard:
             return False
         return self._session_expiry(request) is not None
 
+    def signed_in(self, request: web.Request) -> bool:
+        """Whether the request carries a valid session cookie (whatever its method)."""
+        return self._session_expiry(request) is not None
+
     def _session_expiry(self, request: web.Request) -> int | None:
         """The expiry of the request's cookie when it is valid, unexpired and not revoked."""
         token = self._token()
@@ -179,11 +185,11 @@ class Dashboard:
     @staticmethod
     def refused_page() -> web.Response:
         """The login form, with 401."""
-        return _page("login.html", 401)
+        return page("login.html", 401)
 
     async def login_form(self, request: web.Request) -> web.Response:
         """The login form (public)."""
-        return _page("login.html")
+        return page("login.html")
 
     async def login(self, request: web.Request) -> web.Response:
         """Check the posted token (constant time); set the session cookie, go to the dashboard."""
@@ -194,7 +200,7 @@ class Dashboard:
             raise web.HTTPSeeOther("/dashboard")
         if not hmac.compare_digest(given.encode(), token.encode()):
             log.warning("dashboard login with a wrong token from %s", request.remote)
-            return _page("login.html", 401, "Wrong token.")
+            return page("login.html", 401, "Wrong token.")
         response = web.HTTPSeeOther("/dashboard")
         response.set_cookie(
             COOKIE,
@@ -225,11 +231,11 @@ class Dashboard:
 
     async def index(self, request: web.Request) -> web.Response:
         """The live page."""
-        return _page("dashboard.html")
+        return page("dashboard.html")
 
     async def call_page(self, request: web.Request) -> web.Response:
         """One call's page (its script reads the id from the address)."""
-        return _page("call.html")
+        return page("call.html")
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         """The pages' script and style sheet (only the files in ``static/``)."""

@@ -19,6 +19,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``GET /metrics``: the gateway's Prometheus metrics.
 - ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
   ``GET`` there may carry the dashboard's session cookie instead of the header.
+- The call page and Twilio's webhook and Media Stream (:mod:`sipgw.app.admin.legs`):
+  Twilio's requests carry its signature instead of the token.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from typing import Any
 from aiohttp import web
 
 from sipgw.app.admin.dashboard import Dashboard
+from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import validate
 from sipgw.events import RegistrationState
 
@@ -105,13 +109,17 @@ class AdminServer:
     Args:
         gateway: the running gateway.
         settings: address, port (0 here = any free port) and token.
+        legs: the browser and Twilio legs' settings (default: the call page on, no Twilio).
     """
 
-    def __init__(self, gateway: Gateway, settings: AdminSettings) -> None:
+    def __init__(
+        self, gateway: Gateway, settings: AdminSettings, legs: LegsSettings | None = None
+    ) -> None:
         self.gateway = gateway
         self.settings = settings
         self._runner: web.AppRunner | None = None
         self.dashboard = Dashboard(gateway.feed, lambda: self.settings.token)
+        self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -136,6 +144,7 @@ class AdminServer:
         app.router.add_post("/api/drain", self.drain)
         app.router.add_get("/metrics", self.metrics)
         self.dashboard.add_routes(app)
+        self.legs.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -146,6 +155,7 @@ class AdminServer:
             OSError: the port cannot be bound.
         """
         validate(self.settings)
+        validate(self.legs.settings)
         runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.bind, self.settings.port)
@@ -170,13 +180,15 @@ class AdminServer:
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.legs.signed_by_twilio(request):
+            return await handler(request)  # it checks Twilio's signature
         token = self.settings.token
         if not token:
             refusal = _foreign_web_page(request)
             if refusal:
                 log.warning("admin request refused: %s", refusal)
                 return _error(403, refusal)
-        elif not self.dashboard.allows(request):
+        elif not (self.dashboard.allows(request) or self.legs.allows(request)):
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                 if self.dashboard.wants_page(request):

@@ -8,12 +8,13 @@ from typing import Any
 from agent.record import CallRecord
 from sipgw.app.callfeed import TRANSCRIPT_TYPES, agent_name
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.legs.handle import LegHandle
 
 __all__ = ["TRANSCRIPT_TYPES", "call_detail", "call_summary"]
 
 
 def call_summary(handle: CallHandle) -> dict[str, Any]:
-    """One active call: ids, parties, direction, agent, state and duration (seconds)."""
+    """One active call: ids, parties, direction, leg, agent, state and duration (seconds)."""
     call = handle.call
     return {
         "id": call.log_id,
@@ -21,20 +22,23 @@ def call_summary(handle: CallHandle) -> dict[str, Any]:
         "caller": handle.caller,
         "called": handle.called,
         "direction": handle.direction,
+        "leg": handle.leg,
         "agent": agent_name(handle.agent),
-        "state": call.state.name.lower(),
+        "state": handle.state,
         "duration_s": round(time.monotonic() - handle.started, 1),
     }
 
 
 def call_detail(handle: CallHandle) -> dict[str, Any]:
-    """:func:`call_summary` plus the media in use, RTP counters and quality (loss, jitter,
-    round-trip time, estimated MOS; media.quality) so far, and the transcript so far.
+    """:func:`call_summary` plus the call's variables, the media in use, RTP counters and
+    quality (loss, jitter, round-trip time, estimated MOS; media.quality) so far, and the
+    transcript so far.
 
     ``transcript`` is None when the agent keeps no call record (the echo agent),
     else the record's turn lines (:data:`TRANSCRIPT_TYPES`) in order.
     """
     detail = call_summary(handle)
+    detail["variables"] = dict(handle.details.variables)
     media = handle.call.media
     detail["media"] = (
         None
@@ -61,6 +65,11 @@ def call_detail(handle: CallHandle) -> dict[str, Any]:
             "reanchors": jitter.reanchors,
         }
         detail["quality"] = session.quality().record()
+    if isinstance(handle, LegHandle):  # a browser or Twilio call: its leg's figures
+        detail["media"] = handle.media.describe()
+        quality = handle.media.quality()
+        if quality is not None:
+            detail["quality"] = quality.record()
     record = getattr(handle.agent, "record", None)
     detail["transcript"] = (
         [line for line in record.lines if line.get("type") in TRANSCRIPT_TYPES]

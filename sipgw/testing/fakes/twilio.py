@@ -12,7 +12,9 @@ code, so the production endpoint is exercised unchanged::
 What it does, as the docs describe Twilio:
 
 * **Handshake.** With ``auth_token``, the upgrade carries ``X-Twilio-Signature``: the
-  HMAC-SHA1 of the URL (a GET: no parameters), keyed by the token, base64.
+  HMAC-SHA1 of the URL (a GET: no parameters), keyed by the token, base64. Twilio signs the
+  URL of its TwiML; behind a TLS proxy that is another than the one connected to
+  (``signed_url``: the public ``wss://`` one).
 * **Its messages.** ``connected`` (``protocol`` "Call", ``version`` "1.0.0"), ``start`` (the
   SIDs, ``tracks`` ["inbound"], ``customParameters``, ``mediaFormat`` audio/x-mulaw, 8000 Hz,
   1 channel), then one ``media`` message per 20 ms on absolute deadlines (track "inbound",
@@ -22,7 +24,9 @@ What it does, as the docs describe Twilio:
   as in the docs' examples; ``sequenceNumber`` counts every message from 1.
 * **Playback.** Our ``media`` is "buffered and played in the order received", at 8000 bytes a
   second: :attr:`heard` keeps each piece with the time it started playing; a piece arriving
-  while nothing plays starts at once.
+  while nothing plays starts ``playout_delay`` later (0 by default: at once). A delay stands
+  for what lies between Twilio and the caller's ear (the phone network, the phone's jitter
+  buffer), which only marks reveal and only ``clear`` cuts short.
 * **Marks.** A ``mark`` is echoed (same name) once the audio queued before it has played, or at
   once "if there is no audio buffered".
 * **Clear.** ``clear`` "empties all buffered audio and causes any mark messages to be sent
@@ -109,6 +113,10 @@ class FakeTwilioStream:
     audio: bytes = b""
     custom_parameters: dict[str, str] = field(default_factory=dict)
     auth_token: str | None = None
+    signed_url: str | None = None
+    """The URL Twilio was told to stream to, which it signs (default: ``url``)."""
+    playout_delay: float = 0.0
+    """Seconds from our audio's arrival to its playing, when nothing else is queued."""
     stream_sid: str = field(default_factory=lambda: _sid("MZ"))
     call_sid: str = field(default_factory=lambda: _sid("CA"))
     account_sid: str = field(default_factory=lambda: _sid("AC"))
@@ -118,6 +126,8 @@ class FakeTwilioStream:
     clears: list[float] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
     chunks_sent: int = 0
+    sent_at: list[float] = field(default_factory=list)
+    """Loop time right after each ``media`` chunk of the caller was written (index = chunk)."""
 
     def __post_init__(self) -> None:
         self._source: deque[bytes] = deque()
@@ -138,7 +148,8 @@ class FakeTwilioStream:
     async def __aenter__(self) -> Self:
         headers = {}
         if self.auth_token is not None:
-            digest = hmac.new(self.auth_token.encode(), self.url.encode(), hashlib.sha1).digest()
+            signed = (self.signed_url or self.url).encode()
+            digest = hmac.new(self.auth_token.encode(), signed, hashlib.sha1).digest()
             headers["X-Twilio-Signature"] = base64.b64encode(digest).decode()
         self._ws = await connect(self.url, additional_headers=headers)
         loop = asyncio.get_running_loop()
@@ -174,6 +185,7 @@ class FakeTwilioStream:
         if self._stopped:
             return
         self._stopped = True
+        self._cut(asyncio.get_running_loop().time())  # the caller is gone: nothing more plays
         with contextlib.suppress(ConnectionClosed):
             await self._send_numbered({
                 "event": "stop",
@@ -190,12 +202,15 @@ class FakeTwilioStream:
 
     # ------------------------------------------------------------------ the caller
 
-    def say(self, audio: bytes) -> None:
-        """Queue caller audio (μ-law), sent in 20 ms chunks after what is already queued."""
+    def say(self, audio: bytes) -> int:
+        """Queue caller audio (μ-law), sent in 20 ms chunks after what is already queued;
+        returns the index its first chunk will have in :attr:`sent_at`."""
+        first = self.chunks_sent + len(self._source)
         data = self._pending + audio
         for start in range(0, len(data) - len(data) % CHUNK, CHUNK):
             self._source.append(data[start : start + CHUNK])
         self._pending = data[len(data) - len(data) % CHUNK :]
+        return first
 
     async def press(self, digit: str) -> None:
         """The caller presses a key."""
@@ -227,6 +242,7 @@ class FakeTwilioStream:
                 "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
                           "payload": base64.b64encode(chunk).decode()},
             })  # fmt: skip
+            self.sent_at.append(loop.time())
             self.chunks_sent += 1
             n += 1
 
@@ -264,7 +280,7 @@ class FakeTwilioStream:
             except (KeyError, TypeError, binascii.Error, ValueError):
                 self.protocol_errors.append("media: no base64 payload")
                 return
-            start = max(now, self._playhead)
+            start = max(now + self.playout_delay, self._playhead)
             self.heard.append(PlayedAudio(start, audio))
             self._playhead = start + len(audio) / 8000
         elif event == "mark":
@@ -325,6 +341,17 @@ class FakeTwilioStream:
             await self._send(message)
 
     # ------------------------------------------------------------------ for tests
+
+    def heard_by(self, when: float) -> list[PlayedAudio]:
+        """What the caller has heard by loop time ``when`` (not what is still to play)."""
+        heard = []
+        for piece in self.heard:
+            if piece.start >= when:
+                break
+            played = int((when - piece.start) * 8000)
+            heard.append(piece if played >= len(piece.audio) else
+                         PlayedAudio(piece.start, piece.audio[:played]))  # fmt: skip
+        return heard
 
     def heard_audio(self) -> bytes:
         """Everything the caller heard of our audio, joined (the pauses left out)."""

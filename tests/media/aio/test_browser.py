@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,10 +19,10 @@ from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
 from media import g711
-from media.aio.browser import BrowserLeg
+from media.aio.browser import AgentTrack, BrowserLeg
 from media.aio.ticker import Ticker
 from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.netns import in_initial_netns
+from sipgw.testing.netns import add_ice_address
 
 CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped
 AGENT_TONE = tone_frames(1000, 0.02)[0]
@@ -32,12 +31,7 @@ AGENT_TONE = tone_frames(1000, 0.02)[0]
 @pytest.fixture(scope="module", autouse=True)
 def ice_address() -> None:
     """An address ICE will use: the host's own outside a private namespace, 127.0.0.2 inside."""
-    if in_initial_netns():
-        return
-    done = subprocess.run(
-        ["ip", "addr", "add", "127.0.0.2/8", "dev", "lo"], capture_output=True, text=True
-    )
-    assert done.returncode == 0 or "File exists" in done.stderr, done.stderr
+    add_ice_address()
 
 
 class ToneTrack(MediaStreamTrack):
@@ -221,3 +215,21 @@ async def test_an_offer_without_a_codec_of_ours_is_refused_naming_them() -> None
         await leg.answer(browser.localDescription.sdp)
     await leg.close()
     await browser.close()
+
+
+async def test_clear_drops_the_frames_the_sender_has_not_taken() -> None:
+    track = AgentTrack(max_queued=3)
+    track.push(AGENT_TONE)
+    track.push(AGENT_TONE)
+    assert track.clear() == 2 and track.clear() == 0
+
+
+@pytest.mark.parametrize(
+    ("offer", "says"),
+    [("v=0\r\n", "no audio section"), ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "no audio")],
+)
+async def test_an_offer_without_audio_is_refused_saying_so(offer: str, says: str) -> None:
+    leg = BrowserLeg()
+    with pytest.raises(ValueError, match=says):
+        await leg.answer(offer)
+    await leg.close()

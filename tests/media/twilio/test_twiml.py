@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml
+from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
 
 
 def test_the_document_is_twilios_connect_stream_with_its_parameters() -> None:
@@ -74,3 +74,13 @@ def test_a_parameter_just_under_the_limit_is_accepted() -> None:
 def test_a_relative_status_callback_is_refused() -> None:
     with pytest.raises(ValueError, match="statusCallback '/status'"):
         connect_stream_twiml("wss://gw.example.com/s", status_callback="/status")
+
+
+def test_reject_is_the_first_and_only_verb() -> None:
+    """Twilio's "TwiML Voice: <Reject>": as the first verb it keeps the call unanswered."""
+    root = ET.fromstring(reject_twiml())
+    assert root.tag == "Response" and [child.tag for child in root] == ["Reject"]
+    assert root[0].attrib == {"reason": "busy"}
+    assert ET.fromstring(reject_twiml("rejected"))[0].attrib["reason"] == "rejected"
+    with pytest.raises(ValueError, match="'no-answer'"):
+        reject_twiml("no-answer")

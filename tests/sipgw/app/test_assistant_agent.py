@@ -21,9 +21,13 @@ class Call:
     called = "sip:c@d"
     direction = "inbound"
     purpose = None
+    leg = "sip"
     details = NO_DETAILS
 
     def audio_ready(self) -> None: ...
+
+    def clear_audio(self) -> int:
+        return 0
 
     def hangup(self) -> None: ...
 

@@ -324,11 +324,14 @@ class FakeCallee:
     call_id, caller, called = "out-1", "sip:sipgw@127.0.0.1", "sip:+15551234567@pbx"
     direction = "inbound"  # what the gateway's handle says; the callback wrapper overrides it
     purpose = None
+    leg = "sip"
     details = NO_DETAILS
 
     def hangup(self) -> None: ...
     def send_dtmf(self, digits: str) -> None: ...
     def audio_ready(self) -> None: ...
+    def clear_audio(self) -> int:
+        return 0
 
     async def transfer(self, target: str, summary: str = "") -> bool:
         return False

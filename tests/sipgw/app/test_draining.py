@@ -8,8 +8,10 @@ from typing import cast
 from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from sipgw.app.draining import DrainRequest, say_goodbyes
+from sipgw.app.legs.calls import LegCalls, party
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent
 
 
 class GoodbyeAgent(Agent):
@@ -167,3 +169,17 @@ async def _until(condition: object, within: float = 5.0) -> None:
     while not condition():  # type: ignore[operator]
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_a_drain_waits_for_the_calls_of_the_other_legs_too() -> None:
+    async with running_gateway(NotingAgent) as (gateway, _):
+        calls = LegCalls(gateway)
+        handle = calls.start(
+            FakeMedia(), call_id="CA1", caller=party("tel:+15551234567", fallback="x:y"),
+            called=party("tel:+15557654321", fallback="x:y"),
+        )  # fmt: skip
+        draining = asyncio.ensure_future(gateway.drain(10.0, asyncio.Event()))
+        await asyncio.sleep(0.3)  # the SIP core is idle at once; the browser call is not
+        assert not draining.done() and "draining" in calls.refusal()
+        handle.end("remote-hangup")
+        assert await asyncio.wait_for(draining, 5) == 0

@@ -134,3 +134,16 @@ def test_log_format_setting() -> None:
     assert load(OperationsSection, Sources({"SIPGW_LOG_FORMAT": "JSON"})).log_format == "json"
     with pytest.raises(ConfigError, match="^SIPGW_LOG_FORMAT=xml: must be 'text' or 'json'"):
         load(OperationsSection, Sources({"SIPGW_LOG_FORMAT": "xml"}))
+
+
+def test_above_debug_the_per_request_and_per_ice_check_lines_are_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    for name in ("httpx2", "aioice"):
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    configure_logging("INFO", "text", io.StringIO())
+    assert logging.getLogger("aioice.ice").getEffectiveLevel() == logging.WARNING
+    assert logging.getLogger("httpx2").getEffectiveLevel() == logging.WARNING

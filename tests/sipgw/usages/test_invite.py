@@ -40,6 +40,14 @@ def test_max_calls() -> None:
     assert h.statuses() == [100, 503]
 
 
+def test_calls_outside_sip_count_towards_max_calls() -> None:
+    h = Harness(max_calls=2)
+    h.ua.other_calls = 1  # a browser call is up
+    h.feed(invite(call_id="a"))
+    h.feed(invite(call_id="b"))
+    assert h.statuses() == [100, 503]
+
+
 @pytest.mark.parametrize(
     ("setting", "value"),
     [("draining", True), ("overload_retry_after", 5)],

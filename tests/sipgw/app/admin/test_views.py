@@ -6,13 +6,15 @@ import asyncio
 
 import pytest
 
-from agent.base import CallControl
+from agent.base import CallControl, CallDetails
 from agent.echo import EchoAgent
 from agent.record import CallRecord
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.legs.calls import LegCalls, party
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.legs.doubles import FakeMedia
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -58,3 +60,21 @@ async def test_a_call_without_media_or_record() -> None:
         detail = call_detail(handle)  # ringing: no media yet, an echo keeps no record
         assert detail["media"] is None and "rtp" not in detail and detail["transcript"] is None
         assert detail["agent"] is None
+
+
+async def test_a_leg_call_says_its_leg_its_variables_and_its_legs_media() -> None:
+    async with running_gateway(RecordingEcho) as (gateway, _):
+        calls = LegCalls(gateway)
+        handle = calls.start(
+            FakeMedia("browser"), call_id="browser-1",
+            details=CallDetails(variables={"customer": "Ann"}),
+            caller=party("browser:127.0.0.1", fallback="x:y"),
+            called=party("browser:agent", fallback="x:y"),
+        )  # fmt: skip
+        summary = call_summary(handle)
+        assert (summary["leg"], summary["state"]) == ("browser", "connecting")
+        detail = call_detail(handle)
+        assert detail["variables"] == {"customer": "Ann"} and "rtp" not in detail
+        assert detail["media"] == {"transport": "fake", "frames out": detail["media"]["frames out"]}
+        handle.end("remote-hangup")
+        await calls.finished(handle)

@@ -1,0 +1,124 @@
+"""Twilio's two endpoints on the admin server: the number's voice webhook and the Media Stream.
+
+On only with ``SIPGW_TWILIO_AUTH_TOKEN`` (and ``SIPGW_PUBLIC_URL``: :mod:`sipgw.app.legs.settings`).
+Twilio cannot send the admin token: each request must carry ``X-Twilio-Signature`` made with
+the account's Auth Token over the URL Twilio requested (our public one: behind a TLS proxy the
+request we see names another host), checked by :func:`media.twilio.signature.verify_signature`;
+anything else gets 403 and a log line.
+
+- ``POST /twilio/voice``: the number's "A call comes in" webhook (form-encoded; the
+  signature folds in the form's parameters). While new calls are refused (draining,
+  overloaded, at ``SIPGW_MAX_CALLS``) the answer is ``<Reject reason="busy"/>``, so Twilio
+  never picks the call up; else ``<Connect><Stream>`` to ``/twilio/stream`` with ``From``,
+  ``To`` and ``CallerName`` as parameters (they reach the agent as the call's variables and
+  parties).
+- ``GET /twilio/stream``: the bidirectional Media Stream's WebSocket (the handshake's
+  signature covers the ``wss://`` URL), run as a call by
+  :class:`sipgw.app.legs.twilio.TwilioStream`. An existing TwiML of the user's own can point
+  its ``<Stream url>`` here unchanged: its ``<Parameter>`` s become the call's variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import WSMsgType, web
+
+from media.twilio.messages import MAX_MESSAGE_CHARS
+from media.twilio.signature import verify_signature
+from media.twilio.stream import MediaStreamConfig
+from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
+from sipgw.app.legs.calls import LegCalls
+from sipgw.app.legs.settings import LegsSettings
+from sipgw.app.legs.twilio import TwilioStream
+
+__all__ = ["PASSED_PARAMETERS", "START_WAIT", "TWILIO_PATHS", "TwilioEndpoints"]
+
+log = logging.getLogger("sipgw.admin")
+
+TWILIO_PATHS = frozenset({"/twilio/voice", "/twilio/stream"})
+"""The paths Twilio's signature opens instead of the admin token."""
+PASSED_PARAMETERS = ("From", "To", "CallerName")
+"""The webhook's parameters the stream gets (Twilio's voice request parameters)."""
+START_WAIT = 10.0
+"""Seconds a stream may take to send ``start`` (Twilio sends it at once)."""
+MAX_WEBHOOK_BYTES = 64 * 1024
+"""The largest webhook body read (Twilio's voice requests are a few hundred bytes)."""
+
+_TWIML = "application/xml"
+
+
+class TwilioEndpoints:
+    """The webhook and the stream, for ``calls`` as ``settings`` say."""
+
+    def __init__(self, calls: LegCalls, settings: LegsSettings, config: MediaStreamConfig) -> None:
+        self.calls = calls
+        self.settings = settings
+        self.config = config
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register both routes when Twilio is configured (else they do not exist: 404)."""
+        if self.settings.twilio:
+            app.router.add_post("/twilio/voice", self.voice)
+            app.router.add_get("/twilio/stream", self.stream)
+
+    def _signed(self, request: web.Request, url: str, params: list[tuple[str, str]]) -> bool:
+        signature = request.headers.get("X-Twilio-Signature")
+        if verify_signature(self.settings.twilio_auth_token, signature, url, params):
+            return True
+        log.warning(
+            "Twilio request refused: %s signature for %s (from %s)",
+            "wrong" if signature else "no", url, request.remote,
+        )  # fmt: skip
+        return False
+
+    async def voice(self, request: web.Request) -> web.Response:
+        """The webhook: TwiML that streams the call here, or rejects it (busy)."""
+        if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+            return web.Response(status=413, text="too large")
+        form = await request.post()
+        params = [(name, value) for name, value in form.items() if isinstance(value, str)]
+        url = self.settings.public_url + request.path_qs
+        if not self._signed(request, url, params):
+            return web.Response(status=403, text="bad signature")
+        values = dict(params)
+        refusal = self.calls.refusal()
+        if refusal:
+            log.warning("Twilio call %s from %s rejected (busy): %s",
+                        values.get("CallSid", "?"), values.get("From", "?"), refusal)  # fmt: skip
+            return web.Response(text=reject_twiml("busy"), content_type=_TWIML)
+        passed = {
+            name: values[name]
+            for name in PASSED_PARAMETERS
+            if name in values and len(name) + len(values[name]) < MAX_PARAMETER_CHARS
+        }
+        twiml = connect_stream_twiml(self.settings.stream_url, passed)
+        return web.Response(text=twiml, content_type=_TWIML)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """The Media Stream: a call for as long as the socket lives."""
+        if not self._signed(request, self.settings.stream_url, []):
+            return web.Response(status=403, text="bad signature")
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024)
+        await ws.prepare(request)
+        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config)
+        await stream.run(_texts(ws, stream))
+        if not ws.closed:
+            await ws.close()
+        return ws
+
+
+async def _texts(ws: web.WebSocketResponse, stream: TwilioStream) -> AsyncIterator[str | bytes]:
+    """The socket's text frames (a binary one as bytes: counted as malformed) until it
+    closes; the stream ends if ``start`` takes longer than :data:`START_WAIT`."""
+    while True:
+        try:
+            message = await ws.receive(timeout=None if stream.started else START_WAIT)
+        except TimeoutError:
+            log.warning("Twilio stream sent no 'start' in %g s: closing it", START_WAIT)
+            return
+        if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            yield message.data
+        else:  # CLOSE, CLOSING, CLOSED, ERROR
+            return

@@ -1,0 +1,184 @@
+"""Running the calls of the legs that are not SIP through the call path every call takes.
+
+:class:`LegCalls` is the one place a browser or Twilio call becomes a call of the gateway:
+
+1. **Admission** (:meth:`LegCalls.refusal`): the rules a SIP INVITE meets apply to every leg:
+   no new call while the gateway drains or is overloaded (:mod:`sipgw.app.overload`), none
+   past ``SIPGW_MAX_CALLS``, which counts the calls of every leg (the SIP core is told how
+   many leg calls are up: ``UserAgent.other_calls``). Who may call at all is the leg's
+   endpoint's business (the admin token or the dashboard's cookie for a browser, Twilio's
+   signature for a stream).
+2. **Start** (:meth:`LegCalls.start`): the :class:`~sipgw.app.legs.handle.LegHandle` joins
+   the calls and the dashboard's feed (``CallPath.enter``) and the ticker, which drains the
+   caller's audio while the agent is built and prepared (``CallPath.prepare_agent``, as for a
+   SIP call); then the recording, the no-audio timer (``SIPGW_RTP_TIMEOUT``) and
+   ``CallPath.agent_answered`` (the call-length limit, ``on_answered``: the greeting plays).
+3. **End**: whoever settles the handle's ``ending`` (the caller's side closing, the agent's
+   hang-up, a timer) ends it: after a hang-up of ours the agent's last words are waited for
+   (:data:`PLAYED_OUT_WAIT`: a Twilio stream confirms them with a mark), then the leg's media
+   figures are logged and handed to the agent, the leg is closed and ``CallPath.release``
+   frees the rest (metrics with the leg's label, the feed, the agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from agent.base import NO_DETAILS, AgentFactory, CallDetails
+from sipgw.app.gateway import Gateway
+from sipgw.app.legs.handle import LegHandle, LegMedia
+from sipgw.call import CallInfo
+from sipgw.errors import MessageParseError
+from sipgw.headers import NameAddr
+from sipgw.uri import parse_uri
+
+__all__ = ["CLOSE_WAIT", "PLAYED_OUT_WAIT", "LegCalls", "party"]
+
+log = logging.getLogger("sipgw")
+
+PLAYED_OUT_WAIT = 5.0
+"""Seconds the agent's last words may take to be heard after it hangs up, before the leg closes."""
+CLOSE_WAIT = 5.0
+"""Seconds closing a leg's transport may take."""
+
+
+def party(uri: str, display_name: str | None = None, *, fallback: str) -> NameAddr:
+    """A caller or callee as the call's view names it: ``uri`` if it reads as one, else
+    ``fallback`` (a URI of ours)."""
+    try:
+        return NameAddr(parse_uri(uri), display_name or None)
+    except MessageParseError:
+        return NameAddr(parse_uri(fallback), display_name or None)
+
+
+class LegCalls:
+    """The gateway's calls on other legs; see the module docstring.
+
+    Args:
+        gateway: the running gateway (its call path, counters, overload detector, SIP core).
+        agent: builds each leg call's agent (default: the gateway's agent).
+    """
+
+    def __init__(self, gateway: Gateway, agent: AgentFactory | None = None) -> None:
+        self.gateway = gateway
+        self.path = gateway.calls
+        self.agent = agent
+        self._runs: dict[LegHandle, asyncio.Task[None]] = {}
+
+    @property
+    def up(self) -> list[LegHandle]:
+        """The leg calls up now."""
+        return list(self._runs)
+
+    def refusal(self) -> str:
+        """Why a new call would be refused now, or "" when it is welcome."""
+        gateway = self.gateway
+        if not gateway.running:
+            return "the gateway is not running"
+        if gateway.ua.draining:
+            return "the gateway is draining"
+        if gateway.overload.overloaded:
+            return "the gateway is overloaded"
+        limit = gateway.config.max_calls
+        if limit is not None and len(gateway.handles) >= limit:
+            return f"the gateway has its {limit} call(s) (SIPGW_MAX_CALLS)"
+        return ""
+
+    def start(
+        self,
+        media: LegMedia,
+        *,
+        call_id: str,
+        caller: NameAddr,
+        called: NameAddr,
+        details: CallDetails = NO_DETAILS,
+    ) -> LegHandle:
+        """Make ``media``'s call one of the gateway's and answer it with the agent, which
+        sees ``details`` (the leg's variables).
+
+        Check :meth:`refusal` first: this admits the call whatever it says.
+        """
+        gateway, path = self.gateway, self.path
+        call = CallInfo((call_id, media.name), caller, called)
+        handle = LegHandle(call, media, gateway.sip, path.gate, gateway.counted, details)
+        gateway.counted.call_started()
+        path.enter(handle)
+        handle.log.info(
+            "incoming %s call from %s to %s", media.name, handle.caller, handle.called
+        )  # fmt: skip
+        path.ticker.add(handle)
+        path.run_setup(handle, self._answer(handle, self.agent or gateway.agent_factory))
+        self._runs[handle] = path.spawn(self._run(handle))
+        self._count()
+        return handle
+
+    async def finished(self, handle: LegHandle) -> None:
+        """Wait until ``handle``'s call is over and released."""
+        run = self._runs.get(handle)
+        if run is not None:
+            await asyncio.shield(run)
+
+    async def shutdown(self, grace: float = CLOSE_WAIT) -> None:
+        """End every leg call now (the server stops) and wait up to ``grace`` seconds."""
+        runs = list(self._runs.values())
+        for handle in list(self._runs):
+            handle.end("shutdown")
+        if runs:
+            await asyncio.wait(runs, timeout=grace)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _answer(self, handle: LegHandle, factory: AgentFactory) -> None:
+        """Build and prepare the agent (the ticker drains the caller meanwhile), then answer."""
+        path = self.path
+        agent = await path.prepare_agent(handle, factory)
+        if agent is None:
+            handle.end("rejected")
+            return
+        if agent.wants_arrival_audio:
+            handle.media.listen(agent.on_caller_audio)
+        handle.recorder = path.recordings.recorder(handle.call.log_id, handle.log)
+        if path.config.rtp_timeout > 0:
+            handle.watch_media(path.config.rtp_timeout)
+        path.agent_answered(handle, agent)
+        handle.log.info("answered (%s)", handle.leg)
+
+    async def _run(self, handle: LegHandle) -> None:
+        try:
+            reason = await handle.ending
+            await self._finish(handle, reason)
+        finally:
+            self._runs.pop(handle, None)
+            self._count()
+
+    async def _finish(self, handle: LegHandle, reason: str) -> None:
+        """The call ends: last words heard, media figures kept, the leg closed, all freed."""
+        media = handle.media
+        if not handle.ended:
+            handle.end_reason = reason
+            handle.log.info(
+                "call ended: %s after %.1f s", reason, time.monotonic() - handle.started
+            )  # fmt: skip
+        if reason == "local-hangup" and handle.answered and not handle.ended:
+            if not await media.played_out(PLAYED_OUT_WAIT):
+                handle.log.info("closing before the caller was heard to get the last words")
+        self.path.ticker.remove(handle)
+        try:
+            handle.quality = media.quality()
+            handle.log.info("media: %s", ", ".join(f"{k} {v}" for k, v in media.describe().items()))
+            if handle.quality is not None:
+                handle.log.info("media quality: %s", handle.quality.summary())
+                if handle.agent is not None:
+                    handle.agent.on_quality(handle.quality)
+            await asyncio.wait_for(media.close(), CLOSE_WAIT)
+        except Exception:
+            handle.log.exception("closing the %s leg failed", handle.leg)
+        finally:
+            self.path.release(handle)
+
+    def _count(self) -> None:
+        """Tell the SIP core how many calls the other legs hold (they count for max_calls)."""
+        if self.gateway.running:
+            self.gateway.ua.other_calls = len(self._runs)

@@ -1,0 +1,186 @@
+"""A Twilio number's call to the assistant: the webhook's TwiML, then a Media Stream, a barge-in.
+
+``sipgw serve --agent assistant`` runs as a subprocess against the fake AI services, with the
+admin server on and Twilio configured (its Auth Token, the public ``https://`` address a TLS
+proxy would give it). The test is Twilio, as its pages describe it (docs/cloud-apis.md,
+"Twilio Media Streams"): it posts the number's signed voice webhook, reads the
+``<Connect><Stream>`` TwiML, and opens the stream the TwiML names with the fake
+(``sipgw/testing/fakes/twilio.py``), signed for that public URL, sending the TwiML's
+parameters as ``customParameters``. The fake plays our audio half a second after it arrives
+(the way to the phone and its buffer), so only the marks say what the caller heard and only
+``clear`` cuts it short.
+
+The conversation: the greeting, a question, a long reply the caller talks over. Checked: the
+reply stops at the caller's ear within a few frames of the barge-in (the ``clear``); every
+mark we sent comes back, the ones Twilio dropped as cleared; the history the LLM gets next
+keeps exactly what the caller heard of the long reply (to the marks' and the TTS chunks'
+grain, not the half second Twilio held); the answer to the interruption is heard; the call
+shows up in the API and the metrics as a ``twilio`` call with its parameters as variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from media.twilio.signature import signature_for
+from sipgw.testing.audio import dominant_tone, tone_frames
+from sipgw.testing.canaries import ADMIN_TOKEN
+from sipgw.testing.fakes.openai import FakeResponse
+from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.fakes.twilio import FakeTwilioStream, PlayedAudio
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.metrics import sample_value
+from sipgw.testing.ports import free_port
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+TWILIO_TOKEN = "twilio-test-auth-token"
+PUBLIC = "https://gw.example.test"
+GREETING_HZ, LONG_HZ, REPLY_HZ, SPEECH_HZ = 500, 900, 700, 300
+TONES = (GREETING_HZ, LONG_HZ, REPLY_HZ)
+LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3
+MS_PER_CHAR = 20  # the fake TTS speaks each character for 20 ms (fakes_in_threads)
+PLAYOUT_DELAY = 0.5
+CALLER = {
+    "From": "+15551230001", "To": "+15557650002", "CallSid": "CA" + "1" * 32,
+    "AccountSid": "AC" + "2" * 32, "CallStatus": "ringing", "Direction": "inbound",
+}  # fmt: skip
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"Hi there": GREETING_HZ, "story": LONG_HZ, "shipped": REPLY_HZ}
+    with fakes_in_threads(tmp_workdir, tones) as fakes:
+        yield fakes
+
+
+def spans(heard: list[PlayedAudio], hz: float) -> list[tuple[float, float]]:
+    """(start, end) loop times at which the caller heard ``hz``, frame by frame."""
+    found: list[tuple[float, float]] = []
+    for piece in heard:
+        for offset in range(0, len(piece.audio) - 159, 160):
+            frame = piece.audio[offset : offset + 160]
+            if dominant_tone(frame, TONES) != hz:
+                continue
+            start = piece.start + offset / 8000
+            if found and start - found[-1][1] < 0.03:
+                found[-1] = (found[-1][0], start + 0.02)
+            else:
+                found.append((start, start + 0.02))
+    return found
+
+
+def marks(twilio: FakeTwilioStream) -> list[str]:
+    """The names of the marks we sent, in order."""
+    return [m["mark"]["name"] for _, m in twilio.received if m.get("event") == "mark"]
+
+
+def seconds(found: list[tuple[float, float]]) -> float:
+    return sum(end - start for start, end in found)
+
+
+async def test_a_twilio_call_to_the_assistant_with_a_barge_in(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    services.stt.script(["Tell me about shipping.", "Stop, I have a question."])
+    services.llm.script([FakeResponse(text=LONG), FakeResponse(text="Your order has shipped.")])
+    env = {
+        **services.env, "SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SIPGW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SIPGW_PUBLIC_URL": PUBLIC,
+    }  # fmt: skip
+    with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
+        admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        async with aiohttp.ClientSession() as http:
+            # The number's webhook, signed as Twilio signs it (the public URL, the form).
+            signature = signature_for(TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", CALLER)
+            async with http.post(
+                f"{admin}/twilio/voice", data=urlencode(CALLER),
+                headers={"X-Twilio-Signature": signature,
+                         "Content-Type": "application/x-www-form-urlencoded"},
+            ) as response:  # fmt: skip
+                assert response.status == 200, await response.text()
+                twiml = ET.fromstring(await response.text())
+            stream = twiml.find("./Connect/Stream")
+            assert stream is not None and stream.get("url") == "wss://gw.example.test/twilio/stream"
+            parameters = {p.get("name", ""): p.get("value", "") for p in stream}
+            assert parameters == {"From": CALLER["From"], "To": CALLER["To"]}
+
+            local = admin.replace("http://", "ws://") + "/twilio/stream"
+            async with FakeTwilioStream(
+                local, auth_token=TWILIO_TOKEN, signed_url=str(stream.get("url")),
+                custom_parameters={**parameters, "order": "1234"}, call_sid=CALLER["CallSid"],
+                playout_delay=PLAYOUT_DELAY,
+            ) as twilio:  # fmt: skip
+                loop = asyncio.get_running_loop()
+
+                def heard(hz: float) -> float:
+                    return seconds(spans(twilio.heard_by(loop.time()), hz))
+
+                def quiet() -> bool:  # nothing of ours plays or waits to
+                    return not twilio.heard or twilio.heard[-1].end < loop.time()
+
+                await twilio.wait_for(lambda: heard(GREETING_HZ) > 0.1 and quiet(), 15)
+                async with http.get(
+                    f"{admin}/api/calls", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                ) as response:
+                    (listed,) = (await response.json())["calls"]
+                assert listed["leg"] == "twilio" and listed["caller"] == "tel:+15551230001"
+                assert listed["call_id"] == CALLER["CallSid"]
+
+                twilio.say(b"".join(tone_frames(SPEECH_HZ, 0.6, -12.0)))
+                # The long reply plays; after 0.6 s of it at the caller's ear, they talk over it.
+                await twilio.wait_for(lambda: heard(LONG_HZ) > 0.6, 20)
+                barge_at = loop.time()
+                twilio.say(b"".join(tone_frames(SPEECH_HZ, 1.2, -12.0)))
+                await twilio.wait_for(lambda: bool(twilio.clears), 5)
+                await twilio.wait_for(lambda: heard(REPLY_HZ) > 0.2 and quiet(), 20)
+                await twilio.wait_for(lambda: len(twilio.echoed) == len(marks(twilio)), 5)
+
+        long = spans(twilio.heard, LONG_HZ)
+        heard_long = seconds(long)
+        assert long[-1][1] - barge_at < 0.3, (long[-1], barge_at)  # cut at the ear, not 0.5 s on
+        assert twilio.clears[0] > barge_at
+        sent = marks(twilio)
+        assert sent and sent == [name for name, _, _ in twilio.echoed], (sent, twilio.echoed)
+        assert any(cleared for _, _, cleared in twilio.echoed)  # held by Twilio, dropped by clear
+        assert twilio.protocol_errors == []
+
+        history = services.llm.requests[1].body["messages"]
+        cut = [m for m in history if m["role"] == "assistant" and m["content"][:20] == LONG[:20]]
+        assert len(cut) == 1, history
+        cut = cut[0]
+        kept = len(cut["content"].removesuffix("…"))
+        played = heard_long * 1000 / MS_PER_CHAR
+        # Kept: what the caller heard, to within a TTS chunk (alignment) and the last word; the
+        # half second Twilio still held (25 characters) is not in it.
+        assert played - 20 <= kept <= played + 10, (kept, played, cut["content"])
+
+        gw.wait_log(r"call ended: remote-hangup", 5)
+        record = _record(tmp_workdir)
+        call = next(line for line in record if line["type"] == "call")
+        assert call["leg"] == "twilio" and call["variables"]["order"] == "1234"
+        assert call["caller"] == "tel:+15551230001"
+        barge = next(line for line in record if line["type"] == "barge_in")
+        assert barge["heard"] == cut["content"].removesuffix("…")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                f"{admin}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            ) as response:
+                metrics = await response.read()
+        ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup"}
+        assert sample_value(metrics, "sipgw_calls_total", **ended) == 1
+        assert gw.stop() == 0
+
+
+def _record(workdir: Path) -> list[dict[str, Any]]:
+    (path,) = (workdir / "calls").glob("*.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]

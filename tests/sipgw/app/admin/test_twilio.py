@@ -1,0 +1,150 @@
+"""Twilio's endpoints on the admin server (sipgw/app/admin/twilio.py), an in-process gateway.
+
+Requests are signed as Twilio's "Webhooks security" page says (``signature_for``: the URL
+Twilio requested, the form's parameters sorted, HMAC-SHA1 with the Auth Token); the stream
+is the Twilio fake (sipgw/testing/fakes/twilio.py) talking to the echo agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+from contextlib import AbstractAsyncContextManager
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from media.twilio.signature import signature_for
+from sipgw.app.admin import twilio as twilio_endpoints
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.gateway import Gateway
+from sipgw.app.legs.settings import LegsSettings
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.fakes.twilio import FakeTwilioStream
+from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.admin.legs_admin import admin_with_legs
+
+pytestmark = pytest.mark.timeout(30)
+
+TOKEN = "twilio-auth-token"
+ADMIN = "admin-token"
+PUBLIC = "https://gw.example.test"
+FORM = {"CallSid": "CA" + "1" * 32, "From": "+15551230001", "To": "+15557650002",
+        "CallerName": "Ann Example", "AccountSid": "AC" + "2" * 32}  # fmt: skip
+
+
+def admin_for(
+    gateway: Gateway, legs: LegsSettings | None = None, token: str = ADMIN
+) -> AbstractAsyncContextManager[tuple[AdminServer, aiohttp.ClientSession]]:
+    legs = legs or LegsSettings(twilio_auth_token=TOKEN, public_url=PUBLIC)
+    return admin_with_legs(gateway, legs, token)
+
+
+async def post_webhook(
+    server: AdminServer, http: aiohttp.ClientSession, signature: str | None, **headers: str
+) -> tuple[int, str, str]:
+    given = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+    if signature is not None:
+        given["X-Twilio-Signature"] = signature
+    async with http.post(f"{server.url}/twilio/voice", data=urlencode(FORM), headers=given) as r:
+        return r.status, r.headers.get("Content-Type", ""), await r.text()
+
+
+async def test_the_signed_webhook_streams_the_call_here_with_its_parties() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
+        status, content_type, body = await post_webhook(server, http, signature)
+        assert status == 200 and content_type.startswith("application/xml"), body
+        stream = ET.fromstring(body).find("./Connect/Stream")
+        assert stream is not None and stream.get("url") == "wss://gw.example.test/twilio/stream"
+        assert {p.get("name"): p.get("value") for p in stream} == {
+            "From": "+15551230001", "To": "+15557650002", "CallerName": "Ann Example"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "bm90IGEgc2lnbmF0dXJl",
+        signature_for("another-token", f"{PUBLIC}/twilio/voice", FORM),
+        signature_for(TOKEN, f"{PUBLIC}/twilio/voice", {**FORM, "From": "+15550000000"}),
+        signature_for(TOKEN, "https://elsewhere.example/twilio/voice", FORM),
+    ],
+)
+async def test_a_webhook_without_twilios_signature_is_refused(signature: str | None) -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        status, _, body = await post_webhook(server, http, signature)
+        assert status == 403 and "<Response>" not in body
+
+
+async def test_while_new_calls_are_refused_twilio_is_told_to_reject_unanswered() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        gateway.ua.draining = True
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
+        status, _, body = await post_webhook(server, http, signature)
+        reject = ET.fromstring(body).find("./Reject")
+        assert status == 200 and reject is not None and reject.get("reason") == "busy"
+
+
+async def test_without_the_token_setting_there_are_no_twilio_endpoints() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway, LegsSettings()) as (s, http):
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
+        status, _, _ = await post_webhook(s, http, signature)
+        assert status == 401  # an ordinary admin path: the bearer token is asked for
+        status, _, _ = await post_webhook(s, http, signature, Authorization=f"Bearer {ADMIN}")
+        assert status == 404
+
+
+async def test_behind_a_proxy_without_an_admin_token_twilio_still_gets_in_by_signature() -> None:
+    """A loopback admin server without a token refuses requests naming a public host, but
+    Twilio's are signed: they pass (the proxy forwards Host: gw.example.test)."""
+    async with running_gateway() as (gateway, _), admin_for(gateway, token="") as (server, http):
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
+        status, _, _ = await post_webhook(server, http, signature, Host="gw.example.test")
+        assert status == 200
+        async with http.get(f"{server.url}/api/calls", headers={"Host": "gw.example.test"}) as r:
+            assert r.status == 403  # the rest of the server is not opened by it
+
+
+async def test_the_stream_wants_the_signature_of_its_public_url() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        for signed in (None, local):  # unsigned; signed for the local URL, not Twilio's
+            fake = FakeTwilioStream(local, auth_token=TOKEN if signed else None, signed_url=signed)
+            with pytest.raises(InvalidStatus, match="403"):
+                async with fake:
+                    pass
+        assert not gateway.handles
+
+
+async def test_a_stream_is_a_call_with_the_echo_agent() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        audio = b"".join(tone_frames(440, 1.0))
+        async with FakeTwilioStream(
+            local, audio=audio, auth_token=TOKEN, signed_url="wss://gw.example.test/twilio/stream",
+            custom_parameters={"From": "+15551230001", "order": "1234"},
+        ) as call:  # fmt: skip
+            await call.wait_for(lambda: call.heard_seconds() >= 0.6, 10)
+            (handle,) = gateway.handles.values()
+            assert handle.leg == "twilio" and handle.details.variables["order"] == "1234"
+            assert handle.call.call_id == call.call_sid
+        for _ in range(250):  # the stream's end reaches the gateway
+            if not gateway.handles:
+                break
+            await asyncio.sleep(0.02)
+        assert not gateway.handles and gateway.feed.recent[-1].outcome == "remote-hangup"
+        assert call.protocol_errors == []
+
+
+async def test_a_stream_that_never_starts_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(twilio_endpoints, "START_WAIT", 0.2)
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        signature = signature_for(TOKEN, "wss://gw.example.test/twilio/stream")
+        async with http.ws_connect(local, headers={"X-Twilio-Signature": signature}) as ws:
+            message = await ws.receive(timeout=5)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert not gateway.handles

@@ -1,0 +1,151 @@
+"""A Twilio Media Stream as a call (sipgw/app/legs/twilio.py), its frames from a script.
+
+The frames are Twilio's messages as its "Media Streams - WebSocket Messages" page shows them;
+what the endpoint sends back is kept. The gateway runs in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from agent.variables import MAX_VARIABLES
+from media.twilio.stream import MediaStreamConfig
+from sipgw.app.legs.calls import LegCalls
+from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
+from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.legs.doubles import NotingAgent, until
+
+pytestmark = pytest.mark.timeout(30)
+
+SID = "MZ" + "a" * 32
+CALL = "CA" + "b" * 32
+
+
+def start(**parameters: str) -> str:
+    return json.dumps({
+        "event": "start", "sequenceNumber": "1", "streamSid": SID,
+        "start": {"accountSid": "AC" + "c" * 32, "streamSid": SID, "callSid": CALL,
+                  "tracks": ["inbound"], "customParameters": parameters,
+                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}},
+    })  # fmt: skip
+
+
+def media(chunk: int) -> str:
+    payload = base64.b64encode(b"\x11" * 160).decode()
+    return json.dumps({
+        "event": "media", "streamSid": SID,
+        "media": {"track": "inbound", "chunk": str(chunk), "timestamp": str(20 * chunk - 20),
+                  "payload": payload},
+    })  # fmt: skip
+
+
+DTMF = json.dumps({"event": "dtmf", "streamSid": SID, "dtmf": {"track": "inbound_track",
+                                                                "digit": "7"}})  # fmt: skip
+STOP = json.dumps({"event": "stop", "streamSid": SID, "stop": {"callSid": CALL}})
+
+
+class Socket:
+    """The WebSocket's two ends: frames Twilio sends (queued by the test), frames we send."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
+        self.sent: list[dict[str, Any]] = []
+        self.closed = False
+
+    async def frames(self) -> AsyncIterator[str]:
+        while (frame := await self.incoming.get()) is not None:
+            yield frame
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    async def close(self) -> None:
+        self.closed = True
+        self.incoming.put_nowait(None)
+
+
+def test_twilios_parties_become_uris() -> None:
+    assert twilio_party("+15551234567", CALL) == "tel:+15551234567"
+    assert twilio_party("client:alice", CALL) == "client:alice"
+    assert twilio_party("sip:bob@example.com", CALL) == "sip:bob@example.com"
+    assert twilio_party("", CALL) == f"twilio:{CALL}"  # anonymous
+
+
+def test_custom_parameters_become_variables_under_the_one_rule() -> None:
+    given = {"From": "+15551234567", "lang": "de", "customer-id": "7", "note": "a\nb"}
+    assert stream_variables(given) == (
+        {"From": "+15551234567", "lang": "de"}, ("customer-id", "note"))  # fmt: skip
+    many = {f"p{n}": "x" for n in range(MAX_VARIABLES + 2)}
+    kept, left_out = stream_variables(many)
+    assert len(kept) == MAX_VARIABLES and left_out == (f"p{MAX_VARIABLES}", f"p{MAX_VARIABLES + 1}")
+    assert stream_variables({}) == ({}, ())
+
+
+async def test_a_stream_is_a_call_with_its_parameters_its_digits_and_its_end() -> None:
+    async with running_gateway(lambda call: NotingAgent(call, [b"\x22" * 160] * 6)) as (gw, _):
+        calls = LegCalls(gw)
+        socket = Socket()
+        stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig())
+        run = asyncio.ensure_future(stream.run(socket.frames()))
+        for frame in (
+            json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+            start(From="+15551234567", To="+15557654321", CallerName="Ann", lang="de"),
+        ):
+            socket.incoming.put_nowait(frame)  # fmt: skip
+        await until(lambda: stream.handle is not None and stream.handle.answered)
+        for n in range(1, 20):
+            socket.incoming.put_nowait(media(n))
+        handle = stream.handle
+        assert handle is not None
+        assert (handle.caller, handle.called, handle.call.caller.display_name) == (
+            "tel:+15551234567", "tel:+15557654321", "Ann")  # fmt: skip
+        assert handle.call.call_id == CALL and handle.details.variables["lang"] == "de"
+        agent = handle.agent
+        assert isinstance(agent, NotingAgent)
+        await until(lambda: len(agent.arrived) >= 10)  # the caller's audio, at arrival
+        socket.incoming.put_nowait(DTMF)
+        await until(lambda: agent.digits == ["7"])
+        await until(lambda: sum(m["event"] == "media" for m in socket.sent) == 6)
+        assert any(m["event"] == "mark" for m in socket.sent)
+        socket.incoming.put_nowait(STOP)
+        await asyncio.wait_for(run, 5)
+        assert handle.ended and handle.end_reason == "remote-hangup" and socket.closed
+
+
+async def test_a_stream_the_gateway_refuses_is_closed_without_a_call() -> None:
+    async with running_gateway(NotingAgent) as (gw, _):
+        gw.ua.draining = True
+        socket = Socket()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        run = asyncio.ensure_future(stream.run(socket.frames()))
+        socket.incoming.put_nowait(start())
+        await asyncio.wait_for(run, 5)
+        assert "draining" in stream.refused and stream.handle is None and socket.closed
+        assert not gw.handles
+
+
+async def test_a_stream_error_ends_the_call() -> None:
+    async with running_gateway(NotingAgent) as (gw, _):
+        socket = Socket()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        run = asyncio.ensure_future(stream.run(socket.frames()))
+        socket.incoming.put_nowait(start())
+        await until(lambda: stream.handle is not None)
+        socket.incoming.put_nowait(start())  # a second start: not Twilio's protocol
+        await asyncio.wait_for(run, 5)
+        assert stream.handle is not None and stream.handle.end_reason == "stream-error"
+
+
+async def test_a_clear_before_the_stream_started_sends_nothing() -> None:
+    async with running_gateway(NotingAgent) as (gw, _):
+        socket = Socket()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        assert stream.media.clear() == 0 and socket.sent == []
+        assert stream.media.describe()["transport"] == "Twilio Media Streams"
+        await stream.connection.close()
