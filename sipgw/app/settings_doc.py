@@ -124,6 +124,8 @@ API_URL = os.environ.get("MYSHOP_API_URL", "http://127.0.0.1:8080")
 
 
 def _cell(text: str) -> str:
+    """``text`` for a Markdown table cell: a ``|`` (even in a code span, as in ``on|off``)
+    would end the cell, so it is escaped (GFM tables)."""
     return text.replace("|", "\\|")
 
 
@@ -144,7 +146,7 @@ def _section_md(section: SectionInfo) -> list[str]:
         meaning = _cell(s.help)
         cells = [f"`{s.env}`", _cell(_default(s)), meaning]
         if flags:
-            flag = f"`{s.flag} {s.metavar}`" if s.flag and s.metavar else "—"
+            flag = _cell(f"`{s.flag} {s.metavar}`") if s.flag and s.metavar else "—"
             cells.insert(0, flag)
         lines.append("| " + " | ".join(cells) + " |")
     return lines

@@ -31,6 +31,19 @@ def test_docs_configuration_is_current() -> None:
         assert f"\n## {heading}\n" in text, heading
 
 
+def test_every_table_row_has_its_headers_cells() -> None:
+    """A ``|`` inside a cell (``--browser-calls on|off``) is escaped: unescaped, it would
+    split the cell and break the row (GFM tables, code spans included)."""
+    columns = 0
+    for line in settings_doc.configuration_md().splitlines():
+        if not line.startswith("|"):
+            columns = 0
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line)) - 2
+        columns = columns or cells
+        assert cells == columns, line
+
+
 def test_env_example_is_current_and_lists_every_variable() -> None:
     text = (ROOT / ".env.example").read_text()
     assert text == settings_doc.env_example(), REGENERATE.format("env-example", ".env.example")
