@@ -16,6 +16,10 @@ mark we sent comes back, the ones Twilio dropped as cleared; the history the LLM
 keeps exactly what the caller heard of the long reply (to the marks' and the TTS chunks'
 grain, not the half second Twilio held); the answer to the interruption is heard; the call
 shows up in the API and the metrics as a ``twilio`` call with its parameters as variables.
+
+A second call shows a bot's custom parameters reaching the assistant as the call's
+``CallDetails.variables``: the greeting's and the prompt's ``{name}`` filled, the variables in
+the system prompt's data, one that is not an identifier left out (and logged).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from agent.opening import DETAILS_HEADING
 from media.twilio.signature import signature_for
 from sipgw.testing.audio import dominant_tone, tone_frames
 from sipgw.testing.canaries import ADMIN_TOKEN
@@ -179,6 +184,52 @@ async def test_a_twilio_call_to_the_assistant_with_a_barge_in(
         ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup"}
         assert sample_value(metrics, "sipgw_calls_total", **ended) == 1
         assert gw.stop() == 0
+
+
+async def test_a_streams_custom_parameters_reach_the_prompt_and_greeting(
+    tmp_workdir: Path,
+) -> None:
+    """A bot's ``<Parameter>``s are the call's variables (its ``CallDetails``), as on SIP:
+    they fill the greeting's and the prompt's ``{name}`` placeholders and go into the system
+    prompt as data; one the rule of every call's variables refuses (``customer-id``: not an
+    identifier) is left out and named in the log, and the call goes on."""
+    prompt = tmp_workdir / "prompt.txt"
+    prompt.write_text("You are the shop's assistant. The caller asks about order {order}.\n")
+    tones = {"Hello Ada": GREETING_HZ, "shipped": REPLY_HZ}
+    with fakes_in_threads(tmp_workdir, tones, greeting="Hello {customer}, welcome.") as services:
+        services.stt.script(["Where is my order?"])
+        services.llm.script([FakeResponse(text="It has shipped.")])
+        env = {
+            **services.env, "SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
+            "SIPGW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SIPGW_PUBLIC_URL": PUBLIC,
+            "SIPGW_SYSTEM_PROMPT_FILE": str(prompt),
+        }  # fmt: skip
+        with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
+            admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+            parameters = {
+                "From": "+15551230001", "customer": "Ada", "order": "A-1234",
+                "customer-id": "77",
+            }  # fmt: skip
+            async with FakeTwilioStream(
+                admin.replace("http://", "ws://") + "/twilio/stream", auth_token=TWILIO_TOKEN,
+                signed_url=f"{PUBLIC.replace('https://', 'wss://')}/twilio/stream",
+                custom_parameters=parameters,
+            ) as twilio:  # fmt: skip
+                await twilio.wait_for(lambda: bool(services.tts.contexts), 10)
+                assert services.tts.contexts[0].text.strip() == "Hello Ada, welcome."
+                twilio.say(b"".join(tone_frames(SPEECH_HZ, 0.6, -12.0)))
+                await twilio.wait_for(lambda: bool(services.llm.requests), 15)
+            gw.wait_log(r"custom parameter\(s\) 'customer-id' left out", 5)
+            gw.wait_log(r"call ended: remote-hangup", 5)
+            assert gw.stop() == 0
+    system = services.llm.requests[0].body["messages"][0]
+    assert system["role"] == "system", system
+    assert "The caller asks about order A-1234." in system["content"]
+    data, _ = json.JSONDecoder().raw_decode(system["content"].split(DETAILS_HEADING)[1].strip())
+    assert data["variables"] == {"From": "+15551230001", "customer": "Ada", "order": "A-1234"}
+    call = next(line for line in _record(tmp_workdir) if line["type"] == "call")
+    assert call["leg"] == "twilio" and "customer-id" not in call["variables"]
+    assert call["variables"]["customer"] == "Ada"
 
 
 def _record(workdir: Path) -> list[dict[str, Any]]:
