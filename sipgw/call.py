@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from enum import Enum, auto
 
+from sipgw.addressing import Flow
 from sipgw.headers import NameAddr
 from sipgw.offeranswer import NegotiatedAudio
 
@@ -56,7 +57,16 @@ class CallInfo:
     so either can key the application's own per-call table.
     """
 
-    __slots__ = ("_called", "_caller", "_direction", "_key", "_media", "_state")
+    __slots__ = (
+        "_called",
+        "_caller",
+        "_direction",
+        "_key",
+        "_media",
+        "_request_uri",
+        "_source",
+        "_state",
+    )
 
     def __init__(
         self,
@@ -64,11 +74,16 @@ class CallInfo:
         caller: NameAddr,
         called: NameAddr,
         direction: Direction = Direction.INBOUND,
+        *,
+        request_uri: str = "",
+        source: Flow | None = None,
     ) -> None:
         self._key = key
         self._caller = caller
         self._called = called
         self._direction = direction
+        self._request_uri = request_uri
+        self._source = source
         self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
 
@@ -104,6 +119,17 @@ class CallInfo:
     def called(self) -> NameAddr:
         """Who was called (the To of the INVITE: the peer, on an outbound call)."""
         return self._called
+
+    @property
+    def request_uri(self) -> str:
+        """The INVITE's Request-URI as received (an incoming call; "" for ours): a trunk
+        may put the dialled number there rather than in To."""
+        return self._request_uri
+
+    @property
+    def source(self) -> Flow | None:
+        """Where an incoming call's INVITE came from (transport, address); None for ours."""
+        return self._source
 
     @property
     def log_id(self) -> str:

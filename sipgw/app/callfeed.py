@@ -27,6 +27,7 @@ from agent.record import CallRecord
 if TYPE_CHECKING:
     from agent.base import Agent
     from sipgw.app.callhandle import CallHandle
+    from sipgw.call import CallInfo
 
 __all__ = [
     "RECENT_CALLS",
@@ -37,6 +38,7 @@ __all__ = [
     "CallFeed",
     "FeedEvent",
     "agent_name",
+    "hung_up_by",
 ]
 
 log = logging.getLogger("sipgw.feed")
@@ -59,8 +61,9 @@ TURN_FIELDS = {
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
-    (it was answered or got its agent), ``call_ended``, ``transcript`` or ``turn``;
-    ``data`` is JSON-ready."""
+    (it was answered or got its agent), ``call_answered`` (once), ``call_ended``,
+    ``call_refused`` (an incoming call the routes refused, never admitted), ``transcript``
+    or ``turn``; ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -97,9 +100,23 @@ class CallEntry:
     turns: list[dict[str, Any]] = field(default_factory=list)
     quality: dict[str, Any] | None = None
     recording: Path | None = None
+    line: str = ""
+    """The routes file's line it took ("" without one)."""
+    answered: float | None = None
+    """Wall-clock answer time (Unix seconds), once answered."""
+    status: int | None = None
+    """The final SIP status of its INVITE (200 once answered), when one applies."""
+    hung_up_by: str | None = None
+    """Who ended it: ``remote`` (the other party), ``agent``, ``gateway`` or ``operator``."""
+    transferred_to: str | None = None
+    """Where a transfer that succeeded took the caller."""
+    record: Path | None = None
+    """The agent's call record file (JSONL), if it writes one."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What other parts add to the ended call (the post-call summary), kept for the API."""
 
     def summary(self) -> dict[str, Any]:
-        """Ids, parties, agent, start, end and outcome (no transcript)."""
+        """Ids, parties, line, agent, start, end and outcome (no transcript)."""
         return {
             "id": self.id,
             "call_id": self.call_id,
@@ -108,6 +125,7 @@ class CallEntry:
             "called": self.called,
             "direction": self.direction,
             "state": self.state,
+            "line": self.line,
             "agent": self.agent,
             "started": self.started,
             "ended": self.ended,
@@ -124,7 +142,29 @@ class CallEntry:
             "dropped_lines": self.dropped_lines,
             "turns": list(self.turns),
             "quality": self.quality,
+            "answered": self.answered,
+            "status": self.status,
+            "hung_up_by": self.hung_up_by,
+            "transferred_to": self.transferred_to,
+            **self.extra,
         }
+
+
+_REMOTE_ENDS = frozenset({"remote-bye", "cancelled", "busy", "declined", "no-answer"})
+"""End reasons where the other party ended the call (or never took it)."""
+
+
+def hung_up_by(handle: CallHandle) -> str | None:
+    """Who ended the call: ``remote``, ``agent``, ``gateway`` or ``operator`` (None when
+    it never began, e.g. unreachable)."""
+    reason = handle.end_reason
+    if reason in _REMOTE_ENDS and not (reason == "cancelled" and handle.call.outbound):
+        return "remote"
+    if reason in ("local-bye", "rejected", "cancelled"):
+        return handle.hung_up_by or "gateway"
+    if reason in ("unreachable", "failed", "transport-error"):
+        return None
+    return "gateway"  # no-ack, session-expired, media-failed
 
 
 def _turn(line: dict[str, Any]) -> dict[str, Any]:
@@ -184,17 +224,40 @@ class CallFeed:
             started=time.time() - (time.monotonic() - handle.started),
             agent=agent_name(handle.agent),
             state=state,
+            line=handle.line,
         )
         self.live[log_id] = entry
         self._publish("call_started", entry, entry.summary())
 
     def call_answered(self, handle: CallHandle) -> None:
-        """A placed call was answered: it is no longer ringing."""
+        """The call was answered (once per call; a placed one is no longer ringing)."""
         entry = self.live.get(handle.call.log_id)
-        if entry is None or entry.state != "ringing":
+        if entry is None or entry.answered is not None:
             return
-        entry.state = "active"
-        self._publish("call_updated", entry, entry.summary())
+        entry.answered = time.time()
+        if entry.state == "ringing":
+            entry.state = "active"
+            self._publish("call_updated", entry, entry.summary())
+        self._publish("call_answered", entry, entry.summary())
+
+    def call_refused(self, call: CallInfo, status: int, why: str, line: str = "") -> None:
+        """An incoming call was refused before it was admitted (the routes: no route, a
+        busy line); not kept, only told to subscribers."""
+        entry = CallEntry(
+            id=call.log_id,
+            call_id=call.call_id,
+            caller=str(call.caller.uri),
+            caller_name=call.caller.display_name,
+            called=str(call.called.uri),
+            direction="inbound",
+            started=time.time(),
+            state="ended",
+            ended=time.time(),
+            outcome="rejected",
+            line=line,
+            status=status,
+        )
+        self._publish("call_refused", entry, {**entry.summary(), "status": status, "why": why})
 
     def agent_built(self, handle: CallHandle, agent: Agent) -> None:
         """The call got its agent: follow its call record's lines, if it keeps one."""
@@ -208,6 +271,9 @@ class CallFeed:
             for line in record.lines:
                 self._line(entry, line)
             record.on_line = lambda line: self._line(entry, line)
+            entry.record = record.path
+            if entry.line:
+                record.write({"type": "line", "line": entry.line})
 
     def _line(self, entry: CallEntry, line: dict[str, Any]) -> None:
         kind = line.get("type")
@@ -233,6 +299,9 @@ class CallFeed:
         entry.ended = time.time()
         entry.state = "ended"
         entry.outcome = handle.end_reason or "unknown"
+        entry.status = handle.end_status or (200 if entry.answered is not None else None)
+        entry.hung_up_by = hung_up_by(handle)
+        entry.transferred_to = handle.transferred_to or None
         if handle.quality is not None:
             entry.quality = handle.quality.record()
         if handle.recorder is not None:

@@ -339,6 +339,17 @@ async def _call(startup: Startup, target: str) -> int:
     return CALL_EXIT[outcome.kind]
 
 
+def _reload_routes(gateway: Gateway) -> None:
+    """SIGHUP: reload the routes file (a bad one is logged and the old routes stay)."""
+    if gateway.lines is None:
+        log.info("SIGHUP: no routes file to reload (--routes)")
+        return
+    try:
+        gateway.lines.reload()
+    except ConfigError:
+        pass  # logged by Lines.reload; the routes before stay in force
+
+
 def _supervise(startup: Startup, argv: list[str]) -> int:
     """``serve --workers N``: run N workers of this command line (:mod:`sipgw.app.workers`)."""
     from sipgw.app.workers import STOP_MARGIN, Supervisor, plan_workers
@@ -371,11 +382,13 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         dial_policy=startup.dial_policy,
         floods=startup.floods,
         overload=startup.overload,
+        lines=startup.lines,
     )
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, drain.signal)
+    loop.add_signal_handler(signal.SIGHUP, _reload_routes, gateway)
     failed = await _start(gateway)
     if failed is not None:
         return failed
@@ -393,6 +406,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
+    if startup.lines is not None:
+        log.info("routes from %s: %s", startup.lines.path, startup.lines.describe_briefly())
     admin = await _start_admin(gateway, startup.admin)
     if isinstance(admin, int):
         await gateway.stop()

@@ -46,6 +46,7 @@ from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.reload import Lines
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
@@ -95,6 +96,8 @@ class Gateway:
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
         overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
             default: on, with its defaults).
+        lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
+            to its account's agent, else ``agent_factory``.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class Gateway:
         dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
         overload: OverloadConfig | None = None,
+        lines: Lines | None = None,
     ) -> None:
         self.config = config
         self.agent_factory = agent_factory
@@ -135,7 +139,11 @@ class Gateway:
         self.drain_request = DrainRequest(config.drain_seconds)
         """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
-        self.routes = AgentRoutes(self.registration.accounts, account_agents or {}, agent_factory)
+        self.lines = lines
+        """The routes file's lines in force, if there is one (:mod:`sipgw.app.lines`)."""
+        self.routes = AgentRoutes(
+            self.registration.accounts, account_agents or {}, agent_factory, lines
+        )
         """Which agent answers an incoming call (:mod:`sipgw.app.routing`)."""
         self.calls = CallPath(
             config,
@@ -367,6 +375,16 @@ class Gateway:
             )
             for account in self.registration.accounts
         }
+
+    def line_calls(self) -> dict[str, int]:
+        """The calls up now on each line of the routes file (for the metrics)."""
+        if self.lines is None:
+            return {}
+        counts = dict.fromkeys(self.lines.table.lines, 0)
+        for handle in self.handles.values():
+            if handle.line:
+                counts[handle.line] = counts.get(handle.line, 0) + 1
+        return counts
 
     def ticker_counts(self) -> tuple[int, int]:
         """The media ticker's ticks run and skipped (for the metrics)."""

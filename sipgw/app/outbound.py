@@ -213,6 +213,6 @@ class OutboundCalls:
         agent = await self.path.prepare_agent(handle, factory)
         if agent is None:
             if not handle.ended:
-                handle.hangup()
+                handle.hangup(by="gateway")
             return
         self.path.agent_answered(handle, agent)

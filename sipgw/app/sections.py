@@ -29,6 +29,7 @@ from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info
@@ -54,7 +55,8 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
-        AgentSection, NetworkSection, AccountSection, OutboundSection, AccessSection,
+        AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
+        AccessSection,
         CallSection, OperationsSection, AdminSettings, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,

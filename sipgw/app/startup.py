@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from pathlib import Path
 
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
@@ -32,6 +33,9 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS, check_names
@@ -74,6 +78,8 @@ class Startup:
     """When new calls are refused for overload."""
     workers: int = 1
     """Worker processes ``serve`` runs (1 = this process only)."""
+    lines: Lines | None = None
+    """The routes file's lines (``--routes``); None = no routes file."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -111,6 +117,15 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     tools = load(BuiltinToolsSection, sources)
     callbacks = load(CallbackSection, sources)
     dial = load(DialSection, sources)
+    policy = dial_policy(dial, tools, callbacks)
+    lines = None
+    if routes := load(RoutesSection, sources).routes:
+        base = LineBase(
+            sources, plugin.spec, factories[plugin.spec],
+            accounts=tuple(account.name for account in registration.accounts),
+            recording=bool(config.record_dir), dial_policy=policy,
+        )  # fmt: skip
+        lines = Lines(Path(routes), base)
     return Startup(
         config,
         plugin.spec,
@@ -121,12 +136,13 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         outbound_config(placing, accounts),
         callback_setup(tools, callbacks, dial) if plugin.spec == "assistant" else None,
         load(LimitsConfig, sources),
-        dial_policy(dial, tools, callbacks),
+        policy,
         FloodSettings.of(load(RateLimitSection, sources)),
         load_redactor(load(PrivacySection, sources), secrets),
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
+        lines,
     )
 
 

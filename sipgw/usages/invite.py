@@ -97,7 +97,13 @@ class InviteUsage:
             local_cseq=ctx.rng.randrange(1, 2**16),
             nat_fix=ctx.config.nat_fix,
         )
-        info = CallInfo((request.call_id, dialog.local_tag), request.from_, request.to)
+        info = CallInfo(
+            (request.call_id, dialog.local_tag),
+            request.from_,
+            request.to,
+            request_uri=request.uri,
+            source=flow,
+        )
         session = CallSession(info, request, tx, dialog, offer)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)

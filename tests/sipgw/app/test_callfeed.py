@@ -87,7 +87,7 @@ def test_a_placed_call_rings_until_answered() -> None:
     feed.call_answered(call)
     feed.call_answered(call)  # told once
     assert feed.live[call.call.log_id].state == "active"
-    assert [e.kind for e in events] == ["call_started", "call_updated"]
+    assert [e.kind for e in events] == ["call_started", "call_updated", "call_answered"]
 
 
 def test_the_transcript_is_bounded_and_recent_calls_too() -> None:

@@ -15,6 +15,7 @@ function callCard(call) {
   head.append(link);
   head.append(el("span", "called", "→ " + call.called));
   head.append(el("span", "direction", call.direction));
+  if (call.line) head.append(el("span", "line-name", "line " + call.line));
   head.append(el("span", "state state-" + call.state, call.state));
   head.append(el("span", "agent", call.agent ?? "—"));
   head.append(el("span", "duration", "0:00"));
@@ -59,6 +60,7 @@ function recentRow(call) {
   row.append(who);
   row.append(el("td", "called", call.called));
   row.append(el("td", "direction", call.direction));
+  row.append(el("td", "line-name", call.line || "—"));
   row.append(el("td", "agent", call.agent ?? "—"));
   row.append(el("td", "duration", call.duration_s === null ? "" : formatDuration(call.duration_s)));
   row.append(el("td", "outcome", call.outcome ?? ""));
