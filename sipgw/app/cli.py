@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
     from sipgw.app.startup import Startup
+    from sipgw.app.webhooks.service import Webhooks
 
 __all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"]
 
@@ -339,6 +340,20 @@ async def _call(startup: Startup, target: str) -> int:
     return CALL_EXIT[outcome.kind]
 
 
+def _start_webhooks(
+    startup: Startup, gateway: Gateway, admin: AdminServer | None
+) -> Webhooks | None:
+    """Start the webhooks when a URL is configured (:mod:`sipgw.app.webhooks`)."""
+    from sipgw.app.webhooks.service import start_webhooks, webhooks_wanted
+
+    if not webhooks_wanted(startup.webhooks, startup.lines):
+        return None
+    return start_webhooks(
+        startup.webhooks, gateway.feed, lines=startup.lines, registry=gateway.metrics.registry,
+        link_base=admin.url if admin is not None else "",
+    )  # fmt: skip
+
+
 def _reload_routes(gateway: Gateway) -> None:
     """SIGHUP: reload the routes file (a bad one is logged and the old routes stay)."""
     if gateway.lines is None:
@@ -412,6 +427,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     if isinstance(admin, int):
         await gateway.stop()
         return admin
+    webhooks = _start_webhooks(startup, gateway, admin)
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
@@ -431,5 +447,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     await gateway.stop()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
+    if webhooks is not None:
+        await webhooks.stop(grace=5.0)  # the calls just ended: their events reach the outbox
     log.info("stopped")
     return 0

@@ -34,6 +34,7 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
 __all__ = ["SECTIONS", "check_names"]
@@ -57,7 +58,8 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         AccessSection,
-        CallSection, OperationsSection, AdminSettings, WorkersSection, LimitsConfig,
+        CallSection, OperationsSection, AdminSettings, WebhookSection, WorkersSection,
+        LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
         DialSection, *_VENDOR_SECTIONS, HealthcheckSection,

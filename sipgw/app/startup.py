@@ -40,6 +40,7 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
+from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.dialpolicy import DialPolicy
 
@@ -80,6 +81,8 @@ class Startup:
     """Worker processes ``serve`` runs (1 = this process only)."""
     lines: Lines | None = None
     """The routes file's lines (``--routes``); None = no routes file."""
+    webhooks: WebhookSection = WebhookSection()
+    """Where call events are posted, and how."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -118,12 +121,14 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     callbacks = load(CallbackSection, sources)
     dial = load(DialSection, sources)
     policy = dial_policy(dial, tools, callbacks)
+    webhooks = load(WebhookSection, sources)
     lines = None
     if routes := load(RoutesSection, sources).routes:
         base = LineBase(
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
+            webhook_secret=bool(webhooks.webhook_secret.strip()),
         )  # fmt: skip
         lines = Lines(Path(routes), base)
     return Startup(
@@ -143,6 +148,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
         lines,
+        webhooks,
     )
 
 

@@ -35,6 +35,7 @@ from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
+from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.call import CallInfo
 from sipgw.dialpolicy import DialPolicy
 
@@ -80,6 +81,8 @@ class LineBase:
     """Whether ``SIPGW_RECORD_DIR`` is set (a line may only record then)."""
     dial_policy: DialPolicy = field(default_factory=DialPolicy)
     """The gateway's allow-list, for lines that change nothing."""
+    webhook_secret: bool = False
+    """Whether ``SIPGW_WEBHOOK_SECRET`` is set (a line's ``webhook_url`` needs a secret)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,16 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
             raise ConfigError(f"{line.where}: agent {line.agent!r} {exc}") from None
     if line.recording and not base.recording:
         raise ConfigError(f"{line.where}: recording = true needs SIPGW_RECORD_DIR")
+    if line.webhook_secret is not None:
+        try:
+            WebhookSecret.parse(line.webhook_secret)
+        except ValueError as exc:
+            raise ConfigError(f"{line.where}: webhook_secret {exc}") from None
+    elif line.webhook_url and not base.webhook_secret:
+        raise ConfigError(
+            f"{line.where}: webhook_url needs webhook_secret (or SIPGW_WEBHOOK_SECRET): "
+            "events are signed"
+        )
     if line.account and line.account not in base.accounts:
         raise ConfigError(f"{line.where}: account {line.account!r} is not a configured account")
     plugin = find_agent(spec, f"{line.where}: agent {spec}")
