@@ -14,6 +14,8 @@ Subscribers are plain callables run on the gateway's loop; they must not block
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -31,18 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECENT_CALLS",
+    "RECORD_CLOSE_WAIT",
     "TRANSCRIPT_LIMIT",
     "TRANSCRIPT_TYPES",
     "TURN_FIELDS",
     "CallEntry",
     "CallFeed",
     "FeedEvent",
+    "RecordEnds",
     "agent_name",
     "hung_up_by",
 ]
 
 log = logging.getLogger("sipgw.feed")
 
+RECORD_CLOSE_WAIT = 6.0
+"""Seconds to wait for an ended call's record to be complete (the agent closes within 5)."""
 RECENT_CALLS = 50
 """Ended calls the feed keeps (oldest dropped first)."""
 TRANSCRIPT_LIMIT = 2000
@@ -62,8 +68,9 @@ TURN_FIELDS = {
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
     (it was answered or got its agent), ``call_answered`` (once), ``call_ended``,
-    ``call_refused`` (an incoming call the routes refused, never admitted), ``transcript``
-    or ``turn``; ``data`` is JSON-ready."""
+    ``call_refused`` (an incoming call the routes refused, never admitted), ``transcript``,
+    ``turn`` or ``record_closed`` (the agent's record wrote its last line, after the call
+    ended: the transcript is complete); ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -112,6 +119,8 @@ class CallEntry:
     """Where a transfer that succeeded took the caller."""
     record: Path | None = None
     """The agent's call record file (JSONL), if it writes one."""
+    record_closed: bool = False
+    """The agent's call record wrote its last line (``end``): the transcript is complete."""
     extra: dict[str, Any] = field(default_factory=dict)
     """What other parts add to the ended call (the post-call summary), kept for the API."""
 
@@ -290,6 +299,9 @@ class CallFeed:
             self._publish("transcript", entry, line)
         elif kind == "quality" and entry.quality is None:
             entry.quality = {k: v for k, v in line.items() if k not in ("t", "type")}
+        elif kind == "end":
+            entry.record_closed = True
+            self._publish("record_closed", entry, {})
 
     def call_ended(self, handle: CallHandle) -> None:
         """The call is over: keep it among the recent calls and say so."""
@@ -308,3 +320,36 @@ class CallFeed:
             entry.recording = handle.recorder.path
         self.recent.append(entry)
         self._publish("call_ended", entry, entry.summary())
+
+
+class RecordEnds:
+    """Waits, for what reads a call after it ended, until its agent's record is complete.
+
+    An agent writes its last lines (a reply cut by the hang-up, ``end``) as it closes,
+    after the call ended; :meth:`wait` returns once the ``end`` line came, or after
+    ``within`` seconds (an agent that writes no ``end``), or at once without a record.
+    """
+
+    def __init__(self, feed: CallFeed) -> None:
+        self._ends: dict[str, asyncio.Event] = {}
+        self._unsubscribe = feed.subscribe(self._on_feed)
+
+    def _event(self, call: str) -> asyncio.Event:
+        return self._ends.setdefault(call, asyncio.Event())
+
+    def _on_feed(self, event: FeedEvent) -> None:
+        if event.kind == "record_closed":
+            self._event(event.call).set()
+
+    async def wait(self, entry: CallEntry, within: float = RECORD_CLOSE_WAIT) -> None:
+        """Return once ``entry``'s record is complete (or ``within`` s passed)."""
+        try:
+            if entry.record is not None and not entry.record_closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._event(entry.id).wait(), within)
+        finally:
+            self._ends.pop(entry.id, None)
+
+    def close(self) -> None:
+        """Stop following the feed."""
+        self._unsubscribe()

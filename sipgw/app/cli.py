@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
     from sipgw.app.startup import Startup
+    from sipgw.app.summary.runner import PostCallSummaries
     from sipgw.app.webhooks.service import Webhooks
 
 __all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"]
@@ -340,8 +341,20 @@ async def _call(startup: Startup, target: str) -> int:
     return CALL_EXIT[outcome.kind]
 
 
+def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
+    """Follow the calls for their post-call summaries when on (:mod:`sipgw.app.summary`)."""
+    from sipgw.app.summary.runner import PostCallSummaries
+
+    if startup.summary_llm is None:
+        return None
+    return PostCallSummaries(gateway.feed, startup.summary_llm(), startup.summary, startup.lines)
+
+
 def _start_webhooks(
-    startup: Startup, gateway: Gateway, admin: AdminServer | None
+    startup: Startup,
+    gateway: Gateway,
+    admin: AdminServer | None,
+    summaries: PostCallSummaries | None,
 ) -> Webhooks | None:
     """Start the webhooks when a URL is configured (:mod:`sipgw.app.webhooks`)."""
     from sipgw.app.webhooks.service import start_webhooks, webhooks_wanted
@@ -351,6 +364,7 @@ def _start_webhooks(
     return start_webhooks(
         startup.webhooks, gateway.feed, lines=startup.lines, registry=gateway.metrics.registry,
         link_base=admin.url if admin is not None else "",
+        summarize=summaries.result if summaries is not None else None,
     )  # fmt: skip
 
 
@@ -427,7 +441,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     if isinstance(admin, int):
         await gateway.stop()
         return admin
-    webhooks = _start_webhooks(startup, gateway, admin)
+    summaries = _start_summaries(startup, gateway)
+    webhooks = _start_webhooks(startup, gateway, admin, summaries)
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
@@ -447,7 +462,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     await gateway.stop()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
-    if webhooks is not None:
-        await webhooks.stop(grace=5.0)  # the calls just ended: their events reach the outbox
+    if webhooks is not None:  # the calls just ended: their summaries, then their events
+        await webhooks.stop(grace=startup.summary.summary_timeout + 1.0)
+    if summaries is not None:
+        await summaries.stop(grace=startup.summary.summary_timeout)
     log.info("stopped")
     return 0

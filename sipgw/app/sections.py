@@ -33,6 +33,7 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info
+from sipgw.app.summary.settings import SummarySection
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
@@ -58,8 +59,8 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         AccessSection,
-        CallSection, OperationsSection, AdminSettings, WebhookSection, WorkersSection,
-        LimitsConfig,
+        CallSection, OperationsSection, AdminSettings, WebhookSection, SummarySection,
+        WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
         DialSection, *_VENDOR_SECTIONS, HealthcheckSection,

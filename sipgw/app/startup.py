@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
@@ -40,9 +42,14 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
+from sipgw.app.summary.runner import summaries_wanted, summary_llm
+from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.dialpolicy import DialPolicy
+
+if TYPE_CHECKING:
+    from agent.llm.base import ChatLLM
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
@@ -83,6 +90,10 @@ class Startup:
     """The routes file's lines (``--routes``); None = no routes file."""
     webhooks: WebhookSection = WebhookSection()
     """Where call events are posted, and how."""
+    summary: SummarySection = SummarySection()
+    """The post-call summary's settings."""
+    summary_llm: Callable[[], ChatLLM] | None = None
+    """Makes the summaries' chat model; None when no call is summarized."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -131,6 +142,8 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
             webhook_secret=bool(webhooks.webhook_secret.strip()),
         )  # fmt: skip
         lines = Lines(Path(routes), base)
+    summary = load(SummarySection, sources)
+    llm = summary_llm(sources) if summaries_wanted(summary, lines) else None
     return Startup(
         config,
         plugin.spec,
@@ -149,6 +162,8 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(WorkersSection, sources).workers,
         lines,
         webhooks,
+        summary,
+        llm,
     )
 
 

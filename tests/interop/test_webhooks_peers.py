@@ -1,4 +1,4 @@
-"""Webhooks across a receiver outage and a gateway restart (docs/webhooks.md).
+"""Webhooks across a receiver outage and a gateway restart, and the post-call summary.
 
 ``sipgw serve`` as a subprocess posts to the docs' example receiver (its own signature
 check, not ours). The receiver goes down for 30 s; meanwhile baresip makes two calls, the
@@ -10,12 +10,18 @@ those).
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sipgw.testing.audio import write_pattern
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.webhook_receiver import ExampleReceiver
@@ -76,3 +82,59 @@ def test_every_event_once_in_order_after_an_outage_and_a_restart(tmp_workdir: Pa
         "sip:+15550101", "sip:+15550102", "sip:+15550103"
     }  # fmt: skip
     assert all(e["hung_up_by"] == "remote" and e["sip_status"] == 200 for e in ended)
+
+
+def test_an_assistant_lines_call_ends_with_its_summary_and_extraction(
+    tmp_workdir: Path, tone_wav: Callable[..., Path]
+) -> None:
+    """A real call to an assistant line with ``summary`` and ``extract_schema``: after the
+    hang-up the model is asked (the fake answers with the tool call), and the summary and
+    extraction reach the ``call.ended`` webhook and the call record."""
+    schema = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
+    (tmp_workdir / "order.json").write_text(json.dumps(schema))
+    routes = tmp_workdir / "routes.toml"
+    routes.write_text(
+        '[lines.orders]\nagent = "assistant"\nsummary = true\nextract_schema = "order.json"\n'
+        '[[routes]]\nline = "orders"\n'
+    )
+    with fakes_in_threads(tmp_workdir, {"Hi there": 500, "shipped": 700}) as fakes:
+        fakes.stt.script(["Where is my order 1234?"])
+
+        def answer(body: dict[str, Any]) -> FakeResponse:
+            tools = [t["function"]["name"] for t in body.get("tools") or []]
+            if "record_call_summary" in tools:
+                extraction = {"summary": "The caller asked about order 1234.",
+                              "extraction": {"order": "1234"}}  # fmt: skip
+                return FakeResponse(tool_calls=[FakeToolCall("record_call_summary", extraction)])
+            return FakeResponse(text="Your order has shipped.")
+
+        fakes.llm.responder = answer
+        receiver = ExampleReceiver(tmp_workdir, SECRET)
+        env = {**fakes.env, "SIPGW_WEBHOOK_URL": receiver.url, "SIPGW_WEBHOOK_SECRET": SECRET}
+        speech = write_pattern(tmp_workdir / "audio" / "turn.wav",
+                               [(None, 1.0), (300, 0.8), (None, 30.0)], -12.0)  # fmt: skip
+        with (
+            receiver,
+            GatewayProcess(tmp_workdir, extra_env=env, extra_args=["--routes", str(routes)]) as gw,
+            Baresip(tmp_workdir, "a", user="a", source_wav=speech) as caller,
+        ):
+            caller.dial(gw.uri("+15550100"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            gw.wait_log(r"turn 1: end of speech", 10)
+            time.sleep(1.5)  # the reply is heard
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            got = receiver.wait_for(3, 20)
+            gw.wait_log(r"post-call summary made", 5)
+            assert gw.stop() == 0
+    ended = got[-1]["event"]
+    assert ended["type"] == "call.ended", got
+    summary = ended["data"]["summary"]
+    assert summary["summary"] == "The caller asked about order 1234."
+    assert summary["extraction"] == {"order": "1234"} and "extraction_problem" not in summary
+    said = [line["text"] for line in ended["data"]["transcript"]]
+    assert "Where is my order 1234?" in said and "Your order has shipped." in said
+    (path,) = (tmp_workdir / "calls").glob("*.jsonl")
+    record = [json.loads(line) for line in path.read_text().splitlines()]
+    assert record[-1]["type"] == "summary" and record[-1]["extraction"] == {"order": "1234"}
+    assert any(r["type"] == "line" and r["line"] == "orders" for r in record)

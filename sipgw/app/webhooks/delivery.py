@@ -114,6 +114,7 @@ class WebhookDelivery:
         self._busy: dict[tuple[str, str], int] = {}
         self._posts: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._session: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------------ in
@@ -155,35 +156,38 @@ class WebhookDelivery:
     async def stop(self, grace: float = 5.0) -> None:
         """Write what is queued, give attempts in flight ``grace`` s, release the rest."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True  # the loop ends between two rounds, never mid-claim
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         with contextlib.suppress(Exception):
             await self._flush()
         if self._posts:
             await asyncio.wait(set(self._posts), timeout=grace)
-        cut = list(self._busy.values())
         for task in list(self._posts):
             task.cancel()
         if self._posts:
             await asyncio.wait(set(self._posts), timeout=1.0)
-        if cut:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.outbox.release, cut)
+        with contextlib.suppress(Exception):  # what was claimed but not posted: due again
+            await asyncio.to_thread(self.outbox.release)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             wait = 30.0
             self._wake.clear()  # before the work: a wake-up during it is not lost
             try:
                 await self._flush()
                 now = self.clock()
                 room = self.policy.concurrency - len(self._posts)
-                if room > 0:
+                if room > 0 and not self._stopping:
                     claimed = await asyncio.to_thread(
                         self.outbox.claim_due, now, self.policy.lease, room, set(self._busy)
                     )

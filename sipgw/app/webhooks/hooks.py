@@ -5,10 +5,11 @@
 (:mod:`~sipgw.app.webhooks.events`), each sent to the URL of the call's line (its
 ``webhook_url``; else ``SIPGW_WEBHOOK_URL``) and signed with the line's secret (else the
 gateway's). A call's events are numbered (``sequence``) in the order they happen; its
-``call.ended`` waits for the post-call summary when the line has one (bounded by the
-summary's own timeout), and comes last. Nothing here waits on the network or the disk:
-events are handed to :class:`~sipgw.app.webhooks.delivery.WebhookDelivery`, which queues
-them.
+``call.ended`` waits until the agent's record is complete (its last words are written as
+it closes, :class:`~sipgw.app.callfeed.RecordEnds`) and for the post-call summary when
+the line has one (bounded by the summary's own timeout), and comes last. Nothing here
+waits on the network or the disk: events are handed to
+:class:`~sipgw.app.webhooks.delivery.WebhookDelivery`, which queues them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
+from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.delivery import WebhookDelivery
@@ -82,6 +83,7 @@ class CallWebhooks:
         self.summarize = summarize
         self._sequence: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.record_ends = RecordEnds(feed)
         self._unsubscribe = feed.subscribe(self.on_feed)
 
     # ------------------------------------------------------------------ where
@@ -145,18 +147,18 @@ class CallWebhooks:
             self._send("call.failed", entry, fields)
             self._sequence.pop(entry.id, None)
             return
-        if self.summarize is None:
-            self._send_ended(entry, None)
-            return
-        task = asyncio.get_running_loop().create_task(self._summarized(entry))
+        task = asyncio.get_running_loop().create_task(self._when_complete(entry))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _summarized(self, entry: CallEntry) -> None:
+    async def _when_complete(self, entry: CallEntry) -> None:
+        """``call.ended`` once the record is complete (the agent's last words) and the
+        summary made, if any."""
         summary: dict[str, Any] | None = None
         try:
-            assert self.summarize is not None
-            summary = await self.summarize(entry, self._line(entry.line))
+            await self.record_ends.wait(entry)
+            if self.summarize is not None:
+                summary = await self.summarize(entry, self._line(entry.line))
         except Exception:
             log.exception("[%s] post-call summary failed", entry.id)
         self._send_ended(entry, summary)
@@ -214,6 +216,9 @@ class CallWebhooks:
             await asyncio.wait(set(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=1.0)
+        self.record_ends.close()
 
 
 def _scheduled_callback(line: Mapping[str, Any]) -> bool:

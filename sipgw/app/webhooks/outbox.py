@@ -171,9 +171,17 @@ class Outbox:
         """Give up on a row (too old, or the receiver said 410 Gone)."""
         self.delivered(row)
 
-    def release(self, rows: Iterable[int]) -> None:
-        """Give back claims without an attempt (stopping): due again at once."""
+    def release(self, rows: Iterable[int] | None = None) -> None:
+        """Give back claims without an attempt (stopping): due again at once; ``rows``
+        None = every claim of this owner."""
         with self._connect() as db:
+            if rows is None:
+                db.execute(
+                    "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL "
+                    "WHERE claimed_by = ?",
+                    (self.owner,),
+                )
+                return
             db.executemany(
                 "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?",
                 [(row,) for row in rows],

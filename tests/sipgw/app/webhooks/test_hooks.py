@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+from agent.record import CallRecord
 from sipgw.app.agents import find_agent
 from sipgw.app.callfeed import CallEntry, CallFeed
 from sipgw.app.lines.build import LineBase
@@ -49,9 +50,9 @@ def hooks(
     return made, captured
 
 
-def test_an_answered_call_in_order_with_its_transcript() -> None:
+async def test_an_answered_call_in_order_with_its_transcript() -> None:
     feed = CallFeed()
-    _, captured = hooks(feed, link_base="http://gw:8080/")
+    made, captured = hooks(feed, link_base="http://gw:8080/")
     call = handle()
     feed.call_started(call)
     agent = RecordingAgent(call)
@@ -65,6 +66,7 @@ def test_an_answered_call_in_order_with_its_transcript() -> None:
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": False})
     call.end_reason, call.hung_up_by = "local-bye", "agent"
     feed.call_ended(call)
+    await made.stop(1.0)  # call.ended goes once the record is complete (no file here)
     bodies = captured.bodies()
     assert [b["type"] for b in bodies] == [
         "call.incoming", "call.answered", "callback.scheduled", "call.ended"
@@ -84,9 +86,9 @@ def test_an_answered_call_in_order_with_its_transcript() -> None:
     assert all(e.url == "http://crm/hook" and e.line == "" for e in captured.events)
 
 
-def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end() -> None:
+async def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end() -> None:
     feed = CallFeed()
-    _, captured = hooks(feed)
+    made, captured = hooks(feed)
     missed = handle(1, outbound=True)
     feed.call_started(missed, state="ringing")
     missed.end_reason, missed.end_status = "busy", 486
@@ -96,6 +98,7 @@ def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end() -> 
     feed.call_answered(moved)
     moved.end_reason, moved.transferred_to = "local-bye", "sip:human@pbx.example.com"
     feed.call_ended(moved)
+    await made.stop(1.0)
     kinds = [(b["type"], b["data"]["sequence"]) for b in captured.bodies()]
     assert kinds == [
         ("call.failed", 1),  # placed by us: no call.incoming
@@ -159,3 +162,25 @@ async def test_the_end_waits_for_the_summary() -> None:
     ended = captured.bodies()[-1]
     assert ended["type"] == "call.ended" and ended["data"]["sequence"] == 3
     assert ended["data"]["summary"] == {"text": "The caller asked for a callback."}
+
+
+async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
+    """A reply cut by the hang-up is written as the agent closes, after the call ended:
+    call.ended waits for the record's ``end`` line, so its transcript has it."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle()
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    agent.record = CallRecord(tmp_path, call.call_id)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    call.end_reason = "remote-bye"
+    feed.call_ended(call)
+    await asyncio.sleep(0.05)
+    assert [b["type"] for b in captured.bodies()] == ["call.incoming", "call.answered"]
+    agent.record.write({"type": "assistant", "text": "Goodbye th"})  # what was heard
+    agent.record.write({"type": "end", "reason": "remote-bye"})
+    await made.stop(1.0)
+    ended = captured.bodies()[-1]["data"]
+    assert [line["text"] for line in ended["transcript"]] == ["Goodbye th"]

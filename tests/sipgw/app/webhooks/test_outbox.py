@@ -57,3 +57,16 @@ def test_the_outbox_is_bounded_and_survives_a_restart(tmp_path: Path) -> None:
     assert reopened.next_due(2.0) == 62.0
     empty = Outbox(tmp_path / "empty.sqlite3", "me")
     assert empty.next_due(0.0) is None and empty.pending() == 0
+
+
+def test_a_stopping_process_gives_back_all_its_claims(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    mine, theirs = Outbox(path, "worker-1"), Outbox(path, "worker-2")
+    mine.add([event(1), event(2, "c2")], now=100.0)
+    theirs.add([event(3, "c3")], now=100.0)
+    assert len(theirs.claim_due(100.0, lease=60, limit=1)) == 1  # c1's head, worker-2's
+    assert len(mine.claim_due(100.0, lease=60, limit=10)) == 2  # c2 and c3
+    mine.release()  # every claim of worker-1, none of worker-2's
+    assert [e.event_id for e in theirs.claim_due(101.0, lease=60, limit=10)] == [
+        "msg_1", "msg_2", "msg_3"
+    ]  # fmt: skip
