@@ -325,6 +325,7 @@ async def _call(startup: Startup, target: str) -> int:
         outbound=startup.outbound,
         limits=startup.limits,
         floods=startup.floods,
+        dns=startup.dns,
     )
     loop = asyncio.get_running_loop()
     failed = await _start(gateway)
@@ -412,6 +413,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         floods=startup.floods,
         overload=startup.overload,
         lines=startup.lines,
+        dns=startup.dns,
     )
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once

@@ -42,6 +42,7 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, read_counters
 from sipgw.app.dialing import DialGate
 from sipgw.app.dialout import CallTarget, OutboundConfig
+from sipgw.app.dns import DnsSection
 from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
@@ -53,6 +54,7 @@ from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
 from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
+from sipgw.app.trunks import Trunks
 from sipgw.call import CallKey
 from sipgw.dialpolicy import DialPolicy
 from sipgw.events import (
@@ -98,6 +100,7 @@ class Gateway:
             default: on, with its defaults).
         lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
             to its account's agent, else ``agent_factory``.
+        dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class Gateway:
         floods: FloodSettings | None = None,
         overload: OverloadConfig | None = None,
         lines: Lines | None = None,
+        dns: DnsSection | None = None,
     ) -> None:
         self.config = config
         self.agent_factory = agent_factory
@@ -158,7 +162,10 @@ class Gateway:
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time)
+        self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
+        """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
         self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig())
+        self.outbound.locate = self.trunks.call_targets
         self._sip: SipEndpoint | None = None
         self._closed = False
         self._background: list[asyncio.Task[None]] = []
@@ -214,7 +221,7 @@ class Gateway:
             registration = account.registration(
                 self.registration.keepalive_interval, self.registration.retry_base
             )
-            self.sip.act(partial(self.ua.register, registration))
+            await self.trunks.register(registration)  # its registrar's servers first
         if self.config.stats_interval > 0:
             stats = log_stats_forever(self, self.config.stats_interval)
             self._background.append(loop.create_task(stats, name="stats"))
@@ -255,6 +262,7 @@ class Gateway:
             self.calls.release(handle)
         for task in self._background:
             task.cancel()
+        await self.trunks.stop()
         self.recordings.stop()
         await self.ticker.stop()
         await self.calls.wait_tasks(grace)

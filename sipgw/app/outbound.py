@@ -25,9 +25,11 @@ import asyncio
 import dataclasses
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agent.base import AgentFactory
+from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
@@ -119,6 +121,8 @@ class OutboundCalls:
     def __init__(self, path: CallPath, config: OutboundConfig) -> None:
         self.path = path
         self.config = config
+        self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
+        """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
 
     def resolve(self, target: str) -> CallTarget:
@@ -167,6 +171,8 @@ class OutboundCalls:
         )
         calls: list[CallInfo] = []
         try:
+            if self.locate is not None:
+                spec = dataclasses.replace(spec, targets=await self.locate(spec))
             sip.act(lambda now: calls.append(sip.ua.call(spec, now)))
         except SipError as exc:
             self.path.close_rtp(endpoint)

@@ -26,6 +26,7 @@ from sipgw.app.assistant_settings import (
     PreemptiveSection,
 )
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
+from sipgw.app.dns import DnsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.limits import LimitsConfig
@@ -58,7 +59,7 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
-        AccessSection,
+        DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, WebhookSection, SummarySection,
         WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,

@@ -33,6 +33,7 @@ from sipgw.app.assistant_settings import (
 from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
+from sipgw.app.dns import DnsSection
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.limits import LimitsConfig
 from sipgw.app.lines.build import LineBase
@@ -94,6 +95,8 @@ class Startup:
     """The post-call summary's settings."""
     summary_llm: Callable[[], ChatLLM] | None = None
     """Makes the summaries' chat model; None when no call is summarized."""
+    dns: DnsSection = DnsSection()
+    """Which DNS servers find a trunk's servers (RFC 3263)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -164,6 +167,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         webhooks,
         summary,
         llm,
+        load(DnsSection, sources),
     )
 
 
