@@ -35,8 +35,12 @@ def locator(dns: Dnsmasq) -> ServerLocator:
 
 
 async def test_naptr_then_srv_then_a(dns: Dnsmasq) -> None:
-    dns.restart(naptr=[NaptrRecord("trunk.test", "SIP+D2T", "_sip._tcp.trunk.test", order=10),
-                       NaptrRecord("trunk.test", "SIP+D2U", "_sip._udp.trunk.test", order=20)])  # fmt: skip
+    dns.restart(
+        naptr=[
+            NaptrRecord("trunk.test", "SIP+D2T", "_sip._tcp.trunk.test", order=10),
+            NaptrRecord("trunk.test", "SIP+D2U", "_sip._udp.trunk.test", order=20),
+        ]
+    )
     found = await locator(dns).locate(SipUri.parse("sip:gw@trunk.test"), now=100.0)
     assert found.flows == (
         Flow("TCP", ("127.0.0.1", 5081)),  # NAPTR order 10
