@@ -46,9 +46,7 @@ def test_srv_names_without_naptr() -> None:
     ]  # fmt: skip
     assert srv_names(uri("sip:trunk.test;transport=tcp")) == [("TCP", "_sip._tcp.trunk.test")]
     assert srv_names(uri("sips:trunk.test")) == [("TLS", "_sips._tcp.trunk.test")]
-    assert srv_names(uri("sip:trunk.test"), supported=("UDP",)) == [
-        ("UDP", "_sip._udp.trunk.test")
-    ]
+    assert srv_names(uri("sip:trunk.test"), supported=("UDP",)) == [("UDP", "_sip._udp.trunk.test")]
 
 
 def test_naptr_records_in_order_and_preference_of_what_we_speak() -> None:
