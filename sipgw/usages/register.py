@@ -172,6 +172,7 @@ class Binding:
         call_id: the Call-ID of all its REGISTERs.
         cseq: the CSeq number of the last one sent.
         state: the last state reported to the application, or None.
+        reported: the registrar's flow in that report.
     """
 
     def __init__(self, ctx: UsageContext, config: RegistrationConfig) -> None:
@@ -201,6 +202,7 @@ class Binding:
         self.attempt = 0
         self.last_request: SipRequest | None = None
         self.state: RegistrationState | None = None
+        self.reported: Flow | None = None
         self.attempt_timer: Timer | None = None
         self.keepalive_timer: Timer | None = None
         self._ctx = ctx
@@ -347,7 +349,11 @@ class RegisterUsage:
                 return
             machine.granted(granted, now)
             self._arm(binding)
-            if binding.state is not RegistrationState.REGISTERED:
+            if (
+                binding.state is not RegistrationState.REGISTERED
+                or binding.reported != binding.flow
+            ):
+                # a first success, or a success at another server than before (§4.3)
                 self._report(binding, RegistrationState.REGISTERED, status, outcome.reason)
             return
         if isinstance(outcome, SipResponse) and status == 423:
@@ -400,6 +406,7 @@ class RegisterUsage:
         retry_in: float | None = None,
     ) -> None:
         binding.state = state
+        binding.reported = binding.flow
         expires = binding.machine.granted_expires if state is RegistrationState.REGISTERED else None
         self.ctx.events.append(
             RegistrationChanged(

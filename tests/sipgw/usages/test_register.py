@@ -491,6 +491,23 @@ def test_a_silent_registrar_fails_over_to_the_next_target(reg: Registrar) -> Non
     refresh, flow = reg.one()
     assert flow == B
     reg.ok(refresh, expires=300)
+    assert len(reg.events) == 1  # a refresh at the same server is silent
+
+
+def test_registered_at_another_server_is_reported(reg: Registrar) -> None:
+    reg.register(targets=(A, B))
+    first, _ = reg.one()
+    reg.ok(first, expires=300)
+    reg.advance(reg.now + 270)
+    refresh, flow = reg.one()
+    assert flow == A
+    reg.reply(refresh, 503)  # A fails at a refresh: B takes it
+    moved, flow = reg.one()
+    assert flow == B
+    reg.ok(moved, expires=300)
+    assert [(e.state, e.registrar) for e in reg.events] == [
+        (RegistrationState.REGISTERED, A), (RegistrationState.REGISTERED, B)
+    ]  # fmt: skip
 
 
 def test_a_503_fails_over_and_a_transport_error_too(reg: Registrar) -> None:
