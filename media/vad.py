@@ -6,11 +6,22 @@ Speech *starts* after ``start_frames`` loud frames in a row (so clicks and
 single noisy frames don't count) and *ends* after ``hangover_frames`` quiet
 ones.
 
-The noise estimate is the minimum frame level over a sliding window (kept as
-per-block minima), so stationary noise (fans, line hiss) becomes the floor
-within one window even when it is there from the first frame, while speech,
-which always has quieter gaps, does not. The first ``calibration_ms`` of a
-call only feed the estimate: speech cannot start before the line is known.
+The noise estimate is a low order statistic of the frame levels over a
+sliding window: the :data:`QUIET_SHARE` quietest frames' loudest (the 5th
+quietest of the 100 frames of 2 s). So stationary noise (fans, line hiss)
+becomes the floor within one window even when it is there from the first
+frame, while speech, which always has quieter gaps, does not.
+
+Frames made up for lost packets (concealment fading to silence, then
+silence) are not the line's noise, and must not pin the floor at silence for
+a whole window, letting a room's noise count as speech meanwhile. Hence the
+order statistic rather than the minimum (a faded frame or two), and frames
+of digital silence (below :data:`SILENCE_DBFS`) count only when they are at
+least :data:`SILENT_SHARE` of the window: a line that really is silent
+between words (a softphone playing a file), not an outage of a few packets.
+
+The first ``calibration_ms`` of a call only feed the estimate: speech cannot
+start before the line is known.
 
 The detector counts frames, not seconds; the caller feeds one frame per
 20 ms tick, so frame counts are time.
@@ -18,7 +29,8 @@ The detector counts frames, not seconds; the caller feeds one frame per
 
 from __future__ import annotations
 
-import math
+import heapq
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -29,7 +41,13 @@ __all__ = ["VadConfig", "VadEvent", "VoiceActivityDetector"]
 
 FRAME_MS = 20
 BLOCK_FRAMES = 5
-"""Frames per noise-estimate block (100 ms)."""
+"""Frames per noise-estimate block (100 ms): the estimate is updated once per block."""
+QUIET_SHARE = 0.05
+"""The noise floor is the loudest of this share of the window's quietest frames."""
+SILENCE_DBFS = -66.0
+"""Frames quieter than this are digital silence (a 16-bit sample of 16 is -66 dBFS)."""
+SILENT_SHARE = 0.2
+"""Digital silence is the floor when at least this share of the window is silent."""
 SILENT_DBFS = -100.0
 
 
@@ -84,7 +102,7 @@ class VoiceActivityDetector:
     """
 
     __slots__ = (
-        "_block_min", "_block_used", "_blocks", "_calibration_frames", "_config", "_frames",
+        "_block", "_blocks", "_calibration_frames", "_config", "_frames", "_rank",
         "_hangover_frames", "_loud_run", "_quiet_run", "_start_frames", "level_dbfs", "loud",
         "noise_dbfs", "speaking", "speech_frames",
     )  # fmt: skip
@@ -100,9 +118,9 @@ class VoiceActivityDetector:
         self._quiet_run = 0
         self._frames = 0
         window_blocks = max(1, self.config.noise_window_ms // (BLOCK_FRAMES * FRAME_MS))
-        self._blocks: deque[float] = deque(maxlen=window_blocks)
-        self._block_min = math.inf
-        self._block_used = 0
+        self._blocks: deque[tuple[int, list[float]]] = deque(maxlen=window_blocks)
+        self._block: list[float] = []
+        self._rank = max(1, round(QUIET_SHARE * window_blocks * BLOCK_FRAMES))
 
     @property
     def config(self) -> VadConfig:
@@ -149,15 +167,27 @@ class VoiceActivityDetector:
         return VadEvent.NONE
 
     def _track_noise(self, level: float) -> None:
-        """Sliding minimum: per-block minima over the window, the current block excluded."""
-        self._block_min = min(self._block_min, level)
-        self._block_used += 1
-        if self._block_used == BLOCK_FRAMES:
-            self._blocks.append(self._block_min)
-            self._block_min, self._block_used = math.inf, 0
-            self.noise_dbfs = min(self._blocks)
-        elif not self._blocks:
-            self.noise_dbfs = SILENT_DBFS if self._block_min is math.inf else self._block_min
+        """The window's ``rank``-th quietest frame, the current block excluded.
+
+        Each finished block keeps its count of silent frames and only its ``rank``
+        quietest other levels, which is all the statistic needs; before the first
+        block, the quietest frame so far.
+        """
+        self._block.append(level)
+        if len(self._block) < BLOCK_FRAMES:
+            if not self._blocks:
+                self.noise_dbfs = min(self._block)
+            return
+        sounding = sorted(v for v in self._block if v >= SILENCE_DBFS)
+        self._blocks.append((BLOCK_FRAMES - len(sounding), sounding[: self._rank]))
+        self._block = []
+        silent = sum(count for count, _ in self._blocks)
+        if silent >= SILENT_SHARE * BLOCK_FRAMES * len(self._blocks):
+            self.noise_dbfs = SILENT_DBFS
+            return
+        levels = itertools.chain.from_iterable(quiet for _, quiet in self._blocks)
+        quietest = heapq.nsmallest(self._rank, levels)
+        self.noise_dbfs = quietest[-1] if quietest else SILENT_DBFS
 
     @property
     def speech_ms(self) -> int:

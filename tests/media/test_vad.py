@@ -6,6 +6,7 @@ import random
 from collections.abc import Sequence
 
 from media import g711
+from media.plc import Concealer
 from media.vad import VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.testing.audio import noise_frame, tone_frame
 
@@ -60,3 +61,35 @@ def test_speech_ms_counts_loud_frames() -> None:
     run(vad, [SILENCE] * 20 + [tone_frame(300, -15) for i in range(10)])
     assert vad.speaking and vad.speech_ms == 200
     assert vad.push(None) is VadEvent.NONE  # a missing frame counts as quiet
+
+
+def _concealed(frames: list[bytes], lost: set[int]) -> list[bytes]:
+    """``frames`` as the receive path hands them on: lost ones concealed (60 ms at most),
+    then silence."""
+    concealer, out = Concealer(), []
+    for n, frame in enumerate(frames):
+        if n in lost:
+            out.append(concealer.conceal(160) or SILENCE)
+        else:
+            out.append(concealer.played(frame))
+    return out
+
+
+def test_lost_packets_in_room_noise_do_not_make_the_noise_speech() -> None:
+    """A burst of lost packets is concealed, fading to silence: those frames are not the
+    line's noise, or for a window after them the noise would count as speech."""
+    rng = random.Random(7)
+    noisy = [noise_frame(-30, rng) for _ in range(400)]
+    for burst_at in (50, 150, 250):
+        received = _concealed(noisy, set(range(burst_at, burst_at + 4)))
+        vad = VoiceActivityDetector(VadConfig(calibration_ms=0))
+        assert run(vad, received) == [], burst_at
+
+
+def test_speech_with_short_silent_gaps_stays_speech() -> None:
+    """A softphone playing a file sends digital silence between syllables: those gaps are
+    the floor, and three seconds of such speech stay speech."""
+    vad = VoiceActivityDetector(VadConfig(calibration_ms=0, start_ms=60))
+    syllable = [tone_frame(300, -20) for _ in range(8)] + [SILENCE] * 2
+    events = run(vad, [SILENCE] * 5 + syllable * 15 + [SILENCE] * 30)
+    assert events == [(7, VadEvent.STARTED), (5 + 150 - 3 + 15, VadEvent.ENDED)]  # hangover

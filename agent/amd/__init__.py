@@ -1,0 +1,29 @@
+"""Answering-machine and call-screening detection for outbound calls (``docs/amd.md``).
+
+:class:`AnsweringMachineDetector` is the entry point; :mod:`agent.amd.classifier`
+holds the rules and the events, :mod:`agent.amd.phrases` the words they look for.
+"""
+
+from agent.amd.classifier import (
+    AmdEvent,
+    AnswerClassified,
+    AnswerClassifier,
+    AnswerKind,
+    Evidence,
+    ReadyForMessage,
+)
+from agent.amd.config import AMD_VAD, AmdConfig, AmdMode
+from agent.amd.detector import AnsweringMachineDetector
+
+__all__ = [
+    "AMD_VAD",
+    "AmdConfig",
+    "AmdEvent",
+    "AmdMode",
+    "AnswerClassified",
+    "AnswerClassifier",
+    "AnswerKind",
+    "AnsweringMachineDetector",
+    "Evidence",
+    "ReadyForMessage",
+]

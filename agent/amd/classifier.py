@@ -1,0 +1,352 @@
+"""Who answered an outbound call: a person, a voicemail, an announcement or a call screener.
+
+Theory of operation
+-------------------
+:class:`AnswerClassifier` is sans-IO. It is told when the call was answered,
+then, each with the time ``now``: whether each 20 ms of the callee's audio is
+voice (:meth:`~AnswerClassifier.receive_frame`, from a voice-activity
+detector, tones left out), the beeps and special information tones heard
+(:meth:`~AnswerClassifier.receive_tone`, from :mod:`media.beep`), and the
+speech recognizer's transcripts (:meth:`~AnswerClassifier.receive_transcript`).
+Each call returns the events it caused: :class:`AnswerClassified` (the first
+decision, then any revision) and, for a voicemail or a screener,
+:class:`ReadyForMessage` (the agent may speak now).
+
+The evidence, weakest first (:class:`Evidence`):
+
+* ``DEADLINE``: nothing decided ``deadline`` after the answer: no speech at
+  all is ``unknown``; a little speech a person; more a voicemail.
+* ``CADENCE``: a *stretch* is speech with pauses shorter than ``human_silence``
+  (its length runs from its first voiced frame to its last, pauses included);
+  a *greeting* is stretches with pauses shorter than ``greeting_gap`` (its
+  length is its stretches'). A stretch that ends with its greeting no longer
+  than ``max_human_greeting`` is a person's "Hello?": decided at once, no added
+  wait.
+* ``LENGTH``: a greeting with more than ``max_human_greeting`` of speech, or
+  ``machine_words`` words without a person's phrase, or a phrase only machines
+  say but that does not tell which (:attr:`~agent.amd.phrases.Category.MACHINE`),
+  is a recorded greeting.
+* ``WORDS``: the transcript's phrases (:mod:`agent.amd.phrases`), categories
+  in order of precedence.
+* ``TONE``: a beep is a voicemail; a special information tone an announcement.
+
+A decision is revised when stronger evidence says otherwise, or, among
+phrases, one of higher precedence does. "Hi, it's Nina! I'm out surfing." is
+first a person (the pause after "Nina!" comes before anything else is known),
+then a voicemail once the next sentence makes the greeting too long, a second
+later, or once its words arrive. Otherwise a decision is never revised by
+evidence of its own strength or less. Revisions stop ``settle`` after the
+answer, or once a voicemail is ready for the message.
+
+A voicemail is *ready for the message* at the beep's end (reported when the
+beep detector is sure, about 120 ms later), or after ``greeting_end_silence``
+of silence (a tone is no silence) once the greeting ends, or ``max_greeting``
+after the answer; a screener once its prompt is followed by
+``prompt_end_silence``.
+
+The frames are counted as time: one call per 20 ms, in order; ``now`` is the
+end of the frame's audio. Nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from typing import TypeAlias
+
+from agent.amd.config import AmdConfig
+from agent.amd.phrases import CATEGORIES, Category, match, word_count
+from media.beep import BeepDetected, BeepEvent
+
+__all__ = [
+    "AmdEvent",
+    "AnswerClassified",
+    "AnswerClassifier",
+    "AnswerKind",
+    "Evidence",
+    "ReadyForMessage",
+]
+
+FRAME = 0.02
+_EPSILON = 1e-6  # frame times are sums of 0.02: compare them with slack
+
+
+class AnswerKind(Enum):
+    """Who or what answered."""
+
+    HUMAN = "human"
+    VOICEMAIL = "voicemail"
+    """A greeting after which a message can be left."""
+    ANNOUNCEMENT = "announcement"
+    """A carrier's or a system's message: no one to talk to, no message to leave."""
+    SCREENER = "screener"
+    """A phone's call screening asks who is calling and why (iOS, Google Call Screen)."""
+    UNKNOWN = "unknown"
+    """Silence until the deadline."""
+
+    @property
+    def is_machine(self) -> bool:
+        """Voicemail, announcement or screener."""
+        return self in (AnswerKind.VOICEMAIL, AnswerKind.ANNOUNCEMENT, AnswerKind.SCREENER)
+
+
+class Evidence(IntEnum):
+    """What a decision rests on, weakest first."""
+
+    DEADLINE = 0
+    CADENCE = 1
+    LENGTH = 2
+    WORDS = 3
+    TONE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerClassified:
+    """A decision: the first one (``revision`` 0) or a revision of the one before."""
+
+    kind: AnswerKind
+    at: float
+    """When it was decided (the time of the input that decided it)."""
+    elapsed: float
+    """Seconds after the answer."""
+    reason: str
+    """In words: "short greeting", "phrase 'leave a message'", "beep", ..."""
+    evidence: Evidence
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyForMessage:
+    """A voicemail is recording, or a screener waits for an answer: the agent may speak."""
+
+    kind: AnswerKind
+    at: float
+    cause: str
+    """"beep", "silence" (the greeting or prompt ended) or "timeout" (``max_greeting``)."""
+    greeting_end: float | None
+    """End of the last speech heard before (None if there was none)."""
+    beep: BeepDetected | None
+
+
+AmdEvent: TypeAlias = AnswerClassified | ReadyForMessage
+"""Everything the classifier reports."""
+
+_KINDS: dict[Category, AnswerKind] = {
+    Category.SCREENER: AnswerKind.SCREENER,
+    Category.ANNOUNCEMENT: AnswerKind.ANNOUNCEMENT,
+    Category.VOICEMAIL: AnswerKind.VOICEMAIL,
+    Category.HUMAN: AnswerKind.HUMAN,
+    Category.GREETING: AnswerKind.VOICEMAIL,
+    Category.UNREACHABLE: AnswerKind.ANNOUNCEMENT,
+    Category.MACHINE: AnswerKind.VOICEMAIL,
+}
+_PRECEDENCE: dict[Category, int] = {c: len(CATEGORIES) - i for i, c in enumerate(CATEGORIES)}
+
+
+class AnswerClassifier:
+    """One answered call's classification; see the module docstring.
+
+    Attributes:
+        started_at: when the call was answered.
+        decision: the current decision (None until the first).
+        ready: the :class:`ReadyForMessage` reported, if any.
+    """
+
+    def __init__(self, started_at: float, config: AmdConfig | None = None) -> None:
+        self.config = config or AmdConfig()
+        self.started_at = started_at
+        self.decision: AnswerClassified | None = None
+        self.ready: ReadyForMessage | None = None
+        self._strength = (Evidence.DEADLINE, 0)  # of the current decision
+        self._onset_frames = max(1, round(self.config.onset / FRAME))
+        self._run = 0  # voiced frames in a row
+        self._in_speech = False  # in a stretch
+        self._stretch_start = 0.0
+        self._greeting_before = 0.0  # length of the current greeting's finished stretches
+        self._last_voice: float | None = None  # end of the last voiced frame of speech
+        self._turns: dict[int, str] = {}
+        self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
+        self._last_tone = -math.inf  # end of the last frame of a tone
+        self._now = started_at
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will be reported: a voicemail or screener is ready for the message,
+        or another decision is past ``settle``."""
+        if self.ready is not None:
+            return True
+        decision = self.decision
+        if decision is None or decision.kind in (AnswerKind.VOICEMAIL, AnswerKind.SCREENER):
+            return False
+        return self._settled(self._now)
+
+    # -- inputs
+
+    def receive_frame(self, now: float, voice: bool, tone: bool = False) -> tuple[AmdEvent, ...]:
+        """The 20 ms of the callee's audio that end at ``now``: voice or not, tone or not.
+
+        ``tone``: the frame is part of a steady tone (``BeepDetector.in_tone``); the
+        silence that makes a voicemail ready is counted from its end, so the message
+        never starts on a beep the beep detector has not confirmed yet.
+        """
+        self._now = now
+        if tone:
+            self._last_tone = now
+        events: list[AmdEvent] = []
+        config = self.config
+        if voice:
+            self._run += 1
+            if self._in_speech:
+                self._last_voice = now
+            elif self._run >= self._onset_frames:
+                self._in_speech = True
+                onset = now - self._run * FRAME
+                if self._last_voice is None or onset - self._last_voice >= config.greeting_gap:
+                    self._greeting_before = 0.0  # a new greeting
+                self._stretch_start = onset
+                self._last_voice = now
+            if self._in_speech and self._greeting_length() > config.max_human_greeting + _EPSILON:
+                events += self._propose(
+                    AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "long greeting", now
+                )
+        else:
+            self._run = 0
+            if (
+                self._in_speech
+                and self._last_voice is not None
+                and now - self._last_voice + _EPSILON >= config.human_silence
+            ):
+                length = self._greeting_length()
+                self._greeting_before = length
+                self._in_speech = False
+                if config.min_speech - _EPSILON <= length <= config.max_human_greeting + _EPSILON:
+                    events += self._propose(
+                        AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
+                    )
+        events += self.handle_timer(now)
+        return tuple(events)
+
+    def receive_tone(self, tone: BeepEvent, now: float) -> tuple[AmdEvent, ...]:
+        """A beep or a special information tone, as :mod:`media.beep` reports them."""
+        self._now = now
+        if not isinstance(tone, BeepDetected):
+            return self._propose(
+                AnswerKind.ANNOUNCEMENT, Evidence.TONE, 0, "special information tone", now
+            )
+        self._beep = tone
+        return self._propose(AnswerKind.VOICEMAIL, Evidence.TONE, 0, "beep", now) or (
+            self._check_ready(now)
+        )
+
+    def receive_transcript(
+        self, text: str, now: float, *, turn: int = 0, final: bool = False
+    ) -> tuple[AmdEvent, ...]:
+        """A speech recognizer's transcript of turn ``turn`` so far (a partial) or whole.
+
+        Partials of a turn replace each other; the text judged is every turn's
+        latest, in order. ``final`` (the turn ended) changes nothing today: a partial's
+        words count as much as a final's.
+        """
+        self._now = now
+        self._turns[turn] = text
+        full = " ".join(self._turns[k] for k in sorted(self._turns))
+        found = match(full)
+        if found is not None and found.category is not Category.MACHINE:
+            kind = _KINDS[found.category]
+            reason = f"phrase '{found.phrase}'"
+            return self._propose(kind, Evidence.WORDS, _PRECEDENCE[found.category], reason, now)
+        if found is not None:
+            reason = f"phrase '{found.phrase}'"
+            return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, reason, now)
+        if word_count(full) >= self.config.machine_words:
+            return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "many words", now)
+        return ()
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must run if no frame comes first (None: never)."""
+        if self.decision is None:
+            return self.started_at + self.config.deadline
+        if self.ready is None and self.decision.kind in (AnswerKind.VOICEMAIL, AnswerKind.SCREENER):
+            return self.started_at + self.config.max_greeting
+        return None
+
+    def handle_timer(self, now: float) -> tuple[AmdEvent, ...]:
+        """The deadline and the greeting's time limit (also checked on every frame)."""
+        self._now = max(self._now, now)
+        config = self.config
+        if self.decision is None:
+            if now + _EPSILON < self.started_at + config.deadline:
+                return ()
+            if self._last_voice is None and not self._in_speech:
+                kind, reason = AnswerKind.UNKNOWN, "silence"
+            elif self._greeting_length() <= config.max_human_greeting + _EPSILON:
+                kind, reason = AnswerKind.HUMAN, "short speech at the deadline"
+            else:
+                kind, reason = AnswerKind.VOICEMAIL, "long speech at the deadline"
+            return self._propose(kind, Evidence.DEADLINE, 0, reason, now)
+        return self._check_ready(now)
+
+    # -- decisions
+
+    def _greeting_length(self) -> float:
+        """The current greeting's stretches, the one going on included."""
+        if not self._in_speech or self._last_voice is None:
+            return self._greeting_before
+        return self._greeting_before + self._last_voice - self._stretch_start
+
+    def _settled(self, now: float) -> bool:
+        return now + _EPSILON >= self.started_at + self.config.settle
+
+    def _propose(
+        self, kind: AnswerKind, evidence: Evidence, precedence: int, reason: str, now: float
+    ) -> tuple[AmdEvent, ...]:
+        current = self.decision
+        if current is None:
+            revision = 0
+        else:
+            if self.ready is not None or self._settled(now):
+                return ()
+            if kind is current.kind:
+                self._strength = max(self._strength, (evidence, precedence))
+                return ()
+            stronger = evidence > self._strength[0] or (
+                evidence == self._strength[0] == Evidence.WORDS and precedence > self._strength[1]
+            )
+            if not stronger:
+                return ()
+            revision = current.revision + 1
+        self._strength = (evidence, precedence)
+        self.decision = AnswerClassified(
+            kind, now, now - self.started_at, reason, evidence, revision
+        )
+        events: list[AmdEvent] = [self.decision]
+        events += self._check_ready(now)
+        return tuple(events)
+
+    def _check_ready(self, now: float) -> tuple[AmdEvent, ...]:
+        decision = self.decision
+        if self.ready is not None or decision is None:
+            return ()
+        config = self.config
+        if decision.kind is AnswerKind.VOICEMAIL:
+            wait = config.greeting_end_silence
+        elif decision.kind is AnswerKind.SCREENER:
+            wait = config.prompt_end_silence
+        else:
+            return ()
+        if decision.kind is AnswerKind.VOICEMAIL and self._beep is not None:
+            return (self._make_ready("beep", now),)
+        if now + _EPSILON >= self.started_at + config.max_greeting:
+            return (self._make_ready("timeout", now),)
+        if self._in_speech or self._last_voice is None:
+            return ()
+        if now - max(self._last_voice, self._last_tone) + _EPSILON >= wait:
+            return (self._make_ready("silence", now),)
+        return ()
+
+    def _make_ready(self, cause: str, now: float) -> ReadyForMessage:
+        assert self.decision is not None
+        beep = self._beep if cause == "beep" else None
+        self.ready = ReadyForMessage(self.decision.kind, now, cause, self._last_voice, beep)
+        return self.ready

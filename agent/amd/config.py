@@ -1,0 +1,105 @@
+"""The settings of answering-machine detection, and what a call does with its result.
+
+Times are seconds. The defaults, and the measurements behind them, are in
+``docs/amd.md``; the references for the choices are cited field by field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from media.beep import BeepConfig
+from media.vad import VadConfig
+
+__all__ = ["AMD_VAD", "AmdConfig", "AmdMode"]
+
+
+class AmdMode(Enum):
+    """What an outbound call does with the detector's answer (the ``amd`` setting)."""
+
+    OFF = "off"
+    """No detection: the agent starts as soon as the call is answered."""
+    DETECT = "detect"
+    """Detect and record the result; the agent goes on whoever answered."""
+    LEAVE_MESSAGE = "leave_message"
+    """Human: the agent starts. Voicemail: the configured message once the detector says
+    :class:`~agent.amd.classifier.ReadyForMessage`, then hang up. Screener: state name and
+    reason, then go on if a person picks up. Announcement: hang up."""
+    HANG_UP = "hang_up"
+    """Human: the agent starts. Anything else: hang up, with the result recorded."""
+
+
+AMD_VAD = VadConfig(min_level_dbfs=-45.0, margin_db=10.0, start_ms=60, calibration_ms=0)
+"""The voice-activity thresholds detection uses: no calibration time, because a
+recorded greeting may start with the first frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmdConfig:
+    """When the detector decides, and on what.
+
+    Attributes:
+        deadline: the first decision comes at the latest this long after the
+            answer (the issue's target: machines decided within 4 s).
+        human_silence: silence that ends a short greeting ("Hello?"): the
+            person waits for an answer. The issue's budget is 300 ms added
+            before the agent speaks; a 20 ms frame of decision time comes on top.
+        greeting_gap: a pause shorter than this does not end a greeting: a
+            recorded one goes on after its sentences' pauses (0.3-0.7 s), while a
+            person who said "Hello?" waits longer for an answer.
+        max_human_greeting: the most speech a person's pickup has ("Good morning,
+            Smith residence"); a greeting with more is a machine's. Asterisk's
+            AMD() uses 1.5 s (``greeting``), Twilio's 2.4 s of continuous speech
+            (``MachineDetectionSpeechThreshold``).
+        machine_words: words in the greeting that make it a machine's, unless a
+            person's phrase is among them. jambonz's AMD uses 9 (``thresholdWordCount``).
+        onset: loud audio in a row before it counts as speech (clicks do not).
+        min_speech: a stretch shorter than this (a click, a tone's first frames
+            before the beep detector knows it) is no greeting.
+        greeting_end_silence: silence after a voicemail greeting without a beep
+            before the message may start. jambonz waits 2 s
+            (``greetingCompletionTimeoutMs``).
+        prompt_end_silence: silence after a call screener's question before the
+            agent answers it.
+        max_greeting: the message starts at the latest this long after the answer,
+            beep or not (jambonz: 20 s ``toneTimeoutMs``; Vapi: 30 s
+            ``beepMaxAwaitSeconds``).
+        settle: decisions may still be revised until this long after the answer
+            (or until a voicemail is ready for the message).
+        vad: the voice-activity thresholds.
+        beep: the beep detector's thresholds.
+    """
+
+    deadline: float = 4.0
+    human_silence: float = 0.24
+    greeting_gap: float = 1.0
+    max_human_greeting: float = 1.8
+    machine_words: int = 9
+    onset: float = 0.06
+    min_speech: float = 0.08
+    greeting_end_silence: float = 2.0
+    prompt_end_silence: float = 0.8
+    max_greeting: float = 30.0
+    settle: float = 10.0
+    vad: VadConfig = field(default_factory=lambda: AMD_VAD)
+    beep: BeepConfig = field(default_factory=BeepConfig)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "deadline", "human_silence", "greeting_gap", "max_human_greeting", "onset",
+            "greeting_end_silence", "prompt_end_silence", "max_greeting", "settle",
+        ):  # fmt: skip
+            if not getattr(self, name) > 0:
+                raise ValueError(f"AMD {name} must be positive, not {getattr(self, name)!r}")
+        if self.machine_words < 1:
+            raise ValueError(f"AMD machine_words must be at least 1, not {self.machine_words!r}")
+        if self.human_silence >= self.greeting_gap:
+            raise ValueError(
+                f"AMD human_silence ({self.human_silence}) must be shorter than greeting_gap "
+                f"({self.greeting_gap})"
+            )
+        if self.settle < self.deadline:
+            raise ValueError(
+                f"AMD settle ({self.settle}) must not be shorter than deadline ({self.deadline})"
+            )

@@ -1,0 +1,148 @@
+"""What the first words of an answered call say about who answered: phrase rules, no model.
+
+A transcript is normalized (:func:`normalize`: lower case, contractions spelled
+out, punctuation dropped, "voice mail" as one word) and searched for whole-word
+phrases (:func:`match`). The categories are tried in order of precedence and the
+first one with a phrase in the text wins, so a text that has several answers
+with the most specific one:
+
+======================  =============  ==============================================
+category                kind           e.g.
+======================  =============  ==============================================
+``screener``            screener       "call assist", "name and reason for calling"
+``announcement``        announcement   "not in service", "mailbox is full"
+``voicemail``           voicemail      "leave a message", "at the tone", "mailbox"
+``human``               human          "how can I help", "speaking", "who is this"
+``greeting``            voicemail      "you have reached", "get back to you"
+``unreachable``         announcement   "try again later", "cannot be reached"
+``machine``             voicemail      "is not available", "the person you are calling"
+======================  =============  ==============================================
+
+So "please try again later or leave a message" is a voicemail (one can leave a
+message), "the mailbox is full" an announcement (one cannot), "you have reached
+Dr. Smith's office, how can I help you" a person, and "the person you are
+calling is not available" only *some* machine (a carrier's voicemail and its
+"try again later" announcement both start that way): the classifier takes it
+as a voicemail until more words come.
+
+The screener wording follows what callers report hearing from Google's Call
+Screen ("I'm Call Assist by Google recording this call for the person you're
+trying to reach. Before I try to connect you, can I ask what you're calling
+about?") and iOS 26 Call Screening (asks unknown callers for their name and
+reason for calling); see ``docs/amd.md`` for the sources.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["CATEGORIES", "Category", "PhraseMatch", "match", "normalize", "word_count"]
+
+
+class Category(Enum):
+    """A group of phrases, in order of precedence (see the module docstring)."""
+
+    SCREENER = "screener"
+    ANNOUNCEMENT = "announcement"
+    VOICEMAIL = "voicemail"
+    HUMAN = "human"
+    GREETING = "greeting"
+    UNREACHABLE = "unreachable"
+    MACHINE = "machine"
+
+
+CATEGORIES: dict[Category, tuple[str, ...]] = {
+    Category.SCREENER: (
+        "call assist", "screening service", "screening this call", "screening your call",
+        "call screening", "name and reason", "name and the reason", "reason for calling",
+        "reason for your call", "what you are calling about", "why you are calling",
+        "state your name", "say your name", "record your name", "before i try to connect you",
+        "being screened",
+        "see if this person is available", "see if they are available",
+        "copy of this conversation", "recording this call for",
+    ),
+    Category.ANNOUNCEMENT: (
+        "not in service", "no longer in service", "been disconnected", "cannot be completed",
+        "could not be completed", "did not go through", "check the number",
+        "not a working number", "all circuits are busy", "mailbox is full",
+        "mailbox is currently full", "cannot accept any messages", "cannot accept new messages",
+        "cannot accept messages", "not been set up", "not accepting calls", "is switched off",
+        "out of coverage", "number you have dialed", "number you dialed",
+    ),
+    Category.VOICEMAIL: (
+        "leave a message", "leave your message", "leave me a message", "leave us a message",
+        "leave a brief message", "leave a detailed message", "leave your name",
+        "leave your number", "record your message", "record a message", "at the tone",
+        "after the tone", "at the beep", "after the beep", "after the signal", "voicemail",
+        "mailbox", "messaging system", "voice messaging", "answering machine",
+        "finished recording", "hang up or press",
+    ),
+    Category.HUMAN: (
+        "how can i help", "how may i help", "can i help you", "how can i direct",
+        "what can i do for you", "speaking", "who is this", "who is calling",
+        "can you hear me", "is anyone there", "is anybody there", "who am i speaking",
+    ),
+    Category.GREETING: (
+        "you have reached", "you reached", "not available to take your call",
+        "cannot take your call", "cannot come to the phone", "unable to take your call",
+        "unable to answer", "away from the phone", "away from my phone", "get back to you",
+        "call you back", "return your call", "sorry i missed your call",
+    ),
+    Category.UNREACHABLE: (
+        "try again later", "try your call again", "please try again", "try later",
+        "not reachable", "cannot be reached", "unreachable",
+    ),
+    Category.MACHINE: (
+        "is not available", "is unavailable", "not available right now",
+        "the person you are calling", "the person you are trying to reach",
+        "customer you are calling", "the subscriber",
+    ),
+}  # fmt: skip
+"""Phrases per category, normalized (:func:`normalize`), in order of precedence."""
+
+_CONTRACTIONS = (
+    ("can't", "cannot"), ("won't", "will not"), ("n't", " not"), ("'re", " are"),
+    ("'ve", " have"), ("'ll", " will"), ("'d", " would"), ("i'm", "i am"),
+    ("it's", "it is"), ("that's", "that is"), ("who's", "who is"), ("what's", "what is"),
+    ("there's", "there is"), ("here's", "here is"), ("let's", "let us"),
+)  # fmt: skip
+_NOT_WORD = re.compile(r"[^a-z0-9' ]+")
+_VOICE_MAIL = re.compile(r"\bvoice mail\b")
+
+
+def normalize(text: str) -> str:
+    """Lower case, contractions spelled out, punctuation dropped, single spaces.
+
+    >>> normalize("Hi, you've reached Ana's voice mail!")
+    "hi you have reached ana's voicemail"
+    """
+    text = text.lower().replace("\u2019", "'").replace("-", " ").replace("dialled", "dialed")
+    for short, long in _CONTRACTIONS:
+        text = text.replace(short, long)
+    text = _NOT_WORD.sub(" ", text)
+    return _VOICE_MAIL.sub("voicemail", " ".join(text.split()))
+
+
+def word_count(text: str) -> int:
+    """Words in a transcript (after :func:`normalize`)."""
+    return len(normalize(text).split())
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseMatch:
+    """The category that decided, and the phrase found."""
+
+    category: Category
+    phrase: str
+
+
+def match(text: str) -> PhraseMatch | None:
+    """The first category (in precedence order) with one of its phrases in ``text``, or None."""
+    padded = f" {normalize(text)} "
+    for category, phrases in CATEGORIES.items():
+        for phrase in phrases:
+            if f" {phrase} " in padded:
+                return PhraseMatch(category, phrase)
+    return None

@@ -1,0 +1,360 @@
+"""The answer classifier's rules: voice frames, tones and transcripts in, decisions out.
+
+A script is a timeline: audio as one character per 20 ms (``S`` voice, ``T`` a steady tone,
+``.`` neither), and
+transcripts and tones at given times, delivered before the frame that ends after them.
+Frame ``n`` (from 0) ends at ``(n + 1) * 20 ms``; the call is answered at 0. The default
+:class:`AmdConfig` applies unless a case says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.amd.classifier import (
+    AmdEvent,
+    AnswerClassified,
+    AnswerClassifier,
+    AnswerKind,
+    Evidence,
+    ReadyForMessage,
+)
+from agent.amd.config import AmdConfig
+from media.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
+
+FRAME = 0.02
+H, V, A, S, U = (
+    AnswerKind.HUMAN,
+    AnswerKind.VOICEMAIL,
+    AnswerKind.ANNOUNCEMENT,
+    AnswerKind.SCREENER,
+    AnswerKind.UNKNOWN,
+)
+
+
+def q(seconds: float) -> str:
+    """Quiet audio."""
+    return "." * round(seconds / FRAME)
+
+
+def v(seconds: float) -> str:
+    """Voice."""
+    return "S" * round(seconds / FRAME)
+
+
+def t(seconds: float) -> str:
+    """A steady tone (no voice)."""
+    return "T" * round(seconds / FRAME)
+
+
+def beep(start: float, end: float, hz: float = 1000.0) -> BeepDetected:
+    return BeepDetected(start, end, hz, -20.0)
+
+
+SIT = SpecialInfoToneDetected(0.2, 1.2, (913.8, 1370.6, 1776.7))
+
+
+@dataclass(frozen=True)
+class Script:
+    audio: str
+    transcripts: tuple[tuple[float, str, bool], ...] = ()
+    """(arrival, text, final); a final ends its turn."""
+    tones: tuple[tuple[float, BeepEvent], ...] = ()
+    config: AmdConfig = field(default_factory=AmdConfig)
+
+
+def play(script: Script) -> list[AmdEvent]:
+    classifier = AnswerClassifier(0.0, script.config)
+    pending: list[tuple[float, int, str | BeepEvent, bool]] = [
+        (at, 0, text, final) for at, text, final in script.transcripts
+    ]
+    pending += [(at, 1, tone, False) for at, tone in script.tones]
+    pending.sort(key=lambda item: (item[0], item[1]))
+    events: list[AmdEvent] = []
+    turn = 0
+    for n, ch in enumerate(script.audio):
+        now = (n + 1) * FRAME
+        while pending and pending[0][0] <= now + 1e-9:
+            at, _, payload, final = pending.pop(0)
+            if isinstance(payload, str):
+                events += classifier.receive_transcript(payload, at, turn=turn, final=final)
+                turn += final
+            else:
+                events += classifier.receive_tone(payload, at)
+        events += classifier.receive_frame(now, ch == "S", ch == "T")
+    return events
+
+
+def summary(events: Sequence[AmdEvent]) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    for e in events:
+        if isinstance(e, AnswerClassified):
+            out.append((e.kind, round(e.at, 2), e.reason))
+        else:
+            out.append(("ready", round(e.at, 2), e.cause))
+    return out
+
+
+CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
+    (
+        '"Hello?": a person, decided once the silence after it reaches human_silence',
+        Script(q(0.5) + v(0.5) + q(3.5)),
+        [(H, 1.24, "short greeting")],
+    ),
+    (
+        'silence, then "hello" late',
+        Script(q(2.5) + v(0.4) + q(1.5)),
+        [(H, 3.14, "short greeting")],
+    ),
+    (
+        '"Hello? ... Hello?" a person who waits, then asks again: still one decision',
+        Script(q(0.5) + v(0.5) + q(1.5) + v(0.5) + q(2.0)),
+        [(H, 1.24, "short greeting")],
+    ),
+    (
+        "a greeting with more than max_human_greeting of speech: a machine's",
+        Script(q(0.3) + v(2.5) + q(2.0)),
+        [(V, 2.12, "long greeting"), ("ready", 4.8, "silence")],
+    ),
+    (
+        "a short first sentence, then the greeting goes on: a person at first, then a machine",
+        Script(q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0)),
+        [(H, 1.14, "short greeting"), (V, 2.52, "long greeting")],
+    ),
+    (
+        "silence until the deadline: unknown; a hello afterwards makes it a person",
+        Script(q(5.0) + v(0.4) + q(1.0)),
+        [(U, 4.0, "silence"), (H, 5.64, "short greeting")],
+    ),
+    (
+        "short speech still going at the deadline: a person",
+        Script(q(3.9) + v(0.3) + q(1.0)),
+        [(H, 4.0, "short speech at the deadline")],
+    ),
+    (
+        "a click is no speech",
+        Script(q(1.0) + v(0.04) + q(3.5)),
+        [(U, 4.0, "silence")],
+    ),
+    (
+        "three loud frames (a tone's onset) are no greeting",
+        Script(q(1.0) + v(0.06) + q(3.5)),
+        [(H, 4.0, "short speech at the deadline")],
+    ),
+    (
+        "a voicemail phrase decides before any pause",
+        Script(q(0.3) + v(1.6) + q(0.2), transcripts=((1.5, "hi you've reached", False),)),
+        [(V, 1.5, "phrase 'you have reached'")],
+    ),
+    (
+        "a beep after a short greeting: a voicemail, ready for the message at once",
+        Script(q(0.3) + v(1.0) + q(3.0), tones=((2.0, beep(1.5, 1.88)),)),
+        [(H, 1.54, "short greeting"), (V, 2.0, "beep"), ("ready", 2.0, "beep")],
+    ),
+    (
+        "a voicemail without a beep is ready greeting_end_silence after its end",
+        Script(q(0.3) + v(2.5) + q(3.0)),
+        [(V, 2.12, "long greeting"), ("ready", 4.8, "silence")],
+    ),
+    (
+        "a tone is no silence: a late beep is waited for",
+        Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(1.0), tones=((5.42, beep(4.3, 5.3)),)),
+        [(V, 2.12, "long greeting"), ("ready", 5.42, "beep")],
+    ),
+    (
+        "a tone that is no beep: the greeting's silence counts from its end",
+        Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(2.5)),
+        [(V, 2.12, "long greeting"), ("ready", 7.3, "silence")],
+    ),
+    (
+        "a special information tone: an announcement",
+        Script(q(3.0), tones=((1.26, SIT),)),
+        [(A, 1.26, "special information tone")],
+    ),
+    (
+        "a screener, ready prompt_end_silence after its question",
+        Script(
+            q(0.2) + v(1.5) + q(1.5),
+            transcripts=((1.2, "hi i'm call assist by google", False),),
+        ),
+        [(S, 1.2, "phrase 'call assist'"), ("ready", 2.5, "silence")],
+    ),
+    (
+        "a person's phrase overrides a length decision (the hard case, late)",
+        Script(
+            q(0.3) + v(3.0) + q(1.0),
+            transcripts=((3.5, "Hello, this is Doctor Smith's office, how can I help you?", True),),
+        ),
+        [(V, 2.12, "long greeting"), (H, 3.5, "phrase 'how can i help'")],
+    ),
+    (
+        "a person's phrase is not overridden by a greeting's phrase of lower precedence",
+        Script(
+            q(0.3) + v(1.2) + q(3.0),
+            transcripts=(
+                (1.0, "how can i help", False),
+                (1.8, "how can I help? You have reached", True),
+            ),
+        ),
+        [(H, 1.0, "phrase 'how can i help'")],
+    ),
+    (
+        "a voicemail turns out to be full: an announcement",
+        Script(
+            q(0.2) + v(3.0) + q(0.5),
+            transcripts=(
+                (1.0, "you have reached the voice mailbox", False),
+                (2.9, "you have reached the voice mailbox the mailbox is full", False),
+            ),
+        ),
+        [(V, 1.0, "phrase 'mailbox'"), (A, 2.9, "phrase 'mailbox is full'")],
+    ),
+    (
+        "a phrase only machines say is a voicemail until words tell it is an announcement",
+        Script(
+            q(0.2) + v(1.0) + q(3.0),
+            transcripts=(
+                (1.0, "the person you are calling is not available", False),
+                (3.0, "The person you are calling is not available. Please try again later.", True),
+            ),
+        ),
+        [(V, 1.0, "phrase 'is not available'"), (A, 3.0, "phrase 'try again later'")],
+    ),
+    (
+        "many words without a person's phrase: a machine's greeting",
+        Script(
+            q(0.2) + v(1.5) + q(3.0),
+            transcripts=((1.5, "one two three four five six seven eight nine", False),),
+        ),
+        [(V, 1.5, "many words"), ("ready", 3.7, "silence")],
+    ),
+    (
+        "no revision after settle",
+        Script(
+            q(0.5) + v(0.5) + q(11.0),
+            tones=((11.0, beep(10.5, 10.9)),),
+            config=AmdConfig(settle=10.0),
+        ),
+        [(H, 1.24, "short greeting")],
+    ),
+    (
+        "nothing more once a voicemail is ready for the message",
+        Script(
+            q(0.3) + v(2.5) + q(4.0),
+            tones=((3.5, beep(3.0, 3.38)),),
+            transcripts=((6.0, "the mailbox is full", True),),
+        ),
+        [(V, 2.12, "long greeting"), ("ready", 3.5, "beep")],
+    ),
+    (
+        "a greeting that never ends: ready at max_greeting",
+        Script(q(0.2) + v(7.0), config=AmdConfig(max_greeting=5.0, settle=5.0)),
+        [(V, 2.02, "long greeting"), ("ready", 5.0, "timeout")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "script", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_decisions(name: str, script: Script, expected: list[tuple[object, ...]]) -> None:
+    assert summary(play(script)) == expected
+
+
+def test_revisions_are_numbered_and_carry_their_evidence() -> None:
+    events = play(
+        Script(q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(0.5), tones=((3.2, beep(2.8, 3.1)),))
+    )
+    decisions = [e for e in events if isinstance(e, AnswerClassified)]
+    assert [(d.revision, d.evidence) for d in decisions] == [
+        (0, Evidence.CADENCE),
+        (1, Evidence.LENGTH),
+    ]
+    assert all(d.elapsed == d.at for d in decisions)  # answered at 0
+    (ready,) = [e for e in events if isinstance(e, ReadyForMessage)]
+    assert ready.beep == beep(2.8, 3.1) and ready.greeting_end == pytest.approx(2.8)
+
+
+def test_a_tone_never_lowers_a_stronger_decision() -> None:
+    """A special information tone after a beep-decided voicemail: same strength, no change."""
+    events = play(Script(q(3.0), tones=((1.0, beep(0.5, 0.9)), (2.0, SIT))))
+    assert summary(events) == [(V, 1.0, "beep"), ("ready", 1.0, "beep")]
+
+
+def test_the_timer_decides_when_no_frame_comes() -> None:
+    classifier = AnswerClassifier(10.0)
+    assert classifier.get_timer() == 14.0
+    assert classifier.handle_timer(13.9) == ()
+    (decision,) = classifier.handle_timer(14.0)
+    assert isinstance(decision, AnswerClassified)
+    assert (decision.kind, decision.elapsed, decision.evidence) == (U, 4.0, Evidence.DEADLINE)
+    assert classifier.get_timer() is None  # nothing waits for a message
+
+
+def test_a_voicemail_arms_the_greeting_limit() -> None:
+    classifier = AnswerClassifier(0.0, AmdConfig(max_greeting=20.0))
+    classifier.receive_tone(beep(0.0, 0.3), 0.4)
+    assert classifier.ready is not None and classifier.get_timer() is None
+    other = AnswerClassifier(0.0, AmdConfig(max_greeting=20.0))
+    other.receive_transcript("leave a message", 1.0)
+    assert other.get_timer() == 20.0
+    (ready,) = other.handle_timer(20.0)
+    assert isinstance(ready, ReadyForMessage) and ready.cause == "timeout"
+
+
+def test_done() -> None:
+    voicemail = AnswerClassifier(0.0)
+    voicemail.receive_tone(beep(0.5, 0.9), 1.0)
+    assert voicemail.done
+    person = AnswerClassifier(0.0, AmdConfig(settle=5.0))
+    for n, ch in enumerate(q(0.5) + v(0.5) + q(3.0)):
+        person.receive_frame((n + 1) * FRAME, ch == "S")
+    assert person.decision is not None and not person.done
+    person.receive_frame(5.0, False)
+    assert person.done
+
+
+# --------------------------------------------------------------------------- properties
+
+PHRASES = [
+    "hello", "hi this is ana", "leave a message", "the mailbox is full", "call assist",
+    "how can i help", "is not available", "please try again later", "one two three",
+]  # fmt: skip
+
+
+@st.composite
+def scripts(draw: st.DrawFn) -> Script:
+    runs = draw(
+        st.lists(st.tuples(st.sampled_from("S.T"), st.integers(1, 120)), min_size=1, max_size=12)
+    )
+    audio = "".join(kind * frames for kind, frames in runs)
+    audio = audio.ljust(round(4.2 / FRAME), ".")  # at least past the deadline
+    end = len(audio) * FRAME
+    moments = st.floats(0.0, end)
+    transcripts = draw(
+        st.lists(st.tuples(moments, st.sampled_from(PHRASES), st.booleans()), max_size=4)
+    )
+    choices: list[BeepEvent] = [beep(0.0, 0.3), SIT]
+    tones = draw(st.lists(st.tuples(moments, st.sampled_from(choices)), max_size=2))
+    return Script(audio, tuple(sorted(transcripts)), tuple(sorted(tones, key=lambda t: t[0])))
+
+
+@settings(max_examples=300)
+@given(script=scripts())
+def test_the_first_decision_never_comes_after_the_deadline(script: Script) -> None:
+    events = play(script)
+    decisions = [e for e in events if isinstance(e, AnswerClassified)]
+    assert decisions, "no decision at all"
+    assert decisions[0].at <= script.config.deadline + 1e-9
+    assert [d.revision for d in decisions] == list(range(len(decisions)))
+    assert all(a.kind is not b.kind for a, b in zip(decisions, decisions[1:], strict=False))
+    assert all(a.evidence <= b.evidence for a, b in zip(decisions, decisions[1:], strict=False))
+    readies = [e for e in events if isinstance(e, ReadyForMessage)]
+    assert len(readies) <= 1
+    if readies:
+        assert readies[0].kind in (V, S)
+        # nothing is decided after the message may start
+        assert all(d.at <= readies[0].at for d in decisions)

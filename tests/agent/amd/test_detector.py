@@ -1,0 +1,125 @@
+"""The detector on real μ-law frames: its VAD and beep detector feed the classifier.
+
+"Speech" here is a 300 Hz tone (loud to the VAD, below the beep band) or the labelled
+set's espeak-ng speech; beeps and SITs are real sines. Frame ``n`` ends at ``(n + 1) * 20 ms``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
+from agent.amd.detector import AnsweringMachineDetector
+from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from media import g711
+from media.beep import BeepDetected, SpecialInfoToneDetected
+from sipgw.testing.amdset.channel import mix, noise, tone
+from sipgw.testing.amdset.labelled import SIT_SEQUENCES
+from sipgw.testing.audio import encode
+
+FRAME = 0.02
+SILENCE = g711.silence_frame("PCMU")
+
+
+def frames_of(samples: Sequence[float]) -> list[bytes]:
+    data = encode([round(s) for s in samples] + [0] * (-len(samples) % 160))
+    return [data[i : i + 160] for i in range(0, len(data), 160)]
+
+
+def quiet(seconds: float) -> list[float]:
+    return noise(round(seconds * 8000), -60.0, random.Random(round(seconds * 1000)))
+
+
+def speech(seconds: float) -> list[float]:
+    """Syllables: 160 ms of a 300 Hz tone, 40 ms of quiet (a steady sound would become the
+    VAD's noise floor within its window)."""
+    syllable = tone(300, 0.16, -20.0) + [0.0] * 320
+    count = math.ceil(seconds / 0.2)
+    return (syllable * count)[: round(seconds * 8000)]
+
+
+def feed(detector: AnsweringMachineDetector, frames: Sequence[bytes | None]) -> list[AmdEvent]:
+    return [e for n, f in enumerate(frames) for e in detector.receive_audio(f, (n + 1) * FRAME)]
+
+
+def decisions(events: Sequence[AmdEvent]) -> list[tuple[AnswerKind, float, str]]:
+    return [(e.kind, round(e.at, 2), e.reason) for e in events if isinstance(e, AnswerClassified)]
+
+
+def test_hello_is_a_person_within_the_budget() -> None:
+    detector = AnsweringMachineDetector(0.0)
+    events = feed(detector, frames_of(quiet(0.6) + speech(0.5) + quiet(3.0)))
+    ((kind, at, reason),) = decisions(events)
+    assert (kind, reason) == (AnswerKind.HUMAN, "short greeting")
+    assert 1.1 + 0.2 <= at <= 1.1 + 0.3  # human_silence after the speech, and a frame
+    assert detector.decision is not None and detector.ready is None and not detector.done
+
+
+def test_a_greeting_then_a_beep_is_a_voicemail_ready_after_the_beep() -> None:
+    detector = AnsweringMachineDetector(0.0)
+    audio = quiet(0.3) + speech(2.5) + quiet(0.5) + tone(1000, 0.4, -18.0) + quiet(2.0)
+    events = feed(detector, frames_of(audio))
+    ((kind, at, reason),) = decisions(events)
+    assert (kind, reason) == (AnswerKind.VOICEMAIL, "long greeting")
+    assert 0.3 + 1.8 < at < 2.8  # once there was more than 1.8 s of speech
+    (ready,) = [e for e in events if isinstance(e, ReadyForMessage)]
+    assert ready.cause == "beep" and ready.beep is not None
+    assert abs(ready.beep.end - 3.7) <= FRAME and abs(ready.beep.frequency_hz - 1000) < 15
+    assert 3.7 + 0.1 <= ready.at <= 3.7 + 0.16
+    # the beep is no speech: the greeting ended before it
+    assert ready.greeting_end is not None and abs(ready.greeting_end - 2.8) <= FRAME
+    assert detector.tones == [ready.beep] and detector.done
+
+
+def test_a_special_information_tone_is_an_announcement() -> None:
+    audio = quiet(0.2)
+    for hz, seconds in SIT_SEQUENCES[0]:
+        audio += tone(hz, seconds, -22.0)
+    audio += speech(2.0)
+    detector = AnsweringMachineDetector(0.0)
+    events = feed(detector, frames_of(audio))
+    assert [d[0] for d in decisions(events)] == [AnswerKind.ANNOUNCEMENT]
+    assert isinstance(detector.tones[0], SpecialInfoToneDetected)
+    # the tones were not taken for a short greeting before the SIT was complete
+    assert decisions(events)[0][2] == "special information tone"
+
+
+def test_transcripts_come_from_stt_events() -> None:
+    detector = AnsweringMachineDetector(0.0)
+    feed(detector, frames_of(quiet(0.3) + speech(0.8)))
+    assert detector.receive_stt(SttSpeechStarted(300, 1.0), 1.0) == ()
+    partial = SttPartialTranscript("hi you've reached", 0, received_at=1.2)
+    (decision,) = detector.receive_stt(partial, 1.2)
+    assert isinstance(decision, AnswerClassified)
+    assert (decision.kind, decision.reason) == (AnswerKind.VOICEMAIL, "phrase 'you have reached'")
+    final = SttTurnEnded("Hi, you've reached Ana. The mailbox is full.", 0, (), 2.0, 1900)
+    (revised,) = detector.receive_stt(final, 2.0)
+    assert isinstance(revised, AnswerClassified) and revised.kind is AnswerKind.ANNOUNCEMENT
+
+
+def test_timers_delegate() -> None:
+    detector = AnsweringMachineDetector(100.0)
+    assert detector.get_timer() == 104.0
+    (decision,) = detector.handle_timer(104.0)
+    assert isinstance(decision, AnswerClassified) and decision.kind is AnswerKind.UNKNOWN
+
+
+def test_lost_frames_in_a_noisy_line_are_not_speech() -> None:
+    """Bursts of frames that never arrived (None), in room noise: no greeting is made of
+    the noise after them (the VAD's floor is not pinned at silence)."""
+    rng = random.Random(3)
+    frames: list[bytes | None] = [*frames_of(noise(8000 * 5, -32.0, rng, room=True))]
+    for n in (30, 140):
+        frames[n : n + 4] = [None] * 4
+    detector = AnsweringMachineDetector(0.0)
+    assert decisions(feed(detector, frames)) == [(AnswerKind.UNKNOWN, 4.0, "silence")]
+
+
+def test_a_beep_alone_is_heard_by_a_listener_too() -> None:
+    """The media-layer events reach the caller through ``tones`` (for agents)."""
+    detector = AnsweringMachineDetector(0.0)
+    feed(detector, frames_of(mix(quiet(1.5), [0.0] * 4000 + tone(850, 0.3, -20.0))))
+    (tone_event,) = detector.tones
+    assert isinstance(tone_event, BeepDetected) and abs(tone_event.start - 0.5) <= 2 * FRAME

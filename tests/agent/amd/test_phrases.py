@@ -1,0 +1,76 @@
+"""The phrase rules: normalization, whole-word matching, precedence between categories."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.amd.phrases import CATEGORIES, Category, match, normalize, word_count
+
+C = Category
+
+CASES = [
+    ("Hello?", None),
+    ("Hi, this is Ana.", None),
+    ("Ana speaking.", (C.HUMAN, "speaking")),
+    ("Hello, this is Doctor Smith's office, how can I help you?", (C.HUMAN, "how can i help")),
+    ("Who's this?", (C.HUMAN, "who is this")),
+    ("Hi, you've reached Ana. Please leave a message.", (C.VOICEMAIL, "leave a message")),
+    ("Hi, you've reached Ana.", (C.GREETING, "you have reached")),
+    ("I can't come to the phone right now.", (C.GREETING, "cannot come to the phone")),
+    ("Leave it at the beep.", (C.VOICEMAIL, "at the beep")),
+    ("You have reached the voice mailbox of five five five.", (C.VOICEMAIL, "mailbox")),
+    ("Please leave a message in my voice mail.", (C.VOICEMAIL, "leave a message")),
+    ("Sorry, I'm not available; voice mail is on.", (C.VOICEMAIL, "voicemail")),
+    ("Please try again later, or leave a message.", (C.VOICEMAIL, "leave a message")),
+    ("The mailbox is full and cannot accept any messages.", (C.ANNOUNCEMENT, "mailbox is full")),
+    ("The number you have dialled is not in service.", (C.ANNOUNCEMENT, "not in service")),
+    ("The subscriber you have dialled is unavailable.", (C.MACHINE, "is unavailable")),
+    ("The person you are calling cannot be reached.", (C.UNREACHABLE, "cannot be reached")),
+    ("The person you are calling is not available.", (C.MACHINE, "is not available")),
+    (
+        "Hi, I'm Call Assist by Google, recording this call for the person you're trying to reach.",
+        (C.SCREENER, "call assist"),
+    ),
+    ("Please state your name and reason for calling.", (C.SCREENER, "name and reason")),
+    ("Hello, this call is being screened.", (C.SCREENER, "being screened")),
+    (
+        "Hi, before I connect you, who's calling and why you're calling?",
+        (C.SCREENER, "why you are calling"),
+    ),
+    ("MAILBOXES", None),  # whole words only
+    ("I'm speakingly clear", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_match(text: str, expected: tuple[Category, str] | None) -> None:
+    found = match(text)
+    assert ((found.category, found.phrase) if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "normalized"),
+    [
+        ("Hi, you've reached Ana's voice mail!", "hi you have reached ana's voicemail"),
+        ("I can't, won't; don't!", "i cannot will not do not"),
+        ("It\u2019s MIKE -- leave a message.", "it is mike leave a message"),
+        ("the voice mailbox", "the voice mailbox"),
+        ("Number you have dialled", "number you have dialed"),
+    ],
+)
+def test_normalize(text: str, normalized: str) -> None:
+    assert normalize(text) == normalized
+
+
+def test_every_phrase_is_written_normalized_and_only_once() -> None:
+    seen: set[str] = set()
+    for phrases in CATEGORIES.values():
+        for phrase in phrases:
+            assert normalize(phrase) == phrase, phrase
+            assert phrase not in seen, phrase
+            seen.add(phrase)
+
+
+def test_word_count() -> None:
+    assert word_count("Hi, you've reached Ana.") == 5  # hi you have reached ana
+    assert word_count("") == 0

@@ -1,0 +1,150 @@
+"""Answering-machine detection on a real call: the gateway dials a baresip that answers.
+
+The gateway runs in-process (``running_gateway``) and places the call with a probe agent
+that runs :class:`~agent.amd.AnsweringMachineDetector` on the callee's audio as the media
+path hands it over (``on_caller_audio``: RTP in, ingress, at arrival). baresip auto-answers
+and plays a WAV made with espeak-ng (``sipgw.testing.amdset``): a voicemail greeting and a
+beep, or a person's "Hello?". There is no speech recognizer in this test: the decisions
+come from the audio alone (greeting length, the beep, the short "Hello?").
+
+Times are measured from the first frame the agent received, which carries the file's
+start (its leading silence is sent as RTP like the rest). The tolerance on top of the
+detector's own is the receive path's: ingress's reorder wait and a loaded machine's
+scheduling, 0.1 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
+from agent.amd.classifier import AmdEvent
+from agent.base import Agent, CallControl
+from media.beep import BeepDetected
+from sipgw.testing.amdset.channel import scale_to, tone
+from sipgw.testing.amdset.labelled import speak
+from sipgw.testing.amdset.speech import RATE, Voice
+from sipgw.testing.audio import write_wav
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.peers.baresip import Baresip
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
+
+SLACK = 0.1
+"""The receive path's share of the tolerance (ingress, scheduling), on top of detection's."""
+
+
+class AmdProbe(Agent):
+    """Runs the detector on the callee's audio at arrival; hangs up once it is done."""
+
+    wants_arrival_audio = True
+
+    def __init__(self, call: CallControl, probes: list[AmdProbe]) -> None:
+        self.call = call
+        self.detector: AnsweringMachineDetector | None = None
+        self.first_frame_at: float | None = None
+        self.events: list[AmdEvent] = []
+        self._hung_up = False
+        probes.append(self)
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.detector is None:
+            self.first_frame_at = now - 0.02  # the frame's audio ends as it arrives
+            self.detector = AnsweringMachineDetector(self.first_frame_at)
+        self.events += self.detector.receive_audio(frame, now)
+        decision = self.detector.decision
+        settled = self.detector.done or (
+            decision is not None and decision.kind is AnswerKind.HUMAN and now > decision.at + 1.0
+        )
+        if settled and not self._hung_up:
+            self._hung_up = True
+            loop.call_soon(self.call.hangup)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        pass
+
+    def next_frame(self) -> bytes | None:
+        return None
+
+
+@dataclass
+class Played:
+    wav: Path
+    speech_end: float
+    """Seconds into the file where the speech ends."""
+    beep: tuple[float, float] | None = None
+
+
+def greeting_wav(path: Path, text: str, beep_hz: float | None) -> Played:
+    """0.4 s of silence, ``text`` spoken, then maybe a beep, then 30 s of silence."""
+    lead = 0.4
+    spoken = speak(text, Voice("en-us", 165, 45), random.Random(1), start=lead)
+    samples = [0.0] * round(lead * RATE) + scale_to(spoken.samples, -20.0)
+    beep = None
+    if beep_hz is not None:
+        samples += [0.0] * round(0.6 * RATE)
+        start = len(samples) / RATE
+        samples += tone(beep_hz, 0.5, -18.0)
+        beep = (start, start + 0.5)
+    samples += [0.0] * 30 * RATE
+    write_wav(path, [round(v) for v in samples])
+    return Played(path, spoken.spans[-1][1], beep)
+
+
+async def call_baresip(workdir: Path, played: Played) -> AmdProbe:
+    probes: list[AmdProbe] = []
+
+    def factory(call: CallControl) -> Agent:
+        return AmdProbe(call, probes)
+
+    with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=played.wav) as b:
+        async with running_gateway(factory) as (gateway, _):
+            outcome = await asyncio.wait_for(gateway.place_call(b.uri, agent=factory), 40)
+        b.wait_event("CALL_CLOSED", 5)
+    assert outcome.answered, outcome
+    (probe,) = probes
+    assert probe.first_frame_at is not None
+    return probe
+
+
+async def test_a_voicemail_greeting_with_a_beep(tmp_workdir: Path) -> None:
+    played = greeting_wav(
+        tmp_workdir / "voicemail.wav",
+        "Hi, you've reached Ana Lopez. I can't take your call right now. "
+        "Please leave your name and number after the tone.",
+        beep_hz=1000.0,
+    )
+    probe = await call_baresip(tmp_workdir, played)
+    decisions = [e for e in probe.events if isinstance(e, AnswerClassified)]
+    readies = [e for e in probe.events if isinstance(e, ReadyForMessage)]
+    assert decisions and decisions[-1].kind is AnswerKind.VOICEMAIL, decisions
+    machine = next(d for d in decisions if d.kind is AnswerKind.VOICEMAIL)
+    assert machine.elapsed <= 4.0, decisions  # decided within the deadline
+    (ready,) = readies
+    assert ready.cause == "beep" and isinstance(ready.beep, BeepDetected), ready
+    assert played.beep is not None and probe.first_frame_at is not None
+    beep_start, beep_end = played.beep
+    heard_start = ready.beep.start - probe.first_frame_at
+    heard_end = ready.beep.end - probe.first_frame_at
+    assert abs(heard_start - beep_start) <= 0.04 + SLACK, (heard_start, beep_start)
+    assert abs(heard_end - beep_end) <= 0.04 + SLACK, (heard_end, beep_end)
+    assert abs(ready.beep.frequency_hz - 1000.0) <= 15.0
+    # the message may start right after the beep: quiet_after (0.1 s) and a frame
+    assert 0.0 < ready.at - ready.beep.end <= 0.14 + SLACK
+
+
+async def test_hello_is_a_person_within_300_ms(tmp_workdir: Path) -> None:
+    played = greeting_wav(tmp_workdir / "hello.wav", "Hello?", beep_hz=None)
+    probe = await call_baresip(tmp_workdir, played)
+    decisions = [e for e in probe.events if isinstance(e, AnswerClassified)]
+    assert [d.kind for d in decisions] == [AnswerKind.HUMAN], decisions
+    assert probe.first_frame_at is not None
+    added = decisions[0].at - probe.first_frame_at - played.speech_end
+    assert 0.0 < added <= 0.3 + SLACK, added
