@@ -145,6 +145,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
             webhook_secret=bool(webhooks.webhook_secret.strip()),
         )  # fmt: skip
         lines = Lines(Path(routes), base)
+        secrets += [s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)]
     summary = load(SummarySection, sources)
     llm = summary_llm(sources) if summaries_wanted(summary, lines) else None
     return Startup(
