@@ -28,11 +28,10 @@ A URI whose host is an IP address, with or without a port, needs no DNS: its one
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sipgw.addressing import Flow, default_port
+from sipgw.addressing import Flow, default_port, is_ip
 from sipgw.uri import SipUri
 
 __all__ = [
@@ -53,15 +52,6 @@ _SERVICES = {"SIP+D2U": "UDP", "SIP+D2T": "TCP", "SIPS+D2T": "TLS"}
 """NAPTR services (RFC 3263 §4.1) -> our transport."""
 _SRV_PREFIX = {"UDP": "_sip._udp", "TCP": "_sip._tcp", "TLS": "_sips._tcp"}
 """Transport -> its SRV service and protocol labels (§4.1)."""
-
-
-def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IP address (no DNS needed)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,16 +59,10 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class PendingEvent:
-    """A row of the outbox."""
+class PendingEvent(NewEvent):
+    """A row of the outbox: the event, its row id, when it was made, attempts so far."""
 
     id: int
-    event_id: str
-    url: str
-    line: str
-    call: str
-    type: str
-    body: bytes
     created: float
     attempts: int
 
@@ -149,7 +143,7 @@ class Outbox:
                 ).rowcount
                 if won:
                     claimed.append(
-                        PendingEvent(rid, event_id, url, line, call, kind, body, created, attempts)
+                        PendingEvent(event_id, url, line, call, kind, body, rid, created, attempts)
                     )
         return claimed
 
