@@ -207,8 +207,6 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
             f"{line.where}: webhook_url needs webhook_secret (or SIPGW_WEBHOOK_SECRET): "
             "events are signed"
         )
-    if line.account and line.account not in base.accounts:
-        raise ConfigError(f"{line.where}: account {line.account!r} is not a configured account")
     plugin = find_agent(spec, f"{line.where}: agent {spec}")
     check_names(plugin.sections, plugin.who)
     agent_sections = [info.cls for info in plugin.sections]

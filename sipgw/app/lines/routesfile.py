@@ -72,8 +72,6 @@ _LINE_KEYS = frozenset(
         "webhook_secret",
         "summary",
         "extract_schema",
-        "account",
-        "caller_id",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -117,10 +115,6 @@ class LineSpec:
     """A post-call summary; None = as ``SIPGW_SUMMARY`` says."""
     extract_schema: Mapping[str, Any] | None = None
     """The JSON schema of the structured extraction the summary also asks for."""
-    account: str = ""
-    """The account its outbound calls go through; "" = the gateway's."""
-    caller_id: str = ""
-    """The caller id of its outbound calls; "" = the gateway's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,8 +243,6 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         extract_schema=(
             _schema(table["extract_schema"], place, base) if "extract_schema" in table else None
         ),
-        account=_typed(table.get("account", ""), str, place, "account").strip(),
-        caller_id=_typed(table.get("caller_id", ""), str, place, "caller_id").strip(),
     )
 
 
