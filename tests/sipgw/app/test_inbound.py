@@ -155,3 +155,23 @@ async def test_routes_give_each_number_its_line_and_refuse_the_rest(tmp_path: Pa
         assert sample_value(text, "sipgw_calls_total", **ended, line="slow") == 1
         assert sample_value(text, "sipgw_calls_total", **ended, line="quick") == 1
         assert gateway.counters().calls_total == 4  # offered: refused ones too
+
+
+async def test_a_line_may_turn_recording_off(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        "[lines.private]\nrecording = false\n[lines.kept]\n"
+        '[[routes]]\ncalled = "+15550100"\nline = "private"\n'
+        '[[routes]]\ncalled = "+15550200"\nline = "kept"\n'
+    )
+    records = tmp_path / "recordings"
+    async with running_gateway(routes=routes, record_dir=str(records)) as (gateway, new_phone):
+        private = await new_phone(user="+15550100")
+        assert (await private.invite()).status == 200
+        kept = await new_phone(user="+15550200")
+        assert (await kept.invite()).status == 200
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert by_line["private"].recorder is None and by_line["kept"].recorder is not None
+        await private.bye()
+        await kept.bye()
+    assert len(list(records.glob("*.wav"))) == 1
