@@ -51,10 +51,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.base import Agent, CallControl
+from agent.base import Agent, CallControl, Direction
 from agent.call_actions import CallActions, ToolCallContext
 from agent.caller_context import CallerContextPrompt, CallerContextSettings
 from agent.callscope import NO_OBSERVER, CallScope
@@ -65,7 +65,7 @@ from agent.greeting import Greeter
 from agent.keypad import Keypad
 from agent.llm.base import ChatLLM
 from agent.observer import AgentObserver
-from agent.opening import plan_opening
+from agent.opening import call_data, missing_variables, plan_opening
 from agent.playout import Playout
 from agent.preemptive import PreemptiveReplies
 from agent.record import CallRecord
@@ -92,7 +92,7 @@ from agent.turns import (
 )
 from media.quality import CallQuality
 
-__all__ = ["AssistantAgent", "AssistantResources"]
+__all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -119,6 +119,24 @@ class AssistantResources:
     caller_context: CallerContextSettings | None = None
 
 
+class AssistantFactory:
+    """Builds each call's :class:`AssistantAgent` from what all calls share; it can say,
+    before a call is placed, which ``{name}`` variables its prompt and greeting would lack
+    (:class:`agent.variables.VariablesCheck`)."""
+
+    def __init__(self, resources: AssistantResources) -> None:
+        self.resources = resources
+
+    def __call__(self, call: CallControl) -> AssistantAgent:
+        return AssistantAgent(call, self.resources)
+
+    def missing_variables(
+        self, variables: Mapping[str, str], direction: Direction
+    ) -> tuple[str, ...]:
+        """The variables the prompt and greeting of such a call use that ``variables`` lacks."""
+        return missing_variables(self.resources.settings, direction, variables)
+
+
 class AssistantAgent(Agent):
     """One call's AI agent; see the module docstring."""
 
@@ -133,7 +151,8 @@ class AssistantAgent(Agent):
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
         self.tts = resources.new_tts()
-        opening = plan_opening(settings, call.direction, call.purpose, time.time())
+        opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
+        self.opening = opening
         tools_view = ToolCallContext(settings)
         self.conversation = conversation = Conversation(
             resources.llm,
@@ -197,9 +216,14 @@ class AssistantAgent(Agent):
         scope.write(
             {"type": "call", "call_id": call.call_id, "caller": call.caller,
              "called": call.called, "direction": call.direction,
-             "started": self.record.started}
+             "started": self.record.started, **call_data(call.details)}
         )  # fmt: skip
-        self.caller_context.start(call.caller, call.called, scope.log_id)
+        if self.opening.missing:
+            names = ", ".join(f"{{{name}}}" for name in self.opening.missing)
+            log.warning("[%s] the prompt or greeting uses %s, which this call has no variable "
+                        "for: left empty", scope.log_id, names)  # fmt: skip
+            scope.write({"type": "missing_variables", "names": list(self.opening.missing)})
+        self.caller_context.start(call.caller, call.called, scope.log_id, call.details)
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())

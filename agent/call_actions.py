@@ -80,10 +80,11 @@ class CallActions:
 
     # -- at once (tools)
 
-    async def transfer(self, target: str) -> bool:
-        """Transfer the caller now (SIP REFER); a refusal is recorded and raised."""
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        """Transfer the caller now (SIP REFER, with ``summary`` for the person who takes
+        the call); a refusal is recorded and raised."""
         try:
-            accepted = await self.call.transfer(target)
+            accepted = await self.call.transfer(target, summary)
         except DialRefused as exc:
             self._record_refusal(exc)
             raise
@@ -111,11 +112,12 @@ class CallActions:
         """End the call once the current reply has been heard (tool ``end_call``)."""
         self._act_after_reply("hangup", None)
 
-    def transfer_after_reply(self, target: str) -> None:
-        """Transfer once the current reply has been heard (tool ``transfer_to_human``)."""
-        self._act_after_reply("transfer", target)
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
+        """Transfer once the current reply has been heard (tool ``transfer_to_human``);
+        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`)."""
+        self._act_after_reply("transfer", target, summary)
 
-    def _act_after_reply(self, kind: ActionKind, target: str | None) -> None:
+    def _act_after_reply(self, kind: ActionKind, target: str | None, summary: str = "") -> None:
         if self._pending:
             return  # one transfer or hang-up at a time: the first asked for wins
         self._pending = True
@@ -123,10 +125,15 @@ class CallActions:
         requested_at = scope.now()
         scope.write({"type": "action_pending", "action": kind, "target": target})
         reply = self._speaker.current
-        scope.spawn(self._act_after_line(kind, target, reply, requested_at))
+        scope.spawn(self._act_after_line(kind, target, summary, reply, requested_at))
 
     async def _act_after_line(
-        self, kind: ActionKind, target: str | None, reply: Reply | None, requested_at: float
+        self,
+        kind: ActionKind,
+        target: str | None,
+        summary: str,
+        reply: Reply | None,
+        requested_at: float,
     ) -> None:
         """Wait (bounded) until the reply's words, or the default line, were heard; then act."""
         try:
@@ -142,7 +149,7 @@ class CallActions:
         if kind == "hangup":
             self._hang_up()
         elif target is not None:
-            await self._transfer_now(target)
+            await self._transfer_now(target, summary)
 
     async def _hear_line(self, kind: ActionKind, reply: Reply | None) -> str:
         """Wait until the words before the action have played; returns which they were."""
@@ -166,11 +173,11 @@ class CallActions:
             return "tts failed"  # what arrived of it was played
         return line
 
-    async def _transfer_now(self, target: str) -> None:
+    async def _transfer_now(self, target: str, summary: str) -> None:
         """The REFER; a refusal or rejection becomes a turn where the LLM tells the caller."""
         self._pending = False  # a failed transfer may be tried again
         try:
-            accepted = await self.transfer(target)
+            accepted = await self.transfer(target, summary)
         except DialRefused as exc:
             reason = f"refused ({exc.reason})"
         else:
@@ -271,9 +278,9 @@ class ToolCallContext:
         """The assistant's settings (read-only)."""
         return self._settings
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         """Transfer the caller now (see :meth:`CallActions.transfer`)."""
-        return await self._call_actions.transfer(target)
+        return await self._call_actions.transfer(target, summary)
 
     def send_dtmf(self, digits: str) -> None:
         """Key digits to the other party (see :meth:`CallActions.send_dtmf`)."""
@@ -283,6 +290,6 @@ class ToolCallContext:
         """End the call once the current reply has been heard."""
         self._call_actions.hangup_after_reply()
 
-    def transfer_after_reply(self, target: str) -> None:
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
         """Transfer once the current reply has been heard."""
-        self._call_actions.transfer_after_reply(target)
+        self._call_actions.transfer_after_reply(target, summary)

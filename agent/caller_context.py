@@ -8,6 +8,14 @@ offered, the phone rings), with the caller's and the called number::
     async def lookup(caller: str, called: str) -> str | dict[str, object] | None:
         ...  # e.g. ask the CRM for the customer's name and open orders
 
+A hook with a third parameter (or one named ``details``) also gets the call's
+:class:`~agent.base.CallDetails`: its variables, the number the caller's network
+asserts, how the call was forwarded, the ``X-`` headers the operator lets through
+(a ticket or campaign id a PBX passes)::
+
+    async def lookup(caller: str, called: str, details: CallDetails) -> str | None:
+        ticket = details.headers.get("X-Ticket-Id")
+
 It returns text, or a dict rendered as ``key: value`` lines, or None (nothing
 known). :class:`CallerContextLookup` runs it as a task beside whatever the
 gateway does before answering, so the 200 OK is never delayed by it. The first
@@ -29,6 +37,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from agent.base import NO_DETAILS, CallDetails
 from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
@@ -39,14 +48,15 @@ __all__ = [
     "CallerContextSettings",
     "load_caller_context_hook",
     "render_context",
+    "takes_details",
     "with_context",
     "uri_number",
 ]
 
 log = logging.getLogger("sipgw.agent")
 
-CallerContextHook = Callable[[str, str], Awaitable[object]]
-"""``async def hook(caller, called) -> str | dict | None``."""
+CallerContextHook = Callable[..., Awaitable[object]]
+"""``async def hook(caller, called[, details]) -> str | dict | None``."""
 
 PROMPT_HEADING = "What is known about the caller (from the operator's records):"
 """The line that introduces the context in the system prompt."""
@@ -139,7 +149,12 @@ class CallerContextLookup:
     """One call's lookup: started at once, its result awaited (bounded) by the first reply."""
 
     def __init__(
-        self, settings: CallerContextSettings, caller: str, called: str, label: str
+        self,
+        settings: CallerContextSettings,
+        caller: str,
+        called: str,
+        label: str,
+        details: CallDetails = NO_DETAILS,
     ) -> None:
         """Start the hook now (call it while the phone rings).
 
@@ -148,13 +163,14 @@ class CallerContextLookup:
             caller: the caller's number (or URI).
             called: the called number (or URI).
             label: what log lines name the call by (a shortened Call-ID).
+            details: the call's details, for a hook that takes them.
         """
         self._label = label
         self._timeout = settings.timeout
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + settings.timeout
         self._task: asyncio.Task[Any] = loop.create_task(
-            _call(settings.hook, caller, called), name="caller-context"
+            _call(settings.hook, caller, called, details), name="caller-context"
         )
         self._text: str | None = None
 
@@ -210,7 +226,22 @@ class CallerContextLookup:
             self._task.exception()  # retrieved: no "never retrieved" warning
 
 
-async def _call(hook: CallerContextHook, caller: str, called: str) -> object:
+def takes_details(hook: CallerContextHook) -> bool:
+    """Whether ``hook`` has a third parameter (or one named ``details``)."""
+    try:
+        parameters = list(inspect.signature(hook).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    kind = inspect.Parameter
+    if any(p.name == "details" or p.kind is kind.VAR_POSITIONAL for p in parameters):
+        return True
+    positional = (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)
+    return len([p for p in parameters if p.kind in positional]) >= 3
+
+
+async def _call(hook: CallerContextHook, caller: str, called: str, details: CallDetails) -> object:
+    if takes_details(hook):
+        return await hook(caller, called, details)
     return await hook(caller, called)
 
 
@@ -243,18 +274,21 @@ class CallerContextPrompt:
         self._lookup: CallerContextLookup | None = None
         self._added = False
 
-    def start(self, caller: str, called: str, label: str) -> None:
+    def start(
+        self, caller: str, called: str, label: str, details: CallDetails = NO_DETAILS
+    ) -> None:
         """Start the lookup (once; beside the ringing, never delaying it).
 
         Args:
             caller: the caller's URI (its number is looked up).
             called: the called URI.
             label: what log lines name the call by.
+            details: the call's details, for a hook that takes them.
         """
         if self._settings is None or self._lookup is not None:
             return
         self._lookup = CallerContextLookup(
-            self._settings, uri_number(caller), uri_number(called), label
+            self._settings, uri_number(caller), uri_number(called), label, details
         )
 
     async def add(self) -> None:

@@ -19,6 +19,7 @@ from agent.resilience.policy import FailurePolicySettings
 from media.vad import VadConfig
 
 __all__ = [
+    "BUILTIN_TOOL_NAMES",
     "DEFAULT_CALLBACK_GREETING",
     "DEFAULT_FALLBACK_PHRASE",
     "DEFAULT_FILLER_LINES",
@@ -58,6 +59,9 @@ DEFAULT_GOODBYE_LINE = "Thank you for calling. Goodbye."
 DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me look.")
 """Said (in turn) while a tool takes longer than ``filler_after``."""
 
+BUILTIN_TOOL_NAMES = ("get_order_status", "schedule_callback", "transfer_to_human", "end_call")
+"""The built-in tools (agent/tools/builtin.py), all of them on by default."""
+
 
 @dataclass(frozen=True, slots=True)
 class EchoSettings:
@@ -87,6 +91,8 @@ class BuiltinToolSettings:
             ``sipgw.dialpolicy.DialPolicy``); a callback number neither it nor
             ``callback_allowed_prefixes`` allows is refused (both empty: every callback
             is refused).
+        enabled: the built-in tools the model gets, by name (:data:`BUILTIN_TOOL_NAMES`);
+            empty = none (a production prompt without the demo's order lookup).
     """
 
     orders_file: Path | None = None
@@ -95,6 +101,7 @@ class BuiltinToolSettings:
     callback_allowed_prefixes: tuple[str, ...] = ()
     callback_timezone: str = ""
     dial_policy: DialChecker = NOTHING_ALLOWED
+    enabled: tuple[str, ...] = BUILTIN_TOOL_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +130,9 @@ class AssistantSettings:
         greeting: said when an inbound call is answered; "" = wait for the caller.
         callback_greeting: the opening line of a callback the agent places
             (``{reason}``: what it is about); "" = the LLM opens the call.
+        outbound_greeting: the opening line of any other call the gateway places; ""
+            (the default) = the LLM opens the call. The prompt and the greetings may use
+            the call's variables as ``{name}`` (agent/variables.py).
         fallback_phrase: said when the LLM fails or times out.
         tools_module: the user's tools module (name or ``.py`` path); "" = none.
         builtin_tools: the built-in tools' settings.
@@ -154,6 +164,7 @@ class AssistantSettings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     greeting: str = DEFAULT_GREETING
     callback_greeting: str = DEFAULT_CALLBACK_GREETING
+    outbound_greeting: str = ""
     fallback_phrase: str = DEFAULT_FALLBACK_PHRASE
     tools_module: str = ""
     builtin_tools: BuiltinToolSettings = BuiltinToolSettings()

@@ -4,7 +4,9 @@ The user agent core hands the application one :class:`CallInfo` per call, in
 every event about that call, and takes it back in its actions (``ring``,
 ``answer``, ``reject``, ``hangup``, ``refer``). Everything that changes a
 call (dialog, transactions, SDP, retransmissions, timers) is private to the
-core; the view only reports the state and the negotiated media.
+core; the view only reports the state, the negotiated media and, for an incoming
+call, what its INVITE said about the caller beyond From and To
+(:class:`~sipgw.invitedetails.InviteDetails`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from enum import Enum, auto
 
 from sipgw.addressing import Flow
 from sipgw.headers import NameAddr
+from sipgw.invitedetails import InviteDetails
 from sipgw.offeranswer import NegotiatedAudio
 
 __all__ = ["CallInfo", "CallKey", "CallState", "Direction"]
@@ -50,6 +53,9 @@ class CallState(Enum):
     ENDED = auto()
 
 
+_NO_DETAILS = InviteDetails()
+
+
 class CallInfo:
     """One call as the application sees it; every attribute is read-only.
 
@@ -60,6 +66,7 @@ class CallInfo:
     __slots__ = (
         "_called",
         "_caller",
+        "_details",
         "_direction",
         "_key",
         "_media",
@@ -74,6 +81,7 @@ class CallInfo:
         caller: NameAddr,
         called: NameAddr,
         direction: Direction = Direction.INBOUND,
+        details: InviteDetails | None = None,
         *,
         request_uri: str = "",
         source: Flow | None = None,
@@ -86,6 +94,7 @@ class CallInfo:
         self._source = source
         self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
+        self._details = details or _NO_DETAILS
 
     def __repr__(self) -> str:
         return f"<CallInfo {self.log_id} {self._state.name}>"
@@ -119,6 +128,12 @@ class CallInfo:
     def called(self) -> NameAddr:
         """Who was called (the To of the INVITE: the peer, on an outbound call)."""
         return self._called
+
+    @property
+    def details(self) -> InviteDetails:
+        """What the INVITE said beyond From and To: asserted identity, privacy, forwarding,
+        ``X-`` headers (empty for a call we placed)."""
+        return self._details
 
     @property
     def request_uri(self) -> str:

@@ -12,6 +12,7 @@ from enum import Enum
 from sipgw.access import Refusal
 from sipgw.addressing import Address, Flow
 from sipgw.call import CallInfo
+from sipgw.finalreply import FinalReply
 from sipgw.offeranswer import NegotiatedAudio
 
 __all__ = [
@@ -137,11 +138,14 @@ class CallEnded:
         status: the final SIP status sent or received, when one applies (on an
             outbound call that never got one: 408 for no response, 503 for a
             transport error, RFC 3261 §8.1.3.1).
+        reply: on an outbound call the far end refused, what its final response said
+            (reason phrase, Reason and Warning headers).
     """
 
     call: CallInfo
     reason: EndReason
     status: int | None = None
+    reply: FinalReply | None = None
 
 
 class TransferStage(Enum):

@@ -316,21 +316,30 @@ class UserAgent:
         else:
             self._invite.hangup(session, now, status)
 
-    def refer(self, call: CallInfo, target: Uri | str, now: float) -> None:
+    def refer(
+        self,
+        call: CallInfo,
+        target: Uri | str,
+        now: float,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        user_to_user: str | None = None,
+    ) -> None:
         """Ask the caller's phone to call ``target`` instead (blind transfer, RFC 3515).
 
-        ``target`` is a URI or its text; ``Refer-To`` carries the URI as parsed.
+        ``target`` is a URI or its text; ``Refer-To`` carries the URI as parsed, with
+        ``user_to_user`` embedded (RFC 7433); ``headers`` are ``X-`` headers for the REFER.
 
         Progress comes back as :class:`~sipgw.events.TransferUpdated` events.
 
         Raises:
             InvalidState: the call is not confirmed.
-            LocalProtocolError: ``target`` is not a URI.
+            LocalProtocolError: ``target`` is not a URI, or a header is not allowed.
         """
         session = self._ctx.session_of(call)
         if session is None:
             raise InvalidState("cannot transfer a call that has ended")
-        self._refer.refer(session, target, now)
+        self._refer.refer(session, target, now, headers, user_to_user)
 
     def register(self, account: RegistrationConfig, now: float) -> None:
         """Start registering an account (RFC 3261 §10); the first REGISTER goes out now.

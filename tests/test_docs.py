@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import importlib
 import io
+import itertools
 import re
+import subprocess
 import sys
 import time
 import urllib.error
@@ -16,18 +18,24 @@ from typing import Any
 
 import pytest
 
-from agent.base import Agent
+from agent.base import Agent, CallControl
 from agent.caller_context import load_caller_context_hook, render_context
 from agent.tools.registry import ToolRegistry, load_user_tools
 from media import g711
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser
+from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
+from sipgw.call import CallState
 from sipgw.testing.audio import dominant_tone
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
+from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
 from sipgw.testing.ports import free_port_range
+from sipgw.testing.process import child_env
 from sipgw.testing.webhook_receiver import ExampleReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,12 +124,12 @@ async def test_the_tool_example_loads_and_runs(tmp_path: Path) -> None:
         caller = "sip:x@y"
         settings = None
 
-        async def transfer(self, target: str) -> bool:
+        async def transfer(self, target: str, summary: str = "") -> bool:
             return False
 
         def hangup_after_reply(self) -> None: ...
 
-        def transfer_after_reply(self, target: str) -> None: ...
+        def transfer_after_reply(self, target: str, summary: str = "") -> None: ...
 
     result = await registry.call("opening_hours", "{}", Context())  # type: ignore[arg-type]
     assert result.ok and "9 am" in result.content
@@ -231,3 +239,93 @@ def test_the_example_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
         lines = receiver.wait_for(2, 5)
     assert [(line["id"], line["repeat"]) for line in lines] == [("msg_1", False), ("msg_1", True)]
     assert lines[0]["event"]["data"]["sequence"] == 2
+
+
+REMINDERS = "# reminders.py: one call per row of a CSV, through a running sipgw's admin API."
+
+
+async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``reminders.py`` of outbound.md against a gateway with its admin API: one call per
+    row with the row's variables, at most ``--concurrency`` at once and ``--per-second``
+    started a second; a row that cannot be called is reported and makes the exit status 1."""
+    (tmp_path / "reminders.py").write_text(_code_block(ROOT / "docs" / "outbound.md", REMINDERS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SIPGW_ADMIN_TOKEN", "reminder-token")
+    echo = find_agent("echo").build(Sources(dict(TEST_AGENT_ENV)))
+    variables: list[dict[str, str]] = []
+    answered: list[float] = []
+
+    def calling(call: CallControl) -> Agent:
+        variables.append(dict(call.details.variables))
+        return echo(call)
+
+    def answering(call: CallControl) -> Agent:
+        answered.append(asyncio.get_running_loop().time())
+        return echo(call)
+
+    most = 0
+
+    async def count_calls(gateway: Gateway) -> None:
+        nonlocal most
+        while True:
+            live = [h for h in gateway.handles.values() if h.call.state is CallState.CONFIRMED]
+            most = max(most, len(live))
+            await asyncio.sleep(0.01)
+
+    try:
+        reminders = importlib.import_module("reminders")
+        async with (
+            running_gateway(answering, max_call_seconds=1.0) as (callee, _),
+            running_gateway(calling) as (gateway, _),
+        ):
+            server = AdminServer(gateway, AdminSettings(port=0, token="reminder-token"))
+            await server.start()
+            counting = asyncio.create_task(count_calls(gateway))
+            target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+            rows = [f"{target},Ada{i},Tuesday {i} pm" for i in range(4)]
+            csv = tmp_path / "appointments.csv"
+            csv.write_text("\n".join(["phone,first_name,appointment", *rows, "not a phone,Bo,x"]))
+            try:
+                status = await asyncio.wait_for(
+                    reminders.main(
+                        [str(csv), "--admin-url", server.url, "--concurrency", "2",
+                         "--per-second", "2"]
+                    ),
+                    60,
+                )  # fmt: skip
+            finally:
+                counting.cancel()
+                await server.stop()
+    finally:
+        sys.modules.pop("reminders", None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [f"{target}: answered"] * 4, lines
+    assert lines[4] == "not a phone: failed (not a SIP URI)", lines
+    assert status == 1
+    assert sorted(v["first_name"] for v in variables) == ["Ada0", "Ada1", "Ada2", "Ada3"]
+    assert {"first_name": "Ada2", "appointment": "Tuesday 2 pm"} in variables
+    assert most == 2  # --concurrency 2: two at once, never three
+    gaps = [b - a for a, b in itertools.pairwise(sorted(answered))]
+    assert len(answered) == 4 and min(gaps) > 0.25, gaps  # --per-second 2: 0.5 s apart
+
+
+def test_the_readme_smoke_test_calls_the_echo_line(tmp_path: Path) -> None:
+    """README's one-line check, against a gateway started as in the Quickstart (on a free
+    port instead of 5060): ``sipgw call`` from its own process, beside the running gateway,
+    prints what the README says."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"^\.venv/bin/sipgw (call sip:echo@127\.0\.0\.1 .*)$", readme, re.M)
+    said = re.search(r"prints `(sip:echo@127\.0\.0\.1: answered, [^`]*)`", readme)
+    assert command and said, "README's smoke test moved"
+    with GatewayProcess(tmp_path, extra_args=OVERLOAD_OFF) as gateway:
+        argv = command[1].replace("127.0.0.1", f"127.0.0.1:{gateway.sip_port}", 1).split()
+        result = subprocess.run(
+            [sys.executable, "-m", "sipgw", *argv, *OVERLOAD_OFF], cwd=tmp_path,
+            env=child_env(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    expected = said[1].replace("127.0.0.1", f"127.0.0.1:{gateway.sip_port}", 1)
+    expected = re.escape(expected).replace(r"3\.0", r"3\.\d")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(expected, result.stdout), result.stdout + result.stderr

@@ -3,7 +3,8 @@
 They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
 fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
 ``SIPGW_CALLBACK_ALLOWED_PREFIXES``, ``SIPGW_CALLBACK_TIMEZONE`` and
-``SIPGW_TRANSFER_TARGET``):
+``SIPGW_TRANSFER_TARGET``; which of them the model gets, from ``SIPGW_BUILTIN_TOOLS``:
+``enabled``, empty for none):
 
 ``orders_file``
     JSON orders file read by ``get_order_status``; None: the packaged
@@ -59,13 +60,22 @@ _FILLER_WORDS = frozenset(
 
 
 def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
-    """The four built-in tools, configured from ``settings`` (see the module docstring)."""
-    return [
-        _order_status_tool(settings.orders_file),
-        _callback_tool(settings),
-        _transfer_tool(settings.transfer_target, settings.dial_policy),
-        _end_call_tool(),
-    ]
+    """The built-in tools ``settings.enabled`` names, configured from ``settings`` (see the
+    module docstring), in that order.
+
+    Raises:
+        ValueError: a name that is no built-in tool.
+    """
+    makers = {
+        "get_order_status": lambda: _order_status_tool(settings.orders_file),
+        "schedule_callback": lambda: _callback_tool(settings),
+        "transfer_to_human": lambda: _transfer_tool(settings.transfer_target, settings.dial_policy),
+        "end_call": _end_call_tool,
+    }
+    unknown = [name for name in settings.enabled if name not in makers]
+    if unknown:
+        raise ValueError(f"no built-in tool {unknown[0]!r} (there are {', '.join(makers)})")
+    return [makers[name]() for name in settings.enabled]
 
 
 # -- get_order_status ----------------------------------------------------------
@@ -299,7 +309,7 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
         check_dial(policy, "transfer", target)
         log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
                  args.get("reason", ""))  # fmt: skip
-        ctx.transfer_after_reply(target)
+        ctx.transfer_after_reply(target, str(args.get("reason", "")))
         return {
             "transferring": True,
             "note": "the transfer starts once your handoff line has been heard: unless you "
@@ -320,7 +330,8 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
                 "reason": {
                     "type": "string",
                     "maxLength": 300,
-                    "description": "Why, in a few words.",
+                    "description": "Why, in a few words (the person who takes the call "
+                    "may see it).",
                 }
             },
             "required": ["reason"],

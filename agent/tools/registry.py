@@ -64,8 +64,10 @@ class ToolContext(Protocol):
         comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
         ...
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         """Transfer the caller (SIP REFER) to ``target``; True when it was accepted.
+        ``summary``: a line about the call for the person who takes it (User-to-User, when
+        the operator turned that on).
 
         Raises:
             DialRefused: ``target`` is not on the operator's allow-list.
@@ -85,7 +87,7 @@ class ToolContext(Protocol):
         reply's own words, or ``settings.goodbye_line`` when it says nothing)."""
         ...
 
-    def transfer_after_reply(self, target: str) -> None:
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
         """Transfer the caller (SIP REFER) to ``target`` once the current reply has been
         heard (its handoff line: the reply's own words, or ``settings.transfer_line``
         when it says nothing). A refusal or a failed transfer becomes a new turn in

@@ -14,6 +14,9 @@
     transport = "tcp"                        # udp, tcp or tls; default: from the URI
     expires = 600
     agent = "assistant"                      # who answers calls to this AOR
+    caller_id = "+15551234567"               # the From of calls placed through it
+    caller_id_header = "pai"                 # none, pai or ppi: where else it goes
+    caller_id_privacy = "none"               # id: withhold it (Privacy: id)
 
 The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
 through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sipgw.app.agents import agent_spec
 from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
 from sipgw.app.settings.parsers import (
+    choice,
     int_at_least,
     non_negative,
     optional_file,
@@ -67,8 +71,13 @@ _KEYS = frozenset(
         "transport",
         "expires",
         "agent",
+        "caller_id",
+        "caller_id_header",
+        "caller_id_privacy",
     }
 )
+_HEADERS = ("none", "pai", "ppi")
+_PRIVACY = ("none", "id")
 
 
 def sip_uri(value: str, need_user: bool = False) -> str:
@@ -143,8 +152,8 @@ class AccountSection:
     accounts: str = setting(
         "", env="SIPGW_ACCOUNTS", flag="--accounts", metavar="FILE", parse=optional_file,
         help="TOML file with several accounts ([accounts.NAME] tables: aor, registrar, "
-        "auth_username, auth_password, outbound_proxy, transport, expires, agent); empty = "
-        "none.",
+        "auth_username, auth_password, outbound_proxy, transport, expires, agent, caller_id, "
+        "caller_id_header, caller_id_privacy); empty = none.",
     )  # fmt: skip
     keepalive_interval: float = setting(
         25.0, env="SIPGW_KEEPALIVE_INTERVAL", flag="--keepalive-interval", metavar="S",
@@ -202,8 +211,22 @@ class OutboundSection:
     )  # fmt: skip
     caller_id: str = setting(
         "", env="SIPGW_CALLER_ID", flag="--caller-id", metavar="ID", parse=_caller_id,
-        help="Who we call as (the From): a SIP URI, '\"Name\" <sip:user@host>', or a user name "
-        "or number; empty = the registered AOR (or sip:sipgw@<public address>).",
+        help="Who we call as (the From): a number (+15551234567, which trunks check: one you "
+        "own at the carrier, in E.164), a SIP URI, '\"Name\" <sip:user@host>', or a user name; "
+        "empty = the registered AOR (or sip:sipgw@<public address>).",
+    )  # fmt: skip
+    caller_id_header: str = setting(
+        "none", env="SIPGW_CALLER_ID_HEADER", flag="--caller-id-header", metavar="none|pai|ppi",
+        parse=choice(*_HEADERS),
+        help="Where else the caller id goes, for trunks that read it there first: 'pai' "
+        "(P-Asserted-Identity), 'ppi' (P-Preferred-Identity) or 'none' (the From only).",
+    )  # fmt: skip
+    caller_id_privacy: str = setting(
+        "none", env="SIPGW_CALLER_ID_PRIVACY", flag="--caller-id-privacy", metavar="none|id",
+        parse=choice(*_PRIVACY),
+        help="'id' withholds the caller id from the callee (Privacy: id, an anonymous From; the "
+        "number goes in P-Asserted-Identity, or the header above, for the trunk); 'none' shows "
+        "it.",
     )  # fmt: skip
     ring_timeout: float = setting(
         60.0, env="SIPGW_RING_TIMEOUT", flag="--ring-timeout", metavar="S", parse=positive,
@@ -233,6 +256,12 @@ class Account:
     """The registration expiry we ask for, seconds."""
     agent: str = ""
     """The agent that answers calls to this AOR; "" = the gateway's ``--agent``."""
+    caller_id: str = ""
+    """The From of calls placed through this account; "" = its AOR."""
+    caller_id_header: str = "none"
+    """``none``, ``pai`` or ``ppi``: where else the caller id goes."""
+    caller_id_privacy: str = "none"
+    """``id``: withhold the caller id (``Privacy: id``)."""
     origin: str = field(default="", compare=False, repr=False)
     """Where it was configured, for messages: ``--register``, ``accounts.toml line 9: ..."""
 
@@ -304,6 +333,16 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
     expires = fields.get("expires", 600)
     if expires < 1:
         raise ConfigError(f"{place('expires')}: expires must be at least 1 second")
+    caller_id = fields.get("caller_id", "").strip()
+    if caller_id:
+        try:
+            _caller_id(caller_id)
+        except ValueError as exc:
+            raise ConfigError(f"{place('caller_id')}: caller_id {caller_id!r} {exc}") from None
+    for key, allowed in (("caller_id_header", _HEADERS), ("caller_id_privacy", _PRIVACY)):
+        value = fields.get(key, "none").strip().lower()
+        if value not in allowed:
+            raise ConfigError(f"{place(key)}: {key} {value!r} must be one of {', '.join(allowed)}")
     agent = fields.get("agent", "").strip()
     if agent:
         try:
@@ -320,6 +359,9 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
         transport=transport,
         expires=expires,
         agent=agent,
+        caller_id=caller_id,
+        caller_id_header=fields.get("caller_id_header", "none").strip().lower(),
+        caller_id_privacy=fields.get("caller_id_privacy", "none").strip().lower(),
         origin=place("agent" if agent else None),
     )
 

@@ -10,7 +10,7 @@ at once).
 
 from __future__ import annotations
 
-from agent.base import AgentFactory, CallControl
+from agent.base import AgentFactory
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -45,7 +45,7 @@ def assistant_agent(
         ConfigError: a vendor's key is missing, a value is bad, the prompt file cannot be
             read, or the tools module or caller-context hook does not load.
     """
-    from agent.assistant import AssistantAgent, AssistantResources
+    from agent.assistant import AssistantFactory, AssistantResources
     from agent.tools.builtin import builtin_tools
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
 
@@ -60,7 +60,7 @@ def assistant_agent(
     new_tts = tts.clients(load(tts.section, sources))
     redactor = load_redactor(privacy, secret_texts([info.cls for info in SECTIONS], sources))
     settings = assistant_settings(assistant, preemptive, tools, callbacks, dial, redactor)
-    registry = ToolRegistry(builtin_tools(settings.builtin_tools))
+    registry = ToolRegistry(builtin_tools(settings.builtin_tools))  # names checked by the section
     if settings.tools_module:
         try:
             load_user_tools(settings.tools_module, registry)
@@ -74,8 +74,4 @@ def assistant_agent(
         new_tts=new_tts,
         caller_context=caller_context(context),
     )
-
-    def assistant_call(call: CallControl) -> AssistantAgent:
-        return AssistantAgent(call, resources)
-
-    return assistant_call
+    return AssistantFactory(resources)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from agent.redact import Redactor
 from agent.settings import (
+    BUILTIN_TOOL_NAMES,
     DEFAULT_CALLBACK_GREETING,
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_FILLER_LINES,
@@ -28,6 +29,7 @@ from agent.settings import (
     BargeInSettings,
     BuiltinToolSettings,
 )
+from agent.variables import TemplateError, placeholders
 from media.vad import VadConfig
 from sipgw.app.settings import ConfigError, section, setting
 from sipgw.app.settings.parsers import (
@@ -69,6 +71,17 @@ def filler_lines(value: str) -> tuple[str, ...]:
     return lines
 
 
+def tool_names(value: str) -> tuple[str, ...]:
+    """Comma-separated built-in tool names, each once ("" = none)."""
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    for name in names:
+        if name not in BUILTIN_TOOL_NAMES:
+            raise ValueError(
+                f"{name!r} is no built-in tool (there are {', '.join(BUILTIN_TOOL_NAMES)})"
+            )
+    return names
+
+
 def _vendor_help(kind: str, names: tuple[str, ...]) -> str:
     return f"{kind} vendor: {', '.join(names)} (its settings below)."
 
@@ -100,7 +113,14 @@ class AssistantSection:
     )  # fmt: skip
     greeting: str = setting(
         DEFAULT_GREETING, env="SIPGW_GREETING", parse=text,
-        help="Said when the call is answered; empty = wait for the caller.",
+        help="Said when an incoming call is answered; empty = wait for the caller. May use the "
+        "call's variables as {name} (write {{ for a brace).",
+    )  # fmt: skip
+    outbound_greeting: str = setting(
+        "", env="SIPGW_OUTBOUND_GREETING", parse=text,
+        help="Said when a call the gateway placed is answered (not a callback), e.g. Hello "
+        "{first_name}, this is a reminder of your appointment on {appointment}; empty = the LLM "
+        "writes the opening line. A call placed without a variable it uses is refused.",
     )  # fmt: skip
     fallback_phrase: str = setting(
         DEFAULT_FALLBACK_PHRASE, env="SIPGW_FALLBACK_PHRASE", parse=text,
@@ -203,7 +223,8 @@ class PreemptiveSection:
 @section(
     "tools",
     title="Built-in tools",
-    intro=f"{_ASSISTANT}: the order-status, callback and transfer tools.",
+    intro=f"{_ASSISTANT}: which of the order-status, callback, transfer and hang-up tools the "
+    "model gets, and their files and transfer target.",
 )
 @dataclass(frozen=True)
 class BuiltinToolsSection:
@@ -222,6 +243,13 @@ class BuiltinToolsSection:
         "", env="SIPGW_TRANSFER_TARGET", parse=text,
         help="SIP URI transfer_to_human sends callers to (REFER), e.g. "
         "sip:support@pbx.example.com; empty = no transfers.",
+    )  # fmt: skip
+    builtin_tools: tuple[str, ...] = setting(
+        BUILTIN_TOOL_NAMES, env="SIPGW_BUILTIN_TOOLS", parse=tool_names,
+        default_text=",".join(BUILTIN_TOOL_NAMES),
+        help="The built-in tools the model gets, comma-separated: "
+        f"{', '.join(BUILTIN_TOOL_NAMES)}; empty = none (a production prompt without the "
+        "demo's order lookup).",
     )  # fmt: skip
 
     @property
@@ -383,6 +411,7 @@ def builtin_tool_settings(
         callback_allowed_prefixes=callbacks.callback_allowed_prefixes,
         callback_timezone=callbacks.callback_timezone,
         dial_policy=dial_policy(dial, tools, callbacks),
+        enabled=tools.builtin_tools,
     )
 
 
@@ -405,11 +434,23 @@ def assistant_settings(
             prompt = Path(prompt_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"SIPGW_SYSTEM_PROMPT_FILE={prompt_file}: {exc.strerror}") from None
+    templates = {
+        "SIPGW_SYSTEM_PROMPT_FILE" if prompt_file else "the built-in system prompt": prompt,
+        "SIPGW_GREETING": assistant.greeting,
+        "SIPGW_OUTBOUND_GREETING": assistant.outbound_greeting,
+        "SIPGW_CALLBACK_GREETING": callbacks.callback_greeting,
+    }
+    for where, template in templates.items():
+        try:
+            placeholders(template)
+        except TemplateError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
     record_dir = assistant.call_record_dir
     return AssistantSettings(
         system_prompt=prompt,
         greeting=assistant.greeting,
         callback_greeting=callbacks.callback_greeting,
+        outbound_greeting=assistant.outbound_greeting,
         fallback_phrase=assistant.fallback_phrase,
         tools_module=assistant.tools_module,
         builtin_tools=builtin_tool_settings(tools, callbacks, dial),

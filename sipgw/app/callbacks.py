@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from agent.base import Agent, AgentFactory, CallControl, CallPurpose, Direction
+from agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
@@ -456,14 +456,18 @@ class OutboundCall:
     def purpose(self) -> CallPurpose | None:
         return self._purpose
 
+    @property
+    def details(self) -> CallDetails:
+        return self._call.details
+
     def hangup(self) -> None:
         self._call.hangup()
 
     def send_dtmf(self, digits: str) -> None:
         self._call.send_dtmf(digits)
 
-    async def transfer(self, target: str) -> bool:
-        return await self._call.transfer(target)
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        return await self._call.transfer(target, summary)
 
     def audio_ready(self) -> None:
         self._call.audio_ready()

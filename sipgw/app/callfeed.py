@@ -102,6 +102,8 @@ class CallEntry:
     """``ringing`` (an outbound call not answered yet), ``active`` or ``ended``."""
     ended: float | None = None
     outcome: str | None = None
+    refusal: str = ""
+    """How the far end refused a placed call (status, reason phrase, Reason, hint)."""
     transcript: list[dict[str, Any]] = field(default_factory=list)
     dropped_lines: int = 0
     turns: list[dict[str, Any]] = field(default_factory=list)
@@ -140,6 +142,7 @@ class CallEntry:
             "ended": self.ended,
             "duration_s": None if self.ended is None else round(self.ended - self.started, 1),
             "outcome": self.outcome,
+            "refusal": self.refusal,
             "recording": self.recording is not None,
         }
 
@@ -314,6 +317,7 @@ class CallFeed:
         entry.status = handle.end_status or (200 if entry.answered is not None else None)
         entry.hung_up_by = hung_up_by(handle)
         entry.transferred_to = handle.transferred_to or None
+        entry.refusal = handle.end_detail
         if handle.quality is not None:
             entry.quality = handle.quality.record()
         if handle.recorder is not None:

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.base import Agent, CallPurpose, Direction
+from agent.base import NO_DETAILS, Agent, CallDetails, CallPurpose, Direction
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
@@ -34,6 +34,7 @@ from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
 from sipgw.app.recording import CallRecorder
 from sipgw.call import CallInfo
+from sipgw.customheaders import user_to_user
 from sipgw.dialpolicy import PhoneNumber
 from sipgw.errors import SipError
 from sipgw.events import TransferStage, TransferUpdated
@@ -121,6 +122,14 @@ class CallHandle:
     limit_timer: asyncio.TimerHandle | None = None
     purpose: CallPurpose | None = None
     """Why an outbound call was placed (a callback), for its agent."""
+    details: CallDetails = NO_DETAILS
+    """The call's variables and what its INVITE said, for its agent (``details``)."""
+    refer_headers: tuple[tuple[str, str], ...] = ()
+    """``X-`` headers each REFER of this call carries (the call's own, when it was placed)."""
+    transfer_summary: bool = False
+    """Whether a transfer's summary goes with the REFER as User-to-User (RFC 7433)."""
+    end_detail: str = ""
+    """How the far end refused a placed call (``403 Caller Origination Number ...``)."""
     recorder: CallRecorder | None = None
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
     early_frame: bytes | None = None
@@ -191,11 +200,13 @@ class CallHandle:
             self.early_frame = frame
             self.counted.early_send()
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).
 
         When the target then answers, the gateway ends this call; when it does
         not, the agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
+        The REFER carries :attr:`refer_headers`, and ``summary`` as User-to-User when
+        :attr:`transfer_summary` is on.
 
         Raises:
             DialRefused: ``target`` is not allowed (no REFER is sent).
@@ -206,11 +217,16 @@ class CallHandle:
         if isinstance(refer_to, PhoneNumber):
             self.log.warning("transfer to %s failed: a REFER needs a URI (sip: or tel:)", target)
             return False
+        uui = user_to_user(summary) if summary.strip() and self.transfer_summary else None
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.transfer_waiter = waiter
         self.refer_target = str(refer_to)
         try:
-            self.sip.act(lambda now: self.sip.ua.refer(self.call, refer_to, now))
+            self.sip.act(
+                lambda now: self.sip.ua.refer(
+                    self.call, refer_to, now, headers=self.refer_headers, user_to_user=uui
+                )
+            )
             return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
         except (SipError, TimeoutError) as exc:
             self.log.warning("transfer to %s failed: %s", target, exc or "no answer")

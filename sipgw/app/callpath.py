@@ -48,6 +48,7 @@ from media.jitterbuffer import JitterBufferConfig
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.calldetails import CallHeadersSection, call_details
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
@@ -131,6 +132,8 @@ class CallPath:
         )
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""
+        self.headers = CallHeadersSection()
+        """The X- headers agents see, and whether transfers carry a summary."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -155,6 +158,9 @@ class CallPath:
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, gate, self.counted)
         if line is not None:
             handle.line, handle.record = line.name, line.spec.recording
+        handle.details = call_details(call, self.headers.pass_headers)
+        handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
+        handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
         self.handles[call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")

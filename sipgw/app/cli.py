@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING
 from sipgw import __version__
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
+from sipgw.app.callcmd import CALL_EXIT, add_call_options
+from sipgw.app.callcmd import run as run_call
+from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
 from sipgw.app.sections import SECTIONS, check_names
@@ -47,15 +50,6 @@ __all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"
 
 log = logging.getLogger("sipgw")
 
-CALL_EXIT: dict[str, int] = {
-    "answered": 0,
-    "busy": 3,
-    "declined": 4,
-    "no-answer": 5,
-    "unreachable": 6,
-    "failed": 7,
-}
-"""``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
 
 COMMANDS = ("serve", "call")
 """The commands that take settings."""
@@ -115,11 +109,14 @@ def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
         add_help=False,
         description="Call TARGET (a phone number or a SIP URI) with the chosen agent, print "
         "how the call ended, and exit 0 only if it was answered (3 busy, 4 declined, "
-        "5 no answer, 6 unreachable, 7 failed). The call lasts until the agent or the far "
-        "end hangs up, or --max-call-seconds. Options as for serve; see docs/outbound.md.",
+        "5 no answer, 6 unreachable, 7 failed). A running sipgw serve places it when its "
+        "admin server answers (--admin-url); else the call is placed from here, on ephemeral "
+        "SIP ports. The call lasts until the agent or the far end hangs up, or "
+        "--max-call-seconds. Options as for serve; see docs/outbound.md.",
         epilog=_EPILOG,
     )
     call.add_argument("target", metavar="TARGET", help="phone number (+15551234567) or SIP URI")
+    add_call_options(call)
     _add_settings(call, sections)
     # Listed for --help only: main() hands `sipgw eval ...` to the harness before parsing.
     commands.add_parser(
@@ -267,28 +264,10 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
         runner = uvloop.run
     try:
         if args.command == "call":
-            return runner(_call(startup, args.target))
+            return runner(run_call(startup, args, invocation.sources))
         return runner(_serve(startup, worker))
     except KeyboardInterrupt:
         return 130
-
-
-async def _start(gateway: Gateway) -> int | None:
-    """Start the gateway; on failure print why and return the exit status."""
-    config = gateway.config
-    try:
-        await gateway.start()
-    except ConfigError as exc:  # an --allow-from name that does not resolve
-        print(f"sipgw: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
-        wanted = ", ".join(
-            f"{name.lower()}:{config.bind}:{config.tls_port if name == 'TLS' else config.sip_port}"
-            for name in config.transports
-        )
-        print(f"sipgw: error: cannot listen on {wanted}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return None
 
 
 async def _start_admin(gateway: Gateway, settings: AdminSettings) -> AdminServer | int | None:
@@ -310,36 +289,6 @@ async def _start_admin(gateway: Gateway, settings: AdminSettings) -> AdminServer
         return 1
     print(f"admin listening on {admin.url}", flush=True)
     return admin
-
-
-async def _call(startup: Startup, target: str) -> int:
-    from sipgw.app.gateway import Gateway
-
-    config = startup.config
-    # One call needs no registration: the proxy or registrar takes our INVITE
-    # with the account's credentials.
-    gateway = Gateway(
-        config,
-        startup.agent_factory,
-        access=startup.access,
-        outbound=startup.outbound,
-        limits=startup.limits,
-        floods=startup.floods,
-        dns=startup.dns,
-    )
-    loop = asyncio.get_running_loop()
-    failed = await _start(gateway)
-    if failed is not None:
-        return failed
-    placing = loop.create_task(gateway.place_call(target))
-    for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report
-        loop.add_signal_handler(sig, lambda: gateway.sip.act(gateway.ua.shutdown))
-    try:
-        outcome = await placing
-    finally:
-        await gateway.stop()
-    print(f"{outcome.target}: {outcome.describe()}", flush=True)
-    return CALL_EXIT[outcome.kind]
 
 
 def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
@@ -398,29 +347,15 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.callbacks import start_callbacks
-    from sipgw.app.gateway import Gateway
 
     config = startup.config
-    gateway = Gateway(
-        config,
-        startup.agent_factory,
-        access=startup.access,
-        registration=startup.registration,
-        account_agents=startup.account_agents,
-        outbound=startup.outbound,
-        limits=startup.limits,
-        dial_policy=startup.dial_policy,
-        floods=startup.floods,
-        overload=startup.overload,
-        lines=startup.lines,
-        dns=startup.dns,
-    )
+    gateway = gateway_of(startup)
     drain = gateway.drain_request  # the first SIGTERM/SIGINT (or POST /api/drain): drain;
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, drain.signal)
     loop.add_signal_handler(signal.SIGHUP, _reload_routes, gateway)
-    failed = await _start(gateway)
+    failed = await start_gateway(gateway)
     if failed is not None:
         return failed
     # Move everything start-up allocated (imported modules, SDKs) out of the

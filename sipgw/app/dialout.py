@@ -6,7 +6,15 @@ gives is the Request-URI sent, and what a dial policy judges. A number becomes
 ``sip:NUMBER@HOST`` with the outbound proxy's host, or else the registered AOR's.
 With an outbound proxy every INVITE goes through it (:func:`proxy_route`: a loose
 ``Route``, ``;lr`` added when missing). The From is the caller id, else the
-registered AOR, else ``sip:sipgw@<our address>`` (:func:`caller`).
+registered AOR, else ``sip:sipgw@<our address>`` (:func:`caller`): a number
+(``+15551234567``) becomes the user of a ``sip:+15551234567@HOST`` URI at the AOR's
+host or our address, which is what trunks check (Twilio: an owned or verified E.164
+number; Telnyx: ``403 Caller Origination Number is Invalid D35`` otherwise). The
+account may also put it in P-Asserted-Identity or P-Preferred-Identity, and withhold
+it (``Privacy: id``, :mod:`sipgw.identity`).
+
+Each account of the accounts file can place calls too, with its own proxy,
+credentials, caller id and identity header (:meth:`OutboundConfig.for_account`).
 
 Pure functions of :class:`OutboundConfig`: the settings validate with them, and
 :mod:`sipgw.app.outbound` places calls with them.
@@ -15,15 +23,24 @@ Pure functions of :class:`OutboundConfig`: the settings validate with them, and
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sipgw.auth import Credentials
 from sipgw.dialpolicy import DialTarget, PhoneNumber
 from sipgw.errors import SipError
 from sipgw.headers import NameAddr
+from sipgw.identity import IdentityHeader
 from sipgw.uri import SipUri, parse_uri
 
-__all__ = ["CallTarget", "OutboundConfig", "call_target", "caller", "proxy_route"]
+__all__ = [
+    "CallTarget",
+    "OutboundConfig",
+    "account_config",
+    "call_target",
+    "caller",
+    "proxy_route",
+]
 
 _DIGITS = re.compile(r"\+?[0-9]+")
 _NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
@@ -45,11 +62,57 @@ class OutboundConfig:
     """Digest user name for 401/407 challenges; "" = none."""
     password: str = field(default="", repr=False)
     """Digest password (never shown)."""
+    identity: IdentityHeader = IdentityHeader.NONE
+    """The header that carries the caller id too (P-Asserted- or P-Preferred-Identity)."""
+    withhold: bool = False
+    """Withhold the caller id from the callee (``Privacy: id``, an anonymous From)."""
+    accounts: Mapping[str, OutboundConfig] = field(default_factory=dict)
+    """How each account of the accounts file places calls, by account name."""
 
     @property
     def credentials(self) -> Credentials | None:
         """What to answer challenges with, if anything."""
         return Credentials(self.username, self.password) if self.username else None
+
+    def for_account(self, name: str | None) -> OutboundConfig:
+        """The config of account ``name`` (None: this one).
+
+        Raises:
+            ValueError: there is no such account.
+        """
+        if name is None or name == "register":
+            return self
+        found = self.accounts.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.accounts)) or "none"
+            raise ValueError(f"no account {name!r} to call through (accounts: {known})")
+        return found
+
+
+def account_config(
+    base: OutboundConfig,
+    *,
+    aor: str,
+    username: str,
+    password: str,
+    proxy: str,
+    caller_id: str,
+    identity: IdentityHeader,
+    withhold: bool,
+) -> OutboundConfig:
+    """How one account of the accounts file places calls: its AOR (the default From and
+    the host of numbers), credentials, proxy (else ``base``'s), caller id and identity
+    header; the ring timeout is ``base``'s."""
+    return OutboundConfig(
+        proxy=proxy or base.proxy,
+        caller_id=caller_id,
+        ring_timeout=base.ring_timeout,
+        aor=aor,
+        username=username if password else "",
+        password=password,
+        identity=identity,
+        withhold=withhold,
+    )
 
 
 def _sip_uri(text: str) -> SipUri:

@@ -35,6 +35,7 @@ from sipgw.access import AccessPolicy
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
 from sipgw.app.accounts import RegistrationSettings
+from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
@@ -98,6 +99,8 @@ class Gateway:
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
         overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
             default: on, with its defaults).
+        agents: the agents a placed call may name, by the name they were started with.
+        headers: the X- headers agents see, and whether transfers carry a summary.
         lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
             to its account's agent, else ``agent_factory``.
         dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
@@ -116,6 +119,8 @@ class Gateway:
         dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
         overload: OverloadConfig | None = None,
+        agents: Mapping[str, AgentFactory] | None = None,
+        headers: CallHeadersSection | None = None,
         lines: Lines | None = None,
         dns: DnsSection | None = None,
     ) -> None:
@@ -161,10 +166,11 @@ class Gateway:
             sip=lambda: self.sip,
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
+        self.calls.headers = headers or CallHeadersSection()
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
-        self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig())
+        self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig(), agents)
         self.outbound.locate = self.trunks.call_targets
         self._sip: SipEndpoint | None = None
         self._closed = False
@@ -277,6 +283,9 @@ class Gateway:
         caller_id: str | None = None,
         ring_timeout: float | None = None,
         for_agent: bool = False,
+        variables: Mapping[str, str] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        account: str | None = None,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
@@ -287,7 +296,7 @@ class Gateway:
         """
         placed = await self.originate(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
-            for_agent=for_agent,
+            for_agent=for_agent, variables=variables, headers=headers, account=account,
         )  # fmt: skip
         return await asyncio.shield(placed.outcome)
 
@@ -299,6 +308,9 @@ class Gateway:
         caller_id: str | None = None,
         ring_timeout: float | None = None,
         for_agent: bool = False,
+        variables: Mapping[str, str] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        account: str | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -307,7 +319,10 @@ class Gateway:
         See :mod:`sipgw.app.outbound`. A call placed on an agent's behalf
         (``for_agent``: a callback) must be allowed by the dial policy, which
         judges the Request-URI it then sends (or the number it was dialled as);
-        the operator's own ``sipgw call`` is not checked.
+        the operator's own ``sipgw call`` is not checked. ``variables`` go to the agent,
+        ``headers`` (``X-``) on the INVITE and the call's REFERs, ``account`` picks the
+        account of the accounts file to call through (see
+        :class:`~sipgw.app.callrequest.CallRequest`).
 
         Raises:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
@@ -315,7 +330,7 @@ class Gateway:
         resolved: CallTarget | None = None
         problem = ""
         try:
-            resolved = self.outbound.resolve(target)
+            resolved = self.outbound.resolve(target, account)
         except ValueError as exc:
             problem = str(exc)
         if for_agent:
@@ -325,8 +340,9 @@ class Gateway:
         if resolved is None:
             return PlacedCall.failed(target, problem)
         return await self.outbound.originate(
-            resolved, agent or self.agent_factory, caller_id=caller_id, ring_timeout=ring_timeout
-        )
+            resolved, agent or self.agent_factory, caller_id=caller_id,
+            ring_timeout=ring_timeout, variables=variables, headers=headers, account=account,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ SIP events
 

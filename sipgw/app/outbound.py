@@ -6,9 +6,19 @@ sent, and what a dial policy judges). A number becomes ``sip:NUMBER@HOST``
 (blanks and separators dropped) with the outbound proxy's host, or else the
 registered AOR's; with an outbound proxy every INVITE goes through
 it (a loose ``Route``, ``;lr`` added when missing, its ``;transport=``
-picking the transport). The From is ``SIPGW_CALLER_ID`` or else the
-registered AOR. 401/407 challenges are answered with ``SIPGW_AUTH_USERNAME``
-and ``SIPGW_AUTH_PASSWORD``.
+picking the transport). The From is the call's caller id, else
+``SIPGW_CALLER_ID``, else the registered AOR (:mod:`sipgw.app.dialout`).
+401/407 challenges are answered with ``SIPGW_AUTH_USERNAME`` and
+``SIPGW_AUTH_PASSWORD``. A call may go through an account of the accounts
+file instead (its proxy, credentials and caller id), carry ``X-`` headers
+(on its INVITE and its REFERs) and variables for its agent
+(:class:`~sipgw.app.callrequest.CallRequest`); one whose agent's prompt or
+greeting needs a variable it lacks is refused before it is dialled.
+
+A call the far end refuses ends with its words: the final status, the reason
+phrase, any Reason and Warning header (:class:`~sipgw.finalreply.FinalReply`),
+and a hint for the common statuses (:mod:`sipgw.app.hints`), in the
+:class:`CallOutcome`, its log line and the dashboard.
 
 The call's RTP port is bound before the INVITE goes out, so early media
 (183 with SDP) arrives at a socket - and is dropped there: no media session
@@ -23,25 +33,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 import time
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from agent.base import AgentFactory
+from agent.base import AgentFactory, CallDetails
+from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
+from sipgw.app.hints import hint
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
 from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
 from sipgw.useragent import OutboundCall
 
-__all__ = ["CallOutcome", "OutboundCalls", "PlacedCall"]
+__all__ = ["RECENT_OUTCOMES", "CallOutcome", "OutboundCalls", "PlacedCall"]
 
-_DIGITS = re.compile(r"\+?[0-9]+")
-_NUMBER_PUNCTUATION = re.compile(r"[\s().-]")
+RECENT_OUTCOMES = 200
+"""Placed calls whose outcome the gateway keeps for ``GET /api/calls/{id}/outcome``."""
 
 _KINDS: dict[EndReason, str] = {
     EndReason.BUSY: "busy",
@@ -68,16 +80,29 @@ class CallOutcome:
     """The final SIP status of the INVITE (None when none applies)."""
     reason: str
     """Why it ended: a :class:`~sipgw.events.EndReason` value, or what went wrong locally."""
+    phrase: str = ""
+    """The reason phrase of the far end's final response (``Caller Origination Number is
+    Invalid D35``), when it refused the call."""
+    detail: str = ""
+    """Its Reason and Warning headers, e.g. ``Reason: Q.850 cause 21: Call Rejected``."""
+    hint: str = ""
+    """What the status usually means and what to check (:mod:`sipgw.app.hints`)."""
+    id: str | None = None
+    """The call's log id (the dashboard's and the admin API's), when an INVITE went out."""
 
     def describe(self) -> str:
-        """One line for people, e.g. ``busy (SIP 486)``."""
+        """One line for people, e.g. ``busy (SIP 486 Busy Here)``."""
         if self.answered:
             return f"answered, {self.duration:.1f} s, ended by {self.reason}"
         text = self.kind.replace("-", " ")
         if self.status is not None:
-            text += f" (SIP {self.status})"
-        if self.kind == "failed" or self.reason not in (self.kind, ""):
+            text += f" (SIP {self.status}{f' {self.phrase}' if self.phrase else ''})"
+        if self.detail:
+            text += f" [{self.detail}]"
+        if self.reason not in (self.kind, "", "failed"):
             text += f": {self.reason}"
+        if self.hint:
+            text += f" - {self.hint}"
         return text
 
 
@@ -95,6 +120,8 @@ class PlacedCall:
     """Who talks once it is answered."""
     answered_at: float | None = None
     """Monotonic time of the answer."""
+    id: str | None = None
+    """The call's log id, once its INVITE went out."""
 
     @classmethod
     def failed(cls, target: str, reason: str) -> PlacedCall:
@@ -109,29 +136,55 @@ class OutboundCalls:
 
     Once answered, a placed call takes the shared steps of
     :class:`~sipgw.app.callpath.CallPath`: media session, agent prepared, ``on_answered``.
-    Answering-machine detection would run in :meth:`_answered`, before the agent; what
-    a call is placed with (per-call variables, extra headers) would travel on
-    :class:`PlacedCall` and :class:`~sipgw.useragent.OutboundCall`.
+    Answering-machine detection would run in :meth:`_answered`, before the agent. The
+    outcomes of the last :data:`RECENT_OUTCOMES` placed calls stay readable by log id
+    (:meth:`outcome_of`), for ``sipgw call`` through the admin API.
 
     Args:
         path: the calls and their shared steps.
-        config: the outbound settings.
+        config: the outbound settings (and each account's).
+        agents: the agents a call may name (``agent`` of ``POST /api/calls``), by the
+            name they were started with.
     """
 
-    def __init__(self, path: CallPath, config: OutboundConfig) -> None:
+    def __init__(
+        self,
+        path: CallPath,
+        config: OutboundConfig,
+        agents: Mapping[str, AgentFactory] | None = None,
+    ) -> None:
         self.path = path
         self.config = config
+        self.agents = dict(agents or {})
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
         """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
+        self._recent: OrderedDict[str, asyncio.Future[CallOutcome]] = OrderedDict()
 
-    def resolve(self, target: str) -> CallTarget:
-        """Where a call to ``target`` (a phone number or a SIP URI) goes.
+    def resolve(self, target: str, account: str | None = None) -> CallTarget:
+        """Where a call to ``target`` (a phone number or a SIP URI) goes, through
+        ``account`` (None: the ``--register`` one and the outbound settings).
 
         Raises:
-            ValueError: it goes nowhere (see :func:`call_target`).
+            ValueError: it goes nowhere (see :func:`call_target`), or no such account.
         """
-        return call_target(target, self.config)
+        return call_target(target, self.config.for_account(account))
+
+    def agent_named(self, name: str) -> AgentFactory:
+        """The factory of the agent started as ``name``.
+
+        Raises:
+            ValueError: no agent of that name runs here (the message lists those that do).
+        """
+        factory = self.agents.get(name)
+        if factory is None:
+            known = ", ".join(sorted(self.agents)) or "none"
+            raise ValueError(f"no agent {name!r} here (this gateway runs: {known})")
+        return factory
+
+    def outcome_of(self, log_id: str) -> asyncio.Future[CallOutcome] | None:
+        """The outcome (to come, or come) of a recent placed call, by its log id."""
+        return self._recent.get(log_id)
 
     async def originate(
         self,
@@ -140,21 +193,30 @@ class OutboundCalls:
         *,
         caller_id: str | None = None,
         ring_timeout: float | None = None,
+        variables: Mapping[str, str] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        account: str | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
 
         Args:
-            target: where the call goes (:meth:`resolve`).
+            target: where the call goes (:meth:`resolve`, with the same ``account``).
             factory: who talks once answered.
-            caller_id: the From for this call (default ``SIPGW_CALLER_ID``).
+            caller_id: the From for this call (default: the account's, ``SIPGW_CALLER_ID``).
             ring_timeout: seconds before CANCEL (default ``SIPGW_RING_TIMEOUT``).
+            variables: the call's variables, for its agent (checked by the caller).
+            headers: ``X-`` headers for its INVITE and REFERs (checked here again).
+            account: the account to call through (None: the ``--register`` one).
         """
-        config, uri, sip = self.config, str(target.uri), self.path.sip
+        uri, sip = str(target.uri), self.path.sip
+        variables = dict(variables or {})
         try:
+            config = self.config.for_account(account)
             if caller_id is not None:
                 config = dataclasses.replace(config, caller_id=caller_id)
             from_uri, display = caller(config, sip.ua.config.public_host)
+            _check_variables(factory, variables)
         except ValueError as exc:
             return PlacedCall.failed(uri, str(exc))
         endpoint = await self.path.open_rtp()
@@ -168,6 +230,9 @@ class OutboundCalls:
             route=(proxy_route(config.proxy),) if config.proxy else (),
             credentials=config.credentials,
             ring_timeout=config.ring_timeout if ring_timeout is None else ring_timeout,
+            identity=config.identity,
+            withhold=config.withhold,
+            headers=headers,
         )
         calls: list[CallInfo] = []
         try:
@@ -178,9 +243,12 @@ class OutboundCalls:
             self.path.close_rtp(endpoint)
             return PlacedCall.failed(uri, str(exc))
         handle = self.path.admit(calls[0], endpoint, ringing=True)  # on the dashboard as it rings
+        handle.details = CallDetails(variables=variables)
+        handle.refer_headers = headers
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
-        placed = PlacedCall(uri, outcome, handle, factory)
+        placed = PlacedCall(uri, outcome, handle, factory, id=handle.call.log_id)
         self._placed[handle.call.key] = placed
+        self._remember(placed)
         via = f" via {config.proxy}" if config.proxy else ""
         handle.log.info("calling %s from %s%s, RTP port %d", uri, from_uri, via, endpoint.port)
         return placed
@@ -202,17 +270,19 @@ class OutboundCalls:
                 self.path.run_setup(handle, self._answered(handle, placed.factory))
         elif isinstance(event, CallEnded):
             del self._placed[handle.call.key]
-            if placed.answered_at is not None:
-                kind, duration = "answered", time.monotonic() - placed.answered_at
-            else:
-                kind, duration = _KINDS.get(event.reason, "failed"), 0.0
-            outcome = CallOutcome(
-                placed.target, kind, placed.answered_at is not None, duration,
-                event.status, event.reason.value,
-            )  # fmt: skip
+            outcome = _outcome(placed, event)
+            if not outcome.answered and outcome.status is not None:
+                handle.end_detail = outcome.describe()  # the dashboard's call record
             handle.log.info("outcome: %s", outcome.describe())
             if not placed.outcome.done():
                 placed.outcome.set_result(outcome)
+
+    def _remember(self, placed: PlacedCall) -> None:
+        if placed.id is None:
+            return
+        self._recent[placed.id] = placed.outcome
+        while len(self._recent) > RECENT_OUTCOMES:
+            self._recent.popitem(last=False)
 
     async def _answered(self, handle: CallHandle, factory: AgentFactory) -> None:
         """Build and prepare the agent now that the call is answered, then let it talk."""
@@ -222,3 +292,44 @@ class OutboundCalls:
                 handle.hangup(by="gateway")
             return
         self.path.agent_answered(handle, agent)
+
+
+def _outcome(placed: PlacedCall, event: CallEnded) -> CallOutcome:
+    """How a placed call ended, with the far end's words when it refused it."""
+    if placed.answered_at is not None:
+        kind, duration = "answered", time.monotonic() - placed.answered_at
+    else:
+        kind, duration = _KINDS.get(event.reason, "failed"), 0.0
+    reply = event.reply if placed.answered_at is None else None
+    detail = ""
+    if reply is not None:
+        parts = [f"Reason: {', '.join(reply.reasons)}"] if reply.reasons else []
+        parts += [f"Warning: {', '.join(reply.warnings)}"] if reply.warnings else []
+        detail = "; ".join(parts)
+    refused = placed.answered_at is None and event.status is not None
+    return CallOutcome(
+        placed.target, kind, placed.answered_at is not None, duration, event.status,
+        event.reason.value, reply.phrase if reply is not None else "", detail,
+        hint(event.status) if refused else "", placed.id,
+    )  # fmt: skip
+
+
+def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> None:
+    """Refuse a call whose agent's prompt or greeting needs variables it lacks.
+
+    Raises:
+        ValueError: naming the variables.
+    """
+    if not isinstance(factory, VariablesCheck):
+        return
+    try:
+        missing = factory.missing_variables(variables, "outbound")
+    except TemplateError:
+        return  # checked at start-up
+    if missing:
+        names = ", ".join(missing)
+        raise ValueError(
+            f"the agent's prompt or greeting uses {{{missing[0]}}}"
+            f"{' and more' if len(missing) > 1 else ''}: give the variables {names} "
+            '(--var NAME=VALUE, or "variables" in POST /api/calls)'
+        )

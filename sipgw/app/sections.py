@@ -25,6 +25,7 @@ from sipgw.app.assistant_settings import (
     DialSection,
     PreemptiveSection,
 )
+from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.dns import DnsSection
 from sipgw.app.floods import RateLimitSection
@@ -59,7 +60,7 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
-        DnsSection, AccessSection,
+        CallHeadersSection, DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, WebhookSection, SummarySection,
         WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,

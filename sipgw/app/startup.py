@@ -31,8 +31,9 @@ from sipgw.app.assistant_settings import (
     dial_policy,
 )
 from sipgw.app.callbacks import CallbackSetup, callback_setup
+from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import GatewayConfig
-from sipgw.app.dialout import OutboundConfig
+from sipgw.app.dialout import OutboundConfig, account_config
 from sipgw.app.dns import DnsSection
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.limits import LimitsConfig
@@ -48,6 +49,8 @@ from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.dialpolicy import DialPolicy
+from sipgw.identity import IdentityHeader
+from sipgw.uri import SipUri
 
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM
@@ -87,6 +90,11 @@ class Startup:
     """When new calls are refused for overload."""
     workers: int = 1
     """Worker processes ``serve`` runs (1 = this process only)."""
+    headers: CallHeadersSection = CallHeadersSection()
+    """The X- headers agents see, and whether transfers carry a summary."""
+    agent_factories: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    """Every agent built at start, by the name it was started with (a placed call may
+    name one: ``agent`` of ``POST /api/calls``)."""
     lines: Lines | None = None
     """The routes file's lines (``--routes``); None = no routes file."""
     webhooks: WebhookSection = WebhookSection()
@@ -155,7 +163,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         access,
         registration,
         account_agents,
-        outbound_config(placing, accounts),
+        outbound_config(placing, accounts, registration),
         callback_setup(tools, callbacks, dial) if plugin.spec == "assistant" else None,
         load(LimitsConfig, sources),
         policy,
@@ -164,6 +172,8 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
+        load(CallHeadersSection, sources),
+        factories,
         lines,
         webhooks,
         summary,
@@ -172,17 +182,45 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     )
 
 
-def outbound_config(settings: OutboundSection, accounts: AccountSection) -> OutboundConfig:
+def outbound_config(
+    settings: OutboundSection,
+    accounts: AccountSection,
+    registration: RegistrationSettings | None = None,
+) -> OutboundConfig:
     """How calls are placed: the ``outbound`` section, and the AOR and credentials of the
-    ``accounts`` section."""
-    return OutboundConfig(
+    ``accounts`` section; each account of the accounts file its own way
+    (:func:`~sipgw.app.dialout.account_config`)."""
+    base = OutboundConfig(
         proxy=settings.outbound_proxy,
         caller_id=settings.caller_id,
         ring_timeout=settings.ring_timeout,
         aor=accounts.register,
-        username=accounts.auth_username,
+        username=accounts.auth_username
+        or (_aor_user(accounts.register) if accounts.auth_password else ""),
         password=accounts.auth_password,
+        identity=IdentityHeader(settings.caller_id_header),
+        withhold=settings.caller_id_privacy == "id",
     )
+    named = {
+        account.name: account_config(
+            base,
+            aor=account.aor,
+            username=account.auth_username or account.user,
+            password=account.auth_password,
+            proxy=account.outbound_proxy,
+            caller_id=account.caller_id,
+            identity=IdentityHeader(account.caller_id_header),
+            withhold=account.caller_id_privacy == "id",
+        )
+        for account in (registration.accounts if registration else ())
+        if account.name != "register"
+    }
+    return dataclasses.replace(base, accounts=named)
+
+
+def _aor_user(aor: str) -> str:
+    """The user part of ``aor`` ("" for none): the digest user name when none is set."""
+    return (SipUri.parse(aor).user or "") if aor else ""
 
 
 def detect_public_ip() -> str:

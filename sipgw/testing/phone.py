@@ -223,9 +223,15 @@ class Phone:
     # ------------------------------------------------------------------ SIP
 
     def request(
-        self, method: str, body: str = "", cseq: int | None = None, branch: str = ""
+        self,
+        method: str,
+        body: str = "",
+        cseq: int | None = None,
+        branch: str = "",
+        extra: Sequence[str] = (),
     ) -> bytes:
-        """A request of this dialog (``Content-Type: application/sdp`` when it has a body)."""
+        """A request of this dialog (``Content-Type: application/sdp`` when it has a body;
+        ``extra``: more header lines, e.g. ``X-Ticket-Id: 42``)."""
         port, (host, gw_port) = self.sip.port, self.gateway
         to = f"<sip:{self.user}@127.0.0.1>" + (f";tag={self.to_tag}" if self.to_tag else "")
         branch = branch or f"z9hG4bK{random.getrandbits(48):x}"
@@ -238,6 +244,7 @@ class Phone:
             f"Call-ID: {self.call_id}",
             f"CSeq: {cseq or self.cseq} {method}",
             f"Contact: <sip:caller@{self.contact_host}:{port}>",
+            *extra,
         ]
         if body:
             lines.append("Content-Type: application/sdp")
@@ -319,13 +326,17 @@ class Phone:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sip_event.wait(), remaining)
 
-    async def invite(self, formats: str | None = None, within: float = 5.0) -> SipResponse:
-        """INVITE with :meth:`sdp`; ACK a 2xx. Returns the final response.
+    async def invite(
+        self, formats: str | None = None, within: float = 5.0, extra: Sequence[str] = ()
+    ) -> SipResponse:
+        """INVITE with :meth:`sdp` (and the ``extra`` header lines); ACK a 2xx. Returns the
+        final response.
 
         Sets :attr:`invite_sent_at`, :attr:`answered_at` and, for a 2xx, :attr:`remote_rtp`.
         """
         branch = f"z9hG4bK{random.getrandbits(48):x}"
-        self.invite_sent_at = self.send(self.request("INVITE", self.sdp(formats), branch=branch))
+        invite = self.request("INVITE", self.sdp(formats), branch=branch, extra=extra)
+        self.invite_sent_at = self.send(invite)
         final = await self.expect(
             lambda m: isinstance(m, SipResponse) and m.status >= 200 and m.cseq.method == "INVITE",
             within,

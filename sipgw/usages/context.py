@@ -19,6 +19,7 @@ from sipgw.call import CallInfo, CallKey, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import RemoteProtocolError, SipError
 from sipgw.events import CallEnded, EndReason, MediaUpdated, SipEvent
+from sipgw.finalreply import FinalReply
 from sipgw.headers import Via
 from sipgw.message import REASON_PHRASES, Headers, SipRequest, SipResponse, make_response
 from sipgw.offeranswer import NegotiatedAudio
@@ -123,11 +124,12 @@ class UsageContext:
         reason: EndReason,
         status: int | None = None,
         keep_dialog: bool = False,
+        reply: FinalReply | None = None,
     ) -> None:
         """Report CallEnded once; forget the call unless a BYE is still to go out."""
         if not session.end_reported:
             session.end_reported = True
-            self.events.append(CallEnded(session.info, reason, status))
+            self.events.append(CallEnded(session.info, reason, status, reply))
         if not keep_dialog:
             self.forget(session)
 

@@ -32,6 +32,7 @@ from sipgw.call import CallInfo, CallState
 from sipgw.dialog import Dialog
 from sipgw.errors import InvalidState, RemoteProtocolError, SdpError
 from sipgw.events import CallConfirmed, CallOffered, EndReason
+from sipgw.invitedetails import InviteDetails
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
 from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
@@ -97,13 +98,11 @@ class InviteUsage:
             local_cseq=ctx.rng.randrange(1, 2**16),
             nat_fix=ctx.config.nat_fix,
         )
+        details = InviteDetails.of(request.headers)
         info = CallInfo(
-            (request.call_id, dialog.local_tag),
-            request.from_,
-            request.to,
-            request_uri=request.uri,
-            source=flow,
-        )
+            (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
+            request_uri=request.uri, source=flow,
+        )  # fmt: skip
         session = CallSession(info, request, tx, dialog, offer)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)

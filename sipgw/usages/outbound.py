@@ -6,7 +6,11 @@ Theory of operation
 sends it through an INVITE client transaction, to the first route (an
 outbound proxy, loose routing) or else to the target. The call is a
 :class:`~sipgw.usages.session.CallSession` like an incoming one, with a
-:class:`~sipgw.usages.session.UacLeg` for what only a UAC keeps.
+:class:`~sipgw.usages.session.UacLeg` for what only a UAC keeps. The From is our
+caller id; a trunk that reads P-Asserted-Identity or P-Preferred-Identity first gets it
+there too, and a withheld caller id makes the From anonymous (:mod:`sipgw.identity`).
+``X-`` headers the application adds are checked against header injection first
+(:mod:`sipgw.customheaders`).
 
 What comes back:
 
@@ -56,10 +60,13 @@ from sipgw.addressing import Flow, uri_flow
 from sipgw.auth import Credentials, DigestClient
 from sipgw.body import sdp_body
 from sipgw.call import CallInfo, CallState, Direction
+from sipgw.customheaders import check_custom_headers
 from sipgw.dialog import Dialog
 from sipgw.errors import InvalidState, LocalProtocolError, SipError
 from sipgw.events import CallAnswered, CallProgress, EndReason
+from sipgw.finalreply import FinalReply
 from sipgw.headers import NameAddr
+from sipgw.identity import IdentityHeader, identity_headers
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, create_offer
 from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
@@ -105,6 +112,13 @@ class OutboundCall:
             URI with ``;lr`` (loose routing), with or without angle brackets.
         credentials: what to answer 401/407 challenges with; None = give up on one.
         ring_timeout: seconds before we CANCEL an unanswered call; None = never.
+        identity: the header that also carries ``from_uri`` as our caller id
+            (P-Asserted-Identity or P-Preferred-Identity, RFC 3325), for trunks that
+            read it before the From.
+        withhold: hide our caller id from the callee (RFC 3323, ``Privacy: id``): the
+            From is anonymous, ``from_uri`` goes in the identity header only.
+        headers: ``X-`` headers to send (checked by
+            :func:`~sipgw.customheaders.check_custom_headers`).
         targets: where the INVITE may go, in order (the first hop's servers, RFC 3263,
             found by the application); empty = the first hop's own flow.
     """
@@ -116,6 +130,9 @@ class OutboundCall:
     route: tuple[str, ...] = ()
     credentials: Credentials | None = None
     ring_timeout: float | None = 60.0
+    identity: IdentityHeader = IdentityHeader.NONE
+    withhold: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
     targets: tuple[Flow, ...] = ()
 
 
@@ -133,7 +150,8 @@ class OutboundUsage:
 
         Raises:
             InvalidState: we are shutting down.
-            LocalProtocolError: the target, From or a route is not a usable SIP URI.
+            LocalProtocolError: the target, From or a route is not a usable SIP URI, or a
+                custom header is not allowed.
         """
         ctx = self.ctx
         if ctx.draining:
@@ -142,9 +160,17 @@ class OutboundUsage:
         routes = [_route(value) for value in spec.route]
         targets = spec.targets or (uri_flow(first_hop(spec), ctx.config.transport),)
         flow = targets[0]
-        from_uri = _sip_uri(spec.from_uri or f"sip:sipgw@{ctx.config.public_host}", "from")
+        caller = str(_sip_uri(spec.from_uri or f"sip:sipgw@{ctx.config.public_host}", "from"))
+        try:
+            custom = check_custom_headers(spec.headers)
+            caller, display, identity = identity_headers(
+                caller, spec.display_name or None, spec.identity, spec.withhold
+            )
+        except (ValueError, SipError) as exc:
+            raise LocalProtocolError(str(exc)) from None
+        from_uri = _sip_uri(caller, "from")
         local_tag = ctx.new_tag()
-        local = NameAddr(from_uri, spec.display_name or None, {"tag": local_tag})
+        local = NameAddr(from_uri, display, {"tag": local_tag})
         remote = NameAddr(target)
         call_id = f"{ctx.rng.getrandbits(64):016x}@{ctx.config.public_host}"
         cseq = ctx.rng.randrange(1, 2**16)
@@ -174,6 +200,8 @@ class OutboundUsage:
         headers.add("Call-ID", call_id)
         headers.add("CSeq", f"{cseq} INVITE")
         headers.add("Contact", contact)
+        for name, value in (*identity, *custom):
+            headers.add(name, value)
         headers.add("Allow", ALLOW)
         headers.add("Supported", SUPPORTED)
         headers.add("User-Agent", ctx.config.user_agent)
@@ -277,7 +305,8 @@ class OutboundUsage:
             reason = EndReason.UNREACHABLE  # nobody answered the INVITE at all
         else:
             reason = end_reason(status)
-        self.ctx.end(session, reason, status)
+        reply = FinalReply.of(outcome) if isinstance(outcome, SipResponse) else None
+        self.ctx.end(session, reason, status, reply=reply)
 
     def _retry_with_credentials(
         self, session: CallSession, challenge: SipResponse, now: float

@@ -2,9 +2,16 @@
 
 We send REFER in the call's dialog (``Refer-To`` the target, ``Referred-By``
 us); its final response says whether the caller's phone accepted the
-transfer. The implicit subscription then brings NOTIFYs with ``Event: refer``
-and a message/sipfrag body (RFC 3420) holding the status line of the
-phone's INVITE to the target (§2.4.5). Each step reaches the application as
+transfer. The application may add ``X-`` headers to the REFER and
+User-to-User data (RFC 7433), which goes two ways: into the Refer-To URI as
+an embedded header (RFC 3261 §19.1.1), so that a transferee that places the
+new call copies it into its INVITE to the target (§19.1.5), and as a header
+of the REFER itself, which a PBX that carries the transfer out reads (Asterisk
+hands a REFER's headers to the dialplan: ``GET_TRANSFERRER_DATA``).
+
+The implicit subscription then brings NOTIFYs with ``Event: refer`` and a
+message/sipfrag body (RFC 3420) holding the status line of the phone's
+INVITE to the target (§2.4.5). Each step reaches the application as
 a :class:`~sipgw.events.TransferUpdated`.
 """
 
@@ -13,12 +20,13 @@ from __future__ import annotations
 from functools import partial
 
 from sipgw.call import CallState
+from sipgw.customheaders import check_custom_headers, embed_in_uri
 from sipgw.errors import InvalidState, LocalProtocolError, RemoteProtocolError, SipError
 from sipgw.events import TransferStage, TransferUpdated
 from sipgw.headers import NameAddr
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.transaction import Outcome, ServerTransaction
-from sipgw.uri import Uri, parse_uri
+from sipgw.uri import SipUri, Uri, parse_uri
 from sipgw.usages.context import UsageContext
 from sipgw.usages.session import CallSession
 
@@ -40,12 +48,24 @@ class ReferUsage:
     def __init__(self, ctx: UsageContext) -> None:
         self.ctx = ctx
 
-    def refer(self, session: CallSession, target: Uri | str, now: float) -> None:
+    def refer(
+        self,
+        session: CallSession,
+        target: Uri | str,
+        now: float,
+        headers: tuple[tuple[str, str], ...] = (),
+        user_to_user: str | None = None,
+    ) -> None:
         """Ask the caller's phone to call ``target`` (a URI, or its text) instead.
+
+        Args:
+            headers: ``X-`` headers for the REFER (checked against header injection).
+            user_to_user: a User-to-User value (:func:`~sipgw.customheaders.user_to_user`),
+                on the REFER and embedded in a SIP Refer-To URI.
 
         Raises:
             InvalidState: the call is not confirmed.
-            LocalProtocolError: ``target`` is not a URI.
+            LocalProtocolError: ``target`` is not a URI, or a header is not allowed.
         """
         if session.state is not CallState.CONFIRMED or session.bye_pending:
             raise InvalidState(f"cannot transfer a call in state {session.state.name}")
@@ -54,10 +74,20 @@ class ReferUsage:
                 target = parse_uri(target)
             except SipError:
                 raise LocalProtocolError(f"transfer target {target!r} is not a URI") from None
+        try:
+            custom = check_custom_headers(headers)
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        if user_to_user and isinstance(target, SipUri):
+            target = embed_in_uri(target, "User-to-User", user_to_user)
         extra = Headers()
         extra.add("Refer-To", f"<{target}>")
+        if user_to_user:
+            extra.add("User-to-User", user_to_user)
         extra.add("Referred-By", f"<{NameAddr.parse(session.dialog.local_uri).uri}>")
         extra.add("Contact", self.ctx.session_contact(session))
+        for name, value in custom:
+            extra.add(name, value)
         self.ctx.send_in_dialog(session, "REFER", now, partial(self._answered, session), extra)
 
     def _answered(self, session: CallSession, outcome: Outcome, now: float) -> None:

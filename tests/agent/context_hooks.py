@@ -42,3 +42,16 @@ def not_async(caller: str, called: str) -> str:
 
 
 NOT_CALLABLE = "just a string"
+
+
+DETAILS: list[object] = []
+"""The CallDetails :func:`with_details` was given."""
+
+
+async def with_details(caller: str, called: str, details: object) -> str:
+    """Takes the call's details too: answers with its ticket header and first variable."""
+    _note("with_details", caller, called)
+    DETAILS.append(details)
+    headers = getattr(details, "headers", {})
+    variables = getattr(details, "variables", {})
+    return f"ticket {headers.get('X-Ticket-Id')}, name {variables.get('first_name')}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.assistant import AssistantAgent, AssistantResources
-from agent.base import CallPurpose, Direction
+from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from agent.caller_context import CallerContextSettings
 from agent.callscope import CallScope
 from agent.dialpolicy import DialRefused
@@ -184,6 +184,7 @@ class FakeCall:
     called: str = "sip:shop@gw.example"
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    details: CallDetails = NO_DETAILS
     accept_transfer: bool = True
     refuse: bool = False
     hangups: int = 0
@@ -199,7 +200,7 @@ class FakeCall:
             raise DialRefused("dtmf", digits, "not in SIPGW_DIAL_ALLOW")
         self.dtmf.append(digits)
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         if self.refuse:
             raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
         self.transfers.append(target)

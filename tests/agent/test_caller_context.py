@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from agent.base import CallDetails
 from agent.caller_context import (
     CallerContextLookup,
     CallerContextPrompt,
     CallerContextSettings,
     load_caller_context_hook,
     render_context,
+    takes_details,
     uri_number,
     with_context,
 )
@@ -243,3 +245,23 @@ async def test_the_calls_end_stops_a_lookup_still_running() -> None:
     assert lookup is not None
     await asyncio.sleep(0)
     assert lookup._task.cancelled() and records == []
+
+
+async def test_a_hook_with_a_third_parameter_gets_the_calls_details() -> None:
+    """The X- headers the operator lets through (a ticket id) and the variables reach it."""
+    assert takes_details(context_hooks.with_details) and not takes_details(context_hooks.crm)
+
+    async def keyword_only(caller: str, called: str, *, details: CallDetails) -> str:
+        return "kw"
+
+    assert takes_details(keyword_only)
+    details = CallDetails(variables={"first_name": "Ada"}, headers={"X-Ticket-Id": "T-42"})
+    lookup = CallerContextLookup(
+        CallerContextSettings(context_hooks.with_details, timeout=2.0), "+1555", "+1666", "c",
+        details,
+    )  # fmt: skip
+    assert await lookup.text() == "ticket T-42, name Ada"
+    assert context_hooks.DETAILS[-1] is details
+    plain = CallerContextLookup(CallerContextSettings(context_hooks.crm), "+1555", "+1666", "c",
+                                details)  # fmt: skip
+    assert "Ada Lovelace" in await plain.text()  # a two-parameter hook works as before

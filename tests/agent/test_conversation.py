@@ -48,7 +48,7 @@ class FakeCall:
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         self.transfers.append(target)
         return True
 
@@ -58,7 +58,7 @@ class FakeCall:
     def hangup_after_reply(self) -> None:
         self.hangups += 1
 
-    def transfer_after_reply(self, target: str) -> None:
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
         self.transfers.append(target)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.base import CallPurpose, Direction
+from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from agent.echo import EchoAgent
 
 A, B = b"a" * 160, b"b" * 160
@@ -12,6 +12,7 @@ class NoCall:
     call_id = caller = called = ""
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    details: CallDetails = NO_DETAILS
 
     def hangup(self) -> None: ...
 
@@ -19,7 +20,7 @@ class NoCall:
 
     def audio_ready(self) -> None: ...
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         return False
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import calendar
+import json
 
 import pytest
 
-from agent.base import CallPurpose
-from agent.opening import NO_REASON, Opening, fixed_opening, llm_opens, plan_opening, system_prompt
+from agent.base import CallDetails, CallPurpose, Forwarded
+from agent.opening import (
+    DETAILS_HEADING,
+    NO_REASON,
+    Opening,
+    fixed_opening,
+    llm_opens,
+    missing_variables,
+    plan_opening,
+    system_prompt,
+)
 from agent.settings import AssistantSettings, BuiltinToolSettings
 
 NOW = calendar.timegm((2025, 3, 14, 15, 9, 26))  # a Friday, UTC
@@ -80,3 +90,71 @@ def test_plan_opening_decides_all_three_once() -> None:
     )
     plain = plan_opening(SETTINGS, "outbound", None, NOW)
     assert (plain.greeting, plain.llm_writes) == ("", True)
+
+
+# ------------------------------------------------------------------ per-call variables and details
+
+REMINDER = AssistantSettings(
+    system_prompt="You remind {first_name} of appointments.",
+    greeting="Hi, shop here.",
+    outbound_greeting="Hello {first_name}, a reminder of your appointment on {appointment}.",
+    builtin_tools=BuiltinToolSettings(callback_timezone="UTC"),
+)
+ADA = CallDetails(variables={"first_name": "Ada", "appointment": "Tuesday at 3 pm"})
+
+
+def test_an_outbound_greeting_uses_the_calls_variables_and_the_llm_does_not_open() -> None:
+    opening = plan_opening(REMINDER, "outbound", None, NOW, ADA)
+    assert opening.greeting == "Hello Ada, a reminder of your appointment on Tuesday at 3 pm."
+    assert not opening.llm_writes and opening.missing == ()
+    assert opening.system_prompt.startswith("You remind Ada of appointments.")
+    assert "You have greeted them already" in opening.system_prompt
+
+
+def test_the_variables_are_in_the_prompt_as_data() -> None:
+    prompt = plan_opening(REMINDER, "outbound", None, NOW, ADA).system_prompt
+    heading, _, data = prompt.rpartition(DETAILS_HEADING)
+    assert heading and json.loads(data) == {
+        "variables": {"first_name": "Ada", "appointment": "Tuesday at 3 pm"}
+    }
+
+
+def test_what_the_callers_network_said_is_in_the_prompt_unless_withheld() -> None:
+    details = CallDetails(
+        asserted_identity="+15557654321",
+        forwarded=(Forwarded("+15550001111", "user-busy"),),
+        headers={"X-Ticket-Id": "T-42"},
+    )
+    prompt = system_prompt(SETTINGS, "inbound", None, NOW, details)
+    data = json.loads(prompt.rpartition(DETAILS_HEADING)[2])
+    assert data == {
+        "caller_number_asserted_by_network": "+15557654321",
+        "forwarded": [{"from": "+15550001111", "reason": "user-busy"}],
+        "sip_headers": {"X-Ticket-Id": "T-42"},
+    }
+    withheld = CallDetails(asserted_identity="+15557654321", withheld=True)
+    data = json.loads(
+        system_prompt(SETTINGS, "inbound", None, NOW, withheld).rpartition(DETAILS_HEADING)[2]
+    )
+    assert data == {"caller_number_withheld": True}
+    assert DETAILS_HEADING not in system_prompt(SETTINGS, "inbound", None, NOW)
+
+
+def test_a_missing_variable_is_left_empty_and_named() -> None:
+    opening = plan_opening(
+        REMINDER, "outbound", None, NOW, CallDetails(variables={"first_name": "Ada"})
+    )
+    assert opening.greeting == "Hello Ada, a reminder of your appointment on ."
+    assert opening.missing == ("appointment",)
+
+
+def test_which_variables_a_call_would_lack_before_it_is_placed() -> None:
+    assert missing_variables(REMINDER, "outbound", {}) == ("first_name", "appointment")
+    assert missing_variables(REMINDER, "outbound", ADA.variables) == ()
+    assert missing_variables(REMINDER, "inbound", {}) == ("first_name",)  # the prompt's only
+    assert missing_variables(SETTINGS, "outbound", {}, REFUND) == ()  # {reason} is the callback's
+
+
+def test_a_callback_greeting_may_use_variables_besides_its_reason() -> None:
+    settings = AssistantSettings(callback_greeting="Hi {first_name}, about {reason}.")
+    assert fixed_opening(settings, "outbound", REFUND, ADA) == "Hi Ada, about your refund."

@@ -20,10 +20,10 @@ import pytest
 
 from sipgw.testing.audio import AudioReport, analyse, write_pattern
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.fakes.threaded import ThreadedFakes
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.process import running_processes
+from tests.interop.services import fake_services
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,12 +36,8 @@ LONG = "Let me tell you a long story about our shipping policy and all its detai
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
     tones = {"Hi there": GREETING_HZ, "shipped": REPLY_HZ, "story": LONG_HZ,
              "goodbye": GOODBYE_HZ, "having trouble": FALLBACK_HZ}  # fmt: skip
-    with fakes_in_threads(tmp_workdir, tones) as fakes:
-        try:
-            yield fakes
-        finally:
-            for leftover in running_processes():
-                leftover.kill()
+    with fake_services(tmp_workdir, tones) as fakes:
+        yield fakes
 
 
 def script(tmp_workdir: Path, name: str, *segments: tuple[float | None, float]) -> Path:

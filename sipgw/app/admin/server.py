@@ -8,9 +8,12 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``GET /api/calls``: the active calls; ``GET /api/calls/{id}``: one call's live state
   and transcript (``id`` is the log id or the Call-ID).
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
-- ``POST /api/calls`` ``{"target": ..., "wait": false}``: place an outbound call with
-  the gateway's agent; 202 with its id, or (``wait``, or when it ends at once) 200
-  with its outcome.
+- ``POST /api/calls`` ``{"target": ..., "caller_id", "variables", "headers", "agent",
+  "account", "ring_timeout", "wait": false}``: place an outbound call
+  (:class:`~sipgw.app.callrequest.CallRequest`); 202 with its id, or (``wait``, or when
+  it ends at once) 200 with its outcome; 400 naming a bad field.
+- ``GET /api/calls/{id}/outcome?wait=S``: a placed call's outcome (200), waiting up to
+  ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
   (:mod:`sipgw.app.draining`); 202 with its state. ``GET /api/drain``: that state.
 - ``GET /api/lines``: the routes file's lines and routes in force; ``POST /api/reload``:
@@ -36,6 +39,7 @@ from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError, validate
 from sipgw.events import RegistrationState
@@ -128,6 +132,7 @@ class AdminServer:
         app.router.add_get("/api/calls", self.list_calls)
         app.router.add_post("/api/calls", self.place_call)
         app.router.add_get("/api/calls/{id}", self.show_call)
+        app.router.add_get("/api/calls/{id}/outcome", self.call_outcome)
         app.router.add_post("/api/calls/{id}/hangup", self.hang_up)
         app.router.add_get("/api/drain", self.drain_state)
         app.router.add_post("/api/drain", self.drain)
@@ -250,29 +255,50 @@ class AdminServer:
         return web.json_response({"id": handle.call.log_id, "hangup": "requested"}, status=202)
 
     async def place_call(self, request: web.Request) -> web.Response:
-        """Place an outbound call to ``target`` (as ``sipgw call``, not checked by the dial
-        policy: the operator's own action); 202 once its INVITE is out."""
+        """Place an outbound call (as ``sipgw call``, not checked by the dial policy: the
+        operator's own action); 202 once its INVITE is out, 400 naming a bad field."""
         try:
             body: Any = await request.json()
         except ValueError:
             return _error(400, "body must be JSON")
         if not isinstance(body, dict):
             return _error(400, 'body must be a JSON object: {"target": ...}')
-        target = body.get("target")
-        if not isinstance(target, str) or not target.strip():
-            return _error(400, '"target" must be a phone number or SIP URI')
-        log.info("outbound call to %s requested through the admin API", target)
-        placed = await self.gateway.originate(target.strip())
+        try:
+            call = call_request(body)
+            factory = self.gateway.outbound.agent_named(call.agent) if call.agent else None
+        except ValueError as exc:
+            return _error(400, str(exc))
+        log.info("outbound call to %s requested through the admin API", call.target)
+        placed = await self.gateway.originate(
+            call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
+            variables=call.variables, headers=call.headers, account=call.account,
+        )  # fmt: skip
         handle = placed.handle
         if body.get("wait") or handle is None:
             outcome = await asyncio.shield(placed.outcome)
             return web.json_response(
-                {"id": handle.call.log_id if handle else None, **dataclasses.asdict(outcome)}
+                {**dataclasses.asdict(outcome), "id": handle.call.log_id if handle else None}
             )
         return web.json_response(
-            {"id": handle.call.log_id, "call_id": handle.call.call_id, "target": target},
+            {"id": handle.call.log_id, "call_id": handle.call.call_id, "target": placed.target},
             status=202,
         )
+
+    async def call_outcome(self, request: web.Request) -> web.Response:
+        """A placed call's outcome; waits up to ``?wait=S`` seconds (at most 60) for it."""
+        wanted = request.match_info["id"]
+        outcome = self.gateway.outbound.outcome_of(wanted)
+        if outcome is None:
+            return _error(404, "no such placed call (or it ended long ago)")
+        try:
+            wait = min(max(float(request.query.get("wait", "0")), 0.0), 60.0)
+        except ValueError:
+            return _error(400, '"wait" must be a number of seconds')
+        if not outcome.done() and wait > 0:
+            await asyncio.wait({outcome}, timeout=wait)  # the call goes on if we stop waiting
+        if not outcome.done():
+            return web.json_response({"id": wanted, "state": "in progress"}, status=202)
+        return web.json_response({**dataclasses.asdict(outcome.result()), "id": wanted})
 
     # ------------------------------------------------------------------ drain
 

@@ -73,6 +73,8 @@ class Kamailio(PeerContext):
       TCP/TLS (reaching a client back over its own connection needs it).
     * ``host``: the address every listener binds (default 127.0.0.1; e.g. the NAT harness's
       public address).
+    * ``invite_route``: a ``route[INVITE_ROUTE]`` block that takes initial INVITEs instead of
+      the built-in routing (a carrier's trunk rules: :mod:`.carriers`).
     * ``transports``: any of ``udp``, ``tcp``, ``tls``; ``tls_cert`` (made with
       :mod:`sipgw.testing.tls` in ``workdir/NAME/pki`` when not given) for the TLS listener.
     """
@@ -94,6 +96,7 @@ class Kamailio(PeerContext):
         nat_helper: bool = True,
         transports: Sequence[str] = ("udp", "tcp", "tls"),
         aliases: Sequence[str] = (),
+        invite_route: str = "",
         tls_cert: ServerCertificate | None = None,
         sip_port: int | None = None,
         tls_port: int | None = None,
@@ -116,6 +119,7 @@ class Kamailio(PeerContext):
             transports=tuple(transports),
             aliases=tuple(aliases),
             debug=debug,
+            invite_route=invite_route,
         )
         self.workdir = Path(workdir).resolve()
         self.name = name

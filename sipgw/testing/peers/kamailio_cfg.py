@@ -4,7 +4,8 @@ One script covers every role tests need: a registrar with digest auth (401, ``qo
 nonce counts, MD5 or SHA-256, ``stale=true`` for an expired or replayed nonce, 423 below
 ``min_expires``), a proxy routing to registered users (``lookup("location")``, parallel forking
 when an AOR has several contacts, Record-Route, loose routing in dialogs, CANCEL) or to any
-non-local Request-URI, optionally challenging initial INVITEs with 407 first. Listeners on UDP,
+non-local Request-URI, optionally challenging initial INVITEs with 407 first, or handing them to
+a route of the test's (``invite_route``: a carrier's trunk, :mod:`.carriers`). Listeners on UDP,
 TCP and TLS; NAT and connection-oriented clients are handled as Kamailio's default config does
 (``fix_nated_register`` / contact aliases), so a REGISTER over TCP or TLS is reached back over the
 same connection. Each decision is logged as one ``sipgw-kam:`` line for tests to wait on.
@@ -34,6 +35,7 @@ __all__ = ["KamailioOptions", "LOG_TAG", "render_config", "render_tls_config"]
 
 LOG_TAG = "sipgw-kam:"
 _SRC = "($pr from $si:$sp)"  # how a log line names where a request came from
+_INVITE_ROUTE = 'if (is_method("INVITE")) { record_route(); route(INVITE_ROUTE); exit; }'
 _SAFE = re.compile(r"^[A-Za-z0-9._~!*+=,;:@%&$-]+$")
 _ALGORITHMS = ("MD5", "SHA-256")
 _TRANSPORTS = ("udp", "tcp", "tls")
@@ -60,6 +62,9 @@ class KamailioOptions:
     transports: Sequence[str] = _TRANSPORTS
     aliases: Sequence[str] = ()
     debug: int = 2
+    invite_route: str = ""
+    """A ``route[INVITE_ROUTE] {...}`` block that takes every initial INVITE (authenticates,
+    checks, rewrites and relays it, or refuses it); "" = the built-in routing."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in _ALGORITHMS:
@@ -193,6 +198,7 @@ request_route {{
 	}}
 	if (is_method("REGISTER")) {{ route(REGISTRAR); exit; }}
 	remove_hf("Route");
+	{_INVITE_ROUTE if opts.invite_route else ""}
 	{"if (is_method(" + '"INVITE"' + ")) route(PROXYAUTH);" if opts.challenge_invites else ""}
 	if (is_method("INVITE|SUBSCRIBE")) record_route();
 	if (uri == myself) route(LOCATION);
@@ -294,7 +300,7 @@ failure_route[MANAGE_FAILURE] {{
 	xlog("L_INFO", "{LOG_TAG} FAILED $rm -> $T_reply_code\\n");
 }}
 """
-    return head + routes
+    return head + routes + opts.invite_route
 
 
 def render_tls_config(cert: Path, key: Path, ca: Path) -> str:

@@ -27,10 +27,11 @@ class FakeCall:
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
     transfers_after_reply: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         self.transfers.append(target)
         return self.transfer_accepted
 
@@ -40,8 +41,9 @@ class FakeCall:
     def hangup_after_reply(self) -> None:
         self.hangups += 1
 
-    def transfer_after_reply(self, target: str) -> None:
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
         self.transfers_after_reply.append(target)
+        self.summaries.append(summary)
 
 
 ANY_NUMBER = DialPolicy(["+*", "[0-9]*"])

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.tools.builtin import callback_allowed, caller_number, normalize_order_id
+from agent.settings import BuiltinToolSettings
+from agent.tools.builtin import builtin_tools, callback_allowed, caller_number, normalize_order_id
 from sipgw.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
@@ -243,6 +244,7 @@ async def test_transfer_waits_for_the_handoff_line():
     content = json.loads(result.content)
     assert result.ok and content["transferring"] is True and "handoff line" in content["note"]
     assert ctx.transfers_after_reply == [TARGET]  # the agent transfers once the line is heard
+    assert ctx.summaries == ["x"]  # the reason goes with the REFER (SIPGW_TRANSFER_SUMMARY)
     assert ctx.transfers == []  # nothing at once
 
 
@@ -307,3 +309,14 @@ def test_every_schema_is_closed_and_bounds_its_strings() -> None:
             assert prop["type"] == "string" and 0 < prop["maxLength"] <= 1000, name
     (transfer,) = [s for s in schemas if s["function"]["name"] == "transfer_to_human"]
     assert "target" not in json.dumps(transfer)  # the model never names where to transfer
+
+
+def test_the_built_in_tools_are_selectable_and_none_is_allowed():
+    """SIPGW_BUILTIN_TOOLS: a production prompt need not carry the demo's order lookup."""
+    every = [t.name for t in builtin_tools(BuiltinToolSettings())]
+    assert every == ["get_order_status", "schedule_callback", "transfer_to_human", "end_call"]
+    chosen = BuiltinToolSettings(enabled=("end_call", "transfer_to_human"))
+    assert [t.name for t in builtin_tools(chosen)] == ["end_call", "transfer_to_human"]
+    assert builtin_tools(BuiltinToolSettings(enabled=())) == []
+    with pytest.raises(ValueError, match="no built-in tool 'lookup'"):
+        builtin_tools(BuiltinToolSettings(enabled=("lookup",)))

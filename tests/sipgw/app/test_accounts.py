@@ -232,3 +232,28 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     assert gateway.routes.agent_for(call("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
     assert gateway.routes.agent_for(call("<sip:1001@pbx.example.com>")) is default
     assert gateway.routes.agent_for(call("<sip:echo@192.0.2.1>")) is default
+
+
+def test_an_account_has_its_own_caller_id_for_calls_placed_through_it(tmp_path: Path) -> None:
+    (telnyx,) = accounts_from(tmp_path, (
+        "[accounts.telnyx]\naor = 'sip:gw@sip.telnyx.com'\nauth_password = 'pw'\n"
+        "caller_id = '+1 555 123 0000'\ncaller_id_header = 'PPI'\ncaller_id_privacy = 'id'\n"
+    ))  # fmt: skip
+    assert (telnyx.caller_id, telnyx.caller_id_header, telnyx.caller_id_privacy) == (
+        "+1 555 123 0000", "ppi", "id",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("caller_id = 'who?'", "line 3: account 'a': caller_id 'who\\?' must be a SIP URI"),
+        ("caller_id_header = 'rpid'",
+         "line 3: account 'a': caller_id_header 'rpid' must be one of none, pai, ppi"),
+        ("caller_id_privacy = 'all'",
+         "line 3: account 'a': caller_id_privacy 'all' must be one of none, id"),
+    ],
+)  # fmt: skip
+def test_a_bad_caller_id_names_its_line(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        accounts_from(tmp_path, f"[accounts.a]\naor = 'sip:1@h'\n{line}\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import AssistantAgent
+from agent.base import NO_DETAILS
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
@@ -20,6 +21,7 @@ class Call:
     called = "sip:c@d"
     direction = "inbound"
     purpose = None
+    details = NO_DETAILS
 
     def audio_ready(self) -> None: ...
 
@@ -27,7 +29,7 @@ class Call:
 
     def send_dtmf(self, digits: str) -> None: ...
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         return False
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from agent.base import NO_DETAILS
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
@@ -323,12 +324,13 @@ class FakeCallee:
     call_id, caller, called = "out-1", "sip:sipgw@127.0.0.1", "sip:+15551234567@pbx"
     direction = "inbound"  # what the gateway's handle says; the callback wrapper overrides it
     purpose = None
+    details = NO_DETAILS
 
     def hangup(self) -> None: ...
     def send_dtmf(self, digits: str) -> None: ...
     def audio_ready(self) -> None: ...
 
-    async def transfer(self, target: str) -> bool:
+    async def transfer(self, target: str, summary: str = "") -> bool:
         return False
 
 

@@ -147,3 +147,29 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
         assert agent.digits == ["7", "5"]
+
+
+async def test_a_transfer_carries_the_calls_headers_and_its_summary_when_turned_on() -> None:
+    """X- headers on the REFER (Asterisk reads them with GET_TRANSFERRER_DATA), the summary
+    as User-to-User in the Refer-To (RFC 7433) only with SIPGW_TRANSFER_SUMMARY on."""
+    async with answered_call() as (_, phone, agent):
+        handle = agent.call
+        assert isinstance(handle, CallHandle)
+        handle.refer_headers = (("X-Ticket-Id", "T-42"),)
+        seen: set[int] = set()
+        for summary_on, expected in ((False, "<sip:desk@127.0.0.1:5999>"),
+                                     (True, "<sip:desk@127.0.0.1:5999?User-to-User=")):  # fmt: skip
+            handle.transfer_summary = summary_on
+            transfer = asyncio.create_task(handle.transfer("sip:desk@127.0.0.1:5999", "refund"))
+            refer = await phone.expect(
+                lambda m: isinstance(m, SipRequest) and m.method == "REFER"
+                and m.cseq.number not in seen
+            )  # fmt: skip
+            assert isinstance(refer, SipRequest)
+            seen.add(refer.cseq.number)
+            refer_to = refer.headers.get("Refer-To") or ""
+            assert refer_to.startswith(expected) and refer.headers.get("X-Ticket-Id") == "T-42"
+            phone.send(make_response(refer, 603).serialize())
+            assert await transfer is False
+        uui = refer_to.split("User-to-User=")[1].rstrip(">").split("%3B")[0]
+        assert bytes.fromhex(uui).decode() == "refund"

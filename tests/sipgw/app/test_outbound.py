@@ -9,6 +9,7 @@ from sipgw.app.dialout import OutboundConfig
 from sipgw.app.outbound import CallOutcome
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import outbound_config
+from sipgw.identity import IdentityHeader
 
 
 def test_settings_are_checked_and_the_password_hidden() -> None:
@@ -36,6 +37,33 @@ def test_outcome_lines() -> None:
     assert answered.describe() == "answered, 12.4 s, ended by remote-bye"
     assert CallOutcome("sip:a@h", "busy", False, 0, 486, "busy").describe() == "busy (SIP 486)"
     failed = CallOutcome("sip:a@h", "failed", False, 0, 407, "failed")
-    assert failed.describe() == "failed (SIP 407): failed"
+    assert failed.describe() == "failed (SIP 407)"  # not "failed: failed" (issue 22)
     local = CallOutcome("x", "failed", False, 0, None, "no free RTP port")
     assert local.describe() == "failed: no free RTP port"
+
+
+def test_a_refusal_says_what_the_far_end_said_and_what_to_check() -> None:
+    """Issue 22: 'failed (SIP 403): failed' told the user nothing."""
+    refused = CallOutcome(
+        "sip:+15557654321@sip.telnyx.com", "failed", False, 0, 403, "failed",
+        phrase="Caller Origination Number is Invalid D35", detail="Reason: Q.850 cause 21",
+        hint="check the caller id",
+    )  # fmt: skip
+    assert refused.describe() == (
+        "failed (SIP 403 Caller Origination Number is Invalid D35) [Reason: Q.850 cause 21] - "
+        "check the caller id"
+    )
+    busy = CallOutcome("sip:a@h", "busy", False, 0, 486, "busy", phrase="Busy Here")
+    assert busy.describe() == "busy (SIP 486 Busy Here)"
+    cut = CallOutcome("sip:a@h", "unreachable", False, 0, 503, "transport-error")
+    assert cut.describe() == "unreachable (SIP 503): transport-error"
+
+
+def test_the_caller_id_settings() -> None:
+    sources = Sources({"SIPGW_CALLER_ID_HEADER": "PAI"}, {"--caller-id-privacy": "id"})
+    config = outbound_config(load(OutboundSection, sources), AccountSection())
+    assert config.identity is IdentityHeader.PAI and config.withhold
+    with pytest.raises(
+        ConfigError, match="^--caller-id-header rpid: must be one of none, pai, ppi"
+    ):
+        load(OutboundSection, Sources({}, {"--caller-id-header": "rpid"}))

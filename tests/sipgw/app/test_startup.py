@@ -77,7 +77,14 @@ def test_accounts_upstreams_outbound_and_their_agents(tmp_path: Path) -> None:
     assert [a.name for a in built.registration.accounts] == ["register", "trunk"]
     assert built.access.upstreams == ("pbx.example.com", "proxy.example.net", "trunk.example.com")
     assert built.outbound.aor == "sip:1001@pbx.example.com" and built.outbound.password
+    # no --auth-username: the AOR's user answers challenges to our INVITEs, as registering does
+    assert built.outbound.credentials is not None
+    assert built.outbound.credentials.username == "1001"
+    trunk = built.outbound.for_account("trunk")  # it places calls with its own credentials
+    assert trunk.aor == "sip:+15550100@trunk.example.com" and trunk.proxy == "sip:proxy.example.net"
+    assert trunk.credentials is not None and trunk.credentials.username == "+15550100"
     assert set(built.account_agents) == {"trunk"}
+    assert set(built.agent_factories) == {"echo", "tests.sipgw.app.tone_agent:no_settings"}
     masked = built.redactor.redact(f"{SIP_PASSWORD} {SIP_PASSWORD_2} {INBOUND_PASSWORD} x")
     assert SIP_PASSWORD not in masked and SIP_PASSWORD_2 not in masked
     assert INBOUND_PASSWORD not in masked and masked.endswith(" x")

@@ -12,8 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,19 +29,6 @@ from sipgw.app.workers import (
     plan_workers,
     rtp_slices,
 )
-
-
-@pytest.fixture
-def environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No SIPGW_ variables, no .env, os.environ restored afterwards."""
-    saved = dict(os.environ)
-    monkeypatch.chdir(tmp_path)
-    for name in [*os.environ]:
-        if name.startswith("SIPGW_"):
-            del os.environ[name]
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_the_setting_defaults_to_one_process() -> None:

@@ -406,3 +406,28 @@ def test_delayed_offer_with_an_unreadable_answer_in_the_ack_hangs_up() -> None:
     assert [m.method for m in h.requests()] == ["BYE"]
     assert [e.reason for e in h.ended()] == [EndReason.MEDIA_FAILED]
     assert not h.of(MediaUpdated)
+
+
+# ------------------------------------------------------------- what the INVITE says of the caller
+
+
+def test_the_offered_call_carries_the_invites_identity_forwarding_and_x_headers() -> None:
+    """RFC 3325 (P-Asserted-Identity), RFC 5806 (Diversion) and X- headers reach CallInfo."""
+    h = Harness()
+    h.feed(invite(extra="\r\n".join([
+        "P-Asserted-Identity: <sip:+15557654321@carrier.example>",
+        "Diversion: <sip:+15550001111@carrier.example>;reason=user-busy",
+        "X-Ticket-Id: T-42",
+    ])))  # fmt: skip
+    details = h.offered().details
+    assert details.identity.number == "+15557654321"
+    assert [(step.number, step.reason) for step in details.forwarded] == [
+        ("+15550001111", "user-busy")
+    ]
+    assert details.custom == (("X-Ticket-Id", "T-42"),)
+
+
+def test_unreadable_identity_headers_never_refuse_the_call() -> None:
+    h = Harness()
+    h.feed(invite(extra="P-Asserted-Identity: <<<\r\nHistory-Info: junk;index=x"))
+    assert h.statuses() == [100] and h.offered().details.identity.uri == ""

@@ -24,6 +24,7 @@ from sipgw.events import (
     MediaUpdated,
     SipEvent,
 )
+from sipgw.identity import IdentityHeader
 from sipgw.message import Headers, SipRequest, SipResponse, make_response, parse_message
 from sipgw.offeranswer import LocalMedia, answer_offer
 from sipgw.sdp import SessionDescription
@@ -672,3 +673,60 @@ def test_no_failover_after_a_provisional_or_for_a_real_refusal() -> None:
     cancelled.hangup()
     cancelled.feed(reply(cancelled.invite, 503))
     assert cancelled.flows("INVITE") == [SERVER_A]
+
+
+# ------------------------------------------------------------------ caller id and headers
+
+
+def test_the_caller_id_goes_in_the_header_the_trunk_reads_and_x_headers_too() -> None:
+    far = Far(
+        from_uri="sip:+15551234567@gw.example", display_name=None,
+        identity=IdentityHeader.PPI, headers=(("X-Campaign", "spring"),),
+    )  # fmt: skip
+    invite = far.invite
+    assert str(invite.from_.uri) == "sip:+15551234567@gw.example"
+    assert invite.headers.get("P-Preferred-Identity") == "<sip:+15551234567@gw.example>"
+    assert invite.headers.get("X-Campaign") == "spring" and "Privacy" not in invite.headers
+
+
+def test_a_withheld_caller_id_is_anonymous_with_the_number_asserted() -> None:
+    """RFC 3323 §4.1.1.3, RFC 3325 §9.3."""
+    far = Far(from_uri="sip:+15551234567@gw.example", withhold=True)
+    invite = far.invite
+    assert invite.from_.display_name == "Anonymous"
+    assert str(invite.from_.uri) == "sip:anonymous@anonymous.invalid"
+    assert invite.headers.get("P-Asserted-Identity") == "Agent <sip:+15551234567@gw.example>"
+    assert invite.headers.get("Privacy") == "id"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [(("Via", "SIP/2.0/UDP evil"),), (("X-Ok", "a\r\nb"),), (("X-Ok", "1"), ("x-ok", "2"))],
+)
+def test_headers_that_could_inject_are_refused_before_anything_is_sent(
+    headers: tuple[tuple[str, str], ...],
+) -> None:
+    ua = UserAgent(UserAgentConfig(public_host="192.0.2.1", sip_port=5060), rng=random.Random(7))
+    spec = OutboundCall(target="sip:bob@192.0.2.20", rtp_port=30000, headers=headers)
+    with pytest.raises(LocalProtocolError):
+        ua.call(spec, 0.0)
+    assert ua.datagrams_to_send() == [] and not ua.busy
+
+
+def test_a_refusal_keeps_the_far_ends_words() -> None:
+    far = Far()
+    far.feed(reply(far.invite, 100, tag=None))
+    response = reply(far.invite, 403, headers=(("Warning", '399 sbc "number not owned"'),))
+    response.reason = "Caller Origination Number is Invalid D35"
+    far.feed(response)
+    ended = far.ended()
+    assert ended.status == 403 and ended.reply is not None
+    assert ended.reply.describe() == (
+        "403 Caller Origination Number is Invalid D35; Warning: 399 sbc: number not owned"
+    )
+
+
+def test_no_response_has_no_words() -> None:
+    far = Far()
+    far.advance(40.0)
+    assert far.ended().reply is None

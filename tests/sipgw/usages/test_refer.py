@@ -157,3 +157,43 @@ def test_no_transfer_of_a_call_that_is_not_confirmed_yet() -> None:
     with pytest.raises(InvalidState, match="ANSWERED"):
         h.act(h.ua.refer, call, TARGET)
     assert h.sent == []
+
+
+def test_the_refer_carries_x_headers_and_user_to_user_in_its_refer_to() -> None:
+    """RFC 7433 §4.2: UUI in the Refer-To URI, for the transferee's INVITE to the target."""
+    h = Harness()
+    call, _ = confirmed_call(h)
+    h.act(
+        lambda c, t, now: h.ua.refer(
+            c, t, now, headers=(("X-Ticket-Id", "T-42"),), user_to_user="4869;encoding=hex"
+        ),
+        call,
+        TARGET,
+    )
+    (refer,) = h.requests()
+    assert refer.headers.get("X-Ticket-Id") == "T-42"
+    assert refer.headers.get("Refer-To") == (
+        "<sip:support@pbx.example.com?User-to-User=4869%3Bencoding%3Dhex>"
+    )
+    assert refer.headers.get("User-to-User") == "4869;encoding=hex"  # for a PBX that reads it
+
+
+def test_a_refer_header_with_a_line_break_is_refused_and_nothing_is_sent() -> None:
+    h = Harness()
+    call, _ = confirmed_call(h)
+    with pytest.raises(LocalProtocolError, match="one line of printable text"):
+        h.ua.refer(call, TARGET, h.now, headers=(("X-Ticket-Id", "1\r\nBYE x"),))
+    assert h.requests() == []
+
+
+def test_user_to_user_goes_on_the_refer_only_with_a_tel_refer_to() -> None:
+    h = Harness()
+    call, _ = confirmed_call(h)
+    h.act(
+        lambda c, t, now: h.ua.refer(c, t, now, user_to_user="00;encoding=hex"),
+        call,
+        "tel:+15550100",
+    )
+    (refer,) = h.requests()
+    assert refer.headers.get("Refer-To") == "<tel:+15550100>"
+    assert refer.headers.get("User-to-User") == "00;encoding=hex"

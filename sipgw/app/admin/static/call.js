@@ -48,6 +48,7 @@ function renderSummary(call) {
     ["started", new Date(call.started * 1000).toLocaleString()],
     ["duration", formatDuration(duration ?? 0) + (live ? " (in progress)" : "")],
     ["outcome", call.outcome ?? "in progress"],
+    ...(call.refusal ? [["refused", call.refusal]] : []),
   ]);
   document.body.dataset.state = call.state;
 }

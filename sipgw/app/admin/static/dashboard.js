@@ -63,7 +63,9 @@ function recentRow(call) {
   row.append(el("td", "line-name", call.line || "—"));
   row.append(el("td", "agent", call.agent ?? "—"));
   row.append(el("td", "duration", call.duration_s === null ? "" : formatDuration(call.duration_s)));
-  row.append(el("td", "outcome", call.outcome ?? ""));
+  const outcome = el("td", "outcome", call.outcome ?? "");
+  if (call.refusal) outcome.title = call.refusal;  // how the far end refused the call
+  row.append(outcome);
   return row;
 }
 

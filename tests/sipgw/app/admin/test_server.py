@@ -26,6 +26,7 @@ from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port
+from tests.sipgw.app.refusing_peer import refusing_peer
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -295,3 +296,79 @@ async def test_a_non_loopback_bind_without_a_token_is_refused(bind: str) -> None
         server = AdminServer(gateway, AdminSettings(port=free_port(), bind=bind))
         with pytest.raises(ConfigError, match="SIPGW_ADMIN_TOKEN"):
             await server.start()
+
+
+async def test_a_call_with_variables_headers_and_an_agent_by_name() -> None:
+    async with (
+        running_gateway() as (callee, _),
+        running_gateway() as (gateway, _),
+        admin_for(gateway) as client,
+    ):
+        gateway.outbound.agents = {"echo": gateway.agent_factory}
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        body = {
+            "target": target, "caller_id": "+15551230000", "agent": "echo",
+            "variables": {"first_name": "Ada"}, "headers": {"X-Campaign": "spring"},
+        }  # fmt: skip
+        placed = await client.post("/api/calls", headers=AUTH, json=body)
+        assert placed.status_code == 202, placed.content
+        call_id = placed.json()["id"]
+        await until(lambda: bool(callee.handles))
+        (incoming,) = callee.handles.values()
+        assert incoming.call.details.custom == (("X-Campaign", "spring"),)
+        assert incoming.caller.startswith("sip:+15551230000@")
+        (ours,) = gateway.handles.values()
+        assert dict(ours.details.variables) == {"first_name": "Ada"}
+        waiting = await client.get(f"/api/calls/{call_id}/outcome")
+        assert waiting.status_code == 401  # behind the token like the rest
+        waiting = await client.get(f"/api/calls/{call_id}/outcome?wait=0.1", headers=AUTH)
+        assert waiting.status_code == 202 and waiting.json()["state"] == "in progress"
+        await client.post(f"/api/calls/{call_id}/hangup", headers=AUTH)
+        done = await client.get(f"/api/calls/{call_id}/outcome?wait=5", headers=AUTH)
+    assert done.status_code == 200
+    assert (done.json()["id"], done.json()["kind"], done.json()["answered"]) == (
+        call_id, "answered", True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"target": ""}, '"target" must be a phone number or SIP URI'),
+        ({"target": "1", "number": "2"}, 'unknown field "number"'),
+        ({"target": "1", "variables": ["a"]}, '"variables" must be an object of strings'),
+        ({"target": "1", "variables": {"first name": "A"}}, "variable name 'first name'"),
+        ({"target": "1", "headers": {"Via": "x"}}, "must start with X-"),
+        ({"target": "1", "headers": {"X-A": "1\r\nBYE"}}, "one line of printable text"),
+        ({"target": "1", "agent": "nobody"}, "no agent 'nobody' here"),
+        ({"target": "1", "ring_timeout": 0}, '"ring_timeout" must be a number of seconds'),
+    ],
+)
+async def test_a_bad_field_is_a_400_naming_it(body: dict[str, object], error: str) -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        reply = await client.post("/api/calls", headers=AUTH, json=body)
+        assert reply.status_code == 400 and error in reply.json()["error"], reply.json()
+        assert not gateway.handles
+
+
+async def test_a_refused_call_says_why_in_its_outcome_and_on_the_dashboard() -> None:
+    """Telnyx's caller id refusal: 403 Caller Origination Number is Invalid D35."""
+    async with (
+        refusing_peer(403, "Caller Origination Number is Invalid D35") as carrier,
+        running_gateway() as (gateway, _),
+        admin_for(gateway) as client,
+    ):
+        body = {"target": f"sip:+15557654321@127.0.0.1:{carrier.port}", "wait": True}
+        reply = await client.post("/api/calls", headers=AUTH, json=body)
+        recent = gateway.feed.recent[-1].summary()
+    outcome = reply.json()
+    assert (outcome["kind"], outcome["status"], outcome["phrase"]) == (
+        "failed", 403, "Caller Origination Number is Invalid D35",
+    )  # fmt: skip
+    assert "caller id" in outcome["hint"] and outcome["id"] == recent["id"]
+    assert recent["refusal"].startswith("failed (SIP 403 Caller Origination Number is Invalid D35)")
+
+
+async def test_the_outcome_of_an_unknown_call_is_404() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        assert (await client.get("/api/calls/nope/outcome", headers=AUTH)).status_code == 404

@@ -1,0 +1,292 @@
+"""``sipgw call TARGET``: one call, placed by a running gateway when one answers, else from here.
+
+Beside a running ``sipgw serve`` (same ``.env``, same options), a second gateway would
+fight it for its ports. So ``sipgw call`` first asks the running one to place the call,
+through its admin API (:mod:`sipgw.app.admin.server`): at ``--admin-url`` or
+``SIPGW_ADMIN_URL``, else at the admin address the settings give (``SIPGW_ADMIN_PORT``,
+``SIPGW_ADMIN_BIND``), with ``SIPGW_ADMIN_TOKEN``. The call then takes that gateway's
+registration, proxy, credentials and agent, and shows up on its dashboard.
+
+When no gateway answers there (or none is configured), the call is placed from this
+process, on ephemeral SIP ports (``--sip-port``/``--tls-port`` on the command line still
+win): never the ports a ``serve`` on the same host holds.
+
+Either way the call is described the same (:class:`~sipgw.app.callrequest.CallRequest`:
+``--caller-id``, ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, and
+``--agent`` when given on the command line), one line tells how it ended
+(:meth:`~sipgw.app.outbound.CallOutcome.describe`, with the far end's reason phrase and a
+hint when it refused the call), and the exit status is :data:`CALL_EXIT`'s. Ctrl-C hangs
+the call up (CANCEL or BYE) and still reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import signal
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.callrequest import CallRequest, assignments
+from sipgw.app.settings import ConfigError, Sources
+from sipgw.customheaders import check_custom_headers
+
+if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
+    import aiohttp
+
+    from sipgw.app.outbound import CallOutcome
+    from sipgw.app.startup import Startup
+
+__all__ = ["CALL_EXIT", "ADMIN_URL_ENV", "add_call_options", "admin_url", "call_request_of", "run"]
+
+CALL_EXIT: dict[str, int] = {
+    "answered": 0,
+    "busy": 3,
+    "declined": 4,
+    "no-answer": 5,
+    "unreachable": 6,
+    "failed": 7,
+}
+"""``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
+
+ADMIN_URL_ENV = "SIPGW_ADMIN_URL"
+"""The environment variable naming a running gateway's admin server."""
+
+PROBE_TIMEOUT = 2.0
+"""Seconds the running gateway's health check may take before we call from here."""
+POLL_SECONDS = 25
+"""Seconds one request for the outcome waits on the server before asking again."""
+HANGUP_GRACE = 45.0
+"""Seconds to wait for the outcome after asking the gateway to hang up (Ctrl-C)."""
+
+
+def add_call_options(call: argparse.ArgumentParser) -> None:
+    """The options only ``sipgw call`` has (the settings come on top)."""
+    group = call.add_argument_group("this call")
+    group.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE",
+        help="a variable for the agent (its prompt and greetings use it as {NAME}); repeat "
+        "for more",
+    )  # fmt: skip
+    group.add_argument(
+        "--header", action="append", default=[], metavar="X-NAME=VALUE",
+        help="an X- header for the INVITE (and the call's REFERs); repeat for more",
+    )  # fmt: skip
+    group.add_argument(
+        "--account", metavar="NAME",
+        help="call through this account of the accounts file (its proxy, credentials and "
+        "caller id)",
+    )  # fmt: skip
+    group.add_argument(
+        "--admin-url", metavar="URL",
+        help=f"a running gateway's admin server, which places the call [env {ADMIN_URL_ENV}; "
+        "default: the admin address the settings give, if any]; when none answers, the call "
+        "is placed from here on ephemeral ports",
+    )  # fmt: skip
+
+
+def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
+    """The call the command line describes (only what it gives: a running gateway fills
+    in the rest from its own settings).
+
+    Raises:
+        ConfigError: a bad ``--var`` or ``--header``.
+    """
+    from agent.variables import check_variables
+
+    try:
+        variables = check_variables(assignments(args.var, "--var"))
+        headers = check_custom_headers(list(assignments(args.header, "--header").items()))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    flags = sources.flags
+    ring = flags.get("--ring-timeout")
+    return CallRequest(
+        args.target,
+        caller_id=flags.get("--caller-id"),
+        variables=variables,
+        headers=headers,
+        agent=flags.get("--agent"),
+        account=args.account,
+        ring_timeout=float(ring) if ring is not None else None,
+    )
+
+
+def admin_url(args: argparse.Namespace, environ: Mapping[str, str], admin: AdminSettings) -> str:
+    """Where a running gateway's admin server would be ("" = nowhere to ask)."""
+    given = args.admin_url or environ.get(ADMIN_URL_ENV, "")
+    if given:
+        return given.rstrip("/")
+    if not admin.enabled:
+        return ""
+    host = admin.bind if admin.bind not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{admin.port}"
+
+
+async def run(startup: Startup, args: argparse.Namespace, sources: Sources) -> int:
+    """Place the call (through the running gateway, or from here); returns the exit status."""
+    try:
+        request = call_request_of(args, sources)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    url = admin_url(args, sources.environ, startup.admin)
+    if url:
+        remote = _Remote(url, startup.admin.token)
+        reason = await remote.probe()
+        if not reason:
+            return await remote.call(request)
+        print(f"sipgw call: {reason}; placing the call from here", file=sys.stderr)
+    return await _call_here(startup, request, sources)
+
+
+def _print(outcome: CallOutcome) -> int:
+    print(f"{outcome.target}: {outcome.describe()}", flush=True)
+    return CALL_EXIT[outcome.kind]
+
+
+class RemoteError(Exception):
+    """The running gateway refused the request (the message says why)."""
+
+
+class _Remote:
+    """A running gateway's admin API, asked to place one call."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def probe(self) -> str:
+        """Why the gateway cannot place the call ("" when it answers)."""
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session,
+                session.get(f"{self.url}/api/health") as response,
+            ):
+                if response.status == 401:
+                    return f"the gateway at {self.url} refused our admin token (SIPGW_ADMIN_TOKEN)"
+                if response.status >= 400:
+                    return f"the gateway at {self.url} answered {response.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"no gateway answers at {self.url} ({type(exc).__name__})"
+        return ""
+
+    async def call(self, request: CallRequest) -> int:
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=PROBE_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session:
+            try:
+                placed = await self._post(session, "/api/calls", _body(request))
+            except RemoteError as exc:
+                print(f"sipgw call: {exc}", file=sys.stderr)
+                return 2
+            if "kind" in placed:  # it ended at once (e.g. a bad caller id)
+                return _print(_outcome(placed))
+            call_id = str(placed["id"])
+            print(f"calling {request.target} through the gateway at {self.url} (call {call_id})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return _print(await self._outcome(session, call_id))
+
+    async def _outcome(self, session: aiohttp.ClientSession, call_id: str) -> CallOutcome:
+        """Wait for the call's outcome; Ctrl-C (or SIGTERM) asks the gateway to hang up."""
+        loop = asyncio.get_running_loop()
+        hangup = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, hangup.set)
+        waiting = loop.create_task(self._poll(session, call_id))
+        stop = loop.create_task(hangup.wait())
+        try:
+            await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                await self._post(session, f"/api/calls/{call_id}/hangup", {}, allow=(202, 404))
+                await asyncio.wait({waiting}, timeout=HANGUP_GRACE)
+            return waiting.result()
+        finally:
+            stop.cancel()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    async def _poll(self, session: aiohttp.ClientSession, call_id: str) -> CallOutcome:
+        path = f"{self.url}/api/calls/{call_id}/outcome?wait={POLL_SECONDS}"
+        while True:
+            async with session.get(path) as response:
+                body: Any = await response.json(content_type=None)
+                if response.status == 200:
+                    return _outcome(body)
+                if response.status != 202:
+                    raise RemoteError(f"{response.status}: {body.get('error', body)}")
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        path: str,
+        body: Mapping[str, Any],
+        allow: tuple[int, ...] = (200, 202),
+    ) -> dict[str, Any]:
+        async with session.post(f"{self.url}{path}", json=dict(body)) as response:
+            answer: Any = await response.json(content_type=None)
+            if response.status not in allow:
+                error = answer.get("error", answer) if isinstance(answer, dict) else answer
+                raise RemoteError(f"the gateway refused the call ({response.status}): {error}")
+            return answer if isinstance(answer, dict) else {}
+
+
+def _body(request: CallRequest) -> dict[str, Any]:
+    """The JSON of ``POST /api/calls`` (what the command line left open is left out)."""
+    body: dict[str, Any] = {"target": request.target}
+    for name in ("caller_id", "agent", "account", "ring_timeout"):
+        value = getattr(request, name)
+        if value is not None:
+            body[name] = value
+    if request.variables:
+        body["variables"] = dict(request.variables)
+    if request.headers:
+        body["headers"] = dict(request.headers)
+    return body
+
+
+def _outcome(body: Mapping[str, Any]) -> CallOutcome:
+    from sipgw.app.outbound import CallOutcome
+
+    fields = {f.name for f in dataclasses.fields(CallOutcome)}
+    return CallOutcome(**{name: value for name, value in body.items() if name in fields})
+
+
+async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -> int:
+    """The call from this process, on ephemeral SIP ports unless the command line says."""
+    from sipgw.app.listen import gateway_of, start_gateway
+
+    config = startup.config
+    flags = sources.flags
+    config = dataclasses.replace(
+        config,
+        sip_port=config.sip_port if "--sip-port" in flags else 0,
+        tls_port=config.tls_port if "--tls-port" in flags else 0,
+    )
+    gateway = gateway_of(startup, config, register=False)
+    loop = asyncio.get_running_loop()
+    failed = await start_gateway(gateway)
+    if failed is not None:
+        return failed
+    placing = loop.create_task(
+        gateway.place_call(
+            request.target, caller_id=request.caller_id,
+            ring_timeout=request.ring_timeout, variables=request.variables,
+            headers=request.headers, account=request.account,
+        )
+    )  # fmt: skip
+    for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report
+        loop.add_signal_handler(sig, lambda: gateway.sip.act(gateway.ua.shutdown))
+    try:
+        outcome = await placing
+    finally:
+        await gateway.stop()
+    return _print(outcome)

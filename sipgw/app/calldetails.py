@@ -1,0 +1,71 @@
+"""What an agent learns of its call besides caller and called, and what a transfer carries.
+
+A SIP call's :class:`agent.base.CallDetails` come from its INVITE
+(:class:`sipgw.invitedetails.InviteDetails`): the number the caller's network asserts
+(P-Asserted-Identity, unless the caller withheld it), how the call was forwarded
+(History-Info or Diversion) and the ``X-`` headers on the operator's allow-list
+(``SIPGW_PASS_HEADERS``); a call the gateway placed brings its own variables. The
+``headers`` section also says whether a transfer's summary goes to the human's PBX as
+User-to-User data (``SIPGW_TRANSFER_SUMMARY``, RFC 7433).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.base import CallDetails, Forwarded
+from sipgw.app.settings import section, setting
+from sipgw.app.settings.parsers import on_off
+from sipgw.call import CallInfo
+from sipgw.customheaders import HeaderAllowList
+
+__all__ = ["CallHeadersSection", "call_details"]
+
+
+def _allow_list(value: str) -> HeaderAllowList:
+    return HeaderAllowList.parse(value)
+
+
+@section(
+    "headers",
+    title="SIP headers and call details",
+    intro="What the agent learns of a call from its INVITE, and what a transfer carries; see "
+    "docs/outbound.md (headers in and out). Every one is also a flag of `sipgw serve`.",
+)
+@dataclass(frozen=True)
+class CallHeadersSection:
+    """The X- headers agents see, and whether transfers carry a summary."""
+
+    pass_headers: HeaderAllowList = setting(
+        HeaderAllowList(), env="SIPGW_PASS_HEADERS", flag="--pass-headers", metavar="LIST",
+        parse=_allow_list, default_text="",
+        help="X- headers of incoming INVITEs the agent (and the caller-context hook) sees, "
+        "comma-separated, e.g. X-Ticket-Id,X-Campaign-* (a trailing * matches a prefix); "
+        "empty = none. P-Asserted-Identity and the forwarding (History-Info, Diversion) are "
+        "always passed.",
+    )  # fmt: skip
+    transfer_summary: bool = setting(
+        False, env="SIPGW_TRANSFER_SUMMARY", flag="--transfer-summary", metavar="on|off",
+        parse=on_off, default_text="off",
+        help="on: a transfer's REFER carries the agent's summary (why the caller is "
+        "transferred) as User-to-User data (RFC 7433, hex, at most 128 bytes) in its Refer-To, "
+        "for the human's PBX; off: none.",
+    )  # fmt: skip
+
+
+def call_details(
+    call: CallInfo, allow: HeaderAllowList, variables: Mapping[str, str] | None = None
+) -> CallDetails:
+    """The details an incoming call's agent sees (its ``variables``, e.g. a line's)."""
+    invite = call.details
+    identity = invite.identity
+    return CallDetails(
+        variables=dict(variables or {}),
+        asserted_identity="" if identity.withheld else identity.number or identity.uri,
+        withheld=identity.withheld,
+        forwarded=tuple(
+            Forwarded(step.number or step.by, step.reason) for step in invite.forwarded
+        ),
+        headers=allow.pick(invite.custom),
+    )

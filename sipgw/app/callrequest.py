@@ -1,0 +1,154 @@
+"""What a call is placed with: target, caller id, variables, headers, agent, account.
+
+:class:`CallRequest` is the one description of a call to place, whoever asks:
+``POST /api/calls`` (:func:`call_request` reads its JSON body), ``sipgw call``
+(``--var name=value``, ``--header X-Name=value``: :func:`assignments`), a callback, or
+a line that supplies defaults (:meth:`CallRequest.over`). Everything is checked here,
+once, with errors that name the field and what is allowed: variables follow
+:func:`agent.variables.check_variables`, headers
+:func:`sipgw.customheaders.check_custom_headers` (no header injection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from agent.variables import check_variables
+from sipgw.customheaders import check_custom_headers
+
+__all__ = ["FIELDS", "CallDefaults", "CallRequest", "assignments", "call_request"]
+
+FIELDS = ("target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout")
+"""The fields of a call request (and of ``POST /api/calls``, with ``wait``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallDefaults:
+    """What a line (or anything that places calls for someone) gives every call it places,
+    unless the call says otherwise."""
+
+    caller_id: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+    agent: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One call to place.
+
+    Attributes:
+        target: a phone number or a SIP URI.
+        caller_id: the From for this call; None = the account's (``SIPGW_CALLER_ID``).
+        variables: the call's variables, for its agent (checked).
+        headers: ``X-`` headers for its INVITE and its REFERs (checked).
+        agent: the agent (by the name it was started with); None = the gateway's.
+        account: the account to call through (its proxy, credentials and caller id);
+            None = the ``--register`` one and the outbound settings.
+        ring_timeout: seconds before CANCEL; None = ``SIPGW_RING_TIMEOUT``.
+    """
+
+    target: str
+    caller_id: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+    agent: str | None = None
+    account: str | None = None
+    ring_timeout: float | None = None
+
+    def over(self, defaults: CallDefaults) -> CallRequest:
+        """This request with what it leaves open taken from ``defaults``: variables and
+        headers merged (this request's win, name by name).
+
+        Raises:
+            ValueError: the merged headers are too many.
+        """
+        names = {name.lower() for name, _ in self.headers}
+        headers = (*[h for h in defaults.headers if h[0].lower() not in names], *self.headers)
+        return CallRequest(
+            self.target,
+            self.caller_id if self.caller_id is not None else defaults.caller_id,
+            {**defaults.variables, **self.variables},
+            check_custom_headers(headers),
+            self.agent if self.agent is not None else defaults.agent,
+            self.account if self.account is not None else defaults.account,
+            self.ring_timeout,
+        )
+
+
+def _text(body: Mapping[str, object], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        what = "a phone number or SIP URI" if name == "target" else "a non-empty string"
+        raise ValueError(f'"{name}" must be {what}')
+    return value.strip()
+
+
+def _object(body: Mapping[str, object], name: str) -> Mapping[str, object]:
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f'"{name}" must be an object of strings, e.g. {{"first_name": "Ada"}}')
+    return value
+
+
+def call_request(body: Mapping[str, object]) -> CallRequest:
+    """A request from ``POST /api/calls``'s JSON object (``wait`` is the API's own).
+
+    Raises:
+        ValueError: a field is missing, of the wrong type, or not allowed; or an unknown
+            field (the message names it).
+    """
+    unknown = sorted(set(body) - {*FIELDS, "wait"})
+    if unknown:
+        raise ValueError(f'unknown field "{unknown[0]}" (fields: {", ".join(FIELDS)}, wait)')
+    target = _text(body, "target", required=True)
+    assert target is not None
+    try:
+        variables = check_variables(_object(body, "variables"))
+    except ValueError as exc:
+        raise ValueError(f'"variables": {exc}') from None
+    raw_headers = _object(body, "headers")
+    for name, value in raw_headers.items():
+        if not isinstance(value, str):
+            raise ValueError(f'"headers": header {name}: the value must be a string')
+    try:
+        headers = check_custom_headers([(str(k), str(v)) for k, v in raw_headers.items()])
+    except ValueError as exc:
+        raise ValueError(f'"headers": {exc}') from None
+    ring_timeout = body.get("ring_timeout")
+    if ring_timeout is not None and (
+        isinstance(ring_timeout, bool)
+        or not isinstance(ring_timeout, int | float)
+        or not 0 < ring_timeout <= 600
+    ):
+        raise ValueError('"ring_timeout" must be a number of seconds, more than 0, at most 600')
+    return CallRequest(
+        target,
+        _text(body, "caller_id"),
+        variables,
+        headers,
+        _text(body, "agent"),
+        _text(body, "account"),
+        float(ring_timeout) if ring_timeout is not None else None,
+    )
+
+
+def assignments(items: Iterable[str], flag: str) -> dict[str, str]:
+    """``["first_name=Ada", ...]`` (``--var`` or ``--header`` values) as a dict.
+
+    Raises:
+        ValueError: an item without ``=`` or with an empty name (the message names the flag).
+    """
+    result: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"{flag} {item!r}: must be NAME=VALUE")
+        result[name.strip()] = value
+    return result

@@ -1,0 +1,66 @@
+"""Building and starting a gateway for a command, with the errors a user understands and the
+exit status.
+
+``sipgw serve`` and ``sipgw call`` both build the gateway their settings describe with
+:func:`gateway_of` and bind SIP with :func:`start_gateway`: a host name in
+``--allow-from`` that does not resolve is exit status 2, a port that cannot be bound
+(or a TLS certificate that does not load) exit status 1, each with one line naming it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from sipgw.app.settings import ConfigError
+
+if TYPE_CHECKING:
+    from sipgw.app.config import GatewayConfig
+    from sipgw.app.gateway import Gateway
+    from sipgw.app.startup import Startup
+
+__all__ = ["gateway_of", "start_gateway"]
+
+
+def gateway_of(
+    startup: Startup, config: GatewayConfig | None = None, *, register: bool = True
+) -> Gateway:
+    """The gateway ``startup`` describes (with ``config`` instead of its own, if given);
+    ``register=False`` leaves the accounts unregistered (one call needs no registration:
+    the proxy or registrar takes our INVITE with the account's credentials)."""
+    from sipgw.app.gateway import Gateway  # imported when a command runs: --help stays quick
+
+    return Gateway(
+        config or startup.config,
+        startup.agent_factory,
+        access=startup.access,
+        registration=startup.registration if register else None,
+        account_agents=startup.account_agents,
+        outbound=startup.outbound,
+        limits=startup.limits,
+        dial_policy=startup.dial_policy,
+        floods=startup.floods,
+        overload=startup.overload,
+        agents=startup.agent_factories,
+        headers=startup.headers,
+        lines=startup.lines,
+        dns=startup.dns,
+    )
+
+
+async def start_gateway(gateway: Gateway) -> int | None:
+    """Start the gateway; on failure print why and return the exit status (else None)."""
+    config = gateway.config
+    try:
+        await gateway.start()
+    except ConfigError as exc:  # an --allow-from name that does not resolve
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
+        wanted = ", ".join(
+            f"{name.lower()}:{config.bind}:{config.tls_port if name == 'TLS' else config.sip_port}"
+            for name in config.transports
+        )
+        print(f"sipgw: error: cannot listen on {wanted}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return None

@@ -1,0 +1,207 @@
+"""The gateway as an extension of a real Asterisk 22 (PJSIP), the PBX most users run (directly
+or as FreePBX): registration with ``remove_existing``, qualify OPTIONS, a call whose media a
+re-INVITE moves (direct media), a session-timer refresh, and a transfer (REFER) to another
+extension carrying the call's X- header and the agent's summary as User-to-User.
+
+Asterisk is built once per machine from ../shared/pbx/asterisk (sipgw.testing.peers.asterisk).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import write_pattern
+from sipgw.testing.canaries import SIP_PASSWORD
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import ThreadedFakes
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.asterisk import Asterisk
+from sipgw.testing.peers.baresip import Baresip
+from tests.interop.services import fake_services
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
+
+PHONE_PW = "phone-pw"
+GREETING_HZ, HANDOFF_HZ, SPEECH_HZ = 500, 900, 300
+
+
+def extension(number: str, password: str, *, qualify: bool = False) -> str:
+    """A PJSIP extension that registers (an AOR of one contact; a new registration replaces
+    the old one: ``remove_existing``), direct media, session timers always."""
+    return f"""
+[{number}]
+type = endpoint
+context = from-internal
+disallow = all
+allow = ulaw
+auth = {number}-auth
+aors = {number}
+direct_media = yes
+dtmf_mode = rfc4733
+timers = always
+timers_sess_expires = 90
+
+[{number}-auth]
+type = auth
+auth_type = userpass
+username = {number}
+password = {password}
+
+[{number}]
+type = aor
+max_contacts = 1
+remove_existing = yes
+{"qualify_frequency = 2" if qualify else ""}
+"""
+
+
+PJSIP = (
+    extension("1001", SIP_PASSWORD, qualify=True)
+    + extension("2000", PHONE_PW)
+    + extension("3000", PHONE_PW)
+)
+DIALPLAN = """
+[from-internal]
+; The gateway's extension: the PBX passes a ticket number to the agent, and asks Asterisk to
+; keep the headers of a REFER from it (res_pjsip_refer: GET_TRANSFERRER_DATA).
+exten => 1001,1,Set(GET_TRANSFERRER_DATA=*)
+ same => n,Dial(PJSIP/1001,30,b(sipgw-headers^s^1))
+; A human's extension; a transferred call says what it carried.
+exten => 2000,1,Set(TICKET=${HASH(TRANSFER_DATA,X-Ticket-Id)})
+ same => n,Set(UUI=${HASH(TRANSFER_DATA,User-to-User)})
+ same => n,Verbose(0,SIPGW-XFER ticket=${TICKET} uui=${UUI})
+ same => n,Dial(PJSIP/2000,30)
+
+[sipgw-headers]
+exten => s,1,Set(PJSIP_HEADER(add,X-Ticket-Id)=T-42)
+ same => n,Return()
+"""
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"Hi there": GREETING_HZ, "connect you": HANDOFF_HZ}
+    with fake_services(tmp_workdir, tones) as fakes:
+        yield fakes
+
+
+def gateway(workdir: Path, ast: Asterisk, name: str, env: dict[str, str]) -> GatewayProcess:
+    return GatewayProcess(
+        workdir, name=name, agent="assistant",
+        extra_env={**env, "SIPGW_AUTH_PASSWORD": SIP_PASSWORD},
+        extra_args=["--register", ast.uri("1001"), "--allow-from", "127.0.0.1"],
+    )  # fmt: skip
+
+
+def phone(workdir: Path, ast: Asterisk, number: str, source: Path) -> Baresip:
+    account = (
+        f"<{ast.uri(number)}>;auth_pass={PHONE_PW};regint=60;answermode=auto;audio_codecs=pcmu"
+    )
+    return Baresip(workdir, f"ext{number}", user=number, source_wav=source, account=account)
+
+
+def sip_messages(log: str) -> list[str]:
+    """The SIP messages of Asterisk's log (``pjsip set logger on``), each from its first line."""
+    blocks = re.split(
+        r"^\[[^\]]+\] VERBOSE\[\d+\] res_pjsip_logger\.c: <--- .*--->$", log, flags=re.M
+    )
+    return [block.strip("\n") for block in blocks[1:]]
+
+
+def test_registration_replaces_a_stale_contact_and_answers_qualify(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """A gateway that died without unregistering leaves its contact behind; the next one
+    registering the same extension replaces it (``remove_existing``; with ``max_contacts =
+    1`` alone Asterisk would refuse it) and answers Asterisk's qualify OPTIONS."""
+    with Asterisk(tmp_workdir, pjsip=PJSIP, extensions=DIALPLAN) as ast:
+        with gateway(tmp_workdir, ast, "first", services.env) as first:
+            first.wait_log(r"registered sip:1001@", 10)
+            stale = ast.wait_contact("1001")
+            first.stop(signal=9)  # no unregister
+        with gateway(tmp_workdir, ast, "second", services.env) as second:
+            second.wait_log(r"registered sip:1001@", 10)
+            deadline = time.monotonic() + 15
+            while True:
+                contacts = [c for c in ast.contacts() if c.aor == "1001"]
+                if len(contacts) == 1 and contacts[0].uri != stale.uri:
+                    break
+                assert time.monotonic() < deadline, contacts
+                time.sleep(0.2)
+            fresh = ast.wait_contact("1001", "Avail")  # qualify OPTIONS answered 200
+            assert fresh.rtt_ms is not None and fresh.rtt_ms < 1000
+            assert second.stop() == 0
+    options = ast.log_text().count("OPTIONS sip:")
+    assert options >= 2, "Asterisk sent no qualify OPTIONS"
+
+
+def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """Extension 3000 calls the gateway (1001): Asterisk moves the media to the phone with a
+    re-INVITE (direct media), refreshes the session timer (90 s, at half time), and when the
+    caller asks for a person the agent transfers them to extension 2000 with REFER: the X-
+    header the PBX gave the call comes back on the REFER, and the agent's reason for the
+    transfer rides in the Refer-To as User-to-User (RFC 7433)."""
+    services.stt.script(["I want a refund, can I talk to a person?"])
+    services.llm.script([
+        FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "refund 1234"})]),
+        FakeResponse(text="Let me connect you with a colleague."),
+    ])  # fmt: skip
+    env = {
+        **services.env,
+        "SIPGW_TRANSFER_LINE": "Let me connect you with a colleague.",
+        "SIPGW_PASS_HEADERS": "X-Ticket-Id",
+        "SIPGW_TRANSFER_SUMMARY": "on",
+        "SIPGW_RTP_TIMEOUT": "0",
+    }
+    caller_audio = write_pattern(
+        tmp_workdir / "audio" / "caller.wav",
+        [(None, 50.0), (SPEECH_HZ, 0.8), (None, 60.0)], -12.0,
+    )  # fmt: skip
+    quiet = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 120.0)], -12.0)
+    with Asterisk(tmp_workdir, pjsip=PJSIP, extensions=DIALPLAN) as ast:
+        env["SIPGW_TRANSFER_TARGET"] = ast.uri("2000")
+        with (
+            gateway(tmp_workdir, ast, "gateway", env) as gw,
+            phone(tmp_workdir, ast, "3000", caller_audio) as caller,
+            phone(tmp_workdir, ast, "2000", quiet) as human,
+        ):
+            gw.wait_log(r"registered sip:1001@", 10)
+            ast.wait_contact("2000", None)
+            ast.wait_contact("3000", None)
+            caller.dial(ast.uri("1001"))
+            caller.wait_event("CALL_ESTABLISHED", 15)
+            answered = time.monotonic()
+            # direct media: Asterisk's re-INVITE points our RTP at the phone's
+            gw.wait_log(r"media updated: sendrecv to 127\.0\.0\.1:\d+", 15)
+            human.wait_event("CALL_ESTABLISHED", 90)  # the transfer reached 2000
+            transferred = time.monotonic()
+            gw.wait_log(r"transfer succeeded: 200", 15)
+            gw.wait_log(r"call ended: local-bye", 10)
+            human.hangup()
+    log = ast.log_text()
+    assert transferred - answered >= 45, "the transfer came before the session refresh"
+    messages = sip_messages(log)
+    to_gateway = [m for m in messages if m.startswith(("INVITE sip:1001@", "UPDATE sip:1001@"))]
+    assert len(to_gateway) >= 3, to_gateway  # the call, direct media, the session refresh
+    refresh = next(m for m in messages if m.startswith("UPDATE sip:1001@"))
+    cseq = re.search(r"^CSeq: (\d+) UPDATE", refresh, re.M)
+    assert cseq, refresh
+    assert any(m.startswith("SIP/2.0 200") and f"CSeq: {cseq[1]} UPDATE" in m for m in messages)
+    refer = next(m for m in messages if m.startswith("REFER "))
+    assert "X-Ticket-Id: T-42" in refer and "?User-to-User=" in refer, refer
+    xfer = next(line for line in log.splitlines() if "SIPGW-XFER" in line)
+    assert "ticket=T-42" in xfer, xfer
+    uui = xfer.split("uui=")[1].split(";")[0]
+    assert bytes.fromhex(uui).decode() == "refund 1234", xfer
+    records = [json.loads(line) for path in (tmp_workdir / "calls").glob("*.jsonl")
+               for line in path.read_text().splitlines()]  # fmt: skip
+    call = next(r for r in records if r.get("type") == "call")
+    assert call["sip_headers"] == {"X-Ticket-Id": "T-42"}, call

@@ -1,0 +1,303 @@
+"""Twilio, Telnyx and Plivo as their documentation describes their SIP trunks, emulated by a
+real Kamailio (sipgw.testing.peers.carriers), with real baresips as the phone network.
+
+For each carrier: a call from the phone network to the account's number reaches the
+gateway (``sipgw serve``, the assistant against the fake AI services); ``sipgw call`` beside
+it, with the same options, places a call through the running gateway's admin API with a
+caller id and variables, which reaches a phone behind the trunk and whose greeting uses the
+variables; and a call the trunk refuses shows the carrier's words and a hint on screen. The
+pages each rule comes from are cited in the trunks' docstrings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import analyse, write_pattern
+from sipgw.testing.canaries import SIP_PASSWORD
+from sipgw.testing.fakes.threaded import ThreadedFakes
+from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
+from sipgw.testing.peers.kamailio import Kamailio
+from sipgw.testing.ports import free_port, free_port_range
+from sipgw.testing.process import child_env
+from sipgw.testing.tls import make_ca, make_server_cert
+from tests.interop.services import fake_services
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
+
+DID = "+15551230000"
+"""The account's number at the carrier (what the gateway answers, and calls as)."""
+CALLEE = "+15557654321"
+"""A phone behind the trunk (registered at the emulated carrier under that number)."""
+CALLER = "+15559876543"
+"""A phone that calls the account's number."""
+PHONE_PW = "phone-pw"
+GREETING_HZ, REMINDER_HZ = 500, 700
+TOKEN = "carrier-test-admin-token"
+VARIABLES = ("--var", "first_name=Ada", "--var", "day=Tuesday")
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"Hi there": GREETING_HZ, "Hello Ada": REMINDER_HZ}
+    with fake_services(tmp_workdir, tones) as fakes:
+        yield fakes
+
+
+@dataclass
+class Carrier:
+    """The emulated carrier, the phones behind it, and the gateway on its trunk."""
+
+    kam: Kamailio
+    gateway: GatewayProcess
+    admin_port: int
+    workdir: Path
+
+    def call(self, *args: str, admin: bool = True, timeout: float = 60) -> tuple[int, str]:
+        """``sipgw call ARGS`` as a user would run it beside the running ``serve``: the same
+        options (admin port and token included, unless ``admin`` is off); exit status and
+        output."""
+        low, high = free_port_range(8)
+        argv = [
+            sys.executable, "-m", "sipgw", "call", *args, "--bind", "127.0.0.1",
+            "--public-ip", "127.0.0.1", "--rtp-ports", f"{low}-{high}", *OVERLOAD_OFF,
+            *(["--admin-port", str(self.admin_port), "--admin-token", TOKEN] if admin else []),
+        ]  # fmt: skip
+        result = subprocess.run(
+            argv, cwd=self.workdir, env=child_env(), capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        output = result.stdout + result.stderr
+        (self.workdir / "sipgw-call.log").open("a").write(f"$ {' '.join(argv)}\n{output}\n")
+        return result.returncode, output
+
+    def record(self) -> list[dict[str, object]]:
+        """The lines of the gateway's call records, every call."""
+        return [
+            json.loads(line)
+            for path in sorted((self.workdir / "calls").glob("*.jsonl"))
+            for line in path.read_text().splitlines()
+        ]
+
+
+def phone(workdir: Path, kam: Kamailio, number: str, mediaenc: str | None = None) -> Baresip:
+    """A baresip registering at the carrier under ``number``, answering at once, quiet."""
+    quiet = workdir / "audio" / "quiet.wav"
+    if not quiet.exists():  # one file for all: a phone may be reading it
+        write_pattern(quiet, [(None, 30.0)], -12.0)
+    return Baresip(
+        workdir, f"phone{number[-4:]}", user=number, source_wav=quiet, mediaenc=mediaenc,
+        account=kam.account_line(number, PHONE_PW, params="answermode=auto;audio_codecs=pcmu"),
+    )  # fmt: skip
+
+
+@contextmanager
+def phones(
+    workdir: Path, kam: Kamailio, caller_mediaenc: str | None = None
+) -> Iterator[tuple[Baresip, Baresip]]:
+    """The callee and the caller, registered at the carrier."""
+    with (
+        phone(workdir, kam, CALLEE) as callee,
+        phone(workdir, kam, CALLER, caller_mediaenc) as caller,
+    ):
+        kam.wait_registered(CALLEE)
+        kam.wait_registered(CALLER)
+        yield callee, caller
+
+
+def start_carrier(
+    workdir: Path,
+    services: ThreadedFakes,
+    trunk: CarrierTrunk,
+    gateway_args: Sequence[str],
+    users: dict[str, str],
+    kam_ports: tuple[int, int],
+) -> tuple[Kamailio, GatewayProcess, int]:
+    """The carrier's Kamailio and the gateway on its trunk (its password from the
+    environment, as the docs advise: a flag is visible to other local users)."""
+    kam = Kamailio(
+        workdir, "carrier", users={**users, CALLEE: PHONE_PW, CALLER: PHONE_PW},
+        invite_route=trunk.script(), sip_port=kam_ports[0], tls_port=kam_ports[1],
+    )  # fmt: skip
+    admin_port = free_port()
+    env = {
+        **services.env,
+        "SIPGW_OUTBOUND_GREETING": "Hello {first_name}, a reminder of your visit on {day}.",
+        "SIPGW_ADMIN_TOKEN": TOKEN,
+        "SIPGW_MAX_CALL_SECONDS": "4",
+        "SIPGW_AUTH_PASSWORD": SIP_PASSWORD,
+    }
+    gateway = GatewayProcess(
+        workdir, agent="assistant", extra_env=env,
+        extra_args=["--admin-port", str(admin_port), "--allow-from", "127.0.0.1",
+                    "--outbound-proxy", kam.uri(), *gateway_args],
+    )  # fmt: skip
+    return kam, gateway, admin_port
+
+
+def heard_hz(heard: Path, hz: float) -> float:
+    """Seconds of the recording where ``hz`` dominates."""
+    report = analyse(heard)
+    step, seconds, t = 0.1, 0.0, 0.0
+    while t + step <= report.duration:
+        part = report.slice(t, t + step)
+        if (part.rms_dbfs or -100) > -40 and part.fraction_at(hz, length=step) > 0.5:
+            seconds += step
+        t += step
+    return seconds
+
+
+def check_inbound(carrier: Carrier, caller: Baresip) -> None:
+    """The phone network calls the account's number: the assistant greets."""
+    caller.dial(carrier.kam.uri(DID))
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    carrier.gateway.wait_log(rf"incoming call from sip:\{CALLER}@", 5)
+    caller.wait_event("CALL_CLOSED", 10)  # the 4 s limit
+    heard, _ = caller.recordings()
+    assert heard_hz(heard, GREETING_HZ) >= 0.1, analyse(heard).describe()
+
+
+def check_outbound(carrier: Carrier, callee: Baresip, *extra: str) -> str:
+    """``sipgw call`` through the running gateway: the callee hears the reminder greeting
+    made with the call's variables, from our number."""
+    code, output = carrier.call(CALLEE, "--caller-id", DID, *VARIABLES, *extra)
+    assert code == 0, output
+    assert "through the gateway at http://127.0.0.1:" in output, output
+    assert f"sip:{CALLEE}@127.0.0.1:{carrier.kam.sip_port}: answered, " in output, output
+    established = callee.wait_event("CALL_ESTABLISHED", 1)
+    assert established["param"].startswith(f"sip:{DID}@"), established  # our caller id
+    heard, _ = callee.recordings()
+    assert heard_hz(heard, REMINDER_HZ) >= 0.1, analyse(heard).describe()
+    placed = [
+        r for r in carrier.record() if r.get("type") == "call" and r["direction"] == "outbound"
+    ]
+    assert placed[-1]["variables"] == {"first_name": "Ada", "day": "Tuesday"}, placed
+    return output
+
+
+def test_twilio_elastic_sip_trunk(
+    tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
+) -> None:
+    """Twilio: origination to a ``sip:`` URI with ``;transport=tls`` (TLS and SRTP, secure
+    trunking), termination by credential list with a From that must be a number of the
+    account (32204), and a Request-URI that must name the trunk; see
+    :func:`sipgw.testing.peers.carriers.twilio` for the pages. Kamailio relays media end to
+    end (Twilio anchors it), so the calling phone speaks SRTP itself."""
+    pki = tmp_workdir / "pki"
+    cert = make_server_cert(make_ca(pki), pki, "gateway")
+    kam_ports = (free_port(), free_port())
+    gw_tls = free_port()
+    trunk = twilio(
+        {DID: f"sip:agent@127.0.0.1:{gw_tls};transport=tls"},
+        credentials={"sipgw-trunk": SIP_PASSWORD}, caller_ids=(DID,),
+    )  # fmt: skip
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk,
+        ["--transports", "udp,tcp,tls", "--tls-port", str(gw_tls), "--tls-cert", str(cert.cert),
+         "--tls-key", str(cert.key), "--auth-username", "sipgw-trunk"],
+        {"sipgw-trunk": SIP_PASSWORD}, kam_ports,
+    )  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam, "srtp-mand") as (callee, caller):
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        check_inbound(carrier, caller)
+        assert "ORIGINATE +15551230000 -> sip:agent@127.0.0.1" in "\n".join(kam.events())
+        gateway.wait_log(r"media: PCMU/0 .*SRTP AES_CM_128_HMAC_SHA1_80", 5)  # secure trunking
+        check_outbound(carrier, callee)
+        assert any("INVITE challenge" in e for e in kam.events())  # the credential list
+        code, output = carrier.call(CALLEE, "--caller-id", "+15550000000", *VARIABLES)
+        assert any("CALLERID refused +15550000000" in e for e in kam.events())
+    assert code == 7, output
+    assert f"sip:{CALLEE}@127.0.0.1:{kam_ports[0]}: failed (SIP 403 Forbidden) - refused: most " \
+        "often the caller id" in output, output  # fmt: skip
+
+
+def test_telnyx_credential_connection(
+    tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
+) -> None:
+    """Telnyx: a credential connection (we register; inbound calls carry the asserted
+    identity with verstat), its caller id policy (P-Preferred-Identity, then
+    P-Asserted-Identity, then From; refused with 403 Caller Origination Number is Invalid
+    D35); see :func:`sipgw.testing.peers.carriers.telnyx` for the pages."""
+    kam_ports = (free_port(), free_port())
+    trunk = telnyx({DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD})
+    aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk,
+        ["--register", aor, "--pass-headers", "X-Telnyx-*"],
+        {"sipgwconn": SIP_PASSWORD}, kam_ports,
+    )  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
+        gateway.wait_log(r"registered sip:sipgwconn@", 10)
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        check_inbound(carrier, caller)
+        inbound = [r for r in carrier.record() if r.get("type") == "call"]
+        assert inbound[-1]["caller_number_asserted_by_network"] == CALLER, inbound
+        check_outbound(carrier, callee)
+        # Issue 22: the From was the registered AOR (sip:sipgwconn@...): refused, and why
+        code, output = carrier.call(CALLEE, *VARIABLES)
+        assert any("CALLERID refused sipgwconn" in e for e in kam.events()), kam.events()
+    assert code == 7, output
+    assert "failed (SIP 403 Caller Origination Number is Invalid D35) - refused: most often " \
+        "the caller id" in output, output  # fmt: skip
+
+
+def test_telnyx_reads_p_preferred_identity_first(
+    tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
+) -> None:
+    """The caller id in P-Preferred-Identity (``--caller-id-header ppi``) is the one Telnyx
+    checks, whatever the From says; withheld (``Privacy: id``), it still must be valid."""
+    kam_ports = (free_port(), free_port())
+    trunk = telnyx({DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD})
+    aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk,
+        ["--register", aor, "--caller-id-header", "ppi",
+         "--caller-id-privacy", "id", "--caller-id", DID],
+        {"sipgwconn": SIP_PASSWORD}, kam_ports,
+    )  # fmt: skip
+    with kam, gateway, phone(tmp_workdir, kam, CALLEE) as callee:
+        gateway.wait_log(r"registered sip:sipgwconn@", 10)
+        kam.wait_registered(CALLEE)
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        code, output = carrier.call(CALLEE, *VARIABLES)
+        established = callee.wait_event("CALL_ESTABLISHED", 1)
+    assert code == 0, output
+    assert any(f"TERMINATE sip:{CALLEE}" in e and f"from {DID}" in e for e in kam.events())
+    assert "anonymous" in established["param"], established  # the callee sees no number
+
+
+def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: object) -> None:
+    """Plivo Zentrunk: an inbound trunk to our origination URI, an outbound trunk that takes
+    our address (IP access control list) or our credentials; a refused password is shown
+    with its hint; see :func:`sipgw.testing.peers.carriers.plivo` for the pages. The refused
+    call is placed by ``sipgw call`` from its own process (no admin server named), beside
+    the running gateway."""
+    kam_ports = (free_port(), free_port())
+    gw_port = free_port()
+    trunk = plivo({DID: f"sip:agent@127.0.0.1:{gw_port}"}, credentials={"zt-user": SIP_PASSWORD})
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk,
+        ["--auth-username", "zt-user", "--sip-port", str(gw_port)],  # the trunk names the port
+        {"zt-user": SIP_PASSWORD}, kam_ports,
+    )  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        check_inbound(carrier, caller)
+        check_outbound(carrier, callee)
+        code, output = carrier.call(
+            CALLEE, "--caller-id", DID, "--outbound-proxy", kam.uri(),
+            "--auth-username", "zt-user", "--auth-password", "not-the-password", admin=False,
+        )  # fmt: skip
+    assert code == 7, output
+    assert "failed (SIP 407 Proxy Authentication Required) - the proxy wants credentials and " \
+        "refused ours" in output, output  # fmt: skip

@@ -1,0 +1,156 @@
+"""``sipgw call`` (sipgw.app.callcmd): through a running gateway's admin API, else from here on
+ephemeral ports; the call's options; how it ends, in one line and an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.callcmd import ADMIN_URL_ENV, admin_url, call_request_of, run
+from sipgw.app.callrequest import CallRequest
+from sipgw.app.cli import parse
+from sipgw.app.settings import ConfigError
+from sipgw.app.startup import build_startup
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.ports import free_port, free_port_range
+from tests.sipgw.app.refusing_peer import refusing_peer
+
+TOKEN = "call-cmd-admin-token"
+
+
+pytestmark = pytest.mark.usefixtures("environ")
+"""A clean working directory and no SIPGW_ variables (a .env would be loaded)."""
+
+
+async def sipgw_call(*argv: str) -> int:
+    """``sipgw call ARGV`` in this process (on loopback, echo agent, free RTP ports)."""
+    low, high = free_port_range(8)
+    invocation = parse(
+        ["call", *argv, "--bind", "127.0.0.1", "--public-ip", "127.0.0.1",
+         "--rtp-ports", f"{low}-{high}", "--overload-lateness-ms", "0",
+         "--overload-cpu-percent", "0"]
+    )  # fmt: skip
+    assert invocation.plugin is not None
+    startup = build_startup(invocation.plugin, invocation.sources)
+    return await run(startup, invocation.args, invocation.sources)
+
+
+def test_where_the_running_gateway_is() -> None:
+    args = argparse.Namespace(admin_url=None)
+    assert admin_url(args, {}, AdminSettings()) == ""
+    assert admin_url(args, {}, AdminSettings(port=8080)) == "http://127.0.0.1:8080"
+    assert admin_url(args, {}, AdminSettings(port=8080, bind="0.0.0.0")) == "http://127.0.0.1:8080"
+    assert admin_url(args, {}, AdminSettings(port=8080, bind="::1")) == "http://[::1]:8080"
+    assert admin_url(args, {ADMIN_URL_ENV: "http://gw:9/"}, AdminSettings(port=1)) == "http://gw:9"
+    flag = argparse.Namespace(admin_url="http://other:7")
+    assert admin_url(flag, {ADMIN_URL_ENV: "http://gw:9"}, AdminSettings()) == "http://other:7"
+
+
+def test_the_command_line_describes_the_call() -> None:
+    invocation = parse([
+        "call", "+15557654321", "--caller-id", "+15551230000", "--var", "first_name=Ada",
+        "--var", "appointment=Tuesday 3 pm", "--header", "X-Campaign=spring",
+        "--account", "telnyx", "--agent", "echo", "--ring-timeout", "20",
+    ])  # fmt: skip
+    assert call_request_of(invocation.args, invocation.sources) == CallRequest(
+        "+15557654321", "+15551230000", {"first_name": "Ada", "appointment": "Tuesday 3 pm"},
+        (("X-Campaign", "spring"),), "echo", "telnyx", 20.0,
+    )  # fmt: skip
+    os.environ["SIPGW_CALLER_ID"] = "+15559999999"  # the running gateway's own setting
+    plain = parse(["call", "+15557654321"])
+    assert call_request_of(plain.args, plain.sources) == CallRequest("+15557654321")
+    bad = parse(["call", "1", "--header", "Via=x"])
+    with pytest.raises(ConfigError, match="must start with X-"):
+        call_request_of(bad.args, bad.sources)
+
+
+async def test_through_the_running_gateway(capsys: pytest.CaptureFixture[str]) -> None:
+    async with (
+        running_gateway(max_call_seconds=1.0) as (callee, _),
+        running_gateway() as (gateway, _),
+    ):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN))
+        await server.start()
+        os.environ["SIPGW_ADMIN_TOKEN"] = TOKEN
+        try:
+            target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+            code = await sipgw_call(target, "--admin-url", server.url, "--var", "first_name=Ada")
+            recent = gateway.feed.recent[-1]
+        finally:
+            await server.stop()
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert f"calling {target} through the gateway at {server.url}" in err
+    assert out.startswith(f"{target}: answered, ") and "ended by remote-bye" in out
+    assert recent.direction == "outbound"  # the running gateway placed it
+
+
+async def test_a_refusal_through_the_running_gateway_shows_the_carriers_words(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with (
+        refusing_peer(403, "Caller Origination Number is Invalid D35") as carrier,
+        running_gateway() as (gateway, _),
+    ):
+        server = AdminServer(gateway, AdminSettings(port=free_port()))
+        await server.start()
+        try:
+            code = await sipgw_call(
+                f"sip:+15557654321@127.0.0.1:{carrier.port}", "--admin-url", server.url
+            )
+        finally:
+            await server.stop()
+    out, _ = capsys.readouterr()
+    assert code == 7
+    assert "failed (SIP 403 Caller Origination Number is Invalid D35) - refused: most often " in out
+
+
+async def test_a_wrong_admin_token_says_so_and_calls_from_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with (
+        running_gateway(max_call_seconds=1.0) as (callee, _),
+        running_gateway() as (gateway, _),
+    ):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN))
+        await server.start()
+        os.environ["SIPGW_ADMIN_TOKEN"] = "wrong"
+        try:
+            target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+            code = await sipgw_call(target, "--admin-url", server.url)
+        finally:
+            await server.stop()
+        assert not gateway.feed.recent  # the running gateway placed nothing
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "refused our admin token (SIPGW_ADMIN_TOKEN); placing the call from here" in err
+
+
+async def test_from_here_on_ephemeral_ports_beside_a_gateway_holding_the_configured_ones(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 22: 'sipgw call ... same options ...' beside a running serve failed with
+    'cannot listen on ... Address already in use'. Here the running gateway holds the SIP
+    port the settings name, and no admin server answers: the call goes out from here."""
+    async with (
+        running_gateway(max_call_seconds=1.0) as (callee, _),
+        running_gateway() as (serve, _),
+    ):
+        held = serve.ua.config.sip_port
+        (tmp_path / ".env").write_text(f"SIPGW_SIP_PORT={held}\nSIPGW_ADMIN_PORT={free_port()}\n")
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        code = await sipgw_call(target)
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "no gateway answers at http://127.0.0.1:" in err and "placing the call from here" in err
+    assert out.startswith(f"{target}: answered, ")
+
+
+async def test_a_bad_option_is_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await sipgw_call("sip:x@127.0.0.1:9", "--var", "first name=Ada") == 2
+    assert "sipgw: error: variable name 'first name'" in capsys.readouterr().err

@@ -1,0 +1,72 @@
+"""What a call is placed with (sipgw.app.callrequest): the API's body, --var/--header, a line's
+defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.app.callrequest import CallDefaults, CallRequest, assignments, call_request
+
+
+def test_a_full_request() -> None:
+    request = call_request({
+        "target": " +15557654321 ", "caller_id": "+15551230000", "agent": "assistant",
+        "account": "telnyx", "ring_timeout": 20, "wait": True,
+        "variables": {"first_name": "Ada"}, "headers": {"X-Campaign": "spring"},
+    })  # fmt: skip
+    assert request == CallRequest(
+        "+15557654321", "+15551230000", {"first_name": "Ada"}, (("X-Campaign", "spring"),),
+        "assistant", "telnyx", 20.0,
+    )  # fmt: skip
+
+
+def test_only_the_target_is_needed() -> None:
+    assert call_request({"target": "sip:bob@pbx.example"}) == CallRequest("sip:bob@pbx.example")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, '"target" must be a phone number or SIP URI'),
+        ({"target": 5}, '"target" must be'),
+        ({"target": "1", "caller_id": ""}, '"caller_id" must be a non-empty string'),
+        (
+            {"target": "1", "headers": {"X-A": 1}},
+            '"headers": header X-A: the value must be a string',
+        ),
+        ({"target": "1", "variables": {"n": 1}}, '"variables": variable n: the value must be'),
+        ({"target": "1", "ring_timeout": True}, '"ring_timeout"'),
+        ({"target": "1", "ring_timeout": 601}, '"ring_timeout"'),
+        ({"target": "1", "from": "x"}, 'unknown field "from" (fields: target, caller_id'),
+    ],
+)
+def test_bad_fields_are_named(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        call_request(body)
+    assert message in str(caught.value)
+
+
+def test_a_lines_defaults_fill_what_the_request_leaves_open() -> None:
+    """Issue 27: a line supplies a caller id, variables, headers, an agent and an account."""
+    line = CallDefaults(
+        caller_id="+15551230000", variables={"clinic": "Main St", "first_name": "?"},
+        headers=(("X-Line", "reminders"), ("X-Campaign", "default")), agent="assistant",
+        account="telnyx",
+    )  # fmt: skip
+    request = CallRequest(
+        "+15557654321", variables={"first_name": "Ada"}, headers=(("x-campaign", "spring"),)
+    ).over(line)
+    assert request == CallRequest(
+        "+15557654321", "+15551230000", {"clinic": "Main St", "first_name": "Ada"},
+        (("X-Line", "reminders"), ("x-campaign", "spring")), "assistant", "telnyx",
+    )  # fmt: skip
+    own = CallRequest("1", caller_id="+1999", agent="echo", account="twilio").over(line)
+    assert (own.caller_id, own.agent, own.account) == ("+1999", "echo", "twilio")
+
+
+def test_assignments_from_the_command_line() -> None:
+    assert assignments(["first_name=Ada", "note=a=b", "empty="], "--var") == {
+        "first_name": "Ada", "note": "a=b", "empty": "",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="--header 'X-A': must be NAME=VALUE"):
+        assignments(["X-A"], "--header")
