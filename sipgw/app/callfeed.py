@@ -121,6 +121,8 @@ class CallEntry:
     """Where a transfer that succeeded took the caller."""
     record: Path | None = None
     """The agent's call record file (JSONL), if it writes one."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The call's variables (a placed call's, a line's)."""
     record_closed: bool = False
     """The agent's call record wrote its last line (``end``): the transcript is complete."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +160,7 @@ class CallEntry:
             "status": self.status,
             "hung_up_by": self.hung_up_by,
             "transferred_to": self.transferred_to,
+            "variables": dict(self.variables),
             **self.extra,
         }
 
@@ -237,6 +240,7 @@ class CallFeed:
             agent=agent_name(handle.agent),
             state=state,
             line=handle.line,
+            variables=dict(handle.details.variables),
         )
         self.live[log_id] = entry
         self._publish("call_started", entry, entry.summary())
@@ -247,6 +251,7 @@ class CallFeed:
         if entry is None or entry.answered is not None:
             return
         entry.answered = time.time()
+        entry.variables = dict(handle.details.variables)  # a placed call's, set after it rang
         if entry.state == "ringing":
             entry.state = "active"
             self._publish("call_updated", entry, entry.summary())
@@ -318,6 +323,7 @@ class CallFeed:
         entry.hung_up_by = hung_up_by(handle)
         entry.transferred_to = handle.transferred_to or None
         entry.refusal = handle.end_detail
+        entry.variables = dict(handle.details.variables)
         if handle.quality is not None:
             entry.quality = handle.quality.record()
         if handle.recorder is not None:

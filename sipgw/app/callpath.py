@@ -158,7 +158,8 @@ class CallPath:
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, gate, self.counted)
         if line is not None:
             handle.line, handle.record = line.name, line.spec.recording
-        handle.details = call_details(call, self.headers.pass_headers)
+        variables = line.spec.variables if line is not None else None
+        handle.details = call_details(call, self.headers.pass_headers, variables)
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint

@@ -39,6 +39,7 @@ from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
+from sipgw.app.callrequest import CallRequest
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, read_counters
 from sipgw.app.dialing import DialGate
@@ -48,6 +49,7 @@ from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.build import Line
 from sipgw.app.lines.reload import Lines
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, PlacedCall
@@ -286,6 +288,7 @@ class Gateway:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: str | None = None,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
@@ -297,6 +300,7 @@ class Gateway:
         placed = await self.originate(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
             for_agent=for_agent, variables=variables, headers=headers, account=account,
+            line=line,
         )  # fmt: skip
         return await asyncio.shield(placed.outcome)
 
@@ -311,6 +315,7 @@ class Gateway:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: str | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -321,7 +326,8 @@ class Gateway:
         judges the Request-URI it then sends (or the number it was dialled as);
         the operator's own ``sipgw call`` is not checked. ``variables`` go to the agent,
         ``headers`` (``X-``) on the INVITE and the call's REFERs, ``account`` picks the
-        account of the accounts file to call through (see
+        account of the accounts file to call through, ``line`` the routes file's line whose
+        agent talks and whose defaults fill in what the call leaves open (see
         :class:`~sipgw.app.callrequest.CallRequest`).
 
         Raises:
@@ -329,7 +335,15 @@ class Gateway:
         """
         resolved: CallTarget | None = None
         problem = ""
+        on_line: Line | None = None
         try:
+            if line is not None:
+                on_line = self.routes.line_named(line)
+                request = CallRequest(target, caller_id, dict(variables or {}), headers,
+                                      None, account).over(on_line.spec.defaults)  # fmt: skip
+                caller_id, variables = request.caller_id, request.variables
+                headers, account = request.headers, request.account
+                agent = agent or on_line.factory
             resolved = self.outbound.resolve(target, account)
         except ValueError as exc:
             problem = str(exc)
@@ -342,6 +356,7 @@ class Gateway:
         return await self.outbound.originate(
             resolved, agent or self.agent_factory, caller_id=caller_id,
             ring_timeout=ring_timeout, variables=variables, headers=headers, account=account,
+            line=on_line,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ SIP events

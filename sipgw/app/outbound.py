@@ -45,6 +45,7 @@ from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
 from sipgw.app.hints import hint
+from sipgw.app.lines.build import Line
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
 from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
@@ -196,6 +197,7 @@ class OutboundCalls:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: Line | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -208,6 +210,7 @@ class OutboundCalls:
             variables: the call's variables, for its agent (checked by the caller).
             headers: ``X-`` headers for its INVITE and REFERs (checked here again).
             account: the account to call through (None: the ``--register`` one).
+            line: the routes file's line it is placed on (its name and allow-list).
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -242,7 +245,7 @@ class OutboundCalls:
         except SipError as exc:
             self.path.close_rtp(endpoint)
             return PlacedCall.failed(uri, str(exc))
-        handle = self.path.admit(calls[0], endpoint, ringing=True)  # on the dashboard as it rings
+        handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
         handle.details = CallDetails(variables=variables)
         handle.refer_headers = headers
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()

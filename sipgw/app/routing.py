@@ -86,6 +86,19 @@ class AgentRoutes:
             return self.account_agents[account.name]
         return self.default
 
+    def line_named(self, name: str) -> Line:
+        """The routes file's line ``name`` (to place a call on).
+
+        Raises:
+            ValueError: there is no routes file, or no such line (the message lists them).
+        """
+        lines = self.lines.table.lines if self.lines is not None else {}
+        found = lines.get(name)
+        if found is None:
+            known = ", ".join(lines) or "none: no routes file"
+            raise ValueError(f"no line {name!r} (lines: {known})")
+        return found
+
     def choose(self, call: CallInfo, busy: Callable[[str], int]) -> CallRoute:
         """Where ``call`` goes (see the module docstring); ``busy(line)`` counts the
         calls up on a line."""

@@ -272,6 +272,7 @@ class AdminServer:
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
             variables=call.variables, headers=call.headers, account=call.account,
+            line=call.line,
         )  # fmt: skip
         handle = placed.handle
         if body.get("wait") or handle is None:

@@ -30,6 +30,7 @@ from sipgw.app.assistant_settings import (
     DialSection,
     dial_policy,
 )
+from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
@@ -207,6 +208,14 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
             f"{line.where}: webhook_url needs webhook_secret (or SIPGW_WEBHOOK_SECRET): "
             "events are signed"
         )
+    if line.account is not None and line.account not in base.accounts:
+        known = ", ".join(base.accounts) or "none configured"
+        raise ConfigError(f"{line.where}: account {line.account!r} is not an account ({known})")
+    if line.caller_id is not None:
+        try:
+            caller(OutboundConfig(caller_id=line.caller_id), "127.0.0.1")
+        except ValueError as exc:
+            raise ConfigError(f"{line.where}: caller_id {line.caller_id!r}: {exc}") from None
     plugin = find_agent(spec, f"{line.where}: agent {spec}")
     check_names(plugin.sections, plugin.who)
     agent_sections = [info.cls for info in plugin.sections]

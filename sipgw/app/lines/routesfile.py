@@ -36,9 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.variables import check_variables
+from sipgw.app.callrequest import CallDefaults
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings.tomlfile import Place, TomlDocument, read_toml
+from sipgw.customheaders import check_custom_headers
 
 __all__ = [
     "AGENT_KEYS",
@@ -72,6 +75,10 @@ _LINE_KEYS = frozenset(
         "webhook_secret",
         "summary",
         "extract_schema",
+        "variables",
+        "headers",
+        "caller_id",
+        "account",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -115,6 +122,20 @@ class LineSpec:
     """A post-call summary; None = as ``SIPGW_SUMMARY`` says."""
     extract_schema: Mapping[str, Any] | None = None
     """The JSON schema of the structured extraction the summary also asks for."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """``[lines.NAME.variables]``: every call's variables on this line, both ways (a
+    placed call's own win, name by name)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """``[lines.NAME.headers]``: ``X-`` headers of the calls placed on it."""
+    caller_id: str | None = None
+    """The caller id of the calls placed on it; None = its account's."""
+    account: str | None = None
+    """The account its calls are placed through; None = the gateway's."""
+
+    @property
+    def defaults(self) -> CallDefaults:
+        """What a call placed on this line takes unless the call says otherwise."""
+        return CallDefaults(self.caller_id, self.variables, self.headers, None, self.account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +248,20 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"{place('webhook_url')}: webhook_url must be an http(s):// URL")
     secret = table.get("webhook_secret")
+    variables, headers = (
+        _strings_table(table, "variables", place),
+        _strings_table(table, "headers", place),
+    )
+    try:
+        checked_variables = check_variables(variables)
+    except ValueError as exc:
+        raise ConfigError(f"{place('variables')}: variables: {exc}") from None
+    try:
+        checked_headers = check_custom_headers(headers)
+    except ValueError as exc:
+        raise ConfigError(f"{place('headers')}: headers: {exc}") from None
+    caller_id = table.get("caller_id")
+    account = table.get("account")
     return LineSpec(
         name=name,
         where=place(),
@@ -243,7 +278,19 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         extract_schema=(
             _schema(table["extract_schema"], place, base) if "extract_schema" in table else None
         ),
+        variables=checked_variables,
+        headers=checked_headers,
+        caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
+        account=None if account is None else _typed(account, str, place, "account").strip(),
     )
+
+
+def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:
+    """A ``[lines.NAME.KEY]`` table of strings ({} when absent)."""
+    found = table.get(key, {})
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise ConfigError(f"{place(key)}: {key} must be a table of strings ([lines.NAME.{key}])")
+    return dict(found)
 
 
 def _networks(values: tuple[str, ...], place: Place) -> tuple[Network, ...]:

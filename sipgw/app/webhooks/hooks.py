@@ -189,8 +189,7 @@ class CallWebhooks:
         if where is None:
             return
         sequence = self._sequence[entry.id] = self._sequence.get(entry.id, 0) + 1
-        variables: Mapping[str, Any] = entry.extra.get("variables") or {}
-        data = {**call_data(entry, sequence, variables), **fields}
+        data = {**call_data(entry, sequence, entry.variables), **fields}
         try:
             body = encode(envelope(kind, data), self.max_bytes)
         except ValueError as exc:

@@ -64,8 +64,10 @@ def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
         build(tmp_path, '[lines.x]\nagent = "no-such"\n')
     with pytest.raises(ConfigError, match=r"line 1: line 'x': recording = true needs SIPGW_RECORD"):
         build(tmp_path, "[lines.x]\nrecording = true\n")
-    with pytest.raises(ConfigError, match=r"line 2: line 'x': unknown key 'account'"):
-        build(tmp_path, '[lines.x]\naccount = "trunk"\n')  # not yet: placing calls by line
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': account 'trunk' is not an acc"):
+        build(tmp_path, '[lines.x]\naccount = "trunk"\n')
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': caller_id 'sip:': not a SIP URI"):
+        build(tmp_path, '[lines.x]\ncaller_id = "sip:"\n')
     path = tmp_path / "r.toml"
     path.write_text('[lines.x]\n[[routes]]\naccount = "trunk"\nline = "x"\n')
     with pytest.raises(ConfigError, match=r"r.toml line 2: account 'trunk' is not a configured"):

@@ -35,6 +35,14 @@ SIPGW_PREEMPTIVE = true
 [lines.support]
 agent = "echo"
 caller_context = "crm:lookup"
+caller_id = "+15550100"
+account = "trunk"
+
+[lines.support.variables]
+company = "Acme"
+
+[lines.support.headers]
+X-Campaign = "spring"
 
 [[routes]]
 called = ["+15550100", "sales"]
@@ -75,10 +83,15 @@ def test_a_good_file(tmp_path: Path) -> None:
     support = routes.lines["support"]
     assert support.keys["caller_context"].value == "crm:lookup"  # a module name stays one
     assert support.recording is None and support.webhook_url is None and support.summary is None
+    assert support.variables == {"company": "Acme"}
+    assert support.defaults.caller_id == "+15550100" and support.defaults.account == "trunk"
+    assert support.defaults.headers == (("X-Campaign", "spring"),)
+    assert support.defaults.agent is None  # a line's calls take its own agent
+    assert sales.variables == {} and sales.caller_id is None and sales.account is None
     first, second = routes.routes
     assert [p.text for p in first.called] == ["+15550100", "sales"]
     assert second.accounts == ("trunk",) and str(second.sources[0]) == "203.0.113.0/24"
-    assert second.where == f"{tmp_path / 'routes.toml'} line 30"
+    assert second.where == f"{tmp_path / 'routes.toml'} line 38"
 
 
 @pytest.mark.parametrize(
@@ -119,6 +132,22 @@ def test_a_good_file(tmp_path: Path) -> None:
         (
             '[lines.a]\nextract_schema = "none.json"\n[[routes]]\nline="a"\n',
             r"line 2: line 'a': extract_schema .*none.json",
+        ),
+        (
+            '[lines.a]\n[lines.a.variables]\n"1st" = "x"\n[[routes]]\nline="a"\n',
+            r"line 1: line 'a': variables: variable name '1st' must be",
+        ),
+        (
+            '[lines.a]\n[lines.a.headers]\nVia = "evil"\n[[routes]]\nline="a"\n',
+            r"line 1: line 'a': headers: .*Via",
+        ),
+        (
+            '[lines.a]\nvariables = [1]\n[[routes]]\nline="a"\n',
+            r"line 2: line 'a': variables must be a table of strings",
+        ),
+        (
+            '[lines.a]\ncaller_id = 5\n[[routes]]\nline="a"\n',
+            r"line 2: line 'a': caller_id must be a string",
         ),
     ],
 )
