@@ -17,6 +17,7 @@ __all__ = [
     "Address",
     "Flow",
     "default_port",
+    "is_ip",
     "is_private_address",
     "response_flow",
     "uri_flow",
@@ -80,6 +81,15 @@ def uri_flow(uri: SipUri, default_transport: str = "UDP") -> Flow:
     host = uri.params.get("maddr") or uri.host
     port = uri.port if uri.port is not None else default_port(transport, uri.scheme == "sips")
     return Flow(transport, (host, port))
+
+
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP literal (no DNS needed)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_private_address(host: str) -> bool:

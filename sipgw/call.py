@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from enum import Enum, auto
 
+from sipgw.addressing import Flow
 from sipgw.headers import NameAddr
 from sipgw.invitedetails import InviteDetails
 from sipgw.offeranswer import NegotiatedAudio
@@ -62,7 +63,17 @@ class CallInfo:
     so either can key the application's own per-call table.
     """
 
-    __slots__ = ("_called", "_caller", "_details", "_direction", "_key", "_media", "_state")
+    __slots__ = (
+        "_called",
+        "_caller",
+        "_details",
+        "_direction",
+        "_key",
+        "_media",
+        "_request_uri",
+        "_source",
+        "_state",
+    )
 
     def __init__(
         self,
@@ -71,11 +82,16 @@ class CallInfo:
         called: NameAddr,
         direction: Direction = Direction.INBOUND,
         details: InviteDetails | None = None,
+        *,
+        request_uri: str = "",
+        source: Flow | None = None,
     ) -> None:
         self._key = key
         self._caller = caller
         self._called = called
         self._direction = direction
+        self._request_uri = request_uri
+        self._source = source
         self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
         self._details = details or _NO_DETAILS
@@ -118,6 +134,17 @@ class CallInfo:
         """What the INVITE said beyond From and To: asserted identity, privacy, forwarding,
         ``X-`` headers (empty for a call we placed)."""
         return self._details
+
+    @property
+    def request_uri(self) -> str:
+        """The INVITE's Request-URI as received (an incoming call; "" for ours): a trunk
+        may put the dialled number there rather than in To."""
+        return self._request_uri
+
+    @property
+    def source(self) -> Flow | None:
+        """Where an incoming call's INVITE came from (transport, address); None for ours."""
+        return self._source
 
     @property
     def log_id(self) -> str:

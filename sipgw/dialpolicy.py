@@ -58,6 +58,7 @@ __all__ = [
     "DialPolicy",
     "DialTarget",
     "PhoneNumber",
+    "number_pattern",
     "parse_call_template",
     "parse_dial_target",
 ]
@@ -174,6 +175,16 @@ def _number_regex(pattern: str) -> re.Pattern[str]:
     if not out:
         raise ValueError("an empty number pattern")
     return re.compile("".join(out))
+
+
+def number_pattern(pattern: str) -> re.Pattern[str]:
+    """A number pattern (``+15550100``, ``+1555010[0-9]``, ``+1800*``; see the module
+    docstring) as a regex to ``fullmatch`` against :attr:`PhoneNumber.international`.
+
+    Raises:
+        ValueError: it is not a number pattern; the message says what is wrong.
+    """
+    return _number_regex(pattern.replace(" ", ""))
 
 
 def _entry_uri(text: str) -> SipUri:

@@ -363,6 +363,11 @@ class UserAgent:
         """
         self._register.start(account, now)
 
+    def retarget(self, aor: str, targets: tuple[Flow, ...], now: float) -> None:
+        """New places an account's REGISTERs may go, in order (its registrar's DNS answers
+        were looked up again, RFC 3263); they take effect from its next request."""
+        self._register.retarget(aor, targets)
+
     def unregister(self, aor: str | None, now: float) -> None:
         """Remove one account's binding (Expires: 0), or every account's when ``aor`` is None.
 

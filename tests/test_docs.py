@@ -10,6 +10,9 @@ import itertools
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +29,14 @@ from sipgw.app.cli import build_parser
 from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources
+from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 from sipgw.call import CallState
 from sipgw.testing.audio import dominant_tone
 from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
 from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
 from sipgw.testing.ports import free_port_range
 from sipgw.testing.process import child_env
+from sipgw.testing.webhook_receiver import ExampleReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
@@ -204,6 +209,36 @@ async def test_the_embedding_example_places_a_call(
         for name in ("embed", "myagent"):
             sys.modules.pop(name, None)
     assert re.fullmatch(r"answered, \d+\.\d s, ended by remote-bye", described), described
+
+
+def test_the_example_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
+    """docs/webhooks.md's receiver.py, run as a reader would: our signed events pass,
+    a changed body, a wrong secret and an old timestamp get 401, a retry is marked."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    key = WebhookSecret.parse(secret)
+    body = b'{"type":"call.answered","data":{"sequence":2}}'
+
+    def post(headers: dict[str, str], data: bytes = body) -> int:
+        request = urllib.request.Request(receiver.url, data=data, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    with ExampleReceiver(tmp_path, secret) as receiver:
+        now = int(time.time())
+        good = signed_headers(key, "msg_1", now, body)
+        assert post(good) == 204
+        assert post(good) == 204  # the same event again: answered, not handled twice
+        assert post(good, body.replace(b"2", b"3")) == 401
+        other = WebhookSecret.parse("another secret of enough bytes")
+        assert post(signed_headers(other, "msg_2", now, body)) == 401
+        assert post(signed_headers(key, "msg_3", now - 600, body)) == 401  # a replay
+        assert post({"content-type": "application/json"}) == 401
+        lines = receiver.wait_for(2, 5)
+    assert [(line["id"], line["repeat"]) for line in lines] == [("msg_1", False), ("msg_1", True)]
+    assert lines[0]["event"]["data"]["sequence"] == 2
 
 
 REMINDERS = "# reminders.py: one call per row of a CSV, through a running sipgw's admin API."

@@ -93,6 +93,7 @@ __all__ = [
     "RATE_LIMIT_BACKOFF_FIRST",
     "REGION_URLS",
     "STABLE_SESSION_SECONDS",
+    "U3_LANGUAGES",
     "TERMINATION_TIMEOUT",
     "AssemblyAISTTService",
     "AssemblyAISettings",
@@ -101,6 +102,7 @@ __all__ = [
     "is_rate_limited",
     "close_is_fatal",
     "describe_close",
+    "speech_model_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,6 +126,20 @@ TERMINATION_TIMEOUT: Final = 2.0
 
 STABLE_SESSION_SECONDS: Final = 2.0
 """A session must stay open this long before the reconnect budget is renewed."""
+
+U3_LANGUAGES: Final = frozenset({"en", "es", "de", "fr", "pt", "it"})
+"""What ``u3-rt-pro`` transcribes, detecting and switching between them by itself (it takes
+no language parameter); for any other language AssemblyAI points to ``whisper-rt`` (99
+languages, detected automatically): https://assemblyai.com/docs/streaming/universal-3-pro/supported-languages
+"""
+
+
+def speech_model_for(language: str) -> str:
+    """The ``speech_model`` for callers speaking ``language`` (an ISO 639-1 code; "" =
+    the default model, ``u3-rt-pro``); see :data:`U3_LANGUAGES`."""
+    code = language.strip().lower().split("-")[0]
+    return "u3-rt-pro" if not code or code in U3_LANGUAGES else "whisper-rt"
+
 
 MAX_KEYTERMS: Final = 100
 """Most ``keyterms_prompt`` terms a streaming session takes (AssemblyAI's streaming

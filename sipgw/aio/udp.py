@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections.abc import Callable
 from typing import cast
 
-from sipgw.addressing import Flow
+from sipgw.addressing import Flow, is_ip
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.limits import MAX_DATAGRAM_SIZE
 
 __all__ = ["UdpSocket", "bind_udp", "is_ip"]
 
 log = logging.getLogger("sipgw.sip")
-
-
-def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IP literal (no DNS needed)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def bind_udp(bind: str, port: int) -> socket.socket:

@@ -27,8 +27,6 @@ reprs or errors.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +42,7 @@ from sipgw.app.settings.parsers import (
     positive,
     text,
 )
+from sipgw.app.settings.tomlfile import Place, read_toml
 from sipgw.errors import SipError
 from sipgw.uri import SipUri
 
@@ -300,49 +299,6 @@ class Account:
         )
 
 
-class _Place:
-    """Names where a key of one account is in the file: ``accounts.toml line 7: account 'a'``."""
-
-    def __init__(self, label: str, lines: list[str], name: str) -> None:
-        self.label = label
-        self.lines = lines
-        self.name = name
-        self.header = _header_line(lines, name)
-
-    def __call__(self, key: str | None = None) -> str:
-        number = _key_line(self.lines, self.header, key) if key else None
-        number = number or self.header
-        where = f"{self.label} line {number}" if number else self.label
-        return f"{where}: account {self.name!r}"
-
-
-_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
-
-
-def _header_line(lines: list[str], name: str) -> int | None:
-    """The line of ``[accounts.NAME]`` (the name bare or quoted), if there is one."""
-    wanted = {f"accounts.{name}", f'accounts."{name}"', f"accounts.'{name}'"}
-    for number, line in enumerate(lines, 1):
-        match = _HEADER.match(line)
-        if match and re.sub(r"\s*\.\s*", ".", match.group(1).strip()) in wanted:
-            return number
-    return None
-
-
-def _key_line(lines: list[str], header: int | None, key: str) -> int | None:
-    """The line of ``key = ...`` in the table that starts at ``header``."""
-    if header is None:
-        return None
-    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-    for number in range(header + 1, len(lines) + 1):
-        line = lines[number - 1]
-        if _HEADER.match(line):
-            return None
-        if assignment.match(line):
-            return number
-    return None
-
-
 def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str:
     try:
         return sip_uri(value, need_user)
@@ -350,7 +306,7 @@ def _check_uri(value: str, where: str, key: str, need_user: bool = False) -> str
         raise ConfigError(f"{where}: {key} {value!r} {exc}") from None
 
 
-def _account(name: str, fields: Mapping[str, Any], place: _Place) -> Account:
+def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
     unknown = sorted(set(fields) - _KEYS)
     if unknown:
         known = ", ".join(sorted(_KEYS))
@@ -410,9 +366,6 @@ def _account(name: str, fields: Mapping[str, Any], place: _Place) -> Account:
     )
 
 
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$")
-
-
 def parse_accounts_file(path: Path) -> tuple[Account, ...]:
     """The accounts in a TOML file (``[accounts.NAME]`` tables).
 
@@ -420,32 +373,17 @@ def parse_accounts_file(path: Path) -> tuple[Account, ...]:
         ConfigError: the file cannot be read or parsed, or an account is bad; the
             message names the file and, where it can, the line.
     """
-    label = str(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{label}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{label}: not UTF-8 text") from None
-    try:
-        data = tomllib.loads(source)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        position = _TOML_POSITION.search(message)
-        if position:
-            label = f"{label} line {position.group(1)}"
-            message = message[: position.start()]
-        raise ConfigError(f"{label}: not valid TOML ({message})") from None
+    document = read_toml(path)
+    label, data = document.label, document.data
     extra = sorted(set(data) - {"accounts"})
     if extra:
         raise ConfigError(f"{label}: unknown table {extra[0]!r} (accounts go in [accounts.NAME])")
     tables = data.get("accounts")
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{label}: no [accounts.NAME] table")
-    lines = source.splitlines()
     accounts = []
     for name, fields in tables.items():
-        place = _Place(label, lines, name)
+        place = document.place(document.table_line("accounts", name), f"account {name!r}")
         if not isinstance(fields, dict):
             raise ConfigError(f"{place()}: must be a table ([accounts.{name}])")
         accounts.append(_account(name, fields, place))

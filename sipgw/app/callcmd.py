@@ -81,6 +81,11 @@ def add_call_options(call: argparse.ArgumentParser) -> None:
         "caller id)",
     )  # fmt: skip
     group.add_argument(
+        "--line", metavar="NAME",
+        help="call on this line of the routes file (its agent, and its caller id, account, "
+        "variables and headers unless given here)",
+    )  # fmt: skip
+    group.add_argument(
         "--admin-url", metavar="URL",
         help=f"a running gateway's admin server, which places the call [env {ADMIN_URL_ENV}; "
         "default: the admin address the settings give, if any]; when none answers, the call "
@@ -112,6 +117,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         agent=flags.get("--agent"),
         account=args.account,
         ring_timeout=float(ring) if ring is not None else None,
+        line=args.line,
     )
 
 
@@ -242,7 +248,7 @@ class _Remote:
 def _body(request: CallRequest) -> dict[str, Any]:
     """The JSON of ``POST /api/calls`` (what the command line left open is left out)."""
     body: dict[str, Any] = {"target": request.target}
-    for name in ("caller_id", "agent", "account", "ring_timeout"):
+    for name in ("caller_id", "agent", "account", "ring_timeout", "line"):
         value = getattr(request, name)
         if value is not None:
             body[name] = value
@@ -280,7 +286,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
         gateway.place_call(
             request.target, caller_id=request.caller_id,
             ring_timeout=request.ring_timeout, variables=request.variables,
-            headers=request.headers, account=request.account,
+            headers=request.headers, account=request.account, line=request.line,
         )
     )  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report

@@ -14,6 +14,8 @@ Subscribers are plain callables run on the gateway's loop; they must not block
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -27,20 +29,26 @@ from agent.record import CallRecord
 if TYPE_CHECKING:
     from agent.base import Agent
     from sipgw.app.callhandle import CallHandle
+    from sipgw.call import CallInfo
 
 __all__ = [
     "RECENT_CALLS",
+    "RECORD_CLOSE_WAIT",
     "TRANSCRIPT_LIMIT",
     "TRANSCRIPT_TYPES",
     "TURN_FIELDS",
     "CallEntry",
     "CallFeed",
     "FeedEvent",
+    "RecordEnds",
     "agent_name",
+    "hung_up_by",
 ]
 
 log = logging.getLogger("sipgw.feed")
 
+RECORD_CLOSE_WAIT = 6.0
+"""Seconds to wait for an ended call's record to be complete (the agent closes within 5)."""
 RECENT_CALLS = 50
 """Ended calls the feed keeps (oldest dropped first)."""
 TRANSCRIPT_LIMIT = 2000
@@ -59,8 +67,10 @@ TURN_FIELDS = {
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
-    (it was answered or got its agent), ``call_ended``, ``transcript`` or ``turn``;
-    ``data`` is JSON-ready."""
+    (it was answered or got its agent), ``call_answered`` (once), ``call_ended``,
+    ``call_refused`` (an incoming call the routes refused, never admitted), ``transcript``,
+    ``turn`` or ``record_closed`` (the agent's record wrote its last line, after the call
+    ended: the transcript is complete); ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -101,9 +111,27 @@ class CallEntry:
     turns: list[dict[str, Any]] = field(default_factory=list)
     quality: dict[str, Any] | None = None
     recording: Path | None = None
+    line: str = ""
+    """The routes file's line it took ("" without one)."""
+    answered: float | None = None
+    """Wall-clock answer time (Unix seconds), once answered."""
+    status: int | None = None
+    """The final SIP status of its INVITE (200 once answered), when one applies."""
+    hung_up_by: str | None = None
+    """Who ended it: ``remote`` (the other party), ``agent``, ``gateway`` or ``operator``."""
+    transferred_to: str | None = None
+    """Where a transfer that succeeded took the caller."""
+    record: Path | None = None
+    """The agent's call record file (JSONL), if it writes one."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The call's variables (a placed call's, a line's, a Twilio stream's, the call page's)."""
+    record_closed: bool = False
+    """The agent's call record wrote its last line (``end``): the transcript is complete."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What other parts add to the ended call (the post-call summary), kept for the API."""
 
     def summary(self) -> dict[str, Any]:
-        """Ids, parties, agent, start, end and outcome (no transcript)."""
+        """Ids, parties, line, agent, start, end and outcome (no transcript)."""
         return {
             "id": self.id,
             "call_id": self.call_id,
@@ -113,6 +141,7 @@ class CallEntry:
             "direction": self.direction,
             "leg": self.leg,
             "state": self.state,
+            "line": self.line,
             "agent": self.agent,
             "started": self.started,
             "ended": self.ended,
@@ -130,7 +159,33 @@ class CallEntry:
             "dropped_lines": self.dropped_lines,
             "turns": list(self.turns),
             "quality": self.quality,
+            "answered": self.answered,
+            "status": self.status,
+            "hung_up_by": self.hung_up_by,
+            "transferred_to": self.transferred_to,
+            "variables": dict(self.variables),
+            **self.extra,
         }
+
+
+_REMOTE_ENDS = frozenset(
+    {"remote-bye", "remote-hangup", "cancelled", "busy", "declined", "no-answer"}
+)
+"""End reasons where the other party ended the call (or never took it); ``remote-hangup``
+is a browser's or Twilio's caller (docs/legs.md)."""
+
+
+def hung_up_by(handle: CallHandle) -> str | None:
+    """Who ended the call: ``remote``, ``agent``, ``gateway`` or ``operator`` (None when
+    it never began, e.g. unreachable)."""
+    reason = handle.end_reason
+    if reason in _REMOTE_ENDS and not (reason == "cancelled" and handle.call.outbound):
+        return "remote"
+    if reason in ("local-bye", "local-hangup", "rejected", "cancelled"):
+        return handle.hung_up_by or "gateway"
+    if reason in ("unreachable", "failed", "transport-error"):
+        return None
+    return "gateway"  # no-ack, session-expired, media-failed
 
 
 def _turn(line: dict[str, Any]) -> dict[str, Any]:
@@ -191,17 +246,42 @@ class CallFeed:
             leg=handle.leg,
             agent=agent_name(handle.agent),
             state=state,
+            line=handle.line,
+            variables=dict(handle.details.variables),
         )
         self.live[log_id] = entry
         self._publish("call_started", entry, entry.summary())
 
     def call_answered(self, handle: CallHandle) -> None:
-        """A placed call was answered: it is no longer ringing."""
+        """The call was answered (once per call; a placed one is no longer ringing)."""
         entry = self.live.get(handle.call.log_id)
-        if entry is None or entry.state != "ringing":
+        if entry is None or entry.answered is not None:
             return
-        entry.state = "active"
-        self._publish("call_updated", entry, entry.summary())
+        entry.answered = time.time()
+        entry.variables = dict(handle.details.variables)  # a placed call's, set after it rang
+        if entry.state == "ringing":
+            entry.state = "active"
+            self._publish("call_updated", entry, entry.summary())
+        self._publish("call_answered", entry, entry.summary())
+
+    def call_refused(self, call: CallInfo, status: int, why: str, line: str = "") -> None:
+        """An incoming call was refused before it was admitted (the routes: no route, a
+        busy line); not kept, only told to subscribers."""
+        entry = CallEntry(
+            id=call.log_id,
+            call_id=call.call_id,
+            caller=str(call.caller.uri),
+            caller_name=call.caller.display_name,
+            called=str(call.called.uri),
+            direction="inbound",
+            started=time.time(),
+            state="ended",
+            ended=time.time(),
+            outcome="rejected",
+            line=line,
+            status=status,
+        )
+        self._publish("call_refused", entry, {**entry.summary(), "status": status, "why": why})
 
     def agent_built(self, handle: CallHandle, agent: Agent) -> None:
         """The call got its agent: follow its call record's lines, if it keeps one."""
@@ -215,6 +295,9 @@ class CallFeed:
             for line in record.lines:
                 self._line(entry, line)
             record.on_line = lambda line: self._line(entry, line)
+            entry.record = record.path
+            if entry.line:
+                record.write({"type": "line", "line": entry.line})
 
     def _line(self, entry: CallEntry, line: dict[str, Any]) -> None:
         kind = line.get("type")
@@ -231,6 +314,9 @@ class CallFeed:
             self._publish("transcript", entry, line)
         elif kind == "quality" and entry.quality is None:
             entry.quality = {k: v for k, v in line.items() if k not in ("t", "type")}
+        elif kind == "end":
+            entry.record_closed = True
+            self._publish("record_closed", entry, {})
 
     def call_ended(self, handle: CallHandle) -> None:
         """The call is over: keep it among the recent calls and say so."""
@@ -240,10 +326,47 @@ class CallFeed:
         entry.ended = time.time()
         entry.state = "ended"
         entry.outcome = handle.end_reason or "unknown"
+        entry.status = handle.end_status or (200 if entry.answered is not None else None)
+        entry.hung_up_by = hung_up_by(handle)
+        entry.transferred_to = handle.transferred_to or None
         entry.refusal = handle.end_detail
+        entry.variables = dict(handle.details.variables)
         if handle.quality is not None:
             entry.quality = handle.quality.record()
         if handle.recorder is not None:
             entry.recording = handle.recorder.path
         self.recent.append(entry)
         self._publish("call_ended", entry, entry.summary())
+
+
+class RecordEnds:
+    """Waits, for what reads a call after it ended, until its agent's record is complete.
+
+    An agent writes its last lines (a reply cut by the hang-up, ``end``) as it closes,
+    after the call ended; :meth:`wait` returns once the ``end`` line came, or after
+    ``within`` seconds (an agent that writes no ``end``), or at once without a record.
+    """
+
+    def __init__(self, feed: CallFeed) -> None:
+        self._ends: dict[str, asyncio.Event] = {}
+        self._unsubscribe = feed.subscribe(self._on_feed)
+
+    def _event(self, call: str) -> asyncio.Event:
+        return self._ends.setdefault(call, asyncio.Event())
+
+    def _on_feed(self, event: FeedEvent) -> None:
+        if event.kind == "record_closed":
+            self._event(event.call).set()
+
+    async def wait(self, entry: CallEntry, within: float = RECORD_CLOSE_WAIT) -> None:
+        """Return once ``entry``'s record is complete (or ``within`` s passed)."""
+        try:
+            if entry.record is not None and not entry.record_closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._event(entry.id).wait(), within)
+        finally:
+            self._ends.pop(entry.id, None)
+
+    def close(self) -> None:
+        """Stop following the feed."""
+        self._unsubscribe()

@@ -136,6 +136,18 @@ class CallHandle:
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
     early_frame: bytes | None = None
     """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
+    line: str = ""
+    """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
+    record: bool | None = None
+    """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
+    hung_up_by: str = ""
+    """Who asked our side to end it first: ``agent``, ``gateway`` or ``operator``."""
+    end_status: int | None = None
+    """The final SIP status of its INVITE, when the core reported one (CallEnded)."""
+    transferred_to: str = ""
+    """Where a transfer that succeeded took the caller."""
+    refer_target: str = ""
+    """The Refer-To of our latest REFER."""
 
     # -- CallControl
 
@@ -169,9 +181,11 @@ class CallHandle:
         """Where the call is, for the API: the SIP core's state, lower case (``confirmed``)."""
         return self.call.state.name.lower()
 
-    def hangup(self, status: int = 480) -> None:
-        """End the call from our side (BYE; ``status`` to an incoming call not answered yet)."""
+    def hangup(self, status: int = 480, by: str = "agent") -> None:
+        """End the call from our side (BYE; ``status`` to an incoming call not answered yet);
+        ``by``: who asked (``agent``, ``gateway`` or ``operator``), for the call's record."""
         if not self.ended:
+            self.hung_up_by = self.hung_up_by or by
             self.sip.act(lambda now: self.sip.ua.hangup(self.call, now, status))
 
     def send_dtmf(self, digits: str) -> None:
@@ -222,6 +236,7 @@ class CallHandle:
         uui = user_to_user(summary) if summary.strip() and self.transfer_summary else None
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.transfer_waiter = waiter
+        self.refer_target = str(refer_to)
         try:
             self.sip.act(
                 lambda now: self.sip.ua.refer(
@@ -244,7 +259,8 @@ class CallHandle:
             if waiter is not None and not waiter.done():
                 waiter.set_result(event.stage is TransferStage.ACCEPTED)
         elif event.stage is TransferStage.SUCCEEDED:
-            self.hangup()  # the caller now talks to the target (RFC 5589 §6)
+            self.transferred_to = self.refer_target
+            self.hangup(by="agent")  # the caller now talks to the target (RFC 5589 §6)
         elif event.stage is TransferStage.FAILED:
             if self.agent is not None:
                 self.agent.on_transfer_failed(event.status, event.reason)
@@ -313,7 +329,7 @@ class CallHandle:
             self.watch_rtp(timeout)  # RTP came meanwhile, or the call is on hold
             return
         self.log.warning("no RTP for %g s: hanging up", timeout)
-        self.hangup()
+        self.hangup(by="gateway")
 
     def limit_duration(self, seconds: float) -> None:
         """Hang up ``seconds`` from now (the longest call)."""
@@ -325,7 +341,7 @@ class CallHandle:
     def _limit_reached(self, seconds: float) -> None:
         self.limit_timer = None
         self.log.info("call reached the %g s limit: hanging up", seconds)
-        self.hangup()
+        self.hangup(by="gateway")
 
     def cancel_timers(self) -> None:
         """Stop both timers (the call ended); drops their references to this handle."""

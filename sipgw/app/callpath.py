@@ -55,6 +55,7 @@ from sipgw.app.callhandle import CallHandle, CallLog, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
+from sipgw.app.lines.build import Line
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.recording import Recordings
 from sipgw.call import CallInfo, CallKey
@@ -155,12 +156,22 @@ class CallPath:
     # ------------------------------------------------------------------ a call begins
 
     def admit(
-        self, call: CallInfo, endpoint: RtpEndpoint | None = None, *, ringing: bool = False
+        self,
+        call: CallInfo,
+        endpoint: RtpEndpoint | None = None,
+        *,
+        ringing: bool = False,
+        line: Line | None = None,
     ) -> CallHandle:
         """A new call's handle, among the calls and on the feed (``ringing``: placed, not
-        answered yet); ``endpoint`` is its RTP port pair if already bound."""
-        handle = CallHandle(call, CallLog.for_call(log, call), self.sip, self.gate, self.counted)
-        handle.details = call_details(call, self.headers.pass_headers)
+        answered yet); ``endpoint`` is its RTP port pair if already bound; ``line`` the
+        routes file's line it takes (its name, recording and dial allow-list)."""
+        gate = self.gate if line is None else DialGate(line.dial_policy, self.counted)
+        handle = CallHandle(call, CallLog.for_call(log, call), self.sip, gate, self.counted)
+        if line is not None:
+            handle.line, handle.record = line.name, line.spec.recording
+        variables = line.spec.variables if line is not None else None
+        handle.details = call_details(call, self.headers.pass_headers, variables)
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
@@ -193,7 +204,7 @@ class CallPath:
                 raise
             except Exception:
                 handle.log.exception("call setup failed: ending the call (500 or BYE)")
-                handle.hangup(500)
+                handle.hangup(500, by="gateway")
 
         handle.setup = self.spawn(setup())
 
@@ -233,6 +244,7 @@ class CallPath:
         if self.config.max_call_seconds > 0:
             handle.limit_duration(self.config.max_call_seconds)
         handle.answered = True
+        self.feed.call_answered(handle)
         agent.on_answered()
 
     def close_agent(self, handle: CallHandle, agent: Agent, reason: str) -> None:
@@ -270,7 +282,7 @@ class CallPath:
         endpoint.session = session
         if params.send:  # silence now, not at the next tick; the stream runs one frame ahead
             endpoint.send(session.packets_for(None))
-        if handle.recorder is None:
+        if handle.recorder is None and handle.record is not False:  # a line may say no
             handle.recorder = self.recordings.recorder(handle.call.log_id, handle.log)
         self.ticker.add(handle)
         if self.config.rtp_timeout > 0:
@@ -286,6 +298,7 @@ class CallPath:
     def ended(self, handle: CallHandle, event: CallEnded) -> None:
         """The SIP core ended the call (its one :class:`~sipgw.events.CallEnded`)."""
         handle.end_reason = event.reason.value
+        handle.end_status = event.status
         handle.log.info(
             "call ended: %s%s after %.1f s",
             event.reason.value,
@@ -313,7 +326,9 @@ class CallPath:
                             handle.recorder.path.name)  # fmt: skip
         if handle.session is not None:
             self._media_ended(handle, handle.session)
-        self.metrics.call_ended(handle.direction, handle.end_reason, handle.quality, handle.leg)
+        self.metrics.call_ended(
+            handle.direction, handle.end_reason, handle.quality, handle.leg, handle.line
+        )
         self.feed.call_ended(handle)
         if handle.endpoint is not None:
             self.close_rtp(handle.endpoint)

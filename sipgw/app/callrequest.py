@@ -19,7 +19,9 @@ from sipgw.customheaders import check_custom_headers
 
 __all__ = ["FIELDS", "CallDefaults", "CallRequest", "assignments", "call_request"]
 
-FIELDS = ("target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout")
+FIELDS = (
+    "target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout", "line",
+)  # fmt: skip
 """The fields of a call request (and of ``POST /api/calls``, with ``wait``)."""
 
 
@@ -48,6 +50,8 @@ class CallRequest:
         account: the account to call through (its proxy, credentials and caller id);
             None = the ``--register`` one and the outbound settings.
         ring_timeout: seconds before CANCEL; None = ``SIPGW_RING_TIMEOUT``.
+        line: the routes file's line to call on (its agent, and its defaults under what
+            this request says: :meth:`over`); None = none.
     """
 
     target: str
@@ -57,6 +61,7 @@ class CallRequest:
     agent: str | None = None
     account: str | None = None
     ring_timeout: float | None = None
+    line: str | None = None
 
     def over(self, defaults: CallDefaults) -> CallRequest:
         """This request with what it leaves open taken from ``defaults``: variables and
@@ -75,6 +80,7 @@ class CallRequest:
             self.agent if self.agent is not None else defaults.agent,
             self.account if self.account is not None else defaults.account,
             self.ring_timeout,
+            self.line,
         )
 
 
@@ -136,6 +142,7 @@ def call_request(body: Mapping[str, object]) -> CallRequest:
         _text(body, "agent"),
         _text(body, "account"),
         float(ring_timeout) if ring_timeout is not None else None,
+        _text(body, "line"),
     )
 
 

@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.gateway import Gateway
     from sipgw.app.legs.settings import LegsSettings
     from sipgw.app.startup import Startup
+    from sipgw.app.summary.runner import PostCallSummaries
+    from sipgw.app.webhooks.service import Webhooks
 
 __all__ = ["CALL_EXIT", "Invocation", "build_parser", "main", "parse", "prepare"]
 
@@ -292,6 +294,44 @@ async def _start_admin(
     return admin
 
 
+def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
+    """Follow the calls for their post-call summaries when on (:mod:`sipgw.app.summary`)."""
+    from sipgw.app.summary.runner import PostCallSummaries
+
+    if startup.summary_llm is None:
+        return None
+    return PostCallSummaries(gateway.feed, startup.summary_llm(), startup.summary, startup.lines)
+
+
+def _start_webhooks(
+    startup: Startup,
+    gateway: Gateway,
+    admin: AdminServer | None,
+    summaries: PostCallSummaries | None,
+) -> Webhooks | None:
+    """Start the webhooks when a URL is configured (:mod:`sipgw.app.webhooks`)."""
+    from sipgw.app.webhooks.service import start_webhooks, webhooks_wanted
+
+    if not webhooks_wanted(startup.webhooks, startup.lines):
+        return None
+    return start_webhooks(
+        startup.webhooks, gateway.feed, lines=startup.lines, registry=gateway.metrics.registry,
+        link_base=admin.url if admin is not None else "",
+        summarize=summaries.result if summaries is not None else None,
+    )  # fmt: skip
+
+
+def _reload_routes(gateway: Gateway) -> None:
+    """SIGHUP: reload the routes file (a bad one is logged and the old routes stay)."""
+    if gateway.lines is None:
+        log.info("SIGHUP: no routes file to reload (--routes)")
+        return
+    try:
+        gateway.lines.reload()
+    except ConfigError:
+        pass  # logged by Lines.reload; the routes before stay in force
+
+
 def _supervise(startup: Startup, argv: list[str]) -> int:
     """``serve --workers N``: run N workers of this command line (:mod:`sipgw.app.workers`)."""
     from sipgw.app.workers import STOP_MARGIN, Supervisor, plan_workers
@@ -317,6 +357,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     loop = asyncio.get_running_loop()  # the second signal: end at once
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, drain.signal)
+    loop.add_signal_handler(signal.SIGHUP, _reload_routes, gateway)
     failed = await start_gateway(gateway)
     if failed is not None:
         return failed
@@ -334,10 +375,14 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         "agent %s, public address %s, RTP ports %d-%d",
         startup.agent, config.public_ip, *config.rtp_ports,
     )  # fmt: skip
+    if startup.lines is not None:
+        log.info("routes from %s: %s", startup.lines.path, startup.lines.describe_briefly())
     admin = await _start_admin(gateway, startup.admin, startup.legs)
     if isinstance(admin, int):
         await gateway.stop()
         return admin
+    summaries = _start_summaries(startup, gateway)
+    webhooks = _start_webhooks(startup, gateway, admin, summaries)
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
@@ -357,5 +402,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     await gateway.stop()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
+    if webhooks is not None:  # the calls just ended: their summaries, then their events
+        await webhooks.stop(grace=startup.summary.summary_timeout + 1.0)
+    if summaries is not None:
+        await summaries.stop(grace=startup.summary.summary_timeout)
     log.info("stopped")
     return 0

@@ -120,7 +120,7 @@ async def drain_calls(
     if ringing and not cut_short.is_set():
         log.info("drain limit reached: %d call(s) not answered yet end now", len(ringing))
         for handle in ringing:
-            handle.hangup(503)
+            handle.hangup(503, by="gateway")
     agents = [h.agent for h in up if h.answered and h.agent is not None]
     if agents and not cut_short.is_set() and goodbye:
         log.info("drain limit reached: %d call(s) say goodbye, then BYE", len(agents))

@@ -39,20 +39,25 @@ from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
+from sipgw.app.callrequest import CallRequest
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, read_counters
 from sipgw.app.dialing import DialGate
 from sipgw.app.dialout import CallTarget, OutboundConfig
+from sipgw.app.dns import DnsSection
 from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.build import Line
+from sipgw.app.lines.reload import Lines
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
 from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
+from sipgw.app.trunks import Trunks
 from sipgw.call import CallKey
 from sipgw.dialpolicy import DialPolicy
 from sipgw.events import (
@@ -98,6 +103,9 @@ class Gateway:
             default: on, with its defaults).
         agents: the agents a placed call may name, by the name they were started with.
         headers: the X- headers agents see, and whether transfers carry a summary.
+        lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
+            to its account's agent, else ``agent_factory``.
+        dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
     """
 
     def __init__(
@@ -115,6 +123,8 @@ class Gateway:
         overload: OverloadConfig | None = None,
         agents: Mapping[str, AgentFactory] | None = None,
         headers: CallHeadersSection | None = None,
+        lines: Lines | None = None,
+        dns: DnsSection | None = None,
     ) -> None:
         self.config = config
         self.agent_factory = agent_factory
@@ -140,7 +150,11 @@ class Gateway:
         self.drain_request = DrainRequest(config.drain_seconds)
         """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
-        self.routes = AgentRoutes(self.registration.accounts, account_agents or {}, agent_factory)
+        self.lines = lines
+        """The routes file's lines in force, if there is one (:mod:`sipgw.app.lines`)."""
+        self.routes = AgentRoutes(
+            self.registration.accounts, account_agents or {}, agent_factory, lines
+        )
         """Which agent answers an incoming call (:mod:`sipgw.app.routing`)."""
         self.calls = CallPath(
             config,
@@ -156,7 +170,10 @@ class Gateway:
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time)
+        self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
+        """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
         self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig(), agents)
+        self.outbound.locate = self.trunks.call_targets
         self._sip: SipEndpoint | None = None
         self._closed = False
         self._background: list[asyncio.Task[None]] = []
@@ -212,7 +229,7 @@ class Gateway:
             registration = account.registration(
                 self.registration.keepalive_interval, self.registration.retry_base
             )
-            self.sip.act(partial(self.ua.register, registration))
+            await self.trunks.register(registration)  # its registrar's servers first
         if self.config.stats_interval > 0:
             stats = log_stats_forever(self, self.config.stats_interval)
             self._background.append(loop.create_task(stats, name="stats"))
@@ -253,6 +270,7 @@ class Gateway:
             self.calls.release(handle)
         for task in self._background:
             task.cancel()
+        await self.trunks.stop()
         self.recordings.stop()
         await self.ticker.stop()
         await self.calls.wait_tasks(grace)
@@ -270,6 +288,7 @@ class Gateway:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: str | None = None,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
@@ -281,6 +300,7 @@ class Gateway:
         placed = await self.originate(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
             for_agent=for_agent, variables=variables, headers=headers, account=account,
+            line=line,
         )  # fmt: skip
         return await asyncio.shield(placed.outcome)
 
@@ -295,6 +315,7 @@ class Gateway:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: str | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -305,7 +326,8 @@ class Gateway:
         judges the Request-URI it then sends (or the number it was dialled as);
         the operator's own ``sipgw call`` is not checked. ``variables`` go to the agent,
         ``headers`` (``X-``) on the INVITE and the call's REFERs, ``account`` picks the
-        account of the accounts file to call through (see
+        account of the accounts file to call through, ``line`` the routes file's line whose
+        agent talks and whose defaults fill in what the call leaves open (see
         :class:`~sipgw.app.callrequest.CallRequest`).
 
         Raises:
@@ -313,7 +335,15 @@ class Gateway:
         """
         resolved: CallTarget | None = None
         problem = ""
+        on_line: Line | None = None
         try:
+            if line is not None:
+                on_line = self.routes.line_named(line)
+                request = CallRequest(target, caller_id, dict(variables or {}), headers,
+                                      None, account).over(on_line.spec.defaults)  # fmt: skip
+                caller_id, variables = request.caller_id, request.variables
+                headers, account = request.headers, request.account
+                agent = agent or on_line.factory
             resolved = self.outbound.resolve(target, account)
         except ValueError as exc:
             problem = str(exc)
@@ -326,6 +356,7 @@ class Gateway:
         return await self.outbound.originate(
             resolved, agent or self.agent_factory, caller_id=caller_id,
             ring_timeout=ring_timeout, variables=variables, headers=headers, account=account,
+            line=on_line,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ SIP events
@@ -383,6 +414,16 @@ class Gateway:
             )
             for account in self.registration.accounts
         }
+
+    def line_calls(self) -> dict[str, int]:
+        """The calls up now on each line of the routes file (for the metrics)."""
+        if self.lines is None:
+            return {}
+        counts = dict.fromkeys(self.lines.table.lines, 0)
+        for handle in self.handles.values():
+            if handle.line:
+                counts[handle.line] = counts.get(handle.line, 0) + 1
+        return counts
 
     def ticker_counts(self) -> tuple[int, int]:
         """The media ticker's ticks run and skipped (for the metrics)."""

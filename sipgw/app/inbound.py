@@ -3,13 +3,15 @@
 By the time a call is offered (:class:`~sipgw.events.CallOffered`) the SIP core's
 flood guard and access policy have admitted it. :class:`InboundCalls` then binds
 its RTP port pair, has 180 Ringing sent, waits the ring time, and only then builds
-and prepares the agent the call's account names (:mod:`sipgw.app.routing`): its
+and prepares the agent of the call's line or account (:mod:`sipgw.app.routing`): its
 paid sessions (speech-to-text, text-to-speech, the greeting) open right before the
 answer, so a caller who hangs up while it rings costs nothing. The 200 OK carries
 the SDP answer; the media session starts before it leaves, so that our first RTP
 packet opens the NAT's mapping for the caller's RTP before the caller learns where
 to send it. A port range that is full or an agent that fails to prepare gets the
-caller a 503, which lets a trunk or a load balancer try another gateway.
+caller a 503, which lets a trunk or a load balancer try another gateway. A call the
+routes refuse (no route, a line at its limit) is answered at once with their status
+and never admitted.
 
 Every step but the ringing is :class:`~sipgw.app.callpath.CallPath`'s, shared with
 the calls we place.
@@ -18,15 +20,18 @@ the calls we place.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from agent.base import AgentFactory
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
-from sipgw.app.routing import AgentRoutes
+from sipgw.app.routing import AgentRoutes, CallRoute
 from sipgw.call import CallInfo
 
 __all__ = ["InboundCalls"]
+
+log = logging.getLogger("sipgw")
 
 
 class InboundCalls:
@@ -43,17 +48,43 @@ class InboundCalls:
         self.routes = routes
         self.ring_time = ring_time
 
-    def offered(self, call: CallInfo) -> CallHandle:
-        """Take an offered call: its handle now, the answer in its setup task."""
+    def offered(self, call: CallInfo) -> CallHandle | None:
+        """Take an offered call: its handle now, the answer in its setup task; None when
+        the routes refuse it (answered with their status at once, never admitted)."""
         self.path.counted.call_started()
-        handle = self.path.admit(call)
-        account = self.routes.account_for(call)
+        route = self.routes.choose(call, self.calls_on)
+        if route.factory is None:
+            self._refuse(call, route)
+            return None
+        line = route.line
+        handle = self.path.admit(call, line=line)
+        account = route.account
         handle.log.info(
-            "incoming call from %s to %s%s",
+            "incoming call from %s to %s%s%s",
             handle.caller, handle.called, f" (account {account.name})" if account else "",
+            f", line {line.name}" if line else "",
         )  # fmt: skip
-        self.path.run_setup(handle, self._answer(handle, self.routes.agent_for(call)))
+        self.path.run_setup(handle, self._answer(handle, route.factory))
         return handle
+
+    def calls_on(self, line: str) -> int:
+        """The calls up now on ``line``."""
+        return sum(1 for handle in self.path.handles.values() if handle.line == line)
+
+    def _refuse(self, call: CallInfo, route: CallRoute) -> None:
+        """Answer a call the routes refuse with their status; it is counted and fed."""
+        status = route.refuse or 404
+        line = route.line.name if route.line else ""
+        log.info(
+            "[%s] refused call from %s to %s: %s (%d)",
+            call.log_id, call.caller.uri, call.called.uri, route.why, status,
+        )  # fmt: skip
+        self.path.metrics.route_refusals.labels(
+            line=line, why="line-busy" if route.line else "no-route"
+        ).inc()
+        self.path.feed.call_refused(call, status, route.why, line)
+        sip = self.path.sip
+        sip.act(lambda now: sip.ua.reject(call, status, now))
 
     async def _answer(self, handle: CallHandle, factory: AgentFactory) -> None:
         """Bind RTP, ring for the ring time, then build and prepare the agent, answer."""
@@ -66,7 +97,7 @@ class InboundCalls:
         if endpoint is None:
             low, high = path.config.rtp_ports
             handle.log.warning("no free RTP port in %d-%d: rejecting", low, high)
-            handle.hangup(503)
+            handle.hangup(503, by="gateway")
             return
         handle.endpoint = endpoint
         sip.act(lambda now: sip.ua.ring(handle.call, now))
@@ -77,7 +108,7 @@ class InboundCalls:
         agent = await path.prepare_agent(handle, factory)
         if agent is None:
             if not handle.ended:
-                handle.hangup(503)
+                handle.hangup(503, by="gateway")
             return
         sip.act(lambda now: self._send_answer(sip, handle, endpoint.port, now))
         path.agent_answered(handle, agent)

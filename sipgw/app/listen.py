@@ -43,6 +43,8 @@ def gateway_of(
         overload=startup.overload,
         agents=startup.agent_factories,
         headers=startup.headers,
+        lines=startup.lines,
+        dns=startup.dns,
     )
 
 

@@ -134,6 +134,15 @@ class _ScrapeCollector(Collector):
         for aor, registered in self.source.registration_states().items():
             up.add_metric([aor], 1.0 if registered else 0.0)
         yield up
+        line_calls = getattr(self.source, "line_calls", None)
+        if callable(line_calls):
+            active = GaugeMetricFamily(
+                "sipgw_line_calls", "Calls up now on each line of the routes file.",
+                labels=["line"],
+            )  # fmt: skip
+            for line, count in line_calls().items():
+                active.add_metric([line], float(count))
+            yield active
         ticks, skipped = self.source.ticker_counts()
         yield CounterMetricFamily("sipgw_ticks", "Media ticker ticks run.", value=ticks)
         yield CounterMetricFamily(
@@ -170,9 +179,17 @@ class GatewayMetrics:
         registry = self.registry
         self.calls = Counter(
             "sipgw_calls",
-            "Calls ended, by direction, leg (sip, twilio, browser) and end reason "
-            "(sipgw.events.EndReason; docs/legs.md for the other legs).",
-            ["direction", "leg", "outcome"],
+            "Calls ended, by direction, leg (sip, twilio, browser), end reason "
+            "(sipgw.events.EndReason; docs/legs.md for the other legs) and line (empty without "
+            "a routes file).",
+            ["direction", "leg", "outcome", "line"],
+            registry=registry,
+        )
+        self.route_refusals = Counter(
+            "sipgw_route_refusals",
+            "Incoming calls the routes refused: no-route (no route matched and no default "
+            "line; line empty) or line-busy (the line held its max_calls).",
+            ["line", "why"],
             registry=registry,
         )
         self.turn_stage = Histogram(
@@ -235,11 +252,19 @@ class GatewayMetrics:
         """Set as each agent's :attr:`agent.base.Agent.observer`."""
 
     def call_ended(
-        self, direction: str, outcome: str, quality: CallQuality | None, leg: str = "sip"
+        self,
+        direction: str,
+        outcome: str,
+        quality: CallQuality | None,
+        leg: str = "sip",
+        line: str = "",
     ) -> None:
         """A call ended: ``outcome`` is its end reason's value; ``quality`` its media
-        figures if it had media; ``leg`` how it came (``sip``, ``twilio``, ``browser``)."""
-        self.calls.labels(direction=direction, leg=leg, outcome=outcome or "unknown").inc()
+        figures if it had media; ``leg`` how it came (``sip``, ``twilio``, ``browser``);
+        ``line`` the line it was routed to."""
+        self.calls.labels(
+            direction=direction, leg=leg, outcome=outcome or "unknown", line=line
+        ).inc()
         if quality is None:
             return
         self.call_jitter.observe(quality.jitter_ms / 1000)

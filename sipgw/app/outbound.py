@@ -35,15 +35,17 @@ import asyncio
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from agent.base import AgentFactory, CallDetails
 from agent.variables import TemplateError, VariablesCheck
+from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
 from sipgw.app.hints import hint
+from sipgw.app.lines.build import Line
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
 from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
@@ -155,6 +157,8 @@ class OutboundCalls:
         self.path = path
         self.config = config
         self.agents = dict(agents or {})
+        self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
+        """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
         self._recent: OrderedDict[str, asyncio.Future[CallOutcome]] = OrderedDict()
 
@@ -193,6 +197,7 @@ class OutboundCalls:
         variables: Mapping[str, str] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
+        line: Line | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -205,6 +210,7 @@ class OutboundCalls:
             variables: the call's variables, for its agent (checked by the caller).
             headers: ``X-`` headers for its INVITE and REFERs (checked here again).
             account: the account to call through (None: the ``--register`` one).
+            line: the routes file's line it is placed on (its name and allow-list).
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -233,11 +239,13 @@ class OutboundCalls:
         )
         calls: list[CallInfo] = []
         try:
+            if self.locate is not None:
+                spec = dataclasses.replace(spec, targets=await self.locate(spec))
             sip.act(lambda now: calls.append(sip.ua.call(spec, now)))
         except SipError as exc:
             self.path.close_rtp(endpoint)
             return PlacedCall.failed(uri, str(exc))
-        handle = self.path.admit(calls[0], endpoint, ringing=True)  # on the dashboard as it rings
+        handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
         handle.details = CallDetails(variables=variables)
         handle.refer_headers = headers
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
@@ -284,7 +292,7 @@ class OutboundCalls:
         agent = await self.path.prepare_agent(handle, factory)
         if agent is None:
             if not handle.ended:
-                handle.hangup()
+                handle.hangup(by="gateway")
             return
         self.path.agent_answered(handle, agent)
 

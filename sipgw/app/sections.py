@@ -27,14 +27,18 @@ from sipgw.app.assistant_settings import (
 )
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
+from sipgw.app.dns import DnsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info
+from sipgw.app.summary.settings import SummarySection
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
 __all__ = ["SECTIONS", "check_names"]
@@ -56,9 +60,10 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
-        AgentSection, NetworkSection, AccountSection, OutboundSection, CallHeadersSection,
-        AccessSection,
-        CallSection, OperationsSection, AdminSettings, LegsSettings, WorkersSection, LimitsConfig,
+        AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
+        CallHeadersSection, DnsSection, AccessSection,
+        CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
+        SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
         DialSection, *_VENDOR_SECTIONS, HealthcheckSection,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
@@ -31,17 +34,27 @@ from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig, account_config
+from sipgw.app.dns import DnsSection
 from sipgw.app.floods import FloodSettings, RateLimitSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.limits import LimitsConfig
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
+from sipgw.app.summary.runner import summaries_wanted, summary_llm
+from sipgw.app.summary.settings import SummarySection
+from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.dialpolicy import DialPolicy
 from sipgw.identity import IdentityHeader
 from sipgw.uri import SipUri
+
+if TYPE_CHECKING:
+    from agent.llm.base import ChatLLM
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
@@ -83,6 +96,16 @@ class Startup:
     agent_factories: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
     """Every agent built at start, by the name it was started with (a placed call may
     name one: ``agent`` of ``POST /api/calls``)."""
+    lines: Lines | None = None
+    """The routes file's lines (``--routes``); None = no routes file."""
+    webhooks: WebhookSection = WebhookSection()
+    """Where call events are posted, and how."""
+    summary: SummarySection = SummarySection()
+    """The post-call summary's settings."""
+    summary_llm: Callable[[], ChatLLM] | None = None
+    """Makes the summaries' chat model; None when no call is summarized."""
+    dns: DnsSection = DnsSection()
+    """Which DNS servers find a trunk's servers (RFC 3263)."""
     legs: LegsSettings = LegsSettings()
     """The browser and Twilio legs (served by the admin server)."""
 
@@ -122,6 +145,20 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     tools = load(BuiltinToolsSection, sources)
     callbacks = load(CallbackSection, sources)
     dial = load(DialSection, sources)
+    policy = dial_policy(dial, tools, callbacks)
+    webhooks = load(WebhookSection, sources)
+    lines = None
+    if routes := load(RoutesSection, sources).routes:
+        base = LineBase(
+            sources, plugin.spec, factories[plugin.spec],
+            accounts=tuple(account.name for account in registration.accounts),
+            recording=bool(config.record_dir), dial_policy=policy,
+            webhook_secret=bool(webhooks.webhook_secret.strip()),
+        )  # fmt: skip
+        lines = Lines(Path(routes), base)
+        secrets += [s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)]
+    summary = load(SummarySection, sources)
+    llm = summary_llm(sources) if summaries_wanted(summary, lines) else None
     return Startup(
         config,
         plugin.spec,
@@ -132,7 +169,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         outbound_config(placing, accounts, registration),
         callback_setup(tools, callbacks, dial) if plugin.spec == "assistant" else None,
         load(LimitsConfig, sources),
-        dial_policy(dial, tools, callbacks),
+        policy,
         FloodSettings.of(load(RateLimitSection, sources)),
         load_redactor(load(PrivacySection, sources), secrets),
         load(AdminSettings, sources),
@@ -140,6 +177,11 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(WorkersSection, sources).workers,
         load(CallHeadersSection, sources),
         factories,
+        lines,
+        webhooks,
+        summary,
+        llm,
+        load(DnsSection, sources),
         load(LegsSettings, sources),
     )
 

@@ -23,7 +23,7 @@ this table or a section is read: the CLI and the health check stay fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -61,6 +61,9 @@ class Vendor(Generic[SectionT, ClientT]):
     clients: Callable[[SectionT], Callable[[], ClientT]]
     """The loaded section -> a maker of clients (no network traffic); raises ConfigError
     when the client's settings refuse the values."""
+    line_keys: Mapping[str, str] = field(default_factory=dict)
+    """A routes file line's key -> the field of :attr:`section` it sets (``voice`` ->
+    ``voice_id``): what a line may change of this vendor by name (docs/lines.md)."""
 
 
 def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
@@ -91,6 +94,13 @@ def _keyterms(value: str) -> tuple[str, ...]:
     return terms
 
 
+def _language(value: str) -> str:
+    code = value.strip().lower()
+    if code and not (code.isalpha() and 2 <= len(code) <= 3):
+        raise ValueError("must be a language code such as en or es (ISO 639-1), or empty")
+    return code
+
+
 @section(
     "assemblyai",
     title="AssemblyAI (speech to text)",
@@ -117,6 +127,12 @@ class AssemblyAISection:
         help="Comma-separated words to boost (product names, ...): at most 100 terms of at most "
         "50 characters each.",
     )  # fmt: skip
+    language: str = setting(
+        "", env="ASSEMBLYAI_LANGUAGE", parse=_language,
+        help="The callers' language (ISO 639-1, e.g. es); empty = en, es, de, fr, pt or it, "
+        "which u3-rt-pro detects by itself. Another language selects AssemblyAI's whisper-rt "
+        "model (99 languages, detected automatically).",
+    )  # fmt: skip
     prompt: str = setting(
         "", env="ASSEMBLYAI_PROMPT", parse=text,
         help="Context for Universal-3 Pro (beta); empty = none.",
@@ -139,13 +155,19 @@ class AssemblyAISection:
 
 
 def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
-    from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings, AssemblyAISTTService
+    from agent.stt.assemblyai import (
+        REGION_URLS,
+        AssemblyAISettings,
+        AssemblyAISTTService,
+        speech_model_for,
+    )
 
     client = _checked(
         "AssemblyAI (speech to text)",
         lambda: AssemblyAISettings(
             api_key=settings.api_key,
             url=settings.streaming_url or REGION_URLS[settings.region],
+            speech_model=speech_model_for(settings.language),
             keyterms_prompt=settings.keyterms,
             prompt=settings.prompt or None,
             min_turn_silence=settings.min_turn_silence,
@@ -267,7 +289,12 @@ def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
 # --------------------------------------------------------------------------- the tables
 
 STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
-    "assemblyai": Vendor("assemblyai", AssemblyAISection, _assemblyai),
+    "assemblyai": Vendor(
+        "assemblyai",
+        AssemblyAISection,
+        _assemblyai,
+        line_keys={"keyterms": "keyterms", "language": "language"},
+    ),
 }
 """Speech-to-text vendors; the first is ``SIPGW_STT``'s default."""
 LLM_VENDORS: Mapping[str, Vendor[Any, ChatLLM]] = {
@@ -275,6 +302,8 @@ LLM_VENDORS: Mapping[str, Vendor[Any, ChatLLM]] = {
 }
 """Chat model vendors; the first is ``SIPGW_LLM``'s default."""
 TTS_VENDORS: Mapping[str, Vendor[Any, TextToSpeech]] = {
-    "elevenlabs": Vendor("elevenlabs", ElevenLabsSection, _elevenlabs),
+    "elevenlabs": Vendor(
+        "elevenlabs", ElevenLabsSection, _elevenlabs, line_keys={"voice": "voice_id"}
+    ),
 }
 """Text-to-speech vendors; the first is ``SIPGW_TTS``'s default."""

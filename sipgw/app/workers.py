@@ -11,7 +11,8 @@ N disjoint, equal slices of ``SIPGW_RTP_PORTS``, serves its admin API on
 ``listening on`` line, and its ``admin listening on`` line when the admin API is on), so a
 start-up error stops the whole thing with that worker's exit
 status and its message shown once. It forwards SIGTERM and SIGINT to every worker (the
-first drains, a second ends the calls at once), restarts a worker that exits while no
+first drains, a second ends the calls at once) and SIGHUP to every worker that is ready
+(each reloads its routes file), restarts a worker that exits while no
 signal came (after 1 s, doubling up to 30 s while it keeps failing fast), and returns
 when every worker has exited after a signal: 0 when each exited 0, else 1. A worker
 that got the signal before it was ready (it may not have set up its handlers yet) and
@@ -221,12 +222,15 @@ class Supervisor:
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.signals: list[int] = []
         self._forwarded = 0
+        self._reloads = 0
+        """SIGHUPs not yet forwarded (each worker reloads its routes file)."""
 
     def run(self) -> int:
         """Start the workers, keep them running, return the exit status once they all exited."""
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             failed = self._start_all()
             if failed is not None:
@@ -234,6 +238,7 @@ class Supervisor:
                 return failed
             while self._alive() or not self.signals:
                 self._forward_signals()
+                self._forward_reloads()
                 self._reap()
                 self._restart_due()
                 time.sleep(0.05)
@@ -321,6 +326,21 @@ class Supervisor:
     # ------------------------------------------------------------------ running
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)
+
+    def _on_hangup(self, signum: int, frame: FrameType | None) -> None:
+        self._reloads += 1
+
+    def _forward_reloads(self) -> None:
+        """SIGHUP to every worker that is ready (it reloads its routes file)."""
+        if not self._reloads or self.signals:
+            return
+        self._reloads = 0
+        ready = [w for w in self.workers if w.process is not None and w.ready.is_set()]
+        log.info("SIGHUP: forwarding it to %d worker(s) (reload the routes)", len(ready))
+        for worker in ready:
+            assert worker.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.send_signal(signal.SIGHUP)
 
     def _alive(self) -> bool:
         return any(w.process is not None for w in self.workers)

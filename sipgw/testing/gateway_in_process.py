@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from agent.base import AgentFactory
@@ -26,6 +27,8 @@ from sipgw.app.assistant_settings import (
 )
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.settings import Sources, load
 
@@ -58,6 +61,7 @@ async def running_gateway(
     env: Mapping[str, str] | None = None,
     access: AccessConfig | None = None,
     overload: OverloadConfig = TEST_OVERLOAD,
+    routes: str | Path | None = None,
     **settings: Any,
 ) -> AsyncIterator[tuple[Gateway, Callable[..., Awaitable[Phone]]]]:
     """Start a gateway on 127.0.0.1 (port 0, free RTP ports) and yield it with a phone maker.
@@ -67,7 +71,8 @@ async def running_gateway(
     would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`), which also
     give the gateway its dial allow-list (``SIPGW_DIAL_ALLOW`` and friends). ``access``
     says who may call (default: anyone, as in a lab); ``overload`` when new calls are
-    refused for overload (default: never).
+    refused for overload (default: never); ``routes`` a routes file whose lines answer
+    (docs/lines.md), built on the same variables.
     ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
     gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
     grace) and every phone is closed.
@@ -81,7 +86,15 @@ async def running_gateway(
         load(BuiltinToolsSection, sources),
         load(CallbackSection, sources),
     )
-    gateway = Gateway(config, factory, access=access, dial_policy=dial, overload=overload)
+    lines = None
+    if routes is not None:
+        base = LineBase(
+            sources, agent, factory, recording=bool(config.record_dir), dial_policy=dial
+        )
+        lines = Lines(Path(routes), base)
+    gateway = Gateway(
+        config, factory, access=access, dial_policy=dial, overload=overload, lines=lines
+    )
     address = await gateway.start()
     phones: list[Phone] = []
 

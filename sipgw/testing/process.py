@@ -68,6 +68,7 @@ BINARY_PACKAGES: dict[str, str] = {
     "tshark": "tshark",
     "sox": "sox",
     "timeout": "coreutils",
+    "dnsmasq": "dnsmasq-base",
 }
 
 

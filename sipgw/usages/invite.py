@@ -99,8 +99,10 @@ class InviteUsage:
             nat_fix=ctx.config.nat_fix,
         )
         details = InviteDetails.of(request.headers)
-        info = CallInfo((request.call_id, dialog.local_tag), request.from_, request.to,
-                        details=details)  # fmt: skip
+        info = CallInfo(
+            (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
+            request_uri=request.uri, source=flow,
+        )  # fmt: skip
         session = CallSession(info, request, tx, dialog, offer)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)

@@ -33,6 +33,11 @@ What comes back:
   for the status (:func:`end_reason`).
 * **no response** - Timer B or a transport error: the target is unreachable.
 
+The first hop may be several servers (RFC 3263; :mod:`sipgw.locate`): with
+:attr:`OutboundCall.targets`, a transport error or a timeout before any response, or a 503,
+sends the INVITE again to the next one (§4.3: same CSeq, new Via branch; the Contact and
+Via follow its transport); the call ends only when the last one failed.
+
 Giving up before the answer (:meth:`OutboundUsage.hangup`, or the ring
 timeout) sends CANCEL - but only once a provisional response arrived (§9.1);
 until then it waits for one. The INVITE then normally ends with 487. If a 2xx
@@ -51,7 +56,7 @@ import secrets
 from dataclasses import dataclass, replace
 from functools import partial
 
-from sipgw.addressing import uri_flow
+from sipgw.addressing import Flow, uri_flow
 from sipgw.auth import Credentials, DigestClient
 from sipgw.body import sdp_body
 from sipgw.call import CallInfo, CallState, Direction
@@ -73,7 +78,7 @@ from sipgw.usages.context import ALLOW, SUPPORTED, UsageContext
 from sipgw.usages.session import CallSession, UacLeg
 from sipgw.usages.sessiontimer import SessionTimerUsage
 
-__all__ = ["OutboundCall", "OutboundUsage", "end_reason"]
+__all__ = ["OutboundCall", "OutboundUsage", "end_reason", "first_hop"]
 
 _AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
 
@@ -114,6 +119,8 @@ class OutboundCall:
             From is anonymous, ``from_uri`` goes in the identity header only.
         headers: ``X-`` headers to send (checked by
             :func:`~sipgw.customheaders.check_custom_headers`).
+        targets: where the INVITE may go, in order (the first hop's servers, RFC 3263,
+            found by the application); empty = the first hop's own flow.
     """
 
     target: SipUri | str
@@ -126,6 +133,7 @@ class OutboundCall:
     identity: IdentityHeader = IdentityHeader.NONE
     withhold: bool = False
     headers: tuple[tuple[str, str], ...] = ()
+    targets: tuple[Flow, ...] = ()
 
 
 class OutboundUsage:
@@ -150,9 +158,8 @@ class OutboundUsage:
             raise InvalidState("shutting down: no new calls")
         target = _sip_uri(spec.target, "target")
         routes = [_route(value) for value in spec.route]
-        first_hop = NameAddr.parse(routes[0]).uri if routes else target
-        assert isinstance(first_hop, SipUri)
-        flow = uri_flow(first_hop, ctx.config.transport)
+        targets = spec.targets or (uri_flow(first_hop(spec), ctx.config.transport),)
+        flow = targets[0]
         caller = str(_sip_uri(spec.from_uri or f"sip:sipgw@{ctx.config.public_host}", "from"))
         try:
             custom = check_custom_headers(spec.headers)
@@ -216,7 +223,7 @@ class OutboundUsage:
         )
         info = CallInfo((call_id, local_tag), local, remote, Direction.OUTBOUND)
         digest = DigestClient(spec.credentials, ctx.rng) if spec.credentials is not None else None
-        leg = UacLeg(invite, flow, contact, digest)
+        leg = UacLeg(invite, flow, contact, digest, targets=targets)
         session = CallSession(info, invite, None, dialog, None, uac=leg)
         session.local_media = media
         session.local_sdp = offer
@@ -290,6 +297,8 @@ class OutboundUsage:
             return
         if status == 488 and leg.cancel_reason is None and self._retry_without_srtp(session, now):
             return
+        if leg.cancel_reason is None and self._next_target(session, outcome, now):
+            return
         if leg.cancel_reason is not None:
             reason = leg.cancel_reason
         elif isinstance(outcome, NoResponse):
@@ -346,6 +355,27 @@ class OutboundUsage:
         session.local_sdp = offer
         session.dialog.local_cseq = invite.cseq.number
         self._send_invite(session, invite, now)
+        return True
+
+    def _next_target(self, session: CallSession, outcome: Outcome, now: float) -> bool:
+        """RFC 3263 §4.3: after a transport error or a timeout with no response at all, or
+        a 503, the same INVITE (new branch) to the next server; False = none left."""
+        leg = _leg(session)
+        failed = outcome.status == 503 or (isinstance(outcome, NoResponse) and not leg.provisional)
+        index = leg.targets.index(leg.flow) + 1 if leg.flow in leg.targets else len(leg.targets)
+        if not failed or index >= len(leg.targets):
+            return False
+        flow = leg.flow = leg.targets[index]
+        old = leg.request
+        headers = old.headers.copy()
+        headers.replace_first("Via", str(self.ctx.new_via(flow)))
+        if flow.transport != old.top_via.transport:  # our Contact names the transport
+            secure = old.uri.lower().startswith("sips:") or leg.contact.startswith("<sips:")
+            user = session.dialog.local_uri
+            leg.contact = self.ctx.config.contact(_user_of(user), flow.transport, secure=secure)
+            headers.set("Contact", leg.contact)
+        session.dialog.source = flow
+        self._send_invite(session, SipRequest("INVITE", old.uri, headers, old.body), now)
         return True
 
     def _on_2xx(self, session: CallSession, response: SipResponse, now: float) -> None:
@@ -477,6 +507,26 @@ class OutboundUsage:
         if leg.transaction is not None:
             self.ctx.transactions.abandon(leg.transaction)
         self.ctx.end(session, leg.cancel_reason or EndReason.CANCELLED)
+
+
+def first_hop(spec: OutboundCall) -> SipUri:
+    """Where a call's INVITE is sent first: its first route (an outbound proxy), else its
+    target.
+
+    Raises:
+        LocalProtocolError: the target or the route is not a usable SIP URI.
+    """
+    if spec.route:
+        hop = NameAddr.parse(_route(spec.route[0])).uri
+        assert isinstance(hop, SipUri)
+        return hop
+    return _sip_uri(spec.target, "target")
+
+
+def _user_of(name_addr: str) -> str:
+    """The user part of our From (for the Contact), ``sipgw`` without one."""
+    uri = NameAddr.parse(name_addr).uri
+    return (uri.user if isinstance(uri, SipUri) else None) or "sipgw"
 
 
 def _leg(session: CallSession) -> UacLeg:

@@ -18,6 +18,15 @@ continuations, and reads the answers:
 * 423: retried with the Min-Expires (§10.2.8);
 * anything else, or no response: a failure, retried after the backoff.
 
+A registrar may be several servers (RFC 3263: NAPTR, SRV, A/AAAA; :mod:`sipgw.locate`):
+the application gives the account its :attr:`RegistrationConfig.targets` (and new ones
+with :meth:`RegisterUsage.retarget` when the DNS answers expire). A transport error, a
+timeout with no response at all, or a 503 sends the REGISTER again at once to the next
+target (§4.3: a new transaction, new Via branch; the CSeq goes up by one as for any
+REGISTER of the binding, §10.2); once every target failed it is a failure as above, and
+the next attempt starts again from the first. A target that answers is kept for the
+refreshes and keep-alives.
+
 Each change reaches the application as a
 :class:`~sipgw.events.RegistrationChanged`; keep-alives are CRLF CRLF
 (RFC 5626 §3.5.1) written straight to the registrar's flow.
@@ -35,11 +44,19 @@ from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.registration import Phase, RegistrationMachine, RegistrationPolicy
 from sipgw.timers import Timer
-from sipgw.transaction import Outcome
+from sipgw.transaction import NoResponse, Outcome
 from sipgw.uri import SipUri
 from sipgw.usages.context import ALLOW, UsageContext
 
-__all__ = ["KEEPALIVE", "Binding", "RegisterUsage", "RegistrationConfig", "granted_expiry"]
+__all__ = [
+    "KEEPALIVE",
+    "Binding",
+    "RegisterUsage",
+    "RegistrationConfig",
+    "granted_expiry",
+    "is_failover",
+    "next_hop",
+]
 
 KEEPALIVE = b"\r\n\r\n"
 """The keep-alive "ping" (RFC 5626 §3.5.1): a double CRLF."""
@@ -57,6 +74,8 @@ class RegistrationConfig:
             ``lr``); "" = straight to the registrar.
         transport: ``UDP``, ``TCP`` or ``TLS``; "" = what the URI says (UDP by default).
         policy: expiry, backoff and keep-alive settings.
+        targets: where the REGISTERs may go, in order (RFC 3263, found by the
+            application); empty = the next hop's own flow (:func:`next_hop`).
     """
 
     aor: str
@@ -65,6 +84,7 @@ class RegistrationConfig:
     outbound_proxy: str = ""
     transport: str = ""
     policy: RegistrationPolicy = field(default_factory=RegistrationPolicy)
+    targets: tuple[Flow, ...] = ()
 
 
 def _sip_uri(text: str, what: str) -> SipUri:
@@ -113,6 +133,35 @@ def granted_expiry(response: SipResponse, contact: SipUri, requested: int) -> in
     return requested if expires is None else expires
 
 
+def next_hop(config: RegistrationConfig) -> SipUri:
+    """Where an account's REGISTERs are sent first: its outbound proxy (with ``lr``), else
+    its registrar (default: the AOR's host), with the account's transport if it names one.
+
+    Raises:
+        LocalProtocolError: a URI or the transport is unusable.
+    """
+    aor = _sip_uri(config.aor, "AOR")
+    if config.registrar:
+        registrar = _sip_uri(config.registrar, "registrar")
+    else:
+        registrar = SipUri(aor.scheme, None, None, aor.host, aor.port)
+    target = SipUri.parse(str(registrar))  # a copy the transport may be added to
+    if config.outbound_proxy:
+        target = _sip_uri(config.outbound_proxy, "outbound proxy")
+        target.params.setdefault("lr", None)
+    transport = config.transport.upper()
+    if transport not in ("", "UDP", "TCP", "TLS"):
+        raise LocalProtocolError(f"unknown transport {config.transport!r}")
+    if transport and "transport" not in target.params:
+        target.params["transport"] = transport.lower()
+    return target
+
+
+def is_failover(outcome: Outcome) -> bool:
+    """RFC 3263 §4.3: a transport error, a timeout with no response, or a 503."""
+    return isinstance(outcome, NoResponse) or outcome.status == 503
+
+
 class Binding:
     """One account's registration: its settings, machine and the state of its requests.
 
@@ -123,6 +172,7 @@ class Binding:
         call_id: the Call-ID of all its REGISTERs.
         cseq: the CSeq number of the last one sent.
         state: the last state reported to the application, or None.
+        reported: the registrar's flow in that report.
     """
 
     def __init__(self, ctx: UsageContext, config: RegistrationConfig) -> None:
@@ -136,19 +186,12 @@ class Binding:
         else:
             registrar = SipUri(aor.scheme, None, None, aor.host, aor.port)
         self.request_uri = str(registrar)
-        registrar = SipUri.parse(self.request_uri)  # a copy the transport may be added to
-        transport = config.transport.upper()
-        if transport not in ("", "UDP", "TCP", "TLS"):
-            raise LocalProtocolError(f"unknown transport {config.transport!r}")
-        target = registrar
-        if config.outbound_proxy:
-            target = _sip_uri(config.outbound_proxy, "outbound proxy")
-            target.params.setdefault("lr", None)
-        if transport and "transport" not in target.params:
-            target.params["transport"] = transport.lower()
+        target = next_hop(config)
         # Through a proxy, a Route to it with ``lr`` (RFC 3261 §8.1.2, §16.12).
         self.route = f"<{target}>" if config.outbound_proxy else None
-        self.flow: Flow = uri_flow(target)
+        self.targets: tuple[Flow, ...] = config.targets or (uri_flow(target),)
+        self.target_index = 0
+        self.flow: Flow = self.targets[0]
         self.machine = RegistrationMachine(config.policy, ctx.rng)
         self.digest = (
             DigestClient(config.credentials, ctx.rng) if config.credentials is not None else None
@@ -159,15 +202,26 @@ class Binding:
         self.attempt = 0
         self.last_request: SipRequest | None = None
         self.state: RegistrationState | None = None
+        self.reported: Flow | None = None
         self.attempt_timer: Timer | None = None
         self.keepalive_timer: Timer | None = None
-        contact = ctx.config.contact(self.aor.user or "sipgw", self.flow.transport)
-        self.contact = SipUri.parse(contact.strip("<>"))
+        self._ctx = ctx
+        self.contact = self._contact()
+
+    def _contact(self) -> SipUri:
+        contact = self._ctx.config.contact(self.aor.user or "sipgw", self.flow.transport)
+        return SipUri.parse(contact.strip("<>"))
 
     @property
     def aor_text(self) -> str:
         """The AOR as written in To and From, and in events."""
         return str(self.aor)
+
+    def use_target(self, index: int) -> None:
+        """Send to :attr:`targets` ``[index]`` from now on (the Contact follows its transport)."""
+        self.target_index = index
+        self.flow = self.targets[index]
+        self.contact = self._contact()
 
 
 class RegisterUsage:
@@ -212,6 +266,15 @@ class RegisterUsage:
                 self._send(binding, 0, now)
             elif binding.machine.phase is Phase.STOPPED:
                 self._finish(binding)
+
+    def retarget(self, aor: str, targets: tuple[Flow, ...]) -> None:
+        """New targets for an account (its DNS answers were looked up again): its next
+        request goes to the one it uses now if it is still listed, else to the first."""
+        binding = self.bindings.get(str(_sip_uri(aor, "AOR"))) or self.bindings.get(aor)
+        if binding is None or not targets:
+            return
+        binding.targets = targets
+        binding.use_target(targets.index(binding.flow) if binding.flow in targets else 0)
 
     # ------------------------------------------------------------------ requests
 
@@ -272,6 +335,10 @@ class RegisterUsage:
                 detail = "too many challenges" if binding.digest else "no credentials configured"
                 self._failed(binding, now, status, f"{outcome.reason} ({detail})")
             return
+        if is_failover(outcome) and binding.target_index + 1 < len(binding.targets):
+            binding.use_target(binding.target_index + 1)  # §4.3: the next server, at once
+            self._send(binding, expires, now)
+            return
         if machine.phase is Phase.UNREGISTERING:
             self._unregistered(binding)
             return
@@ -282,7 +349,11 @@ class RegisterUsage:
                 return
             machine.granted(granted, now)
             self._arm(binding)
-            if binding.state is not RegistrationState.REGISTERED:
+            if (
+                binding.state is not RegistrationState.REGISTERED
+                or binding.reported != binding.flow
+            ):
+                # a first success, or a success at another server than before (§4.3)
                 self._report(binding, RegistrationState.REGISTERED, status, outcome.reason)
             return
         if isinstance(outcome, SipResponse) and status == 423:
@@ -311,6 +382,8 @@ class RegisterUsage:
             self._unregistered(binding)
             return
         delay = binding.machine.failed(now, retry_after)
+        if binding.target_index:
+            binding.use_target(0)  # every target failed: the next attempt starts over
         self._arm(binding)
         self._report(binding, RegistrationState.FAILED, status, reason, retry_in=delay)
 
@@ -333,6 +406,7 @@ class RegisterUsage:
         retry_in: float | None = None,
     ) -> None:
         binding.state = state
+        binding.reported = binding.flow
         expires = binding.machine.granted_expires if state is RegistrationState.REGISTERED else None
         self.ctx.events.append(
             RegistrationChanged(

@@ -62,6 +62,8 @@ class UacLeg:
         peer_allow: the Allow values of the 2xx (which requests the peer takes).
         ring_timer: the ring timeout (CANCEL when it fires).
         cancel_timer: 64·T1 after our CANCEL: stop waiting for the final response.
+        targets: where the INVITE may go, in order (RFC 3263); :attr:`flow` is the one
+            in use.
     """
 
     request: SipRequest
@@ -78,6 +80,7 @@ class UacLeg:
     peer_allow: list[str] = field(default_factory=list)
     ring_timer: Timer | None = None
     cancel_timer: Timer | None = None
+    targets: tuple[Flow, ...] = ()
 
 
 @dataclass(slots=True, eq=False)

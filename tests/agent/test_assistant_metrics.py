@@ -54,7 +54,8 @@ async def test_a_turn_fills_every_stage_histogram(tmp_path: Path) -> None:
     assert reply_path == pytest.approx(turn["first_rtp_after_tts_ms"] / 1000, abs=1e-6)
     assert sample_value(text, "sipgw_barge_ins_total") == 0
     calls = "sipgw_calls_total"
-    assert sample_value(after, calls, direction="inbound", leg="sip", outcome="remote-bye") == 1
+    ended = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye", "line": ""}
+    assert sample_value(after, calls, **ended) == 1
 
 
 async def test_a_barge_in_is_counted(tmp_path: Path) -> None:

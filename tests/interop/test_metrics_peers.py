@@ -77,7 +77,7 @@ def test_metrics_during_and_after_a_call_through_kamailio(
             )
             assert value(during, "sipgw_ticks_total") >= 75
             assert value(during, "sipgw_registration_up", aor=aor) == 1
-            ended = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye"}
+            ended = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye", "line": ""}
             assert sample_value(during, "sipgw_calls_total", **ended) in (None, 0.0)
             assert value(during, "sipgw_call_jitter_seconds_count") == 0  # per ended call
 

@@ -181,7 +181,7 @@ async def test_a_twilio_call_to_the_assistant_with_a_barge_in(
                 f"{admin}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
             ) as response:
                 metrics = await response.read()
-        ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup"}
+        ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup", "line": ""}
         assert sample_value(metrics, "sipgw_calls_total", **ended) == 1
         assert gw.stop() == 0
 

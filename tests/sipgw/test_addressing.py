@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.addressing import Flow, uri_flow
+from sipgw.addressing import Flow, is_ip, uri_flow
 from sipgw.config import UserAgentConfig
 from sipgw.message import SipRequest, parse_message
 from sipgw.uri import SipUri
@@ -128,3 +128,8 @@ def test_in_dialog_request_from_peer_is_answered_on_its_connection() -> None:
 
 def parse_status(data: bytes) -> int:
     return int(data.split(b" ", 2)[1])
+
+
+def test_is_ip_tells_addresses_from_names() -> None:
+    assert is_ip("192.0.2.1") and is_ip("2001:db8::1")
+    assert not is_ip("pbx.example.com") and not is_ip("[2001:db8::1]")

@@ -47,6 +47,7 @@ from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
 __all__ = [
     "COOKIE",
     "HEARTBEAT",
+    "PAGE_EVENTS",
     "STREAM_QUEUE",
     "Dashboard",
     "page",
@@ -64,6 +65,8 @@ HEARTBEAT = 15.0
 """Seconds between keep-alive comments on an idle event stream."""
 STREAM_QUEUE = 1000
 """Events queued for one slow browser before its stream is closed (it reconnects)."""
+PAGE_EVENTS = frozenset({"call_started", "call_updated", "call_ended", "transcript", "turn"})
+"""The feed's events the pages show (the rest, e.g. ``call_refused``, are for webhooks)."""
 STATIC = Path(__file__).parent / "static"
 PUBLIC_PATHS = frozenset({"/dashboard/login", "/dashboard/logout"})
 SECURITY_HEADERS = {
@@ -315,7 +318,7 @@ class Dashboard:
                 )
 
         def push(event: FeedEvent) -> None:
-            if one is not None and event.call != one.id:
+            if event.kind not in PAGE_EVENTS or (one is not None and event.call != one.id):
                 return
             try:
                 queue.put_nowait(event)

@@ -16,6 +16,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
   (:mod:`sipgw.app.draining`); 202 with its state. ``GET /api/drain``: that state.
+- ``GET /api/lines``: the routes file's lines and routes in force; ``POST /api/reload``:
+  reload it, as SIGHUP does (400 naming the line at fault; the old routes stay).
 - ``GET /metrics``: the gateway's Prometheus metrics.
 - ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
   ``GET`` there may carry the dashboard's session cookie instead of the header.
@@ -43,7 +45,7 @@ from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.settings import validate
+from sipgw.app.settings import ConfigError, validate
 from sipgw.events import RegistrationState
 
 __all__ = ["AdminServer"]
@@ -142,6 +144,8 @@ class AdminServer:
         app.router.add_post("/api/calls/{id}/hangup", self.hang_up)
         app.router.add_get("/api/drain", self.drain_state)
         app.router.add_post("/api/drain", self.drain)
+        app.router.add_get("/api/lines", self.lines)
+        app.router.add_post("/api/reload", self.reload)
         app.router.add_get("/metrics", self.metrics)
         self.dashboard.add_routes(app)
         self.legs.add_routes(app)
@@ -259,7 +263,7 @@ class AdminServer:
         if handle is None:
             return _error(404, "no such active call")
         handle.log.info("hangup requested through the admin API")
-        handle.hangup()
+        handle.hangup(by="operator")
         return web.json_response({"id": handle.call.log_id, "hangup": "requested"}, status=202)
 
     async def place_call(self, request: web.Request) -> web.Response:
@@ -280,6 +284,7 @@ class AdminServer:
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
             variables=call.variables, headers=call.headers, account=call.account,
+            line=call.line,
         )  # fmt: skip
         handle = placed.handle
         if body.get("wait") or handle is None:
@@ -327,6 +332,27 @@ class AdminServer:
         return web.json_response(
             self.gateway.drain_request.state(len(self.gateway.handles)), status=202
         )
+
+    # ------------------------------------------------------------------ lines
+
+    async def lines(self, request: web.Request) -> web.Response:
+        """The routes file's lines and routes in force; 404 without a routes file."""
+        if self.gateway.lines is None:
+            return _error(404, "no routes file (--routes)")
+        return web.json_response(self.gateway.lines.describe())
+
+    async def reload(self, request: web.Request) -> web.Response:
+        """Reload the routes file (as SIGHUP does): 200 with the lines now in force, or
+        400 naming the file's line at fault (the routes before stay in force)."""
+        lines = self.gateway.lines
+        if lines is None:
+            return _error(404, "no routes file (--routes)")
+        log.info("routes reload requested through the admin API")
+        try:
+            lines.reload()
+        except ConfigError as exc:
+            return _error(400, f"{exc} (the routes loaded before stay in force)")
+        return web.json_response(lines.describe())
 
     # ------------------------------------------------------------------ metrics
 

@@ -147,8 +147,11 @@ class LegHandle(CallHandle):
 
     # -- CallControl
 
-    def hangup(self, status: int = 480) -> None:
-        """End the call from our side, once the agent's last words were heard."""
+    def hangup(self, status: int = 480, by: str = "agent") -> None:
+        """End the call from our side, once the agent's last words were heard; ``by``: who
+        asked (``agent``, ``gateway`` or ``operator``), for the call's record."""
+        if not self.ending.done():
+            self.hung_up_by = self.hung_up_by or by
         self.end("local-hangup")
 
     def send_dtmf(self, digits: str) -> None:

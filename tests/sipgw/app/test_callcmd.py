@@ -55,11 +55,11 @@ def test_the_command_line_describes_the_call() -> None:
     invocation = parse([
         "call", "+15557654321", "--caller-id", "+15551230000", "--var", "first_name=Ada",
         "--var", "appointment=Tuesday 3 pm", "--header", "X-Campaign=spring",
-        "--account", "telnyx", "--agent", "echo", "--ring-timeout", "20",
+        "--account", "telnyx", "--agent", "echo", "--ring-timeout", "20", "--line", "sales",
     ])  # fmt: skip
     assert call_request_of(invocation.args, invocation.sources) == CallRequest(
         "+15557654321", "+15551230000", {"first_name": "Ada", "appointment": "Tuesday 3 pm"},
-        (("X-Campaign", "spring"),), "echo", "telnyx", 20.0,
+        (("X-Campaign", "spring"),), "echo", "telnyx", 20.0, "sales",
     )  # fmt: skip
     os.environ["SIPGW_CALLER_ID"] = "+15559999999"  # the running gateway's own setting
     plain = parse(["call", "+15557654321"])

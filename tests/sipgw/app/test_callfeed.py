@@ -3,6 +3,7 @@ transcript and turn timings, handed to subscribers; recent calls bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import cast
@@ -13,7 +14,7 @@ from agent.echo import EchoAgent
 from agent.record import CallRecord
 from media.quality import CallQuality
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.callfeed import TRANSCRIPT_LIMIT, CallFeed, FeedEvent, agent_name
+from sipgw.app.callfeed import TRANSCRIPT_LIMIT, CallFeed, FeedEvent, RecordEnds, agent_name
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
@@ -87,7 +88,7 @@ def test_a_placed_call_rings_until_answered() -> None:
     feed.call_answered(call)
     feed.call_answered(call)  # told once
     assert feed.live[call.call.log_id].state == "active"
-    assert [e.kind for e in events] == ["call_started", "call_updated"]
+    assert [e.kind for e in events] == ["call_started", "call_updated", "call_answered"]
 
 
 def test_the_transcript_is_bounded_and_recent_calls_too() -> None:
@@ -134,3 +135,34 @@ def test_agent_names_and_recordings(tmp_path: Path) -> None:
     call.recorder = Recorder()  # type: ignore[assignment]
     feed.call_ended(call)
     assert feed.recent[0].summary()["recording"] is True
+
+
+async def test_record_ends_waits_for_the_last_line_or_gives_up(tmp_path: Path) -> None:
+    feed = CallFeed()
+    ends = RecordEnds(feed)
+    call = handle()
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    agent.record = CallRecord(tmp_path, call.call_id)
+    feed.agent_built(call, agent)
+    feed.call_ended(call)
+    entry = feed.find(call.call.log_id)
+    assert entry is not None and entry.record is not None and not entry.record_closed
+    waiting = asyncio.ensure_future(ends.wait(entry, within=5.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    agent.record.write({"type": "end", "reason": "remote-bye"})
+    await asyncio.wait_for(waiting, 1.0)
+    assert entry.record_closed
+    other = handle(2)
+    feed.call_started(other)
+    silent = RecordingAgent(other)
+    silent.record = CallRecord(tmp_path, other.call_id)
+    feed.agent_built(other, silent)
+    feed.call_ended(other)
+    late = feed.find(other.call.log_id)
+    assert late is not None
+    started = asyncio.get_running_loop().time()
+    await ends.wait(late, within=0.2)  # an agent that writes no "end": the wait is bounded
+    assert asyncio.get_running_loop().time() - started < 1.0
+    ends.close()

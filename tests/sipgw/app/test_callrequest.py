@@ -22,6 +22,8 @@ def test_a_full_request() -> None:
 
 def test_only_the_target_is_needed() -> None:
     assert call_request({"target": "sip:bob@pbx.example"}) == CallRequest("sip:bob@pbx.example")
+    on_line = call_request({"target": "1", "line": "reminders"})
+    assert on_line.line == "reminders" and on_line.over(CallDefaults()).line == "reminders"
 
 
 @pytest.mark.parametrize(
@@ -38,6 +40,7 @@ def test_only_the_target_is_needed() -> None:
         ({"target": "1", "ring_timeout": True}, '"ring_timeout"'),
         ({"target": "1", "ring_timeout": 601}, '"ring_timeout"'),
         ({"target": "1", "from": "x"}, 'unknown field "from" (fields: target, caller_id'),
+        ({"target": "1", "line": ""}, '"line" must be a non-empty string'),
     ],
 )
 def test_bad_fields_are_named(body: dict[str, object], message: str) -> None:

@@ -6,6 +6,7 @@ The gateway runs in-process on real loopback sockets; a scripted phone calls it.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from agent.echo import EchoAgent
 from media import g711
 from sipgw.message import SipResponse
 from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port_range
 
 pytestmark = pytest.mark.timeout(30)
@@ -106,3 +108,70 @@ async def test_a_call_cancelled_while_it_rings_builds_no_agent() -> None:
         answered = await new_phone()
         assert (await answered.invite()).status == 200 and len(built) == 1
         await answered.bye()
+
+
+ROUTES = """\
+[lines.slow]
+max_calls = 1
+[lines.slow.settings]
+SIPGW_ECHO_DELAY_MS = 1000
+[lines.quick]
+[[routes]]
+called = "+15550100"
+line = "slow"
+[[routes]]
+called = "+1555020[0-9]"
+line = "quick"
+"""
+
+
+async def test_routes_give_each_number_its_line_and_refuse_the_rest(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    async with running_gateway(routes=routes) as (gateway, new_phone):
+        unknown = await new_phone(user="+4420")
+        assert (await unknown.invite()).status == 404  # no route, no default line
+        slow = await new_phone(user="+15550100")
+        assert (await slow.invite()).status == 200
+        quick = await new_phone(user="+15550203")
+        assert (await quick.invite()).status == 200
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert set(by_line) == {"slow", "quick"}
+        slow_agent, quick_agent = by_line["slow"].agent, by_line["quick"].agent
+        assert isinstance(slow_agent, EchoAgent) and isinstance(quick_agent, EchoAgent)
+        assert (slow_agent.delay_frames, quick_agent.delay_frames) == (50, 10)
+        assert gateway.line_calls() == {"slow": 1, "quick": 1}
+        second = await new_phone(user="+15550100")
+        assert (await second.invite()).status == 486  # the line holds its one call
+        text, _ = gateway.metrics.render()
+        refusals = "sipgw_route_refusals_total"
+        assert sample_value(text, refusals, line="", why="no-route") == 1
+        assert sample_value(text, refusals, line="slow", why="line-busy") == 1
+        assert sample_value(text, "sipgw_line_calls", line="slow") == 1
+        await slow.bye()
+        await quick.bye()
+        text, _ = gateway.metrics.render()
+        ended = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye"}
+        assert sample_value(text, "sipgw_calls_total", **ended, line="slow") == 1
+        assert sample_value(text, "sipgw_calls_total", **ended, line="quick") == 1
+        assert gateway.counters().calls_total == 4  # offered: refused ones too
+
+
+async def test_a_line_may_turn_recording_off(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        "[lines.private]\nrecording = false\n[lines.kept]\n"
+        '[[routes]]\ncalled = "+15550100"\nline = "private"\n'
+        '[[routes]]\ncalled = "+15550200"\nline = "kept"\n'
+    )
+    records = tmp_path / "recordings"
+    async with running_gateway(routes=routes, record_dir=str(records)) as (gateway, new_phone):
+        private = await new_phone(user="+15550100")
+        assert (await private.invite()).status == 200
+        kept = await new_phone(user="+15550200")
+        assert (await kept.invite()).status == 200
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert by_line["private"].recorder is None and by_line["kept"].recorder is not None
+        await private.bye()
+        await kept.bye()
+    assert len(list(records.glob("*.wav"))) == 1

@@ -85,8 +85,9 @@ def test_events_feed_counters_and_histograms() -> None:
     metrics.observe_tick_lateness(0.03)
     text, _ = metrics.render()
     calls = "sipgw_calls_total"
-    assert sample_value(text, calls, direction="inbound", leg="sip", outcome="remote-bye") == 2
-    assert sample_value(text, calls, direction="outbound", leg="sip", outcome="busy") == 1
+    sip = {"leg": "sip", "line": ""}
+    assert sample_value(text, calls, direction="inbound", outcome="remote-bye", **sip) == 2
+    assert sample_value(text, calls, direction="outbound", outcome="busy", **sip) == 1
     jitter = "sipgw_call_jitter_seconds"
     assert sample_value(text, f"{jitter}_count") == 2
     assert sample_value(text, f"{jitter}_bucket", le="0.005") == 1
@@ -135,7 +136,9 @@ def test_no_series_is_labelled_per_call() -> None:
     metrics = GatewayMetrics(_Source())
     for reason in ("remote-bye", "local-bye", "cancelled"):
         metrics.call_ended("inbound", reason, _quality(10.0, 1.0, 4.0, 50.0))
-    allowed = {"direction", "leg", "outcome", "stage", "service", "kind", "aor", "le"}
+    allowed = {
+        "direction", "leg", "outcome", "stage", "service", "kind", "aor", "le", "line", "why",
+    }  # fmt: skip
     for family in text_string_to_metric_families(metrics.render()[0].decode()):
         for sample in family.samples:
             assert set(sample.labels) <= allowed, sample
@@ -154,7 +157,8 @@ async def test_an_echo_call_shows_in_the_metrics() -> None:
         await asyncio.sleep(0.1)
         text, _ = gateway.metrics.render()
     calls = "sipgw_calls_total"
-    assert sample_value(text, calls, direction="inbound", leg="sip", outcome="remote-bye") == 1
+    sip = {"leg": "sip", "line": ""}
+    assert sample_value(text, calls, direction="inbound", outcome="remote-bye", **sip) == 1
     assert sample_value(text, "sipgw_active_calls") == 0
     assert sample_value(text, "sipgw_calls_offered_total") == 1
     assert (sample_value(text, "sipgw_rtp_packets_received_total") or 0) >= 15

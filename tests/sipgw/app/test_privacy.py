@@ -32,7 +32,7 @@ SETTINGS = [spec for info in SECTIONS for _, spec in info.settings]
 def test_secret_settings_are_marked() -> None:
     marked = {s.env for s in SETTINGS if s.secret}
     assert marked == {
-        s.env for s in SETTINGS if s.env.endswith(("_API_KEY", "_PASSWORD", "_TOKEN"))
+        s.env for s in SETTINGS if s.env.endswith(("_API_KEY", "_PASSWORD", "_TOKEN", "_SECRET"))
     }
     assert {"SIPGW_AUTH_PASSWORD", "SIPGW_INBOUND_PASSWORD", "OPENAI_API_KEY"} <= marked
 

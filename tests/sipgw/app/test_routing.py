@@ -1,10 +1,15 @@
-"""Which agent answers an incoming call (sipgw/app/routing.py)."""
+"""Which agent or line answers an incoming call (sipgw/app/routing.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from agent.base import Agent, CallControl
 from sipgw.app.accounts import Account
-from sipgw.app.routing import AgentRoutes
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
+from sipgw.app.routing import LINE_BUSY, AgentRoutes
+from sipgw.app.settings import Sources
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 
@@ -45,3 +50,52 @@ def test_the_agent_is_the_accounts_else_the_gateways() -> None:
     assert routes.agent_for(to("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
     assert routes.agent_for(to("<sip:1001@pbx.example.com>")) is default  # no agent of its own
     assert routes.agent_for(to("<sip:echo@192.0.2.1>")) is default  # no account at all
+
+
+def lines(tmp_path: Path, text: str) -> Lines:
+    sources = Sources({})
+    path = tmp_path / "routes.toml"
+    path.write_text(text)
+    return Lines(path, LineBase(sources, "echo", default, accounts=("office", "trunk")))
+
+
+ROUTES = """\
+unknown_status = 480
+[lines.sales]
+max_calls = 2
+[lines.office]
+[[routes]]
+called = "+15550100"
+line = "sales"
+[[routes]]
+account = "office"
+line = "office"
+"""
+
+
+def test_with_a_routes_file_the_route_gives_the_line(tmp_path: Path) -> None:
+    routes = AgentRoutes((OFFICE, TRUNK), {"trunk": trunk_agent}, default, lines(tmp_path, ROUTES))
+    sales = routes.choose(to("<sip:+15550100@sip.telnyx.example>"), lambda line: 0)
+    assert sales.line is not None and sales.line.name == "sales" and sales.factory is default
+    assert sales.account is TRUNK  # the account's own agent no longer decides
+    office = routes.choose(to("<sip:1001@pbx.example.com>"), lambda line: 0)
+    assert office.line is not None and office.line.name == "office"
+
+
+def test_unknown_numbers_are_refused_or_go_to_the_default_line(tmp_path: Path) -> None:
+    routes = AgentRoutes((OFFICE,), {}, default, lines(tmp_path, ROUTES))
+    refused = routes.choose(to("<sip:+4420@gw.example>"), lambda line: 0)
+    assert refused.factory is None and refused.refuse == 480 and refused.line is None
+    assert refused.why == "no route matches"
+    routes.lines = lines(tmp_path, 'default = "office"\n' + ROUTES)
+    caught = routes.choose(to("<sip:+4420@gw.example>"), lambda line: 0)
+    assert caught.line is not None and caught.line.name == "office" and caught.refuse is None
+
+
+def test_a_line_at_its_limit_is_busy(tmp_path: Path) -> None:
+    routes = AgentRoutes((), {}, default, lines(tmp_path, ROUTES))
+    busy = routes.choose(to("<sip:+15550100@gw>"), {"sales": 2}.get)  # type: ignore[arg-type]
+    assert busy.refuse == LINE_BUSY == 486 and busy.factory is None
+    assert busy.line is not None and busy.why == "line sales has its 2 calls up"
+    room = routes.choose(to("<sip:+15550100@gw>"), lambda line: 1)
+    assert room.refuse is None and room.factory is default

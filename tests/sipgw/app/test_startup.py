@@ -112,3 +112,15 @@ def test_the_first_bad_value_stops_the_start() -> None:
         startup({"SIPGW_BIND": "127.0.0.1"}, {"--workers": "0"})
     with pytest.raises(ConfigError, match="^SIPGW_DIAL_ALLOW="):
         startup({"SIPGW_BIND": "127.0.0.1", "SIPGW_DIAL_ALLOW": "mailto:x"})
+
+
+def test_a_lines_webhook_secret_is_masked_in_the_logs(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    secret = "a line's webhook secret, long enough"
+    routes.write_text(
+        f'[lines.a]\nwebhook_url = "https://crm.example/a"\nwebhook_secret = "{secret}"\n'
+        '[[routes]]\nline = "a"\n'
+    )
+    startup = build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
+    assert startup.lines is not None and list(startup.lines.table.lines) == ["a"]
+    assert startup.redactor.redact(f"posting with {secret}") == "posting with ***"

@@ -626,6 +626,55 @@ def test_over_udp_a_488_is_final() -> None:
     assert far.ended().status == 488
 
 
+# ------------------------------------------------------------------ RFC 3263 failover
+
+SERVER_A = Flow("UDP", ("192.0.2.40", 5060))
+SERVER_B = Flow("UDP", ("192.0.2.41", 5070))
+SERVER_C = Flow("TCP", ("192.0.2.42", 5060))
+
+
+def test_a_silent_server_fails_over_to_the_next_with_the_same_invite() -> None:
+    """RFC 3263 §4.3: Timer B with no response at all: the same request, new branch, next."""
+    far = Far(target="sip:bob@trunk.example", targets=(SERVER_A, SERVER_B))
+    first = far.invite
+    assert far.flows("INVITE")[-1] == SERVER_A
+    far.advance(32.5)  # Timer B at A
+    assert far.flows("INVITE")[-1] == SERVER_B and not far.of(CallEnded)
+    second = far.invite
+    assert second.top_via.branch != first.top_via.branch
+    assert second.cseq == first.cseq and second.call_id == first.call_id
+    assert second.uri == first.uri and second.body == first.body
+    assert second.headers.get("From") == first.headers.get("From")
+    far.feed(reply(second, 200, sdp=sdp_answer(second)), SERVER_B)
+    assert far.of(CallAnswered) and far.flows("ACK") == [SERVER_B]  # its dialog's source
+
+
+def test_a_503_fails_over_and_a_tcp_server_gets_a_tcp_contact() -> None:
+    far = Far(target="sip:bob@trunk.example", targets=(SERVER_A, SERVER_C))
+    far.feed(reply(far.invite, 503, tag=None))
+    invite = far.invite
+    assert far.flows("INVITE")[-1] == SERVER_C and invite.top_via.transport == "TCP"
+    assert "transport=tcp" in (invite.headers.get("Contact") or "")
+    far.feed(reply(invite, 503, tag=None))  # the last one failed too: the call ends
+    ended = far.ended()
+    assert (ended.reason, ended.status) == (EndReason.UNREACHABLE, 503)
+
+
+def test_no_failover_after_a_provisional_or_for_a_real_refusal() -> None:
+    rung = Far(target="sip:bob@trunk.example", targets=(SERVER_A, SERVER_B))
+    rung.feed(reply(rung.invite, 100, tag=None))
+    rung.advance(60.0)  # A took it (100 Trying): no Timer B, no second server
+    assert set(rung.flows("INVITE")) == {SERVER_A} and not rung.of(CallEnded)
+    busy = Far(target="sip:bob@trunk.example", targets=(SERVER_A, SERVER_B))
+    busy.feed(reply(busy.invite, 486))
+    assert busy.flows("INVITE") == [SERVER_A] and busy.ended().reason is EndReason.BUSY
+    cancelled = Far(target="sip:bob@trunk.example", targets=(SERVER_A, SERVER_B))
+    cancelled.feed(reply(cancelled.invite, 180))
+    cancelled.hangup()
+    cancelled.feed(reply(cancelled.invite, 503))
+    assert cancelled.flows("INVITE") == [SERVER_A]
+
+
 # ------------------------------------------------------------------ caller id and headers
 
 

@@ -468,3 +468,87 @@ def test_via_and_contact_name_our_port_for_the_transport_used() -> None:
     assert flow == Flow("TLS", ("pbx.example.com", 5061))
     assert req.top_via.transport == "TLS" and req.top_via.sent_by == ("192.0.2.1", 5071)
     assert str(req.contacts[0].uri) == "sip:1001@192.0.2.1:5071;transport=tls"
+
+
+A = Flow("UDP", ("192.0.2.10", 5060))
+B = Flow("UDP", ("192.0.2.20", 5080))
+C = Flow("TCP", ("192.0.2.30", 5060))
+
+
+def test_a_silent_registrar_fails_over_to_the_next_target(reg: Registrar) -> None:
+    """RFC 3263 §4.3: no response at all sends the REGISTER again, new branch, to the next."""
+    reg.register(targets=(A, B))
+    first, flow = reg.one()
+    assert flow == A
+    reg.advance(reg.now + 32.0)  # Timer F: nobody answered at A
+    second, flow = reg.requests()[-1]  # after A's retransmissions
+    assert flow == B and second.top_via.branch != first.top_via.branch
+    assert second.cseq.number == first.cseq.number + 1 and second.call_id == first.call_id
+    assert reg.events == []  # not a failure yet
+    reg.ok(second, expires=300)
+    assert reg.states() == [RegistrationState.REGISTERED] and reg.events[0].registrar == B
+    reg.advance(reg.now + 270)  # the refresh stays with the registrar that answered
+    refresh, flow = reg.one()
+    assert flow == B
+    reg.ok(refresh, expires=300)
+    assert len(reg.events) == 1  # a refresh at the same server is silent
+
+
+def test_registered_at_another_server_is_reported(reg: Registrar) -> None:
+    reg.register(targets=(A, B))
+    first, _ = reg.one()
+    reg.ok(first, expires=300)
+    reg.advance(reg.now + 270)
+    refresh, flow = reg.one()
+    assert flow == A
+    reg.reply(refresh, 503)  # A fails at a refresh: B takes it
+    moved, flow = reg.one()
+    assert flow == B
+    reg.ok(moved, expires=300)
+    assert [(e.state, e.registrar) for e in reg.events] == [
+        (RegistrationState.REGISTERED, A), (RegistrationState.REGISTERED, B)
+    ]  # fmt: skip
+
+
+def test_a_503_fails_over_and_a_transport_error_too(reg: Registrar) -> None:
+    reg.register(targets=(A, B, C))
+    first, _ = reg.one()
+    reg.reply(first, 503)
+    second, flow = reg.one()
+    assert flow == B
+    reg.ua.transport_error(B, reg.now)
+    third, flow = reg.one()
+    assert flow == C and third.top_via.transport == "TCP"
+    (contact,) = third.contacts
+    assert contact.uri.params.get("transport") == "tcp"  # the Contact follows the transport
+    reg.reply(third, 403)  # a real answer: no failover, a failure
+    assert reg.states() == [RegistrationState.FAILED]
+
+
+def test_when_every_target_failed_the_next_attempt_starts_over(reg: Registrar) -> None:
+    reg.register(targets=(A, B))
+    first, _ = reg.one()
+    reg.reply(first, 503)
+    second, _ = reg.one()
+    reg.reply(second, 503, (("Retry-After", "40"),))
+    assert reg.states() == [RegistrationState.FAILED] and reg.events[0].status == 503
+    reg.advance(reg.now + 61.0)  # the backoff (at least Retry-After), not yet A's Timer F
+    again, flow = reg.one()
+    assert flow == A
+
+
+def test_new_targets_keep_the_one_in_use(reg: Registrar) -> None:
+    reg.register(targets=(A, B))
+    first, _ = reg.one()
+    reg.reply(first, 503)
+    second, _ = reg.one()
+    reg.ok(second, expires=300)
+    reg.ua.retarget(AOR, (C, B), reg.now)  # B is still listed: it stays
+    reg.advance(reg.now + 270)
+    _, flow = reg.one()
+    assert flow == B
+    reg.ua.retarget(AOR, (C,), reg.now)  # B is gone: the first of the new list
+    reg.ua.retarget("sip:nobody@pbx.example.com", (A,), reg.now)  # no such account: ignored
+    reg.ua.unregister(AOR, reg.now)
+    bye, flow = reg.one()
+    assert flow == C and bye.headers.get("Expires") == "0"

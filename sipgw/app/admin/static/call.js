@@ -43,7 +43,8 @@ function renderSummary(call) {
   const duration = live ? Date.now() / 1000 + clockOffset - call.started : call.duration_s;
   definitions(document.getElementById("summary"), [
     ["id", call.id], ["Call-ID", call.call_id], ["caller", callerLabel(call)], ["called", call.called],
-    ["direction", call.direction], ["leg", call.leg], ["state", call.state], ["agent", call.agent ?? "—"],
+    ["direction", call.direction], ["leg", call.leg], ["state", call.state],
+    ["line", call.line || "—"], ["agent", call.agent ?? "—"],
     ["started", new Date(call.started * 1000).toLocaleString()],
     ["duration", formatDuration(duration ?? 0) + (live ? " (in progress)" : "")],
     ["outcome", call.outcome ?? "in progress"],

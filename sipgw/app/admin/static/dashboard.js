@@ -16,6 +16,7 @@ function callCard(call) {
   head.append(el("span", "called", "→ " + call.called));
   head.append(el("span", "direction", call.direction));
   head.append(el("span", "leg leg-" + call.leg, call.leg));
+  if (call.line) head.append(el("span", "line-name", "line " + call.line));
   head.append(el("span", "state state-" + call.state, call.state));
   head.append(el("span", "agent", call.agent ?? "—"));
   head.append(el("span", "duration", "0:00"));
@@ -61,6 +62,7 @@ function recentRow(call) {
   row.append(el("td", "called", call.called));
   row.append(el("td", "direction", call.direction));
   row.append(el("td", "leg", call.leg));
+  row.append(el("td", "line-name", call.line || "—"));
   row.append(el("td", "agent", call.agent ?? "—"));
   row.append(el("td", "duration", call.duration_s === null ? "" : formatDuration(call.duration_s)));
   const outcome = el("td", "outcome", call.outcome ?? "");

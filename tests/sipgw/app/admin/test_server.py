@@ -286,7 +286,7 @@ async def test_metrics_are_scraped_during_a_call() -> None:
         await until(lambda: not gateway.handles)
         after = (await client.get("/metrics", headers=AUTH)).content
     assert sample_value(after, "sipgw_active_calls") == 0
-    outcome = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye"}
+    outcome = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye", "line": ""}
     assert sample_value(after, "sipgw_calls_total", **outcome) == 1
 
 

@@ -57,9 +57,10 @@ async def test_a_leg_call_is_a_call_of_the_gateway_until_its_leg_ends() -> None:
         assert media.closed == 1 and media.played_out_asked == []  # the caller left: no wait
         await until(lambda: agent.closed == "remote-hangup")
         text, _ = gateway.metrics.render()
-        ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup"}
+        ended = {"direction": "inbound", "leg": "twilio", "outcome": "remote-hangup", "line": ""}
         assert sample_value(text, "sipgw_calls_total", **ended) == 1
-        assert gateway.feed.recent[-1].outcome == "remote-hangup"
+        ended_entry = gateway.feed.recent[-1]
+        assert (ended_entry.outcome, ended_entry.hung_up_by) == ("remote-hangup", "remote")
 
 
 async def test_our_hang_up_waits_for_the_last_words_to_be_heard() -> None:
@@ -72,6 +73,7 @@ async def test_our_hang_up_waits_for_the_last_words_to_be_heard() -> None:
         await calls.finished(handle)
         assert media.played_out_asked == [5.0] and media.closed == 1
         assert handle.end_reason == "local-hangup"
+        assert gateway.feed.recent[-1].hung_up_by == "agent"  # the webhooks' hung_up_by
 
 
 async def test_an_agent_that_fails_to_prepare_rejects_the_call() -> None:

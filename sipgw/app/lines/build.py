@@ -1,0 +1,261 @@
+"""A routes file built into lines: each line's agent factory, with its own settings on top.
+
+A line changes settings of its agent, never the gateway's: its ``[lines.NAME.settings]``
+(any setting of the agent's sections, by variable) and, for the assistant, its named keys
+(:data:`ASSISTANT_KEYS`: ``greeting`` is ``SIPGW_GREETING``; ``voice``, ``keyterms`` and
+``language`` are the chosen vendors' :attr:`~sipgw.app.vendors.Vendor.line_keys`) are laid
+over the gateway's own sources (flags, environment, ``.env``), and the agent's plug-in is
+built from that, exactly as ``--agent`` is (:meth:`~sipgw.app.agents.AgentPlugin.build`).
+An error names the routes file's line: ``routes.toml line 9: SIPGW_GREETING=...``.
+
+A line that changes nothing and runs the gateway's agent shares the gateway's factory. Each
+line's dial allow-list is the gateway's computed from its sources, so a line's own
+``transfer_target`` is allowed for that line's calls only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.base import AgentFactory
+from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
+from sipgw.app.assistant_settings import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    DialSection,
+    dial_policy,
+)
+from sipgw.app.dialout import OutboundConfig, caller
+from sipgw.app.lines.match import Route
+from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
+from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
+from sipgw.app.webhooks.signing import WebhookSecret
+from sipgw.call import CallInfo
+from sipgw.dialpolicy import DialPolicy
+
+__all__ = ["ASSISTANT_KEYS", "Line", "LineBase", "LineTable", "build_lines", "line_sources"]
+
+ASSISTANT_KEYS: Mapping[str, tuple[type, str]] = {
+    "prompt_file": (AssistantSection, "system_prompt_file"),
+    "greeting": (AssistantSection, "greeting"),
+    "tools": (AssistantSection, "tools_module"),
+    "transfer_target": (BuiltinToolsSection, "transfer_target"),
+    "caller_context": (CallerContextSection, "caller_context"),
+}
+"""The assistant's named line keys: the section field each sets (vendors' keys aside)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Line:
+    """One line, built: its name, agent and what its calls are given."""
+
+    name: str
+    agent: str
+    """The agent's name or plug-in spec."""
+    factory: AgentFactory
+    dial_policy: DialPolicy
+    """What its calls' agents may transfer to, call and key."""
+    spec: LineSpec
+    """As the routes file gave it (limits, recording, webhooks, summary, outbound)."""
+
+
+@dataclass(frozen=True)
+class LineBase:
+    """What the gateway's own settings give every line."""
+
+    sources: Sources
+    """The gateway's flags, environment and ``.env``."""
+    agent: str
+    """The gateway's ``--agent``."""
+    factory: AgentFactory
+    """Its factory, which lines that change nothing share."""
+    accounts: tuple[str, ...] = ()
+    """The accounts' names (a route or a line may name one)."""
+    recording: bool = False
+    """Whether ``SIPGW_RECORD_DIR`` is set (a line may only record then)."""
+    dial_policy: DialPolicy = field(default_factory=DialPolicy)
+    """The gateway's allow-list, for lines that change nothing."""
+    webhook_secret: bool = False
+    """Whether ``SIPGW_WEBHOOK_SECRET`` is set (a line's ``webhook_url`` needs a secret)."""
+
+
+@dataclass(frozen=True)
+class LineTable:
+    """A routes file's lines and routes, built: what :meth:`route` decides with."""
+
+    path: Path
+    lines: Mapping[str, Line]
+    routes: tuple[Route, ...]
+    default: Line | None
+    unknown_status: int
+
+    def route(self, call: CallInfo, account: str | None) -> Line | None:
+        """The line of the first route ``call`` takes, else the default line, else None."""
+        for candidate in self.routes:
+            if candidate.matches(call, account):
+                return self.lines[candidate.line]
+        return self.default
+
+
+def _settings_by_variable(classes: Iterable[type]) -> dict[str, Setting[Any]]:
+    return {spec.env: spec for cls in classes for _, spec in settings_of(cls)}
+
+
+def _text(value: str | int | float | bool, setting: Setting[Any]) -> str:
+    """A TOML value as the setting's parser reads it (true/false or on/off for booleans)."""
+    if isinstance(value, bool):
+        words = ("on", "off") if setting.default_text in ("on", "off") else ("true", "false")
+        return words[0] if value else words[1]
+    return str(value)
+
+
+def line_sources(
+    base: Sources, values: Mapping[str, tuple[str, str]], flags: Mapping[str, str]
+) -> Sources:
+    """``base`` with ``values`` (variable -> (text, where it was written)) on top.
+
+    ``flags`` maps variables to their flags: a flag given for an overridden variable
+    is dropped, so the line's value wins over the command line too.
+    """
+    dropped = {flags[variable] for variable in values if flags.get(variable)}
+    return Sources(
+        {**base.environ, **{variable: text for variable, (text, _) in values.items()}},
+        {flag: text for flag, text in base.flags.items() if flag not in dropped},
+        {**base.env_file_lines, **{variable: where for variable, (_, where) in values.items()}},
+    )
+
+
+def _vendor_keys(line: LineSpec, sources: Sources) -> dict[str, str]:
+    """The chosen STT and TTS vendors' line keys -> their variables."""
+    try:
+        assistant = load(AssistantSection, sources)
+    except ConfigError as exc:
+        raise ConfigError(f"{line.where}: {exc}") from None
+    found: dict[str, str] = {}
+    vendors: list[Vendor[Any, Any]] = [STT_VENDORS[assistant.stt], TTS_VENDORS[assistant.tts]]
+    for vendor in vendors:
+        fields = dict(settings_of(vendor.section))
+        for key, name in vendor.line_keys.items():
+            found[key] = fields[name].env
+    return found
+
+
+def _variable(cls: type, name: str) -> str:
+    """The variable of field ``name`` of section ``cls``."""
+    return dict(settings_of(cls))[name].env
+
+
+def _agent_values(
+    line: LineSpec, plugin: AgentPlugin, base: LineBase, allowed: Mapping[str, Setting[Any]]
+) -> dict[str, tuple[str, str]]:
+    """Variable -> (text, where) for everything the line sets of its agent."""
+    values: dict[str, tuple[str, str]] = {}
+    for variable, written in line.settings.items():
+        setting = allowed.get(variable)
+        if setting is None:
+            raise ConfigError(
+                f"{written.where}: {variable} is not a setting of agent {plugin.spec} "
+                "(a line sets only its agent's settings; see docs/lines.md)"
+            )
+        values[variable] = (_text(written.value, setting), written.where)
+    if not line.keys:
+        return values
+    if plugin.spec != "assistant":
+        key, written = next(iter(line.keys.items()))
+        raise ConfigError(
+            f"{written.where}: {key} is an assistant setting, and line {line.name!r} runs agent "
+            f"{plugin.spec} (set its own settings in [lines.{line.name}.settings])"
+        )
+    overlay = line_sources(base.sources, values, {})
+    variables = {
+        key: dict(settings_of(cls))[name].env for key, (cls, name) in ASSISTANT_KEYS.items()
+    }
+    variables.update(_vendor_keys(line, overlay))
+    for key, written in line.keys.items():
+        found = variables.get(key)
+        if found is None:
+            raise ConfigError(
+                f"{written.where}: {key} is not something the chosen vendors take "
+                f"(one of: {', '.join(k for k in AGENT_KEYS if k in variables)})"
+            )
+        values.setdefault(found, (str(written.value), written.where))
+    return values
+
+
+def _build_line(line: LineSpec, base: LineBase) -> Line:
+    spec = base.agent
+    if line.agent:
+        try:
+            spec = agent_spec(line.agent)
+        except ValueError as exc:
+            raise ConfigError(f"{line.where}: agent {line.agent!r} {exc}") from None
+    if line.recording and not base.recording:
+        raise ConfigError(f"{line.where}: recording = true needs SIPGW_RECORD_DIR")
+    if line.webhook_secret is not None:
+        try:
+            WebhookSecret.parse(line.webhook_secret)
+        except ValueError as exc:
+            raise ConfigError(f"{line.where}: webhook_secret {exc}") from None
+    elif line.webhook_url and not base.webhook_secret:
+        raise ConfigError(
+            f"{line.where}: webhook_url needs webhook_secret (or SIPGW_WEBHOOK_SECRET): "
+            "events are signed"
+        )
+    if line.account is not None and line.account not in base.accounts:
+        known = ", ".join(base.accounts) or "none configured"
+        raise ConfigError(f"{line.where}: account {line.account!r} is not an account ({known})")
+    if line.caller_id is not None:
+        try:
+            caller(OutboundConfig(caller_id=line.caller_id), "127.0.0.1")
+        except ValueError as exc:
+            raise ConfigError(f"{line.where}: caller_id {line.caller_id!r}: {exc}") from None
+    plugin = find_agent(spec, f"{line.where}: agent {spec}")
+    check_names(plugin.sections, plugin.who)
+    agent_sections = [info.cls for info in plugin.sections]
+    if any(cls is Sources for cls in plugin.parameters):  # it loads vendor sections itself
+        agent_sections += _VENDOR_SECTIONS
+    values = _agent_values(line, plugin, base, _settings_by_variable(agent_sections))
+    if not values and spec == base.agent:
+        return Line(line.name, spec, base.factory, base.dial_policy, line)
+    every = _settings_by_variable([info.cls for info in (*SECTIONS, *plugin.sections)])
+    flags = {variable: setting.flag or "" for variable, setting in every.items()}
+    sources = line_sources(base.sources, values, flags)
+    try:
+        policy = dial_policy(
+            load(DialSection, sources), load(BuiltinToolsSection, sources),
+            load(CallbackSection, sources),
+        )  # fmt: skip
+    except ValueError as exc:  # an allow-list entry that does not parse
+        raise ConfigError(f"{line.where}: {exc}") from None
+    return Line(line.name, spec, plugin.build(sources), policy, line)
+
+
+_VENDOR_SECTIONS: list[type] = [
+    vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
+]
+
+
+def build_lines(routes: RoutesFile, base: LineBase) -> LineTable:
+    """Build every line of ``routes`` (see the module docstring).
+
+    Raises:
+        ConfigError: a line's agent does not load, a setting it gives is bad or not its
+            agent's, or a route names an unknown account; the message names the line.
+    """
+    for route in routes.routes:
+        for account in route.accounts:
+            if account not in base.accounts:
+                known = ", ".join(base.accounts) or "none configured"
+                raise ConfigError(
+                    f"{route.where}: account {account!r} is not a configured account ({known})"
+                )
+    lines = {name: _build_line(spec, base) for name, spec in routes.lines.items()}
+    default = lines[routes.default] if routes.default is not None else None
+    return LineTable(routes.path, lines, routes.routes, default, routes.unknown_status)

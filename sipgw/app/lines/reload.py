@@ -1,0 +1,114 @@
+"""The lines in force, and their reload: a new routes file is taken whole or not at all.
+
+:class:`Lines` builds the routes file at start (a mistake stops start-up) and again on
+each :meth:`~Lines.reload` (SIGHUP, ``POST /api/reload``). A reload builds the new lines
+beside the old ones and swaps them only when every line built: a bad file is refused with
+its line number and the routes loaded before stay in force. Calls in progress keep the
+line (and agent) they were given; only new calls see the new routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from sipgw.app.lines.build import LineBase, LineTable, build_lines
+from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.app.settings import ConfigError
+
+__all__ = ["Lines", "load_lines"]
+
+log = logging.getLogger("sipgw.lines")
+
+
+def load_lines(path: Path, base: LineBase) -> LineTable:
+    """Read and build the routes file at ``path``.
+
+    Raises:
+        ConfigError: see :func:`~sipgw.app.lines.routesfile.parse_routes_file` and
+            :func:`~sipgw.app.lines.build.build_lines`.
+    """
+    return build_lines(parse_routes_file(path), base)
+
+
+class Lines:
+    """The routes file's lines in force (see the module docstring).
+
+    Args:
+        path: the routes file.
+        base: what the gateway's own settings give every line.
+
+    Raises:
+        ConfigError: the file is bad (at start-up: the gateway does not start).
+    """
+
+    def __init__(self, path: Path, base: LineBase) -> None:
+        self.path = path
+        self.base = base
+        self.table = load_lines(path, base)
+        self.loaded_at = time.time()
+        """When the routes in force were loaded (Unix seconds)."""
+        self.reloads = 0
+        """Reloads that took effect."""
+        self.refused = 0
+        """Reloads refused (a bad file): the routes before stayed."""
+        self.last_error = ""
+        """Why the latest reload was refused ("" after one that took effect)."""
+
+    def reload(self) -> LineTable:
+        """Build the file again and put it in force; on an error the old routes stay.
+
+        Raises:
+            ConfigError: the file is bad now (logged, counted, kept in :attr:`last_error`).
+        """
+        try:
+            table = load_lines(self.path, self.base)
+        except ConfigError as exc:
+            self.refused += 1
+            self.last_error = str(exc)
+            log.error("routes not reloaded: %s (the routes loaded before stay in force)", exc)
+            raise
+        self.table = table
+        self.loaded_at = time.time()
+        self.reloads += 1
+        self.last_error = ""
+        log.info("routes reloaded from %s: %s", self.path, self.describe_briefly())
+        return table
+
+    def describe_briefly(self) -> str:
+        """``3 lines (sales, support, night), 4 routes, default support``."""
+        table = self.table
+        default = table.default.name if table.default else f"none (refused {table.unknown_status})"
+        return (
+            f"{len(table.lines)} lines ({', '.join(table.lines)}), {len(table.routes)} routes, "
+            f"default {default}"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The lines in force for the admin API: names, agents, limits, routes, reloads."""
+        table = self.table
+        return {
+            "file": str(self.path),
+            "loaded_at": self.loaded_at,
+            "reloads": self.reloads,
+            "refused_reloads": self.refused,
+            "last_error": self.last_error,
+            "default": table.default.name if table.default else None,
+            "unknown_status": table.unknown_status,
+            "lines": [
+                {"name": line.name, "agent": line.agent, "max_calls": line.spec.max_calls}
+                for line in table.lines.values()
+            ],
+            "routes": [
+                {
+                    "line": route.line,
+                    "called": [p.text for p in route.called],
+                    "account": list(route.accounts),
+                    "source": [str(n) for n in route.sources],
+                    "caller": [p.text for p in route.callers],
+                }
+                for route in table.routes
+            ],
+        }

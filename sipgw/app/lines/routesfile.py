@@ -1,0 +1,385 @@
+"""The routes file (``--routes``/``SIPGW_ROUTES``): lines and the routes to them, read and checked.
+
+::
+
+    default = "support"           # the line of calls no route matches; absent: refused
+    unknown_status = 404          # the refusal's status when there is no default
+
+    [lines.sales]
+    agent = "assistant"           # built-in, or package.module:factory; default: --agent
+    greeting = "Sales, how can I help?"
+    prompt_file = "prompts/sales.txt"
+    max_calls = 4
+
+    [lines.sales.settings]        # any setting of the line's agent, by its variable
+    SIPGW_FILLER_AFTER_MS = 500
+
+    [[routes]]
+    called = "+15550100"          # and/or account, source, caller (see sipgw.app.lines.match)
+    line = "sales"
+
+:func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
+:class:`~sipgw.app.lines.match.Route` s, or raises a
+:class:`~sipgw.app.settings.ConfigError` naming the file's line
+(``routes.toml line 12: route 2: line 'salse' is not a [lines.NAME] table``). Paths
+(prompt file, tools module, caller-context hook, extraction schema) are relative to the
+file's directory. What a line's keys become for its agent is
+:mod:`sipgw.app.lines.build`'s business.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.variables import check_variables
+from sipgw.app.callrequest import CallDefaults
+from sipgw.app.lines.match import Network, Route, UserPattern
+from sipgw.app.settings import ConfigError
+from sipgw.app.settings.tomlfile import Place, TomlDocument, read_toml
+from sipgw.customheaders import check_custom_headers
+
+__all__ = [
+    "AGENT_KEYS",
+    "REFUSALS",
+    "LineSpec",
+    "RoutesFile",
+    "Written",
+    "parse_routes_file",
+]
+
+AGENT_KEYS = (
+    "prompt_file",
+    "greeting",
+    "voice",
+    "keyterms",
+    "language",
+    "tools",
+    "transfer_target",
+    "caller_context",
+)
+"""A line's keys that set a setting of its agent (:mod:`sipgw.app.lines.build` maps them)."""
+_PATH_KEYS = frozenset({"prompt_file", "tools", "caller_context"})
+_LINE_KEYS = frozenset(
+    {
+        *AGENT_KEYS,
+        "agent",
+        "settings",
+        "recording",
+        "max_calls",
+        "webhook_url",
+        "webhook_secret",
+        "summary",
+        "extract_schema",
+        "variables",
+        "headers",
+        "caller_id",
+        "account",
+    }
+)
+_ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
+_TOP_KEYS = frozenset({"default", "unknown_status", "lines", "routes"})
+REFUSALS = (403, 404, 480, 486, 503, 603)
+"""Statuses a call no route matches may be refused with (``unknown_status``)."""
+MAX_SCHEMA_BYTES = 64 * 1024
+"""Largest extraction schema file (it goes into every summary request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A value as the file gave it, and where (``routes.toml line 9``)."""
+
+    value: str | int | float | bool
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    """One ``[lines.NAME]`` table, checked but not yet built into an agent."""
+
+    name: str
+    where: str
+    """The table, for messages: ``routes.toml line 7: line 'sales'``."""
+    agent: str = ""
+    """The agent's name or ``module:factory``; "" = the gateway's ``--agent``."""
+    keys: Mapping[str, Written] = field(default_factory=dict)
+    """Its :data:`AGENT_KEYS` that are set (paths already made absolute)."""
+    settings: Mapping[str, Written] = field(default_factory=dict)
+    """``[lines.NAME.settings]``: variable -> value."""
+    recording: bool | None = None
+    """Record its calls (needs ``SIPGW_RECORD_DIR``); None = as the gateway does."""
+    max_calls: int = 0
+    """Calls up at once on this line; 0 = no limit of its own."""
+    webhook_url: str | None = None
+    """Where its webhooks go; None = the gateway's ``SIPGW_WEBHOOK_URL``, "" = nowhere."""
+    webhook_secret: str | None = field(default=None, repr=False)
+    """Their signing secret; None = the gateway's."""
+    summary: bool | None = None
+    """A post-call summary; None = as ``SIPGW_SUMMARY`` says."""
+    extract_schema: Mapping[str, Any] | None = None
+    """The JSON schema of the structured extraction the summary also asks for."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """``[lines.NAME.variables]``: every call's variables on this line, both ways (a
+    placed call's own win, name by name)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """``[lines.NAME.headers]``: ``X-`` headers of the calls placed on it."""
+    caller_id: str | None = None
+    """The caller id of the calls placed on it; None = its account's."""
+    account: str | None = None
+    """The account its calls are placed through; None = the gateway's."""
+
+    @property
+    def defaults(self) -> CallDefaults:
+        """What a call placed on this line takes unless the call says otherwise."""
+        return CallDefaults(self.caller_id, self.variables, self.headers, None, self.account)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesFile:
+    """A routes file as read: its lines, its routes in order, what unmatched calls get."""
+
+    path: Path
+    lines: Mapping[str, LineSpec]
+    routes: tuple[Route, ...]
+    default: str | None = None
+    """The line of calls no route matches; None = they are refused."""
+    unknown_status: int = 404
+    """The status of that refusal."""
+
+
+def _kind(value: object) -> str:
+    return {bool: "true or false", int: "a whole number", str: "a string (in quotes)"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _typed(value: object, wanted: type, place: Place, key: str) -> Any:
+    if type(value) is not wanted:
+        raise ConfigError(f"{place(key)}: {key} must be {_kind(wanted())}")
+    return value
+
+
+def _strings(value: object, place: Place, key: str) -> tuple[str, ...]:
+    """A string or a list of strings."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"{place(key)}: {key} must be a string or a list of strings")
+    return tuple(str(v).strip() for v in items)
+
+
+def _relative(path: str, base: Path) -> str:
+    """``path`` resolved against ``base`` when it is relative."""
+    candidate = Path(path).expanduser()
+    return str(candidate if candidate.is_absolute() else base / candidate)
+
+
+def _path_value(key: str, value: str, base: Path) -> str:
+    """Make the file part of a path-like key absolute (module names stay as they are)."""
+    if key == "prompt_file":
+        return _relative(value, base) if value else value
+    module, sep, function = value.rpartition(":") if key == "caller_context" else (value, "", "")
+    if module.endswith(".py") or "/" in module:
+        module = _relative(module, base)
+    return f"{module}{sep}{function}"
+
+
+def _schema(value: object, place: Place, base: Path) -> dict[str, Any]:
+    path = Path(_relative(_typed(value, str, place, "extract_schema"), base))
+    where = place("extract_schema")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{where}: extract_schema {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SCHEMA_BYTES:
+        raise ConfigError(f"{where}: extract_schema {path}: over {MAX_SCHEMA_BYTES} bytes")
+    try:
+        schema = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: extract_schema {path}: not JSON ({exc})") from None
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise ConfigError(
+            f'{where}: extract_schema {path}: must be a JSON schema of an object ("type": "object")'
+        )
+    return schema
+
+
+def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Path) -> LineSpec:
+    header = document.table_line("lines", name)
+    place = document.place(header, f"line {name!r}")
+    unknown = sorted(set(table) - _LINE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(_LINE_KEYS))
+        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+
+    keys: dict[str, Written] = {}
+    for key in AGENT_KEYS:
+        if key not in table:
+            continue
+        if key == "keyterms":
+            text = ",".join(_strings(table[key], place, key))
+        else:
+            text = _typed(table[key], str, place, key).strip()
+            if key in _PATH_KEYS and text:
+                text = _path_value(key, text, base)
+        keys[key] = Written(text, place.line(key))
+    settings: dict[str, Written] = {}
+    raw_settings = table.get("settings", {})
+    if not isinstance(raw_settings, dict):
+        raise ConfigError(
+            f"{place('settings')}: settings must be a table ([lines.{name}.settings])"
+        )
+    settings_place = document.place(document.table_line("lines", name, "settings"), "")
+    for variable, value in raw_settings.items():
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(
+                f"{settings_place(variable)}: {variable} must be a string, number or true/false"
+            )
+        settings[variable] = Written(value, settings_place.line(variable))
+    max_calls = _typed(table.get("max_calls", 0), int, place, "max_calls")
+    if max_calls < 0:
+        raise ConfigError(f"{place('max_calls')}: max_calls must be 0 (no limit) or more")
+    url = table.get("webhook_url")
+    if url is not None:
+        url = _typed(url, str, place, "webhook_url").strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{place('webhook_url')}: webhook_url must be an http(s):// URL")
+    secret = table.get("webhook_secret")
+    variables, headers = (
+        _strings_table(table, "variables", place),
+        _strings_table(table, "headers", place),
+    )
+    try:
+        checked_variables = check_variables(variables)
+    except ValueError as exc:
+        raise ConfigError(f"{place('variables')}: variables: {exc}") from None
+    try:
+        checked_headers = check_custom_headers(headers)
+    except ValueError as exc:
+        raise ConfigError(f"{place('headers')}: headers: {exc}") from None
+    caller_id = table.get("caller_id")
+    account = table.get("account")
+    return LineSpec(
+        name=name,
+        where=place(),
+        agent=_typed(table.get("agent", ""), str, place, "agent").strip(),
+        keys=keys,
+        settings=settings,
+        recording=(
+            _typed(table["recording"], bool, place, "recording") if "recording" in table else None
+        ),
+        max_calls=max_calls,
+        webhook_url=url,
+        webhook_secret=None if secret is None else _typed(secret, str, place, "webhook_secret"),
+        summary=_typed(table["summary"], bool, place, "summary") if "summary" in table else None,
+        extract_schema=(
+            _schema(table["extract_schema"], place, base) if "extract_schema" in table else None
+        ),
+        variables=checked_variables,
+        headers=checked_headers,
+        caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
+        account=None if account is None else _typed(account, str, place, "account").strip(),
+    )
+
+
+def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:
+    """A ``[lines.NAME.KEY]`` table of strings ({} when absent)."""
+    found = table.get(key, {})
+    if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+        raise ConfigError(f"{place(key)}: {key} must be a table of strings ([lines.NAME.{key}])")
+    return dict(found)
+
+
+def _networks(values: tuple[str, ...], place: Place) -> tuple[Network, ...]:
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{place('source')}: source {value!r} is not an IP address or network "
+                "(e.g. 203.0.113.10 or 203.0.113.0/24)"
+            ) from None
+    return tuple(networks)
+
+
+def _patterns(values: tuple[str, ...], place: Place, key: str) -> tuple[UserPattern, ...]:
+    patterns = []
+    for value in values:
+        try:
+            patterns.append(UserPattern.parse(value))
+        except ValueError as exc:
+            raise ConfigError(f"{place(key)}: {key} {value!r}: {exc}") from None
+    return tuple(patterns)
+
+
+def _route(index: int, table: object, document: TomlDocument, lines: Mapping[str, Any]) -> Route:
+    place = document.place(document.array_line("routes", index), f"route {index + 1}")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{place()}: must be a table ([[routes]])")
+    unknown = sorted(set(table) - _ROUTE_KEYS)
+    if unknown:
+        known = ", ".join(sorted(_ROUTE_KEYS))
+        raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+    if "line" not in table:
+        raise ConfigError(f"{place()}: line is missing (the [lines.NAME] this route gives)")
+    line = _typed(table["line"], str, place, "line")
+    if line not in lines:
+        raise ConfigError(f"{place('line')}: line {line!r} is not a [lines.NAME] table")
+
+    def values(key: str) -> tuple[str, ...]:
+        return _strings(table[key], place, key) if key in table else ()
+
+    return Route(
+        line=line,
+        called=_patterns(values("called"), place, "called"),
+        accounts=values("account"),
+        sources=_networks(values("source"), place),
+        callers=_patterns(values("caller"), place, "caller"),
+        where=place.line(),
+    )
+
+
+def parse_routes_file(path: Path) -> RoutesFile:
+    """Read and check a routes file (see the module docstring).
+
+    Raises:
+        ConfigError: it cannot be read or parsed, or something in it is wrong; the
+            message names the file and the line.
+    """
+    document = read_toml(path)
+    data, label = document.data, document.label
+    top = document.place(None)
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        known = ", ".join(sorted(_TOP_KEYS))
+        raise ConfigError(f"{top(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
+    tables = data.get("lines", {})
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"{label}: no [lines.NAME] table")
+    base = path.resolve().parent
+    lines: dict[str, LineSpec] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            where = document.place(document.key_line(document.table_line("lines"), name))
+            raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
+        lines[name] = _line(name, table, document, base)
+    raw_routes = data.get("routes", [])
+    if not isinstance(raw_routes, list):
+        raise ConfigError(f"{top('routes')}: routes must be [[routes]] tables")
+    routes = tuple(_route(i, table, document, lines) for i, table in enumerate(raw_routes))
+    default = data.get("default")
+    if default is not None:
+        default = _typed(default, str, top, "default")
+        if default not in lines:
+            raise ConfigError(f"{top('default')}: default {default!r} is not a [lines.NAME] table")
+    status = _typed(data.get("unknown_status", 404), int, top, "unknown_status")
+    if status not in REFUSALS:
+        allowed = ", ".join(map(str, REFUSALS))
+        raise ConfigError(f"{top('unknown_status')}: unknown_status must be one of {allowed}")
+    if not routes and default is None:
+        raise ConfigError(f"{label}: no [[routes]] and no default: every call would be refused")
+    return RoutesFile(path, lines, routes, default, status)

@@ -1,0 +1,135 @@
+"""The webhook events' JSON, made from the call feed's record of a call.
+
+Every body is a Standard Webhooks envelope, ``{"type", "timestamp", "data"}``; ``data``
+always holds the call (ids, direction, leg, line, caller, called, start/answer/end times), the
+call's ``sequence`` number of this event (1, 2, ... in the order they happened) and its
+``variables``; each type adds its own fields (docs/webhooks.md lists them):
+
+- ``call.incoming``: an incoming call was admitted (before it is answered);
+- ``call.answered``;
+- ``call.ended``: an answered call ended: ``outcome`` (the end reason), ``duration_s``
+  (from the answer), ``sip_status`` and ``sip_reason``, ``hung_up_by``, the
+  ``transcript`` (as redacted in the call record), the recording's link, the post-call
+  ``summary`` when there is one;
+- ``call.transferred``: a transfer succeeded (``target``), just before its ``call.ended``;
+- ``call.failed``: a call that was never answered: refused by the routes, cancelled, or
+  (placed by us) busy, declined, unanswered, unreachable;
+- ``callback.scheduled``: the assistant stored a callback (``callback``).
+
+A body longer than the limit loses transcript lines from its start until it fits
+(``transcript_truncated``: how many).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sipgw.app.callfeed import CallEntry
+from sipgw.message import REASON_PHRASES
+
+__all__ = [
+    "EVENT_TYPES",
+    "call_data",
+    "encode",
+    "envelope",
+    "iso",
+    "transcript",
+]
+
+EVENT_TYPES = (
+    "call.incoming",
+    "call.answered",
+    "call.ended",
+    "call.transferred",
+    "call.failed",
+    "callback.scheduled",
+)
+"""Every event type sent today (answering-machine detection will add ``call.amd``)."""
+
+_SPEAKERS = {"user": "caller", "assistant": "agent"}
+
+
+def iso(seconds: float | None) -> str | None:
+    """Unix seconds as an ISO 8601 UTC time with milliseconds (``...Z``)."""
+    if seconds is None:
+        return None
+    stamp = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def transcript(entry: CallEntry) -> list[dict[str, Any]]:
+    """What was said, in order: ``{"t", "speaker": "caller"|"agent", "text"}`` (redacted
+    as in the call record; the agent's lines as heard, barge-ins cut)."""
+    said = []
+    for line in entry.transcript:
+        speaker = _SPEAKERS.get(str(line.get("type")))
+        if speaker is not None and line.get("text"):
+            said.append({"t": line.get("t"), "speaker": speaker, "text": line.get("text")})
+    return said
+
+
+def call_data(entry: CallEntry, sequence: int, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """What every event says of its call."""
+    return {
+        "call": {
+            "id": entry.id,
+            "call_id": entry.call_id,
+            "direction": entry.direction,
+            "leg": entry.leg,
+            "line": entry.line or None,
+            "agent": entry.agent,
+            "caller": entry.caller,
+            "caller_name": entry.caller_name,
+            "called": entry.called,
+            "started": iso(entry.started),
+            "answered": iso(entry.answered),
+            "ended": iso(entry.ended),
+        },
+        "sequence": sequence,
+        "variables": dict(variables),
+    }
+
+
+def sip_status(entry: CallEntry) -> dict[str, Any]:
+    """``sip_status`` and ``sip_reason`` (its standard phrase) when there is a status."""
+    status = entry.status
+    return {"sip_status": status, "sip_reason": REASON_PHRASES.get(status) if status else None}
+
+
+def envelope(kind: str, data: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+    """The Standard Webhooks body: ``{"type", "timestamp", "data"}``."""
+    return {"type": kind, "timestamp": iso(time.time() if now is None else now), "data": data}
+
+
+def encode(body: Mapping[str, Any], max_bytes: int) -> bytes:
+    """``body`` as compact JSON of at most ``max_bytes``: transcript lines are dropped from
+    the start (``transcript_truncated`` counts them) until it fits, then the summary.
+
+    Raises:
+        ValueError: it cannot be made to fit (the call's own fields alone are too long).
+    """
+    raw = _dumps(body)
+    if len(raw) <= max_bytes:
+        return raw
+    data = dict(body["data"])
+    lines: Sequence[Any] = data.get("transcript") or []
+    dropped = 0
+    while lines and len(raw) > max_bytes:
+        cut = max(1, len(lines) // 4)
+        lines, dropped = lines[cut:], dropped + cut
+        data["transcript"], data["transcript_truncated"] = list(lines), dropped
+        raw = _dumps({**body, "data": data})
+    if len(raw) > max_bytes and "summary" in data:
+        data["summary"] = {"truncated": True}
+        raw = _dumps({**body, "data": data})
+    if len(raw) > max_bytes:
+        raise ValueError(f"a {body.get('type')} event of {len(raw)} bytes over {max_bytes}")
+    return raw
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -1,0 +1,200 @@
+"""The webhook outbox: events kept in SQLite until their receiver took them.
+
+One row per event and destination URL, in the order the events happened (``id``). A
+row is deleted once delivered (2xx) and retried otherwise, at ``next_at``; it is dropped
+(logged by the caller) when it has waited longer than the give-up age. Only the oldest
+pending row of each (URL, call) is ever due (:meth:`Outbox.claim_due`): a call's events
+reach a receiver one after the other, in order, while other calls' events go on.
+
+Several processes may share the file (``serve --workers``): a row is *claimed* for a
+lease before it is posted, with one ``UPDATE ... WHERE`` that only one claimer wins, so
+no two processes post the same event at once; a claim that outlives its lease (its
+process died) is free again. Every method is synchronous and short: the delivery runs
+them in a thread. Time is passed in (tests use a fake clock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NewEvent", "Outbox", "PendingEvent"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    line TEXT NOT NULL,
+    call TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    claimed_by TEXT,
+    claim_until REAL
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_order ON webhook_outbox (url, call, id);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to keep for one destination."""
+
+    event_id: str
+    """The ``webhook-id`` (the same on every attempt)."""
+    url: str
+    line: str
+    """The line whose secret signs it ("" = the gateway's)."""
+    call: str
+    """The call it is about: its events go out in order."""
+    type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent(NewEvent):
+    """A row of the outbox: the event, its row id, when it was made, attempts so far."""
+
+    id: int
+    created: float
+    attempts: int
+
+
+class Outbox:
+    """The SQLite table of events to deliver (see the module docstring).
+
+    Args:
+        path: the database file (created, with its directory, if missing).
+        owner: this process's claim name.
+        max_pending: rows kept at most; :meth:`add` refuses more.
+    """
+
+    def __init__(self, path: Path, owner: str, max_pending: int = 10000) -> None:
+        self.path = path
+        self.owner = owner
+        self.max_pending = max_pending
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash
+            yield db
+        finally:
+            db.close()
+
+    def add(self, events: Iterable[NewEvent], now: float) -> int:
+        """Keep ``events`` (due now); returns how many were refused because the outbox is full."""
+        batch = list(events)
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            (pending,) = db.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()
+            room = max(0, self.max_pending - int(pending))
+            db.executemany(
+                "INSERT INTO webhook_outbox (event_id, url, line, call, type, body, created, "
+                "next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.event_id, e.url, e.line, e.call, e.type, e.body, now, now)
+                    for e in batch[:room]
+                ],
+            )
+            db.execute("COMMIT")
+        return max(0, len(batch) - room)
+
+    def claim_due(
+        self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
+    ) -> list[PendingEvent]:
+        """Claim up to ``limit`` due rows, each the oldest pending one of its (URL, call),
+        skipping the pairs in ``busy`` (being posted by this process) and rows another
+        claimer holds; each claim lasts ``lease`` seconds."""
+        skip = set(busy)
+        claimed: list[PendingEvent] = []
+        with self._connect() as db:
+            heads = db.execute(
+                "SELECT o.id, o.event_id, o.url, o.line, o.call, o.type, o.body, o.created, "
+                "o.attempts, o.next_at, o.claimed_by, o.claim_until FROM webhook_outbox o "
+                "JOIN (SELECT MIN(id) AS id FROM webhook_outbox GROUP BY url, call) h "
+                "ON o.id = h.id ORDER BY o.id"
+            ).fetchall()
+            for row in heads:
+                if len(claimed) >= limit:
+                    break
+                (rid, event_id, url, line, call, kind, body, created, attempts, next_at,
+                 claimed_by, claim_until) = row  # fmt: skip
+                if next_at > now or (url, call) in skip:
+                    continue
+                if claimed_by not in (None, self.owner) and (claim_until or 0) > now:
+                    continue
+                won = db.execute(
+                    "UPDATE webhook_outbox SET claimed_by = ?, claim_until = ? WHERE id = ? "
+                    "AND (claimed_by IS NULL OR claimed_by = ? OR claim_until <= ?)",
+                    (self.owner, now + lease, rid, self.owner, now),
+                ).rowcount
+                if won:
+                    claimed.append(
+                        PendingEvent(event_id, url, line, call, kind, body, rid, created, attempts)
+                    )
+        return claimed
+
+    def delivered(self, row: int) -> None:
+        """The receiver took it (2xx): forget it."""
+        with self._connect() as db:
+            db.execute("DELETE FROM webhook_outbox WHERE id = ?", (row,))
+
+    def failed(self, row: int, next_at: float, error: str) -> None:
+        """An attempt failed: try again at ``next_at``; the claim is released."""
+        with self._connect() as db:
+            db.execute(
+                "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, "
+                "claimed_by = NULL, claim_until = NULL WHERE id = ?",
+                (next_at, error[:500], row),
+            )
+
+    def drop(self, row: int) -> None:
+        """Give up on a row (too old, or the receiver said 410 Gone)."""
+        self.delivered(row)
+
+    def release(self, rows: Iterable[int] | None = None) -> None:
+        """Give back claims without an attempt (stopping): due again at once; ``rows``
+        None = every claim of this owner."""
+        with self._connect() as db:
+            if rows is None:
+                db.execute(
+                    "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL "
+                    "WHERE claimed_by = ?",
+                    (self.owner,),
+                )
+                return
+            db.executemany(
+                "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?",
+                [(row,) for row in rows],
+            )
+
+    def pending(self) -> int:
+        """Rows waiting for delivery."""
+        with self._connect() as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()
+        return int(count)
+
+    def next_due(self, now: float) -> float | None:
+        """When a row may next be claimed: the earliest ``next_at`` of the unclaimed rows
+        at the head of their (URL, call), or the end of a claim; None when empty."""
+        with self._connect() as db:
+            (due,) = db.execute(
+                "SELECT MIN(CASE WHEN o.claim_until > ? THEN o.claim_until ELSE o.next_at END) "
+                "FROM webhook_outbox o JOIN (SELECT MIN(id) AS id FROM webhook_outbox "
+                "GROUP BY url, call) h ON o.id = h.id",
+                (now,),
+            ).fetchone()
+        return None if due is None else float(due)

@@ -1,0 +1,106 @@
+"""Lines built (sipgw/app/lines/build.py): each line's agent with its own settings on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import AssistantAgent
+from agent.echo import EchoAgent
+from sipgw.app.agents import find_agent
+from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
+from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.app.settings import ConfigError, Sources
+from tests.agent.parts import FakeCall
+
+KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": "e"}
+
+
+def base(env: dict[str, str] | None = None, agent: str = "echo", **options: object) -> LineBase:
+    sources = Sources({"SIPGW_ECHO_DELAY_MS": "200", **(env or {})}, {"--echo-delay-ms": "300"})
+    return LineBase(sources, agent, find_agent(agent).build(sources), **options)  # type: ignore[arg-type]
+
+
+def build(tmp_path: Path, text: str, line_base: LineBase | None = None) -> LineTable:
+    """The lines of ``text`` (its first line's name is also the one route's)."""
+    first = text.split("[lines.", 1)[1].split("]")[0]
+    path = tmp_path / "routes.toml"
+    path.write_text(f'{text}\n[[routes]]\nline = "{first}"\n')
+    return build_lines(parse_routes_file(path), line_base or base())
+
+
+def test_a_line_that_changes_nothing_shares_the_gateways_agent(tmp_path: Path) -> None:
+    gateway = base()
+    table = build(tmp_path, "[lines.check]\n", gateway)
+    line = table.lines["check"]
+    assert line.factory is gateway.factory and line.agent == "echo"
+    assert line.dial_policy is gateway.dial_policy
+
+
+def test_a_lines_settings_win_over_flags_and_environment(tmp_path: Path) -> None:
+    table = build(tmp_path, "[lines.slow]\n[lines.slow.settings]\nSIPGW_ECHO_DELAY_MS = 1000\n")
+    agent = table.lines["slow"].factory(FakeCall())
+    assert isinstance(agent, EchoAgent) and agent.delay_frames == 50  # not the flag's 300 ms
+
+
+def test_an_overlay_drops_the_flag_of_what_it_sets() -> None:
+    sources = Sources({"A": "1"}, {"--a": "2", "--b": "3"}, {"A": ".env line 1"})
+    laid = line_sources(sources, {"A": ("9", "routes.toml line 4")}, {"A": "--a"})
+    assert laid.environ["A"] == "9" and laid.flags == {"--b": "3"}
+    assert laid.env_file_lines["A"] == "routes.toml line 4"
+
+
+def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 3: SIPGW_ECHO_DELAY_MS=slow: must be"):
+        build(tmp_path, '[lines.x]\n[lines.x.settings]\nSIPGW_ECHO_DELAY_MS = "slow"\n')
+    with pytest.raises(ConfigError, match=r"line 3: SIPGW_SIP_PORT is not a setting of agent echo"):
+        build(tmp_path, "[lines.x]\n[lines.x.settings]\nSIPGW_SIP_PORT = 5070\n")
+    with pytest.raises(
+        ConfigError, match=r"line 2: greeting is an assistant setting, and line 'x' runs"
+    ):
+        build(tmp_path, '[lines.x]\ngreeting = "hi"\n')
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': agent 'no-such' must be echo or"):
+        build(tmp_path, '[lines.x]\nagent = "no-such"\n')
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': recording = true needs SIPGW_RECORD"):
+        build(tmp_path, "[lines.x]\nrecording = true\n")
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': account 'trunk' is not an acc"):
+        build(tmp_path, '[lines.x]\naccount = "trunk"\n')
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': caller_id 'sip:': not a SIP URI"):
+        build(tmp_path, '[lines.x]\ncaller_id = "sip:"\n')
+    path = tmp_path / "r.toml"
+    path.write_text('[lines.x]\n[[routes]]\naccount = "trunk"\nline = "x"\n')
+    with pytest.raises(ConfigError, match=r"r.toml line 2: account 'trunk' is not a configured"):
+        build_lines(parse_routes_file(path), base(accounts=("office",)))
+
+
+async def test_an_assistant_line_has_its_greeting_voice_and_transfer_target(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "sales.txt").write_text("You sell widgets.")
+    text = (
+        '[lines.sales]\nagent = "assistant"\ngreeting = "Sales, hello."\n'
+        'prompt_file = "sales.txt"\nvoice = "sales-voice"\nkeyterms = ["Widget"]\n'
+        'language = "ja"\ntransfer_target = "sip:sales@pbx.example.com"\n'
+    )
+    gateway = base({**KEYS, "SIPGW_CALL_RECORD_DIR": ""})
+    table = build(tmp_path, text, gateway)
+    line = table.lines["sales"]
+    agent = line.factory(FakeCall())
+    assert isinstance(agent, AssistantAgent)
+    settings = agent.settings
+    assert settings.greeting == "Sales, hello."
+    assert settings.system_prompt.startswith("You sell widgets.")
+    assert settings.builtin_tools.transfer_target == "sip:sales@pbx.example.com"
+    assert agent.tts.settings.voice_id == "sales-voice"  # type: ignore[attr-defined]
+    stt = agent.stt._settings  # type: ignore[attr-defined]
+    assert stt.keyterms_prompt == ("Widget",) and stt.speech_model == "whisper-rt"
+    assert line.dial_policy.allows("transfer", "sip:sales@pbx.example.com")
+    assert not gateway.dial_policy.allows("transfer", "sip:sales@pbx.example.com")
+    await agent.close()
+
+
+def test_a_key_the_chosen_vendors_do_not_take_is_refused(tmp_path: Path) -> None:
+    text = '[lines.x]\nagent = "assistant"\nvoice = "v"\n[lines.x.settings]\nSIPGW_TTS = "nope"\n'
+    with pytest.raises(ConfigError, match=r"line 5: SIPGW_TTS=nope: must be 'elevenlabs'"):
+        build(tmp_path, text, base(KEYS))

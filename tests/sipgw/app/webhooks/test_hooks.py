@@ -1,0 +1,186 @@
+"""The call feed's events as webhooks (sipgw/app/webhooks/hooks.py): which, in what order, where."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, cast
+
+from agent.record import CallRecord
+from sipgw.app.agents import find_agent
+from sipgw.app.callfeed import CallEntry, CallFeed
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.routesfile import LineSpec
+from sipgw.app.settings import Sources
+from sipgw.app.webhooks.delivery import WebhookDelivery
+from sipgw.app.webhooks.hooks import CallWebhooks
+from sipgw.app.webhooks.outbox import NewEvent
+from sipgw.app.webhooks.signing import WebhookSecret
+from sipgw.call import CallInfo
+from sipgw.headers import NameAddr
+from tests.sipgw.app.test_callfeed import RecordingAgent, handle
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+LINE_SECRET = "a line's own secret, long enough"
+
+
+class Captured:
+    """Stands in for the delivery: keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[NewEvent] = []
+
+    def enqueue(self, events: list[NewEvent]) -> None:
+        self.events.extend(events)
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(e.body) for e in self.events]
+
+
+def hooks(
+    feed: CallFeed, lines: Lines | None = None, **options: Any
+) -> tuple[CallWebhooks, Captured]:
+    captured = Captured()
+    made = CallWebhooks(
+        feed, cast(WebhookDelivery, captured), url="http://crm/hook",
+        secret=WebhookSecret.parse(SECRET), lines=lines, **options,
+    )  # fmt: skip
+    return made, captured
+
+
+async def test_an_answered_call_in_order_with_its_transcript() -> None:
+    feed = CallFeed()
+    made, captured = hooks(feed, link_base="http://gw:8080/")
+    call = handle()
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    agent.record.write({"type": "assistant", "text": "Hello."})
+    agent.record.write({"type": "user", "text": "Call me back at five."})
+    result = json.dumps({"scheduled": True, "callback_id": 7, "phone": "+15550101"})
+    agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": True,
+                        "result": result})  # fmt: skip
+    agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": False})
+    call.end_reason, call.hung_up_by = "local-bye", "agent"
+    feed.call_ended(call)
+    await made.stop(1.0)  # call.ended goes once the record is complete (no file here)
+    bodies = captured.bodies()
+    assert [b["type"] for b in bodies] == [
+        "call.incoming", "call.answered", "callback.scheduled", "call.ended"
+    ]  # fmt: skip
+    assert [b["data"]["sequence"] for b in bodies] == [1, 2, 3, 4]
+    assert bodies[2]["data"]["callback"] == {"callback_id": 7, "phone": "+15550101"}
+    ended = bodies[-1]["data"]
+    assert ended["outcome"] == "local-bye" and ended["hung_up_by"] == "agent"
+    assert ended["sip_status"] == 200 and ended["sip_reason"] == "OK"
+    assert ended["transcript"] == [
+        {"t": ended["transcript"][0]["t"], "speaker": "agent", "text": "Hello."},
+        {"t": ended["transcript"][1]["t"], "speaker": "caller", "text": "Call me back at five."},
+    ]
+    assert ended["recording"] is False and "recording_url" not in ended
+    assert {e.call for e in captured.events} == {call.call.log_id}
+    assert len({e.event_id for e in captured.events}) == 4
+    assert all(e.url == "http://crm/hook" and e.line == "" for e in captured.events)
+
+
+async def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end() -> None:
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    missed = handle(1, outbound=True)
+    feed.call_started(missed, state="ringing")
+    missed.end_reason, missed.end_status = "busy", 486
+    feed.call_ended(missed)
+    moved = handle(2)
+    feed.call_started(moved)
+    feed.call_answered(moved)
+    moved.end_reason, moved.transferred_to = "local-bye", "sip:human@pbx.example.com"
+    feed.call_ended(moved)
+    await made.stop(1.0)
+    kinds = [(b["type"], b["data"]["sequence"]) for b in captured.bodies()]
+    assert kinds == [
+        ("call.failed", 1),  # placed by us: no call.incoming
+        ("call.incoming", 1), ("call.answered", 2), ("call.transferred", 3), ("call.ended", 4),
+    ]  # fmt: skip
+    failed = captured.bodies()[0]["data"]
+    assert failed["outcome"] == "busy" and failed["sip_reason"] == "Busy Here"
+    assert failed["hung_up_by"] == "remote"
+    assert captured.bodies()[3]["data"]["target"] == "sip:human@pbx.example.com"
+
+
+def test_a_refused_call_fails_with_the_routes_status() -> None:
+    feed = CallFeed()
+    _, captured = hooks(feed)
+    call = CallInfo(("x@y", "t"), NameAddr.parse("<sip:a@b>"), NameAddr.parse("<sip:+4420@gw>"))
+    feed.call_refused(call, 404, "no route matches")
+    (body,) = captured.bodies()
+    assert body["type"] == "call.failed" and body["data"]["sip_status"] == 404
+    assert body["data"]["why"] == "no route matches" and body["data"]["outcome"] == "rejected"
+
+
+def test_each_line_sends_where_its_routes_file_says(tmp_path: Path) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(
+        '[lines.own]\nwebhook_url = "http://own/hook"\n'
+        f'webhook_secret = "{LINE_SECRET}"\n[lines.quiet]\nwebhook_url = ""\n'
+        '[lines.plain]\n[[routes]]\nline = "own"\n'
+    )
+    sources = Sources({})
+    lines = Lines(path, LineBase(sources, "echo", find_agent("echo").build(sources),
+                                 webhook_secret=True))  # fmt: skip
+    made, _ = hooks(CallFeed(), lines)
+    own = made.destination("own")
+    assert own is not None and own.url == "http://own/hook" and own.line == "own"
+    assert made.secret_for("own") == WebhookSecret.parse(LINE_SECRET)
+    assert made.destination("quiet") is None
+    plain = made.destination("plain")
+    assert plain is not None and plain.url == "http://crm/hook" and plain.line == ""
+    assert made.secret_for("plain") == made.secret_for("") == WebhookSecret.parse(SECRET)
+    assert made.destination("removed-by-a-reload") == plain  # the gateway's, then
+
+
+async def test_the_end_waits_for_the_summary() -> None:
+    feed = CallFeed()
+    done = asyncio.Event()
+
+    async def summarize(entry: CallEntry, line: LineSpec | None) -> dict[str, Any]:
+        await done.wait()
+        return {"text": "The caller asked for a callback."}
+
+    made, captured = hooks(feed, summarize=summarize)
+    call = handle()
+    feed.call_started(call)
+    feed.call_answered(call)
+    call.end_reason = "remote-bye"
+    feed.call_ended(call)
+    await asyncio.sleep(0.01)
+    assert [b["type"] for b in captured.bodies()] == ["call.incoming", "call.answered"]
+    done.set()
+    await made.stop(1.0)
+    ended = captured.bodies()[-1]
+    assert ended["type"] == "call.ended" and ended["data"]["sequence"] == 3
+    assert ended["data"]["summary"] == {"text": "The caller asked for a callback."}
+
+
+async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
+    """A reply cut by the hang-up is written as the agent closes, after the call ended:
+    call.ended waits for the record's ``end`` line, so its transcript has it."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle()
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    agent.record = CallRecord(tmp_path, call.call_id)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    call.end_reason = "remote-bye"
+    feed.call_ended(call)
+    await asyncio.sleep(0.05)
+    assert [b["type"] for b in captured.bodies()] == ["call.incoming", "call.answered"]
+    agent.record.write({"type": "assistant", "text": "Goodbye th"})  # what was heard
+    agent.record.write({"type": "end", "reason": "remote-bye"})
+    await made.stop(1.0)
+    ended = captured.bodies()[-1]["data"]
+    assert [line["text"] for line in ended["transcript"]] == ["Goodbye th"]

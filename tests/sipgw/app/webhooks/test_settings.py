@@ -1,0 +1,32 @@
+"""The webhooks settings section (sipgw/app/webhooks/settings.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.app.webhooks.settings import WebhookSection
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_off_by_default_and_a_url_needs_a_secret() -> None:
+    assert load(WebhookSection, Sources({})).webhook_url == ""
+    with pytest.raises(
+        ConfigError, match=r"SIPGW_WEBHOOK_URL=https://crm.example/hooks needs SIPGW_WEBHOOK_SECRET"
+    ):
+        load(WebhookSection, Sources({"SIPGW_WEBHOOK_URL": "https://crm.example/hooks"}))
+    loaded = load(
+        WebhookSection,
+        Sources({"SIPGW_WEBHOOK_URL": "https://crm.example/hooks", "SIPGW_WEBHOOK_SECRET": SECRET}),
+    )
+    assert loaded.webhook_url == "https://crm.example/hooks" and loaded.webhook_retry_max == 600
+
+
+def test_bad_values_are_named() -> None:
+    with pytest.raises(ConfigError, match="SIPGW_WEBHOOK_URL=ftp://x: must be an http"):
+        load(WebhookSection, Sources({"SIPGW_WEBHOOK_URL": "ftp://x"}))
+    with pytest.raises(ConfigError, match=r"^SIPGW_WEBHOOK_SECRET: must be at least 24 bytes"):
+        load(WebhookSection, Sources({"SIPGW_WEBHOOK_SECRET": "short"}))
+    with pytest.raises(ConfigError, match="SIPGW_WEBHOOK_MAX_BYTES=100: must be"):
+        load(WebhookSection, Sources({"SIPGW_WEBHOOK_MAX_BYTES": "100"}))
