@@ -83,7 +83,8 @@ def test_busy_callee(tmp_workdir: Path) -> None:
     assert done, "sipgw call did not end after the refusal"
     result = done[0]
     assert result.returncode == 3, result.stdout + result.stderr
-    assert f"{callee.uri}: busy (SIP 486)" in result.stdout
+    # the reason phrase baresip sent, and the hint for a 486 (issue 22: refusals explained)
+    assert f"{callee.uri}: busy (SIP 486 Rejected) - the callee is busy" in result.stdout
 
 
 DECLINE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -124,7 +125,7 @@ def test_declining_callee(tmp_workdir: Path) -> None:
         result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}")
         sipp_result = sipp.wait(10)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "declined (SIP 603)" in result.stdout
+    assert "declined (SIP 603 Decline)" in result.stdout  # the scenario's reason phrase
     assert sipp_result.ok, sipp_result.describe()  # and it got its ACK
 
 
@@ -136,7 +137,7 @@ def test_ring_timeout_cancels(tmp_workdir: Path) -> None:
         callee.wait_event("CALL_CLOSED", 5)
         log = callee.log_text()
     assert result.returncode == 5, result.stdout + result.stderr
-    assert f"{callee.uri}: no answer (SIP 487)" in result.stdout
+    assert f"{callee.uri}: no answer (SIP 487 Request Terminated)" in result.stdout
     assert 2.0 <= elapsed < 10.0, elapsed
     assert "CANCEL" in log, log[-3000:]
 
