@@ -83,7 +83,7 @@ def test_busy_callee(tmp_workdir: Path) -> None:
     assert done, "sipgw call did not end after the refusal"
     result = done[0]
     assert result.returncode == 3, result.stdout + result.stderr
-    # the callee's own words (baresip refuses with "486 Rejected"), then our hint
+    # the reason phrase baresip sent, and the hint for a 486 (issue 22: refusals explained)
     assert f"{callee.uri}: busy (SIP 486 Rejected) - the callee is busy" in result.stdout
 
 
@@ -125,7 +125,7 @@ def test_declining_callee(tmp_workdir: Path) -> None:
         result = sipgw_call(tmp_workdir, f"sip:b@{sipp.target}")
         sipp_result = sipp.wait(10)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "declined (SIP 603 Decline)" in result.stdout
+    assert "declined (SIP 603 Decline)" in result.stdout  # the scenario's reason phrase
     assert sipp_result.ok, sipp_result.describe()  # and it got its ACK
 
 
