@@ -76,13 +76,18 @@ class RtcpReporter:
     def _ntp(self, now: float) -> int:
         return ntp_timestamp(now + self.wall_offset)
 
-    def receive(self, data: bytes, our_ssrc: int, now: float) -> None:
-        """A (decrypted) compound RTCP packet from the peer."""
+    def receive(self, data: bytes, our_ssrc: int, now: float) -> bool | None:
+        """A (decrypted) compound RTCP packet from the peer.
+
+        Returns whether it carried a report block about ``our_ssrc`` (the peer
+        receives our stream, RFC 3550 §6.4.1); None when it did not parse.
+        """
         try:
             reports = parse_compound(data)
         except RtcpParseError:
             self.invalid += 1
-            return
+            return None
+        about_us = False
         for report in reports:
             self.reports_received += 1
             if isinstance(report, SenderReport):
@@ -90,10 +95,12 @@ class RtcpReporter:
             for block in report.blocks:
                 if block.ssrc != our_ssrc:
                     continue
+                about_us = True
                 self.peer_block = block
                 rtt = round_trip_time(block, self._ntp(now))
                 if rtt is not None:
                     self.rtt = rtt
+        return about_us
 
     def due(self, now: float) -> bool:
         """Whether our next report should go out now."""

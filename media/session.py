@@ -6,12 +6,17 @@ numbers and timestamps continuous for the whole call. The agent always sees
 μ-law; an A-law call is converted here, once, at the edge.
 
 Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
-which is what gets audio through NATs. To stop a third party from hijacking
-the stream ("RTP bleed"), the first source that sends valid RTP is latched;
-another source only takes over after the latched one has been silent for
-:data:`RELATCH_SILENCE` seconds and the newcomer has sent
-:data:`RELATCH_PACKETS` packets in sequence. Packets from a source that is
-not latched are dropped.
+which is what gets audio through NATs; which source that is, so that nobody else
+can take the media over ("RTP bleed"), is :class:`~media.latching.SourceLatch`'s
+to say. Packets from any other source are counted (``foreign``) and dropped.
+
+We send only when :class:`~media.liveness.PeerLiveness` says so: once the dialog
+is confirmed (:meth:`MediaSession.confirm`, unless the session starts
+confirmed), and while the peer shows it is there (RTP from the latched source,
+or RTCP from the host we send to that reports on our stream). After a silence
+of :attr:`~media.liveness.LivenessConfig.pause_after` seconds sending pauses
+until the next sign; :meth:`MediaSession.idle_for` tells the application how
+long the peer has been silent (its RTP timeout ends the call).
 
 SRTP (when ``StreamParams.srtp`` is set): every packet received is
 authenticated and decrypted before anything else looks at it, so a packet
@@ -29,6 +34,7 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +42,8 @@ from media import g711
 from media.dtmf import DtmfReceiver
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from media.latching import SourceLatch, same_host
+from media.liveness import LivenessConfig, PeerLiveness
 from media.quality import CallQuality
 from media.reporting import RtcpReporter
 from media.rtcp import SenderInfo
@@ -44,8 +52,6 @@ from media.sender import RtpStreamSender
 from media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
 
 __all__ = [
-    "RELATCH_PACKETS",
-    "RELATCH_SILENCE",
     "STUN_MAGIC_COOKIE",
     "MediaSession",
     "MediaStats",
@@ -55,10 +61,6 @@ __all__ = [
 
 Address = tuple[str, int]
 
-RELATCH_SILENCE = 1.0
-"""Seconds the latched source must be silent before another may take over."""
-RELATCH_PACKETS = 4
-"""Consecutive in-sequence packets a new source must send to take over."""
 MIN_INGRESS_WAIT = 0.040
 """Seconds the listeners' tap waits for a missing packet, at least."""
 
@@ -114,7 +116,6 @@ class MediaStats:
     """RTCP datagrams received, on either port (RFC 5761 §4: second octet 192-223)."""
     stun: int = 0
     """STUN-looking datagrams (RFC 5389 §6 magic cookie): counted, dropped (no ICE here)."""
-    relatches: int = 0
     dtmf_digits: int = 0
     frames_out: int = 0
     extra: dict[str, int] = field(default_factory=dict)
@@ -128,23 +129,22 @@ class MediaSession:
         now: the current time (seconds), for the RTP timeout clock.
         jitter: jitter buffer settings (its codec is taken from ``params``).
         rng: random source for SSRC, sequence and timestamp origins.
+        liveness: when sending pauses for the peer's silence.
+        confirmed: whether we may send at once (the dialog is confirmed, or early
+            media was asked for); else nothing goes out before :meth:`confirm`.
     """
 
     __slots__ = (
-        "_candidate",
         "ingress",
         "on_audio",
-        "_candidate_count",
-        "_candidate_seq",
         "_pending_digits",
         "_to_ulaw",
         "dtmf",
         "jitter",
         "jitter_config",
-        "last_received",
-        "latched",
+        "latch",
+        "liveness",
         "params",
-        "remote",
         "rtcp",
         "sender",
         "srtp",
@@ -157,11 +157,14 @@ class MediaSession:
         now: float,
         jitter: JitterBufferConfig | None = None,
         rng: random.Random | None = None,
+        liveness: LivenessConfig | None = None,
+        confirmed: bool = True,
     ) -> None:
         self.params = params
-        self.remote: Address = params.remote
-        self.latched: Address | None = None
-        self.last_received = now
+        self.latch = SourceLatch(params.remote)
+        """Which source's RTP is the call's (media/latching.py)."""
+        self.liveness = PeerLiveness(liveness or LivenessConfig(), now, confirmed)
+        """When we may send (media/liveness.py)."""
         self.stats = MediaStats()
         base = jitter or JitterBufferConfig()
         self.jitter_config = JitterBufferConfig(
@@ -188,16 +191,39 @@ class MediaSession:
         """Listeners' tap: in-order μ-law frames at arrival (see media/ingress.py)."""
         self._pending_digits: list[str] = []
         self._to_ulaw = params.codec == "PCMA"
-        self._candidate: Address | None = None
-        self._candidate_seq = 0
-        self._candidate_count = 0
         self.srtp: SrtpContext | None = None
         """The call's SRTP, with its counters of dropped packets; None for plain RTP."""
         if params.srtp is not None:
             self.srtp = SrtpContext(*params.srtp)
-        cname = f"{(rng or random).getrandbits(64):016x}@sipgw"  # per call, RFC 7022
+        bits = rng.getrandbits(64) if rng is not None else secrets.randbits(64)
+        cname = f"{bits:016x}@sipgw"  # per call, RFC 7022
         self.rtcp = RtcpReporter(cname, now, rng=rng)
         """The call's RTCP: reception statistics, the peer's reports, our next report."""
+
+    # ------------------------------------------------------------------ where and when
+
+    @property
+    def latched(self) -> Address | None:
+        """The source whose RTP is accepted (media/latching.py); None until one is."""
+        return self.latch.latched
+
+    @property
+    def remote(self) -> Address:
+        """Where our RTP goes: the latched source, else the address the SDP named."""
+        return self.latch.latched or self.latch.signalled
+
+    @property
+    def last_received(self) -> float:
+        """When the peer last showed it is there (or sending was confirmed)."""
+        return self.liveness.last_sign
+
+    def confirm(self, now: float) -> None:
+        """The dialog is confirmed: sending may start (see media/liveness.py)."""
+        self.liveness.confirm(now)
+
+    def may_send(self, now: float) -> bool:
+        """Whether media may go out now: confirmed, and the peer not silent too long."""
+        return self.liveness.may_send(now)
 
     # ------------------------------------------------------------------ inbound
 
@@ -208,17 +234,19 @@ class MediaSession:
             if is_stun(data):
                 self.stats.stun += 1
             elif len(data) >= 8 and data[0] >> 6 == 2 and is_rtcp(data):
-                self._rtcp_on_rtp_port(data, source, now)  # short: an empty RR is 8 octets
+                self.receive_rtcp(data, now, source)  # short: an empty RR is 8 octets
             else:
                 self.stats.invalid += 1
             return
         if is_rtcp(data):
-            self._rtcp_on_rtp_port(data, source, now)
+            self.receive_rtcp(data, now, source)  # rtcp-mux, RFC 5761 §4
             return
         payload_type = data[1] & 0x7F
         is_audio = payload_type == self.params.payload_type
         if not is_audio and payload_type != self.params.telephone_event_pt:
             self.stats.unknown_payload += 1  # comfort noise, another payload type, ...
+            if source == self.latch.latched and self.srtp is None:
+                self.liveness.sign(now)  # a silent caller's comfort noise (RFC 3389) counts
             return
         if self.srtp is not None:
             plain = self.srtp.unprotect(data)
@@ -230,10 +258,12 @@ class MediaSession:
         except RtpParseError:
             self.stats.invalid += 1
             return
-        if source != self.latched and not self._accept_source(source, packet, now):
+        if not self.latch.accepts(
+            source, packet.ssrc, packet.sequence_number, is_audio, self.srtp is not None
+        ):
             self.stats.foreign += 1
             return
-        self.last_received = now
+        self.liveness.sign(now)
         self.rtcp.reception.packet(
             packet.ssrc, packet.sequence_number, packet.timestamp, now, jitter=is_audio
         )
@@ -248,32 +278,41 @@ class MediaSession:
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
 
-    def _rtcp_on_rtp_port(self, data: bytes, source: Address, now: float) -> None:
-        """RTCP on the RTP port (rtcp-mux, RFC 5761 §4): only from the latched source."""
-        if self.latched is not None and source != self.latched:
-            self.stats.foreign += 1
-            return
-        self.receive_rtcp(data, now)
+    def receive_rtcp(self, data: bytes, now: float, source: Address) -> bool:
+        """One RTCP datagram (SRTCP when the call is SRTP) from ``source``.
 
-    def receive_rtcp(self, data: bytes, now: float) -> None:
-        """One RTCP datagram (SRTCP when the call is SRTP) from the peer."""
+        Only the host we send to may report on this call (our own reports go
+        back there, symmetric RTCP); a report from it about our stream, or any
+        report while we send nothing, shows the peer is there. Returns whether
+        the datagram was taken (else it is counted as ``foreign``).
+        """
+        if not same_host(source[0], self.remote[0]):
+            self.stats.foreign += 1
+            return False
         self.stats.rtcp += 1
         if self.srtp is not None:
             if len(data) < SRTCP_MIN_LENGTH:
                 # Too short to be SRTCP: plain RTCP (baresip sends a plain APP "PING"),
                 # never parsed on an SRTP call, counted as invalid RTCP, not as an SRTP drop.
                 self.rtcp.invalid += 1
-                return
+                return True
             plain = self.srtp.unprotect_rtcp(data)
             if plain is None:
-                return  # counted in self.srtp.stats
+                return True  # counted in self.srtp.stats
             data = plain
-        self.rtcp.receive(data, self.sender.ssrc, now)
+        about_us = self.rtcp.receive(data, self.sender.ssrc, now)
+        if about_us or (not self.params.send and about_us is not None):
+            self.liveness.sign(now)
+        return True
 
     def rtcp_report(self, now: float) -> bytes | None:
-        """Our compound SR/RR when one is due (RFC 3550 §6.2), protected with SRTP; else None."""
+        """Our compound SR/RR when one is due (RFC 3550 §6.2), protected with SRTP; else None.
+
+        None also while we may not send (not confirmed, or the peer silent: see
+        media/liveness.py); the report goes out once we may again.
+        """
         rtcp = self.rtcp
-        if not rtcp.due(now):
+        if not rtcp.due(now) or not self.liveness.may_send(now):
             return None
         sender = self.sender
         info = SenderInfo(0, sender.timestamp, sender.packets_sent, sender.octets_sent)
@@ -286,33 +325,6 @@ class MediaSession:
         """The call's loss, jitter, round-trip time and estimated MOS so far."""
         ptime = self.params.ptime_ms / 1000.0
         return self.rtcp.quality(self.jitter.stats.target_delay, ptime)
-
-    def _accept_source(self, source: Address, packet: RtpPacket, now: float) -> bool:
-        """Latch the first source; let another take over only as the module says."""
-        if self.latched is None:
-            self._latch(source)
-            return True
-        if now - self.last_received < RELATCH_SILENCE:
-            return False
-        if (
-            source == self._candidate
-            and packet.sequence_number == (self._candidate_seq + 1) & 0xFFFF
-        ):
-            self._candidate_count += 1
-        else:
-            self._candidate, self._candidate_count = source, 1
-        self._candidate_seq = packet.sequence_number
-        if self._candidate_count < RELATCH_PACKETS:
-            return False
-        self._latch(source)
-        self.stats.relatches += 1
-        return True
-
-    def _latch(self, source: Address) -> None:
-        self.latched = source
-        self.remote = source
-        self._candidate = None
-        self._candidate_count = 0
 
     @property
     def digits_pending(self) -> bool:
@@ -345,10 +357,16 @@ class MediaSession:
             return g711.alaw_to_ulaw(frame)
         return frame
 
-    def packets_for(self, frame: bytes | None) -> list[bytes]:
-        """The packets that carry the agent's μ-law frame (or silence) this tick."""
-        if not self.params.send:
-            self.sender.skip(1)  # on hold: keep the timestamp on wall time, send nothing
+    def packets_for(self, frame: bytes | None, now: float) -> list[bytes]:
+        """The packets that carry the agent's μ-law frame (or silence) this tick.
+
+        None (an empty list) on hold, before the dialog is confirmed and while the peer is silent
+        (:meth:`may_send`): the timestamp stays on wall time, nothing is sent.
+        """
+        if not self.params.send or not self.liveness.may_send(now):
+            if self.params.send:
+                self.liveness.withheld += 1
+            self.sender.skip(1)
             return []
         if frame is not None and self._to_ulaw:
             frame = g711.ulaw_to_alaw(frame)
@@ -360,12 +378,13 @@ class MediaSession:
         protected = [srtp.protect(packet) for packet in packets]
         return [packet for packet in protected if packet is not None]
 
-    def can_send_early(self) -> bool:
+    def can_send_early(self, now: float) -> bool:
         """Whether the next tick's packet may go out now (the talkspurt fast path).
 
         Only at the start of a talkspurt (the last frame was silence), with 20 ms
-        packets and no DTMF playing: the packet is the one the next tick would
-        send, same sequence number and timestamp, just up to 20 ms sooner.
+        packets and no DTMF playing, while we may send: the packet is the one the
+        next tick would send, same sequence number and timestamp, just up to 20 ms
+        sooner.
         """
         sender = self.sender
         return (
@@ -373,6 +392,7 @@ class MediaSession:
             and self.params.ptime_ms == 20
             and not sender.talking
             and not sender.dtmf_pending
+            and self.liveness.may_send(now)
         )
 
     def skip(self, ticks: int) -> None:
@@ -390,16 +410,17 @@ class MediaSession:
         """Apply a re-negotiation (re-INVITE/UPDATE) at ``now``: address, codec, direction, keys.
 
         The sender keeps its SSRC, sequence and timestamp (RFC 3550 §5.1 allows
-        a payload type change within a stream). When the peer is expected to
-        send again (back from hold), :meth:`idle_for` counts from ``now``.
+        a payload type change within a stream). A new address is latched afresh
+        (media/latching.py); when media starts flowing again (back from hold) or
+        goes to a new address, the peer's silence counts from ``now``.
         """
-        if params.receive and not self.params.receive:
-            self.last_received = now
+        was_active = self.params.send or self.params.receive
         changed_remote = params.remote != self.params.remote
         self.params = params
         if changed_remote and params.remote[0] not in ("0.0.0.0", "::"):
-            self.remote = params.remote
-            self.latched = None
+            self.latch.retarget(params.remote)
+        if (params.send or params.receive) and (changed_remote or not was_active):
+            self.liveness.sign(now)
         if params.codec != self.jitter_config.codec:
             self.jitter_config = JitterBufferConfig(
                 codec=params.codec,
@@ -425,8 +446,13 @@ class MediaSession:
         self.sender.telephone_event_pt = params.telephone_event_pt
 
     def idle_for(self, now: float) -> float:
-        """Seconds since the last valid RTP packet; 0 while the peer is not expected to send."""
-        if not self.params.receive:
-            self.last_received = now
+        """Seconds the peer has given no sign of life (media/liveness.py).
+
+        0 while no media flows either way (``a=inactive``): there is nothing to
+        hear from the peer and nothing of ours to aim anywhere. A listen-only peer
+        (it offered ``a=recvonly``) shows itself with RTCP about our stream.
+        """
+        if not self.params.send and not self.params.receive:
+            self.liveness.sign(now)
             return 0.0
-        return now - self.last_received
+        return self.liveness.silent_for(now)

@@ -39,10 +39,10 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         session = endpoint.session
         if session is None:
             return
-        if session.latched is not None and addr[0] != session.latched[0]:
-            return  # only the latched RTP source's host may report on this call
-        endpoint.rtcp_remote = addr[:2]  # symmetric RTCP, as for RTP (RFC 4961)
-        session.receive_rtcp(data, endpoint.loop.time())
+        # Only the host our RTP goes to may report on this call (the session checks);
+        # our reports then go back to where its reports come from (symmetric RTCP).
+        if session.receive_rtcp(data, endpoint.loop.time(), addr[:2]):
+            endpoint.rtcp_remote = addr[:2]
 
     def error_received(self, exc: Exception) -> None:
         self.endpoint.icmp_errors += 1
@@ -72,6 +72,26 @@ class RtpEndpoint:
         for packet in packets:
             rtp.sendto(packet, remote)
 
+    def open_mapping(self) -> None:
+        """One octet (a NUL) to the session's remote address, as the call is answered.
+
+        It is no RTP (nothing is sent before the ACK, see media/liveness.py), only what
+        makes our NAT, if we are behind one, map our RTP port to the same public port
+        before the caller learns it. Were the caller's first RTP to reach the NAT first, a
+        Linux NAT would keep that packet's (refused) connection entry and give our stream
+        another public port: the caller's audio would never get in. A keep-alive of NULs
+        is what RTP stacks drop quietly (Asterisk says so in its RTP reader); an empty
+        datagram, RFC 6263 §4.1's, asyncio does not send. Nothing for an address on hold
+        (port 0 or ``0.0.0.0``).
+        """
+        rtp, session = self.rtp, self.session
+        if rtp is None or session is None:
+            return
+        host, port = session.remote
+        if port == 0 or host in ("0.0.0.0", "::"):
+            return
+        rtp.sendto(b"\x00", (host, port))
+
     def send_rtcp(self, now: float) -> None:
         """Send our RTCP report when one is due: on the RTP port with rtcp-mux, else port + 1."""
         rtp, rtcp, session = self.rtp, self.rtcp, self.session
@@ -87,8 +107,11 @@ class RtpEndpoint:
             rtp.sendto(report, session.remote)
         else:
             host, port = session.remote
-            port = session.params.rtcp_port or port + 1
-            rtcp.sendto(report, self.rtcp_remote or (host, port))
+            learnt = self.rtcp_remote
+            if learnt is not None and learnt[0] == host:
+                rtcp.sendto(report, learnt)  # the peer's reports come from there
+            else:
+                rtcp.sendto(report, (host, session.params.rtcp_port or port + 1))
 
     def close(self) -> None:
         """Close both sockets."""

@@ -1,10 +1,13 @@
-"""MediaSession: symmetric RTP with strict latching, codec edges, hold, timeouts."""
+"""MediaSession: symmetric RTP with strict latching, codec edges, hold, sending, timeouts."""
 
 from __future__ import annotations
 
 from media import g711
+from media.latching import RELATCH_WINDOW
+from media.liveness import LivenessConfig
+from media.rtcp import ReportBlock, build_compound, build_rr
 from media.rtp import RtpPacket
-from media.session import RELATCH_PACKETS, RELATCH_SILENCE, MediaSession, StreamParams
+from media.session import MediaSession, StreamParams
 
 PEER = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)
@@ -17,10 +20,10 @@ def packet(seq: int, pt: int = 0, payload: bytes = TONE, ssrc: int = 1) -> bytes
                      payload=payload).serialize()  # fmt: skip
 
 
-def session(**params: object) -> MediaSession:
+def session(liveness: LivenessConfig | None = None, **params: object) -> MediaSession:
     values: dict[str, object] = {"remote": PEER, "telephone_event_pt": 101}
     values.update(params)
-    return MediaSession(StreamParams(**values), now=0.0)  # type: ignore[arg-type]
+    return MediaSession(StreamParams(**values), now=0.0, liveness=liveness)  # type: ignore[arg-type]
 
 
 def test_sends_to_sdp_address_until_rtp_arrives_then_latches_source() -> None:
@@ -39,23 +42,37 @@ def test_foreign_source_is_dropped_while_latched_source_is_active() -> None:
     assert s.remote == PEER and s.stats.foreign == 10
 
 
-def test_new_source_takes_over_after_silence_and_in_sequence_packets() -> None:
+def test_another_source_takes_over_only_by_continuing_the_stream() -> None:
+    """The caller's NAT mapping changed: same SSRC, the sequence a little further on."""
     s = session()
     s.receive(packet(1), PEER, 0.0)
-    t = RELATCH_SILENCE + 0.1
-    for n in range(RELATCH_PACKETS - 1):
-        s.receive(packet(50 + n), NATTED, t + 0.02 * n)
-        assert s.remote == PEER
-    s.receive(packet(50 + RELATCH_PACKETS - 1), NATTED, t + 0.1)
-    assert s.remote == NATTED and s.stats.relatches == 1
+    s.receive(packet(50, ssrc=2), NATTED, 5.0)  # another stream: even after a silence, no
+    s.receive(packet(2 + RELATCH_WINDOW + 1), NATTED, 5.1)  # too far ahead to be ours
+    assert s.remote == PEER and s.stats.foreign == 2
+    s.receive(packet(5), NATTED, 5.2)  # three packets lost on the way: continues the stream
+    assert s.remote == NATTED and s.latch.relatches == 1
+    s.receive(packet(3), PEER, 5.3)  # the SDP's address always wins back
+    assert s.remote == PEER and s.latch.relatches == 2
 
 
-def test_out_of_sequence_newcomer_does_not_take_over() -> None:
+def test_a_quiet_caller_keeps_its_media_whatever_a_sprayer_sends() -> None:
+    """RTP bleed (issue 21): the caller goes quiet, someone sprays packets at its port."""
     s = session()
     s.receive(packet(1), PEER, 0.0)
-    for n in range(10):
-        s.receive(packet(50 + 2 * n), NATTED, RELATCH_SILENCE + 0.1 + 0.02 * n)
-    assert s.remote == PEER
+    for n in range(200):  # 4 s of in-sequence packets from elsewhere, its own SSRC
+        s.receive(packet(1000 + n, ssrc=0xBAD), ATTACKER, 1.0 + 0.02 * n)
+    assert s.remote == PEER and s.stats.foreign == 200 and s.latch.relatches == 0
+
+
+def test_behind_a_nat_the_first_audio_from_elsewhere_latches() -> None:
+    """Nothing came from the SDP's address: the caller's RTP comes through its NAT."""
+    s = session()
+    s.receive(packet(1, pt=101, payload=bytes(4)), NATTED, 0.0)  # not the audio type: no
+    assert s.latched is None
+    s.receive(packet(2), NATTED, 0.02)
+    assert s.latched == NATTED
+    s.receive(packet(500, ssrc=0xBAD), ATTACKER, 0.04)  # a second stranger: no
+    assert s.latched == NATTED
 
 
 def test_unknown_payloads_and_garbage_are_ignored() -> None:
@@ -88,7 +105,7 @@ def test_pcma_is_converted_for_the_agent_and_back() -> None:
         s.receive(packet(n, pt=8, payload=alaw), PEER, 0.02 * n)
     frames = [s.caller_frame(0.02 * n + 0.1) for n in range(6)]
     assert any(f == g711.alaw_to_ulaw(alaw) for f in frames)
-    (out,) = s.packets_for(TONE)
+    (out,) = s.packets_for(TONE, 0.2)
     parsed = RtpPacket.parse(out)
     assert parsed.payload_type == 8 and parsed.payload == alaw
 
@@ -96,16 +113,16 @@ def test_pcma_is_converted_for_the_agent_and_back() -> None:
 def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:
     s = session(send=False)
     before = s.sender.timestamp
-    assert s.packets_for(TONE) == []
+    assert s.packets_for(TONE, 0.0) == []
     assert s.sender.timestamp == (before + 160) % 2**32  # still on wall time
-    held = session(receive=False)
+    held = session(send=False, receive=False)  # a=inactive: nothing flows either way
     assert held.idle_for(100.0) == 0.0
     active = session()
     assert active.idle_for(100.0) == 100.0
 
 
 def test_back_from_hold_the_idle_clock_starts_again() -> None:
-    s = session(receive=False)  # on hold (a=inactive): no RTP expected
+    s = session(send=False, receive=False)  # on hold (a=inactive): no RTP expected
     s.update(StreamParams(remote=PEER), 50.0)  # resumed at t = 50 s
     assert s.idle_for(60.0) == 10.0  # counted from the resume, not from the start
     s.update(StreamParams(remote=PEER), 70.0)  # already receiving: the clock runs on
@@ -114,11 +131,11 @@ def test_back_from_hold_the_idle_clock_starts_again() -> None:
 
 def test_update_keeps_stream_continuity_and_applies_new_address() -> None:
     s = session()
-    first = RtpPacket.parse(s.packets_for(None)[0])
+    first = RtpPacket.parse(s.packets_for(None, 0.0)[0])
     s.receive(packet(1), PEER, 0.0)
     s.update(StreamParams(remote=NATTED, payload_type=0, telephone_event_pt=101), 1.0)
     assert s.remote == NATTED and s.latched is None
-    second = RtpPacket.parse(s.packets_for(None)[0])
+    second = RtpPacket.parse(s.packets_for(None, 1.0)[0])
     assert second.ssrc == first.ssrc
     assert second.sequence_number == (first.sequence_number + 1) & 0xFFFF
     # c=0.0.0.0 (hold) does not redirect our RTP anywhere.
@@ -128,12 +145,72 @@ def test_update_keeps_stream_continuity_and_applies_new_address() -> None:
 
 def test_early_send_only_at_a_talkspurt_start_with_20_ms_packets() -> None:
     s = session()
-    assert s.can_send_early()  # nothing sent yet: silence
-    s.packets_for(TONE)
-    assert not s.can_send_early()  # talking
-    s.packets_for(None)
-    assert s.can_send_early()
+    assert s.can_send_early(0.0)  # nothing sent yet: silence
+    s.packets_for(TONE, 0.0)
+    assert not s.can_send_early(0.02)  # talking
+    s.packets_for(None, 0.02)
+    assert s.can_send_early(0.04)
     s.send_dtmf("1")
-    assert not s.can_send_early()  # a DTMF event is playing
-    assert not session(ptime_ms=40).can_send_early()
-    assert not session(send=False).can_send_early()
+    assert not s.can_send_early(0.06)  # a DTMF event is playing
+    assert not session(ptime_ms=40).can_send_early(0.0)
+    assert not session(send=False).can_send_early(0.0)
+
+
+def report_about(s: MediaSession) -> bytes:
+    """An RTCP RR from the peer (SSRC 1) with a report block about our stream."""
+    block = ReportBlock(s.sender.ssrc, 0, 0, 1, 8, 0, 0)
+    return build_compound(build_rr(1, (block,)), 1, "peer")
+
+
+def test_nothing_is_sent_before_the_dialog_is_confirmed() -> None:
+    s = MediaSession(StreamParams(remote=PEER), now=0.0, confirmed=False)
+    assert s.packets_for(None, 0.0) == [] and s.rtcp_report(10.0) is None
+    assert not s.may_send(0.5) and not s.can_send_early(0.5)
+    s.confirm(1.0)  # the ACK
+    assert len(s.packets_for(None, 1.0)) == 1
+    assert s.liveness.withheld == 1
+
+
+def test_sending_pauses_while_the_peer_is_silent_and_resumes_when_it_is_back() -> None:
+    s = session(liveness=LivenessConfig(pause_after=8.0))
+    assert s.packets_for(None, 7.9)  # the grace period since the start
+    assert s.packets_for(None, 8.0) == [] and s.liveness.paused and s.liveness.pauses == 1
+    assert not s.can_send_early(8.5)
+    s.receive(packet(1), PEER, 9.0)  # the peer is back
+    assert s.packets_for(None, 9.0) and not s.liveness.paused
+    assert s.packets_for(None, 16.9) and s.packets_for(None, 17.0) == []
+    assert s.liveness.pauses == 2 and s.idle_for(17.0) == 8.0
+
+
+def test_a_listen_only_peer_is_kept_alive_by_rtcp_about_our_stream() -> None:
+    """a=recvonly sends no RTP: its receiver reports on our SSRC show it is there."""
+    s = session(receive=False)  # the peer offered recvonly: we send, it listens
+    for t in (5.0, 11.0, 17.0):
+        assert s.receive_rtcp(report_about(s), t, (PEER[0], PEER[1] + 1))
+    assert s.packets_for(None, 24.5) and s.idle_for(24.5) == 7.5
+    assert s.idle_for(47.0) == 30.0  # quiet since 17 s: the RTP timeout applies, recvonly or not
+
+
+def test_rtcp_that_proves_nothing_keeps_nothing_alive() -> None:
+    s = session()
+    stranger = ("198.51.100.66", 40001)
+    assert not s.receive_rtcp(report_about(s), 5.0, stranger)  # another host: not taken
+    assert s.receive_rtcp(build_compound(build_rr(1), 1, "peer"), 6.0, (PEER[0], 40001))
+    assert s.idle_for(8.0) == 8.0 and s.packets_for(None, 8.0) == []  # no block about us
+    assert s.stats.foreign == 1 and s.stats.rtcp == 1
+
+
+def test_on_hold_any_report_from_the_peer_counts() -> None:
+    s = session(send=False)  # we send nothing: a report cannot be about us, nor aimed anywhere
+    s.receive_rtcp(build_compound(build_rr(1), 1, "peer"), 20.0, (PEER[0], 40001))
+    assert s.idle_for(25.0) == 5.0
+
+
+def test_comfort_noise_from_the_latched_source_keeps_the_peer_alive() -> None:
+    """A phone with voice activity detection sends comfort noise (RFC 3389, PT 13) in its
+    silences: it is dropped, but it shows the caller is there."""
+    s = session()
+    s.receive(packet(1), PEER, 0.0)
+    s.receive(packet(2, pt=13, payload=bytes(1)), PEER, 7.0)
+    s.receive(packet(3, pt=13, payload=bytes(1)), ATTACKER, 14.0)  # not from the caller
+    assert s.stats.unknown_payload == 2 and s.idle_for(14.5) == 7.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from media.liveness import LivenessConfig
 from media.rtcp import (
     ReceiverReport,
     ReportBlock,
@@ -19,6 +20,7 @@ from media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
 
 PEER = ("192.0.2.10", 40000)
 TONE = bytes(range(160))
+NEVER_PAUSE = LivenessConfig(pause_after=0)
 
 
 def rtp(seq: int, ssrc: int = 77) -> bytes:
@@ -33,7 +35,9 @@ def first_report(session: MediaSession, start: float) -> tuple[float, bytes]:
 
 
 def test_rr_before_sending_then_sr_and_the_interval_is_randomized() -> None:
-    session = MediaSession(StreamParams(remote=PEER), now=0.0, rng=random.Random(3))
+    session = MediaSession(
+        StreamParams(remote=PEER), now=0.0, rng=random.Random(3), liveness=NEVER_PAUSE
+    )
     for seq in range(10):
         if seq != 4:
             session.receive(rtp(seq), PEER, 0.02 * seq)
@@ -44,7 +48,7 @@ def test_rr_before_sending_then_sr_and_the_interval_is_randomized() -> None:
     (block,) = rr.blocks
     assert block.ssrc == 77 and block.cumulative_lost == 1 and block.highest_seq == 9
     assert session.rtcp_report(when + 0.02) is None
-    session.packets_for(TONE)
+    session.packets_for(TONE, when + 0.02)
     when2, report2 = first_report(session, when + 0.02)
     assert 2.5 <= when2 - when <= 7.5 + 0.02
     sr = parse_compound(report2)[0]
@@ -53,7 +57,7 @@ def test_rr_before_sending_then_sr_and_the_interval_is_randomized() -> None:
 
 def test_peer_report_on_the_rtp_port_gives_rtt_and_peer_loss() -> None:
     session = MediaSession(StreamParams(remote=PEER, rtcp_mux=True), now=0.0)
-    session.packets_for(TONE)
+    session.packets_for(TONE, 0.0)
     when, report = first_report(session, 0.0)
     sr = parse_compound(report)[0]
     assert isinstance(sr, SenderReport)
@@ -76,16 +80,16 @@ def test_srtcp_both_ways() -> None:
     assert plain is not None and isinstance(parse_compound(plain)[0], ReceiverReport)
     protected = peer.protect_rtcp(build_compound(build_rr(77), 77, "peer"))
     assert protected is not None
-    session.receive_rtcp(protected, 8.0)
-    session.receive_rtcp(build_rr(77), 8.0)  # plain RTCP on an SRTP call: dropped
+    session.receive_rtcp(protected, 8.0, PEER)
+    session.receive_rtcp(build_rr(77), 8.0, PEER)  # plain RTCP on an SRTP call: dropped
     assert session.rtcp.reports_received == 1 and session.rtcp.invalid == 1
     assert session.srtp is not None and session.srtp.stats.rtcp_unprotected == 1
     # Plain compound RTCP, long enough to be SRTCP: ignored, counted as plain, not an SRTP drop.
-    session.receive_rtcp(build_compound(build_rr(77), 77, "peer"), 9.0)
+    session.receive_rtcp(build_compound(build_rr(77), 77, "peer"), 9.0, PEER)
     assert session.srtp.stats.plain_rtcp == 1 and session.rtcp.reports_received == 1
     forger = SrtpContext(outbound=ours, inbound=theirs)
     forged = [forger.protect_rtcp(build_rr(77) * 3) for _ in range(5)][-1]  # an unseen index
-    session.receive_rtcp(forged or b"", 9.5)  # SRTCP with the wrong key: an auth drop
+    session.receive_rtcp(forged or b"", 9.5, PEER)  # SRTCP with the wrong key: an auth drop
     assert session.srtp.stats.auth_failed == 1 and session.srtp.stats.dropped == 1
     assert session.rtcp.reports_received == 1
 

@@ -161,7 +161,7 @@ def test_session_unprotects_what_it_receives_and_protects_what_it_sends() -> Non
         session.receive(peer.protect(rtp(seq)) or b"", PEER, 0.02 * seq)
     assert session.latched == PEER and session.srtp is not None
     assert session.srtp.stats.unprotected == 3 and session.jitter.stats.received == 3
-    sent = session.packets_for(TONE)
+    sent = session.packets_for(TONE, 0.1)
     assert len(sent) == 1 and RtpPacket.parse(peer.unprotect(sent[0]) or b"").payload == TONE
 
 
@@ -187,4 +187,4 @@ def test_session_update_rekeys_and_can_fall_back_to_plain_rtp() -> None:
     assert session.srtp is None
     session.receive(rtp(2), PEER, 2.0)
     assert session.jitter.stats.received == 2  # the plain packet was taken
-    assert RtpPacket.parse(session.packets_for(TONE)[0]).payload == TONE  # sent in the clear
+    assert RtpPacket.parse(session.packets_for(TONE, 2.0)[0]).payload == TONE  # sent in the clear

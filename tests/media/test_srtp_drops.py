@@ -70,14 +70,14 @@ def test_libsrtp_alone_refuses_the_plain_bye_as_cant_check() -> None:
 @pytest.mark.parametrize("mki", [b"", b"\x00\x01"])
 def test_plain_rtcp_bye_at_hangup_is_ignored_not_an_srtp_drop(bye: bytes, mki: bytes) -> None:
     session, peer = call(mki)
-    session.receive_rtcp(bye, 3.0)
+    session.receive_rtcp(bye, 3.0, PEER)
     srtp = session.srtp
     assert srtp is not None and srtp.stats.plain_rtcp == 1 and srtp.stats.dropped == 0
     assert srtp.stats.last_plain.startswith(f"RTCP {len(bye)} bytes, v2, pt 203, ssrc ")
     assert session.rtcp.reports_received == 0  # never parsed
     genuine = peer.protect_rtcp(build_compound(build_rr(77), 77, "peer"))
     assert genuine is not None
-    session.receive_rtcp(genuine, 3.1)  # the SRTCP state was not touched
+    session.receive_rtcp(genuine, 3.1, PEER)  # the SRTCP state was not touched
     assert srtp.stats.rtcp_unprotected == 1 and session.rtcp.reports_received == 1
 
 
@@ -95,7 +95,7 @@ def test_srtcp_whose_e_flag_was_cleared_is_an_other_drop_named_cant_check() -> N
     assert genuine is not None
     tampered = bytearray(genuine)
     tampered[-14] &= 0x7F  # the E flag (RFC 3711 §3.4): not plain RTCP, not SRTCP either
-    session.receive_rtcp(bytes(tampered), 1.0)
+    session.receive_rtcp(bytes(tampered), 1.0, PEER)
     stats = session.srtp.stats if session.srtp else None
     assert stats is not None and stats.other_errors == 1 and stats.plain_rtcp == 0
     assert stats.other_kinds == {"cant_check": 1}

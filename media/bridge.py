@@ -1,0 +1,60 @@
+"""Two calls' audio crossed in-process: what one side hears is what the other side says.
+
+:class:`FrameBridge` is sans-IO. Both calls tick on the gateway's one 20 ms
+ticker: each tick, each side pushes the frame its caller sent
+(:meth:`FrameBridge.push`, from its jitter buffer) and pops the frame to send
+its caller (:meth:`FrameBridge.pop`), the other side's. Whichever side ticks
+first, a frame crosses within one tick; the queues hold a few frames at most
+(``depth``), the oldest dropped (and counted) if one side stops popping (its
+call on hold). A frame of nothing (``None``: nothing received) crosses as
+nothing, which the other side sends as silence.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal, TypeAlias
+
+__all__ = ["FrameBridge", "Side"]
+
+Side: TypeAlias = Literal[0, 1]
+"""One of the two calls."""
+
+
+class FrameBridge:
+    """Frames from each side to the other (see the module docstring).
+
+    Attributes:
+        depth: frames each direction holds at most.
+        crossed: frames that reached the other side, per side they came from.
+        dropped: frames dropped because the other side did not take them, per side.
+    """
+
+    __slots__ = ("_queues", "crossed", "depth", "dropped")
+
+    def __init__(self, depth: int = 3) -> None:
+        if depth < 1:
+            raise ValueError(f"a bridge holds at least one frame, not {depth}")
+        self.depth = depth
+        self._queues: tuple[deque[bytes | None], deque[bytes | None]] = (deque(), deque())
+        self.crossed = [0, 0]
+        self.dropped = [0, 0]
+
+    def push(self, side: Side, frame: bytes | None) -> None:
+        """The 20 ms ``side``'s caller sent (None: nothing arrived)."""
+        queue = self._queues[side]
+        if len(queue) >= self.depth:
+            queue.popleft()
+            self.dropped[side] += 1
+        queue.append(frame)
+
+    def pop(self, side: Side) -> bytes | None:
+        """The frame to send ``side``'s caller: the other side's oldest (None: silence)."""
+        other = 1 - side
+        queue = self._queues[other]
+        if not queue:
+            return None
+        frame = queue.popleft()
+        if frame is not None:
+            self.crossed[other] += 1
+        return frame

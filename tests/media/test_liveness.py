@@ -1,0 +1,29 @@
+"""PeerLiveness: nothing before the confirmation, a pause after a silence, back on a sign."""
+
+from __future__ import annotations
+
+from media.liveness import LivenessConfig, PeerLiveness
+
+
+def test_nothing_may_go_out_before_the_confirmation() -> None:
+    live = PeerLiveness(LivenessConfig(pause_after=8.0), now=0.0, confirmed=False)
+    assert not live.may_send(0.0) and not live.may_send(100.0)
+    live.confirm(100.0)
+    assert live.may_send(107.9)  # the grace period counts from the confirmation
+    assert not live.may_send(108.0) and live.paused and live.pauses == 1
+
+
+def test_a_sign_ends_the_pause_and_pauses_are_counted_once_each() -> None:
+    live = PeerLiveness(LivenessConfig(pause_after=2.0), now=0.0, confirmed=True)
+    assert not live.may_send(2.0) and not live.may_send(3.0) and live.pauses == 1
+    live.sign(3.5)
+    assert live.may_send(3.5) and not live.paused
+    assert not live.may_send(5.5) and live.pauses == 2
+    assert live.silent_for(6.0) == 2.5
+
+
+def test_old_signs_do_not_move_the_clock_back_and_zero_never_pauses() -> None:
+    live = PeerLiveness(LivenessConfig(pause_after=0.0), now=0.0, confirmed=True)
+    live.sign(10.0)
+    live.sign(5.0)
+    assert live.silent_for(12.0) == 2.0 and live.may_send(1e6) and live.pauses == 0
