@@ -73,6 +73,7 @@ class CallInfo:
         "_request_uri",
         "_source",
         "_state",
+        "_trusted_identity",
     )
 
     def __init__(
@@ -95,6 +96,7 @@ class CallInfo:
         self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
         self._details = details or _NO_DETAILS
+        self._trusted_identity = ""  # set by the core for an INVITE from a trusted source
 
     def __repr__(self) -> str:
         return f"<CallInfo {self.log_id} {self._state.name}>"
@@ -132,8 +134,16 @@ class CallInfo:
     @property
     def details(self) -> InviteDetails:
         """What the INVITE said beyond From and To: asserted identity, privacy, forwarding,
-        ``X-`` headers (empty for a call we placed)."""
+        ``X-`` headers (empty for a call we placed). Its asserted identity is what the
+        INVITE said, believed or not: :attr:`trusted_identity` is the believed one."""
         return self._details
+
+    @property
+    def trusted_identity(self) -> str:
+        """The caller's number as a trusted source asserted it: the P-Asserted-Identity
+        (RFC 3325) of an INVITE from a source the operator named (:mod:`sipgw.trustedid`);
+        "" otherwise. The From (:attr:`caller`) proves nothing."""
+        return self._trusted_identity
 
     @property
     def request_uri(self) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sipgw import __version__
 from sipgw.limits import MessageLimits
+from sipgw.mediatarget import MediaTargetPolicy
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
 
@@ -37,6 +38,9 @@ class UserAgentConfig:
             (:mod:`sipgw.sdes`).
         limits: the largest message parsed; requests over them get 413, 414
             or 513 (:mod:`sipgw.limits`).
+        media_targets: which ``c=`` addresses we send media to, with the media
+            networks of each trunk the operator listed (:mod:`sipgw.mediatarget`);
+            an SDP naming another gets 488.
     """
 
     public_host: str
@@ -53,6 +57,7 @@ class UserAgentConfig:
     timers: TimerValues = field(default_factory=TimerValues)
     srtp_policy: SrtpPolicy = SrtpPolicy.TLS_ONLY
     limits: MessageLimits = field(default_factory=MessageLimits)
+    media_targets: MediaTargetPolicy = field(default_factory=MediaTargetPolicy)
 
     @property
     def sent_by(self) -> str:

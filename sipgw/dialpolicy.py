@@ -155,8 +155,10 @@ def _plain(uri: SipUri) -> bool:
     return not uri.headers and uri.password is None and uri.params.keys() <= _SAFE_PARAMS
 
 
-def _number_regex(pattern: str) -> re.Pattern[str]:
-    """An entry's number pattern as a regex (see the module docstring)."""
+def _number_regex(pattern: str, starts: bool = False) -> re.Pattern[str]:
+    """An entry's number pattern as a regex (see the module docstring); ``starts``: one
+    that matches the beginnings of what the pattern matches too (each token optional
+    once the ones before it matched)."""
     body, prefix = (pattern[:-1], True) if pattern.endswith("*") else (pattern, False)
     out = []
     for token in re.findall(r"\[[^\]]*\]|.", body):
@@ -174,6 +176,8 @@ def _number_regex(pattern: str) -> re.Pattern[str]:
         out.append(f"[{_KEYPAD}]*")
     if not out:
         raise ValueError("an empty number pattern")
+    if starts:
+        return re.compile("".join(f"(?:{token}" for token in out) + ")?" * len(out))
     return re.compile("".join(out))
 
 
@@ -201,6 +205,8 @@ def _entry_uri(text: str) -> SipUri:
 class _Rule:
     text: str
     number: re.Pattern[str] | None = None
+    number_start: re.Pattern[str] | None = None
+    """What begins a string ``number`` matches (keypad digits keyed so far)."""
     uri: SipUri | None = None
     user: re.Pattern[str] | None = None
     """For a SIP entry whose user part is ``*`` or a number pattern."""
@@ -216,13 +222,17 @@ class _Rule:
             elif re.match(r"[+0-9\[]", uri.user or ""):
                 user = _number_regex(uri.user or "")
             return cls(text, uri=uri, user=user)
+        compact = text.replace(" ", "")
         try:
-            return cls(text, number=_number_regex(text.replace(" ", "")))
+            return cls(text, _number_regex(compact), _number_regex(compact, starts=True))
         except ValueError as exc:
             raise ValueError(f"{text!r}: {exc}") from None
 
     def matches_number(self, number: str) -> bool:
         return self.number is not None and self.number.fullmatch(number) is not None
+
+    def starts_number(self, digits: str) -> bool:
+        return self.number_start is not None and self.number_start.fullmatch(digits) is not None
 
     def matches_sip(self, target: SipUri) -> bool:
         rule = self.uri
@@ -371,6 +381,15 @@ class DialPolicy:
             if filled is not None and any(r.matches_number(filled.international) for r in rules):
                 return True
         return False
+
+    def allows_keyed(self, digits: str) -> bool:
+        """Whether the DTMF ``digits`` a call has keyed so far (all of them, in order) are
+        an allowed sequence or the beginning of one: ``1`` and ``12`` on the way to an
+        allowed ``12#``, never ``1#``. Keys allowed one at a time do not add up to more."""
+        number = PhoneNumber.parse(digits)
+        if number is None or not number.keyed:
+            return False
+        return any(rule.starts_number(number.digits) for rule in self._rules("dtmf"))
 
     def __repr__(self) -> str:
         extra = {a: len(r) for a, r in self._per_action.items() if r}

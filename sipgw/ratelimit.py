@@ -13,7 +13,10 @@ transaction that exists, and ACKs, never do: they create nothing). The guard
    token left the request is *limited*: answered ``503`` with ``Retry-After``
    (RFC 3261 §21.5.4) once per Retry-After period per source and dropped
    otherwise, or always dropped (:attr:`LimitAction.DROP`). A peer that honours
-   Retry-After backs off; a flood gets at most one response per period.
+   Retry-After backs off; a flood gets at most one response per period. Over
+   TCP and TLS (``reliable``), where the handshake proved the source and a
+   dropped request would leave a real peer waiting, every limited request gets
+   its 503 (with :attr:`LimitAction.DROP` the connection is closed instead).
 
 Sources live in a table of at most :attr:`FloodConfig.max_sources` entries,
 least recently seen evicted first, so a flood from forged addresses cannot grow
@@ -224,14 +227,21 @@ class FloodGuard:
         agent = (request.headers.get("User-Agent") or "").lower()
         return bool(agent) and any(fragment in agent for fragment in fragments)
 
-    def check(self, request: SipRequest, host: str, now: float) -> FloodVerdict:
-        """The verdict on a request that would start a transaction, from ``host``."""
+    def check(
+        self, request: SipRequest, host: str, now: float, reliable: bool = False
+    ) -> FloodVerdict:
+        """The verdict on a request that would start a transaction, from ``host``.
+
+        ``reliable``: it came over TCP or TLS (see the module docstring).
+        """
         if self.is_scanner(request):
             self.counters.scanners_dropped += 1
             return FloodVerdict.DROP
-        return self.take(RequestKind.of(request.method), host, now)
+        return self.take(RequestKind.of(request.method), host, now, reliable)
 
-    def take(self, kind: RequestKind, host: str, now: float) -> FloodVerdict:
+    def take(
+        self, kind: RequestKind, host: str, now: float, reliable: bool = False
+    ) -> FloodVerdict:
         """Charge one ``kind`` request to ``host``'s bucket."""
         rate = self.config.rate(kind)
         if rate.unlimited:
@@ -243,7 +253,9 @@ class FloodGuard:
         if bucket.take(rate, now):
             return FloodVerdict.PASS
         self.counters.rate_limited += 1
-        if self.config.action is LimitAction.DROP or now < source.replied_until:
+        if self.config.action is LimitAction.DROP:
+            return FloodVerdict.DROP
+        if now < source.replied_until and not reliable:
             return FloodVerdict.DROP
         source.replied_until = now + self.config.retry_after
         self.counters.rate_limit_replies += 1

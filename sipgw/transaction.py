@@ -17,7 +17,16 @@ Reliability lives here: over UDP a client transaction retransmits its
 request (Timers A and E, doubling from T1 up to T2 for non-INVITE) until a
 response arrives or Timer B/F gives up; a server transaction retransmits
 its final non-2xx response (Timer G) until the ACK arrives or Timer H gives
-up, and answers request retransmissions with its last response. 2xx
+up, and answers request retransmissions with its last response.
+
+One exception keeps a forged source from turning one INVITE into eleven
+responses: an INVITE refused before any provisional response
+(:meth:`TransactionLayer.respond_once`) is answered once, as a stateless UAS
+does (§8.2.7). The client, which has heard nothing else, retransmits its
+INVITE until a response arrives (Timer A), and each retransmission gets the
+same bytes again from a small table of recent refusals
+(:data:`ANSWERED_ONCE_MAX` entries, oldest forgotten first) instead of a
+transaction with timers. 2xx
 responses to INVITE are retransmitted by the TU, not here (§13.3.1.4); per
 RFC 6026 the INVITE transactions sit in 'Accepted' for 64·T1 after a 2xx so
 that retransmitted INVITEs are absorbed and retransmitted 2xx are still
@@ -39,7 +48,8 @@ that the TU may share (the user agent arms its own deadlines in the same one).
 from __future__ import annotations
 
 import random
-from collections import deque
+import secrets
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -53,6 +63,7 @@ from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.timers import Timer, TimerHeap, TimerValues
 
 __all__ = [
+    "ANSWERED_ONCE_MAX",
     "Action",
     "AckReceived",
     "ClientTransaction",
@@ -80,6 +91,10 @@ __all__ = [
 
 MAGIC_COOKIE = "z9hG4bK"
 """RFC 3261 §8.1.1.7: branches of RFC 3261 elements start with this."""
+
+ANSWERED_ONCE_MAX = 1024
+"""INVITEs refused with :meth:`TransactionLayer.respond_once` remembered at most (their key
+and the response's bytes, to answer retransmissions alike)."""
 
 
 class State(Enum):
@@ -124,8 +139,8 @@ _SEND_INPUTS = frozenset({Input.SEND_1XX, Input.SEND_2XX, Input.SEND_3XX_6XX})
 
 
 def make_branch(rng: random.Random | None = None) -> str:
-    """A new RFC 3261 branch parameter (§8.1.1.7)."""
-    bits = (rng or random).getrandbits(64)
+    """A new RFC 3261 branch parameter (§8.1.1.7); unpredictable unless ``rng`` is given."""
+    bits = rng.getrandbits(64) if rng is not None else secrets.randbits(64)
     return f"{MAGIC_COOKIE}{bits:016x}"
 
 
@@ -634,7 +649,7 @@ class TransactionLayer:
 
     Args:
         timers: T1/T2/T4 (RFC defaults).
-        rng: the random source for branches (inject one in tests).
+        rng: the random source for branches (inject one in tests; default: the OS's).
         heap: where timers are armed; pass the TU's heap to share one (then
             the TU, not this layer, reports and fires the deadlines).
     """
@@ -646,10 +661,12 @@ class TransactionLayer:
         heap: TimerHeap | None = None,
     ) -> None:
         self.timers = timers or TimerValues()
-        self.rng = rng or random.Random()
+        self.rng = rng or secrets.SystemRandom()
         self.heap = heap if heap is not None else TimerHeap()
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
         self.client: dict[tuple[str, ...], ClientTransaction] = {}
+        self.answered_once: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        """Recent INVITEs refused with :meth:`respond_once`: key -> the response sent."""
         self._events: deque[TxEvent] = deque()
         self._outbox: list[tuple[bytes, Flow]] = []
 
@@ -659,6 +676,12 @@ class TransactionLayer:
         """A request arrived (already parsed and Via-stamped by the caller)."""
         key = server_key(request)
         tx = self.server.get(key)
+        if tx is None and key in self.answered_once:
+            if request.method == "ACK":
+                del self.answered_once[key]  # the refusal was heard: done
+            else:
+                self._outbox.append((self.answered_once[key], flow))  # a retransmission
+            return
         if request.method == "ACK":
             if isinstance(tx, InviteServerTransaction):
                 tx.ack = request
@@ -742,6 +765,34 @@ class TransactionLayer:
         tx.state = State.TERMINATED
         tx.disarm(*tx.timers)
         self._forget(tx)
+
+    def respond_once(self, tx: ServerTransaction, response: SipResponse) -> None:
+        """Refuse an INVITE that got no provisional response, without keeping its transaction.
+
+        The response goes out once and the transaction is gone; retransmissions
+        of the INVITE get the same bytes (see the module docstring).
+
+        Raises:
+            InvalidState: ``tx`` is no INVITE transaction still waiting for a response.
+        """
+        if not isinstance(tx, InviteServerTransaction) or tx.last_response is not None:
+            raise InvalidState("respond_once: not an INVITE transaction without a response")
+        if response.status < 300:
+            raise InvalidState("respond_once is for refusals (3xx-6xx)")
+        data = response.serialize()
+        self._outbox.append((data, tx.flow))
+        tx.state = State.TERMINATED
+        tx.disarm(*tx.timers)
+        self._forget(tx)
+        answered = self.answered_once
+        answered[tx.key] = data
+        while len(answered) > ANSWERED_ONCE_MAX:
+            answered.popitem(last=False)
+
+    def knows(self, request: SipRequest) -> bool:
+        """Whether ``request`` belongs to a transaction we have (or answered once)."""
+        key = server_key(request)
+        return key in self.server or key in self.answered_once
 
     def send_stateless(self, data: bytes, flow: Flow) -> None:
         """Send bytes outside any transaction (2xx retransmissions, ACK for 2xx)."""

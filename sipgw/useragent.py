@@ -37,9 +37,13 @@ and goes to that usage to be ACKed again. Once answered, the same usages serve
 both kinds of call.
 
 Who may call is the :class:`~sipgw.access.AccessPolicy`'s to say: a request
-outside a dialog that could cost something (an INVITE) is checked before any
-usage sees it; a refused one is answered (401 or 403) and reported as
-:class:`~sipgw.events.RequestRefused`, never as a call. NAT: every response
+from a source outside its allow list (a *stranger*) is checked before any
+transaction exists (:mod:`sipgw.usages.strangers`): it gets one only for a
+dialog or INVITE it has with us, or once its digest credentials verified;
+anything else is answered statelessly (401 or 403 when refused, reported as
+:class:`~sipgw.events.RequestRefused`, never as a call), within the request's
+size over UDP, so a forged source can neither grow our state nor draw more
+bytes than it sent. NAT: every response
 to one of our requests tells us, in its Via's ``received``/``rport``, where
 the peer saw us; when that is not the address we announce, a
 :class:`~sipgw.events.PublicAddressObserved` says so.
@@ -47,15 +51,21 @@ the peer saw us; when that is not the address we announce, a
 Floods (:mod:`sipgw.ratelimit`): a request that would open a new transaction
 first passes the :class:`~sipgw.ratelimit.FloodGuard` (scanner User-Agents,
 per-source token buckets), before any transaction exists; a limited one is
-answered 503 with Retry-After statelessly, or dropped. Retransmissions of an
-existing transaction and ACKs are not charged. An admitted new INVITE then
-passes the :class:`~sipgw.ratelimit.CallRateLimiter` (503 with Retry-After).
+answered 503 with Retry-After statelessly, or dropped. Over TCP and TLS, where
+the handshake proved the source, every limited request gets its 503, and a
+request we will not answer (a scanner's) closes the connection
+(:meth:`UserAgent.connections_to_close`). Retransmissions of an existing
+transaction and ACKs are not charged. An admitted new INVITE then passes the
+:class:`~sipgw.ratelimit.CallRateLimiter` (503 with Retry-After); an INVITE
+refused before any provisional response is answered once, without Timer G
+(:meth:`~sipgw.transaction.TransactionLayer.respond_once`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
+import secrets
 from collections.abc import Callable
 
 from sipgw.access import AccessPolicy
@@ -64,17 +74,17 @@ from sipgw.body import DTMF_CONTENT_TYPES, parse_dtmf_info
 from sipgw.call import CallInfo, CallState
 from sipgw.config import UserAgentConfig
 from sipgw.errors import InvalidState, MessageParseError, RemoteProtocolError, SipError
-from sipgw.events import DtmfReceived, PublicAddressObserved, RequestRefused, SipEvent
+from sipgw.events import DtmfReceived, PublicAddressObserved, SipEvent
 from sipgw.message import (
     KNOWN_METHODS,
     RequestParseError,
     SipRequest,
     SipResponse,
-    make_response,
     parse_message,
 )
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.ratelimit import CallRateLimiter, FloodGuard, FloodVerdict, RequestKind
+from sipgw.stateless import StatelessResponder
 from sipgw.transaction import (
     AckReceived,
     InviteServerTransaction,
@@ -82,17 +92,17 @@ from sipgw.transaction import (
     ServerTransaction,
     StrayResponse,
     TransactionTimedOut,
-    server_key,
 )
 from sipgw.uri import SipUri, Uri
 from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
 from sipgw.usages.invite import InviteUsage
 from sipgw.usages.modify import ModifyUsage
 from sipgw.usages.outbound import OutboundCall, OutboundUsage
-from sipgw.usages.refer import ReferUsage
+from sipgw.usages.refer import ReferUsage, replacing_target, tokens
 from sipgw.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.usages.session import CallSession
 from sipgw.usages.sessiontimer import SessionTimerUsage
+from sipgw.usages.strangers import StrangerUsage
 
 __all__ = ["ALLOW", "OutboundCall", "RegistrationConfig", "UserAgent", "UserAgentConfig"]
 
@@ -107,7 +117,9 @@ class UserAgent:
 
     Args:
         config: the core's settings.
-        rng: random source for tags, branches and session ids (inject in tests).
+        rng: random source for tags, branches, Call-IDs and session ids (inject in tests);
+            default: the operating system's (:class:`secrets.SystemRandom`), so that
+            none can be predicted from the ones a peer has seen.
         access: who may call (:mod:`sipgw.access`); None admits everyone.
         flood: per-source limits and the scanner filter; None = no limits.
         call_rate: new-call rate limits (after the access check); None = no limits.
@@ -126,13 +138,18 @@ class UserAgent:
         self.flood = flood
         self.call_rate = call_rate
         self._observed: tuple[str, int] | None = None
-        self._ctx = ctx = UsageContext(config, rng or random.Random())
+        self._ctx = ctx = UsageContext(config, rng or secrets.SystemRandom())
         self._session_timers = SessionTimerUsage(ctx)
         self._invite = InviteUsage(ctx, self._session_timers)
         self._modify = ModifyUsage(ctx, self._invite, self._session_timers)
         self._refer = ReferUsage(ctx)
         self._register = RegisterUsage(ctx)
         self._outbound = OutboundUsage(ctx, self._session_timers)
+        self.responder = StatelessResponder(config.user_agent)
+        """Builds our stateless responses and keeps them within their request's size."""
+        self.strangers = StrangerUsage(ctx, self.access, self.responder)
+        """Requests from sources outside the allow list (sipgw/usages/strangers.py)."""
+        self._close: list[tuple[int, str]] = []
         # Requests in a confirmed (or early) dialog, by method; BYE is handled first.
         self._in_dialog: dict[str, _InDialogHandler] = {
             "INVITE": self._modify.reinvite,
@@ -180,18 +197,23 @@ class UserAgent:
 
     def receive_datagram(self, data: bytes, flow: Flow, now: float) -> None:
         """Process one datagram (or one framed message from a stream)."""
+        size = len(data)
         try:
             message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
             if exc.partial.method != "ACK" and self._may_answer_malformed(flow, now):
-                self._reply_stateless(exc.partial, flow, exc.status_hint, str(exc))
+                self._reply_stateless(exc.partial, flow, size, exc.status_hint, str(exc))
             return
         except MessageParseError:
+            if flow.reliable and data[:8] != b"SIP/2.0 ":
+                self._close_connection(flow, "a request that cannot be answered")
             return  # not answerable: dropped
         try:
             if isinstance(message, SipRequest):
                 self._stamp_via(message, flow)
-                if not self._passes_flood_guard(message, flow, now):
+                if not self._passes_flood_guard(message, flow, size, now):
+                    return
+                if self.strangers.answer(message, flow, size, now):
                     return
                 self._ctx.transactions.receive_request(message, flow, now)
             else:
@@ -201,8 +223,8 @@ class UserAgent:
             pass  # e.g. a response whose Via or CSeq cannot be read: dropped
         self._process(now)
 
-    def _passes_flood_guard(self, req: SipRequest, flow: Flow, now: float) -> bool:
-        """Whether a request goes on to the transactions; a limited one is answered or dropped.
+    def _passes_flood_guard(self, req: SipRequest, flow: Flow, size: int, now: float) -> bool:
+        """Whether a request goes on; a limited one is answered, dropped, or its connection closed.
 
         Raises:
             SipError: the request's Via cannot be read (the caller drops it).
@@ -210,22 +232,42 @@ class UserAgent:
         guard = self.flood
         if guard is None or req.method == "ACK":
             return True
-        if server_key(req) in self._ctx.transactions.server:
+        if self._ctx.transactions.knows(req):
             return True  # a retransmission: it creates nothing (RFC 3261 §17.2.3)
-        verdict = guard.check(req, flow.address[0], now)
+        verdict = guard.check(req, flow.address[0], now, reliable=flow.reliable)
         if verdict is FloodVerdict.REJECT:
             self._reply_stateless(
-                req, flow, 503, "rate limited",
+                req, flow, size, 503, "rate limited",
                 headers=(("Retry-After", str(guard.config.retry_after)),),
             )  # fmt: skip
+        elif verdict is FloodVerdict.DROP and flow.reliable:
+            self._close_connection(flow, "a request over the limits or from a scanner")
         return verdict is FloodVerdict.PASS
 
     def _may_answer_malformed(self, flow: Flow, now: float) -> bool:
         """Whether a 400 may go to this source: garbage is charged to its "other" bucket."""
         guard = self.flood
-        return guard is None or guard.take(RequestKind.OTHER, flow.address[0], now) is (
-            FloodVerdict.PASS
-        )
+        if guard is None:
+            return True
+        verdict = guard.take(RequestKind.OTHER, flow.address[0], now, reliable=flow.reliable)
+        if not flow.reliable:
+            return verdict is FloodVerdict.PASS
+        if verdict is FloodVerdict.DROP:
+            self._close_connection(flow, "malformed requests over the limits")
+        return verdict is not FloodVerdict.DROP  # over TCP/TLS: every request is answered
+
+    def _close_connection(self, flow: Flow, why: str) -> None:
+        if flow.connection_id is not None:
+            self._close.append((flow.connection_id, why))
+
+    def connections_to_close(self) -> list[tuple[int, str]]:
+        """Stream connections to close, and why, since the last call.
+
+        Over TCP and TLS every request gets a final response or its connection is
+        closed: this is the second case (a scanner, a request we cannot answer).
+        """
+        out, self._close = self._close, []
+        return out
 
     def transport_error(self, flow: Flow, now: float) -> None:
         """The transport could not deliver on ``flow`` (RFC 3261 §17.1.4, §17.2.4).
@@ -351,6 +393,33 @@ class UserAgent:
             raise InvalidState("cannot transfer a call that has ended")
         self._refer.refer(session, target, now, headers, user_to_user)
 
+    def refer_replacing(self, call: CallInfo, replaced: CallInfo, now: float) -> None:
+        """Attended transfer (RFC 5589 §7): ask ``call``'s phone to call the peer of
+        ``replaced`` (another call of ours, confirmed) with ``Replaces``, so that the new
+        call takes the place of ``replaced``. Progress as for :meth:`refer`; the peer of
+        ``replaced`` then ends it with a BYE.
+
+        Raises:
+            InvalidState: either call is not confirmed, or has ended.
+            LocalProtocolError: the peer's Contact is no SIP URI.
+        """
+        session, other = self._ctx.session_of(call), self._ctx.session_of(replaced)
+        if session is None or other is None:
+            raise InvalidState("cannot transfer a call that has ended")
+        if other.state is not CallState.CONFIRMED:
+            raise InvalidState(f"cannot replace a call in state {other.state.name}")
+        self._refer.refer(session, replacing_target(other.dialog), now)
+
+    def peer_allows(self, call: CallInfo, method: str) -> bool:
+        """Whether the call's peer listed ``method`` in its Allow (its INVITE's or 2xx's)."""
+        session = self._ctx.session_of(call)
+        return session is not None and method.lower() in tokens(session.peer_allow)
+
+    def peer_supports(self, call: CallInfo, option: str) -> bool:
+        """Whether the call's peer listed ``option`` in its Supported (e.g. ``replaces``)."""
+        session = self._ctx.session_of(call)
+        return session is not None and option.lower() in tokens(session.peer_supported)
+
     def register(self, account: RegistrationConfig, now: float) -> None:
         """Start registering an account (RFC 3261 §10); the first REGISTER goes out now.
 
@@ -413,17 +482,18 @@ class UserAgent:
     def _on_request(self, tx: ServerTransaction, req: SipRequest, flow: Flow, now: float) -> None:
         try:
             self._check_request(req)
-            if self.access.guards(req):
-                self._admit(req, flow, now)
-                if req.method == "INVITE":
-                    self._check_call_rate(req, now)
+            # Who may call was decided before the transaction existed (strangers.py).
+            if req.method == "INVITE" and self.access.guards(req):
+                self._check_call_rate(req, now)
             if req.method == "CANCEL":
                 self._invite.cancel(tx, req, now)
             elif req.to.tag:
                 self._on_in_dialog(tx, req, now)
             elif req.method == "INVITE":
                 assert isinstance(tx, InviteServerTransaction)
-                self._invite.offer(tx, req, flow, now)
+                allow = self.access.allow  # named sources only, never "anyone" (RFC 3325 §4)
+                trusted = flow.address[0] in allow and not allow.admits_anyone
+                self._invite.offer(tx, req, flow, now, trusted_source=trusted)
             elif req.method == "OPTIONS":
                 self._on_options(tx, req, now)
             elif req.method in _DIALOG_ONLY:
@@ -432,21 +502,6 @@ class UserAgent:
                 self._ctx.respond(tx, req, 405, now)
         except RemoteProtocolError as exc:
             self._ctx.respond_error(tx, req, exc, now)
-
-    def _admit(self, req: SipRequest, flow: Flow, now: float) -> None:
-        """Ask the access policy; a refused request is reported, then answered.
-
-        Raises:
-            Rejection: 401 with the challenge, or 403 (answered by the caller).
-        """
-        refused = self.access.check(req, flow.address[0], now)
-        if refused is None:
-            return
-        self._ctx.events.append(
-            RequestRefused(flow.address, req.method, str(req.from_.uri), refused.refusal,
-                           refused.username)
-        )  # fmt: skip
-        raise Rejection(refused.refusal.value, refused.status, refused.headers)
 
     def _check_call_rate(self, req: SipRequest, now: float) -> None:
         """The new-call rate limits, for an admitted INVITE outside a dialog.
@@ -554,19 +609,20 @@ class UserAgent:
         self,
         req: SipRequest,
         flow: Flow,
+        size: int,
         status: int,
         reason: str,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
+        """Answer without a transaction; over UDP within ``size`` octets (sipgw/stateless.py)."""
         try:
             destination = response_flow(req.top_via, flow)
         except SipError:
             destination = flow  # a Via we cannot read: answer where the packet came from
-        response = make_response(req, status, reason_phrase(status, reason))
-        for name, value in headers:
-            response.headers.add(name, value)
-        response.headers.add("Server", self.config.user_agent)
-        self._ctx.transactions.send_stateless(response.serialize(), destination)
+        response = self.responder.build(req, status, reason_phrase(status, reason), headers)
+        data = self.responder.fit(response, None if flow.reliable else size)
+        if data is not None:
+            self._ctx.transactions.send_stateless(data, destination)
 
 
 def _same_address(a: tuple[str, int], b: tuple[str, int]) -> bool:

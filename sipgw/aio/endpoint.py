@@ -55,6 +55,9 @@ class TransportConfig:
             open to us at once; 0 = no limit.
         max_connections: TCP/TLS connections peers may open to us at once;
             0 = no limit.
+        reserved_for_allowed: of ``max_connections``, how many are kept for
+            sources the access policy allows by address (the trunk, the PBX):
+            strangers get at most the rest.
     """
 
     bind: str = "0.0.0.0"
@@ -70,6 +73,7 @@ class TransportConfig:
     handshake_timeout: float = 10.0
     max_connections_per_source: int = 32
     max_connections: int = 1024
+    reserved_for_allowed: int = 256
 
 
 class SipEndpoint:
@@ -132,6 +136,9 @@ class SipEndpoint:
                 datagrams = self.ua.datagrams_to_send()
                 for data, flow in datagrams:
                     self.send(data, flow)
+                if self.streams is not None:  # after what was written to them
+                    for connection_id, why in self.ua.connections_to_close():
+                        self.streams.close_connection(connection_id, why)
                 event = self.ua.next_event()
                 if event is None and not datagrams:
                     break
@@ -296,6 +303,8 @@ async def open_sip_endpoint(
         handshake_timeout=config.handshake_timeout,
         max_per_source=config.max_connections_per_source,
         max_connections=config.max_connections,
+        reserved_for_allowed=config.reserved_for_allowed,
+        trusted=ua.access.allow.__contains__,
     )
     for name in ("TCP", "TLS"):
         if name in sockets:

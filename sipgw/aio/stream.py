@@ -26,24 +26,36 @@ Bounds on what peers may hold (hostile input, see docs/security.md):
   framing limits (:class:`~sipgw.framing.FramingLimits`), else it is closed;
 * a message must arrive whole within ``message_timeout`` seconds of its first
   octet: a peer that trickles bytes (a slow sender) is disconnected;
-* a TLS handshake must finish within ``handshake_timeout`` seconds;
+* a TLS handshake must finish within ``handshake_timeout`` seconds, and a
+  connection counts against the caps from its TCP handshake on (our own accept
+  loop counts it, then :meth:`asyncio.loop.connect_accepted_socket` runs the
+  TLS handshake on it);
 * at most ``max_per_source`` accepted connections per peer IP address, and
-  ``max_connections`` in all: a connection over either is closed at once
-  (connections we open ourselves are not counted).
+  ``max_connections`` in all, of which ``reserved_for_allowed`` only sources
+  the access policy allows (``trusted``) may take: strangers cannot lock the
+  trunk out. A connection over a cap is closed at once (connections we open
+  ourselves are not counted);
+* an accepted connection that carries no SIP message either way for
+  ``idle_timeout`` seconds, and that no call or transaction uses, is closed:
+  RFC 5626 keep-alive CRLFs do not hold it open.
 
-Warnings about a peer are logged at most once per address per minute.
+Every request on a connection gets a final response, or the connection is
+closed with a log line (:meth:`StreamPool.close_connection`, for what the core
+will not answer). Warnings about a peer are logged at most once per address per
+minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 from sipgw.addressing import Flow, default_port
 from sipgw.aio.sourcelog import SourceLog
@@ -83,6 +95,7 @@ class SipStreamProtocol(asyncio.Protocol):
         """Whether the peer opened it (counted against the connection caps)."""
         self.refused = False
         self.counted = False  # admitted under the connection caps
+        self.stranger = False  # counted among the connections of sources not allowed
         self.id = next(pool.ids)
         self.flow = Flow(transport_name, ("", 0), self.id)
         self.framing = StreamConnection(pool.limits, pool.server)
@@ -90,6 +103,7 @@ class SipStreamProtocol(asyncio.Protocol):
         self.keys: set[_Key] = set()
         self.flows: set[Flow] = set()  # flows sent on this connection (reported if it breaks)
         self.last_activity = pool.loop.time()
+        """The last SIP message either way (and, on a connection we opened, our keep-alives)."""
         self._idle: asyncio.TimerHandle | None = None
         self._message_since: float | None = None  # first octet of the unfinished message
         self._slow: asyncio.TimerHandle | None = None
@@ -100,23 +114,28 @@ class SipStreamProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.flow = Flow(self.transport_name, (str(peer[0]), int(peer[1])), self.id)
-        if self.accepted and not self.pool.admit(self):
+        # A TLS connection was counted when accepted, before its handshake.
+        if self.accepted and not self.counted and not self.pool.admit(self):
             self.refused = True
             self.transport.abort()
             return
+        self.last_activity = self.pool.loop.time()
         self.pool.register(self)
         self._arm_idle(self.pool.idle_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
-        now = self.last_activity = self.pool.loop.time()
+        now = self.pool.loop.time()
+        if not self.accepted:
+            self.last_activity = now
         framing = self.framing
         framing.receive_data(data)
         framed = False
         while (event := framing.next_event()) is not None:
             if isinstance(event, MessageFramed):
                 framed = True
+                self.last_activity = now
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug(
                         "recv %s:%s:%d %s",
@@ -126,7 +145,7 @@ class SipStreamProtocol(asyncio.Protocol):
                 self.pool.learn_alias(self, event.data)
                 self.pool.on_message(event.data, self.flow)
             elif isinstance(event, PingReceived):
-                self.write(framing.data_to_send())  # the pong, in order
+                self.write(framing.data_to_send(), message=False)  # the pong, in order
             elif isinstance(event, FramingFailed):
                 self.pool.warnings.warn(
                     self.flow.address[0], now, "%s from %s:%d: %s; closing the connection",
@@ -136,7 +155,7 @@ class SipStreamProtocol(asyncio.Protocol):
                 return  # closed by a handler
         out = framing.data_to_send()
         if out:
-            self.write(out)
+            self.write(out, message=False)
         if framing.failed:
             self.close()
         elif not framing.in_message:
@@ -159,8 +178,12 @@ class SipStreamProtocol(asyncio.Protocol):
 
     # -- used by the pool
 
-    def write(self, data: bytes, flow: Flow | None = None) -> None:
-        """Write bytes; ``flow`` is remembered for error reports."""
+    def write(self, data: bytes, flow: Flow | None = None, message: bool = True) -> None:
+        """Write bytes; ``flow`` is remembered for error reports.
+
+        ``message``: a SIP message (it keeps an idle connection open), not a
+        keep-alive ping or pong.
+        """
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -172,7 +195,8 @@ class SipStreamProtocol(asyncio.Protocol):
                 self.transport_name.lower(), *self.flow.address, data.split(b"\r\n", 1)[0][:100],
             )  # fmt: skip
         transport.write(data)
-        self.last_activity = self.pool.loop.time()
+        if message or not self.accepted:
+            self.last_activity = self.pool.loop.time()
         if transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
             log.warning("%s:%s:%d does not read; closing", self.transport_name, *self.flow.address)
             transport.abort()
@@ -180,7 +204,7 @@ class SipStreamProtocol(asyncio.Protocol):
     def ping(self) -> None:
         """Send an RFC 5626 keep-alive ping (CRLFCRLF)."""
         self.framing.send_ping()
-        self.write(self.framing.data_to_send())
+        self.write(self.framing.data_to_send(), message=False)
 
     def close(self) -> None:
         """Close the connection (its loss is reported by connection_lost)."""
@@ -239,6 +263,10 @@ class StreamPool:
         handshake_timeout: seconds for a peer's TLS handshake on our listener.
         max_per_source: accepted connections per peer IP address (0 = no limit).
         max_connections: accepted connections in all (0 = no limit).
+        reserved_for_allowed: of ``max_connections``, how many only ``trusted``
+            sources may take.
+        trusted: whether a peer IP address is one the access policy allows (the
+            trunk, the PBX); default: none is.
     """
 
     def __init__(
@@ -256,6 +284,8 @@ class StreamPool:
         handshake_timeout: float = 10.0,
         max_per_source: int = 32,
         max_connections: int = 1024,
+        reserved_for_allowed: int = 256,
+        trusted: Callable[[str], bool] | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.on_message = on_message
@@ -270,20 +300,28 @@ class StreamPool:
         self.handshake_timeout = handshake_timeout
         self.max_per_source = max_per_source
         self.max_connections = max_connections
+        self.reserved_for_allowed = reserved_for_allowed
+        self.trusted = trusted or (lambda host: False)
         self.warnings = SourceLog(log)
         """Rate-limited warnings about peers (framing errors, slow senders, refusals)."""
         self.refused = 0
         """Connections closed at once for being over a connection cap."""
         self.slow_senders = 0
         """Connections closed for not finishing a message in ``message_timeout``."""
+        self.handshake_failures = 0
+        """Accepted TLS connections closed because their handshake failed or took too long."""
+        self.closed_unanswered = 0
+        """Connections closed because the core would not answer a request on them."""
         self._accepted: dict[str, int] = {}  # peer IP -> accepted connections open
         self._accepted_total = 0
+        self._strangers_total = 0  # of those, from sources that are not trusted
         self.ids = itertools.count(1)
         self.connections: dict[int, SipStreamProtocol] = {}
         self._by_key: dict[_Key, SipStreamProtocol] = {}
         self._pending: dict[_Key, list[tuple[bytes, Flow]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.AbstractServer] = []
+        self._listening: list[socket.socket] = []  # TLS listeners we accept on ourselves
 
     # -- listeners
 
@@ -291,13 +329,57 @@ class StreamPool:
         self, sock: socket.socket, transport: str, ssl_context: ssl.SSLContext | None
     ) -> None:
         """Accept connections on a bound, listening socket."""
-        server = await self.loop.create_server(
-            lambda: SipStreamProtocol(self, transport, accepted=True),
-            sock=sock,
-            ssl=ssl_context,
-            ssl_handshake_timeout=self.handshake_timeout if ssl_context is not None else None,
-        )
-        self._servers.append(server)
+        if ssl_context is None:
+            server = await self.loop.create_server(
+                lambda: SipStreamProtocol(self, transport, accepted=True), sock=sock
+            )
+            self._servers.append(server)
+            return
+        # TLS: our own accept loop, so that a peer still in its TLS handshake already
+        # counts against the caps (create_server would count it only once it is done).
+        self._listening.append(sock)
+        self._spawn(self._accept_tls(sock, transport, ssl_context))
+
+    async def _accept_tls(
+        self, listening: socket.socket, transport: str, context: ssl.SSLContext
+    ) -> None:
+        while True:
+            try:
+                sock, address = await self.loop.sock_accept(listening)
+            except OSError as exc:
+                if listening.fileno() < 0:
+                    return  # closed
+                log.warning("accepting %s connections: %s", transport, exc)
+                await asyncio.sleep(0.1)
+                continue
+            conn = SipStreamProtocol(self, transport, accepted=True)
+            conn.flow = Flow(transport, (str(address[0]), int(address[1])), conn.id)
+            if not self.admit(conn):
+                sock.close()
+                continue
+            self._spawn(self._handshake(conn, sock, context))
+
+    async def _handshake(
+        self, conn: SipStreamProtocol, sock: socket.socket, context: ssl.SSLContext
+    ) -> None:
+        """The TLS handshake of an accepted, counted connection (``handshake_timeout``)."""
+        try:
+            await self.loop.connect_accepted_socket(
+                lambda: conn, sock, ssl=context, ssl_handshake_timeout=self.handshake_timeout
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            self.handshake_failures += 1
+            host, port = conn.flow.address
+            self.warnings.warn(host, self.loop.time(),
+                               "TLS handshake from %s:%d failed: %s; closing the connection",
+                               host, port, str(exc) or type(exc).__name__)  # fmt: skip
+            sock.close()
+            self.release(conn)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- connection table
 
@@ -305,14 +387,20 @@ class StreamPool:
         """Count a connection a peer opened; False when it is over a cap (then closed)."""
         host = conn.flow.address[0]
         here = self._accepted.get(host, 0)
+        stranger = not self.trusted(host)
+        strangers_cap = max(0, self.max_connections - self.reserved_for_allowed)
         if self.max_per_source and here >= self.max_per_source:
             open_, where = here, "from that address"
         elif self.max_connections and self._accepted_total >= self.max_connections:
             open_, where = self._accepted_total, "in all"
+        elif self.max_connections and stranger and self._strangers_total >= strangers_cap:
+            open_, where = self._strangers_total, "from sources not allowed"
         else:
             self._accepted[host] = here + 1
             self._accepted_total += 1
+            self._strangers_total += stranger
             conn.counted = True
+            conn.stranger = stranger
             return True
         self.refused += 1
         self.warnings.warn(
@@ -327,18 +415,35 @@ class StreamPool:
         host, port = conn.flow.address
         self._index(conn, (conn.transport_name, host, port))
 
+    def release(self, conn: SipStreamProtocol) -> None:
+        """Give back what a connection took of the caps (idempotent)."""
+        if not conn.counted:
+            return
+        conn.counted = False
+        host = conn.flow.address[0]
+        left = self._accepted.get(host, 0) - 1
+        if left > 0:
+            self._accepted[host] = left
+        else:
+            self._accepted.pop(host, None)
+        self._accepted_total -= 1
+        self._strangers_total -= conn.stranger
+
+    def close_connection(self, connection_id: int, why: str) -> None:
+        """Close a connection on which the core will not answer a request; log it."""
+        conn = self.connections.get(connection_id)
+        if conn is None or conn.transport is None:
+            return
+        self.closed_unanswered += 1
+        host, port = conn.flow.address
+        self.warnings.warn(host, self.loop.time(), "%s from %s:%d: %s; closing the connection",
+                           conn.transport_name, host, port, why)  # fmt: skip
+        conn.close()
+
     def unregister(self, conn: SipStreamProtocol, exc: Exception | None) -> None:
         """A connection is gone: drop it, and fail what was still using it."""
         self.connections.pop(conn.id, None)
-        if conn.counted:
-            conn.counted = False
-            host = conn.flow.address[0]
-            left = self._accepted.get(host, 0) - 1
-            if left > 0:
-                self._accepted[host] = left
-            else:
-                self._accepted.pop(host, None)
-            self._accepted_total -= 1
+        self.release(conn)
         for key in conn.keys:
             if self._by_key.get(key) is conn:
                 del self._by_key[key]
@@ -389,9 +494,7 @@ class StreamPool:
             pending.append((data, flow))
             return
         self._pending[key] = [(data, flow)]
-        task = self.loop.create_task(self._connect(key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._connect(key))
 
     def ping(self, flow: Flow) -> bool:
         """Send a keep-alive ping on the open connection for ``flow``; False if none."""
@@ -442,6 +545,10 @@ class StreamPool:
         """Stop listening and close every connection."""
         for server in self._servers:
             server.close()
+        for listening in self._listening:
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                self.loop.remove_reader(listening.fileno())
+            listening.close()
         for conn in list(self.connections.values()):
             conn.close()
         for task in self._tasks:

@@ -21,15 +21,30 @@ from sipgw.errors import RemoteProtocolError, SipError
 from sipgw.events import CallEnded, EndReason, MediaUpdated, SipEvent
 from sipgw.finalreply import FinalReply
 from sipgw.headers import Via
+from sipgw.mediatarget import MediaAddressRefused
 from sipgw.message import REASON_PHRASES, Headers, SipRequest, SipResponse, make_response
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import SessionDescription
 from sipgw.timers import TimerHeap
-from sipgw.transaction import OnFinal, ServerTransaction, State, TransactionLayer
+from sipgw.transaction import (
+    InviteServerTransaction,
+    OnFinal,
+    ServerTransaction,
+    State,
+    TransactionLayer,
+)
 from sipgw.uri import SipUri
 from sipgw.usages.session import CallSession
 
-__all__ = ["ACCEPT", "ALLOW", "SUPPORTED", "Rejection", "UsageContext", "reason_phrase"]
+__all__ = [
+    "ACCEPT",
+    "ALLOW",
+    "DRAIN_RETRY_AFTER",
+    "SUPPORTED",
+    "Rejection",
+    "UsageContext",
+    "reason_phrase",
+]
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, multipart/mixed"
@@ -111,6 +126,18 @@ class UsageContext:
     def find_incoming(self, call_id: str, remote_tag: str) -> CallSession | None:
         """An incoming call by its Call-ID and the caller's tag."""
         return self._incoming.get((call_id, remote_tag))
+
+    def check_media(self, media: NegotiatedAudio, source: str) -> None:
+        """Whether we may send to the address the peer's SDP named (:mod:`sipgw.mediatarget`).
+
+        Args:
+            media: what offer/answer agreed.
+            source: the host the signalling came from.
+
+        Raises:
+            MediaAddressRefused: 488 with why (an SdpError).
+        """
+        self.config.media_targets.check(media.remote_address, source)
 
     def set_media(self, session: CallSession, media: NegotiatedAudio) -> None:
         """Record new media and tell the application."""
@@ -253,12 +280,20 @@ class UsageContext:
                 response.headers.add(name, value)
         elif status == 500:
             response.headers.add("Retry-After", str(self.rng.randint(0, 10)))
+        elif isinstance(exc, MediaAddressRefused):  # RFC 3261 §20.43: 399, the reason
+            response.headers.add("Warning", f'399 {self.config.public_host} "{exc}"')
         elif status == 488:
             response.headers.add("Warning", f'304 {self.config.public_host} "{exc}"')
         elif status == 406:
             response.headers.add("Warning", f'399 {self.config.public_host} "{exc}"')
             response.headers.add("Accept", ACCEPT)
         try:
+            if not req.to.tag and tx.last_response is None and not tx.reliable and status >= 300:
+                # An INVITE refused before anything was sent: once, no Timer G (see
+                # sipgw.transaction); another request simply gets its response.
+                if isinstance(tx, InviteServerTransaction):
+                    self.transactions.respond_once(tx, response)
+                    return
             self.transactions.respond(tx, response, now)
         except SipError:
             pass

@@ -38,6 +38,7 @@ from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer
 from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sdp import SessionDescription
 from sipgw.transaction import InviteServerTransaction, ServerTransaction
+from sipgw.trustedid import trusted_number
 from sipgw.usages.context import UsageContext
 from sipgw.usages.session import CallSession, PendingAck
 from sipgw.usages.sessiontimer import SessionTimerUsage
@@ -63,9 +64,17 @@ class InviteUsage:
     # ------------------------------------------------------------------ a new INVITE
 
     def offer(
-        self, tx: InviteServerTransaction, request: SipRequest, flow: Flow, now: float
+        self,
+        tx: InviteServerTransaction,
+        request: SipRequest,
+        flow: Flow,
+        now: float,
+        trusted_source: bool = False,
     ) -> None:
         """Validate a new INVITE and offer the call to the application.
+
+        ``trusted_source``: it came from a source the operator named, whose
+        P-Asserted-Identity may be believed (:mod:`sipgw.trustedid`).
 
         Raises:
             RemoteProtocolError: the status to refuse it with (406, 482, 488, 491, 503, ...).
@@ -88,8 +97,10 @@ class InviteUsage:
             raise RemoteProtocolError("at capacity", 503)
         offer = parse_offer(request)
         if offer is not None:
-            # 488 now rather than after ringing (an SRTP offer the policy refuses, too).
-            answer_offer(offer, self._local_media(flow.transport, port=9, key=bytes(30)))
+            # 488 now rather than after ringing (an SRTP offer the policy refuses, too,
+            # and an address we will not send media to).
+            _, media = answer_offer(offer, self._local_media(flow.transport, 9, key=bytes(30)))
+            ctx.check_media(media, flow.address[0])
         self.session_timers.check(request)
         dialog = Dialog.for_uas(
             request,
@@ -103,6 +114,8 @@ class InviteUsage:
             (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
             request_uri=request.uri, source=flow,
         )  # fmt: skip
+        if trusted_source:
+            info._trusted_identity = trusted_number(request.headers)
         session = CallSession(info, request, tx, dialog, offer)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)
@@ -299,6 +312,7 @@ class InviteUsage:
                 body = sdp_body(request)
                 if body is not None and session.local_sdp is not None:
                     media = accept_answer(session.local_sdp, SessionDescription.parse(body))
+                    self.ctx.check_media(media, session.dialog.source.address[0])
                 else:
                     failed = session.media is None  # initial offer never answered
             except (SdpError, RemoteProtocolError):

@@ -118,10 +118,15 @@ class ModifyUsage:
     def _answer_again(
         self, session: CallSession, offer: SessionDescription
     ) -> tuple[SessionDescription, NegotiatedAudio]:
-        """Answer a new offer on the same port; bump o= only if the SDP changed (§8)."""
+        """Answer a new offer on the same port; bump o= only if the SDP changed (§8).
+
+        Raises:
+            SdpError: 488 for an offer we cannot take or an address we may not send to.
+        """
         local, previous = session.local_media, session.local_sdp
         assert local is not None and previous is not None
         sdp, media = answer_offer(offer, local)
+        self.ctx.check_media(media, session.dialog.source.address[0])  # 488 if not ours to aim
         current = session.media.srtp if session.media is not None else None
         if media.srtp is not None and (current is None or current.suite != media.srtp.suite):
             # A new SRTP context starts its packet index again: never with a key

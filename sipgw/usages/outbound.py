@@ -400,6 +400,7 @@ class OutboundUsage:
         heap.cancel(leg.cancel_timer)
         leg.ring_timer = leg.cancel_timer = None
         leg.peer_allow = response.headers.get_all("Allow")
+        leg.peer_supported = response.headers.get_all("Supported")
         session.state = CallState.CONFIRMED
         if leg.cancel_reason is not None:  # the 2xx crossed our CANCEL
             self.ctx.hang_up(session, leg.cancel_reason, now, response.status)
@@ -426,13 +427,16 @@ class OutboundUsage:
             self._on_2xx(session, response, now)
 
     def _answer_media(self, session: CallSession, response: SipResponse) -> NegotiatedAudio | None:
-        """The media an SDP answer in ``response`` agrees to, or None if it is unusable."""
+        """The media an SDP answer in ``response`` agrees to, or None if it is unusable
+        (or names an address we may not send to, :mod:`sipgw.mediatarget`)."""
         assert session.local_sdp is not None
         try:
             body = sdp_body(response)
             if body is None:
                 return None
-            return accept_answer(session.local_sdp, SessionDescription.parse(body))
+            media = accept_answer(session.local_sdp, SessionDescription.parse(body))
+            self.ctx.check_media(media, _leg(session).flow.address[0])
+            return media
         except SipError:
             return None
 

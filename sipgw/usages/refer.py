@@ -1,4 +1,4 @@
-"""Blind transfer with REFER and the NOTIFYs that report on it (RFC 3515).
+"""Transfers with REFER and the NOTIFYs that report on them (RFC 3515, RFC 5589).
 
 We send REFER in the call's dialog (``Refer-To`` the target, ``Referred-By``
 us); its final response says whether the caller's phone accepted the
@@ -13,24 +13,32 @@ The implicit subscription then brings NOTIFYs with ``Event: refer`` and a
 message/sipfrag body (RFC 3420) holding the status line of the phone's
 INVITE to the target (§2.4.5). Each step reaches the application as
 a :class:`~sipgw.events.TransferUpdated`.
+
+An attended transfer (RFC 5589 §7) refers the caller to the peer of another
+call of ours (the consultation) with that dialog in a ``Replaces`` header
+of the Refer-To URI (:func:`replacing_target`): the caller's phone copies it
+into its INVITE, and the peer's phone swaps its dialog with us for the new one
+(RFC 3891 §3), then ends ours with a BYE.
 """
 
 from __future__ import annotations
 
 from functools import partial
+from urllib.parse import quote
 
 from sipgw.call import CallState
 from sipgw.customheaders import check_custom_headers, embed_in_uri
+from sipgw.dialog import Dialog
 from sipgw.errors import InvalidState, LocalProtocolError, RemoteProtocolError, SipError
 from sipgw.events import TransferStage, TransferUpdated
 from sipgw.headers import NameAddr
 from sipgw.message import Headers, SipRequest, SipResponse
 from sipgw.transaction import Outcome, ServerTransaction
-from sipgw.uri import SipUri, Uri, parse_uri
+from sipgw.uri import SipUri, Uri, copy_uri, parse_uri
 from sipgw.usages.context import UsageContext
 from sipgw.usages.session import CallSession
 
-__all__ = ["ReferUsage", "sipfrag_status"]
+__all__ = ["ReferUsage", "replacing_target", "sipfrag_status", "tokens"]
 
 
 def sipfrag_status(body: bytes) -> tuple[int | None, str]:
@@ -40,6 +48,28 @@ def sipfrag_status(body: bytes) -> tuple[int | None, str]:
     if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit():
         return int(parts[1]), parts[2] if len(parts) == 3 else ""
     return None, ""
+
+
+def tokens(values: list[str]) -> frozenset[str]:
+    """The comma-separated tokens of header values (Allow, Supported), lower case."""
+    return frozenset(t.strip().lower() for value in values for t in value.split(",") if t.strip())
+
+
+def replacing_target(dialog: Dialog) -> Uri:
+    """Where an attended transfer sends the caller: the peer's Contact with a ``Replaces``
+    header naming ``dialog`` (RFC 5589 §7.1; RFC 3891 §3: ``to-tag`` is the tag of the
+    UA that receives the INVITE, ours is its ``from-tag``), escaped as a URI header
+    (RFC 3261 §19.1.1).
+
+    Raises:
+        LocalProtocolError: the peer's Contact is no SIP URI.
+    """
+    target = copy_uri(dialog.remote_target)
+    if not isinstance(target, SipUri):
+        raise LocalProtocolError(f"cannot refer to {target}: not a SIP URI")
+    replaces = f"{dialog.call_id};to-tag={dialog.remote_tag};from-tag={dialog.local_tag}"
+    target.headers = [("Replaces", quote(replaces, safe=""))]
+    return target
 
 
 class ReferUsage:

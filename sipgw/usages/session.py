@@ -60,6 +60,7 @@ class UacLeg:
         acks: the ACK sent for each 2xx, by its To tag (the call's and extra
             forks'), re-sent for every retransmission of that 2xx (§13.2.2.4).
         peer_allow: the Allow values of the 2xx (which requests the peer takes).
+        peer_supported: the Supported values of the 2xx (the extensions it implements).
         ring_timer: the ring timeout (CANCEL when it fires).
         cancel_timer: 64·T1 after our CANCEL: stop waiting for the final response.
         targets: where the INVITE may go, in order (RFC 3263); :attr:`flow` is the one
@@ -78,6 +79,7 @@ class UacLeg:
     early_media: dict[str, NegotiatedAudio] = field(default_factory=dict)
     acks: dict[str, tuple[bytes, Flow]] = field(default_factory=dict)
     peer_allow: list[str] = field(default_factory=list)
+    peer_supported: list[str] = field(default_factory=list)
     ring_timer: Timer | None = None
     cancel_timer: Timer | None = None
     targets: tuple[Flow, ...] = ()
@@ -165,6 +167,13 @@ class CallSession:
         if self.uac is not None:
             return self.uac.peer_allow
         return self.invite.headers.get_all("Allow")
+
+    @property
+    def peer_supported(self) -> list[str]:
+        """The option tags the peer said it supports (its INVITE's, or its 2xx's, Supported)."""
+        if self.uac is not None:
+            return self.uac.peer_supported
+        return self.invite.headers.get_all("Supported")
 
     def stop_timers(self, heap: TimerHeap) -> None:
         """Cancel every deadline of the call (2xx retransmission, no-ACK, session timer)."""

@@ -118,21 +118,25 @@ def test_an_allowed_source_calls_and_a_stranger_gets_403_and_no_call() -> None:
 
 
 def test_the_refused_invites_retransmission_ack_and_cancel() -> None:
+    """A refusal is stateless (RFC 3261 §8.2.7): no transaction, nothing retransmitted."""
     h = Harness(access=AccessPolicy(AllowList()))
     data = invite(via_branch="z9hG4bKrefused")
     h.feed(data, STRANGER)
     (forbidden,) = h.responses()
-    h.feed(data, STRANGER)  # a retransmission: the transaction repeats its 403
-    assert h.statuses() == [403]
+    assert not h.ua._ctx.transactions.server
+    h.feed(data, STRANGER)  # a retransmission gets the same 403 again, same To tag
+    (again,) = h.responses()
+    assert again.status == 403 and again.to.tag == forbidden.to.tag
     ack = request("ACK", via_branch="z9hG4bKrefused", to_tag=forbidden.to.tag, cseq_method="ACK")
-    h.feed(ack, STRANGER)  # the ACK for the 403 ends the transaction quietly
+    h.feed(ack, STRANGER)  # the ACK for the 403 is taken quietly
     assert h.take() == []
     cancel = request("CANCEL", via_branch="z9hG4bKrefused", cseq_method="CANCEL")
-    h.feed(cancel, STRANGER)  # too late to cancel: 200 to the CANCEL, nothing else (§9.2)
-    assert h.statuses() == [200]
-    assert len(refusals(h)) == 1 and offered(h) == [] and not h.ua.busy
+    h.feed(cancel, STRANGER)  # no INVITE transaction to cancel: 481 (§9.2)
+    assert h.statuses() == [481]
+    assert len(refusals(h)) == 2 and offered(h) == [] and not h.ua.busy
     h.advance(64.0)
     assert h.take() == [] and h.ended() == []
+    assert not h.ua._ctx.transactions.server
 
 
 def test_options_stays_free_and_other_costly_requests_are_refused() -> None:

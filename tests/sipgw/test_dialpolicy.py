@@ -307,3 +307,20 @@ def test_an_allowed_uri_is_the_uri_the_refer_carries(text: str, entry: str) -> N
         target.user, target.host, target.port, target.params,
     )  # fmt: skip
     assert policy.allows("transfer", sent)
+
+
+@pytest.mark.parametrize(
+    ("keyed", "allowed"),
+    [
+        ("1", True), ("12", True), ("12#", True),  # an allowed sequence and its beginnings
+        ("1#", False), ("12#1", False), ("21", False),
+        ("9", True), ("9004412345", True),  # 9* allows what follows a 9
+        ("3", True), ("35", True), ("355", False),  # [13]5
+        ("+1", False), ("", False), ("1 2", True),
+    ],
+)  # fmt: skip
+def test_keyed_digits_are_judged_as_one_sequence(keyed: str, allowed: bool) -> None:
+    """Issue 21: DTMF was judged per string, so keys allowed one by one added up to any
+    number; DialPolicy.allows_keyed judges all a call has keyed."""
+    policy = DialPolicy.parse("1,2,#,12#,9*,[13]5")
+    assert policy.allows_keyed(keyed) is allowed

@@ -27,8 +27,10 @@ from sipgw.transaction import (
     TransactionLayer,
     TransactionTimedOut,
     TxEvent,
+    make_branch,
     make_non2xx_ack,
 )
+from sipgw.useragent import UserAgent, UserAgentConfig
 from tests.sipgw.builders import CALLER, GATEWAY, invite, parse_request, request
 
 FLOW = Flow("UDP", CALLER)
@@ -460,3 +462,12 @@ def test_transport_error_is_a_503_for_the_tu() -> None:
     layer.transport_error(TO_GATEWAY, 0.1)
     assert tu.final == [NoResponse(transport_error=True)] and tu.statuses == [503]  # §8.1.3.1
     assert layer.client == {} and layer.get_timer() is None
+
+
+def test_branches_tags_and_call_ids_come_from_the_operating_systems_randomness() -> None:
+    """Issue 21: they came from ``random`` (Mersenne Twister), whose next outputs follow
+    from enough past ones a peer has seen."""
+    assert isinstance(TransactionLayer().rng, random.SystemRandom)
+    ua = UserAgent(UserAgentConfig(public_host="192.0.2.1", sip_port=5060))
+    assert isinstance(ua._ctx.rng, random.SystemRandom)
+    assert make_branch() != make_branch() and make_branch().startswith("z9hG4bK")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,15 +32,6 @@ def make_ua(ports: dict[str, int]) -> UserAgent:
     listeners = tuple(ports.items())
     config = UserAgentConfig(public_host="127.0.0.1", sip_port=sip_port, listeners=listeners)
     return UserAgent(config)
-
-
-@pytest.fixture
-async def endpoints() -> AsyncIterator[list[SipEndpoint]]:
-    opened: list[SipEndpoint] = []
-    yield opened
-    for endpoint in opened:
-        endpoint.close()
-    await asyncio.sleep(0)
 
 
 async def start(

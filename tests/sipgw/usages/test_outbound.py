@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from sipgw.access import AccessPolicy, AllowList
 from sipgw.addressing import Flow
 from sipgw.auth import Credentials, DigestServer, Verdict
 from sipgw.call import CallInfo, CallState, Direction
@@ -302,6 +303,16 @@ def test_2xx_without_any_answer_is_acked_and_ended_with_bye() -> None:
     assert not far.of(CallAnswered)
 
 
+def test_an_answer_aiming_our_rtp_elsewhere_is_acked_and_ended_with_bye() -> None:
+    """sipgw.mediatarget: the callee's c= names a loopback address from afar (issue 21)."""
+    far = Far()
+    aimed = sdp_answer(far.invite).replace(f"IN IP4 {PEER[0]}".encode(), b"IN IP4 127.0.0.1")
+    far.feed(reply(far.invite, 200, sdp=aimed))
+    assert len(far.requests("ACK")) == 1 and len(far.requests("BYE")) == 1
+    assert far.ended().reason is EndReason.MEDIA_FAILED
+    assert not far.of(CallAnswered)
+
+
 # ------------------------------------------------------------------ final errors
 
 
@@ -527,6 +538,17 @@ def test_remote_bye_ends_an_outbound_call() -> None:
     assert [r.status for r in oks] == [200]
     assert far.ended().reason is EndReason.REMOTE_BYE
     assert not far.ua.busy
+
+
+def test_a_callee_outside_the_allow_list_still_hangs_up_its_call() -> None:
+    """The callee is no allowed source (sipgw.usages.strangers), but its BYE names our dialog."""
+    far = Far()
+    far.ua.access = far.ua.strangers.access = AccessPolicy(AllowList.parse(["203.0.113.1"]))
+    answered(far)
+    far.feed_request(in_dialog(far, "BYE", 1))
+    oks = [m for m, _ in far.sent if isinstance(m, SipResponse) and m.cseq.method == "BYE"]
+    assert [r.status for r in oks] == [200]
+    assert far.ended().reason is EndReason.REMOTE_BYE
 
 
 def test_local_hangup_sends_bye_in_the_dialog() -> None:

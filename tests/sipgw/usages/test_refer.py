@@ -159,6 +159,78 @@ def test_no_transfer_of_a_call_that_is_not_confirmed_yet() -> None:
     assert h.sent == []
 
 
+# ------------------------------------------------------------------ attended transfer
+
+
+def consultation(h: Harness, supported: str = "replaces, outbound") -> CallInfo:
+    """A call we placed to the person (the consultation), answered from their phone."""
+    from sipgw.addressing import Flow
+    from sipgw.message import parse_message
+    from sipgw.useragent import OutboundCall
+
+    person = Flow("UDP", ("192.0.2.40", 5070))
+    call = h.act(h.ua.call, OutboundCall("sip:human@192.0.2.40:5070", 30002))
+    assert isinstance(call, CallInfo)
+    (sent,) = [parse_message(d) for _, d, f in h.sent if f == person]
+    h.take()
+    assert isinstance(sent, SipRequest) and sent.method == "INVITE"
+    ok = make_response(sent, 200, to_tag="human-tag")
+    ok.headers.add("Contact", "<sip:human@192.0.2.40:5070;transport=udp>")
+    ok.headers.add("Supported", supported)
+    ok.headers.add("Allow", "INVITE, ACK, BYE, REFER")
+    ok.headers.add("Content-Type", "application/sdp")
+    ok.body = SDP_ANSWER
+    h.feed(ok.serialize(), person)
+    h.take()
+    return call
+
+
+SDP_ANSWER = (
+    b"v=0\r\no=human 1 1 IN IP4 192.0.2.40\r\ns=-\r\nc=IN IP4 192.0.2.40\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def test_an_attended_transfer_refers_to_the_person_with_replaces() -> None:
+    """RFC 5589 §7.1: Refer-To is the person's Contact with the consultation dialog in a
+    Replaces header; RFC 3891 §3: to-tag is the person's tag, from-tag ours."""
+    h = Harness()
+    call, ok = confirmed_call(h, extra="Allow: INVITE, ACK, BYE, REFER, NOTIFY")
+    consult = consultation(h)
+    assert h.ua.peer_allows(call, "REFER") and h.ua.peer_allows(call, "refer")
+    assert h.ua.peer_supports(consult, "replaces") and not h.ua.peer_supports(call, "replaces")
+    h.act(h.ua.refer_replacing, call, consult)
+    (refer,) = h.requests()
+    assert refer.method == "REFER" and refer.to.tag == "caller-tag"
+    our_tag = consult.key[1]
+    replaces = f"{consult.call_id};to-tag=human-tag;from-tag={our_tag}".replace("@", "%40")
+    replaces = replaces.replace(";", "%3B").replace("=", "%3D")
+    assert refer.headers.get("Refer-To") == (
+        f"<sip:human@192.0.2.40:5070;transport=udp?Replaces={replaces}>"
+    )
+    h.feed(make_response(refer, 202).serialize())
+    h.feed(notify(ok, 2, "SIP/2.0 200 OK", state="terminated;reason=noresource"))
+    assert transfers(h) == [("accepted", 202), ("succeeded", 200)]
+
+
+def test_a_call_not_yet_answered_cannot_be_replaced() -> None:
+    from sipgw.useragent import OutboundCall
+
+    h = Harness()
+    call, _ = confirmed_call(h)
+    ringing = h.act(h.ua.call, OutboundCall("sip:human@192.0.2.40:5070", 30002))
+    assert isinstance(ringing, CallInfo)
+    with pytest.raises(InvalidState, match="cannot replace a call in state CALLING"):
+        h.act(h.ua.refer_replacing, call, ringing)
+    assert not h.ua.peer_supports(ringing, "replaces")
+
+
+def test_a_peer_that_lists_nothing_supports_nothing() -> None:
+    h = Harness()
+    call, _ = confirmed_call(h)
+    assert not h.ua.peer_allows(call, "REFER") and not h.ua.peer_supports(call, "replaces")
+
+
 def test_the_refer_carries_x_headers_and_user_to_user_in_its_refer_to() -> None:
     """RFC 7433 §4.2: UUI in the Refer-To URI, for the transferee's INVITE to the target."""
     h = Harness()
