@@ -37,13 +37,18 @@ transfer and hang-up only after its line was heard (speak before acting), are
 :class:`agent.keypad.Keypad`; what happens when a service fails is
 :class:`agent.failures.ServiceFailures`.
 
-Where new behaviour goes: a failure policy per vendor (cached lines when TTS
-is down, a spoken notice when STT is, LLM retries) in ``ServiceFailures``;
-speculative speech (the preemptive reply's first sentence synthesized before
-the turn is confirmed) in ``PreemptiveReplies`` with ``Speaker.begin``;
-answering-machine detection in ``Greeter.answered`` (the opening waits for the
-decision); hold in the playout (``held``) and the parts' timers (fillers,
-keypad, action lines); per-call variables in :func:`agent.opening.plan_opening`.
+*When a service fails* :class:`agent.failures.ServiceFailures` reports it and
+feeds the call's failure policy (:mod:`agent.resilience`), whose decisions
+(a fallback line from memory, a transfer or goodbye) the call actions carry
+out; the caller's turns and voice activity go to it too, so a caller left
+waiting hears "one moment".
+
+Speculative speech (the preemptive reply's first clause synthesized before
+the turn is confirmed, :mod:`agent.speculative`) is in ``PreemptiveReplies``
+and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
+in ``Greeter.answered`` (the opening waits for the decision); hold in the
+playout (``held``) and the parts' timers (fillers, keypad, action lines);
+per-call variables in :func:`agent.opening.plan_opening`.
 """
 
 from __future__ import annotations
@@ -53,27 +58,34 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
-from agent.base import Agent, CallControl, Direction
+from agent.amd.config import AmdCall, AmdMode
+from agent.answering import Answering
+from agent.base import CallControl, Direction
 from agent.call_actions import CallActions, ToolCallContext
 from agent.caller_context import CallerContextPrompt, CallerContextSettings
-from agent.callscope import NO_OBSERVER, CallScope
+from agent.callscope import CallScope, ScopedAgent
 from agent.conversation import Conversation, ConversationSettings
+from agent.factory import WarmUp
 from agent.failures import ServiceFailures
 from agent.fillers import Fillers
 from agent.greeting import Greeter
 from agent.keypad import Keypad
 from agent.llm.base import ChatLLM
-from agent.observer import AgentObserver
+from agent.observer import Service
 from agent.opening import call_data, missing_variables, plan_opening
 from agent.playout import Playout
-from agent.preemptive import PreemptiveReplies
+from agent.preemptive import PreemptiveReplies, SpeechHold
 from agent.record import CallRecord
 from agent.reply import SpeakingState
+from agent.resilience.line_cache import FallbackLineCache, prepare_lines
+from agent.resilience.watch import FailureWatch
 from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
-from agent.stt.base import SpeechToText, SttFailed, SttReconnected
+from agent.speculative import SpeculationBudget
+from agent.stt.base import SpeechToText, SttDisconnected, SttFailed, SttReconnected
 from agent.tools.registry import ToolRegistry
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turn_metrics import TurnMetrics
@@ -89,10 +101,14 @@ from agent.turns import (
     StartReply,
     TurnAction,
     TurnTaker,
+    without_speech,
 )
-from media.quality import CallQuality
+from agent.warm_transfer import WarmTransfer, WarmTransferCall
 
 __all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources"]
+
+SILENCE_FRAME = b"\xff" * 160
+"""20 ms of μ-law silence (what speech-to-text hears while the caller holds the call)."""
 
 log = logging.getLogger("sipgw.agent")
 
@@ -109,6 +125,8 @@ class AssistantResources:
         new_tts: makes one call's text-to-speech client (not connected yet).
         caller_context: the operator's caller-context hook (:mod:`agent.caller_context`);
             None = none.
+        lines: the fallback lines in the agent's voice, synthesized at start-up
+            (:mod:`agent.resilience.line_cache`); None = the shipped recordings.
     """
 
     settings: AssistantSettings
@@ -117,15 +135,24 @@ class AssistantResources:
     new_stt: Callable[[], SpeechToText]
     new_tts: Callable[[], TextToSpeech]
     caller_context: CallerContextSettings | None = None
+    lines: FallbackLineCache | None = None
 
 
 class AssistantFactory:
     """Builds each call's :class:`AssistantAgent` from what all calls share; it can say,
     before a call is placed, which ``{name}`` variables its prompt and greeting would lack
-    (:class:`agent.variables.VariablesCheck`)."""
+    (:class:`agent.variables.VariablesCheck`), and tells the gateway the services its calls
+    use and what to prepare at start (the fallback lines in the TTS voice, when
+    ``resources.lines`` is given: :class:`agent.factory.UsesServices`)."""
+
+    services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
 
     def __init__(self, resources: AssistantResources) -> None:
         self.resources = resources
+        lines, texts = resources.lines, resources.settings.fallback_texts()
+        self.warm_up: WarmUp | None = None
+        if lines is not None:
+            self.warm_up = partial(prepare_lines, lines, texts, resources.new_tts)
 
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)
@@ -137,7 +164,7 @@ class AssistantFactory:
         return missing_variables(self.resources.settings, direction, variables)
 
 
-class AssistantAgent(Agent):
+class AssistantAgent(ScopedAgent):
     """One call's AI agent; see the module docstring."""
 
     wants_arrival_audio = True
@@ -165,7 +192,8 @@ class AssistantAgent(Agent):
             ),
             on_record=self.record.write,
         )
-        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
+        recall = None if call.leg == "sip" else call.clear_audio  # SIP: a frame sent is heard
+        self.playout = Playout(on_ready=call.audio_ready, recall=recall)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
         self.turns = TurnTaker(
@@ -175,33 +203,47 @@ class AssistantAgent(Agent):
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
         )
-        self.failures = failures = ServiceFailures(scope)
+        watch = FailureWatch(
+            scope, settings.failure_policy, resources.lines,
+            transfer_available=settings.builtin_tools.transfer_target is not None,
+        )  # fmt: skip
+        self.failures = failures = ServiceFailures(scope, watch)
         fillers = Fillers(scope, settings.filler_after, settings.filler_lines, state, self.tts)
+        budget = SpeculationBudget(settings.speculation)
         self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
-                                         fillers, failures, settings.redactor)  # fmt: skip
+                                         fillers, failures, settings.redactor, budget)  # fmt: skip
         history = conversation.messages
         self.caller_context = CallerContextPrompt(resources.caller_context, history, scope.write)
-        self.preemptive = PreemptiveReplies(scope, conversation, self.caller_context)
+        hold = SpeechHold(self.tts, budget, speaker.tts_lead, self.stt)
+        self.preemptive = PreemptiveReplies(
+            scope, conversation, self.caller_context, budget,
+            hold if settings.speculative_speech else None,
+        )  # fmt: skip
         metrics = TurnMetrics(scope, self.playout)
         self.responder = responder = Responder(
             scope, speaker, conversation, self.caller_context, self.preemptive, fillers, metrics,
             failures, settings.redactor,
         )  # fmt: skip
-        self.actions = CallActions(scope, call, settings, speaker, responder)
-        tools_view.bind(self.actions)
+        self.warm: WarmTransfer | None = None
+        if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
+            self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
+                                     responder.reply_to_note, resources.new_tts,
+                                     resources.new_stt)  # fmt: skip
+        self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
+                                   self.warm)  # fmt: skip
+        failures.bind(self.actions)
+        self.held = False
+        """The caller holds the call (re-INVITE a=sendonly or inactive): see :meth:`on_hold`."""
         self.greeter = Greeter(scope, opening, speaker, responder, history, metrics, failures,
                                settings.answer_wait)  # fmt: skip
-        self.keypad = Keypad(scope, settings.dtmf_timeout, conversation, responder)
-
-    @property
-    def observer(self) -> AgentObserver | None:
-        """Where the call's metrics go (set by the gateway); None: nowhere."""
-        observer = self.scope.observer
-        return None if observer is NO_OBSERVER else observer
-
-    @observer.setter
-    def observer(self, observer: AgentObserver | None) -> None:
-        self.scope.observer = NO_OBSERVER if observer is None else observer
+        self.keypad = Keypad(scope, settings.dtmf_timeout, responder.reply_to_keypad)
+        self.answering: Answering | None = None
+        request = call.amd if isinstance(call, AmdCall) else None
+        if request is not None and request.mode is not AmdMode.OFF:
+            self.answering = Answering(scope, request, settings.answering, self.greeter, speaker,
+                                       responder, self.actions, history,
+                                       call.details.variables)  # fmt: skip
+        tools_view.bind(self.actions, self.answering)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -213,17 +255,9 @@ class AssistantAgent(Agent):
         starts there. A service that cannot be reached rejects the call.
         """
         call, scope = self.call, self.scope
-        scope.write(
-            {"type": "call", "call_id": call.call_id, "caller": call.caller,
-             "called": call.called, "direction": call.direction, "leg": call.leg,
-             "started": self.record.started, **call_data(call.details)}
-        )  # fmt: skip
-        if self.opening.missing:
-            names = ", ".join(f"{{{name}}}" for name in self.opening.missing)
-            log.warning("[%s] the prompt or greeting uses %s, which this call has no variable "
-                        "for: left empty", scope.log_id, names)  # fmt: skip
-            scope.write({"type": "missing_variables", "names": list(self.opening.missing)})
-        self.caller_context.start(call.caller, call.called, scope.log_id, call.details)
+        self.open_record(self.opening.missing, call_data(call.details))
+        # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
+        self.caller_context.start(call.verified_caller, call.called, scope.log_id, call.details)
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())
@@ -233,6 +267,7 @@ class AssistantAgent(Agent):
             tts_connect.cancel()
             self.failures.stt_connect_failed(exc)
             raise
+        self.failures.stt_connected()
         done, _ = await asyncio.wait({tts_connect}, timeout=max(0.0, deadline - scope.now()))
         if done:
             try:
@@ -240,6 +275,7 @@ class AssistantAgent(Agent):
             except TtsError as exc:
                 self.failures.tts_connect_failed(exc)
                 raise
+            self.failures.tts_connected()
         scope.spawn(self._listen())
         if done:
             await self.greeter.greet_before_answer(deadline)
@@ -251,19 +287,18 @@ class AssistantAgent(Agent):
         scope.spawn(self.greeter.greet_once_connected(tts_connect))
 
     def on_answered(self) -> None:
-        """Release the (pre-synthesized) greeting: its first frame goes out at once."""
-        playout = self.playout
-        playout.held = False
-        if playout.pending:
-            self.call.audio_ready()
-        scope = self.scope
-        scope.answered_at = scope.now()
-        scope.write({"type": "answered"})
-        self.greeter.answered()
+        """Release the (pre-synthesized) greeting: its first frame goes out at once.
 
-    def on_quality(self, quality: CallQuality) -> None:
-        """Keep the call's media quality figures in the record (before the ``end`` line)."""
-        self.scope.write({"type": "quality", **quality.record()})
+        With answering-machine detection the opening waits for its decision instead
+        (:class:`agent.answering.Answering`)."""
+        if self.answering is not None:
+            scope = self.scope
+            scope.answered_at = scope.now()
+            scope.write({"type": "answered"})
+            self.answering.answered()
+            return
+        self.release_playout()
+        self.greeter.answered()
 
     async def say_goodbye(self, text: str) -> None:
         """Speak ``text`` (cutting off whatever is being said); return once it has played out
@@ -276,8 +311,13 @@ class AssistantAgent(Agent):
         if scope.closed:
             return
         scope.closed = True
+        if self.warm is not None:
+            self.warm.close(reason)  # a consultation call ends with the caller's
         self.actions.close()
         self.keypad.close()
+        self.failures.close()
+        if self.answering is not None:
+            self.answering.close()
         # The drop task PreemptiveReplies.drop spawns is cancelled below before it runs, as
         # is a reply task that had not started yet: stop those requests here, or their
         # streams (and early tools) run on after the call.
@@ -299,11 +339,36 @@ class AssistantAgent(Agent):
     def on_caller_frame(self, frame: bytes | None) -> None:
         """Unused: the assistant listens at arrival (:meth:`on_caller_audio`)."""
 
+    def on_hold(self, held: bool) -> None:
+        """The caller put the call on hold, or resumed it.
+
+        While held, what comes from their side (hold music, a PBX's announcements) is no
+        speech: it reaches neither the turn-taking machine nor speech-to-text (silence
+        goes there, so the stream stays continuous), and the agent's audio waits where it
+        was (the gateway sends nothing); the wait for an action's line stops counting.
+        """
+        if held == self.held:
+            return
+        self.held = held
+        self.scope.write({"type": "hold", "held": held, "by": "caller"})
+        self.actions.hold(held)
+
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through the turn-taking machine, then unchanged to STT."""
-        actions = self.turns.receive_audio(frame, self.loop.time())
+        """At arrival, in order: through answering-machine detection if it runs, the
+        turn-taking machine, then unchanged to STT (silence while the caller holds)."""
+        if self.held:
+            self.stt.send_audio(SILENCE_FRAME)
+            return
+        now = self.loop.time()
+        if self.answering is not None:
+            self.answering.on_audio(frame, now)
+        vad = self.turns.vad
+        speaking = vad.speaking
+        actions = self.turns.receive_audio(frame, now)
         if actions:
             self._carry_out(actions)
+        if vad.speaking != speaking:
+            self.failures.caller_speaking(vad.speaking)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
@@ -328,20 +393,27 @@ class AssistantAgent(Agent):
 
     async def _listen(self) -> None:
         async for event in self.stt.events():
-            if isinstance(event, SttReconnected):
+            if isinstance(event, SttDisconnected):
+                self.failures.stt_lost(event)
+            elif isinstance(event, SttReconnected):
                 self.failures.stt_reconnected(event)
             elif isinstance(event, SttFailed):
-                notice = self.failures.stt_failed(event)
-                self.actions.hang_up_when_quiet()
-                self.speaker.say(notice, "notice")
+                self.failures.stt_failed(event)
                 return
             else:
-                actions = self.turns.receive_stt(event, self.loop.time())
+                now = self.loop.time()
+                if self.answering is not None:
+                    self.answering.on_stt(event, now)
+                actions = self.turns.receive_stt(event, now)
                 if actions:
                     self._carry_out(actions)
 
     def _carry_out(self, actions: tuple[TurnAction, ...]) -> None:
-        """Do what the turn-taking machine decided, in order."""
+        """Do what the turn-taking machine decided, in order (what detection lets through)."""
+        if self.answering is not None:
+            actions = self.answering.screen(actions)
+        if self.held or (self.warm is not None and self.warm.active):
+            actions = without_speech(actions)  # on hold (either way): no turns
         for action in actions:
             if isinstance(action, MarkSpeechEnd):
                 self.stt.mark_speech_end()
@@ -355,9 +427,10 @@ class AssistantAgent(Agent):
             elif isinstance(action, CommitBargeIn):
                 self.speaker.interrupt(action)
             elif isinstance(action, StartReply):
+                self.failures.caller_turn_ended()
                 self.responder.answer(action)
             elif isinstance(action, StartPreemptive):
-                self.preemptive.start(action.text)
+                self.preemptive.start(action.text, self.turns.last_loud_at)
             elif isinstance(action, DropPreemptive):
                 self.preemptive.drop("caller went on")
             elif isinstance(action, IgnoreBackchannel):

@@ -115,6 +115,14 @@ class CallControl(Protocol):
         ...
 
     @property
+    def verified_caller(self) -> str:
+        """The other party's number as far as it is proven, "" when it is not: on an
+        incoming call the number a trusted trunk asserted (P-Asserted-Identity from a
+        source the operator named), never the From (anyone can write any From); on a call
+        the gateway placed, the number it dialled and reached."""
+        ...
+
+    @property
     def purpose(self) -> CallPurpose | None:
         """Why an outbound call was placed (None for inbound calls and plain outbound ones)."""
         ...
@@ -227,6 +235,14 @@ class Agent(ABC):
 
         ``status`` and ``reason`` are the target's final answer, e.g. 486 Busy Here;
         the caller is still on this call.
+        """
+
+    def on_hold(self, held: bool) -> None:  # noqa: B027 - optional hook
+        """The caller put the call on hold (``held``: a re-INVITE with ``a=sendonly`` or
+        ``a=inactive``), or resumed it.
+
+        While held, :meth:`next_frame` is not called (nothing is sent), and what arrives
+        from the caller's side is their hold music, not their speech.
         """
 
     def on_quality(self, quality: CallQuality) -> None:  # noqa: B027 - optional hook

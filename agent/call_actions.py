@@ -16,69 +16,81 @@ was heard (``reply``, ``default``, ``none``, ``interrupted``, ``tts failed``,
 A transfer the allow-list refuses (:class:`agent.dialpolicy.DialRefused`) or
 the caller's phone does not accept, and one whose target does not answer
 (:meth:`CallActions.on_transfer_failed`), becomes a note to the model, which
-tells the caller; the call goes on.
+tells the caller; the call goes on. With warm transfers
+(:mod:`agent.warm_transfer`) the transfer after the line is hold, consult and
+join instead of a REFER.
+
+While the caller holds the call (:meth:`CallActions.hold`) the line cannot be
+heard: the wait for it stops counting until they resume.
 
 The gateway's own goodbye (a drain's limit, :meth:`CallActions.say_goodbye`)
-and the hang-up after speech-to-text failed
-(:meth:`CallActions.hang_up_when_quiet`) are here too.
+is here too, and what the failure policy decides (agent/failures.py) is carried
+out here (:meth:`CallActions.carry_out`): a fallback line from memory (while the
+caller waits for a reply, as its filler line; after a line still playing, once it
+was heard; else a line of its own), and moving on, the transfer notice then a
+transfer to the human target, or the goodbye then the hang-up
+(:meth:`CallActions.move_on_after` once the reply with the line was heard). A
+transfer the policy asked for that fails ends with the goodbye.
+
+What every AI agent does to its call the same way is :class:`CallDialing`:
+a transfer (SIP REFER) or keypad digits (RFC 4733) asked for by a tool, each
+written to the call record (``transfer``, ``dtmf_sent``), and a refusal by the
+operator's allow-list too (``dial_refused``), raised on. :class:`CallActions`
+(the assistant's) and :class:`agent.s2s.actions.S2sActions` (the
+speech-to-speech agent's) build on it.
 
 :class:`ToolCallContext` is the call as tools see it
-(:class:`agent.tools.registry.ToolContext`).
+(:class:`agent.tools.registry.ToolContext`), forwarding to either
+(:class:`ToolActions`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Literal, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
-from agent.base import CallControl
+from agent.base import CallControl, Direction
 from agent.callscope import CallScope, ms_between
 from agent.dialpolicy import DialRefused
+from agent.failures import ServiceFailures
+from agent.fillers import Fillers
 from agent.reply import Reply
+from agent.resilience.line_cache import LineAudio
+from agent.resilience.policy import Action, Decision
 from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
+from agent.warm_transfer import WarmTransfer
 
-__all__ = ["ActionKind", "CallActions", "ToolCallContext"]
+__all__ = ["ActionKind", "CallActions", "CallDialing", "ToolActions", "ToolCallContext"]
 
 ActionKind: TypeAlias = Literal["hangup", "transfer"]
 """An action that waits for its line."""
 
 
-class CallActions:
-    """One call's transfers, hang-ups and keyed digits (see the module docstring).
+class AnswerResult(Protocol):
+    """Who answered an outbound call (:class:`agent.answering.Answering`)."""
+
+    def result(self) -> dict[str, Any]:
+        """The detection's result so far."""
+        ...
+
+
+class CallDialing:
+    """A call's transfers and keyed digits, each in the call record (see the module docstring).
 
     Attributes:
         call: the call.
-        settings: the assistant's settings (the lines and the timeout).
-        hanging_up: the agent hangs up once nothing more is to be said.
     """
 
-    __slots__ = (
-        "_goodbye", "_hung_up", "_pending", "_responder", "_scope", "_speaker", "call",
-        "hanging_up", "settings", "__weakref__",
-    )  # fmt: skip
+    __slots__ = ("_hung_up", "_policy_transfer", "_scope", "call", "__weakref__")
 
-    def __init__(
-        self,
-        scope: CallScope,
-        call: CallControl,
-        settings: AssistantSettings,
-        speaker: Speaker,
-        responder: Responder,
-    ) -> None:
+    def __init__(self, scope: CallScope, call: CallControl) -> None:
         self._scope = scope
         self.call = call
-        self.settings = settings
-        self._speaker = speaker
-        self._responder = responder
-        self._pending = False
         self._hung_up = False
-        self.hanging_up = False
-        self._goodbye: asyncio.Future[bool] | None = None
-
-    # -- at once (tools)
+        self._policy_transfer = False
 
     async def transfer(self, target: str, summary: str = "") -> bool:
         """Transfer the caller now (SIP REFER, with ``summary`` for the person who takes
@@ -90,6 +102,15 @@ class CallActions:
             raise
         self._scope.write({"type": "transfer", "target": target, "accepted": accepted})
         return accepted
+
+    async def transfer_or_why_not(self, target: str, summary: str = "") -> str | None:
+        """Transfer now; None once the caller's phone accepted it, else why not (for the
+        model, which tells the caller)."""
+        try:
+            accepted = await self.transfer(target, summary)
+        except DialRefused as exc:
+            return f"refused ({exc.reason})"
+        return None if accepted else "not accepted by the caller's phone"
 
     def send_dtmf(self, digits: str) -> None:
         """Key digits to the other party (a tool's ``ctx.send_dtmf``); refusals as above."""
@@ -106,6 +127,77 @@ class CallActions:
              "reason": exc.reason}
         )  # fmt: skip
 
+    def hang_up(self) -> None:
+        """End the call now (once), recorded as the agent's hang-up."""
+        if not self._hung_up:
+            self._hung_up = True
+            self._scope.write({"type": "hangup", "by": "agent"})
+            self.call.hangup()
+
+    async def move_on(self, decision: Decision, target: str | None) -> bool:
+        """The failure policy moves the call on (its line was heard): a transfer to
+        ``target``, or the hang-up (a goodbye, or no target). False when the transfer
+        failed at once (the policy's goodbye follows)."""
+        scope = self._scope
+        hang_up = decision.action is Action.GOODBYE or target is None
+        answered = scope.answered_at or None
+        scope.write({"type": "action", "action": "hangup" if hang_up else "transfer",
+                     "line": "policy", "decision": decision.name,
+                     "after_answer_ms": ms_between(scope.now(), answered)})  # fmt: skip
+        if hang_up or target is None:
+            self.hang_up()
+            return True
+        self._policy_transfer = True
+        if await self.transfer_or_why_not(target) is None:
+            return True
+        self._policy_transfer = False
+        return False
+
+    def policy_transfer_failed(self) -> bool:
+        """The target did not answer: True when the failure policy had asked for that
+        transfer (then its goodbye follows, not a note to the model)."""
+        asked, self._policy_transfer = self._policy_transfer, False
+        return asked
+
+
+class CallActions(CallDialing):
+    """One call's transfers, hang-ups and keyed digits (see the module docstring).
+
+    Attributes:
+        settings: the assistant's settings (the lines and the timeout).
+        warm: the warm transfer, when transfers are warm (None: a REFER).
+        hanging_up: the agent hangs up once nothing more is to be said.
+    """
+
+    __slots__ = (
+        "_failures", "_fillers", "_goodbye", "_held_since", "_line_wait", "_pending",
+        "_responder", "_speaker", "hanging_up", "settings", "warm",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        scope: CallScope,
+        call: CallControl,
+        settings: AssistantSettings,
+        speaker: Speaker,
+        responder: Responder,
+        fillers: Fillers,
+        failures: ServiceFailures,
+        warm: WarmTransfer | None = None,
+    ) -> None:
+        super().__init__(scope, call)
+        self.settings = settings
+        self._speaker = speaker
+        self._responder = responder
+        self._fillers = fillers
+        self._failures = failures
+        self.warm = warm
+        self._line_wait: asyncio.Timeout | None = None
+        self._held_since: float | None = None
+        self._pending = False
+        self.hanging_up = False
+        self._goodbye: asyncio.Future[bool] | None = None
+
     # -- after the reply (tools)
 
     def hangup_after_reply(self) -> None:
@@ -114,8 +206,23 @@ class CallActions:
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
         """Transfer once the current reply has been heard (tool ``transfer_to_human``);
-        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`)."""
+        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`), and is
+        what a warm transfer tells the person who takes the call."""
         self._act_after_reply("transfer", target, summary)
+
+    def hold(self, held: bool) -> None:
+        """The caller put the call on hold (or resumed it): the wait for an action's line
+        pauses meanwhile."""
+        now = self._scope.now()
+        if held and self._held_since is None:
+            self._held_since = now
+            if self._line_wait is not None:
+                self._line_wait.reschedule(None)
+        elif not held and self._held_since is not None:
+            self._held_since = None
+            wait = self._line_wait
+            if wait is not None:
+                wait.reschedule(now + self.settings.action_line_timeout)
 
     def _act_after_reply(self, kind: ActionKind, target: str | None, summary: str = "") -> None:
         if self._pending:
@@ -137,17 +244,22 @@ class CallActions:
     ) -> None:
         """Wait (bounded) until the reply's words, or the default line, were heard; then act."""
         try:
-            async with asyncio.timeout_at(requested_at + self.settings.action_line_timeout):
+            async with asyncio.timeout_at(requested_at + self.settings.action_line_timeout) as wait:
+                self._line_wait = wait
+                if self._held_since is not None:
+                    wait.reschedule(None)  # on hold: nothing plays, the wait stops counting
                 line = await self._hear_line(kind, reply)
         except TimeoutError:
             line = "timeout"
+        finally:
+            self._line_wait = None
         scope = self._scope
         now = scope.now()
         scope.write({"type": "action", "action": kind, "line": line,
                      "waited_ms": ms_between(now, requested_at),
                      "after_answer_ms": ms_between(now, scope.answered_at)})  # fmt: skip
         if kind == "hangup":
-            self._hang_up()
+            self.hang_up()
         elif target is not None:
             await self._transfer_now(target, summary)
 
@@ -174,28 +286,79 @@ class CallActions:
         return line
 
     async def _transfer_now(self, target: str, summary: str) -> None:
-        """The REFER; a refusal or rejection becomes a turn where the LLM tells the caller."""
+        """The REFER (or the warm transfer); a refusal or rejection becomes a turn where
+        the LLM tells the caller."""
         self._pending = False  # a failed transfer may be tried again
-        try:
-            accepted = await self.transfer(target, summary)
-        except DialRefused as exc:
-            reason = f"refused ({exc.reason})"
-        else:
-            if accepted:
+        if self.warm is not None:
+            try:
+                await self.warm.run(target, summary)  # a failure is told by the part
                 return
-            reason = "not accepted by the caller's phone"
+            except DialRefused as exc:
+                self._record_refusal(exc)
+                reason: str | None = f"refused ({exc.reason})"
+        else:
+            reason = await self.transfer_or_why_not(target, summary)
+        if reason is None:
+            return
         self._responder.reply_to_note(
             f"[The transfer was {reason}. Tell the caller and offer other help.]"
         )
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
-        """The target did not answer the transfer: tell the caller, stay on the line."""
+        """The target did not answer the transfer: tell the caller, stay on the line (a
+        transfer the failure policy asked for ends with the goodbye)."""
         self._scope.write({"type": "transfer_failed", "status": status, "reason": reason})
+        if self.policy_transfer_failed():
+            self._failures.transfer_failed()
+            return
         self._responder.reply_to_note(
             f"[The transfer failed: {status} {reason}. Tell the caller and offer other help.]"
         )
 
-    # -- hanging up
+    # -- the failure policy's decisions
+
+    def carry_out(self, decision: Decision, audio: LineAudio | None) -> None:
+        """Say a fallback line (:attr:`~agent.resilience.policy.Action.SAY`), or say the
+        transfer notice or goodbye and then transfer or hang up."""
+        if audio is None:
+            return
+        if decision.action is Action.SAY:
+            self._say_fallback(audio)
+            return
+        line = self._speaker.say_line(audio)
+        self.move_on_after(line, decision)
+
+    def _say_fallback(self, audio: LineAudio) -> None:
+        speaker = self._speaker
+        current, state = speaker.current, speaker.state
+        if current is not None and current.kind == "reply" and state.active(current):
+            self._fillers.say_line(current, audio)  # nothing if its answer is playing already
+        elif state.playout.pending and current is not None:
+            self._scope.spawn(self._say_after(current, audio))  # after the line now playing
+        else:
+            speaker.say_line(audio)
+
+    async def _say_after(self, before: Reply, audio: LineAudio) -> None:
+        await self._speaker.played(before)
+        speaker = self._speaker
+        if not self._scope.closed and speaker.current is before:
+            speaker.say_line(audio)
+
+    def move_on_after(self, reply: Reply, decision: Decision) -> None:
+        """Transfer to the human target, or hang up (``decision.action``), once ``reply``
+        (which says the transfer notice or the goodbye) has been heard."""
+        self._scope.spawn(self._move_on(reply, decision))
+
+    async def _move_on(self, reply: Reply, decision: Decision) -> None:
+        if reply.task is not None:
+            await asyncio.wait({reply.task})
+        await self._speaker.played(reply)
+        if not await self.move_on(decision, self.settings.builtin_tools.transfer_target):
+            self._failures.transfer_failed()
+
+    def hang_up_now(self) -> None:
+        """End the call at once, whatever is playing (answering-machine detection)."""
+        self.hang_up()
 
     def hang_up_when_quiet(self) -> None:
         """Hang up once nothing more is said or queued (see :meth:`hang_up_if_quiet`)."""
@@ -207,13 +370,9 @@ class CallActions:
             return
         state = self._speaker.state
         if not state.active(state.reply) and not state.playout.pending:
-            self._hang_up()
+            self.hang_up()
 
-    def _hang_up(self) -> None:
-        if not self._hung_up:
-            self._hung_up = True
-            self._scope.write({"type": "hangup", "by": "agent"})
-            self.call.hangup()
+    # -- the drain's goodbye
 
     async def say_goodbye(self, text: str) -> None:
         """Speak ``text`` (cutting off whatever is being said); return once it has played
@@ -239,24 +398,53 @@ class CallActions:
             self._goodbye.set_result(False)
 
 
+class ToolActions(Protocol):
+    """What tools reach of an agent's call actions (:class:`CallActions`, or the
+    speech-to-speech agent's :class:`agent.s2s.actions.S2sActions`)."""
+
+    @property
+    def call(self) -> CallControl:
+        """The call."""
+        ...
+
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        """Transfer now (SIP REFER, with ``summary``); True when the phone accepted it."""
+        ...
+
+    def send_dtmf(self, digits: str) -> None:
+        """Key digits to the other party."""
+        ...
+
+    def hangup_after_reply(self) -> None:
+        """Hang up once the current reply has been heard."""
+        ...
+
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
+        """Transfer once the current reply has been heard."""
+        ...
+
+
 class ToolCallContext:
     """The call as tools see it (:class:`agent.tools.registry.ToolContext`).
 
-    It holds the call's :class:`CallActions` weakly (:meth:`bind`): the actions
-    reach the conversation that holds this context, and a strong reference
-    back would make a cycle that outlives the call.
+    It holds the call's actions weakly (:meth:`bind`): the actions reach what
+    holds this context (the conversation, the tool runner), and a strong
+    reference back would make a cycle that outlives the call.
     """
 
     def __init__(self, settings: AssistantSettings) -> None:
         self._settings = settings
-        self._actions: weakref.ref[CallActions] | None = None
+        self._actions: weakref.ref[ToolActions] | None = None
+        self._answering: weakref.ref[AnswerResult] | None = None
 
-    def bind(self, actions: CallActions) -> None:
-        """Act through ``actions`` (the call's, once built)."""
+    def bind(self, actions: ToolActions, answering: AnswerResult | None = None) -> None:
+        """Act through ``actions`` (the call's, once built); ``answering`` is its
+        answering-machine detection, if it runs."""
         self._actions = weakref.ref(actions)
+        self._answering = weakref.ref(answering) if answering is not None else None
 
     @property
-    def _call_actions(self) -> CallActions:
+    def _call_actions(self) -> ToolActions:
         actions = self._actions() if self._actions is not None else None
         if actions is None:
             raise RuntimeError("the call has ended")
@@ -274,9 +462,26 @@ class ToolCallContext:
         return call.called if call.direction == "outbound" else call.caller
 
     @property
+    def direction(self) -> Direction:
+        """``outbound`` on a call the gateway placed (a callback), else ``inbound``."""
+        return self._call_actions.call.direction
+
+    @property
+    def verified_caller(self) -> str:
+        """The other party's number as far as it is proven ("" when not)."""
+        return self._call_actions.call.verified_caller
+
+    @property
     def settings(self) -> AssistantSettings:
         """The assistant's settings (read-only)."""
         return self._settings
+
+    def answered_by(self) -> dict[str, Any]:
+        """Who answered this call, as answering-machine detection says (see
+        :meth:`agent.answering.Answering.result`); ``{"mode": "off"}`` without it."""
+        self._call_actions  # noqa: B018 - raises once the call has ended
+        answering = self._answering() if self._answering is not None else None
+        return answering.result() if answering is not None else {"mode": "off"}
 
     async def transfer(self, target: str, summary: str = "") -> bool:
         """Transfer the caller now (see :meth:`CallActions.transfer`)."""
@@ -291,5 +496,6 @@ class ToolCallContext:
         self._call_actions.hangup_after_reply()
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
-        """Transfer once the current reply has been heard."""
+        """Transfer once the current reply has been heard (``summary``: for the person a
+        warm transfer calls)."""
         self._call_actions.transfer_after_reply(target, summary)

@@ -8,10 +8,16 @@ offered, the phone rings), with the caller's and the called number::
     async def lookup(caller: str, called: str) -> str | dict[str, object] | None:
         ...  # e.g. ask the CRM for the customer's name and open orders
 
+``caller`` is the number only as far as it is proven
+(:attr:`agent.base.CallControl.verified_caller`): the P-Asserted-Identity of a
+trusted trunk, or the number a call the gateway placed reached; "" otherwise. The
+From is never passed: anyone can write anyone's number there, and a lookup by it
+would read one customer's record to whoever claims their number.
+
 A hook with a third parameter (or one named ``details``) also gets the call's
 :class:`~agent.base.CallDetails`: its variables, the number the caller's network
-asserts, how the call was forwarded, the ``X-`` headers the operator lets through
-(a ticket or campaign id a PBX passes)::
+asserts (only when a trusted trunk did), how the call was forwarded, the ``X-``
+headers the operator lets through (a ticket or campaign id a PBX passes)::
 
     async def lookup(caller: str, called: str, details: CallDetails) -> str | None:
         ticket = details.headers.get("X-Ticket-Id")
@@ -280,7 +286,7 @@ class CallerContextPrompt:
         """Start the lookup (once; beside the ringing, never delaying it).
 
         Args:
-            caller: the caller's URI (its number is looked up).
+            caller: the caller's proven number or URI, "" when none is proven.
             called: the called URI.
             label: what log lines name the call by.
             details: the call's details, for a hook that takes them.

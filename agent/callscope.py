@@ -7,6 +7,12 @@ this: the call record to write to, the observer to report to (the gateway sets
 it after the agent is built; until then, and without a gateway, reports go
 nowhere), the event loop's clock, and one set of tasks that the call's end
 cancels together.
+
+:class:`ScopedAgent` is what both AI agents (the assistant and the
+speech-to-speech agent) do with their scope the same way: the record opens
+with the call's line (and a warning for variables the prompt or greeting lacks),
+the gateway's observer goes into it, the call's media quality into its record,
+the answer releases the held playout.
 """
 
 from __future__ import annotations
@@ -14,13 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from agent.observer import AgentObserver, ErrorKind, PreemptiveOutcome, Service
+from agent.base import Agent, CallControl
+from agent.observer import (
+    AgentObserver,
+    ErrorKind,
+    PreemptiveOutcome,
+    Service,
+    SpeculativeOutcome,
+)
+from agent.playout import Playout
 from agent.record import CallRecord
+from media.quality import CallQuality
 
-__all__ = ["NO_OBSERVER", "CallScope", "ms_between"]
+__all__ = ["NO_OBSERVER", "CallScope", "ScopedAgent", "ms_between"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -40,6 +55,18 @@ class _NoObserver:
         """Nothing counts it."""
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
+        """Nothing counts it."""
+
+    def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
+        """Nothing counts it."""
+
+    def service_ok(self, service: Service) -> None:
+        """Nothing counts it."""
+
+    def failure_decision(self, decision: str) -> None:
+        """Nothing counts it."""
+
+    def answer_detected(self, kind: str, seconds: float) -> None:
         """Nothing counts it."""
 
 
@@ -107,3 +134,54 @@ class CallScope:
                 task.result()
         elif task.exception() is not None:
             log.error("[%s] agent task failed", self.log_id, exc_info=task.exception())
+
+
+class ScopedAgent(Agent):
+    """An agent whose parts share a :class:`CallScope` (``scope``), with a playout held
+    until the answer (``playout``) and the call (``call``)."""
+
+    call: CallControl
+    scope: CallScope
+    playout: Playout
+
+    def open_record(
+        self, missing: Sequence[str], details: Mapping[str, object], **extra: object
+    ) -> None:
+        """The record's first line: the call, its leg, its ``details`` (as the prompt shows
+        them: :func:`agent.opening.call_data`) and ``extra``; when the prompt or greeting
+        uses variables the call lacks (``missing``), a warning naming them."""
+        call, scope = self.call, self.scope
+        scope.write(
+            {"type": "call", "call_id": call.call_id, "caller": call.caller,
+             "called": call.called, "direction": call.direction, "leg": call.leg,
+             "started": scope.record.started, **extra, **details}
+        )  # fmt: skip
+        if missing:
+            names = ", ".join(f"{{{name}}}" for name in missing)
+            log.warning("[%s] the prompt or greeting uses %s, which this call has no variable "
+                        "for: left empty", scope.log_id, names)  # fmt: skip
+            scope.write({"type": "missing_variables", "names": list(missing)})
+
+    @property
+    def observer(self) -> AgentObserver | None:
+        """Where the call's metrics go (set by the gateway); None: nowhere."""
+        observer = self.scope.observer
+        return None if observer is NO_OBSERVER else observer
+
+    @observer.setter
+    def observer(self, observer: AgentObserver | None) -> None:
+        self.scope.observer = NO_OBSERVER if observer is None else observer
+
+    def on_quality(self, quality: CallQuality) -> None:
+        """Keep the call's media quality figures in the record (before the ``end`` line)."""
+        self.scope.write({"type": "quality", **quality.record()})
+
+    def release_playout(self) -> None:
+        """The call was answered: its held audio plays from now on (the first frame at once)."""
+        playout = self.playout
+        playout.held = False
+        if playout.pending:
+            self.call.audio_ready()
+        scope = self.scope
+        scope.answered_at = scope.now()
+        scope.write({"type": "answered"})

@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
-from agent.llm.sentences import SentenceSplitter
+from agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
 __all__ = [
@@ -86,7 +86,7 @@ class ConversationSettings:
     """Spoken when the LLM fails or times out."""
     interrupted_suffix: str = "…"
     """Appended to an assistant message cut short by a barge-in (see record_heard)."""
-    early_comma_chars: int | None = 40
+    early_comma_chars: int | None = FIRST_CLAUSE_CHARS
     """The first sentence of a round may end at a comma once this long (None: never)."""
     dtmf_template: str = "[The caller pressed keypad keys: {digits}]"
     """How keypad input reads to the model; ``{digits}`` is the keys, space-separated."""
@@ -97,6 +97,8 @@ class ReplySentence:
     """A complete sentence to speak."""
 
     text: str
+    fallback: bool = False
+    """The fallback phrase, said because the LLM failed (the agent may play it from memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +370,7 @@ class Conversation:
             log.warning("call %s: %s", self.ctx.call_id, exc)
             turn.failed, turn.error, turn.error_kind = True, str(exc), exc.kind
             turn.calls.clear()  # not dispatched: the round is void
-            yield self._speak(turn, self.settings.fallback_phrase)
+            yield self._speak(turn, self.settings.fallback_phrase, fallback=True)
             return
         # The model still wants tools after the last round: answer them with an
         # error, and say the fallback if nothing was said at all.
@@ -376,7 +378,7 @@ class Conversation:
         turn.error = "tool round limit reached"
         if not turn.spoken:
             turn.failed = True
-            yield self._speak(turn, self.settings.fallback_phrase)
+            yield self._speak(turn, self.settings.fallback_phrase, fallback=True)
 
     async def _llm_round(
         self, turn: _Turn, tools_allowed: bool
@@ -436,12 +438,12 @@ class Conversation:
 
     # -- history ---------------------------------------------------------------
 
-    def _speak(self, turn: _Turn, sentence: str) -> ReplySentence:
+    def _speak(self, turn: _Turn, sentence: str, *, fallback: bool = False) -> ReplySentence:
         if turn.first_sentence_at is None:
             turn.first_sentence_at = _now()
         turn.spoken.append(sentence)
         turn.round_spoken.append(sentence)
-        return ReplySentence(sentence)
+        return ReplySentence(sentence, fallback)
 
     @staticmethod
     def _first_token(turn: _Turn) -> None:

@@ -1,50 +1,107 @@
-"""What the assistant does when an AI service fails: report it, and what to say.
+"""What the assistant does when an AI service fails: report it, and what the caller hears.
 
 Every failure of the speech-to-text, LLM or text-to-speech service goes
 through :class:`ServiceFailures`, which writes it to the call record and the
 log and counts it for the gateway's metrics (by kind: :mod:`agent.observer`),
-and answers what the caller hears because of it:
+and feeds the call's failure policy (:class:`agent.resilience.watch.FailureWatch`
+over :class:`agent.resilience.policy.FailurePolicy`), whose decisions say what
+the caller hears. Every line is played from memory (the fallback lines in the
+agent's voice, else the shipped recordings): no vendor is needed to say it.
 
-* STT connect fails while the phone rings: the call is rejected (503), so the
-  trunk can try elsewhere. TTS connect fails then: the same; if TTS is only
-  late, the call is answered and the greeting plays when it is ready, or not
-  at all if it fails later.
-* STT gives up mid-call: the caller hears :data:`GOODBYE_ON_STT_FAILURE`,
-  then the agent hangs up (nobody would hear them). A reconnection that
-  succeeded is only reported.
-* TTS fails mid-reply: what arrived of the reply plays; the rest is lost.
-* The LLM fails or times out: the conversation says its fallback phrase
-  (``AssistantSettings.fallback_phrase``, :mod:`agent.conversation`).
+* *While the phone rings*, STT or TTS failing to connect rejects the call
+  (503, so the trunk can try elsewhere); a TTS that is only late lets the call
+  be answered, the greeting playing when it is ready.
+* *STT drops* mid-call: the client reconnects and keeps the caller's audio
+  (sent when it is back). Down for ``stt_notice_after`` (or while the caller
+  waits), the caller hears the STT-down notice, reminded while it lasts; down
+  for ``stt_give_up_after`` or given up by the client: the transfer notice and
+  a transfer to the human target, else the goodbye and the hang-up.
+* *TTS fails* during a reply: what arrived plays, then the apology from memory
+  at the reply's end; ``tts_max_failures`` in a row: transfer or goodbye.
+* *The LLM fails* (after its client's retries within the turn's budget): the
+  apology from memory instead of the fallback phrase through TTS;
+  ``llm_max_failures`` in a row: transfer or goodbye.
+* *The caller waits* for a reply longer than ``hold_line_after``: "one moment",
+  as the reply's filler line (dropped when its answer's audio comes), reminded
+  while the wait lasts.
+
+A decision about a failure inside a reply is carried out in that reply (its
+line said at its end, a transfer or hang-up once it was heard:
+:class:`ReplyActions`); the others (the deadlines, STT) by the call's actions.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+import weakref
+from typing import Protocol
 
 from agent.callscope import CallScope
 from agent.conversation import ReplyDone
 from agent.observer import llm_error_kind, status_error_kind
-from agent.stt.base import SttConnectError, SttFailed, SttReconnected
+from agent.reply import Reply
+from agent.resilience.policy import (
+    Action,
+    CallerStartedSpeaking,
+    CallerStoppedSpeaking,
+    CallerTurnEnded,
+    Decision,
+    LlmAnswered,
+    LlmFailed,
+    ReplyAudible,
+    SttGaveUp,
+    SttLost,
+    SttRestored,
+    TransferFailed,
+    TtsFailed,
+    TtsSpoke,
+)
+from agent.resilience.watch import DecisionTaker, FailureWatch, Taken
+from agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
 from agent.tts.base import TtsConnectError, TtsError
 
-__all__ = ["GOODBYE_ON_STT_FAILURE", "ServiceFailures"]
+__all__ = ["ReplyActions", "ServiceFailures"]
 
 log = logging.getLogger("sipgw.agent")
 
-GOODBYE_ON_STT_FAILURE: Final = "Sorry, I can't hear you right now. Please call again later."
-"""Said before hanging up when speech-to-text gave up."""
+
+class ReplyActions(DecisionTaker, Protocol):
+    """The call's actions as the failure policy needs them
+    (:class:`agent.call_actions.CallActions`)."""
+
+    def move_on_after(self, reply: Reply, decision: Decision) -> None:
+        """Transfer or hang up (``decision.action``) once ``reply`` has been heard."""
+        ...
 
 
 class ServiceFailures:
     """One call's AI service failures (see the module docstring)."""
 
-    __slots__ = ("_scope",)
+    __slots__ = ("_actions", "_scope", "watch")
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: CallScope, watch: FailureWatch) -> None:
         self._scope = scope
+        self.watch = watch
+        self._actions: weakref.ref[ReplyActions] | None = None
+
+    def bind(self, actions: ReplyActions) -> None:
+        """Carry the decisions out through ``actions`` (held weakly: they hold us)."""
+        self._actions = weakref.ref(actions)
+        self.watch.bind(actions)
+
+    def close(self) -> None:
+        """The call ended: no more deadlines."""
+        self.watch.close()
 
     # -- while the phone rings
+
+    def stt_connected(self) -> None:
+        """The STT session opened."""
+        self._scope.observer.service_ok("stt")
+
+    def tts_connected(self) -> None:
+        """TTS is connected."""
+        self._scope.observer.service_ok("tts")
 
     def stt_connect_failed(self, exc: BaseException) -> None:
         """Opening the STT session failed (the call is rejected)."""
@@ -58,13 +115,20 @@ class ServiceFailures:
         self._scope.observer.service_error("tts", kind)
 
     def greeting_lost(self, exc: TtsError) -> None:
-        """TTS, late at the answer, failed to connect after it: no greeting."""
+        """TTS, late at the answer, failed to connect after it: no greeting (the apology
+        from memory instead)."""
         self.tts_connect_failed(exc)
         scope = self._scope
         scope.write({"type": "error", "where": "tts", "error": str(exc)})
         log.error("[%s] TTS failed to connect (%s): no greeting", scope.log_id, exc)
+        self.watch.report_and_carry_out(TtsFailed())
 
-    # -- during the call
+    # -- speech to text
+
+    def stt_lost(self, event: SttDisconnected) -> None:
+        """The STT session dropped; its client is reconnecting."""
+        log.warning("[%s] STT dropped (%s): reconnecting", self._scope.log_id, event.reason)
+        self.watch.report_and_carry_out(SttLost())
 
     def stt_reconnected(self, event: SttReconnected) -> None:
         """The STT session dropped and a new one took over."""
@@ -74,24 +138,76 @@ class ServiceFailures:
                      "dropped_s": event.dropped_seconds})  # fmt: skip
         log.warning("[%s] STT reconnected after %.1f s", scope.log_id, event.outage_seconds)
         scope.observer.service_error("stt", "connect")
+        scope.observer.service_ok("stt")
+        self.watch.report_and_carry_out(SttRestored())
 
-    def stt_failed(self, event: SttFailed) -> str:
-        """STT gave up for good; returns the notice to say before hanging up."""
+    def stt_failed(self, event: SttFailed) -> None:
+        """STT gave up for good: the call moves on (transfer or goodbye)."""
         scope = self._scope
         scope.write({"type": "stt_failed", "reason": event.reason})
         log.error("[%s] STT failed: %s", scope.log_id, event.reason)
         scope.observer.service_error("stt", status_error_kind(event.code, connecting=False))
-        return GOODBYE_ON_STT_FAILURE
+        self.watch.report_and_carry_out(SttGaveUp())
 
-    def tts_failed(self, exc: TtsError) -> None:
-        """TTS failed while a reply was spoken (what arrived of it plays)."""
+    # -- text to speech
+
+    def tts_spoke(self) -> None:
+        """TTS audio arrived for a reply."""
+        self._scope.observer.service_ok("tts")
+        self.watch.report(TtsSpoke())
+
+    def tts_failed(self, exc: TtsError, reply: Reply) -> None:
+        """TTS failed while ``reply`` was spoken: what arrived of it plays, then the
+        policy's line (the apology, or a transfer notice or goodbye)."""
         scope = self._scope
         log.error("[%s] TTS failed: %s", scope.log_id, exc)
         scope.write({"type": "error", "where": "tts", "error": str(exc)})
         connecting = isinstance(exc, TtsConnectError)
         scope.observer.service_error("tts", status_error_kind(exc.status, connecting=connecting))
+        self._in_reply(reply, self.watch.report(TtsFailed()))
+
+    # -- the LLM
+
+    def llm_fallback(self, reply: Reply) -> None:
+        """The LLM failed on ``reply`` (after its client's retries): the policy's line at
+        its end instead of the fallback phrase through TTS."""
+        self._in_reply(reply, self.watch.report(LlmFailed()))
 
     def llm_failed(self, done: ReplyDone) -> None:
-        """The LLM failed or timed out on a reply (it said the fallback phrase)."""
+        """The LLM failed or timed out on a reply (reported; its line was decided)."""
         self._scope.observer.service_error("llm", llm_error_kind(done.error_kind))
-        log.warning("[%s] LLM failed (%s): fallback phrase", self._scope.log_id, done.error)
+        log.warning("[%s] LLM failed (%s)", self._scope.log_id, done.error)
+
+    def llm_answered(self) -> None:
+        """The LLM answered a reply."""
+        self._scope.observer.service_ok("llm")
+        self.watch.report(LlmAnswered())
+
+    # -- the caller and the agent's audio
+
+    def caller_turn_ended(self) -> None:
+        """The caller finished a turn: they wait for the reply."""
+        self.watch.report_and_carry_out(CallerTurnEnded())
+
+    def caller_speaking(self, speaking: bool) -> None:
+        """The caller started (True) or stopped speaking (the voice-activity detector)."""
+        event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking()
+        self.watch.report_and_carry_out(event)
+
+    def reply_audible(self) -> None:
+        """A reply's first frame went out."""
+        self.watch.report_and_carry_out(ReplyAudible())
+
+    def transfer_failed(self) -> None:
+        """The transfer the policy asked for did not happen."""
+        self.watch.report_and_carry_out(TransferFailed())
+
+    def _in_reply(self, reply: Reply, taken: list[Taken]) -> None:
+        """Carry out decisions about a failure inside ``reply``: its line at its end, then
+        the transfer or hang-up once it was heard."""
+        actions = self._actions() if self._actions is not None else None
+        for decision, audio in taken:
+            if audio is not None and reply.fallback is None:
+                reply.fallback = audio
+            if actions is not None and decision.action in (Action.TRANSFER, Action.GOODBYE):
+                actions.move_on_after(reply, decision)

@@ -7,7 +7,8 @@ while no agent audio is queued, makes the agent say the next of
 as a short reply of its own beside the reply it covers. The answer's first
 audio drops the rest of the line (whole frames,
 :meth:`agent.playout.Playout.drop`); a barge-in or a TTS failure of the reply
-stops it too.
+stops it too. The failure policy's "one moment" while the caller waits for a
+reply is said the same way, from memory (:meth:`Fillers.say_line`).
 
 The decisions are sans-IO: :class:`ToolRound` (tool calls and the time in,
 when a filler becomes due out) and :class:`FillerLines` (which line, or none).
@@ -22,6 +23,8 @@ import logging
 
 from agent.callscope import CallScope, ms_between
 from agent.reply import FillerLine, Reply, SpeakingState
+from agent.resilience.line_cache import LineAudio
+from agent.resilience.recorded import RecordedReply
 from agent.tts.base import TextToSpeech, TtsError
 
 __all__ = ["FillerLines", "FillerWatch", "Fillers", "ToolRound"]
@@ -157,15 +160,26 @@ class Fillers:
         playout = self._state.playout
         waiting = self._state.reply is reply and reply.heard is None and reply.filler is None
         text = self._lines.pick(audio_queued=playout.pending, reply_waiting=waiting)
-        if text is None:
-            return
-        filler = FillerLine(self._tts.start_reply(), text)
+        if text is not None:
+            self._start(reply, FillerLine(self._tts.start_reply(), text))
+
+    def say_line(self, reply: Reply, audio: LineAudio) -> bool:
+        """Say a fallback line from memory as ``reply``'s filler (the caller waits for it);
+        False when the reply has audio queued or a filler already (nothing is said)."""
+        waiting = self._state.reply is reply and reply.heard is None and reply.filler is None
+        if not waiting or self._state.playout.pending:
+            return False
+        self._start(reply, FillerLine(RecordedReply(audio, audio.text), audio.text))
+        return True
+
+    def _start(self, reply: Reply, filler: FillerLine) -> None:
         reply.filler = filler
+        playout = self._state.playout
         playout.begin(filler.tts.id)
-        playout.add_text(filler.tts.id, text)
+        playout.add_text(filler.tts.id, filler.text)
         scope = self.scope
         filler.task = scope.spawn(self._speak(filler))
-        scope.write({"type": "filler", "turn": reply.turn, "text": text,
+        scope.write({"type": "filler", "turn": reply.turn, "text": filler.text,
                      "after_ms": ms_between(scope.now(), reply.started_at)})  # fmt: skip
 
     def stop(self, reply: Reply) -> None:

@@ -118,6 +118,23 @@ class Greeter:
             return
         self._greet()
 
+    def open(self) -> None:
+        """Answering-machine detection decided on a person: let the opening play now.
+
+        The held fixed line goes out (said again if a revision cut it: the callee
+        turned out a machine, then a person after all), or the LLM writes the opening.
+        """
+        playout = self._speaker.playout
+        playout.held = False
+        reply = self._speaker.current
+        if reply is not None and reply.kind == "greeting":
+            if playout.pending and playout.on_ready is not None:
+                playout.on_ready()
+        elif self.opening.greeting:
+            self._greet()
+            return
+        self.answered()
+
     def answered(self) -> None:
         """The call was answered (its audio plays): time the greeting, or let the LLM open."""
         reply = self._speaker.current

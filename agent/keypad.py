@@ -1,11 +1,12 @@
-"""Keypad digits for the LLM: collected until a pause or ``#``, then one reply.
+"""Keypad digits for the model: collected until a pause or ``#``, then handed over at once.
 
 The caller's digits (RFC 4733 or SIP INFO) are gathered while they keep
 coming; ``dtmf_timeout`` seconds after the last one, or at once on ``#``, they
-go to the conversation as one user message
-(:meth:`agent.conversation.Conversation.add_dtmf`) and the agent replies. A
-digit also cuts off agent audio that is playing (the turn-taking machine's
-rule, :mod:`agent.turns`).
+are handed over together: the assistant adds them to the conversation as one
+user message (:meth:`agent.responder.Responder.reply_to_keypad`) and replies;
+the speech-to-speech agent sends them to its session as text. A digit also
+cuts off agent audio that is playing (the turn-taking machine's rule,
+:mod:`agent.turns`).
 
 :class:`KeypadBuffer` decides when the digits are due (sans-IO: digits and the
 time in); :class:`Keypad` keeps the timer and hands them over.
@@ -14,10 +15,9 @@ time in); :class:`Keypad` keeps the timer and hands them over.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from agent.callscope import CallScope
-from agent.conversation import Conversation
-from agent.responder import Responder
 
 __all__ = ["Keypad", "KeypadBuffer"]
 
@@ -47,17 +47,20 @@ class KeypadBuffer:
 
 
 class Keypad:
-    """One call's keypad input to the LLM (see the module docstring)."""
+    """One call's keypad input (see the module docstring).
 
-    __slots__ = ("_buffer", "_conversation", "_responder", "_scope", "_timer")
+    Args:
+        scope: the call's clock.
+        timeout: seconds after the last digit that the input is over.
+        on_digits: receives the digits entered, in order, once the input is over.
+    """
 
-    def __init__(
-        self, scope: CallScope, timeout: float, conversation: Conversation, responder: Responder
-    ) -> None:
+    __slots__ = ("_buffer", "_on_digits", "_scope", "_timer")
+
+    def __init__(self, scope: CallScope, timeout: float, on_digits: Callable[[str], None]) -> None:
         self._scope = scope
         self._buffer = KeypadBuffer(timeout)
-        self._conversation = conversation
-        self._responder = responder
+        self._on_digits: Callable[[str], None] | None = on_digits
         self._timer: asyncio.TimerHandle | None = None
 
     def press(self, digit: str) -> None:
@@ -69,13 +72,14 @@ class Keypad:
         self._timer = scope.loop.call_at(due, self._flush)
 
     def close(self) -> None:
-        """The call ended: digits still waiting are dropped."""
+        """The call ended: digits still waiting are dropped (and the receiver let go)."""
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+        self._on_digits = None
 
     def _flush(self) -> None:
         self._timer = None
         digits = self._buffer.take()
-        if digits:
-            self._conversation.add_dtmf(digits)
-            self._responder.reply_to(None)
+        if digits and self._on_digits is not None:
+            self._on_digits(digits)

@@ -10,19 +10,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, Protocol
 
-__all__ = ["AgentObserver", "ErrorKind", "PreemptiveOutcome", "Service", "TURN_STAGES"]
+__all__ = [
+    "ANSWER_KINDS",
+    "TURN_STAGES",
+    "AgentObserver",
+    "ErrorKind",
+    "PreemptiveOutcome",
+    "Service",
+    "SpeculativeOutcome",
+]
 
-Service = Literal["stt", "llm", "tts"]
-"""The AI service an error came from."""
+Service = Literal["stt", "llm", "tts", "s2s"]
+"""The AI service an error came from (``s2s``: a speech-to-speech model, agent/s2s/)."""
 
 PreemptiveOutcome = Literal["started", "used", "wasted"]
 """What became of a preemptive LLM request (agent/preemptive.py)."""
+
+SpeculativeOutcome = Literal["used", "wasted"]
+"""What became of a held first clause (agent/speculative.py): played, or discarded."""
 
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
 
 TURN_STAGES = ("stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path")
 """The per-turn latency stages :meth:`AgentObserver.turn_measured` reports."""
+
+ANSWER_KINDS = ("human", "voicemail", "announcement", "screener", "unknown")
+"""Who answered an outbound call, as :meth:`AgentObserver.answer_detected` reports it
+(``agent.amd.AnswerKind`` values)."""
 
 
 class AgentObserver(Protocol):
@@ -43,6 +58,26 @@ class AgentObserver(Protocol):
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         """A preemptive LLM request was started, used for the reply, or wasted (cancelled)."""
+        ...
+
+    def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
+        """A clause of ``chars`` characters synthesized before the turn was confirmed was
+        used (played) or wasted (discarded unheard)."""
+        ...
+
+    def service_ok(self, service: Service) -> None:
+        """A use of an AI service worked (a session opened, a reply came): the gateway's
+        breaker for it closes (agent/resilience/breaker.py)."""
+        ...
+
+    def failure_decision(self, decision: str) -> None:
+        """The failure policy decided what the caller hears (agent/resilience/policy.py:
+        ``hold_line``, ``tts_down_apology``, ``stt_down_transfer`` ...)."""
+        ...
+
+    def answer_detected(self, kind: str, seconds: float) -> None:
+        """Answering-machine detection's final answer on an outbound call: ``kind`` (one of
+        :data:`ANSWER_KINDS`), decided ``seconds`` after the answer."""
         ...
 
 

@@ -7,9 +7,9 @@
 only once the call is answered (its audio is held until then).
 
 * A callback (the call has a :class:`~agent.base.CallPurpose`) opens with
-  ``AssistantSettings.callback_greeting``, ``{reason}`` replaced by what the
-  callback is about (or "your request"); when that setting is "", the LLM
-  writes the opening line.
+  ``AssistantSettings.callback_greeting``, as written: what the callback is
+  about are a caller's words, never spoken as they are (:mod:`agent.callerwords`);
+  when that setting is "", the LLM writes the opening line.
 * Any other outbound call opens with ``AssistantSettings.outbound_greeting``;
   when that is "" (the default), the LLM writes the opening line.
 
@@ -17,14 +17,16 @@ The call's variables (:attr:`agent.base.CallDetails.variables`) fill the
 ``{name}`` placeholders of the system prompt and of the greeting
 (:mod:`agent.variables`); one the call lacks is left empty and named in
 :attr:`Opening.missing` (a call the gateway places is refused before it is
-dialled instead: :func:`missing_variables`).
+dialled instead: :func:`missing_variables`). A callback's reason is no variable:
+it is a caller's words, which fill no template.
 
 Every call's system prompt gets the current date and time (so that the model
 can turn "tomorrow at three" into a date for ``schedule_callback``); an
-outbound call's also says that the agent placed the call, why, and whether it
-has already greeted. The call's details (its variables, and what the caller's
-network said: asserted number, forwarding, allowed ``X-`` headers) follow as a
-JSON object introduced as data, never as instructions.
+outbound call's also says that the agent placed the call, whether it has
+already greeted, and, for a callback, what was asked, quoted as data
+(:func:`agent.callerwords.callback_brief`). The call's details (its variables,
+and what the caller's network said: asserted number, forwarding, allowed ``X-``
+headers) follow as a JSON object introduced as data, never as instructions.
 
 :func:`plan_opening` decides all of it once per call (:class:`Opening`); the
 assistant's :class:`agent.greeting.Greeter` carries it out.
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
+from agent.callerwords import callback_brief
 from agent.settings import AssistantSettings
 from agent.tools.callback_time import callback_zone, describe_now
 from agent.variables import placeholders, render_lenient
@@ -86,7 +89,7 @@ def plan_opening(
     details: CallDetails = NO_DETAILS,
 ) -> Opening:
     """How a call opens (see the module docstring); ``now``: the time, as ``time.time()``."""
-    variables = _variables(details, purpose)
+    variables = _variables(details)
     greeting, missing_greeting = render_lenient(_greeting(settings, direction, purpose), variables)
     prompt, missing_prompt = render_lenient(settings.system_prompt, variables)
     return Opening(
@@ -97,16 +100,9 @@ def plan_opening(
     )
 
 
-NO_REASON = "your request"
-"""What ``{reason}`` becomes for a callback without a reason."""
-
-
-def _variables(details: CallDetails, purpose: CallPurpose | None) -> dict[str, str]:
-    """The call's variables, and ``reason`` on a callback."""
-    variables = dict(details.variables)
-    if purpose is not None:
-        variables["reason"] = purpose.reason or NO_REASON
-    return variables
+def _variables(details: CallDetails) -> dict[str, str]:
+    """The call's variables (never a callback's reason: a caller's words fill no template)."""
+    return dict(details.variables)
 
 
 def _greeting(
@@ -128,7 +124,7 @@ def fixed_opening(
 ) -> str:
     """The fixed first words of the call ("" = none: see :func:`llm_opens`)."""
     template = _greeting(settings, direction, purpose)
-    return render_lenient(template, _variables(details, purpose))[0]
+    return render_lenient(template, _variables(details))[0]
 
 
 def llm_opens(
@@ -145,7 +141,7 @@ def missing_variables(
     purpose: CallPurpose | None = None,
 ) -> tuple[str, ...]:
     """The variables the prompt and greeting of such a call use that ``variables`` lacks."""
-    given = {**variables, **({"reason": ""} if purpose is not None else {})}
+    given = dict(variables)
     used = (
         *placeholders(settings.system_prompt),
         *placeholders(_greeting(settings, direction, purpose)),
@@ -187,20 +183,14 @@ def system_prompt(
     except ValueError:
         zone = None  # the app layer rejects bad zones at start; never fail a call on it
     if prompt is None:
-        prompt = render_lenient(settings.system_prompt, _variables(details, purpose))[0]
+        prompt = render_lenient(settings.system_prompt, _variables(details))[0]
     parts = [prompt, f"The current date and time is {describe_now(now, zone)}."]
     if direction == "outbound":
         if purpose is None:
             parts.append("You placed this call; the person has just answered.")
         else:
-            about = purpose.reason or "something they asked about"
-            parts.append(
-                f"You placed this call: it is the call back the person asked for, about {about}."
-            )
-            if purpose.requested_time:
-                parts.append(f"They asked to be called: {purpose.requested_time}.")
-            if purpose.notes:
-                parts.append(f"Notes from their earlier call: {purpose.notes}")
+            parts.append("You placed this call: it is a call back someone asked for.")
+            parts.append(callback_brief(purpose))
         if _greeting(settings, direction, purpose):
             parts.append("You have greeted them already; go on from their answer.")
         else:

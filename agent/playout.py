@@ -28,14 +28,22 @@ either way those frames no longer count as heard. It reaches back
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from agent.tts.reframe import Reframer
 
-__all__ = ["CHARS_PER_SECOND", "RECALL_FRAMES", "FirstFrameCallback", "PlayedCallback", "Playout"]
+__all__ = [
+    "CHARS_PER_SECOND",
+    "RECALL_FRAMES",
+    "FirstFrameCallback",
+    "PlayedCallback",
+    "Playout",
+    "played",
+]
 
 FirstFrameCallback: TypeAlias = Callable[[float | None], None]
 """Receives when a reply's first frame went out, or None if it never will."""
@@ -83,6 +91,9 @@ class Playout:
         held: nothing plays while True (until the call is answered).
         on_ready: called when audio arrives in an empty, playing queue (the talkspurt
             fast path: the call may send the first frame before the next tick).
+        background: frames played while no reply has audio queued (hold music,
+            :mod:`agent.holdmusic`); None = silence. It is no speech: never
+            :attr:`audible`, never cut by a barge-in.
         recall: drops what the call's leg holds unplayed; returns how many of the last
             frames sent that was (see the module docstring). None: nothing to recall.
     """
@@ -96,6 +107,7 @@ class Playout:
         self._paused = False
         self.on_ready = on_ready
         self.recall = recall
+        self.background: Iterator[bytes] | None = None
         self._frames: deque[tuple[str, bytes, int]] = deque()
         self._sent: deque[tuple[str, bytes, int]] = deque(maxlen=RECALL_FRAMES)
         self._replies: dict[str, _Reply] = {}
@@ -162,10 +174,13 @@ class Playout:
 
     def next_frame(self, now: float) -> bytes | None:
         """The next frame to send, or None (silence)."""
-        if self.held or self._paused or not self._frames:
+        if self.held or self._paused:
             return None
+        if not self._frames:
+            return None if self.background is None else next(self.background)
         entry = self._frames.popleft()
-        self._sent.append(entry)
+        if self.recall is not None:  # kept only where a leg can hold audio (50 frames: 9 KB)
+            self._sent.append(entry)
         reply_id, frame, chars = entry
         reply = self._replies.get(reply_id)
         if reply is not None:
@@ -196,6 +211,11 @@ class Playout:
         """When the reply's first frame went out (its first RTP packet)."""
         reply = self._replies.get(reply_id)
         return None if reply is None else reply.first_played_at
+
+    def played_ms(self, reply_id: str) -> int:
+        """Milliseconds of the reply's audio that went out so far (whole frames; 0 if unknown)."""
+        reply = self._replies.get(reply_id)
+        return 0 if reply is None else round(reply.frames_played * FRAME_SECONDS * 1000)
 
     def when_first_played(self, reply_id: str, callback: FirstFrameCallback) -> None:
         """Call ``callback(when)`` once the reply's first frame goes out.
@@ -294,3 +314,16 @@ class Playout:
             if reply is not None:
                 reply.first_frame(None)
                 reply.played(True)
+
+
+async def played(playout: Playout, reply_id: str) -> bool:
+    """Wait until the reply's audio has all gone out (True) or was dropped (False)
+    (:meth:`Playout.when_played`)."""
+    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def resolve(complete: bool) -> None:
+        if not future.done():
+            future.set_result(complete)
+
+    playout.when_played(reply_id, resolve)
+    return await future

@@ -17,6 +17,11 @@ handed to the reply's tool loop on adoption (:attr:`early_tools`) and
 cancelled otherwise. Every other tool runs only after the final transcript
 confirmed the request, in the reply's own tool loop.
 
+Speculative speech (:mod:`agent.speculative`, with a :class:`SpeechHold`): the
+stream's first clause, unless a tool call came before it, goes to TTS at once
+and its audio is held (:attr:`PreemptiveRequest.held`); the reply that adopts
+the request takes that TTS reply over, and a dropped request cancels it.
+
 :class:`PreemptiveReplies` keeps a call's one request in flight: it starts one
 when the turn-taking machine says :class:`agent.turns.StartPreemptive` (not
 before the caller context is known: the request must carry it), drops it
@@ -31,16 +36,47 @@ import contextlib
 import functools
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, cast
 
 from agent.caller_context import CallerContextPrompt
 from agent.callscope import CallScope, ms_between
 from agent.conversation import Conversation
-from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmToolCall
+from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
+from agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
+from agent.speculative import HeldSpeech, SpeculationBudget, TtsLead
+from agent.stt.base import SpeechToText
 from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
+from agent.tts.base import TextToSpeech, TtsError
 from agent.turns import same_words
 
-__all__ = ["PreemptiveReplies", "PreemptiveRequest"]
+__all__ = ["PreemptiveReplies", "PreemptiveRequest", "SpeechHold"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechHold:
+    """Speculative speech for preemptive requests: where the first clause goes, what it may cost.
+
+    Attributes:
+        tts: the call's text-to-speech (each held clause is a reply of its own).
+        budget: the call's speculation budget (it may refuse a clause).
+        lead: how long before the end of turn a clause must go to TTS.
+        stt: the call's speech-to-text (when it ends a turn at the latest).
+    """
+
+    tts: TextToSpeech
+    budget: SpeculationBudget
+    lead: TtsLead
+    stt: SpeechToText
+
+    def hold_at(self, speech_end_at: float | None) -> float | None:
+        """Loop time at which a clause is sent: the latest end of turn after the
+        caller's last loud frame at ``speech_end_at``, less the TTS lead; None: at once."""
+        silence = self.stt.turn_end_silence
+        if speech_end_at is None or silence is None:
+            return None
+        return speech_end_at + silence - self.lead.seconds
+
 
 _END = object()
 
@@ -54,6 +90,7 @@ class PreemptiveRequest:
             (before the partial user message).
         started_at: loop time it started.
         early_tools: the read-only tool calls it started, by (name, arguments).
+        held: its first clause, sent to TTS with the audio held (speculative speech).
     """
 
     def __init__(
@@ -65,9 +102,17 @@ class PreemptiveRequest:
         tool_choice: str | None,
         tool_runner: tuple[ToolRegistry, ToolContext] | None = None,
         on_early_tool: Callable[[LlmToolCall], None] | None = None,
+        speech: SpeechHold | None = None,
+        hold_at: float | None = None,
     ) -> None:
         self.text = text
         self.early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = {}
+        self.held: HeldSpeech | None = None
+        self._speech = speech
+        self._hold_at = hold_at
+        self._hold_later: asyncio.Task[None] | None = None
+        self._settled = False  # adopted or dropped: no clause is held from then on
+        self._adopted = False
         self._tool_runner = tool_runner
         self._on_early_tool = on_early_tool
         self.history_length = len(history)
@@ -85,16 +130,60 @@ class PreemptiveRequest:
         tools: Sequence[Mapping[str, object]],
         tool_choice: str | None,
     ) -> None:
+        # The first clause, for speculative speech (None: none wanted, or decided).
+        splitter = None
+        if self._speech is not None:
+            splitter = SentenceSplitter(early_comma_chars=FIRST_CLAUSE_CHARS, eager_end=True)
         try:
             async with aclosing(llm.stream(messages, tools, tool_choice=tool_choice)) as stream:
                 async for event in stream:
-                    if isinstance(event, LlmToolCall):
-                        self._start_tool(event)
                     self._queue.put_nowait(event)
+                    if isinstance(event, LlmToolCall):
+                        splitter = None  # a reply that needs a tool is not spoken early
+                        self._start_tool(event)
+                    elif splitter is not None and isinstance(event, LlmTextDelta):
+                        clauses = splitter.push(event.text)
+                        if clauses:
+                            splitter = None
+                            await self._hold_when_needed(clauses[0])
         except LlmError as exc:
             self._queue.put_nowait(exc)
         finally:
             self._queue.put_nowait(_END)
+
+    async def _hold_when_needed(self, clause: str) -> None:
+        """Hold the clause at :attr:`_hold_at` (at once if that has passed)."""
+        delay = 0.0 if self._hold_at is None else self._hold_at - asyncio.get_running_loop().time()
+        if delay <= 0:
+            await self._hold(clause)
+            return
+        self._hold_later = asyncio.get_running_loop().create_task(
+            self._hold_after(delay, clause), name="hold first clause"
+        )
+
+    async def _hold_after(self, delay: float, clause: str) -> None:
+        await asyncio.sleep(delay)
+        await self._hold(clause)
+
+    async def _hold(self, clause: str) -> None:
+        """Send the first clause to TTS now; its audio waits for the adoption."""
+        speech = self._speech
+        if speech is None or self._settled or not speech.budget.may_hold():
+            return
+        try:
+            reply = speech.tts.start_reply()
+        except TtsError:
+            return  # the reply will synthesize it after the confirmation
+        held = self.held = HeldSpeech(reply, clause, asyncio.get_running_loop().time())
+        speech.budget.held(len(clause))
+        try:
+            await reply.send_text(clause)
+        except TtsError:
+            if not self._adopted:  # adopted meanwhile: the reply meets the failure itself
+                self.held = None  # ditto
+                await reply.cancel()
+        finally:
+            held.sent.set()
 
     def _start_tool(self, call: LlmToolCall) -> None:
         """Run a read-only tool call now; any other waits for the confirmation."""
@@ -118,6 +207,17 @@ class PreemptiveRequest:
             dict(a) == b for a, b in zip(history, self._history, strict=True)
         )
 
+    def adopted(self) -> HeldSpeech | None:
+        """The reply takes the request over: its held speech, if any, is the reply's now
+        (and no clause is held after this)."""
+        self._settled = self._adopted = True
+        return self.held
+
+    def settle(self) -> HeldSpeech | None:
+        """It is being dropped: no clause is held from now on; the one held, if any."""
+        self._settled = True
+        return self.held
+
     async def events(self) -> AsyncGenerator[LlmEvent, None]:
         """The stream's events: those buffered so far, then the live ones (adopt once).
 
@@ -136,16 +236,22 @@ class PreemptiveRequest:
             await self.cancel()
 
     async def cancel(self) -> None:
-        """Stop the request (closes its stream) and wait until it has stopped."""
-        if not self._task.done():
-            self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+        """Stop the request (closes its stream) and wait until it has stopped.
+
+        A clause being sent to TTS at a later moment is left alone: once adopted, it is
+        the reply's (:meth:`drop` stops it).
+        """
+        await _cancelled(self._task)
 
     async def drop(self) -> None:
-        """Not used after all: stop the request and the tool calls it started."""
+        """Not used after all: stop the request, the tool calls it started and its held
+        speech (the TTS reply is cancelled: its audio is discarded unheard)."""
         await self.cancel()
+        await _cancelled(self._hold_later)
         await self.cancel_tools()
+        held = self.held
+        if held is not None and not self._adopted:
+            await held.tts.cancel()
 
     async def cancel_tools(self) -> None:
         """Cancel the early tool calls still running (nobody will read them)."""
@@ -160,31 +266,48 @@ class PreemptiveReplies:
 
     Attributes:
         wasted: requests dropped since the last reply began (:meth:`take_wasted`).
+        wasted_chars: held characters discarded since the last reply began.
+        budget: the call's speculation budget (requests per turn; held characters).
     """
 
-    __slots__ = ("_context", "_conversation", "_request", "_scope", "wasted")
+    __slots__ = (
+        "_context", "_conversation", "_request", "_scope", "_speech", "budget", "wasted",
+        "wasted_chars",
+    )  # fmt: skip
 
     def __init__(
-        self, scope: CallScope, conversation: Conversation, context: CallerContextPrompt
+        self,
+        scope: CallScope,
+        conversation: Conversation,
+        context: CallerContextPrompt,
+        budget: SpeculationBudget | None = None,
+        speech: SpeechHold | None = None,
     ) -> None:
+        """``speech``: where and when first clauses are held (speculative speech); None = off."""
         self._scope = scope
         self._conversation = conversation
         self._context = context
         self._request: PreemptiveRequest | None = None
+        self.budget = budget if budget is not None else SpeculationBudget()
+        self._speech = speech
         self.wasted = 0
+        self.wasted_chars = 0
 
     @property
     def request(self) -> PreemptiveRequest | None:
         """The request in flight, if any."""
         return self._request
 
-    def start(self, text: str) -> None:
+    def start(self, text: str, speech_end_at: float | None = None) -> None:
         """Start the LLM on the partial transcript ``text``; its output waits for the end
         of turn. Not while the caller context is still being looked up (the first
-        reply waits for it instead)."""
+        reply waits for it instead). ``speech_end_at``: the caller's last loud frame
+        (when a held clause is needed by)."""
         self.drop("replaced")
-        if not self._context.add_if_ready():
+        budget = self.budget
+        if not budget.may_request() or not self._context.add_if_ready():
             return
+        budget.requested()
         conversation = self._conversation
         schemas = conversation.tools.schemas()
         tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
@@ -192,7 +315,8 @@ class PreemptiveReplies:
         self._request = PreemptiveRequest(
             conversation.llm, conversation.messages, text, schemas, tool_choice,
             tool_runner=(conversation.tools, conversation.ctx),
-            on_early_tool=functools.partial(_record_early_tool, scope),
+            on_early_tool=functools.partial(_record_early_tool, scope), speech=self._speech,
+            hold_at=None if self._speech is None else self._speech.hold_at(speech_end_at),
         )  # fmt: skip
         scope.write({"type": "preemptive", "outcome": "started", "text": text})
         scope.observer.preemptive("started")
@@ -202,12 +326,18 @@ class PreemptiveReplies:
         request, self._request = self._request, None
         if request is None:
             return
+        held = request.settle()
         scope = self._scope
         scope.spawn(request.drop())
         self.wasted += 1
+        chars = 0 if held is None else len(held.text)
+        self.wasted_chars += chars
         scope.write({"type": "preemptive", "outcome": "wasted", "why": why,
-                     "text": request.text})  # fmt: skip
+                     "text": request.text, "held_chars": chars})  # fmt: skip
         scope.observer.preemptive("wasted")
+        if held is not None:
+            self.budget.wasted(chars)
+            scope.observer.speculative_speech("wasted", chars)
 
     def adopt(self, final: str) -> PreemptiveRequest | None:
         """The request, if the final transcript ``final`` confirms it; else drop it."""
@@ -221,16 +351,40 @@ class PreemptiveReplies:
             self.drop("history changed")
             return None
         self._request = None
+        held = request.adopted()
         scope = self._scope
-        scope.write({"type": "preemptive", "outcome": "used", "text": request.text,
-                     "lead_ms": ms_between(scope.now(), request.started_at)})  # fmt: skip
+        now = scope.now()
+        line = {"type": "preemptive", "outcome": "used", "text": request.text,
+                "lead_ms": ms_between(now, request.started_at)}  # fmt: skip
+        if held is not None:
+            line |= {"held_chars": len(held.text), "held_lead_ms": ms_between(now, held.started_at)}
+            self.budget.spoken(len(held.text))
+            scope.observer.speculative_speech("used", len(held.text))
+        scope.write(line)
         scope.observer.preemptive("used")
         return request
 
     def take_wasted(self) -> int:
-        """The requests wasted since the previous reply (a reply begins: the count restarts)."""
+        """The requests wasted since the previous reply (a reply begins: the count restarts,
+        as does the turn's request count)."""
         wasted, self.wasted = self.wasted, 0
+        self.budget.reply_began()
         return wasted
+
+    def take_wasted_chars(self) -> int:
+        """The held characters discarded since the previous reply (the count restarts)."""
+        chars, self.wasted_chars = self.wasted_chars, 0
+        return chars
+
+
+async def _cancelled(task: asyncio.Task[None] | None) -> None:
+    """Cancel ``task`` if it still runs, and wait until it has stopped."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def _record_early_tool(scope: CallScope, call: LlmToolCall) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import IO
@@ -26,6 +27,7 @@ __all__ = [
     "FILE_MODE",
     "create_private",
     "make_private_dir",
+    "new_private_file",
     "open_private",
     "tighten_file",
     "write_private_atomic",
@@ -101,6 +103,26 @@ def create_private(path: Path) -> None:
         tighten_file(path)
     else:
         os.close(fd)
+
+
+def new_private_file(directory: Path, stem: str, suffix: str) -> tuple[Path, IO[str]]:
+    """A new file ``directory/<stem>_<random>.<suffix>``, created ``0600`` for writing text.
+
+    The name holds nothing a peer chose, and the file is created anew
+    (``O_EXCL``): it is never one that existed before, so nobody can make two
+    calls share a file or add lines to another call's.
+
+    Raises:
+        OSError: it cannot be created.
+    """
+    for _ in range(8):
+        path = directory / f"{stem}_{secrets.token_hex(6)}{suffix}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        except FileExistsError:
+            continue
+        return path, os.fdopen(fd, "w", encoding="utf-8")
+    raise FileExistsError(f"no free file name in {directory}")
 
 
 def open_private(path: Path) -> IO[str]:

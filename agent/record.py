@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from agent.private_files import make_private_dir, open_private
+from agent.private_files import make_private_dir, new_private_file
 from agent.redact import Redactor
 
 __all__ = ["CallRecord"]
@@ -19,9 +18,12 @@ log = logging.getLogger("sipgw.agent")
 
 
 class CallRecord:
-    """Appends records to ``DIR/<start time>_<call id>.jsonl``; every line is flushed.
+    """Writes records to a new ``DIR/<start time>_<random>.jsonl``; every line is flushed.
 
-    Each record gets ``t``: seconds since the record was opened. With no
+    The name holds nothing the caller chose (its Call-ID is in the first record,
+    ``type: call``), and the file is always a new one (never appended to), so
+    two calls with one Call-ID cannot share a file. Each record gets ``t``:
+    seconds since the record was opened. With no
     directory, records are kept in memory only (``lines``), e.g. for tests.
     Every string in a record goes through ``redactor`` (secrets, card numbers,
     the operator's pattern; :mod:`agent.redact`) before it is kept or written.
@@ -34,6 +36,8 @@ class CallRecord:
         self, directory: Path | None, call_id: str, redactor: Redactor | None = None
     ) -> None:
         self.redactor = redactor
+        self.call_id = call_id
+        """The SIP Call-ID, for our log lines (the records carry it themselves)."""
         self.started = time.time()
         self._monotonic = time.monotonic()
         self.lines: list[dict[str, Any]] = []
@@ -41,14 +45,12 @@ class CallRecord:
         self.path: Path | None = None
         self._file: IO[str] | None = None
         if directory is not None:
-            safe = re.sub(r"[^A-Za-z0-9._-]", "_", call_id)[:80]
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.started))
             try:
                 make_private_dir(directory)
-                self.path = directory / f"{stamp}_{safe}.jsonl"
-                self._file = open_private(self.path)
+                self.path, self._file = new_private_file(directory, stamp, ".jsonl")
             except OSError as exc:
-                log.error("cannot write call records to %s: %s", directory, exc)
+                log.error("cannot write the records of call %s to %s: %s", call_id, directory, exc)
                 self.path = None
 
     def write(self, record: dict[str, Any]) -> None:

@@ -19,7 +19,11 @@ replaces, in this order:
    after a ``+`` are phone numbers and are left alone.
 
 The LLM still hears what the caller said: redaction changes what is stored and
-logged, not the conversation.
+logged, not the conversation. What goes the other way, from our code to the LLM,
+is redacted too where it can carry secrets: an exception a tool raised
+(:meth:`Redactor.redact_error`: URL credentials and query strings as well, since
+an HTTP client's error names the URL it called, keys and all, and the model may
+read it out to the caller).
 """
 
 from __future__ import annotations
@@ -34,14 +38,28 @@ from urllib.parse import quote
 from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 
 __all__ = [
+    "MAX_ERROR_LENGTH",
     "MIN_SECRET_LENGTH",
     "RedactingFilter",
     "Redactor",
     "find_cards",
     "luhn_ok",
     "redact_log_record",
+    "redact_urls",
     "websocket_logger",
 ]
+
+MAX_ERROR_LENGTH = 200
+"""The most of an error's text that :meth:`Redactor.redact_error` keeps."""
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+_URL_QUERY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#'\"<>)]*")
+
+
+def redact_urls(text: str) -> str:
+    """URLs in ``text`` without their credentials (``user:pass@``) and query strings."""
+    return _URL_QUERY.sub(r"\1?***", _URL_USERINFO.sub(r"\1***@", text))
+
 
 MIN_SECRET_LENGTH = 4
 """Configured secrets shorter than this are not masked by value (only by shape)."""
@@ -192,6 +210,12 @@ class Redactor:
             for start, end, digits in reversed(find_cards(text)):
                 text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
         return text
+
+    def redact_error(self, text: str) -> str:
+        """An error's text fit for the LLM: URLs stripped of credentials and queries,
+        then :meth:`redact`, at most :data:`MAX_ERROR_LENGTH` characters."""
+        text = self.redact(redact_urls(text))
+        return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
     def redact_value(self, value: Any) -> Any:
         """A JSON-like value with every string in it (not the keys) redacted."""

@@ -15,9 +15,11 @@ from typing import Literal, TypeAlias
 
 from agent.playout import Playout
 from agent.preemptive import PreemptiveRequest
+from agent.resilience.line_cache import LineAudio
+from agent.speculative import HeldSpeech
 from agent.tts.base import TtsReply
 
-__all__ = ["FillerLine", "Reply", "ReplyKind", "SpeakingState"]
+__all__ = ["FillerLine", "PlayoutState", "Reply", "ReplyKind", "SpeakingState"]
 
 ReplyKind: TypeAlias = Literal["greeting", "reply", "notice", "goodbye"]
 """An LLM reply (``reply``), or a fixed line: the opening, a notice, the drain's goodbye."""
@@ -49,9 +51,14 @@ class Reply:
         text: what it says (the LLM's whole reply once done).
         preemptive: the preemptive LLM request it adopted (its first round).
         wasted: preemptive requests cancelled since the previous reply.
+        held: the adopted request's first clause, synthesized before the turn was
+            confirmed (its TTS reply is this reply's ``tts``).
+        wasted_chars: held characters discarded since the previous reply.
         heard: what the caller heard of it, once a barge-in cut it.
         tts_failed: TTS failed while it spoke (what arrived was played).
         filler: the filler line said while its tools run, until its answer comes.
+        fallback: a fallback line from memory, said at its end (the LLM or TTS failed;
+            agent/failures.py); None once queued.
     """
 
     kind: ReplyKind
@@ -66,19 +73,21 @@ class Reply:
     text: str = ""
     preemptive: PreemptiveRequest | None = None
     wasted: int = 0
+    held: HeldSpeech | None = None
+    wasted_chars: int = 0
     heard: str | None = None
     tts_failed: bool = False
     filler: FillerLine | None = None
+    fallback: LineAudio | None = None
 
 
-class SpeakingState:
-    """The agent's side: its playout and its current reply (:class:`agent.turns.AgentState`)."""
+class PlayoutState:
+    """What the turn-taking machine reads of any agent's playout (both AI agents' state)."""
 
-    __slots__ = ("playout", "reply")
+    __slots__ = ("playout",)
 
     def __init__(self, playout: Playout) -> None:
         self.playout = playout
-        self.reply: Reply | None = None
 
     @property
     def audible(self) -> bool:
@@ -89,6 +98,16 @@ class SpeakingState:
     def pending(self) -> bool:
         """Agent audio is queued, playing or paused."""
         return self.playout.pending
+
+
+class SpeakingState(PlayoutState):
+    """The agent's side: its playout and its current reply (:class:`agent.turns.AgentState`)."""
+
+    __slots__ = ("reply",)
+
+    def __init__(self, playout: Playout) -> None:
+        super().__init__(playout)
+        self.reply: Reply | None = None
 
     def active(self, reply: Reply | None) -> bool:
         """The reply is still generating or still has audio to play."""

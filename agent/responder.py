@@ -77,6 +77,11 @@ class Responder:
             preemptive=self._preemptive.adopt(turn.text),
         )  # fmt: skip
 
+    def reply_to_keypad(self, digits: str) -> None:
+        """Keypad input (:class:`agent.keypad.Keypad`): one user message, then a reply."""
+        self._conversation.add_dtmf(digits)
+        self.reply_to(None)
+
     def reply_to_note(self, note: str) -> Reply:
         """Add ``note`` to the history as a user message and let the model reply to it
         (e.g. "[The transfer failed: ... Tell the caller and offer other help.]")."""
@@ -96,10 +101,15 @@ class Responder:
         speaker.cut_current(Cause.NEW_TURN)
         if preemptive is None:
             self._preemptive.drop("new reply")
+        held = None if preemptive is None else preemptive.held
+        replies = self._preemptive
         reply = speaker.begin(
             "reply", speech_end_at=speech_end_at, stt_final_at=stt_final_at,
-            preemptive=preemptive, wasted=self._preemptive.take_wasted(),
+            preemptive=preemptive, wasted=replies.take_wasted(), held=held,
+            wasted_chars=replies.take_wasted_chars(),
         )  # fmt: skip
+        if held is not None:
+            reply.first_sentence_at = held.started_at  # its TTS started then
         reply.task = self._scope.spawn(self._run(reply, user_text))
         return reply
 
@@ -140,6 +150,9 @@ class Responder:
         if isinstance(event, ReplySentence):
             if reply.first_sentence_at is None:
                 reply.first_sentence_at = scope.now()
+            if event.fallback:  # the LLM failed: the policy's line, from memory
+                self._failures.llm_fallback(reply)
+                return
             await self._speaker.send_sentence(reply, event.text)
         elif isinstance(event, ReplyToolCall):
             log.info("[%s] tool %s(%s)", scope.log_id, event.name,
@@ -153,3 +166,5 @@ class Responder:
             reply.first_token_at = event.timings.first_token_at
             if event.failed:
                 self._failures.llm_failed(event)
+            else:
+                self._failures.llm_answered()

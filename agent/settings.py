@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.amd.config import AnsweringSettings
 from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from agent.redact import Redactor
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
 from agent.resilience.policy import FailurePolicySettings
+from agent.speculative import SpeculationLimits
+from agent.warm_transfer import TransferSettings
 from media.vad import VadConfig
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "DEFAULT_TRANSFER_LINE",
     "AssistantSettings",
     "BargeInSettings",
+    "CallbackQuota",
     "BuiltinToolSettings",
     "EchoSettings",
 ]
@@ -43,10 +47,9 @@ caller to repeat. Keypad input arrives as text in square brackets."""
 
 DEFAULT_GREETING = "Hello, thanks for calling. How can I help you today?"
 
-DEFAULT_CALLBACK_GREETING = (
-    "Hello, this is the call back you asked for, about {reason}. Is now a good time?"
-)
-"""The opening line of a callback; ``{reason}`` is what the callback is about."""
+DEFAULT_CALLBACK_GREETING = "Hello, this is the call back you asked for. Is now a good time?"
+"""The opening line of a callback (what it is about are a caller's words: the model is told
+them as data, and never says them verbatim; see agent/callerwords.py)."""
 
 DEFAULT_FALLBACK_PHRASE = "Sorry, I'm having trouble right now. Could you say that again?"
 
@@ -59,7 +62,13 @@ DEFAULT_GOODBYE_LINE = "Thank you for calling. Goodbye."
 DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me look.")
 """Said (in turn) while a tool takes longer than ``filler_after``."""
 
-BUILTIN_TOOL_NAMES = ("get_order_status", "schedule_callback", "transfer_to_human", "end_call")
+BUILTIN_TOOL_NAMES = (
+    "get_order_status",
+    "schedule_callback",
+    "transfer_to_human",
+    "end_call",
+    "who_answered",
+)
 """The built-in tools (agent/tools/builtin.py), all of them on by default."""
 
 
@@ -72,6 +81,21 @@ class EchoSettings:
     """
 
     delay_ms: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackQuota:
+    """How many callbacks may be scheduled in any 24 hours (0 = no limit).
+
+    Attributes:
+        per_caller: by one caller (their number; anonymous callers count together).
+        per_number: to one number, whoever asked.
+        per_day: in all.
+    """
+
+    per_caller: int = 3
+    per_number: int = 3
+    per_day: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +115,10 @@ class BuiltinToolSettings:
             ``sipgw.dialpolicy.DialPolicy``); a callback number neither it nor
             ``callback_allowed_prefixes`` allows is refused (both empty: every callback
             is refused).
+        callback_quota: callbacks per caller, per number and in all, a day.
+        orders_verify: ``get_order_status`` reads an order out only to its owner (the
+            call's proven number is the order's, or the caller gives its verification);
+            False: any order to anyone.
         enabled: the built-in tools the model gets, by name (:data:`BUILTIN_TOOL_NAMES`);
             empty = none (a production prompt without the demo's order lookup).
     """
@@ -101,6 +129,8 @@ class BuiltinToolSettings:
     callback_allowed_prefixes: tuple[str, ...] = ()
     callback_timezone: str = ""
     dial_policy: DialChecker = NOTHING_ALLOWED
+    callback_quota: CallbackQuota = CallbackQuota()
+    orders_verify: bool = True
     enabled: tuple[str, ...] = BUILTIN_TOOL_NAMES
 
 
@@ -128,8 +158,8 @@ class AssistantSettings:
     Attributes:
         system_prompt: the LLM's system prompt.
         greeting: said when an inbound call is answered; "" = wait for the caller.
-        callback_greeting: the opening line of a callback the agent places
-            (``{reason}``: what it is about); "" = the LLM opens the call.
+        callback_greeting: the opening line of a callback the agent places, said as
+            written (never with the caller's words); "" = the LLM opens the call.
         outbound_greeting: the opening line of any other call the gateway places; ""
             (the default) = the LLM opens the call. The prompt and the greetings may use
             the call's variables as ``{name}`` (agent/variables.py).
@@ -147,6 +177,9 @@ class AssistantSettings:
             carry the caller's words (default: card numbers).
         preemptive_pause_ms: caller silence after which a partial transcript
             starts the LLM before the end of turn (agent/preemptive.py); None = off.
+        speculative_speech: a preemptive request's first clause is synthesized before
+            the end of turn and held (agent/speculative.py); needs preemptive replies.
+        speculation: how much preemptive requests and held clauses may waste.
         transfer_line: said before a transfer when the reply that asked for it said nothing.
         goodbye_line: said before the agent hangs up when the reply that asked said nothing.
         action_line_timeout: seconds after ``transfer_to_human`` or ``end_call`` ran that the
@@ -159,6 +192,10 @@ class AssistantSettings:
         fallback_cache_dir: where the fallback lines' audio is kept across restarts
             (agent/resilience/line_cache.py); None = synthesized at each start-up.
         failure_policy: when the failure policy speaks up and when the call moves on.
+        answering: what an outbound call with answering-machine detection says to a
+            voicemail or a call screener, and the detector's thresholds (docs/amd.md).
+        transfer: how ``transfer_to_human`` transfers: blind, or warm (hold music, the
+            person briefed, then joined: agent/warm_transfer.py).
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -175,6 +212,8 @@ class AssistantSettings:
     answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)
     preemptive_pause_ms: int | None = None
+    speculative_speech: bool = False
+    speculation: SpeculationLimits = SpeculationLimits()
     transfer_line: str = DEFAULT_TRANSFER_LINE
     goodbye_line: str = DEFAULT_GOODBYE_LINE
     action_line_timeout: float = 10.0
@@ -184,6 +223,8 @@ class AssistantSettings:
     stt_down_line: str = DEFAULT_STT_DOWN_LINE
     fallback_cache_dir: Path | None = Path("fallback-lines")
     failure_policy: FailurePolicySettings = FailurePolicySettings()
+    answering: AnsweringSettings = AnsweringSettings()
+    transfer: TransferSettings = TransferSettings()
 
     def fallback_texts(self) -> dict[FallbackLine, str]:
         """The words of each fallback line (agent/resilience/lines.py); empty ones left out."""

@@ -14,7 +14,17 @@ heard (:meth:`agent.conversation.Conversation.record_heard` for an LLM reply;
 a fixed line is cut in the history where hearing stopped).
 
 A TTS failure mid-reply plays what arrived and ends the reply
-(:class:`agent.failures.ServiceFailures` reports it).
+(:class:`agent.failures.ServiceFailures` reports it). A fallback line the
+failure policy decided on for a reply (:attr:`agent.reply.Reply.fallback`) is
+queued at its end, after all its TTS audio. A fallback line of its own
+(:meth:`Speaker.say_line`) is a reply whose audio is already there
+(:class:`agent.resilience.recorded.RecordedReply`).
+
+*Speculative speech* (:mod:`agent.speculative`): a reply that adopts a
+preemptive request whose first clause was synthesized before the turn was
+confirmed is begun on that clause's TTS reply (``held``): its audio, held in
+the TTS reply's queue until now, is the first the pump moves to the playout,
+and the reply's sentences go to TTS without what the clause already said.
 """
 
 from __future__ import annotations
@@ -28,11 +38,14 @@ from agent.callscope import CallScope
 from agent.conversation import Conversation
 from agent.failures import ServiceFailures
 from agent.fillers import Fillers
-from agent.playout import Playout
+from agent.playout import Playout, played
 from agent.preemptive import PreemptiveRequest
 from agent.redact import Redactor
 from agent.reply import Reply, ReplyKind, SpeakingState
-from agent.tts.base import TextToSpeech, TtsError
+from agent.resilience.line_cache import LineAudio
+from agent.resilience.recorded import RecordedReply
+from agent.speculative import HeldSpeech, SpeculationBudget, TtsLead
+from agent.tts.base import TextToSpeech, TtsError, TtsReply
 from agent.turns import Cause, CommitBargeIn, TurnTaker
 
 __all__ = ["Speaker"]
@@ -47,11 +60,12 @@ class Speaker:
         state: the current reply and the playout (what the turn-taking machine reads).
         turn: LLM replies begun so far (each reply carries the number at its start).
         audio_arrived: set once any reply's audio arrived from TTS.
+        tts_lead: each reply's TTS first-byte time, measured (speculative speech's timing).
     """
 
     __slots__ = (
-        "_conversation", "_failures", "_fillers", "_redactor", "_scope", "_tts", "_turns",
-        "audio_arrived", "state", "turn",
+        "_budget", "_conversation", "_failures", "_fillers", "_redactor", "_scope", "_tts",
+        "_turns", "audio_arrived", "state", "tts_lead", "turn",
     )  # fmt: skip
 
     def __init__(
@@ -64,8 +78,11 @@ class Speaker:
         fillers: Fillers,
         failures: ServiceFailures,
         redactor: Redactor,
+        budget: SpeculationBudget | None = None,
     ) -> None:
+        """``budget``: counts the characters spoken (speculative speech's waste share)."""
         self._scope = scope
+        self._budget = budget
         self.state = state
         self._turns = turns
         self._tts = tts
@@ -75,6 +92,7 @@ class Speaker:
         self._redactor = redactor
         self.turn = 0
         self.audio_arrived = asyncio.Event()
+        self.tts_lead = TtsLead()
 
     @property
     def playout(self) -> Playout:
@@ -98,30 +116,50 @@ class Speaker:
         self,
         kind: ReplyKind,
         *,
+        tts: TtsReply | None = None,
         speech_end_at: float | None = None,
         stt_final_at: float | None = None,
         preemptive: PreemptiveRequest | None = None,
         wasted: int = 0,
+        held: HeldSpeech | None = None,
+        wasted_chars: int = 0,
     ) -> Reply:
         """Make a new reply the current one (an LLM reply counts as a turn).
 
-        The keyword arguments are the turn's (:class:`~agent.reply.Reply`'s fields).
+        ``tts``: its audio's source (default: a new reply of the call's TTS); with
+        ``held`` the reply speaks on the held clause's TTS reply. The other keyword
+        arguments are the turn's (:class:`~agent.reply.Reply`'s fields).
         """
         if kind == "reply":
             self.turn += 1
+        if held is not None:
+            tts = held.tts
         reply = Reply(
-            kind, self._tts.start_reply(), self.turn, started_at=self._scope.now(),
+            kind, tts or self._tts.start_reply(), self.turn, started_at=self._scope.now(),
             speech_end_at=speech_end_at, stt_final_at=stt_final_at, preemptive=preemptive,
-            wasted=wasted,
+            wasted=wasted, held=held, wasted_chars=wasted_chars,
         )  # fmt: skip
         self.state.reply = reply
-        self.playout.begin(reply.tts.id)
+        playout = self.playout
+        playout.begin(reply.tts.id)
+        playout.when_first_played(reply.tts.id, self._first_played)
         return reply
+
+    def _first_played(self, at: float | None) -> None:
+        if at is not None:
+            self._failures.reply_audible()
 
     def say(self, text: str, kind: ReplyKind) -> Reply:
         """Speak a fixed line without the LLM, cutting off the active reply."""
         self.cut_current(Cause.NOTICE)
-        reply = self.begin(kind)
+        return self._start_line(self.begin(kind), text)
+
+    def say_line(self, audio: LineAudio, kind: ReplyKind = "notice") -> Reply:
+        """Play a fallback line from memory (no vendor needed), cutting off the active reply."""
+        self.cut_current(Cause.NOTICE)
+        return self._start_line(self.begin(kind, tts=RecordedReply(audio, audio.text)), audio.text)
+
+    def _start_line(self, reply: Reply, text: str) -> Reply:
         reply.text = text
         reply.task = self._scope.spawn(self._say_line(reply, text))
         return reply
@@ -130,8 +168,16 @@ class Speaker:
         await self.speak(reply, self.send_sentence(reply, text))
 
     async def send_sentence(self, reply: Reply, text: str) -> None:
-        """One sentence of the reply to TTS (the playout learns its text too)."""
+        """One sentence of the reply to TTS (the playout learns its text too); what a held
+        clause said already is not sent again."""
         self.playout.add_text(reply.tts.id, text)
+        if reply.held is not None:
+            text = reply.held.unsent(text)
+            if not text:
+                return
+            await reply.held.sent.wait()  # the clause goes first
+        if self._budget is not None:
+            self._budget.spoken(len(text))
         await reply.tts.send_text(text)
 
     # -- playing
@@ -145,10 +191,11 @@ class Speaker:
             await reply.tts.finish()
             await pump
         except TtsError as exc:
-            self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
             reply.tts_failed = True
             self._fillers.stop(reply)
-            self._failures.tts_failed(exc)
+            self._failures.tts_failed(exc, reply)
+            self._queue_fallback(reply)
+            self.playout.finish(reply.tts.id)  # what arrived plays; the rest never comes
         finally:
             pump.cancel()
             self._record_heard(reply)
@@ -156,26 +203,45 @@ class Speaker:
                 self.state.reply = None
 
     async def _pump(self, reply: Reply) -> None:
-        """Move the reply's TTS audio into the playout queue."""
+        """Move the reply's TTS audio into the playout queue (then its fallback line)."""
         reply_id = reply.tts.id
         playout = self.playout
+        spoke = isinstance(reply.tts, RecordedReply)  # a line from memory: no TTS involved
+        measured = spoke  # nor a TTS first byte to measure
         async for chunk in reply.tts.audio():
+            if not measured:
+                measured = True
+                self._measure_first_byte(reply, chunk.received_at)
             if reply.filler is not None:
                 self._fillers.stop(reply)  # the answer is here: cut the filler line
+            if not spoke:
+                spoke = True
+                self._failures.tts_spoke()
             playout.push_audio(reply_id, chunk.audio, chunk.text)
             self.audio_arrived.set()
+        self._queue_fallback(reply)
         playout.finish(reply_id)
+
+    def _measure_first_byte(self, reply: Reply, arrived_at: float) -> None:
+        """How long the reply's first audio took after its first text went to TTS."""
+        held = reply.held
+        sent_at = held.started_at if held is not None else reply.first_sentence_at
+        self.tts_lead.observe(arrived_at - (reply.started_at if sent_at is None else sent_at))
+
+    def _queue_fallback(self, reply: Reply) -> None:
+        """The fallback line decided for the reply, after all its TTS audio (once)."""
+        line, reply.fallback = reply.fallback, None
+        if line is None or reply.heard is not None:
+            return
+        if reply.filler is not None:
+            self._fillers.stop(reply)
+        self.playout.add_text(reply.tts.id, line.text)
+        self.playout.push_audio(reply.tts.id, b"".join(line.frames))
+        self.audio_arrived.set()
 
     async def played(self, reply: Reply) -> bool:
         """Wait until the reply's audio has all gone out (True) or was dropped (False)."""
-        future: asyncio.Future[bool] = self._scope.loop.create_future()
-
-        def resolve(complete: bool) -> None:
-            if not future.done():
-                future.set_result(complete)
-
-        self.playout.when_played(reply.tts.id, resolve)
-        return await future
+        return await played(self.playout, reply.tts.id)
 
     # -- barge-in
 

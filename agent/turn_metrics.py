@@ -58,6 +58,8 @@ def turn_metrics(reply: Reply, first_rtp: float | None) -> dict[str, Any]:
         "end_of_speech_to_first_rtp_ms": ms_between(first_rtp, reply.speech_end_at),
         "preemptive": "used" if reply.preemptive is not None else None,
         "preemptive_wasted": reply.wasted,
+        "held_chars": None if reply.held is None else len(reply.held.text),
+        "wasted_tts_chars": reply.wasted_chars,
     }
 
 

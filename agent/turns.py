@@ -49,7 +49,8 @@ transcript that arrives while the caller is quiet (Universal-3 Pro sends one
 per silence period) is the turn so far; once the caller has been quiet for
 ``preemptive_pause_ms`` the machine says :class:`StartPreemptive` with it, so
 the agent can start the LLM before the end of turn. A new partial with other
-words, or the caller talking again, says :class:`DropPreemptive`. At the end
+words, or the caller talking again (``start_ms`` of loud frames in a row, even
+within the VAD's hangover), says :class:`DropPreemptive`. At the end
 of turn the agent compares the final with the preemptive text
 (:func:`same_words`) and adopts or drops the request; it never speaks before
 the end of turn. Nothing preemptive starts while a reply is active.
@@ -91,6 +92,7 @@ __all__ = [
     "is_backchannel",
     "normalized_words",
     "same_words",
+    "without_speech",
 ]
 
 STT_SPEECH_ECHO: Final = 1.5
@@ -237,6 +239,16 @@ TurnAction: TypeAlias = (
 )
 """What :class:`TurnTaker` asks the agent to do."""
 
+_SPEAKING = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, StartPreemptive, IgnoreBackchannel)
+
+
+def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
+    """``actions`` less those that make the agent speak, stop or wait (the caller's words
+    are no turns now: they are on hold, or the callee is a recording); what shapes the
+    speech-to-text stream stays."""
+    return tuple(action for action in actions if not isinstance(action, _SPEAKING))
+
+
 _NOTHING: Final[tuple[TurnAction, ...]] = ()
 _PAUSE: Final = (PauseAgent(),)
 _MARK_SPEECH_END: Final = (MarkSpeechEnd(),)
@@ -288,9 +300,9 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_chunks", "_onset_at", "_partial", "_preempted", "_quiet_frames", "_turn_over",
-        "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words", "paused_at",
-        "preemptive_pause_ms", "speech_started_at", "vad",
+        "_chunks", "_loud_frames", "_onset_at", "_partial", "_preempted", "_quiet_frames",
+        "_resumed_frames", "_turn_over", "_was_loud", "agent", "commit_ms", "last_loud_at",
+        "min_words", "paused_at", "preemptive_pause_ms", "speech_started_at", "vad",
     )  # fmt: skip
 
     def __init__(
@@ -317,6 +329,10 @@ class TurnTaker:
         self._turn_over = False  # the STT ended a turn since the last loud frame
         self._was_loud = False
         self._quiet_frames = 0  # frames since the last loud one
+        self._loud_frames = 0  # loud frames in a row
+        # Loud frames in a row that mean the caller goes on (the VAD's start): within
+        # its hangover the VAD starts no new speech, so the machine counts them itself.
+        self._resumed_frames = self.vad.config.start_frames
 
     # -- inputs
 
@@ -330,7 +346,9 @@ class TurnTaker:
             self.last_loud_at = now
             self._turn_over = False
             self._quiet_frames = 0
+            self._loud_frames += 1
         else:
+            self._loud_frames = 0
             self._quiet_frames += 1
             if self._was_loud:
                 actions = _MARK_SPEECH_END
@@ -372,6 +390,11 @@ class TurnTaker:
                 actions += self._drop_preemptive()  # the caller goes on: new words will come
         elif paused_at is not None:  # speech ended before the commit: no barge-in
             actions += (self._resume(now),)
+        if self._loud_frames == self._resumed_frames and (
+            self._partial is not None or self._preempted is not None
+        ):
+            # The caller goes on after a pause shorter than the VAD's hangover.
+            actions += self._drop_preemptive()
         return actions
 
     def receive_stt(self, event: SttEvent, now: float) -> tuple[TurnAction, ...]:

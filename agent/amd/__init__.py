@@ -12,18 +12,30 @@ from agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from agent.amd.config import AMD_VAD, AmdConfig, AmdMode
+from agent.amd.config import (
+    AMD_VAD,
+    AmdCall,
+    AmdConfig,
+    AmdMode,
+    AmdRequest,
+    AnsweringSettings,
+    parse_mode,
+)
 from agent.amd.detector import AnsweringMachineDetector
 
 __all__ = [
     "AMD_VAD",
+    "AmdCall",
     "AmdConfig",
     "AmdEvent",
     "AmdMode",
+    "AmdRequest",
     "AnswerClassified",
     "AnswerClassifier",
     "AnswerKind",
+    "AnsweringSettings",
     "AnsweringMachineDetector",
     "Evidence",
     "ReadyForMessage",
+    "parse_mode",
 ]

@@ -171,6 +171,22 @@ class AnswerClassifier:
         self._now = started_at
 
     @property
+    def evidence(self) -> Evidence | None:
+        """The strongest evidence behind the current decision (None before the first):
+        evidence that agrees with a decision strengthens it without a new event."""
+        return None if self.decision is None else self._strength[0]
+
+    @property
+    def in_speech(self) -> bool:
+        """The callee is speaking (a stretch has begun and not ended)."""
+        return self._in_speech
+
+    @property
+    def last_voice(self) -> float | None:
+        """End of the last voiced frame of speech heard (None before any)."""
+        return self._last_voice
+
+    @property
     def done(self) -> bool:
         """Nothing more will be reported: a voicemail or screener is ready for the message,
         or another decision is past ``settle``."""

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol, runtime_checkable
 
 from media.beep import BeepConfig
 from media.vad import VadConfig
 
-__all__ = ["AMD_VAD", "AmdConfig", "AmdMode"]
+__all__ = [
+    "AMD_VAD",
+    "AmdCall",
+    "AmdConfig",
+    "AmdMode",
+    "AmdRequest",
+    "AnsweringSettings",
+    "parse_mode",
+]
 
 
 class AmdMode(Enum):
@@ -28,6 +37,44 @@ class AmdMode(Enum):
     reason, then go on if a person picks up. Announcement: hang up."""
     HANG_UP = "hang_up"
     """Human: the agent starts. Anything else: hang up, with the result recorded."""
+
+
+def parse_mode(text: str) -> AmdMode:
+    """``off``, ``detect``, ``leave_message`` or ``hang_up`` (case and ``-`` ignored).
+
+    Raises:
+        ValueError: anything else, naming the modes.
+    """
+    wanted = text.strip().lower().replace("-", "_")
+    for mode in AmdMode:
+        if mode.value == wanted:
+            return mode
+    modes = ", ".join(mode.value for mode in AmdMode)
+    raise ValueError(f"must be one of {modes}, not {text!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AmdRequest:
+    """What one outbound call asks of detection (``amd`` of ``POST /api/calls``).
+
+    Attributes:
+        mode: what the call does with the answer.
+        message: the voicemail message of this call; None = the agent's configured one.
+    """
+
+    mode: AmdMode
+    message: str | None = None
+
+
+@runtime_checkable
+class AmdCall(Protocol):
+    """A call that may ask for detection: an outbound SIP call's
+    :class:`~agent.base.CallControl` has ``amd`` (None: no detection)."""
+
+    @property
+    def amd(self) -> AmdRequest | None:
+        """What this call asks of detection; None = nothing (inbound, or ``off``)."""
+        ...
 
 
 AMD_VAD = VadConfig(min_level_dbfs=-45.0, margin_db=10.0, start_ms=60, calibration_ms=0)
@@ -103,3 +150,26 @@ class AmdConfig:
             raise ValueError(
                 f"AMD settle ({self.settle}) must not be shorter than deadline ({self.deadline})"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweringSettings:
+    """What an agent says and listens for on outbound calls with detection on.
+
+    Attributes:
+        message: the voicemail message, said once the greeting is over (after its
+            beep); "" = the LLM writes it from the call's prompt and purpose.
+        screener_line: the answer to a call screener's question; "" = the LLM writes
+            it (who is calling, for whom, why).
+        detector: the detector's thresholds.
+        max_screener_answers: a screener asking again after this many answers is
+            hung up on.
+        screener_wait: seconds a call waits after answering a screener for a person
+            (or a voicemail) before the agent begins anyway.
+    """
+
+    message: str = ""
+    screener_line: str = ""
+    detector: AmdConfig = field(default_factory=AmdConfig)
+    max_screener_answers: int = 2
+    screener_wait: float = 30.0

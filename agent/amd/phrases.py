@@ -38,7 +38,16 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["CATEGORIES", "Category", "PhraseMatch", "match", "normalize", "word_count"]
+__all__ = [
+    "CATEGORIES",
+    "HOLD_NOTICES",
+    "Category",
+    "PhraseMatch",
+    "is_hold_notice",
+    "match",
+    "normalize",
+    "word_count",
+]
 
 
 class Category(Enum):
@@ -61,7 +70,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "state your name", "say your name", "record your name", "before i try to connect you",
         "being screened",
         "see if this person is available", "see if they are available",
-        "copy of this conversation", "recording this call for",
+        "copy of this conversation", "recording this call for", "stay on the line",
     ),
     Category.ANNOUNCEMENT: (
         "not in service", "no longer in service", "been disconnected", "cannot be completed",
@@ -101,6 +110,12 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 """Phrases per category, normalized (:func:`normalize`), in order of precedence."""
+
+HOLD_NOTICES = (
+    "stay on the line", "please hold", "see if this person is available",
+    "see if they are available", "connecting you", "trying to connect you", "one moment",
+)  # fmt: skip
+"""What a call screener says once it has the caller's answer (normalized): no question."""
 
 _CONTRACTIONS = (
     ("can't", "cannot"), ("won't", "will not"), ("n't", " not"), ("'re", " are"),
@@ -146,3 +161,13 @@ def match(text: str) -> PhraseMatch | None:
             if f" {phrase} " in padded:
                 return PhraseMatch(category, phrase)
     return None
+
+
+def is_hold_notice(text: str) -> bool:
+    """Whether a screener's words only ask to wait ("Thanks, please stay on the line while
+    I see if this person is available."), asking nothing of the caller."""
+    padded = f" {normalize(text)} "
+    if not any(f" {phrase} " in padded for phrase in HOLD_NOTICES):
+        return False
+    questions = [p for p in CATEGORIES[Category.SCREENER] if p not in HOLD_NOTICES]
+    return not any(f" {phrase} " in padded for phrase in questions)

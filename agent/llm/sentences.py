@@ -14,10 +14,10 @@ Boundaries:
   brackets) followed by whitespace;
 * a newline, when there is text before it;
 * ``:`` or ``;`` followed by whitespace, once the sentence is ``clause_chars``
-  long;
+  long (the first sentence: ``early_comma_chars``);
 * ``,`` followed by whitespace: for the first sentence once it is
-  ``early_comma_chars`` long (so the first audio starts sooner), and for any
-  sentence once it is ``max_chars`` long;
+  ``early_comma_chars`` long (so the first audio starts on a few words), and
+  for any sentence once it is ``max_chars`` long;
 * any whitespace once a sentence is ``2 * max_chars`` long (run-on text).
 
 With ``eager_end`` (what conversations use), a terminator at the very end of
@@ -37,7 +37,10 @@ period or ellipsis followed by a lowercase word (``approx. five``,
 
 from __future__ import annotations
 
-__all__ = ["SentenceSplitter"]
+__all__ = ["FIRST_CLAUSE_CHARS", "SentenceSplitter"]
+
+FIRST_CLAUSE_CHARS = 16
+"""Where a reply's first sentence may end at a comma: a few words, so TTS starts on them."""
 
 _TERMINATORS = frozenset(".!?…")
 _PERIODS = frozenset(".…")
@@ -162,7 +165,7 @@ class SentenceSplitter:
             return i + 1 if length else None
         if c in _TERMINATORS:
             return self._terminator(i)
-        if c in _CLAUSE and length >= self.clause_chars:
+        if c in _CLAUSE and (length >= self.clause_chars or self._early_comma(length)):
             return self._followed_by_space(i + 1)
         if c == "," and (length >= self.max_chars or self._early_comma(length)):
             return self._followed_by_space(i + 1)

@@ -17,18 +17,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from agent.private_files import make_private_dir, tighten_file, write_private_atomic
 from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames
+from agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
 from agent.tts.base import TextToSpeech, TtsConnectError, TtsError
 from agent.tts.reframe import Reframer
 
-__all__ = ["FallbackLineCache", "LineAudio", "LineOutcome", "VoiceKey", "fallback_audio"]
+__all__ = [
+    "FallbackLineCache",
+    "LineAudio",
+    "LineOutcome",
+    "VoiceKey",
+    "fallback_audio",
+    "prepare_lines",
+]
 
 log = logging.getLogger("sipgw.agent.resilience")
 
@@ -58,11 +65,13 @@ class LineAudio:
         line: Which line.
         frames: Its audio, 160-byte μ-law frames.
         source: ``"cache"`` (the agent's voice) or ``"shipped"`` (the packaged recording).
+        text: The words it says.
     """
 
     line: FallbackLine
     frames: tuple[bytes, ...]
     source: Literal["cache", "shipped"]
+    text: str = ""
 
 
 class FallbackLineCache:
@@ -79,6 +88,10 @@ class FallbackLineCache:
         """``line`` in this voice, or None if it could not be had."""
         return self._frames.get(line)
 
+    def text(self, line: FallbackLine) -> str:
+        """The words of ``line`` as they were synthesized ("" if it could not be had)."""
+        return self._texts.get(line, "")
+
     def path_for(self, text: str) -> Path | None:
         """The file that holds ``text`` in this voice (None without a directory)."""
         if self.directory is None:
@@ -91,6 +104,7 @@ class FallbackLineCache:
         tts: TextToSpeech,
         *,
         seconds_per_line: float = 15.0,
+        synthesize: bool = True,
     ) -> dict[FallbackLine, LineOutcome]:
         """Have every line of ``texts`` in memory: already there, from disk, or synthesized.
 
@@ -103,6 +117,7 @@ class FallbackLineCache:
             texts: The words of each line (``AssistantSettings.fallback_texts()``).
             tts: A text-to-speech service in this cache's voice.
             seconds_per_line: Seconds one line's synthesis may take.
+            synthesize: False: only memory and disk (the service is known to be down).
 
         Returns:
             How each line was had.
@@ -115,7 +130,7 @@ class FallbackLineCache:
                 log.warning("fallback line cache %s unusable (%s): memory only", self.directory,
                             exc)  # fmt: skip
                 self.directory = None
-        reachable = True
+        reachable = synthesize
         for line, text in texts.items():
             if self._texts.get(line) == text and line in self._frames:
                 outcomes[line] = "memory"
@@ -195,9 +210,34 @@ class FallbackLineCache:
         return tuple(frames) or None
 
 
+async def prepare_lines(
+    cache: FallbackLineCache,
+    texts: Mapping[FallbackLine, str],
+    new_tts: Callable[[], TextToSpeech],
+) -> dict[FallbackLine, LineOutcome]:
+    """Have ``cache`` ready at start-up: a text-to-speech client of its own (``new_tts``),
+    connected, used, closed; a service that cannot be reached leaves memory and disk.
+    Never raises for the service's failures; logs what it got."""
+    tts = new_tts()
+    try:
+        try:
+            await tts.connect()
+        except TtsError as exc:
+            log.warning("fallback lines: text-to-speech unreachable (%s): cached or shipped "
+                        "lines only", exc)  # fmt: skip
+            outcomes = await cache.prepare(texts, tts, synthesize=False)
+        else:
+            outcomes = await cache.prepare(texts, tts)
+    finally:
+        await tts.close()
+    summary = ", ".join(f"{line.value} {how}" for line, how in outcomes.items())
+    log.info("fallback lines of %s/%s: %s", cache.voice.vendor, cache.voice.voice, summary)
+    return outcomes
+
+
 def fallback_audio(line: FallbackLine, cache: FallbackLineCache | None) -> LineAudio:
     """``line`` to play now: in the agent's voice when the cache has it, else shipped."""
     frames = cache.frames(line) if cache is not None else None
-    if frames is not None:
-        return LineAudio(line, frames, "cache")
-    return LineAudio(line, shipped_frames(line), "shipped")
+    if cache is not None and frames is not None:
+        return LineAudio(line, frames, "cache", cache.text(line))
+    return LineAudio(line, shipped_frames(line), "shipped", shipped_text(line))

@@ -72,6 +72,7 @@ from agent.redact import websocket_logger
 from agent.stt.base import (
     SpeechToText,
     SttConnectError,
+    SttDisconnected,
     SttEvent,
     SttFailed,
     SttPartialTranscript,
@@ -165,6 +166,7 @@ _BACKOFF_CAP: Final = 2.0
 _CLOSE_TIMEOUT: Final = 1.0
 _PING_INTERVAL: Final = 10.0
 _U3_DEFAULT_MIN_TURN_SILENCE_MS: Final = 100
+_U3_DEFAULT_MAX_TURN_SILENCE_MS: Final = 1000
 _SILENCE_TAIL_EXTRA_MS: Final = 100
 _FATAL_LEGACY_CODES: Final = frozenset({4000, 4001, 4002, 4003})
 _RETRYABLE_HTTP: Final = frozenset({408, 429})
@@ -214,8 +216,10 @@ class AssemblyAISettings:
     """Milliseconds of silence that force the end of a turn; None = server default."""
     chunk_ms: int = 100
     """Audio per WebSocket frame, 50-1000 ms (the API closes with 3007 otherwise)."""
-    max_backlog_seconds: float = 10.0
-    """Audio kept while reconnecting; older audio is dropped (and counted)."""
+    max_backlog_seconds: float = 30.0
+    """Audio kept while reconnecting; older audio is dropped (and counted). More than the
+    failure policy's ``stt_give_up_after`` (20 s), so nothing said before the call moves
+    on is lost."""
     connect_timeout: float = 5.0
     """Budget for one connection attempt: TCP, TLS, upgrade and ``Begin``."""
     reconnect_attempts: int = 5
@@ -519,6 +523,13 @@ class AssemblyAISTTService(SpeechToText):
         """
         self._audio.mark_speech_end(self._min_turn_silence_ms())
 
+    @property
+    def turn_end_silence(self) -> float | None:
+        """``max_turn_silence`` in seconds, as configured or updated (u3-rt-pro's default
+        1000 ms when unset): a turn without a sentence end ends there."""
+        configured = self._overrides.get("max_turn_silence", self._settings.max_turn_silence)
+        return _as_float(configured, float(_U3_DEFAULT_MAX_TURN_SILENCE_MS)) / 1000
+
     async def events(self) -> AsyncIterator[SttEvent]:
         """Yield events until :meth:`close` or an :class:`SttFailed` (one consumer)."""
         while True:
@@ -684,6 +695,7 @@ class AssemblyAISTTService(SpeechToText):
         audio = self._audio
         dropped_before, skipped_before = audio.dropped_seconds, audio.skipped_seconds
         audio.begin_outage()
+        self._emit(SttDisconnected(reason=description, received_at=started))
         ws = await self._reconnect(description, limited)
         if ws is None:
             return None

@@ -12,9 +12,10 @@ Contract
 * :meth:`SpeechToText.events` yields, in order: speech onsets, partial
   transcripts, finished turns, reconnections and at most one final
   :class:`SttFailed`, after which the iterator ends.
-* A dropped connection is the vendor module's business: it reconnects,
-  keeps the audio meanwhile and reports the outage with
-  :class:`SttReconnected`. Only when it gives up does :class:`SttFailed` come.
+* A dropped connection is the vendor module's business: it reports the drop
+  at once (:class:`SttDisconnected`), reconnects, keeps the audio meanwhile
+  and reports the outage's end with :class:`SttReconnected`. Only when it
+  gives up does :class:`SttFailed` come.
 
 Times called ``received_at`` are ``loop.time()`` when the message arrived;
 stream positions (``*_ms``) count milliseconds of the audio this call sent,
@@ -30,6 +31,7 @@ from typing import Protocol, TypeAlias
 __all__ = [
     "SpeechToText",
     "SttConnectError",
+    "SttDisconnected",
     "SttEvent",
     "SttFailed",
     "SttPartialTranscript",
@@ -99,6 +101,15 @@ class SttTurnEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class SttDisconnected:
+    """The session dropped; the client is reconnecting (the caller's audio is kept)."""
+
+    reason: str
+    """What ended it (the close code and reason, or the error)."""
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class SttReconnected:
     """A new session replaced one that dropped; the backlog is being sent."""
 
@@ -126,6 +137,7 @@ SttEvent: TypeAlias = (
     | SttSpeechStarted
     | SttPartialTranscript
     | SttTurnEnded
+    | SttDisconnected
     | SttReconnected
     | SttFailed
 )
@@ -229,6 +241,13 @@ class SpeechToText(Protocol):
         Lets the service send the audio that completes the end-of-turn silence
         without waiting for a batch to fill; a later call replaces the mark.
         """
+        ...
+
+    @property
+    def turn_end_silence(self) -> float | None:
+        """Seconds of silence after which the service ends a turn at the latest (a turn
+        whose words end no sentence); None when unknown. Speculative speech times its
+        first clause by it (:mod:`agent.speculative`)."""
         ...
 
     def events(self) -> AsyncIterator[SttEvent]:

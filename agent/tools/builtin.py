@@ -1,4 +1,4 @@
-"""The built-in tools: order status, callback scheduling, transfer to a human, hang-up.
+"""The built-in tools: order status, callbacks, transfer to a human, hang-up, who answered.
 
 They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
 fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
@@ -10,7 +10,15 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
     JSON orders file read by ``get_order_status``; None: the packaged
     ``sample_orders.json``. Shape: ``{"orders": [{"id", "status", "items",
     "eta", "carrier"}, ...]}``, a bare list of such orders, or an object keyed
-    by order id. Read on every call, so edits apply at once.
+    by order id. Read on every call, so edits apply at once. Whose an order is:
+    ``phone`` (a number or a list), ``verification`` (what only its owner knows,
+    e.g. the delivery postcode) and ``verification_hint`` (how to ask for it).
+``orders_verify``
+    An order is read out only to its owner: a call whose proven number
+    (``ToolContext.verified_caller``: a trusted trunk's assertion, never the
+    From) is one of its ``phone``, or a caller who gives its ``verification``
+    (three wrong tries per call, then no more); an order naming neither is
+    not read out at all. Off: any order to anyone (public tracking data).
 ``callback_db``
     SQLite file where ``schedule_callback`` stores requests (table
     ``callbacks``, created on first use: :mod:`agent.tools.callback_store`),
@@ -27,15 +35,23 @@ uses ``transfer_target``), a callback number must be allowed by
 ``callback_allowed_prefixes`` or ``dial_policy`` (nothing else is), and the
 gateway checks every REFER, callback and DTMF again on the way out. Every
 schema is closed (``additionalProperties: false``) and bounds its strings.
+
+A callback's ``reason`` and ``notes`` are the caller's words: stored as given,
+they reach the callback call only as quoted data (:mod:`agent.callerwords`).
+Callbacks are bounded per caller, per number and per day
+(``callback_quota``), and a call the gateway placed may schedule a callback only
+to the number it called: one callback cannot set off calls to others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -44,11 +60,23 @@ from typing import Any
 from agent.dialpolicy import DialChecker, DialRefused, check_dial
 from agent.settings import BuiltinToolSettings
 from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
-from agent.tools.callback_store import CallbackStore, dialable_number, number_allowed
+from agent.tools.callback_store import (
+    CallbackQuotaExceeded,
+    CallbackStore,
+    dialable_number,
+    number_allowed,
+)
 from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
 from agent.tools.registry import Tool, ToolContext, ToolError
 
-__all__ = ["builtin_tools", "callback_allowed", "caller_number", "normalize_order_id"]
+__all__ = [
+    "MAX_WRONG_VERIFICATIONS",
+    "OwnerChecks",
+    "builtin_tools",
+    "callback_allowed",
+    "caller_number",
+    "normalize_order_id",
+]
 
 log = logging.getLogger("sipgw.agent.tools")
 
@@ -67,10 +95,13 @@ def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
         ValueError: a name that is no built-in tool.
     """
     makers = {
-        "get_order_status": lambda: _order_status_tool(settings.orders_file),
+        "get_order_status": lambda: _order_status_tool(
+            settings.orders_file, settings.orders_verify
+        ),
         "schedule_callback": lambda: _callback_tool(settings),
         "transfer_to_human": lambda: _transfer_tool(settings.transfer_target, settings.dial_policy),
         "end_call": _end_call_tool,
+        "who_answered": _who_answered_tool,
     }
     unknown = [name for name in settings.enabled if name not in makers]
     if unknown:
@@ -104,7 +135,9 @@ def normalize_order_id(spoken: str) -> str:
     return "".join(out).upper()
 
 
-def _order_status_tool(orders_file: Path | None) -> Tool:
+def _order_status_tool(orders_file: Path | None, verify: bool) -> Tool:
+    wrong_tries = OwnerChecks()
+
     async def get_order_status(ctx: ToolContext, args: dict[str, Any]) -> object:
         wanted = normalize_order_id(str(args.get("order_id", "")))
         if not wanted:
@@ -113,6 +146,11 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
         order = _find_order(orders, wanted)
         if order is None:
             return {"error": f"no order with the number {wanted}"}
+        if verify:
+            refusal = wrong_tries.check(ctx, order, str(args.get("verification") or ""))
+            if refusal:
+                log.info("call %s: order %s not read out: %s", ctx.call_id, wanted, refusal)
+                return {"error": refusal}
         return {
             "order_id": order.get("id"),
             "status": order.get("status"),
@@ -125,7 +163,9 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
         name="get_order_status",
         description=(
             "Look up an order by its order number: status, items, estimated delivery "
-            "and carrier. Pass the number as the caller said it."
+            "and carrier. Pass the number as the caller said it. An order is read out "
+            "only to its owner: when the result asks for verification, ask the caller "
+            "for it and call again with it."
         ),
         parameters={
             "type": "object",
@@ -134,7 +174,13 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
                     "type": "string",
                     "maxLength": 64,
                     "description": "The order number, e.g. 1234.",
-                }
+                },
+                "verification": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "description": "What the caller gave to show the order is theirs, when "
+                    "the result asked for it (e.g. the delivery postcode).",
+                },
             },
             "required": ["order_id"],
             "additionalProperties": False,
@@ -142,6 +188,63 @@ def _order_status_tool(orders_file: Path | None) -> Tool:
         handler=get_order_status,
         read_only=True,
     )
+
+
+MAX_WRONG_VERIFICATIONS = 3
+"""Wrong verifications one call may give before no order is read out on it any more."""
+
+
+class OwnerChecks:
+    """Whether an order may be read out on a call, and the wrong tries of each call.
+
+    The call's proven number is one of the order's ``phone``, or the caller gave its
+    ``verification`` (letters and digits compared, any case). At most
+    :data:`MAX_WRONG_VERIFICATIONS` wrong ones per call (the last 1,024 calls are
+    remembered), so a caller cannot guess a postcode by trying them all.
+    """
+
+    def __init__(self, max_calls: int = 1024) -> None:
+        self.max_calls = max_calls
+        self._wrong: OrderedDict[str, int] = OrderedDict()
+
+    def check(self, ctx: ToolContext, order: Mapping[str, Any], given: str) -> str:
+        """Why ``order`` may not be read out on this call; "" when it may."""
+        phones = order.get("phone") or []
+        owners = {_digits(p) for p in ([phones] if isinstance(phones, str) else phones)}
+        owners.discard("")
+        proven = _digits(ctx.verified_caller)
+        if proven and proven in owners:
+            return ""
+        secret = _plain(str(order.get("verification") or ""))
+        if not secret:
+            if owners:
+                return (
+                    "this order belongs to another number: it can only be discussed on a "
+                    "call from that number"
+                )
+            return "this order names no owner, so it cannot be discussed on the phone"
+        wrong = self._wrong.get(ctx.call_id, 0)
+        if wrong >= MAX_WRONG_VERIFICATIONS:
+            return "too many wrong answers on this call: no order can be read out any more"
+        hint = str(order.get("verification_hint") or "the verification on the order")
+        if not given:
+            return f"ask the caller for {hint} to show the order is theirs, then look it up again"
+        if hmac.compare_digest(_plain(given).encode(), secret.encode()):
+            return ""
+        self._wrong[ctx.call_id] = wrong + 1
+        self._wrong.move_to_end(ctx.call_id)
+        while len(self._wrong) > self.max_calls:
+            self._wrong.popitem(last=False)
+        return f"that is not {hint} of this order: ask again, or offer other help"
+
+
+def _digits(number: str) -> str:
+    """A number's digits (a URI's user part reduced), for comparing owners."""
+    return re.sub(r"\D", "", caller_number(number) if ":" in number else number)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", text).upper()
 
 
 def _load_orders(orders_file: Path | None) -> list[dict[str, Any]]:
@@ -195,6 +298,14 @@ def caller_number(caller: str) -> str:
     return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
 
 
+def _own_number(other_party: str) -> str:
+    """The number of the party a call we placed went to ("" when it is none)."""
+    try:
+        return dialable_number(caller_number(other_party))
+    except ValueError:
+        return ""
+
+
 def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialChecker) -> bool:
     """A callback may dial ``number``: one of ``prefixes`` starts it, or ``policy`` allows
     calls to it. Nothing configured: nothing is allowed."""
@@ -219,6 +330,13 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                     "the caller's address is not a phone number: ask which number to call back"
                 ) from None
             raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
+        if ctx.direction == "outbound" and number != _own_number(ctx.caller):
+            # A call we placed (a callback) was set off by someone else's words: it may
+            # move its own call back, never start one to another number.
+            raise DialRefused(
+                "call", number, "a call the gateway placed can only schedule a call back to "
+                "the number it called: tell the person so"
+            )  # fmt: skip
         if not callback_allowed(number, prefixes, settings.dial_policy):
             tell = (
                 f"we can only call back numbers starting with {' or '.join(prefixes)}"
@@ -234,16 +352,25 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
             due_at = parse_callback_time(when, now, zone)
         except ValueError as exc:
             raise ToolError(str(exc)) from None
-        row_id = await asyncio.to_thread(
-            store.add,
-            call_id=ctx.call_id,
-            phone=number,
-            requested_time=when,
-            reason=str(args.get("reason") or "").strip(),
-            notes=str(args.get("notes") or "").strip(),
-            due_at=due_at,
-            now=now,
-        )
+        try:
+            row_id = await asyncio.to_thread(
+                store.add,
+                call_id=ctx.call_id,
+                phone=number,
+                requested_time=when,
+                reason=str(args.get("reason") or "").strip(),
+                notes=str(args.get("notes") or "").strip(),
+                due_at=due_at,
+                now=now,
+                requested_by=caller_number(ctx.caller) or "anonymous",
+                quota=settings.callback_quota,
+            )
+        except CallbackQuotaExceeded as exc:
+            log.warning("call %s: callback to %s not stored: %s", ctx.call_id, number, exc)
+            raise ToolError(
+                "no more callbacks can be scheduled for this caller or number today: tell "
+                "the caller, and offer another way to help"
+            ) from None
         log.info("call %s: callback %d to %s due %s", ctx.call_id, row_id, number,
                  describe_now(due_at, zone))  # fmt: skip
         return {
@@ -260,7 +387,8 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
             "Schedule a call back: at the agreed time you (the assistant) call the number, "
             "and speak first, about the reason given; unanswered calls are retried a few "
             "times. Agree on the time with the caller first. Leave out phone to call back "
-            "the number the caller is calling from."
+            "the number the caller is calling from. On a call you placed, only that number "
+            "can be called back."
         ),
         parameters={
             "type": "object",
@@ -309,7 +437,8 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
         check_dial(policy, "transfer", target)
         log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
                  args.get("reason", ""))  # fmt: skip
-        ctx.transfer_after_reply(target, str(args.get("reason", "")))
+        summary = str(args.get("summary") or args.get("reason") or "")
+        ctx.transfer_after_reply(target, summary)
         return {
             "transferring": True,
             "note": "the transfer starts once your handoff line has been heard: unless you "
@@ -332,7 +461,13 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
                     "maxLength": 300,
                     "description": "Why, in a few words (the person who takes the call "
                     "may see it).",
-                }
+                },
+                "summary": {
+                    "type": "string",
+                    "maxLength": 500,
+                    "description": "For the person who takes the call: who is calling and "
+                    "what they need, in one or two sentences.",
+                },
             },
             "required": ["reason"],
             "additionalProperties": False,
@@ -365,4 +500,22 @@ def _end_call_tool() -> Tool:
             "additionalProperties": False,
         },
         handler=end_call,
+    )
+
+
+# -- who_answered --------------------------------------------------------------
+
+
+def _who_answered_tool() -> Tool:
+    async def who_answered(ctx: ToolContext, args: dict[str, Any]) -> object:
+        return ctx.answered_by()
+
+    return Tool(
+        name="who_answered",
+        description=(
+            "On a call you placed: whether a person, a voicemail, a carrier announcement or "
+            "a call screener answered, as answering-machine detection decided, and why."
+        ),
+        parameters={"type": "object", "properties": {}, "additionalProperties": False},
+        handler=who_answered,
     )

@@ -19,6 +19,12 @@ Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
 file (two processes) only one gets a row. All functions here block (SQLite):
 call them from a thread, or accept a few milliseconds on the loop.
 
+Quotas (:class:`~agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
+the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
+the same number and in all, in the same transaction as the insert (``BEGIN
+IMMEDIATE``: two processes cannot both take the last one), and raises
+:class:`CallbackQuotaExceeded` instead of storing one more.
+
 Numbers: :func:`dialable_number` accepts phone numbers only (digits, an optional
 leading ``+``, 3 to 15 digits: E.164's longest), never a SIP URI the caller
 dictates; ``tel:``/``sip:`` URIs are reduced to their number when their user
@@ -37,8 +43,11 @@ from enum import Enum
 from pathlib import Path
 
 from agent.private_files import create_private, make_private_dir, tighten_file
+from agent.settings import CallbackQuota
 
 __all__ = [
+    "DAY",
+    "CallbackQuotaExceeded",
     "CallbackRow",
     "CallbackState",
     "CallbackStore",
@@ -69,12 +78,31 @@ _ADDED_COLUMNS = {
     "updated_at": "TEXT",
     "claimed_by": "TEXT",
     "lease_until": "REAL",
+    "requested_by": "TEXT NOT NULL DEFAULT ''",
+    "created_ts": "REAL",
 }
+
+DAY = 86400.0
+"""The quotas' window, seconds."""
 
 _COLUMNS = (
     "id, call_id, phone, reason, notes, requested_time, created_at, due_at, status, "
     "attempts, next_attempt_at, last_outcome, claimed_by, lease_until"
 )
+
+
+class CallbackQuotaExceeded(Exception):
+    """A callback over a quota was not stored.
+
+    Attributes:
+        which: ``per_caller``, ``per_number`` or ``per_day``.
+        limit: the quota.
+    """
+
+    def __init__(self, which: str, limit: int) -> None:
+        super().__init__(f"{which} quota of {limit} callbacks in 24 hours reached")
+        self.which = which
+        self.limit = limit
 
 
 class CallbackState(Enum):
@@ -190,19 +218,51 @@ class CallbackStore:
         notes: str,
         due_at: float,
         now: float,
+        requested_by: str = "",
+        quota: CallbackQuota | None = None,
     ) -> int:
-        """Store a pending callback due at ``due_at``; returns its id."""
+        """Store a pending callback due at ``due_at``; returns its id.
+
+        ``requested_by``: the caller who asked (their number, "" when unknown), counted
+        against ``quota`` with the number and the total (see the module docstring).
+
+        Raises:
+            CallbackQuotaExceeded: a quota is reached; nothing was stored.
+        """
         with self._db() as db:
+            if quota is not None:
+                db.execute("BEGIN IMMEDIATE")  # the count and the insert, as one
+                self._check_quota(db, quota, requested_by, phone, now)
             cursor = db.execute(
                 "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason,"
-                " notes, due_at, next_attempt_at, status, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                " notes, due_at, next_attempt_at, status, updated_at, requested_by, created_ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 (_iso(now), call_id, phone, requested_time, reason, notes, due_at, due_at,
-                 _iso(now)),
+                 _iso(now), requested_by, now),
             )  # fmt: skip
             row_id = cursor.lastrowid
         assert row_id is not None
         return row_id
+
+    @staticmethod
+    def _check_quota(
+        db: sqlite3.Connection, quota: CallbackQuota, requested_by: str, phone: str, now: float
+    ) -> None:
+        since = now - DAY
+        checks = (
+            ("per_caller", quota.per_caller, "requested_by = ?", (requested_by,)),
+            ("per_number", quota.per_number, "phone = ?", (phone,)),
+            ("per_day", quota.per_day, "1", ()),
+        )
+        for which, limit, where, params in checks:
+            if limit <= 0:
+                continue
+            (count,) = db.execute(
+                f"SELECT COUNT(*) FROM callbacks WHERE created_ts > ? AND {where}",
+                (since, *params),
+            ).fetchone()
+            if count >= limit:
+                raise CallbackQuotaExceeded(which, limit)
 
     # -- the scheduler's side ---------------------------------------------------------
 

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
+from agent.base import Direction
 from agent.dialpolicy import DialRefused
+from agent.redact import Redactor
 from agent.settings import AssistantSettings
 from agent.tools.schema import SchemaError, check_schema, validate
 from agent.user_modules import UserModuleError, import_user_module
@@ -59,9 +61,27 @@ class ToolContext(Protocol):
         ...
 
     @property
+    def direction(self) -> Direction:
+        """``outbound`` on a call the gateway placed (a callback), else ``inbound``."""
+        ...
+
+    @property
+    def verified_caller(self) -> str:
+        """The other party's number as far as it is proven ("" when not: see
+        :attr:`agent.base.CallControl.verified_caller`); :attr:`caller` proves nothing."""
+        ...
+
+    @property
     def settings(self) -> AssistantSettings:
         """The assistant's typed settings (read-only); a tool module's own configuration
         comes from ``os.environ``, which ``sipgw serve`` fills from ``.env`` too."""
+        ...
+
+    def answered_by(self) -> dict[str, Any]:
+        """Who answered the call the gateway placed, as answering-machine detection says:
+        ``answered_by`` (human, voicemail, announcement, screener, unknown, undecided),
+        ``reason``, ``decided_after_s``, ``final``, ``mode``; ``{"mode": "off"}`` without
+        detection (docs/amd.md)."""
         ...
 
     async def transfer(self, target: str, summary: str = "") -> bool:
@@ -91,7 +111,8 @@ class ToolContext(Protocol):
         """Transfer the caller (SIP REFER) to ``target`` once the current reply has been
         heard (its handoff line: the reply's own words, or ``settings.transfer_line``
         when it says nothing). A refusal or a failed transfer becomes a new turn in
-        which the model tells the caller."""
+        which the model tells the caller. ``summary`` is what a warm transfer tells the
+        person it calls (``settings.transfer``)."""
         ...
 
 
@@ -240,7 +261,7 @@ class ToolRegistry:
             async with asyncio.timeout(tool.timeout):
                 value = await tool.handler(ctx, args)
         except ToolError as exc:
-            return error(str(exc))
+            return error(_redacted(exc, ctx))
         except DialRefused as exc:
             log.warning("tool %s refused: %s", name, exc)
             message = f"refused: {exc.action} to {exc.target!r} is not allowed ({exc.reason})"
@@ -249,13 +270,22 @@ class ToolRegistry:
             log.warning("tool %s timed out after %g s", name, tool.timeout)
             return error(f"{name} timed out after {tool.timeout:g} s")
         except Exception as exc:
-            log.exception("tool %s failed", name)
-            return error(f"{name} failed: {type(exc).__name__}: {exc}")
+            log.exception("tool %s failed", name)  # the log is masked by its own filter
+            return error(f"{name} failed: {type(exc).__name__}: {_redacted(exc, ctx)}")
         try:
             content = value if isinstance(value, str) else _to_json(value)
         except (TypeError, ValueError) as exc:
             return error(f"{name} returned a result that is not JSON: {exc}")
         return result(not (isinstance(value, Mapping) and "error" in value), content)
+
+
+def _redacted(exc: Exception, ctx: ToolContext) -> str:
+    """What the model may read of an exception: no secrets, no URL keys (agent.redact)."""
+    try:
+        redactor = ctx.settings.redactor
+    except Exception:  # a context without settings: the shapes and URLs still go
+        redactor = Redactor()
+    return redactor.redact_error(str(exc))
 
 
 def _error_json(message: str) -> str:

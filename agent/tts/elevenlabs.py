@@ -136,6 +136,9 @@ class ElevenLabsSettings:
         http_max_parallel: HTTP requests of one reply allowed in flight at once (>= 1).
         context_wait_timeout: Seconds a new reply waits for a context slot to drain.
         max_contexts: The server's per-socket context limit.
+        first_audio_timeout: Seconds after a WebSocket reply's last text (its
+            :meth:`~agent.tts.base.TtsReply.finish`) that its first audio may take; then
+            the reply fails (its context is closed) instead of waiting in silence.
     """
 
     api_key: str = field(repr=False)
@@ -155,6 +158,7 @@ class ElevenLabsSettings:
     http_max_parallel: int = 2
     context_wait_timeout: float = 2.0
     max_contexts: int = MAX_CONTEXTS
+    first_audio_timeout: float = 3.0
 
     def __post_init__(self) -> None:
         """Reject settings the server would refuse later, with a clear message.
@@ -170,6 +174,8 @@ class ElevenLabsSettings:
             raise ValueError("keepalive_interval must not be negative")
         if self.http_max_parallel < 1 or self.max_contexts < 1:
             raise ValueError("http_max_parallel and max_contexts must be at least 1")
+        if self.first_audio_timeout <= 0:
+            raise ValueError("first_audio_timeout must be positive")
         if urlsplit(self.base_url).scheme not in _WS_SCHEMES:
             raise ValueError(f"base_url must be an http(s) or ws(s) URL, not {self.base_url!r}")
 
@@ -211,7 +217,15 @@ class ElevenLabsSettings:
 
 
 class _WsReply(TtsReply):
-    """A reply on the multi-context WebSocket: one context (see the module docstring)."""
+    """A reply on the multi-context WebSocket: one context (see the module docstring).
+
+    Its ``close_context`` waits for its first audio: sent right after the last text, it
+    can reach the server before synthesis has registered that text, and the server then
+    ends the context with no audio, at times with no final either (a silent turn:
+    pipecat-ai/pipecat#4681 and #5271; ElevenLabs confirmed the race, per #5282). Once
+    audio streams, the final comes after the last byte. A context that sends no audio
+    within ``first_audio_timeout`` of the last text, or ends without any, fails the reply.
+    """
 
     def __init__(self, service: ElevenLabsTTSService, reply_id: str) -> None:
         super().__init__(reply_id)
@@ -220,6 +234,9 @@ class _WsReply(TtsReply):
         self._open_on_server = False
         self._finished = False
         self._close_sent = False
+        self._close_pending = False
+        self._text_sent = False
+        self._watchdog: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
 
     async def send_text(self, text: str) -> None:
@@ -232,6 +249,7 @@ class _WsReply(TtsReply):
             if conn is None or self.cancelled:
                 return
             await self._send(conn, {"text": text + " ", "context_id": self.id, "flush": True})
+            self._text_sent = True
 
     async def _open_context(self) -> _WsConnection | None:
         """Bind to a live socket with a free slot and send the context's first message."""
@@ -259,14 +277,41 @@ class _WsReply(TtsReply):
             if not self._open_on_server or self._conn is None:
                 self._end()  # nothing is pending on the server
                 return
-            if not self.cancelled and not self._close_sent:
-                self._close_sent = True
-                with contextlib.suppress(TtsError):  # the failure reaches audio() instead
-                    await self._send(self._conn, {"context_id": self.id, "close_context": True})
+            if self.cancelled or self._close_sent:
+                return
+            if self._text_sent and self.first_audio_at is None:
+                self._close_pending = True  # closed with its first audio (the close race)
+                timeout = self._service.settings.first_audio_timeout
+                self._watchdog = asyncio.get_running_loop().call_later(timeout, self._no_audio)
+                return
+            await self._close()
+
+    async def _close(self) -> None:
+        """``close_context``: the final message follows the last audio."""
+        conn = self._conn
+        if self._close_sent or conn is None:
+            return
+        self._close_sent = True
+        with contextlib.suppress(TtsError):  # the failure reaches audio() instead
+            await self._send(conn, {"context_id": self.id, "close_context": True})
+
+    def _no_audio(self) -> None:
+        """The first audio never came: free the context and fail the reply."""
+        self._watchdog = None
+        if not self._close_pending or self.done:
+            return
+        self._close_pending = False
+        timeout = self._service.settings.first_audio_timeout
+        self._fail(TtsError(f"ElevenLabs sent no audio for context {self.id} within {timeout:g} s"))
+        self._service._spawn(self._close())
 
     async def cancel(self) -> None:
         if not self._mark_cancelled():
             return
+        self._close_pending = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         conn = self._conn
         if not self._open_on_server or self._close_sent or conn is None or not conn.alive:
             return
@@ -278,11 +323,22 @@ class _WsReply(TtsReply):
 
     def _on_audio(self, audio: bytes, received_at: float, alignment: TtsAlignment | None) -> None:
         self._push(audio, received_at, alignment)
+        if self._close_pending:  # audio streams: now the close is safe
+            self._close_pending = False
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
+            self._service._spawn(self._close())
 
     def _on_final(self) -> None:
         """The server closed the context (the connection already forgot it)."""
         self._open_on_server = False
-        if self._close_sent or self.cancelled:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if self._finished and self._text_sent and self.first_audio_at is None:
+            self._fail(TtsError(f"ElevenLabs ended context {self.id} without audio"))
+        elif self._close_sent or self.cancelled or self._close_pending:
             self._end()
         # Else the server expired an idle context: the next send_text opens it again.
 

@@ -23,6 +23,12 @@ async def crm(caller: str, called: str) -> dict[str, object]:
     return {"Name": "Ada Lovelace", "Open orders": ["1234 (shipped)", "5678 (packing)"]}
 
 
+async def known(caller: str, called: str) -> dict[str, object] | None:
+    """A CRM lookup by the caller's number: a record only for a number it knows."""
+    _note("known", caller, called)
+    return {"Name": "Ada Lovelace"} if caller == "+15551234567" else None
+
+
 async def slow(caller: str, called: str) -> str:
     """Never answers in time."""
     _note("slow", caller, called)

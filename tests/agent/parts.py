@@ -14,15 +14,19 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.amd.config import AmdRequest
 from agent.assistant import AssistantAgent, AssistantResources
 from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from agent.caller_context import CallerContextSettings
 from agent.callscope import CallScope
 from agent.dialpolicy import DialRefused
+from agent.failures import ServiceFailures
 from agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.observer import ErrorKind, PreemptiveOutcome, Service
+from agent.observer import ErrorKind, PreemptiveOutcome, Service, SpeculativeOutcome
 from agent.playout import Playout
 from agent.record import CallRecord
+from agent.resilience.policy import FailurePolicySettings
+from agent.resilience.watch import FailureWatch
 from agent.settings import AssistantSettings
 from agent.stt.base import SttEvent, SttStats
 from agent.tools.registry import Tool, ToolRegistry
@@ -184,6 +188,8 @@ class FakeCall:
     called: str = "sip:shop@gw.example"
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
+    verified_caller: str = ""
+    amd: AmdRequest | None = None
     leg: str = "sip"
     details: CallDetails = NO_DETAILS
     unheard: int = 0
@@ -223,6 +229,10 @@ class RecordingObserver:
     """An :class:`agent.observer.AgentObserver` that keeps what it was told."""
 
     events: list[tuple[str, Any]] = field(default_factory=list)
+    oks: list[Service] = field(default_factory=list)
+    """The services reported working (``service_ok``), in order."""
+    decisions: list[str] = field(default_factory=list)
+    """The failure policy's decisions, in order."""
 
     def turn_measured(self, stages: Mapping[str, float]) -> None:
         self.events.append(("turn", dict(stages)))
@@ -236,6 +246,18 @@ class RecordingObserver:
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self.events.append(("preemptive", outcome))
 
+    def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
+        self.events.append(("speculative_speech", (outcome, chars)))
+
+    def service_ok(self, service: Service) -> None:
+        self.oks.append(service)
+
+    def failure_decision(self, decision: str) -> None:
+        self.decisions.append(decision)
+
+    def answer_detected(self, kind: str, seconds: float) -> None:
+        self.events.append(("answer", (kind, seconds)))
+
 
 def make_scope(observer: RecordingObserver | None = None) -> CallScope:
     """A call's scope on the running loop, its record kept in memory (``scope.record.lines``)."""
@@ -243,6 +265,13 @@ def make_scope(observer: RecordingObserver | None = None) -> CallScope:
     if observer is not None:
         scope.observer = observer
     return scope
+
+
+def make_failures(scope: CallScope) -> ServiceFailures:
+    """A call's failure reporting with the default policy, the lines from the shipped
+    recordings (bind the call's actions to carry its decisions out)."""
+    watch = FailureWatch(scope, FailurePolicySettings(), None, transfer_available=False)
+    return ServiceFailures(scope, watch)
 
 
 def _loop() -> asyncio.AbstractEventLoop:
@@ -305,6 +334,7 @@ class ScriptedStt:
     audio: list[bytes] = field(default_factory=list)
     chunk_ms: list[int | None] = field(default_factory=list)
     speech_ends: int = 0
+    turn_end: float | None = None
     closed: bool = False
     _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
 
@@ -324,6 +354,10 @@ class ScriptedStt:
 
     def mark_speech_end(self) -> None:
         self.speech_ends += 1
+
+    @property
+    def turn_end_silence(self) -> float | None:
+        return self.turn_end
 
     def emit(self, event: SttEvent) -> None:
         self._events.put_nowait(event)

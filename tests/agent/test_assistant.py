@@ -9,18 +9,16 @@ hears tells which reply played, when, and when it stopped.
 from __future__ import annotations
 
 import asyncio
-import json
-import struct
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from media.rtp import RtpPacket
+from sipgw.app.access import AccessConfig
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
@@ -29,6 +27,7 @@ from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.phone import Phone, sdp_audio_port
+from tests.agent.gateway_stack import GatewayStack, send_digits
 from tests.refcycles import cycles_left_by_our_code
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,28 +37,22 @@ SPEECH = 300  # the caller "speaks" a 300 Hz tone
 
 
 @dataclass
-class Stack:
-    gateway: Any
-    new_caller: Any
+class Stack(GatewayStack):
     stt: FakeAssemblyAI
     llm: FakeOpenAI
     tts: FakeElevenLabs
-    records: Path
 
-    async def call(self) -> tuple[Phone, SipResponse, Phone]:
-        """A call: the phone as SIP caller, the answer, the same phone sending audio."""
-        caller = await self.new_caller()
-        ok = await caller.invite()
-        assert ok.status == 200, ok
-        return caller, ok, caller.start_audio()
 
-    def record(self) -> list[dict[str, Any]]:
-        (path,) = self.records.glob("*.jsonl")
-        return [json.loads(line) for line in path.read_text().splitlines()]
+def assistant(tmp_path: Path, **env: str) -> AbstractAsyncContextManager[Stack]:
+    """The gateway with the assistant and the fake services (``env``: more settings)."""
+    return assistant_behind(tmp_path, None, env)
 
 
 @asynccontextmanager
-async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
+async def assistant_behind(
+    tmp_path: Path, access: AccessConfig | None, env: Mapping[str, str]
+) -> AsyncIterator[Stack]:
+    """:func:`assistant` with who may call it (default: the loopback network)."""
     stt = await FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start()
     llm = FakeOpenAI(api_key=OPENAI_KEY)
     await llm.start()
@@ -81,8 +74,11 @@ async def assistant(tmp_path: Path, **env: str) -> AsyncIterator[Stack]:
         **env,
     }  # fmt: skip
     try:
-        async with running_gateway(agent="assistant", env=environment) as (gateway, new_caller):
-            yield Stack(gateway, new_caller, stt, llm, tts, tmp_path / "calls")
+        async with running_gateway(agent="assistant", env=environment, access=access) as (
+            gateway,
+            new_caller,
+        ):
+            yield Stack(gateway, new_caller, tmp_path / "calls", stt, llm, tts)
     finally:
         await asyncio.gather(stt.aclose(), llm.aclose(), tts.aclose())
 
@@ -136,7 +132,8 @@ async def test_turn_with_tool_call_gets_a_spoken_reply(tmp_path: Path) -> None:
                 FakeResponse(text="Your order has shipped and arrives tomorrow."),
             ]
         )
-        caller, ok, phone = await s.call()
+        # the trunk (a source in the allow list) asserts the order owner's number
+        caller, ok, phone = await s.call(["P-Asserted-Identity: <tel:+15551234567>"])
         await greeted(phone)
         phone.say(tone_frames(SPEECH, 0.8))
         await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.3)
@@ -307,19 +304,7 @@ async def test_dtmf_reaches_the_llm_as_text(tmp_path: Path) -> None:
         s.llm.script([FakeResponse(text="Your order has shipped.")])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        remote = ("127.0.0.1", sdp_audio_port(ok))
-        for n, digit in enumerate([4, 2, 11]):  # 4, 2, #
-            for k, end in enumerate([False, True, True, True]):
-                payload = struct.pack("!BBH", digit, (0x80 if end else 0) | 10, 160 * (k + 1))
-                packet = RtpPacket(
-                    payload_type=101,
-                    sequence_number=9000 + 10 * n + k,
-                    timestamp=90000 + 8000 * n,
-                    ssrc=0x5EED,
-                    payload=payload,
-                )
-                caller.rtp.sendto(packet.serialize(), remote)
-                await asyncio.sleep(0.02)
+        await send_digits(caller, ok, [4, 2, 11])  # 4, 2, #
         request = await s.llm.wait_for_request(1, within=5)
         assert request.body["messages"][-1]["content"] == "[The caller pressed keypad keys: 4 2 #]"
         await phone.wait_for_tone(REPLY_HZ, within=5)

@@ -9,7 +9,11 @@ import pytest
 
 from agent.call_actions import ToolCallContext
 from agent.dialpolicy import DialRefused
-from agent.settings import AssistantSettings
+from agent.resilience.line_cache import LineAudio, fallback_audio
+from agent.resilience.lines import FallbackLine
+from agent.resilience.policy import Action, Decision
+from agent.settings import AssistantSettings, BuiltinToolSettings
+from agent.stt.base import SttFailed
 from agent.turns import Cause, CommitBargeIn
 from tests.agent.parts import (
     Assistant,
@@ -19,6 +23,7 @@ from tests.agent.parts import (
     assistant,
     play_out,
     settle,
+    slow_tool,
     wait_for,
 )
 
@@ -140,18 +145,73 @@ async def test_keyed_digits_and_refusals_are_recorded() -> None:
     ]  # fmt: skip
 
 
-async def test_the_hang_up_after_a_notice_waits_until_all_is_said() -> None:
+def line(name: str, action: Action = Action.SAY) -> tuple[Decision, LineAudio]:
+    audio = fallback_audio(FallbackLine(name), None)
+    return Decision(f"test_{name}", action, audio.line), audio
+
+
+async def test_a_fallback_line_with_nothing_playing_is_a_line_of_its_own() -> None:
     a = await answered(assistant())
-    actions = a.agent.actions
-    a.agent.speaker.say("Sorry, I can't hear you.", "notice")
-    actions.hang_up_when_quiet()
+    a.agent.actions.carry_out(*line("stt_down"))
+    reply = a.agent.speaker.current
+    assert reply is not None and reply.kind == "notice" and a.tts.texts() == []  # from memory
+    frames = await play_out(a.agent.playout, seconds=10)
+    assert sum(frame is not None for frame in frames) == len(line("stt_down")[1].frames)
+
+
+async def test_one_moment_while_a_reply_is_awaited_is_its_filler_line() -> None:
+    a = await answered(
+        assistant(tools=[slow_tool(2.0)], script=[Turn(tool_calls=(("look_up", "{}"),))])
+    )
+    reply = a.agent.responder.reply_to("Check it, please.")
     await settle()
-    actions.hang_up_if_quiet()
-    assert a.call.hangups == 0  # the notice still plays
+    a.agent.actions.carry_out(*line("one_moment"))
+    assert reply.filler is not None and reply.filler.text == line("one_moment")[1].text
+    (filler,) = a.record("filler")
+    assert filler["text"] == line("one_moment")[1].text
+
+
+async def test_moving_on_says_the_line_then_transfers() -> None:
+    target = "sip:human@pbx.example"
+    a = await answered(assistant(builtin_tools=BuiltinToolSettings(transfer_target=target)))
+    a.agent.actions.carry_out(*line("transfer", Action.TRANSFER))
+    await settle()
+    assert a.call.transfers == []  # the notice first
     await play_out(a.agent.playout)
-    actions.hang_up_if_quiet()
-    actions.hang_up_if_quiet()
-    assert a.call.hangups == 1 and a.kinds().count("hangup") == 1
+    await wait_for(lambda: a.call.transfers == [target])
+    (action,) = a.record("action")
+    assert (action["action"], action["line"], action["decision"]) == (
+        "transfer", "policy", "test_transfer",
+    )  # fmt: skip
+
+
+async def test_a_transfer_the_policy_asked_for_that_fails_ends_with_the_goodbye() -> None:
+    target = "sip:human@pbx.example"
+    call = FakeCall(accept_transfer=False)
+    a = await answered(
+        assistant(call=call, builtin_tools=BuiltinToolSettings(transfer_target=target))
+    )
+    a.agent.failures.stt_failed(SttFailed("gone", None))  # the policy moves the call on
+    await play_out(a.agent.playout, seconds=10)
+    await wait_for(lambda: call.transfers == [target])
+    # Not accepted: the model is not asked (the LLM may be what failed): the goodbye.
+    await wait_for(lambda: a.agent.speaker.current is not None
+                   and a.agent.speaker.current.text == line("goodbye")[1].text)  # fmt: skip
+    await play_out(a.agent.playout, seconds=10)
+    await wait_for(lambda: call.hangups == 1)
+    assert a.llm.requests == []
+
+
+async def test_the_target_not_answering_a_policy_transfer_ends_with_the_goodbye() -> None:
+    target = "sip:human@pbx.example"
+    a = await answered(assistant(builtin_tools=BuiltinToolSettings(transfer_target=target)))
+    a.agent.failures.stt_failed(SttFailed("gone", None))
+    await play_out(a.agent.playout, seconds=10)
+    await wait_for(lambda: a.call.transfers == [target])
+    a.agent.on_transfer_failed(486, "Busy Here")
+    await play_out(a.agent.playout, seconds=10)
+    await wait_for(lambda: a.call.hangups == 1)
+    assert a.llm.requests == [] and a.record("transfer_failed")
 
 
 async def test_the_goodbye_returns_once_played_or_when_the_call_ends() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from agent.caller_context import (
     uri_number,
     with_context,
 )
+from sipgw.app.access import AccessConfig
 from sipgw.app.assistant_settings import CallerContextSection, caller_context
 from sipgw.app.settings import ConfigError, Sources, load
 from tests.agent import context_hooks
@@ -120,23 +122,27 @@ async def test_a_hook_returning_a_wrong_type_is_ignored(caplog: pytest.LogCaptur
 
 
 async def _one_turn(
-    tmp_path: Path, hook: str, wait: str = "1.5"
+    tmp_path: Path,
+    hook: str,
+    wait: str = "1.5",
+    extra: Sequence[str] = (),
+    access: AccessConfig | None = None,
 ) -> tuple[str, list[dict[str, object]], float]:
-    """A call with ``hook``: one caller turn.
+    """A call with ``hook``: one caller turn (``extra``: header lines of the INVITE).
 
     Returns:
         The system prompt the LLM got, the call record, when the 200 OK came (loop time).
     """
     from sipgw.testing.audio import tone_frames
     from sipgw.testing.fakes.openai import FakeResponse
-    from tests.agent.test_assistant import REPLY_HZ, SPEECH, assistant, greeted, hang_up
+    from tests.agent.test_assistant import REPLY_HZ, SPEECH, assistant_behind, greeted, hang_up
 
     env = {"SIPGW_CALLER_CONTEXT": f"tests.agent.context_hooks:{hook}",
            "SIPGW_CALLER_CONTEXT_TIMEOUT": wait}  # fmt: skip
-    async with assistant(tmp_path, **env) as s:
+    async with assistant_behind(tmp_path, access, env) as s:
         s.stt.script(["Where is my order?"])
         s.llm.script([FakeResponse(text="It has shipped.")])
-        caller, ok, phone = await s.call()
+        caller, ok, phone = await s.call(extra)
         answered = asyncio.get_running_loop().time()
         await greeted(phone)
         phone.say(tone_frames(SPEECH, 0.8))
@@ -150,14 +156,31 @@ async def _one_turn(
 
 async def test_the_context_reaches_the_system_prompt(tmp_path: Path) -> None:
     context_hooks.CALLS.clear()
-    prompt, record, _ = await _one_turn(tmp_path, "crm")
+    asserted = ["P-Asserted-Identity: <tel:+15551234567>"]  # from the trusted trunk
+    prompt, record, _ = await _one_turn(tmp_path, "crm", extra=asserted)
     assert "Name: Ada Lovelace" in prompt
     assert "Open orders: 1234 (shipped); 5678 (packing)" in prompt
     ((hook, caller, called, _),) = context_hooks.CALLS
-    assert (hook, caller) == ("crm", "caller")  # the user part of the From URI
+    assert (hook, caller) == ("crm", "+15551234567")  # the number the trunk asserted
     assert called  # the user part of the To URI
     assert {"type": "caller_context", "found": True} in [
         {k: r[k] for k in ("type", "found")} for r in record if r["type"] == "caller_context"
+    ]
+
+
+async def test_the_from_proves_nothing_and_an_untrusted_assertion_neither(
+    tmp_path: Path,
+) -> None:
+    """Issue 21: the caller-context example looked a CRM record up by the From number,
+    which anyone can forge (and a P-Asserted-Identity from anyone is as easy to write).
+    The hook now gets a number only when a source the operator named asserted it."""
+    context_hooks.CALLS.clear()
+    forged = ["P-Asserted-Identity: <sip:+15551234567@trunk.example>"]
+    await _one_turn(tmp_path / "a", "known", extra=forged, access=AccessConfig(("any",)))
+    await _one_turn(tmp_path / "b", "known")  # a trusted source, but it asserted nothing
+    assert [(hook, caller) for hook, caller, _, _ in context_hooks.CALLS] == [
+        ("known", ""),
+        ("known", ""),
     ]
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
+from dataclasses import dataclass
 
 import pytest
 
-from agent.callscope import NO_OBSERVER, CallScope, ms_between
+from agent.callscope import NO_OBSERVER, CallScope, ScopedAgent, ms_between
+from agent.playout import Playout
 from agent.record import CallRecord
-from tests.agent.parts import RecordingObserver, make_scope
+from media.quality import CallQuality
+from tests.agent.parts import FakeCall, RecordingObserver, make_scope
 
 
 async def test_the_scope_names_the_call_and_keeps_its_record() -> None:
@@ -97,3 +100,31 @@ async def test_a_cancelled_task_leaves_no_cycle_behind() -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+async def test_a_scoped_agent_keeps_its_observer_and_quality_in_its_scope() -> None:
+    @dataclass
+    class Quiet(ScopedAgent):
+        scope: CallScope
+        playout: Playout
+        call: FakeCall
+
+        def on_caller_frame(self, frame: bytes | None) -> None: ...
+
+        def next_frame(self) -> bytes | None:
+            return None
+
+    scope, playout, call = make_scope(), Playout(), FakeCall()
+    agent = Quiet(scope, playout, call)
+    assert agent.observer is None  # nobody observes yet
+    observer = RecordingObserver()
+    agent.observer = observer
+    assert scope.observer is observer and agent.observer is observer
+    agent.observer = None
+    assert scope.observer is NO_OBSERVER
+    playout.begin("g")
+    playout.push_audio("g", b"\x11" * 160)
+    agent.release_playout()  # answered: held audio plays, its first frame at once
+    assert not playout.held and call.ready == 1 and scope.answered_at > 0
+    agent.on_quality(CallQuality(100, 0, 0.0, 1.0, None, None, None, 1, 0, 4.4))
+    assert [line["type"] for line in scope.record.lines] == ["answered", "quality"]

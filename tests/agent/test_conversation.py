@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.base import Direction
 from agent.conversation import (
     Conversation,
     ConversationSettings,
@@ -43,6 +44,8 @@ ORDER_1234 = {
 class FakeCall:
     call_id: str = "conv-call@test"
     caller: str = "sip:+15551234567@trunk.example"
+    direction: Direction = "inbound"
+    verified_caller: str = "+15551234567"  # the trunk asserted it: sample order 1234's owner
     settings: Any = None  # no tool here reads the typed settings
     transfers: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
@@ -60,6 +63,9 @@ class FakeCall:
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
         self.transfers.append(target)
+
+    def answered_by(self) -> dict[str, Any]:
+        return {"mode": "off"}
 
 
 class Probe:

@@ -9,7 +9,7 @@ A, B = b"a" * 160, b"b" * 160
 
 
 class NoCall:
-    call_id = caller = called = ""
+    call_id = caller = called = verified_caller = ""
     direction: Direction = "inbound"
     purpose: CallPurpose | None = None
     leg = "sip"

@@ -60,13 +60,14 @@ async def test_greeting_audio_that_does_not_come_is_waited_for_until_the_deadlin
     assert "no greeting audio after 0.1 s" in caplog.text
 
 
-async def test_a_failed_greeting_answers_at_once(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failed_greeting_answers_at_once_with_the_apology_from_memory() -> None:
     a = assistant(greeting=GREETING, tts=ScriptedTts(fail_on="shop"))
     loop = asyncio.get_running_loop()
     started = loop.time()
     await a.agent.greeter.greet_before_answer(started + 5.0)
     assert loop.time() - started < 2.5
-    assert "greeting failed: answering without it" in caplog.text
+    assert a.agent.speaker.audio_arrived.is_set()  # the caller hears something at once
+    assert [line["decision"] for line in a.record("failure")] == ["tts_down_apology"]
 
 
 async def test_a_late_tts_greets_once_connected() -> None:
@@ -115,10 +116,10 @@ async def test_the_llm_opens_a_call_the_gateway_placed() -> None:
 async def test_a_callback_opens_with_its_fixed_greeting() -> None:
     a = assistant(
         call=FakeCall(direction="outbound", purpose=CallPurpose(reason="your refund")),
-        callback_greeting="Hello, calling back about {reason}.",
+        callback_greeting="Hello, the shop calling you back.",
     )
     await a.agent.greeter.greet_before_answer(asyncio.get_running_loop().time() + 1.0)
-    assert a.tts.texts() == ["Hello, calling back about your refund."]
+    assert a.tts.texts() == ["Hello, the shop calling you back."]  # never the caller's words
     a.agent.on_answered()
     await settle()
     assert a.llm.requests == []  # the greeting is the opening: the model waits for the answer

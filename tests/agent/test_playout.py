@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
-from agent.playout import CHARS_PER_SECOND, Playout
+from agent.playout import CHARS_PER_SECOND, Playout, played
 
 A = b"\x11" * 160
 
@@ -159,6 +160,28 @@ def test_drop_cuts_a_reply_at_a_frame_boundary_and_keeps_the_pause() -> None:
     assert drain(p, 2) == [answer, None]  # no half frame of the filler, straight on
 
 
+async def test_played_waits_for_the_last_frame_or_the_drop() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", A * 2)
+    p.finish("r1")
+    waiting = asyncio.ensure_future(played(p, "r1"))
+    await asyncio.sleep(0)
+    drain(p, 1)
+    await asyncio.sleep(0)
+    assert not waiting.done()  # one frame still to go
+    drain(p, 1)
+    assert await waiting is True
+    p.begin("r2")
+    p.push_audio("r2", A)
+    dropped = asyncio.ensure_future(played(p, "r2"))
+    await asyncio.sleep(0)
+    p.cancel("r2")
+    assert await dropped is False
+    assert await played(p, "unknown") is True  # over and forgotten: nothing to wait for
+
+
 def test_cancel_takes_frames_the_leg_held_unheard_off_what_was_heard() -> None:
     """A Twilio stream still held the last frames sent: the caller heard the text before them."""
     recalled: list[int] = []
@@ -219,3 +242,20 @@ def test_a_recall_past_the_reply_counts_nothing_heard() -> None:
     p.push_audio("r1", A * 8)
     drain(p, 3)
     assert p.cancel("r1") == ""  # 10 unheard > 3 played: not a word was heard
+
+
+def test_on_sip_no_sent_frames_are_kept() -> None:
+    """Only a leg that holds audio can recall it: without ``recall`` the last second sent is
+    not kept (50 frames, about 9 KB a call)."""
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", A * 60)
+    drain(p, 60)
+    assert len(p._sent) == 0
+    with_recall = Playout(recall=lambda: 0)
+    with_recall.held = False
+    with_recall.begin("r1")
+    with_recall.push_audio("r1", A * 60)
+    drain(with_recall, 60)
+    assert len(with_recall._sent) == 50

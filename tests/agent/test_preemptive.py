@@ -16,14 +16,19 @@ from typing import Any
 import pytest
 
 from agent.caller_context import CallerContextSettings
+from agent.speculative import SpeculationLimits
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.phone import Phone
 from tests.agent import parts
 from tests.agent.test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 
 pytestmark = pytest.mark.timeout(60)
 
 ON = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_PAUSE_MS": "100"}
+SPECULATIVE = {**ON, "SIPGW_SPECULATIVE_SPEECH": "on", "ASSEMBLYAI_MAX_TURN_SILENCE": "600"}
+"""Speculative speech; the gateway tells the STT (and so knows) its end of turn: 600 ms."""
+WASTED_HZ = 1700
 
 
 def prepare(s: Stack, final: str, partial: str | None = None) -> None:
@@ -40,6 +45,16 @@ def final_sent_at(s: Stack) -> float:
         at for m, at in zip(session.sent, session.sent_at, strict=True)
         if m.get("type") == "Turn" and m["end_of_turn"]
     )  # fmt: skip
+
+
+async def one_reply(s: Stack) -> None:
+    """A call: the greeting, 0.8 s of the caller, the reply heard; then hang up."""
+    caller, _ok, phone = await s.call()
+    await greeted(phone)
+    phone.say(tone_frames(SPEECH, 0.8))
+    await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+    await hang_up(caller, phone)
+    await asyncio.sleep(0.3)
 
 
 def of_type(record: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -139,7 +154,7 @@ async def test_a_read_only_tool_runs_early_a_side_effect_tool_waits(tmp_path: Pa
                 FakeResponse(text="Your order has shipped. Goodbye."),
             ]
         )
-        caller, _ok, phone = await s.call()
+        caller, _ok, phone = await s.call(["P-Asserted-Identity: <tel:+15551234567>"])
         await greeted(phone)
         phone.say(tone_frames(SPEECH, 0.8))
         await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
@@ -179,15 +194,139 @@ async def test_the_first_preemptive_reply_carries_the_caller_context(tmp_path: P
     async with assistant(tmp_path, **ON, **hook) as s:
         prepare(s, "Where is my order 1234")
         s.llm.script([FakeResponse(text="Your order has shipped.")] * 2)
-        caller, _ok, phone = await s.call()
-        await greeted(phone)
-        phone.say(tone_frames(SPEECH, 0.8))
-        await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
-        await hang_up(caller, phone)
-        await asyncio.sleep(0.3)
+        await one_reply(s)
     answered = s.llm.requests[-1]  # the request whose answer was spoken
     assert "Name: Ada Lovelace" in answered.body["messages"][0]["content"]
     assert of_type(s.record(), "preemptive")[-1]["outcome"] == "used"
+
+
+# --------------------------------------------------------------------------- speculative speech
+
+
+async def test_speculative_speech_holds_the_first_clause_and_plays_it_at_the_end_of_turn(
+    tmp_path: Path,
+) -> None:
+    async with assistant(tmp_path, **SPECULATIVE) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script([FakeResponse(text="Your order 1234 has shipped, it arrives on Monday.")])
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        heard_at = await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        final_at = final_sent_at(s)
+        assert heard_at > final_at  # held until the end of turn ...
+        (request,) = s.llm.requests
+        held = [c for c in s.tts.contexts if c.texts[:1] == ["Your order 1234 has shipped, "]]
+        # ... though it was synthesized long before: the clause went to TTS, then the rest
+        # of the sentence (once the reply was confirmed), on the same context, once each.
+        assert len(held) == 1, [c.texts for c in s.tts.contexts]
+        await phone.wait_until_quiet(0.3)
+        assert held[0].texts == ["Your order 1234 has shipped, ", "it arrives on Monday. "]
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    (used,) = [r for r in of_type(record, "preemptive") if r["outcome"] == "used"]
+    assert used["held_chars"] == len("Your order 1234 has shipped,")
+    # Sent just in time: the TTS lead (the greeting's first byte, plus 50 ms) before the
+    # STT's latest end of turn, not at once (the LLM answered 500 ms earlier).
+    assert 30 < used["held_lead_ms"] < 300, used
+    (metrics,) = of_type(record, "turn_metrics")
+    assert metrics["held_chars"] == used["held_chars"] and metrics["wasted_tts_chars"] == 0
+    # The reply's first frame left within a few ticks of the final transcript.
+    assert metrics["first_rtp_after_turn_ms"] < 100, metrics
+
+
+async def test_a_caller_who_pauses_mid_sentence_and_goes_on_never_hears_the_held_clause(
+    tmp_path: Path,
+) -> None:
+    """The caller pauses 0.8 s mid-sentence (under max_turn_silence, 1000 ms: the STT sends
+    a partial, not an end of turn) and goes on. The preemptive reply to the first half was
+    ready at once; with TTS first bytes of 400 ms its first clause went to TTS at about
+    1000 - 450 ms into the pause. Nothing of it may reach RTP, and its TTS context is
+    closed."""
+    env = {**SPECULATIVE, "ASSEMBLYAI_MAX_TURN_SILENCE": "1000"}
+    async with assistant(tmp_path, **env) as s:
+        s.tts.first_byte_latency = 0.4
+        caller, phone = await mid_sentence_pause(s, 0.8)
+        assert not phone.heard_tone(WASTED_HZ, min_seconds=0.02), phone.tone_spans(WASTED_HZ)
+        wasted = [c for c in s.tts.contexts if c.texts[:1] == ["Which order do you mean, "]]
+        assert len(wasted) == 1, [c.texts for c in s.tts.contexts]  # it was synthesized ...
+        assert wasted[0].texts == ["Which order do you mean, "]  # ... only its clause ...
+        assert wasted[0].close_requested  # ... and its context closed by the gateway
+        first, second = s.llm.requests
+        assert first.messages[-1]["content"] == "where is my order"
+        assert second.messages[-1]["content"] == "where is my order 1234 please"
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    outcomes = [(r["outcome"], r.get("why")) for r in of_type(record, "preemptive")]
+    assert outcomes == [
+        ("started", None), ("wasted", "caller went on"), ("started", None), ("used", None),
+    ]  # fmt: skip
+    assert of_type(record, "preemptive")[1]["held_chars"] == len("Which order do you mean,")
+    (metrics,) = of_type(record, "turn_metrics")
+    assert metrics["wasted_tts_chars"] == len("Which order do you mean,")
+    assert metrics["preemptive_wasted"] == 1
+
+
+async def test_a_caller_who_goes_on_before_the_clause_is_needed_costs_no_synthesis(
+    tmp_path: Path,
+) -> None:
+    """The same with a 0.4 s pause: the caller goes on before the clause would have been
+    needed (1000 - 450 ms), so it never went to TTS."""
+    env = {**SPECULATIVE, "ASSEMBLYAI_MAX_TURN_SILENCE": "1000"}
+    async with assistant(tmp_path, **env) as s:
+        s.tts.first_byte_latency = 0.4
+        caller, phone = await mid_sentence_pause(s, 0.4)
+        assert not [c for c in s.tts.contexts if "Which order" in c.text]
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    wasted = [r for r in of_type(s.record(), "preemptive") if r["outcome"] == "wasted"]
+    assert [(r["why"], r["held_chars"]) for r in wasted] == [("caller went on", 0)]
+
+
+async def mid_sentence_pause(s: Stack, pause: float) -> tuple[Phone, Phone]:
+    """A call: 0.8 s of the caller, ``pause`` of silence, 0.6 s more; the reply heard.
+
+    The first answer (to the words before the pause) is wasted; its words map to
+    ``WASTED_HZ``. Returns the SIP caller and the phone.
+    """
+    prepare(s, "Where is my order 1234 please")
+    s.stt.max_turn_silence_ms = 3000  # the gateway's ASSEMBLYAI_MAX_TURN_SILENCE rules
+    s.stt.script_partials(["where is my order", "where is my order 1234 please"])
+    s.tts.map_text("which order", WASTED_HZ)
+    s.llm.script(
+        [
+            FakeResponse(text="Which order do you mean, the one from Monday?"),  # wasted
+            FakeResponse(text="Your order has shipped."),
+        ]
+    )
+    caller, _ok, phone = await s.call()
+    await greeted(phone)
+    silence = [b"\xff" * 160] * round(pause / 0.02)
+    phone.say([*tone_frames(SPEECH, 0.8), *silence, *tone_frames(SPEECH, 0.6)])
+    await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+    await phone.wait_until_quiet(0.3)
+    return caller, phone
+
+
+async def test_a_reply_that_calls_a_tool_first_is_not_spoken_speculatively(
+    tmp_path: Path,
+) -> None:
+    async with assistant(tmp_path, **SPECULATIVE) as s:
+        prepare(s, "Where is my order 1234")
+        s.llm.script(
+            [
+                FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeResponse(text="Your order 1234 has shipped, it arrives on Monday."),
+            ]
+        )
+        await one_reply(s)
+    record = s.record()
+    used = [r for r in of_type(record, "preemptive") if r["outcome"] == "used"]
+    assert len(used) == 1 and "held_chars" not in used[0]
+    (metrics,) = of_type(record, "turn_metrics")
+    assert metrics["held_chars"] is None
 
 
 # --------------------------------------------------------------------------- one call's request
@@ -263,3 +402,53 @@ async def test_an_early_read_only_tool_is_recorded() -> None:
     request = a.agent.preemptive.request
     assert request is not None
     await request.drop()
+
+
+async def test_a_dropped_request_cancels_its_held_clause_and_counts_it_wasted() -> None:
+    a = parts.assistant(script=[parts.Turn(text="Sure, your order has shipped today.")],
+                        speculative_speech=True)  # fmt: skip
+    preemptive = a.agent.preemptive
+    preemptive.start("where is my order")
+    request = preemptive.request
+    assert request is not None
+    await parts.wait_for(lambda: request.held is not None)
+    # "Sure," is too short to end a clause: the first sentence is held whole.
+    assert request.held is not None and request.held.text == "Sure, your order has shipped today."
+    held_id = request.held.tts.id
+    preemptive.drop("caller went on")
+    await parts.settle()
+    assert held_id in a.tts.cancelled
+    chars = len("Sure, your order has shipped today.")
+    assert ("speculative_speech", ("wasted", chars)) in a.observer.events
+    assert preemptive.take_wasted_chars() == chars and preemptive.budget.wasted_chars == chars
+    await a.scope.cancel_tasks()
+
+
+async def test_the_waste_budget_can_refuse_to_hold_a_clause() -> None:
+    a = parts.assistant(
+        script=[parts.Turn(text="Your order has shipped, it arrives Monday.")],
+        speculative_speech=True, speculation=SpeculationLimits(max_wasted_share=0.1),
+    )  # fmt: skip
+    preemptive = a.agent.preemptive
+    preemptive.budget.wasted(1)  # more wasted than 10 % of nothing spoken
+    preemptive.start("where is my order")
+    request = preemptive.request
+    assert request is not None
+    await parts.wait_for(lambda: bool(a.llm.requests))
+    await parts.settle()
+    assert request.held is None and a.tts.sent == []  # nothing spoken: nothing to waste yet
+    await request.drop()
+    await a.scope.cancel_tasks()
+
+
+async def test_without_speculative_speech_nothing_goes_to_tts_before_the_end_of_turn() -> None:
+    a = parts.assistant(script=[parts.Turn(text="Your order has shipped, it arrives Monday.")])
+    preemptive = a.agent.preemptive
+    preemptive.start("where is my order")
+    request = preemptive.request
+    assert request is not None
+    await parts.wait_for(lambda: bool(a.llm.requests))
+    await parts.settle()
+    assert request.held is None and a.tts.sent == []
+    await request.drop()
+    await a.scope.cancel_tasks()

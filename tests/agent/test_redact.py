@@ -7,7 +7,15 @@ import sys
 
 import pytest
 
-from agent.redact import Redactor, find_cards, luhn_ok, redact_log_record, websocket_logger
+from agent.redact import (
+    MAX_ERROR_LENGTH,
+    Redactor,
+    find_cards,
+    luhn_ok,
+    redact_log_record,
+    redact_urls,
+    websocket_logger,
+)
 
 VISA = "4111111111111111"
 AMEX = "378282246310005"
@@ -131,3 +139,16 @@ def test_websocket_logger_masks_header_lines(caplog: pytest.LogCaptureFixture) -
         logger.debug("> %s: %s", "xi-api-key", "el-0123456789")
     assert "0123456789" not in caplog.text
     assert "> Authorization: ***" in caplog.text
+
+
+def test_urls_lose_their_credentials_and_query_strings() -> None:
+    text = "GET https://bob:pw@api.example/v1/x?api_key=K&id=1#frag failed; see http://a.example/b"
+    assert redact_urls(text) == (
+        "GET https://***@api.example/v1/x?***#frag failed; see http://a.example/b"
+    )
+
+
+def test_redact_error_masks_and_bounds_what_the_model_reads() -> None:
+    redactor = Redactor(["topsecretvalue"])
+    text = redactor.redact_error("boom topsecretvalue " + "y" * 1000)
+    assert "topsecretvalue" not in text and len(text) == MAX_ERROR_LENGTH and text.endswith("…")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from agent.caller_context import CallerContextSettings
+from agent.resilience.line_cache import fallback_audio
+from agent.resilience.lines import FallbackLine
 from agent.turns import StartReply
 from tests.agent.parts import Turn, assistant, play_out, settle, slow_tool, wait_for
 
@@ -70,13 +72,20 @@ async def test_a_quick_tool_round_says_no_filler() -> None:
     assert a.tts.texts() == ["Found it."] and a.record("filler") == []
 
 
-async def test_an_llm_failure_is_reported_and_the_fallback_spoken() -> None:
+async def test_an_llm_failure_is_reported_and_the_apology_played_from_memory() -> None:
     a = assistant(script=[Turn(error="the model timed out")])
+    a.agent.on_answered()
     reply = a.agent.responder.reply_to("Hello?")
     assert reply.task is not None
     await wait_for(reply.task.done)
-    assert a.tts.texts() == [a.agent.settings.fallback_phrase]
+    assert a.tts.texts() == []  # no TTS needed: the line comes from memory
+    frames = await play_out(a.agent.playout)
+    apology = fallback_audio(FallbackLine.APOLOGY, None)
+    assert b"".join(f for f in frames if f is not None) == b"".join(apology.frames)
     assert ("error", ("llm", "timeout")) in a.observer.events
+    assert a.observer.decisions == ["llm_apology"]
+    (failure,) = a.record("failure")
+    assert (failure["line"], failure["source"]) == ("apology", "shipped")
 
 
 async def test_a_confirmed_preemptive_request_becomes_the_replys_first_round() -> None:
@@ -115,3 +124,14 @@ async def test_the_caller_context_is_in_the_first_request() -> None:
     assert reply.task is not None
     await wait_for(reply.task.done)
     assert "Caller +15551234567 is a gold customer." in a.llm.requests[0][0]["content"]
+
+
+async def test_keypad_input_is_one_user_message_and_a_reply() -> None:
+    a = assistant(script=[Turn(text="Thanks, I have your number.")])
+    a.agent.on_answered()
+    a.agent.responder.reply_to_keypad("12#")
+    await wait_for(lambda: a.tts.texts() == ["Thanks, I have your number."])
+    assert a.llm.requests[0][-1] == {
+        "role": "user",
+        "content": "[The caller pressed keypad keys: 1 2 #]",
+    }

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.failures import ServiceFailures
 from agent.fillers import Fillers
 from agent.playout import Playout
 from agent.redact import Redactor
 from agent.reply import Reply, SpeakingState
+from agent.resilience.line_cache import fallback_audio
+from agent.resilience.lines import FallbackLine
 from agent.speaker import Speaker
+from agent.speculative import HeldSpeech
 from agent.turns import Cause, CommitBargeIn, TurnTaker
 from tests.agent.parts import (
     BYTES_PER_CHAR,
@@ -18,6 +20,7 @@ from tests.agent.parts import (
     RecordingObserver,
     ScriptedTts,
     lines,
+    make_failures,
     make_scope,
     play_out,
     settle,
@@ -61,7 +64,7 @@ def rig(**tts_options: Any) -> Rig:
     history = History()
     fillers = Fillers(scope, 0.0, ("One moment.",), state, tts)
     speaker = Speaker(scope, state, TurnTaker(state), tts, history, fillers,  # type: ignore[arg-type]
-                      ServiceFailures(scope), Redactor())  # fmt: skip
+                      make_failures(scope), Redactor())  # fmt: skip
     return Rig(speaker, tts, history, observer)
 
 
@@ -148,7 +151,11 @@ async def test_tts_failing_mid_reply_plays_what_arrived() -> None:
     assert error["where"] == "tts" and "broken" in error["error"]
     assert r.observer.events == [("error", ("tts", "http_status"))]
     frames = await play_out(r.playout)
-    assert sum(frame is not None for frame in frames) == frames_of("Fine so far.")
+    apology = fallback_audio(FallbackLine.APOLOGY, None)  # the policy's line, from memory
+    played = [frame for frame in frames if frame is not None]
+    assert len(played) == frames_of("Fine so far.") + len(apology.frames)
+    assert played[-len(apology.frames) :] == list(apology.frames)  # after what arrived
+    assert r.observer.decisions == ["tts_down_apology"]
 
 
 async def test_the_answers_audio_cuts_its_filler_line() -> None:
@@ -178,3 +185,37 @@ async def test_played_says_false_when_the_reply_is_dropped() -> None:
     await settle()
     r.speaker.interrupt(CommitBargeIn(Cause.DTMF, None))
     assert await played is False
+
+
+async def test_a_reply_begun_on_a_held_clause_plays_its_audio_and_sends_only_the_rest() -> None:
+    r = rig()
+    held_tts = r.tts.start_reply()
+    await held_tts.send_text("Your order has shipped,")  # synthesized before the turn ended
+    assert not r.playout.pending  # held: nothing in the playout
+    held = HeldSpeech(held_tts, "Your order has shipped,", 0.5)
+    held.sent.set()
+    reply = r.speaker.begin("reply", held=held, wasted_chars=7)
+    assert reply.tts is held_tts and reply.held is held and reply.wasted_chars == 7
+
+    async def feed() -> None:
+        await r.speaker.send_sentence(reply, "Your order has shipped, it arrives Monday.")
+
+    reply.task = r.speaker._scope.spawn(r.speaker.speak(reply, feed()))
+    frames = await play_out(r.playout)
+    assert r.tts.texts() == ["Your order has shipped,", "it arrives Monday."]  # once each
+    said = "Your order has shipped,it arrives Monday."
+    assert sum(frame is not None for frame in frames) == frames_of(said)
+
+
+async def test_the_rest_of_the_sentence_waits_until_the_held_clause_was_sent() -> None:
+    r = rig()
+    held = HeldSpeech(r.tts.start_reply(), "Your order has shipped,", 0.5)  # still sending
+    reply = r.speaker.begin("reply", held=held)
+    task = r.speaker._scope.spawn(
+        r.speaker.send_sentence(reply, "Your order has shipped, it arrives Monday.")
+    )
+    await settle()
+    assert r.tts.texts() == [] and not task.done()  # it would overtake the clause
+    held.sent.set()
+    await task
+    assert r.tts.texts() == ["it arrives Monday."]

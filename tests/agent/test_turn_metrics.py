@@ -39,6 +39,8 @@ async def test_turn_metrics_are_the_gaps_between_the_turns_times() -> None:
         "end_of_speech_to_first_rtp_ms": 610.0,
         "preemptive": None,
         "preemptive_wasted": 2,
+        "held_chars": None,
+        "wasted_tts_chars": 0,
     }
     assert stage_seconds(metrics) == pytest.approx(
         {"stt_end_of_turn": 0.15, "llm_first_token": 0.3, "tts_first_byte": 0.08,

@@ -439,6 +439,15 @@ PREEMPTIVE_ROWS: list[tuple[str, Script, Expected]] = [
          (3200, StartReply("Where is my order?", 2.6, 3.2))],
     ),
     (
+        "the caller talking again within the VAD's hangover drops it all the same",
+        [(1000, SPEECH), (1800, SILENCE), (2000, Partial("where is")), (2040, SPEECH),
+         (2500, SILENCE), (2700, Partial("where is my order")), (3200, Final("Where is my order?")),
+         (3400, End())],
+        [(2000, StartPreemptive("where is")), (2100, DROP),
+         (2700, StartPreemptive("where is my order")),
+         (3200, StartReply("Where is my order?", 2.5, 3.2))],
+    ),
+    (
         "a partial with other words drops it and starts one on them",
         [(1000, SPEECH), (1800, SILENCE), (2000, Partial("where is")),
          (2100, Partial("where is my order")), (2400, End())],

@@ -74,6 +74,17 @@ def test_early_comma_cut_only_for_the_first_long_clause():
     assert split_all("Sure, thing.") == ["Sure, thing."]  # too short to cut
 
 
+def test_the_first_sentence_cuts_at_a_clause_once_it_has_a_few_words():
+    text = "Your order has shipped, it arrives on Monday. Anything else?"
+    assert split_all(text, early_comma_chars=16) == [
+        "Your order has shipped,", "it arrives on Monday.", "Anything else?",
+    ]  # fmt: skip
+    assert split_all("Here is what I found: it shipped.", early_comma_chars=16) == [
+        "Here is what I found:", "it shipped.",
+    ]  # fmt: skip
+    assert split_all("Sure, it shipped.", early_comma_chars=16) == ["Sure, it shipped."]
+
+
 def test_long_clauses_split_at_colon_and_semicolon():
     long = "Here is everything I found about the order you asked me about:"
     assert split_all(long + " it shipped.") == [long, "it shipped."]

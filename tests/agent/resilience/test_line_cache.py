@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from agent.resilience.line_cache import FallbackLineCache, LineOutcome, VoiceKey, fallback_audio
+from agent.resilience.line_cache import (
+    FallbackLineCache,
+    LineOutcome,
+    VoiceKey,
+    fallback_audio,
+    prepare_lines,
+)
 from agent.resilience.lines import FallbackLine
 from agent.resilience.shipped_prompts import shipped_frames
 from agent.settings import AssistantSettings
@@ -158,3 +164,26 @@ async def test_an_unusable_directory_falls_back_to_memory(fake, tmp_path: Path) 
     cache = FallbackLineCache(VOICE, blocker / "cache")
     assert await prepare(cache, tts_for(fake.base_url)) == dict.fromkeys(TEXTS, "synthesized")
     assert cache.directory is None
+
+
+async def test_prepare_lines_connects_its_own_client_and_keeps_what_disk_has(
+    fake, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tmp_path / "cache"
+    made: list[ElevenLabsTTSService] = []
+
+    def new_tts(base_url: str) -> ElevenLabsTTSService:
+        made.append(tts_for(base_url))
+        return made[-1]
+
+    first = FallbackLineCache(VOICE, directory)
+    outcomes = await prepare_lines(first, TEXTS, lambda: new_tts(fake.base_url))
+    assert (
+        set(outcomes.values()) == {"synthesized"} and "fallback lines of elevenlabs" in caplog.text
+    )
+    # The next start, with the vendor unreachable: the disk has them all, nothing is tried.
+    again = FallbackLineCache(VOICE, directory)
+    outcomes = await prepare_lines(again, TEXTS, lambda: new_tts(nowhere()))
+    assert set(outcomes.values()) == {"disk"}
+    assert "unreachable" in caplog.text and len(made) == 2
+    assert fallback_audio(FallbackLine.GOODBYE, again).source == "cache"

@@ -346,6 +346,18 @@ async def test_connect_sends_documented_headers_and_query(fake, stack) -> None:
     assert stt.connected and stt.stats.sessions == 1
 
 
+def test_the_latest_end_of_turn_is_max_turn_silence_as_configured_or_updated() -> None:
+    assert AssemblyAISTTService(AssemblyAISettings(api_key=KEY)).turn_end_silence == 1.0
+    stt = AssemblyAISTTService(AssemblyAISettings(api_key=KEY, max_turn_silence=2400))
+    assert stt.turn_end_silence == 2.4
+
+
+async def test_an_updated_max_turn_silence_is_the_latest_end_of_turn(fake, stack) -> None:
+    stt, _events = await open_stt(fake, stack, max_turn_silence=2400)
+    await stt.update_configuration(max_turn_silence=700)
+    assert stt.turn_end_silence == 0.7
+
+
 async def test_connect_omits_unset_optional_params(fake, stack) -> None:
     await open_stt(fake, stack)
     assert fake.sessions[0].params == REQUIRED_PARAMS

@@ -11,6 +11,7 @@ from agent.stt.assemblyai import AssemblyAISTTService
 from agent.stt.base import (
     SpeechToText,
     SttConnectError,
+    SttDisconnected,
     SttEvent,
     SttFailed,
     SttPartialTranscript,
@@ -41,7 +42,7 @@ def test_events_are_frozen_values() -> None:
 def test_the_event_union_names_every_event() -> None:
     assert set(SttEvent.__args__) == {
         SttSessionBegan, SttSpeechStarted, SttPartialTranscript, SttTurnEnded,
-        SttReconnected, SttFailed,
+        SttDisconnected, SttReconnected, SttFailed,
     }  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.base import Direction
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry, ToolResult
@@ -23,6 +24,8 @@ class FakeCall:
 
     call_id: str = "call-1@test"
     caller: str = '"Bob" <sip:+15551234567@trunk.example;user=phone>'
+    direction: Direction = "inbound"
+    verified_caller: str = ""
     settings: AssistantSettings = field(default_factory=assistant_settings)
     transfer_accepted: bool = True
     transfers: list[str] = field(default_factory=list)
@@ -30,6 +33,10 @@ class FakeCall:
     summaries: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
+    answer: dict[str, Any] = field(default_factory=lambda: {"mode": "off"})
+
+    def answered_by(self) -> dict[str, Any]:
+        return self.answer
 
     async def transfer(self, target: str, summary: str = "") -> bool:
         self.transfers.append(target)

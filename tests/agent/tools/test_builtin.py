@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.settings import BuiltinToolSettings
+from agent.settings import BuiltinToolSettings, CallbackQuota
 from agent.tools.builtin import builtin_tools, callback_allowed, caller_number, normalize_order_id
 from sipgw.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
@@ -45,13 +45,20 @@ def test_sample_orders_file_is_packaged_and_complete():
     assert len(orders) == 10
     assert len({order["id"] for order in orders}) == 10
     for order in orders:
-        assert set(order) == {"id", "status", "items", "eta", "carrier"}
+        assert set(order) == {
+            "id", "status", "items", "eta", "carrier",
+            "phone", "verification", "verification_hint",
+        }  # fmt: skip
         assert isinstance(order["items"], list) and order["items"]
+
+
+OWNER = FakeCall(verified_caller="+15551234567")
+"""The owner of the sample order 1234, as a trusted trunk asserted the number."""
 
 
 @pytest.mark.parametrize("spoken", ["1 2 3 4", "#1234", "order 1234", "one two three four"])
 async def test_order_status_from_the_sample_file(spoken):
-    result = await call(registry_for(), "get_order_status", {"order_id": spoken})
+    result = await call(registry_for(), "get_order_status", {"order_id": spoken}, OWNER)
     assert result.ok
     assert json.loads(result.content) == {
         "order_id": "1234",
@@ -84,11 +91,72 @@ async def test_order_number_missing():
 async def test_orders_file_from_settings(tmp_path, content):
     path = tmp_path / "orders.json"
     path.write_text(json.dumps(content))
-    registry = registry_for(orders_file=path)
+    registry = registry_for(orders_file=path, orders_verify=False)  # public tracking data
     by_digits = await call(registry, "get_order_status", {"order_id": "7 7"})
     assert json.loads(by_digits.content)["status"] == "packed"
     exact = await call(registry, "get_order_status", {"order_id": "ord 77"})
     assert json.loads(exact.content)["order_id"] == "ORD-77"
+
+
+async def test_an_order_is_read_out_only_to_its_owner():
+    """Issue 21: get_order_status read any order for anyone, and the From (anyone can write
+    any number there) was all the caller context went by. Now only the number a trusted
+    trunk asserted, or the order's verification, opens an order."""
+    registry = registry_for()
+    forged = FakeCall(caller="sip:+15551234567@trunk.example")  # the owner's From, unproven
+    refused = await call(registry, "get_order_status", {"order_id": "1234"}, forged)
+    assert json.loads(refused.content) == {
+        "error": "ask the caller for the delivery postcode to show the order is theirs, "
+        "then look it up again"
+    }
+    someone = FakeCall(verified_caller="+15550001111")  # proven, but not the owner's
+    assert not (await call(registry, "get_order_status", {"order_id": "1234"}, someone)).ok
+    owner = await call(registry, "get_order_status", {"order_id": "1234"}, OWNER)
+    assert json.loads(owner.content)["carrier"] == "DHL"
+    verified = await call(
+        registry, "get_order_status", {"order_id": "1234", "verification": "100 01"}, forged
+    )
+    assert json.loads(verified.content)["status"] == "shipped"
+    assert "phone" not in verified.content and "10001" not in verified.content
+
+
+async def test_guessing_the_verification_stops_after_three_wrong_tries():
+    registry = registry_for()
+    guesser = FakeCall(call_id="guess@test")
+    answers = []
+    for guess in ("10002", "10003", "10004", "10001"):  # the fourth is right: too late
+        result = await call(
+            registry, "get_order_status", {"order_id": "1234", "verification": guess}, guesser
+        )
+        answers.append(json.loads(result.content).get("error", "read out"))
+    assert (
+        answers[0]
+        == "that is not the delivery postcode of this order: ask again, or offer other help"
+    )
+    assert answers[3].startswith("too many wrong answers on this call")
+    other_call = FakeCall(call_id="other@test")
+    right = await call(
+        registry, "get_order_status", {"order_id": "1234", "verification": "10001"}, other_call
+    )
+    assert right.ok
+
+
+async def test_an_order_naming_no_owner_is_not_read_out(tmp_path):
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps([
+        {"id": "1", "status": "packed", "items": ["mug"], "eta": "Monday", "carrier": "UPS"},
+        {"id": "2", "status": "packed", "items": ["cup"], "eta": "Monday", "carrier": "UPS",
+         "phone": ["+15550009999", "+15550008888"]},
+    ]))  # fmt: skip
+    registry = registry_for(orders_file=path)
+    ownerless = await call(registry, "get_order_status", {"order_id": "1"}, OWNER)
+    assert json.loads(ownerless.content)["error"] == (
+        "this order names no owner, so it cannot be discussed on the phone"
+    )
+    other = await call(registry, "get_order_status", {"order_id": "2"}, OWNER)
+    assert "belongs to another number" in json.loads(other.content)["error"]
+    mine = FakeCall(verified_caller="sip:15550008888@trunk.example")
+    assert (await call(registry, "get_order_status", {"order_id": "2"}, mine)).ok
 
 
 async def test_orders_file_missing_is_a_polite_error(tmp_path):
@@ -314,9 +382,69 @@ def test_every_schema_is_closed_and_bounds_its_strings() -> None:
 def test_the_built_in_tools_are_selectable_and_none_is_allowed():
     """SIPGW_BUILTIN_TOOLS: a production prompt need not carry the demo's order lookup."""
     every = [t.name for t in builtin_tools(BuiltinToolSettings())]
-    assert every == ["get_order_status", "schedule_callback", "transfer_to_human", "end_call"]
+    assert every == [
+        "get_order_status", "schedule_callback", "transfer_to_human", "end_call", "who_answered",
+    ]  # fmt: skip
     chosen = BuiltinToolSettings(enabled=("end_call", "transfer_to_human"))
     assert [t.name for t in builtin_tools(chosen)] == ["end_call", "transfer_to_human"]
     assert builtin_tools(BuiltinToolSettings(enabled=())) == []
     with pytest.raises(ValueError, match="no built-in tool 'lookup'"):
         builtin_tools(BuiltinToolSettings(enabled=("lookup",)))
+
+
+# -- callbacks: quotas, and no callback chains (issue 21) ------------------------------
+
+
+async def test_callbacks_are_bounded_per_caller_per_number_and_per_day(tmp_path):
+    """Issue 21: nothing limited callbacks per call, number or day: one caller could have
+    the operator's agent phone a third party again and again."""
+    db = tmp_path / "cb.sqlite3"
+    quota = CallbackQuota(per_caller=3, per_number=2, per_day=5)
+    registry = registry_for(callback_db=db, callback_quota=quota)
+    victim = {"time": "in 1 hour", "phone": "+15550009999"}
+    mallory = FakeCall(caller="sip:+15550001111@trunk.example")
+    results = [await call(registry, "schedule_callback", victim, mallory) for _ in range(4)]
+    assert [r.ok for r in results] == [True, True, False, False]  # 2 per number
+    error = json.loads(results[2].content)["error"]
+    assert "no more callbacks can be scheduled for this caller or number today" in error
+    own = [await call(registry, "schedule_callback", {"time": "now"}, mallory) for _ in range(2)]
+    assert [r.ok for r in own] == [True, False]  # 3 per caller, the victim's two counted
+    others = [
+        await call(registry, "schedule_callback", {"time": "now"},
+                   FakeCall(caller=f"sip:+1555000{n:04d}@trunk.example"))
+        for n in range(3)
+    ]  # fmt: skip
+    assert [r.ok for r in others] == [True, True, False]  # 5 a day in all
+    assert len(callback_rows(db)) == 5
+
+
+async def test_a_callback_call_can_only_call_back_its_own_number(tmp_path):
+    """A call the gateway placed (a callback) was set off by someone else's words: it may
+    move its own callback ("call me tomorrow instead"), never start one to another number."""
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db)
+    callee = FakeCall(direction="outbound", caller="sip:15551230000@127.0.0.1:5062")
+    other = await call(
+        registry, "schedule_callback", {"time": "now", "phone": "+15550009999"}, callee
+    )
+    assert not other.ok and other.refused == "dial"
+    assert (
+        "can only schedule a call back to the number it called"
+        in json.loads(other.content)["error"]
+    )
+    own = await call(registry, "schedule_callback", {"time": "in 1 day"}, callee)
+    same = await call(
+        registry, "schedule_callback", {"time": "in 2 days", "phone": "1 555 123 0000"}, callee
+    )
+    assert own.ok and same.ok
+    assert [row[2] for row in callback_rows(db)] == ["15551230000", "15551230000"]
+
+
+async def test_who_answered_tells_what_detection_decided() -> None:
+    registry = registry_for()
+    answer = {"mode": "leave_message", "answered_by": "voicemail", "reason": "beep",
+              "decided_after_s": 3.1, "final": True, "action": "message"}  # fmt: skip
+    result = await call(registry, "who_answered", {}, FakeCall(answer=answer))
+    assert result.ok and json.loads(result.content) == answer
+    off = await call(registry, "who_answered", {})
+    assert json.loads(off.content) == {"mode": "off"}

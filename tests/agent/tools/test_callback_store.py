@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import CallbackQuota
 from agent.tools.callback_store import (
+    DAY,
+    CallbackQuotaExceeded,
     CallbackRow,
     CallbackState,
     CallbackStore,
@@ -174,3 +177,38 @@ def test_an_old_file_keeps_its_rows_and_gains_the_new_columns(tmp_path: Path) ->
     with sqlite3.connect(path) as db:
         now_present = {row[1] for row in db.execute("PRAGMA table_info(callbacks)")}
     assert {"due_at", "attempts", "claimed_by", "lease_until", "notes"} <= now_present
+
+
+def test_quotas_count_the_last_day_in_the_insert_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "cb.sqlite3"
+    first, second = CallbackStore(path), CallbackStore(path)  # two processes on one file
+    quota = CallbackQuota(per_caller=0, per_number=2, per_day=0)
+
+    def add(store: CallbackStore, now: float) -> int:
+        return store.add(
+            call_id="c", phone="+15550001111", requested_time="now", reason="", notes="",
+            due_at=now, now=now, requested_by="+1555", quota=quota,
+        )  # fmt: skip
+
+    add(first, T0)
+    add(second, T0 + 10)
+    with pytest.raises(CallbackQuotaExceeded, match="per_number quota of 2") as info:
+        add(first, T0 + 20)
+    assert (info.value.which, info.value.limit) == ("per_number", 2)
+    assert len(first.rows()) == 2  # nothing stored by the refused one
+    add(second, T0 + DAY + 1)  # the first one is a day old: it no longer counts
+    assert len(first.rows()) == 3
+
+
+def test_rows_without_a_creation_time_do_not_count(tmp_path: Path) -> None:
+    """Rows of an older table (before quotas) have no created_ts: never counted."""
+    path = tmp_path / "cb.sqlite3"
+    store = CallbackStore(path)
+    store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
+              now=T0)  # fmt: skip
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE callbacks SET created_ts = NULL")
+    quota = CallbackQuota(per_caller=1, per_number=1, per_day=1)
+    store.add(call_id="c", phone="+1", requested_time="now", reason="", notes="", due_at=T0,
+              now=T0, quota=quota)  # fmt: skip
+    assert len(store.rows()) == 2

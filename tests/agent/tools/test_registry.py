@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from agent.redact import Redactor
+from agent.settings import AssistantSettings
 from agent.tools.registry import (
     Tool,
     ToolError,
@@ -53,6 +55,7 @@ def test_schemas_are_the_openai_tools_parameter():
         "schedule_callback",
         "transfer_to_human",
         "end_call",
+        "who_answered",
     ]
     for schema in schemas:
         assert schema["type"] == "function"
@@ -131,6 +134,39 @@ async def test_timeout_exception_and_tool_error_become_results():
     assert errors["polite"] == "the store is closed"
     assert errors["odd"].startswith("odd returned a result that is not JSON")
     assert results["slow"].elapsed < 1
+
+
+async def test_a_tools_exception_reaches_the_model_redacted():
+    """Issue 21: a tool's exception went to the LLM as it was, so an HTTP client's error
+    naming ``https://api.example/orders?api_key=...`` could be read out to the caller."""
+    key = "sk-live-0123456789abcdef"  # not a canary: the unfiltered test log shows it
+
+    async def leaky(ctx, args):
+        raise RuntimeError(
+            f"500 from https://user:hunter22@crm.example/v1/orders?key={key}&id=7 ({key})"
+        )
+
+    async def chatty(ctx, args):
+        raise ToolError(f"upstream said: Authorization: Bearer {key}; card 4111 1111 1111 1111")
+
+    settings = AssistantSettings(redactor=Redactor([key]))
+    registry = ToolRegistry([make_tool("leaky", leaky), make_tool("chatty", chatty)])
+    ctx = FakeCall(settings=settings)
+    leaked = json.loads((await registry.call("leaky", '{"text": "x"}', ctx)).content)["error"]
+    told = json.loads((await registry.call("chatty", '{"text": "x"}', ctx)).content)["error"]
+    for text in (leaked, told):
+        assert key not in text and "hunter22" not in text
+    assert (
+        leaked == "leaky failed: RuntimeError: 500 from https://***@crm.example/v1/orders?*** (***)"
+    )
+    assert "4111" not in told and "[card ****1111]" in told
+    long = ToolRegistry([make_tool("long", lambda c, a: _raise(RuntimeError("x" * 5000)))])
+    text = json.loads((await long.call("long", '{"text": "x"}', FakeCall())).content)["error"]
+    assert len(text) < 300
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
 
 
 async def test_cancellation_propagates():

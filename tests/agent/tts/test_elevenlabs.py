@@ -698,6 +698,9 @@ async def test_ws_context_expired_by_server_is_reopened(make_fake, make_tts) -> 
     ctx = fake.context("r1")
     await wait_until(lambda: ctx.final_sent)  # the server gave up on the idle context
     assert ctx.closed_by == "timeout"
+    # and the client has read that final message: text sent before it would race it (under
+    # load the final can still be in flight while the test sends)
+    await wait_until(lambda: not reply._open_on_server)
     await reply.send_text("Second part.")
     await reply.finish()
     audio = b"".join(p.audio for p in await collect(reply))
@@ -833,3 +836,47 @@ async def test_fake_http_rejects_bad_bodies(make_fake) -> None:
     assert bad_model.status_code == 422 and "Unknown model_id" in bad_model.text
     assert no_key.status_code == 401
     assert no_key.json()["detail"]["status"] == "needs_authorization"
+
+
+# --------------------------------------------------------------------------- the close race
+
+
+async def collect_audio(reply: TtsReply, within: float = 5.0) -> bytes:
+    async with asyncio.timeout(within):
+        return b"".join([piece.audio async for piece in reply.audio()])
+
+
+@pytest.mark.parametrize("race", ["empty_final", "silent"])
+async def test_close_context_waits_for_the_first_audio(
+    make_fake: Any, make_tts: Any, race: str
+) -> None:
+    """pipecat-ai/pipecat#4681 (production telemetry, ~2.5 % of peak-hour calls) and #5271:
+    a close_context sent right after the last text can reach ElevenLabs before synthesis
+    has registered the text; the server then closes the context with no audio (and, in
+    #4681, no final either): a silent turn. The close waits for the first audio (as
+    pipecat#5282 does); once audio streams, the final comes after the last byte."""
+    fake = await make_fake(first_byte_latency=0.2, close_race=race)
+    tts = make_tts(fake)
+    await tts.connect()
+    reply = tts.start_reply()
+    await reply.send_text("Hello there, how can I help?")
+    await reply.finish()
+    audio = await collect_audio(reply)
+    (ctx,) = [c for c in fake.contexts if c.texts]
+    assert audio == ctx.audio and audio, "the reply was lost to the close race"
+    assert ctx.close_requested and not ctx.lost_to_race and ctx.final_sent
+
+
+async def test_a_context_that_never_speaks_fails_within_the_first_audio_timeout(
+    make_fake: Any, make_tts: Any
+) -> None:
+    """No audio, no error, no final (#4681's symptom, whatever its cause): the reply fails
+    instead of hanging, so the caller hears the apology from memory, not dead air."""
+    fake = await make_fake(first_byte_latency=30.0)
+    tts = make_tts(fake, first_audio_timeout=0.3)
+    await tts.connect()
+    reply = tts.start_reply()
+    await reply.send_text("Hello there.")
+    await reply.finish()
+    with pytest.raises(TtsError, match="no audio .* within 0.3 s"):
+        await collect_audio(reply)

@@ -1,0 +1,77 @@
+"""An agent factory that depends on AI services: which ones, and what it prepares at start-up.
+
+A plain :data:`agent.base.AgentFactory` (a function from the call to its agent) is
+enough for most agents. A factory whose calls use AI services also has the two
+attributes of :class:`UsesServices`, which tell the gateway:
+
+* ``services``: the AI services its calls use (:data:`agent.observer.Service`).
+  The gateway keeps one circuit breaker per service across calls
+  (agent/resilience/breaker.py); while one of them is open, a new call for this
+  agent is refused (503, so a trunk fails over) or answered with a recorded
+  message, instead of becoming a dead call.
+* ``warm_up``: work done once when the gateway starts, in the background (the
+  fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py).
+  Calls that come before it is done are taken as usual.
+
+The built-in AI agents' factories have them (:class:`agent.assistant.AssistantFactory`,
+:class:`agent.s2s.factories.S2sFactory`); a plug-in wraps its function in a
+:class:`ServiceAgentFactory`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from agent.base import Agent, AgentFactory, CallControl
+from agent.observer import Service
+
+__all__ = ["ServiceAgentFactory", "UsesServices", "WarmUp", "services_of", "warm_up_of"]
+
+WarmUp = Callable[[], Awaitable[object]]
+"""Work a factory does once when the gateway starts."""
+
+
+@runtime_checkable
+class UsesServices(Protocol):
+    """An agent factory that names the AI services its calls use (see the module docstring)."""
+
+    @property
+    def services(self) -> frozenset[Service]:
+        """The AI services its calls use."""
+        ...
+
+    @property
+    def warm_up(self) -> WarmUp | None:
+        """Done once when the gateway starts; None = nothing to do."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAgentFactory:
+    """An :data:`~agent.base.AgentFactory` with the services it uses (see the module docstring).
+
+    Attributes:
+        make: builds one call's agent.
+        services: the AI services its calls use.
+        warm_up: done once when the gateway starts; None = nothing to do.
+    """
+
+    make: Callable[[CallControl], Agent]
+    services: frozenset[Service]
+    warm_up: WarmUp | None = None
+
+    def __call__(self, call: CallControl) -> Agent:
+        """One call's agent."""
+        return self.make(call)
+
+
+def services_of(factory: AgentFactory) -> frozenset[Service]:
+    """The AI services ``factory``'s calls use (none for a plain function)."""
+    return factory.services if isinstance(factory, UsesServices) else frozenset()
+
+
+def warm_up_of(factory: AgentFactory) -> WarmUp | None:
+    """What ``factory`` does once when the gateway starts (None for a plain function)."""
+    return factory.warm_up if isinstance(factory, UsesServices) else None

@@ -1,0 +1,261 @@
+"""What the speech-to-speech agent does to the call: transfer, hang up, key digits, say goodbye.
+
+*Speak before acting*: ``transfer_to_human`` and ``end_call`` do not act when
+the tool runs: they ask :class:`S2sActions` to act after the words around the
+tool call. With a speech-to-speech model those are the live replies when the
+tool ran (the reply that called it may have said "let me connect you") and
+the reply that answers the tool's result ("connecting you now"), which starts
+once the result is back. So the action waits for the earlier replies to end,
+then at most :data:`REPLY_START_WAIT` for the next one to start, then until
+all their audio has gone out on RTP; then it acts. A barge-in cuts the wait
+(act at once, as the assistant does), and the whole wait is bounded by
+``action_line_timeout`` from the tool call. A transfer that is refused or not
+accepted, and one whose target does not answer, is told to the model, which
+tells the caller.
+
+Keypad input reaches the model as text (:meth:`S2sActions.caller_keyed`), and
+the gateway's own goodbye (a drain's limit) is spoken by the model, asked to
+say exactly that line (:meth:`S2sActions.say_goodbye`).
+
+What the failure policy decides (:class:`agent.resilience.watch.FailureWatch`)
+is carried out here (:meth:`S2sActions.carry_out`): its line is played from
+memory after what is queued (the model's voice from the line cache, else the
+shipped recording; the model is not asked, it may be what failed), then a
+transfer to the human target or the hang-up. A transfer the policy asked for
+that fails ends with the goodbye.
+
+Transfers, keyed digits and their refusals are recorded as for the assistant
+(:class:`agent.call_actions.CallDialing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Final
+
+from agent.base import CallControl
+from agent.call_actions import ActionKind, CallDialing
+from agent.callscope import ms_between
+from agent.playout import played
+from agent.resilience.line_cache import LineAudio
+from agent.resilience.policy import Action, Decision, TransferFailed
+from agent.resilience.watch import FailureWatch
+from agent.s2s.replies import Reply, Speaking
+from agent.s2s.scope import SessionScope
+from agent.settings import AssistantSettings
+
+__all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
+
+REPLY_START_WAIT: Final = 3.0
+"""Seconds the action waits for the model's reply to the tool result to start."""
+DTMF_TEMPLATE: Final = "[The caller pressed keypad keys: {digits}]"
+GOODBYE_INSTRUCTIONS: Final = 'Say exactly this to the caller and nothing else: "{text}"'
+
+
+@dataclass(eq=False)
+class _Pending:
+    kind: ActionKind
+    target: str | None
+    summary: str
+    requested_at: float
+    before: list[Reply]
+    next_reply: asyncio.Future[Reply | None]
+    interrupted: bool = False
+
+
+class S2sActions(CallDialing):
+    """One speech-to-speech call's transfers, hang-ups, digits and goodbye (see the
+    module docstring).
+
+    Args:
+        scope: the call's record, clock, tasks and session.
+        call: the call.
+        settings: the lines' timeout and the keypad's.
+        speaking: the live replies and the playout.
+    """
+
+    __slots__ = ("_goodbye", "_goodbye_reply", "_pending", "_speaking", "_watch", "settings")
+
+    def __init__(
+        self,
+        scope: SessionScope,
+        call: CallControl,
+        settings: AssistantSettings,
+        speaking: Speaking,
+        watch: FailureWatch,
+    ) -> None:
+        super().__init__(scope, call)
+        self._scope: SessionScope = scope
+        self.settings = settings
+        self._speaking = speaking
+        self._watch = watch
+        self._pending: _Pending | None = None
+        self._goodbye: asyncio.Future[bool] | None = None
+        self._goodbye_reply: Reply | None = None
+
+    # -- after the reply (tools)
+
+    def hangup_after_reply(self) -> None:
+        """End the call once the words around the tool call have been heard (``end_call``)."""
+        self._request("hangup", None)
+
+    def transfer_after_reply(self, target: str, summary: str = "") -> None:
+        """Transfer once the words around the tool call have been heard (``transfer_to_human``);
+        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`)."""
+        self._request("transfer", target, summary)
+
+    def _request(self, kind: ActionKind, target: str | None, summary: str = "") -> None:
+        if self._pending is not None:
+            return  # one transfer or hang-up at a time: the first asked for wins
+        scope = self._scope
+        self._speaking.prune()
+        pending = _Pending(
+            kind, target, summary, scope.now(), list(self._speaking.live),
+            scope.loop.create_future(),
+        )  # fmt: skip
+        self._pending = pending
+        scope.write({"type": "action_pending", "action": kind, "target": target})
+        scope.spawn(self._act(pending))
+
+    def reply_started(self, reply: Reply) -> None:
+        """The model started a reply (the one answering the tool's result, or the goodbye)."""
+        pending = self._pending
+        if pending is not None and not pending.next_reply.done():
+            pending.next_reply.set_result(reply)
+        if self._goodbye is not None and self._goodbye_reply is None:
+            self._goodbye_reply = reply
+            self._scope.spawn(self._goodbye_heard(self._goodbye, reply))
+
+    def barged_in(self) -> None:
+        """The caller cut the line off: act at once."""
+        pending = self._pending
+        if pending is not None:
+            pending.interrupted = True
+            if not pending.next_reply.done():
+                pending.next_reply.set_result(None)
+
+    async def _act(self, pending: _Pending) -> None:
+        scope = self._scope
+        line = "none"
+        try:
+            deadline = pending.requested_at + self.settings.action_line_timeout
+            async with asyncio.timeout_at(deadline):
+                for reply in pending.before:
+                    if reply.finished is not None:
+                        await reply.finished
+                done, _ = await asyncio.wait({pending.next_reply}, timeout=REPLY_START_WAIT)
+                following = pending.next_reply.result() if done else None
+                replies = [*pending.before, *([following] if following is not None else [])]
+                if following is not None and following.finished is not None:
+                    await following.finished
+                for reply in replies:
+                    await self._played(reply)
+                if any(reply.first_audio_at is not None for reply in replies):
+                    line = "reply"
+        except TimeoutError:
+            line = "timeout"
+        if pending.interrupted:
+            line = "interrupted"
+        now = scope.now()
+        scope.write(
+            {"type": "action", "action": pending.kind, "line": line,
+             "waited_ms": ms_between(now, pending.requested_at),
+             "after_answer_ms": ms_between(now, scope.answered_at or None)}
+        )  # fmt: skip
+        self._pending = None  # a failed transfer may be asked for again
+        if pending.kind == "hangup":
+            self.hang_up()
+        elif pending.target is not None:
+            await self._transfer_after_line(pending.target, pending.summary)
+
+    async def _played(self, reply: Reply) -> bool:
+        """Wait until the reply's audio has all gone out (True) or was dropped (False)."""
+        return await played(self._speaking.playout, reply.id)
+
+    async def _transfer_after_line(self, target: str, summary: str) -> None:
+        """The REFER; a refusal or rejection is told to the model, which tells the caller."""
+        reason = await self.transfer_or_why_not(target, summary)
+        if reason is not None:
+            self._tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
+
+    def on_transfer_failed(self, status: int, reason: str) -> None:
+        """The target did not answer the transfer: tell the model, stay on the line (a
+        transfer the failure policy asked for ends with the goodbye)."""
+        self._scope.write({"type": "transfer_failed", "status": status, "reason": reason})
+        if self.policy_transfer_failed():
+            self._watch.report_and_carry_out(TransferFailed())
+            return
+        self._tell_model(
+            f"[The transfer failed: {status} {reason}. Tell the caller and offer other help.]"
+        )
+
+    # -- the failure policy's decisions
+
+    def carry_out(self, decision: Decision, audio: LineAudio | None) -> None:
+        """Play the decision's line from memory (after what is queued); then transfer to
+        the human target or hang up, if the decision moves the call on."""
+        if audio is None:
+            return
+        line = self._play_line(audio)
+        if decision.action in (Action.TRANSFER, Action.GOODBYE):
+            self._scope.spawn(self._move_on(line, decision))
+
+    def _play_line(self, audio: LineAudio) -> Reply:
+        scope, speaking = self._scope, self._speaking
+        reply = Reply(f"line-{audio.line.value}-{scope.now():.3f}", 0, scope.now(), None,
+                      kind="line", text=audio.text, done=True, status="completed",
+                      line=audio.line.value,
+                      finished=scope.loop.create_future())  # fmt: skip
+        reply.finished.set_result(None)  # type: ignore[union-attr]  # made just above
+        reply.first_audio_at = scope.now()
+        reply.received_ms = len(audio.frames) * 20
+        speaking.add(reply)
+        playout = speaking.playout
+        playout.push_audio(reply.id, b"".join(audio.frames))
+        playout.finish(reply.id)
+        scope.write({"type": "assistant", "text": audio.text, "kind": "line",
+                     "line": audio.line.value, "source": audio.source})  # fmt: skip
+        return reply
+
+    async def _move_on(self, line: Reply, decision: Decision) -> None:
+        await self._played(line)
+        if not await self.move_on(decision, self.settings.builtin_tools.transfer_target):
+            self._watch.report_and_carry_out(TransferFailed())
+
+    # -- keypad
+
+    def caller_keyed(self, digits: str) -> None:
+        """Keypad input (:class:`agent.keypad.Keypad`): to the model as text."""
+        self._scope.write({"type": "dtmf", "digits": digits})
+        self._tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
+
+    def _tell_model(self, text: str) -> None:
+        if not self._scope.closed:
+            self._scope.session.add_caller_text(text)
+
+    # -- the gateway's goodbye
+
+    async def say_goodbye(self, text: str) -> None:
+        """Have the model say ``text`` (the agent has cut what it said); return once it
+        was heard (or cut off, or the call ended)."""
+        scope = self._scope
+        if scope.closed:
+            return
+        scope.write({"type": "goodbye", "text": text})
+        played = self._goodbye = scope.loop.create_future()
+        self._goodbye_reply = None
+        scope.session.request_reply(GOODBYE_INSTRUCTIONS.format(text=text))
+        await played
+
+    async def _goodbye_heard(self, played: asyncio.Future[bool], reply: Reply) -> None:
+        if reply.finished is not None:
+            await reply.finished
+        complete = await self._played(reply)
+        if not played.done():
+            played.set_result(complete)
+
+    def close(self) -> None:
+        """The call ended: a goodbye still waiting returns."""
+        if self._goodbye is not None and not self._goodbye.done():
+            self._goodbye.set_result(False)

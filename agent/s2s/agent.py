@@ -1,0 +1,349 @@
+"""The speech-to-speech agent: one session with a voice model per call, on the gateway's path.
+
+Theory of operation
+-------------------
+The model listens and speaks by itself (:mod:`agent.s2s.base`; AssemblyAI's
+Voice Agent API or OpenAI's Realtime API); this agent puts it on a SIP call
+with everything the pipeline assistant (:mod:`agent.assistant`) has around its
+model: the same tools and tool registry (schemas checked, the dial allow-list),
+call records, metrics, transfer and hang-up after the line is heard, keypad
+input, barge-in, the drain's goodbye. Like the assistant, it is a thin
+orchestrator of parts that share the call's :class:`agent.s2s.scope.SessionScope`
+and never hold the agent.
+
+*While it rings* (:meth:`SpeechToSpeechAgent.prepare`) the session is opened and
+configured: the system prompt (with the date, and for a call the gateway placed,
+why: :func:`agent.opening.plan_opening`), the greeting, the tools. The service
+speaks the greeting at once; its audio waits in the held playout and the 200 OK
+goes out when its first audio is there (at most ``answer_wait`` later), so the
+greeting plays from the first ticks after the answer. The operator's caller
+lookup runs beside it and, when it answers, replaces the session's instructions.
+
+*Audio*: each caller frame goes, at arrival and unchanged (μ-law), through the
+turn-taking machine's voice-activity detector and on to the session. The
+model's audio (μ-law too) is re-cut into 160-byte frames in the playout, which
+the gateway's ticker reads one per 20 ms: nothing is resampled either way.
+
+*What the session says* (:meth:`SpeechToSpeechAgent._listen`) goes to the part
+that handles it: replies, their audio and text to
+:class:`agent.s2s.voice.ModelVoice`; tool calls to
+:class:`agent.s2s.tool_calls.ToolCalls`; transcripts, errors, resumes and a
+failed session to :class:`agent.s2s.recovery.SessionRecovery`. Transfers,
+hang-ups, keypad input and the goodbye are :class:`agent.s2s.actions.S2sActions`.
+
+*Barge-in*, in two steps as in the assistant: the local VAD pauses the agent's
+audio within ``barge_in.vad.start_ms`` (:class:`agent.turns.PauseAgent`); the
+cut itself (:class:`agent.turns.CommitBargeIn`) comes from the service when it
+detects the caller's turns (:class:`~agent.s2s.base.CallerSpeechStarted`; the
+local VAD never commits by itself then, so that the agent and the service agree
+on what was interrupted), or from ``barge_in.commit_ms`` of speech with local
+turn-taking. A pause the service does not confirm ends when the caller stops
+(the audio plays on where it stopped).
+
+*Local turn-taking* (sessions without :attr:`~agent.s2s.base.SpeechToSpeech.server_turns`):
+:class:`agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
+``silence_ms`` of quiet following confirmed speech and the session replies
+(:meth:`~agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
+barge-in while the agent talks is taken as a backchannel: the agent goes on.
+
+A session that cannot be opened while the phone rings refuses the call (503,
+so a trunk can try elsewhere). Mid-call failures go to the call's failure policy
+(:class:`agent.resilience.watch.FailureWatch`): the caller hears the fallback
+lines from memory, in the model's voice when the line cache has it
+(:mod:`agent.s2s.recovery`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from agent.base import CallControl
+from agent.call_actions import ToolCallContext
+from agent.caller_context import CallerContextPrompt, CallerContextSettings
+from agent.callscope import ScopedAgent
+from agent.keypad import Keypad
+from agent.observer import status_error_kind
+from agent.opening import call_data, plan_opening
+from agent.playout import Playout
+from agent.record import CallRecord
+from agent.resilience.line_cache import FallbackLineCache
+from agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
+from agent.resilience.watch import FailureWatch
+from agent.s2s.actions import S2sActions
+from agent.s2s.base import (
+    CallerSpeechStarted,
+    CallerTranscript,
+    ReplyAudio,
+    ReplyDone,
+    ReplyStarted,
+    ReplyText,
+    S2sConnectError,
+    ServiceError,
+    SessionConfig,
+    SessionFailed,
+    SessionInterrupted,
+    SessionReconnected,
+    SpeechToSpeech,
+    ToolCallRequested,
+    ToolSpec,
+)
+from agent.s2s.endpoint import SilenceEndpointer
+from agent.s2s.recovery import SessionRecovery
+from agent.s2s.replies import Speaking
+from agent.s2s.scope import SessionScope
+from agent.s2s.tool_calls import ToolCalls
+from agent.s2s.voice import ModelVoice
+from agent.settings import AssistantSettings
+from agent.tools.registry import ToolRegistry
+from agent.turns import Cause, TurnTaker
+
+__all__ = ["S2sResources", "SpeechToSpeechAgent", "tool_specs"]
+
+log = logging.getLogger("sipgw.agent")
+
+SERVICE_COMMITS: Final = 10**9
+"""``commit_ms`` when the service decides barge-ins: the local VAD only pauses."""
+
+
+def tool_specs(tools: ToolRegistry) -> tuple[ToolSpec, ...]:
+    """The registry's tools as the session declares them."""
+    specs = []
+    for name in tools.names:
+        tool = tools.get(name)
+        if tool is not None:
+            specs.append(ToolSpec(tool.name, tool.description, tool.parameters))
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
+class S2sResources:
+    """What all calls of one speech-to-speech agent share.
+
+    Attributes:
+        settings: the assistant's settings: prompt, greeting, records, barge-in, lines
+            (what else applies: docs/speech-to-speech.md); tools see it as ``ctx.settings``.
+        tools: the tools the model may call.
+        new_session: makes one call's session (not connected yet).
+        silence_ms: caller silence that ends a turn, with local turn-taking.
+        caller_context: the operator's caller lookup; None = none.
+        lines: the fallback lines in the model's voice (agent/s2s/lines.py); None = the
+            shipped recordings.
+    """
+
+    settings: AssistantSettings
+    tools: ToolRegistry
+    new_session: Callable[[], SpeechToSpeech]
+    silence_ms: int = 500
+    caller_context: CallerContextSettings | None = None
+    lines: FallbackLineCache | None = None
+
+
+class SpeechToSpeechAgent(ScopedAgent):
+    """One call's speech-to-speech agent; see the module docstring."""
+
+    wants_arrival_audio = True
+    scope: SessionScope
+
+    def __init__(self, call: CallControl, resources: S2sResources) -> None:
+        self.call = call
+        self.resources = resources
+        settings = self.settings = resources.settings
+        self.loop = asyncio.get_running_loop()
+        self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        session = resources.new_session()
+        scope = self.scope = SessionScope(call.call_id, self.record, self.loop, session)
+        opening = self.opening = plan_opening(
+            settings, call.direction, call.purpose, time.time(), call.details
+        )
+        self.playout = Playout(on_ready=call.audio_ready, recall=call.clear_audio)
+        speaking = Speaking(self.playout)
+        barge_in = settings.barge_in
+        self.turns = TurnTaker(
+            speaking,
+            commit_ms=SERVICE_COMMITS if session.server_turns else barge_in.commit_ms,
+            min_words=barge_in.min_words,
+            vad=barge_in.vad,
+        )
+        self.endpointer = None if session.server_turns else SilenceEndpointer(resources.silence_ms)
+        self.watch = watch = FailureWatch(
+            scope, settings.failure_policy, resources.lines,
+            transfer_available=settings.builtin_tools.transfer_target is not None,
+        )  # fmt: skip
+        self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
+        watch.bind(actions)
+        greets = bool(opening.greeting)
+        self.voice = voice = ModelVoice(
+            scope, speaking, self.turns, actions, watch, settings.redactor, greets=greets
+        )
+        context = ToolCallContext(settings)
+        context.bind(actions)
+        self.tool_calls = ToolCalls(scope, resources.tools, context, speaking, settings.redactor)
+        specs = tool_specs(resources.tools)
+        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, specs,
+                                        opening.system_prompt)  # fmt: skip
+        self._instructions = [{"role": "system", "content": opening.system_prompt}]
+        self.caller_context = CallerContextPrompt(
+            resources.caller_context, self._instructions, scope.write
+        )
+        self.keypad = Keypad(scope, settings.dtmf_timeout, actions.caller_keyed)
+
+    @property
+    def session(self) -> SpeechToSpeech:
+        """The session the call talks to now."""
+        return self.scope.session
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def prepare(self) -> None:
+        """Open and configure the session while the phone rings (its greeting is queued)."""
+        call, scope = self.call, self.scope
+        session = scope.session
+        self.open_record(self.opening.missing, call_data(call.details), agent=session.name)
+        # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
+        self.caller_context.start(call.verified_caller, call.called, scope.log_id, call.details)
+        scope.spawn(self._apply_caller_context())
+        opening = self.opening
+        tools = tool_specs(self.resources.tools)
+        try:
+            await session.connect(SessionConfig(opening.system_prompt, opening.greeting, tools))
+        except S2sConnectError as exc:
+            scope.observer.service_error("s2s", status_error_kind(exc.status, connecting=True))
+            scope.write({"type": "error", "where": "s2s", "error": str(exc)})
+            log.error("[%s] %s: %s", scope.log_id, session.name, exc)
+            raise
+        scope.observer.service_ok("s2s")
+        scope.spawn(self._listen(session))
+        if opening.greeting:
+            # Ring a little longer rather than answer into silence.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.answer_wait):
+                    await self.voice.first_audio.wait()
+
+    def on_answered(self) -> None:
+        """Release the greeting's audio; on a call we placed with no fixed opening, speak first."""
+        self.release_playout()
+        if self.opening.llm_writes:
+            self.scope.session.request_reply()
+
+    async def close(self, reason: str = "") -> None:
+        """The call ended: stop everything, end the session, finish the record."""
+        scope = self.scope
+        if scope.closed:
+            return
+        scope.closed = True
+        self.actions.close()
+        self.keypad.close()
+        self.watch.close()
+        self.caller_context.cancel()
+        await scope.cancel_tasks()
+        self.voice.drop_all()
+        session = scope.session
+        await session.close()
+        stats = session.stats
+        scope.write(
+            {"type": "end", "reason": reason, "turns": self.voice.replies,
+             "s2s": {"audio_in_s": round(stats.audio_in_seconds, 2),
+                     "audio_out_s": round(stats.audio_out_seconds, 2),
+                     "audio_dropped_s": round(stats.audio_dropped_seconds, 2),
+                     "reconnects": stats.reconnects, "errors": dict(stats.errors)}}
+        )  # fmt: skip
+        self.record.close()
+
+    async def say_goodbye(self, text: str) -> None:
+        """Have the model say ``text`` (cutting off what it says); return once it was heard."""
+        if self.scope.closed:
+            return
+        self.voice.cut(Cause.NOTICE)
+        await self.actions.say_goodbye(text)
+
+    # ------------------------------------------------------------------ the gateway's calls
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """Unused: the agent listens at arrival (:meth:`on_caller_audio`)."""
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        """At arrival, in order: through the VAD (barge-in, local turns), then to the session."""
+        vad = self.turns.vad
+        speaking = vad.speaking
+        actions = self.turns.receive_audio(frame, self.loop.time())
+        if actions:
+            self.voice.carry_out(actions)
+        if vad.speaking != speaking:
+            started = CallerStartedSpeaking() if vad.speaking else CallerStoppedSpeaking()
+            self.watch.report_and_carry_out(started)
+        self.scope.session.send_audio(frame)
+        endpointer = self.endpointer
+        if endpointer is not None:
+            vad = self.turns.vad
+            if endpointer.push(vad.speaking, vad.loud):
+                self._caller_turn_ended()
+
+    def next_frame(self) -> bytes | None:
+        """The agent's next frame from the playout queue (None = silence)."""
+        return self.playout.next_frame(self.loop.time())
+
+    def on_dtmf(self, digit: str) -> None:
+        """Keypad digits go to the model as text after a pause or ``#``."""
+        actions = self.turns.receive_dtmf(self.loop.time())
+        if actions:
+            self.voice.carry_out(actions)
+        self.keypad.press(digit)
+
+    def on_transfer_failed(self, status: int, reason: str) -> None:
+        """The target did not answer the transfer: tell the model, stay on the line."""
+        self.actions.on_transfer_failed(status, reason)
+
+    def _caller_turn_ended(self) -> None:
+        """Local turn-taking: the caller finished; a short word over the agent is no turn."""
+        speaking = self.voice.speaking
+        speaking.prune()
+        if speaking.live:
+            self.scope.write({"type": "backchannel", "text": None})
+            return
+        self.scope.session.end_turn()
+
+    # ------------------------------------------------------------------ the session's events
+
+    async def _listen(self, session: SpeechToSpeech) -> None:
+        voice, recovery = self.voice, self.recovery
+        async for event in session.events():
+            if isinstance(event, ReplyAudio):
+                voice.audio(event)
+            elif isinstance(event, ReplyText):
+                voice.text(event)
+            elif isinstance(event, ReplyStarted):
+                voice.started(event.reply_id, event.received_at)
+            elif isinstance(event, ReplyDone):
+                reply = voice.done(event)
+                if reply is not None:
+                    recovery.reply_ended(reply, event)
+            elif isinstance(event, CallerSpeechStarted):
+                voice.caller_started()
+            elif isinstance(event, ToolCallRequested):
+                self.tool_calls.requested(event)
+            elif isinstance(event, CallerTranscript):
+                recovery.caller_said(event.text)
+            elif isinstance(event, ServiceError):
+                recovery.service_reported(event)
+            elif isinstance(event, SessionInterrupted):
+                recovery.interrupted(event)
+            elif isinstance(event, SessionReconnected):
+                recovery.resumed(event)
+            elif isinstance(event, SessionFailed):
+                await recovery.failed(event, self._listen)
+                return
+
+    async def _apply_caller_context(self) -> None:
+        """The caller lookup answered: the session's instructions say what it found."""
+        before = self._instructions[0]["content"]
+        await self.caller_context.add()
+        instructions = self._instructions[0]["content"]
+        if instructions != before and not self.scope.closed:
+            self.recovery.instructions = instructions
+            self.scope.session.update_instructions(instructions)

@@ -1,0 +1,287 @@
+"""The contract of a speech-to-speech service: caller audio in, the model's voice out.
+
+A speech-to-speech service (AssemblyAI's Voice Agent API, OpenAI's Realtime API)
+listens, thinks and speaks in one session: there is no separate STT, LLM or TTS.
+:class:`SpeechToSpeech` is what the vendor-neutral agent
+(:mod:`agent.s2s.agent`) needs of one; each vendor is one module implementing it
+(:mod:`agent.s2s.assemblyai`, :mod:`agent.s2s.openai`).
+
+One session per call. :meth:`SpeechToSpeech.connect` opens and configures it
+(instructions, greeting, tools) while the phone rings; the caller's μ-law frames
+go in unchanged (:meth:`SpeechToSpeech.send_audio`, which never waits); what the
+service says comes out of :meth:`SpeechToSpeech.events` as the events below, its
+audio as μ-law bytes in chunks of any size. Every reply has an id; its audio,
+text and tool calls carry it, and :class:`ReplyDone` ends it.
+
+Who decides that the caller's turn is over depends on the session
+(:attr:`SpeechToSpeech.server_turns`): the service (its own voice-activity or
+turn detection, then it replies by itself) or the agent, which calls
+:meth:`SpeechToSpeech.end_turn`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "CallerSpeechStarted",
+    "CallerSpeechStopped",
+    "CallerTranscript",
+    "ReplyAudio",
+    "ReplyDone",
+    "ReplyStarted",
+    "ReplyStatus",
+    "ReplyText",
+    "S2sConnectError",
+    "S2sEvent",
+    "S2sStats",
+    "ServiceError",
+    "SessionConfig",
+    "SessionFailed",
+    "SessionInterrupted",
+    "SessionReconnected",
+    "SpeechToSpeech",
+    "ToolCallRequested",
+    "ToolSpec",
+]
+
+ReplyStatus = Literal["completed", "interrupted", "cancelled", "failed", "incomplete"]
+"""How a reply ended: spoken to its end; cut by the caller (``interrupted`` when the
+service says so, ``cancelled`` when the client asked); ``failed`` (a service error) or
+``incomplete`` (an output limit or a content filter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One function the model may call (from :class:`agent.tools.registry.Tool`)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, object]
+    """The JSON schema of its arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What a session is configured with when it opens."""
+
+    instructions: str
+    """The system prompt."""
+    greeting: str = ""
+    """Said as soon as the session is ready ("" = the model waits for the caller)."""
+    tools: tuple[ToolSpec, ...] = ()
+
+
+class S2sConnectError(Exception):
+    """The session could not be opened or configured (the call is refused with 503).
+
+    Attributes:
+        status: the HTTP status of a refused upgrade, if any.
+        code: the service's error code, if it sent one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSpeechStarted:
+    """The service heard the caller start speaking (its turn detection): a barge-in signal."""
+
+    received_at: float
+    """``loop.time()`` when the event arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSpeechStopped:
+    """The service heard the caller stop speaking."""
+
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallerTranscript:
+    """What the caller said in a finished turn, as the service transcribed it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyStarted:
+    """The model started a reply."""
+
+    reply_id: str
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudio:
+    """Audio of a reply: G.711 μ-law at 8 kHz, any length."""
+
+    reply_id: str
+    audio: bytes
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyText:
+    """Text a reply speaks: the next piece of its transcript, or (``final``) all of it."""
+
+    reply_id: str
+    text: str
+    final: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested:
+    """The model calls a tool; answer with :meth:`SpeechToSpeech.send_tool_result`."""
+
+    reply_id: str
+    call_id: str
+    name: str
+    arguments: str
+    """The arguments as a JSON string."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDone:
+    """A reply ended; no more audio comes for it."""
+
+    reply_id: str
+    status: ReplyStatus
+    received_at: float
+    error: str = ""
+    """What went wrong, for ``failed`` and ``incomplete``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceError:
+    """The service reported an error; the session goes on."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInterrupted:
+    """The connection dropped; the session is being resumed (nothing is heard meanwhile)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReconnected:
+    """The connection dropped and the same session was resumed (context kept)."""
+
+    outage_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailed:
+    """The session is gone for good; no more events follow."""
+
+    reason: str
+    code: str | None = None
+
+
+S2sEvent: TypeAlias = (
+    CallerSpeechStarted
+    | CallerSpeechStopped
+    | CallerTranscript
+    | ReplyStarted
+    | ReplyAudio
+    | ReplyText
+    | ToolCallRequested
+    | ReplyDone
+    | ServiceError
+    | SessionInterrupted
+    | SessionReconnected
+    | SessionFailed
+)
+"""What :meth:`SpeechToSpeech.events` yields."""
+
+
+@dataclass(slots=True)
+class S2sStats:
+    """What one session did (for the call record's last line)."""
+
+    audio_in_seconds: float = 0.0
+    """Caller audio sent to the service."""
+    audio_out_seconds: float = 0.0
+    """Reply audio received from it."""
+    audio_dropped_seconds: float = 0.0
+    """Caller audio dropped while the connection was down."""
+    reconnects: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    """Service errors by code."""
+
+
+class SpeechToSpeech(ABC):
+    """One call's session with a speech-to-speech service (see the module docstring).
+
+    The methods that send (everything but :meth:`connect` and :meth:`close`) return at
+    once: they queue the message for the connection's writer.
+    """
+
+    name: str = ""
+    """The service's short name, for logs and call records."""
+    server_turns: bool = True
+    """The service ends the caller's turns itself; False: :meth:`end_turn` does."""
+
+    @abstractmethod
+    async def connect(self, config: SessionConfig) -> None:
+        """Open the session, configure it and wait until it is ready.
+
+        Raises:
+            S2sConnectError: refused, unreachable, a configuration the service
+                rejected, or no answer within the connect timeout.
+        """
+
+    @abstractmethod
+    def send_audio(self, frame: bytes) -> None:
+        """One 20 ms frame of the caller's μ-law audio, in order, as it arrives."""
+
+    @abstractmethod
+    def events(self) -> AsyncIterator[S2sEvent]:
+        """What the service says, in order, until the session ends."""
+
+    @abstractmethod
+    def send_tool_result(self, call_id: str, output: str) -> None:
+        """The result of a tool call (a JSON string); the model goes on with it."""
+
+    @abstractmethod
+    def cancel_reply(self, reply_id: str, played_ms: int) -> None:
+        """The caller cut the reply off after hearing ``played_ms`` of it (a barge-in)."""
+
+    def end_turn(self) -> None:  # noqa: B027 - only sessions with client-side turns need it
+        """The caller's turn is over: reply now (only when :attr:`server_turns` is False)."""
+
+    @abstractmethod
+    def request_reply(self, instructions: str = "") -> None:
+        """Make the model speak now, following ``instructions`` for this reply if given."""
+
+    @abstractmethod
+    def add_caller_text(self, text: str) -> None:
+        """Something from the caller's side as text (keypad digits, a transfer's outcome),
+        answered with a reply."""
+
+    @abstractmethod
+    def update_instructions(self, instructions: str) -> None:
+        """Replace the system prompt for the rest of the session."""
+
+    @property
+    @abstractmethod
+    def stats(self) -> S2sStats:
+        """What the session did so far."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """End the session cleanly and close the connection (idempotent)."""

@@ -1,0 +1,92 @@
+"""The speech-to-speech agents as agent factories (``--agent voice-agent`` and ``realtime``).
+
+Each factory takes the assistant's typed settings (the prompt, greeting, call
+records, barge-in, lines and built-in tool settings the pipeline assistant uses,
+so both kinds of agent are configured the same way), the vendor's settings and
+the tool registry, and returns the factory the gateway calls once per call
+(:class:`S2sFactory`); the gateway's breaker for the ``s2s`` service guards it
+(:class:`agent.factory.UsesServices`), and a call placed without the variables its
+prompt or greeting use is refused before it is dialled
+(:class:`agent.variables.VariablesCheck`)::
+
+    factory = realtime_factory(assistant_settings, RealtimeSettings(api_key=...), tools)
+
+With a line cache (``lines``), the gateway's start has the fallback lines spoken
+in the model's own voice, once per voice (:mod:`agent.s2s.lines`); without one
+the shipped recordings are played. ``sipgw serve`` builds them from its settings
+(:mod:`sipgw.app.s2s_agents`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+
+from agent.base import CallControl, Direction
+from agent.caller_context import CallerContextSettings
+from agent.factory import WarmUp
+from agent.observer import Service
+from agent.opening import missing_variables
+from agent.resilience.line_cache import FallbackLineCache, prepare_lines
+from agent.s2s.agent import S2sResources, SpeechToSpeechAgent
+from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
+from agent.s2s.base import SpeechToSpeech
+from agent.s2s.lines import SessionVoice
+from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from agent.settings import AssistantSettings
+from agent.tools.registry import ToolRegistry
+
+__all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
+
+
+class S2sFactory:
+    """Speech-to-speech agents sharing ``resources``: what the gateway calls once per call,
+    with the services they use and their warm-up (the fallback lines in the model's voice,
+    when ``resources.lines`` is given)."""
+
+    services: frozenset[Service] = frozenset({"s2s"})
+
+    def __init__(self, resources: S2sResources) -> None:
+        self.resources = resources
+        lines = resources.lines
+        self.warm_up: WarmUp | None = None
+        if lines is not None:
+            voice = partial(SessionVoice, resources.new_session)
+            self.warm_up = partial(prepare_lines, lines, resources.settings.fallback_texts(), voice)
+
+    def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
+        return SpeechToSpeechAgent(call, self.resources)
+
+    def missing_variables(
+        self, variables: Mapping[str, str], direction: Direction
+    ) -> tuple[str, ...]:
+        """The variables the prompt and greeting of such a call use that ``variables`` lacks."""
+        return missing_variables(self.resources.settings, direction, variables)
+
+
+def voice_agent_factory(
+    settings: AssistantSettings,
+    voice_agent: VoiceAgentSettings,
+    tools: ToolRegistry,
+    caller_context: CallerContextSettings | None = None,
+    lines: FallbackLineCache | None = None,
+) -> S2sFactory:
+    """Agents on AssemblyAI's Voice Agent API (``--agent voice-agent``)."""
+    session: Callable[[], SpeechToSpeech] = partial(AssemblyAIVoiceAgent, voice_agent)
+    return S2sFactory(
+        S2sResources(settings, tools, session, caller_context=caller_context, lines=lines)
+    )
+
+
+def realtime_factory(
+    settings: AssistantSettings,
+    realtime: RealtimeSettings,
+    tools: ToolRegistry,
+    caller_context: CallerContextSettings | None = None,
+    lines: FallbackLineCache | None = None,
+) -> S2sFactory:
+    """Agents on OpenAI's Realtime API (``--agent realtime``)."""
+    session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
+    return S2sFactory(
+        S2sResources(settings, tools, session, realtime.silence_ms, caller_context, lines)
+    )

@@ -1,0 +1,76 @@
+"""The model's tool calls, run through the tool registry the assistant uses.
+
+Each :class:`~agent.s2s.base.ToolCallRequested` runs as a task of the call:
+its arguments checked against the tool's schema, the dial allow-list applied
+(:class:`agent.tools.registry.ToolRegistry`), the tool seeing the call through
+:class:`agent.call_actions.ToolCallContext` (so ``transfer_to_human`` and
+``end_call`` act after their line, :mod:`agent.s2s.actions`). The call and its
+result go to the call record (``tool_call``), the result back to the session,
+which sends it when the service wants it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.call_actions import ToolCallContext
+from agent.redact import Redactor
+from agent.s2s.base import ToolCallRequested
+from agent.s2s.replies import Speaking
+from agent.s2s.scope import SessionScope
+from agent.tools.registry import ToolRegistry
+
+__all__ = ["ToolCalls"]
+
+log = logging.getLogger("sipgw.agent")
+
+
+class ToolCalls:
+    """One call's tool calls (see the module docstring).
+
+    Args:
+        scope: the call's record, tasks and session.
+        tools: the tools the model may call.
+        context: the call as the tools see it.
+        speaking: the live replies (each counts its tool calls).
+        redactor: masks the caller's data in log lines.
+    """
+
+    __slots__ = ("_context", "_redactor", "_scope", "_speaking", "_tools")
+
+    def __init__(
+        self,
+        scope: SessionScope,
+        tools: ToolRegistry,
+        context: ToolCallContext,
+        speaking: Speaking,
+        redactor: Redactor,
+    ) -> None:
+        self._scope = scope
+        self._tools = tools
+        self._context = context
+        self._speaking = speaking
+        self._redactor = redactor
+
+    def requested(self, event: ToolCallRequested) -> None:
+        """The model calls a tool: run it as a task of the call."""
+        self._scope.spawn(self._run(event))
+
+    async def _run(self, event: ToolCallRequested) -> None:
+        reply = next((r for r in self._speaking.live if r.id == event.reply_id), None)
+        if reply is not None:
+            reply.tool_calls += 1
+        scope = self._scope
+        log.info("[%s] tool %s(%s)", scope.log_id, event.name,
+                 self._redactor.redact(event.arguments)[:120])  # fmt: skip
+        result = await self._tools.call(event.name, event.arguments, self._context)
+        scope.write(
+            {"type": "tool_call", "id": event.call_id, "name": event.name,
+             "arguments": event.arguments, "result": result.content, "ok": result.ok,
+             **({"refused": result.refused} if result.refused else {}),
+             "elapsed": round(result.elapsed, 4)}
+        )  # fmt: skip
+        log.info("[%s] tool %s -> %s in %.0f ms", scope.log_id, event.name,
+                 "ok" if result.ok else "error", result.elapsed * 1000)  # fmt: skip
+        if not scope.closed:
+            scope.session.send_tool_result(event.call_id, result.content)

@@ -1,0 +1,162 @@
+"""The ``amd`` modes as rules: decisions and readiness in, what the agent does out."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
+from agent.amd.config import AmdMode
+from agent.amd.policy import (
+    AnswerPolicy,
+    AnswerScreener,
+    BeginConversation,
+    HangUp,
+    LeaveMessage,
+    StopSpeaking,
+)
+
+H, V, A, S, U = (AnswerKind.HUMAN, AnswerKind.VOICEMAIL, AnswerKind.ANNOUNCEMENT,
+                 AnswerKind.SCREENER, AnswerKind.UNKNOWN)  # fmt: skip
+
+
+def decided(kind: AnswerKind, evidence: Evidence, revision: int = 0) -> AnswerClassified:
+    return AnswerClassified(kind, 1.0, 1.0, "why", evidence, revision)
+
+
+def ready(kind: AnswerKind = V, cause: str = "beep") -> ReadyForMessage:
+    return ReadyForMessage(kind, 3.0, cause, 2.5, None)
+
+
+def run(policy: AnswerPolicy, *steps: tuple[object, Evidence | None]) -> list[object]:
+    """Feed (event or None, evidence after it) steps; every action, in order."""
+    actions: list[object] = []
+    for event, evidence in steps:
+        events = () if event is None else (event,)
+        actions += policy.receive(events, evidence)  # type: ignore[arg-type]
+    return actions
+
+
+def test_off_runs_no_policy() -> None:
+    with pytest.raises(ValueError, match="off"):
+        AnswerPolicy(AmdMode.OFF)
+
+
+def test_detect_never_acts() -> None:
+    policy = AnswerPolicy(AmdMode.DETECT)
+    assert policy.speaking  # the agent spoke from the answer
+    steps = [
+        (decided(H, Evidence.CADENCE), Evidence.CADENCE),
+        (decided(V, Evidence.LENGTH, 1), Evidence.LENGTH),
+        (ready(), Evidence.TONE),
+    ]
+    assert run(policy, *steps) == []
+
+
+@pytest.mark.parametrize("mode", [AmdMode.LEAVE_MESSAGE, AmdMode.HANG_UP])
+@pytest.mark.parametrize("kind", [H, U])
+def test_a_person_or_silence_begins_at_once(mode: AmdMode, kind: AnswerKind) -> None:
+    policy = AnswerPolicy(mode)
+    assert not policy.speaking
+    evidence = Evidence.CADENCE if kind is H else Evidence.DEADLINE
+    (action,) = run(policy, (decided(kind, evidence), evidence))
+    assert isinstance(action, BeginConversation) and policy.speaking
+    assert run(policy, (decided(kind, Evidence.WORDS), Evidence.WORDS)) == []  # once
+
+
+def test_leave_message_a_revised_person_stops_then_the_message_after_the_beep() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    actions = run(
+        policy,
+        (decided(H, Evidence.CADENCE), Evidence.CADENCE),  # "Hi, it's Nina!"
+        (decided(V, Evidence.LENGTH, 1), Evidence.LENGTH),  # ... the greeting goes on
+        (None, Evidence.WORDS),  # "leave a message": still a voicemail, no hang-up
+        (ready(V, "beep"), Evidence.TONE),
+    )
+    assert actions == [BeginConversation("why"), StopSpeaking(V), LeaveMessage("beep")]
+    assert policy.finished
+    assert run(policy, (decided(H, Evidence.WORDS, 2), Evidence.WORDS)) == []
+
+
+def test_leave_message_answers_a_screener_when_its_question_is_over() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    actions = run(
+        policy, (decided(S, Evidence.WORDS), Evidence.WORDS), (ready(S, "silence"), Evidence.WORDS)
+    )
+    assert actions == [AnswerScreener()]
+
+
+@pytest.mark.parametrize("mode", [AmdMode.LEAVE_MESSAGE, AmdMode.HANG_UP])
+def test_an_announcement_is_hung_up_on(mode: AmdMode) -> None:
+    policy = AnswerPolicy(mode)
+    actions = run(policy, (decided(A, Evidence.TONE), Evidence.TONE))
+    assert actions == [HangUp(A)] and policy.finished
+
+
+def test_hang_up_never_on_length_alone() -> None:
+    """The hard case: "Hello, this is Doctor Smith's office, how can I help you?" is long,
+    then its words make it a person: never hung up on meanwhile."""
+    policy = AnswerPolicy(AmdMode.HANG_UP)
+    actions = run(
+        policy,
+        (decided(V, Evidence.LENGTH), Evidence.LENGTH),
+        (decided(H, Evidence.WORDS, 1), Evidence.WORDS),
+    )
+    assert actions == [BeginConversation("why")] and not policy.finished
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        # the words of a greeting already long: the evidence grows without a new decision
+        ([(decided(V, Evidence.LENGTH), Evidence.LENGTH), (None, Evidence.WORDS)], [HangUp(V)]),
+        # a beep after a long greeting: ready, with the beep
+        ([(decided(V, Evidence.LENGTH), Evidence.LENGTH), (ready(V, "beep"), Evidence.LENGTH)],
+         [HangUp(V)]),
+        # words at once
+        ([(decided(S, Evidence.WORDS), Evidence.WORDS)], [HangUp(S)]),
+        # a long greeting, then silence, no word or tone: maybe a person, waiting
+        ([(decided(V, Evidence.LENGTH), Evidence.LENGTH), (ready(V, "silence"), Evidence.LENGTH)],
+         [BeginConversation("a long greeting, then silence: maybe a person")]),
+    ],
+)  # fmt: skip
+def test_hang_up_on_words_or_a_beep(
+    steps: list[tuple[object, Evidence | None]], expected: list[object]
+) -> None:
+    assert run(AnswerPolicy(AmdMode.HANG_UP), *steps) == expected
+
+
+def test_hang_up_stops_a_begun_conversation_before_hanging_up() -> None:
+    policy = AnswerPolicy(AmdMode.HANG_UP)
+    actions = run(
+        policy,
+        (decided(H, Evidence.CADENCE), Evidence.CADENCE),
+        (decided(V, Evidence.WORDS, 1), Evidence.WORDS),
+    )
+    assert actions == [BeginConversation("why"), StopSpeaking(V), HangUp(V)]
+
+
+def test_after_a_screener_a_short_greeting_waits_for_its_words() -> None:
+    """ "Please stay on the line." is as short as "Hello?": begin only once a finished
+    transcript names no machine."""
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE, after_screener=True)
+    assert run(policy, (decided(H, Evidence.CADENCE), Evidence.CADENCE)) == []
+    assert policy.person_confirmed() == (
+        BeginConversation("a person picked up after the screener"),
+    )
+    assert policy.person_confirmed() == ()
+
+
+def test_after_a_screener_its_words_cancel_the_wait() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE, after_screener=True)
+    run(policy, (decided(H, Evidence.CADENCE), Evidence.CADENCE))
+    run(policy, (decided(S, Evidence.WORDS, 1), Evidence.WORDS))  # "stay on the line"
+    assert policy.person_confirmed() == ()
+    # ... and a voicemail after the screener gets the message
+    assert run(policy, (decided(V, Evidence.WORDS, 2), Evidence.WORDS),
+               (ready(V, "beep"), Evidence.TONE)) == [LeaveMessage("beep")]  # fmt: skip
+
+
+def test_after_a_screener_a_person_s_words_begin_at_once() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE, after_screener=True)
+    (action,) = run(policy, (decided(H, Evidence.WORDS), Evidence.WORDS))  # "who is this?"
+    assert isinstance(action, BeginConversation)

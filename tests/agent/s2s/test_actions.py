@@ -1,0 +1,143 @@
+"""Speak before acting: the transfer or hang-up waits for the words around the tool call."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.dialpolicy import DialRefused
+from agent.playout import Playout
+from agent.record import CallRecord
+from agent.resilience.policy import FailurePolicySettings
+from agent.resilience.watch import FailureWatch
+from agent.s2s.actions import S2sActions
+from agent.s2s.replies import Reply, Speaking
+from agent.s2s.scope import SessionScope
+from agent.settings import AssistantSettings
+
+
+@dataclass
+class Owner:
+    """The call, its session and its playout as the actions see them (a real record)."""
+
+    loop: asyncio.AbstractEventLoop
+    settings: AssistantSettings = field(default_factory=AssistantSettings)
+    playout: Playout = field(default_factory=Playout)
+    call_id: str = "c"
+    hung_up: int = 0
+    refuse: bool = False
+    accept: bool = True
+    told: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.speaking = Speaking(self.playout)
+        self.playout.held = False
+        self.record = CallRecord(None, "c")
+        self.scope = SessionScope("c", self.record, self.loop, self)  # type: ignore[arg-type]
+        self.watch = FailureWatch(
+            self.scope, FailurePolicySettings(), None, transfer_available=False
+        )
+        self.actions = S2sActions(self.scope, self, self.settings, self.speaking, self.watch)  # type: ignore[arg-type]
+        self.watch.bind(self.actions)
+
+    def hangup(self) -> None:
+        self.hung_up += 1
+
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        self.summaries.append(summary)
+        if self.refuse:
+            raise DialRefused("transfer", target, "not allowed")
+        return self.accept
+
+    def add_caller_text(self, text: str) -> None:
+        self.told.append(text)
+
+    def line(self) -> dict[str, Any]:
+        (action,) = [line for line in self.record.lines if line["type"] == "action"]
+        return action
+
+
+def start(owner: Owner, reply_id: str, frames: int) -> Reply:
+    reply = Reply(reply_id, 1, owner.loop.time(), None, finished=owner.loop.create_future())
+    owner.speaking.add(reply)
+    if frames:
+        reply.first_audio_at = owner.loop.time()
+        owner.playout.push_audio(reply_id, bytes(160 * frames))
+    return reply
+
+
+def finish(owner: Owner, reply: Reply) -> None:
+    reply.done = True
+    owner.playout.finish(reply.id)
+    assert reply.finished is not None
+    reply.finished.set_result(None)
+
+
+async def test_the_action_waits_for_the_reply_to_the_tool_result_to_be_heard() -> None:
+    owner = Owner(asyncio.get_running_loop())
+    actions = owner.actions
+    calling = start(owner, "r1", 2)  # "let me end the call" and the tool call
+    actions.hangup_after_reply()
+    actions.transfer_after_reply("sip:x@y")  # the first one asked for wins
+    finish(owner, calling)
+    await asyncio.sleep(0.01)
+    goodbye = start(owner, "r2", 3)
+    actions.reply_started(goodbye)
+    finish(owner, goodbye)
+    for _ in range(4):
+        owner.playout.next_frame(0.0)
+        await asyncio.sleep(0.01)
+    assert owner.hung_up == 0  # one frame of the goodbye still to go
+    owner.playout.next_frame(0.0)
+    await asyncio.sleep(0.01)
+    assert owner.hung_up == 1 and owner.line()["line"] == "reply"
+
+
+async def test_without_a_following_reply_the_action_comes_after_the_wait(monkeypatch: Any) -> None:
+    monkeypatch.setattr("agent.s2s.actions.REPLY_START_WAIT", 0.05)
+    owner = Owner(asyncio.get_running_loop())
+    actions = owner.actions
+    actions.hangup_after_reply()
+    await asyncio.sleep(0.1)
+    assert owner.hung_up == 1 and owner.line()["line"] == "none"
+
+
+async def test_a_barge_in_makes_it_act_at_once_and_a_timeout_bounds_the_wait() -> None:
+    owner = Owner(asyncio.get_running_loop())
+    actions = owner.actions
+    reply = start(owner, "r1", 50)
+    actions.hangup_after_reply()
+    await asyncio.sleep(0.01)
+    owner.playout.cancel("r1")
+    finish(owner, reply)
+    actions.barged_in()
+    await asyncio.sleep(0.01)
+    assert owner.hung_up == 1 and owner.line()["line"] == "interrupted"
+
+    slow = Owner(asyncio.get_running_loop(), AssistantSettings(action_line_timeout=0.05))
+    actions = slow.actions
+    start(slow, "r1", 10)  # never finishes
+    actions.hangup_after_reply()
+    await asyncio.sleep(0.1)
+    assert slow.hung_up == 1 and slow.line()["line"] == "timeout"
+
+
+async def test_a_refused_or_unaccepted_transfer_is_told_to_the_model(monkeypatch: Any) -> None:
+    monkeypatch.setattr("agent.s2s.actions.REPLY_START_WAIT", 0.01)
+    for refuse, accept, why in ((True, True, "refused (not allowed)"),
+                                (False, False, "not accepted by the caller's phone"),
+                                (False, True, None)):  # fmt: skip
+        owner = Owner(asyncio.get_running_loop(), refuse=refuse, accept=accept)
+        actions = owner.actions
+        actions.transfer_after_reply("sip:human@pbx", "wants a refund")
+        await asyncio.sleep(0.05)
+        assert owner.summaries == ["wants a refund"]  # goes with the REFER
+        expected = [] if why is None else [
+            f"[The transfer was {why}. Tell the caller and offer other help.]"
+        ]  # fmt: skip
+        assert owner.told == expected
+        actions.transfer_after_reply("sip:human@pbx")  # may be asked for again
+        await asyncio.sleep(0.05)
+        assert len([line for line in owner.record.lines if line["type"] == "action"]) == 2

@@ -1,0 +1,312 @@
+"""The speech-to-speech agent against a scripted in-memory session and a stub call
+(tests/agent/s2s/parts.py): every rule of the agent, without sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+import pytest
+
+from agent.caller_context import CallerContextSettings
+from agent.s2s.agent import SpeechToSpeechAgent
+from agent.s2s.base import (
+    CallerSpeechStarted,
+    CallerTranscript,
+    ReplyDone,
+    ReplyStarted,
+    S2sConnectError,
+    ServiceError,
+    SessionFailed,
+    ToolCallRequested,
+)
+from agent.settings import AssistantSettings, BargeInSettings
+from tests.agent.parts import settle
+from tests.agent.s2s.parts import (
+    LOUD,
+    SILENCE,
+    ScriptedSession,
+    rig,
+    speak,
+)
+
+
+async def test_prepare_configures_the_session_and_waits_for_the_greeting_audio() -> None:
+    r = rig(answer_wait=2.0)
+    prepared = asyncio.create_task(r.agent.prepare())
+    await settle()
+    config = r.session.config
+    assert config is not None and config.greeting == "Hi there."
+    assert config.instructions.startswith(AssistantSettings().system_prompt)
+    assert "The current date and time is" in config.instructions
+    assert {tool.name for tool in config.tools} >= {"end_call", "transfer_to_human"}
+    assert not prepared.done()  # rings on until the greeting's audio is there
+    speak(r.session, "g", 100, "Hi there.")
+    await asyncio.wait_for(prepared, 1)
+    assert r.ticks(2) == [None, None]  # held until the answer
+    r.agent.on_answered()
+    assert r.ticks(6) == [LOUD] * 5 + [None]
+    await r.agent.close("remote-bye")
+    assert r.session.closed
+    assert r.agent.record.lines[-1]["type"] == "end"
+
+
+async def test_no_greeting_audio_answers_after_the_answer_wait() -> None:
+    r = rig(answer_wait=0.1)
+    started = time.monotonic()
+    await r.agent.prepare()
+    assert 0.08 < time.monotonic() - started < 1.0
+    await r.agent.close()
+
+
+async def test_a_session_that_cannot_open_refuses_the_call() -> None:
+    r = rig(refuse=S2sConnectError("HTTP 401 from the service", status=401))
+    with pytest.raises(S2sConnectError):
+        await r.agent.prepare()
+    assert r.observer.events == [("error", ("s2s", "http_status"))]
+    assert r.record("error")[0]["error"] == "HTTP 401 from the service"
+
+
+async def test_the_service_hearing_the_caller_cuts_the_live_replies() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    speak(r.session, "r1", 200, "One two three four five six.")
+    await settle()
+    r.ticks(4)  # 80 ms of it went out
+    r.session.push(CallerSpeechStarted(0.0))
+    await settle()
+    assert r.ticks(3) == [None] * 3
+    assert r.session.sent == [("cancel", "r1", 80)]
+    (barge,) = r.record("barge_in")
+    assert barge["heard"] == "One two"  # 40 % of the audio: 11 of 28 characters
+    assert ("barge_in", None) in r.observer.events
+    r.session.push(CallerSpeechStarted(0.0))  # nothing live: nothing to cut
+    await settle()
+    assert len(r.record("barge_in")) == 1
+    await r.agent.close()
+
+
+async def test_the_local_vad_pauses_until_the_service_decides() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.caller([SILENCE] * 12)  # the detector learns the line's noise first
+    speak(r.session, "r1", 2000)
+    await settle()
+    assert r.ticks(2) == [LOUD, LOUD]
+    r.caller([LOUD] * 3)  # 60 ms of speech: paused at once ...
+    assert r.ticks(2) == [None, None]
+    r.caller([LOUD] * 40)  # ... and only paused: the service commits a barge-in
+    assert r.session.sent == []
+    r.caller([SILENCE] * 20)  # the caller stopped, the service said nothing: play on
+    assert r.ticks(2) == [LOUD, LOUD]
+    assert r.record("barge_in_resumed")
+    await r.agent.close()
+
+
+async def test_local_turn_taking_ends_turns_commits_barge_ins_and_lets_backchannels_pass() -> None:
+    r = rig(server_turns=False, barge_in=BargeInSettings(commit_ms=300))
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.caller([SILENCE] * 12 + [LOUD] * 10 + [SILENCE] * 12)  # speech, then 240 ms quiet
+    assert r.session.sent == [("end_turn",)]
+    speak(r.session, "r1", 3000)
+    await settle()
+    r.ticks(5)
+    r.caller([LOUD] * 6 + [SILENCE] * 20)  # 120 ms "mm-hm" over the agent: it goes on
+    assert r.session.sent == [("end_turn",)]
+    assert r.ticks(1) == [LOUD]
+    r.caller([LOUD] * 20)  # 400 ms of speech over the agent: a barge-in
+    assert r.session.sent[-1][:2] == ("cancel", "r1")
+    r.caller([SILENCE] * 12)
+    assert r.session.sent[-1] == ("end_turn",)  # and the caller's turn is answered
+    await r.agent.close()
+
+
+async def test_tool_calls_run_through_the_registry_and_their_results_go_back() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.session.push(
+        ReplyStarted("r1", 0.0),
+        ToolCallRequested("r1", "c1", "get_order_status", '{"order_id": "1234"}'),
+        ToolCallRequested("r1", "c2", "get_order_status", '{"order_id": 5}'),
+    )
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if len(r.session.sent) == 2:
+            break
+    results = {call_id: output for _, call_id, output in r.session.sent}
+    assert "shipped" in results["c1"]
+    assert "invalid arguments" in results["c2"]  # the schema is checked before the handler
+    lines = {line["id"]: line for line in r.record("tool_call")}
+    assert lines["c1"]["ok"] and lines["c2"]["refused"] == "schema"
+    await r.agent.close()
+
+
+async def test_end_call_hangs_up_once_the_reply_after_the_tool_was_heard() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.session.push(ReplyStarted("r1", 0.0), ToolCallRequested("r1", "c1", "end_call", "{}"),
+                   ReplyDone("r1", "completed", 0.0))  # fmt: skip
+    await asyncio.sleep(0.05)
+    speak(r.session, "r2", 100, "Goodbye!")
+    await asyncio.sleep(0.05)
+    assert not r.call.hangups
+    r.ticks(5)  # the goodbye goes out ...
+    await asyncio.sleep(0.05)
+    assert r.call.hangups  # ... then the call ends
+    (action,) = r.record("action")
+    assert action["action"] == "hangup" and action["line"] == "reply"
+    await r.agent.close()
+
+
+async def test_keypad_digits_go_to_the_model_as_text() -> None:
+    r = rig(dtmf_timeout=0.05)
+    await r.agent.prepare()
+    r.agent.on_dtmf("1")
+    r.agent.on_dtmf("2")
+    await asyncio.sleep(0.1)
+    r.agent.on_dtmf("#")
+    await asyncio.sleep(0.01)
+    assert r.session.sent == [
+        ("text", "[The caller pressed keypad keys: 1 2]"),
+        ("text", "[The caller pressed keypad keys: #]"),
+    ]
+    await r.agent.close()
+
+
+async def test_a_failed_session_is_replaced_with_the_conversation_so_far() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.session.push(CallerTranscript("Where is my order?"))
+    speak(r.session, "r1", 40, "It has shipped.")
+    r.session.push(ServiceError("server_error", "boom"), SessionFailed("connection lost"))
+    await asyncio.sleep(0.05)
+    assert len(r.sessions) == 2
+    config = r.session.config
+    assert config is not None and config.greeting == ""
+    assert config.instructions.endswith("Caller: Where is my order?\nYou: It has shipped.")
+    assert r.session.sent == []  # the model is not asked to apologize: the caller heard it
+    assert r.sessions[0].closed
+    kinds = [line["type"] for line in r.agent.record.lines]
+    assert kinds.index("s2s_failed") < kinds.index("s2s_recovered")
+    assert ("error", ("s2s", "protocol")) in r.observer.events
+    assert r.observer.decisions == ["llm_apology", "stt_lost", "stt_recovered"]
+    (line,) = [line for line in r.record("assistant") if line["kind"] == "line"]
+    assert (line["line"], line["source"]) == ("apology", "shipped")
+    await r.agent.close()
+
+
+async def test_when_no_new_session_opens_the_goodbye_is_played_and_the_agent_hangs_up() -> None:
+    refusal = S2sConnectError("down")
+    r = rig(more=lambda: ScriptedSession(refuse=refusal))
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.session.push(SessionFailed("connection lost"))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if r.record("s2s_unavailable"):
+            break
+    assert r.record("s2s_unavailable") and not r.call.hangups  # the goodbye plays first
+    assert len(r.sessions) == 3  # the first, and two attempts
+    assert r.observer.decisions[-1] == "stt_failed_goodbye"
+    while r.agent.playout.pending:
+        r.ticks(50)
+        await settle()
+    await settle()
+    assert r.call.hangups == 1
+    assert [line["line"] for line in r.record("assistant") if line["kind"] == "line"] == [
+        "apology", "goodbye",
+    ]  # fmt: skip
+    await r.agent.close()
+
+
+async def test_the_drains_goodbye_is_said_and_waited_for() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    goodbye = asyncio.create_task(r.agent.say_goodbye("We are closing. Goodbye."))
+    await settle()
+    assert r.session.sent == [
+        ("reply", 'Say exactly this to the caller and nothing else: "We are closing. Goodbye."')
+    ]
+    speak(r.session, "bye", 60, "We are closing. Goodbye.")
+    await settle()
+    assert not goodbye.done()
+    r.ticks(3)
+    await asyncio.wait_for(goodbye, 1)
+    await r.agent.close()
+
+
+async def test_the_caller_context_replaces_the_instructions_when_it_answers() -> None:
+    async def lookup(caller: str, called: str) -> dict[str, object]:
+        await asyncio.sleep(0.02)
+        return {"Name": "Ada"}
+
+    r = rig(caller_context=CallerContextSettings(lookup, timeout=1.0))
+    await r.agent.prepare()
+    await asyncio.sleep(0.1)
+    (update,) = r.session.sent
+    assert update[0] == "instructions" and update[1].endswith("Name: Ada")
+    assert r.record("caller_context") == [{"t": r.record("caller_context")[0]["t"],
+                                           "type": "caller_context", "found": True}]  # fmt: skip
+    await r.agent.close()
+
+
+async def test_a_reply_is_measured_from_the_callers_end_of_speech() -> None:
+    r = rig()
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.caller([SILENCE] * 12 + [LOUD] * 10 + [SILENCE] * 5)
+    speak(r.session, "r1", 60)
+    await settle()
+    r.ticks(1)
+    await settle()
+    (metrics,) = r.record("turn_metrics")
+    assert metrics["end_of_speech_to_first_rtp_ms"] is not None
+    assert metrics["first_rtp_after_tts_ms"] is not None
+    assert r.observer.events[-1][0] == "turn"
+    await r.agent.close()
+
+
+async def test_a_failed_reply_gets_the_apology_from_memory_and_then_the_call_moves_on() -> None:
+    r = rig()
+    await r.agent.prepare()
+    for reply_id in ("f1", "f2"):
+        r.session.push(ReplyStarted(reply_id, 0.0), ReplyDone(reply_id, "failed", 0.0, "boom"))
+    await settle()
+    assert r.session.sent == []  # the model is not asked: it may be what failed
+    assert r.observer.decisions == ["llm_apology", "llm_apology"]
+    speak(r.session, "ok", 40, "Sorry about that.")  # an answer: the count starts again
+    for reply_id in ("f3", "f4", "f5"):
+        r.session.push(ReplyStarted(reply_id, 0.0), ReplyDone(reply_id, "failed", 0.0, "boom"))
+    await settle()
+    assert r.observer.decisions[2:] == ["llm_apology", "llm_apology", "llm_down_goodbye"]
+    assert [line["error"] for line in r.record("error")] == ["boom"] * 5
+    lines = [line["line"] for line in r.record("assistant") if line["kind"] == "line"]
+    assert lines == ["apology"] * 4 + ["goodbye"]
+    await r.agent.close()
+
+
+async def test_a_call_ending_mid_reply_leaves_no_cycle_behind() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        r = rig()
+        await r.agent.prepare()
+        r.agent.on_answered()
+        speak(r.session, "r1", 2000, done=False)  # still speaking at the hang-up
+        r.agent.on_dtmf("1")  # and digits waiting
+        await settle()
+        await r.agent.close("remote-bye")
+        del r
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        assert not [o for o in gc.garbage if isinstance(o, SpeechToSpeechAgent)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

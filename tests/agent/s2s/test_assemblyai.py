@@ -1,0 +1,219 @@
+"""The Voice Agent API client: its messages, the tool-result rule, resume, against the fake."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agent.s2s import assemblyai
+from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings, session_update
+from agent.s2s.base import (
+    CallerSpeechStarted,
+    ReplyAudio,
+    ReplyDone,
+    ReplyStarted,
+    ReplyText,
+    S2sConnectError,
+    S2sEvent,
+    SessionConfig,
+    SessionFailed,
+    SessionInterrupted,
+    SessionReconnected,
+    ToolCallRequested,
+    ToolSpec,
+)
+from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
+
+KEY = "aai-key"
+TOOL = ToolSpec("get_order_status", "Look up an order.", {"type": "object", "properties": {}})
+CONFIG = SessionConfig("Be brief.", "Hi there.", (TOOL,))
+
+
+def test_settings_refuse_what_the_service_would() -> None:
+    with pytest.raises(ValueError, match="voice names are lower case"):
+        VoiceAgentSettings(voice="Ivy")
+    with pytest.raises(ValueError, match="multiple of 20"):
+        VoiceAgentSettings(chunk_ms=50)
+    with pytest.raises(ValueError, match="vad_threshold"):
+        VoiceAgentSettings(vad_threshold=1.5)
+
+
+def test_the_session_update_asks_for_mulaw_both_ways() -> None:
+    message = session_update(VoiceAgentSettings(voice="claire", vad_threshold=0.6), CONFIG)
+    assert message == {
+        "type": "session.update",
+        "session": {
+            "system_prompt": "Be brief.",
+            "greeting": "Hi there.",
+            "input": {"format": {"encoding": "audio/pcmu"},
+                      "turn_detection": {"vad_threshold": 0.6}},
+            "output": {"voice": "claire", "format": {"encoding": "audio/pcmu"}},
+            "tools": [
+                {"type": "function", "name": "get_order_status", "description": "Look up an order.",
+                 "parameters": {"type": "object", "properties": {}}}
+            ],
+        },
+    }  # fmt: skip
+    quiet = session_update(VoiceAgentSettings(), SessionConfig("p"))["session"]
+    assert "greeting" not in quiet and "turn_detection" not in quiet["input"]
+
+
+class Captured(AssemblyAIVoiceAgent):
+    """The client without a connection: what it would send, and what it emits."""
+
+    def __init__(self) -> None:
+        super().__init__(VoiceAgentSettings(api_key=KEY))
+        self.sent: list[dict[str, Any]] = []
+        self.emitted: list[S2sEvent] = []
+
+    def _send(self, message: Any, audio: bool = False) -> None:
+        self.sent.append(dict(message))
+
+    def _emit(self, event: S2sEvent) -> None:
+        self.emitted.append(event)
+
+    def feed(self, *messages: dict[str, Any]) -> None:
+        for message in messages:
+            self._dispatch(message, 1.0)
+
+
+def test_tool_results_wait_until_reply_done_is_the_latest_event() -> None:
+    client = Captured()
+    client.feed(
+        {"type": "reply.started", "reply_id": "r1"},
+        {"type": "tool.call", "call_id": "c1", "name": "get_order_status",
+         "arguments": {"order_id": "1234"}},
+    )  # fmt: skip
+    (call,) = [e for e in client.emitted if isinstance(e, ToolCallRequested)]
+    assert call == ToolCallRequested("r1", "c1", "get_order_status", '{"order_id": "1234"}')
+    client.send_tool_result("c1", '{"status": "shipped"}')
+    assert client.sent == []  # the reply is still going on
+    client.feed({"type": "reply.done", "reply_id": "r1", "status": "completed"})
+    assert client.sent == [
+        {"type": "tool.result", "call_id": "c1", "result": '{"status": "shipped"}'}
+    ]
+    # A result that arrives later, while reply.done is still the latest event, goes at once.
+    client.feed({"type": "reply.started", "reply_id": "r2"})
+    client.feed({"type": "tool.call", "call_id": "c2", "name": "x", "arguments": {}})
+    client.feed({"type": "reply.done", "reply_id": "r2"})
+    client.send_tool_result("c2", "{}")
+    assert client.sent[-1] == {"type": "tool.result", "call_id": "c2", "result": "{}"}
+
+
+def test_results_of_an_interrupted_reply_are_dropped() -> None:
+    client = Captured()
+    client.feed(
+        {"type": "reply.started", "reply_id": "r1"},
+        {"type": "tool.call", "call_id": "c1", "name": "x", "arguments": {}},
+        {"type": "input.speech.started"},
+        {"type": "reply.done", "reply_id": "r1", "status": "interrupted"},
+    )
+    client.send_tool_result("c1", "{}")
+    assert client.sent == []
+    done = [e for e in client.emitted if isinstance(e, ReplyDone)]
+    assert done[0].status == "interrupted"
+    assert any(isinstance(e, CallerSpeechStarted) for e in client.emitted)
+
+
+def test_events_without_a_reply_id_belong_to_the_current_reply() -> None:
+    client = Captured()
+    client.feed(
+        {"type": "reply.audio", "data": "AAE="},  # audio with no reply.started before it
+        {"type": "transcript.agent", "text": "Hi."},
+        {"type": "reply.done"},
+    )
+    audio, text, done = client.emitted
+    assert isinstance(audio, ReplyAudio) and audio.audio == b"\x00\x01"
+    assert isinstance(text, ReplyText) and text.reply_id == audio.reply_id and text.final
+    assert isinstance(done, ReplyDone) and done.reply_id == audio.reply_id
+
+
+def test_reply_create_and_mid_session_updates() -> None:
+    client = Captured()
+    client.request_reply()
+    client.request_reply("Say goodbye.")
+    client.add_caller_text("[The caller pressed keypad keys: 1]")
+    client.update_instructions("New prompt.")
+    assert client.sent == [
+        {"type": "reply.create"},
+        {"type": "reply.create", "instructions": "Say goodbye."},
+        {"type": "reply.create",
+         "instructions": "The caller's side reports: [The caller pressed keypad keys: 1] "
+                         "Respond to that."},
+        {"type": "session.update", "session": {"system_prompt": "New prompt."}},
+    ]  # fmt: skip
+
+
+# -- against the fake ---------------------------------------------------------------
+
+
+async def collect(client: AssemblyAIVoiceAgent, until: type, within: float = 5.0) -> list[S2sEvent]:
+    events: list[S2sEvent] = []
+    async with asyncio.timeout(within):
+        async for event in client.events():
+            events.append(event)
+            if isinstance(event, until):
+                break
+    return events
+
+
+async def test_a_session_opens_greets_and_ends_cleanly() -> None:
+    async with FakeVoiceAgent(KEY, speed=None) as fake:
+        client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY, url=fake.url))
+        await client.connect(CONFIG)
+        events = await collect(client, ReplyDone)
+        assert isinstance(events[0], ReplyStarted)
+        assert b"".join(e.audio for e in events if isinstance(e, ReplyAudio)) == (
+            fake.voice.speak("Hi there.")
+        )
+        await client.close()
+        await fake.wait_for(lambda: fake.sessions[0].ended)
+        record = fake.sessions[0]
+        assert record.headers["Authorization"] == f"Bearer {KEY}"
+        assert [m["type"] for m in record.messages] == ["session.update", "session.end"]
+        assert client.session_id == record.session_id
+
+
+async def test_a_session_the_service_refuses_raises_with_its_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with FakeVoiceAgent(KEY) as fake:
+        settings = VoiceAgentSettings(api_key=KEY, url=fake.url)
+        bad = session_update(settings, CONFIG)
+        bad["session"]["output"]["voice"] = "Ivy"  # our settings refuse it; the service too
+        monkeypatch.setattr(assemblyai, "session_update", lambda settings, config: bad)
+        with pytest.raises(S2sConnectError, match="invalid_value") as refused:
+            await AssemblyAIVoiceAgent(settings).connect(CONFIG)
+        assert refused.value.code == "invalid_value"
+        fake.reject_next(1, 401)
+        with pytest.raises(S2sConnectError, match="HTTP 401") as rejected:
+            await AssemblyAIVoiceAgent(settings).connect(CONFIG)
+        assert rejected.value.status == 401
+
+
+async def test_a_dropped_connection_resumes_the_same_session() -> None:
+    async with FakeVoiceAgent(KEY, speed=None) as fake:
+        client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY, url=fake.url))
+        await client.connect(SessionConfig("p"))
+        fake.drop_connections()
+        interrupted, event = await collect(client, SessionReconnected)
+        assert isinstance(interrupted, SessionInterrupted)  # said at once: the caller waits
+        assert isinstance(event, SessionReconnected) and event.outage_seconds < 2
+        record = fake.sessions[0]
+        assert record.resumed == 1 and len(fake.sessions) == 1
+        assert record.messages[-1] == {"type": "session.resume", "session_id": record.session_id}
+        assert client.stats.reconnects == 1
+        await client.close()
+
+
+async def test_a_session_that_expired_fails() -> None:
+    async with FakeVoiceAgent(KEY, resume_window=0.0) as fake:
+        client = AssemblyAIVoiceAgent(VoiceAgentSettings(api_key=KEY, url=fake.url))
+        await client.connect(SessionConfig("p"))
+        fake.drop_connections()
+        interrupted, event = await collect(client, SessionFailed)
+        assert isinstance(interrupted, SessionInterrupted)
+        assert isinstance(event, SessionFailed) and "session_not_found" in event.reason
+        await client.close()

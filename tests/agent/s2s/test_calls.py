@@ -1,0 +1,321 @@
+"""Speech-to-speech agents on real calls, in-process: each agent against its fake.
+
+Every test runs for AssemblyAI's Voice Agent API (``voice-agent``), OpenAI's
+Realtime API with the server's VAD (``realtime``) and with our own turn-taking
+(``realtime-local``), through the real gateway, the production session clients
+and a scripted phone (:mod:`tests.agent.s2s.stack`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from sipgw.message import SipResponse, make_response
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.fakes.realtime import FakeRealtime
+from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
+from sipgw.testing.fakes.voice_base import FakeReply, FakeToolCall
+from sipgw.testing.phone import sdp_audio_port
+from tests.agent.gateway_stack import send_digits
+from tests.agent.s2s.stack import (
+    CONNECT_HZ,
+    GOODBYE_HZ,
+    GREETING,
+    GREETING_HZ,
+    KINDS,
+    LONG,
+    LONG_HZ,
+    REPLY_HZ,
+    SORRY_HZ,
+    SPEECH_HZ,
+    TARGET,
+    Kind,
+    greeted,
+    hang_up,
+    s2s_stack,
+)
+from tests.agent.test_assistant_actions import request_from_gateway
+from tests.refcycles import cycles_left_by_our_code
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("kind", KINDS)]
+
+
+async def test_the_greeting_plays_right_after_the_answer(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        caller = await s.new_caller()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        answered = time.monotonic()
+        assert isinstance(ok, SipResponse)
+        # The session was opened and configured while it rang, and its greeting queued.
+        session = s.session
+        assert session.replies and session.replies[0].text == GREETING
+        caller.to_tag = ok.to.tag
+        caller.send(caller.request("ACK"))
+        phone = caller.start_audio(("127.0.0.1", sdp_audio_port(ok)))
+        first = await phone.wait_for_tone(GREETING_HZ, within=3)
+        assert first - answered < 0.25
+        await phone.wait_until_quiet(0.1, hz=GREETING_HZ)
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.2)
+    record = s.record()
+    assert record[0]["type"] == "call" and record[-1]["type"] == "end"
+    assert record[-1]["reason"] == "remote-bye"
+    assert any(line["type"] == "greeting_metrics" for line in record)
+
+
+async def test_the_session_is_configured_for_mulaw_with_the_prompt_and_tools(
+    tmp_path: Path, kind: Kind
+) -> None:
+    async with s2s_stack(tmp_path, kind, system_prompt="You sell teapots.") as s:
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        session = s.session
+        if isinstance(s.fake, FakeVoiceAgent):
+            config = session.config
+            assert config["input"]["format"] == {"encoding": "audio/pcmu"}
+            assert config["output"]["format"] == {"encoding": "audio/pcmu"}
+            assert config["system_prompt"].startswith("You sell teapots.")
+            assert config["greeting"] == GREETING
+            tools = {tool["name"] for tool in config["tools"]}
+            assert session.headers["Authorization"] == "Bearer s2s-test-key"
+        else:
+            config = session.session
+            assert config["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+            assert config["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+            assert config["instructions"].startswith("You sell teapots.")
+            detection = config["audio"]["input"]["turn_detection"]
+            assert (detection is None) == (kind == "realtime-local")
+            tools = {tool["name"] for tool in config["tools"]}
+        assert tools == {
+            "get_order_status", "schedule_callback", "transfer_to_human", "end_call",
+            "who_answered",  # no detection on these agents: it says {"mode": "off"}
+        }  # fmt: skip
+        await hang_up(caller, phone)
+
+
+async def test_mulaw_passes_through_untouched_both_ways(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind, fake_options={"keep_audio": True}) as s:
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        # What the phone heard of the greeting is the fake's audio, byte for byte (the
+        # last frame padded with μ-law silence).
+        heard = b"".join(h.packet.payload for h in phone.heard if h.loud)
+        spoken = s.fake.voice.speak(GREETING)
+        assert heard == spoken[: len(heard)] and len(spoken) - len(heard) < 160
+        # What the phone said arrived at the service unchanged (same bytes, in order).
+        speech = tone_frames(SPEECH_HZ, 0.4, phase=0.3)
+        phone.say(speech)
+        await s.fake.wait_for(lambda: b"".join(speech) in bytes(s.fake._records[-1].audio), 5)
+        await hang_up(caller, phone)
+
+
+async def test_a_turn_with_a_tool_call_gets_its_result_to_the_model(
+    tmp_path: Path, kind: Kind
+) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script(
+            [
+                FakeReply(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeReply("Your order has shipped and arrives tomorrow."),
+            ]
+        )
+        # the trunk (a source in the allow list) asserts the order owner's number (issue 21)
+        caller, ok, phone = await s.call(["P-Asserted-Identity: <tel:+15551234567>"])
+        await greeted(phone)
+        spoke_at = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        reply_at = await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.3)
+        assert reply_at > spoke_at
+        session = s.session
+        if isinstance(s.fake, FakeVoiceAgent):
+            (result,) = session.tool_results
+            assert session.early_results == []
+            output = result["result"]
+        else:
+            (result,) = session.tool_outputs
+            output = result["output"]
+        assert "shipped" in output and "DHL" in output  # from the sample orders file
+        assert [r.trigger for r in session.replies][-1] == "tool_result" or kind != "voice-agent"
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.2)
+    record = s.record()
+    kinds = [line["type"] for line in record]
+    for expected in ("call", "answered", "tool_call", "assistant", "turn_metrics", "end"):
+        assert expected in kinds, kinds
+    tool = next(line for line in record if line["type"] == "tool_call")
+    assert tool["name"] == "get_order_status" and tool["ok"]
+    metrics = [line for line in record if line["type"] == "turn_metrics"]
+    assert metrics[-1]["end_of_speech_to_first_rtp_ms"] is not None, metrics
+    assert metrics[-1]["first_rtp_after_tts_ms"] is not None, metrics
+
+
+async def test_barge_in_stops_the_audio_and_tells_the_model_what_was_heard(
+    tmp_path: Path, kind: Kind
+) -> None:
+    async with s2s_stack(tmp_path, kind, fake_options={"speed": 1.5}) as s:
+        s.fake.script([FakeReply(LONG), FakeReply("Sure, go ahead.")])
+        with cycles_left_by_our_code() as leftovers:
+            caller, ok, phone = await s.call()
+            await greeted(phone)
+            phone.say(tone_frames(SPEECH_HZ, 0.6))
+            await phone.wait_for_tone(LONG_HZ, within=8, min_seconds=0.5)
+            onset = time.monotonic()
+            phone.say(tone_frames(SPEECH_HZ, 1.0))
+            await asyncio.sleep(1.5)
+            spans = phone.tone_spans(LONG_HZ)
+            stopped = spans[-1][1]
+            # The agent's audio stopped right after the caller started talking (local
+            # VAD: 60 ms, plus the jitter buffer and a tick or two) and never came back.
+            assert stopped - onset < 0.3, (onset, spans)
+            played_ms = round(sum(1 for h in phone.heard if h.loud and h.at >= spans[-1][0]) * 20)
+            await hang_up(caller, phone)
+            await asyncio.sleep(0.3)
+        assert leftovers == []
+    barge = next(line for line in s.record() if line["type"] == "barge_in")
+    assert barge["reaction_ms"] is not None and barge["reaction_ms"] <= 100, barge
+    assert LONG.startswith(barge["heard"]), barge
+    # The record keeps what the caller heard of the reply (the Voice Agent sends its
+    # transcript only when the reply ends, so the barge-in line may not know it yet).
+    cut = next(line for line in s.record() if line["type"] == "assistant" and line["interrupted"])
+    assert cut["text"] and LONG.startswith(cut["text"]) and len(cut["text"]) < len(LONG) - 20, cut
+    session = s.session
+    long_reply = next(r for r in session.replies if r.text == LONG)
+    if isinstance(s.fake, FakeRealtime):
+        # Truncated to what the caller heard: the playout's count of frames sent.
+        (truncation,) = session.truncations
+        assert abs(truncation["audio_end_ms"] - played_ms) <= 60, (truncation, played_ms)
+        assert truncation["audio_end_ms"] < truncation["audio_ms"]
+        if kind == "realtime-local":
+            assert session.received("response.cancel")
+    assert long_reply.status == "interrupted" or kind == "realtime-local"
+    if kind == "realtime-local":
+        assert long_reply.status == "cancelled"
+
+
+async def test_transfer_through_the_tool_sends_a_refer_after_the_handoff_line(
+    tmp_path: Path, kind: Kind
+) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script(
+            [
+                FakeReply(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+                FakeReply("Connecting you with a colleague now."),
+            ]
+        )
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH_HZ, 0.6))
+        refer, arrived = await request_from_gateway(caller, "REFER", 12)
+        assert refer.headers.get("Refer-To") == f"<{TARGET}>"
+        caller.send(make_response(refer, 202).serialize())
+        spans = phone.tone_spans(CONNECT_HZ)
+        assert len(spans) == 1 and spans[0][1] <= arrived, (spans, arrived)  # heard first
+        await asyncio.sleep(0.2)
+        await hang_up(caller, phone)
+    record = s.record()
+    action = next(line for line in record if line["type"] == "action")
+    assert action["action"] == "transfer" and action["line"] == "reply", action
+    assert any(line["type"] == "transfer" and line["accepted"] for line in record)
+
+
+async def test_end_call_says_goodbye_and_hangs_up(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script(
+            [
+                FakeReply(tool_calls=[FakeToolCall("end_call", {"reason": "done"})]),
+                FakeReply("Thanks for calling, goodbye!"),
+            ]
+        )
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH_HZ, 0.6))
+        bye, arrived = await request_from_gateway(caller, "BYE", 12)
+        caller.send(make_response(bye, 200).serialize())
+        spans = phone.tone_spans(GOODBYE_HZ)
+        assert len(spans) == 1 and spans[0][1] <= arrived, (spans, arrived)
+        await phone.stop_audio()
+        await asyncio.sleep(0.2)
+    record = s.record()
+    assert {"type": "hangup", "by": "agent"} in [
+        {"type": r["type"], "by": r.get("by")} for r in record
+    ]
+    assert record[-1]["type"] == "end" and record[-1]["reason"] == "local-bye"
+
+
+async def test_keypad_digits_reach_the_model_as_text(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind, dtmf_timeout=0.3) as s:
+        s.fake.script([FakeReply("Your order has shipped.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        await send_digits(caller, ok, [4, 2, 11])  # 4, 2, #
+        await phone.wait_for_tone(REPLY_HZ, within=5)
+        session = s.session
+        text = "[The caller pressed keypad keys: 4 2 #]"
+        if isinstance(s.fake, FakeVoiceAgent):
+            (create,) = session.received("reply.create")
+            assert text in create["instructions"]
+        else:
+            assert session.user_texts == [text]
+        await hang_up(caller, phone)
+    assert {"type": "dtmf", "digits": "42#"} in [
+        {"type": r["type"], "digits": r.get("digits")} for r in s.record()
+    ]
+
+
+async def test_a_refused_session_refuses_the_call(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.reject_next(1, 401)
+        caller = await s.new_caller()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        final = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status >= 200)
+        assert isinstance(final, SipResponse) and final.status == 503
+    record = s.record()
+    error = next(line for line in record if line["type"] == "error")
+    assert "HTTP 401" in error["error"]
+
+
+async def test_a_dropped_connection_is_survived(tmp_path: Path, kind: Kind) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script([FakeReply("It has shipped.")])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        s.fake.drop_connections()
+        if isinstance(s.fake, FakeVoiceAgent):
+            await s.fake.wait_for(lambda: bool(s.fake._records[-1].resumed), 5)
+        else:
+            # A new session: the reply in progress is lost, the caller hears the apology
+            # from memory (in the model's voice, made at the start), not silence.
+            await phone.wait_for_tone(SORRY_HZ, within=5)
+        phone.say(tone_frames(SPEECH_HZ, 0.6))
+        await phone.wait_for_tone(REPLY_HZ, within=8)  # and the conversation goes on
+        await hang_up(caller, phone)
+    kinds = [line["type"] for line in s.record()]
+    if kind == "voice-agent":
+        assert "s2s_reconnected" in kinds
+    else:
+        assert "s2s_failed" in kinds and "s2s_recovered" in kinds
+
+
+async def test_a_reply_the_service_fails_is_followed_by_an_apology(
+    tmp_path: Path, kind: Kind
+) -> None:
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script([FakeReply(error=("server_error", "The model is overloaded"))])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        sorry = await phone.wait_for_tone(SORRY_HZ, within=5)
+        # Not silence: the caller hears why, well within 2 s of the end of their turn.
+        assert sorry - said < 2.0, sorry - said
+        await hang_up(caller, phone)
+    record = s.record()
+    error = next(line for line in record if line["type"] == "error")
+    assert "overloaded" in error["error"] or error.get("code") == "server_error", error
+    (decision,) = [line for line in record if line["type"] == "failure"]
+    # From memory, in the model's voice (the line cache): the model was not asked.
+    assert (decision["decision"], decision["source"]) == ("llm_apology", "cache")
+    assert not any(reply.instructions for reply in s.session.replies[1:])  # after the greeting

@@ -1,0 +1,293 @@
+"""Answering-machine detection on an outbound assistant call (agent/answering.py).
+
+The assistant runs on the in-memory doubles (tests/agent/parts.py); the callee's audio is
+fed at arrival on a real 20 ms schedule (the detector counts frames as time): a 300 Hz
+tone stands for speech (below the beep detector's band, so it is voice), a 1 kHz tone
+for a voicemail's beep, the three rising tones of a special information tone for a
+carrier's announcement. The speech recognizer's words come from the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from agent.amd.config import AmdMode, AmdRequest, AnsweringSettings
+from agent.base import CallDetails
+from agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.testing.audio import tone_frames
+from tests.agent.parts import Assistant, FakeCall, Turn, assistant, settle, wait_for
+
+pytestmark = pytest.mark.timeout(30)
+
+SILENCE = b"\xff" * 160
+MESSAGE = "Hi, this is Ana from the shop, please call us back."
+SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
+
+
+def silence(seconds: float) -> list[bytes]:
+    return [SILENCE] * round(seconds / 0.02)
+
+
+def voice(seconds: float) -> list[bytes]:
+    """Syllables: 200 ms of a low tone, 60 ms quieter (speech has gaps: the VAD's noise
+    floor stays below it), ``seconds`` long, ending on a syllable."""
+    frames: list[bytes] = []
+    pitches = (250, 300, 350)
+    while len(frames) < round(seconds / 0.02):
+        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
+        frames += silence(0.06)
+    frames = frames[: round(seconds / 0.02)]
+    while frames and frames[-1] == SILENCE:
+        frames.pop()
+    return frames
+
+
+def beep(seconds: float = 0.5) -> list[bytes]:
+    return tone_frames(1000, seconds, -18.0)
+
+
+def special_information_tone() -> list[bytes]:
+    return [*tone_frames(950, 0.34, -18.0), *tone_frames(1400, 0.34, -18.0),
+            *tone_frames(1800, 0.34, -18.0)]  # fmt: skip
+
+
+def outbound(
+    mode: AmdMode,
+    message: str | None = None,
+    variables: dict[str, str] | None = None,
+    **settings: object,
+) -> Assistant:
+    call = FakeCall(direction="outbound", called="sip:+15550001111@trunk.example",
+                    amd=AmdRequest(mode, message),
+                    details=CallDetails(variables=variables or {}))  # fmt: skip
+    return assistant(call=call, **settings)  # type: ignore[arg-type]
+
+
+async def answered(a: Assistant) -> float:
+    """Prepare and answer the call; returns the loop time of the answer."""
+    await a.agent.prepare()
+    a.agent.on_answered()
+    return asyncio.get_running_loop().time()
+
+
+async def feed(a: Assistant, frames: Sequence[bytes], started: float | None = None) -> float:
+    """The callee's frames at arrival, one per 20 ms on absolute deadlines (from
+    ``started``); returns when the next frame would be due."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() if started is None else started
+    for n, frame in enumerate(frames):
+        await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.02 - loop.time()))
+        a.agent.on_caller_audio(frame)
+    return t0 + len(frames) * 0.02
+
+
+async def tick_until_hung_up(a: Assistant, within: float = 10.0) -> None:
+    """Run the agent's frames out as the ticker does, until it hangs up."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not a.call.hangups:
+        assert loop.time() < deadline, "the agent did not hang up"
+        a.agent.next_frame()
+        await asyncio.sleep(0.02)
+
+
+def turn_ended(text: str, order: int = 0) -> SttTurnEnded:
+    return SttTurnEnded(text, order, (), asyncio.get_running_loop().time(), None)
+
+
+async def test_a_person_s_hello_is_answered_240_ms_after_it_ends() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text="Hi, this is Ana from the shop.")])
+    await answered(a)
+    start = asyncio.get_running_loop().time()
+    end = await feed(a, [*silence(0.3), *voice(0.5), *silence(0.5)], start)
+    (decision,) = a.record("amd")
+    assert decision["kind"] == "human" and decision["reason"] == "short greeting"
+    # decided 240 ms (+ a frame) after "Hello?" ends at 0.8 s
+    assert 1000 <= decision["elapsed_ms"] <= 1140, decision
+    assert a.record("amd_action") == [{**a.record("amd_action")[0], "action": "begin"}]
+    await wait_for(lambda: a.llm.requests)  # the LLM writes the opening now
+    # the recognizer's "Hello?" comes after the opening began: it joins the history,
+    # and is neither answered again nor a barge-in
+    a.stt.emit(turn_ended("Hello?"))
+    await wait_for(lambda: a.record("user"))
+    await settle()
+    assert {"role": "user", "content": "Hello?"} in a.agent.conversation.messages
+    assert len(a.llm.requests) == 1 and not a.record("barge_in")
+    assert not a.record("amd_result")  # the callee might go on: "Hello? ... hi, it's Nina"
+    await feed(a, silence(0.8), end)  # a pause of 1 s ends the greeting
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "human" and result["action"] == "conversation"
+    assert a.observer.events.count(("answer", ("human", pytest.approx(1.06, abs=0.1)))) == 1
+    await a.agent.close()
+
+
+async def test_a_voicemail_gets_the_message_after_its_beep_then_the_call_ends() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(message=MESSAGE))
+    await answered(a)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    greeting = [*voice(2.4), *silence(0.5)]
+    at = await feed(a, greeting, start)
+    beep_end = at + 0.5
+    await feed(a, [*beep(0.5), *silence(0.4)], at)
+    kinds = [line["kind"] for line in a.record("amd")]
+    assert kinds == ["voicemail"] and a.record("amd")[0]["reason"] == "long greeting"
+    (ready,) = a.record("amd_ready")
+    assert ready["cause"] == "beep" and ready["beep_hz"] == pytest.approx(1000, abs=15)
+    (message,) = [line for line in a.record("amd_action") if line["action"] == "message"]
+    assert message["cause"] == "beep" and message["fixed"]
+    assert a.tts.texts() == [MESSAGE]
+    said_at = a.agent.speaker.current.started_at
+    assert 0.0 < said_at - beep_end <= 0.35  # right after the beep: quiet_after, a frame
+    await tick_until_hung_up(a)
+    assert a.agent.playout.finished(a.agent.speaker.current.tts.id)
+    assert a.record("hangup") and a.record("amd_result")[0]["action"] == "message"
+    assert not a.llm.requests  # no conversation with a machine
+    await a.agent.close()
+
+
+async def test_without_a_fixed_message_the_llm_writes_it() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text="Hi, Ana here from the shop.")])
+    await answered(a)
+    at = await feed(a, [*voice(2.4), *silence(0.5)])
+    await feed(a, [*beep(0.4), *silence(0.4)], at)
+    await wait_for(lambda: a.llm.requests)
+    note = a.llm.requests[0][-1]
+    assert note["role"] == "user" and "voicemail" in note["content"]
+    await tick_until_hung_up(a)
+    assert a.tts.texts() == ["Hi, Ana here from the shop."]
+    await a.agent.close()
+
+
+async def test_a_call_s_own_message_wins_with_its_variables() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE, "Hi {first_name}, your appointment is tomorrow at 3.",
+                 {"first_name": "Ada"}, answering=AnsweringSettings(message=MESSAGE))  # fmt: skip
+    await answered(a)
+    at = await feed(a, [*voice(2.4), *silence(0.5)])
+    await feed(a, [*beep(0.4), *silence(0.4)], at)
+    assert a.tts.texts() == ["Hi Ada, your appointment is tomorrow at 3."]
+    await a.agent.close()
+
+
+async def test_hang_up_on_a_voicemail_s_words() -> None:
+    a = outbound(AmdMode.HANG_UP)
+    await answered(a)
+    at = await feed(a, voice(2.2))
+    assert not a.call.hangups  # long: maybe a person with an office greeting
+    a.stt.emit(SttPartialTranscript("hi you have reached ana please leave a message", 0, at))
+    await wait_for(lambda: a.call.hangups)
+    assert [line["action"] for line in a.record("amd_action")] == ["hang_up"]
+    assert a.record("amd_result")[0]["kind"] == "voicemail"
+    assert a.tts.texts() == [] and not a.llm.requests
+    await a.agent.close()
+
+
+async def test_hang_up_mode_talks_to_a_long_greeting_that_turns_out_a_person() -> None:
+    """The hard case: a person answering with an office greeting is long (a voicemail by
+    length), then its words make it a person: the agent talks, never hangs up."""
+    a = outbound(AmdMode.HANG_UP, script=[Turn(text="Hi, this is Ana from the shop.")])
+    await answered(a)
+    await feed(a, [*voice(2.6), *silence(0.3)])
+    a.stt.emit(turn_ended("Hello, this is Doctor Smith's office, how can I help you?"))
+    await wait_for(lambda: a.llm.requests)
+    assert [line["kind"] for line in a.record("amd")] == ["voicemail", "human"]
+    history = a.llm.requests[0]
+    assert {
+        "role": "user",
+        "content": "Hello, this is Doctor Smith's office, how can I help you?",
+    } in history
+    assert not a.call.hangups
+    await a.agent.close()
+
+
+async def test_an_announcement_is_hung_up_on() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE)
+    await answered(a)
+    await feed(a, [*silence(0.2), *special_information_tone(), *silence(0.3)])
+    await wait_for(lambda: a.call.hangups)
+    (decision,) = a.record("amd")
+    assert decision["kind"] == "announcement" and decision["evidence"] == "tone"
+    assert a.record("amd_result")[0]["action"] == "hang_up"
+    await a.agent.close()
+
+
+async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() -> None:
+    a = outbound(
+        AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(screener_line=SCREENER_LINE),
+        script=[Turn(text="Hi Bob, this is Ana from the shop.")],
+    )  # fmt: skip
+    await answered(a)
+    at = await feed(a, voice(3.0))
+    prompt = "Hi, I'm Call Assist by Google. Can I ask what you're calling about?"
+    a.stt.emit(turn_ended(prompt))
+    at = await feed(a, silence(1.0), at)
+    assert [line["kind"] for line in a.record("amd")][-1] == "screener"
+    assert a.tts.texts() == [SCREENER_LINE]
+    # the screener hears the answer, then "stay on the line", then the person
+    loop = asyncio.get_running_loop()
+    while a.agent.playout.pending:
+        a.agent.next_frame()
+        await asyncio.sleep(0.02)
+    await settle()
+    at = await feed(a, [*voice(1.0), *silence(0.5)])
+    a.stt.emit(turn_ended("Please stay on the line.", 1))
+    at = await feed(a, [*silence(1.0), *voice(0.5), *silence(0.3)], at)
+    assert not a.llm.requests  # the screener's own words begin nothing
+    a.stt.emit(turn_ended("Hello?", 2))
+    await wait_for(lambda: a.llm.requests)
+    history = a.llm.requests[0]
+    assert {"role": "assistant", "content": SCREENER_LINE} in history
+    assert history[-1] == {"role": "user", "content": "Hello?"}
+    await wait_for(lambda: a.agent.playout.pending)
+    assert a.agent.next_frame() is not None  # the person hears the greeting
+    assert {"role": "user", "content": "Please stay on the line."} not in history
+    await feed(a, silence(1.2), at)
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "human" and result["screener_answers"] == 1
+    assert loop.time() > at
+    await a.agent.close()
+
+
+async def test_detect_mode_speaks_at_once_and_only_records() -> None:
+    a = outbound(AmdMode.DETECT, script=[Turn(text="Hi, this is Ana from the shop.")])
+    await answered(a)
+    await wait_for(lambda: a.llm.requests)  # the opening did not wait
+    at = await feed(a, [*voice(2.4), *silence(0.5)])
+    await feed(a, [*beep(0.4), *silence(0.4)], at)
+    assert a.record("amd") and a.record("amd")[0]["kind"] == "voicemail"
+    assert not a.record("amd_action") and not a.call.hangups
+    assert a.record("amd_result")[0]["action"] == "conversation"
+    await a.agent.close()
+
+
+async def test_the_tool_sees_who_answered() -> None:
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text="Hi.")])
+    await answered(a)
+    context = a.agent.conversation.ctx  # what the tools get
+    assert context.answered_by()["answered_by"] == "undecided"
+    await feed(a, [*voice(0.5), *silence(1.2)])
+    answer = context.answered_by()
+    assert answer == {**answer, "mode": "leave_message", "answered_by": "human", "final": True,
+                      "action": "conversation"}  # fmt: skip
+    await a.agent.close()
+
+
+async def test_an_inbound_call_runs_no_detection() -> None:
+    a = assistant()
+    assert a.agent.answering is None
+    context = a.agent.conversation.ctx
+    assert context.answered_by() == {"mode": "off"}
+    await a.agent.close()
+
+
+async def test_the_result_is_recorded_when_the_call_ends_undecided() -> None:
+    a = outbound(AmdMode.HANG_UP)
+    await answered(a)
+    await feed(a, silence(0.5))
+    await a.agent.close()
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "undecided" and result["reason"] == "call ended"
+    assert not [e for e in a.observer.events if e[0] == "answer"]

@@ -1,0 +1,124 @@
+"""The person a warm transfer calls (agent/consult.py): the summary said, their answer heard."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from agent.consult import (
+    ConsultAgent,
+    ConsultBrief,
+    ConsultDecision,
+    keyed_answer,
+    spoken_answer,
+)
+from agent.stt.base import SttTurnEnded
+from tests.agent.parts import FakeCall, ScriptedStt, ScriptedTts, play_out, settle, wait_for
+
+BRIEF = ConsultBrief("Hello, a caller for you.", "Bob wants a refund for order 1234.",
+                     "Press 1 or say yes to take the call.", answer_timeout=0.3)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("Yes.", True), ("Yeah, put them through.", True), ("Sure, no problem.", True),
+        ("OK go ahead", True), ("I'll take it", True),
+        ("No.", False), ("Not now, sorry.", False), ("I can't, I'm busy.", False),
+        ("Who is it?", None), ("", None), ("Yes... no, wait.", None),
+    ],
+)  # fmt: skip
+def test_spoken_answers(text: str, answer: bool | None) -> None:
+    assert spoken_answer(text) is answer
+
+
+def test_keys() -> None:
+    assert [keyed_answer(d) for d in "1234#"] == [True, False, None, None, None]
+
+
+def consult(stt: ScriptedStt | None = None) -> tuple[ConsultAgent, list[dict[str, Any]],
+                                                     ScriptedTts]:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    record: list[dict[str, Any]] = []
+    tts = ScriptedTts()
+    agent = ConsultAgent(FakeCall(direction="outbound"), BRIEF, tts, stt or ScriptedStt(),
+                         loop.create_future(), record.append)  # fmt: skip
+    return agent, record, tts
+
+
+async def test_the_brief_is_said_once_answered_and_a_key_accepts() -> None:
+    agent, record, tts = consult()
+    await agent.prepare()
+    assert agent.next_frame() is None  # nothing before the answer
+    agent.on_answered()
+    await settle()
+    assert tts.texts() == [BRIEF.text]
+    assert BRIEF.text.startswith("Hello, a caller for you. Bob wants a refund")
+    frames = await play_out(agent.playout)
+    assert any(frame is not None for frame in frames)
+    agent.on_dtmf("5")
+    assert not agent.decision.done()
+    agent.on_dtmf("1")
+    assert agent.decision.result() is ConsultDecision.ACCEPTED
+    agent.on_dtmf("2")  # decided once
+    assert agent.decision.result() is ConsultDecision.ACCEPTED
+    assert record[-1] == {"type": "consult", "stage": "decided", "decision": "accepted",
+                          "by": "key 1"}  # fmt: skip
+    await agent.close()
+
+
+async def test_words_decline() -> None:
+    stt = ScriptedStt()
+    agent, _, _ = consult(stt)
+    await agent.prepare()
+    agent.on_answered()
+    agent.on_caller_audio(b"\x10" * 160)
+    assert stt.audio  # the person's audio goes to speech-to-text
+    loop = asyncio.get_running_loop()
+    stt.emit(SttTurnEnded("Who is it?", 0, (), loop.time(), None))
+    stt.emit(SttTurnEnded("No, not now.", 1, (), loop.time(), None))
+    await wait_for(agent.decision.done)
+    assert agent.decision.result() is ConsultDecision.DECLINED
+    await agent.close()
+
+
+async def test_no_answer_after_the_prompt_was_heard() -> None:
+    agent, _, _ = consult()
+    await agent.prepare()
+    agent.on_answered()
+    await play_out(agent.playout)
+    loop = asyncio.get_running_loop()
+    heard = loop.time()
+    await wait_for(agent.decision.done, within=2.0)
+    assert agent.decision.result() is ConsultDecision.NO_ANSWER
+    assert loop.time() - heard >= 0.25  # the timeout counts from the prompt's end
+    await agent.close()
+
+
+async def test_a_call_that_ends_first_is_hung_up() -> None:
+    agent, _, _ = consult()
+    await agent.prepare()
+    await agent.close("remote-bye")
+    assert agent.decision.result() is ConsultDecision.HUNG_UP
+
+
+async def test_keys_work_without_speech_recognition() -> None:
+    agent, _, _ = consult(ScriptedStt(connect_error=OSError("refused")))
+    await agent.prepare()
+    agent.on_answered()
+    agent.on_caller_audio(b"\x10" * 160)
+    agent.on_dtmf("2")
+    assert agent.decision.result() is ConsultDecision.DECLINED
+    await agent.close()
+
+
+async def test_a_brief_that_cannot_be_said_fails() -> None:
+    agent, _, tts = consult()
+    tts.fail_on = "refund"
+    await agent.prepare()
+    agent.on_answered()
+    await wait_for(agent.decision.done)
+    assert agent.decision.result() is ConsultDecision.FAILED
+    await agent.close()

@@ -1,0 +1,88 @@
+"""Speculative speech's parts: the waste budget, when a clause is held, what it already said."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.preemptive import SpeechHold
+from agent.speculative import (
+    TTS_LEAD_DEFAULT,
+    TTS_LEAD_MARGIN,
+    TTS_LEAD_SAMPLES,
+    HeldSpeech,
+    SpeculationBudget,
+    SpeculationLimits,
+    TtsLead,
+)
+from tests.agent import parts
+
+
+def test_requests_per_turn_are_bounded_and_restart_with_each_reply() -> None:
+    budget = SpeculationBudget(SpeculationLimits(max_requests_per_turn=2))
+    assert budget.may_request()
+    budget.requested()
+    budget.requested()
+    assert not budget.may_request()  # a third pause in the same turn starts nothing
+    budget.reply_began()
+    assert budget.may_request()
+
+
+def test_clauses_are_held_while_the_waste_is_within_the_share_of_the_speech() -> None:
+    budget = SpeculationBudget(SpeculationLimits(max_wasted_share=0.1))
+    assert budget.may_hold()  # nothing wasted yet
+    budget.held(60)
+    budget.wasted(60)  # the caller went on
+    assert not budget.may_hold()  # 60 wasted > 10 % of nothing spoken
+    budget.spoken(500)
+    assert not budget.may_hold()  # 60 > 50
+    budget.spoken(100)
+    assert budget.may_hold()  # 60 <= 10 % of 600: speculation resumes
+    assert (budget.held_chars, budget.spoken_chars, budget.wasted_chars) == (60, 600, 60)
+
+
+@pytest.mark.parametrize(
+    ("clause", "sentences", "sent"),
+    [
+        # the first sentence starts with the clause: only its rest goes to TTS
+        ("Your order has shipped,", ["Your order has shipped, it arrives Monday."],
+         ["it arrives Monday."]),
+        # the same cut: nothing more of that sentence
+        ("Your order has shipped.", ["Your order has shipped.", "Anything else?"],
+         ["", "Anything else?"]),
+        # the clause spans two shorter sentences
+        ("Sure. I can help,", ["Sure.", "I can help, of course."], ["", "of course."]),
+    ],
+)  # fmt: skip
+def test_the_reply_sends_only_what_the_held_clause_did_not_say(
+    clause: str, sentences: list[str], sent: list[str]
+) -> None:
+    held = HeldSpeech(parts.ScriptedTts().start_reply(), clause, 0.0)
+    assert [held.unsent(sentence) for sentence in sentences] == sent
+
+
+def test_a_sentence_that_does_not_continue_the_clause_is_sent_whole() -> None:
+    held = HeldSpeech(parts.ScriptedTts().start_reply(), "Hello there,", 0.0)
+    assert held.unsent("Something else.") == "Something else."  # never lose words
+    assert held.unsent("Next.") == "Next."
+
+
+def test_the_tts_lead_is_the_median_recent_first_byte_plus_a_margin() -> None:
+    lead = TtsLead()
+    assert lead.seconds == pytest.approx(TTS_LEAD_DEFAULT + TTS_LEAD_MARGIN)  # none measured
+    for seconds in (0.15, 0.9, 0.12, -1.0):  # a negative one is no measurement
+        lead.observe(seconds)
+    assert lead.seconds == pytest.approx(0.15 + TTS_LEAD_MARGIN)  # one slow byte: no matter
+    for _ in range(TTS_LEAD_SAMPLES):
+        lead.observe(0.3)
+    assert lead.seconds == pytest.approx(0.3 + TTS_LEAD_MARGIN)  # the older ones aged out
+
+
+def test_a_clause_is_held_the_tts_lead_before_the_latest_end_of_turn() -> None:
+    stt = parts.ScriptedStt(turn_end=1.0)
+    lead = TtsLead()
+    lead.observe(0.15)
+    hold = SpeechHold(parts.ScriptedTts(), SpeculationBudget(), lead, stt)
+    assert hold.hold_at(10.0) == pytest.approx(10.0 + 1.0 - 0.15 - TTS_LEAD_MARGIN)
+    assert hold.hold_at(None) is None  # no speech end known: at once
+    stt.turn_end = None
+    assert hold.hold_at(10.0) is None  # the STT does not say: at once

@@ -1,0 +1,225 @@
+"""Warm transfer on the assistant's side (agent/warm_transfer.py), on the in-memory doubles.
+
+The call is a :class:`WarmCall`: the test plays the gateway (the consultation call is a
+:class:`FakeLeg` whose end the test decides; ``join`` answers what the test says), and
+drives the consultation call's own agent (its keys) directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from agent.base import Agent, AgentFactory
+from agent.consult import ConsultAgent
+from agent.dialpolicy import DialRefused
+from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
+from tests.agent.parts import Assistant, FakeCall, assistant, play_out, settle, wait_for
+
+pytestmark = pytest.mark.timeout(20)
+
+TARGET = "sip:human@pbx.example"
+LINE = "Let me connect you with a colleague. One moment."
+
+
+@dataclass
+class FakeLeg:
+    """The consultation call: its end is the test's to decide."""
+
+    finished: asyncio.Future[LegEnded] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    hangups: int = 0
+
+    async def ended(self) -> LegEnded:
+        return await asyncio.shield(self.finished)
+
+    def hangup(self) -> None:
+        self.hangups += 1
+        if not self.finished.done():
+            self.finished.set_result(LegEnded("answered"))
+
+
+@dataclass
+class WarmCall(FakeCall):
+    """A call that can do warm transfers, the gateway played by the test."""
+
+    legs: list[FakeLeg] = field(default_factory=list)
+    consulted: list[tuple[str, float]] = field(default_factory=list)
+    consult_agents: list[Agent] = field(default_factory=list)
+    joined: list[JoinHow] = field(default_factory=list)
+    join_answer: str | Exception = "bridge"
+    join_waits: asyncio.Event | None = None
+
+    async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> FakeLeg:
+        if self.refuse:
+            raise DialRefused("transfer", target, "not in SIPGW_DIAL_ALLOW")
+        self.consulted.append((target, ring_timeout))
+        self.consult_agents.append(agent(FakeCall(direction="outbound", called=target)))
+        leg = FakeLeg()
+        self.legs.append(leg)
+        return leg
+
+    async def join(self, leg: FakeLeg, how: JoinHow) -> str:
+        self.joined.append(how)
+        if self.join_waits is not None:
+            await self.join_waits.wait()
+        if isinstance(self.join_answer, Exception):
+            raise self.join_answer
+        return self.join_answer
+
+
+def warm(**settings: object) -> Assistant:
+    transfer = TransferSettings(mode="warm", ring_timeout=9.0, answer_timeout=5.0)
+    a = assistant(call=WarmCall(), transfer=transfer, transfer_line=LINE, **settings)  # type: ignore[arg-type]
+    a.agent.playout.held = False  # answered
+    return a
+
+
+async def on_hold(a: Assistant) -> ConsultAgent:
+    """Ask for the transfer, hear its line, and wait until the person is being called."""
+    a.agent.actions.transfer_after_reply(TARGET, "Bob wants a refund for order 1234.")
+    await wait_for(lambda: LINE in a.tts.texts())
+    await play_out(a.agent.playout)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    await wait_for(lambda: call.consult_agents)
+    agent = call.consult_agents[0]
+    assert isinstance(agent, ConsultAgent)
+    return agent
+
+
+async def test_the_caller_hears_music_while_the_person_is_briefed_then_they_are_joined() -> None:
+    a = warm()
+    consult = await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    assert call.consulted == [(TARGET, 9.0)]
+    assert consult.brief.summary == "Bob wants a refund for order 1234."
+    assert consult.brief.answer_timeout == 5.0
+    assert a.agent.warm is not None and a.agent.warm.active
+    music = [a.agent.next_frame() for _ in range(5)]
+    assert all(frame is not None and len(frame) == 160 for frame in music)
+    (hold,) = a.record("warm_transfer")
+    assert hold == {**hold, "stage": "hold", "target": TARGET, "music": "built-in"}
+    consult.on_dtmf("1")  # the person accepts
+    await wait_for(lambda: call.joined)
+    assert call.joined == ["auto"]
+    await wait_for(lambda: len(a.record("warm_transfer")) == 2)
+    assert a.record("warm_transfer")[1]["how"] == "bridge"
+    assert not a.llm.requests  # nothing to tell: the caller talks to the person now
+    await a.agent.close("bridged")
+    assert call.legs[0].hangups == 0  # the person's call goes on, joined
+
+
+@pytest.mark.parametrize(
+    ("ended", "told"),
+    [
+        (LegEnded("busy", 486, "busy"), "the person is busy (SIP 486)"),
+        (LegEnded("no-answer", None, "no-answer"), "nobody answered"),
+        (LegEnded("declined", 603, "declined"), "the person declined the call (SIP 603)"),
+    ],
+)
+async def test_busy_declined_or_no_answer_brings_the_caller_back(
+    ended: LegEnded, told: str
+) -> None:
+    a = warm()
+    await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    call.legs[0].finished.set_result(ended)
+    await wait_for(lambda: a.llm.requests)
+    note = a.llm.requests[0][-1]["content"]
+    assert note.startswith(f"[The transfer to a person did not go through: {told}.")
+    assert "take a message" in note and "callback" in note
+    assert a.agent.warm is not None and not a.agent.warm.active
+    assert a.agent.playout.background is None  # the music stopped
+    assert a.record("warm_transfer")[-1]["stage"] == "failed"
+    await a.agent.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "told"), [("2", "the person said they cannot take the call"), (None, "did not accept")]
+)
+async def test_a_person_who_declines_or_says_nothing_is_hung_up_on(
+    key: str | None, told: str
+) -> None:
+    a = warm()
+    consult = await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    consult.on_answered()
+    await play_out(consult.playout)
+    if key is not None:
+        consult.on_dtmf(key)
+    await wait_for(lambda: a.llm.requests, within=8.0)
+    assert told in a.llm.requests[0][-1]["content"]
+    assert call.legs[0].hangups == 1 and call.joined == []
+    await consult.close()
+    await a.agent.close()
+
+
+async def test_a_join_that_fails_brings_the_caller_back() -> None:
+    a = warm()
+    call = a.call
+    assert isinstance(call, WarmCall)
+    call.join_answer = JoinFailed("a call ended before they could be joined")
+    consult = await on_hold(a)
+    consult.on_dtmf("1")
+    await wait_for(lambda: a.llm.requests)
+    assert "could not be joined" in a.llm.requests[0][-1]["content"]
+    assert call.legs[0].hangups == 1
+    await a.agent.close()
+
+
+async def test_a_target_the_allow_list_refuses_puts_nobody_on_hold() -> None:
+    a = warm()
+    call = a.call
+    assert isinstance(call, WarmCall)
+    call.refuse = True
+    a.agent.actions.transfer_after_reply(TARGET, "summary")
+    await play_out(a.agent.playout, until=lambda: bool(a.llm.requests))
+    await wait_for(lambda: a.llm.requests)
+    assert a.llm.requests[0][-1]["content"].startswith("[The transfer was refused")
+    assert a.record("dial_refused") and a.agent.playout.background is None
+    await a.agent.close()
+
+
+async def test_the_caller_hanging_up_ends_the_consultation_call() -> None:
+    a = warm()
+    await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    await a.agent.close("remote-bye")
+    assert call.legs[0].hangups == 1
+
+
+async def test_what_the_caller_says_on_hold_is_no_turn() -> None:
+    from sipgw.testing.audio import tone_frames
+
+    a = warm()
+    await on_hold(a)
+    for frame in tone_frames(300, 1.0, -15.0):
+        a.agent.on_caller_audio(frame)
+        await asyncio.sleep(0)
+    await settle()
+    assert not a.record("barge_in") and not a.llm.requests
+    await a.agent.close()
+
+
+async def test_an_agent_closed_by_the_join_records_it_and_leaves_the_person_s_call_up() -> None:
+    """The gateway bridges the calls (or the REFER ends the caller's) and closes this agent
+    before its join returns: the transfer is recorded as joined, the person's call stays."""
+    a = warm()
+    call = a.call
+    assert isinstance(call, WarmCall)
+    call.join_waits = asyncio.Event()  # never set: the agent is closed first
+    consult = await on_hold(a)
+    consult.on_dtmf("1")
+    await wait_for(lambda: call.joined)
+    await a.agent.close("bridged")
+    assert call.legs[0].hangups == 0
+    joined = a.record("warm_transfer")[-1]
+    assert (joined["stage"], joined["how"]) == ("joined", "bridge")
