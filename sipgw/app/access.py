@@ -6,16 +6,20 @@ settings (:class:`AccessSection`) and the upstream hosts of the accounts
 start-up :func:`build_access_policy` resolves its host names and decides who
 is admitted:
 
-* ``--allow-from any``: anyone;
+* ``--allow-from any``: anyone (the start-up line says so at WARNING);
 * ``--allow-from LIST``: those addresses, networks and (resolved) names;
 * nothing set, but an account or outbound proxy configured: their resolved
   addresses, since calls from a trunk or PBX come through them;
 * nothing set, only inbound credentials: nobody without credentials;
-* nothing at all (a lab): anyone, and the start-up log says so.
+* nothing at all: nobody (closed by default: every call of an agent that
+  spends money is a paid AI session), and the start-up line says, at WARNING,
+  what to add; only when every agent that answers spends nothing (the echo
+  line check, :attr:`AccessConfig.free_agents`) anyone, as a lab.
 
 Inbound credentials, when configured, admit anyone else who authenticates.
 :class:`RefusalLog` logs refused requests at most once per source address
-per minute, and counts them for the stats line.
+per minute, and counts them for the stats line; when nothing is configured its
+lines say which ``--allow-from`` would admit the source.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
+from sipgw.app.mediaranges import TrunkMedia, media_networks, trunk_media
 from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
 from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY",
+    "CLOSED_BY_DEFAULT",
     "AccessConfig",
     "AccessSection",
     "RefusalLog",
@@ -56,6 +62,7 @@ __all__ = [
     "digest_algorithm",
     "read_users_file",
     "resolve_host",
+    "summary_level",
     "upstream_hosts",
 ]
 
@@ -118,9 +125,17 @@ class AccessSection:
         default_text="", default_doc="auto", first=True,
         help="Sources admitted without credentials: comma-separated IP addresses, CIDRs (IPv4 "
         "or IPv6) and host names (resolved at start), or 'any'. Empty: the registrar's and "
-        "outbound proxy's addresses when an account or proxy is configured, nobody when only "
-        "inbound credentials are, else (a lab) anyone. Others get 401 (with inbound "
-        "credentials) or 403.",
+        "outbound proxy's addresses when an account or proxy is configured, else nobody "
+        "(anyone only with the echo agent, which spends nothing). Others get 401 (with "
+        "inbound credentials) or 403.",
+    )  # fmt: skip
+    media_networks: tuple[str, ...] = setting(
+        (), env="SIPGW_MEDIA_NETWORKS", flag="--media-networks", metavar="LIST",
+        parse=media_networks, default_text="",
+        help="Where the RTP of calls from sources admitted by address (--allow-from, else the "
+        "registrar/proxy) may go: comma-separated IP addresses and CIDRs, e.g. the media "
+        "ranges your provider publishes; an SDP naming another gets 488. Empty = any unicast "
+        "address. An account may have its own (media_networks in the accounts file).",
     )  # fmt: skip
     inbound_username: str = setting(
         "", env="SIPGW_INBOUND_USERNAME", flag="--inbound-username", metavar="NAME", parse=text,
@@ -176,6 +191,22 @@ class AccessConfig:
     """The digest realm of our challenges."""
     algorithm: str = "MD5"
     """The digest algorithm of our challenges."""
+    media_ranges: tuple[TrunkMedia, ...] = ()
+    """Where each trunk's media may go (:mod:`sipgw.app.mediaranges`)."""
+    free_agents: bool = False
+    """Every agent that answers spends nothing per call (the echo line check): with
+    nothing else configured anyone may call, as in a lab. Otherwise (the assistant,
+    any plug-in) nothing configured admits nobody."""
+
+    @property
+    def unconfigured(self) -> bool:
+        """Whether nothing says who may call: no ``--allow-from``, account, proxy or user."""
+        return not (self.allow_from or self.upstreams or self.users)
+
+    @property
+    def closed_by_default(self) -> bool:
+        """Nothing configured, and the agents spend money: nobody is admitted."""
+        return self.unconfigured and not self.free_agents
 
 
 def read_users_file(path: Path) -> list[tuple[str, str]]:
@@ -240,12 +271,20 @@ def _uri_host(text: str, what: str) -> str:
         raise ConfigError(f"{what}={text!r}: not a SIP URI") from None
 
 
-def access_config(settings: AccessSection, upstreams: Iterable[str] = ()) -> AccessConfig:
-    """Who may call: the ``access`` settings and the upstream hosts (:func:`upstream_hosts`).
+def access_config(
+    settings: AccessSection,
+    upstreams: Iterable[str] = (),
+    free_agents: bool = False,
+    accounts: Iterable[Account] = (),
+) -> AccessConfig:
+    """Who may call: the ``access`` settings and the upstream hosts (:func:`upstream_hosts`);
+    ``free_agents``: every agent that answers spends nothing (see :class:`AccessConfig`);
+    ``accounts``: those whose own ``media_networks`` apply to their calls.
 
     Raises:
         ConfigError: an unreadable users file, or one user defined twice.
     """
+    hosts = tuple(dict.fromkeys(upstreams))
     users: list[tuple[str, str]] = []
     if settings.inbound_username:
         users.append((settings.inbound_username, settings.inbound_password))
@@ -257,10 +296,24 @@ def access_config(settings: AccessSection, upstreams: Iterable[str] = ()) -> Acc
         raise ConfigError(f"inbound user {duplicates[0]!r} is defined twice")
     return AccessConfig(
         allow_from=settings.allow_from,
-        upstreams=tuple(dict.fromkeys(upstreams)),
+        upstreams=hosts,
         users=tuple(users),
         realm=settings.inbound_realm or "sipgw",
         algorithm=settings.inbound_algorithm,
+        free_agents=free_agents,
+        media_ranges=trunk_media(
+            settings.allow_from,
+            hosts,
+            settings.media_networks,
+            [
+                (
+                    account.name,
+                    account_upstreams(account.aor, account.registrar, account.outbound_proxy),
+                    account.media_networks,
+                )
+                for account in accounts
+            ],  # fmt: skip
+        ),
     )
 
 
@@ -319,7 +372,10 @@ async def build_access_policy(
             config.realm, dict(config.users), secrets.SystemRandom(), algorithm=config.algorithm
         )
     if config.allow_from == (ANY,):
-        return AccessPolicy.open(), "access: --allow-from any: calls accepted from anyone"
+        return AccessPolicy.open(), (
+            "access: --allow-from any: calls accepted from anyone (every call of an agent that "
+            "spends money is a paid session; see docs/security.md)"
+        )
     if config.allow_from:
         allow = AllowList(await _networks(config.allow_from, resolve, log, strict=True))
         policy = AccessPolicy(allow, digest)
@@ -332,10 +388,30 @@ async def build_access_policy(
     if digest is not None:
         policy = AccessPolicy(AllowList(), digest)
         return policy, f"access: {policy.describe()}"
-    return AccessPolicy.open(), (
-        "access: no --allow-from, account, proxy or inbound credentials configured: "
-        "calls accepted from anyone (a lab setting; see docs/security.md)"
-    )
+    if config.free_agents:
+        return AccessPolicy.open(), (
+            "access: no --allow-from, account, proxy or inbound credentials configured: "
+            "calls accepted from anyone, since the echo agent spends nothing (a lab; any "
+            "other agent would refuse them: see docs/security.md)"
+        )
+    return AccessPolicy(AllowList()), CLOSED_BY_DEFAULT
+
+
+CLOSED_BY_DEFAULT = (
+    "access: no --allow-from, account, proxy or inbound credentials configured, and the "
+    "agent costs money per call: every call is refused (403). To take calls, add "
+    "--allow-from with the addresses of your phones or trunk (e.g. --allow-from "
+    "192.168.1.0/24; each refused call's log line names its address), or --allow-from any "
+    "to take calls from anyone (see docs/security.md)"
+)
+"""The start-up line when nothing says who may call and the agent spends money."""
+
+
+def summary_level(policy: AccessPolicy) -> int:
+    """The log level of the start-up line about ``policy``: WARNING when it admits anyone
+    (the internet's scanners included) or nobody at all (every call refused), else INFO."""
+    admits_nobody = not policy.allow and policy.digest is None
+    return logging.WARNING if policy.allow.admits_anyone or admits_nobody else logging.INFO
 
 
 # -- refusals: counted, logged without flooding ----------------------------------------
@@ -359,6 +435,9 @@ class RefusalLog:
         self, log: logging.Logger, interval: float = 60.0, max_sources: int = 4096
     ) -> None:
         self.log = log
+        self.hint = False
+        """Say in each line which ``--allow-from`` admits the source (set when nothing
+        says who may call: someone trying the gateway out needs to know)."""
         self.refused = 0
         """Requests answered 403."""
         self.challenged = 0
@@ -379,9 +458,12 @@ class RefusalLog:
             return
         self.refused += 1
         user = f", user {event.username!r}" if event.username else ""
+        hint = ""
+        if self.hint and event.refusal is Refusal.NOT_ALLOWED:
+            hint = f" (to take calls from there: --allow-from {event.source[0]})"
         self._lines.warn(
-            event.source[0], now, "access: refused %s from %s (From %s%s): %s, 403",
-            event.method, _where(event), event.caller, user, event.refusal.value,
+            event.source[0], now, "access: refused %s from %s (From %s%s): %s, 403%s",
+            event.method, _where(event), event.caller, user, event.refusal.value, hint,
         )  # fmt: skip
 
 

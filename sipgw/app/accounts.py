@@ -17,6 +17,7 @@
     caller_id = "+15551234567"               # the From of calls placed through it
     caller_id_header = "pai"                 # none, pai or ppi: where else it goes
     caller_id_privacy = "none"               # id: withhold it (Privacy: id)
+    media_networks = ["203.0.113.0/24"]      # where its calls' RTP may go (default: anywhere)
 
 The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
 through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sipgw.app.agents import agent_spec
+from sipgw.app.mediaranges import media_networks
 from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
 from sipgw.app.settings.parsers import (
     choice,
@@ -74,6 +76,7 @@ _KEYS = frozenset(
         "caller_id",
         "caller_id_header",
         "caller_id_privacy",
+        "media_networks",
     }
 )
 _HEADERS = ("none", "pai", "ppi")
@@ -153,7 +156,7 @@ class AccountSection:
         "", env="SIPGW_ACCOUNTS", flag="--accounts", metavar="FILE", parse=optional_file,
         help="TOML file with several accounts ([accounts.NAME] tables: aor, registrar, "
         "auth_username, auth_password, outbound_proxy, transport, expires, agent, caller_id, "
-        "caller_id_header, caller_id_privacy); empty = none.",
+        "caller_id_header, caller_id_privacy, media_networks); empty = none.",
     )  # fmt: skip
     keepalive_interval: float = setting(
         25.0, env="SIPGW_KEEPALIVE_INTERVAL", flag="--keepalive-interval", metavar="S",
@@ -256,6 +259,9 @@ class Account:
     """The registration expiry we ask for, seconds."""
     agent: str = ""
     """The agent that answers calls to this AOR; "" = the gateway's ``--agent``."""
+    media_networks: tuple[str, ...] = ()
+    """Where the RTP of its calls may go (IP addresses, CIDRs); () = anywhere
+    (:mod:`sipgw.app.mediaranges`)."""
     caller_id: str = ""
     """The From of calls placed through this account; "" = its AOR."""
     caller_id_header: str = "none"
@@ -312,6 +318,8 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
         known = ", ".join(sorted(_KEYS))
         raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
     for key, value in fields.items():
+        if key == "media_networks":
+            continue  # a list: checked below
         wanted = int if key == "expires" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
             kind = "number" if wanted is int else "string (in quotes)"
@@ -349,6 +357,16 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
             agent = agent_spec(agent)
         except ValueError as exc:
             raise ConfigError(f"{place('agent')}: agent {agent!r} {exc}") from None
+    networks = fields.get("media_networks", [])
+    if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+        raise ConfigError(
+            f"{place('media_networks')}: media_networks must be a list of strings, e.g. "
+            '["203.0.113.0/24"]'
+        )
+    try:
+        media = media_networks(",".join(networks))
+    except ValueError as exc:
+        raise ConfigError(f"{place('media_networks')}: media_networks: {exc}") from None
     return Account(
         name=name,
         aor=aor,
@@ -359,6 +377,7 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
         transport=transport,
         expires=expires,
         agent=agent,
+        media_networks=media,
         caller_id=caller_id,
         caller_id_header=fields.get("caller_id_header", "none").strip().lower(),
         caller_id_privacy=fields.get("caller_id_privacy", "none").strip().lower(),

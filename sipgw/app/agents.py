@@ -15,8 +15,8 @@ factory. A parameter annotated :class:`~sipgw.app.settings.Sources` gets the sou
 themselves, for an agent whose sections depend on a value (the assistant's vendors).
 
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
-``echo`` (here) and ``assistant`` (:mod:`sipgw.app.assistant_agent`, imported only
-when chosen, with its SDKs).
+``echo`` (here), ``assistant`` (:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and
+``realtime`` (:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ from sipgw.app.settings.parsers import milliseconds
 
 __all__ = [
     "BUILTIN_AGENTS",
+    "AI_AGENTS",
+    "CALLBACK_AGENTS",
     "AgentPlugin",
     "AgentSection",
     "EchoSection",
@@ -58,12 +60,19 @@ __all__ = [
 BUILTIN_AGENTS: Mapping[str, str] = {
     "echo": "sipgw.app.agents:echo_agent",
     "assistant": "sipgw.app.assistant_agent:assistant_agent",
+    "voice-agent": "sipgw.app.s2s_agents:voice_agent_agent",
+    "realtime": "sipgw.app.s2s_agents:realtime_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
+AI_AGENTS = frozenset({"assistant", "voice-agent", "realtime"})
+"""The built-in AI agents: each reads the assistant's sections (prompt, greeting, tools)."""
+CALLBACK_AGENTS = AI_AGENTS
+"""The built-in agents with the ``schedule_callback`` tool: ``serve`` dials what they store."""
 
+_NAMES = list(BUILTIN_AGENTS)
 _ALLOWED = (
-    f"must be {' or '.join(BUILTIN_AGENTS)}, or package.module:factory (your own agent; "
-    "see docs/writing-an-agent.md)"
+    f"must be {', '.join(_NAMES[:-1])} or {_NAMES[-1]}, or package.module:factory (your own "
+    "agent; see docs/writing-an-agent.md)"
 )
 
 
@@ -91,8 +100,10 @@ class AgentSection:
     agent: str = setting(
         "echo", env="SIPGW_AGENT", flag="--agent", metavar="NAME", parse=agent_spec, first=True,
         help="Who answers: 'echo' plays the caller back (line check, no keys needed); "
-        "'assistant' is the AI agent; package.module:factory (or path/to/file.py:factory) is "
-        "your own (docs/writing-an-agent.md).",
+        "'assistant' is the AI agent (speech-to-text, LLM, text-to-speech); 'voice-agent' "
+        "(AssemblyAI's Voice Agent API) and 'realtime' (OpenAI's Realtime API) are "
+        "speech-to-speech agents; package.module:factory (or path/to/file.py:factory) is your "
+        "own (docs/writing-an-agent.md).",
     )  # fmt: skip
 
 

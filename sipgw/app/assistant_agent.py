@@ -5,12 +5,19 @@ chosen (it pulls in the vendors' SDKs). :func:`assistant_agent` is a plug-in fac
 any other: its parameters name the sections it reads; the vendors' sections depend on
 ``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS``, so it takes the sources too and loads the
 chosen ones itself, after checking that their keys are all there (all missing ones named
-at once).
+at once). :func:`agent_settings` and :func:`tool_registry` are what the speech-to-speech
+agents (:mod:`sipgw.app.s2s_agents`) build the same way.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
 from agent.base import AgentFactory
+from agent.settings import AssistantSettings
+from sipgw.app.amd_settings import AmdSection, answering_settings
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -22,11 +29,18 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection, load_redactor
+from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources, load, require, secret_texts
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.app.transfer_settings import TransferSection, transfer_settings
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, AssemblyAISection
 
-__all__ = ["assistant_agent"]
+if TYPE_CHECKING:
+    from agent.tools.registry import ToolRegistry
+
+__all__ = ["agent_settings", "assistant_agent", "tool_registry"]
+
+log = logging.getLogger("sipgw.app")
 
 
 def assistant_agent(
@@ -37,17 +51,20 @@ def assistant_agent(
     callbacks: CallbackSection,
     dial: DialSection,
     privacy: PrivacySection,
+    fallback: FallbackSection,
+    amd: AmdSection,
+    transfers: TransferSection,
     sources: Sources,
 ) -> AgentFactory:
-    """Assistant agents: what all their calls share, built once (the LLM client, the tools).
+    """Assistant agents: what all their calls share, built once (the LLM client, the tools,
+    the fallback lines in the TTS voice, synthesized when the gateway starts).
 
     Raises:
         ConfigError: a vendor's key is missing, a value is bad, the prompt file cannot be
             read, or the tools module or caller-context hook does not load.
     """
     from agent.assistant import AssistantFactory, AssistantResources
-    from agent.tools.builtin import builtin_tools
-    from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+    from agent.resilience.line_cache import FallbackLineCache, VoiceKey
 
     stt, llm, tts = (
         STT_VENDORS[assistant.stt],
@@ -55,23 +72,80 @@ def assistant_agent(
         TTS_VENDORS[assistant.tts],
     )
     require((stt.section, llm.section, tts.section), sources, "--agent assistant")
-    new_stt = stt.clients(load(stt.section, sources))
+    stt_section = load(stt.section, sources)
+    if isinstance(stt_section, AssemblyAISection):
+        _check_backlog(stt_section.max_backlog_ms, fallback)
+    new_stt = stt.clients(stt_section)
     new_llm = llm.clients(load(llm.section, sources))
-    new_tts = tts.clients(load(tts.section, sources))
+    tts_section = load(tts.section, sources)
+    new_tts = tts.clients(tts_section)
+    settings = dataclasses.replace(
+        with_fallback(
+            agent_settings(assistant, preemptive, tools, callbacks, dial, privacy, sources),
+            fallback,
+        ),
+        answering=answering_settings(amd),
+        transfer=transfer_settings(transfers),
+    )
+    lines = None
+    if fallback.fallback_synthesize:
+        voice, model = tts.voice(tts_section) if tts.voice is not None else ("", "")
+        lines = FallbackLineCache(VoiceKey(tts.name, voice, model), settings.fallback_cache_dir)
+    resources = AssistantResources(
+        settings,
+        new_llm(),
+        tool_registry(settings),
+        new_stt=new_stt,
+        new_tts=new_tts,
+        caller_context=caller_context(context),
+        lines=lines,
+    )
+    return AssistantFactory(resources)
+
+
+def _check_backlog(backlog_ms: int, fallback: FallbackSection) -> None:
+    """Warn when the STT keeps less of the caller's audio during an outage than the
+    failure policy waits for it (what the caller says meanwhile would be lost)."""
+    if backlog_ms < fallback.stt_give_up_after_ms:
+        log.warning("ASSEMBLYAI_MAX_BACKLOG_MS=%d is shorter than SIPGW_STT_GIVE_UP_AFTER_MS="
+                    "%d: while speech recognition is down, what the caller said more than %d ms "
+                    "ago is dropped", backlog_ms, fallback.stt_give_up_after_ms,
+                    backlog_ms)  # fmt: skip
+
+
+def agent_settings(
+    assistant: AssistantSection,
+    preemptive: PreemptiveSection,
+    tools: BuiltinToolsSection,
+    callbacks: CallbackSection,
+    dial: DialSection,
+    privacy: PrivacySection,
+    sources: Sources,
+) -> AssistantSettings:
+    """What an AI agent's calls say and do (the assistant's and the speech-to-speech
+    agents'): :func:`~sipgw.app.assistant_settings.assistant_settings`, with the log
+    redactor that masks every secret setting.
+
+    Raises:
+        ConfigError: the system prompt file cannot be read, or a redaction pattern is bad.
+    """
     redactor = load_redactor(privacy, secret_texts([info.cls for info in SECTIONS], sources))
-    settings = assistant_settings(assistant, preemptive, tools, callbacks, dial, redactor)
+    return assistant_settings(assistant, preemptive, tools, callbacks, dial, redactor)
+
+
+def tool_registry(settings: AssistantSettings) -> ToolRegistry:
+    """The built-in tools and the user's (``SIPGW_TOOLS_MODULE``).
+
+    Raises:
+        ConfigError: the tools module does not load, or reuses a tool's name.
+    """
+    from agent.tools.builtin import builtin_tools
+    from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+
     registry = ToolRegistry(builtin_tools(settings.builtin_tools))  # names checked by the section
     if settings.tools_module:
         try:
             load_user_tools(settings.tools_module, registry)
         except (ToolLoadError, ValueError) as exc:  # ValueError: a user tool reusing a name
             raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
-    resources = AssistantResources(
-        settings,
-        new_llm(),
-        registry,
-        new_stt=new_stt,
-        new_tts=new_tts,
-        caller_context=caller_context(context),
-    )
-    return AssistantFactory(resources)
+    return registry

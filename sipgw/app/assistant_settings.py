@@ -28,7 +28,9 @@ from agent.settings import (
     AssistantSettings,
     BargeInSettings,
     BuiltinToolSettings,
+    CallbackQuota,
 )
+from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
 from media.vad import VadConfig
 from sipgw.app.settings import ConfigError, section, setting
@@ -218,6 +220,22 @@ class PreemptiveSection:
         100, env="SIPGW_PREEMPTIVE_PAUSE_MS", parse=int_at_least(0),
         help="Caller silence (ms, VAD) before a partial transcript starts a preemptive request.",
     )  # fmt: skip
+    preemptive_max_requests: int = setting(
+        3, env="SIPGW_PREEMPTIVE_MAX_REQUESTS", parse=int_at_least(1),
+        help="Preemptive requests per caller turn at most (a turn with many pauses starts no "
+        "more after these).",
+    )  # fmt: skip
+    speculative_speech: bool = setting(
+        False, env="SIPGW_SPECULATIVE_SPEECH", parse=on_off, default_text="off",
+        help="on (with SIPGW_PREEMPTIVE=on): the preemptive reply's first clause is synthesized "
+        "before the turn ends and its audio held; it plays the moment the turn is confirmed, "
+        "and is discarded unheard when the caller goes on.",
+    )  # fmt: skip
+    speculative_max_waste_percent: int = setting(
+        10, env="SIPGW_SPECULATIVE_MAX_WASTE_PERCENT", parse=int_at_least(0),
+        help="Speculative speech holds no clause while the characters it discarded exceed this "
+        "share (%) of the characters spoken in the call.",
+    )  # fmt: skip
 
 
 @section(
@@ -233,6 +251,12 @@ class BuiltinToolsSection:
     orders_file: str = setting(
         "", env="SIPGW_ORDERS_FILE", parse=text,
         help="Orders JSON for get_order_status; empty = the bundled sample.",
+    )  # fmt: skip
+    orders_verify: bool = setting(
+        True, env="SIPGW_ORDERS_VERIFY", parse=on_off, default_text="on",
+        help="on: an order is read out only to its owner (the number a trusted trunk "
+        "asserted is the order's phone, or the caller gives its verification, e.g. the "
+        "postcode; the From proves nothing); off: any order to anyone.",
     )  # fmt: skip
     callback_db: str = setting(
         "callbacks.sqlite3", env="SIPGW_CALLBACK_DB", parse=text,
@@ -272,7 +296,8 @@ class CallerContextSection:
     caller_context: str = setting(
         "", env="SIPGW_CALLER_CONTEXT", parse=text,
         help="module:function (module: a name or a .py path) of an async def f(caller, called) "
-        "returning text, a dict or None; empty = none.",
+        "returning text, a dict or None; caller is the number a trusted trunk asserted, never "
+        "the From (\"\" when none); empty = none.",
     )  # fmt: skip
     caller_context_timeout: float = setting(
         1.5, env="SIPGW_CALLER_CONTEXT_TIMEOUT", parse=positive,
@@ -299,6 +324,18 @@ def callback_uri(value: str) -> str:
         except ValueError:
             raise ValueError("must be a sip: or sips: URI with {number} as its user part") from None
     return template
+
+
+def callback_greeting(value: str) -> str:
+    """The callback's opening line: said as written, so never with the caller's words."""
+    text = value.strip()
+    if "{reason}" in text:
+        raise ValueError(
+            "{reason} is no longer filled in: what a callback is about are a caller's words, "
+            "which are never spoken as they are (the model is told them as data and says what "
+            "the call is about itself; docs/security.md)"
+        )
+    return text
 
 
 def time_zone_name(value: str) -> str:
@@ -352,9 +389,23 @@ class CallbackSection:
         "an offset; empty = the server's local time.",
     )  # fmt: skip
     callback_greeting: str = setting(
-        DEFAULT_CALLBACK_GREETING, env="SIPGW_CALLBACK_GREETING", parse=text,
-        help="The assistant's first words when a callback is answered; {reason} is what it is "
-        "about. Empty = the LLM writes the opening line.",
+        DEFAULT_CALLBACK_GREETING, env="SIPGW_CALLBACK_GREETING", parse=callback_greeting,
+        help="The assistant's first words when a callback is answered, said as written (what "
+        "the caller asked about is never spoken verbatim). Empty = the LLM writes the opening "
+        "line.",
+    )  # fmt: skip
+    callback_max_per_caller: int = setting(
+        3, env="SIPGW_CALLBACK_MAX_PER_CALLER", parse=int_at_least(0),
+        help="Callbacks one caller (by number; anonymous callers together) may schedule in 24 "
+        "hours; 0 = no limit.",
+    )  # fmt: skip
+    callback_max_per_number: int = setting(
+        3, env="SIPGW_CALLBACK_MAX_PER_NUMBER", parse=int_at_least(0),
+        help="Callbacks to one number scheduled in 24 hours, whoever asked; 0 = no limit.",
+    )  # fmt: skip
+    callback_max_per_day: int = setting(
+        100, env="SIPGW_CALLBACK_MAX_PER_DAY", parse=int_at_least(0),
+        help="Callbacks scheduled in 24 hours in all; 0 = no limit.",
     )  # fmt: skip
 
 
@@ -378,7 +429,8 @@ class DialSection:
         (), env="SIPGW_DIAL_ALLOW", parse=dial_allow, default_text="",
         help="Comma-separated allow-list: exact SIP URIs (sip:support@pbx.example.com), any user "
         "at a host (sip:*@pbx.example.com), numbers (+15550100), digit sets (+1555010[0-9]) and "
-        "prefixes (+1800*). Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
+        "prefixes (+1800*); keypad sequences (12#) for DTMF, judged with everything the call "
+        "keyed. Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
         "SIPGW_CALLBACK_ALLOWED_PREFIXES (callbacks).",
     )  # fmt: skip
 
@@ -406,11 +458,17 @@ def builtin_tool_settings(
     """The built-in tools' settings: their files, the transfer target, the callback rules."""
     return BuiltinToolSettings(
         orders_file=Path(tools.orders_file) if tools.orders_file else None,
+        orders_verify=tools.orders_verify,
         callback_db=tools.callback_path,
         transfer_target=tools.transfer_target or None,
         callback_allowed_prefixes=callbacks.callback_allowed_prefixes,
         callback_timezone=callbacks.callback_timezone,
         dial_policy=dial_policy(dial, tools, callbacks),
+        callback_quota=CallbackQuota(
+            per_caller=callbacks.callback_max_per_caller,
+            per_number=callbacks.callback_max_per_number,
+            per_day=callbacks.callback_max_per_day,
+        ),
         enabled=tools.builtin_tools,
     )
 
@@ -468,6 +526,11 @@ def assistant_settings(
         ),
         dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
         preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,
+        speculative_speech=preemptive.preemptive and preemptive.speculative_speech,
+        speculation=SpeculationLimits(
+            max_requests_per_turn=preemptive.preemptive_max_requests,
+            max_wasted_share=preemptive.speculative_max_waste_percent / 100,
+        ),
         answer_wait=assistant.answer_wait_ms / 1000,
         redactor=redactor,
         transfer_line=assistant.transfer_line,

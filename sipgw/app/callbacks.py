@@ -457,6 +457,10 @@ class OutboundCall:
         return self._purpose
 
     @property
+    def verified_caller(self) -> str:
+        return self._call.verified_caller
+
+    @property
     def leg(self) -> str:
         return self._call.leg
 

@@ -12,7 +12,8 @@ process, on ephemeral SIP ports (``--sip-port``/``--tls-port`` on the command li
 win): never the ports a ``serve`` on the same host holds.
 
 Either way the call is described the same (:class:`~sipgw.app.callrequest.CallRequest`:
-``--caller-id``, ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, and
+``--caller-id``, ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``,
+``--amd MODE`` and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), and
 ``--agent`` when given on the command line), one line tells how it ended
 (:meth:`~sipgw.app.outbound.CallOutcome.describe`, with the far end's reason phrase and a
 hint when it refused the call), and the exit status is :data:`CALL_EXIT`'s. Ctrl-C hangs
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callrequest import CallRequest, assignments
+from sipgw.app.callrequest import CallRequest, amd_request, assignments
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.customheaders import check_custom_headers
 
@@ -86,6 +87,15 @@ def add_call_options(call: argparse.ArgumentParser) -> None:
         "variables and headers unless given here)",
     )  # fmt: skip
     group.add_argument(
+        "--amd", metavar="MODE",
+        help="answering-machine detection: off, detect, leave_message or hang_up [default: "
+        "the line's, else SIPGW_AMD] (docs/amd.md)",
+    )  # fmt: skip
+    group.add_argument(
+        "--amd-message", metavar="TEXT",
+        help="the voicemail message of this call (leave_message) [default: SIPGW_AMD_MESSAGE]",
+    )  # fmt: skip
+    group.add_argument(
         "--admin-url", metavar="URL",
         help=f"a running gateway's admin server, which places the call [env {ADMIN_URL_ENV}; "
         "default: the admin address the settings give, if any]; when none answers, the call "
@@ -107,6 +117,11 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         headers = check_custom_headers(list(assignments(args.header, "--header").items()))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        amd = amd_request({"amd": args.amd, "amd_message": args.amd_message})
+    except ValueError as exc:
+        flag = "--amd" if "amd_message" not in str(exc) else "--amd-message"
+        raise ConfigError(f"{flag}: {str(exc).split(' ', 1)[1]}") from None
     flags = sources.flags
     ring = flags.get("--ring-timeout")
     return CallRequest(
@@ -118,6 +133,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         account=args.account,
         ring_timeout=float(ring) if ring is not None else None,
         line=args.line,
+        amd=amd,
     )
 
 
@@ -256,6 +272,10 @@ def _body(request: CallRequest) -> dict[str, Any]:
         body["variables"] = dict(request.variables)
     if request.headers:
         body["headers"] = dict(request.headers)
+    if request.amd is not None:
+        body["amd"] = request.amd.mode.value
+        if request.amd.message is not None:
+            body["amd_message"] = request.amd.message
     return body
 
 
@@ -287,6 +307,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
             request.target, caller_id=request.caller_id,
             ring_timeout=request.ring_timeout, variables=request.variables,
             headers=request.headers, account=request.account, line=request.line,
+            amd=request.amd,
         )
     )  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report

@@ -2,7 +2,8 @@
 
 A SIP call's :class:`agent.base.CallDetails` come from its INVITE
 (:class:`sipgw.invitedetails.InviteDetails`): the number the caller's network asserts
-(P-Asserted-Identity, unless the caller withheld it), how the call was forwarded
+(P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.trustedid`,
+and unless the caller withheld it), how the call was forwarded
 (History-Info or Diversion) and the ``X-`` headers on the operator's allow-list
 (``SIPGW_PASS_HEADERS``); a call the gateway placed brings its own variables. The
 ``headers`` section also says whether a transfer's summary goes to the human's PBX as
@@ -42,8 +43,8 @@ class CallHeadersSection:
         parse=_allow_list, default_text="",
         help="X- headers of incoming INVITEs the agent (and the caller-context hook) sees, "
         "comma-separated, e.g. X-Ticket-Id,X-Campaign-* (a trailing * matches a prefix); "
-        "empty = none. P-Asserted-Identity and the forwarding (History-Info, Diversion) are "
-        "always passed.",
+        "empty = none. The forwarding (History-Info, Diversion) is always passed, the number "
+        "of a P-Asserted-Identity when a source in the allow list sent it.",
     )  # fmt: skip
     transfer_summary: bool = setting(
         False, env="SIPGW_TRANSFER_SUMMARY", flag="--transfer-summary", metavar="on|off",
@@ -62,7 +63,8 @@ def call_details(
     identity = invite.identity
     return CallDetails(
         variables=dict(variables or {}),
-        asserted_identity="" if identity.withheld else identity.number or identity.uri,
+        # believed only from a trusted source (issue 21): anyone can write the header
+        asserted_identity="" if identity.withheld else call.trusted_identity,
         withheld=identity.withheld,
         forwarded=tuple(
             Forwarded(step.number or step.by, step.reason) for step in invite.forwarded

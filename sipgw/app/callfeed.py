@@ -53,8 +53,11 @@ RECENT_CALLS = 50
 """Ended calls the feed keeps (oldest dropped first)."""
 TRANSCRIPT_LIMIT = 2000
 """Transcript lines kept per call; later lines are counted, not kept."""
-TRANSCRIPT_TYPES = frozenset({"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf"})
-"""The call record's line types the transcript shows (already redacted by the record)."""
+TRANSCRIPT_TYPES = frozenset(
+    {"user", "assistant", "tool_call", "barge_in", "transfer", "dtmf", "failure"}
+)
+"""The call record's line types the transcript shows (already redacted by the record):
+``failure`` is a decision of the failure policy (what the caller heard when a vendor failed)."""
 TURN_FIELDS = {
     "stt_end_of_turn": "stt_end_of_turn_ms",
     "llm_first_token": "llm_first_token_ms",
@@ -67,10 +70,11 @@ TURN_FIELDS = {
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
-    (it was answered or got its agent), ``call_answered`` (once), ``call_ended``,
-    ``call_refused`` (an incoming call the routes refused, never admitted), ``transcript``,
-    ``turn`` or ``record_closed`` (the agent's record wrote its last line, after the call
-    ended: the transcript is complete); ``data`` is JSON-ready."""
+    (it was answered, got its agent, or who answered it was decided), ``call_answered``
+    (once), ``call_ended``, ``call_refused`` (an incoming call the routes refused, never
+    admitted), ``transcript``, ``turn``, ``amd`` (answering-machine detection's result on
+    a placed call, once) or ``record_closed`` (the agent's record wrote its last line, after
+    the call ended: the transcript is complete); ``data`` is JSON-ready."""
 
     kind: str
     call: str
@@ -129,6 +133,9 @@ class CallEntry:
     """The agent's call record wrote its last line (``end``): the transcript is complete."""
     extra: dict[str, Any] = field(default_factory=dict)
     """What other parts add to the ended call (the post-call summary), kept for the API."""
+    amd: dict[str, Any] | None = None
+    """Who answered a placed call (answering-machine detection's latest decision, then
+    its result: the record's ``amd`` and ``amd_result`` lines)."""
 
     def summary(self) -> dict[str, Any]:
         """Ids, parties, line, agent, start, end and outcome (no transcript)."""
@@ -149,6 +156,7 @@ class CallEntry:
             "outcome": self.outcome,
             "refusal": self.refusal,
             "recording": self.recording is not None,
+            "answered_by": self.amd.get("kind") if self.amd is not None else None,
         }
 
     def detail(self) -> dict[str, Any]:
@@ -165,6 +173,7 @@ class CallEntry:
             "transferred_to": self.transferred_to,
             "variables": dict(self.variables),
             **self.extra,
+            "amd": self.amd,
         }
 
 
@@ -317,6 +326,19 @@ class CallFeed:
         elif kind == "end":
             entry.record_closed = True
             self._publish("record_closed", entry, {})
+        elif kind in ("amd", "amd_result"):
+            self._answered_by(entry, line)
+
+    def _answered_by(self, entry: CallEntry, line: dict[str, Any]) -> None:
+        """A decision of answering-machine detection, or its result (``amd``: final)."""
+        fields = ("kind", "reason", "elapsed_ms", "mode", "action", "revisions", "revision")
+        amd = {**(entry.amd or {}), **{k: line[k] for k in fields if k in line}}
+        final = line.get("type") == "amd_result"
+        amd["final"] = final or bool(entry.amd and entry.amd["final"])
+        entry.amd = amd
+        self._publish("call_updated", entry, entry.summary())
+        if final:
+            self._publish("amd", entry, dict(amd))
 
     def call_ended(self, handle: CallHandle) -> None:
         """The call is over: keep it among the recent calls and say so."""
@@ -355,8 +377,11 @@ class RecordEnds:
         return self._ends.setdefault(call, asyncio.Event())
 
     def _on_feed(self, event: FeedEvent) -> None:
-        if event.kind == "record_closed":
-            self._event(event.call).set()
+        # Only a waiter's event is set: a call nobody waits for (no summary, or its wait
+        # already gave up) must leave nothing behind. A record closed before the wait
+        # began is seen by the wait itself (``record_closed``).
+        if event.kind == "record_closed" and (waiting := self._ends.get(event.call)):
+            waiting.set()
 
     async def wait(self, entry: CallEntry, within: float = RECORD_CLOSE_WAIT) -> None:
         """Return once ``entry``'s record is complete (or ``within`` s passed)."""

@@ -23,9 +23,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from agent.base import NO_DETAILS, Agent, CallDetails, CallPurpose, Direction
+from agent.amd.config import AmdRequest
+from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
+from agent.dialpolicy import DialRefused
+from agent.warm_transfer import ConsultLeg, JoinHow
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
@@ -39,10 +42,12 @@ from sipgw.customheaders import user_to_user
 from sipgw.dialpolicy import PhoneNumber
 from sipgw.errors import SipError
 from sipgw.events import TransferStage, TransferUpdated
+from sipgw.identity import uri_number
 from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import InlineKey
+from sipgw.trustedid import phone_number
 
-__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "stream_params"]
+__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "Consulting", "stream_params"]
 
 TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
@@ -75,6 +80,20 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
     )
 
 
+class Consulting(Protocol):
+    """Warm transfers, as a call's agent asks for them (:mod:`sipgw.app.warmtransfer`)."""
+
+    async def consult(
+        self, handle: CallHandle, target: str, agent: AgentFactory, ring_timeout: float
+    ) -> ConsultLeg:
+        """Place ``handle``'s consultation call."""
+        ...
+
+    async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:
+        """Join ``handle`` with its consultation call."""
+        ...
+
+
 class CallLog(logging.LoggerAdapter[logging.Logger]):
     """Prefixes each line with the call's log id and puts ``extra`` on its record.
 
@@ -93,9 +112,13 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{extra.get('call', '-')}] {msg}", kwargs
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class CallHandle:
-    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`."""
+    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`.
+
+    Slotted: with more than 30 attributes an instance's ``__dict__`` no longer shares its
+    keys with the class's other instances, which cost about 1.5 KB per call.
+    """
 
     call: CallInfo
     log: logging.LoggerAdapter[logging.Logger]
@@ -132,10 +155,15 @@ class CallHandle:
     """Whether a transfer's summary goes with the REFER as User-to-User (RFC 7433)."""
     end_detail: str = ""
     """How the far end refused a placed call (``403 Caller Origination Number ...``)."""
+    amd: AmdRequest | None = None
+    """What answering-machine detection a placed call runs (``agent.amd.AmdCall``); None:
+    none (inbound calls, ``off``)."""
     recorder: CallRecorder | None = None
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
     early_frame: bytes | None = None
     """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
+    dtmf_sent: str = ""
+    """Every digit the agent keyed in this call, in order (judged as one sequence)."""
     line: str = ""
     """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
     record: bool | None = None
@@ -148,6 +176,11 @@ class CallHandle:
     """Where a transfer that succeeded took the caller."""
     refer_target: str = ""
     """The Refer-To of our latest REFER."""
+    warm: Consulting | None = None
+    """Warm transfers (set by the call path); None: this call cannot do them."""
+    transfer_result: asyncio.Future[TransferUpdated] | None = None
+    """Set while an attended transfer's REFER runs: its final answer lands here instead of
+    reaching the agent (a failure falls back to a bridge)."""
 
     # -- CallControl
 
@@ -172,6 +205,14 @@ class CallHandle:
         return "outbound" if self.call.outbound else "inbound"
 
     @property
+    def verified_caller(self) -> str:
+        """The other party's number as far as it is proven (see :class:`~agent.base.CallControl`):
+        the SIP core's trusted identity of an incoming call; the number a placed call reached."""
+        if self.call.outbound:
+            return phone_number(uri_number(self.call.called.uri))
+        return self.call.trusted_identity
+
+    @property
     def leg(self) -> str:
         """``sip``: the call came or went over SIP and RTP (:mod:`sipgw.app.legs` has others)."""
         return "sip"
@@ -191,23 +232,30 @@ class CallHandle:
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 4733 digits to the caller, if the dial allow-list has them.
 
+        The list judges everything the call has keyed, these digits included, as one
+        sequence (an allowed one, or the beginning of one): keys allowed one at a time (a
+        PBX menu's ``1``, ``2``, ``#``) cannot add up to a number that is not (``9`` for an
+        outside line, then ``0``, ``0``, ``4``, ``4`` ...).
+
         Raises:
-            DialRefused: the digits are not allowed (nothing is sent).
+            DialRefused: the call's digits with these are not allowed (nothing is sent).
         """
-        keyed = self.gate.admit("dtmf", digits, self.log)
-        if self.session is not None and isinstance(keyed, PhoneNumber):
+        keyed = self.gate.admit_keyed(self.dtmf_sent, digits, self.log)
+        if self.session is not None:
             self.session.send_dtmf(keyed.digits)  # the digits judged, blanks dropped
+            self.dtmf_sent += keyed.digits
 
     def audio_ready(self) -> None:
         """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
         session, agent, endpoint = self.session, self.agent, self.endpoint
         if self.sent_ahead or session is None or agent is None or endpoint is None:
             return
-        if not session.can_send_early():
+        now = asyncio.get_running_loop().time()
+        if not session.can_send_early(now):
             return
         frame = agent.next_frame()
         if frame is not None:
-            endpoint.send(session.packets_for(frame))
+            endpoint.send(session.packets_for(frame, now))
             self.sent_ahead = True
             self.early_frame = frame
             self.counted.early_send()
@@ -250,10 +298,35 @@ class CallHandle:
         finally:
             self.transfer_waiter = None
 
+    async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
+        """Place a warm transfer's consultation call (``agent.warm_transfer.WarmTransferCall``).
+
+        Raises:
+            DialRefused: ``target`` is not allowed, or warm transfers are not set up here.
+        """
+        if self.warm is None:
+            raise DialRefused("transfer", target, "warm transfers are not available")
+        return await self.warm.consult(self, target, agent, ring_timeout)
+
+    async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
+        """Join this call with its consultation call (``refer`` or ``bridge``).
+
+        Raises:
+            JoinFailed: it could not be done.
+        """
+        if self.warm is None:
+            raise RuntimeError("warm transfers are not available")
+        return await self.warm.join(self, leg, how)
+
     def transfer_updated(self, event: TransferUpdated) -> None:
         """Our REFER's progress: the phone's answer settles :meth:`transfer`; the target's
         answer ends this call (success) or tells the agent (failure)."""
         self.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
+        result = self.transfer_result
+        if result is not None and event.stage is not TransferStage.PROGRESS:
+            if event.stage is not TransferStage.ACCEPTED and not result.done():
+                result.set_result(event)  # the attended transfer decides what follows
+            return
         waiter = self.transfer_waiter
         if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
             if waiter is not None and not waiter.done():
@@ -285,13 +358,15 @@ class CallHandle:
         if self.sent_ahead:
             self.sent_ahead = False  # this tick's packet already went out early
             agent_frame, self.early_frame = self.early_frame, None
-        elif session.params.send:
+        elif session.params.send and session.may_send(now):
             agent_frame = agent.next_frame()
-            packets = session.packets_for(agent_frame)
+            packets = session.packets_for(agent_frame, now)
             if packets:
                 endpoint.send(packets)
         else:
-            session.packets_for(None)  # on hold: the agent's audio waits for the resume
+            # On hold, before the ACK, or while the peer is silent (media/liveness.py):
+            # nothing goes out and the agent's audio waits.
+            session.packets_for(None, now)
         endpoint.send_rtcp(now)
         if self.recorder is not None:
             self.recorder.tick(caller_frame, agent_frame)
@@ -307,11 +382,12 @@ class CallHandle:
     # -- timers
 
     def watch_rtp(self, timeout: float) -> None:
-        """Hang up once no RTP has arrived for ``timeout`` seconds (not while on hold).
+        """Hang up once the peer has shown no sign of life for ``timeout`` seconds.
 
-        One timer at the last arrival plus ``timeout``; when it fires after an
-        arrival (or while the caller sends nothing on purpose, a=inactive or
-        a=recvonly), it moves to the new deadline instead.
+        A sign is RTP from the caller, or RTCP about our stream from a listen-only
+        (``a=recvonly``) peer (media/liveness.py). One timer at the last sign plus
+        ``timeout``; when it fires after a sign (or while no media flows either
+        way, ``a=inactive``), it moves to the new deadline instead.
         """
         session = self.session
         if session is None or self.ended:

@@ -12,9 +12,11 @@ through these steps of :class:`CallPath`, and nothing else makes or frees a call
   and prepared within :data:`PREPARE_TIMEOUT`; it joins the call only once
   prepared, and only if the call is still up (else it is closed at once).
 - :meth:`~CallPath.start_media`: what offer/answer agreed becomes the call's
-  :class:`~media.session.MediaSession` (its first packet out at once: it opens
-  a NAT's mapping), the recorder and the RTP timeout start, the call joins the
-  ticker; a later offer/answer (hold, re-INVITE) updates the session.
+  :class:`~media.session.MediaSession`, the recorder and the RTP timeout start,
+  the call joins the ticker; a later offer/answer (hold, re-INVITE) updates the
+  session. An incoming call sends nothing before :meth:`~CallPath.confirmed`
+  (the ACK); then, as for a call we placed, its first packet goes out at once
+  (it opens a NAT's mapping).
 - :meth:`~CallPath.agent_answered`: the call-length timer starts and the agent
   hears ``on_answered``: its audio plays from now on.
 - :meth:`~CallPath.ended` and :meth:`~CallPath.release`: everything the call
@@ -46,19 +48,20 @@ from agent.base import Agent, AgentFactory
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
+from media.liveness import LivenessConfig
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calldetails import CallHeadersSection, call_details
 from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle, CallLog, stream_params
+from sipgw.app.callhandle import CallHandle, CallLog, Consulting, stream_params
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
 from sipgw.app.lines.build import Line
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.recording import Recordings
-from sipgw.call import CallInfo, CallKey
+from sipgw.call import CallInfo, CallKey, CallState
 from sipgw.events import CallEnded
 from sipgw.offeranswer import NegotiatedAudio
 
@@ -133,10 +136,14 @@ class CallPath:
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
         )
+        self.liveness = LivenessConfig(pause_after=config.rtp_pause_after)
+        """When a call's RTP pauses for its peer's silence (media/liveness.py)."""
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""
         self.headers = CallHeadersSection()
         """The X- headers agents see, and whether transfers carry a summary."""
+        self.warm: Consulting | None = None
+        """Warm transfers, for the calls' agents (the gateway sets it)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 
@@ -175,6 +182,7 @@ class CallPath:
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
         handle.endpoint = endpoint
+        handle.warm = self.warm
         return self.enter(handle, ringing=ringing)
 
     def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
@@ -221,23 +229,40 @@ class CallPath:
             agent = factory(handle)
             agent.observer = self.metrics.agent_observer
             self.feed.agent_built(handle, agent)
+            self._hear_early(handle, agent)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             if agent is not None:
+                self._unhear(handle, agent)
                 self.close_agent(handle, agent, handle.end_reason or "ended")
             raise
         except Exception as exc:
             handle.log.error("agent failed to prepare (%s): ending the call", exc or type(exc))
             if agent is not None:
+                self._unhear(handle, agent)
                 self.close_agent(handle, agent, "prepare-failed")
             return None
         if handle.ended:
+            self._unhear(handle, agent)
             self.close_agent(handle, agent, handle.end_reason or "ended")
             return None
         handle.agent = agent
         if handle.session is not None and agent.wants_arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
         return agent
+
+    @staticmethod
+    def _hear_early(handle: CallHandle, agent: Agent) -> None:
+        """A placed call with answering-machine detection: its agent hears the callee from
+        the answer on, while it prepares (the first "Hello?" decides; docs/amd.md)."""
+        if handle.amd is not None and handle.session is not None and agent.wants_arrival_audio:
+            handle.session.on_audio = agent.on_caller_audio
+
+    @staticmethod
+    def _unhear(handle: CallHandle, agent: Agent) -> None:
+        session = handle.session
+        if session is not None and session.on_audio == agent.on_caller_audio:
+            session.on_audio = None
 
     def agent_answered(self, handle: CallHandle, agent: Agent) -> None:
         """The call is answered and its agent ready: start the call-length timer, let it talk."""
@@ -270,20 +295,32 @@ class CallPath:
         srtp += ", rtcp-mux" if media.rtcp_mux else ""
         now = asyncio.get_running_loop().time()
         if handle.session is not None:
+            was_sending = handle.session.params.send
             handle.session.update(params, now)
             handle.log.info("media updated: %s to %s:%d%s", media.direction, *params.remote, srtp)
+            if handle.agent is not None and params.send != was_sending:
+                handle.agent.on_hold(not params.send)  # the caller holds the call, or resumes
             return
         endpoint = handle.endpoint
         if endpoint is None or handle.ended:
             return
-        session = handle.session = MediaSession(params, now, jitter=self.jitter)
+        session = handle.session = MediaSession(
+            params,
+            now,
+            jitter=self.jitter,
+            liveness=self.liveness,
+            # An incoming call's media waits for the ACK (no RTP before the dialog is
+            # confirmed); an answered outbound call is confirmed already.
+            confirmed=handle.call.state is CallState.CONFIRMED,
+        )
         if handle.agent is not None and handle.agent.wants_arrival_audio:
             session.on_audio = handle.agent.on_caller_audio
         endpoint.session = session
-        if params.send:  # silence now, not at the next tick; the stream runs one frame ahead
-            endpoint.send(session.packets_for(None))
+        if not session.may_send(now):  # an answer waiting for its ACK: it goes out after this
+            endpoint.open_mapping()  # our NAT maps our RTP port before the caller sends to it
+        self._first_packet(handle, now)
         if handle.recorder is None and handle.record is not False:  # a line may say no
-            handle.recorder = self.recordings.recorder(handle.call.log_id, handle.log)
+            handle.recorder = self.recordings.recorder(handle.log)
         self.ticker.add(handle)
         if self.config.rtp_timeout > 0:
             handle.watch_rtp(self.config.rtp_timeout)
@@ -292,6 +329,25 @@ class CallPath:
             media.codec, media.payload_type, media.remote_address, media.remote_port,
             media.ptime, media.direction, srtp,
         )  # fmt: skip
+
+    def confirmed(self, handle: CallHandle) -> None:
+        """The dialog is confirmed (the ACK came): the call's media may start."""
+        if handle.session is not None:
+            now = asyncio.get_running_loop().time()
+            handle.session.confirm(now)
+            self._first_packet(handle, now)
+
+    @staticmethod
+    def _first_packet(handle: CallHandle, now: float) -> None:
+        """Silence now, not at the next tick, once we may send: it opens a NAT's mapping
+        for the caller's RTP (the stream then runs one frame ahead). An agent frame
+        already waiting (the greeting) follows at once, by the talkspurt fast path."""
+        session, endpoint = handle.session, handle.endpoint
+        if session is None or endpoint is None or not session.may_send(now):
+            return
+        if session.params.send:
+            endpoint.send(session.packets_for(None, now))
+            handle.audio_ready()
 
     # ------------------------------------------------------------------ the end
 

@@ -1,4 +1,4 @@
-"""What a call is placed with: target, caller id, variables, headers, agent, account.
+"""What a call is placed with: target, caller id, variables, headers, agent, account, AMD.
 
 :class:`CallRequest` is the one description of a call to place, whoever asks:
 ``POST /api/calls`` (:func:`call_request` reads its JSON body), ``sipgw call``
@@ -14,13 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from agent.amd.config import AmdMode, AmdRequest, parse_mode
 from agent.variables import check_variables
 from sipgw.customheaders import check_custom_headers
 
-__all__ = ["FIELDS", "CallDefaults", "CallRequest", "assignments", "call_request"]
+__all__ = [
+    "FIELDS",
+    "MAX_AMD_MESSAGE",
+    "CallDefaults",
+    "CallRequest",
+    "amd_request",
+    "assignments",
+    "call_request",
+]
 
 FIELDS = (
     "target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout", "line",
+    "amd", "amd_message",
 )  # fmt: skip
 """The fields of a call request (and of ``POST /api/calls``, with ``wait``)."""
 
@@ -35,6 +45,8 @@ class CallDefaults:
     headers: tuple[tuple[str, str], ...] = ()
     agent: str | None = None
     account: str | None = None
+    amd: AmdRequest | None = None
+    """Answering-machine detection of every call (a campaign's: docs/amd.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,8 @@ class CallRequest:
         ring_timeout: seconds before CANCEL; None = ``SIPGW_RING_TIMEOUT``.
         line: the routes file's line to call on (its agent, and its defaults under what
             this request says: :meth:`over`); None = none.
+        amd: its answering-machine detection (``amd``, ``amd_message``); None = its
+            line's, else ``SIPGW_AMD`` (docs/amd.md).
     """
 
     target: str
@@ -62,6 +76,7 @@ class CallRequest:
     account: str | None = None
     ring_timeout: float | None = None
     line: str | None = None
+    amd: AmdRequest | None = None
 
     def over(self, defaults: CallDefaults) -> CallRequest:
         """This request with what it leaves open taken from ``defaults``: variables and
@@ -81,6 +96,7 @@ class CallRequest:
             self.account if self.account is not None else defaults.account,
             self.ring_timeout,
             self.line,
+            self.amd if self.amd is not None else defaults.amd,
         )
 
 
@@ -143,7 +159,35 @@ def call_request(body: Mapping[str, object]) -> CallRequest:
         _text(body, "account"),
         float(ring_timeout) if ring_timeout is not None else None,
         _text(body, "line"),
+        amd_request(body),
     )
+
+
+MAX_AMD_MESSAGE = 1000
+"""Characters a call's own voicemail message may have."""
+
+
+def amd_request(body: Mapping[str, object]) -> AmdRequest | None:
+    """The detection a call (or a line) asks for with ``amd`` (``off``, ``detect``,
+    ``leave_message``, ``hang_up``) and ``amd_message`` (its voicemail message; alone, it
+    asks for ``leave_message``); None = the default.
+
+    Raises:
+        ValueError: a mode that is none of the four, or a message that is no text or too
+            long (the message names the field).
+    """
+    mode, message = body.get("amd"), body.get("amd_message")
+    if message is not None and (not isinstance(message, str) or len(message) > MAX_AMD_MESSAGE):
+        raise ValueError(f'"amd_message" must be text of at most {MAX_AMD_MESSAGE} characters')
+    if mode is None:
+        return None if message is None else AmdRequest(AmdMode.LEAVE_MESSAGE, message.strip())
+    if not isinstance(mode, str):
+        raise ValueError('"amd" must be off, detect, leave_message or hang_up')
+    try:
+        parsed = parse_mode(mode)
+    except ValueError as exc:
+        raise ValueError(f'"amd" {exc}') from None
+    return AmdRequest(parsed, message.strip() if message is not None else None)
 
 
 def assignments(items: Iterable[str], flag: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
+from sipgw.app.filemodes import check_secret_files
 from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
@@ -255,6 +256,13 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
     worker = getattr(args, "worker_index", 0)
     config = startup.config
     configure_logging(config.log_level, config.log_format, sys.stderr, worker=worker)
+    env_file = getattr(args, "env_file", None) or ".env"
+    try:
+        for warning in check_secret_files([("settings file", env_file), *startup.secret_files]):
+            log.warning("%s", warning)
+    except ConfigError as exc:
+        print(f"sipgw: error: {exc}", file=sys.stderr)
+        return 2
     if args.command == "serve" and startup.workers > 1:
         return _supervise(startup, argv)
     try:

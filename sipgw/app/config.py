@@ -30,6 +30,7 @@ from sipgw.app.settings.parsers import (
 
 __all__ = [
     "DEFAULT_DRAIN_GOODBYE",
+    "DEFAULT_MAX_CALLS",
     "SRTP_POLICIES",
     "TRANSPORTS",
     "CallSection",
@@ -43,6 +44,11 @@ DEFAULT_DRAIN_GOODBYE = "We need to end this call now. Please call back in a mom
 
 TRANSPORTS = ("udp", "tcp", "tls")
 """The ``SIPGW_TRANSPORTS`` choices."""
+
+DEFAULT_MAX_CALLS: int | None = 100
+"""Concurrent calls per process by default (``SIPGW_MAX_CALLS``): well under what one
+core holds (300 assistant calls, docs/performance.md) and what a paid AssemblyAI account
+opens a minute (100 new streams), so a flood of admitted calls stops there."""
 
 SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
 """The ``SIPGW_SRTP`` choices (:class:`sipgw.sdes.SrtpPolicy`)."""
@@ -161,8 +167,16 @@ class CallSection:
     )  # fmt: skip
     rtp_timeout: float = setting(
         30.0, env="SIPGW_RTP_TIMEOUT", flag="--rtp-timeout", metavar="S", parse=non_negative,
-        help="Hang up (BYE) when no RTP arrives for this many seconds; 0 disables. Not applied "
-        "while the caller has the call on hold (a=inactive).",
+        help="Hang up (BYE) when the caller has shown no sign of life (RTP, or RTCP about our "
+        "stream from a listen-only caller) for this many seconds; 0 disables. Not applied "
+        "while no media flows either way (a=inactive).",
+    )  # fmt: skip
+    rtp_pause_after: float = setting(
+        8.0, env="SIPGW_RTP_PAUSE_AFTER", flag="--rtp-pause-after", metavar="S",
+        parse=non_negative,
+        help="Stop sending RTP after this many seconds without a sign of life from the caller, "
+        "until the next one (an SDP can name anyone's address); 0 = never pause. Keep it "
+        "above 7.5 s: a listen-only caller reports by RTCP about every 5 s.",
     )  # fmt: skip
     max_call_seconds: float = setting(
         3600.0, env="SIPGW_MAX_CALL_SECONDS", flag="--max-call-seconds", metavar="S",
@@ -171,8 +185,11 @@ class CallSection:
         "money); 0 = no limit.",
     )  # fmt: skip
     max_calls: int | None = setting(
-        None, env="SIPGW_MAX_CALLS", flag="--max-calls", metavar="N", parse=optional_int,
-        default_text="0", help="Concurrent calls before new INVITEs get 503; 0 = no limit.",
+        DEFAULT_MAX_CALLS, env="SIPGW_MAX_CALLS", flag="--max-calls", metavar="N",
+        parse=optional_int, default_text=str(DEFAULT_MAX_CALLS),
+        help="Concurrent calls (per process) before new INVITEs get 503; 0 = no limit. The "
+        "default bounds what a flood of admitted calls can spend: set it to what your AI "
+        "accounts and the machine hold (docs/performance.md).",
     )  # fmt: skip
     jitter_min_ms: int = setting(
         40, env="SIPGW_JITTER_MIN_MS", flag="--jitter-min-ms", metavar="MS", parse=milliseconds,

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from typing import Protocol
 
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.access import RefusalLog
 
-__all__ = ["CallCounters", "Counters", "MediaTotals", "read_counters"]
+__all__ = ["CallCounters", "Counters", "MediaTotals", "ThrottleCount", "read_counters"]
+
+
+class ThrottleCount(Protocol):
+    """What the counters read of the admin server's throttle (:mod:`sipgw.app.admin.throttle`)."""
+
+    @property
+    def refused(self) -> int:
+        """Tries refused unchecked (429)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -34,9 +44,21 @@ class MediaTotals:
     jb_inserted: int = 0
     jb_dropped: int = 0
     jb_reanchors: int = 0
+    rtp_foreign: int = 0
+    """Packets from a source that is not the call's (media/latching.py): dropped."""
+    rtp_relatched: int = 0
+    """Times a call's source moved, its stream continuing (a NAT rebinding)."""
+    rtp_paused: int = 0
+    """Times a call's sending paused for its peer's silence (media/liveness.py)."""
+    rtp_withheld: int = 0
+    """Frames not sent: before the ACK, or while paused."""
 
     def add(self, session: MediaSession) -> None:
         """Add one call's media session."""
+        self.rtp_foreign += session.stats.foreign
+        self.rtp_relatched += session.latch.relatches
+        self.rtp_paused += session.liveness.pauses
+        self.rtp_withheld += session.liveness.withheld
         jb = session.jitter.stats
         self.rtp_in += session.stats.packets_in
         self.rtp_out += session.sender.packets_sent
@@ -135,6 +157,15 @@ class Counters:
     udp_oversized: int = 0
     tcp_refused: int = 0
     tcp_slow_senders: int = 0
+    tcp_closed_unanswered: int = 0
+    """Connections closed because a request on them would get no answer (logged)."""
+    tls_handshake_failures: int = 0
+    stateless_answers: int = 0
+    """Requests of sources not allowed answered without a transaction (403, 401, 481, ...)."""
+    stateless_withheld: int = 0
+    """Of those, over UDP, responses not sent: even bare, larger than the request."""
+    admin_throttled: int = 0
+    """Admin requests refused unchecked (429): their address sent too many wrong tokens."""
 
     def as_dict(self) -> dict[str, int]:
         """Name to value, in field order, ``media`` spread out (the stats line's keys)."""
@@ -158,6 +189,7 @@ def read_counters(
     refusals: RefusalLog,
     overloaded: bool,
     sip: SipEndpoint | None,
+    admin_throttled: int = 0,
 ) -> Counters:
     """Everything counted, now: ``counted`` and the live parts (zeros for what has not started).
 
@@ -169,6 +201,7 @@ def read_counters(
         refusals: the access policy's refusal log.
         overloaded: whether new calls are refused for overload now.
         sip: the SIP endpoint, None before the start.
+        admin_throttled: the admin server's throttled requests (0 without one).
     """
     ua = sip.ua if sip is not None else None
     flood = ua.flood if ua is not None else None
@@ -195,4 +228,9 @@ def read_counters(
         udp_oversized=udp.oversized if udp is not None else 0,
         tcp_refused=streams.refused if streams is not None else 0,
         tcp_slow_senders=streams.slow_senders if streams is not None else 0,
+        tcp_closed_unanswered=streams.closed_unanswered if streams is not None else 0,
+        tls_handshake_failures=streams.handshake_failures if streams is not None else 0,
+        stateless_answers=ua.strangers.answered if ua is not None else 0,
+        stateless_withheld=ua.responder.too_large if ua is not None else 0,
+        admin_throttled=admin_throttled,
     )

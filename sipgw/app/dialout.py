@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agent.amd.config import AmdMode
 from sipgw.auth import Credentials
 from sipgw.dialpolicy import DialTarget, PhoneNumber
 from sipgw.errors import SipError
@@ -62,6 +63,8 @@ class OutboundConfig:
     """Digest user name for 401/407 challenges; "" = none."""
     password: str = field(default="", repr=False)
     """Digest password (never shown)."""
+    amd: AmdMode = AmdMode.OFF
+    """Answering-machine detection of a call that does not ask for its own (``SIPGW_AMD``)."""
     identity: IdentityHeader = IdentityHeader.NONE
     """The header that carries the caller id too (P-Asserted- or P-Preferred-Identity)."""
     withhold: bool = False

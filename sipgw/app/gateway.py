@@ -28,20 +28,28 @@ import time
 from collections.abc import Mapping
 from functools import partial
 
+from agent.amd.config import AmdRequest
 from agent.base import AgentFactory
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
 from sipgw.access import AccessPolicy
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.app.access import AccessConfig, RefusalLog, build_access_policy
+from sipgw.app.access import (
+    AccessConfig,
+    RefusalLog,
+    build_access_policy,
+    resolve_host,
+    summary_level,
+)
 from sipgw.app.accounts import RegistrationSettings
+from sipgw.app.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.config import GatewayConfig
-from sipgw.app.counters import CallCounters, Counters, read_counters
+from sipgw.app.counters import CallCounters, Counters, ThrottleCount, read_counters
 from sipgw.app.dialing import DialGate
 from sipgw.app.dialout import CallTarget, OutboundConfig
 from sipgw.app.dns import DnsSection
@@ -49,15 +57,18 @@ from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.lines.build import Line
+from sipgw.app.lines.build import Line, LineTable
 from sipgw.app.lines.reload import Lines
+from sipgw.app.mediaranges import build_media_targets
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
+from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
 from sipgw.app.trunks import Trunks
+from sipgw.app.warmtransfer import WarmTransfers
 from sipgw.call import CallKey
 from sipgw.dialpolicy import DialPolicy
 from sipgw.events import (
@@ -73,6 +84,7 @@ from sipgw.events import (
     SipEvent,
     TransferUpdated,
 )
+from sipgw.mediatarget import MediaTargetPolicy
 from sipgw.ratelimit import CallRateLimiter, FloodGuard
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
@@ -89,7 +101,8 @@ class Gateway:
     Args:
         config: resolved settings.
         agent_factory: builds each call's agent.
-        access: who may call; the default (nothing configured) admits anyone.
+        access: who may call; the default (nothing configured) admits nobody
+            (``AccessConfig(free_agents=True)``: anyone, for agents that spend nothing).
         registration: the accounts to register at start (and unregister at stop).
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
@@ -101,6 +114,8 @@ class Gateway:
             :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
         overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
             default: on, with its defaults).
+        breakers: when new calls are turned away because an AI service is down
+            (:mod:`sipgw.app.breakers`; default: on, with its defaults).
         agents: the agents a placed call may name, by the name they were started with.
         headers: the X- headers agents see, and whether transfers carry a summary.
         lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
@@ -121,6 +136,7 @@ class Gateway:
         dial_policy: DialPolicy | None = None,
         floods: FloodSettings | None = None,
         overload: OverloadConfig | None = None,
+        breakers: BreakerSection | None = None,
         agents: Mapping[str, AgentFactory] | None = None,
         headers: CallHeadersSection | None = None,
         lines: Lines | None = None,
@@ -145,6 +161,8 @@ class Gateway:
         """What the gateway counts as calls run (read them all with :meth:`counters`)."""
         self.metrics = GatewayMetrics(self)
         """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
+        self.breakers = vendor_breakers(breakers or BreakerSection(), self.metrics)
+        """A breaker per AI service across calls (:mod:`sipgw.app.breakers`)."""
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
         self.drain_request = DrainRequest(config.drain_seconds)
@@ -152,6 +170,8 @@ class Gateway:
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
         self.lines = lines
         """The routes file's lines in force, if there is one (:mod:`sipgw.app.lines`)."""
+        if lines is not None:
+            lines.on_reload = self._lines_reloaded
         self.routes = AgentRoutes(
             self.registration.accounts, account_agents or {}, agent_factory, lines
         )
@@ -169,14 +189,30 @@ class Gateway:
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
-        self.inbound = InboundCalls(self.calls, self.routes, config.ring_time)
+        self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
         self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig(), agents)
         self.outbound.locate = self.trunks.call_targets
+        self.admin_throttle: ThrottleCount | None = None
+        """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""
+        self.calls.warm = WarmTransfers(self.calls, self.outbound)  # every call may consult
         self._sip: SipEndpoint | None = None
         self._closed = False
-        self._background: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[object]] = []
+
+    def factories(self) -> list[AgentFactory]:
+        """Every agent a call may get now: an incoming call's (:meth:`AgentRoutes.factories`),
+        then those a placed call may name."""
+        return [*self.routes.factories(), *self.outbound.agents.values()]
+
+    def _lines_reloaded(self, table: LineTable) -> None:
+        """A reload put new lines in force: warm up their new agents in the background."""
+        if not self.running:
+            return
+        self._background = [task for task in self._background if not task.done()]
+        fresh = (line.factory for line in table.lines.values())
+        self._background += start_warm_up(f for f in fresh if f is not self.agent_factory)
 
     def _tick_lateness(self, seconds: float) -> None:
         self.metrics.observe_tick_lateness(seconds)
@@ -215,16 +251,19 @@ class Gateway:
         """
         loop = asyncio.get_running_loop()
         policy, summary = await build_access_policy(self.access)
-        log.info("%s", summary)
+        log.log(summary_level(policy), "%s", summary)
+        self.refusals.hint = self.access.closed_by_default
+        media = await build_media_targets(self.access.media_ranges, resolve_host, log)
         log.info("floods: %s", self.floods.describe())
         flood, call_rate = self.floods.build(loop.time())
-        make_ua = partial(_user_agent, self.config, self.limits, policy, flood, call_rate)
+        make_ua = partial(_user_agent, self.config, self.limits, policy, media, flood, call_rate)
         await self.recordings.start()
         self._sip = await open_sip_endpoint(
             _transports(self.config, self.limits), make_ua, self._on_event
         )
         self.ticker.start()
         self._watch_overload()
+        self._background += await warm_up(self.factories(), WARM_UP_WAIT)
         for account in self.registration.accounts:
             registration = account.registration(
                 self.registration.keepalive_interval, self.registration.retry_base
@@ -289,6 +328,7 @@ class Gateway:
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
         line: str | None = None,
+        amd: AmdRequest | None = None,
     ) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
@@ -300,7 +340,7 @@ class Gateway:
         placed = await self.originate(
             target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
             for_agent=for_agent, variables=variables, headers=headers, account=account,
-            line=line,
+            line=line, amd=amd,
         )  # fmt: skip
         return await asyncio.shield(placed.outcome)
 
@@ -316,6 +356,7 @@ class Gateway:
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
         line: str | None = None,
+        amd: AmdRequest | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -328,7 +369,8 @@ class Gateway:
         ``headers`` (``X-``) on the INVITE and the call's REFERs, ``account`` picks the
         account of the accounts file to call through, ``line`` the routes file's line whose
         agent talks and whose defaults fill in what the call leaves open (see
-        :class:`~sipgw.app.callrequest.CallRequest`).
+        :class:`~sipgw.app.callrequest.CallRequest`), ``amd`` its answering-machine
+        detection (default: the line's, else ``SIPGW_AMD``; docs/amd.md).
 
         Raises:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
@@ -339,10 +381,11 @@ class Gateway:
         try:
             if line is not None:
                 on_line = self.routes.line_named(line)
-                request = CallRequest(target, caller_id, dict(variables or {}), headers,
-                                      None, account).over(on_line.spec.defaults)  # fmt: skip
+                asked = CallRequest(target, caller_id, dict(variables or {}), headers, None,
+                                    account, amd=amd)  # fmt: skip
+                request = asked.over(on_line.spec.defaults)
                 caller_id, variables = request.caller_id, request.variables
-                headers, account = request.headers, request.account
+                headers, account, amd = request.headers, request.account, request.amd
                 agent = agent or on_line.factory
             resolved = self.outbound.resolve(target, account)
         except ValueError as exc:
@@ -356,7 +399,7 @@ class Gateway:
         return await self.outbound.originate(
             resolved, agent or self.agent_factory, caller_id=caller_id,
             ring_timeout=ring_timeout, variables=variables, headers=headers, account=account,
-            line=on_line,
+            line=on_line, amd=amd,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ SIP events
@@ -388,6 +431,7 @@ class Gateway:
             handle.dtmf_received(event.digit, "SIP INFO")
         elif isinstance(event, CallConfirmed):
             handle.log.debug("ACK received")
+            self.calls.confirmed(handle)
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)
 
@@ -403,6 +447,7 @@ class Gateway:
             refusals=self.refusals,
             overloaded=self.overload.overloaded,
             sip=self._sip,
+            admin_throttled=self.admin_throttle.refused if self.admin_throttle else 0,
         )
 
     def registration_states(self) -> dict[str, bool]:
@@ -434,6 +479,7 @@ def _user_agent(
     config: GatewayConfig,
     limits: LimitsConfig,
     access: AccessPolicy,
+    media: MediaTargetPolicy,
     flood: FloodGuard | None,
     call_rate: CallRateLimiter | None,
     ports: dict[str, int],
@@ -448,6 +494,7 @@ def _user_agent(
             srtp_policy=SrtpPolicy(config.srtp),
             limits=limits.message_limits,
             timers=TimerValues(t1=config.sip_t1),
+            media_targets=media,
         ),
         access=access,
         flood=flood,
@@ -469,6 +516,7 @@ def _transports(config: GatewayConfig, limits: LimitsConfig) -> TransportConfig:
         handshake_timeout=limits.tls_handshake_timeout,
         max_connections_per_source=limits.tcp_max_per_source,
         max_connections=limits.tcp_max_connections,
+        reserved_for_allowed=limits.tcp_reserved_for_allowed,
     )
 
 

@@ -6,12 +6,15 @@ its RTP port pair, has 180 Ringing sent, waits the ring time, and only then buil
 and prepares the agent of the call's line or account (:mod:`sipgw.app.routing`): its
 paid sessions (speech-to-text, text-to-speech, the greeting) open right before the
 answer, so a caller who hangs up while it rings costs nothing. The 200 OK carries
-the SDP answer; the media session starts before it leaves, so that our first RTP
-packet opens the NAT's mapping for the caller's RTP before the caller learns where
-to send it. A port range that is full or an agent that fails to prepare gets the
-caller a 503, which lets a trunk or a load balancer try another gateway. A call the
-routes refuse (no route, a line at its limit) is answered at once with their status
-and never admitted.
+the SDP answer; the media session starts with it but sends no RTP before the ACK
+(an INVITE's SDP can name anyone's address: only the ACK shows the caller is
+there), then its first packet at once. One NUL octet, sent just before the 200 OK,
+opens our NAT's mapping for the caller's RTP (docs/nat.md). A port range that is
+full or an agent that fails to prepare gets the caller a 503, which lets a trunk or
+a load balancer try another gateway; so does an AI service the agent needs being
+down for everyone (its breaker is open, :mod:`sipgw.app.breakers`), unless a
+recorded message is configured to answer instead. A call the routes refuse (no
+route, a line at its limit) is answered at once with their status and never admitted.
 
 Every step but the ringing is :class:`~sipgw.app.callpath.CallPath`'s, shared with
 the calls we place.
@@ -21,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
+from agent.announcement import AnnouncementAgent
 from agent.base import AgentFactory
 from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.routing import AgentRoutes, CallRoute
@@ -41,12 +47,16 @@ class InboundCalls:
         path: the calls and their shared steps.
         routes: which agent answers a call.
         ring_time: seconds to ring before the agent is built and the call answered.
+        breakers: turn a call away while an AI service its agent needs is down.
     """
 
-    def __init__(self, path: CallPath, routes: AgentRoutes, ring_time: float) -> None:
+    def __init__(
+        self, path: CallPath, routes: AgentRoutes, ring_time: float, breakers: VendorBreakers
+    ) -> None:
         self.path = path
         self.routes = routes
         self.ring_time = ring_time
+        self.breakers = breakers
 
     def offered(self, call: CallInfo) -> CallHandle | None:
         """Take an offered call: its handle now, the answer in its setup task; None when
@@ -105,6 +115,15 @@ class InboundCalls:
             await asyncio.sleep(self.ring_time)
             if handle.ended:
                 return  # cancelled while ringing: no agent was built
+        refused = self.breakers.refusal(factory)
+        if refused is not None:
+            message = self.breakers.message
+            then = "answering with the recorded message" if message else "503"
+            handle.log.warning("the %s breaker is open: %s", refused, then)
+            if message is None:
+                handle.hangup(503, by="gateway")
+                return
+            factory = partial(AnnouncementAgent, frames=message)
         agent = await path.prepare_agent(handle, factory)
         if agent is None:
             if not handle.ended:
@@ -117,6 +136,4 @@ class InboundCalls:
         media = sip.ua.answer(handle.call, rtp_port, now)
         handle.log.info("answered on RTP port %d", rtp_port)
         if media is not None:
-            # before act() sends the 200: our first RTP packet opens the NAT's mapping
-            # for the caller's RTP before the caller learns where to send it
-            self.path.start_media(handle, media)
+            self.path.start_media(handle, media)  # no RTP before the ACK

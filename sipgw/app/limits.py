@@ -67,14 +67,26 @@ class LimitsConfig:
         "once. 0 = no limit.",
     )  # fmt: skip
 
+    tcp_reserved_for_allowed: int = setting(
+        256, env="SIPGW_TCP_RESERVED_FOR_ALLOWED", flag="--tcp-reserved-for-allowed",
+        metavar="N", parse=int_at_least(0),
+        help="Of SIPGW_TCP_MAX_CONNECTIONS, how many only sources allowed by address (the "
+        "trunk, the PBX, --allow-from) may take: strangers cannot lock them out.",
+    )  # fmt: skip
+
     def check(self) -> None:
-        """A body cannot be larger than the message that carries it.
+        """A body cannot be larger than the message that carries it, nor the reserve larger
+        than the connections in all.
 
         Raises:
             InvalidSettings: it is.
         """
         if self.max_body_size > self.max_message_size:
             raise InvalidSettings("{max_body_size} must not exceed {max_message_size}")
+        if self.tcp_max_connections and self.tcp_reserved_for_allowed > self.tcp_max_connections:
+            raise InvalidSettings(
+                "{tcp_reserved_for_allowed} must not exceed {tcp_max_connections}"
+            )
 
     @property
     def message_limits(self) -> MessageLimits:

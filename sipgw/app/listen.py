@@ -41,6 +41,7 @@ def gateway_of(
         dial_policy=startup.dial_policy,
         floods=startup.floods,
         overload=startup.overload,
+        breakers=startup.breakers,
         agents=startup.agent_factories,
         headers=startup.headers,
         lines=startup.lines,

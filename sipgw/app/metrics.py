@@ -6,7 +6,8 @@ share series. Label sets are bounded: no series is per call. Three sources:
 
 - events the gateway reports as they happen (:meth:`GatewayMetrics.call_ended`),
   and the agents' reports through :class:`agent.observer.AgentObserver`
-  (:attr:`GatewayMetrics.agent_observer`): turn latencies, barge-ins, AI errors;
+  (:attr:`GatewayMetrics.agent_observer`): turn latencies, barge-ins, AI errors, who
+  answered an outbound call;
 - the media ticker's wake-up lateness, observed on every tick;
 - at scrape time, the counters the stats line logs (:meth:`MetricsSource.counters`,
   :class:`sipgw.app.counters.Counters`) and the registration state of each configured
@@ -25,7 +26,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from agent.observer import TURN_STAGES, ErrorKind, PreemptiveOutcome, Service
+from agent.observer import (
+    ANSWER_KINDS,
+    TURN_STAGES,
+    AgentObserver,
+    ErrorKind,
+    PreemptiveOutcome,
+    Service,
+    SpeculativeOutcome,
+)  # fmt: skip
 from media.quality import CallQuality
 from sipgw.app.counters import Counters
 
@@ -45,6 +54,9 @@ RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 """Seconds of RTCP round-trip time (RFC 3550 §6.4.1)."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 """Seconds a ticker wake-up came after its 20 ms deadline."""
+AMD_BUCKETS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 20.0, 40.0)
+"""Seconds from an outbound call's answer to who answered (docs/amd.md): a person's
+"Hello?" in under a second, a machine within 4 s, a screened call much later."""
 
 _GAUGES = {
     "calls": ("sipgw_active_calls", "Calls in progress (ringing or answered)."),
@@ -91,6 +103,15 @@ _COUNTER_HELP = {
     "udp_oversized": "UDP datagrams dropped for their size.",
     "tcp_refused": "TCP/TLS connections refused (limits).",
     "tcp_slow_senders": "TCP/TLS connections closed for sending too slowly.",
+    "rtp_foreign": "RTP packets from a source that is not the call's, dropped, over all calls.",
+    "rtp_relatched": "Times a call's RTP source moved with its stream continuing (NAT).",
+    "rtp_paused": "Times a call's sending paused because its peer gave no sign of life.",
+    "rtp_withheld": "Frames not sent: before the ACK, or while the peer was silent.",
+    "tcp_closed_unanswered": "TCP/TLS connections closed because a request got no answer.",
+    "tls_handshake_failures": "Accepted TLS connections whose handshake failed or timed out.",
+    "stateless_answers": "Requests of sources not allowed answered without a transaction.",
+    "stateless_withheld": "Stateless UDP responses not sent: larger than their request.",
+    "admin_throttled": "Admin requests refused (429) after too many wrong tokens.",
 }
 
 
@@ -170,6 +191,20 @@ class _AgentMetrics:
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self._metrics.preemptive.labels(outcome=outcome).inc()
 
+    def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
+        self._metrics.speculative_chars.labels(outcome=outcome).inc(chars)
+
+    def service_ok(self, service: Service) -> None:
+        pass  # the breakers count it (sipgw.app.breakers)
+
+    def failure_decision(self, decision: str) -> None:
+        self._metrics.failure_decisions.labels(decision=decision).inc()
+
+    def answer_detected(self, kind: str, seconds: float) -> None:
+        if kind in ANSWER_KINDS:
+            self._metrics.amd_results.labels(kind=kind).inc()
+            self._metrics.amd_decision.observe(max(0.0, seconds))
+
 
 class GatewayMetrics:
     """The gateway's Prometheus series, in a registry of their own."""
@@ -205,7 +240,7 @@ class GatewayMetrics:
         )
         self.ai_errors = Counter(
             "sipgw_ai_errors",
-            "AI service errors by service (stt, llm, tts) and kind "
+            "AI service errors by service (stt, llm, tts, s2s) and kind "
             "(timeout, connect, http_status, protocol).",
             ["service", "kind"],
             registry=registry,
@@ -215,6 +250,34 @@ class GatewayMetrics:
             "Preemptive LLM requests (started before the end of turn) by outcome: "
             "started, used (the final transcript matched), wasted (cancelled).",
             ["outcome"],
+            registry=registry,
+        )
+        self.speculative_chars = Counter(
+            "sipgw_speculative_tts_chars",
+            "Characters synthesized before the end of turn was confirmed (speculative "
+            "speech) by outcome: used (played), wasted (discarded unheard).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.failure_decisions = Counter(
+            "sipgw_failure_decisions",
+            "What the failure policy decided the caller hears when an AI service fails, by "
+            "decision (hold_line, stt_down_notice, tts_down_apology, llm_apology, "
+            "*_transfer, *_goodbye ...: docs/assistant.md).",
+            ["decision"],
+            registry=registry,
+        )
+        self.amd_results = Counter(
+            "sipgw_amd_results",
+            "Outbound calls by who answered, as answering-machine detection decided: "
+            "human, voicemail, announcement, screener, unknown (docs/amd.md).",
+            ["kind"],
+            registry=registry,
+        )
+        self.amd_decision = Histogram(
+            "sipgw_amd_decision_seconds",
+            "Time from an outbound call's answer to detection's final decision.",
+            buckets=AMD_BUCKETS,
             registry=registry,
         )
         self.call_jitter = Histogram(
@@ -248,7 +311,7 @@ class GatewayMetrics:
             registry=registry,
         )
         registry.register(_ScrapeCollector(source))
-        self.agent_observer = _AgentMetrics(self)
+        self.agent_observer: AgentObserver = _AgentMetrics(self)
         """Set as each agent's :attr:`agent.base.Agent.observer`."""
 
     def call_ended(

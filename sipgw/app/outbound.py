@@ -37,7 +37,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from agent.amd.config import AmdMode, AmdRequest
 from agent.base import AgentFactory, CallDetails
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
@@ -90,11 +92,18 @@ class CallOutcome:
     """What the status usually means and what to check (:mod:`sipgw.app.hints`)."""
     id: str | None = None
     """The call's log id (the dashboard's and the admin API's), when an INVITE went out."""
+    amd: Mapping[str, Any] | None = None
+    """Who answered, when answering-machine detection ran: ``kind`` (human, voicemail,
+    announcement, screener, unknown), ``elapsed_ms`` to the decision, ``reason``,
+    ``action`` (conversation, message, hang_up) (docs/amd.md); None without detection."""
 
     def describe(self) -> str:
         """One line for people, e.g. ``busy (SIP 486 Busy Here)``."""
         if self.answered:
-            return f"answered, {self.duration:.1f} s, ended by {self.reason}"
+            by = ""
+            if self.amd is not None and self.amd.get("kind"):
+                by = f" by {self.amd['kind']} ({self.amd.get('elapsed_ms')} ms)"
+            return f"answered{by}, {self.duration:.1f} s, ended by {self.reason}"
         text = self.kind.replace("-", " ")
         if self.status is not None:
             text += f" (SIP {self.status}{f' {self.phrase}' if self.phrase else ''})"
@@ -198,6 +207,7 @@ class OutboundCalls:
         headers: tuple[tuple[str, str], ...] = (),
         account: str | None = None,
         line: Line | None = None,
+        amd: AmdRequest | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -211,6 +221,8 @@ class OutboundCalls:
             headers: ``X-`` headers for its INVITE and REFERs (checked here again).
             account: the account to call through (None: the ``--register`` one).
             line: the routes file's line it is placed on (its name and allow-list).
+            amd: its answering-machine detection (default ``SIPGW_AMD``, no message of
+                its own).
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -248,6 +260,7 @@ class OutboundCalls:
         handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
         handle.details = CallDetails(variables=variables)
         handle.refer_headers = headers
+        handle.amd = _detection(amd, self.config.amd)
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
         placed = PlacedCall(uri, outcome, handle, factory, id=handle.call.log_id)
         self._placed[handle.call.key] = placed
@@ -273,7 +286,8 @@ class OutboundCalls:
                 self.path.run_setup(handle, self._answered(handle, placed.factory))
         elif isinstance(event, CallEnded):
             del self._placed[handle.call.key]
-            outcome = _outcome(placed, event)
+            entry = self.path.feed.live.get(handle.call.log_id)
+            outcome = _outcome(placed, event, entry.amd if entry is not None else None)
             if not outcome.answered and outcome.status is not None:
                 handle.end_detail = outcome.describe()  # the dashboard's call record
             handle.log.info("outcome: %s", outcome.describe())
@@ -297,8 +311,17 @@ class OutboundCalls:
         self.path.agent_answered(handle, agent)
 
 
-def _outcome(placed: PlacedCall, event: CallEnded) -> CallOutcome:
-    """How a placed call ended, with the far end's words when it refused it."""
+def _detection(asked: AmdRequest | None, default: AmdMode) -> AmdRequest | None:
+    """What detection a call runs: what it asked for, else the default; None when off."""
+    request = asked if asked is not None else AmdRequest(default)
+    return None if request.mode is AmdMode.OFF else request
+
+
+def _outcome(
+    placed: PlacedCall, event: CallEnded, amd: Mapping[str, Any] | None = None
+) -> CallOutcome:
+    """How a placed call ended, with the far end's words when it refused it, and who
+    answered it (answering-machine detection's result)."""
     if placed.answered_at is not None:
         kind, duration = "answered", time.monotonic() - placed.answered_at
     else:
@@ -313,7 +336,7 @@ def _outcome(placed: PlacedCall, event: CallEnded) -> CallOutcome:
     return CallOutcome(
         placed.target, kind, placed.answered_at is not None, duration, event.status,
         event.reason.value, reply.phrase if reply is not None else "", detail,
-        hint(event.status) if refused else "", placed.id,
+        hint(event.status) if refused else "", placed.id, amd,
     )  # fmt: skip
 
 

@@ -162,8 +162,10 @@ class OverloadDetector:
         return self.config.retry_after if self.overloaded else None
 
     def observe_lateness(self, now: float, seconds: float) -> None:
-        """One ticker wake-up's delay (seconds) at ``now``."""
-        self._samples.append((now, seconds))
+        """One ticker wake-up's delay (seconds) at ``now`` (ignored when protection is off:
+        nothing would ever trim the samples, 50 a second for the gateway's life)."""
+        if self.config.enabled:
+            self._samples.append((now, seconds))
 
     def update(self, now: float, cpu_seconds: float) -> OverloadState | None:
         """Re-decide at ``now``; returns the new state if it changed, else None."""

@@ -9,9 +9,11 @@ memory); the WAV header's lengths are written when the call ends, so a file
 cut short by a crash holds its audio but says it is empty.
 
 The directory is created ``0700`` and each file ``0600`` (:mod:`agent.private_files`),
-named ``YYYYmmdd-HHMMSS-<call log id>.wav`` (UTC). :func:`delete_expired`
-removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``; the gateway's
-:class:`Recordings` runs it at start and daily, and starts each call's recorder.
+named ``YYYYmmdd-HHMMSS-<random>.wav`` (UTC): nothing in the name comes from the
+caller, and the file is always created anew (the call's log line names it).
+:func:`delete_expired` removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``;
+the gateway's :class:`Recordings` runs it at start and daily, and starts each call's
+recorder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
+import secrets
 import time
 import wave
 from datetime import UTC, datetime
@@ -48,12 +50,11 @@ RETENTION_CHECK_INTERVAL = 86400.0
 """Seconds between two retention sweeps while the gateway runs."""
 
 _SILENCE = bytes(2 * FRAME_SAMPLES)
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def recording_name(log_id: str, when: datetime) -> str:
-    """The file name of a call's recording: UTC start time, then the call's log id."""
-    return f"{when.astimezone(UTC):%Y%m%d-%H%M%S}-{_UNSAFE.sub('_', log_id)}.wav"
+def recording_name(when: datetime) -> str:
+    """A file name for a call's recording: UTC start time, then a random part."""
+    return f"{when.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(6)}.wav"
 
 
 def _linear(frame: bytes | None) -> bytes:
@@ -84,20 +85,19 @@ class CallRecorder:
         self.closed = False
 
     @classmethod
-    def start(cls, directory: Path, log_id: str, when: datetime | None = None) -> CallRecorder:
-        """A recorder for the call ``log_id`` in ``directory`` (created ``0700`` if missing).
+    def start(cls, directory: Path, when: datetime | None = None) -> CallRecorder:
+        """A recorder in a new file of ``directory`` (created ``0700`` if missing).
 
         Raises:
             OSError: the directory or file cannot be created.
         """
         make_private_dir(directory)
-        name = recording_name(log_id, when or datetime.now(UTC))
-        path = directory / name
-        serial = 1
-        while path.exists():  # two calls with one log id in one second
-            serial += 1
-            path = directory / f"{name[:-4]}-{serial}.wav"
-        return cls(path)
+        for _ in range(7):
+            try:
+                return cls(directory / recording_name(when or datetime.now(UTC)))
+            except FileExistsError:
+                continue  # a name drawn twice: draw again
+        return cls(directory / recording_name(when or datetime.now(UTC)))
 
     def tick(self, caller: bytes | None, agent: bytes | None) -> None:
         """Append one 20 ms tick: the caller's μ-law frame left, the agent's right (None = silence).
@@ -196,14 +196,14 @@ class Recordings:
                 log.warning("recording retention sweep failed: %s", exc)
 
     def recorder(
-        self, log_id: str, call_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+        self, call_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     ) -> CallRecorder | None:
-        """A recorder for the call ``log_id``; None when off or the file cannot be made
-        (logged on ``call_log``: the call goes on unrecorded)."""
+        """A recorder in a new file; None when off or the file cannot be made (logged on
+        ``call_log``, which names the file: the call goes on unrecorded)."""
         if self.directory is None:
             return None
         try:
-            recorder = CallRecorder.start(self.directory, log_id)
+            recorder = CallRecorder.start(self.directory)
         except OSError as exc:
             call_log.warning("not recording this call: %s", exc)
             return None

@@ -79,6 +79,12 @@ class AgentRoutes:
                 return account
         return same_user[0] if len(same_user) == 1 else None
 
+    def factories(self) -> list[AgentFactory]:
+        """Every agent an incoming call may get now: the gateway's, the accounts' own, the
+        lines'."""
+        lines = self.lines.table.lines.values() if self.lines is not None else ()
+        return [self.default, *self.account_agents.values(), *(line.factory for line in lines)]
+
     def agent_for(self, call: CallInfo) -> AgentFactory:
         """The agent of the account the call was made to, else the gateway's."""
         account = self.account_for(call)

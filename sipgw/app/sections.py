@@ -17,6 +17,7 @@ from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentSection, EchoSection
+from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -35,8 +36,11 @@ from sipgw.app.limits import LimitsConfig
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
+from sipgw.app.resilience_settings import BreakerSection, FallbackSection
+from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
 from sipgw.app.settings import ConfigError, SectionInfo, section_info
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.transfer_settings import TransferSection
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
@@ -61,12 +65,13 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
-        CallHeadersSection, DnsSection, AccessSection,
+        AmdSection, CallHeadersSection, DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
-        PreemptiveSection, BuiltinToolsSection, CallerContextSection, CallbackSection,
-        DialSection, *_VENDOR_SECTIONS, HealthcheckSection,
+        PreemptiveSection, BuiltinToolsSection, TransferSection, CallerContextSection,
+        CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
+        RealtimeSection, BreakerSection, HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

@@ -23,7 +23,8 @@ from sipgw.app.accounts import (
     registration_settings,
 )
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.agents import AgentPlugin, find_agent
+from sipgw.app.agents import CALLBACK_AGENTS, AgentPlugin, find_agent
+from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
     BuiltinToolsSection,
     CallbackSection,
@@ -43,6 +44,7 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
+from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import Sources, load, secret_texts
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
@@ -56,7 +58,12 @@ from sipgw.uri import SipUri
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM
 
-__all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
+__all__ = ["FREE_AGENTS", "Startup", "build_startup", "detect_public_ip", "outbound_config"]
+
+FREE_AGENTS = frozenset({"echo"})
+"""Agents that spend nothing per call: with only these, a gateway with nothing configured
+about who may call takes calls from anyone (a lab); any other agent (the assistant, a
+plug-in) makes it refuse them until the operator names who may call."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +98,8 @@ class Startup:
     """When new calls are refused for overload."""
     workers: int = 1
     """Worker processes ``serve`` runs (1 = this process only)."""
+    breakers: BreakerSection = BreakerSection()
+    """When new calls are turned away because an AI service is down for everyone."""
     headers: CallHeadersSection = CallHeadersSection()
     """The X- headers agents see, and whether transfers carry a summary."""
     agent_factories: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
@@ -108,6 +117,9 @@ class Startup:
     """Which DNS servers find a trunk's servers (RFC 3263)."""
     legs: LegsSettings = LegsSettings()
     """The browser and Twilio legs (served by the admin server)."""
+    secret_files: tuple[tuple[str, str], ...] = ()
+    """``(setting, path)`` of the files that hold secrets (checked at start:
+    :mod:`sipgw.app.filemodes`)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -139,7 +151,14 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
                 factories[account.agent] = other.build(sources)
             account_agents[account.name] = factories[account.agent]
     upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
-    access = access_config(load(AccessSection, sources), upstreams)
+    routes = load(RoutesSection, sources).routes
+    # Every agent that answers spends nothing: the gateway's and the accounts' (a routes
+    # file's lines may name any agent, and it can be reloaded: never free).
+    free = set(factories) <= FREE_AGENTS and not routes
+    access_section = load(AccessSection, sources)
+    access = access_config(
+        access_section, upstreams, free_agents=free, accounts=registration.accounts
+    )
     classes = [info.cls for info in (*SECTIONS, *plugin.sections)]
     secrets = [*secret_texts(classes, sources), *startup_secrets(registration, access)]
     tools = load(BuiltinToolsSection, sources)
@@ -148,7 +167,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
     policy = dial_policy(dial, tools, callbacks)
     webhooks = load(WebhookSection, sources)
     lines = None
-    if routes := load(RoutesSection, sources).routes:
+    if routes:
         base = LineBase(
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
@@ -166,8 +185,10 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         access,
         registration,
         account_agents,
-        outbound_config(placing, accounts, registration),
-        callback_setup(tools, callbacks, dial) if plugin.spec == "assistant" else None,
+        dataclasses.replace(
+            outbound_config(placing, accounts, registration), amd=load(AmdSection, sources).mode
+        ),
+        callback_setup(tools, callbacks, dial) if plugin.spec in CALLBACK_AGENTS else None,
         load(LimitsConfig, sources),
         policy,
         FloodSettings.of(load(RateLimitSection, sources)),
@@ -175,6 +196,7 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
+        load(BreakerSection, sources),
         load(CallHeadersSection, sources),
         factories,
         lines,
@@ -183,6 +205,11 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         llm,
         load(DnsSection, sources),
         load(LegsSettings, sources),
+        (
+            ("SIPGW_ACCOUNTS", accounts.accounts),
+            ("SIPGW_INBOUND_USERS_FILE", access_section.inbound_users_file),
+            ("SIPGW_TLS_KEY", config.tls_key),
+        ),
     )
 
 

@@ -26,10 +26,10 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Callable
-from functools import partial
+from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 from sipgw.addressing import Flow
-from sipgw.aio.dns import ServerLocator
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.dns import DnsSection
 from sipgw.locate import TargetList, is_ip
@@ -37,6 +37,9 @@ from sipgw.uri import SipUri
 from sipgw.usages.outbound import first_hop
 from sipgw.usages.register import next_hop
 from sipgw.useragent import OutboundCall, RegistrationConfig
+
+if TYPE_CHECKING:
+    from sipgw.aio.dns import ServerLocator
 
 __all__ = ["Trunks"]
 
@@ -55,12 +58,21 @@ class Trunks:
     def __init__(
         self, settings: DnsSection, sip: Callable[[], SipEndpoint], bind: str = "0.0.0.0"
     ) -> None:
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        self.locator = ServerLocator(
-            settings.dns_servers, families=(family,), timeout=settings.dns_timeout
-        )
+        self._settings = settings
+        self._family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         self._sip = sip
         self._refreshers: list[asyncio.Task[None]] = []
+
+    @cached_property
+    def locator(self) -> ServerLocator:
+        """The DNS side, made at the first lookup: a gateway that never looks a name up
+        never imports dnspython (about 14 MB)."""
+        from sipgw.aio.dns import ServerLocator
+
+        settings = self._settings
+        return ServerLocator(
+            settings.dns_servers, families=(self._family,), timeout=settings.dns_timeout
+        )
 
     async def _targets(self, hop: SipUri) -> TargetList:
         return await self.locator.locate(hop, asyncio.get_running_loop().time())

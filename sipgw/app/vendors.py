@@ -28,7 +28,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sipgw.app.settings import ConfigError, section, setting
-from sipgw.app.settings.parsers import choice, comma_list, int_range, positive, text, true_false
+from sipgw.app.settings.parsers import (
+    choice,
+    comma_list,
+    int_range,
+    non_negative,
+    or_empty,
+    positive,
+    text,
+    true_false,
+)
 
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM
@@ -61,6 +70,9 @@ class Vendor(Generic[SectionT, ClientT]):
     clients: Callable[[SectionT], Callable[[], ClientT]]
     """The loaded section -> a maker of clients (no network traffic); raises ConfigError
     when the client's settings refuse the values."""
+    voice: Callable[[SectionT], tuple[str, str]] | None = None
+    """A text-to-speech vendor's voice and model in the loaded section: the fallback lines
+    are cached per voice (agent/resilience/line_cache.py)."""
     line_keys: Mapping[str, str] = field(default_factory=dict)
     """A routes file line's key -> the field of :attr:`section` it sets (``voice`` ->
     ``voice_id``): what a line may change of this vendor by name (docs/lines.md)."""
@@ -74,13 +86,9 @@ def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
         raise ConfigError(f"{title}: {exc}") from None
 
 
-def _optional_ms(value: str) -> int | None:
-    if not value.strip():
-        return None
-    try:
-        return int_range(0, 60000)(value)
-    except ValueError:
-        raise ValueError("must be a whole number of ms from 0 to 60000, or empty") from None
+_optional_ms = or_empty(
+    int_range(0, 60000), "must be a whole number of ms from 0 to 60000, or empty"
+)
 
 
 # --------------------------------------------------------------------------- AssemblyAI
@@ -104,7 +112,8 @@ def _language(value: str) -> str:
 @section(
     "assemblyai",
     title="AssemblyAI (speech to text)",
-    intro="Read when `--agent assistant` and `SIPGW_STT=assemblyai`.",
+    intro="Read when `--agent assistant` and `SIPGW_STT=assemblyai`; its key also when "
+    "`--agent voice-agent`.",
 )
 @dataclass(frozen=True)
 class AssemblyAISection:
@@ -146,6 +155,12 @@ class AssemblyAISection:
         None, env="ASSEMBLYAI_MAX_TURN_SILENCE", parse=_optional_ms,
         help="Silence (ms) that always ends a turn; empty = server default (1000).",
     )  # fmt: skip
+    max_backlog_ms: int = setting(
+        30000, env="ASSEMBLYAI_MAX_BACKLOG_MS", parse=int_range(0, 600000),
+        help="Caller audio (ms) kept while the session reconnects and sent when it is back; "
+        "older audio is dropped (and counted). Keep it above SIPGW_STT_GIVE_UP_AFTER_MS, so "
+        "nothing the caller says before the call moves on is lost (the start warns if not).",
+    )  # fmt: skip
     chunk_ms: int = setting(
         100, env="ASSEMBLYAI_CHUNK_MS", parse=int_range(50, 1000),
         help="Audio per message to AssemblyAI (50..1000 ms) while the caller talks; for 1.5 s "
@@ -173,6 +188,7 @@ def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
             min_turn_silence=settings.min_turn_silence,
             max_turn_silence=settings.max_turn_silence,
             chunk_ms=settings.chunk_ms,
+            max_backlog_seconds=settings.max_backlog_ms / 1000,
         ),
     )
     return partial(AssemblyAISTTService, client)
@@ -181,11 +197,37 @@ def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
 # --------------------------------------------------------------------------- OpenAI
 
 
+_SPOKEN_TOKENS: int | None = 300
+_REASONING_TOKENS: int | None = 4096
+
+
+_optional_tokens = or_empty(
+    int_range(1, 1_000_000), "must be a whole number of tokens from 1, or empty"
+)
+
+
+def _reasoning_effort(value: str) -> str:
+    from agent.llm.openai import REASONING_EFFORTS
+
+    effort = value.strip().lower()
+    if effort and effort not in REASONING_EFFORTS:
+        raise ValueError(f"must be one of {', '.join(sorted(REASONING_EFFORTS))}, or empty")
+    return effort
+
+
+def _capabilities(value: str) -> str:
+    from agent.llm.capabilities import ModelCapabilities
+
+    if value.strip():
+        ModelCapabilities.parse(value)  # its ValueError says what is allowed
+    return value.strip()
+
+
 @section(
     "openai",
     title="OpenAI (chat model)",
     intro="Read when `--agent assistant` and `SIPGW_LLM=openai`; any OpenAI-compatible server "
-    "works.",
+    "works. Its key also when `--agent realtime`.",
 )
 @dataclass(frozen=True)
 class OpenAISection:
@@ -209,10 +251,52 @@ class OpenAISection:
         20.0, env="OPENAI_TOTAL_TIMEOUT", parse=positive,
         help="Seconds one LLM response may take in all.",
     )  # fmt: skip
+    max_retries: int = setting(
+        2, env="OPENAI_MAX_RETRIES", parse=int_range(0, 10),
+        help="Retries of a failed request (a reset connection, a 429 with a short or no "
+        "Retry-After, a 5xx) within the turn's budget; 0 = never.",
+    )  # fmt: skip
+    retry_budget: float = setting(
+        2.0, env="OPENAI_RETRY_BUDGET", parse=non_negative,
+        help="Seconds after a turn's first request within which a retry may still start; "
+        "later, the caller hears the apology.",
+    )  # fmt: skip
+    retry_first_delay: float = setting(
+        0.1, env="OPENAI_RETRY_FIRST_DELAY", parse=non_negative,
+        help="Seconds before the first retry of a reset or a 5xx without Retry-After (doubling "
+        "with each retry).",
+    )  # fmt: skip
+    max_retry_after: float = setting(
+        1.0, env="OPENAI_MAX_RETRY_AFTER", parse=non_negative,
+        help="A Retry-After longer than this (seconds) is not waited for: the apology instead.",
+    )  # fmt: skip
+    max_completion_tokens: int | None = setting(
+        _SPOKEN_TOKENS, env="OPENAI_MAX_COMPLETION_TOKENS", parse=_optional_tokens,
+        help="Tokens of one reply's spoken part at most; empty = the server's default.",
+    )  # fmt: skip
+    reasoning_token_allowance: int | None = setting(
+        _REASONING_TOKENS, env="OPENAI_REASONING_TOKEN_ALLOWANCE", parse=_optional_tokens,
+        help="Tokens a reasoning model (o-series, GPT-5) may spend thinking, added to the cap "
+        "(its cap counts reasoning too); empty = no cap for reasoning models.",
+    )  # fmt: skip
+    reasoning_effort: str = setting(
+        "low", env="OPENAI_REASONING_EFFORT", parse=_reasoning_effort,
+        help="reasoning_effort sent to reasoning models (never to others): none, minimal, low, "
+        "medium, high, xhigh or max; empty = the model's default.",
+    )  # fmt: skip
+    capabilities: str = setting(
+        "", env="OPENAI_CAPABILITIES", parse=_capabilities,
+        help="What the model accepts, for a server or deployment name the built-in table does "
+        "not know: comma-separated max_completion_tokens, max_tokens or no_token_limit, and "
+        "the flags parallel_tool_calls, temperature, reasoning_effort, reasoning (e.g. "
+        "max_tokens,parallel_tool_calls,temperature); empty = by the model's family.",
+    )  # fmt: skip
 
 
 def _openai(settings: OpenAISection) -> Callable[[], ChatLLM]:
+    from agent.llm.capabilities import ModelCapabilities
     from agent.llm.openai import OpenAIChatLLM, OpenAISettings
+    from agent.llm.retry import LlmRetrySettings
 
     client = _checked(
         "OpenAI (chat model)",
@@ -222,6 +306,18 @@ def _openai(settings: OpenAISection) -> Callable[[], ChatLLM]:
             base_url=settings.base_url or None,
             first_token_timeout=settings.first_token_timeout,
             total_timeout=settings.total_timeout,
+            max_completion_tokens=settings.max_completion_tokens,
+            reasoning_token_allowance=settings.reasoning_token_allowance,
+            reasoning_effort=settings.reasoning_effort or None,
+            retry=LlmRetrySettings(
+                attempts=settings.max_retries,
+                budget=settings.retry_budget,
+                first_delay=settings.retry_first_delay,
+                max_retry_after=settings.max_retry_after,
+            ),
+            capabilities=(
+                ModelCapabilities.parse(settings.capabilities) if settings.capabilities else None
+            ),
         ),
     )
     return partial(OpenAIChatLLM, client)
@@ -261,6 +357,11 @@ class ElevenLabsSection:
         help="websocket (one multi-context socket per call, opened while ringing) or http (one "
         "streaming request per sentence).",
     )  # fmt: skip
+    first_audio_timeout_ms: int = setting(
+        3000, env="ELEVENLABS_FIRST_AUDIO_TIMEOUT_MS", parse=int_range(100, 60000),
+        help="How long (ms) a reply's first audio may take after its last sentence was sent; "
+        "then the reply fails and the caller hears the apology from memory, not dead air.",
+    )  # fmt: skip
     auto_mode: bool = setting(
         True, env="ELEVENLABS_AUTO_MODE", parse=true_false, default_text="true",
         help="true: ask the WebSocket for auto_mode, which ElevenLabs recommends when whole "
@@ -281,6 +382,7 @@ def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
             model_id=settings.model_id,
             transport=settings.transport,
             auto_mode=settings.auto_mode,
+            first_audio_timeout=settings.first_audio_timeout_ms / 1000,
         ),
     )
     return partial(ElevenLabsTTSService, client)
@@ -303,7 +405,11 @@ LLM_VENDORS: Mapping[str, Vendor[Any, ChatLLM]] = {
 """Chat model vendors; the first is ``SIPGW_LLM``'s default."""
 TTS_VENDORS: Mapping[str, Vendor[Any, TextToSpeech]] = {
     "elevenlabs": Vendor(
-        "elevenlabs", ElevenLabsSection, _elevenlabs, line_keys={"voice": "voice_id"}
+        "elevenlabs",
+        ElevenLabsSection,
+        _elevenlabs,
+        lambda s: (s.voice_id, s.model_id),
+        line_keys={"voice": "voice_id"},
     ),
 }
 """Text-to-speech vendors; the first is ``SIPGW_TTS``'s default."""

@@ -41,6 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, LoginThrottle
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
 
@@ -68,6 +69,9 @@ STREAM_QUEUE = 1000
 PAGE_EVENTS = frozenset({"call_started", "call_updated", "call_ended", "transcript", "turn"})
 """The feed's events the pages show (the rest, e.g. ``call_refused``, are for webhooks)."""
 STATIC = Path(__file__).parent / "static"
+MAX_LOGIN_FORM = 4096
+"""The largest login form read, octets (a token is at most MAX_TOKEN_LENGTH)."""
+
 PUBLIC_PATHS = frozenset({"/dashboard/login", "/dashboard/logout"})
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -130,11 +134,14 @@ class Dashboard:
         *,
         lifetime: int = SESSION_LIFETIME,
         clock: Callable[[], float] = time.time,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self.feed = feed
         self._token = token
         self.lifetime = lifetime
         self.clock = clock
+        self.throttle = throttle or LoginThrottle()
+        """Wrong tokens per address (shared with the API's bearer check)."""
         self._revoked: dict[str, int] = {}
         """Cookies logged out before their expiry, with that expiry."""
         self._streams: set[asyncio.Queue[FeedEvent | None]] = set()
@@ -195,14 +202,27 @@ class Dashboard:
         return page("login.html")
 
     async def login(self, request: web.Request) -> web.Response:
-        """Check the posted token (constant time); set the session cookie, go to the dashboard."""
+        """Check the posted token (constant time); set the session cookie, go to the dashboard.
+
+        An address that got it wrong too often waits (429, :mod:`~sipgw.app.admin.throttle`);
+        a form larger than a token needs is not read (413).
+        """
         token = self._token()
+        source = request.remote or "?"
+        wait = self.throttle.wait(source, self.clock())
+        if wait:
+            response = page("login.html", 429, f"Too many wrong tokens: wait {wait} s.")
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if (request.content_length or 0) > MAX_LOGIN_FORM:
+            raise web.HTTPRequestEntityTooLarge(MAX_LOGIN_FORM, request.content_length or 0)
         form = await request.post()
         given = form.get("token")
         if not token or not isinstance(given, str):
             raise web.HTTPSeeOther("/dashboard")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            log.warning("dashboard login with a wrong token from %s", request.remote)
+        if len(given) > MAX_TOKEN_LENGTH or not hmac.compare_digest(given.encode(), token.encode()):
+            self.throttle.failed(source, self.clock())
+            log.warning("dashboard login with a wrong token from %s", source)
             return page("login.html", 401, "Wrong token.")
         response = web.HTTPSeeOther("/dashboard")
         response.set_cookie(

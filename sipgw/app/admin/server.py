@@ -9,9 +9,10 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   and transcript (``id`` is the log id or the Call-ID).
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
 - ``POST /api/calls`` ``{"target": ..., "caller_id", "variables", "headers", "agent",
-  "account", "ring_timeout", "wait": false}``: place an outbound call
-  (:class:`~sipgw.app.callrequest.CallRequest`); 202 with its id, or (``wait``, or when
-  it ends at once) 200 with its outcome; 400 naming a bad field.
+  "account", "ring_timeout", "line", "amd", "amd_message", "wait": false}``: place an
+  outbound call (:class:`~sipgw.app.callrequest.CallRequest`; ``amd``: answering-machine
+  detection, docs/amd.md); 202 with its id, or (``wait``, or when it ends at once) 200
+  with its outcome; 400 naming a bad field.
 - ``GET /api/calls/{id}/outcome?wait=S``: a placed call's outcome (200), waiting up to
   ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
@@ -40,6 +41,7 @@ from aiohttp import web
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, LoginThrottle
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
@@ -120,7 +122,12 @@ class AdminServer:
         self.gateway = gateway
         self.settings = settings
         self._runner: web.AppRunner | None = None
-        self.dashboard = Dashboard(gateway.feed, lambda: self.settings.token)
+        self.throttle = LoginThrottle(settings.login_tries, settings.login_wait)
+        """Wrong tokens per address, for the API and the dashboard login alike."""
+        gateway.admin_throttle = self.throttle  # its 429s in the stats line and /metrics
+        self.dashboard = Dashboard(
+            gateway.feed, lambda: self.settings.token, throttle=self.throttle
+        )
         self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
@@ -193,8 +200,19 @@ class AdminServer:
                 log.warning("admin request refused: %s", refusal)
                 return _error(403, refusal)
         elif not (self.dashboard.allows(request) or self.legs.allows(request)):
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            source, now = request.remote or "?", self.dashboard.clock()
+            wait = self.throttle.wait(source, now)
+            if wait:  # too many wrong tokens from there: not even checked
+                response = _error(429, f"too many wrong tokens: wait {wait} s")
+                response.headers["Retry-After"] = str(wait)
+                return response
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if len(given) > len("Bearer ") + MAX_TOKEN_LENGTH or not hmac.compare_digest(
+                given.encode(), expected.encode()
+            ):
+                if given:  # a try (a browser's first request without one is not)
+                    self.throttle.failed(source, now)
                 if self.dashboard.wants_page(request):
                     return self.dashboard.refused_page()
                 response = _error(401, "missing or wrong bearer token")
@@ -284,7 +302,7 @@ class AdminServer:
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
             variables=call.variables, headers=call.headers, account=call.account,
-            line=call.line,
+            line=call.line, amd=call.amd,
         )  # fmt: skip
         handle = placed.handle
         if body.get("wait") or handle is None:

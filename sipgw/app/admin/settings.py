@@ -5,8 +5,15 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH
 from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import ip_address, optional_port, verbatim
+from sipgw.app.settings.parsers import (
+    int_at_least,
+    ip_address,
+    optional_port,
+    positive,
+    verbatim,
+)
 
 __all__ = ["AdminSettings"]
 
@@ -38,17 +45,37 @@ class AdminSettings:
         "empty = none (loopback only).",
     )  # fmt: skip
 
+    login_tries: int = setting(
+        5, env="SIPGW_ADMIN_LOGIN_TRIES", flag="--admin-login-tries", metavar="N",
+        parse=int_at_least(1),
+        help="Wrong admin tokens (API or dashboard login) one address may send before it "
+        "must wait (429 with Retry-After).",
+    )  # fmt: skip
+    login_wait: float = setting(
+        12.0, env="SIPGW_ADMIN_LOGIN_WAIT", flag="--admin-login-wait", metavar="S",
+        parse=positive,
+        help="Seconds that give an address one more try once it has used them up.",
+    )  # fmt: skip
+
     @property
     def enabled(self) -> bool:
         """Whether ``sipgw serve`` starts the admin server."""
         return self.port != 0
 
     def check(self) -> None:
-        """Refuse a server that listens beyond loopback without a token (when it is on).
+        """Refuse a server that listens beyond loopback without a token (when it is on),
+        and a token too long to check.
 
         Raises:
-            InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty.
+            InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty, or
+                the token is longer than MAX_TOKEN_LENGTH characters.
         """
+        if len(self.token) > MAX_TOKEN_LENGTH:
+            raise InvalidSettings(
+                "{token}: at most {most} characters (it has {length})",
+                most=MAX_TOKEN_LENGTH,
+                length=len(self.token),
+            )
         if self.enabled and not self.token and not ipaddress.ip_address(self.bind).is_loopback:
             raise InvalidSettings(
                 "{token}: required when the admin server listens on {address} (not a "

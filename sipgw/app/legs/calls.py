@@ -139,7 +139,7 @@ class LegCalls:
             return
         if agent.wants_arrival_audio:
             handle.media.listen(agent.on_caller_audio)
-        handle.recorder = path.recordings.recorder(handle.call.log_id, handle.log)
+        handle.recorder = path.recordings.recorder(handle.log)
         if path.config.rtp_timeout > 0:
             handle.watch_media(path.config.rtp_timeout)
         path.agent_answered(handle, agent)

@@ -33,7 +33,6 @@ from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
 from sipgw.call import CallInfo
-from sipgw.dialpolicy import PhoneNumber
 
 __all__ = ["LegHandle", "LegMedia"]
 
@@ -155,14 +154,15 @@ class LegHandle(CallHandle):
         self.end("local-hangup")
 
     def send_dtmf(self, digits: str) -> None:
-        """Play keypad digits as tones in the agent's audio, if the dial allow-list has them.
+        """Play keypad digits as tones in the agent's audio, if the dial allow-list has them
+        with everything the call keyed before (as on SIP: :meth:`CallHandle.send_dtmf`).
 
         Raises:
             DialRefused: the digits are not allowed (nothing is played).
         """
-        keyed = self.gate.admit("dtmf", digits, self.log)
-        if isinstance(keyed, PhoneNumber):
-            self.tones.send(keyed.digits)
+        keyed = self.gate.admit_keyed(self.dtmf_sent, digits, self.log)
+        self.tones.send(keyed.digits)
+        self.dtmf_sent += keyed.digits
 
     def audio_ready(self) -> None:
         """Talkspurt fast path: send the next tick's frame now (it takes that tick's place)."""

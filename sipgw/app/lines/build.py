@@ -1,9 +1,10 @@
 """A routes file built into lines: each line's agent factory, with its own settings on top.
 
 A line changes settings of its agent, never the gateway's: its ``[lines.NAME.settings]``
-(any setting of the agent's sections, by variable) and, for the assistant, its named keys
-(:data:`ASSISTANT_KEYS`: ``greeting`` is ``SIPGW_GREETING``; ``voice``, ``keyterms`` and
-``language`` are the chosen vendors' :attr:`~sipgw.app.vendors.Vendor.line_keys`) are laid
+(any setting of the agent's sections, by variable) and, for the built-in AI agents, its named
+keys (:data:`ASSISTANT_KEYS`: ``greeting`` is ``SIPGW_GREETING``; for the assistant,
+``voice``, ``keyterms`` and ``language`` are the chosen vendors'
+:attr:`~sipgw.app.vendors.Vendor.line_keys`) are laid
 over the gateway's own sources (flags, environment, ``.env``), and the agent's plug-in is
 built from that, exactly as ``--agent`` is (:meth:`~sipgw.app.agents.AgentPlugin.build`).
 An error names the routes file's line: ``routes.toml line 9: SIPGW_GREETING=...``.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.base import AgentFactory
-from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
+from sipgw.app.agents import AI_AGENTS, AgentPlugin, agent_spec, find_agent
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -167,7 +168,7 @@ def _agent_values(
         values[variable] = (_text(written.value, setting), written.where)
     if not line.keys:
         return values
-    if plugin.spec != "assistant":
+    if plugin.spec not in AI_AGENTS:
         key, written = next(iter(line.keys.items()))
         raise ConfigError(
             f"{written.where}: {key} is an assistant setting, and line {line.name!r} runs agent "
@@ -177,7 +178,8 @@ def _agent_values(
     variables = {
         key: dict(settings_of(cls))[name].env for key, (cls, name) in ASSISTANT_KEYS.items()
     }
-    variables.update(_vendor_keys(line, overlay))
+    if plugin.spec == "assistant":
+        variables.update(_vendor_keys(line, overlay))
     for key, written in line.keys.items():
         found = variables.get(key)
         if found is None:

@@ -4,13 +4,15 @@
 each :meth:`~Lines.reload` (SIGHUP, ``POST /api/reload``). A reload builds the new lines
 beside the old ones and swaps them only when every line built: a bad file is refused with
 its line number and the routes loaded before stay in force. Calls in progress keep the
-line (and agent) they were given; only new calls see the new routes.
+line (and agent) they were given; only new calls see the new routes. ``on_reload`` is
+told of each table put in force (the gateway warms up its lines' new agents).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,8 @@ class Lines:
         """Reloads refused (a bad file): the routes before stayed."""
         self.last_error = ""
         """Why the latest reload was refused ("" after one that took effect)."""
+        self.on_reload: Callable[[LineTable], None] | None = None
+        """Called with each table a reload puts in force."""
 
     def reload(self) -> LineTable:
         """Build the file again and put it in force; on an error the old routes stay.
@@ -75,6 +79,8 @@ class Lines:
         self.reloads += 1
         self.last_error = ""
         log.info("routes reloaded from %s: %s", self.path, self.describe_briefly())
+        if self.on_reload is not None:
+            self.on_reload(table)
         return table
 
     def describe_briefly(self) -> str:

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.amd.config import AmdRequest
 from agent.variables import check_variables
-from sipgw.app.callrequest import CallDefaults
+from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings.tomlfile import Place, TomlDocument, read_toml
@@ -79,6 +80,8 @@ _LINE_KEYS = frozenset(
         "headers",
         "caller_id",
         "account",
+        "amd",
+        "amd_message",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -131,11 +134,16 @@ class LineSpec:
     """The caller id of the calls placed on it; None = its account's."""
     account: str | None = None
     """The account its calls are placed through; None = the gateway's."""
+    amd: AmdRequest | None = None
+    """``amd`` and ``amd_message``: answering-machine detection of the calls placed on it
+    (a campaign's, docs/amd.md); None = ``SIPGW_AMD``."""
 
     @property
     def defaults(self) -> CallDefaults:
         """What a call placed on this line takes unless the call says otherwise."""
-        return CallDefaults(self.caller_id, self.variables, self.headers, None, self.account)
+        return CallDefaults(
+            self.caller_id, self.variables, self.headers, None, self.account, self.amd
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +270,10 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         raise ConfigError(f"{place('headers')}: headers: {exc}") from None
     caller_id = table.get("caller_id")
     account = table.get("account")
+    try:
+        amd = amd_request(table)
+    except ValueError as exc:
+        raise ConfigError(f"{place('amd')}: {exc}") from None
     return LineSpec(
         name=name,
         where=place(),
@@ -282,6 +294,7 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         headers=checked_headers,
         caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
         account=None if account is None else _typed(account, str, place, "account").strip(),
+        amd=amd,
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "optional_int",
     "optional_ip_address",
     "optional_port",
+    "or_empty",
     "port",
     "port_range",
     "positive",
@@ -117,6 +118,21 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
     """A whole number from ``low`` to ``high`` (inclusive)."""
     allowed = f"must be a whole number from {low} to {high}"
     return _checked(whole_number, lambda n: low <= n <= high, allowed)
+
+
+def or_empty(parse: Callable[[str], N], allowed: str) -> Callable[[str], N | None]:
+    """``parse``, or None for an empty value; a bad one says ``allowed`` (e.g. "must be a
+    number from 0 to 1, or empty for the service's default")."""
+
+    def parse_or_none(value: str) -> N | None:
+        if not value.strip():
+            return None
+        try:
+            return parse(value)
+        except ValueError:
+            raise ValueError(allowed) from None
+
+    return parse_or_none
 
 
 port = _checked(whole_number, lambda n: 0 <= n <= 65535, "must be a port number 0..65535")

@@ -31,11 +31,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
+
+if TYPE_CHECKING:  # aiohttp (about 23 MB) is imported when the delivery starts
+    import aiohttp
 
 __all__ = ["DeliveryCounts", "DeliveryPolicy", "WebhookDelivery", "retry_delay"]
 
@@ -148,6 +150,8 @@ class WebhookDelivery:
     def start(self) -> None:
         """Start the loop (events already in the outbox go out at once)."""
         if self._task is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.policy.timeout)
             )
@@ -247,6 +251,8 @@ class WebhookDelivery:
 
     async def _attempt(self, event: PendingEvent, secret: WebhookSecret) -> tuple[int | None, str]:
         """Post once: (status, "") or (None or the status, what went wrong)."""
+        import aiohttp  # already loaded by start()
+
         assert self._session is not None
         headers = signed_headers(secret, event.event_id, int(self.clock()), event.body)
         try:

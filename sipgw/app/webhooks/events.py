@@ -14,7 +14,9 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
 - ``call.transferred``: a transfer succeeded (``target``), just before its ``call.ended``;
 - ``call.failed``: a call that was never answered: refused by the routes, cancelled, or
   (placed by us) busy, declined, unanswered, unreachable;
-- ``callback.scheduled``: the assistant stored a callback (``callback``).
+- ``callback.scheduled``: the assistant stored a callback (``callback``);
+- ``call.amd``: who answered a call we placed, as answering-machine detection decided
+  (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md).
 
 A body longer than the limit loses transcript lines from its start until it fits
 (``transcript_truncated``: how many).
@@ -47,8 +49,9 @@ EVENT_TYPES = (
     "call.transferred",
     "call.failed",
     "callback.scheduled",
+    "call.amd",
 )
-"""Every event type sent today (answering-machine detection will add ``call.amd``)."""
+"""Every event type sent today."""
 
 _SPEAKERS = {"user": "caller", "assistant": "agent"}
 

@@ -134,6 +134,8 @@ class CallWebhooks:
             self._send("call.incoming", entry, {})
         elif kind == "call_answered":
             self._send("call.answered", entry, {})
+        elif kind == "amd":
+            self._send("call.amd", entry, {"amd": data})
         elif kind == "transcript" and _scheduled_callback(data):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
         elif kind == "call_ended":

@@ -12,6 +12,7 @@ import pytest
 
 from sipgw.access import Refusal
 from sipgw.app.access import (
+    CLOSED_BY_DEFAULT,
     AccessConfig,
     AccessSection,
     RefusalLog,
@@ -19,6 +20,7 @@ from sipgw.app.access import (
     account_upstreams,
     allow_from,
     build_access_policy,
+    summary_level,
     upstream_hosts,
 )
 from sipgw.app.accounts import AccountSection, load_accounts
@@ -191,16 +193,40 @@ async def policy_for(config: AccessConfig) -> tuple[str, list[str], list[str]]:
     return line, admitted, digest
 
 
-async def test_a_lab_admits_anyone_and_says_so() -> None:
-    line, admitted, digest = await policy_for(AccessConfig())
-    assert len(admitted) == 5 and digest == []
+async def test_nothing_configured_admits_nobody_and_says_what_to_add() -> None:
+    """Issue 21: an agent that spends money answered everyone when nothing was configured."""
+    config = AccessConfig()
+    policy, line = await build_access_policy(config, fake_dns)
+    assert config.closed_by_default and line == CLOSED_BY_DEFAULT
+    assert not any(s in policy.allow for s in ("192.0.2.77", "127.0.0.1", "10.1.1.1"))
+    assert policy.digest is None and summary_level(policy) == logging.WARNING
+    assert "every call is refused (403)" in line and "--allow-from" in line
+    assert "--allow-from any" in line and "\n" not in line
+
+
+async def test_a_lab_of_free_agents_admits_anyone_and_warns() -> None:
+    config = AccessConfig(free_agents=True)
+    line, admitted, digest = await policy_for(config)
+    assert len(admitted) == 5 and digest == [] and not config.closed_by_default
     assert line.startswith("access: no --allow-from, account, proxy or inbound credentials")
-    assert "anyone" in line and "\n" not in line
+    assert "anyone, since the echo agent spends nothing" in line and "\n" not in line
+    policy, _ = await build_access_policy(config, fake_dns)
+    assert summary_level(policy) == logging.WARNING
 
 
 async def test_allow_from_any_admits_anyone_even_with_credentials() -> None:
-    line, admitted, _ = await policy_for(AccessConfig(("any",), users=(("alice", "x"),)))
-    assert len(admitted) == 5 and "--allow-from any" in line
+    config = AccessConfig(("any",), users=(("alice", "x"),))
+    line, admitted, _ = await policy_for(config)
+    assert len(admitted) == 5 and "--allow-from any" in line and "paid session" in line
+    policy, _ = await build_access_policy(config, fake_dns)
+    assert summary_level(policy) == logging.WARNING
+
+
+async def test_named_sources_are_said_at_info() -> None:
+    policy, _ = await build_access_policy(AccessConfig(("203.0.113.7",)), fake_dns)
+    assert summary_level(policy) == logging.INFO
+    digest_only, _ = await build_access_policy(AccessConfig(users=(("a", "b"),)), fake_dns)
+    assert summary_level(digest_only) == logging.INFO
 
 
 async def test_allow_from_resolves_names_at_start() -> None:
@@ -265,6 +291,22 @@ def test_refusals_are_logged_once_per_source_per_minute(caplog: pytest.LogCaptur
     assert log.refused == 61 and log.challenged == 1
 
 
+def test_with_nothing_configured_each_refusal_says_what_admits_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = RefusalLog(logging.getLogger("test.access"))
+    log.hint = True
+    with caplog.at_level(logging.WARNING, "test.access"):
+        log.record(refused("192.168.1.23"), 0.0)
+        log.record(refused("2001:db8::9", Refusal.BAD_CREDENTIALS), 0.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "access: refused INVITE from 192.168.1.23:5060 (From sip:spam@example.com): "
+        "source not allowed, 403 (to take calls from there: --allow-from 192.168.1.23)",
+        "access: refused INVITE from [2001:db8::9]:5060 (From sip:spam@example.com): "
+        "wrong credentials, 403",
+    ]
+
+
 def test_a_scan_from_many_addresses_is_summed_up(caplog: pytest.LogCaptureFixture) -> None:
     log = RefusalLog(logging.getLogger("test.access"), max_sources=3)
     with caplog.at_level(logging.WARNING, "test.access"):
@@ -290,7 +332,22 @@ async def test_a_refused_invite_opens_nothing() -> None:
         stats = gateway_stats(gateway)
         assert gateway.handles == {} and gateway.counters().calls_total == 0
         assert stats["rtp_ports_in_use"] == 0 and stats["refused"] == 1
+        assert stats["stateless_answers"] == 1 and stats["stateless_withheld"] == 0
         assert not gateway.ua.busy
+
+
+async def test_a_gateway_with_nothing_configured_refuses_and_hints(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``Gateway(config, factory)`` with no access: closed (the embedding default too)."""
+    with caplog.at_level(logging.INFO):
+        async with running_gateway(access=AccessConfig()) as (gateway, new_phone):
+            phone = await new_phone()
+            assert (await phone.invite()).status == 403
+            assert gateway.handles == {} and gateway.refusals.hint
+    startup = [r for r in caplog.records if r.getMessage().startswith("access: no --allow")]
+    assert [r.levelno for r in startup] == [logging.WARNING]
+    assert any("--allow-from 127.0.0.1)" in r.getMessage() for r in caplog.records)
 
 
 async def test_an_allowed_source_gets_its_call() -> None:

@@ -64,6 +64,15 @@ def test_accounts_file_with_defaults_and_every_key(tmp_path: Path) -> None:
     assert reg.registrar == "sip:sip.telnyx.example:5060"
 
 
+def test_an_account_may_say_where_its_media_goes(tmp_path: Path) -> None:
+    text = GOOD + 'media_networks = ["203.0.113.0/24", "2001:db8:5::/48"]\n'
+    office, trunk = accounts_from(tmp_path, text)
+    assert office.media_networks == () and trunk.media_networks == (
+        "203.0.113.0/24",
+        "2001:db8:5::/48",
+    )
+
+
 def test_passwords_stay_out_of_reprs(tmp_path: Path) -> None:
     accounts = accounts_from(tmp_path, GOOD)
     text = repr(accounts) + repr([a.registration() for a in accounts])
@@ -89,7 +98,8 @@ def test_no_password_means_no_credentials(tmp_path: Path) -> None:
         ("[accounts.c]\naor = 'sip:1@h'\ntransport = 'sctp'\n",
          "line 3: account 'c': transport 'sctp'"),
         ("[accounts.c]\naor = 'sip:1@h'\nagent = 'robot'\n",
-         "line 3: account 'c': agent 'robot' must be echo or assistant, or package.module:factory"),
+         "line 3: account 'c': agent 'robot' must be echo, assistant, voice-agent or "
+         "realtime, or package.module:factory"),
         ("[accounts.d]\naor = 'sip:1@h'\npassword = 'x'\n",
          "line 3: account 'd': unknown key 'password'"),
         ("[accounts.d]\naor = 'sip:1@h'\noutbound_proxy = 'proxy'\n",
@@ -100,6 +110,10 @@ def test_no_password_means_no_credentials(tmp_path: Path) -> None:
          "line 3: account 'my office': expires must be at least"),
         ("[accounts]\nf = { aor = 'sip:1@h', expires = 0 }\n",
          ": account 'f': expires must be at least"),  # an inline table: no line to name
+        ("[accounts.g]\naor = 'sip:1@h'\nmedia_networks = '10.0.0.0/8'\n",
+         "line 3: account 'g': media_networks must be a list of strings"),
+        ("[accounts.g]\naor = 'sip:1@h'\nmedia_networks = ['media.example.com']\n",
+         "line 3: account 'g': media_networks: 'media.example.com' is not an IP address"),
         ("[accounts]\n", "no \\[accounts.NAME\\] table"),
         ("[account.a]\naor = 'sip:1@h'\n", "unknown table 'account'"),
         ("accounts = 3\n", "no \\[accounts.NAME\\] table"),

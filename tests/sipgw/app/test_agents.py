@@ -40,9 +40,14 @@ def test_an_agent_is_a_builtin_name_or_module_colon_factory(given: str, spec: st
 
 @pytest.mark.parametrize("given", ["robot", "pkg.mod", ":make", "pkg.mod:", "pkg.mod:2x", ""])
 def test_anything_else_says_what_is_allowed(given: str) -> None:
-    with pytest.raises(ValueError, match="must be echo or assistant, or package.module:factory"):
+    with pytest.raises(
+        ValueError,
+        match="must be echo, assistant, voice-agent or realtime, or package.module:factory",
+    ):
         agent_spec(given)
-    with pytest.raises(ConfigError, match="^--agent .*: must be echo or assistant"):
+    with pytest.raises(
+        ConfigError, match="^--agent .*: must be echo, assistant, voice-agent or realtime"
+    ):
         load(AgentSection, Sources({}, {"--agent": given}))
 
 
@@ -53,7 +58,7 @@ def test_the_builtins_are_plug_ins_found_by_name() -> None:
     factory = echo.build(Sources({}, {"--echo-delay-ms": "0"}))
     agent = factory(Call())  # type: ignore[arg-type]
     assert isinstance(agent, EchoAgent)
-    assert set(BUILTIN_AGENTS) == {"echo", "assistant"}
+    assert set(BUILTIN_AGENTS) == {"echo", "assistant", "voice-agent", "realtime"}
 
 
 def test_a_plug_in_by_module_name_with_its_settings() -> None:
@@ -103,7 +108,8 @@ def test_its_settings_are_loaded_checked_and_required() -> None:
          "not found"),
         ("", "tests.sipgw.app.tone_agent:missing", "'missing' in 'tests.sipgw.app.tone_agent': "
          "not found"),
-        ("", "tests.sipgw.app.tone_agent:ToneAgent.__doc__", "must be echo or assistant"),
+        ("", "tests.sipgw.app.tone_agent:ToneAgent.__doc__",
+         "must be echo, assistant, voice-agent or realtime"),
         ("def make(x: int):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x: 'Nowhere'):\n    return print\n", "make", "cannot read its parameters"),

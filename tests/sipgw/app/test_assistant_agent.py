@@ -8,6 +8,7 @@ import pytest
 
 from agent.assistant import AssistantAgent
 from agent.base import NO_DETAILS
+from agent.factory import services_of, warm_up_of
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
@@ -47,6 +48,12 @@ async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -
     assert agent.settings.record_dir == record_dir
     assert type(agent.stt).__name__ == "AssemblyAISTTService"
     await agent.close("test")
+    assert services_of(factory) == {"stt", "llm", "tts"}  # the gateway's breakers guard them
+    assert warm_up_of(factory) is not None  # the fallback lines in the TTS voice, at start
+    unsynthesized = find_agent("assistant").build(
+        Sources({**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""})
+    )
+    assert warm_up_of(unsynthesized) is None  # the shipped recordings: nothing to prepare
 
 
 def test_missing_keys_are_all_named() -> None:
@@ -81,3 +88,17 @@ def test_keys_never_appear_in_errors() -> None:
     with pytest.raises(ConfigError) as error:
         find_agent("assistant").build(Sources({**KEYS, "ASSEMBLYAI_CHUNK_MS": "20"}))
     assert all(key not in str(error.value) for key in KEYS.values())
+
+
+def test_a_backlog_shorter_than_the_stt_give_up_is_warned_of(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plain = {**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""}
+    with caplog.at_level("WARNING", logger="sipgw.app"):
+        find_agent("assistant").build(Sources(plain))  # 30 s kept, 20 s waited: fine
+        assert "ASSEMBLYAI_MAX_BACKLOG_MS" not in caplog.text
+        find_agent("assistant").build(Sources({**plain, "SIPGW_STT_GIVE_UP_AFTER_MS": "45000"}))
+    assert (
+        "ASSEMBLYAI_MAX_BACKLOG_MS=30000 is shorter than SIPGW_STT_GIVE_UP_AFTER_MS=45000"
+        in caplog.text
+    )

@@ -69,6 +69,20 @@ def test_the_command_line_describes_the_call() -> None:
         call_request_of(bad.args, bad.sources)
 
 
+def test_answering_machine_detection_on_the_command_line() -> None:
+    from agent.amd.config import AmdMode, AmdRequest
+    from sipgw.app.callcmd import _body
+
+    given = parse(["call", "1", "--amd", "leave_message", "--amd-message", "Call us back."])
+    request = call_request_of(given.args, given.sources)
+    assert request.amd == AmdRequest(AmdMode.LEAVE_MESSAGE, "Call us back.")
+    assert _body(request) == {"target": "1", "amd": "leave_message",
+                              "amd_message": "Call us back."}  # fmt: skip
+    bad = parse(["call", "1", "--amd", "sometimes"])
+    with pytest.raises(ConfigError, match="^--amd: must be one of off, detect"):
+        call_request_of(bad.args, bad.sources)
+
+
 async def test_through_the_running_gateway(capsys: pytest.CaptureFixture[str]) -> None:
     async with (
         running_gateway(max_call_seconds=1.0) as (callee, _),

@@ -11,12 +11,17 @@ from sipgw.call import CallInfo
 from sipgw.customheaders import HeaderAllowList
 from sipgw.headers import Headers, NameAddr
 from sipgw.invitedetails import InviteDetails
+from sipgw.trustedid import trusted_number
 
 
-def call_with(*fields: str) -> CallInfo:
-    details = InviteDetails.of(Headers.parse("\r\n".join(fields)))
+def call_with(*fields: str, trusted: bool = True) -> CallInfo:
+    """A call whose INVITE had ``fields``; ``trusted``: from a source in the allow list."""
+    headers = Headers.parse("\r\n".join(fields))
     caller, called = NameAddr.parse("<sip:a@x>"), NameAddr.parse("<sip:b@y>")
-    return CallInfo(("c", "t"), caller, called, details=details)
+    call = CallInfo(("c", "t"), caller, called, details=InviteDetails.of(headers))
+    if trusted:
+        call._trusted_identity = trusted_number(headers)  # as the SIP core sets it
+    return call
 
 
 def test_the_agent_sees_the_asserted_number_forwarding_and_allowed_headers() -> None:
@@ -33,6 +38,12 @@ def test_the_agent_sees_the_asserted_number_forwarding_and_allowed_headers() -> 
         forwarded=(Forwarded("+15550001111", "user-busy"),),
         headers={"X-Ticket-Id": "T-42"},
     )
+
+
+def test_an_assertion_from_a_source_not_allowed_is_not_given_to_the_agent() -> None:
+    """Issue 21: anyone can write P-Asserted-Identity; only a trusted trunk's counts."""
+    call = call_with("P-Asserted-Identity: <sip:+15557654321@carrier.example>", trusted=False)
+    assert call_details(call, HeaderAllowList()).asserted_identity == ""
 
 
 def test_a_withheld_number_is_not_given_to_the_agent() -> None:

@@ -14,7 +14,14 @@ from agent.echo import EchoAgent
 from agent.record import CallRecord
 from media.quality import CallQuality
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.callfeed import TRANSCRIPT_LIMIT, CallFeed, FeedEvent, RecordEnds, agent_name
+from sipgw.app.callfeed import (
+    TRANSCRIPT_LIMIT,
+    CallEntry,
+    CallFeed,
+    FeedEvent,
+    RecordEnds,
+    agent_name,
+)
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
@@ -57,6 +64,8 @@ def test_a_call_from_start_to_end() -> None:
     agent.record.write({"type": "user", "text": "before the feed followed it"})
     feed.agent_built(call, agent)
     agent.record.write({"type": "assistant", "text": "hello"})
+    agent.record.write({"type": "failure", "decision": "llm_apology", "action": "say",
+                        "line": "apology", "source": "cache"})  # fmt: skip
     agent.record.write({"type": "turn_metrics", "turn": 1, "stt_end_of_turn_ms": 120})
     agent.record.write({"type": "llm_request", "secret": "not for the dashboard"})
     call.end_reason = "remote-bye"
@@ -64,7 +73,8 @@ def test_a_call_from_start_to_end() -> None:
     feed.call_ended(call)
     feed.call_ended(call)  # once
     assert [e.kind for e in events] == [
-        "call_started", "call_updated", "transcript", "transcript", "turn", "call_ended",
+        "call_started", "call_updated", "transcript", "transcript", "transcript", "turn",
+        "call_ended",
     ]  # fmt: skip
     (entry,) = feed.recent
     assert feed.find(call.call.log_id) is entry and feed.find(call.call_id) is entry
@@ -74,10 +84,55 @@ def test_a_call_from_start_to_end() -> None:
         "ended", "remote-bye", "inbound",
     )  # fmt: skip
     detail = entry.detail()
-    assert [line["type"] for line in detail["transcript"]] == ["user", "assistant"]
+    assert [line["type"] for line in detail["transcript"]] == ["user", "assistant", "failure"]
     assert detail["turns"] == [{"turn": 1, "t": entry.turns[0]["t"],
                                 "stages_ms": {"stt_end_of_turn": 120}}]  # fmt: skip
     assert detail["quality"]["mos"] == 4.4 and not feed.live
+
+
+def test_who_answered_a_placed_call_is_followed_to_its_result() -> None:
+    feed, events = feed_with_events()
+    call = handle(outbound=True)
+    feed.call_started(call, state="ringing")
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "human",
+            "reason": "short greeting",
+            "evidence": "cadence",
+            "revision": 0,
+            "elapsed_ms": 1060,
+            "round": 0,
+        }
+    )
+    entry = feed.live[call.call.log_id]
+    assert entry.summary()["answered_by"] == "human" and entry.amd is not None
+    assert entry.amd["final"] is False
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "voicemail",
+            "reason": "phrase 'at the tone'",
+            "evidence": "words",
+            "revision": 1,
+            "elapsed_ms": 2900,
+            "round": 0,
+        }
+    )
+    agent.record.write({"type": "amd_result", "mode": "leave_message", "kind": "voicemail",
+                        "reason": "phrase 'at the tone'", "elapsed_ms": 2900, "revisions": 1,
+                        "action": "message", "screener_answers": 0})  # fmt: skip
+    assert entry.amd == {"kind": "voicemail", "reason": "phrase 'at the tone'",
+                         "elapsed_ms": 2900, "revision": 1, "mode": "leave_message",
+                         "action": "message", "revisions": 1, "final": True}  # fmt: skip
+    assert entry.detail()["amd"] == entry.amd
+    assert [e.data.get("answered_by") for e in events if e.kind == "call_updated"][-3:] == [
+        "human",
+        "voicemail",
+        "voicemail",
+    ]
 
 
 def test_a_placed_call_rings_until_answered() -> None:
@@ -140,29 +195,43 @@ def test_agent_names_and_recordings(tmp_path: Path) -> None:
 async def test_record_ends_waits_for_the_last_line_or_gives_up(tmp_path: Path) -> None:
     feed = CallFeed()
     ends = RecordEnds(feed)
-    call = handle()
-    feed.call_started(call)
-    agent = RecordingAgent(call)
-    agent.record = CallRecord(tmp_path, call.call_id)
-    feed.agent_built(call, agent)
-    feed.call_ended(call)
-    entry = feed.find(call.call.log_id)
-    assert entry is not None and entry.record is not None and not entry.record_closed
+    entry, record = ended_with_record(feed, 1, tmp_path)
+    assert entry.record is not None and not entry.record_closed
     waiting = asyncio.ensure_future(ends.wait(entry, within=5.0))
     await asyncio.sleep(0.05)
     assert not waiting.done()
-    agent.record.write({"type": "end", "reason": "remote-bye"})
+    record.write({"type": "end", "reason": "remote-bye"})
     await asyncio.wait_for(waiting, 1.0)
     assert entry.record_closed
-    other = handle(2)
-    feed.call_started(other)
-    silent = RecordingAgent(other)
-    silent.record = CallRecord(tmp_path, other.call_id)
-    feed.agent_built(other, silent)
-    feed.call_ended(other)
-    late = feed.find(other.call.log_id)
-    assert late is not None
+    late, _ = ended_with_record(feed, 2, tmp_path)  # its agent never writes "end"
     started = asyncio.get_running_loop().time()
     await ends.wait(late, within=0.2)  # an agent that writes no "end": the wait is bounded
     assert asyncio.get_running_loop().time() - started < 1.0
+    ends.close()
+
+
+def ended_with_record(feed: CallFeed, n: int, where: Path) -> tuple[CallEntry, CallRecord]:
+    """Call ``n`` on ``feed``, its agent keeping a record under ``where``, ended."""
+    call = handle(n)
+    feed.call_started(call)
+    agent = RecordingAgent(call)
+    agent.record = CallRecord(where, call.call_id)
+    feed.agent_built(call, agent)
+    feed.call_ended(call)
+    entry = feed.find(call.call.log_id)
+    assert entry is not None
+    return entry, agent.record
+
+
+async def test_record_ends_keeps_nothing_of_calls_nobody_waits_for(tmp_path: Path) -> None:
+    """A record that closes with no wait (a call without a summary) or after its wait gave
+    up must not stay behind: with churned calls that was a leak."""
+    feed = CallFeed()
+    ends = RecordEnds(feed)
+    for n in range(1, 4):
+        entry, record = ended_with_record(feed, n, tmp_path)
+        if n == 3:
+            await ends.wait(entry, within=0.05)  # gives up before the last line
+        record.write({"type": "end", "reason": "remote-bye"})
+    assert ends._ends == {}
     ends.close()

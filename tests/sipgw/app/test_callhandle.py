@@ -46,9 +46,9 @@ class ControlAgent(EchoAgent):
 
 
 @asynccontextmanager
-async def answered_call() -> AsyncIterator[tuple[Gateway, Phone, ControlAgent]]:
+async def answered_call(allow: str = ALLOW) -> AsyncIterator[tuple[Gateway, Phone, ControlAgent]]:
     ControlAgent.built = []
-    env = {"SIPGW_DIAL_ALLOW": ALLOW}
+    env = {"SIPGW_DIAL_ALLOW": allow}
     async with running_gateway(ControlAgent, env=env) as (gateway, new_phone):
         phone = await new_phone()
         assert (await phone.invite()).status == 200
@@ -115,18 +115,37 @@ async def test_an_allowed_number_is_no_transfer_target() -> None:
         assert requests(phone, "REFER") == []
 
 
+def keyed(phone: Phone) -> list[int]:
+    """The RFC 4733 events the phone heard (one per packet, redundant ones included)."""
+    return [h.packet.payload[0] for h in phone.heard if h.packet.payload_type == TELEPHONE_EVENT_PT]
+
+
 async def test_dtmf_sends_the_digits_judged() -> None:
     async with answered_call() as (gateway, phone, agent):
-        agent.call.send_dtmf("9 0-0")  # keyed as 900
         with pytest.raises(DialRefused):
             agent.call.send_dtmf("0044")  # +44 is not on the list, and 0044 is what is keyed
+        agent.call.send_dtmf("9 0-0")  # keyed as 900
         await asyncio.sleep(0.8)  # three digits at 100 ms each, plus their gaps
-        events = [
-            h.packet.payload[0] for h in phone.heard
-            if h.packet.payload_type == TELEPHONE_EVENT_PT
-        ]  # fmt: skip
+        events = keyed(phone)
         assert sorted(set(events)) == [0, 9] and events[0] == 9
         assert gateway.counters().dial_refused == 1
+
+
+async def test_the_allow_list_judges_all_the_digits_a_call_keyed() -> None:
+    """Issue 21: the list was checked per string, so keys allowed one at a time (a menu's
+    1, 2, #) added up to anything: 9 for an outside line, then 0, 0, 4, 4, ... Now the
+    call's whole sequence must be on the list."""
+    async with answered_call("1,2,#,12#") as (gateway, phone, agent):
+        agent.call.send_dtmf("1")
+        with pytest.raises(DialRefused):
+            agent.call.send_dtmf("#")  # "1#" is not on the list, though "#" alone is
+        agent.call.send_dtmf("2")  # "12" begins "12#"
+        agent.call.send_dtmf("#")  # "12#" is on the list
+        with pytest.raises(DialRefused):
+            agent.call.send_dtmf("1")  # "12#1" is not
+        await asyncio.sleep(1.0)
+        assert sorted(set(keyed(phone))) == [1, 2, 11]  # 1, 2, # (event 11)
+        assert gateway.counters().dial_refused == 2
 
 
 async def test_keypad_digits_reach_the_agent_both_ways() -> None:

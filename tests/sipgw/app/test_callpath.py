@@ -132,3 +132,67 @@ async def test_call_tasks_are_waited_for_with_the_tasks_they_start() -> None:
     path.spawn(first())
     await path.wait_tasks(2.0)
     assert done == ["first", "second"]
+
+
+class ListeningAgent(StepAgent):
+    """A step agent that listens at arrival and writes down when audio came."""
+
+    wants_arrival_audio = True
+
+    def __init__(self, call: CallControl, prepare_for: float = 0.0) -> None:
+        super().__init__(call, prepare_for)
+        self.heard_while_preparing = 0
+        self.preparing = False
+        self.holds: list[bool] = []
+
+    async def prepare(self) -> None:
+        self.preparing = True
+        await super().prepare()
+        self.preparing = False
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        if self.preparing:
+            self.heard_while_preparing += 1
+
+    def on_hold(self, held: bool) -> None:
+        self.holds.append(held)
+
+
+async def test_a_placed_call_with_detection_is_heard_from_the_answer_on() -> None:
+    """Answering-machine detection needs the callee's first words ("Hello?"), which come
+    while the agent still prepares (it connects to its speech services after the answer)."""
+    from agent.amd.config import AmdMode, AmdRequest
+
+    built: list[ListeningAgent] = []
+
+    def factory(call: CallControl) -> ListeningAgent:
+        built.append(ListeningAgent(call, prepare_for=0.6))
+        return built[-1]
+
+    async with callee(max_call_seconds=1.5) as (_, target), running_gateway(factory) as (gw, _):
+        await gw.place_call(target)
+        await gw.place_call(target, amd=AmdRequest(AmdMode.DETECT))
+    plain, detecting = built
+    assert plain.heard_while_preparing == 0  # an agent joins the call once prepared
+    assert detecting.heard_while_preparing >= 10  # 20 ms frames during 0.6 s
+
+
+async def test_the_caller_holding_the_call_and_resuming_reaches_the_agent() -> None:
+    built: list[ListeningAgent] = []
+
+    def factory(call: CallControl) -> ListeningAgent:
+        built.append(ListeningAgent(call))
+        return built[-1]
+
+    async with running_gateway(factory) as (gw, new_phone):
+        phone = await new_phone()
+        await phone.invite()
+        for cseq, direction in ((2, "sendonly"), (3, "sendonly"), (4, "sendrecv"), (5, "inactive")):
+            sdp = phone.sdp().replace("a=sendrecv", f"a={direction}")
+            phone.send(phone.request("INVITE", sdp, cseq=cseq))
+            ok = await phone.expect(lambda m: getattr(m, "status", 0) == 200)
+            assert ok is not None
+            phone.send(phone.request("ACK", cseq=cseq))
+        await asyncio.sleep(0.1)
+        (agent,) = built
+        assert agent.holds == [True, False, True]  # a repeated sendonly changes nothing

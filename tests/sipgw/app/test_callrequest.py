@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.app.callrequest import CallDefaults, CallRequest, assignments, call_request
+from agent.amd.config import AmdMode, AmdRequest
+from sipgw.app.callrequest import (
+    MAX_AMD_MESSAGE,
+    CallDefaults,
+    CallRequest,
+    amd_request,
+    assignments,
+    call_request,
+)
 
 
 def test_a_full_request() -> None:
@@ -73,3 +81,42 @@ def test_assignments_from_the_command_line() -> None:
     }  # fmt: skip
     with pytest.raises(ValueError, match="--header 'X-A': must be NAME=VALUE"):
         assignments(["X-A"], "--header")
+
+
+@pytest.mark.parametrize(
+    ("body", "amd"),
+    [
+        ({}, None),
+        ({"amd": "hang_up"}, AmdRequest(AmdMode.HANG_UP)),
+        ({"amd": "off"}, AmdRequest(AmdMode.OFF)),
+        ({"amd": "leave-message", "amd_message": " Call us. "},
+         AmdRequest(AmdMode.LEAVE_MESSAGE, "Call us.")),
+        ({"amd_message": "Call us."}, AmdRequest(AmdMode.LEAVE_MESSAGE, "Call us.")),
+    ],
+)  # fmt: skip
+def test_answering_machine_detection_per_call(body: dict[str, object], amd: object) -> None:
+    assert call_request({"target": "1", **body}).amd == amd
+    assert amd_request(body) == amd
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"amd": "voicemail"}, '"amd" must be one of off, detect, leave_message, hang_up'),
+        ({"amd": 1}, '"amd" must be off, detect, leave_message or hang_up'),
+        ({"amd_message": 5}, '"amd_message" must be text'),
+        ({"amd_message": "x" * (MAX_AMD_MESSAGE + 1)}, "at most 1000 characters"),
+    ],
+)
+def test_answering_machine_detection_refused_naming_the_field(
+    body: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call_request({"target": "1", **body})
+
+
+def test_a_campaign_s_detection_is_every_call_s_unless_the_call_says_otherwise() -> None:
+    campaign = CallDefaults(amd=AmdRequest(AmdMode.LEAVE_MESSAGE, "Your appointment is Tuesday."))
+    assert CallRequest("1").over(campaign).amd == campaign.amd
+    own = CallRequest("1", amd=AmdRequest(AmdMode.HANG_UP)).over(campaign)
+    assert own.amd == AmdRequest(AmdMode.HANG_UP)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,8 +84,8 @@ def test_the_agent_can_come_from_env_file_and_brings_its_flags(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("argv", "env_file", "message"),
     [
-        (["--agent", "robot"], "", "sipgw: error: --agent robot: must be echo or assistant, or "
-         "package.module:factory"),
+        (["--agent", "robot"], "", "sipgw: error: --agent robot: must be echo, assistant, "
+         "voice-agent or realtime, or package.module:factory"),
         (["--sip-port", "abc"], "", "sipgw: error: --sip-port abc: must be a port number 0..65535"),
         (["--rtp-ports", "nonsense"], "", "sipgw: error: --rtp-ports nonsense: must be LO-HI"),
         ([], "SIPGW_AGENT=robot\n", "sipgw: error: .env line 1: SIPGW_AGENT=robot: must be"),
@@ -138,7 +137,7 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help and "call" in parser_help
     flagged = [spec for info in SECTIONS for _, spec in info.settings if spec.flag]
-    assert len(flagged) == 89
+    assert len(flagged) == 94
     for setting in flagged:
         assert setting.env.startswith("SIPGW_")
         assert setting.flag and setting.flag in serve_help and setting.env in serve_help
@@ -225,17 +224,21 @@ def test_serve_prints_listening_line_and_stops_cleanly_on_sigterm(tmp_path: Path
          "--rtp-ports", "32000-32100", "--stats-interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
+    seen: list[str] = []
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("listening on udp:127.0.0.1:")
-        time.sleep(0.5)
+        assert process.stderr is not None
+        while not any(" stats {" in line for line in seen):  # the first stats line
+            seen.append(process.stderr.readline())
+            assert seen[-1], "".join(seen)  # the gateway ended before writing one
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
         process.kill()
         process.wait()
-    stderr = process.stderr.read() if process.stderr else ""
+    stderr = "".join(seen) + (process.stderr.read() if process.stderr else "")
     assert "Traceback" not in stderr
     stats_line = next(line for line in stderr.splitlines() if " stats {" in line)
     stats = json.loads(stats_line.split(" stats ", 1)[1])

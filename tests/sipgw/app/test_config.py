@@ -15,7 +15,7 @@ def test_defaults() -> None:
     config = load(GatewayConfig, Sources())
     assert config == GatewayConfig()
     assert config.sip_port == 5060 and config.rtp_ports == (10000, 20000)
-    assert config.max_calls is None and config.rtp_timeout == 30.0
+    assert config.max_calls == 100 and config.rtp_timeout == 30.0  # a sane cap (issue 21)
     assert config.transports == ("UDP", "TCP") and config.tls_port == 5061
     assert config.tls_ca == "" and config.tcp_idle_timeout == 300.0
     assert config.sip_t1 == 0.5  # RFC 3261's T1

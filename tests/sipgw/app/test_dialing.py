@@ -48,3 +48,17 @@ def test_what_the_gateway_made_of_the_text_is_judged() -> None:
     with pytest.raises(DialRefused):
         dial.admit("call", "sip:alice@pbx.example.com", log, parse_uri("sip:alice@evil.example"))
     assert counted.dial_refused == 1
+
+
+def test_dtmf_is_judged_with_what_the_call_keyed_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dial, counted = gate("1,2,#,12#")
+    assert dial.admit_keyed("", "1", log) == PhoneNumber("1")
+    assert dial.admit_keyed("1", " 2 ", log) == PhoneNumber("2")  # "12" begins "12#"
+    with caplog.at_level(logging.WARNING), pytest.raises(DialRefused):
+        dial.admit_keyed("1", "#", log)  # "1#" is not allowed, though "#" is
+    assert "refused the agent's dtmf '#' after '1'" in caplog.text
+    with pytest.raises(DialRefused):
+        dial.admit_keyed("", "+44", log)  # not keyed
+    assert counted.dial_refused == 2

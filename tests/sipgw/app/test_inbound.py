@@ -1,4 +1,4 @@
-"""Answering offered calls (sipgw/app/inbound.py): RTP port, 180, ring time, agent, 200.
+"""Answering offered calls (sipgw/app/inbound.py): RTP port, 180, ring time, agent, 200, ACK.
 
 The gateway runs in-process on real loopback sockets; a scripted phone calls it.
 """
@@ -13,7 +13,7 @@ import pytest
 from agent.base import CallControl
 from agent.echo import EchoAgent
 from media import g711
-from sipgw.message import SipResponse
+from sipgw.message import SipRequest, SipResponse
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port_range
@@ -48,10 +48,12 @@ async def test_ring_then_prepare_then_answer() -> None:
         await caller.bye()
 
 
-async def test_first_rtp_packet_leaves_before_the_200() -> None:
-    """Behind a NAT that filters by address and port, the caller's RTP gets in only through
-    the mapping our own RTP opened: our first packet must be out before the caller can learn
-    our address from the 200 OK (docs/nat.md)."""
+async def test_first_rtp_packet_leaves_at_the_ack_not_before() -> None:
+    """No RTP before the dialog is confirmed (issue 21): a 200 OK's SDP names whatever
+    address the INVITE gave, and only the ACK shows the caller is there. The first packet
+    goes out as the ACK arrives, at once rather than at the next tick: behind a NAT that
+    filters by address and port, the caller's RTP gets in only through the mapping our own
+    RTP opens (docs/nat.md)."""
     async with running_gateway() as (_, new_phone):
         caller = await new_phone()
         ok = await caller.invite()
@@ -61,10 +63,23 @@ async def test_first_rtp_packet_leaves_before_the_200() -> None:
                 break
             await asyncio.sleep(0.01)
         assert caller.heard, "no RTP from the gateway"
-        assert caller.heard[0].at <= caller.answered_at, (caller.heard[0].at, caller.answered_at)
+        assert caller.heard[0].at > caller.answered_at, (caller.heard[0].at, caller.answered_at)
+        assert caller.heard[0].at - caller.answered_at < 0.5
         first = caller.heard[0].packet
         assert first.marker and first.payload == g711.silence_frame("PCMU")
         await caller.hang_up()
+
+
+async def test_an_invite_never_acked_gets_no_rtp() -> None:
+    """The 200 is retransmitted until the ACK (RFC 3261 §13.3.1.4), but no media goes to
+    the SDP's address meanwhile: one INVITE cannot aim a stream at someone else."""
+    async with running_gateway(sip_t1=0.05) as (gateway, new_phone):
+        caller = await new_phone()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "BYE", 10.0)
+        assert caller.heard == []
+        assert not gateway.handles
 
 
 async def test_agent_prepare_failure_rejects_with_503() -> None:

@@ -32,6 +32,16 @@ def test_values_reach_the_message_limits():
     assert config.tcp_max_per_source == 4
 
 
+def test_the_reserve_for_allowed_sources_reaches_the_transports():
+    """Part A's reserve (a quarter of the connections, for the trunk) is a setting now."""
+    from sipgw.app.config import GatewayConfig
+    from sipgw.app.gateway import _transports
+
+    config = load(LimitsConfig, Sources({"SIPGW_TCP_RESERVED_FOR_ALLOWED": "40"}))
+    assert LimitsConfig().tcp_reserved_for_allowed == 256
+    assert _transports(GatewayConfig(), config).reserved_for_allowed == 40
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -45,6 +55,8 @@ def test_values_reach_the_message_limits():
         ({"SIPGW_TCP_MAX_PER_SOURCE": "-1"}, "SIPGW_TCP_MAX_PER_SOURCE=-1"),
         ({"SIPGW_MAX_MESSAGE_SIZE": "2048", "SIPGW_MAX_BODY_SIZE": "4096"},
          "SIPGW_MAX_BODY_SIZE=4096 must not exceed SIPGW_MAX_MESSAGE_SIZE=2048"),
+        ({"SIPGW_TCP_MAX_CONNECTIONS": "100", "SIPGW_TCP_RESERVED_FOR_ALLOWED": "101"},
+         "SIPGW_TCP_RESERVED_FOR_ALLOWED=101 must not exceed SIPGW_TCP_MAX_CONNECTIONS=100"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_setting(env, message):

@@ -28,9 +28,9 @@ def _quality(
 
 class _Source:
     def __init__(self) -> None:
-        media = MediaTotals(rtp_in=500, jb_lost=3, jb_concealed=4)
+        media = MediaTotals(rtp_in=500, jb_lost=3, jb_concealed=4, rtp_paused=8)
         self.now = Counters(calls=2, calls_total=7, media=media, refused=5, rate_limited=6,
-                            udp_oversized=1)  # fmt: skip
+                            udp_oversized=1, stateless_answers=9)  # fmt: skip
         self.registered = {"sip:1001@pbx.example.com": True, "sip:1002@pbx.example.com": False}
 
     def counters(self) -> Counters:
@@ -56,6 +56,9 @@ def test_scrape_time_counters_and_registration_state() -> None:
     assert sample_value(text, "sipgw_refused_total") == 5
     assert sample_value(text, "sipgw_rate_limited_total") == 6
     assert sample_value(text, "sipgw_udp_oversized_total") == 1
+    assert sample_value(text, "sipgw_rtp_paused_total") == 8  # issue 21's counters too
+    assert sample_value(text, "sipgw_stateless_answers_total") == 9
+    assert b"Times a call's sending paused" in text
     assert sample_value(text, "sipgw_ticks_total") == 1000
     assert sample_value(text, "sipgw_ticks_skipped_total") == 2
     assert sample_value(text, "sipgw_registration_up", aor="sip:1001@pbx.example.com") == 1
@@ -123,6 +126,36 @@ def test_preemptive_requests_are_counted_by_outcome() -> None:
     assert sample_value(text, name, outcome="started") == 3
     assert sample_value(text, name, outcome="used") == 1
     assert sample_value(text, name, outcome="wasted") == 1
+
+
+def test_speculative_characters_are_counted_by_outcome() -> None:
+    metrics = GatewayMetrics(_Source())
+    observer = metrics.agent_observer
+    observer.speculative_speech("used", 28)
+    observer.speculative_speech("used", 12)
+    observer.speculative_speech("wasted", 24)
+    text, _ = metrics.render()
+    name = "sipgw_speculative_tts_chars_total"
+    assert sample_value(text, name, outcome="used") == 40
+    assert sample_value(text, name, outcome="wasted") == 24
+
+
+def test_who_answered_placed_calls_is_counted_with_its_decision_time() -> None:
+    metrics = GatewayMetrics(_Source())
+    observer = metrics.agent_observer
+    observer.answer_detected("human", 0.9)
+    observer.answer_detected("voicemail", 2.4)
+    observer.answer_detected("voicemail", 3.5)
+    observer.answer_detected("per-call-nonsense", 1.0)  # not a kind: not a series
+    text, _ = metrics.render()
+    name = "sipgw_amd_results_total"
+    assert sample_value(text, name, kind="human") == 1
+    assert sample_value(text, name, kind="voicemail") == 2
+    assert sample_value(text, name, kind="per-call-nonsense") is None
+    decision = "sipgw_amd_decision_seconds"
+    assert sample_value(text, f"{decision}_count") == 3
+    assert sample_value(text, f"{decision}_bucket", le="1.0") == 1
+    assert sample_value(text, f"{decision}_bucket", le="3.0") == 2
 
 
 def test_each_gateway_has_its_own_registry() -> None:

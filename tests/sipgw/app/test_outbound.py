@@ -40,6 +40,9 @@ def test_outcome_lines() -> None:
     assert failed.describe() == "failed (SIP 407)"  # not "failed: failed" (issue 22)
     local = CallOutcome("x", "failed", False, 0, None, "no free RTP port")
     assert local.describe() == "failed: no free RTP port"
+    voicemail = {"kind": "voicemail", "elapsed_ms": 2900, "action": "message"}
+    detected = CallOutcome("sip:a@h", "answered", True, 21.0, 200, "local-bye", amd=voicemail)
+    assert detected.describe() == "answered by voicemail (2900 ms), 21.0 s, ended by local-bye"
 
 
 def test_a_refusal_says_what_the_far_end_said_and_what_to_check() -> None:

@@ -139,6 +139,18 @@ def test_the_change_carries_the_figures() -> None:
     assert "503 (Retry-After 3)" in config.describe()
 
 
+def test_with_protection_off_the_ticks_are_not_kept() -> None:
+    """Off, the detector is never updated (nothing trims its window): keeping every tick's
+    lateness grew the gateway by 50 samples a second for its whole life."""
+    detector = OverloadDetector(OverloadConfig(lateness_ms=0, cpu_percent=0), 0.0, 0.0)
+    for tick in range(3000):
+        detector.observe_lateness(tick * 0.02, 0.001)
+    assert len(detector._samples) == 0
+    on = OverloadDetector(OverloadConfig(), 0.0, 0.0)
+    on.observe_lateness(0.0, 0.001)
+    assert len(on._samples) == 1
+
+
 async def test_the_gateway_refuses_calls_while_its_loop_is_late_and_recovers() -> None:
     """In-process: the event loop blocked for 80 ms a few times is real tick lateness."""
     config = OverloadConfig(

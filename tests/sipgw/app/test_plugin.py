@@ -68,7 +68,11 @@ async def test_it_answers_a_real_call_with_its_settings(tmp_path: Path) -> None:
     # The flag wins over the environment, which wins over .env (where the key is).
     (tmp_path / ".env").write_text(f"TONE_KEY={KEY}\nTONE_HZ=600\nTONE_DBFS=-9\n")
     with GatewayProcess(
-        tmp_path, agent=TONE, extra_args=["--tone-hz", "1000"], extra_env={"TONE_HZ": "700"}
+        tmp_path,
+        agent=TONE,
+        allow_from="127.0.0.1",  # a plug-in counts as an agent that spends money
+        extra_args=["--tone-hz", "1000"],
+        extra_env={"TONE_HZ": "700"},
     ) as gateway:
         phone = Phone(gateway.address)
         try:

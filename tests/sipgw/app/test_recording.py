@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import struct
 import time
@@ -41,14 +42,14 @@ def _encode(samples: list[int]) -> bytes:
 def test_channels_stay_aligned_with_silence_for_gaps(tmp_path: Path) -> None:
     caller = tone_frames(400, 0.2)  # 10 frames
     agent = tone_frames(1000, 0.2)
-    recorder = CallRecorder.start(tmp_path / "rec", "call-1", datetime(2025, 3, 1, tzinfo=UTC))
+    recorder = CallRecorder.start(tmp_path / "rec", datetime(2025, 3, 1, tzinfo=UTC))
     # ticks 0-9: caller only; 10-14: nobody; 15-24: agent only; 25-29: both.
     for i in range(30):
         left_frame = caller[i] if i < 10 else caller[i - 25] if i >= 25 else None
         right_frame = agent[i - 15] if 15 <= i < 25 else agent[i - 25] if i >= 25 else None
         recorder.tick(left_frame, right_frame)
     recorder.close()
-    assert recorder.path.name == "20250301-000000-call-1.wav"
+    assert re.fullmatch(r"20250301-000000-[0-9a-f]{12}\.wav", recorder.path.name)
     left, right = _channels(recorder.path)
     assert len(left) == len(right) == 30 * TICK  # both advanced every tick
     lt, rt = _ticks(left), _ticks(right)
@@ -66,7 +67,7 @@ def test_channels_stay_aligned_with_silence_for_gaps(tmp_path: Path) -> None:
 
 
 def test_a_short_frame_is_padded_to_the_tick(tmp_path: Path) -> None:
-    recorder = CallRecorder.start(tmp_path, "x")
+    recorder = CallRecorder.start(tmp_path)
     recorder.tick(tone_frames(400, 0.02)[0][:80], None)
     recorder.close()
     left, right = _channels(recorder.path)
@@ -76,24 +77,24 @@ def test_a_short_frame_is_padded_to_the_tick(tmp_path: Path) -> None:
 def test_files_are_owner_only_in_an_owner_only_directory(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
-        recorder = CallRecorder.start(tmp_path / "a" / "rec", "c@host/x")
+        recorder = CallRecorder.start(tmp_path / "a" / "rec")
         recorder.close()
     finally:
         os.umask(old)
     assert stat.S_IMODE(recorder.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(recorder.path.parent.stat().st_mode) == 0o700
-    assert "/" not in recorder.path.name[len("20250101-000000-") :]
-    # a second call with the same log id in the same second gets its own file
+    # two calls starting in the same second get a file each (nothing in a name is the
+    # caller's: a chosen Call-ID cannot make two calls share one)
     when = datetime(2025, 1, 1, tzinfo=UTC)
-    first = CallRecorder.start(tmp_path / "b", "same", when)
-    second = CallRecorder.start(tmp_path / "b", "same", when)
+    first = CallRecorder.start(tmp_path / "b", when)
+    second = CallRecorder.start(tmp_path / "b", when)
     first.close()
     second.close()
     assert first.path != second.path
 
 
 def test_written_as_it_goes_not_held_in_memory(tmp_path: Path) -> None:
-    recorder = CallRecorder.start(tmp_path, "long")
+    recorder = CallRecorder.start(tmp_path)
     frame = tone_frames(400, 0.02)[0]
     for _ in range(500):  # 10 s
         recorder.tick(frame, frame)
@@ -107,8 +108,8 @@ def test_written_as_it_goes_not_held_in_memory(tmp_path: Path) -> None:
 
 def test_retention_deletes_old_recordings_only(tmp_path: Path) -> None:
     now = time.time()
-    old = tmp_path / recording_name("old", datetime(2020, 1, 1, tzinfo=UTC))
-    fresh = tmp_path / recording_name("fresh", datetime.now(UTC))
+    old = tmp_path / recording_name(datetime(2020, 1, 1, tzinfo=UTC))
+    fresh = tmp_path / recording_name(datetime.now(UTC))
     other = tmp_path / "notes.txt"
     for path in (old, fresh, other):
         path.write_bytes(b"x")

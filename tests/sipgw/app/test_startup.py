@@ -45,11 +45,23 @@ def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) ->
     environ = Recording({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
     built = build_startup(find_agent("assistant"), Sources(environ))
     assert built.agent == "assistant" and built.callbacks is not None
+    for name in ("voice-agent", "realtime"):  # the speech-to-speech agents dial callbacks too
+        assert build_startup(find_agent(name), Sources(environ)).callbacks is not None
     build_startup(ECHO, Sources(environ))
     every = {spec.env for info in SECTIONS for _, spec in info.settings}
     unread = every - environ.asked
     health = {spec.env for _, spec in settings_of(HealthcheckSection)}
     assert unread == {*health, "SIPGW_AGENT"}  # the agent: chosen by the CLI, before start-up
+
+
+def test_only_agents_that_spend_nothing_leave_an_unconfigured_gateway_open() -> None:
+    """Issue 21: closed by default for the assistant (and any plug-in); the echo agent, which
+    spends nothing, still answers anyone with nothing configured (the Quickstart)."""
+    echo = startup({"SIPGW_BIND": "127.0.0.1"})
+    assert echo.access.free_agents and not echo.access.closed_by_default
+    assistant = build_startup(find_agent("assistant"), Sources({**KEYS, "SIPGW_BIND": "127.0.0.1"}))
+    assert not assistant.access.free_agents and assistant.access.closed_by_default
+    assert assistant.config.max_calls == 100
 
 
 def test_the_defaults() -> None:
@@ -124,3 +136,11 @@ def test_a_lines_webhook_secret_is_masked_in_the_logs(tmp_path: Path) -> None:
     startup = build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
     assert startup.lines is not None and list(startup.lines.table.lines) == ["a"]
     assert startup.redactor.redact(f"posting with {secret}") == "posting with ***"
+
+
+def test_a_routes_file_keeps_an_unconfigured_gateway_closed(tmp_path: Path) -> None:
+    """Its lines may name any agent (and it can be reloaded): never the echo agent's lab."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text('[lines.a]\nagent = "echo"\n[[routes]]\nline = "a"\n')
+    startup = build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
+    assert startup.access.closed_by_default and not startup.access.free_agents

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.stt.assemblyai import REGION_URLS
+from agent.llm.capabilities import ModelCapabilities
+from agent.llm.retry import LlmRetrySettings
+from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
 from sipgw.app.assistant_settings import AssistantSection
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources, load, section_info
@@ -49,7 +51,7 @@ def test_client_settings_defaults_regions_and_urls() -> None:
         {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
          "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
          "ASSEMBLYAI_KEYTERMS": "Acme, Sonny ,", "ASSEMBLYAI_MIN_TURN_SILENCE": "200",
-         "ELEVENLABS_AUTO_MODE": "false"}
+         "ELEVENLABS_AUTO_MODE": "false", "ELEVENLABS_FIRST_AUDIO_TIMEOUT_MS": "1500"}
     )  # fmt: skip
     stt_settings = STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources)).args[0]  # type: ignore[attr-defined]
     llm_settings = LLM_VENDORS["openai"].clients(load(OpenAISection, sources)).args[0]  # type: ignore[attr-defined]
@@ -59,10 +61,35 @@ def test_client_settings_defaults_regions_and_urls() -> None:
     assert stt_settings.min_turn_silence == 200 and stt_settings.max_turn_silence is None
     assert llm_settings.base_url == "http://127.0.0.1:2/v1" and llm_settings.model == "gpt-4.1-mini"
     assert tts_settings.base_url == "http://127.0.0.1:3" and tts_settings.auto_mode is False
+    assert tts_settings.first_audio_timeout == 1.5
     assert (
         tts_settings.output_format == "ulaw_8000" and tts_settings.model_id == "eleven_flash_v2_5"
     )
     assert OPENAI_KEY not in repr(load(OpenAISection, sources))
+
+
+def test_the_llms_retries_reasoning_and_capabilities_are_settings() -> None:
+    defaults = LLM_VENDORS["openai"].clients(load(OpenAISection, Sources(KEYS))).args[0]  # type: ignore[attr-defined]
+    assert defaults.retry == LlmRetrySettings() and defaults.capabilities is None
+    assert (defaults.max_completion_tokens, defaults.reasoning_token_allowance) == (300, 4096)
+    assert defaults.reasoning_effort == "low"
+    sources = Sources({
+        **KEYS, "OPENAI_MAX_RETRIES": "0", "OPENAI_RETRY_BUDGET": "1.5",
+        "OPENAI_RETRY_FIRST_DELAY": "0.2", "OPENAI_MAX_RETRY_AFTER": "0.5",
+        "OPENAI_MAX_COMPLETION_TOKENS": "", "OPENAI_REASONING_TOKEN_ALLOWANCE": "",
+        "OPENAI_REASONING_EFFORT": "", "OPENAI_CAPABILITIES": "max_tokens,temperature",
+        "ASSEMBLYAI_MAX_BACKLOG_MS": "45000",
+    })  # fmt: skip
+    llm = LLM_VENDORS["openai"].clients(load(OpenAISection, sources)).args[0]  # type: ignore[attr-defined]
+    assert llm.retry == LlmRetrySettings(attempts=0, budget=1.5, first_delay=0.2,
+                                         max_retry_after=0.5)  # fmt: skip
+    assert llm.max_completion_tokens is None and llm.reasoning_token_allowance is None
+    assert llm.reasoning_effort is None
+    assert llm.capabilities == ModelCapabilities("max_tokens", temperature=True,
+                                                 parallel_tool_calls=False)  # fmt: skip
+    stt = STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources)).args[0]  # type: ignore[attr-defined]
+    assert stt.max_backlog_seconds == 45.0
+    assert AssemblyAISettings(api_key="k").max_backlog_seconds == 30.0  # above the 20 s give-up
 
 
 @pytest.mark.parametrize(
@@ -75,6 +102,11 @@ def test_client_settings_defaults_regions_and_urls() -> None:
         (AssemblyAISection, "ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51, "50"),
         (AssemblyAISection, "ASSEMBLYAI_MAX_TURN_SILENCE", "soon", "must be a whole number of ms"),
         (OpenAISection, "OPENAI_TOTAL_TIMEOUT", "0", "must be a number > 0"),
+        (OpenAISection, "OPENAI_MAX_RETRIES", "-1", "must be a whole number from 0 to 10"),
+        (OpenAISection, "OPENAI_RETRY_BUDGET", "-2", "must be a number >= 0"),
+        (OpenAISection, "OPENAI_REASONING_EFFORT", "extreme", "must be one of"),
+        (OpenAISection, "OPENAI_MAX_COMPLETION_TOKENS", "0", "tokens from 1, or empty"),
+        (OpenAISection, "OPENAI_CAPABILITIES", "max_tokens,telepathy", "unknown model capability"),
         (ElevenLabsSection, "ELEVENLABS_TRANSPORT", "carrier-pigeon", "must be 'websocket' or"),
         (ElevenLabsSection, "ELEVENLABS_AUTO_MODE", "maybe", "must be 'true' or 'false'"),
     ],

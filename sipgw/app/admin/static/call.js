@@ -37,6 +37,14 @@ function drawWaveform(canvas, peaks) {
 let current = null; // the call as shown: the snapshot, then the pushed events added
 let clockOffset = 0; // server time - browser time, seconds
 
+// Who answered a placed call (answering-machine detection), e.g. "voicemail (beep, 2.4 s) → message".
+function answeredBy(amd) {
+  if (!amd || !amd.kind) return "—";
+  const seconds = typeof amd.elapsed_ms === "number" ? ", " + (amd.elapsed_ms / 1000).toFixed(1) + " s" : "";
+  const action = amd.action && amd.action !== "none" ? " → " + amd.action : "";
+  return amd.kind + " (" + (amd.reason ?? "") + seconds + ")" + action + (amd.final ? "" : " …");
+}
+
 function renderSummary(call) {
   document.getElementById("call-title").textContent = callerLabel(call) + " → " + call.called;
   const live = call.ended === null;
@@ -48,6 +56,7 @@ function renderSummary(call) {
     ["started", new Date(call.started * 1000).toLocaleString()],
     ["duration", formatDuration(duration ?? 0) + (live ? " (in progress)" : "")],
     ["outcome", call.outcome ?? "in progress"],
+    ["answered by", answeredBy(call.amd)],
     ...(call.refusal ? [["refused", call.refusal]] : []),
   ]);
   document.body.dataset.state = call.state;

@@ -36,6 +36,7 @@ function transcriptText(line) {
     case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
     case "dtmf": return "keypad " + (line.digits ?? "");
     case "barge_in": return "caller interrupted";
+    case "failure": return line.decision + (line.line ? " (said " + line.line + ", " + line.source + ")" : "");
     default: return JSON.stringify(line);
   }
 }

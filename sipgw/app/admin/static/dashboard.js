@@ -65,7 +65,8 @@ function recentRow(call) {
   row.append(el("td", "line-name", call.line || "—"));
   row.append(el("td", "agent", call.agent ?? "—"));
   row.append(el("td", "duration", call.duration_s === null ? "" : formatDuration(call.duration_s)));
-  const outcome = el("td", "outcome", call.outcome ?? "");
+  const by = call.answered_by ? " (" + call.answered_by + ")" : "";
+  const outcome = el("td", "outcome", (call.outcome ?? "") + by);
   if (call.refusal) outcome.title = call.refusal;  // how the far end refused the call
   row.append(outcome);
   return row;

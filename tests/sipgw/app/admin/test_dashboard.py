@@ -200,6 +200,23 @@ async def test_the_cookie_expires_and_logout_revokes_it() -> None:
             await server.stop()
 
 
+async def test_the_login_is_throttled_and_bounded() -> None:
+    """Issue 21: the login form could be tried at line rate with tokens of any length."""
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        for _ in range(5):
+            async with http.post(url + "/dashboard/login", data={"token": "wrong"}) as wrong:
+                assert wrong.status == 401
+        async with http.post(url + "/dashboard/login", data={"token": ADMIN_TOKEN}) as waited:
+            assert waited.status == 429 and "wait" in await waited.text()
+            assert int(waited.headers["Retry-After"]) >= 1
+    async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
+        big = {"token": "x" * 10_000}
+        async with http.post(url + "/dashboard/login", data=big) as too_big:
+            assert too_big.status == 413
+        async with http.post(url + "/dashboard/login", data={"token": "y" * 1000}) as long:
+            assert long.status == 401
+
+
 async def test_without_a_token_loopback_serves_the_dashboard() -> None:
     async with (
         running_gateway() as (gateway, _),

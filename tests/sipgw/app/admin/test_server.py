@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,9 +62,17 @@ class Client:
 
 
 @asynccontextmanager
-async def admin_for(gateway: Gateway, token: str = TOKEN) -> AsyncIterator[Client]:
-    """The gateway's admin server on a free loopback port, and a client for it."""
-    server = AdminServer(gateway, AdminSettings(port=free_port(), token=token))
+async def admin_for(
+    gateway: Gateway, token: str = TOKEN, wrong_tries: int | None = None
+) -> AsyncIterator[Client]:
+    """The gateway's admin server on a free loopback port, and a client for it.
+
+    ``wrong_tries``: how many wrong tokens the client's address may send before it waits
+    (default: the server's own limit)."""
+    settings = AdminSettings(port=free_port(), token=token)
+    if wrong_tries is not None:
+        settings = dataclasses.replace(settings, login_tries=wrong_tries)
+    server = AdminServer(gateway, settings)
     await server.start()
     client = Client(server.url)
     try:
@@ -82,7 +91,7 @@ async def until(condition: object, within: float = 5.0) -> None:
 
 
 async def test_every_endpoint_wants_the_token() -> None:
-    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+    async with running_gateway() as (gateway, _), admin_for(gateway, wrong_tries=100) as client:
         for method, path in [
             ("GET", "/api/health"),
             ("GET", "/api/ready"),
@@ -99,6 +108,35 @@ async def test_every_endpoint_wants_the_token() -> None:
                 assert response.status_code == 401, (method, path, headers)
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
         assert (await client.get("/api/health", headers=AUTH)).status_code == 200
+
+
+async def test_wrong_tokens_are_throttled_per_address_and_long_ones_not_compared() -> None:
+    """Issue 21: nothing limited how fast one address could try tokens, nor how long one
+    could be. Now 5 wrong tries, then 429 with Retry-After (also for the right token)."""
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        for _ in range(5):
+            wrong = await client.get("/api/calls", headers={"Authorization": "Bearer wrong"})
+            assert wrong.status_code == 401
+        waited = await client.get("/api/calls", headers=AUTH)
+        assert waited.status_code == 429 and int(waited.headers["Retry-After"]) >= 1
+        assert gateway.counters().admin_throttled == 1  # in the stats line and /metrics
+    async with running_gateway() as (gateway, _), admin_for(gateway) as client:
+        long = {"Authorization": "Bearer " + "x" * 4000}  # aiohttp itself caps a header at 8 KiB
+        assert (await client.get("/api/calls", headers=long)).status_code == 401
+        assert (await client.get("/api/calls", headers=AUTH)).status_code == 200
+
+
+async def test_the_throttle_takes_its_settings() -> None:
+    settings = AdminSettings(port=free_port(), token=TOKEN, login_tries=2, login_wait=30.0)
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, settings)
+        assert (server.throttle.burst, server.throttle.refill_seconds) == (2, 30.0)
+        assert gateway.admin_throttle is server.throttle
+
+
+def test_a_token_longer_than_can_be_checked_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match="at most 256 characters"):
+        AdminSettings(port=1, token="t" * 300).check()
 
 
 async def test_without_a_token_loopback_needs_none() -> None:
@@ -264,6 +302,26 @@ async def test_place_a_call_through_the_api_then_hang_it_up() -> None:
         calls = (await client.get("/api/calls", headers=AUTH)).json()["calls"]
         assert [(c["id"], c["direction"]) for c in calls] == [(call_id, "outbound")]
         assert (await client.post(f"/api/calls/{call_id}/hangup", headers=AUTH)).status_code == 202
+        await until(lambda: not gateway.handles and not callee.handles)
+
+
+async def test_a_call_asks_for_answering_machine_detection() -> None:
+    async with (
+        running_gateway() as (callee, _),
+        running_gateway() as (gateway, _),
+        admin_for(gateway) as client,
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        bad = await client.post("/api/calls", headers=AUTH, json={"target": target, "amd": "x"})
+        assert bad.status_code == 400 and '"amd" must be one of' in bad.json()["error"]
+        assert not gateway.handles  # nothing was dialled
+        body = {"target": target, "amd": "leave_message", "amd_message": "Call us back."}
+        placed = await client.post("/api/calls", headers=AUTH, json=body)
+        assert placed.status_code == 202
+        (handle,) = gateway.handles.values()
+        assert handle.amd is not None and handle.amd.message == "Call us back."
+        assert handle.amd.mode.value == "leave_message"
+        handle.hangup()
         await until(lambda: not gateway.handles and not callee.handles)
 
 

@@ -82,6 +82,16 @@ async def test_digits_the_allow_list_refuses_play_nothing() -> None:
     assert not handle.tones.pending
 
 
+async def test_the_allow_list_judges_all_the_digits_a_leg_keyed() -> None:
+    """As on SIP (issue 21): keys allowed one at a time do not add up to more."""
+    handle = make_handle(FakeMedia(), allow=("1", "#", "12#"))
+    handle.send_dtmf("1")
+    with pytest.raises(DialRefused):
+        handle.send_dtmf("#")  # "1#" is not on the list, though "#" is
+    handle.send_dtmf("2#")  # "12#" is
+    assert handle.dtmf_sent == "12#"
+
+
 async def test_a_barge_in_clears_the_leg_and_reports_what_was_not_heard() -> None:
     media = FakeMedia(unheard=7)
     handle = make_handle(media)

@@ -8,6 +8,7 @@ import pytest
 
 from agent.assistant import AssistantAgent
 from agent.echo import EchoAgent
+from agent.s2s.agent import SpeechToSpeechAgent
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
 from sipgw.app.lines.routesfile import parse_routes_file
@@ -60,7 +61,7 @@ def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
         ConfigError, match=r"line 2: greeting is an assistant setting, and line 'x' runs"
     ):
         build(tmp_path, '[lines.x]\ngreeting = "hi"\n')
-    with pytest.raises(ConfigError, match=r"line 1: line 'x': agent 'no-such' must be echo or"):
+    with pytest.raises(ConfigError, match=r"line 1: line 'x': agent 'no-such' must be echo, "):
         build(tmp_path, '[lines.x]\nagent = "no-such"\n')
     with pytest.raises(ConfigError, match=r"line 1: line 'x': recording = true needs SIPGW_RECORD"):
         build(tmp_path, "[lines.x]\nrecording = true\n")
@@ -104,3 +105,22 @@ def test_a_key_the_chosen_vendors_do_not_take_is_refused(tmp_path: Path) -> None
     text = '[lines.x]\nagent = "assistant"\nvoice = "v"\n[lines.x.settings]\nSIPGW_TTS = "nope"\n'
     with pytest.raises(ConfigError, match=r"line 5: SIPGW_TTS=nope: must be 'elevenlabs'"):
         build(tmp_path, text, base(KEYS))
+
+
+async def test_a_speech_to_speech_line_has_its_greeting_and_its_models_voice(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '[lines.night]\nagent = "realtime"\ngreeting = "Night desk."\n'
+        'transfer_target = "sip:night@pbx.example.com"\n'
+        '[lines.night.settings]\nOPENAI_REALTIME_VOICE = "marin"\n'
+    )
+    gateway = base({**KEYS, "SIPGW_CALL_RECORD_DIR": "", "SIPGW_FALLBACK_SYNTHESIZE": "off"})
+    line = build(tmp_path, text, gateway).lines["night"]
+    agent = line.factory(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and agent.settings.greeting == "Night desk."
+    assert agent.session.settings.voice == "marin"  # type: ignore[attr-defined]
+    assert line.dial_policy.allows("transfer", "sip:night@pbx.example.com")
+    await agent.close()
+    with pytest.raises(ConfigError, match=r"line 3: voice is not something the chosen vendors"):
+        build(tmp_path, '[lines.x]\nagent = "voice-agent"\nvoice = "dawn"\n', base(KEYS))

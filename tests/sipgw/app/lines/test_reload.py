@@ -38,6 +38,17 @@ def test_a_reload_swaps_the_lines_whole(tmp_path: Path) -> None:
     assert current.describe_briefly() == "2 lines (a, b), 1 routes, default b"
 
 
+def test_the_gateway_is_told_of_each_table_put_in_force(tmp_path: Path) -> None:
+    current = lines(tmp_path)
+    told: list[object] = []
+    current.on_reload = told.append
+    current.path.write_text(BAD)
+    with pytest.raises(ConfigError):
+        current.reload()
+    current.path.write_text(SECOND)
+    assert told == [] and current.reload() is current.table and told == [current.table]
+
+
 def test_a_bad_file_is_refused_and_the_old_lines_stay(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

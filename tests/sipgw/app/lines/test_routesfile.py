@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.amd.config import AmdMode, AmdRequest
 from sipgw.app.lines.routesfile import parse_routes_file
 from sipgw.app.settings import ConfigError
 
@@ -37,6 +38,8 @@ agent = "echo"
 caller_context = "crm:lookup"
 caller_id = "+15550100"
 account = "trunk"
+amd = "leave_message"
+amd_message = "Hi, this is Acme: please call us back."
 
 [lines.support.variables]
 company = "Acme"
@@ -87,11 +90,15 @@ def test_a_good_file(tmp_path: Path) -> None:
     assert support.defaults.caller_id == "+15550100" and support.defaults.account == "trunk"
     assert support.defaults.headers == (("X-Campaign", "spring"),)
     assert support.defaults.agent is None  # a line's calls take its own agent
+    assert support.defaults.amd == AmdRequest(
+        AmdMode.LEAVE_MESSAGE, "Hi, this is Acme: please call us back."
+    )  # a campaign's answering-machine detection
     assert sales.variables == {} and sales.caller_id is None and sales.account is None
+    assert sales.amd is None
     first, second = routes.routes
     assert [p.text for p in first.called] == ["+15550100", "sales"]
     assert second.accounts == ("trunk",) and str(second.sources[0]) == "203.0.113.0/24"
-    assert second.where == f"{tmp_path / 'routes.toml'} line 38"
+    assert second.where == f"{tmp_path / 'routes.toml'} line 40"
 
 
 @pytest.mark.parametrize(
@@ -148,6 +155,10 @@ def test_a_good_file(tmp_path: Path) -> None:
         (
             '[lines.a]\ncaller_id = 5\n[[routes]]\nline="a"\n',
             r"line 2: line 'a': caller_id must be a string",
+        ),
+        (
+            '[lines.a]\namd = "maybe"\n[[routes]]\nline="a"\n',
+            r"line 2: line 'a': \"amd\" must be one of off, detect, leave_message, hang_up",
         ),
     ],
 )

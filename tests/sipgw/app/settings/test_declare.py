@@ -71,7 +71,7 @@ def test_a_section_knows_its_own_fields_and_a_composite_has_all() -> None:
     assert all(parts) and section_info(GatewayConfig) is None
     own = [{name for name, _ in part.settings} for part in parts if part]
     assert composite == set.union(*own) and sum(map(len, own)) == len(composite)
-    assert GatewayConfig(sip_port=0).sip_port == 0 and GatewayConfig().max_calls is None
+    assert GatewayConfig(sip_port=0).sip_port == 0 and GatewayConfig().max_calls == 100
 
 
 def test_a_section_must_be_a_frozen_dataclass_of_settings() -> None:

@@ -86,3 +86,10 @@ def test_optional_file(tmp_path: Path) -> None:
         p.optional_file(str(tmp_path / "missing.pem"))
     with pytest.raises(ValueError, match="^not a file$"):
         p.optional_file(str(tmp_path))
+
+
+def test_or_empty_is_none_for_nothing_and_says_what_is_allowed() -> None:
+    share = p.or_empty(p.float_range(0.0, 1.0), "must be 0 to 1, or empty")
+    assert share(" ") is None and share("0.25") == 0.25
+    with pytest.raises(ValueError, match="^must be 0 to 1, or empty$"):
+        share("2")

@@ -1,0 +1,136 @@
+"""The ``voice-agent`` and ``realtime`` plug-ins: speech-to-speech agents on the gateway.
+
+Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` and imported only when
+chosen. Both read the assistant's sections for what is not the vendor's (the prompt,
+greeting, records, barge-in, keypad, tools, caller context, callbacks, the dial
+allow-list: docs/speech-to-speech.md says which apply), the vendor's key from its
+section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.app.vendors.AssemblyAISection`,
+``OPENAI_API_KEY`` of :class:`~sipgw.app.vendors.OpenAISection`: the only required
+setting; no STT or TTS key is needed), and their own section
+(:mod:`sipgw.app.s2s_settings`). Every value is checked where it is read, so a bad one
+stops ``sipgw serve`` naming the variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from agent.base import AgentFactory
+from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from agent.settings import AssistantSettings
+from sipgw.app.assistant_agent import agent_settings, tool_registry
+from sipgw.app.assistant_settings import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    DialSection,
+    PreemptiveSection,
+    caller_context,
+)
+from sipgw.app.privacy import PrivacySection
+from sipgw.app.resilience_settings import FallbackSection, with_fallback
+from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
+from sipgw.app.settings import Sources
+from sipgw.app.vendors import AssemblyAISection, OpenAISection
+
+if TYPE_CHECKING:
+    from agent.caller_context import CallerContextSettings
+    from agent.tools.registry import ToolRegistry
+
+__all__ = ["AgentSections", "realtime_agent", "voice_agent_agent"]
+
+
+@dataclass(frozen=True)
+class AgentSections(
+    AssistantSection,
+    BuiltinToolsSection,
+    CallerContextSection,
+    CallbackSection,
+    DialSection,
+    PrivacySection,
+    FallbackSection,
+):
+    """What a speech-to-speech agent reads of the assistant's sections, in one object (its
+    fields are theirs: each keeps its own help group and checks)."""
+
+
+def voice_agent_agent(
+    voice_agent: VoiceAgentSection, key: AssemblyAISection, shared: AgentSections, sources: Sources
+) -> AgentFactory:
+    """The ``voice-agent`` plug-in: agents on AssemblyAI's Voice Agent API.
+
+    Raises:
+        ConfigError: the key is missing, a value is bad, the prompt file cannot be read, or
+            the tools module or caller-context hook does not load.
+    """
+    from agent.s2s.assemblyai import VoiceAgentSettings
+    from agent.s2s.factories import voice_agent_factory
+
+    settings, registry, hook = _shared(shared, sources)
+    vendor = VoiceAgentSettings(
+        api_key=key.api_key,
+        url=voice_agent.url,
+        voice=voice_agent.voice,
+        vad_threshold=voice_agent.vad_threshold,
+        chunk_ms=voice_agent.chunk_ms,
+    )
+    lines = _lines(shared, settings, VoiceKey("assemblyai-voice-agent", vendor.voice, ""))
+    return voice_agent_factory(settings, vendor, registry, hook, lines)
+
+
+# --------------------------------------------------------------------------- Realtime
+
+
+def realtime_agent(
+    realtime: RealtimeSection, key: OpenAISection, shared: AgentSections, sources: Sources
+) -> AgentFactory:
+    """The ``realtime`` plug-in: agents on OpenAI's Realtime API.
+
+    Raises:
+        ConfigError: as :func:`voice_agent_agent`.
+    """
+    from agent.s2s.factories import realtime_factory
+    from agent.s2s.openai import RealtimeSettings, TurnDetection
+
+    settings, registry, hook = _shared(shared, sources)
+    vendor = RealtimeSettings(
+        api_key=key.api_key,
+        base_url=realtime.base_url,
+        model=realtime.model,
+        voice=realtime.voice,
+        turn_detection=cast(TurnDetection, realtime.turn_detection),
+        silence_ms=realtime.silence_ms,
+        vad_threshold=realtime.vad_threshold,
+        eagerness=realtime.eagerness,
+        transcription_model=realtime.transcription_model,
+        max_output_tokens=realtime.max_output_tokens,
+        chunk_ms=realtime.chunk_ms,
+    )
+    lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
+    return realtime_factory(settings, vendor, registry, hook, lines)
+
+
+# --------------------------------------------------------------------------- both
+
+
+def _shared(
+    shared: AgentSections, sources: Sources
+) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
+    """What both agents take from the assistant's sections: the settings, the tools, the
+    caller-context hook."""
+    settings = with_fallback(
+        agent_settings(shared, PreemptiveSection(), shared, shared, shared, shared, sources),
+        shared,
+    )
+    return settings, tool_registry(settings), caller_context(shared)
+
+
+def _lines(
+    fallback: FallbackSection, settings: AssistantSettings, voice: VoiceKey
+) -> FallbackLineCache | None:
+    """The fallback lines in the model's voice, made at start-up; None: the shipped ones."""
+    if not fallback.fallback_synthesize:
+        return None
+    return FallbackLineCache(voice, settings.fallback_cache_dir)

@@ -1,0 +1,51 @@
+"""The answering-machine detection section: the default mode, the lines, the thresholds."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.amd.config import AmdConfig, AmdMode, AnsweringSettings
+from sipgw.app.amd_settings import AmdSection, answering_settings
+from sipgw.app.settings import ConfigError, Sources, load
+
+
+def section(**environ: str) -> AmdSection:
+    return load(AmdSection, Sources(environ))
+
+
+def test_the_defaults_detect_nothing_and_are_the_agent_layers() -> None:
+    amd = section()
+    assert amd.mode is AmdMode.OFF
+    assert answering_settings(amd) == AnsweringSettings()
+
+
+def test_modes_lines_and_thresholds() -> None:
+    amd = section(
+        SIPGW_AMD="Leave-Message", SIPGW_AMD_MESSAGE="  Please call us back.  ",
+        SIPGW_AMD_SCREENER_LINE="This is Ana from the shop.", SIPGW_AMD_HUMAN_SILENCE="0.5",
+        SIPGW_AMD_DEADLINE="5", SIPGW_AMD_MAX_GREETING="20", SIPGW_AMD_SCREENER_ANSWERS="1",
+        SIPGW_AMD_SCREENER_WAIT="40",
+    )  # fmt: skip
+    assert amd.mode is AmdMode.LEAVE_MESSAGE
+    settings = answering_settings(amd)
+    assert settings.message == "Please call us back."
+    assert settings.screener_line == "This is Ana from the shop."
+    assert settings.detector == AmdConfig(deadline=5.0, human_silence=0.5, max_greeting=20.0)
+    assert (settings.max_screener_answers, settings.screener_wait) == (1, 40.0)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SIPGW_AMD": "maybe"}, "SIPGW_AMD.*off, detect, leave_message, hang_up"),
+        ({"SIPGW_AMD_DEADLINE": "10", "SIPGW_AMD_MAX_GREETING": "5"},
+         "SIPGW_AMD_MAX_GREETING=5 must not be shorter than SIPGW_AMD_DEADLINE=10"),
+        ({"SIPGW_AMD_HUMAN_SILENCE": "1.5", "SIPGW_AMD_MAX_HUMAN_GREETING": "1.0"},
+         "SIPGW_AMD_MAX_HUMAN_GREETING=1.0 must be longer than SIPGW_AMD_HUMAN_SILENCE=1.5"),
+        ({"SIPGW_AMD_HUMAN_SILENCE": "1.0"}, "human_silence .* must be shorter than greeting_gap"),
+        ({"SIPGW_AMD_SCREENER_ANSWERS": "9"}, "SIPGW_AMD_SCREENER_ANSWERS"),
+    ],
+)  # fmt: skip
+def test_nonsense_is_refused_naming_the_setting(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        section(**environ)

@@ -1,0 +1,65 @@
+"""The ``voice-agent`` and ``realtime`` plug-ins: built from the environment like the
+assistant, each needing only its own vendor's key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.s2s.agent import SpeechToSpeechAgent
+from agent.s2s.assemblyai import AssemblyAIVoiceAgent
+from agent.s2s.factories import S2sFactory
+from agent.s2s.openai import OpenAIRealtime
+from sipgw.app.agents import find_agent
+from sipgw.app.settings import ConfigError, Sources
+from tests.agent.parts import FakeCall
+
+
+async def test_the_voice_agent_needs_only_the_assemblyai_key(tmp_path: Path) -> None:
+    factory = find_agent("voice-agent").build(Sources({
+        "ASSEMBLYAI_API_KEY": "aai", "SIPGW_GREETING": "Hi.",
+        "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"), "ASSEMBLYAI_VOICE_AGENT_VOICE": "dawn",
+        "SIPGW_TRANSFER_TARGET": "sip:human@pbx.example",
+    }))  # fmt: skip
+    assert isinstance(factory, S2sFactory) and factory.services == {"s2s"}
+    assert factory.warm_up is not None  # the fallback lines in the model's voice, at start
+    agent = factory(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and agent.settings.greeting == "Hi."
+    assert isinstance(agent.session, AssemblyAIVoiceAgent)
+    assert agent.session.settings.voice == "dawn" and agent.session.settings.api_key == "aai"
+    assert agent.settings.builtin_tools.transfer_target == "sip:human@pbx.example"
+    await agent.close("test")
+
+
+async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
+    factory = find_agent("realtime").build(Sources({
+        "OPENAI_API_KEY": "sk", "OPENAI_REALTIME_TURN_DETECTION": "local",
+        "OPENAI_REALTIME_SILENCE_MS": "700", "SIPGW_CALL_RECORD_DIR": "",
+        "SIPGW_FALLBACK_SYNTHESIZE": "off",
+    }))  # fmt: skip
+    assert isinstance(factory, S2sFactory) and factory.warm_up is None
+    agent = factory(FakeCall())
+    assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
+    settings = agent.session.settings
+    assert (settings.model, settings.turn_detection) == ("gpt-realtime-2.1", "local")
+    assert agent.endpointer is not None and agent.endpointer.silence_ms == 700
+    await agent.close("test")
+
+
+@pytest.mark.parametrize(
+    ("agent", "environ", "message"),
+    [
+        ("voice-agent", {"OPENAI_API_KEY": "sk"}, "^--agent voice-agent needs ASSEMBLYAI_API_KEY "),
+        ("realtime", {"ASSEMBLYAI_API_KEY": "a"}, "^--agent realtime needs OPENAI_API_KEY "),
+        ("voice-agent", {"ASSEMBLYAI_API_KEY": "a", "ASSEMBLYAI_VOICE_AGENT_VOICE": "Ivy"},
+         "ASSEMBLYAI_VOICE_AGENT_VOICE=Ivy: must be a voice name in lower case"),
+        ("realtime", {"OPENAI_API_KEY": "sk", "SIPGW_HOLD_LINE_AFTER_MS": "5000"},
+         "SIPGW_HOLD_LINE_AFTER_MS=5000"),
+    ],
+)  # fmt: skip
+def test_missing_keys_and_bad_values_are_named(
+    agent: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        find_agent(agent).build(Sources(environ))

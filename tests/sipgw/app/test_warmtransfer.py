@@ -1,0 +1,270 @@
+"""Warm transfers, the gateway's side (sipgw/app/warmtransfer.py): consult, then join.
+
+An in-process gateway answers a scripted phone (the caller) with :class:`Transferring`,
+an agent that asks its call for a consultation call and then to join; the person is a
+second scripted phone that answers the gateway's INVITE itself, saying what it supports.
+Both phones send a tone, so each can tell whether it hears the other (the bridge). The
+real phones are in tests/interop/test_warm_transfer_peers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from agent.base import Agent, CallControl
+from agent.dialpolicy import DialRefused
+from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
+from sipgw.app import warmtransfer
+from sipgw.app.gateway import Gateway
+from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
+from sipgw.testing.audio import tone_frames
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.phone import Phone, sdp_audio_port
+
+pytestmark = pytest.mark.timeout(30)
+
+CALLER_HZ, PERSON_HZ = 700, 1100
+ALLOW_REFER = "Allow: INVITE, ACK, CANCEL, BYE, REFER, NOTIFY"
+
+
+class Person(Agent):
+    """The consultation call's agent here: says nothing, reports the answer."""
+
+    def __init__(self, answered: asyncio.Event) -> None:
+        self.answered = answered
+
+    def on_answered(self) -> None:
+        self.answered.set()
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        pass
+
+    def next_frame(self) -> bytes | None:
+        return None
+
+
+@dataclass
+class Plan:
+    target: str
+    how: JoinHow = "auto"
+    person_answered: asyncio.Event = field(default_factory=asyncio.Event)
+    result: asyncio.Future[str | Exception] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Transferring(Agent):
+    """The caller's agent: consults ``plan.target`` as soon as the call is answered, then
+    joins once the person answered."""
+
+    def __init__(self, call: CallControl, plan: Plan) -> None:
+        self.call, self.plan = call, plan
+        self.task: asyncio.Task[None] | None = None
+
+    def on_answered(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        call, plan = self.call, self.plan
+        assert isinstance(call, WarmTransferCall)
+        try:
+            leg = await call.consult(plan.target, lambda c: Person(plan.person_answered), 5.0)
+            await plan.person_answered.wait()
+            plan.result.set_result(await call.join(leg, plan.how))
+        except (DialRefused, JoinFailed) as exc:
+            plan.result.set_result(exc)
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        pass
+
+    def next_frame(self) -> bytes | None:
+        return None
+
+
+async def call_in(caller: Phone, allow_refer: bool) -> SipResponse:
+    """The caller's INVITE (with REFER in its Allow, or no Allow at all), ACKed."""
+    data = caller.request("INVITE", caller.sdp())
+    if allow_refer:
+        data = data.replace(b"Content-Type:", ALLOW_REFER.encode() + b"\r\nContent-Type:")
+    caller.send(data)
+    ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status >= 200)
+    assert isinstance(ok, SipResponse) and ok.status == 200
+    caller.to_tag = ok.to.tag
+    caller.send(caller.request("ACK", cseq=1))
+    caller.acked = True
+    caller.remote_rtp = (caller.gateway[0], sdp_audio_port(ok))
+    return ok
+
+
+async def answer(person: Phone, supported: str = "") -> SipRequest:
+    """The person's phone answers the gateway's INVITE (Supported as given) and takes the ACK."""
+    invite = await person.expect(lambda m: isinstance(m, SipRequest) and m.method == "INVITE")
+    assert isinstance(invite, SipRequest)
+    ok = make_response(invite, 200, to_tag="person-tag")
+    ok.headers.add("Contact", f"<sip:person@127.0.0.1:{person.sip_port}>")
+    ok.headers.add("Allow", "INVITE, ACK, BYE, CANCEL")
+    if supported:
+        ok.headers.add("Supported", supported)
+    ok.headers.add("Content-Type", "application/sdp")
+    ok.body = person.sdp().encode()
+    person.send(ok.serialize())
+    await person.expect(lambda m: isinstance(m, SipRequest) and m.method == "ACK")
+    person.remote_rtp = ("127.0.0.1", sdp_audio_port(invite))
+    return invite
+
+
+def notify(caller: Phone, cseq: int, status_line: str) -> bytes:
+    data = caller.request("NOTIFY", cseq=cseq)
+    extra = (
+        "Event: refer\r\nSubscription-State: terminated;reason=noresource\r\n"
+        "Content-Type: message/sipfrag;version=2.0\r\n"
+    )
+    body = status_line + "\r\n"
+    data = data.replace(
+        b"Content-Length: 0\r\n\r\n", f"{extra}Content-Length: {len(body)}\r\n\r\n{body}".encode()
+    )
+    return data
+
+
+def allow(plan: Plan) -> dict[str, str]:
+    """The dial allow-list with the person on it (their exact URI)."""
+    return {"SIPGW_DIAL_ALLOW": plan.target}
+
+
+async def hear_each_other(caller: Phone, person: Phone) -> None:
+    caller.start_audio()
+    person.start_audio()
+    caller.say(tone_frames(CALLER_HZ, 1.5, -12.0))
+    person.say(tone_frames(PERSON_HZ, 1.5, -12.0))
+    await caller.wait_for_tone(PERSON_HZ, within=4.0)
+    await person.wait_for_tone(CALLER_HZ, within=4.0)
+
+
+def is_request(method: str) -> object:
+    def check(message: SipMessage) -> bool:
+        return isinstance(message, SipRequest) and message.method == method
+
+    return check
+
+
+@dataclass
+class Scene:
+    """The gateway, the caller's phone (its call answered) and the person's phone."""
+
+    gateway: Gateway
+    caller: Phone
+    person: Phone
+    plan: Plan
+
+
+@asynccontextmanager
+async def scene(
+    *, allow_refer: bool, how: JoinHow = "auto", agent: type[Transferring] = Transferring
+) -> AsyncIterator[Scene]:
+    """A caller calls a gateway whose agent will consult the person (a scripted phone
+    answering the gateway's INVITE itself)."""
+    person = Phone(("127.0.0.1", 9), user="person")
+    plan = Plan(f"sip:person@127.0.0.1:{person.sip_port}", how=how)
+    try:
+        async with running_gateway(lambda call: agent(call, plan), env=allow(plan)) as (
+            gw,
+            new_phone,
+        ):
+            person.gateway = ("127.0.0.1", gw.sip.listening[0][2])
+            caller = await new_phone()
+            await call_in(caller, allow_refer)
+            yield Scene(gw, caller, person, plan)
+    finally:
+        person.close()
+
+
+async def test_the_gateway_bridges_a_caller_whose_phone_cannot_take_refer() -> None:
+    async with scene(allow_refer=False) as s:
+        await answer(s.person, supported="replaces")
+        assert await asyncio.wait_for(s.plan.result, 5) == "bridge"
+        await hear_each_other(s.caller, s.person)
+        await s.caller.bye()
+        await s.person.answer_bye()  # the person's call ends with the caller's
+
+
+async def test_an_attended_transfer_where_both_phones_can() -> None:
+    async with scene(allow_refer=True) as s:
+        consult = await answer(s.person, supported="replaces, timer")
+        refer = await s.caller.expect(is_request("REFER"))  # type: ignore[arg-type]
+        assert isinstance(refer, SipRequest)
+        refer_to = refer.headers.get("Refer-To") or ""
+        assert refer_to.startswith(f"<sip:person@127.0.0.1:{s.person.sip_port}?Replaces=")
+        assert consult.call_id.replace("@", "%40") in refer_to
+        assert "to-tag%3Dperson-tag%3Bfrom-tag%3D" in refer_to
+        s.caller.send(make_response(refer, 202).serialize())
+        s.caller.send(notify(s.caller, 2, "SIP/2.0 200 OK"))
+        await s.caller.answer_bye()  # the caller's phone talks to the person now
+        assert await asyncio.wait_for(s.plan.result, 5) == "refer"
+        await s.person.answer_bye(within=warmtransfer.REPLACED_GRACE + 3)  # never replaced here
+
+
+@pytest.mark.parametrize("fails_by", ["rejected", "notify"])
+async def test_an_attended_transfer_that_fails_falls_back_to_the_bridge(fails_by: str) -> None:
+    async with scene(allow_refer=True) as s:
+        await answer(s.person, supported="replaces")
+        refer = await s.caller.expect(is_request("REFER"))  # type: ignore[arg-type]
+        assert isinstance(refer, SipRequest)
+        if fails_by == "rejected":
+            s.caller.send(make_response(refer, 603).serialize())
+        else:
+            s.caller.send(make_response(refer, 202).serialize())
+            s.caller.send(notify(s.caller, 2, "SIP/2.0 486 Busy Here"))
+        assert await asyncio.wait_for(s.plan.result, 5) == "bridge"
+        await hear_each_other(s.caller, s.person)
+        await s.caller.bye()
+        await s.person.answer_bye()
+
+
+async def test_only_refer_when_the_caller_cannot_is_a_failure_both_calls_survive() -> None:
+    async with scene(allow_refer=False, how="refer") as s:
+        await answer(s.person, supported="replaces")
+        failed = await asyncio.wait_for(s.plan.result, 5)
+        assert isinstance(failed, JoinFailed) and "does not list REFER" in str(failed)
+        assert len(s.gateway.handles) == 2
+
+
+async def test_a_target_off_the_allow_list_is_never_dialled() -> None:
+    plan = Plan(f"sip:person@127.0.0.1:{random.randint(20000, 30000)}")
+    async with running_gateway(lambda call: Transferring(call, plan)) as (gw, new_phone):
+        caller = await new_phone()
+        await call_in(caller, allow_refer=False)
+        refused = await asyncio.wait_for(plan.result, 5)
+        assert isinstance(refused, DialRefused) and refused.action == "transfer"
+        assert len(gw.handles) == 1 and gw.counters().dial_refused == 1
+
+
+class Consulting(Transferring):
+    """Consults the person and writes down how that call ended."""
+
+    ended: list[LegEnded] = []
+
+    async def _run(self) -> None:
+        call = self.call
+        assert isinstance(call, WarmTransferCall)
+        leg = await call.consult(self.plan.target, lambda c: Person(asyncio.Event()), 5.0)
+        self.ended.append(await leg.ended())
+
+
+async def test_a_consultation_call_that_is_refused_ends_busy() -> None:
+    Consulting.ended = []
+    async with scene(allow_refer=False, agent=Consulting) as s:
+        invite = await s.person.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(invite, SipRequest)
+        s.person.send(make_response(invite, 486, to_tag="busy-tag").serialize())
+        for _ in range(100):
+            if Consulting.ended:
+                break
+            await asyncio.sleep(0.05)
+        (ended,) = Consulting.ended
+        assert (ended.kind, ended.status) == ("busy", 486)
