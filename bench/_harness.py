@@ -438,8 +438,14 @@ class GcPause:
 BENCH_NO_RATE_LIMITS = (
     "--rate-invite", "0", "--rate-other", "0", "--rate-options", "0",
     "--calls-per-second", "0", "--calls-per-caller", "0", "--max-call-seconds", "0",
+    "--max-calls", "0",
 )  # fmt: skip
-"""Flags that lift the per-source and call-rate limits (docs/security.md) for a benchmark."""
+"""Flags that lift the per-source, call-rate and concurrent-call limits (docs/security.md)
+for a benchmark."""
+
+BENCH_CALLERS = ("--allow-from", "127.0.0.0/8")
+"""Who may call the gateway under test: the load generators on loopback (with nothing
+configured, any agent but echo refuses every caller)."""
 
 
 @dataclass
@@ -486,6 +492,7 @@ class Gateway:
                 o.log_level,
                 # one load generator places every call: the flood limits would stop it
                 *BENCH_NO_RATE_LIMITS,
+                *BENCH_CALLERS,
                 *o.extra_args,
             ],  # fmt: skip
             env=child_env(o.env),

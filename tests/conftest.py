@@ -6,6 +6,13 @@ Hypothesis profiles: CI runs are deterministic and free of timing flakes.
 time, and there is no per-example deadline. ``long``: random examples, ten
 times as many, for a local hunt (``HYPOTHESIS_PROFILE=long pytest ...``).
 
+Real peers one at a time: ``scripts/test`` runs the suite on two xdist workers with
+``--dist loadgroup``; every real-peer test (:func:`in_peers_group`) is one work unit, so one
+worker runs them one after another while the other runs the rest (docs/testing.md, "How the
+suite runs"). The unit is made by the scheduler from node ids (:class:`PeersScheduling`), not
+by ``xdist_group`` marks: with pytest 9.2 xdist 3.8 cannot attach a mark's group to a node
+id and loses it silently (pytest-dev/pytest-xdist#1386).
+
 The secret scan at the end of the run: every API key and SIP password the tests
 configure is a canary (:mod:`sipgw.testing.canaries`);
 :mod:`sipgw.testing.canary_scan` logs the whole run and fails it if a canary
@@ -15,13 +22,17 @@ appears in any log or record it wrote.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from sipgw.testing.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
     canary_scan_basetemp,
     pytest_configure,
     pytest_sessionfinish,
+    pytest_testnodedown,
     pytest_unconfigure,
 )
 
@@ -39,3 +50,51 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+INTEROP = Path(__file__).resolve().parent / "interop"
+REAL_PEER_TESTS = (
+    "tests/interop/",
+    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
+    "tests/bench/test_smoke.py::test_capacity_compare",
+    "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
+)
+"""Node ids (prefixes) of the tests that start a real peer (baresip, linphonec, SIPp,
+Kamailio, Asterisk, Chromium, dnsmasq): they are all marked ``interop``."""
+BESIDE_PEERS = (
+    "tests/interop/test_eval_harness.py",
+    "tests/interop/test_twilio_assistant.py",
+    "tests/interop/test_compose_cluster.py",
+)
+"""Interop tests with no peer program of their own (our ``Phone`` or the Twilio fake plays the
+far end, or nothing runs): under xdist they run beside the real-peer tests."""
+PEERS_GROUP = "peers"
+
+
+def in_peers_group(nodeid: str) -> bool:
+    """True for a test that runs in the one work unit of real-peer tests."""
+    return nodeid.startswith(REAL_PEER_TESTS) and not nodeid.startswith(BESIDE_PEERS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks ``tests/interop`` ``interop``; a test marked ``interop`` elsewhere must be listed
+    in :data:`REAL_PEER_TESTS`, so that it never runs beside another peer."""
+    for item in items:
+        if INTEROP in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.interop)
+        elif item.get_closest_marker("interop") and not in_peers_group(item.nodeid):
+            raise pytest.UsageError(f"{item.nodeid} is marked interop: list it in REAL_PEER_TESTS")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup``: xdist's groups, plus every real-peer test in one unit."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class PeersScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return PEERS_GROUP if in_peers_group(nodeid) else str(super()._split_scope(nodeid))
+
+    return PeersScheduling(config, log)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import Agent, CallControl
 from agent.caller_context import load_caller_context_hook, render_context
 from agent.tools.registry import ToolRegistry, load_user_tools
@@ -248,8 +249,9 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``reminders.py`` of outbound.md against a gateway with its admin API: one call per
-    row with the row's variables, at most ``--concurrency`` at once and ``--per-second``
-    started a second; a row that cannot be called is reported and makes the exit status 1."""
+    row with the row's variables and the campaign's ``--amd``, at most ``--concurrency`` at
+    once and ``--per-second`` started a second; a row that cannot be called is reported and
+    makes the exit status 1."""
     (tmp_path / "reminders.py").write_text(_code_block(ROOT / "docs" / "outbound.md", REMINDERS))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("SIPGW_ADMIN_TOKEN", "reminder-token")
@@ -257,8 +259,11 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
     variables: list[dict[str, str]] = []
     answered: list[float] = []
 
+    detection: list[AmdRequest | None] = []
+
     def calling(call: CallControl) -> Agent:
         variables.append(dict(call.details.variables))
+        detection.append(call.amd if isinstance(call, AmdCall) else None)
         return echo(call)
 
     def answering(call: CallControl) -> Agent:
@@ -291,7 +296,7 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
                 status = await asyncio.wait_for(
                     reminders.main(
                         [str(csv), "--admin-url", server.url, "--concurrency", "2",
-                         "--per-second", "2"]
+                         "--per-second", "2", "--amd", "leave_message"]
                     ),
                     60,
                 )  # fmt: skip
@@ -306,6 +311,7 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
     assert status == 1
     assert sorted(v["first_name"] for v in variables) == ["Ada0", "Ada1", "Ada2", "Ada3"]
     assert {"first_name": "Ada2", "appointment": "Tuesday 2 pm"} in variables
+    assert detection == [AmdRequest(AmdMode.LEAVE_MESSAGE)] * 4  # the campaign's, every call
     assert most == 2  # --concurrency 2: two at once, never three
     gaps = [b - a for a, b in itertools.pairwise(sorted(answered))]
     assert len(answered) == 4 and min(gaps) > 0.25, gaps  # --per-second 2: 0.5 s apart

@@ -19,17 +19,7 @@ PACKAGES = ("sipgw", "media", "agent")
 EXCEPTIONS: dict[str, str] = {}
 """Module path -> why it has no test file of its own."""
 
-PENDING: frozenset[str] = frozenset(
-    (
-        "sipgw/aio/endpoint.py",
-        "sipgw/aio/sourcelog.py",
-        "sipgw/aio/tls.py",
-        "sipgw/aio/udp.py",
-        "media/aio/rtp_endpoint.py",
-        "media/ports.py",
-        "agent/record.py",
-    )
-)
+PENDING: frozenset[str] = frozenset()
 """Modules whose mirrored test file is still to be written (shape step, issue 20)."""
 
 

@@ -6,6 +6,9 @@ Run from the repository root::
     .venv/bin/python -m bench.latency --matrix      # the knobs side by side
     .venv/bin/python -m bench.latency --realistic --preemptive both
                                                     # preemptive replies off vs on
+    .venv/bin/python -m bench.latency --realistic --preemptive all
+                                                    # ... and speculative speech
+    .venv/bin/python -m bench.latency --tradeoff    # turn ends: latency vs cut-offs
 
 Set-up
 ------
@@ -64,9 +67,16 @@ sentence end, ``--max-turn-silence 300``), LLM first token 350 ms, TTS first byt
 150 ms, and 10 % of the partials miss a word. ``--preemptive both`` runs two
 configurations, ``SIPGW_PREEMPTIVE`` off and on, and reports end of speech to the
 first agent audio for each, the saving at p50, and the preemptive requests
-started/used/wasted (from the call records).
+started/used/wasted (from the call records). ``--preemptive all`` adds a third,
+``SIPGW_SPECULATIVE_SPEECH=on``, with the TTS characters it held and used or
+discarded, as a share of those spoken.
+
+``--tradeoff`` (:mod:`.tradeoff`) places calls whose turns pause mid-sentence against
+several ``ASSEMBLYAI_MIN/MAX_TURN_SILENCE`` pairs, speculative speech on, and tables
+the latency against the cut-offs (agent audio before the caller finished the turn).
 
 The package: :mod:`.caller` (the call script driving the phone, the fakes' behaviour),
 :mod:`.analysis` (turning traces into figures), :mod:`.report` (tables and the JSON
-section), :mod:`.run` (configurations, command line).
+section), :mod:`.tradeoff` (the trade-off's configurations and table), :mod:`.run`
+(configurations, command line).
 """

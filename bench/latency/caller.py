@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sipgw.testing.audio import tone_frame
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
@@ -143,6 +143,51 @@ class BenchConfig:
     barge_in_start_ms: int = 60
     preemptive: bool = False
     """SIPGW_PREEMPTIVE on."""
+    speculative: bool = False
+    """SIPGW_SPECULATIVE_SPEECH on (with SIPGW_PREEMPTIVE)."""
+    turn_silence: tuple[int, int] | None = None
+    """The gateway's (and so the fake STT's) (min, max) turn silence; None = the params'."""
+    max_waste_percent: int | None = None
+    """SIPGW_SPECULATIVE_MAX_WASTE_PERCENT; None = the gateway's default."""
+
+
+PAUSES_MS: Final = (250, 400, 600, 800)
+"""The caller's mid-sentence pauses in ``paused`` calls, one per turn in turn."""
+FIRST_SPEECH_S: Final = 0.6
+"""What the caller says before the pause."""
+SECOND_SPEECH_S: Final = 0.5
+"""What the caller says after it."""
+PAUSE_FRAME: Final = b"\xff" * FRAME_BYTES
+"""Digital silence (μ-law 0xFF): the pause."""
+
+
+@dataclass(frozen=True)
+class PausedTurn:
+    """One scripted turn with a mid-sentence pause, as the caller saw it.
+
+    Attributes:
+        pause_ms: the pause.
+        first_end: send time of the last packet before the pause.
+        second_end: send time of the turn's last packet.
+        first_audio: receive time of the first loud agent packet after ``first_end``.
+    """
+
+    pause_ms: int
+    first_end: float
+    second_end: float
+    first_audio: float | None
+
+    @property
+    def cut_off(self) -> bool:
+        """Agent audio came before the caller finished the turn."""
+        return self.first_audio is not None and self.first_audio <= self.second_end
+
+    @property
+    def latency_ms(self) -> float | None:
+        """End of speech to the first agent audio, for a turn that was not cut off."""
+        if self.first_audio is None or self.cut_off:
+            return None
+        return (self.first_audio - self.second_end) * 1000
 
 
 class BenchFakes:
@@ -227,6 +272,8 @@ class CallTrace:
     ok_at: float | None = None
     tids: list[int] = field(default_factory=list)
     error: str | None = None
+    paused: list[PausedTurn] = field(default_factory=list)
+    """The turns of a ``paused`` call."""
 
 
 class CallRunner:
@@ -249,7 +296,8 @@ class CallRunner:
         self._tids = iter(tids)
 
     async def call(self, kind: str, turns: int) -> CallTrace:
-        """One call: greeting, then ``turns`` turns (0: hang up after the greeting starts)."""
+        """One call: greeting, then ``turns`` turns (0: hang up after the greeting starts);
+        ``paused``: turns with a pause mid-sentence (:meth:`_converse_paused`)."""
         tag = next(self._tags)
         phone = Phone(
             self.gateway,
@@ -273,7 +321,10 @@ class CallRunner:
             await phone.wait_heard(trace.ok_at, loud=True, within=5.0)
             if turns:
                 await phone.wait_until_quiet(0.2, within=10.0)
-                await self._converse(trace, turns)
+                if kind == "paused":
+                    await self._converse_paused(trace, turns)
+                else:
+                    await self._converse(trace, turns)
             else:
                 await asyncio.sleep(0.05)
         except (TimeoutError, ValueError) as exc:
@@ -300,9 +351,38 @@ class CallRunner:
             self._next_turn(trace.tids[k + 1])
             phone.say(speech(rng.uniform(*params.barge_speech_s)), trace.tids[k + 1])
 
-    def _next_turn(self, tid: int) -> None:
+    async def _converse_paused(self, trace: CallTrace, turns: int) -> None:
+        """Each turn: speech, a pause from :data:`PAUSES_MS`, more speech; then the reply.
+
+        The fake STT's partial at the pause has only the first words (no sentence end:
+        the STT ends the turn there only at ``max_turn_silence``). Between turns the
+        line stays quiet until the agent has been silent for 1.2 s.
+        """
+        phone = trace.phone
+        for k in range(turns):
+            tid = next(self._tids)
+            trace.tids.append(tid)
+            pause_ms = PAUSES_MS[k % len(PAUSES_MS)]
+            self._next_turn(tid, partial=f"turn {tid}")
+            phone.say(speech(FIRST_SPEECH_S), 2 * tid)
+            phone.say([PAUSE_FRAME] * (pause_ms // 20), -1)
+            phone.say(speech(SECOND_SPEECH_S), 2 * tid + 1)
+            first_end = phone.sent_at[await phone.wait_said(2 * tid, within=5.0)]
+            second_end = phone.sent_at[await phone.wait_said(2 * tid + 1, within=5.0)]
+            try:
+                await phone.wait_heard(second_end, loud=True, within=4.0)
+            except TimeoutError:
+                pass  # counted as unanswered
+            index = phone.first_heard(first_end, loud=True)
+            first_audio = phone.heard[index].at if index is not None else None
+            trace.paused.append(PausedTurn(pause_ms, first_end, second_end, first_audio))
+            await phone.wait_until_quiet(1.2, within=15.0)
+
+    def _next_turn(self, tid: int, partial: str | None = None) -> None:
         """Set the fake STT up for turn ``tid`` (its final, maybe a partial missing a word)."""
         stt, params = self.fakes.stt, self.params
         stt.default_transcript = transcript_for(tid, params.sentence_end)
-        if not params.sentence_end and self.rng.random() < params.partial_mismatch:
+        if partial is not None:
+            stt.script_partials([partial])
+        elif not params.sentence_end and self.rng.random() < params.partial_mismatch:
             stt.script_partials([f"turn {tid}"])

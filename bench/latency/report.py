@@ -36,6 +36,7 @@ def config_section(
             "--jitter-min-ms": config.jitter_min_ms,
             "SIPGW_BARGE_IN_START_MS": config.barge_in_start_ms,
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
+            "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
         },
         "duration_s": round(elapsed, 1),
         "load": load,
@@ -77,78 +78,121 @@ def config_section(
 
 
 def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Preemptive LLM requests in the gateway's call records: started, used, wasted, per turn."""
+    """Preemptive LLM requests and speculative speech in the gateway's call records.
+
+    Requests started, used, wasted (and per turn); characters the agent said
+    (``assistant`` lines and the greeting), held clauses used and discarded, and the
+    discarded share of those said.
+    """
     counts = {"started": 0, "used": 0, "wasted": 0}
-    turns = 0
+    turns = spoken = held_used = held_wasted = 0
     for lines in records.values():
         for line in lines:
-            if line.get("type") == "preemptive" and line.get("outcome") in counts:
+            kind = line.get("type")
+            if kind == "preemptive" and line.get("outcome") in counts:
                 counts[line["outcome"]] += 1
-            elif line.get("type") == "turn_metrics":
+                held = line.get("held_chars") or 0
+                if line["outcome"] == "used":
+                    held_used += held
+                elif line["outcome"] == "wasted":
+                    held_wasted += held
+            elif kind == "turn_metrics":
                 turns += 1
+            elif kind == "assistant":
+                spoken += len(str(line.get("text") or ""))
+            elif kind == "greeting":
+                spoken += len(str(line.get("text") or ""))
     started = counts["started"]
     return {
         **counts,
         "turns": turns,
         "wasted_rate": round(counts["wasted"] / started, 3) if started else None,
         "wasted_per_turn": round(counts["wasted"] / turns, 3) if turns else None,
+        "spoken_chars": spoken,
+        "held_chars_used": held_used,
+        "held_chars_wasted": held_wasted,
+        "wasted_chars_share": round(held_wasted / spoken, 4) if spoken else None,
+        "wasted_chars_per_turn": round(held_wasted / turns, 1) if turns else None,
     }
 
 
+MODES = ("off", "preemptive", "speculative")
+"""The configurations ``--preemptive all`` compares, by :func:`mode_of`."""
+
+
+def mode_of(section: dict[str, Any]) -> str:
+    """``off``, ``preemptive`` (the LLM starts early) or ``speculative`` (and TTS holds)."""
+    settings = section["settings"]
+    if settings["SIPGW_PREEMPTIVE"] != "on":
+        return "off"
+    return "speculative" if settings.get("SIPGW_SPECULATIVE_SPEECH") == "on" else "preemptive"
+
+
 def preemptive_comparison(sections: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """End of speech -> first agent audio with preemptive replies off and on, and the saving."""
-    by_mode = {s["settings"]["SIPGW_PREEMPTIVE"]: s for s in sections}
-    off, on = by_mode.get("off"), by_mode.get("on")
-    if off is None or on is None:
+    """End of speech -> first agent audio per mode (off, preemptive, speculative), the
+    savings against off at p50, and each mode's waste."""
+    by_mode = {mode_of(s): s for s in sections}
+    if len(by_mode) < 2 or "off" not in by_mode:
         return None
 
-    def p50(section: dict[str, Any], group: str, name: str) -> float | None:
-        value = section[group][name]["p50"]
+    def p50(section: dict[str, Any]) -> float | None:
+        value = section["figures"]["end_of_turn_raw_ms"]["p50"]
         return value if isinstance(value, int | float) else None
 
-    wire_off, wire_on = (
-        p50(off, "figures", "end_of_turn_raw_ms"),
-        p50(on, "figures", "end_of_turn_raw_ms"),
-    )
+    off = p50(by_mode["off"])
+    modes = [m for m in MODES if m in by_mode]
     return {
+        "modes": modes,
         "wire_end_of_speech_to_first_audio_ms": {
-            "off": off["figures"]["end_of_turn_raw_ms"],
-            "on": on["figures"]["end_of_turn_raw_ms"],
+            m: by_mode[m]["figures"]["end_of_turn_raw_ms"] for m in modes
         },
         "gateway_end_of_speech_to_first_rtp_ms": {
-            "off": off["gateway_view"]["end_of_speech_to_first_rtp_ms"],
-            "on": on["gateway_view"]["end_of_speech_to_first_rtp_ms"],
+            m: by_mode[m]["gateway_view"]["end_of_speech_to_first_rtp_ms"] for m in modes
         },
-        "saving_p50_ms": (
-            round(wire_off - wire_on, 1) if wire_off is not None and wire_on is not None else None
-        ),
-        "preemptive": on.get("preemptive"),
+        "saving_p50_ms": {
+            m: (
+                round(off - v, 1)
+                if off is not None and (v := p50(by_mode[m])) is not None
+                else None
+            )
+            for m in modes
+            if m != "off"
+        },  # fmt: skip
+        "waste": {m: by_mode[m].get("preemptive") for m in modes if m != "off"},
     }
 
 
 def preemptive_report(comparison: dict[str, Any]) -> str:
-    """The off/on table."""
+    """The table of the modes side by side, their savings and their waste."""
     rows = []
     figures = (
         ("wire: end of speech -> first agent audio", "wire_end_of_speech_to_first_audio_ms"),
         ("gateway: end of speech -> first RTP", "gateway_end_of_speech_to_first_rtp_ms"),
     )
     for label, key in figures:
-        for mode in ("off", "on"):
+        for mode in comparison["modes"]:
             f = comparison[key][mode]
             rows.append([f"{label} ({mode})", str(f["n"]), _cell(f["p50"]), _cell(f["p95"]),
                          _cell(f["max"])])  # fmt: skip
-    counts = comparison["preemptive"] or {}
-    return "\n".join(
-        [
-            "preemptive replies off vs on (same calls, same fakes; ms)",
-            format_table(["figure", "n", "p50", "p95", "max"], rows),
-            f"saving at p50: {_cell(comparison['saving_p50_ms'])} ms; preemptive requests "
-            f"started {counts.get('started')}, used {counts.get('used')}, wasted "
-            f"{counts.get('wasted')} (wasted rate {counts.get('wasted_rate')}, "
-            f"{counts.get('wasted_per_turn')} per turn over {counts.get('turns')} turns)",
-        ]
-    )
+    out = [
+        "end of speech -> first agent audio by mode (same calls, same fakes; ms)",
+        format_table(["figure", "n", "p50", "p95", "max"], rows),
+    ]
+    for mode, saving in comparison["saving_p50_ms"].items():
+        c = comparison["waste"].get(mode) or {}
+        out.append(
+            f"{mode}: saving at p50 {_cell(saving)} ms; LLM requests started {c.get('started')}, "
+            f"used {c.get('used')}, wasted {c.get('wasted')} ({c.get('wasted_per_turn')} per "
+            f"turn over {c.get('turns')} turns); TTS characters held and used "
+            f"{c.get('held_chars_used')}, held and wasted {c.get('held_chars_wasted')} "
+            f"({c.get('wasted_chars_per_turn')} per turn, {_share(c.get('wasted_chars_share'))} "
+            f"of the {c.get('spoken_chars')} spoken)"
+        )
+    return "\n".join(out)
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
 
 
 def _cell(value: Any) -> str:

@@ -38,6 +38,7 @@ from .report import (
     preemptive_counts,
     preemptive_report,
 )
+from .tradeoff import TRADEOFF, tradeoff_report, tradeoff_section
 
 __all__ = ["MATRIX", "build_parser", "main"]
 
@@ -89,8 +90,12 @@ async def run_config(
     counters: tuple[Iterable[int], Iterable[int]],
     gateway_cpu: int | None,
     keep_records: bool,
+    kind: str = "conversation",
 ) -> dict[str, Any]:
-    """Start a gateway with ``config``, place the calls, analyse; returns the JSON section."""
+    """Start a gateway with ``config``, place the calls, analyse; returns the JSON section.
+
+    ``kind``: ``conversation`` calls (barge-ins), or ``paused`` ones (the trade-off).
+    """
     records_dir = Path(tempfile.mkdtemp(prefix="sipgw-latency-records-"))
     rtp_ports = free_port_range(400)
     options = GatewayOptions(
@@ -106,6 +111,8 @@ async def run_config(
             "ASSEMBLYAI_CHUNK_MS": str(config.chunk_ms),
             "SIPGW_BARGE_IN_START_MS": str(config.barge_in_start_ms),
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
+            "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
+            **_turn_silence_env(config),
         },
     )
     gateway = Gateway(options, records_dir)  # the call records and the gateway's log
@@ -118,7 +125,7 @@ async def run_config(
         for _ in range(params.warmup_calls):
             await runner.call("warmup", min(2, params.turns))
         for n in range(params.calls):
-            trace = await runner.call("conversation", params.turns)
+            trace = await runner.call(kind, params.turns)
             traces.append(trace)
             failed = f" ({trace.error})" if trace.error else ""
             log(f"{config.name}: call {n + 1}/{params.calls}{failed}")
@@ -133,8 +140,12 @@ async def run_config(
         load_figures = load.close(gateway_cpu_pct)
         await asyncio.to_thread(gateway.stop)
     elapsed = time.monotonic() - started
-    sessions = [s for s in fakes.stt.sessions if s.started_at >= started - 1.0]
     records = read_call_records(records_dir)
+    if kind == "paused":
+        if not keep_records:
+            shutil.rmtree(records_dir, ignore_errors=True)
+        return tradeoff_section(config, traces, preemptive_counts(records))
+    sessions = [s for s in fakes.stt.sessions if s.started_at >= started - 1.0]
     analysis = Analysis(
         params, sessions, fakes.llm.requests, list(fakes.tts.utterances), records
     )  # fmt: skip
@@ -150,6 +161,17 @@ async def run_config(
     else:
         shutil.rmtree(records_dir, ignore_errors=True)
     return section
+
+
+def _turn_silence_env(config: BenchConfig) -> dict[str, str]:
+    """The STT's end-of-turn settings a configuration sets (the trade-off's)."""
+    if config.turn_silence is None:
+        return {}
+    low, high = config.turn_silence
+    env = {"ASSEMBLYAI_MIN_TURN_SILENCE": str(low), "ASSEMBLYAI_MAX_TURN_SILENCE": str(high)}
+    if config.max_waste_percent is not None:
+        env["SIPGW_SPECULATIVE_MAX_WASTE_PERCENT"] = str(config.max_waste_percent)
+    return env
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,9 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
         "silence (a partial at 100 ms; --max-turn-silence 300, --stt-final-latency 0, "
         "--no-sentence-end), LLM first token 350 ms, TTS first byte 150 ms, "
         "--partial-mismatch 0.1 unless given")  # fmt: skip
-    add("--preemptive", choices=("off", "on", "both"), default="off",
-        help="SIPGW_PREEMPTIVE for the gateway; both = one configuration each, compared "
-        "(default %(default)s)")  # fmt: skip
+    add("--preemptive", choices=("off", "on", "speculative", "both", "all"), default="off",
+        help="SIPGW_PREEMPTIVE for the gateway; speculative = on with "
+        "SIPGW_SPECULATIVE_SPEECH=on; both = off and on, all = off, on and speculative, "
+        "one configuration each, compared (default %(default)s)")  # fmt: skip
+    add("--tradeoff", action="store_true",
+        help="latency vs cut-offs: calls whose turns pause mid-sentence, against several "
+        "ASSEMBLYAI_MIN/MAX_TURN_SILENCE pairs with speculative speech on (realistic delays; "
+        "bench/latency/tradeoff.py)")  # fmt: skip
+    add("--max-waste-percent", type=int, default=None, metavar="PERCENT",
+        help="with --tradeoff: SIPGW_SPECULATIVE_MAX_WASTE_PERCENT (default: the gateway's, "
+        "10)")  # fmt: skip
     add("--gateway-cpu", type=int, default=0,
         help="pin the gateway to this CPU; -1 = no pinning (default %(default)s)")  # fmt: skip
     add("--bench-cpu", type=int, default=1,
@@ -232,6 +262,8 @@ REALISTIC = {
 
 def _realistic(args: argparse.Namespace, argv: Sequence[str]) -> None:
     """Apply ``--realistic`` (an option given explicitly stays as given)."""
+    if args.tradeoff:
+        args.realistic = True
     if not args.realistic:
         return
     given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
@@ -244,17 +276,22 @@ def _realistic(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
 def _configs(args: argparse.Namespace) -> list[BenchConfig]:
     """The configurations to run."""
-    if args.preemptive == "both":
-        knobs = (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
-        return [BenchConfig("preemptive-off", *knobs),
-                BenchConfig("preemptive-on", *knobs, preemptive=True)]  # fmt: skip
+    if args.tradeoff:
+        return [replace(c, max_waste_percent=args.max_waste_percent) for c in TRADEOFF]
+    knobs = (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+    if args.preemptive in ("both", "all"):
+        configs = [BenchConfig("preemptive-off", *knobs),
+                   BenchConfig("preemptive-on", *knobs, preemptive=True)]  # fmt: skip
+        if args.preemptive == "all":
+            configs.append(BenchConfig("speculative", *knobs, preemptive=True, speculative=True))
+        return configs
+    early = args.preemptive in ("on", "speculative")
+    speculative = args.preemptive == "speculative"
     if args.matrix:
-        return [replace(c, preemptive=args.preemptive == "on") for c in MATRIX]
+        return [replace(c, preemptive=early, speculative=speculative) for c in MATRIX]
     return [
-        BenchConfig("custom" if (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
-                    != (100, 40, 60) else "base",
-                    args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms,
-                    preemptive=args.preemptive == "on")
+        BenchConfig("custom" if knobs != (100, 40, 60) else "base", *knobs,
+                    preemptive=early, speculative=speculative)
     ]  # fmt: skip
 
 
@@ -287,17 +324,23 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     counters = (itertools.count(1), itertools.count(1))
     fakes = BenchFakes(params)
     sections = []
+    kind = "paused" if args.tradeoff else "conversation"
     try:
         for config in configs:
             log(f"configuration {config.name}: {config}")
             section = await run_config(
-                config, params, fakes, rng, counters, gateway_cpu, args.keep_records
+                config, params, fakes, rng, counters, gateway_cpu, args.keep_records, kind
             )
             sections.append(section)
-            print(config_report(section, params), flush=True)
-            print(flush=True)
+            if not args.tradeoff:
+                print(config_report(section, params), flush=True)
+                print(flush=True)
     finally:
         fakes.stop()
+    if args.tradeoff:
+        print(tradeoff_report(sections), flush=True)
+        return {"benchmark": "latency-tradeoff", "machine": machine,
+                "params": asdict(params), "configs": sections}  # fmt: skip
     comparison = preemptive_comparison(sections)
     if comparison is not None:
         print(preemptive_report(comparison), flush=True)

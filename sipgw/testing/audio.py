@@ -36,6 +36,7 @@ __all__ = [
     "decode",
     "dominant_tone",
     "encode",
+    "first_audio_after",
     "goertzel_dbfs",
     "goertzel_power",
     "noise_frame",
@@ -45,6 +46,7 @@ __all__ = [
     "tone_frames",
     "tone_samples",
     "tone_share",
+    "tone_spans",
     "wav_is_complete",
     "write_pattern",
     "write_tone",
@@ -435,3 +437,34 @@ def analyse(path: str | Path, *, active_threshold_dbfs: float = -40.0) -> AudioR
     return analyse_samples(
         samples, rate, path=Path(path), active_threshold_dbfs=active_threshold_dbfs
     )
+
+
+def tone_spans(report: AudioReport, hz: float, step: float = 0.1) -> list[tuple[float, float]]:
+    """(start, end) seconds of the recording where ``hz`` dominates (``step`` s windows)."""
+    found: list[tuple[float, float]] = []
+    start = None
+    t = 0.0
+    while t + step <= report.duration:
+        part = report.slice(t, t + step)
+        present = (part.rms_dbfs or -100) > -40 and part.fraction_at(hz, length=step) > 0.5
+        if present and start is None:
+            start = t
+        elif not present and start is not None:
+            found.append((start, t))
+            start = None
+        t += step
+    if start is not None:
+        found.append((start, t))
+    return found
+
+
+def first_audio_after(
+    report: AudioReport, at: float, threshold_dbfs: float = -40.0
+) -> float | None:
+    """When the recording is next audible (a 20 ms frame above ``threshold_dbfs``) at or
+    after ``at`` seconds; None if it stays quiet to its end."""
+    first = max(0, int(at / FRAME_SECONDS))
+    for i in range(first, len(report.frame_dbfs)):
+        if report.frame_dbfs[i] > threshold_dbfs:
+            return max(at, i * FRAME_SECONDS)
+    return None

@@ -17,6 +17,10 @@ wherever it was written); and the session log. Inputs are not scanned: the
 configuration a test writes for the gateway or a peer (``.env``, accounts TOML,
 users files, ``kamailio.cfg``, baresip's ``accounts``) holds the password on
 purpose.
+
+Under pytest-xdist each worker scans its own outputs and hands what it found to the
+controller (``workeroutput``), which reports them all and fails the run: a worker's own
+exit status does not reach the controller's.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +43,7 @@ __all__ = [
     "output_files",
     "pytest_configure",
     "pytest_sessionfinish",
+    "pytest_testnodedown",
     "pytest_unconfigure",
 ]
 
@@ -50,6 +56,8 @@ only: ``websockets.server`` is the fakes' side, which receives the keys by desig
 
 _BASETEMP = pytest.StashKey[Path]()
 _SESSION_LOG = pytest.StashKey[tuple[Path, logging.Handler, dict[str, int]]]()
+_FROM_WORKERS = pytest.StashKey[list[tuple[str, str]]]()
+_SCANNED_BY_WORKERS = pytest.StashKey[int]()
 
 
 def is_output(path: Path) -> bool:
@@ -102,6 +110,17 @@ def canary_scan_basetemp(
     request.config.stash[_BASETEMP] = tmp_path_factory.getbasetemp()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist's controller: keep what a finished worker's scan found."""
+    output = getattr(node, "workeroutput", None) or {}
+    config = node.config
+    found = config.stash.setdefault(_FROM_WORKERS, [])
+    found.extend((str(path), str(canary)) for path, canary in output.get("canaries", ()))
+    scanned = config.stash.get(_SCANNED_BY_WORKERS, 0) + int(output.get("scanned", 0))
+    config.stash[_SCANNED_BY_WORKERS] = scanned
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
@@ -114,11 +133,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if basetemp is not None:
         paths.update(dict.fromkeys(output_files(basetemp)))
     paths.update(dict.fromkeys(p for p in LOGS.every_path() if p.is_file()))
-    found = find_canaries(paths)
+    found = [(str(path), canary) for path, canary in find_canaries(paths)]
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports
+        workeroutput["canaries"] = found
+        workeroutput["scanned"] = len(paths)
+    from_workers: list[tuple[str, str]] = config.stash.get(_FROM_WORKERS, [])
+    found += from_workers
+    scanned = len(paths) + config.stash.get(_SCANNED_BY_WORKERS, 0)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if not found:
         if reporter is not None:
-            reporter.write_line(f"secret scan: no canary in {len(paths)} output file(s)")
+            reporter.write_line(f"secret scan: no canary in {scanned} output file(s)")
         if entry is not None:
             shutil.rmtree(entry[0].parent, ignore_errors=True)
         return

@@ -30,12 +30,13 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.overload import OverloadConfig
+from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.settings import Sources, load
 
 from .phone import Phone
 from .ports import free_port_range
 
-__all__ = ["TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
+__all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
 
 TEST_SETTINGS: dict[str, object] = {
     "bind": "127.0.0.1",
@@ -49,8 +50,14 @@ TEST_OVERLOAD = OverloadConfig(lateness_ms=0, cpu_percent=0)
 """Overload protection is off in a test gateway unless ``running_gateway`` is given one:
 a loaded test machine must not turn calls away."""
 
-TEST_AGENT_ENV: dict[str, str] = {"SIPGW_ECHO_DELAY_MS": "200"}
-"""Agent settings (environment variables) a test gateway starts from."""
+TEST_AGENT_ENV: dict[str, str] = {"SIPGW_ECHO_DELAY_MS": "200", "SIPGW_FALLBACK_CACHE_DIR": ""}
+"""Agent settings (environment variables) a test gateway starts from (the AI agents'
+fallback lines synthesized at its start, kept in memory only)."""
+
+TEST_ACCESS = AccessConfig(allow_from=("127.0.0.0/8",))
+"""Who may call a test gateway unless ``running_gateway`` is told otherwise: the loopback
+network, where its phones are (``sipgw serve`` with nothing configured would refuse every
+caller of an agent that spends money: docs/security.md)."""
 
 
 @asynccontextmanager
@@ -61,6 +68,7 @@ async def running_gateway(
     env: Mapping[str, str] | None = None,
     access: AccessConfig | None = None,
     overload: OverloadConfig = TEST_OVERLOAD,
+    breakers: BreakerSection | None = None,
     routes: str | Path | None = None,
     **settings: Any,
 ) -> AsyncIterator[tuple[Gateway, Callable[..., Awaitable[Phone]]]]:
@@ -70,9 +78,11 @@ async def running_gateway(
     ``factory``, the agent named ``agent`` answers, configured as ``sipgw serve``
     would be from the variables ``env`` (over :data:`TEST_AGENT_ENV`), which also
     give the gateway its dial allow-list (``SIPGW_DIAL_ALLOW`` and friends). ``access``
-    says who may call (default: anyone, as in a lab); ``overload`` when new calls are
-    refused for overload (default: never); ``routes`` a routes file whose lines answer
-    (docs/lines.md), built on the same variables.
+    says who may call (default :data:`TEST_ACCESS`: the loopback network); ``overload``
+    when new calls are refused for overload (default: never); ``breakers`` when an AI
+    service down for everyone turns calls away (default: the gateway's defaults);
+    ``routes`` a routes file
+    whose lines answer (docs/lines.md), built on the same variables.
     ``new_phone(**options)`` makes a :class:`~sipgw.testing.phone.Phone` for the
     gateway (``options``: its keyword arguments). On exit the gateway stops (1 s
     grace) and every phone is closed.
@@ -93,7 +103,13 @@ async def running_gateway(
         )
         lines = Lines(Path(routes), base)
     gateway = Gateway(
-        config, factory, access=access, dial_policy=dial, overload=overload, lines=lines
+        config,
+        factory,
+        access=access or TEST_ACCESS,
+        dial_policy=dial,
+        overload=overload,
+        lines=lines,
+        breakers=breakers,
     )
     address = await gateway.start()
     phones: list[Phone] = []

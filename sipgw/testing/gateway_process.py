@@ -3,7 +3,7 @@
 ``GatewayProcess(workdir)`` starts::
 
     python -m sipgw serve --bind 127.0.0.1 --sip-port 0 --rtp-ports LO-HI \
-        --public-ip IP --agent echo OVERLOAD_OFF [extra_args...]
+        --public-ip IP --agent echo OVERLOAD_OFF [--allow-from LIST] [extra_args...]
 
 in ``workdir`` (a fresh temporary directory when None, removed by :meth:`close`), so no
 developer ``.env`` is picked up, with :func:`~sipgw.testing.process.child_env` (no stray
@@ -54,6 +54,7 @@ class GatewayProcess(PeerContext):
         public_ip: str = "127.0.0.1",
         rtp_ports: PortRange | tuple[int, int] | None = None,
         rtp_port_count: int = 40,
+        allow_from: str = "",
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
@@ -72,6 +73,9 @@ class GatewayProcess(PeerContext):
         self.public_ip = public_ip
         rng = rtp_ports if rtp_ports is not None else free_port_range(rtp_port_count)
         self.rtp_ports = PortRange(*rng)
+        self.allow_from = allow_from
+        """``--allow-from`` given, if any: with nothing configured, any agent but echo
+        refuses every caller (docs/security.md)."""
         self.extra_args = [str(a) for a in extra_args]
         self.env = child_env() if env is None else dict(env)
         self.env.update(extra_env or {})
@@ -104,6 +108,7 @@ class GatewayProcess(PeerContext):
             "--agent",
             self.agent,
             *OVERLOAD_OFF,
+            *(["--allow-from", self.allow_from] if self.allow_from else []),
             *self.extra_args,
         ]
 

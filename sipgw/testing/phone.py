@@ -168,8 +168,15 @@ class Phone:
         ssrc: int = 0x5EED,
         sequence: int = 1000,
         timestamp: int = 5000,
+        sdp_address: tuple[str, int] | None = None,
+        direction: str = "sendrecv",
     ) -> None:
         self.gateway = gateway
+        self.sdp_address = sdp_address
+        """What the SDP offer names for our RTP (``c=`` and port) instead of our own
+        socket: someone else's address, as an attacker aiming the gateway's RTP writes."""
+        self.direction = direction
+        """The offer's direction attribute."""
         self.user = user
         self.call_id = call_id or f"phone-{random.getrandbits(32):08x}"
         self.codec = codec
@@ -180,7 +187,7 @@ class Phone:
         self.cseq = 1
         self.contact_host = "127.0.0.1"
         self.sip = TimestampedSocket(self._on_sip)
-        self.rtp = TimestampedSocket(self._on_rtp)
+        self.rtp = self._rtp_socket()
         # SIP state
         self.received: list[SipMessage] = []
         self.received_at: list[float] = []
@@ -192,6 +199,8 @@ class Phone:
         self._ack = b""
         self._acked_cseq = 0
         self._pending: deque[SipMessage | _Unparsable] = deque()
+        self.stray_datagrams = 0
+        """Unparsable datagrams from elsewhere than the gateway's SIP address (dropped)."""
         self._sip_event = asyncio.Event()
         # RTP out
         self.remote_rtp: tuple[str, int] | None = None
@@ -215,6 +224,16 @@ class Phone:
     @property
     def sip_port(self) -> int:
         return self.sip.port
+
+    def _rtp_socket(self) -> TimestampedSocket:
+        """The RTP socket, on a port whose RTCP port (RTP + 1, RFC 3550 §11) is not the SIP
+        socket's: the gateway's RTCP would land among our SIP and fail :meth:`expect`."""
+        rtp = TimestampedSocket(self._on_rtp)
+        while rtp.port + 1 == self.sip.port:
+            other = TimestampedSocket(self._on_rtp)  # before closing: never the same port
+            rtp.close()
+            rtp = other
+        return rtp
 
     @property
     def rtp_port(self) -> int:
@@ -252,18 +271,20 @@ class Phone:
         return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
     def sdp(self, formats: str | None = None) -> str:
-        """An SDP offer for the RTP socket: ``formats`` default to our codec and DTMF (101)."""
+        """An SDP offer for the RTP socket (or :attr:`sdp_address`): ``formats`` default to
+        our codec and DTMF (101)."""
         formats = formats or f"{self.payload_type} 101"
         rtpmaps = "".join(
             f"a=rtpmap:{pt} {name}/8000\r\n"
             for name, pt in AUDIO_PAYLOAD_TYPES.items()
             if str(pt) in formats.split()
         )
+        host, port = self.sdp_address or ("127.0.0.1", self.rtp.port)
         return (
-            "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {self.rtp.port} RTP/AVP {formats}\r\n{rtpmaps}"
+            f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP {formats}\r\n{rtpmaps}"
             "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\n"
-            "a=sendrecv\r\n"
+            f"a={self.direction}\r\n"
         )
 
     def send(self, data: bytes) -> float:
@@ -274,7 +295,12 @@ class Phone:
         try:
             message = parse_message(data)
         except MessageParseError:
-            self._pending.append(_Unparsable(data))
+            if tuple(addr[:2]) != tuple(self.gateway):
+                # Not from the gateway's SIP socket: on a shared loopback, another
+                # process's RTCP (RTP + 1) can hit our port. Counted, not our peer's fault.
+                self.stray_datagrams += 1
+                return
+            self._pending.append(_Unparsable(data, addr))
             self._sip_event.set()
             return
         self.received.append(message)
@@ -316,7 +342,10 @@ class Phone:
             while self._pending:
                 message = self._pending.popleft()
                 if isinstance(message, _Unparsable):
-                    raise ValueError(f"unparsable SIP from the gateway: {message.data[:200]!r}")
+                    raise ValueError(
+                        f"unparsable SIP from {message.source} to our SIP port {self.sip.port} "
+                        f"(RTP {self.rtp.port}): {message.data[:200]!r}"
+                    )
                 if predicate(message):
                     return message
             remaining = deadline - time.monotonic()
@@ -575,6 +604,7 @@ class Phone:
 @dataclass(frozen=True, slots=True)
 class _Unparsable:
     data: bytes
+    source: Any
 
 
 def _last_index(items: Sequence[object], item: object) -> int:

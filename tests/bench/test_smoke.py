@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bench._harness import hist_percentile, percentile
 from bench.loadgen import _sdp_audio, _tag, parse_sip
 
@@ -105,6 +107,7 @@ def test_capacity_machine_splits_calls_between_processes(tmp_path: Path) -> None
     assert set(data["scaling"]["held_up_to"]) == {"1", "2"}
 
 
+@pytest.mark.interop  # SIPp: a real peer, one at a time (tests/conftest.py)
 def test_capacity_sipp_driver(tmp_path: Path) -> None:
     data = run_bench(
         tmp_path, "capacity", "--driver", "sipp", "--steps", "2", "--hold", "2",
@@ -117,6 +120,7 @@ def test_capacity_sipp_driver(tmp_path: Path) -> None:
     assert data["sipp"].startswith("SIPp v")
 
 
+@pytest.mark.interop  # SIPp: a real peer, one at a time (tests/conftest.py)
 def test_capacity_compare(tmp_path: Path) -> None:
     data = run_bench(
         tmp_path, "capacity", "--compare", "--compare-steps", "2", "--hold", "2",
@@ -209,6 +213,35 @@ def test_opus_edge(tmp_path: Path) -> None:
     assert len(figures["us_per_packet_runs"]) == 2
     assert 0 < figures["us_per_packet_best"] <= figures["us_per_packet_median"]
     assert figures["thread_hop_us"] > 0
+
+
+def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
+    """The quick attacks of bench.attacks (security.md quotes the full run)."""
+    data = run_bench(tmp_path, "attacks", "--only", "state", "ports", "--invites", "300")
+    state, ports = data["figures"]["state"], data["figures"]["ports"]
+    assert state["invites"] == 300 and state["server_transactions_peak"] == 0
+    assert state["amplification_bytes"] <= 1.0
+    assert ports["allocations"] == 200 and ports["next_port_is_previous_plus_2"] < 20
+
+
+def test_the_attacks_through_callers_measure_what_the_docs_quote(tmp_path: Path) -> None:
+    """bench.attacks' part B attacks on this tree: each one fails (security.md's table)."""
+    names = ["closed_default", "max_calls", "callback_injection", "orders", "dtmf_sequence",
+             "secret_files"]  # fmt: skip
+    figures = run_bench(tmp_path, "attacks", "--only", *names)["figures"]
+    assert figures["closed_default"] == {
+        "invite_status": 403, "paid_sessions_opened": 0, "startup_line_level": "WARNING",
+    }  # fmt: skip
+    assert figures["max_calls"] == {"default_max_calls": 100}
+    assert figures["callback_injection"] == {
+        "greeting_says_the_callers_text": False,
+        "prompt_holds_the_notes_raw": False,
+        "callbacks_to_one_number_stored_of_10": 3,
+        "callback_call_schedules_another_number": False,
+    }
+    assert figures["orders"] == {"order_read_to_a_forged_from": False}
+    assert figures["dtmf_sequence"] == {"digits_keyed_of_5": 1}
+    assert figures["secret_files"] == {"world_writable_env_refused": True}
 
 
 def test_legs_compares_the_same_conversation_on_each_leg(tmp_path: Path) -> None:

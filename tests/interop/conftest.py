@@ -1,6 +1,7 @@
 """Fixtures for real-peer (interop) tests.
 
-Everything collected under ``tests/interop`` is marked ``interop``. When such a test fails, the
+Everything collected under ``tests/interop`` is marked ``interop`` (by ``tests/conftest.py``,
+which also keeps real-peer tests one at a time under xdist). When such a test fails, the
 tails of the logs of every peer and gateway it started are appended to the report. Missing
 programs make tests fail (naming the Debian package), never skip.
 """
@@ -15,14 +16,6 @@ import pytest
 
 from sipgw.testing.audio import write_tone
 from sipgw.testing.process import LOGS, running_processes
-
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.interop)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from sipgw.testing.audio import analyse
 from sipgw.testing.canaries import INBOUND_PASSWORD
+from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.sipp import run_sipp, scenario
@@ -53,7 +54,7 @@ def test_a_source_that_is_not_allowed_gets_403_and_opens_nothing(tmp_workdir: Pa
         refusals = re.findall(r"access: refused INVITE from 127\.0\.0\.1:\d+ .*", log)
         assert len(refusals) == 1, log
         assert "source not allowed, 403" in refusals[0]
-        assert "incoming call" not in log and "answered" not in log
+        assert "incoming call" not in log and "answered on RTP port" not in log
         assert gw.stop() == 0
 
 
@@ -99,4 +100,60 @@ def test_baresip_with_a_wrong_password_gets_403(tmp_workdir: Path) -> None:
         assert stats["challenged"] == 1 and stats["refused"] == 1
         assert stats["calls_total"] == 0 and stats["rtp_ports_in_use"] == 0
         assert "guess" not in gw.log_text() and INBOUND_PASSWORD not in gw.log_text()
+        assert gw.stop() == 0
+
+
+def test_the_assistant_with_nothing_configured_refuses_everyone_and_says_what_to_add(
+    tmp_workdir: Path,
+) -> None:
+    """Issue 21: with no access settings, ``--agent assistant`` accepted every INVITE (a paid
+    STT, LLM and TTS session each) and said so only at INFO. Closed by default now: the
+    softphone's call is refused (403, no session opened), the start-up line says so at
+    WARNING and what to add, the refusal line names the ``--allow-from`` that admits that
+    phone; with it (the Quickstart's second command), the same phone is answered."""
+    with fakes_in_threads(tmp_workdir, {"Hi there": 500}) as fakes:
+        with (
+            GatewayProcess(tmp_workdir, agent="assistant", extra_env=fakes.env,
+                           extra_args=STATS) as gw,
+            Baresip(tmp_workdir, "a", user="a") as caller,
+        ):  # fmt: skip
+            startup = gw.wait_log(r"WARNING +sipgw +(access: .*)", 2)[1]
+            assert "every call is refused (403)" in startup and "--allow-from" in startup
+            caller.dial(gw.uri())
+            closed = caller.wait_event("CALL_CLOSED", 5)
+            assert "403" in closed["param"], closed
+            line = gw.wait_log(r"access: refused INVITE from 127\.0\.0\.1:\d+ .*", 3)[0]
+            assert line.endswith("source not allowed, 403 (to take calls from there: "
+                                 "--allow-from 127.0.0.1)"), line  # fmt: skip
+            stats = latest_stats(gw, after=len(gw.log_lines()))
+            assert stats["refused"] == 1 and stats["calls_total"] == 0
+            assert fakes.stt.connection_attempts == 0 and gw.stop() == 0
+        with (
+            GatewayProcess(tmp_workdir, name="gateway-2", agent="assistant",
+                           allow_from="127.0.0.1", extra_env=fakes.env) as gw,
+            Baresip(tmp_workdir, "b", user="b") as caller,
+        ):  # fmt: skip
+            gw.wait_log(r"INFO +sipgw +access: calls accepted from 127\.0\.0\.1$", 2)
+            caller.dial(gw.uri())
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            assert len(fakes.stt.sessions) == 1 and gw.stop() == 0
+
+
+def test_the_echo_agent_with_nothing_configured_answers_anyone_and_warns(
+    tmp_workdir: Path,
+) -> None:
+    """The echo agent spends nothing: the Quickstart's ``scripts/serve`` answers a softphone
+    on the LAN at once, and the start-up line says, at WARNING, that anyone may call."""
+    with (
+        GatewayProcess(tmp_workdir) as gw,
+        Baresip(tmp_workdir, "a", user="a") as caller,
+    ):
+        line = gw.wait_log(r"WARNING +sipgw +(access: .*)", 2)[1]
+        assert "calls accepted from anyone, since the echo agent spends nothing" in line
+        caller.dial(gw.uri())
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
         assert gw.stop() == 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import AudioReport, analyse, write_pattern
+from sipgw.testing.audio import AudioReport, analyse, tone_spans, write_pattern
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.testing.fakes.threaded import ThreadedFakes
 from sipgw.testing.gateway_process import GatewayProcess
@@ -47,21 +47,7 @@ def script(tmp_workdir: Path, name: str, *segments: tuple[float | None, float]) 
 
 def spans(report: AudioReport, hz: float, step: float = 0.1) -> list[tuple[float, float]]:
     """(start, end) seconds of the recording where ``hz`` dominates."""
-    found: list[tuple[float, float]] = []
-    start = None
-    t = 0.0
-    while t + step <= report.duration:
-        part = report.slice(t, t + step)
-        present = (part.rms_dbfs or -100) > -40 and part.fraction_at(hz, length=step) > 0.5
-        if present and start is None:
-            start = t
-        elif not present and start is not None:
-            found.append((start, t))
-            start = None
-        t += step
-    if start is not None:
-        found.append((start, t))
-    return found
+    return tone_spans(report, hz, step)
 
 
 def call_record(tmp_workdir: Path) -> list[dict[str, object]]:
@@ -82,11 +68,13 @@ def run_call(
     source: Path,
     seconds: float,
     extra_env: dict[str, str] | None = None,
+    user: str = "a",
 ) -> Call:
-    """baresip calls the assistant; after ``seconds`` (unless the agent hung up) it hangs up."""
+    """baresip (From ``user``) calls the assistant; after ``seconds`` (unless the agent hung
+    up) it hangs up."""
     env = {**services.env, **(extra_env or {})}
-    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
-    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    gw = GatewayProcess(tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env)
+    caller = Baresip(tmp_workdir, "a", user=user, source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))
         caller.wait_event("CALL_ESTABLISHED", 5)
@@ -107,7 +95,11 @@ def test_conversation_with_tool_call(tmp_workdir: Path, services: ThreadedFakes)
     services.stt.script(["Where is my order 1234?"])
     services.llm.script(
         [
-            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+            FakeResponse(
+                tool_calls=[  # the caller said the order's postcode: it is theirs
+                    FakeToolCall("get_order_status", {"order_id": "1234", "verification": "10001"})
+                ]
+            ),
             FakeResponse(text="Your order has shipped and arrives tomorrow."),
         ]
     )
@@ -208,7 +200,9 @@ def test_stt_disconnect_mid_call_is_survived(tmp_workdir: Path, services: Thread
     services.stt.script(["Where is my order 1234?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "drop", (None, 1.5), (SPEECH_HZ, 0.8))
-    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=services.env)
+    gw = GatewayProcess(
+        tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=services.env
+    )
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))
@@ -229,9 +223,9 @@ def test_llm_timeout_speaks_the_fallback(tmp_workdir: Path, services: ThreadedFa
     services.llm.script([FakeResponse(text="too late", first_chunk_delay=10)])
     source = script(tmp_workdir, "slow", (None, 1.0), (SPEECH_HZ, 0.6))
     call = run_call(tmp_workdir, services, source, 5.0, {"OPENAI_FIRST_TOKEN_TIMEOUT": "0.5"})
-    fallback = spans(analyse(call.heard), FALLBACK_HZ)
+    fallback = spans(analyse(call.heard), FALLBACK_HZ)  # synthesized at the start, from memory
     assert fallback and fallback[0][0] < 1.6 + 0.5 + 1.0, fallback
-    assert "fallback phrase" in call.gateway.log_text()
+    assert "failure policy: llm_apology (says apology, cache)" in call.gateway.log_text()
 
 
 CONNECT_HZ = 1700
@@ -245,6 +239,9 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
     tmp_workdir: Path, services: ThreadedFakes, handoff: str
 ) -> None:
     services.tts.map_text("connect", CONNECT_HZ)  # both lines
+    # The LLM's line reaches the TTS as two texts, its first clause cut early ("Connecting
+    # you now," then "please hold the line.": agent/llm/sentences.py): both get the tone.
+    services.tts.map_text("hold the line", CONNECT_HZ)
     services.stt.script(["Can I talk to a person?"])
     services.llm.script(
         [
@@ -255,7 +252,7 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
     source = script(tmp_workdir, "transfer", (None, 1.0), (SPEECH_HZ, 0.6))
     with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
         env = {**services.env, "SIPGW_TRANSFER_TARGET": human.uri}
-        gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
+        gw = GatewayProcess(tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env)
         caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
         with gw, caller:
             caller.dial(gw.uri("agent"))
@@ -287,7 +284,7 @@ def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: ThreadedFakes)
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "dtmf", (None, 30.0))
     env = {**services.env, "SIPGW_DTMF_TIMEOUT_MS": "500"}
-    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
+    gw = GatewayProcess(tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env)
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
     with gw, caller:
         caller.dial(gw.uri("agent"))
@@ -304,24 +301,32 @@ def test_keypad_digits_reach_the_llm(tmp_workdir: Path, services: ThreadedFakes)
     assert last == {"role": "user", "content": "[The caller pressed keypad keys: 1 2 #]"}
 
 
-def test_caller_context_reaches_the_llm(tmp_workdir: Path, services: ThreadedFakes) -> None:
-    # The operator's hook (a .py file) looks the caller up while baresip's INVITE rings;
-    # the fake OpenAI must see what it returned in the system prompt of the first request.
+def test_caller_context_reaches_the_llm_but_a_forged_from_reads_no_record(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """The operator's hook (a .py file) runs while baresip's INVITE rings and what it
+    returns reaches the first request's system prompt. Issue 21: the example hook looked
+    the CRM up by the From number, which anyone writes: baresip calling as
+    ``+15551234567`` (a customer's number) got that customer's record read to it. Now the
+    hook gets only a number a trusted trunk asserted: none here, so no record."""
     hook = tmp_workdir / "crm_lookup.py"
     hook.write_text(
         "async def lookup(caller, called):\n"
-        "    return {'Name': 'Customer ' + caller, 'Line': called,\n"
+        "    if caller != '+15551234567':\n"
+        "        return {'Line': called}\n"
+        "    return {'Name': 'Ada Lovelace', 'Line': called,\n"
         "            'Open orders': ['1234 (shipped)']}\n"
     )
     services.stt.script(["Where is my order?"])
     services.llm.script([FakeResponse(text="Your order has shipped.")])
     source = script(tmp_workdir, "context", (None, 1.0), (SPEECH_HZ, 0.8))
     env = {"SIPGW_CALLER_CONTEXT": f"{hook}:lookup", "SIPGW_CALLER_CONTEXT_TIMEOUT": "2"}
-    call = run_call(tmp_workdir, services, source, 5.0, env)
+    call = run_call(tmp_workdir, services, source, 5.0, env, user="+15551234567")
     assert spans(analyse(call.heard), REPLY_HZ)  # the reply was heard
     system = services.llm.requests[0].body["messages"][0]
     assert system["role"] == "system"
-    assert "Name: Customer a\nLine: agent\nOpen orders: 1234 (shipped)" in system["content"]
+    assert "Line: agent" in system["content"]  # the hook ran, with the called number
+    assert "Ada Lovelace" not in system["content"] and "1234" not in system["content"]
     record = call_record(tmp_workdir)
     assert {"type": "caller_context", "found": True} in [
         {"type": r["type"], "found": r.get("found")} for r in record

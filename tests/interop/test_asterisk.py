@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,33 @@ def phone(workdir: Path, ast: Asterisk, number: str, source: Path) -> Baresip:
     return Baresip(workdir, f"ext{number}", user=number, source_wav=source, account=account)
 
 
+@contextmanager
+def pbx_scene(
+    workdir: Path,
+    env: dict[str, str],
+    caller_audio: Path,
+    person_audio: Path,
+    pjsip: str = PJSIP,
+    dialplan: str = DIALPLAN,
+    target: str = "2000",
+) -> Iterator[tuple[Asterisk, GatewayProcess, Baresip, Baresip]]:
+    """Asterisk with the gateway (1001, its transfers to ``target``), a caller (3000) and a
+    person (2000) registered; the caller has called the gateway and is answered."""
+    with Asterisk(workdir, pjsip=pjsip, extensions=dialplan) as ast:
+        env = {**env, "SIPGW_TRANSFER_TARGET": ast.uri(target)}
+        with (
+            gateway(workdir, ast, "gateway", env) as gw,
+            phone(workdir, ast, "3000", caller_audio) as caller,
+            phone(workdir, ast, "2000", person_audio) as person,
+        ):
+            gw.wait_log(r"registered sip:1001@", 10)
+            ast.wait_contact("2000", None)
+            ast.wait_contact("3000", None)
+            caller.dial(ast.uri("1001"))
+            caller.wait_event("CALL_ESTABLISHED", 15)
+            yield ast, gw, caller, person
+
+
 def sip_messages(log: str) -> list[str]:
     """The SIP messages of Asterisk's log (``pjsip set logger on``), each from its first line."""
     blocks = re.split(
@@ -166,26 +194,15 @@ def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
         [(None, 50.0), (SPEECH_HZ, 0.8), (None, 60.0)], -12.0,
     )  # fmt: skip
     quiet = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 120.0)], -12.0)
-    with Asterisk(tmp_workdir, pjsip=PJSIP, extensions=DIALPLAN) as ast:
-        env["SIPGW_TRANSFER_TARGET"] = ast.uri("2000")
-        with (
-            gateway(tmp_workdir, ast, "gateway", env) as gw,
-            phone(tmp_workdir, ast, "3000", caller_audio) as caller,
-            phone(tmp_workdir, ast, "2000", quiet) as human,
-        ):
-            gw.wait_log(r"registered sip:1001@", 10)
-            ast.wait_contact("2000", None)
-            ast.wait_contact("3000", None)
-            caller.dial(ast.uri("1001"))
-            caller.wait_event("CALL_ESTABLISHED", 15)
-            answered = time.monotonic()
-            # direct media: Asterisk's re-INVITE points our RTP at the phone's
-            gw.wait_log(r"media updated: sendrecv to 127\.0\.0\.1:\d+", 15)
-            human.wait_event("CALL_ESTABLISHED", 90)  # the transfer reached 2000
-            transferred = time.monotonic()
-            gw.wait_log(r"transfer succeeded: 200", 15)
-            gw.wait_log(r"call ended: local-bye", 10)
-            human.hangup()
+    with pbx_scene(tmp_workdir, env, caller_audio, quiet) as (ast, gw, _, human):
+        answered = time.monotonic()
+        # direct media: Asterisk's re-INVITE points our RTP at the phone's
+        gw.wait_log(r"media updated: sendrecv to 127\.0\.0\.1:\d+", 15)
+        human.wait_event("CALL_ESTABLISHED", 90)  # the transfer reached 2000
+        transferred = time.monotonic()
+        gw.wait_log(r"transfer succeeded: 200", 15)
+        gw.wait_log(r"call ended: local-bye", 10)
+        human.hangup()
     log = ast.log_text()
     assert transferred - answered >= 45, "the transfer came before the session refresh"
     messages = sip_messages(log)

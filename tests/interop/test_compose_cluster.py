@@ -98,3 +98,5 @@ def test_kamailio_accepts_the_config_as_the_profile_runs_it(tmp_path: Path) -> N
     assert "config file ok" in checked.stderr + checked.stdout
     listed = str(files["/etc/kamailio/dispatcher.list"])
     assert f'DISPATCHER_LIST="{listed}"' in argv
+    trusted = str(files["/etc/kamailio/trusted.list"])
+    assert f'TRUSTED_LIST="{trusted}"' in argv

@@ -52,7 +52,13 @@ def cloud(tmp_workdir: Path) -> Iterator[dict[str, str]]:
         fakes.stt.script([SAID, SAID_LATER])
         fakes.llm.script(
             [
-                FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "1234"})]),
+                FakeResponse(
+                    tool_calls=[  # the caller said the order's postcode: it is theirs
+                        FakeToolCall(
+                            "get_order_status", {"order_id": "1234", "verification": "10001"}
+                        )
+                    ]
+                ),
                 FakeResponse(text=REPLY),
                 FakeResponse(text="Yes, from the order page."),
             ]
@@ -82,7 +88,7 @@ async def test_dashboard_follows_a_live_call_in_chromium(
         tmp_workdir / "audio" / "later.wav", [(None, 0.3), (300, 0.8), (None, 30.0)], -12.0
     )
     shots = artifacts()
-    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env)
+    gw = GatewayProcess(tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env)
     caller = Baresip(tmp_workdir, "a", user="a", source_wav=speech)
     with gw, caller:
         url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)

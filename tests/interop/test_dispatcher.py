@@ -31,9 +31,12 @@ ToneWav = Callable[..., Path]
 SHIPPED = Path(__file__).resolve().parents[2] / "docker" / "kamailio"
 
 
-def start_dispatcher(workdir: Path, ports: list[int]) -> tuple[ManagedProcess, int]:
-    """Kamailio with the shipped config and list template in front of the gateways on
-    ``ports`` (127.0.0.1); returns it and its SIP port."""
+def start_dispatcher(
+    workdir: Path, ports: list[int], trunk: str = "127.0.0.1", *defines: str
+) -> tuple[ManagedProcess, int]:
+    """Kamailio with the shipped config and list templates in front of the gateways on
+    ``ports`` (127.0.0.1), taking calls from the trunk address ``trunk`` (the phones);
+    ``defines`` are more ``-A`` values. Returns it and its SIP port."""
     template = string.Template((SHIPPED / "dispatcher.list.template").read_text())
     listing = workdir / "dispatcher.list"
     listing.write_text(
@@ -43,13 +46,21 @@ def start_dispatcher(workdir: Path, ports: list[int]) -> tuple[ManagedProcess, i
             GATEWAY_2_PORT=ports[1],
         )
     )
+    trusted = workdir / "trusted.list"
+    trusted.write_text(
+        string.Template((SHIPPED / "trusted.list.template").read_text()).substitute(
+            TRUNK_ADDRESS=trunk, TRUNK_MASK=32
+        )
+    )
     port = free_port()
     run = workdir / "kamailio-run"
     run.mkdir()
     argv = [
         "kamailio", "-DD", "-E", "-f", str(SHIPPED / "kamailio.cfg"),
         "-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DISPATCHER_LIST="{listing}"',
+        "-A", f'TRUSTED_LIST="{trusted}"',
         "-A", "PROBE_INTERVAL=1", "-A", "PROBE_TIMEOUT=800", "-A", "INVITE_TIMEOUT=800",
+        *(part for define in defines for part in ("-A", define)),
         "-Y", str(run), "-P", str(run / "kamailio.pid"), "-m", "32", "-M", "4",
     ]  # fmt: skip
     kam = ManagedProcess("kamailio-dispatcher", argv, log_path=workdir / "kamailio.log",
@@ -129,6 +140,8 @@ def test_killed_gateway_calls_fail_over(tmp_workdir: Path, tone_wav: ToneWav) ->
             uri = f"sip:agent@127.0.0.1:{port}"
             call(a, uri)  # whichever was next, both calls end up on gw2
             call(b, uri)
+            gw2.wait_log(r"incoming call from sip:a@", 5)  # its log may lag baresip's event
+            gw2.wait_log(r"incoming call from sip:b@", 5)
             assert gw2.log_text().count("incoming call from") == 2
             for phone in (a, b):
                 phone.hangup()

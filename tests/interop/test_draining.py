@@ -188,7 +188,11 @@ def test_drain_limit_the_assistant_says_goodbye_before_the_bye(tmp_workdir: Path
     with fake_services(tmp_workdir) as env:
         with (
             GatewayProcess(
-                tmp_workdir, agent="assistant", extra_env=env, extra_args=["--drain-seconds", "2"]
+                tmp_workdir,
+                agent="assistant",
+                allow_from="127.0.0.0/8",
+                extra_env=env,
+                extra_args=["--drain-seconds", "2"],
             ) as gw,
             Baresip(tmp_workdir, "a", user="a") as caller,
         ):
@@ -228,6 +232,7 @@ def test_second_sigterm_during_the_goodbye_ends_the_call_at_once(tmp_workdir: Pa
             GatewayProcess(
                 tmp_workdir,
                 agent="assistant",
+                allow_from="127.0.0.0/8",
                 extra_env={**env, "SIPGW_DRAIN_GOODBYE": long_goodbye},
                 extra_args=["--drain-seconds", "1"],
             ) as gw,

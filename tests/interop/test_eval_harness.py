@@ -62,10 +62,10 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
     s = by_name(report)
     order = s["order status"]
     assert order["tool_calls"][0]["name"] == "get_order_status"
-    assert order["tool_calls"][0]["arguments"] == {"order_id": "1234"}
+    assert order["tool_calls"][0]["arguments"] == {"order_id": "1234", "verification": "10001"}
     assert order["tool_calls"][0]["ok"] is True
     assert [t["transcript"] for t in order["turns"]] == [
-        "Hi, where is my order 1234?",
+        "Hi, where is my order 1234? The postcode is 10001.",
         "Great, thank you.",
     ]
     assert "shipped" in order["turns"][0]["agent"]
@@ -88,7 +88,7 @@ def test_the_shipped_scenarios_meet_their_goals_and_one_that_does_not_exits_1(
     assert transfer["tool_calls"][0]["ok"]
     talked_over, answered = s["interruption"]["turns"]
     assert talked_over["barge_in"] is True
-    assert answered["tools"][0]["arguments"] == {"order_id": "2048"}
+    assert answered["tools"][0]["arguments"] == {"order_id": "2048", "verification": "94105"}
     assert "PASS  order status" in out and "4 passed, 1 failed" in out
     # the scenario whose goal is not met
     failed = s["unmet goal"]
@@ -128,7 +128,11 @@ def test_real_mode_plays_the_wav_and_uses_the_environments_services(
     llm = FakeOpenAI(api_key=canaries.OPENAI_KEY)
     llm.script(
         [
-            FakeResponse(tool_calls=[FakeToolCall("get_order_status", {"order_id": "7777"})]),
+            FakeResponse(
+                tool_calls=[
+                    FakeToolCall("get_order_status", {"order_id": "7777", "verification": "60601"})
+                ]
+            ),
             FakeResponse(text_deltas=["Order 7777 has shipped and arrives Friday."]),
         ]
     )
@@ -165,7 +169,7 @@ def test_real_mode_plays_the_wav_and_uses_the_environments_services(
     assert section["goal_met"] and section["greeting"] == "Hello."
     (turn,) = section["turns"]
     assert turn["transcript"] == "Where is order 7777?"
-    assert turn["tools"][0]["arguments"] == {"order_id": "7777"} and turn["tools"][0]["ok"]
+    assert turn["tools"][0]["arguments"]["order_id"] == "7777" and turn["tools"][0]["ok"]
     assert turn["end_of_speech_to_first_audio_ms"] is not None
     assert turn["stages_ms"]["llm_first_token_ms"] is not None
     # The STT service heard the WAV (a second of 450 Hz), not the fakes-mode 300 Hz tone.

@@ -97,9 +97,9 @@ def test_two_numbers_two_agents_and_a_reload_during_the_calls(
     routes.write_text(ROUTES)
     quiet = write_pattern(tmp_workdir / "audio" / "quiet.wav", [(None, 30.0)], -12.0)
     gw = GatewayProcess(
-        tmp_workdir, agent="echo", extra_env=services.env,
+        tmp_workdir, agent="echo", extra_env=services.env, allow_from="127.0.0.0/8",
         extra_args=["--routes", str(routes), "--admin-port", str(free_port())],
-    )  # fmt: skip
+    )  # fmt: skip  # a routes file's lines may name any agent: closed by default
     echo_caller = Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(CALLER_HZ, 30, -12.0))
     sales_caller = Baresip(tmp_workdir, "b", user="b", source_wav=quiet)
     night_caller = Baresip(tmp_workdir, "c", user="c", source_wav=quiet)

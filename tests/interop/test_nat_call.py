@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
+from sipgw.testing.audio import analyse, tone_frames
 from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.netns import NatHarness
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.kamailio import Kamailio
+from sipgw.testing.peers.sipp import SippProcess, scenario
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -101,6 +102,37 @@ def test_gateway_behind_nat_with_public_ip_is_called_through_kamailio(
     assert report.dominant_hz is not None and abs(report.dominant_hz - 1000) <= 5, desc
     assert report.fraction_at(1000) > 0.9 and report.active_seconds >= 1.5, desc
     assert PASSWORD not in log
+
+
+def test_the_callers_rtp_gets_in_even_when_it_reaches_the_nat_before_the_ack(
+    tmp_workdir: Path,
+) -> None:
+    """Issue 21 part A sent nothing before the ACK, and the gateway's first packet left only
+    once the ACK had crossed Kamailio. A caller's RTP that reached the NAT before it left a
+    (refused) connection entry for our public RTP port, so the NAT gave our stream another
+    port, and the caller's audio, still sent to the SDP's port, never got in (baresip in
+    the test above heard silence from a remapped port once, on a loaded machine; SIPp here
+    sends its RTP 300 ms before its ACK, every time). Now one octet (a NUL, no RTP) leaves
+    as the call is answered, before the 200 OK: the NAT maps our port first."""
+    cwd = tmp_workdir / "sipp"
+    cwd.mkdir(parents=True, exist_ok=True)
+    (cwd / "tone1k.ulaw").write_bytes(b"".join(tone_frames(1000, 2.0)))
+    with (
+        NatHarness() as nat,
+        registrar(nat, tmp_workdir) as kam,
+        gateway_behind(nat, tmp_workdir, kam, nat.nat_public_ip) as gw,
+    ):
+        gw.wait_log(registered_line(kam), 10)
+        kam.wait_registered(USER)
+        args = ["-sf", scenario("uac_rtp_before_ack.xml"), kam.hostport(), "-s", USER,
+                "-m", "1", "-d", "2000"]  # fmt: skip
+        with SippProcess(args, timeout=30, cwd=cwd, local_ip=nat.public_ip) as sipp:
+            result = sipp.wait()
+        result.assert_ok(successful=1)
+        gw.wait_log(r"call ended: remote-bye", 5)
+        received = int(gw.wait_log(r"media stats: in (\d+)", 5)[1])
+        assert gw.stop() == 0
+    assert received >= 50, f"the caller's RTP did not get in: {received} packets"
 
 
 def test_gateway_behind_nat_without_public_ip_says_what_to_set(tmp_workdir: Path) -> None:

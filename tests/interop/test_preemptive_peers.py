@@ -72,3 +72,48 @@ def test_preemptive_reply_is_used_or_cancelled_and_never_spoken_early(
     assert [(m["preemptive"], m["preemptive_wasted"]) for m in metrics] == [
         ("used", 0), (None, 1)
     ]  # fmt: skip
+
+
+WASTED_HZ = 1700
+
+
+def test_speculative_speech_is_never_heard_when_the_caller_pauses_mid_sentence_and_goes_on(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """baresip says 0.8 s, pauses 0.8 s mid-sentence (the fake STT sends a partial with the
+    first words; the end of turn, ASSEMBLYAI_MAX_TURN_SILENCE, is 1000 ms of silence away),
+    then says 0.8 s more. The reply to the first words is ready at once, and with TTS first
+    bytes of 400 ms its first clause goes to TTS 450 ms before that end of turn would be:
+    synthesized and held. The recording must show no agent audio until the real end of
+    turn, and never that clause."""
+    stt, llm = services.stt, services.llm
+    stt.full_silence_partials = True
+    stt.script(["Where is my order 1234 please"])
+    stt.script_partials(["where is my order", "where is my order 1234 please"])
+    services.tts.first_byte_latency = 0.4
+    services.tts.map_text("which order", WASTED_HZ)
+    llm.script(
+        [
+            FakeResponse(text="Which order do you mean, the one from Monday?"),  # held, wasted
+            FakeResponse(text="Your order has shipped."),
+        ]
+    )
+    source = script(
+        tmp_workdir, "mid-pause", (None, 1.0), (SPEECH_HZ, 0.8), (None, 0.8), (SPEECH_HZ, 0.8)
+    )
+    env = {**ON, "SIPGW_SPECULATIVE_SPEECH": "on", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000"}
+    call = run_call(tmp_workdir, services, source, 8.0, extra_env=env)
+    report = analyse(call.heard)
+    assert not spans(report, WASTED_HZ), report.describe()  # the held clause: never heard
+    replies = spans(report, REPLY_HZ)
+    # Speech ends at 3.4 s, the turn at 3.4 + 1.0 s: no agent audio before that.
+    assert replies and replies[0][0] > 4.2, (replies, report.describe())
+    quiet = report.slice(2.6, 4.2)  # after the greeting, before the end of turn: nothing
+    assert (quiet.rms_dbfs or -100) < -40, report.describe()
+    held = [c for c in services.tts.contexts if c.texts[:1] == ["Which order do you mean, "]]
+    assert len(held) == 1 and held[0].close_requested, [c.texts for c in services.tts.contexts]
+    record = call_record(tmp_workdir)
+    wasted = [r for r in record if r["type"] == "preemptive" and r["outcome"] == "wasted"]
+    assert [(r["why"], r["held_chars"]) for r in wasted] == [
+        ("caller went on", len("Which order do you mean,"))
+    ]

@@ -189,7 +189,9 @@ async def evaluate(args: argparse.Namespace, scenarios: list[Scenario]) -> dict[
     try:
         env = _real_env(args.env_file, workdir) if fakes is None else _fake_env(fakes, workdir)
         env["SIPGW_CALL_RECORD_DIR"] = str(records)
-        gateway = GatewayProcess(workdir, agent="assistant", env=env, lifetime=None)
+        gateway = GatewayProcess(
+            workdir, agent="assistant", allow_from="127.0.0.0/8", env=env, lifetime=None
+        )
         sections = []
         try:
             await asyncio.to_thread(gateway.start)

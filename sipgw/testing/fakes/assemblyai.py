@@ -73,22 +73,23 @@ import asyncio
 import contextlib
 import copy
 import json
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from media.g711 import rms_dbfs
+
+from .wsserver import WebSocketServerFake
 
 __all__ = [
     "CONCURRENCY_REASON",
@@ -508,7 +509,7 @@ def _words(text: str, start_ms: int, end_ms: int, *, final: bool) -> list[dict[s
 # --------------------------------------------------------------------------- the server
 
 
-class FakeAssemblyAI:
+class FakeAssemblyAI(WebSocketServerFake):
     """A fake AssemblyAI v3 streaming server on 127.0.0.1 (see the module docstring).
 
     Plain attributes (``final_latency``, ``partial_after_ms``, ``rate_allowance``,
@@ -538,6 +539,7 @@ class FakeAssemblyAI:
         concurrency_close_code: int = 1008,
         begin_delay: float = 0.0,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.auth_failure = auth_failure
         self.required_params = dict(REQUIRED_PARAMS if required_params is None else required_params)
@@ -560,8 +562,6 @@ class FakeAssemblyAI:
         self.concurrency_close_code = concurrency_close_code
         self.begin_delay = begin_delay
         self._session_starts: deque[float] = deque()
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
         self._script: deque[str] = deque()
         self._rejections: deque[tuple[int, str | None, str | None]] = deque()
         self._pending_close: dict[int, tuple[int, str, str | None]] = {}
@@ -569,16 +569,7 @@ class FakeAssemblyAI:
         self._accepted = 0
         self._http_rejections: list[int] = []
         self._attempts = 0
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._live: set[_LiveSession] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._port = 0
-        self._thread: threading.Thread | None = None
-        self._stop_event: asyncio.Event | None = None
-        self._thread_error: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -588,83 +579,6 @@ class FakeAssemblyAI:
         if not self._port:
             raise RuntimeError("the fake is not running")
         return f"ws://127.0.0.1:{self._port}/v3/ws"
-
-    async def start(self) -> Self:
-        """Listen on 127.0.0.1, port 0, on the running loop."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._server = await serve(
-            self._handle,
-            "127.0.0.1",
-            0,
-            process_request=self._process_request,
-            compression=None,
-            ping_interval=None,
-            close_timeout=1.0,
-        )
-        self._port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def aclose(self) -> None:
-        """Close every connection (1001) and stop listening."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            await server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def start_in_thread(self, timeout: float = 5.0) -> Self:
-        """Run the server in a daemon thread with its own loop; return ``self``."""
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._thread_main(ready)),
-            name="fake-assemblyai",
-            daemon=True,
-        )
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("the fake AssemblyAI server did not start")
-        if self._thread_error is not None:
-            raise self._thread_error
-        return self
-
-    async def _thread_main(self, ready: threading.Event) -> None:
-        try:
-            await self.start()
-            self._stop_event = asyncio.Event()
-        except BaseException as exc:
-            self._thread_error = exc
-            raise
-        finally:
-            ready.set()
-        try:
-            await self._stop_event.wait()
-        finally:
-            await self.aclose()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop a server started with :meth:`start_in_thread` (blocking)."""
-        thread, loop, stop_event = self._thread, self._loop, self._stop_event
-        if thread is None or loop is None or stop_event is None:
-            return
-        loop.call_soon_threadsafe(stop_event.set)
-        thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ control (thread-safe)
 
@@ -784,65 +698,7 @@ class FakeAssemblyAI:
         with self._lock:
             return list(self._http_rejections)
 
-    async def wait_for(
-        self,
-        predicate: Callable[[], bool],
-        timeout: float = 5.0,  # noqa: ASYNC109 - an explicit budget reads better in tests
-    ) -> None:
-        """Wait, from any loop, until ``predicate()`` holds; re-checked on every change.
-
-        Raises:
-            TimeoutError: It did not hold within ``timeout`` seconds.
-        """
-        event = asyncio.Event()
-        waiter = (asyncio.get_running_loop(), event)
-        with self._lock:
-            self._waiters.add(waiter)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    event.clear()
-                    if predicate():
-                        return
-                    await event.wait()
-        except TimeoutError:
-            raise TimeoutError(f"condition not met within {timeout} s") from None
-        finally:
-            with self._lock:
-                self._waiters.discard(waiter)
-
-    def wait_for_blocking(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Like :meth:`wait_for`, for synchronous code in another thread."""
-        with self._cond:
-            if not self._cond.wait_for(predicate, timeout):
-                raise TimeoutError(f"condition not met within {timeout} s")
-
     # ------------------------------------------------------------------ internals
-
-    def _update(self, change: Callable[[], object]) -> None:
-        """Apply ``change`` to shared state under the lock and wake every waiter."""
-        with self._lock:
-            change()
-            for loop, event in list(self._waiters):
-                if loop is asyncio.get_running_loop():
-                    event.set()
-                else:
-                    loop.call_soon_threadsafe(event.set)
-            self._cond.notify_all()
-
-    def _in_loop(self, action: Callable[[], None]) -> None:
-        if self._loop is None:
-            raise RuntimeError("the fake is not running")
-        if threading.get_ident() == self._loop_thread:
-            action()
-        else:
-            self._loop.call_soon_threadsafe(action)
-
-    def _spawn(self, coro: Any) -> None:
-        assert self._loop is not None
-        task = self._loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         with self._lock:

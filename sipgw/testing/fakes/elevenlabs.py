@@ -182,6 +182,8 @@ class RecordedContext:
     closed_by: str | None = None
     """"client", "socket", "timeout", "drop" or "error"."""
     final_sent: bool = False
+    lost_to_race: bool = False
+    """``close_race``: its close came before its first audio and its text was never spoken."""
 
     @property
     def audio(self) -> bytes:
@@ -227,6 +229,8 @@ class _Context:
         self.worker: asyncio.Task[None] | None = None
         self.generating = False
         self.closing = False
+        self.audio_sent = False
+        self.lost_to_race = False
         self.last_activity = asyncio.get_running_loop().time()
 
 
@@ -310,6 +314,7 @@ class FakeElevenLabs:
         close_context_drains: bool = True,
         final_delay: float = 0.0,
         tone: Callable[[str], float | None] | None = None,
+        close_race: str = "",
     ) -> None:
         """Configure the fake.
 
@@ -335,6 +340,14 @@ class FakeElevenLabs:
                 final message (a loaded server); it counts against ``max_contexts``
                 until then.
             tone: Optional function text -> Hz (None: fall back to the default rule).
+            close_race: Reproduces the race of ``close_context`` with synthesis that
+                pipecat-ai/pipecat#4681 and #5271 report from production (ElevenLabs
+                engineers confirmed it server-side, per pipecat#5282): a
+                ``close_context`` that arrives before the context's first audio chunk
+                is honoured at once and its text is never synthesized. ``"empty_final"``:
+                the final message comes with no audio (#5271's logs); ``"silent"``: no
+                audio, no error, no final at all (#4681). "" (default): the spec's
+                behaviour, the flushed text is generated before the final.
         """
         self.api_key = api_key
         self.first_byte_latency = first_byte_latency
@@ -352,6 +365,11 @@ class FakeElevenLabs:
         self.close_context_drains = close_context_drains
         self.final_delay = final_delay
         self._tone_fn = tone
+        if close_race not in ("", "empty_final", "silent"):
+            raise ValueError(
+                f"close_race must be '', 'empty_final' or 'silent', not {close_race!r}"
+            )
+        self.close_race = close_race
 
         self.requests: list[RecordedRequest] = []
         self.sockets: list[RecordedSocket] = []
@@ -938,7 +956,10 @@ class FakeElevenLabs:
         if sock.contexts.get(ctx.record.context_id) is ctx:
             del sock.contexts[ctx.record.context_id]
         sock.draining.add(ctx)
-        if abort or not self.close_context_drains:
+        raced = bool(self.close_race) and by == "client" and not ctx.audio_sent
+        if raced:
+            ctx.lost_to_race = ctx.record.lost_to_race = True
+        if abort or raced or not self.close_context_drains:
             ctx.abort = True
             while not ctx.queue.empty():
                 ctx.queue.get_nowait()
@@ -981,6 +1002,7 @@ class FakeElevenLabs:
             return False
         if utterance.first_audio_at is None:
             utterance.first_audio_at = time.monotonic()
+        ctx.audio_sent = True
         utterance.bytes_sent += len(chunk)
         if ctx.closing:
             utterance.chunks_after_close += 1
@@ -993,6 +1015,8 @@ class FakeElevenLabs:
         sock.draining.discard(ctx)
         if sock.contexts.get(ctx.record.context_id) is ctx:
             del sock.contexts[ctx.record.context_id]
+        if ctx.lost_to_race and self.close_race == "silent":
+            return  # #4681: no audio, no error, no final
         if await self._send(sock, {self.final_key: True, "contextId": ctx.record.context_id}):
             ctx.record.final_sent = True
         if sock.closing and not sock.active_count():

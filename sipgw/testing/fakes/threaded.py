@@ -31,15 +31,16 @@ class ThreadedFakes:
 
 @contextmanager
 def fakes_in_threads(
-    workdir: Path, tones: Mapping[str, float], greeting: str = "Hi there."
+    workdir: Path, tones: Mapping[str, float], greeting: str = "Hi there.", tts_speed: float = 4.0
 ) -> Iterator[ThreadedFakes]:
     """Start the fakes; the fake TTS speaks text containing a key of ``tones`` as a tone
-    of that frequency (20 ms per character, at 4x speed). The environment greets with
-    ``greeting`` and keeps call records and callbacks under ``workdir``."""
+    of that frequency (20 ms per character, at ``tts_speed`` times real time). The
+    environment greets with ``greeting`` and keeps call records and callbacks under
+    ``workdir``."""
     stt = FakeAssemblyAI(api_key=ASSEMBLYAI_KEY).start_in_thread()
     llm = FakeOpenAI(api_key=OPENAI_KEY)
     llm_url = llm.start_in_thread()
-    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=4.0)
+    tts = FakeElevenLabs(api_key=ELEVENLABS_KEY, ms_per_char=20, speed=tts_speed)
     tts_url = tts.start_in_thread()
     for text, hz in tones.items():
         tts.map_text(text, hz)

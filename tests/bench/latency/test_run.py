@@ -84,6 +84,7 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         "--jitter-min-ms": 40,
         "SIPGW_BARGE_IN_START_MS": 60,
         "SIPGW_PREEMPTIVE": "off",
+        "SIPGW_SPECULATIVE_SPEECH": "off",
     }
     assert config["calls"] == {"conversation": 1, "greeting_only": 1, "failed": 0}
     figures = config["figures"]
@@ -109,11 +110,14 @@ def test_latency_benchmark_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         assert view[name]["n"] >= 1, (name, view[name])
 
 
-def test_latency_benchmark_compares_preemptive_replies_off_and_on(tmp_path: Path) -> None:
+def test_latency_benchmark_compares_off_preemptive_and_speculative(tmp_path: Path) -> None:
+    """With the STT's end of turn 800 ms after speech the preemptive reply's first clause
+    is ready long before it: speculative speech holds it and plays it at the end of turn."""
     out = tmp_path / "latency.json"
     done = subprocess.run(
         [
-            sys.executable, "-m", "bench.latency", "--realistic", "--preemptive", "both",
+            sys.executable, "-m", "bench.latency", "--realistic", "--preemptive", "all",
+            "--max-turn-silence", "800",
             "--calls", "1", "--turns", "2", "--greeting-calls", "0", "--warmup-calls", "0",
             "--partial-mismatch", "0", "--gateway-cpu", "-1", "--bench-cpu", "-1",
             "--json", str(out),
@@ -122,23 +126,29 @@ def test_latency_benchmark_compares_preemptive_replies_off_and_on(tmp_path: Path
         env=_env(),
         capture_output=True,
         text=True,
-        timeout=55,
+        timeout=90,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "preemptive replies off vs on" in done.stdout
+    assert "first agent audio by mode" in done.stdout
     result = json.loads(out.read_text())
     params = result["params"]
     assert (params["llm_first_token_ms"], params["tts_first_byte_ms"]) == (350.0, 150.0)
-    assert (params["max_turn_silence_ms"], params["sentence_end"]) == (300, False)
-    off, on = result["configs"]
-    assert (off["name"], on["name"]) == ("preemptive-off", "preemptive-on")
-    assert (
-        off["settings"]["SIPGW_PREEMPTIVE"] == "off" and on["settings"]["SIPGW_PREEMPTIVE"] == "on"
-    )
+    assert (params["max_turn_silence_ms"], params["sentence_end"]) == (800, False)
+    off, on, speculative = result["configs"]
+    assert (off["name"], on["name"], speculative["name"]) == (
+        "preemptive-off", "preemptive-on", "speculative",
+    )  # fmt: skip
+    assert speculative["settings"]["SIPGW_SPECULATIVE_SPEECH"] == "on"
     assert off["preemptive"]["started"] == 0
     assert on["preemptive"]["started"] >= 2 and on["preemptive"]["used"] >= 1, on["preemptive"]
+    assert on["preemptive"]["held_chars_used"] == 0
+    assert speculative["preemptive"]["held_chars_used"] > 0, speculative["preemptive"]
+    assert speculative["preemptive"]["held_chars_wasted"] == 0
     comparison = result["preemptive_comparison"]
-    for mode in ("off", "on"):
-        assert comparison["wire_end_of_speech_to_first_audio_ms"][mode]["n"] >= 2
-    assert isinstance(comparison["saving_p50_ms"], float)
-    assert comparison["preemptive"]["wasted_rate"] is not None
+    assert comparison["modes"] == ["off", "preemptive", "speculative"]
+    wire = comparison["wire_end_of_speech_to_first_audio_ms"]
+    for mode in comparison["modes"]:
+        assert wire[mode]["n"] >= 2
+    # The held clause plays at the end of turn: the TTS's 150 ms are saved on top.
+    assert wire["speculative"]["p50"] < wire["preemptive"]["p50"] - 75, wire
+    assert isinstance(comparison["saving_p50_ms"]["speculative"], float)

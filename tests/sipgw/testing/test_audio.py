@@ -8,14 +8,17 @@ import pytest
 
 from media import g711
 from sipgw.testing.audio import (
+    analyse_samples,
     decode,
     dominant_tone,
     encode,
+    first_audio_after,
     goertzel_dbfs,
     tone_frame,
     tone_frames,
     tone_samples,
     tone_share,
+    tone_spans,
 )
 
 
@@ -54,3 +57,14 @@ def test_encode_clips_and_decode_inverts() -> None:
     for codec in ("PCMU", "PCMA"):
         back = decode(encode(samples, codec), codec)
         assert all(abs(a - b) <= max(16, abs(a) // 16) for a, b in zip(samples, back, strict=True))
+
+
+def test_tone_spans_and_the_first_audio_after_a_time() -> None:
+    samples = [0] * 4000 + list(tone_samples(700, 0.5, -15.0)) + [0] * 4000
+    report = analyse_samples(samples)
+    ((start, end),) = tone_spans(report, 700)
+    assert 0.4 <= start <= 0.6 and 0.9 <= end <= 1.1
+    assert tone_spans(report, 1300) == []
+    assert first_audio_after(report, 0.0) == 0.5
+    assert first_audio_after(report, 0.7) == pytest.approx(0.7)  # already audible
+    assert first_audio_after(report, 1.2) is None  # quiet to the end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ def test_writes(tmp_path):
 """
 
 
-def run(pytester: pytest.Pytester, jsonl: str, log: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, jsonl: str, log: str, *args: str) -> pytest.RunResult:
     """Run a planted test with the plugin; its files live outside our own run's temp dir
     (which the outer scan reads) and are removed afterwards."""
     source = PLANTED.replace("WHAT_JSONL", repr(jsonl)).replace("WHAT_LOG", repr(log))
@@ -33,7 +34,7 @@ def run(pytester: pytest.Pytester, jsonl: str, log: str) -> pytest.RunResult:
     try:
         return pytester.runpytest_subprocess(
             "-p", "sipgw.testing.canary_scan", "-p", "no:cacheprovider",
-            f"--basetemp={basetemp / 'run'}",
+            f"--basetemp={basetemp / 'run'}", *args,
         )  # fmt: skip
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)
@@ -59,6 +60,24 @@ def test_a_secret_in_an_in_process_debug_log_fails_the_run(pytester: pytest.Pyte
     result = run(pytester, "{}\n", f"> Authorization: {OPENAI_KEY}")
     assert result.ret == 1
     result.stdout.fnmatch_lines([f"  {OPENAI_KEY} in *in-process.log"])
+
+
+def test_under_xdist_a_secret_found_by_a_worker_fails_the_run(pytester: pytest.Pytester) -> None:
+    """scripts/test runs the suite on xdist workers: a worker's exit status does not reach
+    the controller, so the worker hands its findings over and the controller fails the run."""
+    result = run(pytester, f'{{"error": "{OPENAI_KEY}"}}\n', "fine", "-n", "1")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*secret scan failed*", f"  {OPENAI_KEY} in *x.jsonl"])
+
+
+def test_under_xdist_a_clean_run_passes_and_counts_the_workers_files(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(pytester, '{"text": "***"}\n', "key ***", "-n", "1")
+    assert result.ret == 0
+    said = re.search(r"secret scan: no canary in (\d+) output file", result.stdout.str())
+    assert said, result.stdout.str()
+    assert int(said[1]) >= 3  # the controller's session log, the worker's, and x.jsonl
 
 
 @pytest.mark.parametrize(

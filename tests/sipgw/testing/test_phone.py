@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -184,7 +185,13 @@ async def test_expect_passes_over_others_and_rejects_garbage(uas: Uas) -> None:
         assert isinstance(got, SipRequest) and got.method == "INFO"
         with pytest.raises(TimeoutError):  # the OPTIONS before it was passed over
             await phone.expect(lambda m: isinstance(m, SipRequest), within=0.2)
-        uas.send("this is not SIP", addr)
+        stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with stray:  # another process's RTCP on a shared loopback: not the gateway's
+            stray.sendto(b"\x81\xc8\x00\x0c" + bytes(48), ("127.0.0.1", phone.sip_port))
+        uas.send(info.replace("3 INFO", "4 INFO"), addr)  # queued after it on loopback
+        got = await phone.expect(lambda m: isinstance(m, SipRequest) and m.cseq.number == 4)
+        assert phone.stray_datagrams == 1
+        uas.send("this is not SIP", addr)  # the gateway's garbage fails the test
         with pytest.raises(ValueError, match="unparsable SIP"):
             await phone.expect(lambda m: True, within=2)
     finally:
@@ -281,3 +288,26 @@ async def test_what_was_heard_and_when(uas: Uas) -> None:
     finally:
         phone.close()
         sender.close()
+
+
+async def test_the_rtcp_port_of_the_rtp_socket_is_never_the_sip_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel gave the RTP socket the port just below the SIP socket's once in a latency
+    benchmark: the gateway's RTCP (to RTP + 1) then failed the phone's next expect()."""
+    ports = iter([5001, 5000, 6000])  # SIP, RTP colliding (5000 + 1), RTP again
+    made: list[_FakeSocket] = []
+
+    class _FakeSocket:
+        def __init__(self, on_datagram: object) -> None:
+            self.port = next(ports)
+            self.closed = False
+            made.append(self)
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr("sipgw.testing.phone.TimestampedSocket", _FakeSocket)
+    phone = Phone(("127.0.0.1", 5060))
+    assert (phone.sip_port, phone.rtp_port) == (5001, 6000)
+    assert [s.closed for s in made] == [False, True, False]

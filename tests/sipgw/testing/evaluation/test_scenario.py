@@ -127,7 +127,7 @@ def test_a_wav_turn_is_sent_as_its_own_audio_and_must_be_8khz(tmp_path: Path) ->
 def test_the_fake_agent_calls_the_tool_then_replies() -> None:
     scenario = load_scenarios([shipped_scenarios() / "order_status.toml"])
     agent = FakeAgent(scenario, first_token_s=0.0)
-    user = {"role": "user", "content": "hi, where is my order 1234"}
+    user = {"role": "user", "content": "hi, where is my order 1234, the postcode is 10001"}
     first = agent({"messages": [user]})
     assert [c.name for c in first.tool_calls] == ["get_order_status"]
     second = agent({"messages": [user, {"role": "assistant"}, {"role": "tool", "content": "{}"}]})

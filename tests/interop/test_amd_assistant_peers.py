@@ -1,0 +1,176 @@
+"""The assistant places calls with answering-machine detection to real baresip callees.
+
+The gateway runs in-process with the assistant on the three fake AI services (real
+sockets, in threads); the fake TTS speaks each line as a tone (a frequency per line), so
+the callee's recording shows what it heard and when. baresip auto-answers and plays a
+WAV made with espeak-ng (``sipgw.testing.amdset``): a voicemail greeting and its beep, a
+person's "Hello?", or a phone's call screener. The fake speech recognizer turns each
+stretch of speech into the next scripted transcript (without a final full stop, a turn
+ends after 1 s of silence, so a greeting's pauses do not split it), as AssemblyAI would
+send words.
+
+Times are read in the callee's files: what it played and what it recorded both start
+with the call's audio; ``SLACK`` covers the two sides' start-up and a loaded machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.amd.config import AmdMode, AmdRequest
+from sipgw.testing.amdset.channel import scale_to
+from sipgw.testing.amdset.labelled import speak
+from sipgw.testing.amdset.speech import RATE, Voice
+from sipgw.testing.audio import analyse, write_wav
+from sipgw.testing.fakes.openai import FakeResponse
+from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.peers.baresip import Baresip
+from tests.interop.test_amd_peers import greeting_wav
+from tests.interop.test_assistant_peers import call_record, spans
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+SLACK = 0.25
+MESSAGE_HZ, OPENING_HZ, SCREENER_HZ = 900, 1300, 1700
+MESSAGE = "Hi, this is Ana from the shop, please call us back about your order."
+SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
+VOICEMAIL = (
+    "Hi, you've reached Ana Lopez. I can't take your call right now. "
+    "Please leave your name and number after the tone."
+)
+PROMPT = (
+    "Hi, I'm Call Assist by Google, recording this call for the person you're trying to "
+    "reach. Can I ask what you're calling about?"
+)
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"call us back": MESSAGE_HZ, "calling about": OPENING_HZ, "calling Bob": SCREENER_HZ}
+    with fakes_in_threads(tmp_workdir, tones) as fakes:
+        yield fakes
+
+
+def words(text: str) -> str:
+    """A transcript as u3-rt-pro words it before formatting: no final full stop, so the
+    fake recognizer ends the turn after a second of silence, not at each pause."""
+    return text.rstrip(".?!").lower()
+
+
+async def place(
+    tmp_workdir: Path, services: ThreadedFakes, wav: Path, mode: AmdMode, hang_up_after: float
+) -> tuple[Path, list[dict[str, object]], object]:
+    """Call a baresip that plays ``wav``; the callee hangs up after ``hang_up_after`` s unless
+    the gateway did first. Returns what the callee heard, the call record, the outcome."""
+    env = {**services.env, "SIPGW_AMD_MESSAGE": MESSAGE, "SIPGW_AMD_SCREENER_LINE": SCREENER_LINE}
+    with Baresip(tmp_workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
+        async with running_gateway(agent="assistant", env=env) as (gateway, _):
+            placing = asyncio.ensure_future(gateway.place_call(b.uri, amd=AmdRequest(mode)))
+            done, _ = await asyncio.wait({placing}, timeout=hang_up_after)
+            if not done:
+                b.hangup()
+            outcome = await asyncio.wait_for(placing, 10)
+        b.wait_event("CALL_CLOSED", 5)
+        heard, _ = b.recordings()
+    return heard, call_record(tmp_workdir), outcome
+
+
+async def test_a_voicemail_gets_the_message_after_its_beep(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    played = greeting_wav(tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0)
+    assert played.beep is not None
+    services.stt.script([words(VOICEMAIL)])
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
+    )
+    assert outcome.reason == "local-bye", outcome  # type: ignore[attr-defined]
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "voicemail" and amd["action"] == "message" and amd["final"], amd
+    report = analyse(heard)
+    message = spans(report, MESSAGE_HZ)
+    assert message, report.describe()
+    beep_end = played.beep[1]
+    # the message starts after the beep (the detector confirms it 100 ms later), not before
+    assert beep_end < message[0][0] <= beep_end + 0.5 + SLACK, (message, played.beep)
+    # ... and is heard whole (the fake TTS: 20 ms a character), then the call ends
+    assert message[-1][1] - message[0][0] >= len(MESSAGE) * 0.020 - 0.3, message
+    assert not spans(report, OPENING_HZ)  # no conversation with a machine
+    kinds = [r["type"] for r in record]
+    assert kinds.index("amd_ready") < kinds.index("hangup")
+
+
+async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    played = greeting_wav(tmp_workdir / "hello.wav", "Hello?", beep_hz=None)
+    services.stt.script(["Hello?"])
+    services.llm.script(
+        [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
+    )
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=6.0
+    )
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "human" and amd["action"] == "conversation", amd
+    opening = spans(analyse(heard), OPENING_HZ)
+    assert opening, analyse(heard).describe()
+    added = opening[0][0] - played.speech_end
+    # detection: 240 ms of silence; then the LLM's first sentence and TTS (fakes: fast)
+    assert 0.2 < added <= 1.0 + SLACK, added
+    decision = next(r for r in record if r["type"] == "amd")
+    assert decision["reason"] == "short greeting"
+
+
+def screener_wav(path: Path) -> tuple[Path, float, float]:
+    """The screener's prompt, 5 s for the answer, "Please stay on the line.", 2.5 s, then the
+    person's "Hello?"; returns the file, the prompt's end and the "Hello?"'s end."""
+    voice = Voice("en-us", 165, 45)
+    rng = random.Random(3)
+    lead = 0.4
+    samples = [0.0] * round(lead * RATE)
+    prompt = speak(PROMPT, voice, rng, start=lead)
+    samples += scale_to(prompt.samples, -20.0)
+    prompt_end = len(samples) / RATE
+    samples += [0.0] * 5 * RATE
+    samples += scale_to(speak("Please stay on the line.", voice, rng).samples, -20.0)
+    samples += [0.0] * round(2.5 * RATE)
+    person = speak("Hello?", Voice("en-gb", 150, 60), rng)
+    samples += scale_to(person.samples, -18.0)
+    hello_end = len(samples) / RATE
+    samples += [0.0] * 30 * RATE
+    write_wav(path, [round(v) for v in samples])
+    return path, prompt_end, hello_end
+
+
+async def test_a_screener_is_answered_then_the_person_is_greeted(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    wav, prompt_end, hello_end = screener_wav(tmp_workdir / "screener.wav")
+    services.stt.script([words(PROMPT), words("Please stay on the line."), "Hello?"])
+    services.llm.script(
+        [FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order.")]
+    )
+    heard, record, outcome = await place(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
+    )
+    report = analyse(heard)
+    answer = spans(report, SCREENER_HZ)
+    assert answer, report.describe()
+    # the screener's question is answered once it is over (0.8 s of silence), not during it
+    assert prompt_end + 0.6 < answer[0][0] <= prompt_end + 2.0 + SLACK, (answer, prompt_end)
+    assert len(answer) == 1  # "please stay on the line" is no question: no second answer
+    opening = spans(report, OPENING_HZ)
+    assert opening and opening[0][0] > hello_end, (opening, hello_end)
+    assert opening[0][0] - hello_end <= 1.5 + SLACK
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "human" and amd["action"] == "conversation", amd
+    actions = [r["action"] for r in record if r["type"] == "amd_action"]
+    assert actions == ["screener_answer", "wait", "begin"], actions
+    history = services.llm.requests[0].body["messages"]
+    assert history[-1] == {"role": "user", "content": "Hello?"}  # the person's words only
+    assert {"role": "assistant", "content": SCREENER_LINE} in history

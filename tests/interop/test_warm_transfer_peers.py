@@ -1,0 +1,323 @@
+"""Warm transfer with three real softphones: a caller, the agent's line, and a person.
+
+``sipgw serve --agent assistant`` (a subprocess, the fake AI services in threads) answers
+a baresip caller; its "Can I talk to a person?" makes the LLM call ``transfer_to_human``
+with a summary, and with ``SIPGW_TRANSFER_MODE=warm`` the caller hears the transfer line
+and hold music while the gateway calls the person (a second baresip, the transfer target):
+the person hears the summary (the fake TTS speaks each line as a tone) and accepts with a
+key, and then the caller and the person hear each other's tones. baresip lists no
+``replaces`` in Supported, so the gateway bridges the two calls itself (the REFER with
+Replaces, where both phones can, is test_refer_with_replaces_between_linphones below). A
+person who declines or never answers brings the caller back to the agent, who says so.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.testing.audio import AudioReport, analyse, analyse_samples, write_pattern
+from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.testing.peers.baresip import Baresip
+from sipgw.testing.peers.linphonec import Linphonec
+from sipgw.testing.process import running_processes
+from tests.interop.test_assistant_peers import spans
+
+pytestmark = pytest.mark.timeout(150)
+
+SPEECH_HZ, CALLER_HZ, PERSON_HZ = 300, 700, 1100
+LINE_HZ, SUMMARY_HZ, BACK_HZ = 1500, 1700, 1900
+MUSIC_HZ = 523.25  # the built-in hold music's first note
+SUMMARY = "Bob wants a refund for order 1234."
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    tones = {"connect you with a colleague": LINE_HZ, "caller for you": SUMMARY_HZ,
+             "nobody": BACK_HZ}  # fmt: skip
+    with fakes_in_threads(tmp_workdir, tones, greeting="") as fakes:
+        try:
+            yield fakes
+        finally:
+            for leftover in running_processes():
+                leftover.kill()
+
+
+def wav(tmp_workdir: Path, name: str, *segments: tuple[float | None, float]) -> Path:
+    return write_pattern(tmp_workdir / "audio" / f"{name}.wav", [*segments, (None, 60.0)], -12.0)
+
+
+def record_lines(tmp_workdir: Path) -> list[dict[str, object]]:
+    lines: list[dict[str, object]] = []
+    for path in sorted((tmp_workdir / "calls").glob("*.jsonl")):
+        lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines
+
+
+def wait_record(tmp_workdir: Path, predicate: object, within: float = 15.0) -> dict[str, object]:
+    """The first call-record line (of any call) that satisfies ``predicate``."""
+    deadline = time.monotonic() + within
+    while True:
+        for line in record_lines(tmp_workdir):
+            if predicate(line):  # type: ignore[operator]
+                return line
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no such record line within {within} s")
+        time.sleep(0.05)
+
+
+def ask_for_a_person(services: ThreadedFakes, then: str = "") -> None:
+    services.stt.script(["Can I talk to a person?"])
+    tool = FakeToolCall("transfer_to_human", {"reason": "asked for a person", "summary": SUMMARY})
+    script = [FakeResponse(tool_calls=[tool]), FakeResponse(text="")]
+    if then:
+        script.append(FakeResponse(text=then))
+    services.llm.script(script)
+
+
+CALLERS = "127.0.0.0/8"
+"""Who may call: the assistant spends money, so it answers only sources named (issue 21)."""
+
+
+def gateway(
+    tmp_workdir: Path, services: ThreadedFakes, human: Baresip | Linphonec, **env: str
+) -> GatewayProcess:
+    environment = {
+        **services.env, "SIPGW_TRANSFER_MODE": "warm", "SIPGW_TRANSFER_TARGET": human.uri,
+        "SIPGW_CONSULT_ANSWER_TIMEOUT": "10", **env,
+    }  # fmt: skip
+    return GatewayProcess(tmp_workdir, agent="assistant", extra_env=environment, allow_from=CALLERS)
+
+
+def heard(report: AudioReport, hz: float) -> list[tuple[float, float]]:
+    return spans(report, hz)
+
+
+def wait_heard(phone: Baresip, hz: float, seconds: float, within: float = 15.0) -> None:
+    """Wait until ``phone``'s recording of its call (read as it is written) holds ``hz``
+    for ``seconds`` in all."""
+    deadline = time.monotonic() + within
+    while True:
+        pairs = phone.all_recordings()
+        if pairs:
+            found = heard(analyse(pairs[-1][0]), hz)
+            if sum(end - start for start, end in found) >= seconds:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{phone.name} did not hear {hz} Hz for {seconds} s")
+        time.sleep(0.2)
+
+
+def test_the_person_accepts_with_a_key_and_both_hear_each_other(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    ask_for_a_person(services)
+    # Each phone plays its tone from early on and for long: the gateway ignores the caller
+    # while it holds, and the person's tone is no answer (the consultation's speech
+    # recognizer hears "hello"); so each is heard by the other only through the bridge.
+    # (Switching a baresip's source mid-call would end its recording.)
+    caller_wav = wav(tmp_workdir, "caller", (None, 1.0), (SPEECH_HZ, 0.6), (None, 5.0),
+                     (CALLER_HZ, 60.0))  # fmt: skip
+    person_wav = wav(tmp_workdir, "person", (None, 0.5), (PERSON_HZ, 60.0))
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto",
+                 source_wav=person_wav) as human:  # fmt: skip
+        gw = gateway(tmp_workdir, services, human)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            human.wait_event("CALL_ESTABLISHED", 20)  # the gateway calls the person
+            wait_heard(human, SUMMARY_HZ, 1.0)  # they hear who calls and why
+            human.send_dtmf("1")
+            gw.wait_log(r"bridged with", 10)
+            wait_heard(caller, PERSON_HZ, 1.5)  # the person, through the bridge
+            wait_heard(human, CALLER_HZ, 1.5)  # the caller, through the bridge
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            human.wait_event("CALL_CLOSED", 5)  # the bridged call ends with the caller's
+            caller_heard, _ = caller.recordings()
+            person_heard, _ = human.recordings()
+    to_caller, to_person = analyse(caller_heard), analyse(person_heard)
+    line, music = heard(to_caller, LINE_HZ), heard(to_caller, MUSIC_HZ)
+    assert line and music and line[0][0] < music[0][0], to_caller.describe()
+    from_person = heard(to_caller, PERSON_HZ)
+    assert from_person and from_person[0][0] > music[0][0], to_caller.describe()
+    assert sum(end - start for start, end in from_person) >= 1.5, from_person
+    summary, from_caller = heard(to_person, SUMMARY_HZ), heard(to_person, CALLER_HZ)
+    assert summary and from_caller and summary[0][0] < from_caller[0][0], to_person.describe()
+    assert sum(end - start for start, end in from_caller) >= 1.5, from_caller
+    record = record_lines(tmp_workdir)
+    stages = [r["stage"] for r in record if r["type"] == "warm_transfer"]
+    assert stages == ["hold", "joined"], stages
+    joined = next(r for r in record if r.get("stage") == "joined")
+    assert joined["how"] == "bridge"
+    decided = next(r for r in record if r.get("stage") == "decided")
+    assert (decided["decision"], decided["by"]) == ("accepted", "key 1")
+
+
+@pytest.mark.parametrize("person", ["declines", "never answers"])
+def test_a_person_who_declines_or_never_answers_brings_the_caller_back(
+    tmp_workdir: Path, services: ThreadedFakes, person: str
+) -> None:
+    ask_for_a_person(services, then="Sorry, nobody can take your call right now. Shall I take "
+                                    "a message or arrange a call back?")  # fmt: skip
+    speaking = wav(tmp_workdir, "ask", (None, 1.0), (SPEECH_HZ, 0.6))
+    answermode = "auto" if person == "declines" else "manual"
+    with Baresip(tmp_workdir, "human", user="human", answermode=answermode) as human:
+        gw = gateway(tmp_workdir, services, human, SIPGW_CONSULT_RING_TIMEOUT="5")
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=speaking)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            if person == "declines":
+                human.wait_event("CALL_ESTABLISHED", 20)
+                # their key once they heard the summary (the caller hears the music by then)
+                wait_record(tmp_workdir, lambda r: r.get("stage") == "asked")
+                human.send_dtmf("2")
+            else:
+                human.wait_event("CALL_INCOMING", 20)  # it rings and rings
+            human.wait_event("CALL_CLOSED", 10)  # the gateway hangs up (or CANCELs) on them
+            failed = wait_record(tmp_workdir, lambda r: r.get("stage") == "failed")
+            wait_record(tmp_workdir, lambda r: r.get("type") == "assistant" and
+                        "nobody" in str(r.get("text")))  # fmt: skip
+            time.sleep(4.0)  # the agent's answer plays out: what is listened to
+            caller.hangup()
+            caller_heard, _ = caller.recordings()
+    to_caller = analyse(caller_heard)
+    music, back = heard(to_caller, MUSIC_HZ), heard(to_caller, BACK_HZ)
+    assert music and back and music[0][0] < back[0][0], to_caller.describe()
+    assert not [s for s in music if s[0] > back[0][0]]  # the music stopped
+    why = str(failed["why"])
+    assert ("cannot take the call" in why) if person == "declines" else ("nobody answered" in why)
+    note = services.llm.requests[-1].body["messages"][-1]["content"]
+    assert note.startswith("[The transfer to a person did not go through") and why in note
+
+
+def test_refer_with_replaces_between_linphones(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    """Both phones can (linphonec 5.1 allows REFER and supports replaces): the caller's phone
+    calls the person with Replaces (RFC 5589 §7), the person's phone swaps our call for it,
+    and the gateway is out of the media; each then hears the other's tone."""
+    ask_for_a_person(services)
+    caller_wav = wav(tmp_workdir, "caller", (None, 1.0), (SPEECH_HZ, 0.6), (None, 5.0),
+                     (CALLER_HZ, 60.0))  # fmt: skip
+    person_wav = wav(tmp_workdir, "person", (None, 0.5), (PERSON_HZ, 60.0))
+    with Linphonec(tmp_workdir, "human", user="human", autoanswer=True, play=person_wav) as human:
+        gw = gateway(tmp_workdir, services, human)
+        caller = Linphonec(tmp_workdir, "caller", user="caller", play=caller_wav)
+        with gw, caller:
+            caller.call(gw.uri("agent"))
+            caller.wait_connected(10)
+            human.wait_connected(20)  # the consultation call
+            wait_record(tmp_workdir, lambda r: r.get("stage") == "asked")  # summary heard
+            human.send_dtmf("1")
+            caller.wait(r"Call 2 .* connected", 15)  # the caller's phone called the person
+            gw.wait_log(r"attended transfer done", 5)
+            time.sleep(8.0)  # the two phones talk (the caller's tone starts 6.6 s in)
+            caller.terminate()
+            caller.wait_ended(5)
+            human.wait_ended(5)
+            to_caller, to_person = analyse(caller.recording()), analyse(human.recording())
+    summary, from_caller = heard(to_person, SUMMARY_HZ), heard(to_person, CALLER_HZ)
+    assert summary and from_caller and summary[0][0] < from_caller[0][0], to_person.describe()
+    assert sum(end - start for start, end in from_caller) >= 1.0, from_caller
+    from_person = heard(to_caller, PERSON_HZ)
+    assert sum(end - start for start, end in from_person) >= 1.0, to_caller.describe()
+    record = record_lines(tmp_workdir)
+    joined = next(r for r in record if r.get("stage") == "joined")
+    assert joined["how"] == "refer", joined
+    log = gw.log_text()
+    assert "transfer accepted: 202" in log and "transfer succeeded: 200" in log
+    assert "bridged with" not in log  # the gateway carried no media between them
+
+
+def test_a_blind_transfer_the_target_refuses_brings_the_caller_back(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """Blind transfers report failure the same way: baresip takes our REFER and calls the
+    target, which answers 404 (no such user there); baresip's NOTIFY carries the 404 in its
+    message/sipfrag, and the agent, told, speaks to the caller, who is still on the line."""
+    ask_for_a_person(services, then="Sorry, nobody could take your call. Shall I take a message?")
+    speaking = wav(tmp_workdir, "ask", (None, 1.0), (SPEECH_HZ, 0.6))
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
+        nobody = human.uri.replace("sip:human@", "sip:nobody@")
+        env = {**services.env, "SIPGW_TRANSFER_TARGET": nobody}
+        gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env, allow_from=CALLERS)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=speaking)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            gw.wait_log(r"transfer accepted: 202", 15)
+            gw.wait_log(r"transfer failed: 404", 10)
+            wait_record(tmp_workdir, lambda r: r.get("type") == "assistant"
+                        and "nobody" in str(r.get("text")))  # fmt: skip
+            time.sleep(3.0)  # the agent's answer plays out: what is listened to
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            caller_heard = caller.all_recordings()[0][0]
+    back = heard(analyse(caller_heard), BACK_HZ)
+    assert back, analyse(caller_heard).describe()
+    (failed,) = [r for r in record_lines(tmp_workdir) if r["type"] == "transfer_failed"]
+    assert failed["status"] == 404
+    note = services.llm.requests[-1].body["messages"][-1]["content"]
+    assert note.startswith("[The transfer failed: 404")
+
+
+LONG_HZ = 900
+LONG = "Our shop opens at nine and closes at six on weekdays, and ten to four on Saturdays. " * 2
+
+
+def agent_side(recording: Path) -> AudioReport:
+    """The agent's channel (right) of the gateway's stereo call recording."""
+    with wave.open(str(recording)) as w:
+        frames = w.readframes(w.getnframes())
+    samples = array.array("h", frames)
+    return analyse_samples(samples.tolist()[1::2], 8000)
+
+
+def test_the_caller_holding_pauses_the_agent_until_they_resume(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """Hold the other way: the caller's phone holds the agent (a re-INVITE with sendonly);
+    the agent's reply waits where it was (nothing is sent: the gateway's recording has the
+    agent silent meanwhile) and goes on when the caller resumes. baresip sends no audio
+    while it holds and stops its own recording: the gateway's stereo recording is what is
+    listened to; hold music from a PBX, which does send, is tests/agent/test_assistant_hold.py's."""
+    services.tts.map_text("opens at nine", LONG_HZ)
+    services.stt.script(["When are you open?"])
+    services.llm.script([FakeResponse(text=LONG)])
+    source = wav(tmp_workdir, "hold", (None, 1.0), (SPEECH_HZ, 0.6))
+    env = {**services.env, "SIPGW_RECORD_DIR": str(tmp_workdir / "recordings")}
+    gw = GatewayProcess(tmp_workdir, agent="assistant", extra_env=env, allow_from=CALLERS)
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        wait_heard(caller, LONG_HZ, 0.5)  # the reply plays
+        caller.command("hold")
+        gw.wait_log(r"media updated: recvonly", 5)
+        wait_record(tmp_workdir, lambda r: r.get("type") == "hold" and r.get("held"))
+        time.sleep(4.0)  # on hold: what is listened to
+        caller.command("resume")
+        gw.wait_log(r"media updated: sendrecv", 5)
+        wait_record(tmp_workdir, lambda r: r.get("type") == "hold" and not r.get("held"))
+        time.sleep(4.0)  # the rest of the reply: what is listened to
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"recorded [0-9.]+ s", 5)
+    record = record_lines(tmp_workdir)
+    assert [r["held"] for r in record if r["type"] == "hold"] == [True, False]
+    assert not [r for r in record if r["type"] == "barge_in"]
+    (recording,) = (tmp_workdir / "recordings").glob("*.wav")
+    said = heard(agent_side(recording), LONG_HZ)
+    assert len(said) >= 2, said  # paused by the hold, then resumed
+    pause = said[1][0] - said[0][1]
+    assert pause >= 3.0, said  # the whole hold: nothing sent
+    assert sum(end - start for start, end in said) >= len(LONG) * 0.020 * 0.8, said
