@@ -9,6 +9,7 @@ import pytest
 from agent.assistant import AssistantAgent
 from agent.base import NO_DETAILS
 from agent.factory import services_of, warm_up_of
+from agent.record import KeepsRecords
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
@@ -54,6 +55,12 @@ async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -
         Sources({**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""})
     )
     assert warm_up_of(unsynthesized) is None  # the shipped recordings: nothing to prepare
+    # a placed call that never reached an agent is recorded beside the agents' records
+    assert isinstance(factory, KeepsRecords) and isinstance(unsynthesized, KeepsRecords)
+    record = factory.new_record("refused@call")
+    assert record is not None and record.path is not None and record.path.parent == record_dir
+    record.close()
+    assert unsynthesized.new_record("refused@call") is None  # SIPGW_CALL_RECORD_DIR=""
 
 
 def test_missing_keys_are_all_named() -> None:
