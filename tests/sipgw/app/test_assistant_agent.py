@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant import AssistantAgent
+from agent.assistant import AssistantAgent, AssistantFactory
 from agent.base import NO_DETAILS
 from agent.factory import services_of, warm_up_of
 from agent.record import KeepsRecords
@@ -109,3 +109,21 @@ def test_a_backlog_shorter_than_the_stt_give_up_is_warned_of(
         "ASSEMBLYAI_MAX_BACKLOG_MS=30000 is shorter than SIPGW_STT_GIVE_UP_AFTER_MS=45000"
         in caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("", []),
+        ("end_call, transfer_to_human", ["end_call", "transfer_to_human"]),
+    ],
+)
+def test_the_builtin_tools_setting_picks_what_the_model_gets(value: str, names: list[str]) -> None:
+    """Issue 22: ``SIPGW_BUILTIN_TOOLS=`` (empty) gives the model no built-in tool at all, so
+    a production prompt does not carry the demo's order lookup; empty is not "the default"."""
+    factory = find_agent("assistant").build(
+        Sources({**KEYS, "SIPGW_BUILTIN_TOOLS": value, "SIPGW_CALL_RECORD_DIR": "",
+                 "SIPGW_FALLBACK_SYNTHESIZE": "off"})
+    )  # fmt: skip
+    assert isinstance(factory, AssistantFactory)
+    assert sorted(factory.resources.tools.names) == names
