@@ -157,6 +157,14 @@ class AssistantFactory:
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)
 
+    def new_record(self, call_id: str) -> CallRecord | None:
+        """A record in its agents' directory, redacted as theirs
+        (:class:`agent.record.KeepsRecords`); None without a directory."""
+        settings = self.resources.settings
+        if settings.record_dir is None:
+            return None
+        return CallRecord(settings.record_dir, call_id, settings.redactor)
+
     def missing_variables(
         self, variables: Mapping[str, str], direction: Direction
     ) -> tuple[str, ...]:

@@ -437,7 +437,10 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
         check_dial(policy, "transfer", target)
         log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
                  args.get("reason", ""))  # fmt: skip
-        summary = str(args.get("summary") or args.get("reason") or "")
+        # The call's summary goes to the person (a warm transfer says it) and to their PBX
+        # (User-to-User on the REFER, SIPGW_TRANSFER_SUMMARY); the reason only when a
+        # model sent none.
+        summary = " ".join(str(args.get("summary") or args.get("reason") or "").split())
         ctx.transfer_after_reply(target, summary)
         return {
             "transferring": True,
@@ -465,11 +468,12 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
                 "summary": {
                     "type": "string",
                     "maxLength": 500,
-                    "description": "For the person who takes the call: who is calling and "
-                    "what they need, in one or two sentences.",
+                    "description": "The call so far, for the person who takes it (their "
+                    "phone system may show it): who is calling, what they need and what "
+                    "was already done, in one or two short sentences, most important first.",
                 },
             },
-            "required": ["reason"],
+            "required": ["reason", "summary"],
             "additionalProperties": False,
         },
         handler=transfer_to_human,

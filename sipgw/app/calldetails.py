@@ -49,9 +49,9 @@ class CallHeadersSection:
     transfer_summary: bool = setting(
         False, env="SIPGW_TRANSFER_SUMMARY", flag="--transfer-summary", metavar="on|off",
         parse=on_off, default_text="off",
-        help="on: a transfer's REFER carries the agent's summary (why the caller is "
-        "transferred) as User-to-User data (RFC 7433, hex, at most 128 bytes) in its Refer-To, "
-        "for the human's PBX; off: none.",
+        help="on: a transfer's REFER carries the call's summary the agent gives with the "
+        "transfer (who is calling, what they need) as User-to-User data (RFC 7433, hex, at "
+        "most 128 bytes, cut after a word) in its Refer-To, for the human's PBX; off: none.",
     )  # fmt: skip
 
 

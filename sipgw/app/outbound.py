@@ -18,7 +18,8 @@ greeting needs a variable it lacks is refused before it is dialled.
 A call the far end refuses ends with its words: the final status, the reason
 phrase, any Reason and Warning header (:class:`~sipgw.finalreply.FinalReply`),
 and a hint for the common statuses (:mod:`sipgw.app.hints`), in the
-:class:`CallOutcome`, its log line and the dashboard.
+:class:`CallOutcome`, its log line, the dashboard, the ``call.failed`` webhook and a call
+record of its own (the agent never ran to write one).
 
 The call's RTP port is bound before the INVITE goes out, so early media
 (183 with SDP) arrives at a socket - and is dropped there: no media session
@@ -41,12 +42,14 @@ from typing import Any
 
 from agent.amd.config import AmdMode, AmdRequest
 from agent.base import AgentFactory, CallDetails
+from agent.opening import call_data
+from agent.record import KeepsRecords
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
-from sipgw.app.hints import hint
+from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import Line
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
@@ -288,9 +291,11 @@ class OutboundCalls:
             del self._placed[handle.call.key]
             entry = self.path.feed.live.get(handle.call.log_id)
             outcome = _outcome(placed, event, entry.amd if entry is not None else None)
-            if not outcome.answered and outcome.status is not None:
-                handle.end_detail = outcome.describe()  # the dashboard's call record
+            if not outcome.answered and event.reply is not None:
+                handle.refused = Refused.of(event.reply)  # the dashboard's, the webhooks'
             handle.log.info("outcome: %s", outcome.describe())
+            if not outcome.answered:
+                _record_unanswered(placed, handle, outcome)
             if not placed.outcome.done():
                 placed.outcome.set_result(outcome)
 
@@ -327,17 +332,43 @@ def _outcome(
     else:
         kind, duration = _KINDS.get(event.reason, "failed"), 0.0
     reply = event.reply if placed.answered_at is None else None
-    detail = ""
-    if reply is not None:
-        parts = [f"Reason: {', '.join(reply.reasons)}"] if reply.reasons else []
-        parts += [f"Warning: {', '.join(reply.warnings)}"] if reply.warnings else []
-        detail = "; ".join(parts)
-    refused = placed.answered_at is None and event.status is not None
+    refused = Refused.of(reply) if reply is not None else None
+    hinted = placed.answered_at is None and event.status is not None
     return CallOutcome(
         placed.target, kind, placed.answered_at is not None, duration, event.status,
-        event.reason.value, reply.phrase if reply is not None else "", detail,
-        hint(event.status) if refused else "", placed.id, amd,
+        event.reason.value, refused.phrase if refused is not None else "",
+        refused.detail if refused is not None else "", hint(event.status) if hinted else "",
+        placed.id, amd,
     )  # fmt: skip
+
+
+def _record_unanswered(placed: PlacedCall, handle: CallHandle, outcome: CallOutcome) -> None:
+    """The call record of a placed call nobody answered (its agent never ran, so never
+    wrote one): the call, its variables and line, and how it ended, in the words of the
+    far end (status, reason phrase, Reason and Warning) with our hint. Only when its agent
+    keeps records (:class:`agent.record.KeepsRecords`)."""
+    factory = placed.factory
+    if not isinstance(factory, KeepsRecords):
+        return
+    record = factory.new_record(handle.call.call_id)
+    if record is None:
+        return
+    started = time.time() - (time.monotonic() - handle.started)
+    try:
+        record.write(
+            {"type": "call", "call_id": handle.call_id, "caller": handle.caller,
+             "called": handle.called, "direction": "outbound", "leg": handle.leg,
+             "started": round(started, 3), **call_data(handle.details)}
+        )  # fmt: skip
+        if handle.line:
+            record.write({"type": "line", "line": handle.line})
+        refused = handle.refused.fields() if handle.refused is not None else {}
+        record.write(
+            {"type": "end", "reason": outcome.kind, "answered": False,
+             "sip_status": outcome.status, **refused}
+        )  # fmt: skip
+    finally:
+        record.close()
 
 
 def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> None:

@@ -397,7 +397,13 @@ async def test_end_call_then_goodbye(fake, conv):
 async def test_transfer_tool_reaches_the_call(fake, conv):
     fake.script(
         [
-            FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+            FakeResponse(
+                tool_calls=[
+                    FakeToolCall(
+                        "transfer_to_human", {"reason": "asked", "summary": "Asked for a person."}
+                    )
+                ]
+            ),
             FakeResponse(text="Transferring you now."),
         ]
     )

@@ -303,31 +303,48 @@ TO_TARGET = DialPolicy(per_action={"transfer": (TARGET,)})
 """What the app's policy holds when SIPGW_TRANSFER_TARGET is set."""
 
 
+SUMMARY = "Ada wants a refund of order 1234,\n charged twice; the order was checked."
+
+
 async def test_transfer_waits_for_the_handoff_line():
     ctx = FakeCall()
     result = await call(
         registry_for(transfer_target=TARGET, dial_policy=TO_TARGET),
-        "transfer_to_human", {"reason": "x"}, ctx,
+        "transfer_to_human", {"reason": "refund", "summary": SUMMARY}, ctx,
     )  # fmt: skip
     content = json.loads(result.content)
     assert result.ok and content["transferring"] is True and "handoff line" in content["note"]
     assert ctx.transfers_after_reply == [TARGET]  # the agent transfers once the line is heard
-    assert ctx.summaries == ["x"]  # the reason goes with the REFER (SIPGW_TRANSFER_SUMMARY)
+    # the call's summary (one line) goes to the person and their PBX (SIPGW_TRANSFER_SUMMARY)
+    assert ctx.summaries == [
+        "Ada wants a refund of order 1234, charged twice; the order was checked."
+    ]
     assert ctx.transfers == []  # nothing at once
+
+
+async def test_a_transfer_needs_the_calls_summary():
+    """Issue 22: User-to-User carries the call's summary for the human's PBX, so the model
+    must give one (it carried the model's few-word reason)."""
+    ctx = FakeCall()
+    registry = registry_for(transfer_target=TARGET, dial_policy=TO_TARGET)
+    result = await call(registry, "transfer_to_human", {"reason": "refund"}, ctx)
+    assert not result.ok and "summary" in result.content
+    assert ctx.transfers_after_reply == []
 
 
 async def test_transfer_to_a_target_the_policy_refuses_is_told_at_once():
     ctx = FakeCall()
     result = await call(
-        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
-    )
+        registry_for(transfer_target=TARGET), "transfer_to_human",
+        {"reason": "x", "summary": SUMMARY}, ctx,
+    )  # fmt: skip
     assert not result.ok and result.refused
     assert ctx.transfers_after_reply == [] and ctx.transfers == []
 
 
 async def test_transfer_not_configured():
     ctx = FakeCall()
-    result = await call(registry_for(), "transfer_to_human", {"reason": "x"}, ctx)
+    result = await call(registry_for(), "transfer_to_human", {"reason": "x", "summary": "y"}, ctx)
     assert not result.ok
     assert json.loads(result.content) == {"error": "transfer not configured"}
     assert ctx.transfers == []

@@ -12,6 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +259,51 @@ def test_workers_get_a_parent_death_signal_without_preexec_fn(
         supervisor._stop_all()
     assert popen_kwargs and all("preexec_fn" not in kw for kw in popen_kwargs)
     assert f"pdeathsig={int(signal.SIGTERM)} pgid_is_pid=True".encode() in out.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_sighup_to_the_parent_reaches_every_ready_worker_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kill -HUP`` the parent of ``serve --workers``: each worker gets one SIGHUP (it
+    reloads its routes file, docs/lines.md), none is stopped; SIGTERM then stops them all
+    cleanly. Runs the parent's own loop and signal handlers (signals to this process)."""
+    script = (
+        "import os, signal, sys, time\n"
+        f"mark = os.path.join({str(tmp_path)!r}, str(os.getpid()))\n"
+        "signal.signal(signal.SIGHUP, lambda *_: open(mark, 'a').write('hup\\n'))\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('listening on udp:127.0.0.1:5060', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    plans = [WorkerPlan(index=i, sip_port=0, rtp_ports=(10000, 10099)) for i in (1, 2)]
+    supervisor = Supervisor([sys.executable, "-c", script], plans, stdout=io.BytesIO())
+    marks: dict[int, Path] = {}
+
+    def drive() -> None:
+        try:
+            deadline = time.monotonic() + 15
+            while not all(w.ready.is_set() for w in supervisor.workers):
+                assert time.monotonic() < deadline, "workers not ready"
+                time.sleep(0.02)
+            for worker in supervisor.workers:
+                assert worker.process is not None
+                marks[worker.plan.index] = tmp_path / str(worker.process.pid)
+            os.kill(os.getpid(), signal.SIGHUP)
+            while not all(path.exists() for path in marks.values()):
+                assert time.monotonic() < deadline, "SIGHUP not forwarded"
+                time.sleep(0.02)
+            time.sleep(0.3)  # a second SIGHUP, if one were sent, would have come by now
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive)
+    with caplog.at_level(logging.INFO, logger="sipgw.workers"):
+        driver.start()
+        code = supervisor.run()
+        driver.join(5)
+    assert code == 0, caplog.text
+    assert sorted(marks) == [1, 2]
+    assert [path.read_text() for path in marks.values()] == ["hup\n", "hup\n"]
+    assert "SIGHUP: forwarding it to 2 worker(s) (reload the routes)" in caplog.text
+    assert signal.getsignal(signal.SIGHUP) != supervisor._on_hangup  # handlers restored
