@@ -299,7 +299,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
     )
     gateway = gateway_of(startup, config, register=False)
     loop = asyncio.get_running_loop()
-    failed = await start_gateway(gateway)
+    failed = await start_gateway(gateway, startup.sources)
     if failed is not None:
         return failed
     placing = loop.create_task(

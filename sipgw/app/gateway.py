@@ -245,8 +245,10 @@ class Gateway:
         """Decide who may call, bind SIP, start the ticker; returns the bound SIP address.
 
         Raises:
-            ConfigError: an ``--allow-from`` host name does not resolve, or
-                ``SIPGW_RECORD_DIR`` cannot be created.
+            SettingError: an ``--allow-from`` host name does not resolve, or the
+                recording directory cannot be created (named by their settings:
+                :meth:`Sources.explain <sipgw.app.settings.Sources.explain>` says how the
+                user gave them).
             OSError: the SIP port cannot be bound.
         """
         loop = asyncio.get_running_loop()
