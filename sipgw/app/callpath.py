@@ -162,6 +162,11 @@ class CallPath:
 
     # ------------------------------------------------------------------ a call begins
 
+    def call_started(self) -> None:
+        """A call is taken (offered to us, routed or not) or asked to be placed (placed or
+        not): counted here, once per call, whichever way it goes."""
+        self.counted.call_started()
+
     def admit(
         self,
         call: CallInfo,

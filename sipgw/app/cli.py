@@ -36,7 +36,7 @@ from sipgw.app.filemodes import check_secret_files
 from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
-from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.settings import ConfigError, SectionInfo, Sources, load, load_env_file
 from sipgw.app.settings.flags import add_flags, flags_given
 
@@ -101,7 +101,7 @@ def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
         "docs/configuration.md. The options most setups need come first.",
         epilog=_EPILOG,
     )
-    _add_settings(serve, sections)
+    _add_settings(serve, serve_sections(sections))
     # Set by the --workers parent on each worker's command line (sipgw.app.workers).
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     call = commands.add_parser(

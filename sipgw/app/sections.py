@@ -26,6 +26,7 @@ from sipgw.app.assistant_settings import (
     DialSection,
     PreemptiveSection,
 )
+from sipgw.app.callcmd import CallCommandSection
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.dns import DnsSection
@@ -45,7 +46,7 @@ from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
-__all__ = ["SECTIONS", "check_names"]
+__all__ = ["CALL_ONLY", "SECTIONS", "check_names", "serve_sections"]
 
 _VENDOR_SECTIONS = tuple(
     vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
@@ -65,7 +66,7 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
-        AmdSection, CallHeadersSection, DnsSection, AccessSection,
+        CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
@@ -75,6 +76,14 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""
+
+CALL_ONLY: tuple[SectionInfo, ...] = _infos((CallCommandSection,))
+"""The sections only ``sipgw call`` reads: their flags are not ``sipgw serve``'s."""
+
+
+def serve_sections(sections: Iterable[SectionInfo]) -> tuple[SectionInfo, ...]:
+    """``sections`` without :data:`CALL_ONLY`: the flags of ``sipgw serve``."""
+    return tuple(info for info in sections if info not in CALL_ONLY)
 
 
 def check_names(sections: Iterable[SectionInfo], who: str) -> None:

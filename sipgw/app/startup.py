@@ -124,9 +124,9 @@ class Startup:
     secret_files: tuple[tuple[str, str], ...] = ()
     """``(setting, path)`` of the files that hold secrets, each setting named as the user
     gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
-    sources: Sources = Sources()
+    sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
-    (:meth:`~sipgw.app.settings.Sources.explain`)."""
+    (:meth:`~sipgw.app.settings.Sources.explain`); left out of the repr (secrets)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:

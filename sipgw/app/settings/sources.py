@@ -85,9 +85,10 @@ class Found:
 class Sources:
     """What settings are read from: the command line's flags and the environment."""
 
-    environ: Mapping[str, str] = field(default_factory=dict)
-    """The environment (with the ``.env`` file already loaded into it)."""
-    flags: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment (with the ``.env`` file already loaded into it); not in the repr,
+    like :attr:`flags`: both hold secrets."""
+    flags: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Flag (``--sip-port``) -> its text, for the flags given on the command line."""
     env_file_lines: Mapping[str, str] = field(default_factory=dict)
     """Variable -> the ``.env`` line that set it (``.env line 3``), for those it set."""
@@ -104,6 +105,14 @@ class Sources:
     def given(self, setting: Setting[Any]) -> bool:
         """Whether a flag or the environment sets it."""
         return self.find(setting).origin != "default"
+
+    def gives(self, cls: type, name: str) -> bool:
+        """Whether a flag or the environment sets the setting of field ``name`` of ``cls``.
+
+        Raises:
+            TypeError: ``cls`` has no such setting.
+        """
+        return self.given(setting_of(cls, name))
 
     def label(self, cls: type, name: str) -> str:
         """How a message names the setting of field ``name`` of ``cls`` (:attr:`Found.label`).

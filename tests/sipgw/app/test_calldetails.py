@@ -18,10 +18,10 @@ def call_with(*fields: str, trusted: bool = True) -> CallInfo:
     """A call whose INVITE had ``fields``; ``trusted``: from a source in the allow list."""
     headers = Headers.parse("\r\n".join(fields))
     caller, called = NameAddr.parse("<sip:a@x>"), NameAddr.parse("<sip:b@y>")
-    call = CallInfo(("c", "t"), caller, called, details=InviteDetails.of(headers))
-    if trusted:
-        call._trusted_identity = trusted_number(headers)  # as the SIP core sets it
-    return call
+    identity = trusted_number(headers) if trusted else ""  # as the SIP core finds it
+    return CallInfo(
+        ("c", "t"), caller, called, details=InviteDetails.of(headers), trusted_identity=identity
+    )
 
 
 def test_the_agent_sees_the_asserted_number_forwarding_and_allowed_headers() -> None:

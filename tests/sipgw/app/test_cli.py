@@ -15,7 +15,7 @@ import pytest
 from sipgw import __version__
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
-from sipgw.app.sections import SECTIONS
+from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings.flags import FIRST_TITLE
 from sipgw.app.startup import Startup
@@ -139,10 +139,13 @@ def test_every_flag_is_in_the_parser_and_documented(
     docs = (ROOT / "docs" / "configuration.md").read_text()
     assert "serve" in parser_help and "call" in parser_help
     flagged = [spec for info in SECTIONS for _, spec in info.settings if spec.flag]
-    assert len(flagged) == 94
+    assert len(flagged) == 95
+    call_only = {spec.flag for info in CALL_ONLY for _, spec in info.settings}
+    assert call_only == {"--admin-url"}
     for setting in flagged:
-        assert setting.env.startswith("SIPGW_")
-        assert setting.flag and setting.flag in serve_help and setting.env in serve_help
+        assert setting.env.startswith("SIPGW_") and setting.flag
+        on_serve = setting.flag in serve_help and setting.env in serve_help
+        assert on_serve is (setting.flag not in call_only), setting.flag
         assert setting.flag in call_help and setting.env in call_help
         assert f"`{setting.flag} " in docs, setting.flag
         assert f"`{setting.env}`" in docs, setting.env

@@ -70,3 +70,24 @@ def test_the_caller_id_settings() -> None:
         ConfigError, match="^--caller-id-header rpid: must be one of none, pai, ppi"
     ):
         load(OutboundSection, Sources({}, {"--caller-id-header": "rpid"}))
+
+
+async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
+    """The call-started counter is the call path's (CallPath.call_started), for both
+    directions: a call that fails before any INVITE counts, one the dial policy refuses
+    does not (nothing was attempted)."""
+    from agent.dialpolicy import DialRefused
+    from agent.echo import EchoAgent
+    from sipgw.app.config import GatewayConfig
+    from sipgw.app.gateway import Gateway
+
+    gateway = Gateway(GatewayConfig(bind="127.0.0.1"), lambda call: EchoAgent(call))
+    failed = await gateway.originate("no target at all")
+    assert failed.outcome.result().kind == "failed" and failed.handle is None
+    unknown = await gateway.originate("sip:a@127.0.0.1", line="nope")
+    reason = unknown.outcome.result().reason
+    assert reason == "no line 'nope' (lines: none: no routes file)", reason
+    assert gateway.counters().calls_total == 2
+    with pytest.raises(DialRefused):  # nothing allowed: refused before it is counted
+        await gateway.place_call("sip:a@127.0.0.1", for_agent=True)
+    assert gateway.counters().calls_total == 2 and gateway.counters().dial_refused == 1

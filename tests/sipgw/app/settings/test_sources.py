@@ -81,7 +81,7 @@ def test_a_secret_value_is_never_shown() -> None:
     ):
         found = sources.find(KEY)
         assert secret not in found.quoted() and secret not in found.name
-        assert secret not in found.label
+        assert secret not in found.label and secret not in repr(sources)
         assert found.quoted().endswith(("--test-key", "TEST_KEY"))
 
 
