@@ -3,9 +3,10 @@
 Beside a running ``sipgw serve`` (same ``.env``, same options), a second gateway would
 fight it for its ports. So ``sipgw call`` first asks the running one to place the call,
 through its admin API (:mod:`sipgw.app.admin.server`): at ``--admin-url`` (its own
-section, :class:`CallCommandSection`), else at the admin address the settings give
-(``--admin-port``, ``--admin-bind``), with the admin token. The call then takes that
-gateway's registration, proxy, credentials and agent, and shows up on its dashboard.
+section, :class:`~sipgw.app.admin.settings.CallCommandSection`), else at the admin
+address the settings give (``--admin-port``, ``--admin-bind``), with the admin token. The
+call then takes that gateway's registration, proxy, credentials and agent, and shows up
+on its dashboard.
 
 When no gateway answers there (or none is configured), the call is placed from this
 process, on ephemeral SIP ports (``--sip-port``/``--tls-port`` on the command line still
@@ -29,16 +30,14 @@ import dataclasses
 import signal
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sipgw.app.accounts import OutboundSection
-from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.callrequest import CallRequest, amd_request, assignments
 from sipgw.app.config import NetworkSection
-from sipgw.app.settings import ConfigError, Sources, load, section, setting
-from sipgw.app.settings.parsers import text
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
@@ -49,7 +48,6 @@ if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
 
 __all__ = [
     "CALL_EXIT",
-    "CallCommandSection",
     "add_call_options",
     "admin_url",
     "call_request_of",
@@ -65,25 +63,6 @@ CALL_EXIT: dict[str, int] = {
     "failed": 7,
 }
 """``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
-
-
-@section(
-    "call-command",
-    title="sipgw call",
-    intro="Read by `sipgw call` only (its flags are not `sipgw serve`'s): which running "
-    "gateway places the call (docs/outbound.md).",
-)
-@dataclass(frozen=True)
-class CallCommandSection:
-    """Where a running gateway's admin server is."""
-
-    admin_url: str = setting(
-        "", env="SIPGW_ADMIN_URL", flag="--admin-url", metavar="URL", parse=text, first=True,
-        default_doc="the admin address the settings give, if any",
-        help="A running gateway's admin server, which places the call (e.g. "
-        "http://127.0.0.1:8080); when none answers, the call is placed from here on "
-        "ephemeral ports.",
-    )  # fmt: skip
 
 
 PROBE_TIMEOUT = 2.0

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
-from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection, EchoSection
 from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
@@ -26,7 +26,6 @@ from sipgw.app.assistant_settings import (
     DialSection,
     PreemptiveSection,
 )
-from sipgw.app.callcmd import CallCommandSection
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.dns import DnsSection

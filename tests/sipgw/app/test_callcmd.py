@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callcmd import CallCommandSection, admin_url, call_request_of, run
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
+from sipgw.app.callcmd import admin_url, call_request_of, run
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
 from sipgw.app.settings import ConfigError, Sources, load
