@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from agent.amd.config import AmdMode, AmdRequest
-from agent.base import AgentFactory, CallDetails
+from agent.base import AgentFactory
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
@@ -349,7 +349,7 @@ class OutboundCalls:
             self.path.close_rtp(endpoint)
             return PlacedCall.failed(uri, str(exc))
         handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
-        handle.details = CallDetails(variables=variables)
+        handle.details = dataclasses.replace(handle.details, variables=variables)  # numbers kept
         handle.refer_headers = headers
         handle.amd = _detection(amd, self.config.amd)
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
