@@ -160,7 +160,7 @@ async def run(startup: Startup, args: argparse.Namespace, sources: Sources) -> i
         return 2
     url = admin_url(load(CallCommandSection, sources), startup.admin)
     if url:
-        remote = _Remote(url, startup.admin.token)
+        remote = _Remote(url, startup.admin.token, sources.label(AdminSettings, "token"))
         reason = await remote.probe()
         if not reason:
             return await remote.call(request)
@@ -180,8 +180,10 @@ class RemoteError(Exception):
 class _Remote:
     """A running gateway's admin API, asked to place one call."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, token_setting: str = "--admin-token") -> None:
         self.url = url
+        self.token_setting = token_setting
+        """How the token was given (``--admin-token``, ``SIPGW_ADMIN_TOKEN (.env line 4)``)."""
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def probe(self) -> str:
@@ -195,7 +197,9 @@ class _Remote:
                 session.get(f"{self.url}/api/health") as response,
             ):
                 if response.status == 401:
-                    return f"the gateway at {self.url} refused our admin token (SIPGW_ADMIN_TOKEN)"
+                    return (
+                        f"the gateway at {self.url} refused our admin token ({self.token_setting})"
+                    )
                 if response.status >= 400:
                     return f"the gateway at {self.url} answered {response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
