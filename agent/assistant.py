@@ -265,7 +265,9 @@ class AssistantAgent(ScopedAgent):
         call, scope = self.call, self.scope
         self.open_record(self.opening.missing, call_data(call.details))
         # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
-        self.caller_context.start(call.verified_caller, call.called, scope.log_id, call.details)
+        self.caller_context.start(
+            call.verified_caller, call.details.called_number, scope.log_id, call.details
+        )
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())

@@ -74,7 +74,6 @@ __all__ = [
     "OwnerChecks",
     "builtin_tools",
     "callback_allowed",
-    "caller_number",
     "normalize_order_id",
 ]
 
@@ -239,8 +238,8 @@ class OwnerChecks:
 
 
 def _digits(number: str) -> str:
-    """A number's digits (a URI's user part reduced), for comparing owners."""
-    return re.sub(r"\D", "", caller_number(number) if ":" in number else number)
+    """A phone number's digits, for comparing owners ("" for anything else)."""
+    return _dialable(number).lstrip("+")
 
 
 def _plain(text: str) -> str:
@@ -282,26 +281,10 @@ def _find_order(orders: list[dict[str, Any]], wanted: str) -> dict[str, Any] | N
 # -- schedule_callback ---------------------------------------------------------
 
 
-def caller_number(caller: str) -> str:
-    """The phone number (or user part) in a caller URI; "" for anonymous callers.
-
-    ``'"Bob" <sip:+15551234567@trunk.example;user=phone>'`` gives ``"+15551234567"``.
-    """
-    text = caller.strip()
-    if "<" in text and ">" in text:
-        text = text[text.index("<") + 1 : text.index(">")]
-    for scheme in ("sips:", "sip:", "tel:"):
-        if text.lower().startswith(scheme):
-            text = text[len(scheme) :]
-            break
-    user = text.split("@", 1)[0].split(";", 1)[0].strip()
-    return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
-
-
-def _own_number(other_party: str) -> str:
-    """The number of the party a call we placed went to ("" when it is none)."""
+def _dialable(number: str) -> str:
+    """``number`` as :func:`dialable_number` writes it; "" when it is no phone number."""
     try:
-        return dialable_number(caller_number(other_party))
+        return dialable_number(number)
     except ValueError:
         return ""
 
@@ -319,7 +302,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
 
     async def schedule_callback(ctx: ToolContext, args: dict[str, Any]) -> object:
         given = str(args.get("phone") or "").strip()
-        phone = given or caller_number(ctx.caller)
+        phone = given or ctx.caller_number
         if not phone:
             raise ToolError("no phone number: ask the caller which number to call back")
         try:
@@ -330,7 +313,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                     "the caller's address is not a phone number: ask which number to call back"
                 ) from None
             raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
-        if ctx.direction == "outbound" and number != _own_number(ctx.caller):
+        if ctx.direction == "outbound" and number != _dialable(ctx.caller_number):
             # A call we placed (a callback) was set off by someone else's words: it may
             # move its own call back, never start one to another number.
             raise DialRefused(
@@ -362,7 +345,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                 notes=str(args.get("notes") or "").strip(),
                 due_at=due_at,
                 now=now,
-                requested_by=caller_number(ctx.caller) or "anonymous",
+                requested_by=ctx.caller_number or "anonymous",
                 quota=settings.callback_quota,
             )
         except CallbackQuotaExceeded as exc:

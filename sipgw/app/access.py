@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.mediaranges import TrunkMedia, media_networks, trunk_media
-from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
+from sipgw.app.settings import ConfigError, InvalidSettings, SettingError, section, setting
 from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
@@ -221,8 +221,11 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        message = f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: cannot read it ({exc})"
-        raise ConfigError(message) from None
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise SettingError(
+            "{inbound_users_file}: cannot read {path}: {why}", AccessSection,
+            path=path, why=why or exc,
+        ) from None  # fmt: skip
     users: list[tuple[str, str]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -348,9 +351,10 @@ async def _networks(
             addresses = await resolve(host)
         except OSError as exc:
             if strict:
-                raise ConfigError(
-                    f"--allow-from/SIPGW_ALLOW_FROM: cannot resolve {host!r} ({exc})"
-                ) from None
+                raise SettingError(
+                    "{allow_from}: cannot resolve {host!r} ({why})", AccessSection,
+                    host=host, why=exc.strerror or exc,
+                ) from None  # fmt: skip
             log.warning("access: cannot resolve %s (%s): calls through it are refused", host, exc)
             continue
         networks.extend(parse_network(address) for address in addresses)

@@ -52,7 +52,7 @@ from media.liveness import LivenessConfig
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.calldetails import CallHeadersSection, call_details
+from sipgw.app.calldetails import CallHeadersSection, call_details, with_numbers
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, Consulting, stream_params
 from sipgw.app.config import GatewayConfig
@@ -162,6 +162,11 @@ class CallPath:
 
     # ------------------------------------------------------------------ a call begins
 
+    def call_started(self) -> None:
+        """A call is taken (offered to us, routed or not) or asked to be placed (placed or
+        not): counted here, once per call, whichever way it goes."""
+        self.counted.call_started()
+
     def admit(
         self,
         call: CallInfo,
@@ -187,7 +192,8 @@ class CallPath:
 
     def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
         """``handle`` among the calls and on the feed: :meth:`admit`'s, or a call of another
-        leg (:mod:`sipgw.app.legs`)."""
+        leg (:mod:`sipgw.app.legs`); its details get the caller's and called numbers."""
+        handle.details = with_numbers(handle.details, handle.call)
         self.handles[handle.call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")
         return handle

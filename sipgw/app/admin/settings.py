@@ -1,4 +1,7 @@
-"""The admin server's settings: the ``admin`` section, :class:`AdminSettings`."""
+"""The admin server's settings (:class:`AdminSettings`), and where ``sipgw call`` finds one.
+
+:class:`CallCommandSection` is read by ``sipgw call`` only: a running gateway's admin URL.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,11 @@ from sipgw.app.settings.parsers import (
     ip_address,
     optional_port,
     positive,
+    text,
     verbatim,
 )
 
-__all__ = ["AdminSettings"]
+__all__ = ["AdminSettings", "CallCommandSection"]
 
 
 @section(
@@ -83,3 +87,22 @@ class AdminSettings:
                 "new ones",
                 address=self.bind,
             )
+
+
+@section(
+    "call-command",
+    title="sipgw call",
+    intro="Read by `sipgw call` only (its flags are not `sipgw serve`'s): which running "
+    "gateway places the call (docs/outbound.md).",
+)
+@dataclass(frozen=True)
+class CallCommandSection:
+    """Where a running gateway's admin server is."""
+
+    admin_url: str = setting(
+        "", env="SIPGW_ADMIN_URL", flag="--admin-url", metavar="URL", parse=text, first=True,
+        default_doc="the admin address the settings give, if any",
+        help="A running gateway's admin server, which places the call (e.g. "
+        "http://127.0.0.1:8080); when none answers, the call is placed from here on "
+        "ephemeral ports.",
+    )  # fmt: skip

@@ -3,7 +3,6 @@ ephemeral ports; the call's options; how it ends, in one line and an exit status
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 from pathlib import Path
@@ -11,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callcmd import ADMIN_URL_ENV, admin_url, call_request_of, run
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
+from sipgw.app.callcmd import admin_url, call_request_of, run
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
-from sipgw.app.settings import ConfigError
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import build_startup
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.ports import free_port, free_port_range
@@ -43,14 +42,31 @@ async def sipgw_call(*argv: str) -> int:
 
 
 def test_where_the_running_gateway_is() -> None:
-    args = argparse.Namespace(admin_url=None)
-    assert admin_url(args, {}, AdminSettings()) == ""
-    assert admin_url(args, {}, AdminSettings(port=8080)) == "http://127.0.0.1:8080"
-    assert admin_url(args, {}, AdminSettings(port=8080, bind="0.0.0.0")) == "http://127.0.0.1:8080"
-    assert admin_url(args, {}, AdminSettings(port=8080, bind="::1")) == "http://[::1]:8080"
-    assert admin_url(args, {ADMIN_URL_ENV: "http://gw:9/"}, AdminSettings(port=1)) == "http://gw:9"
-    flag = argparse.Namespace(admin_url="http://other:7")
-    assert admin_url(flag, {ADMIN_URL_ENV: "http://gw:9"}, AdminSettings()) == "http://other:7"
+    none = CallCommandSection()
+    assert admin_url(none, AdminSettings()) == ""
+    assert admin_url(none, AdminSettings(port=8080)) == "http://127.0.0.1:8080"
+    assert admin_url(none, AdminSettings(port=8080, bind="0.0.0.0")) == "http://127.0.0.1:8080"
+    assert admin_url(none, AdminSettings(port=8080, bind="::1")) == "http://[::1]:8080"
+    env = load(CallCommandSection, Sources({"SIPGW_ADMIN_URL": "http://gw:9/"}))
+    assert admin_url(env, AdminSettings(port=1)) == "http://gw:9"
+    flag = load(
+        CallCommandSection,
+        Sources({"SIPGW_ADMIN_URL": "http://gw:9"}, {"--admin-url": "http://other:7"}),
+    )
+    assert admin_url(flag, AdminSettings()) == "http://other:7"
+
+
+def test_the_admin_url_is_a_setting_of_sipgw_call_only() -> None:
+    """Declared as a section: in the docs and .env.example, a flag of ``call`` only."""
+    from sipgw.app.cli import build_parser
+
+    env = parse(["call", "1", "--admin-url", "http://gw:9"])
+    assert env.sources.flags["--admin-url"] == "http://gw:9"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--admin-url", "http://gw:9"])
+    root = Path(__file__).resolve().parents[3]
+    assert "`--admin-url URL` | `SIPGW_ADMIN_URL`" in (root / "docs/configuration.md").read_text()
+    assert "# SIPGW_ADMIN_URL=" in (root / ".env.example").read_text()
 
 
 def test_the_command_line_describes_the_call() -> None:
@@ -64,8 +80,13 @@ def test_the_command_line_describes_the_call() -> None:
         (("X-Campaign", "spring"),), "echo", "telnyx", 20.0, "sales",
     )  # fmt: skip
     os.environ["SIPGW_CALLER_ID"] = "+15559999999"  # the running gateway's own setting
+    os.environ["SIPGW_RING_TIMEOUT"] = "9"
+    os.environ["SIPGW_AGENT"] = "echo"
     plain = parse(["call", "+15557654321"])
     assert call_request_of(plain.args, plain.sources) == CallRequest("+15557654321")
+    default = parse(["call", "1", "--ring-timeout", "60", "--agent", "ECHO"])  # as defaults
+    request = call_request_of(default.args, default.sources)
+    assert (request.ring_timeout, request.agent) == (60.0, "echo")  # given: sent, parsed
     bad = parse(["call", "1", "--header", "Via=x"])
     with pytest.raises(ConfigError, match="must start with X-"):
         call_request_of(bad.args, bad.sources)

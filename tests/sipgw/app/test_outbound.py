@@ -132,3 +132,24 @@ async def test_a_refused_call_gets_a_record_in_the_far_ends_words(tmp_path: Path
         "sip_reason": "Caller Origination Number is Invalid D35",
         "sip_detail": "Reason: Q.850 cause 21: Call Rejected", "hint": hint(403),
     }  # fmt: skip
+
+
+async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
+    """The call-started counter is the call path's (CallPath.call_started), for both
+    directions: a call that fails before any INVITE counts, one the dial policy refuses
+    does not (nothing was attempted)."""
+    from agent.dialpolicy import DialRefused
+    from agent.echo import EchoAgent
+    from sipgw.app.config import GatewayConfig
+    from sipgw.app.gateway import Gateway
+
+    gateway = Gateway(GatewayConfig(bind="127.0.0.1"), lambda call: EchoAgent(call))
+    failed = await gateway.originate("no target at all")
+    assert failed.outcome.result().kind == "failed" and failed.handle is None
+    unknown = await gateway.originate("sip:a@127.0.0.1", line="nope")
+    reason = unknown.outcome.result().reason
+    assert reason == "no line 'nope' (lines: none: no routes file)", reason
+    assert gateway.counters().calls_total == 2
+    with pytest.raises(DialRefused):  # nothing allowed: refused before it is counted
+        await gateway.place_call("sip:a@127.0.0.1", for_agent=True)
+    assert gateway.counters().calls_total == 2 and gateway.counters().dial_refused == 1

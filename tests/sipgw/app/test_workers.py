@@ -87,13 +87,14 @@ def test_port_zero_stays_zero_each_worker_picks_a_free_port() -> None:
 def test_overlapping_or_impossible_ports_are_refused() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"SIPGW_WORKERS: 2 workers need SIPGW_SIP_PORT and SIPGW_TLS_PORT ports "
-        r"that overlap \(port 5061\)",
+        match=r"^--workers/SIPGW_WORKERS: 2 workers need --sip-port/SIPGW_SIP_PORT and "
+        r"--tls-port/SIPGW_TLS_PORT ports that overlap \(port 5061\)",
     ):
         plan_workers(2, GatewayConfig(sip_port=5060, transports=("UDP", "TLS")), AdminSettings())
     with pytest.raises(ConfigError, match="SIPGW_ADMIN_PORT.*overlap"):
         plan_workers(3, GatewayConfig(sip_port=8000), AdminSettings(port=8002))
-    with pytest.raises(ConfigError, match="SIPGW_SIP_PORT: worker 2 would need port 65536"):
+    with pytest.raises(ConfigError, match="^--sip-port/SIPGW_SIP_PORT: worker 2 would need port "
+                       "65536"):  # fmt: skip
         plan_workers(2, GatewayConfig(sip_port=65535), AdminSettings())
     # TLS off: its port is not planned, so it cannot collide.
     assert plan_workers(2, GatewayConfig(sip_port=5060), AdminSettings())[1].tls_port is None
@@ -106,8 +107,13 @@ def test_a_plan_error_exits_2_before_any_worker_starts(
     argv = ["serve", "--public-ip", "192.0.2.1", "--workers", "3", "--rtp-ports", "10000-10003"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("sipgw: error: SIPGW_RTP_PORTS: 10000-10003 is too small") == 1
+    assert err.count("sipgw: error: --rtp-ports: 10000-10003 is too small") == 1  # as typed
     assert "started" not in err
+    os.environ["SIPGW_SIP_PORT"] = "65535"  # a variable is named as the variable
+    assert main(["serve", "--public-ip", "192.0.2.1", "--workers", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "sipgw: error: SIPGW_SIP_PORT: worker 2 would need port 65536\n"
+    )
 
 
 def test_worker_index_is_hidden_from_help(capsys: pytest.CaptureFixture[str]) -> None:
