@@ -22,6 +22,8 @@ measures an older tree: run it with that tree's checkout on ``PYTHONPATH``.
 - ``victim``: INVITEs whose ``c=`` is a listening victim and whose caller sends no RTP
   (sendrecv with ACK, recvonly with ACK, no ACK at all): packets the victim receives and when
   the gateway ends each call.
+- ``hold_rtcp``: calls on hold with ``c=0.0.0.0`` and ``a=inactive`` (no RTP timeout):
+  datagrams that reach this host at the RTP port + 1 and at an ``a=rtcp:`` port.
 - ``bleed``: a caller talks, then goes quiet while another address sprays RTP at its port:
   packets the sprayer gets, packets the caller still gets; and how the next call's port
   follows from this one's.

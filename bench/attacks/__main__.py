@@ -16,6 +16,7 @@ ATTACKS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = 
     "default_serve": lambda a: default_serve.default_serve(settle=a.settle),
     "state": lambda a: asyncio.to_thread(signalling.state, a.invites),
     "victim": lambda a: media.victim(window=a.window),
+    "hold_rtcp": lambda a: media.hold_rtcp(),
     "bleed": lambda a: media.bleed(),
     "ports": lambda a: media.ports(),
     "tcp_limits": lambda a: signalling.tcp_limits(),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from media import g711
 from media.latching import RELATCH_WINDOW
 from media.liveness import LivenessConfig
 from media.rtcp import ReportBlock, build_compound, build_rr
 from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from media.session import MediaSession, StreamParams, deliverable
 
 PEER = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)
@@ -214,3 +216,42 @@ def test_comfort_noise_from_the_latched_source_keeps_the_peer_alive() -> None:
     s.receive(packet(2, pt=13, payload=bytes(1)), PEER, 7.0)
     s.receive(packet(3, pt=13, payload=bytes(1)), ATTACKER, 14.0)  # not from the caller
     assert s.stats.unknown_payload == 2 and s.idle_for(14.5) == 7.5
+
+
+def test_deliverable_destinations_are_ip_literals_with_a_port() -> None:
+    """Linux delivers a datagram sent to 0.0.0.0 (or ::) to this host itself."""
+    for nowhere in (("0.0.0.0", 5000), ("::", 5000), ("0:0::0", 5000), ("::ffff:0.0.0.0", 5000),
+                    ("[::]", 5000), ("192.0.2.10", 0), ("192.0.2.10", 65536),
+                    ("media.example.com", 5000)):  # fmt: skip
+        assert not deliverable(nowhere), nowhere
+    for somewhere in (("192.0.2.10", 1), ("192.0.2.10", 65535), ("[2001:db8::1]", 5000)):
+        assert deliverable(somewhere), somewhere
+
+
+def test_nothing_goes_to_the_unspecified_address_or_port_zero() -> None:
+    """Issue 21 (audit): with ``c=0.0.0.0`` (hold, RFC 3264 §8.4) our RTCP went to
+    (0.0.0.0, RTP port + 1), or the ``a=rtcp`` port the caller chose, which is this host;
+    ``a=inactive`` exempts the call from the RTP timeout, so it went on for the whole call."""
+    cases: list[dict[str, Any]] = [
+        {"remote": ("0.0.0.0", 40000), "send": False, "receive": False},  # a=inactive
+        {"remote": ("0.0.0.0", 40000), "send": False, "receive": False, "rtcp_port": 5060},
+        {"remote": ("0.0.0.0", 40000), "rtcp_mux": True},
+        {"remote": ("0.0.0.0", 40000)},  # sendrecv, as the SDP layer never leaves it
+        {"remote": ("::", 40000)},
+        {"remote": (PEER[0], 0)},
+        {"remote": (PEER[0], 65535)},  # RTP may go; RTCP (65536) may not
+    ]
+    for params in cases:
+        s = session(**params)
+        assert s.rtcp_destination(None) is None, params
+        if params["remote"] != (PEER[0], 65535):
+            assert s.packets_for(None, 1.0) == [] and not s.can_send_early(1.0), params
+    assert session().rtcp_destination(None) == (PEER[0], PEER[1] + 1)
+    assert session(rtcp_port=41000).rtcp_destination(None) == (PEER[0], 41000)
+    learnt = (PEER[0], 50001)
+    assert session().rtcp_destination(learnt) == learnt  # symmetric RTCP
+    assert session(rtcp_mux=True).rtcp_destination(learnt) == PEER
+    on_hold = session()
+    on_hold.receive(packet(1), NATTED, 0.0)  # latched; then hold with c=0.0.0.0
+    on_hold.update(StreamParams(remote=("0.0.0.0", 40000), send=False, receive=False), 1.0)
+    assert on_hold.rtcp_destination(None) == (NATTED[0], NATTED[1] + 1)  # the peer, not us
