@@ -14,9 +14,11 @@ We send only when :class:`~media.liveness.PeerLiveness` says so: once the dialog
 is confirmed (:meth:`MediaSession.confirm`, unless the session starts
 confirmed), and while the peer shows it is there (RTP from the latched source,
 or RTCP from the host we send to that reports on our stream). After a silence
-of :attr:`~media.liveness.LivenessConfig.pause_after` seconds sending pauses
-until the next sign; :meth:`MediaSession.idle_for` tells the application how
-long the peer has been silent (its RTP timeout ends the call).
+of :attr:`~media.liveness.LivenessConfig.pause_after` seconds (of
+:attr:`~media.liveness.LivenessConfig.first_sign` seconds while a peer that is to
+send RTP has sent nothing yet) sending pauses until the next sign;
+:meth:`MediaSession.idle_for` tells the application how long the peer has been
+silent (its RTP timeout ends the call).
 
 SRTP (when ``StreamParams.srtp`` is set): every packet received is
 authenticated and decrypted before anything else looks at it, so a packet
@@ -249,7 +251,7 @@ class MediaSession:
 
     def may_send(self, now: float) -> bool:
         """Whether media may go out now: confirmed, and the peer not silent too long."""
-        return self.liveness.may_send(now)
+        return self.liveness.may_send(now, self.params.receive)
 
     # ------------------------------------------------------------------ inbound
 
@@ -354,7 +356,7 @@ class MediaSession:
         media/liveness.py); the report goes out once we may again.
         """
         rtcp = self.rtcp
-        if not rtcp.due(now) or not self.liveness.may_send(now):
+        if not rtcp.due(now) or not self.liveness.may_send(now, self.params.receive):
             return None
         sender = self.sender
         info = SenderInfo(0, sender.timestamp, sender.packets_sent, sender.octets_sent)
@@ -405,7 +407,7 @@ class MediaSession:
         None (an empty list) on hold, before the dialog is confirmed and while the peer is silent
         (:meth:`may_send`): the timestamp stays on wall time, nothing is sent.
         """
-        if not self.params.send or not self.liveness.may_send(now):
+        if not self.params.send or not self.liveness.may_send(now, self.params.receive):
             if self.params.send:
                 self.liveness.withheld += 1
             self.sender.skip(1)
@@ -438,7 +440,7 @@ class MediaSession:
             and not sender.talking
             and not sender.dtmf_pending
             and deliverable(self.remote)
-            and self.liveness.may_send(now)
+            and self.liveness.may_send(now, self.params.receive)
         )
 
     def skip(self, ticks: int) -> None:
@@ -466,7 +468,7 @@ class MediaSession:
         if changed_remote and deliverable(params.remote):  # not to hold (c=0.0.0.0)
             self.latch.retarget(params.remote)
         if (params.send or params.receive) and (changed_remote or not was_active):
-            self.liveness.sign(now)
+            self.liveness.restart(now, new_address=changed_remote)
         if params.codec != self.jitter_config.codec:
             self.jitter_config = JitterBufferConfig(
                 codec=params.codec,
@@ -499,6 +501,6 @@ class MediaSession:
         (it offered ``a=recvonly``) shows itself with RTCP about our stream.
         """
         if not self.params.send and not self.params.receive:
-            self.liveness.sign(now)
+            self.liveness.restart(now)  # no sign: a later re-INVITE's peer must show itself
             return 0.0
         return self.liveness.silent_for(now)

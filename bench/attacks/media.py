@@ -34,6 +34,12 @@ class AimingPhone(Phone):
         self.direction = direction
         self.rtcp_port = rtcp_port
         """An ``a=rtcp:`` port (RFC 3605) to name, if any."""
+        self.sent_octets = 0
+        """What this phone sent on SIP (the INVITE and its ACK)."""
+
+    def send(self, data: bytes) -> float:
+        self.sent_octets += len(data)
+        return super().send(data)
 
     def sdp(self, formats: str | None = None) -> str:
         host, port = self.target
@@ -53,8 +59,9 @@ async def victim(window: float = 40.0, rtp_timeout: float = 30.0) -> dict[str, A
     """Three INVITEs aim RTP at listening victims (127.0.0.9); no caller sends any RTP.
 
     ``sendrecv`` and ``recvonly`` offers are ACKed; ``no_ack`` never is. For ``window``
-    seconds: datagrams each victim gets (and of those, RTP packets), and when the gateway
-    ends each call (RTP timeout ``rtp_timeout``, the default).
+    seconds: datagrams each victim gets (and of those, RTP packets and their octets against
+    what the caller sent on SIP), and when the gateway ends each call (RTP timeout
+    ``rtp_timeout``, the default; the pauses are the defaults too).
     """
     async with gateway_on_loop(rtp_timeout=rtp_timeout) as gateway:
         address = ("127.0.0.1", gateway.ua.config.sip_port)
@@ -87,6 +94,10 @@ async def victim(window: float = 40.0, rtp_timeout: float = 30.0) -> dict[str, A
             phone = phones[name]
             acked_at = phone.answered_at if name != "no_ack" else None
             results[name] = _victim_figures(counter, started[name], acked_at, ended[name])
+            rtp_octets = sum(len(data) for data in counter.data if len(data) >= 12)
+            results[name]["rtp_octets"] = rtp_octets
+            results[name]["caller_sip_octets"] = phone.sent_octets
+            results[name]["amplification_bytes"] = round(rtp_octets / phone.sent_octets, 1)
             phone.close()
     results["window_s"] = window
     results["rtp_timeout_s"] = rtp_timeout

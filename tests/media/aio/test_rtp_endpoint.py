@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.liveness import LivenessConfig
 from media.ports import PortAllocator
 from media.rtcp import ReportBlock, build_rr
 from media.rtp import RtpPacket
@@ -86,7 +87,13 @@ def audio(seq: int, ssrc: int = 7) -> bytes:
 
 
 def attach(endpoint: RtpEndpoint, remote: tuple[str, int], **params: object) -> MediaSession:
-    session = MediaSession(StreamParams(remote=remote, **params), now=endpoint.loop.time())  # type: ignore[arg-type]
+    """A session on ``endpoint``; its peer sends nothing, and may take its time (the first
+    sign's deadline is not what these tests are about: tests/media/test_liveness.py)."""
+    session = MediaSession(
+        StreamParams(remote=remote, **params),  # type: ignore[arg-type]
+        now=endpoint.loop.time(),
+        liveness=LivenessConfig(first_sign=0),
+    )
     endpoint.session = session
     return session
 
