@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -19,7 +20,6 @@ from sipgw.useragent import UserAgent, UserAgentConfig
 __all__ = ["amplification", "state", "tcp_limits"]
 
 REPO = Path(__file__).resolve().parents[2]
-RFC4475 = REPO.parent / "shared" / "conformance" / "rfc4475"
 VALID_RFC4475 = ("esc01", "lwsdisp", "escnull", "intmeth")
 """Valid torture messages (RFC 4475 §3.1.1), one of each rate-limit kind: INVITE, OPTIONS,
 REGISTER, other (an unknown method)."""
@@ -137,12 +137,32 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     return await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.5", 0))
 
 
+def rfc4475_dir() -> Path | None:
+    """The RFC 4475 torture messages (not in this repository): ``$SIPGW_RFC4475_DIR``, else
+    ``<repo>/../shared/conformance/rfc4475``; None when neither holds them."""
+    env = os.environ.get("SIPGW_RFC4475_DIR")
+    for candidate in (Path(env) if env else None, REPO.parent / "shared/conformance/rfc4475"):
+        if candidate is not None and all(
+            (candidate / f"{name}.dat").is_file() for name in VALID_RFC4475
+        ):
+            return candidate
+    return None
+
+
 async def tcp_limits() -> dict[str, Any]:
     """A source over every rate limit sends four valid RFC 4475 requests over TCP.
 
     127.0.0.5 sends 73 small requests on one connection (every kind past its burst), and
-    at once the four valid messages, each on a connection of its own.
+    at once the four valid messages, each on a connection of its own. Without the messages
+    (:func:`rfc4475_dir`) the attack says what is missing instead of running.
     """
+    rfc4475 = rfc4475_dir()
+    if rfc4475 is None:
+        return {
+            "skipped": "RFC 4475 messages not found: set SIPGW_RFC4475_DIR to the directory "
+            f"holding {', '.join(f'{n}.dat' for n in VALID_RFC4475)} (RFC 4475 appendix A), "
+            f"or put them in {REPO.parent / 'shared/conformance/rfc4475'}"
+        }
     async with gateway_on_loop(transports=("UDP", "TCP")) as gateway:
         port = gateway.ua.config.sip_port
         flooder = await _connect(port)
@@ -157,7 +177,7 @@ async def tcp_limits() -> dict[str, Any]:
         await flooder[1].drain()
         await asyncio.sleep(0.05)
         for name, (_, writer) in valid.items():
-            writer.write((RFC4475 / f"{name}.dat").read_bytes())
+            writer.write((rfc4475 / f"{name}.dat").read_bytes())
         flood_statuses = await statuses(flooder[0])
         answers = {name: await statuses(reader, 0.3) for name, (reader, _) in valid.items()}
         for _, writer in (flooder, *valid.values()):
