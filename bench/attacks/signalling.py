@@ -10,7 +10,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench.attacks.common import count_udp, forged_request, gateway_on_loop, statuses
+from bench.attacks.common import Counter, count_udp, forged_request, gateway_on_loop, statuses
 from sipgw.access import AccessPolicy, AllowList
 from sipgw.addressing import Flow
 from sipgw.app.access import AccessConfig
@@ -25,45 +25,68 @@ VALID_RFC4475 = ("esc01", "lwsdisp", "escnull", "intmeth")
 REGISTER, other (an unknown method)."""
 
 
+def minimal_invite(source: tuple[str, int], target: tuple[str, int], n: int) -> bytes:
+    """About the smallest INVITE a parser takes (no Contact, one-letter names), as a flood
+    tool sends it: the smaller the request, the larger the factor of its responses, which
+    carry a fixed part (status line, To tag, Allow, Server, a challenge) besides what they
+    copy from it."""
+    host, port = source
+    return (
+        f"INVITE sip:100@{target[0]} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{n:x}\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:1@{host}>;tag={n:x}\r\nTo: <sip:100@x>\r\n"
+        f"Call-ID: {n:x}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
 async def amplification(sources: int = 20, settle: float = 34.0) -> dict[str, Any]:
     """Forged-source INVITEs the access policy refuses: what comes back, per request.
 
     One INVITE from each of ``sources`` addresses (127.0.1.x, outside ``--allow-from
-    127.0.0.1``), with digest users off (403) and on (401); responses are counted for
-    ``settle`` seconds (Timer H is 32 s at the default T1).
+    127.0.0.1``), and one :func:`minimal_invite` from as many others (127.0.2.x, the
+    ``_minimal`` figures), with digest users off (403) and on (401); responses are counted
+    for ``settle`` seconds (Timer H is 32 s at the default T1).
     """
     results: dict[str, Any] = {}
     for label, users in (("403", ()), ("401_digest", (("alice", "pw-not-used"),))):
         access = AccessConfig(allow_from=("127.0.0.1",), users=users)
         async with gateway_on_loop(access=access) as gateway:
             target = ("127.0.0.1", gateway.ua.config.sip_port)
-            sockets = [await count_udp(f"127.0.1.{n + 1}") for n in range(sources)]
-            sent = 0
-            for n, (transport, _) in enumerate(sockets):
-                source = transport.get_extra_info("sockname")
-                data = forged_request("INVITE", source, target, n + 1)
-                sent += len(data)
-                transport.sendto(data, target)
+            kinds = {"": 1, "_minimal": 2}  # the scanner's INVITEs from 127.0.1.x, 127.0.2.x
+            flows: dict[str, tuple[int, list[tuple[asyncio.DatagramTransport, Counter]]]] = {}
+            for suffix, net in kinds.items():
+                sockets = [await count_udp(f"127.0.{net}.{n + 1}") for n in range(sources)]
+                sent = 0
+                for n, (transport, _) in enumerate(sockets):
+                    source = transport.get_extra_info("sockname")
+                    if suffix:
+                        data = minimal_invite(source, target, n + 1)
+                    else:
+                        data = forged_request("INVITE", source, target, n + 1)
+                    sent += len(data)
+                    transport.sendto(data, target)
+                flows[suffix] = (sent, sockets)
             peak = 0
             deadline = time.monotonic() + settle
             while time.monotonic() < deadline:
                 peak = max(peak, len(gateway.ua._ctx.transactions.server))
                 await asyncio.sleep(0.05)
-            counters = [counter for _, counter in sockets]
-            for transport, _ in sockets:
+            for transport, _ in (pair for _, sockets in flows.values() for pair in sockets):
                 transport.close()
-        received = sum(c.octets for c in counters)
-        responses = sum(c.packets for c in counters)
-        results[label] = {
-            "requests": sources,
-            "request_bytes": sent // sources,
-            "responses": responses,
-            "responses_per_request": round(responses / sources, 2),
-            "response_bytes": received,
-            "amplification_bytes": round(received / sent, 2),
-            "largest_response": max(c.largest for c in counters),
-            "server_transactions_peak": peak,
-        }
+        for suffix, (sent, sockets) in flows.items():
+            counters = [counter for _, counter in sockets]
+            received = sum(c.octets for c in counters)
+            responses = sum(c.packets for c in counters)
+            results[label + suffix] = {
+                "requests": sources,
+                "request_bytes": sent // sources,
+                "responses": responses,
+                "responses_per_request": round(responses / sources, 2),
+                "response_bytes": received,
+                "amplification_bytes": round(received / sent, 2),
+                "largest_response": max(c.largest for c in counters),
+                "server_transactions_peak": peak,
+            }
     return results
 
 
