@@ -5,9 +5,11 @@
   the RTP timeout (30 s, 1,501 packets), and for ever with ``a=recvonly`` (2,005 in 40 s,
   the call still up); an INVITE never ACKed drew 1,501. Now no RTP goes out before the
   ACK (one NUL octet as the call is answered opens our NAT's mapping), sending pauses
-  after ``pause_after`` seconds without a sign of the peer, and the RTP timeout ends the
-  call, recvonly or not (``bench.attacks``, "victim", has the figures with
-  the default 8 s pause and 30 s timeout).
+  after ``first_sign`` seconds while a peer that is to send RTP has sent nothing, after
+  ``pause_after`` seconds without a sign otherwise (a listen-only peer's first sign is an
+  RTCP report), and the RTP timeout ends the call, recvonly or not; receiver reports keep
+  a listen-only caller's call up (``bench.attacks``, "victim", has the figures with the
+  default 2 s, 8 s and 30 s).
 - **RTP bleed**: a caller talks, goes quiet, and another address sprays RTP at its port.
   Before: after 1 s of silence and 4 packets the sprayer had the call (198 of its 200
   packets answered, the caller heard nothing more). Now the sprayer gets nothing and the
