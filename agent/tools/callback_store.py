@@ -217,7 +217,8 @@ class CallbackStore:
     ) -> int:
         """Store a pending callback due at ``due_at``; returns its id.
 
-        ``requested_by``: the caller who asked (their number, "" when unknown), counted
+        ``requested_by``: the caller who asked (``verified:NUMBER``, else the From's
+        number, ``anonymous``: :func:`agent.tools.builtin.callback_requester`), counted
         against ``quota`` with the number and the total (see the module docstring).
 
         Raises:

@@ -9,7 +9,7 @@ import socket
 import time
 
 from media.ports import PortAllocator
-from media.session import MediaSession
+from media.session import MediaSession, deliverable
 
 __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
 
@@ -69,6 +69,8 @@ class RtpEndpoint:
         if rtp is None or session is None:
             return
         remote = session.remote
+        if not deliverable(remote):
+            return  # never to 0.0.0.0 (this host, for Linux) or port 0
         for packet in packets:
             rtp.sendto(packet, remote)
 
@@ -87,10 +89,8 @@ class RtpEndpoint:
         rtp, session = self.rtp, self.session
         if rtp is None or session is None:
             return
-        host, port = session.remote
-        if port == 0 or host in ("0.0.0.0", "::"):
-            return
-        rtp.sendto(b"\x00", (host, port))
+        if deliverable(session.remote):
+            rtp.sendto(b"\x00", session.remote)
 
     def send_rtcp(self, now: float) -> None:
         """Send our RTCP report when one is due: on the RTP port with rtcp-mux, else port + 1."""
@@ -99,19 +99,14 @@ class RtpEndpoint:
             return
         if now < session.rtcp.next_report:
             return  # the common case, every tick: nothing due (MediaSession.rtcp_report's test)
+        target = session.rtcp_destination(self.rtcp_remote)
+        if target is None:
+            return  # on hold with c=0.0.0.0: nowhere (never this host's own port + 1)
         session.rtcp.wall_offset = self._wall_offset
         report = session.rtcp_report(now)
         if report is None:
             return
-        if session.params.rtcp_mux:
-            rtp.sendto(report, session.remote)
-        else:
-            host, port = session.remote
-            learnt = self.rtcp_remote
-            if learnt is not None and learnt[0] == host:
-                rtcp.sendto(report, learnt)  # the peer's reports come from there
-            else:
-                rtcp.sendto(report, (host, session.params.rtcp_port or port + 1))
+        (rtp if session.params.rtcp_mux else rtcp).sendto(report, target)
 
     def close(self) -> None:
         """Close both sockets."""

@@ -396,8 +396,9 @@ class CallbackSection:
     )  # fmt: skip
     callback_max_per_caller: int = setting(
         3, env="SIPGW_CALLBACK_MAX_PER_CALLER", parse=int_at_least(0),
-        help="Callbacks one caller (by number; anonymous callers together) may schedule in 24 "
-        "hours; 0 = no limit.",
+        help="Callbacks one caller may schedule in 24 hours (by their proven number when the "
+        "call has one, a trusted trunk's P-Asserted-Identity; else by the From's number, kept "
+        "apart; anonymous callers together); 0 = no limit.",
     )  # fmt: skip
     callback_max_per_number: int = setting(
         3, env="SIPGW_CALLBACK_MAX_PER_NUMBER", parse=int_at_least(0),

@@ -136,7 +136,9 @@ class CallPath:
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
         )
-        self.liveness = LivenessConfig(pause_after=config.rtp_pause_after)
+        self.liveness = LivenessConfig(
+            pause_after=config.rtp_pause_after, first_sign=config.rtp_first_sign
+        )
         """When a call's RTP pauses for its peer's silence (media/liveness.py)."""
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""

@@ -101,7 +101,8 @@ class Gateway:
         config: resolved settings.
         agent_factory: builds each call's agent.
         access: who may call; the default (nothing configured) admits nobody
-            (``AccessConfig(free_agents=True)``: anyone, for agents that spend nothing).
+            (``AccessConfig(free_agents=True)``: this host and private networks, for
+            agents that spend nothing).
         registration: the accounts to register at start (and unregister at stop).
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
@@ -256,7 +257,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         policy, summary = await build_access_policy(self.access)
         log.log(summary_level(policy), "%s", summary)
-        self.refusals.hint = self.access.closed_by_default
+        self.refusals.hint = self.access.unconfigured  # closed, or a lab: say what admits
         media = await build_media_targets(self.access.media_ranges, resolve_host, log)
         log.info("floods: %s", self.floods.describe())
         flood, call_rate = self.floods.build(loop.time())

@@ -66,8 +66,9 @@ __all__ = ["FREE_AGENTS", "Startup", "build_startup", "detect_public_ip", "outbo
 
 FREE_AGENTS = frozenset({"echo"})
 """Agents that spend nothing per call: with only these, a gateway with nothing configured
-about who may call takes calls from anyone (a lab); any other agent (the assistant, a
-plug-in) makes it refuse them until the operator names who may call."""
+about who may call takes calls from this host and private networks (a lab:
+:data:`sipgw.app.access.LAB_NETWORKS`); any other agent (the assistant, a plug-in) makes it
+refuse them until the operator names who may call."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -156,7 +156,7 @@ async def test_a_wrong_admin_token_says_so_and_calls_from_here(
     ):
         server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN))
         await server.start()
-        os.environ["SIPGW_ADMIN_TOKEN"] = "wrong"
+        os.environ["SIPGW_ADMIN_TOKEN"] = "a-wrong-admin-token"
         try:
             target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
             code = await sipgw_call(target, "--admin-url", server.url)
