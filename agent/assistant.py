@@ -157,6 +157,14 @@ class AssistantFactory:
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)
 
+    def new_record(self, call_id: str) -> CallRecord | None:
+        """A record in its agents' directory, redacted as theirs
+        (:class:`agent.record.KeepsRecords`); None without a directory."""
+        settings = self.resources.settings
+        if settings.record_dir is None:
+            return None
+        return CallRecord(settings.record_dir, call_id, settings.redactor)
+
     def missing_variables(
         self, variables: Mapping[str, str], direction: Direction
     ) -> tuple[str, ...]:
@@ -257,7 +265,9 @@ class AssistantAgent(ScopedAgent):
         call, scope = self.call, self.scope
         self.open_record(self.opening.missing, call_data(call.details))
         # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
-        self.caller_context.start(call.verified_caller, call.called, scope.log_id, call.details)
+        self.caller_context.start(
+            call.verified_caller, call.details.called_number, scope.log_id, call.details
+        )
         wait = self.settings.answer_wait
         deadline = scope.now() + wait
         tts_connect = asyncio.ensure_future(self.tts.connect())

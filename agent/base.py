@@ -82,6 +82,13 @@ class CallDetails:
     """How the call was forwarded to us, oldest step first."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """``X-`` headers of the call the operator lets through (``SIPGW_PASS_HEADERS``)."""
+    caller_number: str = ""
+    """The number (or user name) of the caller's address (the From: us, on a call the
+    gateway placed), read by the gateway's URI parser; "" when it is anonymous or has none.
+    It proves nothing: anyone can write any From (:attr:`CallControl.verified_caller`)."""
+    called_number: str = ""
+    """The number (or user name) of the called address (the To: the number a placed call
+    went to), read the same way; "" when it has none."""
 
 
 NO_DETAILS = CallDetails()

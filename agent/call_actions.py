@@ -462,6 +462,13 @@ class ToolCallContext:
         return call.called if call.direction == "outbound" else call.caller
 
     @property
+    def caller_number(self) -> str:
+        """The other party's number as the gateway read it (see :attr:`caller`)."""
+        call = self._call_actions.call
+        details = call.details
+        return details.called_number if call.direction == "outbound" else details.caller_number
+
+    @property
     def direction(self) -> Direction:
         """``outbound`` on a call the gateway placed (a callback), else ``inbound``."""
         return self._call_actions.call.direction

@@ -56,7 +56,6 @@ __all__ = [
     "render_context",
     "takes_details",
     "with_context",
-    "uri_number",
 ]
 
 log = logging.getLogger("sipgw.agent")
@@ -116,18 +115,6 @@ def _import(module_name: str) -> ModuleType:
         return import_user_module(module_name, what="module", file_prefix="sipgw_caller_context_")
     except UserModuleError as exc:
         raise CallerContextError(str(exc)) from None
-
-
-def uri_number(uri: str) -> str:
-    """The user part of a SIP/tel URI (``sip:+1555@host;x=y`` -> ``+1555``); else the URI."""
-    text = uri.strip().strip("<>")
-    scheme, sep, rest = text.partition(":")
-    if not sep or scheme.lower() not in ("sip", "sips", "tel"):
-        return text
-    user, at, _ = rest.partition("@")
-    if scheme.lower() != "tel" and not at:
-        return text
-    return user.split(";", 1)[0]
 
 
 def render_context(value: object) -> str:
@@ -286,16 +273,16 @@ class CallerContextPrompt:
         """Start the lookup (once; beside the ringing, never delaying it).
 
         Args:
-            caller: the caller's proven number or URI, "" when none is proven.
-            called: the called URI.
+            caller: the caller's proven number, "" when none is proven
+                (:attr:`~agent.base.CallControl.verified_caller`).
+            called: the called number (:attr:`~agent.base.CallDetails.called_number`,
+                read by the gateway).
             label: what log lines name the call by.
             details: the call's details, for a hook that takes them.
         """
         if self._settings is None or self._lookup is not None:
             return
-        self._lookup = CallerContextLookup(
-            self._settings, uri_number(caller), uri_number(called), label, details
-        )
+        self._lookup = CallerContextLookup(self._settings, caller, called, label, details)
 
     async def add(self) -> None:
         """Put the context into the system prompt, waiting for the lookup at most until

@@ -28,7 +28,6 @@ __all__ = [
     "create_private",
     "make_private_dir",
     "new_private_file",
-    "open_private",
     "tighten_file",
     "write_private_atomic",
 ]
@@ -123,19 +122,6 @@ def new_private_file(directory: Path, stem: str, suffix: str) -> tuple[Path, IO[
             continue
         return path, os.fdopen(fd, "w", encoding="utf-8")
     raise FileExistsError(f"no free file name in {directory}")
-
-
-def open_private(path: Path) -> IO[str]:
-    """``path`` opened for appending text (UTF-8), created ``0600`` if new.
-
-    Raises:
-        OSError: it cannot be opened.
-    """
-    existed = path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    if existed:
-        tighten_file(path)
-    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def write_private_atomic(path: Path, data: bytes) -> None:

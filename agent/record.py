@@ -7,12 +7,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, runtime_checkable
 
 from agent.private_files import make_private_dir, new_private_file
 from agent.redact import Redactor
 
-__all__ = ["CallRecord"]
+__all__ = ["CallRecord", "KeepsRecords"]
 
 log = logging.getLogger("sipgw.agent")
 
@@ -74,3 +74,14 @@ class CallRecord:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+@runtime_checkable
+class KeepsRecords(Protocol):
+    """An agent factory whose agents keep call records: it also opens the record of a call
+    that never reached an agent (a call we placed that was refused or not answered), in
+    the same directory, redacted the same way."""
+
+    def new_record(self, call_id: str) -> CallRecord | None:
+        """A new record for ``call_id``; None when its agents keep none."""
+        ...

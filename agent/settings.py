@@ -88,7 +88,8 @@ class CallbackQuota:
     """How many callbacks may be scheduled in any 24 hours (0 = no limit).
 
     Attributes:
-        per_caller: by one caller (their number; anonymous callers count together).
+        per_caller: by one caller (their proven number when the call has one, else the
+            From's number; anonymous callers count together).
         per_number: to one number, whoever asked.
         per_day: in all.
     """

@@ -14,9 +14,11 @@ We send only when :class:`~media.liveness.PeerLiveness` says so: once the dialog
 is confirmed (:meth:`MediaSession.confirm`, unless the session starts
 confirmed), and while the peer shows it is there (RTP from the latched source,
 or RTCP from the host we send to that reports on our stream). After a silence
-of :attr:`~media.liveness.LivenessConfig.pause_after` seconds sending pauses
-until the next sign; :meth:`MediaSession.idle_for` tells the application how
-long the peer has been silent (its RTP timeout ends the call).
+of :attr:`~media.liveness.LivenessConfig.pause_after` seconds (of
+:attr:`~media.liveness.LivenessConfig.first_sign` seconds while a peer that is to
+send RTP has sent nothing yet) sending pauses until the next sign;
+:meth:`MediaSession.idle_for` tells the application how long the peer has been
+silent (its RTP timeout ends the call).
 
 SRTP (when ``StreamParams.srtp`` is set): every packet received is
 authenticated and decrypted before anything else looks at it, so a packet
@@ -33,6 +35,8 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import random
 import secrets
 from collections.abc import Callable
@@ -56,6 +60,7 @@ __all__ = [
     "MediaSession",
     "MediaStats",
     "StreamParams",
+    "deliverable",
     "is_stun",
 ]
 
@@ -93,6 +98,29 @@ class StreamParams:
     """RTCP shares the RTP port (RFC 5761): both offered and answered."""
     rtcp_port: int | None = None
     """The peer's RTCP port (``a=rtcp``, RFC 3605); None: the RTP port + 1."""
+
+
+@functools.lru_cache(maxsize=4096)
+def deliverable(address: Address) -> bool:
+    """Whether a packet may be sent to ``address``: an IP literal that is not the
+    unspecified address, and a port from 1 to 65535.
+
+    ``0.0.0.0`` and ``::`` (in any spelling) are how an SDP puts a call on hold (RFC 3264
+    §8.4), never a destination: Linux delivers a datagram sent there to this host itself,
+    so RTCP "to the peer on hold" (its RTP port + 1, or the ``a=rtcp`` port it chose)
+    would reach whatever listens on the gateway's own host. Port 0 is no port (RFC 3264
+    §5.1: a rejected stream), and an RTP port of 65535 has no RTCP port above it.
+    """
+    host, port = address
+    if not 0 < port < 65536:
+        return False
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: the SDP layer takes literals only, and nothing resolves here
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_unspecified
 
 
 STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
@@ -223,7 +251,7 @@ class MediaSession:
 
     def may_send(self, now: float) -> bool:
         """Whether media may go out now: confirmed, and the peer not silent too long."""
-        return self.liveness.may_send(now)
+        return self.liveness.may_send(now, self.params.receive)
 
     # ------------------------------------------------------------------ inbound
 
@@ -305,6 +333,22 @@ class MediaSession:
             self.liveness.sign(now)
         return True
 
+    def rtcp_destination(self, learnt: Address | None) -> Address | None:
+        """Where our RTCP goes: the RTP address with rtcp-mux (RFC 5761), else where the
+        peer's reports come from (``learnt``, when it is the host we send to), else the
+        ``a=rtcp`` port (RFC 3605) or the RTP port + 1 (RFC 3550 §11); None when that is
+        nowhere a packet may go (:func:`deliverable`: a call on hold with ``c=0.0.0.0``)."""
+        remote = self.remote
+        if not deliverable(remote):
+            return None  # hold, or a stream with port 0: no RTCP either (RFC 3264 §5.1)
+        if self.params.rtcp_mux:
+            target = remote
+        elif learnt is not None and learnt[0] == remote[0]:
+            target = learnt
+        else:
+            target = (remote[0], self.params.rtcp_port or remote[1] + 1)
+        return target if deliverable(target) else None
+
     def rtcp_report(self, now: float) -> bytes | None:
         """Our compound SR/RR when one is due (RFC 3550 §6.2), protected with SRTP; else None.
 
@@ -312,7 +356,7 @@ class MediaSession:
         media/liveness.py); the report goes out once we may again.
         """
         rtcp = self.rtcp
-        if not rtcp.due(now) or not self.liveness.may_send(now):
+        if not rtcp.due(now) or not self.liveness.may_send(now, self.params.receive):
             return None
         sender = self.sender
         info = SenderInfo(0, sender.timestamp, sender.packets_sent, sender.octets_sent)
@@ -363,10 +407,13 @@ class MediaSession:
         None (an empty list) on hold, before the dialog is confirmed and while the peer is silent
         (:meth:`may_send`): the timestamp stays on wall time, nothing is sent.
         """
-        if not self.params.send or not self.liveness.may_send(now):
+        if not self.params.send or not self.liveness.may_send(now, self.params.receive):
             if self.params.send:
                 self.liveness.withheld += 1
             self.sender.skip(1)
+            return []
+        if not deliverable(self.remote):
+            self.sender.skip(1)  # c=0.0.0.0 and sendrecv, or port 0: nowhere to send
             return []
         if frame is not None and self._to_ulaw:
             frame = g711.ulaw_to_alaw(frame)
@@ -392,7 +439,8 @@ class MediaSession:
             and self.params.ptime_ms == 20
             and not sender.talking
             and not sender.dtmf_pending
-            and self.liveness.may_send(now)
+            and deliverable(self.remote)
+            and self.liveness.may_send(now, self.params.receive)
         )
 
     def skip(self, ticks: int) -> None:
@@ -417,10 +465,10 @@ class MediaSession:
         was_active = self.params.send or self.params.receive
         changed_remote = params.remote != self.params.remote
         self.params = params
-        if changed_remote and params.remote[0] not in ("0.0.0.0", "::"):
+        if changed_remote and deliverable(params.remote):  # not to hold (c=0.0.0.0)
             self.latch.retarget(params.remote)
         if (params.send or params.receive) and (changed_remote or not was_active):
-            self.liveness.sign(now)
+            self.liveness.restart(now, new_address=changed_remote)
         if params.codec != self.jitter_config.codec:
             self.jitter_config = JitterBufferConfig(
                 codec=params.codec,
@@ -453,6 +501,6 @@ class MediaSession:
         (it offered ``a=recvonly``) shows itself with RTCP about our stream.
         """
         if not self.params.send and not self.params.receive:
-            self.liveness.sign(now)
+            self.liveness.restart(now)  # no sign: a later re-INVITE's peer must show itself
             return 0.0
         return self.liveness.silent_for(now)

@@ -169,16 +169,28 @@ class AccessPolicy:
     Args:
         allow: sources admitted without credentials.
         digest: checks the credentials of everyone else; None = refuse them.
+        named: whether ``allow`` lists sources the operator named (``--allow-from``, the
+            registrar and proxy), whose asserted identities are believed (RFC 3325 §4:
+            only from inside the trust domain); False for a default nobody chose (the
+            lab's networks) and for anyone.
     """
 
-    def __init__(self, allow: AllowList, digest: DigestServer | None = None) -> None:
+    def __init__(
+        self, allow: AllowList, digest: DigestServer | None = None, *, named: bool = True
+    ) -> None:
         self.allow = allow
         self.digest = digest
+        self.named = named and not allow.admits_anyone
 
     @classmethod
     def open(cls) -> AccessPolicy:
-        """Admit everyone (a lab, or ``--allow-from any``)."""
+        """Admit everyone (``--allow-from any``)."""
         return cls(AllowList.anyone())
+
+    def trusts(self, source: str) -> bool:
+        """Whether ``source`` (an IP literal) is one the operator named: its
+        P-Asserted-Identity may be believed."""
+        return self.named and source in self.allow
 
     @staticmethod
     def guards(request: SipRequest) -> bool:

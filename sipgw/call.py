@@ -60,7 +60,8 @@ class CallInfo:
     """One call as the application sees it; every attribute is read-only.
 
     Hashable by identity, and :attr:`key` is stable for the call's lifetime,
-    so either can key the application's own per-call table.
+    so either can key the application's own per-call table. The user agent core keeps
+    it current (:meth:`update_state`, :meth:`update_media`); the application only reads.
     """
 
     __slots__ = (
@@ -86,6 +87,7 @@ class CallInfo:
         *,
         request_uri: str = "",
         source: Flow | None = None,
+        trusted_identity: str = "",
     ) -> None:
         self._key = key
         self._caller = caller
@@ -96,7 +98,7 @@ class CallInfo:
         self._state = CallState.INCOMING if direction is Direction.INBOUND else CallState.CALLING
         self._media: NegotiatedAudio | None = None
         self._details = details or _NO_DETAILS
-        self._trusted_identity = ""  # set by the core for an INVITE from a trusted source
+        self._trusted_identity = trusted_identity  # from an INVITE of a trusted source
 
     def __repr__(self) -> str:
         return f"<CallInfo {self.log_id} {self._state.name}>"
@@ -170,6 +172,14 @@ class CallInfo:
     def media(self) -> NegotiatedAudio | None:
         """The media agreed so far (None until an offer/answer exchange completed)."""
         return self._media
+
+    def update_state(self, state: CallState) -> None:
+        """The call moved to ``state`` (the user agent core's, as the call runs)."""
+        self._state = state
+
+    def update_media(self, media: NegotiatedAudio) -> None:
+        """An offer/answer exchange agreed ``media`` (the user agent core's)."""
+        self._media = media
 
     @property
     def established(self) -> bool:

@@ -13,9 +13,9 @@ line of printable text, no CR, LF or other control characters, at most
 User-to-User (RFC 7433): an opaque value a transfer hands to the next party, for a
 human agent's PBX the call's summary. :func:`user_to_user` encodes text as RFC 7433
 §4.1 ``hex`` data with an ``encoding=hex`` parameter, bounded to :data:`MAX_UUI_OCTETS`
-(the ISDN UUI limit RFC 7434 §6 notes), and :func:`embed_in_uri` puts a header into a
-Refer-To URI (RFC 3261 §19.1.1, RFC 7433 §4.2) so the transferee copies it into its
-INVITE to the target.
+(the ISDN UUI limit RFC 7434 §6 notes; a longer text is cut after a whole word), and
+:func:`embed_in_uri` puts a header into a Refer-To URI (RFC 3261 §19.1.1, RFC 7433 §4.2)
+so the transferee copies it into its INVITE to the target.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ MAX_NAME = 64
 MAX_UUI_OCTETS = 128
 """Octets of User-to-User data before hex encoding (RFC 7434 §6: ISDN carries 128)."""
 
+_ELLIPSIS = "…".encode()
 _NAME = re.compile(r"[Xx]-[A-Za-z0-9.!%*_+`'~-]+")
 _PATTERN = re.compile(r"[Xx]-[A-Za-z0-9.!%_+`'~-]*\*?")  # a "*" only at the end
 
@@ -150,10 +151,15 @@ class HeaderAllowList:
 def user_to_user(text: str, purpose: str = "") -> str:
     """A User-to-User value carrying ``text`` (RFC 7433 §4.1): UTF-8, hex-encoded, with
     ``encoding=hex`` (and ``purpose=`` when given), at most :data:`MAX_UUI_OCTETS` octets
-    of data (cut at a character boundary)."""
+    of data: a longer text is cut at its last word that fits and ends with ``…``."""
+    text = " ".join(text.split())
     data = text.encode("utf-8")
     if len(data) > MAX_UUI_OCTETS:
-        data = data[:MAX_UUI_OCTETS].decode("utf-8", "ignore").encode("utf-8")
+        room = MAX_UUI_OCTETS - len(_ELLIPSIS)
+        kept = data[:room].decode("utf-8", "ignore")  # whole characters only
+        if not text[len(kept)].isspace() and " " in kept:  # not in the middle of a word
+            kept = kept.rsplit(" ", 1)[0]
+        data = kept.rstrip(" ,;:.").encode("utf-8") + _ELLIPSIS
     value = f"{data.hex()};encoding=hex"
     if purpose:
         if not re.fullmatch(r"[A-Za-z0-9.!%*_+`'~-]+", purpose):

@@ -2,10 +2,11 @@
 
 A carrier explains a refusal in the reason phrase (``403 Caller Origination Number is
 Invalid D35``), in a ``Reason`` header (RFC 3326 §2: ``Q.850;cause=21;text="Call
-Rejected"``) or in a ``Warning`` header (RFC 3261 §20.43: ``399 sbc.example "caller id
-not allowed"``). :class:`FinalReply` keeps all three, read leniently and made safe to
-print: non-printable characters become ``?`` and each text is bounded, so a hostile
-peer cannot forge log lines or flood them.
+Rejected"``), in a ``Warning`` header (RFC 3261 §20.43: ``399 sbc.example "caller id
+not allowed"``) or in a header of its own that carries its error code
+(:data:`CARRIER_HEADERS`). :class:`FinalReply` keeps them all, read leniently and made
+safe to print: non-printable characters become ``?`` and each text is bounded, so a
+hostile peer cannot forge log lines or flood them.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from dataclasses import dataclass
 from sipgw.headers import split_header_list
 from sipgw.message import SipResponse
 
-__all__ = ["FinalReply", "printable"]
+__all__ = ["CARRIER_HEADERS", "FinalReply", "printable"]
 
 MAX_TEXT = 200
 """Characters kept of a reason phrase, and of each Reason or Warning text."""
 MAX_HEADERS = 4
 """Reason and Warning values kept each."""
+CARRIER_HEADERS = ("X-Twilio-Error", "X-ZT-Hangup-Code")
+"""Headers in which carriers name their own error code: Twilio's ``X-Twilio-Error``
+(twilio.com/en-us/changelog, 2022-07-11: a ``603 Decline`` to an inactive account carries
+``X-Twilio-Error`` with error 10001), Plivo Zentrunk's ``X-ZT-Hangup-Code`` (the hangup
+code, e.g. 4190 ``unknown_caller_id``: plivo.com/docs/sip-trunking/troubleshooting/
+zentrunk-hangup-codes). The first value of each is kept."""
 
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _WARNING = re.compile(r'\s*(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"\s*')
@@ -96,12 +103,15 @@ class FinalReply:
         phrase: the reason phrase as sent (made printable).
         reasons: the Reason header values, e.g. ``Q.850 cause 21: Call Rejected``.
         warnings: the Warning header values, e.g. ``399 sbc.example: caller id not allowed``.
+        carrier: the carrier's own error headers (:data:`CARRIER_HEADERS`) as
+            ``Name: value``, e.g. ``X-ZT-Hangup-Code: 4190``.
     """
 
     status: int
     phrase: str = ""
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    carrier: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, response: SipResponse) -> FinalReply:
@@ -116,11 +126,17 @@ class FinalReply:
             for value in response.headers.get_all("Warning")
             for part in split_header_list(value)
         ]
+        carrier = [
+            f"{name}: {printable(value)}"
+            for name in CARRIER_HEADERS
+            if (value := response.headers.get(name)) is not None and value.strip()
+        ]
         return cls(
             response.status,
             printable(response.reason),
             tuple(reasons[:MAX_HEADERS]),
             tuple(warnings[:MAX_HEADERS]),
+            tuple(carrier),
         )
 
     def describe(self) -> str:
@@ -130,4 +146,6 @@ class FinalReply:
             text += f"; Reason: {', '.join(self.reasons)}"
         if self.warnings:
             text += f"; Warning: {', '.join(self.warnings)}"
+        for header in self.carrier:
+            text += f"; {header}"
         return text

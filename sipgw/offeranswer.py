@@ -39,6 +39,7 @@ example no ``c=`` for the audio stream).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -85,7 +86,6 @@ DEFAULT_TELEPHONE_EVENTS = "0-16"
 _RTP_PROTOS = frozenset({"RTP/AVP", "RTP/AVPF"})
 _SDES_PROTOS = frozenset({"RTP/SAVP", "RTP/SAVPF"})
 _DTLS_PROTOS = frozenset({"UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"})
-_UNSPECIFIED_ADDRESSES = frozenset({"0.0.0.0", "::"})
 _DEFAULT_PTIME = 20
 _PTIME = re.compile(r"([0-9]{1,5})(?:\.[0-9]{1,6})?")
 
@@ -522,11 +522,22 @@ def _peer_flags(
 ) -> tuple[bool, bool]:
     """Return (peer sends, peer receives) for ``media`` of the peer's SDP."""
     sends, receives = _DIRECTION_TO_FLAGS[sd.direction(media)]
-    if connection.address in _UNSPECIFIED_ADDRESSES:
+    if _unspecified(connection.address):
         # RFC 3264 §8.4: an RFC 2543 UA puts the call on hold with c=0.0.0.0;
         # whatever the direction attribute says, it cannot receive.
         receives = False
     return sends, receives
+
+
+def _unspecified(address: str) -> bool:
+    """``0.0.0.0`` or ``::``, however written (``0:0::0``, ``::ffff:0.0.0.0``)."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_unspecified
 
 
 def _attribute(sd: SessionDescription, media: MediaDescription, name: str) -> str | None:

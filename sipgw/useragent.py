@@ -491,8 +491,8 @@ class UserAgent:
                 self._on_in_dialog(tx, req, now)
             elif req.method == "INVITE":
                 assert isinstance(tx, InviteServerTransaction)
-                allow = self.access.allow  # named sources only, never "anyone" (RFC 3325 §4)
-                trusted = flow.address[0] in allow and not allow.admits_anyone
+                # named sources only, never "anyone" nor a default (RFC 3325 §4)
+                trusted = self.access.trusts(flow.address[0])
                 self._invite.offer(tx, req, flow, now, trusted_source=trusted)
             elif req.method == "OPTIONS":
                 self._on_options(tx, req, now)

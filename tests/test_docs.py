@@ -254,7 +254,7 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
     makes the exit status 1."""
     (tmp_path / "reminders.py").write_text(_code_block(ROOT / "docs" / "outbound.md", REMINDERS))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("SIPGW_ADMIN_TOKEN", "reminder-token")
+    monkeypatch.setenv("SIPGW_ADMIN_TOKEN", "reminder-admin-token")
     echo = find_agent("echo").build(Sources(dict(TEST_AGENT_ENV)))
     variables: list[dict[str, str]] = []
     answered: list[float] = []
@@ -285,7 +285,7 @@ async def test_the_reminders_recipe_paces_its_calls_and_passes_the_variables(
             running_gateway(answering, max_call_seconds=1.0) as (callee, _),
             running_gateway(calling) as (gateway, _),
         ):
-            server = AdminServer(gateway, AdminSettings(port=0, token="reminder-token"))
+            server = AdminServer(gateway, AdminSettings(port=0, token="reminder-admin-token"))
             await server.start()
             counting = asyncio.create_task(count_calls(gateway))
             target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"

@@ -14,7 +14,10 @@ parsed with :mod:`ast`; every import counts (top level, inside functions, under
 - no two modules import each other, directly or around a loop (``from pkg import
   __version__`` of a module's own package is not counted);
 - in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``), ``sipgw/app`` and
-  ``sipgw/testing`` import ``asyncio`` or ``socket``: the protocol cores are sans-IO.
+  ``sipgw/testing`` import ``asyncio`` or ``socket``: the protocol cores are sans-IO;
+- ``agent`` is mostly asyncio, but the modules it documents as sans-IO
+  (:data:`SANS_IO_AGENT`: turn-taking, the STT uplink, the failure policy, ...) import
+  neither, nor does anything of ours they import, however indirectly.
 """
 
 from __future__ import annotations
@@ -29,6 +32,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
 IO_MODULES = ("asyncio", "socket")
+SANS_IO_AGENT = (
+    "agent.turns",
+    "agent.stt.uplink",
+    "agent.s2s.endpoint",
+    "agent.llm.retry",
+    "agent.resilience.policy",
+    "agent.resilience.breaker",
+    "agent.amd.classifier",
+    "agent.amd.detector",
+    "agent.amd.policy",
+)
+"""The agent modules documented as sans-IO: every one whose docstring's first line says so
+(checked), and the answering-machine detector's, whose docstrings say it of their class."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +175,30 @@ def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[st
     return problems
 
 
+def sans_io_violations(
+    edges: Iterable[Import], paths: Mapping[str, Path], roots: Iterable[str]
+) -> list[str]:
+    """An import of asyncio or socket by one of ``roots`` or by anything of ours it imports."""
+    imports: dict[str, list[Import]] = {}
+    for edge in edges:
+        imports.setdefault(edge.source, []).append(edge)
+    problems = []
+    for root in roots:
+        seen, todo = {root}, [root]
+        while todo:
+            for edge in imports.get(todo.pop(), []):
+                if _top(edge.target) in IO_MODULES:
+                    via = "" if edge.source == root else f" (through {edge.source})"
+                    problems.append(
+                        f"{_where(paths, edge)}: {root} is documented as sans-IO, but "
+                        f"{edge.source} imports {edge.target}{via}"
+                    )
+                elif edge.target in paths and edge.target not in seen:
+                    seen.add(edge.target)
+                    todo.append(edge.target)
+    return problems
+
+
 def cycles(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
     """Import loops: strongly connected components of more than one module (Tarjan)."""
     graph: dict[str, list[Import]] = {name: [] for name in paths}
@@ -258,6 +298,29 @@ def test_protocol_cores_import_no_asyncio_or_socket(
     assert not problems, "\n".join(problems)
 
 
+def test_the_agent_modules_documented_as_sans_io_are(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    edges, paths = tree
+    problems = sans_io_violations(edges, paths, SANS_IO_AGENT)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_agent_module_that_says_it_is_sans_io_is_checked(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    _, paths = tree
+    said = []
+    for name, path in paths.items():
+        if _top(name) != "agent":
+            continue
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if "sans-io" in docstring.strip().split("\n", 1)[0].lower():
+            said.append(name)
+    assert said and set(said) <= set(SANS_IO_AGENT), sorted(set(said) - set(SANS_IO_AGENT))
+    assert set(SANS_IO_AGENT) <= set(paths), sorted(set(SANS_IO_AGENT) - set(paths))
+
+
 def test_no_import_cycles(tree: tuple[list[Import], dict[str, Path]]) -> None:
     problems = cycles(*tree)
     assert not problems, "\n".join(problems)
@@ -291,6 +354,8 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.useragent import UserAgent\n",
             "agent/base.py": "from media.rtp import x\n",
+            "agent/turns.py": "from agent.clock import now\n",  # sans-IO, they say
+            "agent/clock.py": "import asyncio\n",
             "agent/a.py": "from .b import y\n",
             "agent/b.py": "from . import a\n",
             "bench/load.py": "from tests import helpers\n",
@@ -307,6 +372,11 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     assert "media/rtp.py:3: media.rtp (media) imports sipgw.useragent (SIP core)" in layers[2]
     io = io_violations(edges, paths)
     assert len(io) == 1 and "sipgw/useragent.py:2: sipgw.useragent imports socket" in io[0]
+    sans_io = sans_io_violations(edges, paths, ["agent.turns", "agent.a"])
+    assert sans_io == [
+        "agent/clock.py:1: agent.turns is documented as sans-IO, but agent.clock imports "
+        "asyncio (through agent.clock)"
+    ]
     loops = cycles(edges, paths)
     assert len(loops) == 2, loops  # agent.a <-> agent.b, bench.load <-> tests.helpers
     assert "import cycle among agent.a, agent.b" in loops[0]

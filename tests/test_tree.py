@@ -1,26 +1,107 @@
-"""Tests mirror the tree: each production module has ``tests/<package>/.../test_<module>.py``.
+"""Tests mirror the tree: each module has ``tests/<package>/.../test_<module>.py``.
 
 For ``sipgw/usages/invite.py`` that is ``tests/sipgw/usages/test_invite.py``. Other test
 files may sit beside them (a feature across modules, the RFC 4475 messages, hostile
 input), but a reader looking for a module's tests finds them at the mirrored path.
-The toolkit (``sipgw/testing``) is tested where it is used and in ``tests/sipgw/testing``.
 
-Modules without such a file are listed in :data:`EXCEPTIONS`, each with the reason.
-:data:`PENDING` holds the ones still to be written; it must shrink to nothing.
+The production packages (``sipgw``, ``media``, ``agent``), the test toolkit
+(``sipgw/testing``) and the benchmarks (``bench``) are all checked. Modules without such a
+file are listed in :data:`EXCEPTIONS` (a module, or a folder ending in ``/``), each with
+the reason: where it is exercised instead, or why nothing runs it. A test file a reason
+cites must exist. :data:`PENDING` holds the ones still to be written; it must shrink to
+nothing.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sipgw", "media", "agent")
+PACKAGES = ("sipgw", "media", "agent", "bench")
 
-EXCEPTIONS: dict[str, str] = {}
-"""Module path -> why it has no test file of its own."""
+_PEER = (
+    "drives a real peer: exercised by the tests/interop tests that run it (e.g. {}), one at a "
+    "time in a network namespace; a unit test would need the peer too"
+)
+_SMOKE = (
+    "a benchmark: run end to end in a short mode by tests/bench/test_smoke.py, which checks "
+    "what its JSON reports (figures are measured, never asserted)"
+)
+_HARNESS = "runs the gateway for tests: exercised by most of tests/sipgw/app (e.g. {})"
+
+EXCEPTIONS: dict[str, str] = {
+    # -- the test toolkit: exercised by the tests that use it
+    "sipgw/testing/fakes/": "the AI vendors' and Twilio's fakes, written from the vendors' "
+    "documentation (docs/cloud-apis.md): exercised by our clients' tests against them "
+    "(tests/agent/stt/test_assemblyai.py, tests/agent/tts/test_elevenlabs.py, "
+    "tests/agent/llm/test_openai.py, tests/agent/s2s/test_calls.py, "
+    "tests/media/aio/test_twilio.py); a test of a fake through our own client is that test",
+    "sipgw/testing/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/test_inbound.py"),
+    "sipgw/testing/gateway_process.py": _HARNESS.format("tests/sipgw/app/test_filemodes.py"),
+    "sipgw/testing/metrics.py": "reads the Prometheus exposition in tests: exercised by "
+    "tests/sipgw/app/test_metrics.py and tests/sipgw/app/admin/test_server.py",
+    "sipgw/testing/canaries.py": "the secret canaries the tests configure, scanned for after "
+    "each run by tests/conftest.py (sipgw/testing/canary_scan.py, tested in "
+    "tests/sipgw/testing/test_canary_scan.py)",
+    "sipgw/testing/evaluation/caller.py": "part of the evaluation harness (sipgw eval): "
+    "exercised by tests/sipgw/testing/evaluation/test_scenario.py and, end to end, by "
+    "tests/interop/test_eval_harness.py",
+    "sipgw/testing/evaluation/run.py": "as sipgw/testing/evaluation/caller.py",
+    "sipgw/testing/evaluation/report.py": "the evaluation harness's report: written by every "
+    "run of tests/interop/test_eval_harness.py, which checks it",
+    "sipgw/testing/browser.py": "drives headless Chromium: exercised by "
+    "tests/interop/test_browser_phone.py and tests/interop/test_dashboard_browser.py",
+    "sipgw/testing/netns.py": "network namespaces (unshare): exercised by "
+    "tests/interop/test_nat_harness.py and tests/sipgw/app/admin/test_phone.py",
+    "sipgw/testing/webhook_receiver.py": "a webhook receiver: exercised by "
+    "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
+    "sipgw/testing/wire.py": "packets seen on the wire: exercised by "
+    "tests/interop/test_rtcp_peers.py and tests/interop/test_hold_gap.py",
+    "sipgw/testing/peers/baresip.py": _PEER.format("tests/interop/test_echo_gateway.py"),
+    "sipgw/testing/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
+    "sipgw/testing/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
+    "sipgw/testing/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
+    "sipgw/testing/peers/relay.py": "a UDP relay with loss, jitter and reordering between a "
+    "peer and the gateway: exercised by tests/interop/test_harness.py",
+    # -- the benchmarks
+    "bench/_harness.py": "the benchmarks' shared helpers: their percentiles are tested in "
+    "tests/bench/test_smoke.py, the rest runs with every benchmark there",
+    "bench/attacks/": "the attacks of docs/security.md: run in their quick mode by "
+    "tests/bench/test_smoke.py, which checks the figures the docs quote",
+    "bench/capacity.py": _SMOKE,
+    "bench/capacity_machine.py": _SMOKE,
+    "bench/capacity_steps.py": "the steps of bench.capacity: " + _SMOKE,
+    "bench/loadgen.py": "bench.capacity's load generator: " + _SMOKE,
+    "bench/fake_services.py": "the AI-service fakes the assistant benchmarks call: run by "
+    "tests/bench/test_smoke.py (the assistant's capacity) and tests/bench/latency/test_run.py",
+    "bench/drift.py": _SMOKE,
+    "bench/io_floor.py": _SMOKE,
+    "bench/opus_edge.py": _SMOKE,
+    "bench/pacing.py": _SMOKE,
+    "bench/sip_core.py": _SMOKE,
+    "bench/soak.py": _SMOKE,
+    "bench/legs.py": _SMOKE,
+    "bench/latency/analysis.py": "part of bench.latency: run end to end by "
+    "tests/bench/latency/test_run.py",
+    "bench/latency/caller.py": "as bench/latency/analysis.py",
+    "bench/latency/report.py": "as bench/latency/analysis.py",
+    "bench/media_core.py": "microbenchmarks of the media hot path (docs/performance.md), run "
+    "by hand: no test runs it; what it times is tested in tests/media",
+    "bench/references/pyvoip_echo.py": "pyVoIP's echo, the reference bench.capacity --compare "
+    "starts in a venv of its own (pyVoIP is no dependency of ours): run by hand",
+}
+"""Module (or folder ending in ``/``) -> why it has no test file of its own."""
 
 PENDING: frozenset[str] = frozenset()
 """Modules whose mirrored test file is still to be written (shape step, issue 20)."""
+
+
+def excepted(module: str) -> bool:
+    """Whether ``module`` is listed, or lies in a listed folder."""
+    return module in EXCEPTIONS or any(
+        listed.endswith("/") and module.startswith(listed) for listed in EXCEPTIONS
+    )
 
 
 def production_modules() -> list[str]:
@@ -28,12 +109,9 @@ def production_modules() -> list[str]:
     modules = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            relative = path.relative_to(ROOT)
-            if relative.parts[:2] == ("sipgw", "testing"):
+            if path.name in ("__init__.py", "__main__.py") or ".venv" in path.parts:
                 continue
-            if path.name in ("__init__.py", "__main__.py"):
-                continue
-            modules.append(relative.as_posix())
+            modules.append(path.relative_to(ROOT).as_posix())
     return modules
 
 
@@ -44,11 +122,10 @@ def mirrored_test(module: str) -> Path:
 
 
 def test_every_module_has_its_mirrored_test_file() -> None:
-    without = [
-        module
-        for module in production_modules()
-        if not mirrored_test(module).exists() and module not in EXCEPTIONS
-    ]
+    modules = production_modules()
+    assert any(m.startswith("sipgw/testing/") for m in modules)  # nothing skipped blindly
+    assert any(m.startswith("bench/") for m in modules)
+    without = [m for m in modules if not mirrored_test(m).exists() and not excepted(m)]
     unexpected = sorted(set(without) - PENDING)
     assert not unexpected, f"modules without tests/<package>/.../test_<module>.py: {unexpected}"
 
@@ -56,7 +133,19 @@ def test_every_module_has_its_mirrored_test_file() -> None:
 def test_the_lists_name_only_modules_that_exist_and_lack_a_test_file() -> None:
     modules = set(production_modules())
     for listed in (*EXCEPTIONS, *PENDING):
+        if listed.endswith("/"):
+            inside = [m for m in modules if m.startswith(listed)]
+            assert inside, f"{listed} is listed but holds no module of ours"
+            assert any(not mirrored_test(m).exists() for m in inside), f"unlist {listed}"
+            continue
         assert listed in modules, f"{listed} is listed but is no module of ours"
         assert not mirrored_test(listed).exists(), (
             f"{listed} now has {mirrored_test(listed).relative_to(ROOT)}: take it off the list"
         )
+
+
+def test_the_test_files_a_reason_cites_exist() -> None:
+    for listed, reason in EXCEPTIONS.items():
+        assert reason.strip(), listed
+        for cited in re.findall(r"tests/[\w/]+\.py", reason):
+            assert (ROOT / cited).exists(), f"{listed}: the reason cites {cited}, which is gone"

@@ -206,7 +206,9 @@ class SpeechToSpeechAgent(ScopedAgent):
         session = scope.session
         self.open_record(self.opening.missing, call_data(call.details), agent=session.name)
         # Only a proven number: a From can be anyone's (docs/security.md, caller identity).
-        self.caller_context.start(call.verified_caller, call.called, scope.log_id, call.details)
+        self.caller_context.start(
+            call.verified_caller, call.details.called_number, scope.log_id, call.details
+        )
         scope.spawn(self._apply_caller_context())
         opening = self.opening
         tools = tool_specs(self.resources.tools)

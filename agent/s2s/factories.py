@@ -27,6 +27,7 @@ from agent.caller_context import CallerContextSettings
 from agent.factory import WarmUp
 from agent.observer import Service
 from agent.opening import missing_variables
+from agent.record import CallRecord
 from agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
@@ -56,6 +57,14 @@ class S2sFactory:
 
     def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
         return SpeechToSpeechAgent(call, self.resources)
+
+    def new_record(self, call_id: str) -> CallRecord | None:
+        """A record in its agents' directory, redacted as theirs
+        (:class:`agent.record.KeepsRecords`); None without a directory."""
+        settings = self.resources.settings
+        if settings.record_dir is None:
+            return None
+        return CallRecord(settings.record_dir, call_id, settings.redactor)
 
     def missing_variables(
         self, variables: Mapping[str, str], direction: Direction

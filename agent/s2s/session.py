@@ -15,7 +15,16 @@ messages and what they mean:
   order; the caller's audio is joined into ``chunk_ms`` chunks (20 ms frames
   in, fewer and larger messages out, unchanged bytes). While the connection is
   down, audio is dropped (and counted); other messages wait in the queue for
-  the next connection.
+  the next connection. The join is a bytearray, not the STT uplink's
+  :class:`~agent.stt.uplink.ChunkQueue`: that queue keeps a backlog across an
+  outage, cuts within a service's smallest and largest message, skips silence
+  while catching up and is drained by a real-time pacer, none of which applies
+  here. OpenAI's Realtime reference lets the client put any amount of audio in
+  an ``input_audio_buffer.append``, up to 15 MiB, and AssemblyAI's Voice Agent
+  pages bound ``input.audio`` by nothing (docs/cloud-apis.md); a turn's commit
+  sends whatever is batched however short; and audio from before a
+  reconnection is never sent late (the conversation has moved on): nothing is
+  queued but one chunk.
 * **Receiving**: a reader task decodes each JSON text frame and hands it to
   :meth:`WebSocketSession._dispatch`, which turns it into events
   (:meth:`WebSocketSession._emit`). When the connection ends without

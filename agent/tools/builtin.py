@@ -17,8 +17,9 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
     An order is read out only to its owner: a call whose proven number
     (``ToolContext.verified_caller``: a trusted trunk's assertion, never the
     From) is one of its ``phone``, or a caller who gives its ``verification``
-    (three wrong tries per call, then no more); an order naming neither is
-    not read out at all. Off: any order to anyone (public tracking data).
+    (three wrong tries per call, then no more; ten per order a day, whichever
+    calls gave them); an order naming neither is not read out at all. Off: any
+    order to anyone (public tracking data).
 ``callback_db``
     SQLite file where ``schedule_callback`` stores requests (table
     ``callbacks``, created on first use: :mod:`agent.tools.callback_store`),
@@ -51,8 +52,8 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,13 @@ from agent.tools.callback_time import callback_zone, describe_now, parse_callbac
 from agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = [
+    "MAX_WRONG_PER_ORDER",
     "MAX_WRONG_VERIFICATIONS",
+    "ORDER_WINDOW",
     "OwnerChecks",
     "builtin_tools",
     "callback_allowed",
-    "caller_number",
+    "callback_requester",
     "normalize_order_id",
 ]
 
@@ -193,19 +196,48 @@ def _order_status_tool(orders_file: Path | None, verify: bool) -> Tool:
 MAX_WRONG_VERIFICATIONS = 3
 """Wrong verifications one call may give before no order is read out on it any more."""
 
+MAX_WRONG_PER_ORDER = 10
+"""Wrong verifications of one order, over all calls, within :data:`ORDER_WINDOW`, after
+which it is not read out on the phone until they age out (a proven owner still is)."""
+
+ORDER_WINDOW = 24 * 3600.0
+"""Seconds a wrong verification counts against its order."""
+
 
 class OwnerChecks:
-    """Whether an order may be read out on a call, and the wrong tries of each call.
+    """Whether an order may be read out on a call, and the wrong tries of each call and order.
 
     The call's proven number is one of the order's ``phone``, or the caller gave its
     ``verification`` (letters and digits compared, any case). At most
-    :data:`MAX_WRONG_VERIFICATIONS` wrong ones per call (the last 1,024 calls are
-    remembered), so a caller cannot guess a postcode by trying them all.
+    :data:`MAX_WRONG_VERIFICATIONS` wrong ones per call (the last ``max_calls`` calls are
+    remembered), and :data:`MAX_WRONG_PER_ORDER` per order in :data:`ORDER_WINDOW`
+    whichever calls gave them (the last ``max_orders`` orders tried are remembered, each
+    with at most that many times), so that nobody can guess a postcode by trying them all,
+    whether in one call or in many: with a 5-digit postcode, 10 a day is 10,000 days for
+    all of them. Memory stays bounded by those two numbers.
+
+    Args:
+        max_calls: calls whose wrong tries are remembered.
+        max_orders: orders whose wrong tries are remembered.
+        clock: seconds, monotonic (injected for tests).
     """
 
-    def __init__(self, max_calls: int = 1024) -> None:
+    def __init__(
+        self,
+        max_calls: int = 1024,
+        max_orders: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_calls = max_calls
+        self.max_orders = max_orders
+        self.clock = clock
         self._wrong: OrderedDict[str, int] = OrderedDict()
+        self._order_wrong: OrderedDict[str, deque[float]] = OrderedDict()
+
+    @property
+    def remembered(self) -> tuple[int, int]:
+        """Calls and orders whose wrong tries are remembered now."""
+        return len(self._wrong), len(self._order_wrong)
 
     def check(self, ctx: ToolContext, order: Mapping[str, Any], given: str) -> str:
         """Why ``order`` may not be read out on this call; "" when it may."""
@@ -226,6 +258,16 @@ class OwnerChecks:
         wrong = self._wrong.get(ctx.call_id, 0)
         if wrong >= MAX_WRONG_VERIFICATIONS:
             return "too many wrong answers on this call: no order can be read out any more"
+        now = self.clock()
+        key = str(order.get("id"))
+        tries = self._order_wrong.get(key)
+        while tries and tries[0] <= now - ORDER_WINDOW:
+            tries.popleft()
+        if tries is not None and len(tries) >= MAX_WRONG_PER_ORDER:
+            return (
+                "this order had too many wrong answers lately: it cannot be read out on the "
+                "phone now; offer another way to help"
+            )
         hint = str(order.get("verification_hint") or "the verification on the order")
         if not given:
             return f"ask the caller for {hint} to show the order is theirs, then look it up again"
@@ -235,12 +277,18 @@ class OwnerChecks:
         self._wrong.move_to_end(ctx.call_id)
         while len(self._wrong) > self.max_calls:
             self._wrong.popitem(last=False)
+        if tries is None:
+            tries = self._order_wrong[key] = deque(maxlen=MAX_WRONG_PER_ORDER)
+        tries.append(now)
+        self._order_wrong.move_to_end(key)
+        while len(self._order_wrong) > self.max_orders:
+            self._order_wrong.popitem(last=False)
         return f"that is not {hint} of this order: ask again, or offer other help"
 
 
 def _digits(number: str) -> str:
-    """A number's digits (a URI's user part reduced), for comparing owners."""
-    return re.sub(r"\D", "", caller_number(number) if ":" in number else number)
+    """A phone number's digits, for comparing owners ("" for anything else)."""
+    return _dialable(number).lstrip("+")
 
 
 def _plain(text: str) -> str:
@@ -282,26 +330,22 @@ def _find_order(orders: list[dict[str, Any]], wanted: str) -> dict[str, Any] | N
 # -- schedule_callback ---------------------------------------------------------
 
 
-def caller_number(caller: str) -> str:
-    """The phone number (or user part) in a caller URI; "" for anonymous callers.
-
-    ``'"Bob" <sip:+15551234567@trunk.example;user=phone>'`` gives ``"+15551234567"``.
-    """
-    text = caller.strip()
-    if "<" in text and ">" in text:
-        text = text[text.index("<") + 1 : text.index(">")]
-    for scheme in ("sips:", "sip:", "tel:"):
-        if text.lower().startswith(scheme):
-            text = text[len(scheme) :]
-            break
-    user = text.split("@", 1)[0].split(";", 1)[0].strip()
-    return "" if user.lower() in ("", "anonymous", "unknown", "restricted") else user
+def callback_requester(ctx: ToolContext) -> str:
+    """Who asks for a callback, as the per-caller quota counts them: the call's proven
+    number (``verified_caller``: a trusted trunk's assertion, or the number a call we placed
+    reached) as ``verified:NUMBER``; else the From's number, which anyone can write, kept
+    apart, so that a forged From can neither use up nor share a proven caller's quota;
+    ``anonymous`` for callers without one, together."""
+    proven = ctx.verified_caller
+    if proven:
+        return f"verified:{proven}"
+    return ctx.caller_number or "anonymous"
 
 
-def _own_number(other_party: str) -> str:
-    """The number of the party a call we placed went to ("" when it is none)."""
+def _dialable(number: str) -> str:
+    """``number`` as :func:`dialable_number` writes it; "" when it is no phone number."""
     try:
-        return dialable_number(caller_number(other_party))
+        return dialable_number(number)
     except ValueError:
         return ""
 
@@ -319,7 +363,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
 
     async def schedule_callback(ctx: ToolContext, args: dict[str, Any]) -> object:
         given = str(args.get("phone") or "").strip()
-        phone = given or caller_number(ctx.caller)
+        phone = given or ctx.caller_number
         if not phone:
             raise ToolError("no phone number: ask the caller which number to call back")
         try:
@@ -330,7 +374,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                     "the caller's address is not a phone number: ask which number to call back"
                 ) from None
             raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
-        if ctx.direction == "outbound" and number != _own_number(ctx.caller):
+        if ctx.direction == "outbound" and number != _dialable(ctx.caller_number):
             # A call we placed (a callback) was set off by someone else's words: it may
             # move its own call back, never start one to another number.
             raise DialRefused(
@@ -362,7 +406,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
                 notes=str(args.get("notes") or "").strip(),
                 due_at=due_at,
                 now=now,
-                requested_by=caller_number(ctx.caller) or "anonymous",
+                requested_by=callback_requester(ctx),
                 quota=settings.callback_quota,
             )
         except CallbackQuotaExceeded as exc:
@@ -437,7 +481,10 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
         check_dial(policy, "transfer", target)
         log.info("call %s: transfer to %s after the handoff line (%s)", ctx.call_id, target,
                  args.get("reason", ""))  # fmt: skip
-        summary = str(args.get("summary") or args.get("reason") or "")
+        # The call's summary goes to the person (a warm transfer says it) and to their PBX
+        # (User-to-User on the REFER, SIPGW_TRANSFER_SUMMARY); the reason only when a
+        # model sent none.
+        summary = " ".join(str(args.get("summary") or args.get("reason") or "").split())
         ctx.transfer_after_reply(target, summary)
         return {
             "transferring": True,
@@ -465,11 +512,12 @@ def _transfer_tool(target: str | None, policy: DialChecker) -> Tool:
                 "summary": {
                     "type": "string",
                     "maxLength": 500,
-                    "description": "For the person who takes the call: who is calling and "
-                    "what they need, in one or two sentences.",
+                    "description": "The call so far, for the person who takes it (their "
+                    "phone system may show it): who is calling, what they need and what "
+                    "was already done, in one or two short sentences, most important first.",
                 },
             },
-            "required": ["reason"],
+            "required": ["reason", "summary"],
             "additionalProperties": False,
         },
         handler=transfer_to_human,

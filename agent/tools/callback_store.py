@@ -26,9 +26,9 @@ IMMEDIATE``: two processes cannot both take the last one), and raises
 :class:`CallbackQuotaExceeded` instead of storing one more.
 
 Numbers: :func:`dialable_number` accepts phone numbers only (digits, an optional
-leading ``+``, 3 to 15 digits: E.164's longest), never a SIP URI the caller
-dictates; ``tel:``/``sip:`` URIs are reduced to their number when their user
-part is one. :func:`number_allowed` applies an operator's prefix rule.
+leading ``+``, 3 to 15 digits: E.164's longest), never a URI the caller dictates (the
+caller's own address is read by the gateway's URI parser, not here).
+:func:`number_allowed` applies an operator's prefix rule.
 """
 
 from __future__ import annotations
@@ -144,20 +144,14 @@ class CallbackRow:
 def dialable_number(text: str) -> str:
     """A phone number reduced to ``+`` and digits: ``"+1 (555) 123-4567"`` -> ``"+15551234567"``.
 
-    Accepts blanks, dashes, dots and parentheses between digits, and a ``tel:``,
-    ``sip:`` or ``sips:`` URI whose user part is such a number (the host is
-    dropped: the gateway routes the number itself).
+    Accepts blanks, dashes, dots and parentheses between digits. A URI is no phone number
+    here: the gateway reads a caller's address (:attr:`agent.base.CallDetails.caller_number`),
+    and a caller who dictates one is asked for a number.
 
     Raises:
-        ValueError: not a phone number (letters, another SIP URI, too short or long).
+        ValueError: not a phone number (letters, a URI, too short or long).
     """
-    value = text.strip()
-    lowered = value.lower()
-    for scheme in ("tel:", "sips:", "sip:"):
-        if lowered.startswith(scheme):
-            value = value[len(scheme) :].split("@", 1)[0].split(";", 1)[0]
-            break
-    compact = re.sub(r"[\s().\-]", "", value)
+    compact = re.sub(r"[\s().\-]", "", text.strip())
     if compact.startswith("00") and len(compact) > 4:
         compact = "+" + compact[2:]  # international prefix written as 00
     if not re.fullmatch(r"\+?[0-9]{3,15}", compact):
@@ -223,7 +217,8 @@ class CallbackStore:
     ) -> int:
         """Store a pending callback due at ``due_at``; returns its id.
 
-        ``requested_by``: the caller who asked (their number, "" when unknown), counted
+        ``requested_by``: the caller who asked (``verified:NUMBER``, else the From's
+        number, ``anonymous``: :func:`agent.tools.builtin.callback_requester`), counted
         against ``quota`` with the number and the total (see the module docstring).
 
         Raises:

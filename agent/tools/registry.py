@@ -61,6 +61,12 @@ class ToolContext(Protocol):
         ...
 
     @property
+    def caller_number(self) -> str:
+        """The number (or user name) of :attr:`caller`'s address, as the gateway read it; ""
+        when it is anonymous or has none. Like :attr:`caller`, it proves nothing."""
+        ...
+
+    @property
     def direction(self) -> Direction:
         """``outbound`` on a call the gateway placed (a callback), else ``inbound``."""
         ...

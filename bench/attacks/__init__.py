@@ -13,11 +13,17 @@ measures an older tree: run it with that tree's checkout on ``PYTHONPATH``.
 
 - ``amplification``: forged-source INVITEs refused by the access policy (403, and 401 with
   digest users): responses and bytes per request, until the gateway is quiet.
+- ``default_serve``: a default ``sipgw serve`` (the echo agent, nothing configured) and one
+  never-acknowledged INVITE with SDP from a forged source on the internet (198.51.100.7, on
+  ``lo`` of a network namespace: the attack runs itself under ``unshare -n``), and from this
+  host: messages and bytes back until the gateway is quiet.
 - ``state``: 20,000 forged-source INVITEs at 1,000 a second into the core: transactions
   alive at most, and the memory they hold.
 - ``victim``: INVITEs whose ``c=`` is a listening victim and whose caller sends no RTP
   (sendrecv with ACK, recvonly with ACK, no ACK at all): packets the victim receives and when
   the gateway ends each call.
+- ``hold_rtcp``: calls on hold with ``c=0.0.0.0`` and ``a=inactive`` (no RTP timeout):
+  datagrams that reach this host at the RTP port + 1 and at an ``a=rtcp:`` port.
 - ``bleed``: a caller talks, then goes quiet while another address sprays RTP at its port:
   packets the sprayer gets, packets the caller still gets; and how the next call's port
   follows from this one's.

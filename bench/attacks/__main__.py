@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bench._harness import format_table, log, machine_info, write_json
-from bench.attacks import callers, connections, media, signalling
+from bench.attacks import callers, connections, default_serve, media, signalling
 
 ATTACKS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "amplification": lambda a: signalling.amplification(settle=a.settle),
+    "default_serve": lambda a: default_serve.default_serve(settle=a.settle),
     "state": lambda a: asyncio.to_thread(signalling.state, a.invites),
     "victim": lambda a: media.victim(window=a.window),
+    "hold_rtcp": lambda a: media.hold_rtcp(),
     "bleed": lambda a: media.bleed(),
     "ports": lambda a: media.ports(),
     "tcp_limits": lambda a: signalling.tcp_limits(),

@@ -118,7 +118,8 @@ def forged_request(
     body: str = "",
     transport: str = "UDP",
 ) -> bytes:
-    """A small request as a scanner or flooder sends it, from ``source`` (its Via)."""
+    """A small request as a scanner or flooder sends it, from ``source`` (its Via); a
+    ``body`` is an SDP (a phone's INVITE)."""
     host, port = source
     lines = [
         f"{method} sip:100@{target[0]}:{target[1]} SIP/2.0",
@@ -129,6 +130,7 @@ def forged_request(
         f"Call-ID: {n:x}@{host}",
         f"CSeq: 1 {method}",
         f"Contact: <sip:100@{host}:{port}>",
+        *(["Content-Type: application/sdp"] if body else []),
         f"Content-Length: {len(body)}",
     ]
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()

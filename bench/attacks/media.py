@@ -13,7 +13,7 @@ from media.ports import PortAllocator
 from sipgw.app.gateway import Gateway
 from sipgw.testing.phone import Phone
 
-__all__ = ["bleed", "ports", "victim"]
+__all__ = ["bleed", "hold_rtcp", "ports", "victim"]
 
 _RTP = struct.Struct("!BBHII")
 
@@ -22,18 +22,32 @@ class AimingPhone(Phone):
     """A phone whose SDP names someone else's address (``target``) and a direction."""
 
     def __init__(
-        self, gateway: tuple[str, int], target: tuple[str, int], direction: str, **kw: Any
+        self,
+        gateway: tuple[str, int],
+        target: tuple[str, int],
+        direction: str,
+        rtcp_port: int | None = None,
+        **kw: Any,
     ) -> None:
         super().__init__(gateway, **kw)
         self.target = target
         self.direction = direction
+        self.rtcp_port = rtcp_port
+        """An ``a=rtcp:`` port (RFC 3605) to name, if any."""
+        self.sent_octets = 0
+        """What this phone sent on SIP (the INVITE and its ACK)."""
+
+    def send(self, data: bytes) -> float:
+        self.sent_octets += len(data)
+        return super().send(data)
 
     def sdp(self, formats: str | None = None) -> str:
         host, port = self.target
+        rtcp = f"a=rtcp:{self.rtcp_port}\r\n" if self.rtcp_port is not None else ""
         return (
             f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
             f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\n"
-            f"a={self.direction}\r\n"
+            f"a={self.direction}\r\n{rtcp}"
         )
 
 
@@ -45,8 +59,9 @@ async def victim(window: float = 40.0, rtp_timeout: float = 30.0) -> dict[str, A
     """Three INVITEs aim RTP at listening victims (127.0.0.9); no caller sends any RTP.
 
     ``sendrecv`` and ``recvonly`` offers are ACKed; ``no_ack`` never is. For ``window``
-    seconds: datagrams each victim gets (and of those, RTP packets), and when the gateway
-    ends each call (RTP timeout ``rtp_timeout``, the default).
+    seconds: datagrams each victim gets (and of those, RTP packets and their octets against
+    what the caller sent on SIP), and when the gateway ends each call (RTP timeout
+    ``rtp_timeout``, the default; the pauses are the defaults too).
     """
     async with gateway_on_loop(rtp_timeout=rtp_timeout) as gateway:
         address = ("127.0.0.1", gateway.ua.config.sip_port)
@@ -79,6 +94,10 @@ async def victim(window: float = 40.0, rtp_timeout: float = 30.0) -> dict[str, A
             phone = phones[name]
             acked_at = phone.answered_at if name != "no_ack" else None
             results[name] = _victim_figures(counter, started[name], acked_at, ended[name])
+            rtp_octets = sum(len(data) for data in counter.data if len(data) >= 12)
+            results[name]["rtp_octets"] = rtp_octets
+            results[name]["caller_sip_octets"] = phone.sent_octets
+            results[name]["amplification_bytes"] = round(rtp_octets / phone.sent_octets, 1)
             phone.close()
     results["window_s"] = window
     results["rtp_timeout_s"] = rtp_timeout
@@ -98,6 +117,35 @@ def _victim_figures(
         "last_packet_s": round(times[-1] - started, 1) if times else None,
         "call_ended_s": None if ended is None else round(ended, 1),
     }
+
+
+async def hold_rtcp(window: float = 20.0) -> dict[str, Any]:
+    """Calls put on hold the old way (``c=0.0.0.0``, RFC 3264 §8.4) with ``a=inactive``,
+    which no RTP timeout ends: what reaches this host (127.0.0.1) for ``window`` seconds
+    at the port above the SDP's RTP port, and at the port an ``a=rtcp:`` line names.
+    Linux delivers a datagram sent to 0.0.0.0 to the sender's own host."""
+    async with gateway_on_loop() as gateway:
+        address = ("127.0.0.1", gateway.ua.config.sip_port)
+        victims = {name: await count_udp("127.0.0.1") for name in ("rtp_port_plus_1", "a_rtcp")}
+        phones = []
+        for name, (transport, _) in victims.items():
+            port = transport.get_extra_info("sockname")[1]
+            if name == "a_rtcp":
+                phone = AimingPhone(address, ("0.0.0.0", 9), "inactive", rtcp_port=port)
+            else:
+                phone = AimingPhone(address, ("0.0.0.0", port - 1), "inactive")
+            phones.append(phone)
+            await phone.invite()
+        await asyncio.sleep(window)
+        results: dict[str, Any] = {}
+        for name, (transport, counter) in victims.items():
+            transport.close()
+            results[name] = {"datagrams": counter.packets, "octets": counter.octets}
+        for phone in phones:
+            await phone.hang_up()
+            phone.close()
+    results["window_s"] = window
+    return results
 
 
 def _rtp(sequence: int, ssrc: int) -> bytes:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from media.demux import MediaPorts
 from media.ports import PortAllocator
-from media.session import MediaSession
+from media.session import MediaSession, deliverable
 
 if TYPE_CHECKING:
     from media.aio.rtp_batch import BatchedRtp
@@ -129,6 +129,8 @@ class RtpEndpoint:
         if session is None:
             return
         remote = session.remote
+        if not deliverable(remote):
+            return  # never to 0.0.0.0 (this host, for Linux) or port 0
         sendto = self._native_sendto
         if sendto is not None:
             fd, (host, port) = self._rtp_fd, remote
@@ -167,10 +169,8 @@ class RtpEndpoint:
         session = self.ports.session
         if session is None or not self.is_open:
             return
-        host, port = session.remote
-        if port == 0 or host in ("0.0.0.0", "::"):
-            return
-        self._send("rtp", b"\x00", (host, port))
+        if deliverable(session.remote):
+            self._send("rtp", b"\x00", session.remote)
 
     @property
     def is_open(self) -> bool:
@@ -185,19 +185,14 @@ class RtpEndpoint:
             return  # the common case, every tick: nothing due (MediaSession.rtcp_report's test)
         if not self.is_open:
             return
+        target = session.rtcp_destination(self.ports.rtcp_remote)
+        if target is None:
+            return  # on hold with c=0.0.0.0: nowhere (never this host's own port + 1)
         session.rtcp.wall_offset = self._wall_offset
         report = session.rtcp_report(now)
         if report is None:
             return
-        if session.params.rtcp_mux:
-            self._send("rtp", report, session.remote)
-        else:
-            host, port = session.remote
-            learnt = self.ports.rtcp_remote
-            if learnt is not None and learnt[0] == host:
-                self._send("rtcp", report, learnt)  # the peer's reports come from there
-            else:
-                self._send("rtcp", report, (host, session.params.rtcp_port or port + 1))
+        self._send("rtp" if session.params.rtcp_mux else "rtcp", report, target)
 
     def close(self) -> None:
         """Close both sockets."""

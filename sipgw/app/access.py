@@ -14,7 +14,10 @@ is admitted:
 * nothing at all: nobody (closed by default: every call of an agent that
   spends money is a paid AI session), and the start-up line says, at WARNING,
   what to add; only when every agent that answers spends nothing (the echo
-  line check, :attr:`AccessConfig.free_agents`) anyone, as a lab.
+  line check, :attr:`AccessConfig.free_agents`) this host and private networks
+  (:data:`LAB_NETWORKS`), as a lab: a stranger on the internet is refused like any
+  other, so a forged INVITE cannot make the lab answer, ring and retransmit at a
+  victim.
 
 Inbound credentials, when configured, admit anyone else who authenticates.
 :class:`RefusalLog` logs refused requests at most once per source address
@@ -38,7 +41,7 @@ from typing import TYPE_CHECKING
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.mediaranges import TrunkMedia, media_networks, trunk_media
-from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
+from sipgw.app.settings import ConfigError, InvalidSettings, SettingError, section, setting
 from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ANY",
     "CLOSED_BY_DEFAULT",
+    "LAB_LINE",
+    "LAB_NETWORKS",
     "AccessConfig",
     "AccessSection",
     "RefusalLog",
@@ -126,8 +131,8 @@ class AccessSection:
         help="Sources admitted without credentials: comma-separated IP addresses, CIDRs (IPv4 "
         "or IPv6) and host names (resolved at start), or 'any'. Empty: the registrar's and "
         "outbound proxy's addresses when an account or proxy is configured, else nobody "
-        "(anyone only with the echo agent, which spends nothing). Others get 401 (with "
-        "inbound credentials) or 403.",
+        "(with the echo agent, which spends nothing: loopback and private networks, RFC "
+        "1918 and RFC 4193). Others get 401 (with inbound credentials) or 403.",
     )  # fmt: skip
     media_networks: tuple[str, ...] = setting(
         (), env="SIPGW_MEDIA_NETWORKS", flag="--media-networks", metavar="LIST",
@@ -195,8 +200,9 @@ class AccessConfig:
     """Where each trunk's media may go (:mod:`sipgw.app.mediaranges`)."""
     free_agents: bool = False
     """Every agent that answers spends nothing per call (the echo line check): with
-    nothing else configured anyone may call, as in a lab. Otherwise (the assistant,
-    any plug-in) nothing configured admits nobody."""
+    nothing else configured this host and private networks may call, as in a lab
+    (:data:`LAB_NETWORKS`). Otherwise (the assistant, any plug-in) nothing configured
+    admits nobody."""
 
     @property
     def unconfigured(self) -> bool:
@@ -221,8 +227,11 @@ def read_users_file(path: Path) -> list[tuple[str, str]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        message = f"SIPGW_INBOUND_USERS_FILE={str(path)!r}: cannot read it ({exc})"
-        raise ConfigError(message) from None
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise SettingError(
+            "{inbound_users_file}: cannot read {path}: {why}", AccessSection,
+            path=path, why=why or exc,
+        ) from None  # fmt: skip
     users: list[tuple[str, str]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -348,9 +357,10 @@ async def _networks(
             addresses = await resolve(host)
         except OSError as exc:
             if strict:
-                raise ConfigError(
-                    f"--allow-from/SIPGW_ALLOW_FROM: cannot resolve {host!r} ({exc})"
-                ) from None
+                raise SettingError(
+                    "{allow_from}: cannot resolve {host!r} ({why})", AccessSection,
+                    host=host, why=exc.strerror or exc,
+                ) from None  # fmt: skip
             log.warning("access: cannot resolve %s (%s): calls through it are refused", host, exc)
             continue
         networks.extend(parse_network(address) for address in addresses)
@@ -389,12 +399,28 @@ async def build_access_policy(
         policy = AccessPolicy(AllowList(), digest)
         return policy, f"access: {policy.describe()}"
     if config.free_agents:
-        return AccessPolicy.open(), (
-            "access: no --allow-from, account, proxy or inbound credentials configured: "
-            "calls accepted from anyone, since the echo agent spends nothing (a lab; any "
-            "other agent would refuse them: see docs/security.md)"
-        )
+        lab = AllowList.parse(LAB_NETWORKS)
+        return AccessPolicy(lab, named=False), LAB_LINE
     return AccessPolicy(AllowList()), CLOSED_BY_DEFAULT
+
+
+LAB_NETWORKS = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+)  # fmt: skip
+"""What a lab admits (nothing configured, only agents that spend nothing answer): this
+host (loopback) and private networks, RFC 1918 for IPv4 and RFC 4193 unique local
+addresses for IPv6. Not link-local, nor carrier-grade NAT space (RFC 6598, shared with a
+carrier's other customers), nor the rest of the internet, whose scanners would otherwise
+get a call (200, its retransmissions, a BYE) for each INVITE from a forged source."""
+
+LAB_LINE = (
+    "access: no --allow-from, account, proxy or inbound credentials configured: the echo "
+    "agent (it spends nothing) answers calls from this host and private networks only "
+    f"({', '.join(LAB_NETWORKS)}); calls from elsewhere get 403. To take them, add "
+    "--allow-from with their addresses or networks (each refused call's log line names "
+    "its address), or --allow-from any to take calls from anyone (see docs/security.md)"
+)
+"""The start-up line when nothing says who may call and the agents spend nothing."""
 
 
 CLOSED_BY_DEFAULT = (

@@ -35,6 +35,7 @@ from agent.user_modules import UserModuleError, import_user_module
 from sipgw.app.settings import (
     ConfigError,
     SectionInfo,
+    SettingError,
     Sources,
     load,
     require,
@@ -158,13 +159,17 @@ class AgentPlugin:
 
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
-                refused them (``ConfigError`` or ``ValueError``) or returned no factory.
+                refused them (``ConfigError`` or ``ValueError``) or returned no factory; a
+                :class:`~sipgw.app.settings.SettingError` it raised names its settings as
+                ``sources`` gave them.
         """
         settings_classes = [cls for cls in self.parameters if cls is not Sources]
         require(settings_classes, sources, self.who)
         args = [sources if cls is Sources else load(cls, sources) for cls in self.parameters]
         try:
             made = self.factory(*args)
+        except SettingError as exc:  # a value unusable after loading: named as given
+            raise ConfigError(sources.explain(exc)) from None
         except ValueError as exc:
             raise ConfigError(f"{self.who}: {exc}") from None
         if not callable(made):

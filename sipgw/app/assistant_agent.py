@@ -31,7 +31,7 @@ from sipgw.app.assistant_settings import (
 from sipgw.app.privacy import PrivacySection, load_redactor
 from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import ConfigError, Sources, load, require, secret_texts
+from sipgw.app.settings import SettingError, Sources, load, require, secret_texts
 from sipgw.app.transfer_settings import TransferSection, transfer_settings
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, AssemblyAISection
 
@@ -147,5 +147,5 @@ def tool_registry(settings: AssistantSettings) -> ToolRegistry:
         try:
             load_user_tools(settings.tools_module, registry)
         except (ToolLoadError, ValueError) as exc:  # ValueError: a user tool reusing a name
-            raise ConfigError(f"SIPGW_TOOLS_MODULE: {exc}") from None
+            raise SettingError("{tools_module}: {why}", AssistantSection, why=exc) from None
     return registry

@@ -33,7 +33,7 @@ from agent.settings import (
 from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
 from media.vad import VadConfig
-from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.settings import ConfigError, SettingError, section, setting
 from sipgw.app.settings.parsers import (
     choice,
     int_at_least,
@@ -396,8 +396,9 @@ class CallbackSection:
     )  # fmt: skip
     callback_max_per_caller: int = setting(
         3, env="SIPGW_CALLBACK_MAX_PER_CALLER", parse=int_at_least(0),
-        help="Callbacks one caller (by number; anonymous callers together) may schedule in 24 "
-        "hours; 0 = no limit.",
+        help="Callbacks one caller may schedule in 24 hours (by their proven number when the "
+        "call has one, a trusted trunk's P-Asserted-Identity; else by the From's number, kept "
+        "apart; anonymous callers together); 0 = no limit.",
     )  # fmt: skip
     callback_max_per_number: int = setting(
         3, env="SIPGW_CALLBACK_MAX_PER_NUMBER", parse=int_at_least(0),
@@ -491,18 +492,23 @@ def assistant_settings(
         try:
             prompt = Path(prompt_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"SIPGW_SYSTEM_PROMPT_FILE={prompt_file}: {exc.strerror}") from None
-    templates = {
-        "SIPGW_SYSTEM_PROMPT_FILE" if prompt_file else "the built-in system prompt": prompt,
-        "SIPGW_GREETING": assistant.greeting,
-        "SIPGW_OUTBOUND_GREETING": assistant.outbound_greeting,
-        "SIPGW_CALLBACK_GREETING": callbacks.callback_greeting,
-    }
-    for where, template in templates.items():
+            raise SettingError(
+                "{system_prompt_file}: cannot read {path}: {why}", AssistantSection,
+                path=prompt_file, why=exc.strerror or exc,
+            ) from None  # fmt: skip
+    templates = (
+        (AssistantSection, "system_prompt_file", prompt),
+        (AssistantSection, "greeting", assistant.greeting),
+        (AssistantSection, "outbound_greeting", assistant.outbound_greeting),
+        (CallbackSection, "callback_greeting", callbacks.callback_greeting),
+    )
+    for cls, name, template in templates:
         try:
             placeholders(template)
         except TemplateError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            if not prompt_file and name == "system_prompt_file":
+                raise ConfigError(f"the built-in system prompt: {exc}") from None
+            raise SettingError(f"{{{name}}}: {{why}}", cls, why=exc) from None
     record_dir = assistant.call_record_dir
     return AssistantSettings(
         system_prompt=prompt,
@@ -559,5 +565,5 @@ def caller_context(settings: CallerContextSection) -> CallerContextSettings | No
     try:
         hook = load_caller_context_hook(spec)
     except CallerContextError as exc:
-        raise ConfigError(f"SIPGW_CALLER_CONTEXT: {exc}") from None
+        raise SettingError("{caller_context}: {why}", CallerContextSection, why=exc) from None
     return CallerContextSettings(hook, timeout=settings.caller_context_timeout)

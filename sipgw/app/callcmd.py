@@ -2,19 +2,21 @@
 
 Beside a running ``sipgw serve`` (same ``.env``, same options), a second gateway would
 fight it for its ports. So ``sipgw call`` first asks the running one to place the call,
-through its admin API (:mod:`sipgw.app.admin.server`): at ``--admin-url`` or
-``SIPGW_ADMIN_URL``, else at the admin address the settings give (``SIPGW_ADMIN_PORT``,
-``SIPGW_ADMIN_BIND``), with ``SIPGW_ADMIN_TOKEN``. The call then takes that gateway's
-registration, proxy, credentials and agent, and shows up on its dashboard.
+through its admin API (:mod:`sipgw.app.admin.server`): at ``--admin-url`` (its own
+section, :class:`~sipgw.app.admin.settings.CallCommandSection`), else at the admin
+address the settings give (``--admin-port``, ``--admin-bind``), with the admin token. The
+call then takes that gateway's registration, proxy, credentials and agent, and shows up
+on its dashboard.
 
 When no gateway answers there (or none is configured), the call is placed from this
 process, on ephemeral SIP ports (``--sip-port``/``--tls-port`` on the command line still
 win): never the ports a ``serve`` on the same host holds.
 
 Either way the call is described the same (:class:`~sipgw.app.callrequest.CallRequest`:
-``--caller-id``, ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``,
-``--amd MODE`` and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), and
-``--agent`` when given on the command line), one line tells how it ended
+``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, ``--line``, ``--amd MODE``
+and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), and the settings
+``--caller-id``, ``--ring-timeout`` and ``--agent`` when the command line gives them:
+loaded from the flags alone, since a running gateway has its own), one line tells how it ended
 (:meth:`~sipgw.app.outbound.CallOutcome.describe`, with the far end's reason phrase and a
 hint when it refused the call), and the exit status is :data:`CALL_EXIT`'s. Ctrl-C hangs
 the call up (CANCEL or BYE) and still reports.
@@ -30,9 +32,12 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.accounts import OutboundSection
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
+from sipgw.app.agents import AgentSection
 from sipgw.app.callrequest import CallRequest, amd_request, assignments
-from sipgw.app.settings import ConfigError, Sources
+from sipgw.app.config import NetworkSection
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
@@ -41,7 +46,13 @@ if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
     from sipgw.app.outbound import CallOutcome
     from sipgw.app.startup import Startup
 
-__all__ = ["CALL_EXIT", "ADMIN_URL_ENV", "add_call_options", "admin_url", "call_request_of", "run"]
+__all__ = [
+    "CALL_EXIT",
+    "add_call_options",
+    "admin_url",
+    "call_request_of",
+    "run",
+]
 
 CALL_EXIT: dict[str, int] = {
     "answered": 0,
@@ -53,8 +64,6 @@ CALL_EXIT: dict[str, int] = {
 }
 """``sipgw call`` exit status by outcome kind (1, 2 and 130 mean what they mean for serve)."""
 
-ADMIN_URL_ENV = "SIPGW_ADMIN_URL"
-"""The environment variable naming a running gateway's admin server."""
 
 PROBE_TIMEOUT = 2.0
 """Seconds the running gateway's health check may take before we call from here."""
@@ -95,12 +104,6 @@ def add_call_options(call: argparse.ArgumentParser) -> None:
         "--amd-message", metavar="TEXT",
         help="the voicemail message of this call (leave_message) [default: SIPGW_AMD_MESSAGE]",
     )  # fmt: skip
-    group.add_argument(
-        "--admin-url", metavar="URL",
-        help=f"a running gateway's admin server, which places the call [env {ADMIN_URL_ENV}; "
-        "default: the admin address the settings give, if any]; when none answers, the call "
-        "is placed from here on ephemeral ports",
-    )  # fmt: skip
 
 
 def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
@@ -108,7 +111,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
     in the rest from its own settings).
 
     Raises:
-        ConfigError: a bad ``--var`` or ``--header``.
+        ConfigError: a bad ``--var``, ``--header``, ``--amd`` or ``--amd-message``.
     """
     from agent.variables import check_variables
 
@@ -122,26 +125,25 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
     except ValueError as exc:
         flag = "--amd" if "amd_message" not in str(exc) else "--amd-message"
         raise ConfigError(f"{flag}: {str(exc).split(' ', 1)[1]}") from None
-    flags = sources.flags
-    ring = flags.get("--ring-timeout")
+    line = sources.command_line()  # what a running gateway's own settings do not say
+    placing, agent = load(OutboundSection, line), load(AgentSection, line).agent
     return CallRequest(
         args.target,
-        caller_id=flags.get("--caller-id"),
+        caller_id=placing.caller_id if line.gives(OutboundSection, "caller_id") else None,
         variables=variables,
         headers=headers,
-        agent=flags.get("--agent"),
+        agent=agent if line.gives(AgentSection, "agent") else None,
         account=args.account,
-        ring_timeout=float(ring) if ring is not None else None,
+        ring_timeout=placing.ring_timeout if line.gives(OutboundSection, "ring_timeout") else None,
         line=args.line,
         amd=amd,
     )
 
 
-def admin_url(args: argparse.Namespace, environ: Mapping[str, str], admin: AdminSettings) -> str:
+def admin_url(settings: CallCommandSection, admin: AdminSettings) -> str:
     """Where a running gateway's admin server would be ("" = nowhere to ask)."""
-    given = args.admin_url or environ.get(ADMIN_URL_ENV, "")
-    if given:
-        return given.rstrip("/")
+    if settings.admin_url:
+        return settings.admin_url.rstrip("/")
     if not admin.enabled:
         return ""
     host = admin.bind if admin.bind not in ("0.0.0.0", "::") else "127.0.0.1"
@@ -156,9 +158,9 @@ async def run(startup: Startup, args: argparse.Namespace, sources: Sources) -> i
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2
-    url = admin_url(args, sources.environ, startup.admin)
+    url = admin_url(load(CallCommandSection, sources), startup.admin)
     if url:
-        remote = _Remote(url, startup.admin.token)
+        remote = _Remote(url, startup.admin.token, sources.label(AdminSettings, "token"))
         reason = await remote.probe()
         if not reason:
             return await remote.call(request)
@@ -178,8 +180,10 @@ class RemoteError(Exception):
 class _Remote:
     """A running gateway's admin API, asked to place one call."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, token_setting: str = "--admin-token") -> None:
         self.url = url
+        self.token_setting = token_setting
+        """How the token was given (``--admin-token``, ``SIPGW_ADMIN_TOKEN (.env line 4)``)."""
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def probe(self) -> str:
@@ -193,7 +197,9 @@ class _Remote:
                 session.get(f"{self.url}/api/health") as response,
             ):
                 if response.status == 401:
-                    return f"the gateway at {self.url} refused our admin token (SIPGW_ADMIN_TOKEN)"
+                    return (
+                        f"the gateway at {self.url} refused our admin token ({self.token_setting})"
+                    )
                 if response.status >= 400:
                     return f"the gateway at {self.url} answered {response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -290,16 +296,15 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
     """The call from this process, on ephemeral SIP ports unless the command line says."""
     from sipgw.app.listen import gateway_of, start_gateway
 
-    config = startup.config
-    flags = sources.flags
+    config, line = startup.config, sources.command_line()
     config = dataclasses.replace(
         config,
-        sip_port=config.sip_port if "--sip-port" in flags else 0,
-        tls_port=config.tls_port if "--tls-port" in flags else 0,
+        sip_port=config.sip_port if line.gives(NetworkSection, "sip_port") else 0,
+        tls_port=config.tls_port if line.gives(NetworkSection, "tls_port") else 0,
     )
     gateway = gateway_of(startup, config, register=False)
     loop = asyncio.get_running_loop()
-    failed = await start_gateway(gateway)
+    failed = await start_gateway(gateway, startup.sources)
     if failed is not None:
         return failed
     placing = loop.create_task(

@@ -8,10 +8,15 @@ and unless the caller withheld it), how the call was forwarded
 (``SIPGW_PASS_HEADERS``); a call the gateway placed brings its own variables. The
 ``headers`` section also says whether a transfer's summary goes to the human's PBX as
 User-to-User data (``SIPGW_TRANSFER_SUMMARY``, RFC 7433).
+
+Every call's details (a SIP call's, either direction, and another leg's) also carry the
+numbers of its caller's and called addresses, read once here with the SIP core's URI
+parser (:func:`with_numbers`): the agent reads no URI itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,8 +25,14 @@ from sipgw.app.settings import section, setting
 from sipgw.app.settings.parsers import on_off
 from sipgw.call import CallInfo
 from sipgw.customheaders import HeaderAllowList
+from sipgw.headers import NameAddr
+from sipgw.identity import is_anonymous, uri_number
 
-__all__ = ["CallHeadersSection", "call_details"]
+__all__ = ["WITHHELD_USERS", "CallHeadersSection", "call_details", "party_number", "with_numbers"]
+
+WITHHELD_USERS = frozenset({"anonymous", "unknown", "restricted"})
+"""User parts that stand for no number: what networks put in the From of a caller who
+withholds theirs (RFC 3323 §4.1.1.3's ``anonymous``, and the words carriers use)."""
 
 
 def _allow_list(value: str) -> HeaderAllowList:
@@ -49,9 +60,9 @@ class CallHeadersSection:
     transfer_summary: bool = setting(
         False, env="SIPGW_TRANSFER_SUMMARY", flag="--transfer-summary", metavar="on|off",
         parse=on_off, default_text="off",
-        help="on: a transfer's REFER carries the agent's summary (why the caller is "
-        "transferred) as User-to-User data (RFC 7433, hex, at most 128 bytes) in its Refer-To, "
-        "for the human's PBX; off: none.",
+        help="on: a transfer's REFER carries the call's summary the agent gives with the "
+        "transfer (who is calling, what they need) as User-to-User data (RFC 7433, hex, at "
+        "most 128 bytes, cut after a word) in its Refer-To, for the human's PBX; off: none.",
     )  # fmt: skip
 
 
@@ -70,4 +81,20 @@ def call_details(
             Forwarded(step.number or step.by, step.reason) for step in invite.forwarded
         ),
         headers=allow.pick(invite.custom),
+    )
+
+
+def party_number(party: NameAddr) -> str:
+    """The number (or user name) of ``party``'s URI: a SIP URI's user part, a ``tel:`` URI's
+    number (RFC 3966), without parameters; "" for an anonymous party or a URI without one."""
+    number = uri_number(party.uri)
+    if is_anonymous(party) or number.lower() in WITHHELD_USERS:
+        return ""
+    return number
+
+
+def with_numbers(details: CallDetails, call: CallInfo) -> CallDetails:
+    """``details`` with the numbers of ``call``'s caller and called addresses."""
+    return dataclasses.replace(
+        details, caller_number=party_number(call.caller), called_number=party_number(call.called)
     )

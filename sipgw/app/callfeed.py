@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.record import CallRecord
+from sipgw.app.hints import Refused
 
 if TYPE_CHECKING:
     from agent.base import Agent
@@ -108,8 +109,9 @@ class CallEntry:
     """``ringing`` (an outbound call not answered yet), ``active`` or ``ended``."""
     ended: float | None = None
     outcome: str | None = None
-    refusal: str = ""
-    """How the far end refused a placed call (status, reason phrase, Reason, hint)."""
+    refused: Refused | None = None
+    """How the far end refused a placed call (status, reason phrase, Reason and Warning,
+    hint); None: it did not."""
     transcript: list[dict[str, Any]] = field(default_factory=list)
     dropped_lines: int = 0
     turns: list[dict[str, Any]] = field(default_factory=list)
@@ -154,7 +156,7 @@ class CallEntry:
             "ended": self.ended,
             "duration_s": None if self.ended is None else round(self.ended - self.started, 1),
             "outcome": self.outcome,
-            "refusal": self.refusal,
+            "refusal": self.refused.describe() if self.refused is not None else "",
             "recording": self.recording is not None,
             "answered_by": self.amd.get("kind") if self.amd is not None else None,
         }
@@ -172,6 +174,7 @@ class CallEntry:
             "hung_up_by": self.hung_up_by,
             "transferred_to": self.transferred_to,
             "variables": dict(self.variables),
+            "refused": self.refused.fields() if self.refused is not None else None,
             **self.extra,
             "amd": self.amd,
         }
@@ -351,7 +354,7 @@ class CallFeed:
         entry.status = handle.end_status or (200 if entry.answered is not None else None)
         entry.hung_up_by = hung_up_by(handle)
         entry.transferred_to = handle.transferred_to or None
-        entry.refusal = handle.end_detail
+        entry.refused = handle.refused
         entry.variables = dict(handle.details.variables)
         if handle.quality is not None:
             entry.quality = handle.quality.record()

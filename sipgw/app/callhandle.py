@@ -36,6 +36,7 @@ from media.srtp import SrtpKeying
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
+from sipgw.app.hints import Refused
 from sipgw.app.recording import CallRecorder
 from sipgw.call import CallInfo
 from sipgw.customheaders import user_to_user
@@ -153,8 +154,9 @@ class CallHandle:
     """``X-`` headers each REFER of this call carries (the call's own, when it was placed)."""
     transfer_summary: bool = False
     """Whether a transfer's summary goes with the REFER as User-to-User (RFC 7433)."""
-    end_detail: str = ""
-    """How the far end refused a placed call (``403 Caller Origination Number ...``)."""
+    refused: Refused | None = None
+    """How the far end refused a placed call (``403 Caller Origination Number ...``, its
+    Reason and Warning, our hint); None: it did not."""
     amd: AmdRequest | None = None
     """What answering-machine detection a placed call runs (``agent.amd.AmdCall``); None:
     none (inbound calls, ``off``)."""

@@ -52,7 +52,7 @@ from media.liveness import LivenessConfig
 from media.ports import PortAllocator
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.calldetails import CallHeadersSection, call_details
+from sipgw.app.calldetails import CallHeadersSection, call_details, with_numbers
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle, CallLog, Consulting, stream_params
 from sipgw.app.config import GatewayConfig
@@ -139,7 +139,9 @@ class CallPath:
         self.jitter = JitterBufferConfig(
             min_delay=config.jitter_min_ms / 1000, max_delay=config.jitter_max_ms / 1000
         )
-        self.liveness = LivenessConfig(pause_after=config.rtp_pause_after)
+        self.liveness = LivenessConfig(
+            pause_after=config.rtp_pause_after, first_sign=config.rtp_first_sign
+        )
         """When a call's RTP pauses for its peer's silence (media/liveness.py)."""
         self.handles: dict[CallKey, CallHandle] = {}
         """The calls up now (ringing or answered), by the SIP core's key."""
@@ -164,6 +166,11 @@ class CallPath:
         return self._empty
 
     # ------------------------------------------------------------------ a call begins
+
+    def call_started(self) -> None:
+        """A call is taken (offered to us, routed or not) or asked to be placed (placed or
+        not): counted here, once per call, whichever way it goes."""
+        self.counted.call_started()
 
     def admit(
         self,
@@ -190,7 +197,8 @@ class CallPath:
 
     def enter(self, handle: CallHandleT, *, ringing: bool = False) -> CallHandleT:
         """``handle`` among the calls and on the feed: :meth:`admit`'s, or a call of another
-        leg (:mod:`sipgw.app.legs`)."""
+        leg (:mod:`sipgw.app.legs`); its details get the caller's and called numbers."""
+        handle.details = with_numbers(handle.details, handle.call)
         self.handles[handle.call.key] = handle
         self.feed.call_started(handle, state="ringing" if ringing else "active")
         return handle

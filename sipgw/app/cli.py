@@ -36,7 +36,7 @@ from sipgw.app.filemodes import check_secret_files
 from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
-from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.sections import SECTIONS, check_names, serve_sections
 from sipgw.app.settings import ConfigError, SectionInfo, Sources, load, load_env_file
 from sipgw.app.settings.flags import add_flags, flags_given
 
@@ -101,7 +101,7 @@ def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
         "docs/configuration.md. The options most setups need come first.",
         epilog=_EPILOG,
     )
-    _add_settings(serve, sections)
+    _add_settings(serve, serve_sections(sections))
     # Set by the --workers parent on each worker's command line (sipgw.app.workers).
     serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     call = commands.add_parser(
@@ -256,9 +256,10 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
     worker = getattr(args, "worker_index", 0)
     config = startup.config
     configure_logging(config.log_level, config.log_format, sys.stderr, worker=worker)
-    env_file = getattr(args, "env_file", None) or ".env"
+    env_file = getattr(args, "env_file", None)
+    settings_file = ("--env-file", env_file) if env_file else ("the settings file", ".env")
     try:
-        for warning in check_secret_files([("settings file", env_file), *startup.secret_files]):
+        for warning in check_secret_files([settings_file, *startup.secret_files]):
             log.warning("%s", warning)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
@@ -280,9 +281,10 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
 
 
 async def _start_admin(
-    gateway: Gateway, settings: AdminSettings, legs: LegsSettings
+    gateway: Gateway, settings: AdminSettings, legs: LegsSettings, sources: Sources
 ) -> AdminServer | int | None:
-    """Start the admin server when configured; on failure print why and return the exit status."""
+    """Start the admin server when configured; on failure print why (naming the settings
+    as ``sources`` gave them) and return the exit status."""
     if not settings.enabled:
         return None
     from sipgw.app.admin.server import AdminServer
@@ -291,7 +293,7 @@ async def _start_admin(
     try:
         await admin.start()
     except ConfigError as exc:
-        print(f"sipgw: error: {exc}", file=sys.stderr)
+        print(f"sipgw: error: {sources.explain(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         where = f"{settings.bind}:{settings.port}"
@@ -347,7 +349,7 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
     try:
         plans = plan_workers(startup.workers, startup.config, startup.admin)
     except ConfigError as exc:
-        print(f"sipgw: error: {exc}", file=sys.stderr)
+        print(f"sipgw: error: {startup.sources.explain(exc)}", file=sys.stderr)
         return 2
     log.info("running %d workers", len(plans))
     stop_timeout = startup.config.drain_seconds + STOP_MARGIN
@@ -366,7 +368,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, drain.signal)
     loop.add_signal_handler(signal.SIGHUP, _reload_routes, gateway)
-    failed = await start_gateway(gateway)
+    failed = await start_gateway(gateway, startup.sources)
     if failed is not None:
         return failed
     # Move everything start-up allocated (imported modules, SDKs) out of the
@@ -385,7 +387,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     )  # fmt: skip
     if startup.lines is not None:
         log.info("routes from %s: %s", startup.lines.path, startup.lines.describe_briefly())
-    admin = await _start_admin(gateway, startup.admin, startup.legs)
+    admin = await _start_admin(gateway, startup.admin, startup.legs, startup.sources)
     if isinstance(admin, int):
         await gateway.stop()
         return admin

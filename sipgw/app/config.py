@@ -178,6 +178,14 @@ class CallSection:
         "until the next one (an SDP can name anyone's address); 0 = never pause. Keep it "
         "above 7.5 s: a listen-only caller reports by RTCP about every 5 s.",
     )  # fmt: skip
+    rtp_first_sign: float = setting(
+        2.0, env="SIPGW_RTP_FIRST_SIGN", flag="--rtp-first-sign", metavar="S",
+        parse=non_negative,
+        help="The same, from the answer, while a caller that is to send RTP itself has sent "
+        "nothing yet (a phone sends from the answer on): an INVITE from someone who never "
+        "sends aims this much at whoever its SDP names. A listen-only caller (a=recvonly) "
+        "gets --rtp-pause-after; 0 = --rtp-pause-after for every caller.",
+    )  # fmt: skip
     max_call_seconds: float = setting(
         3600.0, env="SIPGW_MAX_CALL_SECONDS", flag="--max-call-seconds", metavar="S",
         parse=non_negative,

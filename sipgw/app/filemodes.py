@@ -31,6 +31,9 @@ __all__ = ["check_secret_files"]
 def check_secret_files(files: Iterable[tuple[str, str]]) -> list[str]:
     """Check ``(what, path)`` pairs; returns the warnings (one line each).
 
+    ``what`` names the setting as the user gave it (``--accounts``, ``SIPGW_TLS_KEY
+    (.env line 4)``: :attr:`~sipgw.app.settings.Found.label`); each message starts with it.
+
     A path that is "" or does not exist is skipped (its setting reports that itself).
 
     Raises:
@@ -47,12 +50,12 @@ def check_secret_files(files: Iterable[tuple[str, str]]) -> list[str]:
         bits = f"{stat.S_IMODE(mode):04o}"
         if mode & stat.S_IWOTH:
             raise ConfigError(
-                f"{what} {name} can be changed by any user of this machine (mode {bits}): "
+                f"{what}: {name} can be changed by any user of this machine (mode {bits}): "
                 f"chmod o-rwx {name}"
             )
         if mode & stat.S_IROTH:
             warnings.append(
-                f"{what} {name} holds secrets and any user of this machine can read it "
+                f"{what}: {name} holds secrets and any user of this machine can read it "
                 f"(mode {bits}): chmod o-rwx {name} (or chmod 600 {name})"
             )
     return warnings

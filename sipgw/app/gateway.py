@@ -27,8 +27,8 @@ import logging
 import time
 from collections.abc import Mapping
 from functools import partial
+from typing import Unpack
 
-from agent.amd.config import AmdRequest
 from agent.base import AgentFactory
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
@@ -47,21 +47,20 @@ from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
-from sipgw.app.callrequest import CallRequest
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, ThrottleCount, read_counters
 from sipgw.app.dialing import DialGate
-from sipgw.app.dialout import CallTarget, OutboundConfig
+from sipgw.app.dialout import OutboundConfig
 from sipgw.app.dns import DnsSection
 from sipgw.app.draining import DrainRequest, drain_calls
 from sipgw.app.floods import FloodSettings
 from sipgw.app.inbound import InboundCalls
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.lines.build import Line, LineTable
+from sipgw.app.lines.build import LineTable
 from sipgw.app.lines.reload import Lines
 from sipgw.app.mediaranges import build_media_targets
 from sipgw.app.metrics import GatewayMetrics
-from sipgw.app.outbound import CallOutcome, OutboundCalls, PlacedCall
+from sipgw.app.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
 from sipgw.app.resilience_settings import BreakerSection
@@ -102,7 +101,8 @@ class Gateway:
         config: resolved settings.
         agent_factory: builds each call's agent.
         access: who may call; the default (nothing configured) admits nobody
-            (``AccessConfig(free_agents=True)``: anyone, for agents that spend nothing).
+            (``AccessConfig(free_agents=True)``: this host and private networks, for
+            agents that spend nothing).
         registration: the accounts to register at start (and unregister at stop).
         account_agents: agent factories by account name, for accounts whose
             calls another agent answers (``agent`` in the accounts file).
@@ -192,7 +192,10 @@ class Gateway:
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
-        self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig(), agents)
+        self.outbound = OutboundCalls(
+            self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
+            lines=self.routes.line_named,
+        )  # fmt: skip
         self.outbound.locate = self.trunks.call_targets
         self.admin_throttle: ThrottleCount | None = None
         """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""
@@ -245,14 +248,16 @@ class Gateway:
         """Decide who may call, bind SIP, start the ticker; returns the bound SIP address.
 
         Raises:
-            ConfigError: an ``--allow-from`` host name does not resolve, or
-                ``SIPGW_RECORD_DIR`` cannot be created.
+            SettingError: an ``--allow-from`` host name does not resolve, or the
+                recording directory cannot be created (named by their settings:
+                :meth:`Sources.explain <sipgw.app.settings.Sources.explain>` says how the
+                user gave them).
             OSError: the SIP port cannot be bound.
         """
         loop = asyncio.get_running_loop()
         policy, summary = await build_access_policy(self.access)
         log.log(summary_level(policy), "%s", summary)
-        self.refusals.hint = self.access.closed_by_default
+        self.refusals.hint = self.access.unconfigured  # closed, or a lab: say what admits
         media = await build_media_targets(self.access.media_ranges, resolve_host, log)
         log.info("floods: %s", self.floods.describe())
         flood, call_rate = self.floods.build(loop.time())
@@ -319,91 +324,33 @@ class Gateway:
         self.sip.close()
         self._closed = True
 
-    async def place_call(
-        self,
-        target: str,
-        *,
-        agent: AgentFactory | None = None,
-        caller_id: str | None = None,
-        ring_timeout: float | None = None,
-        for_agent: bool = False,
-        variables: Mapping[str, str] | None = None,
-        headers: tuple[tuple[str, str], ...] = (),
-        account: str | None = None,
-        line: str | None = None,
-        amd: AmdRequest | None = None,
-    ) -> CallOutcome:
+    async def place_call(self, target: str, **options: Unpack[CallOptions]) -> CallOutcome:
         """Call ``target`` (a phone number or SIP URI); returns how the call ended.
 
-        :meth:`originate`, then wait for the outcome (the call goes on if this is cancelled).
+        :meth:`originate` with the same ``options``, then wait for the outcome (the call
+        goes on if this is cancelled).
 
         Raises:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
         """
-        placed = await self.originate(
-            target, agent=agent, caller_id=caller_id, ring_timeout=ring_timeout,
-            for_agent=for_agent, variables=variables, headers=headers, account=account,
-            line=line, amd=amd,
-        )  # fmt: skip
+        placed = await self.originate(target, **options)
         return await asyncio.shield(placed.outcome)
 
-    async def originate(
-        self,
-        target: str,
-        *,
-        agent: AgentFactory | None = None,
-        caller_id: str | None = None,
-        ring_timeout: float | None = None,
-        for_agent: bool = False,
-        variables: Mapping[str, str] | None = None,
-        headers: tuple[tuple[str, str], ...] = (),
-        account: str | None = None,
-        line: str | None = None,
-        amd: AmdRequest | None = None,
-    ) -> PlacedCall:
+    async def originate(self, target: str, **options: Unpack[CallOptions]) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
 
-        The agent (default: the gateway's) starts when the far end answers.
-        See :mod:`sipgw.app.outbound`. A call placed on an agent's behalf
-        (``for_agent``: a callback) must be allowed by the dial policy, which
-        judges the Request-URI it then sends (or the number it was dialled as);
-        the operator's own ``sipgw call`` is not checked. ``variables`` go to the agent,
-        ``headers`` (``X-``) on the INVITE and the call's REFERs, ``account`` picks the
-        account of the accounts file to call through, ``line`` the routes file's line whose
-        agent talks and whose defaults fill in what the call leaves open (see
-        :class:`~sipgw.app.callrequest.CallRequest`), ``amd`` its answering-machine
-        detection (default: the line's, else ``SIPGW_AMD``; docs/amd.md).
+        ``options`` (:class:`~sipgw.app.outbound.CallOptions`): the agent (default: the
+        line's, else the gateway's), which starts when the far end answers; the caller id,
+        ring timeout, variables, ``X-`` headers, account, routes file line and
+        answering-machine detection; ``for_agent=True`` for a call an agent asked for (a
+        callback), which the dial policy must allow. See :meth:`OutboundCalls.place
+        <sipgw.app.outbound.OutboundCalls.place>`.
 
         Raises:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
         """
-        resolved: CallTarget | None = None
-        problem = ""
-        on_line: Line | None = None
-        try:
-            if line is not None:
-                on_line = self.routes.line_named(line)
-                asked = CallRequest(target, caller_id, dict(variables or {}), headers, None,
-                                    account, amd=amd)  # fmt: skip
-                request = asked.over(on_line.spec.defaults)
-                caller_id, variables = request.caller_id, request.variables
-                headers, account, amd = request.headers, request.account, request.amd
-                agent = agent or on_line.factory
-            resolved = self.outbound.resolve(target, account)
-        except ValueError as exc:
-            problem = str(exc)
-        if for_agent:
-            judged = resolved.judged if resolved is not None else None
-            self.calls.gate.admit("call", target, log, judged)
-        self.counted.call_started()
-        if resolved is None:
-            return PlacedCall.failed(target, problem)
-        return await self.outbound.originate(
-            resolved, agent or self.agent_factory, caller_id=caller_id,
-            ring_timeout=ring_timeout, variables=variables, headers=headers, account=account,
-            line=on_line, amd=amd,
-        )  # fmt: skip
+        return await self.outbound.place(target, **options)
 
     # ------------------------------------------------------------------ SIP events
 

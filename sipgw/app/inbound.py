@@ -61,7 +61,7 @@ class InboundCalls:
     def offered(self, call: CallInfo) -> CallHandle | None:
         """Take an offered call: its handle now, the answer in its setup task; None when
         the routes refuse it (answered with their status at once, never admitted)."""
-        self.path.counted.call_started()
+        self.path.call_started()
         route = self.routes.choose(call, self.calls_on)
         if route.factory is None:
             self._refuse(call, route)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from sipgw.app.settings import ConfigError
+from sipgw.app.settings import ConfigError, Sources
 
 if TYPE_CHECKING:
     from sipgw.app.config import GatewayConfig
@@ -49,13 +49,17 @@ def gateway_of(
     )
 
 
-async def start_gateway(gateway: Gateway) -> int | None:
-    """Start the gateway; on failure print why and return the exit status (else None)."""
+async def start_gateway(gateway: Gateway, sources: Sources | None = None) -> int | None:
+    """Start the gateway; on failure print why and return the exit status (else None).
+
+    ``sources``: where the settings came from, to name them as the user gave them
+    (:meth:`~sipgw.app.settings.Sources.explain`); None: by their flags and variables.
+    """
     config = gateway.config
     try:
         await gateway.start()
-    except ConfigError as exc:  # an --allow-from name that does not resolve
-        print(f"sipgw: error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # an --allow-from name that does not resolve, ...
+        print(f"sipgw: error: {(sources or Sources()).explain(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # ssl.SSLError too: a TLS certificate or key that does not load
         wanted = ", ".join(

@@ -18,7 +18,8 @@ greeting needs a variable it lacks is refused before it is dialled.
 A call the far end refuses ends with its words: the final status, the reason
 phrase, any Reason and Warning header (:class:`~sipgw.finalreply.FinalReply`),
 and a hint for the common statuses (:mod:`sipgw.app.hints`), in the
-:class:`CallOutcome`, its log line and the dashboard.
+:class:`CallOutcome`, its log line, the dashboard, the ``call.failed`` webhook and a call
+record of its own (the agent never ran to write one).
 
 The call's RTP port is bound before the INVITE goes out, so early media
 (183 with SDP) arrives at a socket - and is dropped there: no media session
@@ -33,27 +34,33 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from agent.amd.config import AmdMode, AmdRequest
-from agent.base import AgentFactory, CallDetails
+from agent.base import AgentFactory
+from agent.opening import call_data
+from agent.record import KeepsRecords
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
+from sipgw.app.callrequest import CallRequest
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
-from sipgw.app.hints import hint
+from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import Line
 from sipgw.call import CallInfo, CallKey
 from sipgw.errors import SipError
 from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
 from sipgw.useragent import OutboundCall
 
-__all__ = ["RECENT_OUTCOMES", "CallOutcome", "OutboundCalls", "PlacedCall"]
+__all__ = ["RECENT_OUTCOMES", "CallOptions", "CallOutcome", "OutboundCalls", "PlacedCall"]
+
+log = logging.getLogger("sipgw")
 
 RECENT_OUTCOMES = 200
 """Placed calls whose outcome the gateway keeps for ``GET /api/calls/{id}/outcome``."""
@@ -65,6 +72,30 @@ _KINDS: dict[EndReason, str] = {
     EndReason.UNREACHABLE: "unreachable",
     EndReason.TRANSPORT_ERROR: "unreachable",
 }
+
+
+class CallOptions(TypedDict, total=False):
+    """What a call to place may say besides its target (:meth:`OutboundCalls.place`;
+    ``Gateway.place_call`` and ``Gateway.originate`` take them as keywords)."""
+
+    agent: AgentFactory | None
+    """Who talks once it is answered; None: the line's, else the gateway's."""
+    caller_id: str | None
+    """The From; None: the line's, the account's, else ``SIPGW_CALLER_ID``."""
+    ring_timeout: float | None
+    """Seconds before CANCEL; None: ``SIPGW_RING_TIMEOUT`` (or the account's)."""
+    for_agent: bool
+    """An agent asked for it (a callback): the dial policy must allow the target."""
+    variables: Mapping[str, str] | None
+    """The call's variables, for its agent (over the line's)."""
+    headers: tuple[tuple[str, str], ...]
+    """``X-`` headers for its INVITE and its REFERs (over the line's)."""
+    account: str | None
+    """The account of the accounts file to call through; None: the ``--register`` one."""
+    line: str | None
+    """The routes file's line whose agent talks and whose defaults fill in the rest."""
+    amd: AmdRequest | None
+    """Its answering-machine detection; None: the line's, else ``SIPGW_AMD`` (docs/amd.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +186,8 @@ class OutboundCalls:
         config: the outbound settings (and each account's).
         agents: the agents a call may name (``agent`` of ``POST /api/calls``), by the
             name they were started with.
+        default_agent: who talks on a call that names no agent and no line.
+        lines: the routes file's line by name (raises ``ValueError`` for none such).
     """
 
     def __init__(
@@ -162,10 +195,17 @@ class OutboundCalls:
         path: CallPath,
         config: OutboundConfig,
         agents: Mapping[str, AgentFactory] | None = None,
+        *,
+        default_agent: AgentFactory,
+        lines: Callable[[str], Line],
     ) -> None:
         self.path = path
         self.config = config
         self.agents = dict(agents or {})
+        self.default_agent = default_agent
+        """Who talks on a placed call that names no agent and no line (:meth:`place`)."""
+        self.lines = lines
+        """The routes file's line by name (raises ``ValueError`` for none such)."""
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
         """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
@@ -195,6 +235,60 @@ class OutboundCalls:
     def outcome_of(self, log_id: str) -> asyncio.Future[CallOutcome] | None:
         """The outcome (to come, or come) of a recent placed call, by its log id."""
         return self._recent.get(log_id)
+
+    async def place(
+        self,
+        target: str,
+        *,
+        agent: AgentFactory | None = None,
+        caller_id: str | None = None,
+        ring_timeout: float | None = None,
+        for_agent: bool = False,
+        variables: Mapping[str, str] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        account: str | None = None,
+        line: str | None = None,
+        amd: AmdRequest | None = None,
+    ) -> PlacedCall:
+        """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
+        is out (or it failed before), with its handle and its outcome to come.
+
+        ``line`` names the routes file's line whose agent talks and whose defaults fill in
+        what the call leaves open (:meth:`CallRequest.over
+        <sipgw.app.callrequest.CallRequest.over>`); the agent is ``agent``, else the line's,
+        else :attr:`default_agent`. A call placed on an agent's behalf (``for_agent``: a
+        callback) must be allowed by the dial policy, which judges the Request-URI then
+        sent (or the number it was dialled as); the operator's own calls are not checked.
+        Every call asked for is counted, placed or not (:meth:`CallPath.call_started
+        <sipgw.app.callpath.CallPath.call_started>`).
+
+        Raises:
+            DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).
+        """
+        resolved: CallTarget | None = None
+        problem, on_line = "", None
+        try:
+            if line is not None:
+                on_line = self.lines(line)
+                asked = CallRequest(target, caller_id, dict(variables or {}), headers, None,
+                                    account, amd=amd)  # fmt: skip
+                request = asked.over(on_line.spec.defaults)
+                caller_id, variables = request.caller_id, request.variables
+                headers, account, amd = request.headers, request.account, request.amd
+                agent = agent or on_line.factory
+            resolved = self.resolve(target, account)
+        except ValueError as exc:
+            problem = str(exc)
+        if for_agent:
+            judged = resolved.judged if resolved is not None else None
+            self.path.gate.admit("call", target, log, judged)
+        self.path.call_started()
+        if resolved is None:
+            return PlacedCall.failed(target, problem)
+        return await self.originate(
+            resolved, agent or self.default_agent, caller_id=caller_id, ring_timeout=ring_timeout,
+            variables=variables, headers=headers, account=account, line=on_line, amd=amd,
+        )  # fmt: skip
 
     async def originate(
         self,
@@ -258,7 +352,7 @@ class OutboundCalls:
             self.path.close_rtp(endpoint)
             return PlacedCall.failed(uri, str(exc))
         handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
-        handle.details = CallDetails(variables=variables)
+        handle.details = dataclasses.replace(handle.details, variables=variables)  # numbers kept
         handle.refer_headers = headers
         handle.amd = _detection(amd, self.config.amd)
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
@@ -288,9 +382,11 @@ class OutboundCalls:
             del self._placed[handle.call.key]
             entry = self.path.feed.live.get(handle.call.log_id)
             outcome = _outcome(placed, event, entry.amd if entry is not None else None)
-            if not outcome.answered and outcome.status is not None:
-                handle.end_detail = outcome.describe()  # the dashboard's call record
+            if not outcome.answered and event.reply is not None:
+                handle.refused = Refused.of(event.reply)  # the dashboard's, the webhooks'
             handle.log.info("outcome: %s", outcome.describe())
+            if not outcome.answered:
+                _record_unanswered(placed, handle, outcome)
             if not placed.outcome.done():
                 placed.outcome.set_result(outcome)
 
@@ -327,17 +423,43 @@ def _outcome(
     else:
         kind, duration = _KINDS.get(event.reason, "failed"), 0.0
     reply = event.reply if placed.answered_at is None else None
-    detail = ""
-    if reply is not None:
-        parts = [f"Reason: {', '.join(reply.reasons)}"] if reply.reasons else []
-        parts += [f"Warning: {', '.join(reply.warnings)}"] if reply.warnings else []
-        detail = "; ".join(parts)
-    refused = placed.answered_at is None and event.status is not None
+    refused = Refused.of(reply) if reply is not None else None
+    hinted = placed.answered_at is None and event.status is not None
     return CallOutcome(
         placed.target, kind, placed.answered_at is not None, duration, event.status,
-        event.reason.value, reply.phrase if reply is not None else "", detail,
-        hint(event.status) if refused else "", placed.id, amd,
+        event.reason.value, refused.phrase if refused is not None else "",
+        refused.detail if refused is not None else "", hint(event.status) if hinted else "",
+        placed.id, amd,
     )  # fmt: skip
+
+
+def _record_unanswered(placed: PlacedCall, handle: CallHandle, outcome: CallOutcome) -> None:
+    """The call record of a placed call nobody answered (its agent never ran, so never
+    wrote one): the call, its variables and line, and how it ended, in the words of the
+    far end (status, reason phrase, Reason and Warning) with our hint. Only when its agent
+    keeps records (:class:`agent.record.KeepsRecords`)."""
+    factory = placed.factory
+    if not isinstance(factory, KeepsRecords):
+        return
+    record = factory.new_record(handle.call.call_id)
+    if record is None:
+        return
+    started = time.time() - (time.monotonic() - handle.started)
+    try:
+        record.write(
+            {"type": "call", "call_id": handle.call_id, "caller": handle.caller,
+             "called": handle.called, "direction": "outbound", "leg": handle.leg,
+             "started": round(started, 3), **call_data(handle.details)}
+        )  # fmt: skip
+        if handle.line:
+            record.write({"type": "line", "line": handle.line})
+        refused = handle.refused.fields() if handle.refused is not None else {}
+        record.write(
+            {"type": "end", "reason": outcome.kind, "answered": False,
+             "sip_status": outcome.status, **refused}
+        )  # fmt: skip
+    finally:
+        record.close()
 
 
 def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> None:

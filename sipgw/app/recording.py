@@ -29,7 +29,8 @@ from pathlib import Path
 
 from agent.private_files import FILE_MODE, make_private_dir
 from media import g711
-from sipgw.app.settings import ConfigError
+from sipgw.app.config import OperationsSection
+from sipgw.app.settings import SettingError
 
 __all__ = [
     "FRAME_SAMPLES",
@@ -170,7 +171,7 @@ class Recordings:
         """Create the directory (0700), delete expired recordings, then sweep daily.
 
         Raises:
-            ConfigError: the directory cannot be created.
+            SettingError: the directory cannot be created (naming ``--record-dir``).
         """
         directory, days = self.directory, self.retention_days
         if directory is None:
@@ -178,7 +179,10 @@ class Recordings:
         try:
             make_private_dir(directory)
         except OSError as exc:
-            raise ConfigError(f"SIPGW_RECORD_DIR: cannot create {directory}: {exc}") from None
+            raise SettingError(
+                "{record_dir}: cannot create {path}: {why}", OperationsSection,
+                path=directory, why=exc.strerror or exc,
+            ) from None  # fmt: skip
         await asyncio.to_thread(delete_expired, directory, days)
         log.info("recording calls to %s (kept %s)", directory,
                  f"{days:g} days" if days > 0 else "forever")  # fmt: skip

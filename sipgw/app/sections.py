@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
-from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection, EchoSection
 from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
@@ -45,7 +45,7 @@ from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
-__all__ = ["SECTIONS", "check_names"]
+__all__ = ["CALL_ONLY", "SECTIONS", "check_names", "serve_sections"]
 
 _VENDOR_SECTIONS = tuple(
     vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
@@ -65,7 +65,7 @@ def _infos(classes: Iterable[type]) -> tuple[SectionInfo, ...]:
 SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
-        AmdSection, CallHeadersSection, DnsSection, AccessSection,
+        CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
@@ -75,6 +75,14 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""
+
+CALL_ONLY: tuple[SectionInfo, ...] = _infos((CallCommandSection,))
+"""The sections only ``sipgw call`` reads: their flags are not ``sipgw serve``'s."""
+
+
+def serve_sections(sections: Iterable[SectionInfo]) -> tuple[SectionInfo, ...]:
+    """``sections`` without :data:`CALL_ONLY`: the flags of ``sipgw serve``."""
+    return tuple(info for info in sections if info not in CALL_ONLY)
 
 
 def check_names(sections: Iterable[SectionInfo], who: str) -> None:

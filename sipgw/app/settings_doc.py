@@ -53,6 +53,13 @@ sipgw: error: accounts.toml line 7: account 'office': expires must be at least 1
 
 Values that do not go together name each setting as you gave it: `sipgw: error:
 --jitter-min-ms 400 must not exceed --jitter-max-ms/SIPGW_JITTER_MAX_MS (default 300)`.
+So does a value that turns out unusable once read, with the system's reason:
+
+```
+sipgw: error: --record-dir: cannot create /proc/nonexistent/x: No such file or directory
+sipgw: error: SIPGW_INBOUND_USERS_FILE (.env line 2): cannot read users: No such file or directory
+```
+
 Missing keys are all named at once; a secret's value is never shown.
 
 ## Exit statuses

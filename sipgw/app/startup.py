@@ -3,7 +3,11 @@
 :func:`build_startup` loads each section of the catalogue it needs from the sources
 (flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
 answered by another agent), and turns the sections into the objects the gateway takes.
-Errors are :class:`~sipgw.app.settings.ConfigError` s naming what the user wrote.
+Errors are :class:`~sipgw.app.settings.ConfigError` s naming what the user wrote: a
+:class:`~sipgw.app.settings.SettingError` raised while the sections become objects (a
+prompt file that cannot be read) is named here by the sources
+(:meth:`~sipgw.app.settings.Sources.explain`), and :attr:`Startup.sources` names those
+the gateway raises later (a recording directory that cannot be created).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.settings import Sources, load, secret_texts
+from sipgw.app.settings import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
@@ -62,8 +66,9 @@ __all__ = ["FREE_AGENTS", "Startup", "build_startup", "detect_public_ip", "outbo
 
 FREE_AGENTS = frozenset({"echo"})
 """Agents that spend nothing per call: with only these, a gateway with nothing configured
-about who may call takes calls from anyone (a lab); any other agent (the assistant, a
-plug-in) makes it refuse them until the operator names who may call."""
+about who may call takes calls from this host and private networks (a lab:
+:data:`sipgw.app.access.LAB_NETWORKS`); any other agent (the assistant, a plug-in) makes it
+refuse them until the operator names who may call."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,8 +123,11 @@ class Startup:
     legs: LegsSettings = LegsSettings()
     """The browser and Twilio legs (served by the admin server)."""
     secret_files: tuple[tuple[str, str], ...] = ()
-    """``(setting, path)`` of the files that hold secrets (checked at start:
-    :mod:`sipgw.app.filemodes`)."""
+    """``(setting, path)`` of the files that hold secrets, each setting named as the user
+    gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
+    sources: Sources = dataclasses.field(default=Sources(), repr=False)
+    """Where the settings came from: names the settings in a later error
+    (:meth:`~sipgw.app.settings.Sources.explain`); left out of the repr (secrets)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -130,8 +138,16 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         sources: the flags given and the environment (``.env`` loaded into it).
 
     Raises:
-        ConfigError: a value is bad, a required one is missing, or an agent does not load.
+        ConfigError: a value is bad, a required one is missing, or an agent does not load;
+            the settings it is about named as the user gave them.
     """
+    try:
+        return _build(plugin, sources)
+    except SettingError as exc:
+        raise ConfigError(sources.explain(exc)) from None
+
+
+def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     config = load(GatewayConfig, sources)
     if not config.public_ip:
         wildcard = config.bind in ("0.0.0.0", "::")
@@ -206,10 +222,11 @@ def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(DnsSection, sources),
         load(LegsSettings, sources),
         (
-            ("SIPGW_ACCOUNTS", accounts.accounts),
-            ("SIPGW_INBOUND_USERS_FILE", access_section.inbound_users_file),
-            ("SIPGW_TLS_KEY", config.tls_key),
+            (sources.label(AccountSection, "accounts"), accounts.accounts),
+            (sources.label(AccessSection, "inbound_users_file"), access_section.inbound_users_file),
+            (sources.label(GatewayConfig, "tls_key"), config.tls_key),
         ),
+        sources,
     )
 
 

@@ -18,7 +18,7 @@ from agent.warm_transfer import (
     JoinHow,
     TransferSettings,
 )
-from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.settings import SettingError, section, setting
 from sipgw.app.settings.parsers import choice, float_range, verbatim
 
 __all__ = ["TransferSection", "hold_music_file", "transfer_settings"]
@@ -80,14 +80,14 @@ def transfer_settings(transfers: TransferSection) -> TransferSettings:
     """The agent's transfer settings, the hold music read.
 
     Raises:
-        ConfigError: the hold-music file went away or changed since it was checked.
+        SettingError: the hold-music file went away or changed since it was checked.
     """
     music = b""
     if transfers.hold_music:
         try:
             music = load_hold_music(Path(transfers.hold_music))
         except ValueError as exc:
-            raise ConfigError(f"SIPGW_HOLD_MUSIC: {exc}") from None
+            raise SettingError("{hold_music}: {why}", TransferSection, why=exc) from None
     return TransferSettings(
         mode="warm" if transfers.mode == "warm" else "blind",
         hold_music=music,

@@ -43,8 +43,8 @@ from types import FrameType
 from typing import IO
 
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.config import GatewayConfig
-from sipgw.app.settings import ConfigError, section, setting
+from sipgw.app.config import GatewayConfig, NetworkSection
+from sipgw.app.settings import SettingError, section, setting
 from sipgw.app.settings.parsers import int_at_least
 
 __all__ = ["Supervisor", "WorkerPlan", "WorkersSection", "plan_workers"]
@@ -118,16 +118,16 @@ def rtp_slices(rtp_ports: tuple[int, int], count: int) -> list[tuple[int, int]]:
     """``count`` disjoint equal slices of the range, each starting on an even port.
 
     Raises:
-        ConfigError: a slice would hold less than one RTP/RTCP port pair.
+        SettingError: a slice would hold less than one RTP/RTCP port pair.
     """
     low, high = rtp_ports
     start = low + (low % 2)  # each call takes an even port and the odd one above it
     size = (high - start + 1) // count // 2 * 2
     if size < 2:
-        raise ConfigError(
-            f"SIPGW_RTP_PORTS: {low}-{high} is too small for {count} workers "
-            "(each needs at least one even/odd port pair)"
-        )
+        raise SettingError(
+            "{rtp_ports}: {low}-{high} is too small for {count} workers (each needs at least "
+            "one even/odd port pair)", NetworkSection, low=low, high=high, count=count,
+        )  # fmt: skip
     return [(start + i * size, start + (i + 1) * size - 1) for i in range(count)]
 
 
@@ -135,7 +135,7 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
     """Ports and RTP range of each of ``count`` workers.
 
     Raises:
-        ConfigError: the RTP range is too small, a port would pass 65535, or two workers'
+        SettingError: the RTP range is too small, a port would pass 65535, or two workers'
             SIP, TLS or admin ports would collide.
     """
     tls = "TLS" in config.transports
@@ -155,19 +155,22 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
         for i in range(count)
     ]
     used: dict[int, str] = {}
+    sections = (NetworkSection, AdminSettings, WorkersSection)
     for plan in plans:
-        ports = {"SIPGW_SIP_PORT": plan.sip_port, "SIPGW_TLS_PORT": plan.tls_port or 0}
-        ports["SIPGW_ADMIN_PORT"] = plan.admin_port
+        # Fields of the sections: named as the user gave them (SettingError).
+        ports = {"sip_port": plan.sip_port, "tls_port": plan.tls_port or 0, "port": plan.admin_port}
         for name, number in ports.items():
             if not number:
                 continue
             if number > 65535:
-                raise ConfigError(f"{name}: worker {plan.index} would need port {number}")
-            if number in used and used[number] != name:
-                raise ConfigError(
-                    f"SIPGW_WORKERS: {count} workers need {name} and {used[number]} ports "
-                    f"that overlap (port {number}); move one of them"
+                raise SettingError(
+                    f"{{{name}}}: worker {plan.index} would need port {number}", *sections
                 )
+            if number in used and used[number] != name:
+                raise SettingError(
+                    f"{{workers}}: {count} workers need {{{name}}} and {{{used[number]}}} "
+                    f"ports that overlap (port {number}); move one of them", *sections,
+                )  # fmt: skip
             used[number] = name
     return plans
 

@@ -113,9 +113,8 @@ class InviteUsage:
         info = CallInfo(
             (request.call_id, dialog.local_tag), request.from_, request.to, details=details,
             request_uri=request.uri, source=flow,
+            trusted_identity=trusted_number(request.headers) if trusted_source else "",
         )  # fmt: skip
-        if trusted_source:
-            info._trusted_identity = trusted_number(request.headers)
         session = CallSession(info, request, tx, dialog, offer)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)

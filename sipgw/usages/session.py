@@ -135,20 +135,20 @@ class CallSession:
     @property
     def state(self) -> CallState:
         """Where the call is (as the application sees it)."""
-        return self.info._state
+        return self.info.state
 
     @state.setter
     def state(self, value: CallState) -> None:
-        self.info._state = value
+        self.info.update_state(value)
 
     @property
     def media(self) -> NegotiatedAudio | None:
         """The media agreed so far."""
-        return self.info._media
+        return self.info.media
 
     @media.setter
     def media(self, value: NegotiatedAudio) -> None:
-        self.info._media = value
+        self.info.update_media(value)
 
     @property
     def server_transaction(self) -> InviteServerTransaction:

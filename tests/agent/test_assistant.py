@@ -313,7 +313,9 @@ async def test_dtmf_reaches_the_llm_as_text(tmp_path: Path) -> None:
 
 async def transfer_call(s: Stack, respond: int) -> tuple[Phone, SipResponse, Phone, SipRequest]:
     s.stt.script(["Can I talk to a person?"])
-    transfer = FakeToolCall("transfer_to_human", {"reason": "asked"})
+    transfer = FakeToolCall(
+        "transfer_to_human", {"reason": "asked", "summary": "Asked for a person."}
+    )
     s.llm.script([FakeResponse(tool_calls=[transfer])])
     caller, ok, phone = await s.call()
     await greeted(phone)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 
 CONNECT_HZ, FILLER_HZ = 1700, 1900
 HANDOFF = "Connecting you with a colleague now."
-TRANSFER = FakeToolCall("transfer_to_human", {"reason": "asked"})
+TRANSFER = FakeToolCall("transfer_to_human", {"reason": "asked", "summary": "Asked for a person."})
 END_CALL = FakeToolCall("end_call", {"reason": "done"})
 LONG_LINE = "Connecting you now, but first a long story about our shop. " * 3
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,15 @@ async def test_a_repeated_hold_is_recorded_once() -> None:
     await a.agent.close()
 
 
+def is_ok_for(cseq: int, message: object) -> bool:
+    """The 200 answering our request of that CSeq number."""
+    from sipgw.message import SipResponse
+
+    return (
+        isinstance(message, SipResponse) and message.status == 200 and message.cseq.number == cseq
+    )
+
+
 async def test_a_pbx_s_hold_music_is_no_turn_and_no_barge_in(tmp_path: Path) -> None:
     """End to end, the production clients on the fake services over real sockets: a PBX
     holds the call (re-INVITE sendonly) and sends its hold music, loud, for two seconds;
@@ -106,11 +116,7 @@ async def test_a_pbx_s_hold_music_is_no_turn_and_no_barge_in(tmp_path: Path) -> 
                 phone.send(phone.request("INVITE", phone.sdp().replace("sendrecv", direction),
                                          cseq=cseq))  # fmt: skip
                 # This re-INVITE's 200 (CSeq), not a retransmission of the first INVITE's.
-                ok = await phone.expect(
-                    lambda m, n=cseq: (
-                        isinstance(m, SipResponse) and m.status == 200 and m.cseq.number == n
-                    )
-                )
+                ok = await phone.expect(partial(is_ok_for, cseq))
                 assert isinstance(ok, SipResponse)
                 phone.send(phone.request("ACK", cseq=cseq))
                 if direction == "sendonly":

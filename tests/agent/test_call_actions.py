@@ -7,6 +7,7 @@ import gc
 
 import pytest
 
+from agent.base import CallDetails
 from agent.call_actions import ToolCallContext
 from agent.dialpolicy import DialRefused
 from agent.resilience.line_cache import LineAudio, fallback_audio
@@ -240,6 +241,16 @@ async def test_tools_see_the_other_party_and_act_through_the_actions() -> None:
     assert await ctx.transfer("sip:human@pbx.example") is True
     ctx.send_dtmf("5")
     assert a.call.transfers == ["sip:human@pbx.example"] and a.call.dtmf == ["5"]
+
+
+async def test_tools_get_the_other_partys_number_as_the_gateway_read_it() -> None:
+    """From the call's details (the gateway's URI parser, sipgw/app/calldetails.py): the
+    caller's on an incoming call, the called party's on a call the gateway placed."""
+    numbers = CallDetails(caller_number="+15551234567", called_number="+4930123")
+    inbound = assistant(call=FakeCall(details=numbers))
+    outbound = assistant(call=FakeCall(direction="outbound", details=numbers))
+    assert inbound.agent.conversation.ctx.caller_number == "+15551234567"
+    assert outbound.agent.conversation.ctx.caller_number == "+4930123"
 
 
 async def test_a_tool_context_outliving_its_call_says_so() -> None:

@@ -17,7 +17,6 @@ from agent.caller_context import (
     load_caller_context_hook,
     render_context,
     takes_details,
-    uri_number,
     with_context,
 )
 from sipgw.app.access import AccessConfig
@@ -68,14 +67,11 @@ def test_settings_give_the_hook_and_its_timeout() -> None:
         load(CallerContextSection, Sources({"SIPGW_CALLER_CONTEXT_TIMEOUT": "0"}))
 
 
-def test_rendering_and_numbers() -> None:
+def test_rendering() -> None:
     assert render_context({"Name": "Ada", "Orders": ["1", "2"]}) == "Name: Ada\nOrders: 1; 2"
     assert render_context("  VIP  ") == "VIP" and render_context(None) == ""
     with pytest.raises(TypeError):
         render_context(42)
-    assert uri_number("<sip:+15551234567@trunk.example;user=phone>") == "+15551234567"
-    assert uri_number("tel:+4930123;phone-context=x") == "+4930123"
-    assert uri_number("sip:trunk.example") == "sip:trunk.example"
     assert with_context("Prompt.", "") == "Prompt."
     assert with_context("Prompt.", "Name: Ada").endswith("\nName: Ada")
 
@@ -162,7 +158,7 @@ async def test_the_context_reaches_the_system_prompt(tmp_path: Path) -> None:
     assert "Open orders: 1234 (shipped); 5678 (packing)" in prompt
     ((hook, caller, called, _),) = context_hooks.CALLS
     assert (hook, caller) == ("crm", "+15551234567")  # the number the trunk asserted
-    assert called  # the user part of the To URI
+    assert called == "echo"  # the To (sip:echo@...), read by the gateway: its user part
     assert {"type": "caller_context", "found": True} in [
         {k: r[k] for k in ("type", "found")} for r in record if r["type"] == "caller_context"
     ]
@@ -231,8 +227,8 @@ def prompt_with(
 
 async def test_the_context_is_added_to_the_system_prompt_once() -> None:
     prompt, messages, records = prompt_with(CallerContextSettings(context_hooks.crm, 1.0))
-    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-6")
-    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-6")  # one lookup per call
+    prompt.start("+15551234567", "shop", "call-6")
+    prompt.start("+15551234567", "shop", "call-6")  # one lookup per call
     await prompt.add()
     await prompt.add()
     assert messages[0]["content"].startswith("You are the shop's agent.\n\n")
@@ -242,7 +238,7 @@ async def test_the_context_is_added_to_the_system_prompt_once() -> None:
 
 async def test_a_request_that_must_carry_the_context_waits_for_the_lookup() -> None:
     prompt, messages, records = prompt_with(CallerContextSettings(context_hooks.crm, 1.0))
-    prompt.start("sip:+15551234567@trunk", "sip:shop@gw", "call-7")
+    prompt.start("+15551234567", "shop", "call-7")
     assert prompt.add_if_ready() is False  # still looking up: the system prompt may change
     assert records == []
     await asyncio.sleep(0.05)
@@ -252,7 +248,7 @@ async def test_a_request_that_must_carry_the_context_waits_for_the_lookup() -> N
 
 async def test_without_a_hook_the_prompt_is_final_at_once() -> None:
     prompt, messages, records = prompt_with(None)
-    prompt.start("sip:+1555@x", "sip:shop@gw", "call-8")
+    prompt.start("+1555", "shop", "call-8")
     assert prompt.add_if_ready() is True
     await prompt.add()
     prompt.cancel()
@@ -261,7 +257,7 @@ async def test_without_a_hook_the_prompt_is_final_at_once() -> None:
 
 async def test_the_calls_end_stops_a_lookup_still_running() -> None:
     prompt, _, records = prompt_with(CallerContextSettings(context_hooks.slow, 5.0))
-    prompt.start("sip:+1555@x", "sip:shop@gw", "call-9")
+    prompt.start("+1555", "shop", "call-9")
     await asyncio.sleep(0)
     prompt.cancel()
     lookup = prompt._lookup

@@ -46,6 +46,7 @@ class FakeCall:
     caller: str = "sip:+15551234567@trunk.example"
     direction: Direction = "inbound"
     verified_caller: str = "+15551234567"  # the trunk asserted it: sample order 1234's owner
+    caller_number: str = "+15551234567"  # the gateway's reading of caller
     settings: Any = None  # no tool here reads the typed settings
     transfers: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
@@ -397,7 +398,13 @@ async def test_end_call_then_goodbye(fake, conv):
 async def test_transfer_tool_reaches_the_call(fake, conv):
     fake.script(
         [
-            FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+            FakeResponse(
+                tool_calls=[
+                    FakeToolCall(
+                        "transfer_to_human", {"reason": "asked", "summary": "Asked for a person."}
+                    )
+                ]
+            ),
             FakeResponse(text="Transferring you now."),
         ]
     )

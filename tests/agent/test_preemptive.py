@@ -379,7 +379,7 @@ async def test_no_request_before_the_caller_context_is_known() -> None:
         return "A regular."
 
     a = parts.assistant(caller_context=CallerContextSettings(lookup, timeout=1.0))
-    a.agent.caller_context.start(a.call.caller, a.call.called, "test")
+    a.agent.caller_context.start("+15551234567", "shop", "test")  # the proven and called numbers
     a.agent.preemptive.start("where is my order")
     assert a.agent.preemptive.request is None and a.record("preemptive") == []
     await asyncio.sleep(0.1)

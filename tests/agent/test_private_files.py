@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.private_files import open_private, tighten_file, write_private_atomic
+from agent.private_files import tighten_file, write_private_atomic
 from agent.record import CallRecord
 from agent.redact import Redactor
 from agent.tools.callback_store import CallbackStore
@@ -70,7 +70,7 @@ def test_existing_file_is_tightened(tmp_path: Path, caplog: pytest.LogCaptureFix
     path.write_text("{}\n")
     path.chmod(0o644)
     with caplog.at_level(logging.WARNING, "sipgw.agent"):
-        open_private(path).close()
+        tighten_file(path)
     assert mode(path) == 0o600
     assert "made 0600" in caplog.text
     tighten_file(tmp_path / "missing")  # nothing to do

@@ -36,7 +36,10 @@ INJECTED = [
     FakeToolCall("transfer_to", {"target": PREMIUM}),
     FakeToolCall("transfer_to", {"target": "sip:attacker@evil.example"}),
     FakeToolCall("transfer_to", {"target": "sip:human@127.0.0.1:5999;maddr=evil.example"}),
-    FakeToolCall("transfer_to_human", {"reason": "asked", "target": "sip:attacker@evil.example"}),
+    FakeToolCall(
+        "transfer_to_human",
+        {"reason": "asked", "summary": "Asked.", "target": "sip:attacker@evil.example"},
+    ),
     FakeToolCall("press_keys", {"digits": "900123456#"}),
     FakeToolCall("schedule_callback", {"phone": PREMIUM, "time": "now", "reason": "x"}),
     FakeToolCall("schedule_callback", {"phone": "sip:attacker@evil.example", "time": "now"}),

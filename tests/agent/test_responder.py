@@ -119,7 +119,7 @@ async def test_the_caller_context_is_in_the_first_request() -> None:
         return f"Caller {caller} is a gold customer."
 
     a = assistant(caller_context=CallerContextSettings(lookup, timeout=1.0))
-    a.agent.caller_context.start(a.call.caller, a.call.called, "test")
+    a.agent.caller_context.start("+15551234567", "shop", "test")  # the proven and called numbers
     reply = a.agent.responder.reply_to("Hi.")
     assert reply.task is not None
     await wait_for(reply.task.done)

@@ -141,17 +141,20 @@ def test_the_assistant_with_nothing_configured_refuses_everyone_and_says_what_to
             assert len(fakes.stt.sessions) == 1 and gw.stop() == 0
 
 
-def test_the_echo_agent_with_nothing_configured_answers_anyone_and_warns(
+def test_the_echo_agent_with_nothing_configured_answers_this_host_and_says_so(
     tmp_workdir: Path,
 ) -> None:
     """The echo agent spends nothing: the Quickstart's ``scripts/serve`` answers a softphone
-    on the LAN at once, and the start-up line says, at WARNING, that anyone may call."""
+    on this host (or the LAN) at once, and the start-up line says who may call (this host
+    and private networks; the internet is refused: tests/interop/test_default_serve.py)
+    and how to open it."""
     with (
         GatewayProcess(tmp_workdir) as gw,
         Baresip(tmp_workdir, "a", user="a") as caller,
     ):
-        line = gw.wait_log(r"WARNING +sipgw +(access: .*)", 2)[1]
-        assert "calls accepted from anyone, since the echo agent spends nothing" in line
+        line = gw.wait_log(r"INFO +sipgw +(access: .*)", 2)[1]
+        assert "answers calls from this host and private networks only" in line
+        assert "--allow-from any" in line
         caller.dial(gw.uri())
         caller.wait_event("CALL_ESTABLISHED", 5)
         caller.hangup()

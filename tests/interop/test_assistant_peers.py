@@ -245,7 +245,13 @@ def test_transfer_to_human_reaches_the_target_after_the_handoff_line(
     services.stt.script(["Can I talk to a person?"])
     services.llm.script(
         [
-            FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+            FakeResponse(
+                tool_calls=[
+                    FakeToolCall(
+                        "transfer_to_human", {"reason": "asked", "summary": "Asked for a person."}
+                    )
+                ]
+            ),
             FakeResponse(text=handoff),
         ]
     )

@@ -30,6 +30,16 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_ru
 
 PHONE_PW = "phone-pw"
 GREETING_HZ, HANDOFF_HZ, SPEECH_HZ = 500, 900, 300
+HANDOFF = (
+    "Caller wants a refund for order 1234, charged twice on 3 May; the order and the two "
+    "charges were checked, the refund needs a supervisor's approval."
+)
+"""The call's summary the model gives with ``transfer_to_human`` (147 octets)."""
+HANDOFF_SEEN = (
+    "Caller wants a refund for order 1234, charged twice on 3 May; the order and the two "
+    "charges were checked, the refund needs a…"
+)
+"""What the human's PBX gets: at most 128 octets (RFC 7434 §6), cut after a whole word."""
 
 
 def extension(number: str, password: str, *, qualify: bool = False) -> str:
@@ -176,10 +186,12 @@ def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
     re-INVITE (direct media), refreshes the session timer (90 s, at half time), and when the
     caller asks for a person the agent transfers them to extension 2000 with REFER: the X-
     header the PBX gave the call comes back on the REFER, and the agent's reason for the
-    transfer rides in the Refer-To as User-to-User (RFC 7433)."""
+    transfer rides in the Refer-To as User-to-User (RFC 7433): the call's summary the model
+    gave with the transfer, cut after a whole word to the 128 octets ISDN carries."""
     services.stt.script(["I want a refund, can I talk to a person?"])
+    handoff = {"reason": "refund 1234", "summary": HANDOFF}
     services.llm.script([
-        FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "refund 1234"})]),
+        FakeResponse(tool_calls=[FakeToolCall("transfer_to_human", handoff)]),
         FakeResponse(text="Let me connect you with a colleague."),
     ])  # fmt: skip
     env = {
@@ -217,7 +229,7 @@ def test_a_call_through_the_pbx_reinvite_session_refresh_and_transfer(
     xfer = next(line for line in log.splitlines() if "SIPGW-XFER" in line)
     assert "ticket=T-42" in xfer, xfer
     uui = xfer.split("uui=")[1].split(";")[0]
-    assert bytes.fromhex(uui).decode() == "refund 1234", xfer
+    assert bytes.fromhex(uui).decode() == HANDOFF_SEEN, xfer
     records = [json.loads(line) for path in (tmp_workdir / "calls").glob("*.jsonl")
                for line in path.read_text().splitlines()]  # fmt: skip
     call = next(r for r in records if r.get("type") == "call")

@@ -30,7 +30,7 @@ from sipgw.testing.peers.carriers import CarrierTrunk, Registered, plivo, telnyx
 from sipgw.testing.peers.kamailio import Kamailio
 from sipgw.testing.ports import free_port, free_port_range
 from sipgw.testing.process import child_env
-from sipgw.testing.tls import make_ca, make_server_cert
+from sipgw.testing.tls import ServerCertificate, make_ca, make_server_cert
 from tests.interop.services import fake_services
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
@@ -103,12 +103,12 @@ def phone(workdir: Path, kam: Kamailio, number: str, mediaenc: str | None = None
 
 @contextmanager
 def phones(
-    workdir: Path, kam: Kamailio, caller_mediaenc: str | None = None
+    workdir: Path, kam: Kamailio, mediaenc: str | None = None
 ) -> Iterator[tuple[Baresip, Baresip]]:
-    """The callee and the caller, registered at the carrier."""
+    """The callee and the caller, registered at the carrier (both with ``mediaenc``)."""
     with (
-        phone(workdir, kam, CALLEE) as callee,
-        phone(workdir, kam, CALLER, caller_mediaenc) as caller,
+        phone(workdir, kam, CALLEE, mediaenc) as callee,
+        phone(workdir, kam, CALLER, mediaenc) as caller,
     ):
         kam.wait_registered(CALLEE)
         kam.wait_registered(CALLER)
@@ -122,12 +122,17 @@ def start_carrier(
     gateway_args: Sequence[str],
     users: dict[str, str],
     kam_ports: tuple[int, int],
+    *,
+    proxy_transport: str = "udp",
+    tls_cert: ServerCertificate | None = None,
 ) -> tuple[Kamailio, GatewayProcess, int]:
-    """The carrier's Kamailio and the gateway on its trunk (its password from the
-    environment, as the docs advise: a flag is visible to other local users)."""
+    """The carrier's Kamailio (``tls_cert`` for its TLS listener) and the gateway on its
+    trunk, reaching it over ``proxy_transport`` (its password from the environment, as the
+    docs advise: a flag is visible to other local users)."""
     kam = Kamailio(
         workdir, "carrier", users={**users, CALLEE: PHONE_PW, CALLER: PHONE_PW},
         invite_route=trunk.script(), sip_port=kam_ports[0], tls_port=kam_ports[1],
+        tls_cert=tls_cert,
     )  # fmt: skip
     admin_port = free_port()
     env = {
@@ -140,7 +145,7 @@ def start_carrier(
     gateway = GatewayProcess(
         workdir, agent="assistant", extra_env=env,
         extra_args=["--admin-port", str(admin_port), "--allow-from", "127.0.0.1",
-                    "--outbound-proxy", kam.uri(), *gateway_args],
+                    "--outbound-proxy", kam.uri(transport=proxy_transport), *gateway_args],
     )  # fmt: skip
     return kam, gateway, admin_port
 
@@ -167,13 +172,15 @@ def check_inbound(carrier: Carrier, caller: Baresip) -> None:
     assert heard_hz(heard, GREETING_HZ) >= 0.1, analyse(heard).describe()
 
 
-def check_outbound(carrier: Carrier, callee: Baresip, *extra: str) -> str:
+def check_outbound(carrier: Carrier, callee: Baresip, port: int | str | None = None) -> str:
     """``sipgw call`` through the running gateway: the callee hears the reminder greeting
-    made with the call's variables, from our number."""
-    code, output = carrier.call(CALLEE, "--caller-id", DID, *VARIABLES, *extra)
+    made with the call's variables, from our number (the trunk at ``port``, with any URI
+    parameters: its UDP port by default)."""
+    code, output = carrier.call(CALLEE, "--caller-id", DID, *VARIABLES)
     assert code == 0, output
     assert "through the gateway at http://127.0.0.1:" in output, output
-    assert f"sip:{CALLEE}@127.0.0.1:{carrier.kam.sip_port}: answered, " in output, output
+    where = carrier.kam.sip_port if port is None else port
+    assert f"sip:{CALLEE}@127.0.0.1:{where}: answered, " in output, output
     established = callee.wait_event("CALL_ESTABLISHED", 1)
     assert established["param"].startswith(f"sip:{DID}@"), established  # our caller id
     heard, _ = callee.recordings()
@@ -188,13 +195,15 @@ def check_outbound(carrier: Carrier, callee: Baresip, *extra: str) -> str:
 def test_twilio_elastic_sip_trunk(
     tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
 ) -> None:
-    """Twilio: origination to a ``sip:`` URI with ``;transport=tls`` (TLS and SRTP, secure
-    trunking), termination by credential list with a From that must be a number of the
-    account (32204), and a Request-URI that must name the trunk; see
+    """Twilio with secure trunking: origination to a ``sip:`` URI with ``;transport=tls``
+    (TLS and SRTP), termination over TLS as docs/providers/twilio.md tells secure-trunking
+    users (``--outbound-proxy "sip:NAME.pstn.twilio.com;transport=tls"``, SRTP too) by
+    credential list, with a From that must be a number of the account (32204); see
     :func:`sipgw.testing.peers.carriers.twilio` for the pages. Kamailio relays media end to
-    end (Twilio anchors it), so the calling phone speaks SRTP itself."""
+    end (Twilio anchors it), so the phones speak SRTP themselves."""
     pki = tmp_workdir / "pki"
-    cert = make_server_cert(make_ca(pki), pki, "gateway")
+    ca = make_ca(pki)
+    cert = make_server_cert(ca, pki, "gateway")
     kam_ports = (free_port(), free_port())
     gw_tls = free_port()
     trunk = twilio(
@@ -204,21 +213,63 @@ def test_twilio_elastic_sip_trunk(
     kam, gateway, admin_port = start_carrier(
         tmp_workdir, services, trunk,
         ["--transports", "udp,tcp,tls", "--tls-port", str(gw_tls), "--tls-cert", str(cert.cert),
-         "--tls-key", str(cert.key), "--auth-username", "sipgw-trunk"],
-        {"sipgw-trunk": SIP_PASSWORD}, kam_ports,
+         "--tls-key", str(cert.key), "--tls-ca", str(ca.cert), "--auth-username", "sipgw-trunk"],
+        {"sipgw-trunk": SIP_PASSWORD}, kam_ports, proxy_transport="tls",
+        tls_cert=make_server_cert(ca, pki, "kamailio"),
     )  # fmt: skip
     with kam, gateway, phones(tmp_workdir, kam, "srtp-mand") as (callee, caller):
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         assert "ORIGINATE +15551230000 -> sip:agent@127.0.0.1" in "\n".join(kam.events())
         gateway.wait_log(r"media: PCMU/0 .*SRTP AES_CM_128_HMAC_SHA1_80", 5)  # secure trunking
-        check_outbound(carrier, callee)
+        check_outbound(carrier, callee, kam.port("tls"))
+        terminated = [e for e in kam.events() if f"TERMINATE sip:{CALLEE}" in e]
+        assert terminated and "(tls from 127.0.0.1:" in terminated[-1], terminated  # over TLS
         assert any("INVITE challenge" in e for e in kam.events())  # the credential list
         code, output = carrier.call(CALLEE, "--caller-id", "+15550000000", *VARIABLES)
         assert any("CALLERID refused +15550000000" in e for e in kam.events())
     assert code == 7, output
-    assert f"sip:{CALLEE}@127.0.0.1:{kam_ports[0]}: failed (SIP 403 Forbidden) - refused: most " \
-        "often the caller id" in output, output  # fmt: skip
+    assert f"sip:{CALLEE}@127.0.0.1:{kam_ports[1]}: failed (SIP 403 Forbidden) - refused: " \
+        "most often the caller id" in output, output  # fmt: skip
+
+
+def test_twilio_plain_trunk_over_tcp(
+    tmp_workdir: Path, services: ThreadedFakes, peer_stack: object
+) -> None:
+    """Twilio without secure trunking, over TCP only (the gateway listens on nothing else):
+    origination to ``sip:...;transport=tcp``, termination through the trunk over TCP; and
+    an INVITE whose Request-URI names another host than the trunk's termination URI gets no
+    answer at all (Twilio drops it: twilio.com/docs/sip-trunking/troubleshooting, "Sending
+    SIP to Twilio - Best Practices"), so ``sipgw call`` ends it as *unreachable* after Timer
+    B (64 x T1; ``--sip-t1 0.05`` here, 32 s by default), as docs/providers/twilio.md says."""
+    kam_ports = (free_port(), free_port())
+    gw_port = free_port()
+    trunk = twilio(
+        {DID: f"sip:agent@127.0.0.1:{gw_port};transport=tcp"},
+        credentials={"sipgw-trunk": SIP_PASSWORD}, caller_ids=(DID,),
+    )  # fmt: skip
+    kam, gateway, admin_port = start_carrier(
+        tmp_workdir, services, trunk,
+        ["--transports", "tcp", "--sip-port", str(gw_port), "--auth-username", "sipgw-trunk"],
+        {"sipgw-trunk": SIP_PASSWORD}, kam_ports, proxy_transport="tcp",
+    )  # fmt: skip
+    with kam, gateway, phones(tmp_workdir, kam) as (callee, caller):
+        carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
+        check_inbound(carrier, caller)
+        assert f"ORIGINATE +15551230000 -> sip:agent@127.0.0.1:{gw_port};transport=tcp" in (
+            "\n".join(kam.events())
+        )
+        check_outbound(carrier, callee)  # to the trunk's TCP port, which is its UDP port
+        terminated = [e for e in kam.events() if f"TERMINATE sip:{CALLEE}" in e]
+        assert terminated and "(tcp from 127.0.0.1:" in terminated[-1], terminated
+        code, output = carrier.call(
+            f"sip:{CALLEE}@wrong-trunk.pstn.example", "--caller-id", DID, "--sip-t1", "0.05",
+            "--outbound-proxy", kam.uri(transport="tcp"), "--auth-username", "sipgw-trunk",
+            admin=False,
+        )  # fmt: skip
+        assert any("DROPPED sip:" in e and "wrong-trunk.pstn.example" in e for e in kam.events())
+    assert code == 6, output
+    assert f"sip:{CALLEE}@wrong-trunk.pstn.example: unreachable (SIP 408)" in output, output
 
 
 def test_telnyx_credential_connection(
@@ -249,6 +300,10 @@ def test_telnyx_credential_connection(
     assert code == 7, output
     assert "failed (SIP 403 Caller Origination Number is Invalid D35) - refused: most often " \
         "the caller id" in output, output  # fmt: skip
+    # the carrier's words are kept with the call: its own record (the agent never ran)
+    ends = [r for r in carrier.record() if r.get("type") == "end" and not r.get("answered", 1)]
+    assert ends[-1]["sip_reason"] == "Caller Origination Number is Invalid D35", ends
+    assert ends[-1]["sip_status"] == 403 and "caller id" in str(ends[-1]["hint"]), ends
 
 
 def test_telnyx_reads_p_preferred_identity_first(
@@ -278,10 +333,14 @@ def test_telnyx_reads_p_preferred_identity_first(
 
 def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: object) -> None:
     """Plivo Zentrunk: an inbound trunk to our origination URI, an outbound trunk that takes
-    our address (IP access control list) or our credentials; a refused password is shown
-    with its hint; see :func:`sipgw.testing.peers.carriers.plivo` for the pages. The refused
-    call is placed by ``sipgw call`` from its own process (no admin server named), beside
-    the running gateway."""
+    our credentials (401 challenge); a caller id that is not one of the account's numbers is
+    refused with Plivo's hangup code 4190 ``unknown_caller_id`` (``X-ZT-Hangup-Code``), and
+    a wrong password with ``401 Call Rejected`` (4020 ``call_rejected_unauthorized``); both
+    shown in the carrier's words with their hint. See
+    :func:`sipgw.testing.peers.carriers.plivo` for the pages, and for what is assumed (the
+    status line of a 4190: Plivo's pages give none). The wrong password's call is placed by
+    ``sipgw call`` from its own process (no admin server named), beside the running
+    gateway."""
     kam_ports = (free_port(), free_port())
     gw_port = free_port()
     trunk = plivo({DID: f"sip:agent@127.0.0.1:{gw_port}"}, credentials={"zt-user": SIP_PASSWORD})
@@ -294,10 +353,17 @@ def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: 
         carrier = Carrier(kam, gateway, admin_port, tmp_workdir)
         check_inbound(carrier, caller)
         check_outbound(carrier, callee)
+        assert any("INVITE challenge" in e for e in kam.events())  # the credentials list
+        refused_code, refused = carrier.call(CALLEE, "--caller-id", "+15550000000", *VARIABLES)
+        assert any("CALLERID refused +15550000000" in e for e in kam.events())
         code, output = carrier.call(
             CALLEE, "--caller-id", DID, "--outbound-proxy", kam.uri(),
             "--auth-username", "zt-user", "--auth-password", "not-the-password", admin=False,
         )  # fmt: skip
+        assert any("AUTH refused au=zt-user" in e for e in kam.events())
+    assert refused_code == 7, refused
+    assert "failed (SIP 403 Forbidden) [X-ZT-Hangup-Code: 4190] - refused: most often the " \
+        "caller id" in refused, refused  # fmt: skip
     assert code == 7, output
-    assert "failed (SIP 407 Proxy Authentication Required) - the proxy wants credentials and " \
-        "refused ours" in output, output  # fmt: skip
+    assert "failed (SIP 401 Call Rejected) - the far end wants credentials and refused ours" \
+        in output, output  # fmt: skip

@@ -21,14 +21,18 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.browser import Browser
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.testing.fakes.threaded import fakes_in_threads
+from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port
+from tests.sipgw.app.refusing_peer import refusing_peer
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -210,3 +214,40 @@ async def test_dashboard_follows_a_live_call_in_chromium(
         assert gw.stop() == 0
     assert (shots / "dashboard-live-call.png").stat().st_size > 10_000
     assert (shots / "dashboard-call-page-live.png").stat().st_size > 10_000
+
+
+async def test_a_refused_call_shows_the_carriers_words_in_chromium(tmp_workdir: Path) -> None:
+    """Issue 22: the recent-calls row showed a placed call's refusal only as a tooltip, so
+    nobody read it. The row now shows the far end's words (Telnyx's ``403 Caller
+    Origination Number is Invalid D35``, its Reason) and our hint as text."""
+    reason = ("Reason", 'Q.850;cause=21;text="Call Rejected"')
+    async with (
+        refusing_peer(403, "Caller Origination Number is Invalid D35", (reason,)) as carrier,
+        running_gateway() as (gateway, _),
+    ):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))  # loopback
+        await server.start()
+        try:
+            async with Browser(tmp_workdir) as browser:
+                await browser.navigate(server.url + "/dashboard")
+                await browser.wait_for(
+                    "document.getElementById('status')?.textContent === 'live'", 10
+                )
+                await gateway.place_call(f"sip:+15557654321@127.0.0.1:{carrier.port}")
+                shown = await browser.wait_for(
+                    "document.querySelector('#recent-calls tbody tr .outcome .refusal')"
+                    "?.textContent",
+                    10,
+                )
+                visible = await browser.evaluate(
+                    "document.querySelector('#recent-calls .refusal').getBoundingClientRect()"
+                    ".height > 0"
+                )
+                await browser.screenshot(artifacts() / "dashboard-refused-call.png")
+        finally:
+            await server.stop()
+    assert shown.startswith(
+        "SIP 403 Caller Origination Number is Invalid D35 [Reason: Q.850 cause 21: Call Rejected]"
+        " - refused: most often the caller id"
+    ), shown
+    assert visible is True

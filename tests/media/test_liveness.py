@@ -27,3 +27,24 @@ def test_old_signs_do_not_move_the_clock_back_and_zero_never_pauses() -> None:
     live.sign(10.0)
     live.sign(5.0)
     assert live.silent_for(12.0) == 2.0 and live.may_send(1e6) and live.pauses == 0
+
+
+def test_a_peer_that_is_to_send_rtp_has_the_first_signs_grace_until_it_shows_itself() -> None:
+    live = PeerLiveness(LivenessConfig(pause_after=8.0, first_sign=2.0), now=0.0, confirmed=True)
+    assert live.limit(expect_rtp=True) == 2.0 and live.limit(expect_rtp=False) == 8.0
+    assert live.may_send(1.9, expect_rtp=True) and not live.may_send(2.0, expect_rtp=True)
+    assert live.may_send(2.0, expect_rtp=False)  # listen-only: its first RTCP comes later
+    live.sign(2.5)
+    assert live.heard and live.limit(expect_rtp=True) == 8.0
+    assert live.may_send(10.4, expect_rtp=True) and not live.may_send(10.5, expect_rtp=True)
+    live.restart(11.0, new_address=True)  # media moved: the new address must show itself
+    assert not live.heard and not live.may_send(13.0, expect_rtp=True)
+    live.sign(14.0)
+    live.restart(15.0)  # back from hold, same address: still heard
+    assert live.heard and live.may_send(22.9, expect_rtp=True)
+
+
+def test_a_first_sign_deadline_not_below_the_pause_is_the_pause() -> None:
+    for first in (0.0, 8.0, 20.0):
+        live = PeerLiveness(LivenessConfig(pause_after=8.0, first_sign=first), 0.0, True)
+        assert live.limit(expect_rtp=True) == 8.0

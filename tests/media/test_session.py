@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from media import g711
 from media.latching import RELATCH_WINDOW
 from media.liveness import LivenessConfig
 from media.rtcp import ReportBlock, build_compound, build_rr
 from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from media.session import MediaSession, StreamParams, deliverable
 
 PEER = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)
@@ -172,14 +174,45 @@ def test_nothing_is_sent_before_the_dialog_is_confirmed() -> None:
 
 
 def test_sending_pauses_while_the_peer_is_silent_and_resumes_when_it_is_back() -> None:
-    s = session(liveness=LivenessConfig(pause_after=8.0))
-    assert s.packets_for(None, 7.9)  # the grace period since the start
-    assert s.packets_for(None, 8.0) == [] and s.liveness.paused and s.liveness.pauses == 1
-    assert not s.can_send_early(8.5)
-    s.receive(packet(1), PEER, 9.0)  # the peer is back
-    assert s.packets_for(None, 9.0) and not s.liveness.paused
-    assert s.packets_for(None, 16.9) and s.packets_for(None, 17.0) == []
-    assert s.liveness.pauses == 2 and s.idle_for(17.0) == 8.0
+    s = session(liveness=LivenessConfig(pause_after=8.0, first_sign=2.0))
+    assert s.packets_for(None, 1.9)  # the first sign's grace since the start
+    assert s.packets_for(None, 2.0) == [] and s.liveness.paused and s.liveness.pauses == 1
+    assert not s.can_send_early(2.5) and s.rtcp_report(20.0) is None
+    s.receive(packet(1), PEER, 3.0)  # the peer is there
+    assert s.packets_for(None, 3.0) and not s.liveness.paused
+    assert s.packets_for(None, 10.9) and s.packets_for(None, 11.0) == []  # then pause_after
+    assert s.liveness.pauses == 2 and s.idle_for(11.0) == 8.0
+
+
+def test_a_peer_that_never_sends_gets_the_first_signs_grace_only() -> None:
+    """Issue 21 (audit): an INVITE and its ACK (about 1 KB) from someone who never sends
+    drew 401 packets (8 s, about 69 KB) at the SDP's address; now 100 (2 s)."""
+    s = session(liveness=LivenessConfig(pause_after=8.0, first_sign=2.0))
+    sent = sum(len(s.packets_for(None, tick * 0.02)) for tick in range(1500))  # 30 s
+    assert sent == 100 and s.liveness.pauses == 1
+    listener = session(liveness=LivenessConfig(pause_after=8.0, first_sign=2.0), receive=False)
+    sent = sum(len(listener.packets_for(None, tick * 0.02)) for tick in range(1500))
+    assert sent == 400  # a=recvonly: its first sign is an RTCP report, due within 7.5 s
+    never = session(liveness=LivenessConfig(pause_after=0, first_sign=2.0))
+    assert never.packets_for(None, 100.0)  # 0: never pause, first sign included
+
+
+def test_a_new_address_must_show_itself_and_hold_is_no_sign() -> None:
+    """A re-INVITE moving the media to another address gives that one the first sign's
+    grace, not the call's; a call that was inactive (a=inactive, c=anything) has shown
+    nothing by being so."""
+    s = session(liveness=LivenessConfig(pause_after=8.0, first_sign=2.0))
+    s.receive(packet(1), PEER, 0.0)
+    moved = StreamParams(remote=("198.51.100.9", 5004), telephone_event_pt=101)
+    s.update(moved, 1.0)
+    assert s.packets_for(None, 2.9) and s.packets_for(None, 3.0) == []
+    inactive = session(
+        liveness=LivenessConfig(pause_after=8.0, first_sign=2.0), send=False, receive=False
+    )
+    for t in range(10):
+        assert inactive.idle_for(float(t)) == 0.0  # no RTP timeout while nothing flows
+    inactive.update(StreamParams(remote=PEER, telephone_event_pt=101), 10.0)  # resumed
+    assert inactive.packets_for(None, 11.9) and inactive.packets_for(None, 12.0) == []
 
 
 def test_a_listen_only_peer_is_kept_alive_by_rtcp_about_our_stream() -> None:
@@ -214,3 +247,42 @@ def test_comfort_noise_from_the_latched_source_keeps_the_peer_alive() -> None:
     s.receive(packet(2, pt=13, payload=bytes(1)), PEER, 7.0)
     s.receive(packet(3, pt=13, payload=bytes(1)), ATTACKER, 14.0)  # not from the caller
     assert s.stats.unknown_payload == 2 and s.idle_for(14.5) == 7.5
+
+
+def test_deliverable_destinations_are_ip_literals_with_a_port() -> None:
+    """Linux delivers a datagram sent to 0.0.0.0 (or ::) to this host itself."""
+    for nowhere in (("0.0.0.0", 5000), ("::", 5000), ("0:0::0", 5000), ("::ffff:0.0.0.0", 5000),
+                    ("[::]", 5000), ("192.0.2.10", 0), ("192.0.2.10", 65536),
+                    ("media.example.com", 5000)):  # fmt: skip
+        assert not deliverable(nowhere), nowhere
+    for somewhere in (("192.0.2.10", 1), ("192.0.2.10", 65535), ("[2001:db8::1]", 5000)):
+        assert deliverable(somewhere), somewhere
+
+
+def test_nothing_goes_to_the_unspecified_address_or_port_zero() -> None:
+    """Issue 21 (audit): with ``c=0.0.0.0`` (hold, RFC 3264 §8.4) our RTCP went to
+    (0.0.0.0, RTP port + 1), or the ``a=rtcp`` port the caller chose, which is this host;
+    ``a=inactive`` exempts the call from the RTP timeout, so it went on for the whole call."""
+    cases: list[dict[str, Any]] = [
+        {"remote": ("0.0.0.0", 40000), "send": False, "receive": False},  # a=inactive
+        {"remote": ("0.0.0.0", 40000), "send": False, "receive": False, "rtcp_port": 5060},
+        {"remote": ("0.0.0.0", 40000), "rtcp_mux": True},
+        {"remote": ("0.0.0.0", 40000)},  # sendrecv, as the SDP layer never leaves it
+        {"remote": ("::", 40000)},
+        {"remote": (PEER[0], 0)},
+        {"remote": (PEER[0], 65535)},  # RTP may go; RTCP (65536) may not
+    ]
+    for params in cases:
+        s = session(**params)
+        assert s.rtcp_destination(None) is None, params
+        if params["remote"] != (PEER[0], 65535):
+            assert s.packets_for(None, 1.0) == [] and not s.can_send_early(1.0), params
+    assert session().rtcp_destination(None) == (PEER[0], PEER[1] + 1)
+    assert session(rtcp_port=41000).rtcp_destination(None) == (PEER[0], 41000)
+    learnt = (PEER[0], 50001)
+    assert session().rtcp_destination(learnt) == learnt  # symmetric RTCP
+    assert session(rtcp_mux=True).rtcp_destination(learnt) == PEER
+    on_hold = session()
+    on_hold.receive(packet(1), NATTED, 0.0)  # latched; then hold with c=0.0.0.0
+    on_hold.update(StreamParams(remote=("0.0.0.0", 40000), send=False, receive=False), 1.0)
+    assert on_hold.rtcp_destination(None) == (NATTED[0], NATTED[1] + 1)  # the peer, not us

@@ -56,7 +56,7 @@ def test_rr_before_sending_then_sr_and_the_interval_is_randomized() -> None:
 
 
 def test_peer_report_on_the_rtp_port_gives_rtt_and_peer_loss() -> None:
-    session = MediaSession(StreamParams(remote=PEER, rtcp_mux=True), now=0.0)
+    session = MediaSession(StreamParams(remote=PEER, rtcp_mux=True), now=0.0, liveness=NEVER_PAUSE)
     session.packets_for(TONE, 0.0)
     when, report = first_report(session, 0.0)
     sr = parse_compound(report)[0]
@@ -73,7 +73,9 @@ def test_peer_report_on_the_rtp_port_gives_rtt_and_peer_loss() -> None:
 def test_srtcp_both_ways() -> None:
     ours = SrtpKeying(SUITES[0], bytes(range(KEY_LENGTH)))
     theirs = SrtpKeying(SUITES[0], bytes(range(100, 100 + KEY_LENGTH)))
-    session = MediaSession(StreamParams(remote=PEER, srtp=(ours, theirs)), now=0.0)
+    session = MediaSession(
+        StreamParams(remote=PEER, srtp=(ours, theirs)), now=0.0, liveness=NEVER_PAUSE
+    )
     peer = SrtpContext(outbound=theirs, inbound=ours)
     _, report = first_report(session, 0.0)
     plain = peer.unprotect_rtcp(report)

@@ -26,7 +26,10 @@ def test_a_new_call_starts_where_its_direction_says() -> None:
 
 def test_what_the_view_reports() -> None:
     call = CallInfo(KEY, CALLER, CALLED)
-    assert call.key == KEY and call.call_id == KEY[0]
+    assert call.key == KEY and call.call_id == KEY[0] and call.trusted_identity == ""
+    assert CallInfo(KEY, CALLER, CALLED, trusted_identity="+15551234567").trusted_identity == (
+        "+15551234567"
+    )
     assert call.caller is CALLER and call.called is CALLED
     assert call.log_id == KEY[0][:24] and len(call.log_id) == 24
     assert repr(call) == f"<CallInfo {KEY[0][:24]} INCOMING>"
@@ -35,7 +38,8 @@ def test_what_the_view_reports() -> None:
 @pytest.mark.parametrize("state", list(CallState))
 def test_media_may_flow_only_once_answered_and_until_ending(state: CallState) -> None:
     call = CallInfo(KEY, CALLER, CALLED)
-    call._state = state  # the user agent core's privilege
+    call.update_state(state)  # the user agent core's, as the call runs
+    assert call.state is state
     assert call.established is (state in (CallState.ANSWERED, CallState.CONFIRMED))
 
 

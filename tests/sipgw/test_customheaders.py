@@ -80,7 +80,19 @@ def test_user_to_user_is_hex_with_its_encoding_and_bounded() -> None:
     assert user_to_user("Hi", "isdn-uui") == "4869;encoding=hex;purpose=isdn-uui"
     long = user_to_user("é" * 100)  # 200 octets: cut at a character boundary
     data = bytes.fromhex(long.split(";")[0])
-    assert len(data) <= MAX_UUI_OCTETS and data.decode("utf-8") == "é" * 64
+    assert len(data) <= MAX_UUI_OCTETS and data.decode("utf-8") == "é" * 62 + "…"
+    summary = (
+        "Ada Lovelace wants a refund of order 1234, charged twice on 3 May; she asked for a "
+        "manager and would like a call back if the line drops."
+    )
+    data = bytes.fromhex(user_to_user(summary).split(";")[0])  # cut after a whole word
+    assert len(data) <= MAX_UUI_OCTETS
+    assert data.decode() == (
+        "Ada Lovelace wants a refund of order 1234, charged twice on 3 May; she asked for a "
+        "manager and would like a call back if the…"
+    )
+    exact = "a" * (MAX_UUI_OCTETS - 4) + " bcd"  # fits: kept whole, its spaces folded
+    assert bytes.fromhex(user_to_user(exact.replace(" ", "\n ")).split(";")[0]) == exact.encode()
     with pytest.raises(ValueError, match="not a token"):
         user_to_user("x", "bad purpose")
 

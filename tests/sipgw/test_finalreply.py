@@ -57,3 +57,16 @@ def test_hostile_text_is_made_printable_and_bounded() -> None:
     assert len(reply.phrase) == MAX_TEXT and reply.phrase.endswith("...")
     assert len(reply.reasons) == MAX_HEADERS and all(len(r) <= MAX_TEXT for r in reply.reasons)
     assert printable("fake\x1b[31mlog\x00line") == "fake?[31mlog?line"
+
+
+def test_a_carriers_own_error_header_is_kept() -> None:
+    """Plivo Zentrunk names its hangup code in ``X-ZT-Hangup-Code`` (4190
+    ``unknown_caller_id``: plivo.com/docs/sip-trunking/troubleshooting/zentrunk-hangup-codes),
+    Twilio its error in ``X-Twilio-Error`` (its 2022-07-11 changelog: 603 to an inactive
+    account); other X- headers are not shown, and the value is made printable."""
+    plivo = response("SIP/2.0 403 Forbidden", "X-ZT-Hangup-Code: 4190", "X-Other: noise")
+    assert plivo.carrier == ("X-ZT-Hangup-Code: 4190",)
+    assert plivo.describe() == "403 Forbidden; X-ZT-Hangup-Code: 4190"
+    twilio = response("SIP/2.0 603 Decline", "x-twilio-error: 10001 \x1b[2J")
+    assert twilio.carrier == ("X-Twilio-Error: 10001 ?[2J",)
+    assert response("SIP/2.0 403 Forbidden", "X-ZT-Hangup-Code: ").carrier == ()

@@ -519,7 +519,7 @@ DIRECTION_MATRIX = {
 
 @pytest.mark.parametrize(("offered", "hold"), list(DIRECTION_MATRIX))
 @pytest.mark.parametrize("level", ["media", "session"])
-@pytest.mark.parametrize("hold_address", ["0.0.0.0", "::"])
+@pytest.mark.parametrize("hold_address", ["0.0.0.0", "::", "0:0::0", "::ffff:0.0.0.0"])
 def test_direction_matrix(offered: str | None, hold: bool, level: str, hold_address: str) -> None:
     offer = offer_with("0")
     if hold:

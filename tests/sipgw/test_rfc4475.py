@@ -14,10 +14,8 @@ the ``status_hint`` a UAS answers with and, when an answer is possible, a
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -28,18 +26,8 @@ from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
 from sipgw.message import parse_message as parse
 from sipgw.uri import AbsoluteUri, SipUri
 from tests.sipgw.builders import partial_of
+from tests.sipgw.rfc4475_data import DATA_DIR
 
-
-def _locate() -> Path | None:
-    env = os.environ.get("SIPGW_RFC4475_DIR")
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "rfc4475"
-    for candidate in (Path(env) if env else None, default):
-        if candidate is not None and (candidate / "SHA256SUMS").is_file():
-            return candidate
-    return None
-
-
-DATA_DIR = _locate()
 if DATA_DIR is None:
     pytest.skip(
         "RFC 4475 messages not found: set SIPGW_RFC4475_DIR or provide "

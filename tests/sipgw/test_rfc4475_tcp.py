@@ -15,7 +15,7 @@ from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.events import CallOffered, SipEvent
 from sipgw.framing import MessageFramed, StreamConnection
 from tests.sipgw.aio.test_stream import make_ua
-from tests.sipgw.test_rfc4475 import DATA_DIR
+from tests.sipgw.rfc4475_data import DATA_DIR
 from tests.sipgw.test_rfc4475_ua import EXPECTED
 
 if DATA_DIR is None:  # the same data-availability rule as test_rfc4475.py

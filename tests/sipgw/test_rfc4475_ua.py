@@ -15,7 +15,7 @@ import pytest
 from sipgw.addressing import Flow
 from sipgw.events import CallOffered
 from sipgw.useragent import UserAgent, UserAgentConfig
-from tests.sipgw.test_rfc4475 import DATA_DIR
+from tests.sipgw.rfc4475_data import DATA_DIR
 
 if DATA_DIR is None:  # the same data-availability rule as test_rfc4475.py
     pytest.skip("RFC 4475 messages not found (see test_rfc4475.py)", allow_module_level=True)

@@ -56,6 +56,14 @@ def test_a_named_source_is_believed_and_the_from_never() -> None:
 
 
 def test_a_source_admitted_as_anyone_is_not_believed() -> None:
-    """``--allow-from any`` (or a lab): anyone can write the header."""
+    """``--allow-from any``: anyone can write the header."""
     assert offered(Harness(access=AccessPolicy.open()), invite(extra=PAI)) == ""
     assert offered(Harness(), invite(extra=PAI)) == ""  # the core's default: open
+
+
+def test_a_source_admitted_by_a_default_nobody_chose_is_not_believed() -> None:
+    """A lab's networks (loopback and private, admitted with nothing configured) are no
+    trust domain: the operator named nobody."""
+    lab = AllowList.parse(["127.0.0.0/8", "192.0.2.0/24"])  # the harness's caller among them
+    assert offered(Harness(access=AccessPolicy(lab, named=False)), invite(extra=PAI)) == ""
+    assert offered(Harness(access=AccessPolicy(lab)), invite(extra=PAI)) == "+15550009999"

@@ -1,21 +1,25 @@
-"""The admin server's settings: the ``admin`` section, :class:`AdminSettings`."""
+"""The admin server's settings (:class:`AdminSettings`), and where ``sipgw call`` finds one.
+
+:class:`CallCommandSection` is read by ``sipgw call`` only: a running gateway's admin URL.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 
-from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
 from sipgw.app.settings import InvalidSettings, section, setting
 from sipgw.app.settings.parsers import (
     int_at_least,
     ip_address,
     optional_port,
     positive,
+    text,
     verbatim,
 )
 
-__all__ = ["AdminSettings"]
+__all__ = ["AdminSettings", "CallCommandSection"]
 
 
 @section(
@@ -41,8 +45,9 @@ class AdminSettings:
     token: str = setting(
         "", env="SIPGW_ADMIN_TOKEN", flag="--admin-token", metavar="TOKEN", parse=verbatim,
         secret=True,
-        help="Bearer token every admin request must carry (Authorization: Bearer TOKEN); "
-        "empty = none (loopback only).",
+        help="Bearer token every admin request must carry (Authorization: Bearer TOKEN), "
+        "16 to 256 characters (e.g. python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(24))'); empty = none (loopback only).",
     )  # fmt: skip
 
     login_tries: int = setting(
@@ -64,16 +69,25 @@ class AdminSettings:
 
     def check(self) -> None:
         """Refuse a server that listens beyond loopback without a token (when it is on),
-        and a token too long to check.
+        and a token too short to resist guessing or too long to check.
 
         Raises:
             InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty, or
-                the token is longer than MAX_TOKEN_LENGTH characters.
+                the token is shorter than MIN_TOKEN_LENGTH or longer than
+                MAX_TOKEN_LENGTH characters (the message gives its length, never its value).
         """
         if len(self.token) > MAX_TOKEN_LENGTH:
             raise InvalidSettings(
                 "{token}: at most {most} characters (it has {length})",
                 most=MAX_TOKEN_LENGTH,
+                length=len(self.token),
+            )
+        if self.token and len(self.token) < MIN_TOKEN_LENGTH:
+            raise InvalidSettings(
+                "{token}: at least {least} characters (it has {length}): a short token can "
+                "be guessed; make one with: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))'",
+                least=MIN_TOKEN_LENGTH,
                 length=len(self.token),
             )
         if self.enabled and not self.token and not ipaddress.ip_address(self.bind).is_loopback:
@@ -83,3 +97,22 @@ class AdminSettings:
                 "new ones",
                 address=self.bind,
             )
+
+
+@section(
+    "call-command",
+    title="sipgw call",
+    intro="Read by `sipgw call` only (its flags are not `sipgw serve`'s): which running "
+    "gateway places the call (docs/outbound.md).",
+)
+@dataclass(frozen=True)
+class CallCommandSection:
+    """Where a running gateway's admin server is."""
+
+    admin_url: str = setting(
+        "", env="SIPGW_ADMIN_URL", flag="--admin-url", metavar="URL", parse=text, first=True,
+        default_doc="the admin address the settings give, if any",
+        help="A running gateway's admin server, which places the call (e.g. "
+        "http://127.0.0.1:8080); when none answers, the call is placed from here on "
+        "ephemeral ports.",
+    )  # fmt: skip

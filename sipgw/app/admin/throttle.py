@@ -16,10 +16,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-__all__ = ["MAX_TOKEN_LENGTH", "LoginThrottle"]
+__all__ = ["MAX_TOKEN_LENGTH", "MIN_TOKEN_LENGTH", "LoginThrottle"]
 
 MAX_TOKEN_LENGTH = 256
 """The longest token checked at all; a longer one is wrong without being compared."""
+
+MIN_TOKEN_LENGTH = 16
+"""The shortest token the start accepts: 16 random characters of base64url hold 96 bits,
+out of reach of an address that gets a try every 12 s (and of a million addresses)."""
 
 
 class LoginThrottle:

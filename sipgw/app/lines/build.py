@@ -31,12 +31,14 @@ from sipgw.app.assistant_settings import (
     DialSection,
     dial_policy,
 )
+from sipgw.app.config import OperationsSection
 from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
+from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.call import CallInfo
 from sipgw.dialpolicy import DialPolicy
@@ -80,11 +82,11 @@ class LineBase:
     accounts: tuple[str, ...] = ()
     """The accounts' names (a route or a line may name one)."""
     recording: bool = False
-    """Whether ``SIPGW_RECORD_DIR`` is set (a line may only record then)."""
+    """Whether ``--record-dir`` is set (a line may only record then)."""
     dial_policy: DialPolicy = field(default_factory=DialPolicy)
     """The gateway's allow-list, for lines that change nothing."""
     webhook_secret: bool = False
-    """Whether ``SIPGW_WEBHOOK_SECRET`` is set (a line's ``webhook_url`` needs a secret)."""
+    """Whether the webhook secret is set (a line's ``webhook_url`` needs a secret)."""
 
 
 @dataclass(frozen=True)
@@ -199,16 +201,17 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
         except ValueError as exc:
             raise ConfigError(f"{line.where}: agent {line.agent!r} {exc}") from None
     if line.recording and not base.recording:
-        raise ConfigError(f"{line.where}: recording = true needs SIPGW_RECORD_DIR")
+        needed = base.sources.label(OperationsSection, "record_dir")
+        raise ConfigError(f"{line.where}: recording = true needs {needed}")
     if line.webhook_secret is not None:
         try:
             WebhookSecret.parse(line.webhook_secret)
         except ValueError as exc:
             raise ConfigError(f"{line.where}: webhook_secret {exc}") from None
     elif line.webhook_url and not base.webhook_secret:
+        secret = base.sources.label(WebhookSection, "webhook_secret")
         raise ConfigError(
-            f"{line.where}: webhook_url needs webhook_secret (or SIPGW_WEBHOOK_SECRET): "
-            "events are signed"
+            f"{line.where}: webhook_url needs webhook_secret (or {secret}): events are signed"
         )
     if line.account is not None and line.account not in base.accounts:
         known = ", ".join(base.accounts) or "none configured"

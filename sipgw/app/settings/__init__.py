@@ -24,11 +24,13 @@ from sipgw.app.settings.declare import (
     InvalidSettings,
     SectionInfo,
     Setting,
+    SettingError,
     is_loadable,
     section,
     section_info,
     sections_of,
     setting,
+    setting_of,
     settings_of,
 )
 from sipgw.app.settings.load import load, missing, require, secret_texts, validate
@@ -40,6 +42,7 @@ __all__ = [
     "InvalidSettings",
     "SectionInfo",
     "Setting",
+    "SettingError",
     "Sources",
     "is_loadable",
     "load",
@@ -51,6 +54,7 @@ __all__ = [
     "section_info",
     "sections_of",
     "setting",
+    "setting_of",
     "settings_of",
     "validate",
 ]

@@ -20,7 +20,10 @@ that inherits several sections' fields (:class:`~sipgw.app.config.GatewayConfig`
 
 A section may define ``check(self)`` for rules between its values; it raises
 :class:`InvalidSettings` with ``{field}`` placeholders, which the loader fills with the
-names the user wrote (the flag, or the variable).
+names the user wrote (the flag, or the variable). A value that turns out unusable after
+loading (a directory that cannot be created, a file others may change) is a
+:class:`SettingError`, its placeholders filled the same way where the sources are known
+(:meth:`~sipgw.app.settings.sources.Sources.explain`).
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ __all__ = [
     "InvalidSettings",
     "SectionInfo",
     "Setting",
+    "SettingError",
     "is_loadable",
     "section",
     "section_info",
     "sections_of",
     "setting",
+    "setting_of",
     "settings_of",
 ]
 
@@ -75,6 +80,30 @@ class InvalidSettings(ConfigError):
         return self.template.format_map(_Names({**names, **self.values}))
 
 
+class SettingError(InvalidSettings):
+    """A loaded setting whose value turned out unusable: a directory that cannot be
+    created, a file that does not load or that others may change.
+
+    Args:
+        template: the message, naming settings as ``{field_name}``, fields of ``sections``.
+        sections: the settings classes whose fields the template names.
+        values: other values the template shows, e.g. ``{path}``.
+
+    ``str()`` names each setting by its flag and variable (``--record-dir/SIPGW_RECORD_DIR``);
+    :meth:`Sources.explain <sipgw.app.settings.sources.Sources.explain>` by what the user
+    wrote (``--record-dir``, ``SIPGW_RECORD_DIR (.env line 3)``).
+    """
+
+    def __init__(self, template: str, *sections: type, **values: object) -> None:
+        self.sections = sections
+        super().__init__(template, **values)
+
+    def with_names(self, names: Mapping[str, str]) -> str:
+        """The message, each field named by ``names``, else by its flag and variable."""
+        declared = {name: spec.names for cls in self.sections for name, spec in settings_of(cls)}
+        return super().with_names({**declared, **names})
+
+
 class _Names(dict[str, object]):
     def __missing__(self, key: str) -> str:
         return key
@@ -104,6 +133,12 @@ class Setting(Generic[T]):
     """Must be set (not empty) when its section is used, e.g. an API key."""
     first: bool = False
     """Among the options a newcomer needs first: listed at the top of ``--help``."""
+
+    @property
+    def names(self) -> str:
+        """Both its names, for a message about a value the user may not have given:
+        ``--record-dir/SIPGW_RECORD_DIR`` (the variable alone when it has no flag)."""
+        return f"{self.flag}/{self.env}" if self.flag else self.env
 
 
 def setting(
@@ -216,6 +251,18 @@ def settings_of(cls: type) -> tuple[tuple[str, Setting[Any]], ...]:
             raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting(...)")
         found.append((f.name, spec))
     return tuple(found)
+
+
+def setting_of(cls: type, name: str) -> Setting[Any]:
+    """The setting of the field ``name`` of the dataclass ``cls``.
+
+    Raises:
+        TypeError: ``cls`` has no such setting.
+    """
+    for field_name, spec in settings_of(cls):
+        if field_name == name:
+            return spec
+    raise TypeError(f"{cls.__name__} has no setting {name!r}")
 
 
 def is_loadable(cls: object) -> bool:

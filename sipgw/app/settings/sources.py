@@ -5,6 +5,12 @@
 line sits between the environment and the default, and a user's own module (tools, a
 plug-in agent) can read its own variables from ``os.environ`` too. The file's lines are
 remembered so that an error can name the line the user wrote.
+
+Every message names a setting the way the user gave it, through :class:`Found`: while
+loading, with the text (:attr:`Found.name`, :meth:`Found.quoted`: ``--sip-port abc``);
+after loading, without it (:attr:`Found.label`: ``--record-dir``, ``SIPGW_RECORD_DIR
+(.env line 3)``), which :meth:`Sources.explain` puts into a
+:class:`~sipgw.app.settings.declare.SettingError` raised far from the sources.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Literal
 
 from dotenv import load_dotenv
 
-from sipgw.app.settings.declare import ConfigError, Setting
+from sipgw.app.settings.declare import ConfigError, Setting, SettingError, setting_of, settings_of
 
 __all__ = ["Found", "Sources", "load_env_file"]
 
@@ -42,11 +48,24 @@ class Found:
         shown."""
         spec = self.setting
         if self.origin == "default":
-            name = f"{spec.flag}/{spec.env}" if spec.flag else spec.env
+            name = spec.names
             shown = "" if spec.secret else spec.default_text
             return f"{name} (default {shown})" if shown else name
         written = self._written()
         return f"{written} ({self.env_file_line})" if self.env_file_line else written
+
+    @property
+    def label(self) -> str:
+        """The setting as the user gave it, without its value, for a message about a value
+        already loaded: ``--record-dir``, ``SIPGW_RECORD_DIR``, ``SIPGW_RECORD_DIR (.env
+        line 3)``; one nobody set (its default, or a value set in code) by both its names:
+        ``--record-dir/SIPGW_RECORD_DIR``."""
+        spec = self.setting
+        if self.origin == "flag":
+            return str(spec.flag)
+        if self.origin == "environment":
+            return f"{spec.env} ({self.env_file_line})" if self.env_file_line else spec.env
+        return spec.names
 
     def quoted(self) -> str:
         """What the user wrote, to start an error message: ``--sip-port abc``,
@@ -66,9 +85,10 @@ class Found:
 class Sources:
     """What settings are read from: the command line's flags and the environment."""
 
-    environ: Mapping[str, str] = field(default_factory=dict)
-    """The environment (with the ``.env`` file already loaded into it)."""
-    flags: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The environment (with the ``.env`` file already loaded into it); not in the repr,
+    like :attr:`flags`: both hold secrets."""
+    flags: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Flag (``--sip-port``) -> its text, for the flags given on the command line."""
     env_file_lines: Mapping[str, str] = field(default_factory=dict)
     """Variable -> the ``.env`` line that set it (``.env line 3``), for those it set."""
@@ -85,6 +105,36 @@ class Sources:
     def given(self, setting: Setting[Any]) -> bool:
         """Whether a flag or the environment sets it."""
         return self.find(setting).origin != "default"
+
+    def gives(self, cls: type, name: str) -> bool:
+        """Whether a flag or the environment sets the setting of field ``name`` of ``cls``.
+
+        Raises:
+            TypeError: ``cls`` has no such setting.
+        """
+        return self.given(setting_of(cls, name))
+
+    def label(self, cls: type, name: str) -> str:
+        """How a message names the setting of field ``name`` of ``cls`` (:attr:`Found.label`).
+
+        Raises:
+            TypeError: ``cls`` has no such setting.
+        """
+        return self.find(setting_of(cls, name)).label
+
+    def labels(self, *classes: type) -> dict[str, str]:
+        """Field -> :attr:`Found.label`, for every setting of ``classes``."""
+        return {name: self.find(spec).label for cls in classes for name, spec in settings_of(cls)}
+
+    def explain(self, error: ConfigError) -> str:
+        """The message of ``error``; a :class:`SettingError`'s names its settings as given here."""
+        if isinstance(error, SettingError):
+            return error.with_names(self.labels(*error.sections))
+        return str(error)
+
+    def command_line(self) -> Sources:
+        """The flags alone: what this command line says, without the environment."""
+        return Sources(flags=self.flags)
 
 
 _ASSIGNMENT = r"^\s*(?:export\s+)?{}\s*="

@@ -8,12 +8,14 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
 - ``call.incoming``: an incoming call was admitted (before it is answered);
 - ``call.answered``;
 - ``call.ended``: an answered call ended: ``outcome`` (the end reason), ``duration_s``
-  (from the answer), ``sip_status`` and ``sip_reason``, ``hung_up_by``, the
+  (from the answer), ``sip_status``, ``sip_reason``, ``sip_detail``, ``hint`` (see
+  :func:`sip_status`), ``hung_up_by``, the
   ``transcript`` (as redacted in the call record), the recording's link, the post-call
   ``summary`` when there is one;
 - ``call.transferred``: a transfer succeeded (``target``), just before its ``call.ended``;
 - ``call.failed``: a call that was never answered: refused by the routes, cancelled, or
-  (placed by us) busy, declined, unanswered, unreachable;
+  (placed by us) busy, declined, unanswered, unreachable, refused by the far end (its
+  status, reason phrase, Reason and Warning as it sent them, and our hint);
 - ``callback.scheduled``: the assistant stored a callback (``callback``);
 - ``call.amd``: who answered a call we placed, as answering-machine detection decided
   (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md).
@@ -98,9 +100,19 @@ def call_data(entry: CallEntry, sequence: int, variables: Mapping[str, Any]) -> 
 
 
 def sip_status(entry: CallEntry) -> dict[str, Any]:
-    """``sip_status`` and ``sip_reason`` (its standard phrase) when there is a status."""
+    """``sip_status``, ``sip_reason``, ``sip_detail`` and ``hint``: for a placed call the
+    far end refused, its own words (``403 Caller Origination Number is Invalid D35``, its
+    Reason and Warning headers) and our hint (:class:`~sipgw.app.hints.Refused`); else the
+    status with its standard phrase, when there is a status."""
+    if entry.refused is not None:
+        return entry.refused.fields()
     status = entry.status
-    return {"sip_status": status, "sip_reason": REASON_PHRASES.get(status) if status else None}
+    return {
+        "sip_status": status,
+        "sip_reason": REASON_PHRASES.get(status) if status else None,
+        "sip_detail": None,
+        "hint": None,
+    }
 
 
 def envelope(kind: str, data: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:

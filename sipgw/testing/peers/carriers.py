@@ -34,6 +34,7 @@ __all__ = ["CarrierTrunk", "Registered", "plivo", "telnyx", "twilio"]
 
 _E164 = r"^\+[1-9][0-9]{7,14}$"
 _SAFE = re.compile(r"^[A-Za-z0-9._~!*+=,;:@%&$/-]+$")
+_TEXT = re.compile(r"^[A-Za-z0-9 ._:;,()+=/-]+$")
 _SRC = "($pr from $si:$sp)"
 
 CALLER_ID_HEADERS = {
@@ -73,6 +74,11 @@ class CarrierTrunk:
         asserted_identity: on origination, the carrier adds P-Asserted-Identity with the
             caller's number at this domain (and these URI parameters); "" = none.
         check_caller_id: whether the trunk checks the caller id at all.
+        refusal_headers: header lines the caller id refusal carries (``Name: value``).
+        challenge: ``proxy`` (407, Proxy-Authenticate) or ``www`` (401, WWW-Authenticate).
+        auth_refusal: the status and reason phrase answered to credentials that are wrong
+            (a user or password the list does not have), instead of a new challenge; None:
+            challenge again (the client then gives up).
     """
 
     name: str
@@ -85,8 +91,17 @@ class CarrierTrunk:
     drop_foreign: bool = False
     asserted_identity: str = ""
     check_caller_id: bool = True
+    refusal_headers: Sequence[str] = ()
+    challenge: str = "proxy"
+    auth_refusal: tuple[int, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.challenge not in ("proxy", "www"):
+            raise ValueError("challenge must be proxy or www")
+        phrases = [self.refusal[1], *([self.auth_refusal[1]] if self.auth_refusal else [])]
+        for text in [*phrases, *self.refusal_headers]:
+            if not _TEXT.match(text):
+                raise ValueError(f"{text!r}: only printable ASCII can go into kamailio.cfg")
         texts = [*self.numbers, *self.credentials, *self.acl, *self.caller_ids, self.name]
         texts += [d.user if isinstance(d, Registered) else d for d in self.numbers.values()]
         for text in texts:
@@ -132,13 +147,25 @@ class CarrierTrunk:
                 "\t\texit;\n\t}\n"
             )
         trusted = " || ".join(f'$si == "{source}"' for source in self.acl) or "0"
+        kind = self.challenge
+        refuse = ""
+        if self.auth_refusal is not None:  # -2: wrong password, -3: no such user
+            status, phrase = self.auth_refusal
+            refuse = (
+                "\t\t\tif ($var(rc) == -2 || $var(rc) == -3) {\n"
+                f'\t\t\t\txlog("L_INFO", "{LOG_TAG} AUTH refused au=$au {_SRC}\\n");\n'
+                f'\t\t\t\tsl_send_reply("{status}", "{phrase}");\n\t\t\t\texit;\n\t\t\t}}\n'
+            )
         lines.append(
             f"\tif (!({trusted})) {{\n"
             "\t\troute(PASSWORD);\n"
-            f'\t\tpv_proxy_authenticate("{realm}", "$var(pw)", "0");\n'
-            "\t\tif ($rc < 0) {\n"
-            f'\t\t\txlog("L_INFO", "{LOG_TAG} INVITE challenge from=$fU au=$au rc=$rc\\n");\n'
-            f'\t\t\tproxy_challenge("{realm}", "1");\n\t\t\texit;\n\t\t}}\n'
+            f'\t\tpv_{kind}_authenticate("{realm}", "$var(pw)", "0");\n'
+            "\t\t$var(rc) = $rc;\n"
+            "\t\tif ($var(rc) < 0) {\n"
+            f"{refuse}"
+            f'\t\t\txlog("L_INFO", "{LOG_TAG} INVITE challenge from=$fU au=$au '
+            'rc=$var(rc)\\n");\n'
+            f'\t\t\t{kind}_challenge("{realm}", "1");\n\t\t\texit;\n\t\t}}\n'
             "\t\tconsume_credentials();\n\t}\n"
         )
         reads = [CALLER_ID_HEADERS[name] for name in self.caller_id_headers]
@@ -152,9 +179,11 @@ class CarrierTrunk:
         if not self.check_caller_id:
             valid = "1"
         status, phrase = self.refusal
+        extra = "".join(f'\t\tappend_to_reply("{line}\\r\\n");\n' for line in self.refusal_headers)
         lines.append(
             f"\tif (!({valid})) {{\n"
             f'\t\txlog("L_INFO", "{LOG_TAG} CALLERID refused $var(cid) {_SRC}\\n");\n'
+            f"{extra}"
             f'\t\tsl_send_reply("{status}", "{phrase}");\n\t\texit;\n\t}}\n'
             f'\txlog("L_INFO", "{LOG_TAG} TERMINATE $ru from $var(cid) {_SRC}\\n");\n'
             "\troute(LOCATION);\n"
@@ -229,12 +258,28 @@ def plivo(
       -> Create Inbound Trunk -> Assign phone number").
     * Outbound trunk: calls to its termination domain (``NNNN.zt.plivo.com``) are
       authenticated by an IP access control list or a credentials list
-      (docs.plivo.com/docs/sip-trunking/api/trunks: ``ipacl_uuid`` / ``credential_uuid``);
-      a wrong password is refused (``call_rejected_unauthorized``,
-      docs.plivo.com/docs/sip-trunking/troubleshooting/zentrunk-hangup-codes).
-    * Not emulated: a caller id rule (Plivo's pages we could read state none for SIP).
+      (docs.plivo.com/docs/sip-trunking/api/trunks: ``ipacl_uuid`` / ``credential_uuid``;
+      docs.plivo.com/docs/sip-trunking/api/credentials: "When Plivo receives a SIP INVITE
+      ... for a Trunk domain that has an associated credentials list, we prompt for
+      authentication").
+    * Authentication failures: Plivo's hangup-code page
+      (docs.plivo.com/docs/sip-trunking/troubleshooting/zentrunk-hangup-codes) lists 4020
+      ``call_rejected_unauthorized`` as "Call Rejected", SIP code 401, described in RFC
+      3261's words for a 401 (§21.4.2: "The user agent client may repeat the request with a
+      suitable authorization header field"). So the emulation prompts with a 401 challenge
+      (WWW-Authenticate) and answers credentials it does not know with ``401 Call
+      Rejected``. Assumed: which header the first prompt uses (Plivo names none; the
+      page's status is 401).
+    * Caller id: Plivo's hangup codes for voice-agent trunks
+      (plivo.com/docs/voice-agents/sip-trunking/troubleshooting/hangup-codes) list 4190
+      "Unknown caller ID - Use a Plivo-rented number as caller ID", and Zentrunk names its
+      hangup code in ``X-ZT-Hangup-Code`` (the zentrunk-hangup-codes page's column
+      "X-ZT-Hangup-Code and CDR-Hangup-Cause"). So a caller id that is not one of the
+      account's numbers is refused with ``X-ZT-Hangup-Code: 4190``. Assumed: the status line
+      (the pages we could read give none for 4190): ``403 Forbidden``.
     """
     return CarrierTrunk(
-        "plivo", dict(numbers), dict(credentials or {}), tuple(acl), (), ("from",),
-        (403, "Forbidden"), check_caller_id=False,
+        "plivo", dict(numbers), dict(credentials or {}), tuple(acl), tuple(numbers), ("from",),
+        (403, "Forbidden"), refusal_headers=("X-ZT-Hangup-Code: 4190",), challenge="www",
+        auth_refusal=(401, "Call Rejected"),
     )  # fmt: skip

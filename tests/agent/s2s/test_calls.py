@@ -202,7 +202,14 @@ async def test_transfer_through_the_tool_sends_a_refer_after_the_handoff_line(
     async with s2s_stack(tmp_path, kind) as s:
         s.fake.script(
             [
-                FakeReply(tool_calls=[FakeToolCall("transfer_to_human", {"reason": "asked"})]),
+                FakeReply(
+                    tool_calls=[
+                        FakeToolCall(
+                            "transfer_to_human",
+                            {"reason": "asked", "summary": "Asked for a person."},
+                        )
+                    ]
+                ),
                 FakeReply("Connecting you with a colleague now."),
             ]
         )

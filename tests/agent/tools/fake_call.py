@@ -11,7 +11,9 @@ from agent.base import Direction
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry, ToolResult
+from sipgw.app.calldetails import party_number
 from sipgw.dialpolicy import DialPolicy
+from sipgw.headers import NameAddr
 
 
 def assistant_settings(**builtin: Any) -> AssistantSettings:
@@ -34,6 +36,11 @@ class FakeCall:
     dtmf: list[str] = field(default_factory=list)
     hangups: int = 0
     answer: dict[str, Any] = field(default_factory=lambda: {"mode": "off"})
+
+    @property
+    def caller_number(self) -> str:
+        """As the gateway reads it (sipgw.app.calldetails.party_number)."""
+        return party_number(NameAddr.parse(self.caller))
 
     def answered_by(self) -> dict[str, Any]:
         return self.answer

@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agent.settings import BuiltinToolSettings, CallbackQuota
-from agent.tools.builtin import builtin_tools, callback_allowed, caller_number, normalize_order_id
+from agent.tools.builtin import (
+    MAX_WRONG_PER_ORDER,
+    ORDER_WINDOW,
+    OwnerChecks,
+    builtin_tools,
+    callback_allowed,
+    callback_requester,
+    normalize_order_id,
+)
 from sipgw.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
@@ -141,6 +149,26 @@ async def test_guessing_the_verification_stops_after_three_wrong_tries():
     assert right.ok
 
 
+def test_guessing_one_orders_verification_over_many_calls_stops_too() -> None:
+    """Issue 21 (audit): three wrong tries per call, but no limit across calls: a caller
+    could try every postcode, three a call. Now ten wrong ones per order a day, whichever
+    calls gave them; the proven owner still hears it; memory is bounded."""
+    clock = [1000.0]
+    checks = OwnerChecks(max_orders=2, clock=lambda: clock[0])
+    order = {"id": "1234", "phone": ["+15551234567"], "verification": "10001"}
+    wrong = [checks.check(FakeCall(call_id=f"c{n}"), order, f"2000{n % 10}") for n in range(10)]
+    assert all(w.startswith("that is not") for w in wrong)  # 10 calls, one wrong try each
+    locked = checks.check(FakeCall(call_id="c10"), order, "10001")  # even the right one
+    assert locked.startswith("this order had too many wrong answers lately")
+    assert checks.check(FakeCall(verified_caller="+15551234567"), order, "") == ""
+    clock[0] += ORDER_WINDOW  # a day later the tries have aged out
+    assert checks.check(FakeCall(call_id="c11"), order, "10001") == ""
+    for n in range(5):  # other orders' tries: at most max_orders orders are remembered
+        other = {"id": f"o{n}", "verification": "1"}
+        checks.check(FakeCall(call_id=f"d{n}"), other, "2")
+    assert checks.remembered[1] == 2 and MAX_WRONG_PER_ORDER == 10
+
+
 async def test_an_order_naming_no_owner_is_not_read_out(tmp_path):
     path = tmp_path / "orders.json"
     path.write_text(json.dumps([
@@ -155,7 +183,7 @@ async def test_an_order_naming_no_owner_is_not_read_out(tmp_path):
     )
     other = await call(registry, "get_order_status", {"order_id": "2"}, OWNER)
     assert "belongs to another number" in json.loads(other.content)["error"]
-    mine = FakeCall(verified_caller="sip:15550008888@trunk.example")
+    mine = FakeCall(verified_caller="15550008888")  # digits compared, a + or not
     assert (await call(registry, "get_order_status", {"order_id": "2"}, mine)).ok
 
 
@@ -282,20 +310,6 @@ async def test_callback_without_time_is_rejected_by_the_schema(tmp_path):
     assert not (tmp_path / "cb.sqlite3").exists()
 
 
-@pytest.mark.parametrize(
-    ("uri", "number"),
-    [
-        ("sip:+15551234567@trunk.example", "+15551234567"),
-        ('"Bob" <sips:alice@example.com;transport=tls>', "alice"),
-        ("tel:+4930123456", "+4930123456"),
-        ("+4930123456", "+4930123456"),
-        ("sip:anonymous@anonymous.invalid", ""),
-    ],
-)
-def test_caller_number(uri, number):
-    assert caller_number(uri) == number
-
-
 TARGET = "sip:support@pbx.example.com"
 
 
@@ -303,31 +317,48 @@ TO_TARGET = DialPolicy(per_action={"transfer": (TARGET,)})
 """What the app's policy holds when SIPGW_TRANSFER_TARGET is set."""
 
 
+SUMMARY = "Ada wants a refund of order 1234,\n charged twice; the order was checked."
+
+
 async def test_transfer_waits_for_the_handoff_line():
     ctx = FakeCall()
     result = await call(
         registry_for(transfer_target=TARGET, dial_policy=TO_TARGET),
-        "transfer_to_human", {"reason": "x"}, ctx,
+        "transfer_to_human", {"reason": "refund", "summary": SUMMARY}, ctx,
     )  # fmt: skip
     content = json.loads(result.content)
     assert result.ok and content["transferring"] is True and "handoff line" in content["note"]
     assert ctx.transfers_after_reply == [TARGET]  # the agent transfers once the line is heard
-    assert ctx.summaries == ["x"]  # the reason goes with the REFER (SIPGW_TRANSFER_SUMMARY)
+    # the call's summary (one line) goes to the person and their PBX (SIPGW_TRANSFER_SUMMARY)
+    assert ctx.summaries == [
+        "Ada wants a refund of order 1234, charged twice; the order was checked."
+    ]
     assert ctx.transfers == []  # nothing at once
+
+
+async def test_a_transfer_needs_the_calls_summary():
+    """Issue 22: User-to-User carries the call's summary for the human's PBX, so the model
+    must give one (it carried the model's few-word reason)."""
+    ctx = FakeCall()
+    registry = registry_for(transfer_target=TARGET, dial_policy=TO_TARGET)
+    result = await call(registry, "transfer_to_human", {"reason": "refund"}, ctx)
+    assert not result.ok and "summary" in result.content
+    assert ctx.transfers_after_reply == []
 
 
 async def test_transfer_to_a_target_the_policy_refuses_is_told_at_once():
     ctx = FakeCall()
     result = await call(
-        registry_for(transfer_target=TARGET), "transfer_to_human", {"reason": "x"}, ctx
-    )
+        registry_for(transfer_target=TARGET), "transfer_to_human",
+        {"reason": "x", "summary": SUMMARY}, ctx,
+    )  # fmt: skip
     assert not result.ok and result.refused
     assert ctx.transfers_after_reply == [] and ctx.transfers == []
 
 
 async def test_transfer_not_configured():
     ctx = FakeCall()
-    result = await call(registry_for(), "transfer_to_human", {"reason": "x"}, ctx)
+    result = await call(registry_for(), "transfer_to_human", {"reason": "x", "summary": "y"}, ctx)
     assert not result.ok
     assert json.loads(result.content) == {"error": "transfer not configured"}
     assert ctx.transfers == []
@@ -416,6 +447,27 @@ async def test_callbacks_are_bounded_per_caller_per_number_and_per_day(tmp_path)
     ]  # fmt: skip
     assert [r.ok for r in others] == [True, True, False]  # 5 a day in all
     assert len(callback_rows(db)) == 5
+
+
+async def test_the_per_caller_quota_counts_a_proven_number_apart_from_the_from(tmp_path):
+    """Issue 21 (audit): the per-caller count keyed on the From, which anyone writes: a
+    forger writing a customer's number used up that customer's callbacks. A proven number
+    (a trusted trunk's assertion) is its own key; an unproven From is counted apart."""
+    db = tmp_path / "cb.sqlite3"
+    registry = registry_for(callback_db=db, callback_quota=CallbackQuota(2, 0, 0))
+    spoofed = "sip:+15551234567@trunk.example"
+    forger = FakeCall(caller=spoofed)
+    customer = FakeCall(caller=spoofed, verified_caller="+15551234567")
+    later = FakeCall(caller="sip:anonymous@anonymous.invalid", verified_caller="+15551234567")
+    when = {"time": "in 1 hour", "phone": "+15550009999"}
+    forged = [await call(registry, "schedule_callback", when, forger) for _ in range(3)]
+    assert [r.ok for r in forged] == [True, True, False]
+    proven = [await call(registry, "schedule_callback", when, c) for c in (customer, later)]
+    assert [r.ok for r in proven] == [True, True]  # not used up by the forger
+    assert not (await call(registry, "schedule_callback", when, customer)).ok  # its own 2
+    assert callback_requester(customer) == "verified:+15551234567"
+    assert callback_requester(forger) == "+15551234567"
+    assert callback_requester(FakeCall(caller="sip:anonymous@anonymous.invalid")) == "anonymous"
 
 
 async def test_a_callback_call_can_only_call_back_its_own_number(tmp_path):

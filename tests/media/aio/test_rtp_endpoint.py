@@ -14,6 +14,7 @@ import pytest
 
 from media.aio.rtp_batch import BatchedRtp
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.liveness import LivenessConfig
 from media.ports import PortAllocator
 from media.rtcp import ReportBlock, build_rr
 from media.rtp import RtpPacket
@@ -102,7 +103,13 @@ def audio(seq: int, ssrc: int = 7) -> bytes:
 
 
 def attach(endpoint: RtpEndpoint, remote: tuple[str, int], **params: object) -> MediaSession:
-    session = MediaSession(StreamParams(remote=remote, **params), now=endpoint.loop.time())  # type: ignore[arg-type]
+    """A session on ``endpoint``; its peer sends nothing, and may take its time (the first
+    sign's deadline is not what these tests are about: tests/media/test_liveness.py)."""
+    session = MediaSession(
+        StreamParams(remote=remote, **params),  # type: ignore[arg-type]
+        now=endpoint.loop.time(),
+        liveness=LivenessConfig(first_sign=0),
+    )
     endpoint.session = session
     return session
 
@@ -174,6 +181,35 @@ async def test_the_mapping_opener_is_one_nul_octet_and_nothing_for_a_call_on_hol
     endpoint.send([audio(9)])
     data = await asyncio.to_thread(peer.rtp.recv, 2048)
     assert RtpPacket.parse(data).sequence_number == 9  # the next datagram: nothing between
+
+
+async def test_a_call_on_hold_with_c_0_0_0_0_sends_nothing_to_this_host(
+    endpoint: RtpEndpoint, peer: Peer
+) -> None:
+    """Issue 21 (audit): with ``c=0.0.0.0`` and ``a=inactive`` our RTCP went to (0.0.0.0,
+    RTP port + 1), which Linux delivers to this host (2 reports reached 127.0.0.1 in about
+    35 s; with ``a=rtcp:`` the caller picks the port), for as long as the call lasted."""
+    port = peer.address[1]
+    rtcp_port = peer.rtcp.getsockname()[1]
+    for params in (
+        {"send": False, "receive": False},  # a=inactive: the RTP port + 1
+        {"send": False, "receive": False, "rtcp_port": rtcp_port},  # a=rtcp: the caller's pick
+        {"send": True, "receive": False, "rtcp_mux": True},
+    ):
+        session = attach(endpoint, ("0.0.0.0", port if "rtcp_port" not in params else 9), **params)
+        now = endpoint.loop.time()
+        session.confirm(now)
+        endpoint.send_rtcp(session.rtcp.next_report)
+        endpoint.send([audio(1)])
+        endpoint.send(session.packets_for(None, now))
+    for sock in (peer.rtp, peer.rtcp):
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            await asyncio.to_thread(sock.recv, 2048)
+    session = attach(endpoint, peer.address)  # a destination: the same calls send
+    session.confirm(endpoint.loop.time())
+    endpoint.send_rtcp(session.rtcp.next_report)
+    assert (await asyncio.to_thread(peer.rtcp.recv, 2048))[1] in (200, 201)
 
 
 async def test_without_a_session_packets_are_dropped_and_nothing_is_sent(

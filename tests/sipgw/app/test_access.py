@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from sipgw.access import Refusal
+from sipgw.addressing import Flow
 from sipgw.app.access import (
     CLOSED_BY_DEFAULT,
+    LAB_LINE,
     AccessConfig,
     AccessSection,
     RefusalLog,
@@ -26,9 +28,11 @@ from sipgw.app.access import (
 from sipgw.app.accounts import AccountSection, load_accounts
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.stats import gateway_stats
-from sipgw.events import RequestRefused
+from sipgw.events import CallOffered, RequestRefused
 from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.builders import invite
+from tests.sipgw.ua_harness import Harness
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -142,7 +146,8 @@ def test_a_users_file_names_its_line(tmp_path: Path) -> None:
 
 def test_a_missing_users_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
-    with pytest.raises(ConfigError, match="SIPGW_INBOUND_USERS_FILE=.*cannot read it"):
+    with pytest.raises(ConfigError, match="^--inbound-users-file/SIPGW_INBOUND_USERS_FILE: "
+                       f"cannot read {missing}: No such file or directory$"):  # fmt: skip
         config_of({"SIPGW_INBOUND_USERS_FILE": str(missing)})
 
 
@@ -204,14 +209,38 @@ async def test_nothing_configured_admits_nobody_and_says_what_to_add() -> None:
     assert "--allow-from any" in line and "\n" not in line
 
 
-async def test_a_lab_of_free_agents_admits_anyone_and_warns() -> None:
+async def test_a_lab_of_free_agents_admits_this_host_and_private_networks_only() -> None:
+    """Issue 21 (audit): the echo agent with nothing configured (a default ``sipgw serve``)
+    answered anyone, so one forged-source INVITE drew a 100, a 180, eleven 200s and three
+    BYEs (17.2 times its bytes). Now a lab admits loopback and private networks only."""
     config = AccessConfig(free_agents=True)
-    line, admitted, digest = await policy_for(config)
-    assert len(admitted) == 5 and digest == [] and not config.closed_by_default
-    assert line.startswith("access: no --allow-from, account, proxy or inbound credentials")
-    assert "anyone, since the echo agent spends nothing" in line and "\n" not in line
-    policy, _ = await build_access_policy(config, fake_dns)
-    assert summary_level(policy) == logging.WARNING
+    policy, line = await build_access_policy(config, fake_dns)
+    assert line == LAB_LINE and not config.closed_by_default and policy.digest is None
+    inside = ["127.0.0.1", "127.9.9.9", "::1", "10.1.1.1", "172.31.0.5", "192.168.1.23",
+              "fd12:3456::7", "::ffff:192.168.1.23"]  # fmt: skip
+    outside = ["192.0.2.77", "203.0.113.7", "198.51.100.2", "2001:db8::2", "8.8.8.8",
+               "100.64.0.1", "169.254.1.1", "fe80::1", "172.32.0.1", "::ffff:8.8.8.8"]  # fmt: skip
+    assert [s for s in inside if s not in policy.allow] == []
+    assert [s for s in outside if s in policy.allow] == []
+    assert not policy.trusts("192.168.1.23")  # nobody named it: no asserted identity believed
+    assert summary_level(policy) == logging.INFO and "\n" not in line
+    assert "this host and private networks only" in line and "--allow-from any" in line
+
+
+async def test_a_lab_refuses_a_stranger_statelessly_and_answers_the_lan() -> None:
+    """The lab's policy in the user agent core: a forged INVITE from the internet gets one
+    403 no larger than itself and leaves no transaction; a phone on the LAN gets its call."""
+    policy, _ = await build_access_policy(AccessConfig(free_agents=True), fake_dns)
+    h = Harness(access=policy)
+    data = invite(call_id="forged-1")
+    h.feed(data, Flow("UDP", ("198.51.100.66", 5060)))
+    ((_, response, _),) = h.sent
+    assert response.startswith(b"SIP/2.0 403") and len(response) <= len(data)
+    assert not h.ua._ctx.transactions.server and not h.of(CallOffered)
+    h.advance(64.0)  # past Timer H: nothing more
+    assert len(h.sent) == 1
+    h.feed(invite(call_id="lan-1"), Flow("UDP", ("192.168.1.23", 5060)))
+    assert len(h.of(CallOffered)) == 1
 
 
 async def test_allow_from_any_admits_anyone_even_with_credentials() -> None:

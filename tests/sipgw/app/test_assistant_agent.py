@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant import AssistantAgent
+from agent.assistant import AssistantAgent, AssistantFactory
 from agent.base import NO_DETAILS
 from agent.factory import services_of, warm_up_of
+from agent.record import KeepsRecords
 from sipgw.app.agents import find_agent
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
@@ -54,6 +55,12 @@ async def test_it_builds_assistant_agents_from_the_environment(tmp_path: Path) -
         Sources({**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""})
     )
     assert warm_up_of(unsynthesized) is None  # the shipped recordings: nothing to prepare
+    # a placed call that never reached an agent is recorded beside the agents' records
+    assert isinstance(factory, KeepsRecords) and isinstance(unsynthesized, KeepsRecords)
+    record = factory.new_record("refused@call")
+    assert record is not None and record.path is not None and record.path.parent == record_dir
+    record.close()
+    assert unsynthesized.new_record("refused@call") is None  # SIPGW_CALL_RECORD_DIR=""
 
 
 def test_missing_keys_are_all_named() -> None:
@@ -102,3 +109,21 @@ def test_a_backlog_shorter_than_the_stt_give_up_is_warned_of(
         "ASSEMBLYAI_MAX_BACKLOG_MS=30000 is shorter than SIPGW_STT_GIVE_UP_AFTER_MS=45000"
         in caplog.text
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("", []),
+        ("end_call, transfer_to_human", ["end_call", "transfer_to_human"]),
+    ],
+)
+def test_the_builtin_tools_setting_picks_what_the_model_gets(value: str, names: list[str]) -> None:
+    """Issue 22: ``SIPGW_BUILTIN_TOOLS=`` (empty) gives the model no built-in tool at all, so
+    a production prompt does not carry the demo's order lookup; empty is not "the default"."""
+    factory = find_agent("assistant").build(
+        Sources({**KEYS, "SIPGW_BUILTIN_TOOLS": value, "SIPGW_CALL_RECORD_DIR": "",
+                 "SIPGW_FALLBACK_SYNTHESIZE": "off"})
+    )  # fmt: skip
+    assert isinstance(factory, AssistantFactory)
+    assert sorted(factory.resources.tools.names) == names

@@ -3,21 +3,22 @@ ephemeral ports; the call's options; how it ends, in one line and an exit status
 
 from __future__ import annotations
 
-import argparse
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from sipgw.app.admin.server import AdminServer
-from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callcmd import ADMIN_URL_ENV, admin_url, call_request_of, run
+from sipgw.app.admin.settings import AdminSettings, CallCommandSection
+from sipgw.app.callcmd import admin_url, call_request_of, run
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
-from sipgw.app.settings import ConfigError
+from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import build_startup
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.ports import free_port, free_port_range
+from sipgw.testing.tls import make_ca, make_server_cert
 from tests.sipgw.app.refusing_peer import refusing_peer
 
 TOKEN = "call-cmd-admin-token"
@@ -41,14 +42,31 @@ async def sipgw_call(*argv: str) -> int:
 
 
 def test_where_the_running_gateway_is() -> None:
-    args = argparse.Namespace(admin_url=None)
-    assert admin_url(args, {}, AdminSettings()) == ""
-    assert admin_url(args, {}, AdminSettings(port=8080)) == "http://127.0.0.1:8080"
-    assert admin_url(args, {}, AdminSettings(port=8080, bind="0.0.0.0")) == "http://127.0.0.1:8080"
-    assert admin_url(args, {}, AdminSettings(port=8080, bind="::1")) == "http://[::1]:8080"
-    assert admin_url(args, {ADMIN_URL_ENV: "http://gw:9/"}, AdminSettings(port=1)) == "http://gw:9"
-    flag = argparse.Namespace(admin_url="http://other:7")
-    assert admin_url(flag, {ADMIN_URL_ENV: "http://gw:9"}, AdminSettings()) == "http://other:7"
+    none = CallCommandSection()
+    assert admin_url(none, AdminSettings()) == ""
+    assert admin_url(none, AdminSettings(port=8080)) == "http://127.0.0.1:8080"
+    assert admin_url(none, AdminSettings(port=8080, bind="0.0.0.0")) == "http://127.0.0.1:8080"
+    assert admin_url(none, AdminSettings(port=8080, bind="::1")) == "http://[::1]:8080"
+    env = load(CallCommandSection, Sources({"SIPGW_ADMIN_URL": "http://gw:9/"}))
+    assert admin_url(env, AdminSettings(port=1)) == "http://gw:9"
+    flag = load(
+        CallCommandSection,
+        Sources({"SIPGW_ADMIN_URL": "http://gw:9"}, {"--admin-url": "http://other:7"}),
+    )
+    assert admin_url(flag, AdminSettings()) == "http://other:7"
+
+
+def test_the_admin_url_is_a_setting_of_sipgw_call_only() -> None:
+    """Declared as a section: in the docs and .env.example, a flag of ``call`` only."""
+    from sipgw.app.cli import build_parser
+
+    env = parse(["call", "1", "--admin-url", "http://gw:9"])
+    assert env.sources.flags["--admin-url"] == "http://gw:9"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--admin-url", "http://gw:9"])
+    root = Path(__file__).resolve().parents[3]
+    assert "`--admin-url URL` | `SIPGW_ADMIN_URL`" in (root / "docs/configuration.md").read_text()
+    assert "# SIPGW_ADMIN_URL=" in (root / ".env.example").read_text()
 
 
 def test_the_command_line_describes_the_call() -> None:
@@ -62,8 +80,13 @@ def test_the_command_line_describes_the_call() -> None:
         (("X-Campaign", "spring"),), "echo", "telnyx", 20.0, "sales",
     )  # fmt: skip
     os.environ["SIPGW_CALLER_ID"] = "+15559999999"  # the running gateway's own setting
+    os.environ["SIPGW_RING_TIMEOUT"] = "9"
+    os.environ["SIPGW_AGENT"] = "echo"
     plain = parse(["call", "+15557654321"])
     assert call_request_of(plain.args, plain.sources) == CallRequest("+15557654321")
+    default = parse(["call", "1", "--ring-timeout", "60", "--agent", "ECHO"])  # as defaults
+    request = call_request_of(default.args, default.sources)
+    assert (request.ring_timeout, request.agent) == (60.0, "echo")  # given: sent, parsed
     bad = parse(["call", "1", "--header", "Via=x"])
     with pytest.raises(ConfigError, match="must start with X-"):
         call_request_of(bad.args, bad.sources)
@@ -133,7 +156,7 @@ async def test_a_wrong_admin_token_says_so_and_calls_from_here(
     ):
         server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN))
         await server.start()
-        os.environ["SIPGW_ADMIN_TOKEN"] = "wrong"
+        os.environ["SIPGW_ADMIN_TOKEN"] = "a-wrong-admin-token"
         try:
             target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
             code = await sipgw_call(target, "--admin-url", server.url)
@@ -149,22 +172,57 @@ async def test_from_here_on_ephemeral_ports_beside_a_gateway_holding_the_configu
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Issue 22: 'sipgw call ... same options ...' beside a running serve failed with
-    'cannot listen on ... Address already in use'. Here the running gateway holds the SIP
-    port the settings name, and no admin server answers: the call goes out from here."""
+    'cannot listen on udp:0.0.0.0:0, tcp:0.0.0.0:0, tls:0.0.0.0:25061: Address already in
+    use'. Here the running gateway holds the SIP port and the TLS port the settings name
+    (UDP, TCP and TLS all listening), and no admin server answers: the call goes out from
+    here, on ports of its own."""
+    pki = tmp_path / "pki"
+    cert = make_server_cert(make_ca(pki), pki, "gateway")
     async with (
         running_gateway(max_call_seconds=1.0) as (callee, _),
-        running_gateway() as (serve, _),
+        running_gateway(
+            transports=("UDP", "TCP", "TLS"),
+            tls_port=free_port(),
+            tls_cert=str(cert.cert),
+            tls_key=str(cert.key),
+        ) as (serve, _),
     ):
-        held = serve.ua.config.sip_port
-        (tmp_path / ".env").write_text(f"SIPGW_SIP_PORT={held}\nSIPGW_ADMIN_PORT={free_port()}\n")
+        held, held_tls = serve.ua.config.sip_port, serve.config.tls_port
+        with pytest.raises(OSError):  # the serve really holds its TLS port
+            socket.create_server(("0.0.0.0", held_tls)).close()
+        (tmp_path / ".env").write_text(
+            f"SIPGW_SIP_PORT={held}\nSIPGW_ADMIN_PORT={free_port()}\n"
+            f"SIPGW_TRANSPORTS=udp,tcp,tls\nSIPGW_TLS_PORT={held_tls}\n"
+            f"SIPGW_TLS_CERT={cert.cert}\nSIPGW_TLS_KEY={cert.key}\n"
+        )
         target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
         code = await sipgw_call(target)
     out, err = capsys.readouterr()
     assert code == 0, out + err
     assert "no gateway answers at http://127.0.0.1:" in err and "placing the call from here" in err
+    assert "Address already in use" not in err
     assert out.startswith(f"{target}: answered, ")
 
 
 async def test_a_bad_option_is_exit_status_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert await sipgw_call("sip:x@127.0.0.1:9", "--var", "first name=Ada") == 2
     assert "sipgw: error: variable name 'first name'" in capsys.readouterr().err
+
+
+async def test_a_call_through_an_account_is_from_its_caller_id(tmp_path: Path) -> None:
+    """``--account NAME``: the call goes out as that account of the accounts file, its
+    ``caller_id`` (E.164) the From user at the account's host; without it, the gateway's
+    own caller id (here none: the From is ``sip:sipgw@...``)."""
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        "[accounts.trunk]\naor = 'sip:gw-login@127.0.0.1'\nauth_password = 'pw'\n"
+        "caller_id = '+1 555 123 0000'\n"
+    )
+    async with refusing_peer(486, "Busy Here") as peer:
+        target = f"sip:+15557654321@127.0.0.1:{peer.port}"
+        through = await sipgw_call(target, "--accounts", str(accounts), "--account", "trunk")
+        plain = await sipgw_call(target, "--accounts", str(accounts))
+    assert through == plain == 3  # busy
+    account_invite, own_invite = peer.invites
+    assert str(account_invite.from_.uri) == "sip:+15551230000@127.0.0.1"
+    assert own_invite.from_.uri.user == "sipgw"

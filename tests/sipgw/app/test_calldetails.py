@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.base import CallDetails, Forwarded
-from sipgw.app.calldetails import CallHeadersSection, call_details
+from sipgw.app.calldetails import CallHeadersSection, call_details, party_number, with_numbers
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.call import CallInfo
 from sipgw.customheaders import HeaderAllowList
@@ -18,10 +18,10 @@ def call_with(*fields: str, trusted: bool = True) -> CallInfo:
     """A call whose INVITE had ``fields``; ``trusted``: from a source in the allow list."""
     headers = Headers.parse("\r\n".join(fields))
     caller, called = NameAddr.parse("<sip:a@x>"), NameAddr.parse("<sip:b@y>")
-    call = CallInfo(("c", "t"), caller, called, details=InviteDetails.of(headers))
-    if trusted:
-        call._trusted_identity = trusted_number(headers)  # as the SIP core sets it
-    return call
+    identity = trusted_number(headers) if trusted else ""  # as the SIP core finds it
+    return CallInfo(
+        ("c", "t"), caller, called, details=InviteDetails.of(headers), trusted_identity=identity
+    )
 
 
 def test_the_agent_sees_the_asserted_number_forwarding_and_allowed_headers() -> None:
@@ -62,3 +62,32 @@ def test_the_settings() -> None:
     assert load(CallHeadersSection, Sources()) == CallHeadersSection()
     with pytest.raises(ConfigError, match="^SIPGW_PASS_HEADERS=Ticket: 'Ticket' is not an X-"):
         load(CallHeadersSection, Sources({"SIPGW_PASS_HEADERS": "Ticket"}))
+
+
+@pytest.mark.parametrize(
+    ("address", "number"),
+    [
+        ("<sip:+15551234567@trunk.example;user=phone>", "+15551234567"),
+        ('"Bob" <sips:alice@example.com;transport=tls>', "alice"),
+        ("<tel:+4930123456;phone-context=x>", "+4930123456"),
+        ("<sip:trunk.example>", ""),  # no user part: no number (once the URI itself)
+        ("<sip:anonymous@anonymous.invalid>", ""),  # RFC 3323 §4.1.1.3
+        ("<sip:Restricted@carrier.example>", ""),
+        ("<sip:unknown@carrier.example>", ""),
+        ("<browser:203.0.113.9:5000>", ""),  # a leg's address of our own
+    ],
+)
+def test_the_number_of_an_address_is_read_by_the_sip_parser(address: str, number: str) -> None:
+    """Was three hand-written readers in agent/ (caller_context.uri_number,
+    tools.builtin.caller_number, callback_store.dialable_number's URI stripping)."""
+    assert party_number(NameAddr.parse(address)) == number
+
+
+def test_a_calls_details_get_its_caller_and_called_numbers() -> None:
+    call = CallInfo(
+        ("c", "t"), NameAddr.parse("<sip:+15557654321@carrier.example>"),
+        NameAddr.parse("<sip:sales@pbx.example>"),
+    )  # fmt: skip
+    details = with_numbers(CallDetails(variables={"a": "b"}), call)
+    assert (details.caller_number, details.called_number) == ("+15557654321", "sales")
+    assert details.variables == {"a": "b"}

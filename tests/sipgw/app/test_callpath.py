@@ -88,6 +88,9 @@ async def test_calls_in_both_directions_take_the_same_steps() -> None:
     incoming, placed = built
     assert incoming.steps == placed.steps == ["prepare", "answered, media up", "close local-bye"]
     assert [incoming.call.direction, placed.call.direction] == ["inbound", "outbound"]
+    # Both calls' details carry their addresses' numbers, read once by the SIP core's parser.
+    numbers = [(a.call.details.caller_number, a.call.details.called_number) for a in built]
+    assert numbers == [("caller", "echo"), ("sipgw", "echo")]  # From and To users, both ways
 
 
 async def test_an_agent_that_fails_to_prepare_ends_the_call_either_way() -> None:

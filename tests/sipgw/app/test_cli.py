@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ import pytest
 from sipgw import __version__
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
-from sipgw.app.sections import SECTIONS
+from sipgw.app.sections import CALL_ONLY, SECTIONS
+from sipgw.app.settings import ConfigError
 from sipgw.app.settings.flags import FIRST_TITLE
 from sipgw.app.startup import Startup
 
@@ -138,9 +140,12 @@ def test_every_flag_is_in_the_parser_and_documented(
     assert "serve" in parser_help and "call" in parser_help
     flagged = [spec for info in SECTIONS for _, spec in info.settings if spec.flag]
     assert len(flagged) > 50  # every section is there (the count grows with the settings)
+    call_only = {spec.flag for info in CALL_ONLY for _, spec in info.settings}
+    assert call_only == {"--admin-url"}
     for setting in flagged:
-        assert setting.env.startswith("SIPGW_")
-        assert setting.flag and setting.flag in serve_help and setting.env in serve_help
+        assert setting.env.startswith("SIPGW_") and setting.flag
+        on_serve = setting.flag in serve_help and setting.env in serve_help
+        assert on_serve is (setting.flag not in call_only), setting.flag
         assert setting.flag in call_help and setting.env in call_help
         assert f"`{setting.flag} " in docs, setting.flag
         assert f"`{setting.env}`" in docs, setting.env
@@ -262,7 +267,7 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
     assert refused.returncode == 2 and "SIPGW_ADMIN_TOKEN" in refused.stderr
     port = free_port()
     process = subprocess.Popen(
-        [*base, "--admin-port", str(port), "--admin-token", "tok-cli-123"],
+        [*base, "--admin-port", str(port), "--admin-token", "tok-cli-123-long-enough"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
@@ -273,7 +278,7 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
         assert lines[2] == f"admin listening on http://127.0.0.1:{port}"  # after the gateway
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/health",
-            headers={"Authorization": "Bearer tok-cli-123"},
+            headers={"Authorization": "Bearer tok-cli-123-long-enough"},
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert response.status == 200
@@ -284,3 +289,129 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
         process.wait()
     stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr and "tok-cli-123" not in stderr
+
+
+# -- errors raised after loading name the setting as the user gave it (issue 20) ------------
+
+
+@pytest.mark.usefixtures("environ")
+def test_a_file_others_may_change_is_named_by_the_flag_or_the_env_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Issue 20's own example: ``--accounts acc4.toml`` once said ``SIPGW_ACCOUNTS``."""
+    accounts = tmp_path / "acc4.toml"
+    accounts.write_text('[accounts.office]\naor = "sip:1001@pbx.example.com"\n')
+    accounts.chmod(0o666)
+    assert main(["serve", "--accounts", "acc4.toml"]) == 2
+    fix = "can be changed by any user of this machine (mode 0666): chmod o-rwx acc4.toml\n"
+    assert capsys.readouterr().err == f"sipgw: error: --accounts: acc4.toml {fix}"
+    (tmp_path / ".env").write_text("SIPGW_ECHO_DELAY_MS=100\nSIPGW_ACCOUNTS=acc4.toml\n")
+    (tmp_path / ".env").chmod(0o600)
+    assert main(["serve"]) == 2
+    assert capsys.readouterr().err == f"sipgw: error: SIPGW_ACCOUNTS (.env line 2): acc4.toml {fix}"
+
+
+@pytest.mark.usefixtures("environ")
+def test_a_recording_directory_that_cannot_be_made_names_the_flag_and_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["serve", "--bind", "127.0.0.1", "--sip-port", "0", "--rtp-ports", "32400-32500"]
+    assert main([*argv, "--record-dir", "/proc/nonexistent/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "sipgw: error: --record-dir: cannot create /proc/nonexistent/x: No such file or directory\n"
+    )  # the OS's words, not Python's repr ("[Errno 2] ...")
+    assert "Errno" not in err and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("environ")
+def test_an_unreadable_users_file_names_the_flag() -> None:
+    with pytest.raises(ConfigError) as error:
+        serve("--bind", "127.0.0.1", "--inbound-users-file", "/nonexistent/users")
+    assert str(error.value) == (
+        "--inbound-users-file: cannot read /nonexistent/users: No such file or directory"
+    )
+
+
+@pytest.mark.usefixtures("environ")
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("SIPGW_SYSTEM_PROMPT_FILE=/nonexistent/prompt.txt", "SIPGW_SYSTEM_PROMPT_FILE (.env "
+         "line 4): cannot read /nonexistent/prompt.txt: No such file or directory"),
+        ("SIPGW_GREETING='Hello {name'", "SIPGW_GREETING (.env line 4): {name has no closing "
+         "brace (write {{ for a brace)"),
+        ("SIPGW_CALLBACK_GREETING='Hi {x'", "SIPGW_CALLBACK_GREETING (.env line 4): {x has no "
+         "closing brace"),
+        ("SIPGW_CALLER_CONTEXT=nowhere_mod:lookup", "SIPGW_CALLER_CONTEXT (.env line 4): "
+         "module 'nowhere_mod' not found"),
+        ("SIPGW_TOOLS_MODULE=nowhere_tools", "SIPGW_TOOLS_MODULE (.env line 4): tools module "
+         "'nowhere_tools' not found"),
+    ],
+)  # fmt: skip
+def test_the_assistants_errors_name_the_env_line(tmp_path: Path, line: str, message: str) -> None:
+    keys = "".join(f"{key}=k\n" for key in ASSISTANT_KEYS)
+    (tmp_path / ".env").write_text(f"{keys}{line}\n")
+    with pytest.raises(ConfigError) as error:
+        serve("--agent", "assistant", "--bind", "127.0.0.1", "--allow-from", "127.0.0.1")
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.usefixtures("environ")
+def test_the_assistants_errors_name_the_variable_from_the_environment() -> None:
+    os.environ.update(dict.fromkeys(ASSISTANT_KEYS, "k"), SIPGW_TOOLS_MODULE="nowhere_tools")
+    with pytest.raises(ConfigError, match="^SIPGW_TOOLS_MODULE: tools module 'nowhere_tools'"):
+        serve("--agent", "assistant", "--bind", "127.0.0.1", "--allow-from", "127.0.0.1")
+
+
+@pytest.mark.usefixtures("environ")
+def test_hold_music_gone_since_it_was_checked_names_the_env_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.holdmusic import load_hold_music
+    from sipgw.app import transfer_settings
+    from sipgw.testing.audio import write_wav
+
+    write_wav(tmp_path / "moh.wav", [0, 4000, 0, -4000] * 2000)
+    reads: list[Path] = []
+
+    def changed_after_the_check(path: Path) -> bytes:
+        reads.append(path)
+        if len(reads) > 1:  # read again once loaded: the file changed meanwhile
+            raise ValueError("not a WAV file")
+        return load_hold_music(path)
+
+    monkeypatch.setattr(transfer_settings, "load_hold_music", changed_after_the_check)
+    keys = "".join(f"{key}=k\n" for key in ASSISTANT_KEYS)
+    (tmp_path / ".env").write_text(f"{keys}SIPGW_HOLD_MUSIC=moh.wav\n")
+    with pytest.raises(ConfigError) as error:
+        serve("--agent", "assistant", "--bind", "127.0.0.1", "--allow-from", "127.0.0.1")
+    assert str(error.value) == "SIPGW_HOLD_MUSIC (.env line 4): not a WAV file"
+
+
+@pytest.mark.usefixtures("environ")
+def test_a_routes_line_names_the_setting_it_needs_as_given(tmp_path: Path) -> None:
+    (tmp_path / "routes.toml").write_text('default = "x"\n[lines.x]\nrecording = true\n')
+    with pytest.raises(ConfigError, match="recording = true needs --record-dir/SIPGW_RECORD_DIR$"):
+        serve("--bind", "127.0.0.1", "--routes", "routes.toml")  # set nowhere: both names
+    (tmp_path / ".env").write_text("SIPGW_RECORD_DIR=\n")
+    with pytest.raises(ConfigError, match=r"needs SIPGW_RECORD_DIR \(.env line 1\)$"):
+        serve("--bind", "127.0.0.1", "--routes", "routes.toml")
+
+
+@pytest.mark.usefixtures("environ")
+async def test_an_allow_from_name_that_does_not_resolve_is_named_as_typed() -> None:
+    from sipgw.app.access import build_access_policy
+
+    async def no_such_name(host: str) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    invocation = parse(["serve", "--allow-from", "nowhere.invalid"])
+    startup = prepare(["serve", "--allow-from", "nowhere.invalid"])
+    with pytest.raises(ConfigError) as error:
+        await build_access_policy(startup.access, no_such_name)
+    assert (
+        invocation.sources.explain(error.value)
+        == startup.sources.explain(error.value)
+        == ("--allow-from: cannot resolve 'nowhere.invalid' (Name or service not known)")
+    )

@@ -26,19 +26,19 @@ def test_readable_by_others_warns_naming_the_file_and_the_fix(tmp_path: Path) ->
     users = secret(tmp_path, "users", 0o600)
     key = secret(tmp_path, "key.pem", 0o640)  # readable by a service's group: a choice
     assert check_secret_files(
-        [("settings file", str(env)), ("SIPGW_INBOUND_USERS_FILE", str(users)),
-         ("SIPGW_TLS_KEY", str(key)), ("SIPGW_ACCOUNTS", ""), ("x", str(tmp_path / "none"))]
+        [("the settings file", str(env)), ("SIPGW_INBOUND_USERS_FILE", str(users)),
+         ("SIPGW_TLS_KEY", str(key)), ("--accounts", ""), ("x", str(tmp_path / "none"))]
     ) == [
-        f"settings file {env} holds secrets and any user of this machine can read it "
+        f"the settings file: {env} holds secrets and any user of this machine can read it "
         f"(mode 0644): chmod o-rwx {env} (or chmod 600 {env})"
     ]  # fmt: skip
 
 
 def test_writable_by_others_is_refused(tmp_path: Path) -> None:
     accounts = secret(tmp_path, "accounts.toml", 0o666)
-    with pytest.raises(ConfigError, match=r"^SIPGW_ACCOUNTS .*accounts.toml can be changed by "
+    with pytest.raises(ConfigError, match=r"^--accounts: .*accounts.toml can be changed by "
                        r"any user of this machine \(mode 0666\): chmod o-rwx "):  # fmt: skip
-        check_secret_files([("SIPGW_ACCOUNTS", str(accounts))])
+        check_secret_files([("--accounts", str(accounts))])
 
 
 @pytest.mark.usefixtures("environ")
@@ -52,7 +52,7 @@ def test_sipgw_serve_refuses_a_settings_file_anyone_may_change(
     assert main(["serve", "--sip-port", "0", "--bind", "127.0.0.1"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        "sipgw: error: settings file .env can be changed by any user of this machine "
+        "sipgw: error: the settings file: .env can be changed by any user of this machine "
         "(mode 0666): chmod o-rwx .env\n"
     )
 
@@ -61,7 +61,7 @@ def test_sipgw_serve_warns_about_a_settings_file_others_can_read(tmp_path: Path)
     (tmp_path / ".env").write_text("SIPGW_ECHO_DELAY_MS=100\n")
     (tmp_path / ".env").chmod(0o644)  # what cp .env.example .env gives with umask 022
     with GatewayProcess(tmp_path) as gateway:
-        line = gateway.wait_log(r"WARNING +sipgw +(settings file .env holds secrets.*)", 5)[1]
+        line = gateway.wait_log(r"WARNING +sipgw +(the settings file: .env holds secrets.*)", 5)[1]
         assert line.endswith("(mode 0644): chmod o-rwx .env (or chmod 600 .env)")
         assert gateway.stop() == 0
     (tmp_path / ".env").chmod(0o600)

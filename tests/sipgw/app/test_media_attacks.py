@@ -5,9 +5,11 @@
   the RTP timeout (30 s, 1,501 packets), and for ever with ``a=recvonly`` (2,005 in 40 s,
   the call still up); an INVITE never ACKed drew 1,501. Now no RTP goes out before the
   ACK (one NUL octet as the call is answered opens our NAT's mapping), sending pauses
-  after ``pause_after`` seconds without a sign of the peer, and the RTP timeout ends the
-  call, recvonly or not (``bench.attacks``, "victim", has the figures with
-  the default 8 s pause and 30 s timeout).
+  after ``first_sign`` seconds while a peer that is to send RTP has sent nothing, after
+  ``pause_after`` seconds without a sign otherwise (a listen-only peer's first sign is an
+  RTCP report), and the RTP timeout ends the call, recvonly or not; receiver reports keep
+  a listen-only caller's call up (``bench.attacks``, "victim", has the figures with the
+  default 2 s, 8 s and 30 s).
 - **RTP bleed**: a caller talks, goes quiet, and another address sprays RTP at its port.
   Before: after 1 s of silence and 4 packets the sprayer had the call (198 of its 200
   packets answered, the caller heard nothing more). Now the sprayer gets nothing and the
@@ -23,6 +25,7 @@ import time
 import pytest
 
 from media.liveness import LivenessConfig
+from media.rtcp import ReportBlock, build_compound, build_rr
 from sipgw.app.gateway import Gateway
 from sipgw.testing.gateway_in_process import running_gateway
 
@@ -92,6 +95,63 @@ async def test_rtp_aimed_at_a_victim_stops_and_the_call_ends(direction: str) -> 
             assert counters.rtp_paused == 1 and counters.rtp_withheld >= 50
         finally:
             victim.close()
+
+
+async def test_a_caller_that_never_sends_aims_only_the_first_signs_grace() -> None:
+    """Issue 21 (audit): an admitted INVITE and its ACK (about 1 KB) drew 401 packets (the
+    8 s of ``--rtp-pause-after``, about 69 KB) at its ``c=``. A caller that is to send RTP
+    and has sent nothing gets ``--rtp-first-sign`` instead; a listen-only one (recvonly),
+    whose first sign is an RTCP report, keeps the longer grace."""
+    first, pause, timeout = 0.5, 2.0, 3.0
+    async with running_gateway(
+        rtp_timeout=timeout, rtp_pause_after=pause, rtp_first_sign=first
+    ) as (gateway, new_phone):
+        assert gateway.calls.liveness == LivenessConfig(pause_after=pause, first_sign=first)
+        victims = {d: await listener("127.0.0.9") for d in ("sendrecv", "recvonly")}
+        try:
+            for direction, (victim, _) in victims.items():
+                target = victim.get_extra_info("sockname")
+                caller = await new_phone(sdp_address=target, direction=direction)
+                assert (await caller.invite()).status == 200
+            await asyncio.sleep(timeout + 0.5)
+            sendrecv, recvonly = (len(heard.times) for _, heard in victims.values())
+            assert 0 < sendrecv <= first * 50 + 5, sendrecv
+            assert pause * 50 - 10 <= recvonly <= pause * 50 + 5, recvonly
+        finally:
+            for victim, _ in victims.values():
+                victim.close()
+
+
+async def test_rtcp_keeps_a_listen_only_callers_call_up_past_the_rtp_timeout() -> None:
+    """a=recvonly: the caller sends no RTP, only receiver reports about our stream (RFC 3550
+    §6.4.1: the report block names our SSRC); they keep its call and its audio going past
+    the RTP timeout. Once they stop, the call ends at the timeout."""
+    timeout = 2.0
+    async with running_gateway(rtp_timeout=timeout, rtp_pause_after=1.5) as (gateway, new_phone):
+        caller = await new_phone(direction="recvonly")
+        assert (await caller.invite()).status == 200 and caller.remote_rtp is not None
+        await caller.wait_heard(0.0, loud=False)
+        ours = caller.packets()[0].ssrc
+        gateway_rtcp = (caller.remote_rtp[0], caller.remote_rtp[1] + 1)
+        reporter, _ = await listener("127.0.0.1")  # the caller's host: its reports count
+        try:
+            start = time.monotonic()
+            heard_before, last_report = 0, start
+            while time.monotonic() - start < 2 * timeout + 1.0:
+                heard_before = len(caller.heard)
+                block = ReportBlock(ours, 0, 0, heard_before, 4, 0, 0)
+                reporter.sendto(build_compound(build_rr(0x5EED, (block,)), 0x5EED, "c"),
+                                gateway_rtcp)  # fmt: skip
+                last_report = time.monotonic()
+                await asyncio.sleep(0.5)
+            assert live(gateway, caller.call_id), "the RTP timeout ended a reporting caller"
+            recent = len(caller.heard) - heard_before
+            assert recent >= 15, recent  # still hearing us in the last 0.5 s (50 a second)
+            assert await ended_within(gateway, caller.call_id, timeout + 2.0) is not None
+            silent = time.monotonic() - last_report  # the reports stopped: then it ends
+            assert timeout - 0.1 <= silent <= timeout + 1.5, silent
+        finally:
+            reporter.close()
 
 
 async def test_an_invite_never_acked_aims_nothing_at_the_victim() -> None:

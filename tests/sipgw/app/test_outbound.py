@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import pytest
 
+from agent.base import Agent, CallControl
+from agent.echo import EchoAgent
+from agent.record import CallRecord
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.dialout import OutboundConfig
+from sipgw.app.hints import hint
 from sipgw.app.outbound import CallOutcome
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import outbound_config
 from sipgw.identity import IdentityHeader
+from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.refusing_peer import refusing_peer
 
 
 def test_settings_are_checked_and_the_password_hidden() -> None:
@@ -70,3 +80,76 @@ def test_the_caller_id_settings() -> None:
         ConfigError, match="^--caller-id-header rpid: must be one of none, pai, ppi"
     ):
         load(OutboundSection, Sources({}, {"--caller-id-header": "rpid"}))
+
+
+class RecordingEcho:
+    """The echo agent's factory, keeping call records in ``directory`` as the AI agents do
+    (:class:`agent.record.KeepsRecords`)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __call__(self, call: CallControl) -> Agent:
+        return EchoAgent(call, 0)
+
+    def new_record(self, call_id: str) -> CallRecord | None:
+        return CallRecord(self.directory, call_id)
+
+
+async def test_a_refused_call_gets_a_record_in_the_far_ends_words(tmp_path: Path) -> None:
+    """Issue 22: only answered calls had a call record; a refused one left none, so the
+    carrier's words were lost once the dashboard forgot the call."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        'default = "reminders"\n[lines.reminders]\n'
+        '[lines.reminders.variables]\nclinic = "Main St"\n'
+    )
+    records = tmp_path / "calls"
+    reason = ("Reason", 'Q.850;cause=21;text="Call Rejected"')
+    async with (
+        refusing_peer(403, "Caller Origination Number is Invalid D35", (reason,)) as carrier,
+        running_gateway(routes=routes) as (gateway, _),
+    ):
+        placed = await gateway.originate(
+            f"sip:+15557654321@127.0.0.1:{carrier.port}", agent=RecordingEcho(records),
+            line="reminders", variables={"first_name": "Ada"},
+        )  # fmt: skip
+        outcome = await asyncio.wait_for(placed.outcome, 10)
+        entry = gateway.feed.recent[-1]
+    assert outcome.status == 403 and entry.refused is not None
+    assert entry.summary()["refusal"].startswith(
+        "SIP 403 Caller Origination Number is Invalid D35 [Reason: Q.850 cause 21: Call Rejected]"
+    )
+    (path,) = records.glob("*.jsonl")
+    call, line, end = (json.loads(text) for text in path.read_text().splitlines())
+    assert call["type"] == "call" and call["direction"] == "outbound"
+    assert placed.handle is not None and call["call_id"] == placed.handle.call_id
+    assert call["called"] == f"sip:+15557654321@127.0.0.1:{carrier.port}"
+    assert call["variables"] == {"clinic": "Main St", "first_name": "Ada"}
+    assert line == {"t": line["t"], "type": "line", "line": "reminders"}
+    assert end == {
+        "t": end["t"], "type": "end", "reason": "failed", "answered": False, "sip_status": 403,
+        "sip_reason": "Caller Origination Number is Invalid D35",
+        "sip_detail": "Reason: Q.850 cause 21: Call Rejected", "hint": hint(403),
+    }  # fmt: skip
+
+
+async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
+    """The call-started counter is the call path's (CallPath.call_started), for both
+    directions: a call that fails before any INVITE counts, one the dial policy refuses
+    does not (nothing was attempted)."""
+    from agent.dialpolicy import DialRefused
+    from agent.echo import EchoAgent
+    from sipgw.app.config import GatewayConfig
+    from sipgw.app.gateway import Gateway
+
+    gateway = Gateway(GatewayConfig(bind="127.0.0.1"), lambda call: EchoAgent(call))
+    failed = await gateway.originate("no target at all")
+    assert failed.outcome.result().kind == "failed" and failed.handle is None
+    unknown = await gateway.originate("sip:a@127.0.0.1", line="nope")
+    reason = unknown.outcome.result().reason
+    assert reason == "no line 'nope' (lines: none: no routes file)", reason
+    assert gateway.counters().calls_total == 2
+    with pytest.raises(DialRefused):  # nothing allowed: refused before it is counted
+        await gateway.place_call("sip:a@127.0.0.1", for_agent=True)
+    assert gateway.counters().calls_total == 2 and gateway.counters().dial_refused == 1

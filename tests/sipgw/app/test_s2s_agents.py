@@ -30,6 +30,10 @@ async def test_the_voice_agent_needs_only_the_assemblyai_key(tmp_path: Path) -> 
     assert agent.session.settings.voice == "dawn" and agent.session.settings.api_key == "aai"
     assert agent.settings.builtin_tools.transfer_target == "sip:human@pbx.example"
     await agent.close("test")
+    record = factory.new_record("refused@call")  # a placed call no agent took
+    assert record is not None and record.path is not None
+    assert record.path.parent == tmp_path / "calls"
+    record.close()
 
 
 async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:

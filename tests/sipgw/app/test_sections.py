@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.sections import CALL_ONLY, SECTIONS, check_names
 from sipgw.app.settings import ConfigError, Setting, section, section_info, setting
 from sipgw.app.settings.parsers import text
 
@@ -52,9 +52,10 @@ def test_a_section_has_flags_for_all_its_settings_or_for_none() -> None:
 def test_the_options_a_newcomer_needs_come_first() -> None:
     first = [spec.flag for _, spec in SETTINGS if spec.first]
     assert first == [
-        "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--allow-from",
-        "--admin-port",
+        "--agent", "--public-ip", "--sip-port", "--register", "--auth-password", "--admin-url",
+        "--allow-from", "--admin-port",
     ]  # fmt: skip
+    assert [info.name for info in CALL_ONLY] == ["call-command"]  # --admin-url: call only
 
 
 @pytest.mark.parametrize(("where", "spec"), SETTINGS, ids=[where for where, _ in SETTINGS])

@@ -9,7 +9,7 @@ import pytest
 
 from sipgw.app.agents import find_agent
 from sipgw.app.healthcheck import HealthcheckSection
-from sipgw.app.sections import SECTIONS
+from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.settings import ConfigError, Sources, settings_of
 from sipgw.app.startup import Startup, build_startup
 from sipgw.testing.canaries import (
@@ -51,12 +51,15 @@ def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) ->
     every = {spec.env for info in SECTIONS for _, spec in info.settings}
     unread = every - environ.asked
     health = {spec.env for _, spec in settings_of(HealthcheckSection)}
-    assert unread == {*health, "SIPGW_AGENT"}  # the agent: chosen by the CLI, before start-up
+    call_only = {spec.env for info in CALL_ONLY for _, spec in info.settings}  # sipgw call's
+    assert call_only == {"SIPGW_ADMIN_URL"}
+    assert unread == {*health, *call_only, "SIPGW_AGENT"}  # the agent: chosen by the CLI first
 
 
 def test_only_agents_that_spend_nothing_leave_an_unconfigured_gateway_open() -> None:
     """Issue 21: closed by default for the assistant (and any plug-in); the echo agent, which
-    spends nothing, still answers anyone with nothing configured (the Quickstart)."""
+    spends nothing, answers this host and private networks with nothing configured (the
+    Quickstart; tests/sipgw/app/test_access.py has which networks)."""
     echo = startup({"SIPGW_BIND": "127.0.0.1"})
     assert echo.access.free_agents and not echo.access.closed_by_default
     assistant = build_startup(find_agent("assistant"), Sources({**KEYS, "SIPGW_BIND": "127.0.0.1"}))

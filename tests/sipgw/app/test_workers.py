@@ -12,6 +12,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,13 +87,14 @@ def test_port_zero_stays_zero_each_worker_picks_a_free_port() -> None:
 def test_overlapping_or_impossible_ports_are_refused() -> None:
     with pytest.raises(
         ConfigError,
-        match=r"SIPGW_WORKERS: 2 workers need SIPGW_SIP_PORT and SIPGW_TLS_PORT ports "
-        r"that overlap \(port 5061\)",
+        match=r"^--workers/SIPGW_WORKERS: 2 workers need --sip-port/SIPGW_SIP_PORT and "
+        r"--tls-port/SIPGW_TLS_PORT ports that overlap \(port 5061\)",
     ):
         plan_workers(2, GatewayConfig(sip_port=5060, transports=("UDP", "TLS")), AdminSettings())
     with pytest.raises(ConfigError, match="SIPGW_ADMIN_PORT.*overlap"):
         plan_workers(3, GatewayConfig(sip_port=8000), AdminSettings(port=8002))
-    with pytest.raises(ConfigError, match="SIPGW_SIP_PORT: worker 2 would need port 65536"):
+    with pytest.raises(ConfigError, match="^--sip-port/SIPGW_SIP_PORT: worker 2 would need port "
+                       "65536"):  # fmt: skip
         plan_workers(2, GatewayConfig(sip_port=65535), AdminSettings())
     # TLS off: its port is not planned, so it cannot collide.
     assert plan_workers(2, GatewayConfig(sip_port=5060), AdminSettings())[1].tls_port is None
@@ -103,8 +107,13 @@ def test_a_plan_error_exits_2_before_any_worker_starts(
     argv = ["serve", "--public-ip", "192.0.2.1", "--workers", "3", "--rtp-ports", "10000-10003"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("sipgw: error: SIPGW_RTP_PORTS: 10000-10003 is too small") == 1
+    assert err.count("sipgw: error: --rtp-ports: 10000-10003 is too small") == 1  # as typed
     assert "started" not in err
+    os.environ["SIPGW_SIP_PORT"] = "65535"  # a variable is named as the variable
+    assert main(["serve", "--public-ip", "192.0.2.1", "--workers", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "sipgw: error: SIPGW_SIP_PORT: worker 2 would need port 65536\n"
+    )
 
 
 def test_worker_index_is_hidden_from_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,3 +265,51 @@ def test_workers_get_a_parent_death_signal_without_preexec_fn(
         supervisor._stop_all()
     assert popen_kwargs and all("preexec_fn" not in kw for kw in popen_kwargs)
     assert f"pdeathsig={int(signal.SIGTERM)} pgid_is_pid=True".encode() in out.getvalue()
+
+
+@pytest.mark.timeout(30)
+def test_sighup_to_the_parent_reaches_every_ready_worker_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kill -HUP`` the parent of ``serve --workers``: each worker gets one SIGHUP (it
+    reloads its routes file, docs/lines.md), none is stopped; SIGTERM then stops them all
+    cleanly. Runs the parent's own loop and signal handlers (signals to this process)."""
+    script = (
+        "import os, signal, sys, time\n"
+        f"mark = os.path.join({str(tmp_path)!r}, str(os.getpid()))\n"
+        "signal.signal(signal.SIGHUP, lambda *_: open(mark, 'a').write('hup\\n'))\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('listening on udp:127.0.0.1:5060', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    plans = [WorkerPlan(index=i, sip_port=0, rtp_ports=(10000, 10099)) for i in (1, 2)]
+    supervisor = Supervisor([sys.executable, "-c", script], plans, stdout=io.BytesIO())
+    marks: dict[int, Path] = {}
+
+    def drive() -> None:
+        try:
+            deadline = time.monotonic() + 15
+            while not all(w.ready.is_set() for w in supervisor.workers):
+                assert time.monotonic() < deadline, "workers not ready"
+                time.sleep(0.02)
+            for worker in supervisor.workers:
+                assert worker.process is not None
+                marks[worker.plan.index] = tmp_path / str(worker.process.pid)
+            os.kill(os.getpid(), signal.SIGHUP)
+            while not all(path.exists() for path in marks.values()):
+                assert time.monotonic() < deadline, "SIGHUP not forwarded"
+                time.sleep(0.02)
+            time.sleep(0.3)  # a second SIGHUP, if one were sent, would have come by now
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive)
+    with caplog.at_level(logging.INFO, logger="sipgw.workers"):
+        driver.start()
+        code = supervisor.run()
+        driver.join(5)
+    assert code == 0, caplog.text
+    assert sorted(marks) == [1, 2]
+    assert [path.read_text() for path in marks.values()] == ["hup\n", "hup\n"]
+    assert "SIGHUP: forwarding it to 2 worker(s) (reload the routes)" in caplog.text
+    assert signal.getsignal(signal.SIGHUP) != supervisor._on_hangup  # handlers restored

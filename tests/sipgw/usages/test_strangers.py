@@ -62,6 +62,40 @@ def test_a_challenge_goes_once_and_only_if_it_fits_over_udp() -> None:
     assert h.statuses() == [401]
 
 
+DELAYED_OFFER = (
+    b"INVITE sip:echo@gw.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bK-524287-1---4c2ba2b1b8f0cc3b;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"Contact: <sip:alice@198.51.100.66:5060;transport=UDP>\r\n"
+    b"To: <sip:echo@gw.example.com>\r\n"
+    b"From: <sip:alice@gw.example.com>;tag=8c2d2a5e\r\n"
+    b"Call-ID: ZDc1NDBkNDk2YjQ1Y2ZlNDM0ZDkzYjg0ZjM0YjE2MGQ\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n"
+    b"Supported: replaces, norefersub, extended-refer, timer, outbound, path\r\n"
+    b"User-Agent: Zoiper v2.10.19.5\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
+"""A softphone's INVITE without SDP (a delayed offer, RFC 3261 §13.2.1): its Allow,
+Supported and User-Agent lines make it larger than its challenge."""
+
+
+def test_an_invite_without_sdp_is_challenged_over_udp_only_when_the_401_fits() -> None:
+    """docs/security.md: with digest users, a UDP INVITE without SDP gets its 401 only when
+    it is no smaller than the challenge (about 420-490 octets, as the 401 copies the
+    request's Via, From, To and Call-ID): a softphone's delayed offer does, a minimal one
+    gets nothing (its sender times out after its Timer B; counted as withheld)."""
+    for algorithm in ("MD5", "SHA-256"):
+        server = DigestServer("sipgw", {"alice": "secret"}, random.Random(1), algorithm=algorithm)
+        h = Harness(access=AccessPolicy(ALLOWED, server))
+        h.feed(DELAYED_OFFER, STRANGER)
+        (challenge,) = h.responses()
+        assert challenge.status == 401 and len(challenge.serialize()) <= len(DELAYED_OFFER)
+        minimal = bare_invite(3)
+        h.feed(minimal, STRANGER)
+        assert h.sent == [] and h.ua.responder.too_large == 1 and len(minimal) < 420
+
+
 def test_a_stranger_who_authenticates_gets_a_call_and_may_cancel_it() -> None:
     server = DigestServer("sipgw", {"alice": "secret"}, random.Random(1))
     h = Harness(access=AccessPolicy(ALLOWED, server))

@@ -67,7 +67,8 @@ function recentRow(call) {
   row.append(el("td", "duration", call.duration_s === null ? "" : formatDuration(call.duration_s)));
   const by = call.answered_by ? " (" + call.answered_by + ")" : "";
   const outcome = el("td", "outcome", (call.outcome ?? "") + by);
-  if (call.refusal) outcome.title = call.refusal;  // how the far end refused the call
+  // how the far end refused a call we placed, in its words (status, phrase, Reason, hint)
+  if (call.refusal) outcome.append(el("div", "refusal", call.refusal));
   row.append(outcome);
   return row;
 }

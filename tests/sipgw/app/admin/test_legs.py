@@ -67,7 +67,7 @@ async def test_twilios_signature_opens_twilios_paths_only() -> None:
 
 async def test_stopping_the_admin_server_ends_the_leg_calls() -> None:
     async with running_gateway() as (gateway, _):
-        server = AdminServer(gateway, AdminSettings(port=free_port(), token="t"), TWILIO)
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token="t" * 16), TWILIO)
         await server.start()
         media = FakeMedia()
         handle = server.legs.calls.start(

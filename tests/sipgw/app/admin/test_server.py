@@ -424,7 +424,7 @@ async def test_a_refused_call_says_why_in_its_outcome_and_on_the_dashboard() -> 
         "failed", 403, "Caller Origination Number is Invalid D35",
     )  # fmt: skip
     assert "caller id" in outcome["hint"] and outcome["id"] == recent["id"]
-    assert recent["refusal"].startswith("failed (SIP 403 Caller Origination Number is Invalid D35)")
+    assert recent["refusal"].startswith("SIP 403 Caller Origination Number is Invalid D35 - ")
 
 
 async def test_the_outcome_of_an_unknown_call_is_404() -> None:

@@ -31,3 +31,17 @@ def test_beyond_loopback_a_token_is_required(bind: str) -> None:
 def test_the_bind_address_is_an_address() -> None:
     with pytest.raises(ConfigError, match="^--admin-bind localhost: must be an IPv4 or IPv6"):
         load(AdminSettings, Sources({}, {"--admin-bind": "localhost"}))
+
+
+@pytest.mark.parametrize("token", ["x", "fifteen-chars-x"])
+def test_a_short_token_is_refused_naming_the_setting_not_the_value(token: str) -> None:
+    """Issue 21 (audit): a one-character SIPGW_ADMIN_TOKEN was accepted."""
+    short = rf"^SIPGW_ADMIN_TOKEN: at least 16 characters \(it has {len(token)}\): "
+    with pytest.raises(ConfigError, match=short) as refused:
+        load(AdminSettings, Sources({"SIPGW_ADMIN_TOKEN": token}))
+    assert len(token) == 1 or token not in str(refused.value)  # a secret: never repeated
+    flag = r"^--admin-token: at least 16 characters"
+    with pytest.raises(ConfigError, match=flag):
+        load(AdminSettings, Sources({}, {"--admin-token": token}))
+    assert load(AdminSettings, Sources({"SIPGW_ADMIN_TOKEN": "s" * 16})).token == "s" * 16
+    assert load(AdminSettings, Sources({"SIPGW_ADMIN_TOKEN": ""})).token == ""  # none: fine

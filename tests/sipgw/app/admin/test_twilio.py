@@ -29,7 +29,7 @@ from tests.sipgw.app.admin.legs_admin import admin_with_legs
 pytestmark = pytest.mark.timeout(30)
 
 TOKEN = "twilio-auth-token"
-ADMIN = "admin-token"
+ADMIN = "admin-token-for-twilio"
 PUBLIC = "https://gw.example.test"
 FORM = {"CallSid": "CA" + "1" * 32, "From": "+15551230001", "To": "+15557650002",
         "CallerName": "Ann Example", "AccountSid": "AC" + "2" * 32}  # fmt: skip

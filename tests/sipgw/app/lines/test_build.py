@@ -63,7 +63,9 @@ def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
         build(tmp_path, '[lines.x]\ngreeting = "hi"\n')
     with pytest.raises(ConfigError, match=r"line 1: line 'x': agent 'no-such' must be echo, "):
         build(tmp_path, '[lines.x]\nagent = "no-such"\n')
-    with pytest.raises(ConfigError, match=r"line 1: line 'x': recording = true needs SIPGW_RECORD"):
+    with pytest.raises(
+        ConfigError, match=r"line 'x': recording = true needs --record-dir/SIPGW_RECORD_DIR$"
+    ):
         build(tmp_path, "[lines.x]\nrecording = true\n")
     with pytest.raises(ConfigError, match=r"line 1: line 'x': account 'trunk' is not an acc"):
         build(tmp_path, '[lines.x]\naccount = "trunk"\n')

@@ -11,11 +11,13 @@ from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, Operati
 from sipgw.app.settings import (
     InvalidSettings,
     Setting,
+    SettingError,
     is_loadable,
     section,
     section_info,
     sections_of,
     setting,
+    setting_of,
     settings_of,
 )
 from sipgw.app.settings.parsers import int_at_least, text
@@ -112,6 +114,24 @@ def test_invalid_settings_name_fields_as_given_or_by_field_name() -> None:
     assert str(error) == "count must exceed name, not '/a{b}'"
     named = error.with_names({"count": "--sample-count 0", "name": "SAMPLE_NAME=x"})
     assert named == "--sample-count 0 must exceed SAMPLE_NAME=x, not '/a{b}'"
+
+
+def test_a_setting_error_names_its_settings_by_both_names_until_told_how_they_were_given() -> None:
+    error = SettingError("{count}: cannot use {path}, nor {name}", Sample, path="/a{b}")
+    assert str(error) == "--sample-count/SAMPLE_COUNT: cannot use /a{b}, nor SAMPLE_NAME"
+    assert error.with_names({"count": "--sample-count"}) == (
+        "--sample-count: cannot use /a{b}, nor SAMPLE_NAME"
+    )
+    assert isinstance(error, InvalidSettings)  # a check() may raise one too
+
+
+def test_one_setting_of_a_class_by_its_field() -> None:
+    assert setting_of(Sample, "count").env == "SAMPLE_COUNT"
+    assert setting_of(GatewayConfig, "record_dir").flag == "--record-dir"  # inherited
+    assert setting_of(Sample, "count").names == "--sample-count/SAMPLE_COUNT"
+    assert setting_of(Sample, "name").names == "SAMPLE_NAME"
+    with pytest.raises(TypeError, match="Sample has no setting 'counts'"):
+        setting_of(Sample, "counts")
 
 
 def test_the_sections_a_class_is_made_of() -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.settings import ConfigError, Setting, Sources, load_env_file
+from sipgw.app.config import OperationsSection
+from sipgw.app.settings import ConfigError, Setting, SettingError, Sources, load_env_file
 from sipgw.app.settings.parsers import port, text
 
 PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")
@@ -38,6 +39,39 @@ def test_messages_name_what_the_user_wrote() -> None:
     assert Sources().find(NAME).name == "TEST_NAME"
 
 
+def test_after_loading_a_setting_is_named_as_given_without_its_value() -> None:
+    assert Sources({}, {"--sip-port": "5070"}).find(PORT).label == "--sip-port"
+    assert Sources({"SIPGW_SIP_PORT": "5070"}).find(PORT).label == "SIPGW_SIP_PORT"
+    from_file = Sources({"SIPGW_SIP_PORT": "x"}, {}, {"SIPGW_SIP_PORT": ".env line 3"})
+    assert from_file.find(PORT).label == "SIPGW_SIP_PORT (.env line 3)"
+    assert Sources().find(PORT).label == "--sip-port/SIPGW_SIP_PORT"  # a default, or code's
+    assert Sources().find(NAME).label == "TEST_NAME"
+    given = Sources({}, {"--record-dir": "/x"})
+    assert given.label(OperationsSection, "record_dir") == "--record-dir"
+    assert given.labels(OperationsSection)["record_retention_days"] == (
+        "--record-retention-days/SIPGW_RECORD_RETENTION_DAYS"
+    )
+
+
+def test_an_error_raised_after_loading_is_explained_by_the_sources() -> None:
+    error = SettingError("{record_dir}: cannot create {path}", OperationsSection, path="/x")
+    assert Sources({}, {"--record-dir": "/x"}).explain(error) == "--record-dir: cannot create /x"
+    from_file = Sources({"SIPGW_RECORD_DIR": "/x"}, {}, {"SIPGW_RECORD_DIR": ".env line 2"})
+    assert from_file.explain(error) == "SIPGW_RECORD_DIR (.env line 2): cannot create /x"
+    assert (
+        Sources().explain(error)
+        == str(error)
+        == ("--record-dir/SIPGW_RECORD_DIR: cannot create /x")
+    )
+    assert Sources({}, {"--record-dir": "/x"}).explain(ConfigError("plain")) == "plain"
+
+
+def test_the_command_line_alone() -> None:
+    both = Sources({"SIPGW_SIP_PORT": "5070"}, {"--bind": "127.0.0.1"}, {"SIPGW_SIP_PORT": "x"})
+    line = both.command_line()
+    assert line.flags == {"--bind": "127.0.0.1"} and not line.environ and not line.env_file_lines
+
+
 def test_a_secret_value_is_never_shown() -> None:
     secret = "s3cret value"
     for sources in (
@@ -47,6 +81,7 @@ def test_a_secret_value_is_never_shown() -> None:
     ):
         found = sources.find(KEY)
         assert secret not in found.quoted() and secret not in found.name
+        assert secret not in found.label and secret not in repr(sources)
         assert found.quoted().endswith(("--test-key", "TEST_KEY"))
 
 

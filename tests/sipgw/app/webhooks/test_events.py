@@ -46,8 +46,9 @@ def test_the_transcript_is_what_was_said() -> None:
         {"t": 0.1, "speaker": "agent", "text": "Hello."},
         {"t": 1.0, "speaker": "caller", "text": "My card is [card]."},
     ]
-    assert sip_status(entry(status=486)) == {"sip_status": 486, "sip_reason": "Busy Here"}
-    assert sip_status(entry(status=None)) == {"sip_status": None, "sip_reason": None}
+    none = {"sip_detail": None, "hint": None}
+    assert sip_status(entry(status=486)) == {"sip_status": 486, "sip_reason": "Busy Here", **none}
+    assert sip_status(entry(status=None)) == {"sip_status": None, "sip_reason": None, **none}
 
 
 def test_a_long_transcript_is_cut_from_its_start_to_fit() -> None:

@@ -10,6 +10,7 @@ from typing import Any, cast
 from agent.record import CallRecord
 from sipgw.app.agents import find_agent
 from sipgw.app.callfeed import CallEntry, CallFeed
+from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
@@ -19,6 +20,7 @@ from sipgw.app.webhooks.hooks import CallWebhooks
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.call import CallInfo
+from sipgw.finalreply import FinalReply
 from sipgw.headers import NameAddr
 from tests.sipgw.app.test_callfeed import RecordingAgent, handle
 
@@ -106,8 +108,31 @@ async def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end
     ]  # fmt: skip
     failed = captured.bodies()[0]["data"]
     assert failed["outcome"] == "busy" and failed["sip_reason"] == "Busy Here"
-    assert failed["hung_up_by"] == "remote"
+    assert failed["hung_up_by"] == "remote" and failed["sip_detail"] is failed["hint"] is None
     assert captured.bodies()[3]["data"]["target"] == "sip:human@pbx.example.com"
+    ended = captured.bodies()[4]["data"]
+    assert (ended["sip_status"], ended["sip_reason"], ended["hint"]) == (200, "OK", None)
+
+
+def test_a_placed_call_the_far_end_refused_fails_in_its_words() -> None:
+    """Issue 22: the carrier's reason phrase, its Reason and Warning and our hint reach the
+    webhook as they reach ``sipgw call`` (``Forbidden`` told the CRM nothing)."""
+    feed = CallFeed()
+    _, captured = hooks(feed)
+    refused = handle(1, outbound=True)
+    feed.call_started(refused, state="ringing")
+    reply = FinalReply(403, "Caller Origination Number is Invalid D35",
+                       ("Q.850 cause 21: Call Rejected",), ())  # fmt: skip
+    refused.end_reason, refused.end_status = "failed", 403
+    refused.refused = Refused.of(reply)
+    feed.call_ended(refused)
+    (body,) = captured.bodies()
+    assert body["type"] == "call.failed"
+    data = body["data"]
+    assert (data["sip_status"], data["sip_reason"], data["sip_detail"]) == (
+        403, "Caller Origination Number is Invalid D35", "Reason: Q.850 cause 21: Call Rejected"
+    )  # fmt: skip
+    assert data["hint"] == hint(403) and data["outcome"] == "failed"
 
 
 def test_a_refused_call_fails_with_the_routes_status() -> None:

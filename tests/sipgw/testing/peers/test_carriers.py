@@ -17,7 +17,9 @@ TRUNKS = {
         credentials={"gw": "pw"}, acl=("127.0.0.7",), caller_ids=("+15551230000",),
     ),
     "telnyx": telnyx({"+15551230000": Registered("gwuser")}, credentials={"gwuser": "pw"}),
-    "plivo": plivo({"+15551230000": "sip:agent@127.0.0.1:5070"}, acl=("127.0.0.7",)),
+    "plivo": plivo(
+        {"+15551230000": "sip:agent@127.0.0.1:5070"}, credentials={"zt": "pw"}, acl=("127.0.0.7",)
+    ),
 }  # fmt: skip
 
 
@@ -49,8 +51,14 @@ def test_what_each_carrier_checks() -> None:
     reads = [telnyx_script.index(pv) for pv in ("$pU", "$(ai{uri.user})", "$(re{uri.user})")]
     assert reads == sorted(reads, reverse=True)  # assigned last = wins: PPI is assigned last
     assert "verstat=TN-Validation-Passed" in telnyx_script and '$rU = "gwuser"' in telnyx_script
+    assert "proxy_challenge" in twilio_script and "AUTH refused" not in twilio_script  # 407
     plivo_script = TRUNKS["plivo"].script()
-    assert "CALLERID refused" in plivo_script and "if (!(1))" in plivo_script  # no rule
+    # 4190 unknown_caller_id: a number of the account, else refused with the hangup code
+    assert '$var(cid) == "+15551230000"' in plivo_script
+    assert 'append_to_reply("X-ZT-Hangup-Code: 4190\\r\\n")' in plivo_script
+    # 4020 call_rejected_unauthorized: "Call Rejected", SIP code 401
+    assert "pv_www_authenticate" in plivo_script and "www_challenge" in plivo_script
+    assert '"401", "Call Rejected"' in plivo_script and "proxy_challenge" not in plivo_script
 
 
 def test_only_safe_text_goes_into_the_script() -> None:
@@ -58,3 +66,9 @@ def test_only_safe_text_goes_into_the_script() -> None:
         CarrierTrunk("x", {'+1"; exit; #': "sip:a@b"})
     with pytest.raises(ValueError, match="caller_id_headers"):
         CarrierTrunk("x", {}, caller_id_headers=("x-caller",))
+    with pytest.raises(ValueError, match="printable ASCII"):
+        CarrierTrunk("x", {}, refusal_headers=('X-A: 1"); exit; #',))
+    with pytest.raises(ValueError, match="printable ASCII"):
+        CarrierTrunk("x", {}, refusal=(403, "Forbidden\r\nX: y"))
+    with pytest.raises(ValueError, match="proxy or www"):
+        CarrierTrunk("x", {}, challenge="basic")

@@ -1,0 +1,273 @@
+"""The shape rules of the tree, checked on the source with :mod:`ast` (issue 20).
+
+- **Small classes in the composition root**: no class in ``sipgw/app`` is over
+  :data:`MAX_CLASS_LINES` lines (``Gateway`` keeps lifecycle and dispatch; call setup,
+  placing calls and counting live beside it).
+- **No reaching into another module's private names**: ``x._name`` is read only on
+  ``self``, ``cls`` or ``super()``, or when this module defines ``_name`` itself (another
+  instance of its own class); a namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``
+  are its public API. Checked in ``sipgw`` (the toolkit included), ``media`` and ``agent``,
+  with the exceptions of :data:`PRIVATE_EXCEPTIONS`, each with its reason.
+- **Settings are read by the loader only**: outside ``sipgw/app/settings/`` no code reads a
+  setting by its name: a variable or flag of a declared setting used as a key
+  (``values["SIPGW_SIP_PORT"]``, ``environ.get(...)``, ``os.getenv(...)``,
+  ``getattr(args, ...)``), tested for membership (``"--sip-port" in flags``), or bound to
+  a module-level name that is then used so. Everything else gets the loaded sections.
+
+Each check also runs on planted examples, so it cannot pass by finding nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_CLASS_LINES = 350
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
+
+PRIVATE_EXCEPTIONS: dict[str, str] = {
+    "sipgw/message.py": "the parser's hot path: serializing walks Headers' item list in place "
+    "and a response's headers are built without re-checking them (Headers._trusted)",
+    "sipgw/testing/fakes/assemblyai.py": "a fake's per-connection handler updates its own "
+    "server's private state (one fake written as two classes)",
+    "sipgw/testing/fakes/realtime.py": "as the AssemblyAI fake",
+    "sipgw/testing/fakes/voice_agent.py": "as the AssemblyAI fake",
+    "agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
+    "subclasses (TtsReply._fail, _end)",
+}
+"""Module -> why it may read another module's private names (debts named, not hidden)."""
+
+SETTING_READ_EXCEPTIONS: dict[str, str] = {
+    "sipgw/testing/gateway_process.py": "reads back the environment it builds for the gateway "
+    "process it starts (a test harness, not the gateway)",
+    "sipgw/testing/fakes/services.py": "gives each fake the key the gateway is given, from the "
+    "toolkit's table of keys by variable (KEYS)",
+    "sipgw/testing/evaluation/run.py": "as sipgw/testing/fakes/services.py",
+}
+"""Module -> why it may read a setting by its name."""
+
+
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+def modules(*folders: str) -> Iterator[tuple[str, ast.Module]]:
+    """Every module under ``folders``: its path relative to the repository, its tree."""
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            yield path.relative_to(ROOT).as_posix(), parse(path)
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+
+def long_classes(tree: ast.Module, limit: int = MAX_CLASS_LINES) -> list[str]:
+    """``Name (N lines)`` for each class of ``tree`` longer than ``limit`` lines."""
+    return [
+        f"{node.name} ({lines} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > limit
+    ]
+
+
+def _defined_here(tree: ast.Module) -> set[str]:
+    """The private names this module defines: functions, classes, module-level names, the
+    attributes its classes set on ``self``/``cls`` and their ``__slots__``."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if _is_own(node.value):
+                names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__slots__" for target in node.targets
+        ):
+            slots = node.value.elts if isinstance(node.value, ast.Tuple | ast.List) else []
+            names.update(str(e.value) for e in slots if isinstance(e, ast.Constant))
+    return {name for name in names if name.startswith("_")}
+
+
+def _is_own(value: ast.expr) -> bool:
+    if isinstance(value, ast.Name) and value.id in ("self", "cls"):
+        return True
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "super"
+    )
+
+
+def private_reaches(tree: ast.Module) -> list[str]:
+    """``line: x._name`` for each read of a private name this module does not define."""
+    here = _defined_here(tree)
+    nodes = sorted(ast.walk(tree), key=lambda node: getattr(node, "lineno", 0))
+    return [
+        f"{node.lineno}: {ast.unparse(node)}"
+        for node in nodes
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and node.attr not in NAMEDTUPLE_API
+        and not _is_own(node.value)
+        and node.attr not in here
+    ]
+
+
+def _names_setting(node: ast.expr, settings: frozenset[str], aliases: set[str]) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and node.value in settings
+    return isinstance(node, ast.Name) and node.id in aliases
+
+
+def setting_reads(tree: ast.Module, settings: frozenset[str]) -> list[str]:
+    """``line: code`` for each place ``tree`` reads one of ``settings`` (variables and flags)
+    by its name; see the module docstring."""
+    aliases = {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and node.value.value in settings
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    found = []
+    for node in sorted(ast.walk(tree), key=lambda node: getattr(node, "lineno", 0)):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            key = node.slice
+        elif isinstance(node, ast.Call) and node.args:
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in ("get", "pop", "getenv", "setdefault"):
+                key = node.args[0]
+            elif name in ("getattr", "hasattr") and len(node.args) > 1:
+                key = node.args[1]
+        elif isinstance(node, ast.Compare) and any(
+            isinstance(op, ast.In | ast.NotIn) for op in node.ops
+        ):
+            key = node.left
+        if key is not None and _names_setting(key, settings, aliases):
+            found.append(f"{key.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def declared_settings() -> frozenset[str]:
+    """Every declared setting's variable and flag (sipgw's sections, ``sipgw call``'s too)."""
+    from sipgw.app.sections import SECTIONS
+
+    names = {
+        name for info in SECTIONS for _, spec in info.settings for name in (spec.env, spec.flag)
+    }
+    return frozenset(name for name in names if name)
+
+
+# -- the tree keeps them --------------------------------------------------------------------
+
+
+def _problems(found: Iterable[tuple[str, list[str]]]) -> list[str]:
+    return [f"{where}: {problem}" for where, problems in found for problem in problems]
+
+
+def test_no_class_in_the_composition_root_is_over_350_lines() -> None:
+    problems = _problems((where, long_classes(tree)) for where, tree in modules("sipgw/app"))
+    assert not problems, f"classes over {MAX_CLASS_LINES} lines: {problems}"
+
+
+def test_no_module_reaches_into_another_modules_private_names() -> None:
+    problems = _problems(
+        (where, private_reaches(tree))
+        for where, tree in modules("sipgw", "media", "agent")
+        if where not in PRIVATE_EXCEPTIONS
+    )
+    assert not problems, "private names of another module read:\n" + "\n".join(problems)
+
+
+def test_no_setting_is_read_by_its_name_outside_the_loader() -> None:
+    settings = declared_settings()
+    assert {"SIPGW_SIP_PORT", "--sip-port", "SIPGW_ADMIN_URL", "--admin-url"} <= settings
+    problems = _problems(
+        (where, setting_reads(tree, settings))
+        for where, tree in modules("sipgw", "media", "agent")
+        if not where.startswith("sipgw/app/settings/") and where not in SETTING_READ_EXCEPTIONS
+    )
+    assert not problems, "settings read by name outside the loader:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("listed", [*PRIVATE_EXCEPTIONS, *SETTING_READ_EXCEPTIONS])
+def test_each_exception_is_still_needed(listed: str) -> None:
+    tree = parse(ROOT / listed)
+    if listed in PRIVATE_EXCEPTIONS:
+        assert private_reaches(tree), f"{listed} reads no private name now: unlist it"
+    if listed in SETTING_READ_EXCEPTIONS:
+        assert setting_reads(tree, declared_settings()), f"{listed}: unlist it"
+
+
+# -- the checks themselves, on planted examples -------------------------------------------
+
+
+def test_a_long_class_is_found() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_CLASS_LINES))
+    assert long_classes(ast.parse(f"class Big:\n{body}")) == [f"Big ({MAX_CLASS_LINES + 1} lines)"]
+    assert long_classes(ast.parse(f"class Fits:\n{body[: body.rindex('    x')]}")) == []
+
+
+def test_reaching_into_private_names_is_found() -> None:
+    planted = ast.parse(
+        "from sipgw.call import CallInfo\n"
+        "import helpers\n"
+        "class Session:\n"
+        "    __slots__ = ('_seen',)\n"
+        "    def __init__(self, info: CallInfo) -> None:\n"
+        "        self._info = info\n"
+        "        self._seen = 0\n"
+        "    def state(self):\n"
+        "        return self._info._state\n"  # another module's private: found
+        "    def same(self, other: 'Session') -> bool:\n"
+        "        return self._info is other._info and other._seen == 0\n"  # own class: fine
+        "    def base(self):\n"
+        "        return super()._hook(), type(self)._x\n"  # super() fine; type(self)._x found
+        "def f(point, info: CallInfo):\n"
+        "    info._state = 1\n"  # writing another module's private: found too
+        "    return point._replace(x=1), helpers._private(), point.__class__\n"
+    )
+    assert private_reaches(planted) == [
+        "9: self._info._state",
+        "13: type(self)._x",
+        "15: info._state",
+        "16: helpers._private",
+    ]
+
+
+def test_reading_a_setting_by_its_name_is_found() -> None:
+    settings = frozenset({"SIPGW_SIP_PORT", "--sip-port", "--ring-timeout", "SIPGW_ADMIN_URL"})
+    planted = ast.parse(
+        "import os\n"
+        'ADMIN_URL_ENV = "SIPGW_ADMIN_URL"\n'
+        "def f(values, flags, environ, args, argv):\n"
+        '    a = values["SIPGW_SIP_PORT"]\n'
+        '    b = flags.get("--ring-timeout")\n'
+        '    c = "--sip-port" in flags\n'
+        "    d = environ.get(ADMIN_URL_ENV, '')\n"
+        '    e = os.getenv("SIPGW_SIP_PORT")\n'
+        '    g = getattr(args, "SIPGW_SIP_PORT", None)\n'
+        '    fine = ("--help" in argv, environ["MYTOOL_URL"], "SIPGW_SIP_PORT".lower())\n'
+        '    values["SIPGW_SIP_PORT"] = "5060"\n'  # writing a child's environment: fine
+        '    return setting(env="SIPGW_SIP_PORT", flag="--sip-port")\n'
+    )
+    assert setting_reads(planted, settings) == [
+        "4: values['SIPGW_SIP_PORT']",
+        "5: flags.get('--ring-timeout')",
+        "6: '--sip-port' in flags",
+        "7: environ.get(ADMIN_URL_ENV, '')",
+        "8: os.getenv('SIPGW_SIP_PORT')",
+        "9: getattr(args, 'SIPGW_SIP_PORT', None)",
+    ]
