@@ -55,14 +55,17 @@ COMPILED = (
     "media/beep.py",
     "media/ports.py",
     "media/demux.py",
+    "media/callmedia.py",
+    "media/aio/rtp_endpoint.py",
     "media/browser.py",
     "media/twilio/messages.py",
     "media/twilio/signature.py",
     "media/twilio/stream.py",
     "media/twilio/twiml.py",
-    # agent: turn-taking and the speech-to-text uplink, once per frame of every call
+    # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
     "agent/turns.py",
     "agent/stt/uplink.py",
+    "agent/echo.py",
 )
 """Sources compiled with mypyc, all in one group (they call each other directly)."""
 
@@ -81,12 +84,12 @@ def module_name(source: str) -> str:
     return source.removesuffix(".py").replace("/", ".")
 
 
-def write_manifest() -> None:
+def write_manifest(path: Path) -> None:
     modules = {
         module_name(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in COMPILED
     }
-    MANIFEST.write_text(
+    path.write_text(
         json.dumps({"modules": modules, "extensions": ["media._rtpio"]}, indent=1) + "\n"
     )
 
@@ -95,7 +98,8 @@ class NativeBuild(build_ext):
     """build_ext that records what it compiled, and degrades to pure Python in ``auto``."""
 
     def run(self) -> None:
-        MANIFEST.unlink(missing_ok=True)  # a half-built tree must not look current
+        if self.inplace:
+            MANIFEST.unlink(missing_ok=True)  # a half-built tree must not look current
         try:
             super().run()
         except Exception as exc:  # a compiler or mypyc failure
@@ -104,7 +108,10 @@ class NativeBuild(build_ext):
             print(f"sipgw: native build failed ({exc}); installing pure Python", file=sys.stderr)
             return
         if self.extensions:
-            write_manifest()
+            # next to the sources (in place: scripts/build-native), or into the wheel
+            write_manifest(
+                MANIFEST if self.inplace else Path(self.build_lib) / "media" / MANIFEST.name
+            )
 
 
 def extensions() -> list[Any]:

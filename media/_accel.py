@@ -26,11 +26,22 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["MANIFEST", "PATH", "REASON", "native", "select", "source_hash"]
+__all__ = [
+    "MANIFEST",
+    "PATH",
+    "REASON",
+    "PureFinder",
+    "compiled_file",
+    "decide",
+    "native",
+    "read_manifest",
+    "select",
+    "source_hash",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "media" / "_native_build.json"
@@ -50,13 +61,14 @@ def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _source_path(module: str) -> Path:
-    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+def _source_path(module: str, root: Path = ROOT) -> Path:
+    return root.joinpath(*module.split(".")).with_suffix(".py")
 
 
-def _read_manifest() -> dict[str, str] | None:
+def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
+    """The build's compiled modules and their sources' hashes; None when there is none."""
     try:
-        data = json.loads(MANIFEST.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     modules = data.get("modules") if isinstance(data, dict) else None
@@ -65,40 +77,56 @@ def _read_manifest() -> dict[str, str] | None:
     return {str(name): str(digest) for name, digest in modules.items()}
 
 
-def _stale(modules: dict[str, str]) -> str | None:
+def _stale(modules: Mapping[str, str], root: Path) -> str | None:
     """The first compiled module whose source changed (or whose build output is gone)."""
     for name, digest in modules.items():
-        source = _source_path(name)
+        source = _source_path(name, root)
         try:
             if source_hash(source) != digest:
-                return f"{source.relative_to(ROOT)} changed since the build"
+                return f"{source.relative_to(root)} changed since the build"
         except OSError:
-            return f"{source.relative_to(ROOT)} is missing"
-        if not _compiled_file(name):
+            return f"{source.relative_to(root)} is missing"
+        if not compiled_file(name, root):
             return f"the compiled {name} is missing"
     return None
 
 
-def _compiled_file(module: str) -> bool:
-    source = _source_path(module)
+def compiled_file(module: str, root: Path = ROOT) -> bool:
+    """Whether the module's compiled build sits next to its source."""
+    source = _source_path(module, root)
     return any(
         source.with_name(source.stem + suffix).exists()
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
     )
 
 
-class _PureFinder:
+def decide(
+    env: Mapping[str, str], modules: Mapping[str, str] | None, root: Path = ROOT
+) -> tuple[str, str]:
+    """``(path, reason)`` for this environment and build (see the module docstring)."""
+    if env.get("SIPGW_PURE_PYTHON", "") not in ("", "0"):
+        return "pure", "SIPGW_PURE_PYTHON=1"
+    if modules is None:
+        return "pure", "not built (scripts/build-native builds it where a C compiler is)"
+    stale = _stale(modules, root)
+    if stale is not None:
+        return "pure", f"stale build: {stale} (run scripts/build-native)"
+    return "native", f"{len(modules)} modules compiled with mypyc, batched RTP I/O"
+
+
+class PureFinder:
     """Loads the named modules from their sources, ahead of their compiled builds."""
 
-    def __init__(self, modules: Sequence[str]) -> None:
+    def __init__(self, modules: Iterable[str], root: Path = ROOT) -> None:
         self.modules = frozenset(modules)
+        self.root = root
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if name not in self.modules:
             return None
-        return importlib.util.spec_from_file_location(name, _source_path(name))
+        return importlib.util.spec_from_file_location(name, _source_path(name, self.root))
 
 
 def select() -> None:
@@ -107,19 +135,12 @@ def select() -> None:
     if _selected:
         return
     _selected = True
-    modules = _read_manifest()
-    if os.environ.get("SIPGW_PURE_PYTHON", "") not in ("", "0"):
-        PATH, REASON = "pure", "SIPGW_PURE_PYTHON=1"
-    elif modules is None:
-        PATH, REASON = "pure", "not built (scripts/build-native builds it where a C compiler is)"
-    elif (stale := _stale(modules)) is not None:
-        PATH, REASON = "pure", f"stale build: {stale} (run scripts/build-native)"
-    else:
-        PATH, REASON = "native", f"{len(modules)} modules compiled with mypyc, batched RTP I/O"
+    modules = read_manifest()
+    PATH, REASON = decide(os.environ, modules)
     if PATH == "pure":
-        compiled = [name for name in (modules or {}) if _compiled_file(name)]
+        compiled = [name for name in (modules or {}) if compiled_file(name)]
         if compiled:
-            sys.meta_path.insert(0, _PureFinder(compiled))
+            sys.meta_path.insert(0, PureFinder(compiled))
 
 
 def native() -> bool:

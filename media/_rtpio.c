@@ -201,9 +201,25 @@ Poller_errors(Poller *self, PyObject *args)
     return PyLong_FromUnsignedLong(self->slots[token].errors);
 }
 
+/* The lists drain() appends to, one entry per datagram in each. */
+typedef struct {
+    PyObject *tokens, *datas, *sources, *arrivals;
+} Columns;
+
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL)
+        return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
 /* Take what one socket holds (at most BATCH datagrams a call, until it is empty). */
 static int
-drain_socket(Poller *self, Py_ssize_t token, double offset, double now, PyObject *out)
+drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns *out,
+             Py_ssize_t *count)
 {
     Slot *slot = &self->slots[token];
     for (;;) {
@@ -256,15 +272,14 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, PyObject
                 memcpy(&slot->last, &self->addrs[i], h->msg_namelen);
                 slot->last_len = h->msg_namelen;
             }
-            PyObject *item = Py_BuildValue("(ny#Nd)", token, self->bufs[i],
-                                           (Py_ssize_t)self->msgs[i].msg_len, addr, arrival);
-            if (item == NULL)
-                return -1;
-            int rc = PyList_Append(out, item);
-            Py_DECREF(item);
-            if (rc < 0)
+            if (append_new(out->sources, addr) < 0 ||
+                append_new(out->tokens, PyLong_FromSsize_t(token)) < 0 ||
+                append_new(out->datas, PyBytes_FromStringAndSize(
+                                           self->bufs[i], (Py_ssize_t)self->msgs[i].msg_len)) < 0 ||
+                append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0)
                 return -1;
             self->datagrams++;
+            (*count)++;
         }
         if (n < BATCH)
             return 0;
@@ -272,46 +287,45 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, PyObject
 }
 
 PyDoc_STRVAR(drain_doc,
-"drain(now) -> list of (token, data, (host, port), arrival)\n\n"
-"Every datagram the sockets hold right now. ``now`` is the loop's time (CLOCK_MONOTONIC\n"
-"seconds); ``arrival`` is each datagram's kernel receive time on that clock (``now``\n"
-"when the kernel gave none).");
+"drain(now, tokens, datas, sources, arrivals) -> count\n\n"
+"Every datagram the sockets hold right now, appended to the four lists (one entry per\n"
+"datagram in each: its socket's token, its bytes, its (host, port), its arrival).\n"
+"``now`` is the loop's time (CLOCK_MONOTONIC seconds); ``arrival`` is each datagram's\n"
+"kernel receive time on that clock (``now`` when the kernel gave none). Columns, not a\n"
+"tuple per datagram: nothing the garbage collector tracks is made per datagram.");
 
 static PyObject *
 Poller_drain(Poller *self, PyObject *args)
 {
     double now;
-    if (!PyArg_ParseTuple(args, "d", &now))
-        return NULL;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
+    Columns out;
+    if (!PyArg_ParseTuple(args, "dO!O!O!O!", &now, &PyList_Type, &out.tokens, &PyList_Type,
+                          &out.datas, &PyList_Type, &out.sources, &PyList_Type, &out.arrivals))
         return NULL;
     /* realtime - monotonic, read once a drain: kernel timestamps are CLOCK_REALTIME */
     double offset = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_MONOTONIC);
     struct epoll_event events[MAX_EVENTS];
+    Py_ssize_t count = 0;
     for (;;) {
         int n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            Py_DECREF(out);
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         for (int i = 0; i < n; i++) {
             Py_ssize_t token = (Py_ssize_t)events[i].data.u64;
             if (token >= self->nslots || self->slots[token].fd == -1)
                 continue;
-            if (drain_socket(self, token, offset, now, out) < 0) {
-                Py_DECREF(out);
+            if (drain_socket(self, token, offset, now, &out, &count) < 0)
                 return NULL;
-            }
         }
         if (n < MAX_EVENTS)
             break;
     }
-    if (PyList_GET_SIZE(out))
+    if (count)
         self->wakeups++;
-    return out;
+    return PyLong_FromSsize_t(count);
 }
 
 static PyObject *

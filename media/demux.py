@@ -1,8 +1,9 @@
 """Datagrams read in batches, handed to their calls' sessions; sans-IO.
 
 The native media path (media/aio/rtp_batch.py) reads every call's RTP and RTCP sockets
-together and gets back ``(token, data, source, arrival)`` for each datagram. A token is
-the slot's index times two, plus one for the RTCP port. :class:`Demux` gives each
+together and gets back, for each datagram, its socket's token, its bytes, its source and
+its arrival, in four lists (columns: no object per datagram for the garbage collector to
+track). A token is the slot's index times two, plus one for the RTCP port. :class:`Demux` gives each
 datagram to what the per-socket protocols of the pure-Python path
 (media/aio/rtp_endpoint.py) give it to: the RTP port's to :meth:`MediaSession.receive`,
 the RTCP port's to :meth:`MediaSession.receive_rtcp`, with the same counting. Compiled,
@@ -13,11 +14,9 @@ from __future__ import annotations
 
 from media.session import MediaSession
 
-__all__ = ["Datagram", "Demux", "MediaPorts"]
+__all__ = ["Demux", "MediaPorts"]
 
 Address = tuple[str, int]
-Datagram = tuple[int, bytes, Address, float]
-"""``(token, data, (host, port), arrival)`` as the batched reader gives them."""
 
 
 class MediaPorts:
@@ -67,10 +66,13 @@ class Demux:
     def __len__(self) -> int:
         return len(self._slots) - len(self._free)
 
-    def dispatch(self, batch: list[Datagram]) -> None:
+    def dispatch(
+        self, tokens: list[int], datas: list[bytes], sources: list[Address], arrivals: list[float]
+    ) -> None:
         """Give every datagram to its call's session, in the order read."""
         slots = self._slots
-        for token, data, source, arrival in batch:
+        for i in range(len(tokens)):
+            token = tokens[i]
             index = token >> 1
             if index >= len(slots):
                 continue
@@ -82,7 +84,7 @@ class Demux:
                 ports.rtcp_packets += 1
                 # Only the host our RTP goes to may report on this call (the session
                 # checks); our reports then go back to where its reports come from.
-                if session is not None and session.receive_rtcp(data, arrival, source):
-                    ports.rtcp_remote = source
+                if session is not None and session.receive_rtcp(datas[i], arrivals[i], sources[i]):
+                    ports.rtcp_remote = sources[i]
             elif session is not None:
-                session.receive(data, source, arrival)
+                session.receive(datas[i], sources[i], arrivals[i])

@@ -45,6 +45,10 @@ class BatchedRtp:
         self.demux = Demux()
         self.poller = _rtpio.Poller()
         self.sendto = _rtpio.sendto
+        self._tokens: list[int] = []
+        self._datas: list[bytes] = []
+        self._sources: list[tuple[str, int]] = []
+        self._arrivals: list[float] = []
         self._resting: asyncio.TimerHandle | None = None
         self._closed = False
         loop.add_reader(self.poller.fileno(), self._readable)
@@ -64,9 +68,15 @@ class BatchedRtp:
 
     def drain(self, now: float) -> None:
         """Read every datagram waiting and hand each to its session."""
-        batch = self.poller.drain(now)
-        if batch:
-            self.demux.dispatch(batch)
+        tokens, datas, sources, arrivals = self._tokens, self._datas, self._sources, self._arrivals
+        if self.poller.drain(now, tokens, datas, sources, arrivals):
+            try:
+                self.demux.dispatch(tokens, datas, sources, arrivals)
+            finally:
+                tokens.clear()
+                datas.clear()
+                sources.clear()
+                arrivals.clear()
 
     def _readable(self) -> None:
         self.drain(self.loop.time())

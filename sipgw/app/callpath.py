@@ -397,6 +397,7 @@ class CallPath:
             handle.direction, handle.end_reason, handle.quality, handle.leg, handle.line
         )
         self.feed.call_ended(handle)
+        handle.rtp_step = None  # it holds the agent, which holds the handle
         if handle.endpoint is not None:
             self.close_rtp(handle.endpoint)
             handle.endpoint = None
