@@ -26,7 +26,7 @@ from agent.amd.config import AmdMode, AmdRequest
 from sipgw.testing.amdset.channel import scale_to
 from sipgw.testing.amdset.labelled import speak
 from sipgw.testing.amdset.speech import RATE, Voice
-from sipgw.testing.audio import analyse, write_wav
+from sipgw.testing.audio import analyse, first_audio_after, write_wav
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
 from sipgw.testing.gateway_in_process import running_gateway
@@ -37,6 +37,11 @@ from tests.interop.test_assistant_peers import call_record, spans
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 SLACK = 0.25
+HELLO_BUDGET = 0.3
+"""The issue's promise: at most 300 ms added before a person who said "Hello?" hears the agent."""
+HELLO_SLACK = 0.06
+"""On top of it, for a loaded machine's scheduling (three frames); measured alone, the
+agent is heard 0.25-0.29 s after the "Hello?" ends (3 runs, 2026-11-23)."""
 MESSAGE_HZ, OPENING_HZ, SCREENER_HZ = 900, 1300, 1700
 MESSAGE = "Hi, this is Ana from the shop, please call us back about your order."
 SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
@@ -107,6 +112,11 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
 
 
 async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    """The issue's promise: a person who says "Hello?" hears the agent no more than 300 ms
+    after their word ends (detection's 240 ms of silence, a frame, the media path; the fake
+    LLM and TTS answer at once). Timed on the callee's recording: its first audible frame
+    after the callee's own speech ends, whatever the tone (the opening's first clause may
+    have a tone of its own), and nothing audible before (the agent never spoke over it)."""
     played = greeting_wav(tmp_workdir / "hello.wav", "Hello?", beep_hz=None)
     services.stt.script(["Hello?"])
     services.llm.script(
@@ -117,11 +127,13 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     )
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
-    opening = spans(analyse(heard), OPENING_HZ)
-    assert opening, analyse(heard).describe()
-    added = opening[0][0] - played.speech_end
-    # detection: 240 ms of silence; then the LLM's first sentence and TTS (fakes: fast)
-    assert 0.2 < added <= 1.0 + SLACK, added
+    report = analyse(heard)
+    assert spans(report, OPENING_HZ), report.describe()  # the opening itself was heard
+    first = first_audio_after(report, 0.0)
+    assert first is not None, report.describe()
+    assert first > played.speech_end, (first, played.speech_end)  # not over the "Hello?"
+    added = first - played.speech_end
+    assert added <= HELLO_BUDGET + HELLO_SLACK, (added, report.describe())
     decision = next(r for r in record if r["type"] == "amd")
     assert decision["reason"] == "short greeting"
 
