@@ -165,7 +165,11 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     wav, prompt_end, hello_end = screener_wav(tmp_workdir / "screener.wav")
     services.stt.script([words(PROMPT), words("Please stay on the line."), "Hello?"])
     services.llm.script(
-        [FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order.")]
+        [  # the opening asked for at the answer (cut unheard: a screener answered), then
+            # the greeting of the person who picks up after it
+            FakeResponse(text="Hi, this is Ana from the shop."),
+            FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order."),
+        ]
     )
     heard, record, outcome = await place(
         tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
@@ -183,6 +187,8 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     actions = [r["action"] for r in record if r["type"] == "amd_action"]
     assert actions == ["screener_answer", "wait", "begin"], actions
-    history = services.llm.requests[0].body["messages"]
+    assert len(services.llm.requests) == 2
+    history = services.llm.requests[-1].body["messages"]
     assert history[-1] == {"role": "user", "content": "Hello?"}  # the person's words only
     assert {"role": "assistant", "content": SCREENER_LINE} in history
+    assert {"role": "assistant", "content": "Hi, this is Ana from the shop."} not in history
