@@ -228,7 +228,7 @@ class AssistantAgent(ScopedAgent):
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
                                      responder.reply_to_note, resources.new_tts,
-                                     resources.new_stt)  # fmt: skip
+                                     resources.new_stt, settings.answering.detector)  # fmt: skip
         self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
                                    self.warm)  # fmt: skip
         failures.bind(self.actions)

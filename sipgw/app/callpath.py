@@ -262,9 +262,11 @@ class CallPath:
 
     @staticmethod
     def _hear_early(handle: CallHandle, agent: Agent) -> None:
-        """A placed call with answering-machine detection: its agent hears the callee from
-        the answer on, while it prepares (the first "Hello?" decides; docs/amd.md)."""
-        if handle.amd is not None and handle.session is not None and agent.wants_arrival_audio:
+        """A placed call with answering-machine detection (or whose agent asks for it: a
+        warm transfer's consultation call): its agent hears the callee from the answer on,
+        while it prepares (the first "Hello?" decides; docs/amd.md)."""
+        early = handle.amd is not None or agent.hears_while_preparing
+        if early and handle.session is not None and agent.wants_arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
     @staticmethod
