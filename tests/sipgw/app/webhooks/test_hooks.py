@@ -110,6 +110,67 @@ async def test_a_call_never_answered_fails_and_a_transfer_is_told_before_the_end
     assert captured.bodies()[3]["data"]["target"] == "sip:human@pbx.example.com"
 
 
+async def test_who_answered_a_placed_call_is_told_once_detection_is_final() -> None:
+    """``call.amd`` (docs/webhooks.md): once, with the final result, after ``call.answered``
+    and before ``call.ended``; a decision revised on the way sends nothing of its own."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle(1, outbound=True)
+    feed.call_started(call, state="ringing")
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "human",
+            "reason": "short greeting",
+            "evidence": "cadence",
+            "revision": 0,
+            "elapsed_ms": 900,
+            "round": 0,
+        }
+    )
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "voicemail",
+            "reason": "phrase 'leave a message'",
+            "evidence": "words",
+            "revision": 1,
+            "elapsed_ms": 2300,
+            "round": 0,
+        }
+    )
+    assert [b["type"] for b in captured.bodies()] == ["call.answered"]  # not final yet
+    agent.record.write(
+        {
+            "type": "amd_result",
+            "mode": "leave_message",
+            "kind": "voicemail",
+            "reason": "phrase 'leave a message'",
+            "elapsed_ms": 2300,
+            "revisions": 1,
+            "action": "message",
+            "screener_answers": 0,
+        }
+    )
+    call.end_reason, call.hung_up_by = "local-bye", "agent"
+    feed.call_ended(call)
+    await made.stop(1.0)
+    bodies = captured.bodies()
+    assert [(b["type"], b["data"]["sequence"]) for b in bodies] == [
+        ("call.answered", 1), ("call.amd", 2), ("call.ended", 3),
+    ]  # fmt: skip
+    amd = bodies[1]["data"]["amd"]
+    assert amd == {
+        "kind": "voicemail", "reason": "phrase 'leave a message'", "elapsed_ms": 2300,
+        "mode": "leave_message", "action": "message", "revisions": 1, "revision": 1,
+        "final": True,
+    }  # fmt: skip
+    assert bodies[1]["data"]["call"]["id"] == bodies[2]["data"]["call"]["id"]
+
+
 def test_a_refused_call_fails_with_the_routes_status() -> None:
     feed = CallFeed()
     _, captured = hooks(feed)
