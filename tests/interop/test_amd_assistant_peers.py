@@ -111,6 +111,35 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert kinds.index("amd_ready") < kinds.index("hangup")
 
 
+async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """``hang_up``: the voicemail greeting is hung up on by its words or its beep (never on
+    its length alone); the recording hears nothing of the agent, the opening the LLM wrote
+    at the answer included."""
+    played = greeting_wav(tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0)
+    assert played.beep is not None
+    services.stt.script([words(VOICEMAIL)])
+    services.llm.script(
+        [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
+    )
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.HANG_UP, hang_up_after=25.0
+    )
+    assert outcome.reason == "local-bye", outcome  # type: ignore[attr-defined]
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "voicemail" and amd["action"] == "hang_up" and amd["final"], amd
+    actions = [r["action"] for r in record if r["type"] == "amd_action"]
+    assert actions == ["hang_up"], actions
+    decisions = [(r["kind"], r["evidence"]) for r in record if r["type"] == "amd"]
+    assert decisions[-1][0] == "voicemail" and decisions[-1][1] in ("words", "tone"), decisions
+    report = analyse(heard)
+    assert first_audio_after(report, 0.0) is None, report.describe()  # nothing was said
+    # hung up by its words or its beep: by the beep's end and the detector's 0.1 s at most
+    duration = outcome.duration  # type: ignore[attr-defined]
+    assert duration <= played.beep[1] + 0.2 + SLACK, (duration, played.beep)
+
+
 async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
     """The issue's promise: a person who says "Hello?" hears the agent no more than 300 ms
     after their word ends (detection's 240 ms of silence, a frame, the media path; the fake

@@ -29,6 +29,7 @@ from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.linphonec import Linphonec
 from sipgw.testing.process import running_processes
+from tests.interop.test_amd_peers import greeting_wav
 from tests.interop.test_assistant_peers import spans
 
 pytestmark = pytest.mark.timeout(150)
@@ -241,6 +242,53 @@ def test_a_person_who_declines_or_never_answers_brings_the_caller_back(
     assert ("cannot take the call" in why) if person == "declines" else ("nobody answered" in why)
     note = services.llm.requests[-1].body["messages"][-1]["content"]
     assert note.startswith("[The transfer to a person did not go through") and why in note
+
+
+PERSON_VOICEMAIL = (
+    "Hi, you've reached Kim at the front desk. I can't take your call right now. "
+    "Please leave a message after the tone."
+)
+
+
+def test_the_persons_voicemail_brings_the_caller_back_at_once(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """The person's phone answers with its voicemail (an espeak-ng greeting and a beep):
+    the consultation's detection knows it by its words (the fake recognizer's transcript of
+    the greeting), so the caller is back with the agent at once; the recording never hears
+    the brief, and no answer timeout is waited for."""
+    ask_for_a_person(services, then="Sorry, nobody can take your call right now. Shall I take "
+                                    "a message?", answer=PERSON_VOICEMAIL.rstrip("."))  # fmt: skip
+    speaking = wav(tmp_workdir, "ask", (None, 1.0), (SPEECH_HZ, 0.6))
+    greeting = greeting_wav(tmp_workdir / "voicemail.wav", PERSON_VOICEMAIL, beep_hz=1000.0)
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto",
+                 source_wav=greeting.wav) as human:  # fmt: skip
+        gw = gateway(tmp_workdir, services, human)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=speaking)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            human.wait_event("CALL_ESTABLISHED", 20)
+            answered = time.monotonic()
+            human.wait_event("CALL_CLOSED", 15)  # the gateway hangs up on the recording
+            gone = time.monotonic() - answered
+            failed = wait_record(tmp_workdir, lambda r: r.get("stage") == "failed")
+            wait_record(tmp_workdir, lambda r: r.get("type") == "assistant" and
+                        "nobody" in str(r.get("text")))  # fmt: skip
+            time.sleep(3.0)  # the agent's answer plays out: what is listened to
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            caller_heard = caller.all_recordings()[0][0]
+            person_heard = human.all_recordings()[-1][0]
+    assert "voicemail answered" in str(failed["why"]), failed
+    # by its words, before its beep (the greeting is about 6 s long): no 10 s answer timeout
+    assert gone < greeting.speech_end + 3.0, (gone, greeting.speech_end)
+    to_person = analyse(person_heard)
+    assert not heard(to_person, INTRO_HZ) and not heard(to_person, SUMMARY_HZ), to_person.describe()
+    back = heard(analyse(caller_heard), BACK_HZ)
+    assert back, analyse(caller_heard).describe()
+    decided = next(r for r in record_lines(tmp_workdir) if r.get("stage") == "decided")
+    assert decided["decision"] == "voicemail", decided
 
 
 def test_refer_with_replaces_between_linphones(tmp_workdir: Path, services: ThreadedFakes) -> None:
