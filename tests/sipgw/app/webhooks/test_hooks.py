@@ -64,15 +64,24 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": True,
                         "result": result})  # fmt: skip
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": False})
+    taken = json.dumps({"taken": True, "message_id": 3, "for": "sip:kim@pbx.example",
+                        "name": "Bob", "phone": "", "message": "Call me about the refund."})
+    agent.record.write({"type": "tool_call", "name": "take_message", "ok": True,
+                        "result": taken})  # fmt: skip
+    agent.record.write({"type": "tool_call", "name": "take_message", "ok": False})
     call.end_reason, call.hung_up_by = "local-bye", "agent"
     feed.call_ended(call)
     await made.stop(1.0)  # call.ended goes once the record is complete (no file here)
     bodies = captured.bodies()
     assert [b["type"] for b in bodies] == [
-        "call.incoming", "call.answered", "callback.scheduled", "call.ended"
+        "call.incoming", "call.answered", "callback.scheduled", "message.taken", "call.ended"
     ]  # fmt: skip
-    assert [b["data"]["sequence"] for b in bodies] == [1, 2, 3, 4]
+    assert [b["data"]["sequence"] for b in bodies] == [1, 2, 3, 4, 5]
     assert bodies[2]["data"]["callback"] == {"callback_id": 7, "phone": "+15550101"}
+    assert bodies[3]["data"]["message"] == {
+        "message_id": 3, "for": "sip:kim@pbx.example", "name": "Bob", "phone": "",
+        "message": "Call me about the refund.",
+    }  # fmt: skip
     ended = bodies[-1]["data"]
     assert ended["outcome"] == "local-bye" and ended["hung_up_by"] == "agent"
     assert ended["sip_status"] == 200 and ended["sip_reason"] == "OK"
@@ -82,7 +91,7 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
     ]
     assert ended["recording"] is False and "recording_url" not in ended
     assert {e.call for e in captured.events} == {call.call.log_id}
-    assert len({e.event_id for e in captured.events}) == 4
+    assert len({e.event_id for e in captured.events}) == 5
     assert all(e.url == "http://crm/hook" and e.line == "" for e in captured.events)
 
 
