@@ -107,7 +107,8 @@ def heard(report: AudioReport, hz: float) -> list[tuple[float, float]]:
 
 def wait_heard(phone: Baresip, hz: float, seconds: float, within: float = 15.0) -> None:
     """Wait until ``phone``'s recording of its call (read as it is written) holds ``hz``
-    for ``seconds`` in all."""
+    for ``seconds`` in all; if it does not, the failure says what the phone did hear
+    (:func:`what_was_heard`)."""
     deadline = time.monotonic() + within
     while True:
         pairs = phone.all_recordings()
@@ -116,8 +117,36 @@ def wait_heard(phone: Baresip, hz: float, seconds: float, within: float = 15.0) 
             if sum(end - start for start, end in found) >= seconds:
                 return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{phone.name} did not hear {hz} Hz for {seconds} s")
+            raise AssertionError(
+                f"{phone.name} did not hear {hz} Hz for {seconds} s; "
+                + what_was_heard(phone, [r for r, _ in pairs])
+            )
         time.sleep(0.2)
+
+
+def what_was_heard(phone: Baresip, recordings: list[Path]) -> str:
+    """A failure's evidence: each recording of ``phone`` (baresip starts a new one when its
+    audio stream restarts), its analysis, and its dominant tone every 0.25 s (runs of one
+    tone merged: ``start-end s: Hz``, "quiet" below -40 dBFS)."""
+    if not recordings:
+        return f"{phone.name} made no recording (no audio stream started)"
+    parts = []
+    for path in recordings:
+        report = analyse(path)
+        runs: list[list[object]] = []
+        t = 0.0
+        while t + 0.25 <= report.duration:
+            window = report.slice(t, t + 0.25)
+            loud = (window.rms_dbfs or -100.0) > -40.0 and window.dominant_hz is not None
+            label = f"{round(window.dominant_hz or 0, -1):.0f} Hz" if loud else "quiet"
+            if runs and runs[-1][2] == label:
+                runs[-1][1] = t + 0.25
+            else:
+                runs.append([t, t + 0.25, label])
+            t += 0.25
+        timeline = ", ".join(f"{a:.2f}-{b:.2f} s: {label}" for a, b, label in runs[:40])
+        parts.append(f"{report.describe()} [{timeline}{' ...' if len(runs) > 40 else ''}]")
+    return f"{len(recordings)} recording(s): " + " | ".join(parts)
 
 
 def test_the_person_accepts_with_a_key_and_both_hear_each_other(
