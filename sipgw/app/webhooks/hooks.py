@@ -235,8 +235,10 @@ def _scheduled_callback(line: Mapping[str, Any]) -> bool:
 
 def _taken_message(line: Mapping[str, Any]) -> bool:
     """A call record line of ``take_message`` that stored a message."""
-    return line.get("type") == "tool_call" and line.get("name") == "take_message" and bool(
-        line.get("ok")
+    return (
+        line.get("type") == "tool_call"
+        and line.get("name") == "take_message"
+        and bool(line.get("ok"))
     )
 
 

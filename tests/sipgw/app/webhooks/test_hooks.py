@@ -64,8 +64,16 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": True,
                         "result": result})  # fmt: skip
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": False})
-    taken = json.dumps({"taken": True, "message_id": 3, "for": "sip:kim@pbx.example",
-                        "name": "Bob", "phone": "", "message": "Call me about the refund."})
+    taken = json.dumps(
+        {
+            "taken": True,
+            "message_id": 3,
+            "for": "sip:kim@pbx.example",
+            "name": "Bob",
+            "phone": "",
+            "message": "Call me about the refund.",
+        }
+    )
     agent.record.write({"type": "tool_call", "name": "take_message", "ok": True,
                         "result": taken})  # fmt: skip
     agent.record.write({"type": "tool_call", "name": "take_message", "ok": False})
