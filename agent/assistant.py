@@ -216,7 +216,9 @@ class AssistantAgent(ScopedAgent):
             transfer_available=settings.builtin_tools.transfer_target is not None,
         )  # fmt: skip
         self.failures = failures = ServiceFailures(scope, watch)
-        fillers = Fillers(scope, settings.filler_after, settings.filler_lines, state, self.tts)
+        fillers = self.fillers = Fillers(
+            scope, settings.filler_after, settings.filler_lines, state, self.tts
+        )
         budget = SpeculationBudget(settings.speculation)
         self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
                                          fillers, failures, settings.redactor, budget)  # fmt: skip
@@ -236,7 +238,7 @@ class AssistantAgent(ScopedAgent):
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
                                      responder.reply_to_note, resources.new_tts,
-                                     resources.new_stt)  # fmt: skip
+                                     resources.new_stt, settings.answering.detector)  # fmt: skip
         self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
                                    self.warm)  # fmt: skip
         failures.bind(self.actions)
@@ -355,13 +357,20 @@ class AssistantAgent(ScopedAgent):
         While held, what comes from their side (hold music, a PBX's announcements) is no
         speech: it reaches neither the turn-taking machine nor speech-to-text (silence
         goes there, so the stream stays continuous), and the agent's audio waits where it
-        was (the gateway sends nothing); the wait for an action's line stops counting.
+        was (the gateway sends nothing). The agent's timers stop, and go on from where
+        they were on resume: the wait for an action's line, a slow tool's filler, the
+        failure policy's "one moment" and reminders, the keypad's wait for more digits:
+        none would be heard, and each would queue a line to play stale on resume. An LLM
+        reply or tool call already under way goes on (its audio waits, queued).
         """
         if held == self.held:
             return
         self.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.actions.hold(held)
+        self.fillers.hold(held)
+        self.keypad.hold(held)
+        self.failures.caller_held(held)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through answering-machine detection if it runs, the

@@ -42,6 +42,8 @@ from agent.observer import llm_error_kind, status_error_kind
 from agent.reply import Reply
 from agent.resilience.policy import (
     Action,
+    CallerHeld,
+    CallerResumed,
     CallerStartedSpeaking,
     CallerStoppedSpeaking,
     CallerTurnEnded,
@@ -193,6 +195,11 @@ class ServiceFailures:
         """The caller started (True) or stopped speaking (the voice-activity detector)."""
         event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking()
         self.watch.report_and_carry_out(event)
+
+    def caller_held(self, held: bool) -> None:
+        """The caller put the call on hold (True) or resumed it: the policy's clock stops
+        meanwhile (no "one moment" they could not hear)."""
+        self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def reply_audible(self) -> None:
         """A reply's first frame went out."""

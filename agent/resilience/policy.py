@@ -32,6 +32,12 @@ The rules (settings in :class:`FailurePolicySettings`):
   turn's budget, agent/llm/retry.py): the apology (``llm_apology``);
   ``llm_max_failures`` in a row (no :class:`LlmAnswered` between) and the call moves
   on (``llm_down_*``).
+* **The caller holds the call** (:class:`CallerHeld`, until :class:`CallerResumed`):
+  the policy's clock stops. Nothing is said that they could not hear (a "one moment"
+  while they listen to their own hold music would be queued and played stale on
+  resume) and nothing is decided for them by a deadline; on resume every deadline
+  moves by the time held, so a wait goes on where it was. Events still count (an STT
+  client that gives up moves the call on).
 * **Moving on** is a transfer to the human target when there is one
   (:attr:`Action.TRANSFER`, ``*_transfer``: say the transfer notice, then refer),
   else a polite goodbye (:attr:`Action.GOODBYE`, ``*_goodbye``: say the goodbye line,
@@ -60,6 +66,8 @@ __all__ = [
     "LINE_START",
     "MAX_SILENCE",
     "Action",
+    "CallerHeld",
+    "CallerResumed",
     "CallerStartedSpeaking",
     "CallerStoppedSpeaking",
     "CallerTurnEnded",
@@ -215,6 +223,16 @@ class TransferFailed:
     """The transfer the policy asked for did not happen."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallerHeld:
+    """The caller put the call on hold (a re-INVITE with sendonly or inactive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerResumed:
+    """The caller took the call off hold."""
+
+
 FailureEvent: TypeAlias = (
     SttLost
     | SttRestored
@@ -228,6 +246,8 @@ FailureEvent: TypeAlias = (
     | CallerStoppedSpeaking
     | ReplyAudible
     | TransferFailed
+    | CallerHeld
+    | CallerResumed
 )
 
 _NOTHING: Final[tuple[Decision, ...]] = ()
@@ -254,6 +274,7 @@ class FailurePolicy:
         self._tts_failures = 0
         self._llm_failures = 0
         self._transferring = False
+        self._held_since: float | None = None  # the caller holds: the clock stops
 
     # ----------------------------------------------------------------- inputs
 
@@ -270,7 +291,12 @@ class FailurePolicy:
         return decisions + self._on(event, now)
 
     def _on(self, event: FailureEvent, now: float) -> tuple[Decision, ...]:  # noqa: C901 - one branch per event
-        if isinstance(event, CallerTurnEnded):
+        if isinstance(event, CallerHeld):
+            if self._held_since is None:
+                self._held_since = now
+        elif isinstance(event, CallerResumed):
+            self._resume(now)
+        elif isinstance(event, CallerTurnEnded):
             self._wait(now)
         elif isinstance(event, CallerStoppedSpeaking):
             if self._stt_down_since is not None:
@@ -310,7 +336,7 @@ class FailurePolicy:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run next, or None."""
-        if self.ended:
+        if self.ended or self._held_since is not None:
             return None
         s = self.settings
         deadlines = [self._next_reminder]
@@ -323,8 +349,8 @@ class FailurePolicy:
         return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timer(self, now: float) -> tuple[Decision, ...]:
-        """Act on every deadline that has passed by ``now``."""
-        if self.ended:
+        """Act on every deadline that has passed by ``now`` (none while the caller holds)."""
+        if self.ended or self._held_since is not None:
             return _NOTHING
         s = self.settings
         down = self._stt_down_since
@@ -340,6 +366,19 @@ class FailurePolicy:
         return _NOTHING
 
     # ----------------------------------------------------------------- helpers
+
+    def _resume(self, now: float) -> None:
+        """Off hold: every deadline moves by the time held."""
+        since, self._held_since = self._held_since, None
+        if since is None:
+            return
+        held = now - since
+        if self._waiting_since is not None:
+            self._waiting_since += held
+        if self._next_reminder is not None:
+            self._next_reminder += held
+        if self._stt_down_since is not None:
+            self._stt_down_since += held
 
     def _wait(self, now: float) -> None:
         if self._waiting_since is None:

@@ -46,6 +46,9 @@ class S2sFactory:
     when ``resources.lines`` is given)."""
 
     services: frozenset[Service] = frozenset({"s2s"})
+    answering_detection = False
+    """Answering-machine detection is not run: the service hears the callee and speaks
+    (:func:`agent.amd.config.acts_on_detection`); a call asking for it is refused."""
 
     def __init__(self, resources: S2sResources) -> None:
         self.resources = resources

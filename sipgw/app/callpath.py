@@ -54,7 +54,13 @@ from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calldetails import CallHeadersSection, call_details, with_numbers
 from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle, CallLog, Consulting, stream_params
+from sipgw.app.callhandle import (
+    TRANSFER_NOTIFY_MARGIN,
+    CallHandle,
+    CallLog,
+    Consulting,
+    stream_params,
+)
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
@@ -145,6 +151,8 @@ class CallPath:
         self.headers = CallHeadersSection()
         """The X- headers agents see, and whether transfers carry a summary."""
         self.warm: Consulting | None = None
+        self.transfer_wait = 60.0 + TRANSFER_NOTIFY_MARGIN
+        """Each call's wait for a REFER's final NOTIFY: the ring timeout and a margin."""
         """Warm transfers, for the calls' agents (the gateway sets it)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
@@ -188,6 +196,7 @@ class CallPath:
         handle.details = call_details(call, self.headers.pass_headers, variables)
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
+        handle.transfer_wait = self.transfer_wait
         handle.endpoint = endpoint
         handle.warm = self.warm
         return self.enter(handle, ringing=ringing)
@@ -261,9 +270,11 @@ class CallPath:
 
     @staticmethod
     def _hear_early(handle: CallHandle, agent: Agent) -> None:
-        """A placed call with answering-machine detection: its agent hears the callee from
-        the answer on, while it prepares (the first "Hello?" decides; docs/amd.md)."""
-        if handle.amd is not None and handle.session is not None and agent.wants_arrival_audio:
+        """A placed call with answering-machine detection (or whose agent asks for it: a
+        warm transfer's consultation call): its agent hears the callee from the answer on,
+        while it prepares (the first "Hello?" decides; docs/amd.md)."""
+        early = handle.amd is not None or agent.hears_while_preparing
+        if early and handle.session is not None and agent.wants_arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
     @staticmethod

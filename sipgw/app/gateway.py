@@ -45,7 +45,7 @@ from sipgw.app.accounts import RegistrationSettings
 from sipgw.app.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, ThrottleCount, read_counters
@@ -196,6 +196,8 @@ class Gateway:
             self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
             lines=self.routes.line_named,
         )  # fmt: skip
+        # a blind transfer's target rings as long as our own calls' (SIPGW_RING_TIMEOUT)
+        self.calls.transfer_wait = self.outbound.config.ring_timeout + TRANSFER_NOTIFY_MARGIN
         self.outbound.locate = self.trunks.call_targets
         self.admin_throttle: ThrottleCount | None = None
         """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""

@@ -31,6 +31,7 @@ from agent.settings import AssistantSettings
 from agent.stt.base import SttEvent, SttStats
 from agent.tools.registry import Tool, ToolRegistry
 from agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
+from sipgw.testing.audio import tone_frames
 
 FRAME = 160
 BYTES_PER_CHAR = 80
@@ -311,6 +312,38 @@ async def play_out(
                 break
         await asyncio.sleep(0.020)
     return frames
+
+
+SILENT_FRAME = b"\xff" * 160
+
+
+def speech_frames(seconds: float) -> list[bytes]:
+    """Speech as the detectors hear it: 200 ms syllables of a low tone (below the beep
+    detector's band), 60 ms quieter between them, ``seconds`` long, ending on a syllable."""
+    frames: list[bytes] = []
+    pitches = (250, 300, 350)
+    while len(frames) < round(seconds / 0.02):
+        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
+        frames += [SILENT_FRAME] * 3
+    frames = frames[: round(seconds / 0.02)]
+    while frames and frames[-1] == SILENT_FRAME:
+        frames.pop()
+    return frames
+
+
+async def feed_audio(on_audio: Callable[[bytes], None], frames: Sequence[bytes]) -> None:
+    """The callee's ``frames`` at arrival, one per 20 ms on absolute deadlines."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for n, frame in enumerate(frames):
+        await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.02 - loop.time()))
+        on_audio(frame)
+
+
+async def say_hello(on_audio: Callable[[bytes], None]) -> None:
+    """A person picks up: "Hello?" (0.5 s), then 0.3 s of silence (a person is decided
+    240 ms after it ends: :mod:`agent.amd`)."""
+    await feed_audio(on_audio, [*speech_frames(0.5), *[SILENT_FRAME] * 15])
 
 
 async def wait_for(condition: Callable[[], object], within: float = 3.0) -> None:

@@ -179,3 +179,17 @@ async def test_nothing_is_decided_after_the_call_ended() -> None:
     await asyncio.sleep(0.1)
     failures.llm_fallback(a_reply())
     assert taker.done == []
+
+
+async def test_no_one_moment_while_the_caller_holds() -> None:
+    """The caller holds while waiting for a reply: "one moment" is not said into the hold
+    (it would play stale on resume); the wait goes on after it."""
+    failures, _, taker = setup(FailurePolicySettings(hold_line_after=0.1))
+    failures.caller_turn_ended()
+    failures.caller_held(True)
+    await asyncio.sleep(0.3)
+    assert taker.done == []
+    failures.caller_held(False)
+    await wait_for(lambda: taker.done)
+    assert taker.done == [("hold_line", "one_moment")]
+    failures.close()

@@ -14,6 +14,8 @@ from agent.resilience.policy import (
     LINE_START,
     MAX_SILENCE,
     Action,
+    CallerHeld,
+    CallerResumed,
     CallerStartedSpeaking,
     CallerStoppedSpeaking,
     CallerTurnEnded,
@@ -118,6 +120,19 @@ CASES: dict[str, tuple[Script, float, bool, list[tuple[float, str]]]] = {
     "three llm failures in a row: goodbye": (
         [(0, LlmFailed()), (10, LlmFailed()), (20, LlmFailed())], 60, False,
         [(0, "llm_apology"), (10, "llm_apology"), (20, "llm_down_goodbye")]),
+    "the caller holds while waiting: no line on hold, the wait goes on after it": (
+        [(0, CallerTurnEnded()), (1.0, CallerHeld()), (30, CallerResumed()),
+         (45, ReplyAudible())], 60, False,
+        [(30.5, "hold_line"), (38.5, "hold_reminder")]),
+    "reminders stop while held and keep their interval after": (
+        [(0, CallerTurnEnded()), (3.0, CallerHeld()), (13, CallerResumed()),
+         (30, ReplyAudible())], 60, False,
+        [(1.5, "hold_line"), (19.5, "hold_reminder"), (27.5, "hold_reminder")]),
+    "stt down while held: no notice nor giving up meanwhile": (
+        [(0, CallerHeld()), (1, SttLost()), (40, CallerResumed()), (41, SttRestored())], 60,
+        False, [(1, "stt_lost"), (41, "stt_recovered")]),
+    "an event still counts while held": (
+        [(0, CallerHeld()), (1, SttGaveUp())], 60, True, [(1, "stt_failed_transfer")]),
     "an answer resets the llm count": (
         [(0, LlmFailed()), (10, LlmFailed()), (15, LlmAnswered()), (20, LlmFailed())], 60, False,
         [(0, "llm_apology"), (10, "llm_apology"), (20, "llm_apology")]),

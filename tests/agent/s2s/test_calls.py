@@ -92,8 +92,8 @@ async def test_the_session_is_configured_for_mulaw_with_the_prompt_and_tools(
             assert (detection is None) == (kind == "realtime-local")
             tools = {tool["name"] for tool in config["tools"]}
         assert tools == {
-            "get_order_status", "schedule_callback", "transfer_to_human", "end_call",
-            "who_answered",  # no detection on these agents: it says {"mode": "off"}
+            "get_order_status", "schedule_callback", "take_message", "transfer_to_human",
+            "end_call", "who_answered",  # no detection on these agents: it says {"mode": "off"}
         }  # fmt: skip
         await hang_up(caller, phone)
 
