@@ -368,7 +368,7 @@ class AssistantAgent(ScopedAgent):
         if actions:
             self._carry_out(actions)
         if vad.speaking != speaking:
-            self.failures.caller_speaking(vad.speaking)
+            self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
@@ -427,7 +427,7 @@ class AssistantAgent(ScopedAgent):
             elif isinstance(action, CommitBargeIn):
                 self.speaker.interrupt(action)
             elif isinstance(action, StartReply):
-                self.failures.caller_turn_ended()
+                self.failures.caller_turn_ended(action.speech_end_at)
                 self.responder.answer(action)
             elif isinstance(action, StartPreemptive):
                 self.preemptive.start(action.text, self.turns.last_loud_at)

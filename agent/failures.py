@@ -21,7 +21,8 @@ agent's voice, else the shipped recordings): no vendor is needed to say it.
 * *The LLM fails* (after its client's retries within the turn's budget): the
   apology from memory instead of the fallback phrase through TTS;
   ``llm_max_failures`` in a row: transfer or goodbye.
-* *The caller waits* for a reply longer than ``hold_line_after``: "one moment",
+* *The caller waits* for a reply longer than ``hold_line_after`` after their last
+  speech (not after the speech-to-text's end of turn, which may come 1 s later): "one moment",
   as the reply's filler line (dropped when its answer's audio comes), reminded
   while the wait lasts.
 
@@ -185,13 +186,15 @@ class ServiceFailures:
 
     # -- the caller and the agent's audio
 
-    def caller_turn_ended(self) -> None:
-        """The caller finished a turn: they wait for the reply."""
-        self.watch.report_and_carry_out(CallerTurnEnded())
+    def caller_turn_ended(self, since: float | None) -> None:
+        """The caller finished a turn: they wait for the reply, since their last loud
+        frame ``since`` (the loop's clock; None: now)."""
+        self.watch.report_and_carry_out(CallerTurnEnded(since))
 
-    def caller_speaking(self, speaking: bool) -> None:
-        """The caller started (True) or stopped speaking (the voice-activity detector)."""
-        event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking()
+    def caller_speaking(self, speaking: bool, since: float | None = None) -> None:
+        """The caller started (True) or stopped speaking (the voice-activity detector;
+        ``since``: their last loud frame)."""
+        event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking(since)
         self.watch.report_and_carry_out(event)
 
     def reply_audible(self) -> None:

@@ -70,11 +70,20 @@ def voice_agent_factory(
     tools: ToolRegistry,
     caller_context: CallerContextSettings | None = None,
     lines: FallbackLineCache | None = None,
+    *,
+    reply_timeout: float = 5.0,
 ) -> S2sFactory:
     """Agents on AssemblyAI's Voice Agent API (``--agent voice-agent``)."""
     session: Callable[[], SpeechToSpeech] = partial(AssemblyAIVoiceAgent, voice_agent)
     return S2sFactory(
-        S2sResources(settings, tools, session, caller_context=caller_context, lines=lines)
+        S2sResources(
+            settings,
+            tools,
+            session,
+            caller_context=caller_context,
+            lines=lines,
+            reply_timeout=reply_timeout,
+        )  # fmt: skip
     )
 
 
@@ -84,9 +93,13 @@ def realtime_factory(
     tools: ToolRegistry,
     caller_context: CallerContextSettings | None = None,
     lines: FallbackLineCache | None = None,
+    *,
+    reply_timeout: float = 5.0,
 ) -> S2sFactory:
     """Agents on OpenAI's Realtime API (``--agent realtime``)."""
     session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
     return S2sFactory(
-        S2sResources(settings, tools, session, realtime.silence_ms, caller_context, lines)
+        S2sResources(
+            settings, tools, session, realtime.silence_ms, caller_context, lines, reply_timeout
+        )  # fmt: skip
     )

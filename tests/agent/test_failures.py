@@ -153,13 +153,23 @@ async def test_the_llm_failing_gets_the_apology_and_then_moves_on(
 
 async def test_a_caller_left_waiting_hears_one_moment_until_a_reply_is_audible() -> None:
     failures, _, taker = setup()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     await wait_for(lambda: taker.done)
     assert taker.done == [("hold_line", "one_moment")]
     failures.reply_audible()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     failures.caller_speaking(True)  # the caller went on instead: no longer waiting
     await asyncio.sleep(0.1)
+    assert taker.done == [("hold_line", "one_moment")]
+
+
+async def test_the_wait_counts_from_the_callers_last_speech() -> None:
+    """The speech-to-text's end of turn may come a second after the caller stopped
+    (u3-rt-pro's max_turn_silence): that second is part of the wait, so "one moment" is
+    decided at once when the turn is reported after the deadline."""
+    failures, _, taker = setup()
+    now = asyncio.get_running_loop().time()
+    failures.caller_turn_ended(now - 5.0)  # far past the 1.5 s deadline: no timer needed
     assert taker.done == [("hold_line", "one_moment")]
 
 
@@ -173,7 +183,7 @@ async def test_a_failed_transfer_ends_with_the_goodbye() -> None:
 
 async def test_nothing_is_decided_after_the_call_ended() -> None:
     failures, _, taker = setup()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     failures._scope.closed = True
     failures.close()
     await asyncio.sleep(0.1)
