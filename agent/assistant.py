@@ -85,7 +85,13 @@ from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
 from agent.speculative import SpeculationBudget
-from agent.stt.base import SpeechToText, SttDisconnected, SttFailed, SttReconnected
+from agent.stt.base import (
+    GIVE_UP_GRACE,
+    SpeechToText,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
 from agent.tools.registry import ToolRegistry
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turn_metrics import TurnMetrics
@@ -177,6 +183,8 @@ class AssistantAgent(ScopedAgent):
         self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
+        # Outages are retried as long as the failure policy keeps the caller on the line.
+        self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
         self.tts = resources.new_tts()
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
         self.opening = opening

@@ -335,6 +335,7 @@ class ScriptedStt:
     chunk_ms: list[int | None] = field(default_factory=list)
     speech_ends: int = 0
     turn_end: float | None = None
+    reconnect_window: float | None = None
     closed: bool = False
     _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
 
@@ -354,6 +355,9 @@ class ScriptedStt:
 
     def mark_speech_end(self) -> None:
         self.speech_ends += 1
+
+    def set_reconnect_window(self, seconds: float) -> None:
+        self.reconnect_window = seconds
 
     @property
     def turn_end_silence(self) -> float | None:

@@ -17,9 +17,15 @@ from agent.resilience.lines import FallbackLine
 from agent.resilience.policy import Decision, FailurePolicySettings
 from agent.resilience.recorded import RecordedReply
 from agent.resilience.watch import FailureWatch
-from agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
+from agent.stt.base import (
+    GIVE_UP_GRACE,
+    SttConnectError,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
 from agent.tts.base import TtsConnectError, TtsError
-from tests.agent.parts import RecordingObserver, lines, make_scope, wait_for
+from tests.agent.parts import RecordingObserver, assistant, lines, make_scope, wait_for
 
 QUICK = FailurePolicySettings(hold_line_after=0.05, stt_notice_after=0.05, stt_give_up_after=5)
 
@@ -189,3 +195,11 @@ async def test_nothing_is_decided_after_the_call_ended() -> None:
     await asyncio.sleep(0.1)
     failures.llm_fallback(a_reply())
     assert taker.done == []
+
+
+async def test_the_stt_retries_an_outage_as_long_as_the_policy_keeps_the_caller() -> None:
+    """The assistant gives its STT client the policy's give-up plus the grace as its
+    reconnect window: the policy, not a count of attempts, decides when the call moves on."""
+    policy = FailurePolicySettings(stt_notice_after=2.0, stt_give_up_after=12.0)
+    built = assistant(failure_policy=policy)
+    assert built.stt.reconnect_window == 12.0 + GIVE_UP_GRACE
