@@ -153,8 +153,13 @@ class AssistantFactory:
 
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
 
-    def __init__(self, resources: AssistantResources) -> None:
+    def __init__(
+        self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
+    ) -> None:
         self.resources = resources
+        self.vendors: Mapping[Service, str] = dict(vendors or {})
+        """The vendor behind each service (``{"stt": "assemblyai", ...}``): each has its
+        own breaker (:func:`agent.factory.vendors_of`)."""
         lines, texts = resources.lines, resources.settings.fallback_texts()
         self.warm_up: WarmUp | None = None
         if lines is not None:

@@ -108,12 +108,12 @@ class ServiceFailures:
         """Opening the STT session failed (the call is rejected)."""
         if isinstance(exc, SttConnectError):
             kind = status_error_kind(exc.code, connecting=True)
-            self._scope.observer.service_error("stt", kind)
+            self._scope.observer.service_error("stt", kind, exc.code)
 
     def tts_connect_failed(self, exc: TtsError) -> None:
         """Connecting TTS failed (before the answer: the call is rejected)."""
         kind = status_error_kind(exc.status, connecting=True)
-        self._scope.observer.service_error("tts", kind)
+        self._scope.observer.service_error("tts", kind, exc.status)
 
     def greeting_lost(self, exc: TtsError) -> None:
         """TTS, late at the answer, failed to connect after it: no greeting (the apology
@@ -147,7 +147,8 @@ class ServiceFailures:
         scope = self._scope
         scope.write({"type": "stt_failed", "reason": event.reason})
         log.error("[%s] STT failed: %s", scope.log_id, event.reason)
-        scope.observer.service_error("stt", status_error_kind(event.code, connecting=False))
+        kind = status_error_kind(event.code, connecting=False)
+        scope.observer.service_error("stt", kind, event.code)
         self.watch.report_and_carry_out(SttGaveUp())
 
     # -- text to speech
@@ -164,7 +165,8 @@ class ServiceFailures:
         log.error("[%s] TTS failed: %s", scope.log_id, exc)
         scope.write({"type": "error", "where": "tts", "error": str(exc)})
         connecting = isinstance(exc, TtsConnectError)
-        scope.observer.service_error("tts", status_error_kind(exc.status, connecting=connecting))
+        kind = status_error_kind(exc.status, connecting=connecting)
+        scope.observer.service_error("tts", kind, exc.status)
         self._in_reply(reply, self.watch.report(TtsFailed()))
 
     # -- the LLM
@@ -176,7 +178,8 @@ class ServiceFailures:
 
     def llm_failed(self, done: ReplyDone) -> None:
         """The LLM failed or timed out on a reply (reported; its line was decided)."""
-        self._scope.observer.service_error("llm", llm_error_kind(done.error_kind))
+        kind = llm_error_kind(done.error_kind)
+        self._scope.observer.service_error("llm", kind, done.error_status)
         log.warning("[%s] LLM failed (%s)", self._scope.log_id, done.error)
 
     def llm_answered(self) -> None:

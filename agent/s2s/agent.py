@@ -226,7 +226,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         try:
             await session.connect(SessionConfig(opening.system_prompt, opening.greeting, tools))
         except S2sConnectError as exc:
-            scope.observer.service_error("s2s", status_error_kind(exc.status, connecting=True))
+            kind = status_error_kind(exc.status, connecting=True)
+            scope.observer.service_error("s2s", kind, exc.status)
             scope.write({"type": "error", "where": "s2s", "error": str(exc)})
             log.error("[%s] %s: %s", scope.log_id, session.name, exc)
             raise

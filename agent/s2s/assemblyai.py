@@ -290,7 +290,8 @@ class AssemblyAIVoiceAgent(WebSocketSession):
             self._emit(ReplyDone(reply, "failed", now, f"{code}: {text}".strip()))
             return
         lost, self._awaiting_reply = self._awaiting_reply, False
-        self._emit(ServiceError(code, text, reply_lost=lost))
+        ours = code.startswith(("invalid_", "immutable_"))  # invalid_value, immutable_field ...
+        self._emit(ServiceError(code, text, reply_lost=lost, status=400 if ours else None))
 
     def _reply_of(self, message: Mapping[str, Any]) -> str:
         reply = message.get("reply_id")

@@ -179,6 +179,9 @@ class ServiceError:
     reply_lost: bool = False
     """The error came where the caller waits for a reply (their turn was over, no reply
     had started): that reply will not come."""
+    status: int | None = None
+    """400 when the service says a message of ours was invalid (not the service failing:
+    the breakers do not count it), else None."""
 
 
 @dataclass(frozen=True, slots=True)

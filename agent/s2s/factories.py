@@ -4,7 +4,8 @@ Each factory takes the assistant's typed settings (the prompt, greeting, call
 records, barge-in, lines and built-in tool settings the pipeline assistant uses,
 so both kinds of agent are configured the same way), the vendor's settings and
 the tool registry, and returns the factory the gateway calls once per call
-(:class:`S2sFactory`); the gateway's breaker for the ``s2s`` service guards it
+(:class:`S2sFactory`); the gateway's breaker for its vendor (the session's name,
+``assemblyai-voice-agent`` or ``openai-realtime``) guards it
 (:class:`agent.factory.UsesServices`), and a call placed without the variables its
 prompt or greeting use is refused before it is dialled
 (:class:`agent.variables.VariablesCheck`)::
@@ -46,8 +47,10 @@ class S2sFactory:
 
     services: frozenset[Service] = frozenset({"s2s"})
 
-    def __init__(self, resources: S2sResources) -> None:
+    def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources
+        self.vendors: dict[Service, str] = {"s2s": vendor}
+        """The service's vendor (its session's name): each has its own breaker."""
         lines = resources.lines
         self.warm_up: WarmUp | None = None
         if lines is not None:

@@ -457,7 +457,8 @@ class OpenAIRealtime(WebSocketSession):
             if not self._active.id:
                 self._active = None  # ours was refused; the server's own one is coming
         log.warning("%s error %s: %s", SERVICE, code, text)
-        self._emit(ServiceError(code, text))
+        ours = error.get("type") == "invalid_request_error"  # the SDK's RealtimeError.type
+        self._emit(ServiceError(code, text, status=400 if ours else None))
 
 
 _STATUSES: dict[str, ReplyStatus] = {

@@ -140,7 +140,7 @@ class SessionRecovery:
         for may be lost: the apology)."""
         self._scope.write({"type": "error", "where": "s2s", "code": event.code,
                            "error": event.message})  # fmt: skip
-        self.service_error("protocol")
+        self.service_error("protocol", event.status)
         if event.reply_lost:
             self._reply_failed()
 
@@ -209,6 +209,7 @@ class SessionRecovery:
         scope.write({"type": "s2s_unavailable"})
         self._watch.report_and_carry_out(SttGaveUp())
 
-    def service_error(self, kind: ErrorKind) -> None:
-        """Count a failure of the service for the gateway's metrics."""
-        self._scope.observer.service_error("s2s", kind)
+    def service_error(self, kind: ErrorKind, status: int | None = None) -> None:
+        """Count a failure of the service for the gateway's metrics (``status``: 400 for an
+        error about our own request, which the breakers do not count)."""
+        self._scope.observer.service_error("s2s", kind, status)

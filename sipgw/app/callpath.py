@@ -45,6 +45,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
+from agent.observer import AgentObserver
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
@@ -144,6 +145,11 @@ class CallPath:
         """The X- headers agents see, and whether transfers carry a summary."""
         self.warm: Consulting | None = None
         """Warm transfers, for the calls' agents (the gateway sets it)."""
+        self.observer_for: Callable[[AgentFactory], AgentObserver] = lambda factory: (
+            metrics.agent_observer
+        )
+        """Each call's observer, by its agent's factory (the gateway's: the breakers of its
+        vendors, then the metrics: :meth:`sipgw.app.breakers.VendorBreakers.observer`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 
@@ -227,7 +233,7 @@ class CallPath:
         agent: Agent | None = None
         try:
             agent = factory(handle)
-            agent.observer = self.metrics.agent_observer
+            agent.observer = self.observer_for(factory)
             self.feed.agent_built(handle, agent)
             self._hear_early(handle, agent)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)

@@ -189,10 +189,13 @@ class Gateway:
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
+        self.calls.observer_for = self.breakers.observer
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
-        self.outbound = OutboundCalls(self.calls, outbound or OutboundConfig(), agents)
+        self.outbound = OutboundCalls(
+            self.calls, outbound or OutboundConfig(), agents, breakers=self.breakers
+        )
         self.outbound.locate = self.trunks.call_targets
         self.admin_throttle: ThrottleCount | None = None
         """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""

@@ -43,6 +43,7 @@ from agent.amd.config import AmdMode, AmdRequest
 from agent.base import AgentFactory, CallDetails
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
+from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
@@ -162,10 +163,15 @@ class OutboundCalls:
         path: CallPath,
         config: OutboundConfig,
         agents: Mapping[str, AgentFactory] | None = None,
+        *,
+        breakers: VendorBreakers | None = None,
     ) -> None:
         self.path = path
         self.config = config
         self.agents = dict(agents or {})
+        self.breakers = breakers
+        """Asked before a call is dialled: a vendor its agent needs may be down for
+        everyone (:mod:`sipgw.app.breakers`)."""
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
         """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
@@ -234,6 +240,13 @@ class OutboundCalls:
             _check_variables(factory, variables)
         except ValueError as exc:
             return PlacedCall.failed(uri, str(exc))
+        refused = self.breakers.refusal(factory) if self.breakers is not None else None
+        if refused is not None:  # the callee would answer into a dead call
+            service, vendor = refused
+            return PlacedCall.failed(
+                uri, f"not dialled: {vendor} ({service}) is down for everyone (its breaker "
+                "is open; docs/operations.md, Circuit breakers)"
+            )  # fmt: skip
         endpoint = await self.path.open_rtp()
         if endpoint is None:
             return PlacedCall.failed(uri, "no free RTP port")

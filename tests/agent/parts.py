@@ -233,6 +233,8 @@ class RecordingObserver:
     """The services reported working (``service_ok``), in order."""
     decisions: list[str] = field(default_factory=list)
     """The failure policy's decisions, in order."""
+    statuses: list[int | None] = field(default_factory=list)
+    """The status (HTTP or close code) of each ``service_error``, in order."""
 
     def turn_measured(self, stages: Mapping[str, float]) -> None:
         self.events.append(("turn", dict(stages)))
@@ -240,8 +242,9 @@ class RecordingObserver:
     def barge_in(self) -> None:
         self.events.append(("barge_in", None))
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self.events.append(("error", (service, kind)))
+        self.statuses.append(status)
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self.events.append(("preemptive", outcome))

@@ -197,7 +197,9 @@ def test_a_refused_response_create_does_not_block_later_ones() -> None:
     client.feed({"type": "error", "error": {"type": "invalid_request_error",
                                             "code": "conversation_already_has_active_response",
                                             "message": "busy"}})  # fmt: skip
-    assert client.emitted == [ServiceError("conversation_already_has_active_response", "busy")]
+    assert client.emitted == [
+        ServiceError("conversation_already_has_active_response", "busy", status=400)
+    ]
     client.request_reply()
     assert client.sent_types() == ["response.create", "response.create"]
 
