@@ -65,7 +65,7 @@ async def assistant_behind(
     tts.map_text("goodbye", GOODBYE_HZ)
     tts.map_text("having trouble", FALLBACK_HZ)
     tts.map_text("sorry", SORRY_HZ)
-    tts.map_text("One moment", ONE_MOMENT_HZ)  # a fallback line, synthesized at the start
+    tts.map_text("One moment, please", ONE_MOMENT_HZ)  # a fallback line, made at the start
     environment = {
         "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
         "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm.base_url,

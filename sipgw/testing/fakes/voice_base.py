@@ -225,6 +225,14 @@ class WebSocketFake(WebSocketServerFake, Generic[RecordT]):
         """Replies whose text contains ``substring`` are spoken as a ``hz`` tone."""
         self.voice.map_text(substring, hz)
 
+    def reset(self) -> None:
+        """Forget the replies, transcripts and refusals still to come (one server, call
+        after call)."""
+        with self._lock:
+            self._script.clear()
+            self._transcripts.clear()
+            self._rejections.clear()
+
     def next_reply(self, instructions: str = "") -> FakeReply:
         """The reply to give now: a quoted line of ``instructions``, else the script's next."""
         line = quoted_line(instructions)

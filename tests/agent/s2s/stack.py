@@ -120,7 +120,7 @@ async def s2s_stack(
         ("goodbye", GOODBYE_HZ),
         ("connect", CONNECT_HZ),
         ("sorry", SORRY_HZ),
-        ("One moment", ONE_MOMENT_HZ),
+        ("One moment, please", ONE_MOMENT_HZ),
     ):
         fake.map_text(text, hz)  # fmt: skip
     settings = settings_for(tmp_path, **overrides)

@@ -29,7 +29,7 @@ PYTHONS_WORDS = re.compile(
 def test_names_and_flags_are_unique_and_help_is_a_sentence() -> None:
     envs = [spec.env for _, spec in SETTINGS]
     flags = [spec.flag for _, spec in SETTINGS if spec.flag]
-    assert len(envs) == len(set(envs)) == 230
+    assert len(envs) == len(set(envs)) == 231
     assert len(flags) == len(set(flags))
     assert len({info.name for info in SECTIONS}) == len(SECTIONS)
     for where, spec in SETTINGS:
