@@ -85,7 +85,13 @@ from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
 from agent.speculative import SpeculationBudget
-from agent.stt.base import SpeechToText, SttDisconnected, SttFailed, SttReconnected
+from agent.stt.base import (
+    GIVE_UP_GRACE,
+    SpeechToText,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
 from agent.tools.registry import ToolRegistry
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turn_metrics import TurnMetrics
@@ -147,8 +153,13 @@ class AssistantFactory:
 
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
 
-    def __init__(self, resources: AssistantResources) -> None:
+    def __init__(
+        self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
+    ) -> None:
         self.resources = resources
+        self.vendors: Mapping[Service, str] = dict(vendors or {})
+        """The vendor behind each service (``{"stt": "assemblyai", ...}``): each has its
+        own breaker (:func:`agent.factory.vendors_of`)."""
         lines, texts = resources.lines, resources.settings.fallback_texts()
         self.warm_up: WarmUp | None = None
         if lines is not None:
@@ -185,6 +196,8 @@ class AssistantAgent(ScopedAgent):
         self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
+        # Outages are retried as long as the failure policy keeps the caller on the line.
+        self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
         self.tts = resources.new_tts()
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
         self.opening = opening
@@ -387,7 +400,7 @@ class AssistantAgent(ScopedAgent):
         if actions:
             self._carry_out(actions)
         if vad.speaking != speaking:
-            self.failures.caller_speaking(vad.speaking)
+            self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
@@ -446,7 +459,7 @@ class AssistantAgent(ScopedAgent):
             elif isinstance(action, CommitBargeIn):
                 self.speaker.interrupt(action)
             elif isinstance(action, StartReply):
-                self.failures.caller_turn_ended()
+                self.failures.caller_turn_ended(action.speech_end_at)
                 self.responder.answer(action)
             elif isinstance(action, StartPreemptive):
                 self.preemptive.start(action.text, self.turns.last_loud_at)

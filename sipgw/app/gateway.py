@@ -189,12 +189,13 @@ class Gateway:
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
+        self.calls.observer_for = self.breakers.observer
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
         self.outbound = OutboundCalls(
             self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
-            lines=self.routes.line_named,
+            lines=self.routes.line_named, breakers=self.breakers,
         )  # fmt: skip
         # a blind transfer's target rings as long as our own calls' (SIPGW_RING_TIMEOUT)
         self.calls.transfer_wait = self.outbound.config.ring_timeout + TRANSFER_NOTIFY_MARGIN

@@ -185,7 +185,7 @@ class _AgentMetrics:
     def barge_in(self) -> None:
         self._metrics.barge_ins.inc()
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:

@@ -47,6 +47,7 @@ from agent.opening import call_data
 from agent.record import KeepsRecords
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
+from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.callrequest import CallRequest
@@ -201,6 +202,7 @@ class OutboundCalls:
         *,
         default_agent: AgentFactory,
         lines: Callable[[str], Line],
+        breakers: VendorBreakers | None = None,
     ) -> None:
         self.path = path
         self.config = config
@@ -209,6 +211,9 @@ class OutboundCalls:
         """Who talks on a placed call that names no agent and no line (:meth:`place`)."""
         self.lines = lines
         """The routes file's line by name (raises ``ValueError`` for none such)."""
+        self.breakers = breakers
+        """Asked before a call is dialled: a vendor its agent needs may be down for
+        everyone (:mod:`sipgw.app.breakers`)."""
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
         """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
@@ -333,6 +338,13 @@ class OutboundCalls:
             _check_detection(factory, detection)
         except ValueError as exc:
             return PlacedCall.failed(uri, str(exc), refused=True)
+        refused = self.breakers.refusal(factory) if self.breakers is not None else None
+        if refused is not None:  # the callee would answer into a dead call
+            service, vendor = refused
+            return PlacedCall.failed(
+                uri, f"not dialled: {vendor} ({service}) is down for everyone (its breaker "
+                "is open; docs/operations.md, Circuit breakers)"
+            )  # fmt: skip
         endpoint = await self.path.open_rtp()
         if endpoint is None:
             return PlacedCall.failed(uri, "no free RTP port")

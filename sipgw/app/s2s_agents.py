@@ -83,7 +83,9 @@ def voice_agent_agent(
         chunk_ms=voice_agent.chunk_ms,
     )
     lines = _lines(shared, settings, VoiceKey("assemblyai-voice-agent", vendor.voice, ""))
-    return voice_agent_factory(settings, vendor, registry, hook, lines)
+    return voice_agent_factory(
+        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+    )
 
 
 # --------------------------------------------------------------------------- Realtime
@@ -115,7 +117,9 @@ def realtime_agent(
         chunk_ms=realtime.chunk_ms,
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
-    return realtime_factory(settings, vendor, registry, hook, lines)
+    return realtime_factory(
+        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+    )
 
 
 # --------------------------------------------------------------------------- both

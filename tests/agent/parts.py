@@ -234,6 +234,8 @@ class RecordingObserver:
     """The services reported working (``service_ok``), in order."""
     decisions: list[str] = field(default_factory=list)
     """The failure policy's decisions, in order."""
+    statuses: list[int | None] = field(default_factory=list)
+    """The status (HTTP or close code) of each ``service_error``, in order."""
 
     def turn_measured(self, stages: Mapping[str, float]) -> None:
         self.events.append(("turn", dict(stages)))
@@ -241,8 +243,9 @@ class RecordingObserver:
     def barge_in(self) -> None:
         self.events.append(("barge_in", None))
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self.events.append(("error", (service, kind)))
+        self.statuses.append(status)
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self.events.append(("preemptive", outcome))
@@ -368,6 +371,7 @@ class ScriptedStt:
     chunk_ms: list[int | None] = field(default_factory=list)
     speech_ends: int = 0
     turn_end: float | None = None
+    reconnect_window: float | None = None
     closed: bool = False
     _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
 
@@ -387,6 +391,9 @@ class ScriptedStt:
 
     def mark_speech_end(self) -> None:
         self.speech_ends += 1
+
+    def set_reconnect_window(self, seconds: float) -> None:
+        self.reconnect_window = seconds
 
     @property
     def turn_end_silence(self) -> float | None:
