@@ -6,12 +6,16 @@
 and transcripts, asks the policy (:class:`~agent.amd.policy.AnswerPolicy`) what
 follows, and does it:
 
-* *Begin*: the opening plays (:meth:`agent.greeting.Greeter.open`). What the
-  callee said before (a person's "Hello?") joins the conversation's history, and
-  their turn that ended before the opening began is not answered again.
+* *Begin*: the opening plays (:meth:`agent.greeting.Greeter.open`): the fixed
+  line synthesized while it rang, or the LLM's opening asked for at the answer
+  (:meth:`agent.greeting.Greeter.prepare_opening`), both held until then, so a
+  person waits for nothing more than the decision. What the callee said before
+  (a person's "Hello?") joins the conversation's history ahead of it, and their
+  turn that ended before the opening began is not answered again.
 * *Stop*: a revision made the "person" a machine: the reply in progress is cut.
 * *Leave the message*: the configured message (or one the LLM writes), then the
-  call ends once it has been heard.
+  call ends once it has been heard. The held opening is cut unheard (so on
+  every machine's action: the screener's answer, the hang-up).
 * *Answer the screener*: the configured line (or the LLM's), then a new round
   of detection listens for the person (or a voicemail) that follows.
 * *Hang up*, with the result recorded.
@@ -95,8 +99,8 @@ class Answering:
     """
 
     __slots__ = (
-        "_actions", "_answered", "_begun_at", "_greeter", "_held", "_history", "_policy",
-        "_queued", "_reported", "_responder", "_round_started", "_round_words", "_scope",
+        "_actions", "_answered", "_begun_at", "_begun_index", "_greeter", "_held", "_history",
+        "_policy", "_queued", "_reported", "_responder", "_round_started", "_round_words", "_scope",
         "_screened", "_settings", "_speaker", "_started", "_timer", "_variables", "_words_heard",
         "action",
         "decision", "detector", "mode", "request", "__weakref__",
@@ -130,6 +134,7 @@ class Answering:
         self._round_words: dict[int, str] = {}  # this round's transcripts, by turn
         self._words_heard = False  # a finished transcript since the last machine decision
         self._begun_at: float | None = None
+        self._begun_index = 0  # where the callee's words before the opening join the history
         self._screened = 0
         self._timer: asyncio.TimerHandle | None = None
         self._reported = False
@@ -175,6 +180,8 @@ class Answering:
         if not self.waits:
             self._greeter.open()
             self.action = "conversation"
+        else:
+            self._greeter.prepare_opening()  # held: a person hears it once decided
         queued, self._queued = self._queued, []
         self._carry_out(tuple(queued))
 
@@ -222,7 +229,8 @@ class Answering:
                 action.speech_end_at is not None and action.speech_end_at <= begun
             ):
                 self._begun_at = None  # only that one turn
-                self._history.append({"role": "user", "content": action.text})
+                message = {"role": "user", "content": action.text}
+                self._history.insert(self._begun_index, message)  # before the opening
                 self._scope.write({"type": "user", "text": action.text, "answered_by": "opening"})
                 return tuple(a for a in actions if not isinstance(a, StartReply | CommitBargeIn))
         return actions
@@ -367,9 +375,12 @@ class Answering:
     def _begin(self, action: BeginConversation) -> None:
         scope = self._scope
         self._begun_at = scope.now()
+        at = self._greeter.history_index()  # before an opening asked for at the answer
         for text, kind in self._held:  # what the person said: the opening answers it
             if kind is None or not kind.is_machine:
-                self._history.append({"role": "user", "content": text})
+                self._history.insert(at, {"role": "user", "content": text})
+                at += 1
+        self._begun_index = at
         self._held = []
         scope.write({"type": "amd_action", "action": "begin", "reason": action.reason})
         self.action = "conversation"

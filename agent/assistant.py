@@ -85,7 +85,13 @@ from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
 from agent.speculative import SpeculationBudget
-from agent.stt.base import SpeechToText, SttDisconnected, SttFailed, SttReconnected
+from agent.stt.base import (
+    GIVE_UP_GRACE,
+    SpeechToText,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
 from agent.tools.registry import ToolRegistry
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turn_metrics import TurnMetrics
@@ -147,8 +153,13 @@ class AssistantFactory:
 
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
 
-    def __init__(self, resources: AssistantResources) -> None:
+    def __init__(
+        self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
+    ) -> None:
         self.resources = resources
+        self.vendors: Mapping[Service, str] = dict(vendors or {})
+        """The vendor behind each service (``{"stt": "assemblyai", ...}``): each has its
+        own breaker (:func:`agent.factory.vendors_of`)."""
         lines, texts = resources.lines, resources.settings.fallback_texts()
         self.warm_up: WarmUp | None = None
         if lines is not None:
@@ -185,6 +196,8 @@ class AssistantAgent(ScopedAgent):
         self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
+        # Outages are retried as long as the failure policy keeps the caller on the line.
+        self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
         self.tts = resources.new_tts()
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
         self.opening = opening
@@ -216,7 +229,9 @@ class AssistantAgent(ScopedAgent):
             transfer_available=settings.builtin_tools.transfer_target is not None,
         )  # fmt: skip
         self.failures = failures = ServiceFailures(scope, watch)
-        fillers = Fillers(scope, settings.filler_after, settings.filler_lines, state, self.tts)
+        fillers = self.fillers = Fillers(
+            scope, settings.filler_after, settings.filler_lines, state, self.tts
+        )
         budget = SpeculationBudget(settings.speculation)
         self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
                                          fillers, failures, settings.redactor, budget)  # fmt: skip
@@ -236,7 +251,7 @@ class AssistantAgent(ScopedAgent):
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
                                      responder.reply_to_note, resources.new_tts,
-                                     resources.new_stt)  # fmt: skip
+                                     resources.new_stt, settings.answering.detector)  # fmt: skip
         self.actions = CallActions(scope, call, settings, speaker, responder, fillers, failures,
                                    self.warm)  # fmt: skip
         failures.bind(self.actions)
@@ -355,13 +370,20 @@ class AssistantAgent(ScopedAgent):
         While held, what comes from their side (hold music, a PBX's announcements) is no
         speech: it reaches neither the turn-taking machine nor speech-to-text (silence
         goes there, so the stream stays continuous), and the agent's audio waits where it
-        was (the gateway sends nothing); the wait for an action's line stops counting.
+        was (the gateway sends nothing). The agent's timers stop, and go on from where
+        they were on resume: the wait for an action's line, a slow tool's filler, the
+        failure policy's "one moment" and reminders, the keypad's wait for more digits:
+        none would be heard, and each would queue a line to play stale on resume. An LLM
+        reply or tool call already under way goes on (its audio waits, queued).
         """
         if held == self.held:
             return
         self.held = held
         self.scope.write({"type": "hold", "held": held, "by": "caller"})
         self.actions.hold(held)
+        self.fillers.hold(held)
+        self.keypad.hold(held)
+        self.failures.caller_held(held)
 
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through answering-machine detection if it runs, the
@@ -378,7 +400,7 @@ class AssistantAgent(ScopedAgent):
         if actions:
             self._carry_out(actions)
         if vad.speaking != speaking:
-            self.failures.caller_speaking(vad.speaking)
+            self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
@@ -437,7 +459,7 @@ class AssistantAgent(ScopedAgent):
             elif isinstance(action, CommitBargeIn):
                 self.speaker.interrupt(action)
             elif isinstance(action, StartReply):
-                self.failures.caller_turn_ended()
+                self.failures.caller_turn_ended(action.speech_end_at)
                 self.responder.answer(action)
             elif isinstance(action, StartPreemptive):
                 self.preemptive.start(action.text, self.turns.last_loud_at)

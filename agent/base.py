@@ -197,12 +197,17 @@ class Agent(ABC):
         wants_arrival_audio: set True to also get :meth:`on_caller_audio`: the
             caller's audio in order as soon as it arrives, with no playout delay
             (for speech recognition and voice-activity detection).
+        hears_while_preparing: on a call the gateway placed, with
+            :attr:`wants_arrival_audio`: get :meth:`on_caller_audio` from the answer on,
+            while :meth:`prepare` still runs (the callee's first "Hello?" comes then:
+            answering-machine detection). Calls placed with ``amd`` get it anyway.
         observer: set by the gateway before :meth:`prepare`: where the agent
             reports turn latencies, barge-ins and AI service errors for the
             metrics (:mod:`agent.observer`); None reports nothing.
     """
 
     wants_arrival_audio = False
+    hears_while_preparing = False
     observer: AgentObserver | None = None
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook

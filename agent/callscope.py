@@ -51,7 +51,7 @@ class _NoObserver:
     def barge_in(self) -> None:
         """Nothing counts it."""
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         """Nothing counts it."""
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:

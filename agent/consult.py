@@ -8,6 +8,15 @@ answer it says who is calling and why (``intro``, the summary the assistant wrot
 it. Without an answer ``answer_timeout`` after the prompt was heard, it is
 :attr:`ConsultDecision.NO_ANSWER`; a call that ends first is ``HUNG_UP``. After
 that it says nothing: the gateway joins the two calls, or hangs this one up.
+
+Who answered is detected first (:mod:`agent.amd`, with the rules of the
+``hang_up`` mode, :class:`~agent.amd.policy.AnswerPolicy`): the brief, synthesized
+meanwhile, is held until a person is decided (240 ms after their "Hello?"; 4 s of
+silence counts as a person too), and a voicemail or another machine, known by its
+words or its beep, is :attr:`ConsultDecision.VOICEMAIL` at once: the caller is
+back with the assistant without waiting for a summary nobody hears. A greeting
+that is only long holds the brief until its words or its end say more. The
+person's words count as an answer only once the brief has begun.
 """
 
 from __future__ import annotations
@@ -21,9 +30,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
+from agent.amd.config import AmdConfig, AmdMode
+from agent.amd.detector import AnsweringMachineDetector
+from agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, StopSpeaking
 from agent.base import Agent, CallControl
 from agent.playout import Playout
-from agent.stt.base import SpeechToText, SttTurnEnded
+from agent.stt.base import SpeechToText, SttEvent, SttPartialTranscript, SttTurnEnded
 from agent.tts.base import TextToSpeech, TtsError
 
 __all__ = ["ConsultAgent", "ConsultBrief", "ConsultDecision", "keyed_answer", "spoken_answer"]
@@ -64,6 +77,8 @@ class ConsultDecision(Enum):
     """The consultation call ended before a decision."""
     FAILED = "failed"
     """The summary could not be said (text-to-speech failed)."""
+    VOICEMAIL = "voicemail"
+    """A voicemail (or another machine) answered: nobody took the call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +98,15 @@ class ConsultBrief:
     answer_timeout: float = 20.0
 
     @property
+    def parts(self) -> tuple[str, ...]:
+        """What is said, in order: the intro, the summary, the prompt (each a sentence or
+        more, sent to text-to-speech on its own)."""
+        return tuple(p.strip() for p in (self.intro, self.summary, self.prompt) if p.strip())
+
+    @property
     def text(self) -> str:
         """Everything said, in order."""
-        return " ".join(part.strip() for part in (self.intro, self.summary, self.prompt) if part)
+        return " ".join(self.parts)
 
 
 class ConsultAgent(Agent):
@@ -98,9 +119,11 @@ class ConsultAgent(Agent):
         stt: its own speech-to-text session (not connected yet), for spoken answers.
         decision: resolved with the person's decision (made by the warm transfer).
         record: where its lines go (the caller's call record).
+        detection: the detector's thresholds (who answered: the module docstring).
     """
 
     wants_arrival_audio = True
+    hears_while_preparing = True  # their "Hello?" may come while TTS and STT connect
 
     def __init__(
         self,
@@ -110,6 +133,7 @@ class ConsultAgent(Agent):
         stt: SpeechToText,
         decision: asyncio.Future[ConsultDecision],
         record: Callable[[dict[str, Any]], None],
+        detection: AmdConfig | None = None,
     ) -> None:
         self.call = call
         self.brief = brief
@@ -122,6 +146,16 @@ class ConsultAgent(Agent):
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._hearing = False
+        self._answered = False
+        self.begun = False
+        """A person was decided: the brief plays (it was held until then)."""
+        # built when the call is answered: its audio counts from now
+        self.detector: AnsweringMachineDetector | None = AnsweringMachineDetector(
+            self.loop.time(), detection
+        )
+        self._policy = AnswerPolicy(AmdMode.HANG_UP)
+        self._detection_timer: asyncio.TimerHandle | None = None
+        self._arm_detection()
 
     async def prepare(self) -> None:
         """Connect text-to-speech (needed) and speech-to-text (without it, keys only)."""
@@ -136,16 +170,22 @@ class ConsultAgent(Agent):
             self._spawn(self._listen())
 
     def on_answered(self) -> None:
-        """The person answered: say the brief."""
-        self.playout.held = False
+        """The call is answered and the agent ready: the brief is synthesized, and plays
+        once a person is decided (at once if they were already)."""
+        self._answered = True
+        self.playout.held = not self.begun
         self._record({"type": "consult", "stage": "answered", "text": self.brief.text})
-        self._spawn(self._say(self.brief.text))
+        self._spawn(self._say(self.brief.parts))
 
     def on_caller_frame(self, frame: bytes | None) -> None:
         """Unused: it listens at arrival."""
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """The person's audio, to speech-to-text."""
+        """The person's audio, to detection and speech-to-text."""
+        detector = self.detector
+        if detector is not None:
+            now = self.loop.time()
+            self._detected(detector.receive_audio(frame, now), now)
         if self._hearing and not self.decision.done():
             self.stt.send_audio(frame)
 
@@ -163,6 +203,7 @@ class ConsultAgent(Agent):
     async def close(self, reason: str = "") -> None:
         """The consultation call ended (or was joined): stop listening and speaking."""
         self._decide(ConsultDecision.HUNG_UP, reason or "ended")
+        self._stop_detecting()
         if self._timer is not None:
             self._timer.cancel()
         for task in list(self._tasks):
@@ -187,13 +228,14 @@ class ConsultAgent(Agent):
             self._timer.cancel()
             self._timer = None
 
-    async def _say(self, text: str) -> None:
+    async def _say(self, parts: tuple[str, ...]) -> None:
         reply = self.tts.start_reply()
         playout = self.playout
         playout.begin(reply.id)
-        playout.add_text(reply.id, text)
         try:
-            await reply.send_text(text)
+            for part in parts:
+                playout.add_text(reply.id, part)
+                await reply.send_text(part)
             await reply.finish()
             async for chunk in reply.audio():
                 playout.push_audio(reply.id, chunk.audio, chunk.text)
@@ -211,10 +253,87 @@ class ConsultAgent(Agent):
             self._timer = self.loop.call_later(self.brief.answer_timeout, self._decide,
                                                ConsultDecision.NO_ANSWER, "timeout")  # fmt: skip
 
+    # -- who answered
+
+    def _detected(self, events: tuple[AmdEvent, ...], now: float) -> None:
+        """The detector's events: recorded, then what the policy makes of them."""
+        detector = self.detector
+        if detector is None:
+            return
+        for event in events:
+            if isinstance(event, AnswerClassified):
+                self._record({"type": "consult", "stage": "answered_by",
+                              "kind": event.kind.value, "reason": event.reason,
+                              "elapsed_ms": round(event.elapsed * 1000)})  # fmt: skip
+        for action in self._policy.receive(events, detector.classifier.evidence):
+            if isinstance(action, BeginConversation):
+                self._begin()
+            elif isinstance(action, StopSpeaking):
+                self.begun = False
+                self.playout.held = True  # it may be a machine after all: wait
+            elif isinstance(action, HangUp):
+                self._machine(action.kind)
+        if self.detector is None:
+            return
+        classifier = detector.classifier
+        last = classifier.last_voice
+        greeting_over = not classifier.in_speech and (
+            last is None or now - last >= detector.config.greeting_gap
+        )
+        if detector.done or self._policy.finished or (self.begun and greeting_over):
+            self._stop_detecting()  # what they say now answers the question
+        elif any(isinstance(event, AnswerClassified) for event in events):
+            self._arm_detection()
+
+    def _begin(self) -> None:
+        self.begun = True
+        if not self._answered:
+            return  # the brief plays once the call is answered
+        playout = self.playout
+        playout.held = False
+        if playout.pending and playout.on_ready is not None:
+            playout.on_ready()
+
+    def _machine(self, kind: AnswerKind) -> None:
+        self._stop_detecting()
+        self.playout.held = True
+        self._decide(ConsultDecision.VOICEMAIL, f"answered by {kind.value}")
+
+    def _arm_detection(self) -> None:
+        if self._detection_timer is not None:
+            self._detection_timer.cancel()
+            self._detection_timer = None
+        due = self.detector.get_timer() if self.detector is not None else None
+        if due is not None:
+            self._detection_timer = self.loop.call_at(due, self._detection_due)
+
+    def _detection_due(self) -> None:
+        self._detection_timer = None
+        detector = self.detector
+        if detector is not None:
+            now = self.loop.time()
+            self._detected(detector.handle_timer(now), now)
+            if self.detector is not None and self._detection_timer is None:
+                self._arm_detection()
+
+    def _stop_detecting(self) -> None:
+        if self._detection_timer is not None:
+            self._detection_timer.cancel()
+            self._detection_timer = None
+        self.detector = None
+
+    def _heard(self, event: SttEvent) -> None:
+        """A transcript, to detection while it runs (its words tell machines)."""
+        detector = self.detector
+        if detector is not None and isinstance(event, SttPartialTranscript | SttTurnEnded):
+            now = self.loop.time()
+            self._detected(detector.receive_stt(event, now), now)
+
     async def _listen(self) -> None:
         with contextlib.suppress(Exception):
             async for event in self.stt.events():
-                if isinstance(event, SttTurnEnded) and not self.decision.done():
+                self._heard(event)
+                if isinstance(event, SttTurnEnded) and self.begun and not self.decision.done():
                     answer = spoken_answer(event.text)
                     self._record({"type": "consult", "stage": "heard", "text": event.text})
                     if answer is not None:

@@ -158,6 +158,8 @@ class ReplyDone:
     error: str | None = None
     error_kind: str | None = None
     """The :class:`~agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
+    error_status: int | None = None
+    """Its HTTP status, if the server answered with one."""
     usage: dict[str, int] | None = None
     """Token counts summed over the reply's LLM rounds."""
 
@@ -187,6 +189,7 @@ class _Turn:
     failed: bool = False
     error: str | None = None
     error_kind: str | None = None
+    error_status: int | None = None
     closed: bool = False
     first_round: AsyncGenerator[LlmEvent, None] | None = None
     early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = field(default_factory=dict)
@@ -305,6 +308,7 @@ class Conversation:
             failed=turn.failed,
             error=turn.error,
             error_kind=turn.error_kind,
+            error_status=turn.error_status,
             usage=turn.usage,
         )
 
@@ -369,6 +373,7 @@ class Conversation:
         except LlmError as exc:
             log.warning("call %s: %s", self.ctx.call_id, exc)
             turn.failed, turn.error, turn.error_kind = True, str(exc), exc.kind
+            turn.error_status = exc.status
             turn.calls.clear()  # not dispatched: the round is void
             yield self._speak(turn, self.settings.fallback_phrase, fallback=True)
             return

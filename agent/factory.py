@@ -9,6 +9,11 @@ attributes of :class:`UsesServices`, which tell the gateway:
   (agent/resilience/breaker.py); while one of them is open, a new call for this
   agent is refused (503, so a trunk fails over) or answered with a recorded
   message, instead of becoming a dead call.
+* ``vendors`` (optional): the vendor behind each of those services
+  (``{"s2s": "openai-realtime"}``). The breaker is per vendor: a gateway may run
+  several vendors of one service (the two speech-to-speech agents on two lines), and
+  one of them down must not turn away the other's calls. A service with no vendor
+  named is its own key (:func:`vendors_of`).
 * ``warm_up``: work done once when the gateway starts, in the background (the
   fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py).
   Calls that come before it is done are taken as usual.
@@ -20,14 +25,21 @@ The built-in AI agents' factories have them (:class:`agent.assistant.AssistantFa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from agent.base import Agent, AgentFactory, CallControl
 from agent.observer import Service
 
-__all__ = ["ServiceAgentFactory", "UsesServices", "WarmUp", "services_of", "warm_up_of"]
+__all__ = [
+    "ServiceAgentFactory",
+    "UsesServices",
+    "WarmUp",
+    "services_of",
+    "vendors_of",
+    "warm_up_of",
+]
 
 WarmUp = Callable[[], Awaitable[object]]
 """Work a factory does once when the gateway starts."""
@@ -56,11 +68,14 @@ class ServiceAgentFactory:
         make: builds one call's agent.
         services: the AI services its calls use.
         warm_up: done once when the gateway starts; None = nothing to do.
+        vendors: the vendor behind each service, where it matters (see the module
+            docstring).
     """
 
     make: Callable[[CallControl], Agent]
     services: frozenset[Service]
     warm_up: WarmUp | None = None
+    vendors: Mapping[Service, str] = field(default_factory=dict)
 
     def __call__(self, call: CallControl) -> Agent:
         """One call's agent."""
@@ -70,6 +85,14 @@ class ServiceAgentFactory:
 def services_of(factory: AgentFactory) -> frozenset[Service]:
     """The AI services ``factory``'s calls use (none for a plain function)."""
     return factory.services if isinstance(factory, UsesServices) else frozenset()
+
+
+def vendors_of(factory: AgentFactory) -> dict[Service, str]:
+    """The vendor behind each AI service ``factory``'s calls use: its breaker's key (the
+    service's own name where the factory names no vendor)."""
+    named = getattr(factory, "vendors", None)
+    named = named if isinstance(named, Mapping) else {}
+    return {service: str(named.get(service) or service) for service in services_of(factory)}
 
 
 def warm_up_of(factory: AgentFactory) -> WarmUp | None:

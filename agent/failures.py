@@ -21,7 +21,8 @@ agent's voice, else the shipped recordings): no vendor is needed to say it.
 * *The LLM fails* (after its client's retries within the turn's budget): the
   apology from memory instead of the fallback phrase through TTS;
   ``llm_max_failures`` in a row: transfer or goodbye.
-* *The caller waits* for a reply longer than ``hold_line_after``: "one moment",
+* *The caller waits* for a reply longer than ``hold_line_after`` after their last
+  speech (not after the speech-to-text's end of turn, which may come 1 s later): "one moment",
   as the reply's filler line (dropped when its answer's audio comes), reminded
   while the wait lasts.
 
@@ -42,6 +43,8 @@ from agent.observer import llm_error_kind, status_error_kind
 from agent.reply import Reply
 from agent.resilience.policy import (
     Action,
+    CallerHeld,
+    CallerResumed,
     CallerStartedSpeaking,
     CallerStoppedSpeaking,
     CallerTurnEnded,
@@ -107,12 +110,12 @@ class ServiceFailures:
         """Opening the STT session failed (the call is rejected)."""
         if isinstance(exc, SttConnectError):
             kind = status_error_kind(exc.code, connecting=True)
-            self._scope.observer.service_error("stt", kind)
+            self._scope.observer.service_error("stt", kind, exc.code)
 
     def tts_connect_failed(self, exc: TtsError) -> None:
         """Connecting TTS failed (before the answer: the call is rejected)."""
         kind = status_error_kind(exc.status, connecting=True)
-        self._scope.observer.service_error("tts", kind)
+        self._scope.observer.service_error("tts", kind, exc.status)
 
     def greeting_lost(self, exc: TtsError) -> None:
         """TTS, late at the answer, failed to connect after it: no greeting (the apology
@@ -146,7 +149,8 @@ class ServiceFailures:
         scope = self._scope
         scope.write({"type": "stt_failed", "reason": event.reason})
         log.error("[%s] STT failed: %s", scope.log_id, event.reason)
-        scope.observer.service_error("stt", status_error_kind(event.code, connecting=False))
+        kind = status_error_kind(event.code, connecting=False)
+        scope.observer.service_error("stt", kind, event.code)
         self.watch.report_and_carry_out(SttGaveUp())
 
     # -- text to speech
@@ -163,7 +167,8 @@ class ServiceFailures:
         log.error("[%s] TTS failed: %s", scope.log_id, exc)
         scope.write({"type": "error", "where": "tts", "error": str(exc)})
         connecting = isinstance(exc, TtsConnectError)
-        scope.observer.service_error("tts", status_error_kind(exc.status, connecting=connecting))
+        kind = status_error_kind(exc.status, connecting=connecting)
+        scope.observer.service_error("tts", kind, exc.status)
         self._in_reply(reply, self.watch.report(TtsFailed()))
 
     # -- the LLM
@@ -175,7 +180,8 @@ class ServiceFailures:
 
     def llm_failed(self, done: ReplyDone) -> None:
         """The LLM failed or timed out on a reply (reported; its line was decided)."""
-        self._scope.observer.service_error("llm", llm_error_kind(done.error_kind))
+        kind = llm_error_kind(done.error_kind)
+        self._scope.observer.service_error("llm", kind, done.error_status)
         log.warning("[%s] LLM failed (%s)", self._scope.log_id, done.error)
 
     def llm_answered(self) -> None:
@@ -185,14 +191,21 @@ class ServiceFailures:
 
     # -- the caller and the agent's audio
 
-    def caller_turn_ended(self) -> None:
-        """The caller finished a turn: they wait for the reply."""
-        self.watch.report_and_carry_out(CallerTurnEnded())
+    def caller_turn_ended(self, since: float | None) -> None:
+        """The caller finished a turn: they wait for the reply, since their last loud
+        frame ``since`` (the loop's clock; None: now)."""
+        self.watch.report_and_carry_out(CallerTurnEnded(since))
 
-    def caller_speaking(self, speaking: bool) -> None:
-        """The caller started (True) or stopped speaking (the voice-activity detector)."""
-        event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking()
+    def caller_speaking(self, speaking: bool, since: float | None = None) -> None:
+        """The caller started (True) or stopped speaking (the voice-activity detector;
+        ``since``: their last loud frame)."""
+        event = CallerStartedSpeaking() if speaking else CallerStoppedSpeaking(since)
         self.watch.report_and_carry_out(event)
+
+    def caller_held(self, held: bool) -> None:
+        """The caller put the call on hold (True) or resumed it: the policy's clock stops
+        meanwhile (no "one moment" they could not hear)."""
+        self.watch.report_and_carry_out(CallerHeld() if held else CallerResumed())
 
     def reply_audible(self) -> None:
         """A reply's first frame went out."""

@@ -10,6 +10,10 @@ audio drops the rest of the line (whole frames,
 stops it too. The failure policy's "one moment" while the caller waits for a
 reply is said the same way, from memory (:meth:`Fillers.say_line`).
 
+While the caller holds the call a filler is not due: its time stops and
+goes on from where it was on resume (:meth:`Fillers.hold`): a line they could
+not hear would be queued and played stale.
+
 The decisions are sans-IO: :class:`ToolRound` (tool calls and the time in,
 when a filler becomes due out) and :class:`FillerLines` (which line, or none).
 :class:`Fillers` runs them for a call: it arms the timer, speaks the line and
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 
 from agent.callscope import CallScope, ms_between
 from agent.reply import FillerLine, Reply, SpeakingState
@@ -57,6 +62,11 @@ class ToolRound:
             assert self._after is not None
             self.due_at = now + self._after
         return opens
+
+    def shift(self, seconds: float) -> None:
+        """The due time moves by ``seconds`` (the time the caller held the call)."""
+        if self.due_at is not None:
+            self.due_at += seconds
 
     def tool_returned(self) -> bool:
         """A tool call answered; True if that ended a round whose filler was due."""
@@ -98,19 +108,20 @@ class FillerLines:
 class FillerWatch:
     """Watches one reply's tool calls and says a filler when its round is slow."""
 
-    __slots__ = ("_fillers", "_reply", "_round", "_timer")
+    __slots__ = ("_fillers", "_held_since", "_reply", "_round", "_timer", "__weakref__")
 
     def __init__(self, fillers: Fillers, reply: Reply, filler_after: float | None) -> None:
         self._fillers = fillers
         self._reply = reply
         self._round = ToolRound(filler_after)
         self._timer: asyncio.TimerHandle | None = None
+        self._held_since: float | None = None
 
     def tool_called(self) -> None:
         """The reply's LLM asked for a tool call (it starts now)."""
         scope = self._fillers.scope
         if self._round.tool_called(scope.now()) and self._round.due_at is not None:
-            self._timer = scope.loop.call_at(self._round.due_at, self._fillers.say, self._reply)
+            self._arm()
 
     def tool_returned(self) -> None:
         """A tool call of the reply answered."""
@@ -118,10 +129,32 @@ class FillerWatch:
             self._timer.cancel()  # the round is over
             self._timer = None
 
+    def hold(self, held: bool) -> None:
+        """The caller holds the call (True): the filler's time stops; it goes on on resume."""
+        now = self._fillers.scope.now()
+        if held and self._held_since is None:
+            self._held_since = now
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif not held and self._held_since is not None:
+            self._round.shift(now - self._held_since)
+            self._held_since = None
+            if self._round.due_at is not None:
+                self._arm()
+
     def close(self) -> None:
         """The reply's LLM part ended: no filler becomes due any more."""
         if self._timer is not None:
             self._timer.cancel()
+        self._fillers.forget(self)
+
+    def _arm(self) -> None:
+        due = self._round.due_at
+        if due is None or self._held_since is not None:
+            return
+        scope = self._fillers.scope
+        self._timer = scope.loop.call_at(due, self._fillers.say, self._reply)
 
 
 class Fillers:
@@ -135,7 +168,7 @@ class Fillers:
         tts: where the lines are spoken.
     """
 
-    __slots__ = ("_after", "_lines", "_state", "_tts", "scope")
+    __slots__ = ("_after", "_held", "_lines", "_state", "_tts", "_watches", "scope")
 
     def __init__(
         self,
@@ -150,10 +183,27 @@ class Fillers:
         self._lines = FillerLines(lines)
         self._state = state
         self._tts = tts
+        self._watches: weakref.WeakSet[FillerWatch] = weakref.WeakSet()
+        self._held = False
 
     def watch(self, reply: Reply) -> FillerWatch:
         """Watch ``reply``'s tool rounds (close the watch when its LLM part ends)."""
-        return FillerWatch(self, reply, self._after)
+        watch = FillerWatch(self, reply, self._after)
+        self._watches.add(watch)
+        if self._held:
+            watch.hold(True)
+        return watch
+
+    def forget(self, watch: FillerWatch) -> None:
+        """A watch was closed."""
+        self._watches.discard(watch)
+
+    def hold(self, held: bool) -> None:
+        """The caller put the call on hold (True) or resumed it: the open watches' time
+        stops meanwhile."""
+        self._held = held
+        for watch in list(self._watches):
+            watch.hold(held)
 
     def say(self, reply: Reply) -> None:
         """The reply's tool round is slow: say the next line, unless agent audio is queued."""

@@ -15,6 +15,13 @@ carries it out:
   unless the conversation has started meanwhile.
 * *At the answer* (:meth:`Greeter.answered`): the greeting's first frame is
   timed (``greeting_metrics``), or the LLM is asked for the opening line.
+* *With answering-machine detection* the opening waits, held, for the decision
+  (:mod:`agent.answering`): the fixed line was synthesized while it rang; an
+  opening the LLM writes is asked for at the answer
+  (:meth:`Greeter.prepare_opening`) and its audio held the same way, so a
+  person hears it as soon as they are decided one (:meth:`Greeter.open`), not
+  the LLM's and TTS's first output later; a machine never hears it
+  (:meth:`Greeter.drop_opening`).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from agent.responder import Responder
 from agent.speaker import Speaker
 from agent.tts.base import TtsError
 from agent.turn_metrics import TurnMetrics
+from agent.turns import Cause
 
 __all__ = ["Greeter"]
 
@@ -53,8 +61,8 @@ class Greeter:
     """
 
     __slots__ = (
-        "_answer_wait", "_failures", "_history", "_metrics", "_responder", "_scope", "_speaker",
-        "opening",
+        "_answer_wait", "_early", "_early_at", "_failures", "_history", "_metrics",
+        "_responder", "_scope", "_speaker", "opening",
     )  # fmt: skip
 
     def __init__(
@@ -76,6 +84,8 @@ class Greeter:
         self._metrics = metrics
         self._failures = failures
         self._answer_wait = answer_wait
+        self._early: Reply | None = None  # the LLM's opening, asked for at the answer
+        self._early_at = 0  # where its messages start in the history
 
     async def greet_before_answer(self, deadline: float) -> None:
         """Start the fixed line (it waits, held) and return once its first audio is here,
@@ -118,16 +128,42 @@ class Greeter:
             return
         self._greet()
 
+    def prepare_opening(self) -> None:
+        """The call is answered and detection listens (the playout is held): an opening
+        the LLM writes is asked for now, its audio held until :meth:`open`."""
+        if self.opening.llm_writes and self._speaker.current is None:
+            self._early_at = len(self._history)
+            self._early = self._responder.reply_to(None)
+
+    @property
+    def opening_held(self) -> bool:
+        """The LLM's opening, asked for at the answer, waits unheard for the decision."""
+        return self._early is not None and self._speaker.current is self._early
+
+    def history_index(self) -> int:
+        """Where what the callee said before the opening joins the history: before the
+        held opening's messages (it was asked for first, but answers it), else at the end."""
+        return self._early_at if self.opening_held else len(self._history)
+
+    def drop_opening(self) -> None:
+        """A machine answered: the held opening is cut unheard (it leaves no message in the
+        history). A person decided later gets a new one."""
+        if self.opening_held:
+            self._speaker.cut_current(Cause.NOTICE)
+        self._early = None
+
     def open(self) -> None:
         """Answering-machine detection decided on a person: let the opening play now.
 
-        The held fixed line goes out (said again if a revision cut it: the callee
-        turned out a machine, then a person after all), or the LLM writes the opening.
+        The held fixed line, or the LLM's opening asked for at the answer, goes out;
+        the fixed line is said again if a revision cut it (the callee turned out a
+        machine, then a person after all); else the LLM writes the opening now.
         """
         playout = self._speaker.playout
         playout.held = False
         reply = self._speaker.current
-        if reply is not None and reply.kind == "greeting":
+        early, self._early = self._early, None  # heard from now on
+        if reply is not None and (reply.kind == "greeting" or reply is early):
             if playout.pending and playout.on_ready is not None:
                 playout.on_ready()
         elif self.opening.greeting:

@@ -52,8 +52,11 @@ class AgentObserver(Protocol):
         """The caller interrupted a reply (a committed barge-in)."""
         ...
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
-        """An AI service failed (a reply fell back, a session failed or reconnected)."""
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
+        """An AI service failed (a reply fell back, a session failed or reconnected);
+        ``status``: the HTTP status or WebSocket close code it answered with, if any (the
+        breakers count only what says the vendor is down:
+        :func:`agent.resilience.breaker.counts_against_vendor`)."""
         ...
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:

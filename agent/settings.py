@@ -65,6 +65,7 @@ DEFAULT_FILLER_LINES = ("One moment, I'm checking that.", "Just a second, let me
 BUILTIN_TOOL_NAMES = (
     "get_order_status",
     "schedule_callback",
+    "take_message",
     "transfer_to_human",
     "end_call",
     "who_answered",
@@ -106,7 +107,8 @@ class BuiltinToolSettings:
     Attributes:
         orders_file: JSON orders file for ``get_order_status``; None = the packaged sample.
         callback_db: SQLite file where ``schedule_callback`` stores requests (the
-            gateway's scheduler dials them from there).
+            gateway's scheduler dials them from there), and ``take_message`` the
+            caller's messages (table ``messages``).
         transfer_target: SIP URI ``transfer_to_human`` refers callers to; None = no transfers.
         callback_allowed_prefixes: numbers a callback may go to start with one of these
             (e.g. ``("+1", "+44")``), besides those ``dial_policy`` allows for calls.
@@ -116,7 +118,8 @@ class BuiltinToolSettings:
             ``sipgw.dialpolicy.DialPolicy``); a callback number neither it nor
             ``callback_allowed_prefixes`` allows is refused (both empty: every callback
             is refused).
-        callback_quota: callbacks per caller, per number and in all, a day.
+        callback_quota: callbacks per caller, per number and in all, a day; messages
+            per caller and in all, a day, the same limits.
         orders_verify: ``get_order_status`` reads an order out only to its owner (the
             call's proven number is the order's, or the caller gives its verification);
             False: any order to anyone.

@@ -271,7 +271,8 @@ class Speaker:
         )  # fmt: skip
         log.info("[%s] barge-in (%s) of %s %d after %r", scope.log_id, cause, reply.kind,
                  reply.turn, self._redactor.redact(heard)[-40:])  # fmt: skip
-        scope.observer.barge_in()
+        if action.cause not in (Cause.NEW_TURN, Cause.NOTICE):  # the agent's own cuts: none
+            scope.observer.barge_in()
 
     def _record_heard(self, reply: Reply) -> None:
         """A cut reply: the conversation keeps only what the caller heard of it."""

@@ -11,12 +11,13 @@ a SIP call of the gateway), ``transfer_to_human`` becomes this, once its line
 2. *Consult*: the gateway calls the person (:meth:`WarmTransferCall.consult`:
    the same trunk rules and dial allow-list as every call) with a
    :class:`~agent.consult.ConsultAgent` that says the summary the assistant
-   wrote and waits for 1/"yes" or 2/"no".
+   wrote and waits for 1/"yes" or 2/"no"; a voicemail that answers instead is
+   known by its words or its beep and counts as no answer at once.
 3. *Join* on acceptance (:meth:`WarmTransferCall.join`): REFER with Replaces
    where both phones can (RFC 5589 §7), else the gateway bridges the two calls'
    media itself; this agent's part is over then (the call ends, or its audio
    is the person's).
-4. Busy, declined, no answer, a refusal, or a join that fails: the music stops,
+4. Busy, declined, no answer (a voicemail), a refusal, or a join that fails: the music stops,
    the consultation call is hung up, and the LLM is told, so the agent says so
    and offers to take a message or schedule a callback; the call goes on.
 
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+from agent.amd.config import AmdConfig
 from agent.base import Agent, AgentFactory, CallControl
 from agent.callscope import CallScope, ms_between
 from agent.consult import ConsultAgent, ConsultBrief, ConsultDecision
@@ -154,8 +156,8 @@ class WarmTransfer:
     """
 
     __slots__ = (
-        "_call", "_joining", "_leg", "_new_stt", "_new_tts", "_note", "_playout", "_scope",
-        "_settings", "active",
+        "_call", "_detection", "_joining", "_leg", "_new_stt", "_new_tts", "_note", "_playout",
+        "_scope", "_settings", "active",
     )  # fmt: skip
 
     def __init__(
@@ -167,8 +169,10 @@ class WarmTransfer:
         note: Callable[[str], object],
         new_tts: Callable[[], TextToSpeech],
         new_stt: Callable[[], SpeechToText],
+        detection: AmdConfig | None = None,
     ) -> None:
         self._scope = scope
+        self._detection = detection  # who answers the consultation call (agent.consult)
         self._call = call
         self._settings = settings
         self._playout = playout
@@ -194,7 +198,7 @@ class WarmTransfer:
 
         def consult_agent(call: CallControl) -> Agent:
             return ConsultAgent(call, brief, self._new_tts(), self._new_stt(), decision,
-                                scope.write)  # fmt: skip
+                                scope.write, self._detection)  # fmt: skip
 
         self._hold(target)
         try:
@@ -284,4 +288,5 @@ class WarmTransfer:
                 ConsultDecision.NO_ANSWER: "the person answered but did not accept in time",
                 ConsultDecision.HUNG_UP: "the person hung up",
                 ConsultDecision.FAILED: "the person could not be told about the call",
+                ConsultDecision.VOICEMAIL: "the person's voicemail answered (nobody took it)",
                 }[result]  # fmt: skip

@@ -16,6 +16,9 @@ start, and the beeps heard; then it prints, per class and group:
 * people: the *added delay*, from the end of their first words to the first
   decision, and the share recognized with no more than 300 ms added and never
   taken for a machine afterwards (target ≥ 95 %); the false-voicemail rate;
+  and, with :class:`~agent.amd.policy.AnswerPolicy` in ``leave_message``, the
+  share the agent begins speaking to for good within 300 ms of their words'
+  end (a decision revised in passing, while they speak, costs nothing there);
 * machines: the share recognized as a machine at 4 s (target ≥ 90 %), the
   share of the right class, how often the first decision was "human" (the
   agent would start speaking over the greeting, until the revision);
@@ -23,10 +26,12 @@ start, and the beeps heard; then it prints, per class and group:
   or the greeting's end;
 * the detector's cost per frame.
 
-``human/long`` (a person whose pickup sounds like a greeting: "Hello, this is
-Dr. Smith's office, how can I help you?") is reported apart and left out of
-the people's target. The default seed 2 was not used while the thresholds were
-chosen (seed 1 was): ``--seed 1`` shows the set they were tuned on.
+The people's target counts every person. ``human/long`` (a person whose
+pickup sounds like a greeting: "Hello, this is Dr. Smith's office, how can I
+help you?") is the hard case: its figures are also printed on their own, and
+the target's figure without them beside it. The default seed 2 was not used
+while the thresholds were chosen (seed 1 was): ``--seed 1`` shows the set they
+were tuned on.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from typing import Any
 
 from agent.amd import AMD_VAD, AmdConfig, AnswerClassified, AnsweringMachineDetector, AnswerKind
 from agent.amd.classifier import ReadyForMessage
+from agent.amd.config import AmdMode
+from agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, LeaveMessage, StopSpeaking
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
@@ -53,6 +60,7 @@ HUMAN_TARGET = 0.95
 MACHINE_TARGET = 0.90
 ADDED_DELAY_LIMIT = 0.3
 HARD_GROUP = ("human", "long")
+"""People whose pickup sounds like a greeting: counted in the target, also shown apart."""
 BEEP_TOLERANCE = 0.1  # a beep found within 100 ms of the true one's start and end
 
 
@@ -83,6 +91,23 @@ def _decision_at(decisions: Sequence[AnswerClassified], moment: float) -> Answer
         if d.at <= moment + 1e-6:
             current = d
     return current
+
+
+def agent_begins(events: Sequence[Any]) -> float | None:
+    """When the agent of a ``leave_message`` call begins speaking for good (the last
+    :class:`BeginConversation`, if nothing stops it after): None if it never does, or is
+    stopped, or leaves a message, or hangs up."""
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    begun: float | None = None
+    for event in events:
+        if not isinstance(event, AnswerClassified | ReadyForMessage):
+            continue
+        for action in policy.receive((event,), None):
+            if isinstance(action, BeginConversation):
+                begun = event.at
+            elif isinstance(action, StopSpeaking | LeaveMessage | HangUp):
+                begun = None
+    return None if policy.finished else begun
 
 
 def judge(sample: Sample, events: list[Any], config: AmdConfig) -> dict[str, Any]:
@@ -121,9 +146,13 @@ def judge(sample: Sample, events: list[Any], config: AmdConfig) -> dict[str, Any
             else None
         )
         machine_ever = any(d.kind.is_machine for d in decisions)
+        begins = agent_begins(events)
+        agent_after = begins - sample.first_utterance_end if begins is not None else None
         row.update(
             added_delay=round(added, 3) if added is not None else None,
             recognized=added is not None and added <= ADDED_DELAY_LIMIT + 1e-6 and not machine_ever,
+            agent_after=round(agent_after, 3) if agent_after is not None else None,
+            agent_in_time=agent_after is not None and agent_after <= ADDED_DELAY_LIMIT + 1e-6,
             false_voicemail=any(d.kind is AnswerKind.VOICEMAIL for d in decisions),
             false_machine=machine_ever,
         )
@@ -193,6 +222,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["right_decision"] = _pcts([r["correct_at"] for r in rows if r["correct_at"] is not None])
     if rows[0]["label"] == "human":
         out["recognized"] = _share(rows, "recognized")
+        out["agent_in_time"] = _share(rows, "agent_in_time")
         out["false_voicemail"] = _share(rows, "false_voicemail")
         out["false_machine"] = _share(rows, "false_machine")
         out["added_delay"] = _pcts([r["added_delay"] for r in rows if r["added_delay"] is not None])
@@ -307,20 +337,31 @@ def _config(args: argparse.Namespace) -> AmdConfig:
     return AmdConfig(**changes)
 
 
-def _targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    people = [r for r in rows if r["label"] == "human" and (r["label"], r["group"]) != HARD_GROUP]
+def targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets over every person and machine; the people's figures also
+    without the long pickups (:data:`HARD_GROUP`), said as such."""
+    people = [r for r in rows if r["label"] == "human"]
+    short = [r for r in people if (r["label"], r["group"]) != HARD_GROUP]
     machines = [r for r in rows if r["label"] != "human"]
-    targets: dict[str, Any] = {
+    figures: dict[str, Any] = {
+        "humans": len(people),
         "humans_recognized": _share(people, "recognized"),
+        "humans_false_voicemail": _share(people, "false_voicemail"),
+        "humans_agent_in_time": _share(people, "agent_in_time"),
+        "humans_without_long_pickups": len(short),
+        "humans_recognized_without_long_pickups": _share(short, "recognized"),
         "humans_target": HUMAN_TARGET,
+        "machines": len(machines),
         "machines_at_deadline": _share(machines, "machine_at_deadline"),
         "machines_right_class_at_deadline": _share(machines, "right_at_deadline"),
         "machines_target": MACHINE_TARGET,
     }
-    targets["met"] = (targets["humans_recognized"] or 0) >= HUMAN_TARGET and (
-        targets["machines_at_deadline"] or 0
-    ) >= MACHINE_TARGET
-    return targets
+    machines_met = (figures["machines_at_deadline"] or 0) >= MACHINE_TARGET
+    figures["met"] = (figures["humans_recognized"] or 0) >= HUMAN_TARGET and machines_met
+    figures["met_without_long_pickups"] = (
+        figures["humans_recognized_without_long_pickups"] or 0
+    ) >= HUMAN_TARGET and machines_met
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,23 +385,25 @@ def main(argv: list[str] | None = None) -> int:
     rows = [judge(sample, replay(sample, config), config) for sample in samples]
     classes: dict[str, Any] = {}
     for label in ("human", "voicemail", "announcement", "screener"):
-        chosen = [r for r in rows if r["label"] == label and (label, r["group"]) != HARD_GROUP]
-        classes[label] = summarize(chosen)
-    classes["human (hard: long pickup)"] = summarize(
+        classes[label] = summarize([r for r in rows if r["label"] == label])
+    classes["human, short pickup"] = summarize(
+        [r for r in rows if r["label"] == "human" and (r["label"], r["group"]) != HARD_GROUP]
+    )
+    classes["human, long pickup (hard)"] = summarize(
         [r for r in rows if (r["label"], r["group"]) == HARD_GROUP]
     )
     groups = {
         "/".join(key): summarize([r for r in rows if (r["label"], r["group"]) == key])
         for key in GROUPS
     }
-    targets = _targets(rows)
+    goals = targets(rows)
     params = {"seed": args.seed, "per_group": args.per_group, "label": args.label}
     params.update(set=args.set, vad_margin_db=args.vad_margin_db)
     data: dict[str, Any] = {
         "machine": machine_info(),
         "params": params,
         "config": asdict(config),
-        "targets": targets,
+        "targets": goals,
         "classes": classes,
         "groups": groups,
         "cost_per_frame": frame_cost(samples),
@@ -379,10 +422,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     cost = data["cost_per_frame"]
     print(
-        f"\npeople recognized with <= 300 ms added: {_pct(targets['humans_recognized'])} % "
-        f"(target {HUMAN_TARGET:.0%}); machines recognized by 4 s: "
-        f"{_pct(targets['machines_at_deadline'])} % (target {MACHINE_TARGET:.0%}), "
-        f"right class {_pct(targets['machines_right_class_at_deadline'])} %"
+        f"\npeople recognized with <= 300 ms added: {_pct(goals['humans_recognized'])} % of "
+        f"all {goals['humans']} (target {HUMAN_TARGET:.0%}; false voicemail "
+        f"{_pct(goals['humans_false_voicemail'])} %; the agent begins within 300 ms for "
+        f"{_pct(goals['humans_agent_in_time'])} %); without the long pickups "
+        f"{_pct(goals['humans_recognized_without_long_pickups'])} % of "
+        f"{goals['humans_without_long_pickups']}\nmachines recognized by 4 s: "
+        f"{_pct(goals['machines_at_deadline'])} % of {goals['machines']} "
+        f"(target {MACHINE_TARGET:.0%}), right class "
+        f"{_pct(goals['machines_right_class_at_deadline'])} %; targets met: "
+        f"{'yes' if goals['met'] else 'no'} (without the long pickups: "
+        f"{'yes' if goals['met_without_long_pickups'] else 'no'})"
     )
     print(
         f"cost per 20 ms frame: beep detector {cost['beep_us']} µs, VAD {cost['vad_us']} µs, "
@@ -412,7 +462,8 @@ def _accuracies(s: dict[str, Any]) -> list[str]:
 def _class_table(classes: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     headers = [
         "class", "n", "first %", "at 4 s %", "last %", "decided p50/p95 ms", "right p50/p95 ms",
-        "added p50/p95 ms", "recognized %", "false VM %", "taken for human first %",
+        "added p50/p95 ms", "recognized %", "agent in time %", "false VM %",
+        "taken for human first %",
     ]  # fmt: skip
     rows = []
     for name, s in classes.items():
@@ -424,6 +475,7 @@ def _class_table(classes: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             _p50_p95(s["first_decision"]), _p50_p95(s["right_decision"]),
             _p50_p95(s["added_delay"]) if human else "-",
             _pct(s["recognized"]) if human else _pct(s["machine_at_deadline"]),
+            _pct(s["agent_in_time"]) if human else "-",
             _pct(s["false_voicemail"]) if human else "-",
             "-" if human else _pct(s["first_human"]),
         ])  # fmt: skip

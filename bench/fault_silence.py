@@ -3,14 +3,16 @@
     python -m bench.fault_silence [--only NAME ...] [--json PATH]
 
 For every fault of :data:`sipgw.testing.faults.FAULTS` (the TTS refusing connections or
-dropping mid-reply, a stale-context error, the STT closing with each documented code,
-the LLM resetting, 429 with and without Retry-After, 5xx, a reasoning model's refusal):
-a real softphone (baresip) calls ``sipgw serve --agent assistant`` (a subprocess) whose
-services are the fakes, with the fault injected; its recording says what it heard
-(every text is a tone of its own, the fallback lines included) and, for each thing the
-caller said, how long until it heard the agent again, and the longest silence between a
-reply the fault cut short and the line that explains it. Prints one row per fault and
-the JSON; docs/assistant.md has the table.
+dropping mid-reply, a stale-context error, the STT closing with each documented code or
+unreachable, the LLM stalling, resetting, 429 with and without Retry-After, 5xx, a
+reasoning model's refusal, a speech-to-speech model stalling or failing a reply): a real
+softphone (baresip) calls ``sipgw serve`` (a subprocess; one per agent and settings, as
+:class:`~sipgw.testing.faults.FaultBench` runs them) whose services are the fakes, with
+the fault injected; its recording says what it heard after the fault (every text is a
+tone of its own, the fallback lines included) and, for each thing the caller said, how
+long until it heard the agent again, and the longest silence between a reply the fault
+cut short and the line that explains it. Prints the Markdown table of docs/assistant.md
+(its columns are :data:`~sipgw.testing.faults.TABLE_HEADERS`) and the JSON.
 """
 
 from __future__ import annotations
@@ -21,22 +23,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench._harness import format_table, log, machine_info, write_json
-from sipgw.testing.faults import FAULTS, run_fault
+from bench._harness import log, machine_info, write_json
+from sipgw.testing.faults import FAULTS, TABLE_HEADERS, FaultBench, table_row
 
-__all__ = ["main", "run"]
+__all__ = ["main", "markdown_table", "run"]
 
 
 def run(names: list[str] | None = None) -> dict[str, Any]:
     """Run the faults (all, or those ``names``) and return the JSON-ready results."""
     chosen = [fault for fault in FAULTS if not names or fault.name in names]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="sipgw-faults-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sipgw-faults-") as tmp, FaultBench(Path(tmp)) as bench:
         for fault in chosen:
             log(f"{fault.name}: {fault.what}")
-            result = run_fault(Path(tmp) / fault.name, fault)
-            rows.append(result.summary())
+            rows.append(bench.run(fault).summary())
     return {"machine": machine_info(), "faults": rows}
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The rows (:meth:`~sipgw.testing.faults.FaultRun.summary`) as docs/assistant.md's table."""
+    lines = ["| " + " | ".join(TABLE_HEADERS) + " |", "|" + "---|" * len(TABLE_HEADERS)]
+    lines += ["| " + " | ".join(table_row(row)) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,15 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
     data = run(args.only)
-    rows = [
-        [row["fault"], ", ".join(row["heard"]) or "-", " ".join(row["decisions"]) or "-",
-         f"{row['longest_wait_s']:.2f}", f"{row['longest_pause_s']:.2f}",
-         "yes" if row["agent_hung_up"] else "no"]
-        for row in data["faults"]
-    ]  # fmt: skip
-    headers = ["fault", "heard", "decisions", "longest wait s", "longest pause s",
-               "agent hung up"]  # fmt: skip
-    print(format_table(headers, rows))
+    print(markdown_table(data["faults"]))
     print(f"JSON: {write_json(data, args.json, 'fault_silence')}")
     return 0
 

@@ -160,7 +160,8 @@ class TransferStage(Enum):
     SUCCEEDED = "succeeded"
     """A NOTIFY reported 2xx: the caller is connected to the target."""
     FAILED = "failed"
-    """A NOTIFY reported a final error (busy, no answer, ...)."""
+    """A NOTIFY reported a final error (busy, no answer, ...), or the subscription ended
+    without one, or no final NOTIFY came in time after the 2xx (status 408)."""
 
     @property
     def final(self) -> bool:

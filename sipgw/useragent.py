@@ -98,7 +98,7 @@ from sipgw.usages.context import ALLOW, Rejection, UsageContext, reason_phrase
 from sipgw.usages.invite import InviteUsage
 from sipgw.usages.modify import ModifyUsage
 from sipgw.usages.outbound import OutboundCall, OutboundUsage
-from sipgw.usages.refer import ReferUsage, replacing_target, tokens
+from sipgw.usages.refer import DEFAULT_NOTIFY_TIMEOUT, ReferUsage, replacing_target, tokens
 from sipgw.usages.register import RegisterUsage, RegistrationConfig
 from sipgw.usages.session import CallSession
 from sipgw.usages.sessiontimer import SessionTimerUsage
@@ -376,13 +376,16 @@ class UserAgent:
         *,
         headers: tuple[tuple[str, str], ...] = (),
         user_to_user: str | None = None,
+        notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT,
     ) -> None:
         """Ask the caller's phone to call ``target`` instead (blind transfer, RFC 3515).
 
         ``target`` is a URI or its text; ``Refer-To`` carries the URI as parsed, with
         ``user_to_user`` embedded (RFC 7433); ``headers`` are ``X-`` headers for the REFER.
 
-        Progress comes back as :class:`~sipgw.events.TransferUpdated` events.
+        Progress comes back as :class:`~sipgw.events.TransferUpdated` events; a final
+        NOTIFY that has not come ``notify_timeout`` seconds after the REFER's 2xx is a
+        failure (408, :mod:`sipgw.usages.refer`).
 
         Raises:
             InvalidState: the call is not confirmed.
@@ -391,7 +394,7 @@ class UserAgent:
         session = self._ctx.session_of(call)
         if session is None:
             raise InvalidState("cannot transfer a call that has ended")
-        self._refer.refer(session, target, now, headers, user_to_user)
+        self._refer.refer(session, target, now, headers, user_to_user, notify_timeout)
 
     def refer_replacing(self, call: CallInfo, replaced: CallInfo, now: float) -> None:
         """Attended transfer (RFC 5589 §7): ask ``call``'s phone to call the peer of

@@ -25,9 +25,14 @@ state           what happens                                           event nam
                 no outcome after ``probe_timeout`` s lets another try
 ==============  =====================================================  ==============
 
-What counts as a failure is the caller's choice: a connection the vendor refused
-or dropped, a reply that failed; not a request the vendor rightly refused (an
-HTTP 400 for a bad parameter says nothing about the vendor being up).
+What counts as a failure is :func:`counts_against_vendor`'s: what says the vendor
+cannot serve this gateway's calls, whichever call meets it. A connection refused,
+dropped or timed out, a 5xx, a 429 (rate or quota), and a 401 or 403 (the key is
+refused: every call would fail the same way until it is fixed; the half-open probe
+finds out when it is) count; a request the vendor rightly refused does not (an HTTP
+400 for a parameter, 404, 422 ...: a request of ours, not the vendor being down), nor
+a WebSocket close for our own fault (an invalid message, audio too fast or too long,
+a session at its maximum duration).
 """
 
 from __future__ import annotations
@@ -36,7 +41,33 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["BreakerChanged", "BreakerSettings", "BreakerState", "CircuitBreaker"]
+__all__ = [
+    "BreakerChanged",
+    "BreakerSettings",
+    "BreakerState",
+    "CircuitBreaker",
+    "counts_against_vendor",
+]
+
+_VENDOR_DOWN_HTTP = frozenset({401, 403, 408, 429})
+"""4xx statuses that say the vendor will not serve any call now (with every 5xx)."""
+_OUR_FAULT_CLOSES = frozenset({1002, 1003, 1007, 1009, 3006, 3007, 3008})
+"""WebSocket close codes for our own fault: a protocol error, data it cannot take, a
+message too big (RFC 6455 section 7.4.1); AssemblyAI's invalid message, input
+duration or rate violation, session expired (its maximum duration)."""
+
+
+def counts_against_vendor(status: int | None) -> bool:
+    """Whether a failure with ``status`` (an HTTP status, a WebSocket close code, or None
+    for a connection refused, dropped or timed out) counts against the vendor's breaker
+    (see the module docstring)."""
+    if status is None:
+        return True
+    if 400 <= status <= 499:
+        return status in _VENDOR_DOWN_HTTP
+    if 100 <= status <= 599:
+        return status >= 500
+    return status not in _OUR_FAULT_CLOSES
 
 
 class BreakerState(Enum):
@@ -117,6 +148,13 @@ class CircuitBreaker:
         """The state at ``now`` (an open breaker whose time is up is half-open)."""
         self._advance(now)
         return self._state
+
+    def allows(self, now: float) -> bool:
+        """Would :meth:`allow` let a call through now (without taking the probe)?"""
+        self._advance(now)
+        if self._state is BreakerState.HALF_OPEN:
+            return self._probe_until is None
+        return self._state is BreakerState.CLOSED
 
     def allow(self, now: float) -> bool:
         """May a new call use the vendor? Half-open, the first call asking is the probe."""

@@ -15,7 +15,13 @@ The rules (settings in :class:`FailurePolicySettings`):
 * **The caller waits** from the end of their turn (:class:`CallerTurnEnded`), or from
   the moment they stop speaking while speech recognition is down
   (:class:`CallerStoppedSpeaking`), until a reply is audible (:class:`ReplyAudible`)
-  or they speak again (:class:`CallerStartedSpeaking`). Waiting ``hold_line_after``
+  or they speak again (:class:`CallerStartedSpeaking`). The wait is counted from the
+  caller's last speech (the events' ``since``: their last loud frame), not from the
+  moment the turn detector said so: an end of turn that comes 1 s after the speech
+  (u3-rt-pro's ``max_turn_silence``) has used 1 s of the wait. Speech that was
+  recognized only after an outage (the backlog sent when speech recognition came
+  back) counts from the moment it came back: that wait was the outage's, explained
+  by its notice. Waiting ``hold_line_after``
   says "one moment" (``hold_line``; the speech-recognition notice instead while it
   is down: ``stt_down_notice``, then ``stt_down_hold``), and then every
   ``hold_reminder_every`` while the wait goes on (``hold_reminder``).
@@ -32,6 +38,12 @@ The rules (settings in :class:`FailurePolicySettings`):
   turn's budget, agent/llm/retry.py): the apology (``llm_apology``);
   ``llm_max_failures`` in a row (no :class:`LlmAnswered` between) and the call moves
   on (``llm_down_*``).
+* **The caller holds the call** (:class:`CallerHeld`, until :class:`CallerResumed`):
+  the policy's clock stops. Nothing is said that they could not hear (a "one moment"
+  while they listen to their own hold music would be queued and played stale on
+  resume) and nothing is decided for them by a deadline; on resume every deadline
+  moves by the time held, so a wait goes on where it was. Events still count (an STT
+  client that gives up moves the call on).
 * **Moving on** is a transfer to the human target when there is one
   (:attr:`Action.TRANSFER`, ``*_transfer``: say the transfer notice, then refer),
   else a polite goodbye (:attr:`Action.GOODBYE`, ``*_goodbye``: say the goodbye line,
@@ -39,8 +51,9 @@ The rules (settings in :class:`FailurePolicySettings`):
   (:class:`TransferFailed`) ends with the goodbye (``transfer_failed_goodbye``).
 
 **The silence bound.** No path leaves the caller more than :data:`MAX_SILENCE` (2 s)
-in unexplained silence: every wait arms a deadline ``hold_line_after`` after it
-began (at most ``MAX_SILENCE - LINE_START``, checked by the settings), and the
+in unexplained silence: every wait arms a deadline ``hold_line_after`` after the
+caller's last speech (at most ``MAX_SILENCE - LINE_START``, checked by the settings;
+a wait reported after that deadline is answered at once), and the
 deadline's decision is a line played from memory at the next 20 ms tick; a vendor
 failure is answered at once with a line; after a line, the wait is explained and
 reminded every ``hold_reminder_every``. The policy clears a wait itself when it
@@ -60,6 +73,8 @@ __all__ = [
     "LINE_START",
     "MAX_SILENCE",
     "Action",
+    "CallerHeld",
+    "CallerResumed",
     "CallerStartedSpeaking",
     "CallerStoppedSpeaking",
     "CallerTurnEnded",
@@ -192,7 +207,14 @@ class LlmAnswered:
 
 @dataclass(frozen=True, slots=True)
 class CallerTurnEnded:
-    """The caller finished a turn: they wait for the reply."""
+    """The caller finished a turn: they wait for the reply.
+
+    Attributes:
+        since: When they stopped speaking (their last loud frame; the loop's clock), if
+            known: the wait counts from then. None: from the event.
+    """
+
+    since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +224,13 @@ class CallerStartedSpeaking:
 
 @dataclass(frozen=True, slots=True)
 class CallerStoppedSpeaking:
-    """The caller stopped speaking (the voice-activity detector)."""
+    """The caller stopped speaking (the voice-activity detector).
+
+    Attributes:
+        since: Their last loud frame, if known (the detector says so a hangover later).
+    """
+
+    since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +241,16 @@ class ReplyAudible:
 @dataclass(frozen=True, slots=True)
 class TransferFailed:
     """The transfer the policy asked for did not happen."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHeld:
+    """The caller put the call on hold (a re-INVITE with sendonly or inactive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerResumed:
+    """The caller took the call off hold."""
 
 
 FailureEvent: TypeAlias = (
@@ -228,6 +266,8 @@ FailureEvent: TypeAlias = (
     | CallerStoppedSpeaking
     | ReplyAudible
     | TransferFailed
+    | CallerHeld
+    | CallerResumed
 )
 
 _NOTHING: Final[tuple[Decision, ...]] = ()
@@ -248,12 +288,14 @@ class FailurePolicy:
         self.ended = False
         """The call is moving on (transfer or goodbye); nothing more is decided."""
         self._stt_down_since: float | None = None
+        self._stt_restored_at: float | None = None
         self._stt_noticed = False
         self._waiting_since: float | None = None
         self._next_reminder: float | None = None
         self._tts_failures = 0
         self._llm_failures = 0
         self._transferring = False
+        self._held_since: float | None = None  # the caller holds: the clock stops
 
     # ----------------------------------------------------------------- inputs
 
@@ -270,11 +312,18 @@ class FailurePolicy:
         return decisions + self._on(event, now)
 
     def _on(self, event: FailureEvent, now: float) -> tuple[Decision, ...]:  # noqa: C901 - one branch per event
-        if isinstance(event, CallerTurnEnded):
-            self._wait(now)
+        if isinstance(event, CallerHeld):
+            if self._held_since is None:
+                self._held_since = now
+        elif isinstance(event, CallerResumed):
+            self._resume(now)
+        elif isinstance(event, CallerTurnEnded):
+            self._wait(event.since, now)
+            return self.handle_timer(now)  # a turn reported late: its deadline may be past
         elif isinstance(event, CallerStoppedSpeaking):
             if self._stt_down_since is not None:
-                self._wait(now)
+                self._wait(event.since, now)
+                return self.handle_timer(now)
         elif isinstance(event, CallerStartedSpeaking | ReplyAudible):
             self._stop_waiting()
         elif isinstance(event, SttLost):
@@ -285,6 +334,7 @@ class FailurePolicy:
         elif isinstance(event, SttRestored):
             if self._stt_down_since is not None:
                 self._stt_down_since = None
+                self._stt_restored_at = now
                 if self._waiting_since is None:
                     self._next_reminder = None  # the notice's reminders: nobody waits now
                 return (Decision("stt_recovered", Action.NOTE),)
@@ -310,7 +360,7 @@ class FailurePolicy:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run next, or None."""
-        if self.ended:
+        if self.ended or self._held_since is not None:
             return None
         s = self.settings
         deadlines = [self._next_reminder]
@@ -323,8 +373,8 @@ class FailurePolicy:
         return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timer(self, now: float) -> tuple[Decision, ...]:
-        """Act on every deadline that has passed by ``now``."""
-        if self.ended:
+        """Act on every deadline that has passed by ``now`` (none while the caller holds)."""
+        if self.ended or self._held_since is not None:
             return _NOTHING
         s = self.settings
         down = self._stt_down_since
@@ -341,9 +391,26 @@ class FailurePolicy:
 
     # ----------------------------------------------------------------- helpers
 
-    def _wait(self, now: float) -> None:
-        if self._waiting_since is None:
-            self._waiting_since = now
+    def _resume(self, now: float) -> None:
+        """Off hold: every deadline moves by the time held."""
+        since, self._held_since = self._held_since, None
+        if since is None:
+            return
+        held = now - since
+        if self._waiting_since is not None:
+            self._waiting_since += held
+        if self._next_reminder is not None:
+            self._next_reminder += held
+        if self._stt_down_since is not None:
+            self._stt_down_since += held
+
+    def _wait(self, since: float | None, now: float) -> None:
+        if self._waiting_since is not None:
+            return
+        start = now if since is None else min(since, now)
+        if self._stt_restored_at is not None:
+            start = max(start, self._stt_restored_at)  # heard late: the outage's wait
+        self._waiting_since = start
 
     def _stop_waiting(self) -> None:
         self._waiting_since = None

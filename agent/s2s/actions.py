@@ -22,7 +22,10 @@ is carried out here (:meth:`S2sActions.carry_out`): its line is played from
 memory after what is queued (the model's voice from the line cache, else the
 shipped recording; the model is not asked, it may be what failed), then a
 transfer to the human target or the hang-up. A transfer the policy asked for
-that fails ends with the goodbye.
+that fails ends with the goodbye. "One moment" is the waiting caller's filler, as
+in the pipeline: not said when the answer's audio is there already, and what is
+left of it dropped (whole frames) when the answer's audio comes
+(:meth:`S2sActions.answer_arrived`).
 
 Transfers, keyed digits and their refusals are recorded as for the assistant
 (:class:`agent.call_actions.CallDialing`).
@@ -39,6 +42,7 @@ from agent.call_actions import ActionKind, CallDialing
 from agent.callscope import ms_between
 from agent.playout import played
 from agent.resilience.line_cache import LineAudio
+from agent.resilience.lines import FallbackLine
 from agent.resilience.policy import Action, Decision, TransferFailed
 from agent.resilience.watch import FailureWatch
 from agent.s2s.replies import Reply, Speaking
@@ -75,7 +79,9 @@ class S2sActions(CallDialing):
         speaking: the live replies and the playout.
     """
 
-    __slots__ = ("_goodbye", "_goodbye_reply", "_pending", "_speaking", "_watch", "settings")
+    __slots__ = (
+        "_goodbye", "_goodbye_reply", "_hold_lines", "_pending", "_speaking", "_watch", "settings",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -93,6 +99,7 @@ class S2sActions(CallDialing):
         self._pending: _Pending | None = None
         self._goodbye: asyncio.Future[bool] | None = None
         self._goodbye_reply: Reply | None = None
+        self._hold_lines: list[Reply] = []
 
     # -- after the reply (tools)
 
@@ -197,9 +204,28 @@ class S2sActions(CallDialing):
         the human target or hang up, if the decision moves the call on."""
         if audio is None:
             return
+        filler = decision.action is Action.SAY and audio.line is FallbackLine.ONE_MOMENT
+        if filler and self._answer_queued():
+            return  # the answer is about to play: no "one moment" after it
         line = self._play_line(audio)
+        if filler:
+            self._hold_lines.append(line)
         if decision.action in (Action.TRANSFER, Action.GOODBYE):
             self._scope.spawn(self._move_on(line, decision))
+
+    def answer_arrived(self) -> None:
+        """A model reply's first audio came: "one moment" stops where it is (whole frames)."""
+        lines, self._hold_lines = self._hold_lines, []
+        playout = self._speaking.playout
+        for line in lines:
+            if not playout.finished(line.id):
+                playout.drop(line.id)
+                self._scope.write({"type": "filler_stopped", "line": line.line, "cut": True})
+
+    def _answer_queued(self) -> bool:
+        """A model reply's audio is queued or playing."""
+        self._speaking.prune()
+        return any(r.line is None and r.first_audio_at is not None for r in self._speaking.live)
 
     def _play_line(self, audio: LineAudio) -> Reply:
         scope, speaking = self._scope, self._speaking

@@ -50,7 +50,11 @@ A session that cannot be opened while the phone rings refuses the call (503,
 so a trunk can try elsewhere). Mid-call failures go to the call's failure policy
 (:class:`agent.resilience.watch.FailureWatch`): the caller hears the fallback
 lines from memory, in the model's voice when the line cache has it
-(:mod:`agent.s2s.recovery`).
+(:mod:`agent.s2s.recovery`). The policy also watches the caller's wait for a
+reply (:mod:`agent.s2s.waiting`): the end of each turn (the service's
+:class:`~agent.s2s.base.CallerTurnOver`, or the local endpointer's), counted from
+the caller's last loud frame, and each reply's first frame: "one moment" after
+``hold_line_after``, the apology when no reply comes within ``reply_timeout``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ from agent.s2s.actions import S2sActions
 from agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
+    CallerTurnOver,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -99,6 +104,7 @@ from agent.s2s.replies import Speaking
 from agent.s2s.scope import SessionScope
 from agent.s2s.tool_calls import ToolCalls
 from agent.s2s.voice import ModelVoice
+from agent.s2s.waiting import ReplyWait
 from agent.settings import AssistantSettings
 from agent.tools.registry import ToolRegistry
 from agent.turns import Cause, TurnTaker
@@ -134,6 +140,8 @@ class S2sResources:
         caller_context: the operator's caller lookup; None = none.
         lines: the fallback lines in the model's voice (agent/s2s/lines.py); None = the
             shipped recordings.
+        reply_timeout: seconds from the caller's last speech to an audible reply before
+            the reply is given up (the apology: :mod:`agent.s2s.waiting`).
     """
 
     settings: AssistantSettings
@@ -142,6 +150,7 @@ class S2sResources:
     silence_ms: int = 500
     caller_context: CallerContextSettings | None = None
     lines: FallbackLineCache | None = None
+    reply_timeout: float = 5.0
 
 
 class SpeechToSpeechAgent(ScopedAgent):
@@ -177,16 +186,20 @@ class SpeechToSpeechAgent(ScopedAgent):
         )  # fmt: skip
         self.actions = actions = S2sActions(scope, call, settings, speaking, watch)
         watch.bind(actions)
+        self.wait = wait = ReplyWait(scope, watch, resources.reply_timeout)
         greets = bool(opening.greeting)
         self.voice = voice = ModelVoice(
-            scope, speaking, self.turns, actions, watch, settings.redactor, greets=greets
+            scope, speaking, self.turns, actions, wait, settings.redactor, greets=greets
         )
         context = ToolCallContext(settings)
         context.bind(actions)
-        self.tool_calls = ToolCalls(scope, resources.tools, context, speaking, settings.redactor)
+        self.tool_calls = ToolCalls(
+            scope, resources.tools, context, speaking, settings.redactor, wait
+        )
         specs = tool_specs(resources.tools)
-        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, specs,
+        self.recovery = SessionRecovery(scope, resources.new_session, voice, watch, wait, specs,
                                         opening.system_prompt)  # fmt: skip
+        wait.bind(self.recovery.no_reply)
         self._instructions = [{"role": "system", "content": opening.system_prompt}]
         self.caller_context = CallerContextPrompt(
             resources.caller_context, self._instructions, scope.write
@@ -215,7 +228,8 @@ class SpeechToSpeechAgent(ScopedAgent):
         try:
             await session.connect(SessionConfig(opening.system_prompt, opening.greeting, tools))
         except S2sConnectError as exc:
-            scope.observer.service_error("s2s", status_error_kind(exc.status, connecting=True))
+            kind = status_error_kind(exc.status, connecting=True)
+            scope.observer.service_error("s2s", kind, exc.status)
             scope.write({"type": "error", "where": "s2s", "error": str(exc)})
             log.error("[%s] %s: %s", scope.log_id, session.name, exc)
             raise
@@ -242,6 +256,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.actions.close()
         self.keypad.close()
         self.watch.close()
+        self.wait.close()
         self.caller_context.cancel()
         await scope.cancel_tasks()
         self.voice.drop_all()
@@ -277,8 +292,11 @@ class SpeechToSpeechAgent(ScopedAgent):
         if actions:
             self.voice.carry_out(actions)
         if vad.speaking != speaking:
-            started = CallerStartedSpeaking() if vad.speaking else CallerStoppedSpeaking()
-            self.watch.report_and_carry_out(started)
+            if vad.speaking:
+                self.wait.stop()  # the caller goes on: no reply is due until their turn ends
+                self.watch.report_and_carry_out(CallerStartedSpeaking())
+            else:
+                self.watch.report_and_carry_out(CallerStoppedSpeaking(self.turns.last_loud_at))
         self.scope.session.send_audio(frame)
         endpointer = self.endpointer
         if endpointer is not None:
@@ -309,6 +327,13 @@ class SpeechToSpeechAgent(ScopedAgent):
             self.scope.write({"type": "backchannel", "text": None})
             return
         self.scope.session.end_turn()
+        self.wait.turn_ended(self.turns.last_loud_at)
+
+    def _server_turn_ended(self) -> None:
+        """The service took the caller's turn as over: they wait for its reply (unless the
+        agent is talking on: the service did not cut it, so no reply is due)."""
+        if self.scope.session.server_turns and not self.voice.speaking.playout.audible:
+            self.wait.turn_ended(self.turns.last_loud_at)
 
     # ------------------------------------------------------------------ the session's events
 
@@ -327,6 +352,8 @@ class SpeechToSpeechAgent(ScopedAgent):
                     recovery.reply_ended(reply, event)
             elif isinstance(event, CallerSpeechStarted):
                 voice.caller_started()
+            elif isinstance(event, CallerTurnOver):
+                self._server_turn_ended()
             elif isinstance(event, ToolCallRequested):
                 self.tool_calls.requested(event)
             elif isinstance(event, CallerTranscript):

@@ -20,6 +20,16 @@ leg replaced by our RTP).
   drops the queued audio), and the service cuts its own reply short
   (``reply.done`` with ``status: interrupted``). No client event cancels a reply,
   so :meth:`AssemblyAIVoiceAgent.cancel_reply` sends nothing.
+  ``input.speech.stopped`` ends the caller's turn
+  (:class:`~agent.s2s.base.CallerTurnOver`: the failure policy's wait starts).
+* **A failed reply.** The events reference documents ``reply.done`` statuses
+  ``completed`` and ``interrupted`` only; a reply that fails is a ``session.error``
+  (docs/cloud-apis.md, "AssemblyAI Voice Agent API"). So a ``session.error`` between
+  ``reply.started`` and its ``reply.done`` ends that reply as ``failed`` (its late
+  audio, tool calls and ``reply.done`` are dropped), and one after the caller's turn
+  (``input.speech.stopped``, or our ``reply.create``) before any ``reply.started`` is
+  a reply lost (:attr:`~agent.s2s.base.ServiceError.reply_lost`); the agent
+  apologizes for both. Other errors are counted and the session goes on.
 * **Tools**: ``tool.call`` (``call_id``, ``name``, ``arguments`` as an object)
   runs through the agent's tool registry; ``tool.result`` (``call_id``, ``result``
   as a JSON string) goes out once ``reply.done`` is the latest of ``reply.started``,
@@ -53,6 +63,7 @@ from agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTranscript,
+    CallerTurnOver,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -167,6 +178,8 @@ class AssemblyAIVoiceAgent(WebSocketSession):
         self._pending_results: list[tuple[str, str]] = []
         self._call_replies: dict[str, str] = {}
         self._abandoned_replies: set[str] = set()
+        self._awaiting_reply = False
+        """The caller's turn is over (or we asked for a reply) and no reply started yet."""
         self._ended_event = asyncio.Event()
 
     # ----------------------------------------------------------------- SpeechToSpeech
@@ -197,6 +210,7 @@ class AssemblyAIVoiceAgent(WebSocketSession):
         """Nothing to send: the service detects the barge-in and stops by itself."""
 
     def request_reply(self, instructions: str = "") -> None:
+        self._awaiting_reply = True
         message: dict[str, Any] = {"type": "reply.create"}
         if instructions:
             message["instructions"] = instructions
@@ -224,6 +238,8 @@ class AssemblyAIVoiceAgent(WebSocketSession):
 
     def _dispatch(self, message: Mapping[str, Any], now: float) -> None:
         kind = message.get("type")
+        if kind in _OF_A_REPLY and message.get("reply_id") in self._abandoned_replies:
+            return  # a reply that failed (or was cut off): whatever comes late is dropped
         if kind == "reply.audio":
             audio = decode_audio(message.get("data"))
             if audio:
@@ -231,6 +247,7 @@ class AssemblyAIVoiceAgent(WebSocketSession):
                 self._emit(ReplyAudio(self._reply_of(message), audio, now))
         elif kind == "reply.started":
             self._last_turn_event = "reply.started"
+            self._awaiting_reply = False
             self._reply_id = self._new_reply_id(message)
             self._emit(ReplyStarted(self._reply_id, now))
         elif kind == "reply.done":
@@ -243,20 +260,38 @@ class AssemblyAIVoiceAgent(WebSocketSession):
             self._tool_call(message)
         elif kind == "input.speech.started":
             self._last_turn_event = "input.speech.started"
+            self._awaiting_reply = False  # the caller goes on: their turn is not over
             self._emit(CallerSpeechStarted(now))
         elif kind == "input.speech.stopped":
+            self._awaiting_reply = True
             self._emit(CallerSpeechStopped(now))
+            self._emit(CallerTurnOver(now))
         elif kind == "transcript.user":
             text = message.get("text")
             if isinstance(text, str) and text.strip():
                 self._emit(CallerTranscript(text))
         elif kind == "session.error":
-            code, text = _error_fields(message)
-            self._count_error(code)
-            log.warning("%s error %s: %s", SERVICE, code, text)
-            self._emit(ServiceError(code, text))
+            self._session_error(message, now)
         elif kind == "session.ended":
             self._ended_event.set()
+
+    def _session_error(self, message: Mapping[str, Any], now: float) -> None:
+        """A ``session.error``: the reply in progress failed, or the one the caller waits
+        for is lost, or (neither) only counted (see the module docstring)."""
+        code, text = _error_fields(message)
+        self._count_error(code)
+        log.warning("%s error %s: %s", SERVICE, code, text)
+        reply = self._reply_id
+        if reply is not None:
+            self._reply_id = None
+            self._last_turn_event = "reply.done"  # nothing more comes of it
+            self._abandoned_replies.add(reply)
+            self._pending_results.clear()
+            self._emit(ReplyDone(reply, "failed", now, f"{code}: {text}".strip()))
+            return
+        lost, self._awaiting_reply = self._awaiting_reply, False
+        ours = code.startswith(("invalid_", "immutable_"))  # invalid_value, immutable_field ...
+        self._emit(ServiceError(code, text, reply_lost=lost, status=400 if ours else None))
 
     def _reply_of(self, message: Mapping[str, Any]) -> str:
         reply = message.get("reply_id")
@@ -272,6 +307,8 @@ class AssemblyAIVoiceAgent(WebSocketSession):
         return reply if isinstance(reply, str) and reply else f"reply-{self._replies}"
 
     def _reply_done(self, message: Mapping[str, Any], now: float) -> None:
+        if self._reply_id is None and not message.get("reply_id"):
+            return  # the end of a reply that failed (its session.error ended it)
         reply = self._reply_of(message)
         status = _STATUSES.get(str(message.get("status", "completed")), "completed")
         self._last_turn_event = "reply.done"
@@ -348,6 +385,9 @@ _STATUSES: dict[str, ReplyStatus] = {
     "cancelled": "cancelled",
     "failed": "failed",
 }
+"""``reply.done`` statuses: the documented two, and two more read as they say should the
+service ever send them."""
+_OF_A_REPLY: Final = frozenset({"reply.audio", "reply.done", "transcript.agent", "tool.call"})
 
 
 def _is_ready(message: Mapping[str, Any]) -> bool:

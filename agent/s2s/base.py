@@ -30,6 +30,7 @@ __all__ = [
     "CallerSpeechStarted",
     "CallerSpeechStopped",
     "CallerTranscript",
+    "CallerTurnOver",
     "ReplyAudio",
     "ReplyDone",
     "ReplyStarted",
@@ -108,6 +109,13 @@ class CallerSpeechStopped:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerTurnOver:
+    """The service took the caller's turn as over: a reply is due (its turn detection)."""
+
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallerTranscript:
     """What the caller said in a finished turn, as the service transcribed it."""
 
@@ -168,6 +176,12 @@ class ServiceError:
 
     code: str
     message: str
+    reply_lost: bool = False
+    """The error came where the caller waits for a reply (their turn was over, no reply
+    had started): that reply will not come."""
+    status: int | None = None
+    """400 when the service says a message of ours was invalid (not the service failing:
+    the breakers do not count it), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +209,7 @@ class SessionFailed:
 S2sEvent: TypeAlias = (
     CallerSpeechStarted
     | CallerSpeechStopped
+    | CallerTurnOver
     | CallerTranscript
     | ReplyStarted
     | ReplyAudio

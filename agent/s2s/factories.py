@@ -4,7 +4,8 @@ Each factory takes the assistant's typed settings (the prompt, greeting, call
 records, barge-in, lines and built-in tool settings the pipeline assistant uses,
 so both kinds of agent are configured the same way), the vendor's settings and
 the tool registry, and returns the factory the gateway calls once per call
-(:class:`S2sFactory`); the gateway's breaker for the ``s2s`` service guards it
+(:class:`S2sFactory`); the gateway's breaker for its vendor (the session's name,
+``assemblyai-voice-agent`` or ``openai-realtime``) guards it
 (:class:`agent.factory.UsesServices`), and a call placed without the variables its
 prompt or greeting use is refused before it is dialled
 (:class:`agent.variables.VariablesCheck`)::
@@ -46,9 +47,14 @@ class S2sFactory:
     when ``resources.lines`` is given)."""
 
     services: frozenset[Service] = frozenset({"s2s"})
+    answering_detection = False
+    """Answering-machine detection is not run: the service hears the callee and speaks
+    (:func:`agent.amd.config.acts_on_detection`); a call asking for it is refused."""
 
-    def __init__(self, resources: S2sResources) -> None:
+    def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources
+        self.vendors: dict[Service, str] = {"s2s": vendor}
+        """The service's vendor (its session's name): each has its own breaker."""
         lines = resources.lines
         self.warm_up: WarmUp | None = None
         if lines is not None:
@@ -79,11 +85,20 @@ def voice_agent_factory(
     tools: ToolRegistry,
     caller_context: CallerContextSettings | None = None,
     lines: FallbackLineCache | None = None,
+    *,
+    reply_timeout: float = 5.0,
 ) -> S2sFactory:
     """Agents on AssemblyAI's Voice Agent API (``--agent voice-agent``)."""
     session: Callable[[], SpeechToSpeech] = partial(AssemblyAIVoiceAgent, voice_agent)
     return S2sFactory(
-        S2sResources(settings, tools, session, caller_context=caller_context, lines=lines)
+        S2sResources(
+            settings,
+            tools,
+            session,
+            caller_context=caller_context,
+            lines=lines,
+            reply_timeout=reply_timeout,
+        )  # fmt: skip
     )
 
 
@@ -93,9 +108,13 @@ def realtime_factory(
     tools: ToolRegistry,
     caller_context: CallerContextSettings | None = None,
     lines: FallbackLineCache | None = None,
+    *,
+    reply_timeout: float = 5.0,
 ) -> S2sFactory:
     """Agents on OpenAI's Realtime API (``--agent realtime``)."""
     session: Callable[[], SpeechToSpeech] = partial(OpenAIRealtime, realtime)
     return S2sFactory(
-        S2sResources(settings, tools, session, realtime.silence_ms, caller_context, lines)
+        S2sResources(
+            settings, tools, session, realtime.silence_ms, caller_context, lines, reply_timeout
+        )  # fmt: skip
     )

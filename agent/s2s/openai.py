@@ -20,8 +20,10 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
 
   - ``server_vad`` / ``semantic_vad``: the server detects the caller's speech
     (``input_audio_buffer.speech_started`` / ``speech_stopped``), commits the
-    buffer, answers by itself, and cancels its own response when the caller
-    starts talking (``interrupt_response``).
+    buffer (``input_audio_buffer.committed``: the turn is over, a
+    :class:`~agent.s2s.base.CallerTurnOver`; with ``semantic_vad`` that may be well
+    after ``speech_stopped``), answers by itself, and cancels its own response when
+    the caller starts talking (``interrupt_response``).
   - ``local``: ``turn_detection`` is null; the agent's own turn-taking
     (:mod:`agent.turns` and :mod:`agent.s2s.endpoint`) decides, and
     :meth:`OpenAIRealtime.end_turn` sends the batched audio,
@@ -60,6 +62,7 @@ from agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTranscript,
+    CallerTurnOver,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -366,6 +369,8 @@ class OpenAIRealtime(WebSocketSession):
             self._emit(CallerSpeechStarted(now))
         elif kind == "input_audio_buffer.speech_stopped":
             self._emit(CallerSpeechStopped(now))
+        elif kind == "input_audio_buffer.committed":
+            self._emit(CallerTurnOver(now))
         elif kind == "conversation.item.input_audio_transcription.completed":
             text = message.get("transcript")
             if isinstance(text, str) and text.strip():
@@ -452,7 +457,8 @@ class OpenAIRealtime(WebSocketSession):
             if not self._active.id:
                 self._active = None  # ours was refused; the server's own one is coming
         log.warning("%s error %s: %s", SERVICE, code, text)
-        self._emit(ServiceError(code, text))
+        ours = error.get("type") == "invalid_request_error"  # the SDK's RealtimeError.type
+        self._emit(ServiceError(code, text, status=400 if ours else None))
 
 
 _STATUSES: dict[str, ReplyStatus] = {

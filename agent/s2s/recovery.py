@@ -5,9 +5,12 @@ the call's :class:`~agent.resilience.watch.FailureWatch`), played from memory
 by the call's actions (:mod:`agent.s2s.actions`): the model is never asked to
 apologize, since the model may be what failed.
 
-*A reply fails* (the service reports an error instead of answering): the
-apology (an LLM failure to the policy); ``llm_max_failures`` in a row and the
-call moves on (a transfer to the human target, else the goodbye).
+*A reply fails* (the service ends it ``failed``, or reports an error where the
+caller waits for it: :attr:`~agent.s2s.base.ServiceError.reply_lost`), or *never
+comes* (no reply audible within the reply timeout: :mod:`agent.s2s.waiting`; the
+stalled reply is cut, so nothing of it plays late): the apology (an LLM failure to
+the policy); ``llm_max_failures`` in a row and the call moves on (a transfer to
+the human target, else the goodbye).
 
 *The connection drops* and the session is being resumed
 (:class:`~agent.s2s.base.SessionInterrupted`, then
@@ -51,6 +54,7 @@ from agent.s2s.base import (
 from agent.s2s.replies import Reply
 from agent.s2s.scope import SessionScope
 from agent.s2s.voice import ModelVoice
+from agent.s2s.waiting import ReplyWait
 from agent.turns import Cause
 
 __all__ = ["HISTORY_CHARS", "RECOVERY_ATTEMPTS", "SessionRecovery"]
@@ -74,6 +78,7 @@ class SessionRecovery:
         new_session: makes a session (not connected yet).
         voice: the model's replies (cut when the session fails).
         watch: the call's failure policy.
+        wait: the caller's wait for a reply (over once a failure is answered).
         tools: the tools a new session declares.
         instructions: the session's instructions.
 
@@ -83,7 +88,8 @@ class SessionRecovery:
     """
 
     __slots__ = (
-        "_new_session", "_scope", "_tools", "_voice", "_watch", "history", "instructions",
+        "__weakref__", "_new_session", "_scope", "_tools", "_voice", "_wait", "_watch",
+        "history", "instructions",
     )  # fmt: skip
 
     def __init__(
@@ -92,6 +98,7 @@ class SessionRecovery:
         new_session: Callable[[], SpeechToSpeech],
         voice: ModelVoice,
         watch: FailureWatch,
+        wait: ReplyWait,
         tools: tuple[ToolSpec, ...],
         instructions: str,
     ) -> None:
@@ -99,6 +106,7 @@ class SessionRecovery:
         self._new_session = new_session
         self._voice = voice
         self._watch = watch
+        self._wait = wait
         self._tools = tools
         self.instructions = instructions
         self.history: list[str] = []
@@ -120,7 +128,7 @@ class SessionRecovery:
             scope.write({"type": "error", "where": "s2s", "error": event.error or event.status})
             self.service_error("protocol")
             if event.status == "failed":
-                self._watch.report_and_carry_out(LlmFailed())
+                self._reply_failed()
         elif event.status == "completed" and reply.received_ms:
             scope.observer.service_ok("s2s")
             self._watch.report(LlmAnswered())
@@ -128,10 +136,28 @@ class SessionRecovery:
     # -- the session
 
     def service_reported(self, event: ServiceError) -> None:
-        """The service reported an error; the session goes on."""
+        """The service reported an error; the session goes on (the reply the caller waits
+        for may be lost: the apology)."""
         self._scope.write({"type": "error", "where": "s2s", "code": event.code,
                            "error": event.message})  # fmt: skip
-        self.service_error("protocol")
+        self.service_error("protocol", event.status)
+        if event.reply_lost:
+            self._reply_failed()
+
+    def no_reply(self) -> None:
+        """No reply became audible within the reply timeout: the stalled reply is cut
+        (nothing of it plays late) and the caller hears the apology."""
+        scope = self._scope
+        scope.write({"type": "error", "where": "s2s",
+                     "error": f"no reply within {self._wait.timeout:g} s"})  # fmt: skip
+        self.service_error("timeout")
+        self._voice.cut(Cause.NOTICE)
+        self._reply_failed()
+
+    def _reply_failed(self) -> None:
+        """The caller's reply will not come: the policy's line (the apology) answers."""
+        self._wait.stop()
+        self._watch.report_and_carry_out(LlmFailed())
 
     def interrupted(self, event: SessionInterrupted) -> None:
         """The connection dropped; the session is being resumed."""
@@ -157,7 +183,7 @@ class SessionRecovery:
         if scope.closed:
             return
         self._voice.cut(Cause.NOTICE)
-        self._watch.report_and_carry_out(LlmFailed())  # the reply in progress is lost
+        self._reply_failed()  # the reply in progress is lost
         self._watch.report_and_carry_out(SttLost())
         history = "\n".join(self.history)[-HISTORY_CHARS:]
         instructions = self.instructions
@@ -183,6 +209,7 @@ class SessionRecovery:
         scope.write({"type": "s2s_unavailable"})
         self._watch.report_and_carry_out(SttGaveUp())
 
-    def service_error(self, kind: ErrorKind) -> None:
-        """Count a failure of the service for the gateway's metrics."""
-        self._scope.observer.service_error("s2s", kind)
+    def service_error(self, kind: ErrorKind, status: int | None = None) -> None:
+        """Count a failure of the service for the gateway's metrics (``status``: 400 for an
+        error about our own request, which the breakers do not count)."""
+        self._scope.observer.service_error("s2s", kind, status)

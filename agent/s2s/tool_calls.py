@@ -18,6 +18,7 @@ from agent.redact import Redactor
 from agent.s2s.base import ToolCallRequested
 from agent.s2s.replies import Speaking
 from agent.s2s.scope import SessionScope
+from agent.s2s.waiting import ReplyWait
 from agent.tools.registry import ToolRegistry
 
 __all__ = ["ToolCalls"]
@@ -34,9 +35,10 @@ class ToolCalls:
         context: the call as the tools see it.
         speaking: the live replies (each counts its tool calls).
         redactor: masks the caller's data in log lines.
+        wait: the caller's wait for a reply (a tool's run is not the model's delay).
     """
 
-    __slots__ = ("_context", "_redactor", "_scope", "_speaking", "_tools")
+    __slots__ = ("_context", "_redactor", "_running", "_scope", "_speaking", "_tools", "_wait")
 
     def __init__(
         self,
@@ -45,15 +47,20 @@ class ToolCalls:
         context: ToolCallContext,
         speaking: Speaking,
         redactor: Redactor,
+        wait: ReplyWait,
     ) -> None:
         self._scope = scope
         self._tools = tools
         self._context = context
         self._speaking = speaking
         self._redactor = redactor
+        self._wait = wait
+        self._running = 0
 
     def requested(self, event: ToolCallRequested) -> None:
         """The model calls a tool: run it as a task of the call."""
+        self._running += 1
+        self._wait.tool_running()
         self._scope.spawn(self._run(event))
 
     async def _run(self, event: ToolCallRequested) -> None:
@@ -72,5 +79,8 @@ class ToolCalls:
         )  # fmt: skip
         log.info("[%s] tool %s -> %s in %.0f ms", scope.log_id, event.name,
                  "ok" if result.ok else "error", result.elapsed * 1000)  # fmt: skip
+        self._running -= 1
         if not scope.closed:
             scope.session.send_tool_result(event.call_id, result.content)
+            if not self._running:
+                self._wait.tool_answered()  # the model's reply to the results is due now

@@ -26,12 +26,11 @@ import logging
 
 from agent.callscope import ms_between
 from agent.redact import Redactor
-from agent.resilience.policy import ReplyAudible
-from agent.resilience.watch import FailureWatch
 from agent.s2s.actions import S2sActions
 from agent.s2s.base import ReplyAudio, ReplyDone, ReplyText
 from agent.s2s.replies import Reply, Speaking, heard_prefix
 from agent.s2s.scope import SessionScope
+from agent.s2s.waiting import ReplyWait
 from agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
 
 __all__ = ["ModelVoice"]
@@ -46,8 +45,8 @@ class ModelVoice:
         scope: the call's record, observer, clock, tasks and session.
         speaking: the live replies and the playout.
         turns: the turn-taking machine (barge-ins).
-        actions: told when a reply starts and when the caller cuts in.
-        watch: the call's failure policy (told when a reply is heard).
+        actions: told when a reply starts, when its audio comes, and when the caller cuts in.
+        wait: the caller's wait for a reply (told when a reply is heard).
         redactor: masks the caller's data in log lines.
         greets: the call opens with a fixed greeting (its first reply is the greeting).
 
@@ -58,7 +57,7 @@ class ModelVoice:
 
     __slots__ = (
         "_actions", "_answered_speech", "_cut", "_greets", "_redactor", "_scope", "_turns",
-        "_watch", "first_audio", "replies", "speaking",
+        "_wait", "first_audio", "replies", "speaking",
     )  # fmt: skip
 
     def __init__(
@@ -67,7 +66,7 @@ class ModelVoice:
         speaking: Speaking,
         turns: TurnTaker,
         actions: S2sActions,
-        watch: FailureWatch,
+        wait: ReplyWait,
         redactor: Redactor,
         *,
         greets: bool,
@@ -76,7 +75,7 @@ class ModelVoice:
         self.speaking = speaking
         self._turns = turns
         self._actions = actions
-        self._watch = watch
+        self._wait = wait
         self._redactor = redactor
         self._greets = greets
         self.replies = 0
@@ -115,6 +114,7 @@ class ModelVoice:
         if reply.first_audio_at is None:
             reply.first_audio_at = event.received_at
             playout.when_first_played(reply.id, lambda at: self._first_played(reply, at))
+            self._actions.answer_arrived()
         reply.received_ms += len(event.audio) // 8
         playout.push_audio(reply.id, event.audio)
         self.first_audio.set()
@@ -237,7 +237,7 @@ class ModelVoice:
     def _first_played(self, reply: Reply, at: float | None) -> None:
         """From the tick that sent the reply's first frame: measure it (off the tick)."""
         if at is not None:
-            self._watch.report_and_carry_out(ReplyAudible())
+            self._wait.reply_audible()
             self._scope.loop.call_soon(self._write_metrics, reply, at)
 
     def _write_metrics(self, reply: Reply, first_rtp: float) -> None:

@@ -21,7 +21,13 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   session's audio never exceeds its age plus :data:`PACING_BURST_SECONDS`.
 * **Outages.** When the connection drops unexpectedly the service keeps
   accepting audio into the queue and reconnects with backoff (0.2 s doubling,
-  capped at 2 s; ``reconnect_attempts`` per outage). Until the backlog has
+  capped at 2 s) for ``reconnect_for`` seconds of the outage (its waits and its
+  attempts; the last wait is cut short so that one attempt starts at the end; none
+  after it). The assistant sets that to the failure policy's give-up
+  (``SIPGW_STT_GIVE_UP_AFTER_MS``) plus :data:`agent.stt.base.GIVE_UP_GRACE`
+  (:meth:`AssemblyAISTTService.set_reconnect_window`), so an outage is retried for as
+  long as the caller is kept on the line and the policy, not a count of attempts,
+  decides when the call moves on. Until the backlog has
   drained, silence is left out of it except a tail after each stretch of
   speech (the current ``min_turn_silence`` plus 100 ms, so that turn
   boundaries survive), and audio beyond ``max_backlog_seconds`` is dropped
@@ -37,8 +43,9 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   (unless its reason, or the text of the ``Error`` frame the server sent just
   before it, is about concurrency or rate) and legacy 4000-4003, and
   HTTP 4xx upgrade rejections other than 408 and 429. A session that dies
-  within :data:`STABLE_SESSION_SECONDS` of opening does not reset the retry
-  budget, so a flapping server cannot cause an endless reconnect loop. A
+  within :data:`STABLE_SESSION_SECONDS` of opening does not start a new outage
+  (its time goes on counting), so a flapping server cannot cause an endless
+  reconnect loop. A
   concurrency or rate-limit refusal (3009, 1008 "Too many concurrent
   sessions", HTTP 429: the service caps *new sessions per minute*) switches the
   backoff to 5 s doubling up to 60 s, so the attempts spread across that
@@ -70,6 +77,7 @@ from websockets.protocol import State
 
 from agent.redact import websocket_logger
 from agent.stt.base import (
+    GIVE_UP_GRACE,
     SpeechToText,
     SttConnectError,
     SttDisconnected,
@@ -222,8 +230,12 @@ class AssemblyAISettings:
     on is lost."""
     connect_timeout: float = 5.0
     """Budget for one connection attempt: TCP, TLS, upgrade and ``Begin``."""
-    reconnect_attempts: int = 5
-    """Attempts per outage, with backoff 0.2 s doubling, capped at 2 s."""
+    reconnect_for: float = 20.0 + GIVE_UP_GRACE
+    """Seconds one outage is retried (waits and attempts), with backoff 0.2 s doubling,
+    capped at 2 s (5 s doubling to 60 s after a rate-limit refusal); no attempt starts
+    after it. Default: the failure policy's default give-up (20 s) plus
+    :data:`agent.stt.base.GIVE_UP_GRACE`; :meth:`AssemblyAISTTService.set_reconnect_window`
+    sets it per call."""
     extra_params: Mapping[str, str] = field(default_factory=dict)
     """Extra query parameters (newer server options); they win over the above."""
 
@@ -236,8 +248,8 @@ class AssemblyAISettings:
             raise ValueError("max_backlog_seconds must not be negative")
         if self.connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
-        if self.reconnect_attempts < 0:
-            raise ValueError("reconnect_attempts must not be negative")
+        if self.reconnect_for < 0:
+            raise ValueError("reconnect_for must not be negative")
         check_keyterms(self.keyterms_prompt)
 
 
@@ -426,6 +438,8 @@ class AssemblyAISTTService(SpeechToText):
         self._failed = False
         self._closed = asyncio.Event()
         self._attempts_used = 0
+        self._outage_spent = 0.0  # seconds of waits and attempts in the current outage
+        self._reconnect_for = settings.reconnect_for
         self._turns_ended = 0
         self._audio_offset_ms = 0.0
         self._session_bytes_sent = 0
@@ -522,6 +536,11 @@ class AssemblyAISTTService(SpeechToText):
         A later call (the caller spoke again) replaces the boundary.
         """
         self._audio.mark_speech_end(self._min_turn_silence_ms())
+
+    def set_reconnect_window(self, seconds: float) -> None:
+        """Retry an outage for ``seconds`` from now on (``reconnect_for``): the assistant's
+        failure policy's give-up plus :data:`agent.stt.base.GIVE_UP_GRACE`."""
+        self._reconnect_for = max(0.0, seconds)
 
     @property
     def turn_end_silence(self) -> float | None:
@@ -685,7 +704,7 @@ class AssemblyAISTTService(SpeechToText):
                 return
             logger.warning("AssemblyAI session dropped: %s; reconnecting", description)
             if loop.time() - opened_at >= STABLE_SESSION_SECONDS:
-                self._attempts_used = 0
+                self._attempts_used, self._outage_spent = 0, 0.0  # a new outage
             current = await self._recover(description, is_rate_limited(code, reason))
 
     async def _recover(self, description: str, limited: bool) -> ClientConnection | None:
@@ -712,17 +731,22 @@ class AssemblyAISTTService(SpeechToText):
 
     async def _reconnect(self, last_error: str, limited: bool) -> ClientConnection | None:
         """Try again with backoff: 0.2 s doubling up to 2 s; after a concurrency or
-        rate-limit refusal, 5 s doubling up to 60 s (the per-minute window)."""
-        attempts = self._settings.reconnect_attempts
+        rate-limit refusal, 5 s doubling up to 60 s (the per-minute window); for
+        ``reconnect_for`` seconds of the outage, the last wait cut short so that an
+        attempt starts at its end."""
+        loop = asyncio.get_running_loop()
+        window = self._reconnect_for
         limited_tries = 0
-        while self._attempts_used < attempts:
+        while (left := window - self._outage_spent) > 0:
             if limited:
                 delay = min(RATE_LIMIT_BACKOFF_CAP, RATE_LIMIT_BACKOFF_FIRST * 2**limited_tries)
                 limited_tries += 1
             else:
                 delay = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**self._attempts_used)
+            delay = min(delay, left)
             self._attempts_used += 1
             await self._sleep(delay)
+            started = loop.time()
             try:
                 return await self._open()
             except SttConnectError as exc:
@@ -734,7 +758,13 @@ class AssemblyAISTTService(SpeechToText):
                     self._fail(last_error, exc.code)
                     return None
                 logger.info("AssemblyAI reconnect attempt failed: %s", last_error)
-        self._fail(f"gave up after {attempts} reconnect attempts; last error: {last_error}", None)
+            finally:
+                self._outage_spent += delay + (loop.time() - started)
+        self._fail(
+            f"gave up after {window:g} s of reconnect attempts ({self._attempts_used}); "
+            f"last error: {last_error}",
+            None,
+        )
         return None
 
     async def _serve(self, ws: ClientConnection) -> None:

@@ -15,7 +15,10 @@ Contract
 * A dropped connection is the vendor module's business: it reports the drop
   at once (:class:`SttDisconnected`), reconnects, keeps the audio meanwhile
   and reports the outage's end with :class:`SttReconnected`. Only when it
-  gives up does :class:`SttFailed` come.
+  gives up does :class:`SttFailed` come: on a final refusal, or when the outage
+  has lasted the window the agent set (:meth:`SpeechToText.set_reconnect_window`:
+  the failure policy's give-up plus :data:`GIVE_UP_GRACE`, so that the policy,
+  which keeps the caller informed meanwhile, decides when the call moves on).
 
 Times called ``received_at`` are ``loop.time()`` when the message arrived;
 stream positions (``*_ms``) count milliseconds of the audio this call sent,
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 __all__ = [
+    "GIVE_UP_GRACE",
     "SpeechToText",
     "SttConnectError",
     "SttDisconnected",
@@ -42,6 +46,11 @@ __all__ = [
     "SttTurnEnded",
     "SttWord",
 ]
+
+
+GIVE_UP_GRACE: Final = 1.0
+"""Seconds a client retries an outage beyond the failure policy's give-up: the policy
+moves the call on first; the client gives up after it (or at once on a final refusal)."""
 
 
 # --------------------------------------------------------------------------- events
@@ -241,6 +250,10 @@ class SpeechToText(Protocol):
         Lets the service send the audio that completes the end-of-turn silence
         without waiting for a batch to fill; a later call replaces the mark.
         """
+        ...
+
+    def set_reconnect_window(self, seconds: float) -> None:
+        """Retry a dropped connection for ``seconds`` of the outage (then :class:`SttFailed`)."""
         ...
 
     @property

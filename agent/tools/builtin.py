@@ -1,4 +1,4 @@
-"""The built-in tools: order status, callbacks, transfer to a human, hang-up, who answered.
+"""The built-in tools: orders, callbacks, messages, transfer to a person, hang-up, who answered.
 
 They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
 fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
@@ -28,7 +28,14 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
     the time is read by :mod:`agent.tools.callback_time`.
 ``transfer_target``
     SIP URI that ``transfer_to_human`` refers the caller to, e.g.
-    ``sip:support@pbx.example.com``; None: transfers are refused.
+    ``sip:support@pbx.example.com``; None: transfers are refused. The person a
+    ``take_message`` message is for.
+
+``take_message`` stores the caller's message for the person they wanted (in
+``callback_db``'s ``messages`` table, :mod:`agent.tools.message_store`; the
+call record and the ``message.taken`` webhook carry it too): what they said,
+their name and a number to reach them if they gave them (a phone number only;
+nothing dials it), the number they called from.
 
 Against toll fraud and prompt injection no tool takes a target from the model
 that is not checked: ``transfer_to_human`` has no target argument (it always
@@ -68,6 +75,7 @@ from agent.tools.callback_store import (
     number_allowed,
 )
 from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
+from agent.tools.message_store import MessageQuotaExceeded, MessageStore
 from agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = [
@@ -102,6 +110,7 @@ def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
             settings.orders_file, settings.orders_verify
         ),
         "schedule_callback": lambda: _callback_tool(settings),
+        "take_message": lambda: _message_tool(settings),
         "transfer_to_human": lambda: _transfer_tool(settings.transfer_target, settings.dial_policy),
         "end_call": _end_call_tool,
         "who_answered": _who_answered_tool,
@@ -466,6 +475,83 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
             "additionalProperties": False,
         },
         handler=schedule_callback,
+    )
+
+
+# -- take_message --------------------------------------------------------------
+
+
+def _message_tool(settings: BuiltinToolSettings) -> Tool:
+    store = MessageStore(settings.callback_db)
+    for_target = settings.transfer_target or ""
+
+    async def take_message(ctx: ToolContext, args: dict[str, Any]) -> object:
+        text = str(args.get("message") or "").strip()
+        if not text:
+            raise ToolError("no message: ask the caller what to pass on")
+        given = str(args.get("phone") or "").strip()
+        reach_at = ""
+        if given:
+            try:
+                reach_at = dialable_number(given)
+            except ValueError:
+                raise ToolError(f"{given!r} is not a phone number: ask the caller again") from None
+        name = " ".join(str(args.get("name") or "").split())
+        try:
+            row_id = await asyncio.to_thread(
+                store.add,
+                call_id=ctx.call_id,
+                for_target=for_target,
+                from_number=callback_requester(ctx),  # counted by proven number, as callbacks
+                caller_name=name,
+                reach_at=reach_at,
+                message=text,
+                now=time.time(),
+                quota=settings.callback_quota,
+            )
+        except MessageQuotaExceeded as exc:
+            log.warning("call %s: message not stored: %s", ctx.call_id, exc)
+            raise ToolError(
+                "no more messages can be taken from this caller today: tell the caller, and "
+                "offer another way to help"
+            ) from None
+        log.info("call %s: message %d taken for %s", ctx.call_id, row_id, for_target or "-")
+        return {"taken": True, "message_id": row_id, "for": for_target, "name": name,
+                "phone": reach_at, "message": text}  # fmt: skip
+
+    return Tool(
+        name="take_message",
+        description=(
+            "Take a message for the person the caller wanted (when a transfer did not go "
+            "through, or nobody can take the call now): what to pass on, in the caller's own "
+            "words, with their name and a number to reach them if they give them. Read it "
+            "back to the caller first. It is stored and passed on; nobody calls back "
+            "automatically (schedule_callback does that)."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "The message, as the caller gave it.",
+                },
+                "name": {
+                    "type": "string",
+                    "maxLength": 100,
+                    "description": "The caller's name, if they gave it.",
+                },
+                "phone": {
+                    "type": "string",
+                    "maxLength": 64,
+                    "description": "A number to reach them, if they gave one: digits with an "
+                    "optional leading +.",
+                },
+            },
+            "required": ["message"],
+            "additionalProperties": False,
+        },
+        handler=take_message,
     )
 
 

@@ -100,7 +100,7 @@ def assistant_agent(
         caller_context=caller_context(context),
         lines=lines,
     )
-    return AssistantFactory(resources)
+    return AssistantFactory(resources, {"stt": stt.name, "llm": llm.name, "tts": tts.name})
 
 
 def _check_backlog(backlog_ms: int, fallback: FallbackSection) -> None:

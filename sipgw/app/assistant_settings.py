@@ -261,7 +261,7 @@ class BuiltinToolsSection:
     callback_db: str = setting(
         "callbacks.sqlite3", env="SIPGW_CALLBACK_DB", parse=text,
         help="SQLite file where schedule_callback stores requests and from which the gateway "
-        "dials them (see the Callbacks section).",
+        "dials them (see the Callbacks section), and take_message the callers' messages.",
     )  # fmt: skip
     transfer_target: str = setting(
         "", env="SIPGW_TRANSFER_TARGET", parse=text,

@@ -49,10 +49,20 @@ from sipgw.offeranswer import NegotiatedAudio
 from sipgw.sdp import InlineKey
 from sipgw.trustedid import phone_number
 
-__all__ = ["TRANSFER_TIMEOUT", "CallHandle", "CallLog", "Consulting", "stream_params"]
+__all__ = [
+    "TRANSFER_NOTIFY_MARGIN",
+    "TRANSFER_TIMEOUT",
+    "CallHandle",
+    "CallLog",
+    "Consulting",
+    "stream_params",
+]
 
 TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
+TRANSFER_NOTIFY_MARGIN = 15.0
+"""On top of the ring timeout, the wait for a REFER's final NOTIFY once the phone accepted
+it (its own call setup to the target): then the transfer is failed (sipgw.usages.refer)."""
 
 
 def _keying(suite: str, key: InlineKey) -> SrtpKeying:
@@ -160,6 +170,9 @@ class CallHandle:
     refused: Refused | None = None
     """How the far end refused a placed call (``403 Caller Origination Number ...``, its
     Reason and Warning, our hint); None: it did not."""
+    transfer_wait: float = 60.0 + TRANSFER_NOTIFY_MARGIN
+    """Seconds after the REFER's 202 for its final NOTIFY (the ring timeout and
+    :data:`TRANSFER_NOTIFY_MARGIN`); then the transfer failed (408) and the agent is told."""
     amd: AmdRequest | None = None
     """What answering-machine detection a placed call runs (``agent.amd.AmdCall``); None:
     none (inbound calls, ``off``)."""
@@ -273,7 +286,8 @@ class CallHandle:
         """Blind transfer with REFER; True once the caller's phone accepted it (202).
 
         When the target then answers, the gateway ends this call; when it does
-        not, the agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
+        not, or no final NOTIFY comes :attr:`transfer_wait` seconds after the 202, the
+        agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
         The REFER carries :attr:`refer_headers`, and ``summary`` as User-to-User when
         :attr:`transfer_summary` is on.
 
@@ -293,8 +307,13 @@ class CallHandle:
         try:
             self.sip.act(
                 lambda now: self.sip.ua.refer(
-                    self.call, refer_to, now, headers=self.refer_headers, user_to_user=uui
-                )
+                    self.call,
+                    refer_to,
+                    now,
+                    headers=self.refer_headers,
+                    user_to_user=uui,
+                    notify_timeout=self.transfer_wait,
+                )  # fmt: skip
             )
             return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
         except (SipError, TimeoutError) as exc:

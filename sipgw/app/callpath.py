@@ -45,16 +45,24 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
+from agent.observer import AgentObserver
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.liveness import LivenessConfig
 from media.ports import PortAllocator
+from media.quality import CallQuality
 from media.session import MediaSession
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calldetails import CallHeadersSection, call_details, with_numbers
 from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle, CallLog, Consulting, stream_params
+from sipgw.app.callhandle import (
+    TRANSFER_NOTIFY_MARGIN,
+    CallHandle,
+    CallLog,
+    Consulting,
+    stream_params,
+)
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
@@ -76,6 +84,23 @@ PREPARE_TIMEOUT = 10.0
 """Seconds an agent may take to prepare before the call is ended (503, or BYE once answered)."""
 AGENT_CLOSE_TIMEOUT = 5.0
 """Seconds an agent may take to close once its call has ended."""
+
+
+def _log_media_end(
+    log: logging.LoggerAdapter[logging.Logger], session: MediaSession
+) -> CallQuality:
+    """The end-of-call media lines (the jitter buffer's counters, the quality figures)."""
+    jb = session.jitter.stats
+    log.info(
+        "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms, "
+        "adjusted +%d/-%d (%d loud), re-anchored %d%s",
+        session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
+        jb.inserted_frames, jb.compressed_frames, jb.loud_adjustments, jb.reanchors,
+        _srtp_summary(session),
+    )  # fmt: skip
+    quality = session.quality()
+    log.info("media quality: %s", quality.summary())
+    return quality
 
 
 def _srtp_summary(session: MediaSession) -> str:
@@ -148,7 +173,14 @@ class CallPath:
         self.headers = CallHeadersSection()
         """The X- headers agents see, and whether transfers carry a summary."""
         self.warm: Consulting | None = None
+        self.transfer_wait = 60.0 + TRANSFER_NOTIFY_MARGIN
+        """Each call's wait for a REFER's final NOTIFY: the ring timeout and a margin."""
         """Warm transfers, for the calls' agents (the gateway sets it)."""
+        self.observer_for: Callable[[AgentFactory], AgentObserver] = lambda factory: (
+            metrics.agent_observer
+        )
+        """Each call's observer, by its agent's factory (the gateway's: the breakers of its
+        vendors, then the metrics: :meth:`sipgw.app.breakers.VendorBreakers.observer`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 
@@ -191,6 +223,7 @@ class CallPath:
         handle.details = call_details(call, self.headers.pass_headers, variables)
         handle.refer_headers = tuple(handle.details.headers.items())  # back to the PBX
         handle.transfer_summary = self.headers.transfer_summary
+        handle.transfer_wait = self.transfer_wait
         handle.endpoint = endpoint
         handle.warm = self.warm
         return self.enter(handle, ringing=ringing)
@@ -238,7 +271,7 @@ class CallPath:
         agent: Agent | None = None
         try:
             agent = factory(handle)
-            agent.observer = self.metrics.agent_observer
+            agent.observer = self.observer_for(factory)
             self.feed.agent_built(handle, agent)
             self._hear_early(handle, agent)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
@@ -264,9 +297,11 @@ class CallPath:
 
     @staticmethod
     def _hear_early(handle: CallHandle, agent: Agent) -> None:
-        """A placed call with answering-machine detection: its agent hears the callee from
-        the answer on, while it prepares (the first "Hello?" decides; docs/amd.md)."""
-        if handle.amd is not None and handle.session is not None and agent.wants_arrival_audio:
+        """A placed call with answering-machine detection (or whose agent asks for it: a
+        warm transfer's consultation call): its agent hears the callee from the answer on,
+        while it prepares (the first "Hello?" decides; docs/amd.md)."""
+        early = handle.amd is not None or agent.hears_while_preparing
+        if early and handle.session is not None and agent.wants_arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
     @staticmethod
@@ -411,16 +446,7 @@ class CallPath:
         handle.session = None
         session.on_audio = None
         self.counted.media_ended(session)
-        jb = session.jitter.stats
-        handle.log.info(
-            "media stats: in %d, played %d, lost %d, late %d, jitter %.1f ms, "
-            "adjusted +%d/-%d (%d loud), re-anchored %d%s",
-            session.stats.packets_in, jb.played, jb.lost, jb.late, jb.jitter * 1000,
-            jb.inserted_frames, jb.compressed_frames, jb.loud_adjustments, jb.reanchors,
-            _srtp_summary(session),
-        )  # fmt: skip
-        quality = handle.quality = session.quality()
-        handle.log.info("media quality: %s", quality.summary())
+        quality = handle.quality = _log_media_end(handle.log, session)
         if handle.agent is not None:
             handle.agent.on_quality(quality)
 

@@ -45,7 +45,7 @@ from sipgw.app.accounts import RegistrationSettings
 from sipgw.app.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters, Counters, ThrottleCount, read_counters
@@ -189,13 +189,16 @@ class Gateway:
         )
         """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
+        self.calls.observer_for = self.breakers.observer
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
         """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
         self.outbound = OutboundCalls(
             self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
-            lines=self.routes.line_named,
+            lines=self.routes.line_named, breakers=self.breakers,
         )  # fmt: skip
+        # a blind transfer's target rings as long as our own calls' (SIPGW_RING_TIMEOUT)
+        self.calls.transfer_wait = self.outbound.config.ring_timeout + TRANSFER_NOTIFY_MARGIN
         self.outbound.locate = self.trunks.call_targets
         self.admin_throttle: ThrottleCount | None = None
         """The admin server's wrong-token throttle, when one runs (its 429s are counted)."""

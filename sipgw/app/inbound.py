@@ -97,8 +97,18 @@ class InboundCalls:
         sip.act(lambda now: sip.ua.reject(call, status, now))
 
     async def _answer(self, handle: CallHandle, factory: AgentFactory) -> None:
-        """Bind RTP, ring for the ring time, then build and prepare the agent, answer."""
+        """Ask the breakers, bind RTP, ring for the ring time, then build and prepare the
+        agent, answer."""
         path, sip = self.path, handle.sip
+        refused = self.breakers.refusal(factory)
+        if refused is not None:  # before any port is taken, before it rings
+            message = self.breakers.message
+            then = "answering with the recorded message" if message else "503"
+            handle.log.warning("the %s breaker is open: %s", " ".join(refused), then)
+            if message is None:
+                handle.hangup(503, by="gateway")
+                return
+            factory = partial(AnnouncementAgent, frames=message)
         endpoint = await path.open_rtp()
         if handle.ended:
             if endpoint is not None:
@@ -115,15 +125,6 @@ class InboundCalls:
             await asyncio.sleep(self.ring_time)
             if handle.ended:
                 return  # cancelled while ringing: no agent was built
-        refused = self.breakers.refusal(factory)
-        if refused is not None:
-            message = self.breakers.message
-            then = "answering with the recorded message" if message else "503"
-            handle.log.warning("the %s breaker is open: %s", refused, then)
-            if message is None:
-                handle.hangup(503, by="gateway")
-                return
-            factory = partial(AnnouncementAgent, frames=message)
         agent = await path.prepare_agent(handle, factory)
         if agent is None:
             if not handle.ended:

@@ -186,7 +186,7 @@ class _AgentMetrics:
     def barge_in(self) -> None:
         self._metrics.barge_ins.inc()
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
@@ -223,8 +223,8 @@ class GatewayMetrics:
         )
         self.media_path = Gauge(
             "sipgw_media_path",
-            "1 for the media path this process runs (docs/performance.md, \"The native media "
-            "path\"): native (the hot modules compiled, RTP read in batches) or pure (Python).",
+            '1 for the media path this process runs (docs/performance.md, "The native media '
+            'path"): native (the hot modules compiled, RTP read in batches) or pure (Python).',
             ["path"],
             registry=registry,
         )

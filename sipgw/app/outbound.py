@@ -41,12 +41,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from agent.amd.config import AmdMode, AmdRequest
+from agent.amd.config import AmdMode, AmdRequest, acts_on_detection
 from agent.base import AgentFactory
 from agent.opening import call_data
 from agent.record import KeepsRecords
 from agent.variables import TemplateError, VariablesCheck
 from sipgw.addressing import Flow
+from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.callrequest import CallRequest
@@ -163,13 +164,16 @@ class PlacedCall:
     """Monotonic time of the answer."""
     id: str | None = None
     """The call's log id, once its INVITE went out."""
+    refused: bool = False
+    """It was refused for what it asked (variables its agent lacks, detection its agent
+    does not run, an unknown account): the admin API answers 400."""
 
     @classmethod
-    def failed(cls, target: str, reason: str) -> PlacedCall:
-        """A call that ended before any INVITE went out."""
+    def failed(cls, target: str, reason: str, *, refused: bool = False) -> PlacedCall:
+        """A call that ended before any INVITE went out (``refused``: for what it asked)."""
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
         outcome.set_result(CallOutcome(target, "failed", False, 0.0, None, reason))
-        return cls(target, outcome)
+        return cls(target, outcome, refused=refused)
 
 
 class OutboundCalls:
@@ -198,6 +202,7 @@ class OutboundCalls:
         *,
         default_agent: AgentFactory,
         lines: Callable[[str], Line],
+        breakers: VendorBreakers | None = None,
     ) -> None:
         self.path = path
         self.config = config
@@ -206,6 +211,9 @@ class OutboundCalls:
         """Who talks on a placed call that names no agent and no line (:meth:`place`)."""
         self.lines = lines
         """The routes file's line by name (raises ``ValueError`` for none such)."""
+        self.breakers = breakers
+        """Asked before a call is dialled: a vendor its agent needs may be down for
+        everyone (:mod:`sipgw.app.breakers`)."""
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
         """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.trunks`); None = none."""
         self._placed: dict[CallKey, PlacedCall] = {}
@@ -326,8 +334,17 @@ class OutboundCalls:
                 config = dataclasses.replace(config, caller_id=caller_id)
             from_uri, display = caller(config, sip.ua.config.public_host)
             _check_variables(factory, variables)
+            detection = _detection(amd, self.config.amd)
+            _check_detection(factory, detection)
         except ValueError as exc:
-            return PlacedCall.failed(uri, str(exc))
+            return PlacedCall.failed(uri, str(exc), refused=True)
+        refused = self.breakers.refusal(factory) if self.breakers is not None else None
+        if refused is not None:  # the callee would answer into a dead call
+            service, vendor = refused
+            return PlacedCall.failed(
+                uri, f"not dialled: {vendor} ({service}) is down for everyone (its breaker "
+                "is open; docs/operations.md, Circuit breakers)"
+            )  # fmt: skip
         endpoint = await self.path.open_rtp()
         if endpoint is None:
             return PlacedCall.failed(uri, "no free RTP port")
@@ -354,7 +371,7 @@ class OutboundCalls:
         handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
         handle.details = dataclasses.replace(handle.details, variables=variables)  # numbers kept
         handle.refer_headers = headers
-        handle.amd = _detection(amd, self.config.amd)
+        handle.amd = detection
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
         placed = PlacedCall(uri, outcome, handle, factory, id=handle.call.log_id)
         self._placed[handle.call.key] = placed
@@ -460,6 +477,21 @@ def _record_unanswered(placed: PlacedCall, handle: CallHandle, outcome: CallOutc
         )  # fmt: skip
     finally:
         record.close()
+
+
+def _check_detection(factory: AgentFactory, detection: AmdRequest | None) -> None:
+    """Refuse detection that the call's agent would not act on (a speech-to-speech agent's
+    service hears the callee, not the detector): rather than greet every voicemail.
+
+    Raises:
+        ValueError: naming ``amd``.
+    """
+    if detection is not None and not acts_on_detection(factory):
+        raise ValueError(
+            f'"amd" {detection.mode.value}: this call\'s agent does not run answering-machine '
+            "detection (the speech-to-speech agents do not; docs/amd.md): place it with "
+            '"amd": "off" (--amd off), or on an assistant line'
+        )
 
 
 def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> None:

@@ -93,6 +93,12 @@ class FallbackSection:
         help="LLM failures in a row, after its retries (each answered with the apology from "
         "memory), before the call moves on.",
     )  # fmt: skip
+    s2s_reply_timeout_ms: int = setting(
+        5000, env="SIPGW_S2S_REPLY_TIMEOUT_MS", parse=int_range(100, 600_000),
+        help="Speech-to-speech agents: how long (ms) after the caller stopped speaking the "
+        "model may take to be heard (a tool's run not counted) before the reply is given up: "
+        "the apology, counted as an LLM failure.",
+    )  # fmt: skip
 
     def check(self) -> None:
         """The STT give-up is not before its notice.

@@ -9,6 +9,11 @@ section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.app.vendors.AssemblyAISection`
 setting; no STT or TTS key is needed), and their own section
 (:mod:`sipgw.app.s2s_settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
+
+What they do not do is refused rather than ignored: ``SIPGW_TRANSFER_MODE=warm`` stops
+start-up (their transfers are blind), and answering-machine detection is refused per call
+(:func:`agent.amd.config.acts_on_detection`; ``SIPGW_AMD`` other than ``off`` with one of
+them as ``--agent`` stops start-up, :mod:`sipgw.app.startup`).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from sipgw.app.assistant_settings import (
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import Sources
+from sipgw.app.settings import ConfigError, Sources, load
+from sipgw.app.transfer_settings import TransferSection
 from sipgw.app.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
@@ -68,7 +74,7 @@ def voice_agent_agent(
     from agent.s2s.assemblyai import VoiceAgentSettings
     from agent.s2s.factories import voice_agent_factory
 
-    settings, registry, hook = _shared(shared, sources)
+    settings, registry, hook = _shared(shared, sources, "voice-agent")
     vendor = VoiceAgentSettings(
         api_key=key.api_key,
         url=voice_agent.url,
@@ -77,7 +83,9 @@ def voice_agent_agent(
         chunk_ms=voice_agent.chunk_ms,
     )
     lines = _lines(shared, settings, VoiceKey("assemblyai-voice-agent", vendor.voice, ""))
-    return voice_agent_factory(settings, vendor, registry, hook, lines)
+    return voice_agent_factory(
+        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+    )
 
 
 # --------------------------------------------------------------------------- Realtime
@@ -94,7 +102,7 @@ def realtime_agent(
     from agent.s2s.factories import realtime_factory
     from agent.s2s.openai import RealtimeSettings, TurnDetection
 
-    settings, registry, hook = _shared(shared, sources)
+    settings, registry, hook = _shared(shared, sources, "realtime")
     vendor = RealtimeSettings(
         api_key=key.api_key,
         base_url=realtime.base_url,
@@ -109,17 +117,29 @@ def realtime_agent(
         chunk_ms=realtime.chunk_ms,
     )
     lines = _lines(shared, settings, VoiceKey("openai-realtime", vendor.voice, vendor.model))
-    return realtime_factory(settings, vendor, registry, hook, lines)
+    return realtime_factory(
+        settings, vendor, registry, hook, lines, reply_timeout=shared.s2s_reply_timeout_ms / 1000
+    )
 
 
 # --------------------------------------------------------------------------- both
 
 
 def _shared(
-    shared: AgentSections, sources: Sources
+    shared: AgentSections, sources: Sources, name: str
 ) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
     """What both agents take from the assistant's sections: the settings, the tools, the
-    caller-context hook."""
+    caller-context hook.
+
+    Raises:
+        ConfigError: ``SIPGW_TRANSFER_MODE=warm``: their transfers are blind.
+    """
+    if load(TransferSection, sources).mode == "warm":
+        raise ConfigError(
+            f"SIPGW_TRANSFER_MODE=warm: the {name} agent transfers blind only (its speech "
+            "service cannot hold the caller and brief the person); set "
+            "SIPGW_TRANSFER_MODE=blind, or use --agent assistant for warm transfers"
+        )
     settings = with_fallback(
         agent_settings(shared, PreemptiveSection(), shared, shared, shared, shared, sources),
         shared,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.amd.config import AmdMode, acts_on_detection
 from agent.base import AgentFactory
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
@@ -158,6 +159,13 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     placing = load(OutboundSection, sources)
     registration = registration_settings(accounts, placing.outbound_proxy)
     factories = {plugin.spec: plugin.build(sources)}
+    amd = load(AmdSection, sources).mode
+    if amd is not AmdMode.OFF and not acts_on_detection(factories[plugin.spec]):
+        raise ConfigError(
+            f"SIPGW_AMD={amd.value}: the {plugin.spec} agent does not run answering-machine "
+            "detection (docs/amd.md), so its placed calls would greet every voicemail; set "
+            "SIPGW_AMD=off, or use --agent assistant"
+        )
     account_agents: dict[str, AgentFactory] = {}
     for account in registration.accounts:
         if account.agent and account.agent != plugin.spec:
@@ -188,7 +196,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
-            webhook_secret=bool(webhooks.webhook_secret.strip()),
+            webhook_secret=bool(webhooks.webhook_secret.strip()), amd=amd,
         )  # fmt: skip
         lines = Lines(Path(routes), base)
         secrets += [s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)]
@@ -201,9 +209,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         access,
         registration,
         account_agents,
-        dataclasses.replace(
-            outbound_config(placing, accounts, registration), amd=load(AmdSection, sources).mode
-        ),
+        dataclasses.replace(outbound_config(placing, accounts, registration), amd=amd),
         callback_setup(tools, callbacks, dial) if plugin.spec in CALLBACK_AGENTS else None,
         load(LimitsConfig, sources),
         policy,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 
+from agent.amd.config import AmdMode, AmdRequest
 from agent.base import AgentFactory
 from agent.warm_transfer import ConsultLeg, JoinFailed, JoinHow, LegEnded
 from sipgw.app.bridge import bridge
@@ -92,7 +93,9 @@ class WarmTransfers:
         # The object judged is the one sent: the number dialled, or the Request-URI.
         self.path.gate.admit("transfer", target, handle.log, resolved.judged)
         self.path.counted.call_started()
-        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout)
+        # Its agent detects who answered itself (agent.consult): no SIPGW_AMD campaign mode.
+        off = AmdRequest(AmdMode.OFF)
+        placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout, amd=off)
         handle.log.info("warm transfer: consulting %s (%s)", target,
                         placed.handle.call.log_id if placed.handle else "not placed")  # fmt: skip
         return ConsultCall(placed)

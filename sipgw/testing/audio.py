@@ -440,13 +440,17 @@ def analyse(path: str | Path, *, active_threshold_dbfs: float = -40.0) -> AudioR
 
 
 def tone_spans(report: AudioReport, hz: float, step: float = 0.1) -> list[tuple[float, float]]:
-    """(start, end) seconds of the recording where ``hz`` dominates (``step`` s windows)."""
+    """(start, end) seconds of the recording where ``hz`` dominates (``step`` s windows):
+    a window with a 20 ms frame above -40 dBFS whose energy is more than half ``hz``'s."""
     found: list[tuple[float, float]] = []
     start = None
     t = 0.0
+    rate, samples, levels = report.rate, report.samples, report.frame_dbfs
     while t + step <= report.duration:
-        part = report.slice(t, t + step)
-        present = (part.rms_dbfs or -100) > -40 and part.fraction_at(hz, length=step) > 0.5
+        a, b = round(t * rate), round((t + step) * rate)
+        first, last = round(t / FRAME_SECONDS), round((t + step) / FRAME_SECONDS)
+        loud = any(level > -40 for level in levels[first:last])
+        present = loud and _energy_fraction(_hann(samples[a:b]), hz, rate) > 0.5
         if present and start is None:
             start = t
         elif not present and start is not None:

@@ -14,6 +14,16 @@ message/sipfrag body (RFC 3420) holding the status line of the phone's
 INVITE to the target (§2.4.5). Each step reaches the application as
 a :class:`~sipgw.events.TransferUpdated`.
 
+A phone that accepted the REFER but never sends the final NOTIFY would
+leave the transfer pending for good (the caller on hold, the agent waiting):
+once the REFER is accepted, ``notify_timeout`` is armed (the caller's phone
+rings the target meanwhile: the application gives its ring timeout and a
+margin), and when it passes without a final NOTIFY the transfer is reported
+failed (408). RFC 6665 §4.1.2.4 gives up the same way on a subscription
+whose first NOTIFY does not come (Timer N). A final NOTIFY that comes later
+still reports a success (the caller did reach the target), not a second
+failure.
+
 An attended transfer (RFC 5589 §7) refers the caller to the peer of another
 call of ours (the consultation) with that dialog in a ``Replaces`` header
 of the Refer-To URI (:func:`replacing_target`): the caller's phone copies it
@@ -38,7 +48,17 @@ from sipgw.uri import SipUri, Uri, copy_uri, parse_uri
 from sipgw.usages.context import UsageContext
 from sipgw.usages.session import CallSession
 
-__all__ = ["ReferUsage", "replacing_target", "sipfrag_status", "tokens"]
+__all__ = [
+    "DEFAULT_NOTIFY_TIMEOUT",
+    "ReferUsage",
+    "replacing_target",
+    "sipfrag_status",
+    "tokens",
+]
+
+DEFAULT_NOTIFY_TIMEOUT = 75.0
+"""Seconds after a REFER's 2xx without a final NOTIFY before the transfer is reported
+failed, unless the caller gives its own: a 60 s ring and 15 s for the phone's call setup."""
 
 
 def sipfrag_status(body: bytes) -> tuple[int | None, str]:
@@ -85,6 +105,7 @@ class ReferUsage:
         now: float,
         headers: tuple[tuple[str, str], ...] = (),
         user_to_user: str | None = None,
+        notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT,
     ) -> None:
         """Ask the caller's phone to call ``target`` (a URI, or its text) instead.
 
@@ -92,6 +113,8 @@ class ReferUsage:
             headers: ``X-`` headers for the REFER (checked against header injection).
             user_to_user: a User-to-User value (:func:`~sipgw.customheaders.user_to_user`),
                 on the REFER and embedded in a SIP Refer-To URI.
+            notify_timeout: seconds after the REFER's 2xx without a final NOTIFY before
+                the transfer is reported failed (see the module docstring).
 
         Raises:
             InvalidState: the call is not confirmed.
@@ -118,12 +141,35 @@ class ReferUsage:
         extra.add("Contact", self.ctx.session_contact(session))
         for name, value in custom:
             extra.add(name, value)
-        self.ctx.send_in_dialog(session, "REFER", now, partial(self._answered, session), extra)
+        self._settle(session, "open")
+        answered = partial(self._answered, session, notify_timeout)
+        self.ctx.send_in_dialog(session, "REFER", now, answered, extra)
 
-    def _answered(self, session: CallSession, outcome: Outcome, now: float) -> None:
+    def _answered(
+        self, session: CallSession, notify_timeout: float, outcome: Outcome, now: float
+    ) -> None:
         accepted = isinstance(outcome, SipResponse) and outcome.status < 300
         stage = TransferStage.ACCEPTED if accepted else TransferStage.REJECTED
         self.ctx.events.append(TransferUpdated(session.info, stage, outcome.status, outcome.reason))
+        if not accepted:
+            self._settle(session, "done")
+        elif session.refer == "open" and session.refer_deadline is None:  # no final NOTIFY yet
+            wait = partial(self._no_final_notify, session, notify_timeout)
+            session.refer_deadline = self.ctx.heap.schedule(now + notify_timeout, wait)
+
+    def _no_final_notify(self, session: CallSession, waited: float, now: float) -> None:
+        session.refer_deadline = None
+        if session.refer != "open":
+            return
+        self._settle(session, "timed out")
+        reason = f"no final NOTIFY {waited:g} s after the REFER was accepted"
+        self.ctx.events.append(TransferUpdated(session.info, TransferStage.FAILED, 408, reason))
+
+    def _settle(self, session: CallSession, state: str) -> None:
+        """Where the last REFER stands (``CallSession.refer``), its deadline cancelled."""
+        self.ctx.heap.cancel(session.refer_deadline)
+        session.refer_deadline = None
+        session.refer = state
 
     def notify(
         self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
@@ -139,12 +185,15 @@ class ReferUsage:
         state = (request.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
         status, reason = sipfrag_status(request.body)
         self.ctx.respond(tx, request, 200, now)
+        timed_out = session.refer == "timed out"  # its failure was reported already
         if status is None:
             if state == "terminated":
-                update = TransferUpdated(
-                    session.info, TransferStage.FAILED, 0, "subscription terminated"
-                )
-                self.ctx.events.append(update)
+                self._settle(session, "done")
+                if not timed_out:
+                    update = TransferUpdated(
+                        session.info, TransferStage.FAILED, 0, "subscription terminated"
+                    )
+                    self.ctx.events.append(update)
             return
         if status < 200:
             stage = TransferStage.PROGRESS
@@ -152,4 +201,8 @@ class ReferUsage:
             stage = TransferStage.SUCCEEDED
         else:
             stage = TransferStage.FAILED
+        if stage is not TransferStage.PROGRESS:
+            self._settle(session, "done")
+        if timed_out and stage is not TransferStage.SUCCEEDED:
+            return  # late news of a failure already reported
         self.ctx.events.append(TransferUpdated(session.info, stage, status, reason))

@@ -110,6 +110,11 @@ class CallSession:
         session_timer: the RFC 4028 timer agreed, if any.
         session_deadline: our next refresh, or the expiry we watch for.
         uac: the outbound call's UAC state; None for an incoming call.
+        refer: where our last REFER stands (:mod:`sipgw.usages.refer`): "" (none),
+            "open" (its final NOTIFY is awaited), "timed out" (it did not come in
+            time), "done".
+        refer_deadline: when a REFER that was accepted is given up on without a
+            final NOTIFY.
     """
 
     info: CallInfo
@@ -126,6 +131,8 @@ class CallSession:
     session_timer: SessionTimer | None = None
     session_deadline: Timer | None = None
     uac: UacLeg | None = None
+    refer: str = ""
+    refer_deadline: Timer | None = None
 
     @property
     def key(self) -> CallKey:
@@ -176,7 +183,8 @@ class CallSession:
         return self.invite.headers.get_all("Supported")
 
     def stop_timers(self, heap: TimerHeap) -> None:
-        """Cancel every deadline of the call (2xx retransmission, no-ACK, session timer)."""
+        """Cancel every deadline of the call (2xx retransmission, no-ACK, session timer,
+        a REFER's wait for its NOTIFY)."""
         pending = self.pending_ack
         if pending is not None:
             heap.cancel(pending.retransmit)
@@ -184,6 +192,8 @@ class CallSession:
             self.pending_ack = None
         heap.cancel(self.session_deadline)
         self.session_deadline = None
+        heap.cancel(self.refer_deadline)
+        self.refer_deadline = None
         if self.uac is not None:
             heap.cancel(self.uac.ring_timer)
             heap.cancel(self.uac.cancel_timer)

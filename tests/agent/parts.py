@@ -31,6 +31,7 @@ from agent.settings import AssistantSettings
 from agent.stt.base import SttEvent, SttStats
 from agent.tools.registry import Tool, ToolRegistry
 from agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
+from sipgw.testing.audio import tone_frames
 
 FRAME = 160
 BYTES_PER_CHAR = 80
@@ -233,6 +234,8 @@ class RecordingObserver:
     """The services reported working (``service_ok``), in order."""
     decisions: list[str] = field(default_factory=list)
     """The failure policy's decisions, in order."""
+    statuses: list[int | None] = field(default_factory=list)
+    """The status (HTTP or close code) of each ``service_error``, in order."""
 
     def turn_measured(self, stages: Mapping[str, float]) -> None:
         self.events.append(("turn", dict(stages)))
@@ -240,8 +243,9 @@ class RecordingObserver:
     def barge_in(self) -> None:
         self.events.append(("barge_in", None))
 
-    def service_error(self, service: Service, kind: ErrorKind) -> None:
+    def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self.events.append(("error", (service, kind)))
+        self.statuses.append(status)
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
         self.events.append(("preemptive", outcome))
@@ -313,6 +317,38 @@ async def play_out(
     return frames
 
 
+SILENT_FRAME = b"\xff" * 160
+
+
+def speech_frames(seconds: float) -> list[bytes]:
+    """Speech as the detectors hear it: 200 ms syllables of a low tone (below the beep
+    detector's band), 60 ms quieter between them, ``seconds`` long, ending on a syllable."""
+    frames: list[bytes] = []
+    pitches = (250, 300, 350)
+    while len(frames) < round(seconds / 0.02):
+        frames += tone_frames(pitches[len(frames) % 3], 0.2, -20.0)
+        frames += [SILENT_FRAME] * 3
+    frames = frames[: round(seconds / 0.02)]
+    while frames and frames[-1] == SILENT_FRAME:
+        frames.pop()
+    return frames
+
+
+async def feed_audio(on_audio: Callable[[bytes], None], frames: Sequence[bytes]) -> None:
+    """The callee's ``frames`` at arrival, one per 20 ms on absolute deadlines."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for n, frame in enumerate(frames):
+        await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.02 - loop.time()))
+        on_audio(frame)
+
+
+async def say_hello(on_audio: Callable[[bytes], None]) -> None:
+    """A person picks up: "Hello?" (0.5 s), then 0.3 s of silence (a person is decided
+    240 ms after it ends: :mod:`agent.amd`)."""
+    await feed_audio(on_audio, [*speech_frames(0.5), *[SILENT_FRAME] * 15])
+
+
 async def wait_for(condition: Callable[[], object], within: float = 3.0) -> None:
     """Wait until ``condition()`` is true (checked every 5 ms)."""
     loop = asyncio.get_running_loop()
@@ -335,6 +371,7 @@ class ScriptedStt:
     chunk_ms: list[int | None] = field(default_factory=list)
     speech_ends: int = 0
     turn_end: float | None = None
+    reconnect_window: float | None = None
     closed: bool = False
     _events: asyncio.Queue[SttEvent | None] = field(default_factory=asyncio.Queue)
 
@@ -354,6 +391,9 @@ class ScriptedStt:
 
     def mark_speech_end(self) -> None:
         self.speech_ends += 1
+
+    def set_reconnect_window(self, seconds: float) -> None:
+        self.reconnect_window = seconds
 
     @property
     def turn_end_silence(self) -> float | None:

@@ -94,21 +94,40 @@ async def tick_until_hung_up(a: Assistant, within: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+OPENING = "Hi this is Ana from the shop about your order."
+"""The LLM's opening line: asked for at the answer, held until a person is decided."""
+
+
+def opening_unheard(a: Assistant) -> bool:
+    """The opening the LLM wrote at the answer was cut before a frame of it played, and
+    left nothing in the history."""
+    cuts = [r for r in a.record("barge_in") if r["kind"] == "reply" and r["turn"] == 1]
+    history = a.agent.conversation.messages
+    return (
+        [c["heard"] for c in cuts] == [""]
+        and {"role": "assistant", "content": OPENING} not in history
+        and a.observer.events.count(("barge_in", None)) == 0
+    )
+
+
 def turn_ended(text: str, order: int = 0) -> SttTurnEnded:
     return SttTurnEnded(text, order, (), asyncio.get_running_loop().time(), None)
 
 
 async def test_a_person_s_hello_is_answered_240_ms_after_it_ends() -> None:
-    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text="Hi, this is Ana from the shop.")])
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
     await answered(a)
     start = asyncio.get_running_loop().time()
+    # the LLM writes the opening at the answer; its audio waits, held, for the decision
+    await wait_for(lambda: a.agent.playout.pending)
+    assert a.agent.next_frame() is None
     end = await feed(a, [*silence(0.3), *voice(0.5), *silence(0.5)], start)
     (decision,) = a.record("amd")
     assert decision["kind"] == "human" and decision["reason"] == "short greeting"
     # decided 240 ms (+ a frame) after "Hello?" ends at 0.8 s
     assert 1000 <= decision["elapsed_ms"] <= 1140, decision
     assert a.record("amd_action") == [{**a.record("amd_action")[0], "action": "begin"}]
-    await wait_for(lambda: a.llm.requests)  # the LLM writes the opening now
+    assert a.agent.next_frame() is not None  # the opening plays at once: no LLM, no TTS wait
     # the recognizer's "Hello?" comes after the opening began: it joins the history,
     # and is neither answered again nor a barge-in
     a.stt.emit(turn_ended("Hello?"))
@@ -125,7 +144,8 @@ async def test_a_person_s_hello_is_answered_240_ms_after_it_ends() -> None:
 
 
 async def test_a_voicemail_gets_the_message_after_its_beep_then_the_call_ends() -> None:
-    a = outbound(AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(message=MESSAGE))
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(message=MESSAGE),
+                 script=[Turn(text=OPENING)])  # fmt: skip
     await answered(a)
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -139,41 +159,46 @@ async def test_a_voicemail_gets_the_message_after_its_beep_then_the_call_ends() 
     assert ready["cause"] == "beep" and ready["beep_hz"] == pytest.approx(1000, abs=15)
     (message,) = [line for line in a.record("amd_action") if line["action"] == "message"]
     assert message["cause"] == "beep" and message["fixed"]
-    assert a.tts.texts() == [MESSAGE]
+    assert a.tts.texts() == [OPENING, MESSAGE]  # the opening, synthesized and held
+    assert opening_unheard(a)  # ... was dropped unheard
     said_at = a.agent.speaker.current.started_at
     assert 0.0 < said_at - beep_end <= 0.35  # right after the beep: quiet_after, a frame
     await tick_until_hung_up(a)
     assert a.agent.playout.finished(a.agent.speaker.current.tts.id)
     assert a.record("hangup") and a.record("amd_result")[0]["action"] == "message"
-    assert not a.llm.requests  # no conversation with a machine
+    assert len(a.llm.requests) == 1  # the opening only: no conversation with a machine
     await a.agent.close()
 
 
 async def test_without_a_fixed_message_the_llm_writes_it() -> None:
-    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text="Hi, Ana here from the shop.")])
+    a = outbound(AmdMode.LEAVE_MESSAGE,
+                 script=[Turn(text=OPENING), Turn(text="Hi, Ana here from the shop.")])  # fmt: skip
     await answered(a)
     at = await feed(a, [*voice(2.4), *silence(0.5)])
     await feed(a, [*beep(0.4), *silence(0.4)], at)
-    await wait_for(lambda: a.llm.requests)
-    note = a.llm.requests[0][-1]
+    await wait_for(lambda: len(a.llm.requests) == 2)
+    note = a.llm.requests[1][-1]
     assert note["role"] == "user" and "voicemail" in note["content"]
+    assert {"role": "assistant", "content": OPENING} not in a.llm.requests[1]
     await tick_until_hung_up(a)
-    assert a.tts.texts() == ["Hi, Ana here from the shop."]
+    assert a.tts.texts() == [OPENING, "Hi, Ana here from the shop."]
+    assert opening_unheard(a)
     await a.agent.close()
 
 
 async def test_a_call_s_own_message_wins_with_its_variables() -> None:
     a = outbound(AmdMode.LEAVE_MESSAGE, "Hi {first_name}, your appointment is tomorrow at 3.",
-                 {"first_name": "Ada"}, answering=AnsweringSettings(message=MESSAGE))  # fmt: skip
+                 {"first_name": "Ada"}, answering=AnsweringSettings(message=MESSAGE),
+                 script=[Turn(text=OPENING)])  # fmt: skip
     await answered(a)
     at = await feed(a, [*voice(2.4), *silence(0.5)])
     await feed(a, [*beep(0.4), *silence(0.4)], at)
-    assert a.tts.texts() == ["Hi Ada, your appointment is tomorrow at 3."]
+    assert a.tts.texts() == [OPENING, "Hi Ada, your appointment is tomorrow at 3."]
     await a.agent.close()
 
 
 async def test_hang_up_on_a_voicemail_s_words() -> None:
-    a = outbound(AmdMode.HANG_UP)
+    a = outbound(AmdMode.HANG_UP, script=[Turn(text=OPENING)])
     await answered(a)
     at = await feed(a, voice(2.2))
     assert not a.call.hangups  # long: maybe a person with an office greeting
@@ -181,24 +206,26 @@ async def test_hang_up_on_a_voicemail_s_words() -> None:
     await wait_for(lambda: a.call.hangups)
     assert [line["action"] for line in a.record("amd_action")] == ["hang_up"]
     assert a.record("amd_result")[0]["kind"] == "voicemail"
-    assert a.tts.texts() == [] and not a.llm.requests
+    assert a.tts.texts() == [OPENING] and len(a.llm.requests) == 1  # the held opening only
+    assert opening_unheard(a)
     await a.agent.close()
 
 
 async def test_hang_up_mode_talks_to_a_long_greeting_that_turns_out_a_person() -> None:
     """The hard case: a person answering with an office greeting is long (a voicemail by
     length), then its words make it a person: the agent talks, never hangs up."""
-    a = outbound(AmdMode.HANG_UP, script=[Turn(text="Hi, this is Ana from the shop.")])
+    a = outbound(AmdMode.HANG_UP, script=[Turn(text=OPENING)])
     await answered(a)
     await feed(a, [*voice(2.6), *silence(0.3)])
     a.stt.emit(turn_ended("Hello, this is Doctor Smith's office, how can I help you?"))
-    await wait_for(lambda: a.llm.requests)
+    await wait_for(lambda: len(a.record("amd")) == 2)
     assert [line["kind"] for line in a.record("amd")] == ["voicemail", "human"]
-    history = a.llm.requests[0]
-    assert {
-        "role": "user",
-        "content": "Hello, this is Doctor Smith's office, how can I help you?",
-    } in history
+    # the opening, written at the answer and held through the length-only "voicemail",
+    # plays at once, after the person's words in the history
+    assert a.agent.next_frame() is not None and len(a.llm.requests) == 1
+    history = a.agent.conversation.messages
+    said = {"role": "user", "content": "Hello, this is Doctor Smith's office, how can I help you?"}
+    assert history.index(said) < history.index({"role": "assistant", "content": OPENING})
     assert not a.call.hangups
     await a.agent.close()
 
@@ -217,7 +244,7 @@ async def test_an_announcement_is_hung_up_on() -> None:
 async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() -> None:
     a = outbound(
         AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(screener_line=SCREENER_LINE),
-        script=[Turn(text="Hi Bob, this is Ana from the shop.")],
+        script=[Turn(text=OPENING), Turn(text="Hi Bob, this is Ana from the shop.")],
     )  # fmt: skip
     await answered(a)
     at = await feed(a, voice(3.0))
@@ -225,7 +252,7 @@ async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() 
     a.stt.emit(turn_ended(prompt))
     at = await feed(a, silence(1.0), at)
     assert [line["kind"] for line in a.record("amd")][-1] == "screener"
-    assert a.tts.texts() == [SCREENER_LINE]
+    assert a.tts.texts() == [OPENING, SCREENER_LINE] and opening_unheard(a)
     # the screener hears the answer, then "stay on the line", then the person
     loop = asyncio.get_running_loop()
     while a.agent.playout.pending:
@@ -235,10 +262,10 @@ async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() 
     at = await feed(a, [*voice(1.0), *silence(0.5)])
     a.stt.emit(turn_ended("Please stay on the line.", 1))
     at = await feed(a, [*silence(1.0), *voice(0.5), *silence(0.3)], at)
-    assert not a.llm.requests  # the screener's own words begin nothing
+    assert len(a.llm.requests) == 1  # the screener's own words begin nothing
     a.stt.emit(turn_ended("Hello?", 2))
-    await wait_for(lambda: a.llm.requests)
-    history = a.llm.requests[0]
+    await wait_for(lambda: len(a.llm.requests) == 2)
+    history = a.llm.requests[1]
     assert {"role": "assistant", "content": SCREENER_LINE} in history
     assert history[-1] == {"role": "user", "content": "Hello?"}
     await wait_for(lambda: a.agent.playout.pending)

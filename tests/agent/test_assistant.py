@@ -34,6 +34,7 @@ pytestmark = pytest.mark.timeout(60)
 
 GREETING_HZ, REPLY_HZ, LONG_HZ, GOODBYE_HZ, FALLBACK_HZ, SORRY_HZ = 500, 700, 900, 1100, 1300, 1500
 SPEECH = 300  # the caller "speaks" a 300 Hz tone
+ONE_MOMENT_HZ = 1900
 
 
 @dataclass
@@ -64,6 +65,7 @@ async def assistant_behind(
     tts.map_text("goodbye", GOODBYE_HZ)
     tts.map_text("having trouble", FALLBACK_HZ)
     tts.map_text("sorry", SORRY_HZ)
+    tts.map_text("One moment, please", ONE_MOMENT_HZ)  # a fallback line, made at the start
     environment = {
         "ASSEMBLYAI_API_KEY": ASSEMBLYAI_KEY, "ASSEMBLYAI_STREAMING_URL": stt.url,
         "OPENAI_API_KEY": OPENAI_KEY, "OPENAI_BASE_URL": llm.base_url,
@@ -282,6 +284,34 @@ async def test_llm_timeout_speaks_the_fallback_phrase(tmp_path: Path) -> None:
         heard = await phone.wait_for_tone(FALLBACK_HZ, within=5)
         assert heard - said < 2.5
         await hang_up(caller, phone)
+
+
+async def test_a_stalled_llm_after_a_slow_end_of_turn_says_one_moment_within_2s(
+    tmp_path: Path,
+) -> None:
+    """u3-rt-pro ends a turn without a sentence end only after ``max_turn_silence``
+    (1000 ms, its default: docs/cloud-apis.md): the failure policy's wait counts from
+    the caller's last speech, so "one moment" comes within 2 s of it, not 1.5 s after the
+    late end of turn (2.5 s)."""
+    env = {"ASSEMBLYAI_MIN_TURN_SILENCE": "1000", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000"}
+    async with assistant(tmp_path, **env) as s:
+        s.stt.script(["Where is my order"])  # no sentence end: the turn ends at 1000 ms
+        s.llm.script([FakeResponse(text="Your order has shipped.", first_chunk_delay=2.5)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone_frames(SPEECH, 0.6))
+        one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
+        first = phone.first_heard(said)
+        assert first is not None and phone.heard[first].at >= one_moment - 0.05
+        assert 1.4 <= one_moment - said <= 2.0, one_moment - said
+        await phone.wait_for_tone(REPLY_HZ, within=5)  # then the answer
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.2)
+    record = s.record()
+    user = next(line for line in record if line["type"] == "user")
+    metrics = next(line for line in record if line["type"] == "turn_metrics")
+    assert metrics["stt_end_of_turn_ms"] >= 900, (user, metrics)  # the turn ended late
+    assert [line["decision"] for line in record if line["type"] == "failure"] == ["hold_line"]
 
 
 async def test_stt_disconnect_mid_call_is_survived(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.resilience.policy import FailurePolicySettings
+from agent.stt.base import SttTurnEnded
 from sipgw.testing.audio import tone_frames
 from tests.agent.parts import Turn, assistant, play_out, settle, wait_for
 
@@ -67,6 +69,28 @@ async def test_the_wait_counts_again_after_the_hold() -> None:
     a.agent.on_hold(False)  # the line never plays (nobody drives the playout)
     await wait_for(lambda: a.call.hangups == 1, within=2.0)
     assert a.record("action")[0]["line"] == "timeout"
+    await a.agent.close()
+
+
+async def test_the_timers_stop_while_held_and_go_on_after() -> None:
+    """A slow reply and keypad digits when the caller holds: no "one moment" into the
+    hold, no reply to digits meanwhile (each would wait queued and play stale); after the
+    hold the failure policy's wait goes on from where it was."""
+    a = assistant(script=[Turn(text="Found it.", delay=2.0)], dtmf_timeout=0.2,
+                  failure_policy=FailurePolicySettings(hold_line_after=0.3))  # fmt: skip
+    await a.agent.prepare()
+    a.agent.on_answered()
+    a.stt.emit(SttTurnEnded("Where is my order?", 0, (), asyncio.get_running_loop().time(),
+                            None))  # fmt: skip
+    await wait_for(lambda: a.llm.requests)  # the reply's LLM request runs (slowly)
+    a.agent.on_dtmf("5")
+    a.agent.on_hold(True)
+    await asyncio.sleep(0.6)  # past the hold line's time and the keypad's
+    assert not a.record("failure") and len(a.llm.requests) == 1
+    a.agent.on_hold(False)
+    await wait_for(lambda: a.record("failure"))
+    assert [r["decision"] for r in a.record("failure")] == ["hold_line"]
+    await wait_for(lambda: len(a.llm.requests) == 2)  # the digits, after the hold
     await a.agent.close()
 
 

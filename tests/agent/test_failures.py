@@ -17,9 +17,15 @@ from agent.resilience.lines import FallbackLine
 from agent.resilience.policy import Decision, FailurePolicySettings
 from agent.resilience.recorded import RecordedReply
 from agent.resilience.watch import FailureWatch
-from agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
+from agent.stt.base import (
+    GIVE_UP_GRACE,
+    SttConnectError,
+    SttDisconnected,
+    SttFailed,
+    SttReconnected,
+)
 from agent.tts.base import TtsConnectError, TtsError
-from tests.agent.parts import RecordingObserver, lines, make_scope, wait_for
+from tests.agent.parts import RecordingObserver, assistant, lines, make_scope, wait_for
 
 QUICK = FailurePolicySettings(hold_line_after=0.05, stt_notice_after=0.05, stt_give_up_after=5)
 
@@ -153,13 +159,23 @@ async def test_the_llm_failing_gets_the_apology_and_then_moves_on(
 
 async def test_a_caller_left_waiting_hears_one_moment_until_a_reply_is_audible() -> None:
     failures, _, taker = setup()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     await wait_for(lambda: taker.done)
     assert taker.done == [("hold_line", "one_moment")]
     failures.reply_audible()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     failures.caller_speaking(True)  # the caller went on instead: no longer waiting
     await asyncio.sleep(0.1)
+    assert taker.done == [("hold_line", "one_moment")]
+
+
+async def test_the_wait_counts_from_the_callers_last_speech() -> None:
+    """The speech-to-text's end of turn may come a second after the caller stopped
+    (u3-rt-pro's max_turn_silence): that second is part of the wait, so "one moment" is
+    decided at once when the turn is reported after the deadline."""
+    failures, _, taker = setup()
+    now = asyncio.get_running_loop().time()
+    failures.caller_turn_ended(now - 5.0)  # far past the 1.5 s deadline: no timer needed
     assert taker.done == [("hold_line", "one_moment")]
 
 
@@ -173,9 +189,31 @@ async def test_a_failed_transfer_ends_with_the_goodbye() -> None:
 
 async def test_nothing_is_decided_after_the_call_ended() -> None:
     failures, _, taker = setup()
-    failures.caller_turn_ended()
+    failures.caller_turn_ended(None)
     failures._scope.closed = True
     failures.close()
     await asyncio.sleep(0.1)
     failures.llm_fallback(a_reply())
     assert taker.done == []
+
+
+async def test_no_one_moment_while_the_caller_holds() -> None:
+    """The caller holds while waiting for a reply: "one moment" is not said into the hold
+    (it would play stale on resume); the wait goes on after it."""
+    failures, _, taker = setup(FailurePolicySettings(hold_line_after=0.1))
+    failures.caller_turn_ended(None)
+    failures.caller_held(True)
+    await asyncio.sleep(0.3)
+    assert taker.done == []
+    failures.caller_held(False)
+    await wait_for(lambda: taker.done)
+    assert taker.done == [("hold_line", "one_moment")]
+    failures.close()
+
+
+async def test_the_stt_retries_an_outage_as_long_as_the_policy_keeps_the_caller() -> None:
+    """The assistant gives its STT client the policy's give-up plus the grace as its
+    reconnect window: the policy, not a count of attempts, decides when the call moves on."""
+    policy = FailurePolicySettings(stt_notice_after=2.0, stt_give_up_after=12.0)
+    built = assistant(failure_policy=policy)
+    assert built.stt.reconnect_window == 12.0 + GIVE_UP_GRACE

@@ -153,3 +153,36 @@ async def test_a_failing_filler_line_is_only_logged(caplog: pytest.LogCaptureFix
     await settle()
     assert "TTS failed on the filler line" in caplog.text
     assert state.playout.finished(reply.filler.tts.id)  # nothing more will come
+
+
+async def test_no_filler_while_the_caller_holds_then_it_comes_when_due() -> None:
+    """A slow tool while the caller holds: the filler is not said into the hold (it would
+    wait queued and play stale); its time goes on after, from where it was."""
+    fillers, state, tts = setup(after=0.15)
+    reply = reply_in(state, tts, fillers.scope.now())
+    watch = fillers.watch(reply)
+    watch.tool_called()
+    await asyncio.sleep(0.05)
+    fillers.hold(True)
+    await asyncio.sleep(0.3)  # past its time
+    assert reply.filler is None and tts.texts() == []
+    resumed = fillers.scope.now()
+    fillers.hold(False)
+    await wait_for(lambda: reply.filler is not None)
+    assert fillers.scope.now() - resumed >= 0.08  # the rest of its 150 ms
+    await settle()
+    assert tts.texts() == ["One moment."]
+    watch.close()
+
+
+async def test_a_round_opened_while_held_waits_for_the_resume() -> None:
+    fillers, state, tts = setup(after=0.05)
+    fillers.hold(True)
+    reply = reply_in(state, tts, fillers.scope.now())
+    watch = fillers.watch(reply)
+    watch.tool_called()
+    await asyncio.sleep(0.15)
+    assert reply.filler is None
+    fillers.hold(False)
+    await wait_for(lambda: reply.filler is not None)
+    watch.close()

@@ -67,3 +67,21 @@ async def test_digits_waiting_when_the_call_ends_are_dropped() -> None:
     keypad.close()
     await asyncio.sleep(0.12)
     assert listener.dtmf == [] and listener.replies == 0
+
+
+async def test_the_wait_for_more_digits_stops_while_the_caller_holds() -> None:
+    """A reply to their digits would wait unheard: the wait goes on after the hold, from
+    where it was."""
+    listener = Listener()
+    scope = make_scope()
+    keypad = Keypad(scope, 0.2, listener.keyed)
+    keypad.press("4")
+    await asyncio.sleep(0.1)
+    keypad.hold(True)
+    await asyncio.sleep(0.3)  # past the timeout: nothing while held
+    assert listener.dtmf == []
+    resumed = scope.now()
+    keypad.hold(False)
+    await wait_for(lambda: listener.replies == 1)
+    assert listener.dtmf == ["4"]
+    assert scope.now() - resumed >= 0.08  # the rest of the wait, not at once

@@ -16,7 +16,19 @@ from agent.base import Agent, AgentFactory
 from agent.consult import ConsultAgent
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
-from tests.agent.parts import Assistant, FakeCall, assistant, play_out, settle, wait_for
+from sipgw.testing.audio import tone_frames
+from tests.agent.parts import (
+    SILENT_FRAME,
+    Assistant,
+    FakeCall,
+    assistant,
+    feed_audio,
+    play_out,
+    say_hello,
+    settle,
+    speech_frames,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -151,12 +163,31 @@ async def test_a_person_who_declines_or_says_nothing_is_hung_up_on(
     call = a.call
     assert isinstance(call, WarmCall)
     consult.on_answered()
+    await say_hello(consult.on_caller_audio)
     await play_out(consult.playout)
     if key is not None:
         consult.on_dtmf(key)
     await wait_for(lambda: a.llm.requests, within=8.0)
     assert told in a.llm.requests[0][-1]["content"]
     assert call.legs[0].hangups == 1 and call.joined == []
+    await consult.close()
+    await a.agent.close()
+
+
+async def test_a_voicemail_that_answers_the_consultation_brings_the_caller_back_at_once() -> None:
+    """The person's voicemail greeting and its beep: no answer, without the brief said to
+    the recording nor the answer timeout waited for."""
+    a = warm()
+    consult = await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    consult.on_answered()
+    greeting = [*speech_frames(2.2), *[SILENT_FRAME] * 10, *tone_frames(1000, 0.4, -18.0)]
+    await feed_audio(consult.on_caller_audio, [*greeting, *[SILENT_FRAME] * 10])
+    await wait_for(lambda: a.llm.requests)
+    note = a.llm.requests[0][-1]["content"]
+    assert "the person's voicemail answered (nobody took it)" in note
+    assert call.legs[0].hangups == 1 and call.joined == [] and not consult.begun
     await consult.close()
     await a.agent.close()
 

@@ -1,8 +1,13 @@
-"""Smoke test of bench.amd: one sample per group of the labelled set, end to end.
+"""bench.amd: a smoke test of the script end to end (one sample per group), and the
+issue's targets checked on a fixed subset of the labelled set (six samples per group,
+seed 2: the benchmark's default, held out from tuning), with a margin.
 
-No accuracy target is asserted here (the full run's figures are in docs/amd.md); only
-that the script builds the set, replays it, and reports every class, group and figure,
-with the readable tables printed.
+The targets: at least 95 % of people recognized as people with no more than 300 ms
+added before the agent speaks; at least 90 % of machines recognized, decided within 4 s.
+People whose pickup sounds like a greeting (``human/long``: "Hello, this is Doctor
+Smith's office, how can I help you?") are not recognized that way (docs/amd.md, "The
+figures"): the test holds them to what docs/amd.md says of them instead, so that the
+figures published there stay true.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.amdset.labelled import GROUPS
+from agent.amd import AmdConfig
+from bench.amd import HARD_GROUP, judge, replay, summarize, targets
+from sipgw.testing.amdset.labelled import GROUPS, build
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +41,8 @@ def test_amd_bench_tiny_run(tmp_path: Path) -> None:
     assert data["config"]["human_silence"] == 0.3 and data["params"]["seed"] == 2
     assert len(data["samples"]) == len(GROUPS)
     assert set(data["classes"]) == {
-        "human", "voicemail", "announcement", "screener", "human (hard: long pickup)",
+        "human", "voicemail", "announcement", "screener", "human, short pickup",
+        "human, long pickup (hard)",
     }  # fmt: skip
     assert set(data["groups"]) == {f"{label}/{group}" for label, group in GROUPS}
     for row in data["samples"]:
@@ -48,3 +56,34 @@ def test_amd_bench_tiny_run(tmp_path: Path) -> None:
     assert all(0 <= f["found"] <= f["beeps"] for f in sweep.values())
     cost = data["cost_per_frame"]
     assert cost["frames"] > 1000 and 0 < cost["beep_us"] and 0 < cost["detector_us"]
+
+
+MARGIN = 0.05
+"""Above the machines' target: a subset's figure may sit a little above the full set's."""
+
+
+def test_the_targets_on_a_fixed_subset_of_the_set() -> None:
+    config = AmdConfig()
+    rows = [judge(s, replay(s, config), config) for s in build(2, per_group=6)]
+    goals = targets(rows)
+    assert goals["machines"] == 24 and goals["humans"] == 30
+    # machines: recognized as a machine by the decision in force at 4 s
+    assert goals["machines_at_deadline"] >= goals["machines_target"] + MARGIN, goals
+    machines = [r for r in rows if r["label"] != "human"]
+    assert all(r["first_at"] <= config.deadline + 1e-6 for r in machines)
+    # people who pick up briefly: recognized within 300 ms, never taken for a machine
+    short = [r for r in rows if r["label"] == "human" and (r["label"], r["group"]) != HARD_GROUP]
+    assert goals["humans_recognized_without_long_pickups"] >= goals["humans_target"], goals
+    added = summarize(short)["added_delay"]
+    assert added["max"] is not None and added["max"] <= 0.3, added
+    # people whose pickup is long: taken for a voicemail while they speak; their words
+    # ("how can I help") make them a person once they arrive, ~0.3 s after they stop
+    long = [r for r in rows if (r["label"], r["group"]) == HARD_GROUP]
+    assert all(r["last"] == "human" for r in long), [r["decisions"] for r in long]
+    assert all(r["agent_after"] is not None and r["agent_after"] <= 0.45 for r in long), [
+        r["agent_after"] for r in long
+    ]
+    # the people's figure counts them (it misses the target, as docs/amd.md says)
+    people = short + long
+    assert goals["humans"] == len(people)
+    assert goals["humans_recognized"] == round(sum(r["recognized"] for r in people) / 30, 4)

@@ -26,7 +26,7 @@ def test_fault_silence_bench_one_fault(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=80,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "longest wait s" in proc.stdout and "JSON:" in proc.stdout
+    assert "| longest wait (s) |" in proc.stdout and "JSON:" in proc.stdout
     (row,) = json.loads(out.read_text())["faults"]
     assert row["fault"] == "llm-429-long-retry-after" and row["decisions"] == ["llm_apology"]
     assert 0 <= row["longest_wait_s"] <= 2.0 and row["longest_pause_s"] == 0.0

@@ -26,7 +26,7 @@ from agent.amd.config import AmdMode, AmdRequest
 from sipgw.testing.amdset.channel import scale_to
 from sipgw.testing.amdset.labelled import speak
 from sipgw.testing.amdset.speech import RATE, Voice
-from sipgw.testing.audio import analyse, write_wav
+from sipgw.testing.audio import analyse, first_audio_after, write_wav
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
 from sipgw.testing.gateway_in_process import running_gateway
@@ -37,6 +37,11 @@ from tests.interop.test_assistant_peers import call_record, spans
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
 SLACK = 0.25
+HELLO_BUDGET = 0.3
+"""The issue's promise: at most 300 ms added before a person who said "Hello?" hears the agent."""
+HELLO_SLACK = 0.06
+"""On top of it, for a loaded machine's scheduling (three frames); measured alone, the
+agent is heard 0.25-0.29 s after the "Hello?" ends (3 runs, 2026-11-23)."""
 MESSAGE_HZ, OPENING_HZ, SCREENER_HZ = 900, 1300, 1700
 MESSAGE = "Hi, this is Ana from the shop, please call us back about your order."
 SCREENER_LINE = "This is Ana from the shop, calling Bob about his order."
@@ -106,7 +111,41 @@ async def test_a_voicemail_gets_the_message_after_its_beep(
     assert kinds.index("amd_ready") < kinds.index("hangup")
 
 
+async def test_hang_up_mode_hangs_up_on_a_voicemail_and_says_nothing_to_it(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """``hang_up``: the voicemail greeting is hung up on by its words or its beep (never on
+    its length alone); the recording hears nothing of the agent, the opening the LLM wrote
+    at the answer included."""
+    played = greeting_wav(tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0)
+    assert played.beep is not None
+    services.stt.script([words(VOICEMAIL)])
+    services.llm.script(
+        [FakeResponse(text="Hi, this is Ana from the shop, calling about your order.")]
+    )
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.HANG_UP, hang_up_after=25.0
+    )
+    assert outcome.reason == "local-bye", outcome  # type: ignore[attr-defined]
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "voicemail" and amd["action"] == "hang_up" and amd["final"], amd
+    actions = [r["action"] for r in record if r["type"] == "amd_action"]
+    assert actions == ["hang_up"], actions
+    decisions = [(r["kind"], r["evidence"]) for r in record if r["type"] == "amd"]
+    assert decisions[-1][0] == "voicemail" and decisions[-1][1] in ("words", "tone"), decisions
+    report = analyse(heard)
+    assert first_audio_after(report, 0.0) is None, report.describe()  # nothing was said
+    # hung up by its words or its beep: by the beep's end and the detector's 0.1 s at most
+    duration = outcome.duration  # type: ignore[attr-defined]
+    assert duration <= played.beep[1] + 0.2 + SLACK, (duration, played.beep)
+
+
 async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    """The issue's promise: a person who says "Hello?" hears the agent no more than 300 ms
+    after their word ends (detection's 240 ms of silence, a frame, the media path; the fake
+    LLM and TTS answer at once). Timed on the callee's recording: its first audible frame
+    after the callee's own speech ends, whatever the tone (the opening's first clause may
+    have a tone of its own), and nothing audible before (the agent never spoke over it)."""
     played = greeting_wav(tmp_workdir / "hello.wav", "Hello?", beep_hz=None)
     services.stt.script(["Hello?"])
     services.llm.script(
@@ -117,11 +156,13 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     )
     amd = outcome.amd  # type: ignore[attr-defined]
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
-    opening = spans(analyse(heard), OPENING_HZ)
-    assert opening, analyse(heard).describe()
-    added = opening[0][0] - played.speech_end
-    # detection: 240 ms of silence; then the LLM's first sentence and TTS (fakes: fast)
-    assert 0.2 < added <= 1.0 + SLACK, added
+    report = analyse(heard)
+    assert spans(report, OPENING_HZ), report.describe()  # the opening itself was heard
+    first = first_audio_after(report, 0.0)
+    assert first is not None, report.describe()
+    assert first > played.speech_end, (first, played.speech_end)  # not over the "Hello?"
+    added = first - played.speech_end
+    assert added <= HELLO_BUDGET + HELLO_SLACK, (added, report.describe())
     decision = next(r for r in record if r["type"] == "amd")
     assert decision["reason"] == "short greeting"
 
@@ -153,7 +194,11 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     wav, prompt_end, hello_end = screener_wav(tmp_workdir / "screener.wav")
     services.stt.script([words(PROMPT), words("Please stay on the line."), "Hello?"])
     services.llm.script(
-        [FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order.")]
+        [  # the opening asked for at the answer (cut unheard: a screener answered), then
+            # the greeting of the person who picks up after it
+            FakeResponse(text="Hi, this is Ana from the shop."),
+            FakeResponse(text="Hi Bob, this is Ana from the shop, calling about your order."),
+        ]
     )
     heard, record, outcome = await place(
         tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=hello_end + 5.0
@@ -171,6 +216,8 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     assert amd["kind"] == "human" and amd["action"] == "conversation", amd
     actions = [r["action"] for r in record if r["type"] == "amd_action"]
     assert actions == ["screener_answer", "wait", "begin"], actions
-    history = services.llm.requests[0].body["messages"]
+    assert len(services.llm.requests) == 2
+    history = services.llm.requests[-1].body["messages"]
     assert history[-1] == {"role": "user", "content": "Hello?"}  # the person's words only
     assert {"role": "assistant", "content": SCREENER_LINE} in history
+    assert {"role": "assistant", "content": "Hi, this is Ana from the shop."} not in history

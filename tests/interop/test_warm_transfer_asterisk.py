@@ -27,6 +27,7 @@ from tests.interop.test_asterisk import DIALPLAN, PJSIP, pbx_scene, sip_messages
 from tests.interop.test_warm_transfer_peers import (
     BACK_HZ,
     CALLER_HZ,
+    INTRO_HZ,
     LINE_HZ,
     MUSIC_HZ,
     PERSON_HZ,
@@ -58,8 +59,8 @@ restart its audio stream, which ends the recording the test listens to."""
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
-    tones = {"connect you with a colleague": LINE_HZ, "caller for you": SUMMARY_HZ,
-             "nobody": BACK_HZ}  # fmt: skip
+    tones = {"connect you with a colleague": LINE_HZ, "caller for you": INTRO_HZ,
+             "refund": SUMMARY_HZ, "nobody": BACK_HZ}  # fmt: skip
     with fake_services(tmp_workdir, tones) as fakes:
         yield fakes
 
@@ -83,7 +84,7 @@ def test_asterisk_joins_the_caller_and_the_person_on_our_refer_with_replaces(
     scene = pbx_scene(tmp_workdir, env, caller_wav, person_wav, ANCHORED)
     with scene as (ast, gw, caller, person):
         person.wait_event("CALL_ESTABLISHED", 30)  # the gateway calls 2000 through Asterisk
-        wait_heard(person, SUMMARY_HZ, 1.0)  # who calls and why
+        wait_heard(person, SUMMARY_HZ, 0.4)  # who calls and why (the summary itself)
         person.send_dtmf("1")
         gw.wait_log(r"attended transfer done", 20)
         wait_ended(gw, 2, 15)  # ours to the caller and to the person: Asterisk took them over

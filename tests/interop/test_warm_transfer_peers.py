@@ -29,20 +29,23 @@ from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.linphonec import Linphonec
 from sipgw.testing.process import running_processes
+from tests.interop.test_amd_peers import greeting_wav
 from tests.interop.test_assistant_peers import spans
 
 pytestmark = pytest.mark.timeout(150)
 
 SPEECH_HZ, CALLER_HZ, PERSON_HZ = 300, 700, 1100
-LINE_HZ, SUMMARY_HZ, BACK_HZ = 1500, 1700, 1900
+INTRO_HZ, LINE_HZ, SUMMARY_HZ, BACK_HZ = 1300, 1500, 1700, 1900
 MUSIC_HZ = 523.25  # the built-in hold music's first note
 SUMMARY = "Bob wants a refund for order 1234."
 
 
 @pytest.fixture
 def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
-    tones = {"connect you with a colleague": LINE_HZ, "caller for you": SUMMARY_HZ,
-             "nobody": BACK_HZ}  # fmt: skip
+    # the summary has a tone of its own (a word only it has): the person hears the summary
+    # itself, not only the intro (the brief goes to text-to-speech a part at a time)
+    tones = {"connect you with a colleague": LINE_HZ, "caller for you": INTRO_HZ,
+             "refund": SUMMARY_HZ, "nobody": BACK_HZ}  # fmt: skip
     with fakes_in_threads(tmp_workdir, tones, greeting="") as fakes:
         try:
             yield fakes
@@ -74,8 +77,9 @@ def wait_record(tmp_workdir: Path, predicate: object, within: float = 15.0) -> d
         time.sleep(0.05)
 
 
-def ask_for_a_person(services: ThreadedFakes, then: str = "") -> None:
-    services.stt.script(["Can I talk to a person?"])
+def ask_for_a_person(services: ThreadedFakes, then: str = "", answer: str = "") -> None:
+    """The caller's words (and ``answer``, the person's, heard next), the LLM's tool call."""
+    services.stt.script(["Can I talk to a person?", *([answer] if answer else [])])
     tool = FakeToolCall("transfer_to_human", {"reason": "asked for a person", "summary": SUMMARY})
     script = [FakeResponse(tool_calls=[tool]), FakeResponse(text="")]
     if then:
@@ -103,7 +107,8 @@ def heard(report: AudioReport, hz: float) -> list[tuple[float, float]]:
 
 def wait_heard(phone: Baresip, hz: float, seconds: float, within: float = 15.0) -> None:
     """Wait until ``phone``'s recording of its call (read as it is written) holds ``hz``
-    for ``seconds`` in all."""
+    for ``seconds`` in all; if it does not, the failure says what the phone did hear
+    (:func:`what_was_heard`)."""
     deadline = time.monotonic() + within
     while True:
         pairs = phone.all_recordings()
@@ -112,8 +117,36 @@ def wait_heard(phone: Baresip, hz: float, seconds: float, within: float = 15.0) 
             if sum(end - start for start, end in found) >= seconds:
                 return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{phone.name} did not hear {hz} Hz for {seconds} s")
+            raise AssertionError(
+                f"{phone.name} did not hear {hz} Hz for {seconds} s; "
+                + what_was_heard(phone, [r for r, _ in pairs])
+            )
         time.sleep(0.2)
+
+
+def what_was_heard(phone: Baresip, recordings: list[Path]) -> str:
+    """A failure's evidence: each recording of ``phone`` (baresip starts a new one when its
+    audio stream restarts), its analysis, and its dominant tone every 0.25 s (runs of one
+    tone merged: ``start-end s: Hz``, "quiet" below -40 dBFS)."""
+    if not recordings:
+        return f"{phone.name} made no recording (no audio stream started)"
+    parts = []
+    for path in recordings:
+        report = analyse(path)
+        runs: list[list[object]] = []
+        t = 0.0
+        while t + 0.25 <= report.duration:
+            window = report.slice(t, t + 0.25)
+            loud = (window.rms_dbfs or -100.0) > -40.0 and window.dominant_hz is not None
+            label = f"{round(window.dominant_hz or 0, -1):.0f} Hz" if loud else "quiet"
+            if runs and runs[-1][2] == label:
+                runs[-1][1] = t + 0.25
+            else:
+                runs.append([t, t + 0.25, label])
+            t += 0.25
+        timeline = ", ".join(f"{a:.2f}-{b:.2f} s: {label}" for a, b, label in runs[:40])
+        parts.append(f"{report.describe()} [{timeline}{' ...' if len(runs) > 40 else ''}]")
+    return f"{len(recordings)} recording(s): " + " | ".join(parts)
 
 
 def test_the_person_accepts_with_a_key_and_both_hear_each_other(
@@ -135,7 +168,7 @@ def test_the_person_accepts_with_a_key_and_both_hear_each_other(
             caller.dial(gw.uri("agent"))
             caller.wait_event("CALL_ESTABLISHED", 5)
             human.wait_event("CALL_ESTABLISHED", 20)  # the gateway calls the person
-            wait_heard(human, SUMMARY_HZ, 1.0)  # they hear who calls and why
+            wait_heard(human, SUMMARY_HZ, 0.4)  # they hear who calls and why
             human.send_dtmf("1")
             gw.wait_log(r"bridged with", 10)
             wait_heard(caller, PERSON_HZ, 1.5)  # the person, through the bridge
@@ -151,8 +184,12 @@ def test_the_person_accepts_with_a_key_and_both_hear_each_other(
     from_person = heard(to_caller, PERSON_HZ)
     assert from_person and from_person[0][0] > music[0][0], to_caller.describe()
     assert sum(end - start for start, end in from_person) >= 1.5, from_person
-    summary, from_caller = heard(to_person, SUMMARY_HZ), heard(to_person, CALLER_HZ)
-    assert summary and from_caller and summary[0][0] < from_caller[0][0], to_person.describe()
+    intro, summary = heard(to_person, INTRO_HZ), heard(to_person, SUMMARY_HZ)
+    from_caller = heard(to_person, CALLER_HZ)
+    assert intro and summary and intro[0][0] < summary[0][0], to_person.describe()
+    # the fake TTS speaks 20 ms a character: the summary whole, not a fragment of it
+    assert sum(end - start for start, end in summary) >= len(SUMMARY) * 0.020 * 0.6, summary
+    assert from_caller and summary[0][0] < from_caller[0][0], to_person.describe()
     assert sum(end - start for start, end in from_caller) >= 1.5, from_caller
     record = record_lines(tmp_workdir)
     stages = [r["stage"] for r in record if r["type"] == "warm_transfer"]
@@ -161,6 +198,41 @@ def test_the_person_accepts_with_a_key_and_both_hear_each_other(
     assert joined["how"] == "bridge"
     decided = next(r for r in record if r.get("stage") == "decided")
     assert (decided["decision"], decided["by"]) == ("accepted", "key 1")
+
+
+def test_the_person_accepts_by_saying_yes(tmp_workdir: Path, services: ThreadedFakes) -> None:
+    """Acceptance by speech over a real leg: the person's baresip says nothing when it
+    answers (a person who listens: the intro starts 4 s in, detection's deadline), then
+    "yes" (a stretch of speech the fake recognizer turns into the scripted words) while
+    the brief plays; the consultation's own speech-to-text hears it and the calls are
+    joined, then each phone hears the other."""
+    ask_for_a_person(services, answer="Yes, put them through.")
+    caller_wav = wav(tmp_workdir, "caller", (None, 1.0), (SPEECH_HZ, 0.6), (None, 12.0),
+                     (CALLER_HZ, 60.0))  # fmt: skip
+    person_wav = wav(tmp_workdir, "person", (None, 6.5), (SPEECH_HZ, 0.8), (None, 2.5),
+                     (PERSON_HZ, 60.0))  # fmt: skip
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto",
+                 source_wav=person_wav) as human:  # fmt: skip
+        gw = gateway(tmp_workdir, services, human)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=caller_wav)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            human.wait_event("CALL_ESTABLISHED", 20)
+            decided = wait_record(tmp_workdir, lambda r: r.get("stage") == "decided", 20)
+            gw.wait_log(r"bridged with", 10)
+            wait_heard(caller, PERSON_HZ, 1.5)  # the person, through the bridge
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            human.wait_event("CALL_CLOSED", 5)
+    assert (decided["decision"], decided["by"]) == ("accepted", "words"), decided
+    record = record_lines(tmp_workdir)
+    heard_words = [r["text"] for r in record if r.get("stage") == "heard"]
+    assert heard_words == ["Yes, put them through."], heard_words
+    (answered_by,) = [r for r in record if r.get("stage") == "answered_by"]
+    assert (answered_by["kind"], answered_by["reason"]) == ("unknown", "silence"), answered_by
+    stages = [r["stage"] for r in record if r["type"] == "warm_transfer"]
+    assert stages == ["hold", "joined"], stages
 
 
 @pytest.mark.parametrize("person", ["declines", "never answers"])
@@ -199,6 +271,53 @@ def test_a_person_who_declines_or_never_answers_brings_the_caller_back(
     assert ("cannot take the call" in why) if person == "declines" else ("nobody answered" in why)
     note = services.llm.requests[-1].body["messages"][-1]["content"]
     assert note.startswith("[The transfer to a person did not go through") and why in note
+
+
+PERSON_VOICEMAIL = (
+    "Hi, you've reached Kim at the front desk. I can't take your call right now. "
+    "Please leave a message after the tone."
+)
+
+
+def test_the_persons_voicemail_brings_the_caller_back_at_once(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """The person's phone answers with its voicemail (an espeak-ng greeting and a beep):
+    the consultation's detection knows it by its words (the fake recognizer's transcript of
+    the greeting), so the caller is back with the agent at once; the recording never hears
+    the brief, and no answer timeout is waited for."""
+    ask_for_a_person(services, then="Sorry, nobody can take your call right now. Shall I take "
+                                    "a message?", answer=PERSON_VOICEMAIL.rstrip("."))  # fmt: skip
+    speaking = wav(tmp_workdir, "ask", (None, 1.0), (SPEECH_HZ, 0.6))
+    greeting = greeting_wav(tmp_workdir / "voicemail.wav", PERSON_VOICEMAIL, beep_hz=1000.0)
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto",
+                 source_wav=greeting.wav) as human:  # fmt: skip
+        gw = gateway(tmp_workdir, services, human)
+        caller = Baresip(tmp_workdir, "a", user="a", source_wav=speaking)
+        with gw, caller:
+            caller.dial(gw.uri("agent"))
+            caller.wait_event("CALL_ESTABLISHED", 5)
+            human.wait_event("CALL_ESTABLISHED", 20)
+            answered = time.monotonic()
+            human.wait_event("CALL_CLOSED", 15)  # the gateway hangs up on the recording
+            gone = time.monotonic() - answered
+            failed = wait_record(tmp_workdir, lambda r: r.get("stage") == "failed")
+            wait_record(tmp_workdir, lambda r: r.get("type") == "assistant" and
+                        "nobody" in str(r.get("text")))  # fmt: skip
+            time.sleep(3.0)  # the agent's answer plays out: what is listened to
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+            caller_heard = caller.all_recordings()[0][0]
+            person_heard = human.all_recordings()[-1][0]
+    assert "voicemail answered" in str(failed["why"]), failed
+    # by its words, before its beep (the greeting is about 6 s long): no 10 s answer timeout
+    assert gone < greeting.speech_end + 3.0, (gone, greeting.speech_end)
+    to_person = analyse(person_heard)
+    assert not heard(to_person, INTRO_HZ) and not heard(to_person, SUMMARY_HZ), to_person.describe()
+    back = heard(analyse(caller_heard), BACK_HZ)
+    assert back, analyse(caller_heard).describe()
+    decided = next(r for r in record_lines(tmp_workdir) if r.get("stage") == "decided")
+    assert decided["decision"] == "voicemail", decided
 
 
 def test_refer_with_replaces_between_linphones(tmp_workdir: Path, services: ThreadedFakes) -> None:

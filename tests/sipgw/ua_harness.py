@@ -41,8 +41,8 @@ class Harness:
         self.ua.receive_datagram(data, flow, self.now)
         self._collect()
 
-    def act(self, fn: object, *args: object) -> object:
-        result = fn(*args, self.now)  # type: ignore[operator]
+    def act(self, fn: object, *args: object, **options: object) -> object:
+        result = fn(*args, self.now, **options)  # type: ignore[operator]
         self._collect()
         return result
 

@@ -12,7 +12,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   "account", "ring_timeout", "line", "amd", "amd_message", "wait": false}``: place an
   outbound call (:class:`~sipgw.app.callrequest.CallRequest`; ``amd``: answering-machine
   detection, docs/amd.md); 202 with its id, or (``wait``, or when it ends at once) 200
-  with its outcome; 400 naming a bad field.
+  with its outcome; 400 naming a bad field, or what the call's agent cannot do with it
+  (variables its prompt needs, detection it does not run).
 - ``GET /api/calls/{id}/outcome?wait=S``: a placed call's outcome (200), waiting up to
   ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
@@ -305,6 +306,8 @@ class AdminServer:
             line=call.line, amd=call.amd,
         )  # fmt: skip
         handle = placed.handle
+        if placed.refused:  # for what it asked: nothing was sent
+            return _error(400, placed.outcome.result().reason)
         if body.get("wait") or handle is None:
             outcome = await asyncio.shield(placed.outcome)
             return web.json_response(

@@ -83,7 +83,7 @@ class TwilioEndpoints:
         if not self._signed(request, url, params):
             return web.Response(status=403, text="bad signature")
         values = dict(params)
-        refusal = self.calls.refusal()
+        refusal = self.calls.refusal(probe=False)  # the stream's start takes the probe
         if refusal:
             log.warning("Twilio call %s from %s rejected (busy): %s",
                         values.get("CallSid", "?"), values.get("From", "?"), refusal)  # fmt: skip

@@ -72,8 +72,11 @@ class LegCalls:
         """The leg calls up now."""
         return list(self._runs)
 
-    def refusal(self) -> str:
-        """Why a new call would be refused now, or "" when it is welcome."""
+    def refusal(self, *, probe: bool = True) -> str:
+        """Why a new call would be refused now, or "" when it is welcome: the gateway's
+        state, or a vendor its agent needs down for everyone (its breaker open;
+        ``probe`` False: only peek, a half-open breaker's probe is left to the call's
+        real start: :meth:`sipgw.app.breakers.VendorBreakers.refusal`)."""
         gateway = self.gateway
         if not gateway.running:
             return "the gateway is not running"
@@ -84,6 +87,10 @@ class LegCalls:
         limit = gateway.config.max_calls
         if limit is not None and len(gateway.handles) >= limit:
             return f"the gateway has its {limit} call(s) (SIPGW_MAX_CALLS)"
+        refused = gateway.breakers.refusal(self.agent or gateway.agent_factory, probe=probe)
+        if refused is not None:
+            service, vendor = refused
+            return f"{vendor} ({service}) is down for everyone (its breaker is open)"
         return ""
 
     def start(

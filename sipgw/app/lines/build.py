@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.amd.config import AmdMode, acts_on_detection
 from agent.base import AgentFactory
 from sipgw.app.agents import AI_AGENTS, AgentPlugin, agent_spec, find_agent
 from sipgw.app.assistant_settings import (
@@ -87,6 +88,8 @@ class LineBase:
     """The gateway's allow-list, for lines that change nothing."""
     webhook_secret: bool = False
     """Whether the webhook secret is set (a line's ``webhook_url`` needs a secret)."""
+    amd: AmdMode = AmdMode.OFF
+    """``SIPGW_AMD``: the detection of a line's placed calls when it names none."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
         agent_sections += _VENDOR_SECTIONS
     values = _agent_values(line, plugin, base, _settings_by_variable(agent_sections))
     if not values and spec == base.agent:
-        return Line(line.name, spec, base.factory, base.dial_policy, line)
+        return _detects(Line(line.name, spec, base.factory, base.dial_policy, line), base)
     every = _settings_by_variable([info.cls for info in (*SECTIONS, *plugin.sections)])
     flags = {variable: setting.flag or "" for variable, setting in every.items()}
     sources = line_sources(base.sources, values, flags)
@@ -239,7 +242,25 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
         )  # fmt: skip
     except ValueError as exc:  # an allow-list entry that does not parse
         raise ConfigError(f"{line.where}: {exc}") from None
-    return Line(line.name, spec, plugin.build(sources), policy, line)
+    return _detects(Line(line.name, spec, plugin.build(sources), policy, line), base)
+
+
+def _detects(line: Line, base: LineBase) -> Line:
+    """``line``, if its agent acts on the detection its placed calls ask for.
+
+    Raises:
+        ConfigError: it does not (a speech-to-speech agent), naming the line's ``amd`` or
+            ``SIPGW_AMD``.
+    """
+    asked = line.spec.amd
+    mode = asked.mode if asked is not None else base.amd
+    if mode is AmdMode.OFF or acts_on_detection(line.factory):
+        return line
+    given = f'amd = "{mode.value}"' if asked is not None else f"SIPGW_AMD={mode.value}"
+    raise ConfigError(
+        f"{line.spec.where}: {given}: its agent {line.agent} does not run answering-machine "
+        'detection (docs/amd.md); give the line amd = "off", or another agent'
+    )
 
 
 _VENDOR_SECTIONS: list[type] = [

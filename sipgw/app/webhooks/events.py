@@ -17,6 +17,8 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
   (placed by us) busy, declined, unanswered, unreachable, refused by the far end (its
   status, reason phrase, Reason and Warning as it sent them, and our hint);
 - ``callback.scheduled``: the assistant stored a callback (``callback``);
+- ``message.taken``: the assistant took a message for the person the caller wanted
+  (``message``: its ``message_id``, ``for``, ``name``, ``phone``, ``message``);
 - ``call.amd``: who answered a call we placed, as answering-machine detection decided
   (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md).
 
@@ -51,6 +53,7 @@ EVENT_TYPES = (
     "call.transferred",
     "call.failed",
     "callback.scheduled",
+    "message.taken",
     "call.amd",
 )
 """Every event type sent today."""

@@ -138,6 +138,8 @@ class CallWebhooks:
             self._send("call.amd", entry, {"amd": data})
         elif kind == "transcript" and _scheduled_callback(data):
             self._send("callback.scheduled", entry, {"callback": _callback(data)})
+        elif kind == "transcript" and _taken_message(data):
+            self._send("message.taken", entry, {"message": _result(data, "taken")})
         elif kind == "call_ended":
             self._ended(entry)
 
@@ -231,8 +233,22 @@ def _scheduled_callback(line: Mapping[str, Any]) -> bool:
     )
 
 
+def _taken_message(line: Mapping[str, Any]) -> bool:
+    """A call record line of ``take_message`` that stored a message."""
+    return (
+        line.get("type") == "tool_call"
+        and line.get("name") == "take_message"
+        and bool(line.get("ok"))
+    )
+
+
 def _callback(line: Mapping[str, Any]) -> dict[str, Any]:
     """The stored callback, from the tool's result (its id, number and due time)."""
+    return _result(line, "scheduled")
+
+
+def _result(line: Mapping[str, Any], flag: str) -> dict[str, Any]:
+    """A tool's result as an object, without its ``flag`` (``scheduled``, ``taken``)."""
     result = line.get("result")
     if isinstance(result, str):
         try:
@@ -240,5 +256,5 @@ def _callback(line: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             result = {"result": result}
     found = dict(result) if isinstance(result, dict) else {}
-    found.pop("scheduled", None)
+    found.pop(flag, None)
     return found

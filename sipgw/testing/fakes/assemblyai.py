@@ -632,6 +632,14 @@ class FakeAssemblyAI(WebSocketServerFake):
         with self._lock:
             self._rejections.extend([(code, reason, error)] * n)
 
+    def reset(self) -> None:
+        """Forget the transcripts, partials and refusals still to come (one server, call
+        after call)."""
+        with self._lock:
+            self._script.clear()
+            self._partials.clear()
+            self._rejections.clear()
+
     def drop_connections(
         self, code: int | None = None, reason: str = "", error: str | None = None
     ) -> None:

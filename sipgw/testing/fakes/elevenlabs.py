@@ -477,6 +477,11 @@ class FakeElevenLabs:
         with self._lock:
             self._failures.extend([(status, body)] * times)
 
+    def reset(self) -> None:
+        """Forget the failures still to come (one server, call after call)."""
+        with self._lock:
+            self._failures.clear()
+
     def drop_connections(self) -> None:
         """Abort every open WebSocket and streaming response at the TCP level."""
         self._call_in_loop(self._drop_now)

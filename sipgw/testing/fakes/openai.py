@@ -470,6 +470,11 @@ class FakeOpenAI:
         with self._lock:
             self._queue.extend(responses)
 
+    def reset(self) -> None:
+        """Forget the responses still scripted (one server, call after call)."""
+        with self._lock:
+            self._queue.clear()
+
     @property
     def responder(self) -> Responder:
         """Decides the response when the script queue is empty."""

@@ -40,6 +40,11 @@ What it checks and does, like the service:
   ``name``, ``arguments`` as an object: UNVERIFIED), ``reply.done`` (``status:
   completed``). ``reply.create`` (optional ``instructions``) asks for a reply.
   Replies never overlap: one asked for while another speaks follows it.
+  ``reply.done`` is only ever ``completed`` or ``interrupted``, the two statuses the
+  events reference documents; a scripted failure is a ``session.error`` and then
+  nothing more of that reply (after its ``reply.started``, or instead of it with
+  ``FakeReply.error_before_reply``): what the service sends after an error is not
+  documented, so the client must not wait for it.
 * **Tools**: the reply after a tool call starts once every call it made has its
   ``tool.result`` (``call_id``, ``result``: UNVERIFIED). The docs ask clients to
   send results only once ``reply.done`` is the latest event; a result sent while
@@ -54,7 +59,9 @@ What it checks and does, like the service:
 
 Failures to inject: :meth:`~.voice_base.WebSocketFake.reject_next` (HTTP refusal),
 :meth:`~.voice_base.WebSocketFake.drop_connections`, :meth:`FakeVoiceAgent.inject`
-(any event, e.g. a ``session.error``), scripted replies with ``error``.
+(any event, e.g. a ``session.error``), scripted replies with ``error`` (a
+``session.error``, then nothing of that reply) or a long ``reply_delay`` (a stalled
+model: ``reply.started``, then silence).
 """
 
 from __future__ import annotations
@@ -172,13 +179,18 @@ class _Session:
         fake._update(lambda: self.record.replies.append(spoken))
         sent = 0
         audio = b""
+        delay = fake.reply_delay if reply.reply_delay is None else reply.reply_delay
         try:
+            if reply.error is not None and reply.error_before_reply:
+                await asyncio.sleep(delay)
+                await self.error(*reply.error)
+                self._ended(spoken, "error")  # no reply at all
+                return
             await self.send({"type": "reply.started", "reply_id": spoken.id})
-            delay = fake.reply_delay if reply.reply_delay is None else reply.reply_delay
             await asyncio.sleep(delay)
             if reply.error is not None:
                 await self.error(*reply.error)
-                await self._done(spoken, "failed")
+                self._ended(spoken, "error")  # and nothing more of it: no reply.done
                 return
             audio = fake.voice.speak(reply.text)
             async for chunk in paced(audio, fake.chunk_ms, fake.speed):
@@ -219,13 +231,18 @@ class _Session:
             pass
 
     async def _done(self, spoken: SpokenReply, status: str) -> None:
+        self._ended(spoken, status)
+        await self.send({"type": "reply.done", "reply_id": spoken.id, "status": status})
+
+    def _ended(self, spoken: SpokenReply, status: str) -> None:
+        """The reply is over (recorded with ``status``; ``error``: it failed)."""
+
         def change() -> None:
             spoken.status = status
             spoken.done_at = time.monotonic()
 
         self.fake._update(change)
         self.current = None
-        await self.send({"type": "reply.done", "reply_id": spoken.id, "status": status})
 
     def barge_in(self) -> None:
         """The caller started talking: cut the reply being generated, drop the queued ones."""

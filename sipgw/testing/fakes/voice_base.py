@@ -61,15 +61,21 @@ class FakeReply:
     """One scripted reply of the model.
 
     It says ``text`` (a tone, ``ms_per_char`` per character), then calls
-    ``tool_calls``. With ``error`` it sends that error (code, message) instead and
-    the reply fails. ``reply_delay`` overrides the fake's delay before the first
-    audio or tool call.
+    ``tool_calls``. With ``error`` it sends that error (code, message) instead, as each
+    service documents a failed reply: the Realtime fake an ``error`` event and
+    ``response.done`` ``failed``; the Voice Agent fake a ``session.error`` after
+    ``reply.started`` and nothing more of that reply (its ``reply.done`` statuses are
+    ``completed`` and ``interrupted`` only), or, with ``error_before_reply``, the
+    ``session.error`` instead of the reply (the caller's turn gets none).
+    ``reply_delay`` overrides the fake's delay before the first audio or tool call
+    (or the error).
     """
 
     text: str = ""
     tool_calls: Sequence[FakeToolCall] = ()
     reply_delay: float | None = None
     error: tuple[str, str] | None = None
+    error_before_reply: bool = False
 
 
 @dataclass
@@ -218,6 +224,14 @@ class WebSocketFake(WebSocketServerFake, Generic[RecordT]):
     def map_text(self, substring: str, hz: float) -> None:
         """Replies whose text contains ``substring`` are spoken as a ``hz`` tone."""
         self.voice.map_text(substring, hz)
+
+    def reset(self) -> None:
+        """Forget the replies, transcripts and refusals still to come (one server, call
+        after call)."""
+        with self._lock:
+            self._script.clear()
+            self._transcripts.clear()
+            self._rejections.clear()
 
     def next_reply(self, instructions: str = "") -> FakeReply:
         """The reply to give now: a quoted line of ``instructions``, else the script's next."""

@@ -122,6 +122,11 @@ class CtrlClient:
                     return None
                 self._cond.wait(left)
 
+    def consume_all(self) -> None:
+        """Take every event so far as returned (:meth:`wait_event` waits for new ones)."""
+        with self._cond:
+            self._consumed.update(range(len(self.events)))
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -420,6 +425,11 @@ class Baresip(PeerContext):
                 f" events so far: {seen}\n{self.log_tail()}"
             )
         return ev
+
+    def forget_events(self) -> None:
+        """Take every event received so far as returned: :meth:`wait_event` then waits for
+        new ones (a UA reused call after call)."""
+        self._ctrl().consume_all()
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from agent.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from agent.resilience.breaker import (
+    BreakerSettings,
+    BreakerState,
+    CircuitBreaker,
+    counts_against_vendor,
+)
 
 SETTINGS = BreakerSettings(failures=3, window=10.0, open_for=30.0, max_open_for=100.0,
                            probe_timeout=5.0)  # fmt: skip
@@ -95,3 +100,34 @@ def test_the_timer_says_when_it_changes_by_itself() -> None:
 def test_settings_that_make_no_sense_are_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BreakerSettings(**changes)
+
+
+@pytest.mark.parametrize(
+    ("status", "counts"),
+    [
+        (None, True),  # refused, dropped or timed out
+        (500, True), (502, True), (503, True),
+        (429, True),  # rate limit or quota: no call gets through
+        (401, True), (403, True),  # the key refused: every call fails the same way
+        (408, True),
+        (400, False), (404, False), (409, False), (422, False),  # a request of ours refused
+        (1000, True), (1006, True), (1011, True), (1008, True), (3005, True), (3009, True),
+        (4001, True), (4002, True),  # AssemblyAI: not authorized, no balance
+        (3006, False), (3007, False), (3008, False),  # our message, our audio, max duration
+        (1002, False), (1009, False),
+    ],
+)  # fmt: skip
+def test_what_counts_against_the_vendor(status: int | None, counts: bool) -> None:
+    """The module docstring's rule: a 400 (a parameter a reasoning model refuses) says
+    nothing about the vendor being up, so it never opens a breaker."""
+    assert counts_against_vendor(status) is counts
+
+
+def test_allows_tells_without_taking_the_probe() -> None:
+    breaker = CircuitBreaker("v", BreakerSettings(failures=1, open_for=10.0))
+    assert breaker.allows(0)
+    breaker.record_failure(0)
+    assert not breaker.allows(5)
+    assert breaker.allows(10) and breaker.allows(10)  # half-open: a peek takes nothing
+    assert breaker.allow(10)  # the probe
+    assert not breaker.allows(11) and not breaker.allow(11)

@@ -14,6 +14,8 @@ from agent.resilience.policy import (
     LINE_START,
     MAX_SILENCE,
     Action,
+    CallerHeld,
+    CallerResumed,
     CallerStartedSpeaking,
     CallerStoppedSpeaking,
     CallerTurnEnded,
@@ -69,6 +71,23 @@ CASES: dict[str, tuple[Script, float, bool, list[tuple[float, str]]]] = {
     "a slow reply: one moment at 1.5 s, then reminders": (
         [(0, CallerTurnEnded()), (12, ReplyAudible())], 30, False,
         [(1.5, "hold_line"), (9.5, "hold_reminder")]),
+    "the wait counts from the caller's last speech, not the end of turn": (
+        [(1.0, CallerTurnEnded(since=0.0)), (3.0, ReplyAudible())], 30, False,
+        [(1.5, "hold_line")]),
+    "an end of turn later than the deadline: one moment at once": (
+        [(1.8, CallerTurnEnded(since=0.0)), (3.0, ReplyAudible())], 30, False,
+        [(1.8, "hold_line")]),
+    "a since in the future counts from the event": (
+        [(1.0, CallerTurnEnded(since=2.0)), (3.0, ReplyAudible())], 30, False,
+        [(2.5, "hold_line")]),
+    "speech heard only after an outage counts from the recovery": (
+        [(0, SttLost()), (3.0, SttRestored()), (3.1, CallerTurnEnded(since=0.2)),
+         (5.0, ReplyAudible())], 30, False,
+        [(0, "stt_lost"), (2.0, "stt_down_notice"), (3.0, "stt_recovered"),
+         (4.5, "hold_line")]),
+    "stt down while the caller waits: from their last loud frame": (
+        [(0, SttLost()), (0.5, CallerStoppedSpeaking(since=0.2)), (6, SttRestored())], 30,
+        False, [(0, "stt_lost"), (1.7, "stt_down_notice"), (6, "stt_recovered")]),
     "the caller speaks again: no hold line over them": (
         [(0, CallerTurnEnded()), (1.0, CallerStartedSpeaking())], 30, False, []),
     "stt drops and comes back quickly": (
@@ -118,6 +137,19 @@ CASES: dict[str, tuple[Script, float, bool, list[tuple[float, str]]]] = {
     "three llm failures in a row: goodbye": (
         [(0, LlmFailed()), (10, LlmFailed()), (20, LlmFailed())], 60, False,
         [(0, "llm_apology"), (10, "llm_apology"), (20, "llm_down_goodbye")]),
+    "the caller holds while waiting: no line on hold, the wait goes on after it": (
+        [(0, CallerTurnEnded()), (1.0, CallerHeld()), (30, CallerResumed()),
+         (45, ReplyAudible())], 60, False,
+        [(30.5, "hold_line"), (38.5, "hold_reminder")]),
+    "reminders stop while held and keep their interval after": (
+        [(0, CallerTurnEnded()), (3.0, CallerHeld()), (13, CallerResumed()),
+         (30, ReplyAudible())], 60, False,
+        [(1.5, "hold_line"), (19.5, "hold_reminder"), (27.5, "hold_reminder")]),
+    "stt down while held: no notice nor giving up meanwhile": (
+        [(0, CallerHeld()), (1, SttLost()), (40, CallerResumed()), (41, SttRestored())], 60,
+        False, [(1, "stt_lost"), (41, "stt_recovered")]),
+    "an event still counts while held": (
+        [(0, CallerHeld()), (1, SttGaveUp())], 60, True, [(1, "stt_failed_transfer")]),
     "an answer resets the llm count": (
         [(0, LlmFailed()), (10, LlmFailed()), (15, LlmAnswered()), (20, LlmFailed())], 60, False,
         [(0, "llm_apology"), (10, "llm_apology"), (20, "llm_apology")]),
@@ -183,26 +215,34 @@ EVENTS = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    steps=st.lists(st.tuples(st.floats(0.01, 6.0), EVENTS), max_size=40),
+    steps=st.lists(
+        st.tuples(st.floats(0.01, 6.0), EVENTS, st.floats(0.0, 3.0) | st.none()), max_size=40
+    ),
     transfer=st.booleans(),
 )
 def test_no_caller_waits_in_silence_longer_than_the_bound(steps, transfer) -> None:
     """Whatever happens, a wait is explained within MAX_SILENCE (a line, a reply, or the
-    caller speaking), judged from the events alone, not from the policy's state."""
+    caller speaking) of the caller's last speech, or at once when the wait is reported
+    later than that; judged from the events alone, not from the policy's state."""
     policy = FailurePolicy(SETTINGS, transfer_available=transfer)
     now, script = 0.0, []
-    for gap, event in steps:
+    for gap, event, lag in steps:
         now += gap
+        if isinstance(event, CallerTurnEnded | CallerStoppedSpeaking) and lag is not None:
+            event = type(event)(since=now - lag)  # the caller stopped ``lag`` s earlier
         script.append((now, event))
     end = now + 30
     waiting_since: float | None = None
+    reported_at = 0.0
+    restored_at: float | None = None
     stt_down = False
     ended = False
 
     def explain(at: float) -> None:
         nonlocal waiting_since
         if waiting_since is not None:
-            assert at - waiting_since <= MAX_SILENCE - LINE_START + 1e-9
+            due = max(waiting_since + MAX_SILENCE - LINE_START, reported_at)
+            assert at <= due + 1e-9, (waiting_since, reported_at, at)
         waiting_since = None
 
     def decide(at: float, decisions: tuple[Decision, ...]) -> None:
@@ -222,19 +262,28 @@ def test_no_caller_waits_in_silence_longer_than_the_bound(steps, transfer) -> No
         if next_event > end:
             break
         at, event = pending.pop(0)
-        decide(at, policy.receive(event, at))
+        decide(at, policy.handle_timer(at))  # the deadlines passed, as receive() settles first
         if ended:
+            decide(at, policy.receive(event, at))
             waiting_since = None
             continue
         if isinstance(event, SttLost):
             stt_down = True
         elif isinstance(event, SttRestored):
+            restored_at = at if stt_down else restored_at
             stt_down = False
         if isinstance(event, ReplyAudible | CallerStartedSpeaking):
             explain(at)
-        elif isinstance(event, CallerTurnEnded) or (
-            isinstance(event, CallerStoppedSpeaking) and stt_down
+        elif waiting_since is None and (
+            isinstance(event, CallerTurnEnded)
+            or (isinstance(event, CallerStoppedSpeaking) and stt_down)
         ):
-            waiting_since = at if waiting_since is None else waiting_since
+            assert isinstance(event, CallerTurnEnded | CallerStoppedSpeaking)
+            since = at if event.since is None else min(event.since, at)
+            waiting_since = since if restored_at is None else max(since, restored_at)
+            reported_at = at
+        decide(at, policy.receive(event, at))
+        if ended:
+            waiting_since = None
     if waiting_since is not None and not ended:
         raise AssertionError(f"a wait since {waiting_since} was never explained")

@@ -34,6 +34,7 @@ KEY = "s2s-test-key"
 TARGET = "sip:human@127.0.0.1:5999"
 GREETING = "Hi there."
 GREETING_HZ, REPLY_HZ, LONG_HZ, GOODBYE_HZ, CONNECT_HZ, SORRY_HZ = 500, 700, 900, 1100, 1700, 1500
+ONE_MOMENT_HZ = 1300
 SPEECH_HZ = 300
 """The caller "speaks" a 300 Hz tone."""
 LONG = "Let me tell you a long story about our shipping policy and all its details. " * 3
@@ -78,6 +79,7 @@ def factory_for(
     fake: FakeVoiceAgent | FakeRealtime,
     settings: AssistantSettings,
     extra_tools: tuple[Tool, ...] = (),
+    reply_timeout: float = 5.0,
     **vendor: Any,
 ) -> AgentFactory:
     tools = ToolRegistry([*builtin_tools(settings.builtin_tools), *extra_tools])
@@ -86,14 +88,15 @@ def factory_for(
     if kind == "voice-agent":
         assert isinstance(fake, FakeVoiceAgent)
         return voice_agent_factory(
-            settings, VoiceAgentSettings(api_key=KEY, url=fake.url, **vendor), tools, None, lines
-        )
+            settings, VoiceAgentSettings(api_key=KEY, url=fake.url, **vendor), tools, None, lines,
+            reply_timeout=reply_timeout,
+        )  # fmt: skip
     assert isinstance(fake, FakeRealtime)
     detection: TurnDetection = "local" if kind == "realtime-local" else "server_vad"
     realtime = RealtimeSettings(
         api_key=KEY, base_url=fake.base_url, turn_detection=detection, **vendor
     )
-    return realtime_factory(settings, realtime, tools, None, lines)
+    return realtime_factory(settings, realtime, tools, None, lines, reply_timeout=reply_timeout)
 
 
 @asynccontextmanager
@@ -104,6 +107,7 @@ async def s2s_stack(
     fake_options: dict[str, Any] | None = None,
     vendor: dict[str, Any] | None = None,
     extra_tools: tuple[Tool, ...] = (),
+    reply_timeout: float = 5.0,
     **overrides: Any,
 ) -> AsyncIterator[S2sStack]:
     """The gateway answering with ``kind``'s agent against its fake (see the module docstring)."""
@@ -116,10 +120,11 @@ async def s2s_stack(
         ("goodbye", GOODBYE_HZ),
         ("connect", CONNECT_HZ),
         ("sorry", SORRY_HZ),
+        ("One moment, please", ONE_MOMENT_HZ),
     ):
         fake.map_text(text, hz)  # fmt: skip
     settings = settings_for(tmp_path, **overrides)
-    factory = factory_for(kind, fake, settings, extra_tools, **(vendor or {}))
+    factory = factory_for(kind, fake, settings, extra_tools, reply_timeout, **(vendor or {}))
     env = {"SIPGW_TRANSFER_TARGET": TARGET}
     try:
         async with running_gateway(factory, env=env) as (gateway, new_caller):

@@ -10,10 +10,12 @@ import time
 import pytest
 
 from agent.caller_context import CallerContextSettings
+from agent.resilience.policy import FailurePolicySettings
 from agent.s2s.agent import SpeechToSpeechAgent
 from agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
+    CallerTurnOver,
     ReplyDone,
     ReplyStarted,
     S2sConnectError,
@@ -288,6 +290,40 @@ async def test_a_failed_reply_gets_the_apology_from_memory_and_then_the_call_mov
     assert [line["error"] for line in r.record("error")] == ["boom"] * 5
     lines = [line["line"] for line in r.record("assistant") if line["kind"] == "line"]
     assert lines == ["apology"] * 4 + ["goodbye"]
+    await r.agent.close()
+
+
+async def test_one_moment_covers_a_slow_reply_and_stops_when_its_audio_comes() -> None:
+    """The service's end of turn starts the failure policy's wait (from the caller's last
+    loud frame); "one moment" is the filler of the wait: cut (whole frames) when the
+    answer's audio comes, not said at all when it is already there."""
+    hold = FailurePolicySettings(hold_line_after=0.1)
+    r = rig(failure_policy=hold)
+    await r.agent.prepare()
+    r.agent.on_answered()
+    r.ticks(40)  # the greeting
+    r.caller([LOUD] * 10 + [SILENCE] * 5)
+    loop = asyncio.get_running_loop()
+    r.session.push(CallerTurnOver(loop.time()))
+    await asyncio.sleep(0.2)
+    assert r.observer.decisions == ["hold_line"]
+    assert [line["line"] for line in r.record("assistant") if line["kind"] == "line"] == [
+        "one_moment"
+    ]
+    r.ticks(3)  # the line plays ...
+    speak(r.session, "answer", 200, "Your order has shipped.")
+    await settle()
+    (stopped,) = r.record("filler_stopped")
+    assert (stopped["line"], stopped["cut"]) == ("one_moment", True)
+    frames = r.ticks(10)
+    assert all(frame == LOUD for frame in frames)  # ... and the answer follows at once
+    # The service ends a turn while the agent talks on (no cut): no reply is due.
+    speak(r.session, "long", 2000, "A long story.", done=False)
+    await settle()
+    r.ticks(2)
+    r.session.push(CallerTurnOver(loop.time()))
+    await asyncio.sleep(0.2)
+    assert r.observer.decisions == ["hold_line"]
     await r.agent.close()
 
 

@@ -11,12 +11,15 @@ from agent.s2s import assemblyai
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings, session_update
 from agent.s2s.base import (
     CallerSpeechStarted,
+    CallerSpeechStopped,
+    CallerTurnOver,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
     ReplyText,
     S2sConnectError,
     S2sEvent,
+    ServiceError,
     SessionConfig,
     SessionFailed,
     SessionInterrupted,
@@ -128,6 +131,53 @@ def test_events_without_a_reply_id_belong_to_the_current_reply() -> None:
     assert isinstance(audio, ReplyAudio) and audio.audio == b"\x00\x01"
     assert isinstance(text, ReplyText) and text.reply_id == audio.reply_id and text.final
     assert isinstance(done, ReplyDone) and done.reply_id == audio.reply_id
+
+
+def test_a_session_error_during_a_reply_fails_that_reply() -> None:
+    """The events reference (https://www.assemblyai.com/docs/voice-agents/voice-agent-api/
+    events-reference; docs/cloud-apis.md, "AssemblyAI Voice Agent API") documents
+    ``reply.done`` with ``completed`` or ``interrupted`` only: a reply that fails is a
+    ``session.error`` between its ``reply.started`` and its end, and nothing says a
+    ``reply.done`` follows. The reply ends ``failed`` at the error; whatever of it comes
+    later (audio, tool calls, a ``reply.done``) is dropped."""
+    client = Captured()
+    client.feed(
+        {"type": "input.speech.stopped"},
+        {"type": "reply.started", "reply_id": "r1"},
+        {"type": "reply.audio", "reply_id": "r1", "data": "AAE="},
+        {"type": "session.error", "code": "server_error", "message": "model overloaded"},
+        {"type": "reply.audio", "reply_id": "r1", "data": "AAE="},
+        {"type": "tool.call", "reply_id": "r1", "call_id": "c1", "name": "x", "arguments": {}},
+        {"type": "reply.done", "reply_id": "r1", "status": "completed"},
+    )
+    kinds = [type(e).__name__ for e in client.emitted]
+    assert kinds == ["CallerSpeechStopped", "CallerTurnOver", "ReplyStarted", "ReplyAudio",
+                     "ReplyDone"]  # fmt: skip
+    done = client.emitted[-1]
+    assert done == ReplyDone("r1", "failed", 1.0, "server_error: model overloaded")
+    assert client.stats.errors == {"server_error": 1}
+
+
+def test_a_session_error_after_the_callers_turn_loses_the_reply() -> None:
+    """After ``input.speech.stopped`` (or our ``reply.create``) and before any
+    ``reply.started``, an error means the reply the caller waits for will not come."""
+    client = Captured()
+    client.feed(
+        {"type": "input.speech.stopped"},
+        {"type": "session.error", "error": {"code": "x", "message": "gone"}},
+    )
+    assert client.emitted[-1] == ServiceError("x", "gone", reply_lost=True)
+    client.request_reply("say hi")
+    client.feed({"type": "session.error", "code": "y", "message": "again"})
+    assert client.emitted[-1] == ServiceError("y", "again", reply_lost=True)
+    # Nobody waits (the reply came, or the caller speaks again): only counted.
+    client.feed({"type": "session.error", "code": "z", "message": "later"})
+    client.feed({"type": "input.speech.stopped"}, {"type": "input.speech.started"},
+                {"type": "session.error", "code": "w", "message": "while talking"})  # fmt: skip
+    assert [e.reply_lost for e in client.emitted if isinstance(e, ServiceError)] == [
+        True, True, False, False]  # fmt: skip
+    assert isinstance(client.emitted[0], CallerSpeechStopped)
+    assert any(isinstance(e, CallerTurnOver) for e in client.emitted)
 
 
 def test_reply_create_and_mid_session_updates() -> None:

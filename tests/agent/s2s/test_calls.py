@@ -29,6 +29,7 @@ from tests.agent.s2s.stack import (
     KINDS,
     LONG,
     LONG_HZ,
+    ONE_MOMENT_HZ,
     REPLY_HZ,
     SORRY_HZ,
     SPEECH_HZ,
@@ -92,8 +93,8 @@ async def test_the_session_is_configured_for_mulaw_with_the_prompt_and_tools(
             assert (detection is None) == (kind == "realtime-local")
             tools = {tool["name"] for tool in config["tools"]}
         assert tools == {
-            "get_order_status", "schedule_callback", "transfer_to_human", "end_call",
-            "who_answered",  # no detection on these agents: it says {"mode": "off"}
+            "get_order_status", "schedule_callback", "take_message", "transfer_to_human",
+            "end_call", "who_answered",  # no detection on these agents: it says {"mode": "off"}
         }  # fmt: skip
         await hang_up(caller, phone)
 
@@ -307,11 +308,16 @@ async def test_a_dropped_connection_is_survived(tmp_path: Path, kind: Kind) -> N
         assert "s2s_failed" in kinds and "s2s_recovered" in kinds
 
 
+@pytest.mark.parametrize("before_reply", [False, True], ids=["in-reply", "before-reply"])
 async def test_a_reply_the_service_fails_is_followed_by_an_apology(
-    tmp_path: Path, kind: Kind
+    tmp_path: Path, kind: Kind, before_reply: bool
 ) -> None:
+    """The Voice Agent fake fails a reply as its documentation allows: a ``session.error``
+    and nothing more (after ``reply.started``, or instead of it); the Realtime fake with
+    ``response.done`` ``failed``. Either way the caller hears the apology at once."""
     async with s2s_stack(tmp_path, kind) as s:
-        s.fake.script([FakeReply(error=("server_error", "The model is overloaded"))])
+        s.fake.script([FakeReply(error=("server_error", "The model is overloaded"),
+                                 error_before_reply=before_reply)])  # fmt: skip
         caller, ok, phone = await s.call()
         await greeted(phone)
         said = phone.say(tone_frames(SPEECH_HZ, 0.6))
@@ -326,3 +332,49 @@ async def test_a_reply_the_service_fails_is_followed_by_an_apology(
     # From memory, in the model's voice (the line cache): the model was not asked.
     assert (decision["decision"], decision["source"]) == ("llm_apology", "cache")
     assert not any(reply.instructions for reply in s.session.replies[1:])  # after the greeting
+
+
+async def test_a_slow_model_is_covered_by_one_moment_within_2s(tmp_path: Path, kind: Kind) -> None:
+    """A model 3 s late: the failure policy hears the end of the caller's turn (the
+    service's, or our endpointer's), counts the wait from their last loud frame and says
+    "one moment" from memory within 2 s; the answer follows (the audit found 4.3 s of
+    silence and no decision)."""
+    async with s2s_stack(tmp_path, kind) as s:
+        s.fake.script([FakeReply("Your order has shipped.", reply_delay=3.0)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
+        first = phone.first_heard(said)
+        assert first is not None and phone.heard[first].at >= one_moment - 0.05  # nothing before
+        assert 1.3 <= one_moment - said <= 2.0, one_moment - said
+        answer = await phone.wait_for_tone(REPLY_HZ, within=5)
+        assert answer - said >= 2.9
+        await hang_up(caller, phone)
+    decisions = [line["decision"] for line in s.record() if line["type"] == "failure"]
+    assert decisions == ["hold_line"]
+
+
+async def test_a_model_that_never_answers_gets_one_moment_then_the_apology(
+    tmp_path: Path, kind: Kind
+) -> None:
+    """No reply audible within the reply timeout (3 s here) after the caller stopped: the
+    stalled reply is given up (cut, so nothing of it plays late) and the apology said,
+    counted as an LLM failure (``llm_max_failures`` of them move the call on)."""
+    async with s2s_stack(tmp_path, kind, reply_timeout=3.0) as s:
+        s.fake.script([FakeReply("Your order has shipped.", reply_delay=30.0)])
+        caller, ok, phone = await s.call()
+        await greeted(phone)
+        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
+        sorry = await phone.wait_for_tone(SORRY_HZ, within=6)
+        assert one_moment - said <= 2.0, one_moment - said
+        assert 2.9 <= sorry - said <= 3.6, sorry - said
+        await hang_up(caller, phone)
+    record = s.record()
+    decisions = [line["decision"] for line in record if line["type"] == "failure"]
+    assert decisions == ["hold_line", "llm_apology"]
+    assert any(line["type"] == "error" and "no reply within 3 s" in line["error"]
+               for line in record)  # fmt: skip
+    if isinstance(s.fake, FakeRealtime):
+        assert s.session.received("response.cancel")  # the stalled response was cancelled

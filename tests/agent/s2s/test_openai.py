@@ -11,6 +11,7 @@ import pytest
 from agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
+    CallerTurnOver,
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -196,20 +197,26 @@ def test_a_refused_response_create_does_not_block_later_ones() -> None:
     client.feed({"type": "error", "error": {"type": "invalid_request_error",
                                             "code": "conversation_already_has_active_response",
                                             "message": "busy"}})  # fmt: skip
-    assert client.emitted == [ServiceError("conversation_already_has_active_response", "busy")]
+    assert client.emitted == [
+        ServiceError("conversation_already_has_active_response", "busy", status=400)
+    ]
     client.request_reply()
     assert client.sent_types() == ["response.create", "response.create"]
 
 
-def test_errors_and_transcripts() -> None:
+def test_errors_transcripts_and_the_end_of_a_turn() -> None:
+    """``input_audio_buffer.committed`` is the server's end of the caller's turn (with
+    semantic VAD possibly well after ``speech_stopped``): the failure policy's wait."""
     client = Captured()
     client.feed(
         {"type": "error", "error": {"type": "invalid_request_error",
                                     "code": "response_cancel_not_active", "message": "none"}},
         {"type": "error", "error": {"type": "server_error", "message": "boom"}},
+        {"type": "input_audio_buffer.committed", "item_id": "item_1"},
         {"type": "conversation.item.input_audio_transcription.completed", "transcript": " Hi. "},
     )  # fmt: skip
-    assert client.emitted == [ServiceError("server_error", "boom"), CallerTranscript("Hi.")]
+    assert client.emitted == [ServiceError("server_error", "boom"), CallerTurnOver(1.0),
+                              CallerTranscript("Hi.")]  # fmt: skip
     assert client.stats.errors == {"response_cancel_not_active": 1, "server_error": 1}
 
 

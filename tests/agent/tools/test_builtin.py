@@ -23,6 +23,7 @@ from agent.tools.builtin import (
     callback_requester,
     normalize_order_id,
 )
+from agent.tools.message_store import MessageStore
 from sipgw.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
@@ -414,7 +415,8 @@ def test_the_built_in_tools_are_selectable_and_none_is_allowed():
     """SIPGW_BUILTIN_TOOLS: a production prompt need not carry the demo's order lookup."""
     every = [t.name for t in builtin_tools(BuiltinToolSettings())]
     assert every == [
-        "get_order_status", "schedule_callback", "transfer_to_human", "end_call", "who_answered",
+        "get_order_status", "schedule_callback", "take_message", "transfer_to_human", "end_call",
+        "who_answered",
     ]  # fmt: skip
     chosen = BuiltinToolSettings(enabled=("end_call", "transfer_to_human"))
     assert [t.name for t in builtin_tools(chosen)] == ["end_call", "transfer_to_human"]
@@ -500,3 +502,56 @@ async def test_who_answered_tells_what_detection_decided() -> None:
     assert result.ok and json.loads(result.content) == answer
     off = await call(registry, "who_answered", {})
     assert json.loads(off.content) == {"mode": "off"}
+
+
+# -- take_message
+
+
+async def test_a_message_is_stored_for_the_transfer_target(tmp_path):
+    db = tmp_path / "data" / "callbacks.sqlite3"
+    registry = registry_for(callback_db=db, transfer_target="sip:kim@pbx.example")
+    args = {"message": "Please call me about the refund for order 1234.", "name": "Bob  Smith",
+            "phone": "+1 (555) 000-2222"}  # fmt: skip
+    result = await call(registry, "take_message", args)
+    assert result.ok, result.content
+    assert json.loads(result.content) == {
+        "taken": True, "message_id": 1, "for": "sip:kim@pbx.example", "name": "Bob Smith",
+        "phone": "+15550002222", "message": "Please call me about the refund for order 1234.",
+    }  # fmt: skip
+    (row,) = MessageStore(db).rows()
+    assert (row.call_id, row.for_target, row.from_number, row.caller_name, row.reach_at) == (
+        "call-1@test", "sip:kim@pbx.example", "+15551234567", "Bob Smith", "+15550002222",
+    )  # fmt: skip
+    assert row.message == args["message"] and row.status == "new"
+    with sqlite3.connect(db) as conn:  # beside the callbacks, in the same file
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "messages" in names
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ({"message": "  "}, "no message: ask the caller"),
+        ({"message": "Hi", "phone": "sip:premium@evil.example"}, "is not a phone number"),
+    ],
+)
+async def test_a_message_needs_words_and_a_number_that_is_one(tmp_path, args, error):
+    db = tmp_path / "cb.sqlite3"
+    result = await call(registry_for(callback_db=db), "take_message", args)
+    assert not result.ok and error in json.loads(result.content)["error"]
+    assert not db.exists()
+
+
+async def test_messages_are_bounded_per_caller_a_day(tmp_path):
+    db = tmp_path / "cb.sqlite3"
+    quota = CallbackQuota(per_caller=2, per_number=0, per_day=10)
+    registry = registry_for(callback_db=db, callback_quota=quota)
+    for n in range(2):
+        assert (await call(registry, "take_message", {"message": f"Hi {n}"})).ok
+    refused = await call(registry, "take_message", {"message": "Hi again"})
+    assert not refused.ok and "no more messages" in json.loads(refused.content)["error"]
+    other = FakeCall(caller="sip:+15550009999@trunk.example")
+    assert (await call(registry, "take_message", {"message": "Hi"}, other)).ok
+    assert [r.from_number for r in MessageStore(db).rows()] == [
+        "+15551234567", "+15551234567", "+15550009999",
+    ]  # fmt: skip

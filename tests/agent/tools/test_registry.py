@@ -53,6 +53,7 @@ def test_schemas_are_the_openai_tools_parameter():
     assert [s["function"]["name"] for s in schemas] == [
         "get_order_status",
         "schedule_callback",
+        "take_message",
         "transfer_to_human",
         "end_call",
         "who_answered",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import cast
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -14,9 +15,13 @@ from prometheus_client.exposition import generate_latest
 from agent.announcement import AnnouncementAgent
 from agent.base import Agent, CallControl
 from agent.factory import ServiceAgentFactory
+from agent.observer import Service
 from agent.resilience.breaker import BreakerSettings, BreakerState
-from sipgw.app.breakers import BreakerObserver, VendorBreakers, warm_up
+from sipgw.app.breakers import VendorBreakers, warm_up
+from sipgw.app.gateway import Gateway
+from sipgw.app.legs.calls import LegCalls
 from sipgw.app.resilience_settings import BreakerSection
+from sipgw.message import SipResponse
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from tests.agent.parts import RecordingObserver
@@ -32,45 +37,86 @@ class Clock:
         return self.now
 
 
-def factory_using(*services: str) -> ServiceAgentFactory:
-    return ServiceAgentFactory(lambda call: AnnouncementAgent(call, ()), frozenset(services))  # type: ignore[arg-type]
+def factory_using(*services: Service, **vendors: str) -> ServiceAgentFactory:
+    named = {cast(Service, service): vendor for service, vendor in vendors.items()}
+    return ServiceAgentFactory(
+        lambda call: AnnouncementAgent(call, ()), frozenset(services), vendors=named
+    )
 
 
-def test_failures_open_the_breaker_of_their_service_only(
+def test_failures_open_the_breaker_of_their_vendor_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock, registry = Clock(), CollectorRegistry()
     breakers = VendorBreakers(QUICK, None, registry, clock)
-    observer = BreakerObserver(RecordingObserver(), breakers)
-    pipeline, s2s = factory_using("stt", "llm", "tts"), factory_using("s2s")
+    pipeline = factory_using("stt", "llm", "tts", tts="elevenlabs")
+    s2s = factory_using("s2s", s2s="openai-realtime")
+    observer = breakers.observer(pipeline)
     observer.service_error("tts", "connect")
     assert breakers.refusal(pipeline) is None
-    observer.service_error("tts", "http_status")
-    assert breakers.refusal(pipeline) == "tts" and breakers.refusal(s2s) is None
+    observer.service_error("tts", "http_status", 503)
+    assert breakers.refusal(pipeline) == ("tts", "elevenlabs")
+    assert breakers.refusal(s2s) is None
     assert breakers.refusal(lambda call: AnnouncementAgent(call, ())) is None  # no services
-    assert "breaker tts opened: new calls turned away for 5 s" in caplog.text
+    assert "breaker tts elevenlabs opened: new calls turned away for 5 s" in caplog.text
     text = generate_latest(registry)
-    assert sample_value(text, "sipgw_breaker_state", service="tts") == 2
-    assert sample_value(text, "sipgw_breaker_state", service="stt") == 0
-    assert sample_value(text, "sipgw_breaker_changes_total", service="tts", change="opened") == 1
-    assert sample_value(text, "sipgw_breaker_refused_calls_total", service="tts") == 1
+    assert sample_value(text, "sipgw_breaker_state", service="tts", vendor="elevenlabs") == 2
+    assert sample_value(text, "sipgw_breaker_state", service="stt", vendor="stt") == 0
+    assert sample_value(text, "sipgw_breaker_changes_total", service="tts", vendor="elevenlabs",
+                        change="opened") == 1  # fmt: skip
+    assert sample_value(text, "sipgw_breaker_refused_calls_total", service="tts",
+                        vendor="elevenlabs") == 1  # fmt: skip
     clock.now += 5.0  # half-open: one call tries
-    assert breakers.refusal(pipeline) is None and breakers.refusal(pipeline) == "tts"
+    assert breakers.refusal(pipeline, probe=False) is None  # a peek takes no probe
+    assert breakers.refusal(pipeline) is None and breakers.refusal(pipeline) is not None
     observer.service_ok("tts")  # it worked
-    assert breakers.states()["tts"] is BreakerState.CLOSED
-    assert "breaker tts closed" in caplog.text
+    assert breakers.states()[("tts", "elevenlabs")] is BreakerState.CLOSED
+    assert "breaker tts elevenlabs closed" in caplog.text
+
+
+def test_each_speech_to_speech_vendor_has_its_own_breaker() -> None:
+    """Two lines, two speech-to-speech agents: the Realtime API down for everyone turns
+    away the Realtime calls only (one ``s2s`` breaker turned away both)."""
+    breakers = VendorBreakers(QUICK, None, CollectorRegistry(), Clock())
+    realtime = factory_using("s2s", s2s="openai-realtime")
+    voice_agent = factory_using("s2s", s2s="assemblyai-voice-agent")
+    for _ in range(2):
+        breakers.observer(realtime).service_error("s2s", "connect")
+    assert breakers.refusal(realtime) == ("s2s", "openai-realtime")
+    assert breakers.refusal(voice_agent) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "opens"),
+    [(400, False), (404, False), (422, False), (3007, False), (None, True), (500, True),
+     (429, True), (401, True), (403, True), (1011, True)],
+)  # fmt: skip
+def test_only_what_says_the_vendor_is_down_counts(status: int | None, opens: bool) -> None:
+    """agent/resilience/breaker.py: a 400 (a reasoning model refusing a parameter) says
+    nothing about the vendor being up; it is counted in the metrics, not the breaker."""
+    inner = RecordingObserver()
+    breakers = VendorBreakers(QUICK, None, CollectorRegistry(), Clock(), inner)
+    llm = factory_using("llm", llm="openai")
+    for _ in range(3):
+        breakers.observer(llm).service_error("llm", "http_status", status)
+    assert (breakers.refusal(llm) is not None) is opens
+    assert inner.events == [("error", ("llm", "http_status"))] * 3  # all counted in metrics
 
 
 def test_without_breakers_every_call_goes_through() -> None:
-    breakers = VendorBreakers(None, None, CollectorRegistry(), Clock())
+    inner = RecordingObserver()
+    breakers = VendorBreakers(None, None, CollectorRegistry(), Clock(), inner)
+    stt = factory_using("stt")
     for _ in range(10):
-        breakers.failure("stt")
-    assert breakers.refusal(factory_using("stt")) is None and breakers.states() == {}
+        breakers.observer(stt).service_error("stt", "connect")
+    assert breakers.refusal(stt) is None and breakers.states() == {}
+    assert breakers.observer(stt) is inner
 
 
 def test_the_observer_forwards_everything() -> None:
     inner = RecordingObserver()
-    observer = BreakerObserver(inner, VendorBreakers(QUICK, None, CollectorRegistry(), Clock()))
+    breakers = VendorBreakers(QUICK, None, CollectorRegistry(), Clock(), inner)
+    observer = breakers.observer(factory_using("llm"))
     observer.turn_measured({"llm_first_token": 0.2})
     observer.barge_in()
     observer.preemptive("used")
@@ -155,7 +201,8 @@ async def test_while_a_service_is_down_for_everyone_calls_are_turned_away(
     tmp_path: Path, message: bool
 ) -> None:
     """Two calls fail on speech-to-text: the third is refused before any agent is built,
-    with a 503 (a trunk fails over) or, when configured, the recorded message."""
+    with a 503 (a trunk fails over) before it rings or takes an RTP port
+    (docs/operations.md), or, when configured, the recorded message."""
     FailingAgent.built = 0
     path = tmp_path / "closed.ulaw"
     path.write_bytes(b"\x7f" * 800)  # 100 ms
@@ -165,9 +212,18 @@ async def test_while_a_service_is_down_for_everyone_calls_are_turned_away(
         for _ in range(2):
             assert (await (await new_phone()).invite()).status == 503
         assert FailingAgent.built == 2
+        opened: list[object] = []
+        open_rtp = gateway.calls.open_rtp
+
+        async def counted_open_rtp() -> object:
+            opened.append(True)
+            return await open_rtp()
+
+        gateway.calls.open_rtp = counted_open_rtp  # type: ignore[method-assign,assignment]
         phone = await new_phone()
         final = await phone.invite()
         assert FailingAgent.built == 2  # no agent built, no vendor tried
+        statuses = [m.status for m in phone.received if isinstance(m, SipResponse)]
         text, _ = gateway.metrics.render()
         if message:
             assert final.status == 200
@@ -176,5 +232,35 @@ async def test_while_a_service_is_down_for_everyone_calls_are_turned_away(
             assert bye is not None
         else:
             assert final.status == 503
-    assert sample_value(text, "sipgw_breaker_state", service="stt") == 2
-    assert sample_value(text, "sipgw_breaker_refused_calls_total", service="stt") == 1
+            assert 180 not in statuses and opened == [], statuses  # no ringing, no port
+    assert sample_value(text, "sipgw_breaker_state", service="stt", vendor="stt") == 2
+    assert sample_value(text, "sipgw_breaker_refused_calls_total", service="stt",
+                        vendor="stt") == 1  # fmt: skip
+
+
+def _open_stt_breaker(gateway: Gateway, factory: ServiceAgentFactory) -> None:
+    observer = gateway.breakers.observer(factory)
+    for _ in range(2):
+        observer.service_error("stt", "connect")
+
+
+async def test_twilio_browser_and_placed_calls_are_turned_away_too() -> None:
+    """A Twilio or browser call (LegCalls.refusal: Twilio is told busy, the browser gets
+    503) and a call to place (not dialled) meet the same breakers as a SIP call."""
+    factory = ServiceAgentFactory(FailingAgent, frozenset({"stt"}), vendors={"stt": "assemblyai"})
+    section = BreakerSection(breaker_failures=2)
+    async with running_gateway(factory, breakers=section) as (gateway, _):
+        legs = LegCalls(gateway)
+        assert legs.refusal() == ""
+        _open_stt_breaker(gateway, factory)
+        assert legs.refusal(probe=False) == (
+            "assemblyai (stt) is down for everyone (its breaker is open)"
+        )
+        placed = await gateway.originate("sip:someone@127.0.0.1:9", agent=factory)
+        assert placed.handle is None
+        outcome = placed.outcome.result()
+        assert outcome.kind == "failed" and "not dialled: assemblyai (stt)" in outcome.describe()
+        text, _ = gateway.metrics.render()
+    refused = sample_value(text, "sipgw_breaker_refused_calls_total", service="stt",
+                           vendor="assemblyai")  # fmt: skip
+    assert refused == 2

@@ -14,7 +14,7 @@ from agent.base import CallControl
 from agent.dialpolicy import DialRefused
 from agent.echo import EchoAgent
 from media.rtp import RtpPacket
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.gateway import Gateway
 from sipgw.call import CallState
 from sipgw.message import SipRequest, make_response
@@ -106,6 +106,28 @@ async def test_the_refer_carries_the_uri_the_gate_judged() -> None:
         await phone.expect(lambda m: getattr(m, "status", None) == 200)  # to the NOTIFY
         assert agent.failed_transfers == [(486, "Busy Here")]
         assert gateway.counters().dial_refused == 0
+
+
+async def test_a_transfer_whose_final_notify_never_comes_fails_and_the_agent_is_told() -> None:
+    """The phone accepted the REFER (202) and then said nothing more: after the ring
+    timeout and a margin (``transfer_wait``) the transfer failed, the agent resumes."""
+    async with answered_call() as (gateway, phone, agent):
+        assert gateway.calls.transfer_wait == 60.0 + TRANSFER_NOTIFY_MARGIN  # the ring timeout
+        handle = agent.call
+        assert isinstance(handle, CallHandle)
+        handle.transfer_wait = 0.4
+        transfer = asyncio.create_task(handle.transfer("sip:desk@127.0.0.1:5999"))
+        refer = await phone.expect(lambda m: isinstance(m, SipRequest) and m.method == "REFER")
+        assert isinstance(refer, SipRequest)
+        phone.send(make_response(refer, 202).serialize())
+        assert await transfer is True
+        await asyncio.sleep(0.2)
+        assert agent.failed_transfers == []
+        await until(lambda: bool(agent.failed_transfers))
+        assert agent.failed_transfers == [
+            (408, "no final NOTIFY 0.4 s after the REFER was accepted")
+        ]
+        assert handle.call.state is CallState.CONFIRMED  # the call goes on with the agent
 
 
 async def test_an_allowed_number_is_no_transfer_target() -> None:

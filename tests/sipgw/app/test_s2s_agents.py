@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.amd.config import acts_on_detection
 from agent.s2s.agent import SpeechToSpeechAgent
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from agent.s2s.factories import S2sFactory
@@ -60,6 +61,11 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
          "ASSEMBLYAI_VOICE_AGENT_VOICE=Ivy: must be a voice name in lower case"),
         ("realtime", {"OPENAI_API_KEY": "sk", "SIPGW_HOLD_LINE_AFTER_MS": "5000"},
          "SIPGW_HOLD_LINE_AFTER_MS=5000"),
+        # what they cannot do is refused, not ignored: their transfers are blind
+        ("realtime", {"OPENAI_API_KEY": "sk", "SIPGW_TRANSFER_MODE": "warm"},
+         "^SIPGW_TRANSFER_MODE=warm: the realtime agent transfers blind only"),
+        ("voice-agent", {"ASSEMBLYAI_API_KEY": "a", "SIPGW_TRANSFER_MODE": "warm"},
+         "^SIPGW_TRANSFER_MODE=warm: the voice-agent agent transfers blind only"),
     ],
 )  # fmt: skip
 def test_missing_keys_and_bad_values_are_named(
@@ -67,3 +73,14 @@ def test_missing_keys_and_bad_values_are_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         find_agent(agent).build(Sources(environ))
+
+
+def test_they_say_they_run_no_answering_machine_detection() -> None:
+    """A call placed with ``amd`` on them is refused (sipgw.app.outbound), as is
+    ``SIPGW_AMD`` at start-up (sipgw.app.startup) and a line's ``amd`` (lines.build)."""
+    factory = find_agent("realtime").build(Sources({
+        "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
+        "SIPGW_TRANSFER_MODE": "blind",
+    }))  # fmt: skip
+    assert not acts_on_detection(factory)
+    assert acts_on_detection(object())  # an agent of one's own reads call.amd itself

@@ -147,3 +147,27 @@ def test_a_routes_file_keeps_an_unconfigured_gateway_closed(tmp_path: Path) -> N
     routes.write_text('[lines.a]\nagent = "echo"\n[[routes]]\nline = "a"\n')
     startup = build_startup(find_agent("echo"), Sources({"SIPGW_ROUTES": str(routes)}))
     assert startup.access.closed_by_default and not startup.access.free_agents
+
+
+def test_detection_an_agent_does_not_run_stops_the_start(tmp_path: Path) -> None:
+    """The speech-to-speech agents run no answering-machine detection: asked for by
+    ``SIPGW_AMD`` (every placed call's default) or by a line, it is refused by name
+    rather than ignored (their placed calls would greet every voicemail)."""
+    environ = {**KEYS, "SIPGW_BIND": "127.0.0.1", "SIPGW_FALLBACK_SYNTHESIZE": "off"}
+    with pytest.raises(ConfigError, match="^SIPGW_AMD=leave_message: the realtime agent does"):
+        build_startup(find_agent("realtime"), Sources({**environ, "SIPGW_AMD": "leave_message"}))
+    build_startup(find_agent("realtime"), Sources({**environ, "SIPGW_AMD": "off"}))
+    assistant = build_startup(find_agent("assistant"), Sources({**environ, "SIPGW_AMD": "detect"}))
+    assert assistant.outbound.amd.value == "detect"
+    routes = tmp_path / "routes.toml"
+    with_routes = {**environ, "SIPGW_ROUTES": str(routes), "SIPGW_AMD": "detect"}
+    route = '[[routes]]\nline = "s2s"\n'
+    routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "hang_up"\n' + route)
+    with pytest.raises(ConfigError, match='line .s2s.: amd = "hang_up": its agent realtime does'):
+        build_startup(find_agent("assistant"), Sources(with_routes))
+    routes.write_text('[lines.s2s]\nagent = "realtime"\n' + route)  # SIPGW_AMD applies
+    with pytest.raises(ConfigError, match="line 's2s': SIPGW_AMD=detect: its agent realtime"):
+        build_startup(find_agent("assistant"), Sources(with_routes))
+    routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "off"\n' + route)
+    built = build_startup(find_agent("assistant"), Sources(with_routes))
+    assert built.lines is not None and list(built.lines.table.lines) == ["s2s"]

@@ -10,6 +10,7 @@ real phones are in tests/interop/test_warm_transfer_peers.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from agent.amd.config import AmdMode
 from agent.base import Agent, CallControl
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
@@ -165,10 +167,14 @@ class Scene:
 
 @asynccontextmanager
 async def scene(
-    *, allow_refer: bool, how: JoinHow = "auto", agent: type[Transferring] = Transferring
+    *,
+    allow_refer: bool,
+    how: JoinHow = "auto",
+    agent: type[Transferring] = Transferring,
+    campaign: AmdMode = AmdMode.OFF,
 ) -> AsyncIterator[Scene]:
     """A caller calls a gateway whose agent will consult the person (a scripted phone
-    answering the gateway's INVITE itself)."""
+    answering the gateway's INVITE itself); ``campaign`` is ``SIPGW_AMD``."""
     person = Phone(("127.0.0.1", 9), user="person")
     plan = Plan(f"sip:person@127.0.0.1:{person.sip_port}", how=how)
     try:
@@ -177,6 +183,7 @@ async def scene(
             new_phone,
         ):
             person.gateway = ("127.0.0.1", gw.sip.listening[0][2])
+            gw.outbound.config = dataclasses.replace(gw.outbound.config, amd=campaign)
             caller = await new_phone()
             await call_in(caller, allow_refer)
             yield Scene(gw, caller, person, plan)
@@ -191,6 +198,19 @@ async def test_the_gateway_bridges_a_caller_whose_phone_cannot_take_refer() -> N
         await hear_each_other(s.caller, s.person)
         await s.caller.bye()
         await s.person.answer_bye()  # the person's call ends with the caller's
+
+
+async def test_the_consultation_call_is_no_campaign_call() -> None:
+    """``SIPGW_AMD`` is the default of the calls the gateway places for campaigns; the
+    consultation call does not take it (its agent, agent.consult, detects who answered
+    itself): no detection of the gateway's on it, none in its record or outcome."""
+    async with scene(allow_refer=False, campaign=AmdMode.LEAVE_MESSAGE) as s:
+        await answer(s.person, supported="replaces")
+        assert await asyncio.wait_for(s.plan.result, 5) == "bridge"
+        placed = [h for h in s.gateway.handles.values() if h.call.outbound]
+        assert len(placed) == 1 and placed[0].amd is None
+        await s.caller.bye()
+        await s.person.answer_bye()
 
 
 async def test_an_attended_transfer_where_both_phones_can() -> None:

@@ -93,6 +93,54 @@ def test_transfer_target_fails_after_acceptance() -> None:
     assert transfers(h)[-1] == ("failed", 486)
 
 
+def test_an_accepted_refer_whose_final_notify_never_comes_fails_after_its_timeout() -> None:
+    """After the 202 the phone rings the target; if no final NOTIFY comes within
+    ``notify_timeout`` (a ring timeout and a margin) the transfer is reported failed (408)
+    rather than left pending for good; a late failure is not reported twice."""
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, TARGET, notify_timeout=30.0)
+    (refer,) = h.requests()
+    h.feed(make_response(refer, 202).serialize())
+    accepted = h.now
+    h.feed(notify(ok, 2, "SIP/2.0 180 Ringing"))  # progress does not stop the clock
+    h.advance(accepted + 29.9)
+    assert transfers(h) == [("accepted", 202), ("progress", 180)]
+    h.advance(accepted + 30.0)
+    assert transfers(h)[-1] == ("failed", 408)
+    (failed,) = [e for e in h.of(TransferUpdated) if e.stage is TransferStage.FAILED]
+    assert failed.reason == "no final NOTIFY 30 s after the REFER was accepted"
+    h.feed(notify(ok, 3, "SIP/2.0 487 Request Terminated", state="terminated"))
+    assert transfers(h)[-1] == ("failed", 408) and h.statuses()[-1] == 200
+    assert call.state is CallState.CONFIRMED
+
+
+def test_a_late_success_is_still_reported() -> None:
+    """The caller did reach the target after all: the application ends our call."""
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, TARGET, notify_timeout=5.0)
+    (refer,) = h.requests()
+    h.feed(make_response(refer, 202).serialize())
+    h.advance(h.now + 5.0)
+    h.feed(notify(ok, 2, "SIP/2.0 200 OK", state="terminated"))
+    assert transfers(h) == [("accepted", 202), ("failed", 408), ("succeeded", 200)]
+
+
+def test_a_final_notify_in_time_disarms_the_timeout() -> None:
+    h = Harness()
+    call, ok = confirmed_call(h)
+    h.act(h.ua.refer, call, TARGET, notify_timeout=5.0)
+    (refer,) = h.requests()
+    # the NOTIFY may even overtake the 202 (RFC 3515 §2.4.5 sends it at once)
+    h.feed(notify(ok, 2, "SIP/2.0 486 Busy Here", state="terminated"))
+    h.feed(make_response(refer, 202).serialize())
+    h.advance(h.now + 60.0)
+    assert transfers(h) == [("failed", 486), ("accepted", 202)]
+    timer = h.ua.get_timer()
+    assert timer is None or timer > h.now  # nothing of it left
+
+
 def test_refer_needs_a_confirmed_call_and_a_uri() -> None:
     h = Harness()
     h.feed(invite())

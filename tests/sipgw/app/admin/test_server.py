@@ -325,6 +325,37 @@ async def test_a_call_asks_for_answering_machine_detection() -> None:
         await until(lambda: not gateway.handles and not callee.handles)
 
 
+class DetectsNothing:
+    """An agent factory that runs no answering-machine detection, as the speech-to-speech
+    agents' (``answering_detection = False``: tests/sipgw/app/test_s2s_agents.py)."""
+
+    answering_detection = False
+
+    def __call__(self, call: CallControl) -> EchoAgent:
+        return EchoAgent(call)
+
+
+async def test_detection_the_agent_does_not_run_is_refused_with_400() -> None:
+    async with (
+        running_gateway() as (callee, _),
+        running_gateway(DetectsNothing()) as (gateway, _),
+        admin_for(gateway) as client,
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        body = {"target": target, "amd": "leave_message"}
+        refused = await client.post("/api/calls", headers=AUTH, json=body)
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert error.startswith('"amd" leave_message: this call\'s agent does not run'), error
+        assert not gateway.handles and not callee.handles  # nothing was dialled
+        with_off = await client.post("/api/calls", headers=AUTH, json={**body, "amd": "off"})
+        assert with_off.status_code == 202
+        await until(lambda: bool(gateway.handles))
+        for handle in list(gateway.handles.values()):
+            handle.hangup()
+        await until(lambda: not gateway.handles and not callee.handles)
+
+
 async def test_a_call_that_fails_at_once_gives_its_outcome() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway) as client:
         placed = await client.post("/api/calls", headers=AUTH, json={"target": "not a target!"})

@@ -66,15 +66,32 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": True,
                         "result": result})  # fmt: skip
     agent.record.write({"type": "tool_call", "name": "schedule_callback", "ok": False})
+    taken = json.dumps(
+        {
+            "taken": True,
+            "message_id": 3,
+            "for": "sip:kim@pbx.example",
+            "name": "Bob",
+            "phone": "",
+            "message": "Call me about the refund.",
+        }
+    )
+    agent.record.write({"type": "tool_call", "name": "take_message", "ok": True,
+                        "result": taken})  # fmt: skip
+    agent.record.write({"type": "tool_call", "name": "take_message", "ok": False})
     call.end_reason, call.hung_up_by = "local-bye", "agent"
     feed.call_ended(call)
     await made.stop(1.0)  # call.ended goes once the record is complete (no file here)
     bodies = captured.bodies()
     assert [b["type"] for b in bodies] == [
-        "call.incoming", "call.answered", "callback.scheduled", "call.ended"
+        "call.incoming", "call.answered", "callback.scheduled", "message.taken", "call.ended"
     ]  # fmt: skip
-    assert [b["data"]["sequence"] for b in bodies] == [1, 2, 3, 4]
+    assert [b["data"]["sequence"] for b in bodies] == [1, 2, 3, 4, 5]
     assert bodies[2]["data"]["callback"] == {"callback_id": 7, "phone": "+15550101"}
+    assert bodies[3]["data"]["message"] == {
+        "message_id": 3, "for": "sip:kim@pbx.example", "name": "Bob", "phone": "",
+        "message": "Call me about the refund.",
+    }  # fmt: skip
     ended = bodies[-1]["data"]
     assert ended["outcome"] == "local-bye" and ended["hung_up_by"] == "agent"
     assert ended["sip_status"] == 200 and ended["sip_reason"] == "OK"
@@ -84,7 +101,7 @@ async def test_an_answered_call_in_order_with_its_transcript() -> None:
     ]
     assert ended["recording"] is False and "recording_url" not in ended
     assert {e.call for e in captured.events} == {call.call.log_id}
-    assert len({e.event_id for e in captured.events}) == 4
+    assert len({e.event_id for e in captured.events}) == 5
     assert all(e.url == "http://crm/hook" and e.line == "" for e in captured.events)
 
 
@@ -133,6 +150,67 @@ def test_a_placed_call_the_far_end_refused_fails_in_its_words() -> None:
         403, "Caller Origination Number is Invalid D35", "Reason: Q.850 cause 21: Call Rejected"
     )  # fmt: skip
     assert data["hint"] == hint(403) and data["outcome"] == "failed"
+
+
+async def test_who_answered_a_placed_call_is_told_once_detection_is_final() -> None:
+    """``call.amd`` (docs/webhooks.md): once, with the final result, after ``call.answered``
+    and before ``call.ended``; a decision revised on the way sends nothing of its own."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle(1, outbound=True)
+    feed.call_started(call, state="ringing")
+    agent = RecordingAgent(call)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "human",
+            "reason": "short greeting",
+            "evidence": "cadence",
+            "revision": 0,
+            "elapsed_ms": 900,
+            "round": 0,
+        }
+    )
+    agent.record.write(
+        {
+            "type": "amd",
+            "kind": "voicemail",
+            "reason": "phrase 'leave a message'",
+            "evidence": "words",
+            "revision": 1,
+            "elapsed_ms": 2300,
+            "round": 0,
+        }
+    )
+    assert [b["type"] for b in captured.bodies()] == ["call.answered"]  # not final yet
+    agent.record.write(
+        {
+            "type": "amd_result",
+            "mode": "leave_message",
+            "kind": "voicemail",
+            "reason": "phrase 'leave a message'",
+            "elapsed_ms": 2300,
+            "revisions": 1,
+            "action": "message",
+            "screener_answers": 0,
+        }
+    )
+    call.end_reason, call.hung_up_by = "local-bye", "agent"
+    feed.call_ended(call)
+    await made.stop(1.0)
+    bodies = captured.bodies()
+    assert [(b["type"], b["data"]["sequence"]) for b in bodies] == [
+        ("call.answered", 1), ("call.amd", 2), ("call.ended", 3),
+    ]  # fmt: skip
+    amd = bodies[1]["data"]["amd"]
+    assert amd == {
+        "kind": "voicemail", "reason": "phrase 'leave a message'", "elapsed_ms": 2300,
+        "mode": "leave_message", "action": "message", "revisions": 1, "revision": 1,
+        "final": True,
+    }  # fmt: skip
+    assert bodies[1]["data"]["call"]["id"] == bodies[2]["data"]["call"]["id"]
 
 
 def test_a_refused_call_fails_with_the_routes_status() -> None:

@@ -1,0 +1,115 @@
+"""The caller waiting for the model: the failure policy's watchdog, and the reply timeout.
+
+A speech-to-speech model that is slow or stalled leaves the caller in silence as a
+slow LLM does in the pipeline, so the same failure policy watches the wait
+(agent/resilience/policy.py): :class:`ReplyWait` reports the end of the caller's turn
+(:class:`~agent.resilience.policy.CallerTurnEnded`, counted from their last loud
+frame) and the first frame of a reply going out
+(:class:`~agent.resilience.policy.ReplyAudible`), so "one moment" is said from memory
+``hold_line_after`` after the caller stopped, and reminded while the wait goes on.
+
+The end of the turn is the service's when it detects turns (Voice Agent's
+``input.speech.stopped``, Realtime's ``input_audio_buffer.committed``:
+:class:`~agent.s2s.base.CallerTurnOver`), else the agent's own endpointer's
+(:mod:`agent.s2s.endpoint`). The pipeline's LLM has its own timeouts; a model that
+never answers has none, so the wait also has a *reply timeout*: no reply audible
+``reply_timeout`` seconds after the caller stopped (the time a tool runs not
+counted: the wait starts again when its result goes back) and the agent gives the
+reply up (:meth:`agent.s2s.recovery.SessionRecovery.no_reply`: the stalled reply is
+cut, the apology said, an LLM failure to the policy, which moves the call on after
+``llm_max_failures`` of them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+
+from agent.resilience.policy import CallerTurnEnded, ReplyAudible
+from agent.resilience.watch import FailureWatch
+from agent.s2s.scope import SessionScope
+
+__all__ = ["ReplyWait"]
+
+log = logging.getLogger("sipgw.agent")
+
+
+class ReplyWait:
+    """One call's wait for the model's replies (see the module docstring).
+
+    Args:
+        scope: the call's clock and state.
+        watch: the call's failure policy.
+        timeout: seconds from the caller's last speech to an audible reply before the
+            reply is given up.
+    """
+
+    __slots__ = ("_expired", "_scope", "_timer", "_watch", "timeout")
+
+    def __init__(self, scope: SessionScope, watch: FailureWatch, timeout: float) -> None:
+        self._scope = scope
+        self._watch = watch
+        self.timeout = timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._expired: weakref.WeakMethod[Callable[[], None]] | None = None
+
+    def bind(self, expired: Callable[[], None]) -> None:
+        """Call the bound method ``expired`` when the reply timeout passes (held weakly:
+        its owner holds us)."""
+        self._expired = weakref.WeakMethod(expired)
+
+    @property
+    def waiting(self) -> bool:
+        """The reply timeout runs (the caller waits for a reply)."""
+        return self._timer is not None
+
+    def turn_ended(self, since: float | None) -> None:
+        """The caller's turn is over (their last loud frame ``since``): they wait."""
+        now = self._scope.now()
+        start = now if since is None else min(since, now)
+        self._watch.report_and_carry_out(CallerTurnEnded(start))
+        if self._timer is None:
+            self._arm(start + self.timeout)
+
+    def reply_audible(self) -> None:
+        """A reply's first frame went out: the wait is over."""
+        self._cancel()
+        self._watch.report_and_carry_out(ReplyAudible())
+
+    def stop(self) -> None:
+        """The wait ended without a reply: the caller speaks again (no reply is due until
+        their turn ends), or a failure was answered (the apology)."""
+        self._cancel()
+
+    def tool_running(self) -> None:
+        """The model called a tool: its run does not count against the model."""
+        self._cancel()
+
+    def tool_answered(self) -> None:
+        """A tool's result went back: the model's reply to it is due ``timeout`` from now."""
+        if not self._scope.closed:
+            self._cancel()
+            self._arm(self._scope.now() + self.timeout)
+
+    def close(self) -> None:
+        """The call ended."""
+        self._cancel()
+
+    def _arm(self, due: float) -> None:
+        self._timer = self._scope.loop.call_at(due, self._expire)
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if self._scope.closed:
+            return
+        log.warning("[%s] no reply within %.1f s", self._scope.log_id, self.timeout)
+        expired = self._expired() if self._expired is not None else None
+        if expired is not None:
+            expired()

@@ -1,0 +1,84 @@
+"""The caller's wait for the model (agent/s2s/waiting.py): the policy's watchdog, the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.resilience.policy import FailurePolicySettings
+from agent.resilience.watch import FailureWatch
+from agent.s2s.scope import SessionScope
+from agent.s2s.waiting import ReplyWait
+from tests.agent.parts import RecordingObserver, make_scope
+from tests.agent.resilience.test_watch import Taker
+from tests.agent.s2s.parts import ScriptedSession
+
+HOLD = FailurePolicySettings(hold_line_after=0.1, hold_reminder_every=60.0)
+
+
+class Owner:
+    """Whoever gives the reply up (the agent's recovery)."""
+
+    def __init__(self) -> None:
+        self.expired = 0
+
+    def no_reply(self) -> None:
+        self.expired += 1
+
+
+def waiting(timeout: float = 0.3) -> tuple[ReplyWait, Taker, Owner]:
+    base = make_scope(RecordingObserver())
+    scope = SessionScope(base.log_id, base.record, base.loop, ScriptedSession())
+    watch, taker = FailureWatch(scope, HOLD, None, transfer_available=False), Taker()
+    watch.bind(taker)
+    wait, owner = ReplyWait(scope, watch, timeout), Owner()
+    wait.bind(owner.no_reply)
+    return wait, taker, owner
+
+
+async def test_one_moment_counts_from_the_last_speech_then_the_reply_is_given_up() -> None:
+    wait, taker, owner = waiting()
+    now = asyncio.get_running_loop().time()
+    wait.turn_ended(now - 0.2)  # the service said so 0.2 s after the caller's last word
+    assert [name for name, _ in taker.taken] == ["hold_line"]  # 0.1 s had passed: at once
+    assert wait.waiting
+    await asyncio.sleep(0.15)
+    assert owner.expired == 1 and not wait.waiting  # 0.3 s after the last word
+
+
+async def test_an_audible_reply_ends_the_wait() -> None:
+    wait, taker, owner = waiting()
+    wait.turn_ended(None)
+    wait.reply_audible()
+    await asyncio.sleep(0.4)
+    assert taker.taken == [] and owner.expired == 0
+
+
+async def test_a_tool_run_does_not_count_but_the_reply_to_its_result_does() -> None:
+    wait, taker, owner = waiting(timeout=0.2)
+    wait.turn_ended(None)
+    wait.tool_running()
+    await asyncio.sleep(0.3)
+    assert owner.expired == 0  # the tool ran longer than the timeout
+    wait.tool_answered()
+    await asyncio.sleep(0.1)
+    assert owner.expired == 0
+    await asyncio.sleep(0.2)
+    assert owner.expired == 1
+
+
+async def test_the_caller_speaking_again_or_the_calls_end_stops_the_timeout() -> None:
+    wait, _, owner = waiting(timeout=0.1)
+    wait.turn_ended(None)
+    wait.stop()
+    wait.turn_ended(None)
+    wait.close()
+    await asyncio.sleep(0.2)
+    assert owner.expired == 0
+
+
+async def test_the_owner_is_held_weakly() -> None:
+    wait, _, owner = waiting(timeout=0.05)
+    del owner  # the agent went away: nothing to call, nothing kept alive
+    wait.turn_ended(None)
+    await asyncio.sleep(0.1)
+    assert not wait.waiting
