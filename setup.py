@@ -55,7 +55,7 @@ COMPILED = (
     "media/beep.py",
     "media/ports.py",
     "media/demux.py",
-    "media/callmedia.py",
+    "media/aio/callmedia.py",
     "media/aio/rtp_endpoint.py",
     "media/browser.py",
     "media/twilio/messages.py",

@@ -90,6 +90,8 @@ class RtpEndpoint:
         self._rtcp_sock: socket.socket | None = None
         self._rtp_fd = self._rtcp_fd = -1
         self._native_sendto: Callable[[int, bytes, str, int], int] | None = None
+        self._checked: Address | None = None
+        self._deliverable = False
 
     # The session and the RTCP port's state live in ``ports``, where either reader finds them.
 
@@ -129,7 +131,9 @@ class RtpEndpoint:
         if session is None:
             return
         remote = session.remote
-        if not deliverable(remote):
+        if remote is not self._checked:  # the same address object call after call: once
+            self._checked, self._deliverable = remote, deliverable(remote)
+        if not self._deliverable:
             return  # never to 0.0.0.0 (this host, for Linux) or port 0
         sendto = self._native_sendto
         if sendto is not None:

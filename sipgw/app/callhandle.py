@@ -29,8 +29,8 @@ from agent.amd.config import AmdRequest
 from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import ConsultLeg, JoinHow
+from media.aio.callmedia import CallMedia
 from media.aio.rtp_endpoint import RtpEndpoint
-from media.callmedia import CallMedia
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
@@ -154,7 +154,7 @@ class CallHandle:
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
     rtp_step: CallMedia | None = None
-    """The 20 ms step of the call's session, agent and sockets (media/callmedia.py), made
+    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py), made
     at the first tick and again whenever the agent changes (a bridge takes over)."""
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
@@ -262,7 +262,7 @@ class CallHandle:
             self.dtmf_sent += keyed.digits
 
     def audio_ready(self) -> None:
-        """Talkspurt fast path: send the next tick's packet now (see media/callmedia.py)."""
+        """Talkspurt fast path: send the next tick's packet now (see media/aio/callmedia.py)."""
         step = self._current_media()
         if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
             self.counted.early_send()

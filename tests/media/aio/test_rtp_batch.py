@@ -1,8 +1,9 @@
 """The batched reader (media.aio.rtp_batch): when it reads, what each datagram's time is.
 
 What the sessions get is the same as on the asyncio path (tests/media/aio/
-test_rtp_endpoint.py runs every endpoint test on both); here: the reads at ticks and on
-wake-ups, the rest after a read, kernel arrival times, and closing.
+test_rtp_endpoint.py runs every endpoint test on both); here: the reads at ticks, each
+window between them while calls are up, or at once with no window; kernel arrival times;
+closing.
 """
 
 from __future__ import annotations
@@ -50,41 +51,47 @@ async def until(condition: object, within: float = 5.0) -> None:
 
 
 @pytest.fixture
-async def resting() -> AsyncIterator[BatchedRtp]:
-    """A reader that rests 0.2 s after each read between ticks."""
+async def polling() -> AsyncIterator[BatchedRtp]:
+    """A reader that reads every 0.2 s between ticks."""
     reader = BatchedRtp(asyncio.get_running_loop(), window=0.2)
     yield reader
     reader.close()
 
 
-async def test_a_read_rests_the_window_then_reads_again(
-    resting: BatchedRtp, peer: socket.socket
+async def test_between_ticks_it_reads_each_window_while_calls_are_up(
+    polling: BatchedRtp, peer: socket.socket
 ) -> None:
-    endpoint, session = await opened(resting, peer)
+    assert polling._timer is None  # no call: no reads
+    endpoint, session = await opened(polling, peer)
     loop = asyncio.get_running_loop()
-    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
-    await until(lambda: session.stats.packets_in == 1)  # read as it came
     sent = loop.time()
-    peer.sendto(audio(2), ("127.0.0.1", endpoint.port))
-    await asyncio.sleep(0.1)
-    assert session.stats.packets_in == 1  # resting: it waits in the socket
-    await until(lambda: session.stats.packets_in == 2)
-    assert loop.time() - sent >= 0.15  # read once the rest was over
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await until(lambda: session.stats.packets_in == 1, within=1.0)
+    assert loop.time() - sent <= 0.2 + 0.1  # by the next read
     assert abs(session.last_received - sent) < 0.02  # with the time it came, not when read
     endpoint.close()
+    await asyncio.sleep(0.25)
+    assert polling._timer is None  # the last call gone: the reads stop
 
 
-async def test_a_tick_reads_what_waits_even_while_resting(
-    resting: BatchedRtp, peer: socket.socket
+async def test_a_tick_reads_what_waits_before_the_window_is_over(
+    polling: BatchedRtp, peer: socket.socket
 ) -> None:
-    endpoint, session = await opened(resting, peer)
+    endpoint, session = await opened(polling, peer)
     peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
-    await until(lambda: session.stats.packets_in == 1)
-    peer.sendto(audio(2), ("127.0.0.1", endpoint.port))
-    await asyncio.sleep(0.02)
-    resting.drain(resting.loop.time())  # the ticker's read
-    assert session.stats.packets_in == 2
+    await asyncio.sleep(0.01)
+    polling.drain(polling.loop.time())  # the ticker's read
+    assert session.stats.packets_in == 1
     endpoint.close()
+
+
+async def test_with_no_window_each_wake_up_reads_at_once(peer: socket.socket) -> None:
+    reader = BatchedRtp(asyncio.get_running_loop(), window=0.0)
+    endpoint, session = await opened(reader, peer)
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await until(lambda: session.stats.packets_in == 1, within=0.1)
+    endpoint.close()
+    reader.close()
 
 
 async def test_a_closed_endpoint_and_a_closed_reader_read_nothing(peer: socket.socket) -> None:

@@ -1,9 +1,10 @@
 """One SIP call's 20 ms media step: the caller's frame to the agent, the agent's to RTP.
 
 The ticker runs it for every call (sipgw/app/callhandle.py), so it is the per-frame path
-of every call and is compiled on the native path. The session (media/session.py) does the
-RTP; the agent and the RTP sockets are reached through two small protocols, so that this
-module stays sans-IO and needs nothing of the layers above.
+of every call and is compiled on the native path, with the session (media/session.py) that
+does the RTP and the endpoint (media/aio/rtp_endpoint.py) that sends it: compiled code
+calls compiled code directly, without a Python-level method call. The agent is reached
+through a small protocol (agent/base.py ``Agent``).
 
 Talkspurt fast path: when the agent's audio starts between two ticks
 (:meth:`CallMedia.send_ahead`), the next tick's packet goes out at once and that tick
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
 
-__all__ = ["CallMedia", "FrameAgent", "PacketSink"]
+__all__ = ["CallMedia", "FrameAgent"]
 
 
 class FrameAgent(Protocol):
@@ -25,14 +27,6 @@ class FrameAgent(Protocol):
     def on_caller_frame(self, frame: bytes | None) -> None: ...
 
     def next_frame(self) -> bytes | None: ...
-
-
-class PacketSink(Protocol):
-    """Where the call's packets go (media/aio/rtp_endpoint.py ``RtpEndpoint``)."""
-
-    def send(self, packets: list[bytes]) -> None: ...
-
-    def send_rtcp(self, now: float) -> None: ...
 
 
 class CallMedia:
@@ -50,7 +44,7 @@ class CallMedia:
         "session", "sink",
     )  # fmt: skip
 
-    def __init__(self, session: MediaSession, agent: FrameAgent, sink: PacketSink) -> None:
+    def __init__(self, session: MediaSession, agent: FrameAgent, sink: RtpEndpoint) -> None:
         self.session = session
         self.agent = agent
         self.sink = sink
