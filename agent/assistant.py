@@ -209,7 +209,9 @@ class AssistantAgent(ScopedAgent):
         )  # fmt: skip
         self.failures = failures = ServiceFailures(scope, watch)
         fillers = Fillers(scope, settings.filler_after, settings.filler_lines, state, self.tts)
-        budget = SpeculationBudget(settings.speculation)
+        budget = SpeculationBudget(
+            settings.speculation, on_spoken=lambda chars: scope.observer.tts_spoken(chars)
+        )
         self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
                                          fillers, failures, settings.redactor, budget)  # fmt: skip
         history = conversation.messages
@@ -320,7 +322,7 @@ class AssistantAgent(ScopedAgent):
             self.answering.close()
         # The drop task PreemptiveReplies.drop spawns is cancelled below before it runs, as
         # is a reply task that had not started yet: stop those requests here, or their
-        # streams (and early tools) run on after the call.
+        # streams run on after the call.
         current = self.speaker.current
         requests = [self.preemptive.request, current.preemptive if current is not None else None]
         self.preemptive.drop("call ended")
@@ -331,7 +333,8 @@ class AssistantAgent(ScopedAgent):
         self.caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
-                     "stt_reconnects": self.stt.stats.reconnects})  # fmt: skip
+                     "stt_reconnects": self.stt.stats.reconnects,
+                     "speculation": self.preemptive.budget.summary()})  # fmt: skip
         self.record.close()
 
     # ------------------------------------------------------------------ the gateway's calls

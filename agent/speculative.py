@@ -30,10 +30,13 @@ itself runs only after it), and a clause the waste budget refuses.
 
 :class:`SpeculationBudget` (sans-IO) bounds the waste: at most
 ``max_requests_per_turn`` preemptive LLM requests per caller turn, and a
-clause is held only while the characters wasted so far are within
-``max_wasted_share`` of those spoken (so the waste overshoots the share by one
-clause at most, and speculation resumes as the call's speech catches up). It
-keeps the call's figures for the call record and the metrics.
+clause is held only if the call's waste would stay within ``max_wasted_share``
+of the characters spoken *even if that clause and every held one not yet
+settled were discarded*: wasted + unsettled + clause <= share x spoken. The
+waste therefore never exceeds the share, at any moment of the call; the price
+is that nothing is held until the call has spoken ``len(clause) / share``
+characters (a greeting and a reply or two). It keeps the call's figures for the
+call record (:meth:`SpeculationBudget.summary`) and the metrics.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -82,22 +86,43 @@ class SpeculationLimits:
 class SpeculationBudget:
     """One call's speculation waste, and whether more is allowed (see the module docstring).
 
+    Args:
+        limits: what may be wasted.
+        on_spoken: called with the characters of each :meth:`spoken` and
+            :meth:`used` (the gateway's spoken-characters counter).
+
     Attributes:
         spoken_chars: characters sent to TTS for replies that were played (held
             clauses that were adopted included).
         wasted_chars: characters synthesized speculatively and discarded.
-        held_chars: characters synthesized speculatively (used or not).
+        held_chars: characters synthesized speculatively (used, wasted or unsettled).
+        unsettled_chars: held characters neither used nor discarded yet.
         requests_this_turn: preemptive requests started since the last reply began.
+        requests_started: preemptive requests started in the call.
+        requests_used: of those, adopted by a reply.
+        requests_wasted: of those, dropped.
     """
 
-    __slots__ = ("held_chars", "limits", "requests_this_turn", "spoken_chars", "wasted_chars")
+    __slots__ = (
+        "_on_spoken", "held_chars", "limits", "requests_started", "requests_this_turn",
+        "requests_used", "requests_wasted", "spoken_chars", "unsettled_chars", "wasted_chars",
+    )  # fmt: skip
 
-    def __init__(self, limits: SpeculationLimits | None = None) -> None:
+    def __init__(
+        self,
+        limits: SpeculationLimits | None = None,
+        on_spoken: Callable[[int], None] | None = None,
+    ) -> None:
         self.limits = limits or SpeculationLimits()
+        self._on_spoken = on_spoken
         self.spoken_chars = 0
         self.wasted_chars = 0
         self.held_chars = 0
+        self.unsettled_chars = 0
         self.requests_this_turn = 0
+        self.requests_started = 0
+        self.requests_used = 0
+        self.requests_wasted = 0
 
     def may_request(self) -> bool:
         """Whether another preemptive LLM request may start in this turn."""
@@ -106,27 +131,57 @@ class SpeculationBudget:
     def requested(self) -> None:
         """A preemptive request started."""
         self.requests_this_turn += 1
+        self.requests_started += 1
+
+    def request_settled(self, *, used: bool) -> None:
+        """A preemptive request was adopted (``used``) or dropped."""
+        if used:
+            self.requests_used += 1
+        else:
+            self.requests_wasted += 1
 
     def reply_began(self) -> None:
         """A reply began: the caller's turn is over, the request count restarts."""
         self.requests_this_turn = 0
 
-    def may_hold(self) -> bool:
-        """Whether a clause may be synthesized speculatively: the waste so far is within
-        the share of the characters spoken."""
-        return self.wasted_chars <= self.limits.max_wasted_share * self.spoken_chars
+    def may_hold(self, chars: int) -> bool:
+        """Whether a clause of ``chars`` characters may be synthesized speculatively:
+        were it and every unsettled clause discarded, the waste would stay within the
+        share of the characters spoken so far."""
+        worst = self.wasted_chars + self.unsettled_chars + chars
+        return worst <= self.limits.max_wasted_share * self.spoken_chars
 
     def held(self, chars: int) -> None:
-        """``chars`` characters went to TTS speculatively."""
+        """``chars`` characters went to TTS speculatively (unsettled until used or wasted)."""
         self.held_chars += chars
+        self.unsettled_chars += chars
 
     def spoken(self, chars: int) -> None:
         """``chars`` characters went to TTS for a reply being played."""
         self.spoken_chars += chars
+        if self._on_spoken is not None:
+            self._on_spoken(chars)
+
+    def used(self, chars: int) -> None:
+        """A held clause of ``chars`` characters was adopted: it is spoken."""
+        self.unsettled_chars = max(0, self.unsettled_chars - chars)
+        self.spoken(chars)
 
     def wasted(self, chars: int) -> None:
-        """``chars`` speculative characters were discarded."""
+        """``chars`` speculative characters were discarded (or their synthesis failed)."""
+        self.unsettled_chars = max(0, self.unsettled_chars - chars)
         self.wasted_chars += chars
+
+    def summary(self) -> dict[str, int]:
+        """The call's figures, for the call record's end line."""
+        return {
+            "requests_started": self.requests_started,
+            "requests_used": self.requests_used,
+            "requests_wasted": self.requests_wasted,
+            "held_chars": self.held_chars,
+            "wasted_chars": self.wasted_chars,
+            "spoken_chars": self.spoken_chars,
+        }
 
 
 class TtsLead:

@@ -233,8 +233,10 @@ class PreemptiveSection:
     )  # fmt: skip
     speculative_max_waste_percent: int = setting(
         10, env="SIPGW_SPECULATIVE_MAX_WASTE_PERCENT", parse=int_at_least(0),
-        help="Speculative speech holds no clause while the characters it discarded exceed this "
-        "share (%) of the characters spoken in the call.",
+        help="Speculative speech holds a clause only if, were it and every clause not yet "
+        "settled discarded, the characters discarded would stay within this share (%) of the "
+        "characters spoken in the call: the waste never exceeds it (nothing is held until the "
+        "call has spoken enough).",
     )  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from agent.preemptive import SpeechHold
@@ -27,17 +29,65 @@ def test_requests_per_turn_are_bounded_and_restart_with_each_reply() -> None:
     assert budget.may_request()
 
 
-def test_clauses_are_held_while_the_waste_is_within_the_share_of_the_speech() -> None:
+def test_a_clause_is_held_only_if_discarding_it_keeps_the_waste_within_the_share() -> None:
     budget = SpeculationBudget(SpeculationLimits(max_wasted_share=0.1))
-    assert budget.may_hold()  # nothing wasted yet
+    assert not budget.may_hold(1)  # nothing spoken: nothing may be wasted
+    budget.spoken(600)
+    assert budget.may_hold(60) and not budget.may_hold(61)  # 60 <= 10 % of 600 < 61
     budget.held(60)
+    assert not budget.may_hold(1)  # were that one discarded, the share would be used up
     budget.wasted(60)  # the caller went on
-    assert not budget.may_hold()  # 60 wasted > 10 % of nothing spoken
-    budget.spoken(500)
-    assert not budget.may_hold()  # 60 > 50
+    assert budget.wasted_chars == 60 and budget.unsettled_chars == 0
+    assert not budget.may_hold(1)
     budget.spoken(100)
-    assert budget.may_hold()  # 60 <= 10 % of 600: speculation resumes
-    assert (budget.held_chars, budget.spoken_chars, budget.wasted_chars) == (60, 600, 60)
+    assert budget.may_hold(10) and not budget.may_hold(11)  # 60 + 10 <= 70
+    budget.held(10)
+    budget.used(10)  # adopted: it is spoken, not wasted
+    assert (budget.held_chars, budget.spoken_chars, budget.wasted_chars) == (70, 710, 60)
+    assert budget.may_hold(11)  # 60 + 11 <= 71
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_waste_never_exceeds_the_share_whatever_happens(seed: int) -> None:
+    """The old rule (hold while wasted <= share x spoken) overshot by one clause (11.2 %
+    in the trade-off run): the bound is hard now, at every moment of any sequence."""
+    rng = random.Random(seed)
+    budget = SpeculationBudget(SpeculationLimits(max_wasted_share=0.1))
+    unsettled: list[int] = []
+    for _ in range(300):
+        move = rng.random()
+        if move < 0.3:
+            budget.spoken(rng.randrange(1, 120))
+        elif move < 0.6:
+            chars = rng.randrange(16, 60)
+            if budget.may_hold(chars):
+                budget.held(chars)
+                unsettled.append(chars)
+        elif unsettled:
+            chars = unsettled.pop(rng.randrange(len(unsettled)))
+            if move < 0.85:
+                budget.wasted(chars)
+            else:
+                budget.used(chars)
+        assert budget.wasted_chars <= 0.1 * budget.spoken_chars
+    assert budget.held_chars > 0 and budget.wasted_chars > 0  # the sequence did exercise it
+
+
+def test_the_calls_figures_for_the_end_line_and_the_spoken_counter() -> None:
+    spoken: list[int] = []
+    budget = SpeculationBudget(on_spoken=spoken.append)
+    budget.requested()
+    budget.requested()
+    budget.request_settled(used=False)
+    budget.request_settled(used=True)
+    budget.spoken(300)
+    budget.held(20)
+    budget.used(20)
+    assert spoken == [300, 20]
+    assert budget.summary() == {
+        "requests_started": 2, "requests_used": 1, "requests_wasted": 1,
+        "held_chars": 20, "wasted_chars": 0, "spoken_chars": 320,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
