@@ -95,6 +95,46 @@ async def test_matching_final_uses_the_preemptive_reply_and_speaks_only_after_it
     assert metrics["preemptive"] == "used" and metrics["preemptive_wasted"] == 0
 
 
+async def test_a_stable_partial_heard_during_the_last_words_starts_the_request(
+    tmp_path: Path,
+) -> None:
+    """Universal-3 Pro's early partial, moved by ``interruption_delay`` (380 + the 300 ms
+    the server adds: 680 ms into the turn; AssemblyAI, "Universal-3 Pro Streaming Partial
+    Transcripts and Turn Detection"), comes while the caller is still speaking (0.8 s) and
+    has all the words: its last word ends 120 ms before the caller's speech does. With
+    SIPGW_PREEMPTIVE_DURING_SPEECH the request starts after the 100 ms pause, not when the
+    silence partial comes (min_turn_silence 300 ms here), and the final adopts it."""
+    env = {
+        **ON, "SIPGW_PREEMPTIVE_DURING_SPEECH": "on", "ASSEMBLYAI_INTERRUPTION_DELAY": "380",
+        "ASSEMBLYAI_CHUNK_MS": "50", "ASSEMBLYAI_MIN_TURN_SILENCE": "300",
+    }  # fmt: skip
+    async with assistant(tmp_path, **env) as s:
+        prepare(s, "Where is my order 1234")
+        s.stt.script_speech_partials(["where is my order 1234"])
+        s.llm.script([FakeResponse(text="Your order has shipped.")])
+        caller, _ok, phone = await s.call()
+        await greeted(phone)
+        phone.say(tone_frames(SPEECH, 0.8))
+        heard_at = await phone.wait_for_tone(REPLY_HZ, within=8, min_seconds=0.2)
+        session = s.stt.sessions[0]
+        early, silence = [
+            (m, at) for m, at in zip(session.sent, session.sent_at, strict=True)
+            if m.get("type") == "Turn" and not m["end_of_turn"]
+        ]  # fmt: skip
+        assert early[0]["words"][-1]["end"] < silence[0]["words"][-1]["end"] - 100
+        (request,) = s.llm.requests  # one request: it was adopted
+        assert request.received_at < silence[1] - 0.1  # well before the silence partial
+        assert heard_at > final_sent_at(s)  # and nothing was heard before the end of turn
+        await hang_up(caller, phone)
+        await asyncio.sleep(0.3)
+    record = s.record()
+    lines = of_type(record, "preemptive")
+    assert [(r["outcome"], r.get("source")) for r in lines] == [
+        ("started", "speech"),
+        ("used", None),
+    ]
+
+
 async def test_changed_final_cancels_the_preemptive_request_and_restarts(tmp_path: Path) -> None:
     async with assistant(tmp_path, **ON) as s:
         prepare(s, "Where is my order 1234 please", partial="where is my order")
@@ -589,7 +629,7 @@ async def test_a_clause_whose_synthesis_failed_counts_as_wasted() -> None:
     assert request is not None
     chars = len("Your order has shipped,")
     await parts.wait_for(lambda: preemptive.budget.wasted_chars == chars)
-    assert request.held is None and preemptive.budget.unsettled_chars == 0
+    assert request.held is None and preemptive.budget.ledger.unsettled_chars == 0
     assert ("speculative_speech", ("wasted", chars)) in a.observer.events
     failed = a.record("preemptive")[-1]
     assert (failed["outcome"], failed["held_chars"]) == ("hold_failed", chars)

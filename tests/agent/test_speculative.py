@@ -15,6 +15,7 @@ from agent.speculative import (
     SpeculationBudget,
     SpeculationLimits,
     TtsLead,
+    WasteLedger,
 )
 from tests.agent import parts
 
@@ -37,7 +38,7 @@ def test_a_clause_is_held_only_if_discarding_it_keeps_the_waste_within_the_share
     budget.held(60)
     assert not budget.may_hold(1)  # were that one discarded, the share would be used up
     budget.wasted(60)  # the caller went on
-    assert budget.wasted_chars == 60 and budget.unsettled_chars == 0
+    assert budget.wasted_chars == 60 and budget.ledger.unsettled_chars == 0
     assert not budget.may_hold(1)
     budget.spoken(100)
     assert budget.may_hold(10) and not budget.may_hold(11)  # 60 + 10 <= 70
@@ -47,30 +48,48 @@ def test_a_clause_is_held_only_if_discarding_it_keeps_the_waste_within_the_share
     assert budget.may_hold(11)  # 60 + 11 <= 71
 
 
+def test_the_calls_of_one_assistant_share_the_bound() -> None:
+    """The share is bounded over the gateway's speech (the metrics' share), so a new call
+    may speculate from its first turn; another call's unsettled clause counts against it."""
+    ledger = WasteLedger()
+    limits = SpeculationLimits(max_wasted_share=0.1)
+    first, second = SpeculationBudget(limits, ledger), SpeculationBudget(limits, ledger)
+    first.spoken(500)
+    assert second.may_hold(50) and not second.may_hold(51)  # the first call's speech counts
+    first.held(30)
+    assert not second.may_hold(21)  # were the first call's clause discarded too
+    first.wasted(30)
+    assert second.may_hold(20) and (first.wasted_chars, second.wasted_chars) == (30, 0)
+    assert second.summary()["spoken_chars"] == 0  # each call's own figures
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_the_waste_never_exceeds_the_share_whatever_happens(seed: int) -> None:
-    """The old rule (hold while wasted <= share x spoken) overshot by one clause (11.2 %
-    in the trade-off run): the bound is hard now, at every moment of any sequence."""
+    """The old rule (hold while wasted <= share x spoken, per call) overshot by one clause
+    (11.2 % in the trade-off run): the bound is hard now, at every moment of any
+    interleaving of three calls that share it."""
     rng = random.Random(seed)
-    budget = SpeculationBudget(SpeculationLimits(max_wasted_share=0.1))
-    unsettled: list[int] = []
+    ledger = WasteLedger()
+    calls = [SpeculationBudget(SpeculationLimits(max_wasted_share=0.1), ledger) for _ in "abc"]
+    unsettled: list[tuple[SpeculationBudget, int]] = []
     for _ in range(300):
-        move = rng.random()
+        move, call = rng.random(), rng.choice(calls)
         if move < 0.3:
-            budget.spoken(rng.randrange(1, 120))
+            call.spoken(rng.randrange(1, 120))
         elif move < 0.6:
             chars = rng.randrange(16, 60)
-            if budget.may_hold(chars):
-                budget.held(chars)
-                unsettled.append(chars)
+            if call.may_hold(chars):
+                call.held(chars)
+                unsettled.append((call, chars))
         elif unsettled:
-            chars = unsettled.pop(rng.randrange(len(unsettled)))
+            holder, chars = unsettled.pop(rng.randrange(len(unsettled)))
             if move < 0.85:
-                budget.wasted(chars)
+                holder.wasted(chars)
             else:
-                budget.used(chars)
-        assert budget.wasted_chars <= 0.1 * budget.spoken_chars
-    assert budget.held_chars > 0 and budget.wasted_chars > 0  # the sequence did exercise it
+                holder.used(chars)
+        assert ledger.wasted_chars <= 0.1 * ledger.spoken_chars
+        assert ledger.wasted_chars == sum(c.wasted_chars for c in calls)
+    assert ledger.wasted_chars > 0 and any(c.held_chars for c in calls)  # it was exercised
 
 
 def test_the_calls_figures_for_the_end_line_and_the_spoken_counter() -> None:
