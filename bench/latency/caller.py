@@ -161,9 +161,6 @@ class BenchConfig:
     """SIPGW_PREEMPTIVE_DURING_SPEECH on (with SIPGW_PREEMPTIVE)."""
     preemptive_pause_ms: int | None = None
     """SIPGW_PREEMPTIVE_PAUSE_MS; None = the gateway's default (100)."""
-    punctuated_fragments: bool = False
-    """Trade-off calls: the words before the pause end in "." (a fragment that looks like
-    a sentence), so the STT ends the turn at min_turn_silence there."""
 
 
 PAUSES_MS: Final = (250, 400, 600, 800)

@@ -84,13 +84,15 @@ def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any
     Requests started, used, wasted (and per turn; and by the partial's ``source``, pause
     or speech); characters the agent said (``assistant`` lines and the greeting), held
     clauses used and discarded, and the discarded share of those said; and, from each
-    call's ``end`` line, the largest share of the call's waste over what it spoke (the
-    budget's own count: it must stay within SIPGW_SPECULATIVE_MAX_WASTE_PERCENT).
+    call's ``end`` line (the budget's own counts), the share over all the calls, which
+    the gateway keeps within SIPGW_SPECULATIVE_MAX_WASTE_PERCENT at every moment, and the
+    largest share of one call (not bounded by itself).
     """
     counts = {"started": 0, "used": 0, "wasted": 0}
     by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
     turns = spoken = held_used = held_wasted = 0
     worst_share: float | None = None
+    ledger_spoken = ledger_wasted = 0
     for lines in records.values():
         source = "pause"
         for line in lines:
@@ -108,6 +110,8 @@ def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any
                     held_wasted += held
             elif kind == "end" and isinstance(line.get("speculation"), dict):
                 call = line["speculation"]
+                ledger_spoken += call.get("spoken_chars", 0)
+                ledger_wasted += call.get("wasted_chars", 0)
                 if call.get("spoken_chars"):
                     share = call.get("wasted_chars", 0) / call["spoken_chars"]
                     worst_share = share if worst_share is None else max(worst_share, share)
@@ -129,6 +133,9 @@ def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any
         "wasted_chars_share": round(held_wasted / spoken, 4) if spoken else None,
         "wasted_chars_per_turn": round(held_wasted / turns, 1) if turns else None,
         "by_source": {name: dict(c) for name, c in sorted(by_source.items())},
+        "calls_wasted_chars_share": (
+            round(ledger_wasted / ledger_spoken, 4) if ledger_spoken else None
+        ),
         "worst_call_wasted_chars_share": None if worst_share is None else round(worst_share, 4),
     }
 
@@ -211,8 +218,9 @@ def preemptive_report(comparison: dict[str, Any]) -> str:
             f"turn over {c.get('turns')} turns); TTS characters held and used "
             f"{c.get('held_chars_used')}, held and wasted {c.get('held_chars_wasted')} "
             f"({c.get('wasted_chars_per_turn')} per turn, {_share(c.get('wasted_chars_share'))} "
-            f"of the {c.get('spoken_chars')} spoken; worst call "
-            f"{_share(c.get('worst_call_wasted_chars_share'))} by its own count)"
+            f"of the {c.get('spoken_chars')} spoken; by the gateway's own count "
+            f"{_share(c.get('calls_wasted_chars_share'))}, worst call "
+            f"{_share(c.get('worst_call_wasted_chars_share'))})"
         )
     return "\n".join(out)
 

@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--early-partial-ms", type=int, default=d.early_partial_ms, metavar="MS",
         help="speech into a turn at which the fake STT tries its early partial (Universal-3 "
         "Pro's: ~300-800 ms, interruption_delay); default: none")  # fmt: skip
+    add("--first-speech-ms", type=_ms_range, default=d.first_speech_s, metavar="LO:HI",
+        help="the words of each call's first turn, drawn from LO to HI ms (default "
+        "400:700)")  # fmt: skip
     add("--trailing-ms", type=_ms_range, default=(0.0, 0.0), metavar="LO:HI",
         help="a sound without words after each turn's words, drawn from LO to HI ms "
         "(default none)")  # fmt: skip
@@ -350,6 +353,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         stt_partial_latency_ms=args.stt_partial_latency,
         early_partial_ms=args.early_partial_ms,
         trailing_s=args.trailing_ms,
+        first_speech_s=args.first_speech_ms,
     )
     configs = _configs(args)
     task = asyncio.current_task()

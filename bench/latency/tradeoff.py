@@ -104,6 +104,7 @@ def tradeoff_report(sections: Sequence[dict[str, Any]]) -> str:
     for s in sections:
         waste = s["preemptive"]
         share = waste.get("wasted_chars_share")
+        own = waste.get("calls_wasted_chars_share")
         rows.append(
             [
                 f"{s['min_turn_silence_ms']} / {s['max_turn_silence_ms']}",
@@ -115,17 +116,19 @@ def tradeoff_report(sections: Sequence[dict[str, Any]]) -> str:
                 _ms(s.get("fragment_latency_ms", {}).get("p50")),
                 str(waste.get("wasted_per_turn")),
                 "-" if share is None else f"{100 * share:.1f} %",
+                "-" if own is None else f"{100 * own:.1f} %",
             ]
         )
     columns = sections[0]["cut_offs"] if sections else {}
     pauses = [f"cut @{p} ms" for p in columns]
     headers = ["min / max turn silence", "pause", "p50", "p95", *pauses, "cut < max",
-               "frag p50", "LLM wasted/turn", "TTS wasted"]  # fmt: skip
+               "frag p50", "LLM wasted/turn", "TTS wasted", "(gateway's count)"]  # fmt: skip
     return "\n".join(
         [
             "latency (end of speech -> first agent audio, ms, plain turns not cut off) vs "
             "cut-offs (agent audio before the caller finished), speculative speech on; "
-            "pause = SIPGW_PREEMPTIVE_PAUSE_MS; frag = after a punctuated fragment",
+            "pause = SIPGW_PREEMPTIVE_PAUSE_MS; frag = after a punctuated fragment; TTS "
+            "wasted: of the characters the records say were spoken, and by the budget's count",
             format_table(headers, rows),
         ]
     )

@@ -31,6 +31,7 @@ def test_requests_are_counted_by_the_source_of_their_partial() -> None:
         "speech": {"started": 1, "used": 0, "wasted": 1},
     }
     assert counts["worst_call_wasted_chars_share"] == 0.075
+    assert counts["calls_wasted_chars_share"] == 0.075  # 30 of 400 over both calls
 
 
 def section(mode: dict[str, str], p50: float) -> dict[str, Any]:
