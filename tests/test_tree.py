@@ -85,7 +85,6 @@ EXCEPTIONS: dict[str, str] = {
     "bench/latency/analysis.py": "part of bench.latency: run end to end by "
     "tests/bench/latency/test_run.py",
     "bench/latency/caller.py": "as bench/latency/analysis.py",
-    "bench/latency/report.py": "as bench/latency/analysis.py",
     "bench/media_core.py": "microbenchmarks of the media hot path (docs/performance.md), run "
     "by hand: no test runs it; what it times is tested in tests/media",
     "bench/references/pyvoip_echo.py": "pyVoIP's echo, the reference bench.capacity --compare "
