@@ -15,9 +15,14 @@ between Chromium and aiortc, our jitter buffer, the ticker.
   speech reaches the fake STT (its turn is transcribed), the transcript of both sides and
   the turn's latency bars appear on the page, the reply's tone is heard.
 
+- Firefox (Debian's ``firefox-esr``, driven over Marionette: ``sipgw.testing.firefox``), its
+  fake microphone a 1 kHz tone (``media.navigator.streams.fake``): calls the echo agent, hears
+  its tone back, and gets the gateway's RTCP receiver reports.
+
 In the test's private network namespace 127.0.0.2 is added to ``lo`` (aioice leaves 127.0.0.1
-out) and Chromium is allowed loopback candidates. Screenshots go to ``SIPGW_TEST_ARTIFACTS``
-(default ``test-artifacts/``).
+out) and Chromium is allowed loopback candidates; Firefox, which gathers nothing on ``lo``,
+gets a veth interface with a default route for the test (``webrtc_interface``). Screenshots go
+to ``SIPGW_TEST_ARTIFACTS`` (default ``test-artifacts/``).
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from sipgw.testing.browser import Browser, fake_microphone
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.firefox import Firefox
 from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.netns import add_ice_address
+from sipgw.testing.netns import add_ice_address, webrtc_interface
 from sipgw.testing.ports import free_port
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
@@ -69,7 +75,7 @@ def admin_env() -> dict[str, str]:
     return {"SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
-async def call_from_the_page(browser: Browser, url: str, query: str) -> None:
+async def call_from_the_page(browser: Browser | Firefox, url: str, query: str) -> None:
     """Sign in (the page is refused without a session), open the call page, call."""
     await browser.navigate(url + "/dashboard/phone")  # no session yet: the sign-in form
     await browser.evaluate(
@@ -113,6 +119,30 @@ async def test_the_page_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path)
             await browser.evaluate("document.getElementById('hangup').click()")
             gw.wait_log(r"call ended: remote-hangup", 10)
             assert await browser.evaluate("window.sipgwPhone.state") == "ended"
+        log = gw.log_text()
+        assert "media: transport WebRTC, codec PCMU" in log, gw.log_tail()
+        assert gw.stop() == 0
+
+
+async def test_firefox_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path) -> None:
+    with webrtc_interface(), GatewayProcess(tmp_workdir, agent="echo", extra_env=admin_env()) as gw:
+        url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        async with Firefox(tmp_workdir) as browser:
+            await call_from_the_page(browser, url, "audio=raw&customer=Ann")
+            gw.wait_log(r"incoming browser call from browser:", 5)
+            # Firefox's fake microphone is a steady 1 kHz tone: a second of it heard back
+            assert await browser.wait_for(f"{heard(1000)} >= 20", 15)
+            samples: list[dict[str, Any]] = await browser.evaluate("window.sipgwPhone.samples")
+            echoed = [s for s in samples if s["dbfs"] > -35]
+            assert len([s for s in echoed if abs(s["hz"] - 1000) < 25]) >= 0.9 * len(echoed)
+            # the gateway's receiver reports reach Firefox (aiortc's RTCP, fed by our tap)
+            await browser.wait_for(
+                "window.sipgwPhone.rtpStats().then(s => s.some(r => r.type === "
+                "'remote-inbound-rtp' && r.packetsReceived > 0))", 10,
+            )  # fmt: skip
+            await browser.screenshot(artifacts() / "phone-firefox-echo.png")
+            await browser.evaluate("document.getElementById('hangup').click()")
+            gw.wait_log(r"call ended: remote-hangup", 10)
         log = gw.log_text()
         assert "media: transport WebRTC, codec PCMU" in log, gw.log_tail()
         assert gw.stop() == 0

@@ -14,7 +14,8 @@ Routes (``SIPGW_BROWSER_CALLS``, on by default; docs/legs.md):
   ``{"id", "call_id", "sdp"}``; 400 for an offer we cannot take, 503 while new calls are
   refused (draining, overloaded, at ``SIPGW_MAX_CALLS``), 429 with ``Retry-After`` over a
   call rate (``SIPGW_CALLS_PER_SECOND``, the gateway's for every leg, and
-  ``SIPGW_CALLS_PER_CALLER``, a browser's caller being its address), 501 without aiortc.
+  ``SIPGW_CALLS_PER_CALLER``, a browser's caller being its address), 503 too when ICE found
+  no address of ours to offer (the message says so), 501 without aiortc.
 - ``POST /api/phone/calls/{id}/hangup``: the page hangs up.
 
 Protected like the rest of the admin server: the bearer token, or the dashboard's session
@@ -35,7 +36,7 @@ from aiohttp import web
 from agent.variables import check_variables
 from media.jitterbuffer import JitterBufferConfig
 from sipgw.app.admin.dashboard import Dashboard, page
-from sipgw.app.legs.browser import BrowserUnavailable, answer_browser, ice_servers
+from sipgw.app.legs.browser import BrowserUnavailable, NoIceAddress, answer_browser, ice_servers
 from sipgw.app.legs.calls import LegCalls, browser_caller
 from sipgw.app.legs.settings import LegsSettings
 
@@ -145,6 +146,9 @@ class PhoneEndpoints:
             )  # fmt: skip
         except BrowserUnavailable as exc:
             return _error(501, str(exc))
+        except NoIceAddress as exc:
+            log.error("browser call from %s failed: %s", remote, exc)
+            return _error(503, str(exc))
         except ValueError as exc:
             log.warning("browser call from %s refused: %s", request.remote, exc)
             return _error(400, str(exc))

@@ -200,6 +200,25 @@ async def test_a_call_from_the_page_and_its_hang_up() -> None:
         await browser.close()
 
 
+async def test_without_an_address_for_ice_the_page_is_told_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose only address is loopback (aioice leaves 127.0.0.1 out) and no STUN/TURN:
+    a 503 saying so, not an answer without candidates that would time out in ICE."""
+    from aioice import ice
+
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        browser = RTCPeerConnection()
+        browser.addTransceiver(ToneTrack(), direction="sendrecv")
+        await browser.setLocalDescription(await browser.createOffer())
+        monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [])
+        offer = {"sdp": browser.localDescription.sdp}
+        status, answer = await post(server, http, "/api/phone/calls", offer, **BEARER)
+        assert status == 503 and "no ICE candidate" in answer["error"], answer
+        assert not gateway.handles
+        await browser.close()
+
+
 def test_variables_are_a_few_named_texts() -> None:
     assert variables_from(None) == {} and variables_from({"lang": "de"}) == {"lang": "de"}
     too_many = {f"v{n}": "x" for n in range(MAX_VARIABLES + 1)}
