@@ -70,6 +70,20 @@ async def test_the_page_is_behind_the_sign_in_and_carries_the_security_headers()
             assert await response.json() == {"ice_servers": []}
 
 
+async def test_the_page_gets_the_configured_stun_and_turn_servers_with_turns_credentials() -> None:
+    legs = LegsSettings(
+        ice_servers=("stun:stun.example.test:3478", "turn:turn.example.test:3478?transport=tcp"),
+        turn_username="sipgw", turn_password="turn-secret",
+    )  # fmt: skip
+    async with running_gateway() as (gateway, _), admin_for(gateway, legs) as (server, http):
+        async with http.get(server.url + "/api/phone/config", headers=BEARER) as response:
+            assert await response.json() == {"ice_servers": [
+                {"urls": ["stun:stun.example.test:3478"]},
+                {"urls": ["turn:turn.example.test:3478?transport=tcp"], "username": "sipgw",
+                 "credential": "turn-secret"},
+            ]}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
