@@ -57,7 +57,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from agent.amd.config import AmdCall, AmdMode
@@ -84,7 +84,7 @@ from agent.resilience.watch import FailureWatch
 from agent.responder import Responder
 from agent.settings import AssistantSettings
 from agent.speaker import Speaker
-from agent.speculative import SpeculationBudget
+from agent.speculative import SpeculationBudget, WasteLedger
 from agent.stt.base import (
     GIVE_UP_GRACE,
     SpeechToText,
@@ -133,6 +133,8 @@ class AssistantResources:
             None = none.
         lines: the fallback lines in the agent's voice, synthesized at start-up
             (:mod:`agent.resilience.line_cache`); None = the shipped recordings.
+        waste: the speculative speech counts of all the calls, their waste share's
+            bound (:class:`agent.speculative.WasteLedger`).
     """
 
     settings: AssistantSettings
@@ -142,6 +144,7 @@ class AssistantResources:
     new_tts: Callable[[], TextToSpeech]
     caller_context: CallerContextSettings | None = None
     lines: FallbackLineCache | None = None
+    waste: WasteLedger = field(default_factory=WasteLedger)
 
 
 class AssistantFactory:
@@ -223,6 +226,7 @@ class AssistantAgent(ScopedAgent):
             min_words=barge_in.min_words,
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
+            speech_partials=settings.preemptive_during_speech,
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
@@ -232,7 +236,11 @@ class AssistantAgent(ScopedAgent):
         fillers = self.fillers = Fillers(
             scope, settings.filler_after, settings.filler_lines, state, self.tts
         )
-        budget = SpeculationBudget(settings.speculation)
+        budget = SpeculationBudget(
+            settings.speculation,
+            resources.waste,
+            on_spoken=lambda chars: scope.observer.tts_spoken(chars),
+        )
         self.speaker = speaker = Speaker(scope, state, self.turns, self.tts, conversation,
                                          fillers, failures, settings.redactor, budget)  # fmt: skip
         history = conversation.messages
@@ -345,7 +353,7 @@ class AssistantAgent(ScopedAgent):
             self.answering.close()
         # The drop task PreemptiveReplies.drop spawns is cancelled below before it runs, as
         # is a reply task that had not started yet: stop those requests here, or their
-        # streams (and early tools) run on after the call.
+        # streams run on after the call.
         current = self.speaker.current
         requests = [self.preemptive.request, current.preemptive if current is not None else None]
         self.preemptive.drop("call ended")
@@ -356,7 +364,8 @@ class AssistantAgent(ScopedAgent):
         self.caller_context.cancel()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
-                     "stt_reconnects": self.stt.stats.reconnects})  # fmt: skip
+                     "stt_reconnects": self.stt.stats.reconnects,
+                     "speculation": self.preemptive.budget.summary()})  # fmt: skip
         self.record.close()
 
     # ------------------------------------------------------------------ the gateway's calls
@@ -389,6 +398,7 @@ class AssistantAgent(ScopedAgent):
         """At arrival, in order: through answering-machine detection if it runs, the
         turn-taking machine, then unchanged to STT (silence while the caller holds)."""
         if self.held:
+            self.turns.skip_audio()
             self.stt.send_audio(SILENCE_FRAME)
             return
         now = self.loop.time()
@@ -462,7 +472,9 @@ class AssistantAgent(ScopedAgent):
                 self.failures.caller_turn_ended(action.speech_end_at)
                 self.responder.answer(action)
             elif isinstance(action, StartPreemptive):
-                self.preemptive.start(action.text, self.turns.last_loud_at)
+                self.preemptive.start(
+                    action.text, self.turns.last_loud_at, during_speech=action.during_speech
+                )
             elif isinstance(action, DropPreemptive):
                 self.preemptive.drop("caller went on")
             elif isinstance(action, IgnoreBackchannel):

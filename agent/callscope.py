@@ -60,6 +60,9 @@ class _NoObserver:
     def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
         """Nothing counts it."""
 
+    def tts_spoken(self, chars: int) -> None:
+        """Nothing counts it."""
+
     def service_ok(self, service: Service) -> None:
         """Nothing counts it."""
 

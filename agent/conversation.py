@@ -192,7 +192,6 @@ class _Turn:
     error_status: int | None = None
     closed: bool = False
     first_round: AsyncGenerator[LlmEvent, None] | None = None
-    early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = field(default_factory=dict)
 
     def begin_round(self) -> None:
         self.round_text.clear()
@@ -263,7 +262,6 @@ class Conversation:
         user_text: str | None = None,
         *,
         first_round: AsyncGenerator[LlmEvent, None] | None = None,
-        early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] | None = None,
     ) -> AsyncGenerator[ReplyEvent, None]:
         """Answer the caller; see the module docstring.
 
@@ -272,10 +270,8 @@ class Conversation:
                 the history already (after :meth:`add_dtmf`, or for a greeting).
             first_round: an LLM stream already started on the messages the first
                 round would send (an adopted preemptive request,
-                :mod:`agent.preemptive`); used instead of a new request.
-            early_tools: tool calls of that stream already running, by (name,
-                arguments; it may still grow while the first round streams): the
-                first round's calls take theirs from it instead of new runs.
+                :mod:`agent.preemptive`); used instead of a new request. Its tool
+                calls run here, in the tool loop, like any round's.
 
         Yields:
             :class:`ReplySentence`, :class:`ReplyToolCall` and
@@ -285,11 +281,7 @@ class Conversation:
         if user_text is not None:
             self.messages.append({"role": "user", "content": user_text})
             self._record({"type": "user", "text": user_text})
-        turn = _Turn(
-            started_at=_now(),
-            first_round=first_round,
-            early_tools=early_tools if early_tools is not None else {},
-        )
+        turn = _Turn(started_at=_now(), first_round=first_round)
         self._active = self._last = turn
         completed = False
         try:
@@ -416,15 +408,10 @@ class Conversation:
             yield self._speak(turn, rest)
 
     async def _run_tools(self, turn: _Turn) -> AsyncGenerator[ReplyEvent, None]:
-        early, turn.early_tools = turn.early_tools, {}
         for index, call in enumerate(turn.calls):
-            task = early.pop((call.name, call.arguments), None)
-            if task is None:
-                coro = self.tools.call(call.name, call.arguments, self.ctx)
-                task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
+            coro = self.tools.call(call.name, call.arguments, self.ctx)
+            task = asyncio.create_task(coro, name=f"tool {call.name} {call.id}")
             turn.tasks[task] = index
-        for unused in early.values():
-            unused.cancel()
         turn.tool_calls += len(turn.calls)
         for call in list(turn.calls):
             yield ReplyToolCall(id=call.id, name=call.name, arguments=call.arguments)

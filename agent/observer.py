@@ -68,6 +68,11 @@ class AgentObserver(Protocol):
         used (played) or wasted (discarded unheard)."""
         ...
 
+    def tts_spoken(self, chars: int) -> None:
+        """``chars`` characters went to text-to-speech for speech played to the caller
+        (what the speculative waste is a share of)."""
+        ...
+
     def service_ok(self, service: Service) -> None:
         """A use of an AI service worked (a session opened, a reply came): the gateway's
         breaker for it closes (agent/resilience/breaker.py)."""

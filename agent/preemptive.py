@@ -6,21 +6,21 @@ nothing is spoken and no tool runs while it is preemptive. At the end of turn
 the agent either *adopts* it (the final says the same words,
 :func:`agent.turns.same_words`, and the history did not change meanwhile):
 :meth:`PreemptiveRequest.events` replays the buffer and then follows the live
-stream, as the first LLM round of the real reply, so tool calls it asks for run
-only then, through the usual tool loop; or *cancels* it: the task closes the
-stream (the HTTP response is closed, the service stops generating) and the
-reply starts afresh on the final transcript.
+stream, as the first LLM round of the real reply; or *cancels* it: the task
+closes the stream (the HTTP response is closed, the service stops generating)
+and the reply starts afresh on the final transcript.
 
-Tools: a call the stream asks for starts at once only if its tool is declared
-``read_only`` (:attr:`agent.tools.registry.Tool.read_only`); its task is
-handed to the reply's tool loop on adoption (:attr:`early_tools`) and
-cancelled otherwise. Every other tool runs only after the final transcript
-confirmed the request, in the reply's own tool loop.
+Tools: never run speculatively, read-only or not. A tool call the stream asks
+for is only buffered; on adoption the reply's tool loop runs it, after the
+final transcript confirmed the turn (a filler line may cover the wait,
+:mod:`agent.fillers`); a dropped request's calls are never run.
 
 Speculative speech (:mod:`agent.speculative`, with a :class:`SpeechHold`): the
-stream's first clause, unless a tool call came before it, goes to TTS at once
+stream's first clause, unless a tool call came before it, goes to TTS (in a task
+of its own, so a slow TTS connection never holds up the buffering of the stream)
 and its audio is held (:attr:`PreemptiveRequest.held`); the reply that adopts
-the request takes that TTS reply over, and a dropped request cancels it.
+the request takes that TTS reply over, and a dropped request cancels it. A
+clause whose synthesis failed counts as wasted.
 
 :class:`PreemptiveReplies` keeps a call's one request in flight: it starts one
 when the turn-taking machine says :class:`agent.turns.StartPreemptive` (not
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCal
 from agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
 from agent.speculative import HeldSpeech, SpeculationBudget, TtsLead
 from agent.stt.base import SpeechToText
-from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turns import same_words
 
@@ -89,7 +87,6 @@ class PreemptiveRequest:
         history_length: how many messages of the history it was sent with
             (before the partial user message).
         started_at: loop time it started.
-        early_tools: the read-only tool calls it started, by (name, arguments).
         held: its first clause, sent to TTS with the audio held (speculative speech).
     """
 
@@ -100,21 +97,20 @@ class PreemptiveRequest:
         text: str,
         tools: Sequence[Mapping[str, object]],
         tool_choice: str | None,
-        tool_runner: tuple[ToolRegistry, ToolContext] | None = None,
-        on_early_tool: Callable[[LlmToolCall], None] | None = None,
         speech: SpeechHold | None = None,
         hold_at: float | None = None,
+        on_hold_failed: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_hold_failed``: called with a held clause's characters when its synthesis
+        failed before the request was adopted (they count as wasted)."""
         self.text = text
-        self.early_tools: dict[tuple[str, str], asyncio.Task[ToolResult]] = {}
         self.held: HeldSpeech | None = None
         self._speech = speech
         self._hold_at = hold_at
-        self._hold_later: asyncio.Task[None] | None = None
+        self._on_hold_failed = on_hold_failed
+        self._hold_task: asyncio.Task[None] | None = None
         self._settled = False  # adopted or dropped: no clause is held from then on
         self._adopted = False
-        self._tool_runner = tool_runner
-        self._on_early_tool = on_early_tool
         self.history_length = len(history)
         self._history = [dict(message) for message in history]
         loop = asyncio.get_running_loop()
@@ -137,38 +133,32 @@ class PreemptiveRequest:
         try:
             async with aclosing(llm.stream(messages, tools, tool_choice=tool_choice)) as stream:
                 async for event in stream:
-                    self._queue.put_nowait(event)
+                    self._queue.put_nowait(event)  # a tool call too: it waits for adoption
                     if isinstance(event, LlmToolCall):
                         splitter = None  # a reply that needs a tool is not spoken early
-                        self._start_tool(event)
                     elif splitter is not None and isinstance(event, LlmTextDelta):
                         clauses = splitter.push(event.text)
                         if clauses:
                             splitter = None
-                            await self._hold_when_needed(clauses[0])
+                            self._hold_when_needed(clauses[0])
         except LlmError as exc:
             self._queue.put_nowait(exc)
         finally:
             self._queue.put_nowait(_END)
 
-    async def _hold_when_needed(self, clause: str) -> None:
-        """Hold the clause at :attr:`_hold_at` (at once if that has passed)."""
-        delay = 0.0 if self._hold_at is None else self._hold_at - asyncio.get_running_loop().time()
-        if delay <= 0:
-            await self._hold(clause)
-            return
-        self._hold_later = asyncio.get_running_loop().create_task(
-            self._hold_after(delay, clause), name="hold first clause"
-        )
+    def _hold_when_needed(self, clause: str) -> None:
+        """Hold the clause at :attr:`_hold_at` (at once if that has passed), in a task:
+        the stream goes on being buffered meanwhile."""
+        loop = asyncio.get_running_loop()
+        delay = 0.0 if self._hold_at is None else self._hold_at - loop.time()
+        self._hold_task = loop.create_task(self._hold(clause, delay), name="hold first clause")
 
-    async def _hold_after(self, delay: float, clause: str) -> None:
-        await asyncio.sleep(delay)
-        await self._hold(clause)
-
-    async def _hold(self, clause: str) -> None:
-        """Send the first clause to TTS now; its audio waits for the adoption."""
+    async def _hold(self, clause: str, delay: float) -> None:
+        """Send the first clause to TTS after ``delay``; its audio waits for the adoption."""
+        if delay > 0:
+            await asyncio.sleep(delay)
         speech = self._speech
-        if speech is None or self._settled or not speech.budget.may_hold():
+        if speech is None or self._settled or not speech.budget.may_hold(len(clause)):
             return
         try:
             reply = speech.tts.start_reply()
@@ -181,25 +171,11 @@ class PreemptiveRequest:
         except TtsError:
             if not self._adopted:  # adopted meanwhile: the reply meets the failure itself
                 self.held = None  # ditto
+                if self._on_hold_failed is not None:
+                    self._on_hold_failed(len(clause))
                 await reply.cancel()
         finally:
             held.sent.set()
-
-    def _start_tool(self, call: LlmToolCall) -> None:
-        """Run a read-only tool call now; any other waits for the confirmation."""
-        runner = self._tool_runner
-        if runner is None or not runner[0].read_only(call.name):
-            return
-        key = (call.name, call.arguments)
-        if key in self.early_tools:
-            return
-        tools, ctx = runner
-        coro = tools.call(call.name, call.arguments, ctx)
-        self.early_tools[key] = asyncio.get_running_loop().create_task(
-            coro, name=f"early tool {call.name}"
-        )
-        if self._on_early_tool is not None:
-            self._on_early_tool(call)
 
     def matches_history(self, history: Sequence[Mapping[str, Any]]) -> bool:
         """Whether ``history`` (before the user's final message) is what it was sent with."""
@@ -209,8 +185,11 @@ class PreemptiveRequest:
 
     def adopted(self) -> HeldSpeech | None:
         """The reply takes the request over: its held speech, if any, is the reply's now
-        (and no clause is held after this)."""
+        (and no clause is held after this: one still waiting for its moment is let go)."""
         self._settled = self._adopted = True
+        task = self._hold_task
+        if self.held is None and task is not None and not task.done():
+            task.cancel()  # not sent yet: the reply synthesizes the clause itself
         return self.held
 
     def settle(self) -> HeldSpeech | None:
@@ -238,27 +217,20 @@ class PreemptiveRequest:
     async def cancel(self) -> None:
         """Stop the request (closes its stream) and wait until it has stopped.
 
-        A clause being sent to TTS at a later moment is left alone: once adopted, it is
-        the reply's (:meth:`drop` stops it).
+        A clause being sent to TTS is left alone: once adopted, it is the reply's
+        (:meth:`drop` stops it otherwise).
         """
         await _cancelled(self._task)
 
     async def drop(self) -> None:
-        """Not used after all: stop the request, the tool calls it started and its held
-        speech (the TTS reply is cancelled: its audio is discarded unheard)."""
+        """Not used after all: stop the request and its held speech (the TTS reply is
+        cancelled: its audio is discarded unheard)."""
         await self.cancel()
-        await _cancelled(self._hold_later)
-        await self.cancel_tools()
         held = self.held
-        if held is not None and not self._adopted:
-            await held.tts.cancel()
-
-    async def cancel_tools(self) -> None:
-        """Cancel the early tool calls still running (nobody will read them)."""
-        tasks = [task for task in self.early_tools.values() if not task.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not self._adopted:
+            await _cancelled(self._hold_task)
+            if held is not None:
+                await held.tts.cancel()
 
 
 class PreemptiveReplies:
@@ -298,11 +270,14 @@ class PreemptiveReplies:
         """The request in flight, if any."""
         return self._request
 
-    def start(self, text: str, speech_end_at: float | None = None) -> None:
+    def start(
+        self, text: str, speech_end_at: float | None = None, *, during_speech: bool = False
+    ) -> None:
         """Start the LLM on the partial transcript ``text``; its output waits for the end
         of turn. Not while the caller context is still being looked up (the first
         reply waits for it instead). ``speech_end_at``: the caller's last loud frame
-        (when a held clause is needed by)."""
+        (when a held clause is needed by); ``during_speech``: the partial came while the
+        caller spoke (:class:`agent.turns.StartPreemptive`), recorded as its source."""
         self.drop("replaced")
         budget = self.budget
         if not budget.may_request() or not self._context.add_if_ready():
@@ -312,13 +287,14 @@ class PreemptiveReplies:
         schemas = conversation.tools.schemas()
         tool_choice = None if conversation.settings.max_tool_rounds > 0 or not schemas else "none"
         scope = self._scope
+        speech = self._speech
         self._request = PreemptiveRequest(
-            conversation.llm, conversation.messages, text, schemas, tool_choice,
-            tool_runner=(conversation.tools, conversation.ctx),
-            on_early_tool=functools.partial(_record_early_tool, scope), speech=self._speech,
-            hold_at=None if self._speech is None else self._speech.hold_at(speech_end_at),
+            conversation.llm, conversation.messages, text, schemas, tool_choice, speech=speech,
+            hold_at=None if speech is None else speech.hold_at(speech_end_at),
+            on_hold_failed=self._hold_failed,
         )  # fmt: skip
-        scope.write({"type": "preemptive", "outcome": "started", "text": text})
+        scope.write({"type": "preemptive", "outcome": "started", "text": text,
+                     "source": "speech" if during_speech else "pause"})  # fmt: skip
         scope.observer.preemptive("started")
 
     def drop(self, why: str) -> None:
@@ -330,14 +306,23 @@ class PreemptiveReplies:
         scope = self._scope
         scope.spawn(request.drop())
         self.wasted += 1
+        self.budget.request_settled(used=False)
         chars = 0 if held is None else len(held.text)
-        self.wasted_chars += chars
         scope.write({"type": "preemptive", "outcome": "wasted", "why": why,
                      "text": request.text, "held_chars": chars})  # fmt: skip
         scope.observer.preemptive("wasted")
         if held is not None:
-            self.budget.wasted(chars)
-            scope.observer.speculative_speech("wasted", chars)
+            self._wasted_chars(chars)
+
+    def _hold_failed(self, chars: int) -> None:
+        """A held clause's synthesis failed before adoption: its characters are wasted."""
+        self._scope.write({"type": "preemptive", "outcome": "hold_failed", "held_chars": chars})
+        self._wasted_chars(chars)
+
+    def _wasted_chars(self, chars: int) -> None:
+        self.wasted_chars += chars
+        self.budget.wasted(chars)
+        self._scope.observer.speculative_speech("wasted", chars)
 
     def adopt(self, final: str) -> PreemptiveRequest | None:
         """The request, if the final transcript ``final`` confirms it; else drop it."""
@@ -352,13 +337,14 @@ class PreemptiveReplies:
             return None
         self._request = None
         held = request.adopted()
+        self.budget.request_settled(used=True)
         scope = self._scope
         now = scope.now()
         line = {"type": "preemptive", "outcome": "used", "text": request.text,
                 "lead_ms": ms_between(now, request.started_at)}  # fmt: skip
         if held is not None:
             line |= {"held_chars": len(held.text), "held_lead_ms": ms_between(now, held.started_at)}
-            self.budget.spoken(len(held.text))
+            self.budget.used(len(held.text))
             scope.observer.speculative_speech("used", len(held.text))
         scope.write(line)
         scope.observer.preemptive("used")
@@ -385,7 +371,3 @@ async def _cancelled(task: asyncio.Task[None] | None) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
-
-
-def _record_early_tool(scope: CallScope, call: LlmToolCall) -> None:
-    scope.write({"type": "preemptive_tool", "name": call.name, "arguments": call.arguments})

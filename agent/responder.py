@@ -128,9 +128,7 @@ class Responder:
         try:
             early = reply.preemptive
             replying = self._conversation.reply(
-                user_text,
-                first_round=None if early is None else early.events(),
-                early_tools=None if early is None else early.early_tools,
+                user_text, first_round=None if early is None else early.events()
             )
             async with aclosing(replying) as events:
                 async for event in events:

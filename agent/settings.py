@@ -181,6 +181,8 @@ class AssistantSettings:
             carry the caller's words (default: card numbers).
         preemptive_pause_ms: caller silence after which a partial transcript
             starts the LLM before the end of turn (agent/preemptive.py); None = off.
+        preemptive_during_speech: a stable partial heard while the caller speaks may
+            start it too (agent/turns.py); needs preemptive replies.
         speculative_speech: a preemptive request's first clause is synthesized before
             the end of turn and held (agent/speculative.py); needs preemptive replies.
         speculation: how much preemptive requests and held clauses may waste.
@@ -216,6 +218,7 @@ class AssistantSettings:
     answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)
     preemptive_pause_ms: int | None = None
+    preemptive_during_speech: bool = False
     speculative_speech: bool = False
     speculation: SpeculationLimits = SpeculationLimits()
     transfer_line: str = DEFAULT_TRANSFER_LINE

@@ -30,10 +30,16 @@ itself runs only after it), and a clause the waste budget refuses.
 
 :class:`SpeculationBudget` (sans-IO) bounds the waste: at most
 ``max_requests_per_turn`` preemptive LLM requests per caller turn, and a
-clause is held only while the characters wasted so far are within
-``max_wasted_share`` of those spoken (so the waste overshoots the share by one
-clause at most, and speculation resumes as the call's speech catches up). It
-keeps the call's figures for the call record and the metrics.
+clause is held only if the waste would stay within ``max_wasted_share`` of the
+characters spoken *even if that clause and every held one not yet settled were
+discarded*: wasted + unsettled + clause <= share x spoken. The waste therefore
+never exceeds the share, at any moment. The characters are counted in a
+:class:`WasteLedger` that the calls of one assistant share (the gateway's
+``sipgw_speculative_tts_chars_total{outcome="wasted"}`` over
+``sipgw_tts_spoken_chars_total``): a new call may speculate from its first turn
+once the gateway has spoken enough, while a gateway that has just started holds
+nothing until it has spoken ``len(clause) / share`` characters. Each call's own
+figures go to its record (:meth:`SpeculationBudget.summary`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,6 +61,7 @@ __all__ = [
     "SpeculationBudget",
     "SpeculationLimits",
     "TtsLead",
+    "WasteLedger",
 ]
 
 TTS_LEAD_DEFAULT: Final = 0.3
@@ -72,32 +80,79 @@ class SpeculationLimits:
         max_requests_per_turn: preemptive LLM requests per caller turn (the
             first one included); later partials of the same turn start none.
         max_wasted_share: characters synthesized speculatively and discarded,
-            as a share of the characters spoken (to the caller) in the call.
+            as a share of the characters spoken (to callers; see :class:`WasteLedger`).
     """
 
     max_requests_per_turn: int = 3
     max_wasted_share: float = 0.1
 
 
-class SpeculationBudget:
-    """One call's speculation waste, and whether more is allowed (see the module docstring).
+class WasteLedger:
+    """The speculative characters of every call that shares it, and whether one more clause
+    may be risked (see the module docstring).
 
     Attributes:
-        spoken_chars: characters sent to TTS for replies that were played (held
-            clauses that were adopted included).
+        spoken_chars: characters sent to TTS for speech played (adopted clauses included).
         wasted_chars: characters synthesized speculatively and discarded.
-        held_chars: characters synthesized speculatively (used or not).
-        requests_this_turn: preemptive requests started since the last reply began.
+        unsettled_chars: characters held and neither used nor discarded yet.
     """
 
-    __slots__ = ("held_chars", "limits", "requests_this_turn", "spoken_chars", "wasted_chars")
+    __slots__ = ("spoken_chars", "unsettled_chars", "wasted_chars")
 
-    def __init__(self, limits: SpeculationLimits | None = None) -> None:
+    def __init__(self) -> None:
+        self.spoken_chars = 0
+        self.wasted_chars = 0
+        self.unsettled_chars = 0
+
+    def may_hold(self, chars: int, share: float) -> bool:
+        """Whether ``chars`` more may be held: were they and every unsettled clause
+        discarded, the waste would stay within ``share`` of the characters spoken."""
+        return self.wasted_chars + self.unsettled_chars + chars <= share * self.spoken_chars
+
+
+class SpeculationBudget:
+    """One call's speculation: what it may risk (in the shared ledger) and its own figures.
+
+    Args:
+        limits: what may be wasted.
+        ledger: the counts the waste share is bounded on, shared by the calls of one
+            assistant (see the module docstring); default: one of the call's own.
+        on_spoken: called with the characters of each :meth:`spoken` and
+            :meth:`used` (the gateway's spoken-characters counter).
+
+    Attributes:
+        spoken_chars: characters the call sent to TTS for replies that were played
+            (held clauses that were adopted included).
+        wasted_chars: characters the call synthesized speculatively and discarded.
+        held_chars: characters the call synthesized speculatively (used, wasted or
+            unsettled).
+        requests_this_turn: preemptive requests started since the last reply began.
+        requests_started: preemptive requests started in the call.
+        requests_used: of those, adopted by a reply.
+        requests_wasted: of those, dropped.
+    """
+
+    __slots__ = (
+        "_on_spoken", "held_chars", "ledger", "limits", "requests_started", "requests_this_turn",
+        "requests_used", "requests_wasted", "spoken_chars", "wasted_chars",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        limits: SpeculationLimits | None = None,
+        ledger: WasteLedger | None = None,
+        on_spoken: Callable[[int], None] | None = None,
+    ) -> None:
         self.limits = limits or SpeculationLimits()
+        self.ledger = ledger if ledger is not None else WasteLedger()
+        self._on_spoken = on_spoken
         self.spoken_chars = 0
         self.wasted_chars = 0
         self.held_chars = 0
         self.requests_this_turn = 0
+        self.requests_started = 0
+        self.requests_used = 0
+        self.requests_wasted = 0
 
     def may_request(self) -> bool:
         """Whether another preemptive LLM request may start in this turn."""
@@ -106,27 +161,61 @@ class SpeculationBudget:
     def requested(self) -> None:
         """A preemptive request started."""
         self.requests_this_turn += 1
+        self.requests_started += 1
+
+    def request_settled(self, *, used: bool) -> None:
+        """A preemptive request was adopted (``used``) or dropped."""
+        if used:
+            self.requests_used += 1
+        else:
+            self.requests_wasted += 1
 
     def reply_began(self) -> None:
         """A reply began: the caller's turn is over, the request count restarts."""
         self.requests_this_turn = 0
 
-    def may_hold(self) -> bool:
-        """Whether a clause may be synthesized speculatively: the waste so far is within
-        the share of the characters spoken."""
-        return self.wasted_chars <= self.limits.max_wasted_share * self.spoken_chars
+    def may_hold(self, chars: int) -> bool:
+        """Whether a clause of ``chars`` characters may be synthesized speculatively
+        (:meth:`WasteLedger.may_hold` with the call's share)."""
+        return self.ledger.may_hold(chars, self.limits.max_wasted_share)
 
     def held(self, chars: int) -> None:
-        """``chars`` characters went to TTS speculatively."""
+        """``chars`` characters went to TTS speculatively (unsettled until used or wasted)."""
         self.held_chars += chars
+        self.ledger.unsettled_chars += chars
 
     def spoken(self, chars: int) -> None:
         """``chars`` characters went to TTS for a reply being played."""
         self.spoken_chars += chars
+        self.ledger.spoken_chars += chars
+        if self._on_spoken is not None:
+            self._on_spoken(chars)
+
+    def used(self, chars: int) -> None:
+        """A held clause of ``chars`` characters was adopted: it is spoken."""
+        self._settle(chars)
+        self.spoken(chars)
 
     def wasted(self, chars: int) -> None:
-        """``chars`` speculative characters were discarded."""
+        """``chars`` speculative characters were discarded (or their synthesis failed)."""
+        self._settle(chars)
         self.wasted_chars += chars
+        self.ledger.wasted_chars += chars
+
+    def _settle(self, chars: int) -> None:
+        ledger = self.ledger
+        ledger.unsettled_chars = max(0, ledger.unsettled_chars - chars)
+
+    def summary(self) -> dict[str, int]:
+        """The call's figures, for the call record's end line."""
+        return {
+            "requests_started": self.requests_started,
+            "requests_used": self.requests_used,
+            "requests_wasted": self.requests_wasted,
+            "held_chars": self.held_chars,
+            "wasted_chars": self.wasted_chars,
+            "spoken_chars": self.spoken_chars,
+        }
 
 
 class TtsLead:

@@ -55,6 +55,23 @@ of turn the agent compares the final with the preemptive text
 (:func:`same_words`) and adopts or drops the request; it never speaks before
 the end of turn. Nothing preemptive starts while a reply is active.
 
+*Partials during speech* (on when ``speech_partials`` is set, with preemptive
+replies): Universal-3 Pro also sends partials while the caller talks (an early
+one ~300-800 ms into the turn, ``interruption_delay``; one about every 3 s with
+``continuous_partials``). Such a partial describes audio that is already a
+model latency old, so it usually lacks the words said since; it is used only
+when it proves *stable*, by two rules: it extends the turn's previous partial
+(its words start with that partial's words: the model revised nothing), and
+when the caller then goes quiet its last word ends within
+:data:`PARTIAL_TAIL_MS` of the caller's last loud frame, both measured in
+the same audio stream (the machine counts the frames it is given, and those
+that go to the STT around it, :meth:`TurnTaker.skip_audio`; the STT reports
+each partial's end there, ``audio_end_ms``). A stable one is the quiet spell's
+partial from that moment: after ``preemptive_pause_ms`` it starts the request
+(:class:`StartPreemptive` with ``during_speech``), without waiting for the
+partial the STT sends ``min_turn_silence`` later plus its own latency. Any
+other partial heard during speech starts nothing.
+
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
 returns an empty tuple, so the per-frame path allocates nothing.
@@ -73,6 +90,7 @@ __all__ = [
     "BACKCHANNELS",
     "FAST_CHUNKS_AFTER_SPEECH",
     "FAST_CHUNK_MS",
+    "PARTIAL_TAIL_MS",
     "PAUSE_WITHOUT_SPEECH",
     "SLOW_CHUNK_MS",
     "STT_SPEECH_ECHO",
@@ -105,6 +123,12 @@ FAST_CHUNKS_AFTER_SPEECH: Final = 1.5
 """Seconds after the caller's last loud frame that STT chunks stay small."""
 SLOW_CHUNK_MS: Final = 250
 """STT chunk size once the STT ended the turn and the caller stays quiet."""
+PARTIAL_TAIL_MS: Final = 150
+"""Caller speech after a partial's last word that still counts as that word's trailing
+sound (a breath, a drawn-out vowel; the VAD's energy edge against the model's word end):
+shorter than any spoken word. A partial heard during speech that ends earlier than this
+before the caller's last loud frame lacks words and starts nothing; one that ends later
+than this after it (which one stream cannot produce: the counts disagree) neither."""
 BACKCHANNELS: Final = frozenset(
     {
         "mm", "mmm", "mhm", "mm-hm", "mm-hmm", "mmhmm", "hmm", "uh-huh", "uh huh", "uhhuh",
@@ -129,6 +153,11 @@ def normalized_words(text: str) -> str:
     """The words of a transcript without case, punctuation or extra whitespace."""
     kept = "".join(ch if ch.isalnum() or ch.isspace() or ch in "'-" else " " for ch in text)
     return " ".join(kept.lower().split())
+
+
+def _extends(words: str, previous: str) -> bool:
+    """Whether normalized ``words`` are ``previous`` plus maybe more (nothing revised)."""
+    return words == previous or words.startswith(previous + " ")
 
 
 def same_words(a: str, b: str) -> bool:
@@ -196,10 +225,12 @@ class StartReply:
 class StartPreemptive:
     """The caller paused on a stable transcript: start the reply's LLM request on ``text``.
 
-    Nothing may be spoken (and no tool with side effects run) before the turn ends.
+    Nothing may be spoken (and no tool run) before the turn ends.
     """
 
     text: str
+    during_speech: bool = False
+    """The partial was heard while the caller spoke (see the module docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +325,8 @@ class TurnTaker:
         vad: the voice-activity detector's settings; its ``start_ms`` pauses.
         preemptive_pause_ms: quiet (ms of frames since the last loud frame) after
             which a partial transcript starts a preemptive reply; None = never.
+        speech_partials: a stable partial heard while the caller speaks may start a
+            preemptive reply too (see the module docstring).
 
     Attributes:
         vad: the detector every frame goes through.
@@ -303,9 +336,10 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_chunks", "_loud_frames", "_onset_at", "_partial", "_preempted", "_quiet_frames",
-        "_resumed_frames", "_turn_over", "_was_loud", "agent", "commit_ms", "last_loud_at",
-        "min_words", "paused_at", "preemptive_pause_ms", "speech_started_at", "vad",
+        "_candidate", "_chunks", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech",
+        "_preempted", "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over",
+        "_turn_partial", "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words",
+        "paused_at", "preemptive_pause_ms", "speech_partials", "speech_started_at", "vad",
     )  # fmt: skip
 
     def __init__(
@@ -316,11 +350,19 @@ class TurnTaker:
         min_words: int = 2,
         vad: VadConfig | None = None,
         preemptive_pause_ms: int | None = None,
+        speech_partials: bool = False,
     ) -> None:
         self.agent = agent
         self.preemptive_pause_ms = preemptive_pause_ms
+        self.speech_partials = speech_partials
         self._partial: str | None = None  # a partial heard in the current quiet spell
+        self._partial_in_speech = False  # ... that was heard during speech
         self._preempted: str | None = None  # the text of the preemptive request, if any
+        # A partial heard during speech, (text, end of its last word in stream ms): judged
+        # when the caller goes quiet. And the turn's latest partial, (turn, words).
+        self._candidate: tuple[str, int] | None = None
+        self._turn_partial: tuple[int, str] | None = None
+        self._stream_frames = 0  # frames of the STT's audio stream so far
         self.commit_ms = commit_ms
         self.min_words = min_words
         self.vad = VoiceActivityDetector(vad or VadConfig(start_ms=60, hangover_ms=300))
@@ -344,6 +386,7 @@ class TurnTaker:
         vad = self.vad
         event = vad.push(frame)
         loud = vad.loud
+        self._stream_frames += 1
         actions = _NOTHING
         if loud:
             self.last_loud_at = now
@@ -355,6 +398,8 @@ class TurnTaker:
             self._quiet_frames += 1
             if self._was_loud:
                 actions = _MARK_SPEECH_END
+                if self._candidate is not None:
+                    self._judge_candidate()
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
@@ -400,6 +445,11 @@ class TurnTaker:
             actions += self._drop_preemptive()
         return actions
 
+    def skip_audio(self) -> None:
+        """A frame went to the STT without passing through the machine (the caller holds
+        the call: silence): the audio stream moves on all the same."""
+        self._stream_frames += 1
+
     def receive_stt(self, event: SttEvent, now: float) -> tuple[TurnAction, ...]:
         """An event of the speech-to-text service, handled at ``now``."""
         if isinstance(event, SttTurnEnded):
@@ -417,7 +467,7 @@ class TurnTaker:
             ):
                 return (self._commit(Cause.TRANSCRIPT),)
             if self.preemptive_pause_ms is not None:
-                return self._partial_heard(event.text)
+                return self._partial_heard(event)
         return _NOTHING
 
     def receive_dtmf(self, now: float) -> tuple[TurnAction, ...]:
@@ -448,15 +498,44 @@ class TurnTaker:
         onset = self.speech_started_at
         return started is not None and onset is not None and onset > started
 
-    def _partial_heard(self, text: str) -> tuple[TurnAction, ...]:
-        """A partial transcript: the turn so far, if the caller is quiet now."""
+    def _partial_heard(self, event: SttPartialTranscript) -> tuple[TurnAction, ...]:
+        """A partial transcript: the turn so far, if the caller is quiet now (or, heard
+        during speech, a candidate judged when the caller goes quiet)."""
+        text = event.text
         actions = _NOTHING
         if self._preempted is not None and not same_words(self._preempted, text):
             actions = self._drop_preemptive()
-        if self.vad.loud or not normalized_words(text):
+        words = normalized_words(text)
+        if not words:
             return actions
-        self._partial = text
+        previous = self._turn_partial
+        self._turn_partial = (event.turn_order, words)
+        if self.vad.loud:
+            self._candidate = None
+            if (
+                self.speech_partials
+                and event.audio_end_ms is not None
+                and (
+                    previous is None
+                    or previous[0] != event.turn_order
+                    or _extends(words, previous[1])
+                )
+            ):
+                self._candidate = (text, event.audio_end_ms)
+            return actions
+        self._partial, self._partial_in_speech = text, False
         return actions + self._maybe_preempt()
+
+    def _judge_candidate(self) -> None:
+        """The caller just went quiet: the partial heard during their speech is the quiet
+        spell's partial if its last word ends close enough to their last loud frame."""
+        assert self._candidate is not None
+        text, end_ms = self._candidate
+        self._candidate = None
+        speech_end_ms = (self._stream_frames - 1) * FRAME_MS  # the last loud frame's end
+        # Words ending far after the speech did cannot be: the two counts disagree.
+        if abs(speech_end_ms - end_ms) <= PARTIAL_TAIL_MS:
+            self._partial, self._partial_in_speech = text, True
 
     def _maybe_preempt(self) -> tuple[TurnAction, ...]:
         """Start the preemptive request once the caller has been quiet long enough."""
@@ -474,7 +553,7 @@ class TurnTaker:
         if self.agent.pending:
             return _NOTHING
         self._preempted = text
-        return (StartPreemptive(text),)
+        return (StartPreemptive(text, during_speech=self._partial_in_speech),)
 
     def _drop_preemptive(self) -> tuple[TurnAction, ...]:
         self._partial = None
@@ -487,6 +566,7 @@ class TurnTaker:
         # StartReply settles a preemptive request (the agent adopts or drops it);
         # a turn that starts no reply drops it.
         preempted, self._partial, self._preempted = self._preempted, None, None
+        self._candidate = self._turn_partial = None
         drop = _DROP if preempted is not None else _NOTHING
         if not event.text.strip():
             return drop

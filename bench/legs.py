@@ -252,6 +252,8 @@ class LegFigures:
     first_audio_ms: list[float] = field(default_factory=list)
     barge_stop_ms: list[float] = field(default_factory=list)
     failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    """Why each failed call failed (the JSON and the smoke test show them)."""
 
 
 async def converse(caller: Caller, figures: LegFigures) -> None:
@@ -298,6 +300,7 @@ async def run(calls: int, workdir: Path) -> dict[str, Any]:
                         await converse(caller, results[leg])
                     except (TimeoutError, AssertionError) as exc:
                         results[leg].failed += 1
+                        results[leg].errors.append(f"{type(exc).__name__}: {exc}"[:500])
                         log(f"  {leg} call failed: {exc}")
                     await asyncio.sleep(0.5)  # the call's end reaches the gateway
             gw.stop()
@@ -305,6 +308,7 @@ async def run(calls: int, workdir: Path) -> dict[str, Any]:
         leg: {
             "calls": calls,
             "failed": figures.failed,
+            "errors": figures.errors,
             "end_of_speech_to_first_audio_ms": summarize(figures.first_audio_ms, 1),
             "barge_in_stop_ms": summarize(figures.barge_stop_ms, 1),
             "samples": {

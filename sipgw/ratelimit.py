@@ -27,7 +27,11 @@ the global call-rate cap is for).
 whole gateway, and calls per minute per caller (the From URI's ``user@host``;
 anonymous callers are left to the global cap, since behind a trunk they share
 one From). It runs after the access check, so refused or challenged INVITEs
-never use up the calls of legitimate callers.
+never use up the calls of legitimate callers. Calls that do not come over SIP
+(a browser, a Twilio stream) draw from the same global bucket, with a caller
+key of their own (:meth:`CallRateLimiter.admit_caller`), so the gateway's call
+rate is one budget whatever the leg; a refusal says when a call may pass again
+(:attr:`CallRateRefusal.retry_after`).
 
 Each bucket holds ``burst`` tokens and refills at ``rate`` per second
 (:class:`TokenBucket`); every method takes ``now`` (seconds, any monotonic
@@ -44,8 +48,9 @@ from sipgw.message import SipRequest
 
 __all__ = [
     "SCANNER_USER_AGENTS",
-    "CallRateLimiter",
     "CallRateConfig",
+    "CallRateLimiter",
+    "CallRateRefusal",
     "FloodConfig",
     "FloodGuard",
     "FloodVerdict",
@@ -53,6 +58,7 @@ __all__ = [
     "Rate",
     "RequestKind",
     "TokenBucket",
+    "is_anonymous",
 ]
 
 SCANNER_USER_AGENTS = (
@@ -117,6 +123,13 @@ class TokenBucket:
             return False
         self.tokens -= 1.0
         return True
+
+    def wait(self, rate: Rate, now: float) -> float:
+        """Seconds until the bucket holds a token again (0 when it holds one now)."""
+        if rate.unlimited:
+            return 0.0
+        tokens = min(rate.burst, self.tokens + max(0.0, now - self.stamp) * rate.per_second)
+        return max(0.0, (1.0 - tokens) / rate.per_second)
 
 
 class RequestKind(Enum):
@@ -289,6 +302,23 @@ class CallRateConfig:
 _ANONYMOUS = frozenset({"", "anonymous", "restricted", "unavailable", "unknown"})
 
 
+def is_anonymous(user: str) -> bool:
+    """Whether a caller's user part or number says the caller withheld who they are."""
+    return user.strip().lower() in _ANONYMOUS
+
+
+@dataclass(frozen=True, slots=True)
+class CallRateRefusal:
+    """Why a new call was refused by a call rate, and when one may pass again."""
+
+    reason: str
+    """``caller's call rate exceeded`` or ``call rate exceeded``."""
+    retry_after: float
+    """Seconds until the bucket that refused holds a token again."""
+    per_caller: bool
+    """The caller's own rate refused it (else the gateway's)."""
+
+
 class CallRateLimiter:
     """Caps new calls per second, globally and per caller; see the module docstring."""
 
@@ -311,13 +341,23 @@ class CallRateLimiter:
         uri = request.from_.uri
         user = str(getattr(uri, "user", "") or "").lower()
         host = str(getattr(uri, "host", "") or "").lower()
-        if user in _ANONYMOUS or host == "anonymous.invalid":
+        if is_anonymous(user) or host == "anonymous.invalid":
             return None  # RFC 3323 §4.1.1.3: behind a trunk, every anonymous caller looks alike
         return f"{user}@{host}"
 
     def admit(self, request: SipRequest, now: float) -> str | None:
         """None if a new call may start now, else why not (the caller's is charged first)."""
-        key = self.caller_key(request)
+        refusal = self.admit_caller(self.caller_key(request), now)
+        return None if refusal is None else refusal.reason
+
+    def admit_caller(self, key: str | None, now: float) -> CallRateRefusal | None:
+        """None if a new call from ``key`` may start now, else the refusal; the caller's
+        bucket is charged first, then the gateway's.
+
+        ``key`` names the caller on its leg (a SIP From's ``user@host``, a browser's
+        address, a Twilio caller's number), distinct across legs; None = anonymous: only
+        the gateway's rate applies.
+        """
         if key is not None and not self._per_second.unlimited:
             bucket = self._callers.get(key)
             if bucket is None:
@@ -328,8 +368,11 @@ class CallRateLimiter:
                 self._callers.move_to_end(key)
             if not bucket.take(self._per_second, now):
                 self.limited_caller += 1
-                return "caller's call rate exceeded"
-        if not self._global.take(self.config.global_rate, now):
+                wait = bucket.wait(self._per_second, now)
+                return CallRateRefusal("caller's call rate exceeded", wait, per_caller=True)
+        rate = self.config.global_rate
+        if not self._global.take(rate, now):
             self.limited_global += 1
-            return "call rate exceeded"
+            wait = self._global.wait(rate, now)
+            return CallRateRefusal("call rate exceeded", wait, per_caller=False)
         return None

@@ -52,8 +52,10 @@ EXCEPTIONS: dict[str, str] = {
     "run of tests/interop/test_eval_harness.py, which checks it",
     "sipgw/testing/browser.py": "drives headless Chromium: exercised by "
     "tests/interop/test_browser_phone.py and tests/interop/test_dashboard_browser.py",
-    "sipgw/testing/netns.py": "network namespaces (unshare): exercised by "
-    "tests/interop/test_nat_harness.py and tests/sipgw/app/admin/test_phone.py",
+    "sipgw/testing/firefox.py": "drives headless Firefox over Marionette: exercised by "
+    "tests/interop/test_browser_phone.py",
+    "sipgw/testing/https_proxy.py": "a TLS reverse proxy in front of the admin server: "
+    "exercised by tests/interop/test_browser_phone.py",
     "sipgw/testing/webhook_receiver.py": "a webhook receiver: exercised by "
     "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
     "sipgw/testing/wire.py": "packets seen on the wire: exercised by "
@@ -62,6 +64,7 @@ EXCEPTIONS: dict[str, str] = {
     "sipgw/testing/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
     "sipgw/testing/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
     "sipgw/testing/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
+    "sipgw/testing/peers/coturn.py": _PEER.format("tests/interop/test_browser_turn.py"),
     "sipgw/testing/peers/relay.py": "a UDP relay with loss, jitter and reordering between a "
     "peer and the gateway: exercised by tests/interop/test_harness.py",
     # -- the benchmarks
@@ -85,7 +88,6 @@ EXCEPTIONS: dict[str, str] = {
     "bench/latency/analysis.py": "part of bench.latency: run end to end by "
     "tests/bench/latency/test_run.py",
     "bench/latency/caller.py": "as bench/latency/analysis.py",
-    "bench/latency/report.py": "as bench/latency/analysis.py",
     "bench/media_core.py": "microbenchmarks of the media hot path (docs/performance.md), run "
     "by hand: no test runs it; what it times is tested in tests/media",
     "bench/references/pyvoip_echo.py": "pyVoIP's echo, the reference bench.capacity --compare "

@@ -143,6 +143,15 @@ languages, detected automatically): https://assemblyai.com/docs/streaming/univer
 """
 
 
+U3_FAMILY: Final = frozenset({"u3-rt-pro", "u3-pro", "universal-3-5-pro", "universal-3-6-pro"})
+"""The Universal-3 Pro models (``u3-pro`` is the deprecated alias of ``u3-rt-pro``): the
+only ones that take ``interruption_delay`` and ``continuous_partials``."""
+
+MAX_INTERRUPTION_DELAY_MS: Final = 1000
+"""``interruption_delay`` is 0-1000 ms (AssemblyAI, "Universal-3 Pro Streaming Partial
+Transcripts and Turn Detection")."""
+
+
 def speech_model_for(language: str) -> str:
     """The ``speech_model`` for callers speaking ``language`` (an ISO 639-1 code; "" =
     the default model, ``u3-rt-pro``); see :data:`U3_LANGUAGES`."""
@@ -222,6 +231,17 @@ class AssemblyAISettings:
     """Milliseconds of silence before the end-of-turn check; None = server default."""
     max_turn_silence: int | None = None
     """Milliseconds of silence that force the end of a turn; None = server default."""
+    interruption_delay: int | None = None
+    """When the early partial comes, Universal-3 Pro only: the server adds at least 300 ms,
+    so 0 gives it ~300 ms into continuous speech and 500 (the server default) ~800 ms;
+    if it comes back empty the server tries again at twice, three times ... that point
+    (AssemblyAI, "Universal-3 Pro Streaming Partial Transcripts and Turn Detection",
+    https://assemblyai.com/docs/streaming/universal-3-pro/turn-detection-and-partials).
+    None = not sent (the server's default)."""
+    continuous_partials: bool | None = None
+    """Universal-3 Pro only: a partial about every 3 s while speech goes on, on top of the
+    early and the silence partials (the same page). None = not sent: the server decides
+    (its default changed from off to on in 2026, and is off with ``speaker_labels``)."""
     chunk_ms: int = 100
     """Audio per WebSocket frame, 50-1000 ms (the API closes with 3007 otherwise)."""
     max_backlog_seconds: float = 30.0
@@ -251,6 +271,16 @@ class AssemblyAISettings:
         if self.reconnect_for < 0:
             raise ValueError("reconnect_for must not be negative")
         check_keyterms(self.keyterms_prompt)
+        delay = self.interruption_delay
+        if delay is not None and not 0 <= delay <= MAX_INTERRUPTION_DELAY_MS:
+            raise ValueError(f"interruption_delay {delay} ms is outside 0-1000 ms")
+        partials = {"interruption_delay": delay, "continuous_partials": self.continuous_partials}
+        asked = [name for name, value in partials.items() if value is not None]
+        if asked and self.speech_model not in U3_FAMILY:
+            raise ValueError(
+                f"{' and '.join(asked)}: Universal-3 Pro parameters, not for speech_model "
+                f"{self.speech_model} (the callers' language selects it)"
+            )
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -349,6 +379,8 @@ def build_query_params(
         "prompt": settings.prompt,
         "min_turn_silence": settings.min_turn_silence,
         "max_turn_silence": settings.max_turn_silence,
+        "interruption_delay": settings.interruption_delay,
+        "continuous_partials": settings.continuous_partials,
     }
     params.update((k, v) for k, v in optional.items() if v is not None)
     params.update(overrides or {})
@@ -899,10 +931,11 @@ class AssemblyAISTTService(SpeechToText):
         text = message.get("transcript")
         if not isinstance(text, str):
             text = str(message.get("utterance") or "")
-        if not message.get("end_of_turn"):
-            self._emit(SttPartialTranscript(text=text, turn_order=order, received_at=now))
-            return
         words = self._words(message.get("words"))
+        end_ms = words[-1].end_ms if words else None
+        if not message.get("end_of_turn"):
+            self._emit(SttPartialTranscript(text, order, now, audio_end_ms=end_ms))
+            return
         self._turns_ended += 1
         self._emit(
             SttTurnEnded(
@@ -910,7 +943,7 @@ class AssemblyAISTTService(SpeechToText):
                 turn_order=order,
                 words=words,
                 received_at=now,
-                audio_end_ms=words[-1].end_ms if words else None,
+                audio_end_ms=end_ms,
             )
         )
 

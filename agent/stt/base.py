@@ -94,6 +94,11 @@ class SttPartialTranscript:
     turn_order: int
     """The ``turn_order`` its :class:`SttTurnEnded` will carry."""
     received_at: float
+    audio_end_ms: int | None = None
+    """End of its last word, in ms of the audio stream (as :attr:`SttTurnEnded.audio_end_ms`:
+    the audio passed to :meth:`SpeechToText.send_audio`, less any dropped during an
+    outage); None without words. How much of the caller's speech it covers
+    (:mod:`agent.turns`)."""
 
 
 @dataclass(frozen=True, slots=True)

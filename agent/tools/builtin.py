@@ -198,7 +198,6 @@ def _order_status_tool(orders_file: Path | None, verify: bool) -> Tool:
             "additionalProperties": False,
         },
         handler=get_order_status,
-        read_only=True,
     )
 
 

@@ -140,10 +140,6 @@ class Tool:
     """Runs the call; raise :class:`ToolError` for a failure the model should hear."""
     timeout: float = 5.0
     """Seconds before the call is abandoned and reported as timed out."""
-    read_only: bool = False
-    """It only looks things up (no side effects: no transfer, hang-up, booking, message),
-    so it may run for a preemptive LLM request before the caller's turn has ended
-    (agent/preemptive.py); every other tool waits until the final transcript confirms it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,11 +221,6 @@ class ToolRegistry:
             }
             for tool in self._tools.values()
         ]
-
-    def read_only(self, name: str) -> bool:
-        """Whether the tool ``name`` is known and declared read-only."""
-        tool = self._tools.get(name)
-        return tool is not None and tool.read_only
 
     async def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
         """Run one call the model made; never raises except ``CancelledError``.

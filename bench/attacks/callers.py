@@ -94,6 +94,7 @@ class _Call:
     """A call as the tools see it (every attribute either tree's tools read)."""
 
     caller: str
+    caller_number: str
     direction: str = "inbound"
     verified_caller: str = ""
     call_id: str = "attack@bench"
@@ -114,13 +115,13 @@ async def callback_injection() -> dict[str, Any]:
             callback_db=Path(tmp) / "cb.sqlite3", dial_policy=DialPolicy(["+1555*"])
         )
         registry = ToolRegistry(builtin_tools(tools))
-        mallory = _Call(caller="sip:+15550001111@trunk.example")
+        mallory = _Call(caller="sip:+15550001111@trunk.example", caller_number="+15550001111")
         args = {"phone": VICTIM, "time": "in 1 hour", "reason": ATTACK_REASON}
         stored = 0
         for _ in range(10):
             result = await registry.call("schedule_callback", json.dumps(args), mallory)  # type: ignore[arg-type]
             stored += result.ok
-        callee = _Call(caller=f"sip:{VICTIM}@127.0.0.1", direction="outbound")
+        callee = _Call(caller=f"sip:{VICTIM}@127.0.0.1", caller_number=VICTIM, direction="outbound")
         chained = {"phone": "+15550109999", "time": "now", "reason": ATTACK_REASON}
         chain = await registry.call("schedule_callback", json.dumps(chained), callee)  # type: ignore[arg-type]
     return {
@@ -135,7 +136,7 @@ async def orders() -> dict[str, Any]:
     """``get_order_status`` for order 1234 (the packaged sample) from a caller whose From
     is the owner's number, unproven: whether the order is read out."""
     registry = ToolRegistry(builtin_tools(BuiltinToolSettings()))
-    forged = _Call(caller="sip:+15551234567@trunk.example")
+    forged = _Call(caller="sip:+15551234567@trunk.example", caller_number="+15551234567")
     result = await registry.call("get_order_status", '{"order_id": "1234"}', forged)  # type: ignore[arg-type]
     return {"order_read_to_a_forged_from": result.ok and "DHL" in result.content}
 

@@ -8,6 +8,8 @@ Run from the repository root::
                                                     # preemptive replies off vs on
     .venv/bin/python -m bench.latency --realistic --preemptive all
                                                     # ... and speculative speech
+    .venv/bin/python -m bench.latency --realistic --preemptive speech --early-partial-ms 600 \
+        --trailing-ms 0:250                         # partials during speech off vs on
     .venv/bin/python -m bench.latency --tradeoff    # turn ends: latency vs cut-offs
 
 Set-up
@@ -71,9 +73,19 @@ started/used/wasted (from the call records). ``--preemptive all`` adds a third,
 ``SIPGW_SPECULATIVE_SPEECH=on``, with the TTS characters it held and used or
 discarded, as a share of those spoken.
 
-``--tradeoff`` (:mod:`.tradeoff`) places calls whose turns pause mid-sentence against
-several ``ASSEMBLYAI_MIN/MAX_TURN_SILENCE`` pairs, speculative speech on, and tables
-the latency against the cut-offs (agent audio before the caller finished the turn).
+``--preemptive speech`` runs preemptive replies without and with
+``SIPGW_PREEMPTIVE_DURING_SPEECH`` on the same calls, the savings against the first. The
+fake STT then also sends Universal-3 Pro's early partial ``--early-partial-ms`` into each
+turn's speech (tried again at twice, three times ... that point while it has no word),
+every partial ``--stt-partial-latency`` late; each turn's words (three, evenly spread) may
+be followed by a sound without words (``--trailing-ms LO:HI``), so an early partial cut
+in it has every word. The report counts the requests by the source of their partial
+(``pause`` or ``speech``), used and wasted.
+
+``--tradeoff`` (:mod:`.tradeoff`) places calls whose turns pause mid-sentence (and after
+punctuated fragments) against several ``ASSEMBLYAI_MIN/MAX_TURN_SILENCE`` pairs and
+``SIPGW_PREEMPTIVE_PAUSE_MS`` values, speculative speech on, and tables the latency
+against the cut-offs (agent audio before the caller finished the turn).
 
 The package: :mod:`.caller` (the call script driving the phone, the fakes' behaviour),
 :mod:`.analysis` (turning traces into figures), :mod:`.report` (tables and the JSON

@@ -114,6 +114,14 @@ class BenchParams:
     """Transcripts end in "."; False: the turn ends at ``max_turn_silence``, after a partial."""
     partial_mismatch: float = 0.0
     """Share of turns whose silence partial misses a word (a preemptive request wasted)."""
+    stt_partial_latency_ms: float = 0.0
+    """The fake STT's latency for every partial (its model's)."""
+    early_partial_ms: int | None = None
+    """Speech (ms) into a turn at which the fake STT tries its early partial (tried again at
+    twice, three times ... while it comes back empty); None = no early partials."""
+    trailing_s: tuple[float, float] = (0.0, 0.0)
+    """A sound without words (a breath, a drawn-out vowel) after each turn's words, drawn
+    from this range: an early partial cut in it has all the words."""
 
     @property
     def stt_end_of_turn_ms(self) -> float:
@@ -149,10 +157,20 @@ class BenchConfig:
     """The gateway's (and so the fake STT's) (min, max) turn silence; None = the params'."""
     max_waste_percent: int | None = None
     """SIPGW_SPECULATIVE_MAX_WASTE_PERCENT; None = the gateway's default."""
+    speech_partials: bool = False
+    """SIPGW_PREEMPTIVE_DURING_SPEECH on (with SIPGW_PREEMPTIVE)."""
+    preemptive_pause_ms: int | None = None
+    """SIPGW_PREEMPTIVE_PAUSE_MS; None = the gateway's default (100)."""
 
 
 PAUSES_MS: Final = (250, 400, 600, 800)
 """The caller's mid-sentence pauses in ``paused`` calls, one per turn in turn."""
+FRAGMENT_PAUSES_MS: Final = (150, 300)
+"""The pauses after a punctuated fragment ("Turn 7." ... "please"), in the turns that
+follow those of :data:`PAUSES_MS`: Universal-3 Pro ends the turn at such a fragment once
+``min_turn_silence`` has passed."""
+PAUSED_TURNS: Final = (*((p, False) for p in PAUSES_MS), *((p, True) for p in FRAGMENT_PAUSES_MS))
+"""A ``paused`` call's turns in turn: (pause in ms, after a punctuated fragment)."""
 FIRST_SPEECH_S: Final = 0.6
 """What the caller says before the pause."""
 SECOND_SPEECH_S: Final = 0.5
@@ -170,12 +188,14 @@ class PausedTurn:
         first_end: send time of the last packet before the pause.
         second_end: send time of the turn's last packet.
         first_audio: receive time of the first loud agent packet after ``first_end``.
+        fragment: the words before the pause end in "." (a punctuated fragment).
     """
 
     pause_ms: int
     first_end: float
     second_end: float
     first_audio: float | None
+    fragment: bool = False
 
     @property
     def cut_off(self) -> bool:
@@ -203,6 +223,8 @@ class BenchFakes:
             min_turn_silence_ms=params.min_turn_silence_ms,
             max_turn_silence_ms=params.max_turn_silence_ms or 1000,
             final_latency=params.stt_final_latency_ms / 1000,
+            partial_latency=params.stt_partial_latency_ms / 1000,
+            partial_after_ms=params.early_partial_ms,
             default_transcript=transcript_for(0, params.sentence_end),
             keep_audio=True,
             full_silence_partials=True,
@@ -339,7 +361,7 @@ class CallRunner:
         phone, rng, params = trace.phone, self.rng, self.params
         trace.tids = [next(self._tids) for _ in range(turns)]
         self._next_turn(trace.tids[0])
-        phone.say(speech(rng.uniform(*params.first_speech_s)), trace.tids[0])
+        phone.say(self._words(trace.tids[0], rng.uniform(*params.first_speech_s)), trace.tids[0])
         for k, tid in enumerate(trace.tids):
             last = await phone.wait_said(tid, within=5.0)
             first_reply = await phone.wait_heard(phone.sent_at[last], loud=True, within=10.0)
@@ -348,22 +370,29 @@ class CallRunner:
                 return
             barge_at = phone.heard[first_reply].read_at + rng.uniform(*params.barge_after_s)
             await asyncio.sleep(max(0.0, barge_at - time.monotonic()))
-            self._next_turn(trace.tids[k + 1])
-            phone.say(speech(rng.uniform(*params.barge_speech_s)), trace.tids[k + 1])
+            tid = trace.tids[k + 1]
+            self._next_turn(tid)
+            phone.say(self._words(tid, rng.uniform(*params.barge_speech_s)), tid)
 
     async def _converse_paused(self, trace: CallTrace, turns: int) -> None:
-        """Each turn: speech, a pause from :data:`PAUSES_MS`, more speech; then the reply.
+        """Each turn: speech, a pause from :data:`PAUSED_TURNS`, more speech; then the reply.
 
-        The fake STT's partial at the pause has only the first words (no sentence end:
-        the STT ends the turn there only at ``max_turn_silence``). Between turns the
-        line stays quiet until the agent has been silent for 1.2 s.
+        In a plain turn the fake STT's partial at the pause has only the first words (no
+        sentence end: the STT ends the turn there only at ``max_turn_silence``). In a
+        fragment turn the words so far are "Turn N." (a sentence end): the STT ends the
+        turn once ``min_turn_silence`` has passed in the pause, and the rest is a turn of
+        its own. Between turns the line stays quiet until the agent has been silent for
+        1.2 s.
         """
         phone = trace.phone
         for k in range(turns):
             tid = next(self._tids)
             trace.tids.append(tid)
-            pause_ms = PAUSES_MS[k % len(PAUSES_MS)]
-            self._next_turn(tid, partial=f"turn {tid}")
+            pause_ms, fragment = PAUSED_TURNS[k % len(PAUSED_TURNS)]
+            if fragment:
+                self.fakes.stt.default_transcript = f"Turn {tid}."  # ends a sentence
+            else:
+                self._next_turn(tid, partial=f"turn {tid}")
             phone.say(speech(FIRST_SPEECH_S), 2 * tid)
             phone.say([PAUSE_FRAME] * (pause_ms // 20), -1)
             phone.say(speech(SECOND_SPEECH_S), 2 * tid + 1)
@@ -375,8 +404,35 @@ class CallRunner:
                 pass  # counted as unanswered
             index = phone.first_heard(first_end, loud=True)
             first_audio = phone.heard[index].at if index is not None else None
-            trace.paused.append(PausedTurn(pause_ms, first_end, second_end, first_audio))
+            turn = PausedTurn(pause_ms, first_end, second_end, first_audio, fragment)
+            trace.paused.append(turn)
             await phone.wait_until_quiet(1.2, within=15.0)
+
+    def _words(self, tid: int, seconds: float) -> list[bytes]:
+        """The caller's turn ``tid``: its words for ``seconds``, then maybe a trailing sound;
+        the fake STT's early partial attempts are scripted to match (:meth:`_early`)."""
+        low, high = self.params.trailing_s
+        trailing = self.rng.uniform(low, high) if high > 0 else 0.0
+        self._early(tid, seconds, seconds + trailing)
+        return speech(seconds + trailing)
+
+    def _early(self, tid: int, words_s: float, speech_s: float) -> None:
+        """Script the early partial's attempts for a turn whose three words ("turn N
+        please", evenly spread) take ``words_s`` of ``speech_s`` of speech: an attempt
+        cut at ``t`` has the words that ended by then ("" = none: tried again at 2t...)."""
+        every = self.params.early_partial_ms
+        if every is None:
+            return
+        words = ["turn", str(tid), "please"]
+        texts: list[str] = []
+        cut = every / 1000
+        while cut < speech_s - FRAME_S:  # the attempt comes during the speech
+            text = " ".join(words[: min(3, int(3 * cut / words_s + 1e-9))])
+            texts.append(text)
+            if text:
+                break
+            cut += every / 1000
+        self.fakes.stt.script_speech_partials(texts, replace=True)
 
     def _next_turn(self, tid: int, partial: str | None = None) -> None:
         """Set the fake STT up for turn ``tid`` (its final, maybe a partial missing a word)."""

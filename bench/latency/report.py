@@ -37,6 +37,7 @@ def config_section(
             "SIPGW_BARGE_IN_START_MS": config.barge_in_start_ms,
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
             "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
+            "SIPGW_PREEMPTIVE_DURING_SPEECH": "on" if config.speech_partials else "off",
         },
         "duration_s": round(elapsed, 1),
         "load": load,
@@ -80,22 +81,40 @@ def config_section(
 def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Preemptive LLM requests and speculative speech in the gateway's call records.
 
-    Requests started, used, wasted (and per turn); characters the agent said
-    (``assistant`` lines and the greeting), held clauses used and discarded, and the
-    discarded share of those said.
+    Requests started, used, wasted (and per turn; and by the partial's ``source``, pause
+    or speech); characters the agent said (``assistant`` lines and the greeting), held
+    clauses used and discarded, and the discarded share of those said; and, from each
+    call's ``end`` line (the budget's own counts), the share over all the calls, which
+    the gateway keeps within SIPGW_SPECULATIVE_MAX_WASTE_PERCENT at every moment, and the
+    largest share of one call (not bounded by itself).
     """
     counts = {"started": 0, "used": 0, "wasted": 0}
+    by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
     turns = spoken = held_used = held_wasted = 0
+    worst_share: float | None = None
+    ledger_spoken = ledger_wasted = 0
     for lines in records.values():
+        source = "pause"
         for line in lines:
             kind = line.get("type")
             if kind == "preemptive" and line.get("outcome") in counts:
-                counts[line["outcome"]] += 1
+                outcome = line["outcome"]
+                counts[outcome] += 1
+                if outcome == "started":
+                    source = str(line.get("source", "pause"))
+                by_source[source][outcome] += 1
                 held = line.get("held_chars") or 0
-                if line["outcome"] == "used":
+                if outcome == "used":
                     held_used += held
-                elif line["outcome"] == "wasted":
+                elif outcome == "wasted":
                     held_wasted += held
+            elif kind == "end" and isinstance(line.get("speculation"), dict):
+                call = line["speculation"]
+                ledger_spoken += call.get("spoken_chars", 0)
+                ledger_wasted += call.get("wasted_chars", 0)
+                if call.get("spoken_chars"):
+                    share = call.get("wasted_chars", 0) / call["spoken_chars"]
+                    worst_share = share if worst_share is None else max(worst_share, share)
             elif kind == "turn_metrics":
                 turns += 1
             elif kind == "assistant":
@@ -113,36 +132,47 @@ def preemptive_counts(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any
         "held_chars_wasted": held_wasted,
         "wasted_chars_share": round(held_wasted / spoken, 4) if spoken else None,
         "wasted_chars_per_turn": round(held_wasted / turns, 1) if turns else None,
+        "by_source": {name: dict(c) for name, c in sorted(by_source.items())},
+        "calls_wasted_chars_share": (
+            round(ledger_wasted / ledger_spoken, 4) if ledger_spoken else None
+        ),
+        "worst_call_wasted_chars_share": None if worst_share is None else round(worst_share, 4),
     }
 
 
-MODES = ("off", "preemptive", "speculative")
-"""The configurations ``--preemptive all`` compares, by :func:`mode_of`."""
+MODES = ("off", "preemptive", "speech", "speculative")
+"""The configurations ``--preemptive all`` (and ``speech``) compare, by :func:`mode_of`."""
 
 
 def mode_of(section: dict[str, Any]) -> str:
-    """``off``, ``preemptive`` (the LLM starts early) or ``speculative`` (and TTS holds)."""
+    """``off``, ``preemptive`` (the LLM starts early), ``speech`` (also on partials heard
+    during speech) or ``speculative`` (and TTS holds)."""
     settings = section["settings"]
     if settings["SIPGW_PREEMPTIVE"] != "on":
         return "off"
-    return "speculative" if settings.get("SIPGW_SPECULATIVE_SPEECH") == "on" else "preemptive"
+    if settings.get("SIPGW_SPECULATIVE_SPEECH") == "on":
+        return "speculative"
+    return "speech" if settings.get("SIPGW_PREEMPTIVE_DURING_SPEECH") == "on" else "preemptive"
 
 
 def preemptive_comparison(sections: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """End of speech -> first agent audio per mode (off, preemptive, speculative), the
-    savings against off at p50, and each mode's waste."""
+    """End of speech -> first agent audio per mode (off, preemptive, speech, speculative),
+    the savings against the first of them at p50 (off, or preemptive without off), and
+    each mode's waste."""
     by_mode = {mode_of(s): s for s in sections}
-    if len(by_mode) < 2 or "off" not in by_mode:
+    if len(by_mode) < 2 or not {"off", "preemptive"} & set(by_mode):
         return None
+    base = "off" if "off" in by_mode else "preemptive"
 
     def p50(section: dict[str, Any]) -> float | None:
         value = section["figures"]["end_of_turn_raw_ms"]["p50"]
         return value if isinstance(value, int | float) else None
 
-    off = p50(by_mode["off"])
+    reference = p50(by_mode[base])
     modes = [m for m in MODES if m in by_mode]
     return {
         "modes": modes,
+        "baseline": base,
         "wire_end_of_speech_to_first_audio_ms": {
             m: by_mode[m]["figures"]["end_of_turn_raw_ms"] for m in modes
         },
@@ -151,12 +181,12 @@ def preemptive_comparison(sections: Sequence[dict[str, Any]]) -> dict[str, Any] 
         },
         "saving_p50_ms": {
             m: (
-                round(off - v, 1)
-                if off is not None and (v := p50(by_mode[m])) is not None
+                round(reference - v, 1)
+                if reference is not None and (v := p50(by_mode[m])) is not None
                 else None
             )
             for m in modes
-            if m != "off"
+            if m != base
         },  # fmt: skip
         "waste": {m: by_mode[m].get("preemptive") for m in modes if m != "off"},
     }
@@ -178,15 +208,19 @@ def preemptive_report(comparison: dict[str, Any]) -> str:
         "end of speech -> first agent audio by mode (same calls, same fakes; ms)",
         format_table(["figure", "n", "p50", "p95", "max"], rows),
     ]
+    base = comparison.get("baseline", "off")
     for mode, saving in comparison["saving_p50_ms"].items():
         c = comparison["waste"].get(mode) or {}
         out.append(
-            f"{mode}: saving at p50 {_cell(saving)} ms; LLM requests started {c.get('started')}, "
+            f"{mode}: saving at p50 against {base} {_cell(saving)} ms; LLM requests started "
+            f"{c.get('started')} (by source {c.get('by_source')}), "
             f"used {c.get('used')}, wasted {c.get('wasted')} ({c.get('wasted_per_turn')} per "
             f"turn over {c.get('turns')} turns); TTS characters held and used "
             f"{c.get('held_chars_used')}, held and wasted {c.get('held_chars_wasted')} "
             f"({c.get('wasted_chars_per_turn')} per turn, {_share(c.get('wasted_chars_share'))} "
-            f"of the {c.get('spoken_chars')} spoken)"
+            f"of the {c.get('spoken_chars')} spoken; by the gateway's own count "
+            f"{_share(c.get('calls_wasted_chars_share'))}, worst call "
+            f"{_share(c.get('worst_call_wasted_chars_share'))})"
         )
     return "\n".join(out)
 

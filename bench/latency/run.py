@@ -112,7 +112,13 @@ async def run_config(
             "SIPGW_BARGE_IN_START_MS": str(config.barge_in_start_ms),
             "SIPGW_PREEMPTIVE": "on" if config.preemptive else "off",
             "SIPGW_SPECULATIVE_SPEECH": "on" if config.speculative else "off",
+            "SIPGW_PREEMPTIVE_DURING_SPEECH": "on" if config.speech_partials else "off",
             **_turn_silence_env(config),
+            **(
+                {"SIPGW_SPECULATIVE_MAX_WASTE_PERCENT": str(config.max_waste_percent)}
+                if config.max_waste_percent is not None
+                else {}
+            ),
         },
     )
     gateway = Gateway(options, records_dir)  # the call records and the gateway's log
@@ -164,13 +170,13 @@ async def run_config(
 
 
 def _turn_silence_env(config: BenchConfig) -> dict[str, str]:
-    """The STT's end-of-turn settings a configuration sets (the trade-off's)."""
+    """The end-of-turn settings a configuration sets (the trade-off's)."""
     if config.turn_silence is None:
         return {}
     low, high = config.turn_silence
     env = {"ASSEMBLYAI_MIN_TURN_SILENCE": str(low), "ASSEMBLYAI_MAX_TURN_SILENCE": str(high)}
-    if config.max_waste_percent is not None:
-        env["SIPGW_SPECULATIVE_MAX_WASTE_PERCENT"] = str(config.max_waste_percent)
+    if config.preemptive_pause_ms is not None:
+        env["SIPGW_PREEMPTIVE_PAUSE_MS"] = str(config.preemptive_pause_ms)
     return env
 
 
@@ -225,17 +231,29 @@ def build_parser() -> argparse.ArgumentParser:
         "silence (a partial at 100 ms; --max-turn-silence 300, --stt-final-latency 0, "
         "--no-sentence-end), LLM first token 350 ms, TTS first byte 150 ms, "
         "--partial-mismatch 0.1 unless given")  # fmt: skip
-    add("--preemptive", choices=("off", "on", "speculative", "both", "all"), default="off",
+    add("--preemptive", choices=("off", "on", "speculative", "both", "all", "speech"),
+        default="off",
         help="SIPGW_PREEMPTIVE for the gateway; speculative = on with "
         "SIPGW_SPECULATIVE_SPEECH=on; both = off and on, all = off, on and speculative, "
-        "one configuration each, compared (default %(default)s)")  # fmt: skip
+        "speech = on without and with SIPGW_PREEMPTIVE_DURING_SPEECH, one configuration "
+        "each, compared (default %(default)s)")  # fmt: skip
+    add("--stt-partial-latency", type=float, default=d.stt_partial_latency_ms, metavar="MS",
+        help="the fake STT's latency for every partial (default %(default)s)")  # fmt: skip
+    add("--early-partial-ms", type=int, default=d.early_partial_ms, metavar="MS",
+        help="speech into a turn at which the fake STT tries its early partial (Universal-3 "
+        "Pro's: ~300-800 ms, interruption_delay); default: none")  # fmt: skip
+    add("--first-speech-ms", type=_ms_range, default=d.first_speech_s, metavar="LO:HI",
+        help="the words of each call's first turn, drawn from LO to HI ms (default "
+        "400:700)")  # fmt: skip
+    add("--trailing-ms", type=_ms_range, default=(0.0, 0.0), metavar="LO:HI",
+        help="a sound without words after each turn's words, drawn from LO to HI ms "
+        "(default none)")  # fmt: skip
     add("--tradeoff", action="store_true",
         help="latency vs cut-offs: calls whose turns pause mid-sentence, against several "
         "ASSEMBLYAI_MIN/MAX_TURN_SILENCE pairs with speculative speech on (realistic delays; "
         "bench/latency/tradeoff.py)")  # fmt: skip
     add("--max-waste-percent", type=int, default=None, metavar="PERCENT",
-        help="with --tradeoff: SIPGW_SPECULATIVE_MAX_WASTE_PERCENT (default: the gateway's, "
-        "10)")  # fmt: skip
+        help="SIPGW_SPECULATIVE_MAX_WASTE_PERCENT (default: the gateway's, 10)")  # fmt: skip
     add("--gateway-cpu", type=int, default=0,
         help="pin the gateway to this CPU; -1 = no pinning (default %(default)s)")  # fmt: skip
     add("--bench-cpu", type=int, default=1,
@@ -274,11 +292,32 @@ def _realistic(args: argparse.Namespace, argv: Sequence[str]) -> None:
         args.partial_mismatch = 0.1
 
 
+def _ms_range(value: str) -> tuple[float, float]:
+    """``LO:HI`` in ms -> (lo, hi) in seconds."""
+    low, _, high = value.partition(":")
+    try:
+        lo, hi = float(low), float(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected LO:HI in ms") from None
+    if not 0 <= lo <= hi:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected 0 <= LO <= HI")
+    return lo / 1000, hi / 1000
+
+
 def _configs(args: argparse.Namespace) -> list[BenchConfig]:
-    """The configurations to run."""
+    """The configurations to run (``--max-waste-percent`` applied to each)."""
+    return [replace(c, max_waste_percent=args.max_waste_percent) for c in _chosen(args)]
+
+
+def _chosen(args: argparse.Namespace) -> list[BenchConfig]:
+    """The configurations ``--tradeoff``, ``--preemptive`` and ``--matrix`` choose."""
     if args.tradeoff:
-        return [replace(c, max_waste_percent=args.max_waste_percent) for c in TRADEOFF]
+        return list(TRADEOFF)
     knobs = (args.chunk_ms, args.jitter_min_ms, args.barge_in_start_ms)
+    if args.preemptive == "speech":
+        return [BenchConfig("preemptive-on", *knobs, preemptive=True),
+                BenchConfig("speech-partials", *knobs, preemptive=True,
+                            speech_partials=True)]  # fmt: skip
     if args.preemptive in ("both", "all"):
         configs = [BenchConfig("preemptive-off", *knobs),
                    BenchConfig("preemptive-on", *knobs, preemptive=True)]  # fmt: skip
@@ -311,6 +350,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         max_turn_silence_ms=args.max_turn_silence,
         sentence_end=not args.no_sentence_end,
         partial_mismatch=args.partial_mismatch,
+        stt_partial_latency_ms=args.stt_partial_latency,
+        early_partial_ms=args.early_partial_ms,
+        trailing_s=args.trailing_ms,
+        first_speech_s=args.first_speech_ms,
     )
     configs = _configs(args)
     task = asyncio.current_task()

@@ -8,7 +8,11 @@ through both ways). Then:
   put in its place on that receiver, so packets go to :class:`media.browser.BrowserAudio` (our
   jitter buffer, ingress, reception statistics) and never to aiortc's jitter buffer or decoder
   thread (design.md: it stalls 300 ms per lost packet). aiortc 1.x types this hook (the
-  ``RtpReceiver`` protocol of ``rtcdtlstransport``); a loopback test fails if it moves.
+  ``RtpReceiver`` protocol of ``rtcdtlstransport``); a loopback test fails if it moves. The
+  tap still feeds the receiver's per-SSRC statistics (aiortc's ``StreamStatistics``, what its
+  own handler updates first), so aiortc's RTCP task keeps sending the browser receiver
+  reports (RFC 3550 §6.4.2: its loss, jitter and round-trip time in ``getStats()``) and the
+  receiver's ``getStats()`` keeps its ``inbound-rtp``; a loopback test checks both.
 - **Out.** :class:`AgentTrack` is the ``MediaStreamTrack`` aiortc's sender pulls. The shared
   ticker pushes one frame per 20 ms (:meth:`BrowserLeg.send_frame`: the agent's, or silence,
   so RTP never stops), so the pace is the ticker's, not aiortc's. With PCMU each frame goes out
@@ -17,7 +21,9 @@ through both ways). Then:
   encodes on its own worker thread.
 - **ICE** gathers the host's addresses (aioice: every interface but 127.0.0.1 and ::1) and,
   with :attr:`BrowserLegConfig.ice_servers`, server-reflexive (STUN) and relayed (TURN) ones.
-  aiortc does not trickle: the answer carries every candidate.
+  aiortc does not trickle: the answer carries every candidate, and an answer with none
+  (a host whose only address is loopback, no STUN/TURN answering) is refused with
+  :class:`NoIceCandidates` instead of a call that could never connect.
 
 Needs the ``browser`` extra (``pip install sipgw[browser]``).
 """
@@ -41,7 +47,7 @@ from aiortc import (
 )
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket as AiortcRtpPacket
 from av.audio.frame import AudioFrame
@@ -54,13 +60,21 @@ from media.opus import OpusDecoder
 from media.quality import CallQuality
 from media.rtp import RtpPacket
 
-__all__ = ["AgentTrack", "BrowserLeg", "BrowserLegConfig", "IceServer"]
+__all__ = ["AgentTrack", "BrowserLeg", "BrowserLegConfig", "IceServer", "NoIceCandidates"]
 
 log = logging.getLogger("sipgw.media")
 
 FRAME = 160
 SILENCE = g711.silence_frame("PCMU")
 _TIME_BASE = fractions.Fraction(1, 8000)
+
+
+class NoIceCandidates(RuntimeError):
+    """The answer would carry no ICE candidate: the browser could never reach us."""
+
+
+CLOCK_RATES = {"PCMU": 8000, "PCMA": 8000, "opus": 48000}
+"""RTP clock rates of the codecs we take (RFC 3551 §4.5.14; RFC 7587 §4.1: Opus is 48 kHz)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +178,9 @@ class BrowserLeg:
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in self.config.ice_servers
         ]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.configuration = RTCConfiguration(iceServers=servers)
+        """What the peer connection was made with (its ICE servers)."""
+        self.pc = RTCPeerConnection(self.configuration)
         self.track = AgentTrack(self.config.max_queued_frames)
         self.audio: BrowserAudio | None = None
         self.codec = ""
@@ -211,6 +227,13 @@ class BrowserLeg:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         local = self.pc.localDescription
         media = aiortc_sdp.SessionDescription.parse(local.sdp).media
+        if not any(m.ice_candidates for m in media):
+            servers = ", ".join(u for s in self.config.ice_servers for u in s.urls) or "none"
+            raise NoIceCandidates(
+                "no ICE candidate to answer with: this host has no address ICE can use "
+                "(aioice leaves 127.0.0.1 and ::1 out) and no STUN/TURN server gave one "
+                f"(SIPGW_ICE_SERVERS: {servers})"
+            )
         codecs = {
             c.payloadType: c.mimeType.split("/")[1]
             for c in media[0].rtp.codecs
@@ -228,7 +251,8 @@ class BrowserLeg:
             self.config.jitter,
             decoders,
         )
-        _tap(transceiver.receiver, self.audio)
+        rates = {pt: CLOCK_RATES[n] for pt, n in self.audio.codecs.items() if n in CLOCK_RATES}
+        _tap(transceiver.receiver, self.audio, rates)
         return local.sdp
 
     # -- the tick (the same face as a SIP call's media session)
@@ -271,11 +295,27 @@ class BrowserLeg:
         await self.pc.close()
 
 
-def _tap(receiver: RTCRtpReceiver, audio: BrowserAudio) -> None:
-    """Route the receiver's decrypted packets to ``audio`` instead of aiortc's jitter buffer."""
+def _tap(receiver: RTCRtpReceiver, audio: BrowserAudio, clock_rates: dict[int, int]) -> None:
+    """Route the receiver's decrypted packets to ``audio`` instead of aiortc's jitter buffer,
+    keeping its statistics (and so its receiver reports) fed; ``clock_rates`` by payload type.
+
+    Raises:
+        RuntimeError: this aiortc keeps its statistics elsewhere (a version we do not know).
+    """
     loop = asyncio.get_running_loop()
+    # aiortc's handler updates these first of all (RTCRtpReceiver._handle_rtp_packet); its
+    # RTCP task reads them for the receiver reports, getStats() for inbound-rtp.
+    streams = getattr(receiver, "_RTCRtpReceiver__remote_streams", None)
+    if not isinstance(streams, dict):
+        raise RuntimeError("aiortc's receiver keeps no per-SSRC statistics where 1.x does")
 
     async def handle_rtp_packet(packet: AiortcRtpPacket, arrival_time_ms: int) -> None:
+        clock_rate = clock_rates.get(packet.payload_type)
+        if clock_rate is not None:  # aiortc too counts only packets of a negotiated codec
+            stats = streams.get(packet.ssrc)
+            if stats is None:
+                stats = streams[packet.ssrc] = StreamStatistics(clock_rate)
+            stats.add(packet)
         audio.receive(
             RtpPacket(
                 payload_type=packet.payload_type,

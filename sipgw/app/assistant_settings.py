@@ -220,6 +220,13 @@ class PreemptiveSection:
         100, env="SIPGW_PREEMPTIVE_PAUSE_MS", parse=int_at_least(0),
         help="Caller silence (ms, VAD) before a partial transcript starts a preemptive request.",
     )  # fmt: skip
+    preemptive_during_speech: bool = setting(
+        False, env="SIPGW_PREEMPTIVE_DURING_SPEECH", parse=on_off, default_text="off",
+        help="on (with SIPGW_PREEMPTIVE=on): a partial transcript heard while the caller still "
+        "speaks may start the request too, when it proves stable (it extends the turn's "
+        "previous partial, and its last word ends within 150 ms of the caller's last loud "
+        "frame); pair it with ASSEMBLYAI_INTERRUPTION_DELAY.",
+    )  # fmt: skip
     preemptive_max_requests: int = setting(
         3, env="SIPGW_PREEMPTIVE_MAX_REQUESTS", parse=int_at_least(1),
         help="Preemptive requests per caller turn at most (a turn with many pauses starts no "
@@ -233,8 +240,10 @@ class PreemptiveSection:
     )  # fmt: skip
     speculative_max_waste_percent: int = setting(
         10, env="SIPGW_SPECULATIVE_MAX_WASTE_PERCENT", parse=int_at_least(0),
-        help="Speculative speech holds no clause while the characters it discarded exceed this "
-        "share (%) of the characters spoken in the call.",
+        help="Speculative speech holds a clause only if, were it and every clause not yet "
+        "settled discarded, the characters discarded would stay within this share (%) of the "
+        "characters spoken (over all calls): the waste never exceeds it (nothing is held "
+        "until enough was spoken).",
     )  # fmt: skip
 
 
@@ -532,6 +541,7 @@ def assistant_settings(
         ),
         dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
         preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,
+        preemptive_during_speech=preemptive.preemptive and preemptive.preemptive_during_speech,
         speculative_speech=preemptive.preemptive and preemptive.speculative_speech,
         speculation=SpeculationLimits(
             max_requests_per_turn=preemptive.preemptive_max_requests,

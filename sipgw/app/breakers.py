@@ -255,6 +255,9 @@ class BreakerObserver:
     def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
         self._inner.speculative_speech(outcome, chars)
 
+    def tts_spoken(self, chars: int) -> None:
+        self._inner.tts_spoken(chars)
+
     def service_ok(self, service: Service) -> None:
         self._breakers.success((service, self._vendors.get(service, service)))
         self._inner.service_ok(service)

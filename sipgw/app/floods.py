@@ -113,14 +113,16 @@ class RateLimitSection:
     calls_per_second: Rate = setting(
         _CALLS.global_rate, env="SIPGW_CALLS_PER_SECOND", flag="--calls-per-second",
         metavar="RATE:BURST", parse=rate, default_text="10:20",
-        help="New calls per second over the whole gateway (after the access check); more get "
-        "503 with Retry-After.",
+        help="New calls per second over the whole gateway, every leg together (SIP after the "
+        "access check, browser and Twilio calls); more get 503 with Retry-After (a browser "
+        "429, Twilio <Reject>).",
     )  # fmt: skip
     calls_per_caller: Rate = setting(
         _CALLS.per_caller_per_minute, env="SIPGW_CALLS_PER_CALLER", flag="--calls-per-caller",
         metavar="RATE:BURST", parse=rate, default_text="10:5",
-        help="New calls per MINUTE from one caller (the From URI's user@host; anonymous callers "
-        "only count against the global rate).",
+        help="New calls per MINUTE from one caller (SIP: the From URI's user@host; a browser: "
+        "its address; Twilio: the webhook's From; anonymous callers only count against the "
+        "global rate).",
     )  # fmt: skip
     drop_scanners: bool = setting(
         True, env="SIPGW_DROP_SCANNERS", flag="--drop-scanners", metavar="on|off", parse=on_off,

@@ -195,6 +195,9 @@ class _AgentMetrics:
     def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
         self._metrics.speculative_chars.labels(outcome=outcome).inc(chars)
 
+    def tts_spoken(self, chars: int) -> None:
+        self._metrics.spoken_chars.inc(chars)
+
     def service_ok(self, service: Service) -> None:
         pass  # the breakers count it (sipgw.app.breakers)
 
@@ -266,6 +269,13 @@ class GatewayMetrics:
             "Characters synthesized before the end of turn was confirmed (speculative "
             "speech) by outcome: used (played), wasted (discarded unheard).",
             ["outcome"],
+            registry=registry,
+        )
+        self.spoken_chars = Counter(
+            "sipgw_tts_spoken_chars",
+            "Characters sent to text-to-speech for speech played to callers (held clauses "
+            'that were used included): sipgw_speculative_tts_chars_total{outcome="wasted"} '
+            "is a share of it, bounded by SIPGW_SPECULATIVE_MAX_WASTE_PERCENT per call.",
             registry=registry,
         )
         self.failure_decisions = Counter(

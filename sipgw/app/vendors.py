@@ -33,6 +33,7 @@ from sipgw.app.settings.parsers import (
     comma_list,
     int_range,
     non_negative,
+    on_off,
     or_empty,
     positive,
     text,
@@ -89,6 +90,15 @@ def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
 _optional_ms = or_empty(
     int_range(0, 60000), "must be a whole number of ms from 0 to 60000, or empty"
 )
+
+
+def _optional_on_off(value: str) -> bool | None:
+    if not value.strip():
+        return None
+    try:
+        return on_off(value)
+    except ValueError:
+        raise ValueError("must be on, off, or empty for the server's default") from None
 
 
 # --------------------------------------------------------------------------- AssemblyAI
@@ -155,6 +165,19 @@ class AssemblyAISection:
         None, env="ASSEMBLYAI_MAX_TURN_SILENCE", parse=_optional_ms,
         help="Silence (ms) that always ends a turn; empty = server default (1000).",
     )  # fmt: skip
+    interruption_delay: int | None = setting(
+        None, env="ASSEMBLYAI_INTERRUPTION_DELAY",
+        parse=or_empty(int_range(0, 1000), "must be a whole number of ms from 0 to 1000, or empty"),
+        help="Universal-3 Pro: when the early partial transcript comes during continuous speech "
+        "(the server adds at least 300 ms: 0 gives ~300 ms, 500 ~800 ms); empty = server "
+        "default (500).",
+    )  # fmt: skip
+    continuous_partials: bool | None = setting(
+        None, env="ASSEMBLYAI_CONTINUOUS_PARTIALS",
+        parse=_optional_on_off,
+        help="Universal-3 Pro: on = a partial transcript about every 3 s while the caller "
+        "keeps talking; empty = server default.",
+    )  # fmt: skip
     max_backlog_ms: int = setting(
         30000, env="ASSEMBLYAI_MAX_BACKLOG_MS", parse=int_range(0, 600000),
         help="Caller audio (ms) kept while the session reconnects and sent when it is back; "
@@ -187,6 +210,8 @@ def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
             prompt=settings.prompt or None,
             min_turn_silence=settings.min_turn_silence,
             max_turn_silence=settings.max_turn_silence,
+            interruption_delay=settings.interruption_delay,
+            continuous_partials=settings.continuous_partials,
             chunk_ms=settings.chunk_ms,
             max_backlog_seconds=settings.max_backlog_ms / 1000,
         ),

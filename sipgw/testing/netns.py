@@ -33,7 +33,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -41,14 +41,17 @@ from .process import PeerError, require_binary
 
 __all__ = [
     "ICE_LOOPBACK",
+    "WEBRTC_IP",
     "NatHarness",
     "add_ice_address",
     "foreign_interfaces",
     "in_initial_netns",
+    "webrtc_interface",
 ]
 
 _LIVE: set[NatHarness] = set()
-_HARNESS_IF = re.compile(r"^pub[0-9a-f]{6}$")  # our public veth ends (see NatHarness)
+# our veth ends: NatHarness's public ones, webrtc_interface()'s pair
+_HARNESS_IF = re.compile(r"^(pub[0-9a-f]{6}|wrt[0-9a-f]{6}[ab])$")
 
 
 ICE_LOOPBACK = "127.0.0.2"
@@ -56,9 +59,15 @@ ICE_LOOPBACK = "127.0.0.2"
 
 
 def add_ice_address() -> None:
-    """Give aiortc's ICE an address in a test's private namespace: :data:`ICE_LOOPBACK` on
-    ``lo``. Outside one nothing is changed (the host's own addresses serve)."""
-    if in_initial_netns():
+    """Give aiortc's ICE an address where only ``lo`` exists (a test's private namespace, a
+    container without a network): :data:`ICE_LOOPBACK` on ``lo``. Where the namespace has
+    another interface (the host's network) nothing is changed: its addresses serve.
+
+    Raises:
+        PeerError: the address cannot be added (not root: run the test under
+            ``unshare -n``, as scripts/test does).
+    """
+    if foreign_interfaces():
         return
     done = subprocess.run(
         ["ip", "addr", "add", f"{ICE_LOOPBACK}/8", "dev", "lo"], capture_output=True, text=True
@@ -66,6 +75,37 @@ def add_ice_address() -> None:
     there = ("File exists", "already assigned")
     if done.returncode != 0 and not any(reason in done.stderr for reason in there):
         raise PeerError(f"cannot add {ICE_LOOPBACK} to lo: {done.stderr.strip()}")
+
+
+WEBRTC_IP = "10.213.0.1"
+"""The address :func:`webrtc_interface` gives a private namespace."""
+
+
+@contextlib.contextmanager
+def webrtc_interface() -> Iterator[str | None]:
+    """An interface with an address and a default route for a browser's WebRTC where only
+    ``lo`` exists; yields its address (None outside a private namespace: nothing changed).
+
+    Firefox gathers no host candidate on ``lo`` (even with ``media.peerconnection.ice.
+    loopback``) and fails ICE at once in a namespace without a default route: it gets a
+    veth pair, :data:`WEBRTC_IP`/30 on one end and the default route through it (to nowhere:
+    the other end has no address), removed on exit. Needs root (CAP_NET_ADMIN).
+    """
+    if foreign_interfaces():
+        yield None
+        return
+    tag = secrets.token_hex(3)
+    end, peer = f"wrt{tag}a", f"wrt{tag}b"
+    _run(["ip", "link", "add", end, "type", "veth", "peer", "name", peer], "veth (WebRTC)")
+    try:
+        _run(["ip", "addr", "add", f"{WEBRTC_IP}/30", "dev", end], "WebRTC address")
+        for name in (end, peer):
+            _run(["ip", "link", "set", name, "up"], "WebRTC link up")
+        _run(["ip", "route", "add", "default", "via", "10.213.0.2", "dev", end], "default route")
+        yield WEBRTC_IP
+    finally:
+        with contextlib.suppress(PeerError, subprocess.TimeoutExpired):
+            _run(["ip", "link", "del", end], "delete WebRTC veth")  # its peer and route too
 
 
 def in_initial_netns() -> bool:

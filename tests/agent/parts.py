@@ -52,6 +52,10 @@ class ScriptedReply(TtsReply):
         self._held: list[str] = []
 
     async def send_text(self, text: str) -> None:
+        if self._tts.send_gate is not None:
+            await self._tts.send_gate.wait()  # a slow connection
+        if self._tts.send_error is not None:
+            raise self._tts.send_error
         sent = self._text_to_send(text, self._finished)
         if sent is None:
             return
@@ -98,12 +102,17 @@ class ScriptedTts:
         fail_on: a sentence containing this text fails its reply.
         connect_delay: seconds :meth:`connect` takes.
         connect_error: what :meth:`connect` raises, if anything.
+        send_gate: while set to an unset event, ``send_text`` waits for it (a slow
+            connection).
+        send_error: what ``send_text`` raises, if anything (the connection is down).
     """
 
     hold: bool = False
     fail_on: str | None = None
     connect_delay: float = 0.0
     connect_error: TtsError | None = None
+    send_gate: asyncio.Event | None = None
+    send_error: TtsError | None = None
     replies: list[ScriptedReply] = field(default_factory=list)
     sent: list[tuple[str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -150,6 +159,8 @@ class ScriptedLlm:
 
     script: list[Turn] = field(default_factory=list)
     requests: list[list[dict[str, Any]]] = field(default_factory=list)
+    finished: int = 0
+    """Streams read to their end."""
 
     async def stream(
         self,
@@ -172,6 +183,7 @@ class ScriptedLlm:
             yield LlmToolCall(f"call_{len(self.requests)}_{n}", name, arguments)
         reason = "tool_calls" if turn.tool_calls else "stop"
         yield LlmFinished(reason, None)
+        self.finished += 1
 
     async def close(self) -> None:
         pass
@@ -252,6 +264,9 @@ class RecordingObserver:
 
     def speculative_speech(self, outcome: SpeculativeOutcome, chars: int) -> None:
         self.events.append(("speculative_speech", (outcome, chars)))
+
+    def tts_spoken(self, chars: int) -> None:
+        self.events.append(("tts_spoken", chars))
 
     def service_ok(self, service: Service) -> None:
         self.oks.append(service)
@@ -436,7 +451,7 @@ class Assistant:
         return [line["type"] for line in self.agent.scope.record.lines]
 
 
-def slow_tool(seconds: float, *, read_only: bool = False) -> Tool:
+def slow_tool(seconds: float) -> Tool:
     """A tool ``look_up`` that takes ``seconds``."""
 
     async def look_up(ctx: Any, args: dict[str, Any]) -> object:
@@ -444,7 +459,7 @@ def slow_tool(seconds: float, *, read_only: bool = False) -> Tool:
         return {"found": True}
 
     schema = {"type": "object", "properties": {}}
-    return Tool("look_up", "Looks something up.", schema, look_up, read_only=read_only)
+    return Tool("look_up", "Looks something up.", schema, look_up)
 
 
 def assistant(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from unittest.mock import ANY
 
 from agent.caller_context import CallerContextSettings
 from agent.resilience.line_cache import fallback_audio
@@ -26,7 +27,8 @@ async def test_a_turn_is_answered_sentence_by_sentence() -> None:
     await play_out(a.agent.playout)
     await wait_for(lambda: a.record("turn_metrics"))
     assert a.record("turn_metrics")[0]["turn"] == 1
-    assert [kind for kind, _ in a.observer.events] == ["turn"]
+    # Each sentence counted as spoken (the speculative waste's denominator), then the turn.
+    assert a.observer.events == [("tts_spoken", 23), ("tts_spoken", 20), ("turn", ANY)]
 
 
 async def test_a_new_reply_cuts_off_the_one_still_playing() -> None:

@@ -87,6 +87,9 @@ class SttSpeech:
 @dataclass(frozen=True)
 class Partial:
     text: str
+    end_ms: int | None = None
+    """Where its last word ends in the audio stream (the script's clock)."""
+    turn: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,11 +149,13 @@ class FakeAgent:
 
 
 class Harness:
-    def __init__(self, preemptive_pause_ms: int | None = None) -> None:
+    def __init__(
+        self, preemptive_pause_ms: int | None = None, speech_partials: bool = False
+    ) -> None:
         self.agent = FakeAgent()
         self.turns = TurnTaker(
             self.agent, commit_ms=600, min_words=2, vad=VadConfig(start_ms=60, hangover_ms=300),
-            preemptive_pause_ms=preemptive_pause_ms,
+            preemptive_pause_ms=preemptive_pause_ms, speech_partials=speech_partials,
         )  # fmt: skip
         self.frames = 0
         self.source = SILENCE
@@ -179,7 +184,8 @@ class Harness:
         elif isinstance(what, SttSpeech):
             self.take(self.turns.receive_stt(SttSpeechStarted(0, now), now))
         elif isinstance(what, Partial):
-            self.take(self.turns.receive_stt(SttPartialTranscript(what.text, 0, now), now))
+            partial = SttPartialTranscript(what.text, what.turn, now, audio_end_ms=what.end_ms)
+            self.take(self.turns.receive_stt(partial, now))
         elif isinstance(what, Final):
             self.take(self.turns.receive_stt(SttTurnEnded(what.text, 0, (), now, None), now))
         elif isinstance(what, Dtmf):
@@ -199,9 +205,12 @@ BARGE_IN = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, IgnoreBackchanne
 
 
 def run(
-    script: Script, watch: tuple[type, ...] = BARGE_IN, preemptive_pause_ms: int | None = None
+    script: Script,
+    watch: tuple[type, ...] = BARGE_IN,
+    preemptive_pause_ms: int | None = None,
+    speech_partials: bool = False,
 ) -> Expected:
-    harness = Harness(preemptive_pause_ms)
+    harness = Harness(preemptive_pause_ms, speech_partials)
     for at_ms, what in script:
         harness.play_until(at_ms)
         harness.apply(what)
@@ -527,3 +536,115 @@ def test_a_partial_before_the_quiet_frames_add_up_waits_for_them() -> None:
     # 4 quiet frames (80 ms), though the clock says 100.3 ms since the last loud one
     assert turns.receive_stt(SttPartialTranscript("where is", 0, 1.2803), 1.2803) == ()
     assert turns.receive_audio(frame_of(SILENCE, 14, rng), 1.28) == (StartPreemptive("where is"),)
+
+
+# --------------------------------------------------------------------------- partials during speech
+
+# Speech from 1000 to 1800 ms again: its last loud frame ends at 1800 in the audio stream
+# (the harness's stream and clock are the same), the caller is quiet from the frame at 1820,
+# and 100 ms of quiet (the pause) are complete at 1900. Universal-3 Pro's own partial would
+# come min_turn_silence (100 ms) plus its latency after 1800: here at 2000.
+SPEECH_PARTIAL_ROWS: list[tuple[str, Script, Expected]] = [
+    (
+        "a partial heard during the last words starts the request after the pause",
+        [(1000, SPEECH), (1700, Partial("where is my order", end_ms=1700)), (1800, SILENCE),
+         (2000, Partial("where is my order", end_ms=1800)), (2300, Final("Where is my order?")),
+         (2600, End())],
+        [(1900, StartPreemptive("where is my order", during_speech=True)),
+         (2300, StartReply("Where is my order?", 1.8, 2.3))],
+    ),
+    (
+        "one whose last word ends 150 ms before the speech does: its tail",
+        [(1000, SPEECH), (1760, Partial("where is my order", end_ms=1650)), (1800, SILENCE),
+         (2100, End())],
+        [(1900, StartPreemptive("where is my order", during_speech=True))],
+    ),
+    (
+        "one whose words end more than 150 ms before the speech does lacks words",
+        [(1000, SPEECH), (1700, Partial("where is my", end_ms=1640)), (1800, SILENCE),
+         (2000, Partial("where is my order", end_ms=1800)), (2300, End())],
+        [(2000, StartPreemptive("where is my order"))],
+    ),
+    (
+        "one that extends the turn's previous partial is stable",
+        [(1000, SPEECH), (1400, Partial("where is", end_ms=1300)),
+         (1760, Partial("where is my order", end_ms=1700)), (1800, SILENCE), (2100, End())],
+        [(1900, StartPreemptive("where is my order", during_speech=True))],
+    ),
+    (
+        "one that revises the previous partial is not",
+        [(1000, SPEECH), (1400, Partial("where is", end_ms=1300)),
+         (1760, Partial("where was my order", end_ms=1700)), (1800, SILENCE),
+         (2000, Partial("where was my order", end_ms=1800)), (2300, End())],
+        [(2000, StartPreemptive("where was my order"))],
+    ),
+    (
+        "a previous partial of another turn does not count",
+        [(1000, SPEECH), (1400, Partial("yes", end_ms=1300, turn=0)),
+         (1760, Partial("where is my order", end_ms=1700, turn=1)), (1800, SILENCE),
+         (2100, End())],
+        [(1900, StartPreemptive("where is my order", during_speech=True))],
+    ),
+    (
+        "a newer partial during speech replaces the candidate",
+        [(1000, SPEECH), (1300, Partial("where", end_ms=1300)),
+         (1700, Partial("where is my order", end_ms=1700)), (1800, SILENCE), (2100, End())],
+        [(1900, StartPreemptive("where is my order", during_speech=True))],
+    ),
+    (
+        "one without word timings starts nothing",
+        [(1000, SPEECH), (1700, Partial("where is my order")), (1800, SILENCE), (2100, End())],
+        [],
+    ),
+    (
+        "the caller going on after the pause drops it",
+        [(1000, SPEECH), (1700, Partial("where is", end_ms=1700)), (1800, SILENCE),
+         (1960, SPEECH), (2400, SILENCE), (2700, End())],
+        [(1900, StartPreemptive("where is", during_speech=True)), (2020, DROP)],
+    ),
+    (
+        "a short gap before more speech starts nothing (the pause is not complete)",
+        [(1000, SPEECH), (1700, Partial("where is", end_ms=1700)), (1800, SILENCE),
+         (1860, SPEECH), (2400, SILENCE), (2700, End())],
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [pytest.param(script, expected, id=name) for name, script, expected in SPEECH_PARTIAL_ROWS],
+)
+def test_partials_during_speech(script: Script, expected: Expected) -> None:
+    assert run(script, PREEMPTIVE, preemptive_pause_ms=100, speech_partials=True) == expected
+
+
+def test_partials_during_speech_are_off_by_default() -> None:
+    script, _expected = SPEECH_PARTIAL_ROWS[0][1:]
+    assert run(script, PREEMPTIVE, preemptive_pause_ms=100) == [
+        (2000, StartPreemptive("where is my order")),
+        (2300, StartReply("Where is my order?", 1.8, 2.3)),
+    ]  # fmt: skip
+
+
+def test_frames_that_skip_the_machine_still_move_the_audio_stream() -> None:
+    """While the caller holds the call the STT gets silence the machine never sees; a
+    partial's word timings count that audio too."""
+
+    def started(end_ms: int) -> bool:
+        turns = TurnTaker(FakeAgent(), preemptive_pause_ms=100, speech_partials=True)
+        rng = random.Random(1)
+        for i in range(50):  # the VAD learns the line's floor first: stream 0-1000 ms
+            turns.receive_audio(frame_of(SILENCE, i, rng), i * 0.02)
+        for _ in range(100):  # on hold: 2 s of silence to the STT (1000-3000 ms)
+            turns.skip_audio()
+        for i in range(20):  # speech: 3000-3400 ms of the stream
+            turns.receive_audio(frame_of(SPEECH, i, rng), 3.0 + i * 0.02)
+        partial = SttPartialTranscript("where is my order", 0, 3.4, audio_end_ms=end_ms)
+        assert turns.receive_stt(partial, 3.4) == ()
+        quiet = [turns.receive_audio(frame_of(SILENCE, i, rng), 3.42 + i / 50) for i in range(5)]
+        return quiet[-1] == (StartPreemptive("where is my order", during_speech=True),)
+
+    assert started(3380)  # the speech's last words
+    assert not started(3100)  # its first words: the rest is missing
+    assert not started(1380)  # had the skipped frames not counted, this had been "the end"

@@ -15,13 +15,25 @@ between Chromium and aiortc, our jitter buffer, the ticker.
   speech reaches the fake STT (its turn is transcribed), the transcript of both sides and
   the turn's latency bars appear on the page, the reply's tone is heard.
 
+- Chromium behind an HTTPS reverse proxy (``sipgw.testing.https_proxy``: TLS with a test
+  CA's certificate, ``X-Forwarded-Proto``) on a name that is not loopback
+  (``gw.sipgw.test``, mapped to 127.0.0.1 by Chromium's host resolver rules; the certificate
+  pinned by its key): the page is a secure context there, the session cookie is ``Secure``,
+  and the call reaches the echo agent and is heard.
+- Firefox (Debian's ``firefox-esr``, driven over Marionette: ``sipgw.testing.firefox``), its
+  fake microphone a 1 kHz tone (``media.navigator.streams.fake``): calls the echo agent, hears
+  its tone back, and gets the gateway's RTCP receiver reports.
+
 In the test's private network namespace 127.0.0.2 is added to ``lo`` (aioice leaves 127.0.0.1
-out) and Chromium is allowed loopback candidates. Screenshots go to ``SIPGW_TEST_ARTIFACTS``
-(default ``test-artifacts/``).
+out) and Chromium is allowed loopback candidates; Firefox, which gathers nothing on ``lo``,
+gets a veth interface with a default route for the test (``webrtc_interface``). Screenshots go
+to ``SIPGW_TEST_ARTIFACTS`` (default ``test-artifacts/``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -29,15 +41,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from sipgw.app.admin.dashboard import COOKIE
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.browser import Browser, fake_microphone
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
+from sipgw.testing.firefox import Firefox
 from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.netns import add_ice_address
+from sipgw.testing.https_proxy import HttpsProxy
+from sipgw.testing.netns import add_ice_address, webrtc_interface
 from sipgw.testing.ports import free_port
+from sipgw.testing.tls import make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -69,7 +87,7 @@ def admin_env() -> dict[str, str]:
     return {"SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
-async def call_from_the_page(browser: Browser, url: str, query: str) -> None:
+async def call_from_the_page(browser: Browser | Firefox, url: str, query: str) -> None:
     """Sign in (the page is refused without a session), open the call page, call."""
     await browser.navigate(url + "/dashboard/phone")  # no session yet: the sign-in form
     await browser.evaluate(
@@ -113,6 +131,65 @@ async def test_the_page_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path)
             await browser.evaluate("document.getElementById('hangup').click()")
             gw.wait_log(r"call ended: remote-hangup", 10)
             assert await browser.evaluate("window.sipgwPhone.state") == "ended"
+        log = gw.log_text()
+        assert "media: transport WebRTC, codec PCMU" in log, gw.log_tail()
+        assert gw.stop() == 0
+
+
+def spki_pin(cert: Path) -> str:
+    """The certificate's public key as Chromium's ``--ignore-certificate-errors-spki-list``
+    takes it: base64 of the SHA-256 of its SubjectPublicKeyInfo."""
+    key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+async def test_the_page_calls_through_an_https_proxy_on_a_public_name(tmp_workdir: Path) -> None:
+    microphone = write_pattern(tmp_workdir / "audio" / "tone.wav", [(440, 60.0)], -12.0)
+    ca = make_ca(tmp_workdir / "pki")
+    cert = make_server_cert(ca, tmp_workdir / "pki", "gw", dns_names=("gw.sipgw.test",))
+    with GatewayProcess(tmp_workdir, agent="echo", extra_env=admin_env()) as gw:
+        admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        async with HttpsProxy(admin, cert.cert, cert.key) as proxy:
+            switches = (
+                *fake_microphone(microphone), "--host-resolver-rules=MAP gw.sipgw.test 127.0.0.1",
+                f"--ignore-certificate-errors-spki-list={spki_pin(cert.cert)}",
+            )  # fmt: skip
+            async with Browser(tmp_workdir, extra_args=switches) as browser:
+                url = f"https://gw.sipgw.test:{proxy.port}"
+                await call_from_the_page(browser, url, "audio=raw")
+                assert await browser.evaluate("window.isSecureContext && location.origin") == url
+                assert await browser.wait_for(f"{heard(440)} >= 20", 15)
+                await browser.screenshot(artifacts() / "phone-https.png")
+                await browser.evaluate("document.getElementById('hangup').click()")
+                gw.wait_log(r"call ended: remote-hangup", 10)
+        # the cookie was set Secure (the proxy said https), and the page's POSTs went through it
+        assert ("POST", "/api/phone/calls", 201) in proxy.requests, proxy.requests
+        (session,) = [c for c in proxy.set_cookies if c.startswith(f"{COOKIE}=")]
+        assert "Secure" in session and "SameSite=Strict" in session, session
+        assert "incoming browser call from browser:127.0.0.1" in gw.log_text()  # the proxy's
+        assert gw.stop() == 0
+
+
+async def test_firefox_calls_the_echo_agent_and_hears_itself(tmp_workdir: Path) -> None:
+    with webrtc_interface(), GatewayProcess(tmp_workdir, agent="echo", extra_env=admin_env()) as gw:
+        url = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        async with Firefox(tmp_workdir) as browser:
+            await call_from_the_page(browser, url, "audio=raw&customer=Ann")
+            gw.wait_log(r"incoming browser call from browser:", 5)
+            # Firefox's fake microphone is a steady 1 kHz tone: a second of it heard back
+            assert await browser.wait_for(f"{heard(1000)} >= 20", 15)
+            samples: list[dict[str, Any]] = await browser.evaluate("window.sipgwPhone.samples")
+            echoed = [s for s in samples if s["dbfs"] > -35]
+            assert len([s for s in echoed if abs(s["hz"] - 1000) < 25]) >= 0.9 * len(echoed)
+            # the gateway's receiver reports reach Firefox (aiortc's RTCP, fed by our tap)
+            await browser.wait_for(
+                "window.sipgwPhone.rtpStats().then(s => s.some(r => r.type === "
+                "'remote-inbound-rtp' && r.packetsReceived > 0))", 10,
+            )  # fmt: skip
+            await browser.screenshot(artifacts() / "phone-firefox-echo.png")
+            await browser.evaluate("document.getElementById('hangup').click()")
+            gw.wait_log(r"call ended: remote-hangup", 10)
         log = gw.log_text()
         assert "media: transport WebRTC, codec PCMU" in log, gw.log_tail()
         assert gw.stop() == 0

@@ -10,6 +10,7 @@ from sipgw.events import CallOffered
 from sipgw.ratelimit import (
     CallRateConfig,
     CallRateLimiter,
+    CallRateRefusal,
     FloodConfig,
     FloodGuard,
     FloodVerdict,
@@ -17,6 +18,7 @@ from sipgw.ratelimit import (
     Rate,
     RequestKind,
     TokenBucket,
+    is_anonymous,
 )
 from tests.sipgw.builders import invite, parse_request, request
 from tests.sipgw.ua_harness import Harness
@@ -46,6 +48,16 @@ def test_a_clock_going_back_adds_nothing() -> None:
     bucket = TokenBucket(r, now=10.0)
     assert bucket.take(r, 10.0)
     assert not bucket.take(r, 5.0) and not bucket.take(r, 5.5)
+
+
+def test_a_bucket_says_when_it_holds_a_token_again() -> None:
+    r = Rate(0.5, 1)  # one token per 2 s
+    bucket = TokenBucket(r, now=0.0)
+    assert bucket.wait(r, 0.0) == 0.0 and bucket.take(r, 0.0)
+    assert bucket.wait(r, 0.0) == pytest.approx(2.0)
+    assert bucket.wait(r, 1.5) == pytest.approx(0.5)  # asking takes nothing
+    assert not bucket.take(r, 1.5) and bucket.take(r, 2.0)
+    assert TokenBucket(Rate(0, 0), 0.0).wait(Rate(0, 0), 0.0) == 0.0
 
 
 def test_request_kinds() -> None:
@@ -165,6 +177,29 @@ def test_anonymous_callers_only_count_globally() -> None:
     assert [limiter.admit(anonymous, 0.0) for _ in range(4)] == [None, None, None,
                                                                 "call rate exceeded"]  # fmt: skip
     assert limiter.limited_global == 1
+
+
+def test_callers_of_other_legs_share_the_gateways_rate_with_their_own_keys() -> None:
+    limiter = CallRateLimiter(CallRateConfig(Rate(1, 3), Rate(6, 1)))  # caller: 1 per 10 s
+    sip = parse_request(from_("alice"))
+    assert limiter.admit(sip, 0.0) is None
+    assert limiter.admit_caller("browser:192.0.2.7", 0.0) is None
+    refused = limiter.admit_caller("browser:192.0.2.7", 1.0)
+    assert refused is not None and refused.retry_after == pytest.approx(9.0)
+    assert refused == CallRateRefusal("caller's call rate exceeded", refused.retry_after, True)
+    assert limiter.admit_caller("twilio:+15551234567", 1.0) is None
+    assert limiter.admit_caller(None, 1.0) is None  # anonymous: the gateway's rate only
+    refused = limiter.admit_caller(None, 1.0)  # the gateway's bucket is empty now
+    assert refused is not None and refused.retry_after == pytest.approx(1.0)
+    assert refused == CallRateRefusal("call rate exceeded", refused.retry_after, False)
+    assert limiter.admit(parse_request(from_("bob")), 1.5) == "call rate exceeded"
+    assert (limiter.limited_caller, limiter.limited_global) == (1, 2)
+
+
+@pytest.mark.parametrize("user", ["anonymous", "Anonymous", "RESTRICTED", "unknown", "", " "])
+def test_withheld_callers_are_anonymous(user: str) -> None:
+    assert is_anonymous(user)
+    assert not is_anonymous("+15551234567") and not is_anonymous("client:alice")
 
 
 def test_the_caller_table_stays_bounded() -> None:

@@ -12,7 +12,10 @@ Routes (``SIPGW_BROWSER_CALLS``, on by default; docs/legs.md):
 - ``POST /api/phone/calls`` ``{"sdp": OFFER, "variables": {...}}``: answers the offer (every
   ICE candidate in the answer: aiortc does not trickle) and starts the call; 201
   ``{"id", "call_id", "sdp"}``; 400 for an offer we cannot take, 503 while new calls are
-  refused (draining, overloaded, at ``SIPGW_MAX_CALLS``), 501 without aiortc.
+  refused (draining, overloaded, at ``SIPGW_MAX_CALLS``), 429 with ``Retry-After`` over a
+  call rate (``SIPGW_CALLS_PER_SECOND``, the gateway's for every leg, and
+  ``SIPGW_CALLS_PER_CALLER``, a browser's caller being its address), 503 too when ICE found
+  no address of ours to offer (the message says so), 501 without aiortc.
 - ``POST /api/phone/calls/{id}/hangup``: the page hangs up.
 
 Protected like the rest of the admin server: the bearer token, or the dashboard's session
@@ -33,8 +36,8 @@ from aiohttp import web
 from agent.variables import check_variables
 from media.jitterbuffer import JitterBufferConfig
 from sipgw.app.admin.dashboard import Dashboard, page
-from sipgw.app.legs.browser import BrowserUnavailable, answer_browser, ice_servers
-from sipgw.app.legs.calls import LegCalls
+from sipgw.app.legs.browser import BrowserUnavailable, NoIceAddress, answer_browser, ice_servers
+from sipgw.app.legs.calls import LegCalls, browser_caller
 from sipgw.app.legs.settings import LegsSettings
 
 __all__ = ["MAX_OFFER_CHARS", "PhoneEndpoints", "variables_from"]
@@ -127,17 +130,25 @@ class PhoneEndpoints:
             variables = variables_from(body.get("variables"))
         except ValueError as exc:
             return _error(400, str(exc) if str(exc) else "body must be JSON")
-        refusal = self.calls.refusal()
-        if refusal:
-            log.warning("browser call from %s refused: %s", request.remote, refusal)
-            return _error(503, refusal)
+        remote = request.remote or "unknown"
+        refusal = self.calls.admit(browser_caller(remote))
+        if refusal is not None:
+            log.warning("browser call from %s refused: %s", remote, refusal.reason)
+            if not refusal.rate_limited:
+                return _error(503, refusal.reason)
+            response = _error(429, f"{refusal.reason}: try again in {refusal.retry_after} s")
+            response.headers["Retry-After"] = str(refusal.retry_after)
+            return response
         try:
             answer = await answer_browser(
-                self.calls, self.settings, sdp, remote=request.remote or "unknown",
-                variables=variables, jitter=self.jitter,
+                self.calls, self.settings, sdp, remote=remote, variables=variables,
+                jitter=self.jitter,
             )  # fmt: skip
         except BrowserUnavailable as exc:
             return _error(501, str(exc))
+        except NoIceAddress as exc:
+            log.error("browser call from %s failed: %s", remote, exc)
+            return _error(503, str(exc))
         except ValueError as exc:
             log.warning("browser call from %s refused: %s", request.remote, exc)
             return _error(400, str(exc))

@@ -51,7 +51,7 @@ from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import ConfigError, validate
 from sipgw.events import RegistrationState
 
-__all__ = ["AdminServer"]
+__all__ = ["PROXY_HEADERS", "AdminServer"]
 
 log = logging.getLogger("sipgw.admin")
 
@@ -62,16 +62,28 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _foreign_web_page(request: web.Request) -> str:
-    """Why a request to a server without a token must come from another web site, or "".
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+                 "X-Real-IP", "Via")  # fmt: skip
+"""Headers a reverse proxy adds (RFC 7239, the de-facto X-Forwarded-*, RFC 9110 §7.6.3)."""
 
-    Without a token anything that reaches the port may act, so a browser on this machine
-    must not be made to act for another site: a change (any method but GET/HEAD) whose
-    ``Origin`` is not this server (a cross-site form or ``fetch``: no preflight for a
-    ``text/plain`` body) is refused, as is any request whose ``Host`` is not a loopback
-    name (a site's own name rebound to 127.0.0.1, to read the calls). Tools that send no
-    ``Origin`` (curl, scripts) are unaffected.
+
+def _foreign_web_page(request: web.Request) -> str:
+    """Why a request to a server without a token must be refused, or "".
+
+    Without a token anything that reaches the port may act (hang up calls, place them,
+    call the agent from the call page: a paid agent's AI sessions included), which is
+    safe only while the port is this machine's alone. So a request that says it came
+    through a reverse proxy (:data:`PROXY_HEADERS`) is refused: a proxy puts whoever
+    reaches it on loopback. And a browser on this machine must not be made to act for
+    another site: a change (any method but GET/HEAD) whose ``Origin`` is not this server
+    (a cross-site form or ``fetch``: no preflight for a ``text/plain`` body) is refused,
+    as is any request whose ``Host`` is not a loopback name (a site's own name rebound to
+    127.0.0.1, to read the calls). Tools that send no ``Origin`` (curl, scripts) are
+    unaffected.
     """
+    proxied = next((name for name in PROXY_HEADERS if name in request.headers), None)
+    if proxied is not None:
+        return f"it came through a proxy ({proxied}) and no admin token is set"
     given = request.headers.get("Host")  # a browser always sends one; old tools may not
     host = given.rsplit(":", 1)[0] if given and not given.endswith("]") else given or ""
     name = host.strip("[]").lower()

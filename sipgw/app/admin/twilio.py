@@ -8,10 +8,11 @@ anything else gets 403 and a log line.
 
 - ``POST /twilio/voice``: the number's "A call comes in" webhook (form-encoded; the
   signature folds in the form's parameters). While new calls are refused (draining,
-  overloaded, at ``SIPGW_MAX_CALLS``) the answer is ``<Reject reason="busy"/>``, so Twilio
-  never picks the call up; else ``<Connect><Stream>`` to ``/twilio/stream`` with ``From``,
-  ``To`` and ``CallerName`` as parameters (they reach the agent as the call's variables and
-  parties).
+  overloaded, at ``SIPGW_MAX_CALLS``, over ``SIPGW_CALLS_PER_SECOND`` or, for the signed
+  ``From``, ``SIPGW_CALLS_PER_CALLER``) the answer is ``<Reject reason="busy"/>``, so
+  Twilio never picks the call up; else ``<Connect><Stream>`` to ``/twilio/stream`` with
+  ``From``, ``To`` and ``CallerName`` as parameters (they reach the agent as the call's
+  variables and parties), and the call counts as charged when its stream starts.
 - ``GET /twilio/stream``: the bidirectional Media Stream's WebSocket (the handshake's
   signature covers the ``wss://`` URL), run as a call by
   :class:`sipgw.app.legs.twilio.TwilioStream`. An existing TwiML of the user's own can point
@@ -20,6 +21,7 @@ anything else gets 403 and a log line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -29,9 +31,9 @@ from media.twilio.messages import MAX_MESSAGE_CHARS
 from media.twilio.signature import verify_signature
 from media.twilio.stream import MediaStreamConfig
 from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
-from sipgw.app.legs.calls import LegCalls
+from sipgw.app.legs.calls import LegCalls, twilio_caller
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.legs.twilio import TwilioStream
+from sipgw.app.legs.twilio import TwilioStream, WebhookAdmissions
 
 __all__ = ["PASSED_PARAMETERS", "START_WAIT", "TWILIO_PATHS", "TwilioEndpoints"]
 
@@ -56,6 +58,8 @@ class TwilioEndpoints:
         self.calls = calls
         self.settings = settings
         self.config = config
+        self.admissions = WebhookAdmissions()
+        """The calls the webhook admitted: their streams are not charged again."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register both routes when Twilio is configured (else they do not exist: 404)."""
@@ -83,11 +87,14 @@ class TwilioEndpoints:
         if not self._signed(request, url, params):
             return web.Response(status=403, text="bad signature")
         values = dict(params)
-        refusal = self.calls.refusal(probe=False)  # the stream's start takes the probe
-        if refusal:
+        caller = values.get("From") or values.get("Caller", "")
+        # Only a peek at a half-open breaker: the stream's start takes its probe.
+        refusal = self.calls.admit(twilio_caller(caller), probe=False)
+        if refusal is not None:
             log.warning("Twilio call %s from %s rejected (busy): %s",
-                        values.get("CallSid", "?"), values.get("From", "?"), refusal)  # fmt: skip
+                        values.get("CallSid", "?"), caller or "?", refusal.reason)  # fmt: skip
             return web.Response(text=reject_twiml("busy"), content_type=_TWIML)
+        self.admissions.add(values.get("CallSid", ""), asyncio.get_running_loop().time())
         passed = {
             name: values[name]
             for name in PASSED_PARAMETERS
@@ -102,7 +109,7 @@ class TwilioEndpoints:
             return web.Response(status=403, text="bad signature")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024)
         await ws.prepare(request)
-        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config)
+        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config, self.admissions)
         await stream.run(_texts(ws, stream))
         if not ws.closed:
             await ws.close()

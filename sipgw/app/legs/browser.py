@@ -24,11 +24,23 @@ from sipgw.app.legs.settings import LegsSettings
 if TYPE_CHECKING:
     from media.aio.browser import BrowserLeg
 
-__all__ = ["BrowserAnswer", "BrowserMedia", "BrowserUnavailable", "answer_browser", "ice_servers"]
+__all__ = [
+    "BrowserAnswer",
+    "BrowserMedia",
+    "BrowserUnavailable",
+    "NoIceAddress",
+    "answer_browser",
+    "ice_servers",
+]
 
 
 class BrowserUnavailable(RuntimeError):
     """The ``browser`` extra (aiortc) is not installed."""
+
+
+class NoIceAddress(RuntimeError):
+    """Our answer would carry no ICE candidate (the message says why): no browser could
+    reach us."""
 
 
 def ice_servers(settings: LegsSettings) -> list[dict[str, object]]:
@@ -116,10 +128,11 @@ async def answer_browser(
 
     Raises:
         BrowserUnavailable: aiortc is not installed.
+        NoIceAddress: ICE found no address of ours to offer.
         ValueError: the offer has no audio in a codec we take (the message says which).
     """
     try:
-        from media.aio.browser import BrowserLeg, BrowserLegConfig, IceServer
+        from media.aio.browser import BrowserLeg, BrowserLegConfig, IceServer, NoIceCandidates
     except ImportError as exc:
         raise BrowserUnavailable(
             f"browser calls need the browser extra: pip install 'sipgw[browser]' ({exc})"
@@ -133,8 +146,10 @@ async def answer_browser(
     leg = BrowserLeg(BrowserLegConfig(ice_servers=servers, jitter=jitter))
     try:
         sdp = await leg.answer(offer_sdp)
-    except BaseException:
+    except BaseException as exc:
         await leg.close()
+        if isinstance(exc, NoIceCandidates):
+            raise NoIceAddress(str(exc)) from exc
         raise
     call_id = f"browser-{secrets.token_hex(8)}"
     handle = calls.start(

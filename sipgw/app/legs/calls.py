@@ -2,10 +2,13 @@
 
 :class:`LegCalls` is the one place a browser or Twilio call becomes a call of the gateway:
 
-1. **Admission** (:meth:`LegCalls.refusal`): the rules a SIP INVITE meets apply to every leg:
+1. **Admission** (:meth:`LegCalls.admit`): the rules a SIP INVITE meets apply to every leg:
    no new call while the gateway drains or is overloaded (:mod:`sipgw.app.overload`), none
    past ``SIPGW_MAX_CALLS``, which counts the calls of every leg (the SIP core is told how
-   many leg calls are up: ``UserAgent.other_calls``). Who may call at all is the leg's
+   many leg calls are up: ``UserAgent.other_calls``), and none over the call rates
+   (``SIPGW_CALLS_PER_SECOND``: the SIP core's own bucket, one budget for every leg;
+   ``SIPGW_CALLS_PER_CALLER``: keyed by what names the caller on the leg, see
+   :func:`browser_caller` and :func:`twilio_caller`). Who may call at all is the leg's
    endpoint's business (the admin token or the dashboard's cookie for a browser, Twilio's
    signature for a stream).
 2. **Start** (:meth:`LegCalls.start`): the :class:`~sipgw.app.legs.handle.LegHandle` joins
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 from agent.base import NO_DETAILS, AgentFactory, CallDetails
 from sipgw.app.gateway import Gateway
@@ -32,9 +37,18 @@ from sipgw.app.legs.handle import LegHandle, LegMedia
 from sipgw.call import CallInfo
 from sipgw.errors import MessageParseError
 from sipgw.headers import NameAddr
+from sipgw.ratelimit import is_anonymous
 from sipgw.uri import parse_uri
 
-__all__ = ["CLOSE_WAIT", "PLAYED_OUT_WAIT", "LegCalls", "party"]
+__all__ = [
+    "CLOSE_WAIT",
+    "PLAYED_OUT_WAIT",
+    "LegCalls",
+    "Refusal",
+    "browser_caller",
+    "party",
+    "twilio_caller",
+]
 
 log = logging.getLogger("sipgw")
 
@@ -51,6 +65,35 @@ def party(uri: str, display_name: str | None = None, *, fallback: str) -> NameAd
         return NameAddr(parse_uri(uri), display_name or None)
     except MessageParseError:
         return NameAddr(parse_uri(fallback), display_name or None)
+
+
+def browser_caller(remote: str) -> str:
+    """The per-caller rate's key of a browser call: the address its request came from
+    (behind a reverse proxy, the proxy's: every browser shares one budget)."""
+    return f"browser:{remote}"
+
+
+def twilio_caller(number: str) -> str | None:
+    """The per-caller rate's key of a Twilio call: the caller's ``From`` (a number,
+    ``client:NAME``, a SIP URI); None when it is missing or withheld (Twilio sends
+    ``anonymous`` then): such calls count against the gateway's rate only, as anonymous
+    SIP callers do."""
+    return None if is_anonymous(number) else f"twilio:{number.strip().lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a new call is refused."""
+
+    reason: str
+    """What the log and the refused client are told."""
+    retry_after: int | None = None
+    """Seconds until a call may pass when a call rate refused it (at least 1), else None."""
+
+    @property
+    def rate_limited(self) -> bool:
+        """A call rate refused it (a client should come back after :attr:`retry_after`)."""
+        return self.retry_after is not None
 
 
 class LegCalls:
@@ -92,6 +135,28 @@ class LegCalls:
             service, vendor = refused
             return f"{vendor} ({service}) is down for everyone (its breaker is open)"
         return ""
+
+    def admit(
+        self, caller: str | None, *, charge: bool = True, probe: bool = True
+    ) -> Refusal | None:
+        """None if a new call from ``caller`` (a key of :func:`browser_caller` or
+        :func:`twilio_caller`; None = anonymous) may start now, else why not.
+
+        Past :meth:`refusal` (``probe`` as there), the call is charged to the call rates
+        (``charge``: False for a call already charged, a Twilio stream whose webhook
+        admitted it).
+        """
+        state = self.refusal(probe=probe)
+        if state:
+            return Refusal(state)
+        rates = self.gateway.ua.call_rate
+        if not charge or rates is None:
+            return None
+        refused = rates.admit_caller(caller, asyncio.get_running_loop().time())
+        if refused is None:
+            return None
+        setting = "SIPGW_CALLS_PER_CALLER" if refused.per_caller else "SIPGW_CALLS_PER_SECOND"
+        return Refusal(f"{refused.reason} ({setting})", max(1, math.ceil(refused.retry_after)))
 
     def start(
         self,

@@ -49,9 +49,25 @@ deterministic: it counts audio-stream time, never the wall clock):
   ``speech_threshold_dbfs`` (-35 dBFS). ``min_speech_ms`` (60 ms) of
   consecutive loud frames start speech: ``SpeechStarted`` carries the stream
   time of the first loud frame.
-* ``partial_after_ms`` of speech in a turn (None = never) sends one early
-  partial ``Turn`` (``end_of_turn`` false, ``utterance`` ""), with the first
-  half of the next transcript's words.
+* **Partials during speech**, as AssemblyAI documents them for Universal-3 Pro
+  ("Universal-3 Pro Streaming Partial Transcripts and Turn Detection",
+  https://assemblyai.com/docs/streaming/universal-3-pro/turn-detection-and-partials):
+  one *early* partial per turn once the turn has this much speech: the session's
+  ``interruption_delay`` plus 300 ms ("the server adds a minimum of 300ms on
+  top"), or, when the client sends none, ``partial_after_ms`` (the service's own
+  default is ~750 ms; the fake's is None, no early partial, so that tests which
+  do not exercise it are not disturbed by one). An attempt whose text comes back
+  empty is tried again at twice, three times ... that point (the docs' 750,
+  1500, 2250 ms). With ``continuous_partials=true`` in the query (or, when the
+  client sends none, the fake's ``continuous_partials``; off by default here,
+  though the service now defaults to on) one more every
+  ``continuous_partial_ms`` (3000) of speech. Their text is the next item of
+  :meth:`FakeAssemblyAI.script_speech_partials` ("" is an early attempt that came
+  back empty), else the first half of the next transcript's words; their words
+  end where the speech heard so far ends (``words[-1].end``).
+* Every partial goes out ``partial_latency`` seconds after the audio that
+  completed it (the model's latency; 0 by default), a final ``final_latency``
+  after.
 * The partial sent at ``min_turn_silence`` carries the next item of
   :meth:`FakeAssemblyAI.script_partials` if there is one; else, with
   ``full_silence_partials`` set, every word of the next transcript, lower-case
@@ -109,6 +125,8 @@ CONCURRENCY_REASON = "Too many concurrent sessions"
 BYTES_PER_MS = 8  # μ-law at 8 kHz
 FRAME_MS = 20
 RATE_VIOLATION = "Audio Transmission Rate Exceeded"
+EARLY_PARTIAL_FLOOR_MS = 300
+"""What the service adds to ``interruption_delay`` at least (the early partial's docs)."""
 _TERMINAL = (".", "?", "!")
 
 
@@ -135,6 +153,10 @@ class PartialDue:
     end_ms: int
     silence: bool = False
     """Sent because ``min_turn_silence`` passed without a sentence end (not an early one)."""
+    continuous: bool = False
+    """A continuous partial (``continuous_partials``), during speech."""
+    text: str | None = None
+    """An early partial's text (its attempt decided it); None: the session picks it."""
 
 
 @dataclass(frozen=True)
@@ -160,13 +182,22 @@ class TurnDetector:
         max_turn_silence_ms: int = 1000,
         partial_after_ms: int | None = None,
         ends_sentence: Callable[[], bool] = lambda: True,
+        early_text: Callable[[], str] = lambda: "",
+        continuous_partial_ms: int | None = None,
     ) -> None:
+        """``partial_after_ms``: speech before the early partial's first attempt (None =
+        no early partial); ``early_text``: an attempt's text ("" = empty, tried again);
+        ``continuous_partial_ms``: speech between continuous partials (None = none)."""
         self.threshold_dbfs = threshold_dbfs
         self.min_speech_ms = min_speech_ms
         self.min_turn_silence_ms = min_turn_silence_ms
         self.max_turn_silence_ms = max_turn_silence_ms
         self.partial_after_ms = partial_after_ms
+        self.continuous_partial_ms = continuous_partial_ms
         self._ends_sentence = ends_sentence
+        self._early_text = early_text
+        self._early_due: int | None = None  # speech (ms) of the next early attempt
+        self._continuous_due = 0
         self._carry = b""
         self._pos_ms = 0
         self._run_start: int | None = None
@@ -175,7 +206,6 @@ class TurnDetector:
         self._speech_end = 0
         self._speech_ms = 0
         self._silence_ms = 0
-        self._early_partial_sent = False
         self._silence_checked = False
 
     @property
@@ -214,14 +244,7 @@ class TurnDetector:
             self._speech_ms += FRAME_MS
             self._silence_ms = 0
             self._silence_checked = False
-            if (
-                self.partial_after_ms is not None
-                and not self._early_partial_sent
-                and self._speech_ms >= self.partial_after_ms
-            ):
-                self._early_partial_sent = True
-                return [PartialDue(self._turn_start, end)]
-            return []
+            return self._speech_partials(end)
         self._silence_ms += FRAME_MS
         if self._silence_ms >= self.max_turn_silence_ms:
             return [self._end_turn()]
@@ -231,6 +254,23 @@ class TurnDetector:
                 return [self._end_turn()]
             return [PartialDue(self._turn_start, self._speech_end, silence=True)]
         return []
+
+    def _speech_partials(self, end: int) -> list[DetectorAction]:
+        """The early and continuous partials due at this point of the turn's speech."""
+        due: list[DetectorAction] = []
+        first = self.partial_after_ms
+        if first is not None and self._early_due is not None and self._speech_ms >= self._early_due:
+            text = self._early_text()
+            if text.strip():
+                self._early_due = None  # one early partial per turn
+                due.append(PartialDue(self._turn_start, end, text=text))
+            else:
+                self._early_due += max(first, FRAME_MS)  # empty: tried again later
+        every = self.continuous_partial_ms
+        if every is not None and self._speech_ms >= self._continuous_due:
+            self._continuous_due += every
+            due.append(PartialDue(self._turn_start, end, continuous=True))
+        return due
 
     def _idle_frame(self, loud: bool, start: int, end: int) -> list[DetectorAction]:
         if not loud:
@@ -245,7 +285,8 @@ class TurnDetector:
         self._speech_end = end
         self._speech_ms = end - self._run_start
         self._silence_ms = 0
-        self._early_partial_sent = False
+        self._early_due = self.partial_after_ms
+        self._continuous_due = self.continuous_partial_ms or 0
         self._silence_checked = False
         self._run_start = None
         return [SpeechBegan(self._turn_start)]
@@ -334,13 +375,23 @@ class _LiveSession:
             asyncio.Queue()
         )
         params = record.params
+        early = fake.partial_after_ms
+        if "interruption_delay" in params:  # the server adds at least 300 ms (the docs)
+            early = int(params["interruption_delay"]) + EARLY_PARTIAL_FLOOR_MS
+        continuous = params.get("continuous_partials")
+        if continuous is None:
+            on = fake.continuous_partials
+        else:
+            on = continuous == "true"
         self.detector = TurnDetector(
             threshold_dbfs=fake.speech_threshold_dbfs,
             min_speech_ms=fake.min_speech_ms,
             min_turn_silence_ms=int(params.get("min_turn_silence", fake.min_turn_silence_ms)),
             max_turn_silence_ms=int(params.get("max_turn_silence", fake.max_turn_silence_ms)),
-            partial_after_ms=fake.partial_after_ms,
+            partial_after_ms=early,
             ends_sentence=lambda: fake.peek_transcript().rstrip().endswith(_TERMINAL),
+            early_text=fake.speech_partial_text,
+            continuous_partial_ms=fake.continuous_partial_ms if on else None,
         )
 
     async def run(self) -> None:
@@ -465,8 +516,11 @@ class _LiveSession:
             if isinstance(action, SpeechBegan):
                 self.send({"type": "SpeechStarted", "timestamp": action.at_ms, "confidence": 0.99})
             elif isinstance(action, PartialDue):
-                text = self.fake.partial_text(silence=action.silence)
-                self.send(self._turn(text, action.start_ms, action.end_ms, final=False))
+                text = action.text
+                if text is None:
+                    text = self.fake.partial_text(silence=action.silence)
+                message = self._turn(text, action.start_ms, action.end_ms, final=False)
+                self.send(message, delay=self.fake.partial_latency)
             else:
                 text = self.fake.next_transcript()
                 message = self._turn(text, action.start_ms, action.end_ms, final=True)
@@ -529,6 +583,9 @@ class FakeAssemblyAI(WebSocketServerFake):
         max_turn_silence_ms: int = 1000,
         partial_after_ms: int | None = None,
         final_latency: float = 0.0,
+        partial_latency: float = 0.0,
+        continuous_partials: bool = False,
+        continuous_partial_ms: int = 3000,
         rate_allowance: float = 0.5,
         check_rate: bool = True,
         default_transcript: str = "hello",
@@ -549,6 +606,9 @@ class FakeAssemblyAI(WebSocketServerFake):
         self.max_turn_silence_ms = max_turn_silence_ms
         self.partial_after_ms = partial_after_ms
         self.final_latency = final_latency
+        self.partial_latency = partial_latency
+        self.continuous_partials = continuous_partials
+        self.continuous_partial_ms = continuous_partial_ms
         self.rate_allowance = rate_allowance
         self.check_rate = check_rate
         self.default_transcript = default_transcript
@@ -556,6 +616,7 @@ class FakeAssemblyAI(WebSocketServerFake):
         self.full_silence_partials = full_silence_partials
         """The partial at ``min_turn_silence`` has all the words (see the module docstring)."""
         self._partials: deque[str] = deque()
+        self._speech_partials: deque[str] = deque()
         """Keep every binary frame in ``FakeSession.chunks`` (latency benchmarks)."""
         self.sessions_per_minute = sessions_per_minute
         self.rate_window = rate_window
@@ -597,9 +658,27 @@ class FakeAssemblyAI(WebSocketServerFake):
         with self._lock:
             self._partials.extend(texts)
 
+    def script_speech_partials(self, texts: Iterable[str], *, replace: bool = False) -> None:
+        """Queue the texts of the next partials sent during speech (early and continuous),
+        in order; "" is an early attempt that comes back empty (it is tried again).
+        ``replace``: instead of those still queued."""
+        with self._lock:
+            if replace:
+                self._speech_partials.clear()
+            self._speech_partials.extend(texts)
+
+    def speech_partial_text(self) -> str:
+        """The text of the partial due during speech now (see the module docstring)."""
+        with self._lock:
+            if self._speech_partials:
+                return self._speech_partials.popleft()
+        return self.partial_text(silence=False)
+
     def partial_text(self, *, silence: bool) -> str:
         """The text of the partial due now (see the module docstring)."""
         with self._lock:
+            if not silence and self._speech_partials:
+                return self._speech_partials.popleft()
             if silence and self._partials:
                 return self._partials.popleft()
             upcoming = self.peek_transcript()

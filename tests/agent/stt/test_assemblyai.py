@@ -318,6 +318,72 @@ def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
     assert detector.feed(silence(100)) == [TurnDue(660, 760)]
 
 
+def test_fake_early_partial_is_tried_again_until_it_has_words() -> None:
+    """AssemblyAI, "Universal-3 Pro Streaming Partial Transcripts and Turn Detection"
+    (https://assemblyai.com/docs/streaming/universal-3-pro/turn-detection-and-partials):
+    an early partial after 750 ms of continuous speech; "If the first attempt returns
+    empty, it retries at 1500ms, 2250ms, and so on until text is produced. Only one
+    early partial is emitted per turn"."""
+    attempts = ["", "", "where is my", "never asked"]
+    detector = TurnDetector(partial_after_ms=750, early_text=lambda: attempts.pop(0))
+    assert detector.feed(tone(740)) == [SpeechBegan(0)]
+    assert detector.feed(tone(20)) == []  # 760 ms: the first attempt came back empty
+    assert detector.feed(tone(1480)) == []  # 1500 ms: empty again
+    assert detector.feed(tone(20)) == [PartialDue(0, 2260, text="where is my")]  # 2260 ms
+    assert detector.feed(tone(1000)) == []  # one per turn
+    assert attempts == ["never asked"]
+
+
+def test_fake_continuous_partials_come_every_3_s_of_speech() -> None:
+    """The same page: with continuous_partials, a partial about every 3 s while speech
+    goes on, on top of the early one."""
+    detector = TurnDetector(partial_after_ms=750, early_text=lambda: "hi",
+                            continuous_partial_ms=3000)  # fmt: skip
+    actions = detector.feed(tone(6100))
+    assert actions == [
+        SpeechBegan(0), PartialDue(0, 760, text="hi"), PartialDue(0, 3000, continuous=True),
+        PartialDue(0, 6000, continuous=True),
+    ]  # fmt: skip
+
+
+async def test_speech_partials_follow_interruption_delay_and_the_model_latency(fake, stack) -> None:
+    """interruption_delay 0 gives the early partial ~300 ms into the speech ("The server
+    adds a minimum of 300ms on top", the same page); continuous_partials=true one every
+    3 s; each partial leaves ``partial_latency`` after the audio that completed it. The
+    client reports where each partial's words end in the audio stream."""
+    fake.partial_latency = 0.2
+    fake.continuous_partial_ms = 1000  # 3 s in the service; shorter here
+    fake.script(["Where is my order 1234."])
+    fake.script_speech_partials(["where is", "where is my order"])
+    stt, events = await open_stt(fake, stack, interruption_delay=0, continuous_partials=True)
+    (session,) = fake.sessions
+    assert (session.params["interruption_delay"], session.params["continuous_partials"]) == (
+        "0", "true",
+    )  # fmt: skip
+    async with Ticker(stt, silence(200) + tone(1200) + silence(200)):
+        await events.wait(SttTurnEnded)
+    early, continuous = events.of(SttPartialTranscript)[:2]
+    assert (early.text, early.audio_end_ms) == ("where is", 200 + 300)
+    assert (continuous.text, continuous.audio_end_ms) == ("where is my order", 200 + 1000)
+    sent = fake.sessions[0]
+    partials = [at for m, at in zip(sent.sent, sent.sent_at, strict=True)
+                if m.get("type") == "Turn" and not m["end_of_turn"]]  # fmt: skip
+    # The early one's audio (500 ms of stream) arrived 200 ms late at the earliest.
+    assert partials[0] - sent.started_at >= 0.5 + 0.2 - 0.05
+
+
+def test_speech_partial_settings_are_u3_pro_only_and_bounded() -> None:
+    query = build_query_params(
+        AssemblyAISettings(api_key=KEY, interruption_delay=250, continuous_partials=False)
+    )
+    assert (query["interruption_delay"], query["continuous_partials"]) == ("250", "false")
+    assert "interruption_delay" not in build_query_params(AssemblyAISettings(api_key=KEY))
+    with pytest.raises(ValueError, match="outside 0-1000 ms"):
+        AssemblyAISettings(api_key=KEY, interruption_delay=1001)
+    with pytest.raises(ValueError, match="interruption_delay: Universal-3 Pro parameters"):
+        AssemblyAISettings(api_key=KEY, speech_model="whisper-rt", interruption_delay=0)
+
+
 # --------------------------------------------------------------------------- connecting
 
 

@@ -19,7 +19,13 @@ from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
 from media import g711
-from media.aio.browser import AgentTrack, BrowserLeg
+from media.aio.browser import (
+    AgentTrack,
+    BrowserLeg,
+    BrowserLegConfig,
+    IceServer,
+    NoIceCandidates,
+)
 from media.aio.ticker import Ticker
 from sipgw.testing.audio import dominant_tone, tone_frames
 from sipgw.testing.netns import add_ice_address
@@ -180,6 +186,29 @@ async def test_pcmu_passes_through_our_jitter_buffer_and_back() -> None:
         assert quality is not None and quality.packets_expected >= 100
 
 
+async def test_the_tap_keeps_aiortcs_statistics_and_the_browser_gets_receiver_reports() -> None:
+    """Our tap replaces aiortc's packet handler; its statistics must still be fed, or aiortc
+    sends the browser no RTCP receiver report (RFC 3550 §6.4.2) and getStats() has no
+    inbound-rtp: the browser's remote-inbound-rtp (loss, jitter, round trip) appears only
+    from our reports."""
+    async for call in _call(["audio/PCMU"]):
+        await until_heard(call, 50)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15  # aiortc reports every 0.5-1.5 s
+        remote: list[object] = []
+        while not remote:
+            assert loop.time() < deadline, "no receiver report reached the browser"
+            await asyncio.sleep(0.2)
+            sender = call.browser.getTransceivers()[0].sender
+            stats = await sender.getStats()
+            remote = [s for s in stats.values() if s.type == "remote-inbound-rtp"]
+        report = remote[0]
+        assert getattr(report, "packetsLost", None) == 0
+        receiver = call.leg.pc.getTransceivers()[0].receiver
+        inbound = [s for s in (await receiver.getStats()).values() if s.type == "inbound-rtp"]
+        assert inbound and getattr(inbound[0], "packetsReceived", 0) >= 50
+
+
 async def test_loss_is_concealed_by_our_buffer_without_a_stall() -> None:
     async for call in _call(["audio/PCMU"], drop_every=10):
         await until_heard(call, 150)
@@ -212,6 +241,38 @@ async def test_an_offer_without_a_codec_of_ours_is_refused_naming_them() -> None
     await browser.setLocalDescription(await browser.createOffer())
     leg = BrowserLeg()
     with pytest.raises(ValueError, match="no audio in PCMU, opus"):
+        await leg.answer(browser.localDescription.sdp)
+    await leg.close()
+    await browser.close()
+
+
+async def test_the_configured_ice_servers_and_turn_credentials_reach_aiortc() -> None:
+    servers = (
+        IceServer(("stun:stun.example.test:3478",)),
+        IceServer(("turn:turn.example.test:3478?transport=udp",), "sipgw", "secret"),
+    )
+    leg = BrowserLeg(BrowserLegConfig(ice_servers=servers))
+    given = leg.configuration.iceServers or []
+    assert [(s.urls, s.username, s.credential) for s in given] == [
+        (["stun:stun.example.test:3478"], None, None),
+        (["turn:turn.example.test:3478?transport=udp"], "sipgw", "secret"),
+    ]
+    await leg.close()
+
+
+async def test_an_answer_without_an_ice_candidate_is_refused_saying_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose only address is loopback gives aioice nothing to gather (it leaves
+    127.0.0.1 out): the call must fail at once, saying so, not time out in ICE."""
+    from aioice import ice
+
+    monkeypatch.setattr(ice, "get_host_addresses", lambda use_ipv4, use_ipv6: [])
+    browser = RTCPeerConnection()
+    browser.addTransceiver(ToneTrack(), direction="sendrecv")
+    await browser.setLocalDescription(await browser.createOffer())
+    leg = BrowserLeg()
+    with pytest.raises(NoIceCandidates, match=r"no ICE candidate.*SIPGW_ICE_SERVERS: none"):
         await leg.answer(browser.localDescription.sdp)
     await leg.close()
     await browser.close()

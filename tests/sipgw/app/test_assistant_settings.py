@@ -70,6 +70,10 @@ def test_barge_in_preemptive_and_timing() -> None:
     assert s.barge_in.vad.min_level_dbfs == -45.5 and s.dtmf_timeout == 0.9
     assert s.preemptive_pause_ms == 150 and s.answer_wait == 0.0 and s.record_dir is None
     assert settings_from({"SIPGW_PREEMPTIVE_PAUSE_MS": "150"}).preemptive_pause_ms is None
+    assert not s.preemptive_during_speech
+    on = {"SIPGW_PREEMPTIVE": "on", "SIPGW_PREEMPTIVE_DURING_SPEECH": "on"}
+    assert settings_from(on).preemptive_during_speech
+    assert not settings_from({"SIPGW_PREEMPTIVE_DURING_SPEECH": "on"}).preemptive_during_speech
 
 
 def test_builtin_tool_settings() -> None:

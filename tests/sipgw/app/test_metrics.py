@@ -140,6 +140,18 @@ def test_speculative_characters_are_counted_by_outcome() -> None:
     assert sample_value(text, name, outcome="wasted") == 24
 
 
+def test_spoken_characters_are_counted_so_the_waste_share_is_computable() -> None:
+    metrics = GatewayMetrics(_Source())
+    observer = metrics.agent_observer
+    observer.tts_spoken(300)
+    observer.tts_spoken(28)
+    observer.speculative_speech("wasted", 24)
+    text, _ = metrics.render()
+    spoken = sample_value(text, "sipgw_tts_spoken_chars_total")
+    wasted = sample_value(text, "sipgw_speculative_tts_chars_total", outcome="wasted")
+    assert spoken == 328 and wasted == 24  # the share: 24 / 328
+
+
 def test_who_answered_placed_calls_is_counted_with_its_decision_time() -> None:
     metrics = GatewayMetrics(_Source())
     observer = metrics.agent_observer

@@ -14,10 +14,13 @@ from pathlib import Path
 
 from media import g711
 from sipgw.app.config import OperationsSection
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.recording import CallRecorder, delete_expired, recording_name
 from sipgw.app.settings import Sources, load
 from sipgw.testing.audio import dominant_tone, tone_frames, tone_share
+from sipgw.testing.fakes.twilio import FakeTwilioStream
 from sipgw.testing.gateway_in_process import running_gateway
+from tests.sipgw.app.admin.legs_admin import admin_with_legs
 
 TICK = 160
 
@@ -161,3 +164,38 @@ async def test_an_echo_call_is_recorded_caller_left_echo_right(tmp_path: Path) -
     assert 9 <= delay <= 13, (loud_left[0], loud_right[0])
     # and is the caller's audio, bit-exact, shifted by that delay
     assert _encode(rt[loud_right[0] + 3]) == _encode(lt[loud_left[0] + 3])
+
+
+async def test_a_twilio_call_is_recorded_like_any_call(tmp_path: Path) -> None:
+    """docs/legs.md: a call of any leg "is recorded (SIPGW_RECORD_DIR) like any call"."""
+    record_dir = tmp_path / "recordings"
+    token, public = "twilio-auth-token", "https://gw.example.test"
+    legs = LegsSettings(twilio_auth_token=token, public_url=public)
+    async with (
+        running_gateway(record_dir=str(record_dir)) as (gateway, _),
+        admin_with_legs(gateway, legs, "admin-token-for-recording") as (server, _http),
+    ):
+        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        async with FakeTwilioStream(
+            local, audio=b"".join(tone_frames(1000, 1.0)), auth_token=token,
+            signed_url="wss://gw.example.test/twilio/stream",
+            custom_parameters={"From": "+15551230001"},
+        ) as call:  # fmt: skip
+            await call.wait_for(lambda: call.heard_seconds() >= 0.7, 10)
+        for _ in range(250):  # the stream's end reaches the gateway
+            if not gateway.handles:
+                break
+            await asyncio.sleep(0.02)
+        assert not gateway.handles
+        assert gateway.feed.recent[-1].leg == "twilio"
+    (path,) = record_dir.glob("*.wav")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    left, right = _channels(path)
+    lt, rt = _ticks(left), _ticks(right)
+    loud_left = [i for i, t in enumerate(lt) if max(map(abs, t)) > 1000]
+    loud_right = [i for i, t in enumerate(rt) if max(map(abs, t)) > 1000]
+    assert len(loud_left) >= 45 and len(loud_right) >= 30, (len(loud_left), len(loud_right))
+    # the caller's 1 kHz on the left, the echo agent's copy of it on the right, 200 ms later
+    assert dominant_tone(_encode(lt[loud_left[5]]), (400, 1000, 2000)) == 1000
+    assert dominant_tone(_encode(rt[loud_right[5]]), (400, 1000, 2000)) == 1000
+    assert 9 <= loud_right[0] - loud_left[0] <= 14, (loud_left[0], loud_right[0])

@@ -51,6 +51,7 @@ def test_client_settings_defaults_regions_and_urls() -> None:
         {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
          "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
          "ASSEMBLYAI_KEYTERMS": "Acme, Sonny ,", "ASSEMBLYAI_MIN_TURN_SILENCE": "200",
+         "ASSEMBLYAI_INTERRUPTION_DELAY": "0", "ASSEMBLYAI_CONTINUOUS_PARTIALS": "off",
          "ELEVENLABS_AUTO_MODE": "false", "ELEVENLABS_FIRST_AUDIO_TIMEOUT_MS": "1500"}
     )  # fmt: skip
     stt_settings = STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources)).args[0]  # type: ignore[attr-defined]
@@ -59,6 +60,8 @@ def test_client_settings_defaults_regions_and_urls() -> None:
     assert stt_settings.url == "ws://127.0.0.1:1/v3/ws"
     assert stt_settings.keyterms_prompt == ("Acme", "Sonny")
     assert stt_settings.min_turn_silence == 200 and stt_settings.max_turn_silence is None
+    assert (stt_settings.interruption_delay, stt_settings.continuous_partials) == (0, False)
+    assert (settings.interruption_delay, settings.continuous_partials) == (None, None)
     assert llm_settings.base_url == "http://127.0.0.1:2/v1" and llm_settings.model == "gpt-4.1-mini"
     assert tts_settings.base_url == "http://127.0.0.1:3" and tts_settings.auto_mode is False
     assert tts_settings.first_audio_timeout == 1.5
@@ -92,6 +95,12 @@ def test_the_llms_retries_reasoning_and_capabilities_are_settings() -> None:
     assert AssemblyAISettings(api_key="k").max_backlog_seconds == 30.0  # above the 20 s give-up
 
 
+def test_universal_3_pro_settings_with_another_model_are_refused() -> None:
+    sources = Sources({**KEYS, "ASSEMBLYAI_LANGUAGE": "nl", "ASSEMBLYAI_INTERRUPTION_DELAY": "0"})
+    with pytest.raises(ConfigError, match="interruption_delay: Universal-3 Pro .* whisper-rt"):
+        STT_VENDORS["assemblyai"].clients(load(AssemblyAISection, sources))
+
+
 @pytest.mark.parametrize(
     ("section", "name", "value", "message"),
     [
@@ -101,6 +110,8 @@ def test_the_llms_retries_reasoning_and_capabilities_are_settings() -> None:
          "at most 100"),
         (AssemblyAISection, "ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51, "50"),
         (AssemblyAISection, "ASSEMBLYAI_MAX_TURN_SILENCE", "soon", "must be a whole number of ms"),
+        (AssemblyAISection, "ASSEMBLYAI_INTERRUPTION_DELAY", "1500", "from 0 to 1000, or empty"),
+        (AssemblyAISection, "ASSEMBLYAI_CONTINUOUS_PARTIALS", "yes", "must be on, off, or empty"),
         (OpenAISection, "OPENAI_TOTAL_TIMEOUT", "0", "must be a number > 0"),
         (OpenAISection, "OPENAI_MAX_RETRIES", "-1", "must be a whole number from 0 to 10"),
         (OpenAISection, "OPENAI_RETRY_BUDGET", "-2", "must be a number >= 0"),

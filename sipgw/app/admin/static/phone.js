@@ -1,7 +1,9 @@
 // The call page: the microphone to the agent over WebRTC, the agent's audio back, and the
 // call's live transcript and turn timings (its own event stream). Every string from the
 // call goes into the page through textContent. window.sipgwPhone keeps what the page heard
-// of the agent (level and strongest frequency, every 50 ms) for tests and the level meter.
+// of the agent (level and strongest frequency, every 50 ms) for tests and the level meter,
+// and its rtpStats() the connection's RTP statistics (the gateway's receiver reports among
+// them, as remote-inbound-rtp).
 "use strict";
 
 const query = new URLSearchParams(window.location.search);
@@ -13,6 +15,8 @@ const phone = { state: "idle", id: null, samples: [], transcript: [], turns: [],
 window.sipgwPhone = phone;
 
 let pc = null;
+phone.rtpStats = async () => pc === null ? []
+  : [...(await pc.getStats()).values()].filter((s) => s.type.endsWith("rtp"));
 let microphone = null;
 let events = null;
 let sampler = null;

@@ -21,6 +21,7 @@ from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.twilio import FakeTwilioStream
 from sipgw.testing.gateway_in_process import running_gateway
@@ -88,6 +89,34 @@ async def test_while_new_calls_are_refused_twilio_is_told_to_reject_unanswered()
         assert status == 200 and reject is not None and reject.get("reason") == "busy"
 
 
+async def test_over_a_call_rate_twilio_is_told_to_reject_and_the_stream_is_charged_once() -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        now = asyncio.get_running_loop().time()
+        gateway.ua.call_rate = CallRateLimiter(CallRateConfig(Rate(0, 0), Rate(6, 1)), now)
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
+        status, _, body = await post_webhook(server, http, signature)
+        assert status == 200 and ET.fromstring(body).find("./Connect/Stream") is not None
+        # the stream of the call the webhook admitted: not charged again (the caller's one
+        # call per 10 s is used up, yet it is a call)
+        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        async with FakeTwilioStream(
+            local, audio=b"\xff" * 1600, auth_token=TOKEN, call_sid=FORM["CallSid"],
+            signed_url="wss://gw.example.test/twilio/stream",
+            custom_parameters={"From": FORM["From"]},
+        ) as call:  # fmt: skip
+            await call.wait_for(lambda: bool(gateway.handles), 10)
+        # the same caller calls again at once: <Reject reason="busy"/>, nothing answered
+        form = {**FORM, "CallSid": "CA" + "3" * 32}
+        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", form)
+        given = {"Content-Type": "application/x-www-form-urlencoded",
+                 "X-Twilio-Signature": signature}  # fmt: skip
+        async with http.post(f"{server.url}/twilio/voice", data=urlencode(form),
+                             headers=given) as r:  # fmt: skip
+            reject = ET.fromstring(await r.text()).find("./Reject")
+        assert r.status == 200 and reject is not None and reject.get("reason") == "busy"
+        assert gateway.ua.call_rate.limited_caller == 1
+
+
 async def test_without_the_token_setting_there_are_no_twilio_endpoints() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway, LegsSettings()) as (s, http):
         signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
@@ -102,7 +131,8 @@ async def test_behind_a_proxy_without_an_admin_token_twilio_still_gets_in_by_sig
     Twilio's are signed: they pass (the proxy forwards Host: gw.example.test)."""
     async with running_gateway() as (gateway, _), admin_for(gateway, token="") as (server, http):
         signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
-        status, _, _ = await post_webhook(server, http, signature, Host="gw.example.test")
+        status, _, _ = await post_webhook(server, http, signature, Host="gw.example.test",
+                                          **{"X-Forwarded-For": "203.0.113.9"})  # fmt: skip
         assert status == 200
         async with http.get(f"{server.url}/api/calls", headers={"Host": "gw.example.test"}) as r:
             assert r.status == 403  # the rest of the server is not opened by it

@@ -12,8 +12,9 @@ import pytest
 
 from agent.base import CallControl, CallDetails
 from sipgw.app.gateway import Gateway
-from sipgw.app.legs.calls import LegCalls, party
+from sipgw.app.legs.calls import LegCalls, Refusal, browser_caller, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
+from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, until
@@ -116,6 +117,52 @@ async def test_max_calls_counts_every_leg() -> None:
         handle.end("remote-hangup")
         await calls.finished(handle)
         assert calls.refusal() == ""
+
+
+def limit_calls(gateway: Gateway, overall: Rate, per_caller_per_minute: Rate) -> None:
+    """The gateway's call rates from now (its SIP core's limiter, the one every leg uses)."""
+    now = asyncio.get_running_loop().time()
+    gateway.ua.call_rate = CallRateLimiter(CallRateConfig(overall, per_caller_per_minute), now)
+
+
+async def test_the_call_rates_are_one_budget_with_sip_and_a_caller_budget_per_leg() -> None:
+    async with running_gateway(NotingAgent) as (gateway, new_phone):
+        calls = LegCalls(gateway)
+        limit_calls(gateway, Rate(0.01, 3), Rate(6, 1))  # 3 at once; a caller: 1 per 10 s
+        browser = browser_caller("192.0.2.7")
+        assert calls.admit(browser) is None
+        refused = calls.admit(browser)  # the same address at once: its own rate
+        assert refused is not None and refused.rate_limited
+        assert "SIPGW_CALLS_PER_CALLER" in refused.reason and 9 <= (refused.retry_after or 0) <= 10
+        assert calls.admit(twilio_caller("+15551234567")) is None
+        phone = await new_phone()
+        assert (await phone.invite()).status == 200  # SIP takes the last of the burst
+        refused = calls.admit(browser_caller("192.0.2.8"))  # a new caller: the gateway's rate
+        assert refused is not None and "SIPGW_CALLS_PER_SECOND" in refused.reason
+        assert (refused.retry_after or 0) >= 90  # 0.01 a second: 100 s a call
+        assert calls.admit(None, charge=False) is None  # a call charged already passes
+        assert (gateway.ua.call_rate.limited_caller, gateway.ua.call_rate.limited_global) == (1, 1)
+        await phone.bye()
+
+
+async def test_the_state_refuses_before_the_rates_are_charged() -> None:
+    async with running_gateway(NotingAgent) as (gateway, _):
+        calls = LegCalls(gateway)
+        limit_calls(gateway, Rate(0.01, 1), Rate(0, 0))
+        gateway.ua.draining = True
+        assert calls.admit(None) == Refusal("the gateway is draining")
+        gateway.ua.draining = False
+        assert calls.admit(None) is None  # the draining refusal took no token
+
+
+def test_the_callers_of_each_leg_are_keyed_apart_and_withheld_numbers_are_anonymous() -> None:
+    assert browser_caller("192.0.2.7") == "browser:192.0.2.7"
+    assert twilio_caller("+15551234567") == "twilio:+15551234567"
+    assert twilio_caller("client:Alice") == "twilio:client:alice"
+    # Twilio: "calls where the caller ID has been withheld will now display anonymous in
+    # the From field" (Twilio changelog, "Changes to withheld caller ID behavior", 2023-05-17)
+    assert twilio_caller("anonymous") is None and twilio_caller("") is None
+    assert twilio_caller("RESTRICTED") is None
 
 
 async def test_shutdown_ends_every_leg_call() -> None:

@@ -17,7 +17,13 @@ import pytest
 from agent.variables import MAX_VARIABLES
 from media.twilio.stream import MediaStreamConfig
 from sipgw.app.legs.calls import LegCalls
-from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
+from sipgw.app.legs.twilio import (
+    TwilioStream,
+    WebhookAdmissions,
+    stream_variables,
+    twilio_party,
+)
+from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.legs.doubles import NotingAgent, until
 
@@ -128,6 +134,51 @@ async def test_a_stream_the_gateway_refuses_is_closed_without_a_call() -> None:
         await asyncio.wait_for(run, 5)
         assert "draining" in stream.refused and stream.handle is None and socket.closed
         assert not gw.handles
+
+
+async def started(gw: Any, admissions: WebhookAdmissions, **parameters: str) -> TwilioStream:
+    """A stream that sent ``start`` with ``parameters``: a call, or refused and closed."""
+    socket = Socket()
+    calls = LegCalls(gw)
+    stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig(), admissions)
+    run = asyncio.ensure_future(stream.run(socket.frames()))
+    socket.incoming.put_nowait(start(**parameters))
+    await until(lambda: stream.handle is not None or socket.closed)
+    if stream.handle is not None:
+        socket.incoming.put_nowait(STOP)
+    await asyncio.wait_for(run, 5)
+    return stream
+
+
+async def test_a_stream_from_a_twiml_of_its_own_is_charged_to_its_callers_rate() -> None:
+    async with running_gateway(NotingAgent) as (gw, _):
+        now = asyncio.get_running_loop().time()
+        gw.ua.call_rate = CallRateLimiter(CallRateConfig(Rate(0, 0), Rate(6, 1)), now)
+        admissions = WebhookAdmissions()
+        first = await started(gw, admissions, From="+15551234567")
+        assert first.refused == "" and first.handle is not None
+        again = await started(gw, admissions, From="+15551234567")
+        assert "SIPGW_CALLS_PER_CALLER" in again.refused and again.handle is None
+        other = await started(gw, admissions, From="+15550000000")
+        assert other.refused == ""
+        # one our webhook admitted (and charged) is not charged again at its start
+        admissions.add(CALL, asyncio.get_running_loop().time())
+        webhooked = await started(gw, admissions, From="+15551234567")
+        assert webhooked.refused == "" and len(admissions) == 0
+        assert gw.ua.call_rate.limited_caller == 1
+
+
+def test_the_webhooks_admissions_are_taken_once_forgotten_in_time_and_bounded() -> None:
+    admissions = WebhookAdmissions(ttl=60.0, most=3)
+    admissions.add("CA1", 0.0)
+    assert admissions.take("CA1", 1.0) and not admissions.take("CA1", 1.0)
+    admissions.add("CA2", 0.0)
+    assert not admissions.take("CA2", 61.0)  # too late: its stream is charged
+    for n in range(10):
+        admissions.add(f"CB{n}", 100.0)
+    assert len(admissions) == 3 and admissions.take("CB9", 100.0)
+    admissions.add("", 100.0)
+    assert not admissions.take("", 100.0)
 
 
 async def test_a_stream_error_ends_the_call() -> None:
