@@ -4,7 +4,7 @@
 (the compiled modules and ``media._rtpio``, on Linux) one :class:`BatchedRtp` reads every
 call's sockets at each tick and when datagrams wait; on the pure-Python path each socket
 is an asyncio datagram endpoint. The start-up log line and ``/metrics``
-(``sipgw_media_path_info``) say which runs and why.
+(``sipgw_media_path``) say which runs and why.
 """
 
 from __future__ import annotations
