@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import deque
 
+from mypy_extensions import mypyc_attr
+
 from agent.base import FRAME_BYTES, Agent, CallControl
 
 __all__ = ["EchoAgent"]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (setup.py); plug-ins subclass it
 class EchoAgent(Agent):
     """Plays back what the caller says, ``delay_ms`` later.
 

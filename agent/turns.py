@@ -280,13 +280,16 @@ def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
     return tuple(action for action in actions if not isinstance(action, _SPEAKING))
 
 
-_NOTHING: Final[tuple[TurnAction, ...]] = ()
-_PAUSE: Final = (PauseAgent(),)
-_MARK_SPEECH_END: Final = (MarkSpeechEnd(),)
-_FAST_CHUNKS: Final = (SetSttChunk(FAST_CHUNK_MS),)
-_NORMAL_CHUNKS: Final = (SetSttChunk(None),)
-_SLOW_CHUNKS: Final = (SetSttChunk(SLOW_CHUNK_MS),)
-_DROP: Final = (DropPreemptive(),)
+# The actions a frame returns most often, made once: a quiet frame allocates nothing, and
+# the chunk size asked for last is told apart by identity. Not ``Final``: compiled, a Final
+# tuple is rebuilt where it is used (media/_accel.py).
+_NOTHING: tuple[TurnAction, ...] = ()
+_PAUSE: tuple[TurnAction, ...] = (PauseAgent(),)
+_MARK_SPEECH_END: tuple[TurnAction, ...] = (MarkSpeechEnd(),)
+_FAST_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(FAST_CHUNK_MS),)
+_NORMAL_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(None),)
+_SLOW_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(SLOW_CHUNK_MS),)
+_DROP: tuple[TurnAction, ...] = (DropPreemptive(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
 

@@ -14,7 +14,11 @@ packets:
   straight back (what SIPp's ``-rtp_echo`` does, in Python);
 * ``uvloop-paced``: each packet is queued, and one 20 ms ticker with absolute
   deadlines sends one queued packet per call (the shape of sipgw's media path:
-  receive, hold, pace out on the tick) without parsing, jitter buffer or agent.
+  receive, hold, pace out on the tick) without parsing, jitter buffer or agent;
+* ``rtpio-paced``: the same shape on the native path's I/O (``media._rtpio``, built by
+  ``scripts/build-native``): at each tick one ``epoll`` + ``recvmmsg`` drain of every
+  socket, then one direct ``sendto`` per call: one wake-up per tick instead of one per
+  packet.
 
 The load (in this process, pinned to ``--loadgen-cpu``) is the shape of
 ``bench.loadgen``'s: one ticker sends every call's 172-byte packet each 20 ms from
@@ -49,7 +53,7 @@ from bench._harness import (
     write_json,
 )
 
-VARIANTS = ("uvloop-echo", "uvloop-paced", "asyncio-echo")
+VARIANTS = ("uvloop-echo", "uvloop-paced", "asyncio-echo", "rtpio-paced")
 PACKET_BYTES = 172  # 12-byte RTP header + 160 bytes of 20 ms G.711
 PTIME = 0.020
 
@@ -81,7 +85,44 @@ class _Held(asyncio.DatagramProtocol):
         self.peer = addr
 
 
+async def _serve_batched(calls: int) -> None:
+    """``rtpio-paced``: drain every socket once per tick, send one packet per call."""
+    import socket
+
+    from media import _rtpio  # the native build's extension (scripts/build-native)
+
+    loop = asyncio.get_running_loop()
+    poller = _rtpio.Poller()
+    socks = []
+    for token in range(calls):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        poller.add(sock.fileno(), token)
+        socks.append(sock)
+    print(json.dumps({"ports": [s.getsockname()[1] for s in socks]}), flush=True)
+    held: dict[int, tuple[bytes, tuple[str, int]]] = {}
+    tokens: list[int] = []
+    datas: list[bytes] = []
+    sources: list[tuple[str, int]] = []
+    arrivals: list[float] = []
+    deadline = loop.time()
+    while True:
+        deadline += PTIME
+        await asyncio.sleep(max(0.0, deadline - loop.time()))
+        poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
+        for token, data, source in zip(tokens, datas, sources, strict=True):
+            held[token] = (data, source)
+        tokens.clear(), datas.clear(), sources.clear(), arrivals.clear()
+        for token, (data, (host, port)) in held.items():
+            _rtpio.sendto(socks[token].fileno(), data, host, port)
+        held.clear()
+
+
 async def _serve(variant: str, calls: int) -> None:
+    if variant == "rtpio-paced":
+        await _serve_batched(calls)
+        return
     loop = asyncio.get_running_loop()
     protocols: list[Any] = []
     for _ in range(calls):
@@ -104,7 +145,7 @@ async def _serve(variant: str, calls: int) -> None:
 
 def serve(variant: str, calls: int) -> None:
     """The server process: runs until killed."""
-    if variant.startswith("uvloop"):
+    if variant.startswith(("uvloop", "rtpio")):
         import uvloop
 
         uvloop.run(_serve(variant, calls))
@@ -201,11 +242,19 @@ def measure(variant: str, calls: int, args: argparse.Namespace) -> dict[str, Any
         server.wait()
 
 
+def default_variants() -> list[str]:
+    """Every variant; ``rtpio-paced`` only where the native path is in use."""
+    from media import _accel
+
+    return [v for v in VARIANTS if _accel.PATH == "native" or not v.startswith("rtpio")]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.io_floor", description=__doc__.split("\n")[0])
     p.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--calls", default="200,400", help="comma-separated call counts")
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(default_variants()),
+                   help="default: all, rtpio-paced only on the native path")  # fmt: skip
     p.add_argument("--hold", type=float, default=10.0, help="seconds measured per step")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--gateway-cpu", type=int, default=0)

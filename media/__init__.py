@@ -1,0 +1,8 @@
+"""Media: RTP, RTCP, SRTP, the jitter buffer, pacing, codecs and DTMF (sans-IO cores).
+
+The first import chooses the compiled or the pure-Python path (:mod:`media._accel`).
+"""
+
+from media import _accel
+
+_accel.select()

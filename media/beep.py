@@ -102,7 +102,7 @@ _REFINE_SHARE = 0.5  # frames this tonal get their frequency from the spectrum's
 _STEP_HZ = 10.0
 _REFERENCE_AMPLITUDE = 16000.0
 _HANN = [0.5 - 0.5 * math.cos(2.0 * math.pi * (i + 0.5) / FRAME_SAMPLES) for i in range(160)]
-_HANN_SUM = sum(_HANN)
+_HANN_SUM = sum(_HANN, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +194,8 @@ def _references(hz: float) -> tuple[bytes, bytes, float, float]:
     return (
         cos.tobytes(),
         sin.tobytes(),
-        float(sum(v * v for v in cos)),
-        float(sum(v * v for v in sin)),
+        sum((v * v for v in cos), 0.0),
+        sum((v * v for v in sin), 0.0),
     )
 
 
@@ -270,11 +270,11 @@ class _Segment:
 
     @property
     def frequency(self) -> float:
-        return sum(self.hz) / len(self.hz)
+        return sum(self.hz, 0.0) / len(self.hz)
 
     @property
     def level(self) -> float:
-        return sum(self.levels) / len(self.levels)
+        return sum(self.levels, 0.0) / len(self.levels)
 
     def steady(self, config: BeepConfig) -> bool:
         """Level, frequency and purity held (see the module docstring)."""
@@ -283,9 +283,12 @@ class _Segment:
             return False
         half = len(self.hz) // 2
         first, second = self.hz[:half], self.hz[len(self.hz) - half :]
-        if half and abs(sum(second) - sum(first)) > config.max_glide * self.frequency * half:
+        if (
+            half
+            and abs(sum(second, 0.0) - sum(first, 0.0)) > config.max_glide * self.frequency * half
+        ):
             return False
-        return sum(self.shares) >= config.min_mean_share * len(self.shares)
+        return sum(self.shares, 0.0) >= config.min_mean_share * len(self.shares)
 
 
 class BeepDetector:
@@ -403,9 +406,13 @@ class BeepDetector:
             found = self._quiet_after(level)
             if found is not None:
                 return (found,)
-            if self._candidate is None:
+            if not self._waiting():
                 break
         return ()
+
+    def _waiting(self) -> bool:
+        """A beep found waits for the quiet after it (read afresh: ``_quiet_after`` may end it)."""
+        return self._candidate is not None
 
 
 def _special_info_tone(group: list[_Segment]) -> SpecialInfoToneDetected | None:

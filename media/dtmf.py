@@ -115,7 +115,8 @@ class TelephoneEvent:
         """Return the 4-octet payload."""
         return _PAYLOAD.pack(self.event, (0x80 if self.end else 0) | self.volume, self.duration)
 
-    __bytes__ = serialize
+    def __bytes__(self) -> bytes:
+        return self.serialize()
 
 
 class DtmfReceiver:

@@ -72,16 +72,25 @@ def codec_silence_byte(codec: str) -> int:
     return ULAW_SILENCE if _codec_key(codec) == "PCMU" else ALAW_SILENCE
 
 
-@lru_cache(maxsize=64)
+_SILENCE_FRAMES: dict[tuple[str, int], bytes] = {}
+_SILENCE_FRAMES_KEPT = 64
+
+
 def silence_frame(codec: str, samples: int = 160) -> bytes:
     """Return ``samples`` octets of silence in ``codec`` (cached, shared object).
 
     Raises:
         ValueError: ``codec`` is not a G.711 codec name, or ``samples`` < 0.
     """
+    frame = _SILENCE_FRAMES.get((codec, samples))
+    if frame is not None:
+        return frame
     if samples < 0:
         raise ValueError("samples must not be negative")
-    return bytes((codec_silence_byte(codec),)) * samples
+    frame = bytes((codec_silence_byte(codec),)) * samples
+    if len(_SILENCE_FRAMES) < _SILENCE_FRAMES_KEPT:  # the few sizes calls use, bounded
+        _SILENCE_FRAMES[(codec, samples)] = frame
+    return frame
 
 
 def ulaw_to_alaw(b: bytes) -> bytes:

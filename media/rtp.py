@@ -25,7 +25,7 @@ with a single ``except``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["RTP_HEADER_SIZE", "RtpPacket", "RtpParseError", "is_rtcp"]
 
@@ -68,7 +68,7 @@ class RtpPacket:
     ssrc: int = 0
     marker: bool = False
     payload: bytes = b""
-    csrc: list[int] = field(default_factory=list)
+    csrc: tuple[int, ...] = ()
     extension_profile: int | None = None
     extension: bytes = b""
     padding_size: int = 0
@@ -113,7 +113,7 @@ class RtpPacket:
                 ssrc,
                 second > 0x7F,
                 data[12:end],
-                [],
+                (),
                 None,
                 b"",
                 padding_size,
@@ -123,10 +123,10 @@ class RtpPacket:
         if cc:
             if pos + 4 * cc > end:
                 raise RtpParseError("RTP packet has truncated CSRC")
-            csrc = list(_CSRC_FORMATS[cc].unpack_from(data, pos))
+            csrc: tuple[int, ...] = _CSRC_FORMATS[cc].unpack_from(data, pos)
             pos += 4 * cc
         else:
-            csrc = []
+            csrc = ()
         extension_profile: int | None = None
         extension = b""
         if first & 0x10:
@@ -202,7 +202,8 @@ class RtpPacket:
             parts.append(bytes(self.padding_size - 1) + bytes((self.padding_size,)))
         return b"".join(parts)
 
-    __bytes__ = serialize
+    def __bytes__(self) -> bytes:
+        return self.serialize()
 
 
 def is_rtcp(data: bytes) -> bool:

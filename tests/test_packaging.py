@@ -1,9 +1,11 @@
 """The Docker image's entry command, run from a clean venv built like the image.
 
-No Docker engine runs on our machines, so this checks what can be checked: the
-files the Dockerfile copies are enough to install sipgw (non-editable, with its
-declared dependencies only), and the image's ENTRYPOINT + CMD starts a gateway
-that answers OPTIONS (the compose health check) and stops cleanly on SIGTERM.
+No Docker engine runs on our machines, so this checks what can be checked: the files
+the Dockerfile's build stage copies are enough to build sipgw's wheel with the native
+media path (``SIPGW_BUILD_NATIVE=1 pip wheel``, as that stage does), the wheel installs
+into a clean venv with its declared dependencies only (the second stage), and the
+image's ENTRYPOINT + CMD starts a gateway on the native path that answers OPTIONS (the
+compose health check) and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -33,11 +35,19 @@ def _instruction(name: str) -> list[str]:
 
 
 def _copied_paths() -> list[str]:
+    """What the build stage copies from the context (not ``COPY --from`` another stage)."""
     paths: list[str] = []
     for line in DOCKERFILE.read_text().splitlines():
-        if line.startswith("COPY "):
+        if line.startswith("COPY ") and not line.startswith("COPY --from"):
             paths.extend(line.split()[1:-1])
     return paths
+
+
+def _run(args: list[str], **env: str) -> None:
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=500, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
@@ -51,14 +61,18 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
             shutil.copy2(source, context / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
     # scripts/test fills a wheelhouse first, because the suite runs without a network.
     offline = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *offline,
-         str(context)],
-        capture_output=True, text=True, timeout=500,
+    wheels = tmp_path / "wheels"
+    _run(
+        [str(venv / "bin" / "pip"), "wheel", "-q", "--disable-pip-version-check", *offline,
+         "--no-deps", "--wheel-dir", str(wheels), str(context)],
+        SIPGW_BUILD_NATIVE="1",
     )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
+    (wheel,) = wheels.glob("sipgw-*.whl")
+    assert "linux" in wheel.name  # compiled: a platform wheel
+    _run([*pip, *offline, str(wheel)])
     # Package data travels with a non-editable install.
     data = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
@@ -99,3 +113,4 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         process.wait()
     stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr, stderr
+    assert "media path: native" in stderr, stderr  # the wheel's compiled modules run

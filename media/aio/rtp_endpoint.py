@@ -1,4 +1,16 @@
-"""UDP sockets for one call's RTP and RTCP (RTP port + 1, or the RTP port with rtcp-mux)."""
+"""UDP sockets for one call's RTP and RTCP (RTP port + 1, or the RTP port with rtcp-mux).
+
+Two ways to read them, the same to everything above:
+
+- each socket an asyncio datagram endpoint, one callback a datagram (the pure-Python
+  path, and wherever the native build is not there);
+- every call's sockets read together by :class:`~media.aio.rtp_batch.BatchedRtp`
+  (epoll and recvmmsg in ``media._rtpio``, at each tick and when datagrams wait), which
+  hands them to the sessions through :class:`~media.demux.Demux` (the native path).
+
+Either way the datagrams reach :class:`~media.session.MediaSession` alike, and what the
+session sends goes out through :meth:`RtpEndpoint.send` and :meth:`RtpEndpoint.send_rtcp`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +19,19 @@ import errno
 import functools
 import socket
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from media.demux import MediaPorts
 from media.ports import PortAllocator
 from media.session import MediaSession, deliverable
 
+if TYPE_CHECKING:
+    from media.aio.rtp_batch import BatchedRtp
+
 __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
+
+Address = tuple[str, int]
 
 
 class _RtpProtocol(asyncio.DatagramProtocol):
@@ -19,7 +39,7 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         self.endpoint = endpoint
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        session = self.endpoint.session
+        session = self.endpoint.ports.session
         if session is not None:
             session.receive(data, addr[:2], self.endpoint.loop.time())
 
@@ -34,45 +54,109 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self.endpoint = endpoint
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        endpoint = self.endpoint
-        endpoint.rtcp_packets += 1
-        session = endpoint.session
+        ports = self.endpoint.ports
+        ports.rtcp_packets += 1
+        session = ports.session
         if session is None:
             return
         # Only the host our RTP goes to may report on this call (the session checks);
         # our reports then go back to where its reports come from (symmetric RTCP).
-        if session.receive_rtcp(data, endpoint.loop.time(), addr[:2]):
-            endpoint.rtcp_remote = addr[:2]
+        if session.receive_rtcp(data, self.endpoint.loop.time(), addr[:2]):
+            ports.rtcp_remote = addr[:2]
 
     def error_received(self, exc: Exception) -> None:
         self.endpoint.icmp_errors += 1
 
 
 class RtpEndpoint:
-    """One call's RTP socket pair; attach a :class:`MediaSession` once negotiated."""
+    """One call's RTP socket pair; attach a :class:`MediaSession` once negotiated.
+
+    Attributes:
+        ports: the session and the RTCP port's state, as the datagrams' reader sees them.
+        icmp_errors: send and receive errors (ICMP port unreachable, a full buffer, ...).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, port: int) -> None:
         self.loop = loop
         self.port = port
-        self.session: MediaSession | None = None
+        self.ports = MediaPorts()
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
         self.icmp_errors = 0
-        self.rtcp_packets = 0
-        self.rtcp_remote: tuple[str, int] | None = None
-        """Where the peer's RTCP comes from; our reports go there once known."""
         self._wall_offset = time.time() - loop.time()
+        self._batched: BatchedRtp | None = None
+        self._token = -1
+        self._rtp_sock: socket.socket | None = None
+        self._rtcp_sock: socket.socket | None = None
+        self._rtp_fd = self._rtcp_fd = -1
+        self._native_sendto: Callable[[int, bytes, str, int], int] | None = None
+        self._checked: Address | None = None
+        self._deliverable = False
+
+    # The session and the RTCP port's state live in ``ports``, where either reader finds them.
+
+    @property
+    def session(self) -> MediaSession | None:
+        return self.ports.session
+
+    @session.setter
+    def session(self, session: MediaSession | None) -> None:
+        self.ports.session = session
+
+    @property
+    def rtcp_packets(self) -> int:
+        """Datagrams received on the RTCP port."""
+        return self.ports.rtcp_packets
+
+    @property
+    def rtcp_remote(self) -> Address | None:
+        """Where the peer's RTCP comes from; our reports go there once known."""
+        return self.ports.rtcp_remote
+
+    def bound_ports(self) -> tuple[int, int]:
+        """The RTP and RTCP sockets' bound ports, as the kernel has them (0: closed)."""
+        found = []
+        for sock, transport in ((self._rtp_sock, self.rtp), (self._rtcp_sock, self.rtcp)):
+            if sock is not None:
+                found.append(int(sock.getsockname()[1]))
+            elif transport is not None:
+                found.append(int(transport.get_extra_info("sockname")[1]))
+            else:
+                found.append(0)
+        return found[0], found[1]
 
     def send(self, packets: list[bytes]) -> None:
         """Send packets to the session's current remote address."""
-        rtp, session = self.rtp, self.session
-        if rtp is None or session is None:
+        session = self.ports.session
+        if session is None:
             return
         remote = session.remote
-        if not deliverable(remote):
+        if remote is not self._checked:  # the same address object call after call: once
+            self._checked, self._deliverable = remote, deliverable(remote)
+        if not self._deliverable:
             return  # never to 0.0.0.0 (this host, for Linux) or port 0
-        for packet in packets:
-            rtp.sendto(packet, remote)
+        sendto = self._native_sendto
+        if sendto is not None:
+            fd, (host, port) = self._rtp_fd, remote
+            for packet in packets:
+                if sendto(fd, packet, host, port):
+                    self.icmp_errors += 1  # a full buffer, an earlier ICMP error: counted
+            return
+        rtp = self.rtp
+        if rtp is not None:
+            for packet in packets:
+                rtp.sendto(packet, remote)
+
+    def _send(self, which: str, data: bytes, remote: Address) -> None:
+        sendto = self._native_sendto
+        if sendto is not None:
+            fd = self._rtp_fd if which == "rtp" else self._rtcp_fd
+            if sendto(fd, data, remote[0], remote[1]):
+                self.icmp_errors += 1
+            return
+        transport = self.rtp if which == "rtp" else self.rtcp
+        if transport is not None:
+            transport.sendto(data, remote)
 
     def open_mapping(self) -> None:
         """One octet (a NUL) to the session's remote address, as the call is answered.
@@ -86,27 +170,33 @@ class RtpEndpoint:
         datagram, RFC 6263 §4.1's, asyncio does not send. Nothing for an address on hold
         (port 0 or ``0.0.0.0``).
         """
-        rtp, session = self.rtp, self.session
-        if rtp is None or session is None:
+        session = self.ports.session
+        if session is None or not self.is_open:
             return
         if deliverable(session.remote):
-            rtp.sendto(b"\x00", session.remote)
+            self._send("rtp", b"\x00", session.remote)
+
+    @property
+    def is_open(self) -> bool:
+        return self._rtp_sock is not None or self.rtp is not None
 
     def send_rtcp(self, now: float) -> None:
         """Send our RTCP report when one is due: on the RTP port with rtcp-mux, else port + 1."""
-        rtp, rtcp, session = self.rtp, self.rtcp, self.session
-        if rtp is None or rtcp is None or session is None:
+        session = self.ports.session
+        if session is None:
             return
         if now < session.rtcp.next_report:
             return  # the common case, every tick: nothing due (MediaSession.rtcp_report's test)
-        target = session.rtcp_destination(self.rtcp_remote)
+        if not self.is_open:
+            return
+        target = session.rtcp_destination(self.ports.rtcp_remote)
         if target is None:
             return  # on hold with c=0.0.0.0: nowhere (never this host's own port + 1)
         session.rtcp.wall_offset = self._wall_offset
         report = session.rtcp_report(now)
         if report is None:
             return
-        (rtp if session.params.rtcp_mux else rtcp).sendto(report, target)
+        self._send("rtp" if session.params.rtcp_mux else "rtcp", report, target)
 
     def close(self) -> None:
         """Close both sockets."""
@@ -114,7 +204,33 @@ class RtpEndpoint:
             if transport is not None:
                 transport.close()
         self.rtp = self.rtcp = None
-        self.session = None
+        if self._batched is not None:
+            self._batched.detach(self._token)
+            self._batched = None
+        for sock in (self._rtp_sock, self._rtcp_sock):
+            if sock is not None:
+                sock.close()
+        self._rtp_sock = self._rtcp_sock = None
+        self._rtp_fd = self._rtcp_fd = -1
+        self._native_sendto = None
+        self.ports.session = None
+
+    def read_in_batches(self, batched: BatchedRtp, rtp: socket.socket, rtcp: socket.socket) -> None:
+        """Hand the bound sockets to the batched reader (the native path)."""
+        self._rtp_sock, self._rtcp_sock = rtp, rtcp
+        self._rtp_fd, self._rtcp_fd = rtp.fileno(), rtcp.fileno()
+        self._native_sendto = batched.sendto
+        self._batched = batched
+        self._token = batched.attach(self.ports, rtp, rtcp)
+
+    async def read_with_asyncio(self, rtp: socket.socket, rtcp: socket.socket) -> None:
+        """One asyncio datagram endpoint a socket (the pure-Python path)."""
+        self.rtp, _ = await self.loop.create_datagram_endpoint(
+            functools.partial(_RtpProtocol, self), sock=rtp
+        )
+        self.rtcp, _ = await self.loop.create_datagram_endpoint(
+            functools.partial(_RtcpProtocol, self), sock=rtcp
+        )
 
 
 def _bind_udp(bind: str, port: int, family: socket.AddressFamily) -> socket.socket | None:
@@ -136,11 +252,12 @@ def _bind_udp(bind: str, port: int, family: socket.AddressFamily) -> socket.sock
 
 
 async def open_rtp_endpoint(
-    bind: str, ports: PortAllocator, attempts: int = 8
+    bind: str, ports: PortAllocator, attempts: int = 8, batched: BatchedRtp | None = None
 ) -> RtpEndpoint | None:
     """Bind an RTP/RTCP port pair from the allocator; None when none can be had.
 
-    Ports another process holds are skipped (the machine may be shared).
+    Ports another process holds are skipped (the machine may be shared). With
+    ``batched``, the sockets are read by it; else by asyncio, one endpoint each.
     """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
@@ -156,11 +273,9 @@ async def open_rtp_endpoint(
             ports.quarantine(port)
             continue
         endpoint = RtpEndpoint(loop, port)
-        endpoint.rtp, _ = await loop.create_datagram_endpoint(
-            functools.partial(_RtpProtocol, endpoint), sock=rtp
-        )
-        endpoint.rtcp, _ = await loop.create_datagram_endpoint(
-            functools.partial(_RtcpProtocol, endpoint), sock=rtcp
-        )
+        if batched is not None:
+            endpoint.read_in_batches(batched, rtp, rtcp)
+        else:
+            await endpoint.read_with_asyncio(rtp, rtcp)
         return endpoint
     return None

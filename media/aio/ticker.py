@@ -35,6 +35,9 @@ class Ticker:
             at most :attr:`window` of them.
         on_lateness: if set, called with each wake-up's delay (seconds), e.g. to
             feed a metrics histogram; it must return at once.
+        receive: if set, called with the time at each wake-up before any participant
+            ticks: the batched RTP reader takes the datagrams waiting
+            (media/aio/rtp_batch.py), so each jitter buffer has what came before its pull.
     """
 
     window = 60_000
@@ -46,6 +49,7 @@ class Ticker:
         self._task: asyncio.Task[None] | None = None
         self.lateness: list[float] = []
         self.on_lateness: Callable[[float], None] | None = None
+        self.receive: Callable[[float], None] | None = None
         self.ticks = 0
         self.skipped = 0
 
@@ -102,6 +106,11 @@ class Ticker:
             self._tick_all(now, ticks, skipped)
 
     def _tick_all(self, now: float, ticks: int, skipped: int) -> None:
+        if self.receive is not None:
+            try:
+                self.receive(now)
+            except Exception:  # the calls still tick on what their buffers hold
+                log.exception("reading RTP failed")
         if skipped:
             self.skipped += skipped
             for participant in self._snapshot:

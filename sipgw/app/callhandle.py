@@ -29,6 +29,7 @@ from agent.amd.config import AmdRequest
 from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import ConsultLeg, JoinHow
+from media.aio.callmedia import CallMedia
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
@@ -152,7 +153,9 @@ class CallHandle:
     is for answered calls only."""
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
-    sent_ahead: bool = False
+    rtp_step: CallMedia | None = None
+    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py), made
+    at the first tick and again whenever the agent changes (a bridge takes over)."""
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
     purpose: CallPurpose | None = None
@@ -175,8 +178,6 @@ class CallHandle:
     none (inbound calls, ``off``)."""
     recorder: CallRecorder | None = None
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.recording`)."""
-    early_frame: bytes | None = None
-    """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
     dtmf_sent: str = ""
     """Every digit the agent keyed in this call, in order (judged as one sequence)."""
     line: str = ""
@@ -261,19 +262,21 @@ class CallHandle:
             self.dtmf_sent += keyed.digits
 
     def audio_ready(self) -> None:
-        """Talkspurt fast path: send the next tick's packet now (see MediaSession)."""
-        session, agent, endpoint = self.session, self.agent, self.endpoint
-        if self.sent_ahead or session is None or agent is None or endpoint is None:
-            return
-        now = asyncio.get_running_loop().time()
-        if not session.can_send_early(now):
-            return
-        frame = agent.next_frame()
-        if frame is not None:
-            endpoint.send(session.packets_for(frame, now))
-            self.sent_ahead = True
-            self.early_frame = frame
+        """Talkspurt fast path: send the next tick's packet now (see media/aio/callmedia.py)."""
+        step = self._current_media()
+        if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
             self.counted.early_send()
+
+    def _current_media(self) -> CallMedia | None:
+        """The call's media step for its session, agent and sockets as they are now."""
+        step, agent = self.rtp_step, self.agent
+        if step is not None and step.agent is agent:
+            return step
+        session, endpoint = self.session, self.endpoint
+        if session is None or agent is None or endpoint is None:
+            return None
+        self.rtp_step = step = CallMedia(session, agent, endpoint)
+        return step
 
     def clear_audio(self) -> int:
         """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
@@ -369,28 +372,15 @@ class CallHandle:
 
     def tick(self, now: float) -> None:
         """One 20 ms step: caller frame to the agent, agent frame to RTP, both to the recorder."""
-        session, agent, endpoint = self.session, self.agent, self.endpoint
-        if session is None or agent is None or endpoint is None:
-            return
-        session.poll_ingress(now)
-        caller_frame = session.caller_frame(now)
-        agent.on_caller_frame(caller_frame)
-        agent_frame = None
-        if self.sent_ahead:
-            self.sent_ahead = False  # this tick's packet already went out early
-            agent_frame, self.early_frame = self.early_frame, None
-        elif session.params.send and session.may_send(now):
-            agent_frame = agent.next_frame()
-            packets = session.packets_for(agent_frame, now)
-            if packets:
-                endpoint.send(packets)
-        else:
-            # On hold, before the ACK, or while the peer is silent (media/liveness.py):
-            # nothing goes out and the agent's audio waits.
-            session.packets_for(None, now)
-        endpoint.send_rtcp(now)
+        step = self.rtp_step
+        if step is None or step.agent is not self.agent:
+            step = self._current_media()
+            if step is None:
+                return
+        step.tick(now)
         if self.recorder is not None:
-            self.recorder.tick(caller_frame, agent_frame)
+            self.recorder.tick(step.caller_frame, step.agent_frame)
+        session = step.session
         if session.digits_pending:
             for digit in session.take_digits():
                 self.dtmf_received(digit, "RFC 4733")

@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
 from agent.observer import AgentObserver
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.aio.rtp_endpoint import RtpEndpoint
 from media.aio.ticker import Ticker
 from media.jitterbuffer import JitterBufferConfig
 from media.liveness import LivenessConfig
@@ -67,6 +67,7 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
 from sipgw.app.lines.build import Line
+from sipgw.app.mediaio import MediaIO
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.recording import Recordings
 from sipgw.call import CallInfo, CallKey, CallState
@@ -152,6 +153,8 @@ class CallPath:
         self.config = config
         self.ports = ports
         self.ticker = ticker
+        self.media_io = MediaIO(config.rtp_read_window_ms / 1000)
+        """How the calls' RTP sockets are read (:mod:`sipgw.app.mediaio`)."""
         self.recordings = recordings
         self.counted = counted
         self.gate = gate
@@ -235,7 +238,7 @@ class CallPath:
 
     async def open_rtp(self) -> RtpEndpoint | None:
         """Bind a free RTP port pair; None when the range is exhausted."""
-        return await open_rtp_endpoint(self.config.bind, self.ports)
+        return await self.media_io.open_endpoint(self.config.bind, self.ports)
 
     def close_rtp(self, endpoint: RtpEndpoint) -> None:
         """Close an RTP port pair and give its ports back."""
@@ -429,6 +432,7 @@ class CallPath:
             handle.direction, handle.end_reason, handle.quality, handle.leg, handle.line
         )
         self.feed.call_ended(handle)
+        handle.rtp_step = None  # it holds the agent, which holds the handle
         if handle.endpoint is not None:
             self.close_rtp(handle.endpoint)
             handle.endpoint = None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sipgw import __version__
+from sipgw.app import collector
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
@@ -371,11 +371,9 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources)
     if failed is not None:
         return failed
-    # Move everything start-up allocated (imported modules, SDKs) out of the
-    # collector's reach: full collections over ~100k such objects stalled the
-    # event loop (and with it the 20 ms ticker) for 60-130 ms.
-    gc.collect()
-    gc.freeze()
+    # Full collections stalled the event loop, and with it the 20 ms ticker, for
+    # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/collector.py.
+    collector.settle()
     tag = f"worker {worker}: " if worker else ""
     for name, address, bound in gateway.sip.listening:
         print(f"{tag}listening on {name.lower()}:{address}:{bound}", flush=True)

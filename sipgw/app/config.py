@@ -207,6 +207,14 @@ class CallSection:
         300, env="SIPGW_JITTER_MAX_MS", flag="--jitter-max-ms", metavar="MS", parse=milliseconds,
         help="Jitter buffer: highest adaptive delay, ms.",
     )  # fmt: skip
+    rtp_read_window_ms: float = setting(
+        2.0, env="SIPGW_RTP_READ_WINDOW_MS", flag="--rtp-read-window-ms", metavar="MS",
+        parse=non_negative,
+        help="Native media path only: after reading the calls' RTP between two ticks, rest "
+        "this long before the next such read, so that under load one read serves many calls; "
+        "a packet waits at most this long (each 20 ms tick reads all that came); 0 = read as "
+        "soon as anything comes.",
+    )  # fmt: skip
     srtp: str = setting(
         "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",
         parse=choice(*SRTP_POLICIES),

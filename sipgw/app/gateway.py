@@ -269,6 +269,8 @@ class Gateway:
         self._sip = await open_sip_endpoint(
             _transports(self.config, self.limits), make_ua, self._on_event
         )
+        log.info("%s", self.calls.media_io.describe())
+        self.calls.media_io.start(self.ticker)
         self.ticker.start()
         self._watch_overload()
         self._background += await warm_up(self.factories(), WARM_UP_WAIT)
@@ -320,6 +322,7 @@ class Gateway:
         await self.trunks.stop()
         self.recordings.stop()
         await self.ticker.stop()
+        self.calls.media_io.stop(self.ticker)
         await self.calls.wait_tasks(grace)
         self.sip.close()
         self._closed = True

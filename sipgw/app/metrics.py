@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -35,6 +35,7 @@ from agent.observer import (
     Service,
     SpeculativeOutcome,
 )  # fmt: skip
+from media import _accel
 from media.quality import CallQuality
 from sipgw.app.counters import Counters
 
@@ -223,6 +224,14 @@ class GatewayMetrics:
             ["direction", "leg", "outcome", "line"],
             registry=registry,
         )
+        self.media_path = Gauge(
+            "sipgw_media_path",
+            '1 for the media path this process runs (docs/performance.md, "The native media '
+            'path"): native (the hot modules compiled, RTP read in batches) or pure (Python).',
+            ["path"],
+            registry=registry,
+        )
+        self.media_path.labels(path=_accel.PATH).set(1)
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "

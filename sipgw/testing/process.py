@@ -116,15 +116,21 @@ def tail(path: str | Path, lines: int = 60, max_bytes: int = 64 * 1024) -> str:
 CHECKOUT = Path(__file__).resolve().parents[2]
 """The directory that holds ``sipgw/``, put on a child's ``PYTHONPATH``."""
 _SCRUBBED_PREFIXES = ("SIPGW_", "ASSEMBLYAI_", "OPENAI_", "ELEVENLABS_")
+_KEPT = frozenset({"SIPGW_PURE_PYTHON"})
+"""Kept all the same: which media path the run tests (scripts/test runs the pure-Python one
+with ``SIPGW_PURE_PYTHON=1``, media/_accel.py), the children included."""
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """An environment for a child of ours: this one without gateway or cloud settings.
 
-    A developer's own ``SIPGW_*`` or vendor keys never leak into a test or benchmark;
-    the checkout is importable even when sipgw is not installed; output is unbuffered.
+    A developer's own ``SIPGW_*`` or vendor keys never leak into a test or benchmark (but
+    ``SIPGW_PURE_PYTHON``, the media path under test); the checkout is importable even when
+    sipgw is not installed; output is unbuffered.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env = {
+        k: v for k, v in os.environ.items() if k in _KEPT or not k.startswith(_SCRUBBED_PREFIXES)
+    }
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(CHECKOUT) + (os.pathsep + path if path else "")
     env["PYTHONUNBUFFERED"] = "1"

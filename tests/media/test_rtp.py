@@ -39,7 +39,7 @@ def test_parse_all_header_features() -> None:
     assert not p.marker
     assert p.sequence_number == 0xFFFF
     assert p.timestamp == 0xFFFFFFFF
-    assert p.csrc == [10, 11]
+    assert p.csrc == (10, 11)
     assert p.extension_profile == 0xBEDE
     assert p.extension == bytes.fromhex("10ff0000")
     assert p.payload == b"\xd5" * 160
@@ -98,8 +98,8 @@ def test_padding_may_cover_whole_payload() -> None:
         RtpPacket(payload_type=128),
         RtpPacket(sequence_number=65536),
         RtpPacket(timestamp=-1),
-        RtpPacket(csrc=list(range(16))),
-        RtpPacket(csrc=[2**32]),
+        RtpPacket(csrc=tuple(range(16))),
+        RtpPacket(csrc=(2**32,)),
         RtpPacket(extension_profile=0x10000),
         RtpPacket(extension_profile=1, extension=b"abc"),
         RtpPacket(padding_size=256),
@@ -119,7 +119,7 @@ packets = st.builds(
     ssrc=st.integers(0, 0xFFFFFFFF),
     marker=st.booleans(),
     payload=st.binary(max_size=300),
-    csrc=st.lists(st.integers(0, 0xFFFFFFFF), max_size=15),
+    csrc=st.lists(st.integers(0, 0xFFFFFFFF), max_size=15).map(tuple),
     extension_profile=st.none() | st.integers(0, 0xFFFF),
     extension=st.binary(max_size=40).map(lambda b: b[: len(b) // 4 * 4]),
     padding_size=st.integers(0, 255),

@@ -121,6 +121,9 @@ class LegHandle(CallHandle):
     ) -> None:
         super().__init__(call, CallLog.for_call(log, call), sip, gate, counted, details=details)
         self.media = media
+        self.sent_ahead = False
+        self.early_frame: bytes | None = None
+        """The agent frame :meth:`audio_ready` sent ahead of this tick (for the recording)."""
         self.tones = InbandDtmf()
         self.ending: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.idle_timer: asyncio.TimerHandle | None = None

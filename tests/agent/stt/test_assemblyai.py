@@ -910,19 +910,28 @@ async def test_a_cancelled_connect_terminates_the_session(fake) -> None:
     await stt.close()
 
 
+class FailingOnce:
+    """The client's audio uplink, whose first ``pop`` raises (the uplink may be compiled:
+    its methods cannot be patched, so the client gets this stand-in instead)."""
+
+    def __init__(self, uplink: object, error: Exception) -> None:
+        self._uplink = uplink
+        self._errors = [error]
+
+    def pop(self) -> bytes | None:
+        if self._errors:
+            raise self._errors.pop()
+        return self._uplink.pop()  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._uplink, name)
+
+
 async def test_a_send_error_terminates_the_session_before_replacing_it(
     fake, stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stt, events = await open_stt(fake, stack)
-    failures = [RuntimeError("boom")]
-
-    def pop() -> bytes | None:
-        if failures:
-            raise failures.pop()
-        return original()
-
-    original = stt._audio.pop
-    monkeypatch.setattr(stt._audio, "pop", pop)
+    monkeypatch.setattr(stt, "_audio", FailingOnce(stt._audio, RuntimeError("boom")))
     async with Ticker(stt, tone(300) + silence(200)):
         await events.wait(SttReconnected)
     first, second = fake.sessions[:2]

@@ -1,4 +1,8 @@
-"""One call's RTP/RTCP sockets (media.aio.rtp_endpoint), on real loopback sockets."""
+"""One call's RTP/RTCP sockets (media.aio.rtp_endpoint), on real loopback sockets.
+
+Every test runs with both readers: asyncio's datagram endpoints (the pure-Python path) and
+the batched reader of the native path (media.aio.rtp_batch, on ``media._rtpio``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from media.aio.rtp_batch import BatchedRtp
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.liveness import LivenessConfig
 from media.ports import PortAllocator
@@ -51,9 +56,20 @@ def peer() -> Iterator[Peer]:
     far.close()
 
 
+@pytest.fixture(params=["asyncio", "batched"])
+async def batched(request: pytest.FixtureRequest) -> AsyncIterator[BatchedRtp | None]:
+    """The reader: None (asyncio's endpoints) or the native path's batched reader."""
+    if request.param == "asyncio":
+        yield None
+        return
+    reader = BatchedRtp(asyncio.get_running_loop(), window=0.0)
+    yield reader
+    reader.close()
+
+
 @pytest.fixture
-async def endpoint() -> AsyncIterator[RtpEndpoint]:
-    opened = await open_rtp_endpoint("127.0.0.1", PortAllocator(40000, 60000))
+async def endpoint(batched: BatchedRtp | None) -> AsyncIterator[RtpEndpoint]:
+    opened = await open_rtp_endpoint("127.0.0.1", PortAllocator(40000, 60000), batched=batched)
     assert opened is not None
     yield opened
     opened.close()
@@ -107,19 +123,19 @@ async def until(condition: object, within: float = 5.0) -> None:
 
 async def test_binds_an_even_port_and_the_one_above_it(endpoint: RtpEndpoint) -> None:
     assert endpoint.port % 2 == 0
-    assert endpoint.rtp is not None and endpoint.rtcp is not None
-    assert endpoint.rtp.get_extra_info("sockname")[1] == endpoint.port
-    assert endpoint.rtcp.get_extra_info("sockname")[1] == endpoint.port + 1
+    assert endpoint.bound_ports() == (endpoint.port, endpoint.port + 1)
 
 
-async def test_a_pair_another_process_holds_part_of_is_skipped() -> None:
+async def test_a_pair_another_process_holds_part_of_is_skipped(
+    batched: BatchedRtp | None,
+) -> None:
     low = free_ports(4)
     ports = PortAllocator(low, low + 3)  # two pairs: low and low + 2; one cools down
     held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     held.bind(("127.0.0.1", low + 1))  # the RTCP port of the first pair
     try:
         for _ in range(6):  # whatever the random order, the held pair is skipped
-            opened = await open_rtp_endpoint("127.0.0.1", ports, attempts=2)
+            opened = await open_rtp_endpoint("127.0.0.1", ports, attempts=2, batched=batched)
             assert opened is not None and opened.port == low + 2
             opened.close()
             await asyncio.sleep(0)  # the transports close their sockets on the next turn
@@ -128,12 +144,12 @@ async def test_a_pair_another_process_holds_part_of_is_skipped() -> None:
         held.close()
 
 
-async def test_none_once_the_range_is_used_up() -> None:
+async def test_none_once_the_range_is_used_up(batched: BatchedRtp | None) -> None:
     low = free_ports(2)
     ports = PortAllocator(low, low + 1)
-    first = await open_rtp_endpoint("127.0.0.1", ports)
+    first = await open_rtp_endpoint("127.0.0.1", ports, batched=batched)
     assert first is not None
-    assert await open_rtp_endpoint("127.0.0.1", ports) is None
+    assert await open_rtp_endpoint("127.0.0.1", ports, batched=batched) is None
     first.close()
 
 
@@ -263,12 +279,13 @@ async def test_with_rtcp_mux_our_report_goes_to_the_rtp_port(
     assert data[1] in (200, 201)
 
 
-async def test_close_releases_both_sockets() -> None:
+async def test_close_releases_both_sockets(batched: BatchedRtp | None) -> None:
     low = free_ports(2)
-    opened = await open_rtp_endpoint("127.0.0.1", PortAllocator(low, low + 1))
+    opened = await open_rtp_endpoint("127.0.0.1", PortAllocator(low, low + 1), batched=batched)
     assert opened is not None and opened.port == low
     opened.close()
-    assert opened.rtp is None and opened.session is None
+    assert not opened.is_open and opened.session is None
+    assert opened.bound_ports() == (0, 0)
     await asyncio.sleep(0)
     for port in (low, low + 1):  # free again
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -183,6 +183,7 @@ def test_no_series_is_labelled_per_call() -> None:
         metrics.call_ended("inbound", reason, _quality(10.0, 1.0, 4.0, 50.0))
     allowed = {
         "direction", "leg", "outcome", "stage", "service", "kind", "aor", "le", "line", "why",
+        "path",
     }  # fmt: skip
     for family in text_string_to_metric_families(metrics.render()[0].decode()):
         for sample in family.samples:
@@ -211,3 +212,12 @@ async def test_an_echo_call_shows_in_the_metrics() -> None:
     assert sample_value(text, "sipgw_call_mos_count") == 1
     assert (sample_value(text, "sipgw_tick_lateness_seconds_count") or 0) > 10
     assert (sample_value(text, "sipgw_ticks_total") or 0) > 10
+
+
+def test_the_media_path_in_use_is_exported() -> None:
+    from media import _accel
+
+    text, _ = GatewayMetrics(_Source()).render()
+    assert sample_value(text, "sipgw_media_path", path=_accel.PATH) == 1
+    other = "pure" if _accel.PATH == "native" else "native"
+    assert f'sipgw_media_path{{path="{other}"}}'.encode() not in text

@@ -27,8 +27,10 @@ def test_child_env_drops_our_settings_and_finds_the_checkout(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-mine")
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     monkeypatch.setenv("KEEP_ME", "1")
+    monkeypatch.setenv("SIPGW_PURE_PYTHON", "1")  # the path under test: the children's too
     env = child_env({"SIPGW_GREETING": "Hi."})
     assert "SIPGW_AGENT" not in env and "OPENAI_API_KEY" not in env
+    assert env["SIPGW_PURE_PYTHON"] == "1"
     assert env["SIPGW_GREETING"] == "Hi." and env["KEEP_ME"] == "1"
     assert env["PYTHONPATH"].split(":") == [str(CHECKOUT), "/elsewhere"]
     assert (CHECKOUT / "sipgw" / "__init__.py").is_file()

@@ -1,0 +1,148 @@
+"""Which media path runs: the compiled one, or the pure-Python reference; chosen at import.
+
+The Python modules are the one source of truth. A build with a C compiler
+(``scripts/build-native``, run by ``scripts/serve`` and ``scripts/test``; or ``pip wheel``)
+compiles the hot ones with mypyc, next to their sources, and builds ``media._rtpio``
+(batched UDP receive), then writes ``media/_native_build.json``: the compiled modules
+and a hash of each one's source. The first import of ``media`` (``agent`` imports it
+first too) calls :func:`select`, which decides once for the process:
+
+- ``native`` when the build is there and every compiled module's source still hashes
+  as it did at the build;
+- ``pure`` otherwise: ``SIPGW_PURE_PYTHON=1`` asked for it, nothing was built (no
+  compiler), or a source changed since the build (a stale build never runs). Then a
+  finder ahead of the others makes every compiled module load from its ``.py``: all
+  or none, since compiled modules call each other directly.
+
+:data:`PATH` and :data:`REASON` say which and why (the start-up log line and
+``/metrics`` show them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+
+__all__ = [
+    "MANIFEST",
+    "PATH",
+    "REASON",
+    "PureFinder",
+    "compiled_file",
+    "decide",
+    "native",
+    "read_manifest",
+    "select",
+    "source_hash",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "media" / "_native_build.json"
+"""Written by the build: ``{"modules": {name: source sha256}, "extensions": [...]}``."""
+
+PATH = "pure"
+"""``native`` or ``pure``, once :func:`select` ran."""
+REASON = "not chosen yet"
+"""Why, in words (e.g. ``SIPGW_PURE_PYTHON=1``, ``media/jitterbuffer.py changed since the
+build``)."""
+
+_selected = False
+
+
+def source_hash(path: Path) -> str:
+    """The sha256 of a module's source, as the build records it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _source_path(module: str, root: Path = ROOT) -> Path:
+    return root.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
+    """The build's compiled modules and their sources' hashes; None when there is none."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    modules = data.get("modules") if isinstance(data, dict) else None
+    if not isinstance(modules, dict):
+        return None
+    return {str(name): str(digest) for name, digest in modules.items()}
+
+
+def _stale(modules: Mapping[str, str], root: Path) -> str | None:
+    """The first compiled module whose source changed (or whose build output is gone)."""
+    for name, digest in modules.items():
+        source = _source_path(name, root)
+        try:
+            if source_hash(source) != digest:
+                return f"{source.relative_to(root)} changed since the build"
+        except OSError:
+            return f"{source.relative_to(root)} is missing"
+        if not compiled_file(name, root):
+            return f"the compiled {name} is missing"
+    return None
+
+
+def compiled_file(module: str, root: Path = ROOT) -> bool:
+    """Whether the module's compiled build sits next to its source."""
+    source = _source_path(module, root)
+    return any(
+        source.with_name(source.stem + suffix).exists()
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    )
+
+
+def decide(
+    env: Mapping[str, str], modules: Mapping[str, str] | None, root: Path = ROOT
+) -> tuple[str, str]:
+    """``(path, reason)`` for this environment and build (see the module docstring)."""
+    if env.get("SIPGW_PURE_PYTHON", "") not in ("", "0"):
+        return "pure", "SIPGW_PURE_PYTHON=1"
+    if modules is None:
+        return "pure", "not built (scripts/build-native builds it where a C compiler is)"
+    stale = _stale(modules, root)
+    if stale is not None:
+        return "pure", f"stale build: {stale} (run scripts/build-native)"
+    return "native", f"{len(modules)} modules compiled with mypyc, batched RTP I/O"
+
+
+class PureFinder:
+    """Loads the named modules from their sources, ahead of their compiled builds."""
+
+    def __init__(self, modules: Iterable[str], root: Path = ROOT) -> None:
+        self.modules = frozenset(modules)
+        self.root = root
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name not in self.modules:
+            return None
+        return importlib.util.spec_from_file_location(name, _source_path(name, self.root))
+
+
+def select() -> None:
+    """Choose the path for this process (the first call decides; later ones do nothing)."""
+    global PATH, REASON, _selected
+    if _selected:
+        return
+    _selected = True
+    modules = read_manifest()
+    PATH, REASON = decide(os.environ, modules)
+    if PATH == "pure":
+        compiled = [name for name in (modules or {}) if compiled_file(name)]
+        if compiled:
+            sys.meta_path.insert(0, PureFinder(compiled))
+
+
+def native() -> bool:
+    """Whether the compiled path runs (after :func:`select`)."""
+    return PATH == "native"

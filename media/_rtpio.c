@@ -1,0 +1,459 @@
+/* media._rtpio: batched UDP receive and direct sends for the RTP path (Linux).
+ *
+ * The accelerated media path (docs/performance.md, "The native media path") reads every
+ * call's RTP and RTCP sockets in batches instead of one event-loop callback per datagram:
+ * a Poller holds the sockets in an epoll set of its own; drain() asks epoll which are
+ * readable and takes what each holds with recvmmsg(2), the kernel's receive time of each
+ * datagram included (SO_TIMESTAMPNS), mapped onto CLOCK_MONOTONIC (the event loop's clock).
+ * send() is sendto(2) straight from the caller's bytes.
+ *
+ * Nothing here knows RTP: datagrams come out as (token, data, (host, port), arrival) and
+ * the compiled media code (media/session.py) judges them exactly as on the pure-Python
+ * path. Tokens are the small integers the caller chose when adding a socket.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 16         /* datagrams per recvmmsg call */
+#define MAX_EVENTS 256   /* sockets per epoll_wait */
+#define DATAGRAM_MAX 2048 /* RTP over UDP: far above 172 octets; larger datagrams are cut */
+
+typedef struct {
+    int fd;                        /* -1: free */
+    struct sockaddr_storage last;  /* the last source seen */
+    socklen_t last_len;
+    PyObject *last_addr;           /* its (host, port) tuple, reused while the source stays */
+    unsigned long errors;          /* receive errors (ICMP port unreachable, ...) */
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    int epfd;
+    Slot *slots;
+    Py_ssize_t nslots;
+    unsigned long long datagrams;  /* datagrams received */
+    unsigned long long truncated;  /* datagrams longer than DATAGRAM_MAX, dropped */
+    unsigned long long wakeups;    /* drain() calls that found something */
+    /* receive buffers, reused */
+    struct mmsghdr msgs[BATCH];
+    struct iovec iovs[BATCH];
+    struct sockaddr_storage addrs[BATCH];
+    char bufs[BATCH][DATAGRAM_MAX];
+    char ctrl[BATCH][CMSG_SPACE(sizeof(struct timespec)) + 64];
+} Poller;
+
+static double
+clock_seconds(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static PyObject *
+address_tuple(const struct sockaddr_storage *addr)
+{
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+    } else {
+        return Py_BuildValue("(si)", "", 0);
+    }
+    return Py_BuildValue("(si)", host, port);
+}
+
+static int
+same_address(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr_storage *b,
+             socklen_t blen)
+{
+    if (alen != blen || a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a, *y = (const struct sockaddr_in6 *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+    return 0;
+}
+
+static int
+Poller_init(Poller *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist))
+        return -1;
+    self->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epfd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    self->slots = NULL;
+    self->nslots = 0;
+    for (int i = 0; i < BATCH; i++) {
+        self->iovs[i].iov_base = self->bufs[i];
+        self->iovs[i].iov_len = DATAGRAM_MAX;
+    }
+    return 0;
+}
+
+static void
+Poller_dealloc(Poller *self)
+{
+    if (self->epfd >= 0)
+        close(self->epfd);
+    for (Py_ssize_t i = 0; i < self->nslots; i++)
+        Py_XDECREF(self->slots[i].last_addr);
+    PyMem_Free(self->slots);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Poller_add(Poller *self, PyObject *args)
+{
+    int fd;
+    Py_ssize_t token;
+    if (!PyArg_ParseTuple(args, "in", &fd, &token))
+        return NULL;
+    if (token < 0 || token > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "token must be in 0..2**24");
+        return NULL;
+    }
+    if (token >= self->nslots) {
+        Py_ssize_t n = self->nslots ? self->nslots : 64;
+        while (n <= token)
+            n *= 2;
+        Slot *slots = PyMem_Realloc(self->slots, (size_t)n * sizeof(Slot));
+        if (slots == NULL)
+            return PyErr_NoMemory();
+        for (Py_ssize_t i = self->nslots; i < n; i++) {
+            slots[i].fd = -1;
+            slots[i].last_len = 0;
+            slots[i].last_addr = NULL;
+            slots[i].errors = 0;
+        }
+        self->slots = slots;
+        self->nslots = n;
+    }
+    Slot *slot = &self->slots[token];
+    if (slot->fd != -1) {
+        PyErr_Format(PyExc_ValueError, "token %zd is in use", token);
+        return NULL;
+    }
+    int on = 1;
+    /* the kernel's receive time of each datagram, as CLOCK_REALTIME */
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)token};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    slot->fd = fd;
+    slot->last_len = 0;
+    Py_CLEAR(slot->last_addr);
+    slot->errors = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Poller_remove(Poller *self, PyObject *args)
+{
+    Py_ssize_t token;
+    if (!PyArg_ParseTuple(args, "n", &token))
+        return NULL;
+    if (token < 0 || token >= self->nslots || self->slots[token].fd == -1)
+        Py_RETURN_NONE;
+    Slot *slot = &self->slots[token];
+    /* the socket may be closed already (then epoll has dropped it) */
+    epoll_ctl(self->epfd, EPOLL_CTL_DEL, slot->fd, NULL);
+    slot->fd = -1;
+    slot->last_len = 0;
+    Py_CLEAR(slot->last_addr);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Poller_errors(Poller *self, PyObject *args)
+{
+    Py_ssize_t token;
+    if (!PyArg_ParseTuple(args, "n", &token))
+        return NULL;
+    if (token < 0 || token >= self->nslots)
+        return PyLong_FromLong(0);
+    return PyLong_FromUnsignedLong(self->slots[token].errors);
+}
+
+/* The lists drain() appends to, one entry per datagram in each. */
+typedef struct {
+    PyObject *tokens, *datas, *sources, *arrivals;
+} Columns;
+
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    if (item == NULL)
+        return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+/* Take what one socket holds (at most BATCH datagrams a call, until it is empty). */
+static int
+drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns *out,
+             Py_ssize_t *count)
+{
+    Slot *slot = &self->slots[token];
+    for (;;) {
+        for (int i = 0; i < BATCH; i++) {
+            struct msghdr *h = &self->msgs[i].msg_hdr;
+            h->msg_name = &self->addrs[i];
+            h->msg_namelen = sizeof self->addrs[i];
+            h->msg_iov = &self->iovs[i];
+            h->msg_iovlen = 1;
+            h->msg_control = self->ctrl[i];
+            h->msg_controllen = sizeof self->ctrl[i];
+            h->msg_flags = 0;
+        }
+        int n = recvmmsg(slot->fd, self->msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return 0;
+            slot->errors++; /* ECONNREFUSED (an ICMP error) and the like: keep going */
+            if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
+                continue;
+            return 0;
+        }
+        for (int i = 0; i < n; i++) {
+            struct msghdr *h = &self->msgs[i].msg_hdr;
+            if (h->msg_flags & MSG_TRUNC) {
+                self->truncated++;
+                continue;
+            }
+            double arrival = now;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                    struct timespec ts;
+                    memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                    arrival = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - offset;
+                    if (arrival > now) /* never after the drain */
+                        arrival = now;
+                }
+            }
+            PyObject *addr;
+            if (slot->last_addr != NULL &&
+                same_address(&self->addrs[i], h->msg_namelen, &slot->last, slot->last_len)) {
+                addr = slot->last_addr;
+                Py_INCREF(addr);
+            } else {
+                addr = address_tuple(&self->addrs[i]);
+                if (addr == NULL)
+                    return -1;
+                Py_XSETREF(slot->last_addr, addr);
+                Py_INCREF(addr);
+                memcpy(&slot->last, &self->addrs[i], h->msg_namelen);
+                slot->last_len = h->msg_namelen;
+            }
+            if (append_new(out->sources, addr) < 0 ||
+                append_new(out->tokens, PyLong_FromSsize_t(token)) < 0 ||
+                append_new(out->datas, PyBytes_FromStringAndSize(
+                                           self->bufs[i], (Py_ssize_t)self->msgs[i].msg_len)) < 0 ||
+                append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0)
+                return -1;
+            self->datagrams++;
+            (*count)++;
+        }
+        if (n < BATCH)
+            return 0;
+    }
+}
+
+PyDoc_STRVAR(drain_doc,
+"drain(now, tokens, datas, sources, arrivals) -> count\n\n"
+"Every datagram the sockets hold right now, appended to the four lists (one entry per\n"
+"datagram in each: its socket's token, its bytes, its (host, port), its arrival).\n"
+"``now`` is the loop's time (CLOCK_MONOTONIC seconds); ``arrival`` is each datagram's\n"
+"kernel receive time on that clock (``now`` when the kernel gave none). Columns, not a\n"
+"tuple per datagram: nothing the garbage collector tracks is made per datagram.");
+
+static PyObject *
+Poller_drain(Poller *self, PyObject *args)
+{
+    double now;
+    Columns out;
+    if (!PyArg_ParseTuple(args, "dO!O!O!O!", &now, &PyList_Type, &out.tokens, &PyList_Type,
+                          &out.datas, &PyList_Type, &out.sources, &PyList_Type, &out.arrivals))
+        return NULL;
+    /* realtime - monotonic, read once a drain: kernel timestamps are CLOCK_REALTIME */
+    double offset = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_MONOTONIC);
+    struct epoll_event events[MAX_EVENTS];
+    Py_ssize_t count = 0;
+    for (;;) {
+        int n = epoll_wait(self->epfd, events, MAX_EVENTS, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        for (int i = 0; i < n; i++) {
+            Py_ssize_t token = (Py_ssize_t)events[i].data.u64;
+            if (token >= self->nslots || self->slots[token].fd == -1)
+                continue;
+            if (drain_socket(self, token, offset, now, &out, &count) < 0)
+                return NULL;
+        }
+        if (n < MAX_EVENTS)
+            break;
+    }
+    if (count)
+        self->wakeups++;
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+Poller_fileno(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong(self->epfd);
+}
+
+static PyObject *
+Poller_close(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->epfd >= 0) {
+        close(self->epfd);
+        self->epfd = -1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Poller_stats(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{sKsKsK}", "datagrams", self->datagrams, "truncated", self->truncated,
+                         "wakeups", self->wakeups);
+}
+
+static PyMethodDef Poller_methods[] = {
+    {"add", (PyCFunction)Poller_add, METH_VARARGS,
+     "add(fd, token): read this UDP socket in drain(), its datagrams tagged ``token``."},
+    {"remove", (PyCFunction)Poller_remove, METH_VARARGS, "remove(token): stop reading it."},
+    {"errors", (PyCFunction)Poller_errors, METH_VARARGS,
+     "errors(token): receive errors of that socket (ICMP port unreachable and the like)."},
+    {"drain", (PyCFunction)Poller_drain, METH_VARARGS, drain_doc},
+    {"fileno", (PyCFunction)Poller_fileno, METH_NOARGS,
+     "The epoll descriptor: readable when a socket has something."},
+    {"close", (PyCFunction)Poller_close, METH_NOARGS, "Close the epoll descriptor."},
+    {"stats", (PyCFunction)Poller_stats, METH_NOARGS, "Counters since the start."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PollerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._rtpio.Poller",
+    .tp_basicsize = sizeof(Poller),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "UDP sockets read in batches (epoll + recvmmsg, kernel receive times).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Poller_init,
+    .tp_dealloc = (destructor)Poller_dealloc,
+    .tp_methods = Poller_methods,
+};
+
+PyDoc_STRVAR(sendto_doc,
+"sendto(fd, data, host, port) -> errno\n\n"
+"One datagram; 0 when it went, else the errno (EAGAIN: the socket's buffer is full,\n"
+"ECONNREFUSED: an earlier ICMP error, ...). Nothing is raised for those.");
+
+static PyObject *
+rtpio_sendto(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "sendto(fd, data, host, port)");
+        return NULL;
+    }
+    int fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const char *host = PyUnicode_AsUTF8(args[2]);
+    long port = PyLong_AsLong(args[3]);
+    if (host == NULL || (port == -1 && PyErr_Occurred())) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    struct sockaddr_storage addr;
+    socklen_t len;
+    memset(&addr, 0, sizeof addr);
+    if (strchr(host, ':') == NULL) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+            goto bad_host;
+        len = sizeof *in;
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+            goto bad_host;
+        len = sizeof *in6;
+    }
+    ssize_t sent = sendto(fd, data.buf, (size_t)data.len, MSG_DONTWAIT, (struct sockaddr *)&addr, len);
+    PyBuffer_Release(&data);
+    return PyLong_FromLong(sent < 0 ? errno : 0);
+bad_host:
+    PyBuffer_Release(&data);
+    PyErr_Format(PyExc_ValueError, "not an IP address: %s", host);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"sendto", (PyCFunction)(void (*)(void))rtpio_sendto, METH_FASTCALL, sendto_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef rtpio_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "media._rtpio",
+    .m_doc = "Batched UDP receive (epoll + recvmmsg) and direct sends for the RTP path.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__rtpio(void)
+{
+    if (PyType_Ready(&PollerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&rtpio_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&PollerType);
+    if (PyModule_AddObject(m, "Poller", (PyObject *)&PollerType) < 0) {
+        Py_DECREF(&PollerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

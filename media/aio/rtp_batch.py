@@ -1,0 +1,110 @@
+"""Every call's RTP and RTCP sockets read in batches: the native path's receive side.
+
+One ``media._rtpio.Poller`` (an epoll set of its own) holds all the sockets; none of them
+is registered with the event loop. Datagrams are taken:
+
+- at the start of every tick (:meth:`BatchedRtp.drain`, the ticker's ``receive``), so
+  the jitter buffers have all that came before the frames are pulled;
+- between ticks, every ``window`` seconds while any call is up: one read serves every
+  call whose datagrams came meanwhile, instead of one event-loop wake-up a datagram,
+  and a datagram waits at most ``window`` (the caller's audio reaches the speech-to-text
+  at arrival, give or take the window). With ``window`` 0 the poller's one descriptor
+  is watched by the loop instead, and each wake-up reads all that waits.
+
+A timer, not a descriptor put to rest and woken again: taking a descriptor out of the
+loop's epoll set and back costs two ``epoll_ctl`` calls, and for an epoll descriptor
+nested in another one the kernel walks every socket under it each time (measured: 3 % of
+the gateway's CPU at 400 calls).
+
+Each datagram carries the kernel's receive time (``SO_TIMESTAMPNS``), so the jitter
+estimate and the RTP timeout see when it came, not when it was read. :class:`Demux`
+hands the datagrams to their sessions exactly as the per-socket protocols of
+media/aio/rtp_endpoint.py do on the pure-Python path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from media import _rtpio
+from media.demux import Demux, MediaPorts
+
+__all__ = ["DEFAULT_WINDOW", "BatchedRtp"]
+
+DEFAULT_WINDOW = 0.002
+"""Seconds between two reads outside the ticks (see the module docstring)."""
+
+
+class BatchedRtp:
+    """The batched reader of all calls' sockets, on one loop.
+
+    Attributes:
+        sendto: ``sendto(fd, data, host, port) -> errno`` (0 when sent).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: float = DEFAULT_WINDOW) -> None:
+        self.loop = loop
+        self.window = window
+        self.demux = Demux()
+        self.poller = _rtpio.Poller()
+        self.sendto = _rtpio.sendto
+        self._tokens: list[int] = []
+        self._datas: list[bytes] = []
+        self._sources: list[tuple[str, int]] = []
+        self._arrivals: list[float] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        if window <= 0:
+            loop.add_reader(self.poller.fileno(), self._readable)
+
+    def attach(self, ports: MediaPorts, rtp: socket.socket, rtcp: socket.socket) -> int:
+        """Read these sockets for ``ports``; returns the RTP token (for :meth:`detach`)."""
+        token = self.demux.attach(ports)
+        self.poller.add(rtp.fileno(), token)
+        self.poller.add(rtcp.fileno(), token + 1)
+        if self.window > 0 and self._timer is None and not self._closed:
+            self._timer = self.loop.call_later(self.window, self._poll)
+        return token
+
+    def detach(self, token: int) -> None:
+        """Stop reading a call's sockets (before they are closed)."""
+        self.poller.remove(token)
+        self.poller.remove(token + 1)
+        self.demux.detach(token)
+
+    def drain(self, now: float) -> None:
+        """Read every datagram waiting and hand each to its session."""
+        tokens, datas, sources, arrivals = self._tokens, self._datas, self._sources, self._arrivals
+        if self.poller.drain(now, tokens, datas, sources, arrivals):
+            try:
+                self.demux.dispatch(tokens, datas, sources, arrivals)
+            finally:
+                tokens.clear()
+                datas.clear()
+                sources.clear()
+                arrivals.clear()
+
+    def _poll(self) -> None:
+        """The read between ticks; again in ``window`` while any call is up."""
+        self._timer = None
+        if self._closed:
+            return
+        self.drain(self.loop.time())
+        if len(self.demux):
+            self._timer = self.loop.call_later(self.window, self._poll)
+
+    def _readable(self) -> None:
+        self.drain(self.loop.time())
+
+    def close(self) -> None:
+        """Stop reading (the sockets are the endpoints' to close)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.window <= 0:
+            self.loop.remove_reader(self.poller.fileno())
+        self.poller.close()

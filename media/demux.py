@@ -1,0 +1,90 @@
+"""Datagrams read in batches, handed to their calls' sessions; sans-IO.
+
+The native media path (media/aio/rtp_batch.py) reads every call's RTP and RTCP sockets
+together and gets back, for each datagram, its socket's token, its bytes, its source and
+its arrival, in four lists (columns: no object per datagram for the garbage collector to
+track). A token is the slot's index times two, plus one for the RTCP port. :class:`Demux` gives each
+datagram to what the per-socket protocols of the pure-Python path
+(media/aio/rtp_endpoint.py) give it to: the RTP port's to :meth:`MediaSession.receive`,
+the RTCP port's to :meth:`MediaSession.receive_rtcp`, with the same counting. Compiled,
+the loop costs well under a microsecond a datagram.
+"""
+
+from __future__ import annotations
+
+from media.session import MediaSession
+
+__all__ = ["Demux", "MediaPorts"]
+
+Address = tuple[str, int]
+
+
+class MediaPorts:
+    """One call's port pair as the demultiplexer sees it.
+
+    Attributes:
+        session: where the datagrams go (None: none yet, or the call ended).
+        rtcp_packets: datagrams on the RTCP port.
+        rtcp_remote: where the peer's RTCP comes from, once a report was taken
+            (our reports go back there: symmetric RTCP).
+    """
+
+    __slots__ = ("rtcp_packets", "rtcp_remote", "session")
+
+    def __init__(self) -> None:
+        self.session: MediaSession | None = None
+        self.rtcp_packets = 0
+        self.rtcp_remote: Address | None = None
+
+
+class Demux:
+    """Slots of port pairs by token; :meth:`dispatch` delivers a batch."""
+
+    __slots__ = ("_free", "_slots")
+
+    def __init__(self) -> None:
+        self._slots: list[MediaPorts | None] = []
+        self._free: list[int] = []
+
+    def attach(self, ports: MediaPorts) -> int:
+        """A slot for ``ports``; returns its RTP token (the RTCP one is that plus one)."""
+        if self._free:
+            index = self._free.pop()
+            self._slots[index] = ports
+        else:
+            index = len(self._slots)
+            self._slots.append(ports)
+        return index * 2
+
+    def detach(self, token: int) -> None:
+        """Free the slot of that RTP token (its datagrams still queued are dropped)."""
+        index = token // 2
+        if 0 <= index < len(self._slots) and self._slots[index] is not None:
+            self._slots[index] = None
+            self._free.append(index)
+
+    def __len__(self) -> int:
+        return len(self._slots) - len(self._free)
+
+    def dispatch(
+        self, tokens: list[int], datas: list[bytes], sources: list[Address], arrivals: list[float]
+    ) -> None:
+        """Give every datagram to its call's session, in the order read."""
+        slots = self._slots
+        for i in range(len(tokens)):
+            token = tokens[i]
+            index = token >> 1
+            if index >= len(slots):
+                continue
+            ports = slots[index]
+            if ports is None:
+                continue
+            session = ports.session
+            if token & 1:
+                ports.rtcp_packets += 1
+                # Only the host our RTP goes to may report on this call (the session
+                # checks); our reports then go back to where its reports come from.
+                if session is not None and session.receive_rtcp(datas[i], arrivals[i], sources[i]):
+                    ports.rtcp_remote = sources[i]
+            elif session is not None:
+                session.receive(datas[i], sources[i], arrivals[i])

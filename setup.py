@@ -1,0 +1,139 @@
+"""The native build: the hot modules compiled with mypyc, and media._rtpio (docs/performance.md).
+
+Everything else about the package is in pyproject.toml. The compiled modules are an
+accelerator: the same sources run as plain Python wherever they are not built
+(media/_accel.py chooses at import). What is built:
+
+- ``SIPGW_BUILD_NATIVE=0`` (what ``scripts/serve`` and ``scripts/test`` install with, before
+  they run ``scripts/build-native``): nothing, a pure-Python install;
+- otherwise (``pip wheel .``, ``pip install .``, ``scripts/build-native``): the modules of
+  :data:`COMPILED` with mypyc and the C extension, when mypy and a C compiler are there.
+  A build that fails leaves a pure-Python install and says why, unless
+  ``SIPGW_BUILD_NATIVE=1`` demands the native one.
+
+Each build writes ``media/_native_build.json``: the compiled modules and their sources'
+hashes, which media/_accel.py checks before it lets the compiled ones run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+
+COMPILED = (
+    # media: the per-packet and per-frame path, and everything it calls
+    "media/rtp.py",
+    "media/seqnum.py",
+    "media/jitterbuffer.py",
+    "media/gaps.py",
+    "media/plc.py",
+    "media/g711.py",
+    "media/ingress.py",
+    "media/vad.py",
+    "media/sender.py",
+    "media/session.py",
+    "media/pacer.py",
+    "media/dtmf.py",
+    "media/dtmf_tones.py",
+    "media/latching.py",
+    "media/liveness.py",
+    "media/quality.py",
+    "media/reporting.py",
+    "media/received.py",
+    "media/rtcp.py",
+    "media/srtp.py",
+    "media/bridge.py",
+    "media/beep.py",
+    "media/ports.py",
+    "media/demux.py",
+    "media/aio/callmedia.py",
+    "media/aio/rtp_endpoint.py",
+    "media/browser.py",
+    "media/twilio/messages.py",
+    "media/twilio/signature.py",
+    "media/twilio/stream.py",
+    "media/twilio/twiml.py",
+    # agent: turn-taking and the speech-to-text uplink, once per frame of every call; the echo
+    "agent/turns.py",
+    "agent/stt/uplink.py",
+    "agent/echo.py",
+)
+"""Sources compiled with mypyc, all in one group (they call each other directly)."""
+
+MANIFEST = ROOT / "media" / "_native_build.json"
+
+
+def wanted() -> str:
+    """``off``, ``auto`` (build if possible) or ``on`` (a failure is an error)."""
+    value = os.environ.get("SIPGW_BUILD_NATIVE", "auto").strip().lower()
+    if os.environ.get("SIPGW_PURE_PYTHON", "") not in ("", "0"):
+        return "off"
+    return {"0": "off", "off": "off", "1": "on", "on": "on"}.get(value, "auto")
+
+
+def module_name(source: str) -> str:
+    return source.removesuffix(".py").replace("/", ".")
+
+
+def write_manifest(path: Path) -> None:
+    modules = {
+        module_name(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+        for source in COMPILED
+    }
+    path.write_text(
+        json.dumps({"modules": modules, "extensions": ["media._rtpio"]}, indent=1) + "\n"
+    )
+
+
+class NativeBuild(build_ext):
+    """build_ext that records what it compiled, and degrades to pure Python in ``auto``."""
+
+    def run(self) -> None:
+        if self.inplace:
+            MANIFEST.unlink(missing_ok=True)  # a half-built tree must not look current
+        try:
+            super().run()
+        except Exception as exc:  # a compiler or mypyc failure
+            if wanted() == "on":
+                raise
+            print(f"sipgw: native build failed ({exc}); installing pure Python", file=sys.stderr)
+            return
+        if self.extensions:
+            # next to the sources (in place: scripts/build-native), or into the wheel
+            write_manifest(
+                MANIFEST if self.inplace else Path(self.build_lib) / "media" / MANIFEST.name
+            )
+
+
+def extensions() -> list[Any]:
+    if wanted() == "off":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        if wanted() == "on":
+            raise
+        print("sipgw: mypy (mypyc) is not installed; installing pure Python", file=sys.stderr)
+        return []
+    compiled = mypycify(
+        ["--no-warn-unused-configs", *COMPILED],
+        opt_level="3",
+        group_name="media._native",  # media/_native__mypyc.*.so: the shared code
+        # mypy's own settings for the sources (pyproject.toml [tool.mypy]); the compiled
+        # modules are checked strictly there already.
+        strip_asserts=False,
+    )
+    rtpio = Extension("media._rtpio", ["media/_rtpio.c"], extra_compile_args=["-O2"])
+    return [*compiled, rtpio]
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": NativeBuild})

@@ -1,0 +1,108 @@
+"""The batched reader (media.aio.rtp_batch): when it reads, what each datagram's time is.
+
+What the sessions get is the same as on the asyncio path (tests/media/aio/
+test_rtp_endpoint.py runs every endpoint test on both); here: the reads at ticks, each
+window between them while calls are up, or at once with no window; kernel arrival times;
+closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from media.aio.rtp_batch import BatchedRtp
+from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.ports import PortAllocator
+from media.rtp import RtpPacket
+from media.session import MediaSession, StreamParams
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def audio(seq: int) -> bytes:
+    return RtpPacket(0, seq, seq * 160, 7, False, bytes(160)).serialize()
+
+
+@pytest.fixture
+def peer() -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+async def opened(batched: BatchedRtp, peer: socket.socket) -> tuple[RtpEndpoint, MediaSession]:
+    endpoint = await open_rtp_endpoint("127.0.0.1", PortAllocator(40000, 60000), batched=batched)
+    assert endpoint is not None
+    session = MediaSession(StreamParams(remote=peer.getsockname()), now=batched.loop.time())
+    endpoint.session = session
+    return endpoint, session
+
+
+async def until(condition: object, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+async def polling() -> AsyncIterator[BatchedRtp]:
+    """A reader that reads every 0.2 s between ticks."""
+    reader = BatchedRtp(asyncio.get_running_loop(), window=0.2)
+    yield reader
+    reader.close()
+
+
+async def test_between_ticks_it_reads_each_window_while_calls_are_up(
+    polling: BatchedRtp, peer: socket.socket
+) -> None:
+    assert polling._timer is None  # no call: no reads
+    endpoint, session = await opened(polling, peer)
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await until(lambda: session.stats.packets_in == 1, within=1.0)
+    assert loop.time() - sent <= 0.2 + 0.1  # by the next read
+    assert abs(session.last_received - sent) < 0.02  # with the time it came, not when read
+    endpoint.close()
+    await asyncio.sleep(0.25)
+    assert polling._timer is None  # the last call gone: the reads stop
+
+
+async def test_a_tick_reads_what_waits_before_the_window_is_over(
+    polling: BatchedRtp, peer: socket.socket
+) -> None:
+    endpoint, session = await opened(polling, peer)
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await asyncio.sleep(0.01)
+    polling.drain(polling.loop.time())  # the ticker's read
+    assert session.stats.packets_in == 1
+    endpoint.close()
+
+
+async def test_with_no_window_each_wake_up_reads_at_once(peer: socket.socket) -> None:
+    reader = BatchedRtp(asyncio.get_running_loop(), window=0.0)
+    endpoint, session = await opened(reader, peer)
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await until(lambda: session.stats.packets_in == 1, within=0.1)
+    endpoint.close()
+    reader.close()
+
+
+async def test_a_closed_endpoint_and_a_closed_reader_read_nothing(peer: socket.socket) -> None:
+    reader = BatchedRtp(asyncio.get_running_loop(), window=0.0)
+    endpoint, session = await opened(reader, peer)
+    port = endpoint.port
+    endpoint.close()
+    assert len(reader.demux) == 0
+    peer.sendto(audio(1), ("127.0.0.1", port))
+    await asyncio.sleep(0.02)
+    reader.drain(reader.loop.time())
+    assert session.stats.packets_in == 0
+    reader.close()
+    reader.close()  # twice: nothing

@@ -1,0 +1,67 @@
+"""Batched datagrams to their calls' sessions (media.demux), as the per-socket readers do."""
+
+from __future__ import annotations
+
+from media.demux import Demux, MediaPorts
+from media.rtcp import ReportBlock, build_rr
+from media.rtp import RtpPacket
+from media.session import MediaSession, StreamParams
+
+PEER = ("192.0.2.7", 40000)
+PEER_RTCP = ("192.0.2.7", 40001)
+
+
+def audio(seq: int) -> bytes:
+    return RtpPacket(0, seq, seq * 160, 7, False, bytes(160)).serialize()
+
+
+def ports_with_session() -> tuple[MediaPorts, MediaSession]:
+    ports = MediaPorts()
+    ports.session = MediaSession(StreamParams(remote=PEER), now=0.0)
+    return ports, ports.session
+
+
+def dispatch(demux: Demux, *datagrams: tuple[int, bytes, tuple[str, int], float]) -> None:
+    demux.dispatch(
+        [d[0] for d in datagrams], [d[1] for d in datagrams], [d[2] for d in datagrams],
+        [d[3] for d in datagrams],
+    )  # fmt: skip
+
+
+def test_rtp_reaches_its_own_session_with_its_arrival_time() -> None:
+    demux = Demux()
+    first, one = ports_with_session()
+    second, two = ports_with_session()
+    a, b = demux.attach(first), demux.attach(second)
+    assert (a, b) == (0, 2) and len(demux) == 2
+    dispatch(demux, (b, audio(1), PEER, 1.25), (a, audio(5), PEER, 1.5), (b, audio(2), PEER, 1.75))
+    assert (one.stats.packets_in, two.stats.packets_in) == (1, 2)
+    assert two.latched == PEER and two.last_received == 1.75
+
+
+def test_the_rtcp_port_counts_and_learns_where_the_reports_come_from() -> None:
+    demux = Demux()
+    ports, session = ports_with_session()
+    token = demux.attach(ports)
+    block = ReportBlock(session.sender.ssrc, 0, 0, 0, 0, 0, 0)
+    foreign = ("198.51.100.9", 40001)
+    dispatch(demux, (token + 1, build_rr(7, (block,)), foreign, 2.0))
+    assert ports.rtcp_packets == 1 and ports.rtcp_remote is None  # another host: foreign
+    dispatch(demux, (token + 1, build_rr(7, (block,)), PEER_RTCP, 2.5))
+    assert ports.rtcp_packets == 2 and ports.rtcp_remote == PEER_RTCP
+    assert session.stats.rtcp == 1 and session.stats.foreign == 1
+
+
+def test_datagrams_for_a_freed_slot_or_no_session_are_dropped_and_slots_are_reused() -> None:
+    demux = Demux()
+    ports, session = ports_with_session()
+    token = demux.attach(ports)
+    idle = MediaPorts()  # answered, no session yet
+    idle_token = demux.attach(idle)
+    dispatch(demux, (idle_token, audio(1), PEER, 1.0), (idle_token + 1, b"\x80\xc9", PEER, 1.0))
+    assert idle.rtcp_packets == 1  # counted on the port, taken by nobody
+    demux.detach(token)
+    demux.detach(token)  # twice: nothing more
+    dispatch(demux, (token, audio(1), PEER, 1.0), (999, audio(2), PEER, 1.0))
+    assert session.stats.packets_in == 0 and len(demux) == 1
+    assert demux.attach(MediaPorts()) == token  # the freed slot again

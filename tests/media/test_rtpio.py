@@ -1,0 +1,123 @@
+"""media._rtpio (C): batched receive with kernel times, direct sends, on loopback sockets."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from media import _rtpio
+
+
+@pytest.fixture
+def poller() -> Iterator[_rtpio.Poller]:
+    p = _rtpio.Poller()
+    yield p
+    p.close()
+
+
+def bound(family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+def drain(poller: _rtpio.Poller) -> list[tuple[int, bytes, tuple[str, int], float]]:
+    tokens: list[int] = []
+    datas: list[bytes] = []
+    sources: list[tuple[str, int]] = []
+    arrivals: list[float] = []
+    count = poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
+    assert count == len(tokens) == len(datas) == len(sources) == len(arrivals)
+    return list(zip(tokens, datas, sources, arrivals, strict=True))
+
+
+def test_every_socket_is_read_in_one_drain_with_each_datagrams_kernel_time(
+    poller: _rtpio.Poller,
+) -> None:
+    a, b, sender = bound(), bound(), bound()
+    try:
+        poller.add(a.fileno(), 4)
+        poller.add(b.fileno(), 5)
+        sent_at = time.monotonic()
+        for n in range(40):  # more than one recvmmsg batch
+            sender.sendto(bytes([n]) * 172, a.getsockname())
+        sender.sendto(b"rtcp", b.getsockname())
+        time.sleep(0.05)
+        got = drain(poller)
+        assert [t for t, *_ in got] == [4] * 40 + [5] or [t for t, *_ in got] == [5] + [4] * 40
+        datas = [d for t, d, _, _ in got if t == 4]
+        assert datas == [bytes([n]) * 172 for n in range(40)]  # in order, whole
+        sources = {id(s) for t, _, s, _ in got if t == 4}
+        assert len(sources) == 1  # one source of one socket: one tuple, reused
+        assert got[0][2] == sender.getsockname()
+        for _, _, _, arrival in got:  # when the kernel took it, not when we read it
+            assert sent_at - 0.005 <= arrival <= sent_at + 0.03
+        assert drain(poller) == []
+        assert poller.stats()["datagrams"] == 41
+    finally:
+        for sock in (a, b, sender):
+            sock.close()
+
+
+def test_a_datagram_too_long_for_rtp_is_dropped_and_counted(poller: _rtpio.Poller) -> None:
+    a, sender = bound(), bound()
+    try:
+        poller.add(a.fileno(), 0)
+        sender.sendto(bytes(3000), a.getsockname())
+        sender.sendto(b"short", a.getsockname())
+        time.sleep(0.02)
+        assert [d for _, d, _, _ in drain(poller)] == [b"short"]
+        assert poller.stats()["truncated"] == 1
+    finally:
+        a.close()
+        sender.close()
+
+
+def test_ipv6_sources_and_sends() -> None:
+    poller = _rtpio.Poller()
+    a, b = bound(socket.AF_INET6), bound(socket.AF_INET6)
+    try:
+        poller.add(a.fileno(), 1)
+        assert _rtpio.sendto(b.fileno(), b"v6", "::1", a.getsockname()[1]) == 0
+        time.sleep(0.02)
+        ((token, data, source, _),) = drain(poller)
+        assert (token, data, source) == (1, b"v6", ("::1", b.getsockname()[1]))
+    finally:
+        poller.close()
+        a.close()
+        b.close()
+
+
+def test_tokens_are_checked_and_a_removed_socket_is_not_read(poller: _rtpio.Poller) -> None:
+    a, sender = bound(), bound()
+    try:
+        poller.add(a.fileno(), 2)
+        with pytest.raises(ValueError, match="token 2 is in use"):
+            poller.add(a.fileno(), 2)
+        with pytest.raises(ValueError, match="token must be"):
+            poller.add(a.fileno(), -1)
+        poller.remove(2)
+        poller.remove(2)  # twice: nothing
+        sender.sendto(b"late", a.getsockname())
+        time.sleep(0.02)
+        assert drain(poller) == []
+        poller.add(a.fileno(), 2)  # the token again, for the same socket
+        assert [d for _, d, _, _ in drain(poller)] == [b"late"]
+    finally:
+        a.close()
+        sender.close()
+
+
+def test_sendto_reports_errors_as_errno_and_refuses_what_is_no_address() -> None:
+    a = bound()
+    try:
+        assert _rtpio.sendto(a.fileno(), b"x", "127.0.0.1", 0) == errno.EINVAL
+        with pytest.raises(ValueError, match="not an IP address: example.com"):
+            _rtpio.sendto(a.fileno(), b"x", "example.com", 4000)
+    finally:
+        a.close()
