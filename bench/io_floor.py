@@ -113,7 +113,8 @@ async def _serve_batched(calls: int) -> None:
         poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
         for token, data, source in zip(tokens, datas, sources, strict=True):
             held[token] = (data, source)
-        tokens.clear(), datas.clear(), sources.clear(), arrivals.clear()
+        for column in (tokens, datas, sources, arrivals):
+            column.clear()
         for token, (data, (host, port)) in held.items():
             _rtpio.sendto(socks[token].fileno(), data, host, port)
         held.clear()
