@@ -68,12 +68,50 @@ BESIDE_PEERS = (
 )
 """Interop tests with no peer program of their own (our ``Phone`` or the Twilio fake plays the
 far end, or nothing runs): under xdist they run beside the real-peer tests."""
-PEERS_GROUP = "peers"
+SHARED_NAMESPACE_LANE = (
+    # what changes the test namespace itself (veths, routes, nft), Asterisk (one build, its
+    # own fixed directories), dnsmasq, and what loads the CPU on purpose (floods, overload,
+    # capacity) or measures packet timing on the wire: one after another, in their own lane
+    "tests/interop/test_browser_phone.py",
+    "tests/interop/test_browser_turn.py",
+    "tests/interop/test_dashboard_browser.py",
+    "tests/interop/test_default_serve.py",
+    "tests/interop/test_nat_call.py",
+    "tests/interop/test_nat_harness.py",
+    "tests/interop/test_asterisk.py",
+    "tests/interop/test_warm_transfer_asterisk.py",
+    "tests/interop/test_hold_asterisk.py",
+    "tests/interop/test_dns_failover.py",
+    "tests/interop/test_flood.py",
+    "tests/interop/test_overload.py",
+    "tests/interop/test_hold_gap.py",
+    "tests/interop/test_rtcp_peers.py",
+    "tests/interop/test_metrics_peers.py",
+    "tests/interop/test_workers.py",
+    "tests/interop/test_dispatcher.py",
+    "tests/interop/test_kamailio_hardening.py",
+    "tests/interop/test_access_peers.py",
+    "tests/interop/test_transports.py",
+    "tests/interop/test_kamailio_transports.py",
+    "tests/interop/test_srtp.py",
+    "tests/interop/test_harness.py",
+    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
+    "tests/bench/test_smoke.py::test_capacity_compare",
+)
+"""Real-peer tests of the first lane; every other one runs in the second lane."""
+PEER_LANES = ("peers-a", "peers-b")
+
+
+def peer_lane(nodeid: str) -> str:
+    """The lane (work unit) a real-peer test runs in, "" for any other test."""
+    if not nodeid.startswith(REAL_PEER_TESTS) or nodeid.startswith(BESIDE_PEERS):
+        return ""
+    return PEER_LANES[0] if nodeid.startswith(SHARED_NAMESPACE_LANE) else PEER_LANES[1]
 
 
 def in_peers_group(nodeid: str) -> bool:
-    """True for a test that runs in the one work unit of real-peer tests."""
-    return nodeid.startswith(REAL_PEER_TESTS) and not nodeid.startswith(BESIDE_PEERS)
+    """True for a test that runs in one of the real-peer lanes."""
+    return bool(peer_lane(nodeid))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,13 +126,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: xdist's groups, plus every real-peer test in one unit."""
+    """``--dist loadgroup``: xdist's groups, plus the real-peer tests in two units (lanes)."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
 
     class PeersScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return PEERS_GROUP if in_peers_group(nodeid) else str(super()._split_scope(nodeid))
+            return peer_lane(nodeid) or str(super()._split_scope(nodeid))
 
     return PeersScheduling(config, log)
