@@ -95,6 +95,11 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_kamailio_transports.py",
     "tests/interop/test_srtp.py",
     "tests/interop/test_harness.py",
+    # and, to balance the lanes' times, a few that could run in either
+    "tests/interop/test_carriers.py",
+    "tests/interop/test_registration.py",
+    "tests/interop/test_draining.py",
+    "tests/interop/test_webhooks_peers.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
 )
