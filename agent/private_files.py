@@ -27,6 +27,7 @@ __all__ = [
     "FILE_MODE",
     "create_private",
     "make_private_dir",
+    "prepare_private_database",
     "new_private_file",
     "tighten_file",
     "write_private_atomic",
@@ -102,6 +103,16 @@ def create_private(path: Path) -> None:
         tighten_file(path)
     else:
         os.close(fd)
+
+
+def prepare_private_database(path: Path) -> None:
+    """Make the SQLite file ``path`` owner-only before SQLite opens it: its directory, the
+    file, and the journal files (``-journal``, ``-wal``, ``-shm``), which SQLite creates
+    with the database file's permissions."""
+    make_private_dir(path.parent, warn_if_open=False)
+    create_private(path)
+    for suffix in ("-journal", "-wal", "-shm"):
+        tighten_file(path.with_name(path.name + suffix))
 
 
 def new_private_file(directory: Path, stem: str, suffix: str) -> tuple[Path, IO[str]]:

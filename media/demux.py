@@ -36,6 +36,15 @@ class MediaPorts:
         self.rtcp_packets = 0
         self.rtcp_remote: Address | None = None
 
+    def rtcp_received(self, data: bytes, arrival: float, source: Address) -> None:
+        """A datagram on the RTCP port: counted, and the peer's report to the session."""
+        self.rtcp_packets += 1
+        session = self.session
+        # Only the host our RTP goes to may report on this call (the session checks); our
+        # reports then go back to where its reports come from (symmetric RTCP).
+        if session is not None and session.receive_rtcp(data, arrival, source):
+            self.rtcp_remote = source
+
 
 class Demux:
     """Slots of port pairs by token; :meth:`dispatch` delivers a batch."""
@@ -79,12 +88,9 @@ class Demux:
             ports = slots[index]
             if ports is None:
                 continue
-            session = ports.session
             if token & 1:
-                ports.rtcp_packets += 1
-                # Only the host our RTP goes to may report on this call (the session
-                # checks); our reports then go back to where its reports come from.
-                if session is not None and session.receive_rtcp(datas[i], arrivals[i], sources[i]):
-                    ports.rtcp_remote = sources[i]
-            elif session is not None:
+                ports.rtcp_received(datas[i], arrivals[i], sources[i])
+                continue
+            session = ports.session
+            if session is not None:
                 session.receive(datas[i], sources[i], arrivals[i])

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from agent.private_files import create_private, make_private_dir, tighten_file
+from agent.private_files import prepare_private_database
 from agent.settings import CallbackQuota
 
 __all__ = [
@@ -181,12 +181,7 @@ class CallbackStore:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         if not self._prepared:
-            # Owner-only before SQLite opens it: its journal files (-journal,
-            # -wal, -shm) take the database file's permissions.
-            make_private_dir(self.path.parent, warn_if_open=False)
-            create_private(self.path)
-            for suffix in ("-journal", "-wal", "-shm"):
-                tighten_file(self.path.with_name(self.path.name + suffix))
+            prepare_private_database(self.path)
             self._prepared = True
         with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
             db.execute(_CREATE)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.private_files import create_private, make_private_dir, tighten_file
+from agent.private_files import prepare_private_database
 from agent.settings import CallbackQuota
 
 __all__ = ["DAY", "MessageQuotaExceeded", "MessageRow", "MessageStore"]
@@ -86,10 +86,7 @@ class MessageStore:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         if not self._prepared:
-            make_private_dir(self.path.parent, warn_if_open=False)
-            create_private(self.path)  # owner-only, its journal files too
-            for suffix in ("-journal", "-wal", "-shm"):
-                tighten_file(self.path.with_name(self.path.name + suffix))
+            prepare_private_database(self.path)
             self._prepared = True
         with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db, db:
             db.execute(_CREATE)

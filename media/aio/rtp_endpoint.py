@@ -54,15 +54,7 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self.endpoint = endpoint
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        ports = self.endpoint.ports
-        ports.rtcp_packets += 1
-        session = ports.session
-        if session is None:
-            return
-        # Only the host our RTP goes to may report on this call (the session checks);
-        # our reports then go back to where its reports come from (symmetric RTCP).
-        if session.receive_rtcp(data, self.endpoint.loop.time(), addr[:2]):
-            ports.rtcp_remote = addr[:2]
+        self.endpoint.ports.rtcp_received(data, self.endpoint.loop.time(), addr[:2])
 
     def error_received(self, exc: Exception) -> None:
         self.endpoint.icmp_errors += 1

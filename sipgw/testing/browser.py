@@ -22,7 +22,7 @@ import asyncio
 import base64
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,7 +31,9 @@ import aiohttp
 
 from .process import ManagedProcess, PeerError, child_env
 
-__all__ = ["Browser", "BrowserError", "chromium_binary", "fake_microphone"]
+__all__ = [
+    "Browser", "BrowserError", "chromium_binary", "fake_microphone", "poll_page", "write_file"
+]  # fmt: skip
 
 LIFETIME = 300.0
 """Seconds the browser may run at most (timeout(1) ends it after)."""
@@ -60,9 +62,31 @@ def chromium_binary() -> str:
     return "chromium"
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, its directory made if need be (a screenshot)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+async def poll_page(
+    evaluate: Callable[[str], Awaitable[Any]],
+    expression: str,
+    within: float,
+    failing: type[Exception],
+) -> Any:
+    """Evaluate ``expression`` every 0.1 s until it is truthy; its value, or None when it
+    is still falsy after ``within`` seconds. A ``failing`` error counts as falsy (e.g. the
+    page is navigating)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            value = await evaluate(expression)
+        except failing:
+            value = None
+        if value or loop.time() > deadline:
+            return value or None
+        await asyncio.sleep(0.1)
 
 
 class Browser:
@@ -221,26 +245,18 @@ class Browser:
         Raises:
             BrowserError: still falsy after ``within`` seconds.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            try:
-                value = await self.evaluate(expression)
-            except BrowserError:
-                value = None  # e.g. the page is navigating
-            if value:
-                return value
-            if loop.time() > deadline:
-                raise BrowserError(
-                    f"not true within {within:g} s: {expression}\nconsole: {self.console[-10:]}"
-                )
-            await asyncio.sleep(0.1)
+        value = await poll_page(self.evaluate, expression, within, BrowserError)
+        if value is None:
+            raise BrowserError(
+                f"not true within {within:g} s: {expression}\nconsole: {self.console[-10:]}"
+            )
+        return value
 
     async def screenshot(self, path: Path) -> Path:
         """Save a PNG of the whole page to ``path``."""
         result = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         data = base64.b64decode(result["data"])
-        await asyncio.to_thread(_write, path, data)
+        await asyncio.to_thread(write_file, path, data)
         return path
 
     async def close(self) -> None:

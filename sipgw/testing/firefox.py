@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .browser import poll_page, write_file
 from .process import ManagedProcess, PeerError, child_env
 
 __all__ = ["FAKE_MEDIA_PREFS", "Firefox", "FirefoxError", "firefox_binary"]
@@ -82,11 +83,6 @@ def firefox_binary() -> str:
 
 def _user_js(prefs: Mapping[str, object]) -> str:
     return "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in prefs.items())
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
 
 
 class Firefox:
@@ -211,23 +207,15 @@ class Firefox:
         Raises:
             FirefoxError: still falsy after ``within`` seconds.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while True:
-            try:
-                value = await self.evaluate(expression)
-            except FirefoxError:
-                value = None  # e.g. the page is navigating
-            if value:
-                return value
-            if loop.time() > deadline:
-                raise FirefoxError(f"not true within {within:g} s: {expression}")
-            await asyncio.sleep(0.1)
+        value = await poll_page(self.evaluate, expression, within, FirefoxError)
+        if value is None:
+            raise FirefoxError(f"not true within {within:g} s: {expression}")
+        return value
 
     async def screenshot(self, path: Path) -> Path:
         """Save a PNG of the page's viewport to ``path``."""
         data = base64.b64decode(await self.send("WebDriver:TakeScreenshot", full=True))
-        await asyncio.to_thread(_write, path, data)
+        await asyncio.to_thread(write_file, path, data)
         return path
 
     async def close(self) -> None:
