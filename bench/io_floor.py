@@ -101,7 +101,9 @@ async def _serve_batched(calls: int) -> None:
         poller.add(sock.fileno(), token)
         socks.append(sock)
     print(json.dumps({"ports": [s.getsockname()[1] for s in socks]}), flush=True)
-    held: dict[int, tuple[bytes, tuple[str, int]]] = {}
+    # as uvloop-paced: each call's packets queued, one sent per call per tick
+    queues = [collections.deque[bytes](maxlen=10) for _ in range(calls)]
+    peers: list[tuple[str, int] | None] = [None] * calls
     tokens: list[int] = []
     datas: list[bytes] = []
     sources: list[tuple[str, int]] = []
@@ -112,12 +114,14 @@ async def _serve_batched(calls: int) -> None:
         await asyncio.sleep(max(0.0, deadline - loop.time()))
         poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
         for token, data, source in zip(tokens, datas, sources, strict=True):
-            held[token] = (data, source)
+            queues[token].append(data)
+            peers[token] = source
         for column in (tokens, datas, sources, arrivals):
             column.clear()
-        for token, (data, (host, port)) in held.items():
-            _rtpio.sendto(socks[token].fileno(), data, host, port)
-        held.clear()
+        for token, queue in enumerate(queues):
+            peer = peers[token]
+            if queue and peer is not None:
+                _rtpio.sendto(socks[token].fileno(), queue.popleft(), peer[0], peer[1])
 
 
 async def _serve(variant: str, calls: int) -> None:

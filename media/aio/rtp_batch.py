@@ -30,10 +30,27 @@ import socket
 from media import _rtpio
 from media.demux import Demux, MediaPorts
 
-__all__ = ["DEFAULT_WINDOW", "BatchedRtp"]
+__all__ = ["DEFAULT_WINDOW", "BatchedRtp", "stamping_socket"]
+
+SO_TIMESTAMP = 29
+"""Linux's ``SO_TIMESTAMP`` (``asm-generic/socket.h``; not in every build of ``socket``):
+any socket asking for receive times switches the kernel's stamping on."""
 
 DEFAULT_WINDOW = 0.002
 """Seconds between two reads outside the ticks (see the module docstring)."""
+
+
+def stamping_socket() -> socket.socket:
+    """A socket that asks for kernel receive times and is kept open.
+
+    Linux stamps incoming datagrams only while some socket on the machine asks for it, and
+    switches that on in deferred work after the first one asks: datagrams that come to a
+    new call's socket before then carry no stamp and are stamped when read. A reader that
+    holds one of these from its start gets the kernel's times from the first datagram on.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+    return sock
 
 
 class BatchedRtp:
@@ -55,6 +72,7 @@ class BatchedRtp:
         self._arrivals: list[float] = []
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._stamping = stamping_socket()
         if window <= 0:
             loop.add_reader(self.poller.fileno(), self._readable)
 
@@ -108,3 +126,4 @@ class BatchedRtp:
         if self.window <= 0:
             self.loop.remove_reader(self.poller.fileno())
         self.poller.close()
+        self._stamping.close()

@@ -10,13 +10,18 @@ from collections.abc import Iterator
 import pytest
 
 from media import _rtpio
+from media.aio.rtp_batch import stamping_socket
 
 
 @pytest.fixture
 def poller() -> Iterator[_rtpio.Poller]:
+    """A poller, with kernel receive times switched on as BatchedRtp holds them on."""
+    stamping = stamping_socket()
+    time.sleep(0.01)  # the kernel switches stamping on in deferred work
     p = _rtpio.Poller()
     yield p
     p.close()
+    stamping.close()
 
 
 def bound(family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
