@@ -10,14 +10,13 @@ from collections.abc import Iterator
 import pytest
 
 from media import _rtpio
-from media.aio.rtp_batch import stamping_socket
+from tests.media.stamps import wait_for_kernel_stamps
 
 
 @pytest.fixture
 def poller() -> Iterator[_rtpio.Poller]:
     """A poller, with kernel receive times switched on as BatchedRtp holds them on."""
-    stamping = stamping_socket()
-    time.sleep(0.01)  # the kernel switches stamping on in deferred work
+    stamping = wait_for_kernel_stamps()
     p = _rtpio.Poller()
     yield p
     p.close()

@@ -19,6 +19,7 @@ from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.ports import PortAllocator
 from media.rtp import RtpPacket
 from media.session import MediaSession, StreamParams
+from tests.media.stamps import wait_for_kernel_stamps
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -52,10 +53,12 @@ async def until(condition: object, within: float = 5.0) -> None:
 
 @pytest.fixture
 async def polling() -> AsyncIterator[BatchedRtp]:
-    """A reader that reads every 0.2 s between ticks."""
+    """A reader that reads every 0.2 s between ticks (the kernel stamping already)."""
+    stamping = wait_for_kernel_stamps()
     reader = BatchedRtp(asyncio.get_running_loop(), window=0.2)
     yield reader
     reader.close()
+    stamping.close()
 
 
 async def test_between_ticks_it_reads_each_window_while_calls_are_up(
