@@ -13,6 +13,10 @@ __all__ = ["TickParticipant", "Ticker"]
 
 log = logging.getLogger("sipgw.media")
 
+TIMER_SLACK = 0.001
+"""Seconds before a deadline at which the ticker runs it rather than sleeping: uvloop's
+timers and clock have a resolution of one millisecond."""
+
 
 class TickParticipant(Protocol):
     """Something the ticker drives: one call's media."""
@@ -92,9 +96,13 @@ class Ticker:
         while True:
             deadline = pacer.next_deadline()
             delay = deadline - loop.time()
-            if delay > 0:
+            if delay > TIMER_SLACK:
                 await asyncio.sleep(delay)
-            now = loop.time()
+            # uvloop keeps time in whole milliseconds and rounds timers to them, so a wake-up
+            # can come up to a millisecond before the deadline; counted as on time (sleeping
+            # again for the rest would spin until the clock's next millisecond, and each of
+            # those wake-ups would dilute the lateness samples the overload detector reads).
+            now = max(loop.time(), deadline)
             late = now - deadline
             if len(self.lateness) < self.window:
                 self.lateness.append(late)

@@ -128,6 +128,50 @@ async def test_a_stall_runs_five_ticks_back_to_back_and_skips_the_rest(
     assert ticker.lateness[2] == pytest.approx(0.200)
 
 
+async def test_a_wake_up_within_a_millisecond_before_the_deadline_is_on_time(
+    fake_loop: FakeLoop,
+) -> None:
+    """uvloop rounds timers and its clock to whole milliseconds: a sleep can end up to a
+    millisecond early. That tick runs at its deadline, once, with one lateness sample of 0
+    (sleeping again for the rest spun until the clock's next millisecond, and every such
+    wake-up was a lateness sample that diluted the overload detector's p99)."""
+    fake_loop.oversleep = {1: -0.0004, 3: -0.0009}
+    ticker = Ticker()
+    call = Recorder("call")
+    ticker.add(call)
+    lateness: list[float] = []
+    ticker.on_lateness = lateness.append
+    await run_until(ticker, lambda: len(call.ticks) >= 6)
+    assert call.ticks[:6] == pytest.approx([START + 0.020 * n for n in range(6)], abs=1e-9)
+    assert lateness == pytest.approx([0.0] * ticker.ticks, abs=1e-9)
+    assert fake_loop.sleeps <= ticker.ticks  # one sleep a tick: none spent on the rest
+
+
+def test_one_wake_up_a_tick_on_uvloop() -> None:
+    """On the loop the gateway runs (uvloop), every wake-up runs a tick: as many lateness
+    samples as ticks at most, none early (waits for ticks, not for a time)."""
+    import uvloop
+
+    async def main() -> Ticker:
+        ticker = Ticker()
+        done = asyncio.Event()
+        ticker.add(Recorder("call", on_tick=lambda now: done.set() if ticker.ticks >= 15 else None))
+        ticker.start()
+        async with asyncio.timeout(5):
+            await done.wait()
+        await ticker.stop()
+        return ticker
+
+    loop = uvloop.new_event_loop()
+    try:
+        ticker = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    samples = ticker.drain_lateness()
+    assert len(samples) <= ticker.ticks, samples[:20]  # a catch-up runs several ticks a wake-up
+    assert min(samples) >= 0.0
+
+
 async def test_added_and_removed_participants(fake_loop: FakeLoop) -> None:
     ticker = Ticker()
     late_comer, leaver = Recorder("late"), Recorder("leaver")
