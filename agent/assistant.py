@@ -62,7 +62,7 @@ from functools import partial
 
 from agent.amd.config import AmdCall, AmdMode
 from agent.answering import Answering
-from agent.base import CallControl, Direction
+from agent.base import CallControl
 from agent.call_actions import CallActions, ToolCallContext
 from agent.caller_context import CallerContextPrompt, CallerContextSettings
 from agent.callscope import CallScope, ScopedAgent
@@ -74,9 +74,10 @@ from agent.greeting import Greeter
 from agent.keypad import Keypad
 from agent.llm.base import ChatLLM
 from agent.observer import Service
-from agent.opening import call_data, missing_variables, plan_opening
+from agent.opening import call_data, plan_opening
 from agent.playout import Playout
 from agent.preemptive import PreemptiveReplies, SpeechHold
+from agent.prompted import PromptedFactory
 from agent.record import CallRecord
 from agent.reply import SpeakingState
 from agent.resilience.line_cache import FallbackLineCache, prepare_lines
@@ -147,13 +148,14 @@ class AssistantResources:
     waste: WasteLedger = field(default_factory=WasteLedger)
 
 
-class AssistantFactory:
+class AssistantFactory(PromptedFactory):
     """Builds each call's :class:`AssistantAgent` from what all calls share; it can say,
     before a call is placed, which ``{name}`` variables its prompt and greeting would lack
     (:class:`agent.variables.VariablesCheck`), and tells the gateway the services its calls
     use and what to prepare at start (the fallback lines in the TTS voice, when
     ``resources.lines`` is given: :class:`agent.factory.UsesServices`)."""
 
+    resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
 
     def __init__(
@@ -170,20 +172,6 @@ class AssistantFactory:
 
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)
-
-    def new_record(self, call_id: str) -> CallRecord | None:
-        """A record in its agents' directory, redacted as theirs
-        (:class:`agent.record.KeepsRecords`); None without a directory."""
-        settings = self.resources.settings
-        if settings.record_dir is None:
-            return None
-        return CallRecord(settings.record_dir, call_id, settings.redactor)
-
-    def missing_variables(
-        self, variables: Mapping[str, str], direction: Direction
-    ) -> tuple[str, ...]:
-        """The variables the prompt and greeting of such a call use that ``variables`` lacks."""
-        return missing_variables(self.resources.settings, direction, variables)
 
 
 class AssistantAgent(ScopedAgent):

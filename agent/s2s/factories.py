@@ -20,15 +20,14 @@ the shipped recordings are played. ``sipgw serve`` builds them from its settings
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 
-from agent.base import CallControl, Direction
+from agent.base import CallControl
 from agent.caller_context import CallerContextSettings
 from agent.factory import WarmUp
 from agent.observer import Service
-from agent.opening import missing_variables
-from agent.record import CallRecord
+from agent.prompted import PromptedFactory
 from agent.resilience.line_cache import FallbackLineCache, prepare_lines
 from agent.s2s.agent import S2sResources, SpeechToSpeechAgent
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
@@ -41,11 +40,12 @@ from agent.tools.registry import ToolRegistry
 __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
 
 
-class S2sFactory:
+class S2sFactory(PromptedFactory):
     """Speech-to-speech agents sharing ``resources``: what the gateway calls once per call,
     with the services they use and their warm-up (the fallback lines in the model's voice,
     when ``resources.lines`` is given)."""
 
+    resources: S2sResources
     services: frozenset[Service] = frozenset({"s2s"})
     answering_detection = False
     """Answering-machine detection is not run: the service hears the callee and speaks
@@ -63,20 +63,6 @@ class S2sFactory:
 
     def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
         return SpeechToSpeechAgent(call, self.resources)
-
-    def new_record(self, call_id: str) -> CallRecord | None:
-        """A record in its agents' directory, redacted as theirs
-        (:class:`agent.record.KeepsRecords`); None without a directory."""
-        settings = self.resources.settings
-        if settings.record_dir is None:
-            return None
-        return CallRecord(settings.record_dir, call_id, settings.redactor)
-
-    def missing_variables(
-        self, variables: Mapping[str, str], direction: Direction
-    ) -> tuple[str, ...]:
-        """The variables the prompt and greeting of such a call use that ``variables`` lacks."""
-        return missing_variables(self.resources.settings, direction, variables)
 
 
 def voice_agent_factory(
