@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_ru
 
 ToneWav = Callable[..., Path]
 SHIPPED = Path(__file__).resolve().parents[2] / "docker" / "kamailio"
+PROBE_INTERVAL = 1.0
+"""Seconds between Kamailio's OPTIONS probes here (5 in the shipped config); their timeout
+is the shipped 2 s, so that a gateway slow to answer on a loaded machine is not taken out."""
 
 
 def start_dispatcher(
@@ -59,7 +62,8 @@ def start_dispatcher(
         "kamailio", "-DD", "-E", "-f", str(SHIPPED / "kamailio.cfg"),
         "-A", f"LISTEN=udp:127.0.0.1:{port}", "-A", f'DISPATCHER_LIST="{listing}"',
         "-A", f'TRUSTED_LIST="{trusted}"',
-        "-A", "PROBE_INTERVAL=1", "-A", "PROBE_TIMEOUT=800", "-A", "INVITE_TIMEOUT=800",
+        "-A", f"PROBE_INTERVAL={PROBE_INTERVAL:g}", "-A", "PROBE_TIMEOUT=2000",
+        "-A", "INVITE_TIMEOUT=800",
         *(part for define in defines for part in ("-A", define)),
         "-Y", str(run), "-P", str(run / "kamailio.pid"), "-m", "32", "-M", "4",
     ]  # fmt: skip
@@ -72,6 +76,39 @@ def start_dispatcher(
             raise PeerError(f"kamailio did not start\n{kam.log_tail()}")
         time.sleep(0.05)
     return kam, port
+
+
+def rotation(kam: ManagedProcess, gw: GatewayProcess | int) -> list[str]:
+    """The changes of ``gw``'s (or a SIP port's) place in Kamailio's rotation, in order:
+    "left" or "back" (the shipped config's ``event_route[dispatcher:dst-down]`` and
+    ``dst-up`` lines)."""
+    port = gw if isinstance(gw, int) else gw.sip_port
+    changes = re.compile(rf"gateway sip:127\.0\.0\.1:{port} (left|is back in) the rotation")
+    return [
+        "left" if m[1] == "left" else "back"
+        for m in map(changes.search, kam.log_text().splitlines())
+        if m
+    ]
+
+
+def wait_in_rotation(
+    kam: ManagedProcess, *gateways: GatewayProcess | int, within: float = 15
+) -> None:
+    """Wait until Kamailio's first probes went out (every gateway starts in the rotation)
+    and every gateway is in the rotation: none left it, or each came back since."""
+    time.sleep(1.5 * PROBE_INTERVAL)
+    deadline = time.monotonic() + within
+    while any(rotation(kam, gw)[-1:] == ["left"] for gw in gateways):
+        assert time.monotonic() < deadline, kam.log_tail()
+        time.sleep(0.1)
+
+
+def wait_left_rotation(kam: ManagedProcess, gw: GatewayProcess, within: float = 10) -> None:
+    """Wait until ``gw`` is out of Kamailio's rotation (a probe or a call got 503)."""
+    deadline = time.monotonic() + within
+    while rotation(kam, gw)[-1:] != ["left"]:
+        assert time.monotonic() < deadline, kam.log_tail()
+        time.sleep(0.1)
 
 
 def dispatched_to(kam: ManagedProcess, gw: GatewayProcess | int) -> int:
@@ -97,7 +134,7 @@ def test_drain_one_gateway_while_calls_run(tmp_workdir: Path, tone_wav: ToneWav)
     ):
         kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
         try:
-            time.sleep(1.5)  # the first probes mark both gateways up
+            wait_in_rotation(kam, gw1, gw2)
             uri = f"sip:agent@127.0.0.1:{port}"
             call(a, uri)
             call(b, uri)
@@ -106,7 +143,7 @@ def test_drain_one_gateway_while_calls_run(tmp_workdir: Path, tone_wav: ToneWav)
             gw1.process.send_signal(signal.SIGTERM)
             gw1.wait_log(r"draining: new calls get 503", 5)
             call(c, uri)  # at once: the 503 fails over
-            time.sleep(1.5)  # a probe got 503: gw1 is out of the rotation
+            wait_left_rotation(kam, gw1)  # the 503 (or a probe's) took it out
             call(d, uri)
             time.sleep(1.0)  # the drained gateway's call is still up
             for phone in (a, b, c, d):
@@ -134,7 +171,7 @@ def test_killed_gateway_calls_fail_over(tmp_workdir: Path, tone_wav: ToneWav) ->
     ):
         kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
         try:
-            time.sleep(1.5)
+            wait_in_rotation(kam, gw1, gw2)
             assert gw1.process is not None
             gw1.process.kill()  # SIGKILL: no 503, no answer at all
             uri = f"sip:agent@127.0.0.1:{port}"
@@ -170,7 +207,7 @@ def test_calls_go_to_the_gateway_with_fewest_calls(tmp_workdir: Path, tone_wav: 
     ):
         kam, port = start_dispatcher(tmp_workdir, [gw1.sip_port, gw2.sip_port])
         try:
-            time.sleep(1.5)
+            wait_in_rotation(kam, gw1, gw2)
             uri = f"sip:agent@127.0.0.1:{port}"
             placed: dict[str, list[Baresip]] = {"gw1": [], "gw2": []}
             for phone in (a, b, c, d):
@@ -214,7 +251,7 @@ def test_dispatcher_in_front_of_two_workers(tmp_workdir: Path, tone_wav: ToneWav
         gw.wait_log(r"worker 2: listening on udp:", 15)
         kam, port = start_dispatcher(tmp_workdir, [base, base + 1])
         try:
-            time.sleep(1.5)
+            wait_in_rotation(kam, base, base + 1)
             uri = f"sip:agent@127.0.0.1:{port}"
             call(a, uri)
             call(b, uri)

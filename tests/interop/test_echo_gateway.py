@@ -226,13 +226,14 @@ def test_echo_survives_loss_and_jitter_through_a_nat_relay(
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
             gw.wait_log(r"call ended: remote-bye", 5)
+            # before the gateway is killed: on a loaded machine it may not have run since
+            stats = gw.wait_log(r"media stats: in (\d+), played (\d+), lost (\d+)", 10)
             heard, _ = caller.recordings()
     report = analyse(heard)
     # Concealment keeps the tone: same frequency, level within a couple of dB.
     assert report.dominant_hz is not None and abs(report.dominant_hz - 1000) <= 5, report.describe()
     assert report.rms_dbfs is not None and abs(report.rms_dbfs + 9.0) <= 2.0, report.describe()
     assert report.active_seconds >= 2.0, report.describe()
-    stats = gw.wait_log(r"media stats: in (\d+), played (\d+), lost (\d+)", 2)
     assert int(stats[3]) > 0  # the relay did drop packets, and they were concealed
 
 
