@@ -147,6 +147,35 @@ async def test_a_wake_up_within_a_millisecond_before_the_deadline_is_on_time(
     assert fake_loop.sleeps <= ticker.ticks  # one sleep a tick: none spent on the rest
 
 
+async def test_a_ticker_behind_lets_the_loop_run_between_its_catch_ups(
+    fake_loop: FakeLoop,
+) -> None:
+    """Ticks that take longer than the interval (an overloaded gateway): the ticker is always
+    behind, yet it yields to the event loop before each catch-up, so the sockets are read
+    and the SIP side runs (new calls get their 503) instead of the loop starving."""
+    order: list[str] = []
+
+    def slow(now: float) -> None:
+        order.append("tick")
+        if len(order) < 40:
+            fake_loop.now += 0.025  # each tick takes 25 ms of the 20 ms interval
+
+    ticker = Ticker()
+    ticker.add(Recorder("call", on_tick=slow))
+
+    async def other_work() -> None:
+        while True:
+            order.append("loop")
+            await asyncio.sleep(0)
+
+    other = asyncio.get_running_loop().create_task(other_work())
+    await run_until(ticker, lambda: order.count("tick") >= 30)
+    other.cancel()
+    runs = "".join("t" if what == "tick" else " " for what in order).split()
+    assert max(map(len, runs)) <= 5, order[:80]  # a catch-up's ticks at most, then the loop
+    assert ticker.skipped > 0  # and it stays on wall time by skipping
+
+
 def test_one_wake_up_a_tick_on_uvloop() -> None:
     """On the loop the gateway runs (uvloop), every wake-up runs a tick: as many lateness
     samples as ticks at most, none early (waits for ticks, not for a time)."""
