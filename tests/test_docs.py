@@ -7,12 +7,14 @@ import contextlib
 import importlib
 import io
 import itertools
+import json
 import re
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,35 @@ def test_the_example_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
         lines = receiver.wait_for(2, 5)
     assert [(line["id"], line["repeat"]) for line in lines] == [("msg_1", False), ("msg_1", True)]
     assert lines[0]["event"]["data"]["sequence"] == 2
+
+
+def test_the_example_webhook_receiver_keeps_concurrent_deliveries_apart(tmp_path: Path) -> None:
+    """The gateway posts up to 8 events at once and the receiver handles each in a thread of
+    its own: every one is printed as a line of its own (two prints at once used to share a
+    line, and the test reading them lost the rest), and one event posted twice at once is
+    handled once."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    key = WebhookSecret.parse(secret)
+    filler = "x" * 6000  # long lines: a shared one is likelier when prints overlap
+
+    def post(msg_id: str) -> int:
+        body = json.dumps({"type": "call.ended", "data": {"id": msg_id, "notes": filler}})
+        headers = signed_headers(key, msg_id, int(time.time()), body.encode())
+        request = urllib.request.Request(
+            receiver.url, data=body.encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+
+    ids = [f"msg_{n}" for n in range(60)] + ["msg_twice"] * 4
+    with ExampleReceiver(tmp_path, secret) as receiver:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            assert set(pool.map(post, ids)) == {204}
+        lines = receiver.wait_for(len(ids), 10)
+        assert receiver.unreadable == []
+    assert sorted(line["id"] for line in lines) == sorted(ids)
+    twice = [line["repeat"] for line in lines if line["id"] == "msg_twice"]
+    assert sorted(twice) == [False, True, True, True]  # handled once
 
 
 REMINDERS = "# reminders.py: one call per row of a CSV, through a running sipgw's admin API."

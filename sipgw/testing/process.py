@@ -418,12 +418,23 @@ class ManagedProcess:
                         log.write(f"[{rel:8.3f}] {line}\n".encode())
                         log.flush()
                 if self.on_line is not None:
-                    self.on_line(time.time(), line)
+                    self._call_on_line(line)
                 self.lines.append(line)
         except (ValueError, OSError):  # pipe closed under us at teardown
             pass
         finally:
             self.lines.close()
+
+    def _call_on_line(self, line: str) -> None:
+        """Give ``on_line`` a line; its error is written to the log, and reading goes on
+        (the output must be read to its end, or the program blocks on a full pipe)."""
+        assert self.on_line is not None
+        try:
+            self.on_line(time.time(), line)
+        except Exception as exc:  # noqa: BLE001 - any fault of a test's callback
+            if self._log_file is not None and not self._log_file.closed:
+                with contextlib.suppress(ValueError, OSError):
+                    self._log_file.write(f"# on_line failed: {exc!r}\n".encode())
 
     @property
     def pid(self) -> int | None:

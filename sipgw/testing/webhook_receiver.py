@@ -52,6 +52,8 @@ class ExampleReceiver(PeerContext):
         self.process: ManagedProcess | None = None
         self.deliveries: list[dict[str, Any]] = []
         """Every line it printed, over all its runs: ``{"id", "repeat", "event"}``."""
+        self.unreadable: list[str] = []
+        """Lines that looked like a delivery but were no JSON object (two at once?)."""
         self._runs = 0
 
     @property
@@ -85,7 +87,10 @@ class ExampleReceiver(PeerContext):
 
     def _line(self, at: float, text: str) -> None:
         if text.startswith("{"):
-            self.deliveries.append(json.loads(text))
+            try:
+                self.deliveries.append(json.loads(text))
+            except ValueError:
+                self.unreadable.append(text)
 
     def stop(self) -> None:
         """Take it down (SIGKILL: an outage, not a goodbye)."""

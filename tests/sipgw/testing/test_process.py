@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess, tracebacks
-from sipgw.testing.process import CHECKOUT, bounded_command, child_env
+from sipgw.testing.process import CHECKOUT, ManagedProcess, bounded_command, child_env
 
 
 def test_bounded_command_prefixes() -> None:
@@ -70,3 +70,26 @@ def test_tracebacks_are_picked_out_of_log_lines() -> None:
         "Traceback (most recent call last):\n  File \"y.py\", line 2, in f\nKeyError: 'second'",
     ]
     assert len(tracebacks(lines, limit=1)) == 1
+
+
+def test_a_failing_line_callback_does_not_stop_the_reading(tmp_path: Path) -> None:
+    """A test's ``on_line`` that raises (a line it cannot parse) is written to the log, and
+    every later line is still read: a reader that stopped left the program blocked on a full
+    pipe and the test waiting for lines that never came."""
+    seen: list[str] = []
+
+    def on_line(at: float, text: str) -> None:
+        if text == "two":
+            raise ValueError("not JSON")
+        seen.append(text)
+
+    script = "import sys\nfor word in ('one', 'two', 'three'):\n    print(word, flush=True)\n"
+    process = ManagedProcess(
+        "words", [sys.executable, "-c", script], log_path=tmp_path / "words.log", lifetime=30,
+        capture="lines", on_line=on_line,
+    )  # fmt: skip
+    process.start()
+    assert process.wait(10) == 0
+    assert seen == ["one", "three"]
+    assert [text for _, text in process.lines.lines()] == ["one", "two", "three"]
+    assert "# on_line failed: ValueError('not JSON')" in (tmp_path / "words.log").read_text()
