@@ -32,6 +32,7 @@ from sipgw.app.cli import build_parser
 from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources
+from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 from sipgw.call import CallState
 from sipgw.testing.audio import dominant_tone
@@ -245,8 +246,9 @@ def test_the_example_webhook_receiver_checks_signatures(tmp_path: Path) -> None:
 
 
 def test_the_example_webhook_receiver_keeps_concurrent_deliveries_apart(tmp_path: Path) -> None:
-    """The gateway posts up to 8 events at once and the receiver handles each in a thread of
-    its own: every one is printed as a line of its own (two prints at once used to share a
+    """The gateway posts up to 8 events at once (twice that here) and the receiver handles
+    each in a thread of its own, its queue of connections long enough for them: every one is
+    answered and printed as a line of its own (two prints at once used to share a
     line, and the test reading them lost the rest), and one event posted twice at once is
     handled once."""
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -264,7 +266,7 @@ def test_the_example_webhook_receiver_keeps_concurrent_deliveries_apart(tmp_path
 
     ids = [f"msg_{n}" for n in range(60)] + ["msg_twice"] * 4
     with ExampleReceiver(tmp_path, secret) as receiver:
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        with ThreadPoolExecutor(max_workers=2 * DeliveryPolicy().concurrency) as pool:
             assert set(pool.map(post, ids)) == {204}
         lines = receiver.wait_for(len(ids), 10)
         assert receiver.unreadable == []
