@@ -99,8 +99,8 @@ class Ticker:
             if delay > TIMER_SLACK:
                 await asyncio.sleep(delay)
             elif self.ticks:
-                # Behind (the ticks take longer than the interval): let the loop read the
-                # sockets and run the SIP side before catching up, or it would never run.
+                # Due already (behind, e.g. ticks longer than the interval): let the loop read
+                # the sockets and run the SIP side first, or it might never run.
                 await asyncio.sleep(0)
             # uvloop keeps time in whole milliseconds and rounds timers to them, so a wake-up
             # can come up to a millisecond before the deadline; counted as on time (sleeping

@@ -408,15 +408,10 @@ class ManagedProcess:
 
     def _read_lines(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        log = self._log_file
         try:
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if log is not None and not log.closed:
-                    rel = time.monotonic() - self.started_at
-                    with contextlib.suppress(ValueError, OSError):
-                        log.write(f"[{rel:8.3f}] {line}\n".encode())
-                        log.flush()
+                self._write_log(f"[{time.monotonic() - self.started_at:8.3f}] {line}\n")
                 if self.on_line is not None:
                     self._call_on_line(line)
                 self.lines.append(line)
@@ -432,9 +427,15 @@ class ManagedProcess:
         try:
             self.on_line(time.time(), line)
         except Exception as exc:  # noqa: BLE001 - any fault of a test's callback
-            if self._log_file is not None and not self._log_file.closed:
-                with contextlib.suppress(ValueError, OSError):
-                    self._log_file.write(f"# on_line failed: {exc!r}\n".encode())
+            self._write_log(f"# on_line failed: {exc!r}\n")
+
+    def _write_log(self, text: str) -> None:
+        """Append to the log file while it is open (a write failing at teardown is moot)."""
+        log = self._log_file
+        if log is not None and not log.closed:
+            with contextlib.suppress(ValueError, OSError):
+                log.write(text.encode())
+                log.flush()
 
     @property
     def pid(self) -> int | None:

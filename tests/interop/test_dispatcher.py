@@ -91,24 +91,22 @@ def rotation(kam: ManagedProcess, gw: GatewayProcess | int) -> list[str]:
     ]
 
 
-def wait_in_rotation(
-    kam: ManagedProcess, *gateways: GatewayProcess | int, within: float = 15
+def wait_rotation(
+    kam: ManagedProcess, *gateways: GatewayProcess | int, out: bool, within: float = 15
 ) -> None:
+    """Wait until every one of ``gateways`` is out of Kamailio's rotation (``out``: its last
+    change "left") or in it (none left it, or each came back since)."""
+    deadline = time.monotonic() + within
+    while any((rotation(kam, gw)[-1:] == ["left"]) != out for gw in gateways):
+        assert time.monotonic() < deadline, kam.log_tail()
+        time.sleep(0.1)
+
+
+def wait_in_rotation(kam: ManagedProcess, *gateways: GatewayProcess | int) -> None:
     """Wait until Kamailio's first probes went out (every gateway starts in the rotation)
-    and every gateway is in the rotation: none left it, or each came back since."""
+    and every gateway is in the rotation."""
     time.sleep(1.5 * PROBE_INTERVAL)
-    deadline = time.monotonic() + within
-    while any(rotation(kam, gw)[-1:] == ["left"] for gw in gateways):
-        assert time.monotonic() < deadline, kam.log_tail()
-        time.sleep(0.1)
-
-
-def wait_left_rotation(kam: ManagedProcess, gw: GatewayProcess, within: float = 10) -> None:
-    """Wait until ``gw`` is out of Kamailio's rotation (a probe or a call got 503)."""
-    deadline = time.monotonic() + within
-    while rotation(kam, gw)[-1:] != ["left"]:
-        assert time.monotonic() < deadline, kam.log_tail()
-        time.sleep(0.1)
+    wait_rotation(kam, *gateways, out=False)
 
 
 def dispatched_to(kam: ManagedProcess, gw: GatewayProcess | int) -> int:
@@ -143,7 +141,7 @@ def test_drain_one_gateway_while_calls_run(tmp_workdir: Path, tone_wav: ToneWav)
             gw1.process.send_signal(signal.SIGTERM)
             gw1.wait_log(r"draining: new calls get 503", 5)
             call(c, uri)  # at once: the 503 fails over
-            wait_left_rotation(kam, gw1)  # the 503 (or a probe's) took it out
+            wait_rotation(kam, gw1, out=True)  # the 503 (or a probe's) took it out
             call(d, uri)
             time.sleep(1.0)  # the drained gateway's call is still up
             for phone in (a, b, c, d):

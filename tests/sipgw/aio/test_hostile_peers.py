@@ -44,7 +44,7 @@ async def closed_by_peer(reader: asyncio.StreamReader, wait: float) -> bool:
     except TimeoutError:
         return False
     except ConnectionResetError:
-        return True
+        pass
     return True
 
 
