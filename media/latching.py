@@ -29,6 +29,9 @@ __all__ = ["RELATCH_WINDOW", "SourceLatch", "same_host"]
 
 Address = tuple[str, int]
 
+NO_SSRC = -1
+"""No stream yet (an SSRC is 32 bits unsigned; an int, not None: no boxing when compiled)."""
+
 RELATCH_WINDOW = 64
 """How far ahead of the latched stream's sequence number a packet from another source may be
 (packets lost while the caller's NAT mapping changed) and still continue that stream."""
@@ -57,7 +60,9 @@ class SourceLatch:
         signalled: the address the SDP named (``c=`` and the ``m=`` port).
     """
 
-    __slots__ = ("_seq", "_signalled", "_ssrc", "latched", "relatches", "signalled")
+    __slots__ = (
+        "_seq", "_signalled", "_ssrc", "latched", "relatches", "signalled", "target", "version",
+    )  # fmt: skip
 
     def __init__(self, signalled: Address) -> None:
         self.relatches = 0
@@ -66,7 +71,11 @@ class SourceLatch:
         self._signalled = (_canonical(signalled[0]), signalled[1])
         self.latched: Address | None = None
         """The source whose packets are accepted; None until one is."""
-        self._ssrc: int | None = None
+        self.target = signalled
+        """Where the call's RTP goes: the latched source, else the signalled address."""
+        self.version = 0
+        """Counts the changes of :attr:`target`: what depends on it can tell it moved."""
+        self._ssrc = NO_SSRC
         self._seq = 0
 
     def retarget(self, signalled: Address) -> None:
@@ -74,7 +83,9 @@ class SourceLatch:
         self.signalled = signalled
         self._signalled = (_canonical(signalled[0]), signalled[1])
         self.latched = None
-        self._ssrc = None
+        self._ssrc = NO_SSRC
+        self.target = signalled
+        self.version += 1
 
     def accepts(
         self, source: Address, ssrc: int, seq: int, audio: bool, authenticated: bool = False
@@ -87,15 +98,20 @@ class SourceLatch:
             audio: whether it carries the call's audio payload type.
             authenticated: it passed SRTP authentication.
         """
-        if source != self.latched:
+        latched = self.latched
+        # Field by field: compiled, an address is a C struct, and comparing it with the
+        # latched one as tuples would box it into a new tuple for every packet.
+        if latched is None or source[1] != latched[1] or source[0] != latched[0]:
             if not self._may_latch(source, ssrc, seq, audio, authenticated):
                 return False
-            if self.latched is not None:
+            if latched is not None:
                 self.relatches += 1
-            self.latched = source
-            self._ssrc = None
+            self.latched = self.target = source
+            self.version += 1
+            self._ssrc = NO_SSRC
         if ssrc != self._ssrc:
-            self._ssrc, self._seq = ssrc, seq  # a new stream from the latched source
+            self._ssrc = ssrc  # a new stream from the latched source
+            self._seq = seq
         elif 0 < (seq - self._seq) & 0xFFFF < 0x8000:
             self._seq = seq
         return True

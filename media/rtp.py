@@ -25,7 +25,6 @@ with a single ``except``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 __all__ = ["RTP_HEADER_SIZE", "RtpPacket", "RtpParseError", "is_rtcp"]
 
@@ -41,9 +40,12 @@ class RtpParseError(ValueError):
     """A datagram that is not a valid RTP packet."""
 
 
-@dataclass(slots=True)
 class RtpPacket:
     """One RTP packet.
+
+    A plain class rather than a dataclass: compiled (the native path), its ``__init__`` is
+    native code, where a dataclass's generated ``__init__`` stays interpreted (one
+    interpreted call per packet received). Equality and ``repr`` are a dataclass's.
 
     Attributes:
         payload_type: the 7-bit payload type (RFC 3551 §6: 0 is PCMU, 8 is PCMA).
@@ -62,19 +64,70 @@ class RtpPacket:
             zeros followed by the count.
     """
 
-    payload_type: int = 0
-    sequence_number: int = 0
-    timestamp: int = 0
-    ssrc: int = 0
-    marker: bool = False
-    payload: bytes = b""
-    csrc: tuple[int, ...] = ()
-    extension_profile: int | None = None
-    extension: bytes = b""
-    padding_size: int = 0
+    __slots__ = (
+        "payload_type",
+        "sequence_number",
+        "timestamp",
+        "ssrc",
+        "marker",
+        "payload",
+        "csrc",
+        "extension_profile",
+        "extension",
+        "padding_size",
+    )
 
-    @classmethod
-    def parse(cls, data: bytes) -> RtpPacket:
+    def __init__(
+        self,
+        payload_type: int = 0,
+        sequence_number: int = 0,
+        timestamp: int = 0,
+        ssrc: int = 0,
+        marker: bool = False,
+        payload: bytes = b"",
+        csrc: tuple[int, ...] = (),
+        extension_profile: int | None = None,
+        extension: bytes = b"",
+        padding_size: int = 0,
+    ) -> None:
+        self.payload_type = payload_type
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.marker = marker
+        self.payload = payload
+        self.csrc = csrc
+        self.extension_profile = extension_profile
+        self.extension = extension
+        self.padding_size = padding_size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RtpPacket):
+            return NotImplemented
+        return (
+            self.payload_type == other.payload_type
+            and self.sequence_number == other.sequence_number
+            and self.timestamp == other.timestamp
+            and self.ssrc == other.ssrc
+            and self.marker == other.marker
+            and self.payload == other.payload
+            and self.csrc == other.csrc
+            and self.extension_profile == other.extension_profile
+            and self.extension == other.extension
+            and self.padding_size == other.padding_size
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RtpPacket(payload_type={self.payload_type!r}, "
+            f"sequence_number={self.sequence_number!r}, timestamp={self.timestamp!r}, "
+            f"ssrc={self.ssrc!r}, marker={self.marker!r}, payload={self.payload!r}, "
+            f"csrc={self.csrc!r}, extension_profile={self.extension_profile!r}, "
+            f"extension={self.extension!r}, padding_size={self.padding_size!r})"
+        )
+
+    @staticmethod
+    def parse(data: bytes) -> RtpPacket:
         """Parse one RTP packet.
 
         Args:
@@ -88,7 +141,13 @@ class RtpPacket:
         """
         if len(data) < 12:
             raise RtpParseError("RTP packet length is less than 12 bytes")
-        first, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+        # Octet by octet rather than struct: compiled, these are C operations on the
+        # bytes with no tuple or boxed integers made (the fixed header, RFC 3550 §5.1).
+        first = data[0]
+        second = data[1]
+        seq = data[2] << 8 | data[3]
+        ts = data[4] << 24 | data[5] << 16 | data[6] << 8 | data[7]
+        ssrc = data[8] << 24 | data[9] << 16 | data[10] << 8 | data[11]
         if first >> 6 != 2:
             raise RtpParseError("RTP packet has invalid version")
         end = len(data)
@@ -106,7 +165,7 @@ class RtpPacket:
             padding_size = 0
         if first & 0x1F == 0:
             # Fast path: no CSRC, no extension.
-            return cls(
+            return RtpPacket(
                 second & 0x7F,
                 seq,
                 ts,
@@ -140,7 +199,7 @@ class RtpPacket:
                 raise RtpParseError("RTP packet has truncated extension value")
             extension = data[pos : pos + 4 * words]
             pos += 4 * words
-        return cls(
+        return RtpPacket(
             second & 0x7F,
             seq,
             ts,

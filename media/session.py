@@ -165,7 +165,9 @@ class MediaSession:
     __slots__ = (
         "ingress",
         "on_audio",
+        "_judged_version",
         "_pending_digits",
+        "_remote_deliverable",
         "_to_ulaw",
         "dtmf",
         "jitter",
@@ -219,6 +221,8 @@ class MediaSession:
         """Listeners' tap: in-order μ-law frames at arrival (see media/ingress.py)."""
         self._pending_digits: list[str] = []
         self._to_ulaw = params.codec == "PCMA"
+        self._judged_version = -1
+        self._remote_deliverable = False
         self.srtp: SrtpContext | None = None
         """The call's SRTP, with its counters of dropped packets; None for plain RTP."""
         if params.srtp is not None:
@@ -238,7 +242,16 @@ class MediaSession:
     @property
     def remote(self) -> Address:
         """Where our RTP goes: the latched source, else the address the SDP named."""
-        return self.latch.latched or self.latch.signalled
+        return self.latch.target
+
+    def remote_deliverable(self) -> bool:
+        """Whether :attr:`remote` is somewhere a packet may go (:func:`deliverable`), judged
+        once each time the address changes rather than once a packet."""
+        latch = self.latch
+        if latch.version != self._judged_version:
+            self._judged_version = latch.version
+            self._remote_deliverable = deliverable(latch.target)
+        return self._remote_deliverable
 
     @property
     def last_received(self) -> float:
@@ -412,7 +425,7 @@ class MediaSession:
                 self.liveness.withheld += 1
             self.sender.skip(1)
             return []
-        if not deliverable(self.remote):
+        if not self.remote_deliverable():
             self.sender.skip(1)  # c=0.0.0.0 and sendrecv, or port 0: nowhere to send
             return []
         if frame is not None and self._to_ulaw:
@@ -439,7 +452,7 @@ class MediaSession:
             and self.params.ptime_ms == 20
             and not sender.talking
             and not sender.dtmf_pending
-            and deliverable(self.remote)
+            and self.remote_deliverable()
             and self.liveness.may_send(now, self.params.receive)
         )
 

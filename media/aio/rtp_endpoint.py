@@ -82,8 +82,6 @@ class RtpEndpoint:
         self._rtcp_sock: socket.socket | None = None
         self._rtp_fd = self._rtcp_fd = -1
         self._native_sendto: Callable[[int, bytes, str, int], int] | None = None
-        self._checked: Address | None = None
-        self._deliverable = False
 
     # The session and the RTCP port's state live in ``ports``, where either reader finds them.
 
@@ -122,14 +120,14 @@ class RtpEndpoint:
         session = self.ports.session
         if session is None:
             return
-        remote = session.remote
-        if remote is not self._checked:  # the same address object call after call: once
-            self._checked, self._deliverable = remote, deliverable(remote)
-        if not self._deliverable:
+        if not session.remote_deliverable():
             return  # never to 0.0.0.0 (this host, for Linux) or port 0
+        remote = session.remote
         sendto = self._native_sendto
         if sendto is not None:
-            fd, (host, port) = self._rtp_fd, remote
+            fd = self._rtp_fd
+            host = remote[0]
+            port = remote[1]
             for packet in packets:
                 if sendto(fd, packet, host, port):
                     self.icmp_errors += 1  # a full buffer, an earlier ICMP error: counted

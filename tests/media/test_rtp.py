@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -159,3 +161,25 @@ def test_is_rtcp_real_packets() -> None:
     assert not is_rtcp(RtpPacket(payload_type=8, marker=True).serialize())
     assert not is_rtcp(RtpPacket(payload_type=101, marker=True).serialize())
     assert not is_rtcp(b"\x80")
+
+
+def test_a_packet_compares_and_prints_as_its_fields() -> None:
+    one = RtpPacket(0, 1, 160, 7, True, b"ab")
+    assert one == RtpPacket(0, 1, 160, 7, True, b"ab") and one != RtpPacket(0, 1, 160, 7)
+    assert one != (0, 1, 160, 7, True, b"ab")
+    assert repr(one) == (
+        "RtpPacket(payload_type=0, sequence_number=1, timestamp=160, ssrc=7, marker=True, "
+        "payload=b'ab', csrc=(), extension_profile=None, extension=b'', padding_size=0)"
+    )
+    with pytest.raises(TypeError):
+        hash(one)  # mutable: no hash, as a dataclass with eq
+
+
+def test_built_natively_a_packet_is_made_without_interpreted_code() -> None:
+    """One packet is parsed per datagram received: compiled, its constructor must be
+    native code (a dataclass's generated ``__init__`` stayed interpreted, a third of the
+    parse's cost). On the pure-Python path it is a plain function, as everything is."""
+    import media.rtp
+
+    compiled = not media.rtp.__file__.endswith(".py")
+    assert isinstance(RtpPacket.__init__, types.FunctionType) is not compiled

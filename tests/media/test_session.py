@@ -286,3 +286,17 @@ def test_nothing_goes_to_the_unspecified_address_or_port_zero() -> None:
     on_hold.receive(packet(1), NATTED, 0.0)  # latched; then hold with c=0.0.0.0
     on_hold.update(StreamParams(remote=("0.0.0.0", 40000), send=False, receive=False), 1.0)
     assert on_hold.rtcp_destination(None) == (NATTED[0], NATTED[1] + 1)  # the peer, not us
+
+
+def test_the_destination_is_judged_again_whenever_it_moves() -> None:
+    """The send path judges the address once per change, not once a packet: a call
+    offered on hold (``c=0.0.0.0``) sends nothing, the re-INVITE that resumes it to a real
+    address starts the packets, and a relatch to the caller's NAT address is sent to."""
+    s = session(remote=("0.0.0.0", 40000))
+    assert s.packets_for(TONE, 0.02) == [] and not s.remote_deliverable()
+    s.update(StreamParams(remote=PEER, telephone_event_pt=101), 0.04)
+    assert s.remote == PEER and s.remote_deliverable() and s.packets_for(TONE, 0.06)
+    s.receive(packet(1), PEER, 0.07)
+    s.receive(packet(2), NATTED, 0.09)  # continues the stream from elsewhere: relatched
+    assert s.remote == NATTED and s.remote_deliverable() and s.packets_for(TONE, 0.1)
+    assert s.latch.version == 3  # the resume, the first latch, the relatch
