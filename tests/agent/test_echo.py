@@ -54,7 +54,7 @@ def test_hold_does_not_add_its_length_to_the_delay() -> None:
         agent.on_caller_frame(None)
     # Resumed: what was said before the hold is long gone, and new audio is 3 frames late.
     assert run(agent, [A, None, None, None, B]) == [None, None, None, A, None]
-    assert len(agent._line) == 3
+    assert agent._held == 3  # frames in the line: the delay, nothing more
 
 
 def test_hold_shorter_than_the_delay_keeps_the_audio_before_it() -> None:

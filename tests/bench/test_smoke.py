@@ -255,3 +255,11 @@ def test_legs_compares_the_same_conversation_on_each_leg(tmp_path: Path) -> None
         assert figures["end_of_speech_to_first_audio_ms"]["count"] == 2, leg
         assert figures["barge_in_stop_ms"]["count"] == 1, leg
         assert 0 < figures["barge_in_stop_ms"]["max"] < 1000, leg
+
+
+def test_the_echo_call_figure_runs_the_whole_per_call_path() -> None:
+    """bench.media_core's per-call figure: packets go in through the demultiplexer and the
+    packets come out through the endpoint's send (it checks one per call per tick)."""
+    from bench.media_core import echo_call_us
+
+    assert echo_call_us(calls=4, ticks=60) > 0
