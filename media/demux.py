@@ -75,6 +75,16 @@ class Demux:
     def __len__(self) -> int:
         return len(self._slots) - len(self._free)
 
+    def listening(self) -> bool:
+        """Whether some call's audio is listened to at arrival (its session's ``on_audio``:
+        speech-to-text, detection), rather than only played at the ticks."""
+        for ports in self._slots:
+            if ports is not None:
+                session = ports.session
+                if session is not None and session.on_audio is not None:
+                    return True
+        return False
+
     def dispatch(
         self, tokens: list[int], datas: list[bytes], sources: list[Address], arrivals: list[float]
     ) -> None:

@@ -4,8 +4,8 @@ In the spirit of ITU-T G.711 Appendix I; written for this project's
 frame-at-a-time receive paths (the playout jitter buffer and the listeners'
 ingress tap), so it adds no delay:
 
-* **Good audio is only remembered**, as the encoded chunks themselves (a
-  deque append per chunk): nothing is decoded until a loss happens.
+* **Good audio is only remembered**, as the encoded chunks themselves (one
+  slot of a ring per chunk): nothing is decoded until a loss happens.
 * **At the start of a loss** the last 48.75 ms of output (390 samples at
   8 kHz) are decoded and the pitch period is estimated by normalized
   cross-correlation of the newest 20 ms against the audio 40..120 samples
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections import deque
 from collections.abc import Iterable
 from functools import lru_cache
 from operator import mul
@@ -47,6 +46,7 @@ from media import g711
 __all__ = ["Concealer", "estimate_pitch"]
 
 HISTORY_SAMPLES = 390  # 48.75 ms at 8 kHz: three periods of the lowest pitch plus margin
+RECENT = 16  # chunks remembered (320 ms of 20 ms frames): the history is their last 390 samples
 MIN_PITCH = 40  # samples: 200 Hz at 8 kHz
 MAX_PITCH = 120  # samples: 66.7 Hz at 8 kHz
 CORRELATION_WINDOW = 160  # the newest 20 ms are matched against earlier audio
@@ -165,8 +165,8 @@ class Concealer:
 
     __slots__ = (
         "_alaw", "_crossfade", "_fade_from", "_faded", "_gain_table", "_history", "_lost",
-        "_max", "_offset", "_ola_extra", "_periods", "_phase", "_pitch", "_recent", "_region",
-        "_step10", "concealed_samples",
+        "_max", "_offset", "_ola_extra", "_periods", "_phase", "_pitch", "_recent",
+        "_recent_count", "_recent_next", "_region", "_step10", "concealed_samples",
     )  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", max_samples: int = 480, clock_rate: int = 8000) -> None:
@@ -179,7 +179,11 @@ class Concealer:
         self._ola_extra = clock_rate // 250  # 4 ms
         self._fade_from = min(self._step10, max_samples // 2)
         self._gain_table = _gains(max_samples, self._fade_from, self._step10)
-        self._recent: deque[bytes] = deque(maxlen=16)
+        # The last RECENT chunks played, a ring of slots (a list and two indices, which
+        # compiled are C operations, where a deque's append costs a cold block now and then).
+        self._recent: list[bytes] = [b""] * RECENT
+        self._recent_next = 0  # the slot the next chunk goes to
+        self._recent_count = 0
         self.concealed_samples = 0
         self._reset_loss()
 
@@ -196,8 +200,24 @@ class Concealer:
 
     def reset(self) -> None:
         """Forget the stream (a new one starts: no history, no loss in progress)."""
-        self._recent.clear()
+        self._recent = [b""] * RECENT
+        self._recent_next = self._recent_count = 0
         self._reset_loss()
+
+    def _remember(self, chunk: bytes) -> None:
+        """Keep ``chunk`` as the newest of the recent audio (the oldest of RECENT goes)."""
+        slot = self._recent_next
+        self._recent[slot] = chunk
+        self._recent_next = 0 if slot + 1 == RECENT else slot + 1
+        if self._recent_count < RECENT:
+            self._recent_count += 1
+
+    def _recent_audio(self) -> bytes:
+        """The recent chunks, oldest first, as one."""
+        count = self._recent_count
+        first = (self._recent_next - count) % RECENT
+        recent = self._recent
+        return b"".join([recent[(first + k) % RECENT] for k in range(count)])
 
     @property
     def in_loss(self) -> bool:
@@ -213,7 +233,7 @@ class Concealer:
         """
         if self._lost:
             chunk = self._join(chunk)
-        self._recent.append(chunk)
+        self._remember(chunk)
         return chunk
 
     def conceal(self, samples: int) -> bytes | None:
@@ -226,15 +246,15 @@ class Concealer:
             return None
         if self._lost >= self._max:
             if self._lost:  # exhausted: silence, and the next good chunk fades in
-                self._recent.append(self._silence(samples))
+                self._remember(self._silence(samples))
             return None
         if not self._lost:
-            if not self._recent:
+            if not self._recent_count:
                 return None
             self._start()
         out = self._synthesize(samples)
         chunk = _encode(out, self._alaw)
-        self._recent.append(chunk)
+        self._remember(chunk)
         self.concealed_samples += samples
         return chunk
 
@@ -245,7 +265,7 @@ class Concealer:
 
     def _start(self) -> None:
         """Decode the history, find the pitch, and prepare one period to repeat."""
-        joined = b"".join(self._recent)[-HISTORY_SAMPLES:]
+        joined = self._recent_audio()[-HISTORY_SAMPLES:]
         x = _decode(joined, self._alaw)
         if len(x) < HISTORY_SAMPLES:
             x = [0] * (HISTORY_SAMPLES - len(x)) + x

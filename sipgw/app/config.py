@@ -210,10 +210,12 @@ class CallSection:
     rtp_read_window_ms: float = setting(
         2.0, env="SIPGW_RTP_READ_WINDOW_MS", flag="--rtp-read-window-ms", metavar="MS",
         parse=non_negative,
-        help="Native media path only: after reading the calls' RTP between two ticks, rest "
-        "this long before the next such read, so that under load one read serves many calls; "
-        "a packet waits at most this long (each 20 ms tick reads all that came); 0 = read as "
-        "soon as anything comes.",
+        help="Native media path only: each 20 ms tick reads all the calls' RTP that came; "
+        "between ticks, while some call's audio is listened to at arrival (speech-to-text, "
+        "answering-machine detection), it is read again every this many ms, so that under "
+        "load one read serves many calls and a packet waits at most this long (audio that is "
+        "only played, e.g. the echo's, is read at the tick that plays it); 0 = read as soon "
+        "as anything comes.",
     )  # fmt: skip
     srtp: str = setting(
         "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",

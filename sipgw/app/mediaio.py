@@ -2,7 +2,8 @@
 
 :mod:`media._accel` chose the path when ``media`` was first imported. On the native path
 (the compiled modules and ``media._rtpio``, on Linux) one :class:`BatchedRtp` reads every
-call's sockets at each tick and when datagrams wait; on the pure-Python path each socket
+call's sockets at each tick, and between ticks while some call's audio is listened to at
+arrival (media/aio/rtp_batch.py); on the pure-Python path each socket
 is an asyncio datagram endpoint. The start-up log line and ``/metrics``
 (``sipgw_media_path``) say which runs and why.
 """
@@ -50,7 +51,7 @@ class MediaIO:
             from media.aio.rtp_batch import BatchedRtp  # loads media._rtpio
 
             self.batched = BatchedRtp(asyncio.get_running_loop(), self.read_window)
-            ticker.receive = self.batched.drain
+            ticker.receive = self.batched.tick_read
 
     async def open_endpoint(self, bind: str, ports: PortAllocator) -> RtpEndpoint | None:
         """Bind a call's RTP/RTCP pair, read the way this gateway reads."""

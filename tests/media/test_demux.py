@@ -65,3 +65,22 @@ def test_datagrams_for_a_freed_slot_or_no_session_are_dropped_and_slots_are_reus
     dispatch(demux, (token, audio(1), PEER, 1.0), (999, audio(2), PEER, 1.0))
     assert session.stats.packets_in == 0 and len(demux) == 1
     assert demux.attach(MediaPorts()) == token  # the freed slot again
+
+
+def test_it_knows_whether_some_call_listens_at_arrival() -> None:
+    """The batched reader reads between ticks only then (media/aio/rtp_batch.py)."""
+    demux = Demux()
+    assert not demux.listening()
+    quiet, _ = ports_with_session()
+    listened, session = ports_with_session()
+    demux.attach(MediaPorts())  # no session yet
+    demux.attach(quiet)
+    assert not demux.listening()  # audio only played at the ticks (an echo)
+    token = demux.attach(listened)
+    session.on_audio = lambda frame: None  # a speech-to-text's tap
+    assert demux.listening()
+    session.on_audio = None
+    assert not demux.listening()
+    session.on_audio = lambda frame: None
+    demux.detach(token)
+    assert not demux.listening()  # its call ended

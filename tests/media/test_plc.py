@@ -157,3 +157,18 @@ def test_deterministic_and_reset() -> None:
         Concealer("G722")
     with pytest.raises(ValueError):
         Concealer(max_samples=-1)
+
+
+def test_the_history_is_the_newest_audio_in_order_however_long_the_call() -> None:
+    """The recent chunks are a ring of 16: after 40 frames, a loss continues from the last
+    three exactly as a concealer that heard only those three would (a ring read in the
+    wrong order, or a stale slot, would give another history and another substitute)."""
+    signal = voiced(40 * FRAME)
+    frames = [encode(signal[k * FRAME : (k + 1) * FRAME]) for k in range(40)]
+    long_call, fresh = Concealer(), Concealer()
+    for frame in frames:
+        long_call.played(frame)
+    for frame in frames[-3:]:  # 480 samples: more than the 390 the history takes
+        fresh.played(frame)
+    assert long_call.conceal(FRAME) == fresh.conceal(FRAME) is not None
+    assert long_call.conceal(FRAME) == fresh.conceal(FRAME)

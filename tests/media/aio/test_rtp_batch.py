@@ -2,8 +2,8 @@
 
 What the sessions get is the same as on the asyncio path (tests/media/aio/
 test_rtp_endpoint.py runs every endpoint test on both); here: the reads at ticks, each
-window between them while calls are up, or at once with no window; kernel arrival times;
-closing.
+window between them while a call listens at arrival, or at once with no window; kernel
+arrival times; closing.
 """
 
 from __future__ import annotations
@@ -61,20 +61,52 @@ async def polling() -> AsyncIterator[BatchedRtp]:
     stamping.close()
 
 
-async def test_between_ticks_it_reads_each_window_while_calls_are_up(
+async def test_between_ticks_it_reads_each_window_while_a_call_listens(
     polling: BatchedRtp, peer: socket.socket
 ) -> None:
     assert polling._timer is None  # no call: no reads
     endpoint, session = await opened(polling, peer)
+    heard: list[bytes] = []
+    session.on_audio = heard.append  # the speech-to-text's tap: it wants audio at arrival
+    polling.tick_read(polling.loop.time())  # a tick sees that someone listens
     loop = asyncio.get_running_loop()
     sent = loop.time()
     peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
     await until(lambda: session.stats.packets_in == 1, within=1.0)
-    assert loop.time() - sent <= 0.2 + 0.1  # by the next read
+    assert loop.time() - sent <= 0.2 + 0.1  # by the next read, no tick needed
     assert abs(session.last_received - sent) < 0.02  # with the time it came, not when read
+    assert heard  # at arrival
     endpoint.close()
     await asyncio.sleep(0.25)
     assert polling._timer is None  # the last call gone: the reads stop
+
+
+async def test_audio_only_played_waits_for_the_tick_that_plays_it(
+    polling: BatchedRtp, peer: socket.socket
+) -> None:
+    """No call listens at arrival (an echo): nothing is read between ticks, the tick reads
+    it with the time it came; and once the last listener goes, the reads between ticks stop
+    at the next tick."""
+    endpoint, session = await opened(polling, peer)
+    loop = asyncio.get_running_loop()
+    polling.tick_read(loop.time())
+    assert polling._timer is None  # nobody listens: no read before the next tick
+    sent = loop.time()
+    peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
+    await asyncio.sleep(0.5)  # two and a half windows
+    assert session.stats.packets_in == 0
+    polling.tick_read(loop.time())
+    assert session.stats.packets_in == 1 and abs(session.last_received - sent) < 0.02
+    session.on_audio = lambda frame: None
+    polling.tick_read(loop.time())
+    assert polling._timer is not None  # a listener: reads between ticks again
+    session.on_audio = None
+    polling.tick_read(loop.time())
+    await asyncio.sleep(0.25)
+    peer.sendto(audio(2), ("127.0.0.1", endpoint.port))
+    await asyncio.sleep(0.5)
+    assert polling._timer is None and session.stats.packets_in == 1  # stopped
+    endpoint.close()
 
 
 async def test_a_tick_reads_what_waits_before_the_window_is_over(
@@ -83,7 +115,7 @@ async def test_a_tick_reads_what_waits_before_the_window_is_over(
     endpoint, session = await opened(polling, peer)
     peer.sendto(audio(1), ("127.0.0.1", endpoint.port))
     await asyncio.sleep(0.01)
-    polling.drain(polling.loop.time())  # the ticker's read
+    polling.tick_read(polling.loop.time())  # the ticker's read
     assert session.stats.packets_in == 1
     endpoint.close()
 
