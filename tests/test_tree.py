@@ -60,7 +60,6 @@ EXCEPTIONS: dict[str, str] = {
     "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
     "sipgw/testing/wire.py": "packets seen on the wire: exercised by "
     "tests/interop/test_rtcp_peers.py and tests/interop/test_hold_gap.py",
-    "sipgw/testing/peers/baresip.py": _PEER.format("tests/interop/test_echo_gateway.py"),
     "sipgw/testing/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
     "sipgw/testing/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
     "sipgw/testing/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),

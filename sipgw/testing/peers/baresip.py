@@ -14,6 +14,7 @@ transactions (teardown SIGKILLs), incoming requests must address the account use
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import re
 import socket
@@ -463,10 +464,22 @@ class Baresip(PeerContext):
 
     # ------------------------------------------------------------------ recordings & logs
     def all_recordings(self) -> list[tuple[Path, Path]]:
-        """``(dec, enc)`` WAV pairs of every call so far, oldest first."""
+        """``(dec, enc)`` WAV pairs of every call so far, oldest first.
+
+        baresip names each file by the second it opens it: the sent audio's when the call
+        starts, the received audio's at its first packet, a few milliseconds apart, which can
+        fall on either side of a second's turn. A call's files are the two of the same
+        second, else of the seconds next to each other; a received file with no sent one
+        near it is paired with the name the sent one would have (never complete).
+        """
+        encs = {_dump_second(enc): enc for enc in self.rec_dir.glob("dump-*-enc.wav")}
         pairs = []
         for dec in sorted(self.rec_dir.glob("dump-*-dec.wav")):
-            enc = dec.with_name(dec.name[: -len("-dec.wav")] + "-enc.wav")
+            second = _dump_second(dec)
+            enc = next(
+                (encs.pop(s) for s in (second, second - 1, second + 1) if s in encs),
+                dec.with_name(dec.name[: -len("-dec.wav")] + "-enc.wav"),
+            )
             pairs.append((dec, enc))
         return pairs
 
@@ -492,3 +505,9 @@ class Baresip(PeerContext):
         return (
             self.process.log_tail(lines) if self.process else f"(baresip {self.name} not started)"
         )
+
+
+def _dump_second(path: Path) -> int:
+    """The second baresip opened a ``dump-YYYY-MM-DD-HH-MM-SS-{dec,enc}.wav`` file (POSIX)."""
+    stamp = path.name[len("dump-") : len("dump-YYYY-MM-DD-HH-MM-SS")]
+    return int(datetime.datetime.strptime(stamp, "%Y-%m-%d-%H-%M-%S").timestamp())
