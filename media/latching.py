@@ -98,13 +98,10 @@ class SourceLatch:
             audio: whether it carries the call's audio payload type.
             authenticated: it passed SRTP authentication.
         """
-        latched = self.latched
-        # Field by field: compiled, an address is a C struct, and comparing it with the
-        # latched one as tuples would box it into a new tuple for every packet.
-        if latched is None or source[1] != latched[1] or source[0] != latched[0]:
+        if not self.is_latched(source):
             if not self._may_latch(source, ssrc, seq, audio, authenticated):
                 return False
-            if latched is not None:
+            if self.latched is not None:
                 self.relatches += 1
             self.latched = self.target = source
             self.version += 1
@@ -115,6 +112,13 @@ class SourceLatch:
         elif 0 < (seq - self._seq) & 0xFFFF < 0x8000:
             self._seq = seq
         return True
+
+    def is_latched(self, source: Address) -> bool:
+        """Whether ``source`` is the latched source."""
+        latched = self.latched
+        # Field by field: compiled, an address is a C struct, and comparing it with the
+        # latched one as tuples would box it into a new tuple for every packet.
+        return latched is not None and source[1] == latched[1] and source[0] == latched[0]
 
     def _may_latch(
         self, source: Address, ssrc: int, seq: int, audio: bool, authenticated: bool

@@ -213,11 +213,9 @@ class Concealer:
             self._recent_count += 1
 
     def _recent_audio(self) -> bytes:
-        """The recent chunks, oldest first, as one."""
-        count = self._recent_count
-        first = (self._recent_next - count) % RECENT
-        recent = self._recent
-        return b"".join([recent[(first + k) % RECENT] for k in range(count)])
+        """The recent chunks, oldest first, as one (slots not filled yet are empty)."""
+        recent, oldest = self._recent, self._recent_next
+        return b"".join(recent[oldest:] + recent[:oldest])
 
     @property
     def in_loss(self) -> bool:

@@ -286,7 +286,7 @@ class MediaSession:
         is_audio = payload_type == self.params.payload_type
         if not is_audio and payload_type != self.params.telephone_event_pt:
             self.stats.unknown_payload += 1  # comfort noise, another payload type, ...
-            if source == self.latch.latched and self.srtp is None:
+            if self.latch.is_latched(source) and self.srtp is None:
                 self.liveness.sign(now)  # a silent caller's comfort noise (RFC 3389) counts
             return
         if self.srtp is not None:

@@ -53,3 +53,11 @@ def test_retarget_starts_afresh_on_the_new_address() -> None:
     latch.retarget(NATTED)
     assert latch.latched is None and latch.signalled == NATTED
     assert latch.accepts(NATTED, ssrc=8, seq=50, audio=False)
+
+
+def test_is_latched_names_only_the_latched_source() -> None:
+    latch = SourceLatch(SIGNALLED)
+    assert not latch.is_latched(SIGNALLED)  # nothing latched yet
+    latch.accepts(NATTED, 1, 1, audio=True)
+    assert latch.is_latched(NATTED) and not latch.is_latched(SIGNALLED)
+    assert not latch.is_latched((NATTED[0], NATTED[1] + 1))  # same host, another port
