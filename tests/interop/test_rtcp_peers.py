@@ -19,10 +19,13 @@ WITHIN = 30.0  # reports every 2.5-7.5 s from each side: two of ours, one back a
 RTP_PACKETS = 520  # what the gateway must have received of baresip's stream (> 500 asserted)
 
 
-def reports_exchanged(packets: list[RtcpOnWire], ours: set[int]) -> bool:
-    """Two reports from the gateway's ports and one to them after the gateway's first."""
-    sent = [p.at for p in packets if p.src_port in ours]
-    back = [p.at for p in packets if p.dst_port in ours]
+def reports_exchanged(packets: list[RtcpOnWire], ours: set[int], theirs: set[int]) -> bool:
+    """Two reports from the gateway's ports to baresip's and one back after the gateway's
+    first. Both ends are checked: the capture sees the whole loopback, where other tests
+    run (the CI failure: another test's traffic from a port in the gateway's range passed
+    for its reports, and the call ended before the gateway had a round trip)."""
+    sent = [p.at for p in packets if p.src_port in ours and p.dst_port in theirs]
+    back = [p.at for p in packets if p.src_port in theirs and p.dst_port in ours]
     return len(sent) >= 2 and any(at > sent[0] for at in back)
 
 
@@ -50,10 +53,13 @@ def test_reports_exchanged_with_baresip(
         # our first (so it can carry a round trip) and RTP_PACKETS of its stream, then a
         # moment for the last of them to be read.
         ours = set(gw.rtp_ports.ports())
+        peer_rtp = int(gw.wait_log(r"media: PCMU/0 to [^ ]+:(\d+)", 5).group(1))
+        theirs = {peer_rtp, peer_rtp + 1}  # its RTP port, and its RTCP port without mux
         deadline = time.monotonic() + WITHIN
         while not (
-            reports_exchanged(capture.rtcp(), ours)
-            and sum(p.dst_port in ours for p in capture.packets()) >= RTP_PACKETS
+            reports_exchanged(capture.rtcp(), ours, theirs)
+            and sum(p.dst_port in ours and p.src_port in theirs for p in capture.packets())
+            >= RTP_PACKETS
         ):
             assert time.monotonic() < deadline, capture.rtcp()
             time.sleep(0.1)
