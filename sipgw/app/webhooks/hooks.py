@@ -124,16 +124,17 @@ class CallWebhooks:
         if kind == "call_refused":
             refused = self._refused_entry(data)
             self._send("call.failed", refused, {**sip_status(refused), "outcome": "rejected",
-                                                "why": data.get("why", "")})  # fmt: skip
+                                                "why": data.get("why", "")},
+                       at=refused.ended)  # fmt: skip
             self._sequence.pop(refused.id, None)
             return
         entry = self.feed.find(event.call)
         if entry is None:
             return
         if kind == "call_started" and entry.direction == "inbound":
-            self._send("call.incoming", entry, {})
+            self._send("call.incoming", entry, {}, at=entry.started)
         elif kind == "call_answered":
-            self._send("call.answered", entry, {})
+            self._send("call.answered", entry, {}, at=entry.answered)
         elif kind == "amd":
             self._send("call.amd", entry, {"amd": data})
         elif kind == "transcript" and _scheduled_callback(data):
@@ -145,10 +146,11 @@ class CallWebhooks:
 
     def _ended(self, entry: CallEntry) -> None:
         if entry.transferred_to:
-            self._send("call.transferred", entry, {"target": entry.transferred_to})
+            self._send("call.transferred", entry, {"target": entry.transferred_to},
+                       at=entry.ended)  # fmt: skip
         if entry.answered is None:
             fields = {**sip_status(entry), "outcome": entry.outcome, "hung_up_by": entry.hung_up_by}
-            self._send("call.failed", entry, fields)
+            self._send("call.failed", entry, fields, at=entry.ended)
             self._sequence.pop(entry.id, None)
             return
         task = asyncio.get_running_loop().create_task(self._when_complete(entry))
@@ -183,19 +185,24 @@ class CallWebhooks:
             fields["recording_url"] = f"{self.link_base}/api/recent/{entry.id}/recording.wav"
         if summary is not None:
             fields["summary"] = summary
-        self._send("call.ended", entry, fields)
+        # Stamped when the call ended, not when sent: the wait for the record and the
+        # summary would otherwise put it after the next call's first event.
+        self._send("call.ended", entry, fields, at=entry.ended)
         self._sequence.pop(entry.id, None)
 
     # ------------------------------------------------------------------ out
 
-    def _send(self, kind: str, entry: CallEntry, fields: Mapping[str, Any]) -> None:
+    def _send(
+        self, kind: str, entry: CallEntry, fields: Mapping[str, Any], at: float | None = None
+    ) -> None:
+        """Queue one event; its ``timestamp`` is ``at`` (when it happened), else now."""
         where = self.destination(entry.line)
         if where is None:
             return
         sequence = self._sequence[entry.id] = self._sequence.get(entry.id, 0) + 1
         data = {**call_data(entry, sequence, entry.variables), **fields}
         try:
-            body = encode(envelope(kind, data), self.max_bytes)
+            body = encode(envelope(kind, data, at), self.max_bytes)
         except ValueError as exc:
             log.error("[%s] %s webhook not sent: %s", entry.id, kind, exc)
             return

@@ -16,6 +16,7 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.settings import Sources
 from sipgw.app.webhooks.delivery import WebhookDelivery
+from sipgw.app.webhooks.events import iso
 from sipgw.app.webhooks.hooks import CallWebhooks
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
@@ -244,7 +245,9 @@ def test_each_line_sends_where_its_routes_file_says(tmp_path: Path) -> None:
     assert made.destination("removed-by-a-reload") == plain  # the gateway's, then
 
 
-async def test_the_end_waits_for_the_summary() -> None:
+async def test_the_end_waits_for_the_summary_and_is_stamped_when_the_call_ended() -> None:
+    """The wait for the summary does not move ``call.ended``'s ``timestamp``: it is when
+    the call ended (the next call's first event may be sent before it)."""
     feed = CallFeed()
     done = asyncio.Event()
 
@@ -258,12 +261,19 @@ async def test_the_end_waits_for_the_summary() -> None:
     feed.call_answered(call)
     call.end_reason = "remote-bye"
     feed.call_ended(call)
+    entry = feed.find(call.call.log_id)
+    assert entry is not None and entry.ended is not None
     await asyncio.sleep(0.01)
     assert [b["type"] for b in captured.bodies()] == ["call.incoming", "call.answered"]
+    await asyncio.sleep(0.05)  # the summary takes a while: the stamp must not
     done.set()
     await made.stop(1.0)
     ended = captured.bodies()[-1]
     assert ended["type"] == "call.ended" and ended["data"]["sequence"] == 3
+    assert ended["timestamp"] == iso(entry.ended)
+    incoming, answered = captured.bodies()[:2]
+    assert incoming["timestamp"] == iso(entry.started)
+    assert entry.answered is not None and answered["timestamp"] == iso(entry.answered)
     assert ended["data"]["summary"] == {"text": "The caller asked for a callback."}
 
 
