@@ -46,7 +46,7 @@ from media import g711
 __all__ = ["Concealer", "estimate_pitch"]
 
 HISTORY_SAMPLES = 390  # 48.75 ms at 8 kHz: three periods of the lowest pitch plus margin
-RECENT = 16  # chunks remembered (320 ms of 20 ms frames): the history is their last 390 samples
+RECENT = 16  # chunks remembered at most (enough for 390 samples of chunks of 26 or more)
 MIN_PITCH = 40  # samples: 200 Hz at 8 kHz
 MAX_PITCH = 120  # samples: 66.7 Hz at 8 kHz
 CORRELATION_WINDOW = 160  # the newest 20 ms are matched against earlier audio
@@ -166,7 +166,7 @@ class Concealer:
     __slots__ = (
         "_alaw", "_crossfade", "_fade_from", "_faded", "_gain_table", "_history", "_lost",
         "_max", "_offset", "_ola_extra", "_periods", "_phase", "_pitch", "_recent",
-        "_recent_count", "_recent_next", "_region", "_step10", "concealed_samples",
+        "_recent_count", "_recent_next", "_region", "_span", "_step10", "concealed_samples",
     )  # fmt: skip
 
     def __init__(self, codec: str = "PCMU", max_samples: int = 480, clock_rate: int = 8000) -> None:
@@ -179,11 +179,15 @@ class Concealer:
         self._ola_extra = clock_rate // 250  # 4 ms
         self._fade_from = min(self._step10, max_samples // 2)
         self._gain_table = _gains(max_samples, self._fade_from, self._step10)
-        # The last RECENT chunks played, a ring of slots (a list and two indices, which
-        # compiled are C operations, where a deque's append costs a cold block now and then).
+        # The last chunks played, a ring of slots (a list and two indices, which compiled
+        # are C operations, where a deque's append costs a cold block now and then).
         self._recent: list[bytes] = [b""] * RECENT
         self._recent_next = 0  # the slot the next chunk goes to
         self._recent_count = 0
+        # Slots in use: as few as hold the history (4 for 20 ms chunks), so that the chunk
+        # a new one replaces was played 80 ms ago, not 320: dropping the reference to a
+        # chunk long gone from the CPU's caches was 2 % of the echo gateway's CPU.
+        self._span = 1
         self.concealed_samples = 0
         self._reset_loss()
 
@@ -202,20 +206,35 @@ class Concealer:
         """Forget the stream (a new one starts: no history, no loss in progress)."""
         self._recent = [b""] * RECENT
         self._recent_next = self._recent_count = 0
+        self._span = 1
         self._reset_loss()
 
     def _remember(self, chunk: bytes) -> None:
-        """Keep ``chunk`` as the newest of the recent audio (the oldest of RECENT goes)."""
+        """Keep ``chunk`` as the newest of the recent audio (the oldest in use goes)."""
+        size = len(chunk)
+        if size and size * (self._span - 1) < HISTORY_SAMPLES and self._span < RECENT:
+            self._widen(size)
         slot = self._recent_next
         self._recent[slot] = chunk
-        self._recent_next = 0 if slot + 1 == RECENT else slot + 1
-        if self._recent_count < RECENT:
+        self._recent_next = 0 if slot + 1 == self._span else slot + 1
+        if self._recent_count < self._span:
             self._recent_count += 1
+
+    def _widen(self, size: int) -> None:
+        """Use enough slots that chunks of ``size`` samples, one more than the history
+        takes, fit (chunks may be shorter now and then: a partial frame, a concealment)."""
+        span = min(RECENT, -(-HISTORY_SAMPLES // size) + 1)
+        if span <= self._span:
+            return
+        old = self._recent[self._recent_next : self._span] + self._recent[: self._recent_next]
+        self._recent = old + [b""] * (RECENT - len(old))
+        self._recent_next = len(old) % span
+        self._span = span
 
     def _recent_audio(self) -> bytes:
         """The recent chunks, oldest first, as one (slots not filled yet are empty)."""
         recent, oldest = self._recent, self._recent_next
-        return b"".join(recent[oldest:] + recent[:oldest])
+        return b"".join(recent[oldest : self._span] + recent[:oldest])
 
     @property
     def in_loss(self) -> bool:

@@ -50,6 +50,9 @@ class Ticker:
         self.interval = interval
         self._participants: dict[int, TickParticipant] = {}
         self._snapshot: tuple[TickParticipant, ...] = ()
+        # Their tick methods, bound once: the loop over the calls calls each without
+        # looking the method up (1 % of the echo gateway's CPU at 300 calls).
+        self._ticks: tuple[Callable[[float], None], ...] = ()
         self._task: asyncio.Task[None] | None = None
         self.lateness: list[float] = []
         self.on_lateness: Callable[[float], None] | None = None
@@ -60,12 +63,16 @@ class Ticker:
     def add(self, participant: TickParticipant) -> None:
         """Start ticking a participant (from the next tick on)."""
         self._participants[id(participant)] = participant
-        self._snapshot = tuple(self._participants.values())
+        self._taken()
 
     def remove(self, participant: TickParticipant) -> None:
         """Stop ticking a participant."""
         if self._participants.pop(id(participant), None) is not None:
-            self._snapshot = tuple(self._participants.values())
+            self._taken()
+
+    def _taken(self) -> None:
+        self._snapshot = tuple(self._participants.values())
+        self._ticks = tuple(participant.tick for participant in self._snapshot)
 
     def __len__(self) -> int:
         return len(self._participants)
@@ -130,9 +137,15 @@ class Ticker:
         for _ in range(ticks):
             self.ticks += 1
             # Read again for each tick of a catch-up: one removed meanwhile is not ticked again.
-            for participant in self._snapshot:
+            for tick in self._ticks:
                 try:
-                    participant.tick(now)
+                    tick(now)
                 except Exception:  # one broken call must not stop the others
                     log.exception("media tick failed; dropping that call's media")
-                    self.remove(participant)
+                    self._remove_ticking(tick)
+
+    def _remove_ticking(self, tick: Callable[[float], None]) -> None:
+        for participant in self._snapshot:
+            if participant.tick == tick:
+                self.remove(participant)
+                return

@@ -63,7 +63,8 @@ def bridge(path: CallPath, a: CallHandle, b: CallHandle) -> FrameBridge:
 
 
 def _attach(path: CallPath, handle: CallHandle, leg: BridgedLeg) -> None:
-    old, handle.agent = handle.agent, leg
+    old = handle.agent
+    handle.use_agent(leg)
     if handle.session is not None:
         handle.session.on_audio = None  # the bridge takes the jitter buffer's frames
     if old is not None:

@@ -154,8 +154,9 @@ class CallHandle:
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
     rtp_step: CallMedia | None = None
-    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py), made
-    at the first tick and again whenever the agent changes (a bridge takes over)."""
+    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py): the
+    ticker's participant, made when the media starts (:meth:`start_media`), its agent
+    changed with the call's (:meth:`use_agent`)."""
     rtp_timer: asyncio.TimerHandle | None = None
     limit_timer: asyncio.TimerHandle | None = None
     purpose: CallPurpose | None = None
@@ -263,20 +264,27 @@ class CallHandle:
 
     def audio_ready(self) -> None:
         """Talkspurt fast path: send the next tick's packet now (see media/aio/callmedia.py)."""
-        step = self._current_media()
+        step = self.rtp_step
         if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
             self.counted.early_send()
 
-    def _current_media(self) -> CallMedia | None:
-        """The call's media step for its session, agent and sockets as they are now."""
-        step, agent = self.rtp_step, self.agent
-        if step is not None and step.agent is agent:
-            return step
-        session, endpoint = self.session, self.endpoint
-        if session is None or agent is None or endpoint is None:
-            return None
-        self.rtp_step = step = CallMedia(session, agent, endpoint)
-        return step
+    def use_agent(self, agent: Agent | None) -> None:
+        """``agent`` is the call's agent from now on: its frames at the next tick."""
+        self.agent = agent
+        if self.rtp_step is not None:
+            self.rtp_step.set_agent(agent)
+
+    def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
+        """The call's 20 ms step, for the ticker (:class:`~media.aio.callmedia.CallMedia`):
+        the session's frames to the agent (when there is one) and the recorder, the
+        agent's to RTP, the caller's RFC 4733 digits to :meth:`dtmf_received`."""
+        self.rtp_step = CallMedia(
+            session, self.agent, endpoint, recorder=self.recorder, on_digit=self._rfc4733_digit
+        )
+        return self.rtp_step
+
+    def _rfc4733_digit(self, digit: str) -> None:
+        self.dtmf_received(digit, "RFC 4733")
 
     def clear_audio(self) -> int:
         """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
@@ -367,28 +375,6 @@ class CallHandle:
         self.log.info("DTMF %s (%s)", digit, how)
         if self.agent is not None:
             self.agent.on_dtmf(digit)
-
-    # -- TickParticipant
-
-    def tick(self, now: float) -> None:
-        """One 20 ms step: caller frame to the agent, agent frame to RTP, both to the recorder."""
-        step = self.rtp_step
-        if step is None or step.agent is not self.agent:
-            step = self._current_media()
-            if step is None:
-                return
-        step.tick(now)
-        if self.recorder is not None:
-            self.recorder.tick(step.caller_frame, step.agent_frame)
-        session = step.session
-        if session.digits_pending:
-            for digit in session.take_digits():
-                self.dtmf_received(digit, "RFC 4733")
-
-    def skip(self, ticks: int) -> None:
-        """Keep RTP timestamps on wall time after a stall."""
-        if self.session is not None:
-            self.session.skip(ticks)
 
     # -- timers
 

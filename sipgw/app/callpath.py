@@ -290,7 +290,7 @@ class CallPath:
             self._unhear(handle, agent)
             self.close_agent(handle, agent, handle.end_reason or "ended")
             return None
-        handle.agent = agent
+        handle.use_agent(agent)
         if handle.session is not None and agent.wants_arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
         return agent
@@ -328,7 +328,7 @@ class CallPath:
                 handle.log.exception("agent close failed")
             finally:
                 if handle.agent is agent:
-                    handle.agent = None  # the agent holds the handle: no cycle left behind
+                    handle.use_agent(None)  # the agent holds the handle: no cycle left behind
 
         self.spawn(close())
 
@@ -367,7 +367,7 @@ class CallPath:
         self._first_packet(handle, now)
         if handle.recorder is None and handle.record is not False:  # a line may say no
             handle.recorder = self.recordings.recorder(handle.log)
-        self.ticker.add(handle)
+        self.ticker.add(handle.start_media(session, endpoint))
         if self.config.rtp_timeout > 0:
             handle.watch_rtp(self.config.rtp_timeout)
         handle.log.info(
@@ -421,7 +421,8 @@ class CallPath:
             handle.setup.cancel()
         handle.setup = None
         handle.cancel_timers()
-        self.ticker.remove(handle)
+        if handle.rtp_step is not None:
+            self.ticker.remove(handle.rtp_step)
         if handle.recorder is not None:
             handle.recorder.close()
             handle.log.info("recorded %.1f s to %s", handle.recorder.ticks * 0.02,

@@ -160,9 +160,10 @@ def test_deterministic_and_reset() -> None:
 
 
 def test_the_history_is_the_newest_audio_in_order_however_long_the_call() -> None:
-    """The recent chunks are a ring of 16: after 40 frames, a loss continues from the last
-    three exactly as a concealer that heard only those three would (a ring read in the
-    wrong order, or a stale slot, would give another history and another substitute)."""
+    """The recent chunks are a ring (4 slots for 20 ms frames): after 40 frames, a loss
+    continues from the last three exactly as a concealer that heard only those three
+    would (a ring read in the wrong order, or a stale slot, would give another history
+    and another substitute)."""
     signal = voiced(40 * FRAME)
     frames = [encode(signal[k * FRAME : (k + 1) * FRAME]) for k in range(40)]
     long_call, fresh = Concealer(), Concealer()
@@ -172,3 +173,19 @@ def test_the_history_is_the_newest_audio_in_order_however_long_the_call() -> Non
         fresh.played(frame)
     assert long_call.conceal(FRAME) == fresh.conceal(FRAME) is not None
     assert long_call.conceal(FRAME) == fresh.conceal(FRAME)
+
+
+@pytest.mark.parametrize("sizes", [[160] * 6 + [40] * 9, [80] * 9 + [26] * 20, [400, 160, 30, 160]])
+def test_the_history_survives_chunks_getting_shorter(sizes: list[int]) -> None:
+    """Shorter chunks need more slots for the same 390 samples: the ring widens in the
+    middle of the stream and keeps its order, so a loss continues from the newest 390
+    samples as a concealer given them as one chunk would."""
+    signal = voiced(sum(sizes))
+    ringed, whole = Concealer(), Concealer()
+    start = 0
+    for size in sizes:
+        ringed.played(encode(signal[start : start + size]))
+        start += size
+    whole.played(encode(signal[-390:]))
+    assert ringed._recent_audio()[-390:] == encode(signal[-390:])  # what _start will take
+    assert ringed.conceal(FRAME) == whole.conceal(FRAME) is not None

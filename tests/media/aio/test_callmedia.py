@@ -51,13 +51,24 @@ async def endpoint() -> AsyncIterator[RtpEndpoint]:
     opened.close()
 
 
+class Recorder:
+    """Keeps both sides' frames of each tick."""
+
+    def __init__(self) -> None:
+        self.ticks: list[tuple[bytes | None, bytes | None]] = []
+
+    def tick(self, caller: bytes | None, agent: bytes | None) -> None:
+        self.ticks.append((caller, agent))
+
+
 def step(
-    endpoint: RtpEndpoint, phone: socket.socket, agent: Agent, *, send: bool = True,
-    confirmed: bool = True,
+    endpoint: RtpEndpoint, phone: socket.socket, agent: Agent | None, *, send: bool = True,
+    confirmed: bool = True, recorder: Recorder | None = None, digits: list[str] | None = None,
 ) -> CallMedia:  # fmt: skip
-    params = StreamParams(remote=phone.getsockname(), send=send)
+    params = StreamParams(remote=phone.getsockname(), send=send, telephone_event_pt=101)
     endpoint.session = MediaSession(params, now=0.0, confirmed=confirmed)
-    return CallMedia(endpoint.session, agent, endpoint)
+    on_digit = None if digits is None else digits.append
+    return CallMedia(endpoint.session, agent, endpoint, recorder=recorder, on_digit=on_digit)
 
 
 async def received(phone: socket.socket, wait: float = 0.05) -> list[RtpPacket]:
@@ -93,9 +104,9 @@ async def test_each_tick_takes_the_callers_frame_and_sends_the_agents(
 async def test_nothing_goes_out_before_the_ack_or_on_hold_and_the_agents_audio_waits(
     endpoint: RtpEndpoint, phone: socket.socket
 ) -> None:
-    for how in ({"confirmed": False}, {"send": False}):
+    for confirmed, send in ((False, True), (True, False)):
         agent = Agent(LOUD)
-        media = step(endpoint, phone, agent, **how)
+        media = step(endpoint, phone, agent, confirmed=confirmed, send=send)
         media.tick(0.02)
         media.tick(0.04)
         assert await received(phone) == [] and agent.frames == [LOUD]  # never asked for
@@ -126,3 +137,47 @@ async def test_no_early_send_while_talking_or_with_nothing_to_say(
     media = step(endpoint, phone, Agent(LOUD, LOUD))
     media.tick(0.02)  # talking now
     assert not media.send_ahead(0.03)
+
+
+def digit_packet(seq: int, digit: int, end: bool) -> bytes:
+    """An RFC 4733 event packet (§2.3: event, E bit, volume, duration)."""
+    payload = bytes([digit, (0x80 if end else 0) | 10]) + (320).to_bytes(2, "big")
+    return RtpPacket(101, seq, 999 * 160, 7, False, payload).serialize()
+
+
+async def test_the_recorder_gets_both_frames_and_digits_go_out_at_their_tick(
+    endpoint: RtpEndpoint, phone: socket.socket
+) -> None:
+    recorder, digits = Recorder(), list[str]()
+    media = step(endpoint, phone, Agent(LOUD, None), recorder=recorder, digits=digits)
+    for n in range(1, 6):
+        media.session.receive(caller_packet(n), phone.getsockname(), 0.02 * n)
+    media.tick(0.12)
+    assert recorder.ticks == [(media.caller_frame, LOUD)] and digits == []
+    for n in (6, 7):  # the end packet and its retransmission: one digit
+        media.session.receive(digit_packet(n, 5, end=True), phone.getsockname(), 0.125)
+    media.tick(0.14)
+    assert digits == ["5"] and recorder.ticks[-1][1] is None
+    media.tick(0.16)
+    assert digits == ["5"] and len(recorder.ticks) == 3
+
+
+async def test_no_agent_no_media_and_a_new_agent_takes_over_at_the_next_tick(
+    endpoint: RtpEndpoint, phone: socket.socket
+) -> None:
+    """Until the call's agent is ready nothing is read or sent (nor recorded); a bridge
+    that takes over (set_agent) gets the caller's frames and its own go out."""
+    recorder = Recorder()
+    media = step(endpoint, phone, None, recorder=recorder)
+    media.tick(0.02)
+    assert not media.send_ahead(0.03)
+    assert await received(phone) == [] and recorder.ticks == []
+    first, second = Agent(LOUD, LOUD), Agent(b"\x22" * 160)
+    media.set_agent(first)
+    media.tick(0.04)
+    media.set_agent(second)
+    media.tick(0.06)
+    sent = await received(phone)
+    assert [p.payload for p in sent] == [LOUD, b"\x22" * 160]
+    assert len(first.heard) == 1 and len(second.heard) == 1 and first.frames == [LOUD]
+    assert [agent for _, agent in recorder.ticks] == [LOUD, b"\x22" * 160]
