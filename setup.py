@@ -80,6 +80,10 @@ def wanted() -> str:
     return {"0": "off", "off": "off", "1": "on", "on": "on"}.get(value, "auto")
 
 
+EXTENSION_SOURCES = ("media/_rtpio.c",)
+"""The hand-written extension's sources: hashed too, so that an edit makes the build stale."""
+
+
 def module_name(source: str) -> str:
     return source.removesuffix(".py").replace("/", ".")
 
@@ -89,9 +93,12 @@ def write_manifest(path: Path) -> None:
         module_name(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in COMPILED
     }
-    path.write_text(
-        json.dumps({"modules": modules, "extensions": ["media._rtpio"]}, indent=1) + "\n"
-    )
+    sources = {
+        source: hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+        for source in EXTENSION_SOURCES
+    }
+    manifest = {"modules": modules, "extensions": ["media._rtpio"], "sources": sources}
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
 class NativeBuild(build_ext):

@@ -4,11 +4,12 @@ The Python modules are the one source of truth. A build with a C compiler
 (``scripts/build-native``, run by ``scripts/serve`` and ``scripts/test``; or ``pip wheel``)
 compiles the hot ones with mypyc, next to their sources, and builds ``media._rtpio``
 (batched UDP receive), then writes ``media/_native_build.json``: the compiled modules
-and a hash of each one's source. The first import of ``media`` (``agent`` imports it
-first too) calls :func:`select`, which decides once for the process:
+and a hash of each one's source (and of ``media/_rtpio.c``). The first import of
+``media`` (``agent`` imports it first too) calls :func:`select`, which decides once for
+the process:
 
-- ``native`` when the build is there and every compiled module's source still hashes
-  as it did at the build;
+- ``native`` when the build is there and every compiled module's source, and the
+  extension's C source, still hashes as it did at the build;
 - ``pure`` otherwise: ``SIPGW_PURE_PYTHON=1`` asked for it, nothing was built (no
   compiler), or a source changed since the build (a stale build never runs). Then a
   finder ahead of the others makes every compiled module load from its ``.py``: all
@@ -39,13 +40,15 @@ __all__ = [
     "decide",
     "native",
     "read_manifest",
+    "read_sources",
     "select",
     "source_hash",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "media" / "_native_build.json"
-"""Written by the build: ``{"modules": {name: source sha256}, "extensions": [...]}``."""
+"""Written by the build: ``{"modules": {name: source sha256}, "extensions": [...],
+"sources": {C source path: sha256}}``."""
 
 PATH = "pure"
 """``native`` or ``pure``, once :func:`select` ran."""
@@ -77,8 +80,30 @@ def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
     return {str(name): str(digest) for name, digest in modules.items()}
 
 
-def _stale(modules: Mapping[str, str], root: Path) -> str | None:
-    """The first compiled module whose source changed (or whose build output is gone)."""
+def read_sources(path: Path = MANIFEST) -> dict[str, str]:
+    """The build's hashes of the C extension's sources (``{"media/_rtpio.c": sha256}``);
+    empty when the manifest has none."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, dict):
+        return {}
+    return {str(name): str(digest) for name, digest in sources.items()}
+
+
+def _stale(
+    modules: Mapping[str, str], root: Path, sources: Mapping[str, str] | None = None
+) -> str | None:
+    """The first compiled module or extension source that changed (or whose build output
+    is gone)."""
+    for relative, digest in (sources or {}).items():
+        try:
+            if source_hash(root / relative) != digest:
+                return f"{relative} changed since the build"
+        except OSError:
+            return f"{relative} is missing"
     for name, digest in modules.items():
         source = _source_path(name, root)
         try:
@@ -101,14 +126,18 @@ def compiled_file(module: str, root: Path = ROOT) -> bool:
 
 
 def decide(
-    env: Mapping[str, str], modules: Mapping[str, str] | None, root: Path = ROOT
+    env: Mapping[str, str],
+    modules: Mapping[str, str] | None,
+    root: Path = ROOT,
+    sources: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
-    """``(path, reason)`` for this environment and build (see the module docstring)."""
+    """``(path, reason)`` for this environment and build (see the module docstring);
+    ``sources``: the build's hashes of the C extension's sources."""
     if env.get("SIPGW_PURE_PYTHON", "") not in ("", "0"):
         return "pure", "SIPGW_PURE_PYTHON=1"
     if modules is None:
         return "pure", "not built (scripts/build-native builds it where a C compiler is)"
-    stale = _stale(modules, root)
+    stale = _stale(modules, root, sources)
     if stale is not None:
         return "pure", f"stale build: {stale} (run scripts/build-native)"
     return "native", f"{len(modules)} modules compiled with mypyc, batched RTP I/O"
@@ -136,7 +165,7 @@ def select() -> None:
         return
     _selected = True
     modules = read_manifest()
-    PATH, REASON = decide(os.environ, modules)
+    PATH, REASON = decide(os.environ, modules, sources=read_sources())
     if PATH == "pure":
         compiled = [name for name in (modules or {}) if compiled_file(name)]
         if compiled:

@@ -114,7 +114,19 @@ def phone(workdir: Path, ast: Asterisk, number: str, source: Path) -> Baresip:
     account = (
         f"<{ast.uri(number)}>;auth_pass={PHONE_PW};regint=60;answermode=auto;audio_codecs=pcmu"
     )
-    return Baresip(workdir, f"ext{number}", user=number, source_wav=source, account=account)
+    # No jitter buffer in the phones behind Asterisk: Asterisk starts a call's stream with a
+    # packet or two of one SSRC and goes on with another, whose sequence numbers may be
+    # lower. baresip 1.0.0 flushes its jitter buffer on an SSRC change only once it has
+    # played from it (src/stream.c, rtp_handler), while libre 1.1.0's buffer counts as
+    # running from its first packet (src/jbuf/jbuf.c, jbuf_put): every packet of the new
+    # SSRC is then "too late" (ETIMEDOUT, "stream: audio: dropping 172 bytes") and the
+    # phone hears nothing for the whole call (seen in fresh-clone runs: the phone's
+    # recording empty while the gateway's RTCP said Asterisk received everything).
+    # Loopback delivers in order, so the phone loses nothing by decoding on arrival.
+    return Baresip(
+        workdir, f"ext{number}", user=number, source_wav=source, account=account,
+        extra_config={"jitter_buffer_delay": "0-0"},
+    )  # fmt: skip
 
 
 @contextmanager

@@ -54,6 +54,23 @@ def test_a_source_changed_since_the_build_never_runs_compiled(tmp_path: Path) ->
     )  # fmt: skip
 
 
+def test_an_edited_c_source_makes_the_build_stale(tmp_path: Path) -> None:
+    """The hand-written extension is hashed too: an edit to it is not run in its old build."""
+    root, modules = tree(tmp_path)
+    c_source = root / "pkg" / "_io.c"
+    c_source.write_text("/* io */\n")
+    sources = {"pkg/_io.c": hashlib.sha256(c_source.read_bytes()).hexdigest()}
+    assert _accel.decide({}, modules, root, sources)[0] == "native"
+    c_source.write_text("/* io, edited */\n")
+    assert _accel.decide({}, modules, root, sources) == (
+        "pure", "stale build: pkg/_io.c changed since the build (run scripts/build-native)"
+    )  # fmt: skip
+    c_source.unlink()
+    assert _accel.decide({}, modules, root, sources)[1].endswith(
+        "pkg/_io.c is missing (run scripts/build-native)"
+    )
+
+
 def test_a_missing_build_of_one_module_makes_all_pure(tmp_path: Path) -> None:
     root, modules = tree(tmp_path)
     (root / "pkg" / f"alpha{SO}").unlink()
@@ -69,6 +86,9 @@ def test_the_manifest_is_read_or_none(tmp_path: Path) -> None:
     assert _accel.read_manifest(manifest) is None
     manifest.write_text(json.dumps({"modules": {"pkg.alpha": "ab"}}))
     assert _accel.read_manifest(manifest) == {"pkg.alpha": "ab"}
+    assert _accel.read_sources(manifest) == {}  # a build from before the C source was hashed
+    manifest.write_text(json.dumps({"modules": {}, "sources": {"media/_rtpio.c": "cd"}}))
+    assert _accel.read_sources(manifest) == {"media/_rtpio.c": "cd"}
 
 
 def test_the_pure_finder_loads_the_source_of_a_compiled_module_only(tmp_path: Path) -> None:
