@@ -68,29 +68,27 @@ def _source_path(module: str, root: Path = ROOT) -> Path:
     return root.joinpath(*module.split(".")).with_suffix(".py")
 
 
-def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
-    """The build's compiled modules and their sources' hashes; None when there is none."""
+def _hashes(path: Path, section: str) -> dict[str, str] | None:
+    """One ``{name: sha256}`` section of the build's manifest; None when there is none."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    modules = data.get("modules") if isinstance(data, dict) else None
-    if not isinstance(modules, dict):
+    hashes = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(hashes, dict):
         return None
-    return {str(name): str(digest) for name, digest in modules.items()}
+    return {str(name): str(digest) for name, digest in hashes.items()}
+
+
+def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
+    """The build's compiled modules and their sources' hashes; None when there is none."""
+    return _hashes(path, "modules")
 
 
 def read_sources(path: Path = MANIFEST) -> dict[str, str]:
     """The build's hashes of the C extension's sources (``{"media/_rtpio.c": sha256}``);
     empty when the manifest has none."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    sources = data.get("sources") if isinstance(data, dict) else None
-    if not isinstance(sources, dict):
-        return {}
-    return {str(name): str(digest) for name, digest in sources.items()}
+    return _hashes(path, "sources") or {}
 
 
 def _stale(

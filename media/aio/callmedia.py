@@ -129,9 +129,10 @@ class CallMedia:
         if recorder is not None:
             recorder.tick(caller_frame, agent_frame)
         if session.digits_pending:
+            digits = session.take_digits()  # taken either way: nobody listening drops them
             on_digit = self.on_digit
-            for digit in session.take_digits():
-                if on_digit is not None:
+            if on_digit is not None:
+                for digit in digits:
                     on_digit(digit)
 
     def skip(self, ticks: int) -> None:
