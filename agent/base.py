@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from agent.observer import AgentObserver
 from media.quality import CallQuality
@@ -94,7 +94,7 @@ class CallDetails:
 NO_DETAILS = CallDetails()
 """A call that carries nothing more (no variables, nothing from the network)."""
 
-FRAME_BYTES = 160
+FRAME_BYTES: Final = 160
 """One 20 ms frame of 8 kHz μ-law."""
 
 

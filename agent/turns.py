@@ -138,7 +138,7 @@ BACKCHANNELS: Final = frozenset(
 )  # fmt: skip
 """What a listener says to show they are listening; never a barge-in while the agent talks."""
 
-_PUNCTUATION = str.maketrans(",.!?", "    ")
+_PUNCTUATION: Final = str.maketrans(",.!?", "    ")
 
 
 def is_backchannel(text: str) -> bool:
@@ -281,15 +281,16 @@ def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
 
 
 # The actions a frame returns most often, made once: a quiet frame allocates nothing, and
-# the chunk size asked for last is told apart by identity. Not ``Final``: compiled, a Final
-# tuple is rebuilt where it is used (media/_accel.py).
-_NOTHING: tuple[TurnAction, ...] = ()
-_PAUSE: tuple[TurnAction, ...] = (PauseAgent(),)
-_MARK_SPEECH_END: tuple[TurnAction, ...] = (MarkSpeechEnd(),)
-_FAST_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(FAST_CHUNK_MS),)
-_NORMAL_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(None),)
-_SLOW_CHUNKS: tuple[TurnAction, ...] = (SetSttChunk(SLOW_CHUNK_MS),)
-_DROP: tuple[TurnAction, ...] = (DropPreemptive(),)
+# the chunk size asked for last is told apart by identity. ``Final`` and of any length
+# (``tuple[X, ...]``): compiled, each is one static object, read without a lookup in the
+# module's dictionary (a tuple of fixed length would be rebuilt where it is used).
+_NOTHING: Final[tuple[TurnAction, ...]] = ()
+_PAUSE: Final[tuple[TurnAction, ...]] = (PauseAgent(),)
+_MARK_SPEECH_END: Final[tuple[TurnAction, ...]] = (MarkSpeechEnd(),)
+_FAST_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(FAST_CHUNK_MS),)
+_NORMAL_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(None),)
+_SLOW_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(SLOW_CHUNK_MS),)
+_DROP: Final[tuple[TurnAction, ...]] = (DropPreemptive(),)
 _VAD_NONE: Final = VadEvent.NONE
 _VAD_STARTED: Final = VadEvent.STARTED
 

@@ -72,7 +72,7 @@ import sys
 from array import array
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from media import g711
 
@@ -87,22 +87,22 @@ __all__ = [
     "measure_tone",
 ]
 
-FRAME_SECONDS = 0.02
-RATE = 8000
-FRAME_SAMPLES = 160
-GRID_HZ = 5.0
+FRAME_SECONDS: Final = 0.02
+RATE: Final = 8000
+FRAME_SAMPLES: Final = 160
+GRID_HZ: Final = 5.0
 """The reference sines are made on this grid (cached): 5 Hz off costs < 1 % of the share."""
 SIT_BANDS = ((900.0, 1000.0), (1350.0, 1450.0), (1750.0, 1850.0))
 """ITU-T special information tone segments: 950, 1400, 1800 Hz, each ± 50 Hz."""
 SIT_SEGMENT_SECONDS = (0.2, 0.45)
 """330 ± 70 ms (ITU-T), with a frame of slack either side."""
-_BIG_ENDIAN = sys.byteorder == "big"
-_MAX_LAG = 12
-_REFINE_SHARE = 0.5  # frames this tonal get their frequency from the spectrum's peak
-_STEP_HZ = 10.0
-_REFERENCE_AMPLITUDE = 16000.0
-_HANN = [0.5 - 0.5 * math.cos(2.0 * math.pi * (i + 0.5) / FRAME_SAMPLES) for i in range(160)]
-_HANN_SUM = sum(_HANN, 0.0)
+_BIG_ENDIAN: Final = sys.byteorder == "big"
+_MAX_LAG: Final = 12
+_REFINE_SHARE: Final = 0.5  # frames this tonal get their frequency from the spectrum's peak
+_STEP_HZ: Final = 10.0
+_REFERENCE_AMPLITUDE: Final = 16000.0
+_HANN: Final = [0.5 - 0.5 * math.cos(2.0 * math.pi * (i + 0.5) / FRAME_SAMPLES) for i in range(160)]
+_HANN_SUM: Final = sum(_HANN, 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 from media.rtp import RtpPacket
 from media.seqnum import uint32_gt
@@ -43,13 +44,13 @@ __all__ = [
     "event_to_digit",
 ]
 
-EVENT_CODES = "0123456789*#ABCD"
+EVENT_CODES: Final = "0123456789*#ABCD"
 """DTMF digits by event code: events 0..15 (RFC 4733 §3.2)."""
 
-EVENT_FLASH = 16
+EVENT_FLASH: Final = 16
 """Event code of a hook flash (RFC 4733 §3.2)."""
 
-_PAYLOAD = struct.Struct("!BBH")
+_PAYLOAD: Final = struct.Struct("!BBH")
 
 
 class DtmfParseError(ValueError):

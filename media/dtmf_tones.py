@@ -11,24 +11,25 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Final
 
 from media import g711
 
 __all__ = ["DTMF_FREQUENCIES", "InbandDtmf"]
 
-DTMF_FREQUENCIES: dict[str, tuple[int, int]] = {
+DTMF_FREQUENCIES: Final[dict[str, tuple[int, int]]] = {
     digit: (low, high)
     for row, low in zip(("123A", "456B", "789C", "*0#D"), (697, 770, 852, 941), strict=True)
     for digit, high in zip(row, (1209, 1336, 1477, 1633), strict=True)
 }
 """Each key's low and high tone in Hz (ITU-T Q.23)."""
 
-_RATE = 8000
-_FRAME = 160
-_TONE_MS = 100
-_GAP_MS = 60
-_LEVEL_DBM0 = -10.0
-_DBM0_TO_DBFS = -3.17  # μ-law's full-scale sine is +3.17 dBm0 (ITU-T G.711)
+_RATE: Final = 8000
+_FRAME: Final = 160
+_TONE_MS: Final = 100
+_GAP_MS: Final = 60
+_LEVEL_DBM0: Final = -10.0
+_DBM0_TO_DBFS: Final = -3.17  # μ-law's full-scale sine is +3.17 dBm0 (ITU-T G.711)
 
 
 def _tone(digit: str, samples: int) -> bytes:
@@ -44,9 +45,9 @@ def _tone(digit: str, samples: int) -> bytes:
     return g711.linear_to_ulaw(bytes(pcm))
 
 
-_TONES = {digit: _tone(digit, _TONE_MS * _RATE // 1000) for digit in DTMF_FREQUENCIES}
-_GAP = g711.silence_frame("PCMU", _GAP_MS * _RATE // 1000)
-_DIGIT_FRAMES = (_TONE_MS + _GAP_MS) // 20  # 8 whole frames a digit
+_TONES: Final = {digit: _tone(digit, _TONE_MS * _RATE // 1000) for digit in DTMF_FREQUENCIES}
+_GAP: Final = g711.silence_frame("PCMU", _GAP_MS * _RATE // 1000)
+_DIGIT_FRAMES: Final = (_TONE_MS + _GAP_MS) // 20  # 8 whole frames a digit
 
 
 class InbandDtmf:

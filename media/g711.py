@@ -17,6 +17,7 @@ import math
 import sys
 import warnings
 from functools import lru_cache
+from typing import Final
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -38,19 +39,19 @@ __all__ = [
     "ulaw_to_linear",
 ]
 
-ULAW_SILENCE = 0xFF
+ULAW_SILENCE: Final = 0xFF
 """μ-law code of a zero sample (positive zero)."""
 
-ALAW_SILENCE = 0xD5
+ALAW_SILENCE: Final = 0xD5
 """A-law code of the smallest positive sample, the conventional A-law silence."""
 
-_BIG_ENDIAN = sys.byteorder == "big"
-_ALL_CODES = bytes(range(256))
+_BIG_ENDIAN: Final = sys.byteorder == "big"
+_ALL_CODES: Final = bytes(range(256))
 
-ULAW_TO_ALAW_TABLE: bytes = audioop.lin2alaw(audioop.ulaw2lin(_ALL_CODES, 2), 2)
+ULAW_TO_ALAW_TABLE: Final[bytes] = audioop.lin2alaw(audioop.ulaw2lin(_ALL_CODES, 2), 2)
 """``ULAW_TO_ALAW_TABLE[u]`` is the A-law code of μ-law code ``u``."""
 
-ALAW_TO_ULAW_TABLE: bytes = audioop.lin2ulaw(audioop.alaw2lin(_ALL_CODES, 2), 2)
+ALAW_TO_ULAW_TABLE: Final[bytes] = audioop.lin2ulaw(audioop.alaw2lin(_ALL_CODES, 2), 2)
 """``ALAW_TO_ULAW_TABLE[a]`` is the μ-law code of A-law code ``a``."""
 
 
@@ -72,8 +73,8 @@ def codec_silence_byte(codec: str) -> int:
     return ULAW_SILENCE if _codec_key(codec) == "PCMU" else ALAW_SILENCE
 
 
-_SILENCE_FRAMES: dict[tuple[str, int], bytes] = {}
-_SILENCE_FRAMES_KEPT = 64
+_SILENCE_FRAMES: Final[dict[tuple[str, int], bytes]] = {}
+_SILENCE_FRAMES_KEPT: Final = 64
 
 
 def silence_frame(codec: str, samples: int = 160) -> bytes:

@@ -25,6 +25,7 @@ bit play no part: senders set them inconsistently around gaps.
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 __all__ = [
     "BASELINE_RISE",
@@ -35,12 +36,12 @@ __all__ = [
     "classify_gap",
 ]
 
-MIN_PAUSE = 0.1
+MIN_PAUSE: Final = 0.1
 """Seconds without arrivals that make a pause (shorter: jitter or a lost packet)."""
 
-BASELINE_RISE = 1.0 / 256
+BASELINE_RISE: Final = 1.0 / 256
 """Per packet: how fast a baseline follows transit times that rise (a slower sender clock)."""
-SETTLE_PACKETS = 50
+SETTLE_PACKETS: Final = 50
 """Packets before a baseline is trusted (the first ones may all have been delayed)."""
 
 

@@ -32,6 +32,8 @@ the schedule follows the sender without drifting. Output is μ-law in
 
 from __future__ import annotations
 
+from typing import Final
+
 from media import g711
 from media.gaps import Gap, TransitBaseline, classify_gap
 from media.plc import Concealer
@@ -40,9 +42,9 @@ from media.seqnum import Unwrapper
 
 __all__ = ["IngressAudio"]
 
-FRAME = 160
-RESYNC_SAMPLES = 8000  # a jump of more than 1 s restarts the timeline
-MAX_HELD = 50  # packets held ahead of a gap at most (1 s of 20 ms packets)
+FRAME: Final = 160
+RESYNC_SAMPLES: Final = 8000  # a jump of more than 1 s restarts the timeline
+MAX_HELD: Final = 50  # packets held ahead of a gap at most (1 s of 20 ms packets)
 
 
 class IngressAudio:

@@ -22,7 +22,8 @@ happens:
 * **Reordering and duplicates.** A packet that arrives before its cell is
   played is played in order. A packet whose cells are all already filled is a
   duplicate. A packet behind the playout point is dropped: a *duplicate* if
-  its cells were filled when they were played, else *late*.
+  its cells were filled when they were played (known for the 62 cells, 1.24 s
+  of 20 ms cells, behind it), else *late*.
 * **Loss.** A missing cell while later cells are buffered is concealed: a
   pitch-based substitute continues the played audio (:mod:`media.plc`,
   fading to silence over ``max_concealment_frames`` cells), and the first
@@ -82,6 +83,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from media.g711 import rms_dbfs, silence_frame
 from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
@@ -95,14 +97,25 @@ __all__ = [
     "JitterBufferStats",
 ]
 
-_COMPRESS_AFTER = 5  # pops above the compression threshold before a frame is dropped
-_LATE_RESYNC = 25  # consecutive late packets that mean the timestamps jumped back
-_QUIET_DBFS = -45.0  # a frame below this level is dropped first when compressing
-_DRIFT_PATIENCE = 250  # pops (5 s) a small excess or shortfall waits for a quiet frame
-_HISTORY_BITS = 64  # cells behind the playout point remembered for duplicate detection
-_HISTORY_MASK = (1 << _HISTORY_BITS) - 1
-_NOT_STARTED = -(1 << 62)  # playout point before playout starts: every cell is ahead
-_START_EPSILON = 1e-6  # tolerance on the start delay for float clocks
+_COMPRESS_AFTER: Final = 5  # pops above the compression threshold before a frame is dropped
+_LATE_RESYNC: Final = 25  # consecutive late packets that mean the timestamps jumped back
+_QUIET_DBFS: Final = -45.0  # a frame below this level is dropped first when compressing
+_DRIFT_PATIENCE: Final = 250  # pops (5 s) a small excess or shortfall waits for a quiet frame
+# Cells behind the playout point remembered for duplicate detection: 62, so that the bits
+# stay a machine integer when compiled (mypyc's are 63-bit; a wider one is a Python int,
+# allocated at every shift). Shifts mask first, so nothing overflows on the way.
+_HISTORY_BITS: Final = 62
+_HISTORY_MASK: Final = (1 << _HISTORY_BITS) - 1
+_HISTORY_BEFORE_SHIFT: Final = _HISTORY_MASK >> 1  # the bits a shift by one keeps
+_NOT_STARTED: Final = -(1 << 62)  # playout point before playout starts: every cell is ahead
+_START_EPSILON: Final = 1e-6  # tolerance on the start delay for float clocks
+
+
+def _shifted_history(hist: int, by: int) -> int:
+    """The duplicate-detection bits after ``by`` cells passed unplayed."""
+    if by >= _HISTORY_BITS:
+        return 0
+    return (hist & (_HISTORY_MASK >> by)) << by
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +160,7 @@ class JitterBufferConfig:
             raise ValueError("resync_threshold must be positive")
 
 
-DEFAULT_CONFIG = JitterBufferConfig()
+DEFAULT_CONFIG: Final = JitterBufferConfig()
 """The default settings (20 ms μ-law frames, 40..300 ms delay)."""
 
 
@@ -607,7 +620,7 @@ class JitterBuffer:
         # Play the cell at the playout point: the path of nearly every frame, kept
         # inline (a method call here costs 3 % of the pop).
         self._playout = p + 1
-        self._hist = ((self._hist << 1) | 1) & _HISTORY_MASK
+        self._hist = ((self._hist & _HISTORY_BEFORE_SHIFT) << 1) | 1
         self._expanding = 0
         self._held = 0
         stats.played += 1
@@ -649,7 +662,7 @@ class JitterBuffer:
         held = self._held
         jump = min(held, first - p)
         self.stats.skipped_frames += jump
-        self._hist = (self._hist << jump) & _HISTORY_MASK
+        self._hist = _shifted_history(self._hist, jump)
         self._held = 0
         if held * self._fs >= MIN_PAUSE * self._clock:
             self._pause_end = first
@@ -694,7 +707,7 @@ class JitterBuffer:
     def _pass_rest_of_pause(self, p: int) -> None:
         """A cell of the sender's pause (see :meth:`_end_pause`): nothing to play, nothing lost."""
         self._playout = p + 1
-        self._hist = (self._hist << 1) & _HISTORY_MASK
+        self._hist = (self._hist & _HISTORY_BEFORE_SHIFT) << 1
         self.stats.skipped_frames += 1
         self.stats.underruns += 1
 
@@ -714,7 +727,7 @@ class JitterBuffer:
     def _lose(self, p: int) -> bytes:
         """Pass a hole with audio after it: a lost frame, concealed."""
         self._playout = p + 1
-        self._hist = (self._hist << 1) & _HISTORY_MASK
+        self._hist = (self._hist & _HISTORY_BEFORE_SHIFT) << 1
         self.stats.lost += 1
         self.stats.concealed_frames += 1
         repeat = self._concealment()
@@ -801,7 +814,7 @@ class JitterBuffer:
                     return p
                 self.stats.loud_adjustments += 1
             del cells[p]
-        self._hist = ((self._hist << 1) | (cell is not None)) & _HISTORY_MASK
+        self._hist = ((self._hist & _HISTORY_BEFORE_SHIFT) << 1) | (cell is not None)
         self.stats.compressed_frames += 1
         self._excess = 0
         return p + 1

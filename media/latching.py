@@ -24,15 +24,16 @@ against a caller whose RTP does not come from its ``c=``.
 from __future__ import annotations
 
 import ipaddress
+from typing import Final
 
 __all__ = ["RELATCH_WINDOW", "SourceLatch", "same_host"]
 
 Address = tuple[str, int]
 
-NO_SSRC = -1
+NO_SSRC: Final = -1
 """No stream yet (an SSRC is 32 bits unsigned; an int, not None: no boxing when compiled)."""
 
-RELATCH_WINDOW = 64
+RELATCH_WINDOW: Final = 64
 """How far ahead of the latched stream's sequence number a packet from another source may be
 (packets lost while the caller's NAT mapping changed) and still continue that stream."""
 

@@ -40,19 +40,20 @@ from array import array
 from collections.abc import Iterable
 from functools import lru_cache
 from operator import mul
+from typing import Final
 
 from media import g711
 
 __all__ = ["Concealer", "estimate_pitch"]
 
-HISTORY_SAMPLES = 390  # 48.75 ms at 8 kHz: three periods of the lowest pitch plus margin
-RECENT = 16  # chunks remembered at most (enough for 390 samples of chunks of 26 or more)
-MIN_PITCH = 40  # samples: 200 Hz at 8 kHz
-MAX_PITCH = 120  # samples: 66.7 Hz at 8 kHz
-CORRELATION_WINDOW = 160  # the newest 20 ms are matched against earlier audio
-MAX_PERIODS = 3  # periods repeated at most in a long loss
-_PEAK_TOLERANCE = 0.97  # a shorter lag within this fraction of the best peak wins
-_BIG_ENDIAN = sys.byteorder == "big"
+HISTORY_SAMPLES: Final = 390  # 48.75 ms at 8 kHz: three periods of the lowest pitch plus margin
+RECENT: Final = 16  # chunks remembered at most (enough for 390 samples of chunks of 26 or more)
+MIN_PITCH: Final = 40  # samples: 200 Hz at 8 kHz
+MAX_PITCH: Final = 120  # samples: 66.7 Hz at 8 kHz
+CORRELATION_WINDOW: Final = 160  # the newest 20 ms are matched against earlier audio
+MAX_PERIODS: Final = 3  # periods repeated at most in a long loss
+_PEAK_TOLERANCE: Final = 0.97  # a shorter lag within this fraction of the best peak wins
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
 def _decode(chunk: bytes, alaw: bool) -> list[int]:

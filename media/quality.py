@@ -17,6 +17,7 @@ MOS from R as G.107 Annex B: 1 below R 0, 4.5 above 100, else
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = [
     "BPL_G711",
@@ -28,11 +29,11 @@ __all__ = [
     "r_factor",
 ]
 
-BPL_G711 = 4.3
+BPL_G711: Final = 4.3
 """G.711 packet-loss robustness without concealment (G.113 Appendix I)."""
-BPL_G711_PLC = 25.1
+BPL_G711_PLC: Final = 25.1
 """G.711 packet-loss robustness with concealment (G.711 Appendix I PLC)."""
-R_DEFAULT = 93.2
+R_DEFAULT: Final = 93.2
 
 
 def delay_impairment(one_way_ms: float) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Final
 
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
@@ -16,7 +17,7 @@ from media.rtp import RtpPacket
 
 __all__ = ["MIN_INGRESS_WAIT", "CallerAudio"]
 
-MIN_INGRESS_WAIT = 0.040
+MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for missing audio, at least (as on SIP)."""
 
 

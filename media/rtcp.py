@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Final
 
 __all__ = [
     "NTP_EPOCH_OFFSET",
@@ -36,14 +37,14 @@ __all__ = [
     "round_trip_time",
 ]
 
-RTCP_SR = 200
-RTCP_RR = 201
-RTCP_SDES = 202
-RTCP_BYE = 203
-SDES_CNAME = 1
-NTP_EPOCH_OFFSET = 2_208_988_800
+RTCP_SR: Final = 200
+RTCP_RR: Final = 201
+RTCP_SDES: Final = 202
+RTCP_BYE: Final = 203
+SDES_CNAME: Final = 1
+NTP_EPOCH_OFFSET: Final = 2_208_988_800
 """Seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)."""
-MIN_INTERVAL = 5.0
+MIN_INTERVAL: Final = 5.0
 """RFC 3550 §6.2: the recommended minimum report interval, seconds."""
 
 

@@ -25,15 +25,16 @@ with a single ``except``.
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 __all__ = ["RTP_HEADER_SIZE", "RtpPacket", "RtpParseError", "is_rtcp"]
 
-RTP_HEADER_SIZE = 12
+RTP_HEADER_SIZE: Final = 12
 """Size of the fixed RTP header in octets."""
 
-_HEADER = struct.Struct("!BBHII")
-_EXTENSION_HEADER = struct.Struct("!HH")
-_CSRC_FORMATS = tuple(struct.Struct(f"!{n}I") for n in range(16))
+_HEADER: Final = struct.Struct("!BBHII")
+_EXTENSION_HEADER: Final = struct.Struct("!HH")
+_CSRC_FORMATS: Final = tuple(struct.Struct(f"!{n}I") for n in range(16))
 
 
 class RtpParseError(ValueError):

@@ -35,17 +35,18 @@ from __future__ import annotations
 import random
 import struct
 from collections import deque
+from typing import Final
 
 from media.dtmf import digit_to_event
 from media.g711 import silence_frame
 
 __all__ = ["DtmfNotNegotiatedError", "RtpStreamSender"]
 
-_HEADER = struct.Struct("!BBHII")
-_EVENT = struct.Struct("!BBH")
-_FRAME_SAMPLES = 160  # one 20 ms tick at 8 kHz
-_SAMPLES_PER_MS = 8  # G.711 clock rate / 1000
-_END_PACKETS = 3  # RFC 4733 §2.5.1.4
+_HEADER: Final = struct.Struct("!BBHII")
+_EVENT: Final = struct.Struct("!BBH")
+_FRAME_SAMPLES: Final = 160  # one 20 ms tick at 8 kHz
+_SAMPLES_PER_MS: Final = 8  # G.711 clock rate / 1000
+_END_PACKETS: Final = 3  # RFC 4733 §2.5.1.4
 
 
 class DtmfNotNegotiatedError(ValueError):

@@ -41,6 +41,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from media import g711
 from media.dtmf import DtmfReceiver
@@ -66,7 +67,7 @@ __all__ = [
 
 Address = tuple[str, int]
 
-MIN_INGRESS_WAIT = 0.040
+MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for a missing packet, at least."""
 
 
@@ -123,7 +124,7 @@ def deliverable(address: Address) -> bool:
     return not ip.is_unspecified
 
 
-STUN_MAGIC_COOKIE = b"\x21\x12\xa4\x42"
+STUN_MAGIC_COOKIE: Final = b"\x21\x12\xa4\x42"
 """RFC 5389 §6: octets 4-7 of every STUN message."""
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Final
 
 import pylibsrtp
 
@@ -44,29 +45,29 @@ __all__ = [
     "is_plain_rtcp",
 ]
 
-KEY_LENGTH = 30
+KEY_LENGTH: Final = 30
 """Bytes of master key (16) plus master salt (14) for both suites."""
 
 # suite name -> (libsrtp profile, SRTP tag length); SRTCP's tag is 10 bytes for both.
-_PROFILES: dict[str, tuple[int, int]] = {
+_PROFILES: Final[dict[str, tuple[int, int]]] = {
     "AES_CM_128_HMAC_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 10),
     "AES_CM_128_HMAC_SHA1_32": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_32, 4),
 }
-_SRTCP_TAG = 10
-_SRTCP_INDEX = 4
-SRTCP_MIN_LENGTH = 8 + _SRTCP_INDEX + _SRTCP_TAG
+_SRTCP_TAG: Final = 10
+_SRTCP_INDEX: Final = 4
+SRTCP_MIN_LENGTH: Final = 8 + _SRTCP_INDEX + _SRTCP_TAG
 """The shortest SRTCP packet (RFC 3711 §3.4): RTCP header and SSRC, E+index, tag."""
 
-SUITES: tuple[str, ...] = tuple(_PROFILES)
+SUITES: Final[tuple[str, ...]] = tuple(_PROFILES)
 """The crypto suites we support, in our order of preference."""
 
-_KEY_EXPIRED = "can't use key any more"
+_KEY_EXPIRED: Final = "can't use key any more"
 
 # libsrtp's error strings (as pylibsrtp raises them) -> the srtp_err_status_* name they
 # are counted under in SrtpStats.other_kinds. When unprotecting, auth and replay failures
 # have counters of their own, and "can't use key any more" (libsrtp's own key limit)
 # counts as expired; when protecting, every failure is an "other" one.
-_LIBSRTP_ERRORS: dict[str, str] = {
+_LIBSRTP_ERRORS: Final[dict[str, str]] = {
     "unspecified failure": "fail",
     "unsupported parameter": "bad_param",
     "couldn't allocate memory": "alloc_fail",

@@ -34,21 +34,22 @@ import itertools
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from media import g711
 
 __all__ = ["VadConfig", "VadEvent", "VoiceActivityDetector"]
 
-FRAME_MS = 20
-BLOCK_FRAMES = 5
+FRAME_MS: Final = 20
+BLOCK_FRAMES: Final = 5
 """Frames per noise-estimate block (100 ms): the estimate is updated once per block."""
-QUIET_SHARE = 0.05
+QUIET_SHARE: Final = 0.05
 """The noise floor is the loudest of this share of the window's quietest frames."""
-SILENCE_DBFS = -66.0
+SILENCE_DBFS: Final = -66.0
 """Frames quieter than this are digital silence (a 16-bit sample of 16 is -66 dBFS)."""
-SILENT_SHARE = 0.2
+SILENT_SHARE: Final = 0.2
 """Digital silence is the floor when at least this share of the window is silent."""
-SILENT_DBFS = -100.0
+SILENT_DBFS: Final = -100.0
 
 
 class VadEvent(Enum):

@@ -26,7 +26,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 __all__ = [
     "DTMF_DIGITS",
@@ -47,15 +47,17 @@ __all__ = [
     "parse_message",
 ]
 
-MAX_MESSAGE_CHARS = 65_536
+MAX_MESSAGE_CHARS: Final = 65_536
 """Longest text frame accepted: 64 KiB, about 4.8 s of μ-law in one ``media`` message.
 
 Twilio sends 20 ms chunks (a few hundred characters); ``start`` with its custom parameters
 (each name and value under 500 characters, the ``<Parameter>`` limit) fits many times over.
 """
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
+DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 """The keys a ``dtmf`` message may name (a telephone keypad, with the A-D column)."""
-_MAX_NUMBER_DIGITS = 15  # sequence numbers, chunks and timestamps: far beyond a call's length
+_MAX_NUMBER_DIGITS: Final = (
+    15  # sequence numbers, chunks and timestamps: far beyond a call's length
+)
 
 
 class MalformedMessage(ValueError):
@@ -273,7 +275,7 @@ def _stop(message: dict[str, object]) -> StreamStopped:
     )
 
 
-_READERS: dict[str, Callable[[dict[str, object]], StreamEvent]] = {
+_READERS: Final[dict[str, Callable[[dict[str, object]], StreamEvent]]] = {
     "connected": _connected,
     "start": _start,
     "media": _media,
@@ -282,7 +284,7 @@ _READERS: dict[str, Callable[[dict[str, object]], StreamEvent]] = {
     "stop": _stop,
 }
 
-_MISSING = object()
+_MISSING: Final = object()
 
 
 def _object(message: Mapping[str, object], key: str) -> dict[str, object]:

@@ -21,11 +21,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 __all__ = ["signature_for", "url_variants", "verify_signature"]
 
-_DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
+_DEFAULT_PORTS: Final = {"https": 443, "wss": 443, "http": 80, "ws": 80}
 
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
 """POST form parameters: a mapping, or pairs (a name may repeat)."""

@@ -38,6 +38,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from media.jitterbuffer import JitterBufferConfig
 from media.received import CallerAudio
@@ -67,9 +68,9 @@ __all__ = [
     "UnsupportedFormat",
 ]
 
-FRAME_BYTES = 160
+FRAME_BYTES: Final = 160
 """One 20 ms frame of 8 kHz μ-law."""
-_SSRC = 0x7E1110  # one source per stream: the RTP-shaped packets need one
+_SSRC: Final = 0x7E1110  # one source per stream: the RTP-shaped packets need one
 _TWILIO_FORMAT = ("audio/x-mulaw", 8000, 1)
 
 

@@ -18,12 +18,13 @@ Every value is XML-escaped: a caller's number or a CRM value cannot change the d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 __all__ = ["MAX_PARAMETER_CHARS", "REJECT_REASONS", "connect_stream_twiml", "reject_twiml"]
 
-MAX_PARAMETER_CHARS = 500
+MAX_PARAMETER_CHARS: Final = 500
 """A ``<Parameter>``'s name and value together must be shorter than this (Twilio's limit)."""
 REJECT_REASONS = ("busy", "rejected")
 """``<Reject reason>``: a busy signal, or the caller's network's not-in-service message."""

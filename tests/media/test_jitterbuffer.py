@@ -171,6 +171,22 @@ def test_duplicates_dropped_and_counted() -> None:
     assert r.jb.stats.late == 0
 
 
+def test_duplicates_are_known_62_cells_back_on_a_long_stream() -> None:
+    """The played cells' bits reach 62 cells behind the playout point, also once a long
+    stream has filled them all (compiled, they stay a machine integer: a shift never
+    overflows into a wider one); a copy from further back is late, not a duplicate."""
+    s = Stream()
+    r = Run(JitterBuffer(JitterBufferConfig(resync_threshold=5.0)))
+    r.run([(i * TICK, s.packet(i)) for i in range(300)], 310)
+    last = r.played()[-1]
+    assert last == 299
+    now = 310 * TICK
+    r.jb.push(s.packet(last - 61), now)
+    assert (r.jb.stats.duplicates, r.jb.stats.late) == (1, 0)
+    r.jb.push(s.packet(last - 62), now)
+    assert (r.jb.stats.duplicates, r.jb.stats.late) == (1, 1)
+
+
 def test_late_packet_dropped_after_concealment() -> None:
     s = Stream()
     arrivals = [(i * TICK, s.packet(i)) for i in range(30) if i != 10]
