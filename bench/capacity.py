@@ -30,7 +30,10 @@ jitter buffer, no ticker) and an echo server on pyVoIP 1.6.8
 (``bench/references/pyvoip_echo.py`` in ``bench/.venv-pyvoip``, created on
 first use; thread-per-call, so its steps are capped at ``--pyvoip-max``),
 each pinned to CPU 0 in turn; with the ratios of CPU per call and receiver
-p99 pacing deviation.
+p99 pacing deviation. ``--rounds N`` runs the targets' steps N times, in turn
+(sipgw, SIPp, sipgw, SIPp, ...), and gives each ratio as the median of the
+rounds' ratios: on a shared machine the CPU one step costs drifts by more
+than the difference measured, and a round compares runs minutes apart.
 
 Per machine (``--machine``, in ``bench/capacity_machine.py``): for each count in
 ``--processes`` (default 1,2), that many gateway processes pinned one per CPU with
@@ -49,6 +52,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -458,83 +462,109 @@ def run_compare(args: argparse.Namespace) -> dict[str, Any]:
                 notes.append("pyvoip: could not create bench/.venv-pyvoip; skipped")
             else:
                 targets.append(PyvoipTarget(args, python))
-    extra = ["--spin-us", f"{args.spin_us:g}"]
-    results: dict[str, list[dict[str, Any]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {target.name: [] for target in targets}
     commands: dict[str, list[str]] = {}
-    for target in targets:
-        rows: list[dict[str, Any]] = []
-        results[target.name] = rows
-        steps = list(args.compare_steps)
-        if target.name == "pyvoip":
-            steps = [n for n in steps if n <= args.pyvoip_max]
-            skipped = [n for n in args.compare_steps if n > args.pyvoip_max]
-            if skipped:
-                notes.append(f"pyvoip: steps {skipped} skipped (capped at --pyvoip-max)")
-        started = False
-        idle_rss: float | None = None
-        try:
-            for calls in steps:
-                lg_port = free_port()
-                if not started or target.per_step:
-                    if started:
-                        target.stop()
-                        time.sleep(1)
-                    address = target.start(lg_port)
-                    commands[target.name] = target.command_line
-                    started = True
-                    idle = idle_baseline(target.sampler, max(args.settle, 2.0))
-                    idle_rss = idle["rss_kb"]
-                log(f"{target.name}: step {calls} calls")
-                try:
-                    run = run_loadgen(
-                        loadgen_args(address, calls, args, [*extra, "--sip-port", str(lg_port)]),
-                        cpu=args.loadgen_cpu,
-                        timeout=loadgen_timeout(calls, args),
-                    )
-                except RuntimeError as exc:
-                    log(f"  load generator failed: {exc}")
-                    rows.append({"calls": calls, "error": str(exc)[-2000:]})
-                    break
-                report = run.report
-                t0, t1 = report["times"]["measure_start"], report["times"]["measure_end"]
-                window = target.window(t0, t1)
-                row = step_row(calls, window, idle_rss, report)
-                row.update(window=[t0, t1], target_window=window, loadgen=_strip(report))
-                rows.append(row)
-                log(
-                    f"  CPU {fmt(row['cpu_percent'], '.1f')}%  rx p99 "
-                    f"{fmt(row['rx_pacing_p99_ms'])} ms  loss {fmt(row['loss'])}  "
-                    f"failed {row['failed']}"
-                )
-                if isinstance(target, SipgwTarget):
-                    target.gw.wait_stats(lambda d: d["calls"] == 0, 60)
-                time.sleep(args.settle)
-        finally:
-            if started:
-                target.stop()
+    if "pyvoip" in results:
+        skipped = [n for n in args.compare_steps if n > args.pyvoip_max]
+        if skipped:
+            notes.append(f"pyvoip: steps {skipped} skipped (capped at --pyvoip-max)")
+    for round_ in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            log(f"round {round_} of {args.rounds}")
+        for target in targets:
+            compare_target(target, args, round_, results[target.name], commands)
     return {
         "targets": results,
         "ratios": compare_ratios(results),
+        "rounds": args.rounds,
         "notes": notes,
         "commands": commands,
     }
 
 
+def compare_target(
+    target: Target,
+    args: argparse.Namespace,
+    round_: int,
+    rows: list[dict[str, Any]],
+    commands: dict[str, list[str]],
+) -> None:
+    """One round of ``--compare-steps`` against one target; its rows appended to ``rows``."""
+    extra = ["--spin-us", f"{args.spin_us:g}"]
+    steps = list(args.compare_steps)
+    if target.name == "pyvoip":
+        steps = [n for n in steps if n <= args.pyvoip_max]
+    started = False
+    idle_rss: float | None = None
+    try:
+        for calls in steps:
+            lg_port = free_port()
+            if not started or target.per_step:
+                if started:
+                    target.stop()
+                    time.sleep(1)
+                address = target.start(lg_port)
+                commands[target.name] = target.command_line
+                started = True
+                idle = idle_baseline(target.sampler, max(args.settle, 2.0))
+                idle_rss = idle["rss_kb"]
+            log(f"{target.name}: step {calls} calls")
+            try:
+                run = run_loadgen(
+                    loadgen_args(address, calls, args, [*extra, "--sip-port", str(lg_port)]),
+                    cpu=args.loadgen_cpu,
+                    timeout=loadgen_timeout(calls, args),
+                )
+            except RuntimeError as exc:
+                log(f"  load generator failed: {exc}")
+                rows.append({"calls": calls, "round": round_, "error": str(exc)[-2000:]})
+                break
+            report = run.report
+            t0, t1 = report["times"]["measure_start"], report["times"]["measure_end"]
+            window = target.window(t0, t1)
+            row = step_row(calls, window, idle_rss, report)
+            row.update(round=round_, window=[t0, t1], target_window=window, loadgen=_strip(report))
+            rows.append(row)
+            log(
+                f"  CPU {fmt(row['cpu_percent'], '.1f')}%  rx p99 "
+                f"{fmt(row['rx_pacing_p99_ms'])} ms  loss {fmt(row['loss'])}  "
+                f"failed {row['failed']}"
+            )
+            if isinstance(target, SipgwTarget):
+                target.gw.wait_stats(lambda d: d["calls"] == 0, 60)
+            time.sleep(args.settle)
+    finally:
+        if started:
+            target.stop()
+
+
 def compare_ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """sipgw / SIPp and sipgw / pyVoIP per step: CPU per call and receiver p99 pacing."""
-    base = {r["calls"]: r for r in results.get("sipgw", []) if "error" not in r}
+    """sipgw / SIPp and sipgw / pyVoIP per step: CPU per call and receiver p99 pacing.
+
+    Each round's sipgw row against the same round's other row; with several rounds the
+    ratio is their median, the rounds' own in ``..._rounds``.
+    """
+
+    def usable(rows: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+        return {(r["calls"], r.get("round", 1)): r for r in rows if "error" not in r}
+
+    base = usable(results.get("sipgw", []))
     out = []
-    for calls, row in sorted(base.items()):
+    for calls in sorted({calls for calls, _ in base}):
         entry: dict[str, Any] = {"calls": calls}
         for other in ("sipp", "pyvoip"):
-            match = next(
-                (r for r in results.get(other, []) if r["calls"] == calls and "error" not in r),
-                None,
-            )
+            theirs = usable(results.get(other, []))
             for key, label in (("cpu_per_call_percent", "cpu"), ("rx_pacing_p99_ms", "pacing")):
-                a = row.get(key)
-                b = match.get(key) if match else None
-                entry[f"{label}_sipgw_over_{other}"] = _r(a / b, 2) if a and b else None
+                ratios = []
+                for (step, round_), row in sorted(base.items()):
+                    match = theirs.get((step, round_)) if step == calls else None
+                    a, b = row.get(key), match.get(key) if match else None
+                    if a and b:
+                        ratios.append(a / b)
+                name = f"{label}_sipgw_over_{other}"
+                entry[name] = _r(statistics.median(ratios), 2) if ratios else None
+                if len(ratios) > 1:
+                    entry[f"{name}_rounds"] = [_r(r, 2) for r in ratios]
         out.append(entry)
     return out
 
@@ -633,19 +663,21 @@ def ramp_table(rows: list[dict[str, Any]], driver: str) -> str:
 def compare_table(result: dict[str, Any]) -> str:
     """The readable side-by-side tables."""
     headers = [
-        "target", "calls", "CPU %", "CPU/call %", "RSS MB", "rx p50", "rx p99", "rx max",
+        "target", "round", "calls", "CPU %", "CPU/call %", "RSS MB", "rx p50", "rx p99", "rx max",
         "loss", "setup p50", "setup p99", "failed", "LG p99", "other",
     ]  # fmt: skip
     out = []
     for name, rows in result["targets"].items():
         for r in rows:
+            round_ = str(r.get("round", 1))
             if "error" in r:
-                out.append([name, str(r["calls"]), "error", *["-"] * (len(headers) - 3)])
+                out.append([name, round_, str(r["calls"]), "error", *["-"] * (len(headers) - 4)])
                 continue
             rss = r.get("rss_kb")
             out.append(
                 [
                     name,
+                    round_,
                     str(r["calls"]),
                     fmt(r.get("cpu_percent"), ".1f"),
                     fmt(r.get("cpu_per_call_percent"), ".3f"),
@@ -666,15 +698,18 @@ def compare_table(result: dict[str, Any]) -> str:
         [
             str(e["calls"]),
             fmt(e.get("cpu_sipgw_over_sipp"), ".2f"),
+            " ".join(f"{x:.2f}" for x in e.get("cpu_sipgw_over_sipp_rounds", [])) or "-",
             fmt(e.get("cpu_sipgw_over_pyvoip"), ".2f"),
             fmt(e.get("pacing_sipgw_over_sipp"), ".2f"),
             fmt(e.get("pacing_sipgw_over_pyvoip"), ".2f"),
         ]
         for e in result["ratios"]
     ]
-    text += "\n\nratios (sipgw / other; CPU per call, receiver p99 pacing deviation):\n"
+    text += "\n\nratios (sipgw / other; CPU per call, receiver p99 pacing deviation;"
+    text += " medians of the rounds):\n"
     text += format_table(
-        ["calls", "CPU/SIPp", "CPU/pyVoIP", "pacing/SIPp", "pacing/pyVoIP"], ratio_rows
+        ["calls", "CPU/SIPp", "rounds", "CPU/pyVoIP", "pacing/SIPp", "pacing/pyVoIP"],
+        ratio_rows,
     )
     return text
 
@@ -697,6 +732,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--compare", action="store_true", help="sipgw vs SIPp echo vs pyVoIP echo")
     p.add_argument("--compare-steps", type=_ints, default=_ints("50,100,200,400"))
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="--compare: the targets' steps this many times, in turn; ratios are the median",
+    )
     p.add_argument(
         "--targets",
         type=lambda s: [x.strip() for x in s.split(",") if x.strip()],

@@ -32,6 +32,7 @@ typedef struct {
     struct sockaddr_storage last;  /* the last source seen */
     socklen_t last_len;
     PyObject *last_addr;           /* its (host, port) tuple, reused while the source stays */
+    PyObject *token;               /* the slot's token as an int, made once: not one a datagram */
     unsigned long errors;          /* receive errors (ICMP port unreachable, ...) */
 } Slot;
 
@@ -121,8 +122,10 @@ Poller_dealloc(Poller *self)
 {
     if (self->epfd >= 0)
         close(self->epfd);
-    for (Py_ssize_t i = 0; i < self->nslots; i++)
+    for (Py_ssize_t i = 0; i < self->nslots; i++) {
         Py_XDECREF(self->slots[i].last_addr);
+        Py_XDECREF(self->slots[i].token);
+    }
     PyMem_Free(self->slots);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -149,6 +152,7 @@ Poller_add(Poller *self, PyObject *args)
             slots[i].fd = -1;
             slots[i].last_len = 0;
             slots[i].last_addr = NULL;
+            slots[i].token = NULL;
             slots[i].errors = 0;
         }
         self->slots = slots;
@@ -159,14 +163,22 @@ Poller_add(Poller *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "token %zd is in use", token);
         return NULL;
     }
+    PyObject *token_object = PyLong_FromSsize_t(token);
+    if (token_object == NULL)
+        return NULL;
     int on = 1;
     /* the kernel's receive time of each datagram, as CLOCK_REALTIME */
-    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0)
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0) {
+        Py_DECREF(token_object);
         return PyErr_SetFromErrno(PyExc_OSError);
+    }
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)token};
-    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        Py_DECREF(token_object);
         return PyErr_SetFromErrno(PyExc_OSError);
+    }
     slot->fd = fd;
+    Py_XSETREF(slot->token, token_object);
     slot->last_len = 0;
     Py_CLEAR(slot->last_addr);
     slot->errors = 0;
@@ -187,6 +199,7 @@ Poller_remove(Poller *self, PyObject *args)
     slot->fd = -1;
     slot->last_len = 0;
     Py_CLEAR(slot->last_addr);
+    Py_CLEAR(slot->token);
     Py_RETURN_NONE;
 }
 
@@ -273,7 +286,7 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 slot->last_len = h->msg_namelen;
             }
             if (append_new(out->sources, addr) < 0 ||
-                append_new(out->tokens, PyLong_FromSsize_t(token)) < 0 ||
+                PyList_Append(out->tokens, slot->token) < 0 ||
                 append_new(out->datas, PyBytes_FromStringAndSize(
                                            self->bufs[i], (Py_ssize_t)self->msgs[i].msg_len)) < 0 ||
                 append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0)
