@@ -49,20 +49,25 @@ class MediaPorts:
 class Demux:
     """Slots of port pairs by token; :meth:`dispatch` delivers a batch."""
 
-    __slots__ = ("_free", "_slots")
+    __slots__ = ("_free", "_listens", "_slots")
 
     def __init__(self) -> None:
         self._slots: list[MediaPorts | None] = []
         self._free: list[int] = []
+        # Whether each slot's session was listened to at arrival when last looked at; a new
+        # slot counts as listened to until :meth:`update_listening` has looked.
+        self._listens: list[bool] = []
 
     def attach(self, ports: MediaPorts) -> int:
         """A slot for ``ports``; returns its RTP token (the RTCP one is that plus one)."""
         if self._free:
             index = self._free.pop()
             self._slots[index] = ports
+            self._listens[index] = True
         else:
             index = len(self._slots)
             self._slots.append(ports)
+            self._listens.append(True)
         return index * 2
 
     def detach(self, token: int) -> None:
@@ -75,15 +80,31 @@ class Demux:
     def __len__(self) -> int:
         return len(self._slots) - len(self._free)
 
-    def listening(self) -> bool:
+    def update_listening(self, changed: list[int]) -> bool:
         """Whether some call's audio is listened to at arrival (its session's ``on_audio``:
-        speech-to-text, detection), rather than only played at the ticks."""
-        for ports in self._slots:
-            if ports is not None:
-                session = ports.session
-                if session is not None and session.on_audio is not None:
-                    return True
-        return False
+        speech-to-text, detection), rather than only played at the ticks; the RTP token of
+        each call whose answer changed since the last look is appended to ``changed``
+        (:meth:`listens` has the answer)."""
+        anyone = False
+        listens = self._listens
+        slots = self._slots
+        for index in range(len(slots)):
+            ports = slots[index]
+            if ports is None:
+                continue
+            session = ports.session
+            now = session is not None and session.on_audio is not None
+            if now:
+                anyone = True
+            if now != listens[index]:
+                listens[index] = now
+                changed.append(index * 2)
+        return anyone
+
+    def listens(self, token: int) -> bool:
+        """Whether that RTP token's call was listened to at arrival when last looked at."""
+        index = token >> 1
+        return index < len(self._listens) and self._listens[index]
 
     def dispatch(
         self, tokens: list[int], datas: list[bytes], sources: list[Address], arrivals: list[float]

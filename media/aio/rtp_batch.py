@@ -16,6 +16,12 @@ is registered with the event loop. Datagrams are taken:
   at on every tick. With ``window`` 0 the poller's one descriptor is watched by the loop
   instead, and each wake-up reads all that waits.
 
+Such a call's RTP socket, once it has had datagrams at three ticks in a row, leaves the
+poller's epoll set and is read at each tick directly (``Poller.allow_direct``, told
+whenever a call starts or stops being listened to; a direct socket idle for three ticks
+is watched again): a stream with a packet every tick then costs no epoll bookkeeping
+(6 % of the echo gateway's CPU at 400 calls).
+
 A timer, not a descriptor put to rest and woken again: taking a descriptor out of the
 loop's epoll set and back costs two ``epoll_ctl`` calls, and for an epoll descriptor
 nested in another one the kernel walks every socket under it each time (measured: 3 % of
@@ -75,6 +81,7 @@ class BatchedRtp:
         self._datas: list[bytes] = []
         self._sources: list[tuple[str, int]] = []
         self._arrivals: list[float] = []
+        self._changed: list[int] = []
         self._timer: asyncio.TimerHandle | None = None
         self._listening = False  # some call listens at arrival: read between ticks
         self._closed = False
@@ -95,10 +102,11 @@ class BatchedRtp:
         self.poller.remove(token + 1)
         self.demux.detach(token)
 
-    def drain(self, now: float) -> None:
-        """Read every datagram waiting and hand each to its session."""
+    def drain(self, now: float, tick: bool = False) -> None:
+        """Read every datagram waiting and hand each to its session (at a tick, those of
+        the sockets read directly too)."""
         tokens, datas, sources, arrivals = self._tokens, self._datas, self._sources, self._arrivals
-        if self.poller.drain(now, tokens, datas, sources, arrivals):
+        if self.poller.drain(now, tokens, datas, sources, arrivals, tick):
             try:
                 self.demux.dispatch(tokens, datas, sources, arrivals)
             finally:
@@ -110,10 +118,17 @@ class BatchedRtp:
     def tick_read(self, now: float) -> None:
         """The ticker's read, at every tick: all that waits; then whether reads between
         ticks are needed (some call listens at arrival) until the next tick."""
-        self.drain(now)
-        if self.window <= 0 or self._closed:
+        self.drain(now, True)
+        if self._closed:
             return
-        self._listening = self.demux.listening()
+        changed = self._changed
+        self._listening = self.demux.update_listening(changed)
+        if changed:
+            for token in changed:
+                self.poller.allow_direct(token, not self.demux.listens(token))
+            changed.clear()
+        if self.window <= 0:
+            return
         if self._listening and self._timer is None:
             self._timer = self.loop.call_later(self.window, self._poll)
 

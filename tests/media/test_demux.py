@@ -67,20 +67,32 @@ def test_datagrams_for_a_freed_slot_or_no_session_are_dropped_and_slots_are_reus
     assert demux.attach(MediaPorts()) == token  # the freed slot again
 
 
-def test_it_knows_whether_some_call_listens_at_arrival() -> None:
-    """The batched reader reads between ticks only then (media/aio/rtp_batch.py)."""
+def test_it_knows_whether_some_call_listens_at_arrival_and_which_changed() -> None:
+    """The batched reader reads between ticks only when someone listens, and reads at
+    the ticks only the sockets of the calls nobody listens to (media/aio/rtp_batch.py)."""
     demux = Demux()
-    assert not demux.listening()
+
+    def look() -> tuple[bool, list[int]]:
+        changed: list[int] = []
+        return demux.update_listening(changed), changed
+
+    assert look() == (False, [])
     quiet, _ = ports_with_session()
     listened, session = ports_with_session()
-    demux.attach(MediaPorts())  # no session yet
-    demux.attach(quiet)
-    assert not demux.listening()  # audio only played at the ticks (an echo)
+    bare = demux.attach(MediaPorts())  # no session yet
+    echo = demux.attach(quiet)
+    assert demux.listens(echo)  # not looked at yet: taken as listened to
+    assert look() == (False, [bare, echo])  # audio only played at the ticks (an echo)
+    assert not demux.listens(echo) and not demux.listens(bare)
     token = demux.attach(listened)
     session.on_audio = lambda frame: None  # a speech-to-text's tap
-    assert demux.listening()
+    assert look() == (True, [])  # new, taken as listened to, and it is
+    assert look() == (True, [])  # nothing changed
     session.on_audio = None
-    assert not demux.listening()
+    assert look() == (False, [token]) and not demux.listens(token)
     session.on_audio = lambda frame: None
+    assert look() == (True, [token]) and demux.listens(token)
     demux.detach(token)
-    assert not demux.listening()  # its call ended
+    assert look() == (False, [])  # its call ended
+    assert demux.attach(listened) == token and demux.listens(token)  # the slot again, unknown
+    assert not demux.listens(9999)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -30,12 +31,14 @@ def bound(family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
     return sock
 
 
-def drain(poller: _rtpio.Poller) -> list[tuple[int, bytes, tuple[str, int], float]]:
+def drain(
+    poller: _rtpio.Poller, tick: bool = False
+) -> list[tuple[int, bytes, tuple[str, int], float]]:
     tokens: list[int] = []
     datas: list[bytes] = []
     sources: list[tuple[str, int]] = []
     arrivals: list[float] = []
-    count = poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
+    count = poller.drain(time.monotonic(), tokens, datas, sources, arrivals, tick)
     assert count == len(tokens) == len(datas) == len(sources) == len(arrivals)
     return list(zip(tokens, datas, sources, arrivals, strict=True))
 
@@ -125,3 +128,79 @@ def test_sendto_reports_errors_as_errno_and_refuses_what_is_no_address() -> None
             _rtpio.sendto(a.fileno(), b"x", "example.com", 4000)
     finally:
         a.close()
+
+
+def send_and_wait(sender: socket.socket, to: socket.socket, data: bytes) -> None:
+    """One datagram, waited for until the socket holds it."""
+    sender.sendto(data, to.getsockname())
+    assert select.select([to], [], [], 2.0)[0] == [to]
+
+
+def readable(poller: _rtpio.Poller) -> bool:
+    """Whether the poller's epoll set says something waits."""
+    return bool(select.select([poller.fileno()], [], [], 0.05)[0])
+
+
+def test_a_socket_with_datagrams_at_three_ticks_is_read_directly_until_idle(
+    poller: _rtpio.Poller,
+) -> None:
+    """Allowed (nobody listens between ticks), it leaves the epoll set after three ticks
+    with datagrams: then only a tick reads it, in order; three ticks without datagrams and
+    epoll watches it again."""
+    a, sender = bound(), bound()
+    try:
+        poller.add(a.fileno(), 6)
+        poller.allow_direct(6, True)
+        for n in range(3):
+            assert not poller.is_direct(6)
+            send_and_wait(sender, a, bytes([n]))
+            assert [d for _, d, _, _ in drain(poller, tick=True)] == [bytes([n])]
+        assert poller.is_direct(6) and poller.stats()["promotions"] == 1
+        send_and_wait(sender, a, b"x")
+        send_and_wait(sender, a, b"y")
+        assert not readable(poller)  # out of the epoll set
+        assert drain(poller) == []  # a read between ticks leaves it
+        assert [d for _, d, _, _ in drain(poller, tick=True)] == [b"x", b"y"]
+        for _ in range(2):
+            assert drain(poller, tick=True) == [] and poller.is_direct(6)
+        assert drain(poller, tick=True) == [] and not poller.is_direct(6)
+        assert poller.stats()["demotions"] == 1
+        send_and_wait(sender, a, b"z")
+        assert readable(poller)  # watched again
+        assert [d for _, d, _, _ in drain(poller)] == [b"z"]
+    finally:
+        a.close()
+        sender.close()
+
+
+def test_a_socket_someone_listens_to_is_never_read_directly(poller: _rtpio.Poller) -> None:
+    """Not allowed (the default, and a call's audio listened to): always in the epoll set;
+    disallowed while direct, it is watched again at once; removed, it is not read."""
+    a, b, sender = bound(), bound(), bound()
+    try:
+        poller.add(a.fileno(), 2)
+        poller.add(b.fileno(), 4)
+        poller.allow_direct(4, True)
+        for n in range(5):
+            send_and_wait(sender, a, bytes([n]))
+            send_and_wait(sender, b, bytes([n]))
+            assert len(drain(poller, tick=True)) == 2
+        assert not poller.is_direct(2) and poller.is_direct(4)
+        poller.allow_direct(4, False)  # someone listens now
+        assert not poller.is_direct(4)
+        send_and_wait(sender, b, b"heard")
+        assert [d for _, d, _, _ in drain(poller)] == [b"heard"]  # between ticks, at once
+        poller.allow_direct(4, True)
+        for n in range(3):
+            send_and_wait(sender, b, bytes([n]))
+            drain(poller, tick=True)
+        assert poller.is_direct(4)
+        poller.remove(4)
+        send_and_wait(sender, b, b"gone")
+        assert drain(poller, tick=True) == [] and not poller.is_direct(4)
+        poller.add(b.fileno(), 4)  # watched, not allowed: a new socket's defaults
+        assert [d for _, d, _, _ in drain(poller)] == [b"gone"]
+        poller.allow_direct(99, True)  # no such token: nothing
+    finally:
+        for sock in (a, b, sender):
+            sock.close()

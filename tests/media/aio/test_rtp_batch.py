@@ -109,6 +109,30 @@ async def test_audio_only_played_waits_for_the_tick_that_plays_it(
     endpoint.close()
 
 
+async def test_a_played_stream_is_read_directly_at_the_ticks_and_watched_once_listened_to(
+    polling: BatchedRtp, peer: socket.socket
+) -> None:
+    """A call nobody listens to, with a packet at every tick, leaves the epoll set after
+    three ticks; a listener brings it back at the next tick, and its audio is then read
+    between ticks again (media._rtpio's direct sockets)."""
+    endpoint, session = await opened(polling, peer)
+    token = endpoint._token
+    loop = asyncio.get_running_loop()
+    polling.tick_read(loop.time())  # the first look: nobody listens
+    for seq in range(1, 4):
+        peer.sendto(audio(seq), ("127.0.0.1", endpoint.port))
+        await asyncio.sleep(0.01)
+        polling.tick_read(loop.time())
+    assert polling.poller.is_direct(token) and session.stats.packets_in == 3
+    session.on_audio = lambda frame: None
+    polling.tick_read(loop.time())
+    assert not polling.poller.is_direct(token)
+    peer.sendto(audio(4), ("127.0.0.1", endpoint.port))
+    await until(lambda: session.stats.packets_in == 4, within=1.0)  # a read between ticks
+    endpoint.close()
+    assert not polling.poller.is_direct(token)
+
+
 async def test_a_tick_reads_what_waits_before_the_window_is_over(
     polling: BatchedRtp, peer: socket.socket
 ) -> None:
