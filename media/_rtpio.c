@@ -114,6 +114,19 @@ same_address(const struct sockaddr_storage *a, socklen_t alen, const struct sock
     return 0;
 }
 
+/* The first n headers ready for recvmmsg again: the kernel writes back only the lengths
+ * and the flags (the pointers stay), so a read of one datagram resets one header, not all. */
+static void
+rearm(Poller *self, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &self->msgs[i].msg_hdr;
+        h->msg_namelen = sizeof self->addrs[i];
+        h->msg_controllen = sizeof self->ctrl[i];
+        h->msg_flags = 0;
+    }
+}
+
 static int
 Poller_init(Poller *self, PyObject *args, PyObject *kwds)
 {
@@ -130,7 +143,13 @@ Poller_init(Poller *self, PyObject *args, PyObject *kwds)
     for (int i = 0; i < BATCH; i++) {
         self->iovs[i].iov_base = self->bufs[i];
         self->iovs[i].iov_len = DATAGRAM_MAX;
+        struct msghdr *h = &self->msgs[i].msg_hdr;
+        h->msg_name = &self->addrs[i];
+        h->msg_iov = &self->iovs[i];
+        h->msg_iovlen = 1;
+        h->msg_control = self->ctrl[i];
     }
+    rearm(self, BATCH);
     return 0;
 }
 
@@ -260,18 +279,9 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
 {
     Slot *slot = &self->slots[token];
     for (;;) {
-        for (int i = 0; i < BATCH; i++) {
-            struct msghdr *h = &self->msgs[i].msg_hdr;
-            h->msg_name = &self->addrs[i];
-            h->msg_namelen = sizeof self->addrs[i];
-            h->msg_iov = &self->iovs[i];
-            h->msg_iovlen = 1;
-            h->msg_control = self->ctrl[i];
-            h->msg_controllen = sizeof self->ctrl[i];
-            h->msg_flags = 0;
-        }
         int n = recvmmsg(slot->fd, self->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n < 0) {
+            rearm(self, 1); /* nothing was received; the first header, to be sure */
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return 0;
             slot->errors++; /* ECONNREFUSED (an ICMP error) and the like: keep going */
@@ -279,7 +289,8 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 continue;
             return 0;
         }
-        for (int i = 0; i < n; i++) {
+        int failed = 0;
+        for (int i = 0; i < n && !failed; i++) {
             struct msghdr *h = &self->msgs[i].msg_hdr;
             if (h->msg_flags & MSG_TRUNC) {
                 self->truncated++;
@@ -302,8 +313,10 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 Py_INCREF(addr);
             } else {
                 addr = address_tuple(&self->addrs[i]);
-                if (addr == NULL)
-                    return -1;
+                if (addr == NULL) {
+                    failed = 1;
+                    break;
+                }
                 Py_XSETREF(slot->last_addr, addr);
                 Py_INCREF(addr);
                 memcpy(&slot->last, &self->addrs[i], h->msg_namelen);
@@ -313,12 +326,17 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 PyList_Append(out->tokens, slot->token) < 0 ||
                 append_new(out->datas, PyBytes_FromStringAndSize(
                                            self->bufs[i], (Py_ssize_t)self->msgs[i].msg_len)) < 0 ||
-                append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0)
-                return -1;
+                append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0) {
+                failed = 1;
+                break;
+            }
             self->datagrams++;
             slot->fed = 1;
             (*count)++;
         }
+        rearm(self, n);
+        if (failed)
+            return -1;
         if (n < BATCH)
             return 0;
     }

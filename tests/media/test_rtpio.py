@@ -204,3 +204,31 @@ def test_a_socket_someone_listens_to_is_never_read_directly(poller: _rtpio.Polle
     finally:
         for sock in (a, b, sender):
             sock.close()
+
+
+def test_each_read_gets_whole_addresses_and_kernel_times_whatever_the_one_before(
+    poller: _rtpio.Poller,
+) -> None:
+    """The receive headers are made ready again after every read (the kernel writes the
+    lengths back): an IPv6 source after an IPv4 one is not cut to the shorter length, and
+    every datagram keeps its kernel time, over reads of one and of many."""
+    v4, v6 = bound(), bound(socket.AF_INET6)
+    to_v4, to_v6 = bound(), bound(socket.AF_INET6)
+    try:
+        poller.add(v4.fileno(), 2)
+        poller.add(v6.fileno(), 4)
+        for burst in (1, 20, 1, 3):
+            for sock, to in ((to_v4, v4), (to_v6, v6), (to_v4, v4)):
+                sent_at = time.monotonic()
+                for n in range(burst):
+                    send_and_wait(sock, to, bytes([n]))
+                sent_by = time.monotonic()
+                time.sleep(0.03)  # read well after: the drain's own time would show
+                got = drain(poller)
+                assert [d for _, d, _, _ in got] == [bytes([n]) for n in range(burst)]
+                assert {s for _, _, s, _ in got} == {sock.getsockname()[:2]}
+                for _, _, _, arrival in got:  # the kernel's time, not the drain's
+                    assert sent_at - 0.005 <= arrival <= sent_by + 0.005
+    finally:
+        for sock in (v4, v6, to_v4, to_v6):
+            sock.close()
