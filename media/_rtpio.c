@@ -114,6 +114,38 @@ same_address(const struct sockaddr_storage *a, socklen_t alen, const struct sock
     return 0;
 }
 
+/* The slot of a socket being read, by its token; NULL for a token not in use. */
+static Slot *
+live_slot(Poller *self, Py_ssize_t token)
+{
+    if (token < 0 || token >= self->nslots || self->slots[token].fd == -1)
+        return NULL;
+    return &self->slots[token];
+}
+
+/* A slot's state forgotten (its receive-error count stays until the token is reused). */
+static void
+forget_slot(Slot *slot)
+{
+    slot->last_len = 0;
+    Py_CLEAR(slot->last_addr);
+    Py_CLEAR(slot->token);
+    slot->may_direct = slot->direct = slot->fed = 0;
+    slot->streak = 0;
+}
+
+/* The socket into the epoll set, its events tagged with its token. */
+static int
+watch(Poller *self, Py_ssize_t token, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)token};
+    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
 /* The first n headers ready for recvmmsg again: the kernel writes back only the lengths
  * and the flags (the pointers stay), so a read of one datagram resets one header, not all. */
 static void
@@ -184,15 +216,9 @@ Poller_add(Poller *self, PyObject *args)
         Slot *slots = PyMem_Realloc(self->slots, (size_t)n * sizeof(Slot));
         if (slots == NULL)
             return PyErr_NoMemory();
-        for (Py_ssize_t i = self->nslots; i < n; i++) {
+        memset(&slots[self->nslots], 0, (size_t)(n - self->nslots) * sizeof(Slot));
+        for (Py_ssize_t i = self->nslots; i < n; i++)
             slots[i].fd = -1;
-            slots[i].last_len = 0;
-            slots[i].last_addr = NULL;
-            slots[i].token = NULL;
-            slots[i].errors = 0;
-            slots[i].may_direct = slots[i].direct = slots[i].fed = 0;
-            slots[i].streak = 0;
-        }
         self->slots = slots;
         self->nslots = n;
     }
@@ -210,17 +236,13 @@ Poller_add(Poller *self, PyObject *args)
         Py_DECREF(token_object);
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)token};
-    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    if (watch(self, token, fd) < 0) {
         Py_DECREF(token_object);
-        return PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
     }
+    forget_slot(slot);
     slot->fd = fd;
-    Py_XSETREF(slot->token, token_object);
-    slot->may_direct = slot->direct = slot->fed = 0;
-    slot->streak = 0;
-    slot->last_len = 0;
-    Py_CLEAR(slot->last_addr);
+    slot->token = token_object;
     slot->errors = 0;
     Py_RETURN_NONE;
 }
@@ -231,18 +253,14 @@ Poller_remove(Poller *self, PyObject *args)
     Py_ssize_t token;
     if (!PyArg_ParseTuple(args, "n", &token))
         return NULL;
-    if (token < 0 || token >= self->nslots || self->slots[token].fd == -1)
+    Slot *slot = live_slot(self, token);
+    if (slot == NULL)
         Py_RETURN_NONE;
-    Slot *slot = &self->slots[token];
     /* the socket may be closed already (then epoll has dropped it) */
     if (!slot->direct)
         epoll_ctl(self->epfd, EPOLL_CTL_DEL, slot->fd, NULL);
     slot->fd = -1;
-    slot->may_direct = slot->direct = 0;
-    slot->streak = 0;
-    slot->last_len = 0;
-    Py_CLEAR(slot->last_addr);
-    Py_CLEAR(slot->token);
+    forget_slot(slot);
     Py_RETURN_NONE;
 }
 
@@ -356,11 +374,8 @@ PyDoc_STRVAR(drain_doc,
 static int
 watch_again(Poller *self, Py_ssize_t token, Slot *slot)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)token};
-    if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, slot->fd, &ev) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
+    if (watch(self, token, slot->fd) < 0)
         return -1;
-    }
     slot->direct = 0;
     slot->streak = 0;
     self->demotions++;
@@ -404,7 +419,7 @@ Poller_drain(Poller *self, PyObject *args)
         }
         for (int i = 0; i < n; i++) {
             Py_ssize_t token = (Py_ssize_t)events[i].data.u64;
-            if (token >= self->nslots || self->slots[token].fd == -1)
+            if (live_slot(self, token) == NULL)
                 continue;
             if (drain_socket(self, token, offset, now, &out, &count) < 0)
                 return NULL;
@@ -449,9 +464,9 @@ Poller_allow_direct(Poller *self, PyObject *args)
     int allowed;
     if (!PyArg_ParseTuple(args, "np", &token, &allowed))
         return NULL;
-    if (token < 0 || token >= self->nslots || self->slots[token].fd == -1)
+    Slot *slot = live_slot(self, token);
+    if (slot == NULL)
         Py_RETURN_NONE;
-    Slot *slot = &self->slots[token];
     slot->may_direct = (char)allowed;
     if (!allowed) {
         slot->streak = 0;
@@ -469,9 +484,8 @@ Poller_is_direct(Poller *self, PyObject *args)
     Py_ssize_t token;
     if (!PyArg_ParseTuple(args, "n", &token))
         return NULL;
-    if (token < 0 || token >= self->nslots || self->slots[token].fd == -1)
-        Py_RETURN_FALSE;
-    return PyBool_FromLong(self->slots[token].direct);
+    Slot *slot = live_slot(self, token);
+    return PyBool_FromLong(slot != NULL && slot->direct);
 }
 
 static PyObject *
