@@ -279,6 +279,8 @@ class CallActions(CallDialing):
             line = "default"
             if reply.task is not None:
                 await asyncio.wait({reply.task})
+            if reply.heard is not None:
+                return "interrupted"  # cut while the rest of it was being synthesized
         if not await self._speaker.played(reply):
             return "interrupted"
         if reply.tts_failed:

@@ -76,6 +76,10 @@ class ScriptedReply(TtsReply):
         if self._finished:
             self._end()
 
+    def speak_part(self, text: str) -> None:
+        """Deliver the audio of ``text`` now, the reply still open (its synthesis goes on)."""
+        self._speak(text)
+
     def _speak(self, text: str) -> None:
         """One chunk per character, aligned (so the playout knows what was heard)."""
         audio = bytes([0x10 + len(self._tts.replies) % 64]) * BYTES_PER_CHAR
@@ -315,11 +319,13 @@ async def play_out(
     playout: Playout, *, seconds: float = 5.0, until: Callable[[], bool] | None = None
 ) -> list[bytes | None]:
     """Drive the playout as the ticker does (every 20 ms) until it is empty, ``until()``
-    holds, or ``seconds`` passed; returns the frames sent."""
+    holds, or ``seconds`` of ticks were driven; returns the frames sent. The limit counts
+    ticks, not wall time: on a loaded machine a tick here takes longer than 20 ms, and a
+    wall-clock limit cut a 4.5 s line short (seen in the suite)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+    ticks = round(seconds / 0.020)
     frames: list[bytes | None] = []
-    while loop.time() < deadline:
+    while len(frames) < ticks:
         await settle()
         if until is not None and until():
             break

@@ -78,6 +78,22 @@ async def test_a_barge_in_cuts_the_line_and_the_action_happens() -> None:
     assert a.record("action")[0]["line"] == "interrupted"
 
 
+async def test_a_barge_in_while_the_line_is_still_synthesized_is_an_interruption() -> None:
+    """The line's first words play while the rest is still being synthesized, and the
+    caller cuts in then: the action is taken as asked, recorded as interrupted (it was
+    recorded as "default", the line heard whole, when the cut came before the synthesis
+    ended: seen in the suite on a loaded machine)."""
+    a = await answered(assistant(tts=ScriptedTts(hold=True),
+                                 goodbye_line="Thank you for calling. Goodbye."))  # fmt: skip
+    a.agent.actions.hangup_after_reply()
+    await wait_for(lambda: "Thank you for calling. Goodbye." in a.tts.texts())
+    a.tts.replies[-1].speak_part("Thank you")
+    await wait_for(lambda: a.agent.playout.pending)
+    a.agent.speaker.interrupt(CommitBargeIn(Cause.SPEECH, None))
+    await wait_for(lambda: a.call.hangups == 1)
+    assert a.record("action")[0]["line"] == "interrupted"
+
+
 async def test_a_line_that_never_plays_is_waited_for_only_so_long() -> None:
     a = await answered(assistant(tts=ScriptedTts(hold=True), action_line_timeout=0.1))
     a.agent.actions.hangup_after_reply()

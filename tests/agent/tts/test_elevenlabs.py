@@ -415,9 +415,12 @@ async def test_ws_barge_in_storm_waits_for_a_slot_or_moves_socket(
     """Six replies cancelled in a row leave five contexts draining on the server.
 
     The seventh waits for one to drain; with no patience it moves to a fresh socket
-    (only cancelled contexts are lost with the old one).
+    (only cancelled contexts are lost with the old one). Each cancelled context drains
+    for about 1.5 s (0.5 s of audio at six times real time, then a final sent a second
+    later), so the six cancellations need not fit in half a second on a loaded machine
+    (they did not once: the peak was 4).
     """
-    fake = await make_fake(speed=6.0, chunk_bytes=(300, 300))
+    fake = await make_fake(speed=6.0, chunk_bytes=(300, 300), final_delay=1.0)
     tts = make_tts(fake, context_wait_timeout=wait)
     loop = asyncio.get_running_loop()
     took = []
