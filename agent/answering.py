@@ -273,7 +273,10 @@ class Answering:
             return
         for event in events:
             self._record(event)
-        actions = self._policy.receive(events, detector.classifier.evidence)
+        classifier = detector.classifier
+        actions = self._policy.receive(
+            events, classifier.evidence, callee_speaking=classifier.in_speech
+        )
         self._act(actions)
         if self._words_heard and self._policy.awaiting_words:
             self._act(self._policy.person_confirmed())  # their words came before the pause

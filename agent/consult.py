@@ -265,7 +265,9 @@ class ConsultAgent(Agent):
                 self._record({"type": "consult", "stage": "answered_by",
                               "kind": event.kind.value, "reason": event.reason,
                               "elapsed_ms": round(event.elapsed * 1000)})  # fmt: skip
-        for action in self._policy.receive(events, detector.classifier.evidence):
+        classifier = detector.classifier
+        speaking = classifier.in_speech  # a person decided mid-sentence is begun on after it
+        for action in self._policy.receive(events, classifier.evidence, callee_speaking=speaking):
             if isinstance(action, BeginConversation):
                 self._begin()
             elif isinstance(action, StopSpeaking):
@@ -275,7 +277,6 @@ class ConsultAgent(Agent):
                 self._machine(action.kind)
         if self.detector is None:
             return
-        classifier = detector.classifier
         last = classifier.last_voice
         greeting_over = not classifier.in_speech and (
             last is None or now - last >= detector.config.greeting_gap

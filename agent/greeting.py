@@ -164,6 +164,7 @@ class Greeter:
         reply = self._speaker.current
         early, self._early = self._early, None  # heard from now on
         if reply is not None and (reply.kind == "greeting" or reply is early):
+            reply.released_at = self._scope.now()  # what they said before it: its turn
             if playout.pending and playout.on_ready is not None:
                 playout.on_ready()
         elif self.opening.greeting:

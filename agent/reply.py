@@ -59,6 +59,10 @@ class Reply:
         filler: the filler line said while its tools run, until its answer comes.
         fallback: a fallback line from memory, said at its end (the LLM or TTS failed;
             agent/failures.py); None once queued.
+        released_at: when an opening held while answering-machine detection listened
+            was let out (:meth:`agent.greeting.Greeter.open`): it starts then for the
+            turn-taking machine, so the callee's speech before it (the turn it answers)
+            is no barge-in.
     """
 
     kind: ReplyKind
@@ -79,6 +83,7 @@ class Reply:
     tts_failed: bool = False
     filler: FillerLine | None = None
     fallback: LineAudio | None = None
+    released_at: float | None = None
 
 
 class PlayoutState:
@@ -117,6 +122,10 @@ class SpeakingState(PlayoutState):
         return running or not self.playout.finished(reply.tts.id)
 
     def active_reply_started_at(self) -> float | None:
-        """When the current reply started, while it is active; None otherwise."""
+        """When the current reply started (or was let out, if it was held for answering-
+        machine detection), while it is active; None otherwise."""
         reply = self.reply
-        return reply.started_at if reply is not None and self.active(reply) else None
+        if reply is None or not self.active(reply):
+            return None
+        released = reply.released_at
+        return reply.started_at if released is None else released

@@ -21,7 +21,10 @@ off:
 2. *Commit* (:class:`CommitBargeIn`) cancels the reply, for one of these
    causes (:class:`Cause`): ``commit_ms`` of loud speech while paused; a
    partial transcript of at least ``min_words`` words that is not a
-   backchannel, while paused or audible; a finished turn that is not a
+   backchannel, while paused, or while audible once speech began after the
+   active reply started (a late partial of the turn it answers commits
+   nothing: an opening held for answering-machine detection starts when
+   released, after the callee's words); a finished turn that is not a
    backchannel (the reply to it starts right after, :class:`StartReply`);
    a keypad digit while paused or audible. Speech that began before the
    active reply started (the turn that reply answers) commits nothing by
@@ -337,10 +340,11 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_candidate", "_chunks", "_loud_frames", "_onset_at", "_partial", "_partial_in_speech",
-        "_preempted", "_quiet_frames", "_resumed_frames", "_stream_frames", "_turn_over",
-        "_turn_partial", "_was_loud", "agent", "commit_ms", "last_loud_at", "min_words",
-        "paused_at", "preemptive_pause_ms", "speech_partials", "speech_started_at", "vad",
+        "_candidate", "_chunks", "_heard_onset", "_loud_frames", "_onset_at", "_partial",
+        "_partial_in_speech", "_preempted", "_quiet_frames", "_resumed_frames", "_stream_frames",
+        "_turn_over", "_turn_partial", "_was_loud", "agent", "commit_ms", "last_loud_at",
+        "min_words", "paused_at", "preemptive_pause_ms", "speech_partials", "speech_started_at",
+        "vad",
     )  # fmt: skip
 
     def __init__(
@@ -371,6 +375,7 @@ class TurnTaker:
         self.speech_started_at: float | None = None
         self.last_loud_at: float | None = None
         self._onset_at: float | None = None
+        self._heard_onset: float | None = None  # the latest speech start, VAD's or STT's
         self._chunks = _NORMAL_CHUNKS  # the STT chunk size asked for last
         self._turn_over = False  # the STT ended a turn since the last loud frame
         self._was_loud = False
@@ -464,7 +469,7 @@ class TurnTaker:
             if (
                 len(event.text.split()) >= self.min_words
                 and not is_backchannel(event.text)
-                and (self.paused_at is not None or self.agent.audible)
+                and (self.paused_at is not None or (self.agent.audible and self._heard_since()))
             ):
                 return (self._commit(Cause.TRANSCRIPT),)
             if self.preemptive_pause_ms is not None:
@@ -487,6 +492,7 @@ class TurnTaker:
 
     def _caller_started(self, onset: float, now: float) -> tuple[TurnAction, ...]:
         """Caller speech began: pause the agent's audio if it is playing."""
+        self._heard_onset = onset
         if self.paused_at is None and self.agent.audible:
             self.paused_at = now
             self._onset_at = min(onset, now)
@@ -498,6 +504,13 @@ class TurnTaker:
         started = self.agent.active_reply_started_at()
         onset = self.speech_started_at
         return started is not None and onset is not None and onset > started
+
+    def _heard_since(self) -> bool:
+        """Speech began after the active reply started (or none is active): a partial
+        may be about it rather than about the turn that reply answers."""
+        started = self.agent.active_reply_started_at()
+        onset = self._heard_onset
+        return started is None or (onset is not None and onset > started)
 
     def _partial_heard(self, event: SttPartialTranscript) -> tuple[TurnAction, ...]:
         """A partial transcript: the turn so far, if the caller is quiet now (or, heard

@@ -41,7 +41,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from agent.amd import AMD_VAD, AmdConfig, AnswerClassified, AnsweringMachineDetector, AnswerKind
@@ -71,17 +71,31 @@ def stt_event(t: SimulatedTranscript) -> SttPartialTranscript | SttTurnEnded:
     return SttTurnEnded(t.text, t.turn, (), received_at=t.at, audio_end_ms=None)
 
 
+@dataclass(frozen=True, slots=True)
+class CalleeSpeaking:
+    """The detector's stretch of speech began or ended (``speaking``) at ``at``."""
+
+    at: float
+    speaking: bool
+
+
 def replay(sample: Sample, config: AmdConfig) -> list[Any]:
-    """Every event the detector reports for ``sample`` (decisions, readiness, tones)."""
+    """Every event the detector reports for ``sample`` (decisions, readiness, tones),
+    with a :class:`CalleeSpeaking` ahead of the events of the frame that changed it."""
     detector = AnsweringMachineDetector(0.0, config)
     transcripts = list(sample.transcripts)
     events: list[Any] = []
+    speaking = False
     for index, frame in enumerate(sample.frames):
         now = (index + 1) * 0.02
         while transcripts and transcripts[0].at <= now:
             t = transcripts.pop(0)
             events += detector.receive_stt(stt_event(t), t.at)
-        events += detector.receive_audio(frame, now)
+        decided = detector.receive_audio(frame, now)
+        if detector.classifier.in_speech is not speaking:
+            speaking = detector.classifier.in_speech
+            events.append(CalleeSpeaking(now, speaking))
+        events += decided
     return [*events, *detector.tones]
 
 
@@ -96,13 +110,20 @@ def _decision_at(decisions: Sequence[AnswerClassified], moment: float) -> Answer
 def agent_begins(events: Sequence[Any]) -> float | None:
     """When the agent of a ``leave_message`` call begins speaking for good (the last
     :class:`BeginConversation`, if nothing stops it after): None if it never does, or is
-    stopped, or leaves a message, or hangs up."""
+    stopped, or leaves a message, or hangs up. A person decided while speaking is begun
+    on when they stop, as the assistant does."""
     policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
     begun: float | None = None
+    speaking = False
     for event in events:
-        if not isinstance(event, AnswerClassified | ReadyForMessage):
+        if isinstance(event, CalleeSpeaking):
+            speaking = event.speaking
+            actions = policy.receive((), None, callee_speaking=speaking)
+        elif isinstance(event, AnswerClassified | ReadyForMessage):
+            actions = policy.receive((event,), None, callee_speaking=speaking)
+        else:
             continue
-        for action in policy.receive((event,), None):
+        for action in actions:
             if isinstance(action, BeginConversation):
                 begun = event.at
             elif isinstance(action, StopSpeaking | LeaveMessage | HangUp):

@@ -25,7 +25,12 @@ The evidence, weakest first (:class:`Evidence`):
 * ``LENGTH``: a greeting with more than ``max_human_greeting`` of speech, or
   ``machine_words`` words without a person's phrase, or a phrase only machines
   say but that does not tell which (:attr:`~agent.amd.phrases.Category.MACHINE`),
-  is a recorded greeting.
+  is a recorded greeting. Before anything is decided, length alone (not the
+  phrase) is *held*: a person may answer with a long greeting whose last words
+  name them ("Hello, Doctor Smith's office, how can I help you?"), and those
+  words come from the recognizer after the speech ends. A held decision is made
+  ``words_wait`` after the voice stops, when the greeting goes on after a pause,
+  at the deadline, or before a weaker one; words that come first decide instead.
 * ``WORDS``: the transcript's phrases (:mod:`agent.amd.phrases`), categories
   in order of precedence.
 * ``TONE``: a beep is a voicemail; a special information tone an announcement.
@@ -166,6 +171,8 @@ class AnswerClassifier:
         self._greeting_before = 0.0  # length of the current greeting's finished stretches
         self._last_voice: float | None = None  # end of the last voiced frame of speech
         self._turns: dict[int, str] = {}
+        self._sentence_ended = False  # a turn's final has come: a sentence was finished
+        self._held: str | None = None  # a length-only machine not decided yet: its reason
         self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
         self._last_tone = -math.inf  # end of the last frame of a tone
         self._now = started_at
@@ -224,7 +231,7 @@ class AnswerClassifier:
                 self._last_voice = now
             if self._in_speech and self._greeting_length() > config.max_human_greeting + _EPSILON:
                 events += self._propose(
-                    AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "long greeting", now
+                    AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "long greeting", now, hold=True
                 )
         else:
             self._run = 0
@@ -240,6 +247,8 @@ class AnswerClassifier:
                     events += self._propose(
                         AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
                     )
+                elif self.decision is None and self._held is not None and self._mid_sentence():
+                    events += self._pause_in_a_long_sentence(now)
         events += self.handle_timer(now)
         return tuple(events)
 
@@ -266,6 +275,8 @@ class AnswerClassifier:
         """
         self._now = now
         self._turns[turn] = text
+        if final:
+            self._sentence_ended = True
         full = " ".join(self._turns[k] for k in sorted(self._turns))
         found = match(full)
         if found is not None and found.category is not Category.MACHINE:
@@ -275,14 +286,23 @@ class AnswerClassifier:
         if found is not None:
             reason = f"phrase '{found.phrase}'"
             return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, reason, now)
+        events: tuple[AmdEvent, ...] = ()
         if word_count(full) >= self.config.machine_words:
-            return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "many words", now)
-        return ()
+            events = self._propose(
+                AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "many words", now, hold=not final
+            )
+        if final and self._held is not None:
+            events += self._release_held(now)  # a finished sentence named no person
+        return events
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run if no frame comes first (None: never)."""
+        held = self._held_until()
         if self.decision is None:
-            return self.started_at + self.config.deadline
+            deadline = self.started_at + self.config.deadline
+            return deadline if held is None else held
+        if held is not None:
+            return held
         if self.ready is None and self.decision.kind in (AnswerKind.VOICEMAIL, AnswerKind.SCREENER):
             return self.started_at + self.config.max_greeting
         return None
@@ -291,6 +311,11 @@ class AnswerClassifier:
         """The deadline and the greeting's time limit (also checked on every frame)."""
         self._now = max(self._now, now)
         config = self.config
+        held = self._held_until()
+        if held is not None:
+            if now + _EPSILON >= held:
+                return self._release_held(now)  # no words named a person in time
+            return ()
         if self.decision is None:
             if now + _EPSILON < self.started_at + config.deadline:
                 return ()
@@ -314,17 +339,87 @@ class AnswerClassifier:
     def _settled(self, now: float) -> bool:
         return now + _EPSILON >= self.started_at + self.config.settle
 
+    def _held_until(self) -> float | None:
+        """When the held length-only decision is made if no words come first (None:
+        none held): ``words_wait`` after the voice stops; while the callee still
+        speaks, ``hold_past_deadline`` after the deadline."""
+        if self._held is None:
+            return None
+        config = self.config
+        limit = self.started_at + config.deadline + config.hold_past_deadline
+        if self._in_speech or self._last_voice is None:
+            return limit
+        return min(limit, self._last_voice + config.words_wait)
+
+    def _holds_revision(self) -> bool:
+        """A person decided on cadence is not revised on length alone while their first
+        sentence goes on: its last words may name them ("..., how can I help you?")."""
+        return (
+            self.config.words_wait > 0
+            and self.decision is not None
+            and self.decision.kind is AnswerKind.HUMAN
+            and self._strength[0] < Evidence.LENGTH
+            and self._mid_sentence()
+        )
+
+    def _mid_sentence(self) -> bool:
+        """The recognizer has sent words, and no turn's final yet: the callee's first
+        sentence goes on (without words, nothing tells a sentence from a recording)."""
+        return bool(self._turns) and not self._sentence_ended
+
+    def _pause_in_a_long_sentence(self, now: float) -> tuple[AmdEvent, ...]:
+        """A held long greeting pauses before any sentence of it ended: a person who has
+        finished ("Hello, this is Doctor Smith's office, how can I help you?") waits now,
+        and their words come only 0.2-0.4 s later; a recording's sentence goes on, or its
+        words or the end of its sentence make it a machine again (the length stays held)."""
+        held, self._held = self._held, None
+        events = self._propose(
+            AnswerKind.HUMAN, Evidence.CADENCE, 0, "pause in a long sentence", now
+        )
+        self._held = held
+        return events
+
+    def _release_held(self, now: float) -> tuple[AmdEvent, ...]:
+        """Make the held length-only decision."""
+        reason, self._held = self._held, None
+        if reason is None:
+            return ()
+        return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, reason, now)
+
     def _propose(
-        self, kind: AnswerKind, evidence: Evidence, precedence: int, reason: str, now: float
+        self,
+        kind: AnswerKind,
+        evidence: Evidence,
+        precedence: int,
+        reason: str,
+        now: float,
+        *,
+        hold: bool = False,
     ) -> tuple[AmdEvent, ...]:
+        """Decide (or revise); ``hold``: a length-only machine, held while nothing is
+        decided yet (see the module docstring)."""
         current = self.decision
         if current is None:
+            if hold and self.config.words_wait > 0:
+                self._held = self._held or reason
+                return ()
+            if self._held is not None and evidence < Evidence.LENGTH:
+                # a weaker answer (a short stretch) after a held length: the length
+                kind, evidence, precedence, reason = (
+                    AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, self._held,
+                )  # fmt: skip
+            self._held = None
             revision = 0
         else:
             if self.ready is not None or self._settled(now):
                 return ()
+            if hold and self._holds_revision():
+                self._held = self._held or reason
+                return ()
             if kind is current.kind:
                 self._strength = max(self._strength, (evidence, precedence))
+                if evidence > Evidence.LENGTH:
+                    self._held = None  # words or a tone confirm it: nothing left to hold
                 return ()
             stronger = evidence > self._strength[0] or (
                 evidence == self._strength[0] == Evidence.WORDS and precedence > self._strength[1]
@@ -332,6 +427,7 @@ class AnswerClassifier:
             if not stronger:
                 return ()
             revision = current.revision + 1
+            self._held = None
         self._strength = (evidence, precedence)
         self.decision = AnswerClassified(
             kind, now, now - self.started_at, reason, evidence, revision

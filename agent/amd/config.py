@@ -108,6 +108,18 @@ class AmdConfig:
             Smith residence"); a greeting with more is a machine's. Asterisk's
             AMD() uses 1.5 s (``greeting``), Twilio's 2.4 s of continuous speech
             (``MachineDetectionSpeechThreshold``).
+        words_wait: before anything is decided, a greeting that is only long (or
+            wordy) is called a machine's this long after the callee's voice stops,
+            not while they speak, unless its words come first: a person may answer
+            with a long greeting whose last words name them ("..., how can I help
+            you?"), and the recognizer sends those 0.2-0.4 s after the speech ends
+            (Pipecat measured a P99 of 420 ms for AssemblyAI, ``docs/amd.md``); a
+            finished sentence that names no person decides it at once. 0: decide on
+            length at once, while they speak.
+        hold_past_deadline: a greeting held that way and still being spoken at the
+            deadline is decided when it pauses, at the latest this long after the
+            deadline. A person's long pickup can last past it (the machines' target
+            allows the trade: ``docs/amd.md``, "The figures").
         machine_words: words in the greeting that make it a machine's, unless a
             person's phrase is among them. jambonz's AMD uses 9 (``thresholdWordCount``).
         onset: loud audio in a row before it counts as speech (clicks do not).
@@ -131,6 +143,8 @@ class AmdConfig:
     human_silence: float = 0.24
     greeting_gap: float = 1.0
     max_human_greeting: float = 1.8
+    words_wait: float = 0.5
+    hold_past_deadline: float = 2.0
     machine_words: int = 9
     onset: float = 0.06
     min_speech: float = 0.08
@@ -148,6 +162,9 @@ class AmdConfig:
         ):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"AMD {name} must be positive, not {getattr(self, name)!r}")
+        for name in ("words_wait", "hold_past_deadline"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"AMD {name} must not be negative, not {getattr(self, name)!r}")
         if self.machine_words < 1:
             raise ValueError(f"AMD machine_words must be at least 1, not {self.machine_words!r}")
         if self.human_silence >= self.greeting_gap:

@@ -13,7 +13,10 @@ message, answer a call screener, or hang up. The rules per mode
 * ``detect``: nothing; the agent spoke from the answer, the result is only recorded.
 * ``leave_message`` and ``hang_up``, a person (or silence until the deadline):
   begin at once. A person's "Hello?" is decided 240 ms after it ends, so that
-  is all the wait a person gets. That early decision is revised for about half
+  is all the wait a person gets. A person decided while still speaking (their
+  "..., this is Kim speaking," arrives before their "how can I help you?")
+  is begun on once they stop (the detector's stretch ends: 240 ms of silence),
+  not over their words. That early decision is revised for about half
   the voicemail greetings ("Hi, it's Nina! ..."): the agent then stops speaking
   (:class:`StopSpeaking`) and goes on as for that machine. Beginning is cheap to
   undo; what cannot be undone (leaving the message, hanging up) waits for
@@ -106,7 +109,10 @@ class AnswerPolicy:
         finished: the message was left or the call hung up: nothing more follows.
     """
 
-    __slots__ = ("_awaiting_words", "_machine", "after_screener", "finished", "mode", "speaking")
+    __slots__ = (
+        "_awaiting_words", "_callee_speaking", "_deferred", "_machine", "after_screener",
+        "finished", "mode", "speaking",
+    )  # fmt: skip
 
     def __init__(self, mode: AmdMode, *, after_screener: bool = False) -> None:
         if mode is AmdMode.OFF:
@@ -117,15 +123,28 @@ class AnswerPolicy:
         self.finished = False
         self._awaiting_words = False
         self._machine: AnswerKind | None = None  # the machine decided, while it stands
+        self._callee_speaking = False
+        self._deferred: str | None = None  # a begin's reason, waiting for the callee to stop
 
     def receive(
-        self, events: tuple[AmdEvent, ...], evidence: Evidence | None
+        self,
+        events: tuple[AmdEvent, ...],
+        evidence: Evidence | None,
+        *,
+        callee_speaking: bool = False,
     ) -> tuple[AnswerAction, ...]:
         """The detector's ``events`` from one input, and the evidence its current
         decision rests on after them (evidence that agrees strengthens a decision
-        without an event: a long greeting's words, a beep after them)."""
+        without an event: a long greeting's words, a beep after them).
+
+        ``callee_speaking``: the callee is in a stretch of speech after this input
+        (:attr:`~agent.amd.classifier.AnswerClassifier.in_speech`); a begin waits
+        until an input after which they are not. Call it for every input, events
+        or none.
+        """
         if self.mode is AmdMode.DETECT:
             return ()
+        self._callee_speaking = callee_speaking
         actions: list[AnswerAction] = []
         for event in events:
             if isinstance(event, AnswerClassified):
@@ -140,7 +159,14 @@ class AnswerPolicy:
             and self._machine is not None
         ):
             actions += self._hang_up(self._machine)
+        if self._deferred is not None and not callee_speaking:
+            actions += self._begin(self._deferred)
         return tuple(actions)
+
+    @property
+    def begin_waiting(self) -> bool:
+        """A person was decided while speaking: the agent begins once they stop."""
+        return self._deferred is not None
 
     @property
     def awaiting_words(self) -> bool:
@@ -169,6 +195,7 @@ class AnswerPolicy:
             return list(self._begin(decision.reason))
         self._machine = kind
         self._awaiting_words = False
+        self._deferred = None
         actions: list[AnswerAction] = []
         if self.speaking:
             self.speaking = False
@@ -194,7 +221,12 @@ class AnswerPolicy:
 
     def _begin(self, reason: str) -> tuple[AnswerAction, ...]:
         if self.speaking or self.finished:
+            self._deferred = None
             return ()
+        if self._callee_speaking:
+            self._deferred = reason
+            return ()
+        self._deferred = None
         self.speaking = True
         return (BeginConversation(reason),)
 

@@ -59,6 +59,17 @@ class AmdSection:
         help="The most speech (s) a person's pickup has; a longer greeting is a machine's "
         "until its words say otherwise.",
     )  # fmt: skip
+    words_wait: float = setting(
+        0.5, env="SIPGW_AMD_WORDS_WAIT", parse=float_range(0.0, 3.0, " s"),
+        help="Before anything is decided, a greeting that is only long is called a "
+        "voicemail this long (s) after the callee stops, unless its words name a person "
+        "first (\"..., how can I help you?\"); 0 = at once, while they speak.",
+    )  # fmt: skip
+    hold_past_deadline: float = setting(
+        2.0, env="SIPGW_AMD_HOLD_PAST_DEADLINE", parse=float_range(0.0, 10.0, " s"),
+        help="A greeting held that way and still spoken at the deadline is decided when it "
+        "pauses, at the latest this long (s) after the deadline.",
+    )  # fmt: skip
     greeting_end_silence: float = setting(
         2.0, env="SIPGW_AMD_GREETING_END_SILENCE", parse=float_range(0.3, 10.0, " s"),
         help="Silence (s) after a voicemail greeting without a beep before the message starts.",
@@ -100,6 +111,8 @@ class AmdSection:
                 deadline=self.deadline,
                 human_silence=self.human_silence,
                 max_human_greeting=self.max_human_greeting,
+                words_wait=self.words_wait,
+                hold_past_deadline=self.hold_past_deadline,
                 greeting_end_silence=self.greeting_end_silence,
                 max_greeting=self.max_greeting,
                 settle=max(AmdConfig().settle, self.deadline),

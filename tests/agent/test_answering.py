@@ -143,6 +143,30 @@ async def test_a_person_s_hello_is_answered_240_ms_after_it_ends() -> None:
     await a.agent.close()
 
 
+async def test_a_longer_pickup_and_its_late_words_do_not_cut_the_opening() -> None:
+    """ "Hi, this is Ana." is longer than the speech that commits a barge-in (0.6 s), and
+    its partial and final come after the opening began: they are the turn the opening
+    answers, not an interruption (both cut it at once when the held opening counted as
+    started at the answer)."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    at = await feed(a, [*silence(0.3), *voice(1.2), *silence(0.3)])
+    assert [line["action"] for line in a.record("amd_action")] == ["begin"]
+    a.stt.emit(SttPartialTranscript("hi this is ana", 0, at))
+    await settle()
+    a.stt.emit(turn_ended("Hi, this is Ana."))
+    await wait_for(lambda: a.record("user"))
+    await feed(a, silence(0.3), at)
+    assert not a.record("barge_in")
+    assert a.agent.next_frame() is not None  # the opening plays on
+    assert len(a.llm.requests) == 1  # her words are not answered again
+    history = a.agent.conversation.messages
+    said = {"role": "user", "content": "Hi, this is Ana."}
+    assert history.index(said) < history.index({"role": "assistant", "content": OPENING})
+    await a.agent.close()
+
+
 async def test_a_voicemail_gets_the_message_after_its_beep_then_the_call_ends() -> None:
     a = outbound(AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(message=MESSAGE),
                  script=[Turn(text=OPENING)])  # fmt: skip
@@ -212,21 +236,60 @@ async def test_hang_up_on_a_voicemail_s_words() -> None:
 
 
 async def test_hang_up_mode_talks_to_a_long_greeting_that_turns_out_a_person() -> None:
-    """The hard case: a person answering with an office greeting is long (a voicemail by
-    length), then its words make it a person: the agent talks, never hangs up."""
+    """The hard case: a person answering with an office greeting is long, and is held for
+    its words rather than called a voicemail for its length; the words, 0.3 s after they
+    stop, make it a person: the agent talks, never hangs up."""
     a = outbound(AmdMode.HANG_UP, script=[Turn(text=OPENING)])
     await answered(a)
     await feed(a, [*voice(2.6), *silence(0.3)])
+    assert not a.record("amd")  # long, but its words may name a person: held
     a.stt.emit(turn_ended("Hello, this is Doctor Smith's office, how can I help you?"))
-    await wait_for(lambda: len(a.record("amd")) == 2)
-    assert [line["kind"] for line in a.record("amd")] == ["voicemail", "human"]
-    # the opening, written at the answer and held through the length-only "voicemail",
-    # plays at once, after the person's words in the history
+    await wait_for(lambda: a.record("amd"))
+    assert [line["kind"] for line in a.record("amd")] == ["human"]
+    # the opening, written at the answer and held, plays at once, after the person's
+    # words in the history
     assert a.agent.next_frame() is not None and len(a.llm.requests) == 1
     history = a.agent.conversation.messages
     said = {"role": "user", "content": "Hello, this is Doctor Smith's office, how can I help you?"}
     assert history.index(said) < history.index({"role": "assistant", "content": OPENING})
     assert not a.call.hangups
+    await a.agent.close()
+
+
+async def test_a_long_greeting_s_late_words_revise_the_length_decision() -> None:
+    """The words come after words_wait (a slow recognizer): a voicemail by length first,
+    then a person; hang_up mode never hangs up on the length alone."""
+    a = outbound(AmdMode.HANG_UP, script=[Turn(text=OPENING)])
+    await answered(a)
+    await feed(a, [*voice(2.6), *silence(0.7)])
+    assert [line["reason"] for line in a.record("amd")] == ["long greeting"]
+    a.stt.emit(turn_ended("Hello, this is Doctor Smith's office, how can I help you?"))
+    await wait_for(lambda: len(a.record("amd")) == 2)
+    assert [line["kind"] for line in a.record("amd")] == ["voicemail", "human"]
+    assert a.agent.next_frame() is not None and not a.call.hangups
+    await a.agent.close()
+
+
+async def test_a_person_named_while_speaking_hears_the_agent_once_they_stop() -> None:
+    """ "Riverside Dental, this is Kim speaking, | how may I help you?": the partial that
+    names a person comes while they still speak; the opening waits for their pause."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    loop = asyncio.get_running_loop()
+    at = await feed(a, voice(1.4))
+    a.stt.emit(SttPartialTranscript("good afternoon riverside dental this is kim speaking", 0, at))
+    await wait_for(lambda: a.record("amd"))
+    assert a.record("amd")[0]["kind"] == "human"
+    at = await feed(a, voice(1.0), at)  # "how may I help you?"
+    assert not a.record("amd_action") and a.agent.next_frame() is None  # not over them
+    end = at
+    await feed(a, silence(0.3), at)
+    (begin,) = a.record("amd_action")
+    assert begin["action"] == "begin"
+    began = loop.time()
+    assert 0.2 <= began - end <= 0.32  # their pause (240 ms, a frame), as for "Hello?"
+    assert a.agent.next_frame() is not None
     await a.agent.close()
 
 

@@ -249,6 +249,19 @@ ROWS: list[tuple[str, Script, Expected]] = [
         [(1060, PAUSE), (1300, CommitBargeIn(Cause.TRANSCRIPT, 60.0))],
     ),
     (
+        "a partial of the turn the reply answers (its speech began before the reply "
+        "started: an opening released after the callee's words) commits nothing",
+        [(1000, SPEECH), (2000, SILENCE), (2260, AgentTalks()),
+         (2400, Partial("hi this is ana")), (3000, End())],
+        [],
+    ),
+    (
+        "... while speech that began after the reply started makes it commit",
+        [(1000, SPEECH), (2000, SILENCE), (2260, AgentTalks()), (2700, SttSpeech()),
+         (2800, Partial("hi this is ana")), (3400, End())],
+        [(2700, PAUSE), (2800, CommitBargeIn(Cause.TRANSCRIPT, 0.0))],
+    ),
+    (
         "a partial with fewer than min_words words does not commit",
         [(0, AgentTalks()), (1000, SPEECH), (1200, Partial("wait")), (1200, SILENCE),
          (2000, End())],

@@ -167,6 +167,33 @@ async def test_hello_hears_the_agent_at_once(tmp_workdir: Path, services: Thread
     assert decision["reason"] == "short greeting"
 
 
+async def test_a_person_who_says_their_name_hears_the_whole_opening(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """ "Hi, this is Ana Lopez." (longer than the 0.6 s of speech that commits a barge-in):
+    the opening, held since the answer, starts 240 ms after it and plays whole. The
+    callee's words before it are the turn it answers, not an interruption (it was cut at
+    once when the held opening counted as started at the answer)."""
+    played = greeting_wav(tmp_workdir / "name.wav", "Hi, this is Ana Lopez.", beep_hz=None)
+    assert played.speech_end - 0.4 > 0.8, played  # 0.4 s of silence before it
+    services.stt.script(["Hi, this is Ana Lopez."])
+    opening = "Hi Ana, this is Sam from the shop, calling about your order."
+    services.llm.script([FakeResponse(text=opening)])
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.LEAVE_MESSAGE, hang_up_after=8.0
+    )
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "human" and amd["action"] == "conversation", amd
+    assert not [r for r in record if r["type"] == "barge_in"], record
+    report = analyse(heard)
+    assert spans(report, OPENING_HZ), report.describe()  # the opening itself was heard
+    first = first_audio_after(report, 0.0)  # its first clause may have a tone of its own
+    assert first is not None and first > played.speech_end, (first, played.speech_end)
+    assert first - played.speech_end <= HELLO_BUDGET + HELLO_SLACK, report.describe()
+    # heard whole (the fake TTS speaks 20 ms a character), not cut as it began
+    assert report.active_seconds >= len(opening) * 0.020 - 0.2, report.describe()
+
+
 def screener_wav(path: Path) -> tuple[Path, float, float]:
     """The screener's prompt, 5 s for the answer, "Please stay on the line.", 2.5 s, then the
     person's "Hello?"; returns the file, the prompt's end and the "Hello?"'s end."""

@@ -117,8 +117,109 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(H, 1.24, "short greeting")],
     ),
     (
-        "a greeting with more than max_human_greeting of speech: a machine's",
+        "a greeting with more than max_human_greeting of speech: a machine's, once its "
+        "voice has stopped for words_wait and no words named a person",
         Script(q(0.3) + v(2.5) + q(2.0)),
+        [(V, 3.3, "long greeting"), ("ready", 4.8, "silence")],
+    ),
+    (
+        "a long greeting whose words name a person: a person, never taken for a machine",
+        Script(
+            q(0.3) + v(3.0) + q(1.0),
+            transcripts=((3.6, "Hello, this is Doctor Smith's office, how can I help you?", True),),
+        ),
+        [(H, 3.6, "phrase 'how can i help'")],
+    ),
+    (
+        "a long greeting's finished sentence that names no person decides at once",
+        Script(
+            q(0.3) + v(2.5) + q(2.0), transcripts=((3.0, "Hello, this is Doctor Patel.", True),)
+        ),
+        [(V, 3.0, "long greeting"), ("ready", 4.8, "silence")],
+    ),
+    (
+        "a partial that names no person does not decide: its sentence goes on; its pause "
+        "is a person's who may have finished, the length still held until words_wait",
+        Script(
+            q(0.3) + v(2.5) + q(2.0),
+            transcripts=((2.5, "hello this is doctor smith's office", False),),
+        ),
+        [
+            (H, 3.04, "pause in a long sentence"),
+            (V, 3.3, "long greeting"),
+            ("ready", 4.8, "silence"),
+        ],
+    ),
+    (
+        "the hard case with the recognizer's usual delay: a person at their pause (240 ms), "
+        "never taken for a machine; their words confirm it",
+        Script(
+            q(0.3) + v(3.0) + q(1.0),
+            transcripts=(
+                (1.5, "hello this is doctor smith's", False),
+                (3.65, "Hello, this is Doctor Smith's office, how can I help you?", True),
+            ),
+        ),
+        [(H, 3.54, "pause in a long sentence")],
+    ),
+    (
+        "a recording's long first sentence: a person at its pause, a machine when the "
+        "sentence's final names no person",
+        Script(
+            q(0.3) + v(2.5) + q(0.5) + v(1.5) + q(2.5),
+            transcripts=(
+                (1.5, "your call has been", False),
+                (3.2, "Your call has been forwarded, please wait.", True),
+            ),
+        ),
+        [
+            (H, 3.04, "pause in a long sentence"),
+            (V, 3.2, "long greeting"),
+            ("ready", 6.8, "silence"),
+        ],
+    ),
+    (
+        "a person's short first words, then their one sentence goes on: the length does not "
+        "revise them while words come and no sentence has ended",
+        Script(
+            q(0.3) + v(0.6) + q(0.4) + v(2.0) + q(1.0),
+            transcripts=(
+                (1.2, "hello", False),
+                (3.7, "Hello, Riverside Dental, this is Kim speaking.", True),
+            ),
+        ),
+        [(H, 1.14, "short greeting")],
+    ),
+    (
+        "... but after a finished sentence, a greeting that goes on is revised on length "
+        "at once (a person waits for an answer after theirs)",
+        Script(
+            q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
+            transcripts=((1.2, "Hi, it's Nina!", True),),
+        ),
+        [(H, 1.14, "short greeting"), (V, 2.52, "long greeting")],
+    ),
+    (
+        "a held revision is made words_wait after the voice stops when no words name a person",
+        Script(
+            q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
+            transcripts=((1.2, "hi it's nina", False),),
+        ),
+        [(H, 1.14, "short greeting"), (V, 3.3, "long greeting")],
+    ),
+    (
+        "a long greeting still spoken at the deadline: decided when it pauses",
+        Script(q(0.2) + v(4.6) + q(1.5)),
+        [(V, 5.3, "long greeting")],
+    ),
+    (
+        "a greeting still spoken at deadline + hold_past_deadline: decided then",
+        Script(q(0.2) + v(6.5) + q(1.0)),
+        [(V, 6.0, "long greeting")],
+    ),
+    (
+        "words_wait 0: decided on length at once, while they speak",
+        Script(q(0.3) + v(2.5) + q(2.0), config=AmdConfig(words_wait=0.0)),
         [(V, 2.12, "long greeting"), ("ready", 4.8, "silence")],
     ),
     (
@@ -159,17 +260,17 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
     (
         "a voicemail without a beep is ready greeting_end_silence after its end",
         Script(q(0.3) + v(2.5) + q(3.0)),
-        [(V, 2.12, "long greeting"), ("ready", 4.8, "silence")],
+        [(V, 3.3, "long greeting"), ("ready", 4.8, "silence")],
     ),
     (
         "a tone is no silence: a late beep is waited for",
         Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(1.0), tones=((5.42, beep(4.3, 5.3)),)),
-        [(V, 2.12, "long greeting"), ("ready", 5.42, "beep")],
+        [(V, 3.3, "long greeting"), ("ready", 5.42, "beep")],
     ),
     (
         "a tone that is no beep: the greeting's silence counts from its end",
         Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(2.5)),
-        [(V, 2.12, "long greeting"), ("ready", 7.3, "silence")],
+        [(V, 3.3, "long greeting"), ("ready", 7.3, "silence")],
     ),
     (
         "a special information tone: an announcement",
@@ -185,12 +286,12 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(S, 1.2, "phrase 'call assist'"), ("ready", 2.5, "silence")],
     ),
     (
-        "a person's phrase overrides a length decision (the hard case, late)",
+        "a person's phrase overrides a length decision (the hard case, words late)",
         Script(
             q(0.3) + v(3.0) + q(1.0),
-            transcripts=((3.5, "Hello, this is Doctor Smith's office, how can I help you?", True),),
+            transcripts=((4.0, "Hello, this is Doctor Smith's office, how can I help you?", True),),
         ),
-        [(V, 2.12, "long greeting"), (H, 3.5, "phrase 'how can i help'")],
+        [(V, 3.8, "long greeting"), (H, 4.0, "phrase 'how can i help'")],
     ),
     (
         "a person's phrase is not overridden by a greeting's phrase of lower precedence",
@@ -226,10 +327,19 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(V, 1.0, "phrase 'is not available'"), (A, 3.0, "phrase 'try again later'")],
     ),
     (
-        "many words without a person's phrase: a machine's greeting",
+        "many words without a person's phrase, in a partial: a machine's greeting, held like "
+        "a long one (here it outranks the short stretch that ends)",
         Script(
             q(0.2) + v(1.5) + q(3.0),
             transcripts=((1.5, "one two three four five six seven eight nine", False),),
+        ),
+        [(V, 1.94, "many words"), ("ready", 3.7, "silence")],
+    ),
+    (
+        "many words in a finished sentence: decided at once",
+        Script(
+            q(0.2) + v(1.5) + q(3.0),
+            transcripts=((1.5, "One two three four five six seven eight nine.", True),),
         ),
         [(V, 1.5, "many words"), ("ready", 3.7, "silence")],
     ),
@@ -246,15 +356,15 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "nothing more once a voicemail is ready for the message",
         Script(
             q(0.3) + v(2.5) + q(4.0),
-            tones=((3.5, beep(3.0, 3.38)),),
+            tones=((3.2, beep(2.9, 3.1)),),
             transcripts=((6.0, "the mailbox is full", True),),
         ),
-        [(V, 2.12, "long greeting"), ("ready", 3.5, "beep")],
+        [(V, 3.2, "beep"), ("ready", 3.2, "beep")],
     ),
     (
         "a greeting that never ends: ready at max_greeting",
-        Script(q(0.2) + v(7.0), config=AmdConfig(max_greeting=5.0, settle=5.0)),
-        [(V, 2.02, "long greeting"), ("ready", 5.0, "timeout")],
+        Script(q(0.2) + v(9.0), config=AmdConfig(max_greeting=7.0, settle=7.0)),
+        [(V, 6.0, "long greeting"), ("ready", 7.0, "timeout")],
     ),
 ]
 
@@ -294,6 +404,30 @@ def test_the_timer_decides_when_no_frame_comes() -> None:
     assert classifier.get_timer() is None  # nothing waits for a message
 
 
+def test_a_held_greeting_arms_its_timer() -> None:
+    """A greeting only long is decided by the timer when no frame comes (a receiver that
+    stops sending audio): words_wait after its voice stops."""
+    classifier = AnswerClassifier(0.0)
+    for n, ch in enumerate(q(0.3) + v(2.5) + q(0.3)):
+        assert classifier.receive_frame((n + 1) * FRAME, ch == "S") == ()
+    assert classifier.decision is None and classifier.get_timer() == pytest.approx(3.3)
+    assert classifier.handle_timer(3.2) == ()
+    (decision,) = classifier.handle_timer(3.3)
+    assert isinstance(decision, AnswerClassified)
+    assert (decision.kind, decision.reason) == (V, "long greeting")
+    assert decision.evidence is Evidence.LENGTH
+
+
+def test_a_greeting_spoken_past_the_deadline_is_held_until_the_limit() -> None:
+    classifier = AnswerClassifier(0.0)
+    for n, ch in enumerate(q(0.2) + v(4.0)):
+        classifier.receive_frame((n + 1) * FRAME, ch == "S")
+    assert classifier.decision is None and classifier.in_speech
+    assert classifier.get_timer() == pytest.approx(6.0)  # deadline + hold_past_deadline
+    (decision,) = classifier.handle_timer(6.0)
+    assert isinstance(decision, AnswerClassified) and decision.kind is V
+
+
 def test_a_voicemail_arms_the_greeting_limit() -> None:
     classifier = AnswerClassifier(0.0, AmdConfig(max_greeting=20.0))
     classifier.receive_tone(beep(0.0, 0.3), 0.4)
@@ -331,7 +465,7 @@ def scripts(draw: st.DrawFn) -> Script:
         st.lists(st.tuples(st.sampled_from("S.T"), st.integers(1, 120)), min_size=1, max_size=12)
     )
     audio = "".join(kind * frames for kind, frames in runs)
-    audio = audio.ljust(round(4.2 / FRAME), ".")  # at least past the deadline
+    audio = audio.ljust(round(6.2 / FRAME), ".")  # past the deadline and a held greeting's
     end = len(audio) * FRAME
     moments = st.floats(0.0, end)
     transcripts = draw(
@@ -345,10 +479,16 @@ def scripts(draw: st.DrawFn) -> Script:
 @settings(max_examples=300)
 @given(script=scripts())
 def test_the_first_decision_never_comes_after_the_deadline(script: Script) -> None:
+    """... but for a greeting only long, still spoken then: held for its words (a person's
+    or a machine's), a tone or its pause, until deadline + hold_past_deadline at the latest."""
     events = play(script)
     decisions = [e for e in events if isinstance(e, AnswerClassified)]
     assert decisions, "no decision at all"
-    assert decisions[0].at <= script.config.deadline + 1e-9
+    config = script.config
+    first = decisions[0]
+    if first.at > config.deadline + 1e-9:
+        assert first.evidence >= Evidence.LENGTH or first.reason == "pause in a long sentence"
+        assert first.at <= config.deadline + config.hold_past_deadline + 1e-9
     assert [d.revision for d in decisions] == list(range(len(decisions)))
     assert all(a.kind is not b.kind for a, b in zip(decisions, decisions[1:], strict=False))
     assert all(a.evidence <= b.evidence for a, b in zip(decisions, decisions[1:], strict=False))

@@ -160,3 +160,31 @@ def test_after_a_screener_a_person_s_words_begin_at_once() -> None:
     policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE, after_screener=True)
     (action,) = run(policy, (decided(H, Evidence.WORDS), Evidence.WORDS))  # "who is this?"
     assert isinstance(action, BeginConversation)
+
+
+@pytest.mark.parametrize("mode", [AmdMode.LEAVE_MESSAGE, AmdMode.HANG_UP])
+def test_a_person_decided_while_speaking_is_begun_on_once_they_stop(mode: AmdMode) -> None:
+    """ "Good afternoon, Riverside Dental, this is Kim speaking, | how may I help you?": the
+    partial that names a person comes while they still speak; the agent waits for them."""
+    policy = AnswerPolicy(mode)
+    words = decided(H, Evidence.WORDS)
+    assert policy.receive((words,), Evidence.WORDS, callee_speaking=True) == ()
+    assert policy.begin_waiting and not policy.speaking
+    assert policy.receive((), Evidence.WORDS, callee_speaking=True) == ()  # still speaking
+    assert policy.receive((), Evidence.WORDS, callee_speaking=False) == (BeginConversation("why"),)
+    assert policy.speaking and not policy.begin_waiting
+    assert policy.receive((), Evidence.WORDS, callee_speaking=False) == ()  # once
+
+
+def test_a_machine_decided_meanwhile_cancels_the_waiting_begin() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    policy.receive((decided(H, Evidence.CADENCE),), Evidence.CADENCE, callee_speaking=True)
+    assert policy.begin_waiting
+    assert policy.receive((decided(V, Evidence.WORDS, 1),), Evidence.WORDS) == ()
+    assert not policy.begin_waiting and not policy.speaking
+
+
+def test_detect_ignores_whether_the_callee_speaks() -> None:
+    policy = AnswerPolicy(AmdMode.DETECT)
+    assert policy.receive((decided(H, Evidence.WORDS),), None, callee_speaking=True) == ()
+    assert not policy.begin_waiting
