@@ -12,6 +12,10 @@ follows, and does it:
   person waits for nothing more than the decision. What the callee said before
   (a person's "Hello?") joins the conversation's history ahead of it, and their
   turn that ended before the opening began is not answered again.
+* *Yield*: the opening began at a pause in a person's greeting ("Hi, | this
+  is Ana.") and they went on: it stops at once and starts over
+  (:meth:`agent.greeting.Greeter.start_over`), and begins again, from its first
+  word, once they stop; their words join the history ahead of it.
 * *Stop*: a revision made the "person" a machine: the reply in progress is cut.
 * *Leave the message*: the configured message (or one the LLM writes), then the
   call ends once it has been heard. The held opening is cut unheard (so on
@@ -52,6 +56,7 @@ from agent.amd.policy import (
     HangUp,
     LeaveMessage,
     StopSpeaking,
+    YieldToCallee,
 )
 from agent.call_actions import CallActions
 from agent.callscope import CallScope, ms_between
@@ -101,8 +106,8 @@ class Answering:
     __slots__ = (
         "_actions", "_answered", "_begun_at", "_begun_index", "_greeter", "_held", "_history",
         "_policy", "_queued", "_reported", "_responder", "_round_started", "_round_words", "_scope",
-        "_screened", "_settings", "_speaker", "_started", "_timer", "_variables", "_words_heard",
-        "action",
+        "_screened", "_settings", "_speaker", "_started", "_started_over", "_timer", "_variables",
+        "_words_heard", "action",
         "decision", "detector", "mode", "request", "__weakref__",
     )  # fmt: skip
 
@@ -135,6 +140,7 @@ class Answering:
         self._words_heard = False  # a finished transcript since the last machine decision
         self._begun_at: float | None = None
         self._begun_index = 0  # where the callee's words before the opening join the history
+        self._started_over = False  # the opening starts over: its place in the history stays
         self._screened = 0
         self._timer: asyncio.TimerHandle | None = None
         self._reported = False
@@ -275,7 +281,10 @@ class Answering:
             self._record(event)
         classifier = detector.classifier
         actions = self._policy.receive(
-            events, classifier.evidence, callee_speaking=classifier.in_speech
+            events,
+            classifier.evidence,
+            callee_speaking=classifier.in_speech,
+            can_start_over=self._greeter.can_start_over,
         )
         self._act(actions)
         if self._words_heard and self._policy.awaiting_words:
@@ -335,6 +344,7 @@ class Answering:
     def _finish(self, why: str) -> None:
         """Detection is over: its last decision is the result (recorded, reported once)."""
         self._stop_detecting()
+        self._greeter.settle()
         if self._reported:
             return
         self._reported = True
@@ -366,6 +376,8 @@ class Answering:
                 return
             if isinstance(action, BeginConversation):
                 self._begin(action)
+            elif isinstance(action, YieldToCallee):
+                self._yield()
             elif isinstance(action, StopSpeaking):
                 self._stop(action)
             elif isinstance(action, LeaveMessage):
@@ -378,7 +390,9 @@ class Answering:
     def _begin(self, action: BeginConversation) -> None:
         scope = self._scope
         self._begun_at = scope.now()
-        at = self._greeter.history_index()  # before an opening asked for at the answer
+        # before an opening asked for at the answer; one that starts over keeps its place
+        at = self._begun_index if self._started_over else self._greeter.history_index()
+        self._started_over = False
         for text, kind in self._held:  # what the person said: the opening answers it
             if kind is None or not kind.is_machine:
                 self._history.insert(at, {"role": "user", "content": text})
@@ -392,6 +406,15 @@ class Answering:
             self._responder.reply_to(None)  # after a screener: greet the person
         else:
             self._greeter.open()
+
+    def _yield(self) -> None:
+        """The callee went on right after the opening began: it starts over, held, and
+        the policy begins again once they stop."""
+        self._begun_at = None
+        self._started_over = self._greeter.start_over()
+        self._scope.write({"type": "amd_action", "action": "yield",
+                           "started_over": self._started_over})  # fmt: skip
+        self.action = ""
 
     def _stop(self, action: StopSpeaking) -> None:
         self._begun_at = None

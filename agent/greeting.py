@@ -21,7 +21,11 @@ carries it out:
   (:meth:`Greeter.prepare_opening`) and its audio held the same way, so a
   person hears it as soon as they are decided one (:meth:`Greeter.open`), not
   the LLM's and TTS's first output later; a machine never hears it
-  (:meth:`Greeter.drop_opening`).
+  (:meth:`Greeter.drop_opening`). Begun at a pause in the person's greeting
+  ("Hi, | this is Ana."), it starts over when they go on
+  (:meth:`Greeter.start_over`): back to its first word, held, and let out again
+  by the next :meth:`Greeter.open`, while it has played no more than
+  :data:`START_OVER_SECONDS` and the greeting lasts (:meth:`Greeter.settle`).
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ from agent.tts.base import TtsError
 from agent.turn_metrics import TurnMetrics
 from agent.turns import Cause
 
-__all__ = ["Greeter"]
+__all__ = ["START_OVER_SECONDS", "Greeter"]
 
 log = logging.getLogger("sipgw.agent")
+
+START_OVER_SECONDS = 2.0
+"""How much of the opening is kept as it plays, so that it can start over: more than a
+greeting's pause (``AmdConfig.greeting_gap``, 1 s) and the 240 ms that began it; 16 KB."""
 
 
 class Greeter:
@@ -61,7 +69,7 @@ class Greeter:
     """
 
     __slots__ = (
-        "_answer_wait", "_early", "_early_at", "_failures", "_history", "_metrics",
+        "_answer_wait", "_early", "_early_at", "_failures", "_history", "_metrics", "_opened",
         "_responder", "_scope", "_speaker", "opening",
     )  # fmt: skip
 
@@ -86,6 +94,7 @@ class Greeter:
         self._answer_wait = answer_wait
         self._early: Reply | None = None  # the LLM's opening, asked for at the answer
         self._early_at = 0  # where its messages start in the history
+        self._opened: Reply | None = None  # the opening let out, while it may start over
 
     async def greet_before_answer(self, deadline: float) -> None:
         """Start the fixed line (it waits, held) and return once its first audio is here,
@@ -163,14 +172,43 @@ class Greeter:
         playout.held = False
         reply = self._speaker.current
         early, self._early = self._early, None  # heard from now on
-        if reply is not None and (reply.kind == "greeting" or reply is early):
+        if reply is not None and (
+            reply.kind == "greeting" or reply is early or reply is self._opened
+        ):
             reply.released_at = self._scope.now()  # what they said before it: its turn
+            if self._opened is None:
+                self._opened = reply
+                playout.keep(reply.tts.id, START_OVER_SECONDS)
             if playout.pending and playout.on_ready is not None:
                 playout.on_ready()
         elif self.opening.greeting:
             self._greet()
             return
         self.answered()
+
+    @property
+    def can_start_over(self) -> bool:
+        """The opening let out can still start over (:meth:`start_over`)."""
+        reply = self._opened
+        return (
+            reply is not None
+            and self._speaker.current is reply
+            and self._speaker.playout.rewindable(reply.tts.id)
+        )
+
+    def start_over(self) -> bool:
+        """The callee went on right after the opening began (it had begun at a pause in
+        their greeting): it goes back to its first word, held, until the next :meth:`open`.
+        False if it cannot (:attr:`can_start_over`)."""
+        reply = self._opened
+        return reply is not None and self.can_start_over and self._speaker.start_over(reply)
+
+    def settle(self) -> None:
+        """The greeting is over: the opening plays on as the conversation's, for good (what
+        was kept of it to start over is forgotten)."""
+        reply, self._opened = self._opened, None
+        if reply is not None:
+            self._speaker.playout.keep(reply.tts.id, 0)
 
     def answered(self) -> None:
         """The call was answered (its audio plays): time the greeting, or let the LLM open."""

@@ -16,6 +16,11 @@ Likewise :meth:`Playout.when_played` reports when a reply's last frame went
 out (True) or the reply was dropped first (False): a transfer or hang-up waits
 for it, so the caller hears the line before the action.
 
+A reply can be *kept* as it goes out (:meth:`Playout.keep`), up to a few seconds of it,
+so that it can start over (:meth:`Playout.rewind`): an opening begun at a pause in the
+callee's greeting, who then went on over it (agent/answering.py), plays again from its
+first word once they stop.
+
 *What went out was heard* on SIP, not on a leg that buffers (a Twilio Media
 Stream holds what is in flight to the phone). There the call's ``recall``
 (:meth:`agent.base.CallControl.clear_audio`) drops what the leg holds and says
@@ -70,6 +75,8 @@ class _Reply:
     reframer: Reframer = field(default_factory=Reframer)
     first_frame_callbacks: list[FirstFrameCallback] | None = None
     played_callbacks: list[PlayedCallback] | None = None
+    kept: list[tuple[bytes, int]] | None = None  # its frames that went out (keep)
+    keep_limit: int = 0
 
     def played(self, complete: bool) -> None:
         """Run (once) the callbacks waiting for the end of the audio."""
@@ -186,6 +193,12 @@ class Playout:
         if reply is not None:
             reply.frames_played += 1
             reply.chars_played = chars
+            kept = reply.kept
+            if kept is not None:
+                if len(kept) < reply.keep_limit:
+                    kept.append((frame, chars))
+                else:
+                    reply.kept = None  # longer than kept: it can no longer start over
             if reply.first_played_at is None:
                 reply.first_played_at = now
                 if reply.first_frame_callbacks is not None:
@@ -273,6 +286,40 @@ class Playout:
             cut = cut.rsplit(" ", 1)[0] if " " in cut else ""  # a word half-said was not heard
         return cut.strip()
 
+    def keep(self, reply_id: str, seconds: float) -> None:
+        """Keep the reply's frames as they go out, ``seconds`` of them at most, so that it
+        can start over (:meth:`rewind`); 0: keep none and forget those kept. Only from its
+        first frame: a reply that has begun to play keeps nothing."""
+        reply = self._replies.get(reply_id)
+        if reply is None:
+            return
+        reply.keep_limit = max(0, round(seconds / FRAME_SECONDS))
+        reply.kept = [] if reply.keep_limit and reply.frames_played == 0 else None
+
+    def rewindable(self, reply_id: str) -> bool:
+        """The reply can start over: every frame of it that went out was kept, and some of
+        its audio has not gone out yet (a reply heard whole is not said again)."""
+        reply = self._replies.get(reply_id)
+        return (
+            reply is not None
+            and reply.kept is not None
+            and not (reply.audio_done and reply.frames_played >= reply.frames_queued)
+        )
+
+    def rewind(self, reply_id: str) -> bool:
+        """Start the reply over: the frames of it that went out return to the head of the
+        queue, ahead of the rest of it, and count as not heard. False (nothing changes)
+        unless it is :meth:`rewindable`."""
+        if not self.rewindable(reply_id):
+            return False
+        reply = self._replies[reply_id]
+        assert reply.kept is not None
+        for frame, chars in reversed(reply.kept):
+            self._frames.appendleft((reply_id, frame, chars))
+        reply.kept.clear()
+        reply.frames_played = reply.chars_played = 0
+        return True
+
     def cancel(self, reply_id: str) -> str:
         """Drop the reply's remaining audio and end a pause (barge-in); returns what was heard
         (frames the leg held unheard recalled first)."""
@@ -290,7 +337,10 @@ class Playout:
             reply = self._replies.get(reply_id)
             if reply is None:
                 continue
-            reply.frames_played -= sum(1 for entry in taken if entry[0] == reply_id)
+            back = sum(1 for entry in taken if entry[0] == reply_id)
+            reply.frames_played -= back
+            if reply.kept and back:
+                del reply.kept[-back:]  # they play again: kept again when they go out
             last = next((chars for rid, _, chars in reversed(self._sent) if rid == reply_id), 0)
             reply.chars_played = last if reply.frames_played > 0 else 0
         return [entry for entry in reversed(taken) if entry[0] in self._replies]

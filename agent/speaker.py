@@ -106,6 +106,19 @@ class Speaker:
 
     # -- starting
 
+    def start_over(self, reply: Reply) -> bool:
+        """``reply`` goes back to its start and waits (the playout held) to play again,
+        whole: the callee went on right after it began (agent/answering.py). Nothing of it
+        counts as heard, and the speech that stopped it is no barge-in. False (nothing
+        changes) if it cannot: it played longer than was kept, or all of it."""
+        playout = self.playout
+        if self.state.reply is not reply or not playout.rewind(reply.tts.id):
+            return False
+        playout.held = True
+        playout.paused = False  # the turn-taker's pause, if it paused it: no longer one
+        self._turns.agent_stopped()
+        return True
+
     def cut_current(self, cause: Cause) -> None:
         """The agent is about to say something else: cut off the active reply, if any."""
         for action in self._turns.replace_reply(cause):

@@ -482,6 +482,12 @@ class TurnTaker:
             return (self._commit(Cause.DTMF),)
         return _NOTHING
 
+    def agent_stopped(self) -> None:
+        """The agent's audio stopped on its own, not for the caller: an opening begun at a
+        pause in the callee's greeting starts over when they stop (agent/answering.py). A
+        pause under way is then no barge-in to commit, nor to resume."""
+        self.paused_at = self._onset_at = None
+
     def replace_reply(self, cause: Cause) -> tuple[TurnAction, ...]:
         """The agent is about to start a reply of its own: cut off the active one, if any."""
         if self.agent.active_reply_started_at() is not None:

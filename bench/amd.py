@@ -18,7 +18,10 @@ start, and the beeps heard; then it prints, per class and group:
   taken for a machine afterwards (target ≥ 95 %); the false-voicemail rate;
   and, with :class:`~agent.amd.policy.AnswerPolicy` in ``leave_message``, the
   share the agent begins speaking to for good within 300 ms of their words'
-  end (a decision revised in passing, while they speak, costs nothing there);
+  end (a decision revised in passing, while they speak, costs nothing there),
+  the share it yields to (it began at a pause in their words and they went on:
+  its opening starts over once they stop) and the share it still speaks over
+  when their words end;
 * machines: the share recognized as a machine at 4 s (target ≥ 90 %), the
   share of the right class, how often the first decision was "human" (the
   agent would start speaking over the greeting, until the revision);
@@ -47,7 +50,14 @@ from typing import Any
 from agent.amd import AMD_VAD, AmdConfig, AnswerClassified, AnsweringMachineDetector, AnswerKind
 from agent.amd.classifier import ReadyForMessage
 from agent.amd.config import AmdMode
-from agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, LeaveMessage, StopSpeaking
+from agent.amd.policy import (
+    AnswerPolicy,
+    BeginConversation,
+    HangUp,
+    LeaveMessage,
+    StopSpeaking,
+    YieldToCallee,
+)
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
@@ -107,28 +117,41 @@ def _decision_at(decisions: Sequence[AnswerClassified], moment: float) -> Answer
     return current
 
 
-def agent_begins(events: Sequence[Any]) -> float | None:
+def agent_begins(events: Sequence[Any], config: AmdConfig) -> tuple[float | None, int]:
     """When the agent of a ``leave_message`` call begins speaking for good (the last
     :class:`BeginConversation`, if nothing stops it after): None if it never does, or is
-    stopped, or leaves a message, or hangs up. A person decided while speaking is begun
-    on when they stop, as the assistant does."""
+    stopped, or leaves a message, or hangs up; and how many times it yielded to a callee
+    who went on over its beginning. As the assistant does (agent/answering.py): a person
+    decided while speaking is begun on when they stop; a callee who goes on right after the
+    agent began is yielded to (its opening, always long enough here, starts over); and once
+    the agent speaks and the greeting is over (``greeting_gap`` of silence), detection
+    ends."""
     policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
     begun: float | None = None
     speaking = False
+    last_voice: float | None = None  # the end of the callee's last stretch
     for event in events:
+        if not isinstance(event, CalleeSpeaking | AnswerClassified | ReadyForMessage):
+            continue  # the tones heard, reported apart
+        at = event.at
+        if policy.speaking and not speaking and last_voice is not None:
+            if at - last_voice >= config.greeting_gap:
+                break  # the greeting is over: detection ended
         if isinstance(event, CalleeSpeaking):
             speaking = event.speaking
-            actions = policy.receive((), None, callee_speaking=speaking)
+            if not speaking:
+                last_voice = at - config.human_silence  # the silence that ended it
+            actions = policy.receive((), None, callee_speaking=speaking, can_start_over=True)
         elif isinstance(event, AnswerClassified | ReadyForMessage):
-            actions = policy.receive((event,), None, callee_speaking=speaking)
+            actions = policy.receive((event,), None, callee_speaking=speaking, can_start_over=True)
         else:
             continue
         for action in actions:
             if isinstance(action, BeginConversation):
-                begun = event.at
-            elif isinstance(action, StopSpeaking | LeaveMessage | HangUp):
+                begun = at
+            elif isinstance(action, YieldToCallee | StopSpeaking | LeaveMessage | HangUp):
                 begun = None
-    return None if policy.finished else begun
+    return (None if policy.finished else begun), policy.yields
 
 
 def judge(sample: Sample, events: list[Any], config: AmdConfig) -> dict[str, Any]:
@@ -167,13 +190,16 @@ def judge(sample: Sample, events: list[Any], config: AmdConfig) -> dict[str, Any
             else None
         )
         machine_ever = any(d.kind.is_machine for d in decisions)
-        begins = agent_begins(events)
+        begins, yields = agent_begins(events, config)
         agent_after = begins - sample.first_utterance_end if begins is not None else None
         row.update(
             added_delay=round(added, 3) if added is not None else None,
             recognized=added is not None and added <= ADDED_DELAY_LIMIT + 1e-6 and not machine_ever,
             agent_after=round(agent_after, 3) if agent_after is not None else None,
             agent_in_time=agent_after is not None and agent_after <= ADDED_DELAY_LIMIT + 1e-6,
+            agent_over_words=agent_after is not None and agent_after < 0,
+            yields=yields,
+            yielded=yields > 0,
             false_voicemail=any(d.kind is AnswerKind.VOICEMAIL for d in decisions),
             false_machine=machine_ever,
         )
@@ -244,6 +270,8 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if rows[0]["label"] == "human":
         out["recognized"] = _share(rows, "recognized")
         out["agent_in_time"] = _share(rows, "agent_in_time")
+        out["agent_over_words"] = _share(rows, "agent_over_words")
+        out["yielded"] = _share(rows, "yielded")
         out["false_voicemail"] = _share(rows, "false_voicemail")
         out["false_machine"] = _share(rows, "false_machine")
         out["added_delay"] = _pcts([r["added_delay"] for r in rows if r["added_delay"] is not None])
@@ -369,6 +397,8 @@ def targets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "humans_recognized": _share(people, "recognized"),
         "humans_false_voicemail": _share(people, "false_voicemail"),
         "humans_agent_in_time": _share(people, "agent_in_time"),
+        "humans_agent_over_words": _share(people, "agent_over_words"),
+        "humans_yielded": _share(people, "yielded"),
         "humans_without_long_pickups": len(short),
         "humans_recognized_without_long_pickups": _share(short, "recognized"),
         "humans_target": HUMAN_TARGET,
@@ -446,7 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\npeople recognized with <= 300 ms added: {_pct(goals['humans_recognized'])} % of "
         f"all {goals['humans']} (target {HUMAN_TARGET:.0%}; false voicemail "
         f"{_pct(goals['humans_false_voicemail'])} %; the agent begins within 300 ms for "
-        f"{_pct(goals['humans_agent_in_time'])} %); without the long pickups "
+        f"{_pct(goals['humans_agent_in_time'])} %, and yields to "
+        f"{_pct(goals['humans_yielded'])} % who go on over its beginning, still speaking over "
+        f"{_pct(goals['humans_agent_over_words'])} % at their words' end); "
+        "without the long pickups "
         f"{_pct(goals['humans_recognized_without_long_pickups'])} % of "
         f"{goals['humans_without_long_pickups']}\nmachines recognized by 4 s: "
         f"{_pct(goals['machines_at_deadline'])} % of {goals['machines']} "
@@ -483,8 +516,8 @@ def _accuracies(s: dict[str, Any]) -> list[str]:
 def _class_table(classes: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     headers = [
         "class", "n", "first %", "at 4 s %", "last %", "decided p50/p95 ms", "right p50/p95 ms",
-        "added p50/p95 ms", "recognized %", "agent in time %", "false VM %",
-        "taken for human first %",
+        "added p50/p95 ms", "recognized %", "agent in time %", "yielded %", "over words %",
+        "false VM %", "taken for human first %",
     ]  # fmt: skip
     rows = []
     for name, s in classes.items():
@@ -497,6 +530,8 @@ def _class_table(classes: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             _p50_p95(s["added_delay"]) if human else "-",
             _pct(s["recognized"]) if human else _pct(s["machine_at_deadline"]),
             _pct(s["agent_in_time"]) if human else "-",
+            _pct(s["yielded"]) if human else "-",
+            _pct(s["agent_over_words"]) if human else "-",
             _pct(s["false_voicemail"]) if human else "-",
             "-" if human else _pct(s["first_human"]),
         ])  # fmt: skip

@@ -16,7 +16,12 @@ message, answer a call screener, or hang up. The rules per mode
   is all the wait a person gets. A person decided while still speaking (their
   "..., this is Kim speaking," arrives before their "how can I help you?")
   is begun on once they stop (the detector's stretch ends: 240 ms of silence),
-  not over their words. That early decision is revised for about half
+  not over their words. A person who only paused ("Hi, | this is Ana.") and goes
+  on while the agent begins is yielded to (:class:`YieldToCallee`): the agent
+  stops, its opening starts over, and it begins again once they stop, at most
+  :data:`MAX_YIELDS` times (then the assistant's barge-in takes it, as in the
+  conversation), and only while the opening can start over (``can_start_over``:
+  the agent's own state). That early decision is revised for about half
   the voicemail greetings ("Hi, it's Nina! ..."): the agent then stops speaking
   (:class:`StopSpeaking`) and goes on as for that machine. Beginning is cheap to
   undo; what cannot be undone (leaving the message, hanging up) waits for
@@ -56,7 +61,11 @@ __all__ = [
     "HangUp",
     "LeaveMessage",
     "StopSpeaking",
+    "YieldToCallee",
 ]
+
+MAX_YIELDS = 2
+"""Times the agent yields to a callee who goes on after it began, in one round."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,13 @@ class StopSpeaking:
     """The agent began on a person who turned out to be a machine: stop at once."""
 
     kind: AnswerKind
+
+
+@dataclass(frozen=True, slots=True)
+class YieldToCallee:
+    """The agent began at a pause in the callee's greeting and they went on: it stops, its
+    opening goes back to the start, and it begins again (:class:`BeginConversation`) once
+    they stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +109,9 @@ class HangUp:
     kind: AnswerKind
 
 
-AnswerAction: TypeAlias = BeginConversation | StopSpeaking | LeaveMessage | AnswerScreener | HangUp
+AnswerAction: TypeAlias = (
+    BeginConversation | YieldToCallee | StopSpeaking | LeaveMessage | AnswerScreener | HangUp
+)
 """What :class:`AnswerPolicy` asks the agent to do."""
 
 
@@ -107,11 +125,12 @@ class AnswerPolicy:
     Attributes:
         speaking: the conversation has begun (and was not stopped since).
         finished: the message was left or the call hung up: nothing more follows.
+        yields: times the agent yielded to a callee who went on (:class:`YieldToCallee`).
     """
 
     __slots__ = (
-        "_awaiting_words", "_callee_speaking", "_deferred", "_machine", "after_screener",
-        "finished", "mode", "speaking",
+        "_awaiting_words", "_begun_for", "_callee_speaking", "_deferred", "_machine",
+        "after_screener", "finished", "mode", "speaking", "yields",
     )  # fmt: skip
 
     def __init__(self, mode: AmdMode, *, after_screener: bool = False) -> None:
@@ -125,6 +144,8 @@ class AnswerPolicy:
         self._machine: AnswerKind | None = None  # the machine decided, while it stands
         self._callee_speaking = False
         self._deferred: str | None = None  # a begin's reason, waiting for the callee to stop
+        self._begun_for = ""  # the reason the conversation began
+        self.yields = 0
 
     def receive(
         self,
@@ -132,6 +153,7 @@ class AnswerPolicy:
         evidence: Evidence | None,
         *,
         callee_speaking: bool = False,
+        can_start_over: bool = False,
     ) -> tuple[AnswerAction, ...]:
         """The detector's ``events`` from one input, and the evidence its current
         decision rests on after them (evidence that agrees strengthens a decision
@@ -140,10 +162,13 @@ class AnswerPolicy:
         ``callee_speaking``: the callee is in a stretch of speech after this input
         (:attr:`~agent.amd.classifier.AnswerClassifier.in_speech`); a begin waits
         until an input after which they are not. Call it for every input, events
-        or none.
+        or none. ``can_start_over``: the agent's opening, begun, can go back to its
+        start (it has not played long, nor all of it): a callee who goes on over it
+        then is yielded to.
         """
         if self.mode is AmdMode.DETECT:
             return ()
+        went_on = callee_speaking and not self._callee_speaking
         self._callee_speaking = callee_speaking
         actions: list[AnswerAction] = []
         for event in events:
@@ -159,6 +184,14 @@ class AnswerPolicy:
             and self._machine is not None
         ):
             actions += self._hang_up(self._machine)
+        if (
+            went_on
+            and can_start_over
+            and self.speaking
+            and not self.finished
+            and self.yields < MAX_YIELDS
+        ):
+            actions += self._yield()
         if self._deferred is not None and not callee_speaking:
             actions += self._begin(self._deferred)
         return tuple(actions)
@@ -228,7 +261,16 @@ class AnswerPolicy:
             return ()
         self._deferred = None
         self.speaking = True
+        self._begun_for = reason
         return (BeginConversation(reason),)
+
+    def _yield(self) -> tuple[AnswerAction, ...]:
+        """The callee went on over the agent's beginning: stop, and begin again (for the
+        same reason) once they stop."""
+        self.yields += 1
+        self.speaking = False
+        self._deferred = self._begun_for
+        return (YieldToCallee(),)
 
     def _hang_up(self, kind: AnswerKind) -> tuple[AnswerAction, ...]:
         self.finished = True

@@ -18,7 +18,15 @@ from agent.amd.config import AmdMode, AmdRequest, AnsweringSettings
 from agent.base import CallDetails
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.testing.audio import tone_frames
-from tests.agent.parts import Assistant, FakeCall, Turn, assistant, settle, wait_for
+from tests.agent.parts import (
+    BYTES_PER_CHAR,
+    Assistant,
+    FakeCall,
+    Turn,
+    assistant,
+    settle,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -164,6 +172,52 @@ async def test_a_longer_pickup_and_its_late_words_do_not_cut_the_opening() -> No
     history = a.agent.conversation.messages
     said = {"role": "user", "content": "Hi, this is Ana."}
     assert history.index(said) < history.index({"role": "assistant", "content": OPENING})
+    await a.agent.close()
+
+
+async def test_a_person_who_goes_on_after_a_pause_hears_the_opening_from_its_start() -> None:
+    """ "Hi, | this is Ana.": the opening begins at the pause after "Hi," (a person, 240 ms)
+    and the callee goes on: the agent yields at once, the opening goes back to its first
+    frame and plays whole once they stop. Their words are the turn it answers: no
+    barge-in, the LLM not asked again, their words ahead of it in the history."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    at = await feed(a, [*silence(0.3), *voice(0.4), *silence(0.3)])  # "Hi," and its pause
+    assert [r["action"] for r in a.record("amd_action")] == ["begin"]
+    assert all(a.agent.next_frame() is not None for _ in range(3))  # 60 ms of it went out
+    at = await feed(a, voice(1.0), at)  # "this is Ana."
+    assert [r["action"] for r in a.record("amd_action")] == ["begin", "yield"]
+    assert a.record("amd_action")[1]["started_over"] is True
+    assert a.agent.next_frame() is None  # quiet while they speak
+    await feed(a, silence(0.3), at)
+    assert [r["action"] for r in a.record("amd_action")] == ["begin", "yield", "begin"]
+    played = 0
+    while a.agent.next_frame() is not None:
+        played += 1
+    assert played == -(-len(OPENING) * BYTES_PER_CHAR // 160)  # whole, from its start
+    a.stt.emit(turn_ended("Hi, this is Ana."))
+    await wait_for(lambda: a.record("user"))
+    await settle()
+    assert not a.record("barge_in") and len(a.llm.requests) == 1
+    history = a.agent.conversation.messages
+    said = {"role": "user", "content": "Hi, this is Ana."}
+    assert history.index(said) < history.index({"role": "assistant", "content": OPENING})
+    await a.agent.close()
+
+
+async def test_the_opening_starts_over_at_most_twice() -> None:
+    """A callee who keeps pausing: the agent yields twice, then goes on (the assistant's
+    barge-in takes what they say next, as in the conversation)."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    at = await feed(a, [*silence(0.3), *voice(0.4), *silence(0.3)])
+    for _ in range(3):
+        a.agent.next_frame()
+        at = await feed(a, [*voice(0.4), *silence(0.3)], at)
+    actions = [r["action"] for r in a.record("amd_action")]
+    assert actions == ["begin", "yield", "begin", "yield", "begin"], actions
     await a.agent.close()
 
 

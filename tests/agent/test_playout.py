@@ -259,3 +259,67 @@ def test_on_sip_no_sent_frames_are_kept() -> None:
     with_recall.push_audio("r1", A * 60)
     drain(with_recall, 60)
     assert len(with_recall._sent) == 50
+
+
+def frames_of(*octets: int) -> bytes:
+    return b"".join(bytes([o]) * 160 for o in octets)
+
+
+def test_a_kept_reply_starts_over_from_its_first_frame() -> None:
+    """An opening the callee talked over plays again whole: the frames that went out go
+    back to the head of the queue, ahead of the rest, and count as not heard."""
+    p = Playout()
+    p.begin("r1")
+    p.add_text("r1", "Hi there")
+    p.push_audio("r1", frames_of(1, 2, 3, 4))
+    p.finish("r1")
+    p.keep("r1", 1.0)
+    p.held = False
+    assert drain(p, 2) == [frames_of(1), frames_of(2)]
+    assert p.rewindable("r1") and p.rewind("r1")
+    assert p.played_ms("r1") == 0 and p.heard_text("r1") == ""
+    p.begin("r2")
+    p.push_audio("r2", frames_of(9))  # queued after it: plays after all of r1
+    assert drain(p, 6) == [*(frames_of(o) for o in (1, 2, 3, 4, 9)), None]
+    assert p.finished("r1") and not p.rewindable("r1")  # heard whole: not said again
+
+
+def test_a_reply_played_longer_than_kept_cannot_start_over() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", frames_of(1, 2, 3, 4))
+    p.keep("r1", 0.04)  # two frames
+    drain(p, 3)
+    assert not p.rewindable("r1") and not p.rewind("r1")
+    assert drain(p, 2) == [frames_of(4), None]  # nothing changed
+
+
+def test_keep_starts_before_the_first_frame_only_and_zero_forgets() -> None:
+    p = Playout()
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", frames_of(1, 2, 3))
+    drain(p, 1)
+    p.keep("r1", 1.0)  # already playing: its first frame was not kept
+    assert not p.rewindable("r1")
+    p.begin("r2")
+    p.push_audio("r2", frames_of(5, 6))
+    p.keep("r2", 1.0)
+    p.keep("r2", 0)
+    assert not p.rewindable("r2") and not p.rewind("unknown")
+
+
+def test_frames_a_leg_recalls_are_not_kept_twice() -> None:
+    """A pause recalls what the leg held unheard (they return to the queue): a rewind
+    after it plays each frame once."""
+    p = Playout(recall=lambda: 1)
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", frames_of(1, 2, 3))
+    p.keep("r1", 1.0)
+    drain(p, 2)
+    p.paused = True  # the leg never played frame 2: back to the queue
+    p.paused = False
+    assert p.rewind("r1")
+    assert drain(p, 4) == [frames_of(1), frames_of(2), frames_of(3), None]

@@ -661,3 +661,25 @@ def test_frames_that_skip_the_machine_still_move_the_audio_stream() -> None:
     assert started(3380)  # the speech's last words
     assert not started(3100)  # its first words: the rest is missing
     assert not started(1380)  # had the skipped frames not counted, this had been "the end"
+
+
+def test_an_agent_that_stopped_on_its_own_has_no_barge_in_pending() -> None:
+    """The agent's opening started over (it stopped for a callee who went on after a
+    pause: agent/answering.py): the pause under way is over. Their speech ending resumes
+    nothing, and their partial, while the agent is quiet, commits nothing."""
+    harness = Harness()
+    harness.play_until(900)
+    harness.apply(AgentTalks())
+    harness.play_until(1000)
+    harness.apply(SPEECH)
+    harness.play_until(1100)
+    assert harness.log[-1][1] == PAUSE and harness.turns.paused_at is not None
+    harness.turns.agent_stopped()
+    assert harness.turns.paused_at is None
+    harness.agent.playing = harness.agent.paused = False  # held, back at its start
+    harness.play_until(1400)
+    harness.apply(Partial("this is ana"))
+    harness.apply(SILENCE)
+    harness.play_until(2400)
+    barge_in = [action for _, action in harness.log if isinstance(action, BARGE_IN)]
+    assert barge_in == [PAUSE], harness.log

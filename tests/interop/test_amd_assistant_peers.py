@@ -194,6 +194,47 @@ async def test_a_person_who_says_their_name_hears_the_whole_opening(
     assert report.active_seconds >= len(opening) * 0.020 - 0.2, report.describe()
 
 
+async def test_a_long_office_pickup_is_talked_to_never_hung_up_on(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """The hard case on a real call, in ``hang_up`` mode: a person answering "Hello, this
+    is Doctor Smith's office, how can I help you?" speaks for longer than a person's pickup
+    (1.8 s). Held for its words rather than taken for a voicemail while it is spoken, it is
+    a person at a pause in its sentence or by its words; never hung up on. If the agent
+    began at a pause inside it (after "office,"), it yielded when they went on: its opening
+    starts over, whole, after their last word (within the 300 ms a "Hello?" gets), and
+    nothing of what they said is a barge-in or answered again."""
+    text = "Hello, this is Doctor Smith's office, how can I help you?"
+    opening = "Hi, this is Ana from the shop, calling about your order."
+    played = greeting_wav(tmp_workdir / "office.wav", text, beep_hz=None)
+    assert played.speech_end - 0.4 > 1.8 + 0.5, played  # longer than a person's pickup
+    # u3-rt-pro: a partial at each pause between its clauses and words, the final at its
+    # end: the fake hears its speech from 0.44 s into the file to 3.84 s, with its last
+    # pause of 100 ms or more ("help | you") at 3.56 s
+    services.stt.script_sentence(text, speech_ms=3300)
+    services.llm.script([FakeResponse(text=opening)])
+    heard, record, outcome = await place(
+        tmp_workdir, services, played.wav, AmdMode.HANG_UP, hang_up_after=played.speech_end + 5
+    )
+    assert outcome.reason == "remote-bye", outcome  # type: ignore[attr-defined]
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "human" and amd["action"] == "conversation", amd
+    decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
+    assert all(kind == "human" for kind, _ in decisions), decisions  # never a machine
+    actions = [r["action"] for r in record if r["type"] == "amd_action"]
+    assert actions[-1] == "begin" and set(actions) <= {"begin", "yield"}, actions
+    assert not [r for r in record if r["type"] == "barge_in"], record
+    assert len(services.llm.requests) == 1  # their words are the turn the opening answers
+    report = analyse(heard)
+    assert spans(report, OPENING_HZ), report.describe()
+    first = first_audio_after(report, played.speech_end)
+    assert first is not None and first > played.speech_end, (first, played.speech_end)
+    assert first - played.speech_end <= HELLO_BUDGET + HELLO_SLACK, (first, actions)
+    # the opening from its first word, whole (the fake TTS speaks 20 ms a character)
+    whole = report.slice(played.speech_end).active_seconds
+    assert whole >= len(opening) * 0.020 - 0.2, (whole, report.describe())
+
+
 def screener_wav(path: Path) -> tuple[Path, float, float]:
     """The screener's prompt, 5 s for the answer, "Please stay on the line.", 2.5 s, then the
     person's "Hello?"; returns the file, the prompt's end and the "Hello?"'s end."""

@@ -74,8 +74,11 @@ deterministic: it counts audio-stream time, never the wall clock):
   and without punctuation (what u3-rt-pro has heard so far, before formatting);
   else the first half of its words.
 * Like u3-rt-pro, when ``min_turn_silence`` of silence follows speech the
-  turn ends if the transcript about to be used ends in ``.``, ``?`` or ``!``;
-  otherwise a partial is sent and the turn ends at ``max_turn_silence``.
+  turn ends if the transcript about to be used ends in ``.``, ``?`` or ``!``
+  (and, for one queued with :meth:`FakeAssemblyAI.script_sentence`, once the
+  turn has had the speech of its last clause: the pauses between its clauses
+  end no sentence); otherwise a partial is sent and the turn ends at
+  ``max_turn_silence``.
 * A final ``Turn`` has ``end_of_turn`` true, ``turn_is_formatted`` true,
   ``end_of_turn_confidence`` 1 and ``utterance == transcript``. The transcript
   is the next item of :meth:`FakeAssemblyAI.script` (``default_transcript``
@@ -181,7 +184,7 @@ class TurnDetector:
         min_turn_silence_ms: int = 100,
         max_turn_silence_ms: int = 1000,
         partial_after_ms: int | None = None,
-        ends_sentence: Callable[[], bool] = lambda: True,
+        ends_sentence: Callable[[int], bool] = lambda speech_ms: True,
         early_text: Callable[[], str] = lambda: "",
         continuous_partial_ms: int | None = None,
     ) -> None:
@@ -250,7 +253,7 @@ class TurnDetector:
             return [self._end_turn()]
         if self._silence_ms >= self.min_turn_silence_ms and not self._silence_checked:
             self._silence_checked = True
-            if self._ends_sentence():
+            if self._ends_sentence(self._speech_end - self._turn_start):
                 return [self._end_turn()]
             return [PartialDue(self._turn_start, self._speech_end, silence=True)]
         return []
@@ -389,7 +392,7 @@ class _LiveSession:
             min_turn_silence_ms=int(params.get("min_turn_silence", fake.min_turn_silence_ms)),
             max_turn_silence_ms=int(params.get("max_turn_silence", fake.max_turn_silence_ms)),
             partial_after_ms=early,
-            ends_sentence=lambda: fake.peek_transcript().rstrip().endswith(_TERMINAL),
+            ends_sentence=fake.sentence_ends,
             early_text=fake.speech_partial_text,
             continuous_partial_ms=fake.continuous_partial_ms if on else None,
         )
@@ -623,7 +626,7 @@ class FakeAssemblyAI(WebSocketServerFake):
         self.concurrency_close_code = concurrency_close_code
         self.begin_delay = begin_delay
         self._session_starts: deque[float] = deque()
-        self._script: deque[str] = deque()
+        self._script: deque[tuple[str, int]] = deque()  # transcript, its sentence's speech
         self._rejections: deque[tuple[int, str | None, str | None]] = deque()
         self._pending_close: dict[int, tuple[int, str, str | None]] = {}
         self._records: list[FakeSession] = []
@@ -646,12 +649,29 @@ class FakeAssemblyAI(WebSocketServerFake):
     def script(self, transcripts: Iterable[str]) -> None:
         """Queue transcripts for the next final turns, in order (all sessions share them)."""
         with self._lock:
-            self._script.extend(transcripts)
+            self._script.extend((text, 0) for text in transcripts)
+
+    def script_sentence(self, text: str, *, speech_ms: int) -> None:
+        """Queue one transcript that is one sentence of several clauses, whose last clause
+        ends ``speech_ms`` or more after its first word: a pause in its turn before that
+        (from the turn's first loud frame to its last) is a pause between its clauses (a
+        partial, u3-rt-pro finding no terminal punctuation there); the turn ends at the
+        first pause after it, if ``text`` ends in ``.``, ``?`` or ``!`` ("Hello, | this
+        is Doctor Smith's office, | how can I help you?")."""
+        with self._lock:
+            self._script.append((text, speech_ms))
+
+    def sentence_ends(self, speech_ms: int) -> bool:
+        """A pause ``speech_ms`` after the turn's first loud frame ends the next
+        transcript's sentence (the turn ends there: see the module docstring)."""
+        with self._lock:
+            upcoming, long = self._script[0] if self._script else (self.default_transcript, 0)
+        return upcoming.rstrip().endswith(_TERMINAL) and speech_ms >= long
 
     def peek_transcript(self) -> str:
         """The transcript the next final turn will carry."""
         with self._lock:
-            return self._script[0] if self._script else self.default_transcript
+            return self._script[0][0] if self._script else self.default_transcript
 
     def script_partials(self, texts: Iterable[str]) -> None:
         """Queue the texts of the next partials sent at ``min_turn_silence``, in order."""
@@ -692,7 +712,7 @@ class FakeAssemblyAI(WebSocketServerFake):
     def next_transcript(self) -> str:
         """Take the next transcript (``default_transcript`` when the script is empty)."""
         with self._lock:
-            return self._script.popleft() if self._script else self.default_transcript
+            return self._script.popleft()[0] if self._script else self.default_transcript
 
     def reject_next(
         self, n: int = 1, code: int = 401, reason: str | None = None, error: str | None = None

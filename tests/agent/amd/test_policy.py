@@ -7,12 +7,14 @@ import pytest
 from agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
 from agent.amd.config import AmdMode
 from agent.amd.policy import (
+    MAX_YIELDS,
     AnswerPolicy,
     AnswerScreener,
     BeginConversation,
     HangUp,
     LeaveMessage,
     StopSpeaking,
+    YieldToCallee,
 )
 
 H, V, A, S, U = (AnswerKind.HUMAN, AnswerKind.VOICEMAIL, AnswerKind.ANNOUNCEMENT,
@@ -188,3 +190,56 @@ def test_detect_ignores_whether_the_callee_speaks() -> None:
     policy = AnswerPolicy(AmdMode.DETECT)
     assert policy.receive((decided(H, Evidence.WORDS),), None, callee_speaking=True) == ()
     assert not policy.begin_waiting
+
+
+@pytest.mark.parametrize("mode", [AmdMode.LEAVE_MESSAGE, AmdMode.HANG_UP])
+def test_a_callee_who_goes_on_after_the_agent_began_is_yielded_to(mode: AmdMode) -> None:
+    """ "Hi, | this is Ana.": begun at the pause after "Hi,"; they go on: the agent yields,
+    and begins again (for the same reason) once they stop."""
+    policy = AnswerPolicy(mode)
+    began = policy.receive((decided(H, Evidence.CADENCE),), Evidence.CADENCE, can_start_over=True)
+    assert began == (BeginConversation("why"),)
+    went_on = policy.receive((), Evidence.CADENCE, callee_speaking=True, can_start_over=True)
+    assert went_on == (YieldToCallee(),) and not policy.speaking and policy.begin_waiting
+    assert policy.receive((), Evidence.CADENCE, callee_speaking=True, can_start_over=True) == ()
+    again = policy.receive((), Evidence.CADENCE, callee_speaking=False, can_start_over=True)
+    assert again == (BeginConversation("why"),) and policy.speaking and policy.yields == 1
+
+
+def test_no_yield_when_the_opening_cannot_start_over() -> None:
+    """Played too long, or whole: the callee's speech is the conversation's (the
+    assistant's barge-in takes it)."""
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    policy.receive((decided(H, Evidence.CADENCE),), Evidence.CADENCE)
+    assert policy.receive((), Evidence.CADENCE, callee_speaking=True, can_start_over=False) == ()
+    assert policy.speaking and policy.yields == 0
+
+
+def test_yields_are_counted_and_bounded() -> None:
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    policy.receive((decided(H, Evidence.CADENCE),), Evidence.CADENCE)
+    actions: list[object] = []
+    for _ in range(MAX_YIELDS + 2):
+        actions += policy.receive((), Evidence.CADENCE, callee_speaking=True, can_start_over=True)
+        actions += policy.receive((), Evidence.CADENCE, callee_speaking=False, can_start_over=True)
+    assert actions.count(YieldToCallee()) == MAX_YIELDS == policy.yields
+    assert policy.speaking  # the last time they went on, the agent went on too
+
+
+def test_a_machine_decided_after_a_yield_is_not_begun_on() -> None:
+    """ "Hi, it's Nina! | I'm out surfing.": begun at the pause, yielded to, then the
+    greeting is a voicemail: nothing to stop (the agent is quiet), no begin."""
+    policy = AnswerPolicy(AmdMode.LEAVE_MESSAGE)
+    policy.receive((decided(H, Evidence.CADENCE),), Evidence.CADENCE)
+    policy.receive((), Evidence.CADENCE, callee_speaking=True, can_start_over=True)
+    revised = policy.receive(
+        (decided(V, Evidence.LENGTH, 1),), Evidence.LENGTH, callee_speaking=True
+    )
+    assert revised == () and not policy.begin_waiting
+    assert policy.receive((), Evidence.LENGTH, callee_speaking=False) == ()
+    assert policy.receive((ready(),), Evidence.TONE) == (LeaveMessage("beep"),)
+
+
+def test_detect_never_yields() -> None:
+    policy = AnswerPolicy(AmdMode.DETECT)
+    assert policy.receive((), None, callee_speaking=True, can_start_over=True) == ()

@@ -306,7 +306,7 @@ def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
     detector = TurnDetector(
         min_turn_silence_ms=100,
         max_turn_silence_ms=400,
-        ends_sentence=lambda: texts[0][-1] in ".?!",
+        ends_sentence=lambda speech_ms: texts[0][-1] in ".?!",
     )
     assert detector.feed(silence(100) + tone(100)) == [SpeechBegan(100)]
     assert detector.feed(silence(100)) == [PartialDue(100, 200, silence=True)]  # not a sentence yet
@@ -316,6 +316,21 @@ def test_fake_turn_detector_follows_u3_punctuation_rule() -> None:
     # 40 ms of tone is too short to count as speech (min_speech_ms = 60).
     assert detector.feed(tone(40) + silence(20) + tone(100)) == [SpeechBegan(660)]
     assert detector.feed(silence(100)) == [TurnDue(660, 760)]
+
+
+def test_fake_sentence_of_clauses_ends_only_after_its_speech() -> None:
+    """script_sentence: a pause before the sentence's speech was heard is between its
+    clauses (a partial); the first pause after it ends the turn."""
+    fake = FakeAssemblyAI(api_key="k")
+    fake.script_sentence("Hello, this is Doctor Smith's office, how can I help you?",
+                         speech_ms=300)  # fmt: skip
+    detector = TurnDetector(min_turn_silence_ms=100, ends_sentence=fake.sentence_ends)
+    assert detector.feed(tone(200)) == [SpeechBegan(0)]
+    assert detector.feed(silence(100)) == [PartialDue(0, 200, silence=True)]  # "Hello,"
+    assert detector.feed(tone(200) + silence(100)) == [TurnDue(0, 500)]
+    assert fake.next_transcript().startswith("Hello, this is")
+    fake.script(["A sentence."])  # any pause ends a plain transcript's turn
+    assert fake.sentence_ends(20)
 
 
 def test_fake_early_partial_is_tried_again_until_it_has_words() -> None:
