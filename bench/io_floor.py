@@ -1,6 +1,6 @@
 """The floor under any Python RTP path: the CPU of moving the packets and nothing else.
 
-Run ``python -m bench.io_floor`` (``--calls 200,400 --hold 10``).
+Run ``python -m bench.io_floor`` (``--calls 200,400 --hold 10 --rounds 3``).
 
 sipgw's echo call costs a few times SIPp's ``-rtp_echo`` CPU per call
 (``bench.capacity --compare``). How much of that is the gateway's own work, and
@@ -19,6 +19,11 @@ packets:
   ``scripts/build-native``): at each tick one ``epoll`` + ``recvmmsg`` drain of every
   socket, then one direct ``sendto`` per call: one wake-up per tick instead of one per
   packet.
+* ``rtpio-shared``: as ``rtpio-paced``, but one socket for all the calls (SIPp's
+  ``-rtp_echo`` shape): the drain reads it alone, each datagram is given to its call by
+  its source address (a dictionary, as a gateway's demultiplexer would), and every call's
+  packet goes out of that one socket with a direct ``sendto``. It measures what one RTP
+  port for many calls would save on the I/O floor, before a gateway is built that way.
 
 The load (in this process, pinned to ``--loadgen-cpu``) is the shape of
 ``bench.loadgen``'s: one ticker sends every call's 172-byte packet each 20 ms from
@@ -34,10 +39,12 @@ import argparse
 import asyncio
 import collections
 import json
+import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from bench._harness import (
@@ -53,7 +60,10 @@ from bench._harness import (
     write_json,
 )
 
-VARIANTS = ("uvloop-echo", "uvloop-paced", "asyncio-echo", "rtpio-paced")
+VARIANTS = ("uvloop-echo", "uvloop-paced", "asyncio-echo", "rtpio-paced", "rtpio-shared")
+SHARED_RCVBUF = 4 << 20
+"""The shared socket's receive buffer: a tick of every call's datagrams and bursts (the
+default, 208 KiB, holds about 270 of them)."""
 PACKET_BYTES = 172  # 12-byte RTP header + 160 bytes of 20 ms G.711
 PTIME = 0.020
 
@@ -85,48 +95,101 @@ class _Held(asyncio.DatagramProtocol):
         self.peer = addr
 
 
+class _PacedReader:
+    """The native reader's shape: at each 20 ms tick every datagram waiting is drained, then
+    one queued packet is sent per call (as ``uvloop-paced``)."""
+
+    def __init__(self, calls: int) -> None:
+        from media import _rtpio  # the native build's extension (scripts/build-native)
+
+        self.poller = _rtpio.Poller()
+        self.sendto = _rtpio.sendto
+        self.queues = [collections.deque[bytes](maxlen=10) for _ in range(calls)]
+        self.peers: list[tuple[str, int] | None] = [None] * calls
+
+    async def ticks(
+        self,
+    ) -> AsyncIterator[tuple[list[int], list[bytes], list[tuple[str, int]]]]:
+        """At each tick, the datagrams drained, as columns (tokens, datas, sources); they
+        are cleared once the caller's loop body is done with them."""
+        loop = asyncio.get_running_loop()
+        tokens: list[int] = []
+        datas: list[bytes] = []
+        sources: list[tuple[str, int]] = []
+        arrivals: list[float] = []
+        deadline = loop.time()
+        while True:
+            deadline += PTIME
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            self.poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
+            yield tokens, datas, sources
+            for column in (tokens, datas, sources, arrivals):
+                column.clear()
+
+    def send_one_each(self, fds: Sequence[int]) -> None:
+        """One queued packet to each call's peer, from that call's socket."""
+        for call, queue in enumerate(self.queues):
+            peer = self.peers[call]
+            if queue and peer is not None:
+                self.sendto(fds[call], queue.popleft(), peer[0], peer[1])
+
+
+def _udp_socket(rcvbuf: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if rcvbuf:
+        try:  # SO_RCVBUFFORCE: above net.core.rmem_max (needs CAP_NET_ADMIN)
+            sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
 async def _serve_batched(calls: int) -> None:
     """``rtpio-paced``: drain every socket once per tick, send one packet per call."""
-    import socket
-
-    from media import _rtpio  # the native build's extension (scripts/build-native)
-
-    loop = asyncio.get_running_loop()
-    poller = _rtpio.Poller()
-    socks = []
-    for token in range(calls):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.setblocking(False)
-        poller.add(sock.fileno(), token)
-        socks.append(sock)
+    reader = _PacedReader(calls)
+    socks = [_udp_socket() for _ in range(calls)]
+    for token, sock in enumerate(socks):
+        reader.poller.add(sock.fileno(), token)
     print(json.dumps({"ports": [s.getsockname()[1] for s in socks]}), flush=True)
-    # as uvloop-paced: each call's packets queued, one sent per call per tick
-    queues = [collections.deque[bytes](maxlen=10) for _ in range(calls)]
-    peers: list[tuple[str, int] | None] = [None] * calls
-    tokens: list[int] = []
-    datas: list[bytes] = []
-    sources: list[tuple[str, int]] = []
-    arrivals: list[float] = []
-    deadline = loop.time()
-    while True:
-        deadline += PTIME
-        await asyncio.sleep(max(0.0, deadline - loop.time()))
-        poller.drain(time.monotonic(), tokens, datas, sources, arrivals)
+    fds = [s.fileno() for s in socks]
+    queues, peers = reader.queues, reader.peers
+    async for tokens, datas, sources in reader.ticks():
         for token, data, source in zip(tokens, datas, sources, strict=True):
             queues[token].append(data)
             peers[token] = source
-        for column in (tokens, datas, sources, arrivals):
-            column.clear()
-        for token, queue in enumerate(queues):
-            peer = peers[token]
-            if queue and peer is not None:
-                _rtpio.sendto(socks[token].fileno(), queue.popleft(), peer[0], peer[1])
+        reader.send_one_each(fds)
+
+
+async def _serve_shared(calls: int) -> None:
+    """``rtpio-shared``: one socket for every call, its datagrams given to their calls by
+    source address; one packet sent per call per tick, from that socket."""
+    reader = _PacedReader(calls)
+    sock = _udp_socket(SHARED_RCVBUF)
+    reader.poller.add(sock.fileno(), 0)
+    print(json.dumps({"ports": [sock.getsockname()[1]] * calls}), flush=True)
+    fds = [sock.fileno()] * calls
+    calls_by_source: dict[tuple[str, int], int] = {}
+    queues, peers = reader.queues, reader.peers
+    async for _, datas, sources in reader.ticks():
+        for data, source in zip(datas, sources, strict=True):
+            call = calls_by_source.get(source)
+            if call is None:  # a gateway would know the address from the SDP
+                if len(calls_by_source) >= calls:
+                    continue
+                call = calls_by_source[source] = len(calls_by_source)
+                peers[call] = source
+            queues[call].append(data)
+        reader.send_one_each(fds)
 
 
 async def _serve(variant: str, calls: int) -> None:
     if variant == "rtpio-paced":
         await _serve_batched(calls)
+        return
+    if variant == "rtpio-shared":
+        await _serve_shared(calls)
         return
     loop = asyncio.get_running_loop()
     protocols: list[Any] = []
@@ -247,8 +310,27 @@ def measure(variant: str, calls: int, args: argparse.Namespace) -> dict[str, Any
         server.wait()
 
 
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per variant and call count: the medians over the rounds, and the spread."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["variant"], r["calls"]), []).append(r)
+    summary = []
+    for (variant, calls), runs in groups.items():
+        per_packet = [r["us_per_packet"] for r in runs]
+        summary.append({
+            "variant": variant, "calls": calls, "rounds": len(runs),
+            "cpu_per_call_percent": statistics.median(r["cpu_per_call_percent"] for r in runs),
+            "us_per_packet": statistics.median(per_packet),
+            "us_per_packet_min": min(per_packet), "us_per_packet_max": max(per_packet),
+            "echoed_share_min": min(r["echoed_share"] or 0.0 for r in runs),
+            "loadgen_late_p99_ms": statistics.median(r["loadgen_late_p99_ms"] for r in runs),
+        })  # fmt: skip
+    return summary
+
+
 def default_variants() -> list[str]:
-    """Every variant; ``rtpio-paced`` only where the native path is in use."""
+    """Every variant; the ``rtpio`` ones only where the native path is in use."""
     from media import _accel
 
     return [v for v in VARIANTS if _accel.PATH == "native" or not v.startswith("rtpio")]
@@ -259,9 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--calls", default="200,400", help="comma-separated call counts")
     p.add_argument("--variants", default=",".join(default_variants()),
-                   help="default: all, rtpio-paced only on the native path")  # fmt: skip
+                   help="default: all, the rtpio ones only on the native path")  # fmt: skip
     p.add_argument("--hold", type=float, default=10.0, help="seconds measured per step")
     p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="runs of every variant, in turn; the table has their medians")  # fmt: skip
     p.add_argument("--gateway-cpu", type=int, default=0)
     p.add_argument("--loadgen-cpu", type=int, default=1)
     p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
@@ -277,25 +361,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine_info()
     results = []
     for calls in counts:
-        for variant in variants:
-            log(f"{variant}: {calls} calls, {args.hold:g} s")
-            results.append(measure(variant, calls, args))
-            time.sleep(0.5)
-    headers = ["variant", "calls", "CPU %", "CPU/call %", "us/packet", "echoed", "LG late p99"]
+        # the variants in turn within each round: a slow phase of a shared machine
+        # falls on all of them alike
+        for round_ in range(1, args.rounds + 1):
+            for variant in variants:
+                log(f"{variant}: {calls} calls, {args.hold:g} s, round {round_}")
+                results.append({**measure(variant, calls, args), "round": round_})
+                time.sleep(0.5)
+    summary = summarize(results)
+    headers = ["variant", "calls", "rounds", "CPU/call %", "us/packet", "[min..max]", "echoed",
+               "LG late p99"]  # fmt: skip
     rows = [
-        [r["variant"], str(r["calls"]), f"{r['cpu_percent']:.1f}",
-         f"{r['cpu_per_call_percent']:.4f}", f"{r['us_per_packet']:.2f}",
-         f"{r['echoed_share']:.4f}", f"{r['loadgen_late_p99_ms']:.2f}"]
-        for r in results
+        [s["variant"], str(s["calls"]), str(s["rounds"]), f"{s['cpu_per_call_percent']:.4f}",
+         f"{s['us_per_packet']:.2f}",
+         f"[{s['us_per_packet_min']:.2f}..{s['us_per_packet_max']:.2f}]",
+         f"{s['echoed_share_min']:.4f}", f"{s['loadgen_late_p99_ms']:.2f}"]
+        for s in summary
     ]  # fmt: skip
     print(f"CPU: {info['cpu_model']}; Python {info['python']}, uvloop {info['uvloop']}")
+    print("medians over the rounds; echoed: the lowest share of any round")
     print(format_table(headers, rows))
     data = {
         "benchmark": "io_floor",
         "machine": info,
         "params": {"calls": counts, "variants": variants, "hold_s": args.hold,
-                   "warmup_s": args.warmup, "packet_bytes": PACKET_BYTES},
+                   "warmup_s": args.warmup, "packet_bytes": PACKET_BYTES,
+                   "rounds": args.rounds},
         "results": results,
+        "summary": summary,
     }  # fmt: skip
     print("JSON:", write_json(data, args.json, "io-floor"))
     return 0
