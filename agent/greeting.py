@@ -201,7 +201,7 @@ class Greeter:
         their greeting): it goes back to its first word, held, until the next :meth:`open`.
         False if it cannot (:attr:`can_start_over`)."""
         reply = self._opened
-        return reply is not None and self.can_start_over and self._speaker.start_over(reply)
+        return reply is not None and self._speaker.start_over(reply)  # it checks the same
 
     def settle(self) -> None:
         """The greeting is over: the opening plays on as the conversation's, for good (what

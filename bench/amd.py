@@ -142,10 +142,8 @@ def agent_begins(events: Sequence[Any], config: AmdConfig) -> tuple[float | None
             if not speaking:
                 last_voice = at - config.human_silence  # the silence that ended it
             actions = policy.receive((), None, callee_speaking=speaking, can_start_over=True)
-        elif isinstance(event, AnswerClassified | ReadyForMessage):
-            actions = policy.receive((event,), None, callee_speaking=speaking, can_start_over=True)
         else:
-            continue
+            actions = policy.receive((event,), None, callee_speaking=speaking, can_start_over=True)
         for action in actions:
             if isinstance(action, BeginConversation):
                 begun = at

@@ -115,14 +115,21 @@ def dispatched_to(kam: ManagedProcess, gw: GatewayProcess | int) -> int:
     return sum(1 for line in kam.log_text().splitlines() if target in line)
 
 
+def wait_for(
+    condition: Callable[[], bool], what: str | Callable[[], str], within: float = 5
+) -> None:
+    """Until ``condition`` holds; else fail, saying ``what`` (a callable: read at the failure)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, what() if callable(what) else what
+        time.sleep(0.05)
+
+
 def dispatches(kam: ManagedProcess, *gateways: GatewayProcess | int, total: int) -> list[int]:
     """How many calls Kamailio sent to each of ``gateways``, once its log shows ``total``
     over them all: its log reaches the harness in bursts, and read right after a call is
     up it may lack the call's line yet (the CI failures on a7976c8 and 33178ea)."""
-    deadline = time.monotonic() + 5
-    while sum(dispatched_to(kam, gw) for gw in gateways) < total:
-        assert time.monotonic() < deadline, kam.log_tail()
-        time.sleep(0.05)
+    wait_for(lambda: sum(dispatched_to(kam, gw) for gw in gateways) >= total, kam.log_tail)
     return [dispatched_to(kam, gw) for gw in gateways]
 
 
@@ -207,13 +214,6 @@ def stop(kam: ManagedProcess) -> None:
 def calls_from(gw: GatewayProcess, phone: Baresip) -> int:
     """How many of ``phone``'s calls reached ``gw`` (its own log)."""
     return gw.log_text().count(f"incoming call from sip:{phone.user}@")
-
-
-def wait_for(condition: Callable[[], bool], what: str, within: float = 5) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def call_and_locate(phone: Baresip, uri: str, gateways: dict[str, GatewayProcess]) -> str:
