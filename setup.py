@@ -55,6 +55,7 @@ COMPILED = (
     "media/beep.py",
     "media/ports.py",
     "media/demux.py",
+    "media/shared_port.py",
     "media/aio/callmedia.py",
     "media/aio/rtp_endpoint.py",
     "media/browser.py",

@@ -12,7 +12,12 @@ the loop costs well under a microsecond a datagram.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from media.session import MediaSession
+
+if TYPE_CHECKING:
+    from media.shared_port import SharedPort
 
 __all__ = ["Demux", "MediaPorts"]
 
@@ -49,9 +54,11 @@ class MediaPorts:
 class Demux:
     """Slots of port pairs by token; :meth:`dispatch` delivers a batch."""
 
-    __slots__ = ("_free", "_listens", "_slots")
+    __slots__ = ("_free", "_listens", "_shared", "_shared_index", "_slots")
 
     def __init__(self) -> None:
+        self._shared: SharedPort | None = None
+        self._shared_index = -1
         self._slots: list[MediaPorts | None] = []
         self._free: list[int] = []
         # Whether each slot's session was listened to at arrival when last looked at; a new
@@ -69,6 +76,14 @@ class Demux:
             self._slots.append(ports)
             self._listens.append(True)
         return index * 2
+
+    def share(self, shared: SharedPort) -> int:
+        """A slot for the shared port's sockets (media/shared_port.py): their datagrams go
+        to ``shared``, which finds each one's call; returns its RTP token."""
+        token = self.attach(MediaPorts())  # no session: never listened to, never dispatched
+        self._shared = shared
+        self._shared_index = token >> 1
+        return token
 
     def detach(self, token: int) -> None:
         """Free the slot of that RTP token (its datagrams still queued are dropped)."""
@@ -114,6 +129,14 @@ class Demux:
         for i in range(len(tokens)):
             token = tokens[i]
             index = token >> 1
+            if index == self._shared_index:
+                shared = self._shared
+                if shared is not None:
+                    if token & 1:
+                        shared.receive_rtcp(datas[i], arrivals[i], sources[i])
+                    else:
+                        shared.receive(datas[i], sources[i], arrivals[i])
+                continue
             if index >= len(slots):
                 continue
             ports = slots[index]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-__all__ = ["RELATCH_WINDOW", "SourceLatch", "same_host"]
+__all__ = ["RELATCH_WINDOW", "SourceLatch", "canonical_address", "same_host"]
 
 Address = tuple[str, int]
 
@@ -47,6 +47,11 @@ def _canonical(host: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
+
+
+def canonical_address(address: Address) -> Address:
+    """``address`` with its host in one spelling (see :func:`same_host`)."""
+    return (_canonical(address[0]), address[1])
 
 
 def same_host(a: str, b: str) -> bool:
@@ -113,6 +118,11 @@ class SourceLatch:
         elif 0 < (seq - self._seq) & 0xFFFF < 0x8000:
             self._seq = seq
         return True
+
+    @property
+    def stream_ssrc(self) -> int:
+        """The SSRC of the latched stream (rule 3 continues it); -1 before any packet."""
+        return self._ssrc
 
     def is_latched(self, source: Address) -> bool:
         """Whether ``source`` is the latched source."""

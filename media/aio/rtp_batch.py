@@ -27,6 +27,11 @@ loop's epoll set and back costs two ``epoll_ctl`` calls, and for an epoll descri
 nested in another one the kernel walks every socket under it each time (measured: 3 % of
 the gateway's CPU at 400 calls).
 
+With the shared port (media/shared_port.py) its two sockets are in the poller like a
+call's, under a slot of their own: their datagrams go to :class:`SharedPort`, which finds
+each one's call; the calls on it have slots without sockets, for the listening question
+above, and the port's tables are looked at again at every tick.
+
 Each datagram carries the kernel's receive time (``SO_TIMESTAMPNS``), so the jitter
 estimate and the RTP timeout see when it came, not when it was read. :class:`Demux`
 hands the datagrams to their sessions exactly as the per-socket protocols of
@@ -40,6 +45,7 @@ import socket
 
 from media import _rtpio
 from media.demux import Demux, MediaPorts
+from media.shared_port import SharedPort
 
 __all__ = ["DEFAULT_WINDOW", "BatchedRtp", "stamping_socket"]
 
@@ -86,6 +92,8 @@ class BatchedRtp:
         self._listening = False  # some call listens at arrival: read between ticks
         self._closed = False
         self._stamping = stamping_socket()
+        self.shared: SharedPort | None = None
+        self._shared_token = -1
         if window <= 0:
             loop.add_reader(self.poller.fileno(), self._readable)
 
@@ -95,6 +103,19 @@ class BatchedRtp:
         self.poller.add(rtp.fileno(), token)
         self.poller.add(rtcp.fileno(), token + 1)
         return token
+
+    def share(self, shared: SharedPort, rtp: socket.socket, rtcp: socket.socket) -> None:
+        """Read the shared port's sockets, their datagrams to ``shared``."""
+        self.shared = shared
+        self._shared_token = token = self.demux.share(shared)
+        self.poller.add(rtp.fileno(), token)
+        self.poller.add(rtcp.fileno(), token + 1)
+        self.poller.allow_direct(token, not self._listening)
+
+    def attach_shared(self, ports: MediaPorts) -> int:
+        """A call on the shared port: a slot without sockets (whether it listens counts);
+        returns its token (for :meth:`detach`)."""
+        return self.demux.attach(ports)
 
     def detach(self, token: int) -> None:
         """Stop reading a call's sockets (before they are closed)."""
@@ -118,15 +139,22 @@ class BatchedRtp:
     def tick_read(self, now: float) -> None:
         """The ticker's read, at every tick: all that waits; then whether reads between
         ticks are needed (some call listens at arrival) until the next tick."""
+        shared = self.shared
+        if shared is not None:
+            shared.refresh()
         self.drain(now, True)
         if self._closed:
             return
         changed = self._changed
-        self._listening = self.demux.update_listening(changed)
+        listening = self.demux.update_listening(changed)
         if changed:
             for token in changed:
                 self.poller.allow_direct(token, not self.demux.listens(token))
             changed.clear()
+        if shared is not None and listening != self._listening:
+            # Some call on it listens between ticks: the shared socket stays watched.
+            self.poller.allow_direct(self._shared_token, not listening)
+        self._listening = listening
         if self.window <= 0:
             return
         if self._listening and self._timer is None:

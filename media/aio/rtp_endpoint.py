@@ -28,6 +28,8 @@ from media.session import MediaSession, deliverable
 
 if TYPE_CHECKING:
     from media.aio.rtp_batch import BatchedRtp
+    from media.aio.shared_rtp import SharedRtp
+    from media.shared_port import Claim
 
 __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
 
@@ -82,6 +84,9 @@ class RtpEndpoint:
         self._rtcp_sock: socket.socket | None = None
         self._rtp_fd = self._rtcp_fd = -1
         self._native_sendto: Callable[[int, bytes, str, int], int] | None = None
+        self.shared: SharedRtp | None = None
+        """The shared port this call is on (media/aio/shared_rtp.py); None: its own ports."""
+        self._claim: Claim | None = None
 
     # The session and the RTCP port's state live in ``ports``, where either reader finds them.
 
@@ -92,6 +97,8 @@ class RtpEndpoint:
     @session.setter
     def session(self, session: MediaSession | None) -> None:
         self.ports.session = session
+        if self.shared is not None:
+            self.session_changed()
 
     @property
     def rtcp_packets(self) -> int:
@@ -189,7 +196,10 @@ class RtpEndpoint:
         self._send("rtp" if session.params.rtcp_mux else "rtcp", report, target)
 
     def close(self) -> None:
-        """Close both sockets."""
+        """Close both sockets (on the shared port: leave it)."""
+        if self.shared is not None:
+            self._leave_shared()
+            return
         for transport in (self.rtp, self.rtcp):
             if transport is not None:
                 transport.close()
@@ -212,6 +222,41 @@ class RtpEndpoint:
         self._native_sendto = batched.sendto
         self._batched = batched
         self._token = batched.attach(self.ports, rtp, rtcp)
+
+    def join_shared(self, shared: SharedRtp) -> None:
+        """Be a call on the shared port: its datagrams come through ``shared``'s tables,
+        ours leave from its sockets."""
+        self.shared = shared
+        self._claim = shared.port.attach(self.ports)
+        batched = shared.batched
+        if batched is not None:
+            self._rtp_sock, self._rtcp_sock = shared.rtp_sock, shared.rtcp_sock
+            self._rtp_fd, self._rtcp_fd = shared.rtp_sock.fileno(), shared.rtcp_sock.fileno()
+            self._native_sendto = batched.sendto
+            self._batched = batched
+            self._token = batched.attach_shared(self.ports)
+        else:
+            self.rtp, self.rtcp = shared.rtp, shared.rtcp
+
+    def session_changed(self) -> None:
+        """The session was set: on the shared port, take its addresses now (not at the next
+        tick), so that its first datagram finds it."""
+        if self.shared is not None and self._claim is not None:
+            self.shared.port.rekey(self._claim)
+
+    def _leave_shared(self) -> None:
+        shared, claim = self.shared, self._claim
+        if self._batched is not None:
+            self._batched.detach(self._token)  # a slot without sockets: only the slot
+            self._batched = None
+        if shared is not None and claim is not None:
+            shared.port.detach(claim)
+        self.shared = self._claim = None
+        self.rtp = self.rtcp = None
+        self._rtp_sock = self._rtcp_sock = None
+        self._rtp_fd = self._rtcp_fd = -1
+        self._native_sendto = None
+        self.ports.session = None
 
     async def read_with_asyncio(self, rtp: socket.socket, rtcp: socket.socket) -> None:
         """One asyncio datagram endpoint a socket (the pure-Python path)."""

@@ -153,7 +153,7 @@ class CallPath:
         self.config = config
         self.ports = ports
         self.ticker = ticker
-        self.media_io = MediaIO(config.rtp_read_window_ms / 1000)
+        self.media_io = MediaIO(config.rtp_read_window_ms / 1000, config.rtp_shared_port)
         """How the calls' RTP sockets are read (:mod:`sipgw.app.mediaio`)."""
         self.recordings = recordings
         self.counted = counted
@@ -242,8 +242,7 @@ class CallPath:
 
     def close_rtp(self, endpoint: RtpEndpoint) -> None:
         """Close an RTP port pair and give its ports back."""
-        endpoint.close()
-        self.ports.release(endpoint.port)
+        self.media_io.release(endpoint, self.ports)
 
     def run_setup(self, handle: CallHandle, steps: Coroutine[Any, Any, None]) -> None:
         """Run a call's setup ``steps`` as its task; an unexpected failure ends the call

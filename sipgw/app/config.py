@@ -25,6 +25,7 @@ from sipgw.app.settings.parsers import (
     optional_ip_address,
     port,
     port_range,
+    shared_rtp_port,
     text,
 )
 
@@ -96,6 +97,16 @@ class NetworkSection:
         help="UDP port range for RTP; each call takes an even port and the odd one above it "
         "(RTCP).",
     )  # fmt: skip
+    rtp_shared_port: int = setting(
+        0, env="SIPGW_RTP_SHARED_PORT", flag="--rtp-shared-port", metavar="N",
+        parse=shared_rtp_port, default_doc="0 (off)",
+        help="Every call's RTP on this one even port (RTCP on the one above) instead of a "
+        "pair per call from SIPGW_RTP_PORTS: fewer system calls per packet under load "
+        "(docs/performance.md). Media is then taken only from the address each call's SDP "
+        "names, or from a source continuing its stream (same SSRC): for trunks and PBXs; a "
+        "caller behind a NAT whose RTP comes from another address is not heard "
+        "(docs/security.md). 0 = off.",
+    )  # fmt: skip
     transports: tuple[str, ...] = setting(
         ("UDP", "TCP"), env="SIPGW_TRANSPORTS", flag="--transports", metavar="LIST",
         parse=transports, default_text="udp,tcp",
@@ -138,11 +149,18 @@ class NetworkSection:
     )  # fmt: skip
 
     def check(self) -> None:
-        """TLS needs a certificate and a key.
+        """TLS needs a certificate and a key; the shared RTP port is outside the range.
 
         Raises:
-            InvalidSettings: one is not named.
+            InvalidSettings: one is not named; the shared port is in the range.
         """
+        low, high = self.rtp_ports
+        if (
+            self.rtp_shared_port
+            and low <= self.rtp_shared_port + 1
+            and self.rtp_shared_port <= high
+        ):
+            raise InvalidSettings("{rtp_shared_port} must be outside {rtp_ports}")
         if "TLS" in self.transports:
             for name, value in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
                 if not value:

@@ -270,7 +270,10 @@ class Gateway:
             _transports(self.config, self.limits), make_ua, self._on_event
         )
         log.info("%s", self.calls.media_io.describe())
-        self.calls.media_io.start(self.ticker)
+        await self.calls.media_io.start(self.ticker, self.config.bind)
+        shared = self.calls.media_io.describe_shared()
+        if shared is not None:
+            log.warning("%s", shared)
         self.ticker.start()
         self._watch_overload()
         self._background += await warm_up(self.factories(), WARM_UP_WAIT)

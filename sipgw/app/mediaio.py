@@ -6,6 +6,9 @@ call's sockets at each tick, and between ticks while some call's audio is listen
 arrival (media/aio/rtp_batch.py); on the pure-Python path each socket
 is an asyncio datagram endpoint. The start-up log line and ``/metrics``
 (``sipgw_media_path``) say which runs and why.
+
+With ``SIPGW_RTP_SHARED_PORT`` every call is on that one port pair instead
+(media/shared_port.py, media/aio/shared_rtp.py), read the same two ways.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from media import _accel
 from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from media.aio.shared_rtp import SharedRtp, open_shared_rtp
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
 
@@ -30,11 +34,15 @@ class MediaIO:
 
     Args:
         read_window: seconds the batched reader rests between reads outside ticks.
+        shared_port: every call's RTP on this port (RTCP on the one above); 0: a port
+            pair per call from the range.
     """
 
-    def __init__(self, read_window: float) -> None:
+    def __init__(self, read_window: float, shared_port: int = 0) -> None:
         self.read_window = read_window
+        self.shared_port = shared_port
         self.batched: BatchedRtp | None = None
+        self.shared: SharedRtp | None = None
 
     @property
     def path(self) -> str:
@@ -45,21 +53,60 @@ class MediaIO:
         """The start-up line: which path, and why."""
         return f"media path: {_accel.PATH} ({_accel.REASON})"
 
-    def start(self, ticker: Ticker) -> None:
-        """On the native path, read in batches from now on (before the ticker starts)."""
+    async def start(self, ticker: Ticker, bind: str) -> None:
+        """On the native path, read in batches from now on; with a shared port, bind it
+        on ``bind`` (before the ticker starts).
+
+        Raises:
+            OSError: the shared port cannot be bound.
+        """
         if _accel.native() and sys.platform == "linux" and self.batched is None:
             from media.aio.rtp_batch import BatchedRtp  # loads media._rtpio
 
             self.batched = BatchedRtp(asyncio.get_running_loop(), self.read_window)
             ticker.receive = self.batched.tick_read
+        if self.shared_port and self.shared is None:
+            self.shared = await open_shared_rtp(bind, self.shared_port, self.batched)
+            if self.batched is None:
+                ticker.receive = self.shared.tick
+
+    def describe_shared(self) -> str | None:
+        """The start-up line of the shared port; None without one."""
+        shared = self.shared
+        if shared is None:
+            return None
+        return (
+            f"RTP: every call on port {shared.port.port} (RTCP {shared.port.port + 1}), "
+            f"receive buffer {shared.receive_buffer // 1024} KiB; media is taken only from "
+            "the address each call's SDP names (or its stream's SSRC): callers behind a NAT "
+            "are not heard (docs/security.md)"
+        )
 
     async def open_endpoint(self, bind: str, ports: PortAllocator) -> RtpEndpoint | None:
-        """Bind a call's RTP/RTCP pair, read the way this gateway reads."""
+        """Bind a call's RTP/RTCP pair (or join the shared port), read the way this
+        gateway reads."""
+        shared = self.shared
+        if shared is not None:
+            endpoint = RtpEndpoint(asyncio.get_running_loop(), shared.port.port)
+            endpoint.join_shared(shared)
+            return endpoint
         return await open_rtp_endpoint(bind, ports, batched=self.batched)
 
+    def release(self, endpoint: RtpEndpoint, ports: PortAllocator) -> None:
+        """Close a call's endpoint; its port pair, if its own, back to ``ports``."""
+        own = endpoint.shared is None
+        endpoint.close()
+        if own:
+            ports.release(endpoint.port)
+
     def stop(self, ticker: Ticker) -> None:
-        """Stop reading in batches (once every call's endpoint is closed)."""
-        if self.batched is not None:
+        """Stop reading in batches and close the shared port (once every call's endpoint
+        is closed)."""
+        if self.batched is not None or self.shared is not None:
             ticker.receive = None
+        if self.batched is not None:
             self.batched.close()
             self.batched = None
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None

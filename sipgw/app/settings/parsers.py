@@ -144,6 +144,13 @@ def optional_port(value: str) -> int:
     return port(value) if value.strip() else 0
 
 
+shared_rtp_port = _checked(
+    whole_number,
+    lambda n: n == 0 or (1024 <= n <= 65534 and n % 2 == 0),
+    "must be 0 (off) or an even port 1024..65534 (RTCP takes the one above it)",
+)
+
+
 def port_range(value: str) -> tuple[int, int]:
     """``LO-HI`` with 1024 <= LO < HI <= 65535."""
     allowed = "must be LO-HI with 1024 <= LO < HI <= 65535, e.g. 10000-20000"

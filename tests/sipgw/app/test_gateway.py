@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -67,6 +68,39 @@ async def test_echo_call_over_real_sockets() -> None:
     assert stats["calls"] == 0 and stats["calls_total"] == 1
     assert stats["rtp_in"] == len(frames) and stats["rtp_out"] >= len(packets)
     assert stats["jb_lost"] == 0 and stats["ticks"] > 0 and stats["tick_late_max_ms"] >= 0
+
+
+async def test_calls_on_the_shared_rtp_port_each_hear_their_own_echo_and_no_stranger() -> None:
+    """SIPGW_RTP_SHARED_PORT: two calls on one port pair, each echoed bit-exact from the
+    address its SDP named; a third party's datagrams to the port reach no call."""
+    shared = free_port_range(2).lo
+    async with running_gateway(rtp_shared_port=shared) as (gateway, new_phone):
+        callers = [await new_phone(ssrc=0x1000 + n) for n in range(2)]
+        for caller in callers:
+            assert (await caller.invite()).status == 200
+            assert caller.remote_rtp == ("127.0.0.1", shared)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.bind(("127.0.0.1", 0))
+        noise = RtpPacket(0, 1, 160, 0x5555, False, bytes(range(160))).serialize()
+        # The same noise in the first caller's stream (its SSRC), far from its sequence.
+        stolen = RtpPacket(0, 30000, 160, 0x1000, False, bytes(range(160))).serialize()
+        tones = [tone_frames(700, 1.0), tone_frames(1300, 1.0)]
+        stranger.sendto(noise, ("127.0.0.1", shared))
+        await asyncio.gather(*(c.play(f) for c, f in zip(callers, tones, strict=True)))
+        for _ in range(10):
+            stranger.sendto(noise, ("127.0.0.1", shared))
+            stranger.sendto(stolen, ("127.0.0.1", shared))
+        await asyncio.sleep(0.5)
+        unknown = gateway.calls.media_io.shared.port.unknown  # type: ignore[union-attr]
+        heard = [c.packets() for c in callers]
+        for caller in callers:
+            assert await caller.bye()
+        stranger.close()
+    silence = g711.silence_frame("PCMU")
+    for packets, frames in zip(heard, tones, strict=True):
+        assert [p.payload for p in packets if p.payload != silence][:45] == frames[:45]
+        assert all(p.payload != noise[12:] for p in packets)
+    assert unknown == 11  # the stolen SSRC's reached the first call, whose latch refused them
 
 
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:

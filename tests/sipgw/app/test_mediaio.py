@@ -17,7 +17,7 @@ async def test_each_path_reads_the_way_it_says(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(_accel, "REASON", "why")
     io, ticker = MediaIO(read_window=0.002), Ticker()
     assert io.describe() == f"media path: {path} (why)" and io.path == path
-    io.start(ticker)
+    await io.start(ticker, "127.0.0.1")
     assert (ticker.receive is not None) is (path == "native")
     ports = free_port_range(4)
     endpoint = await io.open_endpoint("127.0.0.1", PortAllocator(ports.lo, ports.hi))
