@@ -15,6 +15,7 @@ from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.linphonec import Linphonec
 from sipgw.testing.peers.relay import Impairment, UdpRelay
 from sipgw.testing.peers.sipp import run_sipp, scenario, write_uac_media
+from sipgw.testing.ports import free_port_range
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -58,6 +59,40 @@ def test_baresip_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> 
     assert ECHO_DELAY <= delay <= ECHO_DELAY + JITTER_MIN + 0.15, delay
     log = gw.log_text()
     assert "media: PCMU/0" in log and "lost 0," in log, log
+
+
+def test_two_baresips_on_the_shared_rtp_port_each_hear_only_their_own_tone(
+    tmp_workdir: Path, tone_wav: ToneWav
+) -> None:
+    """SIPGW_RTP_SHARED_PORT: two calls at once on one RTP port; each softphone's media comes
+    from the address its SDP names, so each hears its own tone echoed and not the other's."""
+    shared = free_port_range(2).lo
+    tones = {"a": 1000, "b": 600}
+    with (
+        GatewayProcess(tmp_workdir, extra_env={"SIPGW_RTP_SHARED_PORT": str(shared)}) as gw,
+        Baresip(tmp_workdir, "a", user="a", source_wav=tone_wav(1000, 30, -9.0)) as a,
+        Baresip(tmp_workdir, "b", user="b", source_wav=tone_wav(600, 30, -9.0)) as b,
+    ):
+        gw.wait_log(rf"RTP: every call on port {shared} \(RTCP {shared + 1}\)", 5)
+        for caller in (a, b):
+            caller.dial(gw.uri())
+        for caller in (a, b):
+            caller.wait_event("CALL_ESTABLISHED", 5)
+        time.sleep(2.5)
+        for caller in (a, b):
+            caller.hangup()
+            caller.wait_event("CALL_CLOSED", 5)
+        deadline = time.monotonic() + 5
+        while gw.log_text().count("call ended: remote-bye") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        heard = {name: caller.recordings()[0] for name, caller in (("a", a), ("b", b))}
+        assert gw.stop() == 0
+        log = gw.log_text()
+    for name, hz in tones.items():
+        report = analyse(heard[name])
+        assert_tone(report, hz, -9.0, min_active=1.5)
+    assert log.count(f"answered on RTP port {shared}") == 2, log
+    assert "lost 0," in log, log
 
 
 def test_linphonec_hears_its_tone_echoed(tmp_workdir: Path, tone_wav: ToneWav) -> None:
