@@ -93,6 +93,7 @@ from bench.capacity_steps import (
     overload_flags,
     overload_late_ms,
     row_ok,
+    shared_port_flags,
     step_row,
 )
 from sipgw.testing.audio import tone_frame
@@ -130,7 +131,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
                 stats_interval=args.stats_interval,
                 env=env,
                 gc_probe=args.gc_probe,
-                extra_args=overload_flags(args),
+                extra_args=overload_flags(args) + shared_port_flags(args),
             )
         )
         address = gw.start()
@@ -348,7 +349,12 @@ class SipgwTarget(Target):
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.gw = Gateway(
-            GatewayOptions(agent="echo", cpu=args.gateway_cpu, stats_interval=args.stats_interval)
+            GatewayOptions(
+                agent="echo",
+                cpu=args.gateway_cpu,
+                stats_interval=args.stats_interval,
+                extra_args=shared_port_flags(args),
+            )
         )
 
     def start(self, lg_sip_port: int) -> tuple[str, int]:
@@ -755,6 +761,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p, stats_help="gateway stats interval (s)")
     p.add_argument("--settle", type=float, default=3.0, help="idle seconds before/between steps")
     p.add_argument("--sipp-media-port", type=int, default=40000)
+    p.add_argument(
+        "--shared-port",
+        type=int,
+        default=0,
+        help="the gateway's calls all on this RTP port (SIPGW_RTP_SHARED_PORT; outside "
+        "its range 20000-29999); 0 = a port pair per call",
+    )
     p.add_argument("--keep-going", action="store_true", help="do not stop at a broken step")
     p.add_argument(
         "--gc-probe",

@@ -134,6 +134,11 @@ def overload_flags(args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
 
 
+def shared_port_flags(args: argparse.Namespace) -> list[str]:
+    """``--shared-port N``: the gateway's calls all on that RTP port (SIPGW_RTP_SHARED_PORT)."""
+    return ["--rtp-shared-port", str(args.shared_port)] if args.shared_port else []
+
+
 def overload_late_ms(args: argparse.Namespace) -> float:
     """The tick lateness a step must hold: the target, or with ``--overload`` its limit."""
     if args.overload and args.overload_lateness_ms > 0:

@@ -25,8 +25,8 @@ sender SSRC, or, before any RTP, whose RTP address is the report's source port m
 one; the session then checks the host as on a call's own port.
 
 Which addresses a call holds is looked at again when its latch moves (at the datagram
-that moved it) and at every tick (:meth:`SharedPort.refresh`: a re-INVITE named another
-address).
+that moved it) and when its endpoint says its session changed (:meth:`SharedPort.rekey`:
+a session set, a re-INVITE that named another address).
 """
 
 from __future__ import annotations
@@ -142,18 +142,9 @@ class SharedPort:
 
     # ------------------------------------------------------------------ the tables
 
-    def refresh(self) -> None:
-        """Key again each call whose session or latch changed since it was keyed (a new
-        session, a re-INVITE's address); at every tick."""
-        for claim in self._claims:
-            session = claim.ports.session
-            if session is not claim.session or (
-                session is not None and session.latch.version != claim.version
-            ):
-                self.rekey(claim)
-
     def rekey(self, claim: Claim) -> None:
-        """Hold the call's signalled and latched addresses (those nobody else holds)."""
+        """Hold the call's signalled and latched addresses (those nobody else holds),
+        letting go of any others; none once its session is gone."""
         session = claim.ports.session
         self._release(claim)
         claim.session = session

@@ -30,7 +30,7 @@ the gateway's CPU at 400 calls).
 With the shared port (media/shared_port.py) its two sockets are in the poller like a
 call's, under a slot of their own: their datagrams go to :class:`SharedPort`, which finds
 each one's call; the calls on it have slots without sockets, for the listening question
-above, and the port's tables are looked at again at every tick.
+above.
 
 Each datagram carries the kernel's receive time (``SO_TIMESTAMPNS``), so the jitter
 estimate and the RTP timeout see when it came, not when it was read. :class:`Demux`
@@ -140,8 +140,6 @@ class BatchedRtp:
         """The ticker's read, at every tick: all that waits; then whether reads between
         ticks are needed (some call listens at arrival) until the next tick."""
         shared = self.shared
-        if shared is not None:
-            shared.refresh()
         self.drain(now, True)
         if self._closed:
             return

@@ -239,8 +239,8 @@ class RtpEndpoint:
             self.rtp, self.rtcp = shared.rtp, shared.rtcp
 
     def session_changed(self) -> None:
-        """The session was set: on the shared port, take its addresses now (not at the next
-        tick), so that its first datagram finds it."""
+        """The session was set, or a re-negotiation moved its address: on the shared port,
+        its addresses are taken now, before its first datagram from there."""
         if self.shared is not None and self._claim is not None:
             self.shared.port.rekey(self._claim)
 

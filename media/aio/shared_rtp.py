@@ -78,11 +78,6 @@ class SharedRtp:
         self.rtcp: asyncio.DatagramTransport | None = None
         self.icmp_errors = 0
 
-    def tick(self, now: float) -> None:
-        """At every tick on the pure-Python path (the batched reader does it on the
-        native one): the tables follow the calls' re-INVITEs."""
-        self.port.refresh()
-
     def close(self) -> None:
         """Close both sockets (every call on them has left)."""
         for transport in (self.rtp, self.rtcp):

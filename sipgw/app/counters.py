@@ -16,6 +16,7 @@ from typing import Protocol
 
 from media.ports import PortAllocator
 from media.session import MediaSession
+from media.shared_port import SharedPort
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.access import RefusalLog
 
@@ -166,6 +167,11 @@ class Counters:
     """Of those, over UDP, responses not sent: even bare, larger than the request."""
     admin_throttled: int = 0
     """Admin requests refused unchecked (429): their address sent too many wrong tokens."""
+    rtp_unclaimed: int = 0
+    """Datagrams on the shared RTP or RTCP port (media/shared_port.py) that no call's
+    address or stream claims: dropped."""
+    rtp_address_collisions: int = 0
+    """Times a call's SDP named an address another call on the shared port holds."""
 
     def as_dict(self) -> dict[str, int]:
         """Name to value, in field order, ``media`` spread out (the stats line's keys)."""
@@ -190,6 +196,7 @@ def read_counters(
     overloaded: bool,
     sip: SipEndpoint | None,
     admin_throttled: int = 0,
+    shared: SharedPort | None = None,
 ) -> Counters:
     """Everything counted, now: ``counted`` and the live parts (zeros for what has not started).
 
@@ -202,6 +209,7 @@ def read_counters(
         overloaded: whether new calls are refused for overload now.
         sip: the SIP endpoint, None before the start.
         admin_throttled: the admin server's throttled requests (0 without one).
+        shared: the shared RTP port's tables (None without one).
     """
     ua = sip.ua if sip is not None else None
     flood = ua.flood if ua is not None else None
@@ -233,4 +241,6 @@ def read_counters(
         stateless_answers=ua.strangers.answered if ua is not None else 0,
         stateless_withheld=ua.responder.too_large if ua is not None else 0,
         admin_throttled=admin_throttled,
+        rtp_unclaimed=shared.unknown + shared.rtcp_unknown if shared is not None else 0,
+        rtp_address_collisions=shared.collisions if shared is not None else 0,
     )

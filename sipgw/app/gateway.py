@@ -404,6 +404,7 @@ class Gateway:
             overloaded=self.overload.overloaded,
             sip=self._sip,
             admin_throttled=self.admin_throttle.refused if self.admin_throttle else 0,
+            shared=self.calls.media_io.shared_tables(),
         )
 
     def registration_states(self) -> dict[str, bool]:

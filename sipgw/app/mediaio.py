@@ -22,6 +22,7 @@ from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.shared_rtp import SharedRtp, open_shared_rtp
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
+from media.shared_port import SharedPort
 
 if TYPE_CHECKING:
     from media.aio.rtp_batch import BatchedRtp
@@ -67,8 +68,6 @@ class MediaIO:
             ticker.receive = self.batched.tick_read
         if self.shared_port and self.shared is None:
             self.shared = await open_shared_rtp(bind, self.shared_port, self.batched)
-            if self.batched is None:
-                ticker.receive = self.shared.tick
 
     def describe_shared(self) -> str | None:
         """The start-up line of the shared port; None without one."""
@@ -81,6 +80,10 @@ class MediaIO:
             "the address each call's SDP names (or its stream's SSRC): callers behind a NAT "
             "are not heard (docs/security.md)"
         )
+
+    def shared_tables(self) -> SharedPort | None:
+        """The shared port's tables and counters; None without one."""
+        return self.shared.port if self.shared is not None else None
 
     async def open_endpoint(self, bind: str, ports: PortAllocator) -> RtpEndpoint | None:
         """Bind a call's RTP/RTCP pair (or join the shared port), read the way this

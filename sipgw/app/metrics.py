@@ -113,6 +113,9 @@ _COUNTER_HELP = {
     "stateless_answers": "Requests of sources not allowed answered without a transaction.",
     "stateless_withheld": "Stateless UDP responses not sent: larger than their request.",
     "admin_throttled": "Admin requests refused (429) after too many wrong tokens.",
+    "rtp_unclaimed": "Datagrams on the shared RTP/RTCP port no call claims, dropped.",
+    "rtp_address_collisions": "Calls whose SDP named an address another call on the shared "
+    "RTP port holds.",
 }
 
 

@@ -91,6 +91,8 @@ class WorkerPlan:
     """None: TLS is off."""
     admin_port: int = 0
     """0: no admin server."""
+    rtp_shared_port: int = 0
+    """Every call's RTP on this port (SIPGW_RTP_SHARED_PORT + 2 per worker); 0: off."""
 
     def flags(self) -> list[str]:
         """The flags appended to the parent's command line for this worker."""
@@ -101,6 +103,8 @@ class WorkerPlan:
             flags += ["--tls-port", str(self.tls_port)]
         if self.admin_port:
             flags += ["--admin-port", str(self.admin_port)]
+        if self.rtp_shared_port:
+            flags += ["--rtp-shared-port", str(self.rtp_shared_port)]
         return flags
 
     def describe(self) -> str:
@@ -109,6 +113,8 @@ class WorkerPlan:
         if self.tls_port is not None:
             parts.append(f"TLS port {self.tls_port or 'auto'}")
         parts.append(f"RTP ports {self.rtp_ports[0]}-{self.rtp_ports[1]}")
+        if self.rtp_shared_port:
+            parts.append(f"shared RTP port {self.rtp_shared_port}")
         if self.admin_port:
             parts.append(f"admin port {self.admin_port}")
         return ", ".join(parts)
@@ -139,6 +145,7 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
             SIP, TLS or admin ports would collide.
     """
     tls = "TLS" in config.transports
+    sections = (NetworkSection, AdminSettings, WorkersSection)
     slices = rtp_slices(config.rtp_ports, count)
 
     def port_of(base: int, i: int) -> int:
@@ -151,14 +158,25 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
             rtp_ports=slices[i],
             tls_port=port_of(config.tls_port, i) if tls else None,
             admin_port=port_of(admin.port, i),
+            rtp_shared_port=config.rtp_shared_port + 2 * i if config.rtp_shared_port else 0,
         )
         for i in range(count)
     ]
+    low, high = config.rtp_ports
+    for plan in plans:
+        shared = plan.rtp_shared_port
+        if shared and (shared + 1 > 65535 or (low <= shared + 1 and shared <= high)):
+            raise SettingError(
+                f"{{rtp_shared_port}}: worker {plan.index} would need ports {shared}-"
+                f"{shared + 1}, outside 1024-65535 and {{rtp_ports}}", *sections,
+            )  # fmt: skip
     used: dict[int, str] = {}
-    sections = (NetworkSection, AdminSettings, WorkersSection)
     for plan in plans:
         # Fields of the sections: named as the user gave them (SettingError).
-        ports = {"sip_port": plan.sip_port, "tls_port": plan.tls_port or 0, "port": plan.admin_port}
+        ports = {
+            "sip_port": plan.sip_port, "tls_port": plan.tls_port or 0, "port": plan.admin_port,
+            "rtp_shared_port": plan.rtp_shared_port,
+        }  # fmt: skip
         for name, number in ports.items():
             if not number:
                 continue

@@ -99,13 +99,16 @@ def test_an_ended_call_frees_its_address_and_ssrc() -> None:
     assert shared.unknown == 1 and successor.stats.packets_in == 0
 
 
-def test_a_reinvite_to_a_new_address_is_followed_at_the_next_refresh() -> None:
+def test_a_reinvite_to_a_new_address_is_followed_once_the_endpoint_says_so() -> None:
     shared = SharedPort(30000)
-    _, session = call(shared, TRUNK_A)
+    ports = MediaPorts()
+    claim = shared.attach(ports)
+    ports.session = session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
+    shared.rekey(claim)
     shared.receive(audio(1), TRUNK_A, 1.0)
     new = ("198.51.100.4", 42000)
     session.update(replace(session.params, remote=new), 2.0)
-    shared.refresh()  # at every tick
+    shared.rekey(claim)  # RtpEndpoint.session_changed, after the re-INVITE
     assert shared.holder(new) is not None and shared.holder(TRUNK_A) is None
     shared.receive(audio(2, ssrc=8), new, 2.1)
     assert session.latched == new and session.stats.packets_in == 2
@@ -147,16 +150,16 @@ def test_rtcp_goes_to_the_call_whose_peer_sent_it_and_the_host_is_checked() -> N
     assert shared.rtcp_unknown == 1
 
 
-def test_a_session_set_later_is_keyed_at_the_next_refresh() -> None:
+def test_a_session_set_later_is_keyed_when_the_endpoint_says_so() -> None:
     shared = SharedPort(30000)
     ports = MediaPorts()
-    shared.attach(ports)  # answered, no session yet
+    claim = shared.attach(ports)  # answered, no session yet
     shared.receive(audio(1), TRUNK_A, 1.0)
     assert shared.unknown == 1
     ports.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
-    shared.refresh()
+    shared.rekey(claim)
     shared.receive(audio(2), TRUNK_A, 1.02)
     assert ports.session.stats.packets_in == 1
     ports.session = None
-    shared.refresh()
+    shared.rekey(claim)
     assert shared.holder(TRUNK_A) is None

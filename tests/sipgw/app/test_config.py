@@ -63,6 +63,11 @@ def test_sip_t1_is_checked() -> None:
          "--tls-cert/SIPGW_TLS_CERT is required when --transports udp,tls includes tls"),
         ({"--tls-ca": "/nonexistent/ca.pem"}, {}, "--tls-ca /nonexistent/ca.pem: no such file"),
         ({"--log-level": "loud"}, {}, "--log-level loud: must be DEBUG, INFO, WARNING or ERROR"),
+        ({}, {"SIPGW_RTP_SHARED_PORT": "30001"},
+         r"SIPGW_RTP_SHARED_PORT=30001: must be 0 \(off\) or an even port 1024..65534"),
+        ({"--rtp-shared-port": "12000"}, {},
+         r"--rtp-shared-port 12000 must be outside --rtp-ports/SIPGW_RTP_PORTS \(default "
+         r"10000-20000\)"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_setting(

@@ -91,7 +91,7 @@ async def test_calls_on_the_shared_rtp_port_each_hear_their_own_echo_and_no_stra
             stranger.sendto(noise, ("127.0.0.1", shared))
             stranger.sendto(stolen, ("127.0.0.1", shared))
         await asyncio.sleep(0.5)
-        unknown = gateway.calls.media_io.shared.port.unknown  # type: ignore[union-attr]
+        unknown = gateway_stats(gateway)["rtp_unclaimed"]
         heard = [c.packets() for c in callers]
         for caller in callers:
             assert await caller.bye()
@@ -101,6 +101,41 @@ async def test_calls_on_the_shared_rtp_port_each_hear_their_own_echo_and_no_stra
         assert [p.payload for p in packets if p.payload != silence][:45] == frames[:45]
         assert all(p.payload != noise[12:] for p in packets)
     assert unknown == 11  # the stolen SSRC's reached the first call, whose latch refused them
+
+
+async def test_a_reinvite_moves_a_call_on_the_shared_rtp_port_to_its_new_address() -> None:
+    """The tables follow a re-INVITE at once: RTP from the address it names is the call's."""
+    shared = free_port_range(2).lo
+    async with running_gateway(rtp_shared_port=shared) as (gateway, new_phone):
+        caller = await new_phone()
+        assert (await caller.invite()).status == 200
+        await caller.play(tone_frames(700, 0.2))
+        moved = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        moved.bind(("127.0.0.1", 0))
+        moved.setblocking(False)
+        caller.sdp_address = ("127.0.0.1", moved.getsockname()[1])
+        reinvite(caller, "sendrecv", 2)
+        await accepted(caller)
+        frames = tone_frames(1300, 0.6)
+        loop = asyncio.get_running_loop()
+        for n, frame in enumerate(frames):
+            header = RtpPacket(0, 500 + n, 160 * n, 0x4242, n == 0, frame).serialize()
+            moved.sendto(header, ("127.0.0.1", shared))
+            await asyncio.sleep(0.02)
+        echoed: list[bytes] = []
+        deadline = loop.time() + 1.0
+        while loop.time() < deadline:
+            try:
+                echoed.append(RtpPacket.parse(moved.recv(2048)).payload)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        unclaimed = gateway_stats(gateway)["rtp_unclaimed"]
+        assert await caller.bye()
+        moved.close()
+    assert unclaimed == 0
+    assert frames[0] in echoed  # after the end of the first tone's echo
+    start = echoed.index(frames[0])
+    assert echoed[start : start + 20] == frames[:20]
 
 
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:

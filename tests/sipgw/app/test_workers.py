@@ -78,6 +78,20 @@ def test_each_worker_gets_the_next_ports() -> None:
     )
 
 
+def test_each_worker_gets_its_own_shared_rtp_port_pair_outside_the_range() -> None:
+    config = GatewayConfig(sip_port=5070, rtp_ports=(10000, 19999), rtp_shared_port=30000)
+    plans = plan_workers(3, config, AdminSettings())
+    assert [p.rtp_shared_port for p in plans] == [30000, 30002, 30004]
+    assert plans[2].flags()[-2:] == ["--rtp-shared-port", "30004"]
+    assert "shared RTP port 30002" in plans[1].describe()
+    inside = GatewayConfig(sip_port=5070, rtp_ports=(10000, 19999), rtp_shared_port=9998)
+    with pytest.raises(ConfigError, match=r"^--rtp-shared-port/SIPGW_RTP_SHARED_PORT: worker 2 "
+                       r"would need ports 10000-10001"):  # fmt: skip
+        plan_workers(2, inside, AdminSettings())
+    with pytest.raises(ConfigError, match="SIPGW_RTP_SHARED_PORT.*overlap"):
+        plan_workers(2, GatewayConfig(sip_port=30002, rtp_shared_port=30000), AdminSettings())
+
+
 def test_port_zero_stays_zero_each_worker_picks_a_free_port() -> None:
     plans = plan_workers(3, GatewayConfig(sip_port=0), AdminSettings())
     assert [p.sip_port for p in plans] == [0, 0, 0]
