@@ -54,6 +54,7 @@ COMPILED = (
     "media/bridge.py",
     "media/beep.py",
     "media/ports.py",
+    "media/mediaports.py",
     "media/demux.py",
     "media/shared_port.py",
     "media/aio/callmedia.py",

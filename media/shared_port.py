@@ -8,8 +8,8 @@ datagram is, comes here from the datagram itself:
 
 1. its source address: the address each call's SDP named, and the source its latch took
    (media/latching.py), each held by one call (the first to claim it: a second call
-   whose SDP names an address a running call holds gets no datagram from it, and the
-   collision is counted);
+   whose SDP names an address a running call holds gets no datagram from it until that
+   call lets go of it, and the collision is counted);
 2. else its SSRC, when it continues a call's latched stream: the caller's NAT mapping
    changed (latching rule 3, which the call's :class:`~media.latching.SourceLatch` then
    checks as on its own port);
@@ -31,8 +31,10 @@ a session set, a re-INVITE that named another address).
 
 from __future__ import annotations
 
-from media.demux import MediaPorts
+from typing import Final
+
 from media.latching import canonical_address
+from media.mediaports import MediaPorts
 from media.rtp import is_rtcp
 from media.session import MediaSession, deliverable
 
@@ -40,17 +42,18 @@ __all__ = ["Claim", "SharedPort"]
 
 Address = tuple[str, int]
 
-NO_SSRC = -1
+NO_SSRC: Final = -1
 
 
 class Claim:
     """One call on the shared port: what it holds in the tables."""
 
-    __slots__ = ("addresses", "ports", "session", "ssrc", "version")
+    __slots__ = ("addresses", "ports", "session", "ssrc", "version", "waiting")
 
     def __init__(self, ports: MediaPorts) -> None:
         self.ports = ports
         self.addresses: list[Address] = []
+        self.waiting: list[Address] = []  # held by another call: its, once that one lets go
         self.ssrc = NO_SSRC
         self.session: MediaSession | None = None  # the session keyed (a new one: key again)
         self.version = -1  # its latch's version when keyed
@@ -67,7 +70,8 @@ class SharedPort:
     """
 
     __slots__ = (
-        "_by_address", "_by_ssrc", "_claims", "collisions", "port", "rtcp_unknown", "unknown",
+        "_by_address", "_by_ssrc", "_claims", "_waiters", "collisions", "port", "rtcp_unknown",
+        "unknown",
     )  # fmt: skip
 
     def __init__(self, port: int) -> None:
@@ -78,6 +82,7 @@ class SharedPort:
         self._by_address: dict[Address, Claim] = {}
         self._by_ssrc: dict[int, Claim] = {}
         self._claims: list[Claim] = []
+        self._waiters: dict[Address, list[Claim]] = {}
 
     def attach(self, ports: MediaPorts) -> Claim:
         """A call on the shared port; its addresses are taken once its session is there."""
@@ -165,6 +170,8 @@ class SharedPort:
                 claim.addresses.append(key)
             elif holder is not claim:
                 self.collisions += 1
+                self._waiters.setdefault(key, []).append(claim)
+                claim.waiting.append(key)
         self._key_ssrc(claim, latch.stream_ssrc)
 
     def _key_ssrc(self, claim: Claim, ssrc: int) -> None:
@@ -175,8 +182,29 @@ class SharedPort:
             self._by_ssrc[ssrc] = claim
 
     def _release(self, claim: Claim) -> None:
+        for key in claim.waiting:
+            waiters = self._waiters.get(key)
+            if waiters is not None and claim in waiters:
+                waiters.remove(claim)
+                if not waiters:
+                    del self._waiters[key]
+        claim.waiting.clear()
         for key in claim.addresses:
             if self._by_address.get(key) is claim:
                 del self._by_address[key]
+                self._hand_over(key)
         claim.addresses.clear()
         self._key_ssrc(claim, NO_SSRC)
+
+    def _hand_over(self, key: Address) -> None:
+        """A freed address to the call that waited longest for it (a trunk reused a media
+        port for a new call before the old call's BYE came)."""
+        waiters = self._waiters.pop(key, None)
+        if not waiters:
+            return
+        claim = waiters.pop(0)
+        claim.waiting.remove(key)
+        self._by_address[key] = claim
+        claim.addresses.append(key)
+        if waiters:
+            self._waiters[key] = waiters

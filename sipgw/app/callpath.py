@@ -341,9 +341,7 @@ class CallPath:
         now = asyncio.get_running_loop().time()
         if handle.session is not None:
             was_sending = handle.session.params.send
-            handle.session.update(params, now)
-            if handle.endpoint is not None:
-                handle.endpoint.session_changed()  # on the shared port: its new address
+            self.media_io.update(handle.session, handle.endpoint, params, now)
             handle.log.info("media updated: %s to %s:%d%s", media.direction, *params.remote, srtp)
             if handle.agent is not None and params.send != was_sending:
                 handle.agent.on_hold(not params.send)  # the caller holds the call, or resumes

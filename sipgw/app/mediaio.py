@@ -22,6 +22,7 @@ from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from media.aio.shared_rtp import SharedRtp, open_shared_rtp
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
+from media.session import MediaSession, StreamParams
 from media.shared_port import SharedPort
 
 if TYPE_CHECKING:
@@ -94,6 +95,15 @@ class MediaIO:
             endpoint.join_shared(shared)
             return endpoint
         return await open_rtp_endpoint(bind, ports, batched=self.batched)
+
+    def update(
+        self, session: MediaSession, endpoint: RtpEndpoint | None, params: StreamParams, now: float
+    ) -> None:
+        """Apply a re-negotiation to a call's session; on the shared port its endpoint
+        takes the new address at once."""
+        session.update(params, now)
+        if endpoint is not None:
+            endpoint.session_changed()
 
     def release(self, endpoint: RtpEndpoint, ports: PortAllocator) -> None:
         """Close a call's endpoint; its port pair, if its own, back to ``ports``."""

@@ -84,6 +84,21 @@ def test_a_second_call_naming_an_address_a_running_call_holds_does_not_take_it()
     assert (first.stats.packets_in, second.stats.packets_in) == (1, 0)
 
 
+def test_an_address_freed_by_its_call_goes_to_the_call_waiting_for_it() -> None:
+    """A trunk reuses a media port for a new call before the old call's BYE came."""
+    shared = SharedPort(30000)
+    old_ports = MediaPorts()
+    old_claim = shared.attach(old_ports)
+    old_ports.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
+    shared.rekey(old_claim)
+    new_ports, new = call(shared, TRUNK_A)
+    assert shared.collisions == 1 and shared.holder(TRUNK_A) is old_ports
+    shared.detach(old_claim)  # the old call's BYE
+    assert shared.holder(TRUNK_A) is new_ports
+    shared.receive(audio(1), TRUNK_A, 1.0)
+    assert new.stats.packets_in == 1 and shared.unknown == 0
+
+
 def test_an_ended_call_frees_its_address_and_ssrc() -> None:
     shared = SharedPort(30000)
     ports = MediaPorts()
