@@ -295,8 +295,10 @@ def test_dispatcher_in_front_of_two_workers(tmp_workdir: Path, tone_wav: ToneWav
             call(a, uri)
             call(b, uri)
             assert dispatches(kam, base, base + 1, total=2) == [1, 1]
-            assert re.search(r"w1 sipgw .*incoming call from", gw.log_text())
-            assert re.search(r"w2 sipgw .*incoming call from", gw.log_text())
+            # Each worker's line, waited for: the workers' output reaches the harness through
+            # the parent, in bursts (read at once, w1's line was not there yet on CI).
+            gw.wait_log(r"w1 sipgw .*incoming call from", 5)
+            gw.wait_log(r"w2 sipgw .*incoming call from", 5)
             time.sleep(1.5)  # echo to hear
             # SIGTERM to the parent drains both workers: a new call finds no gateway.
             assert gw.process is not None
