@@ -95,11 +95,12 @@ class Demux:
     ) -> None:
         """Give every datagram to its call's session, in the order read."""
         slots = self._slots
+        shared = self._shared
+        shared_index = self._shared_index
         for i in range(len(tokens)):
             token = tokens[i]
             index = token >> 1
-            if index == self._shared_index:
-                shared = self._shared
+            if index == shared_index:
                 if shared is not None:
                     if token & 1:
                         shared.receive_rtcp(datas[i], arrivals[i], sources[i])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-__all__ = ["RELATCH_WINDOW", "SourceLatch", "canonical_address", "same_host"]
+__all__ = ["NO_SSRC", "RELATCH_WINDOW", "SourceLatch", "canonical_address", "same_host"]
 
 Address = tuple[str, int]
 

@@ -31,32 +31,27 @@ a session set, a re-INVITE that named another address).
 
 from __future__ import annotations
 
-from typing import Final
-
-from media.latching import canonical_address
+from media.latching import NO_SSRC, canonical_address
 from media.mediaports import MediaPorts
 from media.rtp import is_rtcp
-from media.session import MediaSession, deliverable
+from media.session import deliverable
 
 __all__ = ["Claim", "SharedPort"]
 
 Address = tuple[str, int]
 
-NO_SSRC: Final = -1
-
 
 class Claim:
     """One call on the shared port: what it holds in the tables."""
 
-    __slots__ = ("addresses", "ports", "session", "ssrc", "version", "waiting")
+    __slots__ = ("addresses", "ports", "ssrc", "version", "waiting")
 
     def __init__(self, ports: MediaPorts) -> None:
         self.ports = ports
         self.addresses: list[Address] = []
         self.waiting: list[Address] = []  # held by another call: its, once that one lets go
         self.ssrc = NO_SSRC
-        self.session: MediaSession | None = None  # the session keyed (a new one: key again)
-        self.version = -1  # its latch's version when keyed
+        self.version = -1  # its session's latch's version when keyed
 
 
 class SharedPort:
@@ -119,7 +114,7 @@ class SharedPort:
             return
         session.receive(data, source, arrival)
         latch = session.latch
-        if latch.version != claim.version or session is not claim.session:
+        if latch.version != claim.version:
             self.rekey(claim)  # it latched, or latched another source (rule 3)
         elif latch.stream_ssrc != claim.ssrc:
             self._key_ssrc(claim, latch.stream_ssrc)
@@ -152,7 +147,6 @@ class SharedPort:
         letting go of any others; none once its session is gone."""
         session = claim.ports.session
         self._release(claim)
-        claim.session = session
         if session is None:
             return
         latch = session.latch
@@ -164,6 +158,8 @@ class SharedPort:
             if not deliverable(address):
                 continue  # on hold (0.0.0.0 or port 0): nothing comes from there
             key = canonical_address(address)
+            if key in claim.addresses or key in claim.waiting:
+                continue  # latched where the SDP said: one address
             holder = self._by_address.get(key)
             if holder is None:
                 self._by_address[key] = claim
@@ -183,11 +179,10 @@ class SharedPort:
 
     def _release(self, claim: Claim) -> None:
         for key in claim.waiting:
-            waiters = self._waiters.get(key)
-            if waiters is not None and claim in waiters:
-                waiters.remove(claim)
-                if not waiters:
-                    del self._waiters[key]
+            waiters = self._waiters[key]  # a claim waits in the list of each key it names
+            waiters.remove(claim)
+            if not waiters:
+                del self._waiters[key]
         claim.waiting.clear()
         for key in claim.addresses:
             if self._by_address.get(key) is claim:
@@ -199,12 +194,12 @@ class SharedPort:
     def _hand_over(self, key: Address) -> None:
         """A freed address to the call that waited longest for it (a trunk reused a media
         port for a new call before the old call's BYE came)."""
-        waiters = self._waiters.pop(key, None)
-        if not waiters:
+        waiters = self._waiters.get(key)
+        if waiters is None:
             return
         claim = waiters.pop(0)
+        if not waiters:
+            del self._waiters[key]
         claim.waiting.remove(key)
         self._by_address[key] = claim
         claim.addresses.append(key)
-        if waiters:
-            self._waiters[key] = waiters

@@ -92,8 +92,7 @@ class BatchedRtp:
         self._listening = False  # some call listens at arrival: read between ticks
         self._closed = False
         self._stamping = stamping_socket()
-        self.shared: SharedPort | None = None
-        self._shared_token = -1
+        self._shared_token = -1  # the shared port's slot; -1: none
         if window <= 0:
             loop.add_reader(self.poller.fileno(), self._readable)
 
@@ -106,7 +105,6 @@ class BatchedRtp:
 
     def share(self, shared: SharedPort, rtp: socket.socket, rtcp: socket.socket) -> None:
         """Read the shared port's sockets, their datagrams to ``shared``."""
-        self.shared = shared
         self._shared_token = token = self.demux.share(shared)
         self.poller.add(rtp.fileno(), token)
         self.poller.add(rtcp.fileno(), token + 1)
@@ -139,7 +137,6 @@ class BatchedRtp:
     def tick_read(self, now: float) -> None:
         """The ticker's read, at every tick: all that waits; then whether reads between
         ticks are needed (some call listens at arrival) until the next tick."""
-        shared = self.shared
         self.drain(now, True)
         if self._closed:
             return
@@ -149,7 +146,7 @@ class BatchedRtp:
             for token in changed:
                 self.poller.allow_direct(token, not self.demux.listens(token))
             changed.clear()
-        if shared is not None and listening != self._listening:
+        if self._shared_token >= 0 and listening != self._listening:
             # Some call on it listens between ticks: the shared socket stays watched.
             self.poller.allow_direct(self._shared_token, not listening)
         self._listening = listening

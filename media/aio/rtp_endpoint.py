@@ -97,8 +97,7 @@ class RtpEndpoint:
     @session.setter
     def session(self, session: MediaSession | None) -> None:
         self.ports.session = session
-        if self.shared is not None:
-            self.session_changed()
+        self.session_changed()
 
     @property
     def rtcp_packets(self) -> int:
@@ -196,20 +195,23 @@ class RtpEndpoint:
         self._send("rtp" if session.params.rtcp_mux else "rtcp", report, target)
 
     def close(self) -> None:
-        """Close both sockets (on the shared port: leave it)."""
-        if self.shared is not None:
-            self._leave_shared()
-            return
-        for transport in (self.rtp, self.rtcp):
-            if transport is not None:
-                transport.close()
+        """Close both sockets (on the shared port: leave it; its sockets stay open)."""
+        own = self.shared is None
+        if own:
+            for transport in (self.rtp, self.rtcp):
+                if transport is not None:
+                    transport.close()
         self.rtp = self.rtcp = None
         if self._batched is not None:
-            self._batched.detach(self._token)
+            self._batched.detach(self._token)  # on the shared port: a slot without sockets
             self._batched = None
-        for sock in (self._rtp_sock, self._rtcp_sock):
-            if sock is not None:
-                sock.close()
+        if self.shared is not None and self._claim is not None:
+            self.shared.port.detach(self._claim)
+        self.shared = self._claim = None
+        if own:
+            for sock in (self._rtp_sock, self._rtcp_sock):
+                if sock is not None:
+                    sock.close()
         self._rtp_sock = self._rtcp_sock = None
         self._rtp_fd = self._rtcp_fd = -1
         self._native_sendto = None
@@ -217,10 +219,7 @@ class RtpEndpoint:
 
     def read_in_batches(self, batched: BatchedRtp, rtp: socket.socket, rtcp: socket.socket) -> None:
         """Hand the bound sockets to the batched reader (the native path)."""
-        self._rtp_sock, self._rtcp_sock = rtp, rtcp
-        self._rtp_fd, self._rtcp_fd = rtp.fileno(), rtcp.fileno()
-        self._native_sendto = batched.sendto
-        self._batched = batched
+        self._send_through(batched, rtp, rtcp)
         self._token = batched.attach(self.ports, rtp, rtcp)
 
     def join_shared(self, shared: SharedRtp) -> None:
@@ -230,33 +229,23 @@ class RtpEndpoint:
         self._claim = shared.port.attach(self.ports)
         batched = shared.batched
         if batched is not None:
-            self._rtp_sock, self._rtcp_sock = shared.rtp_sock, shared.rtcp_sock
-            self._rtp_fd, self._rtcp_fd = shared.rtp_sock.fileno(), shared.rtcp_sock.fileno()
-            self._native_sendto = batched.sendto
-            self._batched = batched
+            self._send_through(batched, shared.rtp_sock, shared.rtcp_sock)
             self._token = batched.attach_shared(self.ports)
         else:
             self.rtp, self.rtcp = shared.rtp, shared.rtcp
+
+    def _send_through(self, batched: BatchedRtp, rtp: socket.socket, rtcp: socket.socket) -> None:
+        """Send from these sockets with the batched reader's direct ``sendto``."""
+        self._rtp_sock, self._rtcp_sock = rtp, rtcp
+        self._rtp_fd, self._rtcp_fd = rtp.fileno(), rtcp.fileno()
+        self._native_sendto = batched.sendto
+        self._batched = batched
 
     def session_changed(self) -> None:
         """The session was set, or a re-negotiation moved its address: on the shared port,
         its addresses are taken now, before its first datagram from there."""
         if self.shared is not None and self._claim is not None:
             self.shared.port.rekey(self._claim)
-
-    def _leave_shared(self) -> None:
-        shared, claim = self.shared, self._claim
-        if self._batched is not None:
-            self._batched.detach(self._token)  # a slot without sockets: only the slot
-            self._batched = None
-        if shared is not None and claim is not None:
-            shared.port.detach(claim)
-        self.shared = self._claim = None
-        self.rtp = self.rtcp = None
-        self._rtp_sock = self._rtcp_sock = None
-        self._rtp_fd = self._rtcp_fd = -1
-        self._native_sendto = None
-        self.ports.session = None
 
     async def read_with_asyncio(self, rtp: socket.socket, rtcp: socket.socket) -> None:
         """One asyncio datagram endpoint a socket (the pure-Python path)."""

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RECEIVE_BUFFER", "SharedRtp", "open_shared_rtp"]
 
-Address = tuple[str, int]
-
 RECEIVE_BUFFER = 8 << 20
 """Octets of receive buffer asked for each shared socket: a tick of 1,000 calls is 1,000
 datagrams, each charged about 1 KiB of buffer by Linux (the default 208 KiB holds about
@@ -48,7 +46,7 @@ class _Protocol(asyncio.DatagramProtocol):
             port.receive(data, addr[:2], self.shared.loop.time())
 
     def error_received(self, exc: Exception) -> None:
-        self.shared.icmp_errors += 1
+        pass  # an ICMP error of an earlier send: no call to count it on, keep reading
 
 
 class SharedRtp:
@@ -76,7 +74,6 @@ class SharedRtp:
         self.batched: BatchedRtp | None = None
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
-        self.icmp_errors = 0
 
     def close(self) -> None:
         """Close both sockets (every call on them has left)."""

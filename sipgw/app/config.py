@@ -38,6 +38,7 @@ __all__ = [
     "GatewayConfig",
     "NetworkSection",
     "OperationsSection",
+    "shared_pair_in_range",
 ]
 
 DEFAULT_DRAIN_GOODBYE = "We need to end this call now. Please call back in a moment. Goodbye."
@@ -64,6 +65,12 @@ def transports(value: str) -> tuple[str, ...]:
         if name not in TRANSPORTS:
             raise ValueError(f"unknown transport {name!r}: must be udp, tcp or tls")
     return tuple(dict.fromkeys(name.upper() for name in names))
+
+
+def shared_pair_in_range(port: int, rtp_ports: tuple[int, int]) -> bool:
+    """Whether the shared RTP port or the RTCP port above it is in the per-call range."""
+    low, high = rtp_ports
+    return low <= port + 1 and port <= high
 
 
 @section(
@@ -154,12 +161,7 @@ class NetworkSection:
         Raises:
             InvalidSettings: one is not named; the shared port is in the range.
         """
-        low, high = self.rtp_ports
-        if (
-            self.rtp_shared_port
-            and low <= self.rtp_shared_port + 1
-            and self.rtp_shared_port <= high
-        ):
+        if self.rtp_shared_port and shared_pair_in_range(self.rtp_shared_port, self.rtp_ports):
             raise InvalidSettings("{rtp_shared_port} must be outside {rtp_ports}")
         if "TLS" in self.transports:
             for name, value in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):

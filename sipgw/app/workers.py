@@ -43,7 +43,7 @@ from types import FrameType
 from typing import IO
 
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.config import GatewayConfig, NetworkSection
+from sipgw.app.config import GatewayConfig, NetworkSection, shared_pair_in_range
 from sipgw.app.settings import SettingError, section, setting
 from sipgw.app.settings.parsers import int_at_least
 
@@ -162,10 +162,9 @@ def plan_workers(count: int, config: GatewayConfig, admin: AdminSettings) -> lis
         )
         for i in range(count)
     ]
-    low, high = config.rtp_ports
     for plan in plans:
         shared = plan.rtp_shared_port
-        if shared and (shared + 1 > 65535 or (low <= shared + 1 and shared <= high)):
+        if shared and (shared + 1 > 65535 or shared_pair_in_range(shared, config.rtp_ports)):
             raise SettingError(
                 f"{{rtp_shared_port}}: worker {plan.index} would need ports {shared}-"
                 f"{shared + 1}, outside 1024-65535 and {{rtp_ports}}", *sections,

@@ -10,7 +10,7 @@ from media.latching import RELATCH_WINDOW
 from media.rtcp import ReportBlock, build_rr
 from media.rtp import RtpPacket
 from media.session import MediaSession, StreamParams
-from media.shared_port import SharedPort
+from media.shared_port import Claim, SharedPort
 
 TRUNK_A = ("192.0.2.7", 40000)
 TRUNK_B = ("192.0.2.7", 40002)  # the same media server, another call's port
@@ -21,12 +21,18 @@ def audio(seq: int, ssrc: int = 7, payload_type: int = 0) -> bytes:
     return RtpPacket(payload_type, seq, seq * 160, ssrc, False, bytes(160)).serialize()
 
 
-def call(shared: SharedPort, remote: tuple[str, int]) -> tuple[MediaPorts, MediaSession]:
+def claimed(shared: SharedPort, remote: tuple[str, int]) -> tuple[Claim, MediaPorts, MediaSession]:
+    """A call on the shared port with its session, keyed as RtpEndpoint's setter does."""
     ports = MediaPorts()
     claim = shared.attach(ports)
-    ports.session = MediaSession(StreamParams(remote=remote), now=0.0)
-    shared.rekey(claim)  # what RtpEndpoint.session's setter does
-    return ports, ports.session
+    ports.session = session = MediaSession(StreamParams(remote=remote), now=0.0)
+    shared.rekey(claim)
+    return claim, ports, session
+
+
+def call(shared: SharedPort, remote: tuple[str, int]) -> tuple[MediaPorts, MediaSession]:
+    _, ports, session = claimed(shared, remote)
+    return ports, session
 
 
 def test_each_call_gets_the_datagrams_from_the_address_its_sdp_named() -> None:
@@ -87,10 +93,7 @@ def test_a_second_call_naming_an_address_a_running_call_holds_does_not_take_it()
 def test_an_address_freed_by_its_call_goes_to_the_call_waiting_for_it() -> None:
     """A trunk reuses a media port for a new call before the old call's BYE came."""
     shared = SharedPort(30000)
-    old_ports = MediaPorts()
-    old_claim = shared.attach(old_ports)
-    old_ports.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
-    shared.rekey(old_claim)
+    old_claim, old_ports, _ = claimed(shared, TRUNK_A)
     new_ports, new = call(shared, TRUNK_A)
     assert shared.collisions == 1 and shared.holder(TRUNK_A) is old_ports
     shared.detach(old_claim)  # the old call's BYE
@@ -101,10 +104,7 @@ def test_an_address_freed_by_its_call_goes_to_the_call_waiting_for_it() -> None:
 
 def test_an_ended_call_frees_its_address_and_ssrc() -> None:
     shared = SharedPort(30000)
-    ports = MediaPorts()
-    claim = shared.attach(ports)
-    ports.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
-    shared.rekey(claim)
+    claim, _, _ = claimed(shared, TRUNK_A)
     shared.receive(audio(1, ssrc=5), TRUNK_A, 1.0)
     shared.detach(claim)
     assert len(shared) == 0 and shared.holder(TRUNK_A) is None
@@ -116,10 +116,7 @@ def test_an_ended_call_frees_its_address_and_ssrc() -> None:
 
 def test_a_reinvite_to_a_new_address_is_followed_once_the_endpoint_says_so() -> None:
     shared = SharedPort(30000)
-    ports = MediaPorts()
-    claim = shared.attach(ports)
-    ports.session = session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
-    shared.rekey(claim)
+    claim, _, session = claimed(shared, TRUNK_A)
     shared.receive(audio(1), TRUNK_A, 1.0)
     new = ("198.51.100.4", 42000)
     session.update(replace(session.params, remote=new), 2.0)
