@@ -71,7 +71,8 @@ TURN_FIELDS = {
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
-    (it was answered, got its agent, or who answered it was decided), ``call_answered``
+    (it was answered, got its agent, or who answered it was decided: then with ``amd``,
+    as in :meth:`CallEntry.detail`), ``call_answered``
     (once), ``call_ended``, ``call_refused`` (an incoming call the routes refused, never
     admitted), ``transcript``, ``turn``, ``amd`` (answering-machine detection's result on
     a placed call, once) or ``record_closed`` (the agent's record wrote its last line, after
@@ -339,7 +340,8 @@ class CallFeed:
         final = line.get("type") == "amd_result"
         amd["final"] = final or bool(entry.amd and entry.amd["final"])
         entry.amd = amd
-        self._publish("call_updated", entry, entry.summary())
+        # with the decision itself: the call's page shows it while the call runs
+        self._publish("call_updated", entry, {**entry.summary(), "amd": dict(amd)})
         if final:
             self._publish("amd", entry, dict(amd))
 

@@ -14,13 +14,16 @@ recent-calls row with the outcome. Screenshots go to ``SIPGW_TEST_ARTIFACTS``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent.amd.config import AmdMode, AmdRequest
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.testing.audio import write_pattern
@@ -32,6 +35,8 @@ from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.ports import free_port
+from tests.interop.test_amd_assistant_peers import words
+from tests.interop.test_amd_peers import greeting_wav
 from tests.sipgw.app.refusing_peer import refusing_peer
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
@@ -42,6 +47,11 @@ SAID = "Where is my order 1234? <img src=x onerror=alert(1)>"
 SAID_LATER = "Can I change the delivery address?"
 """What it hears of the second burst, while the call's page is open."""
 REPLY = "Your order has shipped and arrives tomorrow."
+VOICEMAIL = "You've reached Ana. Leave a message after the tone."
+"""What a placed call's callee answers with (then a beep)."""
+AMD_MESSAGE = "Please call us back."
+ANSWERED_BY = "document.querySelector('#summary dd[data-key=\"answered by\"]')?.textContent"
+"""The call page's "answered by" (answering-machine detection's answer)."""
 
 
 def artifacts() -> Path:
@@ -251,3 +261,69 @@ async def test_a_refused_call_shows_the_carriers_words_in_chromium(tmp_workdir: 
         " - refused: most often the caller id"
     ), shown
     assert visible is True
+
+
+async def test_who_answered_a_placed_call_shows_in_chromium(tmp_workdir: Path) -> None:
+    """Issue 24: answering-machine detection's answer on the dashboard (docs/amd.md, "Where
+    the result goes"). The gateway places a call with detection (``leave_message``) to a
+    baresip that answers with a voicemail greeting and its beep. The call's page, opened
+    once the call shows on the dashboard, shows "answered by" with the kind and the
+    decision's time while the call runs (pushed as detection decides), then the result
+    with what was done; the recent-calls row shows the kind beside the outcome."""
+    played = greeting_wav(tmp_workdir / "voicemail.wav", VOICEMAIL, beep_hz=1000.0)
+    with fakes_in_threads(tmp_workdir, {"call us back": 900}) as fakes:
+        fakes.stt.script([words(VOICEMAIL)])
+        env = {**fakes.env, "SIPGW_AMD_MESSAGE": AMD_MESSAGE}
+        with Baresip(
+            tmp_workdir, "callee", user="callee", answermode="auto", source_wav=played.wav
+        ) as callee:
+            async with running_gateway(agent="assistant", env=env) as (gateway, _):
+                server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))
+                await server.start()
+                try:
+                    async with Browser(tmp_workdir) as browser:
+                        await browser.navigate(server.url + "/dashboard")
+                        await browser.wait_for(
+                            "document.getElementById('status')?.textContent === 'live'", 10
+                        )
+                        placing = asyncio.ensure_future(
+                            gateway.place_call(callee.uri, amd=AmdRequest(AmdMode.LEAVE_MESSAGE))
+                        )
+                        link = await browser.wait_for(
+                            "document.querySelector('.call a.caller')?.href", 10
+                        )
+                        await browser.navigate(link)
+                        assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
+                        # decided while the call runs: pushed to the open page
+                        live = await browser.wait_for(
+                            f"document.body.dataset.ended !== 'true'"
+                            f" && ({ANSWERED_BY} ?? '').startsWith('voicemail') && {ANSWERED_BY}",
+                            10,
+                        )
+                        outcome = await asyncio.wait_for(placing, 20)
+                        assert await browser.wait_for("document.body.dataset.ended", 10) == "true"
+                        ended = await browser.evaluate(ANSWERED_BY)
+                        await browser.screenshot(artifacts() / "dashboard-call-page-amd.png")
+                        await browser.navigate(server.url + "/dashboard")
+                        row = await browser.wait_for(
+                            "document.querySelector('#recent-calls tbody tr .outcome')"
+                            "?.textContent",
+                            10,
+                        )
+                        assert not [line for line in browser.console if "exception" in line], (
+                            browser.console
+                        )
+                finally:
+                    await server.stop()
+            callee.wait_event("CALL_CLOSED", 5)
+    amd = outcome.amd
+    assert amd is not None and (amd["kind"], amd["action"], amd["final"]) == (
+        "voicemail",
+        "message",
+        True,
+    ), amd
+    assert re.fullmatch(r"voicemail \(.+, \d+\.\d s\)( …)?", live), live
+    shown = re.fullmatch(r"voicemail \((.+), (\d+\.\d) s\) → message", ended)
+    assert shown is not None and shown[1] == amd["reason"], (ended, amd)
+    assert abs(float(shown[2]) - amd["elapsed_ms"] / 1000) <= 0.05, (ended, amd)
+    assert row == f"{outcome.reason} (voicemail)", row

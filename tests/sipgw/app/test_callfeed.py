@@ -128,11 +128,13 @@ def test_who_answered_a_placed_call_is_followed_to_its_result() -> None:
                          "elapsed_ms": 2900, "revision": 1, "mode": "leave_message",
                          "action": "message", "revisions": 1, "final": True}  # fmt: skip
     assert entry.detail()["amd"] == entry.amd
-    assert [e.data.get("answered_by") for e in events if e.kind == "call_updated"][-3:] == [
+    updates = [e.data for e in events if e.kind == "call_updated"]
+    assert [data.get("answered_by") for data in updates][-3:] == [
         "human",
         "voicemail",
         "voicemail",
     ]
+    assert updates[-1]["amd"] == entry.amd  # the call's page shows it while the call runs
 
 
 def test_a_placed_call_rings_until_answered() -> None:
