@@ -16,7 +16,9 @@ was heard (``reply``, ``default``, ``none``, ``interrupted``, ``tts failed``,
 A transfer the allow-list refuses (:class:`agent.dialpolicy.DialRefused`) or
 the caller's phone does not accept, and one whose target does not answer
 (:meth:`CallActions.on_transfer_failed`), becomes a note to the model, which
-tells the caller; the call goes on. With warm transfers
+tells the caller (and offers, for a target that did not answer, to take a
+message or to schedule a callback, as a warm transfer's failure does); the call
+goes on. With warm transfers
 (:mod:`agent.warm_transfer`) the transfer after the line is hold, consult and
 join instead of a REFER.
 
@@ -307,14 +309,16 @@ class CallActions(CallDialing):
         )
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
-        """The target did not answer the transfer: tell the caller, stay on the line (a
+        """The target did not answer the transfer: tell the caller and offer a message or a
+        callback, as after a warm transfer that did not go through; stay on the line (a
         transfer the failure policy asked for ends with the goodbye)."""
         self._scope.write({"type": "transfer_failed", "status": status, "reason": reason})
         if self.policy_transfer_failed():
             self._failures.transfer_failed()
             return
         self._responder.reply_to_note(
-            f"[The transfer failed: {status} {reason}. Tell the caller and offer other help.]"
+            f"[The transfer failed: {status} {reason}. The caller is still with you. Tell "
+            "them, and offer to take a message or to schedule a callback.]"
         )
 
     # -- the failure policy's decisions

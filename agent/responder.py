@@ -84,7 +84,7 @@ class Responder:
 
     def reply_to_note(self, note: str) -> Reply:
         """Add ``note`` to the history as a user message and let the model reply to it
-        (e.g. "[The transfer failed: ... Tell the caller and offer other help.]")."""
+        (e.g. "[The transfer failed: ... offer to take a message or to schedule a callback.]")."""
         self._conversation.messages.append({"role": "user", "content": note})
         return self.reply_to(None)
 

@@ -142,7 +142,10 @@ async def test_a_target_that_does_not_answer_is_told_to_the_model() -> None:
     a = await answered(assistant())
     a.agent.actions.on_transfer_failed(486, "Busy Here")
     await wait_for(lambda: len(a.llm.requests) == 1)
-    assert a.llm.requests[0][-1]["content"].startswith("[The transfer failed: 486 Busy Here.")
+    note = a.llm.requests[0][-1]["content"]
+    assert note.startswith("[The transfer failed: 486 Busy Here.")
+    # as a warm transfer's failure (issue 24): the caller is offered a message or a callback
+    assert "offer to take a message or to schedule a callback" in note
     (failed,) = a.record("transfer_failed")
     assert (failed["status"], failed["reason"]) == (486, "Busy Here")
 

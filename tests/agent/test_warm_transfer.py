@@ -8,7 +8,9 @@ drives the consultation call's own agent (its keys) directly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +18,9 @@ from agent.base import Agent, AgentFactory
 from agent.consult import ConsultAgent
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
-from sipgw.testing.audio import tone_frames
+from sipgw.app.settings import Sources, load
+from sipgw.app.transfer_settings import TransferSection, transfer_settings
+from sipgw.testing.audio import tone_frames, write_pattern
 from tests.agent.parts import (
     SILENT_FRAME,
     Assistant,
@@ -83,8 +87,12 @@ class WarmCall(FakeCall):
         return self.join_answer
 
 
-def warm(**settings: object) -> Assistant:
-    transfer = TransferSettings(mode="warm", ring_timeout=9.0, answer_timeout=5.0)
+def warm(transfer: TransferSettings | None = None, **settings: object) -> Assistant:
+    """An answered assistant whose transfers are warm (``transfer``: as configured, its
+    timeouts made those the tests expect)."""
+    transfer = dataclasses.replace(
+        transfer or TransferSettings(), mode="warm", ring_timeout=9.0, answer_timeout=5.0
+    )
     a = assistant(call=WarmCall(), transfer=transfer, transfer_line=LINE, **settings)  # type: ignore[arg-type]
     a.agent.playout.held = False  # answered
     return a
@@ -124,6 +132,36 @@ async def test_the_caller_hears_music_while_the_person_is_briefed_then_they_are_
     assert not a.llm.requests  # nothing to tell: the caller talks to the person now
     await a.agent.close("bridged")
     assert call.legs[0].hangups == 0  # the person's call goes on, joined
+
+
+async def test_hold_music_from_a_file_follows_the_line_from_its_start_and_loops(
+    tmp_path: Path,
+) -> None:
+    """``SIPGW_HOLD_MUSIC`` read as ``sipgw serve`` reads it (a 16-bit WAV made μ-law once):
+    the caller hears the transfer line, then the file's frames in order from the first,
+    round again at its end; the record says the music is the file's."""
+    path = write_pattern(tmp_path / "moh.wav", [(440, 0.3), (None, 0.1), (880, 0.2)], -18.0)
+    sources = Sources({"SIPGW_TRANSFER_MODE": "warm", "SIPGW_HOLD_MUSIC": str(path)})
+    music = transfer_settings(load(TransferSection, sources)).hold_music
+    loop = [music[i : i + 160] for i in range(0, len(music), 160)]
+    assert len(loop) == 30 and len(set(loop)) > 3  # 0.6 s: two tones and a rest
+    a = warm(transfer_settings(load(TransferSection, sources)))
+    a.agent.actions.transfer_after_reply(TARGET, "Bob wants a refund for order 1234.")
+    await wait_for(lambda: LINE in a.tts.texts())
+    line = [frame for frame in await play_out(a.agent.playout) if frame is not None]
+    assert line and not set(line) & set(loop)  # the line is said, no music under it
+    call = a.call
+    assert isinstance(call, WarmCall)
+    await wait_for(lambda: call.consult_agents)
+    heard = [a.agent.next_frame() for _ in range(2 * len(loop) + 10)]
+    assert heard == [*loop, *loop, *loop[:10]]
+    (hold,) = a.record("warm_transfer")
+    assert hold == {**hold, "stage": "hold", "target": TARGET, "music": "file"}
+    call.legs[0].finished.set_result(LegEnded("busy", 486, "busy"))
+    await wait_for(lambda: a.llm.requests)
+    back = await play_out(a.agent.playout)  # the agent's answer, no music after it
+    assert a.agent.playout.background is None and not set(back) & set(loop)
+    await a.agent.close()
 
 
 @pytest.mark.parametrize(

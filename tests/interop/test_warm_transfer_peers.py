@@ -1,4 +1,5 @@
-"""Warm transfer with three real softphones: a caller, the agent's line, and a person.
+"""Warm transfer between three real parties: a baresip caller, the agent's line (the gateway
+process), and a baresip person.
 
 ``sipgw serve --agent assistant`` (a subprocess, the fake AI services in threads) answers
 a baresip caller; its "Can I talk to a person?" makes the LLM call ``transfer_to_human``
@@ -8,7 +9,8 @@ the person hears the summary (the fake TTS speaks each line as a tone) and accep
 key, and then the caller and the person hear each other's tones. baresip lists no
 ``replaces`` in Supported, so the gateway bridges the two calls itself (the REFER with
 Replaces, where both phones can, is test_refer_with_replaces_between_linphones below). A
-person who declines or never answers brings the caller back to the agent, who says so.
+person who declines or never answers brings the caller back to the agent, who says so
+(the caller of the one who never answers hears hold music from a file, ``SIPGW_HOLD_MUSIC``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.timeout(150)
 SPEECH_HZ, CALLER_HZ, PERSON_HZ = 300, 700, 1100
 INTRO_HZ, LINE_HZ, SUMMARY_HZ, BACK_HZ = 1300, 1500, 1700, 1900
 MUSIC_HZ = 523.25  # the built-in hold music's first note
+FILE_MUSIC_HZ = 2300  # the hold-music file's (SIPGW_HOLD_MUSIC), no note of the built-in's
 SUMMARY = "Bob wants a refund for order 1234."
 
 
@@ -239,12 +242,18 @@ def test_the_person_accepts_by_saying_yes(tmp_workdir: Path, services: ThreadedF
 def test_a_person_who_declines_or_never_answers_brings_the_caller_back(
     tmp_workdir: Path, services: ThreadedFakes, person: str
 ) -> None:
+    """The one who never answers has the caller hear the operator's hold-music file (a tone
+    of its own), the other the built-in music."""
     ask_for_a_person(services, then="Sorry, nobody can take your call right now. Shall I take "
                                     "a message or arrange a call back?")  # fmt: skip
     speaking = wav(tmp_workdir, "ask", (None, 1.0), (SPEECH_HZ, 0.6))
     answermode = "auto" if person == "declines" else "manual"
+    music_hz, env = MUSIC_HZ, {"SIPGW_CONSULT_RING_TIMEOUT": "5"}
+    if person == "never answers":
+        music_file = write_pattern(tmp_workdir / "audio" / "moh.wav", [(FILE_MUSIC_HZ, 1.0)], -18.0)
+        music_hz, env["SIPGW_HOLD_MUSIC"] = FILE_MUSIC_HZ, str(music_file)
     with Baresip(tmp_workdir, "human", user="human", answermode=answermode) as human:
-        gw = gateway(tmp_workdir, services, human, SIPGW_CONSULT_RING_TIMEOUT="5")
+        gw = gateway(tmp_workdir, services, human, **env)
         caller = Baresip(tmp_workdir, "a", user="a", source_wav=speaking)
         with gw, caller:
             caller.dial(gw.uri("agent"))
@@ -264,9 +273,13 @@ def test_a_person_who_declines_or_never_answers_brings_the_caller_back(
             caller.hangup()
             caller_heard, _ = caller.recordings()
     to_caller = analyse(caller_heard)
-    music, back = heard(to_caller, MUSIC_HZ), heard(to_caller, BACK_HZ)
+    music, back = heard(to_caller, music_hz), heard(to_caller, BACK_HZ)
     assert music and back and music[0][0] < back[0][0], to_caller.describe()
     assert not [s for s in music if s[0] > back[0][0]]  # the music stopped
+    other = FILE_MUSIC_HZ if music_hz == MUSIC_HZ else MUSIC_HZ
+    assert not heard(to_caller, other), to_caller.describe()  # only the music configured
+    (hold,) = [r for r in record_lines(tmp_workdir) if r.get("stage") == "hold"]
+    assert hold["music"] == ("file" if music_hz == FILE_MUSIC_HZ else "built-in"), hold
     why = str(failed["why"])
     assert ("cannot take the call" in why) if person == "declines" else ("nobody answered" in why)
     note = services.llm.requests[-1].body["messages"][-1]["content"]
@@ -386,7 +399,8 @@ def test_a_blind_transfer_the_target_refuses_brings_the_caller_back(
     (failed,) = [r for r in record_lines(tmp_workdir) if r["type"] == "transfer_failed"]
     assert failed["status"] == 404
     note = services.llm.requests[-1].body["messages"][-1]["content"]
-    assert note.startswith("[The transfer failed: 404")
+    assert note.startswith("[The transfer failed: 404") and "take a message" in note
+    assert "schedule a callback" in note  # as a warm transfer's failure offers
 
 
 LONG_HZ = 900

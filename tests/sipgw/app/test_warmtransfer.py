@@ -23,7 +23,13 @@ from agent.base import Agent, CallControl
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
 from sipgw.app import warmtransfer
+from sipgw.app.accounts import AccountSection, OutboundSection
+from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
+from sipgw.app.settings import Sources, load
+from sipgw.app.startup import outbound_config
+from sipgw.auth import DigestServer, Verdict
+from sipgw.headers import NameAddr
 from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import running_gateway
@@ -288,3 +294,84 @@ async def test_a_consultation_call_that_is_refused_ends_busy() -> None:
             await asyncio.sleep(0.05)
         (ended,) = Consulting.ended
         assert (ended.kind, ended.status) == ("busy", 486)
+
+
+NUMBER, CALLER_ID = "+15551234567", "+15550001111"
+
+
+def trunk_config(trunk: Phone) -> OutboundConfig:
+    """The outbound settings as ``sipgw serve`` reads them, ``trunk`` the outbound proxy
+    (the trunk): numbers go to its host, our caller id in the From and P-Asserted-Identity,
+    and its 407 answered with our credentials."""
+    sources = Sources(
+        {"SIPGW_OUTBOUND_PROXY": f"sip:127.0.0.1:{trunk.sip_port}", "SIPGW_CALLER_ID": CALLER_ID,
+         "SIPGW_CALLER_ID_HEADER": "pai", "SIPGW_AUTH_USERNAME": "agent",
+         "SIPGW_AUTH_PASSWORD": "s3cret"}
+    )  # fmt: skip
+    return outbound_config(load(OutboundSection, sources), load(AccountSection, sources))
+
+
+@asynccontextmanager
+async def trunk_scene(target: str) -> AsyncIterator[Scene]:
+    """A caller calls a gateway whose agent will consult ``target``, a phone number, with
+    ``+1555*`` as the dial allow-list; the scene's person is the trunk (a scripted phone)."""
+    trunk = Phone(("127.0.0.1", 9), user="trunk")
+    plan = Plan(target)
+    env = {"SIPGW_DIAL_ALLOW": "+1555*"}
+    try:
+        async with running_gateway(lambda call: Transferring(call, plan), env=env) as (
+            gw,
+            new_phone,
+        ):
+            trunk.gateway = ("127.0.0.1", gw.sip.listening[0][2])
+            gw.outbound.config = trunk_config(trunk)
+            caller = await new_phone()
+            await call_in(caller, allow_refer=False)
+            yield Scene(gw, caller, trunk, plan)
+    finally:
+        trunk.close()
+
+
+async def test_a_consulted_number_is_called_through_the_trunk_as_placed_calls_are() -> None:
+    """Issue 24: the consultation call goes through the same trunk rules as every placed
+    call: a number becomes ``sip:NUMBER@`` the outbound proxy's host, with the proxy as a
+    loose Route, our caller id in the From and P-Asserted-Identity, and the trunk's 407
+    answered with the configured credentials."""
+    async with trunk_scene(NUMBER) as s:
+        trunk, port = s.person, s.person.sip_port
+        first = await trunk.expect(is_request("INVITE"))  # type: ignore[arg-type]
+        assert isinstance(first, SipRequest)
+        assert first.headers.get("Proxy-Authorization") is None
+        proxy = DigestServer("trunk.example", {"agent": "s3cret"}, random.Random(24))
+        challenge = make_response(first, 407, to_tag="trunk-tag")
+        challenge.headers.add("Proxy-Authenticate", proxy.challenge(0.0))
+        trunk.send(challenge.serialize())
+        invite = await answer(trunk)  # the INVITE again, with credentials
+        assert proxy.verify(invite, 0.0, proxy=True) is Verdict.OK
+        assert invite.call_id == first.call_id
+        for sent in (first, invite):
+            assert sent.uri == f"sip:{NUMBER}@127.0.0.1:{port}"
+            assert str(sent.to.uri) == sent.uri
+            assert sent.headers.get_all("Route") == [f"<sip:127.0.0.1:{port};lr>"]
+            assert str(sent.from_.uri) == f"sip:{CALLER_ID}@127.0.0.1"
+            pai = NameAddr.parse(sent.headers.get("P-Asserted-Identity") or "")
+            assert str(pai.uri) == f"sip:{CALLER_ID}@127.0.0.1"
+        assert await asyncio.wait_for(s.plan.result, 5) == "bridge"
+        placed = [h for h in s.gateway.handles.values() if h.call.outbound]
+        assert [h.called for h in placed] == [invite.uri]
+        await hear_each_other(s.caller, trunk)
+        await s.caller.bye()
+        await trunk.answer_bye()
+
+
+async def test_a_number_off_the_allow_list_is_never_dialled_through_the_trunk() -> None:
+    """The number is judged as dialled (not the trunk's Request-URI it would become):
+    off ``+1555*``, nothing reaches the trunk."""
+    async with trunk_scene("+44 20 7946 0000") as s:
+        refused = await asyncio.wait_for(s.plan.result, 5)
+        assert isinstance(refused, DialRefused) and refused.action == "transfer"
+        assert refused.target == "+44 20 7946 0000"
+        assert s.gateway.counters().dial_refused == 1 and len(s.gateway.handles) == 1
+        with pytest.raises(TimeoutError):
+            await s.person.expect(is_request("INVITE"), within=0.5)  # type: ignore[arg-type]
+        assert not s.person.received
