@@ -4,10 +4,10 @@ seed 2: the benchmark's default, held out from tuning).
 
 The targets: at least 95 % of people recognized as people with no more than 300 ms
 added before the agent speaks; at least 90 % of machines recognized, decided within 4 s.
-People whose pickup sounds like a greeting (``human/long``: "Hello, this is Doctor
-Smith's office, how can I help you?") are not all recognized that way (docs/amd.md, "The
-figures"): the test holds them to what docs/amd.md says of them instead, so that the
-figures published there stay true.
+Both are asserted over every sample of the subset, the long pickups (``human/long``:
+"Hello, this is Doctor Smith's office, how can I help you?") among the people; those are
+also held to what docs/amd.md ("The figures") says of them apart, so that the figures
+published there stay true. The whole set's figures are the benchmark's (docs/amd.md).
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ def test_amd_bench_tiny_run(tmp_path: Path) -> None:
         "human, long pickup (hard)",
     }  # fmt: skip
     assert set(data["groups"]) == {f"{label}/{group}" for label, group in GROUPS}
+    # by the deadline, or, for a greeting still spoken then, once it pauses (at the latest
+    # hold_past_deadline later: docs/amd.md, "Length is held for the words")
+    latest = data["config"]["deadline"] + data["config"]["hold_past_deadline"]
     for row in data["samples"]:
         assert row["decisions"], row["name"]  # every sample got a decision
-        assert row["first_at"] <= 4.0 + 1e-6  # never after the deadline
+        assert row["first_at"] <= latest + 1e-6
     people = data["classes"]["human"]
     assert 0.0 <= people["recognized"] <= 1.0 and people["added_delay"]["p50"] is not None
     assert 0.0 <= data["targets"]["machines_at_deadline"] <= 1.0
@@ -83,7 +86,10 @@ def test_the_targets_on_a_fixed_subset_of_the_set() -> None:
     assert all(r["agent_after"] is not None and r["agent_after"] <= 0.45 for r in long), [
         r["agent_after"] for r in long
     ]
-    # the people's figure counts them (it misses the target, as docs/amd.md says)
+    # the issue's target over every person of the subset, the long pickups counted
     people = short + long
     assert goals["humans"] == len(people)
-    assert goals["humans_recognized"] == round(sum(r["recognized"] for r in people) / 30, 4)
+    assert goals["humans_recognized"] >= goals["humans_target"], goals
+    assert goals["met"], goals
+    # and the agent begins for good within 300 ms of their words for as many
+    assert goals["humans_agent_in_time"] >= goals["humans_target"], goals
