@@ -20,7 +20,9 @@ neither the allowed prefixes nor the dial allow-list admit) is marked
 
 *Dialing.* A claimed row is dialed through the injected :class:`PlaceCall`
 (``Gateway.place_call`` in production) with its purpose, so the agent knows why
-it calls and speaks first. Answered: ``done``. Busy, no answer, declined,
+it calls and speaks first; it asks for no answering-machine detection, so it runs
+the gateway's default (``SIPGW_AMD``, docs/amd.md), which its agent sees as the
+call's ``amd`` (:class:`OutboundCall`). Answered: ``done``. Busy, no answer, declined,
 unreachable or an error: ``pending`` again ``retry_delay`` later, until
 ``attempts`` attempts have been made; then ``failed``. ``last_outcome`` holds
 the latest result.
@@ -46,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from agent.amd.config import AmdCall, AmdRequest
 from agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
@@ -455,6 +458,12 @@ class OutboundCall:
     @property
     def purpose(self) -> CallPurpose | None:
         return self._purpose
+
+    @property
+    def amd(self) -> AmdRequest | None:
+        """The call's answering-machine detection (:class:`~agent.amd.config.AmdCall`)."""
+        call = self._call
+        return call.amd if isinstance(call, AmdCall) else None
 
     @property
     def verified_caller(self) -> str:

@@ -401,6 +401,108 @@ async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() 
     await a.agent.close()
 
 
+SCREENER_PROMPT = "Hi, I'm Call Assist by Google. Can I ask what you're calling about?"
+
+
+async def screener_asks(a: Assistant, question: str, order: int = 0) -> float:
+    """The screener's question (3 s of it, its words at its end) and the 0.8 s of silence
+    after which it is answered; returns when the next frame would be due."""
+    at = await feed(a, voice(3.0))
+    a.stt.emit(turn_ended(question, order))
+    return await feed(a, silence(1.0), at)
+
+
+async def screener_hears(a: Assistant) -> str:
+    """Run the agent's answer out to the screener, as the ticker does; returns what of it
+    was heard."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    answer = a.agent.speaker.current
+    assert answer is not None
+    while not a.agent.playout.finished(answer.tts.id):
+        assert loop.time() < deadline, "the answer did not play out"
+        a.agent.next_frame()
+        await asyncio.sleep(0.02)
+    await settle()
+    return a.agent.playout.heard_text(answer.tts.id)
+
+
+async def test_without_a_screener_line_the_llm_answers_what_the_screener_asked() -> None:
+    """``SIPGW_AMD_SCREENER_LINE`` empty: the LLM is asked with the screener's words, and
+    what it writes is said to the screener, whole (not held like the opening)."""
+    answer = "This is Ana from the shop, calling Bob about his order."
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING), Turn(text=answer)])
+    await answered(a)
+    await screener_asks(a, SCREENER_PROMPT)
+    await wait_for(lambda: len(a.llm.requests) == 2)
+    note = a.llm.requests[1][-1]
+    assert note["role"] == "user" and "A call screener answered" in note["content"]
+    assert f"said: {SCREENER_PROMPT} Answer it" in note["content"]
+    assert {"role": "assistant", "content": OPENING} not in a.llm.requests[1]
+    (action,) = a.record("amd_action")
+    assert action["action"] == "screener_answer" and action["fixed"] is False
+    await wait_for(lambda: a.agent.playout.pending)
+    assert await screener_hears(a) == answer
+    assert " ".join(a.tts.texts()[1:]) == answer and opening_unheard(a)
+    assert not a.call.hangups
+    await a.agent.close()
+
+
+async def test_a_screener_asking_once_more_than_allowed_is_hung_up_on() -> None:
+    """``SIPGW_AMD_SCREENER_ANSWERS`` (here 1): its first question is answered; asked
+    again, the call hangs up, with no second answer, and the result says so."""
+    settings = AnsweringSettings(screener_line=SCREENER_LINE, max_screener_answers=1)
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=settings, script=[Turn(text=OPENING)])
+    await answered(a)
+    await screener_asks(a, SCREENER_PROMPT)
+    assert [r["action"] for r in a.record("amd_action")] == ["screener_answer"]
+    assert await screener_hears(a) == SCREENER_LINE
+    assert not a.call.hangups
+    await screener_asks(a, "Sorry, please say your name and reason for calling.", 1)
+    await wait_for(lambda: a.call.hangups)
+    actions = a.record("amd_action")
+    assert [r["action"] for r in actions] == ["screener_answer", "hang_up"]
+    assert actions[-1]["kind"] == "screener"
+    assert [line["kind"] for line in a.record("amd")][-1] == "screener"
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "screener" and result["action"] == "hang_up"
+    assert result["screener_answers"] == 1
+    assert a.tts.texts() == [OPENING, SCREENER_LINE] and len(a.llm.requests) == 1
+    await a.agent.close()
+
+
+async def test_when_no_one_comes_after_the_screener_the_agent_speaks_anyway() -> None:
+    """``SIPGW_AMD_SCREENER_WAIT`` (here 1.5 s) of silence after the answer: detection's
+    deadline, a decision of ``unknown``, and the agent begins as for a person (someone may
+    be listening); it neither hangs up nor leaves a message."""
+    settings = AnsweringSettings(screener_line=SCREENER_LINE, screener_wait=1.5)
+    hello = "Hello, this is Ana from the shop, calling for Bob."
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=settings,
+                 script=[Turn(text=OPENING), Turn(text=hello)])  # fmt: skip
+    await answered(a)
+    await screener_asks(a, SCREENER_PROMPT)
+    await screener_hears(a)
+    at = await feed(a, silence(1.2))
+    assert [r["action"] for r in a.record("amd_action")] == ["screener_answer"]
+    assert len(a.llm.requests) == 1 and not a.record("amd_result")
+    await feed(a, silence(0.6), at)
+    await wait_for(lambda: len(a.llm.requests) == 2)
+    waited = a.record("amd")[-1]
+    assert waited["kind"] == "unknown" and waited["reason"] == "silence"
+    assert waited["round"] == 1 and 1500 <= waited["elapsed_ms"] <= 1600, waited
+    actions = a.record("amd_action")
+    assert [r["action"] for r in actions] == ["screener_answer", "begin"]
+    assert actions[-1]["reason"] == "silence"
+    assert a.llm.requests[1][-1] == {"role": "assistant", "content": SCREENER_LINE}
+    await wait_for(lambda: a.agent.playout.pending)
+    assert a.agent.next_frame() is not None  # whoever is there hears the agent
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "unknown" and result["action"] == "conversation"
+    assert result["screener_answers"] == 1
+    assert " ".join(a.tts.texts()[2:]) == hello and not a.call.hangups
+    await a.agent.close()
+
+
 async def test_detect_mode_speaks_at_once_and_only_records() -> None:
     a = outbound(AmdMode.DETECT, script=[Turn(text="Hi, this is Ana from the shop.")])
     await answered(a)
@@ -440,4 +542,5 @@ async def test_the_result_is_recorded_when_the_call_ends_undecided() -> None:
     await a.agent.close()
     (result,) = a.record("amd_result")
     assert result["kind"] == "undecided" and result["reason"] == "call ended"
+    assert result["action"] == "none" and result["elapsed_ms"] is None  # docs/webhooks.md
     assert not [e for e in a.observer.events if e[0] == "answer"]

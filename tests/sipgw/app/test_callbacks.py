@@ -5,6 +5,7 @@ a scripted fake (the real dialing is in tests/interop/test_callbacks_peers.py)."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from agent.base import NO_DETAILS
+from agent.amd.config import AmdCall, AmdMode, AmdRequest
+from agent.base import NO_DETAILS, Agent, CallControl
+from agent.echo import EchoAgent
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
@@ -28,10 +31,12 @@ from sipgw.app.callbacks import (
     DialRequest,
     DialResult,
     callback_setup,
+    gateway_dialer,
     start_callbacks,
 )
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.dialpolicy import DialPolicy
+from sipgw.testing.gateway_in_process import running_gateway
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -378,6 +383,38 @@ async def test_start_callbacks_dials_through_the_gateway_with_the_purpose(tmp_pa
     assert direction == "outbound" and purpose.reason == "your refund" and purpose.callback_id == 1
     assert called == "sip:+15551234567@pbx"
     assert state(store, 1) == ("done", 1, "answered, 12.0 s, ended by remote-bye")
+
+
+async def test_a_callback_runs_the_gateways_default_detection(tmp_path: Path) -> None:
+    """docs/amd.md: ``SIPGW_AMD`` reaches every placed call that says nothing, callbacks
+    included. A callback is dialed through the gateway (``gateway_dialer``, as ``sipgw
+    serve`` does) to an echo gateway; its agent, told why it calls, sees the call's
+    ``amd`` through the callback's view of the call (which once hid it: the assistant
+    then ran no detection on callbacks)."""
+    seen: list[tuple[str, AmdRequest | None]] = []
+
+    def factory(call: CallControl) -> Agent:
+        seen.append((call.direction, call.amd if isinstance(call, AmdCall) else None))
+        return EchoAgent(call, 0)
+
+    async with running_gateway(lambda call: EchoAgent(call, 0), max_call_seconds=0.3) as (
+        callee,
+        _,
+    ):
+        target = f"sip:+15551234567@127.0.0.1:{callee.ua.config.sip_port}"
+        async with running_gateway(factory, env={"SIPGW_DIAL_ALLOW": target}) as (gateway, _):
+            config = gateway.outbound.config
+            gateway.outbound.config = dataclasses.replace(config, amd=AmdMode.HANG_UP)
+            store = store_with(tmp_path, [("+15551234567", T0 - 1)])
+            template = target.replace("+15551234567", "{number}")
+            policy = CallbackPolicy(uri_template=template, dial_policy=ANY_NUMBER)
+            callbacks = CallbackScheduler(
+                store, gateway_dialer(gateway, factory), policy, owner_alive=lambda _: True
+            )
+            (result,) = await callbacks.run_due(lambda: T0)
+    assert result.answered, result
+    assert seen == [("outbound", AmdRequest(AmdMode.HANG_UP))]
+    assert state(store, 1)[0] == "done"
 
 
 async def test_the_callback_setup_comes_from_its_sections(tmp_path: Path) -> None:

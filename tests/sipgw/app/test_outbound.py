@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from agent.record import CallRecord
@@ -153,3 +155,31 @@ async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
     with pytest.raises(DialRefused):  # nothing allowed: refused before it is counted
         await gateway.place_call("sip:a@127.0.0.1", for_agent=True)
     assert gateway.counters().calls_total == 2 and gateway.counters().dial_refused == 1
+
+
+async def test_a_placed_call_that_asks_for_no_detection_gets_the_default() -> None:
+    """``SIPGW_AMD`` (docs/amd.md, "Asking for it"): a placed call that says nothing runs
+    the default mode, with no message of its own (the agent's ``SIPGW_AMD_MESSAGE``, else
+    the LLM's, is left); a call's own ``amd`` wins over it, ``off`` included."""
+    seen: list[AmdRequest | None] = []
+
+    def factory(call: CallControl) -> Agent:
+        seen.append(call.amd if isinstance(call, AmdCall) else None)
+        return EchoAgent(call, 0)
+
+    async with (
+        running_gateway(lambda call: EchoAgent(call, 0), max_call_seconds=0.3) as (callee, _),
+        running_gateway(factory) as (gateway, _),
+    ):
+        config = gateway.outbound.config
+        gateway.outbound.config = dataclasses.replace(config, amd=AmdMode.LEAVE_MESSAGE)
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        outcomes = [
+            await gateway.place_call(target),
+            await gateway.place_call(target, amd=AmdRequest(AmdMode.HANG_UP, "Call us.")),
+            await gateway.place_call(target, amd=AmdRequest(AmdMode.OFF)),
+        ]
+    assert all(outcome.answered for outcome in outcomes), outcomes
+    assert seen == [
+        AmdRequest(AmdMode.LEAVE_MESSAGE), AmdRequest(AmdMode.HANG_UP, "Call us."), None
+    ]  # fmt: skip

@@ -277,6 +277,36 @@ async def test_the_end_waits_for_the_summary_and_is_stamped_when_the_call_ended(
     assert ended["data"]["summary"] == {"text": "The caller asked for a callback."}
 
 
+async def test_a_call_that_ends_before_detection_decides_is_told_undecided(
+    tmp_path: Path,
+) -> None:
+    """The callee hangs up before the first decision: the result the agent writes as it
+    closes, after the call ended, says ``undecided`` (docs/webhooks.md), in a ``call.amd``
+    still ahead of ``call.ended``."""
+    feed = CallFeed()
+    made, captured = hooks(feed)
+    call = handle(1, outbound=True)
+    feed.call_started(call, state="ringing")
+    agent = RecordingAgent(call)
+    agent.record = CallRecord(tmp_path, call.call_id)
+    feed.agent_built(call, agent)
+    feed.call_answered(call)
+    call.end_reason, call.hung_up_by = "remote-bye", "remote"
+    feed.call_ended(call)
+    agent.record.write(
+        {"type": "amd_result", "mode": "hang_up", "kind": "undecided", "reason": "call ended",
+         "elapsed_ms": None, "revisions": 0, "action": "none", "screener_answers": 0}
+    )  # fmt: skip
+    agent.record.write({"type": "end", "reason": "remote-bye"})
+    await made.stop(1.0)
+    bodies = captured.bodies()
+    assert [b["type"] for b in bodies] == ["call.answered", "call.amd", "call.ended"]
+    assert bodies[1]["data"]["amd"] == {
+        "kind": "undecided", "reason": "call ended", "elapsed_ms": None, "mode": "hang_up",
+        "action": "none", "revisions": 0, "final": True,
+    }  # fmt: skip
+
+
 async def test_the_end_waits_for_the_agents_last_words(tmp_path: Path) -> None:
     """A reply cut by the hang-up is written as the agent closes, after the call ended:
     call.ended waits for the record's ``end`` line, so its transcript has it."""
