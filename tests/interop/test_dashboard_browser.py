@@ -303,6 +303,11 @@ async def test_who_answered_a_placed_call_shows_in_chromium(tmp_workdir: Path) -
                         outcome = await asyncio.wait_for(placing, 20)
                         assert await browser.wait_for("document.body.dataset.ended", 10) == "true"
                         ended = await browser.evaluate(ANSWERED_BY)
+                        transcript = await browser.wait_for(
+                            "[...document.querySelectorAll('#transcript .text')]"
+                            ".map(e => e.textContent).join(' | ')",
+                            10,
+                        )
                         await browser.screenshot(artifacts() / "dashboard-call-page-amd.png")
                         await browser.navigate(server.url + "/dashboard")
                         row = await browser.wait_for(
@@ -327,3 +332,7 @@ async def test_who_answered_a_placed_call_shows_in_chromium(tmp_workdir: Path) -
     assert shown is not None and shown[1] == amd["reason"], (ended, amd)
     assert abs(float(shown[2]) - amd["elapsed_ms"] / 1000) <= 0.05, (ended, amd)
     assert row == f"{outcome.reason} (voicemail)", row
+    # the opening held for detection was cut by the message, unheard: the agent's own cut,
+    # not the callee's barge-in
+    assert "caller interrupted" not in transcript, transcript
+    assert "agent stopped (notice): none of the reply was heard" in transcript, transcript

@@ -35,10 +35,18 @@ function transcriptText(line) {
       (line.result !== undefined ? " → " + (typeof line.result === "string" ? line.result : JSON.stringify(line.result)) : "");
     case "transfer": return "transfer to " + line.target + (line.accepted ? "" : " (refused)");
     case "dtmf": return "keypad " + (line.digits ?? "");
-    case "barge_in": return "caller interrupted";
+    case "barge_in": return bargeInText(line);
     case "failure": return line.decision + (line.line ? " (said " + line.line + ", " + line.source + ")" : "");
     default: return JSON.stringify(line);
   }
+}
+
+// A cut reply: the caller's barge-in, or the agent's own cut ("new turn", "notice": e.g. an
+// opening held for answering-machine detection, cut by the voicemail message unheard).
+function bargeInText(line) {
+  const own = line.cause === "new turn" || line.cause === "notice";
+  const what = own ? "agent stopped (" + line.cause + ")" : "caller interrupted";
+  return line.heard === "" ? what + ": none of the reply was heard" : what;
 }
 
 function transcriptItem(line) {
