@@ -187,14 +187,16 @@ class S2sActions(CallDialing):
             self._tell_model(f"[The transfer was {reason}. Tell the caller and offer other help.]")
 
     def on_transfer_failed(self, status: int, reason: str) -> None:
-        """The target did not answer the transfer: tell the model, stay on the line (a
-        transfer the failure policy asked for ends with the goodbye)."""
+        """The target did not answer the transfer: tell the model, which offers a message or
+        a callback as the assistant does; stay on the line (a transfer the failure policy
+        asked for ends with the goodbye)."""
         self._scope.write({"type": "transfer_failed", "status": status, "reason": reason})
         if self.policy_transfer_failed():
             self._watch.report_and_carry_out(TransferFailed())
             return
         self._tell_model(
-            f"[The transfer failed: {status} {reason}. Tell the caller and offer other help.]"
+            f"[The transfer failed: {status} {reason}. The caller is still with you. Tell "
+            "them, and offer to take a message or to schedule a callback.]"
         )
 
     # -- the failure policy's decisions

@@ -141,3 +141,17 @@ async def test_a_refused_or_unaccepted_transfer_is_told_to_the_model(monkeypatch
         actions.transfer_after_reply("sip:human@pbx")  # may be asked for again
         await asyncio.sleep(0.05)
         assert len([line for line in owner.record.lines if line["type"] == "action"]) == 2
+
+
+async def test_a_target_that_does_not_answer_is_told_with_a_message_or_callback_offered() -> None:
+    """Blind transfer's NOTIFY with a non-2xx sipfrag: the model is told, with the same
+    offer as the assistant makes (a message or a callback; issue 24), and the call stays."""
+    owner = Owner(asyncio.get_running_loop())
+    owner.actions.on_transfer_failed(486, "Busy Here")
+    assert owner.told == [
+        "[The transfer failed: 486 Busy Here. The caller is still with you. Tell them, and "
+        "offer to take a message or to schedule a callback.]"
+    ]
+    failed = [line for line in owner.record.lines if line["type"] == "transfer_failed"]
+    assert [(line["status"], line["reason"]) for line in failed] == [(486, "Busy Here")]
+    assert owner.hung_up == 0
