@@ -16,6 +16,15 @@
  * set is read, as before; a direct socket's datagrams wait for the tick, where they
  * would be played anyway.
  *
+ * Routes (the shared RTP port, media/shared_port.py): a datagram on a socket from a source
+ * the caller routed comes out tagged with the route's token instead of the socket's, and
+ * with one (host, port) tuple kept for that source: on a socket every call shares, the
+ * caller's table lookup and a new address tuple a datagram are spared.
+ *
+ * Held sends: between hold_sends() and flush(), send() queues its datagrams and flush()
+ * gives each socket's run of them to sendmmsg(2), one system call for many calls' packets
+ * on the shared socket; outside that window send() is a direct sendto(2).
+ *
  * Nothing here knows RTP: datagrams come out as (token, data, (host, port), arrival) and
  * the compiled media code (media/session.py) judges them exactly as on the pure-Python
  * path. Tokens are the small integers the caller chose when adding a socket.
@@ -37,6 +46,30 @@
 #define DATAGRAM_MAX 2048 /* RTP over UDP: far above 172 octets; larger datagrams are cut */
 #define DIRECT_AFTER 3    /* ticks in a row with datagrams before a socket is read directly */
 #define IDLE_AFTER 3      /* ticks in a row without, before it is watched by epoll again */
+#define SEND_BATCH 256    /* datagrams per sendmmsg call (the kernel takes at most 1024) */
+
+/* A source address as a route's key: IPv4-mapped IPv6 spelled as IPv4 (a dual-stack
+ * socket sees an IPv4 peer that way), every unused octet zero, so keys compare whole. */
+typedef struct {
+    uint8_t family; /* 4 or 6; 0: not an IP address */
+    uint8_t unused;
+    uint16_t port;  /* network order */
+    uint8_t addr[16];
+} Key;
+
+typedef struct {
+    Py_ssize_t socket;  /* the token of the socket its datagrams arrive on; -1: free */
+    Key key;
+    PyObject *to;       /* the token its datagrams are tagged with */
+    PyObject *addr;     /* the source as (host, port), made at its first datagram */
+} Route;
+
+typedef struct {
+    int fd;
+    PyObject *data;     /* a bytes object, held until sent */
+    struct sockaddr_storage to;
+    socklen_t to_len;
+} Outgoing;
 
 typedef struct {
     int fd;                        /* -1: free */
@@ -49,6 +82,7 @@ typedef struct {
     char direct;                   /* out of the epoll set, read at every tick */
     char fed;                      /* datagrams were read from it since the last tick */
     int streak;                    /* ticks in a row with datagrams (watched) or without (direct) */
+    Py_ssize_t routes;             /* routes from this socket's sources */
 } Slot;
 
 typedef struct {
@@ -61,6 +95,19 @@ typedef struct {
     unsigned long long wakeups;    /* drain() calls that found something */
     unsigned long long promotions; /* sockets that became direct */
     unsigned long long demotions;  /* direct sockets watched by epoll again */
+    unsigned long long routed;     /* datagrams tagged by a route */
+    unsigned long long batched;    /* datagrams sent by flush() */
+    unsigned long long sendmmsgs;  /* sendmmsg calls made by flush() */
+    unsigned long long send_errors; /* datagrams flush() could not send (a full buffer, ...) */
+    /* routes: open addressing, linear probing, capacity a power of two, at most half full */
+    Route *routes;
+    Py_ssize_t nroutes, route_cap;
+    /* held sends */
+    int holding;
+    Outgoing *queue;
+    Py_ssize_t queued, queue_cap;
+    struct mmsghdr out_msgs[SEND_BATCH];
+    struct iovec out_iovs[SEND_BATCH];
     /* receive buffers, reused */
     struct mmsghdr msgs[BATCH];
     struct iovec iovs[BATCH];
@@ -159,6 +206,215 @@ rearm(Poller *self, int n)
     }
 }
 
+
+/* ------------------------------------------------------------------------ routes */
+
+static void
+key_of(const struct sockaddr_storage *addr, Key *key)
+{
+    memset(key, 0, sizeof *key);
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        key->family = 4;
+        key->port = in->sin_port;
+        memcpy(key->addr, &in->sin_addr, 4);
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        key->port = in6->sin6_port;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            key->family = 4;
+            memcpy(key->addr, &in6->sin6_addr.s6_addr[12], 4);
+        } else {
+            key->family = 6;
+            memcpy(key->addr, &in6->sin6_addr, 16);
+        }
+    }
+}
+
+/* (host, port) as a socket address; 0 when host is no IP address. */
+static int
+fill_address(const char *host, long port, struct sockaddr_storage *addr, socklen_t *len)
+{
+    memset(addr, 0, sizeof *addr);
+    if (port < 0 || port > 65535)
+        return 0;
+    if (strchr(host, ':') == NULL) {
+        struct sockaddr_in *in = (struct sockaddr_in *)addr;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+        return inet_pton(AF_INET, host, &in->sin_addr) == 1;
+    }
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *in6;
+    return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1;
+}
+
+/* A route's key from the caller's (host, port); 0 when host is no IP address. */
+static int
+key_parse(const char *host, long port, Key *key)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (!fill_address(host, port, &addr, &len))
+        return 0;
+    key_of(&addr, key);
+    return 1;
+}
+
+static size_t
+route_hash(Py_ssize_t socket, const Key *key)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)socket;
+    const uint8_t *p = (const uint8_t *)key;
+    for (size_t i = 0; i < sizeof *key; i++)
+        h = (h ^ p[i]) * 1099511628211ULL; /* FNV-1a */
+    return (size_t)h;
+}
+
+/* The route of (socket, key), or the free cell where it would go; NULL with no table. */
+static Route *
+route_cell(Poller *self, Py_ssize_t socket, const Key *key)
+{
+    if (self->route_cap == 0)
+        return NULL;
+    size_t mask = (size_t)self->route_cap - 1;
+    for (size_t i = route_hash(socket, key) & mask;; i = (i + 1) & mask) {
+        Route *r = &self->routes[i];
+        if (r->socket == -1 || (r->socket == socket && memcmp(&r->key, key, sizeof *key) == 0))
+            return r;
+    }
+}
+
+static void
+route_clear(Route *r)
+{
+    r->socket = -1;
+    Py_CLEAR(r->to);
+    Py_CLEAR(r->addr);
+}
+
+static int
+routes_grow(Poller *self)
+{
+    Py_ssize_t cap = self->route_cap ? self->route_cap * 2 : 64;
+    Route *old = self->routes;
+    Py_ssize_t old_cap = self->route_cap;
+    Route *routes = PyMem_Calloc((size_t)cap, sizeof(Route));
+    if (routes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < cap; i++)
+        routes[i].socket = -1;
+    self->routes = routes;
+    self->route_cap = cap;
+    for (Py_ssize_t i = 0; i < old_cap; i++) {
+        if (old[i].socket != -1)
+            *route_cell(self, old[i].socket, &old[i].key) = old[i]; /* references move */
+    }
+    PyMem_Free(old);
+    return 0;
+}
+
+/* Take a route out; the cells after it in its probe run move up (no tombstones). */
+static void
+route_delete(Poller *self, Route *r)
+{
+    Slot *slot = r->socket < self->nslots ? &self->slots[r->socket] : NULL;
+    if (slot != NULL && slot->routes > 0)
+        slot->routes--;
+    route_clear(r);
+    self->nroutes--;
+    size_t mask = (size_t)self->route_cap - 1;
+    size_t hole = (size_t)(r - self->routes);
+    for (size_t i = (hole + 1) & mask; self->routes[i].socket != -1; i = (i + 1) & mask) {
+        size_t home = route_hash(self->routes[i].socket, &self->routes[i].key) & mask;
+        /* it may fill the hole when its home is not in (hole, i] (cyclically) */
+        if ((i > hole) ? (home <= hole || home > i) : (home <= hole && home > i)) {
+            self->routes[hole] = self->routes[i];
+            self->routes[i].socket = -1;
+            self->routes[i].to = NULL;
+            self->routes[i].addr = NULL;
+            hole = i;
+        }
+    }
+}
+
+/* Every route of a socket taken out (it is no longer read). */
+static void
+routes_forget(Poller *self, Py_ssize_t socket)
+{
+    if (socket >= self->nslots || self->slots[socket].routes == 0)
+        return;
+    for (Py_ssize_t i = 0; i < self->route_cap && self->slots[socket].routes > 0;) {
+        if (self->routes[i].socket == socket)
+            route_delete(self, &self->routes[i]); /* another may have moved into i */
+        else
+            i++;
+    }
+}
+
+/* ------------------------------------------------------------------------ sends */
+
+/* (host, port) as a socket address; 0 and a ValueError when it is none. */
+static int
+parse_destination(const char *host, long port, struct sockaddr_storage *addr, socklen_t *len)
+{
+    if (fill_address(host, port, addr, len))
+        return 1;
+    if (port < 0 || port > 65535)
+        PyErr_Format(PyExc_ValueError, "not a port: %ld", port);
+    else
+        PyErr_Format(PyExc_ValueError, "not an IP address: %s", host);
+    return 0;
+}
+
+/* The queue sent: each run of one socket's datagrams by sendmmsg, SEND_BATCH at a time; a
+ * datagram the kernel refuses (a full buffer, an ICMP error of an earlier send) is
+ * counted and skipped. Every queued reference is released. */
+static void
+flush_queue(Poller *self)
+{
+    Py_ssize_t i = 0;
+    while (i < self->queued) {
+        int fd = self->queue[i].fd;
+        int n = 0;
+        while (n < SEND_BATCH && i + n < self->queued && self->queue[i + n].fd == fd) {
+            Outgoing *o = &self->queue[i + n];
+            self->out_iovs[n].iov_base = PyBytes_AS_STRING(o->data);
+            self->out_iovs[n].iov_len = (size_t)PyBytes_GET_SIZE(o->data);
+            struct msghdr *h = &self->out_msgs[n].msg_hdr;
+            memset(h, 0, sizeof *h);
+            h->msg_name = &o->to;
+            h->msg_namelen = o->to_len;
+            h->msg_iov = &self->out_iovs[n];
+            h->msg_iovlen = 1;
+            n++;
+        }
+        int done = 0;
+        while (done < n) {
+            int sent = sendmmsg(fd, self->out_msgs + done, (unsigned int)(n - done), MSG_DONTWAIT);
+            self->sendmmsgs++;
+            if (sent < 0) {
+                if (errno == EINTR)
+                    continue;
+                self->send_errors++; /* this one refused: the rest may go */
+                done++;
+            } else {
+                self->batched += (unsigned long long)sent;
+                done += sent;
+            }
+        }
+        i += n;
+    }
+    for (Py_ssize_t k = 0; k < self->queued; k++)
+        Py_CLEAR(self->queue[k].data);
+    self->queued = 0;
+}
+
 static int
 Poller_init(Poller *self, PyObject *args, PyObject *kwds)
 {
@@ -172,6 +428,11 @@ Poller_init(Poller *self, PyObject *args, PyObject *kwds)
     }
     self->slots = NULL;
     self->nslots = 0;
+    self->routes = NULL;
+    self->nroutes = self->route_cap = 0;
+    self->holding = 0;
+    self->queue = NULL;
+    self->queued = self->queue_cap = 0;
     for (int i = 0; i < BATCH; i++) {
         self->iovs[i].iov_base = self->bufs[i];
         self->iovs[i].iov_len = DATAGRAM_MAX;
@@ -195,6 +456,12 @@ Poller_dealloc(Poller *self)
         Py_XDECREF(self->slots[i].token);
     }
     PyMem_Free(self->slots);
+    for (Py_ssize_t i = 0; i < self->route_cap; i++)
+        route_clear(&self->routes[i]);
+    PyMem_Free(self->routes);
+    for (Py_ssize_t i = 0; i < self->queued; i++)
+        Py_XDECREF(self->queue[i].data);
+    PyMem_Free(self->queue);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -259,6 +526,7 @@ Poller_remove(Poller *self, PyObject *args)
     /* the socket may be closed already (then epoll has dropped it) */
     if (!slot->direct)
         epoll_ctl(self->epfd, EPOLL_CTL_DEL, slot->fd, NULL);
+    routes_forget(self, token);
     slot->fd = -1;
     forget_slot(slot);
     Py_RETURN_NONE;
@@ -325,7 +593,28 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 }
             }
             PyObject *addr;
-            if (slot->last_addr != NULL &&
+            PyObject *tag = slot->token;
+            Route *route = NULL;
+            if (slot->routes > 0) {
+                Key key;
+                key_of(&self->addrs[i], &key);
+                route = route_cell(self, token, &key);
+                if (route != NULL && route->socket == -1)
+                    route = NULL;
+            }
+            if (route != NULL) {
+                if (route->addr == NULL) {
+                    route->addr = address_tuple(&self->addrs[i]);
+                    if (route->addr == NULL) {
+                        failed = 1;
+                        break;
+                    }
+                }
+                addr = route->addr;
+                Py_INCREF(addr);
+                tag = route->to;
+                self->routed++;
+            } else if (slot->last_addr != NULL &&
                 same_address(&self->addrs[i], h->msg_namelen, &slot->last, slot->last_len)) {
                 addr = slot->last_addr;
                 Py_INCREF(addr);
@@ -340,8 +629,7 @@ drain_socket(Poller *self, Py_ssize_t token, double offset, double now, Columns 
                 memcpy(&slot->last, &self->addrs[i], h->msg_namelen);
                 slot->last_len = h->msg_namelen;
             }
-            if (append_new(out->sources, addr) < 0 ||
-                PyList_Append(out->tokens, slot->token) < 0 ||
+            if (append_new(out->sources, addr) < 0 || PyList_Append(out->tokens, tag) < 0 ||
                 append_new(out->datas, PyBytes_FromStringAndSize(
                                            self->bufs[i], (Py_ssize_t)self->msgs[i].msg_len)) < 0 ||
                 append_new(out->arrivals, PyFloat_FromDouble(arrival)) < 0) {
@@ -488,6 +776,155 @@ Poller_is_direct(Poller *self, PyObject *args)
     return PyBool_FromLong(slot != NULL && slot->direct);
 }
 
+
+PyDoc_STRVAR(route_doc,
+"route(token, host, port, to) -> bool\n\n"
+"Datagrams on the socket ``token`` from (host, port) come out of drain() tagged ``to``\n"
+"instead of ``token``, with one (host, port) tuple kept for that source (an IPv4 peer\n"
+"of a dual-stack socket matches its IPv4 spelling). Replaces that source's route.\n"
+"False when host is no IP address (its datagrams keep the socket's token).");
+
+static PyObject *
+Poller_route(Poller *self, PyObject *args)
+{
+    Py_ssize_t token;
+    const char *host;
+    long port;
+    PyObject *to;
+    if (!PyArg_ParseTuple(args, "nslO!", &token, &host, &port, &PyLong_Type, &to))
+        return NULL;
+    Slot *slot = live_slot(self, token);
+    if (slot == NULL) {
+        PyErr_Format(PyExc_ValueError, "token %zd is not in use", token);
+        return NULL;
+    }
+    Key key;
+    if (!key_parse(host, port, &key))
+        Py_RETURN_FALSE;
+    if ((self->nroutes + 1) * 2 > self->route_cap && routes_grow(self) < 0)
+        return NULL;
+    Route *r = route_cell(self, token, &key);
+    if (r->socket == -1) {
+        r->socket = token;
+        r->key = key;
+        r->addr = NULL;
+        self->nroutes++;
+        slot->routes++;
+    } else {
+        Py_CLEAR(r->to);
+    }
+    Py_INCREF(to);
+    r->to = to;
+    Py_RETURN_TRUE;
+}
+
+PyDoc_STRVAR(unroute_doc,
+"unroute(token, host, port) -> bool\n\n"
+"That source's route taken out (its datagrams keep the socket's token again); False when\n"
+"there was none.");
+
+static PyObject *
+Poller_unroute(Poller *self, PyObject *args)
+{
+    Py_ssize_t token;
+    const char *host;
+    long port;
+    if (!PyArg_ParseTuple(args, "nsl", &token, &host, &port))
+        return NULL;
+    Key key;
+    if (live_slot(self, token) == NULL || !key_parse(host, port, &key))
+        Py_RETURN_FALSE;
+    Route *r = route_cell(self, token, &key);
+    if (r == NULL || r->socket == -1)
+        Py_RETURN_FALSE;
+    route_delete(self, r);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+Poller_routes(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(self->nroutes);
+}
+
+PyDoc_STRVAR(hold_sends_doc,
+"hold_sends()\n\n"
+"send() queues its datagrams from now until flush() (a tick's sends, in one sendmmsg a\n"
+"socket).");
+
+static PyObject *
+Poller_hold_sends(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    self->holding = 1;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(send_doc,
+"send(fd, data, host, port) -> errno\n\n"
+"As the module's sendto() outside hold_sends() .. flush(); inside, ``data`` (bytes) is\n"
+"queued for flush() and 0 returned.");
+
+static PyObject *
+Poller_send(Poller *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "send(fd, data, host, port)");
+        return NULL;
+    }
+    int fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    const char *host = PyUnicode_AsUTF8(args[2]);
+    long port = PyLong_AsLong(args[3]);
+    if (host == NULL || (port == -1 && PyErr_Occurred()))
+        return NULL;
+    PyObject *data = args[1];
+    if (self->holding && PyBytes_CheckExact(data)) {
+        if (self->queued == self->queue_cap) {
+            Py_ssize_t cap = self->queue_cap ? self->queue_cap * 2 : 256;
+            Outgoing *queue = PyMem_Realloc(self->queue, (size_t)cap * sizeof(Outgoing));
+            if (queue == NULL)
+                return PyErr_NoMemory();
+            self->queue = queue;
+            self->queue_cap = cap;
+        }
+        Outgoing *o = &self->queue[self->queued];
+        if (!parse_destination(host, port, &o->to, &o->to_len))
+            return NULL;
+        o->fd = fd;
+        Py_INCREF(data);
+        o->data = data;
+        self->queued++;
+        return PyLong_FromLong(0);
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    struct sockaddr_storage to;
+    socklen_t len;
+    if (!parse_destination(host, port, &to, &len)) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    ssize_t sent = sendto(fd, view.buf, (size_t)view.len, MSG_DONTWAIT, (struct sockaddr *)&to, len);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(sent < 0 ? errno : 0);
+}
+
+PyDoc_STRVAR(flush_doc,
+"flush() -> refused\n\n"
+"The queued datagrams sent (each socket's run by sendmmsg) and the hold ended; returns\n"
+"how many the kernel refused (a full buffer, an ICMP error of an earlier send), dropped.");
+
+static PyObject *
+Poller_flush(Poller *self, PyObject *Py_UNUSED(ignored))
+{
+    unsigned long long before = self->send_errors;
+    self->holding = 0;
+    flush_queue(self);
+    return PyLong_FromUnsignedLongLong(self->send_errors - before);
+}
+
 static PyObject *
 Poller_fileno(Poller *self, PyObject *Py_UNUSED(ignored))
 {
@@ -507,9 +944,11 @@ Poller_close(Poller *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Poller_stats(Poller *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{sKsKsKsKsK}", "datagrams", self->datagrams, "truncated",
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsK}", "datagrams", self->datagrams, "truncated",
                          self->truncated, "wakeups", self->wakeups, "promotions",
-                         self->promotions, "demotions", self->demotions);
+                         self->promotions, "demotions", self->demotions, "routed", self->routed,
+                         "batched", self->batched, "sendmmsgs", self->sendmmsgs, "send_errors",
+                         self->send_errors);
 }
 
 static PyMethodDef Poller_methods[] = {
@@ -521,6 +960,12 @@ static PyMethodDef Poller_methods[] = {
     {"drain", (PyCFunction)Poller_drain, METH_VARARGS, drain_doc},
     {"allow_direct", (PyCFunction)Poller_allow_direct, METH_VARARGS, allow_direct_doc},
     {"is_direct", (PyCFunction)Poller_is_direct, METH_VARARGS, is_direct_doc},
+    {"route", (PyCFunction)Poller_route, METH_VARARGS, route_doc},
+    {"unroute", (PyCFunction)Poller_unroute, METH_VARARGS, unroute_doc},
+    {"routes", (PyCFunction)Poller_routes, METH_NOARGS, "routes() -> how many are set."},
+    {"hold_sends", (PyCFunction)Poller_hold_sends, METH_NOARGS, hold_sends_doc},
+    {"send", (PyCFunction)(void (*)(void))Poller_send, METH_FASTCALL, send_doc},
+    {"flush", (PyCFunction)Poller_flush, METH_NOARGS, flush_doc},
     {"fileno", (PyCFunction)Poller_fileno, METH_NOARGS,
      "The epoll descriptor: readable when a socket has something."},
     {"close", (PyCFunction)Poller_close, METH_NOARGS, "Close the epoll descriptor."},
@@ -566,29 +1011,13 @@ rtpio_sendto(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     }
     struct sockaddr_storage addr;
     socklen_t len;
-    memset(&addr, 0, sizeof addr);
-    if (strchr(host, ':') == NULL) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&addr;
-        in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-            goto bad_host;
-        len = sizeof *in;
-    } else {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-            goto bad_host;
-        len = sizeof *in6;
+    if (!parse_destination(host, port, &addr, &len)) {
+        PyBuffer_Release(&data);
+        return NULL;
     }
     ssize_t sent = sendto(fd, data.buf, (size_t)data.len, MSG_DONTWAIT, (struct sockaddr *)&addr, len);
     PyBuffer_Release(&data);
     return PyLong_FromLong(sent < 0 ? errno : 0);
-bad_host:
-    PyBuffer_Release(&data);
-    PyErr_Format(PyExc_ValueError, "not an IP address: %s", host);
-    return NULL;
 }
 
 static PyMethodDef module_methods[] = {

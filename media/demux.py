@@ -3,7 +3,10 @@
 The native media path (media/aio/rtp_batch.py) reads every call's RTP and RTCP sockets
 together and gets back, for each datagram, its socket's token, its bytes, its source and
 its arrival, in four lists (columns: no object per datagram for the garbage collector to
-track). A token is the slot's index times two, plus one for the RTCP port. :class:`Demux` gives each
+track). A token is the slot's index times two, plus one for the RTCP port. A call on the
+shared port has a slot without sockets: datagrams tagged with its token came to the
+shared socket from an address it holds (the reader's routes) and go to
+:meth:`SharedPort.deliver`. :class:`Demux` gives each
 datagram to what the per-socket protocols of the pure-Python path
 (media/aio/rtp_endpoint.py) give it to: the RTP port's to :meth:`MediaSession.receive`,
 the RTCP port's to :meth:`MediaSession.receive_rtcp`, with the same counting. Compiled,
@@ -13,7 +16,7 @@ the loop costs well under a microsecond a datagram.
 from __future__ import annotations
 
 from media.mediaports import MediaPorts
-from media.shared_port import SharedPort
+from media.shared_port import Claim, SharedPort
 
 __all__ = ["Demux", "MediaPorts"]
 
@@ -23,12 +26,14 @@ Address = tuple[str, int]
 class Demux:
     """Slots of port pairs by token; :meth:`dispatch` delivers a batch."""
 
-    __slots__ = ("_free", "_listens", "_shared", "_shared_index", "_slots")
+    __slots__ = ("_claims", "_free", "_listens", "_shared", "_shared_index", "_slots")
 
     def __init__(self) -> None:
         self._shared: SharedPort | None = None
         self._shared_index = -1
         self._slots: list[MediaPorts | None] = []
+        # A call on the shared port: its claim, for datagrams its route tags with its token.
+        self._claims: list[Claim | None] = []
         self._free: list[int] = []
         # Whether each slot's session was listened to at arrival when last looked at; a new
         # slot counts as listened to until :meth:`update_listening` has looked.
@@ -40,11 +45,18 @@ class Demux:
             index = self._free.pop()
             self._slots[index] = ports
             self._listens[index] = True
+            self._claims[index] = None
         else:
             index = len(self._slots)
             self._slots.append(ports)
             self._listens.append(True)
+            self._claims.append(None)
         return index * 2
+
+    def claimed(self, token: int, claim: Claim) -> None:
+        """That slot's call is on the shared port: datagrams tagged with its token are
+        ``claim``'s (:meth:`SharedPort.deliver`)."""
+        self._claims[token >> 1] = claim
 
     def share(self, shared: SharedPort) -> int:
         """A slot for the shared port's sockets (media/shared_port.py): their datagrams go
@@ -59,6 +71,7 @@ class Demux:
         index = token // 2
         if 0 <= index < len(self._slots) and self._slots[index] is not None:
             self._slots[index] = None
+            self._claims[index] = None
             self._free.append(index)
 
     def __len__(self) -> int:
@@ -95,6 +108,7 @@ class Demux:
     ) -> None:
         """Give every datagram to its call's session, in the order read."""
         slots = self._slots
+        claims = self._claims
         shared = self._shared
         shared_index = self._shared_index
         for i in range(len(tokens)):
@@ -114,6 +128,11 @@ class Demux:
                 continue
             if token & 1:
                 ports.rtcp_received(datas[i], arrivals[i], sources[i])
+                continue
+            claim = claims[index]
+            if claim is not None:
+                if shared is not None:  # routed: from an address the call holds
+                    shared.deliver(claim, datas[i], sources[i], arrivals[i])
                 continue
             session = ports.session
             if session is not None:

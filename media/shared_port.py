@@ -27,9 +27,16 @@ one; the session then checks the host as on a call's own port.
 Which addresses a call holds is looked at again when its latch moves (at the datagram
 that moved it) and when its endpoint says its session changed (:meth:`SharedPort.rekey`:
 a session set, a re-INVITE that named another address).
+
+The native reader (media/aio/rtp_batch.py) keeps a copy of the address table in C
+(:attr:`SharedPort.on_route` says each change): a datagram from an address a call holds
+reaches :meth:`SharedPort.deliver` already tagged with that call, with one address object
+kept per source, and only the others come through :meth:`SharedPort.receive`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from media.latching import NO_SSRC, canonical_address
 from media.mediaports import MediaPorts
@@ -44,10 +51,11 @@ Address = tuple[str, int]
 class Claim:
     """One call on the shared port: what it holds in the tables."""
 
-    __slots__ = ("addresses", "ports", "ssrc", "version", "waiting")
+    __slots__ = ("addresses", "ports", "ssrc", "token", "version", "waiting")
 
-    def __init__(self, ports: MediaPorts) -> None:
+    def __init__(self, ports: MediaPorts, token: int) -> None:
         self.ports = ports
+        self.token = token  # what the reader tags its datagrams with (-1: none)
         self.addresses: list[Address] = []
         self.waiting: list[Address] = []  # held by another call: its, once that one lets go
         self.ssrc = NO_SSRC
@@ -62,11 +70,14 @@ class SharedPort:
         unknown: RTP datagrams from no call's address with no call's SSRC, dropped.
         rtcp_unknown: RTCP datagrams that no call's stream or address claims, dropped.
         collisions: times a call's address was already held by another call.
+        on_route: told of each change of the address table: ``(address, token)`` when a
+            call (its :attr:`Claim.token`) takes the address, ``(address, -1)`` when it
+            is free again.
     """
 
     __slots__ = (
-        "_by_address", "_by_ssrc", "_claims", "_waiters", "collisions", "port", "rtcp_unknown",
-        "unknown",
+        "_by_address", "_by_ssrc", "_claims", "_waiters", "collisions", "on_route", "port",
+        "rtcp_unknown", "unknown",
     )  # fmt: skip
 
     def __init__(self, port: int) -> None:
@@ -78,10 +89,12 @@ class SharedPort:
         self._by_ssrc: dict[int, Claim] = {}
         self._claims: list[Claim] = []
         self._waiters: dict[Address, list[Claim]] = {}
+        self.on_route: Callable[[Address, int], None] | None = None
 
-    def attach(self, ports: MediaPorts) -> Claim:
-        """A call on the shared port; its addresses are taken once its session is there."""
-        claim = Claim(ports)
+    def attach(self, ports: MediaPorts, token: int = -1) -> Claim:
+        """A call on the shared port; its addresses are taken once its session is there.
+        ``token``: what the reader tags the call's datagrams with (:attr:`on_route`)."""
+        claim = Claim(ports, token)
         self._claims.append(claim)
         self.rekey(claim)
         return claim
@@ -109,6 +122,11 @@ class SharedPort:
             if claim is None:
                 self.unknown += 1
                 return
+        self.deliver(claim, data, source, arrival)
+
+    def deliver(self, claim: Claim, data: bytes, source: Address, arrival: float) -> None:
+        """A datagram found to be ``claim``'s call's, to its session; the tables follow
+        its latch."""
         session = claim.ports.session
         if session is None:
             return
@@ -162,8 +180,7 @@ class SharedPort:
                 continue  # latched where the SDP said: one address
             holder = self._by_address.get(key)
             if holder is None:
-                self._by_address[key] = claim
-                claim.addresses.append(key)
+                self._hold(key, claim)
             elif holder is not claim:
                 self.collisions += 1
                 self._waiters.setdefault(key, []).append(claim)
@@ -187,19 +204,26 @@ class SharedPort:
         for key in claim.addresses:
             if self._by_address.get(key) is claim:
                 del self._by_address[key]
-                self._hand_over(key)
+                if not self._hand_over(key) and self.on_route is not None:
+                    self.on_route(key, -1)
         claim.addresses.clear()
         self._key_ssrc(claim, NO_SSRC)
 
-    def _hand_over(self, key: Address) -> None:
+    def _hand_over(self, key: Address) -> bool:
         """A freed address to the call that waited longest for it (a trunk reused a media
-        port for a new call before the old call's BYE came)."""
+        port for a new call before the old call's BYE came); False: nobody waited."""
         waiters = self._waiters.get(key)
         if waiters is None:
-            return
+            return False
         claim = waiters.pop(0)
         if not waiters:
             del self._waiters[key]
         claim.waiting.remove(key)
+        self._hold(key, claim)
+        return True
+
+    def _hold(self, key: Address, claim: Claim) -> None:
         self._by_address[key] = claim
         claim.addresses.append(key)
+        if self.on_route is not None:
+            self.on_route(key, claim.token)

@@ -30,7 +30,11 @@ the gateway's CPU at 400 calls).
 With the shared port (media/shared_port.py) its two sockets are in the poller like a
 call's, under a slot of their own: their datagrams go to :class:`SharedPort`, which finds
 each one's call; the calls on it have slots without sockets, for the listening question
-above.
+above and for the poller's routes: the address table of :class:`SharedPort` is copied
+into the poller as it changes, so that a datagram from an address a call holds comes out
+tagged with that call's token (and one address object kept per source), and only the
+others are looked up in Python. What the calls on it send during a tick is held and sent
+at the tick's end by one ``sendmmsg`` (:meth:`BatchedRtp.flush`, the ticker's ``flush``).
 
 Each datagram carries the kernel's receive time (``SO_TIMESTAMPNS``), so the jitter
 estimate and the RTP timeout see when it came, not when it was read. :class:`Demux`
@@ -45,7 +49,7 @@ import socket
 
 from media import _rtpio
 from media.demux import Demux, MediaPorts
-from media.shared_port import SharedPort
+from media.shared_port import Claim, SharedPort
 
 __all__ = ["DEFAULT_WINDOW", "BatchedRtp", "stamping_socket"]
 
@@ -93,6 +97,7 @@ class BatchedRtp:
         self._closed = False
         self._stamping = stamping_socket()
         self._shared_token = -1  # the shared port's slot; -1: none
+        self._shared: SharedPort | None = None
         if window <= 0:
             loop.add_reader(self.poller.fileno(), self._readable)
 
@@ -106,14 +111,31 @@ class BatchedRtp:
     def share(self, shared: SharedPort, rtp: socket.socket, rtcp: socket.socket) -> None:
         """Read the shared port's sockets, their datagrams to ``shared``."""
         self._shared_token = token = self.demux.share(shared)
+        self._shared = shared
         self.poller.add(rtp.fileno(), token)
         self.poller.add(rtcp.fileno(), token + 1)
         self.poller.allow_direct(token, not self._listening)
+        shared.on_route = self._route
 
-    def attach_shared(self, ports: MediaPorts) -> int:
-        """A call on the shared port: a slot without sockets (whether it listens counts);
-        returns its token (for :meth:`detach`)."""
-        return self.demux.attach(ports)
+    def attach_shared(self, ports: MediaPorts) -> Claim:
+        """A call on the shared port: a slot without sockets (whether it listens counts,
+        and its routes tag datagrams with its token) and its claim on the shared port's
+        tables; the claim's ``token`` is for :meth:`detach`."""
+        shared = self._shared
+        if shared is None:
+            raise RuntimeError("no shared port is read")
+        token = self.demux.attach(ports)
+        claim = shared.attach(ports, token)
+        self.demux.claimed(token, claim)
+        return claim
+
+    def _route(self, address: tuple[str, int], token: int) -> None:
+        """The shared port's table changed: the poller's copy follows (an address that is
+        no IP literal is not routed: its datagrams are looked up in Python)."""
+        if token >= 0:
+            self.poller.route(self._shared_token, address[0], address[1], token)
+        else:
+            self.poller.unroute(self._shared_token, address[0], address[1])
 
     def detach(self, token: int) -> None:
         """Stop reading a call's sockets (before they are closed)."""
@@ -136,10 +158,13 @@ class BatchedRtp:
 
     def tick_read(self, now: float) -> None:
         """The ticker's read, at every tick: all that waits; then whether reads between
-        ticks are needed (some call listens at arrival) until the next tick."""
+        ticks are needed (some call listens at arrival) until the next tick. With the
+        shared port, what its calls send is held from here to :meth:`flush`."""
         self.drain(now, True)
         if self._closed:
             return
+        if self._shared_token >= 0:
+            self.poller.hold_sends()
         changed = self._changed
         listening = self.demux.update_listening(changed)
         if changed:
@@ -154,6 +179,13 @@ class BatchedRtp:
             return
         if self._listening and self._timer is None:
             self._timer = self.loop.call_later(self.window, self._poll)
+
+    def flush(self) -> None:
+        """The ticker's last step: what the calls on the shared port sent during the tick,
+        one ``sendmmsg`` (a datagram the kernel refuses is dropped and counted in
+        ``send_errors``)."""
+        if not self._closed:
+            self.poller.flush()
 
     def _poll(self) -> None:
         """The read between ticks; again in ``window`` while some call listens."""

@@ -202,11 +202,11 @@ class RtpEndpoint:
                 if transport is not None:
                     transport.close()
         self.rtp = self.rtcp = None
+        if self.shared is not None and self._claim is not None:
+            self.shared.port.detach(self._claim)  # its addresses free (and unrouted)
         if self._batched is not None:
             self._batched.detach(self._token)  # on the shared port: a slot without sockets
             self._batched = None
-        if self.shared is not None and self._claim is not None:
-            self.shared.port.detach(self._claim)
         self.shared = self._claim = None
         if own:
             for sock in (self._rtp_sock, self._rtcp_sock):
@@ -226,12 +226,15 @@ class RtpEndpoint:
         """Be a call on the shared port: its datagrams come through ``shared``'s tables,
         ours leave from its sockets."""
         self.shared = shared
-        self._claim = shared.port.attach(self.ports)
         batched = shared.batched
         if batched is not None:
             self._send_through(batched, shared.rtp_sock, shared.rtcp_sock)
-            self._token = batched.attach_shared(self.ports)
+            # held during a tick and sent at its end, every call's in one sendmmsg
+            self._native_sendto = batched.poller.send
+            self._claim = batched.attach_shared(self.ports)
+            self._token = self._claim.token
         else:
+            self._claim = shared.port.attach(self.ports)
             self.rtp, self.rtcp = shared.rtp, shared.rtcp
 
     def _send_through(self, batched: BatchedRtp, rtp: socket.socket, rtcp: socket.socket) -> None:

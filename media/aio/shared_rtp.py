@@ -19,7 +19,7 @@ from media.shared_port import SharedPort
 if TYPE_CHECKING:
     from media.aio.rtp_batch import BatchedRtp
 
-__all__ = ["RECEIVE_BUFFER", "SharedRtp", "open_shared_rtp"]
+__all__ = ["RECEIVE_BUFFER", "SEND_BUFFER", "SharedRtp", "open_shared_rtp"]
 
 RECEIVE_BUFFER = 8 << 20
 """Octets of receive buffer asked for each shared socket: a tick of 1,000 calls is 1,000
@@ -28,7 +28,15 @@ datagrams, each charged about 1 KiB of buffer by Linux (the default 208 KiB hold
 takes ``SO_RCVBUFFORCE`` (root, or ``CAP_NET_ADMIN``); :attr:`SharedRtp.receive_buffer`
 is what the kernel gave."""
 
-SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))  # the Linux value
+SEND_BUFFER = 4 << 20
+"""Octets of send buffer asked for each shared socket: every call's packet of a tick
+leaves from it at once (one ``sendmmsg`` on the native path), each charged about 1 KiB
+until the network device has sent it; the default 208 KiB would refuse a tick of a few
+hundred calls on a real interface (loopback frees a datagram's charge at once).
+``SO_SNDBUFFORCE`` above ``net.core.wmem_max``, as for the receive buffer."""
+
+SO_RCVBUFFORCE = int(getattr(socket, "SO_RCVBUFFORCE", 33))  # the Linux values
+SO_SNDBUFFORCE = int(getattr(socket, "SO_SNDBUFFORCE", 32))
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -55,6 +63,7 @@ class SharedRtp:
     Attributes:
         port: the tables (whose call each datagram is) and their counters.
         receive_buffer: each socket's receive buffer as the kernel gave it, octets.
+        send_buffer: the same of the send buffer.
         batched: the batched reader on the native path; None on the pure-Python path,
             where :attr:`rtp` and :attr:`rtcp` are the asyncio transports.
     """
@@ -71,6 +80,7 @@ class SharedRtp:
         self.rtp_sock = rtp_sock
         self.rtcp_sock = rtcp_sock
         self.receive_buffer = int(rtp_sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        self.send_buffer = int(rtp_sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
         self.batched: BatchedRtp | None = None
         self.rtp: asyncio.DatagramTransport | None = None
         self.rtcp: asyncio.DatagramTransport | None = None
@@ -91,12 +101,16 @@ def _bind(bind: str, port: int) -> socket.socket:
     try:
         sock.bind((bind, port))
         sock.setblocking(False)
-        for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
-                break
-            except OSError:
-                continue  # not root: as much as net.core.rmem_max allows
+        for forced, plain, size in (
+            (SO_RCVBUFFORCE, socket.SO_RCVBUF, RECEIVE_BUFFER),
+            (SO_SNDBUFFORCE, socket.SO_SNDBUF, SEND_BUFFER),
+        ):
+            for option in (forced, plain):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, size)
+                    break
+                except OSError:
+                    continue  # not root: as much as net.core.[rw]mem_max allows
     except OSError:
         sock.close()
         raise

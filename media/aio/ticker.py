@@ -42,6 +42,8 @@ class Ticker:
         receive: if set, called with the time at each wake-up before any participant
             ticks: the batched RTP reader takes the datagrams waiting
             (media/aio/rtp_batch.py), so each jitter buffer has what came before its pull.
+        flush: if set, called at each wake-up after every participant ticked: the
+            batched sender sends what the ticks queued.
     """
 
     window = 60_000
@@ -57,6 +59,7 @@ class Ticker:
         self.lateness: list[float] = []
         self.on_lateness: Callable[[float], None] | None = None
         self.receive: Callable[[float], None] | None = None
+        self.flush: Callable[[], None] | None = None
         self.ticks = 0
         self.skipped = 0
 
@@ -143,6 +146,11 @@ class Ticker:
                 except Exception:  # one broken call must not stop the others
                     log.exception("media tick failed; dropping that call's media")
                     self._remove_ticking(tick)
+        if self.flush is not None:
+            try:
+                self.flush()
+            except Exception:  # the next tick sends again
+                log.exception("sending RTP failed")
 
     def _remove_ticking(self, tick: Callable[[float], None]) -> None:
         for participant in self._snapshot:

@@ -67,6 +67,7 @@ class MediaIO:
 
             self.batched = BatchedRtp(asyncio.get_running_loop(), self.read_window)
             ticker.receive = self.batched.tick_read
+            ticker.flush = self.batched.flush
         if self.shared_port and self.shared is None:
             self.shared = await open_shared_rtp(bind, self.shared_port, self.batched)
 
@@ -77,7 +78,8 @@ class MediaIO:
             return None
         return (
             f"RTP: every call on port {shared.port.port} (RTCP {shared.port.port + 1}), "
-            f"receive buffer {shared.receive_buffer // 1024} KiB; media is taken only from "
+            f"buffers {shared.receive_buffer // 1024} KiB in, {shared.send_buffer // 1024} "
+            "KiB out; media is taken only from "
             "the address each call's SDP names (or its stream's SSRC): callers behind a NAT "
             "are not heard (docs/security.md)"
         )
@@ -116,7 +118,7 @@ class MediaIO:
         """Stop reading in batches and close the shared port (once every call's endpoint
         is closed)."""
         if self.batched is not None or self.shared is not None:
-            ticker.receive = None
+            ticker.receive = ticker.flush = None
         if self.batched is not None:
             self.batched.close()
             self.batched = None

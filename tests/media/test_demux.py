@@ -96,3 +96,29 @@ def test_it_knows_whether_some_call_listens_at_arrival_and_which_changed() -> No
     assert look() == (False, [])  # its call ended
     assert demux.attach(listened) == token and demux.listens(token)  # the slot again, unknown
     assert not demux.listens(9999)
+
+
+def test_a_datagram_tagged_with_a_shared_calls_token_reaches_its_claim() -> None:
+    """The poller's route tagged it with the call's slot: it goes to SharedPort.deliver,
+    so the shared port's tables follow the call's latch as for a datagram looked up."""
+    from media.shared_port import SharedPort
+
+    demux = Demux()
+    shared = SharedPort(30000)
+    shared_token = demux.share(shared)
+    ports = MediaPorts()
+    token = demux.attach(ports)
+    claim = shared.attach(ports, token)
+    demux.claimed(token, claim)
+    ports.session = session = MediaSession(StreamParams(remote=PEER), now=0.0)
+    shared.rekey(claim)
+    assert claim.version == session.latch.version
+    dispatch(demux, (token, audio(1), PEER, 1.0))
+    assert session.stats.packets_in == 1 and session.latched == PEER
+    assert claim.version == session.latch.version  # keyed again after it latched
+    demux.detach(token)
+    again = demux.attach(MediaPorts())  # the slot reused by a call with its own ports
+    assert again == token
+    dispatch(demux, (again, audio(2), PEER, 1.02))
+    assert session.stats.packets_in == 1  # no longer the claim's
+    assert shared_token != token

@@ -232,3 +232,136 @@ def test_each_read_gets_whole_addresses_and_kernel_times_whatever_the_one_before
     finally:
         for sock in (v4, v6, to_v4, to_v6):
             sock.close()
+
+
+def test_a_routed_source_comes_out_under_its_routes_token_with_one_tuple(
+    poller: _rtpio.Poller,
+) -> None:
+    shared, caller, stranger = bound(), bound(), bound()
+    try:
+        poller.add(shared.fileno(), 6)
+        assert poller.route(6, "127.0.0.1", caller.getsockname()[1], 40)
+        assert not poller.route(6, "pbx.example.com", 4000, 42)  # no IP literal: not routed
+        assert poller.routes() == 1
+        for n in range(3):
+            caller.sendto(bytes([n]) * 4, shared.getsockname())
+            stranger.sendto(b"who", shared.getsockname())
+        time.sleep(0.02)
+        got = drain(poller)
+        assert [(t, d) for t, d, _, _ in got if t == 40] == [(40, bytes([n]) * 4) for n in range(3)]
+        assert [(t, d) for t, d, _, _ in got if t != 40] == [(6, b"who")] * 3
+        routed = {id(s) for t, _, s, _ in got if t == 40}
+        assert len(routed) == 1  # one tuple kept for the routed source
+        assert next(s for t, _, s, _ in got if t == 40) == caller.getsockname()
+        assert poller.stats()["routed"] == 3
+        assert poller.unroute(6, "127.0.0.1", caller.getsockname()[1])
+        assert not poller.unroute(6, "127.0.0.1", caller.getsockname()[1])  # gone already
+        caller.sendto(b"after", shared.getsockname())
+        time.sleep(0.02)
+        assert [(t, d) for t, d, _, _ in drain(poller)] == [(6, b"after")]
+        with pytest.raises(ValueError, match="token 9 is not in use"):
+            poller.route(9, "127.0.0.1", 4000, 1)
+    finally:
+        for sock in (shared, caller, stranger):
+            sock.close()
+
+
+def test_an_ipv4_peer_of_a_dual_stack_socket_matches_its_ipv4_route(
+    poller: _rtpio.Poller,
+) -> None:
+    shared = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    shared.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    shared.bind(("::", 0))
+    caller = bound()
+    try:
+        poller.add(shared.fileno(), 2)
+        poller.route(2, "127.0.0.1", caller.getsockname()[1], 8)
+        caller.sendto(b"v4", ("127.0.0.1", shared.getsockname()[1]))
+        time.sleep(0.02)
+        ((token, data, source, _),) = drain(poller)
+        # tagged by the route; the source as the socket spells it, as without a route
+        assert (token, data, source) == (8, b"v4", ("::ffff:127.0.0.1", caller.getsockname()[1]))
+    finally:
+        shared.close()
+        caller.close()
+
+
+def test_routes_follow_a_model_through_growth_and_deletions(poller: _rtpio.Poller) -> None:
+    """Open addressing with deletions that move the probe runs up: checked against a dict
+    over many inserts and removals, then by datagrams from the survivors."""
+    import random
+
+    rng = random.Random(7)
+    a, b = bound(), bound()
+    senders = [bound() for _ in range(6)]
+    try:
+        poller.add(a.fileno(), 0)
+        poller.add(b.fileno(), 2)
+        model: dict[tuple[int, int], int] = {}
+        for step in range(3000):
+            socket_token = rng.choice((0, 2))
+            port = rng.randrange(1000, 1400)
+            if rng.random() < 0.55:
+                assert poller.route(socket_token, "10.0.0.1", port, step)
+                model[(socket_token, port)] = step
+            else:
+                assert poller.unroute(socket_token, "10.0.0.1", port) == (
+                    model.pop((socket_token, port), None) is not None
+                )
+            assert poller.routes() == len(model)
+        for socket_token, port in list(model):
+            assert poller.unroute(socket_token, "10.0.0.1", port)
+            del model[(socket_token, port)]
+            assert poller.routes() == len(model)
+        for n, sender in enumerate(senders):
+            poller.route(0, "127.0.0.1", sender.getsockname()[1], 100 + n)
+        poller.route(2, "127.0.0.1", senders[0].getsockname()[1], 99)
+        for sender in senders:
+            sender.sendto(b"x", a.getsockname())
+        senders[0].sendto(b"y", b.getsockname())
+        time.sleep(0.02)
+        assert sorted(t for t, *_ in drain(poller)) == [99, 100, 101, 102, 103, 104, 105]
+        poller.remove(0)  # a socket no longer read takes its routes with it
+        assert poller.routes() == 1
+    finally:
+        for sock in (a, b, *senders):
+            sock.close()
+
+
+def test_held_sends_go_at_the_flush_in_order_and_a_refused_one_is_counted(
+    poller: _rtpio.Poller,
+) -> None:
+    shared, peer = bound(), bound()
+    try:  # room for 300 at once (about 1 KiB each): forced when root, else rmem_max
+        peer.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
+    except OSError:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    try:
+        port = peer.getsockname()[1]
+        assert poller.send(shared.fileno(), b"direct", "127.0.0.1", port) == 0  # not held
+        assert select.select([peer], [], [], 2.0)[0] == [peer]
+        assert peer.recv(100) == b"direct"
+        poller.hold_sends()
+        for n in range(300):  # more than one sendmmsg
+            assert poller.send(shared.fileno(), b"%d" % n, "127.0.0.1", port) == 0
+        assert poller.send(shared.fileno(), b"refused", "127.0.0.1", 0) == 0
+        assert poller.send(shared.fileno(), b"last", "127.0.0.1", port) == 0
+        time.sleep(0.02)
+        assert select.select([peer], [], [], 0)[0] == []  # held
+        assert poller.flush() == 1  # port 0: EINVAL, dropped; the rest went
+        got = []
+        while select.select([peer], [], [], 0.5)[0]:
+            got.append(peer.recv(100))
+            if got[-1] == b"last":
+                break
+        assert got == [b"%d" % n for n in range(300)] + [b"last"]
+        stats = poller.stats()
+        assert stats["batched"] == 301 and stats["send_errors"] == 1
+        assert 2 <= stats["sendmmsgs"] <= 4
+        assert poller.send(shared.fileno(), b"again", "127.0.0.1", port) == 0  # direct again
+        assert select.select([peer], [], [], 2.0)[0] == [peer] and peer.recv(100) == b"again"
+        with pytest.raises(ValueError, match="not an IP address: example.com"):
+            poller.send(shared.fileno(), b"x", "example.com", port)
+    finally:
+        shared.close()
+        peer.close()

@@ -175,3 +175,36 @@ def test_a_session_set_later_is_keyed_when_the_endpoint_says_so() -> None:
     ports.session = None
     shared.rekey(claim)
     assert shared.holder(TRUNK_A) is None
+
+
+def test_each_change_of_the_address_table_is_reported_for_the_readers_copy() -> None:
+    """on_route: the native reader's routes follow the table (taken, freed, handed over)."""
+    shared = SharedPort(30000)
+    routes: dict[tuple[str, int], int] = {}
+
+    def on_route(address: tuple[str, int], token: int) -> None:
+        if token >= 0:
+            routes[address] = token
+        else:
+            del routes[address]
+
+    shared.on_route = on_route
+    one = MediaPorts()
+    first = shared.attach(one, token=4)
+    one.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
+    shared.rekey(first)
+    assert routes == {TRUNK_A: 4}
+    two = MediaPorts()
+    second = shared.attach(two, token=6)
+    two.session = MediaSession(StreamParams(remote=TRUNK_A), now=0.0)
+    shared.rekey(second)  # the address is the first call's: the second waits
+    assert routes == {TRUNK_A: 4}
+    shared.detach(first)  # handed over: the route now tags the second call
+    assert routes == {TRUNK_A: 6}
+    # a routed datagram delivered as the reader tags it: the latch moves, the table follows
+    shared.deliver(second, audio(1, ssrc=9), TRUNK_A, 1.0)
+    assert two.session.latched == TRUNK_A and routes == {TRUNK_A: 6}
+    shared.receive(audio(2, ssrc=9), TRUNK_B, 1.02)  # rule 3: the stream moved to B
+    assert two.session.latched == TRUNK_B and routes == {TRUNK_A: 6, TRUNK_B: 6}
+    shared.detach(second)
+    assert routes == {}

@@ -165,3 +165,61 @@ async def test_a_closed_endpoint_and_a_closed_reader_read_nothing(peer: socket.s
     assert session.stats.packets_in == 0
     reader.close()
     reader.close()  # twice: nothing
+
+
+async def test_the_shared_port_routes_its_calls_sources_and_sends_their_tick_at_once(
+    peer: socket.socket,
+) -> None:
+    """On the native path a call on the shared port gets its datagrams through the poller's
+    route (tagged with its token, one address object) and what it sends during a tick
+    leaves at the tick's end (flush), not at once."""
+    from media.aio.shared_rtp import open_shared_rtp
+    from sipgw.testing.ports import free_port_range
+
+    stamping = wait_for_kernel_stamps()
+    loop = asyncio.get_running_loop()
+    batched = BatchedRtp(loop, window=0.2)
+    port = free_port_range(2).lo
+    shared = await open_shared_rtp("127.0.0.1", port, batched)
+    try:
+        endpoint = RtpEndpoint(loop, port)
+        endpoint.join_shared(shared)
+        endpoint.session = session = MediaSession(
+            StreamParams(remote=peer.getsockname()), now=loop.time()
+        )
+        assert batched.poller.routes() == 1  # the address its SDP named
+        for seq in (1, 2):
+            peer.sendto(audio(seq), ("127.0.0.1", port))
+
+        def read_at_a_tick() -> bool:
+            batched.tick_read(loop.time())
+            batched.flush()
+            return session.stats.packets_in == 2
+
+        await until(read_at_a_tick)
+        assert batched.poller.stats()["routed"] == 2 and shared.port.unknown == 0
+        # a tick: the send is held until the ticker's flush
+        batched.tick_read(loop.time())
+        endpoint.send([b"held"])
+        peer.setblocking(False)
+        await asyncio.sleep(0.02)
+        with pytest.raises(BlockingIOError):
+            peer.recv(100)
+        batched.flush()
+        await until(lambda: _readable(peer))
+        assert peer.recv(100) == b"held"
+        endpoint.send([b"between ticks"])  # not held: at once
+        await until(lambda: _readable(peer))
+        assert peer.recv(100) == b"between ticks"
+        endpoint.close()
+        assert batched.poller.routes() == 0  # the call's route went with it
+    finally:
+        batched.close()
+        shared.close()
+        stamping.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])

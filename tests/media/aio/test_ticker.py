@@ -266,3 +266,39 @@ async def test_on_the_real_loop() -> None:
     assert len(call.ticks) == count  # stopped
     await ticker.stop()  # stopping twice is harmless
     assert all(b > a for a, b in zip(call.ticks, call.ticks[1:], strict=False))
+
+
+async def test_the_flush_follows_every_participants_ticks_once_a_wake_up(
+    fake_loop: FakeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``flush`` (the batched sender, media/aio/rtp_batch.py): after the read and every
+    participant's ticks of a wake-up, a catch-up's included, once; a broken participant or
+    a failing flush does not stop it or the ticker."""
+    fake_loop.oversleep = {1: 0.040}  # the second wake-up runs three ticks
+    ticker = Ticker()
+    events: list[str] = []
+
+    def explode(now: float) -> None:
+        events.append("tick")
+        raise RuntimeError("agent bug")
+
+    ticker.add(Recorder("broken", on_tick=explode))
+    ticker.add(Recorder("call", on_tick=lambda now: events.append("tick")))
+    ticker.receive = lambda now: events.append("read")
+
+    def flush() -> None:
+        events.append("flush")
+        if events.count("flush") == 3:
+            raise OSError("sendmmsg")
+
+    ticker.flush = flush
+    with caplog.at_level(logging.ERROR, logger="sipgw.media"):
+        await run_until(ticker, lambda: events.count("flush") >= 4)
+    wake_ups = " ".join(events).split("flush")[:4]
+    assert [w.split() for w in wake_ups] == [
+        ["read", "tick", "tick"],  # the broken one's first tick raised: dropped
+        ["read", "tick", "tick", "tick"],  # a catch-up of three, then one flush
+        ["read", "tick"],
+        ["read", "tick"],  # the flush before failed: the ticker went on
+    ]
+    assert "sending RTP failed" in [r.message for r in caplog.records]
