@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from sipgw.app.admin.server import AdminServer
@@ -106,3 +107,55 @@ async def test_the_admin_api_places_a_call_on_a_line(tmp_path: Path) -> None:
         on_line = [entry for entry in gateway.feed.recent if entry.line == "reminders"]
     assert answer["answered"] and answer["kind"] == "answered", answer
     assert len(on_line) == 1 and on_line[0].direction == "outbound"
+
+
+CAMPAIGN = """\
+[lines.campaign]
+amd = "hang_up"
+amd_message = "Hi {first_name}, this is Acme: please call us back."
+
+[[routes]]
+called = "+15550200"
+line = "campaign"
+"""
+
+
+async def test_a_campaign_line_s_detection_reaches_each_call_placed_on_it(tmp_path: Path) -> None:
+    """A campaign is a line whose ``amd`` every call placed on it runs (docs/lines.md,
+    docs/amd.md "Asking for it"), by ``originate(line=...)`` and by ``POST /api/calls``:
+    the agent built for the answered call is handed that request; a call's own ``amd``
+    wins over the line's, ``off`` included (no detection: the agent gets none)."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(CAMPAIGN)
+    seen: list[AmdRequest | None] = []
+
+    def factory(call: CallControl) -> Agent:
+        seen.append(call.amd if isinstance(call, AmdCall) else None)
+        return EchoAgent(call, 0)
+
+    async with (
+        running_gateway(max_call_seconds=0.3) as (callee, _),
+        running_gateway(factory, routes=routes) as (gateway, _),
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        outcomes = [
+            await gateway.place_call(target, line="campaign"),
+            await gateway.place_call(
+                target, line="campaign", amd=AmdRequest(AmdMode.LEAVE_MESSAGE, "Call Acme.")
+            ),
+            await gateway.place_call(target, line="campaign", amd=AmdRequest(AmdMode.OFF)),
+        ]
+        server = AdminServer(gateway, AdminSettings(port=free_port()))
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                body = {"target": target, "line": "campaign", "wait": True}
+                async with session.post(f"{server.url}/api/calls", json=body) as response:
+                    answer = await response.json()
+                    assert response.status == 200, answer
+        finally:
+            await server.stop()
+    assert all(outcome.answered for outcome in outcomes), outcomes
+    assert answer["answered"], answer
+    line_s = AmdRequest(AmdMode.HANG_UP, "Hi {first_name}, this is Acme: please call us back.")
+    assert seen == [line_s, AmdRequest(AmdMode.LEAVE_MESSAGE, "Call Acme."), None, line_s]
