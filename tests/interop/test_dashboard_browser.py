@@ -18,7 +18,8 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ import pytest
 from agent.amd.config import AmdMode, AmdRequest
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.gateway import Gateway
 from sipgw.testing.audio import write_pattern
 from sipgw.testing.browser import Browser
 from sipgw.testing.canaries import ADMIN_TOKEN
@@ -52,6 +54,8 @@ VOICEMAIL = "You've reached Ana. Leave a message after the tone."
 AMD_MESSAGE = "Please call us back."
 ANSWERED_BY = "document.querySelector('#summary dd[data-key=\"answered by\"]')?.textContent"
 """The call page's "answered by" (answering-machine detection's answer)."""
+LIVE = "document.getElementById('status')?.textContent === 'live'"
+"""The dashboard's push connection is up."""
 
 
 def artifacts() -> Path:
@@ -78,6 +82,21 @@ def cloud(tmp_workdir: Path) -> Iterator[dict[str, str]]:
             ]
         )
         yield fakes.env
+
+
+@asynccontextmanager
+async def live_dashboard(tmp_workdir: Path, gateway: Gateway) -> AsyncIterator[tuple[Browser, str]]:
+    """An admin server on ``gateway`` (no token: loopback) and Chromium on its dashboard,
+    once it is live; yields the browser and the server's address."""
+    server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))
+    await server.start()
+    try:
+        async with Browser(tmp_workdir) as browser:
+            await browser.navigate(server.url + "/dashboard")
+            await browser.wait_for(LIVE, 10)
+            yield browser, server.url
+    finally:
+        await server.stop()
 
 
 def js(value: str) -> str:
@@ -114,7 +133,7 @@ async def test_dashboard_follows_a_live_call_in_chromium(
                 f"document.getElementById('token').value = {js(ADMIN_TOKEN)};"
                 "document.getElementById('login').submit()"
             )
-            await browser.wait_for("document.getElementById('status')?.textContent === 'live'")
+            await browser.wait_for(LIVE)
             assert not await browser.evaluate("document.cookie")  # HttpOnly: scripts see none
 
             caller.dial(gw.uri("agent"))
@@ -235,27 +254,17 @@ async def test_a_refused_call_shows_the_carriers_words_in_chromium(tmp_workdir: 
         refusing_peer(403, "Caller Origination Number is Invalid D35", (reason,)) as carrier,
         running_gateway() as (gateway, _),
     ):
-        server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))  # loopback
-        await server.start()
-        try:
-            async with Browser(tmp_workdir) as browser:
-                await browser.navigate(server.url + "/dashboard")
-                await browser.wait_for(
-                    "document.getElementById('status')?.textContent === 'live'", 10
-                )
-                await gateway.place_call(f"sip:+15557654321@127.0.0.1:{carrier.port}")
-                shown = await browser.wait_for(
-                    "document.querySelector('#recent-calls tbody tr .outcome .refusal')"
-                    "?.textContent",
-                    10,
-                )
-                visible = await browser.evaluate(
-                    "document.querySelector('#recent-calls .refusal').getBoundingClientRect()"
-                    ".height > 0"
-                )
-                await browser.screenshot(artifacts() / "dashboard-refused-call.png")
-        finally:
-            await server.stop()
+        async with live_dashboard(tmp_workdir, gateway) as (browser, _):
+            await gateway.place_call(f"sip:+15557654321@127.0.0.1:{carrier.port}")
+            shown = await browser.wait_for(
+                "document.querySelector('#recent-calls tbody tr .outcome .refusal')?.textContent",
+                10,
+            )
+            visible = await browser.evaluate(
+                "document.querySelector('#recent-calls .refusal').getBoundingClientRect()"
+                ".height > 0"
+            )
+            await browser.screenshot(artifacts() / "dashboard-refused-call.png")
     assert shown.startswith(
         "SIP 403 Caller Origination Number is Invalid D35 [Reason: Q.850 cause 21: Call Rejected]"
         " - refused: most often the caller id"
@@ -277,49 +286,39 @@ async def test_who_answered_a_placed_call_shows_in_chromium(tmp_workdir: Path) -
         with Baresip(
             tmp_workdir, "callee", user="callee", answermode="auto", source_wav=played.wav
         ) as callee:
-            async with running_gateway(agent="assistant", env=env) as (gateway, _):
-                server = AdminServer(gateway, AdminSettings(port=free_port(), token=""))
-                await server.start()
-                try:
-                    async with Browser(tmp_workdir) as browser:
-                        await browser.navigate(server.url + "/dashboard")
-                        await browser.wait_for(
-                            "document.getElementById('status')?.textContent === 'live'", 10
-                        )
-                        placing = asyncio.ensure_future(
-                            gateway.place_call(callee.uri, amd=AmdRequest(AmdMode.LEAVE_MESSAGE))
-                        )
-                        link = await browser.wait_for(
-                            "document.querySelector('.call a.caller')?.href", 10
-                        )
-                        await browser.navigate(link)
-                        assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
-                        # decided while the call runs: pushed to the open page
-                        live = await browser.wait_for(
-                            f"document.body.dataset.ended !== 'true'"
-                            f" && ({ANSWERED_BY} ?? '').startsWith('voicemail') && {ANSWERED_BY}",
-                            10,
-                        )
-                        outcome = await asyncio.wait_for(placing, 20)
-                        assert await browser.wait_for("document.body.dataset.ended", 10) == "true"
-                        ended = await browser.evaluate(ANSWERED_BY)
-                        transcript = await browser.wait_for(
-                            "[...document.querySelectorAll('#transcript .text')]"
-                            ".map(e => e.textContent).join(' | ')",
-                            10,
-                        )
-                        await browser.screenshot(artifacts() / "dashboard-call-page-amd.png")
-                        await browser.navigate(server.url + "/dashboard")
-                        row = await browser.wait_for(
-                            "document.querySelector('#recent-calls tbody tr .outcome')"
-                            "?.textContent",
-                            10,
-                        )
-                        assert not [line for line in browser.console if "exception" in line], (
-                            browser.console
-                        )
-                finally:
-                    await server.stop()
+            async with (
+                running_gateway(agent="assistant", env=env) as (gateway, _),
+                live_dashboard(tmp_workdir, gateway) as (browser, url),
+            ):
+                placing = asyncio.ensure_future(
+                    gateway.place_call(callee.uri, amd=AmdRequest(AmdMode.LEAVE_MESSAGE))
+                )
+                link = await browser.wait_for("document.querySelector('.call a.caller')?.href", 10)
+                await browser.navigate(link)
+                assert await browser.wait_for("document.body.dataset.loaded", 10) == "true"
+                # decided while the call runs: pushed to the open page
+                live = await browser.wait_for(
+                    f"document.body.dataset.ended !== 'true'"
+                    f" && ({ANSWERED_BY} ?? '').startsWith('voicemail') && {ANSWERED_BY}",
+                    10,
+                )
+                outcome = await asyncio.wait_for(placing, 20)
+                assert await browser.wait_for("document.body.dataset.ended", 10) == "true"
+                ended = await browser.evaluate(ANSWERED_BY)
+                transcript = await browser.wait_for(
+                    "[...document.querySelectorAll('#transcript .text')]"
+                    ".map(e => e.textContent).join(' | ')",
+                    10,
+                )
+                await browser.screenshot(artifacts() / "dashboard-call-page-amd.png")
+                await browser.navigate(url + "/dashboard")
+                row = await browser.wait_for(
+                    "document.querySelector('#recent-calls tbody tr .outcome')?.textContent",
+                    10,
+                )
+                assert not [line for line in browser.console if "exception" in line], (
+                    browser.console
+                )
             callee.wait_event("CALL_CLOSED", 5)
     amd = outcome.amd
     assert amd is not None and (amd["kind"], amd["action"], amd["final"]) == (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,6 +20,7 @@ from agent.echo import EchoAgent
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.gateway import Gateway
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port
@@ -86,6 +88,21 @@ async def test_a_call_on_a_line_takes_its_agent_and_defaults(tmp_path: Path) -> 
     assert gateway.feed.recent[-1].variables == {"clinic": "Main St", "first_name": "Ada"}
 
 
+async def placed_through_the_api(gateway: Gateway, target: str, line: str) -> Any:
+    """``POST /api/calls`` on ``line``, waiting for the outcome: the answer's JSON."""
+    server = AdminServer(gateway, AdminSettings(port=free_port()))
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"target": target, "line": line, "wait": True}
+            async with session.post(f"{server.url}/api/calls", json=body) as response:
+                answer = await response.json()
+                assert response.status == 200, answer
+                return answer
+    finally:
+        await server.stop()
+
+
 async def test_the_admin_api_places_a_call_on_a_line(tmp_path: Path) -> None:
     routes = tmp_path / "routes.toml"
     routes.write_text(ROUTES)
@@ -93,17 +110,8 @@ async def test_the_admin_api_places_a_call_on_a_line(tmp_path: Path) -> None:
         running_gateway(max_call_seconds=1.0) as (callee, _),
         running_gateway(routes=routes) as (gateway, _),
     ):
-        server = AdminServer(gateway, AdminSettings(port=free_port()))
-        await server.start()
         target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
-        try:
-            async with aiohttp.ClientSession() as session:
-                body = {"target": target, "line": "reminders", "wait": True}
-                async with session.post(f"{server.url}/api/calls", json=body) as response:
-                    answer = await response.json()
-                    assert response.status == 200, answer
-        finally:
-            await server.stop()
+        answer = await placed_through_the_api(gateway, target, "reminders")
         on_line = [entry for entry in gateway.feed.recent if entry.line == "reminders"]
     assert answer["answered"] and answer["kind"] == "answered", answer
     assert len(on_line) == 1 and on_line[0].direction == "outbound"
@@ -145,16 +153,7 @@ async def test_a_campaign_line_s_detection_reaches_each_call_placed_on_it(tmp_pa
             ),
             await gateway.place_call(target, line="campaign", amd=AmdRequest(AmdMode.OFF)),
         ]
-        server = AdminServer(gateway, AdminSettings(port=free_port()))
-        await server.start()
-        try:
-            async with aiohttp.ClientSession() as session:
-                body = {"target": target, "line": "campaign", "wait": True}
-                async with session.post(f"{server.url}/api/calls", json=body) as response:
-                    answer = await response.json()
-                    assert response.status == 200, answer
-        finally:
-            await server.stop()
+        answer = await placed_through_the_api(gateway, target, "campaign")
     assert all(outcome.answered for outcome in outcomes), outcomes
     assert answer["answered"], answer
     line_s = AmdRequest(AmdMode.HANG_UP, "Hi {first_name}, this is Acme: please call us back.")
