@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,10 @@ import pytest
 from agent.base import Agent, AgentFactory
 from agent.consult import ConsultAgent
 from agent.dialpolicy import DialRefused
+from agent.settings import BuiltinToolSettings
+from agent.stt.base import SttTurnEnded
+from agent.tools.builtin import builtin_tools
+from agent.tools.message_store import MessageStore
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
 from sipgw.app.settings import Sources, load
 from sipgw.app.transfer_settings import TransferSection, transfer_settings
@@ -25,6 +30,7 @@ from tests.agent.parts import (
     SILENT_FRAME,
     Assistant,
     FakeCall,
+    Turn,
     assistant,
     feed_audio,
     play_out,
@@ -187,6 +193,43 @@ async def test_busy_declined_or_no_answer_brings_the_caller_back(
     assert a.agent.warm is not None and not a.agent.warm.active
     assert a.agent.playout.background is None  # the music stopped
     assert a.record("warm_transfer")[-1]["stage"] == "failed"
+    await a.agent.close()
+
+
+async def test_after_a_failed_transfer_the_caller_leaves_a_message_for_the_person(
+    tmp_path: Path,
+) -> None:
+    """Issue 24: "the agent returns to the caller and says so, and can take a message":
+    followed through. The busy person's note reaches the model, which offers a message;
+    the caller's words make it call ``take_message``, which stores the message for the
+    person the transfer was for, in the call record too."""
+    db = tmp_path / "callbacks.sqlite3"
+    tools = builtin_tools(
+        BuiltinToolSettings(enabled=("take_message",), callback_db=db, transfer_target=TARGET)
+    )
+    offer = "Kim is busy right now. Shall I take a message?"
+    message = {"message": "Please call me about the refund for order 1234.", "name": "Bob"}
+    script = [
+        Turn(text=offer),
+        Turn(tool_calls=(("take_message", json.dumps(message)),)),
+        Turn(text="I've passed that on to Kim."),
+    ]
+    a = warm(tools=tools, script=script)
+    await a.agent.prepare()  # listening to speech-to-text
+    await on_hold(a)
+    call = a.call
+    assert isinstance(call, WarmCall)
+    call.legs[0].finished.set_result(LegEnded("busy", 486, "busy"))
+    # spoken sentence by sentence
+    await wait_for(lambda: "Shall I take a message?" in a.tts.texts())
+    await play_out(a.agent.playout)
+    a.stt.emit(SttTurnEnded(message["message"], 0, (), asyncio.get_running_loop().time(), None))
+    await wait_for(lambda: "I've passed that on to Kim." in a.tts.texts())
+    (row,) = MessageStore(db).rows()
+    assert (row.for_target, row.caller_name, row.message) == (TARGET, "Bob", message["message"])
+    (taken,) = a.record("tool_call")
+    assert taken["name"] == "take_message" and taken["ok"], taken
+    assert json.loads(taken["result"])["for"] == TARGET, taken
     await a.agent.close()
 
 
