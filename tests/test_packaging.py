@@ -44,9 +44,11 @@ def _copied_paths() -> list[str]:
 
 
 def _run(args: list[str], **env: str) -> None:
-    done = subprocess.run(
-        args, capture_output=True, text=True, timeout=500, env={**os.environ, **env}
-    )
+    """``args`` with the image build's environment: ours without sipgw's settings (the
+    build stage sets none but ``env``; a ``SIPGW_PURE_PYTHON=1`` run of the suite must not
+    make the image's wheel a pure one)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIPGW_")}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=500, env={**clean, **env})
     assert done.returncode == 0, done.stderr[-3000:]
 
 
