@@ -15,6 +15,8 @@ from tests.bench.test_smoke import run_bench
 
 pytestmark = pytest.mark.timeout(180)
 
+FRAME_MS = 20
+
 
 def test_the_side_by_side_bench_runs_every_agent(tmp_path: Path) -> None:
     data = run_bench(
@@ -27,6 +29,11 @@ def test_the_side_by_side_bench_runs_every_agent(tmp_path: Path) -> None:
         assert agent["failures"] == [], name
         for figure in ("first_audio_ms", "tool_turn_ms", "barge_in_ms", "tool_round_trip_ms"):
             assert agent[figure]["count"] == 1, (name, figure, agent)
-        # The turn silence and the model's delay are floors no agent can beat.
-        assert agent["first_audio_ms"]["p50"] >= agent["stated_first_audio_ms"], (name, agent)
-        assert agent["tool_turn_ms"]["p50"] >= agent["stated_tool_turn_ms"], (name, agent)
+        # The turn silence and the model's delay are floors no agent can beat, within a
+        # frame: the end of speech is when the caller's last loud packet was sent, which a
+        # loaded machine sends late against its 20 ms deadline, while the silence that
+        # ends the turn is counted in the stream's own frames (a pure-path run of the
+        # suite saw the voice agent's first audio 1.5 ms under its 600 ms floor).
+        for figure, floor in (("first_audio_ms", "stated_first_audio_ms"),
+                              ("tool_turn_ms", "stated_tool_turn_ms")):  # fmt: skip
+            assert agent[figure]["p50"] >= agent[floor] - FRAME_MS, (name, figure, agent)
