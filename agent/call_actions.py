@@ -65,7 +65,14 @@ from agent.settings import AssistantSettings
 from agent.speaker import Speaker
 from agent.warm_transfer import WarmTransfer
 
-__all__ = ["ActionKind", "CallActions", "CallDialing", "ToolActions", "ToolCallContext"]
+__all__ = [
+    "ActionKind",
+    "CallActions",
+    "CallDialing",
+    "ToolActions",
+    "ToolCallContext",
+    "transfer_failed_note",
+]
 
 ActionKind: TypeAlias = Literal["hangup", "transfer"]
 """An action that waits for its line."""
@@ -77,6 +84,15 @@ class AnswerResult(Protocol):
     def result(self) -> dict[str, Any]:
         """The detection's result so far."""
         ...
+
+
+def transfer_failed_note(status: int, reason: str) -> str:
+    """The note that tells the model a transfer's target did not answer (the assistant's
+    and the speech-to-speech agents')."""
+    return (
+        f"[The transfer failed: {status} {reason}. The caller is still with you. Tell them, "
+        "and offer to take a message or to schedule a callback.]"
+    )
 
 
 class CallDialing:
@@ -316,10 +332,7 @@ class CallActions(CallDialing):
         if self.policy_transfer_failed():
             self._failures.transfer_failed()
             return
-        self._responder.reply_to_note(
-            f"[The transfer failed: {status} {reason}. The caller is still with you. Tell "
-            "them, and offer to take a message or to schedule a callback.]"
-        )
+        self._responder.reply_to_note(transfer_failed_note(status, reason))
 
     # -- the failure policy's decisions
 

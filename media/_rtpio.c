@@ -372,6 +372,43 @@ parse_destination(const char *host, long port, struct sockaddr_storage *addr, so
     return 0;
 }
 
+/* The arguments of send() and the module's sendto(): (fd, data, host, port); 0 and an error
+ * when they are not that (``name``: the function's, for the message). */
+static int
+send_args(const char *name, PyObject *const *args, Py_ssize_t nargs, int *fd, const char **host,
+          long *port)
+{
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "%s(fd, data, host, port)", name);
+        return 0;
+    }
+    *fd = PyLong_AsLong(args[0]);
+    if (*fd == -1 && PyErr_Occurred())
+        return 0;
+    *host = PyUnicode_AsUTF8(args[2]);
+    *port = PyLong_AsLong(args[3]);
+    return *host != NULL && !(*port == -1 && PyErr_Occurred());
+}
+
+/* One datagram sent now: 0 when it went, else the errno; NULL and an error when data is no
+ * buffer or (host, port) no IP address. */
+static PyObject *
+send_now(int fd, PyObject *data, const char *host, long port)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    struct sockaddr_storage to;
+    socklen_t len;
+    if (!parse_destination(host, port, &to, &len)) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    ssize_t sent = sendto(fd, view.buf, (size_t)view.len, MSG_DONTWAIT, (struct sockaddr *)&to, len);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(sent < 0 ? errno : 0);
+}
+
 /* The queue sent: each run of one socket's datagrams by sendmmsg, SEND_BATCH at a time; a
  * datagram the kernel refuses (a full buffer, an ICMP error of an earlier send) is
  * counted and skipped. Every queued reference is released. */
@@ -867,16 +904,10 @@ PyDoc_STRVAR(send_doc,
 static PyObject *
 Poller_send(Poller *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "send(fd, data, host, port)");
-        return NULL;
-    }
-    int fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred())
-        return NULL;
-    const char *host = PyUnicode_AsUTF8(args[2]);
-    long port = PyLong_AsLong(args[3]);
-    if (host == NULL || (port == -1 && PyErr_Occurred()))
+    int fd;
+    const char *host;
+    long port;
+    if (!send_args("send", args, nargs, &fd, &host, &port))
         return NULL;
     PyObject *data = args[1];
     if (self->holding && PyBytes_CheckExact(data)) {
@@ -897,18 +928,7 @@ Poller_send(Poller *self, PyObject *const *args, Py_ssize_t nargs)
         self->queued++;
         return PyLong_FromLong(0);
     }
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    struct sockaddr_storage to;
-    socklen_t len;
-    if (!parse_destination(host, port, &to, &len)) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    ssize_t sent = sendto(fd, view.buf, (size_t)view.len, MSG_DONTWAIT, (struct sockaddr *)&to, len);
-    PyBuffer_Release(&view);
-    return PyLong_FromLong(sent < 0 ? errno : 0);
+    return send_now(fd, data, host, port);
 }
 
 PyDoc_STRVAR(flush_doc,
@@ -993,31 +1013,12 @@ PyDoc_STRVAR(sendto_doc,
 static PyObject *
 rtpio_sendto(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "sendto(fd, data, host, port)");
+    int fd;
+    const char *host;
+    long port;
+    if (!send_args("sendto", args, nargs, &fd, &host, &port))
         return NULL;
-    }
-    int fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred())
-        return NULL;
-    Py_buffer data;
-    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const char *host = PyUnicode_AsUTF8(args[2]);
-    long port = PyLong_AsLong(args[3]);
-    if (host == NULL || (port == -1 && PyErr_Occurred())) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    struct sockaddr_storage addr;
-    socklen_t len;
-    if (!parse_destination(host, port, &addr, &len)) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    ssize_t sent = sendto(fd, data.buf, (size_t)data.len, MSG_DONTWAIT, (struct sockaddr *)&addr, len);
-    PyBuffer_Release(&data);
-    return PyLong_FromLong(sent < 0 ? errno : 0);
+    return send_now(fd, args[1], host, port);
 }
 
 static PyMethodDef module_methods[] = {

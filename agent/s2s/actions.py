@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from agent.base import CallControl
-from agent.call_actions import ActionKind, CallDialing
+from agent.call_actions import ActionKind, CallDialing, transfer_failed_note
 from agent.callscope import ms_between
 from agent.playout import played
 from agent.resilience.line_cache import LineAudio
@@ -194,10 +194,7 @@ class S2sActions(CallDialing):
         if self.policy_transfer_failed():
             self._watch.report_and_carry_out(TransferFailed())
             return
-        self._tell_model(
-            f"[The transfer failed: {status} {reason}. The caller is still with you. Tell "
-            "them, and offer to take a message or to schedule a callback.]"
-        )
+        self._tell_model(transfer_failed_note(status, reason))
 
     # -- the failure policy's decisions
 
