@@ -88,6 +88,15 @@ class LegsSettings:
         "and /twilio/stream (Media Streams), whose requests must carry Twilio's signature "
         "made with it; empty = off.",
     )  # fmt: skip
+    twilio_own_twiml: bool = setting(
+        False, env="SIPGW_TWILIO_OWN_TWIML", flag="--twilio-own-twiml", metavar="on|off",
+        parse=on_off, default_text="off",
+        help="Also take Media Streams that our webhook did not start (a TwiML of your own "
+        "pointing its <Stream url> at /twilio/stream): they are checked by the handshake's "
+        "signature alone, which covers the URL only, so whoever replays one handshake opens "
+        "streams (paid calls) with parameters of their choosing; off = every stream must "
+        "carry the one-time token of our webhook's TwiML.",
+    )  # fmt: skip
     public_url: str = setting(
         "", env="SIPGW_PUBLIC_URL", flag="--public-url", metavar="URL", parse=public_url,
         help="The https:// address Twilio reaches the admin server at (through a TLS proxy), "
