@@ -248,6 +248,13 @@ async def test_a_replayed_twilio_stream_opens_no_call_and_no_paid_session(
     }  # fmt: skip
     with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
         admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        # Nothing admits SIP callers, but the legs the access policy does not judge take
+        # calls: the start-up line says which (issue 39: "every call is refused").
+        startup = gw.wait_log(r"WARNING +sipgw +(access: .*)", 2)[1]
+        assert (
+            "every SIP call is refused (403); the Twilio leg (signed by Twilio; each "
+            "stream with our webhook's one-time token) and the browser leg" in startup
+        ), startup
         local = admin.replace("http://", "ws://") + "/twilio/stream"
         async with aiohttp.ClientSession() as http:
             answer = await call_the_webhook(

@@ -108,6 +108,22 @@ class LegsSettings:
         """Whether the Twilio endpoints are on."""
         return bool(self.twilio_auth_token)
 
+    def taking_calls(self, admin: bool) -> tuple[str, ...]:
+        """The legs that take calls besides SIP, each with what admits a call, as the
+        start-up access line names them (:func:`sipgw.app.access.closed_line`); none
+        without the admin server (``admin``), which serves them."""
+        legs: list[str] = []
+        if admin and self.twilio:
+            streams = (
+                "streams without our webhook's one-time token too: SIPGW_TWILIO_OWN_TWIML=on"
+                if self.twilio_own_twiml
+                else "each stream with our webhook's one-time token"
+            )
+            legs.append(f"the Twilio leg (signed by Twilio; {streams})")
+        if admin and self.browser_calls:
+            legs.append("the browser leg (/dashboard/phone, for whoever the admin server admits)")
+        return tuple(legs)
+
     @property
     def webhook_url(self) -> str:
         """The URL of a number's "A call comes in" webhook (``POST``)."""
