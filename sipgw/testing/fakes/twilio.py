@@ -222,7 +222,8 @@ class FakeTwilioStream:
     sent_at: list[float] = field(default_factory=list)
     """Loop time right after each ``media`` chunk of the caller was written (index = chunk)."""
     closed_at: float | None = None
-    """Loop time the socket closed (our end closing it, as when a stream is refused)."""
+    """Loop time the socket closed: the endpoint closed it (as when it refuses the stream
+    at its ``start``), or :meth:`stop` did."""
 
     def __post_init__(self) -> None:
         self._source: deque[bytes] = deque()
