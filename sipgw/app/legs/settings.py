@@ -91,8 +91,8 @@ class LegsSettings:
     twilio_own_twiml: bool = setting(
         False, env="SIPGW_TWILIO_OWN_TWIML", flag="--twilio-own-twiml", metavar="on|off",
         parse=on_off, default_text="off",
-        help="Also take Media Streams that our webhook did not start (a TwiML of your own "
-        "pointing its <Stream url> at /twilio/stream): they are checked by the handshake's "
+        help="Also take Media Streams that our webhook did not start (a TwiML of your own whose "
+        "Stream url is /twilio/stream): they are checked by the handshake's "
         "signature alone, which covers the URL only, so whoever replays one handshake opens "
         "streams (paid calls) with parameters of their choosing; off = every stream must "
         "carry the one-time token of our webhook's TwiML.",
