@@ -155,7 +155,7 @@ class CallerContextLookup:
             settings: the hook and its timeout.
             caller: the caller's number (or URI).
             called: the called number (or URI).
-            label: what log lines name the call by (a shortened Call-ID).
+            label: what log lines name the call by (its Call-ID).
             details: the call's details, for a hook that takes them.
         """
         self._label = label

@@ -86,7 +86,7 @@ class CallScope:
     """One call's shared record, observer, clock and tasks.
 
     Attributes:
-        log_id: how log lines name the call (its Call-ID, shortened).
+        log_id: how log lines name the call (its Call-ID, whole, as the gateway's lines do).
         record: the call record (:mod:`agent.record`).
         observer: where metrics go (:data:`NO_OBSERVER` until the gateway sets one).
         loop: the event loop the call runs on.
@@ -97,7 +97,7 @@ class CallScope:
     __slots__ = ("_tasks", "answered_at", "closed", "log_id", "loop", "observer", "record")
 
     def __init__(self, call_id: str, record: CallRecord, loop: asyncio.AbstractEventLoop) -> None:
-        self.log_id = call_id[:24]
+        self.log_id = call_id
         self.record = record
         self.observer: AgentObserver = NO_OBSERVER
         self.loop = loop

@@ -40,17 +40,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 import aiohttp
 
 from bench._harness import fmt, format_table, log, machine_info, summarize, write_json
 from media import g711
-from media.twilio.signature import signature_for
 from sipgw.testing.audio import dominant_tone, tone_frames
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.fakes.twilio import FakeTwilioStream
+from sipgw.testing.fakes.twilio import FakeTwilioStream, call_the_webhook
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.netns import add_ice_address
 from sipgw.testing.phone import Phone
@@ -117,19 +115,14 @@ class TwilioCaller:
 
     async def start(self) -> None:
         form = {"CallSid": "CA" + "0" * 32, "From": "+15550001111", "To": "+15550002222"}
-        signature = signature_for(TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", form)
         async with aiohttp.ClientSession() as http:
-            async with http.post(
-                f"{self.admin}/twilio/voice", data=urlencode(form),
-                headers={"X-Twilio-Signature": signature,
-                         "Content-Type": "application/x-www-form-urlencoded"},
-            ) as response:  # fmt: skip
-                assert response.status == 200 and "<Stream" in await response.text()
-        self.stream = FakeTwilioStream(
-            self.admin.replace("http://", "ws://") + "/twilio/stream", auth_token=TWILIO_TOKEN,
-            signed_url=PUBLIC.replace("https://", "wss://") + "/twilio/stream",
-            custom_parameters={"From": form["From"], "To": form["To"]},
-        )  # fmt: skip
+            answer = await call_the_webhook(
+                http, f"{self.admin}/twilio/voice", TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", form
+            )
+        assert answer.stream_url, answer.body
+        self.stream = answer.stream(
+            self.admin.replace("http://", "ws://") + "/twilio/stream", TWILIO_TOKEN
+        )
         await self.stream.__aenter__()
 
     async def speak(self, frames: list[bytes]) -> tuple[float, float]:

@@ -160,8 +160,9 @@ class CallInfo:
 
     @property
     def log_id(self) -> str:
-        """A short identifier for log lines."""
-        return self._key[0][:24]
+        """How log lines and the call feed name the call: its Call-ID, whole (cut short,
+        Call-IDs alike at the start, as Twilio's Call SIDs may be, named two calls alike)."""
+        return self._key[0]
 
     @property
     def state(self) -> CallState:

@@ -5,6 +5,8 @@
   pacing, marks, ``clear``).
 - :mod:`media.twilio.twiml`: the ``<Connect><Stream>`` TwiML that points a call at us.
 - :mod:`media.twilio.signature`: ``X-Twilio-Signature`` on Twilio's webhooks and handshakes.
+- :mod:`media.twilio.token`: the one-time token that binds a stream to the call our webhook
+  answered (the handshake's signature covers the URL only).
 
 See docs/legs.md.
 """

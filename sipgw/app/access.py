@@ -62,11 +62,14 @@ __all__ = [
     "Resolver",
     "access_config",
     "account_upstreams",
+    "admits_nobody",
     "allow_from",
     "build_access_policy",
+    "closed_line",
     "digest_algorithm",
     "read_users_file",
     "resolve_host",
+    "startup_line",
     "summary_level",
     "upstream_hosts",
 ]
@@ -423,21 +426,48 @@ LAB_LINE = (
 """The start-up line when nothing says who may call and the agents spend nothing."""
 
 
-CLOSED_BY_DEFAULT = (
-    "access: no --allow-from, account, proxy or inbound credentials configured, and the "
-    "agent costs money per call: every call is refused (403). To take calls, add "
-    "--allow-from with the addresses of your phones or trunk (e.g. --allow-from "
-    "192.168.1.0/24; each refused call's log line names its address), or --allow-from any "
-    "to take calls from anyone (see docs/security.md)"
-)
-"""The start-up line when nothing says who may call and the agent spends money."""
+def closed_line(other_legs: Sequence[str] = ()) -> str:
+    """The start-up line when nothing says who may call over SIP and the agent spends
+    money: every SIP call is refused, and what the other legs (``other_legs``, each named
+    with what admits its calls: :meth:`LegsSettings.taking_calls
+    <sipgw.app.legs.settings.LegsSettings.taking_calls>`) still take, or that none does."""
+    if other_legs:
+        legs = " and ".join(other_legs)
+        others = f"; {legs} {'take' if len(other_legs) > 1 else 'takes'} calls all the same"
+    else:
+        others = "; no other leg takes calls (no browser or Twilio leg is on)"
+    return (
+        "access: no --allow-from, account, proxy or inbound credentials configured, and the "
+        f"agent costs money per call: every SIP call is refused (403){others}. To take SIP "
+        "calls, add --allow-from with the addresses of your phones or trunk (e.g. "
+        "--allow-from 192.168.1.0/24; each refused call's log line names its address), or "
+        "--allow-from any to take calls from anyone (see docs/security.md)"
+    )
+
+
+CLOSED_BY_DEFAULT = closed_line()
+"""The start-up line when nothing says who may call over SIP, the agent spends money and
+no other leg is on."""
+
+
+def startup_line(policy: AccessPolicy, line: str, other_legs: Sequence[str]) -> str:
+    """The start-up line about ``policy`` (``line``: :func:`build_access_policy`'s) when
+    ``other_legs`` take calls besides SIP: the access policy judges SIP sources only, so a
+    policy that admits nobody over SIP says which legs still admit calls."""
+    if admits_nobody(policy) and line == CLOSED_BY_DEFAULT:
+        return closed_line(other_legs)
+    return line
+
+
+def admits_nobody(policy: AccessPolicy) -> bool:
+    """Whether ``policy`` refuses every SIP call (no source, no credentials)."""
+    return not policy.allow and policy.digest is None
 
 
 def summary_level(policy: AccessPolicy) -> int:
     """The log level of the start-up line about ``policy``: WARNING when it admits anyone
-    (the internet's scanners included) or nobody at all (every call refused), else INFO."""
-    admits_nobody = not policy.allow and policy.digest is None
-    return logging.WARNING if policy.allow.admits_anyone or admits_nobody else logging.INFO
+    (the internet's scanners included) or nobody at all (every SIP call refused), else INFO."""
+    return logging.WARNING if policy.allow.admits_anyone or admits_nobody(policy) else logging.INFO
 
 
 # -- refusals: counted, logged without flooding ----------------------------------------

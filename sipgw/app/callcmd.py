@@ -302,7 +302,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
         sip_port=config.sip_port if line.gives(NetworkSection, "sip_port") else 0,
         tls_port=config.tls_port if line.gives(NetworkSection, "tls_port") else 0,
     )
-    gateway = gateway_of(startup, config, register=False)
+    gateway = gateway_of(startup, config, register=False, legs=False)
     loop = asyncio.get_running_loop()
     failed = await start_gateway(gateway, startup.sources)
     if failed is not None:

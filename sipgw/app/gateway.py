@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Unpack
 
@@ -39,6 +39,7 @@ from sipgw.app.access import (
     RefusalLog,
     build_access_policy,
     resolve_host,
+    startup_line,
     summary_level,
 )
 from sipgw.app.accounts import RegistrationSettings
@@ -121,6 +122,8 @@ class Gateway:
         lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
             to its account's agent, else ``agent_factory``.
         dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
+        other_legs: the legs besides SIP that take calls (the admin server's), as the
+            start-up access line names them (:func:`sipgw.app.access.startup_line`).
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class Gateway:
         headers: CallHeadersSection | None = None,
         lines: Lines | None = None,
         dns: DnsSection | None = None,
+        other_legs: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.agent_factory = agent_factory
@@ -169,6 +173,7 @@ class Gateway:
         """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
         self.lines = lines
+        self.other_legs = tuple(other_legs)
         """The routes file's lines in force, if there is one (:mod:`sipgw.app.lines`)."""
         if lines is not None:
             lines.on_reload = self._lines_reloaded
@@ -259,7 +264,7 @@ class Gateway:
         """
         loop = asyncio.get_running_loop()
         policy, summary = await build_access_policy(self.access)
-        log.log(summary_level(policy), "%s", summary)
+        log.log(summary_level(policy), "%s", startup_line(policy, summary, self.other_legs))
         self.refusals.hint = self.access.unconfigured  # closed, or a lab: say what admits
         media = await build_media_targets(self.access.media_ranges, resolve_host, log)
         log.info("floods: %s", self.floods.describe())

@@ -23,11 +23,16 @@ __all__ = ["gateway_of", "start_gateway"]
 
 
 def gateway_of(
-    startup: Startup, config: GatewayConfig | None = None, *, register: bool = True
+    startup: Startup,
+    config: GatewayConfig | None = None,
+    *,
+    register: bool = True,
+    legs: bool = True,
 ) -> Gateway:
     """The gateway ``startup`` describes (with ``config`` instead of its own, if given);
     ``register=False`` leaves the accounts unregistered (one call needs no registration:
-    the proxy or registrar takes our INVITE with the account's credentials)."""
+    the proxy or registrar takes our INVITE with the account's credentials); ``legs=False``:
+    no admin server will serve the browser and Twilio legs (the start-up line names none)."""
     from sipgw.app.gateway import Gateway  # imported when a command runs: --help stays quick
 
     return Gateway(
@@ -46,6 +51,7 @@ def gateway_of(
         headers=startup.headers,
         lines=startup.lines,
         dns=startup.dns,
+        other_legs=startup.legs.taking_calls(legs and startup.admin.enabled),
     )
 
 

@@ -3,7 +3,7 @@
 ``SIPGW_LOG_FORMAT=json`` makes :func:`configure_logging` install a
 :class:`JsonFormatter`: each line is an object with ``time`` (UTC, ISO 8601),
 ``level``, ``logger`` and ``message``; a call's lines (logged through
-:class:`sipgw.app.callhandle.CallLog`) add ``call`` (the short log id) and
+:class:`sipgw.app.callhandle.CallLog`) add ``call`` (the log id: the Call-ID) and
 ``call_id`` (the SIP Call-ID); an exception adds ``exception`` (its
 traceback as text). Secrets are masked before any formatter runs: the CLI's
 log redaction (:mod:`sipgw.app.privacy`) redacts every record when it is

@@ -19,7 +19,7 @@ from tests.agent.parts import FakeCall, RecordingObserver, make_scope
 async def test_the_scope_names_the_call_and_keeps_its_record() -> None:
     loop = asyncio.get_running_loop()
     scope = CallScope("a" * 40 + "@host", CallRecord(None, "x"), loop)
-    assert scope.log_id == "a" * 24
+    assert scope.log_id == "a" * 40 + "@host"  # whole, as the gateway's lines name it
     assert scope.observer is NO_OBSERVER and not scope.closed and scope.answered_at == 0.0
     before = loop.time()
     assert before <= scope.now() <= loop.time()

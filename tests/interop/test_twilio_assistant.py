@@ -19,29 +19,34 @@ shows up in the API and the metrics as a ``twilio`` call with its parameters as 
 
 A second call shows a bot's custom parameters reaching the assistant as the call's
 ``CallDetails.variables``: the greeting's and the prompt's ``{name}`` filled, the variables in
-the system prompt's data, one that is not an identifier left out (and logged).
+the system prompt's data, one that is not an identifier left out (and logged); its stream,
+from a TwiML of its own, carries no token of our webhook: ``SIPGW_TWILIO_OWN_TWIML=on`` lets
+it in.
+
+A third shows a replayed stream opening nothing (issue 39): the handshake's signature covers
+the URL only, so a copy of a real call's handshake and ``start`` (its one-time token too),
+sent once and then 40 times at once, must open no call and no paid session: the fake STT and
+TTS see the real call's sessions only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
 from agent.opening import DETAILS_HEADING
-from media.twilio.signature import signature_for
+from media.twilio.token import TOKEN_PARAMETER
 from sipgw.testing.audio import dominant_tone, tone_frames
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.fakes.twilio import FakeTwilioStream, PlayedAudio
+from sipgw.testing.fakes.twilio import FakeTwilioStream, PlayedAudio, call_the_webhook
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port
@@ -105,25 +110,19 @@ async def test_a_twilio_call_to_the_assistant_with_a_barge_in(
     with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
         admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
         async with aiohttp.ClientSession() as http:
-            # The number's webhook, signed as Twilio signs it (the public URL, the form).
-            signature = signature_for(TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", CALLER)
-            async with http.post(
-                f"{admin}/twilio/voice", data=urlencode(CALLER),
-                headers={"X-Twilio-Signature": signature,
-                         "Content-Type": "application/x-www-form-urlencoded"},
-            ) as response:  # fmt: skip
-                assert response.status == 200, await response.text()
-                twiml = ET.fromstring(await response.text())
-            stream = twiml.find("./Connect/Stream")
-            assert stream is not None and stream.get("url") == "wss://gw.example.test/twilio/stream"
-            parameters = {p.get("name", ""): p.get("value", "") for p in stream}
+            # The number's webhook, signed as Twilio signs it (the public URL, the form); the
+            # stream its TwiML names, with its parameters (our one-time token among them).
+            answer = await call_the_webhook(
+                http, f"{admin}/twilio/voice", TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", CALLER
+            )
+            assert answer.status == 200, answer.body
+            assert answer.stream_url == "wss://gw.example.test/twilio/stream"
+            parameters = {k: v for k, v in answer.parameters.items() if k != TOKEN_PARAMETER}
             assert parameters == {"From": CALLER["From"], "To": CALLER["To"]}
 
             local = admin.replace("http://", "ws://") + "/twilio/stream"
-            async with FakeTwilioStream(
-                local, auth_token=TWILIO_TOKEN, signed_url=str(stream.get("url")),
-                custom_parameters={**parameters, "order": "1234"}, call_sid=CALLER["CallSid"],
-                playout_delay=PLAYOUT_DELAY,
+            async with answer.stream(
+                local, TWILIO_TOKEN, playout_delay=PLAYOUT_DELAY
             ) as twilio:  # fmt: skip
                 loop = asyncio.get_running_loop()
 
@@ -172,7 +171,8 @@ async def test_a_twilio_call_to_the_assistant_with_a_barge_in(
         gw.wait_log(r"call ended: remote-hangup", 5)
         record = _record(tmp_workdir)
         call = next(line for line in record if line["type"] == "call")
-        assert call["leg"] == "twilio" and call["variables"]["order"] == "1234"
+        assert call["leg"] == "twilio" and call["variables"]["To"] == CALLER["To"]
+        assert TOKEN_PARAMETER not in call["variables"]
         assert call["caller"] == "tel:+15551230001"
         barge = next(line for line in record if line["type"] == "barge_in")
         assert barge["heard"] == cut["content"].removesuffix("…")
@@ -195,6 +195,7 @@ async def test_a_streams_custom_parameters_reach_the_prompt_and_greeting(
     tmp_workdir: Path,
 ) -> None:
     """A bot's ``<Parameter>``s are the call's variables (its ``CallDetails``), as on SIP:
+    its own TwiML's stream carries no token, and ``SIPGW_TWILIO_OWN_TWIML=on`` lets it in;
     they fill the greeting's and the prompt's ``{name}`` placeholders and go into the system
     prompt as data; one the rule of every call's variables refuses (``customer-id``: not an
     identifier) is left out and named in the log, and the call goes on."""
@@ -207,7 +208,7 @@ async def test_a_streams_custom_parameters_reach_the_prompt_and_greeting(
         env = {
             **services.env, "SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
             "SIPGW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SIPGW_PUBLIC_URL": PUBLIC,
-            "SIPGW_SYSTEM_PROMPT_FILE": str(prompt),
+            "SIPGW_SYSTEM_PROMPT_FILE": str(prompt), "SIPGW_TWILIO_OWN_TWIML": "on",
         }  # fmt: skip
         with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
             admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
@@ -236,6 +237,64 @@ async def test_a_streams_custom_parameters_reach_the_prompt_and_greeting(
     call = next(line for line in _record(tmp_workdir) if line["type"] == "call")
     assert call["leg"] == "twilio" and "customer-id" not in call["variables"]
     assert call["variables"]["customer"] == "Ada"
+
+
+async def test_a_replayed_twilio_stream_opens_no_call_and_no_paid_session(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    env = {
+        **services.env, "SIPGW_ADMIN_PORT": str(free_port()), "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SIPGW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "SIPGW_PUBLIC_URL": PUBLIC,
+    }  # fmt: skip
+    with GatewayProcess(tmp_workdir, agent="assistant", extra_env=env) as gw:
+        admin = gw.wait_log(r"admin listening on (\S+)", 10).group(1)
+        # Nothing admits SIP callers, but the legs the access policy does not judge take
+        # calls: the start-up line says which (issue 39: "every call is refused").
+        startup = gw.wait_log(r"WARNING +sipgw +(access: .*)", 2)[1]
+        assert (
+            "every SIP call is refused (403); the Twilio leg (signed by Twilio; each "
+            "stream with our webhook's one-time token) and the browser leg" in startup
+        ), startup
+        local = admin.replace("http://", "ws://") + "/twilio/stream"
+        async with aiohttp.ClientSession() as http:
+            answer = await call_the_webhook(
+                http, f"{admin}/twilio/voice", TWILIO_TOKEN, f"{PUBLIC}/twilio/voice", CALLER
+            )
+
+            async def calls() -> list[dict[str, Any]]:
+                async with http.get(
+                    f"{admin}/api/calls", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                ) as response:
+                    listed: list[dict[str, Any]] = (await response.json())["calls"]
+                    return listed
+
+            async with answer.stream(local, TWILIO_TOKEN) as twilio:
+                await twilio.wait_for(lambda: bool(_spoken(services, "Hi there")), 15)
+                stt, tts = len(services.stt.sessions), len(services.tts.sockets)
+                assert stt >= 1 and tts >= 1
+
+                async def replay() -> FakeTwilioStream:
+                    """The same handshake (signature) and the same ``start`` (token, SIDs)."""
+                    copy = answer.stream(local, TWILIO_TOKEN, stream_sid=twilio.stream_sid,
+                                         account_sid=twilio.account_sid)  # fmt: skip
+                    async with copy:
+                        await copy.wait_for(lambda: copy.closed_at is not None, 15)
+                    return copy
+
+                await replay()
+                replays = await asyncio.gather(*(replay() for _ in range(40)))
+                assert all(not r.media_received() for r in replays)
+                assert [c["call_id"] for c in await calls()] == [CALLER["CallSid"]]
+                assert twilio.closed_at is None  # the real call goes on
+            gw.wait_log(r"call ended: remote-hangup", 5)
+            await replay()  # after the call: its token is still used
+            assert await calls() == []
+        refused = gw.log_text().count("refused: the stream token was used already")
+        assert refused == 42, gw.log_tail()
+        assert (len(services.stt.sessions), len(services.tts.sockets)) == (stt, tts)
+        assert len(list((tmp_workdir / "calls").glob("*.jsonl"))) == 1
+        assert services.llm.requests == []
+        assert gw.stop() == 0
 
 
 def _record(workdir: Path) -> list[dict[str, Any]]:

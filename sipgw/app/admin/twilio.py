@@ -12,17 +12,22 @@ anything else gets 403 and a log line.
   ``From``, ``SIPGW_CALLS_PER_CALLER``) the answer is ``<Reject reason="busy"/>``, so
   Twilio never picks the call up; else ``<Connect><Stream>`` to ``/twilio/stream`` with
   ``From``, ``To`` and ``CallerName`` as parameters (they reach the agent as the call's
-  variables and parties), and the call counts as charged when its stream starts.
-- ``GET /twilio/stream``: the bidirectional Media Stream's WebSocket (the handshake's
-  signature covers the ``wss://`` URL), run as a call by
-  :class:`sipgw.app.legs.twilio.TwilioStream`. An existing TwiML of the user's own can point
-  its ``<Stream url>`` here unchanged: its ``<Parameter>`` s become the call's variables.
+  variables and parties) and the one-time token that binds the stream to this call and
+  these parameters (:mod:`media.twilio.token`; the call was charged to the call rates here).
+- ``GET /twilio/stream``: the bidirectional Media Stream's WebSocket, run as a call by
+  :class:`sipgw.app.legs.twilio.TwilioStream`. The handshake's signature covers the
+  ``wss://`` URL only, the same for every stream: a replayed handshake passes it, so the
+  stream's ``start`` must carry our webhook's token (else it is closed before any agent is
+  built). ``SIPGW_TWILIO_OWN_TWIML`` lets streams without one in (a TwiML of the operator's
+  own pointing its ``<Stream url>`` here: its ``<Parameter>`` s become the call's variables),
+  trusting the URL's signature alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
@@ -30,10 +35,11 @@ from aiohttp import WSMsgType, web
 from media.twilio.messages import MAX_MESSAGE_CHARS
 from media.twilio.signature import verify_signature
 from media.twilio.stream import MediaStreamConfig
+from media.twilio.token import TOKEN_PARAMETER, StreamTokens
 from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
 from sipgw.app.legs.calls import LegCalls, twilio_caller
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.legs.twilio import TwilioStream, WebhookAdmissions
+from sipgw.app.legs.twilio import TwilioStream
 
 __all__ = ["PASSED_PARAMETERS", "START_WAIT", "TWILIO_PATHS", "TwilioEndpoints"]
 
@@ -58,8 +64,8 @@ class TwilioEndpoints:
         self.calls = calls
         self.settings = settings
         self.config = config
-        self.admissions = WebhookAdmissions()
-        """The calls the webhook admitted: their streams are not charged again."""
+        self.tokens = StreamTokens(secrets.token_bytes(32))
+        """The webhook's one-time stream tokens (its key made afresh by each process)."""
 
     def add_routes(self, app: web.Application) -> None:
         """Register both routes when Twilio is configured (else they do not exist: 404)."""
@@ -94,13 +100,18 @@ class TwilioEndpoints:
             log.warning("Twilio call %s from %s rejected (busy): %s",
                         values.get("CallSid", "?"), caller or "?", refusal.reason)  # fmt: skip
             return web.Response(text=reject_twiml("busy"), content_type=_TWIML)
-        self.admissions.add(values.get("CallSid", ""), asyncio.get_running_loop().time())
         passed = {
             name: values[name]
             for name in PASSED_PARAMETERS
             if name in values and len(name) + len(values[name]) < MAX_PARAMETER_CHARS
         }
-        twiml = connect_stream_twiml(self.settings.stream_url, passed)
+        call_sid = values.get("CallSid", "")
+        try:
+            token = self.tokens.issue(call_sid, passed, asyncio.get_running_loop().time())
+        except ValueError as exc:  # signed, yet no CallSid: not a voice webhook's request
+            log.warning("Twilio webhook without a call: %s", exc)
+            return web.Response(text=reject_twiml("rejected"), content_type=_TWIML)
+        twiml = connect_stream_twiml(self.settings.stream_url, {**passed, TOKEN_PARAMETER: token})
         return web.Response(text=twiml, content_type=_TWIML)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -109,7 +120,8 @@ class TwilioEndpoints:
             return web.Response(status=403, text="bad signature")
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_CHARS + 1024)
         await ws.prepare(request)
-        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config, self.admissions)
+        stream = TwilioStream(self.calls, ws.send_str, ws.close, self.config, self.tokens,
+                              own_twiml=self.settings.twilio_own_twiml)  # fmt: skip
         await stream.run(_texts(ws, stream))
         if not ws.closed:
             await ws.close()

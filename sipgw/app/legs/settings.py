@@ -88,6 +88,15 @@ class LegsSettings:
         "and /twilio/stream (Media Streams), whose requests must carry Twilio's signature "
         "made with it; empty = off.",
     )  # fmt: skip
+    twilio_own_twiml: bool = setting(
+        False, env="SIPGW_TWILIO_OWN_TWIML", flag="--twilio-own-twiml", metavar="on|off",
+        parse=on_off, default_text="off",
+        help="Also take Media Streams that our webhook did not start (a TwiML of your own whose "
+        "Stream url is /twilio/stream): they are checked by the handshake's "
+        "signature alone, which covers the URL only, so whoever replays one handshake opens "
+        "streams (paid calls) with parameters of their choosing; off = every stream must "
+        "carry the one-time token of our webhook's TwiML.",
+    )  # fmt: skip
     public_url: str = setting(
         "", env="SIPGW_PUBLIC_URL", flag="--public-url", metavar="URL", parse=public_url,
         help="The https:// address Twilio reaches the admin server at (through a TLS proxy), "
@@ -98,6 +107,22 @@ class LegsSettings:
     def twilio(self) -> bool:
         """Whether the Twilio endpoints are on."""
         return bool(self.twilio_auth_token)
+
+    def taking_calls(self, admin: bool) -> tuple[str, ...]:
+        """The legs that take calls besides SIP, each with what admits a call, as the
+        start-up access line names them (:func:`sipgw.app.access.closed_line`); none
+        without the admin server (``admin``), which serves them."""
+        legs: list[str] = []
+        if admin and self.twilio:
+            streams = (
+                "streams without our webhook's one-time token too: SIPGW_TWILIO_OWN_TWIML=on"
+                if self.twilio_own_twiml
+                else "each stream with our webhook's one-time token"
+            )
+            legs.append(f"the Twilio leg (signed by Twilio; {streams})")
+        if admin and self.browser_calls:
+            legs.append("the browser leg (/dashboard/phone, for whoever the admin server admits)")
+        return tuple(legs)
 
     @property
     def webhook_url(self) -> str:

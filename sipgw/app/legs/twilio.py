@@ -1,19 +1,23 @@
 """A Twilio Media Stream as a call: the stream's media as a leg, its events as the call's.
 
 :class:`TwilioStream` is one WebSocket Twilio opened (the admin server's ``/twilio/stream``,
-:mod:`sipgw.app.admin.twilio`, checked its signature): the frames go through the sans-IO
-session and its adapter (``media/twilio``, ``media/aio/twilio.py``); on ``start`` the call is
-admitted (:meth:`~sipgw.app.legs.calls.LegCalls.admit`: charged to the call rates unless our
-webhook admitted and charged it already, :class:`WebhookAdmissions`, the caller being the
-``From`` parameter; a refused stream is closed, and Twilio's call ends with the TwiML) and
-started with the custom parameters as its variables
-(its :class:`~agent.base.CallDetails`; those the rule of every call's variables refuses are
-left out and named in the log: :func:`stream_variables`),
-``From`` and ``To`` (which our webhook's TwiML passes) as its parties; ``dtmf`` is a keypad
-digit for the agent, ``stop`` or the socket's end hangs up. :class:`TwilioMedia` is the
-stream as :class:`~sipgw.app.legs.handle.LegMedia`: a barge-in sends ``clear`` and reports
-the frames the marks had not confirmed; after the agent hangs up, the stream closes once the
-marks say its last words played.
+:mod:`sipgw.app.admin.twilio`, checked its signature, which covers the URL only): the frames
+go through the sans-IO session and its adapter (``media/twilio``, ``media/aio/twilio.py``).
+On ``start``, before anything that costs money: the stream must carry the one-time token our
+webhook's TwiML gave it (:mod:`media.twilio.token`: for the ``start``'s Call SID, with the
+parameters as the signed webhook gave them, unexpired, unused), else it is refused and closed
+(no agent is built); unless ``own_twiml`` (``SIPGW_TWILIO_OWN_TWIML``) lets a stream without
+any token in (a TwiML of the operator's own, never met our webhook). Then the call is admitted
+(:meth:`~sipgw.app.legs.calls.LegCalls.admit`: the caller being the ``From`` parameter, which
+the token binds to the signed webhook's; a call with a token was charged to the call rates by
+the webhook, one without is charged here; a refused stream is closed, and Twilio's call ends
+with the TwiML) and started with the custom parameters as its variables (its
+:class:`~agent.base.CallDetails`, the token left out; those the rule of every call's
+variables refuses are left out and named in the log: :func:`stream_variables`), ``From`` and
+``To`` as its parties; ``dtmf`` is a keypad digit for the agent, ``stop`` or the socket's end
+hangs up. :class:`TwilioMedia` is the stream as :class:`~sipgw.app.legs.handle.LegMedia`: a
+barge-in sends ``clear`` and reports the frames the marks had not confirmed; after the agent
+hangs up, the stream closes once the marks say its last words played.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 from agent.base import CallDetails
@@ -30,17 +33,11 @@ from media.aio.twilio import MediaStreamConnection
 from media.quality import CallQuality
 from media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
 from media.twilio.stream import MediaStreamConfig, MediaStreamSession, StreamState
+from media.twilio.token import TOKEN_PARAMETER, StreamTokenRefused, StreamTokens
 from sipgw.app.legs.calls import LegCalls, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
 
-__all__ = [
-    "WEBHOOK_ADMISSION_TTL",
-    "TwilioMedia",
-    "TwilioStream",
-    "WebhookAdmissions",
-    "stream_variables",
-    "twilio_party",
-]
+__all__ = ["TwilioMedia", "TwilioStream", "stream_variables", "twilio_party"]
 
 log = logging.getLogger("sipgw")
 
@@ -75,48 +72,6 @@ def stream_variables(parameters: Mapping[str, str]) -> tuple[dict[str, str], tup
                 pass
         left_out.append(name)
     return kept, tuple(left_out)
-
-
-WEBHOOK_ADMISSION_TTL = 60.0
-"""Seconds a call our webhook admitted may take to open its stream and still count as
-charged (Twilio opens it as soon as it reads the TwiML)."""
-
-
-class WebhookAdmissions:
-    """The CallSids our webhook admitted and charged to the call rates, so that their
-    stream's ``start`` is not charged a second time (a stream from a TwiML of the user's
-    own, which never met our webhook, is charged at its ``start``).
-
-    Bounded: at most ``most`` entries, each forgotten after ``ttl`` seconds or once taken.
-    """
-
-    def __init__(self, ttl: float = WEBHOOK_ADMISSION_TTL, most: int = 10_000) -> None:
-        self.ttl = ttl
-        self.most = most
-        self._admitted: OrderedDict[str, float] = OrderedDict()
-
-    def add(self, call_sid: str, now: float) -> None:
-        """Our webhook admitted ``call_sid``'s call at ``now``."""
-        if not call_sid:
-            return
-        self._forget(now)
-        self._admitted[call_sid] = now
-        self._admitted.move_to_end(call_sid)
-        while len(self._admitted) > self.most:
-            self._admitted.popitem(last=False)
-
-    def take(self, call_sid: str, now: float) -> bool:
-        """Whether our webhook admitted ``call_sid`` in the last ``ttl`` seconds (once)."""
-        self._forget(now)
-        return self._admitted.pop(call_sid, None) is not None
-
-    def _forget(self, now: float) -> None:
-        admitted = self._admitted
-        while admitted and next(iter(admitted.values())) < now - self.ttl:
-            admitted.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._admitted)
 
 
 class TwilioMedia:
@@ -192,7 +147,8 @@ class TwilioStream:
         send: sends one text frame on the socket.
         close: closes the socket.
         config: the stream's settings (the jitter buffer: the gateway's).
-        admissions: the calls our webhook admitted (default: none).
+        tokens: the webhook's one-time tokens, one of which the ``start`` must carry.
+        own_twiml: let a stream without a token in (``SIPGW_TWILIO_OWN_TWIML``).
     """
 
     def __init__(
@@ -201,10 +157,13 @@ class TwilioStream:
         send: Callable[[str], Awaitable[None]],
         close: Callable[[], Awaitable[object]],
         config: MediaStreamConfig,
-        admissions: WebhookAdmissions | None = None,
+        tokens: StreamTokens,
+        *,
+        own_twiml: bool = False,
     ) -> None:
         self.calls = calls
-        self.admissions = admissions or WebhookAdmissions()
+        self.tokens = tokens
+        self.own_twiml = own_twiml
         loop = asyncio.get_running_loop()
         self.session = MediaStreamSession(loop.time(), config)
         self.connection = MediaStreamConnection(self.session, send, self._event)
@@ -244,13 +203,24 @@ class TwilioStream:
             handle.end("remote-hangup")
 
     def _start(self, event: StreamStarted) -> None:
-        parameters = event.custom_parameters
+        parameters = dict(event.custom_parameters)
+        token = parameters.pop(TOKEN_PARAMETER, "")
         loop = asyncio.get_running_loop()
-        charged = self.admissions.take(event.call_sid, loop.time())
-        refusal = self.calls.admit(twilio_caller(parameters.get("From", "")), charge=not charged)
+        refusal: str | None = None
+        if token or not self.own_twiml:
+            try:
+                self.tokens.check(token, event.call_sid, parameters, loop.time())
+            except StreamTokenRefused as exc:
+                refusal = str(exc)
+        if refusal is None:
+            # With a token the webhook charged the call rates, and its From is the signed one.
+            admitted = self.calls.admit(twilio_caller(parameters.get("From", "")),
+                                        charge=not token)  # fmt: skip
+            refusal = admitted.reason if admitted is not None else None
         if refusal is not None:
-            self.refused = refusal.reason
-            log.warning("Twilio call %s refused: %s", event.call_sid, refusal.reason)
+            self.refused = refusal
+            log.warning("Twilio stream %.80r of call %.80r refused: %s",
+                        event.stream_sid, event.call_sid, refusal)  # fmt: skip
             self._closing = loop.create_task(self.media.close())
             return
         variables, left_out = stream_variables(parameters)

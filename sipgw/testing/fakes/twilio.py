@@ -9,8 +9,20 @@ code, so the production endpoint is exercised unchanged::
         await call.wait_for(lambda: call.heard_seconds() >= 1.0, within=5)
         await call.press("5")
 
+or, for a number's whole call, the webhook first (:func:`call_the_webhook`)::
+
+    answer = await call_the_webhook(http, local_webhook, TOKEN, public_webhook, form)
+    async with answer.stream(local_stream_url, TOKEN) as call: ...
+
 What it does, as the docs describe Twilio:
 
+* **The webhook** (:func:`call_the_webhook`). An incoming call makes Twilio POST the number's
+  "A call comes in" URL, form-encoded (``CallSid``, ``AccountSid``, ``From``, ``To``, ...),
+  signed over the URL and the form's parameters sorted by name ("Webhooks security"). The
+  answer is TwiML: ``<Reject reason>`` ends the call unanswered; ``<Connect><Stream url>``
+  opens a stream to ``url``, each ``<Parameter name value>`` in it one of the ``start``
+  message's ``customParameters`` ("TwiML Voice: <Stream>"); the ``start``'s ``callSid`` is
+  the webhook's ``CallSid``.
 * **Handshake.** With ``auth_token``, the upgrade carries ``X-Twilio-Signature``: the
   HMAC-SHA1 of the URL (a GET: no parameters), keyed by the token, base64. Twilio signs the
   URL of its TwiML; behind a TLS proxy that is another than the one connected to
@@ -48,19 +60,22 @@ import hmac
 import json
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlencode
 
+import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from sipgw.testing.audio import encode, read_wav
 
-__all__ = ["FakeTwilioStream", "PlayedAudio", "ulaw_from_wav"]
+__all__ = ["FakeTwilioStream", "PlayedAudio", "TwimlAnswer", "call_the_webhook", "ulaw_from_wav"]
 
 CHUNK = 160  # 20 ms of 8 kHz μ-law
 SILENCE = b"\xff" * CHUNK
@@ -76,6 +91,84 @@ def ulaw_from_wav(path: str | Path) -> bytes:
 
 def _sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
+
+
+def _signature(auth_token: str, url: str, form: dict[str, str] | None = None) -> str:
+    """``X-Twilio-Signature``: the URL, then each POST parameter's name and value sorted by
+    name, HMAC-SHA1 keyed by the Auth Token, base64 (Twilio's "Webhooks security")."""
+    data = url + "".join(name + value for name, value in sorted((form or {}).items()))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class TwimlAnswer:
+    """What the webhook's TwiML told Twilio to do with the call.
+
+    Attributes:
+        status: the HTTP status of the webhook's answer.
+        call_sid: the call's ``CallSid`` (the webhook's form).
+        reject: ``<Reject reason>`` when the call is rejected ("" otherwise).
+        stream_url: the ``<Connect><Stream url>``, when the call is streamed.
+        parameters: the ``<Stream>``'s ``<Parameter>`` pairs, in order.
+        body: the answer as received.
+    """
+
+    status: int
+    call_sid: str
+    reject: str = ""
+    stream_url: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+    def stream(self, url: str, auth_token: str | None, **options: Any) -> FakeTwilioStream:
+        """The stream Twilio opens for this answer: to ``url`` (the local address of
+        :attr:`stream_url`, which it signs), with the ``<Parameter>`` s as its
+        ``customParameters`` and the webhook's ``CallSid``."""
+        if not self.stream_url:
+            raise ValueError(f"no <Connect><Stream> in the webhook's answer: {self.body[:200]!r}")
+        return FakeTwilioStream(
+            url, auth_token=auth_token, signed_url=self.stream_url, call_sid=self.call_sid,
+            custom_parameters=dict(self.parameters), **options,
+        )  # fmt: skip
+
+
+async def call_the_webhook(
+    http: aiohttp.ClientSession,
+    url: str,
+    auth_token: str,
+    signed_url: str,
+    form: dict[str, str],
+) -> TwimlAnswer:
+    """Post the number's voice webhook as Twilio does for an incoming call; read its TwiML.
+
+    Args:
+        http: the client session.
+        url: where to post (the local address of ``signed_url``).
+        auth_token: the account's Auth Token (signs the request).
+        signed_url: the webhook URL configured at Twilio, which it signs.
+        form: the voice request's parameters (``CallSid``, ``From``, ``To``, ...).
+    """
+    headers = {"X-Twilio-Signature": _signature(auth_token, signed_url, form),
+               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    async with http.post(url, data=urlencode(form), headers=headers) as response:
+        body = await response.text()
+        status = response.status
+    call_sid = form.get("CallSid", "")
+    if status != 200:
+        return TwimlAnswer(status, call_sid, body=body)
+    root = ET.fromstring(body)
+    if root.tag != "Response":
+        raise ValueError(f"the TwiML's root is <{root.tag}>, not <Response>")
+    reject = root.find("./Reject")
+    if reject is not None:
+        return TwimlAnswer(status, call_sid, reject=reject.get("reason", "rejected"), body=body)
+    stream = root.find("./Connect/Stream")
+    if stream is None or not stream.get("url"):
+        raise ValueError(f"TwiML without <Reject> or <Connect><Stream url>: {body[:200]!r}")
+    parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("./Parameter")}
+    return TwimlAnswer(status, call_sid, stream_url=stream.get("url", ""),
+                       parameters=parameters, body=body)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -128,6 +221,9 @@ class FakeTwilioStream:
     chunks_sent: int = 0
     sent_at: list[float] = field(default_factory=list)
     """Loop time right after each ``media`` chunk of the caller was written (index = chunk)."""
+    closed_at: float | None = None
+    """Loop time the socket closed: the endpoint closed it (as when it refuses the stream
+    at its ``start``), or :meth:`stop` did."""
 
     def __post_init__(self) -> None:
         self._source: deque[bytes] = deque()
@@ -147,10 +243,8 @@ class FakeTwilioStream:
 
     async def __aenter__(self) -> Self:
         headers = {}
-        if self.auth_token is not None:
-            signed = (self.signed_url or self.url).encode()
-            digest = hmac.new(self.auth_token.encode(), signed, hashlib.sha1).digest()
-            headers["X-Twilio-Signature"] = base64.b64encode(digest).decode()
+        if self.auth_token is not None:  # a GET: the URL alone is signed
+            headers["X-Twilio-Signature"] = _signature(self.auth_token, self.signed_url or self.url)
         self._ws = await connect(self.url, additional_headers=headers)
         loop = asyncio.get_running_loop()
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
@@ -231,17 +325,20 @@ class FakeTwilioStream:
     async def _send_audio(self) -> None:
         loop = asyncio.get_running_loop()
         n = 0
-        while True:
+        while self.closed_at is None:  # until the socket closes: the call is over
             deadline = self._t0 + n * 0.020
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             chunk = self._source.popleft() if self._source else SILENCE
-            await self._send_numbered({
-                "event": "media", "streamSid": self.stream_sid,
-                "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
-                          "payload": base64.b64encode(chunk).decode()},
-            })  # fmt: skip
+            try:
+                await self._send_numbered({
+                    "event": "media", "streamSid": self.stream_sid,
+                    "media": {"track": "inbound", "chunk": str(n + 1), "timestamp": str(n * 20),
+                              "payload": base64.b64encode(chunk).decode()},
+                })  # fmt: skip
+            except ConnectionClosed:
+                return
             self.sent_at.append(loop.time())
             self.chunks_sent += 1
             n += 1
@@ -257,6 +354,13 @@ class FakeTwilioStream:
 
     async def _receive(self) -> None:
         loop = asyncio.get_running_loop()
+        try:
+            await self._read(loop)
+        finally:
+            self.closed_at = loop.time()
+            self._changed.set()
+
+    async def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         with contextlib.suppress(ConnectionClosed):
             async for text in self._socket():
                 now = loop.time()

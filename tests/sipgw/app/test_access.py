@@ -22,10 +22,12 @@ from sipgw.app.access import (
     account_upstreams,
     allow_from,
     build_access_policy,
+    startup_line,
     summary_level,
     upstream_hosts,
 )
 from sipgw.app.accounts import AccountSection, load_accounts
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.stats import gateway_stats
 from sipgw.events import CallOffered, RequestRefused
@@ -205,8 +207,35 @@ async def test_nothing_configured_admits_nobody_and_says_what_to_add() -> None:
     assert config.closed_by_default and line == CLOSED_BY_DEFAULT
     assert not any(s in policy.allow for s in ("192.0.2.77", "127.0.0.1", "10.1.1.1"))
     assert policy.digest is None and summary_level(policy) == logging.WARNING
-    assert "every call is refused (403)" in line and "--allow-from" in line
-    assert "--allow-from any" in line and "\n" not in line
+    assert "every SIP call is refused (403); no other leg takes calls" in line
+    assert "--allow-from" in line and "--allow-from any" in line and "\n" not in line
+
+
+async def test_closed_over_sip_the_line_names_the_legs_that_still_take_calls() -> None:
+    """Issue 39: "every call is refused (403)" was logged while the Twilio and browser legs,
+    which the SIP access policy does not judge, took calls."""
+    policy, line = await build_access_policy(AccessConfig(), fake_dns)
+    legs = LegsSettings(twilio_auth_token="t", public_url="https://gw.example.test")
+    said = startup_line(policy, line, legs.taking_calls(admin=True))
+    assert said.startswith(
+        "access: no --allow-from, account, proxy or inbound credentials configured, and the "
+        "agent costs money per call: every SIP call is refused (403); the Twilio leg (signed "
+        "by Twilio; each stream with our webhook's one-time token) and the browser leg "
+        "(/dashboard/phone, for whoever the admin server admits) take calls all the same. "
+        "To take SIP calls, add --allow-from"
+    ), said
+    assert "no other leg" not in said and summary_level(policy) == logging.WARNING
+    twilio_only = LegsSettings(twilio_auth_token="t", public_url="https://gw.example.test",
+                               browser_calls=False, twilio_own_twiml=True)  # fmt: skip
+    said = startup_line(policy, line, twilio_only.taking_calls(admin=True))
+    assert (
+        "refused (403); the Twilio leg (signed by Twilio; streams without our webhook's "
+        "one-time token too: SIPGW_TWILIO_OWN_TWIML=on) takes calls all the same." in said
+    )
+    assert startup_line(policy, line, legs.taking_calls(admin=False)) == line == CLOSED_BY_DEFAULT
+    # a policy that admits someone over SIP keeps its line
+    open_policy, open_line = await build_access_policy(AccessConfig(allow_from=("any",)), fake_dns)
+    assert startup_line(open_policy, open_line, legs.taking_calls(admin=True)) == open_line
 
 
 async def test_a_lab_of_free_agents_admits_this_host_and_private_networks_only() -> None:

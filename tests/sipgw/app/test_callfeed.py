@@ -30,9 +30,9 @@ from sipgw.dialpolicy import DialPolicy
 from sipgw.headers import NameAddr
 
 
-def handle(n: int = 1, outbound: bool = False) -> CallHandle:
+def handle(n: int = 1, outbound: bool = False, call_id: str = "") -> CallHandle:
     call = CallInfo(
-        (f"call-{n}@example", "tag"),
+        (call_id or f"call-{n}@example", "tag"),
         NameAddr.parse(f'"Caller {n}" <sip:+1555010{n}@trunk.example>;tag=a'),
         NameAddr.parse("<sip:agent@gw.example>"),
         Direction.OUTBOUND if outbound else Direction.INBOUND,
@@ -88,6 +88,23 @@ def test_a_call_from_start_to_end() -> None:
     assert detail["turns"] == [{"turn": 1, "t": entry.turns[0]["t"],
                                 "stages_ms": {"stt_end_of_turn": 120}}]  # fmt: skip
     assert detail["quality"]["mos"] == 4.4 and not feed.live
+
+
+def test_calls_whose_ids_begin_alike_are_two_calls_in_the_feed_and_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 39: ids were cut to 24 characters, so two Twilio calls whose Call SIDs share
+    their first 22 hex digits were one entry of the feed, and one call in the log."""
+    feed = CallFeed()
+    first, second = (handle(n, call_id="CA" + "7" * 22 + f"{n:010d}") for n in (1, 2))
+    feed.call_started(first)
+    feed.call_started(second)
+    assert [entry.call_id for entry in feed.live.values()] == [first.call_id, second.call_id]
+    with caplog.at_level(logging.INFO, logger="test"):
+        first.log.info("answered")
+        second.log.info("answered")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"[{first.call_id}] answered", f"[{second.call_id}] answered"]  # fmt: skip
 
 
 def test_who_answered_a_placed_call_is_followed_to_its_result() -> None:

@@ -18,7 +18,7 @@ from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.recording import CallRecorder, delete_expired, recording_name
 from sipgw.app.settings import Sources, load
 from sipgw.testing.audio import dominant_tone, tone_frames, tone_share
-from sipgw.testing.fakes.twilio import FakeTwilioStream
+from sipgw.testing.fakes.twilio import call_the_webhook
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 
@@ -173,13 +173,15 @@ async def test_a_twilio_call_is_recorded_like_any_call(tmp_path: Path) -> None:
     legs = LegsSettings(twilio_auth_token=token, public_url=public)
     async with (
         running_gateway(record_dir=str(record_dir)) as (gateway, _),
-        admin_with_legs(gateway, legs, "admin-token-for-recording") as (server, _http),
+        admin_with_legs(gateway, legs, "admin-token-for-recording") as (server, http),
     ):
+        form = {"CallSid": "CA" + "5" * 32, "From": "+15551230001", "To": "+15557650002"}
+        answer = await call_the_webhook(
+            http, f"{server.url}/twilio/voice", token, f"{public}/twilio/voice", form
+        )
         local = server.url.replace("http://", "ws://") + "/twilio/stream"
-        async with FakeTwilioStream(
-            local, audio=b"".join(tone_frames(1000, 1.0)), auth_token=token,
-            signed_url="wss://gw.example.test/twilio/stream",
-            custom_parameters={"From": "+15551230001"},
+        async with answer.stream(
+            local, token, audio=b"".join(tone_frames(1000, 1.0))
         ) as call:  # fmt: skip
             await call.wait_for(lambda: call.heard_seconds() >= 0.7, 10)
         for _ in range(250):  # the stream's end reaches the gateway

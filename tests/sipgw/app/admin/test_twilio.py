@@ -2,7 +2,8 @@
 
 Requests are signed as Twilio's "Webhooks security" page says (``signature_for``: the URL
 Twilio requested, the form's parameters sorted, HMAC-SHA1 with the Auth Token); the stream
-is the Twilio fake (sipgw/testing/fakes/twilio.py) talking to the echo agent.
+is the Twilio fake (sipgw/testing/fakes/twilio.py) talking to the echo agent, opened as the
+webhook's TwiML says (:func:`call_the_webhook`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from media.twilio.signature import signature_for
+from media.twilio.token import TOKEN_PARAMETER
 from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.twilio import FakeTwilioStream
+from sipgw.testing.fakes.twilio import FakeTwilioStream, TwimlAnswer, call_the_webhook
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 
@@ -43,6 +45,19 @@ def admin_for(
     return admin_with_legs(gateway, legs, token)
 
 
+def stream_url(server: AdminServer) -> str:
+    """The stream's local address (Twilio reaches it through the proxy at the public one)."""
+    return server.url.replace("http://", "ws://") + "/twilio/stream"
+
+
+async def webhook(
+    server: AdminServer, http: aiohttp.ClientSession, form: dict[str, str] | None = None
+) -> TwimlAnswer:
+    """Twilio's call: the signed webhook, its TwiML read."""
+    return await call_the_webhook(http, f"{server.url}/twilio/voice", TOKEN,
+                                  f"{PUBLIC}/twilio/voice", form or FORM)  # fmt: skip
+
+
 async def post_webhook(
     server: AdminServer, http: aiohttp.ClientSession, signature: str | None, **headers: str
 ) -> tuple[int, str, str]:
@@ -60,8 +75,11 @@ async def test_the_signed_webhook_streams_the_call_here_with_its_parties() -> No
         assert status == 200 and content_type.startswith("application/xml"), body
         stream = ET.fromstring(body).find("./Connect/Stream")
         assert stream is not None and stream.get("url") == "wss://gw.example.test/twilio/stream"
-        assert {p.get("name"): p.get("value") for p in stream} == {
+        parameters = {p.get("name"): p.get("value") for p in stream}
+        token = parameters.pop(TOKEN_PARAMETER, "")
+        assert parameters == {
             "From": "+15551230001", "To": "+15557650002", "CallerName": "Ann Example"}  # fmt: skip
+        assert token.startswith(FORM["CallSid"] + ".")
 
 
 @pytest.mark.parametrize(
@@ -93,27 +111,15 @@ async def test_over_a_call_rate_twilio_is_told_to_reject_and_the_stream_is_charg
     async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
         now = asyncio.get_running_loop().time()
         gateway.ua.call_rate = CallRateLimiter(CallRateConfig(Rate(0, 0), Rate(6, 1)), now)
-        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", FORM)
-        status, _, body = await post_webhook(server, http, signature)
-        assert status == 200 and ET.fromstring(body).find("./Connect/Stream") is not None
+        answer = await webhook(server, http)
+        assert answer.status == 200 and answer.stream_url
         # the stream of the call the webhook admitted: not charged again (the caller's one
         # call per 10 s is used up, yet it is a call)
-        local = server.url.replace("http://", "ws://") + "/twilio/stream"
-        async with FakeTwilioStream(
-            local, audio=b"\xff" * 1600, auth_token=TOKEN, call_sid=FORM["CallSid"],
-            signed_url="wss://gw.example.test/twilio/stream",
-            custom_parameters={"From": FORM["From"]},
-        ) as call:  # fmt: skip
+        async with answer.stream(stream_url(server), TOKEN, audio=b"\xff" * 1600) as call:
             await call.wait_for(lambda: bool(gateway.handles), 10)
         # the same caller calls again at once: <Reject reason="busy"/>, nothing answered
-        form = {**FORM, "CallSid": "CA" + "3" * 32}
-        signature = signature_for(TOKEN, f"{PUBLIC}/twilio/voice", form)
-        given = {"Content-Type": "application/x-www-form-urlencoded",
-                 "X-Twilio-Signature": signature}  # fmt: skip
-        async with http.post(f"{server.url}/twilio/voice", data=urlencode(form),
-                             headers=given) as r:  # fmt: skip
-            reject = ET.fromstring(await r.text()).find("./Reject")
-        assert r.status == 200 and reject is not None and reject.get("reason") == "busy"
+        again = await webhook(server, http, {**FORM, "CallSid": "CA" + "3" * 32})
+        assert again.status == 200 and again.reject == "busy" and not again.stream_url
         assert gateway.ua.call_rate.limited_caller == 1
 
 
@@ -151,22 +157,94 @@ async def test_the_stream_wants_the_signature_of_its_public_url() -> None:
 
 async def test_a_stream_is_a_call_with_the_echo_agent() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
-        local = server.url.replace("http://", "ws://") + "/twilio/stream"
+        answer = await webhook(server, http)
         audio = b"".join(tone_frames(440, 1.0))
-        async with FakeTwilioStream(
-            local, audio=audio, auth_token=TOKEN, signed_url="wss://gw.example.test/twilio/stream",
-            custom_parameters={"From": "+15551230001", "order": "1234"},
-        ) as call:  # fmt: skip
+        async with answer.stream(stream_url(server), TOKEN, audio=audio) as call:
             await call.wait_for(lambda: call.heard_seconds() >= 0.6, 10)
             (handle,) = gateway.handles.values()
-            assert handle.leg == "twilio" and handle.details.variables["order"] == "1234"
-            assert handle.call.call_id == call.call_sid
-        for _ in range(250):  # the stream's end reaches the gateway
-            if not gateway.handles:
-                break
-            await asyncio.sleep(0.02)
-        assert not gateway.handles and gateway.feed.recent[-1].outcome == "remote-hangup"
+            assert handle.leg == "twilio" and handle.details.variables["CallerName"] == (
+                "Ann Example")  # fmt: skip
+            assert TOKEN_PARAMETER not in handle.details.variables
+            assert handle.call.call_id == call.call_sid == FORM["CallSid"]
+            assert handle.caller == "tel:+15551230001"
+        await until_no_calls(gateway)
+        assert gateway.feed.recent[-1].outcome == "remote-hangup"
         assert call.protocol_errors == []
+
+
+async def until_no_calls(gateway: Gateway) -> None:
+    for _ in range(250):  # the stream's end reaches the gateway
+        if not gateway.handles:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"calls still up: {list(gateway.handles)}")
+
+
+async def refused(call: FakeTwilioStream) -> None:
+    """The stream was closed on us (at its ``start``) without a call."""
+    await call.wait_for(lambda: call.closed_at is not None, 5)
+
+
+async def test_a_replayed_stream_opens_nothing() -> None:
+    """Issue 39: the handshake's signature covers the URL only; replayed with the same
+    ``start`` (its token too), it opened a stream per try. Now the token is used once."""
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        answer = await webhook(server, http)
+        async with answer.stream(stream_url(server), TOKEN) as call:
+            await call.wait_for(lambda: bool(gateway.handles), 10)
+            replays = [answer.stream(stream_url(server), TOKEN) for _ in range(5)]
+            for replay in replays:
+                async with replay:
+                    await refused(replay)
+            assert len(gateway.handles) == 1 and not call.closed_at
+        await until_no_calls(gateway)
+        assert [entry.call_id for entry in gateway.feed.recent] == [FORM["CallSid"]]
+
+
+@pytest.mark.parametrize("how", ["no token", "another call's", "expired", "changed From"])
+async def test_a_stream_without_its_calls_valid_token_is_refused(
+    how: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_gateway() as (gateway, _), admin_for(gateway) as (server, http):
+        endpoints = server.legs.twilio
+        if how == "expired":
+            monkeypatch.setattr(endpoints.tokens, "lifetime", 0.0)
+        answer = await webhook(server, http)
+        parameters = dict(answer.parameters)
+        call_sid = answer.call_sid
+        if how == "no token":
+            del parameters[TOKEN_PARAMETER]
+        elif how == "another call's":
+            call_sid = FORM["CallSid"][:24] + "9" * 10  # alike to 24 characters
+        elif how == "changed From":
+            parameters["From"] = "+15550000000"  # a caller of one's choosing
+        fake = FakeTwilioStream(
+            stream_url(server), auth_token=TOKEN, call_sid=call_sid,
+            signed_url=answer.stream_url, custom_parameters=parameters,
+        )  # fmt: skip
+        async with fake:
+            await refused(fake)
+        assert not gateway.handles and not gateway.feed.recent
+        assert f"of call '{call_sid}' refused" in caplog.text
+
+
+async def test_own_twiml_on_lets_a_stream_without_a_token_in() -> None:
+    legs = LegsSettings(twilio_auth_token=TOKEN, public_url=PUBLIC, twilio_own_twiml=True)
+    async with running_gateway() as (gateway, _), admin_for(gateway, legs) as (server, http):
+        async with FakeTwilioStream(
+            stream_url(server), auth_token=TOKEN, signed_url="wss://gw.example.test/twilio/stream",
+            custom_parameters={"From": "+15551230001", "order": "1234"},
+        ) as call:  # fmt: skip
+            await call.wait_for(lambda: bool(gateway.handles), 10)
+            (handle,) = gateway.handles.values()
+            assert handle.details.variables["order"] == "1234"
+            # a replay of our webhook's stream is still refused: its token is checked
+            answer = await webhook(server, http)
+            async with answer.stream(stream_url(server), TOKEN) as first:
+                await first.wait_for(lambda: len(gateway.handles) == 2, 10)
+                async with answer.stream(stream_url(server), TOKEN) as replay:
+                    await refused(replay)
+                assert len(gateway.handles) == 2
 
 
 async def test_a_stream_that_never_starts_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:

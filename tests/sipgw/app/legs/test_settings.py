@@ -58,3 +58,18 @@ def test_ice_servers_are_stun_and_turn_urls_and_turn_needs_credentials() -> None
 def test_a_wrong_ice_server_says_what_is_allowed(given: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         load(LegsSettings, Sources({"SIPGW_ICE_SERVERS": given}))
+
+
+def test_the_legs_taking_calls_are_named_only_with_the_admin_server() -> None:
+    """What the start-up access line names besides SIP (sipgw.app.access.startup_line)."""
+    both = LegsSettings(twilio_auth_token=TOKEN, public_url="https://gw.example.com")
+    assert [leg.split(" (")[0] for leg in both.taking_calls(admin=True)] == [
+        "the Twilio leg", "the browser leg"]  # fmt: skip
+    assert both.taking_calls(admin=False) == ()
+    assert LegsSettings(browser_calls=False).taking_calls(admin=True) == ()
+    own = LegsSettings(twilio_auth_token=TOKEN, public_url="https://gw.example.com",
+                       twilio_own_twiml=True, browser_calls=False)  # fmt: skip
+    assert own.taking_calls(admin=True) == ("the Twilio leg (signed by Twilio; streams without "
+        "our webhook's one-time token too: SIPGW_TWILIO_OWN_TWIML=on)",)  # fmt: skip
+    assert not load(LegsSettings, Sources()).twilio_own_twiml  # closed by default
+    assert load(LegsSettings, Sources({"SIPGW_TWILIO_OWN_TWIML": "on"})).twilio_own_twiml

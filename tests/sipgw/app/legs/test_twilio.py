@@ -16,13 +16,9 @@ import pytest
 
 from agent.variables import MAX_VARIABLES
 from media.twilio.stream import MediaStreamConfig
+from media.twilio.token import TOKEN_PARAMETER, StreamTokens
 from sipgw.app.legs.calls import LegCalls
-from sipgw.app.legs.twilio import (
-    TwilioStream,
-    WebhookAdmissions,
-    stream_variables,
-    twilio_party,
-)
+from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
 from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.legs.doubles import NotingAgent, until
@@ -33,10 +29,21 @@ SID = "MZ" + "a" * 32
 CALL = "CA" + "b" * 32
 
 
-def start(**parameters: str) -> str:
+def tokens() -> StreamTokens:
+    return StreamTokens(b"k" * 32)
+
+
+def signed(issuer: StreamTokens, call: str = CALL, **parameters: str) -> dict[str, str]:
+    """``parameters`` with the token our webhook would have passed with them."""
+    now = asyncio.get_running_loop().time()
+    return {**parameters, TOKEN_PARAMETER: issuer.issue(call, parameters, now)}
+
+
+def start(parameters: dict[str, str] | None = None, call: str = CALL) -> str:
+    parameters = parameters or {}
     return json.dumps({
         "event": "start", "sequenceNumber": "1", "streamSid": SID,
-        "start": {"accountSid": "AC" + "c" * 32, "streamSid": SID, "callSid": CALL,
+        "start": {"accountSid": "AC" + "c" * 32, "streamSid": SID, "callSid": call,
                   "tracks": ["inbound"], "customParameters": parameters,
                   "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}},
     })  # fmt: skip
@@ -97,11 +104,13 @@ async def test_a_stream_is_a_call_with_its_parameters_its_digits_and_its_end() -
     async with running_gateway(lambda call: NotingAgent(call, [b"\x22" * 160] * 6)) as (gw, _):
         calls = LegCalls(gw)
         socket = Socket()
-        stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig())
+        issuer = tokens()
+        stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig(), issuer)
         run = asyncio.ensure_future(stream.run(socket.frames()))
+        passed = signed(issuer, From="+15551234567", To="+15557654321", CallerName="Ann", lang="de")
         for frame in (
             json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
-            start(From="+15551234567", To="+15557654321", CallerName="Ann", lang="de"),
+            start(passed),
         ):
             socket.incoming.put_nowait(frame)  # fmt: skip
         await until(lambda: stream.handle is not None and stream.handle.answered)
@@ -112,6 +121,7 @@ async def test_a_stream_is_a_call_with_its_parameters_its_digits_and_its_end() -
         assert (handle.caller, handle.called, handle.call.caller.display_name) == (
             "tel:+15551234567", "tel:+15557654321", "Ann")  # fmt: skip
         assert handle.call.call_id == CALL and handle.details.variables["lang"] == "de"
+        assert TOKEN_PARAMETER not in handle.details.variables  # the token is ours alone
         agent = handle.agent
         assert isinstance(agent, NotingAgent)
         await until(lambda: len(agent.arrived) >= 10)  # the caller's audio, at arrival
@@ -128,21 +138,29 @@ async def test_a_stream_the_gateway_refuses_is_closed_without_a_call() -> None:
     async with running_gateway(NotingAgent) as (gw, _):
         gw.ua.draining = True
         socket = Socket()
-        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        issuer = tokens()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig(), issuer)
         run = asyncio.ensure_future(stream.run(socket.frames()))
-        socket.incoming.put_nowait(start())
+        socket.incoming.put_nowait(start(signed(issuer)))
         await asyncio.wait_for(run, 5)
         assert "draining" in stream.refused and stream.handle is None and socket.closed
         assert not gw.handles
 
 
-async def started(gw: Any, admissions: WebhookAdmissions, **parameters: str) -> TwilioStream:
+async def started(
+    gw: Any,
+    issuer: StreamTokens,
+    parameters: dict[str, str],
+    call: str = CALL,
+    own_twiml: bool = False,
+) -> TwilioStream:
     """A stream that sent ``start`` with ``parameters``: a call, or refused and closed."""
     socket = Socket()
     calls = LegCalls(gw)
-    stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig(), admissions)
+    stream = TwilioStream(calls, socket.send, socket.close, MediaStreamConfig(), issuer,
+                          own_twiml=own_twiml)  # fmt: skip
     run = asyncio.ensure_future(stream.run(socket.frames()))
-    socket.incoming.put_nowait(start(**parameters))
+    socket.incoming.put_nowait(start(parameters, call))
     await until(lambda: stream.handle is not None or socket.closed)
     if stream.handle is not None:
         socket.incoming.put_nowait(STOP)
@@ -150,43 +168,60 @@ async def started(gw: Any, admissions: WebhookAdmissions, **parameters: str) -> 
     return stream
 
 
-async def test_a_stream_from_a_twiml_of_its_own_is_charged_to_its_callers_rate() -> None:
+async def test_a_stream_without_our_webhooks_token_is_refused_before_any_agent() -> None:
+    """Issue 39: the handshake's signature covers the URL only, so one replayed handshake
+    opened a paid stream per try; now ``start`` must carry the webhook's one-time token."""
+    NotingAgent.built.clear()
+    async with running_gateway(NotingAgent) as (gw, _):
+        issuer = tokens()
+        ours = signed(issuer, From="+15551234567")
+        other_call = "CA" + "b" * 22 + "c" * 10  # the first 24 characters alike
+        late = {"From": "+15551234567", TOKEN_PARAMETER: issuer.issue(CALL, {
+            "From": "+15551234567"}, asyncio.get_running_loop().time() - 31)}  # fmt: skip
+        for parameters, call, why in [
+            ({"From": "+15551234567"}, CALL, "no stream token"),
+            ({**ours, "From": "+15550000000"}, CALL, "parameters changed"),
+            (ours, other_call, f"for call {CALL}, not this one"),
+            (signed(StreamTokens(b"x" * 32), From="+15551234567"), CALL, "not ours"),
+            (late, CALL, "expired"),
+        ]:
+            refused = await started(gw, issuer, parameters, call)
+            assert why in refused.refused and refused.handle is None, (why, refused.refused)
+        assert NotingAgent.built == [] and not gw.handles
+        first = await started(gw, issuer, ours)  # the real one, still unused
+        assert first.refused == "" and first.handle is not None and len(NotingAgent.built) == 1
+        replayed = await started(gw, issuer, ours)
+        assert "used already" in replayed.refused and replayed.handle is None
+        assert len(NotingAgent.built) == 1
+
+
+async def test_own_twiml_lets_streams_without_a_token_in_and_charges_them() -> None:
     async with running_gateway(NotingAgent) as (gw, _):
         now = asyncio.get_running_loop().time()
         gw.ua.call_rate = CallRateLimiter(CallRateConfig(Rate(0, 0), Rate(6, 1)), now)
-        admissions = WebhookAdmissions()
-        first = await started(gw, admissions, From="+15551234567")
+        issuer = tokens()
+        first = await started(gw, issuer, {"From": "+15551234567"}, own_twiml=True)
         assert first.refused == "" and first.handle is not None
-        again = await started(gw, admissions, From="+15551234567")
+        again = await started(gw, issuer, {"From": "+15551234567"}, own_twiml=True)
         assert "SIPGW_CALLS_PER_CALLER" in again.refused and again.handle is None
-        other = await started(gw, admissions, From="+15550000000")
+        other = await started(gw, issuer, {"From": "+15550000000"}, own_twiml=True)
         assert other.refused == ""
         # one our webhook admitted (and charged) is not charged again at its start
-        admissions.add(CALL, asyncio.get_running_loop().time())
-        webhooked = await started(gw, admissions, From="+15551234567")
-        assert webhooked.refused == "" and len(admissions) == 0
+        webhooked = await started(gw, issuer, signed(issuer, From="+15551234567"), own_twiml=True)
+        assert webhooked.refused == "" and len(issuer) == 1
         assert gw.ua.call_rate.limited_caller == 1
-
-
-def test_the_webhooks_admissions_are_taken_once_forgotten_in_time_and_bounded() -> None:
-    admissions = WebhookAdmissions(ttl=60.0, most=3)
-    admissions.add("CA1", 0.0)
-    assert admissions.take("CA1", 1.0) and not admissions.take("CA1", 1.0)
-    admissions.add("CA2", 0.0)
-    assert not admissions.take("CA2", 61.0)  # too late: its stream is charged
-    for n in range(10):
-        admissions.add(f"CB{n}", 100.0)
-    assert len(admissions) == 3 and admissions.take("CB9", 100.0)
-    admissions.add("", 100.0)
-    assert not admissions.take("", 100.0)
+        # a token that is there is checked, setting or not: a replay is refused
+        replayed = await started(gw, issuer, signed(issuer, From="+15551234567"), own_twiml=True)
+        assert "used already" in replayed.refused
 
 
 async def test_a_stream_error_ends_the_call() -> None:
     async with running_gateway(NotingAgent) as (gw, _):
         socket = Socket()
-        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        issuer = tokens()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig(), issuer)
         run = asyncio.ensure_future(stream.run(socket.frames()))
-        socket.incoming.put_nowait(start())
+        socket.incoming.put_nowait(start(signed(issuer)))
         await until(lambda: stream.handle is not None)
         socket.incoming.put_nowait(start())  # a second start: not Twilio's protocol
         await asyncio.wait_for(run, 5)
@@ -196,7 +231,8 @@ async def test_a_stream_error_ends_the_call() -> None:
 async def test_a_clear_before_the_stream_started_sends_nothing() -> None:
     async with running_gateway(NotingAgent) as (gw, _):
         socket = Socket()
-        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig())
+        config = MediaStreamConfig()
+        stream = TwilioStream(LegCalls(gw), socket.send, socket.close, config, tokens())
         assert stream.media.clear() == 0 and socket.sent == []
         assert stream.media.describe()["transport"] == "Twilio Media Streams"
         await stream.connection.close()
