@@ -23,7 +23,7 @@ from sipgw.testing.fakes.threaded import fakes_in_threads
 from sipgw.testing.gateway_process import GatewayProcess
 from sipgw.testing.peers.baresip import Baresip
 
-pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 
 OVERLOAD_DEFAULTS = ("--overload-lateness-ms", "10", "--overload-cpu-percent", "90")
 """Overload protection on, at its defaults (GatewayProcess turns it off unless told)."""
