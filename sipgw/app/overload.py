@@ -69,7 +69,8 @@ class OverloadConfig:
         10.0, env="SIPGW_OVERLOAD_LATENESS_MS", flag="--overload-lateness-ms", metavar="MS",
         parse=non_negative,
         help="Refuse new calls when the p99 lateness of the 20 ms media ticker over the window "
-        "exceeds this many ms; 0 = do not watch lateness.",
+        "exceeds this many ms, with calls in progress (judged once the gateway is ready); 0 = "
+        "do not watch lateness.",
     )  # fmt: skip
     recover_lateness_ms: float = setting(
         5.0, env="SIPGW_OVERLOAD_RECOVER_LATENESS_MS", flag="--overload-recover-lateness-ms",
