@@ -6,12 +6,12 @@ samples (:meth:`~OverloadDetector.observe_lateness`) and the process's CPU time
 overloaded. It enters the state when the p99 lateness over the last
 ``window`` seconds, or the CPU share over the last ``cpu_window`` seconds, crosses its *enter*
 threshold; it leaves it only once both have stayed below their lower *recover*
-thresholds for ``hold`` seconds (hysteresis: no flapping at the edge), at once when
-no call is in progress.
+thresholds for ``hold`` seconds (hysteresis: no flapping at the edge), or, with no call
+in progress, as soon as the CPU is below its own.
 
 It judges nothing before the gateway is *ready* (:meth:`~OverloadDetector.become_ready`:
-its start-up work is done, just before it prints ``listening on``): the start's late
-ticks and CPU were the start's, not the calls'. Lateness counts only with a call in
+its start-up work is done, just before it prints ``listening on``): ticks due before it
+and the CPU spent before it were the start's, not the calls'. Lateness counts only with a call in
 progress: a sample taken with no call up is not kept, and with none up now lateness
 neither enters the state nor holds it (a busy machine with no call of ours up says
 nothing about our calls; the next call's own ticks decide again). The CPU, the process's
