@@ -23,6 +23,7 @@ __all__ = [
     "CallEnded",
     "CallOffered",
     "CallProgress",
+    "CallRefusedForOverload",
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
@@ -206,6 +207,21 @@ class RequestRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRefusedForOverload:
+    """A new INVITE was answered 503 because the application said it is overloaded
+    (:attr:`UserAgent.overload_retry_after <sipgw.useragent.UserAgent.overload_retry_after>`);
+    no call exists for it.
+
+    Attributes:
+        source: where it came from (the packet's address).
+        caller: its From URI, as sent (unverified).
+    """
+
+    source: Address
+    caller: str
+
+
+@dataclass(frozen=True, slots=True)
 class PublicAddressObserved:
     """A peer saw our requests come from another address than the one we announce.
 
@@ -271,6 +287,7 @@ SipEvent = (
     | CallEnded
     | TransferUpdated
     | RequestRefused
+    | CallRefusedForOverload
     | PublicAddressObserved
     | RegistrationChanged
 )

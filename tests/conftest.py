@@ -84,6 +84,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_dns_failover.py",
     "tests/interop/test_flood.py",
     "tests/interop/test_overload.py",
+    "tests/interop/test_overload_at_start.py",
     "tests/interop/test_hold_gap.py",
     "tests/interop/test_rtcp_peers.py",
     "tests/interop/test_metrics_peers.py",

@@ -284,7 +284,8 @@ async def _start_admin(
     gateway: Gateway, settings: AdminSettings, legs: LegsSettings, sources: Sources
 ) -> AdminServer | int | None:
     """Start the admin server when configured; on failure print why (naming the settings
-    as ``sources`` gave them) and return the exit status."""
+    as ``sources`` gave them) and return the exit status. Its ``admin listening on`` line
+    is printed with the SIP ones, once the gateway is ready."""
     if not settings.enabled:
         return None
     from sipgw.app.admin.server import AdminServer
@@ -300,7 +301,6 @@ async def _start_admin(
         print(f"sipgw: error: admin server cannot listen on {where}: {exc.strerror or exc}",
               file=sys.stderr)  # fmt: skip
         return 1
-    print(f"admin listening on {admin.url}", flush=True)
     return admin
 
 
@@ -368,12 +368,24 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # before we announce readiness
         loop.add_signal_handler(sig, drain.signal)
     loop.add_signal_handler(signal.SIGHUP, _reload_routes, gateway)
-    failed = await start_gateway(gateway, startup.sources)
+    failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
+    admin = await _start_admin(gateway, startup.admin, startup.legs, startup.sources)
+    if isinstance(admin, int):
+        await gateway.stop()
+        return admin
+    summaries = _start_summaries(startup, gateway)
+    webhooks = _start_webhooks(startup, gateway, admin, summaries)
+    callbacks = None
+    if startup.callbacks is not None:
+        callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
     # Full collections stalled the event loop, and with it the 20 ms ticker, for
     # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/collector.py.
     collector.settle()
+    # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
+    # "listening on" made its first ticks late); overload is judged from here on.
+    gateway.ready()
     tag = f"worker {worker}: " if worker else ""
     for name, address, bound in gateway.sip.listening:
         print(f"{tag}listening on {name.lower()}:{address}:{bound}", flush=True)
@@ -385,15 +397,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     )  # fmt: skip
     if startup.lines is not None:
         log.info("routes from %s: %s", startup.lines.path, startup.lines.describe_briefly())
-    admin = await _start_admin(gateway, startup.admin, startup.legs, startup.sources)
-    if isinstance(admin, int):
-        await gateway.stop()
-        return admin
-    summaries = _start_summaries(startup, gateway)
-    webhooks = _start_webhooks(startup, gateway, admin, summaries)
-    callbacks = None
-    if startup.callbacks is not None:
-        callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
+    if admin is not None:
+        print(f"admin listening on {admin.url}", flush=True)
     await drain.requested.wait()
     if callbacks is not None:
         await callbacks.stop_polling()

@@ -62,7 +62,7 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.mediaranges import build_media_targets
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
-from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
+from sipgw.app.overload import OverloadConfig, OverloadDetector, OverloadRefusals, start_watching
 from sipgw.app.recording import Recordings
 from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.routing import AgentRoutes
@@ -75,6 +75,7 @@ from sipgw.events import (
     CallConfirmed,
     CallEnded,
     CallOffered,
+    CallRefusedForOverload,
     DtmfReceived,
     MediaUpdated,
     PublicAddressObserved,
@@ -153,8 +154,11 @@ class Gateway:
         self.limits = limits or LimitsConfig()
         self.dial_policy = dial_policy or DialPolicy()
         self.floods = floods or FloodSettings()
-        self.overload = OverloadDetector(overload or OverloadConfig(), time.monotonic(), 0.0)
-        """Decides when new calls get 503 for overload (fed by the ticker once started)."""
+        self.overload = OverloadDetector(
+            overload or OverloadConfig(), time.monotonic(), 0.0, ready=False
+        )
+        """Decides when new calls get 503 for overload (judging once :meth:`ready`)."""
+        self.overload_refusals = OverloadRefusals()
         self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
         self.registrations: dict[str, RegistrationChanged] = {}
         """The latest registration event of each account's AOR."""
@@ -227,7 +231,7 @@ class Gateway:
 
     def _tick_lateness(self, seconds: float) -> None:
         self.metrics.observe_tick_lateness(seconds)
-        self.overload.observe_lateness(time.monotonic(), seconds)
+        self.overload.observe_lateness(time.monotonic(), seconds, len(self.ticker))
 
     @property
     def sip(self) -> SipEndpoint:
@@ -252,8 +256,12 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> tuple[str, int]:
-        """Decide who may call, bind SIP, start the ticker; returns the bound SIP address.
+    async def start(self, *, ready: bool = True) -> tuple[str, int]:
+        """Decide who may call, bind SIP, start the ticker, warm the agents up, register;
+        returns the bound SIP address.
+
+        ``ready``: call :meth:`ready` at the end; False: the caller has start-up work of
+        its own (``sipgw serve``) and calls it once done.
 
         Raises:
             SettingError: an ``--allow-from`` host name does not resolve, or the
@@ -280,7 +288,7 @@ class Gateway:
         if shared is not None:
             log.warning("%s", shared)
         self.ticker.start()
-        self._watch_overload()
+        self._background += start_watching(self.overload, self._set_overload, self.ticker)
         self._background += await warm_up(self.factories(), WARM_UP_WAIT)
         for account in self.registration.accounts:
             registration = account.registration(
@@ -290,23 +298,20 @@ class Gateway:
         if self.config.stats_interval > 0:
             stats = log_stats_forever(self, self.config.stats_interval)
             self._background.append(loop.create_task(stats, name="stats"))
+        if ready:
+            self.ready()
         return self.config.bind, self.ua.config.sip_port
 
-    def _watch_overload(self) -> None:
-        config = self.overload.config
-        log.info("%s", config.describe())
-        if not config.enabled:
-            return
-        self.overload = OverloadDetector(config, time.monotonic(), time.process_time())
+    def ready(self) -> None:
+        """Start-up work is done: overload is judged from now on, on ticks and CPU time
+        from now on (those before were the start's, not the calls')."""
+        self.overload.become_ready(time.monotonic(), time.process_time())
 
-        def apply(retry_after: int | None) -> None:
-            def set_overload(now: float) -> None:
-                self.ua.overload_retry_after = retry_after
+    def _set_overload(self, retry_after: int | None) -> None:
+        def set_overload(now: float) -> None:
+            self.ua.overload_retry_after = retry_after
 
-            self.sip.act(set_overload)
-
-        watch = watch_overload(self.overload, apply)
-        self._background.append(asyncio.get_running_loop().create_task(watch, name="overload"))
+        self.sip.act(set_overload)
 
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
         """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
@@ -371,6 +376,9 @@ class Gateway:
             return
         if isinstance(event, RequestRefused):
             self.refusals.record(event, asyncio.get_running_loop().time())
+            return
+        if isinstance(event, CallRefusedForOverload):
+            self.overload_refusals.record(event, asyncio.get_running_loop().time(), self.overload)
             return
         if isinstance(event, PublicAddressObserved):
             _log_public_address(event)

@@ -55,15 +55,19 @@ def gateway_of(
     )
 
 
-async def start_gateway(gateway: Gateway, sources: Sources | None = None) -> int | None:
+async def start_gateway(
+    gateway: Gateway, sources: Sources | None = None, *, ready: bool = True
+) -> int | None:
     """Start the gateway; on failure print why and return the exit status (else None).
 
     ``sources``: where the settings came from, to name them as the user gave them
     (:meth:`~sipgw.app.settings.Sources.explain`); None: by their flags and variables.
+    ``ready``: as :meth:`Gateway.start <sipgw.app.gateway.Gateway.start>`'s (False: the
+    caller calls :meth:`Gateway.ready <sipgw.app.gateway.Gateway.ready>` itself).
     """
     config = gateway.config
     try:
-        await gateway.start()
+        await gateway.start(ready=ready)
     except ConfigError as exc:  # an --allow-from name that does not resolve, ...
         print(f"sipgw: error: {(sources or Sources()).explain(exc)}", file=sys.stderr)
         return 2

@@ -4,13 +4,14 @@ The gateway is made late for real: SIGSTOP holds the whole process for 150 ms a 
 times, so the media ticker wakes up that late (as on a saturated core). New INVITEs
 (SIPp) then get 503 with Retry-After and OPTIONS probes 503, while the call already
 up (baresip) goes on echoing; once the ticker is on time again for the hold time,
-calls are taken again.
+calls are taken again. Each refused INVITE is logged (one line per source a minute).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -76,8 +77,8 @@ def test_overload_refuses_new_calls_with_503_keeps_the_running_one_and_recovers(
         caller.wait_event("CALL_ESTABLISHED", 5)
         time.sleep(1.0)
         stall(gw)
-        gw.wait_log(r"overloaded \(p99 tick lateness [0-9.]+ ms, CPU \d+%\): new calls get 503 "
-                    r"with Retry-After 7", 3)  # fmt: skip
+        gw.wait_log(r"overloaded \(p99 tick lateness [0-9.]+ ms, CPU \d+%, 1 call\(s\) up\): new "
+                    r"calls get 503 with Retry-After 7", 3)  # fmt: skip
         assert probe(gw.sip_host, gw.sip_port) == 503  # a dispatcher's probe moves traffic
         result = run_sipp(
             ["-sf", scenario("uac_unavailable.xml"), gw.target, "-s", "echo", "-m", "3",
@@ -89,11 +90,17 @@ def test_overload_refuses_new_calls_with_503_keeps_the_running_one_and_recovers(
         refusals = result.received(r"^SIP/2.0 503")
         assert len(refusals) == 3
         assert "Retry-After: 7" in result.messages
+        # one line for SIPp's three (its source's next would count the two not logged)
+        refused = [line for line in gw.log_lines() if "overload: refused INVITE" in line]
+        assert len(refused) == 1, refused
+        assert re.search(r"overload: refused INVITE from 127\.0\.0\.1:\d+ \(From \S+\): 503, "
+                         r"Retry-After 7; p99 tick lateness [0-9.]+ ms, CPU \d+%, 1 call\(s\) up$",
+                         refused[0]), refused  # fmt: skip
         stats = latest_stats(gw)
         assert stats["overload_refused"] == 3 and stats["calls"] == 1, stats
         # recovery: on time again for the hold time
-        gw.wait_log(r"overload over \(p99 tick lateness [0-9.]+ ms, CPU \d+%\): taking new calls",
-                    10)  # fmt: skip
+        gw.wait_log(r"overload over \(p99 tick lateness [0-9.]+ ms, CPU \d+%, 1 call\(s\) up\): "
+                    r"taking new calls", 10)  # fmt: skip
         assert latest_stats(gw)["overloaded"] == 0
         assert probe(gw.sip_host, gw.sip_port) == 200
         later.dial(gw.uri())

@@ -13,7 +13,13 @@ import pytest
 from sipgw.addressing import Flow
 from sipgw.call import CallState
 from sipgw.errors import InvalidState
-from sipgw.events import CallConfirmed, CallEnded, EndReason, MediaUpdated
+from sipgw.events import (
+    CallConfirmed,
+    CallEnded,
+    CallRefusedForOverload,
+    EndReason,
+    MediaUpdated,
+)
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.sdp import SessionDescription
 from sipgw.timers import TimerValues
@@ -57,8 +63,13 @@ def test_a_gateway_draining_or_overloaded_refuses_new_invites(setting: str, valu
     setattr(h.ua, setting, value)
     h.feed(invite())
     (refused,) = h.responses()
-    assert refused.status == 503 and h.events == []
-    assert h.ua.overload_refused == (1 if setting == "overload_retry_after" else 0)
+    assert refused.status == 503
+    overloaded = setting == "overload_retry_after"
+    assert h.ua.overload_refused == (1 if overloaded else 0)
+    # no call; an overload refusal is reported for its log line (issue 39)
+    source = ("192.0.2.10", 5062)
+    refusal = CallRefusedForOverload(source, "sip:+15551234567@192.0.2.10")
+    assert h.events == ([refusal] if overloaded else [])
 
 
 def test_no_common_codec_is_488() -> None:
