@@ -555,7 +555,7 @@ class DigestServer:
         algorithm: str = "MD5",
         nonce_lifetime: float = 300.0,
         backoff: Backoff | None = None,
-        max_nonces: int = 65_536,
+        max_nonces: int = 16_384,
     ) -> None:
         if _hash_of(algorithm) is None:
             raise ValueError(f"unsupported digest algorithm {algorithm}")
