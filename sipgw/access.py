@@ -10,9 +10,12 @@ hands it to a usage. The policy admits it when
 1. its source address is in the allow list (:class:`AllowList`: IPv4 and
    IPv6 networks; "anyone" is the list ``0.0.0.0/0, ::/0``), or
 2. it carries credentials the digest server accepts (RFC 3261 §22.2,
-   RFC 8760). A request without them gets 401 with a challenge; a stale
-   nonce gets a new challenge (``stale=true``, §22.4 of RFC 2617 as kept by
-   RFC 8760); wrong credentials get 403.
+   RFC 8760). A request without them gets 401 with a challenge; a nonce it
+   cannot use (expired, another source's, replayed, used up) gets a new
+   challenge (``stale=true``, RFC 7616 §3.3) whatever the password; wrong
+   credentials get 403, and so does every answer for a user in backoff after
+   wrong passwords (:class:`~sipgw.auth.Backoff`), unchecked. Allowed sources
+   never meet the backoff: they are not asked for credentials.
 
 Everything else gets 403. A refused request never becomes a call: the core
 answers it and reports a :class:`~sipgw.events.RequestRefused` instead of a
@@ -135,7 +138,9 @@ class Refusal(Enum):
     CHALLENGED = "credentials requested"
     """No credentials, or a stale nonce: a digest challenge went back (401)."""
     BAD_CREDENTIALS = "wrong credentials"
-    """The credentials did not verify: unknown user, wrong password, bad nonce (403)."""
+    """The credentials did not verify: unknown user, wrong password (403)."""
+    BACKOFF = "too many wrong passwords, answer not checked"
+    """The user is in backoff after wrong passwords: 403, as for a wrong one."""
 
     @property
     def status(self) -> int:
@@ -203,14 +208,16 @@ class AccessPolicy:
             return None
         if self.digest is None:
             return Refused(Refusal.NOT_ALLOWED)
-        verdict = self.digest.verify(request, now)
+        verdict = self.digest.verify(request, now, source)
         if verdict is Verdict.OK:
             return None
         username = _printable(self.digest.username(request))
         if verdict is Verdict.BAD:
             return Refused(Refusal.BAD_CREDENTIALS, username=username)
-        stale = verdict is Verdict.STALE  # a good password on an old nonce: retry with a new one
-        challenge = self.digest.challenge(now, stale=stale)
+        if verdict is Verdict.BACKOFF:  # the same answer as a wrong password: no oracle
+            return Refused(Refusal.BACKOFF, username=username)
+        stale = verdict is Verdict.STALE  # a nonce it cannot use, the answer unchecked: a new one
+        challenge = self.digest.challenge(now, source, stale=stale)
         return Refused(Refusal.CHALLENGED, (("WWW-Authenticate", challenge),), username)
 
     def describe(self) -> str:

@@ -18,9 +18,11 @@ nonce (:meth:`DigestClient.reauthorize`, nc > 1) is answered again.
 
 Server side: :class:`DigestServer` challenges requests from callers who must
 authenticate (softphones, PBXs) and checks their answers. Its nonces carry
-their issue time and an HMAC under a per-process secret, so verification
-needs no table of issued nonces; an expired one yields :attr:`Verdict.STALE`,
-and a nonce count that does not increase (a replay) does too.
+their issue time and an HMAC, under a per-process secret, binding them to the
+address they were sent to and the realm; a wrong answer uses its nonce up, an
+unusable nonce is answered ``stale=true`` whatever the password, and wrong
+answers put the user in an exponential backoff during which nothing is checked
+(the class docstring says how, and why it is no oracle).
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ import hashlib
 import hmac
 import random
 import struct
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from sipgw.errors import MessageParseError
 from sipgw.message import SipRequest, SipResponse
+from sipgw.sourcekey import source_key
 
 __all__ = [
     "ALGORITHMS",
+    "Backoff",
     "Challenge",
     "Credentials",
     "DigestClient",
@@ -423,18 +428,113 @@ class Verdict(Enum):
     OK = "ok"
     """The right password for a known user, on a fresh nonce."""
     STALE = "stale"
-    """Right password, but the nonce expired or was replayed: challenge with stale=true."""
+    """The nonce cannot be used (expired, another source's, replayed, used up): the
+    answer was not checked; challenge again with stale=true."""
     BAD = "bad"
-    """Unknown user, wrong password, or malformed credentials."""
+    """Unknown user, wrong password, or malformed credentials (the nonce is used up)."""
+    BACKOFF = "backoff"
+    """The user is in backoff after wrong passwords: the answer was not checked, and
+    is refused like a wrong one (the nonce is used up)."""
     MISSING = "missing"
     """No credentials for our realm: challenge."""
 
 
-_NONCE_STAMP = struct.Struct(">d")
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How wrong passwords slow down guessing of one user's password.
+
+    Each user has two *lanes*: its known sources (networks it authenticated from
+    before, :func:`~sipgw.sourcekey.source_key`) and everyone else. In a lane, the
+    first ``free`` wrong answers are only refused; each further one starts a
+    backoff (``first`` seconds, doubled each time, at most ``ceiling``) during
+    which that lane's answers for the user are not checked at all.
+    """
+
+    free: int = 5
+    """Wrong answers per lane before the backoff starts (typing mistakes)."""
+    first: float = 1.0
+    """The first backoff, seconds; each further wrong answer doubles it."""
+    ceiling: float = 900.0
+    """The longest backoff, seconds: in the long run one guess per ceiling per lane."""
+    forget: float = 86_400.0
+    """A lane's wrong answers are forgotten this long after the last one."""
+    known_sources: int = 4
+    """Networks remembered per user (most recently authenticated first)."""
+    known_for: float = 30 * 86_400.0
+    """How long a network stays known after the user's last success from it."""
+
+    def guesses_per_hour(self) -> float:
+        """The most answers checked per hour per lane, in the long run."""
+        return 3600.0 / self.ceiling
+
+
+@dataclass(slots=True)
+class _Lane:
+    failures: int = 0
+    last: float = float("-inf")
+    until: float = float("-inf")
+
+    def fail(self, now: float, backoff: Backoff) -> None:
+        if now - self.last > backoff.forget:
+            self.failures = 0
+        self.failures += 1
+        self.last = now
+        over = self.failures - backoff.free
+        if over > 0:
+            wait = backoff.first * 2.0 ** min(over - 1, 60)
+            self.until = now + min(wait, backoff.ceiling)
+
+
+@dataclass(slots=True)
+class _User:
+    others: _Lane = field(default_factory=_Lane)
+    known_lane: _Lane = field(default_factory=_Lane)
+    known: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    """Network -> time of the user's last success from it."""
+
+    def lane(self, network: str, now: float, backoff: Backoff) -> _Lane:
+        seen = self.known.get(network)
+        if seen is not None and now - seen <= backoff.known_for:
+            return self.known_lane
+        return self.others
+
+    def succeeded(self, network: str, lane: _Lane, now: float, backoff: Backoff) -> None:
+        lane.failures, lane.until = 0, float("-inf")
+        self.known[network] = now
+        self.known.move_to_end(network)
+        while len(self.known) > backoff.known_sources:
+            self.known.popitem(last=False)
+
+
+_NONCE_STAMP = struct.Struct(">dI")  # the issue time, and a serial: no two nonces alike
+_NONCE_MAC = 12  # octets of HMAC-SHA-256 kept (96 bits)
+_USED_UP = 1 << 32  # a nonce count no answer can exceed (nc is 8 hex digits)
 
 
 class DigestServer:
     """Challenges requests and verifies the answers (we are the UAS).
+
+    Theory of operation: guessing a password must be slow and must not tell more
+    than "no".
+
+    * A nonce carries its issue time, a serial number and an HMAC, under a
+      per-process secret, of those, the realm and the address it was sent to: it is good for
+      ``nonce_lifetime`` seconds, from that address, in this realm only.
+    * Every answer that is checked uses up its nonce unless it is right; a right
+      one may be followed by others on the same nonce with a higher count
+      (RFC 7616 §3.4.5). Used nonces are remembered in a bounded table; when it
+      overflows, every nonce issued before the ones it forgot counts as used.
+    * A nonce that cannot be used - expired, another address's or realm's, from
+      before a restart, replayed, used up - gets a new challenge with
+      ``stale=true`` *without the answer being checked*, so it is no oracle:
+      right and wrong passwords get the same reply. (RFC 7616 §3.3 says a server
+      SHOULD set stale only for a valid digest; checking it is exactly the oracle
+      an attacker with old nonces wants, and a phone with the wrong password gets
+      its 403 on the fresh nonce one round trip later.)
+    * Wrong answers are counted per user (:class:`Backoff`), and during a backoff
+      the user's answers are not checked (:attr:`Verdict.BACKOFF`, refused like
+      wrong ones). Only configured users have such state, so its memory is bounded
+      by the users file; an unknown user's answers are refused like wrong ones.
 
     Args:
         realm: our protection space (shown by softphones).
@@ -443,6 +543,8 @@ class DigestServer:
         algorithm: the algorithm we challenge with (``MD5`` or ``SHA-256``;
             several softphones still speak only MD5).
         nonce_lifetime: seconds a nonce stays valid.
+        backoff: how wrong answers slow down guessing.
+        max_nonces: used nonces remembered at most.
     """
 
     def __init__(
@@ -452,26 +554,34 @@ class DigestServer:
         rng: random.Random | None = None,
         algorithm: str = "MD5",
         nonce_lifetime: float = 300.0,
+        backoff: Backoff | None = None,
+        max_nonces: int = 16_384,
     ) -> None:
         if _hash_of(algorithm) is None:
             raise ValueError(f"unsupported digest algorithm {algorithm}")
         self.realm = realm
         self.algorithm = algorithm.upper()
         self.nonce_lifetime = nonce_lifetime
+        self.backoff = backoff or Backoff()
+        self.max_nonces = max_nonces
         self._users = dict(users)
         rng = rng or random.SystemRandom()
         self._secret = rng.getrandbits(256).to_bytes(32, "big")
-        self._counts: dict[str, tuple[int, float]] = {}
         self._opaque = f"{rng.getrandbits(64):016x}"
+        self._used: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        self._forgotten = float("-inf")  # the latest issue time of a used nonce forgotten
+        self._guessing: dict[str, _User] = {}
+        self._serial = rng.getrandbits(32)
 
     def __repr__(self) -> str:
         return f"DigestServer(realm={self.realm!r}, users={sorted(self._users)!r})"
 
-    def challenge(self, now: float, stale: bool = False) -> str:
-        """A ``WWW-Authenticate`` / ``Proxy-Authenticate`` value with a fresh nonce."""
-        stamp = _NONCE_STAMP.pack(now)
-        mac = hmac.new(self._secret, stamp, hashlib.sha256).digest()[:16]
-        nonce = base64.urlsafe_b64encode(stamp + mac).decode().rstrip("=")
+    def challenge(self, now: float, source: str, stale: bool = False) -> str:
+        """A ``WWW-Authenticate`` / ``Proxy-Authenticate`` value with a fresh nonce for
+        ``source`` (the IP literal the challenge is sent to)."""
+        self._serial = (self._serial + 1) & 0xFFFFFFFF
+        stamp = _NONCE_STAMP.pack(now, self._serial)
+        nonce = base64.urlsafe_b64encode(stamp + self._mac(stamp, source)).decode().rstrip("=")
         parts = [
             f"realm={_quote(self.realm)}",
             f"nonce={_quote(nonce)}",
@@ -483,25 +593,69 @@ class DigestServer:
             parts.append("stale=true")
         return "Digest " + ", ".join(parts)
 
-    def verify(self, request: SipRequest, now: float, proxy: bool = False) -> Verdict:
-        """Check the request's ``Authorization`` (or ``Proxy-Authorization``) for our realm."""
+    def verify(self, request: SipRequest, now: float, source: str, proxy: bool = False) -> Verdict:
+        """Check the request's ``Authorization`` (or ``Proxy-Authorization``) for our
+        realm, from ``source`` (an IP literal); see the class docstring."""
         params = self._credentials_for_realm(request, proxy)
         if params is None:
             return Verdict.MISSING
-        username = params.get("username")
-        password = self._users.get(username or "")
         nonce = params.get("nonce", "")
-        issued = self._nonce_time(nonce)
-        if username is None or password is None or issued is None:
+        issued = self._nonce_time(nonce, source)
+        if issued is None or not now - self.nonce_lifetime <= issued <= now + 1.0:
+            return Verdict.STALE
+        nc = params.get("nc")
+        count = _nc_value(nc) if nc is not None else 0
+        if not self._unused(nonce, issued, count):
+            return Verdict.STALE  # a replay, or used up by a wrong answer (RFC 7616 §3.4.5)
+        username = params.get("username")
+        user = self._user(username)
+        network = source_key(source)
+        lane = None if user is None else user.lane(network, now, self.backoff)
+        if lane is not None and now < lane.until:
+            self._use(nonce, issued, _USED_UP)
+            return Verdict.BACKOFF
+        if username is None or not self._answer_matches(request, params, username):
+            self._use(nonce, issued, _USED_UP)
+            if lane is not None:
+                lane.fail(now, self.backoff)
             return Verdict.BAD
+        self._use(nonce, issued, count)
+        if user is not None and lane is not None:
+            user.succeeded(network, lane, now, self.backoff)
+        return Verdict.OK
+
+    def username(self, request: SipRequest, proxy: bool = False) -> str | None:
+        """The user name the request's credentials for our realm claim (checked or not)."""
+        params = self._credentials_for_realm(request, proxy)
+        return None if params is None else params.get("username")
+
+    def backoff_until(self, username: str, source: str, now: float) -> float:
+        """Until when ``username``'s answers from ``source`` are not checked (past = now)."""
+        user = self._user(username)
+        if user is None:
+            return float("-inf")
+        return user.lane(source_key(source), now, self.backoff).until
+
+    def _user(self, username: str | None) -> _User | None:
+        if username is None or username not in self._users:
+            return None
+        user = self._guessing.get(username)
+        if user is None:
+            user = self._guessing[username] = _User()
+        return user
+
+    def _answer_matches(self, request: SipRequest, params: dict[str, str], username: str) -> bool:
+        password = self._users.get(username)
+        if password is None:
+            return False
         if params.get("uri") != request.uri:
-            return Verdict.BAD  # answers for another request (RFC 7616 §3.4.6)
+            return False  # answers for another request (RFC 7616 §3.4.6)
         algorithm = params.get("algorithm", "MD5").upper()
         if algorithm != self.algorithm:
-            return Verdict.BAD
+            return False
         qop = params.get("qop")
         if qop is not None and qop.lower() != "auth":
-            return Verdict.BAD
+            return False
         expected = digest_response(
             algorithm=algorithm,
             username=username,
@@ -509,21 +663,12 @@ class DigestServer:
             password=password,
             method=request.method,
             uri=request.uri,
-            nonce=nonce,
+            nonce=params.get("nonce", ""),
             qop=qop,
             nc=params.get("nc", ""),
             cnonce=params.get("cnonce", ""),
         )
-        if not hmac.compare_digest(expected, params.get("response", "").lower()):
-            return Verdict.BAD
-        if now - issued > self.nonce_lifetime or issued > now + 1.0:
-            return Verdict.STALE
-        return Verdict.OK if self._fresh_count(nonce, params.get("nc"), now) else Verdict.STALE
-
-    def username(self, request: SipRequest, proxy: bool = False) -> str | None:
-        """The user name the request's credentials for our realm claim (checked or not)."""
-        params = self._credentials_for_realm(request, proxy)
-        return None if params is None else params.get("username")
+        return hmac.compare_digest(expected, params.get("response", "").lower())
 
     def _credentials_for_realm(self, request: SipRequest, proxy: bool) -> dict[str, str] | None:
         for value in request.headers.get_all(_header_name(proxy)):
@@ -538,28 +683,35 @@ class DigestServer:
                 return params
         return None
 
-    def _nonce_time(self, nonce: str) -> float | None:
+    def _mac(self, stamp: bytes, source: str) -> bytes:
+        bound = b"\0".join((stamp, self.realm.encode(), source_key(source, 32, 128).encode()))
+        return hmac.new(self._secret, bound, hashlib.sha256).digest()[:_NONCE_MAC]
+
+    def _nonce_time(self, nonce: str, source: str) -> float | None:
+        """When we issued ``nonce`` to ``source``; None if we did not."""
         try:
             raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
         except ValueError:
             return None
-        if len(raw) != _NONCE_STAMP.size + 16:
+        if len(raw) != _NONCE_STAMP.size + _NONCE_MAC:
             return None
         stamp, mac = raw[: _NONCE_STAMP.size], raw[_NONCE_STAMP.size :]
-        expected = hmac.new(self._secret, stamp, hashlib.sha256).digest()[:16]
-        if not hmac.compare_digest(mac, expected):
+        if not hmac.compare_digest(mac, self._mac(stamp, source)):
             return None
         value: float = _NONCE_STAMP.unpack(stamp)[0]
         return value
 
-    def _fresh_count(self, nonce: str, nc: str | None, now: float) -> bool:
-        """RFC 7616 §3.4.5: each use of a nonce must raise its count (no replays)."""
-        if len(self._counts) > 4096:
-            horizon = now - self.nonce_lifetime
-            self._counts = {n: c for n, c in self._counts.items() if c[1] > horizon}
-        count = _nc_value(nc) if nc is not None else 0
-        previous = self._counts.get(nonce)
-        if previous is not None and count <= previous[0]:
-            return False
-        self._counts[nonce] = (count, now)
-        return True
+    def _unused(self, nonce: str, issued: float, count: int) -> bool:
+        """Whether ``count`` is a first or higher use of ``nonce`` (RFC 7616 §3.4.5)."""
+        previous = self._used.get(nonce)
+        if previous is None:
+            return issued > self._forgotten
+        return count > previous[0]
+
+    def _use(self, nonce: str, issued: float, count: int) -> None:
+        used = self._used
+        used[nonce] = (count, issued)
+        used.move_to_end(nonce)
+        while len(used) > self.max_nonces:
+            _, (_, forgotten) = used.popitem(last=False)
+            self._forgotten = max(self._forgotten, forgotten)

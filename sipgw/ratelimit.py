@@ -18,6 +18,11 @@ transaction that exists, and ACKs, never do: they create nothing). The guard
    dropped request would leave a real peer waiting, every limited request gets
    its 503 (with :attr:`LimitAction.DROP` the connection is closed instead).
 
+A *source* is a network, not an address (:func:`~sipgw.sourcekey.source_key`):
+an IPv4 address (:attr:`FloodConfig.ipv4_prefix`, /32 by default) or an IPv6 /64
+(:attr:`FloodConfig.ipv6_prefix`), since one IPv6 host holds a /64 and would
+otherwise get a fresh set of buckets per address.
+
 Sources live in a table of at most :attr:`FloodConfig.max_sources` entries,
 least recently seen evicted first, so a flood from forged addresses cannot grow
 memory; an evicted source comes back with full buckets (forged sources are what
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from sipgw.message import SipRequest
+from sipgw.sourcekey import IPV4_PREFIX, IPV6_PREFIX, source_key
 
 __all__ = [
     "SCANNER_USER_AGENTS",
@@ -184,7 +190,11 @@ class FloodConfig:
     retry_after: int = 5
     """Seconds in the 503's Retry-After, and between two 503s to one source."""
     max_sources: int = 10_000
-    """Source addresses tracked at most (least recently seen evicted)."""
+    """Sources tracked at most (least recently seen evicted)."""
+    ipv4_prefix: int = IPV4_PREFIX
+    """IPv4 sources are counted per network of this prefix length (32 = per address)."""
+    ipv6_prefix: int = IPV6_PREFIX
+    """IPv6 sources are counted per network of this prefix length (64 = per /64)."""
     scanner_user_agents: tuple[str, ...] = SCANNER_USER_AGENTS
     """User-Agent fragments dropped silently (lower case); () = drop none."""
 
@@ -229,7 +239,7 @@ class FloodGuard:
 
     @property
     def sources(self) -> int:
-        """Source addresses in the table now."""
+        """Sources (networks) in the table now."""
         return len(self._sources)
 
     def is_scanner(self, request: SipRequest) -> bool:
@@ -255,7 +265,7 @@ class FloodGuard:
     def take(
         self, kind: RequestKind, host: str, now: float, reliable: bool = False
     ) -> FloodVerdict:
-        """Charge one ``kind`` request to ``host``'s bucket."""
+        """Charge one ``kind`` request to the bucket of ``host``'s network."""
         rate = self.config.rate(kind)
         if rate.unlimited:
             return FloodVerdict.PASS
@@ -276,11 +286,12 @@ class FloodGuard:
 
     def _source(self, host: str) -> _Source:
         sources = self._sources
-        source = sources.get(host)
+        key = source_key(host, self.config.ipv4_prefix, self.config.ipv6_prefix)
+        source = sources.get(key)
         if source is not None:
-            sources.move_to_end(host)
+            sources.move_to_end(key)
             return source
-        source = sources[host] = _Source()
+        source = sources[key] = _Source()
         while len(sources) > self.config.max_sources:
             sources.popitem(last=False)
             self.counters.sources_evicted += 1

@@ -92,6 +92,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_dispatcher.py",
     "tests/interop/test_kamailio_hardening.py",
     "tests/interop/test_access_peers.py",
+    "tests/interop/test_digest_guessing.py",
     "tests/interop/test_transports.py",
     "tests/interop/test_kamailio_transports.py",
     "tests/interop/test_srtp.py",

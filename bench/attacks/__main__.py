@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bench._harness import format_table, log, machine_info, write_json
-from bench.attacks import callers, connections, default_serve, media, signalling
+from bench.attacks import callers, connections, default_serve, guessing, media, signalling
 
 ATTACKS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
     "amplification": lambda a: signalling.amplification(settle=a.settle),
@@ -29,6 +29,7 @@ ATTACKS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = 
     "orders": lambda a: callers.orders(),
     "dtmf_sequence": lambda a: callers.dtmf_sequence(),
     "secret_files": lambda a: callers.secret_files(),
+    "guessing": lambda a: guessing.guessing(a.guess_seconds),
 }
 
 
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=20_000,
         help="forged INVITEs into the core for 'state' (20000)",
+    )
+    parser.add_argument(
+        "--guess-seconds",
+        type=float,
+        default=30.0,
+        help="seconds each live password-guessing run lasts, for 'guessing' (30)",
     )
     parser.add_argument("--json", metavar="PATH", help="report path ('-' = stdout)")
     return parser  # fmt: skip

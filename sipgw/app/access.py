@@ -498,6 +498,8 @@ class RefusalLog:
         """Requests answered 403."""
         self.challenged = 0
         """Requests answered 401 (a challenge: normal for a phone that authenticates)."""
+        self.unchecked = 0
+        """Of the 403s, answers not checked: their user was in backoff (someone guesses)."""
         self._lines = SourceLog(
             log,
             interval,
@@ -513,6 +515,7 @@ class RefusalLog:
             self.log.debug("access: challenged %s from %s", event.method, _where(event))
             return
         self.refused += 1
+        self.unchecked += event.refusal is Refusal.BACKOFF
         user = f", user {event.username!r}" if event.username else ""
         hint = ""
         if self.hint and event.refusal is Refusal.NOT_ALLOWED:

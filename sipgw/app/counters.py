@@ -145,6 +145,8 @@ class Counters:
     """Requests the access policy refused."""
     challenged: int = 0
     """Requests answered with a digest challenge."""
+    unchecked: int = 0
+    """Digest answers refused unchecked: their user was in backoff after wrong passwords."""
     dial_refused: int = 0
     rate_limited: int = 0
     rate_limit_503s: int = 0
@@ -224,6 +226,7 @@ def read_counters(
         early_sends=counted.early_sends,
         refused=refusals.refused,
         challenged=refusals.challenged,
+        unchecked=refusals.unchecked,
         dial_refused=counted.dial_refused,
         rate_limited=flood.counters.rate_limited if flood else 0,
         rate_limit_503s=flood.counters.rate_limit_replies if flood else 0,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import int_at_least, on_off
+from sipgw.app.settings.parsers import int_at_least, int_range, on_off
 from sipgw.ratelimit import (
     SCANNER_USER_AGENTS,
     CallRateConfig,
@@ -107,8 +107,20 @@ class RateLimitSection:
     rate_sources: int = setting(
         _FLOOD.max_sources, env="SIPGW_RATE_SOURCES", flag="--rate-sources", metavar="N",
         parse=int_at_least(1),
-        help="Source addresses tracked at most (least recently seen forgotten first): bounds "
+        help="Sources tracked at most (least recently seen forgotten first): bounds "
         "memory under a forged-source flood.",
+    )  # fmt: skip
+    rate_ipv4_prefix: int = setting(
+        _FLOOD.ipv4_prefix, env="SIPGW_RATE_IPV4_PREFIX", flag="--rate-ipv4-prefix",
+        metavar="BITS", parse=int_range(16, 32),
+        help="IPv4 sources share their rate limits per network of this prefix length (32 = "
+        "each address its own).",
+    )  # fmt: skip
+    rate_ipv6_prefix: int = setting(
+        _FLOOD.ipv6_prefix, env="SIPGW_RATE_IPV6_PREFIX", flag="--rate-ipv6-prefix",
+        metavar="BITS", parse=int_range(32, 128),
+        help="IPv6 sources share their rate limits per network of this prefix length (64 = "
+        "each /64 one source: one host holds a whole /64).",
     )  # fmt: skip
     calls_per_second: Rate = setting(
         _CALLS.global_rate, env="SIPGW_CALLS_PER_SECOND", flag="--calls-per-second",
@@ -161,6 +173,8 @@ class FloodSettings:
             action=section.rate_limit_action,
             retry_after=section.retry_after,
             max_sources=section.rate_sources,
+            ipv4_prefix=section.rate_ipv4_prefix,
+            ipv6_prefix=section.rate_ipv6_prefix,
             scanner_user_agents=scanners,
         )
         calls = CallRateConfig(section.calls_per_second, section.calls_per_caller)
@@ -188,5 +202,6 @@ class FloodSettings:
             f"rate limits per source (per second:burst, 0 = none): INVITE {f.invite}, "
             f"REGISTER {f.register}, OPTIONS {f.options}, other {f.other}, then "
             f"{f.action.value}; new calls {c.global_rate}/s, per caller "
-            f"{c.per_caller_per_minute}/min; {scanners}"
+            f"{c.per_caller_per_minute}/min; {scanners}; sources per IPv4 /{f.ipv4_prefix}, "
+            f"IPv6 /{f.ipv6_prefix}"
         )

@@ -94,6 +94,7 @@ _COUNTER_HELP = {
     "early_sends": "Agent frames sent ahead of their tick (talkspurt fast path).",
     "refused": "Requests the access policy refused.",
     "challenged": "Requests answered with a digest challenge.",
+    "unchecked": "Digest answers refused unchecked (their user in backoff after wrong passwords).",
     "dial_refused": "Transfers, calls and DTMF the dial allow-list refused.",
     "rate_limited": "Requests the flood guard dropped.",
     "rate_limit_503s": "503 replies the flood guard sent.",

@@ -37,7 +37,9 @@ OVERLOAD_OFF = ("--overload-lateness-ms", "0", "--overload-cpu-percent", "0")
 """Flags that turn overload protection off: a test or benchmark on a loaded machine must not
 see 503s it did not ask for (``extra_args`` come after them, so a test can turn it back on)."""
 
-READY_RE = re.compile(r"listening on (?:udp|tcp):(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
+READY_RE = re.compile(r"listening on (?:udp|tcp):(?P<addr>\[[^\]]+\]|\S+):(?P<port>\d+)")
+"""The ready line; an IPv6 address comes unbracketed (``udp:::1:5060``): its port is
+after the last colon."""
 TLS_READY_RE = re.compile(r"listening on tls:(?P<addr>\[[^\]]+\]|[^\s:]+):(?P<port>\d+)")
 
 

@@ -251,3 +251,29 @@ def test_in_dialog_requests_of_an_admitted_call_need_no_credentials() -> None:
     (ended,) = [e for e in h.events if isinstance(e, CallEnded)]
     assert ended.reason is EndReason.REMOTE_BYE
     assert [r.refusal for r in refusals(h)] == [Refusal.CHALLENGED]
+
+
+def test_a_user_in_backoff_gets_403_whatever_the_password_and_trusted_sources_call_on() -> None:
+    """Issue 39: guesses put the user in backoff, where the right password gets the
+    wrong one's 403 (no oracle); the registrar's address is never challenged, so
+    the trunk's calls go on."""
+    trunk = Flow("UDP", ("192.0.2.10", 5060))
+    h = Harness(access=AccessPolicy(AllowList.parse(["192.0.2.10"]), digest_server()))
+    for n in range(6):
+        _, authorized = challenge_and_answer(h, password=f"guess{n}")
+        h.take()
+        h.feed(authorized, STRANGER)
+        assert h.statuses() == [403]
+    h.events.clear()
+    _, right = challenge_and_answer(h)  # the right password, during the backoff
+    h.take()
+    h.feed(right, STRANGER)
+    assert h.statuses() == [403] and offered(h) == []
+    assert [r.refusal for r in refusals(h)][-1] is Refusal.BACKOFF
+    h.feed(invite(call_id="from-the-trunk"), trunk)
+    assert h.statuses() == [100] and len(offered(h)) == 1
+    h.advance(1.0)  # the first backoff is over: the right password is checked again
+    _, right = challenge_and_answer(h)
+    h.take()
+    h.feed(right, STRANGER)
+    assert h.statuses() == [100] and len(offered(h)) == 2

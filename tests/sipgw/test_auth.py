@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.auth import (
+    Backoff,
     Challenge,
     Credentials,
     DigestClient,
@@ -227,49 +228,254 @@ def test_password_is_not_in_the_repr() -> None:
 
 # ---------------------------------------------------------------- server
 
+PHONE = "198.51.100.66"
+"""Where the tests' answers come from (what the nonce is bound to)."""
 
-def _answer(server: DigestServer, password: str, now: float, method: str = "INVITE") -> SipRequest:
+
+def _answer(
+    server: DigestServer,
+    password: str,
+    now: float,
+    method: str = "INVITE",
+    source: str = PHONE,
+    user: str = "alice",
+) -> SipRequest:
     request = _request(method, "sip:agent@192.0.2.9")
-    challenged = _challenge_response(401, server.challenge(now))
-    assert DigestClient(Credentials("alice", password), random.Random(2)).authorize(
+    challenged = _challenge_response(401, server.challenge(now, source))
+    assert DigestClient(Credentials(user, password), random.Random(2)).authorize(
         request, challenged
     )
     return request
+
+
+def _guess(server: DigestServer, password: str, now: float, source: str = PHONE) -> Verdict:
+    """One guess as a cracker makes it: a fresh challenge, an answer, the verdict."""
+    return server.verify(_answer(server, password, now, source=source), now, source)
 
 
 @pytest.mark.parametrize("algorithm", ["MD5", "SHA-256"])
 def test_server_accepts_the_right_password(algorithm: str) -> None:
     server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3), algorithm=algorithm)
     request = _answer(server, "secret", now=100.0)
-    assert server.verify(request, now=101.0) is Verdict.OK
+    assert server.verify(request, 101.0, PHONE) is Verdict.OK
     assert server.username(request) == "alice"
 
 
 def test_server_verdicts() -> None:
     server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3), nonce_lifetime=60)
-    assert server.verify(_request("INVITE"), now=0.0) is Verdict.MISSING
-    assert server.verify(_answer(server, "wrong", now=0.0), now=1.0) is Verdict.BAD
+    assert server.verify(_request("INVITE"), 0.0, PHONE) is Verdict.MISSING
+    assert server.verify(_answer(server, "wrong", now=0.0), 1.0, PHONE) is Verdict.BAD
     good = _answer(server, "secret", now=0.0)
-    assert server.verify(good, now=61.0) is Verdict.STALE  # nonce too old
+    assert server.verify(good, 61.0, PHONE) is Verdict.STALE  # nonce too old
     fresh = _answer(server, "secret", now=100.0)
-    assert server.verify(fresh, now=100.5) is Verdict.OK
-    assert server.verify(fresh, now=100.6) is Verdict.STALE  # the same nc again: a replay
+    assert server.verify(fresh, 100.5, PHONE) is Verdict.OK
+    assert server.verify(fresh, 100.6, PHONE) is Verdict.STALE  # the same nc again: a replay
 
 
-def test_server_refuses_a_nonce_it_did_not_issue() -> None:
+def test_server_does_not_take_a_nonce_it_did_not_issue() -> None:
     ours = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
     other = DigestServer("sipgw", {"alice": "secret"}, random.Random(4))
-    assert ours.verify(_answer(other, "secret", now=0.0), now=1.0) is Verdict.BAD
+    assert ours.verify(_answer(other, "secret", now=0.0), 1.0, PHONE) is Verdict.STALE
+    assert ours.verify(_answer(other, "wrong", now=0.0), 1.0, PHONE) is Verdict.STALE
 
 
 def test_server_refuses_credentials_computed_for_another_uri() -> None:
     server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
     request = _answer(server, "secret", now=0.0)
     request.uri = "sip:other@192.0.2.9"
-    assert server.verify(request, now=1.0) is Verdict.BAD
+    assert server.verify(request, 1.0, PHONE) is Verdict.BAD
 
 
 def test_stale_challenge_says_so() -> None:
     server = DigestServer("sipgw", {}, random.Random(3))
-    assert "stale=true" in server.challenge(0.0, stale=True)
-    assert "stale" not in server.challenge(0.0)
+    assert "stale=true" in server.challenge(0.0, PHONE, stale=True)
+    assert "stale" not in server.challenge(0.0, PHONE)
+
+
+def test_a_nonce_is_good_only_from_the_address_it_was_sent_to() -> None:
+    """Issue 39: a nonce from source A is not taken from source B, not even from B's /64."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    for a, b in (("198.51.100.66", "198.51.100.67"), ("2001:db8::1", "2001:db8::2")):
+        request = _answer(server, "secret", 0.0, source=a)
+        assert server.verify(request, 1.0, b) is Verdict.STALE
+        assert server.verify(request, 1.0, a) is Verdict.OK
+    # a dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d: the same source
+    request = _answer(server, "secret", 2.0, source="198.51.100.66")
+    assert server.verify(request, 3.0, "::ffff:198.51.100.66") is Verdict.OK
+
+
+def test_a_nonce_is_good_only_in_its_realm() -> None:
+    one = DigestServer("one", {"alice": "secret"}, random.Random(3))
+    two = DigestServer("two", {"alice": "secret"}, random.Random(3))  # the same secret
+    request = _answer(one, "secret", 0.0)
+    request.headers.set(
+        "Authorization", (request.headers.get("Authorization") or "").replace('"one"', '"two"')
+    )
+    assert two.verify(request, 1.0, PHONE) is Verdict.STALE
+
+
+@pytest.mark.parametrize("password", ["secret", "wrong"])
+def test_an_unusable_nonce_gets_stale_whatever_the_password(password: str) -> None:
+    """Issue 39: a 310 s old nonce answered 403 to a wrong password and stale=true to the
+    right one (an oracle). Now: expired, replayed or used up, the answer is not checked."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    old = _answer(server, password, 0.0)
+    assert server.verify(old, 310.0, PHONE) is Verdict.STALE
+    future = _answer(server, password, 100.0)
+    assert server.verify(future, 50.0, PHONE) is Verdict.STALE  # stamped after now
+    replayed = _answer(server, "secret", 400.0)
+    assert server.verify(replayed, 400.0, PHONE) is Verdict.OK
+    replayed.headers.set("Authorization", _with_response(replayed, password))
+    assert server.verify(replayed, 401.0, PHONE) is Verdict.STALE
+
+
+def _with_response(request: SipRequest, password: str) -> str:
+    """The request's Authorization with the response computed for ``password`` instead."""
+    params = parse_auth_params((request.headers.get("Authorization") or "").partition(" ")[2])
+    response = digest_response(
+        algorithm=params["algorithm"], username=params["username"], realm=params["realm"],
+        password=password, method=request.method, uri=params["uri"], nonce=params["nonce"],
+        qop=params["qop"], nc=params["nc"], cnonce=params["cnonce"],
+    )  # fmt: skip
+    value = request.headers.get("Authorization") or ""
+    return value.replace(params["response"], response)
+
+
+def test_a_wrong_answer_uses_its_nonce_up() -> None:
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    challenged = _challenge_response(401, server.challenge(0.0, PHONE))
+    wrong = DigestClient(Credentials("alice", "wrong"), random.Random(2))
+    right = DigestClient(Credentials("alice", "secret"), random.Random(2))
+    first = _request("INVITE", "sip:agent@192.0.2.9")
+    assert wrong.authorize(first, challenged)
+    assert server.verify(first, 1.0, PHONE) is Verdict.BAD
+    second = _request("INVITE", "sip:agent@192.0.2.9")
+    assert right.authorize(second, challenged)
+    value = second.headers.get("Authorization") or ""
+    second.headers.set("Authorization", value.replace("nc=00000001", "nc=00000002"))
+    assert server.verify(second, 2.0, PHONE) is Verdict.STALE  # not checked: no second guess
+
+
+def test_a_right_answer_may_be_followed_by_higher_counts() -> None:
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    client = DigestClient(Credentials("alice", "secret"), random.Random(2))
+    first = _request("INVITE", "sip:agent@192.0.2.9")
+    assert client.authorize(first, _challenge_response(401, server.challenge(0.0, PHONE)))
+    assert server.verify(first, 1.0, PHONE) is Verdict.OK
+    second = _request("INVITE", "sip:agent@192.0.2.9")
+    assert client.reauthorize(second)  # nc=00000002 on the same nonce
+    assert server.verify(second, 2.0, PHONE) is Verdict.OK
+    assert server.verify(second, 3.0, PHONE) is Verdict.STALE  # and not twice
+
+
+def test_forgotten_nonces_count_as_used() -> None:
+    """The table of used nonces is bounded; what it forgot cannot be replayed."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3), max_nonces=8)
+    early = _answer(server, "secret", 0.0)
+    assert server.verify(early, 0.0, PHONE) is Verdict.OK
+    unused = _answer(server, "secret", 1.0)
+    for t in range(10):
+        assert _guess(server, "secret", 2.0 + t) is Verdict.OK
+    assert len(server._used) == 8
+    assert server.verify(early, 20.0, PHONE) is Verdict.STALE  # a replay, forgotten
+    assert server.verify(unused, 20.0, PHONE) is Verdict.STALE  # issued before a forgotten one
+    assert _guess(server, "secret", 21.0) is Verdict.OK
+
+
+def test_backoff_after_free_failures_doubles_up_to_the_ceiling() -> None:
+    backoff = Backoff(free=5, first=1.0, ceiling=900.0)
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3), backoff=backoff)
+    now = 0.0
+    for _ in range(5):
+        assert _guess(server, "wrong", now) is Verdict.BAD
+    assert server.backoff_until("alice", PHONE, now) == float("-inf")
+    waits = []
+    for _ in range(14):
+        assert _guess(server, "wrong", now) is Verdict.BAD
+        until = server.backoff_until("alice", PHONE, now)
+        waits.append(until - now)
+        # during the backoff the answer is not checked: the right one is refused too
+        assert _guess(server, "secret", until - 0.01) is Verdict.BACKOFF
+        now = until
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900]
+    # after the backoff, the right password works, and clears the count
+    assert _guess(server, "secret", now) is Verdict.OK
+    assert _guess(server, "wrong", now) is Verdict.BAD
+    assert server.backoff_until("alice", PHONE, now) == float("-inf")
+
+
+def _checked_guesses(server: DigestServer, seconds: float, sources: list[str]) -> int:
+    """Guess every 2 s from rotating sources; count the answers checked."""
+    checked, t, i = 0, 0.0, 0
+    while t < seconds:
+        verdict = _guess(server, "wrong", t, sources[i % len(sources)])
+        checked += verdict is Verdict.BAD
+        t += 2.0
+        i += 1
+    return checked
+
+
+def test_guesses_per_user_are_bounded_across_sources() -> None:
+    """Issue 39: 250 sources guessed 5,000 a second. Whatever the sources, one user's
+    answers are checked at most free + the doubling steps + one per ceiling."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    sources = [f"127.0.{i // 250}.{i % 250 + 1}" for i in range(1000)]
+    first_hour = _checked_guesses(server, 3600.0, sources)
+    # 5 free (0-8 s), 10 doubling backoffs (1, 2, 4, ... 512 s, from 10 s to 1034 s: the
+    # 1 s one lasts until the next guess), then one per 900 s: at 1034, 1934 and 2834 s
+    assert first_hour == 5 + 10 + 3
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    assert _checked_guesses(server, 3600.0, [PHONE]) == first_hour
+
+
+def test_an_unknown_user_gets_what_a_known_one_gets() -> None:
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    request = _answer(server, "secret", 0.0, user="mallory")
+    assert server.verify(request, 1.0, PHONE) is Verdict.BAD
+    assert server._guessing == {}  # no state for names nobody configured
+
+
+def test_the_user_from_a_known_source_is_not_locked_out() -> None:
+    """Guesses from strangers put only the strangers' lane in backoff: the user calling
+    from a network it authenticated from before still gets in."""
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    home, office = "203.0.113.5", "2001:db8:1:2::10"
+    assert _guess(server, "secret", 0.0, home) is Verdict.OK
+    assert _guess(server, "secret", 1.0, office) is Verdict.OK
+    t = 2.0
+    for i in range(40):
+        _guess(server, "wrong", t, f"127.0.0.{i + 1}")
+        t += 0.01
+    assert _guess(server, "secret", t, "127.0.1.1") is Verdict.BACKOFF  # a new place: locked
+    assert _guess(server, "secret", t, home) is Verdict.OK
+    assert _guess(server, "secret", t, "2001:db8:1:2::99") is Verdict.OK  # office's /64
+    # the stranger cannot forge the home address: a nonce sent elsewhere is not taken there
+    stolen = _answer(server, "wrong", t, source="127.0.0.9")
+    assert server.verify(stolen, t, home) is Verdict.STALE
+    assert server.backoff_until("alice", home, t) == float("-inf")
+
+
+def test_known_sources_are_bounded_and_expire() -> None:
+    backoff = Backoff(known_sources=2, known_for=100.0)
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3), backoff=backoff)
+    for i, source in enumerate(("192.0.2.1", "192.0.2.2", "192.0.2.3")):
+        assert _guess(server, "secret", float(i), source) is Verdict.OK
+    assert list(server._guessing["alice"].known) == ["192.0.2.2", "192.0.2.3"]
+    user = server._guessing["alice"]
+    assert user.lane("192.0.2.3", 50.0, backoff) is user.known_lane
+    assert user.lane("192.0.2.3", 103.0, backoff) is user.others
+
+
+def test_wrong_answers_are_forgotten_after_a_quiet_day() -> None:
+    server = DigestServer("sipgw", {"alice": "secret"}, random.Random(3))
+    now = 0.0
+    for _ in range(8):
+        assert _guess(server, "wrong", now) is Verdict.BAD
+        now = max(now, server.backoff_until("alice", PHONE, now))
+    assert now == 1.0 + 2.0 + 4.0
+    now += 86_401.0
+    for _ in range(5):  # forgotten: five free ones again
+        assert _guess(server, "wrong", now) is Verdict.BAD
+    assert server.backoff_until("alice", PHONE, now) < now
+    assert _guess(server, "wrong", now) is Verdict.BAD
+    assert server.backoff_until("alice", PHONE, now) == now + 1.0

@@ -101,6 +101,30 @@ def test_sources_and_kinds_have_buckets_of_their_own() -> None:
     assert guard.check(inv, "192.0.2.2", 0.0) is FloodVerdict.PASS  # another source
 
 
+def test_an_ipv6_64_is_one_source() -> None:
+    """Issue 39: one IPv6 host holds a /64; each of its addresses got fresh buckets."""
+    guard = FloodGuard(FloodConfig(invite=Rate(1, 10)))
+    inv = parse_request(invite())
+    verdicts = [guard.check(inv, f"2001:db8:1:2::{i:x}", 0.0) for i in range(1, 21)]
+    assert verdicts.count(FloodVerdict.PASS) == 10 and guard.sources == 1
+    assert guard.check(inv, "2001:db8:1:3::1", 0.0) is FloodVerdict.PASS  # the next /64
+    assert guard.check(inv, "[2001:db8:1:2:ffff::1]", 0.0) is not FloodVerdict.PASS
+
+
+def test_the_prefixes_are_configurable() -> None:
+    guard = FloodGuard(FloodConfig(invite=Rate(1, 1), ipv4_prefix=24, ipv6_prefix=128))
+    inv = parse_request(invite())
+    assert guard.check(inv, "192.0.2.1", 0.0) is FloodVerdict.PASS
+    assert guard.check(inv, "192.0.2.77", 0.0) is not FloodVerdict.PASS  # the same /24
+    assert guard.check(inv, "2001:db8::1", 0.0) is FloodVerdict.PASS
+    assert guard.check(inv, "2001:db8::2", 0.0) is FloodVerdict.PASS  # /128: each its own
+    # IPv4 by default one address each; an IPv4-mapped address is the IPv4 source
+    guard = FloodGuard(FloodConfig(invite=Rate(1, 1)))
+    assert guard.check(inv, "192.0.2.1", 0.0) is FloodVerdict.PASS
+    assert guard.check(inv, "192.0.2.2", 0.0) is FloodVerdict.PASS
+    assert guard.check(inv, "::ffff:192.0.2.1", 0.0) is not FloodVerdict.PASS
+
+
 def test_an_unlimited_kind_keeps_no_state() -> None:
     guard = FloodGuard(FloodConfig(other=Rate(0, 0)))
     bye = parse_request(request("BYE", to_tag="x"))
@@ -304,6 +328,16 @@ def test_rate_setting_parses() -> None:
     with pytest.raises(ValueError):
         limit_action("reject")
     assert user_agent_fragments("Foo, bar,,foo") == ("foo", "bar")
+
+
+def test_the_prefix_settings_reach_the_guard() -> None:
+    from sipgw.app.floods import RateLimitSection
+
+    section = RateLimitSection(rate_ipv4_prefix=24, rate_ipv6_prefix=56)
+    flood = FloodSettings.of(section).flood
+    assert (flood.ipv4_prefix, flood.ipv6_prefix) == (24, 56)
+    assert "IPv4 /24, IPv6 /56" in FloodSettings.of(section).describe()
+    assert (FloodConfig().ipv4_prefix, FloodConfig().ipv6_prefix) == (32, 64)
 
 
 def test_the_defaults_limit_and_off_lifts_everything() -> None:

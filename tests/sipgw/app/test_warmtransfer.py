@@ -344,10 +344,10 @@ async def test_a_consulted_number_is_called_through_the_trunk_as_placed_calls_ar
         assert first.headers.get("Proxy-Authorization") is None
         proxy = DigestServer("trunk.example", {"agent": "s3cret"}, random.Random(24))
         challenge = make_response(first, 407, to_tag="trunk-tag")
-        challenge.headers.add("Proxy-Authenticate", proxy.challenge(0.0))
+        challenge.headers.add("Proxy-Authenticate", proxy.challenge(0.0, "192.0.2.1"))
         trunk.send(challenge.serialize())
         invite = await answer(trunk)  # the INVITE again, with credentials
-        assert proxy.verify(invite, 0.0, proxy=True) is Verdict.OK
+        assert proxy.verify(invite, 0.0, "192.0.2.1", proxy=True) is Verdict.OK
         assert invite.call_id == first.call_id
         for sent in (first, invite):
             assert sent.uri == f"sip:{NUMBER}@127.0.0.1:{port}"

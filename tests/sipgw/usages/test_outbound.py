@@ -447,6 +447,9 @@ STALE_407 = (
     "Proxy-Authenticate",
     'Digest realm="proxy.example", nonce="n3", qop="auth", stale=true',
 )
+US = "192.0.2.1"
+"""Where our requests come from, as the proxy and the PBX see it."""
+
 CHALLENGE_401 = ("WWW-Authenticate", 'Digest realm="pbx.example", nonce="n2"')
 
 
@@ -455,10 +458,10 @@ def test_407_is_answered_once_with_credentials() -> None:
     pbx = DigestServer("pbx.example", {"agent": "s3cret"}, random.Random(4))
     far = Far(credentials=Credentials("agent", "s3cret"), route=("sip:192.0.2.30;lr",))
     first = far.invite
-    challenge = ("Proxy-Authenticate", proxy.challenge(far.now))
+    challenge = ("Proxy-Authenticate", proxy.challenge(far.now, US))
     far.feed(reply(first, 407, tag="proxy-tag", headers=(challenge,)))
     second = far.invite
-    assert proxy.verify(second, far.now, proxy=True) is Verdict.OK
+    assert proxy.verify(second, far.now, US, proxy=True) is Verdict.OK
     assert second is not first
     assert second.call_id == first.call_id and second.from_.tag == first.from_.tag
     assert second.cseq.number == first.cseq.number + 1
@@ -468,20 +471,20 @@ def test_407_is_answered_once_with_credentials() -> None:
     assert 'username="agent"' in authorization and 'realm="proxy.example"' in authorization
     assert "s3cret" not in second.serialize().decode()
     # a 401 from the far end as well: both credentials go in the third INVITE
-    far.feed(reply(second, 401, headers=(("WWW-Authenticate", pbx.challenge(far.now)),)))
+    far.feed(reply(second, 401, headers=(("WWW-Authenticate", pbx.challenge(far.now, US)),)))
     third = far.invite
-    assert pbx.verify(third, far.now) is Verdict.OK
+    assert pbx.verify(third, far.now, US) is Verdict.OK
     assert third.cseq.number == first.cseq.number + 2
     assert 'realm="pbx.example"' in (third.headers.get("Authorization") or "")
     # The proxy sees its nonce used again (same nc): a strict one says stale=true
     # and gets a fourth INVITE on its new nonce.
-    assert proxy.verify(third, far.now, proxy=True) is Verdict.STALE
+    assert proxy.verify(third, far.now, US, proxy=True) is Verdict.STALE
     far.now = 1.0  # (a nonce is stamped with its time)
-    stale = ("Proxy-Authenticate", proxy.challenge(far.now, stale=True))
+    stale = ("Proxy-Authenticate", proxy.challenge(far.now, US, stale=True))
     far.feed(reply(third, 407, tag="proxy-tag", headers=(stale,)))
     third = far.invite
     assert third.cseq.number == first.cseq.number + 3
-    assert proxy.verify(third, far.now, proxy=True) is Verdict.OK
+    assert proxy.verify(third, far.now, US, proxy=True) is Verdict.OK
     far.feed(reply(third, 200, sdp=sdp_answer(third)))
     assert len(far.of(CallAnswered)) == 1
     acks = far.requests("ACK")

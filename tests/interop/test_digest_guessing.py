@@ -1,0 +1,147 @@
+"""Guessing inbound digest passwords, as issue 39's attacker did: SIPVicious' svcrack, and
+a cracker that answers from many source addresses (``sipgw.testing.cracker``), against
+``sipgw serve`` as a subprocess in the test's network namespace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipgw.testing.cracker import DigestCracker, ipv4_sources, ipv6_sources
+from sipgw.testing.gateway_process import GatewayProcess
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+PASSWORD = "1234"
+INBOUND = {"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": PASSWORD}
+STATS = ["--stats-interval", "0.3"]
+WRONG = [f"{n:04d}" for n in range(10_000) if f"{n:04d}" != PASSWORD]
+
+SVCRACK = (
+    "import functools, sys\n"
+    "import sipvicious.svcrack as svcrack\n"
+    "agent = sys.argv.pop(1)\n"
+    "if agent:\n"
+    "    svcrack.makeRequest = functools.partial(svcrack.makeRequest, useragent=agent)\n"
+    "svcrack.main()\n"
+)
+"""svcrack has no User-Agent option: its requests say ``friendly-scanner`` (makeRequest's
+default). This runs it with another one when given, as the issue's attacker did."""
+
+# Long enough that svcrack's request is larger than the 401 it gets over UDP (a UDP
+# reply is never larger than its request); a phone's INVITE with SDP is that large anyway.
+PHONE_AGENT = "Zoiper rv2.10.19.5 (Windows 10; x64; build 42) " + "z" * 200
+
+
+def svcrack(
+    gw: GatewayProcess, passwords: list[str], workdir: Path, agent: str = "", *args: str
+) -> str:
+    """Run svcrack against ``gw`` for user alice with ``passwords``; its output."""
+    pytest.importorskip("sipvicious", reason="pip install sipvicious (the test extras)")
+    dictionary = workdir / "passwords.txt"
+    dictionary.write_text("\n".join(passwords) + "\n")
+    argv = [sys.executable, "-c", SVCRACK, agent, "-u", "alice", "-d", str(dictionary)]
+    argv += ["-p", str(gw.sip_port), *args, "127.0.0.1"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=workdir)
+    return result.stdout + result.stderr
+
+
+def stats(gw: GatewayProcess) -> dict[str, Any]:
+    """The first ``stats {json}`` line logged from now on."""
+    match = gw.wait_log(r"stats (\{.*\})", 5, start=len(gw.log_lines()))
+    found: dict[str, Any] = json.loads(match[1])
+    return found
+
+
+def test_svcrack_as_itself_gets_no_answer(tmp_workdir: Path) -> None:
+    with GatewayProcess(tmp_workdir, extra_args=STATS, extra_env=INBOUND) as gw:
+        out = svcrack(gw, [*WRONG[:5], PASSWORD], tmp_workdir)
+        assert "no server response" in out and "password for alice" not in out, out
+        counted = stats(gw)
+        assert counted["scanners_dropped"] >= 1 and counted["challenged"] == 0
+
+
+def test_svcrack_as_a_phone_never_finds_the_password(tmp_workdir: Path) -> None:
+    """Issue 39: svcrack with its User-Agent changed found ``1234`` (403 for each wrong
+    guess, another answer for the right one). Now, whatever svcrack's pace, the right
+    password arrives while alice is in backoff: 403 like the others, and no call.
+    INVITE's limit is raised so that only the digest defences stand in its way."""
+    args = [*STATS, "--rate-invite", "200:400"]
+    with GatewayProcess(tmp_workdir, extra_args=args, extra_env=INBOUND) as gw:
+        passwords = [*WRONG[:30], PASSWORD, *WRONG[30:40]]
+        out = svcrack(gw, passwords, tmp_workdir, PHONE_AGENT, "-m", "INVITE")
+        assert "password for alice" not in out and "unknown response" not in out, out
+        counted = stats(gw)
+        assert counted["calls_total"] == 0 and counted["scanners_dropped"] == 0
+        checked = counted["refused"] - counted["unchecked"]
+        assert counted["unchecked"] >= 1 and checked <= 10, counted
+        assert gw.stop() == 0
+
+
+def test_many_sources_guess_no_faster_than_one_and_alice_gets_in_after(
+    tmp_workdir: Path,
+) -> None:
+    """250 sources guess for 10 s: the answers checked are those of one source (5, then
+    a backoff doubling from 1 s); a nonce from one source is no good from another, a
+    wrong answer uses its nonce up, the right password is refused like a wrong one during
+    the backoff and works after it; the allowed source is never asked."""
+    args = [*STATS, "--allow-from", "127.0.0.1"]
+    with (
+        GatewayProcess(tmp_workdir, extra_args=args, extra_env=INBOUND) as gw,
+        DigestCracker(("127.0.0.1", gw.sip_port), "alice") as cracker,
+    ):
+        sources = ipv4_sources(250)
+        # a nonce from A answered from B: a new challenge, stale, the password unchecked
+        challenge = cracker.challenge("127.2.0.1")
+        assert challenge is not None
+        for password in (PASSWORD, WRONG[0]):
+            moved = cracker.answer(challenge, password, "127.2.0.2")
+            assert (moved.status, moved.stale) == (401, True)
+        # a wrong answer uses its nonce up: the right one on it is not checked
+        assert cracker.answer(challenge, WRONG[1], "127.2.0.1").status == 403
+        used = cracker.answer(challenge, PASSWORD, "127.2.0.1")
+        assert (used.status, used.stale) == (401, True)
+        before = stats(gw)
+        assert before["refused"] == 1 and before["unchecked"] == 0
+        guesses = cracker.run(WRONG[2:], sources, 10.0)
+        right = cracker.guess(PASSWORD, "127.3.0.1")
+        assert right.status == 403  # in backoff: as if wrong
+        counted = stats(gw)
+        checked = counted["refused"] - counted["unchecked"]
+        assert len(guesses) > 100 and all(g.status == 403 for g in guesses)
+        assert checked <= 10, counted  # 1 + 5 free + 1, 2, 4 s backoffs within 10 s
+        # the trunk (allowed) sends on, unchallenged
+        trunk = cracker.challenge("127.0.0.1")
+        assert trunk is None and stats(gw)["challenged"] == counted["challenged"]
+        # the backoff is over at most 16 s after the last checked guess
+        deadline = time.monotonic() + 40
+        while not (right := cracker.guess(PASSWORD, "127.3.0.1")).admitted:
+            assert right.status == 403 and time.monotonic() < deadline
+            time.sleep(2.0)
+        assert gw.stop() == 0
+
+
+def test_an_ipv6_64_is_one_source(tmp_workdir: Path) -> None:
+    """Issue 39: one IPv6 host holds a /64, and each of its addresses had buckets of its
+    own. Now 50 addresses of one /64 share one bucket (here 10 at once), while 50
+    addresses in 50 /64s have one each."""
+    if shutil.which("ip") is None:
+        pytest.skip("needs iproute2's ip")
+    one_64 = ipv6_sources("fd00:0:0:1", 50)
+    many_64s = [address for n in range(50) for address in ipv6_sources(f"fd00:0:1:{n:x}", 1)]
+    args = [*STATS, "--rate-other", "0.1:10"]
+    with (
+        GatewayProcess(tmp_workdir, bind="::1", extra_args=args, extra_env=INBOUND) as gw,
+        DigestCracker(("::1", gw.sip_port), "alice", timeout=1.0) as cracker,
+    ):
+        assert cracker.probe(one_64) == 10
+        assert stats(gw)["flood_sources"] == 1
+        assert cracker.probe(many_64s) == 50
+        assert stats(gw)["flood_sources"] == 51
