@@ -695,10 +695,12 @@ class TransactionLayer:
             return
         if tx is not None:
             if flow != tx.source and (flow.reliable or tx.source.reliable):
-                # The request again on another connection or transport (a client that
-                # reconnected, or sent it over UDP first): answer where it came, with
-                # what the transaction last sent; its responses stay on their flow.
-                if tx.last_bytes is not None:
+                # The request again on another connection (a client that reconnected,
+                # or sent it over UDP first): answered there with what the transaction
+                # last sent; its own responses stay on their flow. Over UDP, of a
+                # request that came over TCP or TLS, it is no retransmission (only UDP
+                # retransmits, §17.1.1.2) and could be forged: nothing.
+                if flow.reliable and tx.last_bytes is not None:
                     self._outbox.append((tx.last_bytes, flow))
                 return
             tx.handle(Input.RECV_REQUEST, now)

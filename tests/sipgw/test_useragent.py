@@ -220,6 +220,12 @@ def test_a_request_again_on_another_connection_is_answered_there() -> None:
     h.feed(data, tcp)  # the same request over TCP: not left waiting on its connection
     ((_, out, flow),) = h.sent
     assert out.startswith(b"SIP/2.0 405 ") and flow == tcp
+    h.take()
+    other = request("REGISTER", via_branch="z9hG4bKtcp-first")
+    h.feed(other, tcp)
+    h.take()
+    h.feed(other, Flow("UDP", ("198.51.100.9", 5062)))  # a copy over UDP: forgeable, not sent
+    assert h.sent == []
 
 
 def test_a_request_the_core_cannot_read_closes_its_connection(
