@@ -10,8 +10,12 @@ Over UDP the source address of a request can be forged, so such a response may
 be aimed at a victim; it must not carry more bytes than the request that asked
 for it (no amplification). :meth:`StatelessResponder.fit` drops what a response
 can do without (Server, Accept-Encoding, Supported, Accept, Allow, Warning, a
-reason phrase's detail, Retry-After) until it fits in the request's size, and
-gives up (the request is dropped) when even the bare response is larger. Over
+reason phrase's detail, Retry-After) until it fits in the request's size, then
+writes the header names it keeps in their compact forms (``v``, ``f``, ``t``,
+``i``, ``l``: RFC 3261 §7.3.3, which every parser must read), and gives up (the
+request is dropped) when even that is larger. The bare response is the
+request's Via, From, To, Call-ID and CSeq with a To tag and the ``received``
+of §18.2.1, so only a request much shorter than the norm goes unanswered. Over
 TCP and TLS the handshake proved the source: responses go whole.
 
 The To tag of a stateless response (§8.2.6.2: a response to a request without
@@ -27,9 +31,10 @@ import secrets
 from collections.abc import Iterable
 
 from sipgw.errors import SipError
+from sipgw.headers import COMPACT_FORMS
 from sipgw.message import REASON_PHRASES, SipRequest, SipResponse, make_response
 
-__all__ = ["OPTIONAL_HEADERS", "StatelessResponder"]
+__all__ = ["OPTIONAL_HEADERS", "StatelessResponder", "compact"]
 
 OPTIONAL_HEADERS = (
     "Server",
@@ -41,6 +46,8 @@ OPTIONAL_HEADERS = (
     "Retry-After",
 )
 """What a stateless response loses first, in this order, to fit in the request's size."""
+
+_COMPACT = {long.encode(): short.encode() for short, long in COMPACT_FORMS.items()}
 
 
 class StatelessResponder:
@@ -105,6 +112,21 @@ class StatelessResponder:
                 data = response.serialize()
                 if len(data) <= budget:
                     return data
+        data = compact(data)
+        if len(data) <= budget:
+            return data
         self.trimmed -= 1
         self.too_large += 1
         return None
+
+
+def compact(data: bytes) -> bytes:
+    """A message's header names in their compact forms where they have one (RFC 3261 §7.3.3)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for i, line in enumerate(lines[1:], 1):
+        name, colon, value = line.partition(b": ")
+        short = _COMPACT.get(name)
+        if colon and short is not None:
+            lines[i] = short + b":" + value
+    return b"\r\n".join(lines) + sep + body

@@ -619,15 +619,19 @@ def server_key(request: SipRequest) -> tuple[str, ...]:
     """The server transaction a request belongs to (RFC 3261 §17.2.3).
 
     RFC 3261 requests match on branch, sent-by and method (ACK matches the
-    INVITE). RFC 2543 requests, without the magic cookie, match on the
-    Request-URI, From tag, Call-ID, CSeq number and top Via.
+    INVITE), and on the Call-ID: a retransmission, the ACK of a non-2xx and a
+    CANCEL carry the request's own (§17.1.1.3, §9.1), so another request that
+    reuses a branch (against §8.1.1.7; the RFC 4475 messages share a few) is
+    a request of its own, not one to absorb. RFC 2543 requests, without the
+    magic cookie, match on the Request-URI, From tag, Call-ID, CSeq number and
+    top Via.
     """
     via = request.top_via
     method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch or ""
     if branch.startswith(MAGIC_COOKIE):
         host, port = via.sent_by
-        return ("3261", branch, host.lower(), str(port or ""), method)
+        return ("3261", branch, host.lower(), str(port or ""), request.call_id, method)
     return (
         "2543",
         request.uri,
@@ -690,6 +694,15 @@ class TransactionLayer:
                 self._events.append(AckReceived(request, flow))
             return
         if tx is not None:
+            if flow != tx.source and (flow.reliable or tx.source.reliable):
+                # The request again on another connection (a client that reconnected,
+                # or sent it over UDP first): answered there with what the transaction
+                # last sent; its own responses stay on their flow. Over UDP, of a
+                # request that came over TCP or TLS, it is no retransmission (only UDP
+                # retransmits, §17.1.1.2) and could be forged: nothing.
+                if flow.reliable and tx.last_bytes is not None:
+                    self._outbox.append((tx.last_bytes, flow))
+                return
             tx.handle(Input.RECV_REQUEST, now)
             return
         new: ServerTransaction

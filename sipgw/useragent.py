@@ -147,7 +147,7 @@ class UserAgent:
         self._outbound = OutboundUsage(ctx, self._session_timers)
         self.responder = StatelessResponder(config.user_agent)
         """Builds our stateless responses and keeps them within their request's size."""
-        self.strangers = StrangerUsage(ctx, self.access, self.responder)
+        self.strangers = StrangerUsage(ctx, self.access, self.responder, self._check_request)
         """Requests from sources outside the allow list (sipgw/usages/strangers.py)."""
         self._close: list[tuple[int, str]] = []
         # Requests in a confirmed (or early) dialog, by method; BYE is handled first.
@@ -202,6 +202,10 @@ class UserAgent:
             message = parse_message(data, self.config.limits)
         except RequestParseError as exc:
             if exc.partial.method != "ACK" and self._may_answer_malformed(flow, now):
+                try:  # RFC 3261 §18.2.1: the 400 goes where the request came from too
+                    self._stamp_via(exc.partial, flow)
+                except SipError:
+                    pass  # a Via we cannot read: _reply_stateless answers the source
                 self._reply_stateless(exc.partial, flow, size, exc.status_hint, str(exc))
             return
         except MessageParseError:
@@ -220,7 +224,10 @@ class UserAgent:
                 self._observe_public_address(message, flow)
                 self._ctx.transactions.receive_response(message, flow, now)
         except SipError:
-            pass  # e.g. a response whose Via or CSeq cannot be read: dropped
+            # e.g. a response whose Via or CSeq cannot be read: dropped; a request
+            # on a connection is never left unanswered without its closing
+            if flow.reliable and isinstance(message, SipRequest):
+                self._close_connection(flow, "a request that cannot be answered")
         self._process(now)
 
     def _passes_flood_guard(self, req: SipRequest, flow: Flow, size: int, now: float) -> bool:

@@ -14,7 +14,10 @@ access policy's allow list - gets a transaction only for what can be its busines
 Everything else it sends is answered statelessly (:mod:`sipgw.stateless`, RFC 3261
 §8.2.7), within the size of its request over UDP:
 
-* OPTIONS: 200 (503 while draining or overloaded), as a probe expects;
+* OPTIONS: 200 (503 while draining or overloaded), as a probe expects, after the
+  checks of RFC 3261 §8.2.1-8.2.2 an allowed source's OPTIONS passes too (416 for a
+  Request-URI that is no SIP URI, 420 for a Require we do not support: RFC 4475
+  §3.3.2, §3.3.5);
 * a request naming a dialog or an INVITE we do not have: 481 (§12.2.2, §9.2);
 * anything else the access policy refuses: 403, or 401 with a digest challenge
   when inbound users are configured (reported as
@@ -25,14 +28,23 @@ With ``--allow-from any`` every source is allowed and nothing here applies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sipgw.access import AccessPolicy
 from sipgw.addressing import Flow, response_flow
-from sipgw.errors import SipError
+from sipgw.errors import RemoteProtocolError, SipError
 from sipgw.events import RequestRefused
 from sipgw.message import SipRequest
 from sipgw.stateless import StatelessResponder
 from sipgw.transaction import server_key
-from sipgw.usages.context import ACCEPT, ALLOW, DRAIN_RETRY_AFTER, SUPPORTED, UsageContext
+from sipgw.usages.context import (
+    ACCEPT,
+    ALLOW,
+    DRAIN_RETRY_AFTER,
+    SUPPORTED,
+    Rejection,
+    UsageContext,
+)
 
 __all__ = ["StrangerUsage"]
 
@@ -44,14 +56,21 @@ class StrangerUsage:
         ctx: the user agent's shared state.
         access: who is allowed by address, and the digest check for the rest.
         responder: builds and trims the stateless responses.
+        check: the UAS core's checks of RFC 3261 §8.2.1-8.2.2 (raise
+            RemoteProtocolError, or :class:`Rejection` with its header fields).
     """
 
     def __init__(
-        self, ctx: UsageContext, access: AccessPolicy, responder: StatelessResponder
+        self,
+        ctx: UsageContext,
+        access: AccessPolicy,
+        responder: StatelessResponder,
+        check: Callable[[SipRequest], None] = lambda req: None,
     ) -> None:
         self.ctx = ctx
         self.access = access
         self.responder = responder
+        self.check = check
         self.answered = 0
         """Requests from strangers answered without a transaction."""
 
@@ -89,9 +108,15 @@ class StrangerUsage:
                 return False
             status = 481
         elif req.method == "OPTIONS":
-            busy = self.ctx.draining or self.ctx.overload_retry_after is not None
-            status = 503 if busy else 200
-            headers = self._options_headers(status)
+            try:
+                self.check(req)
+            except RemoteProtocolError as exc:
+                status = exc.status_hint
+                headers = exc.headers if isinstance(exc, Rejection) else ()
+            else:
+                busy = self.ctx.draining or self.ctx.overload_retry_after is not None
+                status = 503 if busy else 200
+                headers = self._options_headers(status)
         else:
             refused = self.access.check(req, source, now)
             if refused is None:

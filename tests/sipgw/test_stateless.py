@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sipgw.message import SipResponse, parse_message
 from sipgw.stateless import StatelessResponder
 from tests.sipgw.builders import invite, parse_request, request
 
@@ -35,3 +36,20 @@ def test_fit_drops_optional_headers_then_the_reasons_detail_then_gives_up() -> N
     out = responder.fit(bad, bare)
     assert out is not None and out.startswith(b"SIP/2.0 400 Bad Request\r\n")
     assert responder.fit(responder.build(req, 403), 100) is None and responder.too_large == 1
+
+
+def test_fit_writes_compact_header_names_before_it_gives_up() -> None:
+    # RFC 4475's mismatch01 (236 octets) and badvers: their bare 400/505, with a To tag and
+    # the received of RFC 3261 §18.2.1, are a few octets longer than they are
+    responder = StatelessResponder("sipgw/test")
+    req = parse_request(request("OPTIONS"))
+    bad = responder.build(req, 400)
+    bare = len(bad.serialize()) - len("Server: sipgw/test\r\n")
+    out = responder.fit(bad, bare - 1)
+    assert out is not None and len(out) <= bare - 1 and responder.too_large == 0
+    for line in (b"\r\nv:SIP/2.0/UDP ", b"\r\nf:", b"\r\nt:", b"\r\ni:call-1", b"\r\nl:0\r\n"):
+        assert line in out
+    parsed = parse_message(out)
+    assert isinstance(parsed, SipResponse) and parsed.status == 400
+    assert (parsed.call_id, parsed.from_.tag, parsed.vias) == (req.call_id, req.from_.tag, req.vias)
+    assert parsed.to.tag == responder.tag(req)

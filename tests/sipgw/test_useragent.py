@@ -189,6 +189,60 @@ def test_malformed_datagrams_are_answered_or_dropped() -> None:
     assert response.status == 400
 
 
+def test_a_malformed_request_is_answered_where_it_came_from() -> None:
+    # RFC 3261 §18.2.1: its Via gets the received of any request, so the 400 goes to the
+    # source, not to the Via's host (a name, or an address that is not the sender's)
+    h = Harness()
+    source = Flow("UDP", ("198.51.100.9", 5062))
+    h.feed(request("OPTIONS", cseq_method="INVITE", rport=False), source)
+    ((_, data, flow),) = h.sent
+    assert data.startswith(b"SIP/2.0 400 ") and b";received=198.51.100.9" in data
+    assert flow == source  # the Via's port, the packet's address
+
+
+def test_a_request_that_reuses_another_ones_branch_is_answered_not_absorbed() -> None:
+    # RFC 4475's escnull and regescrt share branch and sent-by: the second is no retransmission
+    h = Harness()
+    h.feed(request("REGISTER", via_branch="z9hG4bKsame", call_id="one"))
+    h.feed(request("REGISTER", via_branch="z9hG4bKsame", call_id="two"))
+    assert [(r.status, r.call_id) for r in h.responses()] == [(405, "one"), (405, "two")]
+    h.feed(request("REGISTER", via_branch="z9hG4bKsame", call_id="two"))  # this one is
+    assert [(r.status, r.call_id) for r in h.responses()] == [(405, "two")]
+    assert len(h.ua._ctx.transactions.server) == 2
+
+
+def test_a_request_again_on_another_connection_is_answered_there() -> None:
+    h = Harness()
+    data = request("REGISTER", via_branch="z9hG4bKagain")
+    h.feed(data)  # over UDP: its transaction absorbs retransmissions for 32 s (Timer J)
+    h.take()
+    tcp = Flow("TCP", CALLER, connection_id=3)
+    h.feed(data, tcp)  # the same request over TCP: not left waiting on its connection
+    ((_, out, flow),) = h.sent
+    assert out.startswith(b"SIP/2.0 405 ") and flow == tcp
+    h.take()
+    other = request("REGISTER", via_branch="z9hG4bKtcp-first")
+    h.feed(other, tcp)
+    h.take()
+    h.feed(other, Flow("UDP", ("198.51.100.9", 5062)))  # a copy over UDP: forgeable, not sent
+    assert h.sent == []
+
+
+def test_a_request_the_core_cannot_read_closes_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness()
+
+    def unreadable(*args: object) -> bool:
+        raise MessageParseError("a header field needed to decide")
+
+    monkeypatch.setattr(h.ua.strangers, "answer", unreadable)
+    h.feed(request("OPTIONS"))  # over UDP: dropped
+    h.feed(request("OPTIONS"), Flow("TCP", CALLER, connection_id=4))
+    assert h.sent == []
+    assert h.ua.connections_to_close() == [(4, "a request that cannot be answered")]
+
+
 # --------------------------------------------------------------------------- in-dialog requests
 
 

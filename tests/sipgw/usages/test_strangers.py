@@ -62,6 +62,19 @@ def test_a_challenge_goes_once_and_only_if_it_fits_over_udp() -> None:
     assert h.statuses() == [401]
 
 
+def test_a_strangers_options_is_checked_as_an_allowed_sources_416_420() -> None:
+    # RFC 4475 §3.3.2 (unkscm) and §3.3.5 (bext01) sent by a stranger: not a bare 200
+    h = Harness(access=AccessPolicy(ALLOWED))
+    over_tcp = Flow("TCP", STRANGER.address, connection_id=7)
+    h.feed(request("OPTIONS", uri="nobodyKnowsThisScheme:totallyopaquecontent"), over_tcp)
+    h.feed(request("OPTIONS", extra="Require: nothingSupportsThis"), over_tcp)
+    h.feed(request("OPTIONS"), over_tcp)
+    unknown_scheme, unsupported, ok = h.responses()
+    assert (unknown_scheme.status, unsupported.status, ok.status) == (416, 420, 200)
+    assert unsupported.headers.get("Unsupported") == "nothingSupportsThis"
+    assert not h.ua._ctx.transactions.server
+
+
 DELAYED_OFFER = (
     b"INVITE sip:echo@gw.example.com SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bK-524287-1---4c2ba2b1b8f0cc3b;rport\r\n"
