@@ -577,7 +577,8 @@ async def raw_exchange(url: str, request: bytes) -> bytes:
 async def test_no_admin_response_names_the_server_software() -> None:
     """Issue 39: every response said ``Server: Python/3.11 aiohttp/3.x``, what to attack.
     Now none does: JSON, 401 and 429, the router's 404 and 405, pages, static files, the
-    login's redirect, and a WebSocket upgrade (Twilio's stream)."""
+    login's redirect, and a WebSocket upgrade (Twilio's stream); nor do the public login
+    page and the 401's challenge name the product."""
     legs = LegsSettings(twilio_auth_token="twilio-auth-token", public_url="https://gw.test")
     async with (
         running_gateway() as (gateway, _),
@@ -606,6 +607,11 @@ async def test_no_admin_response_names_the_server_software() -> None:
         statuses = [status for _, status, _ in heads]
         assert statuses == [200, 401, 404, 405, 200, 200, 401, 303, *[401] * 5, 429], statuses
         assert [(path, h["Server"]) for path, _, h in heads if "Server" in h] == []
+        async with http.get(server.url + "/dashboard/login") as reply:  # a public page
+            assert "sipgw" not in (await reply.text()).lower()
+        async with http.get(server.url + "/api/calls") as reply:  # no token: not a try
+            assert reply.headers["WWW-Authenticate"] == "Bearer"  # was Bearer realm="sipgw"
+            assert "sipgw" not in (await reply.text()).lower()
         signature = signature_for("twilio-auth-token", "wss://gw.test/twilio/stream")
         upgrade = await raw_exchange(server.url, (
             "GET /twilio/stream HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\n"
