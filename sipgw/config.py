@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sipgw import __version__
 from sipgw.limits import MessageLimits
 from sipgw.mediatarget import MediaTargetPolicy
 from sipgw.sdes import SrtpPolicy
@@ -32,7 +31,11 @@ class UserAgentConfig:
         nat_fix: send in-dialog requests to where the INVITE came from when its
             Contact is a private address (a caller behind NAT).
         min_session_expires: our Min-SE for RFC 4028 session timers, seconds.
-        user_agent: the User-Agent / Server header value.
+        user_agent: the User-Agent of our requests and the Server of our responses;
+            "" = neither header (the default: nothing that names the software or its
+            version to a scanner).
+        sdp_username: the ``o=`` user name of our SDP; ``-`` = none (RFC 4566 §5.2).
+        sdp_session_name: the ``s=`` line of our SDP; ``-`` = none (RFC 4566 §5.3).
         timers: SIP timer base values (T1, T2, T4).
         srtp_policy: when calls may use SRTP, by signalling transport
             (:mod:`sipgw.sdes`).
@@ -53,7 +56,9 @@ class UserAgentConfig:
     max_calls: int | None = None
     nat_fix: bool = True
     min_session_expires: int = 90
-    user_agent: str = f"sipgw/{__version__}"
+    user_agent: str = ""
+    sdp_username: str = "-"
+    sdp_session_name: str = "-"
     timers: TimerValues = field(default_factory=TimerValues)
     srtp_policy: SrtpPolicy = SrtpPolicy.TLS_ONLY
     limits: MessageLimits = field(default_factory=MessageLimits)
@@ -83,10 +88,12 @@ class UserAgentConfig:
         ``secure`` (a SIPS dialog, RFC 3261 §12.1.1, over TLS only) gives a
         ``sips:`` URI; otherwise a non-UDP transport is named with
         ``;transport=`` so the peer comes back over it (RFC 3261 §19.1.1).
+        An empty ``user`` gives a URI without a user part.
         """
         transport = transport.upper()
         hostport = self.sent_by_for(transport)
+        userinfo = f"{user}@" if user else ""
         if secure and transport == "TLS":
-            return f"<sips:{user}@{hostport}>"
+            return f"<sips:{userinfo}{hostport}>"
         suffix = "" if transport == "UDP" else f";transport={transport.lower()}"
-        return f"<sip:{user}@{hostport}{suffix}>"
+        return f"<sip:{userinfo}{hostport}{suffix}>"

@@ -182,7 +182,8 @@ class Dialog:
         headers.add("To", self.remote_uri)
         headers.add("Call-ID", self.call_id)
         headers.add("CSeq", f"{self.local_cseq} {method}")
-        headers.add("User-Agent", user_agent)
+        if user_agent:  # optional (RFC 3261 §20.41); none by default
+            headers.add("User-Agent", user_agent)
         for name, value in extra or ():
             headers.add(name, value)
         return SipRequest(method, target, headers), self._flow_to(destination, via.transport)

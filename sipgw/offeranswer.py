@@ -121,6 +121,9 @@ class LocalMedia:
             the signalling transport, :func:`sipgw.sdes.srtp_use`).
         srtp_key: our SRTP master key and salt (30 random bytes) for the
             ``a=crypto`` we send; needed unless ``srtp`` is ``OFF``; never in ``repr``.
+        origin_username: the ``o=`` user name; ``-`` = none (RFC 4566 §5.2), which
+            names no software.
+        session_name: the ``s=`` text; ``-`` = none (RFC 4566 §5.3).
     """
 
     address: str
@@ -133,14 +136,17 @@ class LocalMedia:
     direction: str = "sendrecv"
     srtp: SrtpUse = SrtpUse.OFF
     srtp_key: bytes = field(default=b"", repr=False)
+    origin_username: str = "-"
+    session_name: str = "-"
 
     def __post_init__(self) -> None:
         """Reject settings no SDP could carry.
 
         Raises:
             ValueError: an unsupported codec, no codec, a port outside
-                1..65535, a non-positive ptime, an unknown direction, or SRTP
-            allowed without a 30-byte key.
+                1..65535, a non-positive ptime, an unknown direction, SRTP
+                allowed without a 30-byte key, an ``o=`` user name that is empty
+                or has blanks, or an empty ``s=`` or one with a line break.
         """
         unknown = [c for c in self.codecs if c.upper() not in SUPPORTED_CODECS]
         if not self.codecs or unknown:
@@ -153,6 +159,10 @@ class LocalMedia:
             raise ValueError(f"direction must be one of {DIRECTIONS}: {self.direction!r}")
         if self.srtp is not SrtpUse.OFF and len(self.srtp_key) != KEY_SALT_LENGTH:
             raise ValueError(f"srtp_key must be {KEY_SALT_LENGTH} bytes when SRTP may be used")
+        if not self.origin_username or any(ch.isspace() for ch in self.origin_username):
+            raise ValueError(f"o= user name must be one word: {self.origin_username!r}")
+        if not self.session_name.strip() or any(ch in "\r\n\0" for ch in self.session_name):
+            raise ValueError(f"s= must be one non-empty line: {self.session_name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,13 +389,13 @@ def _session(local: LocalMedia) -> SessionDescription:
     addrtype = "IP6" if ":" in local.address else "IP4"
     return SessionDescription(
         origin=Origin(
-            username="sipgw",
+            username=local.origin_username,
             session_id=local.session_id,
             session_version=local.session_version,
             addrtype=addrtype,
             address=local.address,
         ),
-        session_name="sipgw",
+        session_name=local.session_name,
         connection=Connection(address=local.address, addrtype=addrtype),
         times=["0 0"],
     )

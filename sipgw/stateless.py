@@ -54,7 +54,7 @@ class StatelessResponder:
     """Builds stateless responses (see the module docstring).
 
     Args:
-        server: our Server header value.
+        server: our Server header value; "" = none.
         key: the key of the To tags (default: random per process).
     """
 
@@ -92,7 +92,8 @@ class StatelessResponder:
         )
         for name, value in headers:
             response.headers.add(name, value)
-        response.headers.add("Server", self.server)
+        if self.server:
+            response.headers.add("Server", self.server)
         return response
 
     def fit(self, response: SipResponse, budget: int | None) -> bytes | None:

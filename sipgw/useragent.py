@@ -206,7 +206,9 @@ class UserAgent:
                     self._stamp_via(exc.partial, flow)
                 except SipError:
                     pass  # a Via we cannot read: _reply_stateless answers the source
-                self._reply_stateless(exc.partial, flow, size, exc.status_hint, str(exc))
+                # A 400 says what is malformed; a 413/414/513 not which limit was passed.
+                detail = str(exc) if exc.status_hint == 400 else ""
+                self._reply_stateless(exc.partial, flow, size, exc.status_hint, detail)
             return
         except MessageParseError:
             if flow.reliable and data[:8] != b"SIP/2.0 ":
@@ -244,7 +246,7 @@ class UserAgent:
         verdict = guard.check(req, flow.address[0], now, reliable=flow.reliable)
         if verdict is FloodVerdict.REJECT:
             self._reply_stateless(
-                req, flow, size, 503, "rate limited",
+                req, flow, size, 503, "",  # a plain reason phrase: nothing on our defences
                 headers=(("Retry-After", str(guard.config.retry_after)),),
             )  # fmt: skip
         elif verdict is FloodVerdict.DROP and flow.reliable:

@@ -163,9 +163,9 @@ class AccessSection:
         "addition to SIPGW_INBOUND_USERNAME.",
     )  # fmt: skip
     inbound_realm: str = setting(
-        "sipgw", env="SIPGW_INBOUND_REALM", flag="--inbound-realm", metavar="REALM", parse=text,
+        "sip", env="SIPGW_INBOUND_REALM", flag="--inbound-realm", metavar="REALM", parse=text,
         help="The digest realm callers see in the challenge (a softphone's 'domain' or 'realm' "
-        "field).",
+        "field); the default names no software.",
     )  # fmt: skip
     inbound_algorithm: str = setting(
         "MD5", env="SIPGW_INBOUND_ALGORITHM", flag="--inbound-algorithm", metavar="NAME",
@@ -195,7 +195,7 @@ class AccessConfig:
     """Hosts of the registrars and outbound proxies (names or addresses)."""
     users: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     """Inbound digest users, ``(name, password)``; kept out of repr and logs."""
-    realm: str = "sipgw"
+    realm: str = "sip"
     """The digest realm of our challenges."""
     algorithm: str = "MD5"
     """The digest algorithm of our challenges."""
@@ -310,7 +310,7 @@ def access_config(
         allow_from=settings.allow_from,
         upstreams=hosts,
         users=tuple(users),
-        realm=settings.inbound_realm or "sipgw",
+        realm=settings.inbound_realm or "sip",
         algorithm=settings.inbound_algorithm,
         free_agents=free_agents,
         media_ranges=trunk_media(

@@ -67,6 +67,30 @@ def transports(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.upper() for name in names))
 
 
+def header_value(value: str) -> str:
+    """A SIP header value: one line of printable characters, at most 128; "" = none."""
+    value = value.strip()
+    if len(value) > 128 or not value.isprintable():
+        raise ValueError("must be one line of printable characters, at most 128")
+    return value
+
+
+def sdp_username(value: str) -> str:
+    """An SDP ``o=`` user name: one word without blanks (RFC 4566 §5.2); ``-`` = none."""
+    value = value.strip()
+    if not value or len(value) > 64 or not value.isprintable() or " " in value:
+        raise ValueError("must be one word of printable characters (at most 64), or -")
+    return value
+
+
+def sdp_session_name(value: str) -> str:
+    """An SDP ``s=`` text: one non-empty line (RFC 4566 §5.3); ``-`` = none."""
+    value = value.strip()
+    if not value or len(value) > 128 or not value.isprintable():
+        raise ValueError("must be one line of printable characters (at most 128), or -")
+    return value
+
+
 def shared_pair_in_range(port: int, rtp_ports: tuple[int, int]) -> bool:
     """Whether the shared RTP port or the RTCP port above it is in the per-call range."""
     low, high = rtp_ports
@@ -153,6 +177,24 @@ class NetworkSection:
         "retransmissions start at T1, and a request nobody answers times out after 64*T1 "
         "(32 s by default), e.g. an INVITE to a dead host or a REGISTER to a registrar that "
         "is down. From 0.01 to 4.",
+    )  # fmt: skip
+    user_agent: str = setting(
+        "", env="SIPGW_USER_AGENT", flag="--user-agent", metavar="TEXT", parse=header_value,
+        default_doc="none",
+        help="The User-Agent header of our requests (REGISTER, INVITE, BYE, ...) and the "
+        "Server header of our responses. Empty: neither header, so nothing names the "
+        "software or its version to a scanner; set one for a registrar or trunk that wants "
+        "it (e.g. 'acme-voice/2').",
+    )  # fmt: skip
+    sdp_username: str = setting(
+        "-", env="SIPGW_SDP_USERNAME", flag="--sdp-username", metavar="WORD",
+        parse=sdp_username,
+        help="The user name in our SDP's o= line; '-' = none (RFC 4566 §5.2).",
+    )  # fmt: skip
+    sdp_session_name: str = setting(
+        "-", env="SIPGW_SDP_SESSION_NAME", flag="--sdp-session-name", metavar="TEXT",
+        parse=sdp_session_name,
+        help="Our SDP's s= line; '-' = none (RFC 4566 §5.3).",
     )  # fmt: skip
 
     def check(self) -> None:

@@ -7,7 +7,8 @@
 
 Every request is passed on to ``upstream`` with its method, path, body and headers, ``Host``
 kept (nginx's ``proxy_set_header Host $host``), plus ``X-Forwarded-Proto: https`` and
-``X-Forwarded-For`` (the client's address); hop-by-hop headers are not passed
+``X-Forwarded-For`` with the client's address appended to what the client sent (nginx's
+``$proxy_add_x_forwarded_for``); hop-by-hop headers are not passed
 (RFC 9110 §7.6.1). Responses are streamed back as they come, so the dashboard's event stream
 (SSE) goes through. No WebSocket upgrade (the call page does not use one).
 """
@@ -87,7 +88,8 @@ class HttpsProxy:
             if name.lower() not in HOP_BY_HOP
         )  # fmt: skip
         headers["X-Forwarded-Proto"] = "https"
-        headers["X-Forwarded-For"] = request.remote or ""
+        hops = [*request.headers.getall("X-Forwarded-For", []), request.remote or ""]
+        headers["X-Forwarded-For"] = ", ".join(hops)
         body = await request.read()
         async with self._client.request(
             request.method, self.upstream + request.path_qs, headers=headers,

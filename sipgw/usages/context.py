@@ -216,7 +216,7 @@ class UsageContext:
         SIPS Request-URI or top Record-Route (RFC 3261 §12.1.1) gets a SIPS Contact.
         """
         uri = request.request_uri
-        user = uri.user if isinstance(uri, SipUri) and uri.user else "sipgw"
+        user = uri.user if isinstance(uri, SipUri) and uri.user else ""
         transport = (transport or self.config.transport).upper()
         return self.config.contact(user, transport, secure=_is_sips_request(request))
 
@@ -241,7 +241,8 @@ class UsageContext:
         if status >= 200:
             response.headers.add("Allow", ALLOW)
             response.headers.add("Supported", SUPPORTED)
-        response.headers.add("Server", self.config.user_agent)
+        if self.config.user_agent:
+            response.headers.add("Server", self.config.user_agent)
         return response
 
     @staticmethod
@@ -311,7 +312,8 @@ class UsageContext:
             if self.draining or retry_after is None:
                 retry_after = DRAIN_RETRY_AFTER
             response.headers.add("Retry-After", str(retry_after))
-        response.headers.add("Server", self.config.user_agent)
+        if self.config.user_agent:  # optional (RFC 3261 §20.35); none by default
+            response.headers.add("Server", self.config.user_agent)
 
 
 def _is_sips_request(request: SipRequest) -> bool:

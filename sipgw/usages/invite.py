@@ -151,6 +151,8 @@ class InviteUsage:
             ptime=config.ptime,
             srtp=srtp,
             srtp_key=key if srtp is not SrtpUse.OFF and key is not None else b"",
+            origin_username=config.sdp_username,
+            session_name=config.sdp_session_name,
         )
 
     # ------------------------------------------------------------------ application actions

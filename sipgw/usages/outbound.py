@@ -186,10 +186,12 @@ class OutboundUsage:
             # Over TLS we offer RTP/SAVP (RFC 4568 keys stay inside the TLS channel).
             srtp=srtp,
             srtp_key=secrets.token_bytes(KEY_SALT_LENGTH) if srtp is not SrtpUse.OFF else b"",
+            origin_username=ctx.config.sdp_username,
+            session_name=ctx.config.sdp_session_name,
         )
         offer = create_offer(media)
         secure = target.scheme == "sips" or from_uri.scheme == "sips"
-        contact = ctx.config.contact(from_uri.user or "sipgw", flow.transport, secure=secure)
+        contact = ctx.config.contact(from_uri.user or "", flow.transport, secure=secure)
         headers = Headers()
         headers.add("Via", str(ctx.new_via(flow)))
         for route in routes:
@@ -204,7 +206,8 @@ class OutboundUsage:
             headers.add(name, value)
         headers.add("Allow", ALLOW)
         headers.add("Supported", SUPPORTED)
-        headers.add("User-Agent", ctx.config.user_agent)
+        if ctx.config.user_agent:
+            headers.add("User-Agent", ctx.config.user_agent)
         headers.add("Content-Type", "application/sdp")
         invite = SipRequest("INVITE", str(target), headers, offer.serialize())
         # Until a 2xx gives the real one, the dialog is what our INVITE says.
@@ -470,7 +473,8 @@ class OutboundUsage:
         for name in ("From", "To", "Call-ID"):
             headers.add(name, invite.headers.get(name) or "")
         headers.add("CSeq", f"{invite.cseq.number} CANCEL")
-        headers.add("User-Agent", self.ctx.config.user_agent)
+        if self.ctx.config.user_agent:
+            headers.add("User-Agent", self.ctx.config.user_agent)
         cancel = SipRequest("CANCEL", invite.uri, headers)
         self.ctx.transactions.send_request(cancel, leg.flow, now, _ignore)
         leg.cancelled = True
@@ -528,9 +532,9 @@ def first_hop(spec: OutboundCall) -> SipUri:
 
 
 def _user_of(name_addr: str) -> str:
-    """The user part of our From (for the Contact), ``sipgw`` without one."""
+    """The user part of our From (for the Contact), "" without one."""
     uri = NameAddr.parse(name_addr).uri
-    return (uri.user if isinstance(uri, SipUri) else None) or "sipgw"
+    return (uri.user if isinstance(uri, SipUri) else None) or ""
 
 
 def _leg(session: CallSession) -> UacLeg:

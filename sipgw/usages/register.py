@@ -209,7 +209,7 @@ class Binding:
         self.contact = self._contact()
 
     def _contact(self) -> SipUri:
-        contact = self._ctx.config.contact(self.aor.user or "sipgw", self.flow.transport)
+        contact = self._ctx.config.contact(self.aor.user or "", self.flow.transport)
         return SipUri.parse(contact.strip("<>"))
 
     @property
@@ -297,7 +297,8 @@ class RegisterUsage:
         headers.add("Contact", f"<{binding.contact}>;expires={expires}")
         headers.add("Expires", str(expires))
         headers.add("Allow", ALLOW)
-        headers.add("User-Agent", config.user_agent)
+        if config.user_agent:
+            headers.add("User-Agent", config.user_agent)
         request = SipRequest("REGISTER", binding.request_uri, headers)
         digest = binding.digest
         if challenge is not None and digest is not None:

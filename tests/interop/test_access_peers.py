@@ -69,7 +69,7 @@ def test_baresip_with_the_inbound_credentials_is_challenged_and_heard(
             account_params=f"auth_user=alice;auth_pass={INBOUND_PASSWORD}",
         ) as caller,
     ):  # fmt: skip
-        gw.wait_log(r"access: calls accepted with digest credentials \(realm 'sipgw'\)$", 2)
+        gw.wait_log(r"access: calls accepted with digest credentials \(realm 'sip'\)$", 2)
         caller.dial(gw.uri())
         caller.wait_event("CALL_ESTABLISHED", 5)
         time.sleep(2.5)

@@ -19,7 +19,8 @@ def test_defaults_are_the_documented_ones_and_the_settings_are_frozen() -> None:
     assert (config.transport, config.listeners, config.codecs) == ("UDP", (), ("PCMU", "PCMA"))
     assert config.telephone_event and config.nat_fix and config.ptime == 20
     assert config.max_calls is None and config.min_session_expires == 90  # RFC 4028 §4 minimum
-    assert config.user_agent.startswith("sipgw/")
+    assert config.user_agent == ""  # no Server / User-Agent header (issue 39)
+    assert (config.sdp_username, config.sdp_session_name) == ("-", "-")  # RFC 4566 §5.2, §5.3
     assert config.timers == TimerValues() and config.limits == MessageLimits()
     assert config.srtp_policy is SrtpPolicy.TLS_ONLY
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -268,9 +268,10 @@ def check_answer_shape(
     # Session-level lines.
     addrtype = "IP6" if ":" in local.address else "IP4"
     assert answer.origin == Origin(
-        "sipgw", local.session_id, local.session_version, "IN", addrtype, local.address
-    )
-    assert answer.session_name == "sipgw"
+        local.origin_username, local.session_id, local.session_version, "IN", addrtype,
+        local.address,
+    )  # fmt: skip
+    assert answer.session_name == local.session_name
     assert answer.connection == Connection(local.address, "IN", addrtype)
     assert answer.times == ["0 0"]
     assert accepted.connection is None
@@ -306,8 +307,8 @@ def test_golden_answer_twilio() -> None:
     answer, _ = answer_offer(load("twilio.sdp"), LOCAL)
     assert answer.serialize() == (
         b"v=0\r\n"
-        b"o=sipgw 8812 1 IN IP4 203.0.113.5\r\n"
-        b"s=sipgw\r\n"
+        b"o=- 8812 1 IN IP4 203.0.113.5\r\n"
+        b"s=-\r\n"
         b"c=IN IP4 203.0.113.5\r\n"
         b"t=0 0\r\n"
         b"m=audio 40000 RTP/AVP 0 101\r\n"
@@ -326,8 +327,8 @@ def test_golden_answer_webrtc_with_video_rejected() -> None:
     assert negotiated.rtcp_mux
     assert answer.serialize() == (
         b"v=0\r\n"
-        b"o=sipgw 8812 1 IN IP6 2001:db8::5\r\n"
-        b"s=sipgw\r\n"
+        b"o=- 8812 1 IN IP6 2001:db8::5\r\n"
+        b"s=-\r\n"
         b"c=IN IP6 2001:db8::5\r\n"
         b"t=0 0\r\n"
         b"m=audio 40000 RTP/AVPF 0 126\r\n"
@@ -640,11 +641,18 @@ def test_rtcp_port_above_65535() -> None:
 # --- create_offer / accept_answer ----------------------------------------------
 
 
+def test_the_origin_user_name_and_session_name_are_ours_to_choose() -> None:
+    """RFC 4566 §5.2, §5.3: ``-`` for none, the default (issue 39: ``sipgw`` named us)."""
+    local = dataclasses.replace(LOCAL, origin_username="acme", session_name="Acme call")
+    offer = create_offer(local).serialize()
+    assert offer.startswith(b"v=0\r\no=acme 8812 1 IN IP4 203.0.113.5\r\ns=Acme call\r\n")
+
+
 def test_create_offer_golden() -> None:
     assert create_offer(LOCAL).serialize() == (
         b"v=0\r\n"
-        b"o=sipgw 8812 1 IN IP4 203.0.113.5\r\n"
-        b"s=sipgw\r\n"
+        b"o=- 8812 1 IN IP4 203.0.113.5\r\n"
+        b"s=-\r\n"
         b"c=IN IP4 203.0.113.5\r\n"
         b"t=0 0\r\n"
         b"m=audio 40000 RTP/AVP 0 8 101\r\n"
@@ -833,6 +841,10 @@ def test_accept_answer_two_audio_lines() -> None:
         {"port": 65536},
         {"ptime": 0},
         {"direction": "both"},
+        {"origin_username": ""},
+        {"origin_username": "acme voice"},
+        {"session_name": " "},
+        {"session_name": "a\r\nm=audio 9 RTP/AVP 0"},
     ],
 )
 def test_local_media_validation(changes: dict[str, object]) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, LoginThrottle
+from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
 
@@ -135,13 +135,16 @@ class Dashboard:
         lifetime: int = SESSION_LIFETIME,
         clock: Callable[[], float] = time.time,
         throttle: LoginThrottle | None = None,
+        source: Callable[[web.Request], str] | None = None,
     ) -> None:
         self.feed = feed
         self._token = token
         self.lifetime = lifetime
         self.clock = clock
         self.throttle = throttle or LoginThrottle()
-        """Wrong tokens per address (shared with the API's bearer check)."""
+        """Wrong tokens per source (shared with the API's bearer check)."""
+        self.source = source or (lambda request: request.remote or "?")
+        """Who sent a request (the admin server's: behind a trusted proxy, the client)."""
         self._revoked: dict[str, int] = {}
         """Cookies logged out before their expiry, with that expiry."""
         self._streams: set[asyncio.Queue[FeedEvent | None]] = set()
@@ -204,24 +207,24 @@ class Dashboard:
     async def login(self, request: web.Request) -> web.Response:
         """Check the posted token (constant time); set the session cookie, go to the dashboard.
 
-        An address that got it wrong too often waits (429, :mod:`~sipgw.app.admin.throttle`);
-        a form larger than a token needs is not read (413).
+        The right token always gets in. A wrong one gets the form again (401), or, from a
+        source that got it wrong too often, 429 (:mod:`~sipgw.app.admin.throttle`); a form
+        larger than a token needs is not read (413).
         """
         token = self._token()
-        source = request.remote or "?"
-        wait = self.throttle.wait(source, self.clock())
-        if wait:
-            response = page("login.html", 429, f"Too many wrong tokens: wait {wait} s.")
-            response.headers["Retry-After"] = str(wait)
-            return response
         if (request.content_length or 0) > MAX_LOGIN_FORM:
             raise web.HTTPRequestEntityTooLarge(MAX_LOGIN_FORM, request.content_length or 0)
         form = await request.post()
         given = form.get("token")
         if not token or not isinstance(given, str):
             raise web.HTTPSeeOther("/dashboard")
-        if len(given) > MAX_TOKEN_LENGTH or not hmac.compare_digest(given.encode(), token.encode()):
-            self.throttle.failed(source, self.clock())
+        if not token_matches(given, token):
+            source = self.source(request)
+            wait = self.throttle.wrong(source, self.clock())
+            if wait:
+                response = page("login.html", 429, f"Too many wrong tokens: wait {wait} s.")
+                response.headers["Retry-After"] = str(wait)
+                return response
             log.warning("dashboard login with a wrong token from %s", source)
             return page("login.html", 401, "Wrong token.")
         response = web.HTTPSeeOther("/dashboard")

@@ -130,7 +130,7 @@ class PhoneEndpoints:
             variables = variables_from(body.get("variables"))
         except ValueError as exc:
             return _error(400, str(exc) if str(exc) else "body must be JSON")
-        remote = request.remote or "unknown"
+        remote = self.dashboard.source(request)  # behind a trusted proxy, the browser's
         refusal = self.calls.admit(browser_caller(remote))
         if refusal is not None:
             log.warning("browser call from %s refused: %s", remote, refusal.reason)
@@ -150,7 +150,7 @@ class PhoneEndpoints:
             log.error("browser call from %s failed: %s", remote, exc)
             return _error(503, str(exc))
         except ValueError as exc:
-            log.warning("browser call from %s refused: %s", request.remote, exc)
+            log.warning("browser call from %s refused: %s", remote, exc)
             return _error(400, str(exc))
         call = answer.handle.call
         return web.json_response(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,9 +39,10 @@ from typing import Any
 from aiohttp import web
 
 from sipgw.app.admin.dashboard import Dashboard
+from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, LoginThrottle
+from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
@@ -104,6 +104,12 @@ def _foreign_web_page(request: web.Request) -> str:
     return ""
 
 
+async def _without_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """Drop the ``Server: Python/3.x aiohttp/3.x`` aiohttp gives every response (pages,
+    JSON, static files, errors, WebSocket upgrades): it names what to attack."""
+    response.headers.popall("Server", None)
+
+
 async def _drain_seconds(request: web.Request) -> float | None | web.Response:
     """``seconds`` from an optional JSON body; a 400 response when it is not a number >= 0."""
     if not await request.read():
@@ -135,12 +141,17 @@ class AdminServer:
         self.gateway = gateway
         self.settings = settings
         self._runner: web.AppRunner | None = None
-        self.throttle = LoginThrottle(settings.login_tries, settings.login_wait)
-        """Wrong tokens per address, for the API and the dashboard login alike."""
+        self.throttle = LoginThrottle(
+            settings.login_tries, settings.login_wait,
+            total_per_minute=settings.login_tries_total,
+        )  # fmt: skip
+        """Wrong tokens per source and in all, for the API and the dashboard login alike."""
         gateway.admin_throttle = self.throttle  # its 429s in the stats line and /metrics
+        self._trusted = networks(settings.trusted_proxies)
         self.dashboard = Dashboard(
-            gateway.feed, lambda: self.settings.token, throttle=self.throttle
-        )
+            gateway.feed, lambda: self.settings.token, throttle=self.throttle,
+            source=self.source,
+        )  # fmt: skip
         self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
@@ -152,9 +163,17 @@ class AdminServer:
         host, port = self.address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
+    def source(self, request: web.Request) -> str:
+        """Who sent ``request``: its peer's address, or behind a trusted proxy the
+        client's (:mod:`sipgw.app.admin.forwarded`)."""
+        return client_address(
+            request.remote, request.headers.getall("X-Forwarded-For", []), self._trusted
+        )
+
     def application(self) -> web.Application:
-        """The aiohttp application: routes and the token check."""
+        """The aiohttp application: routes, the token check, no ``Server`` header."""
         app = web.Application(middlewares=[self._authorize])
+        app.on_response_prepare.append(_without_server_header)
         app.router.add_get("/api/health", self.health)
         app.router.add_get("/api/ready", self.ready)
         app.router.add_get("/api/calls", self.list_calls)
@@ -213,24 +232,20 @@ class AdminServer:
                 log.warning("admin request refused: %s", refusal)
                 return _error(403, refusal)
         elif not (self.dashboard.allows(request) or self.legs.allows(request)):
-            source, now = request.remote or "?", self.dashboard.clock()
-            wait = self.throttle.wait(source, now)
-            if wait:  # too many wrong tokens from there: not even checked
-                response = _error(429, f"too many wrong tokens: wait {wait} s")
-                response.headers["Retry-After"] = str(wait)
-                return response
             given = request.headers.get("Authorization", "")
-            expected = f"Bearer {token}"
-            if len(given) > len("Bearer ") + MAX_TOKEN_LENGTH or not hmac.compare_digest(
-                given.encode(), expected.encode()
-            ):
-                if given:  # a try (a browser's first request without one is not)
-                    self.throttle.failed(source, now)
-                if self.dashboard.wants_page(request):
-                    return self.dashboard.refused_page()
-                response = _error(401, "missing or wrong bearer token")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="sipgw"'
-                return response
+            if token_matches(given, token, "Bearer "):  # always checked, whatever the throttle
+                return await handler(request)
+            if given:  # a wrong try (a browser's first request without one is not)
+                wait = self.throttle.wrong(self.source(request), self.dashboard.clock())
+                if wait:  # too many wrong ones from there, or from everywhere
+                    response = _error(429, f"too many wrong tokens: wait {wait} s")
+                    response.headers["Retry-After"] = str(wait)
+                    return response
+            if self.dashboard.wants_page(request):
+                return self.dashboard.refused_page()
+            response = _error(401, "missing or wrong bearer token")
+            response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750 §3: no realm needed
+            return response
         return await handler(request)
 
     # ------------------------------------------------------------------ health

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from sipgw.app.admin.forwarded import trusted_proxies
 from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
 from sipgw.app.settings import InvalidSettings, section, setting
 from sipgw.app.settings.parsers import (
@@ -53,13 +54,29 @@ class AdminSettings:
     login_tries: int = setting(
         5, env="SIPGW_ADMIN_LOGIN_TRIES", flag="--admin-login-tries", metavar="N",
         parse=int_at_least(1),
-        help="Wrong admin tokens (API or dashboard login) one address may send before it "
-        "must wait (429 with Retry-After).",
+        help="Wrong admin tokens (API or dashboard login) one address may send before its "
+        "wrong ones get 429 with Retry-After instead of 401; the right token is always let "
+        "in.",
     )  # fmt: skip
     login_wait: float = setting(
         12.0, env="SIPGW_ADMIN_LOGIN_WAIT", flag="--admin-login-wait", metavar="S",
         parse=positive,
         help="Seconds that give an address one more try once it has used them up.",
+    )  # fmt: skip
+    login_tries_total: int = setting(
+        60, env="SIPGW_ADMIN_LOGIN_TRIES_TOTAL", flag="--admin-login-tries-total", metavar="N",
+        parse=int_at_least(1),
+        help="Wrong admin tokens all addresses together may send per minute (a burst of N, "
+        "refilled at N a minute); beyond it every wrong one gets 429. The right token is "
+        "always let in.",
+    )  # fmt: skip
+    trusted_proxies: tuple[str, ...] = setting(
+        (), env="SIPGW_ADMIN_TRUSTED_PROXIES", flag="--admin-trusted-proxies", metavar="LIST",
+        parse=trusted_proxies, default_text="",
+        help="Reverse proxies in front of the admin server (comma-separated addresses and "
+        "CIDRs): from them the client's address is read from X-Forwarded-For (the right-most "
+        "one that is not a listed proxy), for the wrong-token limits; from anyone else the "
+        "header is ignored. Needs SIPGW_ADMIN_TOKEN. Empty = none.",
     )  # fmt: skip
 
     @property
@@ -68,11 +85,13 @@ class AdminSettings:
         return self.port != 0
 
     def check(self) -> None:
-        """Refuse a server that listens beyond loopback without a token (when it is on),
-        and a token too short to resist guessing or too long to check.
+        """Refuse a server that listens beyond loopback without a token or names trusted
+        proxies without one (when it is on), and a token too short to resist guessing or
+        too long to check.
 
         Raises:
-            InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty, or
+            InvalidSettings: ``bind`` is not a loopback address and ``token`` is empty,
+                trusted proxies are named without a token, or
                 the token is shorter than MIN_TOKEN_LENGTH or longer than
                 MAX_TOKEN_LENGTH characters (the message gives its length, never its value).
         """
@@ -89,6 +108,11 @@ class AdminSettings:
                 "print(secrets.token_urlsafe(24))'",
                 least=MIN_TOKEN_LENGTH,
                 length=len(self.token),
+            )
+        if self.enabled and not self.token and self.trusted_proxies:
+            raise InvalidSettings(
+                "{trusted_proxies}: set, but {token} is not: without a token a request that "
+                "came through a proxy is refused (docs/security.md)"
             )
         if self.enabled and not self.token and not ipaddress.ip_address(self.bind).is_loopback:
             raise InvalidSettings(

@@ -1,68 +1,118 @@
-"""How often one address may get the admin token wrong; sans-IO.
+"""How often wrong admin tokens are answered as wrong; sans-IO.
 
 The admin token guards everything the admin server can do (hang up calls, place
-them). A token is long and random, but nothing should let an address try them at
-line rate: each address gets :attr:`LoginThrottle.burst` wrong tries, refilled
-one per :attr:`LoginThrottle.refill_seconds`; with none left it is told to wait
-(429 with Retry-After) before its next try is even checked, right or wrong.
-A right token costs nothing. At most ``max_sources`` addresses are remembered
-(the least recently seen forgotten first), so a scan from many addresses
-cannot grow memory; behind a reverse proxy every browser shares the proxy's
-address, and so its tries.
+them). Its defence is its length: at least 96 random bits (:data:`MIN_TOKEN_LENGTH`),
+out of reach at any rate a network carries. The throttle bounds what guessing costs
+and makes it visible, and it never stands between the operator and the server:
+
+- **The right token always passes.** Every token is compared (in constant time)
+  before the throttle is asked, and a right one is let in whatever the throttle says.
+  So a lockout cannot be used to lock the operator out, from another address or from
+  the same one (behind a reverse proxy, or a NAT, that the attacker shares).
+- **Wrong tokens only are locked out.** Each wrong token takes one try from its source
+  (:attr:`LoginThrottle.burst` tries, one back every :attr:`LoginThrottle.refill_seconds`)
+  and one from all sources together (:attr:`LoginThrottle.total_per_minute`, a bucket
+  refilled at that rate), so many sources cannot guess without bound either. With either
+  bucket empty a wrong token is answered 429 with Retry-After instead of 401, uncharged
+  and unlogged (:attr:`LoginThrottle.refused` counts it).
+
+What a guesser learns is what any guess tells it anyway: right (let in) or not (401 or
+429); the lockout adds only that it is guessing too fast. A source is what
+:func:`sipgw.app.admin.forwarded.client_address` says: the peer's address, or behind a
+trusted reverse proxy the client's. At most ``max_sources`` sources are remembered (the
+least recently charged forgotten first), so a scan from many addresses cannot grow memory.
 """
 
 from __future__ import annotations
 
+import hmac
 import math
 from collections import OrderedDict
 
-__all__ = ["MAX_TOKEN_LENGTH", "MIN_TOKEN_LENGTH", "LoginThrottle"]
+__all__ = ["MAX_TOKEN_LENGTH", "MIN_TOKEN_LENGTH", "LoginThrottle", "token_matches"]
 
 MAX_TOKEN_LENGTH = 256
 """The longest token checked at all; a longer one is wrong without being compared."""
 
 MIN_TOKEN_LENGTH = 16
-"""The shortest token the start accepts: 16 random characters of base64url hold 96 bits,
-out of reach of an address that gets a try every 12 s (and of a million addresses)."""
+"""The shortest token the start accepts: 16 random characters of base64url hold 96 bits;
+a million guesses a second would take 10^15 years to try half of them."""
+
+
+def token_matches(given: str, token: str, prefix: str = "") -> bool:
+    """Whether ``given`` is ``prefix + token``, compared in constant time (a ``given``
+    longer than :data:`MAX_TOKEN_LENGTH` allows is wrong without being compared)."""
+    if not token or len(given) > len(prefix) + MAX_TOKEN_LENGTH:
+        return False
+    return hmac.compare_digest(given.encode(), (prefix + token).encode())
+
+
+class _Bucket:
+    """Tries left, refilled at ``1 / refill_seconds`` per second up to ``burst``."""
+
+    __slots__ = ("left", "stamp")
+
+    def __init__(self, left: float, stamp: float) -> None:
+        self.left = left
+        self.stamp = stamp
+
+    def level(self, burst: float, refill_seconds: float, now: float) -> float:
+        return min(burst, self.left + max(0.0, now - self.stamp) / refill_seconds)
 
 
 class LoginThrottle:
-    """Wrong-token tries per address (see the module docstring).
+    """Wrong tokens per source and in all (see the module docstring).
 
     Args:
-        burst: wrong tries an address has before it must wait.
-        refill_seconds: seconds that give back one try.
-        max_sources: addresses remembered at most.
+        burst: wrong tries a source has before its wrong tokens get 429.
+        refill_seconds: seconds that give a source back one try.
+        max_sources: sources remembered at most.
+        total_per_minute: wrong tries all sources together have per minute (also the
+            burst of that bucket).
     """
 
     def __init__(
-        self, burst: int = 5, refill_seconds: float = 12.0, max_sources: int = 4096
+        self,
+        burst: int = 5,
+        refill_seconds: float = 12.0,
+        max_sources: int = 4096,
+        total_per_minute: int = 60,
     ) -> None:
         self.burst = burst
         self.refill_seconds = refill_seconds
         self.max_sources = max_sources
+        self.total_per_minute = total_per_minute
         self.refused = 0
-        """Tries refused unchecked because their address had none left."""
-        self._tries: OrderedDict[str, tuple[float, float]] = OrderedDict()  # left, stamp
-
-    def _left(self, source: str, now: float) -> float:
-        entry = self._tries.get(source)
-        if entry is None:
-            return float(self.burst)
-        left, stamp = entry
-        return min(float(self.burst), left + max(0.0, now - stamp) / self.refill_seconds)
+        """Wrong tokens answered 429 (a source's lockout or the total's)."""
+        self._sources: OrderedDict[str, _Bucket] = OrderedDict()
+        self._total = _Bucket(float(total_per_minute), 0.0)
+        self._total_refill = 60.0 / total_per_minute
 
     def wait(self, source: str, now: float) -> int:
-        """Seconds ``source`` must wait before a try is checked; 0 = it may try now."""
-        left = self._left(source, now)
-        if left >= 1.0:
-            return 0
-        self.refused += 1
-        return max(1, math.ceil((1.0 - left) * self.refill_seconds))
+        """Seconds before a wrong token from ``source`` would be answered 401 again;
+        0 = now. Nothing is charged: a right token does not ask."""
+        entry = self._sources.get(source)
+        mine = entry.level(self.burst, self.refill_seconds, now) if entry else float(self.burst)
+        total = self._total.level(self.total_per_minute, self._total_refill, now)
+        waits = [(1.0 - mine) * self.refill_seconds if mine < 1.0 else 0.0]
+        waits.append((1.0 - total) * self._total_refill if total < 1.0 else 0.0)
+        longest = max(waits)
+        return max(1, math.ceil(round(longest, 6))) if longest > 0.0 else 0  # 3.0000000004 is 3
 
-    def failed(self, source: str, now: float) -> None:
-        """``source`` got the token wrong: one try fewer."""
-        self._tries[source] = (max(0.0, self._left(source, now) - 1.0), now)
-        self._tries.move_to_end(source)
-        while len(self._tries) > self.max_sources:
-            self._tries.popitem(last=False)
+    def wrong(self, source: str, now: float) -> int:
+        """A wrong token from ``source``: 0 when it is answered as wrong (401; one try
+        fewer for the source and the total), else the seconds to wait (429; nothing
+        charged, counted in :attr:`refused`)."""
+        wait = self.wait(source, now)
+        if wait:
+            self.refused += 1
+            return wait
+        entry = self._sources.get(source)
+        mine = entry.level(self.burst, self.refill_seconds, now) if entry else float(self.burst)
+        self._sources[source] = _Bucket(mine - 1.0, now)
+        self._sources.move_to_end(source)
+        while len(self._sources) > self.max_sources:
+            self._sources.popitem(last=False)
+        total = self._total.level(self.total_per_minute, self._total_refill, now)
+        self._total = _Bucket(total - 1.0, now)
+        return 0

@@ -319,7 +319,7 @@ async def test_credentials_alone_admit_nobody_without_them() -> None:
 async def test_credentials_and_an_upstream_admit_both() -> None:
     config = AccessConfig(upstreams=("pbx.example.com",), users=(("alice", "x"),))
     line, admitted, digest = await policy_for(config)
-    assert admitted == ["203.0.113.7"] and digest == ["sipgw"]
+    assert admitted == ["203.0.113.7"] and digest == ["sip"]  # the default names no software
     assert line.startswith("access: calls accepted from 203.0.113.7 or with digest credentials")
 
 

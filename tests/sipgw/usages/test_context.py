@@ -77,8 +77,16 @@ def test_plain_responses_carry_what_their_status_needs(
     assert (joined(headers, "Accept") == ACCEPT) is accept
     assert (joined(headers, "Supported") == SUPPORTED) is supported
     assert (headers.get("Accept-Encoding") == "identity") is (method == "OPTIONS")
-    assert (headers.get("Server") or "").startswith("sipgw/")
+    assert "Server" not in headers  # by default nothing names the software (issue 39)
     assert answered(method, status).to.tag  # a final response names our side
+
+
+def test_the_server_header_is_the_configured_one() -> None:
+    ctx = usage_context(user_agent="acme-voice/2")
+    tx, req = received(ctx, request("OPTIONS", content_type=None))
+    ctx.respond(tx, req, 200, 0.0)
+    (response,) = sent_responses(ctx)
+    assert response.headers.get_all("Server") == ["acme-voice/2"]
 
 
 def test_a_100_gets_no_to_tag() -> None:
@@ -218,7 +226,7 @@ def test_tags_are_fresh_48_bit_hex() -> None:
     ("uri", "extra", "transport", "contact"),
     [
         ("sip:agent@192.0.2.1", "", None, "<sip:agent@192.0.2.1:5060>"),
-        ("sip:192.0.2.1", "", None, "<sip:sipgw@192.0.2.1:5060>"),
+        ("sip:192.0.2.1", "", None, "<sip:192.0.2.1:5060>"),  # no user: none of ours
         ("sip:agent@192.0.2.1", "", "tcp", "<sip:agent@192.0.2.1:5060;transport=tcp>"),
         ("sip:agent@192.0.2.1", "", "TLS", "<sip:agent@192.0.2.1:5061;transport=tls>"),
         ("sips:agent@192.0.2.1", "", "TLS", "<sips:agent@192.0.2.1:5061>"),

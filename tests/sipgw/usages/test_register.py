@@ -24,8 +24,8 @@ CHALLENGE = 'Digest realm="pbx.example.com", nonce="n1", qop="auth", algorithm=M
 class Registrar:
     """The user agent under test and what it sent, with a clock that only moves when told."""
 
-    def __init__(self, seed: int = 3) -> None:
-        config = UserAgentConfig(public_host="192.0.2.1", sip_port=5070)
+    def __init__(self, seed: int = 3, user_agent: str = "") -> None:
+        config = UserAgentConfig(public_host="192.0.2.1", sip_port=5070, user_agent=user_agent)
         self.ua = UserAgent(config, random.Random(seed))
         self.now = 1000.0
         self.keepalives: list[tuple[float, Flow]] = []
@@ -116,6 +116,16 @@ def test_register_request_follows_rfc3261_section_10_2(reg: Registrar) -> None:
     assert req.headers.get("Expires") == "600"
     assert req.top_via.transport == "UDP" and req.top_via.has_rport
     assert req.headers.get("Route") is None
+
+
+@pytest.mark.parametrize("user_agent", ["", "acme-voice/2"])
+def test_the_user_agent_header_is_the_configured_one_and_none_by_default(user_agent: str) -> None:
+    """Issue 39: every REGISTER said ``User-Agent: sipgw/0.1.0`` to the registrar (and to
+    whoever watches the path); a registrar that wants one gets SIPGW_USER_AGENT's."""
+    reg = Registrar(user_agent=user_agent)
+    reg.register()
+    req, _ = reg.one()
+    assert req.headers.get_all("User-Agent") == ([user_agent] if user_agent else [])
 
 
 def test_registered_event_and_refresh_before_the_granted_expiry(reg: Registrar) -> None:

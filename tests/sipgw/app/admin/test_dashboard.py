@@ -201,14 +201,18 @@ async def test_the_cookie_expires_and_logout_revokes_it() -> None:
 
 
 async def test_the_login_is_throttled_and_bounded() -> None:
-    """Issue 21: the login form could be tried at line rate with tokens of any length."""
+    """Issue 21: the login form could be tried at line rate with tokens of any length.
+    Issue 39: the lockout kept the right token out too; now only wrong ones get 429."""
     async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
         for _ in range(5):
             async with http.post(url + "/dashboard/login", data={"token": "wrong"}) as wrong:
                 assert wrong.status == 401
-        async with http.post(url + "/dashboard/login", data={"token": ADMIN_TOKEN}) as waited:
+        async with http.post(url + "/dashboard/login", data={"token": "wrong"}) as waited:
             assert waited.status == 429 and "wait" in await waited.text()
             assert int(waited.headers["Retry-After"]) >= 1
+        login = {"token": ADMIN_TOKEN}
+        async with http.post(url + "/dashboard/login", data=login, allow_redirects=False) as ok:
+            assert ok.status == 303 and ok.headers["Location"] == "/dashboard"
     async with running_gateway() as (gateway, _), admin(gateway) as url, session() as http:
         big = {"token": "x" * 10_000}
         async with http.post(url + "/dashboard/login", data=big) as too_big:

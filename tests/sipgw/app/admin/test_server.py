@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,17 +17,22 @@ import pytest
 from agent.base import CallControl
 from agent.echo import EchoAgent
 from agent.record import CallRecord
+from media.twilio.signature import signature_for
 from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
+from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.settings import ConfigError
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.testing.https_proxy import HttpsProxy
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port
+from sipgw.testing.tls import make_ca, make_server_cert
+from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.sipgw.app.refusing_peer import refusing_peer
 
 TOKEN = "s3cret-admin-token"
@@ -110,20 +116,113 @@ async def test_every_endpoint_wants_the_token() -> None:
         assert (await client.get("/api/health", headers=AUTH)).status_code == 200
 
 
-async def test_wrong_tokens_are_throttled_per_address_and_long_ones_not_compared() -> None:
+async def test_wrong_tokens_get_429_and_the_right_token_always_passes() -> None:
     """Issue 21: nothing limited how fast one address could try tokens, nor how long one
-    could be. Now 5 wrong tries, then 429 with Retry-After (also for the right token)."""
+    could be. Issue 39: then 5 wrong tries locked the address out, the right token too, so
+    an attacker kept the operator out (from the same address, or a proxy's). Now the
+    wrong ones only get 429 with Retry-After; the right one always gets in."""
     async with running_gateway() as (gateway, _), admin_for(gateway) as client:
         for _ in range(5):
             wrong = await client.get("/api/calls", headers={"Authorization": "Bearer wrong"})
             assert wrong.status_code == 401
-        waited = await client.get("/api/calls", headers=AUTH)
+        waited = await client.get("/api/calls", headers={"Authorization": "Bearer wrong"})
         assert waited.status_code == 429 and int(waited.headers["Retry-After"]) >= 1
         assert gateway.counters().admin_throttled == 1  # in the stats line and /metrics
+        for _ in range(3):  # the same address, the right token, during the lockout
+            assert (await client.get("/api/calls", headers=AUTH)).status_code == 200
+        assert (await client.get("/api/calls", headers=AUTH)).status_code == 200
+        assert gateway.counters().admin_throttled == 1  # the right token is not counted
     async with running_gateway() as (gateway, _), admin_for(gateway) as client:
         long = {"Authorization": "Bearer " + "x" * 4000}  # aiohttp itself caps a header at 8 KiB
         assert (await client.get("/api/calls", headers=long)).status_code == 401
         assert (await client.get("/api/calls", headers=AUTH)).status_code == 200
+
+
+@asynccontextmanager
+async def from_address(host: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A client whose connections come from ``host`` (a 127.x address: another machine)."""
+    connector = aiohttp.TCPConnector(local_addr=(host, 0), ssl=False)
+    timeout = aiohttp.ClientTimeout(total=5.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        yield session
+
+
+async def status(session: aiohttp.ClientSession, url: str, token: str, **headers: str) -> int:
+    async with session.get(url, headers={"Authorization": f"Bearer {token}", **headers}) as got:
+        return got.status
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)])
+async def test_an_attacker_behind_the_operators_proxy_never_locks_the_operator_out(
+    tmp_path: Path, trusted: tuple[str, ...]
+) -> None:
+    """Issue 39: behind a reverse proxy every client shares the proxy's address, so one
+    attacker's wrong guesses kept the operator's right token out indefinitely. Through the
+    tests' HTTPS proxy (nginx-like: it appends the client to X-Forwarded-For), the attacker
+    at 127.0.0.2 guesses, writing a fresh X-Forwarded-For each time; the operator at
+    127.0.0.3 gets in whatever it did. With the proxy trusted, each client is counted on
+    its own: the operator's own wrong token is a 401, not the attacker's 429."""
+    pki = tmp_path / "pki"
+    cert = make_server_cert(make_ca(pki), pki, "proxy", ips=("127.0.0.1",))
+    settings = AdminSettings(port=free_port(), token=TOKEN, trusted_proxies=trusted)
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, settings)
+        await server.start()
+        try:
+            async with (
+                HttpsProxy(server.url, cert.cert, cert.key) as proxy,
+                from_address("127.0.0.2") as attacker,
+                from_address("127.0.0.3") as operator,
+            ):
+                url = f"https://127.0.0.1:{proxy.port}/api/calls"
+                answers = [
+                    await status(attacker, url, "wrong", **{"X-Forwarded-For": f"198.51.100.{n}"})
+                    for n in range(8)
+                ]
+                assert answers == [401] * 5 + [429] * 3
+                assert await status(operator, url, TOKEN) == 200
+                assert await status(operator, url, "typo") == (401 if trusted else 429)
+                assert await status(attacker, url, "wrong") == 429
+                assert await status(operator, url, TOKEN) == 200
+        finally:
+            await server.stop()
+
+
+async def test_x_forwarded_for_from_a_source_that_is_not_a_trusted_proxy_is_ignored() -> None:
+    """An attacker reaching the admin port itself cannot pose as a fresh client per guess
+    by writing X-Forwarded-For: only the trusted proxy's is read."""
+    settings = AdminSettings(port=free_port(), token=TOKEN, trusted_proxies=("127.0.0.1",))
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, settings)
+        await server.start()
+        try:
+            async with from_address("127.0.0.2") as attacker:
+                url = server.url + "/api/calls"
+                answers = [
+                    await status(attacker, url, "wrong", **{"X-Forwarded-For": f"198.51.100.{n}"})
+                    for n in range(7)
+                ]
+                assert answers == [401] * 5 + [429] * 2
+                assert await status(attacker, url, TOKEN) == 200
+        finally:
+            await server.stop()
+
+
+async def test_many_sources_together_get_a_bounded_number_of_401s() -> None:
+    settings = AdminSettings(port=free_port(), token=TOKEN, login_tries_total=4)
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, settings)
+        await server.start()
+        try:
+            answers = []
+            for n in range(2, 8):  # six machines, one wrong guess each
+                async with from_address(f"127.0.0.{n}") as guesser:
+                    answers.append(await status(guesser, server.url + "/api/calls", "wrong"))
+            assert answers == [401] * 4 + [429] * 2
+            async with from_address("127.0.0.9") as operator:
+                assert await status(operator, server.url + "/api/calls", TOKEN) == 200
+        finally:
+            await server.stop()
 
 
 async def test_the_throttle_takes_its_settings() -> None:
@@ -131,6 +230,7 @@ async def test_the_throttle_takes_its_settings() -> None:
     async with running_gateway() as (gateway, _):
         server = AdminServer(gateway, settings)
         assert (server.throttle.burst, server.throttle.refill_seconds) == (2, 30.0)
+        assert server.throttle.total_per_minute == 60
         assert gateway.admin_throttle is server.throttle
 
 
@@ -461,3 +561,61 @@ async def test_a_refused_call_says_why_in_its_outcome_and_on_the_dashboard() -> 
 async def test_the_outcome_of_an_unknown_call_is_404() -> None:
     async with running_gateway() as (gateway, _), admin_for(gateway) as client:
         assert (await client.get("/api/calls/nope/outcome", headers=AUTH)).status_code == 404
+
+
+async def raw_exchange(url: str, request: bytes) -> bytes:
+    """Send ``request`` as it is to the server at ``url``; its response's head."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+    finally:
+        writer.close()
+
+
+async def test_no_admin_response_names_the_server_software() -> None:
+    """Issue 39: every response said ``Server: Python/3.11 aiohttp/3.x``, what to attack.
+    Now none does: JSON, 401 and 429, the router's 404 and 405, pages, static files, the
+    login's redirect, and a WebSocket upgrade (Twilio's stream); nor do the public login
+    page and the 401's challenge name the product."""
+    legs = LegsSettings(twilio_auth_token="twilio-auth-token", public_url="https://gw.test")
+    async with (
+        running_gateway() as (gateway, _),
+        admin_with_legs(gateway, legs, TOKEN) as (server, http),
+    ):
+        heads = []
+        for method, path, headers in [
+            ("GET", "/api/health", AUTH),
+            ("GET", "/api/health", {}),
+            ("GET", "/no/such/path", AUTH),
+            ("DELETE", "/api/health", AUTH),
+            ("GET", "/dashboard/login", {}),
+            ("GET", "/dashboard/static/dashboard.js", {}),
+            ("GET", "/dashboard", {}),
+        ]:
+            async with http.request(method, server.url + path, headers=headers) as reply:
+                heads.append((path, reply.status, reply.headers))
+        login = {"token": TOKEN}
+        async with http.post(
+            server.url + "/dashboard/login", data=login, allow_redirects=False
+        ) as reply:
+            heads.append(("login", reply.status, reply.headers))
+        for _ in range(6):
+            async with http.get(server.url + "/metrics", headers={"Authorization": "x"}) as reply:
+                heads.append(("/metrics", reply.status, reply.headers))
+        statuses = [status for _, status, _ in heads]
+        assert statuses == [200, 401, 404, 405, 200, 200, 401, 303, *[401] * 5, 429], statuses
+        assert [(path, h["Server"]) for path, _, h in heads if "Server" in h] == []
+        async with http.get(server.url + "/dashboard/login") as reply:  # a public page
+            assert "sipgw" not in (await reply.text()).lower()
+        async with http.get(server.url + "/api/calls") as reply:  # no token: not a try
+            assert reply.headers["WWW-Authenticate"] == "Bearer"  # was Bearer realm="sipgw"
+            assert "sipgw" not in (await reply.text()).lower()
+        signature = signature_for("twilio-auth-token", "wss://gw.test/twilio/stream")
+        upgrade = await raw_exchange(server.url, (
+            "GET /twilio/stream HTTP/1.1\r\nHost: gw.test\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nX-Twilio-Signature: {signature}\r\n\r\n"
+        ).encode())  # fmt: skip
+        assert upgrade.startswith(b"HTTP/1.1 101 ") and b"\r\nserver:" not in upgrade.lower()

@@ -45,3 +45,17 @@ def test_a_short_token_is_refused_naming_the_setting_not_the_value(token: str) -
         load(AdminSettings, Sources({}, {"--admin-token": token}))
     assert load(AdminSettings, Sources({"SIPGW_ADMIN_TOKEN": "s" * 16})).token == "s" * 16
     assert load(AdminSettings, Sources({"SIPGW_ADMIN_TOKEN": ""})).token == ""  # none: fine
+
+
+def test_trusted_proxies_are_addresses_or_cidrs_and_need_a_token() -> None:
+    """Without a token a request that came through a proxy is refused (docs/security.md),
+    so naming trusted proxies without one is a contradiction, refused at start."""
+    env = {"SIPGW_ADMIN_PORT": "8081", "SIPGW_ADMIN_TRUSTED_PROXIES": "10.0.0.5, 10.1.0.0/16"}
+    refused = r"^SIPGW_ADMIN_TRUSTED_PROXIES=.10.0.0.5, 10.1.0.0/16.: set, but "
+    with pytest.raises(ConfigError, match=refused):
+        load(AdminSettings, Sources(env))
+    settings = load(AdminSettings, Sources({**env, "SIPGW_ADMIN_TOKEN": ADMIN_TOKEN}))
+    assert settings.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+    with pytest.raises(ConfigError, match="'proxy.example' is not an IP address or a CIDR"):
+        load(AdminSettings, Sources({"SIPGW_ADMIN_TRUSTED_PROXIES": "proxy.example"}))
+    assert load(AdminSettings, Sources()).login_tries_total == 60
