@@ -23,7 +23,7 @@ __all__ = [
     "CallEnded",
     "CallOffered",
     "CallProgress",
-    "CallRefusedForOverload",
+    "InviteRefusedForOverload",
     "DtmfReceived",
     "EndReason",
     "MediaUpdated",
@@ -207,7 +207,7 @@ class RequestRefused:
 
 
 @dataclass(frozen=True, slots=True)
-class CallRefusedForOverload:
+class InviteRefusedForOverload:
     """A new INVITE was answered 503 because the application said it is overloaded
     (:attr:`UserAgent.overload_retry_after <sipgw.useragent.UserAgent.overload_retry_after>`);
     no call exists for it.
@@ -287,7 +287,7 @@ SipEvent = (
     | CallEnded
     | TransferUpdated
     | RequestRefused
-    | CallRefusedForOverload
+    | InviteRefusedForOverload
     | PublicAddressObserved
     | RegistrationChanged
 )

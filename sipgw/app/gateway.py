@@ -75,8 +75,8 @@ from sipgw.events import (
     CallConfirmed,
     CallEnded,
     CallOffered,
-    CallRefusedForOverload,
     DtmfReceived,
+    InviteRefusedForOverload,
     MediaUpdated,
     PublicAddressObserved,
     RegistrationChanged,
@@ -377,7 +377,7 @@ class Gateway:
         if isinstance(event, RequestRefused):
             self.refusals.record(event, asyncio.get_running_loop().time())
             return
-        if isinstance(event, CallRefusedForOverload):
+        if isinstance(event, InviteRefusedForOverload):
             self.overload_refusals.record(event, asyncio.get_running_loop().time(), self.overload)
             return
         if isinstance(event, PublicAddressObserved):

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.settings import InvalidSettings, section, setting
 from sipgw.app.settings.parsers import int_at_least, non_negative, positive
-from sipgw.events import CallRefusedForOverload
+from sipgw.events import InviteRefusedForOverload
 
 __all__ = [
     "OverloadConfig",
@@ -342,7 +342,9 @@ class OverloadRefusals:
             "(%(count)d not logged)",
         )
 
-    def record(self, event: CallRefusedForOverload, now: float, detector: OverloadDetector) -> None:
+    def record(
+        self, event: InviteRefusedForOverload, now: float, detector: OverloadDetector
+    ) -> None:
         """Log one refusal at ``now`` unless its source was logged in the last interval."""
         host, port = event.source
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

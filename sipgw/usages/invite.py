@@ -31,7 +31,7 @@ from sipgw.body import sdp_body
 from sipgw.call import CallInfo, CallState
 from sipgw.dialog import Dialog
 from sipgw.errors import InvalidState, RemoteProtocolError, SdpError
-from sipgw.events import CallConfirmed, CallOffered, CallRefusedForOverload, EndReason
+from sipgw.events import CallConfirmed, CallOffered, EndReason, InviteRefusedForOverload
 from sipgw.invitedetails import InviteDetails
 from sipgw.message import SipRequest, SipResponse, make_response
 from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
@@ -91,7 +91,7 @@ class InviteUsage:
             raise RemoteProtocolError("shutting down", 503)
         if ctx.overload_retry_after is not None:
             ctx.overload_refused += 1
-            ctx.events.append(CallRefusedForOverload(flow.address, str(request.from_.uri)))
+            ctx.events.append(InviteRefusedForOverload(flow.address, str(request.from_.uri)))
             raise RemoteProtocolError("overloaded", 503)
         limit = ctx.config.max_calls
         if limit is not None and len(ctx.calls) + ctx.other_calls >= limit:

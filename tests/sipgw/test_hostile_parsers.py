@@ -133,7 +133,7 @@ def test_digest_server_verifies_any_authorization_without_raising(pairs, raw):
         raw,
     ):
         req = parse_request(request("INVITE", extra=f"Authorization: {value}".replace("\n", " ")))
-        assert server.verify(req, 0.0) is not Verdict.OK  # no nonce of ours
+        assert server.verify(req, 0.0, "192.0.2.10") is not Verdict.OK  # no nonce of ours
 
 
 # -- SDP ---------------------------------------------------------------------------

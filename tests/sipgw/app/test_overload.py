@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from sipgw.app.overload import OverloadConfig, OverloadDetector, OverloadRefusals
-from sipgw.events import CallRefusedForOverload
+from sipgw.events import InviteRefusedForOverload
 from sipgw.testing.gateway_in_process import running_gateway
 
 TICK = 0.020
@@ -230,8 +230,8 @@ def test_refusals_are_logged_once_a_minute_per_source_with_the_figures(
     refusals = OverloadRefusals(logging.getLogger("test.overload"))
     clock = Clock(OverloadConfig(retry_after=7))
     clock.run(1, late_ms=40, cpu_share=0.5, calls=2)
-    phone = CallRefusedForOverload(("192.0.2.10", 5060), "sip:100@192.0.2.10")
-    other = CallRefusedForOverload(("2001:db8::1", 5062), "sip:200@example.com")
+    phone = InviteRefusedForOverload(("192.0.2.10", 5060), "sip:100@192.0.2.10")
+    other = InviteRefusedForOverload(("2001:db8::1", 5062), "sip:200@example.com")
     for second in (0.0, 1.0, 30.0, 61.0):
         refusals.record(phone, 1000 + second, clock.detector)
     refusals.record(other, 1000.0, clock.detector)

@@ -16,8 +16,8 @@ from sipgw.errors import InvalidState
 from sipgw.events import (
     CallConfirmed,
     CallEnded,
-    CallRefusedForOverload,
     EndReason,
+    InviteRefusedForOverload,
     MediaUpdated,
 )
 from sipgw.message import SipRequest, SipResponse, make_response
@@ -68,7 +68,7 @@ def test_a_gateway_draining_or_overloaded_refuses_new_invites(setting: str, valu
     assert h.ua.overload_refused == (1 if overloaded else 0)
     # no call; an overload refusal is reported for its log line (issue 39)
     source = ("192.0.2.10", 5062)
-    refusal = CallRefusedForOverload(source, "sip:+15551234567@192.0.2.10")
+    refusal = InviteRefusedForOverload(source, "sip:+15551234567@192.0.2.10")
     assert h.events == ([refusal] if overloaded else [])
 
 

@@ -437,12 +437,12 @@ def test_digest_answers_verify_and_refreshes_reuse_the_nonce(
     verdicts: list[Verdict] = []
 
     def answer(request: SipRequest) -> None:
-        verdict = server.verify(request, reg.now)
+        verdict = server.verify(request, reg.now, "192.0.2.10")
         verdicts.append(verdict)
         if verdict is Verdict.OK:
             reg.ok(request)
         else:
-            challenge = server.challenge(reg.now, stale=verdict is Verdict.STALE)
+            challenge = server.challenge(reg.now, "192.0.2.10", stale=verdict is Verdict.STALE)
             reg.reply(request, 401, (("WWW-Authenticate", challenge),))
 
     reg.register(policy=RegistrationPolicy(expires=120))
