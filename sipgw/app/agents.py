@@ -14,6 +14,11 @@ whose sections join the CLI's flags and help like sipgw's own, and whose
 factory. A parameter annotated :class:`~sipgw.app.settings.Sources` gets the sources
 themselves, for an agent whose sections depend on a value (the assistant's vendors).
 
+What the agent can do is declared beside its factory function
+(:func:`agent.capabilities.declare`) and read from :attr:`AgentPlugin.capabilities` only;
+what :meth:`~AgentPlugin.build` returns is a :class:`~agent.capabilities.PluginFactory`
+carrying that record. No code of the app compares agent names.
+
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
 ``echo`` (here), ``assistant`` (:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and
 ``realtime`` (:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
@@ -29,6 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.base import AgentFactory, CallControl
+from agent.capabilities import (
+    UNDECLARED,
+    AgentCapabilities,
+    PluginFactory,
+    capabilities_of,
+    declare,
+    plugin_factory,
+)
 from agent.echo import EchoAgent
 from agent.settings import EchoSettings
 from agent.user_modules import UserModuleError, import_user_module
@@ -47,8 +60,7 @@ from sipgw.app.settings.parsers import milliseconds
 
 __all__ = [
     "BUILTIN_AGENTS",
-    "AI_AGENTS",
-    "CALLBACK_AGENTS",
+    "ECHO_CAPABILITIES",
     "AgentPlugin",
     "AgentSection",
     "EchoSection",
@@ -65,10 +77,6 @@ BUILTIN_AGENTS: Mapping[str, str] = {
     "realtime": "sipgw.app.s2s_agents:realtime_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
-AI_AGENTS = frozenset({"assistant", "voice-agent", "realtime"})
-"""The built-in AI agents: each reads the assistant's sections (prompt, greeting, tools)."""
-CALLBACK_AGENTS = AI_AGENTS
-"""The built-in agents with the ``schedule_callback`` tool: ``serve`` dials what they store."""
 
 _NAMES = list(BUILTIN_AGENTS)
 _ALLOWED = (
@@ -130,6 +138,14 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
     return echo
 
 
+ECHO_CAPABILITIES = AgentCapabilities(paid=False)
+"""The echo agent spends nothing per call (a gateway with only it may take calls from this
+host and private networks with no access configured). It takes a placed call's ``amd`` as
+it always has (the line check of detection: ``call.amd`` reaches it, it plays back whatever
+answered), no callbacks, no routes-file keys."""
+
+
+@declare(ECHO_CAPABILITIES)
 def echo_agent(settings: EchoSection) -> AgentFactory:
     """The ``echo`` plug-in: echo agents with the ``echo`` section's delay."""
     return echo_factory(EchoSettings(delay_ms=settings.delay_ms))
@@ -147,6 +163,8 @@ class AgentPlugin:
     """Its parameters' annotations, in order: settings classes, or :class:`Sources`."""
     who: str
     """How messages name it: ``--agent SPEC``, or where an account names it."""
+    capabilities: AgentCapabilities = UNDECLARED
+    """What its agents can do, as its factory function declared it."""
 
     @property
     def sections(self) -> tuple[SectionInfo, ...]:
@@ -154,7 +172,7 @@ class AgentPlugin:
         found = (info for cls in self.parameters for info in sections_of(cls))
         return tuple(dict.fromkeys(found))
 
-    def build(self, sources: Sources) -> AgentFactory:
+    def build(self, sources: Sources) -> PluginFactory:
         """Load its settings from ``sources`` and call the factory.
 
         Raises:
@@ -177,7 +195,7 @@ class AgentPlugin:
                 f"{self.who}: returned {type(made).__name__}, not an agent factory (a function "
                 "that takes the call and returns an Agent)"
             )
-        return made
+        return plugin_factory(made, self.capabilities)
 
 
 def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
@@ -206,7 +224,7 @@ def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
     if not callable(factory):
         found = "not found" if factory is None else f"a {type(factory).__name__}, not a function"
         raise ConfigError(f"{who}: {name!r} in {module_name!r}: {found}")
-    return AgentPlugin(spec, factory, _parameters(factory, who), who)
+    return AgentPlugin(spec, factory, _parameters(factory, who), who, capabilities_of(factory))
 
 
 def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:

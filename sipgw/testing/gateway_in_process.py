@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.base import AgentFactory
+from agent.capabilities import plugin_factory
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
 from sipgw.app.assistant_settings import (
@@ -99,7 +100,11 @@ async def running_gateway(
     lines = None
     if routes is not None:
         base = LineBase(
-            sources, agent, factory, recording=bool(config.record_dir), dial_policy=dial
+            sources,
+            agent,
+            plugin_factory(factory),
+            recording=bool(config.record_dir),
+            dial_policy=dial,
         )
         lines = Lines(Path(routes), base)
     gateway = Gateway(

@@ -125,5 +125,5 @@ def test_the_builtin_tools_setting_picks_what_the_model_gets(value: str, names: 
         Sources({**KEYS, "SIPGW_BUILTIN_TOOLS": value, "SIPGW_CALL_RECORD_DIR": "",
                  "SIPGW_FALLBACK_SYNTHESIZE": "off"})
     )  # fmt: skip
-    assert isinstance(factory, AssistantFactory)
-    assert sorted(factory.resources.tools.names) == names
+    assert isinstance(factory.make, AssistantFactory)
+    assert sorted(factory.make.resources.tools.names) == names
