@@ -39,7 +39,7 @@ from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import SettingError, Sources, load, require, secret_texts
 from sipgw.app.transfer_settings import TransferSection, transfer_settings
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, AssemblyAISection, Vendor
+from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 
 if TYPE_CHECKING:
     from agent.tools.registry import ToolRegistry
@@ -124,8 +124,8 @@ def assistant_agent(
     )
     require((stt.section, llm.section, tts.section), sources, "--agent assistant")
     stt_section = load(stt.section, sources)
-    if isinstance(stt_section, AssemblyAISection):
-        _check_backlog(stt_section.max_backlog_ms, fallback)
+    if stt.backlog_ms is not None:
+        _check_backlog(stt.backlog_ms(stt_section), fallback)
     new_stt = stt.clients(stt_section)
     new_llm = llm.clients(load(llm.section, sources))
     tts_section = load(tts.section, sources)

@@ -77,6 +77,9 @@ class Vendor(Generic[SectionT, ClientT]):
     line_keys: Mapping[str, str] = field(default_factory=dict)
     """A routes file line's key -> the field of :attr:`section` it sets (``voice`` ->
     ``voice_id``): what a line may change of this vendor by name (docs/lines.md)."""
+    backlog_ms: Callable[[SectionT], int] | None = None
+    """A speech-to-text vendor's backlog in the loaded section: how much of the caller's
+    audio its client keeps while the service is down (checked against the failure policy)."""
 
 
 def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
@@ -421,6 +424,7 @@ STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
         AssemblyAISection,
         _assemblyai,
         line_keys={"keyterms": "keyterms", "language": "language"},
+        backlog_ms=lambda section: section.max_backlog_ms,
     ),
 }
 """Speech-to-text vendors; the first is ``SIPGW_STT``'s default."""
