@@ -165,9 +165,10 @@ def _agent_values(
     for key, written in line.keys.items():
         found = variables.get(key)
         if found is None:
+            known = ", ".join(k for k in AGENT_KEYS if k in variables)
             raise ConfigError(
-                f"{written.where}: {key} is not something the chosen vendors take "
-                f"(one of: {', '.join(k for k in AGENT_KEYS if k in variables)})"
+                f"{written.where}: {key} is not something agent {plugin.spec} takes (with the "
+                f"vendors it is given; one of: {known})"
             )
         values.setdefault(found, (str(written.value), written.where))
     return values

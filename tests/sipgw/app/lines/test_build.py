@@ -124,5 +124,5 @@ async def test_a_speech_to_speech_line_has_its_greeting_and_its_models_voice(
     assert agent.session.settings.voice == "marin"  # type: ignore[attr-defined]
     assert line.dial_policy.allows("transfer", "sip:night@pbx.example.com")
     await agent.close()
-    with pytest.raises(ConfigError, match=r"line 3: voice is not something the chosen vendors"):
+    with pytest.raises(ConfigError, match=r"line 3: voice is not something agent voice-agent"):
         build(tmp_path, '[lines.x]\nagent = "voice-agent"\nvoice = "dawn"\n', base(KEYS))
