@@ -1,8 +1,8 @@
 """Which agent answers: ``--agent NAME`` or ``--agent package.module:factory``, as plug-ins.
 
 An agent is plugged in as a *factory function*: its parameters are annotated with the
-settings sections it reads (frozen dataclasses of :func:`~sipgw.app.settings.setting`
-fields, each marked with :func:`~sipgw.app.settings.section`), and it returns the
+settings sections it reads (frozen dataclasses of :func:`~agent.sections.setting`
+fields, each marked with :func:`~agent.sections.section`), and it returns the
 :data:`~agent.base.AgentFactory` the gateway calls once per call::
 
     def make(settings: BeepSection) -> AgentFactory: ...
@@ -11,7 +11,7 @@ fields, each marked with :func:`~sipgw.app.settings.section`), and it returns th
 ``.py`` path), checks the factory's parameters, and returns an :class:`AgentPlugin`,
 whose sections join the CLI's flags and help like sipgw's own, and whose
 :meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
-factory. A parameter annotated :class:`~sipgw.app.settings.Sources` gets the sources
+factory. A parameter annotated :class:`~agent.sections.Sources` gets the sources
 themselves, for an agent whose sections depend on a value (the assistant's vendors).
 
 What the agent can do is declared beside its factory function
@@ -43,9 +43,7 @@ from agent.capabilities import (
     plugin_factory,
 )
 from agent.echo import EchoAgent
-from agent.settings import EchoSettings
-from agent.user_modules import UserModuleError, import_user_module
-from sipgw.app.settings import (
+from agent.sections import (
     ConfigError,
     SectionInfo,
     SettingError,
@@ -56,7 +54,9 @@ from sipgw.app.settings import (
     sections_of,
     setting,
 )
-from sipgw.app.settings.parsers import milliseconds
+from agent.sections.parsers import milliseconds
+from agent.settings import EchoSettings
+from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "BUILTIN_AGENTS",
@@ -178,7 +178,7 @@ class AgentPlugin:
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
                 refused them (``ConfigError`` or ``ValueError``) or returned no factory; a
-                :class:`~sipgw.app.settings.SettingError` it raised names its settings as
+                :class:`~agent.sections.SettingError` it raised names its settings as
                 ``sources`` gave them.
         """
         settings_classes = [cls for cls in self.parameters if cls is not Sources]

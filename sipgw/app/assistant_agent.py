@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
+from agent.sections import SettingError, Sources, load, require, secret_texts
 from agent.settings import AssistantSettings
 from sipgw.app.amd_settings import AmdSection, answering_settings
 from sipgw.app.assistant_settings import (
@@ -37,7 +38,6 @@ from sipgw.app.assistant_settings import (
 from sipgw.app.privacy import PrivacySection, load_redactor
 from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import SettingError, Sources, load, require, secret_texts
 from sipgw.app.transfer_settings import TransferSection, transfer_settings
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 

@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.redact import Redactor
+from agent.sections import ConfigError, SettingError, section, setting
+from agent.sections.parsers import (
+    choice,
+    int_at_least,
+    non_negative,
+    on_off,
+    positive,
+    real_number,
+    text,
+)
 from agent.settings import (
     BUILTIN_TOOL_NAMES,
     DEFAULT_CALLBACK_GREETING,
@@ -33,16 +43,6 @@ from agent.settings import (
 from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
 from media.vad import VadConfig
-from sipgw.app.settings import ConfigError, SettingError, section, setting
-from sipgw.app.settings.parsers import (
-    choice,
-    int_at_least,
-    non_negative,
-    on_off,
-    positive,
-    real_number,
-    text,
-)
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.dialpolicy import DialPolicy, parse_call_template
 

@@ -25,8 +25,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import int_at_least, non_negative, positive
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import int_at_least, non_negative, positive
 
 __all__ = [
     "OverloadConfig",

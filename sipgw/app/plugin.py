@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
 from agent.capabilities import AgentCapabilities, declare
-from sipgw.app.settings import ConfigError, InvalidSettings, Sources, parsers, section, setting
+from agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
 
 __all__ = [
     "FRAME_BYTES",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, declare
 from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings
 from sipgw.app.assistant_agent import ASSISTANT_KEYS, agent_settings, tool_registry
 from sipgw.app.assistant_settings import (
@@ -38,7 +39,6 @@ from sipgw.app.assistant_settings import (
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.transfer_settings import TransferSection
 from sipgw.app.vendors import AssemblyAISection, OpenAISection
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agent.sections import ConfigError, SectionInfo, section_info
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
@@ -38,7 +39,6 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.resilience_settings import BreakerSection, FallbackSection
 from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, SectionInfo, section_info
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.transfer_settings import TransferSection
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS

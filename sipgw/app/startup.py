@@ -3,10 +3,10 @@
 :func:`build_startup` loads each section of the catalogue it needs from the sources
 (flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
 answered by another agent), and turns the sections into the objects the gateway takes.
-Errors are :class:`~sipgw.app.settings.ConfigError` s naming what the user wrote: a
-:class:`~sipgw.app.settings.SettingError` raised while the sections become objects (a
+Errors are :class:`~agent.sections.ConfigError` s naming what the user wrote: a
+:class:`~agent.sections.SettingError` raised while the sections become objects (a
 prompt file that cannot be read) is named here by the sources
-(:meth:`~sipgw.app.settings.Sources.explain`), and :attr:`Startup.sources` names those
+(:meth:`~agent.sections.Sources.explain`), and :attr:`Startup.sources` names those
 the gateway raises later (a recording directory that cannot be created).
 """
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from agent.amd.config import AmdMode
 from agent.capabilities import PluginFactory
+from agent.sections import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
     AccountSection,
@@ -51,7 +52,6 @@ from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
 from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.settings import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
@@ -122,7 +122,7 @@ class Startup:
     gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
-    (:meth:`~sipgw.app.settings.Sources.explain`); left out of the repr (secrets)."""
+    (:meth:`~agent.sections.Sources.explain`); left out of the repr (secrets)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:

@@ -3,7 +3,7 @@
 One :class:`Vendor` per service, in :data:`STT_VENDORS`, :data:`LLM_VENDORS` or
 :data:`TTS_VENDORS`: its name (the value of ``SIPGW_STT``, ``SIPGW_LLM`` or
 ``SIPGW_TTS``), its settings section (a frozen dataclass of
-:func:`~sipgw.app.settings.setting` fields: the CLI checks, ``.env.example`` and
+:func:`~agent.sections.setting` fields: the CLI checks, ``.env.example`` and
 ``docs/configuration.md`` take it from there), and a function from that section to a
 maker of the vendor's clients: it builds (and so checks) the client's own typed settings
 once, at start, with code mypy checks.
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sipgw.app.settings import ConfigError, section, setting
-from sipgw.app.settings.parsers import (
+from agent.sections import ConfigError, section, setting
+from agent.sections.parsers import (
     choice,
     comma_list,
     int_range,

@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.amd.config import AmdMode
 from agent.capabilities import PluginFactory
+from agent.sections import ConfigError, Setting, Sources, load, settings_of
 from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.assistant_settings import (
     BuiltinToolsSection,
@@ -35,7 +36,6 @@ from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.call import CallInfo

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.sections import Sources, load, require
 from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
-from sipgw.app.settings import Sources, load, require
 from sipgw.app.summary.request import (
     TOOL_NAME,
     messages,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from agent.settings import EchoSettings
 from sipgw.app.accounts import (
     Account,
@@ -19,7 +20,6 @@ from sipgw.app.agents import echo_factory
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 

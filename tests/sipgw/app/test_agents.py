@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.echo import EchoAgent
+from agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.agents import (
     BUILTIN_AGENTS,
     AgentSection,
@@ -15,7 +16,6 @@ from sipgw.app.agents import (
     echo_agent,
     find_agent,
 )
-from sipgw.app.settings import ConfigError, Sources, load, section_info
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"

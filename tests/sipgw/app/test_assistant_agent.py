@@ -10,8 +10,8 @@ from agent.assistant import AssistantAgent, AssistantFactory
 from agent.base import NO_DETAILS
 from agent.factory import services_of, warm_up_of
 from agent.record import KeepsRecords
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
 
 KEYS = API_KEY_VARIABLES

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError
+from agent.sections.flags import FIRST_TITLE
 from sipgw import __version__
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
 from sipgw.app.sections import CALL_ONLY, SECTIONS
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings.flags import FIRST_TITLE
 from sipgw.app.startup import Startup
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,6 +11,7 @@ import pytest
 from agent.resilience.breaker import BreakerSettings
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from agent.resilience.policy import FailurePolicySettings
+from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings
 from sipgw.app.resilience_settings import (
     BreakerSection,
@@ -18,7 +19,6 @@ from sipgw.app.resilience_settings import (
     load_message,
     with_fallback,
 )
-from sipgw.app.settings import ConfigError, Sources, load
 
 
 def test_the_defaults_are_the_agent_layers() -> None:

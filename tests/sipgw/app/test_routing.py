@@ -6,11 +6,11 @@ from pathlib import Path
 
 from agent.base import Agent, CallControl
 from agent.capabilities import plugin_factory
+from agent.sections import Sources
 from sipgw.app.accounts import Account
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.routing import LINE_BUSY, AgentRoutes
-from sipgw.app.settings import Sources
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 

@@ -12,8 +12,8 @@ from agent.s2s.agent import SpeechToSpeechAgent
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from agent.s2s.factories import S2sFactory
 from agent.s2s.openai import OpenAIRealtime
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from agent.s2s.assemblyai import VoiceAgentSettings
 from agent.s2s.openai import DEFAULT_MODEL, RealtimeSettings
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, Sources, load
 
 
 def test_the_defaults_are_the_clients() -> None:

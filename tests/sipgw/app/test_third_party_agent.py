@@ -19,12 +19,12 @@ import pytest
 from agent.amd.config import AmdMode, AmdRequest
 from agent.capabilities import UNDECLARED
 from agent.echo import EchoAgent
+from agent.sections import ConfigError, Sources
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.agents import find_agent
 from sipgw.app.callbacks import CallbackScheduler, gateway_dialer
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.startup import build_startup
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.agent.parts import FakeCall

@@ -6,10 +6,10 @@ import pytest
 
 from agent.llm.capabilities import ModelCapabilities
 from agent.llm.retry import LlmRetrySettings
+from agent.sections import ConfigError, Sources, load, section_info
 from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
 from sipgw.app.assistant_settings import AssistantSection
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import ConfigError, Sources, load, section_info
 from sipgw.app.vendors import (
     LLM_VENDORS,
     STT_VENDORS,

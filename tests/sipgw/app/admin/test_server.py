@@ -17,12 +17,12 @@ from agent.base import CallControl
 from agent.capabilities import AgentCapabilities, plugin_factory
 from agent.echo import EchoAgent
 from agent.record import CallRecord
+from agent.sections import ConfigError
 from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import ConfigError
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway

@@ -9,10 +9,10 @@ import pytest
 from agent.assistant import AssistantAgent
 from agent.echo import EchoAgent
 from agent.s2s.agent import SpeechToSpeechAgent
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
 from sipgw.app.lines.routesfile import parse_routes_file
-from sipgw.app.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": "e"}
