@@ -20,8 +20,9 @@ what :meth:`~AgentPlugin.build` returns is a :class:`~agent.capabilities.PluginF
 carrying that record. No code of the app compares agent names.
 
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
-``echo`` (here), ``assistant`` (:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and
-``realtime`` (:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
+``echo`` (:mod:`agent.echo_plugin`, beside its agent), ``assistant``
+(:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and ``realtime``
+(:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
 """
 
 from __future__ import annotations
@@ -33,16 +34,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.base import AgentFactory, CallControl
+from agent.base import AgentFactory
 from agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
     PluginFactory,
     capabilities_of,
-    declare,
     plugin_factory,
 )
-from agent.echo import EchoAgent
 from agent.sections import (
     ConfigError,
     SectionInfo,
@@ -54,24 +53,18 @@ from agent.sections import (
     sections_of,
     setting,
 )
-from agent.sections.parsers import milliseconds
-from agent.settings import EchoSettings
 from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "BUILTIN_AGENTS",
-    "ECHO_CAPABILITIES",
     "AgentPlugin",
     "AgentSection",
-    "EchoSection",
     "agent_spec",
-    "echo_agent",
-    "echo_factory",
     "find_agent",
 ]
 
 BUILTIN_AGENTS: Mapping[str, str] = {
-    "echo": "sipgw.app.agents:echo_agent",
+    "echo": "agent.echo_plugin:echo_agent",
     "assistant": "sipgw.app.assistant_agent:assistant_agent",
     "voice-agent": "sipgw.app.s2s_agents:voice_agent_agent",
     "realtime": "sipgw.app.s2s_agents:realtime_agent",
@@ -114,41 +107,6 @@ class AgentSection:
         "speech-to-speech agents; package.module:factory (or path/to/file.py:factory) is your "
         "own (docs/writing-an-agent.md).",
     )  # fmt: skip
-
-
-@section("echo", title="Echo agent", intro="Read when `--agent echo`.")
-@dataclass(frozen=True)
-class EchoSection:
-    """The echo agent's delay."""
-
-    delay_ms: int = setting(
-        500, env="SIPGW_ECHO_DELAY_MS", flag="--echo-delay-ms", metavar="MS",
-        parse=milliseconds,
-        help="How long the echo agent waits before playing the caller back, ms.",
-    )  # fmt: skip
-
-
-def echo_factory(settings: EchoSettings) -> AgentFactory:
-    """Echo agents with ``settings``."""
-    delay = settings.delay_ms
-
-    def echo(call: CallControl) -> EchoAgent:
-        return EchoAgent(call, delay_ms=delay)
-
-    return echo
-
-
-ECHO_CAPABILITIES = AgentCapabilities(paid=False)
-"""The echo agent spends nothing per call (a gateway with only it may take calls from this
-host and private networks with no access configured). It takes a placed call's ``amd`` as
-it always has (the line check of detection: ``call.amd`` reaches it, it plays back whatever
-answered), no callbacks, no routes-file keys."""
-
-
-@declare(ECHO_CAPABILITIES)
-def echo_agent(settings: EchoSection) -> AgentFactory:
-    """The ``echo`` plug-in: echo agents with the ``echo`` section's delay."""
-    return echo_factory(EchoSettings(delay_ms=settings.delay_ms))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agent.echo_plugin import EchoSection
 from agent.sections import ConfigError, SectionInfo, section_info
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection, EchoSection
+from sipgw.app.agents import AgentSection
 from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
     AssistantSection,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.echo_plugin import echo_factory
 from agent.sections import ConfigError, Sources, load
 from agent.settings import EchoSettings
 from sipgw.app.accounts import (
@@ -16,7 +17,6 @@ from sipgw.app.accounts import (
     parse_accounts_file,
     registration_settings,
 )
-from sipgw.app.agents import echo_factory
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway

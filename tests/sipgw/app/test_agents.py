@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.echo import EchoAgent
+from agent.echo_plugin import EchoSection, echo_agent
 from agent.sections import ConfigError, Sources, load, section_info
-from sipgw.app.agents import (
-    BUILTIN_AGENTS,
-    AgentSection,
-    EchoSection,
-    agent_spec,
-    echo_agent,
-    find_agent,
-)
+from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"
