@@ -20,11 +20,14 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agent.amd.settings import AmdSection, answering_settings
 from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
+from agent.resilience.settings import FallbackSection, with_fallback
 from agent.sections import SettingError, Sources, load, require, secret_texts
 from agent.settings import AssistantSettings
-from sipgw.app.amd_settings import AmdSection, answering_settings
+from agent.transfer_settings import TransferSection, transfer_settings
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -36,10 +39,7 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection, load_redactor
-from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
-from sipgw.app.transfer_settings import TransferSection, transfer_settings
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 
 if TYPE_CHECKING:
     from agent.tools.registry import ToolRegistry

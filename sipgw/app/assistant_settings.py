@@ -6,7 +6,7 @@ lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its ve
 :class:`CallbackSection` and :class:`DialSection`. :func:`assistant_settings` turns them
 into :class:`~agent.settings.AssistantSettings` with typed code mypy checks;
 :func:`dial_policy` is what agents may dial, which the gateway enforces whatever the agent.
-The vendors' own sections are in :mod:`sipgw.app.vendors`.
+The vendors' own sections are in :mod:`agent.vendors`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from agent.settings import (
 )
 from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from media.vad import VadConfig
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.dialpolicy import DialPolicy, parse_call_template
 
 if TYPE_CHECKING:

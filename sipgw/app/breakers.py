@@ -57,8 +57,8 @@ from agent.resilience.breaker import (
     CircuitBreaker,
     counts_against_vendor,
 )
+from agent.resilience.settings import BreakerSection, load_message
 from sipgw.app.metrics import GatewayMetrics
-from sipgw.app.resilience_settings import BreakerSection, load_message
 
 __all__ = [
     "WARM_UP_WAIT", "BreakerObserver", "Vendor", "VendorBreakers", "start_warm_up",

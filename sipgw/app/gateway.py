@@ -30,6 +30,7 @@ from functools import partial
 from typing import Unpack
 
 from agent.base import AgentFactory
+from agent.resilience.settings import BreakerSection
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
 from sipgw.access import AccessPolicy
@@ -63,7 +64,6 @@ from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, watch_overload
 from sipgw.app.recording import Recordings
-from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
 from sipgw.app.trunks import Trunks

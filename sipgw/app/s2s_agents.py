@@ -4,10 +4,10 @@ Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` and imported only 
 chosen. Both read the assistant's sections for what is not the vendor's (the prompt,
 greeting, records, barge-in, keypad, tools, caller context, callbacks, the dial
 allow-list: docs/speech-to-speech.md says which apply), the vendor's key from its
-section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.app.vendors.AssemblyAISection`,
-``OPENAI_API_KEY`` of :class:`~sipgw.app.vendors.OpenAISection`: the only required
+section (``ASSEMBLYAI_API_KEY`` of :class:`~agent.vendors.AssemblyAISection`,
+``OPENAI_API_KEY`` of :class:`~agent.vendors.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section
-(:mod:`sipgw.app.s2s_settings`). Every value is checked where it is read, so a bad one
+(:mod:`agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
 What they do not do is refused rather than ignored: ``SIPGW_TRANSFER_MODE=warm`` stops
@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING, cast
 from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, declare
 from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from agent.resilience.settings import FallbackSection, with_fallback
+from agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings
+from agent.transfer_settings import TransferSection
+from agent.vendors import AssemblyAISection, OpenAISection
 from sipgw.app.assistant_agent import ASSISTANT_KEYS, agent_settings, tool_registry
 from sipgw.app.assistant_settings import (
     AssistantSection,
@@ -37,10 +41,6 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection
-from sipgw.app.resilience_settings import FallbackSection, with_fallback
-from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.transfer_settings import TransferSection
-from sipgw.app.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.amd.config import AmdMode
+from agent.amd.settings import AmdSection
 from agent.capabilities import PluginFactory
+from agent.resilience.settings import BreakerSection
 from agent.sections import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
@@ -30,7 +32,6 @@ from sipgw.app.accounts import (
 )
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
-from sipgw.app.amd_settings import AmdSection
 from sipgw.app.assistant_settings import (
     BuiltinToolsSection,
     CallbackSection,
@@ -50,7 +51,6 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
-from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection

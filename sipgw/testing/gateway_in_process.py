@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.base import AgentFactory
 from agent.capabilities import plugin_factory
+from agent.resilience.settings import BreakerSection
 from agent.sections import Sources, load
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
@@ -32,7 +33,6 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.overload import OverloadConfig
-from sipgw.app.resilience_settings import BreakerSection
 
 from .phone import Phone
 from .ports import free_port_range

@@ -23,8 +23,8 @@ from agent.settings import BuiltinToolSettings
 from agent.stt.base import SttTurnEnded
 from agent.tools.builtin import builtin_tools
 from agent.tools.message_store import MessageStore
+from agent.transfer_settings import TransferSection, transfer_settings
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
-from sipgw.app.transfer_settings import TransferSection, transfer_settings
 from sipgw.testing.audio import tone_frames, write_pattern
 from tests.agent.parts import (
     SILENT_FRAME,
