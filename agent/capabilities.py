@@ -151,6 +151,11 @@ class PluginFactory:
         """One call's agent."""
         return self.make(call)
 
+    def breaker_keys(self) -> dict[Service, str]:
+        """Each service its calls use -> its breaker's key: the vendor behind it, else the
+        service's own name."""
+        return {service: self.vendors.get(service) or service for service in self.services}
+
 
 def plugin_factory(
     factory: AgentFactory, capabilities: AgentCapabilities | None = None

@@ -4,8 +4,8 @@
 the same failure and become a dead call. :class:`VendorBreakers` keeps one sans-IO
 :class:`agent.resilience.breaker.CircuitBreaker` per AI vendor, keyed by the service
 and the vendor behind it (``("tts", "elevenlabs")``, ``("s2s", "openai-realtime")``:
-:attr:`agent.capabilities.PluginFactory.vendors`), so that the Realtime API down does not turn away
-the Voice Agent's calls on another line. Each call's reports feed them
+:meth:`agent.capabilities.PluginFactory.breaker_keys`), so that the Realtime API down
+does not turn away the Voice Agent's calls on another line. Each call's reports feed them
 (:meth:`VendorBreakers.observer`, a :class:`BreakerObserver` in front of the
 metrics' observer): an error that says the vendor is down (a refused, dropped or
 timed-out connection, a 5xx, 429, 401 or 403; never a 400:
@@ -68,7 +68,7 @@ __all__ = [
 log = logging.getLogger("sipgw.breakers")
 
 Vendor = tuple[Service, str]
-"""A breaker's key: the service and the vendor behind it (:func:`agent.factory.vendors_of`)."""
+"""A breaker's key: the service and the vendor behind it (``PluginFactory.breaker_keys``)."""
 WARM_UP_WAIT: Final = 5.0
 """Seconds the gateway's start waits for its agents' warm-up (the rest goes on meanwhile)."""
 _STATE_VALUE: Final = {
@@ -125,7 +125,7 @@ class VendorBreakers:
         of its vendors and go on to :attr:`inner`."""
         if self.settings is None:
             return self.inner
-        return BreakerObserver(self.inner, self, plugin_factory(factory).vendors)
+        return BreakerObserver(self.inner, self, plugin_factory(factory).breaker_keys())
 
     def refusal(self, factory: AgentFactory, *, probe: bool = True) -> Vendor | None:
         """The vendor whose breaker turns a call for ``factory``'s agent away now, or None.
@@ -137,7 +137,7 @@ class VendorBreakers:
         if self.settings is None:
             return None
         now = self._clock()
-        vendors = plugin_factory(factory).vendors
+        vendors = plugin_factory(factory).breaker_keys()
         wanted = [self._breaker(vendor) for vendor in sorted(vendors.items())]
         refused = next((b for b in wanted if not b.allows(now)), None)
         if refused is None and probe:

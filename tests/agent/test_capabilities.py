@@ -100,7 +100,10 @@ def test_a_built_factory_carries_its_hooks_as_fields(tmp_path: Path) -> None:
     assert (plain.services, plain.new_record, plain.missing_variables) == (frozenset(), None, None)
     assert plain.capabilities is UNDECLARED
     served = plugin_factory(ServiceAgentFactory(echo, frozenset({"tts"})))
-    assert served.vendors == {"tts": "tts"}
+    assert served.vendors == {"tts": "tts"} and served.breaker_keys() == {"tts": "tts"}
+    # Built by hand: a service with no vendor named is its own breaker's key.
+    by_hand = PluginFactory(echo, services=frozenset({"s2s", "llm"}), vendors={"llm": "openai"})
+    assert by_hand.breaker_keys() == {"s2s": "s2s", "llm": "openai"}
 
 
 def test_a_plugin_factory_is_kept_or_given_a_new_record() -> None:
