@@ -23,6 +23,7 @@ import pytest
 from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import Agent, CallControl
 from agent.caller_context import load_caller_context_hook, render_context
+from agent.sections import ConfigError, Sources
 from agent.tools.registry import ToolRegistry, load_user_tools
 from media import g711
 from sipgw.app.admin.server import AdminServer
@@ -31,7 +32,6 @@ from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser
 from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 from sipgw.call import CallState

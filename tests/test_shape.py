@@ -8,7 +8,7 @@
   instance of its own class); a namedtuple's ``_replace``/``_asdict``/``_fields``/``_make``
   are its public API. Checked in ``sipgw`` (the toolkit included), ``media`` and ``agent``,
   with the exceptions of :data:`PRIVATE_EXCEPTIONS`, each with its reason.
-- **Settings are read by the loader only**: outside ``sipgw/app/settings/`` no code reads a
+- **Settings are read by the loader only**: outside ``agent/sections/`` no code reads a
   setting by its name: a variable or flag of a declared setting used as a key
   (``values["SIPGW_SIP_PORT"]``, ``environ.get(...)``, ``os.getenv(...)``,
   ``getattr(args, ...)``), tested for membership (``"--sip-port" in flags``), or bound to
@@ -197,7 +197,7 @@ def test_no_setting_is_read_by_its_name_outside_the_loader() -> None:
     problems = _problems(
         (where, setting_reads(tree, settings))
         for where, tree in modules("sipgw", "media", "agent")
-        if not where.startswith("sipgw/app/settings/") and where not in SETTING_READ_EXCEPTIONS
+        if not where.startswith("agent/sections/") and where not in SETTING_READ_EXCEPTIONS
     )
     assert not problems, "settings read by name outside the loader:\n" + "\n".join(problems)
 

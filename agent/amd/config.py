@@ -20,7 +20,6 @@ __all__ = [
     "AmdMode",
     "AmdRequest",
     "AnsweringSettings",
-    "acts_on_detection",
     "parse_mode",
 ]
 
@@ -65,14 +64,6 @@ class AmdRequest:
 
     mode: AmdMode
     message: str | None = None
-
-
-def acts_on_detection(factory: object) -> bool:
-    """Whether the agents an agent factory makes act on a call's ``amd``: every factory's
-    do (the assistant's, and an agent of your own reads ``call.amd``) unless it says
-    ``answering_detection = False`` (the speech-to-speech agents: the service hears the
-    callee, not the detector)."""
-    return getattr(factory, "answering_detection", True) is not False
 
 
 @runtime_checkable

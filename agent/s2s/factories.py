@@ -47,9 +47,6 @@ class S2sFactory(PromptedFactory):
 
     resources: S2sResources
     services: frozenset[Service] = frozenset({"s2s"})
-    answering_detection = False
-    """Answering-machine detection is not run: the service hears the callee and speaks
-    (:func:`agent.amd.config.acts_on_detection`); a call asking for it is refused."""
 
     def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.base import CallPurpose
 from agent.opening import fixed_opening, system_prompt
+from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry
@@ -24,7 +25,6 @@ from bench.attacks import paid_agent
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import build_startup
 from sipgw.dialpolicy import DialPolicy
 from sipgw.testing.gateway_in_process import TEST_OVERLOAD

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.sections import Sources
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.limits import LimitsConfig
-from sipgw.app.settings import Sources
 from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
 from sipgw.testing.ports import free_port_range
 

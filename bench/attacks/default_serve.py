@@ -32,10 +32,10 @@ import sys
 import time
 from typing import Any
 
+from agent.sections import Sources
 from bench.attacks.common import Counter, count_udp, forged_request
 from sipgw.app.agents import find_agent
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import Sources
 from sipgw.app.startup import build_startup
 from sipgw.testing.gateway_in_process import TEST_OVERLOAD
 from sipgw.testing.netns import in_initial_netns

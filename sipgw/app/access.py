@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.sections import ConfigError, InvalidSettings, SettingError, section, setting
+from agent.sections.parsers import text, verbatim
 from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.mediaranges import TrunkMedia, media_networks, trunk_media
-from sipgw.app.settings import ConfigError, InvalidSettings, SettingError, section, setting
-from sipgw.app.settings.parsers import text, verbatim
 from sipgw.auth import DigestServer
 from sipgw.errors import SipError
 from sipgw.uri import SipUri

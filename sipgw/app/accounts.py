@@ -21,7 +21,7 @@
 
 The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
 through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
-file is a :class:`~sipgw.app.settings.ConfigError` naming the file, the line and the
+file is a :class:`~agent.sections.ConfigError` naming the file, the line and the
 key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
 reprs or errors.
 """
@@ -33,10 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sipgw.app.agents import agent_spec
-from sipgw.app.mediaranges import media_networks
-from sipgw.app.settings import ConfigError, InvalidSettings, section, setting
-from sipgw.app.settings.parsers import (
+from agent.sections import ConfigError, InvalidSettings, section, setting
+from agent.sections.parsers import (
     choice,
     int_at_least,
     non_negative,
@@ -44,7 +42,9 @@ from sipgw.app.settings.parsers import (
     positive,
     text,
 )
-from sipgw.app.settings.tomlfile import Place, read_toml
+from agent.sections.tomlfile import Place, read_toml
+from sipgw.app.agents import agent_spec
+from sipgw.app.mediaranges import media_networks
 from sipgw.errors import SipError
 from sipgw.uri import SipUri
 

@@ -1,8 +1,8 @@
 """Which agent answers: ``--agent NAME`` or ``--agent package.module:factory``, as plug-ins.
 
 An agent is plugged in as a *factory function*: its parameters are annotated with the
-settings sections it reads (frozen dataclasses of :func:`~sipgw.app.settings.setting`
-fields, each marked with :func:`~sipgw.app.settings.section`), and it returns the
+settings sections it reads (frozen dataclasses of :func:`~agent.sections.setting`
+fields, each marked with :func:`~agent.sections.section`), and it returns the
 :data:`~agent.base.AgentFactory` the gateway calls once per call::
 
     def make(settings: BeepSection) -> AgentFactory: ...
@@ -11,12 +11,18 @@ fields, each marked with :func:`~sipgw.app.settings.section`), and it returns th
 ``.py`` path), checks the factory's parameters, and returns an :class:`AgentPlugin`,
 whose sections join the CLI's flags and help like sipgw's own, and whose
 :meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
-factory. A parameter annotated :class:`~sipgw.app.settings.Sources` gets the sources
+factory. A parameter annotated :class:`~agent.sections.Sources` gets the sources
 themselves, for an agent whose sections depend on a value (the assistant's vendors).
 
+What the agent can do is declared beside its factory function
+(:func:`agent.capabilities.declare`) and read from :attr:`AgentPlugin.capabilities` only;
+what :meth:`~AgentPlugin.build` returns is a :class:`~agent.capabilities.PluginFactory`
+carrying that record. No code of the app compares agent names.
+
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
-``echo`` (here), ``assistant`` (:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and
-``realtime`` (:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
+``echo`` (:mod:`agent.echo_plugin`, beside its agent), ``assistant``
+(:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and ``realtime``
+(:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.base import AgentFactory, CallControl
-from agent.echo import EchoAgent
-from agent.settings import EchoSettings
-from agent.user_modules import UserModuleError, import_user_module
-from sipgw.app.settings import (
+from agent.base import AgentFactory
+from agent.capabilities import (
+    UNDECLARED,
+    AgentCapabilities,
+    PluginFactory,
+    capabilities_of,
+    plugin_factory,
+)
+from agent.sections import (
     ConfigError,
     SectionInfo,
     SettingError,
@@ -43,32 +53,23 @@ from sipgw.app.settings import (
     sections_of,
     setting,
 )
-from sipgw.app.settings.parsers import milliseconds
+from agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "BUILTIN_AGENTS",
-    "AI_AGENTS",
-    "CALLBACK_AGENTS",
     "AgentPlugin",
     "AgentSection",
-    "EchoSection",
     "agent_spec",
-    "echo_agent",
-    "echo_factory",
     "find_agent",
 ]
 
 BUILTIN_AGENTS: Mapping[str, str] = {
-    "echo": "sipgw.app.agents:echo_agent",
+    "echo": "agent.echo_plugin:echo_agent",
     "assistant": "sipgw.app.assistant_agent:assistant_agent",
     "voice-agent": "sipgw.app.s2s_agents:voice_agent_agent",
     "realtime": "sipgw.app.s2s_agents:realtime_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
-AI_AGENTS = frozenset({"assistant", "voice-agent", "realtime"})
-"""The built-in AI agents: each reads the assistant's sections (prompt, greeting, tools)."""
-CALLBACK_AGENTS = AI_AGENTS
-"""The built-in agents with the ``schedule_callback`` tool: ``serve`` dials what they store."""
 
 _NAMES = list(BUILTIN_AGENTS)
 _ALLOWED = (
@@ -108,33 +109,6 @@ class AgentSection:
     )  # fmt: skip
 
 
-@section("echo", title="Echo agent", intro="Read when `--agent echo`.")
-@dataclass(frozen=True)
-class EchoSection:
-    """The echo agent's delay."""
-
-    delay_ms: int = setting(
-        500, env="SIPGW_ECHO_DELAY_MS", flag="--echo-delay-ms", metavar="MS",
-        parse=milliseconds,
-        help="How long the echo agent waits before playing the caller back, ms.",
-    )  # fmt: skip
-
-
-def echo_factory(settings: EchoSettings) -> AgentFactory:
-    """Echo agents with ``settings``."""
-    delay = settings.delay_ms
-
-    def echo(call: CallControl) -> EchoAgent:
-        return EchoAgent(call, delay_ms=delay)
-
-    return echo
-
-
-def echo_agent(settings: EchoSection) -> AgentFactory:
-    """The ``echo`` plug-in: echo agents with the ``echo`` section's delay."""
-    return echo_factory(EchoSettings(delay_ms=settings.delay_ms))
-
-
 @dataclass(frozen=True, slots=True)
 class AgentPlugin:
     """An agent's factory function and the settings it takes."""
@@ -147,6 +121,8 @@ class AgentPlugin:
     """Its parameters' annotations, in order: settings classes, or :class:`Sources`."""
     who: str
     """How messages name it: ``--agent SPEC``, or where an account names it."""
+    capabilities: AgentCapabilities = UNDECLARED
+    """What its agents can do, as its factory function declared it."""
 
     @property
     def sections(self) -> tuple[SectionInfo, ...]:
@@ -154,13 +130,13 @@ class AgentPlugin:
         found = (info for cls in self.parameters for info in sections_of(cls))
         return tuple(dict.fromkeys(found))
 
-    def build(self, sources: Sources) -> AgentFactory:
+    def build(self, sources: Sources) -> PluginFactory:
         """Load its settings from ``sources`` and call the factory.
 
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
                 refused them (``ConfigError`` or ``ValueError``) or returned no factory; a
-                :class:`~sipgw.app.settings.SettingError` it raised names its settings as
+                :class:`~agent.sections.SettingError` it raised names its settings as
                 ``sources`` gave them.
         """
         settings_classes = [cls for cls in self.parameters if cls is not Sources]
@@ -177,7 +153,7 @@ class AgentPlugin:
                 f"{self.who}: returned {type(made).__name__}, not an agent factory (a function "
                 "that takes the call and returns an Agent)"
             )
-        return made
+        return plugin_factory(made, self.capabilities)
 
 
 def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
@@ -206,7 +182,7 @@ def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
     if not callable(factory):
         found = "not found" if factory is None else f"a {type(factory).__name__}, not a function"
         raise ConfigError(f"{who}: {name!r} in {module_name!r}: {found}")
-    return AgentPlugin(spec, factory, _parameters(factory, who), who)
+    return AgentPlugin(spec, factory, _parameters(factory, who), who, capabilities_of(factory))
 
 
 def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:

@@ -7,17 +7,27 @@ any other: its parameters name the sections it reads; the vendors' sections depe
 chosen ones itself, after checking that their keys are all there (all missing ones named
 at once). :func:`agent_settings` and :func:`tool_registry` are what the speech-to-speech
 agents (:mod:`sipgw.app.s2s_agents`) build the same way.
+
+What it can do is declared beside it (:data:`CAPABILITIES`): answering-machine detection,
+callbacks, both kinds of transfer, the keypad, the routes-file keys of
+:data:`ASSISTANT_KEYS` and its chosen vendors' (:func:`vendor_line_keys`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from agent.amd.settings import AmdSection, answering_settings
 from agent.base import AgentFactory
+from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
+from agent.resilience.settings import FallbackSection, with_fallback
+from agent.sections import SettingError, Sources, load, require, secret_texts
 from agent.settings import AssistantSettings
-from sipgw.app.amd_settings import AmdSection, answering_settings
+from agent.transfer_settings import TransferSection, transfer_settings
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -29,20 +39,61 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection, load_redactor
-from sipgw.app.resilience_settings import FallbackSection, with_fallback
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import SettingError, Sources, load, require, secret_texts
-from sipgw.app.transfer_settings import TransferSection, transfer_settings
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, AssemblyAISection
 
 if TYPE_CHECKING:
     from agent.tools.registry import ToolRegistry
 
-__all__ = ["agent_settings", "assistant_agent", "tool_registry"]
+__all__ = [
+    "ASSISTANT_KEYS",
+    "CAPABILITIES",
+    "VENDOR_SECTIONS",
+    "agent_settings",
+    "assistant_agent",
+    "tool_registry",
+    "vendor_line_keys",
+]
 
 log = logging.getLogger("sipgw.app")
 
+ASSISTANT_KEYS: Mapping[str, tuple[type[Any], str]] = {
+    "prompt_file": (AssistantSection, "system_prompt_file"),
+    "greeting": (AssistantSection, "greeting"),
+    "tools": (AssistantSection, "tools_module"),
+    "transfer_target": (BuiltinToolsSection, "transfer_target"),
+    "caller_context": (CallerContextSection, "caller_context"),
+}
+"""The AI agents' named routes-file keys: the section field each sets (vendors' aside)."""
 
+VENDOR_SECTIONS: tuple[type[Any], ...] = tuple(
+    vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
+)
+"""Every vendor's section: the assistant loads the chosen ones itself."""
+
+
+def vendor_line_keys(load_section: SectionLoader) -> LineKeys:
+    """The chosen STT and TTS vendors' routes-file keys (``voice``, ``keyterms``,
+    ``language``) -> the field of their section each sets."""
+    assistant: AssistantSection = load_section(AssistantSection)
+    vendors: list[Vendor[Any, Any]] = [STT_VENDORS[assistant.stt], TTS_VENDORS[assistant.tts]]
+    return {
+        key: (vendor.section, name) for vendor in vendors for key, name in vendor.line_keys.items()
+    }
+
+
+CAPABILITIES = AgentCapabilities(
+    amd=True,
+    callbacks=True,
+    transfers=frozenset({"blind", "warm"}),
+    keypad=True,
+    line_keys=ASSISTANT_KEYS,
+    more_line_keys=vendor_line_keys,
+    own_sections=VENDOR_SECTIONS,
+)
+"""What the assistant's agents do (:class:`agent.capabilities.AgentCapabilities`)."""
+
+
+@declare(CAPABILITIES)
 def assistant_agent(
     assistant: AssistantSection,
     preemptive: PreemptiveSection,
@@ -73,8 +124,8 @@ def assistant_agent(
     )
     require((stt.section, llm.section, tts.section), sources, "--agent assistant")
     stt_section = load(stt.section, sources)
-    if isinstance(stt_section, AssemblyAISection):
-        _check_backlog(stt_section.max_backlog_ms, fallback)
+    if stt.backlog_ms is not None:
+        _check_backlog(stt.backlog_ms(stt_section), fallback)
     new_stt = stt.clients(stt_section)
     new_llm = llm.clients(load(llm.section, sources))
     tts_section = load(tts.section, sources)

@@ -6,7 +6,7 @@ lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its ve
 :class:`CallbackSection` and :class:`DialSection`. :func:`assistant_settings` turns them
 into :class:`~agent.settings.AssistantSettings` with typed code mypy checks;
 :func:`dial_policy` is what agents may dial, which the gateway enforces whatever the agent.
-The vendors' own sections are in :mod:`sipgw.app.vendors`.
+The vendors' own sections are in :mod:`agent.vendors`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.redact import Redactor
+from agent.sections import ConfigError, SettingError, section, setting
+from agent.sections.parsers import (
+    choice,
+    int_at_least,
+    non_negative,
+    on_off,
+    positive,
+    real_number,
+    text,
+)
 from agent.settings import (
     BUILTIN_TOOL_NAMES,
     DEFAULT_CALLBACK_GREETING,
@@ -32,18 +42,8 @@ from agent.settings import (
 )
 from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from media.vad import VadConfig
-from sipgw.app.settings import ConfigError, SettingError, section, setting
-from sipgw.app.settings.parsers import (
-    choice,
-    int_at_least,
-    non_negative,
-    on_off,
-    positive,
-    real_number,
-    text,
-)
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.dialpolicy import DialPolicy, parse_call_template
 
 if TYPE_CHECKING:

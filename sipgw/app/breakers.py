@@ -4,8 +4,8 @@
 the same failure and become a dead call. :class:`VendorBreakers` keeps one sans-IO
 :class:`agent.resilience.breaker.CircuitBreaker` per AI vendor, keyed by the service
 and the vendor behind it (``("tts", "elevenlabs")``, ``("s2s", "openai-realtime")``:
-:func:`agent.factory.vendors_of`), so that the Realtime API down does not turn away
-the Voice Agent's calls on another line. Each call's reports feed them
+:meth:`agent.capabilities.PluginFactory.breaker_keys`), so that the Realtime API down
+does not turn away the Voice Agent's calls on another line. Each call's reports feed them
 (:meth:`VendorBreakers.observer`, a :class:`BreakerObserver` in front of the
 metrics' observer): an error that says the vendor is down (a refused, dropped or
 timed-out connection, a 5xx, 429, 401 or 403; never a 400:
@@ -21,7 +21,7 @@ change of state is a log line, and ``/metrics`` has each breaker's state, its
 changes and the calls it turned away.
 
 *Warm-up* (:func:`warm_up`): what an agent factory prepares once when the gateway
-starts (the fallback lines in its voice: :class:`agent.factory.UsesServices`);
+starts (the fallback lines in its voice: :attr:`agent.capabilities.PluginFactory.warm_up`);
 the start waits for it a few seconds at most, the rest goes on in the background.
 A routes file's reload warms up its lines' new agents the same way, in the background
 (:func:`start_warm_up`).
@@ -42,7 +42,7 @@ from prometheus_client.registry import Collector
 
 from agent.base import AgentFactory
 from agent.callscope import NO_OBSERVER
-from agent.factory import vendors_of, warm_up_of
+from agent.capabilities import plugin_factory
 from agent.observer import (
     AgentObserver,
     ErrorKind,
@@ -57,8 +57,8 @@ from agent.resilience.breaker import (
     CircuitBreaker,
     counts_against_vendor,
 )
+from agent.resilience.settings import BreakerSection, load_message
 from sipgw.app.metrics import GatewayMetrics
-from sipgw.app.resilience_settings import BreakerSection, load_message
 
 __all__ = [
     "WARM_UP_WAIT", "BreakerObserver", "Vendor", "VendorBreakers", "start_warm_up",
@@ -68,7 +68,7 @@ __all__ = [
 log = logging.getLogger("sipgw.breakers")
 
 Vendor = tuple[Service, str]
-"""A breaker's key: the service and the vendor behind it (:func:`agent.factory.vendors_of`)."""
+"""A breaker's key: the service and the vendor behind it (``PluginFactory.breaker_keys``)."""
 WARM_UP_WAIT: Final = 5.0
 """Seconds the gateway's start waits for its agents' warm-up (the rest goes on meanwhile)."""
 _STATE_VALUE: Final = {
@@ -125,7 +125,7 @@ class VendorBreakers:
         of its vendors and go on to :attr:`inner`."""
         if self.settings is None:
             return self.inner
-        return BreakerObserver(self.inner, self, vendors_of(factory))
+        return BreakerObserver(self.inner, self, plugin_factory(factory).breaker_keys())
 
     def refusal(self, factory: AgentFactory, *, probe: bool = True) -> Vendor | None:
         """The vendor whose breaker turns a call for ``factory``'s agent away now, or None.
@@ -137,7 +137,8 @@ class VendorBreakers:
         if self.settings is None:
             return None
         now = self._clock()
-        wanted = [self._breaker(vendor) for vendor in sorted(vendors_of(factory).items())]
+        vendors = plugin_factory(factory).breaker_keys()
+        wanted = [self._breaker(vendor) for vendor in sorted(vendors.items())]
         refused = next((b for b in wanted if not b.allows(now)), None)
         if refused is None and probe:
             for breaker in wanted:
@@ -284,7 +285,7 @@ def start_warm_up(factories: Iterable[AgentFactory]) -> list[asyncio.Task[object
     tasks: list[asyncio.Task[object]] = []
     seen: set[int] = set()
     for factory in factories:
-        work = warm_up_of(factory)
+        work = plugin_factory(factory).warm_up
         if work is not None and id(factory) not in seen:
             seen.add(id(factory))
             task = asyncio.ensure_future(_awaited(work()))

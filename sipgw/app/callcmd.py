@@ -32,12 +32,12 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.accounts import OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.callrequest import CallRequest, amd_request, assignments
 from sipgw.app.config import NetworkSection
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.base import CallDetails, Forwarded
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import on_off
+from agent.sections import section, setting
+from agent.sections.parsers import on_off
 from sipgw.call import CallInfo
 from sipgw.customheaders import HeaderAllowList
 from sipgw.headers import NameAddr

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
+from agent.sections.flags import add_flags, flags_given
 from sipgw import __version__
 from sipgw.app import collector
 from sipgw.app.admin.settings import AdminSettings
@@ -37,8 +39,6 @@ from sipgw.app.listen import gateway_of, start_gateway
 from sipgw.app.logformat import configure_logging
 from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
-from sipgw.app.settings import ConfigError, SectionInfo, Sources, load, load_env_file
-from sipgw.app.settings.flags import add_flags, flags_given
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import float_range
+from agent.sections import section, setting
+from agent.sections.parsers import float_range
 from sipgw.locate import parse_nameservers
 
 __all__ = ["DnsSection"]

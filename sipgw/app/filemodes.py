@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from sipgw.app.settings import ConfigError
+from agent.sections import ConfigError
 
 __all__ = ["check_secret_files"]
 
@@ -32,7 +32,7 @@ def check_secret_files(files: Iterable[tuple[str, str]]) -> list[str]:
     """Check ``(what, path)`` pairs; returns the warnings (one line each).
 
     ``what`` names the setting as the user gave it (``--accounts``, ``SIPGW_TLS_KEY
-    (.env line 4)``: :attr:`~sipgw.app.settings.Found.label`); each message starts with it.
+    (.env line 4)``: :attr:`~agent.sections.Found.label`); each message starts with it.
 
     A path that is "" or does not exist is skipped (its setting reports that itself).
 

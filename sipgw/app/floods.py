@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import int_at_least, int_range, on_off
+from agent.sections import section, setting
+from agent.sections.parsers import int_at_least, int_range, on_off
 from sipgw.ratelimit import (
     SCANNER_USER_AGENTS,
     CallRateConfig,

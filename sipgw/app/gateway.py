@@ -30,6 +30,7 @@ from functools import partial
 from typing import Unpack
 
 from agent.base import AgentFactory
+from agent.resilience.settings import BreakerSection
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
 from sipgw.access import AccessPolicy
@@ -64,7 +65,6 @@ from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.overload import OverloadConfig, OverloadDetector, OverloadRefusals, start_watching
 from sipgw.app.recording import Recordings
-from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
 from sipgw.app.trunks import Trunks
@@ -266,7 +266,7 @@ class Gateway:
         Raises:
             SettingError: an ``--allow-from`` host name does not resolve, or the
                 recording directory cannot be created (named by their settings:
-                :meth:`Sources.explain <sipgw.app.settings.Sources.explain>` says how the
+                :meth:`Sources.explain <agent.sections.Sources.explain>` says how the
                 user gave them).
             OSError: the SIP port cannot be bound.
         """

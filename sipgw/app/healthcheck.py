@@ -16,9 +16,9 @@ import socket
 import sys
 from dataclasses import dataclass
 
+from agent.sections import ConfigError, Sources, load, section, setting
+from agent.sections.parsers import text
 from sipgw.app.config import NetworkSection
-from sipgw.app.settings import ConfigError, Sources, load, section, setting
-from sipgw.app.settings.parsers import text
 from sipgw.errors import SipError
 from sipgw.message import SipResponse, parse_message
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from sipgw.app.settings import ConfigError, Sources
+from agent.sections import ConfigError, Sources
 
 if TYPE_CHECKING:
     from sipgw.app.config import GatewayConfig
@@ -61,7 +61,7 @@ async def start_gateway(
     """Start the gateway; on failure print why and return the exit status (else None).
 
     ``sources``: where the settings came from, to name them as the user gave them
-    (:meth:`~sipgw.app.settings.Sources.explain`); None: by their flags and variables.
+    (:meth:`~agent.sections.Sources.explain`); None: by their flags and variables.
     ``ready``: as :meth:`Gateway.start <sipgw.app.gateway.Gateway.start>`'s (False: the
     caller calls :meth:`Gateway.ready <sipgw.app.gateway.Gateway.ready>` itself).
     """

@@ -41,11 +41,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from agent.amd.config import AmdMode, AmdRequest, acts_on_detection
+from agent.amd.config import AmdMode, AmdRequest
 from agent.base import AgentFactory
+from agent.capabilities import plugin_factory
 from agent.opening import call_data
-from agent.record import KeepsRecords
-from agent.variables import TemplateError, VariablesCheck
+from agent.variables import TemplateError
 from sipgw.addressing import Flow
 from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
@@ -454,11 +454,13 @@ def _record_unanswered(placed: PlacedCall, handle: CallHandle, outcome: CallOutc
     """The call record of a placed call nobody answered (its agent never ran, so never
     wrote one): the call, its variables and line, and how it ended, in the words of the
     far end (status, reason phrase, Reason and Warning) with our hint. Only when its agent
-    keeps records (:class:`agent.record.KeepsRecords`)."""
-    factory = placed.factory
-    if not isinstance(factory, KeepsRecords):
+    keeps records (:attr:`agent.capabilities.PluginFactory.new_record`)."""
+    if placed.factory is None:
         return
-    record = factory.new_record(handle.call.call_id)
+    new_record = plugin_factory(placed.factory).new_record
+    if new_record is None:
+        return
+    record = new_record(handle.call.call_id)
     if record is None:
         return
     started = time.time() - (time.monotonic() - handle.started)
@@ -486,7 +488,7 @@ def _check_detection(factory: AgentFactory, detection: AmdRequest | None) -> Non
     Raises:
         ValueError: naming ``amd``.
     """
-    if detection is not None and not acts_on_detection(factory):
+    if detection is not None and not plugin_factory(factory).capabilities.amd:
         raise ValueError(
             f'"amd" {detection.mode.value}: this call\'s agent does not run answering-machine '
             "detection (the speech-to-speech agents do not; docs/amd.md): place it with "
@@ -500,10 +502,11 @@ def _check_variables(factory: AgentFactory, variables: Mapping[str, str]) -> Non
     Raises:
         ValueError: naming the variables.
     """
-    if not isinstance(factory, VariablesCheck):
+    check = plugin_factory(factory).missing_variables
+    if check is None:
         return
     try:
-        missing = factory.missing_variables(variables, "outbound")
+        missing = check(variables, "outbound")
     except TemplateError:
         return  # checked at start-up
     if missing:

@@ -36,9 +36,9 @@ from collections import deque
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
 
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import int_at_least, non_negative, positive
 from sipgw.aio.sourcelog import SourceLog
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import int_at_least, non_negative, positive
 from sipgw.events import InviteRefusedForOverload
 
 __all__ = [

@@ -2,7 +2,9 @@
 
 ::
 
-    from sipgw.app.plugin import Agent, AgentFactory, CallControl, section, setting
+    from sipgw.app.plugin import (
+        Agent, AgentCapabilities, AgentFactory, CallControl, declare, section, setting
+    )
 
     @section("beep", title="Beep agent", intro="Read when `--agent myagent:make`.")
     @dataclass(frozen=True)
@@ -10,6 +12,7 @@
         hz: int = setting(440, env="BEEP_HZ", flag="--beep-hz", metavar="HZ",
                           parse=parsers.int_range(100, 3000), help="The beep's pitch.")
 
+    @declare(AgentCapabilities(callbacks=True))  # what its agents can do (optional)
     def make(settings: BeepSection) -> AgentFactory: ...
 
 ``sipgw serve --agent myagent:make`` then reads ``--beep-hz``/``BEEP_HZ`` like any setting of
@@ -20,17 +23,20 @@ docs/writing-an-agent.md. These names stay importable from here whatever moves i
 from __future__ import annotations
 
 from agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
-from sipgw.app.settings import ConfigError, InvalidSettings, Sources, parsers, section, setting
+from agent.capabilities import AgentCapabilities, declare
+from agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
 
 __all__ = [
     "FRAME_BYTES",
     "Agent",
+    "AgentCapabilities",
     "AgentFactory",
     "CallControl",
     "CallPurpose",
     "ConfigError",
     "InvalidSettings",
     "Sources",
+    "declare",
     "parsers",
     "section",
     "setting",

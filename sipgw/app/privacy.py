@@ -3,7 +3,7 @@
 :func:`load_redactor` builds the :class:`agent.redact.Redactor` from the
 ``privacy`` section (:class:`PrivacySection`: ``SIPGW_REDACT``,
 ``SIPGW_REDACT_PATTERNS``) and the secrets it is given: the values of every setting
-marked ``secret`` (API keys, SIP passwords: :func:`sipgw.app.settings.secret_texts`)
+marked ``secret`` (API keys, SIP passwords: :func:`agent.sections.secret_texts`)
 and, from :func:`startup_secrets`, the passwords of the accounts file and the inbound
 users file. :func:`install_log_redaction` is the last line of defence the CLI
 installs at start-up: every log record, from our code or any library's (the
@@ -24,8 +24,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from agent.redact import Redactor, redact_log_record
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import choice
+from agent.sections import section, setting
+from agent.sections.parsers import choice
 
 if TYPE_CHECKING:
     from sipgw.app.access import AccessConfig

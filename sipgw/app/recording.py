@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.private_files import FILE_MODE, make_private_dir
+from agent.sections import SettingError
 from media import g711
 from sipgw.app.config import OperationsSection
-from sipgw.app.settings import SettingError
 
 __all__ = [
     "FRAME_SAMPLES",

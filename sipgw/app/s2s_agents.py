@@ -4,15 +4,15 @@ Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` and imported only 
 chosen. Both read the assistant's sections for what is not the vendor's (the prompt,
 greeting, records, barge-in, keypad, tools, caller context, callbacks, the dial
 allow-list: docs/speech-to-speech.md says which apply), the vendor's key from its
-section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.app.vendors.AssemblyAISection`,
-``OPENAI_API_KEY`` of :class:`~sipgw.app.vendors.OpenAISection`: the only required
+section (``ASSEMBLYAI_API_KEY`` of :class:`~agent.vendors.AssemblyAISection`,
+``OPENAI_API_KEY`` of :class:`~agent.vendors.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section
-(:mod:`sipgw.app.s2s_settings`). Every value is checked where it is read, so a bad one
+(:mod:`agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
 What they do not do is refused rather than ignored: ``SIPGW_TRANSFER_MODE=warm`` stops
 start-up (their transfers are blind), and answering-machine detection is refused per call
-(:func:`agent.amd.config.acts_on_detection`; ``SIPGW_AMD`` other than ``off`` with one of
+(their :data:`CAPABILITIES` say ``amd=False``; ``SIPGW_AMD`` other than ``off`` with one of
 them as ``--agent`` stops start-up, :mod:`sipgw.app.startup`).
 """
 
@@ -22,9 +22,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from agent.base import AgentFactory
+from agent.capabilities import AgentCapabilities, declare
 from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from agent.resilience.settings import FallbackSection, with_fallback
+from agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings
-from sipgw.app.assistant_agent import agent_settings, tool_registry
+from agent.transfer_settings import TransferSection
+from agent.vendors import AssemblyAISection, OpenAISection
+from sipgw.app.assistant_agent import ASSISTANT_KEYS, agent_settings, tool_registry
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -35,17 +41,22 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection
-from sipgw.app.resilience_settings import FallbackSection, with_fallback
-from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, Sources, load
-from sipgw.app.transfer_settings import TransferSection
-from sipgw.app.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings
     from agent.tools.registry import ToolRegistry
 
-__all__ = ["AgentSections", "realtime_agent", "voice_agent_agent"]
+__all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]
+
+CAPABILITIES = AgentCapabilities(
+    amd=False,
+    callbacks=True,
+    transfers=frozenset({"blind"}),
+    keypad=True,
+    line_keys=ASSISTANT_KEYS,
+)
+"""What the speech-to-speech agents do: no answering-machine detection (the service hears
+the callee and speaks), blind transfers only, the assistant's routes-file keys."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class AgentSections(
     fields are theirs: each keeps its own help group and checks)."""
 
 
+@declare(CAPABILITIES)
 def voice_agent_agent(
     voice_agent: VoiceAgentSection, key: AssemblyAISection, shared: AgentSections, sources: Sources
 ) -> AgentFactory:
@@ -91,6 +103,7 @@ def voice_agent_agent(
 # --------------------------------------------------------------------------- Realtime
 
 
+@declare(CAPABILITIES)
 def realtime_agent(
     realtime: RealtimeSection, key: OpenAISection, shared: AgentSections, sources: Sources
 ) -> AgentFactory:

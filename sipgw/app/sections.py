@@ -13,11 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agent.amd.settings import AmdSection
+from agent.echo_plugin import EchoSection
+from agent.resilience.settings import BreakerSection, FallbackSection
+from agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from agent.sections import ConfigError, SectionInfo, section_info
+from agent.transfer_settings import TransferSection
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
-from sipgw.app.agents import AgentSection, EchoSection
-from sipgw.app.amd_settings import AmdSection
+from sipgw.app.agents import AgentSection
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -36,12 +42,7 @@ from sipgw.app.limits import LimitsConfig
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
-from sipgw.app.resilience_settings import BreakerSection, FallbackSection
-from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, SectionInfo, section_info
 from sipgw.app.summary.settings import SummarySection
-from sipgw.app.transfer_settings import TransferSection
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 

@@ -14,8 +14,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from agent.sections import SectionInfo, Setting
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import SectionInfo, Setting
 
 __all__ = ["configuration_md", "env_example", "main"]
 
@@ -78,7 +78,7 @@ answers an OPTIONS request with 200, and 1 otherwise.
 ## Adding a setting
 
 A setting is one typed field of a section: a frozen dataclass beside the code it configures,
-its fields declared with `setting(...)` (sipgw/app/settings/declare.py). The flag, the
+its fields declared with `setting(...)` (agent/sections/declare.py). The flag, the
 variable, `--help`, the error messages, this page and `.env.example` all come from that
 field. Say RTP packets should carry a DSCP mark for the network's quality of service:
 
@@ -90,7 +90,7 @@ field. Say RTP packets should carry a DSCP mark for the network's quality of ser
     )
 ```
 
-mypy checks that the default, the parser (`sipgw.app.settings.parsers`, or your own function
+mypy checks that the default, the parser (`agent.sections.parsers`, or your own function
 from text to value that raises `ValueError("must be ...")`) and the annotation agree; the
 gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules
 between values of one section go in its `check()`, which raises

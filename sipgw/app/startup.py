@@ -3,10 +3,10 @@
 :func:`build_startup` loads each section of the catalogue it needs from the sources
 (flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
 answered by another agent), and turns the sections into the objects the gateway takes.
-Errors are :class:`~sipgw.app.settings.ConfigError` s naming what the user wrote: a
-:class:`~sipgw.app.settings.SettingError` raised while the sections become objects (a
+Errors are :class:`~agent.sections.ConfigError` s naming what the user wrote: a
+:class:`~agent.sections.SettingError` raised while the sections become objects (a
 prompt file that cannot be read) is named here by the sources
-(:meth:`~sipgw.app.settings.Sources.explain`), and :attr:`Startup.sources` names those
+(:meth:`~agent.sections.Sources.explain`), and :attr:`Startup.sources` names those
 the gateway raises later (a recording directory that cannot be created).
 """
 
@@ -18,8 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.amd.config import AmdMode, acts_on_detection
-from agent.base import AgentFactory
+from agent.amd.config import AmdMode
+from agent.amd.settings import AmdSection
+from agent.capabilities import PluginFactory
+from agent.resilience.settings import BreakerSection
+from agent.sections import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
     AccountSection,
@@ -28,8 +31,7 @@ from sipgw.app.accounts import (
     registration_settings,
 )
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.agents import CALLBACK_AGENTS, AgentPlugin, find_agent
-from sipgw.app.amd_settings import AmdSection
+from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.assistant_settings import (
     BuiltinToolsSection,
     CallbackSection,
@@ -49,9 +51,7 @@ from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
-from sipgw.app.resilience_settings import BreakerSection
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.settings import ConfigError, SettingError, Sources, load, secret_texts
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
@@ -63,13 +63,7 @@ from sipgw.uri import SipUri
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM
 
-__all__ = ["FREE_AGENTS", "Startup", "build_startup", "detect_public_ip", "outbound_config"]
-
-FREE_AGENTS = frozenset({"echo"})
-"""Agents that spend nothing per call: with only these, a gateway with nothing configured
-about who may call takes calls from this host and private networks (a lab:
-:data:`sipgw.app.access.LAB_NETWORKS`); any other agent (the assistant, a plug-in) makes it
-refuse them until the operator names who may call."""
+__all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,11 +74,11 @@ class Startup:
     config: GatewayConfig
     agent: str
     """The agent's name or plug-in spec."""
-    agent_factory: AgentFactory
+    agent_factory: PluginFactory
     access: AccessConfig = AccessConfig()
     registration: RegistrationSettings = RegistrationSettings()
     """The accounts to register."""
-    account_agents: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    account_agents: dict[str, PluginFactory] = dataclasses.field(default_factory=dict)
     """Factories by account name, for accounts answered by another agent."""
     outbound: OutboundConfig = dataclasses.field(default_factory=OutboundConfig)
     """How calls are placed."""
@@ -108,7 +102,7 @@ class Startup:
     """When new calls are turned away because an AI service is down for everyone."""
     headers: CallHeadersSection = CallHeadersSection()
     """The X- headers agents see, and whether transfers carry a summary."""
-    agent_factories: dict[str, AgentFactory] = dataclasses.field(default_factory=dict)
+    agent_factories: dict[str, PluginFactory] = dataclasses.field(default_factory=dict)
     """Every agent built at start, by the name it was started with (a placed call may
     name one: ``agent`` of ``POST /api/calls``)."""
     lines: Lines | None = None
@@ -128,7 +122,7 @@ class Startup:
     gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
-    (:meth:`~sipgw.app.settings.Sources.explain`); left out of the repr (secrets)."""
+    (:meth:`~agent.sections.Sources.explain`); left out of the repr (secrets)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -160,13 +154,13 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     registration = registration_settings(accounts, placing.outbound_proxy)
     factories = {plugin.spec: plugin.build(sources)}
     amd = load(AmdSection, sources).mode
-    if amd is not AmdMode.OFF and not acts_on_detection(factories[plugin.spec]):
+    if amd is not AmdMode.OFF and not plugin.capabilities.amd:
         raise ConfigError(
             f"SIPGW_AMD={amd.value}: the {plugin.spec} agent does not run answering-machine "
             "detection (docs/amd.md), so its placed calls would greet every voicemail; set "
             "SIPGW_AMD=off, or use --agent assistant"
         )
-    account_agents: dict[str, AgentFactory] = {}
+    account_agents: dict[str, PluginFactory] = {}
     for account in registration.accounts:
         if account.agent and account.agent != plugin.spec:
             if account.agent not in factories:
@@ -176,9 +170,12 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             account_agents[account.name] = factories[account.agent]
     upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
     routes = load(RoutesSection, sources).routes
-    # Every agent that answers spends nothing: the gateway's and the accounts' (a routes
-    # file's lines may name any agent, and it can be reloaded: never free).
-    free = set(factories) <= FREE_AGENTS and not routes
+    # Every agent that answers spends nothing (its capabilities say ``paid=False``: echo):
+    # the gateway's and the accounts' (a routes file's lines may name any agent, and it can
+    # be reloaded: never free). With only these, a gateway with nothing configured about who
+    # may call takes calls from this host and private networks (a lab:
+    # :data:`sipgw.app.access.LAB_NETWORKS`).
+    free = not any(f.capabilities.paid for f in factories.values()) and not routes
     access_section = load(AccessSection, sources)
     access = access_config(
         access_section, upstreams, free_agents=free, accounts=registration.accounts
@@ -210,7 +207,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         registration,
         account_agents,
         dataclasses.replace(outbound_config(placing, accounts, registration), amd=amd),
-        callback_setup(tools, callbacks, dial) if plugin.spec in CALLBACK_AGENTS else None,
+        callback_setup(tools, callbacks, dial) if plugin.capabilities.callbacks else None,
         load(LimitsConfig, sources),
         policy,
         FloodSettings.of(load(RateLimitSection, sources)),

@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
+from agent.sections import SettingError, section, setting
+from agent.sections.parsers import int_at_least
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.config import GatewayConfig, NetworkSection, shared_pair_in_range
-from sipgw.app.settings import SettingError, section, setting
-from sipgw.app.settings.parsers import int_at_least
 
 __all__ = ["Supervisor", "WorkerPlan", "WorkersSection", "plan_workers"]
 

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.base import AgentFactory
+from agent.capabilities import plugin_factory
+from agent.resilience.settings import BreakerSection
+from agent.sections import Sources, load
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
 from sipgw.app.assistant_settings import (
@@ -30,8 +33,6 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.overload import OverloadConfig
-from sipgw.app.resilience_settings import BreakerSection
-from sipgw.app.settings import Sources, load
 
 from .phone import Phone
 from .ports import free_port_range
@@ -99,7 +100,11 @@ async def running_gateway(
     lines = None
     if routes is not None:
         base = LineBase(
-            sources, agent, factory, recording=bool(config.record_dir), dial_policy=dial
+            sources,
+            agent,
+            plugin_factory(factory),
+            recording=bool(config.record_dir),
+            dial_policy=dial,
         )
         lines = Lines(Path(routes), base)
     gateway = Gateway(

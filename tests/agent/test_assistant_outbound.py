@@ -21,9 +21,9 @@ import pytest
 
 from agent.base import CallPurpose
 from agent.callerwords import CALLBACK_HEADING
+from agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.callbacks import callback_agent
-from sipgw.app.settings import Sources
 from sipgw.message import SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY

@@ -19,9 +19,9 @@ from agent.caller_context import (
     takes_details,
     with_context,
 )
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.access import AccessConfig
 from sipgw.app.assistant_settings import CallerContextSection, caller_context
-from sipgw.app.settings import ConfigError, Sources, load
 from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)

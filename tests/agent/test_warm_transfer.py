@@ -18,13 +18,13 @@ import pytest
 from agent.base import Agent, AgentFactory
 from agent.consult import ConsultAgent
 from agent.dialpolicy import DialRefused
+from agent.sections import Sources, load
 from agent.settings import BuiltinToolSettings
 from agent.stt.base import SttTurnEnded
 from agent.tools.builtin import builtin_tools
 from agent.tools.message_store import MessageStore
+from agent.transfer_settings import TransferSection, transfer_settings
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
-from sipgw.app.settings import Sources, load
-from sipgw.app.transfer_settings import TransferSection, transfer_settings
 from sipgw.testing.audio import tone_frames, write_pattern
 from tests.agent.parts import (
     SILENT_FRAME,

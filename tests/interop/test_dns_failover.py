@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import Sources
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.dns import DnsSection
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import Sources
 from sipgw.events import RegistrationState
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord

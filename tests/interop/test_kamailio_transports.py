@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import Sources
 from sipgw.testing.audio import analyse
 from sipgw.testing.canaries import SIP_PASSWORD
 from sipgw.testing.gateway_process import GatewayProcess

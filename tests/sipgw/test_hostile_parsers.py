@@ -15,8 +15,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.sections import ConfigError
 from sipgw.app.accounts import parse_accounts_file
-from sipgw.app.settings import ConfigError
 from sipgw.auth import DigestServer, Verdict, parse_auth_params
 from sipgw.body import parse_dtmf_info
 from sipgw.errors import MessageParseError, RemoteProtocolError, SdpError

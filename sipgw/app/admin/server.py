@@ -38,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.sections import ConfigError, validate
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
@@ -48,7 +49,6 @@ from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.settings import ConfigError, validate
 from sipgw.events import RegistrationState
 
 __all__ = ["PROXY_HEADERS", "AdminServer"]

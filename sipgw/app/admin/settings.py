@@ -8,10 +8,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from sipgw.app.admin.forwarded import trusted_proxies
-from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import (
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import (
     int_at_least,
     ip_address,
     optional_port,
@@ -19,6 +17,8 @@ from sipgw.app.settings.parsers import (
     text,
     verbatim,
 )
+from sipgw.app.admin.forwarded import trusted_proxies
+from sipgw.app.admin.throttle import MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH
 
 __all__ = ["AdminSettings", "CallCommandSection"]
 

@@ -1,10 +1,10 @@
 """A routes file built into lines: each line's agent factory, with its own settings on top.
 
 A line changes settings of its agent, never the gateway's: its ``[lines.NAME.settings]``
-(any setting of the agent's sections, by variable) and, for the built-in AI agents, its named
-keys (:data:`ASSISTANT_KEYS`: ``greeting`` is ``SIPGW_GREETING``; for the assistant,
-``voice``, ``keyterms`` and ``language`` are the chosen vendors'
-:attr:`~sipgw.app.vendors.Vendor.line_keys`) are laid
+(any setting of the agent's sections, by variable) and the named keys its agent declares it
+reads (:meth:`agent.capabilities.AgentCapabilities.routes_keys`: for the built-in AI agents
+``greeting`` is ``SIPGW_GREETING``; for the assistant, ``voice``, ``keyterms`` and
+``language`` are the chosen vendors'; a plug-in declares its own) are laid
 over the gateway's own sources (flags, environment, ``.env``), and the agent's plug-in is
 built from that, exactly as ``--agent`` is (:meth:`~sipgw.app.agents.AgentPlugin.build`).
 An error names the routes file's line: ``routes.toml line 9: SIPGW_GREETING=...``.
@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.amd.config import AmdMode, acts_on_detection
-from agent.base import AgentFactory
-from sipgw.app.agents import AI_AGENTS, AgentPlugin, agent_spec, find_agent
+from agent.amd.config import AmdMode
+from agent.capabilities import PluginFactory
+from agent.sections import ConfigError, Setting, Sources, load, settings_of
+from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.assistant_settings import (
-    AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
-    CallerContextSection,
     DialSection,
     dial_policy,
 )
@@ -37,23 +36,12 @@ from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.call import CallInfo
 from sipgw.dialpolicy import DialPolicy
 
-__all__ = ["ASSISTANT_KEYS", "Line", "LineBase", "LineTable", "build_lines", "line_sources"]
-
-ASSISTANT_KEYS: Mapping[str, tuple[type, str]] = {
-    "prompt_file": (AssistantSection, "system_prompt_file"),
-    "greeting": (AssistantSection, "greeting"),
-    "tools": (AssistantSection, "tools_module"),
-    "transfer_target": (BuiltinToolsSection, "transfer_target"),
-    "caller_context": (CallerContextSection, "caller_context"),
-}
-"""The assistant's named line keys: the section field each sets (vendors' keys aside)."""
+__all__ = ["Line", "LineBase", "LineTable", "build_lines", "line_sources"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,7 +51,7 @@ class Line:
     name: str
     agent: str
     """The agent's name or plug-in spec."""
-    factory: AgentFactory
+    factory: PluginFactory
     dial_policy: DialPolicy
     """What its calls' agents may transfer to, call and key."""
     spec: LineSpec
@@ -78,7 +66,7 @@ class LineBase:
     """The gateway's flags, environment and ``.env``."""
     agent: str
     """The gateway's ``--agent``."""
-    factory: AgentFactory
+    factory: PluginFactory
     """Its factory, which lines that change nothing share."""
     accounts: tuple[str, ...] = ()
     """The accounts' names (a route or a line may name one)."""
@@ -138,21 +126,6 @@ def line_sources(
     )
 
 
-def _vendor_keys(line: LineSpec, sources: Sources) -> dict[str, str]:
-    """The chosen STT and TTS vendors' line keys -> their variables."""
-    try:
-        assistant = load(AssistantSection, sources)
-    except ConfigError as exc:
-        raise ConfigError(f"{line.where}: {exc}") from None
-    found: dict[str, str] = {}
-    vendors: list[Vendor[Any, Any]] = [STT_VENDORS[assistant.stt], TTS_VENDORS[assistant.tts]]
-    for vendor in vendors:
-        fields = dict(settings_of(vendor.section))
-        for key, name in vendor.line_keys.items():
-            found[key] = fields[name].env
-    return found
-
-
 def _variable(cls: type, name: str) -> str:
     """The variable of field ``name`` of section ``cls``."""
     return dict(settings_of(cls))[name].env
@@ -173,24 +146,29 @@ def _agent_values(
         values[variable] = (_text(written.value, setting), written.where)
     if not line.keys:
         return values
-    if plugin.spec not in AI_AGENTS:
+    if not plugin.capabilities.line_keys:
         key, written = next(iter(line.keys.items()))
         raise ConfigError(
             f"{written.where}: {key} is an assistant setting, and line {line.name!r} runs agent "
             f"{plugin.spec} (set its own settings in [lines.{line.name}.settings])"
         )
     overlay = line_sources(base.sources, values, {})
-    variables = {
-        key: dict(settings_of(cls))[name].env for key, (cls, name) in ASSISTANT_KEYS.items()
-    }
-    if plugin.spec == "assistant":
-        variables.update(_vendor_keys(line, overlay))
+
+    def load_section(cls: type[Any]) -> Any:
+        try:
+            return load(cls, overlay)
+        except ConfigError as exc:
+            raise ConfigError(f"{line.where}: {exc}") from None
+
+    keys = plugin.capabilities.routes_keys(load_section)
+    variables = {key: _variable(cls, name) for key, (cls, name) in keys.items()}
     for key, written in line.keys.items():
         found = variables.get(key)
         if found is None:
+            known = ", ".join(k for k in AGENT_KEYS if k in variables)
             raise ConfigError(
-                f"{written.where}: {key} is not something the chosen vendors take "
-                f"(one of: {', '.join(k for k in AGENT_KEYS if k in variables)})"
+                f"{written.where}: {key} is not something agent {plugin.spec} takes (with the "
+                f"vendors it is given; one of: {known})"
             )
         values.setdefault(found, (str(written.value), written.where))
     return values
@@ -227,8 +205,7 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
     plugin = find_agent(spec, f"{line.where}: agent {spec}")
     check_names(plugin.sections, plugin.who)
     agent_sections = [info.cls for info in plugin.sections]
-    if any(cls is Sources for cls in plugin.parameters):  # it loads vendor sections itself
-        agent_sections += _VENDOR_SECTIONS
+    agent_sections += plugin.capabilities.own_sections  # sections it loads itself (vendors')
     values = _agent_values(line, plugin, base, _settings_by_variable(agent_sections))
     if not values and spec == base.agent:
         return _detects(Line(line.name, spec, base.factory, base.dial_policy, line), base)
@@ -254,18 +231,13 @@ def _detects(line: Line, base: LineBase) -> Line:
     """
     asked = line.spec.amd
     mode = asked.mode if asked is not None else base.amd
-    if mode is AmdMode.OFF or acts_on_detection(line.factory):
+    if mode is AmdMode.OFF or line.factory.capabilities.amd:
         return line
     given = f'amd = "{mode.value}"' if asked is not None else f"SIPGW_AMD={mode.value}"
     raise ConfigError(
         f"{line.spec.where}: {given}: its agent {line.agent} does not run answering-machine "
         'detection (docs/amd.md); give the line amd = "off", or another agent'
     )
-
-
-_VENDOR_SECTIONS: list[type] = [
-    vendor.section for table in (STT_VENDORS, LLM_VENDORS, TTS_VENDORS) for vendor in table.values()
-]
 
 
 def build_lines(routes: RoutesFile, base: LineBase) -> LineTable:

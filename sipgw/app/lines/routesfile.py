@@ -20,7 +20,7 @@
 
 :func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
 :class:`~sipgw.app.lines.match.Route` s, or raises a
-:class:`~sipgw.app.settings.ConfigError` naming the file's line
+:class:`~agent.sections.ConfigError` naming the file's line
 (``routes.toml line 12: route 2: line 'salse' is not a [lines.NAME] table``). Paths
 (prompt file, tools module, caller-context hook, extraction schema) are relative to the
 file's directory. What a line's keys become for its agent is
@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.amd.config import AmdRequest
+from agent.sections import ConfigError
+from agent.sections.tomlfile import Place, TomlDocument, read_toml
 from agent.variables import check_variables
 from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings.tomlfile import Place, TomlDocument, read_toml
 from sipgw.customheaders import check_custom_headers
 
 __all__ = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import optional_file
+from agent.sections import section, setting
+from agent.sections.parsers import optional_file
 
 __all__ = ["RoutesSection"]
 

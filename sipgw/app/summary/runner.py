@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.sections import Sources, load, require
 from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
-from sipgw.app.settings import Sources, load, require
 from sipgw.app.summary.request import (
     TOOL_NAME,
     messages,
@@ -59,8 +59,8 @@ def summary_llm(sources: Sources) -> Callable[[], ChatLLM]:
     Raises:
         ConfigError: its key or another setting is missing or bad.
     """
+    from agent.vendors import LLM_VENDORS
     from sipgw.app.assistant_settings import AssistantSection
-    from sipgw.app.vendors import LLM_VENDORS
 
     vendor = LLM_VENDORS[load(AssistantSection, sources).llm]
     require((vendor.section,), sources, "the post-call summary (SIPGW_SUMMARY)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import int_at_least, positive, text
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import int_at_least, positive, text
 from sipgw.app.webhooks.signing import WebhookSecret
 
 __all__ = ["WebhookSection"]

@@ -30,6 +30,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from agent.sections import settings_of
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.assistant_settings import (
     AssistantSection,
     BuiltinToolsSection,
@@ -37,8 +39,6 @@ from sipgw.app.assistant_settings import (
     DialSection,
 )
 from sipgw.app.privacy import PrivacySection
-from sipgw.app.settings import settings_of
-from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
 from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.access import Refusal
 from sipgw.addressing import Flow
 from sipgw.app.access import (
@@ -28,7 +29,6 @@ from sipgw.app.access import (
 )
 from sipgw.app.accounts import AccountSection, load_accounts
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.stats import gateway_stats
 from sipgw.events import CallOffered, RequestRefused
 from sipgw.testing.canaries import INBOUND_PASSWORD

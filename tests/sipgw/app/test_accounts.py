@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.echo_plugin import echo_factory
+from agent.sections import ConfigError, Sources, load
 from agent.settings import EchoSettings
 from sipgw.app.accounts import (
     Account,
@@ -15,11 +17,9 @@ from sipgw.app.accounts import (
     parse_accounts_file,
     registration_settings,
 )
-from sipgw.app.agents import echo_factory
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 

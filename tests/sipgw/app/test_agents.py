@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.echo import EchoAgent
-from sipgw.app.agents import (
-    BUILTIN_AGENTS,
-    AgentSection,
-    EchoSection,
-    agent_spec,
-    echo_agent,
-    find_agent,
-)
-from sipgw.app.settings import ConfigError, Sources, load, section_info
+from agent.echo_plugin import EchoSection, echo_agent
+from agent.sections import ConfigError, Sources, load, section_info
+from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"
@@ -152,3 +146,18 @@ def test_a_plug_in_may_read_the_gateways_own_sections(tmp_path: Path) -> None:
     plugin = find_agent(f"{path}:make")
     assert [info.name for info in plugin.sections] == ["network", "calls", "operations"]
     assert plugin.build(Sources({}, {"--sip-port": "5099"}))(Call()) == 5099  # type: ignore[arg-type]
+
+
+def test_what_an_agent_can_do_comes_from_its_declared_record() -> None:
+    """The app reads a built-in's capabilities as a plug-in's: from the record its factory
+    function declared (no name sets), and the built factory carries it."""
+    echo, assistant = find_agent("echo"), find_agent("assistant")
+    voice, realtime = find_agent("voice-agent"), find_agent("realtime")
+    assert not echo.capabilities.paid and not echo.capabilities.callbacks
+    assert all(p.capabilities.paid and p.capabilities.callbacks for p in (assistant, voice))
+    assert assistant.capabilities.amd and not voice.capabilities.amd
+    assert realtime.capabilities == voice.capabilities
+    assert assistant.capabilities.transfers == {"blind", "warm"}
+    assert voice.capabilities.transfers == {"blind"}
+    assert "greeting" in voice.capabilities.line_keys and not echo.capabilities.line_keys
+    assert echo.build(Sources({})).capabilities is echo.capabilities

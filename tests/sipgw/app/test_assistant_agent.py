@@ -10,8 +10,8 @@ from agent.assistant import AssistantAgent, AssistantFactory
 from agent.base import NO_DETAILS
 from agent.factory import services_of, warm_up_of
 from agent.record import KeepsRecords
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.settings import ConfigError, Sources
 from sipgw.testing.canaries import API_KEY_VARIABLES
 
 KEYS = API_KEY_VARIABLES
@@ -125,5 +125,5 @@ def test_the_builtin_tools_setting_picks_what_the_model_gets(value: str, names: 
         Sources({**KEYS, "SIPGW_BUILTIN_TOOLS": value, "SIPGW_CALL_RECORD_DIR": "",
                  "SIPGW_FALLBACK_SYNTHESIZE": "off"})
     )  # fmt: skip
-    assert isinstance(factory, AssistantFactory)
-    assert sorted(factory.resources.tools.names) == names
+    assert isinstance(factory.make, AssistantFactory)
+    assert sorted(factory.make.resources.tools.names) == names

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.redact import Redactor
+from agent.sections import ConfigError, Sources, load
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.app.assistant_settings import (
     AssistantSection,
@@ -21,7 +22,6 @@ from sipgw.app.assistant_settings import (
     caller_context,
     dial_policy,
 )
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()

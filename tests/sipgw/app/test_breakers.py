@@ -17,10 +17,10 @@ from agent.base import Agent, CallControl
 from agent.factory import ServiceAgentFactory
 from agent.observer import Service
 from agent.resilience.breaker import BreakerSettings, BreakerState
+from agent.resilience.settings import BreakerSection
 from sipgw.app.breakers import VendorBreakers, warm_up
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
-from sipgw.app.resilience_settings import BreakerSection
 from sipgw.message import SipResponse
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value

@@ -21,6 +21,7 @@ import pytest
 from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import NO_DETAILS, Agent, CallControl
 from agent.echo import EchoAgent
+from agent.sections import ConfigError, Sources, load
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
@@ -34,7 +35,6 @@ from sipgw.app.callbacks import (
     gateway_dialer,
     start_callbacks,
 )
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.dialpolicy import DialPolicy
 from sipgw.testing.gateway_in_process import running_gateway
 

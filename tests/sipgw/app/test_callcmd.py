@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.callcmd import admin_url, call_request_of, run
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import build_startup
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.ports import free_port, free_port_range

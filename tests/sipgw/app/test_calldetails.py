@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.base import CallDetails, Forwarded
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.calldetails import CallHeadersSection, call_details, party_number, with_numbers
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.call import CallInfo
 from sipgw.customheaders import HeaderAllowList
 from sipgw.headers import Headers, NameAddr

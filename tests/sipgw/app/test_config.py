@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
-from sipgw.app.settings import ConfigError, Sources, load, section_info
 
 
 def test_defaults() -> None:

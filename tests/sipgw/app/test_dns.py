@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.dns import DnsSection
-from sipgw.app.settings import ConfigError, Sources, load
 
 
 def test_the_systems_servers_unless_some_are_named() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.floods import FloodSettings, RateLimitSection, limit_action, rate
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
 
 

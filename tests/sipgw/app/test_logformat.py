@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.callhandle import CallLog
 from sipgw.app.config import OperationsSection
 from sipgw.app.logformat import JsonFormatter, configure_logging
 from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.testing.canaries import ELEVENLABS_KEY, OPENAI_KEY
 
 

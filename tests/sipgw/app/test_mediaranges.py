@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.access import AccessConfig, AccessSection, access_config
 from sipgw.app.accounts import Account
 from sipgw.app.mediaranges import TrunkMedia, build_media_targets, media_networks, trunk_media
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.testing.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)

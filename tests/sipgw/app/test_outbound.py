@@ -13,11 +13,11 @@ from agent.amd.config import AmdCall, AmdMode, AmdRequest
 from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from agent.record import CallRecord
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.hints import hint
 from sipgw.app.outbound import CallOutcome
-from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import outbound_config
 from sipgw.identity import IdentityHeader
 from sipgw.testing.gateway_in_process import running_gateway

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load, secret_texts, setting
 from sipgw.app.access import AccessSection
 from sipgw.app.cli import prepare
 from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
 from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import ConfigError, Sources, load, secret_texts, setting
 from sipgw.testing.canaries import (
     ASSEMBLYAI_KEY,
     ELEVENLABS_KEY,

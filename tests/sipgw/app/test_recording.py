@@ -12,11 +12,11 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.sections import Sources, load
 from media import g711
 from sipgw.app.config import OperationsSection
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.recording import CallRecorder, delete_expired, recording_name
-from sipgw.app.settings import Sources, load
 from sipgw.testing.audio import dominant_tone, tone_frames, tone_share
 from sipgw.testing.fakes.twilio import call_the_webhook
 from sipgw.testing.gateway_in_process import running_gateway

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.base import Agent, CallControl
+from agent.capabilities import plugin_factory
+from agent.sections import Sources
 from sipgw.app.accounts import Account
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.routing import LINE_BUSY, AgentRoutes
-from sipgw.app.settings import Sources
 from sipgw.call import CallInfo
 from sipgw.headers import NameAddr
 
@@ -52,11 +53,16 @@ def test_the_agent_is_the_accounts_else_the_gateways() -> None:
     assert routes.agent_for(to("<sip:echo@192.0.2.1>")) is default  # no account at all
 
 
+DEFAULT = plugin_factory(default)
+"""The gateway's agent as its plug-in is built: what lines that change nothing share."""
+
+
 def lines(tmp_path: Path, text: str) -> Lines:
     sources = Sources({})
     path = tmp_path / "routes.toml"
     path.write_text(text)
-    return Lines(path, LineBase(sources, "echo", default, accounts=("office", "trunk")))
+    base = LineBase(sources, "echo", DEFAULT, accounts=("office", "trunk"))
+    return Lines(path, base)
 
 
 ROUTES = """\
@@ -76,7 +82,7 @@ line = "office"
 def test_with_a_routes_file_the_route_gives_the_line(tmp_path: Path) -> None:
     routes = AgentRoutes((OFFICE, TRUNK), {"trunk": trunk_agent}, default, lines(tmp_path, ROUTES))
     sales = routes.choose(to("<sip:+15550100@sip.telnyx.example>"), lambda line: 0)
-    assert sales.line is not None and sales.line.name == "sales" and sales.factory is default
+    assert sales.line is not None and sales.line.name == "sales" and sales.factory is DEFAULT
     assert sales.account is TRUNK  # the account's own agent no longer decides
     office = routes.choose(to("<sip:1001@pbx.example.com>"), lambda line: 0)
     assert office.line is not None and office.line.name == "office"
@@ -98,4 +104,4 @@ def test_a_line_at_its_limit_is_busy(tmp_path: Path) -> None:
     assert busy.refuse == LINE_BUSY == 486 and busy.factory is None
     assert busy.line is not None and busy.why == "line sales has its 2 calls up"
     room = routes.choose(to("<sip:+15550100@gw>"), lambda line: 1)
-    assert room.refuse is None and room.factory is default
+    assert room.refuse is None and room.factory is DEFAULT

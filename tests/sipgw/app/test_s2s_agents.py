@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd.config import acts_on_detection
+from agent.capabilities import UNDECLARED
 from agent.s2s.agent import SpeechToSpeechAgent
 from agent.s2s.assemblyai import AssemblyAIVoiceAgent
 from agent.s2s.factories import S2sFactory
 from agent.s2s.openai import OpenAIRealtime
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 
@@ -23,7 +23,7 @@ async def test_the_voice_agent_needs_only_the_assemblyai_key(tmp_path: Path) -> 
         "SIPGW_CALL_RECORD_DIR": str(tmp_path / "calls"), "ASSEMBLYAI_VOICE_AGENT_VOICE": "dawn",
         "SIPGW_TRANSFER_TARGET": "sip:human@pbx.example",
     }))  # fmt: skip
-    assert isinstance(factory, S2sFactory) and factory.services == {"s2s"}
+    assert isinstance(factory.make, S2sFactory) and factory.services == {"s2s"}
     assert factory.warm_up is not None  # the fallback lines in the model's voice, at start
     agent = factory(FakeCall())
     assert isinstance(agent, SpeechToSpeechAgent) and agent.settings.greeting == "Hi."
@@ -31,6 +31,7 @@ async def test_the_voice_agent_needs_only_the_assemblyai_key(tmp_path: Path) -> 
     assert agent.session.settings.voice == "dawn" and agent.session.settings.api_key == "aai"
     assert agent.settings.builtin_tools.transfer_target == "sip:human@pbx.example"
     await agent.close("test")
+    assert factory.new_record is not None
     record = factory.new_record("refused@call")  # a placed call no agent took
     assert record is not None and record.path is not None
     assert record.path.parent == tmp_path / "calls"
@@ -43,7 +44,7 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
         "OPENAI_REALTIME_SILENCE_MS": "700", "SIPGW_CALL_RECORD_DIR": "",
         "SIPGW_FALLBACK_SYNTHESIZE": "off",
     }))  # fmt: skip
-    assert isinstance(factory, S2sFactory) and factory.warm_up is None
+    assert isinstance(factory.make, S2sFactory) and factory.warm_up is None
     agent = factory(FakeCall())
     assert isinstance(agent, SpeechToSpeechAgent) and isinstance(agent.session, OpenAIRealtime)
     settings = agent.session.settings
@@ -82,5 +83,6 @@ def test_they_say_they_run_no_answering_machine_detection() -> None:
         "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",
         "SIPGW_TRANSFER_MODE": "blind",
     }))  # fmt: skip
-    assert not acts_on_detection(factory)
-    assert acts_on_detection(object())  # an agent of one's own reads call.amd itself
+    assert not factory.capabilities.amd
+    assert find_agent("voice-agent").capabilities.amd is False
+    assert UNDECLARED.amd  # an agent of one's own reads call.amd itself

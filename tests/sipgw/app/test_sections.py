@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.sections import ConfigError, Setting, section, section_info, setting
+from agent.sections.parsers import text
 from sipgw.app.sections import CALL_ONLY, SECTIONS, check_names
-from sipgw.app.settings import ConfigError, Setting, section, section_info, setting
-from sipgw.app.settings.parsers import text
 
 SETTINGS: list[tuple[str, Setting[Any]]] = [
     (f"{info.cls.__name__}.{name}", spec) for info in SECTIONS for name, spec in info.settings

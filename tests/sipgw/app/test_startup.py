@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from agent.sections import ConfigError, Sources, settings_of
 from sipgw.app.agents import find_agent
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.sections import CALL_ONLY, SECTIONS
-from sipgw.app.settings import ConfigError, Sources, settings_of
 from sipgw.app.startup import Startup, build_startup
 from sipgw.testing.canaries import (
     API_KEY_VARIABLES,

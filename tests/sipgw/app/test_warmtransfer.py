@@ -21,12 +21,12 @@ import pytest
 from agent.amd.config import AmdMode
 from agent.base import Agent, CallControl
 from agent.dialpolicy import DialRefused
+from agent.sections import Sources, load
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
 from sipgw.app import warmtransfer
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
-from sipgw.app.settings import Sources, load
 from sipgw.app.startup import outbound_config
 from sipgw.auth import DigestServer, Verdict
 from sipgw.headers import NameAddr

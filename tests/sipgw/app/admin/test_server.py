@@ -15,8 +15,10 @@ import aiohttp
 import pytest
 
 from agent.base import CallControl
+from agent.capabilities import AgentCapabilities, plugin_factory
 from agent.echo import EchoAgent
 from agent.record import CallRecord
+from agent.sections import ConfigError
 from media.twilio.signature import signature_for
 from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
@@ -24,7 +26,6 @@ from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.settings import ConfigError
 from sipgw.events import RegistrationChanged, RegistrationState
 from sipgw.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
@@ -425,20 +426,19 @@ async def test_a_call_asks_for_answering_machine_detection() -> None:
         await until(lambda: not gateway.handles and not callee.handles)
 
 
-class DetectsNothing:
-    """An agent factory that runs no answering-machine detection, as the speech-to-speech
-    agents' (``answering_detection = False``: tests/sipgw/app/test_s2s_agents.py)."""
+def echo_agent(call: CallControl) -> EchoAgent:
+    return EchoAgent(call)
 
-    answering_detection = False
 
-    def __call__(self, call: CallControl) -> EchoAgent:
-        return EchoAgent(call)
+DETECTS_NOTHING = plugin_factory(echo_agent, AgentCapabilities(amd=False))
+"""An agent factory that runs no answering-machine detection, as the speech-to-speech
+agents' (their capabilities say ``amd=False``: tests/sipgw/app/test_s2s_agents.py)."""
 
 
 async def test_detection_the_agent_does_not_run_is_refused_with_400() -> None:
     async with (
         running_gateway() as (callee, _),
-        running_gateway(DetectsNothing()) as (gateway, _),
+        running_gateway(DETECTS_NOTHING) as (gateway, _),
         admin_for(gateway) as client,
     ):
         target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load, validate
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.settings import ConfigError, Sources, load, validate
 from sipgw.testing.canaries import ADMIN_TOKEN
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.settings import ConfigError, Sources, load
 
 TOKEN = "twilio-auth-token-for-tests"
 

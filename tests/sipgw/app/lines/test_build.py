@@ -9,10 +9,10 @@ import pytest
 from agent.assistant import AssistantAgent
 from agent.echo import EchoAgent
 from agent.s2s.agent import SpeechToSpeechAgent
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
 from sipgw.app.lines.routesfile import parse_routes_file
-from sipgw.app.settings import ConfigError, Sources
 from tests.agent.parts import FakeCall
 
 KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": "e"}
@@ -124,5 +124,5 @@ async def test_a_speech_to_speech_line_has_its_greeting_and_its_models_voice(
     assert agent.session.settings.voice == "marin"  # type: ignore[attr-defined]
     assert line.dial_policy.allows("transfer", "sip:night@pbx.example.com")
     await agent.close()
-    with pytest.raises(ConfigError, match=r"line 3: voice is not something the chosen vendors"):
+    with pytest.raises(ConfigError, match=r"line 3: voice is not something agent voice-agent"):
         build(tmp_path, '[lines.x]\nagent = "voice-agent"\nvoice = "dawn"\n', base(KEYS))

@@ -10,11 +10,11 @@ import pytest
 
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.record import CallRecord
+from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.callfeed import CallFeed
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.summary.runner import PostCallSummaries, summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall

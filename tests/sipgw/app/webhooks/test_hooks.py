@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from agent.record import CallRecord
+from agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.callfeed import CallEntry, CallFeed
 from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
-from sipgw.app.settings import Sources
 from sipgw.app.webhooks.delivery import WebhookDelivery
 from sipgw.app.webhooks.events import iso
 from sipgw.app.webhooks.hooks import CallWebhooks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.app.settings import ConfigError, Sources, load
+from agent.sections import ConfigError, Sources, load
 from sipgw.app.webhooks.settings import WebhookSection
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

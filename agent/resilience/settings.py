@@ -21,10 +21,10 @@ from pathlib import Path
 from agent.resilience.breaker import BreakerSettings
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE
 from agent.resilience.policy import LINE_START, MAX_SILENCE, FailurePolicySettings
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import int_at_least, int_range, on_off, positive, text
 from agent.settings import AssistantSettings
 from media import g711
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import int_at_least, int_range, on_off, positive, text
 
 __all__ = ["BreakerSection", "FallbackSection", "load_message", "with_fallback"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.amd.config import AmdConfig, AmdMode, AnsweringSettings, parse_mode
-from sipgw.app.settings import InvalidSettings, section, setting
-from sipgw.app.settings.parsers import float_range, int_range, positive, verbatim
+from agent.sections import InvalidSettings, section, setting
+from agent.sections.parsers import float_range, int_range, positive, verbatim
 
 __all__ = ["AmdSection", "answering_settings"]
 

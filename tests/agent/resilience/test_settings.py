@@ -1,5 +1,5 @@
 """When a vendor fails: the fallback lines' and the failure policy's settings, and the
-breakers' (sipgw/app/resilience_settings.py): typed, checked, errors naming the variable."""
+breakers' (agent/resilience/settings.py): typed, checked, errors naming the variable."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import pytest
 from agent.resilience.breaker import BreakerSettings
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
 from agent.resilience.policy import FailurePolicySettings
-from agent.settings import AssistantSettings
-from sipgw.app.resilience_settings import (
+from agent.resilience.settings import (
     BreakerSection,
     FallbackSection,
     load_message,
     with_fallback,
 )
-from sipgw.app.settings import ConfigError, Sources, load
+from agent.sections import ConfigError, Sources, load
+from agent.settings import AssistantSettings
 
 
 def test_the_defaults_are_the_agent_layers() -> None:

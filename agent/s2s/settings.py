@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipgw.app.settings import section, setting
-from sipgw.app.settings.parsers import choice, float_range, int_range, or_empty, text
+from agent.sections import section, setting
+from agent.sections.parsers import choice, float_range, int_range, or_empty, text
 
 __all__ = ["RealtimeSection", "VoiceAgentSection"]
 

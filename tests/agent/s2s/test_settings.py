@@ -1,4 +1,4 @@
-"""The speech-to-speech agents' sections (sipgw/app/s2s_settings.py): the vendor clients'
+"""The speech-to-speech agents' sections (agent/s2s/settings.py): the vendor clients'
 rules as parsers, so a bad value names its variable."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 
 from agent.s2s.assemblyai import VoiceAgentSettings
 from agent.s2s.openai import DEFAULT_MODEL, RealtimeSettings
-from sipgw.app.s2s_settings import RealtimeSection, VoiceAgentSection
-from sipgw.app.settings import ConfigError, Sources, load
+from agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from agent.sections import ConfigError, Sources, load
 
 
 def test_the_defaults_are_the_clients() -> None:

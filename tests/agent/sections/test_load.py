@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sipgw.app.settings import (
+from agent.sections import (
     ConfigError,
     InvalidSettings,
     Sources,
@@ -17,7 +17,7 @@ from sipgw.app.settings import (
     setting,
     validate,
 )
-from sipgw.app.settings.parsers import int_at_least, text
+from agent.sections.parsers import int_at_least, text
 
 
 def _never(value: str) -> int:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
-from sipgw.app.settings import (
+from agent.sections import (
     InvalidSettings,
     Setting,
     SettingError,
@@ -20,7 +19,8 @@ from sipgw.app.settings import (
     setting_of,
     settings_of,
 )
-from sipgw.app.settings.parsers import int_at_least, text
+from agent.sections.parsers import int_at_least, text
+from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
 
 
 @section("sample", title="Sample", intro="Read by this test.")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.sections import ConfigError, Setting, SettingError, Sources, load_env_file
+from agent.sections.parsers import port, text
 from sipgw.app.config import OperationsSection
-from sipgw.app.settings import ConfigError, Setting, SettingError, Sources, load_env_file
-from sipgw.app.settings.parsers import port, text
 
 PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")
 KEY = Setting("TEST_KEY", "A key.", text, "", "--test-key", "KEY", secret=True)

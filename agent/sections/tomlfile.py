@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sipgw.app.settings.declare import ConfigError
+from agent.sections.declare import ConfigError
 
 __all__ = ["Place", "TomlDocument", "read_toml"]
 

@@ -1,4 +1,4 @@
-"""TOML files of settings (sipgw/app/settings/tomlfile.py): positions of tables and keys."""
+"""TOML files of settings (agent/sections/tomlfile.py): positions of tables and keys."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.settings import ConfigError
-from sipgw.app.settings.tomlfile import read_toml
+from agent.sections import ConfigError
+from agent.sections.tomlfile import read_toml
 
 TEXT = """\
 top = 1

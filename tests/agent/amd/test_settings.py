@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.amd.config import AmdConfig, AmdMode, AnsweringSettings
-from sipgw.app.amd_settings import AmdSection, answering_settings
-from sipgw.app.settings import ConfigError, Sources, load
+from agent.amd.settings import AmdSection, answering_settings
+from agent.sections import ConfigError, Sources, load
 
 
 def section(**environ: str) -> AmdSection:

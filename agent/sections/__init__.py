@@ -9,17 +9,17 @@ environment to the field. Where a value comes from, highest first: the flag, the
 environment, the ``.env`` file (loaded into the environment by :func:`load_env_file`),
 the default.
 
-The modules: :mod:`~sipgw.app.settings.declare` (:func:`setting`, :func:`section`),
-:mod:`~sipgw.app.settings.parsers` (text to value, with messages that say what is
-allowed), :mod:`~sipgw.app.settings.sources` (flags, environment, ``.env``),
-:mod:`~sipgw.app.settings.load` (:func:`load`, :func:`require`) and
-:mod:`~sipgw.app.settings.flags` (argparse groups). The catalogue of sipgw's own sections
+The modules: :mod:`~agent.sections.declare` (:func:`setting`, :func:`section`),
+:mod:`~agent.sections.parsers` (text to value, with messages that say what is
+allowed), :mod:`~agent.sections.sources` (flags, environment, ``.env``),
+:mod:`~agent.sections.load` (:func:`load`, :func:`require`) and
+:mod:`~agent.sections.flags` (argparse groups). The catalogue of sipgw's own sections
 is :mod:`sipgw.app.sections`.
 """
 
 from __future__ import annotations
 
-from sipgw.app.settings.declare import (
+from agent.sections.declare import (
     ConfigError,
     InvalidSettings,
     SectionInfo,
@@ -33,8 +33,8 @@ from sipgw.app.settings.declare import (
     setting_of,
     settings_of,
 )
-from sipgw.app.settings.load import load, missing, require, secret_texts, validate
-from sipgw.app.settings.sources import Found, Sources, load_env_file
+from agent.sections.load import load, missing, require, secret_texts, validate
+from agent.sections.sources import Found, Sources, load_env_file
 
 __all__ = [
     "ConfigError",

@@ -6,11 +6,9 @@ import pytest
 
 from agent.llm.capabilities import ModelCapabilities
 from agent.llm.retry import LlmRetrySettings
+from agent.sections import ConfigError, Sources, load, section_info
 from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
-from sipgw.app.assistant_settings import AssistantSection
-from sipgw.app.sections import SECTIONS
-from sipgw.app.settings import ConfigError, Sources, load, section_info
-from sipgw.app.vendors import (
+from agent.vendors import (
     LLM_VENDORS,
     STT_VENDORS,
     TTS_VENDORS,
@@ -18,6 +16,8 @@ from sipgw.app.vendors import (
     ElevenLabsSection,
     OpenAISection,
 )
+from sipgw.app.assistant_settings import AssistantSection
+from sipgw.app.sections import SECTIONS
 from sipgw.testing.canaries import API_KEY_VARIABLES, OPENAI_KEY
 
 KEYS = API_KEY_VARIABLES

@@ -3,7 +3,7 @@
 One :class:`Vendor` per service, in :data:`STT_VENDORS`, :data:`LLM_VENDORS` or
 :data:`TTS_VENDORS`: its name (the value of ``SIPGW_STT``, ``SIPGW_LLM`` or
 ``SIPGW_TTS``), its settings section (a frozen dataclass of
-:func:`~sipgw.app.settings.setting` fields: the CLI checks, ``.env.example`` and
+:func:`~agent.sections.setting` fields: the CLI checks, ``.env.example`` and
 ``docs/configuration.md`` take it from there), and a function from that section to a
 maker of the vendor's clients: it builds (and so checks) the client's own typed settings
 once, at start, with code mypy checks.
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sipgw.app.settings import ConfigError, section, setting
-from sipgw.app.settings.parsers import (
+from agent.sections import ConfigError, section, setting
+from agent.sections.parsers import (
     choice,
     comma_list,
     int_range,
@@ -77,6 +77,9 @@ class Vendor(Generic[SectionT, ClientT]):
     line_keys: Mapping[str, str] = field(default_factory=dict)
     """A routes file line's key -> the field of :attr:`section` it sets (``voice`` ->
     ``voice_id``): what a line may change of this vendor by name (docs/lines.md)."""
+    backlog_ms: Callable[[SectionT], int] | None = None
+    """A speech-to-text vendor's backlog in the loaded section: how much of the caller's
+    audio its client keeps while the service is down (checked against the failure policy)."""
 
 
 def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
@@ -421,6 +424,7 @@ STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
         AssemblyAISection,
         _assemblyai,
         line_keys={"keyterms": "keyterms", "language": "language"},
+        backlog_ms=lambda section: section.max_backlog_ms,
     ),
 }
 """Speech-to-text vendors; the first is ``SIPGW_STT``'s default."""

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import cast
 
 from agent.holdmusic import load_hold_music
+from agent.sections import SettingError, section, setting
+from agent.sections.parsers import choice, float_range, verbatim
 from agent.warm_transfer import (
     DEFAULT_CONSULT_INTRO,
     DEFAULT_CONSULT_PROMPT,
     JoinHow,
     TransferSettings,
 )
-from sipgw.app.settings import SettingError, section, setting
-from sipgw.app.settings.parsers import choice, float_range, verbatim
 
 __all__ = ["TransferSection", "hold_music_file", "transfer_settings"]
 

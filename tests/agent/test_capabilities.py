@@ -1,0 +1,114 @@
+"""The agent contract's record: declared beside a factory function, read as fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.base import Agent, AgentFactory, CallControl, Direction
+from agent.capabilities import (
+    UNDECLARED,
+    AgentCapabilities,
+    PluginFactory,
+    capabilities_of,
+    declare,
+    plugin_factory,
+)
+from agent.echo import EchoAgent
+from agent.factory import ServiceAgentFactory
+from agent.record import CallRecord
+
+
+def echo(call: CallControl) -> Agent:
+    return EchoAgent(call)
+
+
+def test_a_declared_factory_function_has_its_record_and_an_undeclared_one_the_default() -> None:
+    record = AgentCapabilities(amd=False, callbacks=True, paid=False)
+
+    @declare(record)
+    def mine() -> AgentFactory:
+        return echo
+
+    def plain() -> AgentFactory:
+        return echo
+
+    assert capabilities_of(mine) is record and mine() is echo  # returned as it was
+    assert capabilities_of(plain) is UNDECLARED
+    # Today's behaviour of a plug-in that says nothing: reads call.amd, spends money.
+    assert (UNDECLARED.amd, UNDECLARED.callbacks, UNDECLARED.paid) == (True, False, True)
+    assert UNDECLARED.routes_keys(lambda cls: None) == {}
+
+
+@dataclass(frozen=True)
+class Greeting:
+    greeting: str = ""
+    voice: str = ""
+
+
+def test_routes_keys_add_those_that_depend_on_the_line() -> None:
+    loaded: list[type[Any]] = []
+
+    def by_voice(load: Any) -> Mapping[str, tuple[type[Any], str]]:
+        loaded.append(load(Greeting).__class__)
+        return {"voice": (Greeting, "voice")}
+
+    record = AgentCapabilities(
+        line_keys={"greeting": (Greeting, "greeting")}, more_line_keys=by_voice
+    )
+    keys = record.routes_keys(lambda cls: cls())
+    assert keys == {"greeting": (Greeting, "greeting"), "voice": (Greeting, "voice")}
+    assert loaded == [Greeting]
+
+
+class Prompted:
+    """A factory with every hook: services, records, variables."""
+
+    services = frozenset({"llm"})
+    vendors = {"llm": "openai"}
+    warm_up = None
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+
+    def __call__(self, call: CallControl) -> Agent:
+        return EchoAgent(call)
+
+    def new_record(self, call_id: str) -> CallRecord | None:
+        return CallRecord(self.tmp_path, call_id)
+
+    def missing_variables(
+        self, variables: Mapping[str, str], direction: Direction
+    ) -> tuple[str, ...]:
+        return () if "name" in variables else ("name",)
+
+
+def test_a_built_factory_carries_its_hooks_as_fields(tmp_path: Path) -> None:
+    record = AgentCapabilities(keypad=True)
+    made = plugin_factory(Prompted(tmp_path), record)
+    assert made.capabilities is record
+    assert made.services == {"llm"} and made.vendors == {"llm": "openai"}
+    assert made.new_record is not None and made.missing_variables is not None
+    assert made.missing_variables({}, "outbound") == ("name",)
+    opened = made.new_record("c1")
+    assert opened is not None and opened.call_id == "c1"
+    opened.close()
+    # A plain function has none; services without vendors are their own breaker key.
+    plain = plugin_factory(echo)
+    assert (plain.services, plain.new_record, plain.missing_variables) == (frozenset(), None, None)
+    assert plain.capabilities is UNDECLARED
+    served = plugin_factory(ServiceAgentFactory(echo, frozenset({"tts"})))
+    assert served.vendors == {"tts": "tts"} and served.breaker_keys() == {"tts": "tts"}
+    # Built by hand: a service with no vendor named is its own breaker's key.
+    by_hand = PluginFactory(echo, services=frozenset({"s2s", "llm"}), vendors={"llm": "openai"})
+    assert by_hand.breaker_keys() == {"s2s": "s2s", "llm": "openai"}
+
+
+def test_a_plugin_factory_is_kept_or_given_a_new_record() -> None:
+    made = plugin_factory(echo)
+    assert plugin_factory(made) is made
+    again = plugin_factory(made, AgentCapabilities(paid=False))
+    assert isinstance(again, PluginFactory) and again.make is echo
+    assert not again.capabilities.paid

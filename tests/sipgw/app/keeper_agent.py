@@ -1,0 +1,100 @@
+"""A third-party agent that takes every feature a built-in gets (``test_third_party_agent.py``).
+
+It declares what it can do (:class:`~agent.capabilities.AgentCapabilities`): it acts on a
+placed call's ``amd``, it stores callbacks (``serve`` dials them), and a routes file's line
+may set its ``greeting``. It plays a tone from the answer on, pitched by its greeting's
+length, and remembers what each call told it; ``5`` on the keypad stores a callback to the
+caller in sipgw's callback store (``SIPGW_CALLBACK_DB``), ``#`` hangs up. It uses only what
+``sipgw.app.plugin`` offers a plug-in, sipgw's own tools section, the callback store and the
+test toolkit's tone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from agent.amd.config import AmdCall
+from agent.tools.callback_store import CallbackStore
+from sipgw.app.assistant_settings import BuiltinToolsSection
+from sipgw.app.plugin import (
+    Agent,
+    AgentCapabilities,
+    AgentFactory,
+    CallControl,
+    CallPurpose,
+    declare,
+    parsers,
+    section,
+    setting,
+)
+from sipgw.testing.audio import tone_frame
+
+
+@section(
+    "keeper",
+    title="Keeper agent (a test plug-in)",
+    intro="Read when `--agent tests.sipgw.app.keeper_agent:make`.",
+)
+@dataclass(frozen=True)
+class KeeperSection:
+    """What it says first."""
+
+    greeting: str = setting(
+        "Hello.", env="KEEPER_GREETING", flag="--keeper-greeting", metavar="TEXT",
+        parse=parsers.text, help="What it says first (a routes-file line's greeting).",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What one call told its agent."""
+
+    direction: str
+    greeting: str
+    amd: object
+    purpose: CallPurpose | None
+
+
+SEEN: list[Seen] = []
+"""Every call's :class:`Seen`, in order (for the test)."""
+
+
+class KeeperAgent(Agent):
+    def __init__(self, call: CallControl, greeting: str, store: CallbackStore) -> None:
+        self.call = call
+        self.greeting = greeting
+        self.store = store
+        self.frame = tone_frame(200 + 50 * min(len(greeting), 40), -12.0)
+        amd = call.amd if isinstance(call, AmdCall) else None
+        SEEN.append(Seen(call.direction, greeting, amd, call.purpose))
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        pass
+
+    def next_frame(self) -> bytes | None:
+        return self.frame
+
+    def on_dtmf(self, digit: str) -> None:
+        if digit == "5":
+            now = time.time()
+            self.store.add(
+                call_id=self.call.call_id, phone=self.call.caller, requested_time="now",
+                reason="your keeper", notes="", due_at=now, now=now,
+            )  # fmt: skip
+        elif digit == "#":
+            self.call.hangup()
+
+
+@declare(
+    AgentCapabilities(
+        amd=True, callbacks=True, keypad=True, line_keys={"greeting": (KeeperSection, "greeting")}
+    )
+)
+def make(settings: KeeperSection, tools: BuiltinToolsSection) -> AgentFactory:
+    store = CallbackStore(tools.callback_path)
+
+    def agent(call: CallControl) -> KeeperAgent:
+        return KeeperAgent(call, settings.greeting, store)
+
+    return agent
