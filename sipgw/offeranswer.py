@@ -68,8 +68,11 @@ __all__ = [
     "TELEPHONE_EVENT_PT",
     "LocalMedia",
     "NegotiatedAudio",
+    "OfferChoice",
     "accept_answer",
     "answer_offer",
+    "answer_with",
+    "choose_answer",
     "create_offer",
 ]
 
@@ -204,10 +207,60 @@ class NegotiatedAudio:
         return self.direction in ("sendrecv", "recvonly")
 
 
+@dataclass(frozen=True, slots=True)
+class OfferChoice:
+    """The audio stream of an offer we accept, and how (RFC 3264 §6), chosen once.
+
+    :func:`choose_answer` makes it as soon as the offer arrives (a new INVITE is
+    refused with 488 before it rings); :func:`answer_with` writes the answer from it
+    once our port and key are known.
+
+    Attributes:
+        index: which ``m=`` line carries the audio.
+        media: that line of the offer.
+        connection: its ``c=`` (the line's own, else the session's).
+        codec: our codec's name, upper case.
+        payload_type: the offerer's number for it (§6.1).
+        crypto: the offer's ``a=crypto`` line we honour, when the stream is SRTP.
+    """
+
+    index: int
+    media: MediaDescription
+    connection: Connection
+    codec: str
+    payload_type: int
+    crypto: CryptoAttribute | None
+
+    @property
+    def remote_address(self) -> str:
+        """Where the offerer wants our RTP (``0.0.0.0``: RFC 2543 hold)."""
+        return self.connection.address
+
+
+def choose_answer(offer: SessionDescription, codecs: tuple[str, ...], srtp: SrtpUse) -> OfferChoice:
+    """Choose the offer's audio stream and codec that we answer (RFC 3264 §6).
+
+    Args:
+        offer: the peer's offer.
+        codecs: ours, most preferred first.
+        srtp: what the call may do with SRTP.
+
+    Raises:
+        SdpError: status_hint 488 if no audio stream is acceptable (including
+            an SRTP stream the call may not use, or whose ``a=crypto`` lines
+            we cannot honour), 400 if the accepted stream has no ``c=`` line.
+    """
+    index, media, (name, pt), crypto = _choose_stream(offer, codecs, srtp)
+    connection = offer.connection_for(media)
+    if connection is None:
+        raise SdpError(f"SDP offer has no c= line for m={index}", status_hint=400)
+    return OfferChoice(index, media, connection, name, pt, crypto)
+
+
 def answer_offer(
     offer: SessionDescription, local: LocalMedia
 ) -> tuple[SessionDescription, NegotiatedAudio]:
-    """Answer an SDP offer (RFC 3264 §6).
+    """Answer an SDP offer (RFC 3264 §6): :func:`choose_answer`, then :func:`answer_with`.
 
     Args:
         offer: the peer's offer.
@@ -217,20 +270,31 @@ def answer_offer(
         The answer to send, and what was agreed for the audio stream.
 
     Raises:
-        SdpError: status_hint 488 if no audio stream is acceptable (including
-            an SRTP stream the call may not use, or whose ``a=crypto`` lines
-            we cannot honour), 400 if the accepted stream has no ``c=`` line.
+        SdpError: as :func:`choose_answer`.
     """
-    index, media, (name, pt), crypto = _choose_stream(offer, local)
-    connection = offer.connection_for(media)
-    if connection is None:
-        raise SdpError(f"SDP offer has no c= line for m={index}", status_hint=400)
+    return answer_with(offer, choose_answer(offer, local.codecs, local.srtp), local)
+
+
+def answer_with(
+    offer: SessionDescription, choice: OfferChoice, local: LocalMedia
+) -> tuple[SessionDescription, NegotiatedAudio]:
+    """The answer to ``offer`` for the stream and codec of ``choice``, with our port and key.
+
+    Args:
+        offer: the peer's offer (the one ``choice`` was made from).
+        choice: what :func:`choose_answer` chose.
+        local: our address, port, key and session id/version, direction and ptime.
+
+    Returns:
+        The answer to send, and what was agreed for the audio stream.
+    """
+    index, media, pt, crypto = choice.index, choice.media, choice.payload_type, choice.crypto
     te_pt = _telephone_event_pt(media) if local.telephone_event else None
     if te_pt == pt:
         te_pt = None  # one payload type cannot be both; keep the audio
     # The offerer's direction, corrected for c=0.0.0.0 hold; we mirror it
     # (RFC 3264 §6.1) within what we are willing to do ourselves.
-    they_send, they_receive = _peer_flags(offer, media, connection)
+    they_send, they_receive = _peer_flags(offer, media, choice.connection)
     we_send, we_receive = _DIRECTION_TO_FLAGS[local.direction]
     direction = _FLAGS_TO_DIRECTION[(we_send and they_receive, we_receive and they_send)]
     # RFC 5761 §5.1.1: answer rtcp-mux only if it was offered.
@@ -241,7 +305,7 @@ def answer_offer(
         port=local.port,
         proto=media.proto,
         formats=[str(pt)] if te_pt is None else [str(pt), str(te_pt)],
-        attributes=_audio_attributes(name, pt, te_pt, te_fmtp, local.ptime),
+        attributes=_audio_attributes(choice.codec, pt, te_pt, te_fmtp, local.ptime),
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
@@ -257,10 +321,10 @@ def answer_offer(
     answer = _session(local)
     answer.media = [accepted if i == index else _rejected(m) for i, m in enumerate(offer.media)]
     negotiated = NegotiatedAudio(
-        remote_address=connection.address,
+        remote_address=choice.connection.address,
         remote_port=media.port,
         remote_rtcp_port=_rtcp_port(media, rtcp_mux),
-        codec=name,
+        codec=choice.codec,
         payload_type=pt,
         telephone_event_pt=te_pt,
         ptime=_send_ptime(offer, media, local.ptime),
@@ -340,7 +404,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             status_hint=488,
         )
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if _unusable_reason(ours, SrtpUse.PREFERRED) is not None:
+        if _unusable_reason(ours, SrtpUse.PREFERRED)[0] is not None:
             continue
         if _pick_codec(ours, tuple(SUPPORTED_CODECS)) is None:
             continue
@@ -411,41 +475,42 @@ def _rejected(media: MediaDescription) -> MediaDescription:
     )
 
 
-def _unusable_reason(media: MediaDescription, srtp: SrtpUse) -> str | None:
+def _unusable_reason(
+    media: MediaDescription, srtp: SrtpUse
+) -> tuple[str | None, CryptoAttribute | None]:
+    """Why the stream cannot be ours (None when it can), and the ``a=crypto`` line we would
+    honour on an SRTP stream (parsed here, once)."""
     if media.media.lower() != "audio":
-        return f"{media.media} not wanted"
+        return f"{media.media} not wanted", None
     if media.port == 0:
-        return "audio rejected by the offerer (port 0)"
+        return "audio rejected by the offerer (port 0)", None
     proto = media.proto.upper()
     if proto in _SDES_PROTOS:
         if not srtp.answers_srtp:
-            return f"{media.proto} (SRTP) not allowed on this call"
+            return f"{media.proto} (SRTP) not allowed on this call", None
         try:
-            acceptable_crypto(media)
+            return None, acceptable_crypto(media)
         except SdpError as exc:
-            return str(exc)
-        return None
+            return str(exc), None
     if proto in _DTLS_PROTOS:
-        return f"{media.proto} needs DTLS-SRTP"
+        return f"{media.proto} needs DTLS-SRTP", None
     if proto not in _RTP_PROTOS:
-        return f"unsupported proto {media.proto}"
+        return f"unsupported proto {media.proto}", None
     if srtp is SrtpUse.REQUIRED:
-        return f"{media.proto} (plain RTP) refused: SRTP is required"
-    return None
+        return f"{media.proto} (plain RTP) refused: SRTP is required", None
+    return None, None
 
 
 def _choose_stream(
-    offer: SessionDescription, local: LocalMedia
+    offer: SessionDescription, codecs: tuple[str, ...], srtp: SrtpUse
 ) -> tuple[int, MediaDescription, tuple[str, int], CryptoAttribute | None]:
     """Return the first usable audio stream of ``offer``, our codec and its crypto line."""
     reasons: list[str] = []
-    codecs = local.codecs
     for index, media in enumerate(offer.media):
-        reason = _unusable_reason(media, local.srtp)
+        reason, crypto = _unusable_reason(media, srtp)
         codec = None if reason else _pick_codec(media, codecs)
         if codec is not None:
-            sdes = media.proto.upper() in _SDES_PROTOS
-            return index, media, codec, acceptable_crypto(media) if sdes else None
+            return index, media, codec, crypto
         reasons.append(f"m={index} {reason or 'no ' + '/'.join(codecs) + ' at 8000 Hz'}")
     detail = "; ".join(reasons) if reasons else "no m= lines"
     raise SdpError(f"SDP offer has no acceptable audio stream ({detail})", status_hint=488)

@@ -9,16 +9,25 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from sipgw import offeranswer
+from sipgw import offeranswer, sdes
 from sipgw.errors import SdpError
 from sipgw.offeranswer import (
     LocalMedia,
     NegotiatedAudio,
     accept_answer,
     answer_offer,
+    answer_with,
+    choose_answer,
     create_offer,
 )
-from sipgw.sdp import Connection, MediaDescription, Origin, SessionDescription
+from sipgw.sdes import SrtpUse
+from sipgw.sdp import (
+    Connection,
+    CryptoAttribute,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+)
 from tests.sipgw.test_sdp import DATA, FIXTURES, mangled_sdp
 
 LOCAL = LocalMedia(address="203.0.113.5", port=40000, session_id="8812", session_version=1)
@@ -892,3 +901,32 @@ def test_mangled_answer_only_raises_sdp_error(data: bytes | str) -> None:
     assert negotiated.codec in ("PCMU", "PCMA")
     assert negotiated.payload_type in (0, 8)
     assert negotiated.telephone_event_pt in (None, 101)
+
+
+def test_an_offers_crypto_lines_are_parsed_once_per_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[MediaDescription] = []
+    real = sdes.acceptable_crypto
+
+    def counted(media: MediaDescription) -> CryptoAttribute:
+        parsed.append(media)
+        return real(media)
+
+    monkeypatch.setattr(offeranswer, "acceptable_crypto", counted)
+    local = dataclasses.replace(LOCAL, srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30)))
+    answer, negotiated = answer_offer(load("sdes_savp.sdp"), local)
+    assert negotiated.srtp is not None and b"a=crypto:" in answer.serialize()
+    assert len(parsed) == 1
+
+
+def test_the_choice_made_once_answers_with_the_port_and_key_known_later() -> None:
+    offer = load("sdes_savp.sdp")
+    choice = choose_answer(offer, ("PCMA", "PCMU"), SrtpUse.PREFERRED)  # before any port
+    assert (choice.codec, choice.payload_type) == ("PCMA", 8)  # our preference this time
+    assert choice.crypto is not None and choice.remote_address == "203.0.113.141"
+    local = dataclasses.replace(
+        LOCAL, codecs=("PCMA", "PCMU"), srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30))
+    )
+    assert answer_with(offer, choice, local) == answer_offer(offer, local)
+    with pytest.raises(SdpError) as refused:
+        choose_answer(offer, ("PCMU",), SrtpUse.OFF)
+    assert refused.value.status_hint == 488
