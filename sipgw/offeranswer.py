@@ -1,11 +1,13 @@
-"""SDP offer/answer (RFC 3264) for one G.711 audio stream, sans-IO.
+"""SDP offer/answer (RFC 3264) for one audio stream, sans-IO.
 
 Theory of operation
 -------------------
-The gateway carries exactly one audio stream per call: G.711 (PCMU or PCMA)
-over plain RTP, plus RFC 4733 telephone-events for DTMF. Everything here is a
-pure function of the SDP it is given and a :class:`LocalMedia` describing our
-side; the caller owns the session version and bumps it when our SDP changes.
+The gateway carries exactly one audio stream per call in one of the codecs
+:attr:`LocalMedia.codecs` describes (:class:`RtpCodec`: the media layer's, given by
+the gateway; G.711 PCMU and PCMA by default) over plain RTP, plus RFC 4733
+telephone-events for DTMF. Everything here is a pure function of the SDP it is
+given and a :class:`LocalMedia` describing our side; the caller owns the session
+version and bumps it when our SDP changes.
 
 Answering (:func:`answer_offer`, RFC 3264 §6):
 
@@ -13,8 +15,8 @@ Answering (:func:`answer_offer`, RFC 3264 §6):
    The first *usable* audio line is accepted; every other line is rejected
    with port 0, keeping its media type, proto and one format (§6, §8.2).
 2. Usable means: ``audio``, port not 0, proto ``RTP/AVP`` or ``RTP/AVPF``, and
-   at least one of our codecs at 8000 Hz, found by static payload type or by
-   ``a=rtpmap`` name. ``RTP/SAVP`` and ``RTP/SAVPF`` (SRTP keyed by SDES,
+   at least one of our codecs (name, clock rate, mono), found by static payload
+   type or by ``a=rtpmap``. ``RTP/SAVP`` and ``RTP/SAVPF`` (SRTP keyed by SDES,
    RFC 4568) are usable when the call may use SRTP (``LocalMedia.srtp``, see
    :mod:`sipgw.sdes`) and one ``a=crypto`` line is one we can honour: the
    answer keeps the proto and carries that line's tag and suite with our own
@@ -64,11 +66,12 @@ from sipgw.sdp import (
 
 __all__ = [
     "DEFAULT_TELEPHONE_EVENTS",
-    "SUPPORTED_CODECS",
+    "G711",
     "TELEPHONE_EVENT_PT",
     "LocalMedia",
     "NegotiatedAudio",
     "OfferChoice",
+    "RtpCodec",
     "accept_answer",
     "answer_offer",
     "answer_with",
@@ -76,8 +79,41 @@ __all__ = [
     "create_offer",
 ]
 
-#: The codecs the media layer can carry, with their static payload types (RFC 3551 §6).
-SUPPORTED_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
+
+@dataclass(frozen=True, slots=True)
+class RtpCodec:
+    """An audio codec as SDP names it (``a=rtpmap``, RFC 8866 §6.6): what negotiation matches.
+
+    The SIP core knows no codec by name: the gateway gives it the media layer's
+    (media/codecs, in ``UserAgentConfig.codecs``); :data:`G711` is the default.
+
+    Attributes:
+        name: the encoding name (matched case-insensitively).
+        clock_rate: the RTP clock rate.
+        payload_type: the static payload type (RFC 3551 §6); None for a dynamic one
+            (our offers number it from 96).
+        channels: 1 for mono.
+    """
+
+    name: str
+    clock_rate: int
+    payload_type: int | None = None
+    channels: int = 1
+
+    def matches(self, encoding: tuple[str, int, int | None]) -> bool:
+        """Whether an ``a=rtpmap`` encoding (name, clock, channels or None) is this codec."""
+        name, clock, channels = encoding
+        return (
+            name.upper() == self.name.upper()
+            and clock == self.clock_rate
+            and (channels or 1) == self.channels
+        )
+
+
+G711 = (RtpCodec("PCMU", 8000, 0), RtpCodec("PCMA", 8000, 8))
+"""PCMU then PCMA at their static payload types: the default of :class:`LocalMedia`."""
+
+_DYNAMIC_PTS = range(96, 128)  # RFC 3551 §6
 
 #: The dynamic payload type we use for telephone-event in our own offers.
 TELEPHONE_EVENT_PT = 101
@@ -113,8 +149,7 @@ class LocalMedia:
         session_id: the ``o=`` session id, stable for the whole call.
         session_version: the ``o=`` version; the caller increments it each time
             our SDP changes (RFC 3264 §8).
-        codecs: the codecs we accept, in order of preference; a subset of
-            ``PCMU`` and ``PCMA``.
+        codecs: the codecs we accept, in order of preference (the media layer's).
         telephone_event: whether to negotiate RFC 4733 telephone-events.
         ptime: the packetization, in ms, we ask the peer to send (``a=ptime``
             in our SDP), and the one we send when the peer does not ask for one.
@@ -130,7 +165,7 @@ class LocalMedia:
     port: int
     session_id: str
     session_version: int
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    codecs: tuple[RtpCodec, ...] = G711
     telephone_event: bool = True
     ptime: int = 20
     direction: str = "sendrecv"
@@ -141,13 +176,12 @@ class LocalMedia:
         """Reject settings no SDP could carry.
 
         Raises:
-            ValueError: an unsupported codec, no codec, a port outside
+            ValueError: no codec, a port outside
                 1..65535, a non-positive ptime, an unknown direction, or SRTP
             allowed without a 30-byte key.
         """
-        unknown = [c for c in self.codecs if c.upper() not in SUPPORTED_CODECS]
-        if not self.codecs or unknown:
-            raise ValueError(f"codecs must be a non-empty subset of PCMU, PCMA: {self.codecs!r}")
+        if not self.codecs:
+            raise ValueError("codecs must not be empty")
         if not 0 < self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if self.ptime <= 0:
@@ -168,7 +202,7 @@ class NegotiatedAudio:
         remote_port: the peer's RTP port.
         remote_rtcp_port: ``a=rtcp`` (RFC 3605) or the RTP port + 1; ``None``
             with rtcp-mux.
-        codec: ``PCMU`` or ``PCMA``.
+        codec: the codec's name as ours is written (``PCMU``).
         payload_type: the payload type to send and receive for the codec: the
             offerer's number (RFC 3264 §6.1).
         telephone_event_pt: the offerer's payload type for telephone-event/8000,
@@ -237,7 +271,9 @@ class OfferChoice:
         return self.connection.address
 
 
-def choose_answer(offer: SessionDescription, codecs: tuple[str, ...], srtp: SrtpUse) -> OfferChoice:
+def choose_answer(
+    offer: SessionDescription, codecs: tuple[RtpCodec, ...], srtp: SrtpUse
+) -> OfferChoice:
     """Choose the offer's audio stream and codec that we answer (RFC 3264 §6).
 
     Args:
@@ -289,6 +325,7 @@ def answer_with(
         The answer to send, and what was agreed for the audio stream.
     """
     index, media, pt, crypto = choice.index, choice.media, choice.payload_type, choice.crypto
+    clock = media.rtpmap()[pt][1]
     te_pt = _telephone_event_pt(media) if local.telephone_event else None
     if te_pt == pt:
         te_pt = None  # one payload type cannot be both; keep the audio
@@ -305,7 +342,7 @@ def answer_with(
         port=local.port,
         proto=media.proto,
         formats=[str(pt)] if te_pt is None else [str(pt), str(te_pt)],
-        attributes=_audio_attributes(choice.codec, pt, te_pt, te_fmtp, local.ptime),
+        attributes=_audio_attributes(f"{choice.codec}/{clock}", pt, te_pt, te_fmtp, local.ptime),
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
@@ -351,10 +388,10 @@ def create_offer(local: LocalMedia) -> SessionDescription:
     Returns:
         The offer.
     """
-    codecs = list(dict.fromkeys(c.upper() for c in local.codecs))  # each payload type once
     te_pt = TELEPHONE_EVENT_PT if local.telephone_event else None
+    numbered = _numbered(local.codecs, te_pt)
     attributes: list[tuple[str, str | None]] = [
-        ("rtpmap", f"{SUPPORTED_CODECS[c]} {c}/8000") for c in codecs
+        ("rtpmap", f"{pt} {_encoding(c)}") for pt, c in numbered.items()
     ]
     if te_pt is not None:
         attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
@@ -365,7 +402,7 @@ def create_offer(local: LocalMedia) -> SessionDescription:
         for tag, suite in enumerate(SUPPORTED_SUITES, start=1):
             attributes.append(("crypto", str(CryptoAttribute(tag, suite, (key,)))))
     attributes.append((local.direction, None))
-    formats = [str(SUPPORTED_CODECS[c]) for c in codecs]
+    formats = [str(pt) for pt in numbered]
     if te_pt is not None:
         formats.append(str(te_pt))
     offer = _session(local)
@@ -393,7 +430,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
 
     Raises:
         SdpError: status_hint 488 if the answer does not match the offer (a
-            different number of ``m=`` lines, no offered G.711 payload type, an
+            different number of ``m=`` lines, no audio payload type we offered, an
             SRTP answer without a usable ``a=crypto`` for one of our tags) or
             rejects our audio stream; 400 if it has no ``c=`` for the stream.
     """
@@ -406,7 +443,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
         if _unusable_reason(ours, SrtpUse.PREFERRED)[0] is not None:
             continue
-        if _pick_codec(ours, tuple(SUPPORTED_CODECS)) is None:
+        if not _audio_pts(ours):
             continue
         if theirs.port == 0:
             continue  # RFC 3264 §8.2: this stream was rejected; try the next one.
@@ -456,10 +493,10 @@ def _session(local: LocalMedia) -> SessionDescription:
 
 
 def _audio_attributes(
-    codec: str, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
+    encoding: str, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
 ) -> list[tuple[str, str | None]]:
     # RFC 3264 §6.1: rtpmap for the dynamic types, and SHOULD for static ones too.
-    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {codec}/8000")]
+    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {encoding}")]
     if te_pt is not None:
         attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
         attributes.append(("fmtp", f"{te_pt} {te_fmtp or DEFAULT_TELEPHONE_EVENTS}"))
@@ -502,7 +539,7 @@ def _unusable_reason(
 
 
 def _choose_stream(
-    offer: SessionDescription, codecs: tuple[str, ...], srtp: SrtpUse
+    offer: SessionDescription, codecs: tuple[RtpCodec, ...], srtp: SrtpUse
 ) -> tuple[int, MediaDescription, tuple[str, int], CryptoAttribute | None]:
     """Return the first usable audio stream of ``offer``, our codec and its crypto line."""
     reasons: list[str] = []
@@ -511,24 +548,45 @@ def _choose_stream(
         codec = None if reason else _pick_codec(media, codecs)
         if codec is not None:
             return index, media, codec, crypto
-        reasons.append(f"m={index} {reason or 'no ' + '/'.join(codecs) + ' at 8000 Hz'}")
+        reasons.append(f"m={index} {reason or 'no ' + ', '.join(map(_encoding, codecs))}")
     detail = "; ".join(reasons) if reasons else "no m= lines"
     raise SdpError(f"SDP offer has no acceptable audio stream ({detail})", status_hint=488)
 
 
-def _g711_name(encoding: tuple[str, int, int | None]) -> str | None:
-    name, clock, channels = encoding
-    if name.upper() in SUPPORTED_CODECS and clock == 8000 and channels in (None, 1):
-        return name.upper()
-    return None
+def _encoding(codec: RtpCodec) -> str:
+    """``name/clock[/channels]`` as an ``a=rtpmap`` writes it."""
+    channels = f"/{codec.channels}" if codec.channels != 1 else ""
+    return f"{codec.name}/{codec.clock_rate}{channels}"
 
 
-def _pick_codec(media: MediaDescription, preference: tuple[str, ...]) -> tuple[str, int] | None:
+def _numbered(codecs: tuple[RtpCodec, ...], te_pt: int | None) -> dict[int, RtpCodec]:
+    """Our offer's payload types: the static ones, then free dynamic numbers; each once."""
+    numbered: dict[int, RtpCodec] = {}
+    taken = {c.payload_type for c in codecs} | {te_pt}
+    free = (pt for pt in _DYNAMIC_PTS if pt not in taken)
+    for codec in dict.fromkeys(codecs):
+        pt = codec.payload_type if codec.payload_type is not None else next(free)
+        numbered.setdefault(pt, codec)
+    return numbered
+
+
+def _audio_pts(media: MediaDescription) -> dict[int, tuple[str, int, int | None]]:
+    """The line's audio formats: every encoding but telephone-event (our offer's are ours)."""
+    return {
+        pt: encoding
+        for pt, encoding in media.rtpmap().items()
+        if encoding[0].lower() != "telephone-event"
+    }
+
+
+def _pick_codec(
+    media: MediaDescription, preference: tuple[RtpCodec, ...]
+) -> tuple[str, int] | None:
     rtpmap = media.rtpmap()
     for wanted in preference:
         for pt, encoding in rtpmap.items():
-            if _g711_name(encoding) == wanted.upper():
-                return wanted.upper(), pt
+            if wanted.matches(encoding):
+                return wanted.name.upper(), pt
     return None
 
 
@@ -544,17 +602,17 @@ def _telephone_event_pt(media: MediaDescription) -> int | None:
 def _answered_codec(
     ours: MediaDescription, theirs: MediaDescription, index: int
 ) -> tuple[str, int]:
-    offered = ours.rtpmap()
+    offered = _audio_pts(ours)
     answered = theirs.rtpmap()
     for pt in theirs.payload_types():
         # RFC 3264 §6.1: the answer may list formats we did not offer, but the
         # one we use must be ours, under our payload type number.
         if pt not in offered:
             continue
-        name = _g711_name(offered[pt])
-        if name is not None and _g711_name(answered.get(pt, offered[pt])) == name:
-            return name, pt
-    raise SdpError(f"SDP answer m={index} has no G.711 payload type that we offered", 488)
+        mine = RtpCodec(offered[pt][0], offered[pt][1], channels=offered[pt][2] or 1)
+        if mine.matches(answered.get(pt, offered[pt])):
+            return mine.name.upper(), pt
+    raise SdpError(f"SDP answer m={index} has no audio payload type that we offered", 488)
 
 
 def _answered_srtp(ours: MediaDescription, theirs: MediaDescription, index: int) -> NegotiatedSrtp:

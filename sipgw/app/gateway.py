@@ -31,6 +31,7 @@ from typing import Unpack
 
 from agent.base import AgentFactory
 from media.aio.ticker import Ticker
+from media.codecs import CODECS
 from media.ports import PortAllocator
 from sipgw.access import AccessPolicy
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
@@ -84,6 +85,7 @@ from sipgw.events import (
     TransferUpdated,
 )
 from sipgw.mediatarget import MediaTargetPolicy
+from sipgw.offeranswer import RtpCodec
 from sipgw.ratelimit import CallRateLimiter, FloodGuard
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
@@ -452,6 +454,9 @@ def _user_agent(
             limits=limits.message_limits,
             timers=TimerValues(t1=config.sip_t1),
             media_targets=media,
+            codecs=tuple(  # the media layer's, described for SDP (media/codecs)
+                RtpCodec(c.name, c.clock_rate, c.payload_type) for c in CODECS.values()
+            ),
         ),
         access=access,
         flood=flood,
