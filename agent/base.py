@@ -234,7 +234,7 @@ class Agent(ABC):
         """One 20 ms frame of the caller's audio, or None when nothing was received."""
 
     def on_caller_audio(self, frame: bytes) -> None:  # noqa: B027 - optional hook
-        """The caller's next 20 ms (μ-law) on a real-time timeline, at arrival.
+        """The caller's next 20 ms (in :attr:`audio_format`) on a real-time timeline, at arrival.
 
         Called from the packet receive path, outside the ticker, when
         :attr:`wants_arrival_audio` is set; a lost packet comes concealed
