@@ -17,9 +17,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import ClassVar, Final, Literal, Protocol
 
 from agent.observer import AgentObserver
+from media.codecs.base import ULAW_8K, AudioFormat
 from media.quality import CallQuality
 
 __all__ = [
@@ -204,8 +205,14 @@ class Agent(ABC):
         observer: set by the gateway before :meth:`prepare`: where the agent
             reports turn latencies, barge-ins and AI service errors for the
             metrics (:mod:`agent.observer`); None reports nothing.
+        audio_format: the frames the agent takes (:meth:`on_caller_frame`,
+            :meth:`on_caller_audio`) and gives (:meth:`next_frame`), 20 ms each:
+            8 kHz μ-law (:data:`FRAME_BYTES` octets) unless it says otherwise, e.g.
+            ``media.codecs.PCM16_16K``; the call's media converts to and from the
+            wire codec in one place (``media/codecs/convert.py``).
     """
 
+    audio_format: ClassVar[AudioFormat] = ULAW_8K
     wants_arrival_audio = False
     hears_while_preparing = False
     observer: AgentObserver | None = None
@@ -227,7 +234,7 @@ class Agent(ABC):
         """One 20 ms frame of the caller's audio, or None when nothing was received."""
 
     def on_caller_audio(self, frame: bytes) -> None:  # noqa: B027 - optional hook
-        """The caller's next 20 ms (μ-law) on a real-time timeline, at arrival.
+        """The caller's next 20 ms (in :attr:`audio_format`) on a real-time timeline, at arrival.
 
         Called from the packet receive path, outside the ticker, when
         :attr:`wants_arrival_audio` is set; a lost packet comes concealed

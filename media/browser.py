@@ -5,9 +5,9 @@ agent's path (design.md: with 20 ms audio one lost packet stalled its output for
 packets it decrypted come here instead (``media/aio/browser.py`` taps them) and go through the
 same stages as a SIP call's RTP: the jitter buffer for the agent's per-tick frame, the ingress
 stage for the listeners' tap, the RFC 3550 reception statistics for the call's quality
-figures. PCMU passes through; PCMA is converted once; Opus (when the browser insists) is
-decoded once to 8 kHz μ-law by :class:`media.opus.OpusDecoder`, given by the caller, so this
-module needs no optional package.
+figures. PCMU passes through; PCMA is converted once (media/codecs/convert.py); Opus (when
+the browser insists) is decoded once to 8 kHz μ-law by :class:`media.opus.OpusDecoder`, given
+by the caller, so this module needs no optional package.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from media import g711
+from media.codecs import CODECS, ULAW_8K
+from media.codecs.convert import ToAgent
 from media.jitterbuffer import JitterBufferConfig
 from media.quality import CallQuality
 from media.received import CallerAudio
@@ -68,6 +69,11 @@ class BrowserAudio(CallerAudio):
         super().__init__(jitter)
         self.rtcp = RtcpReporter("browser@sipgw", now)
         self.codecs = dict(codecs)
+        self._to_ulaw = {
+            pt: ToAgent(CODECS[name.upper()], ULAW_8K)
+            for pt, name in codecs.items()
+            if name.upper() in CODECS
+        }  # the codecs of ours, resolved once; the others need a decoder
         self.decoders = dict(decoders or {})
         self.stats = BrowserAudioStats()
         self.last_received = now
@@ -75,13 +81,14 @@ class BrowserAudio(CallerAudio):
     def receive(self, packet: RtpPacket, now: float) -> None:
         """One decrypted RTP packet from the browser."""
         self.stats.packets_in += 1
-        codec = self.codecs.get(packet.payload_type)
-        if codec is None:
+        if packet.payload_type not in self.codecs:
             self.stats.unknown_payload += 1
             return
-        if codec == "PCMA":
-            packet.payload = g711.alaw_to_ulaw(packet.payload)
-        elif codec != "PCMU":
+        to_ulaw = self._to_ulaw.get(packet.payload_type)
+        if to_ulaw is not None:
+            if not to_ulaw.passthrough:
+                packet.payload = to_ulaw.convert(packet.payload)
+        else:
             decoder = self.decoders.get(packet.payload_type)
             audio = b"" if decoder is None else decoder.decode(packet.payload)
             if not audio or decoder is None:

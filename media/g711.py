@@ -30,6 +30,7 @@ __all__ = [
     "alaw_to_ulaw",
     "attenuate",
     "codec_silence_byte",
+    "linear_dbfs",
     "linear_fit",
     "linear_to_alaw",
     "linear_to_ulaw",
@@ -169,6 +170,26 @@ def rms_dbfs(ulaw: bytes, codec: str = "PCMU") -> float:
     if rms == 0:
         return -math.inf
     return 20.0 * math.log10(rms / 32768.0)
+
+
+def linear_dbfs(pcm: bytes) -> float:
+    """Return the RMS level of s16le samples in dB relative to full scale (``-inf``: silence)."""
+    if not pcm:
+        return -math.inf
+    rms = audioop.rms(audioop.byteswap(pcm, 2) if _BIG_ENDIAN else pcm, 2)
+    return 20.0 * math.log10(rms / 32768.0) if rms else -math.inf
+
+
+def resample(pcm: bytes, rate_in: int, rate_out: int, state: object) -> tuple[bytes, object]:
+    """Convert s16le mono samples from ``rate_in`` to ``rate_out`` Hz (``audioop.ratecv``).
+
+    ``state`` is None for the first chunk of a stream, then what the previous call
+    returned, so that chunks join without clicks.
+    """
+    if _BIG_ENDIAN:
+        pcm = audioop.byteswap(pcm, 2)
+    out, state = audioop.ratecv(pcm, 2, 1, rate_in, rate_out, state)  # type: ignore[arg-type]
+    return (audioop.byteswap(out, 2) if _BIG_ENDIAN else out), state
 
 
 def linear_fit(target: bytes, source: bytes) -> tuple[float, int]:

@@ -26,15 +26,17 @@ timeline re-anchors on the new packet: nothing inserted, nothing dropped.
 
 A gap's deadline is the expected arrival of its first packet plus
 ``max_wait``; expected arrivals are chained from the last released packet, so
-the schedule follows the sender without drifting. Output is μ-law in
-160-byte (20 ms) frames whatever the codec and packet size.
+the schedule follows the sender without drifting. Output is in the stream's
+codec, in 20 ms frames whatever the packet size (the session converts them to the
+agent's format, media/codecs/convert.py).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from media import g711
+from media.codecs.base import Codec
+from media.codecs.g711 import PCMU
 from media.gaps import Gap, TransitBaseline, classify_gap
 from media.plc import Concealer
 from media.rtp import RtpPacket
@@ -42,8 +44,7 @@ from media.seqnum import Unwrapper
 
 __all__ = ["IngressAudio"]
 
-FRAME: Final = 160
-RESYNC_SAMPLES: Final = 8000  # a jump of more than 1 s restarts the timeline
+RESYNC_SECONDS: Final = 1  # a jump of more than 1 s restarts the timeline
 MAX_HELD: Final = 50  # packets held ahead of a gap at most (1 s of 20 ms packets)
 
 
@@ -51,17 +52,19 @@ class IngressAudio:
     """See the module docstring.
 
     Args:
-        codec: ``"PCMU"`` or ``"PCMA"`` (converted to μ-law).
-        clock_rate: samples per second (one byte per sample for G.711).
+        codec: the stream's codec (media/codecs): its clock, silence and concealment.
     """
 
-    __slots__ = ("_baseline", "_codec", "_held", "_last_arrival", "_newest", "_newest_arrival",
-                 "_newest_late", "_next", "_offset", "_out", "_pending", "_plc", "_rate", "_ssrc",
-                 "_unwrap", "_wait", "filled_frames", "late_packets", "reanchors")  # fmt: skip
+    __slots__ = ("_baseline", "_codec", "_frame", "_held", "_last_arrival", "_newest",
+                 "_newest_arrival", "_newest_late", "_next", "_offset", "_out", "_pending", "_plc",
+                 "_rate", "_resync", "_ssrc", "_unwrap", "_wait", "filled_frames", "late_packets",
+                 "reanchors")  # fmt: skip
 
-    def __init__(self, codec: str = "PCMU", clock_rate: int = 8000) -> None:
+    def __init__(self, codec: Codec = PCMU) -> None:
         self._codec = codec
-        self._rate = clock_rate
+        self._rate = codec.clock_rate
+        self._frame = codec.frame_bytes
+        self._resync = RESYNC_SECONDS * codec.clock_rate
         self._unwrap = Unwrapper(32)
         self._ssrc: int | None = None
         self._next: int | None = None  # the first sample not yet released
@@ -75,7 +78,7 @@ class IngressAudio:
         self._newest_arrival = 0.0
         self._newest_late = 0.0  # samples the newest packet was behind the baseline
         self._wait = 0.04  # the last poll's max_wait: the jitter allowance
-        self._plc = Concealer("PCMU", clock_rate=clock_rate)
+        self._plc = Concealer(codec)
         self.filled_frames = 0
         self.late_packets = 0
         self.reanchors = 0
@@ -85,12 +88,10 @@ class IngressAudio:
         payload = packet.payload
         if not payload:
             return []
-        if self._codec == "PCMA":
-            payload = g711.alaw_to_ulaw(payload)
         if packet.ssrc != self._ssrc:
             self._restart(packet.ssrc)
         start = self._unwrap.unwrap(packet.timestamp) + self._offset
-        if self._next is None or abs(start - self._next) > RESYNC_SAMPLES:
+        if self._next is None or abs(start - self._next) > self._resync:
             self._restart(packet.ssrc)
             start = self._unwrap.unwrap(packet.timestamp)
             self._next = self._newest = start
@@ -117,11 +118,12 @@ class IngressAudio:
         if self._next is None:
             return []
         self._wait = max_wait
-        frame_time = FRAME / self._rate
+        frame = self._frame
+        frame_time = frame / self._rate
         while now + 1e-9 >= self._last_arrival + frame_time + max_wait:  # 1 ns: float sums
-            gap_end = min(self._held) if self._held else self._next + FRAME
-            span = min(FRAME, gap_end - self._next)
-            filler = self._plc.conceal(span) or g711.silence_frame("PCMU", span)
+            gap_end = min(self._held) if self._held else self._next + frame
+            span = min(frame, gap_end - self._next)
+            filler = self._plc.conceal(span) or self._codec.silence(span)
             self._release(filler, self._last_arrival + span / self._rate, concealed=True)
             self.filled_frames += 1
             self._drain_held(now)
@@ -158,8 +160,8 @@ class IngressAudio:
         if gap is Gap.PAUSE and start > nxt:
             # The rest of the pause, as silence, now: the new audio is not late.
             while self._next < start:
-                span = min(FRAME, start - self._next)
-                self._release(g711.silence_frame("PCMU", span), now, concealed=True)
+                span = min(self._frame, start - self._next)
+                self._release(self._codec.silence(span), now, concealed=True)
                 self.filled_frames += 1
             return start
         if (gap is Gap.SKIP and start > nxt and self._baseline.settled) or (
@@ -179,13 +181,14 @@ class IngressAudio:
         self._next += len(payload)
         self._last_arrival = arrival
         pending = self._pending
-        if not pending and len(payload) == FRAME:
+        frame = self._frame
+        if not pending and len(payload) == frame:
             self._out.append(payload)  # the common case: one whole 20 ms packet, no copy
             return
         pending += payload
-        while len(pending) >= FRAME:
-            self._out.append(bytes(pending[:FRAME]))
-            del pending[:FRAME]
+        while len(pending) >= frame:
+            self._out.append(bytes(pending[:frame]))
+            del pending[:frame]
 
     def _drain_held(self, now: float) -> None:
         """Release held packets that now continue the timeline; drop overtaken ones."""

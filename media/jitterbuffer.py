@@ -85,7 +85,8 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from media.g711 import rms_dbfs, silence_frame
+from media.codecs.base import Codec
+from media.codecs.g711 import PCMU
 from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
 from media.plc import Concealer
 from media.rtp import RtpPacket
@@ -123,8 +124,8 @@ class JitterBufferConfig:
     """Settings of a :class:`JitterBuffer`.
 
     Attributes:
-        codec: payload codec of the stream, "PCMU" or "PCMA"; frames come out
-            in it, and concealment and silence are made in it.
+        codec: the stream's codec (media/codecs); frames come out in it, and
+            concealment and silence are made in it.
         clock_rate: RTP clock rate (8000 for G.711).
         frame_samples: samples per output frame; one pop is one frame.
         min_delay: seconds of audio held before playout starts, and the
@@ -139,7 +140,7 @@ class JitterBufferConfig:
             restarts the stream.
     """
 
-    codec: str = "PCMU"
+    codec: Codec = PCMU
     clock_rate: int = 8000
     frame_samples: int = 160
     min_delay: float = 0.040
@@ -149,7 +150,6 @@ class JitterBufferConfig:
     resync_threshold: float = 1.0
 
     def __post_init__(self) -> None:
-        silence_frame(self.codec, 0)  # validates the codec name
         if self.clock_rate <= 0 or self.frame_samples <= 0:
             raise ValueError("clock_rate and frame_samples must be positive")
         if not 0.0 <= self.min_delay <= self.max_delay:
@@ -285,11 +285,11 @@ class JitterBuffer:
 
     def __init__(self, config: JitterBufferConfig = DEFAULT_CONFIG) -> None:
         self._config = config
-        self._codec = config.codec.upper()
+        self._codec = config.codec
         self._clock = config.clock_rate
         self._fs = config.frame_samples
         self._full_mask = (1 << self._fs) - 1
-        self._silence = silence_frame(config.codec, config.frame_samples)
+        self._silence = config.codec.silence(config.frame_samples)
         self._resync_samples = config.resync_threshold * config.clock_rate
         self._skip_samples = config.min_delay * config.clock_rate
         self._max_delay_samples = config.max_delay * config.clock_rate
@@ -751,7 +751,7 @@ class JitterBuffer:
     def _quiet_frame(self, cell: bytes | _Partial) -> bytes | None:
         """The cell's frame if it is quiet (below ``_QUIET_DBFS``), else None."""
         frame = cell if isinstance(cell, bytes) else bytes(cell.data)
-        return frame if rms_dbfs(frame, self._codec) < _QUIET_DBFS else None
+        return frame if self._codec.rms_dbfs(frame) < _QUIET_DBFS else None
 
     def _cut(self, p: int, cap: float, target: float) -> int:
         """Cut the buffered audio back to ``cap`` samples at once.

@@ -43,6 +43,8 @@ from operator import mul
 from typing import Final
 
 from media import g711
+from media.codecs.base import Codec
+from media.codecs.g711 import PCMU
 
 __all__ = ["Concealer", "estimate_pitch"]
 
@@ -56,14 +58,14 @@ _PEAK_TOLERANCE: Final = 0.97  # a shorter lag within this fraction of the best 
 _BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
-def _decode(chunk: bytes, alaw: bool) -> list[int]:
-    lin = array("h", g711.alaw_to_linear(chunk) if alaw else g711.ulaw_to_linear(chunk))
+def _decode(chunk: bytes, codec: Codec) -> list[int]:
+    lin = array("h", codec.decode(chunk))
     if _BIG_ENDIAN:
         lin.byteswap()
     return lin.tolist()
 
 
-def _encode(samples: list[float], alaw: bool) -> bytes:
+def _encode(samples: list[float], codec: Codec) -> bytes:
     try:
         lin = array("h", map(int, samples))
     except OverflowError:
@@ -73,7 +75,7 @@ def _encode(samples: list[float], alaw: bool) -> bytes:
     if _BIG_ENDIAN:
         lin.byteswap()
     raw = lin.tobytes()
-    return g711.linear_to_alaw(raw) if alaw else g711.linear_to_ulaw(raw)
+    return codec.encode(raw)
 
 
 def _scores(raw: bytes, window: int, lags: Iterable[int]) -> dict[int, float]:
@@ -154,27 +156,30 @@ class Concealer:
     :meth:`conceal` for each missing chunk.
 
     Args:
-        codec: "PCMU" or "PCMA"; chunks in and out are in it.
+        codec: the stream's codec (one octet a sample); chunks in and out are in it.
         max_samples: samples synthesized per loss before :meth:`conceal`
             returns ``None`` (the level reaches zero there); 0 disables
             concealment.
-        clock_rate: samples per second (8000 for G.711).
+        clock_rate: samples per second; the codec's clock rate when None.
 
     Attributes:
         concealed_samples: samples synthesized so far, over all losses.
     """
 
     __slots__ = (
-        "_alaw", "_crossfade", "_fade_from", "_faded", "_gain_table", "_history", "_lost",
+        "_codec", "_crossfade", "_fade_from", "_faded", "_gain_table", "_history", "_lost",
         "_max", "_offset", "_ola_extra", "_periods", "_phase", "_pitch", "_recent",
         "_recent_count", "_recent_next", "_region", "_span", "_step10", "concealed_samples",
     )  # fmt: skip
 
-    def __init__(self, codec: str = "PCMU", max_samples: int = 480, clock_rate: int = 8000) -> None:
-        g711.silence_frame(codec, 0)  # validates the codec name
+    def __init__(
+        self, codec: Codec = PCMU, max_samples: int = 480, clock_rate: int | None = None
+    ) -> None:
         if max_samples < 0:
             raise ValueError("max_samples must not be negative")
-        self._alaw = codec.upper() in ("PCMA", "ALAW")
+        if clock_rate is None:
+            clock_rate = codec.clock_rate
+        self._codec = codec
         self._max = max_samples
         self._step10 = clock_rate // 100  # 10 ms
         self._ola_extra = clock_rate // 250  # 4 ms
@@ -271,7 +276,7 @@ class Concealer:
                 return None
             self._start()
         out = self._synthesize(samples)
-        chunk = _encode(out, self._alaw)
+        chunk = _encode(out, self._codec)
         self._remember(chunk)
         self.concealed_samples += samples
         return chunk
@@ -279,12 +284,12 @@ class Concealer:
     # -- internals
 
     def _silence(self, samples: int) -> bytes:
-        return g711.silence_frame("PCMA" if self._alaw else "PCMU", samples)
+        return self._codec.silence(samples)
 
     def _start(self) -> None:
         """Decode the history, find the pitch, and prepare one period to repeat."""
         joined = self._recent_audio()[-HISTORY_SAMPLES:]
-        x = _decode(joined, self._alaw)
+        x = _decode(joined, self._codec)
         if len(x) < HISTORY_SAMPLES:
             x = [0] * (HISTORY_SAMPLES - len(x)) + x
         self._history = x
@@ -378,10 +383,10 @@ class Concealer:
             substitute = self._synthesize(length)
         else:
             substitute = [0.0] * length  # nothing to go on: fade in from silence
-        good = _decode(chunk[:length], self._alaw)
+        good = _decode(chunk[:length], self._codec)
         mixed = []
         for k in range(length):
             w = (k + 1) / (length + 1)
             mixed.append(substitute[k] * (1.0 - w) + good[k] * w)
         self._reset_loss()
-        return _encode(mixed, self._alaw) + chunk[length:]
+        return _encode(mixed, self._codec) + chunk[length:]

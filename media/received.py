@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Final
 
+from media.codecs.g711 import PCMU
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
 from media.rtp import RtpPacket
@@ -32,9 +33,9 @@ class CallerAudio:
     """
 
     def __init__(self, jitter: JitterBufferConfig | None = None) -> None:
-        config = dataclasses.replace(jitter or JitterBufferConfig(), codec="PCMU")
+        config = dataclasses.replace(jitter or JitterBufferConfig(), codec=PCMU)
         self.jitter = JitterBuffer(config)
-        self.ingress = IngressAudio("PCMU")
+        self.ingress = IngressAudio(PCMU)
         self.on_audio: Callable[[bytes], None] | None = None
 
     def push(self, packet: RtpPacket, now: float) -> None:

@@ -37,15 +37,17 @@ import struct
 from collections import deque
 from typing import Final
 
+from media.codecs.base import Codec
+from media.codecs.g711 import PCMU
 from media.dtmf import digit_to_event
-from media.g711 import silence_frame
 
 __all__ = ["DtmfNotNegotiatedError", "RtpStreamSender"]
 
 _HEADER: Final = struct.Struct("!BBHII")
 _EVENT: Final = struct.Struct("!BBH")
 _FRAME_SAMPLES: Final = 160  # one 20 ms tick at 8 kHz
-_SAMPLES_PER_MS: Final = 8  # G.711 clock rate / 1000
+_SAMPLES_PER_MS: Final = 8  # the 8000 Hz RTP clock / 1000
+_CLOCK_RATE: Final = 8000  # the RTP clock this sender counts in (G.711; G.722's too)
 _END_PACKETS: Final = 3  # RFC 4733 §2.5.1.4
 
 
@@ -82,13 +84,25 @@ class _Event:
         self.final = 0
 
 
+def _silence_of(codec: Codec) -> bytes:
+    """A tick of ``codec``'s silence.
+
+    Raises:
+        ValueError: its RTP clock is not the 8000 Hz this sender counts in.
+    """
+    if codec.clock_rate != _CLOCK_RATE or codec.frame_bytes != _FRAME_SAMPLES:
+        raise ValueError(f"{codec.name}: the sender packs 160 octets of an 8000 Hz clock a tick")
+    return codec.silence(_FRAME_SAMPLES)
+
+
 class RtpStreamSender:
     """Packetizer of one outbound G.711 stream (RFC 3550, RFC 3551, RFC 4733).
 
     Args:
         payload_type: the negotiated audio payload type (0 PCMU, 8 PCMA, or
             the dynamic one from the SDP answer).
-        codec: "PCMU" or "PCMA"; sets the silence frame.
+        codec: the stream's codec (media/codecs): its silence frame; its RTP clock
+            must be 8000 Hz, one octet a tick (the sender counts 160 a tick).
         ssrc: SSRC; random when ``None`` (RFC 3550 §8.1).
         initial_sequence: first sequence number; random when ``None``. The
             random one is below 2**15, as libwebrtc does, so that an SRTP
@@ -126,7 +140,7 @@ class RtpStreamSender:
         self,
         *,
         payload_type: int,
-        codec: str = "PCMU",
+        codec: Codec = PCMU,
         ssrc: int | None = None,
         initial_sequence: int | None = None,
         initial_timestamp: int | None = None,
@@ -142,8 +156,8 @@ class RtpStreamSender:
             raise ValueError("ptime_ms must be positive")
         if rng is None:
             rng = random.SystemRandom()
-        self._codec = codec.upper()
-        self._silence = silence_frame(codec, _FRAME_SAMPLES)
+        self._codec = codec
+        self._silence = _silence_of(codec)
         self._payload_type = payload_type
         self._telephone_event_pt = telephone_event_pt
         self._ssrc = rng.getrandbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
@@ -205,14 +219,14 @@ class RtpStreamSender:
         self._payload_type = value
 
     @property
-    def codec(self) -> str:
-        """The audio codec, "PCMU" or "PCMA"; settable (changes the silence frame)."""
+    def codec(self) -> Codec:
+        """The audio codec; settable (changes the silence frame)."""
         return self._codec
 
     @codec.setter
-    def codec(self, value: str) -> None:
-        self._silence = silence_frame(value, _FRAME_SAMPLES)
-        self._codec = value.upper()
+    def codec(self, value: Codec) -> None:
+        self._silence = _silence_of(value)
+        self._codec = value
 
     @property
     def telephone_event_pt(self) -> int | None:

@@ -2,8 +2,11 @@
 
 Inbound packets go through the jitter buffer (audio) or the RFC 4733 receiver
 (DTMF). Outbound frames go through the stream sender, which keeps sequence
-numbers and timestamps continuous for the whole call. The agent always sees
-μ-law; an A-law call is converted here, once, at the edge.
+numbers and timestamps continuous for the whole call. The call's codec
+(:class:`media.codecs.Codec`, resolved once when the session is made) is carried
+as is through the jitter buffer, the ingress tap and the sender; the agent sees
+the format it declared (8 kHz μ-law by default), converted at the edge by
+media/codecs/convert.py (nothing to do for PCMU to μ-law).
 
 Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
 which is what gets audio through NATs; which source that is, so that nobody else
@@ -43,7 +46,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from media import g711
+from media.codecs.base import ULAW_8K, AudioFormat, Codec
+from media.codecs.convert import ToAgent, ToWire
+from media.codecs.g711 import PCMU
 from media.dtmf import DtmfReceiver
 from media.ingress import IngressAudio
 from media.jitterbuffer import JitterBuffer, JitterBufferConfig
@@ -77,7 +82,7 @@ class StreamParams:
 
     Attributes:
         remote: where the SDP says to send RTP (until symmetric RTP latches).
-        codec: ``"PCMU"`` or ``"PCMA"``.
+        codec: the negotiated codec (:func:`media.codecs.codec_named`).
         payload_type: the audio payload type, both directions.
         telephone_event_pt: the RFC 4733 payload type, or None.
         ptime_ms: packetization of what we send.
@@ -88,7 +93,7 @@ class StreamParams:
     """
 
     remote: Address
-    codec: str = "PCMU"
+    codec: Codec = PCMU
     payload_type: int = 0
     telephone_event_pt: int | None = None
     ptime_ms: int = 20
@@ -99,6 +104,16 @@ class StreamParams:
     """RTCP shares the RTP port (RFC 5761): both offered and answered."""
     rtcp_port: int | None = None
     """The peer's RTCP port (``a=rtcp``, RFC 3605); None: the RTP port + 1."""
+
+
+def _converters(
+    codec: Codec, agent_format: AudioFormat
+) -> tuple[ToAgent | None, ToAgent | None, ToWire | None]:
+    """The call's conversions (media/codecs/convert.py): to the agent for playout and for
+    the tap (each its own resampling state), and back; None where there is nothing to do."""
+    if ToAgent(codec, agent_format).passthrough:
+        return None, None, None
+    return ToAgent(codec, agent_format), ToAgent(codec, agent_format), ToWire(codec, agent_format)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -161,6 +176,8 @@ class MediaSession:
         liveness: when sending pauses for the peer's silence.
         confirmed: whether we may send at once (the dialog is confirmed, or early
             media was asked for); else nothing goes out before :meth:`confirm`.
+        agent_format: the frames the agent takes and gives (``Agent.audio_format``):
+            :meth:`caller_frame` and the tap give it, :meth:`packets_for` takes it.
     """
 
     __slots__ = (
@@ -168,8 +185,11 @@ class MediaSession:
         "on_audio",
         "_judged_version",
         "_pending_digits",
+        "_agent_format",
         "_remote_deliverable",
-        "_to_ulaw",
+        "_tap_to_agent",
+        "_to_agent",
+        "_to_wire",
         "dtmf",
         "jitter",
         "jitter_config",
@@ -190,8 +210,10 @@ class MediaSession:
         rng: random.Random | None = None,
         liveness: LivenessConfig | None = None,
         confirmed: bool = True,
+        agent_format: AudioFormat = ULAW_8K,
     ) -> None:
         self.params = params
+        self._agent_format = agent_format
         self.latch = SourceLatch(params.remote)
         """Which source's RTP is the call's (media/latching.py)."""
         self.liveness = PeerLiveness(liveness or LivenessConfig(), now, confirmed)
@@ -200,7 +222,7 @@ class MediaSession:
         base = jitter or JitterBufferConfig()
         self.jitter_config = JitterBufferConfig(
             codec=params.codec,
-            clock_rate=base.clock_rate,
+            clock_rate=params.codec.clock_rate,
             frame_samples=base.frame_samples,
             min_delay=base.min_delay,
             max_delay=base.max_delay,
@@ -219,9 +241,9 @@ class MediaSession:
         self.dtmf = DtmfReceiver()
         self.ingress = IngressAudio(params.codec)
         self.on_audio: Callable[[bytes], None] | None = None
-        """Listeners' tap: in-order μ-law frames at arrival (see media/ingress.py)."""
+        """Listeners' tap: in-order frames at arrival, in the agent's format (media/ingress.py)."""
         self._pending_digits: list[str] = []
-        self._to_ulaw = params.codec == "PCMA"
+        self._to_agent, self._tap_to_agent, self._to_wire = _converters(params.codec, agent_format)
         self._judged_version = -1
         self._remote_deliverable = False
         self.srtp: SrtpContext | None = None
@@ -311,9 +333,11 @@ class MediaSession:
         )
         if is_audio:
             self.jitter.push(packet, now)
-            if self.on_audio is not None:
+            on_audio = self.on_audio
+            if on_audio is not None:
+                tap = self._tap_to_agent
                 for frame in self.ingress.push(packet, now):
-                    self.on_audio(frame)
+                    on_audio(frame if tap is None else tap.convert(frame))
         else:
             digit = self.dtmf.push(packet)
             if digit is not None:
@@ -405,18 +429,20 @@ class MediaSession:
         on_audio = self.on_audio
         if on_audio is not None:
             wait = max(MIN_INGRESS_WAIT, self.jitter.stats.target_delay)
+            tap = self._tap_to_agent
             for frame in self.ingress.poll(now, wait):
-                on_audio(frame)
+                on_audio(frame if tap is None else tap.convert(frame))
 
     def caller_frame(self, now: float) -> bytes | None:
-        """The caller's next 20 ms as μ-law, or None when there is nothing to play."""
+        """The caller's next 20 ms in the agent's format, or None when there is nothing to play."""
         frame = self.jitter.pop(now)
-        if frame is not None and self._to_ulaw:
-            return g711.alaw_to_ulaw(frame)
+        convert = self._to_agent
+        if frame is not None and convert is not None:
+            return convert.convert(frame)
         return frame
 
     def packets_for(self, frame: bytes | None, now: float) -> list[bytes]:
-        """The packets that carry the agent's μ-law frame (or silence) this tick.
+        """The packets that carry the agent's frame (or silence) this tick.
 
         None (an empty list) on hold, before the dialog is confirmed and while the peer is silent
         (:meth:`may_send`): the timestamp stays on wall time, nothing is sent.
@@ -429,8 +455,9 @@ class MediaSession:
         if not self.remote_deliverable():
             self.sender.skip(1)  # c=0.0.0.0 and sendrecv, or port 0: nowhere to send
             return []
-        if frame is not None and self._to_ulaw:
-            frame = g711.ulaw_to_alaw(frame)
+        convert = self._to_wire
+        if frame is not None and convert is not None:
+            frame = convert.convert(frame)
         self.stats.frames_out += 1
         packets = self.sender.push_frame(frame)
         srtp = self.srtp
@@ -483,10 +510,10 @@ class MediaSession:
             self.latch.retarget(params.remote)
         if (params.send or params.receive) and (changed_remote or not was_active):
             self.liveness.restart(now, new_address=changed_remote)
-        if params.codec != self.jitter_config.codec:
+        if params.codec is not self.jitter_config.codec:
             self.jitter_config = JitterBufferConfig(
                 codec=params.codec,
-                clock_rate=self.jitter_config.clock_rate,
+                clock_rate=params.codec.clock_rate,
                 frame_samples=self.jitter_config.frame_samples,
                 min_delay=self.jitter_config.min_delay,
                 max_delay=self.jitter_config.max_delay,
@@ -496,7 +523,9 @@ class MediaSession:
             )
             self.jitter = JitterBuffer(self.jitter_config)
             self.ingress = IngressAudio(params.codec)
-        self._to_ulaw = params.codec == "PCMA"
+            self._to_agent, self._tap_to_agent, self._to_wire = _converters(
+                params.codec, self._agent_format
+            )
         if params.srtp is None:
             self.srtp = None
         elif self.srtp is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sipgw.limits import MessageLimits
 from sipgw.mediatarget import MediaTargetPolicy
+from sipgw.offeranswer import G711, RtpCodec
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
 
@@ -24,7 +25,8 @@ class UserAgentConfig:
             e.g. ``(("UDP", 5060), ("TCP", 5060), ("TLS", 5061))``; empty =
             only ``transport`` on ``sip_port``. Via sent-by and Contact of a
             message name the port of the transport it is sent on.
-        codecs: audio codecs we answer with, in preference order.
+        codecs: audio codecs we offer and answer with, in preference order (the gateway
+            gives the media layer's, media/codecs).
         telephone_event: whether to negotiate RFC 4733 DTMF.
         ptime: our packetization time in ms when the offer does not ask for one.
         max_calls: concurrent calls accepted before answering 503; None = no limit.
@@ -50,7 +52,7 @@ class UserAgentConfig:
     sip_port: int
     transport: str = "UDP"
     listeners: tuple[tuple[str, int], ...] = ()
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    codecs: tuple[RtpCodec, ...] = G711
     telephone_event: bool = True
     ptime: int = 20
     max_calls: int | None = None

@@ -1,11 +1,13 @@
-"""SDP offer/answer (RFC 3264) for one G.711 audio stream, sans-IO.
+"""SDP offer/answer (RFC 3264) for one audio stream, sans-IO.
 
 Theory of operation
 -------------------
-The gateway carries exactly one audio stream per call: G.711 (PCMU or PCMA)
-over plain RTP, plus RFC 4733 telephone-events for DTMF. Everything here is a
-pure function of the SDP it is given and a :class:`LocalMedia` describing our
-side; the caller owns the session version and bumps it when our SDP changes.
+The gateway carries exactly one audio stream per call in one of the codecs
+:attr:`LocalMedia.codecs` describes (:class:`RtpCodec`: the media layer's, given by
+the gateway; G.711 PCMU and PCMA by default) over plain RTP, plus RFC 4733
+telephone-events for DTMF. Everything here is a pure function of the SDP it is
+given and a :class:`LocalMedia` describing our side; the caller owns the session
+version and bumps it when our SDP changes.
 
 Answering (:func:`answer_offer`, RFC 3264 §6):
 
@@ -13,8 +15,8 @@ Answering (:func:`answer_offer`, RFC 3264 §6):
    The first *usable* audio line is accepted; every other line is rejected
    with port 0, keeping its media type, proto and one format (§6, §8.2).
 2. Usable means: ``audio``, port not 0, proto ``RTP/AVP`` or ``RTP/AVPF``, and
-   at least one of our codecs at 8000 Hz, found by static payload type or by
-   ``a=rtpmap`` name. ``RTP/SAVP`` and ``RTP/SAVPF`` (SRTP keyed by SDES,
+   at least one of our codecs (name, clock rate, mono), found by static payload
+   type or by ``a=rtpmap``. ``RTP/SAVP`` and ``RTP/SAVPF`` (SRTP keyed by SDES,
    RFC 4568) are usable when the call may use SRTP (``LocalMedia.srtp``, see
    :mod:`sipgw.sdes`) and one ``a=crypto`` line is one we can honour: the
    answer keeps the proto and carries that line's tag and suite with our own
@@ -64,17 +66,54 @@ from sipgw.sdp import (
 
 __all__ = [
     "DEFAULT_TELEPHONE_EVENTS",
-    "SUPPORTED_CODECS",
+    "G711",
     "TELEPHONE_EVENT_PT",
     "LocalMedia",
     "NegotiatedAudio",
+    "OfferChoice",
+    "RtpCodec",
     "accept_answer",
     "answer_offer",
+    "answer_with",
+    "choose_answer",
     "create_offer",
 ]
 
-#: The codecs the media layer can carry, with their static payload types (RFC 3551 §6).
-SUPPORTED_CODECS: dict[str, int] = {"PCMU": 0, "PCMA": 8}
+
+@dataclass(frozen=True, slots=True)
+class RtpCodec:
+    """An audio codec as SDP names it (``a=rtpmap``, RFC 8866 §6.6): what negotiation matches.
+
+    The SIP core knows no codec by name: the gateway gives it the media layer's
+    (media/codecs, in ``UserAgentConfig.codecs``); :data:`G711` is the default.
+
+    Attributes:
+        name: the encoding name (matched case-insensitively).
+        clock_rate: the RTP clock rate.
+        payload_type: the static payload type (RFC 3551 §6); None for a dynamic one
+            (our offers number it from 96).
+        channels: 1 for mono.
+    """
+
+    name: str
+    clock_rate: int
+    payload_type: int | None = None
+    channels: int = 1
+
+    def matches(self, encoding: tuple[str, int, int | None]) -> bool:
+        """Whether an ``a=rtpmap`` encoding (name, clock, channels or None) is this codec."""
+        name, clock, channels = encoding
+        return (
+            name.upper() == self.name.upper()
+            and clock == self.clock_rate
+            and (channels or 1) == self.channels
+        )
+
+
+G711 = (RtpCodec("PCMU", 8000, 0), RtpCodec("PCMA", 8000, 8))
+"""PCMU then PCMA at their static payload types: the default of :class:`LocalMedia`."""
+
+_DYNAMIC_PTS = range(96, 128)  # RFC 3551 §6
 
 #: The dynamic payload type we use for telephone-event in our own offers.
 TELEPHONE_EVENT_PT = 101
@@ -110,8 +149,7 @@ class LocalMedia:
         session_id: the ``o=`` session id, stable for the whole call.
         session_version: the ``o=`` version; the caller increments it each time
             our SDP changes (RFC 3264 §8).
-        codecs: the codecs we accept, in order of preference; a subset of
-            ``PCMU`` and ``PCMA``.
+        codecs: the codecs we accept, in order of preference (the media layer's).
         telephone_event: whether to negotiate RFC 4733 telephone-events.
         ptime: the packetization, in ms, we ask the peer to send (``a=ptime``
             in our SDP), and the one we send when the peer does not ask for one.
@@ -130,7 +168,7 @@ class LocalMedia:
     port: int
     session_id: str
     session_version: int
-    codecs: tuple[str, ...] = ("PCMU", "PCMA")
+    codecs: tuple[RtpCodec, ...] = G711
     telephone_event: bool = True
     ptime: int = 20
     direction: str = "sendrecv"
@@ -143,14 +181,13 @@ class LocalMedia:
         """Reject settings no SDP could carry.
 
         Raises:
-            ValueError: an unsupported codec, no codec, a port outside
+            ValueError: no codec, a port outside
                 1..65535, a non-positive ptime, an unknown direction, SRTP
                 allowed without a 30-byte key, an ``o=`` user name that is empty
                 or has blanks, or an empty ``s=`` or one with a line break.
         """
-        unknown = [c for c in self.codecs if c.upper() not in SUPPORTED_CODECS]
-        if not self.codecs or unknown:
-            raise ValueError(f"codecs must be a non-empty subset of PCMU, PCMA: {self.codecs!r}")
+        if not self.codecs:
+            raise ValueError("codecs must not be empty")
         if not 0 < self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if self.ptime <= 0:
@@ -175,7 +212,7 @@ class NegotiatedAudio:
         remote_port: the peer's RTP port.
         remote_rtcp_port: ``a=rtcp`` (RFC 3605) or the RTP port + 1; ``None``
             with rtcp-mux.
-        codec: ``PCMU`` or ``PCMA``.
+        codec: the codec's name as ours is written (``PCMU``).
         payload_type: the payload type to send and receive for the codec: the
             offerer's number (RFC 3264 §6.1).
         telephone_event_pt: the offerer's payload type for telephone-event/8000,
@@ -214,10 +251,62 @@ class NegotiatedAudio:
         return self.direction in ("sendrecv", "recvonly")
 
 
+@dataclass(frozen=True, slots=True)
+class OfferChoice:
+    """The audio stream of an offer we accept, and how (RFC 3264 §6), chosen once.
+
+    :func:`choose_answer` makes it as soon as the offer arrives (a new INVITE is
+    refused with 488 before it rings); :func:`answer_with` writes the answer from it
+    once our port and key are known.
+
+    Attributes:
+        index: which ``m=`` line carries the audio.
+        media: that line of the offer.
+        connection: its ``c=`` (the line's own, else the session's).
+        codec: our codec's name, upper case.
+        payload_type: the offerer's number for it (§6.1).
+        crypto: the offer's ``a=crypto`` line we honour, when the stream is SRTP.
+    """
+
+    index: int
+    media: MediaDescription
+    connection: Connection
+    codec: str
+    payload_type: int
+    crypto: CryptoAttribute | None
+
+    @property
+    def remote_address(self) -> str:
+        """Where the offerer wants our RTP (``0.0.0.0``: RFC 2543 hold)."""
+        return self.connection.address
+
+
+def choose_answer(
+    offer: SessionDescription, codecs: tuple[RtpCodec, ...], srtp: SrtpUse
+) -> OfferChoice:
+    """Choose the offer's audio stream and codec that we answer (RFC 3264 §6).
+
+    Args:
+        offer: the peer's offer.
+        codecs: ours, most preferred first.
+        srtp: what the call may do with SRTP.
+
+    Raises:
+        SdpError: status_hint 488 if no audio stream is acceptable (including
+            an SRTP stream the call may not use, or whose ``a=crypto`` lines
+            we cannot honour), 400 if the accepted stream has no ``c=`` line.
+    """
+    index, media, (name, pt), crypto = _choose_stream(offer, codecs, srtp)
+    connection = offer.connection_for(media)
+    if connection is None:
+        raise SdpError(f"SDP offer has no c= line for m={index}", status_hint=400)
+    return OfferChoice(index, media, connection, name, pt, crypto)
+
+
 def answer_offer(
     offer: SessionDescription, local: LocalMedia
 ) -> tuple[SessionDescription, NegotiatedAudio]:
-    """Answer an SDP offer (RFC 3264 §6).
+    """Answer an SDP offer (RFC 3264 §6): :func:`choose_answer`, then :func:`answer_with`.
 
     Args:
         offer: the peer's offer.
@@ -227,20 +316,32 @@ def answer_offer(
         The answer to send, and what was agreed for the audio stream.
 
     Raises:
-        SdpError: status_hint 488 if no audio stream is acceptable (including
-            an SRTP stream the call may not use, or whose ``a=crypto`` lines
-            we cannot honour), 400 if the accepted stream has no ``c=`` line.
+        SdpError: as :func:`choose_answer`.
     """
-    index, media, (name, pt), crypto = _choose_stream(offer, local)
-    connection = offer.connection_for(media)
-    if connection is None:
-        raise SdpError(f"SDP offer has no c= line for m={index}", status_hint=400)
+    return answer_with(offer, choose_answer(offer, local.codecs, local.srtp), local)
+
+
+def answer_with(
+    offer: SessionDescription, choice: OfferChoice, local: LocalMedia
+) -> tuple[SessionDescription, NegotiatedAudio]:
+    """The answer to ``offer`` for the stream and codec of ``choice``, with our port and key.
+
+    Args:
+        offer: the peer's offer (the one ``choice`` was made from).
+        choice: what :func:`choose_answer` chose.
+        local: our address, port, key and session id/version, direction and ptime.
+
+    Returns:
+        The answer to send, and what was agreed for the audio stream.
+    """
+    index, media, pt, crypto = choice.index, choice.media, choice.payload_type, choice.crypto
+    clock = media.rtpmap()[pt][1]
     te_pt = _telephone_event_pt(media) if local.telephone_event else None
     if te_pt == pt:
         te_pt = None  # one payload type cannot be both; keep the audio
     # The offerer's direction, corrected for c=0.0.0.0 hold; we mirror it
     # (RFC 3264 §6.1) within what we are willing to do ourselves.
-    they_send, they_receive = _peer_flags(offer, media, connection)
+    they_send, they_receive = _peer_flags(offer, media, choice.connection)
     we_send, we_receive = _DIRECTION_TO_FLAGS[local.direction]
     direction = _FLAGS_TO_DIRECTION[(we_send and they_receive, we_receive and they_send)]
     # RFC 5761 §5.1.1: answer rtcp-mux only if it was offered.
@@ -251,7 +352,7 @@ def answer_offer(
         port=local.port,
         proto=media.proto,
         formats=[str(pt)] if te_pt is None else [str(pt), str(te_pt)],
-        attributes=_audio_attributes(name, pt, te_pt, te_fmtp, local.ptime),
+        attributes=_audio_attributes(f"{choice.codec}/{clock}", pt, te_pt, te_fmtp, local.ptime),
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
@@ -267,10 +368,10 @@ def answer_offer(
     answer = _session(local)
     answer.media = [accepted if i == index else _rejected(m) for i, m in enumerate(offer.media)]
     negotiated = NegotiatedAudio(
-        remote_address=connection.address,
+        remote_address=choice.connection.address,
         remote_port=media.port,
         remote_rtcp_port=_rtcp_port(media, rtcp_mux),
-        codec=name,
+        codec=choice.codec,
         payload_type=pt,
         telephone_event_pt=te_pt,
         ptime=_send_ptime(offer, media, local.ptime),
@@ -297,10 +398,10 @@ def create_offer(local: LocalMedia) -> SessionDescription:
     Returns:
         The offer.
     """
-    codecs = list(dict.fromkeys(c.upper() for c in local.codecs))  # each payload type once
     te_pt = TELEPHONE_EVENT_PT if local.telephone_event else None
+    numbered = _numbered(local.codecs, te_pt)
     attributes: list[tuple[str, str | None]] = [
-        ("rtpmap", f"{SUPPORTED_CODECS[c]} {c}/8000") for c in codecs
+        ("rtpmap", f"{pt} {_encoding(c)}") for pt, c in numbered.items()
     ]
     if te_pt is not None:
         attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
@@ -311,7 +412,7 @@ def create_offer(local: LocalMedia) -> SessionDescription:
         for tag, suite in enumerate(SUPPORTED_SUITES, start=1):
             attributes.append(("crypto", str(CryptoAttribute(tag, suite, (key,)))))
     attributes.append((local.direction, None))
-    formats = [str(SUPPORTED_CODECS[c]) for c in codecs]
+    formats = [str(pt) for pt in numbered]
     if te_pt is not None:
         formats.append(str(te_pt))
     offer = _session(local)
@@ -339,7 +440,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
 
     Raises:
         SdpError: status_hint 488 if the answer does not match the offer (a
-            different number of ``m=`` lines, no offered G.711 payload type, an
+            different number of ``m=`` lines, no audio payload type we offered, an
             SRTP answer without a usable ``a=crypto`` for one of our tags) or
             rejects our audio stream; 400 if it has no ``c=`` for the stream.
     """
@@ -350,9 +451,9 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             status_hint=488,
         )
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if _unusable_reason(ours, SrtpUse.PREFERRED) is not None:
+        if _unusable_reason(ours, SrtpUse.PREFERRED)[0] is not None:
             continue
-        if _pick_codec(ours, tuple(SUPPORTED_CODECS)) is None:
+        if not _audio_pts(ours):
             continue
         if theirs.port == 0:
             continue  # RFC 3264 §8.2: this stream was rejected; try the next one.
@@ -402,10 +503,10 @@ def _session(local: LocalMedia) -> SessionDescription:
 
 
 def _audio_attributes(
-    codec: str, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
+    encoding: str, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
 ) -> list[tuple[str, str | None]]:
     # RFC 3264 §6.1: rtpmap for the dynamic types, and SHOULD for static ones too.
-    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {codec}/8000")]
+    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {encoding}")]
     if te_pt is not None:
         attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
         attributes.append(("fmtp", f"{te_pt} {te_fmtp or DEFAULT_TELEPHONE_EVENTS}"))
@@ -421,59 +522,81 @@ def _rejected(media: MediaDescription) -> MediaDescription:
     )
 
 
-def _unusable_reason(media: MediaDescription, srtp: SrtpUse) -> str | None:
+def _unusable_reason(
+    media: MediaDescription, srtp: SrtpUse
+) -> tuple[str | None, CryptoAttribute | None]:
+    """Why the stream cannot be ours (None when it can), and the ``a=crypto`` line we would
+    honour on an SRTP stream (parsed here, once)."""
     if media.media.lower() != "audio":
-        return f"{media.media} not wanted"
+        return f"{media.media} not wanted", None
     if media.port == 0:
-        return "audio rejected by the offerer (port 0)"
+        return "audio rejected by the offerer (port 0)", None
     proto = media.proto.upper()
     if proto in _SDES_PROTOS:
         if not srtp.answers_srtp:
-            return f"{media.proto} (SRTP) not allowed on this call"
+            return f"{media.proto} (SRTP) not allowed on this call", None
         try:
-            acceptable_crypto(media)
+            return None, acceptable_crypto(media)
         except SdpError as exc:
-            return str(exc)
-        return None
+            return str(exc), None
     if proto in _DTLS_PROTOS:
-        return f"{media.proto} needs DTLS-SRTP"
+        return f"{media.proto} needs DTLS-SRTP", None
     if proto not in _RTP_PROTOS:
-        return f"unsupported proto {media.proto}"
+        return f"unsupported proto {media.proto}", None
     if srtp is SrtpUse.REQUIRED:
-        return f"{media.proto} (plain RTP) refused: SRTP is required"
-    return None
+        return f"{media.proto} (plain RTP) refused: SRTP is required", None
+    return None, None
 
 
 def _choose_stream(
-    offer: SessionDescription, local: LocalMedia
+    offer: SessionDescription, codecs: tuple[RtpCodec, ...], srtp: SrtpUse
 ) -> tuple[int, MediaDescription, tuple[str, int], CryptoAttribute | None]:
     """Return the first usable audio stream of ``offer``, our codec and its crypto line."""
     reasons: list[str] = []
-    codecs = local.codecs
     for index, media in enumerate(offer.media):
-        reason = _unusable_reason(media, local.srtp)
+        reason, crypto = _unusable_reason(media, srtp)
         codec = None if reason else _pick_codec(media, codecs)
         if codec is not None:
-            sdes = media.proto.upper() in _SDES_PROTOS
-            return index, media, codec, acceptable_crypto(media) if sdes else None
-        reasons.append(f"m={index} {reason or 'no ' + '/'.join(codecs) + ' at 8000 Hz'}")
+            return index, media, codec, crypto
+        reasons.append(f"m={index} {reason or 'no ' + ', '.join(map(_encoding, codecs))}")
     detail = "; ".join(reasons) if reasons else "no m= lines"
     raise SdpError(f"SDP offer has no acceptable audio stream ({detail})", status_hint=488)
 
 
-def _g711_name(encoding: tuple[str, int, int | None]) -> str | None:
-    name, clock, channels = encoding
-    if name.upper() in SUPPORTED_CODECS and clock == 8000 and channels in (None, 1):
-        return name.upper()
-    return None
+def _encoding(codec: RtpCodec) -> str:
+    """``name/clock[/channels]`` as an ``a=rtpmap`` writes it."""
+    channels = f"/{codec.channels}" if codec.channels != 1 else ""
+    return f"{codec.name}/{codec.clock_rate}{channels}"
 
 
-def _pick_codec(media: MediaDescription, preference: tuple[str, ...]) -> tuple[str, int] | None:
+def _numbered(codecs: tuple[RtpCodec, ...], te_pt: int | None) -> dict[int, RtpCodec]:
+    """Our offer's payload types: the static ones, then free dynamic numbers; each once."""
+    numbered: dict[int, RtpCodec] = {}
+    taken = {c.payload_type for c in codecs} | {te_pt}
+    free = (pt for pt in _DYNAMIC_PTS if pt not in taken)
+    for codec in dict.fromkeys(codecs):
+        pt = codec.payload_type if codec.payload_type is not None else next(free)
+        numbered.setdefault(pt, codec)
+    return numbered
+
+
+def _audio_pts(media: MediaDescription) -> dict[int, tuple[str, int, int | None]]:
+    """The line's audio formats: every encoding but telephone-event (our offer's are ours)."""
+    return {
+        pt: encoding
+        for pt, encoding in media.rtpmap().items()
+        if encoding[0].lower() != "telephone-event"
+    }
+
+
+def _pick_codec(
+    media: MediaDescription, preference: tuple[RtpCodec, ...]
+) -> tuple[str, int] | None:
     rtpmap = media.rtpmap()
     for wanted in preference:
         for pt, encoding in rtpmap.items():
-            if _g711_name(encoding) == wanted.upper():
-                return wanted.upper(), pt
+            if wanted.matches(encoding):
+                return wanted.name.upper(), pt
     return None
 
 
@@ -489,17 +612,17 @@ def _telephone_event_pt(media: MediaDescription) -> int | None:
 def _answered_codec(
     ours: MediaDescription, theirs: MediaDescription, index: int
 ) -> tuple[str, int]:
-    offered = ours.rtpmap()
+    offered = _audio_pts(ours)
     answered = theirs.rtpmap()
     for pt in theirs.payload_types():
         # RFC 3264 §6.1: the answer may list formats we did not offer, but the
         # one we use must be ours, under our payload type number.
         if pt not in offered:
             continue
-        name = _g711_name(offered[pt])
-        if name is not None and _g711_name(answered.get(pt, offered[pt])) == name:
-            return name, pt
-    raise SdpError(f"SDP answer m={index} has no G.711 payload type that we offered", 488)
+        mine = RtpCodec(offered[pt][0], offered[pt][1], channels=offered[pt][2] or 1)
+        if mine.matches(answered.get(pt, offered[pt])):
+            return mine.name.upper(), pt
+    raise SdpError(f"SDP answer m={index} has no audio payload type that we offered", 488)
 
 
 def _answered_srtp(ours: MediaDescription, theirs: MediaDescription, index: int) -> NegotiatedSrtp:

@@ -55,6 +55,8 @@ from av.packet import Packet
 
 from media import g711
 from media.browser import BrowserAudio, Decoder
+from media.codecs import CODECS, PCMU, ULAW_8K
+from media.codecs.convert import ToWire
 from media.jitterbuffer import JitterBufferConfig
 from media.opus import OpusDecoder
 from media.quality import CallQuality
@@ -112,6 +114,9 @@ class AgentTrack(MediaStreamTrack):
     def __init__(self, max_queued: int = 3) -> None:
         super().__init__()
         self.codec = "PCMU"
+        self.wire: ToWire | None = ToWire(PCMU, ULAW_8K)
+        """The negotiated codec's conversion from μ-law when it is one of ours (packets
+        aiortc sends as they are); None: aiortc encodes 16-bit audio (Opus)."""
         self.max_queued = max_queued
         self.dropped = 0
         self._queue: deque[tuple[int, bytes]] = deque()
@@ -145,8 +150,9 @@ class AgentTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         pts, frame = self._queue.popleft()
-        if self.codec in ("PCMU", "PCMA"):
-            packet = Packet(frame if self.codec == "PCMU" else g711.ulaw_to_alaw(frame))
+        wire = self.wire
+        if wire is not None:
+            packet = Packet(frame if wire.passthrough else wire.convert(frame))
             packet.pts = pts
             packet.time_base = _TIME_BASE
             return packet
@@ -242,6 +248,8 @@ class BrowserLeg:
         first = media[0].rtp.codecs[0].mimeType.split("/")[1]
         self.codec = "opus" if first.lower() == "opus" else first.upper()
         self.track.codec = self.codec
+        ours = CODECS.get(first.upper())
+        self.track.wire = None if ours is None else ToWire(ours, ULAW_8K)
         decoders: dict[int, Decoder] = {
             pt: OpusDecoder() for pt, name in codecs.items() if name.lower() == "opus"
         }

@@ -31,6 +31,7 @@ from agent.dialpolicy import DialRefused
 from agent.warm_transfer import ConsultLeg, JoinHow
 from media.aio.callmedia import CallMedia
 from media.aio.rtp_endpoint import RtpEndpoint
+from media.codecs import codec_named
 from media.quality import CallQuality
 from media.session import MediaSession, StreamParams
 from media.srtp import SrtpKeying
@@ -80,7 +81,7 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
         )
     return StreamParams(
         remote=(media.remote_address, media.remote_port),
-        codec=media.codec,
+        codec=codec_named(media.codec),  # resolved once per call, never per packet
         payload_type=media.payload_type,
         telephone_event_pt=media.telephone_event_pt,
         ptime_ms=media.ptime,

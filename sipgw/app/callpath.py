@@ -48,6 +48,7 @@ from agent.base import Agent, AgentFactory
 from agent.observer import AgentObserver
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.aio.ticker import Ticker
+from media.codecs import ULAW_8K
 from media.jitterbuffer import JitterBufferConfig
 from media.liveness import LivenessConfig
 from media.ports import PortAllocator
@@ -357,6 +358,7 @@ class CallPath:
             # An incoming call's media waits for the ACK (no RTP before the dialog is
             # confirmed); an answered outbound call is confirmed already.
             confirmed=handle.call.state is CallState.CONFIRMED,
+            agent_format=ULAW_8K if handle.agent is None else handle.agent.audio_format,
         )
         if handle.agent is not None and handle.agent.wants_arrival_audio:
             session.on_audio = handle.agent.on_caller_audio

@@ -32,6 +32,7 @@ from typing import Unpack
 from agent.base import AgentFactory
 from agent.resilience.settings import BreakerSection
 from media.aio.ticker import Ticker
+from media.codecs import CODECS
 from media.ports import PortAllocator
 from sipgw.access import AccessPolicy
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
@@ -86,6 +87,7 @@ from sipgw.events import (
     TransferUpdated,
 )
 from sipgw.mediatarget import MediaTargetPolicy
+from sipgw.offeranswer import RtpCodec
 from sipgw.ratelimit import CallRateLimiter, FloodGuard
 from sipgw.sdes import SrtpPolicy
 from sipgw.timers import TimerValues
@@ -468,6 +470,9 @@ def _user_agent(
             user_agent=config.user_agent,
             sdp_username=config.sdp_username,
             sdp_session_name=config.sdp_session_name,
+            codecs=tuple(  # the media layer's, described for SDP (media/codecs)
+                RtpCodec(c.name, c.clock_rate, c.payload_type) for c in CODECS.values()
+            ),
         ),
         access=access,
         flood=flood,

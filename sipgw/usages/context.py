@@ -127,17 +127,17 @@ class UsageContext:
         """An incoming call by its Call-ID and the caller's tag."""
         return self._incoming.get((call_id, remote_tag))
 
-    def check_media(self, media: NegotiatedAudio, source: str) -> None:
+    def check_media(self, address: str, source: str) -> None:
         """Whether we may send to the address the peer's SDP named (:mod:`sipgw.mediatarget`).
 
         Args:
-            media: what offer/answer agreed.
+            address: the ``c=`` address offer/answer agreed on.
             source: the host the signalling came from.
 
         Raises:
             MediaAddressRefused: 488 with why (an SdpError).
         """
-        self.config.media_targets.check(media.remote_address, source)
+        self.config.media_targets.check(address, source)
 
     def set_media(self, session: CallSession, media: NegotiatedAudio) -> None:
         """Record new media and tell the application."""

@@ -34,7 +34,15 @@ from sipgw.errors import InvalidState, RemoteProtocolError, SdpError
 from sipgw.events import CallConfirmed, CallOffered, EndReason, InviteRefusedForOverload
 from sipgw.invitedetails import InviteDetails
 from sipgw.message import SipRequest, SipResponse, make_response
-from sipgw.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, answer_offer, create_offer
+from sipgw.offeranswer import (
+    LocalMedia,
+    NegotiatedAudio,
+    OfferChoice,
+    accept_answer,
+    answer_with,
+    choose_answer,
+    create_offer,
+)
 from sipgw.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sdp import SessionDescription
 from sipgw.transaction import InviteServerTransaction, ServerTransaction
@@ -97,11 +105,12 @@ class InviteUsage:
         if limit is not None and len(ctx.calls) + ctx.other_calls >= limit:
             raise RemoteProtocolError("at capacity", 503)
         offer = parse_offer(request)
+        choice = None
         if offer is not None:
-            # 488 now rather than after ringing (an SRTP offer the policy refuses, too,
-            # and an address we will not send media to).
-            _, media = answer_offer(offer, self._local_media(flow.transport, 9, key=bytes(30)))
-            ctx.check_media(media, flow.address[0])
+            # Chosen once, kept for the answer: 488 now rather than after ringing (an SRTP
+            # offer the policy refuses, too, and an address we will not send media to).
+            choice = self.choose(offer, flow.transport)
+            ctx.check_media(choice.remote_address, flow.address[0])
         self.session_timers.check(request)
         dialog = Dialog.for_uas(
             request,
@@ -116,7 +125,7 @@ class InviteUsage:
             request_uri=request.uri, source=flow,
             trusted_identity=trusted_number(request.headers) if trusted_source else "",
         )  # fmt: skip
-        session = CallSession(info, request, tx, dialog, offer)
+        session = CallSession(info, request, tx, dialog, offer, choice=choice)
         ctx.add(session)
         ctx.respond(tx, request, 100, now)
         ctx.events.append(CallOffered(info))
@@ -126,6 +135,11 @@ class InviteUsage:
         accepted = [v.split(";")[0].strip().lower() for v in request.headers.get_all("Accept")]
         if accepted and not any(v in ("application/sdp", "application/*", "*/*") for v in accepted):
             raise RemoteProtocolError("Accept does not include application/sdp", 406)
+
+    def choose(self, offer: SessionDescription, transport: str) -> OfferChoice:
+        """What we accept of ``offer`` on a call signalled over ``transport`` (raises SdpError)."""
+        config = self.ctx.config
+        return choose_answer(offer, config.codecs, srtp_use(config.srtp_policy, transport))
 
     def _local_media(
         self,
@@ -178,7 +192,9 @@ class InviteUsage:
         session.local_media = local
         media = None
         if session.offer is not None:
-            session.local_sdp, media = answer_offer(session.offer, local)
+            # The choice made when the INVITE came (a session built without one chooses now).
+            choice = session.choice or self.choose(session.offer, transport)
+            session.local_sdp, media = answer_with(session.offer, choice, local)
             session.media = media
         else:
             session.local_sdp = create_offer(local)
@@ -314,7 +330,7 @@ class InviteUsage:
                 body = sdp_body(request)
                 if body is not None and session.local_sdp is not None:
                     media = accept_answer(session.local_sdp, SessionDescription.parse(body))
-                    self.ctx.check_media(media, session.dialog.source.address[0])
+                    self.ctx.check_media(media.remote_address, session.dialog.source.address[0])
                 else:
                     failed = session.media is None  # initial offer never answered
             except (SdpError, RemoteProtocolError):

@@ -25,7 +25,7 @@ import secrets
 
 from sipgw.errors import RemoteProtocolError
 from sipgw.message import SipRequest
-from sipgw.offeranswer import NegotiatedAudio, answer_offer
+from sipgw.offeranswer import NegotiatedAudio, answer_with, choose_answer
 from sipgw.sdes import KEY_SALT_LENGTH
 from sipgw.sdp import SessionDescription
 from sipgw.transaction import InviteServerTransaction, ServerTransaction
@@ -125,19 +125,20 @@ class ModifyUsage:
         """
         local, previous = session.local_media, session.local_sdp
         assert local is not None and previous is not None
-        sdp, media = answer_offer(offer, local)
-        self.ctx.check_media(media, session.dialog.source.address[0])  # 488 if not ours to aim
+        choice = choose_answer(offer, local.codecs, local.srtp)  # chosen once, answered from
+        self.ctx.check_media(choice.remote_address, session.dialog.source.address[0])  # or 488
+        sdp, media = answer_with(offer, choice, local)
         current = session.media.srtp if session.media is not None else None
         if media.srtp is not None and (current is None or current.suite != media.srtp.suite):
             # A new SRTP context starts its packet index again: never with a key
             # that protected packets before (RFC 3711 §9.1, keystream reuse).
             local = dataclasses.replace(local, srtp_key=secrets.token_bytes(KEY_SALT_LENGTH))
             session.local_media = local
-            sdp, media = answer_offer(offer, local)
+            sdp, media = answer_with(offer, choice, local)
         if _without_origin(sdp) != _without_origin(previous):
             version = previous.origin.session_version + 1
             session.local_media = dataclasses.replace(local, session_version=version)
-            sdp, media = answer_offer(offer, session.local_media)
+            sdp, media = answer_with(offer, choice, session.local_media)
         else:
             sdp = previous
         return sdp, media

@@ -438,7 +438,7 @@ class OutboundUsage:
             if body is None:
                 return None
             media = accept_answer(session.local_sdp, SessionDescription.parse(body))
-            self.ctx.check_media(media, _leg(session).flow.address[0])
+            self.ctx.check_media(media.remote_address, _leg(session).flow.address[0])
             return media
         except SipError:
             return None

@@ -11,7 +11,7 @@ from sipgw.dialog import Dialog
 from sipgw.errors import InvalidState
 from sipgw.events import EndReason
 from sipgw.message import SipRequest
-from sipgw.offeranswer import LocalMedia, NegotiatedAudio
+from sipgw.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice
 from sipgw.sdp import SessionDescription
 from sipgw.sessiontimer import SessionTimer
 from sipgw.timers import Timer, TimerHeap
@@ -101,6 +101,8 @@ class CallSession:
         dialog: the dialog (early until our 2xx; on an outbound call, built
             from our INVITE until the 2xx gives the confirmed one).
         offer: the SDP offer of the INVITE, None for a delayed offer.
+        choice: what we accept of :attr:`offer` (:func:`sipgw.offeranswer.choose_answer`),
+            chosen when the INVITE came and kept for the answer.
         local_media: our media parameters once answered.
         local_sdp: the SDP we last sent.
         offer_in_2xx: we sent an offer in a 2xx and wait for the answer in the ACK.
@@ -122,6 +124,7 @@ class CallSession:
     transaction: InviteServerTransaction | None
     dialog: Dialog
     offer: SessionDescription | None
+    choice: OfferChoice | None = None
     local_media: LocalMedia | None = None
     local_sdp: SessionDescription | None = None
     offer_in_2xx: bool = False

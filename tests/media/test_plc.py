@@ -8,6 +8,7 @@ from array import array
 import pytest
 
 from media import g711
+from media.codecs import codec_named
 from media.plc import Concealer, estimate_pitch
 
 FRAME = 160
@@ -44,7 +45,7 @@ def max_step(x: list[int]) -> int:
 
 def run(signal: list[int], lost: set[int], codec: str = "PCMU") -> list[int]:
     """Frames of ``signal`` through a Concealer, the frames in ``lost`` concealed."""
-    plc = Concealer(codec)
+    plc = Concealer(codec_named(codec))
     out: list[int] = []
     for k in range(len(signal) // FRAME):
         if k in lost:
@@ -153,8 +154,6 @@ def test_deterministic_and_reset() -> None:
     plc.played(encode(signal[:FRAME]))
     plc.reset()
     assert plc.conceal(FRAME) is None
-    with pytest.raises(ValueError):
-        Concealer("G722")
     with pytest.raises(ValueError):
         Concealer(max_samples=-1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from media import g711
+from media.codecs import PCMA, PCMU
 from media.jitterbuffer import JitterBufferConfig
 from media.received import CallerAudio
 from media.rtp import RtpPacket
@@ -13,8 +14,8 @@ def frame(n: int) -> bytes:
 
 
 def test_packets_reach_the_tick_through_the_buffer_and_listeners_at_arrival() -> None:
-    audio = CallerAudio(JitterBufferConfig(codec="PCMA", min_delay=0.060))
-    assert audio.jitter.config.codec == "PCMU" and audio.jitter.config.min_delay == 0.060
+    audio = CallerAudio(JitterBufferConfig(codec=PCMA, min_delay=0.060))
+    assert audio.jitter.config.codec is PCMU and audio.jitter.config.min_delay == 0.060
     heard: list[bytes] = []
     audio.on_audio = heard.append
     out = []

@@ -6,12 +6,17 @@ import random
 
 import pytest
 
+from media.codecs import PCMA, Codec
 from media.dtmf import TelephoneEvent
 from media.rtp import RtpPacket
 from media.sender import DtmfNotNegotiatedError, RtpStreamSender
 
 AUDIO = bytes(range(160))
 TE = 101
+
+
+WIDE = Codec("L16", None, clock_rate=16000, sample_rate=16000, silence_octet=0)
+"""A codec on a 16 kHz RTP clock: the sender counts 160 octets of an 8000 Hz one a tick."""
 
 
 def make(**kwargs: object) -> RtpStreamSender:
@@ -39,7 +44,7 @@ def test_first_packet() -> None:
 
 
 def test_silence_frame_for_none() -> None:
-    s = make(payload_type=8, codec="PCMA")
+    s = make(payload_type=8, codec=PCMA)
     (p,) = parsed(s.push_frame(None))
     assert p.payload == b"\xd5" * 160
     assert p.payload_type == 8
@@ -287,11 +292,11 @@ def test_renegotiation_setters() -> None:
     assert not s.dtmf_pending
     s.telephone_event_pt = None
     s.payload_type = 8
-    s.codec = "pcma"
+    s.codec = PCMA
     (p,) = parsed(s.push_frame(None))
     assert (p.payload_type, p.payload, p.marker) == (8, b"\xd5" * 160, True)
     assert p.sequence_number == 1001
-    assert s.codec == "PCMA" and s.telephone_event_pt is None
+    assert s.codec is PCMA and s.telephone_event_pt is None
     with pytest.raises(ValueError):
         s.payload_type = 128
     with pytest.raises(ValueError):
@@ -300,7 +305,7 @@ def test_renegotiation_setters() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"payload_type": 128}, {"ptime_ms": 0}, {"telephone_event_pt": -1}, {"codec": "G722"}],
+    [{"payload_type": 128}, {"ptime_ms": 0}, {"telephone_event_pt": -1}, {"codec": WIDE}],
 )
 def test_constructor_validation(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

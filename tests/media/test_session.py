@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from media import g711
+from media.codecs import PCM16_16K, PCMA
 from media.latching import RELATCH_WINDOW
 from media.liveness import LivenessConfig
 from media.rtcp import ReportBlock, build_compound, build_rr
@@ -101,7 +102,7 @@ def test_rfc4733_digit_is_reported_once() -> None:
 
 
 def test_pcma_is_converted_for_the_agent_and_back() -> None:
-    s = session(codec="PCMA", payload_type=8)
+    s = session(codec=PCMA, payload_type=8)
     alaw = g711.ulaw_to_alaw(TONE)
     for n in range(6):
         s.receive(packet(n, pt=8, payload=alaw), PEER, 0.02 * n)
@@ -110,6 +111,32 @@ def test_pcma_is_converted_for_the_agent_and_back() -> None:
     (out,) = s.packets_for(TONE, 0.2)
     parsed = RtpPacket.parse(out)
     assert parsed.payload_type == 8 and parsed.payload == alaw
+
+
+def test_the_listeners_tap_of_a_pcma_call_hears_the_agents_format() -> None:
+    s = session(codec=PCMA, payload_type=8)
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    alaw = g711.ulaw_to_alaw(TONE)
+    for n in range(3):
+        s.receive(packet(n, pt=8, payload=alaw), PEER, 0.02 * n)
+    s.poll_ingress(0.2)  # a gap after them: concealed, in μ-law too
+    assert heard[:3] == [g711.alaw_to_ulaw(alaw)] * 3 and len(heard) > 3
+
+
+def test_an_agent_that_declares_16_bit_audio_gets_and_gives_it() -> None:
+    s = MediaSession(StreamParams(PEER), now=0.0, agent_format=PCM16_16K)
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    for n in range(8):
+        s.receive(packet(n), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(8)) if f is not None]
+    assert frames and all(len(f) == 640 for f in frames[1:])  # 20 ms of 16 kHz s16le
+    assert heard and all(len(f) == 640 for f in heard[1:])
+    (out,) = s.packets_for(b"\x00\x00" * 320, 0.3)  # 20 ms of 16 kHz digital silence
+    parsed = RtpPacket.parse(out)
+    assert parsed.payload_type == 0 and len(parsed.payload) == 160
+    assert g711.rms_dbfs(parsed.payload) == float("-inf")
 
 
 def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:

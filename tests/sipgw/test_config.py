@@ -16,7 +16,11 @@ LISTENERS = (("UDP", 5060), ("TCP", 5070), ("TLS", 5061))
 
 def test_defaults_are_the_documented_ones_and_the_settings_are_frozen() -> None:
     config = UserAgentConfig("192.0.2.1", 5060)
-    assert (config.transport, config.listeners, config.codecs) == ("UDP", (), ("PCMU", "PCMA"))
+    assert (config.transport, config.listeners, tuple(c.name for c in config.codecs)) == (
+        "UDP",
+        (),
+        ("PCMU", "PCMA"),
+    )
     assert config.telephone_event and config.nat_fix and config.ptime == 20
     assert config.max_calls is None and config.min_session_expires == 90  # RFC 4028 §4 minimum
     assert config.user_agent == ""  # no Server / User-Agent header (issue 39)

@@ -9,17 +9,41 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from sipgw import offeranswer
+from sipgw import offeranswer, sdes
 from sipgw.errors import SdpError
 from sipgw.offeranswer import (
+    G711,
     LocalMedia,
     NegotiatedAudio,
+    RtpCodec,
     accept_answer,
     answer_offer,
+    answer_with,
+    choose_answer,
     create_offer,
 )
-from sipgw.sdp import Connection, MediaDescription, Origin, SessionDescription
+from sipgw.sdes import SrtpUse
+from sipgw.sdp import (
+    Connection,
+    CryptoAttribute,
+    MediaDescription,
+    Origin,
+    SessionDescription,
+)
 from tests.sipgw.test_sdp import DATA, FIXTURES, mangled_sdp
+
+
+def rtp(*names: str) -> tuple[RtpCodec, ...]:
+    """The default codecs of these names, in this order (any case, as a setting is typed)."""
+    return tuple(next(c for c in G711 if c.name == name.upper()) for name in names)
+
+
+def with_codecs(local: LocalMedia, changes: dict[str, object]) -> LocalMedia:
+    """``local`` with ``changes``, codec names among them resolved by :func:`rtp`."""
+    if "codecs" in changes:
+        changes = {**changes, "codecs": rtp(*changes["codecs"])}  # type: ignore[misc]
+    return dataclasses.replace(local, **changes)  # type: ignore[arg-type]
+
 
 LOCAL = LocalMedia(address="203.0.113.5", port=40000, session_id="8812", session_version=1)
 ALLOWED_ANSWER_ATTRIBUTES = {
@@ -351,7 +375,7 @@ def test_best_effort_srtp_drops_crypto() -> None:
 def test_error_messages_say_why() -> None:
     with pytest.raises(SdpError, match=r"m=0 UDP/TLS/RTP/SAVPF needs DTLS-SRTP"):
         answer_offer(load("webrtc_dtls_srtp.sdp"), LOCAL)
-    with pytest.raises(SdpError, match=r"m=0 no PCMU/PCMA at 8000 Hz"):
+    with pytest.raises(SdpError, match=r"m=0 no PCMU/8000, PCMA/8000"):
         answer_offer(load("g729_opus_only.sdp"), LOCAL)
     with pytest.raises(SdpError, match=r"no m= lines"):
         answer_offer(SessionDescription(Origin("-", "1", 1), connection=Connection("h")), LOCAL)
@@ -394,7 +418,7 @@ def test_codec_choice(
     formats: str, attributes: list[str], codecs: tuple[str, ...], expected: tuple[str, int] | None
 ) -> None:
     offer = offer_with(formats, *attributes)
-    local = dataclasses.replace(LOCAL, codecs=codecs)
+    local = dataclasses.replace(LOCAL, codecs=rtp(*codecs))
     if expected is None:
         with pytest.raises(SdpError) as info:
             answer_offer(offer, local)
@@ -676,7 +700,7 @@ def test_create_offer_golden() -> None:
     ],
 )
 def test_create_offer_variants(changes: dict[str, object], m_line: str, absent: str | None) -> None:
-    local = dataclasses.replace(LOCAL, **changes)  # type: ignore[arg-type]
+    local = with_codecs(LOCAL, changes)
     text = create_offer(local).serialize().decode()
     assert m_line + "\r\n" in text
     if absent is not None:
@@ -703,8 +727,8 @@ PEER = LocalMedia(address="198.51.100.9", port=30000, session_id="77", session_v
 def test_offer_answer_round_trip(
     ours: dict[str, object], theirs: dict[str, object], codec: str, pt: int, te: int | None
 ) -> None:
-    local = dataclasses.replace(LOCAL, **ours)  # type: ignore[arg-type]
-    peer = dataclasses.replace(PEER, **theirs)  # type: ignore[arg-type]
+    local = with_codecs(LOCAL, ours)
+    peer = with_codecs(PEER, theirs)
     offer = create_offer(local)
     # Over the wire and back, as the dialog layer does it.
     received_offer = SessionDescription.parse(offer.serialize())
@@ -730,9 +754,9 @@ def test_offer_answer_round_trip(
 
 
 def test_offer_answer_round_trip_incompatible() -> None:
-    offer = create_offer(dataclasses.replace(LOCAL, codecs=("PCMU",)))
+    offer = create_offer(dataclasses.replace(LOCAL, codecs=rtp("PCMU")))
     with pytest.raises(SdpError) as info:
-        answer_offer(offer, dataclasses.replace(PEER, codecs=("PCMA",)))
+        answer_offer(offer, dataclasses.replace(PEER, codecs=rtp("PCMA")))
     assert info.value.status_hint == 488
 
 
@@ -835,8 +859,6 @@ def test_accept_answer_two_audio_lines() -> None:
     "changes",
     [
         {"codecs": ()},
-        {"codecs": ("G722",)},
-        {"codecs": ("PCMU", "opus")},
         {"port": 0},
         {"port": 65536},
         {"ptime": 0},
@@ -887,7 +909,7 @@ ANSWERS = [
     .decode()
     for peer in (
         PEER,
-        dataclasses.replace(PEER, codecs=("PCMA",), telephone_event=False),
+        dataclasses.replace(PEER, codecs=rtp("PCMA"), telephone_event=False),
         dataclasses.replace(PEER, address="2001:db8::9", direction="sendonly"),
     )
 ]
@@ -904,3 +926,47 @@ def test_mangled_answer_only_raises_sdp_error(data: bytes | str) -> None:
     assert negotiated.codec in ("PCMU", "PCMA")
     assert negotiated.payload_type in (0, 8)
     assert negotiated.telephone_event_pt in (None, 101)
+
+
+def test_an_offers_crypto_lines_are_parsed_once_per_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[MediaDescription] = []
+    real = sdes.acceptable_crypto
+
+    def counted(media: MediaDescription) -> CryptoAttribute:
+        parsed.append(media)
+        return real(media)
+
+    monkeypatch.setattr(offeranswer, "acceptable_crypto", counted)
+    local = dataclasses.replace(LOCAL, srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30)))
+    answer, negotiated = answer_offer(load("sdes_savp.sdp"), local)
+    assert negotiated.srtp is not None and b"a=crypto:" in answer.serialize()
+    assert len(parsed) == 1
+
+
+def test_the_choice_made_once_answers_with_the_port_and_key_known_later() -> None:
+    offer = load("sdes_savp.sdp")
+    choice = choose_answer(offer, rtp("PCMA", "PCMU"), SrtpUse.PREFERRED)  # before any port
+    assert (choice.codec, choice.payload_type) == ("PCMA", 8)  # our preference this time
+    assert choice.crypto is not None and choice.remote_address == "203.0.113.141"
+    local = dataclasses.replace(
+        LOCAL, codecs=rtp("PCMA", "PCMU"), srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30))
+    )
+    assert answer_with(offer, choice, local) == answer_offer(offer, local)
+    with pytest.raises(SdpError) as refused:
+        choose_answer(offer, rtp("PCMU"), SrtpUse.OFF)
+    assert refused.value.status_hint == 488
+
+
+def test_a_codec_the_core_never_heard_of_is_offered_and_answered_from_its_description() -> None:
+    wide = RtpCodec("G7221", 16000)  # a dynamic payload type: numbered from 96 in our offer
+    offer = create_offer(dataclasses.replace(LOCAL, codecs=(wide, *G711)))
+    assert offer.media[0].formats == ["96", "0", "8", "101"]
+    assert ("rtpmap", "96 G7221/16000") in offer.media[0].attributes
+    peer = dataclasses.replace(PEER, codecs=(RtpCodec("g7221", 16000), *G711))
+    answer, theirs = answer_offer(SessionDescription.parse(offer.serialize()), peer)
+    assert (theirs.codec, theirs.payload_type) == ("G7221", 96)
+    assert ("rtpmap", "96 G7221/16000") in answer.media[0].attributes
+    ours = accept_answer(offer, SessionDescription.parse(answer.serialize()))
+    assert (ours.codec, ours.payload_type) == ("G7221", 96)
+    with pytest.raises(SdpError, match="no G7221/16000"):
+        answer_offer(offer_with("0 8"), dataclasses.replace(PEER, codecs=(wide,)))

@@ -97,7 +97,7 @@ def transmit(
     clipped = [max(-32768, min(32767, round(v))) for v in samples]
     clipped += [0] * (-len(clipped) % FRAME_SAMPLES)
     ulaw = encode(clipped)
-    concealer = Concealer("PCMU")
+    concealer = Concealer()
     silence = g711.silence_frame("PCMU")
     frames, lost, previous_lost = [], 0, False
     for i in range(0, len(ulaw), FRAME_SAMPLES):

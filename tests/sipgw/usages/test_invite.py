@@ -8,6 +8,8 @@ that ACK (§15), CANCEL (§9.2), BYE in either direction, and the delayed offer.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sipgw.addressing import Flow
@@ -21,8 +23,10 @@ from sipgw.events import (
     MediaUpdated,
 )
 from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.offeranswer import OfferChoice, choose_answer
 from sipgw.sdp import SessionDescription
 from sipgw.timers import TimerValues
+from sipgw.usages import invite as invite_usage
 from sipgw.usages.invite import parse_offer
 from tests.sipgw.builders import CALLER, SDP_OFFER, ack_for, invite, parse_request, request
 from tests.sipgw.ua_harness import Harness, answered_call, confirmed_call
@@ -104,6 +108,26 @@ def test_multipart_invite() -> None:
     assert h.statuses() == [100]
     media = h.act(h.ua.answer, h.offered(), 30000)  # the SDP part was found and answered
     assert media is not None and media.codec == "PCMU"  # type: ignore[attr-defined]
+
+
+def test_the_offer_is_negotiated_once_when_it_comes_and_answered_from_that(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[OfferChoice] = []
+
+    def counted(*args: Any) -> OfferChoice:
+        chosen.append(choose_answer(*args))
+        return chosen[-1]
+
+    monkeypatch.setattr(invite_usage, "choose_answer", counted)
+    h = Harness()
+    h.feed(invite())
+    call = h.offered()
+    assert len(chosen) == 1  # checked before ringing (a 488 would go out now)
+    media = h.act(h.ua.answer, call, 30000)
+    (_, ok) = h.responses()
+    assert len(chosen) == 1 and media.codec == chosen[0].codec  # type: ignore[attr-defined]
+    assert SessionDescription.parse(ok.body).media[0].port == 30000
 
 
 def test_merged_and_pending_invites() -> None:

@@ -1,0 +1,147 @@
+"""What the media layer knows of a codec: :class:`Codec`, and the agent's :class:`AudioFormat`.
+
+A :class:`Codec` is resolved once per call (negotiation gives its name,
+:func:`media.codecs.codec_named` the object) and handed to the stages that carry the
+call's audio: the jitter buffer and the ingress tap make silence and conceal losses in
+it, the sender pads with its silence, and :mod:`media.codecs.convert` turns its frames
+into the agent's format and back. No stage compares codec names.
+
+The stages address audio by RTP clock tick, one octet a tick (a 20 ms frame is
+``clock_rate // 50`` octets): true of G.711, and of G.722 (64 kbit/s, an 8000 Hz RTP
+clock, RFC 3551 §4.5.2) should it come. A codec whose octets are not ticks (Opus) is
+decoded before the jitter buffer, as :mod:`media.opus` does for the browser leg.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from media.g711 import linear_dbfs
+
+__all__ = ["PCM16_8K", "PCM16_16K", "ULAW_8K", "AudioFormat", "Codec"]
+
+ENCODINGS: Final = ("ulaw", "pcm_s16le")
+"""The agent-side encodings :mod:`media.codecs.convert` produces."""
+
+_SILENCES_KEPT: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """The frames an agent takes and gives (declared by the agent, ``agent.base``).
+
+    Attributes:
+        encoding: ``ulaw`` (8-bit μ-law) or ``pcm_s16le`` (signed 16-bit little-endian).
+        sample_rate: samples per second.
+    """
+
+    encoding: str
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"audio encoding {self.encoding!r}: expected one of {ENCODINGS}")
+        if self.encoding == "ulaw" and self.sample_rate != 8000:
+            raise ValueError(f"ulaw is 8000 Hz, not {self.sample_rate}")
+        if self.sample_rate not in (8000, 16000, 24000, 48000):
+            raise ValueError(
+                f"sample rate {self.sample_rate}: expected 8000, 16000, 24000 or 48000"
+            )
+
+    @property
+    def frame_bytes(self) -> int:
+        """Octets of one 20 ms frame."""
+        width = 1 if self.encoding == "ulaw" else 2
+        return self.sample_rate // 50 * width
+
+
+ULAW_8K: Final = AudioFormat("ulaw", 8000)
+"""The default agent format: 160-octet frames of 8 kHz μ-law."""
+PCM16_8K: Final = AudioFormat("pcm_s16le", 8000)
+PCM16_16K: Final = AudioFormat("pcm_s16le", 16000)
+
+
+class Codec:
+    """One audio codec on the wire (subclassed once per codec family, e.g. G.711).
+
+    Attributes:
+        name: the ``a=rtpmap`` encoding name, upper case (``PCMU``).
+        payload_type: the static RTP payload type (RFC 3551 §6), or None for a
+            dynamic one (the offer's number is used).
+        clock_rate: the RTP clock rate (the ``a=rtpmap`` rate).
+        sample_rate: the audio's sample rate once decoded.
+        frame_bytes: octets of 20 ms on the wire.
+        to_ulaw: a 256-entry table translating its octets to μ-law when it is a
+            companding law (one :meth:`bytes.translate` a frame); None otherwise.
+        from_ulaw: the table back, or None.
+        native_format: the agent format its octets already are (PCMU: 8 kHz μ-law,
+            passed through untouched), or None.
+    """
+
+    __slots__ = (
+        "clock_rate",
+        "frame_bytes",
+        "from_ulaw",
+        "name",
+        "native_format",
+        "payload_type",
+        "sample_rate",
+        "to_ulaw",
+        "_silence_octet",
+        "_silences",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        payload_type: int | None,
+        clock_rate: int,
+        sample_rate: int,
+        silence_octet: int,
+        to_ulaw: bytes | None = None,
+        from_ulaw: bytes | None = None,
+        native_format: AudioFormat | None = None,
+    ) -> None:
+        self.name = name.upper()
+        self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self.sample_rate = sample_rate
+        self.frame_bytes = clock_rate // 50
+        self.to_ulaw = to_ulaw
+        self.from_ulaw = from_ulaw
+        self.native_format = native_format
+        self._silence_octet = silence_octet
+        self._silences: dict[int, bytes] = {}
+
+    def silence(self, samples: int) -> bytes:
+        """``samples`` ticks of silence in this codec (cached: a shared object).
+
+        Raises:
+            ValueError: ``samples`` < 0.
+        """
+        frame = self._silences.get(samples)
+        if frame is not None:
+            return frame
+        if samples < 0:
+            raise ValueError("samples must not be negative")
+        frame = bytes((self._silence_octet,)) * samples
+        if len(self._silences) < _SILENCES_KEPT:  # the few sizes calls use, bounded
+            self._silences[samples] = frame
+        return frame
+
+    def decode(self, payload: bytes) -> bytes:
+        """The payload as s16le samples at :attr:`sample_rate`."""
+        raise NotImplementedError(f"{self.name} has no decoder")
+
+    def encode(self, pcm: bytes) -> bytes:
+        """s16le samples at :attr:`sample_rate` as this codec's payload."""
+        raise NotImplementedError(f"{self.name} has no encoder")
+
+    def rms_dbfs(self, payload: bytes) -> float:
+        """The level of the payload in dB relative to full scale; ``-inf`` for silence."""
+        return linear_dbfs(self.decode(payload)) if payload else -math.inf
+
+    def __repr__(self) -> str:
+        return f"<Codec {self.name}/{self.clock_rate}>"
