@@ -246,8 +246,9 @@ class StreamConnection:
         if not isinstance(request, SipRequest) or request.method == "ACK":
             return False
         try:
-            phrase = "Bad Request" if status == 400 else "Request Entity Too Large"
-            response = make_response(request, status, f"{phrase} ({reason})")
+            # A 400 says what is malformed; a 413 not which limit was passed (issue 39).
+            phrase = f"Bad Request ({reason})" if status == 400 else "Request Entity Too Large"
+            response = make_response(request, status, phrase)
         except MessageParseError:
             return False
         if self.server:
