@@ -34,7 +34,7 @@ from sipgw.app.sections import SECTIONS
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
-from sipgw.call import CallState
+from sipgw.sip.call import CallState
 from sipgw.testing.audio import dominant_tone
 from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
 from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess

@@ -30,7 +30,7 @@ MAX_CLASS_LINES = 350
 NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
 
 PRIVATE_EXCEPTIONS: dict[str, str] = {
-    "sipgw/message.py": "the parser's hot path: serializing walks Headers' item list in place "
+    "sipgw/sip/message.py": "the parser's hot path: serializing walks Headers' item list in place "
     "and a response's headers are built without re-checking them (Headers._trusted)",
     "sipgw/testing/fakes/assemblyai.py": "a fake's per-connection handler updates its own "
     "server's private state (one fake written as two classes)",
@@ -222,7 +222,7 @@ def test_a_long_class_is_found() -> None:
 
 def test_reaching_into_private_names_is_found() -> None:
     planted = ast.parse(
-        "from sipgw.call import CallInfo\n"
+        "from sipgw.sip.call import CallInfo\n"
         "import helpers\n"
         "class Session:\n"
         "    __slots__ = ('_seen',)\n"

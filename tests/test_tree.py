@@ -1,6 +1,6 @@
 """Tests mirror the tree: each module has ``tests/<package>/.../test_<module>.py``.
 
-For ``sipgw/usages/invite.py`` that is ``tests/sipgw/usages/test_invite.py``. Other test
+For ``sipgw/sip/usages/invite.py`` that is ``tests/sipgw/sip/usages/test_invite.py``. Other test
 files may sit beside them (a feature across modules, the RFC 4475 messages, hostile
 input), but a reader looking for a module's tests finds them at the mirrored path.
 
@@ -117,7 +117,7 @@ def production_modules() -> list[str]:
 
 
 def mirrored_test(module: str) -> Path:
-    """``sipgw/usages/invite.py`` -> ``tests/sipgw/usages/test_invite.py``."""
+    """``sipgw/sip/usages/invite.py`` -> ``tests/sipgw/sip/usages/test_invite.py``."""
     path = Path(module)
     return ROOT / "tests" / path.parent / f"test_{path.name}"
 

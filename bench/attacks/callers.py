@@ -26,7 +26,7 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import build_startup
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.testing.gateway_in_process import TEST_OVERLOAD
 from sipgw.testing.phone import Phone
 from sipgw.testing.ports import free_port_range

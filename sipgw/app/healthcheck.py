@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from sipgw.app.config import NetworkSection
 from sipgw.app.settings import ConfigError, Sources, load, section, setting
 from sipgw.app.settings.parsers import text
-from sipgw.errors import SipError
-from sipgw.message import SipResponse, parse_message
+from sipgw.sip.errors import SipError
+from sipgw.sip.message import SipResponse, parse_message
 
 __all__ = ["HealthcheckSection", "probe"]
 

@@ -41,8 +41,8 @@ from typing import Any, TypeVar
 
 from media import g711
 from media.rtp import RtpPacket, RtpParseError
-from sipgw.errors import MessageParseError
-from sipgw.message import (
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.message import (
     SipMessage,
     SipRequest,
     SipResponse,

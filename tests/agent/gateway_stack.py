@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from media.rtp import RtpPacket
-from sipgw.message import SipResponse
+from sipgw.sip.message import SipResponse
 from sipgw.testing.phone import Phone, sdp_audio_port
 
 

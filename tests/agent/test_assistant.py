@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sipgw.app.access import AccessConfig
-from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.sip.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sipgw.message import SipRequest, make_response
+from sipgw.sip.message import SipRequest, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.elevenlabs import tone_duration_ms
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall

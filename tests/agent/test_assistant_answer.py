@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipResponse
+from sipgw.sip.message import SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.phone import Phone, sdp_audio_port

@@ -13,7 +13,7 @@ import pytest
 
 from agent.opening import DETAILS_HEADING
 from sipgw.app.calldetails import CallHeadersSection
-from sipgw.customheaders import HeaderAllowList
+from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse
 from sipgw.testing.gateway_in_process import running_gateway

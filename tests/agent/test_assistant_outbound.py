@@ -24,7 +24,7 @@ from agent.callerwords import CALLBACK_HEADING
 from sipgw.app.agents import find_agent
 from sipgw.app.callbacks import callback_agent
 from sipgw.app.settings import Sources
-from sipgw.message import SipResponse
+from sipgw.sip.message import SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
 from sipgw.testing.fakes.assemblyai import FakeAssemblyAI

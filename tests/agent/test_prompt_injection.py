@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from agent.dialpolicy import DialRefused
-from sipgw.message import SipRequest
+from sipgw.sip.message import SipRequest
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.testing.phone import Phone

@@ -24,7 +24,7 @@ from sipgw.app.dialout import OutboundConfig
 from sipgw.app.dns import DnsSection
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import Sources
-from sipgw.events import RegistrationState
+from sipgw.sip.events import RegistrationState
 from sipgw.testing.peers.baresip import Baresip
 from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord
 from sipgw.testing.peers.kamailio import Kamailio

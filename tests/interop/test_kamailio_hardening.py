@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipRequest, make_response, parse_message
+from sipgw.sip.message import SipRequest, make_response, parse_message
 from sipgw.testing.ports import free_port
 from sipgw.testing.process import ManagedProcess
 from tests.interop.test_dispatcher import start_dispatcher

@@ -41,8 +41,8 @@ from sipgw.app.settings import ConfigError, Setting, Sources, load, settings_of
 from sipgw.app.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
-from sipgw.call import CallInfo
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.call import CallInfo
+from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = ["ASSISTANT_KEYS", "Line", "LineBase", "LineTable", "build_lines", "line_sources"]
 

@@ -42,7 +42,7 @@ from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.settings import ConfigError
 from sipgw.app.settings.tomlfile import Place, TomlDocument, read_toml
-from sipgw.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers
 
 __all__ = [
     "AGENT_KEYS",

@@ -23,7 +23,7 @@ from agent.s2s.openai import RealtimeSettings, TurnDetection
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.testing.fakes.realtime import FakeRealtime, RealtimeRecord
 from sipgw.testing.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
 from sipgw.testing.gateway_in_process import running_gateway

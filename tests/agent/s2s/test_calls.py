@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipResponse, make_response
+from sipgw.sip.message import SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.realtime import FakeRealtime
 from sipgw.testing.fakes.voice_agent import FakeVoiceAgent

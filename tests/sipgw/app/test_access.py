@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.access import Refusal
-from sipgw.addressing import Flow
 from sipgw.app.access import (
     CLOSED_BY_DEFAULT,
     LAB_LINE,
@@ -28,11 +26,13 @@ from sipgw.app.access import (
 from sipgw.app.accounts import AccountSection, load_accounts
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.stats import gateway_stats
-from sipgw.events import CallOffered, RequestRefused
+from sipgw.sip.access import Refusal
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import CallOffered, RequestRefused
 from sipgw.testing.canaries import INBOUND_PASSWORD
 from sipgw.testing.gateway_in_process import running_gateway
-from tests.sipgw.builders import invite
-from tests.sipgw.ua_harness import Harness
+from tests.sipgw.sip.builders import invite
+from tests.sipgw.sip.ua_harness import Harness
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -22,7 +22,7 @@ from sipgw.app.assistant_settings import (
     dial_policy,
 )
 from sipgw.app.settings import ConfigError, Sources, load
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()
 

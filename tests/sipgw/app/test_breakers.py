@@ -21,7 +21,7 @@ from sipgw.app.breakers import VendorBreakers, warm_up
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.resilience_settings import BreakerSection
-from sipgw.message import SipResponse
+from sipgw.sip.message import SipResponse
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from tests.agent.parts import RecordingObserver

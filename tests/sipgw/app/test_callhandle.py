@@ -16,8 +16,8 @@ from agent.echo import EchoAgent
 from media.rtp import RtpPacket
 from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.gateway import Gateway
-from sipgw.call import CallState
-from sipgw.message import SipRequest, make_response
+from sipgw.sip.call import CallState
+from sipgw.sip.message import SipRequest, make_response
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.phone import Phone
 

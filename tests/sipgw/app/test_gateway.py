@@ -21,8 +21,8 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.stats import gateway_stats
-from sipgw.dialpolicy import DialPolicy
-from sipgw.message import SipRequest, SipResponse, make_response
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.message import SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import TEST_OVERLOAD, TEST_SETTINGS, running_gateway
 from sipgw.testing.phone import sdp_audio_port

@@ -19,7 +19,7 @@ from sipgw.app.hints import hint
 from sipgw.app.outbound import CallOutcome
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import outbound_config
-from sipgw.identity import IdentityHeader
+from sipgw.sip.identity import IdentityHeader
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.refusing_peer import refusing_peer
 

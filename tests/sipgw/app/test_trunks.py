@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.dns import ServerLocator
+from sipgw.sip.addressing import Flow
+from sipgw.sip.useragent import OutboundCall, RegistrationConfig
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord
-from sipgw.useragent import OutboundCall, RegistrationConfig
 
 pytestmark = pytest.mark.timeout(30)
 

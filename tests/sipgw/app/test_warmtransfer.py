@@ -28,9 +28,9 @@ from sipgw.app.dialout import OutboundConfig
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import Sources, load
 from sipgw.app.startup import outbound_config
-from sipgw.auth import DigestServer, Verdict
-from sipgw.headers import NameAddr
-from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
+from sipgw.sip.auth import DigestServer, Verdict
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.message import SipMessage, SipRequest, SipResponse, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.phone import Phone, sdp_audio_port

@@ -13,7 +13,7 @@ import pytest
 
 from media import g711
 from media.rtp import RtpPacket
-from sipgw.message import SipRequest, SipResponse
+from sipgw.sip.message import SipRequest, SipResponse
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.phone import Phone
 

@@ -28,7 +28,7 @@ from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
 from sipgw.app.gateway import Gateway
-from sipgw.message import SipRequest, make_response
+from sipgw.sip.message import SipRequest, make_response
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.canaries import ADMIN_TOKEN
 from sipgw.testing.gateway_in_process import running_gateway

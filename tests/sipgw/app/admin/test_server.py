@@ -16,14 +16,14 @@ import pytest
 from agent.base import CallControl
 from agent.echo import EchoAgent
 from agent.record import CallRecord
-from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError
-from sipgw.events import RegistrationChanged, RegistrationState
-from sipgw.message import SipRequest
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import RegistrationChanged, RegistrationState
+from sipgw.sip.message import SipRequest
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from sipgw.testing.ports import free_port

@@ -21,7 +21,7 @@ from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.audio import tone_frames
 from sipgw.testing.fakes.twilio import FakeTwilioStream
 from sipgw.testing.gateway_in_process import running_gateway

@@ -14,7 +14,7 @@ from agent.base import CallControl, CallDetails
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls, Refusal, browser_caller, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.gateway_in_process import running_gateway
 from sipgw.testing.metrics import sample_value
 from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, until

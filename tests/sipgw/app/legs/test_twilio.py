@@ -23,7 +23,7 @@ from sipgw.app.legs.twilio import (
     stream_variables,
     twilio_party,
 )
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.legs.doubles import NotingAgent, until
 
