@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench._harness import hist_percentile, machine_info, summarize, write_json
-from sipgw.testing.audio import tone_frame
+from sipgw.app.evaluation.audio import tone_frame
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
 TIMESPEC = struct.Struct("@qq")

@@ -9,15 +9,15 @@ parsed with :mod:`ast`; every import counts (top level, inside functions, under
   only the SIP core;
 - the SIP core's asyncio adapters (``sipgw.aio``) import only themselves and the SIP core;
 - ``agent`` imports only ``agent`` and ``media``;
-- ``sipgw.app`` (the composition root) imports anything of ours except ``sipgw.testing``,
+- ``sipgw.app`` (the composition root) imports anything of ours except ``tests.toolkit``,
   ``bench`` and ``tests``;
-- ``sipgw.testing`` (the test and benchmark toolkit) anything but ``bench`` and ``tests``;
-- ``bench`` anything but ``tests``;
+- ``tests.toolkit`` (the test and benchmark toolkit, not in the wheel) anything but ``bench``
+  and the rest of ``tests`` (its own tests beside it, ``tests/toolkit/test_*.py``, are tests);
+- ``bench`` anything but ``tests`` outside the toolkit;
 - no two modules import each other, directly or around a loop (``from pkg import
   __version__`` of a module's own package is not counted);
-- in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``), ``sipgw/app`` and
-  ``sipgw/testing`` import ``asyncio`` or ``socket``: the protocol cores (``sipgw/sip``,
-  ``media``) are sans-IO;
+- in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``) and ``sipgw/app``
+  import ``asyncio`` or ``socket``: the protocol cores (``sipgw/sip``, ``media``) are sans-IO;
 - ``agent`` is mostly asyncio, but the modules it documents as sans-IO
   (:data:`SANS_IO_AGENT`: turn-taking, the STT uplink, the failure policy, ...) import
   neither, nor does anything of ours they import, however indirectly.
@@ -127,8 +127,8 @@ def layer(module: str) -> str:
     if _within(module, "sipgw.app") or module == "sipgw.__main__":
         # ``python -m sipgw`` is an entry point into the composition root; nothing imports it.
         return "sipgw.app"
-    if _within(module, "sipgw.testing"):
-        return "sipgw.testing"
+    if _within(module, "tests.toolkit") and not module.rpartition(".")[2].startswith("test_"):
+        return "tests.toolkit"
     if _within(module, "sipgw.aio"):
         return "sipgw.aio"
     if _within(module, "sipgw.sip") or module == "sipgw":
@@ -142,14 +142,14 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "sipgw.aio": frozenset({"sipgw.aio", "SIP core"}),
     "agent": frozenset({"agent", "media"}),
     "sipgw.app": frozenset({"sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}),
-    "sipgw.testing": frozenset(
-        {"sipgw.testing", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
+    "tests.toolkit": frozenset(
+        {"tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
     ),
     "bench": frozenset(
-        {"bench", "sipgw.testing", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
+        {"bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
     ),
     "tests": frozenset(
-        {"tests", "bench", "sipgw.testing", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
+        {"tests", "bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
     ),
 }
 """Which layers each layer may import (its own included)."""
@@ -176,11 +176,11 @@ def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[st
     for edge in edges:
         if _top(edge.source) not in ("sipgw", "media") or _top(edge.target) not in IO_MODULES:
             continue
-        if ".aio" in f".{edge.source}" or layer(edge.source) in ("sipgw.app", "sipgw.testing"):
+        if ".aio" in f".{edge.source}" or layer(edge.source) == "sipgw.app":
             continue
         problems.append(
             f"{_where(paths, edge)}: {edge.source} imports {edge.target}; protocol cores are "
-            "sans-IO (asyncio/socket only in */aio/, sipgw/app/, sipgw/testing/, agent/)"
+            "sans-IO (asyncio/socket only in */aio/, sipgw/app/, agent/)"
         )
     return problems
 
@@ -360,8 +360,8 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "sipgw/sip/useragent.py": "from sipgw import __version__\nimport socket\n",
             "sipgw/sip/dialog.py": "from sipgw.aio import transport\n",
             "sipgw/aio/transport.py": "import asyncio\nfrom sipgw.sip import useragent\n",
-            "sipgw/app/cli.py": "from agent import base\nfrom sipgw.testing import kit\n",
-            "sipgw/testing/kit.py": "def f():\n    from bench import load\n",
+            "sipgw/app/cli.py": "from agent import base\nfrom tests.toolkit import kit\n",
+            "tests/toolkit/kit.py": "def f():\n    from bench import load\n",
             "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.sip.useragent import UserAgent\n",
             "agent/base.py": "from media.rtp import x\n",
@@ -376,8 +376,8 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     layers = layer_violations(edges, paths)
     assert [p.split(": ", 1)[1].split(" (", 1)[0] for p in layers] == [
         "sipgw.sip.dialog",  # -> sipgw.aio: the core knows no adapter
-        "sipgw.app.cli",  # -> sipgw.testing
-        "sipgw.testing.kit",  # -> bench (inside a function)
+        "sipgw.app.cli",  # -> tests.toolkit
+        "tests.toolkit.kit",  # -> bench (inside a function)
         "media.rtp",  # -> SIP core (under TYPE_CHECKING)
         "bench.load",  # -> tests
     ]

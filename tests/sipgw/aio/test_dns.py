@@ -11,7 +11,7 @@ import pytest
 from sipgw.aio.dns import RETRY_AFTER, ServerLocator
 from sipgw.sip.addressing import Flow
 from sipgw.sip.uri import SipUri
-from sipgw.testing.peers.dnsmasq import Dnsmasq, NaptrRecord, SrvRecord
+from tests.toolkit.peers.dnsmasq import Dnsmasq, NaptrRecord, SrvRecord
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -29,10 +29,10 @@ from sipgw.app.stats import gateway_stats
 from sipgw.sip.access import Refusal
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered, RequestRefused
-from sipgw.testing.canaries import INBOUND_PASSWORD
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.sip.builders import invite
 from tests.sipgw.sip.ua_harness import Harness
+from tests.toolkit.canaries import INBOUND_PASSWORD
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

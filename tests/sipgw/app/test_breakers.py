@@ -22,9 +22,9 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.resilience_settings import BreakerSection
 from sipgw.sip.message import SipResponse
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
 from tests.agent.parts import RecordingObserver
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 QUICK = BreakerSettings(failures=2, window=10.0, open_for=5.0, max_open_for=20.0)
 

@@ -36,7 +36,7 @@ from sipgw.app.callbacks import (
 )
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.sip.dialpolicy import DialPolicy
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")

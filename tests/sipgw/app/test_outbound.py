@@ -20,8 +20,8 @@ from sipgw.app.outbound import CallOutcome
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.startup import outbound_config
 from sipgw.sip.identity import IdentityHeader
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.gateway_in_process import running_gateway
 
 
 def test_settings_are_checked_and_the_password_hidden() -> None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from sipgw.app.overload import OverloadConfig, OverloadDetector
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 TICK = 0.020
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.warm_transfer import TransferSettings
+from sipgw.app.evaluation.audio import write_wav
 from sipgw.app.settings import ConfigError, Sources, load
 from sipgw.app.transfer_settings import TransferSection, transfer_settings
-from sipgw.testing.audio import write_wav
 
 
 def settings(**environ: str) -> TransferSettings:

@@ -11,8 +11,8 @@ import pytest
 from sipgw.aio.dns import ServerLocator
 from sipgw.sip.addressing import Flow
 from sipgw.sip.useragent import OutboundCall, RegistrationConfig
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
 
 pytestmark = pytest.mark.timeout(30)
 

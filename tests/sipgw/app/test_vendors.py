@@ -18,7 +18,7 @@ from sipgw.app.vendors import (
     ElevenLabsSection,
     OpenAISection,
 )
-from sipgw.testing.canaries import API_KEY_VARIABLES, OPENAI_KEY
+from tests.toolkit.canaries import API_KEY_VARIABLES, OPENAI_KEY
 
 KEYS = API_KEY_VARIABLES
 

@@ -19,15 +19,15 @@ from agent.record import CallRecord
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.settings import ConfigError
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import RegistrationChanged, RegistrationState
 from sipgw.sip.message import SipRequest
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.ports import free_port
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -2,7 +2,7 @@
 
 Requests are signed as Twilio's "Webhooks security" page says (``signature_for``: the URL
 Twilio requested, the form's parameters sorted, HMAC-SHA1 with the Auth Token); the stream
-is the Twilio fake (sipgw/testing/fakes/twilio.py) talking to the echo agent.
+is the Twilio fake (tests/toolkit/fakes/twilio.py) talking to the echo agent.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from websockets.exceptions import InvalidStatus
 from media.twilio.signature import signature_for
 from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
+from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.twilio import FakeTwilioStream
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
+from tests.toolkit.fakes.twilio import FakeTwilioStream
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -24,8 +24,8 @@ from sipgw.app.legs.twilio import (
     twilio_party,
 )
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.legs.doubles import NotingAgent, until
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,12 +12,12 @@ from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.record import CallRecord
 from sipgw.app.agents import find_agent
 from sipgw.app.callfeed import CallFeed
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.settings import ConfigError, Sources
 from sipgw.app.summary.runner import PostCallSummaries, summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from tests.sipgw.app.test_callfeed import RecordingAgent, handle
 
 pytestmark = pytest.mark.timeout(30)
