@@ -1,7 +1,7 @@
 """What an agent may reach, as the agent layer sees it: a checker, and the refusal.
 
 The allow-list itself (``SIPGW_DIAL_ALLOW``: its entries and how targets match)
-is :class:`sipgw.dialpolicy.DialPolicy`, in the SIP core, where it reads a
+is :class:`sipgw.sip.dialpolicy.DialPolicy`, in the SIP core, where it reads a
 target with the same URI parser REFER and INVITE use. The agent layer does not
 import the SIP core: the app hands agents that policy as a :class:`DialChecker`
 (``BuiltinToolSettings.dial_policy``). A tool checks early, so the model hears
@@ -37,7 +37,7 @@ class DialRefused(Exception):
 
 
 class DialChecker(Protocol):
-    """The operator's allow-list (``sipgw.dialpolicy.DialPolicy`` is one)."""
+    """The operator's allow-list (``sipgw.sip.dialpolicy.DialPolicy`` is one)."""
 
     def allows(self, action: str, target: str) -> bool:
         """Whether ``action`` (``transfer``, ``call``, ``dtmf``) may reach ``target``."""

@@ -115,7 +115,7 @@ class BuiltinToolSettings:
         callback_timezone: IANA zone of callback times given without an offset; "" = the
             server's local time.
         dial_policy: the operator's allow-list (``SIPGW_DIAL_ALLOW``; the app gives a
-            ``sipgw.dialpolicy.DialPolicy``); a callback number neither it nor
+            ``sipgw.sip.dialpolicy.DialPolicy``); a callback number neither it nor
             ``callback_allowed_prefixes`` allows is refused (both empty: every callback
             is refused).
         callback_quota: callbacks per caller, per number and in all, a day; messages

@@ -4,7 +4,7 @@ the load generator's runs, percentiles, machine info, tables and JSON.
 Everything here runs in the orchestrating script (``bench.capacity``,
 ``bench.pacing``, ``bench.soak``, ``bench.latency``), never in the measured
 processes. Processes, phones, ports, audio and the fakes come from
-:mod:`sipgw.testing`. Child output is read by threads that stamp every line with
+:mod:`tests.toolkit`. Child output is read by threads that stamp every line with
 the wall clock (``time.time()``), the clock the load generator also reports its
 phases in, so gateway stats lines and /proc samples can be cut to the exact
 window a load step held.
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.ports import PortRange
-from sipgw.testing.process import ManagedProcess, PeerError, child_env
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import PortRange
+from sipgw.app.evaluation.process import ManagedProcess, PeerError, child_env
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"

@@ -2,7 +2,7 @@
 
     python -m bench.amd [--seed 2] [--per-group N] [--json PATH]
 
-Builds the labelled set (:mod:`sipgw.testing.amdset`: espeak-ng greetings,
+Builds the labelled set (:mod:`tests.toolkit.amdset`: espeak-ng greetings,
 carrier announcements, screener prompts and people picking up, over a noisy
 lossy line) and replays every sample into an
 :class:`~agent.amd.AnsweringMachineDetector` as a call would feed it: each
@@ -62,9 +62,9 @@ from agent.stt.base import SttPartialTranscript, SttTurnEnded
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
 from media.vad import VoiceActivityDetector
-from sipgw.testing.amdset.channel import mix, noise, tone, transmit
-from sipgw.testing.amdset.labelled import GROUPS, Sample, build
-from sipgw.testing.amdset.stt import SimulatedTranscript
+from tests.toolkit.amdset.channel import mix, noise, tone, transmit
+from tests.toolkit.amdset.labelled import GROUPS, Sample, build
+from tests.toolkit.amdset.stt import SimulatedTranscript
 
 HUMAN_TARGET = 0.95
 MACHINE_TARGET = 0.90
@@ -303,7 +303,7 @@ SWEEP_LOSS = (0.0, 0.05, 0.15)
 def beep_sweep(quick: bool = False) -> dict[str, Any]:
     """Beeps alone: every frequency x duration x signal-to-noise ratio x loss of the sweep
     (one of each with ``quick``), a beep at -20 dBFS after 0.3-0.8 s of white noise, then
-    1 s of it, sent over :func:`~sipgw.testing.amdset.channel.transmit`; found means exactly
+    1 s of it, sent over :func:`~tests.toolkit.amdset.channel.transmit`; found means exactly
     one beep reported, within 100 ms of the true one. Per ratio: found, and the largest
     error of its end."""
     rng = random.Random(5)

@@ -96,10 +96,10 @@ from bench.capacity_steps import (
     shared_port_flags,
     step_row,
 )
-from sipgw.testing.audio import tone_frame
-from sipgw.testing.peers.sipp import SippProcess, scenario, stat_count
-from sipgw.testing.ports import free_port, wait_udp_bound
-from sipgw.testing.process import ManagedProcess, child_env, tail
+from sipgw.app.evaluation.audio import tone_frame
+from sipgw.app.evaluation.ports import free_port, wait_udp_bound
+from sipgw.app.evaluation.process import ManagedProcess, child_env, tail
+from tests.toolkit.peers.sipp import SippProcess, scenario, stat_count
 
 PYVOIP_VENV = REPO / "bench" / ".venv-pyvoip"
 PYVOIP_SCRIPT = REPO / "bench" / "references" / "pyvoip_echo.py"

@@ -21,7 +21,7 @@ from bench._harness import (
     ProcSampler,
     wait_until,
 )
-from sipgw.testing.process import ManagedProcess, child_env
+from sipgw.app.evaluation.process import ManagedProcess, child_env
 
 TARGET_LATE_MS = 5.0
 TARGET_CALLS = 500

@@ -4,7 +4,7 @@
 
 The real receive path: a scripted phone sends a continuous 440 Hz tone (-15 dBFS,
 μ-law, 20 ms packets) through the userspace impairment relay
-(:class:`sipgw.testing.peers.relay.UdpRelay`: ``--loss``, a delay of ``--jitter-ms``
+(:class:`tests.toolkit.peers.relay.UdpRelay`: ``--loss``, a delay of ``--jitter-ms``
 ± ``--jitter-ms`` and ``--reorder`` packets held back 40 ms) to an in-process
 gateway whose agent is the echo agent with a tap. The tap records the two streams
 the gateway hands an agent: the playout path (jitter buffer, ``on_caller_frame``,
@@ -41,10 +41,10 @@ from bench._harness import fmt, format_table, log, machine_info, write_json
 from media import g711
 from media.jitterbuffer import JitterBuffer
 from media.rtp import RtpPacket
-from sipgw.testing.audio import decode, tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.peers.relay import Impairment, UdpRelay
-from sipgw.testing.ports import free_port_range
+from sipgw.app.evaluation.audio import decode, tone_frames
+from sipgw.app.evaluation.ports import free_port_range
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.relay import Impairment, UdpRelay
 
 TARGET = 0.97
 WINDOW_FRAMES = 5  # 100 ms

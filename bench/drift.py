@@ -18,7 +18,7 @@ from typing import Any
 from bench._harness import fmt, format_table, machine_info, write_json
 from media.jitterbuffer import JitterBuffer
 from media.rtp import RtpPacket
-from sipgw.testing.audio import noise_frame, tone_frame
+from sipgw.app.evaluation.audio import noise_frame, tone_frame
 
 TICK = 0.020
 

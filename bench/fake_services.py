@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.fake_services --json-ready
 
-It starts the fakes of ``sipgw.testing.fakes`` on 127.0.0.1 (port 0 each), all on one event
+It starts the fakes of ``tests.toolkit.fakes`` on 127.0.0.1 (port 0 each), all on one event
 loop (uvloop when installed), prints ONE JSON line on stdout::
 
     {"assemblyai_url": "ws://127.0.0.1:P/v3/ws", "openai_base_url": "http://127.0.0.1:Q/v1",
@@ -34,7 +34,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from sipgw.testing.fakes.services import KEYS, ServiceOptions, start_services
+from sipgw.app.evaluation.fakes.services import KEYS, ServiceOptions, start_services
 
 __all__ = ["build_parser", "main"]
 

@@ -2,17 +2,17 @@
 
     python -m bench.fault_silence [--only NAME ...] [--json PATH]
 
-For every fault of :data:`sipgw.testing.faults.FAULTS` (the TTS refusing connections or
+For every fault of :data:`tests.toolkit.faults.FAULTS` (the TTS refusing connections or
 dropping mid-reply, a stale-context error, the STT closing with each documented code or
 unreachable, the LLM stalling, resetting, 429 with and without Retry-After, 5xx, a
 reasoning model's refusal, a speech-to-speech model stalling or failing a reply): a real
 softphone (baresip) calls ``sipgw serve`` (a subprocess; one per agent and settings, as
-:class:`~sipgw.testing.faults.FaultBench` runs them) whose services are the fakes, with
+:class:`~tests.toolkit.faults.FaultBench` runs them) whose services are the fakes, with
 the fault injected; its recording says what it heard after the fault (every text is a
 tone of its own, the fallback lines included) and, for each thing the caller said, how
 long until it heard the agent again, and the longest silence between a reply the fault
 cut short and the line that explains it. Prints the Markdown table of docs/assistant.md
-(its columns are :data:`~sipgw.testing.faults.TABLE_HEADERS`) and the JSON.
+(its columns are :data:`~tests.toolkit.faults.TABLE_HEADERS`) and the JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import log, machine_info, write_json
-from sipgw.testing.faults import FAULTS, TABLE_HEADERS, FaultBench, table_row
+from tests.toolkit.faults import FAULTS, TABLE_HEADERS, FaultBench, table_row
 
 __all__ = ["main", "markdown_table", "run"]
 
@@ -41,7 +41,7 @@ def run(names: list[str] | None = None) -> dict[str, Any]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The rows (:meth:`~sipgw.testing.faults.FaultRun.summary`) as docs/assistant.md's table."""
+    """The rows (:meth:`~tests.toolkit.faults.FaultRun.summary`) as docs/assistant.md's table."""
     lines = ["| " + " | ".join(TABLE_HEADERS) + " |", "|" + "---|" * len(TABLE_HEADERS)]
     lines += ["| " + " | ".join(table_row(row)) + " |" for row in rows]
     return "\n".join(lines)

@@ -10,8 +10,8 @@ configured, against the fake AI services in threads of this process (``fakes_in_
 the STT ends a turn after its silence wait, the LLM answers at once, the TTS speaks a tone per
 reply). The three callers run on this process's event loop, one call at a time:
 
-- **SIP**: the toolkit's scripted phone (``sipgw.testing.phone``): RTP, kernel timestamps.
-- **Twilio Media Streams**: the Twilio fake (``sipgw.testing.fakes.twilio``) after the signed
+- **SIP**: the toolkit's scripted phone (``sipgw.app.evaluation.phone``): RTP, kernel timestamps.
+- **Twilio Media Streams**: the Twilio fake (``tests.toolkit.fakes.twilio``) after the signed
   webhook's TwiML, on the admin server's ``/twilio/stream``; times are when the fake read
   each ``media`` message (no playout delay: the wire, as for the others).
 - **browser**: an aiortc peer standing in for the browser, through ``/api/phone/calls``,
@@ -45,14 +45,14 @@ import aiohttp
 
 from bench._harness import fmt, format_table, log, machine_info, summarize, write_json
 from media import g711
-from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.fakes.twilio import FakeTwilioStream, call_the_webhook
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.netns import add_ice_address
-from sipgw.testing.phone import Phone
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.phone import Phone
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.fakes.twilio import FakeTwilioStream, call_the_webhook
+from tests.toolkit.netns import add_ice_address
 
 GREETING_HZ, LONG_HZ, REPLY_HZ, SPEECH_HZ = 500, 900, 700, 300
 TONES = (GREETING_HZ, LONG_HZ, REPLY_HZ, SPEECH_HZ)

@@ -26,7 +26,7 @@ every call gets a BYE and the JSON report is printed. With ``--churn`` each
 call lasts ``--hold`` × U(0.5, 1.5) seconds and is replaced by a new one.
 
 It parses SIP with a parser of its own (:func:`parse_sip`: the first line, headers
-as strings, the body), not with ``sipgw.message``, on purpose: it is the load
+as strings, the body), not with ``sipgw.sip.message``, on purpose: it is the load
 generator, which places 50 calls/s and hangs up hundreds at 200 BYEs/s on the same
 core as its 20 ms ticker, and this parser takes about 7 µs per 200 OK against 52 µs
 for the core parser (which builds every header's object); and it must not depend
@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench._harness import hist_percentile, machine_info, summarize, write_json
-from sipgw.testing.audio import tone_frame
+from sipgw.app.evaluation.audio import tone_frame
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not export it
 TIMESPEC = struct.Struct("@qq")

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m bench.sip_core [--calls N] [--json PATH]`` from the
 repository root; it prints the figure and writes JSON (default
 ``bench/results/sip_core-<UTC time>.json``).
 
-One :class:`~sipgw.useragent.UserAgent` takes, per call, an INVITE with an SDP
+One :class:`~sipgw.sip.useragent.UserAgent` takes, per call, an INVITE with an SDP
 offer, answers it (100, 180, 200 with the SDP answer), and takes the ACK and a
 BYE, all on an injected clock that moves 10 ms per call, so the transactions
 and timers of earlier calls are still alive, as they would be at 100 new calls
@@ -22,10 +22,10 @@ import time
 from collections.abc import Sequence
 
 from bench._harness import machine_info, write_json
-from sipgw.addressing import Flow
-from sipgw.events import CallOffered
-from sipgw.message import parse_message
-from sipgw.useragent import UserAgent, UserAgentConfig
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import CallOffered
+from sipgw.sip.message import parse_message
+from sipgw.sip.useragent import UserAgent, UserAgentConfig
 
 SDP = (
     "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

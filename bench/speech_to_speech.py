@@ -12,7 +12,7 @@ Set-up
   ``realtime`` (OpenAI Realtime, server VAD) and ``realtime-local`` (OpenAI Realtime,
   our own turn-taking). Each one answers through the real gateway, in this process
   (``running_gateway`` with the agent's factory), with its production clients.
-* **The fakes** (``sipgw.testing.fakes``, each in a thread of its own, on real loopback
+* **The fakes** (``tests.toolkit.fakes``, each in a thread of its own, on real loopback
   sockets) all have the same *stated delays*: the caller's turn ends after
   ``--turn-silence-ms`` of silence (the STT's ``min_turn_silence``, the Voice Agent's
   and the Realtime server VAD's silence, our local endpointer's); the first audio of
@@ -63,16 +63,16 @@ from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry
 from bench._harness import fmt, format_table, log, machine_info, percentile, summarize, write_json
-from sipgw.dialpolicy import DialPolicy
-from sipgw.testing.audio import tone_frames, tone_share
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.testing.fakes.realtime import FakeRealtime
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
-from sipgw.testing.fakes.voice_base import FakeReply, SpokenReply
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.audio import tone_frames, tone_share
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone
+from sipgw.sip.dialpolicy import DialPolicy
+from tests.toolkit.fakes.realtime import FakeRealtime
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_base import FakeReply, SpokenReply
+from tests.toolkit.gateway_in_process import running_gateway
 
 __all__ = ["AGENTS", "BenchParams", "main", "run"]
 

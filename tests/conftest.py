@@ -14,8 +14,8 @@ by ``xdist_group`` marks: with pytest 9.2 xdist 3.8 cannot attach a mark's group
 id and loses it silently (pytest-dev/pytest-xdist#1386).
 
 The secret scan at the end of the run: every API key and SIP password the tests
-configure is a canary (:mod:`sipgw.testing.canaries`);
-:mod:`sipgw.testing.canary_scan` logs the whole run and fails it if a canary
+configure is a canary (:mod:`tests.toolkit.canaries`);
+:mod:`tests.toolkit.canary_scan` logs the whole run and fails it if a canary
 appears in any log or record it wrote.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sipgw.testing.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
+from tests.toolkit.canary_scan import (  # noqa: F401 - pytest finds hooks and fixtures by name
     canary_scan_basetemp,
     pytest_configure,
     pytest_sessionfinish,

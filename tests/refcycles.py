@@ -16,8 +16,8 @@ from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
 from sipgw.app.callhandle import CallHandle
-from sipgw.call import CallInfo
-from sipgw.usages.session import CallSession
+from sipgw.sip.call import CallInfo
+from sipgw.sip.usages.session import CallSession
 
 PER_CALL = (CallHandle, CallInfo, CallSession, MediaSession, RtpEndpoint, Agent)
 """What a gateway creates per call. (Values such as parsed messages or packets

@@ -30,17 +30,17 @@ from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser
+from sipgw.app.evaluation.audio import dominant_tone
+from sipgw.app.evaluation.gateway_process import OVERLOAD_OFF, GatewayProcess
+from sipgw.app.evaluation.ports import free_port_range
+from sipgw.app.evaluation.process import child_env
 from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
-from sipgw.call import CallState
-from sipgw.testing.audio import dominant_tone
-from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
-from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
-from sipgw.testing.ports import free_port_range
-from sipgw.testing.process import child_env
-from sipgw.testing.webhook_receiver import ExampleReceiver
+from sipgw.sip.call import CallState
+from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, running_gateway
+from tests.toolkit.webhook_receiver import ExampleReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]

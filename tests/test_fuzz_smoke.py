@@ -60,4 +60,7 @@ def test_harness_survives_seeds_and_deterministic_mutations(name):
 
 def test_every_harness_is_smoke_tested():
     names = {p.stem for p in FUZZ.glob("fuzz_*.py")}
-    assert names == {*HARNESSES, "fuzz_sip_parser"}  # fuzz_sip_parser: tests/sipgw/test_message.py
+    assert names == {
+        *HARNESSES,
+        "fuzz_sip_parser",
+    }  # fuzz_sip_parser: tests/sipgw/sip/test_message.py

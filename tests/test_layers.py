@@ -5,16 +5,19 @@ parsed with :mod:`ast`; every import counts (top level, inside functions, under
 ``TYPE_CHECKING``). The rules (imports point down only):
 
 - ``media`` imports nothing of ours;
-- the SIP core (``sipgw`` except ``sipgw.app`` and ``sipgw.testing``) imports only the SIP core;
+- the SIP core (``sipgw.sip``, and the package's face ``sipgw`` with its version) imports
+  only the SIP core;
+- the SIP core's asyncio adapters (``sipgw.aio``) import only themselves and the SIP core;
 - ``agent`` imports only ``agent`` and ``media``;
-- ``sipgw.app`` (the composition root) imports anything of ours except ``sipgw.testing``,
+- ``sipgw.app`` (the composition root) imports anything of ours except ``tests.toolkit``,
   ``bench`` and ``tests``;
-- ``sipgw.testing`` (the test and benchmark toolkit) anything but ``bench`` and ``tests``;
-- ``bench`` anything but ``tests``;
+- ``tests.toolkit`` (the test and benchmark toolkit, not in the wheel) anything but ``bench``
+  and the rest of ``tests`` (its own tests beside it, ``tests/toolkit/test_*.py``, are tests);
+- ``bench`` anything but ``tests`` outside the toolkit;
 - no two modules import each other, directly or around a loop (``from pkg import
   __version__`` of a module's own package is not counted);
-- in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``), ``sipgw/app`` and
-  ``sipgw/testing`` import ``asyncio`` or ``socket``: the protocol cores are sans-IO;
+- in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``) and ``sipgw/app``
+  import ``asyncio`` or ``socket``: the protocol cores (``sipgw/sip``, ``media``) are sans-IO;
 - ``agent`` is mostly asyncio, but the modules it documents as sans-IO
   (:data:`SANS_IO_AGENT`: turn-taking, the STT uplink, the failure policy, ...) import
   neither, nor does anything of ours they import, however indirectly.
@@ -124,9 +127,11 @@ def layer(module: str) -> str:
     if _within(module, "sipgw.app") or module == "sipgw.__main__":
         # ``python -m sipgw`` is an entry point into the composition root; nothing imports it.
         return "sipgw.app"
-    if _within(module, "sipgw.testing"):
-        return "sipgw.testing"
-    if _top(module) == "sipgw":
+    if _within(module, "tests.toolkit") and not module.rpartition(".")[2].startswith("test_"):
+        return "tests.toolkit"
+    if _within(module, "sipgw.aio"):
+        return "sipgw.aio"
+    if _within(module, "sipgw.sip") or module == "sipgw":
         return "SIP core"
     return _top(module)
 
@@ -134,12 +139,17 @@ def layer(module: str) -> str:
 ALLOWED: Mapping[str, frozenset[str]] = {
     "media": frozenset({"media"}),
     "SIP core": frozenset({"SIP core"}),
+    "sipgw.aio": frozenset({"sipgw.aio", "SIP core"}),
     "agent": frozenset({"agent", "media"}),
-    "sipgw.app": frozenset({"sipgw.app", "SIP core", "media", "agent"}),
-    "sipgw.testing": frozenset({"sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}),
-    "bench": frozenset({"bench", "sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}),
+    "sipgw.app": frozenset({"sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}),
+    "tests.toolkit": frozenset(
+        {"tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
+    ),
+    "bench": frozenset(
+        {"bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
+    ),
     "tests": frozenset(
-        {"tests", "bench", "sipgw.testing", "sipgw.app", "SIP core", "media", "agent"}
+        {"tests", "bench", "tests.toolkit", "sipgw.app", "sipgw.aio", "SIP core", "media", "agent"}
     ),
 }
 """Which layers each layer may import (its own included)."""
@@ -166,11 +176,11 @@ def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[st
     for edge in edges:
         if _top(edge.source) not in ("sipgw", "media") or _top(edge.target) not in IO_MODULES:
             continue
-        if ".aio" in f".{edge.source}" or layer(edge.source) in ("sipgw.app", "sipgw.testing"):
+        if ".aio" in f".{edge.source}" or layer(edge.source) == "sipgw.app":
             continue
         problems.append(
             f"{_where(paths, edge)}: {edge.source} imports {edge.target}; protocol cores are "
-            "sans-IO (asyncio/socket only in */aio/, sipgw/app/, sipgw/testing/, agent/)"
+            "sans-IO (asyncio/socket only in */aio/, sipgw/app/, agent/)"
         )
     return problems
 
@@ -278,7 +288,7 @@ def tree() -> tuple[list[Import], dict[str, Path]]:
 
 def test_the_scan_sees_the_whole_tree(tree: tuple[list[Import], dict[str, Path]]) -> None:
     edges, paths = tree
-    for expected in ("sipgw.useragent", "media.session", "agent.assistant", "sipgw.app.cli"):
+    for expected in ("sipgw.sip.useragent", "media.session", "agent.assistant", "sipgw.app.cli"):
         assert expected in paths
     ours = [e for e in edges if _top(e.target) in PACKAGES]
     assert len(paths) > 100 and len(ours) > 300
@@ -347,12 +357,13 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
         tmp_path,
         {
             "sipgw/__init__.py": "__version__ = '1'\n",
-            "sipgw/useragent.py": "from sipgw import __version__\nimport socket\n",
-            "sipgw/aio/transport.py": "import asyncio\nfrom sipgw import useragent\n",
-            "sipgw/app/cli.py": "from agent import base\nfrom sipgw.testing import kit\n",
-            "sipgw/testing/kit.py": "def f():\n    from bench import load\n",
+            "sipgw/sip/useragent.py": "from sipgw import __version__\nimport socket\n",
+            "sipgw/sip/dialog.py": "from sipgw.aio import transport\n",
+            "sipgw/aio/transport.py": "import asyncio\nfrom sipgw.sip import useragent\n",
+            "sipgw/app/cli.py": "from agent import base\nfrom tests.toolkit import kit\n",
+            "tests/toolkit/kit.py": "def f():\n    from bench import load\n",
             "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-            "    from sipgw.useragent import UserAgent\n",
+            "    from sipgw.sip.useragent import UserAgent\n",
             "agent/base.py": "from media.rtp import x\n",
             "agent/turns.py": "from agent.clock import now\n",  # sans-IO, they say
             "agent/clock.py": "import asyncio\n",
@@ -364,14 +375,15 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     )
     layers = layer_violations(edges, paths)
     assert [p.split(": ", 1)[1].split(" (", 1)[0] for p in layers] == [
-        "sipgw.app.cli",  # -> sipgw.testing
-        "sipgw.testing.kit",  # -> bench (inside a function)
+        "sipgw.sip.dialog",  # -> sipgw.aio: the core knows no adapter
+        "sipgw.app.cli",  # -> tests.toolkit
+        "tests.toolkit.kit",  # -> bench (inside a function)
         "media.rtp",  # -> SIP core (under TYPE_CHECKING)
         "bench.load",  # -> tests
     ]
-    assert "media/rtp.py:3: media.rtp (media) imports sipgw.useragent (SIP core)" in layers[2]
+    assert "media/rtp.py:3: media.rtp (media) imports sipgw.sip.useragent (SIP core)" in layers[3]
     io = io_violations(edges, paths)
-    assert len(io) == 1 and "sipgw/useragent.py:2: sipgw.useragent imports socket" in io[0]
+    assert len(io) == 1 and "sipgw/sip/useragent.py:2: sipgw.sip.useragent imports socket" in io[0]
     sans_io = sans_io_violations(edges, paths, ["agent.turns", "agent.a"])
     assert sans_io == [
         "agent/clock.py:1: agent.turns is documented as sans-IO, but agent.clock imports "

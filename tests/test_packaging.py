@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,25 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
     )  # fmt: skip
     (wheel,) = wheels.glob("sipgw-*.whl")
     assert "linux" in wheel.name  # compiled: a platform wheel
+    # The wheel holds the product: no module of the test toolkit (tests/toolkit: the peers,
+    # the fakes the tests alone use, the browsers), under its name or its old one.
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.namelist()
+    toolkit = ROOT / "tests" / "toolkit"
+    kit = [
+        path.relative_to(toolkit).as_posix()
+        for path in toolkit.rglob("*.py")
+        if path.name != "__init__.py" and not path.name.startswith("test_")
+    ]
+    assert len(kit) > 30 and "peers/baresip.py" in kit
+    carried = [
+        name
+        for name in shipped
+        if name.startswith(("tests/", "sipgw/testing/"))
+        or any(name.endswith("/" + module) for module in kit if "/" in module)
+    ]
+    assert not carried, carried
+    assert "sipgw/app/evaluation/run.py" in shipped  # sipgw eval's harness is product code
     _run([*pip, *offline, str(wheel)])
     # Package data travels with a non-editable install.
     data = subprocess.run(

@@ -1,15 +1,16 @@
 """Tests mirror the tree: each module has ``tests/<package>/.../test_<module>.py``.
 
-For ``sipgw/usages/invite.py`` that is ``tests/sipgw/usages/test_invite.py``. Other test
+For ``sipgw/sip/usages/invite.py`` that is ``tests/sipgw/sip/usages/test_invite.py``. Other test
 files may sit beside them (a feature across modules, the RFC 4475 messages, hostile
 input), but a reader looking for a module's tests finds them at the mirrored path.
 
 The production packages (``sipgw``, ``media``, ``agent``), the test toolkit
-(``sipgw/testing``) and the benchmarks (``bench``) are all checked. Modules without such a
-file are listed in :data:`EXCEPTIONS` (a module, or a folder ending in ``/``), each with
-the reason: where it is exercised instead, or why nothing runs it. A test file a reason
-cites must exist. :data:`PENDING` holds the ones still to be written; it must shrink to
-nothing.
+(``tests/toolkit``, whose tests sit beside its modules: ``tests/toolkit/netns.py`` ->
+``tests/toolkit/test_netns.py``) and the benchmarks (``bench``) are all checked. Modules
+without such a file are listed in :data:`EXCEPTIONS` (a module, or a folder ending in
+``/``), each with the reason: where it is exercised instead, or why nothing runs it. A test
+file a reason cites must exist. :data:`PENDING` holds the ones still to be written; it must
+shrink to nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sipgw", "media", "agent", "bench")
+PACKAGES = ("sipgw", "media", "agent", "bench", "tests/toolkit")
 
 _PEER = (
     "drives a real peer: exercised by the tests/interop tests that run it (e.g. {}), one at a "
@@ -32,39 +33,41 @@ _HARNESS = "runs the gateway for tests: exercised by most of tests/sipgw/app (e.
 
 EXCEPTIONS: dict[str, str] = {
     # -- the test toolkit: exercised by the tests that use it
-    "sipgw/testing/fakes/": "the AI vendors' and Twilio's fakes, written from the vendors' "
+    "sipgw/app/evaluation/fakes/": "the AI vendors' fakes that sipgw eval runs: as "
+    "tests/toolkit/fakes/",
+    "tests/toolkit/fakes/": "the AI vendors' and Twilio's fakes, written from the vendors' "
     "documentation (docs/cloud-apis.md): exercised by our clients' tests against them "
     "(tests/agent/stt/test_assemblyai.py, tests/agent/tts/test_elevenlabs.py, "
     "tests/agent/llm/test_openai.py, tests/agent/s2s/test_calls.py, "
     "tests/media/aio/test_twilio.py); a test of a fake through our own client is that test",
-    "sipgw/testing/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/test_inbound.py"),
-    "sipgw/testing/gateway_process.py": _HARNESS.format("tests/sipgw/app/test_filemodes.py"),
-    "sipgw/testing/metrics.py": "reads the Prometheus exposition in tests: exercised by "
+    "tests/toolkit/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/test_inbound.py"),
+    "sipgw/app/evaluation/gateway_process.py": _HARNESS.format("tests/sipgw/app/test_filemodes.py"),
+    "tests/toolkit/metrics.py": "reads the Prometheus exposition in tests: exercised by "
     "tests/sipgw/app/test_metrics.py and tests/sipgw/app/admin/test_server.py",
-    "sipgw/testing/canaries.py": "the secret canaries the tests configure, scanned for after "
-    "each run by tests/conftest.py (sipgw/testing/canary_scan.py, tested in "
-    "tests/sipgw/testing/test_canary_scan.py)",
-    "sipgw/testing/evaluation/caller.py": "part of the evaluation harness (sipgw eval): "
-    "exercised by tests/sipgw/testing/evaluation/test_scenario.py and, end to end, by "
+    "tests/toolkit/canaries.py": "the secret canaries the tests configure, scanned for after "
+    "each run by tests/conftest.py (tests/toolkit/canary_scan.py, tested in "
+    "tests/toolkit/test_canary_scan.py)",
+    "sipgw/app/evaluation/caller.py": "part of the evaluation harness (sipgw eval): "
+    "exercised by tests/sipgw/app/evaluation/test_scenario.py and, end to end, by "
     "tests/interop/test_eval_harness.py",
-    "sipgw/testing/evaluation/run.py": "as sipgw/testing/evaluation/caller.py",
-    "sipgw/testing/evaluation/report.py": "the evaluation harness's report: written by every "
+    "sipgw/app/evaluation/run.py": "as sipgw/app/evaluation/caller.py",
+    "sipgw/app/evaluation/report.py": "the evaluation harness's report: written by every "
     "run of tests/interop/test_eval_harness.py, which checks it",
-    "sipgw/testing/browser.py": "drives headless Chromium: exercised by "
+    "tests/toolkit/browser.py": "drives headless Chromium: exercised by "
     "tests/interop/test_browser_phone.py and tests/interop/test_dashboard_browser.py",
-    "sipgw/testing/firefox.py": "drives headless Firefox over Marionette: exercised by "
+    "tests/toolkit/firefox.py": "drives headless Firefox over Marionette: exercised by "
     "tests/interop/test_browser_phone.py",
-    "sipgw/testing/https_proxy.py": "a TLS reverse proxy in front of the admin server: "
+    "tests/toolkit/https_proxy.py": "a TLS reverse proxy in front of the admin server: "
     "exercised by tests/interop/test_browser_phone.py",
-    "sipgw/testing/webhook_receiver.py": "a webhook receiver: exercised by "
+    "tests/toolkit/webhook_receiver.py": "a webhook receiver: exercised by "
     "tests/interop/test_webhooks_peers.py and tests/test_docs.py",
-    "sipgw/testing/wire.py": "packets seen on the wire: exercised by "
+    "tests/toolkit/wire.py": "packets seen on the wire: exercised by "
     "tests/interop/test_rtcp_peers.py and tests/interop/test_hold_gap.py",
-    "sipgw/testing/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
-    "sipgw/testing/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
-    "sipgw/testing/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
-    "sipgw/testing/peers/coturn.py": _PEER.format("tests/interop/test_browser_turn.py"),
-    "sipgw/testing/peers/relay.py": "a UDP relay with loss, jitter and reordering between a "
+    "tests/toolkit/peers/linphonec.py": _PEER.format("tests/interop/test_registration.py"),
+    "tests/toolkit/peers/sipp.py": _PEER.format("tests/interop/test_flood.py"),
+    "tests/toolkit/peers/dnsmasq.py": _PEER.format("tests/interop/test_dns_failover.py"),
+    "tests/toolkit/peers/coturn.py": _PEER.format("tests/interop/test_browser_turn.py"),
+    "tests/toolkit/peers/relay.py": "a UDP relay with loss, jitter and reordering between a "
     "peer and the gateway: exercised by tests/interop/test_harness.py",
     # -- the benchmarks
     "bench/_harness.py": "the benchmarks' shared helpers: their percentiles are tested in "
@@ -112,19 +115,23 @@ def production_modules() -> list[str]:
         for path in sorted((ROOT / package).rglob("*.py")):
             if path.name in ("__init__.py", "__main__.py") or ".venv" in path.parts:
                 continue
+            if path.name.startswith("test_"):
+                continue  # the toolkit's own tests, beside it
             modules.append(path.relative_to(ROOT).as_posix())
     return modules
 
 
 def mirrored_test(module: str) -> Path:
-    """``sipgw/usages/invite.py`` -> ``tests/sipgw/usages/test_invite.py``."""
+    """``sipgw/sip/usages/invite.py`` -> ``tests/sipgw/sip/usages/test_invite.py``."""
     path = Path(module)
+    if path.parts[0] == "tests":  # the toolkit: its tests beside it
+        return ROOT / path.parent / f"test_{path.name}"
     return ROOT / "tests" / path.parent / f"test_{path.name}"
 
 
 def test_every_module_has_its_mirrored_test_file() -> None:
     modules = production_modules()
-    assert any(m.startswith("sipgw/testing/") for m in modules)  # nothing skipped blindly
+    assert any(m.startswith("tests/toolkit/") for m in modules)  # nothing skipped blindly
     assert any(m.startswith("bench/") for m in modules)
     without = [m for m in modules if not mirrored_test(m).exists() and not excepted(m)]
     unexpected = sorted(set(without) - PENDING)

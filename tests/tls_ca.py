@@ -1,6 +1,6 @@
 """A throwaway CA and a server certificate for 127.0.0.1 and localhost (tests only).
 
-A thin view of :mod:`sipgw.testing.tls` with the three paths the transport tests use.
+A thin view of :mod:`tests.toolkit.tls` with the three paths the transport tests use.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sipgw.testing.tls import make_ca, make_server_cert
+from tests.toolkit.tls import make_ca, make_server_cert
 
 __all__ = ["CaFiles", "make_test_ca"]
 

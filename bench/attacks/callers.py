@@ -24,12 +24,12 @@ from agent.tools.registry import ToolRegistry
 from bench.attacks import paid_agent
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
+from sipgw.app.evaluation.phone import Phone
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.startup import build_startup
-from sipgw.dialpolicy import DialPolicy
-from sipgw.testing.gateway_in_process import TEST_OVERLOAD
-from sipgw.testing.phone import Phone
-from sipgw.testing.ports import free_port_range
+from sipgw.sip.dialpolicy import DialPolicy
+from tests.toolkit.gateway_in_process import TEST_OVERLOAD
 
 __all__ = ["callback_injection", "closed_default", "dtmf_sequence", "max_calls", "orders"]
 

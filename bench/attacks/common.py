@@ -13,10 +13,10 @@ from agent.sections import Sources
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.limits import LimitsConfig
-from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
-from sipgw.testing.ports import free_port_range
+from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, TEST_OVERLOAD
 
 __all__ = [
     "Counter",

@@ -35,11 +35,11 @@ from typing import Any
 from agent.sections import Sources
 from bench.attacks.common import Counter, count_udp, forged_request
 from sipgw.app.agents import find_agent
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.startup import build_startup
-from sipgw.testing.gateway_in_process import TEST_OVERLOAD
-from sipgw.testing.netns import in_initial_netns
-from sipgw.testing.ports import free_port_range
+from tests.toolkit.gateway_in_process import TEST_OVERLOAD
+from tests.toolkit.netns import in_initial_netns
 
 __all__ = ["LOCAL", "STRANGER", "default_serve"]
 

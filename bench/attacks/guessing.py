@@ -3,10 +3,10 @@
 * ``svcrack``: SIPVicious' svcrack as a phone (its User-Agent replaced, long enough that
   its INVITE's 401 comes back over UDP), INVITE limits raised out of its way, the whole
   four-digit space in its dictionary, for ``seconds``.
-* ``many_sources``: :class:`~sipgw.testing.cracker.DigestCracker` from 1,000 loopback
+* ``many_sources``: :class:`~tests.toolkit.cracker.DigestCracker` from 1,000 loopback
   addresses, default limits (MESSAGE: the "other" bucket), for ``seconds``.
 * ``schedule``: the most answers checked per user in an hour and in a day, from any number
-  of sources: the real :class:`~sipgw.auth.DigestServer` on an injected clock, every guess
+  of sources: the real :class:`~sipgw.sip.auth.DigestServer` on an injected clock, every guess
   sent the moment the backoff ends (what the fastest attacker gets).
 
 "Checked" is the gateway's own count: 403s (``refused``) less those answered unchecked
@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sipgw.auth import Credentials, DigestClient, DigestServer, Verdict
-from sipgw.message import SipRequest, SipResponse, parse_message
-from sipgw.testing.cracker import DigestCracker, ipv4_sources
-from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.sip.auth import Credentials, DigestClient, DigestServer, Verdict
+from sipgw.sip.message import SipRequest, SipResponse, parse_message
+from tests.toolkit.cracker import DigestCracker, ipv4_sources
 
 __all__ = ["guessing", "schedule"]
 

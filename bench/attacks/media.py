@@ -10,8 +10,8 @@ from typing import Any
 
 from bench.attacks.common import Counter, count_udp, gateway_on_loop, wait_for
 from media.ports import PortAllocator
+from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
-from sipgw.testing.phone import Phone
 
 __all__ = ["bleed", "hold_rtcp", "ports", "victim"]
 

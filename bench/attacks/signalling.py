@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.attacks.common import Counter, count_udp, forged_request, gateway_on_loop, statuses
-from sipgw.access import AccessPolicy, AllowList
-from sipgw.addressing import Flow
 from sipgw.app.access import AccessConfig
-from sipgw.ratelimit import FloodGuard
-from sipgw.useragent import UserAgent, UserAgentConfig
+from sipgw.sip.access import AccessPolicy, AllowList
+from sipgw.sip.addressing import Flow
+from sipgw.sip.ratelimit import FloodGuard
+from sipgw.sip.useragent import UserAgent, UserAgentConfig
 
 __all__ = ["amplification", "state", "tcp_limits"]
 

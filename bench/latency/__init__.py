@@ -14,7 +14,7 @@ Run from the repository root::
 
 Set-up
 ------
-* **The AI services** are the fakes of ``sipgw.testing.fakes`` in threads of this process
+* **The AI services** are the fakes of ``tests.toolkit.fakes`` in threads of this process
   (so their ``time.monotonic()`` stamps share our clock) with fixed, known delays:
   the STT ends a turn after ``--min-turn-silence`` of silence and sends its final
   transcript ``--stt-final-latency`` later; the LLM answers every turn with ONE
@@ -25,7 +25,7 @@ Set-up
   transcripts carry a turn number, so each reply is identified on the wire.
 * **The gateway** runs as a subprocess (``python -m sipgw serve --agent assistant``,
   pinned to ``--gateway-cpu``) pointed at the fakes.
-* **The caller** is the toolkit's scripted phone (``sipgw.testing.phone``) on this
+* **The caller** is the toolkit's scripted phone (``sipgw.app.evaluation.phone``) on this
   process's uvloop (pinned to ``--bench-cpu``). It sends RTP every 20 ms (absolute deadlines):
   a 300 Hz tone at -15 dBFS while "speaking", otherwise near-silent *marker*
   frames (-59 dBFS, below every VAD) that encode the call and packet number, so

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import percentile
-from sipgw.testing.audio import dominant_tone
-from sipgw.testing.fakes.assemblyai import FakeSession
-from sipgw.testing.fakes.elevenlabs import Utterance
-from sipgw.testing.fakes.openai import RecordedRequest
+from sipgw.app.evaluation.audio import dominant_tone
+from sipgw.app.evaluation.fakes.assemblyai import FakeSession
+from sipgw.app.evaluation.fakes.elevenlabs import Utterance
+from sipgw.app.evaluation.fakes.openai import RecordedRequest
 
 from .caller import (
     ALL_TONES,

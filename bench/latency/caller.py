@@ -1,6 +1,6 @@
 """The call script: what the phone says and hears, and how the fakes answer it.
 
-Each call places a :class:`~sipgw.testing.phone.Phone` (kernel receive timestamps;
+Each call places a :class:`~sipgw.app.evaluation.phone.Phone` (kernel receive timestamps;
 every packet stamped right after ``sendto``). While it is not speaking it sends
 near-silent *marker* frames that name the call and the packet, so the analysis can
 find each packet again in the audio the fake STT received. The fake STT's transcript
@@ -19,12 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sipgw.testing.audio import tone_frame
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs, synth_tone, tone_duration_ms
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse
-from sipgw.testing.fakes.services import KEYS, FakeServices
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.audio import tone_frame
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs, synth_tone, tone_duration_ms
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse
+from sipgw.app.evaluation.fakes.services import KEYS, FakeServices
+from sipgw.app.evaluation.phone import Phone
 
 FRAME_S = 0.020
 FRAME_BYTES = 160

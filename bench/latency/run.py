@@ -26,7 +26,7 @@ from bench._harness import (
     read_cpu_times,
     write_json,
 )
-from sipgw.testing.ports import free_port_range
+from sipgw.app.evaluation.ports import free_port_range
 
 from .analysis import TARGETS, Analysis, read_call_records
 from .caller import GREETING, BenchConfig, BenchFakes, BenchParams, CallRunner, CallTrace

@@ -1,9 +1,9 @@
-"""RFC 3263 lookups over DNS: the asyncio side of :mod:`sipgw.locate`, on dnspython.
+"""RFC 3263 lookups over DNS: the asyncio side of :mod:`sipgw.sip.locate`, on dnspython.
 
-:class:`ServerLocator` asks the NAPTR, SRV and A/AAAA questions :mod:`sipgw.locate` says to
+:class:`ServerLocator` asks the NAPTR, SRV and A/AAAA questions :mod:`sipgw.sip.locate` says to
 ask, with ``dns.asyncresolver`` (dnspython: pure Python, typed, maintained, on the running
 event loop; the system's ``/etc/resolv.conf`` unless name servers are given), and returns a
-:class:`~sipgw.locate.TargetList`: each target a :class:`~sipgw.addressing.Flow` to an
+:class:`~sipgw.sip.locate.TargetList`: each target a :class:`~sipgw.sip.addressing.Flow` to an
 address, in the order to try them, valid until the smallest TTL of the answers used
 (answers are cached that long). A TLS target keeps its host name (the TLS connection
 checks the server's certificate against it, RFC 5922 §7.2) and is looked up when the
@@ -26,8 +26,8 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from sipgw.addressing import Flow
-from sipgw.locate import (
+from sipgw.sip.addressing import Flow
+from sipgw.sip.locate import (
     Candidate,
     Naptr,
     Srv,
@@ -39,7 +39,7 @@ from sipgw.locate import (
     order_srv,
     srv_names,
 )
-from sipgw.uri import SipUri
+from sipgw.sip.uri import SipUri
 
 __all__ = ["RETRY_AFTER", "ServerLocator"]
 

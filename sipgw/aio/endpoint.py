@@ -2,7 +2,7 @@
 
 It does what the sans-IO contract asks: pass ``loop.time()`` and each
 received message (a datagram, or a message framed on a stream) into the
-:class:`~sipgw.useragent.UserAgent`, send each ``(bytes, Flow)`` the core
+:class:`~sipgw.sip.useragent.UserAgent`, send each ``(bytes, Flow)`` the core
 returns on the socket or connection of the flow's transport, report broken
 connections as transport errors, and re-arm ``loop.call_at`` for the core's
 next deadline.
@@ -18,13 +18,13 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipgw.addressing import Flow
 from sipgw.aio.stream import StreamPool
 from sipgw.aio.tls import client_context, server_context
 from sipgw.aio.udp import UdpSocket, bind_udp
-from sipgw.events import SipEvent
-from sipgw.framing import FramingLimits
-from sipgw.useragent import UserAgent
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import SipEvent
+from sipgw.sip.framing import FramingLimits
+from sipgw.sip.useragent import UserAgent
 
 __all__ = ["SipEndpoint", "TransportConfig", "open_sip_endpoint"]
 

@@ -1,8 +1,8 @@
 """SIP over TCP and TLS: listeners, connections, and connection reuse (RFC 3261 §18).
 
 Every connection, accepted or opened by us, gets a number and a
-:class:`~sipgw.addressing.Flow` ``(transport, peer address, number)``; each
-message framed on it (:mod:`sipgw.framing`) goes up with that flow, so the
+:class:`~sipgw.sip.addressing.Flow` ``(transport, peer address, number)``; each
+message framed on it (:mod:`sipgw.sip.framing`) goes up with that flow, so the
 core's responses come back on the same connection (§18.2.2).
 
 :meth:`StreamPool.send` picks the connection for an outgoing message:
@@ -23,7 +23,7 @@ closed after ``idle_timeout`` seconds without traffic.
 Bounds on what peers may hold (hostile input, see docs/security.md):
 
 * each connection buffers at most one header section and one body within the
-  framing limits (:class:`~sipgw.framing.FramingLimits`), else it is closed;
+  framing limits (:class:`~sipgw.sip.framing.FramingLimits`), else it is closed;
 * a message must arrive whole within ``message_timeout`` seconds of its first
   octet: a peer that trickles bytes (a slow sender) is disconnected;
 * a TLS handshake must finish within ``handshake_timeout`` seconds, and a
@@ -57,10 +57,10 @@ import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-from sipgw.addressing import Flow, default_port
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.aio.udp import is_ip
-from sipgw.framing import (
+from sipgw.sip.addressing import Flow, default_port
+from sipgw.sip.framing import (
     FramingFailed,
     FramingLimits,
     MessageFramed,

@@ -8,9 +8,9 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
-from sipgw.addressing import Flow, is_ip
 from sipgw.aio.sourcelog import SourceLog
-from sipgw.limits import MAX_DATAGRAM_SIZE
+from sipgw.sip.addressing import Flow, is_ip
+from sipgw.sip.limits import MAX_DATAGRAM_SIZE
 
 __all__ = ["UdpSocket", "bind_udp", "is_ip"]
 

@@ -1,6 +1,6 @@
 """Who may call, wired: the ``access`` settings, host names resolved, refusals logged.
 
-The sans-IO policy (:mod:`sipgw.access`) knows addresses only. Here the
+The sans-IO policy (:mod:`sipgw.sip.access`) knows addresses only. Here the
 settings (:class:`AccessSection`) and the upstream hosts of the accounts
 (:func:`upstream_hosts`) become an :class:`AccessConfig` (:func:`access_config`), and at
 start-up :func:`build_access_policy` resolves its host names and decides who
@@ -40,16 +40,16 @@ from typing import TYPE_CHECKING
 
 from agent.sections import ConfigError, InvalidSettings, SettingError, section, setting
 from agent.sections.parsers import text, verbatim
-from sipgw.access import AccessPolicy, AllowList, Network, Refusal, parse_network
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.mediaranges import TrunkMedia, media_networks, trunk_media
-from sipgw.auth import DigestServer
-from sipgw.errors import SipError
-from sipgw.uri import SipUri
+from sipgw.sip.access import AccessPolicy, AllowList, Network, Refusal, parse_network
+from sipgw.sip.auth import DigestServer
+from sipgw.sip.errors import SipError
+from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
     from sipgw.app.accounts import Account
-    from sipgw.events import RequestRefused
+    from sipgw.sip.events import RequestRefused
 
 __all__ = [
     "ANY",

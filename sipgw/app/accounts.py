@@ -45,11 +45,11 @@ from agent.sections.parsers import (
 from agent.sections.tomlfile import Place, read_toml
 from sipgw.app.agents import agent_spec
 from sipgw.app.mediaranges import media_networks
-from sipgw.errors import SipError
-from sipgw.uri import SipUri
+from sipgw.sip.errors import SipError
+from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
-    from sipgw.useragent import RegistrationConfig
+    from sipgw.sip.useragent import RegistrationConfig
 
 __all__ = [
     "Account",
@@ -286,9 +286,9 @@ class Account:
     ) -> RegistrationConfig:
         """What the user agent core needs to register this account."""
         # Imported here: the CLI reads this module for --help, the user agent core is heavy.
-        from sipgw.auth import Credentials
-        from sipgw.registration import RegistrationPolicy
-        from sipgw.useragent import RegistrationConfig
+        from sipgw.sip.auth import Credentials
+        from sipgw.sip.registration import RegistrationPolicy
+        from sipgw.sip.useragent import RegistrationConfig
 
         credentials = None
         if self.auth_password:

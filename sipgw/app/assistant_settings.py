@@ -44,7 +44,7 @@ from agent.speculative import SpeculationLimits
 from agent.variables import TemplateError, placeholders
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from media.vad import VadConfig
-from sipgw.dialpolicy import DialPolicy, parse_call_template
+from sipgw.sip.dialpolicy import DialPolicy, parse_call_template
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings
@@ -420,7 +420,7 @@ class CallbackSection:
 
 
 def dial_allow(value: str) -> tuple[str, ...]:
-    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (sipgw.dialpolicy)."""
+    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (sipgw.sip.dialpolicy)."""
     return DialPolicy.parse(value).entries
 
 

@@ -54,7 +54,7 @@ from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
 from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [
     "CallbackPolicy",

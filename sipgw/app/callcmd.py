@@ -38,7 +38,7 @@ from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.callrequest import CallRequest, amd_request, assignments
 from sipgw.app.config import NetworkSection
-from sipgw.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
     import aiohttp

@@ -1,8 +1,8 @@
 """What an agent learns of its call besides caller and called, and what a transfer carries.
 
 A SIP call's :class:`agent.base.CallDetails` come from its INVITE
-(:class:`sipgw.invitedetails.InviteDetails`): the number the caller's network asserts
-(P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.trustedid`,
+(:class:`sipgw.sip.invitedetails.InviteDetails`): the number the caller's network asserts
+(P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.sip.trustedid`,
 and unless the caller withheld it), how the call was forwarded
 (History-Info or Diversion) and the ``X-`` headers on the operator's allow-list
 (``SIPGW_PASS_HEADERS``); a call the gateway placed brings its own variables. The
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from agent.base import CallDetails, Forwarded
 from agent.sections import section, setting
 from agent.sections.parsers import on_off
-from sipgw.call import CallInfo
-from sipgw.customheaders import HeaderAllowList
-from sipgw.headers import NameAddr
-from sipgw.identity import is_anonymous, uri_number
+from sipgw.sip.call import CallInfo
+from sipgw.sip.customheaders import HeaderAllowList
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.identity import is_anonymous, uri_number
 
 __all__ = ["WITHHELD_USERS", "CallHeadersSection", "call_details", "party_number", "with_numbers"]
 

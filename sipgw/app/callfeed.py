@@ -30,7 +30,7 @@ from sipgw.app.hints import Refused
 if TYPE_CHECKING:
     from agent.base import Agent
     from sipgw.app.callhandle import CallHandle
-    from sipgw.call import CallInfo
+    from sipgw.sip.call import CallInfo
 
 __all__ = [
     "RECENT_CALLS",

@@ -40,15 +40,15 @@ from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
 from sipgw.app.hints import Refused
 from sipgw.app.recording import CallRecorder
-from sipgw.call import CallInfo
-from sipgw.customheaders import user_to_user
-from sipgw.dialpolicy import PhoneNumber
-from sipgw.errors import SipError
-from sipgw.events import TransferStage, TransferUpdated
-from sipgw.identity import uri_number
-from sipgw.offeranswer import NegotiatedAudio
-from sipgw.sdp import InlineKey
-from sipgw.trustedid import phone_number
+from sipgw.sip.call import CallInfo
+from sipgw.sip.customheaders import user_to_user
+from sipgw.sip.dialpolicy import PhoneNumber
+from sipgw.sip.errors import SipError
+from sipgw.sip.events import TransferStage, TransferUpdated
+from sipgw.sip.identity import uri_number
+from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.sdp import InlineKey
+from sipgw.sip.trustedid import phone_number
 
 __all__ = [
     "TRANSFER_NOTIFY_MARGIN",
@@ -63,7 +63,7 @@ TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
 TRANSFER_NOTIFY_MARGIN = 15.0
 """On top of the ring timeout, the wait for a REFER's final NOTIFY once the phone accepted
-it (its own call setup to the target): then the transfer is failed (sipgw.usages.refer)."""
+it (its own call setup to the target): then the transfer is failed (sipgw.sip.usages.refer)."""
 
 
 def _keying(suite: str, key: InlineKey) -> SrtpKeying:

@@ -71,9 +71,9 @@ from sipgw.app.lines.build import Line
 from sipgw.app.mediaio import MediaIO
 from sipgw.app.metrics import GatewayMetrics
 from sipgw.app.recording import Recordings
-from sipgw.call import CallInfo, CallKey, CallState
-from sipgw.events import CallEnded
-from sipgw.offeranswer import NegotiatedAudio
+from sipgw.sip.call import CallInfo, CallKey, CallState
+from sipgw.sip.events import CallEnded
+from sipgw.sip.offeranswer import NegotiatedAudio
 
 __all__ = ["AGENT_CLOSE_TIMEOUT", "PREPARE_TIMEOUT", "CallPath"]
 
@@ -399,7 +399,7 @@ class CallPath:
     # ------------------------------------------------------------------ the end
 
     def ended(self, handle: CallHandle, event: CallEnded) -> None:
-        """The SIP core ended the call (its one :class:`~sipgw.events.CallEnded`)."""
+        """The SIP core ended the call (its one :class:`~sipgw.sip.events.CallEnded`)."""
         handle.end_reason = event.reason.value
         handle.end_status = event.status
         handle.log.info(

@@ -6,7 +6,7 @@
 a line that supplies defaults (:meth:`CallRequest.over`). Everything is checked here,
 once, with errors that name the field and what is allowed: variables follow
 :func:`agent.variables.check_variables`, headers
-:func:`sipgw.customheaders.check_custom_headers` (no header injection).
+:func:`sipgw.sip.customheaders.check_custom_headers` (no header injection).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from agent.amd.config import AmdMode, AmdRequest, parse_mode
 from agent.variables import check_variables
-from sipgw.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers
 
 __all__ = [
     "FIELDS",

@@ -129,9 +129,9 @@ def build_parser(plugin: AgentPlugin | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-EVALUATION_MODULE = "sipgw.testing.evaluation"
-"""The evaluation harness (docs/evaluation.md). It drives the test phone and the AI-service
-fakes, which production code does not import, so `sipgw eval` runs it as a child process."""
+EVALUATION_MODULE = "sipgw.app.evaluation"
+"""The evaluation harness (docs/evaluation.md). It drives a scripted phone and the AI-service
+fakes, which the gateway never imports, so `sipgw eval` runs it as a child process."""
 
 
 def _evaluate(args: Sequence[str]) -> int:

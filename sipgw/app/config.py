@@ -53,7 +53,7 @@ core holds (300 assistant calls, docs/performance.md) and what a paid AssemblyAI
 opens a minute (100 new streams), so a flood of admitted calls stops there."""
 
 SRTP_POLICIES = ("tls-only", "tls-required", "allow-insecure", "off")
-"""The ``SIPGW_SRTP`` choices (:class:`sipgw.sdes.SrtpPolicy`)."""
+"""The ``SIPGW_SRTP`` choices (:class:`sipgw.sip.sdes.SrtpPolicy`)."""
 
 
 def transports(value: str) -> tuple[str, ...]:

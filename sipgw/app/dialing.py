@@ -5,7 +5,7 @@ on its way out (``sipgw.app.callhandle`` for REFER and DTMF, ``Gateway.place_cal
 with ``for_agent`` for callbacks); DTMF passes :meth:`DialGate.admit_keyed`, which
 judges it with everything the call keyed before. The gate judges the object the
 gateway then sends, read by the SIP core's parser
-(:func:`sipgw.dialpolicy.parse_dial_target`): a REFER's ``Refer-To`` is that URI, a
+(:func:`sipgw.sip.dialpolicy.parse_dial_target`): a REFER's ``Refer-To`` is that URI, a
 call's Request-URI that URI (or the number, for a call to a number), DTMF those
 digits. A refusal is logged, counted (``dial_refused``) and raised as
 :class:`agent.dialpolicy.DialRefused`, with the target as the agent gave it.
@@ -17,13 +17,13 @@ import logging
 
 from agent.dialpolicy import REFUSED, DialRefused
 from sipgw.app.counters import CallCounters
-from sipgw.dialpolicy import DialPolicy, DialTarget, PhoneNumber, parse_dial_target
+from sipgw.sip.dialpolicy import DialPolicy, DialTarget, PhoneNumber, parse_dial_target
 
 __all__ = ["DialGate"]
 
 
 class DialGate:
-    """Judges what agents reach with the operator's :class:`~sipgw.dialpolicy.DialPolicy`.
+    """Judges what agents reach with the operator's :class:`~sipgw.sip.dialpolicy.DialPolicy`.
 
     Args:
         policy: the allow-list (``SIPGW_DIAL_ALLOW`` and friends).

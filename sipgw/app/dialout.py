@@ -11,7 +11,7 @@ registered AOR, else ``sip:sipgw@<our address>`` (:func:`caller`): a number
 host or our address, which is what trunks check (Twilio: an owned or verified E.164
 number; Telnyx: ``403 Caller Origination Number is Invalid D35`` otherwise). The
 account may also put it in P-Asserted-Identity or P-Preferred-Identity, and withhold
-it (``Privacy: id``, :mod:`sipgw.identity`).
+it (``Privacy: id``, :mod:`sipgw.sip.identity`).
 
 Each account of the accounts file can place calls too, with its own proxy,
 credentials, caller id and identity header (:meth:`OutboundConfig.for_account`).
@@ -27,12 +27,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.amd.config import AmdMode
-from sipgw.auth import Credentials
-from sipgw.dialpolicy import DialTarget, PhoneNumber
-from sipgw.errors import SipError
-from sipgw.headers import NameAddr
-from sipgw.identity import IdentityHeader
-from sipgw.uri import SipUri, parse_uri
+from sipgw.sip.auth import Credentials
+from sipgw.sip.dialpolicy import DialTarget, PhoneNumber
+from sipgw.sip.errors import SipError
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.identity import IdentityHeader
+from sipgw.sip.uri import SipUri, parse_uri
 
 __all__ = [
     "CallTarget",

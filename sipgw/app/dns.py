@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from agent.sections import section, setting
 from agent.sections.parsers import float_range
-from sipgw.locate import parse_nameservers
+from sipgw.sip.locate import parse_nameservers
 
 __all__ = ["DnsSection"]
 

@@ -21,7 +21,7 @@ from typing import Any
 from agent.base import Agent
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callhandle import CallHandle
-from sipgw.call import CallKey
+from sipgw.sip.call import CallKey
 
 __all__ = ["GOODBYE_WAIT", "DrainRequest", "drain_calls", "say_goodbyes"]
 

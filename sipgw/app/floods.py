@@ -1,10 +1,10 @@
 """Rate limits, wired: the ``floods`` settings become the SIP core's flood guard and call limits.
 
-The sans-IO limits are :mod:`sipgw.ratelimit`; here the settings are declared
+The sans-IO limits are :mod:`sipgw.sip.ratelimit`; here the settings are declared
 (:class:`RateLimitSection`, parsed by :func:`rate`, :func:`limit_action` and
 :func:`user_agent_fragments`) and turned into a :class:`FloodSettings`
 (:meth:`FloodSettings.of`), from which the gateway builds a fresh
-:class:`~sipgw.ratelimit.FloodGuard` and :class:`~sipgw.ratelimit.CallRateLimiter`
+:class:`~sipgw.sip.ratelimit.FloodGuard` and :class:`~sipgw.sip.ratelimit.CallRateLimiter`
 at start. See docs/security.md, "Floods and scanners".
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from agent.sections import section, setting
 from agent.sections.parsers import int_at_least, int_range, on_off
-from sipgw.ratelimit import (
+from sipgw.sip.ratelimit import (
     SCANNER_USER_AGENTS,
     CallRateConfig,
     CallRateLimiter,

@@ -34,7 +34,6 @@ from agent.resilience.settings import BreakerSection
 from media.aio.ticker import Ticker
 from media.codecs import CODECS
 from media.ports import PortAllocator
-from sipgw.access import AccessPolicy
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.access import (
     AccessConfig,
@@ -70,9 +69,10 @@ from sipgw.app.routing import AgentRoutes
 from sipgw.app.stats import log_stats_forever
 from sipgw.app.trunks import Trunks
 from sipgw.app.warmtransfer import WarmTransfers
-from sipgw.call import CallKey
-from sipgw.dialpolicy import DialPolicy
-from sipgw.events import (
+from sipgw.sip.access import AccessPolicy
+from sipgw.sip.call import CallKey
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.events import (
     CallConfirmed,
     CallEnded,
     CallOffered,
@@ -86,12 +86,12 @@ from sipgw.events import (
     SipEvent,
     TransferUpdated,
 )
-from sipgw.mediatarget import MediaTargetPolicy
-from sipgw.offeranswer import RtpCodec
-from sipgw.ratelimit import CallRateLimiter, FloodGuard
-from sipgw.sdes import SrtpPolicy
-from sipgw.timers import TimerValues
-from sipgw.useragent import UserAgent, UserAgentConfig
+from sipgw.sip.mediatarget import MediaTargetPolicy
+from sipgw.sip.offeranswer import RtpCodec
+from sipgw.sip.ratelimit import CallRateLimiter, FloodGuard
+from sipgw.sip.sdes import SrtpPolicy
+from sipgw.sip.timers import TimerValues
+from sipgw.sip.useragent import UserAgent, UserAgentConfig
 
 __all__ = ["Gateway"]
 
@@ -113,9 +113,9 @@ class Gateway:
         outbound: how :meth:`place_call` places calls (proxy, caller id, credentials).
         limits: bounds on hostile input (message sizes, TCP/TLS connections).
         dial_policy: what agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
-            and friends, :mod:`sipgw.dialpolicy`); default: nothing.
+            and friends, :mod:`sipgw.sip.dialpolicy`); default: nothing.
         floods: rate limits and the scanner filter (default: on, with the defaults of
-            :mod:`sipgw.ratelimit`; :meth:`FloodSettings.off` for none).
+            :mod:`sipgw.sip.ratelimit`; :meth:`FloodSettings.off` for none).
         overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
             default: on, with its defaults).
         breakers: when new calls are turned away because an AI service is down
@@ -161,7 +161,7 @@ class Gateway:
         )
         """Decides when new calls get 503 for overload (judging once :meth:`ready`)."""
         self.overload_refusals = OverloadRefusals()
-        self.refusals = RefusalLog(logging.getLogger("sipgw.access"))
+        self.refusals = RefusalLog(logging.getLogger("sipgw.sip.access"))
         self.registrations: dict[str, RegistrationChanged] = {}
         """The latest registration event of each account's AOR."""
         self.ports = PortAllocator(*config.rtp_ports)

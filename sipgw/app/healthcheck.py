@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from agent.sections import ConfigError, Sources, load, section, setting
 from agent.sections.parsers import text
 from sipgw.app.config import NetworkSection
-from sipgw.errors import SipError
-from sipgw.message import SipResponse, parse_message
+from sipgw.sip.errors import SipError
+from sipgw.sip.message import SipResponse, parse_message
 
 __all__ = ["HealthcheckSection", "probe"]
 

@@ -1,7 +1,7 @@
 """What to check when a call we placed is refused: one hint per common final status.
 
 The far end's own words (reason phrase, Reason and Warning headers) come first, in
-:class:`sipgw.finalreply.FinalReply`; these hints add what the status usually means on a
+:class:`sipgw.sip.finalreply.FinalReply`; these hints add what the status usually means on a
 trunk or PBX and which setting to look at. :class:`Refused` keeps both with the call: they
 are shown by ``sipgw call``, in the outcome ``POST /api/calls`` returns, in the call's log
 line, on the dashboard, in the call record and in the ``call.failed`` webhook.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.finalreply import FinalReply
-from sipgw.message import REASON_PHRASES
+from sipgw.sip.finalreply import FinalReply
+from sipgw.sip.message import REASON_PHRASES
 
 __all__ = ["HINTS", "Refused", "hint"]
 
@@ -51,7 +51,7 @@ class Refused:
     Attributes:
         status: the final status of our INVITE.
         phrase: its reason phrase as the far end wrote it (``Caller Origination Number is
-            Invalid D35``), printable and bounded (:class:`~sipgw.finalreply.FinalReply`).
+            Invalid D35``), printable and bounded (:class:`~sipgw.sip.finalreply.FinalReply`).
         detail: its Reason and Warning headers (``Reason: Q.850 cause 21: Call Rejected``)
             and the carrier's own error header (``X-ZT-Hangup-Code: 4190``).
         hint: what the status usually means and what to check (:data:`HINTS`).

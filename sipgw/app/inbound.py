@@ -1,6 +1,6 @@
 """Answering the calls the SIP core offers: RTP port, 180, ring time, agent prepared, 200.
 
-By the time a call is offered (:class:`~sipgw.events.CallOffered`) the SIP core's
+By the time a call is offered (:class:`~sipgw.sip.events.CallOffered`) the SIP core's
 flood guard and access policy have admitted it. :class:`InboundCalls` then binds
 its RTP port pair, has 180 Ringing sent, waits the ring time, and only then builds
 and prepares the agent of the call's line or account (:mod:`sipgw.app.routing`): its
@@ -33,7 +33,7 @@ from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.routing import AgentRoutes, CallRoute
-from sipgw.call import CallInfo
+from sipgw.sip.call import CallInfo
 
 __all__ = ["InboundCalls"]
 

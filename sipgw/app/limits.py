@@ -1,7 +1,7 @@
 """Bounds on what a hostile peer can make the gateway parse, buffer or hold open.
 
 :class:`LimitsConfig` is the ``limits`` settings section; the SIP core applies the message bounds
-(:class:`sipgw.limits.MessageLimits`), the TCP/TLS adapter the rest
+(:class:`sipgw.sip.limits.MessageLimits`), the TCP/TLS adapter the rest
 (:class:`sipgw.aio.stream.StreamPool`). See docs/security.md, "Hostile input".
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from agent.sections import InvalidSettings, section, setting
 from agent.sections.parsers import int_at_least, int_range, non_negative, positive
-from sipgw.limits import MessageLimits
+from sipgw.sip.limits import MessageLimits
 
 __all__ = ["LimitsConfig"]
 

@@ -3,7 +3,7 @@
 A provider publishes the addresses of its media servers beside those of its
 signalling (Twilio, Telnyx and Plivo all do). The SIP core refuses an SDP whose
 ``c=`` names anything else for a call signalled from that trunk
-(:class:`sipgw.mediatarget.MediaTargetPolicy`, 488 with a Warning). Here the
+(:class:`sipgw.sip.mediatarget.MediaTargetPolicy`, 488 with a Warning). Here the
 settings become those ranges:
 
 * an account in the accounts file with ``media_networks`` (a list of IP addresses
@@ -23,8 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sipgw.access import Network, parse_network
-from sipgw.mediatarget import MediaRange, MediaTargetPolicy
+from sipgw.sip.access import Network, parse_network
+from sipgw.sip.mediatarget import MediaRange, MediaTargetPolicy
 
 __all__ = ["TrunkMedia", "build_media_targets", "media_networks", "trunk_media"]
 

@@ -223,7 +223,7 @@ class GatewayMetrics:
         self.calls = Counter(
             "sipgw_calls",
             "Calls ended, by direction, leg (sip, twilio, browser), end reason "
-            "(sipgw.events.EndReason; docs/legs.md for the other legs) and line (empty without "
+            "(sipgw.sip.events.EndReason; docs/legs.md for the other legs) and line (empty without "
             "a routes file).",
             ["direction", "leg", "outcome", "line"],
             registry=registry,

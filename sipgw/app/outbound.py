@@ -16,7 +16,7 @@ file instead (its proxy, credentials and caller id), carry ``X-`` headers
 greeting needs a variable it lacks is refused before it is dialled.
 
 A call the far end refuses ends with its words: the final status, the reason
-phrase, any Reason and Warning header (:class:`~sipgw.finalreply.FinalReply`),
+phrase, any Reason and Warning header (:class:`~sipgw.sip.finalreply.FinalReply`),
 and a hint for the common statuses (:mod:`sipgw.app.hints`), in the
 :class:`CallOutcome`, its log line, the dashboard, the ``call.failed`` webhook and a call
 record of its own (the agent never ran to write one).
@@ -46,7 +46,6 @@ from agent.base import AgentFactory
 from agent.capabilities import plugin_factory
 from agent.opening import call_data
 from agent.variables import TemplateError
-from sipgw.addressing import Flow
 from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
@@ -54,10 +53,11 @@ from sipgw.app.callrequest import CallRequest
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
 from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import Line
-from sipgw.call import CallInfo, CallKey
-from sipgw.errors import SipError
-from sipgw.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
-from sipgw.useragent import OutboundCall
+from sipgw.sip.addressing import Flow
+from sipgw.sip.call import CallInfo, CallKey
+from sipgw.sip.errors import SipError
+from sipgw.sip.events import CallAnswered, CallEnded, CallProgress, EndReason, SipEvent
+from sipgw.sip.useragent import OutboundCall
 
 __all__ = ["RECENT_OUTCOMES", "CallOptions", "CallOutcome", "OutboundCalls", "PlacedCall"]
 
@@ -114,7 +114,7 @@ class CallOutcome:
     status: int | None
     """The final SIP status of the INVITE (None when none applies)."""
     reason: str
-    """Why it ended: a :class:`~sipgw.events.EndReason` value, or what went wrong locally."""
+    """Why it ended: a :class:`~sipgw.sip.events.EndReason` value, or what went wrong locally."""
     phrase: str = ""
     """The reason phrase of the far end's final response (``Caller Origination Number is
     Invalid D35``), when it refused the call."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from agent.sections import InvalidSettings, section, setting
 from agent.sections.parsers import int_at_least, non_negative, positive
 from sipgw.aio.sourcelog import SourceLog
-from sipgw.events import InviteRefusedForOverload
+from sipgw.sip.events import InviteRefusedForOverload
 
 __all__ = [
     "OverloadConfig",

@@ -21,7 +21,7 @@ from agent.base import AgentFactory
 from sipgw.app.accounts import Account
 from sipgw.app.lines.build import Line
 from sipgw.app.lines.reload import Lines
-from sipgw.call import CallInfo
+from sipgw.sip.call import CallInfo
 
 __all__ = ["LINE_BUSY", "AgentRoutes", "CallRoute"]
 

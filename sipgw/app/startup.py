@@ -56,9 +56,9 @@ from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
-from sipgw.dialpolicy import DialPolicy
-from sipgw.identity import IdentityHeader
-from sipgw.uri import SipUri
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.identity import IdentityHeader
+from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
     from agent.llm.base import ChatLLM

@@ -3,12 +3,12 @@
 A carrier publishes its signalling addresses in DNS (NAPTR, SRV with priorities and weights,
 A/AAAA) so that calls survive one of them failing. :class:`Trunks` looks them up
 (:class:`~sipgw.aio.dns.ServerLocator`) and hands the SIP core the list of places to try
-(:mod:`sipgw.locate`), which then moves to the next one on a transport error, a timeout or a
+(:mod:`sipgw.sip.locate`), which then moves to the next one on a transport error, a timeout or a
 503 (RFC 3263 §4.3, in ``usages/register`` and ``usages/outbound``):
 
 - an account's registrar (or outbound proxy) is looked up before it registers, and again
   each time the answers' TTL runs out; new targets reach the core with
-  :meth:`~sipgw.useragent.UserAgent.retarget` (a registration keeps the server it uses
+  :meth:`~sipgw.sip.useragent.UserAgent.retarget` (a registration keeps the server it uses
   while that one is still listed);
 - a placed call's first hop (the outbound proxy, else the target) is looked up when the
   call is placed (answers cached for their TTL).
@@ -29,14 +29,14 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
-from sipgw.addressing import Flow
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.dns import DnsSection
-from sipgw.locate import TargetList, is_ip
-from sipgw.uri import SipUri
-from sipgw.usages.outbound import first_hop
-from sipgw.usages.register import next_hop
-from sipgw.useragent import OutboundCall, RegistrationConfig
+from sipgw.sip.addressing import Flow
+from sipgw.sip.locate import TargetList, is_ip
+from sipgw.sip.uri import SipUri
+from sipgw.sip.usages.outbound import first_hop
+from sipgw.sip.usages.register import next_hop
+from sipgw.sip.useragent import OutboundCall, RegistrationConfig
 
 if TYPE_CHECKING:
     from sipgw.aio.dns import ServerLocator

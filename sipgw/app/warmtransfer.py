@@ -10,7 +10,7 @@ and :meth:`~sipgw.app.callhandle.CallHandle.join` go through (the agent's side i
   given (it says the summary). :class:`ConsultCall` is that call as the agent holds it.
 * *Join*, ``auto``: when the caller's phone takes REFER (its INVITE's Allow) and the
   person's phone supports Replaces (its 2xx's Supported), an attended transfer
-  (RFC 5589 §7: REFER with Replaces, :meth:`sipgw.useragent.UserAgent.refer_replacing`);
+  (RFC 5589 §7: REFER with Replaces, :meth:`sipgw.sip.useragent.UserAgent.refer_replacing`);
   the caller's phone calls the person, whose phone swaps our call for it. On its
   NOTIFY's 2xx our call to the caller ends; the person's phone ends ours to it with a
   BYE (we send one after :data:`REPLACED_GRACE` if not). If the REFER is refused or
@@ -30,8 +30,8 @@ from sipgw.app.bridge import bridge
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 from sipgw.app.outbound import OutboundCalls, PlacedCall
-from sipgw.errors import SipError
-from sipgw.events import TransferStage, TransferUpdated
+from sipgw.sip.errors import SipError
+from sipgw.sip.events import TransferStage, TransferUpdated
 
 __all__ = ["REFER_TIMEOUT", "REPLACED_GRACE", "ConsultCall", "WarmTransfers"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from media.rtp import RtpPacket
-from sipgw.message import SipResponse
-from sipgw.testing.phone import Phone, sdp_audio_port
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.sip.message import SipResponse
 
 
 @dataclass

@@ -31,7 +31,7 @@ from agent.settings import AssistantSettings
 from agent.stt.base import SttEvent, SttStats
 from agent.tools.registry import Tool, ToolRegistry
 from agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
-from sipgw.testing.audio import tone_frames
+from sipgw.app.evaluation.audio import tone_frames
 
 FRAME = 160
 BYTES_PER_CHAR = 80

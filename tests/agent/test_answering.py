@@ -17,7 +17,7 @@ import pytest
 from agent.amd.config import AmdMode, AmdRequest, AnsweringSettings
 from agent.base import CallDetails
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
-from sipgw.testing.audio import tone_frames
+from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import (
     BYTES_PER_CHAR,
     Assistant,

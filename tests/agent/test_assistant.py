@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 
 from sipgw.app.access import AccessConfig
-from sipgw.message import SipRequest, SipResponse, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import Phone, sdp_audio_port
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.agent.gateway_stack import GatewayStack, send_digits
 from tests.refcycles import cycles_left_by_our_code
+from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

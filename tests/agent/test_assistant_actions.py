@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from sipgw.message import SipRequest, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.elevenlabs import tone_duration_ms
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.elevenlabs import tone_duration_ms
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone
+from sipgw.sip.message import SipRequest, make_response
 from tests.agent.test_assistant import (
     GOODBYE_HZ,
     LONG_HZ,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipResponse
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.phone import Phone, sdp_audio_port
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.sip.message import SipResponse
 from tests.agent.test_assistant import GREETING_HZ, REPLY_HZ, SPEECH, Stack, assistant, hang_up
 
 pytestmark = pytest.mark.timeout(60)

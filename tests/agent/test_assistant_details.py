@@ -13,12 +13,12 @@ import pytest
 
 from agent.opening import DETAILS_HEADING
 from sipgw.app.calldetails import CallHeadersSection
-from sipgw.customheaders import HeaderAllowList
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import sdp_audio_port
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from sipgw.app.evaluation.phone import sdp_audio_port
+from sipgw.sip.customheaders import HeaderAllowList
 from tests.agent.test_assistant import SPEECH, assistant, greeted, hang_up
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,7 +15,7 @@ import pytest
 
 from agent.resilience.policy import FailurePolicySettings
 from agent.stt.base import SttTurnEnded
-from sipgw.testing.audio import tone_frames
+from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import Turn, assistant, play_out, settle, wait_for
 
 pytestmark = pytest.mark.timeout(20)
@@ -106,7 +106,7 @@ async def test_a_repeated_hold_is_recorded_once() -> None:
 
 def is_ok_for(cseq: int, message: object) -> bool:
     """The 200 answering our request of that CSeq number."""
-    from sipgw.message import SipResponse
+    from sipgw.sip.message import SipResponse
 
     return (
         isinstance(message, SipResponse) and message.status == 200 and message.cseq.number == cseq
@@ -117,10 +117,10 @@ async def test_a_pbx_s_hold_music_is_no_turn_and_no_barge_in(tmp_path: Path) -> 
     """End to end, the production clients on the fake services over real sockets: a PBX
     holds the call (re-INVITE sendonly) and sends its hold music, loud, for two seconds;
     nothing of it reaches speech-to-text or cuts the reply, which goes on after the resume."""
-    from sipgw.message import SipResponse
-    from sipgw.testing.fakes.openai import FakeResponse
-    from sipgw.testing.gateway_in_process import running_gateway
+    from sipgw.app.evaluation.fakes.openai import FakeResponse
+    from sipgw.sip.message import SipResponse
     from tests.agent.test_assistant_outbound import services
+    from tests.toolkit.gateway_in_process import running_gateway
 
     long = "Our shop opens at nine and closes at six on weekdays. " * 4
     async with services(tmp_path, SIPGW_GREETING="") as s:

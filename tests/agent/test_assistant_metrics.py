@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.metrics import sample_value
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.agent.test_assistant import (
     FALLBACK_HZ,
     REPLY_HZ,
@@ -23,6 +22,7 @@ from tests.agent.test_assistant import (
     greeted,
     hang_up,
 )
+from tests.toolkit.metrics import sample_value
 
 pytestmark = pytest.mark.timeout(60)
 

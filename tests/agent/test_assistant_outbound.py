@@ -24,14 +24,14 @@ from agent.callerwords import CALLBACK_HEADING
 from agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.callbacks import callback_agent
-from sipgw.message import SipResponse
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.testing.gateway_in_process import TEST_AGENT_ENV, running_gateway
-from sipgw.testing.phone import Phone, sdp_audio_port
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.sip.message import SipResponse
+from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
+from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, running_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

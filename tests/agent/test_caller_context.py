@@ -129,8 +129,8 @@ async def _one_turn(
     Returns:
         The system prompt the LLM got, the call record, when the 200 OK came (loop time).
     """
-    from sipgw.testing.audio import tone_frames
-    from sipgw.testing.fakes.openai import FakeResponse
+    from sipgw.app.evaluation.audio import tone_frames
+    from sipgw.app.evaluation.fakes.openai import FakeResponse
     from tests.agent.test_assistant import REPLY_HZ, SPEECH, assistant_behind, greeted, hang_up
 
     env = {"SIPGW_CALLER_CONTEXT": f"tests.agent.context_hooks:{hook}",

@@ -16,7 +16,7 @@ from agent.consult import (
     spoken_answer,
 )
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
-from sipgw.testing.audio import tone_frames
+from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import (
     SILENT_FRAME,
     FakeCall,

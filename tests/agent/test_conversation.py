@@ -24,9 +24,9 @@ from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.settings import BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
-from sipgw.dialpolicy import DialPolicy
-from sipgw.testing.canaries import OPENAI_KEY
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.sip.dialpolicy import DialPolicy
+from tests.toolkit.canaries import OPENAI_KEY
 
 KEY = OPENAI_KEY
 PROMPT = "You are the phone agent of a small shop."

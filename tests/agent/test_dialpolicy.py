@@ -1,6 +1,6 @@
 """The agent layer's side of the allow-list (agent/dialpolicy.py): the checker and the refusal.
 
-The allow-list itself is tested in tests/sipgw/test_dialpolicy.py; here: what a tool sees.
+The allow-list itself is tested in tests/sipgw/sip/test_dialpolicy.py; here: what a tool sees.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from agent.dialpolicy import NOTHING_ALLOWED, REFUSED, DialChecker, DialRefused, check_dial
 from agent.tools.builtin import callback_allowed
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 
 
 def test_nothing_allowed_refuses_every_target() -> None:

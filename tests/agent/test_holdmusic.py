@@ -9,7 +9,7 @@ import pytest
 
 from agent.holdmusic import MAX_SECONDS, HoldMusic, load_hold_music, tone_pattern
 from media import g711
-from sipgw.testing.audio import write_wav
+from sipgw.app.evaluation.audio import write_wav
 
 
 def wav(path: Path, code: int, bits: int, data: bytes, rate: int = 8000, channels: int = 1) -> Path:

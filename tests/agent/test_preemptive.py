@@ -20,9 +20,9 @@ from agent.caller_context import CallerContextSettings
 from agent.speculative import SpeculationLimits
 from agent.tools.registry import Tool
 from agent.tts.base import TtsError
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone
 from tests.agent import parts
 from tests.agent.test_assistant import REPLY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from agent.dialpolicy import DialRefused
-from sipgw.message import SipRequest
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.phone import Phone
+from sipgw.sip.message import SipRequest
 from tests.agent.test_assistant import SORRY_HZ, SPEECH, Stack, assistant, greeted, hang_up
 
 pytestmark = pytest.mark.timeout(60)

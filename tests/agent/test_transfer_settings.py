@@ -9,7 +9,7 @@ import pytest
 from agent.sections import ConfigError, Sources, load
 from agent.transfer_settings import TransferSection, transfer_settings
 from agent.warm_transfer import TransferSettings
-from sipgw.testing.audio import write_wav
+from sipgw.app.evaluation.audio import write_wav
 
 
 def settings(**environ: str) -> TransferSettings:

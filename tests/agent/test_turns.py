@@ -38,7 +38,7 @@ from agent.turns import (
 )
 from media import g711
 from media.vad import VadConfig
-from sipgw.testing.audio import noise_frame, tone_frame
+from sipgw.app.evaluation.audio import noise_frame, tone_frame
 
 # --------------------------------------------------------------------------- audio
 

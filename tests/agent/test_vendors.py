@@ -18,7 +18,7 @@ from agent.vendors import (
 )
 from sipgw.app.assistant_settings import AssistantSection
 from sipgw.app.sections import SECTIONS
-from sipgw.testing.canaries import API_KEY_VARIABLES, OPENAI_KEY
+from tests.toolkit.canaries import API_KEY_VARIABLES, OPENAI_KEY
 
 KEYS = API_KEY_VARIABLES
 

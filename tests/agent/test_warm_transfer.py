@@ -25,7 +25,7 @@ from agent.tools.builtin import builtin_tools
 from agent.tools.message_store import MessageStore
 from agent.transfer_settings import TransferSection, transfer_settings
 from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, TransferSettings
-from sipgw.testing.audio import tone_frames, write_pattern
+from sipgw.app.evaluation.audio import tone_frames, write_pattern
 from tests.agent.parts import (
     SILENT_FRAME,
     Assistant,
@@ -309,7 +309,7 @@ async def test_the_caller_hanging_up_ends_the_consultation_call() -> None:
 
 
 async def test_what_the_caller_says_on_hold_is_no_turn() -> None:
-    from sipgw.testing.audio import tone_frames
+    from sipgw.app.evaluation.audio import tone_frames
 
     a = warm()
     await on_hold(a)

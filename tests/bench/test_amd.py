@@ -21,7 +21,7 @@ import pytest
 
 from agent.amd import AmdConfig
 from bench.amd import HARD_GROUP, judge, replay, summarize, targets
-from sipgw.testing.amdset.labelled import GROUPS, build
+from tests.toolkit.amdset.labelled import GROUPS, build
 
 pytestmark = pytest.mark.timeout(120)
 

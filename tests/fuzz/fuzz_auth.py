@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import sys
 
-from sipgw.auth import DigestServer, Verdict, parse_auth_params
-from sipgw.errors import MessageParseError
-from sipgw.message import SipRequest, parse_message
+from sipgw.sip.auth import DigestServer, Verdict, parse_auth_params
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.message import SipRequest, parse_message
 
 SEEDS = [
     b'Digest username="alice", realm="sipgw", nonce="abc", uri="sip:gw", response="0"',

@@ -1,4 +1,4 @@
-"""atheris harness for the TCP/TLS stream framer (sipgw.framing), one chunk size per input.
+"""atheris harness for the TCP/TLS stream framer (sipgw.sip.framing), one chunk size per input.
 
 Invariant: ``StreamConnection`` never raises; it never buffers more than one
 header section and body within its limits plus the last chunk; after
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from sipgw.framing import FramingFailed, FramingLimits, MessageFramed, StreamConnection
+from sipgw.sip.framing import FramingFailed, FramingLimits, MessageFramed, StreamConnection
 
 LIMITS = FramingLimits(max_header_size=1024, max_body_size=2048)
 SEEDS = [

@@ -3,7 +3,7 @@
 Invariant: ``SessionDescription.parse`` returns or raises ``SdpError``; a
 parsed description serializes and parses again to the same bytes; every
 ``a=crypto`` line parses or raises ``SdpError``; answering it with
-``sipgw.offeranswer.answer_offer`` raises nothing but ``SdpError``.
+``sipgw.sip.offeranswer.answer_offer`` raises nothing but ``SdpError``.
 
 Run: ``python tests/fuzz/fuzz_sdp.py -atheris_runs=200000 [corpus_dir]``
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sys
 
-from sipgw.errors import SdpError
-from sipgw.sdp import CryptoAttribute, SessionDescription
+from sipgw.sip.errors import SdpError
+from sipgw.sip.sdp import CryptoAttribute, SessionDescription
 
 SEEDS = [
     b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"

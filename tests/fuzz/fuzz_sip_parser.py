@@ -3,7 +3,7 @@
 The invariant, as in h11's and websockets' harnesses: the input either parses,
 or raises ``MessageParseError``; any other exception is a bug. The first input
 byte picks the mode: even = one UDP datagram (``parse_message``), odd = a TCP
-stream fed to ``sipgw.framing.StreamConnection`` in chunks of ``(byte >> 1) + 1``
+stream fed to ``sipgw.sip.framing.StreamConnection`` in chunks of ``(byte >> 1) + 1``
 octets (1 = one byte at a time), each framed message then checked like a
 datagram; the framer itself must never raise. A parsed message must also
 serialize and parse again, and a ``partial`` request must be answerable with
@@ -14,16 +14,16 @@ Run (atheris is optional, ``pip install atheris``)::
     python tests/fuzz/fuzz_sip_parser.py -atheris_runs=100000 [corpus_dir]
 
 Without atheris the module still imports; ``fuzz_one_input`` is also run over
-seed inputs by ``tests/sipgw/test_message.py``.
+seed inputs by ``tests/sipgw/sip/test_message.py``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from sipgw.errors import MessageParseError
-from sipgw.framing import FramingFailed, FramingLimits, MessageFramed, StreamConnection
-from sipgw.message import RequestParseError, SipMessage, make_response, parse_message
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.framing import FramingFailed, FramingLimits, MessageFramed, StreamConnection
+from sipgw.sip.message import RequestParseError, SipMessage, make_response, parse_message
 
 
 def _check(msg: SipMessage) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import write_tone
-from sipgw.testing.process import LOGS, running_processes
+from sipgw.app.evaluation.audio import write_tone
+from sipgw.app.evaluation.process import LOGS, running_processes
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

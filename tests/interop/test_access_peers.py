@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.canaries import INBOUND_PASSWORD
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.sipp import run_sipp, scenario
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.test_echo_gateway import assert_tone
+from tests.toolkit.canaries import INBOUND_PASSWORD
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.sipp import run_sipp, scenario
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -3,7 +3,7 @@
 The gateway runs in-process with the assistant on the three fake AI services (real
 sockets, in threads); the fake TTS speaks each line as a tone (a frequency per line), so
 the callee's recording shows what it heard and when. baresip auto-answers and plays a
-WAV made with espeak-ng (``sipgw.testing.amdset``): a voicemail greeting and its beep, a
+WAV made with espeak-ng (``tests.toolkit.amdset``): a voicemail greeting and its beep, a
 person's "Hello?", or a phone's call screener. The fake speech recognizer turns each
 stretch of speech into the next scripted transcript (without a final full stop, a turn
 ends after 1 s of silence, so a greeting's pauses do not split it), as AssemblyAI would
@@ -23,16 +23,16 @@ from pathlib import Path
 import pytest
 
 from agent.amd.config import AmdMode, AmdRequest
-from sipgw.testing.amdset.channel import scale_to
-from sipgw.testing.amdset.labelled import speak
-from sipgw.testing.amdset.speech import RATE, Voice
-from sipgw.testing.audio import analyse, first_audio_after, write_wav
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
+from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import greeting_wav
 from tests.interop.test_assistant_peers import call_record, spans
+from tests.toolkit.amdset.channel import scale_to
+from tests.toolkit.amdset.labelled import speak
+from tests.toolkit.amdset.speech import RATE, Voice
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

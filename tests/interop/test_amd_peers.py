@@ -3,7 +3,7 @@
 The gateway runs in-process (``running_gateway``) and places the call with a probe agent
 that runs :class:`~agent.amd.AnsweringMachineDetector` on the callee's audio as the media
 path hands it over (``on_caller_audio``: RTP in, ingress, at arrival). baresip auto-answers
-and plays a WAV made with espeak-ng (``sipgw.testing.amdset``): a voicemail greeting and a
+and plays a WAV made with espeak-ng (``tests.toolkit.amdset``): a voicemail greeting and a
 beep, or a person's "Hello?". There is no speech recognizer in this test: the decisions
 come from the audio alone (greeting length, the beep, the short "Hello?").
 
@@ -26,12 +26,12 @@ from agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, Re
 from agent.amd.classifier import AmdEvent
 from agent.base import Agent, CallControl
 from media.beep import BeepDetected
-from sipgw.testing.amdset.channel import scale_to, tone
-from sipgw.testing.amdset.labelled import speak
-from sipgw.testing.amdset.speech import RATE, Voice
-from sipgw.testing.audio import write_wav
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.audio import write_wav
+from tests.toolkit.amdset.channel import scale_to, tone
+from tests.toolkit.amdset.labelled import speak
+from tests.toolkit.amdset.speech import RATE, Voice
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

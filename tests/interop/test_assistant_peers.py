@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import AudioReport, analyse, tone_spans, write_pattern
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.audio import AudioReport, analyse, tone_spans, write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.services import fake_services
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -3,7 +3,7 @@ or as FreePBX): registration with ``remove_existing``, qualify OPTIONS, a call w
 re-INVITE moves (direct media), a session-timer refresh, and a transfer (REFER) to another
 extension carrying the call's X- header and the agent's summary as User-to-User.
 
-Asterisk is built once per machine from ../shared/pbx/asterisk (sipgw.testing.peers.asterisk).
+Asterisk is built once per machine from ../shared/pbx/asterisk (tests.toolkit.peers.asterisk).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import write_pattern
-from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.asterisk import Asterisk
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.services import fake_services
+from tests.toolkit.canaries import SIP_PASSWORD
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.peers.asterisk import Asterisk
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -15,12 +15,12 @@ between Chromium and aiortc, our jitter buffer, the ticker.
   speech reaches the fake STT (its turn is transcribed), the transcript of both sides and
   the turn's latency bars appear on the page, the reply's tone is heard.
 
-- Chromium behind an HTTPS reverse proxy (``sipgw.testing.https_proxy``: TLS with a test
+- Chromium behind an HTTPS reverse proxy (``tests.toolkit.https_proxy``: TLS with a test
   CA's certificate, ``X-Forwarded-Proto``) on a name that is not loopback
   (``gw.sipgw.test``, mapped to 127.0.0.1 by Chromium's host resolver rules; the certificate
   pinned by its key): the page is a secure context there, the session cookie is ``Secure``,
   and the call reaches the echo agent and is heard.
-- Firefox (Debian's ``firefox-esr``, driven over Marionette: ``sipgw.testing.firefox``), its
+- Firefox (Debian's ``firefox-esr``, driven over Marionette: ``tests.toolkit.firefox``), its
   fake microphone a 1 kHz tone (``media.navigator.streams.fake``): calls the echo agent, hears
   its tone back, and gets the gateway's RTCP receiver reports.
 
@@ -45,17 +45,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sipgw.app.admin.dashboard import COOKIE
-from sipgw.testing.audio import write_pattern
-from sipgw.testing.browser import Browser, fake_microphone
-from sipgw.testing.canaries import ADMIN_TOKEN
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.firefox import Firefox
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.https_proxy import HttpsProxy
-from sipgw.testing.netns import add_ice_address, webrtc_interface
-from sipgw.testing.ports import free_port
-from sipgw.testing.tls import make_ca, make_server_cert
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.browser import Browser, fake_microphone
+from tests.toolkit.canaries import ADMIN_TOKEN
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.firefox import Firefox
+from tests.toolkit.https_proxy import HttpsProxy
+from tests.toolkit.netns import add_ice_address, webrtc_interface
+from tests.toolkit.tls import make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 

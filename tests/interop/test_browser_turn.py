@@ -25,11 +25,11 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.netns import add_ice_address
-from sipgw.testing.peers.coturn import Coturn
 from tests.media.aio.test_browser import ToneTrack
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.netns import add_ice_address
+from tests.toolkit.peers.coturn import Coturn
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -20,15 +20,15 @@ import pytest
 
 from agent.callerwords import CALLBACK_HEADING
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
-from sipgw.testing.audio import AudioReport, analyse, write_pattern
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.process import running_processes
+from sipgw.app.evaluation.audio import AudioReport, analyse, write_pattern
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.process import running_processes
+from tests.toolkit.canaries import ASSEMBLYAI_KEY, ELEVENLABS_KEY, OPENAI_KEY
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,5 +1,5 @@
 """Twilio, Telnyx and Plivo as their documentation describes their SIP trunks, emulated by a
-real Kamailio (sipgw.testing.peers.carriers), with real baresips as the phone network.
+real Kamailio (tests.toolkit.peers.carriers), with real baresips as the phone network.
 
 For each carrier: a call from the phone network to the account's number reaches the
 gateway (``sipgw serve``, the assistant against the fake AI services); ``sipgw call`` beside
@@ -21,17 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse, write_pattern
-from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.fakes.threaded import ThreadedFakes
-from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.ports import free_port, free_port_range
-from sipgw.testing.process import child_env
-from sipgw.testing.tls import ServerCertificate, make_ca, make_server_cert
+from sipgw.app.evaluation.audio import analyse, write_pattern
+from sipgw.app.evaluation.gateway_process import OVERLOAD_OFF, GatewayProcess
+from sipgw.app.evaluation.ports import free_port, free_port_range
+from sipgw.app.evaluation.process import child_env
 from tests.interop.services import fake_services
+from tests.toolkit.canaries import SIP_PASSWORD
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.carriers import CarrierTrunk, Registered, plivo, telnyx, twilio
+from tests.toolkit.peers.kamailio import Kamailio
+from tests.toolkit.tls import ServerCertificate, make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
@@ -199,7 +199,7 @@ def test_twilio_elastic_sip_trunk(
     (TLS and SRTP), termination over TLS as docs/providers/twilio.md tells secure-trunking
     users (``--outbound-proxy "sip:NAME.pstn.twilio.com;transport=tls"``, SRTP too) by
     credential list, with a From that must be a number of the account (32204); see
-    :func:`sipgw.testing.peers.carriers.twilio` for the pages. Kamailio relays media end to
+    :func:`tests.toolkit.peers.carriers.twilio` for the pages. Kamailio relays media end to
     end (Twilio anchors it), so the phones speak SRTP themselves."""
     pki = tmp_workdir / "pki"
     ca = make_ca(pki)
@@ -278,7 +278,7 @@ def test_telnyx_credential_connection(
     """Telnyx: a credential connection (we register; inbound calls carry the asserted
     identity with verstat), its caller id policy (P-Preferred-Identity, then
     P-Asserted-Identity, then From; refused with 403 Caller Origination Number is Invalid
-    D35); see :func:`sipgw.testing.peers.carriers.telnyx` for the pages."""
+    D35); see :func:`tests.toolkit.peers.carriers.telnyx` for the pages."""
     kam_ports = (free_port(), free_port())
     trunk = telnyx({DID: Registered("sipgwconn")}, credentials={"sipgwconn": SIP_PASSWORD})
     aor = f"sip:sipgwconn@127.0.0.1:{kam_ports[0]}"
@@ -337,7 +337,7 @@ def test_plivo_zentrunk(tmp_workdir: Path, services: ThreadedFakes, peer_stack: 
     refused with Plivo's hangup code 4190 ``unknown_caller_id`` (``X-ZT-Hangup-Code``), and
     a wrong password with ``401 Call Rejected`` (4020 ``call_rejected_unauthorized``); both
     shown in the carrier's words with their hint. See
-    :func:`sipgw.testing.peers.carriers.plivo` for the pages, and for what is assumed (the
+    :func:`tests.toolkit.peers.carriers.plivo` for the pages, and for what is assumed (the
     status line of a 4190: Plivo's pages give none). The wrong password's call is placed by
     ``sipgw call`` from its own process (no admin server named), beside the running
     gateway."""

@@ -27,19 +27,19 @@ import pytest
 from agent.amd.config import AmdMode, AmdRequest
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
-from sipgw.testing.audio import write_pattern
-from sipgw.testing.browser import Browser
-from sipgw.testing.canaries import ADMIN_TOKEN
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.ports import free_port
 from tests.interop.test_amd_assistant_peers import words
 from tests.interop.test_amd_peers import greeting_wav
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.browser import Browser
+from tests.toolkit.canaries import ADMIN_TOKEN
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.gateway_process import OVERLOAD_OFF, GatewayProcess
-from sipgw.testing.netns import in_initial_netns
-from sipgw.testing.process import child_env
+from sipgw.app.evaluation.gateway_process import OVERLOAD_OFF, GatewayProcess
+from sipgw.app.evaluation.process import child_env
+from tests.toolkit.netns import in_initial_netns
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

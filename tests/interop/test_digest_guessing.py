@@ -1,5 +1,5 @@
 """Guessing inbound digest passwords, as issue 39's attacker did: SIPVicious' svcrack, and
-a cracker that answers from many source addresses (``sipgw.testing.cracker``), against
+a cracker that answers from many source addresses (``tests.toolkit.cracker``), against
 ``sipgw serve`` as a subprocess in the test's network namespace."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.cracker import DigestCracker, ipv4_sources, ipv6_sources
-from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.cracker import DigestCracker, ipv4_sources, ipv6_sources
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.ports import free_port, udp_port_bound
-from sipgw.testing.process import ManagedProcess, PeerError
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port, udp_port_bound
+from sipgw.app.evaluation.process import ManagedProcess, PeerError
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

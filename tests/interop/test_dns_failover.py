@@ -23,12 +23,12 @@ from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
 from sipgw.app.dns import DnsSection
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
-from sipgw.events import RegistrationState
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.ports import free_port_range
+from sipgw.sip.events import RegistrationState
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
+from tests.toolkit.peers.kamailio import Kamailio
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.healthcheck import probe
-from sipgw.testing.audio import analyse
-from sipgw.testing.canaries import (
+from tests.toolkit.canaries import (
     ADMIN_TOKEN,
     SIP_PASSWORD,
 )
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.ports import free_port
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

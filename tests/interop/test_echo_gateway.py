@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import AudioReport, analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.linphonec import Linphonec
-from sipgw.testing.peers.relay import Impairment, UdpRelay
-from sipgw.testing.peers.sipp import run_sipp, scenario, write_uac_media
-from sipgw.testing.ports import free_port_range
+from sipgw.app.evaluation.audio import AudioReport, analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port_range
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.linphonec import Linphonec
+from tests.toolkit.peers.relay import Impairment, UdpRelay
+from tests.toolkit.peers.sipp import run_sipp, scenario, write_uac_media
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing import canaries
-from sipgw.testing.audio import tone_share, write_tone
-from sipgw.testing.evaluation.run import main, shipped_scenarios
-from sipgw.testing.fakes.assemblyai import FakeAssemblyAI
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
-from sipgw.testing.fakes.services import FakeServices
+from sipgw.app.evaluation.audio import tone_share, write_tone
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
+from sipgw.app.evaluation.fakes.services import FakeServices
+from sipgw.app.evaluation.run import main, shipped_scenarios
+from tests.toolkit import canaries
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 

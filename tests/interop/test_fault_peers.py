@@ -1,6 +1,6 @@
 """A real softphone (baresip) through every AI-service fault: something is always said.
 
-Each fault of :data:`sipgw.testing.faults.FAULTS` is injected into the fakes of a
+Each fault of :data:`tests.toolkit.faults.FAULTS` is injected into the fakes of a
 ``sipgw serve`` subprocess (``--agent assistant``, ``voice-agent`` or ``realtime``), and
 baresip's recording shows what the caller heard (each text, the fallback lines included,
 is a tone of its own). Where the agent used to leave the caller in silence, the recording
@@ -10,7 +10,7 @@ the fault cut short and the line that explains (``pauses``; the figures are in
 docs/assistant.md). The failure policy decides exactly the expected decisions, as the call
 record says and as ``/metrics`` counts them.
 
-One :class:`~sipgw.testing.faults.FaultBench` serves the module: a gateway per agent and
+One :class:`~tests.toolkit.faults.FaultBench` serves the module: a gateway per agent and
 settings, one baresip, the fakes reset between calls (every fault is still a real call).
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sipgw.testing.faults import FAULTS, SPEECH_SECONDS, Fault, FaultBench
-from sipgw.testing.process import running_processes
+from sipgw.app.evaluation.process import running_processes
+from tests.toolkit.faults import FAULTS, SPEECH_SECONDS, Fault, FaultBench
 
 pytestmark = pytest.mark.timeout(120)
 

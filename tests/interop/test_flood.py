@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.sipp import start_sipp
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.sipp import start_sipp
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import (
+from sipgw.app.evaluation.audio import (
     AudioReport,
     analyse,
     analyse_samples,
@@ -29,13 +29,13 @@ from sipgw.testing.audio import (
     write_tone,
     write_wav,
 )
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.linphonec import Linphonec
-from sipgw.testing.peers.relay import Impairment, UdpRelay
-from sipgw.testing.peers.sipp import run_sipp, scenario, start_sipp, write_uac_media
-from sipgw.testing.ports import free_port, free_port_range, port_is_free, udp_port_bound
-from sipgw.testing.process import MissingProgram, PeerError, require_binary
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port, free_port_range, port_is_free, udp_port_bound
+from sipgw.app.evaluation.process import MissingProgram, PeerError, require_binary
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.linphonec import Linphonec
+from tests.toolkit.peers.relay import Impairment, UdpRelay
+from tests.toolkit.peers.sipp import run_sipp, scenario, start_sipp, write_uac_media
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes
+from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.services import fake_services
 from tests.interop.test_asterisk import PJSIP, pbx_scene
 from tests.interop.test_warm_transfer_peers import (
@@ -30,6 +29,7 @@ from tests.interop.test_warm_transfer_peers import (
     wait_record,
     wav,
 )
+from tests.toolkit.fakes.threaded import ThreadedFakes
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -2,7 +2,7 @@
 
 baresip's hold (re-INVITE a=sendonly) stops its RTP; on resume its sequence numbers continue
 without a gap, its timestamps jump by the hold's length and no marker bit is set. Measured on
-the wire (``sipgw.testing.wire``): the first loud packet the gateway sends after the caller's
+the wire (``tests.toolkit.wire``): the first loud packet the gateway sends after the caller's
 first packet after the resume must come within the echo delay plus the jitter buffer's target
 (plus a margin for a loaded machine). Before the fix it came 4.5 s late: the hold's length.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import write_pattern
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.wire import RtpCapture, WirePacket
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.wire import RtpCapture, WirePacket
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -16,7 +16,7 @@ and resumes with ``a=sendrecv``. The wait for the reply's line before the hang-u
 turn timer that would fire during the hold: ``SIPGW_ACTION_LINE_TIMEOUT_MS`` is set below
 the time from the tool call to the resume, and above what is left of the reply then. SIPp
 3.6.1 keeps nothing of what it receives, so what the caller heard is read on the wire
-(:class:`~sipgw.testing.wire.RtpCapture` on ``lo``, in arrival order).
+(:class:`~tests.toolkit.wire.RtpCapture` on ``lo``, in arrival order).
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.audio import dominant_tone, encode, tone_samples
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.sipp import SippProcess, scenario
-from sipgw.testing.ports import free_port_range
-from sipgw.testing.wire import RtpCapture, WirePacket
+from sipgw.app.evaluation.audio import dominant_tone, encode, tone_samples
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port_range
 from tests.interop.services import fake_services
 from tests.interop.test_assistant_peers import call_record
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.peers.sipp import SippProcess, scenario
+from tests.toolkit.wire import RtpCapture, WirePacket
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

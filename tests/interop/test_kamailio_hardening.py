@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipRequest, make_response, parse_message
-from sipgw.testing.ports import free_port
-from sipgw.testing.process import ManagedProcess
+from sipgw.app.evaluation.ports import free_port
+from sipgw.app.evaluation.process import ManagedProcess
+from sipgw.sip.message import SipRequest, make_response, parse_message
 from tests.interop.test_dispatcher import start_dispatcher
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.peers.linphonec import Linphonec
-from sipgw.testing.process import PeerError
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.process import PeerError
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
+from tests.toolkit.peers.linphonec import Linphonec
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

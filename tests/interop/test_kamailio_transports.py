@@ -23,14 +23,14 @@ from agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
-from sipgw.testing.audio import analyse
-from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.ports import free_port_range
-from sipgw.testing.tls import CertificateAuthority, ServerCertificate, make_ca, make_server_cert
+from tests.toolkit.canaries import SIP_PASSWORD
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
+from tests.toolkit.tls import CertificateAuthority, ServerCertificate, make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

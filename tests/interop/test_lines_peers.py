@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.audio import AudioReport, analyse, write_pattern
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.audio import AudioReport, analyse, write_pattern
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.canaries import SIP_PASSWORD
+from tests.toolkit.metrics import sample_value
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

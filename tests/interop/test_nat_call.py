@@ -1,6 +1,6 @@
 """The gateway behind a real NAT registers to Kamailio and is called through it (docs/nat.md).
 
-The gateway runs in the private namespace of :class:`~sipgw.testing.netns.NatHarness`
+The gateway runs in the private namespace of :class:`~tests.toolkit.netns.NatHarness`
 (10.0.0.2, masqueraded to 198.51.100.2); Kamailio and baresip listen on the public side
 (198.51.100.1). The NAT only lets in replies to what the gateway sent (address- and
 port-dependent filtering), so calls reach the gateway only through the mapping its
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse, tone_frames
-from sipgw.testing.canaries import SIP_PASSWORD
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.netns import NatHarness
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.kamailio import Kamailio
-from sipgw.testing.peers.sipp import SippProcess, scenario
+from sipgw.app.evaluation.audio import analyse, tone_frames
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.canaries import SIP_PASSWORD
+from tests.toolkit.netns import NatHarness
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
+from tests.toolkit.peers.sipp import SippProcess, scenario
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

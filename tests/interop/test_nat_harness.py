@@ -1,4 +1,4 @@
-"""The NAT harness (sipgw.testing.netns): masquerade from a private namespace to this one."""
+"""The NAT harness (tests.toolkit.netns): masquerade from a private namespace to this one."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.netns import NatHarness
-from sipgw.testing.peers.kamailio import Kamailio
+from tests.toolkit.netns import NatHarness
+from tests.toolkit.peers.kamailio import Kamailio
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.sipp import start_sipp
-from sipgw.testing.ports import free_port, free_port_range
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.ports import free_port, free_port_range
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.sipp import start_sipp
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

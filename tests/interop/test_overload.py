@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.healthcheck import probe
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.sipp import run_sipp, scenario
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.sipp import run_sipp, scenario
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

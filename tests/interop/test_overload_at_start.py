@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

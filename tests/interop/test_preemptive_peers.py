@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_assistant_peers import (
     REPLY_HZ,
     SPEECH_HZ,
@@ -24,6 +23,7 @@ from tests.interop.test_assistant_peers import (
     services,
     spans,
 )
+from tests.toolkit.fakes.threaded import ThreadedFakes
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 __all__ = ["services"]  # the fixture, shared with test_assistant_peers

@@ -2,15 +2,15 @@
 
 Every message goes byte-exact to an in-process gateway with the defaults of ``sipgw serve``
 (flood limits included), two a second, each followed by an OPTIONS probe, over UDP and then
-over TCP (:mod:`tests.sipgw.rfc4475_sequence`). Every request gets its final response: the one
-the UAS core gives it alone (tests/sipgw/test_rfc4475_ua.py, tests/sipgw/test_rfc4475_tcp.py
+over TCP (:mod:`tests.sipgw.sip.rfc4475_sequence`). Every request gets its final response: the one
+the UAS core gives it alone (tests/sipgw/sip/test_rfc4475_ua.py, tests/sipgw/sip/test_rfc4475_tcp.py
 where a stream frames it differently), and the probe after it its 200; nothing goes
 unanswered on a connection that stays open.
 
 Who the runner is matters, and both defaults are run: with the echo agent (it spends
 nothing) this host is allowed, and the set is answered as the UAS core answers it; with an
 agent that costs money and nothing configured, nobody is, and the runner is a *stranger*
-(sipgw/usages/strangers.py): its malformed requests, responses and OPTIONS are answered as
+(sipgw/sip/usages/strangers.py): its malformed requests, responses and OPTIONS are answered as
 an allowed source's, a request naming a dialog gets 481, and everything else that would
 start something (INVITE, REGISTER, MESSAGE, unknown methods) 403.
 
@@ -25,14 +25,14 @@ from collections.abc import Callable
 import pytest
 
 from sipgw.app.access import AccessConfig
-from sipgw.errors import MessageParseError
-from sipgw.message import SipRequest, SipResponse, parse_message
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.netns import in_initial_netns
-from tests.sipgw.rfc4475_data import DATA_DIR
-from tests.sipgw.rfc4475_sequence import Outcome, SequenceRunner
-from tests.sipgw.test_rfc4475_tcp import ON_A_STREAM
-from tests.sipgw.test_rfc4475_ua import EXPECTED
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.message import SipRequest, SipResponse, parse_message
+from tests.sipgw.sip.rfc4475_data import DATA_DIR
+from tests.sipgw.sip.rfc4475_sequence import Outcome, SequenceRunner
+from tests.sipgw.sip.test_rfc4475_tcp import ON_A_STREAM
+from tests.sipgw.sip.test_rfc4475_ua import EXPECTED
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.netns import in_initial_netns
 
 if DATA_DIR is None:  # the same data-availability rule as test_rfc4475.py
     pytest.skip("RFC 4475 messages not found (see test_rfc4475.py)", allow_module_level=True)
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.timeout(180)
 SOURCE = "127.0.0.7"
 
 WAITING_ON_A_STREAM = ("clerr", "baddn")
-"""Messages a stream leaves incomplete (tests/sipgw/test_rfc4475_tcp.py): the gateway waits
+"""Messages a stream leaves incomplete (tests/sipgw/sip/test_rfc4475_tcp.py): the gateway waits
 for the rest and closes the connection after SIPGW_TCP_MESSAGE_TIMEOUT, with a log line."""
 
 
@@ -57,7 +57,7 @@ def final_alone(name: str, transport: str) -> int | None:
 
 
 def final_for_a_stranger(name: str, transport: str) -> int | None:
-    """What the rules of sipgw/usages/strangers.py make of it."""
+    """What the rules of sipgw/sip/usages/strangers.py make of it."""
     assert DATA_DIR is not None
     alone = final_alone(name, transport)
     try:

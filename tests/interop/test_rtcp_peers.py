@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.wire import RtcpOnWire, RtpCapture
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.wire import RtcpOnWire, RtpCapture
 
 pytestmark = pytest.mark.timeout(90)
 

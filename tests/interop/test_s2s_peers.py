@@ -25,14 +25,9 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.canaries import ASSEMBLYAI_KEY, OPENAI_KEY
-from sipgw.testing.fakes.realtime import FakeRealtime
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
-from sipgw.testing.fakes.voice_base import FakeReply, FakeToolCall
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.process import PeerError
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.process import PeerError
 from tests.agent.s2s.stack import (
     GREETING,
     GREETING_HZ,
@@ -44,6 +39,11 @@ from tests.agent.s2s.stack import (
     Kind,
 )
 from tests.interop.test_assistant_peers import script, spans
+from tests.toolkit.canaries import ASSEMBLYAI_KEY, OPENAI_KEY
+from tests.toolkit.fakes.realtime import FakeRealtime
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(120)
 

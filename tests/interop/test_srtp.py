@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.tls import make_ca, make_server_cert
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.tls import make_ca, make_server_cert
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.test_echo_gateway import assert_tone
 from tests.tls_ca import CaFiles, make_test_ca
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -5,7 +5,7 @@ admin server on and Twilio configured (its Auth Token, the public ``https://`` a
 proxy would give it). The test is Twilio, as its pages describe it (docs/cloud-apis.md,
 "Twilio Media Streams"): it posts the number's signed voice webhook, reads the
 ``<Connect><Stream>`` TwiML, and opens the stream the TwiML names with the fake
-(``sipgw/testing/fakes/twilio.py``), signed for that public URL, sending the TwiML's
+(``tests/toolkit/fakes/twilio.py``), signed for that public URL, sending the TwiML's
 parameters as ``customParameters``. The fake plays our audio half a second after it arrives
 (the way to the phone and its buffer), so only the marks say what the caller heard and only
 ``clear`` cuts it short.
@@ -42,14 +42,14 @@ import pytest
 
 from agent.opening import DETAILS_HEADING
 from media.twilio.token import TOKEN_PARAMETER
-from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.canaries import ADMIN_TOKEN
-from sipgw.testing.fakes.openai import FakeResponse
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.fakes.twilio import FakeTwilioStream, PlayedAudio, call_the_webhook
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.app.evaluation.fakes.openai import FakeResponse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.canaries import ADMIN_TOKEN
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.fakes.twilio import FakeTwilioStream, PlayedAudio, call_the_webhook
+from tests.toolkit.metrics import sample_value
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import analyse
-from sipgw.testing.fakes.threaded import ThreadedFakes
-from sipgw.testing.gateway_process import GatewayProcess
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from tests.interop.services import fake_services
 from tests.interop.test_asterisk import DIALPLAN, PJSIP, pbx_scene, sip_messages
 from tests.interop.test_warm_transfer_peers import (
@@ -40,6 +39,7 @@ from tests.interop.test_warm_transfer_peers import (
     wait_record,
     wav,
 )  # fmt: skip
+from tests.toolkit.fakes.threaded import ThreadedFakes
 
 CONVERSATION = {"SIPGW_GREETING": "", "SIPGW_TRANSFER_MODE": "warm", "SIPGW_RTP_TIMEOUT": "0"}
 

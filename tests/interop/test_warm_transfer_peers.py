@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.testing.audio import AudioReport, analyse, analyse_samples, write_pattern
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import ThreadedFakes, fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.peers.linphonec import Linphonec
-from sipgw.testing.process import running_processes
+from sipgw.app.evaluation.audio import AudioReport, analyse, analyse_samples, write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.process import running_processes
 from tests.interop.test_amd_peers import greeting_wav
 from tests.interop.test_assistant_peers import spans
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.linphonec import Linphonec
 
 pytestmark = pytest.mark.timeout(150)
 

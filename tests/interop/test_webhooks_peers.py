@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from sipgw.testing.audio import write_pattern
-from sipgw.testing.fakes.openai import FakeResponse, FakeToolCall
-from sipgw.testing.fakes.threaded import fakes_in_threads
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.webhook_receiver import ExampleReceiver
+from sipgw.app.evaluation.audio import write_pattern
+from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.fakes.threaded import fakes_in_threads
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.webhook_receiver import ExampleReceiver
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 

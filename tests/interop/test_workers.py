@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.healthcheck import probe
-from sipgw.testing.audio import analyse
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.peers.baresip import Baresip
-from sipgw.testing.ports import free_port
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 

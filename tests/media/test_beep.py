@@ -26,9 +26,9 @@ from media.beep import (
     measure_tone,
 )
 from media.plc import Concealer
-from sipgw.testing.amdset.channel import mix, noise, tone
-from sipgw.testing.amdset.labelled import SIT_SEQUENCES
-from sipgw.testing.audio import encode
+from sipgw.app.evaluation.audio import encode
+from tests.toolkit.amdset.channel import mix, noise, tone
+from tests.toolkit.amdset.labelled import SIT_SEQUENCES
 
 FRAME = 0.02
 

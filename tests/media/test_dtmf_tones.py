@@ -6,7 +6,7 @@ import pytest
 
 from media import g711
 from media.dtmf_tones import DTMF_FREQUENCIES, InbandDtmf
-from sipgw.testing.audio import decode, goertzel_dbfs
+from sipgw.app.evaluation.audio import decode, goertzel_dbfs
 
 
 def frames(tones: InbandDtmf) -> list[bytes]:

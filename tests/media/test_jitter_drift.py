@@ -14,7 +14,7 @@ import pytest
 
 from media.jitterbuffer import JitterBuffer, JitterBufferStats
 from media.rtp import RtpPacket
-from sipgw.testing.audio import noise_frame, tone_frame
+from sipgw.app.evaluation.audio import noise_frame, tone_frame
 
 TICK = 0.020
 MINUTES = 10

@@ -9,7 +9,7 @@ from av.audio.frame import AudioFrame
 
 from media import g711
 from media.opus import OpusDecoder
-from sipgw.testing.audio import dominant_tone, tone_frames
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
 
 
 def opus_packets(hz: float, seconds: float) -> list[bytes]:

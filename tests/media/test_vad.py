@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from media import g711
 from media.plc import Concealer
 from media.vad import VadConfig, VadEvent, VoiceActivityDetector
-from sipgw.testing.audio import noise_frame, tone_frame
+from sipgw.app.evaluation.audio import noise_frame, tone_frame
 
 SILENCE = g711.silence_frame("PCMU")
 

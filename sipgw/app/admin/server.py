@@ -49,7 +49,7 @@ from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.events import RegistrationState
+from sipgw.sip.events import RegistrationState
 
 __all__ = ["PROXY_HEADERS", "AdminServer"]
 

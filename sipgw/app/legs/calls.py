@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from agent.base import NO_DETAILS, AgentFactory, CallDetails
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.handle import LegHandle, LegMedia
-from sipgw.call import CallInfo
-from sipgw.errors import MessageParseError
-from sipgw.headers import NameAddr
-from sipgw.ratelimit import is_anonymous
-from sipgw.uri import parse_uri
+from sipgw.sip.call import CallInfo
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.ratelimit import is_anonymous
+from sipgw.sip.uri import parse_uri
 
 __all__ = [
     "CLOSE_WAIT",

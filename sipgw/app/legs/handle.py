@@ -3,7 +3,7 @@
 A :class:`LegHandle` is a :class:`~sipgw.app.callhandle.CallHandle` whose media is a
 :class:`LegMedia` (a Twilio Media Stream, a browser's peer connection) instead of an RTP
 session, so the call path, the dashboard, the API, the metrics and the drain see it as any
-call: its :class:`~sipgw.call.CallInfo` is the read-only view a SIP call has (key
+call: its :class:`~sipgw.sip.call.CallInfo` is the read-only view a SIP call has (key
 ``(call id, leg)``), never touched by the SIP core. What differs is here:
 
 - **the tick**: the caller's frame from the leg's jitter buffer to the agent, the agent's
@@ -32,7 +32,7 @@ from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
-from sipgw.call import CallInfo
+from sipgw.sip.call import CallInfo
 
 __all__ = ["LegHandle", "LegMedia"]
 

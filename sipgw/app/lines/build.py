@@ -38,8 +38,8 @@ from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
-from sipgw.call import CallInfo
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.call import CallInfo
+from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = ["Line", "LineBase", "LineTable", "build_lines", "line_sources"]
 

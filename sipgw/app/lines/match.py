@@ -15,7 +15,8 @@ matches wins (:func:`first_match`).
   signalling addresses).
 
 A called or caller :class:`UserPattern` is a number pattern (``+15550100``,
-``+1555010[0-9]``, ``+1800*``, as in the dial allow-list: :func:`sipgw.dialpolicy.number_pattern`),
+``+1555010[0-9]``, ``+1800*``, as in the dial allow-list:
+:func:`sipgw.sip.dialpolicy.number_pattern`),
 compared with the user part read as a number, or any other text, compared with the user
 part exactly; ``*`` is any user.
 """
@@ -27,10 +28,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sipgw.call import CallInfo
-from sipgw.dialpolicy import PhoneNumber, number_pattern
-from sipgw.errors import SipError
-from sipgw.uri import SipUri, parse_uri
+from sipgw.sip.call import CallInfo
+from sipgw.sip.dialpolicy import PhoneNumber, number_pattern
+from sipgw.sip.errors import SipError
+from sipgw.sip.uri import SipUri, parse_uri
 
 __all__ = ["Network", "Route", "UserPattern", "first_match", "user_of"]
 

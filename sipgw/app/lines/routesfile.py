@@ -42,7 +42,7 @@ from agent.sections.tomlfile import Place, TomlDocument, read_toml
 from agent.variables import check_variables
 from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
-from sipgw.customheaders import check_custom_headers
+from sipgw.sip.customheaders import check_custom_headers
 
 __all__ = [
     "AGENT_KEYS",

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sipgw.app.callfeed import CallEntry
-from sipgw.message import REASON_PHRASES
+from sipgw.sip.message import REASON_PHRASES
 
 __all__ = [
     "EVENT_TYPES",

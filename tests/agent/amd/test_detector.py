@@ -15,9 +15,9 @@ from agent.amd.detector import AnsweringMachineDetector
 from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from media import g711
 from media.beep import BeepDetected, SpecialInfoToneDetected
-from sipgw.testing.amdset.channel import mix, noise, tone
-from sipgw.testing.amdset.labelled import SIT_SEQUENCES
-from sipgw.testing.audio import encode
+from sipgw.app.evaluation.audio import encode
+from tests.toolkit.amdset.channel import mix, noise, tone
+from tests.toolkit.amdset.labelled import SIT_SEQUENCES
 
 FRAME = 0.02
 SILENCE = g711.silence_frame("PCMU")

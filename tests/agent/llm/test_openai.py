@@ -16,14 +16,14 @@ from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
 from agent.llm.capabilities import O_SERIES, ModelCapabilities
 from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
 from agent.llm.retry import LlmRetrySettings
-from sipgw.testing.canaries import OPENAI_KEY
-from sipgw.testing.fakes.openai import (
+from sipgw.app.evaluation.fakes.openai import (
     REFUSALS,
     FakeOpenAI,
     FakeResponse,
     FakeToolCall,
     build_chunks,
 )
+from tests.toolkit.canaries import OPENAI_KEY
 
 KEY = OPENAI_KEY
 MESSAGES = [

@@ -22,8 +22,8 @@ from agent.resilience.lines import FallbackLine
 from agent.resilience.shipped_prompts import shipped_frames
 from agent.settings import AssistantSettings
 from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
-from sipgw.testing.fakes.elevenlabs import FakeElevenLabs
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.ports import free_port
 
 pytestmark = pytest.mark.timeout(30)
 

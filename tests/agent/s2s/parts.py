@@ -29,7 +29,7 @@ from agent.settings import AssistantSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry
 from media import g711
-from sipgw.testing.audio import tone_frame
+from sipgw.app.evaluation.audio import tone_frame
 from tests.agent.parts import FakeCall, RecordingObserver
 
 SILENCE = g711.silence_frame("PCMU")

@@ -23,12 +23,12 @@ from agent.s2s.openai import RealtimeSettings, TurnDetection
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import Tool, ToolRegistry
-from sipgw.dialpolicy import DialPolicy
-from sipgw.testing.fakes.realtime import FakeRealtime, RealtimeRecord
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import Phone
+from sipgw.app.evaluation.phone import Phone
+from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack
+from tests.toolkit.fakes.realtime import FakeRealtime, RealtimeRecord
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent, VoiceAgentRecord
+from tests.toolkit.gateway_in_process import running_gateway
 
 KEY = "s2s-test-key"
 TARGET = "sip:human@127.0.0.1:5999"

@@ -27,7 +27,7 @@ from agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
 
 KEY = "aai-key"
 TOOL = ToolSpec("get_order_status", "Look up an order.", {"type": "object", "properties": {}})

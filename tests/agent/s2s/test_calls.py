@@ -14,12 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.message import SipResponse, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.realtime import FakeRealtime
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
-from sipgw.testing.fakes.voice_base import FakeReply, FakeToolCall
-from sipgw.testing.phone import sdp_audio_port
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.phone import sdp_audio_port
+from sipgw.sip.message import SipResponse, make_response
 from tests.agent.gateway_stack import send_digits
 from tests.agent.s2s.stack import (
     CONNECT_HZ,
@@ -41,6 +38,9 @@ from tests.agent.s2s.stack import (
 )
 from tests.agent.test_assistant_actions import request_from_gateway
 from tests.refcycles import cycles_left_by_our_code
+from tests.toolkit.fakes.realtime import FakeRealtime
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
+from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("kind", KINDS)]
 

@@ -16,10 +16,10 @@ from agent.s2s.lines import LINE_INSTRUCTIONS, SessionVoice
 from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
 from agent.settings import AssistantSettings
 from agent.tts.base import TtsConnectError
-from sipgw.testing.audio import tone_share
-from sipgw.testing.fakes.realtime import FakeRealtime
-from sipgw.testing.fakes.voice_agent import FakeVoiceAgent
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.audio import tone_share
+from sipgw.app.evaluation.ports import free_port
+from tests.toolkit.fakes.realtime import FakeRealtime
+from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
 
 pytestmark = pytest.mark.timeout(30)
 

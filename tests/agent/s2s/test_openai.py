@@ -25,8 +25,8 @@ from agent.s2s.base import (
     ToolSpec,
 )
 from agent.s2s.openai import OpenAIRealtime, RealtimeSettings, realtime_url, session_update
-from sipgw.testing.fakes.realtime import FakeRealtime
-from sipgw.testing.fakes.voice_base import FakeReply, FakeToolCall
+from tests.toolkit.fakes.realtime import FakeRealtime
+from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
 
 KEY = "sk-rt"
 TOOL = ToolSpec("end_call", "End the call.", {"type": "object", "properties": {}})

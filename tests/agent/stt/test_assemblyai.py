@@ -47,9 +47,8 @@ from agent.stt.base import (
     SttSpeechStarted,
     SttTurnEnded,
 )
-from sipgw.testing.audio import encode, tone_samples
-from sipgw.testing.canaries import ASSEMBLYAI_KEY
-from sipgw.testing.fakes.assemblyai import (
+from sipgw.app.evaluation.audio import encode, tone_samples
+from sipgw.app.evaluation.fakes.assemblyai import (
     CONCURRENCY_REASON,
     RATE_VIOLATION,
     REQUIRED_PARAMS,
@@ -61,6 +60,7 @@ from sipgw.testing.fakes.assemblyai import (
     TurnDue,
     duration_violation,
 )
+from tests.toolkit.canaries import ASSEMBLYAI_KEY
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -23,7 +23,7 @@ from agent.stt.uplink import (
     RealTimePacer,
     frame_dbfs,
 )
-from sipgw.testing.audio import encode, tone_samples
+from sipgw.app.evaluation.audio import encode, tone_samples
 
 FRAME = 160  # 20 ms of 8 kHz μ-law
 SILENCE_FRAME = b"\xff" * FRAME

@@ -12,8 +12,8 @@ from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry, ToolResult
 from sipgw.app.calldetails import party_number
-from sipgw.dialpolicy import DialPolicy
-from sipgw.headers import NameAddr
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.headers import NameAddr
 
 
 def assistant_settings(**builtin: Any) -> AssistantSettings:

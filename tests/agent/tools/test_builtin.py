@@ -24,7 +24,7 @@ from agent.tools.builtin import (
     normalize_order_id,
 )
 from agent.tools.message_store import MessageStore
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
 

@@ -18,13 +18,13 @@ import websockets
 
 from agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
 from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
-from sipgw.testing.fakes.elevenlabs import (
+from sipgw.app.evaluation.fakes.elevenlabs import (
     DEFAULT_TONES,
     FakeElevenLabs,
     synth_tone,
     tone_duration_ms,
 )
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.ports import free_port
 
 pytestmark = pytest.mark.timeout(20)
 

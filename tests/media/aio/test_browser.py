@@ -27,8 +27,8 @@ from media.aio.browser import (
     NoIceCandidates,
 )
 from media.aio.ticker import Ticker
-from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.netns import add_ice_address
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from tests.toolkit.netns import add_ice_address
 
 CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped
 AGENT_TONE = tone_frames(1000, 0.02)[0]

@@ -174,7 +174,7 @@ async def test_the_shared_port_routes_its_calls_sources_and_sends_their_tick_at_
     route (tagged with its token, one address object) and what it sends during a tick
     leaves at the tick's end (flush), not at once."""
     from media.aio.shared_rtp import open_shared_rtp
-    from sipgw.testing.ports import free_port_range
+    from sipgw.app.evaluation.ports import free_port_range
 
     stamping = wait_for_kernel_stamps()
     loop = asyncio.get_running_loop()

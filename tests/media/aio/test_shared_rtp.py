@@ -11,7 +11,7 @@ from media.aio.rtp_endpoint import RtpEndpoint
 from media.aio.shared_rtp import open_shared_rtp
 from media.rtp import RtpPacket
 from media.session import MediaSession, StreamParams
-from sipgw.testing.ports import free_port_range
+from sipgw.app.evaluation.ports import free_port_range
 
 
 def _udp() -> socket.socket:

@@ -1,7 +1,7 @@
 """MediaStreamConnection over a real WebSocket, with Twilio's side played by the fake.
 
 The endpoint here is a ``websockets`` server running the production session and adapter; the
-shared ticker drives it as it drives a SIP call. The fake (sipgw/testing/fakes/twilio.py) is
+shared ticker drives it as it drives a SIP call. The fake (tests/toolkit/fakes/twilio.py) is
 Twilio: it streams the caller, plays our audio back at real time, echoes marks, honours clear.
 """
 
@@ -21,8 +21,8 @@ from media.aio.twilio import MediaStreamConnection
 from media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
 from media.twilio.signature import verify_signature
 from media.twilio.stream import MediaStreamConfig, MediaStreamSession
-from sipgw.testing.audio import dominant_tone, tone_frames
-from sipgw.testing.fakes.twilio import FakeTwilioStream
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from tests.toolkit.fakes.twilio import FakeTwilioStream
 
 TOKEN = "twilio-auth-token"
 TONE = tone_frames(440, 1.0)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.dns import RETRY_AFTER, ServerLocator
-from sipgw.testing.peers.dnsmasq import Dnsmasq, NaptrRecord, SrvRecord
-from sipgw.uri import SipUri
+from sipgw.sip.addressing import Flow
+from sipgw.sip.uri import SipUri
+from tests.toolkit.peers.dnsmasq import Dnsmasq, NaptrRecord, SrvRecord
 
 pytestmark = pytest.mark.timeout(30)
 

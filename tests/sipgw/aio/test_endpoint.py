@@ -14,9 +14,9 @@ import socket
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, _bind_sip_port, open_sip_endpoint
-from sipgw.message import SipResponse, parse_message
+from sipgw.sip.addressing import Flow
+from sipgw.sip.message import SipResponse, parse_message
 from tests.sipgw.aio.test_stream import ack, invite, make_ua, options, port_of, start
 
 pytestmark = pytest.mark.timeout(30)

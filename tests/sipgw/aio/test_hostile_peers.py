@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from sipgw.access import AccessPolicy, AllowList
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.limits import MAX_DATAGRAM_SIZE
-from sipgw.message import SipResponse, parse_message
-from sipgw.ratelimit import FloodConfig, FloodGuard, Rate
-from sipgw.useragent import UserAgent, UserAgentConfig
+from sipgw.sip.access import AccessPolicy, AllowList
+from sipgw.sip.limits import MAX_DATAGRAM_SIZE
+from sipgw.sip.message import SipResponse, parse_message
+from sipgw.sip.ratelimit import FloodConfig, FloodGuard, Rate
+from sipgw.sip.useragent import UserAgent, UserAgentConfig
 from tests.sipgw.aio.test_stream import Peer, invite, options, port_of, start
-from tests.sipgw.rfc4475_data import DATA_DIR
+from tests.sipgw.sip.rfc4475_data import DATA_DIR
 from tests.tls_ca import CaFiles, make_test_ca
 
 VALID_RFC4475 = ("esc01", "lwsdisp", "escnull", "intmeth")
@@ -280,7 +280,7 @@ async def test_every_request_over_a_tcp_source_limit_gets_its_503(endpoints):
     """Issue 21: after one 503 a source's further over-limit requests were dropped, also
     over TCP where the handshake proved the source: four valid RFC 4475 requests sent
     over one source's connections got no answer at all. Now each gets a final response.
-    Without the RFC 4475 messages (tests/sipgw/rfc4475_data.py), plain valid requests of the
+    Without the RFC 4475 messages (tests/sipgw/sip/rfc4475_data.py), plain valid requests of the
     same four kinds are sent instead."""
     # The default bursts, refilled slowly: at the default rates (20 a second for "other")
     # a loaded machine's pause between the flood and the valid requests refilled a token.

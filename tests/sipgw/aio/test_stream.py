@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.config import UserAgentConfig
-from sipgw.events import CallOffered, SipEvent
-from sipgw.framing import MessageFramed, StreamConnection
-from sipgw.message import SipRequest, SipResponse, parse_message
-from sipgw.useragent import UserAgent
+from sipgw.sip.addressing import Flow
+from sipgw.sip.config import UserAgentConfig
+from sipgw.sip.events import CallOffered, SipEvent
+from sipgw.sip.framing import MessageFramed, StreamConnection
+from sipgw.sip.message import SipRequest, SipResponse, parse_message
+from sipgw.sip.useragent import UserAgent
 from tests.tls_ca import CaFiles, make_test_ca
 
 pytestmark = pytest.mark.timeout(30)

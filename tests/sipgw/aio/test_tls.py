@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sipgw.aio.tls import client_context, server_context
-from sipgw.testing.tls import make_ca, make_server_cert
 from tests.tls_ca import CaFiles, make_test_ca
+from tests.toolkit.tls import make_ca, make_server_cert
 
 pytestmark = pytest.mark.timeout(30)
 

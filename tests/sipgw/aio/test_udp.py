@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.udp import UdpSocket, bind_udp
-from sipgw.limits import MAX_DATAGRAM_SIZE
+from sipgw.sip.addressing import Flow
+from sipgw.sip.limits import MAX_DATAGRAM_SIZE
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from agent.amd.config import AmdCall
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.assistant_settings import BuiltinToolsSection
+from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (
     Agent,
     AgentCapabilities,
@@ -28,7 +29,6 @@ from sipgw.app.plugin import (
     section,
     setting,
 )
-from sipgw.testing.audio import tone_frame
 
 
 @section(

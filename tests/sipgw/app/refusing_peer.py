@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from sipgw.message import SipRequest, make_response, parse_message
+from sipgw.sip.message import SipRequest, make_response, parse_message
 
 
 @dataclass

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from agent.sections import ConfigError, Sources, load
-from sipgw.access import Refusal
-from sipgw.addressing import Flow
 from sipgw.app.access import (
     CLOSED_BY_DEFAULT,
     LAB_LINE,
@@ -30,11 +28,13 @@ from sipgw.app.access import (
 from sipgw.app.accounts import AccountSection, load_accounts
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.stats import gateway_stats
-from sipgw.events import CallOffered, RequestRefused
-from sipgw.testing.canaries import INBOUND_PASSWORD
-from sipgw.testing.gateway_in_process import running_gateway
-from tests.sipgw.builders import invite
-from tests.sipgw.ua_harness import Harness
+from sipgw.sip.access import Refusal
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import CallOffered, RequestRefused
+from tests.sipgw.sip.builders import invite
+from tests.sipgw.sip.ua_harness import Harness
+from tests.toolkit.canaries import INBOUND_PASSWORD
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -20,8 +20,8 @@ from sipgw.app.accounts import (
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.call import CallInfo
-from sipgw.headers import NameAddr
+from sipgw.sip.call import CallInfo
+from sipgw.sip.headers import NameAddr
 
 GOOD = """
 [accounts.office]

@@ -12,7 +12,7 @@ from agent.factory import services_of, warm_up_of
 from agent.record import KeepsRecords
 from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.testing.canaries import API_KEY_VARIABLES
+from tests.toolkit.canaries import API_KEY_VARIABLES
 
 KEYS = API_KEY_VARIABLES
 

@@ -22,7 +22,7 @@ from sipgw.app.assistant_settings import (
     caller_context,
     dial_policy,
 )
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()
 

@@ -21,10 +21,10 @@ from agent.resilience.settings import BreakerSection
 from sipgw.app.breakers import VendorBreakers, warm_up
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
-from sipgw.message import SipResponse
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
+from sipgw.sip.message import SipResponse
 from tests.agent.parts import RecordingObserver
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 QUICK = BreakerSettings(failures=2, window=10.0, open_for=5.0, max_open_for=20.0)
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from sipgw.app.bridge import BridgedLeg, bridge
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.app.evaluation.audio import tone_frames
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -35,8 +35,8 @@ from sipgw.app.callbacks import (
     gateway_dialer,
     start_callbacks,
 )
-from sipgw.dialpolicy import DialPolicy
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.dialpolicy import DialPolicy
+from tests.toolkit.gateway_in_process import running_gateway
 
 T0 = 1_800_000_000.0
 ANSWERED = DialResult(True, "answered (200)")
@@ -439,7 +439,7 @@ async def test_the_callback_setup_comes_from_its_sections(tmp_path: Path) -> Non
 _TWO_PROCESS_SCRIPT = """
 import asyncio, json, sys, time
 from pathlib import Path
-from sipgw.dialpolicy import DialPolicy
+from sipgw.sip.dialpolicy import DialPolicy
 from agent.tools.callback_store import CallbackStore
 from sipgw.app.callbacks import CallbackPolicy, CallbackScheduler, DialResult
 

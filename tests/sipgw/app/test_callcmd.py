@@ -15,11 +15,11 @@ from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.callcmd import admin_url, call_request_of, run
 from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
+from sipgw.app.evaluation.ports import free_port, free_port_range
 from sipgw.app.startup import build_startup
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port, free_port_range
-from sipgw.testing.tls import make_ca, make_server_cert
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.tls import make_ca, make_server_cert
 
 TOKEN = "call-cmd-admin-token"
 

@@ -7,11 +7,11 @@ import pytest
 from agent.base import CallDetails, Forwarded
 from agent.sections import ConfigError, Sources, load
 from sipgw.app.calldetails import CallHeadersSection, call_details, party_number, with_numbers
-from sipgw.call import CallInfo
-from sipgw.customheaders import HeaderAllowList
-from sipgw.headers import Headers, NameAddr
-from sipgw.invitedetails import InviteDetails
-from sipgw.trustedid import trusted_number
+from sipgw.sip.call import CallInfo
+from sipgw.sip.customheaders import HeaderAllowList
+from sipgw.sip.headers import Headers, NameAddr
+from sipgw.sip.invitedetails import InviteDetails
+from sipgw.sip.trustedid import trusted_number
 
 
 def call_with(*fields: str, trusted: bool = True) -> CallInfo:

@@ -25,9 +25,9 @@ from sipgw.app.callfeed import (
 from sipgw.app.callhandle import CallHandle, CallLog
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
-from sipgw.call import CallInfo, Direction
-from sipgw.dialpolicy import DialPolicy
-from sipgw.headers import NameAddr
+from sipgw.sip.call import CallInfo, Direction
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.headers import NameAddr
 
 
 def handle(n: int = 1, outbound: bool = False, call_id: str = "") -> CallHandle:

@@ -15,11 +15,11 @@ from agent.dialpolicy import DialRefused
 from agent.echo import EchoAgent
 from media.rtp import RtpPacket
 from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
+from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
-from sipgw.call import CallState
-from sipgw.message import SipRequest, make_response
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import Phone
+from sipgw.sip.call import CallState
+from sipgw.sip.message import SipRequest, make_response
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

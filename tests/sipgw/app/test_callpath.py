@@ -18,7 +18,7 @@ from agent.echo import EchoAgent
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -256,7 +256,7 @@ def test_serve_starts_the_admin_server_and_refuses_an_open_one_without_token(
     import signal
     import urllib.request
 
-    from sipgw.testing.ports import free_port
+    from sipgw.app.evaluation.ports import free_port
 
     base = [sys.executable, "-m", "sipgw", "serve", "--bind", "127.0.0.1", "--sip-port", "0",
             "--rtp-ports", "32200-32300"]  # fmt: skip
@@ -370,7 +370,7 @@ def test_hold_music_gone_since_it_was_checked_names_the_env_line(
 ) -> None:
     from agent import transfer_settings
     from agent.holdmusic import load_hold_music
-    from sipgw.testing.audio import write_wav
+    from sipgw.app.evaluation.audio import write_wav
 
     write_wav(tmp_path / "moh.wav", [0, 4000, 0, -4000] * 2000)
     reads: list[Path] = []

@@ -13,7 +13,7 @@ from media.session import MediaSession, StreamParams
 from sipgw.app.access import RefusalLog
 from sipgw.app.counters import CallCounters, Counters, MediaTotals, read_counters
 from sipgw.app.stats import gateway_stats
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 PEER = ("192.0.2.10", 40000)
 

@@ -9,8 +9,8 @@ import pytest
 from agent.dialpolicy import REFUSED, DialRefused
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
-from sipgw.dialpolicy import DialPolicy, PhoneNumber
-from sipgw.uri import SipUri, parse_uri
+from sipgw.sip.dialpolicy import DialPolicy, PhoneNumber
+from sipgw.sip.uri import SipUri, parse_uri
 
 log = logging.getLogger("test.dialing")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipgw.app.dialout import OutboundConfig, account_config, call_target, caller, proxy_route
-from sipgw.identity import IdentityHeader
+from sipgw.sip.identity import IdentityHeader
 
 PROXY = OutboundConfig(proxy="sip:pbx.example.com:5070;transport=tcp")
 AOR = OutboundConfig(aor="sip:1001@pbx.example.com")

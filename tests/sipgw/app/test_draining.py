@@ -9,9 +9,9 @@ from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from sipgw.app.draining import DrainRequest, say_goodbyes
 from sipgw.app.legs.calls import LegCalls, party
-from sipgw.message import SipRequest
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.message import SipRequest
 from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent
+from tests.toolkit.gateway_in_process import running_gateway
 
 
 class GoodbyeAgent(Agent):

@@ -9,8 +9,8 @@ import pytest
 
 from agent.sections import ConfigError
 from sipgw.app.cli import main
+from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.filemodes import check_secret_files
-from sipgw.testing.gateway_process import GatewayProcess
 from tests.sipgw.app.test_cli import environ  # noqa: F401 - the fixture
 
 

@@ -19,8 +19,8 @@ import pytest
 
 from sipgw import __version__
 from sipgw.app.access import AccessConfig
-from sipgw.message import SipResponse, parse_message
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.message import SipResponse, parse_message
+from tests.toolkit.gateway_in_process import running_gateway
 
 CONFIGURED: dict[str, Any] = {
     "user_agent": "acme-voice/2",

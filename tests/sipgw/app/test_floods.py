@@ -6,7 +6,7 @@ import pytest
 
 from agent.sections import ConfigError, Sources, load
 from sipgw.app.floods import FloodSettings, RateLimitSection, limit_action, rate
-from sipgw.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
+from sipgw.sip.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
 
 
 def test_rates() -> None:

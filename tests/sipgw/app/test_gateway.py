@@ -19,15 +19,15 @@ from media import g711
 from media.rtp import RtpPacket
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dialout import OutboundConfig
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.phone import sdp_audio_port
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.stats import gateway_stats
-from sipgw.dialpolicy import DialPolicy
-from sipgw.message import SipRequest, SipResponse, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import TEST_OVERLOAD, TEST_SETTINGS, running_gateway
-from sipgw.testing.phone import sdp_audio_port
-from sipgw.testing.ports import free_port_range
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.refcycles import cycles_left_by_our_code
+from tests.toolkit.gateway_in_process import TEST_OVERLOAD, TEST_SETTINGS, running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.healthcheck import main as healthcheck
 from sipgw.app.healthcheck import probe
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port
+from tests.toolkit.gateway_in_process import running_gateway
 
 
 def test_a_bad_setting_is_named(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sipgw.app.hints import HINTS, Refused, hint
-from sipgw.finalreply import FinalReply
+from sipgw.sip.finalreply import FinalReply
 
 
 def test_every_common_refusal_has_a_hint() -> None:

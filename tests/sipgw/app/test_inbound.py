@@ -13,10 +13,10 @@ import pytest
 from agent.base import CallControl
 from agent.echo import EchoAgent
 from media import g711
-from sipgw.message import SipRequest, SipResponse
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.ports import free_port_range
+from sipgw.app.evaluation.ports import free_port_range
+from sipgw.sip.message import SipRequest, SipResponse
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 pytestmark = pytest.mark.timeout(30)
 

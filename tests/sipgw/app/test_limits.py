@@ -6,7 +6,7 @@ import pytest
 
 from agent.sections import ConfigError, Sources, load
 from sipgw.app.limits import LimitsConfig
-from sipgw.limits import MessageLimits
+from sipgw.sip.limits import MessageLimits
 
 
 def test_defaults_are_the_sans_io_defaults():

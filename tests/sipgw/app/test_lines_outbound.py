@@ -20,10 +20,10 @@ from agent.echo import EchoAgent
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.ports import free_port
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 pytestmark = pytest.mark.timeout(30)
 

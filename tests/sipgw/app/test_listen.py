@@ -8,10 +8,10 @@ import pytest
 
 from sipgw.app.access import AccessConfig
 from sipgw.app.config import GatewayConfig
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.listen import start_gateway
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port_range
+from tests.toolkit.gateway_in_process import running_gateway
 
 
 def gateway(port: int, **access: object) -> Gateway:

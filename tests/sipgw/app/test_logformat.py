@@ -14,7 +14,7 @@ from sipgw.app.callhandle import CallLog
 from sipgw.app.config import OperationsSection
 from sipgw.app.logformat import JsonFormatter, configure_logging
 from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
-from sipgw.testing.canaries import ELEVENLABS_KEY, OPENAI_KEY
+from tests.toolkit.canaries import ELEVENLABS_KEY, OPENAI_KEY
 
 
 class _Call:

@@ -27,7 +27,7 @@ import pytest
 from media.liveness import LivenessConfig
 from media.rtcp import ReportBlock, build_compound, build_rr
 from sipgw.app.gateway import Gateway
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,8 +7,8 @@ import pytest
 from media import _accel
 from media.aio.ticker import Ticker
 from media.ports import PortAllocator
+from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.mediaio import MediaIO
-from sipgw.testing.ports import free_port_range
 
 
 @pytest.mark.parametrize("path", ["native", "pure"])

@@ -12,7 +12,7 @@ from agent.sections import ConfigError, Sources, load
 from sipgw.app.access import AccessConfig, AccessSection, access_config
 from sipgw.app.accounts import Account
 from sipgw.app.mediaranges import TrunkMedia, build_media_targets, media_networks, trunk_media
-from sipgw.testing.gateway_in_process import running_gateway
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 LOG = logging.getLogger("test.media")

@@ -10,11 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from media.quality import CallQuality
 from sipgw.app.counters import Counters, MediaTotals
+from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.gateway import Gateway
 from sipgw.app.metrics import GatewayMetrics
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 
 def _quality(

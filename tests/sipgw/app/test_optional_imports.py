@@ -12,9 +12,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.phone import Phone
-from sipgw.testing.ports import free_port
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.phone import Phone
+from sipgw.app.evaluation.ports import free_port
 
 PROBE = """
 import atexit, sys

@@ -19,9 +19,9 @@ from sipgw.app.dialout import OutboundConfig
 from sipgw.app.hints import hint
 from sipgw.app.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
-from sipgw.identity import IdentityHeader
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.identity import IdentityHeader
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.gateway_in_process import running_gateway
 
 
 def test_settings_are_checked_and_the_password_hidden() -> None:

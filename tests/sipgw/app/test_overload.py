@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from sipgw.app.overload import OverloadConfig, OverloadDetector, OverloadRefusals
-from sipgw.events import InviteRefusedForOverload
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.events import InviteRefusedForOverload
+from tests.toolkit.gateway_in_process import running_gateway
 
 TICK = 0.020
 

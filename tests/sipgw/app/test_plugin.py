@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import sipgw.app.plugin
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.phone import Phone
+from sipgw.app.evaluation.process import child_env
 from sipgw.app.plugin import __all__ as exported
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.phone import Phone
-from sipgw.testing.process import child_env
 
 pytestmark = pytest.mark.timeout(60)
 

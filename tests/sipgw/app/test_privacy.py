@@ -12,9 +12,11 @@ import pytest
 from agent.sections import ConfigError, Sources, load, secret_texts, setting
 from sipgw.app.access import AccessSection
 from sipgw.app.cli import prepare
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.process import child_env
 from sipgw.app.privacy import PrivacySection, install_log_redaction, load_redactor
 from sipgw.app.sections import SECTIONS
-from sipgw.testing.canaries import (
+from tests.toolkit.canaries import (
     ASSEMBLYAI_KEY,
     ELEVENLABS_KEY,
     INBOUND_PASSWORD,
@@ -22,8 +24,6 @@ from sipgw.testing.canaries import (
     SIP_PASSWORD,
     SIP_PASSWORD_2,
 )
-from sipgw.testing.gateway_process import GatewayProcess
-from sipgw.testing.process import child_env
 
 VISA = "4111111111111111"
 SETTINGS = [spec for info in SECTIONS for _, spec in info.settings]

@@ -15,12 +15,12 @@ from pathlib import Path
 from agent.sections import Sources, load
 from media import g711
 from sipgw.app.config import OperationsSection
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_share
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.recording import CallRecorder, delete_expired, recording_name
-from sipgw.testing.audio import dominant_tone, tone_frames, tone_share
-from sipgw.testing.fakes.twilio import call_the_webhook
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
+from tests.toolkit.fakes.twilio import call_the_webhook
+from tests.toolkit.gateway_in_process import running_gateway
 
 TICK = 160
 

@@ -11,8 +11,8 @@ from sipgw.app.accounts import Account
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.routing import LINE_BUSY, AgentRoutes
-from sipgw.call import CallInfo
-from sipgw.headers import NameAddr
+from sipgw.sip.call import CallInfo
+from sipgw.sip.headers import NameAddr
 
 OFFICE = Account("office", "sip:1001@pbx.example.com")
 TRUNK = Account("trunk", "sip:+15550100@sip.telnyx.example", agent="assistant")

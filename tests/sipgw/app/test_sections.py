@@ -113,7 +113,7 @@ def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None
         "loaded = [m for m in ('openai', 'websockets', 'agent.stt.assemblyai',\n"
         "          'agent.llm.openai', 'agent.tts.elevenlabs', 'agent.assistant',\n"
         "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.outbound',\n"
-        "          'sipgw.useragent', 'media.session') if m in sys.modules]\n"
+        "          'sipgw.sip.useragent', 'media.session') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

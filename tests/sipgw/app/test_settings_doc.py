@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from sipgw.app import settings_doc
+from sipgw.app.evaluation.process import child_env
 from sipgw.app.sections import SECTIONS
-from sipgw.testing.process import child_env
 
 ROOT = Path(__file__).resolve().parents[3]
 REGENERATE = "regenerate it: python -m sipgw.app.settings_doc {} > {}"

@@ -12,7 +12,7 @@ from sipgw.app.agents import find_agent
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.sections import CALL_ONLY, SECTIONS
 from sipgw.app.startup import Startup, build_startup
-from sipgw.testing.canaries import (
+from tests.toolkit.canaries import (
     API_KEY_VARIABLES,
     ELEVENLABS_KEY,
     INBOUND_PASSWORD,

@@ -26,9 +26,9 @@ from sipgw.app.callbacks import CallbackScheduler, gateway_dialer
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.startup import build_startup
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.agent.parts import FakeCall
 from tests.sipgw.app.keeper_agent import SEEN, KeeperAgent
+from tests.toolkit.gateway_in_process import running_gateway
 
 SPEC = "tests.sipgw.app.keeper_agent:make"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.aio.dns import ServerLocator
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.peers.dnsmasq import Dnsmasq, SrvRecord
-from sipgw.useragent import OutboundCall, RegistrationConfig
+from sipgw.sip.addressing import Flow
+from sipgw.sip.useragent import OutboundCall, RegistrationConfig
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -26,14 +26,14 @@ from agent.warm_transfer import JoinFailed, JoinHow, LegEnded, WarmTransferCall
 from sipgw.app import warmtransfer
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.dialout import OutboundConfig
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.startup import outbound_config
-from sipgw.auth import DigestServer, Verdict
-from sipgw.headers import NameAddr
-from sipgw.message import SipMessage, SipRequest, SipResponse, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.phone import Phone, sdp_audio_port
+from sipgw.sip.auth import DigestServer, Verdict
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.message import SipMessage, SipRequest, SipResponse, make_response
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (
     Agent,
     AgentFactory,
@@ -17,7 +18,6 @@ from sipgw.app.plugin import (
     section,
     setting,
 )
-from sipgw.testing.audio import tone_frame
 
 
 @section(

@@ -10,9 +10,9 @@ import aiohttp
 
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.testing.ports import free_port
 
 
 @asynccontextmanager

@@ -27,12 +27,12 @@ from sipgw.app.admin.dashboard import (
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.waveform import wav_peaks
+from sipgw.app.evaluation.audio import tone_frames
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
-from sipgw.message import SipRequest, make_response
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.canaries import ADMIN_TOKEN
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port
+from sipgw.sip.message import SipRequest, make_response
+from tests.toolkit.canaries import ADMIN_TOKEN
+from tests.toolkit.gateway_in_process import running_gateway
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 HOSTILE = '<img src=x onerror="alert(1)">'

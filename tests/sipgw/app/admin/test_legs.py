@@ -14,11 +14,11 @@ from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.callfeed import CallFeed
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.legs.calls import party
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.ports import free_port
 from tests.sipgw.app.legs.doubles import FakeMedia
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -22,11 +22,11 @@ from sipgw.app.admin.phone import variables_from
 from sipgw.app.admin.server import PROXY_HEADERS, AdminServer
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.netns import add_ice_address
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.media.aio.test_browser import ToneTrack
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.netns import add_ice_address
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -20,21 +20,21 @@ from agent.echo import EchoAgent
 from agent.record import CallRecord
 from agent.sections import ConfigError
 from media.twilio.signature import signature_for
-from sipgw.addressing import Flow
 from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.events import RegistrationChanged, RegistrationState
-from sipgw.message import SipRequest
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.https_proxy import HttpsProxy
-from sipgw.testing.metrics import sample_value
-from sipgw.testing.ports import free_port
-from sipgw.testing.tls import make_ca, make_server_cert
+from sipgw.sip.addressing import Flow
+from sipgw.sip.events import RegistrationChanged, RegistrationState
+from sipgw.sip.message import SipRequest
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.sipgw.app.refusing_peer import refusing_peer
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.https_proxy import HttpsProxy
+from tests.toolkit.metrics import sample_value
+from tests.toolkit.tls import make_ca, make_server_cert
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -6,7 +6,7 @@ import pytest
 
 from agent.sections import ConfigError, Sources, load, validate
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.testing.canaries import ADMIN_TOKEN
+from tests.toolkit.canaries import ADMIN_TOKEN
 
 
 def test_off_by_default_and_empty_means_off() -> None:

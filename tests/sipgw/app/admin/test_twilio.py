@@ -2,7 +2,7 @@
 
 Requests are signed as Twilio's "Webhooks security" page says (``signature_for``: the URL
 Twilio requested, the form's parameters sorted, HMAC-SHA1 with the Auth Token); the stream
-is the Twilio fake (sipgw/testing/fakes/twilio.py) talking to the echo agent, opened as the
+is the Twilio fake (tests/toolkit/fakes/twilio.py) talking to the echo agent, opened as the
 webhook's TwiML says (:func:`call_the_webhook`).
 """
 
@@ -21,13 +21,13 @@ from media.twilio.signature import signature_for
 from media.twilio.token import TOKEN_PARAMETER
 from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
+from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.fakes.twilio import FakeTwilioStream, TwimlAnswer, call_the_webhook
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
+from tests.toolkit.fakes.twilio import FakeTwilioStream, TwimlAnswer, call_the_webhook
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,10 +11,10 @@ from agent.echo import EchoAgent
 from agent.record import CallRecord
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
+from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.legs.calls import LegCalls, party
-from sipgw.testing.audio import tone_frames
-from sipgw.testing.gateway_in_process import running_gateway
 from tests.sipgw.app.legs.doubles import FakeMedia
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -16,14 +16,14 @@ from av.audio.frame import AudioFrame
 
 from media import g711
 from media.jitterbuffer import JitterBufferConfig
+from sipgw.app.evaluation.audio import dominant_tone
 from sipgw.app.legs.browser import BrowserMedia, answer_browser, ice_servers
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.testing.audio import dominant_tone
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.netns import add_ice_address
 from tests.media.aio.test_browser import ToneTrack
 from tests.sipgw.app.legs.doubles import until
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.netns import add_ice_address
 
 pytestmark = pytest.mark.timeout(30)
 

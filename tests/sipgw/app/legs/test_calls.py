@@ -14,10 +14,10 @@ from agent.base import CallControl, CallDetails
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls, Refusal, browser_caller, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, until
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 pytestmark = pytest.mark.timeout(30)
 

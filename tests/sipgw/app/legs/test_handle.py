@@ -12,12 +12,12 @@ from agent.dialpolicy import DialRefused
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.counters import CallCounters
 from sipgw.app.dialing import DialGate
+from sipgw.app.evaluation.audio import decode, goertzel_dbfs
 from sipgw.app.legs.handle import LegHandle
-from sipgw.call import CallInfo
-from sipgw.dialpolicy import DialPolicy
-from sipgw.headers import NameAddr
-from sipgw.testing.audio import decode, goertzel_dbfs
-from sipgw.uri import parse_uri
+from sipgw.sip.call import CallInfo
+from sipgw.sip.dialpolicy import DialPolicy
+from sipgw.sip.headers import NameAddr
+from sipgw.sip.uri import parse_uri
 from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent
 
 A, B, C = b"\x11" * 160, b"\x22" * 160, b"\x33" * 160

@@ -19,9 +19,9 @@ from media.twilio.stream import MediaStreamConfig
 from media.twilio.token import TOKEN_PARAMETER, StreamTokens
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
-from sipgw.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from sipgw.testing.gateway_in_process import running_gateway
+from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.sipgw.app.legs.doubles import NotingAgent, until
+from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
 

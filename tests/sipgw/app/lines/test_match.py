@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
-from sipgw.addressing import Flow
 from sipgw.app.lines.match import Route, UserPattern, first_match, user_of
-from sipgw.call import CallInfo
-from sipgw.headers import NameAddr
+from sipgw.sip.addressing import Flow
+from sipgw.sip.call import CallInfo
+from sipgw.sip.headers import NameAddr
 
 
 def call(

@@ -20,9 +20,9 @@ from sipgw.app.webhooks.events import iso
 from sipgw.app.webhooks.hooks import CallWebhooks
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
-from sipgw.call import CallInfo
-from sipgw.finalreply import FinalReply
-from sipgw.headers import NameAddr
+from sipgw.sip.call import CallInfo
+from sipgw.sip.finalreply import FinalReply
+from sipgw.sip.headers import NameAddr
 from tests.sipgw.app.test_callfeed import RecordingAgent, handle
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

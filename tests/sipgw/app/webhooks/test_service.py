@@ -9,9 +9,9 @@ import pytest
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.service import start_webhooks, webhooks_wanted
 from sipgw.app.webhooks.settings import WebhookSection
-from sipgw.testing.gateway_in_process import running_gateway
-from sipgw.testing.metrics import sample_value
 from tests.sipgw.app.webhooks.test_delivery import receiver
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,0 +1,144 @@
+"""Changing an established session: re-INVITE (RFC 3261 §14) and UPDATE (RFC 3311).
+
+Either request may carry a new offer (hold, resume, a new address) or none.
+We answer an offer on the same local port, and bump the o= version only when
+our SDP actually changed (RFC 3264 §8). A re-INVITE without SDP gets our
+current SDP again as an offer in the 2xx, answered in the ACK. Both are
+target refreshes (§12.2) and session refreshes (RFC 4028 §7).
+
+Glare (§14.2, RFC 3311 §5.2): a re-INVITE while an INVITE is still in
+progress - the initial one unanswered, or our 2xx not yet acknowledged - gets
+491, and so does an UPDATE offer while our own offer (in a 2xx) waits for its
+answer. A re-INVITE we refuse (488 for an offer we cannot take) leaves the
+call exactly as it was.
+
+SRTP (RFC 4568 §7.1.4): our key stays while the crypto suite stays, so an
+unchanged offer gets an unchanged answer; a new suite, or SRTP again after
+plain RTP, gets a fresh key of ours. The peer's new key (if any) comes to the
+application in :class:`~sipgw.sip.events.MediaUpdated`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+from sipgw.sip.errors import RemoteProtocolError
+from sipgw.sip.message import SipRequest
+from sipgw.sip.offeranswer import NegotiatedAudio, answer_with, choose_answer
+from sipgw.sip.sdes import KEY_SALT_LENGTH
+from sipgw.sip.sdp import SessionDescription
+from sipgw.sip.transaction import InviteServerTransaction, ServerTransaction
+from sipgw.sip.usages.context import UsageContext
+from sipgw.sip.usages.invite import InviteUsage, parse_offer
+from sipgw.sip.usages.session import CallSession
+from sipgw.sip.usages.sessiontimer import SessionTimerUsage
+
+__all__ = ["ModifyUsage"]
+
+
+def _without_origin(sdp: SessionDescription) -> bytes:
+    """The SDP without its o= line, to tell whether an answer changed (RFC 3264 §8)."""
+    return b"\r\n".join(
+        line for line in sdp.serialize().split(b"\r\n") if not line.startswith(b"o=")
+    )
+
+
+class ModifyUsage:
+    """re-INVITE and UPDATE on established calls; see the module docstring."""
+
+    def __init__(
+        self, ctx: UsageContext, invite: InviteUsage, session_timers: SessionTimerUsage
+    ) -> None:
+        self.ctx = ctx
+        self.invite = invite
+        self.session_timers = session_timers
+
+    def reinvite(
+        self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
+    ) -> None:
+        """A re-INVITE: 2xx with our answer (or offer), resent until its ACK.
+
+        Raises:
+            RemoteProtocolError: 491 while another INVITE is in progress, 488
+                for an offer we cannot take, 422 for a too short session interval.
+        """
+        assert isinstance(tx, InviteServerTransaction)
+        # §14.2: one INVITE at a time per dialog. The initial INVITE pending,
+        # or a 2xx (ours) still waiting for its ACK, both count as pending.
+        if not session.info.established or session.pending_ack is not None:
+            raise RemoteProtocolError("another INVITE is in progress", 491)
+        offer = parse_offer(request)
+        self.session_timers.check(request)
+        assert session.local_sdp is not None
+        media = None
+        if offer is not None:
+            sdp, media = self._answer_again(session, offer)
+        else:
+            sdp = session.local_sdp  # RFC 3264 §8: offer our current session again
+            session.offer_in_2xx = True
+        session.dialog.refresh_target(request)
+        response = self.ctx.dialog_response(session, 200, request)
+        self.session_timers.announce(session, request, response)
+        self.ctx.attach_sdp(response, sdp)
+        self.invite.send_2xx(session, tx, response, now)
+        self.session_timers.restart(session, now)  # a re-INVITE is a session refresh
+        session.local_sdp = sdp
+        if media is not None:
+            self.ctx.set_media(session, media)
+
+    def update(
+        self, session: CallSession, tx: ServerTransaction, request: SipRequest, now: float
+    ) -> None:
+        """An UPDATE: 200, with our answer when it carried an offer.
+
+        Raises:
+            RemoteProtocolError: 491 while our own offer is pending, 500 before
+                the INVITE's offer was answered, 488 for an offer we cannot take.
+        """
+        offer = parse_offer(request)
+        if offer is not None and session.offer_in_2xx:
+            raise RemoteProtocolError("our offer is pending", 491)  # RFC 3311 §5.2
+        if offer is not None and session.local_sdp is None:
+            raise RemoteProtocolError("the INVITE's offer is not answered yet", 500)
+        self.session_timers.check(request)
+        response = self.ctx.dialog_response(session, 200, request)
+        self.session_timers.announce(session, request, response)
+        media = None
+        if offer is not None:
+            sdp, media = self._answer_again(session, offer)
+            self.ctx.attach_sdp(response, sdp)
+            session.local_sdp = sdp
+        session.dialog.refresh_target(request)
+        self.ctx.transactions.respond(tx, response, now)
+        self.session_timers.restart(session, now)
+        if media is not None:
+            self.ctx.set_media(session, media)
+
+    def _answer_again(
+        self, session: CallSession, offer: SessionDescription
+    ) -> tuple[SessionDescription, NegotiatedAudio]:
+        """Answer a new offer on the same port; bump o= only if the SDP changed (§8).
+
+        Raises:
+            SdpError: 488 for an offer we cannot take or an address we may not send to.
+        """
+        local, previous = session.local_media, session.local_sdp
+        assert local is not None and previous is not None
+        choice = choose_answer(offer, local.codecs, local.srtp)  # chosen once, answered from
+        self.ctx.check_media(choice.remote_address, session.dialog.source.address[0])  # or 488
+        sdp, media = answer_with(offer, choice, local)
+        current = session.media.srtp if session.media is not None else None
+        if media.srtp is not None and (current is None or current.suite != media.srtp.suite):
+            # A new SRTP context starts its packet index again: never with a key
+            # that protected packets before (RFC 3711 §9.1, keystream reuse).
+            local = dataclasses.replace(local, srtp_key=secrets.token_bytes(KEY_SALT_LENGTH))
+            session.local_media = local
+            sdp, media = answer_with(offer, choice, local)
+        if _without_origin(sdp) != _without_origin(previous):
+            version = previous.origin.session_version + 1
+            session.local_media = dataclasses.replace(local, session_version=version)
+            sdp, media = answer_with(offer, choice, session.local_media)
+        else:
+            sdp = previous
+        return sdp, media

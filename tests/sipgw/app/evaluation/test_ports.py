@@ -1,0 +1,34 @@
+"""Free loopback ports for tests: never a bound port; a used-up window is recycled."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from sipgw.app.evaluation import ports
+from sipgw.app.evaluation.ports import free_port, free_port_range, port_is_free
+
+
+def test_a_range_starts_even_and_is_free() -> None:
+    block = free_port_range(10)
+    assert block.lo % 2 == 0 and block.size == 10
+    assert port_is_free(block.lo, 10)
+
+
+def test_a_bound_port_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ports, "_handed_out", set())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        monkeypatch.setattr(ports, "_candidate_window", lambda: (port, port + 1))
+        assert free_port() == port + 1  # port itself is taken by `held`
+
+
+def test_a_used_up_window_hands_out_free_ports_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long suite hands out more ports than the window has: once every port was handed out,
+    # the ones that are free again are handed out again (they are checked bindable each time).
+    block = free_port_range(40)
+    monkeypatch.setattr(ports, "_candidate_window", lambda: (block.lo, block.hi))
+    monkeypatch.setattr(ports, "_handed_out", set(block.ports()))
+    assert free_port_range(40) == block

@@ -1,0 +1,23 @@
+"""``python -m tests.toolkit.amdset OUT_DIR [--seed N] [--per-group N]``: write the set as WAVs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tests.toolkit.amdset.labelled import write_set
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write the labelled AMD set as WAV files.")
+    parser.add_argument("out", type=Path, help="directory for the WAVs and labels.json")
+    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--per-group", type=int, default=None, help="samples per group at most")
+    args = parser.parse_args(argv)
+    print(write_set(args.out, args.seed, args.per_group))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The labelled set: deterministic from its seed, every group drawn, the truth consistent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sipgw.app.evaluation.audio import read_wav
+from tests.toolkit.amdset.labelled import GROUPS, MIN_SECONDS, build, load_texts, write_set
+
+ONE_EACH = list(build(7, per_group=1))
+
+
+def test_every_group_of_the_texts_has_a_plan() -> None:
+    assert set(load_texts()) == set(GROUPS)
+    assert [(s.label, s.group) for s in ONE_EACH] == list(GROUPS)
+
+
+def test_the_same_seed_gives_the_same_samples() -> None:
+    again = list(build(7, per_group=1, groups=[("voicemail", "personal")]))
+    (original,) = [s for s in ONE_EACH if s.group == "personal"]
+    assert again == [original]
+    (other,) = build(8, per_group=1, groups=[("voicemail", "personal")])
+    assert other.frames != original.frames
+
+
+def test_the_truth_is_consistent() -> None:
+    for sample in ONE_EACH:
+        assert sample.duration >= MIN_SECONDS
+        assert all(len(f) == 160 for f in sample.frames)
+        starts = [a for a, _ in sample.speech]
+        assert starts == sorted(starts) and all(a < b for a, b in sample.speech)
+        assert sample.first_utterance_end <= sample.greeting_end <= sample.duration
+        assert sample.transcripts and sample.transcripts[-1].final
+        assert all(t.at > sample.speech[0][0] for t in sample.transcripts)
+        if sample.beep is not None:
+            start, end, hz = sample.beep
+            assert sample.greeting_end < start < end <= sample.duration and 400 <= hz <= 2000
+        if sample.sit is not None:
+            assert sample.sit[1] < sample.speech[0][0]
+        assert sample.conditions["voice"] and "loss" in sample.conditions
+
+
+def test_a_plan_draws_its_beeps_and_tones() -> None:
+    voicemails = list(build(3, per_group=8, groups=[("voicemail", "carrier")]))
+    assert sum(s.beep is not None for s in voicemails) >= 5
+    announcements = list(build(3, per_group=8, groups=[("announcement", "carrier")]))
+    assert any(s.sit is not None for s in announcements)
+    assert not any(s.sit is not None for s in voicemails)
+
+
+def test_write_set(tmp_path: Path) -> None:
+    labels = write_set(tmp_path, 7, per_group=1)
+    data = json.loads(labels.read_text())
+    assert len(data) == len(GROUPS)
+    first = data[0]
+    samples, rate = read_wav(tmp_path / first["wav"])
+    assert rate == 8000 and len(samples) == len(ONE_EACH[0].frames) * 160
+    assert first["name"] == ONE_EACH[0].name and "frames" not in first
+    assert first["transcripts"][0]["text"] == ONE_EACH[0].transcripts[0].text
