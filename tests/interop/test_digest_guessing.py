@@ -5,7 +5,6 @@ a cracker that answers from many source addresses (``tests.toolkit.cracker``), a
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -24,16 +23,17 @@ INBOUND = {"SIPGW_INBOUND_USERNAME": "alice", "SIPGW_INBOUND_PASSWORD": PASSWORD
 STATS = ["--stats-interval", "0.3"]
 WRONG = [f"{n:04d}" for n in range(10_000) if f"{n:04d}" != PASSWORD]
 
-SVCRACK = (
-    "import functools, sys\n"
-    "import sipvicious.svcrack as svcrack\n"
+SIPVICIOUS = (
+    "import functools, importlib, sys\n"
+    "tool = importlib.import_module('sipvicious.' + sys.argv.pop(1))\n"
     "agent = sys.argv.pop(1)\n"
     "if agent:\n"
-    "    svcrack.makeRequest = functools.partial(svcrack.makeRequest, useragent=agent)\n"
-    "svcrack.main()\n"
+    "    tool.makeRequest = functools.partial(tool.makeRequest, useragent=agent)\n"
+    "tool.main()\n"
 )
-"""svcrack has no User-Agent option: its requests say ``friendly-scanner`` (makeRequest's
-default). This runs it with another one when given, as the issue's attacker did."""
+"""SIPVicious' tools have no User-Agent option: their requests say ``friendly-scanner``
+(makeRequest's default). This runs one (svcrack, svwar, svmap) with another User-Agent
+when given, as the issue's attacker did."""
 
 # Long enough that svcrack's request is larger than the 401 it gets over UDP (a UDP
 # reply is never larger than its request); a phone's INVITE with SDP is that large anyway.
@@ -44,12 +44,17 @@ def svcrack(
     gw: GatewayProcess, passwords: list[str], workdir: Path, agent: str = "", *args: str
 ) -> str:
     """Run svcrack against ``gw`` for user alice with ``passwords``; its output."""
-    pytest.importorskip("sipvicious", reason="pip install sipvicious (the test extras)")
     dictionary = workdir / "passwords.txt"
     dictionary.write_text("\n".join(passwords) + "\n")
-    argv = [sys.executable, "-c", SVCRACK, agent, "-u", "alice", "-d", str(dictionary)]
-    argv += ["-p", str(gw.sip_port), *args, "127.0.0.1"]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=workdir)
+    return sipvicious("svcrack", gw, workdir, agent, "-u", "alice", "-d", str(dictionary), *args)
+
+
+def sipvicious(tool: str, gw: GatewayProcess, workdir: Path, agent: str, *args: str) -> str:
+    """Run SIPVicious' ``tool`` against ``gw`` on 127.0.0.1; its output."""
+    argv = [sys.executable, "-c", SIPVICIOUS, tool, agent, "-p", str(gw.sip_port), *args]
+    result = subprocess.run(
+        [*argv, "127.0.0.1"], capture_output=True, text=True, timeout=60, cwd=workdir
+    )
     return result.stdout + result.stderr
 
 
@@ -132,8 +137,6 @@ def test_an_ipv6_64_is_one_source(tmp_workdir: Path) -> None:
     """Issue 39: one IPv6 host holds a /64, and each of its addresses had buckets of its
     own. Now 50 addresses of one /64 share one bucket (here 10 at once), while 50
     addresses in 50 /64s have one each."""
-    if shutil.which("ip") is None:
-        pytest.skip("needs iproute2's ip")
     one_64 = ipv6_sources("fd00:0:0:1", 50)
     many_64s = [address for n in range(50) for address in ipv6_sources(f"fd00:0:1:{n:x}", 1)]
     args = [*STATS, "--rate-other", "0.1:10"]
@@ -145,3 +148,21 @@ def test_an_ipv6_64_is_one_source(tmp_workdir: Path) -> None:
         assert stats(gw)["flood_sources"] == 1
         assert cracker.probe(many_64s) == 50
         assert stats(gw)["flood_sources"] == 51
+
+
+def test_svmap_and_svwar_find_no_gateway_and_no_user(tmp_workdir: Path) -> None:
+    """The rest of issue 39's toolkit. As themselves, svmap and svwar get no answer at all
+    (the scanner filter: a nuisance filter, which saves the responses and log lines). With
+    a phone's User-Agent, svwar's REGISTERs for alice, who exists, and for extensions that
+    do not are answered alike, so it finds no user to guess a password for."""
+    with GatewayProcess(tmp_workdir, extra_args=STATS, extra_env=INBOUND) as gw:
+        found = sipvicious("svmap", gw, tmp_workdir, "")
+        assert "127.0.0.1" not in found.split("SIP Device")[-1], found
+        dictionary = tmp_workdir / "users.txt"
+        dictionary.write_text("alice\nbob\n100\n1001\n")
+        as_itself = sipvicious("svwar", gw, tmp_workdir, "", "-d", str(dictionary))
+        assert "alice" not in as_itself, as_itself
+        assert stats(gw)["scanners_dropped"] >= 2
+        as_phone = sipvicious("svwar", gw, tmp_workdir, PHONE_AGENT, "-d", str(dictionary))
+        assert "alice" not in as_phone and "| reqauth" not in as_phone, as_phone
+        assert stats(gw)["calls_total"] == 0
