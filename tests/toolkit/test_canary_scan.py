@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -25,6 +26,10 @@ def test_writes(tmp_path):
 """
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
+
+
 def run(pytester: pytest.Pytester, jsonl: str, log: str, *args: str) -> pytest.RunResult:
     """Run a planted test with the plugin; its files live outside our own run's temp dir
     (which the outer scan reads) and are removed afterwards."""
@@ -32,10 +37,12 @@ def run(pytester: pytest.Pytester, jsonl: str, log: str, *args: str) -> pytest.R
     pytester.makepyfile(test_planted=source)
     basetemp = Path(tempfile.mkdtemp(prefix="canary-scan-test-"))
     try:
-        return pytester.runpytest_subprocess(
-            "-p", "tests.toolkit.canary_scan", "-p", "no:cacheprovider",
-            f"--basetemp={basetemp / 'run'}", *args,
-        )  # fmt: skip
+        with pytest.MonkeyPatch.context() as env:  # the plugin is a module of our tests/
+            env.setenv("PYTHONPATH", os.pathsep.join(filter(None, (str(CHECKOUT), PYTHONPATH))))
+            return pytester.runpytest_subprocess(
+                "-p", "tests.toolkit.canary_scan", "-p", "no:cacheprovider",
+                f"--basetemp={basetemp / 'run'}", *args,
+            )  # fmt: skip
     finally:
         shutil.rmtree(basetemp, ignore_errors=True)
         for kept in Path(tempfile.gettempdir()).glob("sipgw-test-logs-*/in-process.log"):
