@@ -58,6 +58,9 @@ REAL_PEER_TESTS = (
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
     "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
+    # the legs bench calls from a headless Chromium too: beside four busy workers its browser
+    # leg missed its script (twice in the whole suite after issue 39, never alone)
+    "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
 """Node ids (prefixes) of the tests that start a real peer (baresip, linphonec, SIPp,
 Kamailio, Asterisk, Chromium, dnsmasq): they are all marked ``interop``."""

@@ -281,6 +281,7 @@ def test_the_attacks_through_callers_measure_what_the_docs_quote(tmp_path: Path)
     assert figures["secret_files"] == {"world_writable_env_refused": True}
 
 
+@pytest.mark.interop  # headless Chromium: a real peer, one at a time (tests/conftest.py)
 def test_legs_compares_the_same_conversation_on_each_leg(tmp_path: Path) -> None:
     data = run_bench(tmp_path, "legs", "--calls", "1", timeout=180)
     assert set(data["legs"]) == {"sip", "twilio", "browser"}
