@@ -334,4 +334,9 @@ async def test_who_answered_a_placed_call_shows_in_chromium(tmp_workdir: Path) -
     # the opening held for detection was cut by the message, unheard: the agent's own cut,
     # not the callee's barge-in
     assert "caller interrupted" not in transcript, transcript
-    assert "agent stopped (notice): none of the reply was heard" in transcript, transcript
+    # Unheard when detection decides within the hold; on a loaded machine its decision may
+    # come up to hold_past_deadline late (docs/amd.md) and the opening's start is heard
+    # (a fresh-clone run of the whole suite saw that once): the cut is the agent's either way.
+    assert "agent stopped (notice)" in transcript, transcript
+    if "This is the fake assistant." not in transcript:
+        assert "agent stopped (notice): none of the reply was heard" in transcript, transcript
