@@ -71,6 +71,7 @@ from agent.factory import WarmUp
 from agent.failures import ServiceFailures
 from agent.fillers import Fillers
 from agent.greeting import Greeter
+from agent.idle_watch import IdleWatch
 from agent.keypad import Keypad
 from agent.llm.base import ChatLLM
 from agent.observer import Service
@@ -263,6 +264,8 @@ class AssistantAgent(ScopedAgent):
                                        responder, self.actions, history,
                                        call.details.variables)  # fmt: skip
         tools_view.bind(self.actions, self.answering)
+        self.idle = IdleWatch(scope, settings.idle, speaker, responder, self.actions,
+                              settings.action_line_timeout)  # fmt: skip
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -317,7 +320,9 @@ class AssistantAgent(ScopedAgent):
             scope.answered_at = scope.now()
             scope.write({"type": "answered"})
             self.answering.answered()
+            self.idle.start(self.loop.time())
             return
+        self.idle.start(self.loop.time())
         self.release_playout()
         self.greeter.answered()
 
@@ -353,7 +358,8 @@ class AssistantAgent(ScopedAgent):
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
-                     "speculation": self.preemptive.budget.summary()})  # fmt: skip
+                     "speculation": self.preemptive.budget.summary(),
+                     **({"hung_up_for": "idle"} if self.idle.hung_up else {})})  # fmt: skip
         self.record.close()
 
     # ------------------------------------------------------------------ the gateway's calls
@@ -399,18 +405,25 @@ class AssistantAgent(ScopedAgent):
             self._carry_out(actions)
         if vad.speaking != speaking:
             self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
+        if vad.speaking:
+            self.idle.caller_active(now)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
-        frame = self.playout.next_frame(self.loop.time())
+        now = self.loop.time()
+        frame = self.playout.next_frame(now)
+        warm = self.warm
+        self.idle.tick(now, held=self.held, transferring=warm is not None and warm.active)
         if frame is None and self.actions.hanging_up:
             self.actions.hang_up_if_quiet()
         return frame
 
     def on_dtmf(self, digit: str) -> None:
         """Keypad digits go to the LLM after a pause or ``#``."""
-        actions = self.turns.receive_dtmf(self.loop.time())
+        now = self.loop.time()
+        self.idle.caller_active(now)
+        actions = self.turns.receive_dtmf(now)
         if actions:
             self._carry_out(actions)
         self.keypad.press(digit)
