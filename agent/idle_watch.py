@@ -1,20 +1,20 @@
 """The assistant's idle policy at work: the thin adapter around :class:`agent.idle.IdlePolicy`.
 
-:class:`IdleWatch` feeds the policy what the call does, at each 20 ms tick
-(:meth:`IdleWatch.tick`: is the agent speaking or preparing a reply, is the call
-held, is a transfer or the agent's own hang-up under way) and at each sound of
-the caller (:meth:`IdleWatch.caller_active`), and carries out what it decides: a
-check-in (the fixed ``check_line``, or a reply of the model to a note saying how
-long the caller has been quiet) or the goodbye, then the hang-up once it was
-heard (bounded by ``action_line_timeout``). Each step is an ``idle`` record and
-counted (``sipgw_idle_total``); the hang-up's record says ``reason: idle``, and
-so does the call record's ``end`` (``hung_up_for``).
+:class:`IdleWatch` feeds the policy what the call does, every :data:`LOOK_EVERY` of the
+20 ms ticks (:meth:`IdleWatch.tick`: is the agent speaking or preparing a reply, is the
+call held, is a transfer or the agent's own hang-up under way) and at each sound of the
+caller (:meth:`IdleWatch.caller_active`), and carries out what it decides: a check-in
+(the fixed ``check_line``, or a reply of the model to a note saying how long the caller
+has been quiet) or the goodbye, then the hang-up once it was heard (bounded by
+``action_line_timeout``). Each step is an ``idle`` record and counted
+(``sipgw_idle_total``); the hang-up's record says ``reason: idle``, and so does the call
+record's ``end`` (``hung_up_for``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Final, Protocol
 
 from agent.callscope import CallScope
 from agent.idle import CheckIn, GiveUp, IdlePolicy, IdleSettings
@@ -22,7 +22,11 @@ from agent.reply import Reply, SpeakingState
 from agent.responder import Responder
 from agent.speaker import Speaker
 
-__all__ = ["IdleWatch"]
+__all__ = ["LOOK_EVERY", "IdleWatch"]
+
+LOOK_EVERY: Final = 0.1
+"""Seconds between two looks at the call's state (every 5th tick): a check-in comes up to
+this late, and the ticks between cost nothing."""
 
 
 class HangsUp(Protocol):
@@ -46,8 +50,8 @@ class IdleWatch:
     """
 
     __slots__ = (
-        "_actions", "_line_timeout", "_policy", "_responder", "_scope", "_speaker", "_state",
-        "hung_up", "settings",
+        "_actions", "_line_timeout", "_next_look", "_policy", "_responder", "_scope", "_speaker",
+        "_state", "hung_up", "settings",
     )  # fmt: skip
 
     def __init__(
@@ -67,6 +71,7 @@ class IdleWatch:
         self._actions = actions
         self._line_timeout = line_timeout
         self._policy: IdlePolicy | None = None  # from the answer on
+        self._next_look = 0.0
         self.hung_up = False
 
     def start(self, now: float) -> None:
@@ -82,8 +87,9 @@ class IdleWatch:
     def tick(self, now: float, *, held: bool, transferring: bool) -> None:
         """Every 20 ms: feed the policy the call's state, and do what it says."""
         policy = self._policy
-        if policy is None or policy.finished:
+        if policy is None or now < self._next_look or policy.finished:
             return
+        self._next_look = now + LOOK_EVERY
         state = self._state
         speaking = state.playout.pending or state.active(state.reply)
         policy.busy("speaking", speaking, now)
