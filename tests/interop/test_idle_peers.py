@@ -7,15 +7,20 @@ what baresip heard shows when each was said.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sipgw.app.evaluation.audio import analyse
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from tests.interop.services import fake_services
 from tests.interop.test_assistant_peers import call_record, run_call, script, spans
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.metrics import sample_value
+from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,10 +40,26 @@ def test_a_quiet_caller_is_checked_on_then_hung_up_on(
     tmp_workdir: Path, services: ThreadedFakes
 ) -> None:
     source = script(tmp_workdir, "quiet", (None, 1.0))  # then 30 s of silence
-    env = {"SIPGW_IDLE_AFTER": str(AFTER), "SIPGW_IDLE_CHECKS": "2"}
-    call = run_call(tmp_workdir, services, source, 20.0, env)
-    assert call.agent_hung_up
-    report = analyse(call.heard)
+    env = {**services.env, "SIPGW_IDLE_AFTER": str(AFTER), "SIPGW_IDLE_CHECKS": "2"}
+    admin = free_port()
+    gw = GatewayProcess(
+        tmp_workdir, agent="assistant", allow_from="127.0.0.0/8", extra_env=env,
+        extra_args=["--admin-port", str(admin)],
+    )  # fmt: skip
+    caller = Baresip(tmp_workdir, "a", user="a", source_wav=source)
+    with gw, caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        closed = caller.wait_event("CALL_CLOSED", 20)
+        assert closed["param"] == "Connection reset by peer", closed  # our BYE
+        gw.wait_log(r"call ended: local-bye", 5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as response:
+            metrics = response.read()
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    assert sample_value(metrics, "sipgw_idle_total", step="check_in") == 2
+    assert sample_value(metrics, "sipgw_idle_total", step="hang_up") == 1
+    report = analyse(heard)
     greeting, checks, goodbye = (spans(report, hz) for hz in (GREETING_HZ, CHECK_HZ, GOODBYE_HZ))
     assert greeting and len(checks) == 2 and len(goodbye) == 1, report.describe()
     # Each check-in comes AFTER seconds after the agent's last words (the TTS's first audio
