@@ -11,8 +11,14 @@
     prompt_file = "prompts/sales.txt"
     max_calls = 4
 
+    hand_off_to = ["billing"]     # lines its assistant may hand a caller to (agent/handoff.py)
+
     [lines.sales.settings]        # any setting of the line's agent, by its variable
     SIPGW_FILLER_AFTER_MS = 500
+
+    [lines.billing]
+    agent = "assistant"
+    hand_off_history = "full"     # what it keeps of a call handed to it ("summary": default)
 
     [[routes]]
     called = "+15550100"          # and/or account, source, caller (see sipgw.app.lines.match)
