@@ -51,11 +51,12 @@ async def echo_placer(gateway: Gateway, body: dict[str, Any]) -> PlacedCall:
 
 @asynccontextmanager
 async def api(
-    tmp_path: Path, throttle: LoginThrottle | None = None
+    tmp_path: Path, throttle: LoginThrottle | None = None, ring_time: float = 0.3
 ) -> AsyncIterator[tuple[AdminServer, Client, str]]:
-    """Our gateway with the REST subset, the SDK pointed at it, and a callee's address."""
+    """Our gateway with the REST subset, the SDK pointed at it, and a callee's address
+    (which rings ``ring_time`` before it answers)."""
     async with (
-        running_gateway(ring_time=0.3) as (callee, _),
+        running_gateway(ring_time=ring_time) as (callee, _),
         running_gateway() as (gateway, _),
     ):
         settings = TwilioApiSection(twilio_api_account_sid=ACCOUNT, twilio_api_auth_token=TOKEN)
@@ -117,7 +118,10 @@ async def test_the_sdk_creates_a_call_follows_it_and_hangs_it_up(tmp_path: Path)
 
 
 async def test_a_call_hung_up_while_it_rings_is_canceled(tmp_path: Path) -> None:
-    async with api(tmp_path) as (server, client, callee), status_receiver(TOKEN) as receiver:
+    async with (
+        api(tmp_path, ring_time=10.0) as (server, client, callee),
+        status_receiver(TOKEN) as receiver,
+    ):
         call = await sdk(lambda: client.calls.create(
             to=callee, from_="+15551230001", url="https://app.example/voice",
             status_callback=receiver.url,
