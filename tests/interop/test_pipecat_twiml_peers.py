@@ -28,7 +28,7 @@ async def test_a_baresip_caller_talks_to_pipecats_bot_through_the_twiml_agent(
     tmp_workdir: Path, tone_wav: ToneWav
 ) -> None:
     # the caller listens to the greeting for 4 s, then speaks 1.2 s, then listens
-    source = tone_wav(440, 30.0, -12.0, lead_silence=4.0, tail_silence=0.0)
+    source = tone_wav(440, 1.2, -12.0, lead_silence=4.0, tail_silence=40.0)
     async with pipecat_fakes() as fakes, running_bot(fakes, tmp_workdir / "bot.log") as bot:
         env = {"SIPGW_TWIML_URL": bot.webhook_url, "SIPGW_TWIML_ACCOUNT_SID": "AC" + "d" * 32,
                "SIPGW_TWIML_AUTH_TOKEN": "e" * 32}  # fmt: skip

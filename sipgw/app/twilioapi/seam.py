@@ -54,9 +54,11 @@ async def place(gateway: Gateway, body: dict[str, Any]) -> PlacedCall:
         )
     call = call_request(body)
     factory = gateway.outbound.agent_named(TWIML_AGENT)
+    # the twiml branch's CallRequest.twiml (a TwimlSource: the url or the document), which
+    # its Gateway.originate takes as twiml=, as POST /api/calls passes it
     options: dict[str, Any] = {
         "agent": factory, "caller_id": call.caller_id, "ring_timeout": call.ring_timeout,
-        "twiml_url": getattr(call, "twiml_url", None), "twiml": getattr(call, "twiml", None),
+        "twiml": getattr(call, "twiml", None),
     }  # fmt: skip
     return await gateway.originate(call.target, **cast(CallOptions, options))
 
