@@ -68,6 +68,7 @@ BESIDE_PEERS = (
     "tests/interop/test_eval_harness.py",
     "tests/interop/test_twilio_assistant.py",
     "tests/interop/test_compose_cluster.py",
+    "tests/interop/test_pipecat_twilio.py",
 )
 """Interop tests with no peer program of their own (our ``Phone`` or the Twilio fake plays the
 far end, or nothing runs): under xdist they run beside the real-peer tests."""

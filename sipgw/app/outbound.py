@@ -388,6 +388,7 @@ class OutboundCalls:
         if isinstance(event, CallProgress):
             early = ", early media (dropped until answered)" if event.early_media else ""
             handle.log.info("progress: %d %s%s", event.status, event.reason, early)
+            self.path.feed.call_ringing(handle)
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
             handle.log.info("answered")

@@ -44,6 +44,7 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
@@ -68,7 +69,8 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
-        CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
+        CallSection, OperationsSection, AdminSettings, LegsSettings, TwilioApiSection,
+        WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, TransferSection, IdleSection, CallerContextSection,

@@ -51,6 +51,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from media.g711 import ulaw_to_linear
 from sipgw.app.evaluation.audio import encode, tone_samples
 
 __all__ = [
@@ -315,6 +316,7 @@ class FakeElevenLabs:
         final_delay: float = 0.0,
         tone: Callable[[str], float | None] | None = None,
         close_race: str = "",
+        ws_formats: Iterable[str] = ("ulaw_8000",),
     ) -> None:
         """Configure the fake.
 
@@ -348,8 +350,12 @@ class FakeElevenLabs:
                 the final message comes with no audio (#5271's logs); ``"silent"``: no
                 audio, no error, no final at all (#4681). "" (default): the spec's
                 behaviour, the flushed text is generated before the final.
+            ws_formats: ``output_format`` s the WebSocket takes: ``ulaw_8000``, and
+                ``pcm_8000`` (16-bit PCM, the same tone: what Pipecat's ElevenLabs service
+                asks for at 8 kHz) when listed.
         """
         self.api_key = api_key
+        self.ws_formats = frozenset(ws_formats)
         self.first_byte_latency = first_byte_latency
         self.speed = speed
         self.chunk_bytes = chunk_bytes
@@ -658,7 +664,7 @@ class FakeElevenLabs:
 
     def _check_format_and_model(self, query: dict[str, str], model_id: Any, ws: bool) -> None:
         fmt = query.get("output_format")
-        if fmt != "ulaw_8000":
+        if fmt != "ulaw_8000" and not (ws and fmt in self.ws_formats):
             msg = f"Unsupported output_format {fmt!r}: this fake only speaks ulaw_8000"
             raise _Reject(422, _validation(["query", "output_format"], msg))
         if model_id is not None and (not isinstance(model_id, str) or model_id not in KNOWN_MODELS):
@@ -1004,6 +1010,8 @@ class FakeElevenLabs:
     async def _send_audio(
         self, sock: _Socket, ctx: _Context, utterance: Utterance, offset: int, chunk: bytes
     ) -> bool:
+        if sock.request.query.get("output_format") == "pcm_8000":
+            chunk = ulaw_to_linear(chunk)  # the same audio as 16-bit PCM (Pipecat's format)
         message: dict[str, Any] = {
             "audio": base64.b64encode(chunk).decode("ascii"),
             self.final_key: False,
