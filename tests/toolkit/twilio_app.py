@@ -17,6 +17,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ class TwilioSdkApp:
     ws_port: int = 0
     _runner: web.AppRunner | None = None
     _server: Server | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -145,6 +148,39 @@ class TwilioSdkApp:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def start_in_thread(self) -> TwilioSdkApp:
+        """Serve from a daemon thread with its own loop (for a gateway in a subprocess)."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._loop, self._thread = loop, threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("the Twilio SDK app did not start")
+        return self
+
+    def stop_thread(self) -> None:
+        """Stop the thread :meth:`start_in_thread` started."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def wait_until(self, condition: Callable[[], object], within: float = 10.0) -> None:
+        """From the test's thread: until ``condition()`` holds (checked every 10 ms)."""
+        deadline = time.monotonic() + within
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the app did not see it within {within} s")
+            time.sleep(0.01)
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
         form = await request.post() if request.method == "POST" else request.query
