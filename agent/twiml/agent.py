@@ -367,6 +367,8 @@ class TwimlAgent(Agent):
         self.steps.append("dial")
         for target in verb.targets:
             address = target.address
+            if target.kind == "number" and ":" not in address:  # a REFER needs a URI
+                address = "tel:" + "".join(address.split())  # RFC 3966, judged as the number
             self._note("dial", target=address)
             try:
                 self._transfer_failed.clear()

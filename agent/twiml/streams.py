@@ -63,6 +63,7 @@ class MediaStream:
         self.log_id = log_id
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._ws: ClientConnection | None = None
+        self._writer: asyncio.Task[None] | None = None
         self.dropped = 0
         self.ready = False
         """Open, ``connected`` and ``start`` queued: media may follow."""
@@ -96,7 +97,7 @@ class MediaStream:
         for message in self.side.opening():
             self.send(message)
         self.ready = True
-        writer = asyncio.create_task(self._write(ws))
+        writer = self._writer = asyncio.create_task(self._write(ws))
         try:
             async for text in ws:
                 for item in self.side.receive(text):
@@ -124,18 +125,24 @@ class MediaStream:
                 await ws.send(message)
 
     async def stop(self) -> None:
-        """``stop`` sent (the call ended or the TwiML moved on), then the socket closed."""
+        """``stop`` sent (the call ended or the TwiML moved on), then the socket closed.
+
+        What is queued goes first, in order, through the writer (one sender: no reordering).
+        """
         ws, self._ws = self._ws, None
         self.ready = False
         stop = self.side.stop()
         if ws is None:
             return
-        with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError, OSError):
-            while not self._outbox.empty():  # what the caller said last goes first
-                message = self._outbox.get_nowait()
-                if message is not None:
-                    await asyncio.wait_for(ws.send(message), 1.0)
+        writer = self._writer
+        if writer is not None and not writer.done():
             if stop is not None:
+                self._outbox.put_nowait(stop)  # past the bound: the last message is never dropped
+            self._outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 2.0)
+        elif stop is not None:
+            with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError, OSError):
                 await asyncio.wait_for(ws.send(stop), 1.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 2.0)

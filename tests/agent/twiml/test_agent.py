@@ -215,6 +215,7 @@ async def test_dial_sip_transfers_and_play_and_pause(app: TwilioSdkApp) -> None:
         response.play(f"http://127.0.0.1:{app_.http_port}/hello.wav")
         response.pause(length=1)
         dial = Dial()
+        dial.number("+1 555 0100")
         dial.sip("sip:desk@pbx.example")
         response.append(dial)
         return response
@@ -228,7 +229,7 @@ async def test_dial_sip_transfers_and_play_and_pause(app: TwilioSdkApp) -> None:
     await wait_for(lambda: call.hangups, within=6)
     await ticker.stop()
     await agent.close("remote-bye")
-    assert call.transfers == ["sip:desk@pbx.example"]
+    assert call.transfers == ["tel:+15550100", "sip:desk@pbx.example"]  # each tried in turn
     assert len([f for f in ticker.heard() if f != b"\xff" * 160]) == 10  # the 200 ms file
     assert agent.steps == ["play", "pause", "dial", "end end"]
 
