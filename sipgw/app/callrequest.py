@@ -29,6 +29,7 @@ __all__ = [
     "amd_request",
     "assignments",
     "call_request",
+    "twiml_source",
 ]
 
 FIELDS = (
