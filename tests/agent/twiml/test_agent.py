@@ -164,6 +164,7 @@ async def test_a_twilio_sdk_app_runs_unchanged(app: TwilioSdkApp) -> None:
     assert sum(gaps) / len(gaps) == pytest.approx(0.02, abs=0.005)  # paced, not bursts
     app_frames = [(t, f) for t, f in ticker.played if f == b"\x10" * 160]
     assert len(app_frames) == 5
+    print(f"mark: echoed {1000 * (mark_echo[0] - app_frames[-1][0]):.1f} ms after its last frame")
     assert mark_echo[0] >= app_frames[-1][0]  # echoed after its audio was played, not before
     assert stream.events("dtmf")[0]["dtmf"] == {"track": "inbound_track", "digit": "7"}
     assert tts.texts() == ["Goodbye now"]  # <Say> after the stream closed
@@ -192,6 +193,7 @@ async def test_a_clear_stops_the_callers_audio_within_100_ms(app: TwilioSdkApp) 
     await agent.close("remote-bye")
     bot_frames = [t for t, f in ticker.played if f == b"\x22" * 160]
     assert bot_frames and len(bot_frames) < 250
+    print(f"clear: last bot frame {1000 * (bot_frames[-1] - cleared_at[0]):.1f} ms after it")
     assert bot_frames[-1] - cleared_at[0] <= 0.1, "caller still heard the bot 100 ms after clear"
     assert app.streams[0].events("mark")[0]["mark"]["name"] == "reply-1"  # echoed by the clear
     assert app.streams[0].events("stop")  # stop at hang-up
