@@ -256,3 +256,19 @@ def test_each_failure_is_the_fallback_line_heard(
     (failed,) = [line for line in record(tmp_workdir) if line["type"] == "twiml_failure"]
     assert reason in str(failed["reason"]) and failed["fallback"] == "say"
     assert TOKEN not in (tmp_workdir / "calls").glob("*.jsonl").__next__().read_text()
+
+
+def test_reject_refuses_the_call_unanswered(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        response.reject(reason="busy")
+        return response
+
+    app.twiml = twiml
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        closed = caller.wait_event("CALL_CLOSED", 10)
+        assert not [e for e in caller.events if e.get("type") == "CALL_ESTABLISHED"]
+        assert gw.stop() == 0
+    assert "480" in str(closed.get("param", "")), closed
+    assert any(line["type"] == "twiml_reject" for line in record(tmp_workdir))
