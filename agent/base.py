@@ -90,6 +90,12 @@ class CallDetails:
     called_number: str = ""
     """The number (or user name) of the called address (the To: the number a placed call
     went to), read the same way; "" when it has none."""
+    twiml_url: str = ""
+    """A placed call's own TwiML webhook (``POST /api/calls`` field ``twiml_url``), for
+    the ``twiml`` agent: it replaces ``SIPGW_TWIML_URL`` for this call; "" = none."""
+    twiml: str = ""
+    """A placed call's own TwiML document (field ``twiml``), for the ``twiml`` agent: run
+    instead of fetching the webhook; "" = none."""
 
 
 NO_DETAILS = CallDetails()

@@ -20,6 +20,7 @@ from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from agent.sections import ConfigError, SectionInfo, section_info
 from agent.transfer_settings import TransferSection
+from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
@@ -75,7 +76,8 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, TransferSection, IdleSection, CallerContextSection,
         CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
-        RealtimeSection, BreakerSection, HealthcheckSection,
+        RealtimeSection, TwimlSection, StreamSection, TwilioAppSection, BreakerSection,
+        HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

@@ -68,6 +68,8 @@ AGENT_KEYS = (
     "tools",
     "transfer_target",
     "caller_context",
+    "twiml_url",  # the twiml agent's webhook (docs/twilio-apps.md)
+    "stream_url",  # the stream agent's WebSocket
 )
 """A line's keys that set a setting of its agent (:mod:`sipgw.app.lines.build` maps them)."""
 _PATH_KEYS = frozenset({"prompt_file", "tools", "caller_context"})

@@ -36,11 +36,13 @@ def test_an_agent_is_a_builtin_name_or_module_colon_factory(given: str, spec: st
 def test_anything_else_says_what_is_allowed(given: str) -> None:
     with pytest.raises(
         ValueError,
-        match="must be echo, assistant, voice-agent or realtime, or package.module:factory",
+        match="must be echo, assistant, voice-agent, realtime, twiml or stream, or "
+        "package.module:factory",
     ):
         agent_spec(given)
     with pytest.raises(
-        ConfigError, match="^--agent .*: must be echo, assistant, voice-agent or realtime"
+        ConfigError,
+        match="^--agent .*: must be echo, assistant, voice-agent, realtime, twiml or stream",
     ):
         load(AgentSection, Sources({}, {"--agent": given}))
 
@@ -52,7 +54,14 @@ def test_the_builtins_are_plug_ins_found_by_name() -> None:
     factory = echo.build(Sources({}, {"--echo-delay-ms": "0"}))
     agent = factory(Call())  # type: ignore[arg-type]
     assert isinstance(agent, EchoAgent)
-    assert set(BUILTIN_AGENTS) == {"echo", "assistant", "voice-agent", "realtime"}
+    assert set(BUILTIN_AGENTS) == {
+        "echo",
+        "assistant",
+        "voice-agent",
+        "realtime",
+        "twiml",
+        "stream",
+    }
 
 
 def test_a_plug_in_by_module_name_with_its_settings() -> None:
@@ -103,7 +112,7 @@ def test_its_settings_are_loaded_checked_and_required() -> None:
         ("", "tests.sipgw.app.tone_agent:missing", "'missing' in 'tests.sipgw.app.tone_agent': "
          "not found"),
         ("", "tests.sipgw.app.tone_agent:ToneAgent.__doc__",
-         "must be echo, assistant, voice-agent or realtime"),
+         "must be echo, assistant, voice-agent, realtime, twiml or stream"),
         ("def make(x: int):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x: 'Nowhere'):\n    return print\n", "make", "cannot read its parameters"),
