@@ -69,7 +69,14 @@ from agent.twiml.program import (
 )
 from agent.twiml.streams import MediaStream, StreamFailed
 from agent.twiml.streamside import StreamSide
-from agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
+from agent.twiml.webhook import (
+    FetchFailed,
+    TwilioIdentity,
+    call_params,
+    call_sid_of,
+    fetch,
+    new_sid,
+)
 
 __all__ = ["FallbackAction", "TwimlAgent", "TwimlSettings"]
 
@@ -126,7 +133,7 @@ class TwimlAgent(Agent):
     def __init__(self, call: CallControl, settings: TwimlSettings) -> None:
         self.call = call
         self.settings = settings
-        self.call_sid = new_sid("CA")
+        self.call_sid = call_sid_of(call.call_id)
         self.record = CallRecord(settings.record_dir, call.call_id)
         self._session: aiohttp.ClientSession | None = None
         self._program: Program | None = None
@@ -204,6 +211,36 @@ class TwimlAgent(Agent):
     def on_answered(self) -> None:
         """Run the TwiML (or the fallback) from now on."""
         self._run_task = self._spawn(self._run())
+
+    def follow_twiml(self, url: str | None, twiml: str | None) -> bool:
+        """A mid-call update: the verb running stops (its stream is stopped, audio queued is
+        dropped) and the new TwiML runs next, as Twilio's call update does.
+
+        Raises:
+            ValueError: ``twiml`` is not a TwiML document (the parser's reason).
+        """
+        try:
+            verbs = parse_twiml(twiml) if twiml is not None else None
+        except TwimlError as exc:
+            raise ValueError(f"bad TwiML: {exc}") from None
+        if self._program is None or self._closed or self._program.finished is not None:
+            return False
+        self._program.update(url, verbs)
+        self._pending_first = None
+        self._out.clear()
+        self._out_done.set()
+        running, self._run_task = self._run_task, None
+        if running is not None:
+            running.cancel()
+        self._note("update", url=url or "", twiml=twiml is not None)
+        self._run_task = self._spawn(self._run_after(running))
+        return True
+
+    async def _run_after(self, running: asyncio.Task[None] | None) -> None:
+        if running is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        await self._run()
 
     def _spawn(self, work: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)

@@ -135,6 +135,16 @@ class Program:
         self.url = url
         self.documents += 1
 
+    def update(self, url: str | None, verbs: tuple[Verb, ...] | None) -> None:
+        """A mid-call update (Twilio's call update): what was left is dropped and the new
+        TwiML runs next, fetched from ``url`` or the document's ``verbs``."""
+        if self.finished is not None:
+            return
+        self._verbs = deque(verbs or ())
+        self._after = Fetch(url, "POST", "update") if url is not None else None
+        if verbs is not None:
+            self.documents += 1
+
     def next_step(self, now: float) -> Step:
         """What to do next (see the module docstring)."""
         if self.finished is not None:

@@ -17,6 +17,7 @@ what went wrong, never the auth token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ class Fetched:
     body: bytes
     content_type: str
     url: str
+
+
+def call_sid_of(call_id: str) -> str:
+    """A call's ``CallSid``: ``CA`` and 32 hex digits of its SIP Call-ID's SHA-256, so the
+    REST subset's ``sid`` of a created call and the webhooks' ``CallSid`` name the same call."""
+    return "CA" + hashlib.sha256(call_id.encode()).hexdigest()[:32]
 
 
 def new_sid(prefix: str) -> str:

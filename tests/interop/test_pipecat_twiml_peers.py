@@ -1,7 +1,6 @@
 """Pipecat's Twilio bot behind the gateway's ``twiml`` agent, a real baresip caller: the
 same bot as tests/interop/test_pipecat_twilio.py (there through sipgw's Twilio fake), now on
-a SIP call without a line of it changed. Needs the ``twiml`` agent
-(tests/interop/twiml_pending.py).
+a SIP call without a line of it changed.
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from tests.interop.twiml_pending import needs_twiml_agent
 from tests.toolkit.apps.pipecat_app import TRANSCRIPT, pipecat_fakes, running_bot
 from tests.toolkit.peers.baresip import Baresip
 
-pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running"),
-              needs_twiml_agent]  # fmt: skip
+pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("nothing_left_running")]
 
 ToneWav = Callable[..., Path]
 

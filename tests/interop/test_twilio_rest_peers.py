@@ -1,11 +1,11 @@
 """The REST subset against a real baresip callee, driven by the official ``twilio`` SDK.
 
-- Now: the SDK creates a call that the gateway places to baresip (the seam stood in for by
-  the echo agent, as in tests/sipgw/app/admin/test_twilio_rest.py), follows it, hangs it up;
+- The SDK creates a call that the gateway places to baresip (the seam stood in for by the
+  echo agent, as in tests/sipgw/app/admin/test_twilio_rest.py), follows it, hangs it up;
   baresip sees it answered and closed, the status callbacks arrive signed.
-- Once the ``twiml`` agent is merged (tests/interop/twiml_pending.py): the real seam
-  (sipgw/app/twilioapi/seam.py) places it with the agent, which fetches the app's ``Url``
-  with a signature the SDK's ``RequestValidator`` accepts, its ``CallSid`` the API's ``sid``.
+- Through the real seam (sipgw/app/twilioapi/seam.py) the gateway places it with the
+  agent, which fetches the app's ``Url`` with a signature the SDK's ``RequestValidator``
+  accepts, its ``CallSid`` the API's ``sid``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.twilioapi.seam import TWIML_AGENT
 from sipgw.app.twilioapi.settings import TwilioApiSection
-from tests.interop.twiml_pending import needs_twiml_agent
 from tests.sipgw.app.twilioapi.receiver import status_receiver
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.peers.baresip import Baresip
@@ -104,7 +103,6 @@ async def test_the_sdk_creates_a_call_baresip_answers_and_the_sdk_hangs_it_up(
     assert int(forms[2]["CallDuration"]) >= 0 and forms[2]["CallSid"] == call.sid
 
 
-@needs_twiml_agent
 async def test_the_sdk_places_a_twiml_call_to_baresip_and_hangs_it_up(
     tmp_workdir: Path, tmp_path: Path
 ) -> None:

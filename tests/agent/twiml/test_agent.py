@@ -343,3 +343,26 @@ async def test_say_without_tts_is_refused_by_name_and_the_twiml_goes_on(app: Twi
         ("Say", "no text-to-speech is configured (SIPGW_TWIML_TTS)"),
         ("Gather", "not supported by sipgw"),
     ]
+
+
+async def test_an_update_mid_call_stops_what_runs_and_runs_the_new_twiml(
+    app: TwilioSdkApp,
+) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        response.pause(length=60)
+        return response
+
+    app.twiml = twiml
+    agent, call, ticker = await run_call(app)
+    try:
+        await wait_for(lambda: "pause" in agent.steps)
+        with pytest.raises(ValueError, match="bad TwiML"):
+            agent.follow_twiml(None, "<Response><Nope>")
+        assert agent.follow_twiml(None, "<Response><Hangup/></Response>")
+        await wait_for(lambda: call.hangups == 1, within=2.0)
+        assert agent.steps[-1] == "end hangup"
+        assert not agent.follow_twiml(None, "<Response/>")  # ended: nothing to update
+    finally:
+        await ticker.stop()
+        await agent.close("test")

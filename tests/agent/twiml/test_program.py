@@ -78,3 +78,21 @@ def test_inline_document_needs_absolute_urls() -> None:
 def test_absolute_url_refuses_other_schemes(url: str) -> None:
     with pytest.raises(ValueError, match="absolute"):
         absolute_url("", url)
+
+
+def test_an_update_drops_what_was_left_and_runs_the_new_twiml_next() -> None:
+    program = Program(parse_twiml("<Response><Pause length='60'/><Hangup/></Response>"),
+                      "https://app.example/voice")  # fmt: skip
+    assert program.next_step(0.0) == Wait(60.0)
+    program.update(None, parse_twiml("<Response><Reject/></Response>"))
+    assert program.next_step(1.0) == Finished("reject", "rejected")
+    fetched = Program(parse_twiml("<Response><Hangup/></Response>"), "https://app.example/voice")
+    fetched.update("next", None)  # a Url: fetched next, against the document's URL
+    assert fetched.next_step(0.0) == Fetch("https://app.example/next", "POST", "update")
+
+
+def test_an_update_after_the_end_changes_nothing() -> None:
+    program = Program(parse_twiml("<Response><Hangup/></Response>"))
+    assert program.next_step(0.0) == Finished("hangup")
+    program.update(None, parse_twiml("<Response><Pause/></Response>"))
+    assert program.next_step(1.0) == Finished("hangup")
