@@ -32,8 +32,11 @@ SpeculativeOutcome = Literal["used", "wasted"]
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
 
-TURN_STAGES = ("stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path")
-"""The per-turn latency stages :meth:`AgentObserver.turn_measured` reports."""
+TURN_STAGES = (
+    "stt_end_of_turn", "llm_first_token", "tools", "tts_first_byte", "gateway_reply_path",
+)  # fmt: skip
+"""The per-turn latency stages :meth:`AgentObserver.turn_measured` reports (``tools``:
+its tool rounds, only in a reply that called tools)."""
 
 ANSWER_KINDS = ("human", "voicemail", "announcement", "screener", "unknown")
 """Who answered an outbound call, as :meth:`AgentObserver.answer_detected` reports it
@@ -86,6 +89,12 @@ class AgentObserver(Protocol):
     def answer_detected(self, kind: str, seconds: float) -> None:
         """Answering-machine detection's final answer on an outbound call: ``kind`` (one of
         :data:`ANSWER_KINDS`), decided ``seconds`` after the answer."""
+        ...
+
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        """A tool call ended: its tool's ``source`` (``builtin``, ``python``, ``http``,
+        ``mcp``), ``outcome`` (``ok``, ``error``, or why it was refused: ``schema``,
+        ``dial``, ``limit``, ``unavailable``) and how long it took."""
         ...
 
 

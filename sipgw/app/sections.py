@@ -43,6 +43,7 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
@@ -70,9 +71,9 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
-        PreemptiveSection, BuiltinToolsSection, TransferSection, CallerContextSection,
-        CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
-        RealtimeSection, BreakerSection, HealthcheckSection,
+        PreemptiveSection, BuiltinToolsSection, DeclaredToolsSection, TransferSection,
+        CallerContextSection, CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS,
+        VoiceAgentSection, RealtimeSection, BreakerSection, HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

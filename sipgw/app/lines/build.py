@@ -43,6 +43,9 @@ from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = ["Line", "LineBase", "LineTable", "build_lines", "line_sources"]
 
+DECLARED_TOOLS = "SIPGW_DECLARED_TOOLS"
+"""The setting a line's ``http_tools`` and ``mcp_servers`` become (JSON)."""
+
 
 @dataclass(frozen=True, eq=False)
 class Line:
@@ -144,6 +147,19 @@ def _agent_values(
                 "(a line sets only its agent's settings; see docs/lines.md)"
             )
         values[variable] = (_text(written.value, setting), written.where)
+    if line.declared_tools is not None:
+        written = line.declared_tools
+        if DECLARED_TOOLS not in allowed:
+            raise ConfigError(
+                f"{written.where}: http_tools and mcp_servers are the assistant's, and line "
+                f"{line.name!r} runs agent {plugin.spec}"
+            )
+        if DECLARED_TOOLS in values:
+            raise ConfigError(
+                f"{written.where}: the line declares tools in its table and in "
+                f"[lines.{line.name}.settings] {DECLARED_TOOLS}: keep one"
+            )
+        values[DECLARED_TOOLS] = (str(written.value), written.where)
     if not line.keys:
         return values
     if not plugin.capabilities.line_keys:

@@ -39,6 +39,7 @@ from typing import Any
 from agent.amd.config import AmdRequest
 from agent.sections import ConfigError
 from agent.sections.tomlfile import Place, TomlDocument, read_toml
+from agent.tools.declared import parse_declarations
 from agent.variables import check_variables
 from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
@@ -82,6 +83,8 @@ _LINE_KEYS = frozenset(
         "account",
         "amd",
         "amd_message",
+        "http_tools",
+        "mcp_servers",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -137,6 +140,9 @@ class LineSpec:
     amd: AmdRequest | None = None
     """``amd`` and ``amd_message``: answering-machine detection of the calls placed on it
     (a campaign's, docs/amd.md); None = ``SIPGW_AMD``."""
+    declared_tools: Written | None = None
+    """``[[lines.NAME.http_tools]]`` and ``[lines.NAME.mcp_servers.NAME]``, checked, as the
+    JSON of ``SIPGW_DECLARED_TOOLS`` (relative commands made absolute); None = none."""
 
     @property
     def defaults(self) -> CallDefaults:
@@ -295,7 +301,29 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
         account=None if account is None else _typed(account, str, place, "account").strip(),
         amd=amd,
+        declared_tools=_declared_tools(table, place, base),
     )
+
+
+def _declared_tools(table: Mapping[str, Any], place: Place, base: Path) -> Written | None:
+    """The line's HTTP tools and MCP servers, checked (secrets are filled in when its
+    agent is built), as JSON for ``SIPGW_DECLARED_TOOLS``."""
+    found = {key: table[key] for key in ("http_tools", "mcp_servers") if key in table}
+    if not found:
+        return None
+    key = next(iter(found))
+    try:
+        parse_declarations(found, place(key), None, base)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for server in found.get("mcp_servers", {}).values():
+        command = server.get("command")
+        command = [command] if isinstance(command, str) else command
+        if command and "/" in command[0] and not Path(command[0]).is_absolute():
+            server["command"] = [_relative(command[0], base), *command[1:]]
+        if server.get("cwd"):
+            server["cwd"] = _relative(server["cwd"], base)
+    return Written(json.dumps(found), place.line(key))
 
 
 def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:
