@@ -35,11 +35,10 @@ import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from yarl import URL
 
 from agent.redact import MASK
 from agent.tools.registry import Tool, ToolContext, ToolError
@@ -243,7 +242,7 @@ def http_tool(spec: HttpToolSpec, resolve: Resolve = system_resolve) -> Tool:
                             location = response.headers.get("Location", "")
                             if not location:
                                 raise ToolError(f"HTTP {response.status} without a Location")
-                            url = str(response.url.join(URL(location)))
+                            url = urljoin(str(response.url), location)
                             params = None
                             if response.status == 303 or (
                                 response.status in (301, 302) and spec.method == "POST"
