@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.sections import ConfigError, Sources, section, setting
+from agent.sections import ConfigError, Sources, section, setting, settings_of
 from agent.sections.parsers import int_at_least, optional_file, text
 from agent.tools.declared import Declarations, parse_declarations
 from agent.tools.registry import ToolLimits
@@ -81,19 +81,19 @@ def declared_tools(section: DeclaredToolsSection, sources: Sources) -> Declarati
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"SIPGW_TOOLS_FILE={path}: {exc}") from None
+            raise ConfigError(f"{path}: {exc}") from None
         unknown = sorted(set(data) - {"http_tools", "mcp_servers"})
         if unknown:
             raise ConfigError(
-                f"SIPGW_TOOLS_FILE={path}: unknown key {unknown[0]!r} (known: http_tools, "
-                "mcp_servers)"
+                f"{path}: unknown key {unknown[0]!r} (known: http_tools, mcp_servers)"
             )
         try:
             found += parse_declarations(data, str(path), environ, path.resolve().parent)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     if section.declared_tools.strip():
-        where = sources.env_file_lines.get("SIPGW_DECLARED_TOOLS", "SIPGW_DECLARED_TOOLS")
+        variable = dict(settings_of(DeclaredToolsSection))["declared_tools"].env
+        where = sources.env_file_lines.get(variable, variable)
         try:
             data = json.loads(section.declared_tools)
         except ValueError as exc:

@@ -36,15 +36,13 @@ from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = ["Line", "LineBase", "LineTable", "build_lines", "line_sources"]
-
-DECLARED_TOOLS = "SIPGW_DECLARED_TOOLS"
-"""The setting a line's ``http_tools`` and ``mcp_servers`` become (JSON)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,17 +147,18 @@ def _agent_values(
         values[variable] = (_text(written.value, setting), written.where)
     if line.declared_tools is not None:
         written = line.declared_tools
-        if DECLARED_TOOLS not in allowed:
+        declared = _variable(DeclaredToolsSection, "declared_tools")  # JSON of the tables
+        if declared not in allowed:
             raise ConfigError(
                 f"{written.where}: http_tools and mcp_servers are the assistant's, and line "
                 f"{line.name!r} runs agent {plugin.spec}"
             )
-        if DECLARED_TOOLS in values:
+        if declared in values:
             raise ConfigError(
                 f"{written.where}: the line declares tools in its table and in "
-                f"[lines.{line.name}.settings] {DECLARED_TOOLS}: keep one"
+                f"[lines.{line.name}.settings] {declared}: keep one"
             )
-        values[DECLARED_TOOLS] = (str(written.value), written.where)
+        values[declared] = (str(written.value), written.where)
     if not line.keys:
         return values
     if not plugin.capabilities.line_keys:
