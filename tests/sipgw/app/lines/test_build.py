@@ -157,9 +157,8 @@ def test_a_line_declares_http_tools_and_mcp_servers_in_the_routes_file(tmp_path:
     (server,) = registry.providers
     assert server.prefix == "time__"
     assert server.spec.command == (str(tmp_path / "bin/time-server"),)  # beside the file
-    assert (
-        "invoice_status" not in find_agent("assistant").build(gateway.sources).make.resources.tools
-    )  # type: ignore[attr-defined]
+    own = find_agent("assistant").build(gateway.sources).make
+    assert "invoice_status" not in own.resources.tools  # type: ignore[attr-defined]
 
 
 def test_what_a_lines_declared_tools_may_not_be(tmp_path: Path) -> None:
