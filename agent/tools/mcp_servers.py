@@ -124,6 +124,8 @@ class McpServer:
         self._listed: asyncio.Event | None = None
         self.connects = 0
         """Times it connected (1 + its restarts that worked)."""
+        self.listings = 0
+        """Times its tools were listed (on each connect, and on each :meth:`ready` while up)."""
 
     # -- ToolProvider ----------------------------------------------------------------
 
@@ -221,8 +223,7 @@ class McpServer:
                 self._tools = await self._list(session)
             self._session, self._why = session, ""
             self.connects += 1
-            log.info("MCP server %s: %d tools (%s)", self.spec.name, len(self._tools),
-                     ", ".join(t.name for t in self._tools) or "none allowed")  # fmt: skip
+            self._listed_now()
             assert self._listed is not None and self._poke is not None
             self._listed.set()
             while True:
@@ -235,7 +236,13 @@ class McpServer:
                     await session.send_ping()
                     if relist:
                         self._tools = await self._list(session)
+                        self._listed_now()
                         self._listed.set()
+
+    def _listed_now(self) -> None:
+        self.listings += 1
+        log.info("MCP server %s: %d tools (%s)", self.spec.name, len(self._tools),
+                 ", ".join(t.name for t in self._tools) or "none allowed")  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def _transport(self) -> AsyncIterator[tuple[Any, Any]]:

@@ -66,6 +66,8 @@ async def test_mcp_server_time_over_stdio_killed_and_restarted() -> None:
     try:
         assert await server.ready(60)
         assert offered(registry) == ["time__get_current_time"]
+        assert await server.ready(10)  # a reload's warm-up: listed again, not reconnected
+        assert (server.listings, server.connects) == (2, 1)
         result = await registry.call("time__get_current_time", '{"timezone": "Asia/Tokyo"}', call)
         assert result.ok and result.source == "mcp"
         assert json.loads(result.content)["timezone"] == "Asia/Tokyo"
