@@ -42,6 +42,7 @@ routes file does when it is read; with an environment: the specs, secrets filled
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -181,8 +182,11 @@ def _http_tool(table: object, where: str, environ: Mapping[str, str] | None) -> 
         raise ValueError(f'{where}.parameters must be a JSON schema of an object (type = "object")')
     try:
         check_schema(parameters)
+        json.dumps(parameters)  # it goes to the model as JSON
     except SchemaError as exc:
         raise ValueError(f"{where}.{exc}") from None
+    except (TypeError, ValueError) as exc:  # a TOML date or time
+        raise ValueError(f"{where}.parameters: {exc}") from None
     properties = parameters.get("properties", {})
     missing = [f for f in fields if f not in properties]
     if missing:

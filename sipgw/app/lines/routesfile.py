@@ -323,7 +323,11 @@ def _declared_tools(table: Mapping[str, Any], place: Place, base: Path) -> Writt
             server["command"] = [_relative(command[0], base), *command[1:]]
         if server.get("cwd"):
             server["cwd"] = _relative(server["cwd"], base)
-    return Written(json.dumps(found), place.line(key))
+    try:
+        text = json.dumps(found)
+    except (TypeError, ValueError) as exc:  # a TOML date or time: no JSON schema has one
+        raise ConfigError(f"{place(key)}: {key}: {exc}") from None
+    return Written(text, place.line(key))
 
 
 def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:

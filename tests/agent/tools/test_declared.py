@@ -3,6 +3,7 @@ environment only."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def test_an_http_tool_with_its_secret_from_the_environment() -> None:
         ({"timeout": 600}, "timeout must be a number above 0 and at most 60"),
         ({"parameters": {"type": "object", "anyOf": []}}, "unsupported keyword 'anyOf'"),
         ({"verb": "GET"}, "unknown key 'verb'"),
+        ({"parameters": {"type": "object", "default": datetime.date(2026, 1, 1)}},
+         "not JSON serializable"),
     ],
 )  # fmt: skip
 def test_what_an_http_tool_may_not_be(changes: dict[str, Any], message: str) -> None:
