@@ -301,8 +301,21 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
         account=None if account is None else _typed(account, str, place, "account").strip(),
         amd=amd,
-        declared_tools=_declared_tools(table, place, base),
+        declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
     )
+
+
+def _tools_place(
+    name: str, table: Mapping[str, Any], document: TomlDocument, place: Place
+) -> Place:
+    """Where the line's tools are written: its first ``[[lines.NAME.http_tools]]`` or
+    ``[lines.NAME.mcp_servers.X]`` header (else the line's own table, for inline ones)."""
+    header = document.array_line(f"lines.{name}.http_tools", 0)
+    servers = table.get("mcp_servers")
+    for server in servers if header is None and isinstance(servers, dict) else ():
+        header = document.table_line("lines", name, "mcp_servers", server)
+        break
+    return place if header is None else document.place(header, f"line {name!r}")
 
 
 def _declared_tools(table: Mapping[str, Any], place: Place, base: Path) -> Written | None:

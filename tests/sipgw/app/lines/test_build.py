@@ -166,7 +166,7 @@ def test_what_a_lines_declared_tools_may_not_be(tmp_path: Path) -> None:
         build(tmp_path, DECLARED, base({**KEYS, "SIPGW_CALL_RECORD_DIR": ""}))
     with pytest.raises(
         ConfigError,
-        match=r"line 2: line 'billing': http_tools\[1\] \(invoice_status\).headers.Authorization "
+        match=r"line 5: line 'billing': http_tools\[1\] \(invoice_status\).headers.Authorization "
         r"carries credentials",
     ):
         build(tmp_path, DECLARED.replace("${BILLING_TOKEN}", "abc"))
