@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.tools.http import DEFAULT_MAX_BYTES, METHODS, HttpToolSpec, template_fields
+from agent.tools.http_spec import DEFAULT_MAX_BYTES, METHODS, HttpToolSpec, template_fields
 from agent.tools.mcp_servers import McpServerSpec
 from agent.tools.schema import SchemaError, check_schema
 

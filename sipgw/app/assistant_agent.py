@@ -200,7 +200,6 @@ def tool_registry(
             reuses a name (or an MCP server's namespace).
     """
     from agent.tools.builtin import builtin_tools
-    from agent.tools.http import http_tool
     from agent.tools.mcp_servers import mcp_server
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
 
@@ -217,8 +216,11 @@ def tool_registry(
     for server in found.mcp_servers:
         _check_mcp_sdk(server.name)
     try:
-        for spec in found.http_tools:
-            registry.register(http_tool(spec))
+        if found.http_tools:
+            from agent.tools.http import http_tool  # aiohttp: only when there are some
+
+            for spec in found.http_tools:
+                registry.register(http_tool(spec))
         for server in found.mcp_servers:
             registry.add_provider(mcp_server(server))
     except ValueError as exc:
