@@ -97,7 +97,7 @@ from agent.stt.base import (
     SttFailed,
     SttReconnected,
 )
-from agent.tools.registry import ToolRegistry
+from agent.tools.registry import ToolRegistry, with_tools
 from agent.tts.base import TextToSpeech, TtsError
 from agent.turn_metrics import TurnMetrics
 from agent.turns import (
@@ -175,6 +175,7 @@ class AssistantFactory(PromptedFactory):
         self.warm_up: WarmUp | None = None
         if lines is not None:
             self.warm_up = partial(prepare_lines, lines, texts, resources.new_tts)
+        self.warm_up = with_tools(self.warm_up, resources.tools)
 
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)

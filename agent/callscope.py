@@ -52,6 +52,9 @@ class _NoObserver:
     def barge_in(self) -> None:
         """Nothing counts it."""
 
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        """Nothing counts it."""
+
     def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         """Nothing counts it."""
 

@@ -108,6 +108,8 @@ class ReplyToolCall:
     id: str
     name: str
     arguments: str
+    filler: str = ""
+    """The tool's own filler line ("" = the next of the filler lines)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,10 @@ class ReplyToolResult:
     ok: bool
     content: str
     elapsed: float
+    source: str = ""
+    """The tool's source (``builtin``, ``python``, ``http``, ``mcp``; "" if unknown)."""
+    refused: str = ""
+    """Why it was refused (:attr:`agent.tools.registry.ToolResult.refused`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +420,9 @@ class Conversation:
             turn.tasks[task] = index
         turn.tool_calls += len(turn.calls)
         for call in list(turn.calls):
-            yield ReplyToolCall(id=call.id, name=call.name, arguments=call.arguments)
+            tool = self.tools.get(call.name)
+            filler = tool.filler if tool is not None else ""
+            yield ReplyToolCall(call.id, call.name, call.arguments, filler)
         pending: set[asyncio.Task[ToolResult]] = set(turn.tasks)
         while pending and not turn.closed:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -426,7 +434,10 @@ class Conversation:
                 turn.results[index] = result
                 call = turn.calls[index]
                 self._record_tool(call, result)
-                yield ReplyToolResult(call.id, call.name, result.ok, result.content, result.elapsed)
+                yield ReplyToolResult(
+                    call.id, call.name, result.ok, result.content, result.elapsed,
+                    result.source, result.refused,
+                )  # fmt: skip
 
     # -- history ---------------------------------------------------------------
 
@@ -557,6 +568,7 @@ class Conversation:
                 "result": result.content,
                 "ok": result.ok,
                 **({"refused": result.refused} if result.refused else {}),
+                **({"source": result.source} if result.source else {}),
                 "elapsed": round(result.elapsed, 4),
             }
         )

@@ -90,15 +90,21 @@ class FillerLines:
         self._lines = lines
         self.said = 0
 
-    def pick(self, *, audio_queued: bool, reply_waiting: bool) -> str | None:
+    def pick(self, *, audio_queued: bool, reply_waiting: bool, own: str = "") -> str | None:
         """The line to say now that one is due, or None.
 
         Args:
             audio_queued: agent audio is queued (it fills the silence already).
             reply_waiting: the reply the round belongs to is still the current one,
                 not cut off, and has no filler line yet.
+            own: the slow tool's own filler line, said instead of the next one (the
+                same rules otherwise; the turn of the lines does not move).
         """
-        if not self._lines or audio_queued or not reply_waiting:
+        if audio_queued or not reply_waiting:
+            return None
+        if own:
+            return own
+        if not self._lines:
             return None
         text = self._lines[self.said % len(self._lines)]
         self.said += 1
@@ -108,7 +114,7 @@ class FillerLines:
 class FillerWatch:
     """Watches one reply's tool calls and says a filler when its round is slow."""
 
-    __slots__ = ("_fillers", "_held_since", "_reply", "_round", "_timer", "__weakref__")
+    __slots__ = ("_fillers", "_held_since", "_own", "_reply", "_round", "_timer", "__weakref__")
 
     def __init__(self, fillers: Fillers, reply: Reply, filler_after: float | None) -> None:
         self._fillers = fillers
@@ -116,11 +122,15 @@ class FillerWatch:
         self._round = ToolRound(filler_after)
         self._timer: asyncio.TimerHandle | None = None
         self._held_since: float | None = None
+        self._own = ""
 
-    def tool_called(self) -> None:
-        """The reply's LLM asked for a tool call (it starts now)."""
+    def tool_called(self, filler: str = "") -> None:
+        """The reply's LLM asked for a tool call (it starts now); ``filler``: the tool's
+        own line (the first such of the round is said when the round is slow)."""
         scope = self._fillers.scope
-        if self._round.tool_called(scope.now()) and self._round.due_at is not None:
+        opened = self._round.tool_called(scope.now())
+        self._own = self._own or filler
+        if opened and self._round.due_at is not None:
             self._arm()
 
     def tool_returned(self) -> None:
@@ -128,6 +138,8 @@ class FillerWatch:
         if self._round.tool_returned() and self._timer is not None:
             self._timer.cancel()  # the round is over
             self._timer = None
+        if self._round.due_at is None:
+            self._own = ""
 
     def hold(self, held: bool) -> None:
         """The caller holds the call (True): the filler's time stops; it goes on on resume."""
@@ -154,7 +166,11 @@ class FillerWatch:
         if due is None or self._held_since is not None:
             return
         scope = self._fillers.scope
-        self._timer = scope.loop.call_at(due, self._fillers.say, self._reply)
+        self._timer = scope.loop.call_at(due, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        self._fillers.say(self._reply, self._own)
 
 
 class Fillers:
@@ -205,11 +221,12 @@ class Fillers:
         for watch in list(self._watches):
             watch.hold(held)
 
-    def say(self, reply: Reply) -> None:
-        """The reply's tool round is slow: say the next line, unless agent audio is queued."""
+    def say(self, reply: Reply, own: str = "") -> None:
+        """The reply's tool round is slow: say the next line (or the slow tool's ``own``),
+        unless agent audio is queued."""
         playout = self._state.playout
         waiting = self._state.reply is reply and reply.heard is None and reply.filler is None
-        text = self._lines.pick(audio_queued=playout.pending, reply_waiting=waiting)
+        text = self._lines.pick(audio_queued=playout.pending, reply_waiting=waiting, own=own)
         if text is not None:
             self._start(reply, FillerLine(self._tts.start_reply(), text))
 

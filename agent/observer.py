@@ -36,8 +36,11 @@ IdleOutcome = Literal["check_in", "hang_up"]
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
 
-TURN_STAGES = ("stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path")
-"""The per-turn latency stages :meth:`AgentObserver.turn_measured` reports."""
+TURN_STAGES = (
+    "stt_end_of_turn", "llm_first_token", "tools", "tts_first_byte", "gateway_reply_path",
+)  # fmt: skip
+"""The per-turn latency stages :meth:`AgentObserver.turn_measured` reports (``tools``:
+its tool rounds, only in a reply that called tools)."""
 
 ANSWER_KINDS = ("human", "voicemail", "announcement", "screener", "unknown")
 """Who answered an outbound call, as :meth:`AgentObserver.answer_detected` reports it
@@ -95,6 +98,11 @@ class AgentObserver(Protocol):
     def idle(self, step: IdleOutcome) -> None:
         """The caller stayed quiet (:mod:`agent.idle`): the agent checked in
         (``check_in``) or said goodbye and hung up (``hang_up``)."""
+
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        """A tool call ended: its tool's ``source`` (``builtin``, ``python``, ``http``,
+        ``mcp``), ``outcome`` (``ok``, ``error``, or why it was refused: ``schema``,
+        ``dial``, ``limit``, ``unavailable``) and how long it took."""
         ...
 
 

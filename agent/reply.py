@@ -63,6 +63,10 @@ class Reply:
             was let out (:meth:`agent.greeting.Greeter.open`): it starts then for the
             turn-taking machine, so the callee's speech before it (the turn it answers)
             is no barge-in.
+        tools_seconds: how long its tool rounds ran (the first call of each round to its
+            last answer; the waterfall's ``tools`` stage).
+        tools_running: its tool calls running now.
+        tools_since: when the running round began.
     """
 
     kind: ReplyKind
@@ -84,6 +88,21 @@ class Reply:
     filler: FillerLine | None = None
     fallback: LineAudio | None = None
     released_at: float | None = None
+    tools_seconds: float | None = None
+    tools_running: int = 0
+    tools_since: float = 0.0
+
+    def tools_started(self, now: float) -> None:
+        """One of its tool calls started at ``now``."""
+        if self.tools_running == 0:
+            self.tools_since = now
+        self.tools_running += 1
+
+    def tool_returned(self, now: float) -> None:
+        """One of its tool calls answered at ``now``."""
+        self.tools_running = max(0, self.tools_running - 1)
+        if self.tools_running == 0:
+            self.tools_seconds = (self.tools_seconds or 0.0) + now - self.tools_since
 
 
 class PlayoutState:

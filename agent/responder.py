@@ -133,9 +133,11 @@ class Responder:
             async with aclosing(replying) as events:
                 async for event in events:
                     if isinstance(event, ReplyToolCall):
-                        watch.tool_called()
+                        watch.tool_called(event.filler)
+                        reply.tools_started(self._scope.now())
                     elif isinstance(event, ReplyToolResult):
                         watch.tool_returned()
+                        reply.tool_returned(self._scope.now())
                     await self._carry_out(reply, event)
         finally:
             watch.close()
@@ -156,9 +158,10 @@ class Responder:
             log.info("[%s] tool %s(%s)", scope.log_id, event.name,
                      self._redactor.redact(event.arguments)[:120])  # fmt: skip
         elif isinstance(event, ReplyToolResult):
-            outcome = "ok" if event.ok else "error"
+            outcome = "ok" if event.ok else (event.refused or "error")
             log.info("[%s] tool %s -> %s in %.0f ms", scope.log_id,
                      event.name, outcome, event.elapsed * 1000)  # fmt: skip
+            scope.observer.tool_called(event.source or "unknown", outcome, event.elapsed)
         elif isinstance(event, ReplyDone):
             reply.text = event.text
             reply.first_token_at = event.timings.first_token_at

@@ -39,6 +39,7 @@ FIRST_FRAME_LIMIT: Final = 2.0
 _STAGE_FIELDS: Final = {
     "stt_end_of_turn": "stt_end_of_turn_ms",
     "llm_first_token": "llm_first_token_ms",
+    "tools": "tools_ms",
     "tts_first_byte": "tts_first_byte_ms",
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
@@ -52,6 +53,7 @@ def turn_metrics(reply: Reply, first_rtp: float | None) -> dict[str, Any]:
         "turn": reply.turn,
         "stt_end_of_turn_ms": ms_between(reply.stt_final_at, reply.speech_end_at),
         "llm_first_token_ms": ms_between(reply.first_token_at, reply.started_at),
+        "tools_ms": None if reply.tools_seconds is None else round(reply.tools_seconds * 1000, 1),
         "tts_first_byte_ms": ms_between(reply.tts.first_audio_at, reply.first_sentence_at),
         "first_rtp_after_tts_ms": ms_between(first_rtp, reply.tts.first_audio_at),
         "first_rtp_after_turn_ms": ms_between(first_rtp, reply.stt_final_at),

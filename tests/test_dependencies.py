@@ -64,7 +64,10 @@ def _files(*roots: str) -> list[Path]:
     return [p for root in roots for p in (ROOT / root).rglob("*.py")]
 
 
-OPTIONAL_MODULES = {"browser": ("media/opus.py", "media/aio/browser.py")}
+OPTIONAL_MODULES = {
+    "browser": ("media/opus.py", "media/aio/browser.py"),
+    "mcp": ("agent/tools/mcp_servers.py",),
+}
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
 
 
@@ -85,7 +88,7 @@ def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
     for extra, modules in OPTIONAL_MODULES.items():
         declared = _declared(project["dependencies"]) | _declared(extras[extra])  # type: ignore[arg-type]
         imports = _imports([ROOT / m for m in modules])
-        assert {"aiortc", "av"} <= imports.keys()
+        assert {"browser": {"aiortc", "av"}, "mcp": {"mcp", "jsonschema"}}[extra] <= imports.keys()
         assert _undeclared(imports, declared) == []
 
 

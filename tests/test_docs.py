@@ -368,3 +368,26 @@ def test_the_readme_smoke_test_calls_the_echo_line(tmp_path: Path) -> None:
     expected = re.escape(expected).replace(r"3\.0", r"3\.\d")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(expected, result.stdout), result.stdout + result.stderr
+
+
+def _toml_block(page: Path, first_line: str) -> str:
+    text = page.read_text()
+    start = text.index(f"```toml\n{first_line}")
+    return text[start + len("```toml\n") :].split("```", 1)[0]
+
+
+def test_the_declared_tools_examples_are_what_the_gateway_reads(tmp_path: Path) -> None:
+    import tomllib
+
+    from agent.tools.declared import parse_declarations
+    from sipgw.app.lines.routesfile import parse_routes_file
+
+    tools = tomllib.loads(_toml_block(ROOT / "docs" / "assistant.md", "# tools.toml"))
+    env = {"BILLING_TOKEN": "b", "CRM_MCP_TOKEN": "c"}
+    found = parse_declarations(tools, "tools.toml", env)
+    assert [t.name for t in found.http_tools] == ["invoice_status"]
+    assert [s.name for s in found.mcp_servers] == ["time", "crm"]
+    routes = tmp_path / "routes.toml"
+    routes.write_text(_toml_block(ROOT / "docs" / "lines.md", "# routes.toml (the billing"))
+    line = parse_routes_file(routes).lines["billing"]
+    assert line.declared_tools is not None and "invoice_status" in str(line.declared_tools.value)

@@ -35,7 +35,7 @@ from agent.s2s.base import SpeechToSpeech
 from agent.s2s.lines import SessionVoice
 from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
 from agent.settings import AssistantSettings
-from agent.tools.registry import ToolRegistry
+from agent.tools.registry import ToolRegistry, with_tools
 
 __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
 
@@ -57,6 +57,7 @@ class S2sFactory(PromptedFactory):
         if lines is not None:
             voice = partial(SessionVoice, resources.new_session)
             self.warm_up = partial(prepare_lines, lines, resources.settings.fallback_texts(), voice)
+        self.warm_up = with_tools(self.warm_up, resources.tools)
 
     def __call__(self, call: CallControl) -> SpeechToSpeechAgent:
         return SpeechToSpeechAgent(call, self.resources)

@@ -75,10 +75,13 @@ class ToolCalls:
             {"type": "tool_call", "id": event.call_id, "name": event.name,
              "arguments": event.arguments, "result": result.content, "ok": result.ok,
              **({"refused": result.refused} if result.refused else {}),
+             **({"source": result.source} if result.source else {}),
              "elapsed": round(result.elapsed, 4)}
         )  # fmt: skip
+        outcome = "ok" if result.ok else (result.refused or "error")
         log.info("[%s] tool %s -> %s in %.0f ms", scope.log_id, event.name,
-                 "ok" if result.ok else "error", result.elapsed * 1000)  # fmt: skip
+                 outcome, result.elapsed * 1000)  # fmt: skip
+        scope.observer.tool_called(result.source or "unknown", outcome, result.elapsed)
         self._running -= 1
         if not scope.closed:
             scope.session.send_tool_result(event.call_id, result.content)

@@ -54,6 +54,7 @@ to the number it called: one callback cannot set off calls to others.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -118,7 +119,7 @@ def builtin_tools(settings: BuiltinToolSettings) -> list[Tool]:
     unknown = [name for name in settings.enabled if name not in makers]
     if unknown:
         raise ValueError(f"no built-in tool {unknown[0]!r} (there are {', '.join(makers)})")
-    return [makers[name]() for name in settings.enabled]
+    return [dataclasses.replace(makers[name](), source="builtin") for name in settings.enabled]
 
 
 # -- get_order_status ----------------------------------------------------------

@@ -21,7 +21,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -37,10 +38,13 @@ __all__ = [
     "Tool",
     "ToolContext",
     "ToolError",
+    "ToolLimits",
     "ToolLoadError",
+    "ToolProvider",
     "ToolRegistry",
     "ToolResult",
     "load_user_tools",
+    "with_tools",
 ]
 
 log = logging.getLogger("sipgw.agent.tools")
@@ -140,6 +144,18 @@ class Tool:
     """Runs the call; raise :class:`ToolError` for a failure the model should hear."""
     timeout: float = 5.0
     """Seconds before the call is abandoned and reported as timed out."""
+    source: str = "python"
+    """Where it comes from: ``builtin``, ``python`` (a tools module), ``http`` or ``mcp``
+    (the call record's and the metrics' label)."""
+    filler: str = ""
+    """Said when this tool makes a reply wait past the filler delay; "" = the next of the
+    filler lines (agent/fillers.py)."""
+    max_calls: int = 0
+    """Calls of this tool per phone call; 0 = the registry's :attr:`ToolLimits.per_tool`."""
+    check_arguments: Callable[[dict[str, Any]], str | None] | None = None
+    """Its own argument check (the first problem, or None); None = the strict subset of
+    :mod:`agent.tools.schema`, which :meth:`ToolRegistry.register` then checks the schema
+    against."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +170,44 @@ class ToolResult:
     """Seconds the call took."""
     refused: str = ""
     """Why the call was refused before or instead of acting: ``schema`` (its arguments
-    broke the tool's schema; the handler never ran) or ``dial`` (a target the operator
-    did not allow); "" otherwise."""
+    broke the tool's schema; the handler never ran), ``dial`` (a target the operator
+    did not allow), ``limit`` (the call's or the tool's call limit was reached) or
+    ``unavailable`` (its MCP server is down); "" otherwise."""
+    source: str = ""
+    """The tool's :attr:`Tool.source` ("" for a tool nobody knows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLimits:
+    """What any tool, whatever its source, may do on one phone call."""
+
+    per_call: int = 20
+    """Tool calls per phone call, all tools together; 0 = no limit."""
+    per_tool: int = 8
+    """Calls of one tool per phone call (a tool's own ``max_calls`` wins); 0 = no limit."""
+    result_bytes: int = 16 * 1024
+    """The largest result the model is given (UTF-8 bytes); a larger one is an error."""
+
+
+class ToolProvider(Protocol):
+    """Tools that come and go (an MCP server's): all named ``prefix`` + their own name."""
+
+    @property
+    def prefix(self) -> str:
+        """``server__``: every tool it provides starts with it."""
+        ...
+
+    def tools(self) -> Sequence[Tool]:
+        """Its tools now (none while it is down)."""
+        ...
+
+    def unavailable(self) -> str:
+        """Why its tools cannot be called now; "" when they can."""
+        ...
+
+
+PREPARE_WITHIN = 20.0
+"""Seconds :meth:`ToolRegistry.prepare` waits for a provider's first listing."""
 
 
 class ToolError(Exception):
@@ -167,11 +219,25 @@ class ToolLoadError(Exception):
 
 
 class ToolRegistry:
-    """The tools of an agent, by name."""
+    """The tools of an agent, by name, and the limits every one of them is held to.
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        """Start with ``tools`` registered."""
+    Args:
+        tools: registered at once.
+        limits: per phone call and per result (:class:`ToolLimits`).
+        remembered_calls: phone calls whose tool counts are kept (the oldest forgotten).
+    """
+
+    def __init__(
+        self,
+        tools: Iterable[Tool] = (),
+        limits: ToolLimits | None = None,
+        remembered_calls: int = 4096,
+    ) -> None:
         self._tools: dict[str, Tool] = {}
+        self._providers: list[ToolProvider] = []
+        self.limits = limits or ToolLimits()
+        self._remembered = remembered_calls
+        self._counts: OrderedDict[str, Counter[str]] = OrderedDict()
         for tool in tools:
             self.register(tool)
 
@@ -179,37 +245,87 @@ class ToolRegistry:
         """Add a tool.
 
         Raises:
-            ValueError: a tool with that name is registered already, or its
-                schema uses a keyword the validator does not check
-                (:func:`agent.tools.schema.check_schema`).
+            ValueError: a tool with that name is registered already, its name is in a
+                provider's namespace, or its schema uses a keyword the validator does
+                not check (:func:`agent.tools.schema.check_schema`).
         """
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is registered already")
-        try:
-            check_schema(tool.parameters)
-        except SchemaError as exc:
-            raise ValueError(f"tool {tool.name!r}: {exc}") from None
+        for provider in self._providers:
+            if tool.name.startswith(provider.prefix):
+                raise ValueError(
+                    f"tool {tool.name!r} is in the namespace {provider.prefix!r} of an MCP server"
+                )
+        if tool.check_arguments is None:
+            try:
+                check_schema(tool.parameters)
+            except SchemaError as exc:
+                raise ValueError(f"tool {tool.name!r}: {exc}") from None
         self._tools[tool.name] = tool
 
+    def add_provider(self, provider: ToolProvider) -> None:
+        """Add tools that come and go, named ``provider.prefix`` + their own name.
+
+        Raises:
+            ValueError: the prefix overlaps another provider's, or a registered tool's
+                name starts with it (nothing may shadow anything).
+        """
+        prefix = provider.prefix
+        for other in self._providers:
+            if prefix.startswith(other.prefix) or other.prefix.startswith(prefix):
+                raise ValueError(f"MCP namespace {prefix!r} overlaps {other.prefix!r}")
+        for name in self._tools:
+            if name.startswith(prefix):
+                raise ValueError(f"tool {name!r} is in the namespace {prefix!r} of an MCP server")
+        self._providers.append(provider)
+
+    @property
+    def providers(self) -> list[ToolProvider]:
+        """The providers added, in order."""
+        return list(self._providers)
+
+    async def prepare(self, within: float = PREPARE_WITHIN) -> None:
+        """Have the providers list their tools (start them, or list again after a reload),
+        waiting ``within`` seconds at most for each; one that is down is restarted by
+        itself meanwhile."""
+        waits = [
+            ready(within)
+            for provider in self._providers
+            if (ready := getattr(provider, "ready", None)) is not None
+        ]
+        if waits:
+            await asyncio.gather(*waits)
+
     def __contains__(self, name: object) -> bool:
-        """True when a tool called ``name`` is registered."""
-        return name in self._tools
+        """True when a tool called ``name`` is registered (or provided now)."""
+        return isinstance(name, str) and self.get(name) is not None
 
     def __len__(self) -> int:
-        """The number of registered tools."""
+        """The number of registered tools (a provider's not counted)."""
         return len(self._tools)
 
     @property
     def names(self) -> list[str]:
-        """The registered tool names, in registration order."""
-        return list(self._tools)
+        """The registered tool names, in registration order, then the providers' now."""
+        return [*self._tools, *(t.name for p in self._providers for t in p.tools())]
+
+    def _provider(self, name: str) -> ToolProvider | None:
+        return next((p for p in self._providers if name.startswith(p.prefix)), None)
 
     def get(self, name: str) -> Tool | None:
-        """The tool called ``name``, if any."""
-        return self._tools.get(name)
+        """The tool called ``name``, if any (a provider's, if it provides it now)."""
+        tool = self._tools.get(name)
+        if tool is None and (provider := self._provider(name)) is not None:
+            tool = next((t for t in provider.tools() if t.name == name), None)
+        return tool
 
     def schemas(self) -> list[dict[str, object]]:
-        """The OpenAI Chat Completions ``tools`` parameter."""
+        """The OpenAI Chat Completions ``tools`` parameter: a provider's tools only while
+        they can be called."""
+        tools = list(self._tools.values())
+        for provider in self._providers:
+            if not provider.unavailable():
+                tools += provider.tools()
         return [
             {
                 "type": "function",
@@ -219,8 +335,23 @@ class ToolRegistry:
                     "parameters": dict(tool.parameters),
                 },
             }
-            for tool in self._tools.values()
+            for tool in tools
         ]
+
+    def _count(self, call_id: str, tool: Tool) -> str:
+        """Count one call of ``tool`` on phone call ``call_id``; why not, when over a limit."""
+        counts = self._counts.get(call_id)
+        if counts is None:
+            counts = self._counts[call_id] = Counter()
+            while len(self._counts) > self._remembered:
+                self._counts.popitem(last=False)
+        per_tool = tool.max_calls or self.limits.per_tool
+        if self.limits.per_call and counts.total() >= self.limits.per_call:
+            return f"this phone call has used its {self.limits.per_call} tool calls"
+        if per_tool and counts[tool.name] >= per_tool:
+            return f"{tool.name} was called {per_tool} times on this phone call, its limit"
+        counts[tool.name] += 1
+        return ""
 
     async def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
         """Run one call the model made; never raises except ``CancelledError``.
@@ -235,25 +366,39 @@ class ToolRegistry:
             are a mapping with an ``"error"`` key.
         """
         started = time.monotonic()
+        source = ""
 
         def result(ok: bool, content: str, refused: str = "") -> ToolResult:
             elapsed = time.monotonic() - started
-            return ToolResult(ok=ok, content=content, elapsed=elapsed, refused=refused)
+            return ToolResult(ok, content, elapsed, refused, source)
 
         def error(message: str, refused: str = "") -> ToolResult:
             return result(False, _error_json(message), refused)
 
-        tool = self._tools.get(name)
+        tool = self.get(name)
         if tool is None:
+            provider = self._provider(name)
+            why = provider.unavailable() if provider is not None else ""
+            if why:
+                source = "mcp"
+                return error(f"{name} is unavailable right now: {why}", "unavailable")
             return error(f"unknown tool {name!r}")
+        source = tool.source
         try:
             args = parse_arguments(arguments)
-            problem = validate_arguments(args, tool.parameters)
+            check = tool.check_arguments
+            problem = (
+                check(args) if check is not None else validate_arguments(args, tool.parameters)
+            )
         except ValueError as exc:
             return error(f"invalid arguments for {name}: {exc}", "schema")
         if problem:
             log.warning("tool %s refused: invalid arguments: %s", name, problem)
             return error(f"invalid arguments for {name}: {problem}", "schema")
+        over = self._count(ctx.call_id, tool)
+        if over:
+            log.warning("tool %s refused: %s", name, over)
+            return error(f"refused: {over}", "limit")
         try:
             async with asyncio.timeout(tool.timeout):
                 value = await tool.handler(ctx, args)
@@ -273,7 +418,35 @@ class ToolRegistry:
             content = value if isinstance(value, str) else _to_json(value)
         except (TypeError, ValueError) as exc:
             return error(f"{name} returned a result that is not JSON: {exc}")
+        if tool.source in _OUTSIDE:  # a service's answer: masked as the call record is
+            content = _masked(content, ctx)
+        size = len(content.encode())
+        if self.limits.result_bytes and size > self.limits.result_bytes:
+            log.warning("tool %s: result of %d bytes dropped (limit %d)", name, size,
+                        self.limits.result_bytes)  # fmt: skip
+            return error(
+                f"{name} returned {size} bytes, over the limit of {self.limits.result_bytes}"
+            )
         return result(not (isinstance(value, Mapping) and "error" in value), content)
+
+
+def with_tools(
+    warm_up: Callable[[], Awaitable[object]] | None, tools: ToolRegistry
+) -> Callable[[], Awaitable[object]] | None:
+    """A factory's warm-up that also has ``tools``' providers list their tools (an MCP
+    server started at start-up and listed again on each reload); ``warm_up`` as it is
+    when there are none."""
+    if not tools.providers:
+        return warm_up
+
+    async def both() -> object:
+        if warm_up is None:
+            await tools.prepare()
+            return None
+        done = await asyncio.gather(warm_up(), tools.prepare())
+        return done[0]
+
+    return both
 
 
 def _redacted(exc: Exception, ctx: ToolContext) -> str:
@@ -283,6 +456,19 @@ def _redacted(exc: Exception, ctx: ToolContext) -> str:
     except Exception:  # a context without settings: the shapes and URLs still go
         redactor = Redactor()
     return redactor.redact_error(str(exc))
+
+
+_OUTSIDE = frozenset({"http", "mcp"})
+"""Sources whose results come from outside the gateway (redacted before the model sees them)."""
+
+
+def _masked(text: str, ctx: ToolContext) -> str:
+    """``text`` as the call record would keep it (agent.redact)."""
+    try:
+        redactor = ctx.settings.redactor
+    except Exception:
+        redactor = Redactor()
+    return redactor.redact(text)
 
 
 def _error_json(message: str) -> str:

@@ -14,6 +14,8 @@ __all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
 
 def _http_url(value: str) -> str:
     url = value.strip()
+    if not url:
+        return ""  # unset: the agent that needs it says so (required)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
@@ -22,14 +24,23 @@ def _http_url(value: str) -> str:
 
 def _ws_url(value: str) -> str:
     url = value.strip()
+    if not url:
+        return ""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError("must be a wss:// (or ws://) URL with a host")
     return url
 
 
+def _method(value: str) -> str:
+    """POST or GET, in any case (the webhook's method, upper case as HTTP writes it)."""
+    return choice("post", "get")(value).upper()
+
+
 def _account_sid(value: str) -> str:
     sid = value.strip()
+    if not sid:
+        return ""
     if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
         raise ValueError("must be a Twilio account SID: AC and 32 hex digits")
     return sid
@@ -52,7 +63,7 @@ class TwimlSection:
         "call; its TwiML is followed. A line of the routes file may set its own (twiml_url).",
     )  # fmt: skip
     method: str = setting(
-        "POST", env="SIPGW_TWIML_METHOD", parse=choice("POST", "GET"),
+        "POST", env="SIPGW_TWIML_METHOD", parse=_method,
         help="How the webhook is requested: POST (Twilio's default) or GET.",
     )  # fmt: skip
 

@@ -25,7 +25,7 @@ from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
 from agent.idle_settings import IdleSection, idle_settings
 from agent.resilience.settings import FallbackSection, with_fallback
-from agent.sections import SettingError, Sources, load, require, secret_texts
+from agent.sections import ConfigError, SettingError, Sources, load, require, secret_texts
 from agent.settings import AssistantSettings
 from agent.transfer_settings import TransferSection, transfer_settings
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
@@ -41,6 +41,7 @@ from sipgw.app.assistant_settings import (
 )
 from sipgw.app.privacy import PrivacySection, load_redactor
 from sipgw.app.sections import SECTIONS
+from sipgw.app.tools_settings import DeclaredToolsSection, declared_tools, tool_limits
 
 if TYPE_CHECKING:
     from agent.tools.registry import ToolRegistry
@@ -107,6 +108,7 @@ def assistant_agent(
     amd: AmdSection,
     transfers: TransferSection,
     idle: IdleSection,
+    declared: DeclaredToolsSection,
     sources: Sources,
 ) -> AgentFactory:
     """Assistant agents: what all their calls share, built once (the LLM client, the tools,
@@ -148,7 +150,7 @@ def assistant_agent(
     resources = AssistantResources(
         settings,
         new_llm(),
-        tool_registry(settings),
+        tool_registry(settings, declared, sources),
         new_stt=new_stt,
         new_tts=new_tts,
         caller_context=caller_context(context),
@@ -187,19 +189,53 @@ def agent_settings(
     return assistant_settings(assistant, preemptive, tools, callbacks, dial, redactor)
 
 
-def tool_registry(settings: AssistantSettings) -> ToolRegistry:
-    """The built-in tools and the user's (``SIPGW_TOOLS_MODULE``).
+def tool_registry(
+    settings: AssistantSettings,
+    declared: DeclaredToolsSection | None = None,
+    sources: Sources | None = None,
+) -> ToolRegistry:
+    """The built-in tools, the user's (``SIPGW_TOOLS_MODULE``), then the declared HTTP tools
+    and MCP servers (``declared``'s, with secrets from ``sources``), all held to
+    ``declared``'s limits.
 
     Raises:
-        ConfigError: the tools module does not load, or reuses a tool's name.
+        ConfigError: the tools module does not load, a declaration is wrong, or a tool
+            reuses a name (or an MCP server's namespace).
     """
     from agent.tools.builtin import builtin_tools
+    from agent.tools.mcp_servers import mcp_server
     from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
 
-    registry = ToolRegistry(builtin_tools(settings.builtin_tools))  # names checked by the section
+    limits = tool_limits(declared) if declared is not None else None
+    registry = ToolRegistry(builtin_tools(settings.builtin_tools), limits)  # names checked
     if settings.tools_module:
         try:
             load_user_tools(settings.tools_module, registry)
         except (ToolLoadError, ValueError) as exc:  # ValueError: a user tool reusing a name
             raise SettingError("{tools_module}: {why}", AssistantSection, why=exc) from None
+    if declared is None or sources is None:
+        return registry
+    found = declared_tools(declared, sources)
+    for server in found.mcp_servers:
+        _check_mcp_sdk(server.name)
+    try:
+        if found.http_tools:
+            from agent.tools.http import http_tool  # aiohttp: only when there are some
+
+            for spec in found.http_tools:
+                registry.register(http_tool(spec))
+        for server in found.mcp_servers:
+            registry.add_provider(mcp_server(server))
+    except ValueError as exc:
+        raise ConfigError(f"declared tools: {exc}") from None
     return registry
+
+
+def _check_mcp_sdk(server: str) -> None:
+    """MCP servers need the ``mcp`` extra."""
+    import importlib.util
+
+    if importlib.util.find_spec("mcp") is None:
+        raise ConfigError(
+            f"MCP server {server!r}: the mcp SDK is not installed (pip install 'sipgw[mcp]')"
+        )

@@ -246,6 +246,9 @@ class BreakerObserver:
     def barge_in(self) -> None:
         self._inner.barge_in()
 
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        self._inner.tool_called(source, outcome, seconds)
+
     def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         if counts_against_vendor(status):
             self._breakers.failure((service, self._vendors.get(service, service)))

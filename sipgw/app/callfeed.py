@@ -62,6 +62,7 @@ TRANSCRIPT_TYPES = frozenset(
 TURN_FIELDS = {
     "stt_end_of_turn": "stt_end_of_turn_ms",
     "llm_first_token": "llm_first_token_ms",
+    "tools": "tools_ms",
     "tts_first_byte": "tts_first_byte_ms",
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }

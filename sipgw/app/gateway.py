@@ -31,6 +31,7 @@ from typing import Unpack
 
 from agent.base import AgentFactory
 from agent.resilience.settings import BreakerSection
+from agent.tools.mcp_servers import close_mcp_servers
 from media.aio.ticker import Ticker
 from media.codecs import CODECS
 from media.ports import PortAllocator
@@ -339,6 +340,7 @@ class Gateway:
         await self.ticker.stop()
         self.calls.media_io.stop(self.ticker)
         await self.calls.wait_tasks(grace)
+        await close_mcp_servers()  # the lines' MCP servers (a stdio server's process ends)
         self.sip.close()
         self._closed = True
 

@@ -191,6 +191,10 @@ class _AgentMetrics:
     def barge_in(self) -> None:
         self._metrics.barge_ins.inc()
 
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        self._metrics.tool_calls.labels(source=source, outcome=outcome).inc()
+        self._metrics.tool_seconds.labels(source=source).observe(max(0.0, seconds))
+
     def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self._metrics.ai_errors.labels(service=service, kind=kind).inc()
 
@@ -249,14 +253,29 @@ class GatewayMetrics:
         )
         self.turn_stage = Histogram(
             "sipgw_turn_stage_seconds",
-            "Assistant turn latency by stage: stt_end_of_turn, llm_first_token, "
-            "tts_first_byte, gateway_reply_path (TTS first byte to first RTP frame).",
+            "Assistant turn latency by stage: stt_end_of_turn, llm_first_token, tools (its "
+            "tool rounds, in replies that called tools), tts_first_byte, gateway_reply_path "
+            "(TTS first byte to first RTP frame).",
             ["stage"],
             buckets=TURN_BUCKETS,
             registry=registry,
         )
         self.barge_ins = Counter(
             "sipgw_barge_ins", "Replies the caller interrupted.", registry=registry
+        )
+        self.tool_calls = Counter(
+            "sipgw_tool_calls",
+            "Tool calls the model made, by the tool's source (builtin, python, http, mcp) and "
+            "outcome (ok, error, or refused: schema, dial, limit, unavailable).",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.tool_seconds = Histogram(
+            "sipgw_tool_seconds",
+            "How long tool calls took, by the tool's source.",
+            ["source"],
+            buckets=TURN_BUCKETS,
+            registry=registry,
         )
         self.ai_errors = Counter(
             "sipgw_ai_errors",

@@ -41,6 +41,7 @@ from sipgw.app.assistant_settings import (
     caller_context,
 )
 from sipgw.app.privacy import PrivacySection
+from sipgw.app.tools_settings import DeclaredToolsSection
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings
@@ -157,7 +158,8 @@ def _shared(
         agent_settings(shared, PreemptiveSection(), shared, shared, shared, shared, sources),
         shared,
     )
-    return settings, tool_registry(settings), caller_context(shared)
+    declared = load(DeclaredToolsSection, sources)
+    return settings, tool_registry(settings, declared, sources), caller_context(shared)
 
 
 def _lines(

@@ -45,6 +45,7 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
@@ -74,10 +75,10 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
-        PreemptiveSection, BuiltinToolsSection, TransferSection, IdleSection, CallerContextSection,
-        CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
-        RealtimeSection, TwimlSection, StreamSection, TwilioAppSection, BreakerSection,
-        HealthcheckSection,
+        PreemptiveSection, BuiltinToolsSection, DeclaredToolsSection, TransferSection,
+        IdleSection, CallerContextSection, CallbackSection, DialSection, FallbackSection,
+        *_VENDOR_SECTIONS, VoiceAgentSection, RealtimeSection, TwimlSection, StreamSection,
+        TwilioAppSection, BreakerSection, HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

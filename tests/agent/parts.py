@@ -265,6 +265,9 @@ class RecordingObserver:
     def barge_in(self) -> None:
         self.events.append(("barge_in", None))
 
+    def tool_called(self, source: str, outcome: str, seconds: float) -> None:
+        self.events.append(("tool", (source, outcome)))
+
     def service_error(self, service: Service, kind: ErrorKind, status: int | None = None) -> None:
         self.events.append(("error", (service, kind)))
         self.statuses.append(status)

@@ -186,3 +186,19 @@ async def test_a_round_opened_while_held_waits_for_the_resume() -> None:
     fillers.hold(False)
     await wait_for(lambda: reply.filler is not None)
     watch.close()
+
+
+async def test_a_slow_tools_own_line_is_said_instead_and_the_turn_stays() -> None:
+    fillers, state, tts = setup(after=0.05)
+    reply = reply_in(state, tts, fillers.scope.now())
+    watch = fillers.watch(reply)
+    watch.tool_called()  # a tool without a line of its own
+    watch.tool_called("Let me pull up that invoice.")  # the same round
+    await wait_for(lambda: reply.filler is not None)
+    await settle()
+    assert tts.texts() == ["Let me pull up that invoice."]
+    watch.close()
+    assert FillerLines(LINES).pick(audio_queued=True, reply_waiting=True, own="x") is None
+    next_round = FillerLines(LINES)
+    assert next_round.pick(audio_queued=False, reply_waiting=True, own="Own.") == "Own."
+    assert next_round.pick(audio_queued=False, reply_waiting=True) == "One moment."

@@ -15,7 +15,7 @@ from agent.handoff import (
     with_hand_off,
 )
 from agent.tools.registry import ToolRegistry
-from tests.agent.parts import ScriptedTts, slow_tool
+from tests.agent.parts import FakeCall, ScriptedTts, slow_tool
 
 
 def test_a_line_hands_off_only_to_the_lines_it_names_one_at_a_time() -> None:
@@ -84,9 +84,9 @@ async def test_the_tool_offers_the_targets_and_runs_the_agents_hand_off() -> Non
     registry = ToolRegistry([slow_tool(0.0)])
     with_tool = with_hand_off(registry, tool)
     assert with_tool.names == ["look_up", "hand_off"] and "hand_off" not in registry
-    result = await with_tool.call("hand_off", '{"line": "billing", "summary": "s"}', None)  # type: ignore[arg-type]
+    result = await with_tool.call("hand_off", '{"line": "billing", "summary": "s"}', FakeCall())  # type: ignore[arg-type]
     assert result.ok and asked == [("billing", "s")]
-    refused = await with_tool.call("hand_off", '{"line": "sales", "summary": "s"}', None)  # type: ignore[arg-type]
+    refused = await with_tool.call("hand_off", '{"line": "sales", "summary": "s"}', FakeCall())  # type: ignore[arg-type]
     assert not refused.ok and refused.refused == "schema" and len(asked) == 1
     assert with_hand_off(registry, None) is registry
 

@@ -53,5 +53,5 @@ def test_the_labels_are_a_closed_set() -> None:
 
 def test_the_turn_stages_in_the_order_a_turn_goes() -> None:
     assert TURN_STAGES == (
-        "stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path",
+        "stt_end_of_turn", "llm_first_token", "tools", "tts_first_byte", "gateway_reply_path",
     )  # fmt: skip

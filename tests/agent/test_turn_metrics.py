@@ -33,6 +33,7 @@ async def test_turn_metrics_are_the_gaps_between_the_turns_times() -> None:
         "turn": 3,
         "stt_end_of_turn_ms": 150.0,
         "llm_first_token_ms": 300.0,
+        "tools_ms": None,
         "tts_first_byte_ms": 80.0,
         "first_rtp_after_tts_ms": 10.0,
         "first_rtp_after_turn_ms": 460.0,
@@ -138,3 +139,16 @@ async def test_the_greeting_is_timed_from_the_answer() -> None:
     (greeting,) = lines(metrics._scope, "greeting_metrics")
     assert 0 <= greeting["first_rtp_after_answer_ms"] < 200
     assert greeting["tts_first_byte_ms"] is not None
+
+
+def test_a_replys_tool_rounds_are_its_tools_stage() -> None:
+    reply = Reply("reply", ScriptedTts().start_reply(), 1, started_at=10.0)
+    reply.tools_started(10.3)
+    reply.tools_started(10.35)  # a second call of the same round
+    reply.tool_returned(10.5)
+    reply.tool_returned(10.9)  # the round: 10.3 to 10.9
+    reply.tools_started(11.0)
+    reply.tool_returned(11.2)  # a second round
+    metrics = turn_metrics(reply, first_rtp=None)
+    assert metrics["tools_ms"] == 800.0
+    assert stage_seconds(metrics)["tools"] == pytest.approx(0.8)

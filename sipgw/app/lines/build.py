@@ -38,6 +38,7 @@ from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo
@@ -146,6 +147,20 @@ def _agent_values(
                 "(a line sets only its agent's settings; see docs/lines.md)"
             )
         values[variable] = (_text(written.value, setting), written.where)
+    if line.declared_tools is not None:
+        written = line.declared_tools
+        declared = _variable(DeclaredToolsSection, "declared_tools")  # JSON of the tables
+        if declared not in allowed:
+            raise ConfigError(
+                f"{written.where}: http_tools and mcp_servers are the assistant's, and line "
+                f"{line.name!r} runs agent {plugin.spec}"
+            )
+        if declared in values:
+            raise ConfigError(
+                f"{written.where}: the line declares tools in its table and in "
+                f"[lines.{line.name}.settings] {declared}: keep one"
+            )
+        values[declared] = (str(written.value), written.where)
     if not line.keys:
         return values
     if not plugin.capabilities.line_keys:

@@ -45,6 +45,7 @@ from typing import Any
 from agent.amd.config import AmdRequest
 from agent.sections import ConfigError
 from agent.sections.tomlfile import Place, TomlDocument, read_toml
+from agent.tools.declared import parse_declarations
 from agent.variables import check_variables
 from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
@@ -92,6 +93,8 @@ _LINE_KEYS = frozenset(
         "amd_message",
         "hand_off_to",
         "hand_off_history",
+        "http_tools",
+        "mcp_servers",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -152,6 +155,9 @@ class LineSpec:
     hand_off_history: str = "summary"
     """What it keeps of the conversation when a call is handed to it: ``summary`` or
     ``full``."""
+    declared_tools: Written | None = None
+    """``[[lines.NAME.http_tools]]`` and ``[lines.NAME.mcp_servers.NAME]``, checked, as the
+    JSON of ``SIPGW_DECLARED_TOOLS`` (relative commands made absolute); None = none."""
 
     @property
     def defaults(self) -> CallDefaults:
@@ -311,6 +317,7 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         account=None if account is None else _typed(account, str, place, "account").strip(),
         amd=amd,
         **_hand_off(table, place),
+        declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
     )
 
 
@@ -343,6 +350,44 @@ def _check_hand_offs(lines: Mapping[str, LineSpec], document: TomlDocument) -> N
                     document.table_line("lines", spec.name), f"line {spec.name!r}"
                 )
                 raise ConfigError(f"{place('hand_off_to')}: hand_off_to {target!r} {why}")
+
+
+def _tools_place(
+    name: str, table: Mapping[str, Any], document: TomlDocument, place: Place
+) -> Place:
+    """Where the line's tools are written: its first ``[[lines.NAME.http_tools]]`` or
+    ``[lines.NAME.mcp_servers.X]`` header (else the line's own table, for inline ones)."""
+    header = document.array_line(f"lines.{name}.http_tools", 0)
+    servers = table.get("mcp_servers")
+    for server in servers if header is None and isinstance(servers, dict) else ():
+        header = document.table_line("lines", name, "mcp_servers", server)
+        break
+    return place if header is None else document.place(header, f"line {name!r}")
+
+
+def _declared_tools(table: Mapping[str, Any], place: Place, base: Path) -> Written | None:
+    """The line's HTTP tools and MCP servers, checked (secrets are filled in when its
+    agent is built), as JSON for ``SIPGW_DECLARED_TOOLS``."""
+    found = {key: table[key] for key in ("http_tools", "mcp_servers") if key in table}
+    if not found:
+        return None
+    key = next(iter(found))
+    try:
+        parse_declarations(found, place(key), None, base)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for server in found.get("mcp_servers", {}).values():
+        command = server.get("command")
+        command = [command] if isinstance(command, str) else command
+        if command and "/" in command[0] and not Path(command[0]).is_absolute():
+            server["command"] = [_relative(command[0], base), *command[1:]]
+        if server.get("cwd"):
+            server["cwd"] = _relative(server["cwd"], base)
+    try:
+        text = json.dumps(found)
+    except (TypeError, ValueError) as exc:  # a TOML date or time: no JSON schema has one
+        raise ConfigError(f"{place(key)}: {key}: {exc}") from None
+    return Written(text, place.line(key))
 
 
 def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:

@@ -98,8 +98,8 @@ def test_no_password_means_no_credentials(tmp_path: Path) -> None:
         ("[accounts.c]\naor = 'sip:1@h'\ntransport = 'sctp'\n",
          "line 3: account 'c': transport 'sctp'"),
         ("[accounts.c]\naor = 'sip:1@h'\nagent = 'robot'\n",
-         "line 3: account 'c': agent 'robot' must be echo, assistant, voice-agent or "
-         "realtime, or package.module:factory"),
+         "line 3: account 'c': agent 'robot' must be echo, assistant, voice-agent, "
+         "realtime, twiml or stream, or package.module:factory"),
         ("[accounts.d]\naor = 'sip:1@h'\npassword = 'x'\n",
          "line 3: account 'd': unknown key 'password'"),
         ("[accounts.d]\naor = 'sip:1@h'\noutbound_proxy = 'proxy'\n",

@@ -16,6 +16,7 @@ from media.quality import CallQuality
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.callfeed import (
     TRANSCRIPT_LIMIT,
+    TURN_FIELDS,
     CallEntry,
     CallFeed,
     FeedEvent,
@@ -254,3 +255,11 @@ async def test_record_ends_keeps_nothing_of_calls_nobody_waits_for(tmp_path: Pat
         record.write({"type": "end", "reason": "remote-bye"})
     assert ends._ends == {}
     ends.close()
+
+
+def test_the_waterfall_shows_every_turn_stage_in_order() -> None:
+    """The tools stage (issue 42) included: a reply's tool rounds, where it called tools."""
+    from agent.observer import TURN_STAGES
+
+    assert tuple(TURN_FIELDS) == TURN_STAGES
+    assert TURN_FIELDS["tools"] == "tools_ms"

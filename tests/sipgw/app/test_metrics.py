@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from media.quality import CallQuality
@@ -126,6 +127,19 @@ def test_preemptive_requests_are_counted_by_outcome() -> None:
     assert sample_value(text, name, outcome="started") == 3
     assert sample_value(text, name, outcome="used") == 1
     assert sample_value(text, name, outcome="wasted") == 1
+
+
+def test_tool_calls_are_counted_by_source_and_outcome_with_their_time() -> None:
+    metrics = GatewayMetrics(_Source())
+    observer = metrics.agent_observer
+    observer.tool_called("http", "ok", 0.2)
+    observer.tool_called("mcp", "unavailable", 0.0)
+    observer.tool_called("http", "ok", 0.4)
+    text, _ = metrics.render()
+    assert sample_value(text, "sipgw_tool_calls_total", source="http", outcome="ok") == 2
+    assert sample_value(text, "sipgw_tool_calls_total", source="mcp", outcome="unavailable") == 1
+    assert sample_value(text, "sipgw_tool_seconds_count", source="http") == 2
+    assert sample_value(text, "sipgw_tool_seconds_sum", source="http") == pytest.approx(0.6)
 
 
 def test_speculative_characters_are_counted_by_outcome() -> None:

@@ -43,7 +43,8 @@ def test_a_section_has_flags_for_all_its_settings_or_for_none() -> None:
     assert env_only == {
         "assistant", "preemptive", "tools", "caller_context", "callbacks", "dial", "fallback",
         "assemblyai", "openai", "elevenlabs", "voice_agent", "realtime", "breakers",
-        "healthcheck", "webhooks", "summary", "amd", "transfers",
+        "healthcheck", "webhooks", "summary", "amd", "transfers", "declared_tools", "idle",
+        "twiml", "stream", "twilio_app",
     }  # fmt: skip
     for info in SECTIONS:
         assert len({spec.flag is None for _, spec in info.settings}) == 1, info.name

@@ -2,10 +2,13 @@
 // transcript text) goes into the page through textContent, never as HTML.
 "use strict";
 
-const STAGES = ["stt_end_of_turn", "llm_first_token", "tts_first_byte", "gateway_reply_path"];
+const STAGES = [
+  "stt_end_of_turn", "llm_first_token", "tools", "tts_first_byte", "gateway_reply_path",
+];
 const STAGE_NAMES = {
   stt_end_of_turn: "STT end of turn",
   llm_first_token: "LLM first token",
+  tools: "tools",
   tts_first_byte: "TTS first byte",
   gateway_reply_path: "gateway reply path",
 };

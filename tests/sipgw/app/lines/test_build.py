@@ -147,3 +147,55 @@ def test_twiml_and_stream_lines_name_their_own_app(tmp_path: Path) -> None:
     assert support.settings.stream_url == "wss://support.example/media"
     with pytest.raises(ConfigError, match="line 3: SIPGW_TWIML_URL=ftp://x/y: must be an http"):
         build(tmp_path, '[lines.x]\nagent = "twiml"\ntwiml_url = "ftp://x/y"\n', base(app))
+
+
+DECLARED = """
+[lines.billing]
+agent = "assistant"
+
+[[lines.billing.http_tools]]
+name = "invoice_status"
+description = "An invoice's status."
+url = "https://billing.example.com/invoices/{number}"
+headers = { Authorization = "Bearer ${BILLING_TOKEN}" }
+[lines.billing.http_tools.parameters]
+type = "object"
+required = ["number"]
+properties = { number = { type = "string" } }
+
+[lines.billing.mcp_servers.time]
+command = ["bin/time-server"]
+tools = ["get_current_time"]
+"""
+
+
+def test_a_line_declares_http_tools_and_mcp_servers_in_the_routes_file(tmp_path: Path) -> None:
+    gateway = base({**KEYS, "SIPGW_CALL_RECORD_DIR": "", "BILLING_TOKEN": "t0k"})
+    table = build(tmp_path, DECLARED, gateway)
+    registry = table.lines["billing"].factory.make.resources.tools  # type: ignore[attr-defined]
+    tool = registry.get("invoice_status")
+    assert tool is not None and tool.source == "http"
+    (server,) = registry.providers
+    assert server.prefix == "time__"
+    assert server.spec.command == (str(tmp_path / "bin/time-server"),)  # beside the file
+    own = find_agent("assistant").build(gateway.sources).make
+    assert "invoice_status" not in own.resources.tools  # type: ignore[attr-defined]
+
+
+def test_what_a_lines_declared_tools_may_not_be(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"uses \$\{BILLING_TOKEN\}, which is not set"):
+        build(tmp_path, DECLARED, base({**KEYS, "SIPGW_CALL_RECORD_DIR": ""}))
+    with pytest.raises(
+        ConfigError,
+        match=r"line 5: line 'billing': http_tools\[1\] \(invoice_status\).headers.Authorization "
+        r"carries credentials",
+    ):
+        build(tmp_path, DECLARED.replace("${BILLING_TOKEN}", "abc"))
+    with pytest.raises(
+        ConfigError,
+        match=r"http_tools and mcp_servers are the assistant's, and line 'billing' runs agent echo",
+    ):
+        build(tmp_path, DECLARED.replace('agent = "assistant"', ""))
+    clash = DECLARED.replace('name = "invoice_status"', 'name = "end_call"')
+    with pytest.raises(ConfigError, match=r"a tool named 'end_call' is registered already"):
+        build(tmp_path, clash, base({**KEYS, "SIPGW_CALL_RECORD_DIR": "", "BILLING_TOKEN": "t"}))
