@@ -80,11 +80,15 @@ from agent.twiml.webhook import (
     new_sid,
 )
 
-__all__ = ["FallbackAction", "TwimlAgent", "TwimlSettings"]
+__all__ = ["REJECT_STATUS", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 
 log = logging.getLogger("sipgw.agent")
 
 FallbackAction = Literal["say", "transfer", "hangup"]
+
+REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
+"""``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
+486 Busy Here, 480 Temporarily Unavailable (RFC 3261 sections 21.4.18, 21.4.22)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +178,10 @@ class TwimlAgent(Agent):
         first = self._program.next_step(time.monotonic())
         if isinstance(first, Finished) and first.reason == "reject":
             self._note("reject", reason=first.reject_reason)
-            log.info("[%s] TwiML <Reject reason=%s>: not answered", call.call_id,
-                     first.reject_reason)  # fmt: skip
-            call.hangup()
+            status = REJECT_STATUS.get(first.reject_reason, 480)
+            log.info("[%s] TwiML <Reject reason=%s>: not answered (%d)", call.call_id,
+                     first.reject_reason, status)  # fmt: skip
+            call.hangup(status)
             return
         self._pending_first = first
 

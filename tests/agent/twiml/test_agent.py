@@ -240,17 +240,22 @@ async def test_dial_sip_transfers_and_play_and_pause(app: TwilioSdkApp) -> None:
     assert agent.steps == ["play", "pause", "dial", "end end"]
 
 
-async def test_reject_refuses_the_call_unanswered(app: TwilioSdkApp) -> None:
+@pytest.mark.parametrize(("reason", "status"), [("busy", 486), ("rejected", 480), (None, 480)])
+async def test_reject_refuses_the_call_unanswered(
+    app: TwilioSdkApp, reason: str | None, status: int
+) -> None:
+    """``<Reject reason="busy">`` is 486 Busy Here, the default ``rejected`` 480."""
+
     def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
         response = VoiceResponse()
-        response.reject(reason="busy")
+        response.reject(**({} if reason is None else {"reason": reason}))
         return response
 
     app.twiml = twiml
     call = FakeCall()
     agent = TwimlAgent(call, settings(url=app.url))
     await agent.prepare()
-    assert call.hangups == 1
+    assert call.statuses == [status]
     await agent.close("rejected")
 
 
