@@ -151,8 +151,9 @@ class CallControl(Protocol):
         """The call's variables and what the caller's network said (:class:`CallDetails`)."""
         ...
 
-    def hangup(self) -> None:
-        """End the call (BYE, or a rejection if it was not answered yet)."""
+    def hangup(self, status: int = 480) -> None:
+        """End the call (BYE, or, while it is not answered yet, a refusal with ``status``:
+        480 Temporarily Unavailable, 486 Busy Here, ...; RFC 3261 section 21.4)."""
         ...
 
     def send_dtmf(self, digits: str) -> None:

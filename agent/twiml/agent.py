@@ -12,9 +12,11 @@ refuse the call: it is answered and the operator's fallback runs (below).
 
 *Answered*, the verbs run in order (:class:`~agent.twiml.program.Program`):
 ``<Connect><Stream>`` opens the app's WebSocket (:mod:`agent.twiml.streams`) and waits
-until the app closes it; meanwhile the caller's audio goes to it one ``media`` per tick,
-their keys as ``dtmf``, and the app's audio plays paced by the gateway's ticker, its
-marks echoed once their audio was played, its ``clear`` honoured on the tick.
+until the app closes it; meanwhile the caller's audio goes to it one ``media`` per 20 ms
+as it arrives (the arrival audio, not the jitter buffer's playout: the app does its own
+buffering, as on Twilio), their keys as ``dtmf``, and the app's audio plays paced by the
+gateway's ticker (its first frame after a silence at once, ahead of the tick), its marks
+echoed once their audio was played, its ``clear`` honoured on the tick.
 ``<Start><Stream>`` forks the caller's (``inbound_track``), the app's side
 (``outbound_track``) or both to a WebSocket and goes on at once. ``<Say>`` goes through
 the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetches a file
@@ -78,11 +80,15 @@ from agent.twiml.webhook import (
     new_sid,
 )
 
-__all__ = ["FallbackAction", "TwimlAgent", "TwimlSettings"]
+__all__ = ["REJECT_STATUS", "FallbackAction", "TwimlAgent", "TwimlSettings"]
 
 log = logging.getLogger("sipgw.agent")
 
 FallbackAction = Literal["say", "transfer", "hangup"]
+
+REJECT_STATUS: dict[str, int] = {"busy": 486, "rejected": 480}
+"""``<Reject reason>`` as the SIP refusal of the unanswered call, as Twilio maps them:
+486 Busy Here, 480 Temporarily Unavailable (RFC 3261 sections 21.4.18, 21.4.22)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,8 @@ class _Fatal(Exception):
 class TwimlAgent(Agent):
     """One call driven by an app's TwiML (see the module docstring)."""
 
+    wants_arrival_audio = True
+
     def __init__(self, call: CallControl, settings: TwimlSettings) -> None:
         self.call = call
         self.settings = settings
@@ -170,9 +178,10 @@ class TwimlAgent(Agent):
         first = self._program.next_step(time.monotonic())
         if isinstance(first, Finished) and first.reason == "reject":
             self._note("reject", reason=first.reject_reason)
-            log.info("[%s] TwiML <Reject reason=%s>: not answered", call.call_id,
-                     first.reject_reason)  # fmt: skip
-            call.hangup()
+            status = REJECT_STATUS.get(first.reject_reason, 480)
+            log.info("[%s] TwiML <Reject reason=%s>: not answered (%d)", call.call_id,
+                     first.reject_reason, status)  # fmt: skip
+            call.hangup(status)
             return
         self._pending_first = first
 
@@ -313,6 +322,7 @@ class TwimlAgent(Agent):
         return MediaStream(
             self._stream_url(noun.url), side, self.settings.identity,
             self.settings.stream_open_timeout, self.call.call_id,
+            on_audio=self.call.audio_ready if bidirectional else None,
         )  # fmt: skip
 
     async def _connect(self, noun: StreamNoun) -> None:
@@ -456,7 +466,11 @@ class TwimlAgent(Agent):
     # ------------------------------------------------------------------ the tick
 
     def on_caller_frame(self, frame: bytes | None) -> None:
-        """The caller's 20 ms to the stream and to the forks that take the inbound track."""
+        """The jitter buffer's playout: unused (the streams get :meth:`on_caller_audio`)."""
+
+    def on_caller_audio(self, frame: bytes) -> None:
+        """The caller's 20 ms as it arrives, to the stream and to the forks that take the
+        inbound track (no playout delay: one jitter buffer's depth less than the tick's)."""
         connected = self._connected
         if connected is not None and connected.ready:
             connected.send(connected.side.media("inbound", frame))

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, WebSocketException
 
-from agent.twiml.streamside import AppCleared, StreamSide
+from agent.twiml.streamside import AppCleared, AudioWaiting, StreamSide
 from agent.twiml.webhook import TwilioIdentity
 from media.twilio.signature import signature_for
 
@@ -46,6 +47,8 @@ class MediaStream:
         identity: what the handshake is signed with.
         open_timeout: seconds to open the socket.
         log_id: how log lines name the call.
+        on_audio: called when the app's audio starts after a silence (the call's
+            ``audio_ready``: its first frame goes now, not at the next tick).
     """
 
     def __init__(
@@ -55,12 +58,14 @@ class MediaStream:
         identity: TwilioIdentity,
         open_timeout: float,
         log_id: str,
+        on_audio: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.side = side
         self.identity = identity
         self.open_timeout = open_timeout
         self.log_id = log_id
+        self.on_audio = on_audio
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -103,6 +108,9 @@ class MediaStream:
                 for item in self.side.receive(text):
                     if isinstance(item, AppCleared):
                         self.cleared.append(item)
+                    elif isinstance(item, AudioWaiting):
+                        if self.on_audio is not None:
+                            self.on_audio()
                     else:
                         self.send(item)
         except ConnectionClosedError as exc:

@@ -16,8 +16,9 @@ sipgw opens the WebSocket to the app's stream URL and speaks as Twilio does (Twi
   the marks it held are echoed).
 
 Played means handed to the caller's RTP: :meth:`StreamSide.next_frame` is called once per
-20 ms tick, takes the next frame of the app's audio and returns the echoes of the marks
-that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a message
+20 ms tick (or once ahead of it, when the app's audio starts after a silence:
+:class:`AudioWaiting`), takes the next frame of the app's audio and returns the echoes of
+the marks that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a message
 that is not JSON, or a ``media`` whose payload is not base64, is counted and dropped.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "FRAME_BYTES",
     "MAX_BUFFERED_FRAMES",
     "AppCleared",
+    "AudioWaiting",
     "StreamSide",
 ]
 
@@ -50,6 +52,12 @@ class AppCleared:
     """The app sent ``clear``: ``frames`` of its audio were dropped unheard."""
 
     frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class AudioWaiting:
+    """The app's audio starts after a silence (nothing was buffered): its first frame may
+    go to the caller now, ahead of the tick (``CallControl.audio_ready``)."""
 
 
 class StreamSide:
@@ -177,10 +185,11 @@ class StreamSide:
 
     # ------------------------------------------------------------------ what the app sends
 
-    def receive(self, text: str | bytes) -> list[str | AppCleared]:
+    def receive(self, text: str | bytes) -> list[str | AppCleared | AudioWaiting]:
         """Take one message from the app: its audio queued, its mark placed after it, its
-        ``clear`` carried out. Returns the echoes due now (text) and, for a clear, what it
-        dropped (:class:`AppCleared`)."""
+        ``clear`` carried out. Returns the echoes due now (text), for a clear what it
+        dropped (:class:`AppCleared`), and :class:`AudioWaiting` when audio now waits where
+        none did (its first frame need not wait for the tick)."""
         if not self.bidirectional or self.stopped:
             return []
         try:
@@ -203,8 +212,9 @@ class StreamSide:
             if audio is None:
                 self.bad_messages += 1
                 return []
+            idle = self._frames == 0
             self._add_audio(audio)
-            return []
+            return [AudioWaiting()] if idle and self._frames else []
         if event == "mark":
             mark = message.get("mark")
             name = mark.get("name") if isinstance(mark, dict) else None
@@ -239,8 +249,8 @@ class StreamSide:
             partial, self._partial = self._partial, b""
             self._add_audio(partial + b"\xff" * (FRAME_BYTES - len(partial)))
 
-    def _clear(self) -> list[str | AppCleared]:
-        out: list[str | AppCleared] = []
+    def _clear(self) -> list[str | AppCleared | AudioWaiting]:
+        out: list[str | AppCleared | AudioWaiting] = []
         dropped = self._frames + (1 if self._partial else 0)
         for item in self._queue:
             if isinstance(item, str):

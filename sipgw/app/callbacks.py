@@ -477,8 +477,8 @@ class OutboundCall:
     def details(self) -> CallDetails:
         return self._call.details
 
-    def hangup(self) -> None:
-        self._call.hangup()
+    def hangup(self, status: int = 480) -> None:
+        self._call.hangup(status)
 
     def send_dtmf(self, digits: str) -> None:
         self._call.send_dtmf(digits)

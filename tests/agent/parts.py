@@ -221,12 +221,15 @@ class FakeCall:
     accept_transfer: bool = True
     refuse: bool = False
     hangups: int = 0
+    statuses: list[int] = field(default_factory=list)
+    """The status of each :meth:`hangup` (a refusal's, while unanswered)."""
     transfers: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     ready: int = 0
 
-    def hangup(self) -> None:
+    def hangup(self, status: int = 480) -> None:
         self.hangups += 1
+        self.statuses.append(status)
 
     def send_dtmf(self, digits: str) -> None:
         if self.refuse:

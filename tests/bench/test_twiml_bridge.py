@@ -16,4 +16,8 @@ async def test_the_bench_measures_each_leg() -> None:
     assert result["app_own_ms"]["count"] >= 2  # the app echoed the bursts
     assert result["twiml_agent_ms"]["count"] == 2, result["twiml_agent_ms"]
     assert set(result["added_ms"]) == {"p50", "p90"}
+    agent, floor = result["twiml_agent_ms"]["p50"], result["sip_echo_floor_ms"]["p50"]
+    assert result["added_ms"]["p50"] == round(agent - floor, 1)  # like with like: same SIP path
+    assert set(result["vs_twilio_fake_ms"]) == {"p50", "p90"}
     assert "| Twilio fake -> app | 2 |" in table(result)
+    assert "floor arithmetic: jitter buffer 40 ms + tick 10.0 ms" in table(result)

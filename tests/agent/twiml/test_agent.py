@@ -29,7 +29,8 @@ GOODBYE = shipped_frames(FallbackLine.GOODBYE)
 
 
 class Ticker:
-    """The gateway's 20 ms tick, for one agent: caller frames in, agent frames out (timed)."""
+    """The gateway's 20 ms tick, for one agent: caller frames in (at arrival and from the
+    playout, as the gateway gives both), agent frames out (timed)."""
 
     def __init__(self, agent: TwimlAgent, caller: Callable[[int], bytes | None]) -> None:
         self.agent, self.caller = agent, caller
@@ -42,7 +43,10 @@ class Ticker:
     async def _run(self) -> None:
         start, n = time.monotonic(), 0
         while True:
-            self.agent.on_caller_frame(self.caller(n))
+            frame = self.caller(n)
+            if frame is not None:
+                self.agent.on_caller_audio(frame)
+            self.agent.on_caller_frame(frame)
             self.played.append((time.monotonic(), self.agent.next_frame()))
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
@@ -236,17 +240,22 @@ async def test_dial_sip_transfers_and_play_and_pause(app: TwilioSdkApp) -> None:
     assert agent.steps == ["play", "pause", "dial", "end end"]
 
 
-async def test_reject_refuses_the_call_unanswered(app: TwilioSdkApp) -> None:
+@pytest.mark.parametrize(("reason", "status"), [("busy", 486), ("rejected", 480), (None, 480)])
+async def test_reject_refuses_the_call_unanswered(
+    app: TwilioSdkApp, reason: str | None, status: int
+) -> None:
+    """``<Reject reason="busy">`` is 486 Busy Here, the default ``rejected`` 480."""
+
     def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
         response = VoiceResponse()
-        response.reject(reason="busy")
+        response.reject(**({} if reason is None else {"reason": reason}))
         return response
 
     app.twiml = twiml
     call = FakeCall()
     agent = TwimlAgent(call, settings(url=app.url))
     await agent.prepare()
-    assert call.hangups == 1
+    assert call.statuses == [status]
     await agent.close("rejected")
 
 
@@ -366,3 +375,46 @@ async def test_an_update_mid_call_stops_what_runs_and_runs_the_new_twiml(
     finally:
         await ticker.stop()
         await agent.close("test")
+
+
+async def _stream_started(app: TwilioSdkApp) -> tuple[TwimlAgent, FakeCall, AppStream]:
+    """A ``<Connect><Stream>`` call with no ticker running: only what a test sends moves."""
+    app.twiml = connect_twiml()
+    call = FakeCall()
+    agent = TwimlAgent(call, settings(url=app.url))
+    await agent.prepare()
+    agent.on_answered()
+    await app.stream_opened.wait()
+    stream = app.streams[0]
+    await stream.wait(lambda: stream.events("start"))
+    return agent, call, stream
+
+
+async def test_the_callers_audio_goes_to_the_app_as_it_arrives(app: TwilioSdkApp) -> None:
+    """Issue 41's latency: the caller's frames go at arrival, not after the jitter buffer's
+    playout delay and the tick; the playout's copy of them is not sent a second time."""
+    agent, _, stream = await _stream_started(app)
+    assert agent.wants_arrival_audio  # the gateway gives it on_caller_audio at arrival
+    agent.on_caller_frame(b"\x05" * 160)  # the playout's (late) copy: not sent
+    agent.on_caller_audio(b"\x06" * 160)
+    agent.on_caller_audio(b"\x07" * 160)
+    await stream.wait(lambda: len(stream.caller_audio()) >= 320, within=5)
+    assert stream.caller_audio() == b"\x06" * 160 + b"\x07" * 160
+    assert [m["media"]["chunk"] for m in stream.events("media")] == ["1", "2"]
+    await agent.close("remote-bye")
+
+
+async def test_the_apps_first_frame_goes_at_once_not_at_the_next_tick(
+    app: TwilioSdkApp,
+) -> None:
+    """The app's audio after a silence asks the call to send its first frame now
+    (``audio_ready``), once: the frame behind it waits for the tick, as paced."""
+    agent, call, stream = await _stream_started(app)
+    assert call.ready == 0
+    await stream.send_media(b"\x11" * 320)
+    await wait_for(lambda: call.ready, within=5)
+    assert agent.next_frame() == b"\x11" * 160  # what audio_ready's send takes
+    assert agent.next_frame() == b"\x11" * 160  # the next tick's
+    assert agent.next_frame() is None
+    assert call.ready == 1
+    await agent.close("remote-bye")

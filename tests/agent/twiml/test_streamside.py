@@ -7,7 +7,13 @@ from __future__ import annotations
 import base64
 import json
 
-from agent.twiml.streamside import FRAME_BYTES, MAX_BUFFERED_FRAMES, AppCleared, StreamSide
+from agent.twiml.streamside import (
+    FRAME_BYTES,
+    MAX_BUFFERED_FRAMES,
+    AppCleared,
+    AudioWaiting,
+    StreamSide,
+)
 from media.twilio.messages import (
     DtmfReceived,
     MarkEchoed,
@@ -66,7 +72,7 @@ def test_messages_are_twilios_shapes() -> None:
 def test_app_audio_of_any_size_is_recut_and_marks_echo_after_their_audio() -> None:
     s = side()
     s.opening()
-    assert s.receive(media(b"\x01" * 250)) == []
+    assert s.receive(media(b"\x01" * 250)) == [AudioWaiting()]
     assert s.receive(mark("after-250")) == []  # 250 bytes: a frame and a padded one
     assert s.receive(media(b"\x02" * 160)) == []
     assert s.receive(mark("after-all")) == []
@@ -127,3 +133,17 @@ def test_a_fork_takes_no_audio_from_the_app_and_sends_no_dtmf() -> None:
     assert s.dtmf("1") is None
     out = parse_message(s.media("outbound", b"\x03" * 160))  # type: ignore[arg-type]
     assert isinstance(out, MediaReceived) and out.track == "outbound" and out.chunk == 1
+
+
+def test_audio_after_a_silence_says_its_first_frame_may_go_now() -> None:
+    s = side()
+    s.opening()
+    assert s.receive(media(b"\x01" * 100)) == []  # short of a frame: nothing to send yet
+    assert s.receive(media(b"\x01" * 100)) == [AudioWaiting()]  # a whole frame waits now
+    assert s.receive(media(b"\x02" * 160)) == []  # more behind it: the tick paces it
+    assert s.next_frame()[0] is not None and s.next_frame()[0] is not None
+    assert s.next_frame()[0] is not None  # the 40 bytes left, padded
+    assert s.next_frame() == (None, [])
+    assert s.receive(media(b"\x03" * 160)) == [AudioWaiting()]  # a new talkspurt
+    assert s.receive(json.dumps({"event": "clear", "streamSid": SID})) == [AppCleared(1)]
+    assert s.receive(media(b"\x04" * 160)) == [AudioWaiting()]  # after a clear, too
