@@ -90,6 +90,12 @@ class CallDetails:
     called_number: str = ""
     """The number (or user name) of the called address (the To: the number a placed call
     went to), read the same way; "" when it has none."""
+    twiml_url: str = ""
+    """A placed call's own TwiML webhook (``POST /api/calls`` field ``twiml_url``), for
+    the ``twiml`` agent: it replaces ``SIPGW_TWIML_URL`` for this call; "" = none."""
+    twiml: str = ""
+    """A placed call's own TwiML document (field ``twiml``), for the ``twiml`` agent: run
+    instead of fetching the webhook; "" = none."""
 
 
 NO_DETAILS = CallDetails()
@@ -248,6 +254,16 @@ class Agent(ABC):
 
     def on_dtmf(self, digit: str) -> None:  # noqa: B027 - optional hook
         """A keypad digit from the caller (RFC 4733 or SIP INFO)."""
+
+    def follow_twiml(self, url: str | None, twiml: str | None) -> bool:
+        """A mid-call update asks the call to run new TwiML (Twilio's call update: a ``Url``
+        to fetch or a ``Twiml`` document). True when the agent took it; an agent that does
+        not run TwiML keeps the default, False.
+
+        Raises:
+            ValueError: ``twiml`` is not a TwiML document it can run (the message says why).
+        """
+        return False
 
     def on_transfer_failed(self, status: int, reason: str) -> None:  # noqa: B027 - optional hook
         """A transfer the caller's phone accepted did not reach the target (its NOTIFY said so).

@@ -82,6 +82,8 @@ class AgentCapabilities:
         paid: its calls spend money (AI services): a gateway running only agents that
             do not may take calls from this host and private networks with nothing
             configured about who may call (:mod:`sipgw.app.access`).
+        twiml: its agents follow a placed call's own TwiML (``twiml_url``, ``twiml``:
+            :attr:`agent.base.CallDetails.twiml`); False: a call placed with one is refused.
     """
 
     amd: bool = True
@@ -94,6 +96,7 @@ class AgentCapabilities:
     more_line_keys: Callable[[SectionLoader], LineKeys] | None = None
     own_sections: tuple[type[Any], ...] = ()
     paid: bool = True
+    twiml: bool = False
 
     def routes_keys(self, load: SectionLoader) -> LineKeys:
         """Every routes-file key it reads, for a line whose sections ``load`` gives."""

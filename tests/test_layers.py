@@ -37,6 +37,7 @@ PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "agent.turns",
+    "agent.idle",
     "agent.stt.uplink",
     "agent.s2s.endpoint",
     "agent.llm.retry",
@@ -45,6 +46,10 @@ SANS_IO_AGENT = (
     "agent.amd.classifier",
     "agent.amd.detector",
     "agent.amd.policy",
+    "agent.twiml.document",
+    "agent.twiml.program",
+    "agent.twiml.streamside",
+    "agent.twiml.audiofile",
 )
 """The agent modules documented as sans-IO: every one whose docstring's first line says so
 (checked), and the answering-machine detector's, whose docstrings say it of their class."""

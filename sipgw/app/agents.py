@@ -22,7 +22,8 @@ carrying that record. No code of the app compares agent names.
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
 ``echo`` (:mod:`agent.echo_plugin`, beside its agent), ``assistant``
 (:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and ``realtime``
-(:mod:`sipgw.app.s2s_agents`), each imported only when chosen, with its SDKs.
+(:mod:`sipgw.app.s2s_agents`), ``twiml`` and ``stream`` (:mod:`agent.twiml.plugin`: an app
+built for Twilio), each imported only when chosen, with its SDKs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ BUILTIN_AGENTS: Mapping[str, str] = {
     "assistant": "sipgw.app.assistant_agent:assistant_agent",
     "voice-agent": "sipgw.app.s2s_agents:voice_agent_agent",
     "realtime": "sipgw.app.s2s_agents:realtime_agent",
+    "twiml": "agent.twiml.plugin:twiml_agent",
+    "stream": "agent.twiml.plugin:stream_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
 
@@ -104,8 +107,11 @@ class AgentSection:
         help="Who answers: 'echo' plays the caller back (line check, no keys needed); "
         "'assistant' is the AI agent (speech-to-text, LLM, text-to-speech); 'voice-agent' "
         "(AssemblyAI's Voice Agent API) and 'realtime' (OpenAI's Realtime API) are "
-        "speech-to-speech agents; package.module:factory (or path/to/file.py:factory) is your "
-        "own (docs/writing-an-agent.md).",
+        "speech-to-speech agents; 'twiml' follows an app's Twilio voice webhook "
+        "(SIPGW_TWIML_URL) and 'stream' connects each call to a Media Streams WebSocket "
+        "(SIPGW_STREAM_URL): apps built for Twilio (docs/twilio-apps.md); "
+        "package.module:factory (or path/to/file.py:factory) is your own "
+        "(docs/writing-an-agent.md).",
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agent.amd.settings import AmdSection, answering_settings
 from agent.base import AgentFactory
 from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
+from agent.idle_settings import IdleSection, idle_settings
 from agent.resilience.settings import FallbackSection, with_fallback
 from agent.sections import SettingError, Sources, load, require, secret_texts
 from agent.settings import AssistantSettings
@@ -105,6 +106,7 @@ def assistant_agent(
     fallback: FallbackSection,
     amd: AmdSection,
     transfers: TransferSection,
+    idle: IdleSection,
     sources: Sources,
 ) -> AgentFactory:
     """Assistant agents: what all their calls share, built once (the LLM client, the tools,
@@ -137,6 +139,7 @@ def assistant_agent(
         ),
         answering=answering_settings(amd),
         transfer=transfer_settings(transfers),
+        idle=idle_settings(idle),
     )
     lines = None
     if fallback.fallback_synthesize:

@@ -14,7 +14,8 @@ win): never the ports a ``serve`` on the same host holds.
 
 Either way the call is described the same (:class:`~sipgw.app.callrequest.CallRequest`:
 ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, ``--line``, ``--amd MODE``
-and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), and the settings
+and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), ``--twiml-url URL``
+or ``--twiml FILE`` (the twiml agent's TwiML, docs/twilio-apps.md), and the settings
 ``--caller-id``, ``--ring-timeout`` and ``--agent`` when the command line gives them:
 loaded from the flags alone, since a running gateway has its own), one line tells how it ended
 (:meth:`~sipgw.app.outbound.CallOutcome.describe`, with the far end's reason phrase and a
@@ -30,13 +31,20 @@ import dataclasses
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.sections import ConfigError, Sources, load
 from sipgw.app.accounts import OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.callrequest import CallRequest, amd_request, assignments
+from sipgw.app.callrequest import (
+    CallRequest,
+    TwimlSource,
+    amd_request,
+    assignments,
+    twiml_source,
+)
 from sipgw.app.config import NetworkSection
 from sipgw.sip.customheaders import check_custom_headers
 
@@ -104,6 +112,15 @@ def add_call_options(call: argparse.ArgumentParser) -> None:
         "--amd-message", metavar="TEXT",
         help="the voicemail message of this call (leave_message) [default: SIPGW_AMD_MESSAGE]",
     )  # fmt: skip
+    group.add_argument(
+        "--twiml-url", metavar="URL",
+        help="the twiml agent's webhook for this call [default: SIPGW_TWIML_URL] "
+        "(docs/twilio-apps.md)",
+    )  # fmt: skip
+    group.add_argument(
+        "--twiml", metavar="FILE",
+        help="a TwiML document the twiml agent runs for this call (no webhook)",
+    )  # fmt: skip
 
 
 def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
@@ -125,6 +142,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
     except ValueError as exc:
         flag = "--amd" if "amd_message" not in str(exc) else "--amd-message"
         raise ConfigError(f"{flag}: {str(exc).split(' ', 1)[1]}") from None
+    twiml = _twiml_of(args)
     line = sources.command_line()  # what a running gateway's own settings do not say
     placing, agent = load(OutboundSection, line), load(AgentSection, line).agent
     return CallRequest(
@@ -137,7 +155,31 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
         ring_timeout=placing.ring_timeout if line.gives(OutboundSection, "ring_timeout") else None,
         line=args.line,
         amd=amd,
+        twiml=twiml,
     )
+
+
+def _twiml_of(args: argparse.Namespace) -> TwimlSource | None:
+    """``--twiml-url`` or ``--twiml FILE`` as the call's own TwiML.
+
+    Raises:
+        ConfigError: both given, an unreadable file, or what :func:`twiml_source` refuses
+            (named by the flag).
+    """
+    url, path = getattr(args, "twiml_url", None), getattr(args, "twiml", None)
+    body: dict[str, object] = {}
+    if url is not None:
+        body["twiml_url"] = url
+    if path is not None:
+        try:
+            body["twiml"] = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"--twiml {path}: {exc.strerror or exc}") from None
+    try:
+        return twiml_source(body)
+    except ValueError as exc:
+        message = str(exc).replace('"twiml_url"', "--twiml-url").replace('"twiml"', "--twiml")
+        raise ConfigError(message) from None
 
 
 def admin_url(settings: CallCommandSection, admin: AdminSettings) -> str:
@@ -282,6 +324,9 @@ def _body(request: CallRequest) -> dict[str, Any]:
         body["amd"] = request.amd.mode.value
         if request.amd.message is not None:
             body["amd_message"] = request.amd.message
+    if request.twiml is not None:
+        body.update({"twiml_url": request.twiml.url} if request.twiml.url else {})
+        body.update({"twiml": request.twiml.document} if request.twiml.document else {})
     return body
 
 
@@ -312,7 +357,7 @@ async def _call_here(startup: Startup, request: CallRequest, sources: Sources) -
             request.target, caller_id=request.caller_id,
             ring_timeout=request.ring_timeout, variables=request.variables,
             headers=request.headers, account=request.account, line=request.line,
-            amd=request.amd,
+            amd=request.amd, twiml=request.twiml,
         )
     )  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):  # hang up (CANCEL or BYE), then report

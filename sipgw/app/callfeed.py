@@ -70,7 +70,8 @@ TURN_FIELDS = {
 
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
-    """One thing that happened to a call: ``kind`` is ``call_started``, ``call_updated``
+    """One thing that happened to a call: ``kind`` is ``call_started``, ``call_ringing`` (a
+    placed call's far end rings, once), ``call_updated``
     (it was answered, got its agent, or who answered it was decided: then with ``amd``,
     as in :meth:`CallEntry.detail`), ``call_answered``
     (once), ``call_ended``, ``call_refused`` (an incoming call the routes refused, never
@@ -122,6 +123,8 @@ class CallEntry:
     """The routes file's line it took ("" without one)."""
     answered: float | None = None
     """Wall-clock answer time (Unix seconds), once answered."""
+    rang: bool = False
+    """A placed call's far end said it rings (180, or 183 with early media)."""
     status: int | None = None
     """The final SIP status of its INVITE (200 once answered), when one applies."""
     hung_up_by: str | None = None
@@ -276,6 +279,14 @@ class CallFeed:
             entry.state = "active"
             self._publish("call_updated", entry, entry.summary())
         self._publish("call_answered", entry, entry.summary())
+
+    def call_ringing(self, handle: CallHandle) -> None:
+        """A placed call's far end rings (its first 180 or 183; once per call)."""
+        entry = self.live.get(handle.call.log_id)
+        if entry is None or entry.rang or entry.answered is not None:
+            return
+        entry.rang = True
+        self._publish("call_ringing", entry, entry.summary())
 
     def call_refused(self, call: CallInfo, status: int, why: str, line: str = "") -> None:
         """An incoming call was refused before it was admitted (the routes: no route, a

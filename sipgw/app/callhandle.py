@@ -20,6 +20,7 @@ a Twilio Media Streams socket) is another handle with the same two faces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ __all__ = [
 
 TRANSFER_TIMEOUT = 10.0
 """Seconds to wait for the caller's phone to accept a REFER."""
+ANSWER_ACK_WAIT = 2.0
+"""Seconds a transfer asked for right after the answer waits for the caller's ACK."""
 TRANSFER_NOTIFY_MARGIN = 15.0
 """On top of the ring timeout, the wait for a REFER's final NOTIFY once the phone accepted
 it (its own call setup to the target): then the transfer is failed (sipgw.sip.usages.refer)."""
@@ -154,6 +157,8 @@ class CallHandle:
     is for answered calls only."""
     end_reason: str = ""
     transfer_waiter: asyncio.Future[bool] | None = None
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the caller's ACK confirmed the answer (the gateway's CallConfirmed)."""
     rtp_step: CallMedia | None = None
     """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py): the
     ticker's participant, made when the media starts (:meth:`start_media`), its agent
@@ -310,6 +315,7 @@ class CallHandle:
             self.log.warning("transfer to %s failed: a REFER needs a URI (sip: or tel:)", target)
             return False
         uui = user_to_user(summary) if summary.strip() and self.transfer_summary else None
+        await self._confirmed()  # an agent may transfer at once (a TwiML app's first <Dial>)
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.transfer_waiter = waiter
         self.refer_target = str(refer_to)
@@ -330,6 +336,13 @@ class CallHandle:
             return False
         finally:
             self.transfer_waiter = None
+
+    async def _confirmed(self, within: float = ANSWER_ACK_WAIT) -> None:
+        """Until the caller's ACK confirms the answer (a REFER needs a confirmed dialog,
+        RFC 3515 section 2.4.1 on RFC 3261 section 13.3.1.4), at most ``within`` seconds."""
+        if self.state == "answered" and not self.acked.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acked.wait(), within)
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
         """Place a warm transfer's consultation call (``agent.warm_transfer.WarmTransferCall``).

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.amd.config import AmdMode, AmdRequest, parse_mode
+from agent.twiml.document import MAX_TWIML_BYTES, TwimlError, parse_twiml
+from agent.twiml.program import absolute_url
 from agent.variables import check_variables
 from sipgw.sip.customheaders import check_custom_headers
 
@@ -23,16 +25,27 @@ __all__ = [
     "MAX_AMD_MESSAGE",
     "CallDefaults",
     "CallRequest",
+    "TwimlSource",
     "amd_request",
     "assignments",
     "call_request",
+    "twiml_source",
 ]
 
 FIELDS = (
     "target", "caller_id", "variables", "headers", "agent", "account", "ring_timeout", "line",
-    "amd", "amd_message",
+    "amd", "amd_message", "twiml_url", "twiml",
 )  # fmt: skip
 """The fields of a call request (and of ``POST /api/calls``, with ``wait``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TwimlSource:
+    """A placed call's own TwiML, for the ``twiml`` agent (docs/twilio-apps.md): the webhook
+    to fetch it from (``twiml_url``) or the document itself (``twiml``); one of them."""
+
+    url: str = ""
+    document: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,8 @@ class CallRequest:
             this request says: :meth:`over`); None = none.
         amd: its answering-machine detection (``amd``, ``amd_message``); None = its
             line's, else ``SIPGW_AMD`` (docs/amd.md).
+        twiml: its own TwiML (``twiml_url`` or ``twiml``), for the ``twiml`` agent; None =
+            the agent's ``SIPGW_TWIML_URL`` (or its line's).
     """
 
     target: str
@@ -77,6 +92,7 @@ class CallRequest:
     ring_timeout: float | None = None
     line: str | None = None
     amd: AmdRequest | None = None
+    twiml: TwimlSource | None = None
 
     def over(self, defaults: CallDefaults) -> CallRequest:
         """This request with what it leaves open taken from ``defaults``: variables and
@@ -97,6 +113,7 @@ class CallRequest:
             self.ring_timeout,
             self.line,
             self.amd if self.amd is not None else defaults.amd,
+            self.twiml,
         )
 
 
@@ -160,7 +177,38 @@ def call_request(body: Mapping[str, object]) -> CallRequest:
         float(ring_timeout) if ring_timeout is not None else None,
         _text(body, "line"),
         amd_request(body),
+        twiml_source(body),
     )
+
+
+def twiml_source(body: Mapping[str, object]) -> TwimlSource | None:
+    """A call's own TwiML: ``twiml_url`` (an http(s) URL) or ``twiml`` (a document, parsed
+    here so that a bad one is refused before the call is placed); None = neither.
+
+    Raises:
+        ValueError: both given, a URL that is not http(s), or a document that is not TwiML
+            sipgw follows (the message names the field and says why).
+    """
+    url, document = body.get("twiml_url"), body.get("twiml")
+    if url is not None and document is not None:
+        raise ValueError('"twiml_url" and "twiml": give one of them, not both')
+    if url is not None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError('"twiml_url" must be an http:// or https:// URL')
+        try:
+            absolute_url("", url)
+        except ValueError as exc:
+            raise ValueError(f'"twiml_url": {exc}') from None
+        return TwimlSource(url=url)
+    if document is not None:
+        if not isinstance(document, str) or len(document.encode()) > MAX_TWIML_BYTES:
+            raise ValueError(f'"twiml" must be a TwiML document of at most {MAX_TWIML_BYTES} bytes')
+        try:
+            parse_twiml(document)
+        except TwimlError as exc:
+            raise ValueError(f'"twiml": {exc}') from None
+        return TwimlSource(document=document)
+    return None
 
 
 MAX_AMD_MESSAGE = 1000

@@ -24,13 +24,13 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
 from agent.sections.flags import add_flags, flags_given
 from sipgw import __version__
 from sipgw.app import collector
-from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
@@ -43,7 +43,6 @@ from sipgw.app.sections import SECTIONS, check_names, serve_sections
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.gateway import Gateway
-    from sipgw.app.legs.settings import LegsSettings
     from sipgw.app.startup import Startup
     from sipgw.app.summary.runner import PostCallSummaries
     from sipgw.app.webhooks.service import Webhooks
@@ -281,16 +280,19 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
 
 
 async def _start_admin(
-    gateway: Gateway, settings: AdminSettings, legs: LegsSettings, sources: Sources
+    gateway: Gateway, startup: Startup, sources: Sources
 ) -> AdminServer | int | None:
     """Start the admin server when configured; on failure print why (naming the settings
     as ``sources`` gave them) and return the exit status. Its ``admin listening on`` line
     is printed with the SIP ones, once the gateway is ready."""
+    settings = startup.admin
     if not settings.enabled:
         return None
     from sipgw.app.admin.server import AdminServer
 
-    admin = AdminServer(gateway, settings, legs)
+    admin = AdminServer(
+        gateway, settings, startup.legs, startup.twilio_api, Path(startup.webhooks.webhook_db)
+    )
     try:
         await admin.start()
     except ConfigError as exc:
@@ -371,7 +373,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
-    admin = await _start_admin(gateway, startup.admin, startup.legs, startup.sources)
+    admin = await _start_admin(gateway, startup, startup.sources)
     if isinstance(admin, int):
         await gateway.stop()
         return admin

@@ -402,6 +402,7 @@ class Gateway:
             handle.dtmf_received(event.digit, "SIP INFO")
         elif isinstance(event, CallConfirmed):
             handle.log.debug("ACK received")
+            handle.acked.set()
             self.calls.confirmed(handle)
         elif isinstance(event, TransferUpdated):
             handle.transfer_updated(event)

@@ -49,7 +49,7 @@ from agent.variables import TemplateError
 from sipgw.app.breakers import VendorBreakers
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
-from sipgw.app.callrequest import CallRequest
+from sipgw.app.callrequest import CallRequest, TwimlSource
 from sipgw.app.dialout import CallTarget, OutboundConfig, call_target, caller, proxy_route
 from sipgw.app.hints import Refused, hint
 from sipgw.app.lines.build import Line
@@ -97,6 +97,9 @@ class CallOptions(TypedDict, total=False):
     """The routes file's line whose agent talks and whose defaults fill in the rest."""
     amd: AmdRequest | None
     """Its answering-machine detection; None: the line's, else ``SIPGW_AMD`` (docs/amd.md)."""
+    twiml: TwimlSource | None
+    """Its own TwiML (``twiml_url`` or ``twiml``), for an agent that follows TwiML
+    (docs/twilio-apps.md); None: the agent's own settings."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +260,7 @@ class OutboundCalls:
         account: str | None = None,
         line: str | None = None,
         amd: AmdRequest | None = None,
+        twiml: TwimlSource | None = None,
     ) -> PlacedCall:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
@@ -296,6 +300,7 @@ class OutboundCalls:
         return await self.originate(
             resolved, agent or self.default_agent, caller_id=caller_id, ring_timeout=ring_timeout,
             variables=variables, headers=headers, account=account, line=on_line, amd=amd,
+            twiml=twiml,
         )  # fmt: skip
 
     async def originate(
@@ -310,6 +315,7 @@ class OutboundCalls:
         account: str | None = None,
         line: Line | None = None,
         amd: AmdRequest | None = None,
+        twiml: TwimlSource | None = None,
     ) -> PlacedCall:
         """Send the INVITE to ``target``; returns at once with the call (see the module
         docstring), whose ``outcome`` is done when it is over.
@@ -325,6 +331,7 @@ class OutboundCalls:
             line: the routes file's line it is placed on (its name and allow-list).
             amd: its answering-machine detection (default ``SIPGW_AMD``, no message of
                 its own).
+            twiml: its own TwiML, for an agent that follows TwiML (refused for others).
         """
         uri, sip = str(target.uri), self.path.sip
         variables = dict(variables or {})
@@ -336,6 +343,7 @@ class OutboundCalls:
             _check_variables(factory, variables)
             detection = _detection(amd, self.config.amd)
             _check_detection(factory, detection)
+            _check_twiml(factory, twiml)
         except ValueError as exc:
             return PlacedCall.failed(uri, str(exc), refused=True)
         refused = self.breakers.refusal(factory) if self.breakers is not None else None
@@ -370,6 +378,10 @@ class OutboundCalls:
             return PlacedCall.failed(uri, str(exc))
         handle = self.path.admit(calls[0], endpoint, ringing=True, line=line)  # it rings
         handle.details = dataclasses.replace(handle.details, variables=variables)  # numbers kept
+        if twiml is not None:
+            handle.details = dataclasses.replace(
+                handle.details, twiml_url=twiml.url, twiml=twiml.document
+            )
         handle.refer_headers = headers
         handle.amd = detection
         outcome: asyncio.Future[CallOutcome] = asyncio.get_running_loop().create_future()
@@ -388,6 +400,7 @@ class OutboundCalls:
         if isinstance(event, CallProgress):
             early = ", early media (dropped until answered)" if event.early_media else ""
             handle.log.info("progress: %d %s%s", event.status, event.reason, early)
+            self.path.feed.call_ringing(handle)
         elif isinstance(event, CallAnswered):
             placed.answered_at = time.monotonic()
             handle.log.info("answered")
@@ -493,6 +506,20 @@ def _check_detection(factory: AgentFactory, detection: AmdRequest | None) -> Non
             f'"amd" {detection.mode.value}: this call\'s agent does not run answering-machine '
             "detection (the speech-to-speech agents do not; docs/amd.md): place it with "
             '"amd": "off" (--amd off), or on an assistant line'
+        )
+
+
+def _check_twiml(factory: AgentFactory, twiml: TwimlSource | None) -> None:
+    """Refuse a call's own TwiML when its agent does not follow TwiML (it would be ignored).
+
+    Raises:
+        ValueError: naming ``twiml_url`` or ``twiml``.
+    """
+    if twiml is not None and not plugin_factory(factory).capabilities.twiml:
+        field = "twiml_url" if twiml.url else "twiml"
+        raise ValueError(
+            f'"{field}": this call\'s agent does not follow TwiML; place it with the twiml '
+            'agent ("agent": "twiml", or a line whose agent is twiml; docs/twilio-apps.md)'
         )
 
 

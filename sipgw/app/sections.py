@@ -15,10 +15,12 @@ from collections.abc import Iterable
 
 from agent.amd.settings import AmdSection
 from agent.echo_plugin import EchoSection
+from agent.idle_settings import IdleSection
 from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from agent.sections import ConfigError, SectionInfo, section_info
 from agent.transfer_settings import TransferSection
+from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
@@ -43,6 +45,7 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 
@@ -67,12 +70,14 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
     (
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
-        CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
+        CallSection, OperationsSection, AdminSettings, LegsSettings, TwilioApiSection,
+        WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
-        PreemptiveSection, BuiltinToolsSection, TransferSection, CallerContextSection,
+        PreemptiveSection, BuiltinToolsSection, TransferSection, IdleSection, CallerContextSection,
         CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
-        RealtimeSection, BreakerSection, HealthcheckSection,
+        RealtimeSection, TwimlSection, StreamSection, TwilioAppSection, BreakerSection,
+        HealthcheckSection,
     )
 )  # fmt: skip
 """Every section of sipgw, in order: the ones a newcomer meets first at the top."""

@@ -54,6 +54,7 @@ from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_s
 from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy
@@ -117,6 +118,8 @@ class Startup:
     """Which DNS servers find a trunk's servers (RFC 3263)."""
     legs: LegsSettings = LegsSettings()
     """The browser and Twilio legs (served by the admin server)."""
+    twilio_api: TwilioApiSection = TwilioApiSection()
+    """Twilio's REST subset (served by the admin server)."""
     secret_files: tuple[tuple[str, str], ...] = ()
     """``(setting, path)`` of the files that hold secrets, each setting named as the user
     gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
@@ -224,6 +227,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         llm,
         load(DnsSection, sources),
         load(LegsSettings, sources),
+        load(TwilioApiSection, sources),
         (
             (sources.label(AccountSection, "accounts"), accounts.accounts),
             (sources.label(AccessSection, "inbound_users_file"), access_section.inbound_users_file),

@@ -9,11 +9,13 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   and transcript (``id`` is the log id or the Call-ID).
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
 - ``POST /api/calls`` ``{"target": ..., "caller_id", "variables", "headers", "agent",
-  "account", "ring_timeout", "line", "amd", "amd_message", "wait": false}``: place an
-  outbound call (:class:`~sipgw.app.callrequest.CallRequest`; ``amd``: answering-machine
-  detection, docs/amd.md); 202 with its id, or (``wait``, or when it ends at once) 200
-  with its outcome; 400 naming a bad field, or what the call's agent cannot do with it
-  (variables its prompt needs, detection it does not run).
+  "account", "ring_timeout", "line", "amd", "amd_message", "twiml_url", "twiml",
+  "wait": false}``: place an outbound call (:class:`~sipgw.app.callrequest.CallRequest`;
+  ``amd``: answering-machine detection, docs/amd.md; ``twiml_url``/``twiml``: the call's
+  own TwiML for the ``twiml`` agent, docs/twilio-apps.md); 202 with its id, or
+  (``wait``, or when it ends at once) 200 with its outcome; 400 naming a bad field, or what
+  the call's agent cannot do with it (variables its prompt needs, detection it does not
+  run, TwiML it does not follow).
 - ``GET /api/calls/{id}/outcome?wait=S``: a placed call's outcome (200), waiting up to
   ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
@@ -25,6 +27,9 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
   ``GET`` there may carry the dashboard's session cookie instead of the header.
 - The call page and Twilio's webhook and Media Stream (:mod:`sipgw.app.admin.legs`):
   Twilio's requests carry its signature instead of the token.
+- Twilio's REST subset, ``/2010-04-01/Accounts/{AccountSid}/Calls...``
+  (:mod:`sipgw.app.admin.twilio_rest`): HTTP Basic with the account's SID and Auth Token
+  instead of the token.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import dataclasses
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -44,11 +50,13 @@ from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
+from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callrequest import call_request
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.sip.events import RegistrationState
 
 __all__ = ["PROXY_HEADERS", "AdminServer"]
@@ -133,10 +141,18 @@ class AdminServer:
         gateway: the running gateway.
         settings: address, port (0 here = any free port) and token.
         legs: the browser and Twilio legs' settings (default: the call page on, no Twilio).
+        twilio_api: Twilio's REST subset (default: off).
+        status_db: the SQLite file of the REST subset's status callbacks (the webhook
+            outbox's, ``SIPGW_WEBHOOK_DB``).
     """
 
     def __init__(
-        self, gateway: Gateway, settings: AdminSettings, legs: LegsSettings | None = None
+        self,
+        gateway: Gateway,
+        settings: AdminSettings,
+        legs: LegsSettings | None = None,
+        twilio_api: TwilioApiSection | None = None,
+        status_db: Path = Path("webhooks.sqlite3"),
     ) -> None:
         self.gateway = gateway
         self.settings = settings
@@ -153,6 +169,11 @@ class AdminServer:
             source=self.source,
         )  # fmt: skip
         self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
+        self.twilio_api = TwilioRest(
+            gateway, twilio_api or TwilioApiSection(), self.throttle, self.source, status_db,
+            monotonic=self.dashboard.clock,
+        )  # fmt: skip
+        """Twilio's REST subset (its routes only when configured)."""
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -188,6 +209,7 @@ class AdminServer:
         app.router.add_get("/metrics", self.metrics)
         self.dashboard.add_routes(app)
         self.legs.add_routes(app)
+        self.twilio_api.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -199,6 +221,7 @@ class AdminServer:
         """
         validate(self.settings)
         validate(self.legs.settings)
+        validate(self.twilio_api.settings)
         runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.bind, self.settings.port)
@@ -225,6 +248,8 @@ class AdminServer:
     async def _authorize(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if self.legs.signed_by_twilio(request):
             return await handler(request)  # it checks Twilio's signature
+        if self.twilio_api.owns(request):
+            return await handler(request)  # it checks HTTP Basic (the SID and Auth Token)
         token = self.settings.token
         if not token:
             refusal = _foreign_web_page(request)
@@ -330,7 +355,7 @@ class AdminServer:
         placed = await self.gateway.originate(
             call.target, agent=factory, caller_id=call.caller_id, ring_timeout=call.ring_timeout,
             variables=call.variables, headers=call.headers, account=call.account,
-            line=call.line, amd=call.amd,
+            line=call.line, amd=call.amd, twiml=call.twiml,
         )  # fmt: skip
         handle = placed.handle
         if placed.refused:  # for what it asked: nothing was sent

@@ -94,6 +94,10 @@ class WebhookDelivery:
         policy: timeouts, retries, give-up age, concurrency.
         clock: wall time (Unix seconds: rows outlive the process).
         rng: ``random.random``-like, for the jitter.
+        headers_for: an event's request headers, made at each attempt, instead of
+            ``secret_for``'s Standard Webhooks signature (Twilio's status callbacks are
+            form-encoded and signed as Twilio signs: :mod:`sipgw.app.twilioapi.status`);
+            None = the event cannot be signed (it is dropped).
     """
 
     def __init__(
@@ -104,8 +108,10 @@ class WebhookDelivery:
         *,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        headers_for: Callable[[PendingEvent, int], dict[str, str] | None] | None = None,
     ) -> None:
         self.outbox = outbox
+        self.headers_for = headers_for or self._standard_headers
         self.secret_for = secret_for
         self.policy = policy or DeliveryPolicy()
         self.clock = clock
@@ -222,14 +228,21 @@ class WebhookDelivery:
 
     # ------------------------------------------------------------------ one attempt
 
-    async def _post(self, event: PendingEvent) -> None:
+    def _standard_headers(self, event: PendingEvent, now: int) -> dict[str, str] | None:
+        """Standard Webhooks' headers, signed with the secret of the event's line."""
         secret = self.secret_for(event.line)
         if secret is None:
+            return None
+        return signed_headers(secret, event.event_id, now, event.body)
+
+    async def _post(self, event: PendingEvent) -> None:
+        headers = self.headers_for(event, int(self.clock()))
+        if headers is None:
             log.error("webhook %s: no secret for line %r: dropped", event.event_id, event.line)
             await asyncio.to_thread(self.outbox.drop, event.id)
             self.counts.given_up += 1
             return
-        status, error = await self._attempt(event, secret)
+        status, error = await self._attempt(event, headers)
         now = self.clock()
         if status is not None and 200 <= status < 300:
             await asyncio.to_thread(self.outbox.delivered, event.id)
@@ -249,12 +262,13 @@ class WebhookDelivery:
         delay = retry_delay(event.attempts + 1, self.policy, self.rng)
         await asyncio.to_thread(self.outbox.failed, event.id, now + delay, error)
 
-    async def _attempt(self, event: PendingEvent, secret: WebhookSecret) -> tuple[int | None, str]:
+    async def _attempt(
+        self, event: PendingEvent, headers: dict[str, str]
+    ) -> tuple[int | None, str]:
         """Post once: (status, "") or (None or the status, what went wrong)."""
         import aiohttp  # already loaded by start()
 
         assert self._session is not None
-        headers = signed_headers(secret, event.event_id, int(self.clock()), event.body)
         try:
             async with self._session.post(
                 event.url, data=event.body, headers=headers, allow_redirects=False

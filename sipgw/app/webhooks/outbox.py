@@ -24,7 +24,7 @@ from pathlib import Path
 __all__ = ["NewEvent", "Outbox", "PendingEvent"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_outbox (
+CREATE TABLE IF NOT EXISTS {table} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL,
     url TEXT NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
     claimed_by TEXT,
     claim_until REAL
 );
-CREATE INDEX IF NOT EXISTS webhook_outbox_order ON webhook_outbox (url, call, id);
+CREATE INDEX IF NOT EXISTS {table}_order ON {table} (url, call, id);
 """
 
 
@@ -74,15 +74,22 @@ class Outbox:
         path: the database file (created, with its directory, if missing).
         owner: this process's claim name.
         max_pending: rows kept at most; :meth:`add` refuses more.
+        table: the table's name (another outbox in the same file: Twilio's status
+            callbacks, :mod:`sipgw.app.twilioapi.status`).
     """
 
-    def __init__(self, path: Path, owner: str, max_pending: int = 10000) -> None:
+    def __init__(
+        self, path: Path, owner: str, max_pending: int = 10000, table: str = "webhook_outbox"
+    ) -> None:
+        if not table.isidentifier():
+            raise ValueError(f"outbox table {table!r}: not an SQL identifier")
         self.path = path
         self.owner = owner
         self.max_pending = max_pending
+        self.table = table
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA.format(table=table))
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -99,10 +106,10 @@ class Outbox:
         batch = list(events)
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            (pending,) = db.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()
+            (pending,) = db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()
             room = max(0, self.max_pending - int(pending))
             db.executemany(
-                "INSERT INTO webhook_outbox (event_id, url, line, call, type, body, created, "
+                f"INSERT INTO {self.table} (event_id, url, line, call, type, body, created, "
                 "next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (e.event_id, e.url, e.line, e.call, e.type, e.body, now, now)
@@ -123,8 +130,8 @@ class Outbox:
         with self._connect() as db:
             heads = db.execute(
                 "SELECT o.id, o.event_id, o.url, o.line, o.call, o.type, o.body, o.created, "
-                "o.attempts, o.next_at, o.claimed_by, o.claim_until FROM webhook_outbox o "
-                "JOIN (SELECT MIN(id) AS id FROM webhook_outbox GROUP BY url, call) h "
+                f"o.attempts, o.next_at, o.claimed_by, o.claim_until FROM {self.table} o "
+                f"JOIN (SELECT MIN(id) AS id FROM {self.table} GROUP BY url, call) h "
                 "ON o.id = h.id ORDER BY o.id"
             ).fetchall()
             for row in heads:
@@ -137,7 +144,7 @@ class Outbox:
                 if claimed_by not in (None, self.owner) and (claim_until or 0) > now:
                     continue
                 won = db.execute(
-                    "UPDATE webhook_outbox SET claimed_by = ?, claim_until = ? WHERE id = ? "
+                    f"UPDATE {self.table} SET claimed_by = ?, claim_until = ? WHERE id = ? "
                     "AND (claimed_by IS NULL OR claimed_by = ? OR claim_until <= ?)",
                     (self.owner, now + lease, rid, self.owner, now),
                 ).rowcount
@@ -150,13 +157,13 @@ class Outbox:
     def delivered(self, row: int) -> None:
         """The receiver took it (2xx): forget it."""
         with self._connect() as db:
-            db.execute("DELETE FROM webhook_outbox WHERE id = ?", (row,))
+            db.execute(f"DELETE FROM {self.table} WHERE id = ?", (row,))
 
     def failed(self, row: int, next_at: float, error: str) -> None:
         """An attempt failed: try again at ``next_at``; the claim is released."""
         with self._connect() as db:
             db.execute(
-                "UPDATE webhook_outbox SET attempts = attempts + 1, next_at = ?, last_error = ?, "
+                f"UPDATE {self.table} SET attempts = attempts + 1, next_at = ?, last_error = ?, "
                 "claimed_by = NULL, claim_until = NULL WHERE id = ?",
                 (next_at, error[:500], row),
             )
@@ -171,20 +178,20 @@ class Outbox:
         with self._connect() as db:
             if rows is None:
                 db.execute(
-                    "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL "
+                    f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL "
                     "WHERE claimed_by = ?",
                     (self.owner,),
                 )
                 return
             db.executemany(
-                "UPDATE webhook_outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?",
+                f"UPDATE {self.table} SET claimed_by = NULL, claim_until = NULL WHERE id = ?",
                 [(row,) for row in rows],
             )
 
     def pending(self) -> int:
         """Rows waiting for delivery."""
         with self._connect() as db:
-            (count,) = db.execute("SELECT COUNT(*) FROM webhook_outbox").fetchone()
+            (count,) = db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()
         return int(count)
 
     def next_due(self, now: float) -> float | None:
@@ -193,7 +200,7 @@ class Outbox:
         with self._connect() as db:
             (due,) = db.execute(
                 "SELECT MIN(CASE WHEN o.claim_until > ? THEN o.claim_until ELSE o.next_at END) "
-                "FROM webhook_outbox o JOIN (SELECT MIN(id) AS id FROM webhook_outbox "
+                f"FROM {self.table} o JOIN (SELECT MIN(id) AS id FROM {self.table} "
                 "GROUP BY url, call) h ON o.id = h.id",
                 (now,),
             ).fetchone()

@@ -53,7 +53,9 @@ def test_the_builtins_are_plug_ins_found_by_name() -> None:
     factory = echo.build(Sources({}, {"--echo-delay-ms": "0"}))
     agent = factory(Call())  # type: ignore[arg-type]
     assert isinstance(agent, EchoAgent)
-    assert {"echo", "assistant", "voice-agent", "realtime"} <= set(BUILTIN_AGENTS)
+    assert {"echo", "assistant", "voice-agent", "realtime", "twiml", "stream"} <= set(
+        BUILTIN_AGENTS
+    )
 
 
 def test_a_plug_in_by_module_name_with_its_settings() -> None:

@@ -226,3 +226,24 @@ async def test_a_call_through_an_account_is_from_its_caller_id(tmp_path: Path) -
     account_invite, own_invite = peer.invites
     assert str(account_invite.from_.uri) == "sip:+15551230000@127.0.0.1"
     assert own_invite.from_.uri.user == "sipgw"
+
+
+def test_a_calls_own_twiml_on_the_command_line(tmp_path: Path) -> None:
+    """``--twiml-url`` or ``--twiml FILE`` (docs/twilio-apps.md), sent as the API's fields."""
+    from sipgw.app.callcmd import _body
+    from sipgw.app.callrequest import TwimlSource
+
+    doc = tmp_path / "hello.xml"
+    doc.write_text("<Response><Pause length='1'/><Hangup/></Response>")
+    given = parse(["call", "1", "--twiml", str(doc)])
+    request = call_request_of(given.args, given.sources)
+    assert request.twiml == TwimlSource(document=doc.read_text())
+    assert _body(request) == {"target": "1", "twiml": doc.read_text()}
+    url = parse(["call", "1", "--twiml-url", "https://b.example/out"])
+    assert _body(call_request_of(url.args, url.sources))["twiml_url"] == "https://b.example/out"
+    doc.write_text("<Response><Say>x</Response>")
+    with pytest.raises(ConfigError, match="^--twiml: not well-formed"):
+        call_request_of(given.args, given.sources)
+    missing = parse(["call", "1", "--twiml", str(tmp_path / "none.xml")])
+    with pytest.raises(ConfigError, match="^--twiml .*none.xml: No such file"):
+        call_request_of(missing.args, missing.sources)

@@ -10,6 +10,7 @@ from sipgw.app.callrequest import (
     MAX_AMD_MESSAGE,
     CallDefaults,
     CallRequest,
+    TwimlSource,
     amd_request,
     assignments,
     call_request,
@@ -120,3 +121,27 @@ def test_a_campaign_s_detection_is_every_call_s_unless_the_call_says_otherwise()
     assert CallRequest("1").over(campaign).amd == campaign.amd
     own = CallRequest("1", amd=AmdRequest(AmdMode.HANG_UP)).over(campaign)
     assert own.amd == AmdRequest(AmdMode.HANG_UP)
+
+
+def test_a_calls_own_twiml() -> None:
+    """``twiml_url`` or ``twiml`` (docs/twilio-apps.md): one of them, checked before the call."""
+    doc = "<Response><Connect><Stream url='wss://b.example/s'/></Connect></Response>"
+    assert call_request({"target": "+1555", "twiml": doc}).twiml == TwimlSource(document=doc)
+    url = "https://b.example/outbound-twiml"
+    assert call_request({"target": "+1555", "twiml_url": url}).twiml == TwimlSource(url=url)
+    assert call_request({"target": "+1555"}).twiml is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"twiml_url": "ftp://x/y"}, '"twiml_url" must be an http'),
+        ({"twiml_url": "https://a/x", "twiml": "<Response/>"}, "not both"),
+        ({"twiml": "<Response><Say>x</Response>"}, '"twiml": not well-formed'),
+        ({"twiml": '<!DOCTYPE x [<!ENTITY a "b">]><Response/>'}, '"twiml": a DOCTYPE'),
+        ({"twiml": 5}, '"twiml" must be a TwiML document'),
+    ],
+)
+def test_a_bad_twiml_is_refused_naming_the_field(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call_request({"target": "+1555", **body})

@@ -183,3 +183,30 @@ async def test_a_placed_call_that_asks_for_no_detection_gets_the_default() -> No
     assert seen == [
         AmdRequest(AmdMode.LEAVE_MESSAGE), AmdRequest(AmdMode.HANG_UP, "Call us."), None
     ]  # fmt: skip
+
+
+async def test_a_placed_calls_own_twiml_reaches_an_agent_that_follows_twiml() -> None:
+    """``twiml_url``/``twiml`` (docs/twilio-apps.md): carried to the call's agent in its
+    details when the agent declares it follows TwiML; refused, naming the field, otherwise."""
+    from agent.capabilities import AgentCapabilities, plugin_factory
+    from sipgw.app.callrequest import TwimlSource
+
+    seen: list[tuple[str, str]] = []
+
+    def follows(call: CallControl) -> Agent:
+        seen.append((call.details.twiml_url, call.details.twiml))
+        return EchoAgent(call, 0)
+
+    factory = plugin_factory(follows, AgentCapabilities(twiml=True))
+    async with (
+        running_gateway(lambda call: EchoAgent(call, 0), max_call_seconds=0.3) as (callee, _),
+        running_gateway(factory) as (gateway, _),
+    ):
+        target = f"sip:echo@127.0.0.1:{callee.ua.config.sip_port}"
+        doc = "<Response><Hangup/></Response>"
+        outcome = await gateway.place_call(target, twiml=TwimlSource(document=doc))
+        plain = await gateway.originate(
+            target, agent=lambda call: EchoAgent(call, 0), twiml=TwimlSource(url="https://a/x")
+        )
+    assert outcome.answered and seen == [("", doc)]
+    assert plain.refused and '"twiml_url"' in plain.outcome.result().reason

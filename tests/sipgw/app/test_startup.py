@@ -42,12 +42,16 @@ def startup(environ: dict[str, str], flags: dict[str, str] | None = None) -> Sta
 
 
 def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) -> None:
-    environ = Recording({**KEYS, "SIPGW_PUBLIC_IP": "192.0.2.7"})
+    twiml = {"SIPGW_TWIML_URL": "https://b.example/v", "SIPGW_STREAM_URL": "wss://b.example/m",
+             "SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "t"}  # fmt: skip
+    environ = Recording({**KEYS, **twiml, "SIPGW_PUBLIC_IP": "192.0.2.7"})
     built = build_startup(find_agent("assistant"), Sources(environ))
     assert built.agent == "assistant" and built.callbacks is not None
     for name in ("voice-agent", "realtime"):  # the speech-to-speech agents dial callbacks too
         assert build_startup(find_agent(name), Sources(environ)).callbacks is not None
     build_startup(ECHO, Sources(environ))
+    for name in ("twiml", "stream"):  # an app built for Twilio (docs/twilio-apps.md)
+        build_startup(find_agent(name), Sources(environ))
     every = {spec.env for info in SECTIONS for _, spec in info.settings}
     unread = every - environ.asked
     health = {spec.env for _, spec in settings_of(HealthcheckSection)}

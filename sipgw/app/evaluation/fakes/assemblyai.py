@@ -106,7 +106,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from media.g711 import rms_dbfs
+from media.g711 import linear_to_ulaw, rms_dbfs
 from sipgw.app.evaluation.fakes.wsserver import WebSocketServerFake
 
 __all__ = [
@@ -377,6 +377,8 @@ class _LiveSession:
             asyncio.Queue()
         )
         params = record.params
+        self.linear = params.get("encoding") == "pcm_s16le"
+        """16-bit PCM at 8 kHz (``required_params`` allowed it): turned to μ-law on arrival."""
         early = fake.partial_after_ms
         if "interruption_delay" in params:  # the server adds at least 300 ms (the docs)
             early = int(params["interruption_delay"]) + EARLY_PARTIAL_FLOOR_MS
@@ -444,6 +446,8 @@ class _LiveSession:
     # -- incoming
 
     async def _on_audio(self, data: bytes) -> None:
+        if self.linear:
+            data = linear_to_ulaw(data[: len(data) // 2 * 2])
         arrived = time.monotonic()
         elapsed = self.loop.time() - self.record.started_at
         duration_ms = len(data) / BYTES_PER_MS

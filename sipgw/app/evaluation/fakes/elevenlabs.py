@@ -51,6 +51,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from media.g711 import ulaw_to_linear
 from sipgw.app.evaluation.audio import encode, tone_samples
 
 __all__ = [
@@ -315,6 +316,7 @@ class FakeElevenLabs:
         final_delay: float = 0.0,
         tone: Callable[[str], float | None] | None = None,
         close_race: str = "",
+        ws_formats: Iterable[str] = ("ulaw_8000",),
     ) -> None:
         """Configure the fake.
 
@@ -348,8 +350,12 @@ class FakeElevenLabs:
                 the final message comes with no audio (#5271's logs); ``"silent"``: no
                 audio, no error, no final at all (#4681). "" (default): the spec's
                 behaviour, the flushed text is generated before the final.
+            ws_formats: ``output_format`` s the WebSocket takes: ``ulaw_8000``, and
+                ``pcm_8000`` (16-bit PCM, the same tone: what Pipecat's ElevenLabs service
+                asks for at 8 kHz) when listed.
         """
         self.api_key = api_key
+        self.ws_formats = frozenset(ws_formats)
         self.first_byte_latency = first_byte_latency
         self.speed = speed
         self.chunk_bytes = chunk_bytes
@@ -378,6 +384,7 @@ class FakeElevenLabs:
         self._lock = threading.Lock()
         self._rules: list[tuple[str, float]] = []
         self._key_tones: dict[str, float] = {}
+        self._voice_tones: dict[str, float] = {}
         self._http_replies: list[_HttpChain] = []
         self._failures: deque[tuple[int, dict[str, Any]]] = deque()
         self._serial = 0
@@ -466,6 +473,12 @@ class FakeElevenLabs:
 
     # ----------------------------------------------------------------- control (thread-safe)
 
+    def map_voice(self, voice_id: str, hz: float) -> None:
+        """Everything spoken in voice ``voice_id`` gets a ``hz`` tone (before any text rule):
+        a recording tells the voices apart."""
+        with self._lock:
+            self._voice_tones[voice_id] = hz
+
     def map_text(self, substring: str, hz: float) -> None:
         """Any utterance whose text contains ``substring`` (any case) gets a ``hz`` tone."""
         with self._lock:
@@ -506,13 +519,16 @@ class FakeElevenLabs:
             lambda: self._in_background(self._fail_context_now(context_id, message, error))
         )
 
-    def tone_for(self, text: str, key: str | None = None) -> float:
+    def tone_for(self, text: str, key: str | None = None, voice_id: str = "") -> float:
         """The frequency the fake uses for ``text`` spoken as part of reply ``key``.
 
         Every distinct reply takes the next entry of ``tones`` (so reply n always has
-        ``tones[n]``), then a :meth:`map_text` rule or the ``tone`` function may override it.
+        ``tones[n]``), then a :meth:`map_voice` rule, a :meth:`map_text` rule or the
+        ``tone`` function may override it.
         """
         with self._lock:
+            if voice_id in self._voice_tones:
+                return self._voice_tones[voice_id]
             if key is None:
                 key = f"anonymous-{len(self._key_tones)}"
             if key not in self._key_tones:
@@ -648,7 +664,7 @@ class FakeElevenLabs:
 
     def _check_format_and_model(self, query: dict[str, str], model_id: Any, ws: bool) -> None:
         fmt = query.get("output_format")
-        if fmt != "ulaw_8000":
+        if fmt != "ulaw_8000" and not (ws and fmt in self.ws_formats):
             msg = f"Unsupported output_format {fmt!r}: this fake only speaks ulaw_8000"
             raise _Reject(422, _validation(["query", "output_format"], msg))
         if model_id is not None and (not isinstance(model_id, str) or model_id not in KNOWN_MODELS):
@@ -660,8 +676,10 @@ class FakeElevenLabs:
     def _rng(self, key: str) -> random.Random:
         return random.Random(f"{self.seed}:{key}")
 
-    def _make_utterance(self, key: str, text: str, context_id: str | None) -> Utterance:
-        freq = self.tone_for(text, key)
+    def _make_utterance(
+        self, key: str, text: str, context_id: str | None, voice_id: str = ""
+    ) -> Utterance:
+        freq = self.tone_for(text, key, voice_id)
         audio = synth_tone(freq, tone_duration_ms(text, self.ms_per_char, self.min_ms))
         utterance = Utterance(key=key, text=text, freq=freq, audio=audio, context_id=context_id)
         self.utterances.append(utterance)
@@ -744,7 +762,7 @@ class FakeElevenLabs:
         if not isinstance(previous, str):
             raise _Reject(422, _validation(["body", "previous_text"], "Must be a string"))
         key = self._http_reply_key(text, previous)
-        return self._make_utterance(key, text, None)
+        return self._make_utterance(key, text, None, request.match_info.get("voice_id", ""))
 
     async def _stream_body(
         self, request: web.Request, record: RecordedRequest, utterance: Utterance
@@ -975,7 +993,8 @@ class FakeElevenLabs:
         while (text := await ctx.queue.get()) is not None:
             ctx.generating = True
             requested_at = time.monotonic()
-            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id)
+            voice = sock.request.match_info.get("voice_id", "")
+            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id, voice)
             utterance.requested_at = requested_at
             ctx.record.utterances.append(utterance)
             start = loop.time() + self.first_byte_latency
@@ -991,6 +1010,8 @@ class FakeElevenLabs:
     async def _send_audio(
         self, sock: _Socket, ctx: _Context, utterance: Utterance, offset: int, chunk: bytes
     ) -> bool:
+        if sock.request.query.get("output_format") == "pcm_8000":
+            chunk = ulaw_to_linear(chunk)  # the same audio as 16-bit PCM (Pipecat's format)
         message: dict[str, Any] = {
             "audio": base64.b64encode(chunk).decode("ascii"),
             self.final_key: False,

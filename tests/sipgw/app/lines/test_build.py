@@ -126,3 +126,24 @@ async def test_a_speech_to_speech_line_has_its_greeting_and_its_models_voice(
     await agent.close()
     with pytest.raises(ConfigError, match=r"line 3: voice is not something agent voice-agent"):
         build(tmp_path, '[lines.x]\nagent = "voice-agent"\nvoice = "dawn"\n', base(KEYS))
+
+
+def test_twiml_and_stream_lines_name_their_own_app(tmp_path: Path) -> None:
+    """docs/twilio-apps.md: one app per line, by its webhook (twiml_url) or its stream
+    (stream_url); the account and token come from the gateway's settings."""
+    from agent.twiml.agent import TwimlAgent
+
+    app = {"SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "tok"}
+    table = build(
+        tmp_path,
+        '[lines.sales]\nagent = "twiml"\ntwiml_url = "https://sales.example/twiml"\n'
+        '[lines.support]\nagent = "stream"\nstream_url = "wss://support.example/media"\n',
+        base(app),
+    )  # fmt: skip
+    sales = table.lines["sales"].factory(FakeCall())
+    support = table.lines["support"].factory(FakeCall())
+    assert isinstance(sales, TwimlAgent) and sales.settings.url == "https://sales.example/twiml"
+    assert isinstance(support, TwimlAgent)
+    assert support.settings.stream_url == "wss://support.example/media"
+    with pytest.raises(ConfigError, match="line 3: SIPGW_TWIML_URL=ftp://x/y: must be an http"):
+        build(tmp_path, '[lines.x]\nagent = "twiml"\ntwiml_url = "ftp://x/y"\n', base(app))

@@ -1,0 +1,510 @@
+"""The TwiML agent: sipgw plays Twilio's part toward an app built for Twilio.
+
+Theory of operation
+-------------------
+*While the phone rings* (:meth:`TwimlAgent.prepare`) the first document is got: the
+call's own (a placed call's ``twiml``, or its ``twiml_url``), else the operator's voice
+webhook (``SIPGW_TWIML_URL``), POSTed and signed as Twilio does
+(:mod:`agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
+``<Connect><Stream url=SIPGW_STREAM_URL>``. A document starting with ``<Reject>``
+refuses the call unanswered. A webhook that fails or TwiML that does not parse does not
+refuse the call: it is answered and the operator's fallback runs (below).
+
+*Answered*, the verbs run in order (:class:`~agent.twiml.program.Program`):
+``<Connect><Stream>`` opens the app's WebSocket (:mod:`agent.twiml.streams`) and waits
+until the app closes it; meanwhile the caller's audio goes to it one ``media`` per tick,
+their keys as ``dtmf``, and the app's audio plays paced by the gateway's ticker, its
+marks echoed once their audio was played, its ``clear`` honoured on the tick.
+``<Start><Stream>`` forks the caller's (``inbound_track``), the app's side
+(``outbound_track``) or both to a WebSocket and goes on at once. ``<Say>`` goes through
+the configured text-to-speech (refused, logged, when none is), ``<Play>`` fetches a file
+(size- and time-limited), ``<Pause>`` sends silence, ``<Dial>`` transfers (the gateway's
+REFER or bridge, through the dial allow-list), ``<Hangup>`` ends the call. After the last
+verb the call ends, as on Twilio.
+
+*Failures* (the webhook late or failing, a document that does not parse, a stream that
+cannot be opened or breaks mid-call, a ``<Redirect>`` that fails) never leave dead air:
+the operator's fallback runs (``SIPGW_TWIML_FALLBACK``: a line said then the hang-up, a
+transfer, or the hang-up), and the reason is logged and written to the call record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+
+from agent.base import FRAME_BYTES, Agent, CallControl
+from agent.dialpolicy import DialRefused
+from agent.record import CallRecord
+from agent.tts.base import TextToSpeech, TtsError
+from agent.twiml.audiofile import AudioFileError, decode_audio
+from agent.twiml.document import (
+    Connect,
+    Dial,
+    Play,
+    Say,
+    Start,
+    StreamNoun,
+    TwimlError,
+    parse_twiml,
+)
+from agent.twiml.program import (
+    Fetch,
+    Finished,
+    Program,
+    Refused,
+    Run,
+    Step,
+    Wait,
+    absolute_url,
+)
+from agent.twiml.streams import MediaStream, StreamFailed
+from agent.twiml.streamside import StreamSide
+from agent.twiml.webhook import (
+    FetchFailed,
+    TwilioIdentity,
+    call_params,
+    call_sid_of,
+    fetch,
+    new_sid,
+)
+
+__all__ = ["FallbackAction", "TwimlAgent", "TwimlSettings"]
+
+log = logging.getLogger("sipgw.agent")
+
+FallbackAction = Literal["say", "transfer", "hangup"]
+
+
+@dataclass(frozen=True, slots=True)
+class TwimlSettings:
+    """What every call of a ``twiml`` (or ``stream``) agent shares.
+
+    Attributes:
+        identity: the account SID and auth token requests are signed with.
+        url: the app's voice webhook ("" for ``stream``).
+        method: ``POST`` or ``GET``.
+        stream_url: ``stream``: the fixed WebSocket URL (no webhook).
+        parameters: ``stream``: the ``customParameters`` its ``start`` carries.
+        timeout: seconds a webhook or file may take.
+        max_document_bytes: the longest TwiML read.
+        max_audio_bytes: the longest ``<Play>`` file read.
+        stream_open_timeout: seconds to open a stream's WebSocket.
+        fallback: what a failure does: say ``fallback_frames`` then hang up, transfer to
+            ``fallback_target`` (after the frames), or hang up.
+        fallback_target: the transfer's target (through the dial allow-list).
+        fallback_frames: the line said (20 ms μ-law frames).
+        tts: makes the text-to-speech client ``<Say>`` uses; None: ``<Say>`` is refused.
+        record_dir: where call records go (None: kept in memory only).
+    """
+
+    identity: TwilioIdentity
+    url: str = ""
+    method: str = "POST"
+    stream_url: str = ""
+    parameters: tuple[tuple[str, str], ...] = ()
+    timeout: float = 5.0
+    max_document_bytes: int = 64 * 1024
+    max_audio_bytes: int = 4 * 1024 * 1024
+    stream_open_timeout: float = 5.0
+    fallback: FallbackAction = "say"
+    fallback_target: str = ""
+    fallback_frames: tuple[bytes, ...] = ()
+    tts: Callable[[], TextToSpeech] | None = None
+    record_dir: Path | None = None
+
+
+class _Fatal(Exception):
+    """A failure that runs the fallback (the message is the reason logged and recorded)."""
+
+
+class TwimlAgent(Agent):
+    """One call driven by an app's TwiML (see the module docstring)."""
+
+    def __init__(self, call: CallControl, settings: TwimlSettings) -> None:
+        self.call = call
+        self.settings = settings
+        self.call_sid = call_sid_of(call.call_id)
+        self.record = CallRecord(settings.record_dir, call.call_id)
+        self._session: aiohttp.ClientSession | None = None
+        self._program: Program | None = None
+        self._failure = ""
+        self._out: deque[bytes] = deque()
+        self._out_done = asyncio.Event()
+        self._out_done.set()
+        self._connected: MediaStream | None = None
+        self._forks: list[tuple[MediaStream, StreamNoun]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._run_task: asyncio.Task[None] | None = None
+        self._transfer_failed = asyncio.Event()
+        self._closed = False
+        self._pending_first: Step | None = None
+        self.steps: list[str] = []
+        """What ran, in order (``connect``, ``say``, ``refused <Gather>``, ...), for tests."""
+
+    # ------------------------------------------------------------------ set-up
+
+    async def prepare(self) -> None:
+        """Get the first document while the phone rings (see the module docstring)."""
+        call = self.call
+        self.record.write(
+            {"type": "call", "call_id": call.call_id, "call_sid": self.call_sid,
+             "caller": call.caller, "called": call.called, "direction": call.direction,
+             "leg": call.leg, "started": self.record.started}
+        )  # fmt: skip
+        self._session = aiohttp.ClientSession()
+        try:
+            self._program = await self._first_program()
+        except _Fatal as exc:
+            self._fail(str(exc))
+            return
+        first = self._program.next_step(time.monotonic())
+        if isinstance(first, Finished) and first.reason == "reject":
+            self._note("reject", reason=first.reject_reason)
+            log.info("[%s] TwiML <Reject reason=%s>: not answered", call.call_id,
+                     first.reject_reason)  # fmt: skip
+            call.hangup()
+            return
+        self._pending_first = first
+
+    async def _first_program(self) -> Program:
+        details, settings = self.call.details, self.settings
+        if details.twiml:
+            return Program(self._parse(details.twiml.encode(), "the call's twiml"), "")
+        if settings.stream_url and not details.twiml_url:
+            stream = StreamNoun(settings.stream_url, parameters=settings.parameters)
+            return Program((Connect(stream),), "")
+        url = details.twiml_url or settings.url
+        fetched = await self._fetch_twiml(url, settings.method)
+        return Program(self._parse(fetched.body, fetched.url), fetched.url)
+
+    async def _fetch_twiml(self, url: str, method: str) -> Any:
+        assert self._session is not None
+        params = call_params(self.call, self.call_sid, self.settings.identity.account_sid)
+        if self.call.direction == "outbound":
+            params["CallStatus"] = "in-progress"
+        try:
+            return await fetch(
+                self._session, url, method=method, params=params,
+                identity=self.settings.identity, timeout=self.settings.timeout,
+                max_bytes=self.settings.max_document_bytes,
+            )  # fmt: skip
+        except FetchFailed as exc:
+            raise _Fatal(f"the TwiML webhook failed: {exc}") from None
+
+    @staticmethod
+    def _parse(body: bytes, where: str) -> Any:
+        try:
+            return parse_twiml(body)
+        except TwimlError as exc:
+            raise _Fatal(f"bad TwiML from {where[:200]}: {exc}") from None
+
+    def on_answered(self) -> None:
+        """Run the TwiML (or the fallback) from now on."""
+        self._run_task = self._spawn(self._run())
+
+    def follow_twiml(self, url: str | None, twiml: str | None) -> bool:
+        """A mid-call update: the verb running stops (its stream is stopped, audio queued is
+        dropped) and the new TwiML runs next, as Twilio's call update does.
+
+        Raises:
+            ValueError: ``twiml`` is not a TwiML document (the parser's reason).
+        """
+        try:
+            verbs = parse_twiml(twiml) if twiml is not None else None
+        except TwimlError as exc:
+            raise ValueError(f"bad TwiML: {exc}") from None
+        if self._program is None or self._closed or self._program.finished is not None:
+            return False
+        self._program.update(url, verbs)
+        self._pending_first = None
+        self._out.clear()
+        self._out_done.set()
+        running, self._run_task = self._run_task, None
+        if running is not None:
+            running.cancel()
+        self._note("update", url=url or "", twiml=twiml is not None)
+        self._run_task = self._spawn(self._run_after(running))
+        return True
+
+    async def _run_after(self, running: asyncio.Task[None] | None) -> None:
+        if running is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        await self._run()
+
+    def _spawn(self, work: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ the verbs
+
+    async def _run(self) -> None:
+        if self._failure:  # logged and recorded as it happened, while the phone rang
+            await self._fallback()
+            return
+        try:
+            assert self._program is not None
+            step = self._pending_first or self._program.next_step(time.monotonic())
+            while not self._closed:
+                if isinstance(step, Finished):
+                    await self._finish(step)
+                    return
+                await self._carry_out(step)
+                step = self._program.next_step(time.monotonic())
+        except _Fatal as exc:
+            self._fail(str(exc))
+            await self._fallback()
+
+    async def _carry_out(self, step: Run | Fetch | Wait | Refused) -> None:
+        assert self._program is not None
+        if isinstance(step, Wait):
+            self.steps.append("pause")
+            await asyncio.sleep(max(0.0, step.until - time.monotonic()))
+        elif isinstance(step, Refused):
+            self.steps.append(f"refused <{step.name}>")
+            log.warning("[%s] TwiML <%s> refused: %s", self.call.call_id, step.name, step.why)
+            self._note("refused", verb=step.name, why=step.why)
+        elif isinstance(step, Fetch):
+            self.steps.append(f"fetch {step.why}")
+            fetched = await self._fetch_twiml(step.url, step.method)
+            self._program.load(self._parse(fetched.body, fetched.url), fetched.url)
+        else:
+            verb = step.verb
+            if isinstance(verb, Connect):
+                await self._connect(verb.stream)
+            elif isinstance(verb, Start):
+                self._fork(verb.stream)
+            elif isinstance(verb, Say):
+                await self._say(verb)
+            elif isinstance(verb, Play):
+                await self._play(verb)
+            else:
+                await self._dial(verb)
+
+    def _stream_url(self, url: str) -> str:
+        assert self._program is not None
+        try:
+            resolved = absolute_url(self._program.url, url)
+        except ValueError as exc:
+            raise _Fatal(f"<Stream url>: {exc}") from None
+        return resolved
+
+    def _new_stream(self, noun: StreamNoun, bidirectional: bool) -> MediaStream:
+        tracks: tuple[Literal["inbound", "outbound"], ...] = ("inbound",)
+        if not bidirectional:
+            tracks = {"inbound_track": ("inbound",), "outbound_track": ("outbound",),
+                      "both_tracks": ("inbound", "outbound")}[noun.track]  # type: ignore[assignment]  # fmt: skip
+        side = StreamSide(
+            new_sid("MZ"), self.call_sid, self.settings.identity.account_sid,
+            noun.parameters, tracks, bidirectional,
+        )  # fmt: skip
+        return MediaStream(
+            self._stream_url(noun.url), side, self.settings.identity,
+            self.settings.stream_open_timeout, self.call.call_id,
+        )  # fmt: skip
+
+    async def _connect(self, noun: StreamNoun) -> None:
+        stream = self._new_stream(noun, bidirectional=True)
+        self.steps.append("connect")
+        self._note("stream", url=stream.url, stream_sid=stream.side.stream_sid)
+        self._connected = stream
+        try:
+            await stream.run()
+        except StreamFailed as exc:
+            raise _Fatal(str(exc)) from None
+        finally:
+            self._connected = None
+            if stream.side.clears or stream.side.bad_messages:
+                self._note("stream_closed", clears=stream.side.clears,
+                           bad_messages=stream.side.bad_messages)  # fmt: skip
+            await stream.stop()
+        log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
+
+    def _fork(self, noun: StreamNoun) -> None:
+        stream = self._new_stream(noun, bidirectional=False)
+        self.steps.append("start")
+        self._note("fork", url=stream.url, track=noun.track)
+        self._forks.append((stream, noun))
+
+        async def serve() -> None:
+            try:
+                await stream.run()
+            except StreamFailed as exc:  # a fork failing does not end the call (as on Twilio)
+                log.warning("[%s] <Start><Stream>: %s", self.call.call_id, exc)
+                self._note("fork_failed", reason=str(exc))
+
+        self._spawn(serve())
+
+    async def _say(self, verb: Say) -> None:
+        self.steps.append("say")
+        if self.settings.tts is None:
+            why = "no text-to-speech is configured (SIPGW_TWIML_TTS)"
+            log.error("[%s] TwiML <Say> refused: %s", self.call.call_id, why)
+            self._note("refused", verb="Say", why=why)
+            return
+        tts = self.settings.tts()
+        audio = bytearray()
+        try:
+            await tts.connect()
+            reply = tts.start_reply()
+            await reply.send_text(verb.text)
+            await reply.finish()
+            async for chunk in reply.audio():
+                audio += chunk.audio
+        except TtsError as exc:
+            log.error("[%s] TwiML <Say>: text-to-speech failed: %s", self.call.call_id, exc)
+            self._note("say_failed", reason=str(exc))
+            return
+        finally:
+            with contextlib.suppress(Exception):
+                await tts.close()
+        await self._play_audio(bytes(audio) * verb.loop)
+
+    async def _play(self, verb: Play) -> None:
+        self.steps.append("play")
+        assert self._session is not None and self._program is not None
+        try:
+            url = absolute_url(self._program.url, verb.url)
+            fetched = await fetch(
+                self._session, url, method="GET", timeout=self.settings.timeout,
+                max_bytes=self.settings.max_audio_bytes,
+            )  # fmt: skip
+            audio = decode_audio(fetched.body, fetched.content_type)
+        except (FetchFailed, AudioFileError, ValueError) as exc:
+            log.error("[%s] TwiML <Play> %s: %s", self.call.call_id, verb.url[:200], exc)
+            self._note("play_failed", url=verb.url[:200], reason=str(exc))
+            return
+        await self._play_audio(audio * verb.loop)
+
+    async def _play_audio(self, audio: bytes) -> None:
+        audio += b"\xff" * (-len(audio) % FRAME_BYTES)
+        await self._play_frames([audio[i : i + FRAME_BYTES] for i in range(0, len(audio), 160)])
+
+    async def _play_frames(self, frames: Sequence[bytes]) -> None:
+        if not frames:
+            return
+        self._out.extend(frames)
+        self._out_done.clear()
+        self.call.audio_ready()
+        await self._out_done.wait()
+
+    async def _dial(self, verb: Dial) -> None:
+        self.steps.append("dial")
+        for target in verb.targets:
+            address = target.address
+            if target.kind == "number" and ":" not in address:  # a REFER needs a URI
+                address = "tel:" + "".join(address.split())  # RFC 3966, judged as the number
+            self._note("dial", target=address)
+            try:
+                self._transfer_failed.clear()
+                accepted = await self.call.transfer(address)
+            except DialRefused as exc:
+                log.warning("[%s] TwiML <Dial> %s refused: %s", self.call.call_id, address, exc)
+                self._note("refused", verb="Dial", why=str(exc), target=address)
+                continue
+            if accepted:  # the call ends when the target answers, else it goes on here
+                await self._transfer_failed.wait()
+        # as on Twilio: a <Dial> that did not connect goes on to the next verb
+
+    def on_transfer_failed(self, status: int, reason: str) -> None:
+        """The target did not answer: the TwiML goes on after the ``<Dial>``."""
+        self._note("dial_failed", status=status, reason=reason)
+        self._transfer_failed.set()
+
+    async def _finish(self, step: Finished) -> None:
+        self.steps.append(f"end {step.reason}")
+        self._note("end", reason=step.reason)
+        await self._out_done.wait()
+        self.call.hangup()
+
+    # ------------------------------------------------------------------ failures
+
+    def _fail(self, reason: str) -> None:
+        self._failure = reason
+        log.error("[%s] TwiML: %s; fallback: %s", self.call.call_id, reason,
+                  self.settings.fallback)  # fmt: skip
+        self._note("failure", reason=reason, fallback=self.settings.fallback)
+
+    async def _fallback(self) -> None:
+        settings = self.settings
+        self.steps.append(f"fallback {settings.fallback}")
+        if settings.fallback != "hangup":
+            await self._play_frames(settings.fallback_frames)
+        if settings.fallback == "transfer" and settings.fallback_target:
+            try:
+                if await self.call.transfer(settings.fallback_target):
+                    await self._transfer_failed.wait()
+            except DialRefused as exc:
+                log.error("[%s] fallback transfer refused: %s", self.call.call_id, exc)
+        self.call.hangup()
+
+    def _note(self, kind: str, **fields: object) -> None:
+        self.record.write({"type": f"twiml_{kind}", **fields})
+
+    # ------------------------------------------------------------------ the tick
+
+    def on_caller_frame(self, frame: bytes | None) -> None:
+        """The caller's 20 ms to the stream and to the forks that take the inbound track."""
+        connected = self._connected
+        if connected is not None and connected.ready:
+            connected.send(connected.side.media("inbound", frame))
+        for fork, _ in self._forks:
+            if fork.ready:
+                fork.send(fork.side.media("inbound", frame))
+
+    def next_frame(self) -> bytes | None:
+        """The app's audio (a stream's, or ``<Say>``/``<Play>``/the fallback's), paced."""
+        frame: bytes | None = None
+        connected = self._connected
+        if connected is not None:
+            frame, echoes = connected.side.next_frame()
+            for echo in echoes:
+                connected.send(echo)
+        elif self._out:
+            frame = self._out.popleft()
+            if not self._out:
+                self._out_done.set()
+        for fork, _ in self._forks:
+            if fork.ready:
+                fork.send(fork.side.media("outbound", frame))
+        return frame
+
+    def on_dtmf(self, digit: str) -> None:
+        """A key the caller pressed, to the bidirectional stream as ``dtmf``."""
+        connected = self._connected
+        if connected is not None and connected.ready:
+            connected.send(connected.side.dtmf(digit))
+
+    # ------------------------------------------------------------------ the end
+
+    async def close(self, reason: str = "") -> None:
+        """The call ended: ``stop`` to every stream, sockets and tasks closed."""
+        self._closed = True
+        self._out_done.set()
+        self._transfer_failed.set()
+        streams = [s for s, _ in self._forks]
+        if self._connected is not None:
+            streams.append(self._connected)
+        for stream in streams:
+            await stream.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self._session is not None:
+            await self._session.close()
+        self._note("closed", reason=reason)
+        self.record.close()

@@ -1,0 +1,110 @@
+"""The ``twiml`` and ``stream`` plug-ins: an app built for Twilio answers the calls.
+
+Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` (``--agent twiml``,
+``--agent stream``). Both read :class:`~agent.twiml.settings.TwilioAppSection` (the
+account SID and auth token, limits, fallback, ``<Say>``'s text-to-speech); ``twiml`` the
+webhook (:class:`~agent.twiml.settings.TwimlSection`), ``stream`` the fixed WebSocket
+(:class:`~agent.twiml.settings.StreamSection`). A line of the routes file may set its own
+``twiml_url`` or ``stream_url`` (docs/lines.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent.base import AgentFactory, CallControl
+from agent.capabilities import AgentCapabilities, declare
+from agent.resilience.lines import FallbackLine
+from agent.resilience.shipped_prompts import shipped_frames
+from agent.sections import ConfigError, Sources, load, require
+from agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
+from agent.twiml.audiofile import AudioFileError, decode_audio
+from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
+from agent.twiml.webhook import TwilioIdentity
+
+__all__ = ["STREAM_CAPABILITIES", "TWIML_CAPABILITIES", "stream_agent", "twiml_agent"]
+
+_COMMON = {
+    "amd": False,  # the app hears the callee itself; a placed call's amd is refused
+    "transfers": frozenset({"blind"}),  # <Dial>: the gateway's REFER (or bridge)
+    "keypad": True,  # dtmf messages on the stream
+    "legs": frozenset({"sip"}),
+}
+TWIML_CAPABILITIES = AgentCapabilities(
+    **_COMMON,  # type: ignore[arg-type]
+    line_keys={"twiml_url": (TwimlSection, "url")},
+    twiml=True,
+)
+"""``twiml``: the app decides everything; no detection, blind transfers, keys as ``dtmf``,
+SIP calls; a line may name its own webhook (``twiml_url``), a placed call its own TwiML.
+Paid (the app's services)."""
+STREAM_CAPABILITIES = AgentCapabilities(
+    **_COMMON,  # type: ignore[arg-type]
+    line_keys={"stream_url": (StreamSection, "url")},
+)
+"""``stream``: as ``twiml``, a line naming its own WebSocket (``stream_url``)."""
+
+
+@declare(TWIML_CAPABILITIES)
+def twiml_agent(twiml: TwimlSection, app: TwilioAppSection, sources: Sources) -> AgentFactory:
+    """The ``twiml`` plug-in: each call POSTs the app's webhook and follows its TwiML.
+
+    Raises:
+        ConfigError: the fallback audio does not play, a transfer fallback without a
+            target, or ``<Say>``'s text-to-speech lacks its key.
+    """
+    return _factory(_settings(app, sources, url=twiml.url, method=twiml.method))
+
+
+@declare(STREAM_CAPABILITIES)
+def stream_agent(stream: StreamSection, app: TwilioAppSection, sources: Sources) -> AgentFactory:
+    """The ``stream`` plug-in: each call is ``<Connect><Stream>`` to the fixed URL.
+
+    Raises:
+        ConfigError: as :func:`twiml_agent`.
+    """
+    return _factory(_settings(app, sources, stream_url=stream.url))
+
+
+def _factory(settings: TwimlSettings) -> AgentFactory:
+    def make(call: CallControl) -> TwimlAgent:
+        return TwimlAgent(call, settings)
+
+    return make
+
+
+def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSettings:
+    fallback: FallbackAction = app.fallback  # type: ignore[assignment]  # checked by choice()
+    if fallback == "transfer" and not app.fallback_target:
+        raise ConfigError(
+            "SIPGW_TWIML_FALLBACK=transfer needs SIPGW_TWIML_FALLBACK_TARGET (a number or SIP "
+            "URI on the dial allow-list)"
+        )
+    if app.fallback_audio:
+        try:
+            audio = decode_audio(Path(app.fallback_audio).read_bytes(), "audio/basic")
+        except (OSError, AudioFileError) as exc:
+            raise ConfigError(f"SIPGW_TWIML_FALLBACK_AUDIO={app.fallback_audio}: {exc}") from None
+        audio += b"\xff" * (-len(audio) % 160)
+        frames = tuple(audio[i : i + 160] for i in range(0, len(audio), 160))
+    else:
+        line = FallbackLine.TRANSFER if fallback == "transfer" else FallbackLine.GOODBYE
+        frames = shipped_frames(line)
+    tts = None
+    if app.tts == "elevenlabs":
+        from agent.vendors import TTS_VENDORS
+
+        vendor = TTS_VENDORS["elevenlabs"]
+        require([vendor.section], sources, "SIPGW_TWIML_TTS=elevenlabs")
+        tts = vendor.clients(load(vendor.section, sources))
+    return TwimlSettings(
+        identity=TwilioIdentity(app.account_sid, app.auth_token),
+        timeout=app.timeout_ms / 1000,
+        stream_open_timeout=app.stream_open_ms / 1000,
+        fallback=fallback,
+        fallback_target=app.fallback_target,
+        fallback_frames=frames,
+        tts=tts,
+        record_dir=Path(app.record_dir) if app.record_dir else None,
+        **where,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,128 @@
+"""The ``twiml`` and ``stream`` agents' settings sections (docs/twilio-apps.md)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from agent.sections import section, setting
+from agent.sections.parsers import choice, int_range, optional_file, text
+
+__all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
+
+
+def _http_url(value: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return url
+
+
+def _ws_url(value: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError("must be a wss:// (or ws://) URL with a host")
+    return url
+
+
+def _account_sid(value: str) -> str:
+    sid = value.strip()
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+        raise ValueError("must be a Twilio account SID: AC and 32 hex digits")
+    return sid
+
+
+@section(
+    "twiml",
+    title="TwiML app",
+    intro="Read when `--agent twiml`: the voice webhook of an app built for Twilio "
+    "(docs/twilio-apps.md).",
+)
+@dataclass(frozen=True)
+class TwimlSection:
+    """The app's voice webhook."""
+
+    url: str = setting(
+        "", env="SIPGW_TWIML_URL", parse=_http_url, required=True,
+        help="The app's voice webhook (what the Twilio number's \"A call comes in\" points "
+        "at), e.g. https://bot.example.com/twiml: POSTed and signed as Twilio does for each "
+        "call; its TwiML is followed. A line of the routes file may set its own (twiml_url).",
+    )  # fmt: skip
+    method: str = setting(
+        "POST", env="SIPGW_TWIML_METHOD", parse=choice("POST", "GET"),
+        help="How the webhook is requested: POST (Twilio's default) or GET.",
+    )  # fmt: skip
+
+
+@section(
+    "stream",
+    title="Media Streams app",
+    intro="Read when `--agent stream`: a Media Streams WebSocket reached with no webhook.",
+)
+@dataclass(frozen=True)
+class StreamSection:
+    """The app's fixed stream URL."""
+
+    url: str = setting(
+        "", env="SIPGW_STREAM_URL", parse=_ws_url, required=True,
+        help="The app's Media Streams WebSocket, e.g. wss://bot.example.com/media-stream: each "
+        "call is <Connect><Stream> to it, with no webhook. A line may set its own (stream_url).",
+    )  # fmt: skip
+
+
+@section(
+    "twilio_app",
+    title="Apps built for Twilio",
+    intro="Read when `--agent twiml` or `--agent stream`: who sipgw says it is to the app, "
+    "the limits, and what a failure does.",
+)
+@dataclass(frozen=True)
+class TwilioAppSection:
+    """The account, the limits and the fallback."""
+
+    account_sid: str = setting(
+        "", env="SIPGW_TWIML_ACCOUNT_SID", parse=_account_sid, required=True,
+        help="The AccountSid sent to the app (AC and 32 hex digits): the one its code expects.",
+    )  # fmt: skip
+    auth_token: str = setting(
+        "", env="SIPGW_TWIML_AUTH_TOKEN", parse=text, required=True, secret=True,
+        help="The auth token requests are signed with (X-Twilio-Signature): the one the app "
+        "validates with (its TWILIO_AUTH_TOKEN).",
+    )  # fmt: skip
+    timeout_ms: int = setting(
+        5000, env="SIPGW_TWIML_TIMEOUT_MS", parse=int_range(100, 8000),
+        help="How long (ms) the webhook, a <Redirect> or a <Play> file may take; then the "
+        "fallback runs.",
+    )  # fmt: skip
+    stream_open_ms: int = setting(
+        5000, env="SIPGW_TWIML_STREAM_OPEN_MS", parse=int_range(100, 30000),
+        help="How long (ms) a stream's WebSocket may take to open; then the fallback runs.",
+    )  # fmt: skip
+    fallback: str = setting(
+        "say", env="SIPGW_TWIML_FALLBACK", parse=choice("say", "transfer", "hangup"),
+        help="What a failure (webhook late or failing, bad TwiML, stream failing) does: say "
+        "(the fallback line, then hang up), transfer (the line, then SIPGW_TWIML_FALLBACK_"
+        "TARGET), or hangup.",
+    )  # fmt: skip
+    fallback_target: str = setting(
+        "", env="SIPGW_TWIML_FALLBACK_TARGET", parse=text,
+        help="Where the transfer fallback goes (a number or SIP URI on the dial allow-list).",
+    )  # fmt: skip
+    fallback_audio: str = setting(
+        "", env="SIPGW_TWIML_FALLBACK_AUDIO", parse=optional_file,
+        help="The fallback line: a WAV or raw μ-law file; empty = the shipped \"Thank you for "
+        "calling. Goodbye.\" (or the transfer line before a transfer).",
+    )  # fmt: skip
+    tts: str = setting(
+        "none", env="SIPGW_TWIML_TTS", parse=choice("none", "elevenlabs"),
+        help="The text-to-speech <Say> goes through: elevenlabs (its ELEVENLABS_* settings) "
+        "or none (<Say> is refused, logged).",
+    )  # fmt: skip
+    record_dir: str = setting(
+        "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,
+        help="Directory for the per-call JSONL records (the verbs run, failures and their "
+        "fallback); empty = none.",
+    )  # fmt: skip

@@ -1,0 +1,148 @@
+"""One Media Stream to the app's WebSocket server, as Twilio opens it (asyncio adapter).
+
+:class:`MediaStream` opens the socket (the handshake signed with ``X-Twilio-Signature``
+over the URL, as Twilio signs it), sends what :class:`~agent.twiml.streamside.StreamSide`
+makes (``connected``, ``start``, ``media`` per tick, ``dtmf``, mark echoes, ``stop``) through
+one bounded writer queue (the ticker never awaits), and feeds what the app sends back to
+the stream side. :meth:`MediaStream.run` returns when the app closes the socket normally
+(the TwiML goes on) and raises :class:`StreamFailed` when it cannot be opened or breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, WebSocketException
+
+from agent.twiml.streamside import AppCleared, StreamSide
+from agent.twiml.webhook import TwilioIdentity
+from media.twilio.signature import signature_for
+
+__all__ = ["MAX_OUTBOX", "MediaStream", "StreamFailed"]
+
+log = logging.getLogger("sipgw.agent")
+
+MAX_OUTBOX: Final = 500
+"""Messages waiting for a slow socket (10 s of audio); past it they are dropped, counted."""
+MAX_MESSAGE: Final = 1 << 20
+"""Largest message taken from the app (1 MiB: a minute of μ-law in base64)."""
+
+
+class StreamFailed(Exception):
+    """The stream could not be opened, or broke (the message says how)."""
+
+
+class MediaStream:
+    """One stream (see the module docstring).
+
+    Args:
+        url: the app's ``wss://`` (or ``ws://``) URL.
+        side: the stream's messages.
+        identity: what the handshake is signed with.
+        open_timeout: seconds to open the socket.
+        log_id: how log lines name the call.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        side: StreamSide,
+        identity: TwilioIdentity,
+        open_timeout: float,
+        log_id: str,
+    ) -> None:
+        self.url = url
+        self.side = side
+        self.identity = identity
+        self.open_timeout = open_timeout
+        self.log_id = log_id
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._ws: ClientConnection | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.ready = False
+        """Open, ``connected`` and ``start`` queued: media may follow."""
+        self.cleared: list[AppCleared] = []
+
+    def send(self, message: str | None) -> None:
+        """Queue ``message`` for the app (None: nothing); never waits."""
+        if message is None:
+            return
+        if self._outbox.qsize() >= MAX_OUTBOX:
+            self.dropped += 1
+            return
+        self._outbox.put_nowait(message)
+
+    async def run(self) -> None:
+        """Open the stream and serve it until the app closes it.
+
+        Raises:
+            StreamFailed: the socket could not be opened or closed abnormally.
+        """
+        headers = {"X-Twilio-Signature": signature_for(self.identity.auth_token, self.url)}
+        try:
+            ws = await ws_connect(
+                self.url, additional_headers=headers, open_timeout=self.open_timeout,
+                max_size=MAX_MESSAGE, user_agent_header="Twilio.TmeWs/1.0",
+                logger=log.getChild("twiml-stream"),
+            )  # fmt: skip
+        except (OSError, TimeoutError, ValueError, WebSocketException) as exc:
+            raise StreamFailed(f"stream {self.url[:200]} could not be opened: {exc}") from None
+        self._ws = ws
+        for message in self.side.opening():
+            self.send(message)
+        self.ready = True
+        writer = self._writer = asyncio.create_task(self._write(ws))
+        try:
+            async for text in ws:
+                for item in self.side.receive(text):
+                    if isinstance(item, AppCleared):
+                        self.cleared.append(item)
+                    else:
+                        self.send(item)
+        except ConnectionClosedError as exc:
+            raise StreamFailed(f"the stream's WebSocket broke ({exc})") from None
+        except ConnectionClosedOK:
+            pass
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        if ws.close_code not in (None, 1000, 1001, 1005):  # closed, but not normally
+            raise StreamFailed(f"the app closed the stream with code {ws.close_code}")
+
+    async def _write(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError):
+            while True:
+                message = await self._outbox.get()
+                if message is None:
+                    return
+                await ws.send(message)
+
+    async def stop(self) -> None:
+        """``stop`` sent (the call ended or the TwiML moved on), then the socket closed.
+
+        What is queued goes first, in order, through the writer (one sender: no reordering).
+        """
+        ws, self._ws = self._ws, None
+        self.ready = False
+        stop = self.side.stop()
+        if ws is None:
+            return
+        writer = self._writer
+        if writer is not None and not writer.done():
+            if stop is not None:
+                self._outbox.put_nowait(stop)  # past the bound: the last message is never dropped
+            self._outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 2.0)
+        elif stop is not None:
+            with contextlib.suppress(ConnectionClosedOK, ConnectionClosedError, OSError):
+                await asyncio.wait_for(ws.send(stop), 1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 2.0)

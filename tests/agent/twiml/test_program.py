@@ -1,0 +1,98 @@
+"""The TwiML program, sans-IO: verbs in order, redirects and actions, pauses on an injected
+clock, refusals by name, the end after the last verb."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.twiml.document import parse_twiml
+from agent.twiml.program import (
+    MAX_DOCUMENTS,
+    Fetch,
+    Finished,
+    Program,
+    Refused,
+    Run,
+    Wait,
+    absolute_url,
+)
+
+
+def test_verbs_run_in_order_and_the_call_ends_after_the_last() -> None:
+    program = Program(parse_twiml(
+        "<Response><Say>a</Say><Pause length='2'/><Gather/><Play>https://x.example/a.wav"
+        "</Play></Response>"
+    ), "https://app.example/voice")  # fmt: skip
+    now = 100.0
+    step = program.next_step(now)
+    assert isinstance(step, Run) and type(step.verb).__name__ == "Say"
+    assert program.next_step(now) == Wait(102.0)
+    assert program.next_step(now + 2) == Refused("Gather", "not supported by sipgw")
+    step = program.next_step(now + 2)
+    assert isinstance(step, Run) and type(step.verb).__name__ == "Play"
+    assert program.next_step(now + 3) == Finished("end")
+    assert program.next_step(now + 4) == Finished("end")  # stays finished
+
+
+def test_redirect_resolves_against_the_documents_url_and_replaces_the_rest() -> None:
+    program = Program(parse_twiml(
+        "<Response><Redirect>next?x=1</Redirect><Hangup/></Response>"
+    ), "https://app.example/voice/start")  # fmt: skip
+    assert program.next_step(0) == Fetch("https://app.example/voice/next?x=1", "POST", "redirect")
+    program.load(
+        parse_twiml("<Response><Reject reason='busy'/></Response>"),
+        "https://app.example/voice/next",
+    )
+    assert program.next_step(0) == Finished("reject", "busy")
+
+
+def test_connect_action_is_fetched_once_the_stream_is_over() -> None:
+    program = Program(parse_twiml(
+        "<Response><Connect action='/after'><Stream url='wss://b.example/s'/></Connect>"
+        "<Say>never</Say></Response>"
+    ), "https://app.example/voice")  # fmt: skip
+    assert isinstance(program.next_step(0), Run)
+    assert program.next_step(1) == Fetch("https://app.example/after", "POST", "<Connect action>")
+
+
+def test_a_redirect_loop_ends_the_call() -> None:
+    program = Program(
+        parse_twiml("<Response><Redirect>/loop</Redirect></Response>"), "https://a.example/"
+    )
+    for _ in range(MAX_DOCUMENTS - 1):
+        step = program.next_step(0)
+        assert isinstance(step, Fetch)
+        program.load(parse_twiml("<Response><Redirect>/loop</Redirect></Response>"), step.url)
+    assert program.next_step(0) == Finished("too-many-documents")
+
+
+def test_inline_document_needs_absolute_urls() -> None:
+    program = Program(parse_twiml("<Response><Redirect>/relative</Redirect></Response>"), "")
+    step = program.next_step(0)
+    assert isinstance(step, Refused) and "not an absolute" in step.why
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "javascript:x", "//no-scheme", "http:///nohost"]
+)
+def test_absolute_url_refuses_other_schemes(url: str) -> None:
+    with pytest.raises(ValueError, match="absolute"):
+        absolute_url("", url)
+
+
+def test_an_update_drops_what_was_left_and_runs_the_new_twiml_next() -> None:
+    program = Program(parse_twiml("<Response><Pause length='60'/><Hangup/></Response>"),
+                      "https://app.example/voice")  # fmt: skip
+    assert program.next_step(0.0) == Wait(60.0)
+    program.update(None, parse_twiml("<Response><Reject/></Response>"))
+    assert program.next_step(1.0) == Finished("reject", "rejected")
+    fetched = Program(parse_twiml("<Response><Hangup/></Response>"), "https://app.example/voice")
+    fetched.update("next", None)  # a Url: fetched next, against the document's URL
+    assert fetched.next_step(0.0) == Fetch("https://app.example/next", "POST", "update")
+
+
+def test_an_update_after_the_end_changes_nothing() -> None:
+    program = Program(parse_twiml("<Response><Hangup/></Response>"))
+    assert program.next_step(0.0) == Finished("hangup")
+    program.update(None, parse_twiml("<Response><Pause/></Response>"))
+    assert program.next_step(1.0) == Finished("hangup")

@@ -1,0 +1,274 @@
+"""A Twilio app on a SIP call: ``sipgw serve --agent twiml`` between a real baresip caller
+and a small app built on the official ``twilio`` SDK (tests/toolkit/twilio_app.py: its
+RequestValidator checks our signatures, its VoiceResponse builds the TwiML) with its
+Media Streams bot (docs/twilio-apps.md).
+
+The caller hears the bot (which echoes the caller's tone, plays its own, and cuts it with a
+``clear``), the bot gets the caller's keys as ``dtmf``, its marks come back, its closing the
+stream moves the TwiML on to ``<Hangup>`` (the caller gets a BYE), ``<Dial><Sip>`` hands the
+caller to a second baresip, and each failure (a late webhook, bad TwiML, a stream that
+breaks mid-call) is the fallback line heard, then the hang-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+from twilio.twiml.voice_response import Connect, Dial, Stream, VoiceResponse
+
+from media.g711 import linear_to_ulaw
+from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+TOKEN = "9" * 32
+ACCOUNT = "AC" + "5" * 32
+CALLER_HZ, BOT_HZ = 1000, 600
+
+
+def bot_tone(seconds: float, hz: float = BOT_HZ) -> bytes:
+    """μ-law of a tone at -12 dBFS, as a bot's text-to-speech would send it."""
+    n = round(seconds * 8000)
+    amplitude = 32767 * 10 ** (-12 / 20)
+    pcm = b"".join(
+        int(amplitude * math.sin(2 * math.pi * hz * i / 8000)).to_bytes(2, "little", signed=True)
+        for i in range(n)
+    )
+    return linear_to_ulaw(pcm)
+
+
+@pytest.fixture
+def app() -> Iterator[TwilioSdkApp]:
+    peer = TwilioSdkApp(TOKEN).start_in_thread()
+    try:
+        yield peer
+    finally:
+        peer.stop_thread()
+
+
+def gateway(workdir: Path, app: TwilioSdkApp, **env: str) -> GatewayProcess:
+    return GatewayProcess(
+        workdir, agent="twiml", allow_from="127.0.0.0/8",
+        extra_env={
+            "SIPGW_TWIML_URL": app.url, "SIPGW_TWIML_ACCOUNT_SID": ACCOUNT,
+            "SIPGW_TWIML_AUTH_TOKEN": TOKEN, "SIPGW_TWIML_RECORD_DIR": str(workdir / "calls"),
+            **env,
+        },
+    )  # fmt: skip
+
+
+def caller_wav(workdir: Path) -> Path:
+    return write_pattern(workdir / "audio" / "caller.wav", [(None, 0.3), (CALLER_HZ, 60.0)], -12.0)
+
+
+def phone(workdir: Path) -> Baresip:
+    """The caller: a baresip playing a tone (after 0.3 s of silence)."""
+    return Baresip(workdir, "a", user="a", source_wav=caller_wav(workdir))
+
+
+def connect(then: str = "hangup") -> object:
+    def build(app: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        connect = Connect()
+        stream = Stream(url=app.ws_url)
+        stream.parameter(name="CallerNumber", value=request.params.get("From", ""))
+        connect.append(stream)
+        response.append(connect)
+        if then == "hangup":
+            response.hangup()
+        return response
+
+    return build
+
+
+def record(workdir: Path) -> list[dict[str, object]]:
+    return [
+        json.loads(line)
+        for path in sorted((workdir / "calls").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def test_a_twilio_sdk_bot_talks_with_a_baresip_caller(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    """Audio both ways, dtmf, a mark after its audio, the bot's close ends the call."""
+    app.twiml = connect()  # type: ignore[assignment]
+    marks: list[float] = []
+
+    async def bot(stream: AppStream) -> None:  # an echo bot, as the tutorials start with
+        echoed = 0
+        while not stream.events("dtmf"):
+            media = stream.events("media")
+            for message in media[echoed:]:
+                await stream.send_media(json_payload(message))
+            echoed = len(media)
+            await stream.wait(partial(more_or_dtmf, stream, echoed))
+        await stream.send_mark("after-echo")
+        await stream.wait(lambda: stream.events("mark"))
+        marks.append(time.monotonic())
+        await stream.ws.close()  # done: the TwiML goes on to <Hangup>
+
+    app.bot = bot
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        app.wait_until(lambda: app.streams and len(app.streams[0].events("media")) >= 100)
+        caller.send_dtmf("5")
+        caller.wait_event("CALL_CLOSED", 10)  # the gateway's BYE after the last verb
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    (request,) = app.requests
+    assert request.valid, "the SDK's RequestValidator refused our X-Twilio-Signature"
+    stream = app.streams[0]
+    assert stream.handshake_valid
+    start = stream.events("start")[0]["start"]
+    assert start["callSid"] == request.params["CallSid"]
+    assert start["customParameters"] == {"CallerNumber": request.params["From"]}
+    assert stream.events("dtmf")[0]["dtmf"]["digit"] == "5"
+    assert marks, "the mark never came back"
+    report = analyse(heard)
+    assert tone_spans(report, CALLER_HZ), report.describe()  # the bot's echo of the caller
+    assert analyse_bot_side(stream, CALLER_HZ)
+    kinds = [line["type"] for line in record(tmp_workdir)]
+    assert "twiml_stream" in kinds and "twiml_end" in kinds and "twiml_failure" not in kinds
+
+
+def more_or_dtmf(stream: AppStream, seen: int) -> bool:
+    """More caller audio than ``seen`` messages, or a key."""
+    return len(stream.events("media")) > seen or bool(stream.events("dtmf"))
+
+
+def json_payload(message: dict[str, object]) -> bytes:
+    import base64
+
+    return base64.b64decode(message["media"]["payload"])  # type: ignore[index]
+
+
+def analyse_bot_side(stream: AppStream, hz: float) -> bool:
+    """The caller's tone arrived at the bot (inbound μ-law, decoded and analysed)."""
+    from media.g711 import ulaw_to_linear
+    from sipgw.app.evaluation.audio import analyse_samples
+
+    pcm = ulaw_to_linear(stream.caller_audio())
+    samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]
+    return bool(tone_spans(analyse_samples(samples, 8000), hz))
+
+
+def test_a_clear_cuts_the_bots_audio_within_100_ms(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    app.twiml = connect()  # type: ignore[assignment]
+    times: dict[str, float] = {}
+
+    async def bot(stream: AppStream) -> None:
+        await stream.wait(lambda: stream.events("start"))
+        times["sent"] = time.monotonic()
+        await stream.send_media(bot_tone(6.0))  # a long reply, all at once
+        await stream.wait(lambda: len(stream.events("media")) >= 75)  # 1.5 s: the caller barges in
+        times["clear"] = time.monotonic()
+        await stream.send_clear()
+        await stream.wait(lambda: len(stream.events("media")) >= 150)
+        await stream.ws.close()
+
+    app.bot = bot
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 15)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    report = analyse(heard)
+    spans = tone_spans(report, BOT_HZ, 0.02)
+    assert len(spans) == 1, (spans, report.describe())
+    heard_for = spans[0][1] - spans[0][0]
+    talked_for = times["clear"] - times["sent"]  # what the bot let play before its clear
+    print(f"clear: heard {heard_for:.3f} s of the bot, which cleared after {talked_for:.3f} s")
+    assert heard_for <= talked_for + 0.1, (heard_for, talked_for)
+    assert heard_for >= talked_for - 0.3, (heard_for, talked_for)  # it did play until then
+
+
+def test_dial_sip_hands_the_caller_to_a_second_baresip(
+    tmp_workdir: Path, app: TwilioSdkApp
+) -> None:
+    with Baresip(tmp_workdir, "human", user="human", answermode="auto") as human:
+
+        def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+            response = VoiceResponse()
+            dial = Dial()
+            dial.sip(human.uri)
+            response.append(dial)
+            return response
+
+        app.twiml = twiml
+        with (
+            gateway(tmp_workdir, app, SIPGW_DIAL_ALLOW=human.uri) as gw,
+            phone(tmp_workdir) as caller,
+        ):
+            caller.dial(gw.uri("bot"))
+            caller.wait_event("CALL_ESTABLISHED", 10)
+            established = human.wait_event("CALL_ESTABLISHED", 15)  # baresip followed our REFER
+            assert "sip:a@" in established["peeruri"]
+            gw.wait_log(r"call ended:", 15)
+            caller.hangup()
+    assert any(line["type"] == "twiml_dial" for line in record(tmp_workdir))
+
+
+FAILURES = {
+    "late-webhook": ({"SIPGW_TWIML_TIMEOUT_MS": "500"}, "no answer within 0.5 s"),
+    "bad-twiml": ({}, "bad TwiML"),
+    "stream-breaks": ({}, "broke"),
+}
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+def test_each_failure_is_the_fallback_line_heard(
+    tmp_workdir: Path, app: TwilioSdkApp, failure: str
+) -> None:
+    env, reason = FAILURES[failure]
+    if failure == "late-webhook":
+        app.webhook_delay = 3.0
+        app.twiml = connect()  # type: ignore[assignment]
+    elif failure == "bad-twiml":
+        app.twiml = lambda a, r: "<Response><Connect><Stream/></Connect></Response>"
+    else:
+        app.twiml = connect()  # type: ignore[assignment]
+
+        async def dies(stream: AppStream) -> None:
+            await stream.wait(lambda: len(stream.events("media")) >= 25)
+            stream.ws.transport.abort()  # the bot's process is gone: no close frame
+
+        app.bot = dies
+    with gateway(tmp_workdir, app, **env) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        caller.wait_event("CALL_ESTABLISHED", 10)
+        caller.wait_event("CALL_CLOSED", 15)  # the line, then the hang-up: no dead air
+        heard, _ = caller.recordings()
+        gw.wait_log(rf"TwiML: .*{reason}.*; fallback: say", 5)
+        assert gw.stop() == 0
+    report = analyse(heard)
+    assert report.active_seconds >= 1.5, report.describe()  # "Thank you for calling. Goodbye."
+    (failed,) = [line for line in record(tmp_workdir) if line["type"] == "twiml_failure"]
+    assert reason in str(failed["reason"]) and failed["fallback"] == "say"
+    assert TOKEN not in (tmp_workdir / "calls").glob("*.jsonl").__next__().read_text()
+
+
+def test_reject_refuses_the_call_unanswered(tmp_workdir: Path, app: TwilioSdkApp) -> None:
+    def twiml(app_: TwilioSdkApp, request: WebhookRequest) -> VoiceResponse:
+        response = VoiceResponse()
+        response.reject(reason="busy")
+        return response
+
+    app.twiml = twiml
+    with gateway(tmp_workdir, app) as gw, phone(tmp_workdir) as caller:
+        caller.dial(gw.uri("bot"))
+        closed = caller.wait_event("CALL_CLOSED", 10)
+        assert not [e for e in caller.events if e.get("type") == "CALL_ESTABLISHED"]
+        assert gw.stop() == 0
+    assert "480" in str(closed.get("param", "")), closed
+    assert any(line["type"] == "twiml_reject" for line in record(tmp_workdir))
