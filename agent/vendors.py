@@ -11,8 +11,9 @@ once, at start, with code mypy checks.
 Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm`` or
 ``agent/tts``, implementing :class:`~agent.stt.base.SpeechToText`,
 :class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`; here its
-section, its client function and its entry (and the section in the catalogue,
-:mod:`sipgw.app.sections`). The assistant never names a vendor:
+section, its client function and its entry; the catalogue (:mod:`sipgw.app.sections`)
+takes every registered vendor's section from these tables, so it is not listed there. The
+assistant never names a vendor:
 :mod:`sipgw.app.assistant_agent` builds one LLM client for all calls and hands each
 call factories for its own STT and TTS.
 

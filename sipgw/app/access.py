@@ -417,8 +417,8 @@ carrier's other customers), nor the rest of the internet, whose scanners would o
 get a call (200, its retransmissions, a BYE) for each INVITE from a forged source."""
 
 LAB_LINE = (
-    "access: no --allow-from, account, proxy or inbound credentials configured: the echo "
-    "agent (it spends nothing) answers calls from this host and private networks only "
+    "access: no --allow-from, account, proxy or inbound credentials configured: the agent "
+    "(it spends nothing) answers calls from this host and private networks only "
     f"({', '.join(LAB_NETWORKS)}); calls from elsewhere get 403. To take them, add "
     "--allow-from with their addresses or networks (each refused call's log line names "
     "its address), or --allow-from any to take calls from anyone (see docs/security.md)"

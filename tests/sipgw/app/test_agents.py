@@ -13,6 +13,9 @@ from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agen
 from tests.sipgw.app import tone_agent
 
 TONE = "tests.sipgw.app.tone_agent:make"
+_NAMES = list(BUILTIN_AGENTS)
+BUILTINS = f"{', '.join(_NAMES[:-1])} or {_NAMES[-1]}"
+"""How a refusal names the built-ins (every one registered: a new built-in edits no test)."""
 
 
 class Call:
@@ -36,14 +39,10 @@ def test_an_agent_is_a_builtin_name_or_module_colon_factory(given: str, spec: st
 def test_anything_else_says_what_is_allowed(given: str) -> None:
     with pytest.raises(
         ValueError,
-        match="must be echo, assistant, voice-agent, realtime, twiml or stream, or "
-        "package.module:factory",
+        match=f"must be {BUILTINS}, or package.module:factory",
     ):
         agent_spec(given)
-    with pytest.raises(
-        ConfigError,
-        match="^--agent .*: must be echo, assistant, voice-agent, realtime, twiml or stream",
-    ):
+    with pytest.raises(ConfigError, match=f"^--agent .*: must be {BUILTINS}"):
         load(AgentSection, Sources({}, {"--agent": given}))
 
 
@@ -54,14 +53,9 @@ def test_the_builtins_are_plug_ins_found_by_name() -> None:
     factory = echo.build(Sources({}, {"--echo-delay-ms": "0"}))
     agent = factory(Call())  # type: ignore[arg-type]
     assert isinstance(agent, EchoAgent)
-    assert set(BUILTIN_AGENTS) == {
-        "echo",
-        "assistant",
-        "voice-agent",
-        "realtime",
-        "twiml",
-        "stream",
-    }
+    assert {"echo", "assistant", "voice-agent", "realtime", "twiml", "stream"} <= set(
+        BUILTIN_AGENTS
+    )
 
 
 def test_a_plug_in_by_module_name_with_its_settings() -> None:
@@ -111,8 +105,7 @@ def test_its_settings_are_loaded_checked_and_required() -> None:
          "not found"),
         ("", "tests.sipgw.app.tone_agent:missing", "'missing' in 'tests.sipgw.app.tone_agent': "
          "not found"),
-        ("", "tests.sipgw.app.tone_agent:ToneAgent.__doc__",
-         "must be echo, assistant, voice-agent, realtime, twiml or stream"),
+        ("", "tests.sipgw.app.tone_agent:ToneAgent.__doc__", f"must be {BUILTINS}"),
         ("def make(x: int):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x):\n    return print\n", "make", "parameter 'x' must be annotated"),
         ("def make(x: 'Nowhere'):\n    return print\n", "make", "cannot read its parameters"),
