@@ -66,6 +66,7 @@ from agent.base import CallControl
 from agent.call_actions import CallActions, ToolCallContext
 from agent.caller_context import CallerContextPrompt, CallerContextSettings
 from agent.callscope import CallScope, ScopedAgent
+from agent.capabilities import AgentCapabilities
 from agent.conversation import Conversation, ConversationSettings
 from agent.factory import WarmUp
 from agent.failures import ServiceFailures
@@ -157,6 +158,16 @@ class AssistantFactory(PromptedFactory):
 
     resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
+    capabilities: AgentCapabilities = AgentCapabilities(
+        callbacks=True,
+        transfers=frozenset({"blind", "warm"}),
+        keypad=True,
+        arrival_audio=True,
+    )
+    """What its agents do (:class:`agent.capabilities.DeclaresCapabilities`): they act on
+    ``call.amd``, store callbacks, transfer both ways, take the keypad and hear the caller's
+    audio as it arrives (speech recognition, barge-in); the plug-in adds its routes-file
+    keys (:data:`agent.assistant_plugin.CAPABILITIES`)."""
 
     def __init__(
         self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
@@ -177,14 +188,12 @@ class AssistantFactory(PromptedFactory):
 class AssistantAgent(ScopedAgent):
     """One call's AI agent; see the module docstring."""
 
-    wants_arrival_audio = True
-
     def __init__(self, call: CallControl, resources: AssistantResources) -> None:
         self.call = call
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
         # Outages are retried as long as the failure policy keeps the caller on the line.

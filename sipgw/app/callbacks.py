@@ -49,11 +49,12 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from agent.amd.config import AmdCall, AmdRequest
+from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
 from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
-from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
+from sipgw.app.dial_settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [

@@ -14,6 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agent.amd.settings import AmdSection
+from agent.assistant_sections import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    PreemptiveSection,
+)
 from agent.echo_plugin import EchoSection
 from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
@@ -24,16 +31,9 @@ from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.assistant_settings import (
-    AssistantSection,
-    BuiltinToolsSection,
-    CallbackSection,
-    CallerContextSection,
-    DialSection,
-    PreemptiveSection,
-)
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
+from sipgw.app.dial_settings import DialSection
 from sipgw.app.dns import DnsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection

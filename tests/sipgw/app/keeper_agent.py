@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 
 from agent.amd.config import AmdCall
+from agent.assistant_sections import BuiltinToolsSection
 from agent.tools.callback_store import CallbackStore
-from sipgw.app.assistant_settings import BuiltinToolsSection
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (
     Agent,
