@@ -13,7 +13,7 @@ Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm`` o
 :class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`; here its
 section, its client function and its entry (and the section in the catalogue,
 :mod:`sipgw.app.sections`). The assistant never names a vendor:
-:mod:`sipgw.app.assistant_agent` builds one LLM client for all calls and hands each
+:mod:`agent.assistant_plugin` builds one LLM client for all calls and hands each
 call factories for its own STT and TTS.
 
 A vendor's module (and its SDK) is imported only when its client is built, never when

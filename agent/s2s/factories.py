@@ -15,7 +15,7 @@ prompt or greeting use is refused before it is dialled
 With a line cache (``lines``), the gateway's start has the fallback lines spoken
 in the model's own voice, once per voice (:mod:`agent.s2s.lines`); without one
 the shipped recordings are played. ``sipgw serve`` builds them from its settings
-(:mod:`sipgw.app.s2s_agents`).
+(:mod:`agent.s2s.plugin`).
 """
 
 from __future__ import annotations
