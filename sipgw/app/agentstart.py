@@ -13,12 +13,20 @@ no agent names.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from agent.amd.config import AmdMode
 from agent.amd.settings import AmdSection
 from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.capabilities import AgentCapabilities, GatewayServices
-from agent.sections import ConfigError, SectionInfo, Sources, load, secret_texts
+from agent.sections import (
+    ConfigError,
+    SectionInfo,
+    Sources,
+    load,
+    secret_texts,
+    settings_of,
+)
 from agent.transfer_settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
 from sipgw.app.privacy import PrivacySection, load_redactor
@@ -86,7 +94,7 @@ def check_capabilities(
             "voicemail; set it to off, or use an agent that declares amd (the assistant)"
         )
     transfers = capabilities.transfers
-    mode = load(TransferSection, sources).mode
+    mode = _one(TransferSection, "mode", sources)
     if mode == "warm" and "warm" not in transfers and (transfers or main):
         kinds = " and ".join(sorted(transfers)) or "no"
         raise ConfigError(
@@ -94,10 +102,27 @@ def check_capabilities(
             "(its record declares no warm ones; docs/assistant.md, Warm transfer); set it to "
             "blind, or use an agent that transfers warm (the assistant)"
         )
-    target = load(BuiltinToolsSection, sources).transfer_target
+    target = _one(BuiltinToolsSection, "transfer_target", sources)
     if target and not transfers and main:
         raise ConfigError(
             f"{sources.label(BuiltinToolsSection, 'transfer_target')}={target}: {agent} makes "
             "no transfers (its record declares none); leave it empty, or use an agent that "
             "transfers"
         )
+
+
+def _one(cls: type, name: str, sources: Sources) -> Any:
+    """Setting ``name`` of section ``cls`` alone, parsed (its neighbours are not: loading a
+    whole section would read its files, the hold music, once more than its agent does).
+
+    Raises:
+        ConfigError: it does not parse.
+    """
+    spec = dict(settings_of(cls))[name]
+    where = sources.find(spec)
+    if where.origin == "default":
+        return getattr(cls(), name)
+    try:
+        return spec.parse(where.text)
+    except ValueError as exc:
+        raise ConfigError(f"{where.quoted()}: {exc}") from None
