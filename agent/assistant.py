@@ -54,6 +54,7 @@ per-call variables in :func:`agent.opening.plan_opening`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +73,9 @@ from agent.factory import WarmUp
 from agent.failures import ServiceFailures
 from agent.fillers import Fillers
 from agent.greeting import Greeter
+from agent.handoff import HandOffSettings, SwitchedTts, with_hand_off
+from agent.handoff_call import CallHandOff
+from agent.idle_watch import IdleWatch
 from agent.keypad import Keypad
 from agent.llm.base import ChatLLM
 from agent.observer import Service
@@ -137,6 +141,7 @@ class AssistantResources:
             (:mod:`agent.resilience.line_cache`); None = the shipped recordings.
         waste: the speculative speech counts of all the calls, their waste share's
             bound (:class:`agent.speculative.WasteLedger`).
+        hand_off: the lines its calls may be handed to (:mod:`agent.handoff`); None = none.
     """
 
     settings: AssistantSettings
@@ -147,6 +152,7 @@ class AssistantResources:
     caller_context: CallerContextSettings | None = None
     lines: FallbackLineCache | None = None
     waste: WasteLedger = field(default_factory=WasteLedger)
+    hand_off: HandOffSettings | None = None
 
 
 class AssistantFactory(PromptedFactory):
@@ -184,6 +190,12 @@ class AssistantFactory(PromptedFactory):
     def __call__(self, call: CallControl) -> AssistantAgent:
         return AssistantAgent(call, self.resources)
 
+    def with_hand_off(self, hand_off: HandOffSettings) -> AssistantFactory:
+        """The same agents, whose calls may be handed to other lines (:mod:`agent.handoff`)."""
+        return AssistantFactory(
+            dataclasses.replace(self.resources, hand_off=hand_off), self.vendors
+        )
+
 
 class AssistantAgent(ScopedAgent):
     """One call's AI agent; see the module docstring."""
@@ -198,7 +210,9 @@ class AssistantAgent(ScopedAgent):
         self.stt = resources.new_stt()
         # Outages are retried as long as the failure policy keeps the caller on the line.
         self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
-        self.tts = resources.new_tts()
+        self.tts: TextToSpeech = resources.new_tts()
+        if resources.hand_off is not None:
+            self.tts = SwitchedTts(self.tts)  # a hand-off changes the voice
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
         self.opening = opening
         tools_view = ToolCallContext(settings)
@@ -252,6 +266,11 @@ class AssistantAgent(ScopedAgent):
             scope, speaker, conversation, self.caller_context, self.preemptive, fillers, metrics,
             failures, settings.redactor,
         )  # fmt: skip
+        self.hand_off: CallHandOff | None = None
+        if resources.hand_off is not None and isinstance(self.tts, SwitchedTts):
+            self.hand_off = CallHandOff(scope, call, resources.hand_off, self.tts, speaker,
+                                        conversation, responder)  # fmt: skip
+            conversation.tools = with_hand_off(resources.tools, self.hand_off.tool())
         self.warm: WarmTransfer | None = None
         if settings.transfer.mode == "warm" and isinstance(call, WarmTransferCall):
             self.warm = WarmTransfer(scope, call, settings.transfer, self.playout,
@@ -272,6 +291,8 @@ class AssistantAgent(ScopedAgent):
                                        responder, self.actions, history,
                                        call.details.variables)  # fmt: skip
         tools_view.bind(self.actions, self.answering)
+        self.idle = IdleWatch(scope, settings.idle, speaker, responder, self.actions,
+                              settings.action_line_timeout)  # fmt: skip
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -326,7 +347,9 @@ class AssistantAgent(ScopedAgent):
             scope.answered_at = scope.now()
             scope.write({"type": "answered"})
             self.answering.answered()
+            self.idle.start(self.loop.time())
             return
+        self.idle.start(self.loop.time())
         self.release_playout()
         self.greeter.answered()
 
@@ -362,7 +385,8 @@ class AssistantAgent(ScopedAgent):
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
-                     "speculation": self.preemptive.budget.summary()})  # fmt: skip
+                     "speculation": self.preemptive.budget.summary(),
+                     **({"hung_up_for": "idle"} if self.idle.hung_up else {})})  # fmt: skip
         self.record.close()
 
     # ------------------------------------------------------------------ the gateway's calls
@@ -408,18 +432,25 @@ class AssistantAgent(ScopedAgent):
             self._carry_out(actions)
         if vad.speaking != speaking:
             self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
+        if vad.speaking:
+            self.idle.caller_active(now)
         self.stt.send_audio(frame)
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""
-        frame = self.playout.next_frame(self.loop.time())
+        now = self.loop.time()
+        frame = self.playout.next_frame(now)
+        warm = self.warm
+        self.idle.tick(now, held=self.held, transferring=warm is not None and warm.active)
         if frame is None and self.actions.hanging_up:
             self.actions.hang_up_if_quiet()
         return frame
 
     def on_dtmf(self, digit: str) -> None:
         """Keypad digits go to the LLM after a pause or ``#``."""
-        actions = self.turns.receive_dtmf(self.loop.time())
+        now = self.loop.time()
+        self.idle.caller_active(now)
+        actions = self.turns.receive_dtmf(now)
         if actions:
             self._carry_out(actions)
         self.keypad.press(digit)

@@ -41,6 +41,7 @@ from agent.capabilities import (
     SectionLoader,
     declare,
 )
+from agent.idle_settings import IdleSection, idle_settings
 from agent.resilience.settings import FallbackSection, with_fallback
 from agent.sections import SettingError, Sources, load, require
 from agent.settings import AssistantSettings
@@ -107,6 +108,7 @@ def assistant_agent(
     fallback: FallbackSection,
     amd: AmdSection,
     transfers: TransferSection,
+    idle: IdleSection,
     sources: Sources,
     gateway: GatewayServices,
 ) -> AgentFactory:
@@ -140,6 +142,7 @@ def assistant_agent(
         ),
         answering=answering_settings(amd),
         transfer=transfer_settings(transfers),
+        idle=idle_settings(idle),
     )
     lines = None
     if fallback.fallback_synthesize:

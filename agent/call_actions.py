@@ -145,11 +145,13 @@ class CallDialing:
              "reason": exc.reason}
         )  # fmt: skip
 
-    def hang_up(self) -> None:
-        """End the call now (once), recorded as the agent's hang-up."""
+    def hang_up(self, reason: str = "") -> None:
+        """End the call now (once), recorded as the agent's hang-up (with ``reason``, e.g.
+        ``idle``: agent/idle_watch.py)."""
         if not self._hung_up:
             self._hung_up = True
-            self._scope.write({"type": "hangup", "by": "agent"})
+            record = {"type": "hangup", "by": "agent"}
+            self._scope.write({**record, "reason": reason} if reason else record)
             self.call.hangup()
 
     async def move_on(self, decision: Decision, target: str | None) -> bool:
@@ -215,6 +217,11 @@ class CallActions(CallDialing):
         self._pending = False
         self.hanging_up = False
         self._goodbye: asyncio.Future[bool] | None = None
+
+    @property
+    def acting(self) -> bool:
+        """A transfer or hang-up was asked for and is under way (or waits for its line)."""
+        return self._pending or self.hanging_up or self._hung_up
 
     # -- after the reply (tools)
 

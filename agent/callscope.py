@@ -27,6 +27,7 @@ from agent.base import Agent, CallControl
 from agent.observer import (
     AgentObserver,
     ErrorKind,
+    IdleOutcome,
     PreemptiveOutcome,
     Service,
     SpeculativeOutcome,
@@ -70,6 +71,9 @@ class _NoObserver:
         """Nothing counts it."""
 
     def answer_detected(self, kind: str, seconds: float) -> None:
+        """Nothing counts it."""
+
+    def idle(self, step: IdleOutcome) -> None:
         """Nothing counts it."""
 
 

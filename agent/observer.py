@@ -15,6 +15,7 @@ __all__ = [
     "TURN_STAGES",
     "AgentObserver",
     "ErrorKind",
+    "IdleOutcome",
     "PreemptiveOutcome",
     "Service",
     "SpeculativeOutcome",
@@ -28,6 +29,9 @@ PreemptiveOutcome = Literal["started", "used", "wasted"]
 
 SpeculativeOutcome = Literal["used", "wasted"]
 """What became of a held first clause (agent/speculative.py): played, or discarded."""
+
+IdleOutcome = Literal["check_in", "hang_up"]
+"""What the idle policy did about a quiet caller (agent/idle.py)."""
 
 ErrorKind = Literal["timeout", "connect", "http_status", "protocol"]
 """What went wrong, in a bounded set (metric labels must not explode)."""
@@ -86,6 +90,11 @@ class AgentObserver(Protocol):
     def answer_detected(self, kind: str, seconds: float) -> None:
         """Answering-machine detection's final answer on an outbound call: ``kind`` (one of
         :data:`ANSWER_KINDS`), decided ``seconds`` after the answer."""
+        ...
+
+    def idle(self, step: IdleOutcome) -> None:
+        """The caller stayed quiet (:mod:`agent.idle`): the agent checked in
+        (``check_in``) or said goodbye and hung up (``hang_up``)."""
         ...
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from agent.amd.config import AnsweringSettings
 from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
+from agent.idle import IdleSettings
 from agent.redact import Redactor
 from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
 from agent.resilience.policy import FailurePolicySettings
@@ -202,6 +203,8 @@ class AssistantSettings:
             voicemail or a call screener, and the detector's thresholds (docs/amd.md).
         transfer: how ``transfer_to_human`` transfers: blind, or warm (hold music, the
             person briefed, then joined: agent/warm_transfer.py).
+        idle: when the agent checks on a caller who went quiet, and when it gives up
+            (agent/idle.py).
     """
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -232,6 +235,7 @@ class AssistantSettings:
     failure_policy: FailurePolicySettings = FailurePolicySettings()
     answering: AnsweringSettings = AnsweringSettings()
     transfer: TransferSettings = TransferSettings()
+    idle: IdleSettings = IdleSettings()
 
     def fallback_texts(self) -> dict[FallbackLine, str]:
         """The words of each fallback line (agent/resilience/lines.py); empty ones left out."""

@@ -124,6 +124,7 @@ def run_ramp(args: argparse.Namespace) -> dict[str, Any]:
             env, fakes = stack.enter_context(fake_services(args))
             if args.answer_wait_ms is not None:
                 env["SIPGW_ANSWER_WAIT_MS"] = f"{args.answer_wait_ms:d}"
+            env["SIPGW_IDLE_AFTER"] = "0"  # callers held silent on purpose stay on the line
         gw = Gateway(
             GatewayOptions(
                 agent=args.agent,

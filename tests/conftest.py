@@ -146,3 +146,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return peer_lane(nodeid) or str(super()._split_scope(nodeid))
 
     return PeersScheduling(config, log)
+
+
+_LANE_SECONDS: dict[str, float] = {}
+_LANE_SLOWEST: dict[str, list[tuple[float, str]]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sums each lane's test time (the controller sees every worker's reports): the lanes
+    run one test at a time, so the sum is the lane's length, the figure to balance them by."""
+    lane = peer_lane(report.nodeid) or "others"
+    _LANE_SECONDS[lane] = _LANE_SECONDS.get(lane, 0.0) + report.duration
+    if report.when == "call":
+        _LANE_SLOWEST.setdefault(lane, []).append((report.duration, report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Prints each lane's summed time and its slowest tests when the real-peer lanes ran."""
+    if not any(lane in _LANE_SECONDS for lane in PEER_LANES):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("time per lane (sum of setup, call and teardown)")
+    for lane, seconds in sorted(_LANE_SECONDS.items(), key=lambda kv: -kv[1]):
+        slowest = sorted(_LANE_SLOWEST.get(lane, []), reverse=True)[:5]
+        write(f"{lane}: {seconds:.0f} s")
+        for duration, nodeid in slowest:
+            write(f"    {duration:6.1f} s  {nodeid}")

@@ -37,6 +37,7 @@ PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "agent.turns",
+    "agent.idle",
     "agent.stt.uplink",
     "agent.s2s.endpoint",
     "agent.llm.retry",

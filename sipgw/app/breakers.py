@@ -46,6 +46,7 @@ from agent.capabilities import plugin_factory
 from agent.observer import (
     AgentObserver,
     ErrorKind,
+    IdleOutcome,
     PreemptiveOutcome,
     Service,
     SpeculativeOutcome,
@@ -268,6 +269,9 @@ class BreakerObserver:
 
     def answer_detected(self, kind: str, seconds: float) -> None:
         self._inner.answer_detected(kind, seconds)
+
+    def idle(self, step: IdleOutcome) -> None:
+        self._inner.idle(step)
 
 
 def vendor_breakers(section: BreakerSection, metrics: GatewayMetrics) -> VendorBreakers:

@@ -31,6 +31,7 @@ from agent.observer import (
     TURN_STAGES,
     AgentObserver,
     ErrorKind,
+    IdleOutcome,
     PreemptiveOutcome,
     Service,
     SpeculativeOutcome,
@@ -213,6 +214,9 @@ class _AgentMetrics:
             self._metrics.amd_results.labels(kind=kind).inc()
             self._metrics.amd_decision.observe(max(0.0, seconds))
 
+    def idle(self, step: IdleOutcome) -> None:
+        self._metrics.idle.labels(step=step).inc()
+
 
 class GatewayMetrics:
     """The gateway's Prometheus series, in a registry of their own."""
@@ -288,6 +292,14 @@ class GatewayMetrics:
             "decision (hold_line, stt_down_notice, tts_down_apology, llm_apology, "
             "*_transfer, *_goodbye ...: docs/assistant.md).",
             ["decision"],
+            registry=registry,
+        )
+        self.idle = Counter(
+            "sipgw_idle",
+            "What the idle policy did about callers who went quiet, by step: check_in (the "
+            "agent asked if they were still there), hang_up (it said goodbye and hung up; the "
+            "call record's end says hung_up_for idle): docs/assistant.md.",
+            ["step"],
             registry=registry,
         )
         self.amd_results = Counter(

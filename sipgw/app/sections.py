@@ -22,6 +22,7 @@ from agent.assistant_sections import (
     PreemptiveSection,
 )
 from agent.echo_plugin import EchoSection
+from agent.idle_settings import IdleSection
 from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from agent.sections import ConfigError, SectionInfo, section_info
@@ -70,7 +71,7 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         CallSection, OperationsSection, AdminSettings, LegsSettings, WebhookSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
-        PreemptiveSection, BuiltinToolsSection, TransferSection, CallerContextSection,
+        PreemptiveSection, BuiltinToolsSection, TransferSection, IdleSection, CallerContextSection,
         CallbackSection, DialSection, FallbackSection, *_VENDOR_SECTIONS, VoiceAgentSection,
         RealtimeSection, BreakerSection, HealthcheckSection,
     )

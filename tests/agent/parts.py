@@ -22,7 +22,13 @@ from agent.callscope import CallScope
 from agent.dialpolicy import DialRefused
 from agent.failures import ServiceFailures
 from agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.observer import ErrorKind, PreemptiveOutcome, Service, SpeculativeOutcome
+from agent.observer import (
+    ErrorKind,
+    IdleOutcome,
+    PreemptiveOutcome,
+    Service,
+    SpeculativeOutcome,
+)
 from agent.playout import Playout
 from agent.record import CallRecord
 from agent.resilience.policy import FailurePolicySettings
@@ -280,6 +286,9 @@ class RecordingObserver:
 
     def answer_detected(self, kind: str, seconds: float) -> None:
         self.events.append(("answer", (kind, seconds)))
+
+    def idle(self, step: IdleOutcome) -> None:
+        self.events.append(("idle", step))
 
 
 def make_scope(observer: RecordingObserver | None = None) -> CallScope:

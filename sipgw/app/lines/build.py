@@ -16,6 +16,7 @@ line's dial allow-list is the gateway's computed from its sources, so a line's o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.config import OperationsSection
 from sipgw.app.dialout import OutboundConfig, caller
+from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
@@ -235,6 +237,16 @@ def _detects(line: Line, base: LineBase) -> Line:
     )
 
 
+def _hand_offs(lines: dict[str, Line]) -> None:
+    """Lines that hand off (``hand_off_to``) get their own factory: their calls reach the
+    other lines of this table (:mod:`sipgw.app.lines.handoff`)."""
+    directory = LineDirectory(lines)
+    for name, line in list(lines.items()):
+        factory = hand_off_factory(line, directory)
+        if factory is not line.factory:
+            lines[name] = dataclasses.replace(line, factory=factory)
+
+
 def build_lines(routes: RoutesFile, base: LineBase) -> LineTable:
     """Build every line of ``routes`` (see the module docstring).
 
@@ -250,5 +262,6 @@ def build_lines(routes: RoutesFile, base: LineBase) -> LineTable:
                     f"{route.where}: account {account!r} is not a configured account ({known})"
                 )
     lines = {name: _build_line(spec, base) for name, spec in routes.lines.items()}
+    _hand_offs(lines)
     default = lines[routes.default] if routes.default is not None else None
     return LineTable(routes.path, lines, routes.routes, default, routes.unknown_status)

@@ -11,8 +11,14 @@
     prompt_file = "prompts/sales.txt"
     max_calls = 4
 
+    hand_off_to = ["billing"]     # lines its assistant may hand a caller to (agent/handoff.py)
+
     [lines.sales.settings]        # any setting of the line's agent, by its variable
     SIPGW_FILLER_AFTER_MS = 500
+
+    [lines.billing]
+    agent = "assistant"
+    hand_off_history = "full"     # what it keeps of a call handed to it ("summary": default)
 
     [[routes]]
     called = "+15550100"          # and/or account, source, caller (see sipgw.app.lines.match)
@@ -82,6 +88,8 @@ _LINE_KEYS = frozenset(
         "account",
         "amd",
         "amd_message",
+        "hand_off_to",
+        "hand_off_history",
     }
 )
 _ROUTE_KEYS = frozenset({"line", "called", "account", "source", "caller"})
@@ -137,6 +145,11 @@ class LineSpec:
     amd: AmdRequest | None = None
     """``amd`` and ``amd_message``: answering-machine detection of the calls placed on it
     (a campaign's, docs/amd.md); None = ``SIPGW_AMD``."""
+    hand_off_to: tuple[str, ...] = ()
+    """The lines its agent may hand a caller to inside the call (agent/handoff.py)."""
+    hand_off_history: str = "summary"
+    """What it keeps of the conversation when a call is handed to it: ``summary`` or
+    ``full``."""
 
     @property
     def defaults(self) -> CallDefaults:
@@ -295,7 +308,39 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         caller_id=None if caller_id is None else _typed(caller_id, str, place, "caller_id"),
         account=None if account is None else _typed(account, str, place, "account").strip(),
         amd=amd,
+        **_hand_off(table, place),
     )
+
+
+def _hand_off(table: Mapping[str, Any], place: Place) -> dict[str, Any]:
+    """``hand_off_to`` (a line or a list of lines) and ``hand_off_history``, checked here
+    as far as one table can be (the names: :func:`_check_hand_offs`)."""
+    found: dict[str, Any] = {}
+    if "hand_off_to" in table:
+        found["hand_off_to"] = tuple(
+            dict.fromkeys(_strings(table["hand_off_to"], place, "hand_off_to"))
+        )
+    if "hand_off_history" in table:
+        history = _typed(table["hand_off_history"], str, place, "hand_off_history").strip()
+        if history not in ("summary", "full"):
+            raise ConfigError(
+                f'{place("hand_off_history")}: hand_off_history must be "summary" or "full", '
+                f"not {history!r}"
+            )
+        found["hand_off_history"] = history
+    return found
+
+
+def _check_hand_offs(lines: Mapping[str, LineSpec], document: TomlDocument) -> None:
+    """Each line a line hands off to is another line of the file."""
+    for spec in lines.values():
+        for target in spec.hand_off_to:
+            if target == spec.name or target not in lines:
+                why = "is the line itself" if target == spec.name else "is not a [lines.NAME] table"
+                place = document.place(
+                    document.table_line("lines", spec.name), f"line {spec.name!r}"
+                )
+                raise ConfigError(f"{place('hand_off_to')}: hand_off_to {target!r} {why}")
 
 
 def _strings_table(table: Mapping[str, Any], key: str, place: Place) -> dict[str, str]:
@@ -380,6 +425,7 @@ def parse_routes_file(path: Path) -> RoutesFile:
             where = document.place(document.key_line(document.table_line("lines"), name))
             raise ConfigError(f"{where()}: line {name!r} must be a table ([lines.{name}])")
         lines[name] = _line(name, table, document, base)
+    _check_hand_offs(lines, document)
     raw_routes = data.get("routes", [])
     if not isinstance(raw_routes, list):
         raise ConfigError(f"{top('routes')}: routes must be [[routes]] tables")

@@ -378,6 +378,7 @@ class FakeElevenLabs:
         self._lock = threading.Lock()
         self._rules: list[tuple[str, float]] = []
         self._key_tones: dict[str, float] = {}
+        self._voice_tones: dict[str, float] = {}
         self._http_replies: list[_HttpChain] = []
         self._failures: deque[tuple[int, dict[str, Any]]] = deque()
         self._serial = 0
@@ -466,6 +467,12 @@ class FakeElevenLabs:
 
     # ----------------------------------------------------------------- control (thread-safe)
 
+    def map_voice(self, voice_id: str, hz: float) -> None:
+        """Everything spoken in voice ``voice_id`` gets a ``hz`` tone (before any text rule):
+        a recording tells the voices apart."""
+        with self._lock:
+            self._voice_tones[voice_id] = hz
+
     def map_text(self, substring: str, hz: float) -> None:
         """Any utterance whose text contains ``substring`` (any case) gets a ``hz`` tone."""
         with self._lock:
@@ -506,13 +513,16 @@ class FakeElevenLabs:
             lambda: self._in_background(self._fail_context_now(context_id, message, error))
         )
 
-    def tone_for(self, text: str, key: str | None = None) -> float:
+    def tone_for(self, text: str, key: str | None = None, voice_id: str = "") -> float:
         """The frequency the fake uses for ``text`` spoken as part of reply ``key``.
 
         Every distinct reply takes the next entry of ``tones`` (so reply n always has
-        ``tones[n]``), then a :meth:`map_text` rule or the ``tone`` function may override it.
+        ``tones[n]``), then a :meth:`map_voice` rule, a :meth:`map_text` rule or the
+        ``tone`` function may override it.
         """
         with self._lock:
+            if voice_id in self._voice_tones:
+                return self._voice_tones[voice_id]
             if key is None:
                 key = f"anonymous-{len(self._key_tones)}"
             if key not in self._key_tones:
@@ -660,8 +670,10 @@ class FakeElevenLabs:
     def _rng(self, key: str) -> random.Random:
         return random.Random(f"{self.seed}:{key}")
 
-    def _make_utterance(self, key: str, text: str, context_id: str | None) -> Utterance:
-        freq = self.tone_for(text, key)
+    def _make_utterance(
+        self, key: str, text: str, context_id: str | None, voice_id: str = ""
+    ) -> Utterance:
+        freq = self.tone_for(text, key, voice_id)
         audio = synth_tone(freq, tone_duration_ms(text, self.ms_per_char, self.min_ms))
         utterance = Utterance(key=key, text=text, freq=freq, audio=audio, context_id=context_id)
         self.utterances.append(utterance)
@@ -744,7 +756,7 @@ class FakeElevenLabs:
         if not isinstance(previous, str):
             raise _Reject(422, _validation(["body", "previous_text"], "Must be a string"))
         key = self._http_reply_key(text, previous)
-        return self._make_utterance(key, text, None)
+        return self._make_utterance(key, text, None, request.match_info.get("voice_id", ""))
 
     async def _stream_body(
         self, request: web.Request, record: RecordedRequest, utterance: Utterance
@@ -975,7 +987,8 @@ class FakeElevenLabs:
         while (text := await ctx.queue.get()) is not None:
             ctx.generating = True
             requested_at = time.monotonic()
-            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id)
+            voice = sock.request.match_info.get("voice_id", "")
+            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id, voice)
             utterance.requested_at = requested_at
             ctx.record.utterances.append(utterance)
             start = loop.time() + self.first_byte_latency
