@@ -67,6 +67,7 @@ from agent.base import CallControl
 from agent.call_actions import CallActions, ToolCallContext
 from agent.caller_context import CallerContextPrompt, CallerContextSettings
 from agent.callscope import CallScope, ScopedAgent
+from agent.capabilities import AgentCapabilities
 from agent.conversation import Conversation, ConversationSettings
 from agent.factory import WarmUp
 from agent.failures import ServiceFailures
@@ -116,7 +117,7 @@ from agent.turns import (
 )
 from agent.warm_transfer import WarmTransfer, WarmTransferCall
 
-__all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources"]
+__all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]
 
 SILENCE_FRAME = b"\xff" * 160
 """20 ms of μ-law silence (what speech-to-text hears while the caller holds the call)."""
@@ -163,6 +164,16 @@ class AssistantFactory(PromptedFactory):
 
     resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
+    capabilities: AgentCapabilities = AgentCapabilities(
+        callbacks=True,
+        transfers=frozenset({"blind", "warm"}),
+        keypad=True,
+        arrival_audio=True,
+    )
+    """What its agents do (:class:`agent.capabilities.DeclaresCapabilities`): they act on
+    ``call.amd``, store callbacks, transfer both ways, take the keypad and hear the caller's
+    audio as it arrives (speech recognition, barge-in); the plug-in adds its routes-file
+    keys (:data:`agent.assistant_plugin.CAPABILITIES`)."""
 
     def __init__(
         self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
@@ -190,14 +201,12 @@ class AssistantFactory(PromptedFactory):
 class AssistantAgent(ScopedAgent):
     """One call's AI agent; see the module docstring."""
 
-    wants_arrival_audio = True
-
     def __init__(self, call: CallControl, resources: AssistantResources) -> None:
         self.call = call
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
         self.stt = resources.new_stt()
         # Outages are retried as long as the failure policy keeps the caller on the line.
@@ -500,3 +509,9 @@ class AssistantAgent(ScopedAgent):
             elif isinstance(action, IgnoreBackchannel):
                 # "Mm-hmm" while the agent talks: it keeps talking (the VAD only paused it).
                 self.scope.write({"type": "backchannel", "text": action.text})
+
+
+def assistant_factory_of(make: object) -> AssistantFactory | None:
+    """``make`` (a line's agent factory) as the assistant's, whose calls a caller can be
+    handed to and from (agent/handoff.py); None for any other agent."""
+    return make if isinstance(make, AssistantFactory) else None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final, Literal, Protocol
 
 from agent.observer import AgentObserver
+from agent.record import CallRecord
 from media.codecs.base import ULAW_8K, AudioFormat
 from media.quality import CallQuality
 
@@ -201,14 +202,11 @@ class CallControl(Protocol):
 class Agent(ABC):
     """One call's agent. Subclass it and return instances from an :data:`AgentFactory`.
 
+    What the gateway gives an agent beyond this interface (the caller's audio as it
+    arrives, the keypad, transfers, the legs it takes) is declared once by its factory, in
+    an :class:`agent.capabilities.AgentCapabilities` record, never read off the agent.
+
     Attributes:
-        wants_arrival_audio: set True to also get :meth:`on_caller_audio`: the
-            caller's audio in order as soon as it arrives, with no playout delay
-            (for speech recognition and voice-activity detection).
-        hears_while_preparing: on a call the gateway placed, with
-            :attr:`wants_arrival_audio`: get :meth:`on_caller_audio` from the answer on,
-            while :meth:`prepare` still runs (the callee's first "Hello?" comes then:
-            answering-machine detection). Calls placed with ``amd`` get it anyway.
         observer: set by the gateway before :meth:`prepare`: where the agent
             reports turn latencies, barge-ins and AI service errors for the
             metrics (:mod:`agent.observer`); None reports nothing.
@@ -220,9 +218,9 @@ class Agent(ABC):
     """
 
     audio_format: ClassVar[AudioFormat] = ULAW_8K
-    wants_arrival_audio = False
-    hears_while_preparing = False
     observer: AgentObserver | None = None
+    record: CallRecord | None = None
+    """The call record it keeps, if any (the dashboard follows its lines)."""
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook
         """Called right before the answer: open connections here so the answer is not late.
@@ -243,8 +241,9 @@ class Agent(ABC):
     def on_caller_audio(self, frame: bytes) -> None:  # noqa: B027 - optional hook
         """The caller's next 20 ms (in :attr:`audio_format`) on a real-time timeline, at arrival.
 
-        Called from the packet receive path, outside the ticker, when
-        :attr:`wants_arrival_audio` is set; a lost packet comes concealed
+        Called from the packet receive path, outside the ticker, when its factory
+        declares ``arrival_audio`` (:class:`agent.capabilities.AgentCapabilities`); a
+        lost packet comes concealed
         (``media/plc.py``, 60 ms at most), pauses as silence.
         Must return at once.
         """

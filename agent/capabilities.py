@@ -17,38 +17,52 @@ behaviour of a plug-in: it reads ``call.amd``, spends money, nothing more).
 What the factory *returns* (a plain :data:`~agent.base.AgentFactory` or one with the
 hooks of :mod:`agent.factory`, :mod:`agent.record`, :mod:`agent.variables`) is turned
 into one :class:`PluginFactory` where the plug-in is built (:func:`plugin_factory`): the
-gateway reads its services, record and variables hooks as fields, never by probing.
+gateway reads its services, record and variables hooks as fields, never by probing. A
+factory object built outside a plug-in (a warm transfer's consultation agents, a test's)
+may carry its record itself (:class:`DeclaresCapabilities`).
+
+What the gateway hands a plug-in besides its settings is one :class:`GatewayServices`
+(a factory parameter annotated with it gets it): what agents may dial, read with the SIP
+core's URI parser that the agent layer does not import, and the log redactor with every
+secret the gateway knows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from agent.base import Agent, AgentFactory, CallControl, Direction
+from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from agent.factory import WarmUp, services_of, vendors_of, warm_up_of
 from agent.observer import Service
 from agent.record import CallRecord, KeepsRecords
+from agent.redact import Redactor
 from agent.variables import VariablesCheck
+from media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
     "UNDECLARED",
     "AgentCapabilities",
+    "DeclaresCapabilities",
+    "GatewayServices",
     "Leg",
     "LineKeys",
     "PluginFactory",
     "SectionLoader",
     "TransferKind",
     "capabilities_of",
+    "check_audio",
     "declare",
     "plugin_factory",
 ]
 
 TransferKind = Literal["blind", "warm"]
 """A transfer the agent's calls may make (docs/transfers.md)."""
-Leg = Literal["sip", "twilio"]
-"""A leg the agent's calls may come on (a SIP call, a Twilio media stream)."""
+Leg = Literal["sip", "twilio", "browser"]
+"""A leg the agent's calls may come on (a SIP call, a Twilio media stream, the browser's
+call page: docs/legs.md)."""
 SectionLoader = Callable[[type[Any]], Any]
 """Loads one settings section from a line's sources (for keys that depend on a value)."""
 LineKeys = Mapping[str, tuple[type[Any], str]]
@@ -68,10 +82,25 @@ class AgentCapabilities:
         callbacks: its agents store callbacks (the ``schedule_callback`` tool:
             agent/tools/callback_store.py); ``serve`` then dials them when due.
         transfers: the transfers its calls make (none: it never transfers).
-        keypad: its agents take the caller's keypad digits (``on_dtmf``).
-        legs: the legs its calls may come on.
-        audio: the audio formats it takes (``pcmu/8000``: 20 ms of μ-law at 8 kHz, the
-            frame of :mod:`agent.base`).
+        keypad: its agents take the caller's keypad digits (``on_dtmf``); False: digits
+            are not delivered to them (logged once per call, at debug level).
+        legs: the legs its calls may come on: a Twilio call or media stream for an agent
+            without ``twilio`` is refused (the webhook answers busy, the stream is closed,
+            a log line naming the agent), a browser call without ``browser`` too (503).
+            SIP calls are the gateway's own: ``sip`` is informative.
+        audio: the audio formats its agents may take and give
+            (:attr:`agent.base.Agent.audio_format`; default 20 ms of μ-law at 8 kHz, the
+            frame of :mod:`agent.base`). The call's media converts the negotiated codec to
+            the agent's format in one place (``media/codecs/convert.py``); an agent whose
+            format its record does not declare is not started (:func:`check_audio`): the
+            call ends, with a log line naming the agent.
+        arrival_audio: its agents also get :meth:`~agent.base.Agent.on_caller_audio`: the
+            caller's audio in order as soon as it arrives, with no playout delay (for
+            speech recognition and voice-activity detection).
+        hears_while_preparing: with ``arrival_audio``, on a call the gateway placed: they
+            get it from the answer on, while :meth:`~agent.base.Agent.prepare` still runs
+            (the callee's first "Hello?" comes then). Calls placed with ``amd`` get it
+            anyway.
         line_keys: the routes-file keys a line may set for it (``greeting``, ...) and
             the field each sets; a key not here is refused naming the line.
         more_line_keys: keys that depend on the line's settings (the assistant's chosen
@@ -90,13 +119,15 @@ class AgentCapabilities:
     callbacks: bool = False
     transfers: frozenset[TransferKind] = frozenset()
     keypad: bool = False
-    legs: frozenset[Leg] = frozenset({"sip", "twilio"})
-    audio: frozenset[str] = frozenset({"pcmu/8000"})
+    legs: frozenset[Leg] = frozenset({"sip", "twilio", "browser"})
+    audio: frozenset[AudioFormat] = frozenset({ULAW_8K})
     line_keys: LineKeys = field(default_factory=dict)
     more_line_keys: Callable[[SectionLoader], LineKeys] | None = None
     own_sections: tuple[type[Any], ...] = ()
     paid: bool = True
     twiml: bool = False
+    arrival_audio: bool = False
+    hears_while_preparing: bool = False
 
     def routes_keys(self, load: SectionLoader) -> LineKeys:
         """Every routes-file key it reads, for a line whose sections ``load`` gives."""
@@ -106,7 +137,37 @@ class AgentCapabilities:
 
 UNDECLARED = AgentCapabilities()
 """A factory function that declares nothing: reads ``call.amd``, spends money, no callbacks,
-no routes-file keys."""
+no transfers, no keypad, no routes-file keys; hears the caller after the playout buffer
+only."""
+
+
+@runtime_checkable
+class DeclaresCapabilities(Protocol):
+    """An agent factory object that carries its own record (read by :func:`plugin_factory`
+    when the plug-in gives none)."""
+
+    @property
+    def capabilities(self) -> AgentCapabilities:
+        """What its agents can do."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayServices:
+    """What the gateway hands an agent plug-in's factory besides its settings: a parameter
+    annotated ``GatewayServices`` gets it (docs/writing-an-agent.md).
+
+    Attributes:
+        dial_policy: what its agents may transfer to, call and key (``SIPGW_DIAL_ALLOW``
+            and the transfer and callback settings): tools check it early, the gateway
+            enforces it again on the way out.
+        redactor: masks every secret the gateway knows (and card numbers, the operator's
+            pattern) in what its agents write down.
+    """
+
+    dial_policy: DialChecker = NOTHING_ALLOWED
+    redactor: Redactor = field(default_factory=Redactor)
+
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}
 
@@ -140,6 +201,8 @@ class PluginFactory:
             (:class:`agent.record.KeepsRecords`); None = its agents keep none.
         missing_variables: the variables a call's templates lack
             (:class:`agent.variables.VariablesCheck`); None = it needs none.
+        name: how messages name it (the ``--agent`` spec or built-in name it was built
+            from; "" when built outside a plug-in).
     """
 
     make: AgentFactory
@@ -149,6 +212,7 @@ class PluginFactory:
     warm_up: WarmUp | None = None
     new_record: Callable[[str], CallRecord | None] | None = None
     missing_variables: Callable[[Mapping[str, str], Direction], tuple[str, ...]] | None = None
+    name: str = ""
 
     def __call__(self, call: CallControl) -> Agent:
         """One call's agent."""
@@ -161,20 +225,46 @@ class PluginFactory:
 
 
 def plugin_factory(
-    factory: AgentFactory, capabilities: AgentCapabilities | None = None
+    factory: AgentFactory, capabilities: AgentCapabilities | None = None, name: str = ""
 ) -> PluginFactory:
     """``factory`` as a :class:`PluginFactory` (itself if it is one and ``capabilities`` is
-    None), its hooks read once, here."""
+    None), its hooks read once, here; without ``capabilities``, the record the factory
+    object carries (:class:`DeclaresCapabilities`), else :data:`UNDECLARED`."""
     if isinstance(factory, PluginFactory):
         if capabilities is None:
             return factory
         factory = factory.make
+    if capabilities is None:
+        capabilities = (
+            factory.capabilities if isinstance(factory, DeclaresCapabilities) else UNDECLARED
+        )
     return PluginFactory(
         factory,
-        capabilities if capabilities is not None else UNDECLARED,
+        capabilities,
         services_of(factory),
         vendors_of(factory),
         warm_up_of(factory),
         factory.new_record if isinstance(factory, KeepsRecords) else None,
         factory.missing_variables if isinstance(factory, VariablesCheck) else None,
+        name,
     )
+
+
+def check_audio(agent: Agent, plugin: PluginFactory) -> None:
+    """Return if ``agent``'s audio format is one its factory ``plugin``'s record declares.
+
+    Raises:
+        ValueError: it is not (the agent is not started), naming the agent and both.
+    """
+    declared = plugin.capabilities.audio
+    if agent.audio_format not in declared:
+        name = plugin.name or type(agent).__name__
+        formats = ", ".join(sorted(_format_name(f) for f in declared)) or "none"
+        raise ValueError(
+            f"agent {name}: its audio {_format_name(agent.audio_format)} is not among the "
+            f"formats its capabilities declare ({formats}): declare it in audio"
+        )
+
+
+def _format_name(audio: AudioFormat) -> str:
+    return f"{audio.encoding}/{audio.sample_rate}"

@@ -122,9 +122,6 @@ class ConsultAgent(Agent):
         detection: the detector's thresholds (who answered: the module docstring).
     """
 
-    wants_arrival_audio = True
-    hears_while_preparing = True  # their "Hello?" may come while TTS and STT connect
-
     def __init__(
         self,
         call: CallControl,

@@ -42,10 +42,19 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
 
 
 ECHO_CAPABILITIES = AgentCapabilities(paid=False)
-"""The echo agent spends nothing per call (a gateway with only it may take calls from this
-host and private networks with no access configured). It takes a placed call's ``amd`` as
-it always has (the line check of detection: ``call.amd`` reaches it, it plays back whatever
-answered), no callbacks, no routes-file keys."""
+"""What the echo agent declares: it spends nothing per call (a gateway with only it may take
+calls from this host and private networks with no access configured); no callbacks, no
+transfers, no keypad (digits are logged, not given to it), no routes-file keys; it hears the
+caller after the playout buffer only; every leg, μ-law 8 kHz.
+
+It keeps ``amd=True``, deliberately: echo is the line check, and a placed call asking for
+answering-machine detection (``sipgw call --amd``, ``POST /api/calls``, ``SIPGW_AMD``, a
+line's ``amd``) must be checkable end to end without AI keys. It runs no detector of its
+own: the request reaches it as ``call.amd`` and is ignored, and whoever answers (a person
+or a voicemail) hears themselves played back, which is what a line check wants and greets
+no voicemail with a pitch. Refusing it (``amd=False``, as the speech-to-speech agents
+declare because their service would speak to the voicemail) would stop those checks and
+buy nothing."""
 
 
 @declare(ECHO_CAPABILITIES)

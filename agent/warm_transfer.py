@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 from agent.amd.config import AmdConfig
 from agent.base import Agent, AgentFactory, CallControl
 from agent.callscope import CallScope, ms_between
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.consult import ConsultAgent, ConsultBrief, ConsultDecision
 from agent.dialpolicy import DialRefused
 from agent.holdmusic import HoldMusic, tone_pattern
@@ -43,6 +44,7 @@ from agent.stt.base import SpeechToText
 from agent.tts.base import TextToSpeech
 
 __all__ = [
+    "CONSULT_AGENTS",
     "DEFAULT_CONSULT_INTRO",
     "DEFAULT_CONSULT_PROMPT",
     "ConsultLeg",
@@ -55,6 +57,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("sipgw.agent")
+
+CONSULT_AGENTS = AgentCapabilities(keypad=True, arrival_audio=True, hears_while_preparing=True)
+"""What a consultation call's agent does: the person accepts with a key or a word, and it
+hears them from the answer on, while its speech services connect (their "Hello?" may come
+then)."""
 
 JoinHow: TypeAlias = Literal["auto", "refer", "bridge"]
 """How the caller and the person are joined: REFER with Replaces when both phones can
@@ -196,9 +203,11 @@ class WarmTransfer:
         brief = ConsultBrief(self._settings.intro, summary, self._settings.prompt,
                              self._settings.answer_timeout)  # fmt: skip
 
-        def consult_agent(call: CallControl) -> Agent:
+        def make(call: CallControl) -> Agent:
             return ConsultAgent(call, brief, self._new_tts(), self._new_stt(), decision,
                                 scope.write, self._detection)  # fmt: skip
+
+        consult_agent = PluginFactory(make, CONSULT_AGENTS)
 
         self._hold(target)
         try:

@@ -36,6 +36,7 @@ from typing import Any
 
 import media
 from agent.base import Agent, CallControl
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.echo import EchoAgent
 from bench._harness import fmt, format_table, log, machine_info, write_json
 from media import g711
@@ -55,8 +56,6 @@ TONE_DBFS = -15.0
 
 class TapAgent(EchoAgent):
     """The echo agent, recording what it is given on both paths."""
-
-    wants_arrival_audio = True
 
     def __init__(self, call: CallControl, taps: list[TapAgent]) -> None:
         super().__init__(call, delay_ms=200)
@@ -119,8 +118,10 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     )
     relay = UdpRelay(ports.ports(), to_gateway=impairment, seed=seed)
 
-    def factory(call: CallControl) -> Agent:
+    def make(call: CallControl) -> Agent:
         return TapAgent(call, taps)
+
+    factory = PluginFactory(make, AgentCapabilities(arrival_audio=True))
 
     with relay:
         async with running_gateway(factory, public_ip="127.0.0.2", rtp_ports=tuple(ports)) as (

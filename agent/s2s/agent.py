@@ -156,7 +156,6 @@ class S2sResources:
 class SpeechToSpeechAgent(ScopedAgent):
     """One call's speech-to-speech agent; see the module docstring."""
 
-    wants_arrival_audio = True
     scope: SessionScope
 
     def __init__(self, call: CallControl, resources: S2sResources) -> None:
@@ -164,7 +163,7 @@ class SpeechToSpeechAgent(ScopedAgent):
         self.resources = resources
         settings = self.settings = resources.settings
         self.loop = asyncio.get_running_loop()
-        self.record = CallRecord(settings.record_dir, call.call_id, settings.redactor)
+        self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         session = resources.new_session()
         scope = self.scope = SessionScope(call.call_id, self.record, self.loop, session)
         opening = self.opening = plan_opening(

@@ -15,7 +15,7 @@ prompt or greeting use is refused before it is dialled
 With a line cache (``lines``), the gateway's start has the fallback lines spoken
 in the model's own voice, once per voice (:mod:`agent.s2s.lines`); without one
 the shipped recordings are played. ``sipgw serve`` builds them from its settings
-(:mod:`sipgw.app.s2s_agents`).
+(:mod:`agent.s2s.plugin`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from functools import partial
 
 from agent.base import CallControl
 from agent.caller_context import CallerContextSettings
+from agent.capabilities import AgentCapabilities
 from agent.factory import WarmUp
 from agent.observer import Service
 from agent.prompted import PromptedFactory
@@ -47,6 +48,16 @@ class S2sFactory(PromptedFactory):
 
     resources: S2sResources
     services: frozenset[Service] = frozenset({"s2s"})
+    capabilities: AgentCapabilities = AgentCapabilities(
+        amd=False,
+        callbacks=True,
+        transfers=frozenset({"blind"}),
+        keypad=True,
+        arrival_audio=True,
+    )
+    """What its agents do (:class:`agent.capabilities.DeclaresCapabilities`): no
+    answering-machine detection (the service hears the callee and speaks), blind transfers
+    only, callbacks, the keypad, the caller's audio as it arrives."""
 
     def __init__(self, resources: S2sResources, vendor: str = "s2s") -> None:
         self.resources = resources

@@ -1,6 +1,6 @@
 """The speech-to-speech agents' own settings sections (``--agent voice-agent``, ``realtime``).
 
-Read when their agent answers (:mod:`sipgw.app.s2s_agents`), beside the assistant's
+Read when their agent answers (:mod:`agent.s2s.plugin`), beside the assistant's
 sections for everything that is not the vendor's. Each value is checked as it is read:
 the vendor clients' own rules (a voice in lower case, a chunk size in whole frames, a
 base URL that makes a WebSocket URL) are the parsers' here, so a bad value stops

@@ -136,7 +136,7 @@ class _Fatal(Exception):
 class TwimlAgent(Agent):
     """One call driven by an app's TwiML (see the module docstring)."""
 
-    wants_arrival_audio = True
+    record: CallRecord
 
     def __init__(self, call: CallControl, settings: TwimlSettings) -> None:
         self.call = call

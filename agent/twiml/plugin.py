@@ -28,6 +28,7 @@ _COMMON = {
     "amd": False,  # the app hears the callee itself; a placed call's amd is refused
     "transfers": frozenset({"blind"}),  # <Dial>: the gateway's REFER (or bridge)
     "keypad": True,  # dtmf messages on the stream
+    "arrival_audio": True,  # the caller's audio goes to the app as it arrives (latency)
     "legs": frozenset({"sip"}),
 }
 TWIML_CAPABILITIES = AgentCapabilities(

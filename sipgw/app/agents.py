@@ -12,18 +12,20 @@ fields, each marked with :func:`~agent.sections.section`), and it returns the
 whose sections join the CLI's flags and help like sipgw's own, and whose
 :meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
 factory. A parameter annotated :class:`~agent.sections.Sources` gets the sources
-themselves, for an agent whose sections depend on a value (the assistant's vendors).
+themselves, for an agent whose sections depend on a value (the assistant's vendors); one
+annotated :class:`~agent.capabilities.GatewayServices` gets what the gateway hands every
+agent (what it may dial, the log redactor).
 
 What the agent can do is declared beside its factory function
 (:func:`agent.capabilities.declare`) and read from :attr:`AgentPlugin.capabilities` only;
 what :meth:`~AgentPlugin.build` returns is a :class:`~agent.capabilities.PluginFactory`
 carrying that record. No code of the app compares agent names.
 
-The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`:
-``echo`` (:mod:`agent.echo_plugin`, beside its agent), ``assistant``
-(:mod:`sipgw.app.assistant_agent`), ``voice-agent`` and ``realtime``
-(:mod:`sipgw.app.s2s_agents`), ``twiml`` and ``stream`` (:mod:`agent.twiml.plugin`: an app
-built for Twilio), each imported only when chosen, with its SDKs.
+The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`, each beside
+its agent and found exactly as a ``package.module:factory`` is: ``echo``
+(:mod:`agent.echo_plugin`), ``assistant`` (:mod:`agent.assistant_plugin`), ``voice-agent``
+and ``realtime`` (:mod:`agent.s2s.plugin`), ``twiml`` and ``stream`` (:mod:`agent.twiml.plugin`:
+an app built for Twilio), each imported only when chosen, with its SDKs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from agent.base import AgentFactory
 from agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
+    GatewayServices,
     PluginFactory,
     capabilities_of,
     plugin_factory,
@@ -66,9 +69,9 @@ __all__ = [
 
 BUILTIN_AGENTS: Mapping[str, str] = {
     "echo": "agent.echo_plugin:echo_agent",
-    "assistant": "sipgw.app.assistant_agent:assistant_agent",
-    "voice-agent": "sipgw.app.s2s_agents:voice_agent_agent",
-    "realtime": "sipgw.app.s2s_agents:realtime_agent",
+    "assistant": "agent.assistant_plugin:assistant_agent",
+    "voice-agent": "agent.s2s.plugin:voice_agent_agent",
+    "realtime": "agent.s2s.plugin:realtime_agent",
     "twiml": "agent.twiml.plugin:twiml_agent",
     "stream": "agent.twiml.plugin:stream_agent",
 }
@@ -124,7 +127,8 @@ class AgentPlugin:
     factory: Callable[..., AgentFactory]
     """The factory function."""
     parameters: tuple[type, ...]
-    """Its parameters' annotations, in order: settings classes, or :class:`Sources`."""
+    """Its parameters' annotations, in order: settings classes, :class:`Sources` or
+    :class:`GatewayServices`."""
     who: str
     """How messages name it: ``--agent SPEC``, or where an account names it."""
     capabilities: AgentCapabilities = UNDECLARED
@@ -136,8 +140,10 @@ class AgentPlugin:
         found = (info for cls in self.parameters for info in sections_of(cls))
         return tuple(dict.fromkeys(found))
 
-    def build(self, sources: Sources) -> PluginFactory:
-        """Load its settings from ``sources`` and call the factory.
+    def build(self, sources: Sources, gateway: GatewayServices | None = None) -> PluginFactory:
+        """Load its settings from ``sources`` and call the factory (``gateway``: what a
+        parameter annotated :class:`GatewayServices` gets; default: nothing may be dialed,
+        nothing masked beyond card numbers).
 
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
@@ -145,9 +151,13 @@ class AgentPlugin:
                 :class:`~agent.sections.SettingError` it raised names its settings as
                 ``sources`` gave them.
         """
-        settings_classes = [cls for cls in self.parameters if cls is not Sources]
+        given: dict[type, object] = {
+            Sources: sources,
+            GatewayServices: gateway if gateway is not None else GatewayServices(),
+        }
+        settings_classes = [cls for cls in self.parameters if cls not in given]
         require(settings_classes, sources, self.who)
-        args = [sources if cls is Sources else load(cls, sources) for cls in self.parameters]
+        args = [given[cls] if cls in given else load(cls, sources) for cls in self.parameters]
         try:
             made = self.factory(*args)
         except SettingError as exc:  # a value unusable after loading: named as given
@@ -159,7 +169,7 @@ class AgentPlugin:
                 f"{self.who}: returned {type(made).__name__}, not an agent factory (a function "
                 "that takes the call and returns an Agent)"
             )
-        return plugin_factory(made, self.capabilities)
+        return plugin_factory(made, self.capabilities, self.spec)
 
 
 def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
@@ -192,7 +202,8 @@ def find_agent(spec: str, who: str | None = None) -> AgentPlugin:
 
 
 def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:
-    """The settings class (or :class:`Sources`) each parameter of ``factory`` is annotated with."""
+    """The settings class (or :class:`Sources`, :class:`GatewayServices`) each parameter of
+    ``factory`` is annotated with."""
     try:
         hints = typing.get_type_hints(factory)
         parameters = inspect.signature(factory).parameters.values()
@@ -201,7 +212,8 @@ def _parameters(factory: Callable[..., Any], who: str) -> tuple[type, ...]:
     found: list[type] = []
     for parameter in parameters:
         annotation = hints.get(parameter.name)
-        if isinstance(annotation, type) and (annotation is Sources or sections_of(annotation)):
+        given = annotation in (Sources, GatewayServices)
+        if isinstance(annotation, type) and (given or sections_of(annotation)):
             found.append(annotation)
             continue
         raise ConfigError(

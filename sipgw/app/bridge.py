@@ -11,12 +11,16 @@ digit goes across as RFC 4733 (if the dial allow-list lets it).
 from __future__ import annotations
 
 from agent.base import Agent
+from agent.capabilities import AgentCapabilities
 from agent.dialpolicy import DialRefused
 from media.bridge import FrameBridge, Side
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.callpath import CallPath
 
-__all__ = ["BridgedLeg", "bridge"]
+__all__ = ["BRIDGED", "BridgedLeg", "bridge"]
+
+BRIDGED = AgentCapabilities(amd=False, keypad=True, paid=False)
+"""What a bridge's end takes: the keypad (digits go across)."""
 
 
 class BridgedLeg(Agent):
@@ -64,7 +68,7 @@ def bridge(path: CallPath, a: CallHandle, b: CallHandle) -> FrameBridge:
 
 def _attach(path: CallPath, handle: CallHandle, leg: BridgedLeg) -> None:
     old = handle.agent
-    handle.use_agent(leg)
+    handle.use_agent(leg, BRIDGED)
     if handle.session is not None:
         handle.session.on_audio = None  # the bridge takes the jitter buffer's frames
     if old is not None:

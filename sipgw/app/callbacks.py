@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -49,11 +50,13 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from agent.amd.config import AmdCall, AmdRequest
+from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
+from agent.capabilities import PluginFactory, plugin_factory
 from agent.dialpolicy import DialRefused
 from agent.tools.builtin import callback_allowed
 from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
-from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
+from sipgw.app.dial_settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = [
@@ -493,13 +496,14 @@ class OutboundCall:
         return self._call.clear_audio()
 
 
-def callback_agent(factory: AgentFactory, purpose: CallPurpose | None) -> AgentFactory:
-    """``factory``'s agents, told that the gateway placed the call and why."""
+def callback_agent(factory: AgentFactory, purpose: CallPurpose | None) -> PluginFactory:
+    """``factory``'s agents, told that the gateway placed the call and why (with its record
+    and hooks: the same agent, on another call)."""
 
     def make(call: CallControl) -> Agent:
         return factory(OutboundCall(call, purpose))
 
-    return make
+    return dataclasses.replace(plugin_factory(factory), make=make)
 
 
 def _process_alive(owner: str) -> bool:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.record import CallRecord
 from sipgw.app.hints import Refused
 
 if TYPE_CHECKING:
@@ -315,8 +314,8 @@ class CallFeed:
         entry.agent = agent_name(agent)
         entry.state = "active"
         self._publish("call_updated", entry, entry.summary())
-        record = getattr(agent, "record", None)
-        if isinstance(record, CallRecord):
+        record = agent.record
+        if record is not None:
             for line in record.lines:
                 self._line(entry, line)
             record.on_line = lambda line: self._line(entry, line)

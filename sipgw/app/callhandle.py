@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from agent.amd.config import AmdRequest
 from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
+from agent.capabilities import UNDECLARED, AgentCapabilities
 from agent.dialpolicy import DialRefused
 from agent.warm_transfer import ConsultLeg, JoinHow
 from media.aio.callmedia import CallMedia
@@ -150,8 +151,13 @@ class CallHandle:
     quality: CallQuality | None = None
     """The media quality figures, set as the call ends (media/quality.py)."""
     agent: Agent | None = None
+    capabilities: AgentCapabilities = UNDECLARED
+    """What its agent's factory declares (:mod:`agent.capabilities`): whether it hears the
+    caller's audio as it arrives, takes the keypad, ..."""
     setup: asyncio.Task[None] | None = None
     ended: bool = False
+    keypad_refused: bool = False
+    """A digit came for an agent that takes none (logged once)."""
     answered: bool = False
     """Answered (200 OK sent or received): its agent's audio plays. A drain's goodbye
     is for answered calls only."""
@@ -274,9 +280,11 @@ class CallHandle:
         if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
             self.counted.early_send()
 
-    def use_agent(self, agent: Agent | None) -> None:
-        """``agent`` is the call's agent from now on: its frames at the next tick."""
+    def use_agent(self, agent: Agent | None, capabilities: AgentCapabilities = UNDECLARED) -> None:
+        """``agent`` is the call's agent from now on, with what its factory declares: its
+        frames at the next tick."""
         self.agent = agent
+        self.capabilities = capabilities
         if self.rtp_step is not None:
             self.rtp_step.set_agent(agent)
 
@@ -387,8 +395,14 @@ class CallHandle:
     def dtmf_received(self, digit: str, how: str) -> None:
         """A keypad digit from the caller (``how``: RFC 4733 or SIP INFO), to the agent."""
         self.log.info("DTMF %s (%s)", digit, how)
-        if self.agent is not None:
+        if self.agent is None:
+            return
+        if self.capabilities.keypad:
             self.agent.on_dtmf(digit)
+        elif not self.keypad_refused:
+            self.keypad_refused = True
+            self.log.info("its agent takes no keypad digits (its record declares no keypad): "
+                          "not given to it")  # fmt: skip
 
     # -- timers
 

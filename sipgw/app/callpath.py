@@ -45,6 +45,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from agent.base import Agent, AgentFactory
+from agent.capabilities import AgentCapabilities, check_audio, plugin_factory
 from agent.observer import AgentObserver
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.aio.ticker import Ticker
@@ -269,11 +270,14 @@ class CallPath:
         (logged; the caller ends the call) or the call ended meanwhile.
         """
         agent: Agent | None = None
+        plugin = plugin_factory(factory)
+        capabilities = plugin.capabilities
         try:
-            agent = factory(handle)
+            agent = plugin(handle)
+            check_audio(agent, plugin)
             agent.observer = self.observer_for(factory)
             self.feed.agent_built(handle, agent)
-            self._hear_early(handle, agent)
+            self._hear_early(handle, agent, capabilities)
             await asyncio.wait_for(agent.prepare(), PREPARE_TIMEOUT)
         except asyncio.CancelledError:
             if agent is not None:
@@ -290,18 +294,18 @@ class CallPath:
             self._unhear(handle, agent)
             self.close_agent(handle, agent, handle.end_reason or "ended")
             return None
-        handle.use_agent(agent)
-        if handle.session is not None and agent.wants_arrival_audio:
+        handle.use_agent(agent, capabilities)
+        if handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
         return agent
 
     @staticmethod
-    def _hear_early(handle: CallHandle, agent: Agent) -> None:
+    def _hear_early(handle: CallHandle, agent: Agent, capabilities: AgentCapabilities) -> None:
         """A placed call with answering-machine detection (or whose agent asks for it: a
         warm transfer's consultation call): its agent hears the callee from the answer on,
         while it prepares (the first "Hello?" decides; docs/amd.md)."""
-        early = handle.amd is not None or agent.hears_while_preparing
-        if early and handle.session is not None and agent.wants_arrival_audio:
+        early = handle.amd is not None or capabilities.hears_while_preparing
+        if early and handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
 
     @staticmethod
@@ -360,7 +364,7 @@ class CallPath:
             confirmed=handle.call.state is CallState.CONFIRMED,
             agent_format=ULAW_8K if handle.agent is None else handle.agent.audio_format,
         )
-        if handle.agent is not None and handle.agent.wants_arrival_audio:
+        if handle.agent is not None and handle.capabilities.arrival_audio:
             session.on_audio = handle.agent.on_caller_audio
         endpoint.session = session
         if not session.may_send(now):  # an answer waiting for its ACK: it goes out after this

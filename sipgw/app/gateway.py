@@ -30,6 +30,7 @@ from functools import partial
 from typing import Unpack
 
 from agent.base import AgentFactory
+from agent.capabilities import plugin_factory
 from agent.resilience.settings import BreakerSection
 from agent.tools.mcp_servers import close_mcp_servers
 from media.aio.ticker import Ticker
@@ -151,6 +152,11 @@ class Gateway:
         other_legs: Sequence[str] = (),
     ) -> None:
         self.config = config
+        # Each factory's record and hooks read once, here, not per call (a plain function's
+        # hooks are runtime protocol checks: about 0.25 ms each time).
+        agent_factory = plugin_factory(agent_factory)
+        account_agents = {n: plugin_factory(f) for n, f in (account_agents or {}).items()}
+        agents = {n: plugin_factory(f) for n, f in (agents or {}).items()}
         self.agent_factory = agent_factory
         self.access = access or AccessConfig()
         self.registration = registration or RegistrationSettings()

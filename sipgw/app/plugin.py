@@ -16,15 +16,19 @@
     def make(settings: BeepSection) -> AgentFactory: ...
 
 ``sipgw serve --agent myagent:make`` then reads ``--beep-hz``/``BEEP_HZ`` like any setting of
-sipgw's (flags, environment, ``.env``; ``--help``; errors that name what the user wrote). See
-docs/writing-an-agent.md. These names stay importable from here whatever moves inside sipgw.
+sipgw's (flags, environment, ``.env``; ``--help``; errors that name what the user wrote). A
+parameter annotated ``GatewayServices`` gets what the gateway hands every agent (what it may
+dial, the log redactor); a program embedding the gateway loads a plug-in with
+``find_agent(spec).build(sources)``, its record with it. See docs/writing-an-agent.md. These
+names stay importable from here whatever moves inside sipgw.
 """
 
 from __future__ import annotations
 
 from agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
-from agent.capabilities import AgentCapabilities, declare
+from agent.capabilities import AgentCapabilities, GatewayServices, declare
 from agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
+from sipgw.app.agents import find_agent
 
 __all__ = [
     "FRAME_BYTES",
@@ -34,9 +38,11 @@ __all__ = [
     "CallControl",
     "CallPurpose",
     "ConfigError",
+    "GatewayServices",
     "InvalidSettings",
     "Sources",
     "declare",
+    "find_agent",
     "parsers",
     "section",
     "setting",

@@ -14,11 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agent.amd.settings import AmdSection
+from agent.assistant_sections import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    CallerContextSection,
+    PreemptiveSection,
+)
 from agent.echo_plugin import EchoSection
 from agent.idle_settings import IdleSection
 from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
 from agent.sections import ConfigError, SectionInfo, section_info
+from agent.tools.settings import DeclaredToolsSection
 from agent.transfer_settings import TransferSection
 from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
@@ -26,16 +34,9 @@ from sipgw.app.access import AccessSection
 from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.assistant_settings import (
-    AssistantSection,
-    BuiltinToolsSection,
-    CallbackSection,
-    CallerContextSection,
-    DialSection,
-    PreemptiveSection,
-)
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
+from sipgw.app.dial_settings import DialSection
 from sipgw.app.dns import DnsSection
 from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
@@ -45,7 +46,6 @@ from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
 from sipgw.app.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
-from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection

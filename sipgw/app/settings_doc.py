@@ -96,10 +96,11 @@ gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields
 between values of one section go in its `check()`, which raises
 `InvalidSettings("{jitter_min_ms} must not exceed {jitter_max_ms}")`: the loader names each
 field as the user gave it. A new section is a new `@section(...)` dataclass, listed in
-`sipgw/app/sections.py` where it should appear. The agent layer never reads settings: a knob of
+`sipgw/app/sections.py` where it should appear. An agent's sections live beside it: a knob of
 the assistant is a field of its plain dataclass (`agent/settings.py`) and a field of
-`AssistantSection` (`sipgw/app/assistant_settings.py`), joined by one line of
-`assistant_settings()`, which mypy checks like the rest. Then regenerate this page and
+`AssistantSection` (`agent/assistant_sections.py`), joined by one line of
+`assistant_settings()` (`agent/assistant_settings.py`), which mypy checks like the rest; its
+agents never read settings themselves. Then regenerate this page and
 `.env.example`:
 
 ```

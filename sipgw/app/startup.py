@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.amd.config import AmdMode
 from agent.amd.settings import AmdSection
+from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.capabilities import PluginFactory
 from agent.resilience.settings import BreakerSection
-from agent.sections import ConfigError, SettingError, Sources, load, secret_texts
+from agent.sections import ConfigError, SettingError, Sources, load
 from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.accounts import (
     AccountSection,
@@ -32,15 +32,11 @@ from sipgw.app.accounts import (
 )
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
-from sipgw.app.assistant_settings import (
-    BuiltinToolsSection,
-    CallbackSection,
-    DialSection,
-    dial_policy,
-)
+from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.callbacks import CallbackSetup, callback_setup
 from sipgw.app.calldetails import CallHeadersSection
 from sipgw.app.config import GatewayConfig
+from sipgw.app.dial_settings import DialSection
 from sipgw.app.dialout import OutboundConfig, account_config
 from sipgw.app.dns import DnsSection
 from sipgw.app.floods import FloodSettings, RateLimitSection
@@ -50,8 +46,8 @@ from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.overload import OverloadConfig
-from sipgw.app.privacy import PrivacySection, Redactor, load_redactor, startup_secrets
-from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.privacy import Redactor, startup_secrets
+from sipgw.app.sections import check_names
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection
@@ -155,22 +151,18 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     accounts = load(AccountSection, sources)
     placing = load(OutboundSection, sources)
     registration = registration_settings(accounts, placing.outbound_proxy)
-    factories = {plugin.spec: plugin.build(sources)}
     amd = load(AmdSection, sources).mode
-    if amd is not AmdMode.OFF and not plugin.capabilities.amd:
-        raise ConfigError(
-            f"SIPGW_AMD={amd.value}: the {plugin.spec} agent does not run answering-machine "
-            "detection (docs/amd.md), so its placed calls would greet every voicemail; set "
-            "SIPGW_AMD=off, or use --agent assistant"
-        )
-    account_agents: dict[str, PluginFactory] = {}
+    check_capabilities(plugin.capabilities, sources, f"the {plugin.spec} agent", amd, main=True)
+    plugins = {plugin.spec: plugin}
+    account_specs: dict[str, str] = {}
     for account in registration.accounts:
         if account.agent and account.agent != plugin.spec:
-            if account.agent not in factories:
+            if account.agent not in plugins:
                 other = find_agent(account.agent, f"{account.origin}: agent {account.agent}")
                 check_names(other.sections, other.who)
-                factories[account.agent] = other.build(sources)
-            account_agents[account.name] = factories[account.agent]
+                check_capabilities(other.capabilities, sources, other.who, amd, main=False)
+                plugins[account.agent] = other
+            account_specs[account.name] = account.agent
     upstreams = upstream_hosts(registration.accounts, placing.outbound_proxy)
     routes = load(RoutesSection, sources).routes
     # Every agent that answers spends nothing (its capabilities say ``paid=False``: echo):
@@ -178,17 +170,17 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     # be reloaded: never free). With only these, a gateway with nothing configured about who
     # may call takes calls from this host and private networks (a lab:
     # :data:`sipgw.app.access.LAB_NETWORKS`).
-    free = not any(f.capabilities.paid for f in factories.values()) and not routes
+    free = not any(p.capabilities.paid for p in plugins.values()) and not routes
     access_section = load(AccessSection, sources)
     access = access_config(
         access_section, upstreams, free_agents=free, accounts=registration.accounts
     )
-    classes = [info.cls for info in (*SECTIONS, *plugin.sections)]
-    secrets = [*secret_texts(classes, sources), *startup_secrets(registration, access)]
-    tools = load(BuiltinToolsSection, sources)
-    callbacks = load(CallbackSection, sources)
-    dial = load(DialSection, sources)
-    policy = dial_policy(dial, tools, callbacks)
+    plugin_sections = [info for p in plugins.values() for info in p.sections]
+    policy = agents_may_dial(sources)
+    secrets = startup_secrets(registration, access)
+    services = gateway_services(sources, policy, plugin_sections, secrets)
+    factories = {spec: p.build(sources, services) for spec, p in plugins.items()}
+    account_agents = {name: factories[spec] for name, spec in account_specs.items()}
     webhooks = load(WebhookSection, sources)
     lines = None
     if routes:
@@ -199,7 +191,9 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             webhook_secret=bool(webhooks.webhook_secret.strip()), amd=amd,
         )  # fmt: skip
         lines = Lines(Path(routes), base)
-        secrets += [s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)]
+        services.redactor.add_secrets(
+            s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)
+        )
     summary = load(SummarySection, sources)
     llm = summary_llm(sources) if summaries_wanted(summary, lines) else None
     return Startup(
@@ -210,11 +204,11 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         registration,
         account_agents,
         dataclasses.replace(outbound_config(placing, accounts, registration), amd=amd),
-        callback_setup(tools, callbacks, dial) if plugin.capabilities.callbacks else None,
+        _callbacks(sources) if plugin.capabilities.callbacks else None,
         load(LimitsConfig, sources),
         policy,
         FloodSettings.of(load(RateLimitSection, sources)),
-        load_redactor(load(PrivacySection, sources), secrets),
+        services.redactor,
         load(AdminSettings, sources),
         load(OverloadConfig, sources),
         load(WorkersSection, sources).workers,
@@ -235,6 +229,12 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         ),
         sources,
     )
+
+
+def _callbacks(sources: Sources) -> CallbackSetup:
+    """The dialing of stored callbacks, for an agent that stores them."""
+    tools, callbacks = load(BuiltinToolsSection, sources), load(CallbackSection, sources)
+    return callback_setup(tools, callbacks, load(DialSection, sources))
 
 
 def outbound_config(

@@ -45,7 +45,7 @@ def test_an_agent_must_take_caller_frames_and_give_its_own() -> None:
 
 async def test_every_other_hook_is_optional_and_does_nothing() -> None:
     agent = Silent()
-    assert agent.wants_arrival_audio is False and agent.observer is None
+    assert agent.record is None and agent.observer is None
     await agent.prepare()
     await agent.say_goodbye("Goodbye.")
     await agent.close("remote-bye")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.assistant_sections import CallerContextSection
+from agent.assistant_settings import caller_context
 from agent.base import CallDetails
 from agent.caller_context import (
     CallerContextLookup,
@@ -21,7 +23,6 @@ from agent.caller_context import (
 )
 from agent.sections import ConfigError, Sources, load
 from sipgw.app.access import AccessConfig
-from sipgw.app.assistant_settings import CallerContextSection, caller_context
 from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)

@@ -7,18 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.base import Agent, AgentFactory, CallControl, Direction
 from agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
     PluginFactory,
     capabilities_of,
+    check_audio,
     declare,
     plugin_factory,
 )
 from agent.echo import EchoAgent
 from agent.factory import ServiceAgentFactory
 from agent.record import CallRecord
+from media.codecs.base import PCM16_16K
+from tests.agent.parts import FakeCall
 
 
 def echo(call: CallControl) -> Agent:
@@ -112,3 +117,40 @@ def test_a_plugin_factory_is_kept_or_given_a_new_record() -> None:
     again = plugin_factory(made, AgentCapabilities(paid=False))
     assert isinstance(again, PluginFactory) and again.make is echo
     assert not again.capabilities.paid
+
+
+class WideEcho(EchoAgent):
+    audio_format = PCM16_16K
+
+
+def test_an_agent_whose_audio_its_record_does_not_declare_is_not_started() -> None:
+    """Issue 40: the record's ``audio`` is read where the call's agent is built
+    (sipgw.app.callpath): a 16 kHz agent under the default record is a mistake, named."""
+    plain = plugin_factory(echo, name="mine")
+    check_audio(plain(FakeCall()), plain)  # μ-law 8 kHz: the default
+    wide = plugin_factory(lambda call: WideEcho(call, 0), name="wide")
+    with pytest.raises(ValueError, match=r"^agent wide: its audio pcm_s16le/16000 is not among"):
+        check_audio(wide(FakeCall()), wide)
+    declared = plugin_factory(wide.make, AgentCapabilities(audio=frozenset({PCM16_16K})))
+    check_audio(declared(FakeCall()), declared)
+
+
+def test_a_factory_object_may_carry_its_record() -> None:
+    """A factory built outside a plug-in (the assistant's, a warm transfer's consultation
+    agents') carries its own record; an explicit one wins."""
+    from agent.assistant import AssistantFactory
+    from agent.s2s.factories import S2sFactory
+
+    for cls in (AssistantFactory, S2sFactory):
+        assert isinstance(cls.capabilities, AgentCapabilities) and cls.capabilities.arrival_audio
+    carried = ServiceAgentFactory(echo, frozenset())
+    assert plugin_factory(carried).capabilities is UNDECLARED
+
+    class Carrying:
+        capabilities = AgentCapabilities(keypad=True)
+
+        def __call__(self, call: CallControl) -> Agent:
+            return echo(call)
+
+    assert plugin_factory(Carrying()).capabilities.keypad
+    assert not plugin_factory(Carrying(), UNDECLARED).capabilities.keypad

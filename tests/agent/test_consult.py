@@ -16,6 +16,7 @@ from agent.consult import (
     spoken_answer,
 )
 from agent.stt.base import SttPartialTranscript, SttTurnEnded
+from agent.warm_transfer import CONSULT_AGENTS
 from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import (
     SILENT_FRAME,
@@ -194,7 +195,7 @@ async def test_a_hello_while_it_prepares_is_heard_and_the_brief_plays_at_the_ans
     """The gateway hands the person's audio over from the answer on (it hears while it
     prepares): their "Hello?" is not lost while text-to-speech connects."""
     agent, _, _ = consult()
-    assert agent.hears_while_preparing and agent.wants_arrival_audio
+    assert CONSULT_AGENTS.hears_while_preparing and CONSULT_AGENTS.arrival_audio
     await say_hello(agent.on_caller_audio)  # before prepare() and on_answered()
     assert agent.begun
     await agent.prepare()

@@ -15,7 +15,7 @@ class NoCall:
     leg = "sip"
     details: CallDetails = NO_DETAILS
 
-    def hangup(self) -> None: ...
+    def hangup(self, status: int = 480) -> None: ...
 
     def clear_audio(self) -> int:
         return 0

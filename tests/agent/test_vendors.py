@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.assistant_sections import AssistantSection
 from agent.llm.capabilities import ModelCapabilities
 from agent.llm.retry import LlmRetrySettings
 from agent.sections import ConfigError, Sources, load, section_info
@@ -16,7 +17,6 @@ from agent.vendors import (
     ElevenLabsSection,
     OpenAISection,
 )
-from sipgw.app.assistant_settings import AssistantSection
 from sipgw.app.sections import SECTIONS
 from tests.toolkit.canaries import API_KEY_VARIABLES, OPENAI_KEY
 

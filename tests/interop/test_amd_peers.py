@@ -25,6 +25,7 @@ import pytest
 from agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
 from agent.amd.classifier import AmdEvent
 from agent.base import Agent, CallControl
+from agent.capabilities import AgentCapabilities, PluginFactory
 from media.beep import BeepDetected
 from sipgw.app.evaluation.audio import write_wav
 from tests.toolkit.amdset.channel import scale_to, tone
@@ -41,8 +42,6 @@ SLACK = 0.1
 
 class AmdProbe(Agent):
     """Runs the detector on the callee's audio at arrival; hangs up once it is done."""
-
-    wants_arrival_audio = True
 
     def __init__(self, call: CallControl, probes: list[AmdProbe]) -> None:
         self.call = call
@@ -101,8 +100,10 @@ def greeting_wav(path: Path, text: str, beep_hz: float | None) -> Played:
 async def call_baresip(workdir: Path, played: Played) -> AmdProbe:
     probes: list[AmdProbe] = []
 
-    def factory(call: CallControl) -> Agent:
+    def make(call: CallControl) -> Agent:
         return AmdProbe(call, probes)
+
+    factory = PluginFactory(make, AgentCapabilities(arrival_audio=True))
 
     with Baresip(workdir, "callee", user="callee", answermode="auto", source_wav=played.wav) as b:
         async with running_gateway(factory) as (gateway, _):

@@ -19,15 +19,10 @@ from typing import Any
 from agent.base import AgentFactory
 from agent.capabilities import plugin_factory
 from agent.resilience.settings import BreakerSection
-from agent.sections import Sources, load
+from agent.sections import Sources
 from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
-from sipgw.app.assistant_settings import (
-    BuiltinToolsSection,
-    CallbackSection,
-    DialSection,
-    dial_policy,
-)
+from sipgw.app.agentstart import agents_may_dial, gateway_services
 from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port_range
@@ -89,13 +84,10 @@ async def running_gateway(
     """
     config = GatewayConfig(**{**TEST_SETTINGS, "rtp_ports": tuple(free_port_range(40)), **settings})
     sources = Sources({**TEST_AGENT_ENV, **(env or {}), "SIPGW_AGENT": agent})
+    dial = agents_may_dial(sources)
     if factory is None:
-        factory = find_agent(agent).build(sources)
-    dial = dial_policy(
-        load(DialSection, sources),
-        load(BuiltinToolsSection, sources),
-        load(CallbackSection, sources),
-    )
+        plugin = find_agent(agent)
+        factory = plugin.build(sources, gateway_services(sources, dial, plugin.sections))
     lines = None
     if routes is not None:
         base = LineBase(

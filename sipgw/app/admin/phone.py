@@ -131,7 +131,7 @@ class PhoneEndpoints:
         except ValueError as exc:
             return _error(400, str(exc) if str(exc) else "body must be JSON")
         remote = self.dashboard.source(request)  # behind a trusted proxy, the browser's
-        refusal = self.calls.admit(browser_caller(remote))
+        refusal = self.calls.admit(browser_caller(remote), leg="browser")
         if refusal is not None:
             log.warning("browser call from %s refused: %s", remote, refusal.reason)
             if not refusal.rate_limited:

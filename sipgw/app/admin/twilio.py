@@ -95,7 +95,7 @@ class TwilioEndpoints:
         values = dict(params)
         caller = values.get("From") or values.get("Caller", "")
         # Only a peek at a half-open breaker: the stream's start takes its probe.
-        refusal = self.calls.admit(twilio_caller(caller), probe=False)
+        refusal = self.calls.admit(twilio_caller(caller), probe=False, leg="twilio")
         if refusal is not None:
             log.warning("Twilio call %s from %s rejected (busy): %s",
                         values.get("CallSid", "?"), caller or "?", refusal.reason)  # fmt: skip

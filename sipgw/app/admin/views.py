@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent.record import CallRecord
 from sipgw.app.callfeed import TRANSCRIPT_TYPES, agent_name
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.legs.handle import LegHandle
@@ -70,10 +69,10 @@ def call_detail(handle: CallHandle) -> dict[str, Any]:
         quality = handle.media.quality()
         if quality is not None:
             detail["quality"] = quality.record()
-    record = getattr(handle.agent, "record", None)
+    record = handle.agent.record if handle.agent is not None else None
     detail["transcript"] = (
         [line for line in record.lines if line.get("type") in TRANSCRIPT_TYPES]
-        if isinstance(record, CallRecord)
+        if record is not None
         else None
     )
     return detail

@@ -30,14 +30,10 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from agent.assistant_sections import AssistantSection, BuiltinToolsSection, CallbackSection
 from agent.sections import settings_of
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
-from sipgw.app.assistant_settings import (
-    AssistantSection,
-    BuiltinToolsSection,
-    CallbackSection,
-    DialSection,
-)
+from sipgw.app.dial_settings import DialSection
 from sipgw.app.evaluation.caller import play_scenario, scenario_wavs_missing
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from agent.base import NO_DETAILS, AgentFactory, CallDetails
+from agent.capabilities import Leg, plugin_factory
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.handle import LegHandle, LegMedia
 from sipgw.sip.call import CallInfo
@@ -115,12 +116,19 @@ class LegCalls:
         """The leg calls up now."""
         return list(self._runs)
 
-    def refusal(self, *, probe: bool = True) -> str:
-        """Why a new call would be refused now, or "" when it is welcome: the gateway's
-        state, or a vendor its agent needs down for everyone (its breaker open;
-        ``probe`` False: only peek, a half-open breaker's probe is left to the call's
-        real start: :meth:`sipgw.app.breakers.VendorBreakers.refusal`)."""
+    def refusal(self, *, probe: bool = True, leg: Leg | None = None) -> str:
+        """Why a new call would be refused now, or "" when it is welcome: its agent does
+        not take calls of ``leg`` (its record's ``legs``), the gateway's state, or a vendor
+        its agent needs down for everyone (its breaker open; ``probe`` False: only peek, a
+        half-open breaker's probe is left to the call's real start:
+        :meth:`sipgw.app.breakers.VendorBreakers.refusal`)."""
         gateway = self.gateway
+        if leg is not None:
+            factory = plugin_factory(self.agent or gateway.agent_factory)
+            if leg not in factory.capabilities.legs:
+                name = factory.name or "the gateway's agent"
+                takes = ", ".join(sorted(factory.capabilities.legs)) or "none"
+                return f"agent {name} takes no {leg} calls (its record's legs: {takes})"
         if not gateway.running:
             return "the gateway is not running"
         if gateway.ua.draining:
@@ -137,16 +145,21 @@ class LegCalls:
         return ""
 
     def admit(
-        self, caller: str | None, *, charge: bool = True, probe: bool = True
+        self,
+        caller: str | None,
+        *,
+        charge: bool = True,
+        probe: bool = True,
+        leg: Leg | None = None,
     ) -> Refusal | None:
         """None if a new call from ``caller`` (a key of :func:`browser_caller` or
-        :func:`twilio_caller`; None = anonymous) may start now, else why not.
+        :func:`twilio_caller`; None = anonymous) on ``leg`` may start now, else why not.
 
-        Past :meth:`refusal` (``probe`` as there), the call is charged to the call rates
-        (``charge``: False for a call already charged, a Twilio stream whose webhook
-        admitted it).
+        Past :meth:`refusal` (``probe`` and ``leg`` as there), the call is charged to the
+        call rates (``charge``: False for a call already charged, a Twilio stream whose
+        webhook admitted it).
         """
-        state = self.refusal(probe=probe)
+        state = self.refusal(probe=probe, leg=leg)
         if state:
             return Refusal(state)
         rates = self.gateway.ua.call_rate
@@ -209,7 +222,7 @@ class LegCalls:
         if agent is None:
             handle.end("rejected")
             return
-        if agent.wants_arrival_audio:
+        if handle.capabilities.arrival_audio:
             handle.media.listen(agent.on_caller_audio)
         handle.recorder = path.recordings.recorder(handle.log)
         if path.config.rtp_timeout > 0:

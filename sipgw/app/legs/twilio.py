@@ -215,7 +215,7 @@ class TwilioStream:
         if refusal is None:
             # With a token the webhook charged the call rates, and its From is the signed one.
             admitted = self.calls.admit(twilio_caller(parameters.get("From", "")),
-                                        charge=not token)  # fmt: skip
+                                        charge=not token, leg="twilio")  # fmt: skip
             refusal = admitted.reason if admitted is not None else None
         if refusal is not None:
             self.refused = refusal

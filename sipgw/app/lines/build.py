@@ -25,20 +25,15 @@ from typing import Any
 from agent.amd.config import AmdMode
 from agent.capabilities import PluginFactory
 from agent.sections import ConfigError, Setting, Sources, load, settings_of
+from agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
-from sipgw.app.assistant_settings import (
-    BuiltinToolsSection,
-    CallbackSection,
-    DialSection,
-    dial_policy,
-)
+from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.config import OperationsSection
 from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
-from sipgw.app.tools_settings import DeclaredToolsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo
@@ -230,13 +225,13 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
     flags = {variable: setting.flag or "" for variable, setting in every.items()}
     sources = line_sources(base.sources, values, flags)
     try:
-        policy = dial_policy(
-            load(DialSection, sources), load(BuiltinToolsSection, sources),
-            load(CallbackSection, sources),
-        )  # fmt: skip
-    except ValueError as exc:  # an allow-list entry that does not parse
-        raise ConfigError(f"{line.where}: {exc}") from None
-    return _detects(Line(line.name, spec, plugin.build(sources), policy, line), base)
+        policy = agents_may_dial(sources)
+        check_capabilities(plugin.capabilities, sources, f"its agent {spec}", AmdMode.OFF,
+                           main=False)  # fmt: skip
+    except ConfigError as exc:
+        raise ConfigError(f"{line.where}: {sources.explain(exc)}") from None
+    built = plugin.build(sources, gateway_services(sources, policy, plugin.sections))
+    return _detects(Line(line.name, spec, built, policy, line), base)
 
 
 def _detects(line: Line, base: LineBase) -> Line:

@@ -41,10 +41,9 @@ class BuiltLine(Protocol):
 
 def _assistant(line: BuiltLine) -> AssistantFactory | None:
     """The line's assistant factory, None for any other agent."""
-    from agent.assistant import AssistantFactory  # not at import: it is the assistant's
+    from agent.assistant import assistant_factory_of  # not at import: it is the assistant's
 
-    make = line.factory.make
-    return make if isinstance(make, AssistantFactory) else None
+    return assistant_factory_of(line.factory.make)
 
 
 class LineDirectory:

@@ -59,8 +59,8 @@ def summary_llm(sources: Sources) -> Callable[[], ChatLLM]:
     Raises:
         ConfigError: its key or another setting is missing or bad.
     """
+    from agent.assistant_sections import AssistantSection
     from agent.vendors import LLM_VENDORS
-    from sipgw.app.assistant_settings import AssistantSection
 
     vendor = LLM_VENDORS[load(AssistantSection, sources).llm]
     require((vendor.section,), sources, "the post-call summary (SIPGW_SUMMARY)")

@@ -19,6 +19,7 @@ from agent.base import CallDetails
 from agent.resilience.lines import FallbackLine
 from agent.resilience.shipped_prompts import shipped_frames
 from agent.twiml.agent import TwimlAgent, TwimlSettings
+from agent.twiml.plugin import TWIML_CAPABILITIES
 from agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import FakeCall, ScriptedTts, wait_for
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
@@ -394,7 +395,7 @@ async def test_the_callers_audio_goes_to_the_app_as_it_arrives(app: TwilioSdkApp
     """Issue 41's latency: the caller's frames go at arrival, not after the jitter buffer's
     playout delay and the tick; the playout's copy of them is not sent a second time."""
     agent, _, stream = await _stream_started(app)
-    assert agent.wants_arrival_audio  # the gateway gives it on_caller_audio at arrival
+    assert TWIML_CAPABILITIES.arrival_audio  # the gateway gives it on_caller_audio at arrival
     agent.on_caller_frame(b"\x05" * 160)  # the playout's (late) copy: not sent
     agent.on_caller_audio(b"\x06" * 160)
     agent.on_caller_audio(b"\x07" * 160)

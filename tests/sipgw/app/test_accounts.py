@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.capabilities import plugin_factory
 from agent.echo_plugin import echo_factory
 from agent.sections import ConfigError, Sources, load
 from agent.settings import EchoSettings
@@ -243,9 +244,11 @@ def test_calls_find_their_account(tmp_path: Path) -> None:
     assert gateway.routes.account_for(call("<sip:+15550100@sip.telnyx.example>;tag=x")) is trunk
     assert gateway.routes.account_for(call("<sip:1001@192.0.2.1:5070>")) is office  # user alone
     assert gateway.routes.account_for(call("<sip:999@pbx.example.com>")) is None
-    assert gateway.routes.agent_for(call("<sip:+15550100@sip.telnyx.example>")) is trunk_agent
-    assert gateway.routes.agent_for(call("<sip:1001@pbx.example.com>")) is default
-    assert gateway.routes.agent_for(call("<sip:echo@192.0.2.1>")) is default
+    # the gateway holds each factory with its record (read once: plugin_factory)
+    trunks, defaults = plugin_factory(trunk_agent), plugin_factory(default)
+    assert gateway.routes.agent_for(call("<sip:+15550100@sip.telnyx.example>")) == trunks
+    assert gateway.routes.agent_for(call("<sip:1001@pbx.example.com>")) == defaults
+    assert gateway.routes.agent_for(call("<sip:echo@192.0.2.1>")) == defaults
 
 
 def test_an_account_has_its_own_caller_id_for_calls_placed_through_it(tmp_path: Path) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from agent.amd.config import AmdCall, AmdMode, AmdRequest
+from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.base import NO_DETAILS, Agent, CallControl
 from agent.echo import EchoAgent
 from agent.sections import ConfigError, Sources, load
 from agent.tools.callback_store import CallbackState, CallbackStore
-from sipgw.app.assistant_settings import BuiltinToolsSection, CallbackSection, DialSection
 from sipgw.app.callbacks import (
     CallbackPolicy,
     CallbackRunner,
@@ -35,6 +35,7 @@ from sipgw.app.callbacks import (
     gateway_dialer,
     start_callbacks,
 )
+from sipgw.app.dial_settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.gateway_in_process import running_gateway
 

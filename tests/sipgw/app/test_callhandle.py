@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from agent.base import CallControl
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.dialpolicy import DialRefused
 from agent.echo import EchoAgent
 from media.rtp import RtpPacket
@@ -46,10 +47,13 @@ class ControlAgent(EchoAgent):
 
 
 @asynccontextmanager
-async def answered_call(allow: str = ALLOW) -> AsyncIterator[tuple[Gateway, Phone, ControlAgent]]:
+async def answered_call(
+    allow: str = ALLOW, keypad: bool = True
+) -> AsyncIterator[tuple[Gateway, Phone, ControlAgent]]:
     ControlAgent.built = []
     env = {"SIPGW_DIAL_ALLOW": allow}
-    async with running_gateway(ControlAgent, env=env) as (gateway, new_phone):
+    factory = PluginFactory(ControlAgent, AgentCapabilities(keypad=keypad))
+    async with running_gateway(factory, env=env) as (gateway, new_phone):
         phone = await new_phone()
         assert (await phone.invite()).status == 200
         (agent,) = ControlAgent.built
@@ -188,6 +192,24 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
         assert agent.digits == ["7", "5"]
+
+
+async def test_digits_reach_only_an_agent_whose_record_declares_the_keypad(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 40: the record's ``keypad`` is read: an agent that declares none is not given
+    the caller's digits (they are logged, and that they were not given, once)."""
+    with caplog.at_level("INFO", logger="sipgw"):
+        async with answered_call(keypad=False) as (_, phone, agent):
+            for digit in (b"7", b"8"):
+                phone.cseq += 1
+                phone.send(phone.request("INFO", cseq=phone.cseq).replace(
+                    b"Content-Length: 0\r\n\r\n",
+                    b"Content-Type: application/dtmf\r\nContent-Length: 1\r\n\r\n" + digit,
+                ))  # fmt: skip
+            await until(lambda: "DTMF 8 (SIP INFO)" in caplog.text)
+            assert agent.digits == []
+    assert caplog.text.count("its agent takes no keypad digits") == 1
 
 
 async def test_a_transfer_carries_the_calls_headers_and_its_summary_when_turned_on() -> None:

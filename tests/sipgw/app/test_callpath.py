@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agent.base import CallControl
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.echo import EchoAgent
 from sipgw.app.callhandle import CallHandle
 from sipgw.app.config import GatewayConfig
@@ -137,10 +138,12 @@ async def test_call_tasks_are_waited_for_with_the_tasks_they_start() -> None:
     assert done == ["first", "second"]
 
 
+HEARS = AgentCapabilities(arrival_audio=True)
+"""A :class:`ListeningAgent`'s factory's record: it hears the caller's audio as it arrives."""
+
+
 class ListeningAgent(StepAgent):
     """A step agent that listens at arrival and writes down when audio came."""
-
-    wants_arrival_audio = True
 
     def __init__(self, call: CallControl, prepare_for: float = 0.0) -> None:
         super().__init__(call, prepare_for)
@@ -168,9 +171,11 @@ async def test_a_placed_call_with_detection_is_heard_from_the_answer_on() -> Non
 
     built: list[ListeningAgent] = []
 
-    def factory(call: CallControl) -> ListeningAgent:
+    def make(call: CallControl) -> ListeningAgent:
         built.append(ListeningAgent(call, prepare_for=0.6))
         return built[-1]
+
+    factory = PluginFactory(make, HEARS)
 
     async with callee(max_call_seconds=1.5) as (_, target), running_gateway(factory) as (gw, _):
         await gw.place_call(target)
@@ -183,9 +188,11 @@ async def test_a_placed_call_with_detection_is_heard_from_the_answer_on() -> Non
 async def test_the_caller_holding_the_call_and_resuming_reaches_the_agent() -> None:
     built: list[ListeningAgent] = []
 
-    def factory(call: CallControl) -> ListeningAgent:
+    def make(call: CallControl) -> ListeningAgent:
         built.append(ListeningAgent(call))
         return built[-1]
+
+    factory = PluginFactory(make, HEARS)
 
     async with running_gateway(factory) as (gw, new_phone):
         phone = await new_phone()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.dialpolicy import DialRefused
 from agent.echo import EchoAgent
 from media import g711
@@ -196,7 +197,8 @@ class DigitAgent(EchoAgent):
 
 async def test_rfc4733_dtmf_reaches_the_agent() -> None:
     DigitAgent.digits = []
-    async with running_gateway(lambda c: DigitAgent(c, 0)) as (gateway, new_phone):
+    keys = PluginFactory(lambda c: DigitAgent(c, 0), AgentCapabilities(keypad=True))
+    async with running_gateway(keys) as (gateway, new_phone):
         caller = await new_phone()
         ok = await caller.invite()
         remote = ("127.0.0.1", sdp_audio_port(ok))

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (
     Agent,
+    AgentCapabilities,
     AgentFactory,
     CallControl,
     InvalidSettings,
+    declare,
     parsers,
     section,
     setting,
@@ -70,6 +72,7 @@ class ToneAgent(Agent):
             self.call.hangup()
 
 
+@declare(AgentCapabilities(keypad=True))  # '#' hangs up
 def make(settings: ToneSection) -> AgentFactory:
     """Tone agents with ``settings``."""
     frame = tone_frame(settings.hz, settings.dbfs)

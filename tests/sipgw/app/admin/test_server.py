@@ -432,7 +432,7 @@ def echo_agent(call: CallControl) -> EchoAgent:
 
 DETECTS_NOTHING = plugin_factory(echo_agent, AgentCapabilities(amd=False))
 """An agent factory that runs no answering-machine detection, as the speech-to-speech
-agents' (their capabilities say ``amd=False``: tests/sipgw/app/test_s2s_agents.py)."""
+agents' (their capabilities say ``amd=False``: tests/agent/s2s/test_plugin.py)."""
 
 
 async def test_detection_the_agent_does_not_run_is_refused_with_400() -> None:

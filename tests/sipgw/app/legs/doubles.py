@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.base import Agent, CallControl
+from agent.capabilities import AgentCapabilities, PluginFactory
 from media.quality import CallQuality
 
 
@@ -66,10 +67,19 @@ class FakeMedia:
         self.closed += 1
 
 
+NOTES = AgentCapabilities(keypad=True, arrival_audio=True)
+"""What a :class:`NotingAgent`'s factory declares: it takes the keypad and hears the
+caller's audio as it arrives."""
+
+
+def noting(frames: list[bytes] | None = None) -> PluginFactory:
+    """A factory of :class:`NotingAgent` s playing ``frames``, with :data:`NOTES`."""
+    return PluginFactory(lambda call: NotingAgent(call, frames), NOTES)
+
+
 class NotingAgent(Agent):
     """Plays ``frames`` once answered; notes what the call gave it."""
 
-    wants_arrival_audio = True
     built: list[NotingAgent] = []
 
     def __init__(self, call: CallControl, frames: list[bytes] | None = None) -> None:

@@ -15,7 +15,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls, Refusal, browser_caller, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, until
+from tests.sipgw.app.legs.doubles import FakeMedia, NotingAgent, noting, until
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.metrics import sample_value
 
@@ -39,7 +39,7 @@ def agent_of(handle: LegHandle) -> NotingAgent:
 
 
 async def test_a_leg_call_is_a_call_of_the_gateway_until_its_leg_ends() -> None:
-    async with running_gateway(lambda call: NotingAgent(call, [A] * 3)) as (gateway, _):
+    async with running_gateway(noting([A] * 3)) as (gateway, _):
         calls = LegCalls(gateway)
         media = FakeMedia(caller=[A] * 5)
         handle = start(calls, media)
@@ -65,7 +65,7 @@ async def test_a_leg_call_is_a_call_of_the_gateway_until_its_leg_ends() -> None:
 
 
 async def test_our_hang_up_waits_for_the_last_words_to_be_heard() -> None:
-    async with running_gateway(NotingAgent) as (gateway, _):
+    async with running_gateway(noting()) as (gateway, _):
         calls = LegCalls(gateway)
         media = FakeMedia()
         handle = start(calls, media)
@@ -100,7 +100,7 @@ async def test_an_agent_that_fails_to_prepare_rejects_the_call() -> None:
 async def test_a_gateway_draining_or_overloaded_refuses_new_leg_calls(
     setup: Callable[[Gateway], None], reason: str
 ) -> None:
-    async with running_gateway(NotingAgent) as (gateway, _):
+    async with running_gateway(noting()) as (gateway, _):
         calls = LegCalls(gateway)
         assert calls.refusal() == ""
         setup(gateway)
@@ -108,7 +108,7 @@ async def test_a_gateway_draining_or_overloaded_refuses_new_leg_calls(
 
 
 async def test_max_calls_counts_every_leg() -> None:
-    async with running_gateway(NotingAgent, max_calls=1) as (gateway, new_phone):
+    async with running_gateway(noting(), max_calls=1) as (gateway, new_phone):
         calls = LegCalls(gateway)
         handle = start(calls, FakeMedia())
         assert "SIPGW_MAX_CALLS" in calls.refusal()
@@ -126,7 +126,7 @@ def limit_calls(gateway: Gateway, overall: Rate, per_caller_per_minute: Rate) ->
 
 
 async def test_the_call_rates_are_one_budget_with_sip_and_a_caller_budget_per_leg() -> None:
-    async with running_gateway(NotingAgent) as (gateway, new_phone):
+    async with running_gateway(noting()) as (gateway, new_phone):
         calls = LegCalls(gateway)
         limit_calls(gateway, Rate(0.01, 3), Rate(6, 1))  # 3 at once; a caller: 1 per 10 s
         browser = browser_caller("192.0.2.7")
@@ -146,7 +146,7 @@ async def test_the_call_rates_are_one_budget_with_sip_and_a_caller_budget_per_le
 
 
 async def test_the_state_refuses_before_the_rates_are_charged() -> None:
-    async with running_gateway(NotingAgent) as (gateway, _):
+    async with running_gateway(noting()) as (gateway, _):
         calls = LegCalls(gateway)
         limit_calls(gateway, Rate(0.01, 1), Rate(0, 0))
         gateway.ua.draining = True
@@ -179,7 +179,7 @@ async def test_shutdown_ends_every_leg_call() -> None:
 
 
 async def test_the_gateways_stop_ends_a_leg_call_too() -> None:
-    async with running_gateway(NotingAgent) as (gateway, _):
+    async with running_gateway(noting()) as (gateway, _):
         calls = LegCalls(gateway)
         media = FakeMedia()
         handle = start(calls, media)

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from agent.capabilities import AgentCapabilities, PluginFactory
 from agent.variables import MAX_VARIABLES
 from media.twilio.stream import MediaStreamConfig
 from media.twilio.token import TOKEN_PARAMETER, StreamTokens
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
-from tests.sipgw.app.legs.doubles import NotingAgent, until
+from tests.sipgw.app.legs.doubles import NotingAgent, noting, until
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(30)
@@ -101,7 +102,7 @@ def test_custom_parameters_become_variables_under_the_one_rule() -> None:
 
 
 async def test_a_stream_is_a_call_with_its_parameters_its_digits_and_its_end() -> None:
-    async with running_gateway(lambda call: NotingAgent(call, [b"\x22" * 160] * 6)) as (gw, _):
+    async with running_gateway(noting([b"\x22" * 160] * 6)) as (gw, _):
         calls = LegCalls(gw)
         socket = Socket()
         issuer = tokens()
@@ -135,7 +136,7 @@ async def test_a_stream_is_a_call_with_its_parameters_its_digits_and_its_end() -
 
 
 async def test_a_stream_the_gateway_refuses_is_closed_without_a_call() -> None:
-    async with running_gateway(NotingAgent) as (gw, _):
+    async with running_gateway(noting()) as (gw, _):
         gw.ua.draining = True
         socket = Socket()
         issuer = tokens()
@@ -172,7 +173,7 @@ async def test_a_stream_without_our_webhooks_token_is_refused_before_any_agent()
     """Issue 39: the handshake's signature covers the URL only, so one replayed handshake
     opened a paid stream per try; now ``start`` must carry the webhook's one-time token."""
     NotingAgent.built.clear()
-    async with running_gateway(NotingAgent) as (gw, _):
+    async with running_gateway(noting()) as (gw, _):
         issuer = tokens()
         ours = signed(issuer, From="+15551234567")
         other_call = "CA" + "b" * 22 + "c" * 10  # the first 24 characters alike
@@ -196,7 +197,7 @@ async def test_a_stream_without_our_webhooks_token_is_refused_before_any_agent()
 
 
 async def test_own_twiml_lets_streams_without_a_token_in_and_charges_them() -> None:
-    async with running_gateway(NotingAgent) as (gw, _):
+    async with running_gateway(noting()) as (gw, _):
         now = asyncio.get_running_loop().time()
         gw.ua.call_rate = CallRateLimiter(CallRateConfig(Rate(0, 0), Rate(6, 1)), now)
         issuer = tokens()
@@ -216,7 +217,7 @@ async def test_own_twiml_lets_streams_without_a_token_in_and_charges_them() -> N
 
 
 async def test_a_stream_error_ends_the_call() -> None:
-    async with running_gateway(NotingAgent) as (gw, _):
+    async with running_gateway(noting()) as (gw, _):
         socket = Socket()
         issuer = tokens()
         stream = TwilioStream(LegCalls(gw), socket.send, socket.close, MediaStreamConfig(), issuer)
@@ -229,10 +230,32 @@ async def test_a_stream_error_ends_the_call() -> None:
 
 
 async def test_a_clear_before_the_stream_started_sends_nothing() -> None:
-    async with running_gateway(NotingAgent) as (gw, _):
+    async with running_gateway(noting()) as (gw, _):
         socket = Socket()
         config = MediaStreamConfig()
         stream = TwilioStream(LegCalls(gw), socket.send, socket.close, config, tokens())
         assert stream.media.clear() == 0 and socket.sent == []
         assert stream.media.describe()["transport"] == "Twilio Media Streams"
         await stream.connection.close()
+
+
+async def test_a_stream_for_an_agent_whose_legs_lack_twilio_is_refused_naming_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 40: the record's ``legs`` is read: an agent that declares SIP calls only gets
+    no Twilio stream (closed before any agent is built, a log line naming it)."""
+    NotingAgent.built.clear()
+    sip_only = PluginFactory(
+        noting().make, AgentCapabilities(legs=frozenset({"sip"})), name="sip-only"
+    )
+    async with running_gateway(sip_only) as (gw, _):
+        issuer = tokens()
+        with caplog.at_level("WARNING", logger="sipgw"):
+            refused = await started(gw, issuer, signed(issuer, From="+15551234567"))
+        assert refused.handle is None and NotingAgent.built == [] and not gw.handles
+        assert "agent sip-only takes no twilio calls (its record's legs: sip)" in refused.refused
+        assert "agent sip-only takes no twilio calls" in caplog.text
+    async with running_gateway(noting()) as (gw, _):  # the default record takes every leg
+        issuer = tokens()
+        taken = await started(gw, issuer, signed(issuer, From="+15551234567"))
+        assert taken.refused == "" and taken.handle is not None

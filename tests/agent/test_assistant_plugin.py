@@ -81,8 +81,7 @@ def test_missing_keys_are_all_named() -> None:
      ("ASSEMBLYAI_KEYTERMS", ",".join(f"term{i}" for i in range(101))),
      ("ASSEMBLYAI_KEYTERMS", "Acme, " + "x" * 51), ("ELEVENLABS_AUTO_MODE", "maybe"),
      ("SIPGW_CALLER_CONTEXT", "no_such_module_here:lookup"),
-     ("SIPGW_TOOLS_MODULE", "no_such_tools_here"),
-     ("SIPGW_REDACT_PATTERNS", "(")],
+     ("SIPGW_TOOLS_MODULE", "no_such_tools_here")],
 )  # fmt: skip
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     # What `sipgw serve --agent assistant` does at start: build the agent factory
@@ -101,7 +100,7 @@ def test_a_backlog_shorter_than_the_stt_give_up_is_warned_of(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     plain = {**KEYS, "SIPGW_FALLBACK_SYNTHESIZE": "off", "SIPGW_CALL_RECORD_DIR": ""}
-    with caplog.at_level("WARNING", logger="sipgw.app"):
+    with caplog.at_level("WARNING", logger="sipgw.agent"):
         find_agent("assistant").build(Sources(plain))  # 30 s kept, 20 s waited: fine
         assert "ASSEMBLYAI_MAX_BACKLOG_MS" not in caplog.text
         find_agent("assistant").build(Sources({**plain, "SIPGW_STT_GIVE_UP_AFTER_MS": "45000"}))

@@ -1,4 +1,4 @@
-"""The declared_tools section (sipgw/app/tools_settings.py): the tools file and the inline
+"""The declared_tools section (agent/tools/settings.py): the tools file and the inline
 JSON read together, secrets from the sources, and the limits every tool is held to."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from agent.sections import ConfigError, Sources, load
 from agent.tools.registry import ToolLimits
-from sipgw.app.tools_settings import DeclaredToolsSection, declared_tools, tool_limits
+from agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
 
 TOOLS_FILE = """
 [[http_tools]]

@@ -1,27 +1,23 @@
-"""The assistant's sections: defaults that are the agent layer's, typed values, named errors."""
+"""The assistant's sections turned into its settings: the agent layer's defaults, typed values."""
 
 from __future__ import annotations
 
-import re
-import shlex
 from pathlib import Path
 
 import pytest
 
-from agent.redact import Redactor
-from agent.sections import ConfigError, Sources, load
-from agent.settings import AssistantSettings, BuiltinToolSettings
-from sipgw.app.assistant_settings import (
+from agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
-    DialSection,
     PreemptiveSection,
-    assistant_settings,
-    caller_context,
-    dial_policy,
 )
+from agent.assistant_settings import assistant_settings, caller_context
+from agent.redact import Redactor
+from agent.sections import ConfigError, Sources, load
+from agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.app.agentstart import agents_may_dial
 from sipgw.sip.dialpolicy import DialPolicy
 
 REDACTOR = Redactor()
@@ -34,7 +30,7 @@ def settings_from(environ: dict[str, str]) -> AssistantSettings:
         load(PreemptiveSection, sources),
         load(BuiltinToolsSection, sources),
         load(CallbackSection, sources),
-        load(DialSection, sources),
+        agents_may_dial(sources),
         REDACTOR,
     )
 
@@ -90,44 +86,6 @@ def test_builtin_tool_settings() -> None:
     )
     assert s.builtin_tools.dial_policy.allows("transfer", "sip:desk@pbx.example")
     assert not s.builtin_tools.dial_policy.allows("call", "sip:desk@pbx.example")
-
-
-def test_the_dial_policy_joins_the_allow_list_and_each_features_own_setting() -> None:
-    sources = Sources(
-        {"SIPGW_DIAL_ALLOW": "+1800*", "SIPGW_TRANSFER_TARGET": "sip:desk@pbx.example",
-         "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+44", "SIPGW_CALLBACK_URI": "sip:{number}@pbx"}
-    )  # fmt: skip
-    policy = dial_policy(
-        load(DialSection, sources),
-        load(BuiltinToolsSection, sources),
-        load(CallbackSection, sources),
-    )
-    assert policy.allows("call", "+18005550100") and policy.allows("call", "+442071234567")
-    assert policy.allows("transfer", "sip:desk@pbx.example")
-    assert not policy.allows("call", "sip:desk@pbx.example")
-
-
-@pytest.mark.parametrize(
-    ("section", "name", "value", "message"),
-    [
-        (AssistantSection, "SIPGW_MAX_TOOL_ROUNDS", "x", "must be a whole number >= 0"),
-        (AssistantSection, "SIPGW_STT", "whisper", "must be 'assemblyai'"),
-        (AssistantSection, "SIPGW_BARGE_IN_COMMIT_MS", "-1", "must be a whole number >= 0"),
-        (AssistantSection, "SIPGW_FILLER_LINES", " | ", "give at least one line"),
-        (AssistantSection, "SIPGW_ACTION_LINE_TIMEOUT_MS", "soon", "must be a whole number >= 0"),
-        (PreemptiveSection, "SIPGW_PREEMPTIVE", "maybe", "must be 'on' or 'off'"),
-        (CallbackSection, "SIPGW_CALLBACK_ALLOWED_PREFIXES", "+1,abc", "'abc' is not a number"),
-        (CallbackSection, "SIPGW_CALLBACK_URI", "sip:pbx", "must be a sip: or sips: URI with"),
-        (DialSection, "SIPGW_DIAL_ALLOW", "mailto:x", ""),
-        (CallbackSection, "SIPGW_CALLBACK_TIMEZONE", "Mars/Base", "unknown time zone"),
-        (CallbackSection, "SIPGW_CALLBACK_ATTEMPTS", "0", "must be a whole number >= 1"),
-        (CallerContextSection, "SIPGW_CALLER_CONTEXT_TIMEOUT", "0", "must be a number > 0"),
-    ],
-)
-def test_bad_values_name_the_variable(section: type, name: str, value: str, message: str) -> None:
-    written = re.escape(f"{name}={shlex.quote(value)}: {message}")
-    with pytest.raises(ConfigError, match=f"^{written}"):
-        load(section, Sources({name: value}))
 
 
 def test_prompt_file(tmp_path: Path) -> None:

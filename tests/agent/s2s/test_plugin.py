@@ -62,11 +62,6 @@ async def test_realtime_needs_only_the_openai_key(tmp_path: Path) -> None:
          "ASSEMBLYAI_VOICE_AGENT_VOICE=Ivy: must be a voice name in lower case"),
         ("realtime", {"OPENAI_API_KEY": "sk", "SIPGW_HOLD_LINE_AFTER_MS": "5000"},
          "SIPGW_HOLD_LINE_AFTER_MS=5000"),
-        # what they cannot do is refused, not ignored: their transfers are blind
-        ("realtime", {"OPENAI_API_KEY": "sk", "SIPGW_TRANSFER_MODE": "warm"},
-         "^SIPGW_TRANSFER_MODE=warm: the realtime agent transfers blind only"),
-        ("voice-agent", {"ASSEMBLYAI_API_KEY": "a", "SIPGW_TRANSFER_MODE": "warm"},
-         "^SIPGW_TRANSFER_MODE=warm: the voice-agent agent transfers blind only"),
     ],
 )  # fmt: skip
 def test_missing_keys_and_bad_values_are_named(

@@ -1,47 +1,48 @@
 """The ``voice-agent`` and ``realtime`` plug-ins: speech-to-speech agents on the gateway.
 
-Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` and imported only when
-chosen. Both read the assistant's sections for what is not the vendor's (the prompt,
-greeting, records, barge-in, keypad, tools, caller context, callbacks, the dial
-allow-list: docs/speech-to-speech.md says which apply), the vendor's key from its
+Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
+``agent.s2s.plugin:voice_agent_agent`` and ``:realtime_agent``, found as a third party's
+``package.module:factory`` is, and imported only when chosen. Both read the assistant's
+sections for what is not the vendor's (the prompt, greeting, records, barge-in, keypad,
+tools, caller context, callbacks: docs/speech-to-speech.md says which apply), what the
+gateway lets them dial (:class:`~agent.capabilities.GatewayServices`), the vendor's key from its
 section (``ASSEMBLYAI_API_KEY`` of :class:`~agent.vendors.AssemblyAISection`,
 ``OPENAI_API_KEY`` of :class:`~agent.vendors.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section
 (:mod:`agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
-What they do not do is refused rather than ignored: ``SIPGW_TRANSFER_MODE=warm`` stops
-start-up (their transfers are blind), and answering-machine detection is refused per call
-(their :data:`CAPABILITIES` say ``amd=False``; ``SIPGW_AMD`` other than ``off`` with one of
-them as ``--agent`` stops start-up, :mod:`sipgw.app.startup`).
+What they do not do is refused rather than ignored, by the gateway reading their
+:data:`CAPABILITIES`: ``SIPGW_TRANSFER_MODE=warm`` stops start-up (their transfers are
+blind), and so does ``SIPGW_AMD`` other than ``off``; answering-machine detection asked for
+one placed call is refused (``amd=False``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from agent.base import AgentFactory
-from agent.capabilities import AgentCapabilities, declare
-from agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from agent.resilience.settings import FallbackSection, with_fallback
-from agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from agent.sections import ConfigError, Sources, load
-from agent.settings import AssistantSettings
-from agent.transfer_settings import TransferSection
-from agent.vendors import AssemblyAISection, OpenAISection
-from sipgw.app.assistant_agent import ASSISTANT_KEYS, agent_settings, tool_registry
-from sipgw.app.assistant_settings import (
+from agent.assistant_plugin import ASSISTANT_KEYS, agent_settings, tool_registry
+from agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
-    DialSection,
     PreemptiveSection,
-    caller_context,
 )
-from sipgw.app.privacy import PrivacySection
-from sipgw.app.tools_settings import DeclaredToolsSection
+from agent.assistant_settings import caller_context
+from agent.base import AgentFactory
+from agent.capabilities import GatewayServices, declare
+from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from agent.resilience.settings import FallbackSection, with_fallback
+from agent.s2s.factories import S2sFactory
+from agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from agent.sections import Sources, load
+from agent.settings import AssistantSettings
+from agent.tools.settings import DeclaredToolsSection
+from agent.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
     from agent.caller_context import CallerContextSettings
@@ -49,15 +50,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]
 
-CAPABILITIES = AgentCapabilities(
-    amd=False,
-    callbacks=True,
-    transfers=frozenset({"blind"}),
-    keypad=True,
-    line_keys=ASSISTANT_KEYS,
-)
-"""What the speech-to-speech agents do: no answering-machine detection (the service hears
-the callee and speaks), blind transfers only, the assistant's routes-file keys."""
+CAPABILITIES = dataclasses.replace(S2sFactory.capabilities, line_keys=ASSISTANT_KEYS)
+"""What the speech-to-speech agents do: their factory's record (no answering-machine
+detection: the service hears the callee and speaks; blind transfers only), with the
+assistant's routes-file keys."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,6 @@ class AgentSections(
     BuiltinToolsSection,
     CallerContextSection,
     CallbackSection,
-    DialSection,
-    PrivacySection,
     FallbackSection,
 ):
     """What a speech-to-speech agent reads of the assistant's sections, in one object (its
@@ -76,7 +70,11 @@ class AgentSections(
 
 @declare(CAPABILITIES)
 def voice_agent_agent(
-    voice_agent: VoiceAgentSection, key: AssemblyAISection, shared: AgentSections, sources: Sources
+    voice_agent: VoiceAgentSection,
+    key: AssemblyAISection,
+    shared: AgentSections,
+    gateway: GatewayServices,
+    sources: Sources,
 ) -> AgentFactory:
     """The ``voice-agent`` plug-in: agents on AssemblyAI's Voice Agent API.
 
@@ -87,7 +85,7 @@ def voice_agent_agent(
     from agent.s2s.assemblyai import VoiceAgentSettings
     from agent.s2s.factories import voice_agent_factory
 
-    settings, registry, hook = _shared(shared, sources, "voice-agent")
+    settings, registry, hook = _shared(shared, gateway, sources)
     vendor = VoiceAgentSettings(
         api_key=key.api_key,
         url=voice_agent.url,
@@ -106,7 +104,11 @@ def voice_agent_agent(
 
 @declare(CAPABILITIES)
 def realtime_agent(
-    realtime: RealtimeSection, key: OpenAISection, shared: AgentSections, sources: Sources
+    realtime: RealtimeSection,
+    key: OpenAISection,
+    shared: AgentSections,
+    gateway: GatewayServices,
+    sources: Sources,
 ) -> AgentFactory:
     """The ``realtime`` plug-in: agents on OpenAI's Realtime API.
 
@@ -116,7 +118,7 @@ def realtime_agent(
     from agent.s2s.factories import realtime_factory
     from agent.s2s.openai import RealtimeSettings, TurnDetection
 
-    settings, registry, hook = _shared(shared, sources, "realtime")
+    settings, registry, hook = _shared(shared, gateway, sources)
     vendor = RealtimeSettings(
         api_key=key.api_key,
         base_url=realtime.base_url,
@@ -140,23 +142,12 @@ def realtime_agent(
 
 
 def _shared(
-    shared: AgentSections, sources: Sources, name: str
+    shared: AgentSections, gateway: GatewayServices, sources: Sources
 ) -> tuple[AssistantSettings, ToolRegistry, CallerContextSettings | None]:
     """What both agents take from the assistant's sections: the settings, the tools, the
-    caller-context hook.
-
-    Raises:
-        ConfigError: ``SIPGW_TRANSFER_MODE=warm``: their transfers are blind.
-    """
-    if load(TransferSection, sources).mode == "warm":
-        raise ConfigError(
-            f"SIPGW_TRANSFER_MODE=warm: the {name} agent transfers blind only (its speech "
-            "service cannot hold the caller and brief the person); set "
-            "SIPGW_TRANSFER_MODE=blind, or use --agent assistant for warm transfers"
-        )
+    caller-context hook."""
     settings = with_fallback(
-        agent_settings(shared, PreemptiveSection(), shared, shared, shared, shared, sources),
-        shared,
+        agent_settings(shared, PreemptiveSection(), shared, shared, gateway), shared
     )
     declared = load(DeclaredToolsSection, sources)
     return settings, tool_registry(settings, declared, sources), caller_context(shared)

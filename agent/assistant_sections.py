@@ -1,22 +1,21 @@
-"""The assistant's settings sections, and the typed objects the agent layer is built with.
+"""The assistant's settings sections, beside the assistant (its plug-in:
+:mod:`agent.assistant_plugin`).
 
-Six sections, read when ``--agent assistant`` answers (environment variables or ``.env``
+Five sections, read when ``--agent assistant`` answers (environment variables or ``.env``
 lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its vendors),
-:class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection`,
-:class:`CallbackSection` and :class:`DialSection`. :func:`assistant_settings` turns them
-into :class:`~agent.settings.AssistantSettings` with typed code mypy checks;
-:func:`dial_policy` is what agents may dial, which the gateway enforces whatever the agent.
-The vendors' own sections are in :mod:`agent.vendors`.
+:class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection` and
+:class:`CallbackSection`; the speech-to-speech agents read them too (:mod:`agent.s2s.plugin`).
+:mod:`agent.assistant_settings` turns them into :class:`~agent.settings.AssistantSettings`.
+The vendors' own sections are in :mod:`agent.vendors`. What any agent may dial
+(``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's: ``sipgw.app.dial_settings``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from agent.redact import Redactor
-from agent.sections import ConfigError, SettingError, section, setting
+from agent.sections import section, setting
 from agent.sections.parsers import (
     choice,
     int_at_least,
@@ -33,33 +32,17 @@ from agent.settings import (
     DEFAULT_FILLER_LINES,
     DEFAULT_GOODBYE_LINE,
     DEFAULT_GREETING,
-    DEFAULT_SYSTEM_PROMPT,
     DEFAULT_TRANSFER_LINE,
-    AssistantSettings,
-    BargeInSettings,
-    BuiltinToolSettings,
-    CallbackQuota,
 )
-from agent.speculative import SpeculationLimits
-from agent.variables import TemplateError, placeholders
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
-from media.vad import VadConfig
-from sipgw.sip.dialpolicy import DialPolicy, parse_call_template
-
-if TYPE_CHECKING:
-    from agent.caller_context import CallerContextSettings
 
 __all__ = [
     "AssistantSection",
     "BuiltinToolsSection",
     "CallbackSection",
     "CallerContextSection",
-    "DialSection",
     "PreemptiveSection",
-    "assistant_settings",
-    "builtin_tool_settings",
-    "caller_context",
-    "dial_policy",
+    "callback_uri",
 ]
 
 _ASSISTANT = "Read when `--agent assistant`"
@@ -325,13 +308,24 @@ def number_prefixes(value: str) -> tuple[str, ...]:
 
 
 def callback_uri(value: str) -> str:
-    """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part."""
+    """ "" or a ``sip:``/``sips:`` URI template with ``{number}`` as its user part.
+
+    The shape only: the gateway parses the URI itself where it builds what agents may
+    dial (``sipgw.app.dial_settings``), with the SIP core's parser, and a URI it cannot
+    parse stops ``serve`` naming this setting.
+    """
     template = value.strip()
     if template:
-        try:
-            parse_call_template(template)
-        except ValueError:
-            raise ValueError("must be a sip: or sips: URI with {number} as its user part") from None
+        scheme, _, rest = template.partition(":")
+        user, at, host = rest.partition("@")
+        if (
+            scheme.lower() not in ("sip", "sips")
+            or template.count("{number}") != 1
+            or "{number}" not in user
+            or not at
+            or not host.strip()
+        ):
+            raise ValueError("must be a sip: or sips: URI with {number} as its user part")
     return template
 
 
@@ -417,163 +411,3 @@ class CallbackSection:
         100, env="SIPGW_CALLBACK_MAX_PER_DAY", parse=int_at_least(0),
         help="Callbacks scheduled in 24 hours in all; 0 = no limit.",
     )  # fmt: skip
-
-
-def dial_allow(value: str) -> tuple[str, ...]:
-    """``SIPGW_DIAL_ALLOW``: comma-separated SIP URIs and number patterns (sipgw.sip.dialpolicy)."""
-    return DialPolicy.parse(value).entries
-
-
-@section(
-    "dial",
-    title="What the agent may dial",
-    intro="Against toll fraud and prompt injection: the only targets an agent may transfer to, "
-    "call (callbacks) or send DTMF to, whatever the caller says; see docs/security.md. "
-    "`sipgw call` by the operator is not restricted.",
-)
-@dataclass(frozen=True)
-class DialSection:
-    """The operator's allow-list for what agents dial."""
-
-    dial_allow: tuple[str, ...] = setting(
-        (), env="SIPGW_DIAL_ALLOW", parse=dial_allow, default_text="",
-        help="Comma-separated allow-list: exact SIP URIs (sip:support@pbx.example.com), any user "
-        "at a host (sip:*@pbx.example.com), numbers (+15550100), digit sets (+1555010[0-9]) and "
-        "prefixes (+1800*); keypad sequences (12#) for DTMF, judged with everything the call "
-        "keyed. Empty = nothing beyond SIPGW_TRANSFER_TARGET (transfers) and "
-        "SIPGW_CALLBACK_ALLOWED_PREFIXES (callbacks).",
-    )  # fmt: skip
-
-
-def dial_policy(
-    dial: DialSection, tools: BuiltinToolsSection, callbacks: CallbackSection
-) -> DialPolicy:
-    """What agents may reach: ``SIPGW_DIAL_ALLOW`` for every action, plus each feature's own
-    setting for that feature only: ``SIPGW_TRANSFER_TARGET`` (transfers),
-    ``SIPGW_CALLBACK_ALLOWED_PREFIXES`` and ``SIPGW_CALLBACK_URI`` (calls)."""
-    transfer = tools.transfer_target
-    return DialPolicy(
-        dial.dial_allow,
-        per_action={
-            "transfer": (transfer,) if transfer else (),
-            "call": tuple(f"{prefix}*" for prefix in callbacks.callback_allowed_prefixes),
-        },
-        call_templates=(callbacks.callback_uri,),
-    )
-
-
-def builtin_tool_settings(
-    tools: BuiltinToolsSection, callbacks: CallbackSection, dial: DialSection
-) -> BuiltinToolSettings:
-    """The built-in tools' settings: their files, the transfer target, the callback rules."""
-    return BuiltinToolSettings(
-        orders_file=Path(tools.orders_file) if tools.orders_file else None,
-        orders_verify=tools.orders_verify,
-        callback_db=tools.callback_path,
-        transfer_target=tools.transfer_target or None,
-        callback_allowed_prefixes=callbacks.callback_allowed_prefixes,
-        callback_timezone=callbacks.callback_timezone,
-        dial_policy=dial_policy(dial, tools, callbacks),
-        callback_quota=CallbackQuota(
-            per_caller=callbacks.callback_max_per_caller,
-            per_number=callbacks.callback_max_per_number,
-            per_day=callbacks.callback_max_per_day,
-        ),
-        enabled=tools.builtin_tools,
-    )
-
-
-def assistant_settings(
-    assistant: AssistantSection,
-    preemptive: PreemptiveSection,
-    tools: BuiltinToolsSection,
-    callbacks: CallbackSection,
-    dial: DialSection,
-    redactor: Redactor,
-) -> AssistantSettings:
-    """The assistant's :class:`~agent.settings.AssistantSettings` from its sections.
-
-    Raises:
-        ConfigError: the system prompt file cannot be read.
-    """
-    prompt = DEFAULT_SYSTEM_PROMPT
-    if prompt_file := assistant.system_prompt_file:
-        try:
-            prompt = Path(prompt_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SettingError(
-                "{system_prompt_file}: cannot read {path}: {why}", AssistantSection,
-                path=prompt_file, why=exc.strerror or exc,
-            ) from None  # fmt: skip
-    templates = (
-        (AssistantSection, "system_prompt_file", prompt),
-        (AssistantSection, "greeting", assistant.greeting),
-        (AssistantSection, "outbound_greeting", assistant.outbound_greeting),
-        (CallbackSection, "callback_greeting", callbacks.callback_greeting),
-    )
-    for cls, name, template in templates:
-        try:
-            placeholders(template)
-        except TemplateError as exc:
-            if not prompt_file and name == "system_prompt_file":
-                raise ConfigError(f"the built-in system prompt: {exc}") from None
-            raise SettingError(f"{{{name}}}: {{why}}", cls, why=exc) from None
-    record_dir = assistant.call_record_dir
-    return AssistantSettings(
-        system_prompt=prompt,
-        greeting=assistant.greeting,
-        callback_greeting=callbacks.callback_greeting,
-        outbound_greeting=assistant.outbound_greeting,
-        fallback_phrase=assistant.fallback_phrase,
-        tools_module=assistant.tools_module,
-        builtin_tools=builtin_tool_settings(tools, callbacks, dial),
-        record_dir=Path(record_dir) if record_dir else None,
-        max_tool_rounds=assistant.max_tool_rounds,
-        barge_in=BargeInSettings(
-            commit_ms=assistant.barge_in_commit_ms,
-            min_words=assistant.barge_in_min_words,
-            vad=VadConfig(
-                start_ms=assistant.barge_in_start_ms,
-                hangover_ms=BargeInSettings().vad.hangover_ms,
-                min_level_dbfs=assistant.vad_min_level_dbfs,
-                margin_db=assistant.vad_margin_db,
-            ),
-        ),
-        dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
-        preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,
-        preemptive_during_speech=preemptive.preemptive and preemptive.preemptive_during_speech,
-        speculative_speech=preemptive.preemptive and preemptive.speculative_speech,
-        speculation=SpeculationLimits(
-            max_requests_per_turn=preemptive.preemptive_max_requests,
-            max_wasted_share=preemptive.speculative_max_waste_percent / 100,
-        ),
-        answer_wait=assistant.answer_wait_ms / 1000,
-        redactor=redactor,
-        transfer_line=assistant.transfer_line,
-        goodbye_line=assistant.goodbye_line,
-        action_line_timeout=assistant.action_line_timeout_ms / 1000,
-        filler_after=(assistant.filler_after_ms / 1000) or None,
-        filler_lines=assistant.filler_lines,
-    )
-
-
-def caller_context(settings: CallerContextSection) -> CallerContextSettings | None:
-    """The caller-context hook loaded (None when not set), with its timeout.
-
-    Raises:
-        ConfigError: the module or function cannot be loaded or is not ``async def``.
-    """
-    from agent.caller_context import (
-        CallerContextError,
-        CallerContextSettings,
-        load_caller_context_hook,
-    )
-
-    spec = settings.caller_context
-    if not spec:
-        return None
-    try:
-        hook = load_caller_context_hook(spec)
-    except CallerContextError as exc:
-        raise SettingError("{caller_context}: {why}", CallerContextSection, why=exc) from None
-    return CallerContextSettings(hook, timeout=settings.caller_context_timeout)

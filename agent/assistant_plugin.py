@@ -1,16 +1,20 @@
 """The ``assistant`` plug-in: the AI agent, built from its sections and its vendors'.
 
-Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` and imported only when
-chosen (it pulls in the vendors' SDKs). :func:`assistant_agent` is a plug-in factory like
-any other: its parameters name the sections it reads; the vendors' sections depend on
-``SIPGW_STT``, ``SIPGW_LLM`` and ``SIPGW_TTS``, so it takes the sources too and loads the
-chosen ones itself, after checking that their keys are all there (all missing ones named
-at once). :func:`agent_settings` and :func:`tool_registry` are what the speech-to-speech
-agents (:mod:`sipgw.app.s2s_agents`) build the same way.
+Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
+``agent.assistant_plugin:assistant_agent``, found exactly as a third party's
+``package.module:factory`` is, and imported only when chosen. :func:`assistant_agent` is a
+plug-in factory like any other: its parameters name the sections it reads
+(:mod:`agent.assistant_sections`); the vendors' sections depend on ``SIPGW_STT``,
+``SIPGW_LLM`` and ``SIPGW_TTS``, so it takes the sources too and loads the chosen ones
+itself, after checking that their keys are all there (all missing ones named at once). What
+its agents may dial and the log redactor come from the gateway
+(:class:`~agent.capabilities.GatewayServices`). :func:`agent_settings` and
+:func:`tool_registry` are what the speech-to-speech agents (:mod:`agent.s2s.plugin`) build
+the same way.
 
 What it can do is declared beside it (:data:`CAPABILITIES`): answering-machine detection,
-callbacks, both kinds of transfer, the keypad, the routes-file keys of
-:data:`ASSISTANT_KEYS` and its chosen vendors' (:func:`vendor_line_keys`).
+callbacks, both kinds of transfer, the keypad, the caller's audio as it arrives, the
+routes-file keys of :data:`ASSISTANT_KEYS` and its chosen vendors' (:func:`vendor_line_keys`).
 """
 
 from __future__ import annotations
@@ -21,27 +25,29 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent.amd.settings import AmdSection, answering_settings
-from agent.base import AgentFactory
-from agent.capabilities import AgentCapabilities, LineKeys, SectionLoader, declare
-from agent.idle_settings import IdleSection, idle_settings
-from agent.resilience.settings import FallbackSection, with_fallback
-from agent.sections import ConfigError, SettingError, Sources, load, require, secret_texts
-from agent.settings import AssistantSettings
-from agent.transfer_settings import TransferSection, transfer_settings
-from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
-from sipgw.app.assistant_settings import (
+from agent.assistant import AssistantFactory
+from agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
-    DialSection,
     PreemptiveSection,
-    assistant_settings,
-    caller_context,
 )
-from sipgw.app.privacy import PrivacySection, load_redactor
-from sipgw.app.sections import SECTIONS
-from sipgw.app.tools_settings import DeclaredToolsSection, declared_tools, tool_limits
+from agent.assistant_settings import assistant_settings, caller_context
+from agent.base import AgentFactory
+from agent.capabilities import (
+    GatewayServices,
+    LineKeys,
+    SectionLoader,
+    declare,
+)
+from agent.idle_settings import IdleSection, idle_settings
+from agent.resilience.settings import FallbackSection, with_fallback
+from agent.sections import ConfigError, SettingError, Sources, load, require
+from agent.settings import AssistantSettings
+from agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
+from agent.transfer_settings import TransferSection, transfer_settings
+from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 
 if TYPE_CHECKING:
     from agent.tools.registry import ToolRegistry
@@ -56,7 +62,7 @@ __all__ = [
     "vendor_line_keys",
 ]
 
-log = logging.getLogger("sipgw.app")
+log = logging.getLogger("sipgw.agent")
 
 ASSISTANT_KEYS: Mapping[str, tuple[type[Any], str]] = {
     "prompt_file": (AssistantSection, "system_prompt_file"),
@@ -83,16 +89,14 @@ def vendor_line_keys(load_section: SectionLoader) -> LineKeys:
     }
 
 
-CAPABILITIES = AgentCapabilities(
-    amd=True,
-    callbacks=True,
-    transfers=frozenset({"blind", "warm"}),
-    keypad=True,
+CAPABILITIES = dataclasses.replace(
+    AssistantFactory.capabilities,
     line_keys=ASSISTANT_KEYS,
     more_line_keys=vendor_line_keys,
     own_sections=VENDOR_SECTIONS,
 )
-"""What the assistant's agents do (:class:`agent.capabilities.AgentCapabilities`)."""
+"""What the assistant's agents do (:class:`agent.capabilities.AgentCapabilities`): its
+factory's record, with the routes-file keys and the vendors' sections."""
 
 
 @declare(CAPABILITIES)
@@ -102,14 +106,13 @@ def assistant_agent(
     tools: BuiltinToolsSection,
     context: CallerContextSection,
     callbacks: CallbackSection,
-    dial: DialSection,
-    privacy: PrivacySection,
     fallback: FallbackSection,
     amd: AmdSection,
     transfers: TransferSection,
     idle: IdleSection,
     declared: DeclaredToolsSection,
     sources: Sources,
+    gateway: GatewayServices,
 ) -> AgentFactory:
     """Assistant agents: what all their calls share, built once (the LLM client, the tools,
     the fallback lines in the TTS voice, synthesized when the gateway starts).
@@ -118,7 +121,7 @@ def assistant_agent(
         ConfigError: a vendor's key is missing, a value is bad, the prompt file cannot be
             read, or the tools module or caller-context hook does not load.
     """
-    from agent.assistant import AssistantFactory, AssistantResources
+    from agent.assistant import AssistantResources
     from agent.resilience.line_cache import FallbackLineCache, VoiceKey
 
     stt, llm, tts = (
@@ -136,7 +139,7 @@ def assistant_agent(
     new_tts = tts.clients(tts_section)
     settings = dataclasses.replace(
         with_fallback(
-            agent_settings(assistant, preemptive, tools, callbacks, dial, privacy, sources),
+            agent_settings(assistant, preemptive, tools, callbacks, gateway),
             fallback,
         ),
         answering=answering_settings(amd),
@@ -174,19 +177,18 @@ def agent_settings(
     preemptive: PreemptiveSection,
     tools: BuiltinToolsSection,
     callbacks: CallbackSection,
-    dial: DialSection,
-    privacy: PrivacySection,
-    sources: Sources,
+    gateway: GatewayServices,
 ) -> AssistantSettings:
     """What an AI agent's calls say and do (the assistant's and the speech-to-speech
-    agents'): :func:`~sipgw.app.assistant_settings.assistant_settings`, with the log
-    redactor that masks every secret setting.
+    agents'): :func:`~agent.assistant_settings.assistant_settings`, with what the gateway
+    lets them dial and its log redactor (which masks every secret setting).
 
     Raises:
-        ConfigError: the system prompt file cannot be read, or a redaction pattern is bad.
+        ConfigError: the system prompt file cannot be read.
     """
-    redactor = load_redactor(privacy, secret_texts([info.cls for info in SECTIONS], sources))
-    return assistant_settings(assistant, preemptive, tools, callbacks, dial, redactor)
+    return assistant_settings(
+        assistant, preemptive, tools, callbacks, gateway.dial_policy, gateway.redactor
+    )
 
 
 def tool_registry(
