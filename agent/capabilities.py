@@ -110,7 +110,7 @@ class AgentCapabilities:
             parameters (the assistant's vendors'): a line's ``[settings]`` may set them.
         paid: its calls spend money (AI services): a gateway running only agents that
             do not may take calls from this host and private networks with nothing
-            configured about who may call (:mod:`sipgw.app.access`).
+            configured about who may call (:mod:`sipgw.app.security.access`).
         twiml: its agents follow a placed call's own TwiML (``twiml_url``, ``twiml``:
             :attr:`agent.base.CallDetails.twiml`); False: a call placed with one is refused.
     """

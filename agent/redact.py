@@ -2,7 +2,7 @@
 
 One :class:`Redactor` is applied where text leaves the process for good: the
 per-call JSONL records (:class:`agent.record.CallRecord`) and, through the
-gateway's logging filter (:mod:`sipgw.app.privacy`), every log line. It
+gateway's logging filter (:mod:`sipgw.app.security.privacy`), every log line. It
 replaces, in this order:
 
 1. **secrets**: the exact configured values (API keys, SIP passwords), also

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from agent.base import Agent
 from media.aio.rtp_endpoint import RtpEndpoint
 from media.session import MediaSession
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.calls.callhandle import CallHandle
 from sipgw.sip.call import CallInfo
 from sipgw.sip.usages.session import CallSession
 

@@ -40,10 +40,12 @@ EXCEPTIONS: dict[str, str] = {
     "(tests/agent/stt/test_assemblyai.py, tests/agent/tts/test_elevenlabs.py, "
     "tests/agent/llm/test_openai.py, tests/agent/s2s/test_calls.py, "
     "tests/media/aio/test_twilio.py); a test of a fake through our own client is that test",
-    "tests/toolkit/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/test_inbound.py"),
-    "sipgw/app/evaluation/gateway_process.py": _HARNESS.format("tests/sipgw/app/test_filemodes.py"),
+    "tests/toolkit/gateway_in_process.py": _HARNESS.format("tests/sipgw/app/calls/test_inbound.py"),
+    "sipgw/app/evaluation/gateway_process.py": _HARNESS.format(
+        "tests/sipgw/app/security/test_filemodes.py"
+    ),
     "tests/toolkit/metrics.py": "reads the Prometheus exposition in tests: exercised by "
-    "tests/sipgw/app/test_metrics.py and tests/sipgw/app/admin/test_server.py",
+    "tests/sipgw/app/operations/test_metrics.py and tests/sipgw/app/admin/test_server.py",
     "tests/toolkit/canaries.py": "the secret canaries the tests configure, scanned for after "
     "each run by tests/conftest.py (tests/toolkit/canary_scan.py, tested in "
     "tests/toolkit/test_canary_scan.py)",

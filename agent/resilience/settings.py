@@ -8,7 +8,7 @@ and when the failure policy speaks up and moves the call on (agent/resilience/po
 docs/assistant.md, "When a vendor fails"). :func:`with_fallback` puts them into the
 agent's :class:`~agent.settings.AssistantSettings`. :class:`BreakerSection`, read by
 the gateway: when a vendor down for everyone turns new calls away, and the recorded
-message they may hear instead of a 503 (:mod:`sipgw.app.breakers`).
+message they may hear instead of a 503 (:mod:`sipgw.app.operations.breakers`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The callback store: the SQLite table ``callbacks`` that ``schedule_callback`` writes
-and the gateway's scheduler (``sipgw/app/callbacks.py``) dials from.
+and the gateway's scheduler (``sipgw/app/calls/callbacks.py``) dials from.
 
 One row per requested callback. Its ``status`` is its state:
 

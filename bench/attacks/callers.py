@@ -158,7 +158,7 @@ async def dtmf_sequence() -> dict[str, Any]:
 async def secret_files() -> dict[str, Any]:
     """A ``.env`` any user of the machine may change: whether the start is refused."""
     try:
-        from sipgw.app.filemodes import check_secret_files
+        from sipgw.app.security.filemodes import check_secret_files
     except ImportError:
         return {"world_writable_env_refused": False}
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from bench.attacks.common import forged_request, gateway_on_loop, statuses
-from sipgw.app.access import AccessConfig
+from sipgw.app.security.access import AccessConfig
 from tests.toolkit.tls import make_ca, make_server_cert
 
 __all__ = ["crlf_keepalive", "lockout", "tls_handshakes"]

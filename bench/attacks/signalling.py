@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.attacks.common import Counter, count_udp, forged_request, gateway_on_loop, statuses
-from sipgw.app.access import AccessConfig
+from sipgw.app.security.access import AccessConfig
 from sipgw.sip.access import AccessPolicy, AllowList
 from sipgw.sip.addressing import Flow
 from sipgw.sip.ratelimit import FloodGuard

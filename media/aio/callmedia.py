@@ -1,7 +1,7 @@
 """One SIP call's 20 ms media step: the caller's frame to the agent, the agent's to RTP.
 
 The ticker runs it for every call: it is the ticker's participant for a SIP call
-(sipgw/app/callpath.py adds it), so it is the per-frame path of every call and is compiled
+(sipgw/app/calls/callpath.py adds it), so it is the per-frame path of every call and is compiled
 on the native path, with the session (media/session.py) that does the RTP and the endpoint
 (media/aio/rtp_endpoint.py) that sends it: compiled code calls compiled code directly,
 without a Python-level method call, and nothing interpreted runs per call per tick. The
@@ -34,7 +34,7 @@ class FrameAgent(Protocol):
 
 
 class FrameRecorder(Protocol):
-    """Takes both sides' frames of each tick (sipgw/app/recording.py ``CallRecorder``)."""
+    """Takes both sides' frames of each tick (sipgw/app/calls/recording.py ``CallRecorder``)."""
 
     def tick(self, caller: bytes | None, agent: bytes | None) -> None: ...
 

@@ -29,8 +29,8 @@ from agent.sections import (
 )
 from agent.transfer_settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
-from sipgw.app.privacy import PrivacySection, load_redactor
 from sipgw.app.sections import SECTIONS
+from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy
 
 __all__ = ["agents_may_dial", "check_capabilities", "gateway_services"]

@@ -12,13 +12,13 @@ When no gateway answers there (or none is configured), the call is placed from t
 process, on ephemeral SIP ports (``--sip-port``/``--tls-port`` on the command line still
 win): never the ports a ``serve`` on the same host holds.
 
-Either way the call is described the same (:class:`~sipgw.app.callrequest.CallRequest`:
+Either way the call is described the same (:class:`~sipgw.app.upstream.callrequest.CallRequest`:
 ``--var NAME=VALUE``, ``--header X-NAME=VALUE``, ``--account``, ``--line``, ``--amd MODE``
 and ``--amd-message TEXT`` (answering-machine detection, docs/amd.md), ``--twiml-url URL``
 or ``--twiml FILE`` (the twiml agent's TwiML, docs/twilio-apps.md), and the settings
 ``--caller-id``, ``--ring-timeout`` and ``--agent`` when the command line gives them:
 loaded from the flags alone, since a running gateway has its own), one line tells how it ended
-(:meth:`~sipgw.app.outbound.CallOutcome.describe`, with the far end's reason phrase and a
+(:meth:`~sipgw.app.calls.outbound.CallOutcome.describe`, with the far end's reason phrase and a
 hint when it refused the call), and the exit status is :data:`CALL_EXIT`'s. Ctrl-C hangs
 the call up (CANCEL or BYE) and still reports.
 """
@@ -35,23 +35,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.sections import ConfigError, Sources, load
-from sipgw.app.accounts import OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.callrequest import (
+from sipgw.app.config import NetworkSection
+from sipgw.app.upstream.accounts import OutboundSection
+from sipgw.app.upstream.callrequest import (
     CallRequest,
     TwimlSource,
     amd_request,
     assignments,
     twiml_source,
 )
-from sipgw.app.config import NetworkSection
 from sipgw.sip.customheaders import check_custom_headers
 
 if TYPE_CHECKING:  # imported when the call is placed: --help stays fast
     import aiohttp
 
-    from sipgw.app.outbound import CallOutcome
+    from sipgw.app.calls.outbound import CallOutcome
     from sipgw.app.startup import Startup
 
 __all__ = [
@@ -331,7 +331,7 @@ def _body(request: CallRequest) -> dict[str, Any]:
 
 
 def _outcome(body: Mapping[str, Any]) -> CallOutcome:
-    from sipgw.app.outbound import CallOutcome
+    from sipgw.app.calls.outbound import CallOutcome
 
     fields = {f.name for f in dataclasses.fields(CallOutcome)}
     return CallOutcome(**{name: value for name, value in body.items() if name in fields})

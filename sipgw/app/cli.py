@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING
 from agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
 from agent.sections.flags import add_flags, flags_given
 from sipgw import __version__
-from sipgw.app import collector
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call
-from sipgw.app.filemodes import check_secret_files
 from sipgw.app.listen import gateway_of, start_gateway
-from sipgw.app.logformat import configure_logging
-from sipgw.app.privacy import LogRedaction, Redactor, install_log_redaction
+from sipgw.app.operations import collector
+from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.sections import SECTIONS, check_names, serve_sections
+from sipgw.app.security.filemodes import check_secret_files
+from sipgw.app.security.privacy import LogRedaction, Redactor, install_log_redaction
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
@@ -361,7 +361,7 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
-    from sipgw.app.callbacks import start_callbacks
+    from sipgw.app.calls.callbacks import start_callbacks
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -383,7 +383,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
     # Full collections stalled the event loop, and with it the 20 ms ticker, for
-    # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/collector.py.
+    # 60-130 ms (start-up's objects) or tens of ms (the calls'): sipgw/app/operations/collector.py.
     collector.settle()
     # Ready: every piece of start-up work is done (issue 39: what blocked the loop after
     # "listening on" made its first ticks late); overload is judged from here on.

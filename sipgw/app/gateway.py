@@ -6,16 +6,16 @@
 :meth:`~Gateway.stop`. It composes the parts and passes each SIP event on:
 
 - the calls, and the steps every call takes in either direction (media session,
-  agent, recording, timers, release): :mod:`sipgw.app.callpath`; incoming calls
-  are answered by :mod:`sipgw.app.inbound` (the agent its account names,
-  :mod:`sipgw.app.routing`), calls are placed by :mod:`sipgw.app.outbound`;
+  agent, recording, timers, release): :mod:`sipgw.app.calls.callpath`; incoming calls
+  are answered by :mod:`sipgw.app.calls.inbound` (the agent its account names,
+  :mod:`sipgw.app.lines.routing`), calls are placed by :mod:`sipgw.app.calls.outbound`;
 - one call as it runs (the agent's call control, the 20 ms tick, its timers):
-  :mod:`sipgw.app.callhandle`;
-- what agents may reach: :mod:`sipgw.app.dialing`; the counters everything
-  reads: :mod:`sipgw.app.counters`.
+  :mod:`sipgw.app.calls.callhandle`;
+- what agents may reach: :mod:`sipgw.app.calls.dialing`; the counters everything
+  reads: :mod:`sipgw.app.operations.counters`.
 
 Before any of that, the SIP core's flood guard and the access policy
-(:mod:`sipgw.app.floods`, :mod:`sipgw.app.access`) decide who may call: a
+(:mod:`sipgw.app.security.floods`, :mod:`sipgw.app.security.access`) decide who may call: a
 limited or refused INVITE never becomes a call here, it is only counted (and
 a refusal logged).
 """
@@ -37,7 +37,31 @@ from media.aio.ticker import Ticker
 from media.codecs import CODECS
 from media.ports import PortAllocator
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
-from sipgw.app.access import (
+from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.calls.callfeed import CallFeed
+from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
+from sipgw.app.calls.callpath import CallPath
+from sipgw.app.calls.dialing import DialGate
+from sipgw.app.calls.draining import DrainRequest, drain_calls
+from sipgw.app.calls.inbound import InboundCalls
+from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
+from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.warmtransfer import WarmTransfers
+from sipgw.app.config import GatewayConfig
+from sipgw.app.lines.build import LineTable
+from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.routing import AgentRoutes
+from sipgw.app.operations.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
+from sipgw.app.operations.counters import CallCounters, Counters, ThrottleCount, read_counters
+from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.app.operations.overload import (
+    OverloadConfig,
+    OverloadDetector,
+    OverloadRefusals,
+    start_watching,
+)
+from sipgw.app.operations.stats import log_stats_forever
+from sipgw.app.security.access import (
     AccessConfig,
     RefusalLog,
     build_access_policy,
@@ -45,32 +69,13 @@ from sipgw.app.access import (
     startup_line,
     summary_level,
 )
-from sipgw.app.accounts import RegistrationSettings
-from sipgw.app.breakers import WARM_UP_WAIT, start_warm_up, vendor_breakers, warm_up
-from sipgw.app.calldetails import CallHeadersSection
-from sipgw.app.callfeed import CallFeed
-from sipgw.app.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
-from sipgw.app.callpath import CallPath
-from sipgw.app.config import GatewayConfig
-from sipgw.app.counters import CallCounters, Counters, ThrottleCount, read_counters
-from sipgw.app.dialing import DialGate
-from sipgw.app.dialout import OutboundConfig
-from sipgw.app.dns import DnsSection
-from sipgw.app.draining import DrainRequest, drain_calls
-from sipgw.app.floods import FloodSettings
-from sipgw.app.inbound import InboundCalls
-from sipgw.app.limits import LimitsConfig
-from sipgw.app.lines.build import LineTable
-from sipgw.app.lines.reload import Lines
-from sipgw.app.mediaranges import build_media_targets
-from sipgw.app.metrics import GatewayMetrics
-from sipgw.app.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
-from sipgw.app.overload import OverloadConfig, OverloadDetector, OverloadRefusals, start_watching
-from sipgw.app.recording import Recordings
-from sipgw.app.routing import AgentRoutes
-from sipgw.app.stats import log_stats_forever
-from sipgw.app.trunks import Trunks
-from sipgw.app.warmtransfer import WarmTransfers
+from sipgw.app.security.floods import FloodSettings
+from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.upstream.accounts import RegistrationSettings
+from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.app.upstream.dns import DnsSection
+from sipgw.app.upstream.mediaranges import build_media_targets
+from sipgw.app.upstream.trunks import Trunks
 from sipgw.sip.access import AccessPolicy
 from sipgw.sip.call import CallKey
 from sipgw.sip.dialpolicy import DialPolicy
@@ -118,17 +123,17 @@ class Gateway:
             and friends, :mod:`sipgw.sip.dialpolicy`); default: nothing.
         floods: rate limits and the scanner filter (default: on, with the defaults of
             :mod:`sipgw.sip.ratelimit`; :meth:`FloodSettings.off` for none).
-        overload: when new calls are refused for overload (:mod:`sipgw.app.overload`;
+        overload: when new calls are refused for overload (:mod:`sipgw.app.operations.overload`;
             default: on, with its defaults).
         breakers: when new calls are turned away because an AI service is down
-            (:mod:`sipgw.app.breakers`; default: on, with its defaults).
+            (:mod:`sipgw.app.operations.breakers`; default: on, with its defaults).
         agents: the agents a placed call may name, by the name they were started with.
         headers: the X- headers agents see, and whether transfers carry a summary.
         lines: the routes file's lines (:mod:`sipgw.app.lines`); None = every call goes
             to its account's agent, else ``agent_factory``.
         dns: which DNS servers find a trunk's servers (RFC 3263; default: the system's).
         other_legs: the legs besides SIP that take calls (the admin server's), as the
-            start-up access line names them (:func:`sipgw.app.access.startup_line`).
+            start-up access line names them (:func:`sipgw.app.security.access.startup_line`).
     """
 
     def __init__(
@@ -177,13 +182,13 @@ class Gateway:
         self.counted = CallCounters()
         """What the gateway counts as calls run (read them all with :meth:`counters`)."""
         self.metrics = GatewayMetrics(self)
-        """The Prometheus series (:mod:`sipgw.app.metrics`), served by the admin server."""
+        """The Prometheus series (:mod:`sipgw.app.operations.metrics`), served by the admin server."""
         self.breakers = vendor_breakers(breakers or BreakerSection(), self.metrics)
-        """A breaker per AI service across calls (:mod:`sipgw.app.breakers`)."""
+        """A breaker per AI service across calls (:mod:`sipgw.app.operations.breakers`)."""
         self.feed = CallFeed()
-        """Live and recent calls for the dashboard (:mod:`sipgw.app.callfeed`)."""
+        """Live and recent calls for the dashboard (:mod:`sipgw.app.calls.callfeed`)."""
         self.drain_request = DrainRequest(config.drain_seconds)
-        """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.draining`)."""
+        """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.calls.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
         self.lines = lines
         self.other_legs = tuple(other_legs)
@@ -193,7 +198,7 @@ class Gateway:
         self.routes = AgentRoutes(
             self.registration.accounts, account_agents or {}, agent_factory, lines
         )
-        """Which agent answers an incoming call (:mod:`sipgw.app.routing`)."""
+        """Which agent answers an incoming call (:mod:`sipgw.app.lines.routing`)."""
         self.calls = CallPath(
             config,
             ports=self.ports,
@@ -205,12 +210,12 @@ class Gateway:
             feed=self.feed,
             sip=lambda: self.sip,
         )
-        """The calls up now and the steps each takes (:mod:`sipgw.app.callpath`)."""
+        """The calls up now and the steps each takes (:mod:`sipgw.app.calls.callpath`)."""
         self.calls.headers = headers or CallHeadersSection()
         self.calls.observer_for = self.breakers.observer
         self.inbound = InboundCalls(self.calls, self.routes, config.ring_time, self.breakers)
         self.trunks = Trunks(dns or DnsSection(), lambda: self.sip, config.bind)
-        """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.trunks`)."""
+        """Registrars' and call targets' servers, by RFC 3263 (:mod:`sipgw.app.upstream.trunks`)."""
         self.outbound = OutboundCalls(
             self.calls, outbound or OutboundConfig(), agents, default_agent=agent_factory,
             lines=self.routes.line_named, breakers=self.breakers,
@@ -325,7 +330,7 @@ class Gateway:
     async def drain(self, limit: float, cut_short: asyncio.Event) -> int:
         """Refuse new calls and OPTIONS probes with 503, unregister every account, and wait
         for the running calls (of every leg) to end; returns how many are still up (see
-        :func:`~sipgw.app.draining.drain_calls`). :meth:`stop` hangs them up."""
+        :func:`~sipgw.app.calls.draining.drain_calls`). :meth:`stop` hangs them up."""
         if self._sip is None:
             return 0
         return await drain_calls(self.sip, self.handles, limit, cut_short,
@@ -366,12 +371,12 @@ class Gateway:
         """Place a call to ``target`` (a phone number or SIP URI); returns once its INVITE
         is out (or it failed before), with its handle and its outcome to come.
 
-        ``options`` (:class:`~sipgw.app.outbound.CallOptions`): the agent (default: the
+        ``options`` (:class:`~sipgw.app.calls.outbound.CallOptions`): the agent (default: the
         line's, else the gateway's), which starts when the far end answers; the caller id,
         ring timeout, variables, ``X-`` headers, account, routes file line and
         answering-machine detection; ``for_agent=True`` for a call an agent asked for (a
         callback), which the dial policy must allow. See :meth:`OutboundCalls.place
-        <sipgw.app.outbound.OutboundCalls.place>`.
+        <sipgw.app.calls.outbound.OutboundCalls.place>`.
 
         Raises:
             DialRefused: ``for_agent`` and ``target`` is not allowed (nothing is sent).

@@ -30,23 +30,23 @@ from agent.tools.settings import DeclaredToolsSection
 from agent.transfer_settings import TransferSection
 from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
-from sipgw.app.access import AccessSection
-from sipgw.app.accounts import AccountSection, OutboundSection
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
-from sipgw.app.calldetails import CallHeadersSection
+from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.dial_settings import DialSection
-from sipgw.app.dns import DnsSection
-from sipgw.app.floods import RateLimitSection
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.limits import LimitsConfig
 from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.overload import OverloadConfig
-from sipgw.app.privacy import PrivacySection
+from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.security.access import AccessSection
+from sipgw.app.security.floods import RateLimitSection
+from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.privacy import PrivacySection
 from sipgw.app.summary.settings import SummarySection
 from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.upstream.accounts import AccountSection, OutboundSection
+from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 

@@ -23,34 +23,34 @@ from agent.assistant_sections import BuiltinToolsSection, CallbackSection
 from agent.capabilities import PluginFactory
 from agent.resilience.settings import BreakerSection
 from agent.sections import ConfigError, SettingError, Sources, load
-from sipgw.app.access import AccessConfig, AccessSection, access_config, upstream_hosts
-from sipgw.app.accounts import (
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.agents import AgentPlugin, find_agent
+from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
+from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
+from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.config import GatewayConfig
+from sipgw.app.dial_settings import DialSection
+from sipgw.app.legs.settings import LegsSettings
+from sipgw.app.lines.build import LineBase
+from sipgw.app.lines.reload import Lines
+from sipgw.app.lines.settings import RoutesSection
+from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.sections import check_names
+from sipgw.app.security.access import AccessConfig, AccessSection, access_config, upstream_hosts
+from sipgw.app.security.floods import FloodSettings, RateLimitSection
+from sipgw.app.security.limits import LimitsConfig
+from sipgw.app.security.privacy import Redactor, startup_secrets
+from sipgw.app.summary.runner import summaries_wanted, summary_llm
+from sipgw.app.summary.settings import SummarySection
+from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.upstream.accounts import (
     AccountSection,
     OutboundSection,
     RegistrationSettings,
     registration_settings,
 )
-from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.agents import AgentPlugin, find_agent
-from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
-from sipgw.app.callbacks import CallbackSetup, callback_setup
-from sipgw.app.calldetails import CallHeadersSection
-from sipgw.app.config import GatewayConfig
-from sipgw.app.dial_settings import DialSection
-from sipgw.app.dialout import OutboundConfig, account_config
-from sipgw.app.dns import DnsSection
-from sipgw.app.floods import FloodSettings, RateLimitSection
-from sipgw.app.legs.settings import LegsSettings
-from sipgw.app.limits import LimitsConfig
-from sipgw.app.lines.build import LineBase
-from sipgw.app.lines.reload import Lines
-from sipgw.app.lines.settings import RoutesSection
-from sipgw.app.overload import OverloadConfig
-from sipgw.app.privacy import Redactor, startup_secrets
-from sipgw.app.sections import check_names
-from sipgw.app.summary.runner import summaries_wanted, summary_llm
-from sipgw.app.summary.settings import SummarySection
-from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.upstream.dialout import OutboundConfig, account_config
+from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy
@@ -118,7 +118,7 @@ class Startup:
     """Twilio's REST subset (served by the admin server)."""
     secret_files: tuple[tuple[str, str], ...] = ()
     """``(setting, path)`` of the files that hold secrets, each setting named as the user
-    gave it (checked at start: :mod:`sipgw.app.filemodes`)."""
+    gave it (checked at start: :mod:`sipgw.app.security.filemodes`)."""
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
     (:meth:`~agent.sections.Sources.explain`); left out of the repr (secrets)."""
@@ -169,7 +169,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     # the gateway's and the accounts' (a routes file's lines may name any agent, and it can
     # be reloaded: never free). With only these, a gateway with nothing configured about who
     # may call takes calls from this host and private networks (a lab:
-    # :data:`sipgw.app.access.LAB_NETWORKS`).
+    # :data:`sipgw.app.security.access.LAB_NETWORKS`).
     free = not any(p.capabilities.paid for p in plugins.values()) and not routes
     access_section = load(AccessSection, sources)
     access = access_config(
@@ -244,7 +244,7 @@ def outbound_config(
 ) -> OutboundConfig:
     """How calls are placed: the ``outbound`` section, and the AOR and credentials of the
     ``accounts`` section; each account of the accounts file its own way
-    (:func:`~sipgw.app.dialout.account_config`)."""
+    (:func:`~sipgw.app.upstream.dialout.account_config`)."""
     base = OutboundConfig(
         proxy=settings.outbound_proxy,
         caller_id=settings.caller_id,

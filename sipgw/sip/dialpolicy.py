@@ -4,7 +4,7 @@ Toll fraud through an AI agent is a caller talking it into dialing a premium or
 foreign number ("transfer me to +44 20 ...", "call me back at ...") or keying
 one into a PBX. The defence is not the system prompt: every target an agent
 acts on passes :meth:`DialPolicy.allows`, on the way out of the gateway
-(``sipgw.app.dialing``) and, earlier, in the tools that name targets. Nothing
+(``sipgw.app.calls.dialing``) and, earlier, in the tools that name targets. Nothing
 is allowed unless the operator named it.
 
 Entries (``SIPGW_DIAL_ALLOW``, comma-separated)::

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from sipgw.app.access import AccessConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.app.security.access import AccessConfig
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.agent.gateway_stack import GatewayStack, send_digits
 from tests.refcycles import cycles_left_by_our_code

@@ -1,7 +1,7 @@
 """The caller holds the assistant (agent.base.Agent.on_hold): its speech and its timers wait.
 
 On the in-memory doubles: the gateway calls ``on_hold`` when a re-INVITE turns the call's
-direction to sendonly/inactive and back (tests/sipgw/app/test_callpath.py has that side).
+direction to sendonly/inactive and back (tests/sipgw/app/calls/test_callpath.py has that side).
 """
 
 from __future__ import annotations

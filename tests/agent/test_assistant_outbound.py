@@ -23,7 +23,7 @@ from agent.base import CallPurpose
 from agent.callerwords import CALLBACK_HEADING
 from agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.callbacks import callback_agent
+from sipgw.app.calls.callbacks import callback_agent
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs

@@ -263,7 +263,7 @@ async def test_tools_see_the_other_party_and_act_through_the_actions() -> None:
 
 
 async def test_tools_get_the_other_partys_number_as_the_gateway_read_it() -> None:
-    """From the call's details (the gateway's URI parser, sipgw/app/calldetails.py): the
+    """From the call's details (the gateway's URI parser, sipgw/app/calls/calldetails.py): the
     caller's on an incoming call, the called party's on a call the gateway placed."""
     numbers = CallDetails(caller_number="+15551234567", called_number="+4930123")
     inbound = assistant(call=FakeCall(details=numbers))

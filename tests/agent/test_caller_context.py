@@ -22,7 +22,7 @@ from agent.caller_context import (
     with_context,
 )
 from agent.sections import ConfigError, Sources, load
-from sipgw.app.access import AccessConfig
+from sipgw.app.security.access import AccessConfig
 from tests.agent import context_hooks
 
 pytestmark = pytest.mark.timeout(30)

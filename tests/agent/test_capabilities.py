@@ -125,7 +125,7 @@ class WideEcho(EchoAgent):
 
 def test_an_agent_whose_audio_its_record_does_not_declare_is_not_started() -> None:
     """Issue 40: the record's ``audio`` is read where the call's agent is built
-    (sipgw.app.callpath): a 16 kHz agent under the default record is a mistake, named."""
+    (sipgw.app.calls.callpath): a 16 kHz agent under the default record is a mistake, named."""
     plain = plugin_factory(echo, name="mine")
     check_audio(plain(FakeCall()), plain)  # μ-law 8 kHz: the default
     wide = plugin_factory(lambda call: WideEcho(call, 0), name="wide")

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from agent.sections import Sources
-from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
-from sipgw.app.dialout import OutboundConfig
-from sipgw.app.dns import DnsSection
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
+from sipgw.app.upstream.accounts import Account, RegistrationSettings
+from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.app.upstream.dns import DnsSection
 from sipgw.sip.events import RegistrationState
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sipgw.app.access import AccessConfig
+from sipgw.app.security.access import AccessConfig
 from sipgw.sip.errors import MessageParseError
 from sipgw.sip.message import SipRequest, SipResponse, parse_message
 from tests.sipgw.sip.rfc4475_data import DATA_DIR

@@ -20,7 +20,6 @@ from agent.base import AgentFactory
 from agent.capabilities import plugin_factory
 from agent.resilience.settings import BreakerSection
 from agent.sections import Sources
-from sipgw.app.access import AccessConfig
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
 from sipgw.app.config import GatewayConfig
@@ -29,7 +28,8 @@ from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
-from sipgw.app.overload import OverloadConfig
+from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.security.access import AccessConfig
 
 __all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
 

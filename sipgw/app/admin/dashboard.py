@@ -9,7 +9,7 @@ Routes (docs/operations.md, "Dashboard"):
   (``static/``) that read the JSON below; every caller-controlled string goes
   into the page through ``textContent``.
 - ``GET /api/events``: Server-Sent Events from the gateway's
-  :class:`~sipgw.app.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
+  :class:`~sipgw.app.calls.callfeed.CallFeed`: a ``snapshot`` first, then ``call_started``,
   ``call_updated``, ``call_ended``, ``transcript`` and ``turn``. One stream per browser tab.
   ``GET /api/events?call={id}`` (log id or Call-ID; 404 if unknown): only that call's
   events, after a ``snapshot`` holding its detail (``{"now", "call"}``); the call's
@@ -43,7 +43,7 @@ from aiohttp import web
 
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.waveform import wav_peaks
-from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
+from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
 
 __all__ = [
     "COOKIE",

@@ -3,14 +3,14 @@
 Endpoints (all behind the bearer token when one is set; docs/operations.md):
 
 - ``GET /api/health``: 200 while the SIP endpoint runs.
-- ``GET /api/ready``: 503 while draining, overloaded (:mod:`sipgw.app.overload`), or
+- ``GET /api/ready``: 503 while draining, overloaded (:mod:`sipgw.app.operations.overload`), or
   while accounts are configured and none is registered; else 200.
 - ``GET /api/calls``: the active calls; ``GET /api/calls/{id}``: one call's live state
   and transcript (``id`` is the log id or the Call-ID).
 - ``POST /api/calls/{id}/hangup``: end a call (BYE, or a final response while it rings).
 - ``POST /api/calls`` ``{"target": ..., "caller_id", "variables", "headers", "agent",
   "account", "ring_timeout", "line", "amd", "amd_message", "twiml_url", "twiml",
-  "wait": false}``: place an outbound call (:class:`~sipgw.app.callrequest.CallRequest`;
+  "wait": false}``: place an outbound call (:class:`~sipgw.app.upstream.callrequest.CallRequest`;
   ``amd``: answering-machine detection, docs/amd.md; ``twiml_url``/``twiml``: the call's
   own TwiML for the ``twiml`` agent, docs/twilio-apps.md); 202 with its id, or
   (``wait``, or when it ends at once) 200 with its outcome; 400 naming a bad field, or what
@@ -19,7 +19,7 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``GET /api/calls/{id}/outcome?wait=S``: a placed call's outcome (200), waiting up to
   ``S`` seconds (at most 60) for it; 202 while the call goes on, 404 for no such call.
 - ``POST /api/drain`` ``{"seconds": N}`` (body optional): start the drain SIGTERM starts
-  (:mod:`sipgw.app.draining`); 202 with its state. ``GET /api/drain``: that state.
+  (:mod:`sipgw.app.calls.draining`); 202 with its state. ``GET /api/drain``: that state.
 - ``GET /api/lines``: the routes file's lines and routes in force; ``POST /api/reload``:
   reload it, as SIGHUP does (400 naming the line at fault; the old routes stay).
 - ``GET /metrics``: the gateway's Prometheus metrics.
@@ -52,11 +52,11 @@ from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
-from sipgw.app.callhandle import CallHandle
-from sipgw.app.callrequest import call_request
+from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilioapi.settings import TwilioApiSection
+from sipgw.app.upstream.callrequest import call_request
 from sipgw.sip.events import RegistrationState
 
 __all__ = ["PROXY_HEADERS", "AdminServer"]

@@ -44,9 +44,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from sipgw.app.admin.throttle import LoginThrottle
-from sipgw.app.callfeed import FeedEvent
+from sipgw.app.calls.callfeed import FeedEvent
+from sipgw.app.calls.outbound import CallOutcome, PlacedCall
 from sipgw.app.gateway import Gateway
-from sipgw.app.outbound import CallOutcome, PlacedCall
 from sipgw.app.twilioapi import seam
 from sipgw.app.twilioapi.resource import (
     API_VERSION,

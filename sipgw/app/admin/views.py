@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sipgw.app.callfeed import TRANSCRIPT_TYPES, agent_name
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.calls.callfeed import TRANSCRIPT_TYPES, agent_name
+from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.legs.handle import LegHandle
 
 __all__ = ["TRANSCRIPT_TYPES", "call_detail", "call_summary"]

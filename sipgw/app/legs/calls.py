@@ -3,7 +3,7 @@
 :class:`LegCalls` is the one place a browser or Twilio call becomes a call of the gateway:
 
 1. **Admission** (:meth:`LegCalls.admit`): the rules a SIP INVITE meets apply to every leg:
-   no new call while the gateway drains or is overloaded (:mod:`sipgw.app.overload`), none
+   no new call while the gateway drains or is overloaded (:mod:`sipgw.app.operations.overload`), none
    past ``SIPGW_MAX_CALLS``, which counts the calls of every leg (the SIP core is told how
    many leg calls are up: ``UserAgent.other_calls``), and none over the call rates
    (``SIPGW_CALLS_PER_SECOND``: the SIP core's own bucket, one budget for every leg;
@@ -121,7 +121,7 @@ class LegCalls:
         not take calls of ``leg`` (its record's ``legs``), the gateway's state, or a vendor
         its agent needs down for everyone (its breaker open; ``probe`` False: only peek, a
         half-open breaker's probe is left to the call's real start:
-        :meth:`sipgw.app.breakers.VendorBreakers.refusal`)."""
+        :meth:`sipgw.app.operations.breakers.VendorBreakers.refusal`)."""
         gateway = self.gateway
         if leg is not None:
             factory = plugin_factory(self.agent or gateway.agent_factory)

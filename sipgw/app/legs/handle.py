@@ -1,6 +1,6 @@
 """One call on a leg that is not SIP: the agent's call control and the ticker's participant.
 
-A :class:`LegHandle` is a :class:`~sipgw.app.callhandle.CallHandle` whose media is a
+A :class:`LegHandle` is a :class:`~sipgw.app.calls.callhandle.CallHandle` whose media is a
 :class:`LegMedia` (a Twilio Media Stream, a browser's peer connection) instead of an RTP
 session, so the call path, the dashboard, the API, the metrics and the drain see it as any
 call: its :class:`~sipgw.sip.call.CallInfo` is the read-only view a SIP call has (key
@@ -29,9 +29,9 @@ from agent.base import NO_DETAILS, CallDetails
 from media.dtmf_tones import InbandDtmf
 from media.quality import CallQuality
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.callhandle import CallHandle, CallLog
-from sipgw.app.counters import CallCounters
-from sipgw.app.dialing import DialGate
+from sipgw.app.calls.callhandle import CallHandle, CallLog
+from sipgw.app.calls.dialing import DialGate
+from sipgw.app.operations.counters import CallCounters
 from sipgw.sip.call import CallInfo
 
 __all__ = ["LegHandle", "LegMedia"]

@@ -110,7 +110,7 @@ class LegsSettings:
 
     def taking_calls(self, admin: bool) -> tuple[str, ...]:
         """The legs that take calls besides SIP, each with what admits a call, as the
-        start-up access line names them (:func:`sipgw.app.access.closed_line`); none
+        start-up access line names them (:func:`sipgw.app.security.access.closed_line`); none
         without the admin server (``admin``), which serves them."""
         legs: list[str] = []
         if admin and self.twilio:

@@ -29,11 +29,11 @@ from agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.config import OperationsSection
-from sipgw.app.dialout import OutboundConfig, caller
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
 from sipgw.app.sections import SECTIONS, check_names
+from sipgw.app.upstream.dialout import OutboundConfig, caller
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo

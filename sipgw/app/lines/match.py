@@ -10,7 +10,7 @@ matches wins (:func:`first_match`).
   puts it in the Request-URI).
 - ``caller``: the user part of the ``From`` URI (``anonymous`` for a withheld number).
 - ``account``: the account the call came through
-  (:meth:`sipgw.app.routing.AgentRoutes.account_for`).
+  (:meth:`sipgw.app.lines.routing.AgentRoutes.account_for`).
 - ``source``: the address the INVITE came from, an IP address or a network (a trunk's
   signalling addresses).
 

@@ -47,8 +47,8 @@ from agent.sections import ConfigError
 from agent.sections.tomlfile import Place, TomlDocument, read_toml
 from agent.tools.declared import parse_declarations
 from agent.variables import check_variables
-from sipgw.app.callrequest import CallDefaults, amd_request
 from sipgw.app.lines.match import Network, Route, UserPattern
+from sipgw.app.upstream.callrequest import CallDefaults, amd_request
 from sipgw.sip.customheaders import check_custom_headers
 
 __all__ = [

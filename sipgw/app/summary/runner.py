@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.sections import Sources, load, require
-from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
+from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.summary.request import (

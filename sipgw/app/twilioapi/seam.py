@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from agent.twiml.webhook import call_sid_of
-from sipgw.app.callhandle import CallHandle
-from sipgw.app.callrequest import call_request
+from sipgw.app.calls.callhandle import CallHandle
+from sipgw.app.calls.outbound import PlacedCall
 from sipgw.app.gateway import Gateway
-from sipgw.app.outbound import PlacedCall
+from sipgw.app.upstream.callrequest import call_request
 
 __all__ = ["TWIML_AGENT", "call_sid", "place", "placed_call_body", "redirect"]
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from media.twilio.signature import signature_for
-from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent
+from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
 from sipgw.app.twilioapi.resource import API_VERSION, final_status, rfc2822
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent, PendingEvent

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sipgw.app.callfeed import CallEntry
+from sipgw.app.calls.callfeed import CallEntry
 from sipgw.sip.message import REASON_PHRASES
 
 __all__ = [
@@ -105,7 +105,7 @@ def call_data(entry: CallEntry, sequence: int, variables: Mapping[str, Any]) -> 
 def sip_status(entry: CallEntry) -> dict[str, Any]:
     """``sip_status``, ``sip_reason``, ``sip_detail`` and ``hint``: for a placed call the
     far end refused, its own words (``403 Caller Origination Number is Invalid D35``, its
-    Reason and Warning headers) and our hint (:class:`~sipgw.app.hints.Refused`); else the
+    Reason and Warning headers) and our hint (:class:`~sipgw.app.calls.hints.Refused`); else the
     status with its standard phrase, when there is a status."""
     if entry.refused is not None:
         return entry.refused.fields()

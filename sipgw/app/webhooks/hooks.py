@@ -1,12 +1,12 @@
 """Which webhook events a call makes, and where they go: the call feed to the outbox.
 
 :class:`CallWebhooks` subscribes to the gateway's call feed
-(:class:`~sipgw.app.callfeed.CallFeed`) and turns its events into webhook events
+(:class:`~sipgw.app.calls.callfeed.CallFeed`) and turns its events into webhook events
 (:mod:`~sipgw.app.webhooks.events`), each sent to the URL of the call's line (its
 ``webhook_url``; else ``SIPGW_WEBHOOK_URL``) and signed with the line's secret (else the
 gateway's). A call's events are numbered (``sequence``) in the order they happen; its
 ``call.ended`` waits until the agent's record is complete (its last words are written as
-it closes, :class:`~sipgw.app.callfeed.RecordEnds`) and for the post-call summary when
+it closes, :class:`~sipgw.app.calls.callfeed.RecordEnds`) and for the post-call summary when
 the line has one (bounded by the summary's own timeout), and comes last. Nothing here
 waits on the network or the disk: events are handed to
 :class:`~sipgw.app.webhooks.delivery.WebhookDelivery`, which queues them.
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sipgw.app.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
+from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.delivery import WebhookDelivery

@@ -20,7 +20,7 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from sipgw.app.callfeed import CallFeed
+from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.lines.reload import Lines
 from sipgw.app.webhooks.delivery import DeliveryCounts, DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.hooks import CallWebhooks, Summarize

@@ -72,7 +72,7 @@ def test_missing_keys_and_bad_values_are_named(
 
 
 def test_they_say_they_run_no_answering_machine_detection() -> None:
-    """A call placed with ``amd`` on them is refused (sipgw.app.outbound), as is
+    """A call placed with ``amd`` on them is refused (sipgw.app.calls.outbound), as is
     ``SIPGW_AMD`` at start-up (sipgw.app.startup) and a line's ``amd`` (lines.build)."""
     factory = find_agent("realtime").build(Sources({
         "OPENAI_API_KEY": "sk", "SIPGW_FALLBACK_SYNTHESIZE": "off",

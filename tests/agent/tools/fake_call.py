@@ -11,7 +11,7 @@ from agent.base import Direction
 from agent.settings import AssistantSettings, BuiltinToolSettings
 from agent.tools.builtin import builtin_tools
 from agent.tools.registry import ToolRegistry, ToolResult
-from sipgw.app.calldetails import party_number
+from sipgw.app.calls.calldetails import party_number
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr
 
@@ -39,7 +39,7 @@ class FakeCall:
 
     @property
     def caller_number(self) -> str:
-        """As the gateway reads it (sipgw.app.calldetails.party_number)."""
+        """As the gateway reads it (sipgw.app.calls.calldetails.party_number)."""
         return party_number(NameAddr.parse(self.caller))
 
     def answered_by(self) -> dict[str, Any]:

@@ -168,7 +168,7 @@ async def test_packets_reach_the_session_and_go_back_to_where_they_came_from(
 async def test_the_mapping_opener_is_one_nul_octet_and_nothing_for_a_call_on_hold(
     endpoint: RtpEndpoint, peer: Peer
 ) -> None:
-    """Sent as an incoming call is answered (sipgw/app/callpath.py): no RTP, only what
+    """Sent as an incoming call is answered (sipgw/app/calls/callpath.py): no RTP, only what
     makes a NAT in front of us map our RTP port before the caller's RTP arrives."""
     attach(endpoint, peer.address, send=False)
     endpoint.open_mapping()

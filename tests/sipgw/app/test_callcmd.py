@@ -13,10 +13,10 @@ from agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.callcmd import admin_url, call_request_of, run
-from sipgw.app.callrequest import CallRequest
 from sipgw.app.cli import parse
 from sipgw.app.evaluation.ports import free_port, free_port_range
 from sipgw.app.startup import build_startup
+from sipgw.app.upstream.callrequest import CallRequest
 from tests.sipgw.app.refusing_peer import refusing_peer
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.tls import make_ca, make_server_cert
@@ -231,7 +231,7 @@ async def test_a_call_through_an_account_is_from_its_caller_id(tmp_path: Path) -
 def test_a_calls_own_twiml_on_the_command_line(tmp_path: Path) -> None:
     """``--twiml-url`` or ``--twiml FILE`` (docs/twilio-apps.md), sent as the API's fields."""
     from sipgw.app.callcmd import _body
-    from sipgw.app.callrequest import TwimlSource
+    from sipgw.app.upstream.callrequest import TwimlSource
 
     doc = tmp_path / "hello.xml"
     doc.write_text("<Response><Pause length='1'/><Hangup/></Response>")

@@ -401,7 +401,7 @@ def test_a_routes_line_names_the_setting_it_needs_as_given(tmp_path: Path) -> No
 
 @pytest.mark.usefixtures("environ")
 async def test_an_allow_from_name_that_does_not_resolve_is_named_as_typed() -> None:
-    from sipgw.app.access import build_access_policy
+    from sipgw.app.security.access import build_access_policy
 
     async def no_such_name(host: str) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sipgw import __version__
-from sipgw.app.access import AccessConfig
+from sipgw.app.security.access import AccessConfig
 from sipgw.sip.message import SipResponse, parse_message
 from tests.toolkit.gateway_in_process import running_gateway
 

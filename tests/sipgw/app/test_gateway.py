@@ -19,12 +19,12 @@ from agent.echo import EchoAgent
 from media import g711
 from media.rtp import RtpPacket
 from sipgw.app.config import GatewayConfig
-from sipgw.app.dialout import OutboundConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
-from sipgw.app.stats import gateway_stats
+from sipgw.app.operations.stats import gateway_stats
+from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.refcycles import cycles_left_by_our_code

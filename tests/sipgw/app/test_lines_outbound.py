@@ -19,7 +19,7 @@ from agent.base import Agent, CallControl
 from agent.echo import EchoAgent
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from tests.toolkit.gateway_in_process import running_gateway

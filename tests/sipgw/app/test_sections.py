@@ -118,7 +118,7 @@ def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None
         "import sys, sipgw.app.sections, sipgw.app.cli, sipgw.app.healthcheck\n"
         "loaded = [m for m in ('openai', 'websockets', 'agent.stt.assemblyai',\n"
         "          'agent.llm.openai', 'agent.tts.elevenlabs', 'agent.assistant',\n"
-        "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.outbound',\n"
+        "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.calls.outbound',\n"
         "          'sipgw.sip.useragent', 'media.session') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )

@@ -63,7 +63,7 @@ def test_every_section_is_read_at_start_but_the_health_checks(tmp_path: Path) ->
 def test_only_agents_that_spend_nothing_leave_an_unconfigured_gateway_open() -> None:
     """Issue 21: closed by default for the assistant (and any plug-in); the echo agent, which
     spends nothing, answers this host and private networks with nothing configured (the
-    Quickstart; tests/sipgw/app/test_access.py has which networks)."""
+    Quickstart; tests/sipgw/app/security/test_access.py has which networks)."""
     echo = startup({"SIPGW_BIND": "127.0.0.1"})
     assert echo.access.free_agents and not echo.access.closed_by_default
     assistant = build_startup(find_agent("assistant"), Sources({**KEYS, "SIPGW_BIND": "127.0.0.1"}))

@@ -7,7 +7,7 @@ to end on in-process gateways with the toolkit's phone, as the neighbouring test
 - a routes file's line sets its ``greeting`` (its own line key): a SIP call routed to the
   line is answered by it with that greeting, heard as its tone's pitch;
 - ``serve`` dials the callbacks it stores: the callback runner ``serve`` starts
-  (:func:`~sipgw.app.callbacks.start_callbacks`, from the start-up ``build_startup`` made)
+  (:func:`~sipgw.app.calls.callbacks.start_callbacks`, from the start-up ``build_startup`` made)
   dials one through a real gateway to a second one, its agent told why it calls;
 - answering-machine detection on a placed call (``SIPGW_AMD=hang_up``): the callee's audio
   reaches it from the answer on (it declares ``arrival_audio``), its detector hears a
@@ -34,7 +34,7 @@ from agent.echo import EchoAgent
 from agent.sections import ConfigError, Sources
 from agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.agents import find_agent
-from sipgw.app.callbacks import start_callbacks
+from sipgw.app.calls.callbacks import start_callbacks
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines

@@ -23,7 +23,7 @@ from agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
 from sipgw.app.config import GatewayConfig
-from sipgw.app.logformat import configure_logging
+from sipgw.app.operations.logformat import configure_logging
 from sipgw.app.workers import (
     Supervisor,
     WorkerPlan,

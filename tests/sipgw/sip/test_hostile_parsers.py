@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.sections import ConfigError
-from sipgw.app.accounts import parse_accounts_file
+from sipgw.app.upstream.accounts import parse_accounts_file
 from sipgw.sip.auth import DigestServer, Verdict, parse_auth_params
 from sipgw.sip.body import parse_dtmf_info
 from sipgw.sip.errors import MessageParseError, RemoteProtocolError, SdpError

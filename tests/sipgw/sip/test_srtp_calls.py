@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from sipgw.app.callhandle import stream_params
+from sipgw.app.calls.callhandle import stream_params
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import CallOffered, MediaUpdated
 from sipgw.sip.message import SipResponse

@@ -13,7 +13,7 @@ from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.legs import LegEndpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
-from sipgw.app.callfeed import CallFeed
+from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.legs.calls import party
 from sipgw.app.legs.settings import LegsSettings

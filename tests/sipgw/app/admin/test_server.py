@@ -20,12 +20,12 @@ from agent.echo import EchoAgent
 from agent.record import CallRecord
 from agent.sections import ConfigError
 from media.twilio.signature import signature_for
-from sipgw.app.accounts import Account, RegistrationSettings
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.app.upstream.accounts import Account, RegistrationSettings
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import RegistrationChanged, RegistrationState
 from sipgw.sip.message import SipRequest

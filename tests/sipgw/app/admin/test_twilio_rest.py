@@ -24,9 +24,9 @@ from twilio.rest import Client
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.admin.throttle import LoginThrottle
+from sipgw.app.calls.outbound import PlacedCall
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
-from sipgw.app.outbound import PlacedCall
 from sipgw.app.twilioapi.seam import TWIML_AGENT, call_sid
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from tests.sipgw.app.twilioapi.receiver import status_receiver

@@ -10,7 +10,7 @@ from agent.base import CallControl, CallDetails
 from agent.echo import EchoAgent
 from agent.record import CallRecord
 from sipgw.app.admin.views import call_detail, call_summary
-from sipgw.app.callhandle import CallHandle
+from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.legs.calls import LegCalls, party
 from tests.sipgw.app.legs.doubles import FakeMedia

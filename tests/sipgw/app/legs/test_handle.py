@@ -10,10 +10,10 @@ import pytest
 from agent.base import CallDetails
 from agent.dialpolicy import DialRefused
 from sipgw.aio.endpoint import SipEndpoint
-from sipgw.app.counters import CallCounters
-from sipgw.app.dialing import DialGate
+from sipgw.app.calls.dialing import DialGate
 from sipgw.app.evaluation.audio import decode, goertzel_dbfs
 from sipgw.app.legs.handle import LegHandle
+from sipgw.app.operations.counters import CallCounters
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr

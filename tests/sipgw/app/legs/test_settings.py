@@ -61,7 +61,7 @@ def test_a_wrong_ice_server_says_what_is_allowed(given: str, says: str) -> None:
 
 
 def test_the_legs_taking_calls_are_named_only_with_the_admin_server() -> None:
-    """What the start-up access line names besides SIP (sipgw.app.access.startup_line)."""
+    """What the start-up access line names besides SIP (sipgw.app.security.access.startup_line)."""
     both = LegsSettings(twilio_auth_token=TOKEN, public_url="https://gw.example.com")
     assert [leg.split(" (")[0] for leg in both.taking_calls(admin=True)] == [
         "the Twilio leg", "the browser leg"]  # fmt: skip

@@ -12,13 +12,13 @@ from agent.llm.openai import OpenAIChatLLM, OpenAISettings
 from agent.record import CallRecord
 from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.callfeed import CallFeed
+from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.summary.runner import PostCallSummaries, summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
-from tests.sipgw.app.test_callfeed import RecordingAgent, handle
+from tests.sipgw.app.calls.test_callfeed import RecordingAgent, handle
 
 pytestmark = pytest.mark.timeout(30)
 

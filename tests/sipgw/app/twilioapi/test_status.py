@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.callfeed import CallEntry
+from sipgw.app.calls.callfeed import CallEntry
 from sipgw.app.twilioapi.status import (
     Subscription,
     callback_form,
@@ -56,7 +56,7 @@ def test_a_callbacks_form_has_twilios_fields() -> None:
 async def test_callbacks_are_signed_as_twilio_and_retried(tmp_path: Path) -> None:
     """A receiver that fails twice gets the callback on the third attempt, validated by the
     twilio SDK's RequestValidator; enqueueing never waits for it."""
-    from sipgw.app.callfeed import CallFeed
+    from sipgw.app.calls.callfeed import CallFeed
     from sipgw.app.twilioapi.status import StatusCallbacks
 
     async with status_receiver(TOKEN) as receiver:

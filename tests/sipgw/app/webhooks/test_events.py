@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sipgw.app.callfeed import CallEntry
+from sipgw.app.calls.callfeed import CallEntry
 from sipgw.app.webhooks.events import call_data, encode, envelope, iso, sip_status, transcript
 
 

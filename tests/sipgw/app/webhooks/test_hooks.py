@@ -10,8 +10,8 @@ from typing import Any, cast
 from agent.record import CallRecord
 from agent.sections import Sources
 from sipgw.app.agents import find_agent
-from sipgw.app.callfeed import CallEntry, CallFeed
-from sipgw.app.hints import Refused, hint
+from sipgw.app.calls.callfeed import CallEntry, CallFeed
+from sipgw.app.calls.hints import Refused, hint
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
@@ -23,7 +23,7 @@ from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo
 from sipgw.sip.finalreply import FinalReply
 from sipgw.sip.headers import NameAddr
-from tests.sipgw.app.test_callfeed import RecordingAgent, handle
+from tests.sipgw.app.calls.test_callfeed import RecordingAgent, handle
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 LINE_SECRET = "a line's own secret, long enough"

@@ -1,0 +1,1 @@
+"""Calls: one call from its offer or placement to its release, and what the gateway keeps of it."""

@@ -1,0 +1,452 @@
+"""One call as the gateway runs it: the agent's call control and the ticker's participant.
+
+A :class:`CallHandle` holds what one call has: its SIP dialog, RTP endpoint,
+media session and agent. The shared ticker calls :meth:`CallHandle.tick`
+every 20 ms; the agent controls the call through it (hang up, transfer, DTMF):
+transfers and DTMF pass the gateway's dial gate here (:mod:`sipgw.app.calls.dialing`),
+whatever agent or tool asked for them, and what goes out is what the gate judged.
+It also keeps the call's two timers: the RTP timeout, re-armed from the media
+session's last arrival, and the longest call duration (one ``call_at``).
+:func:`stream_params` turns what offer/answer agreed (SRTP keys included) into
+the media session's parameters.
+
+Handles are made in one place, :meth:`sipgw.app.calls.callpath.CallPath.admit`, for
+calls in both directions. The agent sees only :class:`~agent.base.CallControl`
+and 20 ms μ-law frames (:meth:`tick`): a leg that is not SIP and RTP (a browser,
+a Twilio Media Streams socket) is another handle with the same two faces
+(:class:`sipgw.app.legs.handle.LegHandle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agent.amd.config import AmdRequest
+from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
+from agent.capabilities import UNDECLARED, AgentCapabilities
+from agent.dialpolicy import DialRefused
+from agent.warm_transfer import ConsultLeg, JoinHow
+from media.aio.callmedia import CallMedia
+from media.aio.rtp_endpoint import RtpEndpoint
+from media.codecs import codec_named
+from media.quality import CallQuality
+from media.session import MediaSession, StreamParams
+from media.srtp import SrtpKeying
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.calls.dialing import DialGate
+from sipgw.app.calls.hints import Refused
+from sipgw.app.calls.recording import CallRecorder
+from sipgw.app.operations.counters import CallCounters
+from sipgw.sip.call import CallInfo
+from sipgw.sip.customheaders import user_to_user
+from sipgw.sip.dialpolicy import PhoneNumber
+from sipgw.sip.errors import SipError
+from sipgw.sip.events import TransferStage, TransferUpdated
+from sipgw.sip.identity import uri_number
+from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.sdp import InlineKey
+from sipgw.sip.trustedid import phone_number
+
+__all__ = [
+    "TRANSFER_NOTIFY_MARGIN",
+    "TRANSFER_TIMEOUT",
+    "CallHandle",
+    "CallLog",
+    "Consulting",
+    "stream_params",
+]
+
+TRANSFER_TIMEOUT = 10.0
+"""Seconds to wait for the caller's phone to accept a REFER."""
+ANSWER_ACK_WAIT = 2.0
+"""Seconds a transfer asked for right after the answer waits for the caller's ACK."""
+TRANSFER_NOTIFY_MARGIN = 15.0
+"""On top of the ring timeout, the wait for a REFER's final NOTIFY once the phone accepted
+it (its own call setup to the target): then the transfer is failed (sipgw.sip.usages.refer)."""
+
+
+def _keying(suite: str, key: InlineKey) -> SrtpKeying:
+    mki = b"" if key.mki is None else key.mki[0].to_bytes(key.mki[1], "big")
+    return SrtpKeying(suite, key.key_salt, mki, key.lifetime)
+
+
+def stream_params(media: NegotiatedAudio) -> StreamParams:
+    """The media session's parameters for what offer/answer agreed."""
+    srtp = None
+    if media.srtp is not None:
+        srtp = (
+            _keying(media.srtp.suite, media.srtp.local),
+            _keying(media.srtp.suite, media.srtp.remote),
+        )
+    return StreamParams(
+        remote=(media.remote_address, media.remote_port),
+        codec=codec_named(media.codec),  # resolved once per call, never per packet
+        payload_type=media.payload_type,
+        telephone_event_pt=media.telephone_event_pt,
+        ptime_ms=media.ptime,
+        send=media.sends,
+        receive=media.receives,
+        srtp=srtp,
+        rtcp_mux=media.rtcp_mux,
+        rtcp_port=media.remote_rtcp_port,
+    )
+
+
+class Consulting(Protocol):
+    """Warm transfers, as a call's agent asks for them (:mod:`sipgw.app.calls.warmtransfer`)."""
+
+    async def consult(
+        self, handle: CallHandle, target: str, agent: AgentFactory, ring_timeout: float
+    ) -> ConsultLeg:
+        """Place ``handle``'s consultation call."""
+        ...
+
+    async def join(self, handle: CallHandle, leg: ConsultLeg, how: JoinHow) -> str:
+        """Join ``handle`` with its consultation call."""
+        ...
+
+
+class CallLog(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes each line with the call's log id and puts ``extra`` on its record.
+
+    ``extra`` is ``{"call": log id, "call_id": SIP Call-ID}`` (see :meth:`for_call`);
+    the JSON log format (:mod:`sipgw.app.operations.logformat`) writes both as fields.
+    """
+
+    @classmethod
+    def for_call(cls, logger: logging.Logger, call: CallInfo) -> CallLog:
+        """The adapter for ``call``'s lines."""
+        return cls(logger, {"call": call.log_id, "call_id": call.call_id})
+
+    def process(self, msg: object, kwargs: Any) -> tuple[str, Any]:
+        extra = dict(self.extra or {})
+        kwargs["extra"] = {**extra, **(kwargs.get("extra") or {})}
+        return f"[{extra.get('call', '-')}] {msg}", kwargs
+
+
+@dataclass(eq=False, slots=True)
+class CallHandle:
+    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`.
+
+    Slotted: with more than 30 attributes an instance's ``__dict__`` no longer shares its
+    keys with the class's other instances, which cost about 1.5 KB per call.
+    """
+
+    call: CallInfo
+    log: logging.LoggerAdapter[logging.Logger]
+    sip: SipEndpoint
+    """Drives the SIP core: this call's hang-up and REFER go through it."""
+    gate: DialGate
+    """Judges every transfer and DTMF string the agent asks for."""
+    counted: CallCounters
+    """The gateway's counters (early sends)."""
+    started: float = field(default_factory=time.monotonic)
+    endpoint: RtpEndpoint | None = None
+    session: MediaSession | None = None
+    quality: CallQuality | None = None
+    """The media quality figures, set as the call ends (media/quality.py)."""
+    agent: Agent | None = None
+    capabilities: AgentCapabilities = UNDECLARED
+    """What its agent's factory declares (:mod:`agent.capabilities`): whether it hears the
+    caller's audio as it arrives, takes the keypad, ..."""
+    setup: asyncio.Task[None] | None = None
+    ended: bool = False
+    keypad_refused: bool = False
+    """A digit came for an agent that takes none (logged once)."""
+    answered: bool = False
+    """Answered (200 OK sent or received): its agent's audio plays. A drain's goodbye
+    is for answered calls only."""
+    end_reason: str = ""
+    transfer_waiter: asyncio.Future[bool] | None = None
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the caller's ACK confirmed the answer (the gateway's CallConfirmed)."""
+    rtp_step: CallMedia | None = None
+    """The 20 ms step of the call's session, agent and sockets (media/aio/callmedia.py): the
+    ticker's participant, made when the media starts (:meth:`start_media`), its agent
+    changed with the call's (:meth:`use_agent`)."""
+    rtp_timer: asyncio.TimerHandle | None = None
+    limit_timer: asyncio.TimerHandle | None = None
+    purpose: CallPurpose | None = None
+    """Why an outbound call was placed (a callback), for its agent."""
+    details: CallDetails = NO_DETAILS
+    """The call's variables and what its INVITE said (a leg's: what its leg brought), for
+    its agent (``details``)."""
+    refer_headers: tuple[tuple[str, str], ...] = ()
+    """``X-`` headers each REFER of this call carries (the call's own, when it was placed)."""
+    transfer_summary: bool = False
+    """Whether a transfer's summary goes with the REFER as User-to-User (RFC 7433)."""
+    refused: Refused | None = None
+    """How the far end refused a placed call (``403 Caller Origination Number ...``, its
+    Reason and Warning, our hint); None: it did not."""
+    transfer_wait: float = 60.0 + TRANSFER_NOTIFY_MARGIN
+    """Seconds after the REFER's 202 for its final NOTIFY (the ring timeout and
+    :data:`TRANSFER_NOTIFY_MARGIN`); then the transfer failed (408) and the agent is told."""
+    amd: AmdRequest | None = None
+    """What answering-machine detection a placed call runs (``agent.amd.AmdCall``); None:
+    none (inbound calls, ``off``)."""
+    recorder: CallRecorder | None = None
+    """Writes the call's WAV when recording is on (:mod:`sipgw.app.calls.recording`)."""
+    dtmf_sent: str = ""
+    """Every digit the agent keyed in this call, in order (judged as one sequence)."""
+    line: str = ""
+    """The line it was routed to (:mod:`sipgw.app.lines`); "" without a routes file."""
+    record: bool | None = None
+    """Record this call (its line says); None = as ``SIPGW_RECORD_DIR`` says."""
+    hung_up_by: str = ""
+    """Who asked our side to end it first: ``agent``, ``gateway`` or ``operator``."""
+    end_status: int | None = None
+    """The final SIP status of its INVITE, when the core reported one (CallEnded)."""
+    transferred_to: str = ""
+    """Where a transfer that succeeded took the caller."""
+    refer_target: str = ""
+    """The Refer-To of our latest REFER."""
+    warm: Consulting | None = None
+    """Warm transfers (set by the call path); None: this call cannot do them."""
+    transfer_result: asyncio.Future[TransferUpdated] | None = None
+    """Set while an attended transfer's REFER runs: its final answer lands here instead of
+    reaching the agent (a failure falls back to a bridge)."""
+
+    # -- CallControl
+
+    @property
+    def call_id(self) -> str:
+        """The SIP Call-ID."""
+        return self.call.call_id
+
+    @property
+    def caller(self) -> str:
+        """The caller's URI."""
+        return str(self.call.caller.uri)
+
+    @property
+    def called(self) -> str:
+        """The called URI."""
+        return str(self.call.called.uri)
+
+    @property
+    def direction(self) -> Direction:
+        """``outbound`` for a call the gateway placed (its agent speaks first)."""
+        return "outbound" if self.call.outbound else "inbound"
+
+    @property
+    def verified_caller(self) -> str:
+        """The other party's number as far as it is proven (see :class:`~agent.base.CallControl`):
+        the SIP core's trusted identity of an incoming call; the number a placed call reached."""
+        if self.call.outbound:
+            return phone_number(uri_number(self.call.called.uri))
+        return self.call.trusted_identity
+
+    @property
+    def leg(self) -> str:
+        """``sip``: the call came or went over SIP and RTP (:mod:`sipgw.app.legs` has others)."""
+        return "sip"
+
+    @property
+    def state(self) -> str:
+        """Where the call is, for the API: the SIP core's state, lower case (``confirmed``)."""
+        return self.call.state.name.lower()
+
+    def hangup(self, status: int = 480, by: str = "agent") -> None:
+        """End the call from our side (BYE; ``status`` to an incoming call not answered yet);
+        ``by``: who asked (``agent``, ``gateway`` or ``operator``), for the call's record."""
+        if not self.ended:
+            self.hung_up_by = self.hung_up_by or by
+            self.sip.act(lambda now: self.sip.ua.hangup(self.call, now, status))
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 4733 digits to the caller, if the dial allow-list has them.
+
+        The list judges everything the call has keyed, these digits included, as one
+        sequence (an allowed one, or the beginning of one): keys allowed one at a time (a
+        PBX menu's ``1``, ``2``, ``#``) cannot add up to a number that is not (``9`` for an
+        outside line, then ``0``, ``0``, ``4``, ``4`` ...).
+
+        Raises:
+            DialRefused: the call's digits with these are not allowed (nothing is sent).
+        """
+        keyed = self.gate.admit_keyed(self.dtmf_sent, digits, self.log)
+        if self.session is not None:
+            self.session.send_dtmf(keyed.digits)  # the digits judged, blanks dropped
+            self.dtmf_sent += keyed.digits
+
+    def audio_ready(self) -> None:
+        """Talkspurt fast path: send the next tick's packet now (see media/aio/callmedia.py)."""
+        step = self.rtp_step
+        if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
+            self.counted.early_send()
+
+    def use_agent(self, agent: Agent | None, capabilities: AgentCapabilities = UNDECLARED) -> None:
+        """``agent`` is the call's agent from now on, with what its factory declares: its
+        frames at the next tick."""
+        self.agent = agent
+        self.capabilities = capabilities
+        if self.rtp_step is not None:
+            self.rtp_step.set_agent(agent)
+
+    def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
+        """The call's 20 ms step, for the ticker (:class:`~media.aio.callmedia.CallMedia`):
+        the session's frames to the agent (when there is one) and the recorder, the
+        agent's to RTP, the caller's RFC 4733 digits to :meth:`dtmf_received`."""
+        self.rtp_step = CallMedia(
+            session, self.agent, endpoint, recorder=self.recorder, on_digit=self._rfc4733_digit
+        )
+        return self.rtp_step
+
+    def _rfc4733_digit(self, digit: str) -> None:
+        self.dtmf_received(digit, "RFC 4733")
+
+    def clear_audio(self) -> int:
+        """Nothing to take back on RTP: a frame sent is a frame the phone plays."""
+        return 0
+
+    async def transfer(self, target: str, summary: str = "") -> bool:
+        """Blind transfer with REFER; True once the caller's phone accepted it (202).
+
+        When the target then answers, the gateway ends this call; when it does
+        not, or no final NOTIFY comes :attr:`transfer_wait` seconds after the 202, the
+        agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
+        The REFER carries :attr:`refer_headers`, and ``summary`` as User-to-User when
+        :attr:`transfer_summary` is on.
+
+        Raises:
+            DialRefused: ``target`` is not allowed (no REFER is sent).
+        """
+        refer_to = self.gate.admit("transfer", target, self.log)
+        if self.ended or self.transfer_waiter is not None:
+            return False
+        if isinstance(refer_to, PhoneNumber):
+            self.log.warning("transfer to %s failed: a REFER needs a URI (sip: or tel:)", target)
+            return False
+        uui = user_to_user(summary) if summary.strip() and self.transfer_summary else None
+        await self._confirmed()  # an agent may transfer at once (a TwiML app's first <Dial>)
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.transfer_waiter = waiter
+        self.refer_target = str(refer_to)
+        try:
+            self.sip.act(
+                lambda now: self.sip.ua.refer(
+                    self.call,
+                    refer_to,
+                    now,
+                    headers=self.refer_headers,
+                    user_to_user=uui,
+                    notify_timeout=self.transfer_wait,
+                )  # fmt: skip
+            )
+            return await asyncio.wait_for(waiter, TRANSFER_TIMEOUT)
+        except (SipError, TimeoutError) as exc:
+            self.log.warning("transfer to %s failed: %s", target, exc or "no answer")
+            return False
+        finally:
+            self.transfer_waiter = None
+
+    async def _confirmed(self, within: float = ANSWER_ACK_WAIT) -> None:
+        """Until the caller's ACK confirms the answer (a REFER needs a confirmed dialog,
+        RFC 3515 section 2.4.1 on RFC 3261 section 13.3.1.4), at most ``within`` seconds."""
+        if self.state == "answered" and not self.acked.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acked.wait(), within)
+
+    async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
+        """Place a warm transfer's consultation call (``agent.warm_transfer.WarmTransferCall``).
+
+        Raises:
+            DialRefused: ``target`` is not allowed, or warm transfers are not set up here.
+        """
+        if self.warm is None:
+            raise DialRefused("transfer", target, "warm transfers are not available")
+        return await self.warm.consult(self, target, agent, ring_timeout)
+
+    async def join(self, leg: ConsultLeg, how: JoinHow) -> str:
+        """Join this call with its consultation call (``refer`` or ``bridge``).
+
+        Raises:
+            JoinFailed: it could not be done.
+        """
+        if self.warm is None:
+            raise RuntimeError("warm transfers are not available")
+        return await self.warm.join(self, leg, how)
+
+    def transfer_updated(self, event: TransferUpdated) -> None:
+        """Our REFER's progress: the phone's answer settles :meth:`transfer`; the target's
+        answer ends this call (success) or tells the agent (failure)."""
+        self.log.info("transfer %s: %d %s", event.stage.value, event.status, event.reason)
+        result = self.transfer_result
+        if result is not None and event.stage is not TransferStage.PROGRESS:
+            if event.stage is not TransferStage.ACCEPTED and not result.done():
+                result.set_result(event)  # the attended transfer decides what follows
+            return
+        waiter = self.transfer_waiter
+        if event.stage in (TransferStage.ACCEPTED, TransferStage.REJECTED):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(event.stage is TransferStage.ACCEPTED)
+        elif event.stage is TransferStage.SUCCEEDED:
+            self.transferred_to = self.refer_target
+            self.hangup(by="agent")  # the caller now talks to the target (RFC 5589 §6)
+        elif event.stage is TransferStage.FAILED:
+            if self.agent is not None:
+                self.agent.on_transfer_failed(event.status, event.reason)
+
+    def dtmf_received(self, digit: str, how: str) -> None:
+        """A keypad digit from the caller (``how``: RFC 4733 or SIP INFO), to the agent."""
+        self.log.info("DTMF %s (%s)", digit, how)
+        if self.agent is None:
+            return
+        if self.capabilities.keypad:
+            self.agent.on_dtmf(digit)
+        elif not self.keypad_refused:
+            self.keypad_refused = True
+            self.log.info("its agent takes no keypad digits (its record declares no keypad): "
+                          "not given to it")  # fmt: skip
+
+    # -- timers
+
+    def watch_rtp(self, timeout: float) -> None:
+        """Hang up once the peer has shown no sign of life for ``timeout`` seconds.
+
+        A sign is RTP from the caller, or RTCP about our stream from a listen-only
+        (``a=recvonly``) peer (media/liveness.py). One timer at the last sign plus
+        ``timeout``; when it fires after a sign (or while no media flows either
+        way, ``a=inactive``), it moves to the new deadline instead.
+        """
+        session = self.session
+        if session is None or self.ended:
+            return
+        self.rtp_timer = asyncio.get_running_loop().call_at(
+            session.last_received + timeout, self._rtp_deadline, timeout
+        )
+
+    def _rtp_deadline(self, timeout: float) -> None:
+        self.rtp_timer = None
+        session = self.session
+        if session is None or self.ended:
+            return
+        if session.idle_for(asyncio.get_running_loop().time()) < timeout:
+            self.watch_rtp(timeout)  # RTP came meanwhile, or the call is on hold
+            return
+        self.log.warning("no RTP for %g s: hanging up", timeout)
+        self.hangup(by="gateway")
+
+    def limit_duration(self, seconds: float) -> None:
+        """Hang up ``seconds`` from now (the longest call)."""
+        if not self.ended:
+            self.limit_timer = asyncio.get_running_loop().call_later(
+                seconds, self._limit_reached, seconds
+            )
+
+    def _limit_reached(self, seconds: float) -> None:
+        self.limit_timer = None
+        self.log.info("call reached the %g s limit: hanging up", seconds)
+        self.hangup(by="gateway")
+
+    def cancel_timers(self) -> None:
+        """Stop both timers (the call ended); drops their references to this handle."""
+        for timer in (self.rtp_timer, self.limit_timer):
+            if timer is not None:
+                timer.cancel()
+        self.rtp_timer = self.limit_timer = None

@@ -1,0 +1,140 @@
+"""Answering the calls the SIP core offers: RTP port, 180, ring time, agent prepared, 200.
+
+By the time a call is offered (:class:`~sipgw.sip.events.CallOffered`) the SIP core's
+flood guard and access policy have admitted it. :class:`InboundCalls` then binds
+its RTP port pair, has 180 Ringing sent, waits the ring time, and only then builds
+and prepares the agent of the call's line or account (:mod:`sipgw.app.lines.routing`): its
+paid sessions (speech-to-text, text-to-speech, the greeting) open right before the
+answer, so a caller who hangs up while it rings costs nothing. The 200 OK carries
+the SDP answer; the media session starts with it but sends no RTP before the ACK
+(an INVITE's SDP can name anyone's address: only the ACK shows the caller is
+there), then its first packet at once. One NUL octet, sent just before the 200 OK,
+opens our NAT's mapping for the caller's RTP (docs/nat.md). A port range that is
+full or an agent that fails to prepare gets the caller a 503, which lets a trunk or
+a load balancer try another gateway; so does an AI service the agent needs being
+down for everyone (its breaker is open, :mod:`sipgw.app.operations.breakers`), unless a
+recorded message is configured to answer instead. A call the routes refuse (no
+route, a line at its limit) is answered at once with their status and never admitted.
+
+Every step but the ringing is :class:`~sipgw.app.calls.callpath.CallPath`'s, shared with
+the calls we place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+from agent.announcement import AnnouncementAgent
+from agent.base import AgentFactory
+from sipgw.aio.endpoint import SipEndpoint
+from sipgw.app.calls.callhandle import CallHandle
+from sipgw.app.calls.callpath import CallPath
+from sipgw.app.lines.routing import AgentRoutes, CallRoute
+from sipgw.app.operations.breakers import VendorBreakers
+from sipgw.sip.call import CallInfo
+
+__all__ = ["InboundCalls"]
+
+log = logging.getLogger("sipgw")
+
+
+class InboundCalls:
+    """Takes and answers offered calls.
+
+    Args:
+        path: the calls and their shared steps.
+        routes: which agent answers a call.
+        ring_time: seconds to ring before the agent is built and the call answered.
+        breakers: turn a call away while an AI service its agent needs is down.
+    """
+
+    def __init__(
+        self, path: CallPath, routes: AgentRoutes, ring_time: float, breakers: VendorBreakers
+    ) -> None:
+        self.path = path
+        self.routes = routes
+        self.ring_time = ring_time
+        self.breakers = breakers
+
+    def offered(self, call: CallInfo) -> CallHandle | None:
+        """Take an offered call: its handle now, the answer in its setup task; None when
+        the routes refuse it (answered with their status at once, never admitted)."""
+        self.path.call_started()
+        route = self.routes.choose(call, self.calls_on)
+        if route.factory is None:
+            self._refuse(call, route)
+            return None
+        line = route.line
+        handle = self.path.admit(call, line=line)
+        account = route.account
+        handle.log.info(
+            "incoming call from %s to %s%s%s",
+            handle.caller, handle.called, f" (account {account.name})" if account else "",
+            f", line {line.name}" if line else "",
+        )  # fmt: skip
+        self.path.run_setup(handle, self._answer(handle, route.factory))
+        return handle
+
+    def calls_on(self, line: str) -> int:
+        """The calls up now on ``line``."""
+        return sum(1 for handle in self.path.handles.values() if handle.line == line)
+
+    def _refuse(self, call: CallInfo, route: CallRoute) -> None:
+        """Answer a call the routes refuse with their status; it is counted and fed."""
+        status = route.refuse or 404
+        line = route.line.name if route.line else ""
+        log.info(
+            "[%s] refused call from %s to %s: %s (%d)",
+            call.log_id, call.caller.uri, call.called.uri, route.why, status,
+        )  # fmt: skip
+        self.path.metrics.route_refusals.labels(
+            line=line, why="line-busy" if route.line else "no-route"
+        ).inc()
+        self.path.feed.call_refused(call, status, route.why, line)
+        sip = self.path.sip
+        sip.act(lambda now: sip.ua.reject(call, status, now))
+
+    async def _answer(self, handle: CallHandle, factory: AgentFactory) -> None:
+        """Ask the breakers, bind RTP, ring for the ring time, then build and prepare the
+        agent, answer."""
+        path, sip = self.path, handle.sip
+        refused = self.breakers.refusal(factory)
+        if refused is not None:  # before any port is taken, before it rings
+            message = self.breakers.message
+            then = "answering with the recorded message" if message else "503"
+            handle.log.warning("the %s breaker is open: %s", " ".join(refused), then)
+            if message is None:
+                handle.hangup(503, by="gateway")
+                return
+            factory = partial(AnnouncementAgent, frames=message)
+        endpoint = await path.open_rtp()
+        if handle.ended:
+            if endpoint is not None:
+                path.close_rtp(endpoint)
+            return
+        if endpoint is None:
+            low, high = path.config.rtp_ports
+            handle.log.warning("no free RTP port in %d-%d: rejecting", low, high)
+            handle.hangup(503, by="gateway")
+            return
+        handle.endpoint = endpoint
+        sip.act(lambda now: sip.ua.ring(handle.call, now))
+        if self.ring_time > 0:
+            await asyncio.sleep(self.ring_time)
+            if handle.ended:
+                return  # cancelled while ringing: no agent was built
+        agent = await path.prepare_agent(handle, factory)
+        if agent is None:
+            if not handle.ended:
+                handle.hangup(503, by="gateway")
+            return
+        sip.act(lambda now: self._send_answer(sip, handle, endpoint.port, now))
+        path.agent_answered(handle, agent)
+
+    def _send_answer(self, sip: SipEndpoint, handle: CallHandle, rtp_port: int, now: float) -> None:
+        media = sip.ua.answer(handle.call, rtp_port, now)
+        handle.log.info("answered on RTP port %d", rtp_port)
+        if media is not None:
+            self.path.start_media(handle, media)  # no RTP before the ACK

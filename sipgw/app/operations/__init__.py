@@ -1,0 +1,1 @@
+"""Operations: what an operator watches, and what guards the process (overload, breakers)."""

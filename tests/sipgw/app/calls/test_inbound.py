@@ -1,0 +1,192 @@
+"""Answering offered calls (sipgw/app/calls/inbound.py): RTP port, 180, ring time, agent, 200, ACK.
+
+The gateway runs in-process on real loopback sockets; a scripted phone calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agent.base import CallControl
+from agent.echo import EchoAgent
+from media import g711
+from sipgw.app.evaluation.ports import free_port_range
+from sipgw.sip.message import SipRequest, SipResponse
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.metrics import sample_value
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class FailingAgent(EchoAgent):
+    async def prepare(self) -> None:
+        raise ConnectionError("speech service unreachable")
+
+
+async def test_ring_then_prepare_then_answer() -> None:
+    """180 at once; the agent is built and prepared only after the ring time; then 200."""
+    prepared: list[float] = []
+
+    class TimedAgent(EchoAgent):
+        async def prepare(self) -> None:
+            prepared.append(asyncio.get_running_loop().time())
+
+    async with running_gateway(lambda call: TimedAgent(call), ring_time=0.3) as (_, new_phone):
+        caller = await new_phone()
+        sent = asyncio.get_running_loop().time()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        ringing = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        assert isinstance(ringing, SipResponse) and not prepared
+        ok = await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        assert isinstance(ok, SipResponse) and len(prepared) == 1
+        assert prepared[0] - sent >= 0.3  # not during the ring time
+        caller.to_tag = ok.to.tag
+        caller.send(caller.request("ACK"))
+        await caller.bye()
+
+
+async def test_first_rtp_packet_leaves_at_the_ack_not_before() -> None:
+    """No RTP before the dialog is confirmed (issue 21): a 200 OK's SDP names whatever
+    address the INVITE gave, and only the ACK shows the caller is there. The first packet
+    goes out as the ACK arrives, at once rather than at the next tick: behind a NAT that
+    filters by address and port, the caller's RTP gets in only through the mapping our own
+    RTP opens (docs/nat.md)."""
+    async with running_gateway() as (_, new_phone):
+        caller = await new_phone()
+        ok = await caller.invite()
+        assert ok.status == 200 and caller.answered_at is not None
+        for _ in range(100):  # the RTP socket's reader may not have run yet
+            if caller.heard:
+                break
+            await asyncio.sleep(0.01)
+        assert caller.heard, "no RTP from the gateway"
+        assert caller.heard[0].at > caller.answered_at, (caller.heard[0].at, caller.answered_at)
+        assert caller.heard[0].at - caller.answered_at < 0.5
+        first = caller.heard[0].packet
+        assert first.marker and first.payload == g711.silence_frame("PCMU")
+        await caller.hang_up()
+
+
+async def test_an_invite_never_acked_gets_no_rtp() -> None:
+    """The 200 is retransmitted until the ACK (RFC 3261 §13.3.1.4), but no media goes to
+    the SDP's address meanwhile: one INVITE cannot aim a stream at someone else."""
+    async with running_gateway(sip_t1=0.05) as (gateway, new_phone):
+        caller = await new_phone()
+        caller.send(caller.request("INVITE", caller.sdp()))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 200)
+        await caller.expect(lambda m: isinstance(m, SipRequest) and m.method == "BYE", 10.0)
+        assert caller.heard == []
+        assert not gateway.handles
+
+
+async def test_agent_prepare_failure_rejects_with_503() -> None:
+    async with running_gateway(FailingAgent) as (gateway, new_phone):
+        caller = await new_phone()
+        response = await caller.invite()
+        assert response.status == 503
+        assert gateway.ports.in_use == 0
+
+
+async def test_rtp_port_exhaustion_rejects_with_503() -> None:
+    async with running_gateway(rtp_ports=tuple(free_port_range(3))) as (gateway, new_phone):
+        first = await new_phone()
+        assert (await first.invite()).status == 200  # the range's one port pair
+        second = await new_phone()
+        assert (await second.invite()).status == 503
+        await first.bye()
+
+
+async def test_a_call_cancelled_while_it_rings_builds_no_agent() -> None:
+    """No AI session before the answer: the agent is built after the ring time, not during it."""
+    built: list[EchoAgent] = []
+
+    def factory(call: CallControl) -> EchoAgent:
+        agent = EchoAgent(call)
+        built.append(agent)
+        return agent
+
+    async with running_gateway(factory, ring_time=1.0) as (gateway, new_phone):
+        caller = await new_phone()
+        branch = "z9hG4bKringcancel"
+        caller.send(caller.request("INVITE", caller.sdp(), branch=branch))
+        await caller.expect(lambda m: isinstance(m, SipResponse) and m.status == 180)
+        caller.send(caller.request("CANCEL", branch=branch))
+        final = await caller.expect(
+            lambda m: isinstance(m, SipResponse) and m.cseq.method == "INVITE" and m.status >= 200
+        )
+        assert isinstance(final, SipResponse) and final.status == 487
+        await asyncio.sleep(1.2)  # past the ring time
+        assert built == [] and gateway.counters().calls_total == 1 and not gateway.handles
+        answered = await new_phone()
+        assert (await answered.invite()).status == 200 and len(built) == 1
+        await answered.bye()
+
+
+ROUTES = """\
+[lines.slow]
+max_calls = 1
+[lines.slow.settings]
+SIPGW_ECHO_DELAY_MS = 1000
+[lines.quick]
+[[routes]]
+called = "+15550100"
+line = "slow"
+[[routes]]
+called = "+1555020[0-9]"
+line = "quick"
+"""
+
+
+async def test_routes_give_each_number_its_line_and_refuse_the_rest(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(ROUTES)
+    async with running_gateway(routes=routes) as (gateway, new_phone):
+        unknown = await new_phone(user="+4420")
+        assert (await unknown.invite()).status == 404  # no route, no default line
+        slow = await new_phone(user="+15550100")
+        assert (await slow.invite()).status == 200
+        quick = await new_phone(user="+15550203")
+        assert (await quick.invite()).status == 200
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert set(by_line) == {"slow", "quick"}
+        slow_agent, quick_agent = by_line["slow"].agent, by_line["quick"].agent
+        assert isinstance(slow_agent, EchoAgent) and isinstance(quick_agent, EchoAgent)
+        assert (slow_agent.delay_frames, quick_agent.delay_frames) == (50, 10)
+        assert gateway.line_calls() == {"slow": 1, "quick": 1}
+        second = await new_phone(user="+15550100")
+        assert (await second.invite()).status == 486  # the line holds its one call
+        text, _ = gateway.metrics.render()
+        refusals = "sipgw_route_refusals_total"
+        assert sample_value(text, refusals, line="", why="no-route") == 1
+        assert sample_value(text, refusals, line="slow", why="line-busy") == 1
+        assert sample_value(text, "sipgw_line_calls", line="slow") == 1
+        await slow.bye()
+        await quick.bye()
+        text, _ = gateway.metrics.render()
+        ended = {"direction": "inbound", "leg": "sip", "outcome": "remote-bye"}
+        assert sample_value(text, "sipgw_calls_total", **ended, line="slow") == 1
+        assert sample_value(text, "sipgw_calls_total", **ended, line="quick") == 1
+        assert gateway.counters().calls_total == 4  # offered: refused ones too
+
+
+async def test_a_line_may_turn_recording_off(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.toml"
+    routes.write_text(
+        "[lines.private]\nrecording = false\n[lines.kept]\n"
+        '[[routes]]\ncalled = "+15550100"\nline = "private"\n'
+        '[[routes]]\ncalled = "+15550200"\nline = "kept"\n'
+    )
+    records = tmp_path / "recordings"
+    async with running_gateway(routes=routes, record_dir=str(records)) as (gateway, new_phone):
+        private = await new_phone(user="+15550100")
+        assert (await private.invite()).status == 200
+        kept = await new_phone(user="+15550200")
+        assert (await kept.invite()).status == 200
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert by_line["private"].recorder is None and by_line["kept"].recorder is not None
+        await private.bye()
+        await kept.bye()
+    assert len(list(records.glob("*.wav"))) == 1

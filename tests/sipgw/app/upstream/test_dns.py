@@ -1,0 +1,16 @@
+"""The dns settings section (sipgw/app/upstream/dns.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.sections import ConfigError, Sources, load
+from sipgw.app.upstream.dns import DnsSection
+
+
+def test_the_systems_servers_unless_some_are_named() -> None:
+    assert load(DnsSection, Sources({})).dns_servers == ()
+    loaded = load(DnsSection, Sources({}, {"--dns-servers": "127.0.0.1:5353,10.0.0.2"}))
+    assert loaded.dns_servers == (("127.0.0.1", 5353), ("10.0.0.2", 53))
+    with pytest.raises(ConfigError, match="SIPGW_DNS_SERVERS=dns.example: 'dns.example' is not"):
+        load(DnsSection, Sources({"SIPGW_DNS_SERVERS": "dns.example"}))

@@ -1,0 +1,70 @@
+"""A trunk's servers for registrations and calls (sipgw/app/upstream/trunks.py), from a real dnsmasq."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from sipgw.aio.dns import ServerLocator
+from sipgw.sip.addressing import Flow
+from sipgw.sip.useragent import OutboundCall, RegistrationConfig
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.peers.dnsmasq import Dnsmasq, SrvRecord
+
+pytestmark = pytest.mark.timeout(30)
+
+AOR = "sip:gw@trunk.test"
+
+
+class Listener(asyncio.DatagramProtocol):
+    """A registrar that only listens: what arrived."""
+
+    def __init__(self) -> None:
+        self.got: list[bytes] = []
+        self.arrived = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.got.append(data)
+        self.arrived.set()
+
+
+async def listener() -> tuple[Listener, int, asyncio.DatagramTransport]:
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(Listener, ("127.0.0.1", 0))
+    return protocol, transport.get_extra_info("sockname")[1], transport
+
+
+async def test_registering_follows_the_srv_records_and_their_changes(tmp_path: Path) -> None:
+    first, first_port, first_socket = await listener()
+    second, second_port, second_socket = await listener()
+    records = [
+        SrvRecord("_sip._udp.trunk.test", "a.trunk.test", first_port, priority=10),
+        SrvRecord("_sip._udp.trunk.test", "b.trunk.test", second_port, priority=20),
+    ]
+    hosts = {"a.trunk.test": "127.0.0.1", "b.trunk.test": "127.0.0.1"}
+    with Dnsmasq(tmp_path, srv=records, hosts=hosts, ttl=1) as dns:
+        async with running_gateway() as (gateway, _):
+            gateway.trunks.locator = ServerLocator([("127.0.0.1", dns.port)])
+            await gateway.trunks.register(RegistrationConfig(AOR, transport="udp"))
+            await asyncio.wait_for(first.arrived.wait(), 5)
+            assert first.got[0].startswith(b"REGISTER sip:trunk.test SIP/2.0")
+            binding = gateway.ua._register.bindings[AOR]
+            assert binding.targets == (
+                Flow("UDP", ("127.0.0.1", first_port)), Flow("UDP", ("127.0.0.1", second_port))
+            )  # fmt: skip
+            dns.restart(srv=records[1:])  # the first server is withdrawn
+            for _ in range(100):  # its TTL (1 s) ends, the lookup is made again
+                if binding.targets == (Flow("UDP", ("127.0.0.1", second_port)),):
+                    break
+                await asyncio.sleep(0.05)
+            assert binding.targets == (Flow("UDP", ("127.0.0.1", second_port)),)
+            assert binding.flow == Flow("UDP", ("127.0.0.1", second_port))
+            spec = OutboundCall("sip:bob@trunk.test;transport=udp", 30000)
+            assert await gateway.trunks.call_targets(spec) == binding.targets
+            assert await gateway.trunks.call_targets(OutboundCall("sip:bob@192.0.2.1", 1)) == ()
+    first_socket.close()
+    second_socket.close()
+    assert socket.AF_INET in gateway.trunks.locator.families
