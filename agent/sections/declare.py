@@ -29,7 +29,7 @@ loading (a directory that cannot be created, a file others may change) is a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -39,6 +39,7 @@ __all__ = [
     "SectionInfo",
     "Setting",
     "SettingError",
+    "check_names",
     "is_loadable",
     "section",
     "section_info",
@@ -287,3 +288,26 @@ def sections_of(cls: object) -> tuple[SectionInfo, ...]:
     bases = [_SECTIONS[base] for base in cls.__mro__ if base in _SECTIONS]
     covered = {name for info in bases for name, _ in info.settings}
     return tuple(bases) if covered == {name for name, _ in settings_of(cls)} else ()
+
+
+def check_names(
+    sections: Iterable[SectionInfo], who: str, catalogue: Iterable[SectionInfo]
+) -> None:
+    """Refuse sections whose variables or flags are also the catalogue's (a plug-in's
+    sections beside sipgw's own); a section of the catalogue itself passes.
+
+    Raises:
+        ConfigError: a variable or flag of ``sections`` is already one of ``catalogue``'s,
+            named with ``who`` (the plug-in as the user gave it).
+    """
+    catalogue = tuple(catalogue)
+    taken = {name for info in catalogue for _, s in info.settings for name in (s.env, s.flag)}
+    for info in sections:
+        if info in catalogue:
+            continue
+        for _, spec in info.settings:
+            for name in (spec.env, spec.flag):
+                if name and name in taken:
+                    raise ConfigError(
+                        f"{who}: its setting {name} is one of sipgw's own; choose another name"
+                    )

@@ -25,7 +25,8 @@ from agent.echo_plugin import EchoSection
 from agent.idle_settings import IdleSection
 from agent.resilience.settings import BreakerSection, FallbackSection
 from agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from agent.sections import ConfigError, SectionInfo, section_info
+from agent.sections import SectionInfo, section_info
+from agent.sections import check_names as check_catalogue
 from agent.tools.settings import DeclaredToolsSection
 from agent.transfer_settings import TransferSection
 from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
@@ -98,13 +99,4 @@ def check_names(sections: Iterable[SectionInfo], who: str) -> None:
     Raises:
         ConfigError: a variable or flag of ``sections`` is already one of :data:`SECTIONS`.
     """
-    taken = {name for info in SECTIONS for _, s in info.settings for name in (s.env, s.flag)}
-    for info in sections:
-        if info in SECTIONS:
-            continue
-        for _, spec in info.settings:
-            for name in (spec.env, spec.flag):
-                if name and name in taken:
-                    raise ConfigError(
-                        f"{who}: its setting {name} is one of sipgw's own; choose another name"
-                    )
+    check_catalogue(sections, who, SECTIONS)

@@ -35,7 +35,7 @@ from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.settings import RoutesSection
 from sipgw.app.operations.overload import OverloadConfig
-from sipgw.app.sections import check_names
+from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.security.access import AccessConfig, AccessSection, access_config, upstream_hosts
 from sipgw.app.security.floods import FloodSettings, RateLimitSection
 from sipgw.app.security.limits import LimitsConfig
@@ -51,7 +51,7 @@ from sipgw.app.upstream.accounts import (
 )
 from sipgw.app.upstream.dialout import OutboundConfig, account_config
 from sipgw.app.upstream.dns import DnsSection
-from sipgw.app.webhooks.settings import WebhookSection
+from sipgw.app.webhooks.settings import WebhookSection, line_check
 from sipgw.app.workers import WorkersSection
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.identity import IdentityHeader
@@ -188,7 +188,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             sources, plugin.spec, factories[plugin.spec],
             accounts=tuple(account.name for account in registration.accounts),
             recording=bool(config.record_dir), dial_policy=policy,
-            webhook_secret=bool(webhooks.webhook_secret.strip()), amd=amd,
+            amd=amd, catalogue=SECTIONS, checks=(line_check(webhooks, sources),),
         )  # fmt: skip
         lines = Lines(Path(routes), base)
         services.redactor.add_secrets(

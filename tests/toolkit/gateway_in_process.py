@@ -29,7 +29,9 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.operations.overload import OverloadConfig
+from sipgw.app.sections import SECTIONS
 from sipgw.app.security.access import AccessConfig
+from sipgw.app.webhooks.settings import WebhookSection, line_check
 
 __all__ = ["TEST_ACCESS", "TEST_AGENT_ENV", "TEST_SETTINGS", "running_gateway"]
 
@@ -96,6 +98,8 @@ async def running_gateway(
             plugin_factory(factory),
             recording=bool(config.record_dir),
             dial_policy=dial,
+            catalogue=SECTIONS,
+            checks=(line_check(load(WebhookSection, sources), sources),),
         )
         lines = Lines(Path(routes), base)
     gateway = Gateway(

@@ -12,19 +12,32 @@ An error names the routes file's line: ``routes.toml line 9: SIPGW_GREETING=...`
 A line that changes nothing and runs the gateway's agent shares the gateway's factory. Each
 line's dial allow-list is the gateway's computed from its sources, so a line's own
 ``transfer_target`` is allowed for that line's calls only.
+
+What the lines are checked against comes in with :class:`LineBase`, so that this module
+imports neither the catalogue of sections nor the features a line configures (they import
+the lines): sipgw's own sections (``catalogue``), and what each feature checks of a line
+(``checks``: its webhooks, :func:`sipgw.app.webhooks.settings.line_check`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.amd.config import AmdMode
 from agent.capabilities import PluginFactory
-from agent.sections import ConfigError, Setting, Sources, load, settings_of
+from agent.sections import (
+    ConfigError,
+    SectionInfo,
+    Setting,
+    Sources,
+    check_names,
+    load,
+    settings_of,
+)
 from agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
@@ -32,10 +45,7 @@ from sipgw.app.config import OperationsSection
 from sipgw.app.lines.handoff import LineDirectory, hand_off_factory
 from sipgw.app.lines.match import Route
 from sipgw.app.lines.routesfile import AGENT_KEYS, LineSpec, RoutesFile
-from sipgw.app.sections import SECTIONS, check_names
 from sipgw.app.upstream.dialout import OutboundConfig, caller
-from sipgw.app.webhooks.settings import WebhookSection
-from sipgw.app.webhooks.signing import WebhookSecret
 from sipgw.sip.call import CallInfo
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -72,8 +82,12 @@ class LineBase:
     """Whether ``--record-dir`` is set (a line may only record then)."""
     dial_policy: DialPolicy = field(default_factory=DialPolicy)
     """The gateway's allow-list, for lines that change nothing."""
-    webhook_secret: bool = False
-    """Whether the webhook secret is set (a line's ``webhook_url`` needs a secret)."""
+    catalogue: tuple[SectionInfo, ...] = ()
+    """sipgw's own sections (:data:`sipgw.app.sections.SECTIONS`): a line's agent may not
+    reuse their names, and a flag of theirs given for a setting a line changes is dropped."""
+    checks: tuple[Callable[[LineSpec], None], ...] = ()
+    """What the features a line configures check of it (its webhooks' URL and secret), each
+    raising :class:`~agent.sections.ConfigError` naming the line."""
     amd: AmdMode = AmdMode.OFF
     """``SIPGW_AMD``: the detection of a line's placed calls when it names none."""
 
@@ -196,16 +210,8 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
     if line.recording and not base.recording:
         needed = base.sources.label(OperationsSection, "record_dir")
         raise ConfigError(f"{line.where}: recording = true needs {needed}")
-    if line.webhook_secret is not None:
-        try:
-            WebhookSecret.parse(line.webhook_secret)
-        except ValueError as exc:
-            raise ConfigError(f"{line.where}: webhook_secret {exc}") from None
-    elif line.webhook_url and not base.webhook_secret:
-        secret = base.sources.label(WebhookSection, "webhook_secret")
-        raise ConfigError(
-            f"{line.where}: webhook_url needs webhook_secret (or {secret}): events are signed"
-        )
+    for check in base.checks:
+        check(line)
     if line.account is not None and line.account not in base.accounts:
         known = ", ".join(base.accounts) or "none configured"
         raise ConfigError(f"{line.where}: account {line.account!r} is not an account ({known})")
@@ -215,13 +221,13 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
         except ValueError as exc:
             raise ConfigError(f"{line.where}: caller_id {line.caller_id!r}: {exc}") from None
     plugin = find_agent(spec, f"{line.where}: agent {spec}")
-    check_names(plugin.sections, plugin.who)
+    check_names(plugin.sections, plugin.who, base.catalogue)
     agent_sections = [info.cls for info in plugin.sections]
     agent_sections += plugin.capabilities.own_sections  # sections it loads itself (vendors')
     values = _agent_values(line, plugin, base, _settings_by_variable(agent_sections))
     if not values and spec == base.agent:
         return _detects(Line(line.name, spec, base.factory, base.dial_policy, line), base)
-    every = _settings_by_variable([info.cls for info in (*SECTIONS, *plugin.sections)])
+    every = _settings_by_variable([info.cls for info in (*base.catalogue, *plugin.sections)])
     flags = {variable: setting.flag or "" for variable, setting in every.items()}
     sources = line_sources(base.sources, values, flags)
     try:

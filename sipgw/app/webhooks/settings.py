@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
+from agent.sections import ConfigError, InvalidSettings, Sources, section, setting
 from agent.sections.parsers import int_at_least, positive, text
+from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.signing import WebhookSecret
 
-__all__ = ["WebhookSection"]
+__all__ = ["WebhookSection", "line_check"]
 
 
 def _url(value: str) -> str:
@@ -86,3 +88,25 @@ class WebhookSection:
         """
         if self.webhook_url and not self.webhook_secret.strip():
             raise InvalidSettings("{webhook_url} needs {webhook_secret} (events are signed)")
+
+
+def line_check(settings: WebhookSection, sources: Sources) -> Callable[[LineSpec], None]:
+    """What a line of the routes file must be about its webhooks, checked as it is built
+    (at start-up and on every reload): its own secret parses, and its URL has a secret,
+    its own or the gateway's (``settings``, as read from ``sources``).
+    """
+    gateway_secret = bool(settings.webhook_secret.strip())
+
+    def check(line: LineSpec) -> None:
+        if line.webhook_secret is not None:
+            try:
+                WebhookSecret.parse(line.webhook_secret)
+            except ValueError as exc:
+                raise ConfigError(f"{line.where}: webhook_secret {exc}") from None
+        elif line.webhook_url and not gateway_secret:
+            secret = sources.label(WebhookSection, "webhook_secret")
+            raise ConfigError(
+                f"{line.where}: webhook_url needs webhook_secret (or {secret}): events are signed"
+            )
+
+    return check

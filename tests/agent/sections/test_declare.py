@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import pytest
 
 from agent.sections import (
+    ConfigError,
     InvalidSettings,
     Setting,
     SettingError,
+    check_names,
     is_loadable,
     section,
     section_info,
@@ -145,3 +147,19 @@ def test_the_sections_a_class_is_made_of() -> None:
     assert {part.cls for part in parts} == {NetworkSection, CallSection, OperationsSection}
     assert sections_of(Wider) == ()  # a field of its own that no section shows
     assert sections_of(int) == () and sections_of(None) == ()
+
+
+def test_a_section_may_not_reuse_a_catalogues_names() -> None:
+    @section("mine", title="Mine", intro="A plug-in's.")
+    @dataclass(frozen=True)
+    class Mine:
+        count: int = setting(
+            1, env="MINE_COUNT", flag="--sample-count", parse=int_at_least(0), help="N."
+        )
+
+    mine, sample = section_info(Mine), section_info(Sample)
+    assert mine is not None and sample is not None
+    with pytest.raises(ConfigError, match=r"^p:f: its setting --sample-count is one of sipgw"):
+        check_names([mine], "p:f", [sample])
+    check_names([sample, mine], "p:f", [])  # nothing taken
+    check_names([sample], "p:f", [sample])  # the catalogue's own section passes

@@ -12,7 +12,8 @@ from agent.s2s.agent import SpeechToSpeechAgent
 from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
-from sipgw.app.lines.routesfile import parse_routes_file
+from sipgw.app.lines.routesfile import LineSpec, parse_routes_file
+from sipgw.app.sections import SECTIONS
 from tests.agent.parts import FakeCall
 
 KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": "e"}
@@ -20,6 +21,7 @@ KEYS = {"ASSEMBLYAI_API_KEY": "a", "OPENAI_API_KEY": "o", "ELEVENLABS_API_KEY": 
 
 def base(env: dict[str, str] | None = None, agent: str = "echo", **options: object) -> LineBase:
     sources = Sources({"SIPGW_ECHO_DELAY_MS": "200", **(env or {})}, {"--echo-delay-ms": "300"})
+    options.setdefault("catalogue", SECTIONS)  # as start-up gives it
     return LineBase(sources, agent, find_agent(agent).build(sources), **options)  # type: ignore[arg-type]
 
 
@@ -75,6 +77,20 @@ def test_errors_name_the_routes_files_line(tmp_path: Path) -> None:
     path.write_text('[lines.x]\n[[routes]]\naccount = "trunk"\nline = "x"\n')
     with pytest.raises(ConfigError, match=r"r.toml line 2: account 'trunk' is not a configured"):
         build_lines(parse_routes_file(path), base(accounts=("office",)))
+
+
+def test_each_check_the_gateway_gives_is_run_on_every_line(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def check(line: LineSpec) -> None:
+        seen.append(line.name)
+        if line.name == "bad":
+            raise ConfigError(f"{line.where}: not for this gateway")
+
+    build(tmp_path, "[lines.good]\n", base(checks=(check,)))
+    assert seen == ["good"]
+    with pytest.raises(ConfigError, match=r"line 'bad': not for this gateway$"):
+        build(tmp_path, "[lines.bad]\n", base(checks=(check,)))
 
 
 async def test_an_assistant_line_has_its_greeting_voice_and_transfer_target(

@@ -232,8 +232,7 @@ def test_each_line_sends_where_its_routes_file_says(tmp_path: Path) -> None:
         '[lines.plain]\n[[routes]]\nline = "own"\n'
     )
     sources = Sources({})
-    lines = Lines(path, LineBase(sources, "echo", find_agent("echo").build(sources),
-                                 webhook_secret=True))  # fmt: skip
+    lines = Lines(path, LineBase(sources, "echo", find_agent("echo").build(sources)))
     made, _ = hooks(CallFeed(), lines)
     own = made.destination("own")
     assert own is not None and own.url == "http://own/hook" and own.line == "own"

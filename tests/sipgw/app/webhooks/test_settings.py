@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.sections import ConfigError, Sources, load
-from sipgw.app.webhooks.settings import WebhookSection
+from sipgw.app.lines.routesfile import LineSpec
+from sipgw.app.webhooks.settings import WebhookSection, line_check
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -30,3 +31,22 @@ def test_bad_values_are_named() -> None:
         load(WebhookSection, Sources({"SIPGW_WEBHOOK_SECRET": "short"}))
     with pytest.raises(ConfigError, match="SIPGW_WEBHOOK_MAX_BYTES=100: must be"):
         load(WebhookSection, Sources({"SIPGW_WEBHOOK_MAX_BYTES": "100"}))
+
+
+def test_a_lines_webhooks_are_checked_as_the_line_is_built() -> None:
+    none = Sources({}, {})
+    check = line_check(load(WebhookSection, none), none)
+    check(LineSpec("quiet", where="routes.toml line 1: line 'quiet'"))
+    check(LineSpec("own", where="w", webhook_url="https://a.example/", webhook_secret=SECRET))
+    with pytest.raises(
+        ConfigError,
+        match=r"^routes.toml line 4: line 'a': webhook_url needs webhook_secret "
+        r"\(or SIPGW_WEBHOOK_SECRET\): events are signed$",
+    ):
+        check(LineSpec("a", where="routes.toml line 4: line 'a'", webhook_url="https://a.example/"))
+    with pytest.raises(ConfigError, match=r"^line 'b': webhook_secret must be at least 24 bytes"):
+        check(LineSpec("b", where="line 'b'", webhook_secret="short"))
+    signed = Sources({"SIPGW_WEBHOOK_SECRET": SECRET})
+    line_check(load(WebhookSection, signed), signed)(
+        LineSpec("a", where="w", webhook_url="https://a.example/")
+    )  # the gateway's secret signs it
