@@ -182,13 +182,15 @@ class Gateway:
         self.counted = CallCounters()
         """What the gateway counts as calls run (read them all with :meth:`counters`)."""
         self.metrics = GatewayMetrics(self)
-        """The Prometheus series (:mod:`sipgw.app.operations.metrics`), served by the admin server."""
+        """The Prometheus series (:mod:`sipgw.app.operations.metrics`), served by the admin
+        server."""
         self.breakers = vendor_breakers(breakers or BreakerSection(), self.metrics)
         """A breaker per AI service across calls (:mod:`sipgw.app.operations.breakers`)."""
         self.feed = CallFeed()
         """Live and recent calls for the dashboard (:mod:`sipgw.app.calls.callfeed`)."""
         self.drain_request = DrainRequest(config.drain_seconds)
-        """What starts the drain: SIGTERM or ``POST /api/drain`` (:mod:`sipgw.app.calls.draining`)."""
+        """What starts the drain: SIGTERM or ``POST /api/drain``
+        (:mod:`sipgw.app.calls.draining`)."""
         self.recordings = Recordings(config.record_dir, config.record_retention_days)
         self.lines = lines
         self.other_legs = tuple(other_legs)

@@ -182,7 +182,8 @@ class CallPath:
             metrics.agent_observer
         )
         """Each call's observer, by its agent's factory (the gateway's: the breakers of its
-        vendors, then the metrics: :meth:`sipgw.app.operations.breakers.VendorBreakers.observer`)."""
+        vendors, then the metrics:
+        :meth:`sipgw.app.operations.breakers.VendorBreakers.observer`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 

@@ -218,7 +218,8 @@ class OutboundCalls:
         """Asked before a call is dialled: a vendor its agent needs may be down for
         everyone (:mod:`sipgw.app.operations.breakers`)."""
         self.locate: Callable[[OutboundCall], Awaitable[tuple[Flow, ...]]] | None = None
-        """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.upstream.trunks`); None = none."""
+        """Finds the first hop's servers (RFC 3263, :mod:`sipgw.app.upstream.trunks`); None =
+        none."""
         self._placed: dict[CallKey, PlacedCall] = {}
         self._recent: OrderedDict[str, asyncio.Future[CallOutcome]] = OrderedDict()
 
@@ -267,8 +268,8 @@ class OutboundCalls:
 
         ``line`` names the routes file's line whose agent talks and whose defaults fill in
         what the call leaves open (:meth:`CallRequest.over
-        <sipgw.app.upstream.callrequest.CallRequest.over>`); the agent is ``agent``, else the line's,
-        else :attr:`default_agent`. A call placed on an agent's behalf (``for_agent``: a
+        <sipgw.app.upstream.callrequest.CallRequest.over>`); the agent is ``agent``, else the
+        line's, else :attr:`default_agent`. A call placed on an agent's behalf (``for_agent``: a
         callback) must be allowed by the dial policy, which judges the Request-URI then
         sent (or the number it was dialled as); the operator's own calls are not checked.
         Every call asked for is counted, placed or not (:meth:`CallPath.call_started

@@ -3,9 +3,10 @@
 :class:`LegCalls` is the one place a browser or Twilio call becomes a call of the gateway:
 
 1. **Admission** (:meth:`LegCalls.admit`): the rules a SIP INVITE meets apply to every leg:
-   no new call while the gateway drains or is overloaded (:mod:`sipgw.app.operations.overload`), none
-   past ``SIPGW_MAX_CALLS``, which counts the calls of every leg (the SIP core is told how
-   many leg calls are up: ``UserAgent.other_calls``), and none over the call rates
+   no new call while the gateway drains or is overloaded
+   (:mod:`sipgw.app.operations.overload`), none past ``SIPGW_MAX_CALLS``, which counts the
+   calls of every leg (the SIP core is told how many leg calls are up:
+   ``UserAgent.other_calls``), and none over the call rates
    (``SIPGW_CALLS_PER_SECOND``: the SIP core's own bucket, one budget for every leg;
    ``SIPGW_CALLS_PER_CALLER``: keyed by what names the caller on the leg, see
    :func:`browser_caller` and :func:`twilio_caller`). Who may call at all is the leg's

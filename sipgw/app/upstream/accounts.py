@@ -176,7 +176,8 @@ class AccountSection:
 
 
 def _proxy(value: str) -> str:
-    """An outbound proxy's SIP URI (:func:`~sipgw.app.upstream.dialout.proxy_route` takes it), or ""."""
+    """An outbound proxy's SIP URI (:func:`~sipgw.app.upstream.dialout.proxy_route` takes
+    it), or ""."""
     from sipgw.app.upstream.dialout import proxy_route  # at parse time only: --help stays light
 
     if value.strip():

@@ -1,4 +1,5 @@
-"""Two calls joined in-process (sipgw/app/calls/bridge.py): each hears the other; one ends, both end."""
+"""Two calls joined in-process (sipgw/app/calls/bridge.py): each hears the other; one ends,
+both end."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What an agent learns of its call (sipgw.app.calls.calldetails): the INVITE's details, filtered."""
+"""What an agent learns of its call (sipgw.app.calls.calldetails): the INVITE's details,
+filtered."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The one path every call takes (sipgw/app/calls/callpath.py), in both directions, over real sockets.
+"""The one path every call takes (sipgw/app/calls/callpath.py), in both directions, over real
+sockets.
 
 Incoming calls come from a scripted phone; outbound calls go from one in-process gateway
 to another (an echo gateway as the callee), so both ends speak real SIP and RTP.

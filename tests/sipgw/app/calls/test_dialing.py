@@ -1,4 +1,5 @@
-"""The gateway's dial gate (sipgw/app/calls/dialing.py): read once, judged, counted, sent as judged."""
+"""The gateway's dial gate (sipgw/app/calls/dialing.py): read once, judged, counted, sent
+as judged."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A breaker per AI service across calls (sipgw/app/operations/breakers.py): fed by the agents' reports,
-asked before each incoming call, in the log and /metrics; and the agents' warm-up."""
+"""A breaker per AI service across calls (sipgw/app/operations/breakers.py): fed by the agents'
+reports, asked before each incoming call, in the log and /metrics; and the agents' warm-up."""
 
 from __future__ import annotations
 

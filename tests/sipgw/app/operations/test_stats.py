@@ -1,4 +1,5 @@
-"""The periodic stats line (sipgw/app/operations/stats.py): every counter, tick lateness, the process."""
+"""The periodic stats line (sipgw/app/operations/stats.py): every counter, tick lateness,
+the process."""
 
 from __future__ import annotations
 

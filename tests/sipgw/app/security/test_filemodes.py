@@ -1,4 +1,5 @@
-"""Files that hold secrets must be their owner's (sipgw/app/security/filemodes.py): checked at start."""
+"""Files that hold secrets must be their owner's (sipgw/app/security/filemodes.py): checked
+at start."""
 
 from __future__ import annotations
 

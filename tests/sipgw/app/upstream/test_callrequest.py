@@ -1,5 +1,5 @@
-"""What a call is placed with (sipgw.app.upstream.callrequest): the API's body, --var/--header, a line's
-defaults."""
+"""What a call is placed with (sipgw.app.upstream.callrequest): the API's body, --var/--header, a
+line's defaults."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""sipgw.app.upstream.dialout: where a placed call goes (targets, the proxy route) and whom it is from."""
+"""sipgw.app.upstream.dialout: where a placed call goes (targets, the proxy route) and whom it is
+from."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A trunk's servers for registrations and calls (sipgw/app/upstream/trunks.py), from a real dnsmasq."""
+"""A trunk's servers for registrations and calls (sipgw/app/upstream/trunks.py), from a real
+dnsmasq."""
 
 from __future__ import annotations
 
