@@ -16,6 +16,9 @@ parsed with :mod:`ast`; every import counts (top level, inside functions, under
 - ``bench`` anything but ``tests`` outside the toolkit;
 - no two modules import each other, directly or around a loop (``from pkg import
   __version__`` of a module's own package is not counted);
+- no two rooms of the composition root import each other, directly or around a loop: a room
+  is a module of ``sipgw/app/`` or one of its folders whole (``calls/``, ``lines/``, ...), so
+  that the app's folders stand one above another (:data:`ROOMS_OF`);
 - in ``sipgw`` and ``media`` only the asyncio adapters (``*/aio/``) and ``sipgw/app``
   import ``asyncio`` or ``socket``: the protocol cores (``sipgw/sip``, ``media``) are sans-IO;
 - ``agent`` is mostly asyncio, but the modules it documents as sans-IO
@@ -278,6 +281,51 @@ def cycles(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
     return problems
 
 
+ROOMS_OF = ("sipgw.app",)
+"""The packages whose rooms (each module, and each folder whole) must not import in a loop."""
+
+
+def room(module: str, package: str) -> str | None:
+    """The room of ``package`` that ``module`` stands in: ``sipgw.app.lines.build`` ->
+    ``sipgw.app.lines``, ``sipgw.app.cli`` -> itself; None outside (or the package's face)."""
+    if not module.startswith(package + "."):
+        return None
+    return ".".join(module.split(".")[: package.count(".") + 2])
+
+
+def room_cycles(edges: Iterable[Import], paths: Mapping[str, Path], package: str) -> list[str]:
+    """Imports between two rooms of ``package`` that reach back, each with the imports that
+    make it: a loop of folders, even where no module is in a loop."""
+    between: dict[tuple[str, str], list[Import]] = {}
+    for edge in edges:
+        source, target = room(edge.source, package), room(edge.target, package)
+        if source and target and source != target and edge.target in paths:
+            between.setdefault((source, target), []).append(edge)
+    ahead: dict[str, set[str]] = {}
+    for source, target in between:
+        ahead.setdefault(source, set()).add(target)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in ahead.get(todo.pop(), ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    problems = []
+    for (source, target), made in sorted(between.items()):
+        if reaches(target, source):
+            links = "\n    ".join(
+                f"{_where(paths, e)}: {e.source} imports {e.target}" for e in made
+            )
+            problems.append(f"{source} -> {target}, and {target} reaches back:\n    {links}")
+    return problems
+
+
 def _where(paths: Mapping[str, Path], edge: Import) -> str:
     path = paths.get(edge.source)
     return f"{path.relative_to(ROOT) if path else edge.source}:{edge.line}"
@@ -341,6 +389,11 @@ def test_no_import_cycles(tree: tuple[list[Import], dict[str, Path]]) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_the_apps_rooms_import_in_no_loop(tree: tuple[list[Import], dict[str, Path]]) -> None:
+    problems = [p for package in ROOMS_OF for p in room_cycles(*tree, package)]
+    assert not problems, "loops between folders:\n" + "\n".join(problems)
+
+
 # -- the checker itself, on a made-up tree -------------------------------------------------
 
 
@@ -399,3 +452,26 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     assert "import cycle among agent.a, agent.b" in loops[0]
     assert "agent/b.py:1: agent.b imports agent.a" in loops[0]
     assert "bench.load, tests.helpers" in loops[1]
+
+
+def test_the_checker_finds_a_loop_of_folders(tmp_path: Path) -> None:
+    edges, paths = _fake_tree(
+        tmp_path,
+        {
+            "sipgw/app/__init__.py": "",
+            "sipgw/app/cli.py": "from sipgw.app.lines import build\n",
+            "sipgw/app/sections.py": "from sipgw.app.lines.settings import RoutesSection\n",
+            "sipgw/app/lines/__init__.py": "",
+            "sipgw/app/lines/settings.py": "",
+            "sipgw/app/lines/build.py": "def f():\n    from sipgw.app.sections import SECTIONS\n",
+        },
+    )
+    assert not cycles(edges, paths)  # no module is in a loop
+    loops = room_cycles(edges, paths, "sipgw.app")
+    assert [p.split(",", 1)[0] for p in loops] == [
+        "sipgw.app.lines -> sipgw.app.sections",
+        "sipgw.app.sections -> sipgw.app.lines",
+    ]
+    assert (
+        "sipgw/app/lines/build.py:2: sipgw.app.lines.build imports sipgw.app.sections" in loops[0]
+    )
