@@ -451,8 +451,8 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             status_hint=488,
         )
     for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=True)):
-        if _unusable_reason(ours, SrtpUse.PREFERRED)[0] is not None:
-            continue
+        if _kind_reason(ours, SrtpUse.PREFERRED) is not None:
+            continue  # not a stream of ours (our a=crypto lines are read once, below)
         if not _audio_pts(ours):
             continue
         if theirs.port == 0:
@@ -527,25 +527,32 @@ def _unusable_reason(
 ) -> tuple[str | None, CryptoAttribute | None]:
     """Why the stream cannot be ours (None when it can), and the ``a=crypto`` line we would
     honour on an SRTP stream (parsed here, once)."""
+    reason = _kind_reason(media, srtp)
+    if reason is not None or media.proto.upper() not in _SDES_PROTOS:
+        return reason, None
+    try:
+        return None, acceptable_crypto(media)
+    except SdpError as exc:
+        return str(exc), None
+
+
+def _kind_reason(media: MediaDescription, srtp: SrtpUse) -> str | None:
+    """Why the stream cannot be ours by its media, port and proto (None when it can); its
+    ``a=crypto`` lines are not read here."""
     if media.media.lower() != "audio":
-        return f"{media.media} not wanted", None
+        return f"{media.media} not wanted"
     if media.port == 0:
-        return "audio rejected by the offerer (port 0)", None
+        return "audio rejected by the offerer (port 0)"
     proto = media.proto.upper()
     if proto in _SDES_PROTOS:
-        if not srtp.answers_srtp:
-            return f"{media.proto} (SRTP) not allowed on this call", None
-        try:
-            return None, acceptable_crypto(media)
-        except SdpError as exc:
-            return str(exc), None
+        return None if srtp.answers_srtp else f"{media.proto} (SRTP) not allowed on this call"
     if proto in _DTLS_PROTOS:
-        return f"{media.proto} needs DTLS-SRTP", None
+        return f"{media.proto} needs DTLS-SRTP"
     if proto not in _RTP_PROTOS:
-        return f"unsupported proto {media.proto}", None
+        return f"unsupported proto {media.proto}"
     if srtp is SrtpUse.REQUIRED:
-        return f"{media.proto} (plain RTP) refused: SRTP is required", None
-    return None, None
+        return f"{media.proto} (plain RTP) refused: SRTP is required"
+    return None
 
 
 def _choose_stream(

@@ -943,6 +943,33 @@ def test_an_offers_crypto_lines_are_parsed_once_per_answer(monkeypatch: pytest.M
     assert len(parsed) == 1
 
 
+def test_an_answers_crypto_lines_and_our_offers_are_parsed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Placing an SRTP call: our offer's a=crypto lines (one per suite) and the answer's,
+    # each parsed once when the answer comes back.
+    local = dataclasses.replace(LOCAL, srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30)))
+    peer = dataclasses.replace(PEER, srtp=SrtpUse.PREFERRED, srtp_key=bytes(range(30, 60)))
+    offer = create_offer(local)
+    answer, _ = answer_offer(SessionDescription.parse(offer.serialize()), peer)
+    answer = SessionDescription.parse(answer.serialize())
+    parsed: list[str] = []
+    real = CryptoAttribute.parse
+
+    def counted(value: str) -> CryptoAttribute:
+        parsed.append(value)
+        return real(value)
+
+    monkeypatch.setattr(CryptoAttribute, "parse", staticmethod(counted))
+    negotiated = accept_answer(offer, answer)
+    assert negotiated.srtp is not None
+    lines = [
+        *offer.media[0].attributes_named("crypto"),
+        *answer.media[0].attributes_named("crypto"),
+    ]
+    assert len(lines) >= 3 and sorted(parsed) == sorted(lines)
+
+
 def test_the_choice_made_once_answers_with_the_port_and_key_known_later() -> None:
     offer = load("sdes_savp.sdp")
     choice = choose_answer(offer, rtp("PCMA", "PCMU"), SrtpUse.PREFERRED)  # before any port
