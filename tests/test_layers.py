@@ -41,6 +41,7 @@ IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "agent.turns",
     "agent.idle",
+    "agent.backoff",
     "agent.stt.uplink",
     "agent.s2s.endpoint",
     "agent.llm.retry",

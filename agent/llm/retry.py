@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from agent.backoff import Backoff
 from agent.llm.base import LlmError
 
 __all__ = ["TRANSIENT_STATUSES", "LlmRetryPolicy", "LlmRetrySettings", "RetryDecision"]
@@ -116,7 +117,7 @@ class LlmRetryPolicy:
 
     def _rule(self, error: LlmError, retries_made: int) -> tuple[str, float | None]:
         """(name, delay) of the first rule that matches; delay None = give up."""
-        backoff = self.settings.first_delay * 2**retries_made
+        backoff = Backoff(self.settings.first_delay).delay(retries_made)
         if error.should_retry is False:
             return "server_said_no", None
         if error.kind == "connection":

@@ -58,6 +58,7 @@ from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection
 
+from agent.backoff import Backoff
 from agent.redact import websocket_logger
 from agent.s2s.base import (
     CallerSpeechStarted,
@@ -95,7 +96,7 @@ ENCODING: Final = "audio/pcmu"
 """G.711 μ-law at 8 kHz, both ways (the Voice Agent API's audio format page)."""
 GONE_CODES: Final = frozenset({"session_not_found", "session_forbidden"})
 """``session.error`` codes answering ``session.resume`` when the session has expired."""
-_RESUME_BACKOFF: Final = (0.2, 0.5, 1.0, 2.0, 4.0)
+_RESUME_BACKOFF: Final = Backoff.listed(0.0, 0.2, 0.5, 1.0, 2.0, 4.0)
 _ENDED_WAIT: Final = 1.0
 
 
@@ -351,7 +352,7 @@ class AssemblyAIVoiceAgent(WebSocketSession):
         log.warning("%s connection lost (%s %s): resuming the session", SERVICE, code, reason)
         last_error = f"the connection closed ({code} {reason})".strip()
         self._emit(SessionInterrupted(last_error))
-        for delay in (0.0, *_RESUME_BACKOFF):
+        for delay in _RESUME_BACKOFF.steps:
             if self._closing or loop.time() + delay > deadline:
                 break
             await asyncio.sleep(delay)

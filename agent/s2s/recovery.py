@@ -37,6 +37,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
+from agent.backoff import Backoff
 from agent.observer import ErrorKind
 from agent.resilience.policy import LlmAnswered, LlmFailed, SttGaveUp, SttLost, SttRestored
 from agent.resilience.watch import FailureWatch
@@ -63,6 +64,8 @@ log = logging.getLogger("sipgw.agent")
 
 RECOVERY_ATTEMPTS: Final = 2
 """New sessions tried after one failed for good, before the call moves on."""
+RECOVERY_BACKOFF: Final = Backoff.listed(*(0.2 * (n + 1) for n in range(RECOVERY_ATTEMPTS)))
+"""The wait after each new session that failed to connect: 0.2 s, 0.4 s."""
 HISTORY_CHARS: Final = 4000
 """The conversation so far a new session gets after a failure, at most (its end)."""
 
@@ -196,7 +199,7 @@ class SessionRecovery:
                 await session.connect(config)
             except S2sConnectError as exc:
                 scope.write({"type": "error", "where": "s2s", "error": str(exc)})
-                await asyncio.sleep(0.2 * (attempt + 1))
+                await asyncio.sleep(RECOVERY_BACKOFF.steps[attempt])
                 continue
             old, scope.session = scope.session, session
             scope.spawn(old.close())

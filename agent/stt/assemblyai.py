@@ -75,6 +75,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
+from agent.backoff import Backoff
 from agent.redact import websocket_logger
 from agent.stt.base import (
     GIVE_UP_GRACE,
@@ -178,8 +179,8 @@ _TERMINATE: Final = json.dumps({"type": "Terminate"})
 _ABORT_TERMINATION_TIMEOUT: Final = 0.5  # a connect that failed or was cancelled
 _MIN_CHUNK_MS: Final = 50  # the API's smallest message
 _MAX_CHUNK_MS: Final = 1000  # the API's largest message
-_BACKOFF_FIRST: Final = 0.2
-_BACKOFF_CAP: Final = 2.0
+_RECONNECT: Final = Backoff(0.2, cap=2.0)
+_RATE_LIMITED: Final = Backoff(RATE_LIMIT_BACKOFF_FIRST, cap=RATE_LIMIT_BACKOFF_CAP)
 _CLOSE_TIMEOUT: Final = 1.0
 _PING_INTERVAL: Final = 10.0
 _U3_DEFAULT_MIN_TURN_SILENCE_MS: Final = 100
@@ -771,11 +772,12 @@ class AssemblyAISTTService(SpeechToText):
         limited_tries = 0
         while (left := window - self._outage_spent) > 0:
             if limited:
-                delay = min(RATE_LIMIT_BACKOFF_CAP, RATE_LIMIT_BACKOFF_FIRST * 2**limited_tries)
+                delay = _RATE_LIMITED.within(limited_tries, left)
                 limited_tries += 1
             else:
-                delay = min(_BACKOFF_CAP, _BACKOFF_FIRST * 2**self._attempts_used)
-            delay = min(delay, left)
+                delay = _RECONNECT.within(self._attempts_used, left)
+            if delay is None:  # not reached: a backoff without steps, and time left
+                break
             self._attempts_used += 1
             await self._sleep(delay)
             started = loop.time()
