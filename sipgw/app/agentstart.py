@@ -29,7 +29,6 @@ from agent.sections import (
 )
 from agent.transfer_settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
-from sipgw.app.sections import SECTIONS
 from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -59,13 +58,14 @@ def gateway_services(
     secrets: Iterable[str] = (),
 ) -> GatewayServices:
     """What the gateway hands a plug-in built from ``sources``: ``policy`` (what its agents
-    may dial), and a redactor masking the secret settings of sipgw's sections and
-    ``sections`` (the plug-in's), and ``secrets``.
+    may dial), and a redactor masking the secret settings of ``sections`` (sipgw's
+    catalogue and the plug-in's: the caller gives both, this module imports neither) and
+    ``secrets``.
 
     Raises:
         ConfigError: a redaction pattern is bad.
     """
-    classes = [info.cls for info in (*SECTIONS, *sections)]
+    classes = [info.cls for info in sections]
     found = [*secret_texts(classes, sources), *secrets]
     return GatewayServices(policy, load_redactor(load(PrivacySection, sources), found))
 

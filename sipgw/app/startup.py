@@ -178,7 +178,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     plugin_sections = [info for p in plugins.values() for info in p.sections]
     policy = agents_may_dial(sources)
     secrets = startup_secrets(registration, access)
-    services = gateway_services(sources, policy, plugin_sections, secrets)
+    services = gateway_services(sources, policy, (*SECTIONS, *plugin_sections), secrets)
     factories = {spec: p.build(sources, services) for spec, p in plugins.items()}
     account_agents = {name: factories[spec] for name, spec in account_specs.items()}
     webhooks = load(WebhookSection, sources)

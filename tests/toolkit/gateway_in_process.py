@@ -19,7 +19,7 @@ from typing import Any
 from agent.base import AgentFactory
 from agent.capabilities import plugin_factory
 from agent.resilience.settings import BreakerSection
-from agent.sections import Sources
+from agent.sections import Sources, load
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
 from sipgw.app.config import GatewayConfig
@@ -89,7 +89,9 @@ async def running_gateway(
     dial = agents_may_dial(sources)
     if factory is None:
         plugin = find_agent(agent)
-        factory = plugin.build(sources, gateway_services(sources, dial, plugin.sections))
+        factory = plugin.build(
+            sources, gateway_services(sources, dial, (*SECTIONS, *plugin.sections))
+        )
     lines = None
     if routes is not None:
         base = LineBase(

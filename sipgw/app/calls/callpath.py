@@ -178,12 +178,11 @@ class CallPath:
         self.transfer_wait = 60.0 + TRANSFER_NOTIFY_MARGIN
         """Each call's wait for a REFER's final NOTIFY: the ring timeout and a margin."""
         """Warm transfers, for the calls' agents (the gateway sets it)."""
-        self.observer_for: Callable[[AgentFactory], AgentObserver] = lambda factory: (
+        self.observer_for: Callable[[AgentFactory], AgentObserver] = lambda _: (
             metrics.agent_observer
         )
-        """Each call's observer, by its agent's factory (the gateway's: the breakers of its
-        vendors, then the metrics:
-        :meth:`sipgw.app.operations.breakers.VendorBreakers.observer`)."""
+        """Each call's observer, by its agent's factory (the gateway's: its vendors' breakers,
+        then the metrics: :meth:`sipgw.app.operations.breakers.VendorBreakers.observer`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._empty: asyncio.Future[None] | None = None
 
@@ -203,8 +202,7 @@ class CallPath:
     # ------------------------------------------------------------------ a call begins
 
     def call_started(self) -> None:
-        """A call is taken (offered to us, routed or not) or asked to be placed (placed or
-        not): counted here, once per call, whichever way it goes."""
+        """A call taken or asked to be placed (routed or not): counted once, either way."""
         self.counted.call_started()
 
     def admit(
@@ -215,9 +213,8 @@ class CallPath:
         ringing: bool = False,
         line: Line | None = None,
     ) -> CallHandle:
-        """A new call's handle, among the calls and on the feed (``ringing``: placed, not
-        answered yet); ``endpoint`` is its RTP port pair if already bound; ``line`` the
-        routes file's line it takes (its name, recording and dial allow-list)."""
+        """A new call's handle, among the calls and on the feed (``ringing``: not answered);
+        ``endpoint``: its RTP ports if bound; ``line``: its routes file's line, if any."""
         gate = self.gate if line is None else DialGate(line.dial_policy, self.counted)
         handle = CallHandle(call, CallLog.for_call(log, call), self.sip, gate, self.counted)
         if line is not None:
@@ -302,9 +299,8 @@ class CallPath:
 
     @staticmethod
     def _hear_early(handle: CallHandle, agent: Agent, capabilities: AgentCapabilities) -> None:
-        """A placed call with answering-machine detection (or whose agent asks for it: a
-        warm transfer's consultation call): its agent hears the callee from the answer on,
-        while it prepares (the first "Hello?" decides; docs/amd.md)."""
+        """A placed call with detection (or whose agent's record asks: a consultation call):
+        its agent hears the callee from the answer on, while it prepares (docs/amd.md)."""
         early = handle.amd is not None or capabilities.hears_while_preparing
         if early and handle.session is not None and capabilities.arrival_audio:
             handle.session.on_audio = agent.on_caller_audio
@@ -391,9 +387,8 @@ class CallPath:
 
     @staticmethod
     def _first_packet(handle: CallHandle, now: float) -> None:
-        """Silence now, not at the next tick, once we may send: it opens a NAT's mapping
-        for the caller's RTP (the stream then runs one frame ahead). An agent frame
-        already waiting (the greeting) follows at once, by the talkspurt fast path."""
+        """Silence now, not at the next tick: it opens a NAT's mapping for the caller's RTP
+        (the stream runs one frame ahead); a greeting waiting follows by the fast path."""
         session, endpoint = handle.session, handle.endpoint
         if session is None or endpoint is None or not session.may_send(now):
             return

@@ -236,7 +236,9 @@ def _build_line(line: LineSpec, base: LineBase) -> Line:
                            main=False)  # fmt: skip
     except ConfigError as exc:
         raise ConfigError(f"{line.where}: {sources.explain(exc)}") from None
-    built = plugin.build(sources, gateway_services(sources, policy, plugin.sections))
+    built = plugin.build(
+        sources, gateway_services(sources, policy, (*base.catalogue, *plugin.sections))
+    )
     return _detects(Line(line.name, spec, built, policy, line), base)
 
 

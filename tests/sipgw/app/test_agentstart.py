@@ -15,6 +15,7 @@ from agent.capabilities import UNDECLARED, AgentCapabilities
 from agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
+from sipgw.app.sections import SECTIONS
 from sipgw.app.startup import build_startup
 
 BLIND = AgentCapabilities(transfers=frozenset({"blind"}))
@@ -75,7 +76,7 @@ def test_the_services_carry_the_allow_list_and_the_secrets() -> None:
         "SIPGW_DIAL_ALLOW": "sip:desk@pbx.example.com", "OPENAI_API_KEY": "s3cret-value-of-a-key",
         "SIPGW_CALLBACK_ALLOWED_PREFIXES": "+1555",
     })  # fmt: skip
-    services = gateway_services(sources, agents_may_dial(sources), (), ["another-secret-123"])
+    services = gateway_services(sources, agents_may_dial(sources), SECTIONS, ["another-secret-123"])
     assert services.dial_policy.allows("transfer", "sip:desk@pbx.example.com")
     assert services.dial_policy.allows("call", "+15550100")
     assert not services.dial_policy.allows("call", "+15660100")
