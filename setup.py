@@ -1,4 +1,4 @@
-"""The native build: the hot modules compiled with mypyc, and media._rtpio (docs/performance.md).
+"""The native build: the hot modules compiled with mypyc, and sipgw.media._rtpio (docs/performance.md).
 
 Everything else about the package is in pyproject.toml. The compiled modules are an
 accelerator: the same sources run as plain Python wherever they are not built
@@ -102,7 +102,7 @@ def write_manifest(path: Path) -> None:
         source: hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in EXTENSION_SOURCES
     }
-    manifest = {"modules": modules, "extensions": ["media._rtpio"], "sources": sources}
+    manifest = {"modules": modules, "extensions": ["sipgw.media._rtpio"], "sources": sources}
     path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -144,7 +144,7 @@ def extensions() -> list[Any]:
         # modules are checked strictly there already.
         strip_asserts=False,
     )
-    rtpio = Extension("media._rtpio", ["media/_rtpio.c"], extra_compile_args=["-O2"])
+    rtpio = Extension("sipgw.media._rtpio", ["media/_rtpio.c"], extra_compile_args=["-O2"])
     return [*compiled, rtpio]
 
 

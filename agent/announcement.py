@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agent.base import Agent, CallControl
+from sipgw.agent.base import Agent, CallControl
 
 __all__ = ["AnnouncementAgent"]
 

@@ -1,20 +1,20 @@
 """Who answered an outbound call, and what the assistant does about it (``docs/amd.md``).
 
 :class:`Answering` is the assistant's part for a call placed with detection on
-(:class:`~agent.amd.config.AmdRequest`). It runs the detector
-(:class:`~agent.amd.detector.AnsweringMachineDetector`) on the callee's audio
-and transcripts, asks the policy (:class:`~agent.amd.policy.AnswerPolicy`) what
+(:class:`~sipgw.agent.amd.config.AmdRequest`). It runs the detector
+(:class:`~sipgw.agent.amd.detector.AnsweringMachineDetector`) on the callee's audio
+and transcripts, asks the policy (:class:`~sipgw.agent.amd.policy.AnswerPolicy`) what
 follows, and does it:
 
-* *Begin*: the opening plays (:meth:`agent.greeting.Greeter.open`): the fixed
+* *Begin*: the opening plays (:meth:`sipgw.agent.greeting.Greeter.open`): the fixed
   line synthesized while it rang, or the LLM's opening asked for at the answer
-  (:meth:`agent.greeting.Greeter.prepare_opening`), both held until then, so a
+  (:meth:`sipgw.agent.greeting.Greeter.prepare_opening`), both held until then, so a
   person waits for nothing more than the decision. What the callee said before
   (a person's "Hello?") joins the conversation's history ahead of it, and their
   turn that ended before the opening began is not answered again.
 * *Yield*: the opening began at a pause in a person's greeting ("Hi, | this
   is Ana.") and they went on: it stops at once and starts over
-  (:meth:`agent.greeting.Greeter.start_over`), and begins again, from its first
+  (:meth:`sipgw.agent.greeting.Greeter.start_over`), and begins again, from its first
   word, once they stop; their words join the history ahead of it.
 * *Stop*: a revision made the "person" a machine: the reply in progress is cut.
 * *Leave the message*: the configured message (or one the LLM writes), then the
@@ -44,11 +44,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
-from agent.amd.config import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
-from agent.amd.detector import AnsweringMachineDetector
-from agent.amd.phrases import Category, is_hold_notice, match
-from agent.amd.policy import (
+from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
+from sipgw.agent.amd.config import AmdConfig, AmdMode, AmdRequest, AnsweringSettings
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.phrases import Category, is_hold_notice, match
+from sipgw.agent.amd.policy import (
     AnswerAction,
     AnswerPolicy,
     AnswerScreener,
@@ -58,15 +58,15 @@ from agent.amd.policy import (
     StopSpeaking,
     YieldToCallee,
 )
-from agent.call_actions import CallActions
-from agent.callscope import CallScope, ms_between
-from agent.greeting import Greeter
-from agent.reply import Reply
-from agent.responder import Responder
-from agent.speaker import Speaker
-from agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
-from agent.turns import Cause, CommitBargeIn, StartReply, TurnAction, without_speech
-from agent.variables import render_lenient
+from sipgw.agent.call_actions import CallActions
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.greeting import Greeter
+from sipgw.agent.reply import Reply
+from sipgw.agent.responder import Responder
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.agent.turns import Cause, CommitBargeIn, StartReply, TurnAction, without_speech
+from sipgw.agent.variables import render_lenient
 
 __all__ = ["Answering"]
 

@@ -11,44 +11,44 @@ Theory of operation
 -------------------
 *While it rings* (:meth:`AssistantAgent.prepare`) the STT session and the TTS
 connection are opened and the call's opening is prepared
-(:class:`agent.greeting.Greeter`: the greeting synthesized into the held
+(:class:`sipgw.agent.greeting.Greeter`: the greeting synthesized into the held
 playout; on a call the gateway placed, a callback greeting or an opening line
 the LLM writes once the call is answered). The caller context lookup starts
-(:class:`agent.caller_context.CallerContextPrompt`).
+(:class:`sipgw.agent.caller_context.CallerContextPrompt`).
 
 *As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
 20 ms frame in order, from the media layer's reorder stage, not on the ticker)
-the frame goes through the turn-taking machine (:mod:`agent.turns`, its VAD)
+the frame goes through the turn-taking machine (:mod:`sipgw.agent.turns`, its VAD)
 and then, unchanged (μ-law), to the STT client, which batches and paces it
-(:mod:`agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
+(:mod:`sipgw.agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
 frame from the playout queue (:meth:`AssistantAgent.next_frame`).
 
 *What the machine decides* (:meth:`AssistantAgent._carry_out`) goes to the
-part that does it: a finished turn to :class:`agent.responder.Responder` (the
+part that does it: a finished turn to :class:`sipgw.agent.responder.Responder` (the
 LLM reply: tool loop, filler lines during slow tools, adopted preemptive
 request, turn metrics); a preemptive start or drop to
-:class:`agent.preemptive.PreemptiveReplies`; a pause, resume or barge-in to the
-playout and :class:`agent.speaker.Speaker` (which says every reply and keeps
+:class:`sipgw.agent.preemptive.PreemptiveReplies`; a pause, resume or barge-in to the
+playout and :class:`sipgw.agent.speaker.Speaker` (which says every reply and keeps
 only what the caller heard of a cut one); STT chunk sizes to the STT client.
 
 *Call control*: the tools' transfers, hang-ups and keyed digits, each
 transfer and hang-up only after its line was heard (speak before acting), are
-:class:`agent.call_actions.CallActions`; keypad input to the LLM is
-:class:`agent.keypad.Keypad`; what happens when a service fails is
-:class:`agent.failures.ServiceFailures`.
+:class:`sipgw.agent.call_actions.CallActions`; keypad input to the LLM is
+:class:`sipgw.agent.keypad.Keypad`; what happens when a service fails is
+:class:`sipgw.agent.failures.ServiceFailures`.
 
-*When a service fails* :class:`agent.failures.ServiceFailures` reports it and
-feeds the call's failure policy (:mod:`agent.resilience`), whose decisions
+*When a service fails* :class:`sipgw.agent.failures.ServiceFailures` reports it and
+feeds the call's failure policy (:mod:`sipgw.agent.resilience`), whose decisions
 (a fallback line from memory, a transfer or goodbye) the call actions carry
 out; the caller's turns and voice activity go to it too, so a caller left
 waiting hears "one moment".
 
 Speculative speech (the preemptive reply's first clause synthesized before
-the turn is confirmed, :mod:`agent.speculative`) is in ``PreemptiveReplies``
+the turn is confirmed, :mod:`sipgw.agent.speculative`) is in ``PreemptiveReplies``
 and ``Speaker.begin``. Where new behaviour goes: answering-machine detection
 in ``Greeter.answered`` (the opening waits for the decision); hold in the
 playout (``held``) and the parts' timers (fillers, keypad, action lines);
-per-call variables in :func:`agent.opening.plan_opening`.
+per-call variables in :func:`sipgw.agent.opening.plan_opening`.
 """
 
 from __future__ import annotations
@@ -61,47 +61,47 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-from agent.amd.config import AmdCall, AmdMode
-from agent.answering import Answering
-from agent.base import CallControl
-from agent.call_actions import CallActions, ToolCallContext
-from agent.caller_context import CallerContextPrompt, CallerContextSettings
-from agent.callscope import CallScope, ScopedAgent
-from agent.capabilities import AgentCapabilities
-from agent.conversation import Conversation, ConversationSettings
-from agent.factory import WarmUp
-from agent.failures import ServiceFailures
-from agent.fillers import Fillers
-from agent.greeting import Greeter
-from agent.handoff import HandOffSettings, SwitchedTts, with_hand_off
-from agent.handoff_call import CallHandOff
-from agent.idle_watch import IdleWatch
-from agent.keypad import Keypad
-from agent.llm.base import ChatLLM
-from agent.observer import Service
-from agent.opening import call_data, plan_opening
-from agent.playout import Playout
-from agent.preemptive import PreemptiveReplies, SpeechHold
-from agent.prompted import PromptedFactory
-from agent.record import CallRecord
-from agent.reply import SpeakingState
-from agent.resilience.line_cache import FallbackLineCache, prepare_lines
-from agent.resilience.watch import FailureWatch
-from agent.responder import Responder
-from agent.settings import AssistantSettings
-from agent.speaker import Speaker
-from agent.speculative import SpeculationBudget, WasteLedger
-from agent.stt.base import (
+from sipgw.agent.amd.config import AmdCall, AmdMode
+from sipgw.agent.answering import Answering
+from sipgw.agent.base import CallControl
+from sipgw.agent.call_actions import CallActions, ToolCallContext
+from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.callscope import CallScope, ScopedAgent
+from sipgw.agent.capabilities import AgentCapabilities
+from sipgw.agent.conversation import Conversation, ConversationSettings
+from sipgw.agent.factory import WarmUp
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.fillers import Fillers
+from sipgw.agent.greeting import Greeter
+from sipgw.agent.handoff import HandOffSettings, SwitchedTts, with_hand_off
+from sipgw.agent.handoff_call import CallHandOff
+from sipgw.agent.idle_watch import IdleWatch
+from sipgw.agent.keypad import Keypad
+from sipgw.agent.llm.base import ChatLLM
+from sipgw.agent.observer import Service
+from sipgw.agent.opening import call_data, plan_opening
+from sipgw.agent.playout import Playout
+from sipgw.agent.preemptive import PreemptiveReplies, SpeechHold
+from sipgw.agent.prompted import PromptedFactory
+from sipgw.agent.record import CallRecord
+from sipgw.agent.reply import SpeakingState
+from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.responder import Responder
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.speculative import SpeculationBudget, WasteLedger
+from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
     SpeechToText,
     SttDisconnected,
     SttFailed,
     SttReconnected,
 )
-from agent.tools.registry import ToolRegistry, with_tools
-from agent.tts.base import TextToSpeech, TtsError
-from agent.turn_metrics import TurnMetrics
-from agent.turns import (
+from sipgw.agent.tools.registry import ToolRegistry, with_tools
+from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.turn_metrics import TurnMetrics
+from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
     IgnoreBackchannel,
@@ -115,7 +115,7 @@ from agent.turns import (
     TurnTaker,
     without_speech,
 )
-from agent.warm_transfer import WarmTransfer, WarmTransferCall
+from sipgw.agent.warm_transfer import WarmTransfer, WarmTransferCall
 
 __all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]
 
@@ -135,13 +135,13 @@ class AssistantResources:
         tools: the tools the model may call.
         new_stt: makes one call's speech-to-text session (not connected yet).
         new_tts: makes one call's text-to-speech client (not connected yet).
-        caller_context: the operator's caller-context hook (:mod:`agent.caller_context`);
+        caller_context: the operator's caller-context hook (:mod:`sipgw.agent.caller_context`);
             None = none.
         lines: the fallback lines in the agent's voice, synthesized at start-up
-            (:mod:`agent.resilience.line_cache`); None = the shipped recordings.
+            (:mod:`sipgw.agent.resilience.line_cache`); None = the shipped recordings.
         waste: the speculative speech counts of all the calls, their waste share's
-            bound (:class:`agent.speculative.WasteLedger`).
-        hand_off: the lines its calls may be handed to (:mod:`agent.handoff`); None = none.
+            bound (:class:`sipgw.agent.speculative.WasteLedger`).
+        hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.handoff`); None = none.
     """
 
     settings: AssistantSettings
@@ -158,9 +158,9 @@ class AssistantResources:
 class AssistantFactory(PromptedFactory):
     """Builds each call's :class:`AssistantAgent` from what all calls share; it can say,
     before a call is placed, which ``{name}`` variables its prompt and greeting would lack
-    (:class:`agent.variables.VariablesCheck`), and tells the gateway the services its calls
+    (:class:`sipgw.agent.variables.VariablesCheck`), and tells the gateway the services its calls
     use and what to prepare at start (the fallback lines in the TTS voice, when
-    ``resources.lines`` is given: :class:`agent.factory.UsesServices`)."""
+    ``resources.lines`` is given: :class:`sipgw.agent.factory.UsesServices`)."""
 
     resources: AssistantResources
     services: frozenset[Service] = frozenset({"stt", "llm", "tts"})
@@ -170,10 +170,10 @@ class AssistantFactory(PromptedFactory):
         keypad=True,
         arrival_audio=True,
     )
-    """What its agents do (:class:`agent.capabilities.DeclaresCapabilities`): they act on
+    """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`): they act on
     ``call.amd``, store callbacks, transfer both ways, take the keypad and hear the caller's
     audio as it arrives (speech recognition, barge-in); the plug-in adds its routes-file
-    keys (:data:`agent.assistant_plugin.CAPABILITIES`)."""
+    keys (:data:`sipgw.agent.assistant_plugin.CAPABILITIES`)."""
 
     def __init__(
         self, resources: AssistantResources, vendors: Mapping[Service, str] | None = None
@@ -181,7 +181,7 @@ class AssistantFactory(PromptedFactory):
         self.resources = resources
         self.vendors: Mapping[Service, str] = dict(vendors or {})
         """The vendor behind each service (``{"stt": "assemblyai", ...}``): each has its
-        own breaker (:func:`agent.factory.vendors_of`)."""
+        own breaker (:func:`sipgw.agent.factory.vendors_of`)."""
         lines, texts = resources.lines, resources.settings.fallback_texts()
         self.warm_up: WarmUp | None = None
         if lines is not None:
@@ -192,7 +192,7 @@ class AssistantFactory(PromptedFactory):
         return AssistantAgent(call, self.resources)
 
     def with_hand_off(self, hand_off: HandOffSettings) -> AssistantFactory:
-        """The same agents, whose calls may be handed to other lines (:mod:`agent.handoff`)."""
+        """The same agents, whose calls may be handed to other lines (:mod:`sipgw.agent.handoff`)."""
         return AssistantFactory(
             dataclasses.replace(self.resources, hand_off=hand_off), self.vendors
         )
@@ -301,7 +301,7 @@ class AssistantAgent(ScopedAgent):
         """Open STT and TTS and prepare the opening while the phone rings.
 
         Nothing plays before :meth:`on_answered`: the playout stays held, and an
-        opening the LLM writes (outbound calls, see :mod:`agent.opening`) only
+        opening the LLM writes (outbound calls, see :mod:`sipgw.agent.opening`) only
         starts there. A service that cannot be reached rejects the call.
         """
         call, scope = self.call, self.scope
@@ -342,7 +342,7 @@ class AssistantAgent(ScopedAgent):
         """Release the (pre-synthesized) greeting: its first frame goes out at once.
 
         With answering-machine detection the opening waits for its decision instead
-        (:class:`agent.answering.Answering`)."""
+        (:class:`sipgw.agent.answering.Answering`)."""
         if self.answering is not None:
             scope = self.scope
             scope.answered_at = scope.now()

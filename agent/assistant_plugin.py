@@ -1,15 +1,15 @@
 """The ``assistant`` plug-in: the AI agent, built from its sections and its vendors'.
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
-``agent.assistant_plugin:assistant_agent``, found exactly as a third party's
+``sipgw.agent.assistant_plugin:assistant_agent``, found exactly as a third party's
 ``package.module:factory`` is, and imported only when chosen. :func:`assistant_agent` is a
 plug-in factory like any other: its parameters name the sections it reads
-(:mod:`agent.assistant_sections`); the vendors' sections depend on ``SIPGW_STT``,
+(:mod:`sipgw.agent.assistant_sections`); the vendors' sections depend on ``SIPGW_STT``,
 ``SIPGW_LLM`` and ``SIPGW_TTS``, so it takes the sources too and loads the chosen ones
 itself, after checking that their keys are all there (all missing ones named at once). What
 its agents may dial and the log redactor come from the gateway
-(:class:`~agent.capabilities.GatewayServices`). :func:`agent_settings` and
-:func:`tool_registry` are what the speech-to-speech agents (:mod:`agent.s2s.plugin`) build
+(:class:`~sipgw.agent.capabilities.GatewayServices`). :func:`agent_settings` and
+:func:`tool_registry` are what the speech-to-speech agents (:mod:`sipgw.agent.s2s.plugin`) build
 the same way.
 
 What it can do is declared beside it (:data:`CAPABILITIES`): answering-machine detection,
@@ -24,33 +24,33 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.amd.settings import AmdSection, answering_settings
-from agent.assistant import AssistantFactory
-from agent.assistant_sections import (
+from sipgw.agent.amd.settings import AmdSection, answering_settings
+from sipgw.agent.assistant import AssistantFactory
+from sipgw.agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from agent.assistant_settings import assistant_settings, caller_context
-from agent.base import AgentFactory
-from agent.capabilities import (
+from sipgw.agent.assistant_settings import assistant_settings, caller_context
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import (
     GatewayServices,
     LineKeys,
     SectionLoader,
     declare,
 )
-from agent.idle_settings import IdleSection, idle_settings
-from agent.resilience.settings import FallbackSection, with_fallback
-from agent.sections import ConfigError, SettingError, Sources, load, require
-from agent.settings import AssistantSettings
-from agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
-from agent.transfer_settings import TransferSection, transfer_settings
-from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
+from sipgw.agent.idle_settings import IdleSection, idle_settings
+from sipgw.agent.resilience.settings import FallbackSection, with_fallback
+from sipgw.agent.sections import ConfigError, SettingError, Sources, load, require
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
+from sipgw.agent.transfer_settings import TransferSection, transfer_settings
+from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS, Vendor
 
 if TYPE_CHECKING:
-    from agent.tools.registry import ToolRegistry
+    from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = [
     "ASSISTANT_KEYS",
@@ -95,7 +95,7 @@ CAPABILITIES = dataclasses.replace(
     more_line_keys=vendor_line_keys,
     own_sections=VENDOR_SECTIONS,
 )
-"""What the assistant's agents do (:class:`agent.capabilities.AgentCapabilities`): its
+"""What the assistant's agents do (:class:`sipgw.agent.capabilities.AgentCapabilities`): its
 factory's record, with the routes-file keys and the vendors' sections."""
 
 
@@ -121,8 +121,8 @@ def assistant_agent(
         ConfigError: a vendor's key is missing, a value is bad, the prompt file cannot be
             read, or the tools module or caller-context hook does not load.
     """
-    from agent.assistant import AssistantResources
-    from agent.resilience.line_cache import FallbackLineCache, VoiceKey
+    from sipgw.agent.assistant import AssistantResources
+    from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
 
     stt, llm, tts = (
         STT_VENDORS[assistant.stt],
@@ -180,7 +180,7 @@ def agent_settings(
     gateway: GatewayServices,
 ) -> AssistantSettings:
     """What an AI agent's calls say and do (the assistant's and the speech-to-speech
-    agents'): :func:`~agent.assistant_settings.assistant_settings`, with what the gateway
+    agents'): :func:`~sipgw.agent.assistant_settings.assistant_settings`, with what the gateway
     lets them dial and its log redactor (which masks every secret setting).
 
     Raises:
@@ -204,9 +204,9 @@ def tool_registry(
         ConfigError: the tools module does not load, a declaration is wrong, or a tool
             reuses a name (or an MCP server's namespace).
     """
-    from agent.tools.builtin import builtin_tools
-    from agent.tools.mcp_servers import mcp_server
-    from agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
+    from sipgw.agent.tools.builtin import builtin_tools
+    from sipgw.agent.tools.mcp_servers import mcp_server
+    from sipgw.agent.tools.registry import ToolLoadError, ToolRegistry, load_user_tools
 
     limits = tool_limits(declared) if declared is not None else None
     registry = ToolRegistry(builtin_tools(settings.builtin_tools), limits)  # names checked
@@ -222,7 +222,7 @@ def tool_registry(
         _check_mcp_sdk(server.name)
     try:
         if found.http_tools:
-            from agent.tools.http import http_tool  # aiohttp: only when there are some
+            from sipgw.agent.tools.http import http_tool  # aiohttp: only when there are some
 
             for spec in found.http_tools:
                 registry.register(http_tool(spec))

@@ -1,12 +1,12 @@
 """The assistant's settings sections, beside the assistant (its plug-in:
-:mod:`agent.assistant_plugin`).
+:mod:`sipgw.agent.assistant_plugin`).
 
 Five sections, read when ``--agent assistant`` answers (environment variables or ``.env``
 lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its vendors),
 :class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection` and
-:class:`CallbackSection`; the speech-to-speech agents read them too (:mod:`agent.s2s.plugin`).
-:mod:`agent.assistant_settings` turns them into :class:`~agent.settings.AssistantSettings`.
-The vendors' own sections are in :mod:`agent.vendors`. What any agent may dial
+:class:`CallbackSection`; the speech-to-speech agents read them too (:mod:`sipgw.agent.s2s.plugin`).
+:mod:`sipgw.agent.assistant_settings` turns them into :class:`~sipgw.agent.settings.AssistantSettings`.
+The vendors' own sections are in :mod:`sipgw.agent.vendors`. What any agent may dial
 (``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's: ``sipgw.app.dial_settings``.
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.sections import section, setting
-from agent.sections.parsers import (
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import (
     choice,
     int_at_least,
     non_negative,
@@ -25,7 +25,7 @@ from agent.sections.parsers import (
     real_number,
     text,
 )
-from agent.settings import (
+from sipgw.agent.settings import (
     BUILTIN_TOOL_NAMES,
     DEFAULT_CALLBACK_GREETING,
     DEFAULT_FALLBACK_PHRASE,
@@ -34,7 +34,7 @@ from agent.settings import (
     DEFAULT_GREETING,
     DEFAULT_TRANSFER_LINE,
 )
-from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 
 __all__ = [
     "AssistantSection",

@@ -1,9 +1,9 @@
 """The assistant's sections turned into the typed objects its agents are built with.
 
-:func:`assistant_settings` makes :class:`~agent.settings.AssistantSettings` (with typed
-code mypy checks) from the sections of :mod:`agent.assistant_sections`, the dial
+:func:`assistant_settings` makes :class:`~sipgw.agent.settings.AssistantSettings` (with typed
+code mypy checks) from the sections of :mod:`sipgw.agent.assistant_sections`, the dial
 allow-list and the log redactor the gateway hands the plug-in
-(:class:`agent.capabilities.GatewayServices`); :func:`caller_context` loads the
+(:class:`sipgw.agent.capabilities.GatewayServices`); :func:`caller_context` loads the
 caller-context hook. The speech-to-speech agents build theirs the same way.
 """
 
@@ -12,29 +12,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.assistant_sections import (
+from sipgw.agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from agent.dialpolicy import DialChecker
-from agent.redact import Redactor
-from agent.sections import ConfigError, SettingError
-from agent.settings import (
+from sipgw.agent.dialpolicy import DialChecker
+from sipgw.agent.redact import Redactor
+from sipgw.agent.sections import ConfigError, SettingError
+from sipgw.agent.settings import (
     DEFAULT_SYSTEM_PROMPT,
     AssistantSettings,
     BargeInSettings,
     BuiltinToolSettings,
     CallbackQuota,
 )
-from agent.speculative import SpeculationLimits
-from agent.variables import TemplateError, placeholders
-from media.vad import VadConfig
+from sipgw.agent.speculative import SpeculationLimits
+from sipgw.agent.variables import TemplateError, placeholders
+from sipgw.media.vad import VadConfig
 
 if TYPE_CHECKING:
-    from agent.caller_context import CallerContextSettings
+    from sipgw.agent.caller_context import CallerContextSettings
 
 __all__ = ["assistant_settings", "builtin_tool_settings", "caller_context"]
 
@@ -43,7 +43,7 @@ def builtin_tool_settings(
     tools: BuiltinToolsSection, callbacks: CallbackSection, dial_policy: DialChecker
 ) -> BuiltinToolSettings:
     """The built-in tools' settings: their files, the transfer target, the callback rules,
-    and what the gateway lets agents dial (``dial_policy``: :class:`agent.capabilities.
+    and what the gateway lets agents dial (``dial_policy``: :class:`sipgw.agent.capabilities.
     GatewayServices`)."""
     return BuiltinToolSettings(
         orders_file=Path(tools.orders_file) if tools.orders_file else None,
@@ -70,7 +70,7 @@ def assistant_settings(
     dial_policy: DialChecker,
     redactor: Redactor,
 ) -> AssistantSettings:
-    """The assistant's :class:`~agent.settings.AssistantSettings` from its sections.
+    """The assistant's :class:`~sipgw.agent.settings.AssistantSettings` from its sections.
 
     Raises:
         ConfigError: the system prompt file cannot be read.
@@ -142,7 +142,7 @@ def caller_context(settings: CallerContextSection) -> CallerContextSettings | No
     Raises:
         ConfigError: the module or function cannot be loaded or is not ``async def``.
     """
-    from agent.caller_context import (
+    from sipgw.agent.caller_context import (
         CallerContextError,
         CallerContextSettings,
         load_caller_context_hook,

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Literal, Protocol
 
-from agent.observer import AgentObserver
-from agent.record import CallRecord
-from media.codecs.base import ULAW_8K, AudioFormat
-from media.quality import CallQuality
+from sipgw.agent.observer import AgentObserver
+from sipgw.agent.record import CallRecord
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
+from sipgw.media.quality import CallQuality
 
 __all__ = [
     "FRAME_BYTES",
@@ -162,7 +162,7 @@ class CallControl(Protocol):
 
         Raises:
             DialRefused: the digits are not on the operator's allow-list
-                (``agent.dialpolicy``): nothing was sent.
+                (``sipgw.agent.dialpolicy``): nothing was sent.
         """
         ...
 
@@ -177,7 +177,7 @@ class CallControl(Protocol):
 
         Raises:
             DialRefused: ``target`` is not on the operator's allow-list
-                (``agent.dialpolicy``): no REFER was sent.
+                (``sipgw.agent.dialpolicy``): no REFER was sent.
         """
         ...
 
@@ -204,16 +204,16 @@ class Agent(ABC):
 
     What the gateway gives an agent beyond this interface (the caller's audio as it
     arrives, the keypad, transfers, the legs it takes) is declared once by its factory, in
-    an :class:`agent.capabilities.AgentCapabilities` record, never read off the agent.
+    an :class:`sipgw.agent.capabilities.AgentCapabilities` record, never read off the agent.
 
     Attributes:
         observer: set by the gateway before :meth:`prepare`: where the agent
             reports turn latencies, barge-ins and AI service errors for the
-            metrics (:mod:`agent.observer`); None reports nothing.
+            metrics (:mod:`sipgw.agent.observer`); None reports nothing.
         audio_format: the frames the agent takes (:meth:`on_caller_frame`,
             :meth:`on_caller_audio`) and gives (:meth:`next_frame`), 20 ms each:
             8 kHz μ-law (:data:`FRAME_BYTES` octets) unless it says otherwise, e.g.
-            ``media.codecs.PCM16_16K``; the call's media converts to and from the
+            ``sipgw.media.codecs.PCM16_16K``; the call's media converts to and from the
             wire codec in one place (``media/codecs/convert.py``).
     """
 
@@ -242,7 +242,7 @@ class Agent(ABC):
         """The caller's next 20 ms (in :attr:`audio_format`) on a real-time timeline, at arrival.
 
         Called from the packet receive path, outside the ticker, when its factory
-        declares ``arrival_audio`` (:class:`agent.capabilities.AgentCapabilities`); a
+        declares ``arrival_audio`` (:class:`sipgw.agent.capabilities.AgentCapabilities`); a
         lost packet comes concealed
         (``media/plc.py``, 60 ms at most), pauses as silence.
         Must return at once.

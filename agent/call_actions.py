@@ -4,7 +4,7 @@
 act when they run. They ask for the action after the reply
 (:meth:`CallActions.transfer_after_reply`, :meth:`CallActions.hangup_after_reply`),
 which waits for the reply to end and for its audio to have gone out on RTP
-(:meth:`agent.speaker.Speaker.played`), so that the words of that reply,
+(:meth:`sipgw.agent.speaker.Speaker.played`), so that the words of that reply,
 before the tool call or after its result, are heard first. A reply that said
 nothing gets the default line (``transfer_line``, ``goodbye_line``). A
 barge-in cuts the line and the action happens at once; the wait is bounded by
@@ -13,13 +13,13 @@ at a time: the first asked for wins. Each ``action`` record says which line
 was heard (``reply``, ``default``, ``none``, ``interrupted``, ``tts failed``,
 ``timeout``).
 
-A transfer the allow-list refuses (:class:`agent.dialpolicy.DialRefused`) or
+A transfer the allow-list refuses (:class:`sipgw.agent.dialpolicy.DialRefused`) or
 the caller's phone does not accept, and one whose target does not answer
 (:meth:`CallActions.on_transfer_failed`), becomes a note to the model, which
 tells the caller (and offers, for a target that did not answer, to take a
 message or to schedule a callback, as a warm transfer's failure does); the call
 goes on. With warm transfers
-(:mod:`agent.warm_transfer`) the transfer after the line is hold, consult and
+(:mod:`sipgw.agent.warm_transfer`) the transfer after the line is hold, consult and
 join instead of a REFER.
 
 While the caller holds the call (:meth:`CallActions.hold`) the line cannot be
@@ -38,11 +38,11 @@ What every AI agent does to its call the same way is :class:`CallDialing`:
 a transfer (SIP REFER) or keypad digits (RFC 4733) asked for by a tool, each
 written to the call record (``transfer``, ``dtmf_sent``), and a refusal by the
 operator's allow-list too (``dial_refused``), raised on. :class:`CallActions`
-(the assistant's) and :class:`agent.s2s.actions.S2sActions` (the
+(the assistant's) and :class:`sipgw.agent.s2s.actions.S2sActions` (the
 speech-to-speech agent's) build on it.
 
 :class:`ToolCallContext` is the call as tools see it
-(:class:`agent.tools.registry.ToolContext`), forwarding to either
+(:class:`sipgw.agent.tools.registry.ToolContext`), forwarding to either
 (:class:`ToolActions`).
 """
 
@@ -52,18 +52,18 @@ import asyncio
 import weakref
 from typing import Any, Literal, Protocol, TypeAlias
 
-from agent.base import CallControl, Direction
-from agent.callscope import CallScope, ms_between
-from agent.dialpolicy import DialRefused
-from agent.failures import ServiceFailures
-from agent.fillers import Fillers
-from agent.reply import Reply
-from agent.resilience.line_cache import LineAudio
-from agent.resilience.policy import Action, Decision
-from agent.responder import Responder
-from agent.settings import AssistantSettings
-from agent.speaker import Speaker
-from agent.warm_transfer import WarmTransfer
+from sipgw.agent.base import CallControl, Direction
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.fillers import Fillers
+from sipgw.agent.reply import Reply
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.resilience.policy import Action, Decision
+from sipgw.agent.responder import Responder
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.warm_transfer import WarmTransfer
 
 __all__ = [
     "ActionKind",
@@ -79,7 +79,7 @@ ActionKind: TypeAlias = Literal["hangup", "transfer"]
 
 
 class AnswerResult(Protocol):
-    """Who answered an outbound call (:class:`agent.answering.Answering`)."""
+    """Who answered an outbound call (:class:`sipgw.agent.answering.Answering`)."""
 
     def result(self) -> dict[str, Any]:
         """The detection's result so far."""
@@ -231,7 +231,7 @@ class CallActions(CallDialing):
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
         """Transfer once the current reply has been heard (tool ``transfer_to_human``);
-        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`), and is
+        ``summary`` goes with the REFER (:meth:`sipgw.agent.base.CallControl.transfer`), and is
         what a warm transfer tells the person who takes the call."""
         self._act_after_reply("transfer", target, summary)
 
@@ -344,7 +344,7 @@ class CallActions(CallDialing):
     # -- the failure policy's decisions
 
     def carry_out(self, decision: Decision, audio: LineAudio | None) -> None:
-        """Say a fallback line (:attr:`~agent.resilience.policy.Action.SAY`), or say the
+        """Say a fallback line (:attr:`~sipgw.agent.resilience.policy.Action.SAY`), or say the
         transfer notice or goodbye and then transfer or hang up."""
         if audio is None:
             return
@@ -426,7 +426,7 @@ class CallActions(CallDialing):
 
 class ToolActions(Protocol):
     """What tools reach of an agent's call actions (:class:`CallActions`, or the
-    speech-to-speech agent's :class:`agent.s2s.actions.S2sActions`)."""
+    speech-to-speech agent's :class:`sipgw.agent.s2s.actions.S2sActions`)."""
 
     @property
     def call(self) -> CallControl:
@@ -451,7 +451,7 @@ class ToolActions(Protocol):
 
 
 class ToolCallContext:
-    """The call as tools see it (:class:`agent.tools.registry.ToolContext`).
+    """The call as tools see it (:class:`sipgw.agent.tools.registry.ToolContext`).
 
     It holds the call's actions weakly (:meth:`bind`): the actions reach what
     holds this context (the conversation, the tool runner), and a strong
@@ -511,7 +511,7 @@ class ToolCallContext:
 
     def answered_by(self) -> dict[str, Any]:
         """Who answered this call, as answering-machine detection says (see
-        :meth:`agent.answering.Answering.result`); ``{"mode": "off"}`` without it."""
+        :meth:`sipgw.agent.answering.Answering.result`); ``{"mode": "off"}`` without it."""
         self._call_actions  # noqa: B018 - raises once the call has ended
         answering = self._answering() if self._answering is not None else None
         return answering.result() if answering is not None else {"mode": "off"}

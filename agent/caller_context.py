@@ -9,13 +9,13 @@ offered, the phone rings), with the caller's and the called number::
         ...  # e.g. ask the CRM for the customer's name and open orders
 
 ``caller`` is the number only as far as it is proven
-(:attr:`agent.base.CallControl.verified_caller`): the P-Asserted-Identity of a
+(:attr:`sipgw.agent.base.CallControl.verified_caller`): the P-Asserted-Identity of a
 trusted trunk, or the number a call the gateway placed reached; "" otherwise. The
 From is never passed: anyone can write anyone's number there, and a lookup by it
 would read one customer's record to whoever claims their number.
 
 A hook with a third parameter (or one named ``details``) also gets the call's
-:class:`~agent.base.CallDetails`: its variables, the number the caller's network
+:class:`~sipgw.agent.base.CallDetails`: its variables, the number the caller's network
 asserts (only when a trusted trunk did), how the call was forwarded, the ``X-``
 headers the operator lets through (a ticket or campaign id a PBX passes)::
 
@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from agent.base import NO_DETAILS, CallDetails
-from agent.user_modules import UserModuleError, import_user_module
+from sipgw.agent.base import NO_DETAILS, CallDetails
+from sipgw.agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "CallerContextError",
@@ -274,8 +274,8 @@ class CallerContextPrompt:
 
         Args:
             caller: the caller's proven number, "" when none is proven
-                (:attr:`~agent.base.CallControl.verified_caller`).
-            called: the called number (:attr:`~agent.base.CallDetails.called_number`,
+                (:attr:`~sipgw.agent.base.CallControl.verified_caller`).
+            called: the called number (:attr:`~sipgw.agent.base.CallDetails.called_number`,
                 read by the gateway).
             label: what log lines name the call by.
             details: the call's details, for a hook that takes them.

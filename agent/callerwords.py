@@ -18,14 +18,14 @@ The model can still paraphrase the topic ("about your refund"): that is what a
 callback is for. What it cannot be made to do through these words is bounded by
 the tools, not by this text: the dial allow-list checks every target, and a
 callback call may schedule a further callback only to the number it called
-(:mod:`agent.tools.builtin`).
+(:mod:`sipgw.agent.tools.builtin`).
 """
 
 from __future__ import annotations
 
 import json
 
-from agent.base import CallPurpose
+from sipgw.agent.base import CallPurpose
 
 __all__ = ["CALLBACK_HEADING", "callback_brief"]
 

@@ -1,6 +1,6 @@
 """What the parts of one assistant call share: its record, observer, clock and tasks.
 
-Every collaborator of :class:`agent.assistant.AssistantAgent` gets the call's
+Every collaborator of :class:`sipgw.agent.assistant.AssistantAgent` gets the call's
 :class:`CallScope` instead of the agent itself, so none of them holds the agent
 (a reference back would make a cycle that outlives the call) and each sees only
 this: the call record to write to, the observer to report to (the gateway sets
@@ -23,8 +23,8 @@ import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from agent.base import Agent, CallControl
-from agent.observer import (
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.observer import (
     AgentObserver,
     ErrorKind,
     IdleOutcome,
@@ -32,9 +32,9 @@ from agent.observer import (
     Service,
     SpeculativeOutcome,
 )
-from agent.playout import Playout
-from agent.record import CallRecord
-from media.quality import CallQuality
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.media.quality import CallQuality
 
 __all__ = ["NO_OBSERVER", "CallScope", "ScopedAgent", "ms_between"]
 
@@ -94,7 +94,7 @@ class CallScope:
 
     Attributes:
         log_id: how log lines name the call (its Call-ID, whole, as the gateway's lines do).
-        record: the call record (:mod:`agent.record`).
+        record: the call record (:mod:`sipgw.agent.record`).
         observer: where metrics go (:data:`NO_OBSERVER` until the gateway sets one).
         loop: the event loop the call runs on.
         answered_at: when the call was answered (loop time; 0 until then).
@@ -158,7 +158,7 @@ class ScopedAgent(Agent):
         self, missing: Sequence[str], details: Mapping[str, object], **extra: object
     ) -> None:
         """The record's first line: the call, its leg, its ``details`` (as the prompt shows
-        them: :func:`agent.opening.call_data`) and ``extra``; when the prompt or greeting
+        them: :func:`sipgw.agent.opening.call_data`) and ``extra``; when the prompt or greeting
         uses variables the call lacks (``missing``), a warning naming them."""
         call, scope = self.call, self.scope
         scope.write(

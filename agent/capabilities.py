@@ -14,8 +14,8 @@ configured about who may call may take calls for it. The built-in agents declare
 the same way. A factory function declaring nothing gets :data:`UNDECLARED` (today's
 behaviour of a plug-in: it reads ``call.amd``, spends money, nothing more).
 
-What the factory *returns* (a plain :data:`~agent.base.AgentFactory` or one with the
-hooks of :mod:`agent.factory`, :mod:`agent.record`, :mod:`agent.variables`) is turned
+What the factory *returns* (a plain :data:`~sipgw.agent.base.AgentFactory` or one with the
+hooks of :mod:`sipgw.agent.factory`, :mod:`sipgw.agent.record`, :mod:`sipgw.agent.variables`) is turned
 into one :class:`PluginFactory` where the plug-in is built (:func:`plugin_factory`): the
 gateway reads its services, record and variables hooks as fields, never by probing. A
 factory object built outside a plug-in (a warm transfer's consultation agents, a test's)
@@ -33,14 +33,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from agent.base import Agent, AgentFactory, CallControl, Direction
-from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
-from agent.factory import WarmUp, services_of, vendors_of, warm_up_of
-from agent.observer import Service
-from agent.record import CallRecord, KeepsRecords
-from agent.redact import Redactor
-from agent.variables import VariablesCheck
-from media.codecs.base import ULAW_8K, AudioFormat
+from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
+from sipgw.agent.factory import WarmUp, services_of, vendors_of, warm_up_of
+from sipgw.agent.observer import Service
+from sipgw.agent.record import CallRecord, KeepsRecords
+from sipgw.agent.redact import Redactor
+from sipgw.agent.variables import VariablesCheck
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
     "UNDECLARED",
@@ -89,16 +89,16 @@ class AgentCapabilities:
             a log line naming the agent), a browser call without ``browser`` too (503).
             SIP calls are the gateway's own: ``sip`` is informative.
         audio: the audio formats its agents may take and give
-            (:attr:`agent.base.Agent.audio_format`; default 20 ms of μ-law at 8 kHz, the
-            frame of :mod:`agent.base`). The call's media converts the negotiated codec to
+            (:attr:`sipgw.agent.base.Agent.audio_format`; default 20 ms of μ-law at 8 kHz, the
+            frame of :mod:`sipgw.agent.base`). The call's media converts the negotiated codec to
             the agent's format in one place (``media/codecs/convert.py``); an agent whose
             format its record does not declare is not started (:func:`check_audio`): the
             call ends, with a log line naming the agent.
-        arrival_audio: its agents also get :meth:`~agent.base.Agent.on_caller_audio`: the
+        arrival_audio: its agents also get :meth:`~sipgw.agent.base.Agent.on_caller_audio`: the
             caller's audio in order as soon as it arrives, with no playout delay (for
             speech recognition and voice-activity detection).
         hears_while_preparing: with ``arrival_audio``, on a call the gateway placed: they
-            get it from the answer on, while :meth:`~agent.base.Agent.prepare` still runs
+            get it from the answer on, while :meth:`~sipgw.agent.base.Agent.prepare` still runs
             (the callee's first "Hello?" comes then). Calls placed with ``amd`` get it
             anyway.
         line_keys: the routes-file keys a line may set for it (``greeting``, ...) and
@@ -112,7 +112,7 @@ class AgentCapabilities:
             do not may take calls from this host and private networks with nothing
             configured about who may call (:mod:`sipgw.app.security.access`).
         twiml: its agents follow a placed call's own TwiML (``twiml_url``, ``twiml``:
-            :attr:`agent.base.CallDetails.twiml`); False: a call placed with one is refused.
+            :attr:`sipgw.agent.base.CallDetails.twiml`); False: a call placed with one is refused.
     """
 
     amd: bool = True
@@ -194,13 +194,13 @@ class PluginFactory:
     Attributes:
         make: builds one call's agent.
         capabilities: what its agents can do.
-        services: the AI services its calls use (one breaker each: :mod:`agent.factory`).
+        services: the AI services its calls use (one breaker each: :mod:`sipgw.agent.factory`).
         vendors: the breaker key of each of those services.
         warm_up: done once when the gateway starts; None = nothing.
         new_record: opens the record of a call that never reached an agent
-            (:class:`agent.record.KeepsRecords`); None = its agents keep none.
+            (:class:`sipgw.agent.record.KeepsRecords`); None = its agents keep none.
         missing_variables: the variables a call's templates lack
-            (:class:`agent.variables.VariablesCheck`); None = it needs none.
+            (:class:`sipgw.agent.variables.VariablesCheck`); None = it needs none.
         name: how messages name it (the ``--agent`` spec or built-in name it was built
             from; "" when built outside a plug-in).
     """

@@ -1,7 +1,7 @@
 """The human's side of a warm transfer: the call's summary said, their answer heard.
 
 :class:`ConsultAgent` is the agent of the consultation call the gateway places to
-the person who should take the caller (:mod:`agent.warm_transfer`). Once they
+the person who should take the caller (:mod:`sipgw.agent.warm_transfer`). Once they
 answer it says who is calling and why (``intro``, the summary the assistant wrote,
 ``prompt``) and listens: a key (1 accepts, 2 declines) or a word
 (:func:`spoken_answer`) decides, and :attr:`ConsultAgent.decision` resolves with
@@ -9,8 +9,8 @@ it. Without an answer ``answer_timeout`` after the prompt was heard, it is
 :attr:`ConsultDecision.NO_ANSWER`; a call that ends first is ``HUNG_UP``. After
 that it says nothing: the gateway joins the two calls, or hangs this one up.
 
-Who answered is detected first (:mod:`agent.amd`, with the rules of the
-``hang_up`` mode, :class:`~agent.amd.policy.AnswerPolicy`): the brief, synthesized
+Who answered is detected first (:mod:`sipgw.agent.amd`, with the rules of the
+``hang_up`` mode, :class:`~sipgw.agent.amd.policy.AnswerPolicy`): the brief, synthesized
 meanwhile, is held until a person is decided (240 ms after their "Hello?"; 4 s of
 silence counts as a person too), and a voicemail or another machine, known by its
 words or its beep, is :attr:`ConsultDecision.VOICEMAIL` at once: the caller is
@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
-from agent.amd.config import AmdConfig, AmdMode
-from agent.amd.detector import AnsweringMachineDetector
-from agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, StopSpeaking
-from agent.base import Agent, CallControl
-from agent.playout import Playout
-from agent.stt.base import SpeechToText, SttEvent, SttPartialTranscript, SttTurnEnded
-from agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind
+from sipgw.agent.amd.config import AmdConfig, AmdMode
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.policy import AnswerPolicy, BeginConversation, HangUp, StopSpeaking
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.playout import Playout
+from sipgw.agent.stt.base import SpeechToText, SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.agent.tts.base import TextToSpeech, TtsError
 
 __all__ = ["ConsultAgent", "ConsultBrief", "ConsultDecision", "keyed_answer", "spoken_answer"]
 

@@ -50,9 +50,9 @@ from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
-from agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
-from agent.tools.registry import ToolContext, ToolRegistry, ToolResult
+from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmTextDelta, LlmToolCall
+from sipgw.agent.llm.sentences import FIRST_CLAUSE_CHARS, SentenceSplitter
+from sipgw.agent.tools.registry import ToolContext, ToolRegistry, ToolResult
 
 __all__ = [
     "Conversation",
@@ -124,7 +124,7 @@ class ReplyToolResult:
     source: str = ""
     """The tool's source (``builtin``, ``python``, ``http``, ``mcp``; "" if unknown)."""
     refused: str = ""
-    """Why it was refused (:attr:`agent.tools.registry.ToolResult.refused`)."""
+    """Why it was refused (:attr:`sipgw.agent.tools.registry.ToolResult.refused`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ class ReplyDone:
     """The LLM failed; the fallback phrase was spoken."""
     error: str | None = None
     error_kind: str | None = None
-    """The :class:`~agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
+    """The :class:`~sipgw.agent.llm.base.LlmError` kind when ``failed`` (timeout, http ...)."""
     error_status: int | None = None
     """Its HTTP status, if the server answered with one."""
     usage: dict[str, int] | None = None
@@ -276,7 +276,7 @@ class Conversation:
                 the history already (after :meth:`add_dtmf`, or for a greeting).
             first_round: an LLM stream already started on the messages the first
                 round would send (an adopted preemptive request,
-                :mod:`agent.preemptive`); used instead of a new request. Its tool
+                :mod:`sipgw.agent.preemptive`); used instead of a new request. Its tool
                 calls run here, in the tool loop, like any round's.
 
         Yields:

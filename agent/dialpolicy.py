@@ -7,7 +7,7 @@ import the SIP core: the app hands agents that policy as a :class:`DialChecker`
 (``BuiltinToolSettings.dial_policy``). A tool checks early, so the model hears
 of a refusal before it promises a transfer or a callback; the gateway checks
 again on the way out (REFER, INVITE, DTMF) and raises :class:`DialRefused`
-through :class:`~agent.base.CallControl`.
+through :class:`~sipgw.agent.base.CallControl`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-from agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
 
 __all__ = ["EchoAgent"]
 
@@ -17,7 +17,7 @@ class EchoAgent(Agent):
     their place, so the echo keeps the caller's timing exactly. It never holds
     more than ``delay_frames`` frames after a tick: while the call is on hold
     the ticker passes the caller's frames but asks for none back (see
-    :class:`~agent.base.Agent`), and the oldest go, so the echo is
+    :class:`~sipgw.agent.base.Agent`), and the oldest go, so the echo is
     ``delay_ms`` late again as soon as the call resumes, whatever the hold's
     length.
     """

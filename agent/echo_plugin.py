@@ -2,19 +2,19 @@
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` (``--agent echo``) and found
 exactly as ``package.module:factory`` is; it declares its
-:class:`~agent.capabilities.AgentCapabilities` like any plug-in.
+:class:`~sipgw.agent.capabilities.AgentCapabilities` like any plug-in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.base import AgentFactory, CallControl
-from agent.capabilities import AgentCapabilities, declare
-from agent.echo import EchoAgent
-from agent.sections import section, setting
-from agent.sections.parsers import milliseconds
-from agent.settings import EchoSettings
+from sipgw.agent.base import AgentFactory, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, declare
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import milliseconds
+from sipgw.agent.settings import EchoSettings
 
 __all__ = ["ECHO_CAPABILITIES", "EchoSection", "echo_agent", "echo_factory"]
 

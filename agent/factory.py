@@ -1,10 +1,10 @@
 """An agent factory that depends on AI services: which ones, and what it prepares at start-up.
 
-A plain :data:`agent.base.AgentFactory` (a function from the call to its agent) is
+A plain :data:`sipgw.agent.base.AgentFactory` (a function from the call to its agent) is
 enough for most agents. A factory whose calls use AI services also has the two
 attributes of :class:`UsesServices`, which tell the gateway:
 
-* ``services``: the AI services its calls use (:data:`agent.observer.Service`).
+* ``services``: the AI services its calls use (:data:`sipgw.agent.observer.Service`).
   The gateway keeps one circuit breaker per service across calls
   (agent/resilience/breaker.py); while one of them is open, a new call for this
   agent is refused (503, so a trunk fails over) or answered with a recorded
@@ -18,8 +18,8 @@ attributes of :class:`UsesServices`, which tell the gateway:
   fallback lines synthesized in the agent's voice: agent/resilience/line_cache.py).
   Calls that come before it is done are taken as usual.
 
-The built-in AI agents' factories have them (:class:`agent.assistant.AssistantFactory`,
-:class:`agent.s2s.factories.S2sFactory`); a plug-in wraps its function in a
+The built-in AI agents' factories have them (:class:`sipgw.agent.assistant.AssistantFactory`,
+:class:`sipgw.agent.s2s.factories.S2sFactory`); a plug-in wraps its function in a
 :class:`ServiceAgentFactory`.
 """
 
@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from agent.base import Agent, AgentFactory, CallControl
-from agent.observer import Service
+from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.observer import Service
 
 __all__ = [
     "ServiceAgentFactory",
@@ -62,7 +62,7 @@ class UsesServices(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ServiceAgentFactory:
-    """An :data:`~agent.base.AgentFactory` with the services it uses (see the module docstring).
+    """An :data:`~sipgw.agent.base.AgentFactory` with the services it uses (see the module docstring).
 
     Attributes:
         make: builds one call's agent.

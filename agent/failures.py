@@ -2,9 +2,9 @@
 
 Every failure of the speech-to-text, LLM or text-to-speech service goes
 through :class:`ServiceFailures`, which writes it to the call record and the
-log and counts it for the gateway's metrics (by kind: :mod:`agent.observer`),
-and feeds the call's failure policy (:class:`agent.resilience.watch.FailureWatch`
-over :class:`agent.resilience.policy.FailurePolicy`), whose decisions say what
+log and counts it for the gateway's metrics (by kind: :mod:`sipgw.agent.observer`),
+and feeds the call's failure policy (:class:`sipgw.agent.resilience.watch.FailureWatch`
+over :class:`sipgw.agent.resilience.policy.FailurePolicy`), whose decisions say what
 the caller hears. Every line is played from memory (the fallback lines in the
 agent's voice, else the shipped recordings): no vendor is needed to say it.
 
@@ -37,11 +37,11 @@ import logging
 import weakref
 from typing import Protocol
 
-from agent.callscope import CallScope
-from agent.conversation import ReplyDone
-from agent.observer import llm_error_kind, status_error_kind
-from agent.reply import Reply
-from agent.resilience.policy import (
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation import ReplyDone
+from sipgw.agent.observer import llm_error_kind, status_error_kind
+from sipgw.agent.reply import Reply
+from sipgw.agent.resilience.policy import (
     Action,
     CallerHeld,
     CallerResumed,
@@ -59,9 +59,9 @@ from agent.resilience.policy import (
     TtsFailed,
     TtsSpoke,
 )
-from agent.resilience.watch import DecisionTaker, FailureWatch, Taken
-from agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
-from agent.tts.base import TtsConnectError, TtsError
+from sipgw.agent.resilience.watch import DecisionTaker, FailureWatch, Taken
+from sipgw.agent.stt.base import SttConnectError, SttDisconnected, SttFailed, SttReconnected
+from sipgw.agent.tts.base import TtsConnectError, TtsError
 
 __all__ = ["ReplyActions", "ServiceFailures"]
 
@@ -70,7 +70,7 @@ log = logging.getLogger("sipgw.agent")
 
 class ReplyActions(DecisionTaker, Protocol):
     """The call's actions as the failure policy needs them
-    (:class:`agent.call_actions.CallActions`)."""
+    (:class:`sipgw.agent.call_actions.CallActions`)."""
 
     def move_on_after(self, reply: Reply, decision: Decision) -> None:
         """Transfer or hang up (``decision.action``) once ``reply`` has been heard."""

@@ -6,7 +6,7 @@ while no agent audio is queued, makes the agent say the next of
 ``filler_lines`` (in turn, across the call; at most one per reply at a time),
 as a short reply of its own beside the reply it covers. The answer's first
 audio drops the rest of the line (whole frames,
-:meth:`agent.playout.Playout.drop`); a barge-in or a TTS failure of the reply
+:meth:`sipgw.agent.playout.Playout.drop`); a barge-in or a TTS failure of the reply
 stops it too. The failure policy's "one moment" while the caller waits for a
 reply is said the same way, from memory (:meth:`Fillers.say_line`).
 
@@ -26,11 +26,11 @@ import asyncio
 import logging
 import weakref
 
-from agent.callscope import CallScope, ms_between
-from agent.reply import FillerLine, Reply, SpeakingState
-from agent.resilience.line_cache import LineAudio
-from agent.resilience.recorded import RecordedReply
-from agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.reply import FillerLine, Reply, SpeakingState
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.resilience.recorded import RecordedReply
+from sipgw.agent.tts.base import TextToSpeech, TtsError
 
 __all__ = ["FillerLines", "FillerWatch", "Fillers", "ToolRound"]
 

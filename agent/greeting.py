@@ -1,6 +1,6 @@
 """The assistant's first words: the greeting while it rings, or the LLM's at the answer.
 
-What the call opens with is decided once (:func:`agent.opening.plan_opening`):
+What the call opens with is decided once (:func:`sipgw.agent.opening.plan_opening`):
 a fixed line (the inbound greeting, or a callback's greeting) or an opening
 line the LLM writes (an outbound call without a fixed one). :class:`Greeter`
 carries it out:
@@ -16,7 +16,7 @@ carries it out:
 * *At the answer* (:meth:`Greeter.answered`): the greeting's first frame is
   timed (``greeting_metrics``), or the LLM is asked for the opening line.
 * *With answering-machine detection* the opening waits, held, for the decision
-  (:mod:`agent.answering`): the fixed line was synthesized while it rang; an
+  (:mod:`sipgw.agent.answering`): the fixed line was synthesized while it rang; an
   opening the LLM writes is asked for at the answer
   (:meth:`Greeter.prepare_opening`) and its audio held the same way, so a
   person hears it as soon as they are decided one (:meth:`Greeter.open`), not
@@ -35,15 +35,15 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from agent.callscope import CallScope
-from agent.failures import ServiceFailures
-from agent.opening import Opening
-from agent.reply import Reply
-from agent.responder import Responder
-from agent.speaker import Speaker
-from agent.tts.base import TtsError
-from agent.turn_metrics import TurnMetrics
-from agent.turns import Cause
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.opening import Opening
+from sipgw.agent.reply import Reply
+from sipgw.agent.responder import Responder
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.tts.base import TtsError
+from sipgw.agent.turn_metrics import TurnMetrics
+from sipgw.agent.turns import Cause
 
 __all__ = ["START_OVER_SECONDS", "Greeter"]
 

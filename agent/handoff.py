@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
-from agent.settings import AssistantSettings
-from agent.tools.registry import Tool, ToolContext, ToolRegistry
-from agent.tts.base import TextToSpeech, TtsReply
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolRegistry
+from sipgw.agent.tts.base import TextToSpeech, TtsReply
 
 __all__ = [
     "MAX_HAND_OFFS",

@@ -1,7 +1,7 @@
-"""A hand-off carried out on the assistant's call (the rules: :mod:`agent.handoff`).
+"""A hand-off carried out on the assistant's call (the rules: :mod:`sipgw.agent.handoff`).
 
 :class:`CallHandOff` runs the ``hand_off`` tool: the request is checked
-(:class:`~agent.handoff.HandOffState`), the target line looked up and its text-to-speech
+(:class:`~sipgw.agent.handoff.HandOffState`), the target line looked up and its text-to-speech
 connected while the tool runs (a refusal or a failure is a tool error the model tells
 the caller about). Then, once the reply that asked for it has been heard, the switch: the
 target's voice, prompt and tools, the conversation carried over as the target says, and
@@ -15,10 +15,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from agent.base import CallControl
-from agent.callscope import CallScope, ms_between
-from agent.conversation import Conversation
-from agent.handoff import (
+from sipgw.agent.base import CallControl
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.conversation import Conversation
+from sipgw.agent.handoff import (
     HandOffSettings,
     HandOffState,
     HandOffTarget,
@@ -28,13 +28,13 @@ from agent.handoff import (
     handed_history,
     with_hand_off,
 )
-from agent.opening import plan_opening
-from agent.speaker import Speaker
-from agent.tools.registry import Tool, ToolError
-from agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.opening import plan_opening
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.tools.registry import Tool, ToolError
+from sipgw.agent.tts.base import TextToSpeech, TtsError
 
 if TYPE_CHECKING:
-    from agent.responder import Responder
+    from sipgw.agent.responder import Responder
 
 __all__ = ["CallHandOff"]
 

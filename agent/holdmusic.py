@@ -5,7 +5,7 @@
 (``.ul``, ``.ulaw``, ``.mulaw``, ``.raw``). :func:`tone_pattern` is the built-in one,
 a soft arpeggio and a rest (3.6 s), for when no file is configured. :class:`HoldMusic`
 hands either out in 20 ms frames, looping, with no I/O (the playout plays it under
-its replies: :attr:`agent.playout.Playout.background`).
+its replies: :attr:`sipgw.agent.playout.Playout.background`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import struct
 from pathlib import Path
 
-from media import g711
+from sipgw.media import g711
 
 __all__ = ["MAX_SECONDS", "HoldMusic", "load_hold_music", "tone_pattern"]
 

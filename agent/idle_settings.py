@@ -2,7 +2,7 @@
 
 :class:`IdleSection` is read when ``--agent assistant`` answers (a line sets its own in
 ``[lines.NAME.settings]``); :func:`idle_settings` turns it into the agent's
-:class:`~agent.idle.IdleSettings`. What the policy does is in ``docs/assistant.md``
+:class:`~sipgw.agent.idle.IdleSettings`. What the policy does is in ``docs/assistant.md``
 ("Callers who go quiet").
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.idle import DEFAULT_IDLE_GOODBYE, DEFAULT_IDLE_LINE, IdleSettings
-from agent.sections import section, setting
-from agent.sections.parsers import float_range, int_range, text
+from sipgw.agent.idle import DEFAULT_IDLE_GOODBYE, DEFAULT_IDLE_LINE, IdleSettings
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import float_range, int_range, text
 
 __all__ = ["IdleSection", "idle_settings"]
 

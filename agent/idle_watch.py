@@ -1,4 +1,4 @@
-"""The assistant's idle policy at work: the thin adapter around :class:`agent.idle.IdlePolicy`.
+"""The assistant's idle policy at work: the thin adapter around :class:`sipgw.agent.idle.IdlePolicy`.
 
 :class:`IdleWatch` feeds the policy what the call does, every :data:`LOOK_EVERY` of the
 20 ms ticks (:meth:`IdleWatch.tick`: is the agent speaking or preparing a reply, is the
@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 from typing import Final, Protocol
 
-from agent.callscope import CallScope
-from agent.idle import CheckIn, GiveUp, IdlePolicy, IdleSettings
-from agent.reply import Reply, SpeakingState
-from agent.responder import Responder
-from agent.speaker import Speaker
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.idle import CheckIn, GiveUp, IdlePolicy, IdleSettings
+from sipgw.agent.reply import Reply, SpeakingState
+from sipgw.agent.responder import Responder
+from sipgw.agent.speaker import Speaker
 
 __all__ = ["LOOK_EVERY", "IdleWatch"]
 
@@ -30,7 +30,7 @@ this late, and the ticks between cost nothing."""
 
 
 class HangsUp(Protocol):
-    """What the watch needs of the call's actions (:class:`agent.call_actions.CallActions`)."""
+    """What the watch needs of the call's actions (:class:`sipgw.agent.call_actions.CallActions`)."""
 
     @property
     def acting(self) -> bool:

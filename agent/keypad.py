@@ -5,9 +5,9 @@ coming; ``dtmf_timeout`` seconds after the last one, or at once on ``#``, they
 are handed over together (the wait stops while the caller holds the call:
 :meth:`Keypad.hold`; a reply to their digits would wait unheard): the
 assistant adds them to the conversation as one user message
-(:meth:`agent.responder.Responder.reply_to_keypad`) and replies; the
+(:meth:`sipgw.agent.responder.Responder.reply_to_keypad`) and replies; the
 speech-to-speech agent sends them to its session as text. A digit also cuts
-off agent audio that is playing (the turn-taking machine's rule, :mod:`agent.turns`).
+off agent audio that is playing (the turn-taking machine's rule, :mod:`sipgw.agent.turns`).
 
 :class:`KeypadBuffer` decides when the digits are due (sans-IO: digits and the
 time in); :class:`Keypad` keeps the timer and hands them over.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from agent.callscope import CallScope
+from sipgw.agent.callscope import CallScope
 
 __all__ = ["Keypad", "KeypadBuffer"]
 

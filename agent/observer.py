@@ -1,6 +1,6 @@
 """What an agent reports for the gateway's metrics, without knowing about them.
 
-The app layer sets :attr:`agent.base.Agent.observer` on each agent it builds;
+The app layer sets :attr:`sipgw.agent.base.Agent.observer` on each agent it builds;
 the agent calls it at the moments below. The agent layer never imports the
 app (``sipgw.app``): this protocol is the whole interface.
 """
@@ -44,7 +44,7 @@ its tool rounds, only in a reply that called tools)."""
 
 ANSWER_KINDS = ("human", "voicemail", "announcement", "screener", "unknown")
 """Who answered an outbound call, as :meth:`AgentObserver.answer_detected` reports it
-(``agent.amd.AnswerKind`` values)."""
+(``sipgw.agent.amd.AnswerKind`` values)."""
 
 
 class AgentObserver(Protocol):
@@ -63,7 +63,7 @@ class AgentObserver(Protocol):
         """An AI service failed (a reply fell back, a session failed or reconnected);
         ``status``: the HTTP status or WebSocket close code it answered with, if any (the
         breakers count only what says the vendor is down:
-        :func:`agent.resilience.breaker.counts_against_vendor`)."""
+        :func:`sipgw.agent.resilience.breaker.counts_against_vendor`)."""
         ...
 
     def preemptive(self, outcome: PreemptiveOutcome) -> None:
@@ -96,7 +96,7 @@ class AgentObserver(Protocol):
         ...
 
     def idle(self, step: IdleOutcome) -> None:
-        """The caller stayed quiet (:mod:`agent.idle`): the agent checked in
+        """The caller stayed quiet (:mod:`sipgw.agent.idle`): the agent checked in
         (``check_in``) or said goodbye and hung up (``hang_up``)."""
 
     def tool_called(self, source: str, outcome: str, seconds: float) -> None:
@@ -116,7 +116,7 @@ _LLM_KINDS: dict[str, ErrorKind] = {
 
 
 def llm_error_kind(kind: str | None) -> ErrorKind:
-    """The bounded kind for an :class:`~agent.llm.base.LlmError` kind."""
+    """The bounded kind for an :class:`~sipgw.agent.llm.base.LlmError` kind."""
     return _LLM_KINDS.get(kind or "", "protocol")
 
 

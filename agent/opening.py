@@ -6,16 +6,16 @@
 *Outbound* (the gateway placed the call): the agent always speaks first, and
 only once the call is answered (its audio is held until then).
 
-* A callback (the call has a :class:`~agent.base.CallPurpose`) opens with
+* A callback (the call has a :class:`~sipgw.agent.base.CallPurpose`) opens with
   ``AssistantSettings.callback_greeting``, as written: what the callback is
-  about are a caller's words, never spoken as they are (:mod:`agent.callerwords`);
+  about are a caller's words, never spoken as they are (:mod:`sipgw.agent.callerwords`);
   when that setting is "", the LLM writes the opening line.
 * Any other outbound call opens with ``AssistantSettings.outbound_greeting``;
   when that is "" (the default), the LLM writes the opening line.
 
-The call's variables (:attr:`agent.base.CallDetails.variables`) fill the
+The call's variables (:attr:`sipgw.agent.base.CallDetails.variables`) fill the
 ``{name}`` placeholders of the system prompt and of the greeting
-(:mod:`agent.variables`); one the call lacks is left empty and named in
+(:mod:`sipgw.agent.variables`); one the call lacks is left empty and named in
 :attr:`Opening.missing` (a call the gateway places is refused before it is
 dialled instead: :func:`missing_variables`). A callback's reason is no variable:
 it is a caller's words, which fill no template.
@@ -24,12 +24,12 @@ Every call's system prompt gets the current date and time (so that the model
 can turn "tomorrow at three" into a date for ``schedule_callback``); an
 outbound call's also says that the agent placed the call, whether it has
 already greeted, and, for a callback, what was asked, quoted as data
-(:func:`agent.callerwords.callback_brief`). The call's details (its variables,
+(:func:`sipgw.agent.callerwords.callback_brief`). The call's details (its variables,
 and what the caller's network said: asserted number, forwarding, allowed ``X-``
 headers) follow as a JSON object introduced as data, never as instructions.
 
 :func:`plan_opening` decides all of it once per call (:class:`Opening`); the
-assistant's :class:`agent.greeting.Greeter` carries it out.
+assistant's :class:`sipgw.agent.greeting.Greeter` carries it out.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from agent.callerwords import callback_brief
-from agent.settings import AssistantSettings
-from agent.tools.callback_time import callback_zone, describe_now
-from agent.variables import placeholders, render_lenient
+from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
+from sipgw.agent.callerwords import callback_brief
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.callback_time import callback_zone, describe_now
+from sipgw.agent.variables import placeholders, render_lenient
 
 __all__ = [
     "DETAILS_HEADING",

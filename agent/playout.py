@@ -23,7 +23,7 @@ first word once they stop.
 
 *What went out was heard* on SIP, not on a leg that buffers (a Twilio Media
 Stream holds what is in flight to the phone). There the call's ``recall``
-(:meth:`agent.base.CallControl.clear_audio`) drops what the leg holds and says
+(:meth:`sipgw.agent.base.CallControl.clear_audio`) drops what the leg holds and says
 how many of the last frames sent were never heard. The queue asks it when it is
 paused (caller speech: the frames come back to the head of the queue, so a
 resume plays them and a barge-in drops them) and when a reply is cancelled;
@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from agent.tts.reframe import Reframer
+from sipgw.agent.tts.reframe import Reframer
 
 __all__ = [
     "CHARS_PER_SECOND",
@@ -99,7 +99,7 @@ class Playout:
         on_ready: called when audio arrives in an empty, playing queue (the talkspurt
             fast path: the call may send the first frame before the next tick).
         background: frames played while no reply has audio queued (hold music,
-            :mod:`agent.holdmusic`); None = silence. It is no speech: never
+            :mod:`sipgw.agent.holdmusic`); None = silence. It is no speech: never
             :attr:`audible`, never cut by a barge-in.
         recall: drops what the call's leg holds unplayed; returns how many of the last
             frames sent that was (see the module docstring). None: nothing to recall.

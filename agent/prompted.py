@@ -1,18 +1,18 @@
 """What the factories of the built-in AI agents share: both kinds of agent (the assistant and
 the speech-to-speech agents) take their prompt, greeting and call records from an
-:class:`~agent.settings.AssistantSettings`, so both answer the gateway's two questions about
-a call the same way: where its record goes (:class:`agent.record.KeepsRecords`) and which
-``{name}`` variables it lacks (:class:`agent.variables.VariablesCheck`)."""
+:class:`~sipgw.agent.settings.AssistantSettings`, so both answer the gateway's two questions about
+a call the same way: where its record goes (:class:`sipgw.agent.record.KeepsRecords`) and which
+``{name}`` variables it lacks (:class:`sipgw.agent.variables.VariablesCheck`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Protocol
 
-from agent.base import Direction
-from agent.opening import missing_variables
-from agent.record import CallRecord
-from agent.settings import AssistantSettings
+from sipgw.agent.base import Direction
+from sipgw.agent.opening import missing_variables
+from sipgw.agent.record import CallRecord
+from sipgw.agent.settings import AssistantSettings
 
 __all__ = ["PromptedFactory"]
 
@@ -29,7 +29,7 @@ class PromptedFactory:
 
     def new_record(self, call_id: str) -> CallRecord | None:
         """A record in its agents' directory, redacted as theirs
-        (:class:`agent.record.KeepsRecords`); None without a directory."""
+        (:class:`sipgw.agent.record.KeepsRecords`); None without a directory."""
         settings = self.resources.settings
         if settings.record_dir is None:
             return None

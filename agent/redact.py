@@ -1,7 +1,7 @@
 """Redaction of secrets, card numbers and configured patterns in text and records.
 
 One :class:`Redactor` is applied where text leaves the process for good: the
-per-call JSONL records (:class:`agent.record.CallRecord`) and, through the
+per-call JSONL records (:class:`sipgw.agent.record.CallRecord`) and, through the
 gateway's logging filter (:mod:`sipgw.app.security.privacy`), every log line. It
 replaces, in this order:
 
@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
+from sipgw.agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
 
 __all__ = [
     "MAX_ERROR_LENGTH",

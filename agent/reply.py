@@ -4,7 +4,7 @@ A :class:`Reply` is an LLM reply to a turn (``reply``) or a fixed line said
 without the LLM (``greeting``, ``notice``, ``goodbye``): its text-to-speech
 stream, the task that feeds it, and the times its metrics need. The
 :class:`SpeakingState` holds the reply in progress and the playout; it is what
-the turn-taking machine reads (:class:`agent.turns.AgentState`).
+the turn-taking machine reads (:class:`sipgw.agent.turns.AgentState`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from agent.playout import Playout
-from agent.preemptive import PreemptiveRequest
-from agent.resilience.line_cache import LineAudio
-from agent.speculative import HeldSpeech
-from agent.tts.base import TtsReply
+from sipgw.agent.playout import Playout
+from sipgw.agent.preemptive import PreemptiveRequest
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.speculative import HeldSpeech
+from sipgw.agent.tts.base import TtsReply
 
 __all__ = ["FillerLine", "PlayoutState", "Reply", "ReplyKind", "SpeakingState"]
 
@@ -27,7 +27,7 @@ ReplyKind: TypeAlias = Literal["greeting", "reply", "notice", "goodbye"]
 
 @dataclass(eq=False)
 class FillerLine:
-    """A filler line said while a reply's tool round runs (:mod:`agent.fillers`)."""
+    """A filler line said while a reply's tool round runs (:mod:`sipgw.agent.fillers`)."""
 
     tts: TtsReply
     text: str
@@ -60,7 +60,7 @@ class Reply:
         fallback: a fallback line from memory, said at its end (the LLM or TTS failed;
             agent/failures.py); None once queued.
         released_at: when an opening held while answering-machine detection listened
-            was let out (:meth:`agent.greeting.Greeter.open`): it starts then for the
+            was let out (:meth:`sipgw.agent.greeting.Greeter.open`): it starts then for the
             turn-taking machine, so the callee's speech before it (the turn it answers)
             is no barge-in.
         tools_seconds: how long its tool rounds ran (the first call of each round to its
@@ -125,7 +125,7 @@ class PlayoutState:
 
 
 class SpeakingState(PlayoutState):
-    """The agent's side: its playout and its current reply (:class:`agent.turns.AgentState`)."""
+    """The agent's side: its playout and its current reply (:class:`sipgw.agent.turns.AgentState`)."""
 
     __slots__ = ("reply",)
 

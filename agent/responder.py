@@ -1,14 +1,14 @@
 """The agent's LLM replies: a turn (or a note for the model) in, the model's sentences spoken.
 
-:class:`Responder` begins a reply through the :class:`agent.speaker.Speaker`
+:class:`Responder` begins a reply through the :class:`sipgw.agent.speaker.Speaker`
 (cutting off the active one), then runs the conversation's tool loop
-(:meth:`agent.conversation.Conversation.reply`) and sends each sentence to TTS
+(:meth:`sipgw.agent.conversation.Conversation.reply`) and sends each sentence to TTS
 as soon as it is complete. Before the first LLM request the caller context is
-put into the system prompt (:class:`agent.caller_context.CallerContextPrompt`).
+put into the system prompt (:class:`sipgw.agent.caller_context.CallerContextPrompt`).
 At the end of turn a preemptive request that the final transcript confirms is
-adopted as the reply's first LLM round (:class:`agent.preemptive.PreemptiveReplies`);
-a slow tool round gets a filler line (:mod:`agent.fillers`); each reply that
-played to its end is measured (:mod:`agent.turn_metrics`).
+adopted as the reply's first LLM round (:class:`sipgw.agent.preemptive.PreemptiveReplies`);
+a slow tool round gets a filler line (:mod:`sipgw.agent.fillers`); each reply that
+played to its end is measured (:mod:`sipgw.agent.turn_metrics`).
 """
 
 from __future__ import annotations
@@ -16,23 +16,23 @@ from __future__ import annotations
 import logging
 from contextlib import aclosing
 
-from agent.caller_context import CallerContextPrompt
-from agent.callscope import CallScope
-from agent.conversation import (
+from sipgw.agent.caller_context import CallerContextPrompt
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation import (
     Conversation,
     ReplyDone,
     ReplySentence,
     ReplyToolCall,
     ReplyToolResult,
 )
-from agent.failures import ServiceFailures
-from agent.fillers import Fillers
-from agent.preemptive import PreemptiveReplies, PreemptiveRequest
-from agent.redact import Redactor
-from agent.reply import Reply
-from agent.speaker import Speaker
-from agent.turn_metrics import TurnMetrics
-from agent.turns import Cause, StartReply
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.fillers import Fillers
+from sipgw.agent.preemptive import PreemptiveReplies, PreemptiveRequest
+from sipgw.agent.redact import Redactor
+from sipgw.agent.reply import Reply
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.turn_metrics import TurnMetrics
+from sipgw.agent.turns import Cause, StartReply
 
 __all__ = ["Responder"]
 
@@ -78,7 +78,7 @@ class Responder:
         )  # fmt: skip
 
     def reply_to_keypad(self, digits: str) -> None:
-        """Keypad input (:class:`agent.keypad.Keypad`): one user message, then a reply."""
+        """Keypad input (:class:`sipgw.agent.keypad.Keypad`): one user message, then a reply."""
         self._conversation.add_dtmf(digits)
         self.reply_to(None)
 

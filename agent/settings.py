@@ -12,15 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.amd.config import AnsweringSettings
-from agent.dialpolicy import NOTHING_ALLOWED, DialChecker
-from agent.idle import IdleSettings
-from agent.redact import Redactor
-from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
-from agent.resilience.policy import FailurePolicySettings
-from agent.speculative import SpeculationLimits
-from agent.warm_transfer import TransferSettings
-from media.vad import VadConfig
+from sipgw.agent.amd.config import AnsweringSettings
+from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
+from sipgw.agent.idle import IdleSettings
+from sipgw.agent.redact import Redactor
+from sipgw.agent.resilience.lines import (
+    DEFAULT_ONE_MOMENT_LINE,
+    DEFAULT_STT_DOWN_LINE,
+    FallbackLine,
+)
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.speculative import SpeculationLimits
+from sipgw.agent.warm_transfer import TransferSettings
+from sipgw.media.vad import VadConfig
 
 __all__ = [
     "BUILTIN_TOOL_NAMES",

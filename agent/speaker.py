@@ -1,26 +1,26 @@
 """The agent's voice: each reply's text to TTS, its audio to the playout, and barge-ins.
 
-:class:`Speaker` runs one reply at a time (:class:`agent.reply.Reply`). A reply
+:class:`Speaker` runs one reply at a time (:class:`sipgw.agent.reply.Reply`). A reply
 is *begun* (it becomes the current one and is announced to the playout), then
 *played*: its text is fed to TTS (an LLM reply's sentences as they come, or a
 fixed line at once) while a pump task moves TTS audio into the playout queue.
 Starting a reply cuts off the one still active, through the turn-taking
-machine (:meth:`agent.turns.TurnTaker.replace_reply`), as a barge-in would.
+machine (:meth:`sipgw.agent.turns.TurnTaker.replace_reply`), as a barge-in would.
 
 *Barge-in* (:meth:`Speaker.interrupt`, the machine's
-:class:`agent.turns.CommitBargeIn`): the reply's queued audio is dropped, its
+:class:`sipgw.agent.turns.CommitBargeIn`): the reply's queued audio is dropped, its
 TTS stream and task cancelled, and the conversation keeps only what the caller
-heard (:meth:`agent.conversation.Conversation.record_heard` for an LLM reply;
+heard (:meth:`sipgw.agent.conversation.Conversation.record_heard` for an LLM reply;
 a fixed line is cut in the history where hearing stopped).
 
 A TTS failure mid-reply plays what arrived and ends the reply
-(:class:`agent.failures.ServiceFailures` reports it). A fallback line the
-failure policy decided on for a reply (:attr:`agent.reply.Reply.fallback`) is
+(:class:`sipgw.agent.failures.ServiceFailures` reports it). A fallback line the
+failure policy decided on for a reply (:attr:`sipgw.agent.reply.Reply.fallback`) is
 queued at its end, after all its TTS audio. A fallback line of its own
 (:meth:`Speaker.say_line`) is a reply whose audio is already there
-(:class:`agent.resilience.recorded.RecordedReply`).
+(:class:`sipgw.agent.resilience.recorded.RecordedReply`).
 
-*Speculative speech* (:mod:`agent.speculative`): a reply that adopts a
+*Speculative speech* (:mod:`sipgw.agent.speculative`): a reply that adopts a
 preemptive request whose first clause was synthesized before the turn was
 confirmed is begun on that clause's TTS reply (``held``): its audio, held in
 the TTS reply's queue until now, is the first the pump moves to the playout,
@@ -34,19 +34,19 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from agent.callscope import CallScope
-from agent.conversation import Conversation
-from agent.failures import ServiceFailures
-from agent.fillers import Fillers
-from agent.playout import Playout, played
-from agent.preemptive import PreemptiveRequest
-from agent.redact import Redactor
-from agent.reply import Reply, ReplyKind, SpeakingState
-from agent.resilience.line_cache import LineAudio
-from agent.resilience.recorded import RecordedReply
-from agent.speculative import HeldSpeech, SpeculationBudget, TtsLead
-from agent.tts.base import TextToSpeech, TtsError, TtsReply
-from agent.turns import Cause, CommitBargeIn, TurnTaker
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.conversation import Conversation
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.fillers import Fillers
+from sipgw.agent.playout import Playout, played
+from sipgw.agent.preemptive import PreemptiveRequest
+from sipgw.agent.redact import Redactor
+from sipgw.agent.reply import Reply, ReplyKind, SpeakingState
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.resilience.recorded import RecordedReply
+from sipgw.agent.speculative import HeldSpeech, SpeculationBudget, TtsLead
+from sipgw.agent.tts.base import TextToSpeech, TtsError, TtsReply
+from sipgw.agent.turns import Cause, CommitBargeIn, TurnTaker
 
 __all__ = ["Speaker"]
 
@@ -141,7 +141,7 @@ class Speaker:
 
         ``tts``: its audio's source (default: a new reply of the call's TTS); with
         ``held`` the reply speaks on the held clause's TTS reply. The other keyword
-        arguments are the turn's (:class:`~agent.reply.Reply`'s fields).
+        arguments are the turn's (:class:`~sipgw.agent.reply.Reply`'s fields).
         """
         if kind == "reply":
             self.turn += 1

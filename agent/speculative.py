@@ -2,14 +2,14 @@
 
 Theory of operation
 -------------------
-A preemptive LLM request (:mod:`agent.preemptive`) runs on the caller's
+A preemptive LLM request (:mod:`sipgw.agent.preemptive`) runs on the caller's
 partial transcript while the turn is not yet confirmed. With speculative speech
 on, the moment its stream completes the first clause (cut as early as a comma
-allows, :data:`agent.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to text-to-speech on a
+allows, :data:`sipgw.agent.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to text-to-speech on a
 reply of its own (:class:`HeldSpeech`). Its audio is *held*: it waits in the
 TTS reply's queue, and nothing moves it to the playout, so nothing reaches the
 caller. At the confirmed end of turn the request is adopted and the reply
-*takes over* that TTS reply (:meth:`agent.speaker.Speaker.begin`): the audio
+*takes over* that TTS reply (:meth:`sipgw.agent.speaker.Speaker.begin`): the audio
 already there plays at once, and the reply's own sentences skip what was sent
 (:meth:`HeldSpeech.unsent`). When the caller goes on, or the final says other
 words, the request is dropped and its TTS reply cancelled (for ElevenLabs,
@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from agent.tts.base import TtsReply
+from sipgw.agent.tts.base import TtsReply
 
 __all__ = [
     "TTS_LEAD_DEFAULT",

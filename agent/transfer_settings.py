@@ -1,7 +1,7 @@
 """The transfers section: blind or warm, the hold music, and how a warm transfer goes.
 
 :class:`TransferSection` is read when ``--agent assistant`` answers; :func:`transfer_settings`
-turns it into the agent's :class:`~agent.warm_transfer.TransferSettings` (the hold music
+turns it into the agent's :class:`~sipgw.agent.warm_transfer.TransferSettings` (the hold music
 read once, here). What a warm transfer does is in ``docs/assistant.md``.
 """
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from agent.holdmusic import load_hold_music
-from agent.sections import SettingError, section, setting
-from agent.sections.parsers import choice, float_range, verbatim
-from agent.warm_transfer import (
+from sipgw.agent.holdmusic import load_hold_music
+from sipgw.agent.sections import SettingError, section, setting
+from sipgw.agent.sections.parsers import choice, float_range, verbatim
+from sipgw.agent.warm_transfer import (
     DEFAULT_CONSULT_INTRO,
     DEFAULT_CONSULT_PROMPT,
     JoinHow,

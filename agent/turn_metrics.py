@@ -3,7 +3,7 @@
 Per turn (``turn_metrics`` in the call record, the observer's stages, one log
 line): the caller's end of speech (VAD) to the STT's end of turn, the LLM's
 first token, TTS's first audio byte, and the reply's first RTP frame (the
-playout reports it: :meth:`agent.playout.Playout.when_first_played`); whether
+playout reports it: :meth:`sipgw.agent.playout.Playout.when_first_played`); whether
 a preemptive request was used and how many were wasted. Per call, the
 greeting's first frame after the 200 OK (``greeting_metrics``).
 
@@ -17,9 +17,9 @@ import asyncio
 import logging
 from typing import Any, Final
 
-from agent.callscope import CallScope, ms_between
-from agent.playout import Playout
-from agent.reply import Reply
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.playout import Playout
+from sipgw.agent.reply import Reply
 
 __all__ = [
     "FIRST_FRAME_LIMIT",
@@ -43,7 +43,7 @@ _STAGE_FIELDS: Final = {
     "tts_first_byte": "tts_first_byte_ms",
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
-"""The observer's turn stages (:data:`agent.observer.TURN_STAGES`) and their turn_metrics fields."""
+"""The observer's turn stages (:data:`sipgw.agent.observer.TURN_STAGES`) and their turn_metrics fields."""
 
 
 def turn_metrics(reply: Reply, first_rtp: float | None) -> dict[str, Any]:

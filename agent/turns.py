@@ -5,7 +5,7 @@ Theory of operation
 :class:`TurnTaker` takes the caller's side as input, one call per fact, each
 with the time ``now``: every 20 ms frame of caller audio as it arrives
 (:meth:`TurnTaker.receive_audio`; it runs its own voice-activity detector,
-``media.vad``), the speech-to-text events (:meth:`TurnTaker.receive_stt`)
+``sipgw.media.vad``), the speech-to-text events (:meth:`TurnTaker.receive_stt`)
 and keypad digits (:meth:`TurnTaker.receive_dtmf`). It reads the agent's side
 through :class:`AgentState` when a rule needs it: is agent audio audible, is
 some queued (maybe paused), which reply is still active and since when. Each
@@ -86,8 +86,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol, TypeAlias
 
-from agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector
+from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector
 
 __all__ = [
     "BACKCHANNELS",

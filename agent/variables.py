@@ -1,6 +1,6 @@
 """Per-call variables: the rules they follow, and the ``{name}`` placeholders that use them.
 
-A call may carry variables (:attr:`agent.base.CallDetails.variables`): a flat set of
+A call may carry variables (:attr:`sipgw.agent.base.CallDetails.variables`): a flat set of
 names and short texts, e.g. ``first_name=Ada``, ``appointment=Tuesday 3 pm``, given
 when the call is placed (``POST /api/calls``, ``sipgw call --var``), by a line, by a
 Twilio stream's custom parameters (those it refuses are left out) or by the browser call
@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-from agent.base import Direction
+from sipgw.agent.base import Direction
 
 __all__ = [
     "MAX_NAME",

@@ -3,18 +3,18 @@
 One :class:`Vendor` per service, in :data:`STT_VENDORS`, :data:`LLM_VENDORS` or
 :data:`TTS_VENDORS`: its name (the value of ``SIPGW_STT``, ``SIPGW_LLM`` or
 ``SIPGW_TTS``), its settings section (a frozen dataclass of
-:func:`~agent.sections.setting` fields: the CLI checks, ``.env.example`` and
+:func:`~sipgw.agent.sections.setting` fields: the CLI checks, ``.env.example`` and
 ``docs/configuration.md`` take it from there), and a function from that section to a
 maker of the vendor's clients: it builds (and so checks) the client's own typed settings
 once, at start, with code mypy checks.
 
 Adding a vendor: its client in one new file under ``agent/stt``, ``agent/llm`` or
-``agent/tts``, implementing :class:`~agent.stt.base.SpeechToText`,
-:class:`~agent.llm.base.ChatLLM` or :class:`~agent.tts.base.TextToSpeech`; here its
+``agent/tts``, implementing :class:`~sipgw.agent.stt.base.SpeechToText`,
+:class:`~sipgw.agent.llm.base.ChatLLM` or :class:`~sipgw.agent.tts.base.TextToSpeech`; here its
 section, its client function and its entry; the catalogue (:mod:`sipgw.app.sections`)
 takes every registered vendor's section from these tables, so it is not listed there. The
 assistant never names a vendor:
-:mod:`agent.assistant_plugin` builds one LLM client for all calls and hands each
+:mod:`sipgw.agent.assistant_plugin` builds one LLM client for all calls and hands each
 call factories for its own STT and TTS.
 
 A vendor's module (and its SDK) is imported only when its client is built, never when
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from agent.sections import ConfigError, section, setting
-from agent.sections.parsers import (
+from sipgw.agent.sections import ConfigError, section, setting
+from sipgw.agent.sections.parsers import (
     choice,
     comma_list,
     int_range,
@@ -42,9 +42,9 @@ from agent.sections.parsers import (
 )
 
 if TYPE_CHECKING:
-    from agent.llm.base import ChatLLM
-    from agent.stt.base import SpeechToText
-    from agent.tts.base import TextToSpeech
+    from sipgw.agent.llm.base import ChatLLM
+    from sipgw.agent.stt.base import SpeechToText
+    from sipgw.agent.tts.base import TextToSpeech
 
 __all__ = [
     "LLM_VENDORS",
@@ -109,7 +109,7 @@ def _optional_on_off(value: str) -> bool | None:
 
 
 def _keyterms(value: str) -> tuple[str, ...]:
-    from agent.stt.assemblyai import check_keyterms
+    from sipgw.agent.stt.assemblyai import check_keyterms
 
     terms = comma_list(value)
     check_keyterms(terms)
@@ -197,7 +197,7 @@ class AssemblyAISection:
 
 
 def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
-    from agent.stt.assemblyai import (
+    from sipgw.agent.stt.assemblyai import (
         REGION_URLS,
         AssemblyAISettings,
         AssemblyAISTTService,
@@ -236,7 +236,7 @@ _optional_tokens = or_empty(
 
 
 def _reasoning_effort(value: str) -> str:
-    from agent.llm.openai import REASONING_EFFORTS
+    from sipgw.agent.llm.openai import REASONING_EFFORTS
 
     effort = value.strip().lower()
     if effort and effort not in REASONING_EFFORTS:
@@ -245,7 +245,7 @@ def _reasoning_effort(value: str) -> str:
 
 
 def _capabilities(value: str) -> str:
-    from agent.llm.capabilities import ModelCapabilities
+    from sipgw.agent.llm.capabilities import ModelCapabilities
 
     if value.strip():
         ModelCapabilities.parse(value)  # its ValueError says what is allowed
@@ -323,9 +323,9 @@ class OpenAISection:
 
 
 def _openai(settings: OpenAISection) -> Callable[[], ChatLLM]:
-    from agent.llm.capabilities import ModelCapabilities
-    from agent.llm.openai import OpenAIChatLLM, OpenAISettings
-    from agent.llm.retry import LlmRetrySettings
+    from sipgw.agent.llm.capabilities import ModelCapabilities
+    from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
+    from sipgw.agent.llm.retry import LlmRetrySettings
 
     client = _checked(
         "OpenAI (chat model)",
@@ -400,7 +400,7 @@ class ElevenLabsSection:
 
 
 def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
-    from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+    from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 
     client = _checked(
         "ElevenLabs (text to speech)",

@@ -1,16 +1,16 @@
 """Warm (attended) transfer: the caller on hold with music, a person briefed, then joined.
 
 When the operator chose warm transfers (``TransferSettings.mode``) and the call
-can do them (its :class:`~agent.base.CallControl` is a :class:`WarmTransferCall`:
+can do them (its :class:`~sipgw.agent.base.CallControl` is a :class:`WarmTransferCall`:
 a SIP call of the gateway), ``transfer_to_human`` becomes this, once its line
 ("Let me connect you with a colleague. One moment.") has been heard
-(:class:`agent.call_actions.CallActions`):
+(:class:`sipgw.agent.call_actions.CallActions`):
 
-1. *Hold*: the caller hears hold music (:mod:`agent.holdmusic`); what they say
+1. *Hold*: the caller hears hold music (:mod:`sipgw.agent.holdmusic`); what they say
    meanwhile is not a turn.
 2. *Consult*: the gateway calls the person (:meth:`WarmTransferCall.consult`:
    the same trunk rules and dial allow-list as every call) with a
-   :class:`~agent.consult.ConsultAgent` that says the summary the assistant
+   :class:`~sipgw.agent.consult.ConsultAgent` that says the summary the assistant
    wrote and waits for 1/"yes" or 2/"no"; a voicemail that answers instead is
    known by its words or its beep and counts as no answer at once.
 3. *Join* on acceptance (:meth:`WarmTransferCall.join`): REFER with Replaces
@@ -32,16 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
-from agent.amd.config import AmdConfig
-from agent.base import Agent, AgentFactory, CallControl
-from agent.callscope import CallScope, ms_between
-from agent.capabilities import AgentCapabilities, PluginFactory
-from agent.consult import ConsultAgent, ConsultBrief, ConsultDecision
-from agent.dialpolicy import DialRefused
-from agent.holdmusic import HoldMusic, tone_pattern
-from agent.playout import Playout
-from agent.stt.base import SpeechToText
-from agent.tts.base import TextToSpeech
+from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.base import Agent, AgentFactory, CallControl
+from sipgw.agent.callscope import CallScope, ms_between
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.consult import ConsultAgent, ConsultBrief, ConsultDecision
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.holdmusic import HoldMusic, tone_pattern
+from sipgw.agent.playout import Playout
+from sipgw.agent.stt.base import SpeechToText
+from sipgw.agent.tts.base import TextToSpeech
 
 __all__ = [
     "CONSULT_AGENTS",
@@ -179,7 +179,7 @@ class WarmTransfer:
         detection: AmdConfig | None = None,
     ) -> None:
         self._scope = scope
-        self._detection = detection  # who answers the consultation call (agent.consult)
+        self._detection = detection  # who answers the consultation call (sipgw.agent.consult)
         self._call = call
         self._settings = settings
         self._playout = playout

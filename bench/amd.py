@@ -5,7 +5,7 @@
 Builds the labelled set (:mod:`tests.toolkit.amdset`: espeak-ng greetings,
 carrier announcements, screener prompts and people picking up, over a noisy
 lossy line) and replays every sample into an
-:class:`~agent.amd.AnsweringMachineDetector` as a call would feed it: each
+:class:`~sipgw.agent.amd.AnsweringMachineDetector` as a call would feed it: each
 20 ms μ-law frame at the time its audio ends, and the simulated recognizer's
 transcripts at the times they would arrive. Per sample it keeps every decision
 and revision, the decision in force at the deadline, when the message could
@@ -16,7 +16,7 @@ start, and the beeps heard; then it prints, per class and group:
 * people: the *added delay*, from the end of their first words to the first
   decision, and the share recognized with no more than 300 ms added and never
   taken for a machine afterwards (target ≥ 95 %); the false-voicemail rate;
-  and, with :class:`~agent.amd.policy.AnswerPolicy` in ``leave_message``, the
+  and, with :class:`~sipgw.agent.amd.policy.AnswerPolicy` in ``leave_message``, the
   share the agent begins speaking to for good within 300 ms of their words'
   end (a decision revised in passing, while they speak, costs nothing there),
   the share it yields to (it began at a pause in their words and they went on:
@@ -47,10 +47,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from agent.amd import AMD_VAD, AmdConfig, AnswerClassified, AnsweringMachineDetector, AnswerKind
-from agent.amd.classifier import ReadyForMessage
-from agent.amd.config import AmdMode
-from agent.amd.policy import (
+from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
+from sipgw.agent.amd import (
+    AMD_VAD,
+    AmdConfig,
+    AnswerClassified,
+    AnsweringMachineDetector,
+    AnswerKind,
+)
+from sipgw.agent.amd.classifier import ReadyForMessage
+from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.policy import (
     AnswerPolicy,
     BeginConversation,
     HangUp,
@@ -58,10 +65,9 @@ from agent.amd.policy import (
     StopSpeaking,
     YieldToCallee,
 )
-from agent.stt.base import SttPartialTranscript, SttTurnEnded
-from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
-from media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
-from media.vad import VoiceActivityDetector
+from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.media.beep import BeepDetected, BeepDetector, SpecialInfoToneDetected
+from sipgw.media.vad import VoiceActivityDetector
 from tests.toolkit.amdset.channel import mix, noise, tone, transmit
 from tests.toolkit.amdset.labelled import GROUPS, Sample, build
 from tests.toolkit.amdset.stt import SimulatedTranscript

@@ -34,16 +34,16 @@ import sys
 import time
 from typing import Any
 
-import media
-from agent.base import Agent, CallControl
-from agent.capabilities import AgentCapabilities, PluginFactory
-from agent.echo import EchoAgent
+import sipgw.media
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from media import g711
-from media.jitterbuffer import JitterBuffer
-from media.rtp import RtpPacket
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.echo import EchoAgent
 from sipgw.app.evaluation.audio import decode, tone_frames
 from sipgw.app.evaluation.ports import free_port_range
+from sipgw.media import g711
+from sipgw.media.jitterbuffer import JitterBuffer
+from sipgw.media.rtp import RtpPacket
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.peers.relay import Impairment, UdpRelay
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default="", help="what code this is (e.g. 'before')")
     p.add_argument("--json", help="report path ('-' = stdout; default bench/results/...)")
     args = p.parse_args(argv)
-    log(f"media from {media.__file__}")
+    log(f"media from {sipgw.media.__file__}")
     runs = []
     for seed in range(args.seeds):
         log(f"run {seed + 1}/{args.seeds}: {args.seconds:g} s of tone")

@@ -16,9 +16,9 @@ import sys
 from typing import Any
 
 from bench._harness import fmt, format_table, machine_info, write_json
-from media.jitterbuffer import JitterBuffer
-from media.rtp import RtpPacket
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
+from sipgw.media.jitterbuffer import JitterBuffer
+from sipgw.media.rtp import RtpPacket
 
 TICK = 0.020
 

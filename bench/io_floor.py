@@ -15,7 +15,7 @@ packets:
 * ``uvloop-paced``: each packet is queued, and one 20 ms ticker with absolute
   deadlines sends one queued packet per call (the shape of sipgw's media path:
   receive, hold, pace out on the tick) without parsing, jitter buffer or agent;
-* ``rtpio-paced``: the same shape on the native path's I/O (``media._rtpio``, built by
+* ``rtpio-paced``: the same shape on the native path's I/O (``sipgw.media._rtpio``, built by
   ``scripts/build-native``): at each tick one ``epoll`` + ``recvmmsg`` drain of every
   socket, then one direct ``sendto`` per call: one wake-up per tick instead of one per
   packet.
@@ -100,7 +100,7 @@ class _PacedReader:
     one queued packet is sent per call (as ``uvloop-paced``)."""
 
     def __init__(self, calls: int) -> None:
-        from media import _rtpio  # the native build's extension (scripts/build-native)
+        from sipgw.media import _rtpio  # the native build's extension (scripts/build-native)
 
         self.poller = _rtpio.Poller()
         self.sendto = _rtpio.sendto
@@ -331,7 +331,7 @@ def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def default_variants() -> list[str]:
     """Every variant; the ``rtpio`` ones only where the native path is in use."""
-    from media import _accel
+    from sipgw.media import _accel
 
     return [v for v in VARIANTS if _accel.PATH == "native" or not v.startswith("rtpio")]
 

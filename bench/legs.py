@@ -44,12 +44,12 @@ from typing import Any, Protocol
 import aiohttp
 
 from bench._harness import fmt, format_table, log, machine_info, summarize, write_json
-from media import g711
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.evaluation.ports import free_port
+from sipgw.media import g711
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
 from tests.toolkit.fakes.twilio import FakeTwilioStream, call_the_webhook
 from tests.toolkit.netns import add_ice_address

@@ -16,19 +16,19 @@ import timeit
 from collections.abc import Callable
 from typing import cast
 
-from agent.base import CallControl
-from agent.echo import EchoAgent
-from media import g711
-from media.aio.callmedia import CallMedia
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.demux import Demux, MediaPorts
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer
-from media.rtp import RtpPacket
-from media.sender import RtpStreamSender
-from media.session import MediaSession, StreamParams
-from media.srtp import SUITES, SrtpContext, SrtpKeying
-from media.vad import VoiceActivityDetector
+from sipgw.agent.base import CallControl
+from sipgw.agent.echo import EchoAgent
+from sipgw.media import g711
+from sipgw.media.aio.callmedia import CallMedia
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.demux import Demux, MediaPorts
+from sipgw.media.ingress import IngressAudio
+from sipgw.media.jitterbuffer import JitterBuffer
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.sender import RtpStreamSender
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.srtp import SUITES, SrtpContext, SrtpKeying
+from sipgw.media.vad import VoiceActivityDetector
 
 
 def _best_us(fn: Callable[[], object], number: int) -> float:
@@ -66,7 +66,7 @@ def _srtp_results(frame: bytes) -> dict[str, float]:
 
 
 class _NoSend:
-    """Stands for media.aio.rtp_batch.BatchedRtp: takes the sockets, sends nowhere."""
+    """Stands for sipgw.media.aio.rtp_batch.BatchedRtp: takes the sockets, sends nowhere."""
 
     rtp = 0
     rtcp = 0

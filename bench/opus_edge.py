@@ -3,7 +3,7 @@
     python -m bench.opus_edge [--packets 2000] [--repeats 3] [--json PATH]
 
 A browser that insists on Opus sends a 20 ms packet per 50th of a second; the leg decodes each
-one on the event loop (:class:`media.opus.OpusDecoder`: libopus through PyAV, FFmpeg's
+one on the event loop (:class:`sipgw.media.opus.OpusDecoder`: libopus through PyAV, FFmpeg's
 resampler to 8 kHz, μ-law). This encodes ``--packets`` packets of speech-like audio (a 200 Hz
 buzz with harmonics, at 32 kb/s, what a browser sends) once, then times the decoder over them,
 ``--repeats`` times, and compares with the cost of a hop to a worker thread
@@ -25,8 +25,8 @@ from av import AudioResampler, CodecContext
 from av.audio.frame import AudioFrame
 
 from bench._harness import fmt, format_table, log, machine_info, write_json
-from media import g711
-from media.opus import OpusDecoder
+from sipgw.media import g711
+from sipgw.media.opus import OpusDecoder
 
 
 def _encode(packets: int) -> list[bytes]:

@@ -47,9 +47,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bench._harness import machine_info, summarize, write_json
-from media.g711 import rms_dbfs
 from sipgw.app.config import CallSection
 from sipgw.app.evaluation.audio import tone_frames
+from sipgw.media.g711 import rms_dbfs
 from tests.toolkit.fakes.twilio import SILENCE, FakeTwilioStream, call_the_webhook
 
 __all__ = ["EchoApp", "build_parser", "main", "run"]

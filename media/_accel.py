@@ -2,7 +2,7 @@
 
 The Python modules are the one source of truth. A build with a C compiler
 (``scripts/build-native``, run by ``scripts/serve`` and ``scripts/test``; or ``pip wheel``)
-compiles the hot ones with mypyc, next to their sources, and builds ``media._rtpio``
+compiles the hot ones with mypyc, next to their sources, and builds ``sipgw.media._rtpio``
 (batched UDP receive), then writes ``media/_native_build.json``: the compiled modules
 and a hash of each one's source (and of ``media/_rtpio.c``). The first import of
 ``media`` (``agent`` imports it first too) calls :func:`select`, which decides once for

@@ -1,4 +1,4 @@
-/* media._rtpio: batched UDP receive and direct sends for the RTP path (Linux).
+/* sipgw.media._rtpio: batched UDP receive and direct sends for the RTP path (Linux).
  *
  * The accelerated media path (docs/performance.md, "The native media path") reads every
  * call's RTP and RTCP sockets in batches instead of one event-loop callback per datagram:
@@ -995,7 +995,7 @@ static PyMethodDef Poller_methods[] = {
 
 static PyTypeObject PollerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "media._rtpio.Poller",
+    .tp_name = "sipgw.media._rtpio.Poller",
     .tp_basicsize = sizeof(Poller),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "UDP sockets read in batches (epoll + recvmmsg, kernel receive times).",
@@ -1028,7 +1028,7 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef rtpio_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "media._rtpio",
+    .m_name = "sipgw.media._rtpio",
     .m_doc = "Batched UDP receive (epoll + recvmmsg) and direct sends for the RTP path.",
     .m_size = -1,
     .m_methods = module_methods,

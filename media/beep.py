@@ -31,7 +31,7 @@ Each 20 ms frame is measured on its own (:func:`measure_tone`):
    400 Hz, which would look like a glide.
 
 All of it is a few dot products over 160 samples, computed in C
-(:func:`media.g711.linear_fit`): about ten microseconds per frame.
+(:func:`sipgw.media.g711.linear_fit`): about ten microseconds per frame.
 
 A frame is *tonal* when that share reaches ``min_share``, its level
 ``min_level_dbfs`` and its frequency lies in the configured band. Tonal frames
@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, TypeAlias
 
-from media import g711
+from sipgw.media import g711
 
 __all__ = [
     "FRAME_SECONDS",

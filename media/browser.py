@@ -6,7 +6,7 @@ packets it decrypted come here instead (``media/aio/browser.py`` taps them) and 
 same stages as a SIP call's RTP: the jitter buffer for the agent's per-tick frame, the ingress
 stage for the listeners' tap, the RFC 3550 reception statistics for the call's quality
 figures. PCMU passes through; PCMA is converted once (media/codecs/convert.py); Opus (when
-the browser insists) is decoded once to 8 kHz μ-law by :class:`media.opus.OpusDecoder`, given
+the browser insists) is decoded once to 8 kHz μ-law by :class:`sipgw.media.opus.OpusDecoder`, given
 by the caller, so this module needs no optional package.
 """
 
@@ -16,19 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from media.codecs import CODECS, ULAW_8K
-from media.codecs.convert import ToAgent
-from media.jitterbuffer import JitterBufferConfig
-from media.quality import CallQuality
-from media.received import CallerAudio
-from media.reporting import RtcpReporter
-from media.rtp import RtpPacket
+from sipgw.media.codecs import CODECS, ULAW_8K
+from sipgw.media.codecs.convert import ToAgent
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.quality import CallQuality
+from sipgw.media.received import CallerAudio
+from sipgw.media.reporting import RtcpReporter
+from sipgw.media.rtp import RtpPacket
 
 __all__ = ["BrowserAudio", "BrowserAudioStats", "Decoder"]
 
 
 class Decoder(Protocol):
-    """Turns one codec's packets into 8 kHz μ-law (:class:`media.opus.OpusDecoder`)."""
+    """Turns one codec's packets into 8 kHz μ-law (:class:`sipgw.media.opus.OpusDecoder`)."""
 
     def timestamp(self, rtp_timestamp: int) -> int:
         """The packet's timestamp on the 8 kHz clock."""

@@ -15,8 +15,8 @@ the loop costs well under a microsecond a datagram.
 
 from __future__ import annotations
 
-from media.mediaports import MediaPorts
-from media.shared_port import Claim, SharedPort
+from sipgw.media.mediaports import MediaPorts
+from sipgw.media.shared_port import Claim, SharedPort
 
 __all__ = ["Demux", "MediaPorts"]
 

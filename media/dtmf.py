@@ -31,8 +31,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from media.rtp import RtpPacket
-from media.seqnum import uint32_gt
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.seqnum import uint32_gt
 
 __all__ = [
     "EVENT_CODES",

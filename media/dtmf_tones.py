@@ -3,7 +3,7 @@
 A Twilio Media Stream takes only audio from us, and a browser's page has no telephone-event
 to read: there a digit the agent keys is played as its pair of tones (ITU-T Q.23: one of the
 low group 697, 770, 852, 941 Hz and one of the high group 1209, 1336, 1477, 1633 Hz). As on
-SIP (:meth:`media.sender.RtpStreamSender.send_dtmf`) each digit lasts 100 ms and is followed
+SIP (:meth:`sipgw.media.sender.RtpStreamSender.send_dtmf`) each digit lasts 100 ms and is followed
 by 60 ms of silence, at -10 dBm0 per tone, and while digits play they replace the agent's audio.
 """
 
@@ -13,7 +13,7 @@ import math
 from collections import deque
 from typing import Final
 
-from media import g711
+from sipgw.media import g711
 
 __all__ = ["DTMF_FREQUENCIES", "InbandDtmf"]
 

@@ -199,6 +199,6 @@ def linear_fit(target: bytes, source: bytes) -> tuple[float, int]:
         ``(factor, rms)``: the factor F minimizing the energy of ``target - F *
         source`` (``<target, source> / <source, source>``; NaN when ``source``
         is all zero), and the RMS of ``source``. Used by the pitch search of
-        :mod:`media.plc`; the sums run in C.
+        :mod:`sipgw.media.plc`; the sums run in C.
     """
     return audioop.findfactor(target, source), audioop.rms(source, 2)

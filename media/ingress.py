@@ -8,7 +8,7 @@ added delay on a clean network:
 * audio that continues the timeline is released the moment it arrives;
 * a packet ahead of a gap is held until the gap is filled (reordering), or
   until the gap's deadline passes: then the gap is released concealed
-  (:mod:`media.plc`: a pitch-based substitute fading to silence over 60 ms,
+  (:mod:`sipgw.media.plc`: a pitch-based substitute fading to silence over 60 ms,
   the audio after it faded in), so a recogniser hears no hole in a word;
 * when nothing arrives at all (silence suppression, hold, loss), silence is
   released at real-time pace, so a listener still hears the pause (a turn
@@ -35,12 +35,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from media.codecs.base import Codec
-from media.codecs.g711 import PCMU
-from media.gaps import Gap, TransitBaseline, classify_gap
-from media.plc import Concealer
-from media.rtp import RtpPacket
-from media.seqnum import Unwrapper
+from sipgw.media.codecs.base import Codec
+from sipgw.media.codecs.g711 import PCMU
+from sipgw.media.gaps import Gap, TransitBaseline, classify_gap
+from sipgw.media.plc import Concealer
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.seqnum import Unwrapper
 
 __all__ = ["IngressAudio"]
 

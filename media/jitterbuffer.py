@@ -25,7 +25,7 @@ happens:
   its cells were filled when they were played (known for the 62 cells, 1.24 s
   of 20 ms cells, behind it), else *late*.
 * **Loss.** A missing cell while later cells are buffered is concealed: a
-  pitch-based substitute continues the played audio (:mod:`media.plc`,
+  pitch-based substitute continues the played audio (:mod:`sipgw.media.plc`,
   fading to silence over ``max_concealment_frames`` cells), and the first
   played frame after it is faded in. It counts as ``lost``.
   But while less than the target delay is buffered, the playout point is
@@ -38,16 +38,16 @@ happens:
   audio comes back *ahead* of the held point, the gap was a pause of the
   sender (silence suppression, hold): the point jumps forward by at most the
   number of held pops, restoring the delay from before the pause. If the
-  pops held add up to a PAUSE (:data:`media.gaps.MIN_PAUSE`), the cells still
+  pops held add up to a PAUSE (:data:`sipgw.media.gaps.MIN_PAUSE`), the cells still
   missing before the new audio are the rest of it: skipped (``None``), not
   lost and not concealed.
 * **Skip.** A packet that arrives sooner than its timestamp allows by more
-  than the target (a SKIP in :mod:`media.gaps`: the sender's timestamps
+  than the target (a SKIP in :mod:`sipgw.media.gaps`: the sender's timestamps
   jumped ahead while no time passed, e.g. it leaves silence out) moves the
   origin so the packet lands right after the buffered audio: the delay stays
   what it was, with or without a marker bit, whatever the sequence numbers
   did, and however far the jump (``reanchors`` counts them). The first
-  :data:`media.gaps.SETTLE_PACKETS` packets of a stream never count as a
+  :data:`sipgw.media.gaps.SETTLE_PACKETS` packets of a stream never count as a
   skip (the baseline transit time is not known yet).
 * **Adaptation.** The interarrival jitter is estimated as in RFC 3550 §6.4.1
   and A.8 (``J += (|D| - J) / 16``; a ``|D|`` above ``max_delay`` is a jump
@@ -85,11 +85,11 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from media.codecs.base import Codec
-from media.codecs.g711 import PCMU
-from media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
-from media.plc import Concealer
-from media.rtp import RtpPacket
+from sipgw.media.codecs.base import Codec
+from sipgw.media.codecs.g711 import PCMU
+from sipgw.media.gaps import BASELINE_RISE, MIN_PAUSE, SETTLE_PACKETS, Gap, classify_gap
+from sipgw.media.plc import Concealer
+from sipgw.media.rtp import RtpPacket
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -312,7 +312,7 @@ class JitterBuffer:
         self._max_arrival = 0.0
         self._first_arrival = 0.0
         self._transit = 0.0
-        # The baseline transit time (media.gaps.TransitBaseline's arithmetic,
+        # The baseline transit time (sipgw.media.gaps.TransitBaseline's arithmetic,
         # inlined on the hot path): inf until the first packet sets it.
         self._base = math.inf
         self._base_count = 0
@@ -360,7 +360,7 @@ class JitterBuffer:
             self._resync(packet, now)
             return
         # Extend the 32-bit timestamp to the value nearest the previous one
-        # (media.seqnum.Unwrapper's arithmetic, inlined on the hot path).
+        # (sipgw.media.seqnum.Unwrapper's arithmetic, inlined on the hot path).
         delta = (packet.timestamp - self._ext_last) & 0xFFFFFFFF
         if delta >= 0x80000000:
             delta -= 0x100000000

@@ -17,7 +17,7 @@ bleed"). :class:`SourceLatch` latches a source only when
 
 Nobody who does not see the call's packets knows its SSRC and sequence, so a
 third party can only win the race of rule 2: before the caller's first packet,
-with the right port (drawn at random, :mod:`media.ports`) and payload type,
+with the right port (drawn at random, :mod:`sipgw.media.ports`) and payload type,
 against a caller whose RTP does not come from its ``c=``.
 """
 

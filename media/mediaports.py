@@ -4,7 +4,7 @@ state, shared by the per-socket readers (media/aio/rtp_endpoint.py), the batched
 
 from __future__ import annotations
 
-from media.session import MediaSession
+from sipgw.media.session import MediaSession
 
 __all__ = ["MediaPorts"]
 

@@ -21,8 +21,8 @@ from av import AudioResampler, CodecContext
 from av.audio.frame import AudioFrame
 from av.packet import Packet
 
-from media.g711 import linear_to_ulaw
-from media.seqnum import Unwrapper
+from sipgw.media.g711 import linear_to_ulaw
+from sipgw.media.seqnum import Unwrapper
 
 __all__ = ["OPUS_CLOCK", "OpusDecoder"]
 

@@ -42,9 +42,9 @@ from functools import lru_cache
 from operator import mul
 from typing import Final
 
-from media import g711
-from media.codecs.base import Codec
-from media.codecs.g711 import PCMU
+from sipgw.media import g711
+from sipgw.media.codecs.base import Codec
+from sipgw.media.codecs.g711 import PCMU
 
 __all__ = ["Concealer", "estimate_pitch"]
 
@@ -105,7 +105,7 @@ def estimate_pitch(
     The score of a lag is the squared normalized cross-correlation of the
     newest ``window`` samples with the ``window`` samples ``lag`` earlier
     (only positive correlations count; the sums run in C,
-    :func:`media.g711.linear_fit`). A coarse search scores even lags on the
+    :func:`sipgw.media.g711.linear_fit`). A coarse search scores even lags on the
     signal taken every other sample; each strong coarse peak is refined at
     full resolution (an odd period falls between two coarse lags). Among the
     refined peaks the shortest lag scoring within 3 % of the best wins, so a

@@ -2,7 +2,7 @@
 
 The legs that are not RTP sockets (a Twilio Media Stream, a browser through aiortc) turn what
 they receive into RTP-shaped μ-law packets and hand them here: the same two stages a SIP
-call's :class:`media.session.MediaSession` feeds, with the same waits.
+call's :class:`sipgw.media.session.MediaSession` feeds, with the same waits.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Final
 
-from media.codecs.g711 import PCMU
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer, JitterBufferConfig
-from media.rtp import RtpPacket
+from sipgw.media.codecs.g711 import PCMU
+from sipgw.media.ingress import IngressAudio
+from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from sipgw.media.rtp import RtpPacket
 
 __all__ = ["MIN_INGRESS_WAIT", "CallerAudio"]
 

@@ -1,6 +1,6 @@
 """One call's RTCP side, sans-IO: RTP and RTCP in, our reports and quality figures out.
 
-Feeds :class:`media.rtcp.ReceptionStats` with every RTP packet the session
+Feeds :class:`sipgw.media.rtcp.ReceptionStats` with every RTP packet the session
 accepts, parses the peer's compound packets (its SR for our LSR/DLSR, its
 report block about our SSRC for loss, jitter and round-trip time), and says
 when our next report is due: every 5 s randomized by 0.5-1.5 (RFC 3550
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 
-from media.quality import BPL_G711_PLC, CallQuality, mos_from_r, r_factor
-from media.rtcp import (
+from sipgw.media.quality import BPL_G711_PLC, CallQuality, mos_from_r, r_factor
+from sipgw.media.rtcp import (
     ReceptionStats,
     ReportBlock,
     RtcpParseError,

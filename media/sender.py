@@ -37,9 +37,9 @@ import struct
 from collections import deque
 from typing import Final
 
-from media.codecs.base import Codec
-from media.codecs.g711 import PCMU
-from media.dtmf import digit_to_event
+from sipgw.media.codecs.base import Codec
+from sipgw.media.codecs.g711 import PCMU
+from sipgw.media.dtmf import digit_to_event
 
 __all__ = ["DtmfNotNegotiatedError", "RtpStreamSender"]
 

@@ -3,22 +3,22 @@
 Inbound packets go through the jitter buffer (audio) or the RFC 4733 receiver
 (DTMF). Outbound frames go through the stream sender, which keeps sequence
 numbers and timestamps continuous for the whole call. The call's codec
-(:class:`media.codecs.Codec`, resolved once when the session is made) is carried
+(:class:`sipgw.media.codecs.Codec`, resolved once when the session is made) is carried
 as is through the jitter buffer, the ingress tap and the sender; the agent sees
 the format it declared (8 kHz μ-law by default), converted at the edge by
 media/codecs/convert.py (nothing to do for PCMU to μ-law).
 
 Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
 which is what gets audio through NATs; which source that is, so that nobody else
-can take the media over ("RTP bleed"), is :class:`~media.latching.SourceLatch`'s
+can take the media over ("RTP bleed"), is :class:`~sipgw.media.latching.SourceLatch`'s
 to say. Packets from any other source are counted (``foreign``) and dropped.
 
-We send only when :class:`~media.liveness.PeerLiveness` says so: once the dialog
+We send only when :class:`~sipgw.media.liveness.PeerLiveness` says so: once the dialog
 is confirmed (:meth:`MediaSession.confirm`, unless the session starts
 confirmed), and while the peer shows it is there (RTP from the latched source,
 or RTCP from the host we send to that reports on our stream). After a silence
-of :attr:`~media.liveness.LivenessConfig.pause_after` seconds (of
-:attr:`~media.liveness.LivenessConfig.first_sign` seconds while a peer that is to
+of :attr:`~sipgw.media.liveness.LivenessConfig.pause_after` seconds (of
+:attr:`~sipgw.media.liveness.LivenessConfig.first_sign` seconds while a peer that is to
 send RTP has sent nothing yet) sending pauses until the next sign;
 :meth:`MediaSession.idle_for` tells the application how long the peer has been
 silent (its RTP timeout ends the call).
@@ -28,7 +28,7 @@ authenticated and decrypted before anything else looks at it, so a packet
 that fails (tampered, replayed, from someone without the key) is counted in
 :attr:`MediaSession.srtp` and dropped, and can never latch a source; every
 packet sent is protected. A re-negotiation rekeys only the direction whose key
-changed (:meth:`media.srtp.SrtpContext.rekey`).
+changed (:meth:`sipgw.media.srtp.SrtpContext.rekey`).
 
 RTCP (RFC 3550 §6): :attr:`MediaSession.rtcp` (media/reporting.py) follows
 the accepted RTP, parses the peer's reports from the RTCP port or, with
@@ -46,20 +46,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from media.codecs.base import ULAW_8K, AudioFormat, Codec
-from media.codecs.convert import ToAgent, ToWire
-from media.codecs.g711 import PCMU
-from media.dtmf import DtmfReceiver
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer, JitterBufferConfig
-from media.latching import SourceLatch, same_host
-from media.liveness import LivenessConfig, PeerLiveness
-from media.quality import CallQuality
-from media.reporting import RtcpReporter
-from media.rtcp import SenderInfo
-from media.rtp import RtpPacket, RtpParseError, is_rtcp
-from media.sender import RtpStreamSender
-from media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec
+from sipgw.media.codecs.convert import ToAgent, ToWire
+from sipgw.media.codecs.g711 import PCMU
+from sipgw.media.dtmf import DtmfReceiver
+from sipgw.media.ingress import IngressAudio
+from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferConfig
+from sipgw.media.latching import SourceLatch, same_host
+from sipgw.media.liveness import LivenessConfig, PeerLiveness
+from sipgw.media.quality import CallQuality
+from sipgw.media.reporting import RtcpReporter
+from sipgw.media.rtcp import SenderInfo
+from sipgw.media.rtp import RtpPacket, RtpParseError, is_rtcp
+from sipgw.media.sender import RtpStreamSender
+from sipgw.media.srtp import SRTCP_MIN_LENGTH, SrtpContext, SrtpKeying
 
 __all__ = [
     "STUN_MAGIC_COOKIE",
@@ -82,7 +82,7 @@ class StreamParams:
 
     Attributes:
         remote: where the SDP says to send RTP (until symmetric RTP latches).
-        codec: the negotiated codec (:func:`media.codecs.codec_named`).
+        codec: the negotiated codec (:func:`sipgw.media.codecs.codec_named`).
         payload_type: the audio payload type, both directions.
         telephone_event_pt: the RFC 4733 payload type, or None.
         ptime_ms: packetization of what we send.

@@ -11,7 +11,7 @@ datagram is, comes here from the datagram itself:
    whose SDP names an address a running call holds gets no datagram from it until that
    call lets go of it, and the collision is counted);
 2. else its SSRC, when it continues a call's latched stream: the caller's NAT mapping
-   changed (latching rule 3, which the call's :class:`~media.latching.SourceLatch` then
+   changed (latching rule 3, which the call's :class:`~sipgw.media.latching.SourceLatch` then
    checks as on its own port);
 3. else it is nobody's, counted in :attr:`SharedPort.unknown` and dropped.
 
@@ -38,10 +38,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from media.latching import NO_SSRC, canonical_address
-from media.mediaports import MediaPorts
-from media.rtp import is_rtcp
-from media.session import deliverable
+from sipgw.media.latching import NO_SSRC, canonical_address
+from sipgw.media.mediaports import MediaPorts
+from sipgw.media.rtp import is_rtcp
+from sipgw.media.session import deliverable
 
 __all__ = ["Claim", "SharedPort"]
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from media import g711
+from sipgw.media import g711
 
 __all__ = ["VadConfig", "VadEvent", "VoiceActivityDetector"]
 

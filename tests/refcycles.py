@@ -12,10 +12,10 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from agent.base import Agent
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.session import MediaSession
+from sipgw.agent.base import Agent
 from sipgw.app.calls.callhandle import CallHandle
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.session import MediaSession
 from sipgw.sip.call import CallInfo
 from sipgw.sip.usages.session import CallSession
 

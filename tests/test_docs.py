@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
-from agent.amd.config import AmdCall, AmdMode, AmdRequest
-from agent.base import Agent, CallControl
-from agent.caller_context import load_caller_context_hook, render_context
-from agent.sections import ConfigError, Sources
-from agent.tools.registry import ToolRegistry, load_user_tools
-from media import g711
+from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.caller_context import load_caller_context_hook, render_context
+from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.tools.registry import ToolRegistry, load_user_tools
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import find_agent
@@ -38,6 +37,7 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.sections import SECTIONS
 from sipgw.app.webhooks.delivery import DeliveryPolicy
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
+from sipgw.media import g711
 from sipgw.sip.call import CallState
 from tests.toolkit.gateway_in_process import TEST_AGENT_ENV, running_gateway
 from tests.toolkit.webhook_receiver import ExampleReceiver
@@ -379,7 +379,7 @@ def _toml_block(page: Path, first_line: str) -> str:
 def test_the_declared_tools_examples_are_what_the_gateway_reads(tmp_path: Path) -> None:
     import tomllib
 
-    from agent.tools.declared import parse_declarations
+    from sipgw.agent.tools.declared import parse_declarations
     from sipgw.app.lines.routesfile import parse_routes_file
 
     tools = tomllib.loads(_toml_block(ROOT / "docs" / "assistant.md", "# tools.toml"))

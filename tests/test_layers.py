@@ -39,21 +39,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
-    "agent.turns",
-    "agent.idle",
-    "agent.backoff",
-    "agent.stt.uplink",
-    "agent.s2s.endpoint",
-    "agent.llm.retry",
-    "agent.resilience.policy",
-    "agent.resilience.breaker",
-    "agent.amd.classifier",
-    "agent.amd.detector",
-    "agent.amd.policy",
-    "agent.twiml.document",
-    "agent.twiml.program",
-    "agent.twiml.streamside",
-    "agent.twiml.audiofile",
+    "sipgw.agent.turns",
+    "sipgw.agent.idle",
+    "sipgw.agent.backoff",
+    "sipgw.agent.stt.uplink",
+    "sipgw.agent.s2s.endpoint",
+    "sipgw.agent.llm.retry",
+    "sipgw.agent.resilience.policy",
+    "sipgw.agent.resilience.breaker",
+    "sipgw.agent.amd.classifier",
+    "sipgw.agent.amd.detector",
+    "sipgw.agent.amd.policy",
+    "sipgw.agent.twiml.document",
+    "sipgw.agent.twiml.program",
+    "sipgw.agent.twiml.streamside",
+    "sipgw.agent.twiml.audiofile",
 )
 """The agent modules documented as sans-IO: every one whose docstring's first line says so
 (checked), and the answering-machine detector's, whose docstrings say it of their class."""
@@ -342,7 +342,12 @@ def tree() -> tuple[list[Import], dict[str, Path]]:
 
 def test_the_scan_sees_the_whole_tree(tree: tuple[list[Import], dict[str, Path]]) -> None:
     edges, paths = tree
-    for expected in ("sipgw.sip.useragent", "media.session", "agent.assistant", "sipgw.app.cli"):
+    for expected in (
+        "sipgw.sip.useragent",
+        "sipgw.media.session",
+        "sipgw.agent.assistant",
+        "sipgw.app.cli",
+    ):
         assert expected in paths
     ours = [e for e in edges if _top(e.target) in PACKAGES]
     assert len(paths) > 100 and len(ours) > 300
@@ -419,11 +424,11 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "sipgw/sip/useragent.py": "from sipgw import __version__\nimport socket\n",
             "sipgw/sip/dialog.py": "from sipgw.aio import transport\n",
             "sipgw/aio/transport.py": "import asyncio\nfrom sipgw.sip import useragent\n",
-            "sipgw/app/cli.py": "from agent import base\nfrom tests.toolkit import kit\n",
+            "sipgw/app/cli.py": "from sipgw.agent import base\nfrom tests.toolkit import kit\n",
             "tests/toolkit/kit.py": "def f():\n    from bench import load\n",
             "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.sip.useragent import UserAgent\n",
-            "agent/base.py": "from media.rtp import x\n",
+            "agent/base.py": "from sipgw.media.rtp import x\n",
             "agent/turns.py": "from agent.clock import now\n",  # sans-IO, they say
             "agent/clock.py": "import asyncio\n",
             "agent/a.py": "from .b import y\n",
@@ -437,15 +442,18 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
         "sipgw.sip.dialog",  # -> sipgw.aio: the core knows no adapter
         "sipgw.app.cli",  # -> tests.toolkit
         "tests.toolkit.kit",  # -> bench (inside a function)
-        "media.rtp",  # -> SIP core (under TYPE_CHECKING)
+        "sipgw.media.rtp",  # -> SIP core (under TYPE_CHECKING)
         "bench.load",  # -> tests
     ]
-    assert "media/rtp.py:3: media.rtp (media) imports sipgw.sip.useragent (SIP core)" in layers[3]
+    assert (
+        "media/rtp.py:3: sipgw.media.rtp (media) imports sipgw.sip.useragent (SIP core)"
+        in layers[3]
+    )
     io = io_violations(edges, paths)
     assert len(io) == 1 and "sipgw/sip/useragent.py:2: sipgw.sip.useragent imports socket" in io[0]
-    sans_io = sans_io_violations(edges, paths, ["agent.turns", "agent.a"])
+    sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns", "agent.a"])
     assert sans_io == [
-        "agent/clock.py:1: agent.turns is documented as sans-IO, but agent.clock imports "
+        "agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but agent.clock imports "
         "asyncio (through agent.clock)"
     ]
     loops = cycles(edges, paths)

@@ -100,8 +100,8 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         [str(venv / "bin" / "python"), "-c",
          "import importlib.resources as r; print(r.files('agent').joinpath('tools').is_dir(),"
          " r.files('sipgw.app.admin').joinpath('static/dashboard.js').is_file());"
-         "from agent.resilience.lines import FallbackLine;"
-         "from agent.resilience.shipped_prompts import shipped_frames, shipped_text;"
+         "from sipgw.agent.resilience.lines import FallbackLine;"
+         "from sipgw.agent.resilience.shipped_prompts import shipped_frames, shipped_text;"
          "print(all(len(shipped_frames(l)) > 25 and shipped_text(l) for l in FallbackLine))"],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip

@@ -1,10 +1,10 @@
 """Answering-machine and call-screening detection for outbound calls (``docs/amd.md``).
 
-:class:`AnsweringMachineDetector` is the entry point; :mod:`agent.amd.classifier`
-holds the rules and the events, :mod:`agent.amd.phrases` the words they look for.
+:class:`AnsweringMachineDetector` is the entry point; :mod:`sipgw.agent.amd.classifier`
+holds the rules and the events, :mod:`sipgw.agent.amd.phrases` the words they look for.
 """
 
-from agent.amd.classifier import (
+from sipgw.agent.amd.classifier import (
     AmdEvent,
     AnswerClassified,
     AnswerClassifier,
@@ -12,7 +12,7 @@ from agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from agent.amd.config import (
+from sipgw.agent.amd.config import (
     AMD_VAD,
     AmdCall,
     AmdConfig,
@@ -21,7 +21,7 @@ from agent.amd.config import (
     AnsweringSettings,
     parse_mode,
 )
-from agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.amd.detector import AnsweringMachineDetector
 
 __all__ = [
     "AMD_VAD",

@@ -6,7 +6,7 @@ Theory of operation
 then, each with the time ``now``: whether each 20 ms of the callee's audio is
 voice (:meth:`~AnswerClassifier.receive_frame`, from a voice-activity
 detector, tones left out), the beeps and special information tones heard
-(:meth:`~AnswerClassifier.receive_tone`, from :mod:`media.beep`), and the
+(:meth:`~AnswerClassifier.receive_tone`, from :mod:`sipgw.media.beep`), and the
 speech recognizer's transcripts (:meth:`~AnswerClassifier.receive_transcript`).
 Each call returns the events it caused: :class:`AnswerClassified` (the first
 decision, then any revision) and, for a voicemail or a screener,
@@ -24,14 +24,14 @@ The evidence, weakest first (:class:`Evidence`):
   wait.
 * ``LENGTH``: a greeting with more than ``max_human_greeting`` of speech, or
   ``machine_words`` words without a person's phrase, or a phrase only machines
-  say but that does not tell which (:attr:`~agent.amd.phrases.Category.MACHINE`),
+  say but that does not tell which (:attr:`~sipgw.agent.amd.phrases.Category.MACHINE`),
   is a recorded greeting. Before anything is decided, length alone (not the
   phrase) is *held*: a person may answer with a long greeting whose last words
   name them ("Hello, Doctor Smith's office, how can I help you?"), and those
   words come from the recognizer after the speech ends. A held decision is made
   ``words_wait`` after the voice stops, when the greeting goes on after a pause,
   at the deadline, or before a weaker one; words that come first decide instead.
-* ``WORDS``: the transcript's phrases (:mod:`agent.amd.phrases`), categories
+* ``WORDS``: the transcript's phrases (:mod:`sipgw.agent.amd.phrases`), categories
   in order of precedence.
 * ``TONE``: a beep is a voicemail; a special information tone an announcement.
 
@@ -60,9 +60,9 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import TypeAlias
 
-from agent.amd.config import AmdConfig
-from agent.amd.phrases import CATEGORIES, Category, match, word_count
-from media.beep import BeepDetected, BeepEvent
+from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.amd.phrases import CATEGORIES, Category, match, word_count
+from sipgw.media.beep import BeepDetected, BeepEvent
 
 __all__ = [
     "AmdEvent",
@@ -253,7 +253,7 @@ class AnswerClassifier:
         return tuple(events)
 
     def receive_tone(self, tone: BeepEvent, now: float) -> tuple[AmdEvent, ...]:
-        """A beep or a special information tone, as :mod:`media.beep` reports them."""
+        """A beep or a special information tone, as :mod:`sipgw.media.beep` reports them."""
         self._now = now
         if not isinstance(tone, BeepDetected):
             return self._propose(

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from media.beep import BeepConfig
-from media.vad import VadConfig
+from sipgw.media.beep import BeepConfig
+from sipgw.media.vad import VadConfig
 
 __all__ = [
     "AMD_VAD",
@@ -33,7 +33,7 @@ class AmdMode(Enum):
     """Detect and record the result; the agent goes on whoever answered."""
     LEAVE_MESSAGE = "leave_message"
     """Human: the agent starts. Voicemail: the configured message once the detector says
-    :class:`~agent.amd.classifier.ReadyForMessage`, then hang up. Screener: state name and
+    :class:`~sipgw.agent.amd.classifier.ReadyForMessage`, then hang up. Screener: state name and
     reason, then go on if a person picks up. Announcement: hang up."""
     HANG_UP = "hang_up"
     """Human: the agent starts. Anything else: hang up, with the result recorded."""
@@ -69,7 +69,7 @@ class AmdRequest:
 @runtime_checkable
 class AmdCall(Protocol):
     """A call that may ask for detection: an outbound SIP call's
-    :class:`~agent.base.CallControl` has ``amd`` (None: no detection)."""
+    :class:`~sipgw.agent.base.CallControl` has ``amd`` (None: no detection)."""
 
     @property
     def amd(self) -> AmdRequest | None:

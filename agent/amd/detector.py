@@ -1,10 +1,10 @@
 """Answering-machine detection for one call: the callee's audio and transcripts in, decisions out.
 
 :class:`AnsweringMachineDetector` is sans-IO and the one object an agent needs:
-it runs the voice-activity detector (``media.vad``, with :data:`AMD_VAD`) and
-the beep detector (``media.beep``) on each 20 ms frame, passes the speech
+it runs the voice-activity detector (``sipgw.media.vad``, with :data:`AMD_VAD`) and
+the beep detector (``sipgw.media.beep``) on each 20 ms frame, passes the speech
 recognizer's events through, and feeds the facts to
-:class:`~agent.amd.classifier.AnswerClassifier`, whose events it returns. A
+:class:`~sipgw.agent.amd.classifier.AnswerClassifier`, whose events it returns. A
 frame that is part of a steady tone is not voice, so a beep does not lengthen
 the greeting.
 
@@ -21,11 +21,11 @@ Stop feeding it once :attr:`done` is true.
 
 from __future__ import annotations
 
-from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerClassifier, ReadyForMessage
-from agent.amd.config import AmdConfig
-from agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
-from media.beep import BeepDetector, BeepEvent
-from media.vad import VoiceActivityDetector
+from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerClassifier, ReadyForMessage
+from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttTurnEnded
+from sipgw.media.beep import BeepDetector, BeepEvent
+from sipgw.media.vad import VoiceActivityDetector
 
 __all__ = ["AnsweringMachineDetector"]
 

@@ -3,12 +3,12 @@
 Theory of operation
 -------------------
 :class:`AnswerPolicy` is sans-IO. It is fed the detector's events
-(:class:`~agent.amd.classifier.AnswerClassified`,
-:class:`~agent.amd.classifier.ReadyForMessage`) together with the evidence the
+(:class:`~sipgw.agent.amd.classifier.AnswerClassified`,
+:class:`~sipgw.agent.amd.classifier.ReadyForMessage`) together with the evidence the
 current decision rests on, and says what the agent does, in order
 (:data:`AnswerAction`): begin the conversation, stop speaking, leave the
 message, answer a call screener, or hang up. The rules per mode
-(:class:`~agent.amd.config.AmdMode`):
+(:class:`~sipgw.agent.amd.config.AmdMode`):
 
 * ``detect``: nothing; the agent spoke from the answer, the result is only recorded.
 * ``leave_message`` and ``hang_up``, a person (or silence until the deadline):
@@ -50,8 +50,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, Evidence, ReadyForMessage
-from agent.amd.config import AmdMode
+from sipgw.agent.amd.classifier import (
+    AmdEvent,
+    AnswerClassified,
+    AnswerKind,
+    Evidence,
+    ReadyForMessage,
+)
+from sipgw.agent.amd.config import AmdMode
 
 __all__ = [
     "AnswerAction",
@@ -160,7 +166,7 @@ class AnswerPolicy:
         without an event: a long greeting's words, a beep after them).
 
         ``callee_speaking``: the callee is in a stretch of speech after this input
-        (:attr:`~agent.amd.classifier.AnswerClassifier.in_speech`); a begin waits
+        (:attr:`~sipgw.agent.amd.classifier.AnswerClassifier.in_speech`); a begin waits
         until an input after which they are not. Call it for every input, events
         or none. ``can_start_over``: the agent's opening, begun, can go back to its
         start (it has not played long, nor all of it): a callee who goes on over it

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.amd.config import AmdConfig, AmdMode, AnsweringSettings, parse_mode
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import float_range, int_range, positive, verbatim
+from sipgw.agent.amd.config import AmdConfig, AmdMode, AnsweringSettings, parse_mode
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import float_range, int_range, positive, verbatim
 
 __all__ = ["AmdSection", "answering_settings"]
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Implements :class:`agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
+Implements :class:`sipgw.agent.llm.base.ChatLLM`. :meth:`OpenAIChatLLM.stream` sends
 one streamed Chat Completions request (``POST /chat/completions`` with
 ``stream: true``, directly through ``httpx2``: agent/llm/openai_wire.py) and turns
 the chunks, parsed as plain JSON, into three kinds of event:
@@ -30,7 +30,7 @@ reasoning models.
 Every failure becomes :class:`LlmError`: no first delta within
 ``first_token_timeout``, a response not complete within ``total_timeout``, an
 HTTP or API error, a dropped connection or a malformed chunk. A failure before
-anything was yielded is retried when :class:`agent.llm.retry.LlmRetryPolicy`
+anything was yielded is retried when :class:`sipgw.agent.llm.retry.LlmRetryPolicy`
 says so (a reset connection, a 429 with a short ``Retry-After``, a 5xx), inside
 the first-token timeout, which covers all attempts together. Cancelling the
 consuming task (barge-in) closes the HTTP response at once and lets
@@ -50,10 +50,10 @@ import httpx2
 from openai import AsyncOpenAI
 from openai._constants import DEFAULT_CONNECTION_LIMITS
 
-from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.llm.capabilities import ModelCapabilities, capabilities_for
-from agent.llm.openai_wire import chunks, send_direct
-from agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
+from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from sipgw.agent.llm.capabilities import ModelCapabilities, capabilities_for
+from sipgw.agent.llm.openai_wire import chunks, send_direct
+from sipgw.agent.llm.retry import LlmRetryPolicy, LlmRetrySettings
 
 __all__ = ["REASONING_EFFORTS", "OpenAIChatLLM", "OpenAISettings", "ToolCallAssembler"]
 

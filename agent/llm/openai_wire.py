@@ -1,6 +1,6 @@
 """The wire side of streamed Chat Completions: the request, the SSE stream, the chunks as dicts.
 
-:class:`agent.llm.openai.OpenAIChatLLM` sends its request with :func:`send_direct`:
+:class:`sipgw.agent.llm.openai.OpenAIChatLLM` sends its request with :func:`send_direct`:
 one ``POST`` through an ``httpx2`` client, with the headers the SDK would send (the
 SDK's request machinery costs about 1 ms of event-loop CPU per request, which
 hundreds of calls on one core feel; retries are the client's own,
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx2
 
-from agent.llm.base import LlmError
+from sipgw.agent.llm.base import LlmError
 
 __all__ = ["chunks", "retry_after", "send_direct", "status_error"]
 

@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A caller who has just finished speaking waits for the first word of the reply, so a
 retry is only worth it when it can still answer in time. :class:`LlmRetryPolicy`
-takes the failure (an :class:`agent.llm.base.LlmError`), how many retries were
+takes the failure (an :class:`sipgw.agent.llm.base.LlmError`), how many retries were
 made and how long the turn's request has been running, and answers with a
 :class:`RetryDecision`: retry after ``delay`` seconds, or give up (the caller then
 hears the apology). It reads no clock; the client passes the time in.
@@ -36,8 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from agent.backoff import Backoff
-from agent.llm.base import LlmError
+from sipgw.agent.backoff import Backoff
+from sipgw.agent.llm.base import LlmError
 
 __all__ = ["TRANSIENT_STATUSES", "LlmRetryPolicy", "LlmRetrySettings", "RetryDecision"]
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.private_files import make_private_dir, tighten_file, write_private_atomic
-from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
-from agent.tts.base import TextToSpeech, TtsConnectError, TtsError
-from agent.tts.reframe import Reframer
+from sipgw.agent.private_files import make_private_dir, tighten_file, write_private_atomic
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
+from sipgw.agent.tts.base import TextToSpeech, TtsConnectError, TtsError
+from sipgw.agent.tts.reframe import Reframer
 
 __all__ = [
     "FallbackLineCache",

@@ -7,7 +7,7 @@ events, each with the time ``now`` (:meth:`FailurePolicy.receive`), plus its own
 deadlines (:meth:`FailurePolicy.get_timer`, :meth:`FailurePolicy.handle_timer`),
 and answers with :class:`Decision` s. Each decision has a ``name`` for the log, the
 metrics and the call record, an :class:`Action` and, when something is said, the
-:class:`agent.resilience.lines.FallbackLine` to say. Every line plays from memory
+:class:`sipgw.agent.resilience.lines.FallbackLine` to say. Every line plays from memory
 (the line cache, else the shipped prompts): no vendor is needed to say it.
 
 The rules (settings in :class:`FailurePolicySettings`):
@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeAlias
 
-from agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.lines import FallbackLine
 
 __all__ = [
     "LINE_START",

@@ -1,8 +1,8 @@
 """A fallback line as a text-to-speech reply whose audio is already there.
 
-The assistant says everything through :class:`agent.tts.base.TtsReply` s (its
+The assistant says everything through :class:`sipgw.agent.tts.base.TtsReply` s (its
 speaker, fillers, the playout's heard text and barge-ins all work on them). A
-fallback line from memory (:func:`agent.resilience.line_cache.fallback_audio`)
+fallback line from memory (:func:`sipgw.agent.resilience.line_cache.fallback_audio`)
 needs no service: :class:`RecordedReply` hands out its frames the moment it is
 finished, and never fails. So a cached line plays, is cut by a barge-in and is
 recorded like a synthesized one (what was heard of it is estimated from the
@@ -15,8 +15,8 @@ import asyncio
 import itertools
 from typing import Final
 
-from agent.resilience.line_cache import LineAudio
-from agent.tts.base import TtsReply
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.tts.base import TtsReply
 
 __all__ = ["RecordedReply"]
 

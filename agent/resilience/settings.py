@@ -6,7 +6,7 @@ setting's (the apology is ``SIPGW_FALLBACK_PHRASE``, the goodbye ``SIPGW_GOODBYE
 the transfer notice ``SIPGW_TRANSFER_LINE``), where their audio is kept across restarts,
 and when the failure policy speaks up and moves the call on (agent/resilience/policy.py;
 docs/assistant.md, "When a vendor fails"). :func:`with_fallback` puts them into the
-agent's :class:`~agent.settings.AssistantSettings`. :class:`BreakerSection`, read by
+agent's :class:`~sipgw.agent.settings.AssistantSettings`. :class:`BreakerSection`, read by
 the gateway: when a vendor down for everyone turns new calls away, and the recorded
 message they may hear instead of a 503 (:mod:`sipgw.app.operations.breakers`).
 """
@@ -18,13 +18,13 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.resilience.breaker import BreakerSettings
-from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE
-from agent.resilience.policy import LINE_START, MAX_SILENCE, FailurePolicySettings
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import int_at_least, int_range, on_off, positive, text
-from agent.settings import AssistantSettings
-from media import g711
+from sipgw.agent.resilience.breaker import BreakerSettings
+from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE
+from sipgw.agent.resilience.policy import LINE_START, MAX_SILENCE, FailurePolicySettings
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import int_at_least, int_range, on_off, positive, text
+from sipgw.agent.settings import AssistantSettings
+from sipgw.media import g711
 
 __all__ = ["BreakerSection", "FallbackSection", "load_message", "with_fallback"]
 

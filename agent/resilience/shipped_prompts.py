@@ -14,7 +14,7 @@ import json
 from functools import cache
 from importlib import resources
 
-from agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.lines import FallbackLine
 
 __all__ = ["FRAME_BYTES", "shipped_frames", "shipped_text"]
 
@@ -29,7 +29,11 @@ def shipped_frames(line: FallbackLine) -> tuple[bytes, ...]:
     Raises:
         FileNotFoundError: the package lacks it (a broken install).
     """
-    audio = resources.files("agent.resilience").joinpath(f"prompts/{line.value}.ulaw").read_bytes()
+    audio = (
+        resources.files("sipgw.agent.resilience")
+        .joinpath(f"prompts/{line.value}.ulaw")
+        .read_bytes()
+    )
     audio += b"\xff" * (-len(audio) % FRAME_BYTES)
     return tuple(audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES))
 
@@ -38,6 +42,6 @@ def shipped_frames(line: FallbackLine) -> tuple[bytes, ...]:
 def shipped_text(line: FallbackLine) -> str:
     """The words the shipped recording of ``line`` speaks."""
     index = json.loads(
-        resources.files("agent.resilience").joinpath("prompts/index.json").read_text()
+        resources.files("sipgw.agent.resilience").joinpath("prompts/index.json").read_text()
     )
     return str(index[line.value]["text"])

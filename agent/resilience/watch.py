@@ -1,15 +1,15 @@
 """One call's failure policy on the event loop: events in, decisions noted and carried out.
 
 :class:`FailureWatch` is the thin asyncio adapter of the sans-IO
-:class:`agent.resilience.policy.FailurePolicy`, as the SIP endpoint is of the user
+:class:`sipgw.agent.resilience.policy.FailurePolicy`, as the SIP endpoint is of the user
 agent: it passes each event and ``loop.time()`` in, keeps one ``call_at`` armed
 for the policy's next deadline, and hands every decision, with the audio of its
-line (:func:`agent.resilience.line_cache.fallback_audio`: the agent's voice from
+line (:func:`sipgw.agent.resilience.line_cache.fallback_audio`: the agent's voice from
 the cache, else the shipped recording), to the agent's :class:`DecisionTaker`.
 
 Every decision is *noted* the same way whoever carries it out: a ``failure`` line
 in the call record (the dashboard shows it), a log line, and
-:meth:`agent.observer.AgentObserver.failure_decision` for ``/metrics``.
+:meth:`sipgw.agent.observer.AgentObserver.failure_decision` for ``/metrics``.
 
 Two ways in: :meth:`FailureWatch.report` notes the decisions and returns them to
 the caller, which carries them out itself (a failure inside a reply: the line is
@@ -24,9 +24,9 @@ import logging
 import weakref
 from typing import Protocol
 
-from agent.callscope import CallScope
-from agent.resilience.line_cache import FallbackLineCache, LineAudio, fallback_audio
-from agent.resilience.policy import (
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.resilience.line_cache import FallbackLineCache, LineAudio, fallback_audio
+from sipgw.agent.resilience.policy import (
     Action,
     Decision,
     FailureEvent,

@@ -17,7 +17,7 @@ Keypad input reaches the model as text (:meth:`S2sActions.caller_keyed`), and
 the gateway's own goodbye (a drain's limit) is spoken by the model, asked to
 say exactly that line (:meth:`S2sActions.say_goodbye`).
 
-What the failure policy decides (:class:`agent.resilience.watch.FailureWatch`)
+What the failure policy decides (:class:`sipgw.agent.resilience.watch.FailureWatch`)
 is carried out here (:meth:`S2sActions.carry_out`): its line is played from
 memory after what is queued (the model's voice from the line cache, else the
 shipped recording; the model is not asked, it may be what failed), then a
@@ -28,7 +28,7 @@ left of it dropped (whole frames) when the answer's audio comes
 (:meth:`S2sActions.answer_arrived`).
 
 Transfers, keyed digits and their refusals are recorded as for the assistant
-(:class:`agent.call_actions.CallDialing`).
+(:class:`sipgw.agent.call_actions.CallDialing`).
 """
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import Final
 
-from agent.base import CallControl
-from agent.call_actions import ActionKind, CallDialing, transfer_failed_note
-from agent.callscope import ms_between
-from agent.playout import played
-from agent.resilience.line_cache import LineAudio
-from agent.resilience.lines import FallbackLine
-from agent.resilience.policy import Action, Decision, TransferFailed
-from agent.resilience.watch import FailureWatch
-from agent.s2s.replies import Reply, Speaking
-from agent.s2s.scope import SessionScope
-from agent.settings import AssistantSettings
+from sipgw.agent.base import CallControl
+from sipgw.agent.call_actions import ActionKind, CallDialing, transfer_failed_note
+from sipgw.agent.callscope import ms_between
+from sipgw.agent.playout import played
+from sipgw.agent.resilience.line_cache import LineAudio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.policy import Action, Decision, TransferFailed
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.s2s.replies import Reply, Speaking
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.settings import AssistantSettings
 
 __all__ = ["DTMF_TEMPLATE", "GOODBYE_INSTRUCTIONS", "REPLY_START_WAIT", "S2sActions"]
 
@@ -109,7 +109,7 @@ class S2sActions(CallDialing):
 
     def transfer_after_reply(self, target: str, summary: str = "") -> None:
         """Transfer once the words around the tool call have been heard (``transfer_to_human``);
-        ``summary`` goes with the REFER (:meth:`agent.base.CallControl.transfer`)."""
+        ``summary`` goes with the REFER (:meth:`sipgw.agent.base.CallControl.transfer`)."""
         self._request("transfer", target, summary)
 
     def _request(self, kind: ActionKind, target: str | None, summary: str = "") -> None:
@@ -251,7 +251,7 @@ class S2sActions(CallDialing):
     # -- keypad
 
     def caller_keyed(self, digits: str) -> None:
-        """Keypad input (:class:`agent.keypad.Keypad`): to the model as text."""
+        """Keypad input (:class:`sipgw.agent.keypad.Keypad`): to the model as text."""
         self._scope.write({"type": "dtmf", "digits": digits})
         self._tell_model(DTMF_TEMPLATE.format(digits=" ".join(digits)))
 

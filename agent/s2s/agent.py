@@ -2,18 +2,18 @@
 
 Theory of operation
 -------------------
-The model listens and speaks by itself (:mod:`agent.s2s.base`; AssemblyAI's
+The model listens and speaks by itself (:mod:`sipgw.agent.s2s.base`; AssemblyAI's
 Voice Agent API or OpenAI's Realtime API); this agent puts it on a SIP call
-with everything the pipeline assistant (:mod:`agent.assistant`) has around its
+with everything the pipeline assistant (:mod:`sipgw.agent.assistant`) has around its
 model: the same tools and tool registry (schemas checked, the dial allow-list),
 call records, metrics, transfer and hang-up after the line is heard, keypad
 input, barge-in, the drain's goodbye. Like the assistant, it is a thin
-orchestrator of parts that share the call's :class:`agent.s2s.scope.SessionScope`
+orchestrator of parts that share the call's :class:`sipgw.agent.s2s.scope.SessionScope`
 and never hold the agent.
 
 *While it rings* (:meth:`SpeechToSpeechAgent.prepare`) the session is opened and
 configured: the system prompt (with the date, and for a call the gateway placed,
-why: :func:`agent.opening.plan_opening`), the greeting, the tools. The service
+why: :func:`sipgw.agent.opening.plan_opening`), the greeting, the tools. The service
 speaks the greeting at once; its audio waits in the held playout and the 200 OK
 goes out when its first audio is there (at most ``answer_wait`` later), so the
 greeting plays from the first ticks after the answer. The operator's caller
@@ -26,33 +26,33 @@ the gateway's ticker reads one per 20 ms: nothing is resampled either way.
 
 *What the session says* (:meth:`SpeechToSpeechAgent._listen`) goes to the part
 that handles it: replies, their audio and text to
-:class:`agent.s2s.voice.ModelVoice`; tool calls to
-:class:`agent.s2s.tool_calls.ToolCalls`; transcripts, errors, resumes and a
-failed session to :class:`agent.s2s.recovery.SessionRecovery`. Transfers,
-hang-ups, keypad input and the goodbye are :class:`agent.s2s.actions.S2sActions`.
+:class:`sipgw.agent.s2s.voice.ModelVoice`; tool calls to
+:class:`sipgw.agent.s2s.tool_calls.ToolCalls`; transcripts, errors, resumes and a
+failed session to :class:`sipgw.agent.s2s.recovery.SessionRecovery`. Transfers,
+hang-ups, keypad input and the goodbye are :class:`sipgw.agent.s2s.actions.S2sActions`.
 
 *Barge-in*, in two steps as in the assistant: the local VAD pauses the agent's
-audio within ``barge_in.vad.start_ms`` (:class:`agent.turns.PauseAgent`); the
-cut itself (:class:`agent.turns.CommitBargeIn`) comes from the service when it
-detects the caller's turns (:class:`~agent.s2s.base.CallerSpeechStarted`; the
+audio within ``barge_in.vad.start_ms`` (:class:`sipgw.agent.turns.PauseAgent`); the
+cut itself (:class:`sipgw.agent.turns.CommitBargeIn`) comes from the service when it
+detects the caller's turns (:class:`~sipgw.agent.s2s.base.CallerSpeechStarted`; the
 local VAD never commits by itself then, so that the agent and the service agree
 on what was interrupted), or from ``barge_in.commit_ms`` of speech with local
 turn-taking. A pause the service does not confirm ends when the caller stops
 (the audio plays on where it stopped).
 
-*Local turn-taking* (sessions without :attr:`~agent.s2s.base.SpeechToSpeech.server_turns`):
-:class:`agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
+*Local turn-taking* (sessions without :attr:`~sipgw.agent.s2s.base.SpeechToSpeech.server_turns`):
+:class:`sipgw.agent.s2s.endpoint.SilenceEndpointer` ends the caller's turn after
 ``silence_ms`` of quiet following confirmed speech and the session replies
-(:meth:`~agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
+(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.end_turn`). Speech too short to commit a
 barge-in while the agent talks is taken as a backchannel: the agent goes on.
 
 A session that cannot be opened while the phone rings refuses the call (503,
 so a trunk can try elsewhere). Mid-call failures go to the call's failure policy
-(:class:`agent.resilience.watch.FailureWatch`): the caller hears the fallback
+(:class:`sipgw.agent.resilience.watch.FailureWatch`): the caller hears the fallback
 lines from memory, in the model's voice when the line cache has it
-(:mod:`agent.s2s.recovery`). The policy also watches the caller's wait for a
-reply (:mod:`agent.s2s.waiting`): the end of each turn (the service's
-:class:`~agent.s2s.base.CallerTurnOver`, or the local endpointer's), counted from
+(:mod:`sipgw.agent.s2s.recovery`). The policy also watches the caller's wait for a
+reply (:mod:`sipgw.agent.s2s.waiting`): the end of each turn (the service's
+:class:`~sipgw.agent.s2s.base.CallerTurnOver`, or the local endpointer's), counted from
 the caller's last loud frame, and each reply's first frame: "one moment" after
 ``hold_line_after``, the apology when no reply comes within ``reply_timeout``.
 """
@@ -67,20 +67,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from agent.base import CallControl
-from agent.call_actions import ToolCallContext
-from agent.caller_context import CallerContextPrompt, CallerContextSettings
-from agent.callscope import ScopedAgent
-from agent.keypad import Keypad
-from agent.observer import status_error_kind
-from agent.opening import call_data, plan_opening
-from agent.playout import Playout
-from agent.record import CallRecord
-from agent.resilience.line_cache import FallbackLineCache
-from agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
-from agent.resilience.watch import FailureWatch
-from agent.s2s.actions import S2sActions
-from agent.s2s.base import (
+from sipgw.agent.base import CallControl
+from sipgw.agent.call_actions import ToolCallContext
+from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSettings
+from sipgw.agent.callscope import ScopedAgent
+from sipgw.agent.keypad import Keypad
+from sipgw.agent.observer import status_error_kind
+from sipgw.agent.opening import call_data, plan_opening
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.agent.resilience.line_cache import FallbackLineCache
+from sipgw.agent.resilience.policy import CallerStartedSpeaking, CallerStoppedSpeaking
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.s2s.actions import S2sActions
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
     CallerTurnOver,
@@ -98,16 +98,16 @@ from agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
-from agent.s2s.endpoint import SilenceEndpointer
-from agent.s2s.recovery import SessionRecovery
-from agent.s2s.replies import Speaking
-from agent.s2s.scope import SessionScope
-from agent.s2s.tool_calls import ToolCalls
-from agent.s2s.voice import ModelVoice
-from agent.s2s.waiting import ReplyWait
-from agent.settings import AssistantSettings
-from agent.tools.registry import ToolRegistry
-from agent.turns import Cause, TurnTaker
+from sipgw.agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.recovery import SessionRecovery
+from sipgw.agent.s2s.replies import Speaking
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.tool_calls import ToolCalls
+from sipgw.agent.s2s.voice import ModelVoice
+from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.turns import Cause, TurnTaker
 
 __all__ = ["S2sResources", "SpeechToSpeechAgent", "tool_specs"]
 
@@ -141,7 +141,7 @@ class S2sResources:
         lines: the fallback lines in the model's voice (agent/s2s/lines.py); None = the
             shipped recordings.
         reply_timeout: seconds from the caller's last speech to an audible reply before
-            the reply is given up (the apology: :mod:`agent.s2s.waiting`).
+            the reply is given up (the apology: :mod:`sipgw.agent.s2s.waiting`).
     """
 
     settings: AssistantSettings

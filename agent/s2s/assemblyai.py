@@ -1,4 +1,4 @@
-"""AssemblyAI's Voice Agent API as a :class:`~agent.s2s.base.SpeechToSpeech` session.
+"""AssemblyAI's Voice Agent API as a :class:`~sipgw.agent.s2s.base.SpeechToSpeech` session.
 
 Theory of operation
 -------------------
@@ -21,14 +21,14 @@ leg replaced by our RTP).
   (``reply.done`` with ``status: interrupted``). No client event cancels a reply,
   so :meth:`AssemblyAIVoiceAgent.cancel_reply` sends nothing.
   ``input.speech.stopped`` ends the caller's turn
-  (:class:`~agent.s2s.base.CallerTurnOver`: the failure policy's wait starts).
+  (:class:`~sipgw.agent.s2s.base.CallerTurnOver`: the failure policy's wait starts).
 * **A failed reply.** The events reference documents ``reply.done`` statuses
   ``completed`` and ``interrupted`` only; a reply that fails is a ``session.error``
   (docs/cloud-apis.md, "AssemblyAI Voice Agent API"). So a ``session.error`` between
   ``reply.started`` and its ``reply.done`` ends that reply as ``failed`` (its late
   audio, tool calls and ``reply.done`` are dropped), and one after the caller's turn
   (``input.speech.stopped``, or our ``reply.create``) before any ``reply.started`` is
-  a reply lost (:attr:`~agent.s2s.base.ServiceError.reply_lost`); the agent
+  a reply lost (:attr:`~sipgw.agent.s2s.base.ServiceError.reply_lost`); the agent
   apologizes for both. Other errors are counted and the session goes on.
 * **Tools**: ``tool.call`` (``call_id``, ``name``, ``arguments`` as an object)
   runs through the agent's tool registry; ``tool.result`` (``call_id``, ``result``
@@ -39,9 +39,9 @@ leg replaced by our RTP).
 * **Outages**: the service keeps a session ``resume_window`` (30 s) after a
   disconnection. An unexpected close reconnects and sends ``session.resume``
   with the ``session_id`` as the first message; ``session.ready`` again means
-  the conversation goes on (:class:`~agent.s2s.base.SessionReconnected`),
+  the conversation goes on (:class:`~sipgw.agent.s2s.base.SessionReconnected`),
   ``session.error`` ``session_not_found`` or ``session_forbidden`` means it is
-  gone (:class:`~agent.s2s.base.SessionFailed`). Caller audio in between is dropped.
+  gone (:class:`~sipgw.agent.s2s.base.SessionFailed`). Caller audio in between is dropped.
 * **Hang-up**: ``session.end``, a short wait for ``session.ended``, close 1000.
 """
 
@@ -58,9 +58,9 @@ from typing import Any, Final
 
 from websockets.asyncio.client import ClientConnection
 
-from agent.backoff import Backoff
-from agent.redact import websocket_logger
-from agent.s2s.base import (
+from sipgw.agent.backoff import Backoff
+from sipgw.agent.redact import websocket_logger
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTranscript,
@@ -77,7 +77,7 @@ from agent.s2s.base import (
     SessionReconnected,
     ToolCallRequested,
 )
-from agent.s2s.session import WebSocketSession, decode_audio
+from sipgw.agent.s2s.session import WebSocketSession, decode_audio
 
 __all__ = [
     "DEFAULT_URL",

@@ -3,8 +3,8 @@
 A speech-to-speech service (AssemblyAI's Voice Agent API, OpenAI's Realtime API)
 listens, thinks and speaks in one session: there is no separate STT, LLM or TTS.
 :class:`SpeechToSpeech` is what the vendor-neutral agent
-(:mod:`agent.s2s.agent`) needs of one; each vendor is one module implementing it
-(:mod:`agent.s2s.assemblyai`, :mod:`agent.s2s.openai`).
+(:mod:`sipgw.agent.s2s.agent`) needs of one; each vendor is one module implementing it
+(:mod:`sipgw.agent.s2s.assemblyai`, :mod:`sipgw.agent.s2s.openai`).
 
 One session per call. :meth:`SpeechToSpeech.connect` opens and configures it
 (instructions, greeting, tools) while the phone rings; the caller's μ-law frames
@@ -57,7 +57,7 @@ service says so, ``cancelled`` when the client asked); ``failed`` (a service err
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """One function the model may call (from :class:`agent.tools.registry.Tool`)."""
+    """One function the model may call (from :class:`sipgw.agent.tools.registry.Tool`)."""
 
     name: str
     description: str

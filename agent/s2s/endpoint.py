@@ -5,13 +5,13 @@ A speech-to-speech session that leaves turns to the client (OpenAI Realtime with
 no transcript to read punctuation from, so the rule is the one server VADs use:
 a turn is speech the voice-activity detector confirmed (:attr:`speaking` went
 True), and it ends after ``silence_ms`` of quiet audio following it. Frames are
-counted as time, one per 20 ms, exactly like :mod:`agent.turns`, whose detector
+counted as time, one per 20 ms, exactly like :mod:`sipgw.agent.turns`, whose detector
 the agent shares: :meth:`SilenceEndpointer.push` reads its state after each frame.
 """
 
 from __future__ import annotations
 
-from media.vad import FRAME_MS
+from sipgw.media.vad import FRAME_MS
 
 __all__ = ["SilenceEndpointer"]
 

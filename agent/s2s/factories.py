@@ -6,16 +6,16 @@ so both kinds of agent are configured the same way), the vendor's settings and
 the tool registry, and returns the factory the gateway calls once per call
 (:class:`S2sFactory`); the gateway's breaker for its vendor (the session's name,
 ``assemblyai-voice-agent`` or ``openai-realtime``) guards it
-(:class:`agent.factory.UsesServices`), and a call placed without the variables its
+(:class:`sipgw.agent.factory.UsesServices`), and a call placed without the variables its
 prompt or greeting use is refused before it is dialled
-(:class:`agent.variables.VariablesCheck`)::
+(:class:`sipgw.agent.variables.VariablesCheck`)::
 
     factory = realtime_factory(assistant_settings, RealtimeSettings(api_key=...), tools)
 
 With a line cache (``lines``), the gateway's start has the fallback lines spoken
-in the model's own voice, once per voice (:mod:`agent.s2s.lines`); without one
+in the model's own voice, once per voice (:mod:`sipgw.agent.s2s.lines`); without one
 the shipped recordings are played. ``sipgw serve`` builds them from its settings
-(:mod:`agent.s2s.plugin`).
+(:mod:`sipgw.agent.s2s.plugin`).
 """
 
 from __future__ import annotations
@@ -23,20 +23,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from agent.base import CallControl
-from agent.caller_context import CallerContextSettings
-from agent.capabilities import AgentCapabilities
-from agent.factory import WarmUp
-from agent.observer import Service
-from agent.prompted import PromptedFactory
-from agent.resilience.line_cache import FallbackLineCache, prepare_lines
-from agent.s2s.agent import S2sResources, SpeechToSpeechAgent
-from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
-from agent.s2s.base import SpeechToSpeech
-from agent.s2s.lines import SessionVoice
-from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from agent.settings import AssistantSettings
-from agent.tools.registry import ToolRegistry, with_tools
+from sipgw.agent.base import CallControl
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.capabilities import AgentCapabilities
+from sipgw.agent.factory import WarmUp
+from sipgw.agent.observer import Service
+from sipgw.agent.prompted import PromptedFactory
+from sipgw.agent.resilience.line_cache import FallbackLineCache, prepare_lines
+from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.s2s.base import SpeechToSpeech
+from sipgw.agent.s2s.lines import SessionVoice
+from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import ToolRegistry, with_tools
 
 __all__ = ["S2sFactory", "realtime_factory", "voice_agent_factory"]
 
@@ -55,7 +55,7 @@ class S2sFactory(PromptedFactory):
         keypad=True,
         arrival_audio=True,
     )
-    """What its agents do (:class:`agent.capabilities.DeclaresCapabilities`): no
+    """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`): no
     answering-machine detection (the service hears the callee and speaks), blind transfers
     only, callbacks, the keypad, the caller's audio as it arrives."""
 

@@ -1,4 +1,4 @@
-"""OpenAI's Realtime API over WebSocket as a :class:`~agent.s2s.base.SpeechToSpeech` session.
+"""OpenAI's Realtime API over WebSocket as a :class:`~sipgw.agent.s2s.base.SpeechToSpeech` session.
 
 Theory of operation
 -------------------
@@ -21,11 +21,11 @@ the ``openai`` SDK's ``types/realtime``; the URL and headers as the SDK builds t
   - ``server_vad`` / ``semantic_vad``: the server detects the caller's speech
     (``input_audio_buffer.speech_started`` / ``speech_stopped``), commits the
     buffer (``input_audio_buffer.committed``: the turn is over, a
-    :class:`~agent.s2s.base.CallerTurnOver`; with ``semantic_vad`` that may be well
+    :class:`~sipgw.agent.s2s.base.CallerTurnOver`; with ``semantic_vad`` that may be well
     after ``speech_stopped``), answers by itself, and cancels its own response when
     the caller starts talking (``interrupt_response``).
   - ``local``: ``turn_detection`` is null; the agent's own turn-taking
-    (:mod:`agent.turns` and :mod:`agent.s2s.endpoint`) decides, and
+    (:mod:`sipgw.agent.turns` and :mod:`sipgw.agent.s2s.endpoint`) decides, and
     :meth:`OpenAIRealtime.end_turn` sends the batched audio,
     ``input_audio_buffer.commit`` and ``response.create``.
 
@@ -57,8 +57,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from agent.redact import websocket_logger
-from agent.s2s.base import (
+from sipgw.agent.redact import websocket_logger
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTranscript,
@@ -72,7 +72,7 @@ from agent.s2s.base import (
     SessionConfig,
     ToolCallRequested,
 )
-from agent.s2s.session import BYTES_PER_MS, WebSocketSession, decode_audio
+from sipgw.agent.s2s.session import BYTES_PER_MS, WebSocketSession, decode_audio
 
 __all__ = [
     "DEFAULT_BASE_URL",

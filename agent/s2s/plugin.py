@@ -1,15 +1,15 @@
 """The ``voice-agent`` and ``realtime`` plug-ins: speech-to-speech agents on the gateway.
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
-``agent.s2s.plugin:voice_agent_agent`` and ``:realtime_agent``, found as a third party's
+``sipgw.agent.s2s.plugin:voice_agent_agent`` and ``:realtime_agent``, found as a third party's
 ``package.module:factory`` is, and imported only when chosen. Both read the assistant's
 sections for what is not the vendor's (the prompt, greeting, records, barge-in, keypad,
 tools, caller context, callbacks: docs/speech-to-speech.md says which apply), what the
-gateway lets them dial (:class:`~agent.capabilities.GatewayServices`), the vendor's key from its
-section (``ASSEMBLYAI_API_KEY`` of :class:`~agent.vendors.AssemblyAISection`,
-``OPENAI_API_KEY`` of :class:`~agent.vendors.OpenAISection`: the only required
+gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from its
+section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.vendors.AssemblyAISection`,
+``OPENAI_API_KEY`` of :class:`~sipgw.agent.vendors.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section
-(:mod:`agent.s2s.settings`). Every value is checked where it is read, so a bad one
+(:mod:`sipgw.agent.s2s.settings`). Every value is checked where it is read, so a bad one
 stops ``sipgw serve`` naming the variable.
 
 What they do not do is refused rather than ignored, by the gateway reading their
@@ -24,29 +24,29 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from agent.assistant_plugin import ASSISTANT_KEYS, agent_settings, tool_registry
-from agent.assistant_sections import (
+from sipgw.agent.assistant_plugin import ASSISTANT_KEYS, agent_settings, tool_registry
+from sipgw.agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from agent.assistant_settings import caller_context
-from agent.base import AgentFactory
-from agent.capabilities import GatewayServices, declare
-from agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from agent.resilience.settings import FallbackSection, with_fallback
-from agent.s2s.factories import S2sFactory
-from agent.s2s.settings import RealtimeSection, VoiceAgentSection
-from agent.sections import Sources, load
-from agent.settings import AssistantSettings
-from agent.tools.settings import DeclaredToolsSection
-from agent.vendors import AssemblyAISection, OpenAISection
+from sipgw.agent.assistant_settings import caller_context
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import GatewayServices, declare
+from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from sipgw.agent.resilience.settings import FallbackSection, with_fallback
+from sipgw.agent.s2s.factories import S2sFactory
+from sipgw.agent.s2s.settings import RealtimeSection, VoiceAgentSection
+from sipgw.agent.sections import Sources, load
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.settings import DeclaredToolsSection
+from sipgw.agent.vendors import AssemblyAISection, OpenAISection
 
 if TYPE_CHECKING:
-    from agent.caller_context import CallerContextSettings
-    from agent.tools.registry import ToolRegistry
+    from sipgw.agent.caller_context import CallerContextSettings
+    from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = ["CAPABILITIES", "AgentSections", "realtime_agent", "voice_agent_agent"]
 
@@ -82,8 +82,8 @@ def voice_agent_agent(
         ConfigError: the key is missing, a value is bad, the prompt file cannot be read, or
             the tools module or caller-context hook does not load.
     """
-    from agent.s2s.assemblyai import VoiceAgentSettings
-    from agent.s2s.factories import voice_agent_factory
+    from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
+    from sipgw.agent.s2s.factories import voice_agent_factory
 
     settings, registry, hook = _shared(shared, gateway, sources)
     vendor = VoiceAgentSettings(
@@ -115,8 +115,8 @@ def realtime_agent(
     Raises:
         ConfigError: as :func:`voice_agent_agent`.
     """
-    from agent.s2s.factories import realtime_factory
-    from agent.s2s.openai import RealtimeSettings, TurnDetection
+    from sipgw.agent.s2s.factories import realtime_factory
+    from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
 
     settings, registry, hook = _shared(shared, gateway, sources)
     vendor = RealtimeSettings(

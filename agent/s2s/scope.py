@@ -1,19 +1,19 @@
 """What the parts of one speech-to-speech call share: the call's scope and its session now.
 
-The parts of :class:`agent.s2s.agent.SpeechToSpeechAgent` get a
+The parts of :class:`sipgw.agent.s2s.agent.SpeechToSpeechAgent` get a
 :class:`SessionScope` instead of the agent: the call's record, observer, clock
-and tasks (:class:`agent.callscope.CallScope`), plus the session they talk to.
+and tasks (:class:`sipgw.agent.callscope.CallScope`), plus the session they talk to.
 The session is read from here each time, because it changes: when a session
-fails for good, :mod:`agent.s2s.recovery` opens a new one and puts it here.
+fails for good, :mod:`sipgw.agent.s2s.recovery` opens a new one and puts it here.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from agent.callscope import CallScope
-from agent.record import CallRecord
-from agent.s2s.base import SpeechToSpeech
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.record import CallRecord
+from sipgw.agent.s2s.base import SpeechToSpeech
 
 __all__ = ["SessionScope"]
 

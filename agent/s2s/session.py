@@ -1,12 +1,12 @@
 """What both speech-to-speech clients share: one WebSocket carrying JSON events both ways.
 
 :class:`WebSocketSession` implements the plumbing of
-:class:`agent.s2s.base.SpeechToSpeech`; a vendor module adds its URL, its
+:class:`sipgw.agent.s2s.base.SpeechToSpeech`; a vendor module adds its URL, its
 messages and what they mean:
 
 * **Opening** (:meth:`WebSocketSession._open`): the upgrade within the connect
   timeout; a refusal, a timeout or an unreachable host becomes
-  :class:`~agent.s2s.base.S2sConnectError` naming the service and the HTTP
+  :class:`~sipgw.agent.s2s.base.S2sConnectError` naming the service and the HTTP
   status. While the session is being configured the vendor reads the
   answers itself (:meth:`WebSocketSession._await_message`): messages it does not
   wait for go to its dispatcher as usual, so nothing said early (a greeting's
@@ -16,7 +16,7 @@ messages and what they mean:
   in, fewer and larger messages out, unchanged bytes). While the connection is
   down, audio is dropped (and counted); other messages wait in the queue for
   the next connection. The join is a bytearray, not the STT uplink's
-  :class:`~agent.stt.uplink.ChunkQueue`: that queue keeps a backlog across an
+  :class:`~sipgw.agent.stt.uplink.ChunkQueue`: that queue keeps a backlog across an
   outage, cuts within a service's smallest and largest message, skips silence
   while catching up and is drained by a real-time pacer, none of which applies
   here. OpenAI's Realtime reference lets the client put any amount of audio in
@@ -29,7 +29,7 @@ messages and what they mean:
   :meth:`WebSocketSession._dispatch`, which turns it into events
   (:meth:`WebSocketSession._emit`). When the connection ends without
   :meth:`close`, :meth:`WebSocketSession._connection_lost` decides (resume, or
-  :class:`~agent.s2s.base.SessionFailed`).
+  :class:`~sipgw.agent.s2s.base.SessionFailed`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
-from agent.s2s.base import S2sConnectError, S2sEvent, S2sStats, SessionFailed, SpeechToSpeech
+from sipgw.agent.s2s.base import S2sConnectError, S2sEvent, S2sStats, SessionFailed, SpeechToSpeech
 
 __all__ = ["BYTES_PER_MS", "WebSocketSession", "decode_audio", "public_url"]
 

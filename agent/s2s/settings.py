@@ -1,6 +1,6 @@
 """The speech-to-speech agents' own settings sections (``--agent voice-agent``, ``realtime``).
 
-Read when their agent answers (:mod:`agent.s2s.plugin`), beside the assistant's
+Read when their agent answers (:mod:`sipgw.agent.s2s.plugin`), beside the assistant's
 sections for everything that is not the vendor's. Each value is checked as it is read:
 the vendor clients' own rules (a voice in lower case, a chunk size in whole frames, a
 base URL that makes a WebSocket URL) are the parsers' here, so a bad value stops
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.sections import section, setting
-from agent.sections.parsers import choice, float_range, int_range, or_empty, text
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import choice, float_range, int_range, or_empty, text
 
 __all__ = ["RealtimeSection", "VoiceAgentSection"]
 
@@ -49,7 +49,7 @@ def _ws_url(value: str) -> str:
 
 def _base_url(value: str) -> str:
     """An http(s) or ws(s) base URL (``/realtime`` is appended)."""
-    from agent.s2s.openai import RealtimeSettings, realtime_url
+    from sipgw.agent.s2s.openai import RealtimeSettings, realtime_url
 
     url = value.strip().rstrip("/")
     try:

@@ -1,10 +1,10 @@
 """The model's tool calls, run through the tool registry the assistant uses.
 
-Each :class:`~agent.s2s.base.ToolCallRequested` runs as a task of the call:
+Each :class:`~sipgw.agent.s2s.base.ToolCallRequested` runs as a task of the call:
 its arguments checked against the tool's schema, the dial allow-list applied
-(:class:`agent.tools.registry.ToolRegistry`), the tool seeing the call through
-:class:`agent.call_actions.ToolCallContext` (so ``transfer_to_human`` and
-``end_call`` act after their line, :mod:`agent.s2s.actions`). The call and its
+(:class:`sipgw.agent.tools.registry.ToolRegistry`), the tool seeing the call through
+:class:`sipgw.agent.call_actions.ToolCallContext` (so ``transfer_to_human`` and
+``end_call`` act after their line, :mod:`sipgw.agent.s2s.actions`). The call and its
 result go to the call record (``tool_call``), the result back to the session,
 which sends it when the service wants it.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from agent.call_actions import ToolCallContext
-from agent.redact import Redactor
-from agent.s2s.base import ToolCallRequested
-from agent.s2s.replies import Speaking
-from agent.s2s.scope import SessionScope
-from agent.s2s.waiting import ReplyWait
-from agent.tools.registry import ToolRegistry
+from sipgw.agent.call_actions import ToolCallContext
+from sipgw.agent.redact import Redactor
+from sipgw.agent.s2s.base import ToolCallRequested
+from sipgw.agent.s2s.replies import Speaking
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.tools.registry import ToolRegistry
 
 __all__ = ["ToolCalls"]
 

@@ -1,8 +1,8 @@
 """The model's replies on their way to the caller, barge-ins, and each reply's timing.
 
-The service announces a reply (:class:`~agent.s2s.base.ReplyStarted`), sends its
-audio and text, and ends it (:class:`~agent.s2s.base.ReplyDone`).
-:class:`ModelVoice` turns that into :class:`agent.s2s.replies.Reply` s in the
+The service announces a reply (:class:`~sipgw.agent.s2s.base.ReplyStarted`), sends its
+audio and text, and ends it (:class:`~sipgw.agent.s2s.base.ReplyDone`).
+:class:`ModelVoice` turns that into :class:`sipgw.agent.s2s.replies.Reply` s in the
 playout (audio re-cut into 160-byte frames, μ-law unchanged), a reply's audio
 that arrives without a start beginning it, and late audio of a reply that is
 over dropped. It writes each reply's ``assistant`` line to the call record: its
@@ -11,7 +11,7 @@ text, or what the caller heard of it after a barge-in.
 *Barge-in* (:meth:`ModelVoice.carry_out`, the turn-taking machine's actions): a
 pause stops the audio where it is; a commit drops the queued audio of every live
 reply, tells the session how much of each was heard
-(:meth:`~agent.s2s.base.SpeechToSpeech.cancel_reply`: the Realtime API
+(:meth:`~sipgw.agent.s2s.base.SpeechToSpeech.cancel_reply`: the Realtime API
 truncates its context to it), and records what was heard.
 
 *Measured per reply* (event-loop time): the caller's end of speech (the local
@@ -24,14 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agent.callscope import ms_between
-from agent.redact import Redactor
-from agent.s2s.actions import S2sActions
-from agent.s2s.base import ReplyAudio, ReplyDone, ReplyText
-from agent.s2s.replies import Reply, Speaking, heard_prefix
-from agent.s2s.scope import SessionScope
-from agent.s2s.waiting import ReplyWait
-from agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
+from sipgw.agent.callscope import ms_between
+from sipgw.agent.redact import Redactor
+from sipgw.agent.s2s.actions import S2sActions
+from sipgw.agent.s2s.base import ReplyAudio, ReplyDone, ReplyText
+from sipgw.agent.s2s.replies import Reply, Speaking, heard_prefix
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.waiting import ReplyWait
+from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, ResumeAgent, TurnAction, TurnTaker
 
 __all__ = ["ModelVoice"]
 

@@ -3,19 +3,19 @@
 A speech-to-speech model that is slow or stalled leaves the caller in silence as a
 slow LLM does in the pipeline, so the same failure policy watches the wait
 (agent/resilience/policy.py): :class:`ReplyWait` reports the end of the caller's turn
-(:class:`~agent.resilience.policy.CallerTurnEnded`, counted from their last loud
+(:class:`~sipgw.agent.resilience.policy.CallerTurnEnded`, counted from their last loud
 frame) and the first frame of a reply going out
-(:class:`~agent.resilience.policy.ReplyAudible`), so "one moment" is said from memory
+(:class:`~sipgw.agent.resilience.policy.ReplyAudible`), so "one moment" is said from memory
 ``hold_line_after`` after the caller stopped, and reminded while the wait goes on.
 
 The end of the turn is the service's when it detects turns (Voice Agent's
 ``input.speech.stopped``, Realtime's ``input_audio_buffer.committed``:
-:class:`~agent.s2s.base.CallerTurnOver`), else the agent's own endpointer's
-(:mod:`agent.s2s.endpoint`). The pipeline's LLM has its own timeouts; a model that
+:class:`~sipgw.agent.s2s.base.CallerTurnOver`), else the agent's own endpointer's
+(:mod:`sipgw.agent.s2s.endpoint`). The pipeline's LLM has its own timeouts; a model that
 never answers has none, so the wait also has a *reply timeout*: no reply audible
 ``reply_timeout`` seconds after the caller stopped (the time a tool runs not
 counted: the wait starts again when its result goes back) and the agent gives the
-reply up (:meth:`agent.s2s.recovery.SessionRecovery.no_reply`: the stalled reply is
+reply up (:meth:`sipgw.agent.s2s.recovery.SessionRecovery.no_reply`: the stalled reply is
 cut, the apology said, an LLM failure to the policy, which moves the call on after
 ``llm_max_failures`` of them).
 """
@@ -27,9 +27,9 @@ import logging
 import weakref
 from collections.abc import Callable
 
-from agent.resilience.policy import CallerTurnEnded, ReplyAudible
-from agent.resilience.watch import FailureWatch
-from agent.s2s.scope import SessionScope
+from sipgw.agent.resilience.policy import CallerTurnEnded, ReplyAudible
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.s2s.scope import SessionScope
 
 __all__ = ["ReplyWait"]
 

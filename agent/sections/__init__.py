@@ -9,17 +9,17 @@ environment to the field. Where a value comes from, highest first: the flag, the
 environment, the ``.env`` file (loaded into the environment by :func:`load_env_file`),
 the default.
 
-The modules: :mod:`~agent.sections.declare` (:func:`setting`, :func:`section`),
-:mod:`~agent.sections.parsers` (text to value, with messages that say what is
-allowed), :mod:`~agent.sections.sources` (flags, environment, ``.env``),
-:mod:`~agent.sections.load` (:func:`load`, :func:`require`) and
-:mod:`~agent.sections.flags` (argparse groups). The catalogue of sipgw's own sections
+The modules: :mod:`~sipgw.agent.sections.declare` (:func:`setting`, :func:`section`),
+:mod:`~sipgw.agent.sections.parsers` (text to value, with messages that say what is
+allowed), :mod:`~sipgw.agent.sections.sources` (flags, environment, ``.env``),
+:mod:`~sipgw.agent.sections.load` (:func:`load`, :func:`require`) and
+:mod:`~sipgw.agent.sections.flags` (argparse groups). The catalogue of sipgw's own sections
 is :mod:`sipgw.app.sections`.
 """
 
 from __future__ import annotations
 
-from agent.sections.declare import (
+from sipgw.agent.sections.declare import (
     ConfigError,
     InvalidSettings,
     SectionInfo,
@@ -34,8 +34,8 @@ from agent.sections.declare import (
     setting_of,
     settings_of,
 )
-from agent.sections.load import load, missing, require, secret_texts, validate
-from agent.sections.sources import Found, Sources, load_env_file
+from sipgw.agent.sections.load import load, missing, require, secret_texts, validate
+from sipgw.agent.sections.sources import Found, Sources, load_env_file
 
 __all__ = [
     "ConfigError",

@@ -15,7 +15,7 @@ metadata. Its type parameter ties the default, the parser and the field's annota
 together, so mypy checks that they agree. :func:`section` (applied above
 ``@dataclass``) gives the class its name, title and intro, which the CLI's help groups,
 ``docs/configuration.md`` and ``.env.example`` show. Any dataclass whose fields are all
-settings can be loaded (:func:`agent.sections.load.load`): a section, or a class
+settings can be loaded (:func:`sipgw.agent.sections.load.load`): a section, or a class
 that inherits several sections' fields (:class:`~sipgw.app.config.GatewayConfig`).
 
 A section may define ``check(self)`` for rules between its values; it raises
@@ -23,7 +23,7 @@ A section may define ``check(self)`` for rules between its values; it raises
 names the user wrote (the flag, or the variable). A value that turns out unusable after
 loading (a directory that cannot be created, a file others may change) is a
 :class:`SettingError`, its placeholders filled the same way where the sources are known
-(:meth:`~agent.sections.sources.Sources.explain`).
+(:meth:`~sipgw.agent.sections.sources.Sources.explain`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class SettingError(InvalidSettings):
         values: other values the template shows, e.g. ``{path}``.
 
     ``str()`` names each setting by its flag and variable (``--record-dir/SIPGW_RECORD_DIR``);
-    :meth:`Sources.explain <agent.sections.sources.Sources.explain>` by what the user
+    :meth:`Sources.explain <sipgw.agent.sections.sources.Sources.explain>` by what the user
     wrote (``--record-dir``, ``SIPGW_RECORD_DIR (.env line 3)``).
     """
 

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from agent.sections.declare import SectionInfo, Setting
+from sipgw.agent.sections.declare import SectionInfo, Setting
 
 __all__ = ["FIRST_TITLE", "add_flags", "flags_given"]
 

@@ -2,7 +2,7 @@
 
 :func:`load` is the one place that reads settings by their names: every other module
 gets typed section objects. A value that does not parse is a
-:class:`~agent.sections.declare.ConfigError` naming what the user wrote and what is
+:class:`~sipgw.agent.sections.declare.ConfigError` naming what the user wrote and what is
 allowed (``--sip-port abc: must be a port number 0..65535``); a section's ``check()``
 then judges its values together, its message naming the flags or variables as given.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from agent.sections.declare import ConfigError, InvalidSettings, settings_of
-from agent.sections.sources import Found, Sources
+from sipgw.agent.sections.declare import ConfigError, InvalidSettings, settings_of
+from sipgw.agent.sections.sources import Found, Sources
 
 __all__ = ["load", "missing", "require", "secret_texts", "validate"]
 

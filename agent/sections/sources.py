@@ -10,7 +10,7 @@ Every message names a setting the way the user gave it, through :class:`Found`: 
 loading, with the text (:attr:`Found.name`, :meth:`Found.quoted`: ``--sip-port abc``);
 after loading, without it (:attr:`Found.label`: ``--record-dir``, ``SIPGW_RECORD_DIR
 (.env line 3)``), which :meth:`Sources.explain` puts into a
-:class:`~agent.sections.declare.SettingError` raised far from the sources.
+:class:`~sipgw.agent.sections.declare.SettingError` raised far from the sources.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from dotenv import load_dotenv
 
-from agent.sections.declare import ConfigError, Setting, SettingError, setting_of, settings_of
+from sipgw.agent.sections.declare import ConfigError, Setting, SettingError, setting_of, settings_of
 
 __all__ = ["Found", "Sources", "load_env_file"]
 

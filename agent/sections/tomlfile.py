@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.sections.declare import ConfigError
+from sipgw.agent.sections.declare import ConfigError
 
 __all__ = ["Place", "TomlDocument", "read_toml"]
 

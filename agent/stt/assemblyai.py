@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-Implements :class:`agent.stt.base.SpeechToText`; everything below is
+Implements :class:`sipgw.agent.stt.base.SpeechToText`; everything below is
 AssemblyAI's. The caller's audio is G.711 μ-law, 8 kHz, and goes to AssemblyAI
 unchanged (``encoding=pcm_mulaw``, ``sample_rate=8000``). The wire rules come
 from docs/cloud-apis.md, "AssemblyAI streaming v3":
 
-* **Batching and pacing** are :class:`agent.stt.uplink.AudioUplink`'s, set to
+* **Batching and pacing** are :class:`sipgw.agent.stt.uplink.AudioUplink`'s, set to
   this API's rules. The agent calls :meth:`AssemblyAISTTService.send_audio`
   with each 160-byte (20 ms) frame as it arrives from the network, in order
   (the media layer's reorder stage, ``media/ingress.py``), not on the ticker;
@@ -24,7 +24,7 @@ from docs/cloud-apis.md, "AssemblyAI streaming v3":
   capped at 2 s) for ``reconnect_for`` seconds of the outage (its waits and its
   attempts; the last wait is cut short so that one attempt starts at the end; none
   after it). The assistant sets that to the failure policy's give-up
-  (``SIPGW_STT_GIVE_UP_AFTER_MS``) plus :data:`agent.stt.base.GIVE_UP_GRACE`
+  (``SIPGW_STT_GIVE_UP_AFTER_MS``) plus :data:`sipgw.agent.stt.base.GIVE_UP_GRACE`
   (:meth:`AssemblyAISTTService.set_reconnect_window`), so an outage is retried for as
   long as the caller is kept on the line and the policy, not a count of attempts,
   decides when the call moves on. Until the backlog has
@@ -75,9 +75,9 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.protocol import State
 
-from agent.backoff import Backoff
-from agent.redact import websocket_logger
-from agent.stt.base import (
+from sipgw.agent.backoff import Backoff
+from sipgw.agent.redact import websocket_logger
+from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
     SpeechToText,
     SttConnectError,
@@ -92,7 +92,7 @@ from agent.stt.base import (
     SttTurnEnded,
     SttWord,
 )
-from agent.stt.uplink import AudioFormat, AudioUplink
+from sipgw.agent.stt.uplink import AudioFormat, AudioUplink
 
 __all__ = [
     "API_VERSION",
@@ -255,7 +255,7 @@ class AssemblyAISettings:
     """Seconds one outage is retried (waits and attempts), with backoff 0.2 s doubling,
     capped at 2 s (5 s doubling to 60 s after a rate-limit refusal); no attempt starts
     after it. Default: the failure policy's default give-up (20 s) plus
-    :data:`agent.stt.base.GIVE_UP_GRACE`; :meth:`AssemblyAISTTService.set_reconnect_window`
+    :data:`sipgw.agent.stt.base.GIVE_UP_GRACE`; :meth:`AssemblyAISTTService.set_reconnect_window`
     sets it per call."""
     extra_params: Mapping[str, str] = field(default_factory=dict)
     """Extra query parameters (newer server options); they win over the above."""
@@ -572,7 +572,7 @@ class AssemblyAISTTService(SpeechToText):
 
     def set_reconnect_window(self, seconds: float) -> None:
         """Retry an outage for ``seconds`` from now on (``reconnect_for``): the assistant's
-        failure policy's give-up plus :data:`agent.stt.base.GIVE_UP_GRACE`."""
+        failure policy's give-up plus :data:`sipgw.agent.stt.base.GIVE_UP_GRACE`."""
         self._reconnect_for = max(0.0, seconds)
 
     @property

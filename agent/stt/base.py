@@ -98,7 +98,7 @@ class SttPartialTranscript:
     """End of its last word, in ms of the audio stream (as :attr:`SttTurnEnded.audio_end_ms`:
     the audio passed to :meth:`SpeechToText.send_audio`, less any dropped during an
     outage); None without words. How much of the caller's speech it covers
-    (:mod:`agent.turns`)."""
+    (:mod:`sipgw.agent.turns`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +265,7 @@ class SpeechToText(Protocol):
     def turn_end_silence(self) -> float | None:
         """Seconds of silence after which the service ends a turn at the latest (a turn
         whose words end no sentence); None when unknown. Speculative speech times its
-        first clause by it (:mod:`agent.speculative`)."""
+        first clause by it (:mod:`sipgw.agent.speculative`)."""
         ...
 
     def events(self) -> AsyncIterator[SttEvent]:

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 A vendor client (``agent/stt/<vendor>.py``) gets the caller's audio one 20 ms
-frame at a time, as it arrives (:meth:`agent.stt.base.SpeechToText.send_audio`),
+frame at a time, as it arrives (:meth:`sipgw.agent.stt.base.SpeechToText.send_audio`),
 and sends it over its own socket. What happens in between is the same for
 every service that takes raw audio in messages of bounded length and must
 not get it faster than real time; :class:`AudioUplink` does it, with the time
@@ -68,7 +68,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from media.g711 import rms_dbfs
+from sipgw.media.g711 import rms_dbfs
 
 __all__ = [
     "SILENCE_DBFS",

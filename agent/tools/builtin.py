@@ -1,6 +1,6 @@
 """The built-in tools: orders, callbacks, messages, transfer to a person, hang-up, who answered.
 
-They are configured by a :class:`~agent.settings.BuiltinToolSettings` (the app
+They are configured by a :class:`~sipgw.agent.settings.BuiltinToolSettings` (the app
 fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
 ``SIPGW_CALLBACK_ALLOWED_PREFIXES``, ``SIPGW_CALLBACK_TIMEZONE`` and
 ``SIPGW_TRANSFER_TARGET``; which of them the model gets, from ``SIPGW_BUILTIN_TOOLS``:
@@ -22,17 +22,17 @@ fills it in from ``SIPGW_ORDERS_FILE``, ``SIPGW_CALLBACK_DB``,
     order to anyone (public tracking data).
 ``callback_db``
     SQLite file where ``schedule_callback`` stores requests (table
-    ``callbacks``, created on first use: :mod:`agent.tools.callback_store`),
+    ``callbacks``, created on first use: :mod:`sipgw.agent.tools.callback_store`),
     which the gateway's scheduler dials at their time. The number must be a
     phone number starting with one of ``callback_allowed_prefixes`` (if set);
-    the time is read by :mod:`agent.tools.callback_time`.
+    the time is read by :mod:`sipgw.agent.tools.callback_time`.
 ``transfer_target``
     SIP URI that ``transfer_to_human`` refers the caller to, e.g.
     ``sip:support@pbx.example.com``; None: transfers are refused. The person a
     ``take_message`` message is for.
 
 ``take_message`` stores the caller's message for the person they wanted (in
-``callback_db``'s ``messages`` table, :mod:`agent.tools.message_store`; the
+``callback_db``'s ``messages`` table, :mod:`sipgw.agent.tools.message_store`; the
 call record and the ``message.taken`` webhook carry it too): what they said,
 their name and a number to reach them if they gave them (a phone number only;
 nothing dials it), the number they called from.
@@ -45,7 +45,7 @@ gateway checks every REFER, callback and DTMF again on the way out. Every
 schema is closed (``additionalProperties: false``) and bounds its strings.
 
 A callback's ``reason`` and ``notes`` are the caller's words: stored as given,
-they reach the callback call only as quoted data (:mod:`agent.callerwords`).
+they reach the callback call only as quoted data (:mod:`sipgw.agent.callerwords`).
 Callbacks are bounded per caller, per number and per day
 (``callback_quota``), and a call the gateway placed may schedule a callback only
 to the number it called: one callback cannot set off calls to others.
@@ -66,18 +66,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.dialpolicy import DialChecker, DialRefused, check_dial
-from agent.settings import BuiltinToolSettings
-from agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
-from agent.tools.callback_store import (
+from sipgw.agent.dialpolicy import DialChecker, DialRefused, check_dial
+from sipgw.agent.settings import BuiltinToolSettings
+from sipgw.agent.spoken import DIGIT_WORDS as _DIGIT_WORDS
+from sipgw.agent.tools.callback_store import (
     CallbackQuotaExceeded,
     CallbackStore,
     dialable_number,
     number_allowed,
 )
-from agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
-from agent.tools.message_store import MessageQuotaExceeded, MessageStore
-from agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tools.callback_time import callback_zone, describe_now, parse_callback_time
+from sipgw.agent.tools.message_store import MessageQuotaExceeded, MessageStore
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = [
     "MAX_WRONG_PER_ORDER",
@@ -307,7 +307,11 @@ def _plain(text: str) -> str:
 def _load_orders(orders_file: Path | None) -> list[dict[str, Any]]:
     try:
         if orders_file is None:
-            text = resources.files("agent.tools").joinpath("sample_orders.json").read_text("utf-8")
+            text = (
+                resources.files("sipgw.agent.tools")
+                .joinpath("sample_orders.json")
+                .read_text("utf-8")
+            )
         else:
             text = orders_file.read_text("utf-8")
         data = json.loads(text)

@@ -19,7 +19,7 @@ Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
 file (two processes) only one gets a row. All functions here block (SQLite):
 call them from a thread, or accept a few milliseconds on the loop.
 
-Quotas (:class:`~agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
+Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
 the same number and in all, in the same transaction as the insert (``BEGIN
 IMMEDIATE``: two processes cannot both take the last one), and raises
@@ -42,8 +42,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from agent.private_files import prepare_private_database
-from agent.settings import CallbackQuota
+from sipgw.agent.private_files import prepare_private_database
+from sipgw.agent.settings import CallbackQuota
 
 __all__ = [
     "DAY",
@@ -145,7 +145,7 @@ def dialable_number(text: str) -> str:
     """A phone number reduced to ``+`` and digits: ``"+1 (555) 123-4567"`` -> ``"+15551234567"``.
 
     Accepts blanks, dashes, dots and parentheses between digits. A URI is no phone number
-    here: the gateway reads a caller's address (:attr:`agent.base.CallDetails.caller_number`),
+    here: the gateway reads a caller's address (:attr:`sipgw.agent.base.CallDetails.caller_number`),
     and a caller who dictates one is asked for a number.
 
     Raises:
@@ -213,7 +213,7 @@ class CallbackStore:
         """Store a pending callback due at ``due_at``; returns its id.
 
         ``requested_by``: the caller who asked (``verified:NUMBER``, else the From's
-        number, ``anonymous``: :func:`agent.tools.builtin.callback_requester`), counted
+        number, ``anonymous``: :func:`sipgw.agent.tools.builtin.callback_requester`), counted
         against ``quota`` with the number and the total (see the module docstring).
 
         Raises:

@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.tools.http_spec import DEFAULT_MAX_BYTES, METHODS, HttpToolSpec, template_fields
-from agent.tools.mcp_servers import McpServerSpec
-from agent.tools.schema import SchemaError, check_schema
+from sipgw.agent.tools.http_spec import DEFAULT_MAX_BYTES, METHODS, HttpToolSpec, template_fields
+from sipgw.agent.tools.mcp_servers import McpServerSpec
+from sipgw.agent.tools.schema import SchemaError, check_schema
 
 __all__ = ["Declarations", "parse_declarations"]
 

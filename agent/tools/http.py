@@ -1,7 +1,7 @@
 """HTTP tools: a tool the operator declares (no Python) that makes one HTTP request.
 
 An :class:`HttpToolSpec` (from the routes file or ``SIPGW_TOOLS_FILE``:
-:mod:`agent.tools.declared`) becomes a :class:`~agent.tools.registry.Tool` whose handler
+:mod:`sipgw.agent.tools.declared`) becomes a :class:`~sipgw.agent.tools.registry.Tool` whose handler
 
 * fills the URL template's ``{name}`` placeholders with the model's arguments, each
   percent-encoded as one path segment or query value (``/`` and ``?`` included), so that
@@ -21,7 +21,7 @@ An :class:`HttpToolSpec` (from the routes file or ``SIPGW_TOOLS_FILE``:
   and gives the model the body or one field of it (``result = "data.status"``).
 
 A failure (connection refused, a refused address or redirect, a non-2xx status, a body
-too large, a field missing) raises :class:`~agent.tools.registry.ToolError`: the model
+too large, a field missing) raises :class:`~sipgw.agent.tools.registry.ToolError`: the model
 hears it and can tell the caller; the registry's timeout bounds the whole request.
 """
 
@@ -37,15 +37,15 @@ from urllib.parse import quote, urljoin, urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from agent.redact import MASK
-from agent.tools.http_spec import (
+from sipgw.agent.redact import MASK
+from sipgw.agent.tools.http_spec import (
     BODY_METHODS,
     MAX_REDIRECTS,
     HttpToolSpec,
     forbidden_address,
     template_fields,
 )
-from agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = ["Resolve", "http_tool", "system_resolve"]
 

@@ -1,7 +1,7 @@
 """An HTTP tool as declared, and the rules its URL and addresses follow (no I/O here).
 
-:class:`HttpToolSpec` is what :mod:`agent.tools.declared` reads from a tools file or a
-routes file's line; :mod:`agent.tools.http` makes it a tool (and imports aiohttp, which a
+:class:`HttpToolSpec` is what :mod:`sipgw.agent.tools.declared` reads from a tools file or a
+routes file's line; :mod:`sipgw.agent.tools.http` makes it a tool (and imports aiohttp, which a
 gateway that declares no HTTP tool never loads). :func:`template_fields` checks a URL
 template (placeholders in the path and query only), :func:`forbidden_address` says which
 addresses a tool may not reach unless the operator allowed the host.
@@ -37,12 +37,12 @@ METHODS = frozenset({"GET", "DELETE"}) | BODY_METHODS
 
 @dataclass(frozen=True, slots=True)
 class HttpToolSpec:
-    """One HTTP tool as declared (checked by :mod:`agent.tools.declared`)."""
+    """One HTTP tool as declared (checked by :mod:`sipgw.agent.tools.declared`)."""
 
     name: str
     description: str
     parameters: Mapping[str, Any]
-    """The JSON schema of its arguments (the strict subset of :mod:`agent.tools.schema`)."""
+    """The JSON schema of its arguments (the strict subset of :mod:`sipgw.agent.tools.schema`)."""
     url: str
     """``https://api.example.com/orders/{order_id}``: placeholders in the path and query only."""
     method: str = "GET"

@@ -1,10 +1,10 @@
 """MCP servers' tools: listed, filtered, namespaced, and kept up while the gateway runs.
 
 An :class:`McpServerSpec` (from the routes file or ``SIPGW_TOOLS_FILE``:
-:mod:`agent.tools.declared`) names a server reached over stdio (a command the gateway
+:mod:`sipgw.agent.tools.declared`) names a server reached over stdio (a command the gateway
 starts) or streamable HTTP (a URL, with headers whose ``${VAR}`` secrets come from the
 environment), through the official ``mcp`` SDK (the ``mcp`` extra). :class:`McpServer`
-is its :class:`~agent.tools.registry.ToolProvider`:
+is its :class:`~sipgw.agent.tools.registry.ToolProvider`:
 
 * its tools are listed when it connects (at start-up, in the agents' warm-up, and again on
   each reload of the routes file), filtered by the spec's allow-list (``tools``; ``["*"]``
@@ -17,7 +17,7 @@ is its :class:`~agent.tools.registry.ToolProvider`:
   answered "unavailable right now" (the model can say so);
 * arguments are checked against the tool's own schema (``jsonschema``, which the SDK
   depends on) before the request: servers use keywords the strict subset of
-  :mod:`agent.tools.schema` refuses; a result the server marks as an error is a tool
+  :mod:`sipgw.agent.tools.schema` refuses; a result the server marks as an error is a tool
   error.
 
 One :class:`McpServer` runs per distinct spec in the process (:func:`mcp_server`), so a
@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent.tools.registry import Tool, ToolContext, ToolError
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolError
 
 __all__ = [
     "BACKOFF_FIRST",
@@ -65,7 +65,7 @@ _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 @dataclass(frozen=True)
 class McpServerSpec:
-    """One MCP server as declared (checked by :mod:`agent.tools.declared`)."""
+    """One MCP server as declared (checked by :mod:`sipgw.agent.tools.declared`)."""
 
     name: str
     """Its namespace: its tools are offered as ``name__tool``."""

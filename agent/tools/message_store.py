@@ -2,7 +2,7 @@
 
 A caller who could not reach the person they wanted (a warm transfer nobody
 took, an office closed) leaves a message for them: one row per message, in the
-callbacks' file (``SIPGW_CALLBACK_DB``: :mod:`agent.tools.callback_store`), with
+callbacks' file (``SIPGW_CALLBACK_DB``: :mod:`sipgw.agent.tools.callback_store`), with
 who it is for (the transfer target), who left it (their name and a number to
 reach them, as they gave them, and the number they called from), the call and
 the time. The same message is in the call record (the tool's line) and goes out
@@ -10,7 +10,7 @@ as the ``message.taken`` webhook: whoever handles messages reads it there.
 
 The caller's words are stored as given: data, never instructions to anyone.
 Messages are bounded like callbacks: per caller and in all, any 24 hours
-(:class:`~agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
+(:class:`~sipgw.agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
 counted in the insert's transaction; one more raises
 :class:`MessageQuotaExceeded`. The functions block (SQLite): call them from a
 thread.
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.private_files import prepare_private_database
-from agent.settings import CallbackQuota
+from sipgw.agent.private_files import prepare_private_database
+from sipgw.agent.settings import CallbackQuota
 
 __all__ = ["DAY", "MessageQuotaExceeded", "MessageRow", "MessageStore"]
 

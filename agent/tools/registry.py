@@ -4,8 +4,8 @@ A :class:`Tool` is a name, a description, a JSON schema for its arguments and an
 async handler. :class:`ToolRegistry` turns tools into the OpenAI ``tools``
 parameter and runs the calls the model makes. :meth:`ToolRegistry.call` never
 raises (except ``CancelledError``): bad JSON, arguments that do not fit the
-schema (checked strictly by :mod:`agent.tools.schema` before the handler runs),
-a target the operator did not allow (:class:`~agent.dialpolicy.DialRefused`),
+schema (checked strictly by :mod:`sipgw.agent.tools.schema` before the handler runs),
+a target the operator did not allow (:class:`~sipgw.agent.dialpolicy.DialRefused`),
 an unknown tool, a timeout or a crash all become a :class:`ToolResult`
 with ``ok=False`` and ``{"error": "..."}`` content, which goes back to the model
 so that it can tell the caller.
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
-from agent.base import Direction
-from agent.dialpolicy import DialRefused
-from agent.redact import Redactor
-from agent.settings import AssistantSettings
-from agent.tools.schema import SchemaError, check_schema, validate
-from agent.user_modules import UserModuleError, import_user_module
+from sipgw.agent.base import Direction
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.redact import Redactor
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.schema import SchemaError, check_schema, validate
+from sipgw.agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "Tool",
@@ -78,7 +78,7 @@ class ToolContext(Protocol):
     @property
     def verified_caller(self) -> str:
         """The other party's number as far as it is proven ("" when not: see
-        :attr:`agent.base.CallControl.verified_caller`); :attr:`caller` proves nothing."""
+        :attr:`sipgw.agent.base.CallControl.verified_caller`); :attr:`caller` proves nothing."""
         ...
 
     @property
@@ -154,7 +154,7 @@ class Tool:
     """Calls of this tool per phone call; 0 = the registry's :attr:`ToolLimits.per_tool`."""
     check_arguments: Callable[[dict[str, Any]], str | None] | None = None
     """Its own argument check (the first problem, or None); None = the strict subset of
-    :mod:`agent.tools.schema`, which :meth:`ToolRegistry.register` then checks the schema
+    :mod:`sipgw.agent.tools.schema`, which :meth:`ToolRegistry.register` then checks the schema
     against."""
 
 
@@ -247,7 +247,7 @@ class ToolRegistry:
         Raises:
             ValueError: a tool with that name is registered already, its name is in a
                 provider's namespace, or its schema uses a keyword the validator does
-                not check (:func:`agent.tools.schema.check_schema`).
+                not check (:func:`sipgw.agent.tools.schema.check_schema`).
         """
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} is registered already")
@@ -450,7 +450,7 @@ def with_tools(
 
 
 def _redacted(exc: Exception, ctx: ToolContext) -> str:
-    """What the model may read of an exception: no secrets, no URL keys (agent.redact)."""
+    """What the model may read of an exception: no secrets, no URL keys (sipgw.agent.redact)."""
     try:
         redactor = ctx.settings.redactor
     except Exception:  # a context without settings: the shapes and URLs still go
@@ -463,7 +463,7 @@ _OUTSIDE = frozenset({"http", "mcp"})
 
 
 def _masked(text: str, ctx: ToolContext) -> str:
-    """``text`` as the call record would keep it (agent.redact)."""
+    """``text`` as the call record would keep it (sipgw.agent.redact)."""
     try:
         redactor = ctx.settings.redactor
     except Exception:
@@ -499,7 +499,7 @@ def parse_arguments(arguments: str) -> dict[str, Any]:
 def validate_arguments(args: Mapping[str, Any], schema: Mapping[str, object]) -> str | None:
     """Check ``args`` strictly against the tool's schema; return the first problem, if any.
 
-    See :mod:`agent.tools.schema` for the keywords checked.
+    See :mod:`sipgw.agent.tools.schema` for the keywords checked.
     """
     return validate(dict(args), schema)
 

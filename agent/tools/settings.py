@@ -1,6 +1,6 @@
 """The ``declared_tools`` settings section: HTTP tools, MCP servers, and every tool's limits.
 
-``SIPGW_TOOLS_FILE`` declares tools for every line (:mod:`agent.tools.declared`); a routes
+``SIPGW_TOOLS_FILE`` declares tools for every line (:mod:`sipgw.agent.tools.declared`); a routes
 file's line adds its own through ``SIPGW_DECLARED_TOOLS`` (JSON, which the routes file
 writes for it). :func:`declared_tools` reads both, with the secrets they name from the
 sources' environment; :func:`tool_limits` is what every tool, whatever its source, is held to.
@@ -13,10 +13,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.sections import ConfigError, Sources, section, setting, settings_of
-from agent.sections.parsers import int_at_least, optional_file, text
-from agent.tools.declared import Declarations, parse_declarations
-from agent.tools.registry import ToolLimits
+from sipgw.agent.sections import ConfigError, Sources, section, setting, settings_of
+from sipgw.agent.sections.parsers import int_at_least, optional_file, text
+from sipgw.agent.tools.declared import Declarations, parse_declarations
+from sipgw.agent.tools.registry import ToolLimits
 
 __all__ = ["DeclaredToolsSection", "declared_tools", "tool_limits"]
 

@@ -83,7 +83,7 @@ class TtsAudio:
     """One piece of a reply's audio as it arrives.
 
     Attributes:
-        audio: μ-law bytes (any length; re-cut with :class:`agent.tts.reframe.Reframer`).
+        audio: μ-law bytes (any length; re-cut with :class:`sipgw.agent.tts.reframe.Reframer`).
         text: The characters this chunk speaks, when the vendor aligned it (None
             otherwise; the playout then estimates what was heard from the time played).
         received_at: ``loop.time()`` when it arrived.

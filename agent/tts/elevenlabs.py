@@ -1,6 +1,6 @@
 """ElevenLabs text-to-speech for phone calls: μ-law 8 kHz out, sentence text in.
 
-Implements :class:`agent.tts.base.TextToSpeech` and :class:`agent.tts.base.TtsReply`;
+Implements :class:`sipgw.agent.tts.base.TextToSpeech` and :class:`sipgw.agent.tts.base.TtsReply`;
 everything below is ElevenLabs'. Two transports share one API (docs/cloud-apis.md,
 "ElevenLabs text-to-speech"):
 
@@ -75,8 +75,8 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from agent.redact import websocket_logger
-from agent.tts.base import (
+from sipgw.agent.redact import websocket_logger
+from sipgw.agent.tts.base import (
     TextToSpeech,
     TtsAlignment,
     TtsAudio,
@@ -137,7 +137,7 @@ class ElevenLabsSettings:
         context_wait_timeout: Seconds a new reply waits for a context slot to drain.
         max_contexts: The server's per-socket context limit.
         first_audio_timeout: Seconds after a WebSocket reply's last text (its
-            :meth:`~agent.tts.base.TtsReply.finish`) that its first audio may take; then
+            :meth:`~sipgw.agent.tts.base.TtsReply.finish`) that its first audio may take; then
             the reply fails (its context is closed) instead of waiting in silence.
     """
 

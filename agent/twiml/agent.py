@@ -5,13 +5,13 @@ Theory of operation
 *While the phone rings* (:meth:`TwimlAgent.prepare`) the first document is got: the
 call's own (a placed call's ``twiml``, or its ``twiml_url``), else the operator's voice
 webhook (``SIPGW_TWIML_URL``), POSTed and signed as Twilio does
-(:mod:`agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
+(:mod:`sipgw.agent.twiml.webhook`); the ``stream`` agent skips the webhook and runs
 ``<Connect><Stream url=SIPGW_STREAM_URL>``. A document starting with ``<Reject>``
 refuses the call unanswered. A webhook that fails or TwiML that does not parse does not
 refuse the call: it is answered and the operator's fallback runs (below).
 
-*Answered*, the verbs run in order (:class:`~agent.twiml.program.Program`):
-``<Connect><Stream>`` opens the app's WebSocket (:mod:`agent.twiml.streams`) and waits
+*Answered*, the verbs run in order (:class:`~sipgw.agent.twiml.program.Program`):
+``<Connect><Stream>`` opens the app's WebSocket (:mod:`sipgw.agent.twiml.streams`) and waits
 until the app closes it; meanwhile the caller's audio goes to it one ``media`` per 20 ms
 as it arrives (the arrival audio, not the jitter buffer's playout: the app does its own
 buffering, as on Twilio), their keys as ``dtmf``, and the app's audio plays paced by the
@@ -44,12 +44,12 @@ from typing import Any, Literal
 
 import aiohttp
 
-from agent.base import FRAME_BYTES, Agent, CallControl
-from agent.dialpolicy import DialRefused
-from agent.record import CallRecord
-from agent.tts.base import TextToSpeech, TtsError
-from agent.twiml.audiofile import AudioFileError, decode_audio
-from agent.twiml.document import (
+from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.record import CallRecord
+from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.document import (
     Connect,
     Dial,
     Play,
@@ -59,7 +59,7 @@ from agent.twiml.document import (
     TwimlError,
     parse_twiml,
 )
-from agent.twiml.program import (
+from sipgw.agent.twiml.program import (
     Fetch,
     Finished,
     Program,
@@ -69,9 +69,9 @@ from agent.twiml.program import (
     Wait,
     absolute_url,
 )
-from agent.twiml.streams import MediaStream, StreamFailed
-from agent.twiml.streamside import StreamSide
-from agent.twiml.webhook import (
+from sipgw.agent.twiml.streams import MediaStream, StreamFailed
+from sipgw.agent.twiml.streamside import StreamSide
+from sipgw.agent.twiml.webhook import (
     FetchFailed,
     TwilioIdentity,
     call_params,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from media.g711 import alaw_to_ulaw, linear_to_ulaw, resample
+from sipgw.media.g711 import alaw_to_ulaw, linear_to_ulaw, resample
 
 __all__ = ["RAW_ULAW_TYPES", "AudioFileError", "decode_audio"]
 

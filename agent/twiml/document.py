@@ -2,7 +2,7 @@
 
 sipgw plays Twilio's part toward an app (docs/twilio-apps.md): the app's voice webhook
 answers with a ``<Response>`` document, and :func:`parse_twiml` turns it into a tuple of
-verbs (frozen dataclasses) that :mod:`agent.twiml.program` runs in order.
+verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
 ``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>`` (a one-way fork,

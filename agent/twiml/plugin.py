@@ -1,10 +1,10 @@
 """The ``twiml`` and ``stream`` plug-ins: an app built for Twilio answers the calls.
 
 Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` (``--agent twiml``,
-``--agent stream``). Both read :class:`~agent.twiml.settings.TwilioAppSection` (the
+``--agent stream``). Both read :class:`~sipgw.agent.twiml.settings.TwilioAppSection` (the
 account SID and auth token, limits, fallback, ``<Say>``'s text-to-speech); ``twiml`` the
-webhook (:class:`~agent.twiml.settings.TwimlSection`), ``stream`` the fixed WebSocket
-(:class:`~agent.twiml.settings.StreamSection`). A line of the routes file may set its own
+webhook (:class:`~sipgw.agent.twiml.settings.TwimlSection`), ``stream`` the fixed WebSocket
+(:class:`~sipgw.agent.twiml.settings.StreamSection`). A line of the routes file may set its own
 ``twiml_url`` or ``stream_url`` (docs/lines.md).
 """
 
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.base import AgentFactory, CallControl
-from agent.capabilities import AgentCapabilities, declare
-from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import shipped_frames
-from agent.sections import ConfigError, Sources, load, require
-from agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
-from agent.twiml.audiofile import AudioFileError, decode_audio
-from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
-from agent.twiml.webhook import TwilioIdentity
+from sipgw.agent.base import AgentFactory, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, declare
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.shipped_prompts import shipped_frames
+from sipgw.agent.sections import ConfigError, Sources, load, require
+from sipgw.agent.twiml.agent import FallbackAction, TwimlAgent, TwimlSettings
+from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
+from sipgw.agent.twiml.webhook import TwilioIdentity
 
 __all__ = ["STREAM_CAPABILITIES", "TWIML_CAPABILITIES", "stream_agent", "twiml_agent"]
 
@@ -93,7 +93,7 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         frames = shipped_frames(line)
     tts = None
     if app.tts == "elevenlabs":
-        from agent.vendors import TTS_VENDORS
+        from sipgw.agent.vendors import TTS_VENDORS
 
         vendor = TTS_VENDORS["elevenlabs"]
         require([vendor.section], sources, "SIPGW_TWIML_TTS=elevenlabs")

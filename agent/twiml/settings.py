@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agent.sections import section, setting
-from agent.sections.parsers import choice, int_range, optional_file, text
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import choice, int_range, optional_file, text
 
 __all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
 

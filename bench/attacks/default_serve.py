@@ -32,8 +32,8 @@ import sys
 import time
 from typing import Any
 
-from agent.sections import Sources
 from bench.attacks.common import Counter, count_udp, forged_request
+from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway

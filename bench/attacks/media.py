@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 from bench.attacks.common import Counter, count_udp, gateway_on_loop, wait_for
-from media.ports import PortAllocator
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
+from sipgw.media.ports import PortAllocator
 
 __all__ = ["bleed", "hold_rtcp", "ports", "victim"]
 

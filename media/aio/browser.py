@@ -5,7 +5,7 @@ codecs are ordered by :attr:`BrowserLegConfig.codecs` (PCMU first, so the agent'
 through both ways). Then:
 
 - **In.** aiortc's receiver hands every decrypted RTP packet to ``_handle_rtp_packet``; ours is
-  put in its place on that receiver, so packets go to :class:`media.browser.BrowserAudio` (our
+  put in its place on that receiver, so packets go to :class:`sipgw.media.browser.BrowserAudio` (our
   jitter buffer, ingress, reception statistics) and never to aiortc's jitter buffer or decoder
   thread (design.md: it stalls 300 ms per lost packet). aiortc 1.x types this hook (the
   ``RtpReceiver`` protocol of ``rtcdtlstransport``); a loopback test fails if it moves. The
@@ -53,14 +53,14 @@ from aiortc.rtp import RtpPacket as AiortcRtpPacket
 from av.audio.frame import AudioFrame
 from av.packet import Packet
 
-from media import g711
-from media.browser import BrowserAudio, Decoder
-from media.codecs import CODECS, PCMU, ULAW_8K
-from media.codecs.convert import ToWire
-from media.jitterbuffer import JitterBufferConfig
-from media.opus import OpusDecoder
-from media.quality import CallQuality
-from media.rtp import RtpPacket
+from sipgw.media import g711
+from sipgw.media.browser import BrowserAudio, Decoder
+from sipgw.media.codecs import CODECS, PCMU, ULAW_8K
+from sipgw.media.codecs.convert import ToWire
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.opus import OpusDecoder
+from sipgw.media.quality import CallQuality
+from sipgw.media.rtp import RtpPacket
 
 __all__ = ["AgentTrack", "BrowserLeg", "BrowserLegConfig", "IceServer", "NoIceCandidates"]
 

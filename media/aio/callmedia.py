@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.session import MediaSession
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.session import MediaSession
 
 __all__ = ["CallMedia", "FrameAgent", "FrameRecorder"]
 

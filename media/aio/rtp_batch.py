@@ -1,6 +1,6 @@
 """Every call's RTP and RTCP sockets read in batches: the native path's receive side.
 
-One ``media._rtpio.Poller`` (an epoll set of its own) holds all the sockets; none of them
+One ``sipgw.media._rtpio.Poller`` (an epoll set of its own) holds all the sockets; none of them
 is registered with the event loop. Datagrams are taken:
 
 - at the start of every tick (:meth:`BatchedRtp.tick_read`, the ticker's ``receive``), so
@@ -47,9 +47,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from media import _rtpio
-from media.demux import Demux, MediaPorts
-from media.shared_port import Claim, SharedPort
+from sipgw.media import _rtpio
+from sipgw.media.demux import Demux, MediaPorts
+from sipgw.media.shared_port import Claim, SharedPort
 
 __all__ = ["DEFAULT_WINDOW", "BatchedRtp", "stamping_socket"]
 

@@ -4,11 +4,11 @@ Two ways to read them, the same to everything above:
 
 - each socket an asyncio datagram endpoint, one callback a datagram (the pure-Python
   path, and wherever the native build is not there);
-- every call's sockets read together by :class:`~media.aio.rtp_batch.BatchedRtp`
-  (epoll and recvmmsg in ``media._rtpio``, at each tick and when datagrams wait), which
-  hands them to the sessions through :class:`~media.demux.Demux` (the native path).
+- every call's sockets read together by :class:`~sipgw.media.aio.rtp_batch.BatchedRtp`
+  (epoll and recvmmsg in ``sipgw.media._rtpio``, at each tick and when datagrams wait), which
+  hands them to the sessions through :class:`~sipgw.media.demux.Demux` (the native path).
 
-Either way the datagrams reach :class:`~media.session.MediaSession` alike, and what the
+Either way the datagrams reach :class:`~sipgw.media.session.MediaSession` alike, and what the
 session sends goes out through :meth:`RtpEndpoint.send` and :meth:`RtpEndpoint.send_rtcp`.
 """
 
@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from media.demux import MediaPorts
-from media.ports import PortAllocator
-from media.session import MediaSession, deliverable
+from sipgw.media.demux import MediaPorts
+from sipgw.media.ports import PortAllocator
+from sipgw.media.session import MediaSession, deliverable
 
 if TYPE_CHECKING:
-    from media.aio.rtp_batch import BatchedRtp
-    from media.aio.shared_rtp import SharedRtp
-    from media.shared_port import Claim
+    from sipgw.media.aio.rtp_batch import BatchedRtp
+    from sipgw.media.aio.shared_rtp import SharedRtp
+    from sipgw.media.shared_port import Claim
 
 __all__ = ["RtpEndpoint", "open_rtp_endpoint"]
 

@@ -1,11 +1,11 @@
 """The shared RTP port's two sockets (``SIPGW_RTP_SHARED_PORT``), read for every call.
 
-:class:`~media.shared_port.SharedPort` decides whose call each datagram is; this binds its
+:class:`~sipgw.media.shared_port.SharedPort` decides whose call each datagram is; this binds its
 RTP port and the RTCP port above it, with a receive buffer sized for every call's tick
 (:data:`RECEIVE_BUFFER`), and reads them the way the gateway reads: through the batched
 reader on the native path (media/aio/rtp_batch.py), else as two asyncio datagram
-endpoints. Each call on it is an :class:`~media.aio.rtp_endpoint.RtpEndpoint` that
-:meth:`~media.aio.rtp_endpoint.RtpEndpoint.join_shared` it and sends from its sockets.
+endpoints. Each call on it is an :class:`~sipgw.media.aio.rtp_endpoint.RtpEndpoint` that
+:meth:`~sipgw.media.aio.rtp_endpoint.RtpEndpoint.join_shared` it and sends from its sockets.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from media.shared_port import SharedPort
+from sipgw.media.shared_port import SharedPort
 
 if TYPE_CHECKING:
-    from media.aio.rtp_batch import BatchedRtp
+    from sipgw.media.aio.rtp_batch import BatchedRtp
 
 __all__ = ["RECEIVE_BUFFER", "SEND_BUFFER", "SharedRtp", "open_shared_rtp"]
 

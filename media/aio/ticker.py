@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from media.pacer import Pacer
+from sipgw.media.pacer import Pacer
 
 __all__ = ["TickParticipant", "Ticker"]
 

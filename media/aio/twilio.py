@@ -1,7 +1,7 @@
 """The asyncio side of one Twilio Media Streams WebSocket, whatever library carries it.
 
 Thin, as the house's adapters are: :meth:`MediaStreamConnection.run` hands each text frame and
-``loop.time()`` to the sans-IO :class:`~media.twilio.stream.MediaStreamSession` and reports its
+``loop.time()`` to the sans-IO :class:`~sipgw.media.twilio.stream.MediaStreamSession` and reports its
 events; :meth:`MediaStreamConnection.send_frame` (from the ticker: it returns at once) queues
 what the session builds for one writer task, which sends in order. The WebSocket itself (an
 aiohttp route, a ``websockets`` server) belongs to the caller, who passes its ``send``.
@@ -18,8 +18,8 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
 
-from media.twilio.messages import MalformedMessage, StreamEvent, StreamStopped
-from media.twilio.stream import Clearing, MediaStreamError, MediaStreamSession
+from sipgw.media.twilio.messages import MalformedMessage, StreamEvent, StreamStopped
+from sipgw.media.twilio.stream import Clearing, MediaStreamError, MediaStreamSession
 
 __all__ = ["MediaStreamConnection"]
 

@@ -2,7 +2,7 @@
 
 :data:`CODECS` is every codec by its ``a=rtpmap`` name; negotiation offers and accepts
 from it, and :func:`codec_named` resolves the name it agreed on, once per call, to the
-:class:`Codec` the call's stages use. :mod:`media.codecs.convert` converts between it
+:class:`Codec` the call's stages use. :mod:`sipgw.media.codecs.convert` converts between it
 and the agent's :class:`AudioFormat`.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from media.codecs.base import PCM16_8K, PCM16_16K, ULAW_8K, AudioFormat, Codec
-from media.codecs.g711 import PCMA, PCMU
+from sipgw.media.codecs.base import PCM16_8K, PCM16_16K, ULAW_8K, AudioFormat, Codec
+from sipgw.media.codecs.g711 import PCMA, PCMU
 
 __all__ = [
     "CODECS",

@@ -1,15 +1,15 @@
 """What the media layer knows of a codec: :class:`Codec`, and the agent's :class:`AudioFormat`.
 
 A :class:`Codec` is resolved once per call (negotiation gives its name,
-:func:`media.codecs.codec_named` the object) and handed to the stages that carry the
+:func:`sipgw.media.codecs.codec_named` the object) and handed to the stages that carry the
 call's audio: the jitter buffer and the ingress tap make silence and conceal losses in
-it, the sender pads with its silence, and :mod:`media.codecs.convert` turns its frames
+it, the sender pads with its silence, and :mod:`sipgw.media.codecs.convert` turns its frames
 into the agent's format and back. No stage compares codec names.
 
 The stages address audio by RTP clock tick, one octet a tick (a 20 ms frame is
 ``clock_rate // 50`` octets): true of G.711, and of G.722 (64 kbit/s, an 8000 Hz RTP
 clock, RFC 3551 §4.5.2) should it come. A codec whose octets are not ticks (Opus) is
-decoded before the jitter buffer, as :mod:`media.opus` does for the browser leg.
+decoded before the jitter buffer, as :mod:`sipgw.media.opus` does for the browser leg.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from media.g711 import linear_dbfs
+from sipgw.media.g711 import linear_dbfs
 
 __all__ = ["PCM16_8K", "PCM16_16K", "ULAW_8K", "AudioFormat", "Codec"]
 
 ENCODINGS: Final = ("ulaw", "pcm_s16le")
-"""The agent-side encodings :mod:`media.codecs.convert` produces."""
+"""The agent-side encodings :mod:`sipgw.media.codecs.convert` produces."""
 
 _SILENCES_KEPT: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
 class AudioFormat:
-    """The frames an agent takes and gives (declared by the agent, ``agent.base``).
+    """The frames an agent takes and gives (declared by the agent, ``sipgw.agent.base``).
 
     Attributes:
         encoding: ``ulaw`` (8-bit μ-law) or ``pcm_s16le`` (signed 16-bit little-endian).

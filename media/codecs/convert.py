@@ -1,7 +1,7 @@
 """The one place audio changes format between the wire codec and the agent's.
 
 :class:`ToAgent` turns the call's codec into the format the agent declared
-(``agent.base.Agent.audio_format``), :class:`ToWire` the other way; both are made
+(``sipgw.agent.base.Agent.audio_format``), :class:`ToWire` the other way; both are made
 once per call (again when a re-INVITE changes the codec). Three cases, chosen at
 construction, never per frame:
 
@@ -14,8 +14,8 @@ construction, never per frame:
 
 from __future__ import annotations
 
-from media import g711
-from media.codecs.base import AudioFormat, Codec
+from sipgw.media import g711
+from sipgw.media.codecs.base import AudioFormat, Codec
 
 __all__ = ["ToAgent", "ToWire"]
 

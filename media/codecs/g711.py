@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from media import g711
-from media.codecs.base import ULAW_8K, Codec
+from sipgw.media import g711
+from sipgw.media.codecs.base import ULAW_8K, Codec
 
 __all__ = ["PCMA", "PCMU", "G711"]
 
 
 class G711(Codec):
-    """A G.711 law: its decode and encode are :mod:`media.g711`'s (``audioop``)."""
+    """A G.711 law: its decode and encode are :mod:`sipgw.media.g711`'s (``audioop``)."""
 
     __slots__ = ("_alaw",)
 
@@ -38,4 +38,4 @@ class G711(Codec):
 PCMU: Final = G711("PCMU", 0, alaw=False)
 """μ-law, static payload type 0: the agent's default format on the wire as is."""
 PCMA: Final = G711("PCMA", 8, alaw=True)
-"""A-law, static payload type 8: converted to the agent's format by :mod:`media.codecs.convert`."""
+"""A-law, static payload type 8: converted to the agent's format by :mod:`sipgw.media.codecs.convert`."""

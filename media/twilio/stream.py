@@ -40,10 +40,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from media.jitterbuffer import JitterBufferConfig
-from media.received import CallerAudio
-from media.rtp import RtpPacket
-from media.twilio.messages import (
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.received import CallerAudio
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.twilio.messages import (
     DtmfReceived,
     MarkEchoed,
     MediaReceived,
@@ -149,7 +149,7 @@ class MediaStreamSession(CallerAudio):
 
     Attributes:
         on_audio: the listeners' tap: in-order μ-law frames at arrival (as
-            :attr:`media.session.MediaSession.on_audio`).
+            :attr:`sipgw.media.session.MediaSession.on_audio`).
         started: the ``start`` message, once it came.
     """
 

@@ -1,7 +1,7 @@
 """A one-time token that binds a Media Stream to the call our webhook answered.
 
 The handshake's ``X-Twilio-Signature`` covers the stream's URL alone (a GET, Twilio's
-design: :mod:`media.twilio.signature`), so it is the same for every stream to that URL:
+design: :mod:`sipgw.media.twilio.signature`), so it is the same for every stream to that URL:
 replayed, it would open any number of streams, each a paid call, with ``customParameters``
 the sender picks. Our webhook's request is signed over its form too (the ``CallSid``, the
 ``From``), so the webhook is where a stream is bound to its call: the TwiML we answer carries,

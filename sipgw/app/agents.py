@@ -1,9 +1,9 @@
 """Which agent answers: ``--agent NAME`` or ``--agent package.module:factory``, as plug-ins.
 
 An agent is plugged in as a *factory function*: its parameters are annotated with the
-settings sections it reads (frozen dataclasses of :func:`~agent.sections.setting`
-fields, each marked with :func:`~agent.sections.section`), and it returns the
-:data:`~agent.base.AgentFactory` the gateway calls once per call::
+settings sections it reads (frozen dataclasses of :func:`~sipgw.agent.sections.setting`
+fields, each marked with :func:`~sipgw.agent.sections.section`), and it returns the
+:data:`~sipgw.agent.base.AgentFactory` the gateway calls once per call::
 
     def make(settings: BeepSection) -> AgentFactory: ...
 
@@ -11,20 +11,20 @@ fields, each marked with :func:`~agent.sections.section`), and it returns the
 ``.py`` path), checks the factory's parameters, and returns an :class:`AgentPlugin`,
 whose sections join the CLI's flags and help like sipgw's own, and whose
 :meth:`~AgentPlugin.build` loads them (flags, environment, ``.env``) and calls the
-factory. A parameter annotated :class:`~agent.sections.Sources` gets the sources
+factory. A parameter annotated :class:`~sipgw.agent.sections.Sources` gets the sources
 themselves, for an agent whose sections depend on a value (the assistant's vendors); one
-annotated :class:`~agent.capabilities.GatewayServices` gets what the gateway hands every
+annotated :class:`~sipgw.agent.capabilities.GatewayServices` gets what the gateway hands every
 agent (what it may dial, the log redactor).
 
 What the agent can do is declared beside its factory function
-(:func:`agent.capabilities.declare`) and read from :attr:`AgentPlugin.capabilities` only;
-what :meth:`~AgentPlugin.build` returns is a :class:`~agent.capabilities.PluginFactory`
+(:func:`sipgw.agent.capabilities.declare`) and read from :attr:`AgentPlugin.capabilities` only;
+what :meth:`~AgentPlugin.build` returns is a :class:`~sipgw.agent.capabilities.PluginFactory`
 carrying that record. No code of the app compares agent names.
 
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`, each beside
 its agent and found exactly as a ``package.module:factory`` is: ``echo``
-(:mod:`agent.echo_plugin`), ``assistant`` (:mod:`agent.assistant_plugin`), ``voice-agent``
-and ``realtime`` (:mod:`agent.s2s.plugin`), ``twiml`` and ``stream`` (:mod:`agent.twiml.plugin`:
+(:mod:`sipgw.agent.echo_plugin`), ``assistant`` (:mod:`sipgw.agent.assistant_plugin`), ``voice-agent``
+and ``realtime`` (:mod:`sipgw.agent.s2s.plugin`), ``twiml`` and ``stream`` (:mod:`sipgw.agent.twiml.plugin`:
 an app built for Twilio), each imported only when chosen, with its SDKs.
 """
 
@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.base import AgentFactory
-from agent.capabilities import (
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
     GatewayServices,
@@ -46,7 +46,7 @@ from agent.capabilities import (
     capabilities_of,
     plugin_factory,
 )
-from agent.sections import (
+from sipgw.agent.sections import (
     ConfigError,
     SectionInfo,
     SettingError,
@@ -57,7 +57,7 @@ from agent.sections import (
     sections_of,
     setting,
 )
-from agent.user_modules import UserModuleError, import_user_module
+from sipgw.agent.user_modules import UserModuleError, import_user_module
 
 __all__ = [
     "BUILTIN_AGENTS",
@@ -68,12 +68,12 @@ __all__ = [
 ]
 
 BUILTIN_AGENTS: Mapping[str, str] = {
-    "echo": "agent.echo_plugin:echo_agent",
-    "assistant": "agent.assistant_plugin:assistant_agent",
-    "voice-agent": "agent.s2s.plugin:voice_agent_agent",
-    "realtime": "agent.s2s.plugin:realtime_agent",
-    "twiml": "agent.twiml.plugin:twiml_agent",
-    "stream": "agent.twiml.plugin:stream_agent",
+    "echo": "sipgw.agent.echo_plugin:echo_agent",
+    "assistant": "sipgw.agent.assistant_plugin:assistant_agent",
+    "voice-agent": "sipgw.agent.s2s.plugin:voice_agent_agent",
+    "realtime": "sipgw.agent.s2s.plugin:realtime_agent",
+    "twiml": "sipgw.agent.twiml.plugin:twiml_agent",
+    "stream": "sipgw.agent.twiml.plugin:stream_agent",
 }
 """Built-in agent name -> its factory function, found as a plug-in's is."""
 
@@ -148,7 +148,7 @@ class AgentPlugin:
         Raises:
             ConfigError: a required setting is missing, a value is bad, or the factory
                 refused them (``ConfigError`` or ``ValueError``) or returned no factory; a
-                :class:`~agent.sections.SettingError` it raised names its settings as
+                :class:`~sipgw.agent.sections.SettingError` it raised names its settings as
                 ``sources`` gave them.
         """
         given: dict[type, object] = {

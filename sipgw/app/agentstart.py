@@ -1,10 +1,10 @@
 """What the gateway does for an agent plug-in at start: hands it its services, checks its record.
 
-:func:`gateway_services` builds the :class:`~agent.capabilities.GatewayServices` every
+:func:`gateway_services` builds the :class:`~sipgw.agent.capabilities.GatewayServices` every
 plug-in's factory may ask for (what agents may dial, read with the SIP core's parser; the
 log redactor with every secret setting). :func:`check_capabilities` refuses, at start and
 naming the setting as the user gave it, a configuration that asks an agent for what its
-:class:`~agent.capabilities.AgentCapabilities` record does not declare, rather than
+:class:`~sipgw.agent.capabilities.AgentCapabilities` record does not declare, rather than
 letting it be ignored call after call: answering-machine detection on placed calls, warm
 transfers, a transfer target for an agent that never transfers. Only the record is read:
 no agent names.
@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agent.amd.config import AmdMode
-from agent.amd.settings import AmdSection
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.capabilities import AgentCapabilities, GatewayServices
-from agent.sections import (
+from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.settings import AmdSection
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.capabilities import AgentCapabilities, GatewayServices
+from sipgw.agent.sections import (
     ConfigError,
     SectionInfo,
     Sources,
@@ -27,7 +27,7 @@ from agent.sections import (
     secret_texts,
     settings_of,
 )
-from agent.transfer_settings import TransferSection
+from sipgw.agent.transfer_settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
 from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.config import NetworkSection
@@ -130,7 +130,7 @@ def call_request_of(args: argparse.Namespace, sources: Sources) -> CallRequest:
     Raises:
         ConfigError: a bad ``--var``, ``--header``, ``--amd`` or ``--amd-message``.
     """
-    from agent.variables import check_variables
+    from sipgw.agent.variables import check_variables
 
     try:
         variables = check_variables(assignments(args.var, "--var"))

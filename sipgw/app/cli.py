@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
-from agent.sections.flags import add_flags, flags_given
 from sipgw import __version__
+from sipgw.agent.sections import ConfigError, SectionInfo, Sources, load, load_env_file
+from sipgw.agent.sections.flags import add_flags, flags_given
 from sipgw.app.agents import AgentPlugin, AgentSection, find_agent
 from sipgw.app.callcmd import CALL_EXIT, add_call_options
 from sipgw.app.callcmd import run as run_call

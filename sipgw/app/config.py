@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import (
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import (
     choice,
     float_range,
     ip_address,
@@ -357,7 +357,7 @@ class OperationsSection:
 class GatewayConfig(NetworkSection, CallSection, OperationsSection):
     """The gateway's configuration: the fields of its three sections in one object.
 
-    Load it with ``load(GatewayConfig, sources)`` (:func:`agent.sections.load`), or
+    Load it with ``load(GatewayConfig, sources)`` (:func:`sipgw.agent.sections.load`), or
     build it with keywords: ``GatewayConfig(sip_port=0, rtp_timeout=5.0)``.
     """
 

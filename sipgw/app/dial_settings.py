@@ -4,7 +4,7 @@
 the transfer target and the callback numbers of the assistant's sections into the
 :class:`~sipgw.sip.dialpolicy.DialPolicy` the gateway enforces on every REFER, INVITE and
 DTMF an agent asks for, and which it hands every agent plug-in
-(:class:`agent.capabilities.GatewayServices`) so that tools refuse early. It reads
+(:class:`sipgw.agent.capabilities.GatewayServices`) so that tools refuse early. It reads
 targets with the SIP core's URI parser, which the agent layer does not import.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.sections import SettingError, section, setting
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.sections import SettingError, section, setting
 from sipgw.sip.dialpolicy import DialPolicy, parse_call_template
 
 __all__ = ["DialSection", "dial_allow", "dial_policy"]

@@ -29,13 +29,10 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Unpack
 
-from agent.base import AgentFactory
-from agent.capabilities import plugin_factory
-from agent.resilience.settings import BreakerSection
-from agent.tools.mcp_servers import close_mcp_servers
-from media.aio.ticker import Ticker
-from media.codecs import CODECS
-from media.ports import PortAllocator
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.resilience.settings import BreakerSection
+from sipgw.agent.tools.mcp_servers import close_mcp_servers
 from sipgw.aio.endpoint import SipEndpoint, TransportConfig, open_sip_endpoint
 from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.calls.callfeed import CallFeed
@@ -76,6 +73,9 @@ from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.upstream.mediaranges import build_media_targets
 from sipgw.app.upstream.trunks import Trunks
+from sipgw.media.aio.ticker import Ticker
+from sipgw.media.codecs import CODECS
+from sipgw.media.ports import PortAllocator
 from sipgw.sip.access import AccessPolicy
 from sipgw.sip.call import CallKey
 from sipgw.sip.dialpolicy import DialPolicy
@@ -276,7 +276,7 @@ class Gateway:
         Raises:
             SettingError: an ``--allow-from`` host name does not resolve, or the
                 recording directory cannot be created (named by their settings:
-                :meth:`Sources.explain <agent.sections.Sources.explain>` says how the
+                :meth:`Sources.explain <sipgw.agent.sections.Sources.explain>` says how the
                 user gave them).
             OSError: the SIP port cannot be bound.
         """

@@ -16,8 +16,8 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from agent.sections import ConfigError, Sources, load, section, setting
-from agent.sections.parsers import text
+from sipgw.agent.sections import ConfigError, Sources, load, section, setting
+from sipgw.agent.sections.parsers import text
 from sipgw.app.config import NetworkSection
 from sipgw.sip.errors import SipError
 from sipgw.sip.message import SipResponse, parse_message

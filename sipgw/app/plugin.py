@@ -25,9 +25,9 @@ names stay importable from here whatever moves inside sipgw.
 
 from __future__ import annotations
 
-from agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
-from agent.capabilities import AgentCapabilities, GatewayServices, declare
-from agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
+from sipgw.agent.base import FRAME_BYTES, Agent, AgentFactory, CallControl, CallPurpose
+from sipgw.agent.capabilities import AgentCapabilities, GatewayServices, declare
+from sipgw.agent.sections import ConfigError, InvalidSettings, Sources, parsers, section, setting
 from sipgw.app.agents import find_agent
 
 __all__ = [

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from agent.sections import SectionInfo, Setting
+from sipgw.agent.sections import SectionInfo, Setting
 from sipgw.app.sections import SECTIONS
 
 __all__ = ["configuration_md", "env_example", "main"]
@@ -90,7 +90,7 @@ field. Say RTP packets should carry a DSCP mark for the network's quality of ser
     )
 ```
 
-mypy checks that the default, the parser (`agent.sections.parsers`, or your own function
+mypy checks that the default, the parser (`sipgw.agent.sections.parsers`, or your own function
 from text to value that raises `ValueError("must be ...")`) and the annotation agree; the
 gateway reads `config.rtp_dscp` (`GatewayConfig` inherits `CallSection`'s fields). Rules
 between values of one section go in its `check()`, which raises
@@ -120,7 +120,7 @@ A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from the environmen
 module, a variable can live in either place, with the same precedence as above. Choose names
 that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
 assistant's resolved settings, typed and read-only, as `ctx.settings`
-(`agent.settings.AssistantSettings`): for instance `ctx.settings.builtin_tools.transfer_target`
+(`sipgw.agent.settings.AssistantSettings`): for instance `ctx.settings.builtin_tools.transfer_target`
 or `ctx.settings.greeting`. The environment itself is not passed to tools.
 
 ```python

@@ -3,10 +3,10 @@
 :func:`build_startup` loads each section of the catalogue it needs from the sources
 (flags, environment, ``.env``), builds the chosen agent's factory (and those of accounts
 answered by another agent), and turns the sections into the objects the gateway takes.
-Errors are :class:`~agent.sections.ConfigError` s naming what the user wrote: a
-:class:`~agent.sections.SettingError` raised while the sections become objects (a
+Errors are :class:`~sipgw.agent.sections.ConfigError` s naming what the user wrote: a
+:class:`~sipgw.agent.sections.SettingError` raised while the sections become objects (a
 prompt file that cannot be read) is named here by the sources
-(:meth:`~agent.sections.Sources.explain`), and :attr:`Startup.sources` names those
+(:meth:`~sipgw.agent.sections.Sources.explain`), and :attr:`Startup.sources` names those
 the gateway raises later (a recording directory that cannot be created).
 """
 
@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.amd.settings import AmdSection
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.capabilities import PluginFactory
-from agent.resilience.settings import BreakerSection
-from agent.sections import ConfigError, SettingError, Sources, load
+from sipgw.agent.amd.settings import AmdSection
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.capabilities import PluginFactory
+from sipgw.agent.resilience.settings import BreakerSection
+from sipgw.agent.sections import ConfigError, SettingError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
@@ -58,7 +58,7 @@ from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
-    from agent.llm.base import ChatLLM
+    from sipgw.agent.llm.base import ChatLLM
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
@@ -121,7 +121,7 @@ class Startup:
     gave it (checked at start: :mod:`sipgw.app.security.filemodes`)."""
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
-    (:meth:`~agent.sections.Sources.explain`); left out of the repr (secrets)."""
+    (:meth:`~sipgw.agent.sections.Sources.explain`); left out of the repr (secrets)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:

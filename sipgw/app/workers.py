@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
-from agent.sections import SettingError, section, setting
-from agent.sections.parsers import int_at_least
+from sipgw.agent.sections import SettingError, section, setting
+from sipgw.agent.sections.parsers import int_at_least
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.config import GatewayConfig, NetworkSection, shared_pair_in_range
 

@@ -19,7 +19,7 @@ address is
 
 Private (RFC 1918) addresses pass: PBXs and phones on a LAN use them, and a
 caller behind a NAT writes one (its RTP then arrives from the NAT, see
-:mod:`media.latching`).
+:mod:`sipgw.media.latching`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
+from sipgw.agent.tools.registry import Tool, ToolContext, ToolError, ToolRegistry
 
 _HOURS = {"berlin": "9 am to 6 pm", "london": "8 am to 5 pm"}
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media.rtp import RtpPacket
 from sipgw.app.evaluation.phone import Phone, sdp_audio_port
+from sipgw.media.rtp import RtpPacket
 from sipgw.sip.message import SipResponse
 
 

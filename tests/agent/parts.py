@@ -14,29 +14,29 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.amd.config import AmdRequest
-from agent.assistant import AssistantAgent, AssistantResources
-from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from agent.caller_context import CallerContextSettings
-from agent.callscope import CallScope
-from agent.dialpolicy import DialRefused
-from agent.failures import ServiceFailures
-from agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.observer import (
+from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.assistant import AssistantAgent, AssistantResources
+from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.callscope import CallScope
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.llm.base import LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from sipgw.agent.observer import (
     ErrorKind,
     IdleOutcome,
     PreemptiveOutcome,
     Service,
     SpeculativeOutcome,
 )
-from agent.playout import Playout
-from agent.record import CallRecord
-from agent.resilience.policy import FailurePolicySettings
-from agent.resilience.watch import FailureWatch
-from agent.settings import AssistantSettings
-from agent.stt.base import SttEvent, SttStats
-from agent.tools.registry import Tool, ToolRegistry
-from agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.stt.base import SttEvent, SttStats
+from sipgw.agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
 from sipgw.app.evaluation.audio import tone_frames
 
 FRAME = 160
@@ -105,7 +105,7 @@ class ScriptedReply(TtsReply):
 
 @dataclass
 class ScriptedTts:
-    """A :class:`agent.tts.base.TextToSpeech` in memory.
+    """A :class:`sipgw.agent.tts.base.TextToSpeech` in memory.
 
     Attributes:
         hold: audio is held back until :meth:`ScriptedReply.release`.
@@ -165,7 +165,7 @@ class Turn:
 
 @dataclass
 class ScriptedLlm:
-    """A :class:`agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per request."""
+    """A :class:`sipgw.agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per request."""
 
     script: list[Turn] = field(default_factory=list)
     requests: list[list[dict[str, Any]]] = field(default_factory=list)
@@ -204,7 +204,7 @@ class ScriptedLlm:
 
 @dataclass
 class FakeCall:
-    """A :class:`agent.base.CallControl` that remembers what was done to it."""
+    """A :class:`sipgw.agent.base.CallControl` that remembers what was done to it."""
 
     call_id: str = "parts-call@test"
     caller: str = "sip:+15551234567@trunk.example"
@@ -252,7 +252,7 @@ class FakeCall:
 
 @dataclass
 class RecordingObserver:
-    """An :class:`agent.observer.AgentObserver` that keeps what it was told."""
+    """An :class:`sipgw.agent.observer.AgentObserver` that keeps what it was told."""
 
     events: list[tuple[str, Any]] = field(default_factory=list)
     oks: list[Service] = field(default_factory=list)
@@ -381,7 +381,7 @@ async def feed_audio(on_audio: Callable[[bytes], None], frames: Sequence[bytes])
 
 async def say_hello(on_audio: Callable[[bytes], None]) -> None:
     """A person picks up: "Hello?" (0.5 s), then 0.3 s of silence (a person is decided
-    240 ms after it ends: :mod:`agent.amd`)."""
+    240 ms after it ends: :mod:`sipgw.agent.amd`)."""
     await feed_audio(on_audio, [*speech_frames(0.5), *[SILENT_FRAME] * 15])
 
 
@@ -400,7 +400,7 @@ async def wait_for(condition: Callable[[], object], within: float = 3.0) -> None
 
 @dataclass
 class ScriptedStt:
-    """A :class:`agent.stt.base.SpeechToText` in memory: the test emits its events."""
+    """A :class:`sipgw.agent.stt.base.SpeechToText` in memory: the test emits its events."""
 
     connect_error: Exception | None = None
     audio: list[bytes] = field(default_factory=list)
@@ -492,7 +492,7 @@ def assistant(
     caller_context: CallerContextSettings | None = None,
     **settings: Any,
 ) -> Assistant:
-    """Build an :class:`agent.assistant.AssistantAgent` on the doubles (no records on disk)."""
+    """Build an :class:`sipgw.agent.assistant.AssistantAgent` on the doubles (no records on disk)."""
     call = call or FakeCall()
     stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))
     observer = RecordingObserver()

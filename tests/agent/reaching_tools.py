@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.tools.registry import Tool, ToolContext
+from sipgw.agent.tools.registry import Tool, ToolContext
 
 
 async def transfer_to(ctx: ToolContext, args: dict[str, Any]) -> object:

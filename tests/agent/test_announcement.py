@@ -3,7 +3,7 @@ then hangs up."""
 
 from __future__ import annotations
 
-from agent.announcement import AnnouncementAgent
+from sipgw.agent.announcement import AnnouncementAgent
 from tests.agent.parts import FakeCall
 
 A, B = b"\x11" * 160, b"\x22" * 160

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from agent.amd.config import AmdMode, AmdRequest, AnsweringSettings
-from agent.base import CallDetails
-from agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.amd.config import AmdMode, AmdRequest, AnsweringSettings
+from sipgw.agent.base import CallDetails
+from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import (
     BYTES_PER_CHAR,

@@ -187,7 +187,7 @@ async def test_a_tts_failure_on_the_goodbye_still_hangs_up(tmp_path: Path) -> No
 SLOW_TOOLS = """
 import asyncio
 
-from agent.tools.registry import Tool
+from sipgw.agent.tools.registry import Tool
 
 
 async def lookup(ctx, args):

@@ -1,4 +1,4 @@
-"""The caller holds the assistant (agent.base.Agent.on_hold): its speech and its timers wait.
+"""The caller holds the assistant (sipgw.agent.base.Agent.on_hold): its speech and its timers wait.
 
 On the in-memory doubles: the gateway calls ``on_hold`` when a re-INVITE turns the call's
 direction to sendonly/inactive and back (tests/sipgw/app/calls/test_callpath.py has that side).
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.resilience.policy import FailurePolicySettings
-from agent.stt.base import SttTurnEnded
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.stt.base import SttTurnEnded
 from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import Turn, assistant, play_out, settle, wait_for
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.base import CallPurpose
-from agent.callerwords import CALLBACK_HEADING
-from agent.sections import Sources
+from sipgw.agent.base import CallPurpose
+from sipgw.agent.callerwords import CALLBACK_HEADING
+from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callbacks import callback_agent
 from sipgw.app.evaluation.audio import tone_frames

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant import AssistantAgent, AssistantFactory
-from agent.base import NO_DETAILS
-from agent.factory import services_of, warm_up_of
-from agent.record import KeepsRecords
-from agent.sections import ConfigError, Sources
+from sipgw.agent.assistant import AssistantAgent, AssistantFactory
+from sipgw.agent.base import NO_DETAILS
+from sipgw.agent.factory import services_of, warm_up_of
+from sipgw.agent.record import KeepsRecords
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from tests.toolkit.canaries import API_KEY_VARIABLES
 

@@ -7,13 +7,13 @@ import shlex
 
 import pytest
 
-from agent.assistant_sections import (
+from sipgw.agent.assistant_sections import (
     AssistantSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 
 
 @pytest.mark.parametrize(

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant_sections import (
+from sipgw.agent.assistant_sections import (
     AssistantSection,
     BuiltinToolsSection,
     CallbackSection,
     CallerContextSection,
     PreemptiveSection,
 )
-from agent.assistant_settings import assistant_settings, caller_context
-from agent.redact import Redactor
-from agent.sections import ConfigError, Sources, load
-from agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.assistant_settings import assistant_settings, caller_context
+from sipgw.agent.redact import Redactor
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 from sipgw.app.agentstart import agents_may_dial
 from sipgw.sip.dialpolicy import DialPolicy
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backoff import Backoff
+from sipgw.agent.backoff import Backoff
 
 
 def test_a_geometric_backoff_doubles_up_to_its_cap() -> None:

@@ -1,4 +1,4 @@
-"""The per-call agent interface (agent.base): what a subclass must and may implement, and
+"""The per-call agent interface (sipgw.agent.base): what a subclass must and may implement, and
 which methods must return at once (the media ticker calls them every 20 ms)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import inspect
 
 import pytest
 
-from agent.assistant import AssistantAgent
-from agent.base import FRAME_BYTES, Agent, CallPurpose
-from agent.echo import EchoAgent
-from media.quality import CallQuality
+from sipgw.agent.assistant import AssistantAgent
+from sipgw.agent.base import FRAME_BYTES, Agent, CallPurpose
+from sipgw.agent.echo import EchoAgent
+from sipgw.media.quality import CallQuality
 
 SYNCHRONOUS = ("on_answered", "on_caller_frame", "on_caller_audio", "next_frame", "on_dtmf",
                "on_transfer_failed", "on_quality")  # fmt: skip

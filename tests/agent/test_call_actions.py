@@ -7,15 +7,15 @@ import gc
 
 import pytest
 
-from agent.base import CallDetails
-from agent.call_actions import ToolCallContext
-from agent.dialpolicy import DialRefused
-from agent.resilience.line_cache import LineAudio, fallback_audio
-from agent.resilience.lines import FallbackLine
-from agent.resilience.policy import Action, Decision
-from agent.settings import AssistantSettings, BuiltinToolSettings
-from agent.stt.base import SttFailed
-from agent.turns import Cause, CommitBargeIn
+from sipgw.agent.base import CallDetails
+from sipgw.agent.call_actions import ToolCallContext
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.resilience.line_cache import LineAudio, fallback_audio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.policy import Action, Decision
+from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.stt.base import SttFailed
+from sipgw.agent.turns import Cause, CommitBargeIn
 from tests.agent.parts import (
     Assistant,
     FakeCall,

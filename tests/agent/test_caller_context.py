@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant_sections import CallerContextSection
-from agent.assistant_settings import caller_context
-from agent.base import CallDetails
-from agent.caller_context import (
+from sipgw.agent.assistant_sections import CallerContextSection
+from sipgw.agent.assistant_settings import caller_context
+from sipgw.agent.base import CallDetails
+from sipgw.agent.caller_context import (
     CallerContextLookup,
     CallerContextPrompt,
     CallerContextSettings,
@@ -21,7 +21,7 @@ from agent.caller_context import (
     takes_details,
     with_context,
 )
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.access import AccessConfig
 from tests.agent import context_hooks
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agent.base import CallPurpose
-from agent.callerwords import CALLBACK_HEADING, callback_brief
+from sipgw.agent.base import CallPurpose
+from sipgw.agent.callerwords import CALLBACK_HEADING, callback_brief
 
 
 def test_the_brief_is_the_heading_and_one_json_line() -> None:

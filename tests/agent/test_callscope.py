@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.callscope import NO_OBSERVER, CallScope, ScopedAgent, ms_between
-from agent.playout import Playout
-from agent.record import CallRecord
-from media.quality import CallQuality
+from sipgw.agent.callscope import NO_OBSERVER, CallScope, ScopedAgent, ms_between
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.media.quality import CallQuality
 from tests.agent.parts import FakeCall, RecordingObserver, make_scope
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.base import Agent, AgentFactory, CallControl, Direction
-from agent.capabilities import (
+from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
     PluginFactory,
@@ -19,10 +19,10 @@ from agent.capabilities import (
     declare,
     plugin_factory,
 )
-from agent.echo import EchoAgent
-from agent.factory import ServiceAgentFactory
-from agent.record import CallRecord
-from media.codecs.base import PCM16_16K
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.factory import ServiceAgentFactory
+from sipgw.agent.record import CallRecord
+from sipgw.media.codecs.base import PCM16_16K
 from tests.agent.parts import FakeCall
 
 
@@ -138,8 +138,8 @@ def test_an_agent_whose_audio_its_record_does_not_declare_is_not_started() -> No
 def test_a_factory_object_may_carry_its_record() -> None:
     """A factory built outside a plug-in (the assistant's, a warm transfer's consultation
     agents') carries its own record; an explicit one wins."""
-    from agent.assistant import AssistantFactory
-    from agent.s2s.factories import S2sFactory
+    from sipgw.agent.assistant import AssistantFactory
+    from sipgw.agent.s2s.factories import S2sFactory
 
     for cls in (AssistantFactory, S2sFactory):
         assert isinstance(cls.capabilities, AgentCapabilities) and cls.capabilities.arrival_audio

@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from agent.amd.config import AmdConfig
-from agent.consult import (
+from sipgw.agent.amd.config import AmdConfig
+from sipgw.agent.consult import (
     ConsultAgent,
     ConsultBrief,
     ConsultDecision,
     keyed_answer,
     spoken_answer,
 )
-from agent.stt.base import SttPartialTranscript, SttTurnEnded
-from agent.warm_transfer import CONSULT_AGENTS
+from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.warm_transfer import CONSULT_AGENTS
 from sipgw.app.evaluation.audio import tone_frames
 from tests.agent.parts import (
     SILENT_FRAME,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agent.base import Direction
-from agent.conversation import (
+from sipgw.agent.base import Direction
+from sipgw.agent.conversation import (
     Conversation,
     ConversationSettings,
     ReplyDone,
@@ -20,10 +20,10 @@ from agent.conversation import (
     ReplyToolCall,
     ReplyToolResult,
 )
-from agent.llm.openai import OpenAIChatLLM, OpenAISettings
-from agent.settings import BuiltinToolSettings
-from agent.tools.builtin import builtin_tools
-from agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
+from sipgw.agent.settings import BuiltinToolSettings
+from sipgw.agent.tools.builtin import builtin_tools
+from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.toolkit.canaries import OPENAI_KEY

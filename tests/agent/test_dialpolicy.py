@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.dialpolicy import NOTHING_ALLOWED, REFUSED, DialChecker, DialRefused, check_dial
-from agent.tools.builtin import callback_allowed
+from sipgw.agent.dialpolicy import NOTHING_ALLOWED, REFUSED, DialChecker, DialRefused, check_dial
+from sipgw.agent.tools.builtin import callback_allowed
 from sipgw.sip.dialpolicy import DialPolicy
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
-from agent.echo import EchoAgent
+from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
+from sipgw.agent.echo import EchoAgent
 
 A, B = b"a" * 160, b"b" * 160
 

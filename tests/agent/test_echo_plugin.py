@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.capabilities import capabilities_of
-from agent.echo import EchoAgent
-from agent.echo_plugin import ECHO_CAPABILITIES, EchoSection, echo_agent
-from agent.sections import Sources, load
+from sipgw.agent.capabilities import capabilities_of
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo_plugin import ECHO_CAPABILITIES, EchoSection, echo_agent
+from sipgw.agent.sections import Sources, load
 from tests.agent.parts import FakeCall
 
 

@@ -9,22 +9,22 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from agent.conversation import ReplyDone, ReplyTimings
-from agent.failures import ServiceFailures
-from agent.reply import Reply
-from agent.resilience.line_cache import LineAudio, fallback_audio
-from agent.resilience.lines import FallbackLine
-from agent.resilience.policy import Decision, FailurePolicySettings
-from agent.resilience.recorded import RecordedReply
-from agent.resilience.watch import FailureWatch
-from agent.stt.base import (
+from sipgw.agent.conversation import ReplyDone, ReplyTimings
+from sipgw.agent.failures import ServiceFailures
+from sipgw.agent.reply import Reply
+from sipgw.agent.resilience.line_cache import LineAudio, fallback_audio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.policy import Decision, FailurePolicySettings
+from sipgw.agent.resilience.recorded import RecordedReply
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
     SttConnectError,
     SttDisconnected,
     SttFailed,
     SttReconnected,
 )
-from agent.tts.base import TtsConnectError, TtsError
+from sipgw.agent.tts.base import TtsConnectError, TtsError
 from tests.agent.parts import RecordingObserver, assistant, lines, make_scope, wait_for
 
 QUICK = FailurePolicySettings(hold_line_after=0.05, stt_notice_after=0.05, stt_give_up_after=5)

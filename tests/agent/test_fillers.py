@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from agent.fillers import FillerLines, Fillers, ToolRound
-from agent.playout import Playout
-from agent.reply import Reply, SpeakingState
+from sipgw.agent.fillers import FillerLines, Fillers, ToolRound
+from sipgw.agent.playout import Playout
+from sipgw.agent.reply import Reply, SpeakingState
 from tests.agent.parts import ScriptedTts, lines, make_scope, play_out, settle, wait_for
 
 LINES = ("One moment.", "Just a second.")

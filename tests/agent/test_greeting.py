@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from agent.base import CallPurpose
+from sipgw.agent.base import CallPurpose
 from tests.agent.parts import (
     FakeCall,
     ScriptedTts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.handoff import (
+from sipgw.agent.handoff import (
     MAX_HAND_OFFS,
     HandOffState,
     SwitchedTts,
@@ -14,7 +14,7 @@ from agent.handoff import (
     handed_history,
     with_hand_off,
 )
-from agent.tools.registry import ToolRegistry
+from sipgw.agent.tools.registry import ToolRegistry
 from tests.agent.parts import FakeCall, ScriptedTts, slow_tool
 
 

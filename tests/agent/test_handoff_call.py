@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from agent.assistant import AssistantAgent, AssistantResources
-from agent.handoff import HandOffSettings, HandOffTarget
-from agent.settings import AssistantSettings
-from agent.tools.registry import ToolRegistry
+from sipgw.agent.assistant import AssistantAgent, AssistantResources
+from sipgw.agent.handoff import HandOffSettings, HandOffTarget
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import ToolRegistry
 from tests.agent.parts import (
     FakeCall,
     ScriptedLlm,
@@ -27,7 +27,7 @@ HAND_OFF = ("hand_off", json.dumps({"line": "billing", "summary": "Wants a refun
 
 @dataclass
 class Billing:
-    """The one other line (:class:`agent.handoff.HandOffLines`)."""
+    """The one other line (:class:`sipgw.agent.handoff.HandOffLines`)."""
 
     tts: ScriptedTts
 

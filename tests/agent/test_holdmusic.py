@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.holdmusic import MAX_SECONDS, HoldMusic, load_hold_music, tone_pattern
-from media import g711
+from sipgw.agent.holdmusic import MAX_SECONDS, HoldMusic, load_hold_music, tone_pattern
 from sipgw.app.evaluation.audio import write_wav
+from sipgw.media import g711
 
 
 def wav(path: Path, code: int, bits: int, data: bytes, rate: int = 8000, channels: int = 1) -> Path:

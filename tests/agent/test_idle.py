@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.idle import CheckIn, GiveUp, IdlePolicy, IdleSettings, IdleStep
+from sipgw.agent.idle import CheckIn, GiveUp, IdlePolicy, IdleSettings, IdleStep
 
 
 def run(

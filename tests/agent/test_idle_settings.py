@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.idle import DEFAULT_IDLE_GOODBYE, IdleSettings
-from agent.idle_settings import IdleSection, idle_settings
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.idle import DEFAULT_IDLE_GOODBYE, IdleSettings
+from sipgw.agent.idle_settings import IdleSection, idle_settings
+from sipgw.agent.sections import ConfigError, Sources, load
 
 
 def test_the_defaults_check_twice_after_15_seconds() -> None:

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from agent.idle import IdleSettings
+from sipgw.agent.idle import IdleSettings
 from tests.agent.parts import Assistant, Turn, assistant, settle
 
 AFTER = 0.2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from agent.keypad import Keypad, KeypadBuffer
+from sipgw.agent.keypad import Keypad, KeypadBuffer
 from tests.agent.parts import make_scope, wait_for
 
 

@@ -1,4 +1,4 @@
-"""What an agent reports for the gateway's metrics (agent.observer): bounded labels."""
+"""What an agent reports for the gateway's metrics (sipgw.agent.observer): bounded labels."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import get_args
 
 import pytest
 
-from agent.observer import TURN_STAGES, ErrorKind, llm_error_kind, status_error_kind
+from sipgw.agent.observer import TURN_STAGES, ErrorKind, llm_error_kind, status_error_kind
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from agent.base import CallDetails, CallPurpose, Forwarded
-from agent.callerwords import CALLBACK_HEADING
-from agent.opening import (
+from sipgw.agent.base import CallDetails, CallPurpose, Forwarded
+from sipgw.agent.callerwords import CALLBACK_HEADING
+from sipgw.agent.opening import (
     DETAILS_HEADING,
     Opening,
     fixed_opening,
@@ -18,7 +18,7 @@ from agent.opening import (
     plan_opening,
     system_prompt,
 )
-from agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
 
 NOW = calendar.timegm((2025, 3, 14, 15, 9, 26))  # a Friday, UTC
 SETTINGS = AssistantSettings(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from agent.playout import CHARS_PER_SECOND, Playout, played
+from sipgw.agent.playout import CHARS_PER_SECOND, Playout, played
 
 A = b"\x11" * 160
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from agent.caller_context import CallerContextSettings
-from agent.speculative import SpeculationLimits
-from agent.tools.registry import Tool
-from agent.tts.base import TtsError
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.speculative import SpeculationLimits
+from sipgw.agent.tools.registry import Tool
+from sipgw.agent.tts.base import TtsError
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.private_files import tighten_file, write_private_atomic
-from agent.record import CallRecord
-from agent.redact import Redactor
-from agent.tools.callback_store import CallbackStore
+from sipgw.agent.private_files import tighten_file, write_private_atomic
+from sipgw.agent.record import CallRecord
+from sipgw.agent.redact import Redactor
+from sipgw.agent.tools.callback_store import CallbackStore
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agent.dialpolicy import DialRefused
+from sipgw.agent.dialpolicy import DialRefused
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.fakes.openai import FakeResponse, FakeToolCall
 from sipgw.app.evaluation.phone import Phone

@@ -1,4 +1,4 @@
-"""What the built-in AI agents' factories share (agent.prompted): a call's record and the
+"""What the built-in AI agents' factories share (sipgw.agent.prompted): a call's record and the
 template variables it lacks, both read from the agents' settings."""
 
 from __future__ import annotations
@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.assistant import AssistantFactory
-from agent.prompted import PromptedFactory
-from agent.record import KeepsRecords
-from agent.s2s.factories import S2sFactory
-from agent.settings import AssistantSettings
-from agent.variables import VariablesCheck
+from sipgw.agent.assistant import AssistantFactory
+from sipgw.agent.prompted import PromptedFactory
+from sipgw.agent.record import KeepsRecords
+from sipgw.agent.s2s.factories import S2sFactory
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.variables import VariablesCheck
 
 
 @dataclass

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from agent.redact import (
+from sipgw.agent.redact import (
     MAX_ERROR_LENGTH,
     Redactor,
     find_cards,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.playout import Playout
-from agent.reply import Reply, SpeakingState
-from agent.turns import PauseAgent, TurnTaker
+from sipgw.agent.playout import Playout
+from sipgw.agent.reply import Reply, SpeakingState
+from sipgw.agent.turns import PauseAgent, TurnTaker
 from tests.agent.parts import ScriptedTts
 
 

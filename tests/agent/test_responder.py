@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from unittest.mock import ANY
 
-from agent.caller_context import CallerContextSettings
-from agent.resilience.line_cache import fallback_audio
-from agent.resilience.lines import FallbackLine
-from agent.turns import StartReply
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.resilience.line_cache import fallback_audio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.turns import StartReply
 from tests.agent.parts import Turn, assistant, play_out, settle, slow_tool, wait_for
 
 

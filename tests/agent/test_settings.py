@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from agent.dialpolicy import NOTHING_ALLOWED, DialRefused, check_dial
-from agent.resilience.lines import FallbackLine
-from agent.settings import (
+from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialRefused, check_dial
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.settings import (
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_GOODBYE_LINE,
     AssistantSettings,

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.fillers import Fillers
-from agent.playout import Playout
-from agent.redact import Redactor
-from agent.reply import Reply, SpeakingState
-from agent.resilience.line_cache import fallback_audio
-from agent.resilience.lines import FallbackLine
-from agent.speaker import Speaker
-from agent.speculative import HeldSpeech
-from agent.turns import Cause, CommitBargeIn, TurnTaker
+from sipgw.agent.fillers import Fillers
+from sipgw.agent.playout import Playout
+from sipgw.agent.redact import Redactor
+from sipgw.agent.reply import Reply, SpeakingState
+from sipgw.agent.resilience.line_cache import fallback_audio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.speaker import Speaker
+from sipgw.agent.speculative import HeldSpeech
+from sipgw.agent.turns import Cause, CommitBargeIn, TurnTaker
 from tests.agent.parts import (
     BYTES_PER_CHAR,
     FRAME,

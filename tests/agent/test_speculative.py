@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agent.preemptive import SpeechHold
-from agent.speculative import (
+from sipgw.agent.preemptive import SpeechHold
+from sipgw.agent.speculative import (
     TTS_LEAD_DEFAULT,
     TTS_LEAD_MARGIN,
     TTS_LEAD_SAMPLES,

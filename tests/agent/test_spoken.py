@@ -1,8 +1,8 @@
-"""Digits as callers say them (agent.spoken): the words speech-to-text writes for 0-9."""
+"""Digits as callers say them (sipgw.agent.spoken): the words speech-to-text writes for 0-9."""
 
 from __future__ import annotations
 
-from agent.spoken import DIGIT_WORDS
+from sipgw.agent.spoken import DIGIT_WORDS
 
 
 def test_every_digit_has_its_word_and_nothing_else_is_a_digit() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
-from agent.transfer_settings import TransferSection, transfer_settings
-from agent.warm_transfer import TransferSettings
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.transfer_settings import TransferSection, transfer_settings
+from sipgw.agent.warm_transfer import TransferSettings
 from sipgw.app.evaluation.audio import write_wav
 
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from agent.playout import Playout
-from agent.preemptive import PreemptiveRequest
-from agent.reply import Reply
-from agent.turn_metrics import TurnMetrics, stage_seconds, turn_metrics
+from sipgw.agent.playout import Playout
+from sipgw.agent.preemptive import PreemptiveRequest
+from sipgw.agent.reply import Reply
+from sipgw.agent.turn_metrics import TurnMetrics, stage_seconds, turn_metrics
 from tests.agent.parts import (
     RecordingObserver,
     ScriptedTts,

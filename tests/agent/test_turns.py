@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from agent.turns import (
+from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
+from sipgw.agent.turns import (
     FAST_CHUNK_MS,
     SLOW_CHUNK_MS,
     Cause,
@@ -36,9 +36,9 @@ from agent.turns import (
     is_backchannel,
     same_words,
 )
-from media import g711
-from media.vad import VadConfig
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
+from sipgw.media import g711
+from sipgw.media.vad import VadConfig
 
 # --------------------------------------------------------------------------- audio
 
@@ -118,7 +118,7 @@ Input = Audio | AgentTalks | ReplyStarts | SttSpeech | Partial | Final | Dtmf | 
 
 
 class FakeAgent:
-    """The agent's side (agent.turns.AgentState), reacting to actions like the playout."""
+    """The agent's side (sipgw.agent.turns.AgentState), reacting to actions like the playout."""
 
     def __init__(self) -> None:
         self.playing = False
@@ -418,7 +418,7 @@ def test_a_quiet_frame_costs_no_allocation() -> None:
 
 
 def test_the_machine_imports_no_asyncio() -> None:
-    code = "import sys, agent.turns; print(sorted({'asyncio', 'socket'} & set(sys.modules)))"
+    code = "import sys, sipgw.agent.turns; print(sorted({'asyncio', 'socket'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

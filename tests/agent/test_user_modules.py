@@ -1,4 +1,4 @@
-"""Importing a module the user names in a setting (agent.user_modules): by dotted name or by
+"""Importing a module the user names in a setting (sipgw.agent.user_modules): by dotted name or by
 file, every failure one UserModuleError whose message says what went wrong."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from agent.user_modules import UserModuleError, import_user_module
+from sipgw.agent.user_modules import UserModuleError, import_user_module
 
 WHAT = "hooks module"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.variables import (
+from sipgw.agent.variables import (
     MAX_NAME,
     MAX_VALUE,
     MAX_VARIABLES,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent.assistant_sections import AssistantSection
-from agent.llm.capabilities import ModelCapabilities
-from agent.llm.retry import LlmRetrySettings
-from agent.sections import ConfigError, Sources, load, section_info
-from agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
-from agent.vendors import (
+from sipgw.agent.assistant_sections import AssistantSection
+from sipgw.agent.llm.capabilities import ModelCapabilities
+from sipgw.agent.llm.retry import LlmRetrySettings
+from sipgw.agent.sections import ConfigError, Sources, load, section_info
+from sipgw.agent.stt.assemblyai import REGION_URLS, AssemblyAISettings
+from sipgw.agent.vendors import (
     LLM_VENDORS,
     STT_VENDORS,
     TTS_VENDORS,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd import AmdConfig
 from bench.amd import HARD_GROUP, judge, replay, summarize, targets
+from sipgw.agent.amd import AmdConfig
 from tests.toolkit.amdset.labelled import GROUPS, build
 
 pytestmark = pytest.mark.timeout(120)

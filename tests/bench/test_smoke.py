@@ -18,7 +18,7 @@ import pytest
 
 from bench._harness import hist_percentile, percentile
 from bench.loadgen import _sdp_audio, _tag, parse_sip
-from media import _accel
+from sipgw.media import _accel
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.amd.config import AmdMode, AmdRequest
 from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import greeting_wav

@@ -1,7 +1,7 @@
 """Answering-machine detection on a real call: the gateway dials a baresip that answers.
 
 The gateway runs in-process (``running_gateway``) and places the call with a probe agent
-that runs :class:`~agent.amd.AnsweringMachineDetector` on the callee's audio as the media
+that runs :class:`~sipgw.agent.amd.AnsweringMachineDetector` on the callee's audio as the media
 path hands it over (``on_caller_audio``: RTP in, ingress, at arrival). baresip auto-answers
 and plays a WAV made with espeak-ng (``tests.toolkit.amdset``): a voicemail greeting and a
 beep, or a person's "Hello?". There is no speech recognizer in this test: the decisions
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
-from agent.amd.classifier import AmdEvent
-from agent.base import Agent, CallControl
-from agent.capabilities import AgentCapabilities, PluginFactory
-from media.beep import BeepDetected
+from sipgw.agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
+from sipgw.agent.amd.classifier import AmdEvent
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
 from sipgw.app.evaluation.audio import write_wav
+from sipgw.media.beep import BeepDetected
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice

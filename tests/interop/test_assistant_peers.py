@@ -157,7 +157,7 @@ FILLER_HZ = 1900
 SLOW_TOOL = """
 import asyncio
 
-from agent.tools.registry import Tool
+from sipgw.agent.tools.registry import Tool
 
 
 async def check_stock(ctx, args):

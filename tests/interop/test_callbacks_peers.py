@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.callerwords import CALLBACK_HEADING
-from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
+from sipgw.agent.callerwords import CALLBACK_HEADING
+from sipgw.agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore
 from sipgw.app.evaluation.audio import AudioReport, analyse, write_pattern
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs

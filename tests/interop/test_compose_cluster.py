@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.sections import Sources, load
+from sipgw.agent.sections import Sources, load
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 

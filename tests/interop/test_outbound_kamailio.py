@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import Sources
+from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import analyse

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from twilio.twiml.voice_response import Connect, Dial, Stream, VoiceResponse
 
-from media.g711 import linear_to_ulaw
 from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.media.g711 import linear_to_ulaw
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
 
@@ -154,8 +154,8 @@ def json_payload(message: dict[str, object]) -> bytes:
 
 def analyse_bot_side(stream: AppStream, hz: float) -> bool:
     """The caller's tone arrived at the bot (inbound μ-law, decoded and analysed)."""
-    from media.g711 import ulaw_to_linear
     from sipgw.app.evaluation.audio import analyse_samples
+    from sipgw.media.g711 import ulaw_to_linear
 
     pcm = ulaw_to_linear(stream.caller_audio())
     samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, len(pcm), 2)]

@@ -10,7 +10,7 @@ import socket
 import struct
 import time
 
-from media.aio.rtp_batch import stamping_socket
+from sipgw.media.aio.rtp_batch import stamping_socket
 
 
 def wait_for_kernel_stamps(within: float = 3.0) -> socket.socket:

@@ -1,4 +1,4 @@
-"""Which media path runs (media._accel): the decision, the pure-Python finder, a real process."""
+"""Which media path runs (sipgw.media._accel): the decision, the pure-Python finder, a real process."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from media import _accel
+from sipgw.media import _accel
 
 REPO = Path(__file__).resolve().parents[2]
 SO = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -110,7 +110,7 @@ def run_python(code: str, **env: str) -> str:
 
 
 PROBE = (
-    "import media._accel as a, media.jitterbuffer as j, agent.turns as t; "
+    "import sipgw.media._accel as a, sipgw.media.jitterbuffer as j, sipgw.agent.turns as t; "
     "print(a.PATH, j.__file__.rsplit('.', 1)[-1], t.__file__.rsplit('.', 1)[-1])"
 )
 

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media import g711
-from media.beep import (
+from sipgw.app.evaluation.audio import encode
+from sipgw.media import g711
+from sipgw.media.beep import (
     BeepConfig,
     BeepDetected,
     BeepDetector,
@@ -25,8 +26,7 @@ from media.beep import (
     SpecialInfoToneDetected,
     measure_tone,
 )
-from media.plc import Concealer
-from sipgw.app.evaluation.audio import encode
+from sipgw.media.plc import Concealer
 from tests.toolkit.amdset.channel import mix, noise, tone
 from tests.toolkit.amdset.labelled import SIT_SEQUENCES
 

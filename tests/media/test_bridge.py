@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.bridge import FrameBridge
+from sipgw.media.bridge import FrameBridge
 
 A, B = b"a" * 160, b"b" * 160
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from media import g711
-from media.browser import BrowserAudio
-from media.rtp import RtpPacket
+from sipgw.media import g711
+from sipgw.media.browser import BrowserAudio
+from sipgw.media.rtp import RtpPacket
 
 
 def frame(n: int) -> bytes:

@@ -1,11 +1,11 @@
-"""Batched datagrams to their calls' sessions (media.demux), as the per-socket readers do."""
+"""Batched datagrams to their calls' sessions (sipgw.media.demux), as the per-socket readers do."""
 
 from __future__ import annotations
 
-from media.demux import Demux, MediaPorts
-from media.rtcp import ReportBlock, build_rr
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from sipgw.media.demux import Demux, MediaPorts
+from sipgw.media.rtcp import ReportBlock, build_rr
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 
 PEER = ("192.0.2.7", 40000)
 PEER_RTCP = ("192.0.2.7", 40001)
@@ -101,7 +101,7 @@ def test_it_knows_whether_some_call_listens_at_arrival_and_which_changed() -> No
 def test_a_datagram_tagged_with_a_shared_calls_token_reaches_its_claim() -> None:
     """The poller's route tagged it with the call's slot: it goes to SharedPort.deliver,
     so the shared port's tables follow the call's latch as for a datagram looked up."""
-    from media.shared_port import SharedPort
+    from sipgw.media.shared_port import SharedPort
 
     demux = Demux()
     shared = SharedPort(30000)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.dtmf import (
+from sipgw.media.dtmf import (
     EVENT_CODES,
     EVENT_FLASH,
     DtmfParseError,
@@ -15,7 +15,7 @@ from media.dtmf import (
     digit_to_event,
     event_to_digit,
 )
-from media.rtp import RtpPacket
+from sipgw.media.rtp import RtpPacket
 
 PT = 101
 

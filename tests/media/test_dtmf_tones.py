@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from media import g711
-from media.dtmf_tones import DTMF_FREQUENCIES, InbandDtmf
 from sipgw.app.evaluation.audio import decode, goertzel_dbfs
+from sipgw.media import g711
+from sipgw.media.dtmf_tones import DTMF_FREQUENCIES, InbandDtmf
 
 
 def frames(tones: InbandDtmf) -> list[bytes]:

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from media import g711
+from sipgw.media import g711
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

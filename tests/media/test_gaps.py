@@ -1,4 +1,4 @@
-"""What counts as a gap in a received stream (media.gaps): one definition for playout and
+"""What counts as a gap in a received stream (sipgw.media.gaps): one definition for playout and
 the listeners' tap, and the baseline transit time it measures lateness against.
 
 How the jitter buffer and the tap act on each kind of gap is in
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.gaps import (
+from sipgw.media.gaps import (
     BASELINE_RISE,
     MIN_PAUSE,
     SETTLE_PACKETS,

@@ -12,10 +12,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
-from media.rtp import RtpPacket, RtpParseError
-from media.session import STUN_MAGIC_COOKIE, MediaSession, StreamParams, is_stun
-from media.srtp import SrtpContext, SrtpKeying
+from sipgw.media.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
+from sipgw.media.rtp import RtpPacket, RtpParseError
+from sipgw.media.session import STUN_MAGIC_COOKIE, MediaSession, StreamParams, is_stun
+from sipgw.media.srtp import SrtpContext, SrtpKeying
 
 PEER = ("192.0.2.20", 40000)
 

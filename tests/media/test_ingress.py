@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media import g711
-from media.codecs import PCMA
-from media.ingress import IngressAudio
-from media.rtp import RtpPacket
+from sipgw.media import g711
+from sipgw.media.codecs import PCMA
+from sipgw.media.ingress import IngressAudio
+from sipgw.media.rtp import RtpPacket
 
 SILENCE = g711.silence_frame("PCMU")
 WAIT = 0.040
@@ -51,7 +51,7 @@ def test_a_lost_packet_is_concealed_after_the_wait() -> None:
     ingress.push(packet(2), 0.04)
     assert ingress.poll(0.02 + WAIT - 0.001, WAIT) == []
     concealed, after = ingress.poll(0.02 + WAIT, WAIT)
-    assert len(concealed) == 160 and concealed not in (SILENCE, frame(0))  # media.plc
+    assert len(concealed) == 160 and concealed not in (SILENCE, frame(0))  # sipgw.media.plc
     assert faded_in(after, frame(2))
     assert ingress.filled_frames == 1
     assert ingress.push(packet(1), 0.1) == [] and ingress.late_packets == 1  # too late now

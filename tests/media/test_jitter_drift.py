@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from media.jitterbuffer import JitterBuffer, JitterBufferStats
-from media.rtp import RtpPacket
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
+from sipgw.media.jitterbuffer import JitterBuffer, JitterBufferStats
+from sipgw.media.rtp import RtpPacket
 
 TICK = 0.020
 MINUTES = 10

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from media import g711
-from media.gaps import Gap, classify_gap
-from media.ingress import IngressAudio
-from media.jitterbuffer import JitterBuffer
-from media.rtp import RtpPacket
+from sipgw.media import g711
+from sipgw.media.gaps import Gap, classify_gap
+from sipgw.media.ingress import IngressAudio
+from sipgw.media.jitterbuffer import JitterBuffer
+from sipgw.media.rtp import RtpPacket
 
 TICK = 0.020
 PHASE = 0.007  # arrivals fall between ticks

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media import g711
-from media.codecs import codec_named
-from media.jitterbuffer import (
+from sipgw.media import g711
+from sipgw.media.codecs import codec_named
+from sipgw.media.jitterbuffer import (
     DEFAULT_CONFIG,
     JitterBuffer,
     JitterBufferConfig,
     JitterBufferStats,
 )
-from media.rtp import RtpPacket
+from sipgw.media.rtp import RtpPacket
 
 TICK = 0.020
 
@@ -28,7 +28,7 @@ def frame(i: int) -> bytes:
 
 
 def index_of(data: bytes) -> int | None:
-    # The first 10 ms of a frame after a loss are faded in (media.plc): the
+    # The first 10 ms of a frame after a loss are faded in (sipgw.media.plc): the
     # identity is in the second half.
     if data[80:158] != b"\x10" * 78:
         return None
@@ -217,7 +217,7 @@ def test_concealment_substitutes_fading_then_silence(codec: str) -> None:
     r.run([(i * TICK, p) for i, p in packets.items()], 50)
     first = next(k for k, f in enumerate(r.out) if f is not None)
     gap = r.out[first + 10 : first + 16]
-    # media.plc: full level for 10 ms, then 20 % less per 10 ms, silent at 60 ms
+    # sipgw.media.plc: full level for 10 ms, then 20 % less per 10 ms, silent at 60 ms
     level = g711.rms_dbfs(loud, codec)
     levels = [g711.rms_dbfs(f or b"", codec) - level for f in gap[:3]]
     assert levels[0] == pytest.approx(-0.9, abs=0.5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from media.latching import RELATCH_WINDOW, SourceLatch, same_host
+from sipgw.media.latching import RELATCH_WINDOW, SourceLatch, same_host
 
 SIGNALLED = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from media.liveness import LivenessConfig, PeerLiveness
+from sipgw.media.liveness import LivenessConfig, PeerLiveness
 
 
 def test_nothing_may_go_out_before_the_confirmation() -> None:

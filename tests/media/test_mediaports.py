@@ -1,10 +1,10 @@
-"""One call's port pair as the readers see it (media.mediaports)."""
+"""One call's port pair as the readers see it (sipgw.media.mediaports)."""
 
 from __future__ import annotations
 
-from media.mediaports import MediaPorts
-from media.rtcp import ReportBlock, build_rr
-from media.session import MediaSession, StreamParams
+from sipgw.media.mediaports import MediaPorts
+from sipgw.media.rtcp import ReportBlock, build_rr
+from sipgw.media.session import MediaSession, StreamParams
 
 PEER = ("192.0.2.7", 40000)
 

@@ -7,9 +7,9 @@ import fractions
 from av import CodecContext
 from av.audio.frame import AudioFrame
 
-from media import g711
-from media.opus import OpusDecoder
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.media import g711
+from sipgw.media.opus import OpusDecoder
 
 
 def opus_packets(hz: float, seconds: float) -> list[bytes]:

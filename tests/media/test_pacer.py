@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.pacer import Pacer
+from sipgw.media.pacer import Pacer
 
 
 def test_on_time_ticks() -> None:

@@ -1,4 +1,4 @@
-"""media.plc: pitch estimate, continuity at the joins, fading over long losses, G.711 round trip."""
+"""sipgw.media.plc: pitch estimate, continuity at the joins, fading over long losses, G.711 round trip."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from array import array
 
 import pytest
 
-from media import g711
-from media.codecs import codec_named
-from media.plc import Concealer, estimate_pitch
+from sipgw.media import g711
+from sipgw.media.codecs import codec_named
+from sipgw.media.plc import Concealer, estimate_pitch
 
 FRAME = 160
 

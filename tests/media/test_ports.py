@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from media.ports import PortAllocator
+from sipgw.media.ports import PortAllocator
 
 
 def test_hands_out_every_even_port_of_the_range_once() -> None:

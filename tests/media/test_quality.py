@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.quality import (
+from sipgw.media.quality import (
     BPL_G711,
     BPL_G711_PLC,
     CallQuality,

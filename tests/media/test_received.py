@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from media import g711
-from media.codecs import PCMA, PCMU
-from media.jitterbuffer import JitterBufferConfig
-from media.received import CallerAudio
-from media.rtp import RtpPacket
+from sipgw.media import g711
+from sipgw.media.codecs import PCMA, PCMU
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.received import CallerAudio
+from sipgw.media.rtp import RtpPacket
 
 
 def frame(n: int) -> bytes:

@@ -1,4 +1,4 @@
-"""One call's RTCP side (media.reporting): our SR or RR on RFC 3550's schedule, the peer's
+"""One call's RTCP side (sipgw.media.reporting): our SR or RR on RFC 3550's schedule, the peer's
 reports read for round-trip time and loss, and the call's quality figures."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from media.quality import BPL_G711_PLC, mos_from_r, r_factor
-from media.reporting import RtcpReporter
-from media.rtcp import (
+from sipgw.media.quality import BPL_G711_PLC, mos_from_r, r_factor
+from sipgw.media.reporting import RtcpReporter
+from sipgw.media.rtcp import (
     ReceiverReport,
     ReportBlock,
     SenderInfo,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.rtcp import (
+from sipgw.media.rtcp import (
     ReceiverReport,
     ReceptionStats,
     ReportBlock,
@@ -21,7 +21,7 @@ from media.rtcp import (
     report_interval,
     round_trip_time,
 )
-from media.rtp import is_rtcp
+from sipgw.media.rtp import is_rtcp
 
 BLOCK = ReportBlock(0x11223344, 25, -3, 0x0001_0005, 160, 0xAABBCCDD, 0x00010000)
 

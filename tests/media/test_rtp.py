@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.rtp import RtpPacket, RtpParseError, is_rtcp
+from sipgw.media.rtp import RtpPacket, RtpParseError, is_rtcp
 
 # A PCMU packet as a softphone sends it: M=1, PT 0, seq 0x1234, ts 0x56789abc.
 SIMPLE = bytes.fromhex("8080123456789abc11223344") + b"\xff" * 160
@@ -179,7 +179,7 @@ def test_built_natively_a_packet_is_made_without_interpreted_code() -> None:
     """One packet is parsed per datagram received: compiled, its constructor must be
     native code (a dataclass's generated ``__init__`` stayed interpreted, a third of the
     parse's cost). On the pure-Python path it is a plain function, as everything is."""
-    import media.rtp
+    import sipgw.media.rtp
 
-    compiled = not media.rtp.__file__.endswith(".py")
+    compiled = not sipgw.media.rtp.__file__.endswith(".py")
     assert isinstance(RtpPacket.__init__, types.FunctionType) is not compiled

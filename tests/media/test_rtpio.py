@@ -1,4 +1,4 @@
-"""media._rtpio (C): batched receive with kernel times, direct sends, on loopback sockets."""
+"""sipgw.media._rtpio (C): batched receive with kernel times, direct sends, on loopback sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from media import _rtpio
+from sipgw.media import _rtpio
 from tests.media.stamps import wait_for_kernel_stamps
 
 

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from media.codecs import PCMA, Codec
-from media.dtmf import TelephoneEvent
-from media.rtp import RtpPacket
-from media.sender import DtmfNotNegotiatedError, RtpStreamSender
+from sipgw.media.codecs import PCMA, Codec
+from sipgw.media.dtmf import TelephoneEvent
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.sender import DtmfNotNegotiatedError, RtpStreamSender
 
 AUDIO = bytes(range(160))
 TE = 101

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.seqnum import Unwrapper, uint16_add, uint16_gt, uint32_add, uint32_gt
+from sipgw.media.seqnum import Unwrapper, uint16_add, uint16_gt, uint32_add, uint32_gt
 
 
 def test_add_wraps() -> None:

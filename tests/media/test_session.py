@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from media import g711
-from media.codecs import PCM16_16K, PCMA
-from media.latching import RELATCH_WINDOW
-from media.liveness import LivenessConfig
-from media.rtcp import ReportBlock, build_compound, build_rr
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams, deliverable
+from sipgw.media import g711
+from sipgw.media.codecs import PCM16_16K, PCMA
+from sipgw.media.latching import RELATCH_WINDOW
+from sipgw.media.liveness import LivenessConfig
+from sipgw.media.rtcp import ReportBlock, build_compound, build_rr
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams, deliverable
 
 PEER = ("192.0.2.10", 40000)
 NATTED = ("203.0.113.7", 52000)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from media.liveness import LivenessConfig
-from media.rtcp import (
+from sipgw.media.liveness import LivenessConfig
+from sipgw.media.rtcp import (
     ReceiverReport,
     ReportBlock,
     SenderReport,
@@ -14,9 +14,9 @@ from media.rtcp import (
     middle_ntp,
     parse_compound,
 )
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
-from media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
 
 PEER = ("192.0.2.10", 40000)
 TONE = bytes(range(160))

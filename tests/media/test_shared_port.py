@@ -1,16 +1,16 @@
-"""Every call's RTP on one port (media.shared_port): each datagram to its call, by source
+"""Every call's RTP on one port (sipgw.media.shared_port): each datagram to its call, by source
 address, else by the SSRC of a stream a call latched; nobody else's datagrams get in."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from media.demux import MediaPorts
-from media.latching import RELATCH_WINDOW
-from media.rtcp import ReportBlock, build_rr
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
-from media.shared_port import Claim, SharedPort
+from sipgw.media.demux import MediaPorts
+from sipgw.media.latching import RELATCH_WINDOW
+from sipgw.media.rtcp import ReportBlock, build_rr
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.shared_port import Claim, SharedPort
 
 TRUNK_A = ("192.0.2.7", 40000)
 TRUNK_B = ("192.0.2.7", 40002)  # the same media server, another call's port

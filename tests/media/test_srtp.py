@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
-from media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.srtp import KEY_LENGTH, SUITES, SrtpContext, SrtpKeying
 
 KEY_A = bytes(range(KEY_LENGTH))
 KEY_B = bytes(range(100, 100 + KEY_LENGTH))

@@ -8,10 +8,10 @@ import struct
 import pylibsrtp
 import pytest
 
-from media.rtcp import build_compound, build_rr, build_sdes
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
-from media.srtp import (
+from sipgw.media.rtcp import build_compound, build_rr, build_sdes
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.srtp import (
     KEY_LENGTH,
     SUITES,
     SrtpContext,

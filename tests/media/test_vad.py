@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from media import g711
-from media.plc import Concealer
-from media.vad import VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.app.evaluation.audio import noise_frame, tone_frame
+from sipgw.media import g711
+from sipgw.media.plc import Concealer
+from sipgw.media.vad import VadConfig, VadEvent, VoiceActivityDetector
 
 SILENCE = g711.silence_frame("PCMU")
 

@@ -16,10 +16,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.base import AgentFactory
-from agent.capabilities import plugin_factory
-from agent.resilience.settings import BreakerSection
-from agent.sections import Sources, load
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.resilience.settings import BreakerSection
+from sipgw.agent.sections import Sources, load
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, gateway_services
 from sipgw.app.config import GatewayConfig

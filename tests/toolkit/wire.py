@@ -14,8 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from media.g711 import rms_dbfs
-from media.rtp import RtpPacket, RtpParseError
+from sipgw.media.g711 import rms_dbfs
+from sipgw.media.rtp import RtpPacket, RtpParseError
 
 __all__ = ["RtcpOnWire", "RtpCapture", "WirePacket"]
 

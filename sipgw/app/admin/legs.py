@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from media.twilio.stream import MediaStreamConfig
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.phone import PhoneEndpoints
 from sipgw.app.admin.twilio import TWILIO_PATHS, TwilioEndpoints
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media.twilio.stream import MediaStreamConfig
 
 __all__ = ["LegEndpoints"]
 

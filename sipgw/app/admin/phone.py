@@ -6,7 +6,7 @@ Routes (``SIPGW_BROWSER_CALLS``, on by default; docs/legs.md):
   the microphone, the agent's audio with a level meter, the live transcript of both sides
   and each turn's latency bars (the call's own event stream, ``/api/events?call=ID``),
   hang-up. The page's query string (``?name=Ann``) becomes the call's variables (checked as
-  every call's: :func:`agent.variables.check_variables`); ``audio=raw``
+  every call's: :func:`sipgw.agent.variables.check_variables`); ``audio=raw``
   turns the browser's echo cancellation, noise suppression and gain control off.
 - ``GET /api/phone/config``: the ICE servers for the page's ``RTCPeerConnection``.
 - ``POST /api/phone/calls`` ``{"sdp": OFFER, "variables": {...}}``: answers the offer (every
@@ -33,12 +33,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from agent.variables import check_variables
-from media.jitterbuffer import JitterBufferConfig
+from sipgw.agent.variables import check_variables
 from sipgw.app.admin.dashboard import Dashboard, page
 from sipgw.app.legs.browser import BrowserUnavailable, NoIceAddress, answer_browser, ice_servers
 from sipgw.app.legs.calls import LegCalls, browser_caller
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media.jitterbuffer import JitterBufferConfig
 
 __all__ = ["MAX_OFFER_CHARS", "PhoneEndpoints", "variables_from"]
 
@@ -51,7 +51,7 @@ _CHANGES = re.compile(r"/api/phone/calls(/[^/]+/hangup)?")
 
 def variables_from(given: object) -> dict[str, str]:
     """The page's values as the call's variables, under the rule every call's variables
-    follow (:func:`agent.variables.check_variables`).
+    follow (:func:`sipgw.agent.variables.check_variables`).
 
     Raises:
         ValueError: not an object of names to texts, or one the rule refuses (says which).

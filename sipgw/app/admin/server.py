@@ -44,7 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.sections import ConfigError, validate
+from sipgw.agent.sections import ConfigError, validate
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints

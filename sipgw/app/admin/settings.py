@@ -8,8 +8,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import (
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import (
     int_at_least,
     ip_address,
     optional_port,

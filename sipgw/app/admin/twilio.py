@@ -3,7 +3,7 @@
 On only with ``SIPGW_TWILIO_AUTH_TOKEN`` (and ``SIPGW_PUBLIC_URL``: :mod:`sipgw.app.legs.settings`).
 Twilio cannot send the admin token: each request must carry ``X-Twilio-Signature`` made with
 the account's Auth Token over the URL Twilio requested (our public one: behind a TLS proxy the
-request we see names another host), checked by :func:`media.twilio.signature.verify_signature`;
+request we see names another host), checked by :func:`sipgw.media.twilio.signature.verify_signature`;
 anything else gets 403 and a log line.
 
 - ``POST /twilio/voice``: the number's "A call comes in" webhook (form-encoded; the
@@ -13,7 +13,7 @@ anything else gets 403 and a log line.
   Twilio never picks the call up; else ``<Connect><Stream>`` to ``/twilio/stream`` with
   ``From``, ``To`` and ``CallerName`` as parameters (they reach the agent as the call's
   variables and parties) and the one-time token that binds the stream to this call and
-  these parameters (:mod:`media.twilio.token`; the call was charged to the call rates here).
+  these parameters (:mod:`sipgw.media.twilio.token`; the call was charged to the call rates here).
 - ``GET /twilio/stream``: the bidirectional Media Stream's WebSocket, run as a call by
   :class:`sipgw.app.legs.twilio.TwilioStream`. The handshake's signature covers the
   ``wss://`` URL only, the same for every stream: a replayed handshake passes it, so the
@@ -32,14 +32,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from media.twilio.messages import MAX_MESSAGE_CHARS
-from media.twilio.signature import verify_signature
-from media.twilio.stream import MediaStreamConfig
-from media.twilio.token import TOKEN_PARAMETER, StreamTokens
-from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
 from sipgw.app.legs.calls import LegCalls, twilio_caller
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.legs.twilio import TwilioStream
+from sipgw.media.twilio.messages import MAX_MESSAGE_CHARS
+from sipgw.media.twilio.signature import verify_signature
+from sipgw.media.twilio.stream import MediaStreamConfig
+from sipgw.media.twilio.token import TOKEN_PARAMETER, StreamTokens
+from sipgw.media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
 
 __all__ = ["PASSED_PARAMETERS", "START_WAIT", "TWILIO_PATHS", "TwilioEndpoints"]
 

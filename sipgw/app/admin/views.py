@@ -30,7 +30,7 @@ def call_summary(handle: CallHandle) -> dict[str, Any]:
 
 def call_detail(handle: CallHandle) -> dict[str, Any]:
     """:func:`call_summary` plus the call's variables, the media in use, RTP counters and
-    quality (loss, jitter, round-trip time, estimated MOS; media.quality) so far, and the
+    quality (loss, jitter, round-trip time, estimated MOS; sipgw.media.quality) so far, and the
     transcript so far.
 
     ``transcript`` is None when the agent keeps no call record (the echo agent),

@@ -2,7 +2,7 @@
 
 :func:`bridge` replaces the agents of two calls (the assistant on the caller's,
 the consultation agent on the person's: a warm transfer, :mod:`sipgw.app.calls.warmtransfer`)
-with the two ends of a :class:`~media.bridge.FrameBridge`, and closes the agents
+with the two ends of a :class:`~sipgw.media.bridge.FrameBridge`, and closes the agents
 it replaced. Each call keeps everything else it had (its RTP, recording, timers);
 the ticker moves the frames. When either call ends the other is hung up; a keypad
 digit goes across as RFC 4733 (if the dial allow-list lets it).
@@ -10,12 +10,12 @@ digit goes across as RFC 4733 (if the dial allow-list lets it).
 
 from __future__ import annotations
 
-from agent.base import Agent
-from agent.capabilities import AgentCapabilities
-from agent.dialpolicy import DialRefused
-from media.bridge import FrameBridge, Side
+from sipgw.agent.base import Agent
+from sipgw.agent.capabilities import AgentCapabilities
+from sipgw.agent.dialpolicy import DialRefused
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
+from sipgw.media.bridge import FrameBridge, Side
 
 __all__ = ["BRIDGED", "BridgedLeg", "bridge"]
 

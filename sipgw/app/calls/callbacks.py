@@ -1,6 +1,6 @@
 """Callbacks really happen: a persisted scheduler that dials what ``schedule_callback`` stored.
 
-The store is the SQLite table of :mod:`agent.tools.callback_store` (the file
+The store is the SQLite table of :mod:`sipgw.agent.tools.callback_store` (the file
 ``SIPGW_CALLBACK_DB``); its rows go ``pending`` -> ``dialing`` -> ``done`` or
 ``failed``. :class:`CallbackScheduler` is the logic, with time passed in (tests
 drive it on a fake clock); :class:`CallbackRunner` is the thin asyncio loop
@@ -49,13 +49,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from agent.amd.config import AmdCall, AmdRequest
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
-from agent.capabilities import PluginFactory, plugin_factory
-from agent.dialpolicy import DialRefused
-from agent.tools.builtin import callback_allowed
-from agent.tools.callback_store import CallbackRow, CallbackState, CallbackStore, dialable_number
+from sipgw.agent.amd.config import AmdCall, AmdRequest
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.base import Agent, AgentFactory, CallControl, CallDetails, CallPurpose, Direction
+from sipgw.agent.capabilities import PluginFactory, plugin_factory
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.tools.builtin import callback_allowed
+from sipgw.agent.tools.callback_store import (
+    CallbackRow,
+    CallbackState,
+    CallbackStore,
+    dialable_number,
+)
 from sipgw.app.dial_settings import DialSection
 from sipgw.sip.dialpolicy import DialPolicy
 
@@ -148,7 +153,7 @@ class CallPlacer(Protocol):
         """Call ``target`` with ``agent``'s agents; done when the call has ended.
 
         With ``for_agent`` the gateway's dial allow-list must allow ``target``
-        (else ``agent.dialpolicy.DialRefused``)."""
+        (else ``sipgw.agent.dialpolicy.DialRefused``)."""
         ...
 
 
@@ -464,7 +469,7 @@ class OutboundCall:
 
     @property
     def amd(self) -> AmdRequest | None:
-        """The call's answering-machine detection (:class:`~agent.amd.config.AmdCall`)."""
+        """The call's answering-machine detection (:class:`~sipgw.agent.amd.config.AmdCall`)."""
         call = self._call
         return call.amd if isinstance(call, AmdCall) else None
 

@@ -1,6 +1,6 @@
 """What an agent learns of its call besides caller and called, and what a transfer carries.
 
-A SIP call's :class:`agent.base.CallDetails` come from its INVITE
+A SIP call's :class:`sipgw.agent.base.CallDetails` come from its INVITE
 (:class:`sipgw.sip.invitedetails.InviteDetails`): the number the caller's network asserts
 (P-Asserted-Identity, only from a source the operator named, :mod:`sipgw.sip.trustedid`,
 and unless the caller withheld it), how the call was forwarded
@@ -20,9 +20,9 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.base import CallDetails, Forwarded
-from agent.sections import section, setting
-from agent.sections.parsers import on_off
+from sipgw.agent.base import CallDetails, Forwarded
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import on_off
 from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import HeaderAllowList
 from sipgw.sip.headers import NameAddr

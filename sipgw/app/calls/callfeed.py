@@ -4,7 +4,7 @@
 sees it until it falls out of the bounded list of recent calls, and hands every
 subscriber a :class:`FeedEvent` when a call starts (an outbound call as soon as it
 is placed, in state ``ringing``), when it is answered, when it ends, when its agent's
-call record (:class:`agent.record.CallRecord`) gets a transcript line and when a
+call record (:class:`sipgw.agent.record.CallRecord`) gets a transcript line and when a
 turn's latencies are measured (the record's ``turn_metrics`` line). Nothing here
 runs per packet: events come from call setup, call end and record lines only.
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sipgw.app.calls.hints import Refused
 
 if TYPE_CHECKING:
-    from agent.base import Agent
+    from sipgw.agent.base import Agent
     from sipgw.app.calls.callhandle import CallHandle
     from sipgw.sip.call import CallInfo
 
@@ -65,7 +65,7 @@ TURN_FIELDS = {
     "tts_first_byte": "tts_first_byte_ms",
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
-"""The waterfall's stages (agent.observer.TURN_STAGES) and their turn_metrics fields (ms)."""
+"""The waterfall's stages (sipgw.agent.observer.TURN_STAGES) and their turn_metrics fields (ms)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ session's last arrival, and the longest call duration (one ``call_at``).
 the media session's parameters.
 
 Handles are made in one place, :meth:`sipgw.app.calls.callpath.CallPath.admit`, for
-calls in both directions. The agent sees only :class:`~agent.base.CallControl`
+calls in both directions. The agent sees only :class:`~sipgw.agent.base.CallControl`
 and 20 ms μ-law frames (:meth:`tick`): a leg that is not SIP and RTP (a browser,
 a Twilio Media Streams socket) is another handle with the same two faces
 (:class:`sipgw.app.legs.handle.LegHandle`).
@@ -26,22 +26,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.amd.config import AmdRequest
-from agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
-from agent.capabilities import UNDECLARED, AgentCapabilities
-from agent.dialpolicy import DialRefused
-from agent.warm_transfer import ConsultLeg, JoinHow
-from media.aio.callmedia import CallMedia
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.codecs import codec_named
-from media.quality import CallQuality
-from media.session import MediaSession, StreamParams
-from media.srtp import SrtpKeying
+from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.base import NO_DETAILS, Agent, AgentFactory, CallDetails, CallPurpose, Direction
+from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.warm_transfer import ConsultLeg, JoinHow
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.hints import Refused
 from sipgw.app.calls.recording import CallRecorder
 from sipgw.app.operations.counters import CallCounters
+from sipgw.media.aio.callmedia import CallMedia
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.codecs import codec_named
+from sipgw.media.quality import CallQuality
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.srtp import SrtpKeying
 from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import user_to_user
 from sipgw.sip.dialpolicy import PhoneNumber
@@ -131,7 +131,7 @@ class CallLog(logging.LoggerAdapter[logging.Logger]):
 
 @dataclass(eq=False, slots=True)
 class CallHandle:
-    """One call as the gateway runs it; the agent's :class:`~agent.base.CallControl`.
+    """One call as the gateway runs it; the agent's :class:`~sipgw.agent.base.CallControl`.
 
     Slotted: with more than 30 attributes an instance's ``__dict__`` no longer shares its
     keys with the class's other instances, which cost about 1.5 KB per call.
@@ -152,7 +152,7 @@ class CallHandle:
     """The media quality figures, set as the call ends (media/quality.py)."""
     agent: Agent | None = None
     capabilities: AgentCapabilities = UNDECLARED
-    """What its agent's factory declares (:mod:`agent.capabilities`): whether it hears the
+    """What its agent's factory declares (:mod:`sipgw.agent.capabilities`): whether it hears the
     caller's audio as it arrives, takes the keypad, ..."""
     setup: asyncio.Task[None] | None = None
     ended: bool = False
@@ -187,7 +187,7 @@ class CallHandle:
     """Seconds after the REFER's 202 for its final NOTIFY (the ring timeout and
     :data:`TRANSFER_NOTIFY_MARGIN`); then the transfer failed (408) and the agent is told."""
     amd: AmdRequest | None = None
-    """What answering-machine detection a placed call runs (``agent.amd.AmdCall``); None:
+    """What answering-machine detection a placed call runs (``sipgw.agent.amd.AmdCall``); None:
     none (inbound calls, ``off``)."""
     recorder: CallRecorder | None = None
     """Writes the call's WAV when recording is on (:mod:`sipgw.app.calls.recording`)."""
@@ -235,7 +235,7 @@ class CallHandle:
 
     @property
     def verified_caller(self) -> str:
-        """The other party's number as far as it is proven (see :class:`~agent.base.CallControl`):
+        """The other party's number as far as it is proven (see :class:`~sipgw.agent.base.CallControl`):
         the SIP core's trusted identity of an incoming call; the number a placed call reached."""
         if self.call.outbound:
             return phone_number(uri_number(self.call.called.uri))
@@ -289,7 +289,7 @@ class CallHandle:
             self.rtp_step.set_agent(agent)
 
     def start_media(self, session: MediaSession, endpoint: RtpEndpoint) -> CallMedia:
-        """The call's 20 ms step, for the ticker (:class:`~media.aio.callmedia.CallMedia`):
+        """The call's 20 ms step, for the ticker (:class:`~sipgw.media.aio.callmedia.CallMedia`):
         the session's frames to the agent (when there is one) and the recorder, the
         agent's to RTP, the caller's RFC 4733 digits to :meth:`dtmf_received`."""
         self.rtp_step = CallMedia(
@@ -309,7 +309,7 @@ class CallHandle:
 
         When the target then answers, the gateway ends this call; when it does
         not, or no final NOTIFY comes :attr:`transfer_wait` seconds after the 202, the
-        agent's :meth:`~agent.base.Agent.on_transfer_failed` is called.
+        agent's :meth:`~sipgw.agent.base.Agent.on_transfer_failed` is called.
         The REFER carries :attr:`refer_headers`, and ``summary`` as User-to-User when
         :attr:`transfer_summary` is on.
 
@@ -353,7 +353,7 @@ class CallHandle:
                 await asyncio.wait_for(self.acked.wait(), within)
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
-        """Place a warm transfer's consultation call (``agent.warm_transfer.WarmTransferCall``).
+        """Place a warm transfer's consultation call (``sipgw.agent.warm_transfer.WarmTransferCall``).
 
         Raises:
             DialRefused: ``target`` is not allowed, or warm transfers are not set up here.

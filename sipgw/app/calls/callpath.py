@@ -12,7 +12,7 @@ through these steps of :class:`CallPath`, and nothing else makes or frees a call
   and prepared within :data:`PREPARE_TIMEOUT`; it joins the call only once
   prepared, and only if the call is still up (else it is closed at once).
 - :meth:`~CallPath.start_media`: what offer/answer agreed becomes the call's
-  :class:`~media.session.MediaSession`, the recorder and the RTP timeout start,
+  :class:`~sipgw.media.session.MediaSession`, the recorder and the RTP timeout start,
   the call joins the ticker; a later offer/answer (hold, re-INVITE) updates the
   session. An incoming call sends nothing before :meth:`~CallPath.confirmed`
   (the ACK); then, as for a call we placed, its first packet goes out at once
@@ -27,7 +27,7 @@ outbound call between :meth:`~CallPath.start_media` and
 :meth:`~CallPath.prepare_agent`; a per-call agent choice is
 :class:`sipgw.app.lines.routing.AgentRoutes`. A leg that is not SIP and RTP (a
 browser, a Twilio Media Streams socket) has a handle of its own with the
-same two faces (the agent's :class:`~agent.base.CallControl`, a ticker
+same two faces (the agent's :class:`~sipgw.agent.base.CallControl`, a ticker
 participant moving 20 ms μ-law frames; :mod:`sipgw.app.legs`): it comes in
 with :meth:`~CallPath.enter`, and the agent steps
 (:meth:`~CallPath.prepare_agent`, :meth:`~CallPath.agent_answered`,
@@ -44,17 +44,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from agent.base import Agent, AgentFactory
-from agent.capabilities import AgentCapabilities, check_audio, plugin_factory
-from agent.observer import AgentObserver
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.aio.ticker import Ticker
-from media.codecs import ULAW_8K
-from media.jitterbuffer import JitterBufferConfig
-from media.liveness import LivenessConfig
-from media.ports import PortAllocator
-from media.quality import CallQuality
-from media.session import MediaSession
+from sipgw.agent.base import Agent, AgentFactory
+from sipgw.agent.capabilities import AgentCapabilities, check_audio, plugin_factory
+from sipgw.agent.observer import AgentObserver
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.calldetails import CallHeadersSection, call_details, with_numbers
 from sipgw.app.calls.callfeed import CallFeed
@@ -72,6 +64,14 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
 from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.aio.ticker import Ticker
+from sipgw.media.codecs import ULAW_8K
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.liveness import LivenessConfig
+from sipgw.media.ports import PortAllocator
+from sipgw.media.quality import CallQuality
+from sipgw.media.session import MediaSession
 from sipgw.sip.call import CallInfo, CallKey, CallState
 from sipgw.sip.events import CallEnded
 from sipgw.sip.offeranswer import NegotiatedAudio

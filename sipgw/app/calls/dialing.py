@@ -8,14 +8,14 @@ gateway then sends, read by the SIP core's parser
 (:func:`sipgw.sip.dialpolicy.parse_dial_target`): a REFER's ``Refer-To`` is that URI, a
 call's Request-URI that URI (or the number, for a call to a number), DTMF those
 digits. A refusal is logged, counted (``dial_refused``) and raised as
-:class:`agent.dialpolicy.DialRefused`, with the target as the agent gave it.
+:class:`sipgw.agent.dialpolicy.DialRefused`, with the target as the agent gave it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from agent.dialpolicy import REFUSED, DialRefused
+from sipgw.agent.dialpolicy import REFUSED, DialRefused
 from sipgw.app.operations.counters import CallCounters
 from sipgw.sip.dialpolicy import DialPolicy, DialTarget, PhoneNumber, parse_dial_target
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
-from agent.base import Agent
+from sipgw.agent.base import Agent
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.sip.call import CallKey

@@ -26,8 +26,8 @@ import asyncio
 import logging
 from functools import partial
 
-from agent.announcement import AnnouncementAgent
-from agent.base import AgentFactory
+from sipgw.agent.announcement import AnnouncementAgent
+from sipgw.agent.base import AgentFactory
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath

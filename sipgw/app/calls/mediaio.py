@@ -1,7 +1,7 @@
 """How the calls' RTP sockets are read: in batches on the native path, else one by one.
 
-:mod:`media._accel` chose the path when ``media`` was first imported. On the native path
-(the compiled modules and ``media._rtpio``, on Linux) one :class:`BatchedRtp` reads every
+:mod:`sipgw.media._accel` chose the path when ``media`` was first imported. On the native path
+(the compiled modules and ``sipgw.media._rtpio``, on Linux) one :class:`BatchedRtp` reads every
 call's sockets at each tick, and between ticks while some call's audio is listened to at
 arrival (media/aio/rtp_batch.py); on the pure-Python path each socket
 is an asyncio datagram endpoint. The start-up log line and ``/metrics``
@@ -17,16 +17,16 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
-from media import _accel
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
-from media.aio.shared_rtp import SharedRtp, open_shared_rtp
-from media.aio.ticker import Ticker
-from media.ports import PortAllocator
-from media.session import MediaSession, StreamParams
-from media.shared_port import SharedPort
+from sipgw.media import _accel
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from sipgw.media.aio.shared_rtp import SharedRtp, open_shared_rtp
+from sipgw.media.aio.ticker import Ticker
+from sipgw.media.ports import PortAllocator
+from sipgw.media.session import MediaSession, StreamParams
+from sipgw.media.shared_port import SharedPort
 
 if TYPE_CHECKING:
-    from media.aio.rtp_batch import BatchedRtp
+    from sipgw.media.aio.rtp_batch import BatchedRtp
 
 __all__ = ["MediaIO"]
 
@@ -63,7 +63,7 @@ class MediaIO:
             OSError: the shared port cannot be bound.
         """
         if _accel.native() and sys.platform == "linux" and self.batched is None:
-            from media.aio.rtp_batch import BatchedRtp  # loads media._rtpio
+            from sipgw.media.aio.rtp_batch import BatchedRtp  # loads sipgw.media._rtpio
 
             self.batched = BatchedRtp(asyncio.get_running_loop(), self.read_window)
             ticker.receive = self.batched.tick_read

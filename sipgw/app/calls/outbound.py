@@ -24,7 +24,7 @@ record of its own (the agent never ran to write one).
 The call's RTP port is bound before the INVITE goes out, so early media
 (183 with SDP) arrives at a socket - and is dropped there: no media session
 exists until the call is answered. Only the 2xx starts the media session
-and the agent (built, prepared, then told :meth:`~agent.base.Agent.on_answered`),
+and the agent (built, prepared, then told :meth:`~sipgw.agent.base.Agent.on_answered`),
 so the agent never talks into early media; from the 2xx on a placed call takes
 the steps every call takes (:mod:`sipgw.app.calls.callpath`). :class:`PlacedCall` is
 the call as it runs, :class:`CallOutcome` says how it ended.
@@ -41,11 +41,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from agent.amd.config import AmdMode, AmdRequest
-from agent.base import AgentFactory
-from agent.capabilities import plugin_factory
-from agent.opening import call_data
-from agent.variables import TemplateError
+from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.opening import call_data
+from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
 from sipgw.app.calls.hints import Refused, hint
@@ -468,7 +468,7 @@ def _record_unanswered(placed: PlacedCall, handle: CallHandle, outcome: CallOutc
     """The call record of a placed call nobody answered (its agent never ran, so never
     wrote one): the call, its variables and line, and how it ended, in the words of the
     far end (status, reason phrase, Reason and Warning) with our hint. Only when its agent
-    keeps records (:attr:`agent.capabilities.PluginFactory.new_record`)."""
+    keeps records (:attr:`sipgw.agent.capabilities.PluginFactory.new_record`)."""
     if placed.factory is None:
         return
     new_record = plugin_factory(placed.factory).new_record

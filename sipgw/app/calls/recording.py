@@ -8,7 +8,7 @@ aligned in time. Frames go to a buffered file as they come (nothing is held in
 memory); the WAV header's lengths are written when the call ends, so a file
 cut short by a crash holds its audio but says it is empty.
 
-The directory is created ``0700`` and each file ``0600`` (:mod:`agent.private_files`),
+The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.agent.private_files`),
 named ``YYYYmmdd-HHMMSS-<random>.wav`` (UTC): nothing in the name comes from the
 caller, and the file is always created anew (the call's log line names it).
 :func:`delete_expired` removes recordings older than ``SIPGW_RECORD_RETENTION_DAYS``;
@@ -27,10 +27,10 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.private_files import FILE_MODE, make_private_dir
-from agent.sections import SettingError
-from media import g711
+from sipgw.agent.private_files import FILE_MODE, make_private_dir
+from sipgw.agent.sections import SettingError
 from sipgw.app.config import OperationsSection
+from sipgw.media import g711
 
 __all__ = [
     "FRAME_SAMPLES",

@@ -2,7 +2,7 @@
 
 :class:`WarmTransfers` is what a call's :meth:`~sipgw.app.calls.callhandle.CallHandle.consult`
 and :meth:`~sipgw.app.calls.callhandle.CallHandle.join` go through (the agent's side is
-:mod:`agent.warm_transfer`):
+:mod:`sipgw.agent.warm_transfer`):
 
 * *Consult*: the target passes the dial gate as a transfer target would (the
   allow-list), is read by the outbound rules (a number goes to the trunk, with our
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.amd.config import AmdMode, AmdRequest
-from agent.base import AgentFactory
-from agent.warm_transfer import ConsultLeg, JoinFailed, JoinHow, LegEnded
+from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.warm_transfer import ConsultLeg, JoinFailed, JoinHow, LegEnded
 from sipgw.app.calls.bridge import bridge
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
@@ -42,7 +42,7 @@ REPLACED_GRACE = 5.0
 
 
 class ConsultCall:
-    """A consultation call the gateway placed (:class:`agent.warm_transfer.ConsultLeg`)."""
+    """A consultation call the gateway placed (:class:`sipgw.agent.warm_transfer.ConsultLeg`)."""
 
     def __init__(self, placed: PlacedCall) -> None:
         self.placed = placed
@@ -93,7 +93,7 @@ class WarmTransfers:
         # The object judged is the one sent: the number dialled, or the Request-URI.
         self.path.gate.admit("transfer", target, handle.log, resolved.judged)
         self.path.counted.call_started()
-        # Its agent detects who answered itself (agent.consult): no SIPGW_AMD campaign mode.
+        # Its agent detects who answered itself (sipgw.agent.consult): no SIPGW_AMD campaign mode.
         off = AmdRequest(AmdMode.OFF)
         placed = await self.outbound.originate(resolved, agent, ring_timeout=ring_timeout, amd=off)
         handle.log.info("warm transfer: consulting %s (%s)", target,

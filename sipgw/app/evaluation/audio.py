@@ -2,7 +2,7 @@
 
 Levels use the RMS convention ``dBFS = 20*log10(rms / 32768)``: a full-scale sine is -3.01 dBFS
 and sox's ``vol 0.5`` sine is -9.03 dBFS. Every tone comes from :func:`tone_samples`; G.711
-goes through :mod:`media.g711` (``audioop``). Frames are 20 ms (160 samples at 8 kHz).
+goes through :mod:`sipgw.media.g711` (``audioop``). Frames are 20 ms (160 samples at 8 kHz).
 
 * Synthesis: :func:`tone_samples`, :func:`tone_frames` (a phone's "speech"),
   :func:`tone_frame` (one repeating frame), :func:`write_tone`, :func:`write_pattern`.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from media import g711
+from sipgw.media import g711
 
 __all__ = [
     "FRAME_SAMPLES",

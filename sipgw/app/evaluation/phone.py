@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, TypeVar
 
-from media import g711
-from media.rtp import RtpPacket, RtpParseError
 from sipgw.app.evaluation.audio import tone_share
+from sipgw.media import g711
+from sipgw.media.rtp import RtpPacket, RtpParseError
 from sipgw.sip.errors import MessageParseError
 from sipgw.sip.message import (
     SipMessage,

@@ -30,9 +30,9 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from agent.assistant_sections import AssistantSection, BuiltinToolsSection, CallbackSection
-from agent.sections import settings_of
-from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.assistant_sections import AssistantSection, BuiltinToolsSection, CallbackSection
+from sipgw.agent.sections import settings_of
+from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.dial_settings import DialSection
 from sipgw.app.evaluation.caller import play_scenario, scenario_wavs_missing
 from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI

@@ -14,15 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.base import CallDetails
-from media.jitterbuffer import JitterBufferConfig
-from media.quality import CallQuality
+from sipgw.agent.base import CallDetails
 from sipgw.app.legs.calls import LegCalls, party
 from sipgw.app.legs.handle import LegHandle
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media.jitterbuffer import JitterBufferConfig
+from sipgw.media.quality import CallQuality
 
 if TYPE_CHECKING:
-    from media.aio.browser import BrowserLeg
+    from sipgw.media.aio.browser import BrowserLeg
 
 __all__ = [
     "BrowserAnswer",
@@ -132,7 +132,7 @@ async def answer_browser(
         ValueError: the offer has no audio in a codec we take (the message says which).
     """
     try:
-        from media.aio.browser import BrowserLeg, BrowserLegConfig, IceServer, NoIceCandidates
+        from sipgw.media.aio.browser import BrowserLeg, BrowserLegConfig, IceServer, NoIceCandidates
     except ImportError as exc:
         raise BrowserUnavailable(
             f"browser calls need the browser extra: pip install 'sipgw[browser]' ({exc})"

@@ -32,8 +32,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from agent.base import NO_DETAILS, AgentFactory, CallDetails
-from agent.capabilities import Leg, plugin_factory
+from sipgw.agent.base import NO_DETAILS, AgentFactory, CallDetails
+from sipgw.agent.capabilities import Leg, plugin_factory
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.handle import LegHandle, LegMedia
 from sipgw.sip.call import CallInfo

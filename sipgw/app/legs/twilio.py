@@ -4,7 +4,7 @@
 :mod:`sipgw.app.admin.twilio`, checked its signature, which covers the URL only): the frames
 go through the sans-IO session and its adapter (``media/twilio``, ``media/aio/twilio.py``).
 On ``start``, before anything that costs money: the stream must carry the one-time token our
-webhook's TwiML gave it (:mod:`media.twilio.token`: for the ``start``'s Call SID, with the
+webhook's TwiML gave it (:mod:`sipgw.media.twilio.token`: for the ``start``'s Call SID, with the
 parameters as the signed webhook gave them, unexpired, unused), else it is refused and closed
 (no agent is built); unless ``own_twiml`` (``SIPGW_TWILIO_OWN_TWIML``) lets a stream without
 any token in (a TwiML of the operator's own, never met our webhook). Then the call is admitted
@@ -12,7 +12,7 @@ any token in (a TwiML of the operator's own, never met our webhook). Then the ca
 the token binds to the signed webhook's; a call with a token was charged to the call rates by
 the webhook, one without is charged here; a refused stream is closed, and Twilio's call ends
 with the TwiML) and started with the custom parameters as its variables (its
-:class:`~agent.base.CallDetails`, the token left out; those the rule of every call's
+:class:`~sipgw.agent.base.CallDetails`, the token left out; those the rule of every call's
 variables refuses are left out and named in the log: :func:`stream_variables`), ``From`` and
 ``To`` as its parties; ``dtmf`` is a keypad digit for the agent, ``stop`` or the socket's end
 hangs up. :class:`TwilioMedia` is the stream as :class:`~sipgw.app.legs.handle.LegMedia`: a
@@ -27,15 +27,15 @@ import logging
 import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
-from agent.base import CallDetails
-from agent.variables import MAX_VALUE, MAX_VARIABLES, check_variables
-from media.aio.twilio import MediaStreamConnection
-from media.quality import CallQuality
-from media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
-from media.twilio.stream import MediaStreamConfig, MediaStreamSession, StreamState
-from media.twilio.token import TOKEN_PARAMETER, StreamTokenRefused, StreamTokens
+from sipgw.agent.base import CallDetails
+from sipgw.agent.variables import MAX_VALUE, MAX_VARIABLES, check_variables
 from sipgw.app.legs.calls import LegCalls, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle
+from sipgw.media.aio.twilio import MediaStreamConnection
+from sipgw.media.quality import CallQuality
+from sipgw.media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
+from sipgw.media.twilio.stream import MediaStreamConfig, MediaStreamSession, StreamState
+from sipgw.media.twilio.token import TOKEN_PARAMETER, StreamTokenRefused, StreamTokens
 
 __all__ = ["TwilioMedia", "TwilioStream", "stream_variables", "twilio_party"]
 
@@ -57,8 +57,8 @@ def stream_variables(parameters: Mapping[str, str]) -> tuple[dict[str, str], tup
     """A stream's custom parameters as its call's variables, and the names left out.
 
     Each parameter is kept if the rule of every call's variables takes it
-    (:func:`agent.variables.check_variables`: an identifier for a name, one line of
-    bounded text for a value), up to :data:`~agent.variables.MAX_VARIABLES` of them;
+    (:func:`sipgw.agent.variables.check_variables`: an identifier for a name, one line of
+    bounded text for a value), up to :data:`~sipgw.agent.variables.MAX_VARIABLES` of them;
     a bot's ``customer-id`` or a value of several lines is left out, not the call.
     """
     kept: dict[str, str] = {}

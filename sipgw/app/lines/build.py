@@ -2,7 +2,7 @@
 
 A line changes settings of its agent, never the gateway's: its ``[lines.NAME.settings]``
 (any setting of the agent's sections, by variable) and the named keys its agent declares it
-reads (:meth:`agent.capabilities.AgentCapabilities.routes_keys`: for the built-in AI agents
+reads (:meth:`sipgw.agent.capabilities.AgentCapabilities.routes_keys`: for the built-in AI agents
 ``greeting`` is ``SIPGW_GREETING``; for the assistant, ``voice``, ``keyterms`` and
 ``language`` are the chosen vendors'; a plug-in declares its own) are laid
 over the gateway's own sources (flags, environment, ``.env``), and the agent's plug-in is
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.amd.config import AmdMode
-from agent.capabilities import PluginFactory
-from agent.sections import (
+from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.capabilities import PluginFactory
+from sipgw.agent.sections import (
     ConfigError,
     SectionInfo,
     Setting,
@@ -38,7 +38,7 @@ from agent.sections import (
     load,
     settings_of,
 )
-from agent.tools.settings import DeclaredToolsSection
+from sipgw.agent.tools.settings import DeclaredToolsSection
 from sipgw.app.agents import AgentPlugin, agent_spec, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.config import OperationsSection
@@ -87,7 +87,7 @@ class LineBase:
     reuse their names, and a flag of theirs given for a setting a line changes is dropped."""
     checks: tuple[Callable[[LineSpec], None], ...] = ()
     """What the features a line configures check of it (its webhooks' URL and secret), each
-    raising :class:`~agent.sections.ConfigError` naming the line."""
+    raising :class:`~sipgw.agent.sections.ConfigError` naming the line."""
     amd: AmdMode = AmdMode.OFF
     """``SIPGW_AMD``: the detection of a line's placed calls when it names none."""
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.sections import ConfigError
+from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.build import LineBase, LineTable, build_lines
 from sipgw.app.lines.routesfile import parse_routes_file
 

@@ -26,7 +26,7 @@
 
 :func:`parse_routes_file` reads it into a :class:`RoutesFile` of :class:`LineSpec` s and
 :class:`~sipgw.app.lines.match.Route` s, or raises a
-:class:`~agent.sections.ConfigError` naming the file's line
+:class:`~sipgw.agent.sections.ConfigError` naming the file's line
 (``routes.toml line 12: route 2: line 'salse' is not a [lines.NAME] table``). Paths
 (prompt file, tools module, caller-context hook, extraction schema) are relative to the
 file's directory. What a line's keys become for its agent is
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.amd.config import AmdRequest
-from agent.sections import ConfigError
-from agent.sections.tomlfile import Place, TomlDocument, read_toml
-from agent.tools.declared import parse_declarations
-from agent.variables import check_variables
+from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.sections import ConfigError
+from sipgw.agent.sections.tomlfile import Place, TomlDocument, read_toml
+from sipgw.agent.tools.declared import parse_declarations
+from sipgw.agent.variables import check_variables
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request
 from sipgw.sip.customheaders import check_custom_headers

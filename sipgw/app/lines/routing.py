@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from agent.base import AgentFactory
+from sipgw.agent.base import AgentFactory
 from sipgw.app.lines.build import Line
 from sipgw.app.lines.reload import Lines
 from sipgw.app.upstream.accounts import Account

@@ -2,14 +2,14 @@
 
 *Circuit breakers.* When a vendor is down for everyone, every new call would meet
 the same failure and become a dead call. :class:`VendorBreakers` keeps one sans-IO
-:class:`agent.resilience.breaker.CircuitBreaker` per AI vendor, keyed by the service
+:class:`sipgw.agent.resilience.breaker.CircuitBreaker` per AI vendor, keyed by the service
 and the vendor behind it (``("tts", "elevenlabs")``, ``("s2s", "openai-realtime")``:
-:meth:`agent.capabilities.PluginFactory.breaker_keys`), so that the Realtime API down
+:meth:`sipgw.agent.capabilities.PluginFactory.breaker_keys`), so that the Realtime API down
 does not turn away the Voice Agent's calls on another line. Each call's reports feed them
 (:meth:`VendorBreakers.observer`, a :class:`BreakerObserver` in front of the
 metrics' observer): an error that says the vendor is down (a refused, dropped or
 timed-out connection, a 5xx, 429, 401 or 403; never a 400:
-:func:`agent.resilience.breaker.counts_against_vendor`) counts against it, a use
+:func:`sipgw.agent.resilience.breaker.counts_against_vendor`) counts against it, a use
 that worked closes it. Before a call gets an agent the gateway asks
 :meth:`VendorBreakers.refusal` about its vendors: an incoming SIP call before it
 rings or takes an RTP port (503, so a trunk fails over, or, with
@@ -21,7 +21,7 @@ change of state is a log line, and ``/metrics`` has each breaker's state, its
 changes and the calls it turned away.
 
 *Warm-up* (:func:`warm_up`): what an agent factory prepares once when the gateway
-starts (the fallback lines in its voice: :attr:`agent.capabilities.PluginFactory.warm_up`);
+starts (the fallback lines in its voice: :attr:`sipgw.agent.capabilities.PluginFactory.warm_up`);
 the start waits for it a few seconds at most, the rest goes on in the background.
 A routes file's reload warms up its lines' new agents the same way, in the background
 (:func:`start_warm_up`).
@@ -40,10 +40,10 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.base import AgentFactory
-from agent.callscope import NO_OBSERVER
-from agent.capabilities import plugin_factory
-from agent.observer import (
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.callscope import NO_OBSERVER
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.observer import (
     AgentObserver,
     ErrorKind,
     IdleOutcome,
@@ -51,14 +51,14 @@ from agent.observer import (
     Service,
     SpeculativeOutcome,
 )
-from agent.resilience.breaker import (
+from sipgw.agent.resilience.breaker import (
     BreakerChanged,
     BreakerSettings,
     BreakerState,
     CircuitBreaker,
     counts_against_vendor,
 )
-from agent.resilience.settings import BreakerSection, load_message
+from sipgw.agent.resilience.settings import BreakerSection, load_message
 from sipgw.app.operations.metrics import GatewayMetrics
 
 __all__ = [
@@ -228,9 +228,9 @@ class _StateCollector(Collector):
 
 
 class BreakerObserver:
-    """One call's :class:`~agent.observer.AgentObserver`: its reports feed the breakers of
+    """One call's :class:`~sipgw.agent.observer.AgentObserver`: its reports feed the breakers of
     its agent's vendors (``vendors``: service -> vendor; a failure only when
-    :func:`~agent.resilience.breaker.counts_against_vendor` says the vendor is down), and
+    :func:`~sipgw.agent.resilience.breaker.counts_against_vendor` says the vendor is down), and
     everything goes on to ``inner`` (the metrics')."""
 
     def __init__(

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
-from media.ports import PortAllocator
-from media.session import MediaSession
-from media.shared_port import SharedPort
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.security.access import RefusalLog
+from sipgw.media.ports import PortAllocator
+from sipgw.media.session import MediaSession
+from sipgw.media.shared_port import SharedPort
 
 __all__ = ["CallCounters", "Counters", "MediaTotals", "ThrottleCount", "read_counters"]
 

@@ -5,7 +5,7 @@
 share series. Label sets are bounded: no series is per call. Three sources:
 
 - events the gateway reports as they happen (:meth:`GatewayMetrics.call_ended`),
-  and the agents' reports through :class:`agent.observer.AgentObserver`
+  and the agents' reports through :class:`sipgw.agent.observer.AgentObserver`
   (:attr:`GatewayMetrics.agent_observer`): turn latencies, barge-ins, AI errors, who
   answered an outbound call;
 - the media ticker's wake-up lateness, observed on every tick;
@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from agent.observer import (
+from sipgw.agent.observer import (
     ANSWER_KINDS,
     TURN_STAGES,
     AgentObserver,
@@ -36,9 +36,9 @@ from agent.observer import (
     Service,
     SpeculativeOutcome,
 )  # fmt: skip
-from media import _accel
-from media.quality import CallQuality
 from sipgw.app.operations.counters import Counters
+from sipgw.media import _accel
+from sipgw.media.quality import CallQuality
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics", "MetricsSource"]
 
@@ -51,7 +51,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LOSS_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 """Share of the peer's RTP packets lost in a call."""
 MOS_BUCKETS = (1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.4)
-"""Estimated MOS (ITU-T G.107 simplified, :mod:`media.quality`); G.711 tops out near 4.4."""
+"""Estimated MOS (ITU-T G.107 simplified, :mod:`sipgw.media.quality`); G.711 tops out near 4.4."""
 RTT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 """Seconds of RTCP round-trip time (RFC 3550 §6.4.1)."""
 LATENESS_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
@@ -178,7 +178,7 @@ class _ScrapeCollector(Collector):
 
 
 class _AgentMetrics:
-    """The :class:`agent.observer.AgentObserver` the gateway gives every agent."""
+    """The :class:`sipgw.agent.observer.AgentObserver` the gateway gives every agent."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
@@ -366,7 +366,7 @@ class GatewayMetrics:
         )
         registry.register(_ScrapeCollector(source))
         self.agent_observer: AgentObserver = _AgentMetrics(self)
-        """Set as each agent's :attr:`agent.base.Agent.observer`."""
+        """Set as each agent's :attr:`sipgw.agent.base.Agent.observer`."""
 
     def call_ended(
         self,

@@ -36,8 +36,8 @@ from collections import deque
 from collections.abc import Callable, Sized
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import int_at_least, non_negative, positive
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import int_at_least, non_negative, positive
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.sip.events import InviteRefusedForOverload
 

@@ -13,8 +13,8 @@ import logging
 import os
 from typing import Any, Protocol
 
-from media.aio.ticker import Ticker
 from sipgw.app.operations.counters import Counters
+from sipgw.media.aio.ticker import Ticker
 
 __all__ = ["StatsSource", "gateway_stats", "log_stats_forever"]
 

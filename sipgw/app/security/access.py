@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.sections import ConfigError, InvalidSettings, SettingError, section, setting
-from agent.sections.parsers import text, verbatim
+from sipgw.agent.sections import ConfigError, InvalidSettings, SettingError, section, setting
+from sipgw.agent.sections.parsers import text, verbatim
 from sipgw.aio.sourcelog import SourceLog
 from sipgw.app.upstream.mediaranges import TrunkMedia, media_networks, trunk_media
 from sipgw.sip.access import AccessPolicy, AllowList, Network, Refusal, parse_network

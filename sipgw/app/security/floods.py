@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.sections import section, setting
-from agent.sections.parsers import int_at_least, int_range, on_off
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import int_at_least, int_range, on_off
 from sipgw.sip.ratelimit import (
     SCANNER_USER_AGENTS,
     CallRateConfig,

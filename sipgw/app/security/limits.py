@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import int_at_least, int_range, non_negative, positive
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import int_at_least, int_range, non_negative, positive
 from sipgw.sip.limits import MessageLimits
 
 __all__ = ["LimitsConfig"]

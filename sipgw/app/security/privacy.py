@@ -1,9 +1,9 @@
 """Secrets and privacy: what the gateway masks in its logs and call records.
 
-:func:`load_redactor` builds the :class:`agent.redact.Redactor` from the
+:func:`load_redactor` builds the :class:`sipgw.agent.redact.Redactor` from the
 ``privacy`` section (:class:`PrivacySection`: ``SIPGW_REDACT``,
 ``SIPGW_REDACT_PATTERNS``) and the secrets it is given: the values of every setting
-marked ``secret`` (API keys, SIP passwords: :func:`agent.sections.secret_texts`)
+marked ``secret`` (API keys, SIP passwords: :func:`sipgw.agent.sections.secret_texts`)
 and, from :func:`startup_secrets`, the passwords of the accounts file and the inbound
 users file. :func:`install_log_redaction` is the last line of defence the CLI
 installs at start-up: every log record, from our code or any library's (the
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from agent.redact import Redactor, redact_log_record
-from agent.sections import section, setting
-from agent.sections.parsers import choice
+from sipgw.agent.redact import Redactor, redact_log_record
+from sipgw.agent.sections import section, setting
+from sipgw.agent.sections.parsers import choice
 
 if TYPE_CHECKING:
     from sipgw.app.security.access import AccessConfig

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.sections import Sources, load, require
+from sipgw.agent.sections import Sources, load, require
 from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent, RecordEnds
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routesfile import LineSpec
@@ -36,7 +36,7 @@ from sipgw.app.summary.settings import SummarySection
 from sipgw.app.webhooks.events import transcript
 
 if TYPE_CHECKING:
-    from agent.llm.base import ChatLLM
+    from sipgw.agent.llm.base import ChatLLM
 
 __all__ = ["MAX_AT_ONCE", "PostCallSummaries", "summaries_wanted", "summary_llm"]
 
@@ -59,8 +59,8 @@ def summary_llm(sources: Sources) -> Callable[[], ChatLLM]:
     Raises:
         ConfigError: its key or another setting is missing or bad.
     """
-    from agent.assistant_sections import AssistantSection
-    from agent.vendors import LLM_VENDORS
+    from sipgw.agent.assistant_sections import AssistantSection
+    from sipgw.agent.vendors import LLM_VENDORS
 
     vendor = LLM_VENDORS[load(AssistantSection, sources).llm]
     require((vendor.section,), sources, "the post-call summary (SIPGW_SUMMARY)")
@@ -159,7 +159,7 @@ class PostCallSummaries:
     async def _ask(
         self, conversation: list[dict[str, str]], schema: Mapping[str, Any] | None
     ) -> dict[str, Any]:
-        from agent.llm.base import LlmFinished, LlmTextDelta, LlmToolCall
+        from sipgw.agent.llm.base import LlmFinished, LlmTextDelta, LlmToolCall
 
         tools = [summary_tool(schema)] if schema else []
         text: list[str] = []

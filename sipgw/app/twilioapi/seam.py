@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.twiml.webhook import call_sid_of
+from sipgw.agent.twiml.webhook import call_sid_of
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.outbound import PlacedCall
 from sipgw.app.gateway import Gateway

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.sections import InvalidSettings, section, setting
-from agent.sections.parsers import text, verbatim
+from sipgw.agent.sections import InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import text, verbatim
 
 __all__ = ["ACCOUNT_SID", "TwilioApiSection"]
 

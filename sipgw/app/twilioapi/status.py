@@ -10,7 +10,7 @@ carries what Twilio's carry: ``AccountSid``, ``ApiVersion``, ``CallSid``, ``Call
 ``Caller``, ``Direction`` (``outbound-api``), ``From``, ``To``, ``SequenceNumber`` (0, 1, ...
 in order), ``Timestamp`` (RFC 2822) and, on ``completed``, ``CallDuration`` (seconds from
 the answer), ``Duration`` (minutes, rounded up) and ``SipResponseCode``. It is signed as
-Twilio signs webhooks (``X-Twilio-Signature``: :func:`media.twilio.signature.signature_for`
+Twilio signs webhooks (``X-Twilio-Signature``: :func:`sipgw.media.twilio.signature.signature_for`
 over the URL and the form, with the API's Auth Token), so the app's ``RequestValidator``
 accepts it unchanged.
 
@@ -31,11 +31,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
-from media.twilio.signature import signature_for
 from sipgw.app.calls.callfeed import CallEntry, CallFeed, FeedEvent
 from sipgw.app.twilioapi.resource import API_VERSION, final_status, rfc2822
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent, PendingEvent
+from sipgw.media.twilio.signature import signature_for
 
 __all__ = [
     "EVENTS",

@@ -21,7 +21,7 @@
 
 The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
 through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
-file is a :class:`~agent.sections.ConfigError` naming the file, the line and the
+file is a :class:`~sipgw.agent.sections.ConfigError` naming the file, the line and the
 key (``accounts.toml line 7: account 'office': ...``). Passwords never appear in
 reprs or errors.
 """
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.sections import ConfigError, InvalidSettings, section, setting
-from agent.sections.parsers import (
+from sipgw.agent.sections import ConfigError, InvalidSettings, section, setting
+from sipgw.agent.sections.parsers import (
     choice,
     int_at_least,
     non_negative,
@@ -42,7 +42,7 @@ from agent.sections.parsers import (
     positive,
     text,
 )
-from agent.sections.tomlfile import Place, read_toml
+from sipgw.agent.sections.tomlfile import Place, read_toml
 from sipgw.app.agents import agent_spec
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.sip.errors import SipError

@@ -5,7 +5,7 @@
 (``--var name=value``, ``--header X-Name=value``: :func:`assignments`), a callback, or
 a line that supplies defaults (:meth:`CallRequest.over`). Everything is checked here,
 once, with errors that name the field and what is allowed: variables follow
-:func:`agent.variables.check_variables`, headers
+:func:`sipgw.agent.variables.check_variables`, headers
 :func:`sipgw.sip.customheaders.check_custom_headers` (no header injection).
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from agent.amd.config import AmdMode, AmdRequest, parse_mode
-from agent.twiml.document import MAX_TWIML_BYTES, TwimlError, parse_twiml
-from agent.twiml.program import absolute_url
-from agent.variables import check_variables
+from sipgw.agent.amd.config import AmdMode, AmdRequest, parse_mode
+from sipgw.agent.twiml.document import MAX_TWIML_BYTES, TwimlError, parse_twiml
+from sipgw.agent.twiml.program import absolute_url
+from sipgw.agent.variables import check_variables
 from sipgw.sip.customheaders import check_custom_headers
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.sections import ConfigError, InvalidSettings, Sources, section, setting
-from agent.sections.parsers import int_at_least, positive, text
+from sipgw.agent.sections import ConfigError, InvalidSettings, Sources, section, setting
+from sipgw.agent.sections.parsers import int_at_least, positive, text
 from sipgw.app.lines.routesfile import LineSpec
 from sipgw.app.webhooks.signing import WebhookSecret
 

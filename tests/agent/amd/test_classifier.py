@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.amd.classifier import (
+from sipgw.agent.amd.classifier import (
     AmdEvent,
     AnswerClassified,
     AnswerClassifier,
@@ -24,8 +24,8 @@ from agent.amd.classifier import (
     Evidence,
     ReadyForMessage,
 )
-from agent.amd.config import AmdConfig
-from media.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
+from sipgw.agent.amd.config import AmdConfig
+from sipgw.media.beep import BeepDetected, BeepEvent, SpecialInfoToneDetected
 
 FRAME = 0.02
 H, V, A, S, U = (

@@ -10,12 +10,12 @@ import math
 import random
 from collections.abc import Sequence
 
-from agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
-from agent.amd.detector import AnsweringMachineDetector
-from agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from media import g711
-from media.beep import BeepDetected, SpecialInfoToneDetected
+from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
+from sipgw.agent.amd.detector import AnsweringMachineDetector
+from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.app.evaluation.audio import encode
+from sipgw.media import g711
+from sipgw.media.beep import BeepDetected, SpecialInfoToneDetected
 from tests.toolkit.amdset.channel import mix, noise, tone
 from tests.toolkit.amdset.labelled import SIT_SEQUENCES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.amd.phrases import CATEGORIES, Category, match, normalize, word_count
+from sipgw.agent.amd.phrases import CATEGORIES, Category, match, normalize, word_count
 
 C = Category
 

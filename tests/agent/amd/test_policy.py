@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
-from agent.amd.config import AmdMode
-from agent.amd.policy import (
+from sipgw.agent.amd.classifier import AnswerClassified, AnswerKind, Evidence, ReadyForMessage
+from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.amd.policy import (
     MAX_YIELDS,
     AnswerPolicy,
     AnswerScreener,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.amd.config import AmdConfig, AmdMode, AnsweringSettings
-from agent.amd.settings import AmdSection, answering_settings
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.amd.config import AmdConfig, AmdMode, AnsweringSettings
+from sipgw.agent.amd.settings import AmdSection, answering_settings
+from sipgw.agent.sections import ConfigError, Sources, load
 
 
 def section(**environ: str) -> AmdSection:

@@ -1,4 +1,4 @@
-"""What the agent needs from a streaming chat model (agent.llm.base): the events, the one
+"""What the agent needs from a streaming chat model (sipgw.agent.llm.base): the events, the one
 error type, and the signature every vendor module keeps."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import get_args
 
 import pytest
 
-from agent.llm import base
-from agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.llm.openai import OpenAIChatLLM
-from agent.observer import ErrorKind, llm_error_kind
+from sipgw.agent.llm import base
+from sipgw.agent.llm.base import ChatLLM, LlmError, LlmEvent, LlmFinished, LlmTextDelta, LlmToolCall
+from sipgw.agent.llm.openai import OpenAIChatLLM
+from sipgw.agent.observer import ErrorKind, llm_error_kind
 
 EVENTS = [LlmTextDelta, LlmToolCall, LlmFinished]
 VENDORS = [OpenAIChatLLM]

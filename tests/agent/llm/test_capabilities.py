@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.capabilities import (
+from sipgw.agent.llm.capabilities import (
     CHAT,
     COMPATIBLE,
     O_SERIES,

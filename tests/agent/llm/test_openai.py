@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
-from agent.llm.capabilities import O_SERIES, ModelCapabilities
-from agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
-from agent.llm.retry import LlmRetrySettings
+from sipgw.agent.llm.base import LlmError, LlmFinished, LlmTextDelta, LlmToolCall
+from sipgw.agent.llm.capabilities import O_SERIES, ModelCapabilities
+from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings, ToolCallAssembler
+from sipgw.agent.llm.retry import LlmRetrySettings
 from sipgw.app.evaluation.fakes.openai import (
     REFUSALS,
     FakeOpenAI,

@@ -13,7 +13,7 @@ import time
 import httpx2
 import pytest
 
-from agent.llm.openai_wire import retry_after, status_error
+from sipgw.agent.llm.openai_wire import retry_after, status_error
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.llm.base import LlmError
-from agent.llm.retry import LlmRetryPolicy, LlmRetrySettings, RetryDecision
+from sipgw.agent.llm.base import LlmError
+from sipgw.agent.llm.retry import LlmRetryPolicy, LlmRetrySettings, RetryDecision
 
 
 def http(status: int, **details: object) -> LlmError:

@@ -1,4 +1,4 @@
-"""Cutting streamed LLM text into sentences for text-to-speech (agent.llm.sentences).
+"""Cutting streamed LLM text into sentences for text-to-speech (sipgw.agent.llm.sentences).
 
 The table is fed whole and one character at a time; Hypothesis checks that any
 chunking of a text gives the same sentences, and that nothing is lost or invented.
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.llm.sentences import SentenceSplitter
+from sipgw.agent.llm.sentences import SentenceSplitter
 
 SENTENCE_CASES = [
     ("Hello there. How are you?", ["Hello there.", "How are you?"]),

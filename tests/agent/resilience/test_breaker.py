@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent.resilience.breaker import (
+from sipgw.agent.resilience.breaker import (
     BreakerSettings,
     BreakerState,
     CircuitBreaker,

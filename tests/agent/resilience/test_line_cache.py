@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from agent.resilience.line_cache import (
+from sipgw.agent.resilience.line_cache import (
     FallbackLineCache,
     LineOutcome,
     VoiceKey,
     fallback_audio,
     prepare_lines,
 )
-from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import shipped_frames
-from agent.settings import AssistantSettings
-from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.shipped_prompts import shipped_frames
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
 from sipgw.app.evaluation.ports import free_port
 

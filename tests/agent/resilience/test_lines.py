@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE, DEFAULT_STT_DOWN_LINE, FallbackLine
-from agent.settings import (
+from sipgw.agent.resilience.lines import (
+    DEFAULT_ONE_MOMENT_LINE,
+    DEFAULT_STT_DOWN_LINE,
+    FallbackLine,
+)
+from sipgw.agent.settings import (
     DEFAULT_FALLBACK_PHRASE,
     DEFAULT_GOODBYE_LINE,
     DEFAULT_TRANSFER_LINE,

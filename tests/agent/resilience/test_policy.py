@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.resilience.lines import FallbackLine
-from agent.resilience.policy import (
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.policy import (
     LINE_START,
     MAX_SILENCE,
     Action,

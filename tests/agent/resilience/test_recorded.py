@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.resilience.line_cache import fallback_audio
-from agent.resilience.lines import FallbackLine
-from agent.resilience.recorded import RecordedReply
+from sipgw.agent.resilience.line_cache import fallback_audio
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.recorded import RecordedReply
 
 
 async def test_the_whole_line_comes_out_once_finished_and_never_fails() -> None:

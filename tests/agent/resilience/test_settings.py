@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.resilience.breaker import BreakerSettings
-from agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
-from agent.resilience.policy import FailurePolicySettings
-from agent.resilience.settings import (
+from sipgw.agent.resilience.breaker import BreakerSettings
+from sipgw.agent.resilience.lines import DEFAULT_ONE_MOMENT_LINE
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.resilience.settings import (
     BreakerSection,
     FallbackSection,
     load_message,
     with_fallback,
 )
-from agent.sections import ConfigError, Sources, load
-from agent.settings import AssistantSettings
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.settings import AssistantSettings
 
 
 def test_the_defaults_are_the_agent_layers() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
-from agent.settings import AssistantSettings
-from media.g711 import rms_dbfs
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
+from sipgw.agent.settings import AssistantSettings
+from sipgw.media.g711 import rms_dbfs
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "make_fallback_prompts.py"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from agent.resilience.line_cache import FallbackLineCache, LineAudio, VoiceKey
-from agent.resilience.lines import FallbackLine
-from agent.resilience.policy import (
+from sipgw.agent.resilience.line_cache import FallbackLineCache, LineAudio, VoiceKey
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.policy import (
     CallerTurnEnded,
     Decision,
     FailurePolicySettings,
@@ -16,7 +16,7 @@ from agent.resilience.policy import (
     ReplyAudible,
     SttLost,
 )
-from agent.resilience.watch import FailureWatch
+from sipgw.agent.resilience.watch import FailureWatch
 from tests.agent.parts import RecordingObserver, ScriptedTts, lines, make_scope, wait_for
 
 QUICK = FailurePolicySettings(hold_line_after=0.05, stt_notice_after=0.05)

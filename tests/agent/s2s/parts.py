@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.caller_context import CallerContextSettings
-from agent.s2s.agent import S2sResources, SpeechToSpeechAgent
-from agent.s2s.base import (
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.s2s.agent import S2sResources, SpeechToSpeechAgent
+from sipgw.agent.s2s.base import (
     ReplyAudio,
     ReplyDone,
     ReplyStarted,
@@ -25,11 +25,11 @@ from agent.s2s.base import (
     SessionConfig,
     SpeechToSpeech,
 )
-from agent.settings import AssistantSettings
-from agent.tools.builtin import builtin_tools
-from agent.tools.registry import ToolRegistry
-from media import g711
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.builtin import builtin_tools
+from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.audio import tone_frame
+from sipgw.media import g711
 from tests.agent.parts import FakeCall, RecordingObserver
 
 SILENCE = g711.silence_frame("PCMU")

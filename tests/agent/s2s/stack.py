@@ -15,14 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.base import AgentFactory
-from agent.resilience.line_cache import FallbackLineCache, VoiceKey
-from agent.s2s.assemblyai import VoiceAgentSettings
-from agent.s2s.factories import realtime_factory, voice_agent_factory
-from agent.s2s.openai import RealtimeSettings, TurnDetection
-from agent.settings import AssistantSettings, BuiltinToolSettings
-from agent.tools.builtin import builtin_tools
-from agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey
+from sipgw.agent.s2s.assemblyai import VoiceAgentSettings
+from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
+from sipgw.agent.s2s.openai import RealtimeSettings, TurnDetection
+from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.tools.builtin import builtin_tools
+from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.app.evaluation.phone import Phone
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.gateway_stack import GatewayStack

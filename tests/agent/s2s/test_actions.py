@@ -6,15 +6,15 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.dialpolicy import DialRefused
-from agent.playout import Playout
-from agent.record import CallRecord
-from agent.resilience.policy import FailurePolicySettings
-from agent.resilience.watch import FailureWatch
-from agent.s2s.actions import S2sActions
-from agent.s2s.replies import Reply, Speaking
-from agent.s2s.scope import SessionScope
-from agent.settings import AssistantSettings
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.playout import Playout
+from sipgw.agent.record import CallRecord
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.s2s.actions import S2sActions
+from sipgw.agent.s2s.replies import Reply, Speaking
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.settings import AssistantSettings
 
 
 @dataclass
@@ -96,7 +96,7 @@ async def test_the_action_waits_for_the_reply_to_the_tool_result_to_be_heard() -
 
 
 async def test_without_a_following_reply_the_action_comes_after_the_wait(monkeypatch: Any) -> None:
-    monkeypatch.setattr("agent.s2s.actions.REPLY_START_WAIT", 0.05)
+    monkeypatch.setattr("sipgw.agent.s2s.actions.REPLY_START_WAIT", 0.05)
     owner = Owner(asyncio.get_running_loop())
     actions = owner.actions
     actions.hangup_after_reply()
@@ -125,7 +125,7 @@ async def test_a_barge_in_makes_it_act_at_once_and_a_timeout_bounds_the_wait() -
 
 
 async def test_a_refused_or_unaccepted_transfer_is_told_to_the_model(monkeypatch: Any) -> None:
-    monkeypatch.setattr("agent.s2s.actions.REPLY_START_WAIT", 0.01)
+    monkeypatch.setattr("sipgw.agent.s2s.actions.REPLY_START_WAIT", 0.01)
     for refuse, accept, why in ((True, True, "refused (not allowed)"),
                                 (False, False, "not accepted by the caller's phone"),
                                 (False, True, None)):  # fmt: skip

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from agent.caller_context import CallerContextSettings
-from agent.resilience.policy import FailurePolicySettings
-from agent.s2s.agent import SpeechToSpeechAgent
-from agent.s2s.base import (
+from sipgw.agent.caller_context import CallerContextSettings
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.s2s.agent import SpeechToSpeechAgent
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
     CallerTurnOver,
@@ -23,7 +23,7 @@ from agent.s2s.base import (
     SessionFailed,
     ToolCallRequested,
 )
-from agent.settings import AssistantSettings, BargeInSettings
+from sipgw.agent.settings import AssistantSettings, BargeInSettings
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import (
     LOUD,

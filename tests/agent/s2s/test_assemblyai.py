@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agent.s2s import assemblyai
-from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings, session_update
-from agent.s2s.base import (
+from sipgw.agent.s2s import assemblyai
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings, session_update
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerSpeechStopped,
     CallerTurnOver,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from agent.s2s.base import (
+from sipgw.agent.s2s.base import (
     ReplyAudio,
     S2sConnectError,
     S2sStats,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.s2s.endpoint import SilenceEndpointer
+from sipgw.agent.s2s.endpoint import SilenceEndpointer
 
 
 def feed(endpointer: SilenceEndpointer, frames: str) -> list[int]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.s2s.agent import SpeechToSpeechAgent
-from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
-from agent.s2s.factories import realtime_factory, voice_agent_factory
-from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from agent.settings import AssistantSettings
-from agent.tools.registry import ToolRegistry
-from agent.variables import VariablesCheck
+from sipgw.agent.s2s.agent import SpeechToSpeechAgent
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.s2s.factories import realtime_factory, voice_agent_factory
+from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.agent.variables import VariablesCheck
 from tests.agent.parts import FakeCall
 
 

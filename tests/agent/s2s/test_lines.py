@@ -8,14 +8,14 @@ from functools import partial
 
 import pytest
 
-from agent.resilience.line_cache import FallbackLineCache, VoiceKey, prepare_lines
-from agent.resilience.lines import FallbackLine
-from agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
-from agent.s2s.base import SpeechToSpeech
-from agent.s2s.lines import LINE_INSTRUCTIONS, SessionVoice
-from agent.s2s.openai import OpenAIRealtime, RealtimeSettings
-from agent.settings import AssistantSettings
-from agent.tts.base import TtsConnectError
+from sipgw.agent.resilience.line_cache import FallbackLineCache, VoiceKey, prepare_lines
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent, VoiceAgentSettings
+from sipgw.agent.s2s.base import SpeechToSpeech
+from sipgw.agent.s2s.lines import LINE_INSTRUCTIONS, SessionVoice
+from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tts.base import TtsConnectError
 from sipgw.app.evaluation.audio import tone_share
 from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.fakes.realtime import FakeRealtime

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.s2s.base import (
+from sipgw.agent.s2s.base import (
     CallerSpeechStarted,
     CallerTranscript,
     CallerTurnOver,
@@ -24,7 +24,7 @@ from agent.s2s.base import (
     ToolCallRequested,
     ToolSpec,
 )
-from agent.s2s.openai import OpenAIRealtime, RealtimeSettings, realtime_url, session_update
+from sipgw.agent.s2s.openai import OpenAIRealtime, RealtimeSettings, realtime_url, session_update
 from tests.toolkit.fakes.realtime import FakeRealtime
 from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
 
@@ -250,7 +250,7 @@ async def test_a_session_the_service_refuses_raises(monkeypatch: pytest.MonkeyPa
         settings = RealtimeSettings(api_key=KEY, base_url=fake.base_url)
         bad = session_update(settings, SessionConfig("p"))
         bad["session"]["audio"]["output"]["format"] = {"type": "audio/opus"}
-        monkeypatch.setattr("agent.s2s.openai.session_update", lambda s, c: bad)
+        monkeypatch.setattr("sipgw.agent.s2s.openai.session_update", lambda s, c: bad)
         with pytest.raises(S2sConnectError, match="invalid_value") as refused:
             await OpenAIRealtime(settings).connect(SessionConfig("p"))
         assert refused.value.code == "invalid_value"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.capabilities import UNDECLARED
-from agent.s2s.agent import SpeechToSpeechAgent
-from agent.s2s.assemblyai import AssemblyAIVoiceAgent
-from agent.s2s.factories import S2sFactory
-from agent.s2s.openai import OpenAIRealtime
-from agent.sections import ConfigError, Sources
+from sipgw.agent.capabilities import UNDECLARED
+from sipgw.agent.s2s.agent import SpeechToSpeechAgent
+from sipgw.agent.s2s.assemblyai import AssemblyAIVoiceAgent
+from sipgw.agent.s2s.factories import S2sFactory
+from sipgw.agent.s2s.openai import OpenAIRealtime
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from tests.agent.parts import FakeCall
 

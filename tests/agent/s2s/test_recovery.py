@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.s2s.base import (
+from sipgw.agent.s2s.base import (
     ReplyDone,
     S2sConnectError,
     ServiceError,
     SessionFailed,
     SessionReconnected,
 )
-from agent.s2s.recovery import HISTORY_CHARS
-from agent.settings import BuiltinToolSettings
+from sipgw.agent.s2s.recovery import HISTORY_CHARS
+from sipgw.agent.settings import BuiltinToolSettings
 from tests.agent.s2s.parts import ScriptedSession, rig
 
 

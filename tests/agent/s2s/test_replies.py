@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.playout import Playout
-from agent.s2s.replies import Reply, Speaking, heard_prefix
+from sipgw.agent.playout import Playout
+from sipgw.agent.s2s.replies import Reply, Speaking, heard_prefix
 
 
 def test_heard_prefix_is_the_played_share_cut_back_to_whole_words() -> None:

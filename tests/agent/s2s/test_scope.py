@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.callscope import NO_OBSERVER
-from agent.record import CallRecord
-from agent.s2s.scope import SessionScope
+from sipgw.agent.callscope import NO_OBSERVER
+from sipgw.agent.record import CallRecord
+from sipgw.agent.s2s.scope import SessionScope
 from tests.agent.s2s.parts import ScriptedSession
 
 

@@ -13,8 +13,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from agent.s2s.base import S2sConnectError, SessionConfig, SessionFailed
-from agent.s2s.session import WebSocketSession, decode_audio, public_url
+from sipgw.agent.s2s.base import S2sConnectError, SessionConfig, SessionFailed
+from sipgw.agent.s2s.session import WebSocketSession, decode_audio, public_url
 
 
 class Probe(WebSocketSession):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.s2s.base import ReplyStarted, ToolCallRequested
+from sipgw.agent.s2s.base import ReplyStarted, ToolCallRequested
 from tests.agent.parts import settle
 from tests.agent.s2s.parts import rig
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.resilience.policy import FailurePolicySettings
-from agent.resilience.watch import FailureWatch
-from agent.s2s.scope import SessionScope
-from agent.s2s.waiting import ReplyWait
+from sipgw.agent.resilience.policy import FailurePolicySettings
+from sipgw.agent.resilience.watch import FailureWatch
+from sipgw.agent.s2s.scope import SessionScope
+from sipgw.agent.s2s.waiting import ReplyWait
 from tests.agent.parts import RecordingObserver, make_scope
 from tests.agent.resilience.test_watch import Taker
 from tests.agent.s2s.parts import ScriptedSession

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.sections import (
+from sipgw.agent.sections import (
     ConfigError,
     InvalidSettings,
     Setting,
@@ -21,7 +21,7 @@ from agent.sections import (
     setting_of,
     settings_of,
 )
-from agent.sections.parsers import int_at_least, text
+from sipgw.agent.sections.parsers import int_at_least, text
 from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
 
 

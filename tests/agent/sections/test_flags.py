@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from agent.sections import SectionInfo, section, section_info, setting
-from agent.sections.flags import FIRST_TITLE, add_flags, flags_given
-from agent.sections.parsers import non_negative, text
+from sipgw.agent.sections import SectionInfo, section, section_info, setting
+from sipgw.agent.sections.flags import FIRST_TITLE, add_flags, flags_given
+from sipgw.agent.sections.parsers import non_negative, text
 
 
 @section("one", title="Section one", intro="The first one. It has two sentences.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.sections import (
+from sipgw.agent.sections import (
     ConfigError,
     InvalidSettings,
     Sources,
@@ -17,7 +17,7 @@ from agent.sections import (
     setting,
     validate,
 )
-from agent.sections.parsers import int_at_least, text
+from sipgw.agent.sections.parsers import int_at_least, text
 
 
 def _never(value: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.sections import parsers as p
+from sipgw.agent.sections import parsers as p
 
 CASES: list[tuple[Callable[[str], Any], str, Any]] = [
     (p.text, "  a b  ", "a b"),

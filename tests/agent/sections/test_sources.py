@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Setting, SettingError, Sources, load_env_file
-from agent.sections.parsers import port, text
+from sipgw.agent.sections import ConfigError, Setting, SettingError, Sources, load_env_file
+from sipgw.agent.sections.parsers import port, text
 from sipgw.app.config import OperationsSection
 
 PORT = Setting("SIPGW_SIP_PORT", "SIP port.", port, "5060", "--sip-port", "N")

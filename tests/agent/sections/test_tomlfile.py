@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError
-from agent.sections.tomlfile import read_toml
+from sipgw.agent.sections import ConfigError
+from sipgw.agent.sections.tomlfile import read_toml
 
 TEXT = """\
 top = 1

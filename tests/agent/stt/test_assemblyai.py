@@ -21,8 +21,8 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
-from agent.redact import websocket_logger
-from agent.stt.assemblyai import (
+from sipgw.agent.redact import websocket_logger
+from sipgw.agent.stt.assemblyai import (
     API_VERSION,
     MAX_KEYTERM_CHARS,
     MAX_KEYTERMS,
@@ -36,7 +36,7 @@ from agent.stt.assemblyai import (
     close_is_fatal,
     is_rate_limited,
 )
-from agent.stt.base import (
+from sipgw.agent.stt.base import (
     GIVE_UP_GRACE,
     SttConnectError,
     SttEvent,

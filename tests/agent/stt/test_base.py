@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from agent.stt.assemblyai import AssemblyAISTTService
-from agent.stt.base import (
+from sipgw.agent.stt.assemblyai import AssemblyAISTTService
+from sipgw.agent.stt.base import (
     SpeechToText,
     SttConnectError,
     SttDisconnected,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.stt.uplink import (
+from sipgw.agent.stt.uplink import (
     SILENCE_DBFS,
     AudioFormat,
     AudioUplink,

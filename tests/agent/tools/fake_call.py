@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.base import Direction
-from agent.settings import AssistantSettings, BuiltinToolSettings
-from agent.tools.builtin import builtin_tools
-from agent.tools.registry import ToolRegistry, ToolResult
+from sipgw.agent.base import Direction
+from sipgw.agent.settings import AssistantSettings, BuiltinToolSettings
+from sipgw.agent.tools.builtin import builtin_tools
+from sipgw.agent.tools.registry import ToolRegistry, ToolResult
 from sipgw.app.calls.calldetails import party_number
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr

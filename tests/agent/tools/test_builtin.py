@@ -1,4 +1,4 @@
-"""The built-in tools (agent.tools.builtin): order status, callback scheduling, transfer to a
+"""The built-in tools (sipgw.agent.tools.builtin): order status, callback scheduling, transfer to a
 human, hang-up, each called through the registry as the model calls it."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.settings import BuiltinToolSettings, CallbackQuota
-from agent.tools.builtin import (
+from sipgw.agent.settings import BuiltinToolSettings, CallbackQuota
+from sipgw.agent.tools.builtin import (
     MAX_WRONG_PER_ORDER,
     ORDER_WINDOW,
     OwnerChecks,
@@ -23,7 +23,7 @@ from agent.tools.builtin import (
     callback_requester,
     normalize_order_id,
 )
-from agent.tools.message_store import MessageStore
+from sipgw.agent.tools.message_store import MessageStore
 from sipgw.sip.dialpolicy import DialPolicy
 from tests.agent.tools.fake_call import FakeCall, call, registry_for
 
@@ -49,7 +49,9 @@ def test_order_id_normalisation(spoken, expected):
 
 
 def test_sample_orders_file_is_packaged_and_complete():
-    data = json.loads(resources.files("agent.tools").joinpath("sample_orders.json").read_text())
+    data = json.loads(
+        resources.files("sipgw.agent.tools").joinpath("sample_orders.json").read_text()
+    )
     orders = data["orders"]
     assert len(orders) == 10
     assert len({order["id"] for order in orders}) == 10

@@ -1,4 +1,4 @@
-"""The callback store (agent.tools.callback_store): one SQLite row per callback, claimed by
+"""The callback store (sipgw.agent.tools.callback_store): one SQLite row per callback, claimed by
 one scheduler at a time, and the numbers a callback may go to."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import CallbackQuota
-from agent.tools.callback_store import (
+from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.callback_store import (
     DAY,
     CallbackQuotaExceeded,
     CallbackRow,

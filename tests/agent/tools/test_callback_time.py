@@ -1,4 +1,4 @@
-"""When a callback is due (agent.tools.callback_time): the time the model passes, read as
+"""When a callback is due (sipgw.agent.tools.callback_time): the time the model passes, read as
 epoch seconds, on a fixed clock."""
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.tools.callback_time import MAX_AHEAD, callback_zone, describe_now, parse_callback_time
+from sipgw.agent.tools.callback_time import (
+    MAX_AHEAD,
+    callback_zone,
+    describe_now,
+    parse_callback_time,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 6, 3, 14, 5, tzinfo=BERLIN).timestamp()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.tools.declared import parse_declarations
+from sipgw.agent.tools.declared import parse_declarations
 
 PARAMS = {"type": "object", "properties": {"number": {"type": "string"}}, "required": ["number"]}
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from agent.tools.http import http_tool
-from agent.tools.http_spec import HttpToolSpec
-from agent.tools.registry import ToolLimits, ToolRegistry
+from sipgw.agent.tools.http import http_tool
+from sipgw.agent.tools.http_spec import HttpToolSpec
+from sipgw.agent.tools.registry import ToolLimits, ToolRegistry
 from tests.agent.tools.fake_call import FakeCall
 
 SCHEMA = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.tools.http_spec import forbidden_address, template_fields
+from sipgw.agent.tools.http_spec import forbidden_address, template_fields
 
 
 def test_a_placeholder_cannot_set_the_host() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.tools.registry import Tool, ToolLimits, ToolRegistry
+from sipgw.agent.tools.registry import Tool, ToolLimits, ToolRegistry
 from tests.agent.tools.fake_call import FakeCall
 
 OPEN = {"type": "object", "properties": {}}

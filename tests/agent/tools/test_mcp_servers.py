@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.tools.mcp_servers import McpServer, McpServerSpec
-from agent.tools.registry import ToolRegistry
+from sipgw.agent.tools.mcp_servers import McpServer, McpServerSpec
+from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.ports import free_port
 from tests.agent.tools.fake_call import FakeCall
 

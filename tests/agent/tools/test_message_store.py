@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import CallbackQuota
-from agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
+from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.message_store import DAY, MessageQuotaExceeded, MessageStore
 
 
 def add(

@@ -1,4 +1,4 @@
-"""The tool registry (agent.tools.registry) and user tools modules; the built-in tools are in
+"""The tool registry (sipgw.agent.tools.registry) and user tools modules; the built-in tools are in
 test_builtin.py."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from agent.redact import Redactor
-from agent.settings import AssistantSettings
-from agent.tools.registry import (
+from sipgw.agent.redact import Redactor
+from sipgw.agent.settings import AssistantSettings
+from sipgw.agent.tools.registry import (
     Tool,
     ToolError,
     ToolLoadError,
@@ -205,7 +205,7 @@ async def test_a_user_tool_reads_its_own_variables_and_the_typed_settings(tmp_pa
     path = tmp_path / "shop_tools.py"
     path.write_text(
         "import os\n"
-        "from agent.tools.registry import Tool\n"
+        "from sipgw.agent.tools.registry import Tool\n"
         "async def desk(ctx, args):\n"
         "    return {'url': os.environ['MYSHOP_URL'],\n"
         "            'target': ctx.settings.builtin_tools.transfer_target}\n"
@@ -242,7 +242,7 @@ def test_user_tools_module_from_the_working_directory(tmp_path, monkeypatch):
 
 
 EXAMPLE_MODULE = """
-from agent.tools.registry import Tool
+from sipgw.agent.tools.registry import Tool
 
 async def handler(ctx, args):
     return "ok"

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from agent.tools.registry import Tool, ToolRegistry
-from agent.tools.schema import SchemaError, check_schema, validate
+from sipgw.agent.tools.registry import Tool, ToolRegistry
+from sipgw.agent.tools.schema import SchemaError, check_schema, validate
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -62,8 +62,8 @@ def test_unsupported_keywords_are_refused_at_registration() -> None:
 
 
 def test_builtin_tools_are_closed_and_bounded() -> None:
-    from agent.settings import BuiltinToolSettings
-    from agent.tools.builtin import builtin_tools
+    from sipgw.agent.settings import BuiltinToolSettings
+    from sipgw.agent.tools.builtin import builtin_tools
 
     for tool in builtin_tools(BuiltinToolSettings()):
         assert tool.parameters.get("additionalProperties") is False, tool.name

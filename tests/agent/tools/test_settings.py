@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
-from agent.tools.registry import ToolLimits
-from agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.tools.registry import ToolLimits
+from sipgw.agent.tools.settings import DeclaredToolsSection, declared_tools, tool_limits
 
 TOOLS_FILE = """
 [[http_tools]]

@@ -1,8 +1,8 @@
-"""The shared machinery of a text-to-speech reply (agent.tts.base): audio out in order, the
+"""The shared machinery of a text-to-speech reply (sipgw.agent.tts.base): audio out in order, the
 end or the failure after what is queued, nothing at all after a cancel.
 
 :class:`ScriptedReply` is the least a vendor module writes on top of
-:class:`~agent.tts.base.TtsReply`; the test plays the vendor's transport by
+:class:`~sipgw.agent.tts.base.TtsReply`; the test plays the vendor's transport by
 calling ``_push``, ``_end`` and ``_fail`` as a reader task would.
 """
 
@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from agent.tts.base import TtsAlignment, TtsAudio, TtsConnectError, TtsError, TtsReply
+from sipgw.agent.tts.base import TtsAlignment, TtsAudio, TtsConnectError, TtsError, TtsReply
 
 ALIGNED = TtsAlignment("Hi.", (0, 40, 80), (40, 40, 40))
 

@@ -16,8 +16,8 @@ import httpx2
 import pytest
 import websockets
 
-from agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
-from agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+from sipgw.agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
+from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
 from sipgw.app.evaluation.fakes.elevenlabs import (
     DEFAULT_TONES,
     FakeElevenLabs,

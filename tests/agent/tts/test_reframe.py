@@ -1,4 +1,4 @@
-"""Re-cutting a μ-law byte stream into 160-byte frames (agent.tts.reframe): every byte comes
+"""Re-cutting a μ-law byte stream into 160-byte frames (sipgw.agent.tts.reframe): every byte comes
 out once, in order, whatever the chunking."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.tts.reframe import ULAW_SILENCE, Reframer
+from sipgw.agent.tts.reframe import ULAW_SILENCE, Reframer
 
 
 @settings(max_examples=200, deadline=None)

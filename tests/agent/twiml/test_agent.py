@@ -15,12 +15,12 @@ from dataclasses import replace
 import pytest
 from twilio.twiml.voice_response import Connect, Dial, Start, Stream, VoiceResponse
 
-from agent.base import CallDetails
-from agent.resilience.lines import FallbackLine
-from agent.resilience.shipped_prompts import shipped_frames
-from agent.twiml.agent import TwimlAgent, TwimlSettings
-from agent.twiml.plugin import TWIML_CAPABILITIES
-from agent.twiml.webhook import TwilioIdentity
+from sipgw.agent.base import CallDetails
+from sipgw.agent.resilience.lines import FallbackLine
+from sipgw.agent.resilience.shipped_prompts import shipped_frames
+from sipgw.agent.twiml.agent import TwimlAgent, TwimlSettings
+from sipgw.agent.twiml.plugin import TWIML_CAPABILITIES
+from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import FakeCall, ScriptedTts, wait_for
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
 

@@ -9,8 +9,8 @@ import wave
 
 import pytest
 
-from agent.twiml.audiofile import AudioFileError, decode_audio
-from media.g711 import alaw_to_ulaw, linear_to_ulaw, ulaw_to_alaw
+from sipgw.agent.twiml.audiofile import AudioFileError, decode_audio
+from sipgw.media.g711 import alaw_to_ulaw, linear_to_ulaw, ulaw_to_alaw
 
 
 def pcm_wav(samples: bytes, rate: int = 8000, channels: int = 1) -> bytes:

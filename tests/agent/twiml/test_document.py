@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.twiml.document import (
+from sipgw.agent.twiml.document import (
     MAX_TWIML_BYTES,
     Connect,
     Dial,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sections import ConfigError, Sources
-from agent.twiml.agent import TwimlAgent
-from agent.twiml.plugin import STREAM_CAPABILITIES, TWIML_CAPABILITIES
-from agent.twiml.settings import StreamSection, TwimlSection
+from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.twiml.agent import TwimlAgent
+from sipgw.agent.twiml.plugin import STREAM_CAPABILITIES, TWIML_CAPABILITIES
+from sipgw.agent.twiml.settings import StreamSection, TwimlSection
 from sipgw.app.agents import BUILTIN_AGENTS, find_agent
 from tests.agent.parts import FakeCall
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.twiml.document import parse_twiml
-from agent.twiml.program import (
+from sipgw.agent.twiml.document import parse_twiml
+from sipgw.agent.twiml.program import (
     MAX_DOCUMENTS,
     Fetch,
     Finished,

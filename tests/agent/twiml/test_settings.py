@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
-from agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.twiml.settings import StreamSection, TwilioAppSection, TwimlSection
 
 GOOD = {"SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "secret-token"}
 

@@ -12,9 +12,9 @@ import pytest
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.server import ServerConnection, serve
 
-from agent.twiml.streams import MAX_OUTBOX, MediaStream, StreamFailed
-from agent.twiml.streamside import StreamSide
-from agent.twiml.webhook import TwilioIdentity
+from sipgw.agent.twiml.streams import MAX_OUTBOX, MediaStream, StreamFailed
+from sipgw.agent.twiml.streamside import StreamSide
+from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import wait_for
 
 IDENTITY = TwilioIdentity("AC" + "4" * 32, "t" * 32)

@@ -1,5 +1,5 @@
 """Twilio's side of a Media Stream, sans-IO: its messages as Twilio writes them (checked by
-our own reader of Twilio's messages, media.twilio.messages), the app's audio re-cut and
+our own reader of Twilio's messages, sipgw.media.twilio.messages), the app's audio re-cut and
 paced one frame per tick, marks echoed once their audio was handed out, clear at once."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 import base64
 import json
 
-from agent.twiml.streamside import (
+from sipgw.agent.twiml.streamside import (
     FRAME_BYTES,
     MAX_BUFFERED_FRAMES,
     AppCleared,
     AudioWaiting,
     StreamSide,
 )
-from media.twilio.messages import (
+from sipgw.media.twilio.messages import (
     DtmfReceived,
     MarkEchoed,
     MediaReceived,

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from agent.base import CallDetails
-from agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
+from sipgw.agent.base import CallDetails
+from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, call_params, fetch, new_sid
 from tests.agent.parts import FakeCall
 
 TOKEN = "f" * 32

@@ -18,16 +18,16 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
-from media import g711
-from media.aio.browser import (
+from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.media import g711
+from sipgw.media.aio.browser import (
     AgentTrack,
     BrowserLeg,
     BrowserLegConfig,
     IceServer,
     NoIceCandidates,
 )
-from media.aio.ticker import Ticker
-from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.media.aio.ticker import Ticker
 from tests.toolkit.netns import add_ice_address
 
 CALLER_TONE = tone_frames(600, 0.02)[0]  # 600 Hz repeats every 20 ms: one frame, looped

@@ -1,4 +1,4 @@
-"""One SIP call's 20 ms media step (media.aio.callmedia): a real session and endpoint, a peer
+"""One SIP call's 20 ms media step (sipgw.media.aio.callmedia): a real session and endpoint, a peer
 socket as the phone, a scripted agent."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from media.aio.callmedia import CallMedia
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
-from media.ports import PortAllocator
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from sipgw.media.aio.callmedia import CallMedia
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from sipgw.media.ports import PortAllocator
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,4 +1,4 @@
-"""The batched reader (media.aio.rtp_batch): when it reads, what each datagram's time is.
+"""The batched reader (sipgw.media.aio.rtp_batch): when it reads, what each datagram's time is.
 
 What the sessions get is the same as on the asyncio path (tests/media/aio/
 test_rtp_endpoint.py runs every endpoint test on both); here: the reads at ticks, each
@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from media.aio.rtp_batch import BatchedRtp
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
-from media.ports import PortAllocator
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from sipgw.media.aio.rtp_batch import BatchedRtp
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from sipgw.media.ports import PortAllocator
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 from tests.media.stamps import wait_for_kernel_stamps
 
 pytestmark = pytest.mark.timeout(30)
@@ -114,7 +114,7 @@ async def test_a_played_stream_is_read_directly_at_the_ticks_and_watched_once_li
 ) -> None:
     """A call nobody listens to, with a packet at every tick, leaves the epoll set after
     three ticks; a listener brings it back at the next tick, and its audio is then read
-    between ticks again (media._rtpio's direct sockets)."""
+    between ticks again (sipgw.media._rtpio's direct sockets)."""
     endpoint, session = await opened(polling, peer)
     token = endpoint._token
     loop = asyncio.get_running_loop()
@@ -173,8 +173,8 @@ async def test_the_shared_port_routes_its_calls_sources_and_sends_their_tick_at_
     """On the native path a call on the shared port gets its datagrams through the poller's
     route (tagged with its token, one address object) and what it sends during a tick
     leaves at the tick's end (flush), not at once."""
-    from media.aio.shared_rtp import open_shared_rtp
     from sipgw.app.evaluation.ports import free_port_range
+    from sipgw.media.aio.shared_rtp import open_shared_rtp
 
     stamping = wait_for_kernel_stamps()
     loop = asyncio.get_running_loop()

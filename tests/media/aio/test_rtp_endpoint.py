@@ -1,7 +1,7 @@
-"""One call's RTP/RTCP sockets (media.aio.rtp_endpoint), on real loopback sockets.
+"""One call's RTP/RTCP sockets (sipgw.media.aio.rtp_endpoint), on real loopback sockets.
 
 Every test runs with both readers: asyncio's datagram endpoints (the pure-Python path) and
-the batched reader of the native path (media.aio.rtp_batch, on ``media._rtpio``).
+the batched reader of the native path (sipgw.media.aio.rtp_batch, on ``sipgw.media._rtpio``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from media.aio.rtp_batch import BatchedRtp
-from media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
-from media.liveness import LivenessConfig
-from media.ports import PortAllocator
-from media.rtcp import ReportBlock, build_rr
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
+from sipgw.media.aio.rtp_batch import BatchedRtp
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
+from sipgw.media.liveness import LivenessConfig
+from sipgw.media.ports import PortAllocator
+from sipgw.media.rtcp import ReportBlock, build_rr
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -1,4 +1,4 @@
-"""The shared RTP port's sockets (media.aio.shared_rtp): bound, sized, read, closed."""
+"""The shared RTP port's sockets (sipgw.media.aio.shared_rtp): bound, sized, read, closed."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import socket
 
 import pytest
 
-from media.aio.rtp_endpoint import RtpEndpoint
-from media.aio.shared_rtp import open_shared_rtp
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
 from sipgw.app.evaluation.ports import free_port_range
+from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.aio.shared_rtp import open_shared_rtp
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 
 
 def _udp() -> socket.socket:

@@ -1,4 +1,4 @@
-"""The one 20 ms ticker that paces every call's media (media.aio.ticker).
+"""The one 20 ms ticker that paces every call's media (sipgw.media.aio.ticker).
 
 Its loop runs on a fake clock here: :class:`FakeLoop` stands in for the event
 loop's ``time()`` and for ``asyncio.sleep``, which advances that clock to the
@@ -16,8 +16,8 @@ from collections.abc import Callable, Coroutine
 
 import pytest
 
-import media.aio.ticker
-from media.aio.ticker import Ticker
+import sipgw.media.aio.ticker
+from sipgw.media.aio.ticker import Ticker
 
 START = 1000.0
 
@@ -79,7 +79,7 @@ async def fake_loop(monkeypatch: pytest.MonkeyPatch) -> FakeLoop:
         CancelledError=asyncio.CancelledError,
         Task=asyncio.Task,
     )
-    monkeypatch.setattr(media.aio.ticker, "asyncio", shim)
+    monkeypatch.setattr(sipgw.media.aio.ticker, "asyncio", shim)
     return loop
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from media import g711
-from media.aio.ticker import Ticker
-from media.aio.twilio import MediaStreamConnection
-from media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
-from media.twilio.signature import verify_signature
-from media.twilio.stream import MediaStreamConfig, MediaStreamSession
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames
+from sipgw.media import g711
+from sipgw.media.aio.ticker import Ticker
+from sipgw.media.aio.twilio import MediaStreamConnection
+from sipgw.media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
+from sipgw.media.twilio.signature import verify_signature
+from sipgw.media.twilio.stream import MediaStreamConfig, MediaStreamSession
 from tests.toolkit.fakes.twilio import FakeTwilioStream
 
 TOKEN = "twilio-auth-token"

@@ -6,8 +6,17 @@ import math
 
 import pytest
 
-from media import g711
-from media.codecs import CODECS, PCM16_16K, PCMA, PCMU, ULAW_8K, AudioFormat, Codec, codec_named
+from sipgw.media import g711
+from sipgw.media.codecs import (
+    CODECS,
+    PCM16_16K,
+    PCMA,
+    PCMU,
+    ULAW_8K,
+    AudioFormat,
+    Codec,
+    codec_named,
+)
 
 
 def test_the_registry_resolves_names_as_an_rtpmap_writes_them() -> None:

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from media import g711
-from media.codecs import PCM16_8K, PCM16_16K, PCMA, PCMU, ULAW_8K, Codec
-from media.codecs.convert import ToAgent, ToWire
+from sipgw.media import g711
+from sipgw.media.codecs import PCM16_8K, PCM16_16K, PCMA, PCMU, ULAW_8K, Codec
+from sipgw.media.codecs.convert import ToAgent, ToWire
 
 
 def tone(hz: float, frames: int, rate: int = 8000, amplitude: int = 8000) -> list[bytes]:

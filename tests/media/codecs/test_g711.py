@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from media import g711
-from media.codecs import PCMA, PCMU, ULAW_8K
+from sipgw.media import g711
+from sipgw.media.codecs import PCMA, PCMU, ULAW_8K
 
 RAMP = b"".join(v.to_bytes(2, "little", signed=True) for v in range(-32000, 32000, 400))
 

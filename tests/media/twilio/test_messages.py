@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.twilio.messages import (
+from sipgw.media.twilio.messages import (
     MAX_MESSAGE_CHARS,
     DtmfReceived,
     MalformedMessage,

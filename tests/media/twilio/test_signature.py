@@ -13,7 +13,7 @@ import hashlib
 
 import pytest
 
-from media.twilio.signature import signature_for, url_variants, verify_signature
+from sipgw.media.twilio.signature import signature_for, url_variants, verify_signature
 
 TOKEN = "12345"
 URL = "https://example.com/myapp.php?foo=1&bar=2"

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from media import g711
-from media.twilio.messages import DtmfReceived, MalformedMessage, StreamStarted
-from media.twilio.stream import (
+from sipgw.media import g711
+from sipgw.media.twilio.messages import DtmfReceived, MalformedMessage, StreamStarted
+from sipgw.media.twilio.stream import (
     MediaStreamConfig,
     MediaStreamSession,
     StreamState,

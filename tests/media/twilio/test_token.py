@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.twilio.token import TOKEN_LIFETIME, StreamTokenRefused, StreamTokens
+from sipgw.media.twilio.token import TOKEN_LIFETIME, StreamTokenRefused, StreamTokens
 
 KEY = b"k" * 32
 CALL = "CA" + "1" * 32

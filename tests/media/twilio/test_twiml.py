@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
+from sipgw.media.twilio.twiml import MAX_PARAMETER_CHARS, connect_stream_twiml, reject_twiml
 
 
 def test_the_document_is_twilios_connect_stream_with_its_parameters() -> None:

@@ -1,6 +1,6 @@
 """A third-party agent that takes every feature a built-in gets (``test_third_party_agent.py``).
 
-It declares what it can do (:class:`~agent.capabilities.AgentCapabilities`): it acts on a
+It declares what it can do (:class:`~sipgw.agent.capabilities.AgentCapabilities`): it acts on a
 placed call's ``amd`` (it runs sipgw's answering-machine detector on the callee's audio as it
 arrives, which it declares too), it stores callbacks (``serve`` dials them), it takes the
 keypad, and a routes file's line may set its ``greeting``. It plays a tone pitched by its
@@ -18,10 +18,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
-from agent.amd.config import AmdCall, AmdMode, AmdRequest
-from agent.assistant_sections import BuiltinToolsSection
-from agent.tools.callback_store import CallbackStore
+from sipgw.agent.amd import AnswerClassified, AnsweringMachineDetector, AnswerKind, ReadyForMessage
+from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.assistant_sections import BuiltinToolsSection
+from sipgw.agent.tools.callback_store import CallbackStore
 from sipgw.app.evaluation.audio import tone_frame
 from sipgw.app.plugin import (
     Agent,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.echo import EchoAgent
-from agent.echo_plugin import EchoSection, echo_agent
-from agent.sections import ConfigError, Sources, load, section_info
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.echo_plugin import EchoSection, echo_agent
+from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.agents import BUILTIN_AGENTS, AgentSection, agent_spec, find_agent
 from tests.sipgw.app import tone_agent
 

@@ -1,6 +1,6 @@
 """What the gateway checks of an agent at start: only its record, the settings named as given.
 
-Settings that ask an agent for what its :class:`~agent.capabilities.AgentCapabilities` does
+Settings that ask an agent for what its :class:`~sipgw.agent.capabilities.AgentCapabilities` does
 not declare stop the start instead of being ignored call after call: detection on placed
 calls, warm transfers, a transfer target for an agent that never transfers; and the
 services the gateway hands a plug-in carry its dial allow-list and its redactor.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.amd.config import AmdMode
-from agent.capabilities import UNDECLARED, AgentCapabilities
-from agent.sections import ConfigError, Sources
+from sipgw.agent.amd.config import AmdMode
+from sipgw.agent.capabilities import UNDECLARED, AgentCapabilities
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.sections import SECTIONS

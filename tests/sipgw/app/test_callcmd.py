@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.callcmd import admin_url, call_request_of, run
@@ -93,7 +93,7 @@ def test_the_command_line_describes_the_call() -> None:
 
 
 def test_answering_machine_detection_on_the_command_line() -> None:
-    from agent.amd.config import AmdMode, AmdRequest
+    from sipgw.agent.amd.config import AmdMode, AmdRequest
     from sipgw.app.callcmd import _body
 
     given = parse(["call", "1", "--amd", "leave_message", "--amd-message", "Call us back."])

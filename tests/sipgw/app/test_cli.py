@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError
-from agent.sections.flags import FIRST_TITLE
 from sipgw import __version__
+from sipgw.agent.sections import ConfigError
+from sipgw.agent.sections.flags import FIRST_TITLE
 from sipgw.app.agents import find_agent
 from sipgw.app.cli import build_parser, main, parse, prepare
 from sipgw.app.sections import CALL_ONLY, SECTIONS
@@ -368,8 +368,8 @@ def test_the_assistants_errors_name_the_variable_from_the_environment() -> None:
 def test_hold_music_gone_since_it_was_checked_names_the_env_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent import transfer_settings
-    from agent.holdmusic import load_hold_music
+    from sipgw.agent import transfer_settings
+    from sipgw.agent.holdmusic import load_hold_music
     from sipgw.app.evaluation.audio import write_wav
 
     write_wav(tmp_path / "moh.wav", [0, 4000, 0, -4000] * 2000)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load, section_info
+from sipgw.agent.sections import ConfigError, Sources, load, section_info
 from sipgw.app.config import CallSection, GatewayConfig, NetworkSection, OperationsSection
 
 

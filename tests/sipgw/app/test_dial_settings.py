@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.sections import ConfigError, SettingError, Sources, load
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.sections import ConfigError, SettingError, Sources, load
 from sipgw.app.dial_settings import DialSection, dial_policy
 
 

@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
-from agent.capabilities import AgentCapabilities, PluginFactory
-from agent.dialpolicy import DialRefused
-from agent.echo import EchoAgent
-from media import g711
-from media.rtp import RtpPacket
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.echo import EchoAgent
 from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port
@@ -25,6 +23,8 @@ from sipgw.app.evaluation.ports import free_port_range
 from sipgw.app.gateway import Gateway
 from sipgw.app.operations.stats import gateway_stats
 from sipgw.app.upstream.dialout import OutboundConfig
+from sipgw.media import g711
+from sipgw.media.rtp import RtpPacket
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.message import SipRequest, SipResponse, make_response
 from tests.refcycles import cycles_left_by_our_code

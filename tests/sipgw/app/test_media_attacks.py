@@ -24,9 +24,9 @@ import time
 
 import pytest
 
-from media.liveness import LivenessConfig
-from media.rtcp import ReportBlock, build_compound, build_rr
 from sipgw.app.gateway import Gateway
+from sipgw.media.liveness import LivenessConfig
+from sipgw.media.rtcp import ReportBlock, build_compound, build_rr
 from tests.toolkit.gateway_in_process import running_gateway
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.sections import ConfigError, Setting, section, section_info, setting
-from agent.sections.parsers import text
-from agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
+from sipgw.agent.sections import ConfigError, Setting, section, section_info, setting
+from sipgw.agent.sections.parsers import text
+from sipgw.agent.vendors import LLM_VENDORS, STT_VENDORS, TTS_VENDORS
 from sipgw.app.sections import CALL_ONLY, SECTIONS, check_names
 
 SETTINGS: list[tuple[str, Setting[Any]]] = [
@@ -116,10 +116,10 @@ def test_reading_the_catalogue_imports_no_vendor_module_and_no_runtime() -> None
     # user agent core, no media session there (`sipgw serve --help` stays quick).
     code = (
         "import sys, sipgw.app.sections, sipgw.app.cli, sipgw.app.healthcheck\n"
-        "loaded = [m for m in ('openai', 'websockets', 'agent.stt.assemblyai',\n"
-        "          'agent.llm.openai', 'agent.tts.elevenlabs', 'agent.assistant',\n"
+        "loaded = [m for m in ('openai', 'websockets', 'sipgw.agent.stt.assemblyai',\n"
+        "          'sipgw.agent.llm.openai', 'sipgw.agent.tts.elevenlabs', 'sipgw.agent.assistant',\n"
         "          'sipgw.app.gateway', 'sipgw.app.startup', 'sipgw.app.calls.outbound',\n"
-        "          'sipgw.sip.useragent', 'media.session') if m in sys.modules]\n"
+        "          'sipgw.sip.useragent', 'sipgw.media.session') if m in sys.modules]\n"
         "print(','.join(loaded))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

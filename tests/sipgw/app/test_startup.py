@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent.sections import ConfigError, Sources, settings_of
+from sipgw.agent.sections import ConfigError, Sources, settings_of
 from sipgw.app.agents import find_agent
 from sipgw.app.healthcheck import HealthcheckSection
 from sipgw.app.sections import CALL_ONLY, SECTIONS

@@ -1,7 +1,7 @@
 """Issue 40: an agent of one's own gets every feature a built-in gets, by declaring it.
 
 ``keeper_agent.py`` is a plug-in outside sipgw's packages, loaded as ``package.module:factory``,
-whose factory function declares its :class:`~agent.capabilities.AgentCapabilities`. Proven end
+whose factory function declares its :class:`~sipgw.agent.capabilities.AgentCapabilities`. Proven end
 to end on in-process gateways with the toolkit's phone, as the neighbouring tests do:
 
 - a routes file's line sets its ``greeting`` (its own line key): a SIP call routed to the
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd import AnswerKind
-from agent.amd.config import AmdMode, AmdRequest
-from agent.base import Agent, CallControl
-from agent.capabilities import UNDECLARED
-from agent.echo import EchoAgent
-from agent.sections import ConfigError, Sources
-from agent.tools.callback_store import CallbackState, CallbackStore
+from sipgw.agent.amd import AnswerKind
+from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.capabilities import UNDECLARED
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.sections import ConfigError, Sources
+from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callbacks import start_callbacks
 from sipgw.app.evaluation.audio import tone_frames

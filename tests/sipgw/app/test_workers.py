@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.cli import build_parser, main, prepare
 from sipgw.app.config import GatewayConfig

@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.sections import ConfigError
+from sipgw.agent.sections import ConfigError
 from sipgw.app.upstream.accounts import parse_accounts_file
 from sipgw.sip.auth import DigestServer, Verdict, parse_auth_params
 from sipgw.sip.body import parse_dtmf_info

@@ -11,7 +11,7 @@ Everything here is seeded by the caller's :class:`random.Random`:
 * :func:`transmit`: μ-law frames of 20 ms, each packet lost with a probability
   (in bursts: a loss makes the next more likely, as Gilbert's two-state model does)
   and concealed as sipgw's receive path does it for an agent's listeners
-  (:class:`media.plc.Concealer`, 60 ms at most, then silence).
+  (:class:`sipgw.media.plc.Concealer`, 60 ms at most, then silence).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import math
 import random
 from collections.abc import Sequence
 
-from media import g711
-from media.plc import Concealer
 from sipgw.app.evaluation.audio import encode
+from sipgw.media import g711
+from sipgw.media.plc import Concealer
 
 __all__ = ["FRAME_SAMPLES", "RATE", "mix", "noise", "rms_dbfs", "scale_to", "tone", "transmit"]
 

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from media import g711
 from sipgw.app.evaluation.audio import encode, goertzel_power
+from sipgw.media import g711
 from tests.toolkit.amdset.channel import mix, noise, rms_dbfs, scale_to, tone, transmit
 
 

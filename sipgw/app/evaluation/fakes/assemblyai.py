@@ -106,8 +106,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from media.g711 import linear_to_ulaw, rms_dbfs
 from sipgw.app.evaluation.fakes.wsserver import WebSocketServerFake
+from sipgw.media.g711 import linear_to_ulaw, rms_dbfs
 
 __all__ = [
     "CONCURRENCY_REASON",

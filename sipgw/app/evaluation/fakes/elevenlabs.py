@@ -51,8 +51,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from media.g711 import ulaw_to_linear
 from sipgw.app.evaluation.audio import encode, tone_samples
+from sipgw.media.g711 import ulaw_to_linear
 
 __all__ = [
     "DEFAULT_TONES",

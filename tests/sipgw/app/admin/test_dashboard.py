@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.base import CallControl
-from agent.echo import EchoAgent
-from agent.record import CallRecord
+from sipgw.agent.base import CallControl
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.record import CallRecord
 from sipgw.app.admin.dashboard import (
     COOKIE,
     SESSION_LIFETIME,

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from agent.variables import MAX_VALUE, MAX_VARIABLES
+from sipgw.agent.variables import MAX_VALUE, MAX_VARIABLES
 from sipgw.app.admin.dashboard import COOKIE, session_cookie_value
 from sipgw.app.admin.phone import variables_from
 from sipgw.app.admin.server import PROXY_HEADERS, AdminServer

@@ -14,18 +14,18 @@ from typing import Any
 import aiohttp
 import pytest
 
-from agent.base import CallControl
-from agent.capabilities import AgentCapabilities, plugin_factory
-from agent.echo import EchoAgent
-from agent.record import CallRecord
-from agent.sections import ConfigError
-from media.twilio.signature import signature_for
+from sipgw.agent.base import CallControl
+from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.record import CallRecord
+from sipgw.agent.sections import ConfigError
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.upstream.accounts import Account, RegistrationSettings
+from sipgw.media.twilio.signature import signature_for
 from sipgw.sip.addressing import Flow
 from sipgw.sip.events import RegistrationChanged, RegistrationState
 from sipgw.sip.message import SipRequest
@@ -346,7 +346,7 @@ async def test_ready_is_503_until_an_account_is_registered() -> None:
 
 
 class RecordingEchoAgent(EchoAgent):
-    """The echo agent keeping a call record, as the assistant does (agent.record)."""
+    """The echo agent keeping a call record, as the assistant does (sipgw.agent.record)."""
 
     def __init__(self, call: CallControl) -> None:
         super().__init__(call, delay_ms=200)

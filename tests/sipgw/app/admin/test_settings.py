@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load, validate
+from sipgw.agent.sections import ConfigError, Sources, load, validate
 from sipgw.app.admin.settings import AdminSettings
 from tests.toolkit.canaries import ADMIN_TOKEN
 

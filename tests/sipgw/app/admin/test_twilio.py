@@ -17,13 +17,13 @@ import aiohttp
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from media.twilio.signature import signature_for
-from media.twilio.token import TOKEN_PARAMETER
 from sipgw.app.admin import twilio as twilio_endpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media.twilio.signature import signature_for
+from sipgw.media.twilio.token import TOKEN_PARAMETER
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.fakes.twilio import FakeTwilioStream, TwimlAnswer, call_the_webhook

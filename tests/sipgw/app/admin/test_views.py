@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from agent.base import CallControl, CallDetails
-from agent.echo import EchoAgent
-from agent.record import CallRecord
+from sipgw.agent.base import CallControl, CallDetails
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.record import CallRecord
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.evaluation.audio import tone_frames

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from agent.amd.config import AmdCall, AmdMode, AmdRequest
-from agent.assistant_sections import BuiltinToolsSection, CallbackSection
-from agent.base import NO_DETAILS, Agent, CallControl
-from agent.echo import EchoAgent
-from agent.sections import ConfigError, Sources, load
-from agent.tools.callback_store import CallbackState, CallbackStore
+from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.assistant_sections import BuiltinToolsSection, CallbackSection
+from sipgw.agent.base import NO_DETAILS, Agent, CallControl
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.tools.callback_store import CallbackState, CallbackStore
 from sipgw.app.calls.callbacks import (
     CallbackPolicy,
     CallbackRunner,
@@ -441,7 +441,7 @@ _TWO_PROCESS_SCRIPT = """
 import asyncio, json, sys, time
 from pathlib import Path
 from sipgw.sip.dialpolicy import DialPolicy
-from agent.tools.callback_store import CallbackStore
+from sipgw.agent.tools.callback_store import CallbackStore
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialResult
 
 db, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]

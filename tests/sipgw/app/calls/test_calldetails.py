@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.base import CallDetails, Forwarded
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.base import CallDetails, Forwarded
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.calldetails import CallHeadersSection, call_details, party_number, with_numbers
 from sipgw.sip.call import CallInfo
 from sipgw.sip.customheaders import HeaderAllowList

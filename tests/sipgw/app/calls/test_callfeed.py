@@ -10,9 +10,8 @@ from typing import cast
 
 import pytest
 
-from agent.echo import EchoAgent
-from agent.record import CallRecord
-from media.quality import CallQuality
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.record import CallRecord
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callfeed import (
     TRANSCRIPT_LIMIT,
@@ -26,6 +25,7 @@ from sipgw.app.calls.callfeed import (
 from sipgw.app.calls.callhandle import CallHandle, CallLog
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.operations.counters import CallCounters
+from sipgw.media.quality import CallQuality
 from sipgw.sip.call import CallInfo, Direction
 from sipgw.sip.dialpolicy import DialPolicy
 from sipgw.sip.headers import NameAddr
@@ -259,7 +259,7 @@ async def test_record_ends_keeps_nothing_of_calls_nobody_waits_for(tmp_path: Pat
 
 def test_the_waterfall_shows_every_turn_stage_in_order() -> None:
     """The tools stage (issue 42) included: a reply's tool rounds, where it called tools."""
-    from agent.observer import TURN_STAGES
+    from sipgw.agent.observer import TURN_STAGES
 
     assert tuple(TURN_FIELDS) == TURN_STAGES
     assert TURN_FIELDS["tools"] == "tools_ms"

@@ -10,14 +10,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from agent.base import CallControl
-from agent.capabilities import AgentCapabilities, PluginFactory
-from agent.dialpolicy import DialRefused
-from agent.echo import EchoAgent
-from media.rtp import RtpPacket
+from sipgw.agent.base import CallControl
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.agent.echo import EchoAgent
 from sipgw.app.calls.callhandle import TRANSFER_NOTIFY_MARGIN, CallHandle
 from sipgw.app.evaluation.phone import Phone
 from sipgw.app.gateway import Gateway
+from sipgw.media.rtp import RtpPacket
 from sipgw.sip.call import CallState
 from sipgw.sip.message import SipRequest, make_response
 from tests.toolkit.gateway_in_process import running_gateway

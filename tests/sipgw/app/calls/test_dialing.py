@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from agent.dialpolicy import REFUSED, DialRefused
+from sipgw.agent.dialpolicy import REFUSED, DialRefused
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.operations.counters import CallCounters
 from sipgw.sip.dialpolicy import DialPolicy, PhoneNumber

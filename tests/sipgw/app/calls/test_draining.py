@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from agent.base import Agent, CallControl
-from agent.echo import EchoAgent
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.echo import EchoAgent
 from sipgw.app.calls.draining import DrainRequest, say_goodbyes
 from sipgw.app.legs.calls import LegCalls, party
 from sipgw.sip.message import SipRequest

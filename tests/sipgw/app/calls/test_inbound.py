@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.base import CallControl
-from agent.echo import EchoAgent
-from media import g711
+from sipgw.agent.base import CallControl
+from sipgw.agent.echo import EchoAgent
 from sipgw.app.evaluation.ports import free_port_range
+from sipgw.media import g711
 from sipgw.sip.message import SipRequest, SipResponse
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.metrics import sample_value

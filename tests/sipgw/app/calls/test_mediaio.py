@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from media import _accel
-from media.aio.ticker import Ticker
-from media.ports import PortAllocator
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.evaluation.ports import free_port_range
+from sipgw.media import _accel
+from sipgw.media.aio.ticker import Ticker
+from sipgw.media.ports import PortAllocator
 
 
 @pytest.mark.parametrize("path", ["native", "pure"])

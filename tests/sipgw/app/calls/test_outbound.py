@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd.config import AmdCall, AmdMode, AmdRequest
-from agent.base import Agent, CallControl
-from agent.echo import EchoAgent
-from agent.record import CallRecord
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.amd.config import AmdCall, AmdMode, AmdRequest
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.record import CallRecord
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.hints import hint
 from sipgw.app.calls.outbound import CallOutcome
 from sipgw.app.startup import outbound_config
@@ -86,7 +86,7 @@ def test_the_caller_id_settings() -> None:
 
 class RecordingEcho:
     """The echo agent's factory, keeping call records in ``directory`` as the AI agents do
-    (:class:`agent.record.KeepsRecords`)."""
+    (:class:`sipgw.agent.record.KeepsRecords`)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -140,8 +140,8 @@ async def test_a_call_asked_for_is_counted_once_placed_or_not() -> None:
     """The call-started counter is the call path's (CallPath.call_started), for both
     directions: a call that fails before any INVITE counts, one the dial policy refuses
     does not (nothing was attempted)."""
-    from agent.dialpolicy import DialRefused
-    from agent.echo import EchoAgent
+    from sipgw.agent.dialpolicy import DialRefused
+    from sipgw.agent.echo import EchoAgent
     from sipgw.app.config import GatewayConfig
     from sipgw.app.gateway import Gateway
 
@@ -188,7 +188,7 @@ async def test_a_placed_call_that_asks_for_no_detection_gets_the_default() -> No
 async def test_a_placed_calls_own_twiml_reaches_an_agent_that_follows_twiml() -> None:
     """``twiml_url``/``twiml`` (docs/twilio-apps.md): carried to the call's agent in its
     details when the agent declares it follows TwiML; refused, naming the field, otherwise."""
-    from agent.capabilities import AgentCapabilities, plugin_factory
+    from sipgw.agent.capabilities import AgentCapabilities, plugin_factory
     from sipgw.app.upstream.callrequest import TwimlSource
 
     seen: list[tuple[str, str]] = []

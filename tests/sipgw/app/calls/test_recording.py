@@ -12,12 +12,12 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.sections import Sources, load
-from media import g711
+from sipgw.agent.sections import Sources, load
 from sipgw.app.calls.recording import CallRecorder, delete_expired, recording_name
 from sipgw.app.config import OperationsSection
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_share
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media import g711
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.fakes.twilio import call_the_webhook
 from tests.toolkit.gateway_in_process import running_gateway

@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from media import g711
 from sipgw.app.evaluation.audio import (
     analyse_samples,
     decode,
@@ -20,6 +19,7 @@ from sipgw.app.evaluation.audio import (
     tone_share,
     tone_spans,
 )
+from sipgw.media import g711
 
 
 def test_tone_frames_are_one_continuous_tone_at_its_level() -> None:

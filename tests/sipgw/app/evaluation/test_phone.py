@@ -11,10 +11,10 @@ from typing import cast
 
 import pytest
 
-from media import g711
-from media.rtp import RtpPacket
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import Phone
+from sipgw.media import g711
+from sipgw.media.rtp import RtpPacket
 from sipgw.sip.message import SipRequest, SipResponse
 
 pytestmark = pytest.mark.timeout(30)

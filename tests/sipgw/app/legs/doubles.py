@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.base import Agent, CallControl
-from agent.capabilities import AgentCapabilities, PluginFactory
-from media.quality import CallQuality
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.media.quality import CallQuality
 
 
 @dataclass(eq=False)

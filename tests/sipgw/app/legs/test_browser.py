@@ -14,12 +14,12 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from av.audio.frame import AudioFrame
 
-from media import g711
-from media.jitterbuffer import JitterBufferConfig
 from sipgw.app.evaluation.audio import dominant_tone
 from sipgw.app.legs.browser import BrowserMedia, answer_browser, ice_servers
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.settings import LegsSettings
+from sipgw.media import g711
+from sipgw.media.jitterbuffer import JitterBufferConfig
 from tests.media.aio.test_browser import ToneTrack
 from tests.sipgw.app.legs.doubles import until
 from tests.toolkit.gateway_in_process import running_gateway

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.base import CallControl, CallDetails
+from sipgw.agent.base import CallControl, CallDetails
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls, Refusal, browser_caller, party, twilio_caller
 from sipgw.app.legs.handle import LegHandle

@@ -7,8 +7,8 @@ from typing import cast
 
 import pytest
 
-from agent.base import CallDetails
-from agent.dialpolicy import DialRefused
+from sipgw.agent.base import CallDetails
+from sipgw.agent.dialpolicy import DialRefused
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.evaluation.audio import decode, goertzel_dbfs

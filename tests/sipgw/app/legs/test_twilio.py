@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from agent.capabilities import AgentCapabilities, PluginFactory
-from agent.variables import MAX_VARIABLES
-from media.twilio.stream import MediaStreamConfig
-from media.twilio.token import TOKEN_PARAMETER, StreamTokens
+from sipgw.agent.capabilities import AgentCapabilities, PluginFactory
+from sipgw.agent.variables import MAX_VARIABLES
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.legs.twilio import TwilioStream, stream_variables, twilio_party
+from sipgw.media.twilio.stream import MediaStreamConfig
+from sipgw.media.twilio.token import TOKEN_PARAMETER, StreamTokens
 from sipgw.sip.ratelimit import CallRateConfig, CallRateLimiter, Rate
 from tests.sipgw.app.legs.doubles import NotingAgent, noting, until
 from tests.toolkit.gateway_in_process import running_gateway

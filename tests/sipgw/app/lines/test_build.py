@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant import AssistantAgent
-from agent.echo import EchoAgent
-from agent.s2s.agent import SpeechToSpeechAgent
-from agent.sections import ConfigError, Sources
+from sipgw.agent.assistant import AssistantAgent
+from sipgw.agent.echo import EchoAgent
+from sipgw.agent.s2s.agent import SpeechToSpeechAgent
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase, LineTable, build_lines, line_sources
 from sipgw.app.lines.routesfile import LineSpec, parse_routes_file
@@ -147,7 +147,7 @@ async def test_a_speech_to_speech_line_has_its_greeting_and_its_models_voice(
 def test_twiml_and_stream_lines_name_their_own_app(tmp_path: Path) -> None:
     """docs/twilio-apps.md: one app per line, by its webhook (twiml_url) or its stream
     (stream_url); the account and token come from the gateway's settings."""
-    from agent.twiml.agent import TwimlAgent
+    from sipgw.agent.twiml.agent import TwimlAgent
 
     app = {"SIPGW_TWIML_ACCOUNT_SID": "AC" + "0" * 32, "SIPGW_TWIML_AUTH_TOKEN": "tok"}
     table = build(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.assistant import AssistantAgent, AssistantFactory
-from agent.sections import ConfigError
+from sipgw.agent.assistant import AssistantAgent, AssistantFactory
+from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.handoff import LineDirectory
 from tests.agent.parts import FakeCall
 from tests.sipgw.app.lines.test_build import KEYS, base, build

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines

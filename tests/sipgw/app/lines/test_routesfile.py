@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.amd.config import AmdMode, AmdRequest
-from agent.sections import ConfigError
+from sipgw.agent.amd.config import AmdMode, AmdRequest
+from sipgw.agent.sections import ConfigError
 from sipgw.app.lines.routesfile import parse_routes_file
 
 GOOD = """\

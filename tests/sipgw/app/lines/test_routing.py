@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.base import Agent, CallControl
-from agent.capabilities import plugin_factory
-from agent.sections import Sources
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.sections import Sources
 from sipgw.app.lines.build import LineBase
 from sipgw.app.lines.reload import Lines
 from sipgw.app.lines.routing import LINE_BUSY, AgentRoutes

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.lines.settings import RoutesSection
 
 

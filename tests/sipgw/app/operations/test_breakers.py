@@ -12,12 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from agent.announcement import AnnouncementAgent
-from agent.base import Agent, CallControl
-from agent.factory import ServiceAgentFactory
-from agent.observer import Service
-from agent.resilience.breaker import BreakerSettings, BreakerState
-from agent.resilience.settings import BreakerSection
+from sipgw.agent.announcement import AnnouncementAgent
+from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.factory import ServiceAgentFactory
+from sipgw.agent.observer import Service
+from sipgw.agent.resilience.breaker import BreakerSettings, BreakerState
+from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.calls import LegCalls
 from sipgw.app.operations.breakers import VendorBreakers, warm_up

@@ -7,12 +7,12 @@ from dataclasses import fields
 
 import pytest
 
-from media.ports import PortAllocator
-from media.rtp import RtpPacket
-from media.session import MediaSession, StreamParams
 from sipgw.app.operations.counters import CallCounters, Counters, MediaTotals, read_counters
 from sipgw.app.operations.stats import gateway_stats
 from sipgw.app.security.access import RefusalLog
+from sipgw.media.ports import PortAllocator
+from sipgw.media.rtp import RtpPacket
+from sipgw.media.session import MediaSession, StreamParams
 from tests.toolkit.gateway_in_process import running_gateway
 
 PEER = ("192.0.2.10", 40000)

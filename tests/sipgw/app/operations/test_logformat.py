@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.calls.callhandle import CallLog
 from sipgw.app.config import OperationsSection
 from sipgw.app.operations.logformat import JsonFormatter, configure_logging

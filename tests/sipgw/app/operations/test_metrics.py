@@ -9,11 +9,11 @@ from collections.abc import Mapping
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from media.quality import CallQuality
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.gateway import Gateway
 from sipgw.app.operations.counters import Counters, MediaTotals
 from sipgw.app.operations.metrics import GatewayMetrics
+from sipgw.media.quality import CallQuality
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.metrics import sample_value
 
@@ -229,7 +229,7 @@ async def test_an_echo_call_shows_in_the_metrics() -> None:
 
 
 def test_the_media_path_in_use_is_exported() -> None:
-    from media import _accel
+    from sipgw.media import _accel
 
     text, _ = GatewayMetrics(_Source()).render()
     assert sample_value(text, "sipgw_media_path", path=_accel.PATH) == 1

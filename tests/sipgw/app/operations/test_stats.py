@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from media.aio.ticker import Ticker
 from sipgw.app.operations.counters import Counters
 from sipgw.app.operations.stats import gateway_stats, log_stats_forever
+from sipgw.media.aio.ticker import Ticker
 
 
 class Source:

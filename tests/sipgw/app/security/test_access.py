@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.operations.stats import gateway_stats
 from sipgw.app.security.access import (

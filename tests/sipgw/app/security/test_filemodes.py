@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError
+from sipgw.agent.sections import ConfigError
 from sipgw.app.cli import main
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.security.filemodes import check_secret_files

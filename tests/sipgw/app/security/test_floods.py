@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.floods import FloodSettings, RateLimitSection, limit_action, rate
 from sipgw.sip.ratelimit import SCANNER_USER_AGENTS, LimitAction, Rate
 

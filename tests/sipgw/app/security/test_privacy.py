@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load, secret_texts, setting
+from sipgw.agent.sections import ConfigError, Sources, load, secret_texts, setting
 from sipgw.app.cli import prepare
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.process import child_env

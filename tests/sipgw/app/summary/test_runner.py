@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.llm.openai import OpenAIChatLLM, OpenAISettings
-from agent.record import CallRecord
-from agent.sections import ConfigError, Sources
+from sipgw.agent.llm.openai import OpenAIChatLLM, OpenAISettings
+from sipgw.agent.record import CallRecord
+from sipgw.agent.sections import ConfigError, Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.evaluation.fakes.openai import FakeOpenAI, FakeResponse, FakeToolCall

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.summary.settings import DEFAULT_SUMMARY_PROMPT, SummarySection
 
 

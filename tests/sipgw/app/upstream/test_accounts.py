@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.capabilities import plugin_factory
-from agent.echo_plugin import echo_factory
-from agent.sections import ConfigError, Sources, load
-from agent.settings import EchoSettings
+from sipgw.agent.capabilities import plugin_factory
+from sipgw.agent.echo_plugin import echo_factory
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.agent.settings import EchoSettings
 from sipgw.app.cli import build_parser
 from sipgw.app.config import GatewayConfig
 from sipgw.app.gateway import Gateway

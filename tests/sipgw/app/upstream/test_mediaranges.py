@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from agent.sections import ConfigError, Sources, load
+from sipgw.agent.sections import ConfigError, Sources, load
 from sipgw.app.security.access import AccessConfig, AccessSection, access_config
 from sipgw.app.upstream.accounts import Account
 from sipgw.app.upstream.mediaranges import (

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
-from agent.record import CallRecord
-from agent.sections import Sources
+from sipgw.agent.record import CallRecord
+from sipgw.agent.sections import Sources
 from sipgw.app.agents import find_agent
 from sipgw.app.calls.callfeed import CallEntry, CallFeed
 from sipgw.app.calls.hints import Refused, hint
