@@ -1,4 +1,5 @@
-"""The native build: the hot modules compiled with mypyc, and sipgw.media._rtpio (docs/performance.md).
+"""The native build: the hot modules compiled with mypyc, and sipgw.media._rtpio
+(docs/performance.md).
 
 Everything else about the package is in pyproject.toml. The compiled modules are an
 accelerator: the same sources run as plain Python wherever they are not built

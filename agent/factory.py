@@ -62,7 +62,8 @@ class UsesServices(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ServiceAgentFactory:
-    """An :data:`~sipgw.agent.base.AgentFactory` with the services it uses (see the module docstring).
+    """An :data:`~sipgw.agent.base.AgentFactory` with the services it uses (see the module
+    docstring).
 
     Attributes:
         make: builds one call's agent.

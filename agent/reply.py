@@ -125,7 +125,8 @@ class PlayoutState:
 
 
 class SpeakingState(PlayoutState):
-    """The agent's side: its playout and its current reply (:class:`sipgw.agent.turns.AgentState`)."""
+    """The agent's side: its playout and its current reply
+    (:class:`sipgw.agent.turns.AgentState`)."""
 
     __slots__ = ("reply",)
 

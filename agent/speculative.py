@@ -5,8 +5,8 @@ Theory of operation
 A preemptive LLM request (:mod:`sipgw.agent.preemptive`) runs on the caller's
 partial transcript while the turn is not yet confirmed. With speculative speech
 on, the moment its stream completes the first clause (cut as early as a comma
-allows, :data:`sipgw.agent.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to text-to-speech on a
-reply of its own (:class:`HeldSpeech`). Its audio is *held*: it waits in the
+allows, :data:`sipgw.agent.llm.sentences.FIRST_CLAUSE_CHARS`), that clause goes to
+text-to-speech on a reply of its own (:class:`HeldSpeech`). Its audio is *held*: it waits in the
 TTS reply's queue, and nothing moves it to the playout, so nothing reaches the
 caller. At the confirmed end of turn the request is adopted and the reply
 *takes over* that TTS reply (:meth:`sipgw.agent.speaker.Speaker.begin`): the audio

@@ -43,7 +43,8 @@ _STAGE_FIELDS: Final = {
     "tts_first_byte": "tts_first_byte_ms",
     "gateway_reply_path": "first_rtp_after_tts_ms",
 }
-"""The observer's turn stages (:data:`sipgw.agent.observer.TURN_STAGES`) and their turn_metrics fields."""
+"""The observer's turn stages (:data:`sipgw.agent.observer.TURN_STAGES`) and their
+turn_metrics fields."""
 
 
 def turn_metrics(reply: Reply, first_rtp: float | None) -> dict[str, Any]:

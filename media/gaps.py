@@ -16,10 +16,10 @@ it could have. Then, with ``tolerance`` the jitter allowance (the jitter buffer'
   (a sender that stops its clock while silent, or a network stall);
 * ``NONE``: anything else (continuous audio, jitter, a lost or reordered packet).
 
-Consumers: :mod:`sipgw.media.jitterbuffer` (playout) re-anchors on a SKIP and restores its delay after a
-PAUSE; :mod:`sipgw.media.ingress` (the listeners' tap) releases a PAUSE as silence, but neither a SKIP
-nor a STALL (no time passed in one, no timestamps in the other). Sequence numbers and the marker
-bit play no part: senders set them inconsistently around gaps.
+Consumers: :mod:`sipgw.media.jitterbuffer` (playout) re-anchors on a SKIP and restores its
+delay after a PAUSE; :mod:`sipgw.media.ingress` (the listeners' tap) releases a PAUSE as
+silence, but neither a SKIP nor a STALL (no time passed in one, no timestamps in the other).
+Sequence numbers and the marker bit play no part: senders set them inconsistently around gaps.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The asyncio side of one Twilio Media Streams WebSocket, whatever library carries it.
 
 Thin, as the house's adapters are: :meth:`MediaStreamConnection.run` hands each text frame and
-``loop.time()`` to the sans-IO :class:`~sipgw.media.twilio.stream.MediaStreamSession` and reports its
-events; :meth:`MediaStreamConnection.send_frame` (from the ticker: it returns at once) queues
-what the session builds for one writer task, which sends in order. The WebSocket itself (an
-aiohttp route, a ``websockets`` server) belongs to the caller, who passes its ``send``.
+``loop.time()`` to the sans-IO :class:`~sipgw.media.twilio.stream.MediaStreamSession` and
+reports its events; :meth:`MediaStreamConnection.send_frame` (from the ticker: it returns at
+once) queues what the session builds for one writer task, which sends in order. The WebSocket
+itself (an aiohttp route, a ``websockets`` server) belongs to the caller, who passes its
+``send``.
 
 Bounded: at most ``max_queued`` frames wait for the socket (5 s of audio by default); past
 that new audio is dropped and counted, never buffered without end. :meth:`clear` drops what

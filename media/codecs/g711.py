@@ -38,4 +38,5 @@ class G711(Codec):
 PCMU: Final = G711("PCMU", 0, alaw=False)
 """μ-law, static payload type 0: the agent's default format on the wire as is."""
 PCMA: Final = G711("PCMA", 8, alaw=True)
-"""A-law, static payload type 8: converted to the agent's format by :mod:`sipgw.media.codecs.convert`."""
+"""A-law, static payload type 8: converted to the agent's format by
+:mod:`sipgw.media.codecs.convert`."""

@@ -120,8 +120,9 @@ A tools module (`SIPGW_TOOLS_MODULE`) reads its own settings from the environmen
 module, a variable can live in either place, with the same precedence as above. Choose names
 that are not sipgw's (a prefix of your own, e.g. `MYSHOP_`). A handler also gets the
 assistant's resolved settings, typed and read-only, as `ctx.settings`
-(`sipgw.agent.settings.AssistantSettings`): for instance `ctx.settings.builtin_tools.transfer_target`
-or `ctx.settings.greeting`. The environment itself is not passed to tools.
+(`sipgw.agent.settings.AssistantSettings`): for instance
+`ctx.settings.builtin_tools.transfer_target` or `ctx.settings.greeting`. The environment
+itself is not passed to tools.
 
 ```python
 import os

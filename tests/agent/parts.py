@@ -165,7 +165,8 @@ class Turn:
 
 @dataclass
 class ScriptedLlm:
-    """A :class:`sipgw.agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per request."""
+    """A :class:`sipgw.agent.llm.base.ChatLLM` answering from a script, one :class:`Turn` per
+    request."""
 
     script: list[Turn] = field(default_factory=list)
     requests: list[list[dict[str, Any]]] = field(default_factory=list)
@@ -492,7 +493,8 @@ def assistant(
     caller_context: CallerContextSettings | None = None,
     **settings: Any,
 ) -> Assistant:
-    """Build an :class:`sipgw.agent.assistant.AssistantAgent` on the doubles (no records on disk)."""
+    """Build an :class:`sipgw.agent.assistant.AssistantAgent` on the doubles (no records on
+    disk)."""
     call = call or FakeCall()
     stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))
     observer = RecordingObserver()

@@ -1,4 +1,5 @@
-"""Which media path runs (sipgw.media._accel): the decision, the pure-Python finder, a real process."""
+"""Which media path runs (sipgw.media._accel): the decision, the pure-Python finder, a real
+process."""
 
 from __future__ import annotations
 

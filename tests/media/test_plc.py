@@ -1,4 +1,5 @@
-"""sipgw.media.plc: pitch estimate, continuity at the joins, fading over long losses, G.711 round trip."""
+"""sipgw.media.plc: pitch estimate, continuity at the joins, fading over long losses, G.711
+round trip."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 On only with ``SIPGW_TWILIO_AUTH_TOKEN`` (and ``SIPGW_PUBLIC_URL``: :mod:`sipgw.app.legs.settings`).
 Twilio cannot send the admin token: each request must carry ``X-Twilio-Signature`` made with
 the account's Auth Token over the URL Twilio requested (our public one: behind a TLS proxy the
-request we see names another host), checked by :func:`sipgw.media.twilio.signature.verify_signature`;
-anything else gets 403 and a log line.
+request we see names another host), checked by
+:func:`sipgw.media.twilio.signature.verify_signature`; anything else gets 403 and a log line.
 
 - ``POST /twilio/voice``: the number's "A call comes in" webhook (form-encoded; the
   signature folds in the form's parameters). While new calls are refused (draining,

@@ -235,8 +235,9 @@ class CallHandle:
 
     @property
     def verified_caller(self) -> str:
-        """The other party's number as far as it is proven (see :class:`~sipgw.agent.base.CallControl`):
-        the SIP core's trusted identity of an incoming call; the number a placed call reached."""
+        """The other party's number as far as it is proven (see
+        :class:`~sipgw.agent.base.CallControl`): the SIP core's trusted identity of an incoming
+        call; the number a placed call reached."""
         if self.call.outbound:
             return phone_number(uri_number(self.call.called.uri))
         return self.call.trusted_identity
@@ -353,7 +354,8 @@ class CallHandle:
                 await asyncio.wait_for(self.acked.wait(), within)
 
     async def consult(self, target: str, agent: AgentFactory, ring_timeout: float) -> ConsultLeg:
-        """Place a warm transfer's consultation call (``sipgw.agent.warm_transfer.WarmTransferCall``).
+        """Place a warm transfer's consultation call
+        (``sipgw.agent.warm_transfer.WarmTransferCall``).
 
         Raises:
             DialRefused: ``target`` is not allowed, or warm transfers are not set up here.
