@@ -14,6 +14,10 @@ accelerator: the same sources run as plain Python wherever they are not built
 
 Each build writes ``media/_native_build.json``: the compiled modules and their sources'
 hashes, which media/_accel.py checks before it lets the compiled ones run.
+
+The sources are named by their folders (``media/rtp.py``) and built through the package's
+symlinks (``sipgw/media/rtp.py``), so that mypyc names them as they are imported
+(``sipgw.media.rtp``: docs/architecture.md, "Import names").
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ COMPILED = (
     "agent/stt/uplink.py",
     "agent/echo.py",
 )
-"""Sources compiled with mypyc, all in one group (they call each other directly)."""
+"""Sources compiled with mypyc, all in one group (they call each other directly); by folder,
+built as :func:`installed` names them."""
 
 MANIFEST = ROOT / "media" / "_native_build.json"
 
@@ -90,8 +95,14 @@ EXTENSION_SOURCES = ("media/_rtpio.c",)
 """The hand-written extension's sources: hashed too, so that an edit makes the build stale."""
 
 
+def installed(source: str) -> str:
+    """A source's path inside the package: ``media/rtp.py`` -> ``sipgw/media/rtp.py``."""
+    return f"sipgw/{source}"
+
+
 def module_name(source: str) -> str:
-    return source.removesuffix(".py").replace("/", ".")
+    """A source's import name: ``media/rtp.py`` -> ``sipgw.media.rtp``."""
+    return installed(source).removesuffix(".py").replace("/", ".")
 
 
 def write_manifest(path: Path) -> None:
@@ -99,8 +110,8 @@ def write_manifest(path: Path) -> None:
         module_name(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in COMPILED
     }
-    sources = {
-        source: hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
+    sources = {  # by the path media/_accel.py finds them at, installed or not
+        installed(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in EXTENSION_SOURCES
     }
     manifest = {"modules": modules, "extensions": ["sipgw.media._rtpio"], "sources": sources}
@@ -123,7 +134,9 @@ class NativeBuild(build_ext):
         if self.extensions:
             # next to the sources (in place: scripts/build-native), or into the wheel
             write_manifest(
-                MANIFEST if self.inplace else Path(self.build_lib) / "media" / MANIFEST.name
+                MANIFEST
+                if self.inplace
+                else Path(self.build_lib) / "sipgw" / "media" / MANIFEST.name
             )
 
 
@@ -138,14 +151,16 @@ def extensions() -> list[Any]:
         print("sipgw: mypy (mypyc) is not installed; installing pure Python", file=sys.stderr)
         return []
     compiled = mypycify(
-        ["--no-warn-unused-configs", *COMPILED],
+        ["--no-warn-unused-configs", *map(installed, COMPILED)],
         opt_level="3",
-        group_name="media._native",  # media/_native__mypyc.*.so: the shared code
+        group_name="sipgw.media._native",  # media/_native__mypyc.*.so: the shared code
         # mypy's own settings for the sources (pyproject.toml [tool.mypy]); the compiled
         # modules are checked strictly there already.
         strip_asserts=False,
     )
-    rtpio = Extension("sipgw.media._rtpio", ["media/_rtpio.c"], extra_compile_args=["-O2"])
+    rtpio = Extension(
+        "sipgw.media._rtpio", list(map(installed, EXTENSION_SOURCES)), extra_compile_args=["-O2"]
+    )
     return [*compiled, rtpio]
 
 

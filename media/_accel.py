@@ -45,8 +45,12 @@ __all__ = [
     "source_hash",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-MANIFEST = ROOT / "media" / "_native_build.json"
+HERE = Path(os.path.abspath(__file__)).parent
+"""This package's folder as imported: ``.../sipgw/media`` (the checkout's symlink to ``media/``,
+or the installed package), not resolved: module names map to paths under it."""
+ROOT = HERE.parent.parent
+"""The folder that holds the ``sipgw`` package."""
+MANIFEST = HERE / "_native_build.json"
 """Written by the build: ``{"modules": {name: source sha256}, "extensions": [...],
 "sources": {C source path: sha256}}``."""
 
@@ -86,7 +90,7 @@ def read_manifest(path: Path = MANIFEST) -> dict[str, str] | None:
 
 
 def read_sources(path: Path = MANIFEST) -> dict[str, str]:
-    """The build's hashes of the C extension's sources (``{"media/_rtpio.c": sha256}``);
+    """The build's hashes of the C extension's sources (``{"sipgw/media/_rtpio.c": sha256}``);
     empty when the manifest has none."""
     return _hashes(path, "sources") or {}
 

@@ -88,8 +88,8 @@ def test_the_manifest_is_read_or_none(tmp_path: Path) -> None:
     manifest.write_text(json.dumps({"modules": {"pkg.alpha": "ab"}}))
     assert _accel.read_manifest(manifest) == {"pkg.alpha": "ab"}
     assert _accel.read_sources(manifest) == {}  # a build from before the C source was hashed
-    manifest.write_text(json.dumps({"modules": {}, "sources": {"media/_rtpio.c": "cd"}}))
-    assert _accel.read_sources(manifest) == {"media/_rtpio.c": "cd"}
+    manifest.write_text(json.dumps({"modules": {}, "sources": {"sipgw/media/_rtpio.c": "cd"}}))
+    assert _accel.read_sources(manifest) == {"sipgw/media/_rtpio.c": "cd"}
 
 
 def test_the_pure_finder_loads_the_source_of_a_compiled_module_only(tmp_path: Path) -> None:
