@@ -42,6 +42,7 @@ def modules() -> list[Path]:
         for index, package in enumerate(PACKAGES)
         for path in (ROOT / package).rglob("*.py")
         if path.name != "__init__.py" and not path.name.startswith("test_")  # the toolkit's tests
+        if path.resolve() == path  # media/ and agent/ once, not again through sipgw/'s symlinks
     ]
     return [path for _, path in sorted(found, key=lambda f: (f[0], f[1].parent.parts, f[1].name))]
 
@@ -62,13 +63,21 @@ def render() -> str:
     return "\n".join(lines)
 
 
+def shown(module: str) -> str:
+    """How the document names a module: by its path, ``sipgw/app``'s without that folder,
+    ``sipgw.agent``'s and ``sipgw.media``'s by their own folders (``agent/amd/settings``)."""
+    if module.startswith(("sipgw.agent.", "sipgw.media.")):
+        module = module.removeprefix("sipgw.")
+    return module.removeprefix("sipgw.app.").replace(".", "/")
+
+
 def render_sections(indent: str = "  ") -> str:
     """The sections' list: ``module`` (names), for each module declaring sections."""
     from sipgw.app.sections import SECTIONS
 
     by_module: dict[str, list[str]] = {}
     for info in SECTIONS:
-        module = info.cls.__module__.removeprefix("sipgw.app.").replace(".", "/")
+        module = shown(info.cls.__module__)
         by_module.setdefault(module, []).append(info.name)
     items = [f"`{module}` ({', '.join(names)})" for module, names in by_module.items()]
     text = textwrap.fill(
@@ -125,7 +134,7 @@ def test_every_settings_section_is_named_with_its_module() -> None:
     )
     words = " ".join(listed.split())
     for info in SECTIONS:  # what the list promises, checked apart from how it is written
-        module = info.cls.__module__.removeprefix("sipgw.app.").replace(".", "/")
+        module = shown(info.cls.__module__)
         named = re.search(rf"`{re.escape(module)}` \(([^)]*)\)", words)
         assert named and info.name in named[1].split(", "), (module, info.name)
 

@@ -1,14 +1,18 @@
 """The layers, checked on the source: which of our packages may import which, and no cycles.
 
 Every module under ``sipgw/``, ``media/``, ``agent/``, ``bench/`` and ``tests/`` is
-parsed with :mod:`ast`; every import counts (top level, inside functions, under
-``TYPE_CHECKING``). The rules (imports point down only):
+parsed with :mod:`ast`, once, by its import name (``media/`` and ``agent/`` are imported as
+``sipgw.media`` and ``sipgw.agent``, through the symlinks ``sipgw/media`` and ``sipgw/agent``:
+docs/architecture.md, "Import names"); every import counts (top level, inside functions,
+under ``TYPE_CHECKING``). The rules (imports point down only):
 
-- ``media`` imports nothing of ours;
+- nothing of ours imports a top-level ``media`` or ``agent``: those names are not ours (a
+  user's package may have them);
+- ``media`` (``sipgw.media``) imports nothing of ours but itself;
 - the SIP core (``sipgw.sip``, and the package's face ``sipgw`` with its version) imports
-  only the SIP core;
+  only the SIP core, and the face nothing at all (it runs first on every import of ours);
 - the SIP core's asyncio adapters (``sipgw.aio``) import only themselves and the SIP core;
-- ``agent`` imports only ``agent`` and ``media``;
+- ``agent`` (``sipgw.agent``) imports only ``agent`` and ``media``;
 - ``sipgw.app`` (the composition root) imports anything of ours except ``tests.toolkit``,
   ``bench`` and ``tests``;
 - ``tests.toolkit`` (the test and benchmark toolkit, not in the wheel) anything but ``bench``
@@ -36,7 +40,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sipgw", "media", "agent", "bench", "tests")
+PACKAGES = ("sipgw", "bench", "tests")
+"""Our top-level import names."""
+FOLDERS = ("sipgw", "media", "agent", "bench", "tests")
+"""The folders our modules are in."""
+INSTALLED_AS = {"media": "sipgw.media", "agent": "sipgw.agent"}
+"""The folders whose import name is not their path: what the symlinks in ``sipgw/`` make them."""
+NOT_OURS = ("media", "agent")
+"""Top-level names that are not ours (the folders' names before issue 40)."""
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "sipgw.agent.turns",
@@ -70,10 +81,21 @@ class Import:
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
+    """The import name of the module at ``path`` (a folder's own path, not a symlink's)."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    name = ".".join(parts)
+    top, _, rest = name.partition(".")
+    if top in INSTALLED_AS:
+        return ".".join(filter(None, [INSTALLED_AS[top], rest]))
+    return name
+
+
+def through_symlink(path: Path, root: Path = ROOT) -> bool:
+    """Whether ``path`` lies under a symlinked folder (``sipgw/media/...``): the same file is
+    scanned under its folder's own path."""
+    return any((root / parent).is_symlink() for parent in path.relative_to(root).parents[:-1])
 
 
 def is_package(path: Path) -> bool:
@@ -83,9 +105,13 @@ def is_package(path: Path) -> bool:
 def scan(root: Path = ROOT) -> dict[str, tuple[Path, ast.Module]]:
     """Every module of ours: name -> (path, syntax tree)."""
     modules: dict[str, tuple[Path, ast.Module]] = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
-            modules[module_name(path, root)] = (path, ast.parse(path.read_text(), str(path)))
+    for folder in FOLDERS:
+        for path in sorted((root / folder).rglob("*.py")):
+            if through_symlink(path, root):
+                continue
+            name = module_name(path, root)
+            assert name not in modules, f"{name} is both {modules[name][0]} and {path}"
+            modules[name] = (path, ast.parse(path.read_text(), str(path)))
     return modules
 
 
@@ -138,6 +164,10 @@ def layer(module: str) -> str:
         return "sipgw.app"
     if _within(module, "tests.toolkit") and not module.rpartition(".")[2].startswith("test_"):
         return "tests.toolkit"
+    if _within(module, "sipgw.media"):
+        return "media"
+    if _within(module, "sipgw.agent"):
+        return "agent"
     if _within(module, "sipgw.aio"):
         return "sipgw.aio"
     if _within(module, "sipgw.sip") or module == "sipgw":
@@ -180,10 +210,22 @@ def layer_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list
     return problems
 
 
+def old_names(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
+    """Imports of a top-level ``media`` or ``agent``: someone else's package, not ours."""
+    return [
+        f"{_where(paths, edge)}: {edge.source} imports {edge.target}; ours is "
+        f"sipgw.{edge.target} (a top-level {_top(edge.target)} is not ours)"
+        for edge in edges
+        if _top(edge.target) in NOT_OURS
+    ]
+
+
 def io_violations(edges: Iterable[Import], paths: Mapping[str, Path]) -> list[str]:
     problems = []
     for edge in edges:
-        if _top(edge.source) not in ("sipgw", "media") or _top(edge.target) not in IO_MODULES:
+        if layer(edge.source) not in ("SIP core", "sipgw.aio", "sipgw.app", "media"):
+            continue
+        if _top(edge.target) not in IO_MODULES:
             continue
         if ".aio" in f".{edge.source}" or layer(edge.source) == "sipgw.app":
             continue
@@ -360,6 +402,22 @@ def test_each_layer_imports_only_the_layers_below(
     assert not problems, "layer violations:\n" + "\n".join(problems)
 
 
+def test_nothing_of_ours_imports_media_or_agent_by_a_top_level_name(
+    tree: tuple[list[Import], dict[str, Path]],
+) -> None:
+    problems = old_names(*tree)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_package_face_imports_nothing(tree: tuple[list[Import], dict[str, Path]]) -> None:
+    """``sipgw/__init__.py`` runs before every import of ``sipgw.media`` and ``sipgw.agent``:
+    it holds the version, and imports nothing that media would then import with it."""
+    edges, paths = tree
+    assert "sipgw" in paths
+    imported = [e.target for e in edges if e.source == "sipgw" and e.target != "__future__"]
+    assert not imported, imported
+
+
 def test_protocol_cores_import_no_asyncio_or_socket(
     tree: tuple[list[Import], dict[str, Path]],
 ) -> None:
@@ -381,7 +439,7 @@ def test_every_agent_module_that_says_it_is_sans_io_is_checked(
     _, paths = tree
     said = []
     for name, path in paths.items():
-        if _top(name) != "agent":
+        if layer(name) != "agent":
             continue
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
         if "sans-io" in docstring.strip().split("\n", 1)[0].lower():
@@ -429,12 +487,13 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
             "media/rtp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
             "    from sipgw.sip.useragent import UserAgent\n",
             "agent/base.py": "from sipgw.media.rtp import x\n",
-            "agent/turns.py": "from agent.clock import now\n",  # sans-IO, they say
+            "agent/turns.py": "from sipgw.agent.clock import now\n",  # sans-IO, they say
             "agent/clock.py": "import asyncio\n",
             "agent/a.py": "from .b import y\n",
             "agent/b.py": "from . import a\n",
             "bench/load.py": "from tests import helpers\n",
             "tests/helpers.py": "from bench.load import z\n",
+            "bench/old.py": "import media.rtp\nfrom agent import base\n",  # not ours
         },
     )
     layers = layer_violations(edges, paths)
@@ -451,16 +510,22 @@ def test_the_checker_finds_each_kind_of_violation(tmp_path: Path) -> None:
     )
     io = io_violations(edges, paths)
     assert len(io) == 1 and "sipgw/sip/useragent.py:2: sipgw.sip.useragent imports socket" in io[0]
-    sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns", "agent.a"])
+    sans_io = sans_io_violations(edges, paths, ["sipgw.agent.turns", "sipgw.agent.a"])
     assert sans_io == [
-        "agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but agent.clock imports "
-        "asyncio (through agent.clock)"
+        "agent/clock.py:1: sipgw.agent.turns is documented as sans-IO, but sipgw.agent.clock "
+        "imports asyncio (through sipgw.agent.clock)"
+    ]
+    assert old_names(edges, paths) == [
+        "bench/old.py:1: bench.old imports media.rtp; ours is sipgw.media.rtp (a top-level "
+        "media is not ours)",
+        "bench/old.py:2: bench.old imports agent; ours is sipgw.agent (a top-level agent is "
+        "not ours)",
     ]
     loops = cycles(edges, paths)
-    assert len(loops) == 2, loops  # agent.a <-> agent.b, bench.load <-> tests.helpers
-    assert "import cycle among agent.a, agent.b" in loops[0]
-    assert "agent/b.py:1: agent.b imports agent.a" in loops[0]
-    assert "bench.load, tests.helpers" in loops[1]
+    assert len(loops) == 2, loops  # bench.load <-> tests.helpers, agent.a <-> agent.b
+    assert "bench.load, tests.helpers" in loops[0]
+    assert "import cycle among sipgw.agent.a, sipgw.agent.b" in loops[1]
+    assert "agent/b.py:1: sipgw.agent.b imports sipgw.agent.a" in loops[1]
 
 
 def test_the_checker_finds_a_loop_of_folders(tmp_path: Path) -> None:
@@ -484,3 +549,22 @@ def test_the_checker_finds_a_loop_of_folders(tmp_path: Path) -> None:
     assert (
         "sipgw/app/lines/build.py:2: sipgw.app.lines.build imports sipgw.app.sections" in loops[0]
     )
+
+
+def test_a_module_is_named_as_it_is_imported(tmp_path: Path) -> None:
+    """media/ and agent/ by their import names; seen through sipgw/'s symlinks, not again."""
+    for folder in ("sipgw", "media/aio", "agent", "bench", "tests"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "x.py").write_text("")
+    (tmp_path / "sipgw" / "media").symlink_to(Path("..") / "media")
+    (tmp_path / "sipgw" / "agent").symlink_to(Path("..") / "agent")
+    scanned = {name: path.relative_to(tmp_path).as_posix() for name, (path, _) in
+               scan(tmp_path).items()}  # fmt: skip
+    assert scanned == {
+        "sipgw.x": "sipgw/x.py",
+        "sipgw.media.aio.x": "media/aio/x.py",
+        "sipgw.agent.x": "agent/x.py",
+        "bench.x": "bench/x.py",
+        "tests.x": "tests/x.py",
+    }
+    assert layer("sipgw.media.aio.x") == "media" and layer("sipgw.agent.x") == "agent"

@@ -119,6 +119,8 @@ def production_modules() -> list[str]:
                 continue
             if path.name.startswith("test_"):
                 continue  # the toolkit's own tests, beside it
+            if path.resolve() != path:
+                continue  # media/ and agent/ once, not again through sipgw/'s symlinks
             modules.append(path.relative_to(ROOT).as_posix())
     return modules
 
