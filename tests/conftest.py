@@ -111,6 +111,9 @@ SHARED_NAMESPACE_LANE = (
 )
 """Real-peer tests of the first lane; every other one runs in the second lane."""
 PEER_LANES = ("peers-a", "peers-b")
+ONE_UNIT = ("tests/test_packaging.py",)
+"""Modules whose tests share a module-scoped fixture too slow to make twice (the wheel, built
+and installed once): each module one work unit, on one worker."""
 
 
 def peer_lane(nodeid: str) -> str:
@@ -144,7 +147,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class PeersScheduling(LoadGroupScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return peer_lane(nodeid) or str(super()._split_scope(nodeid))
+            unit = next((m for m in ONE_UNIT if nodeid.startswith(m + "::")), "")
+            return peer_lane(nodeid) or unit or str(super()._split_scope(nodeid))
 
     return PeersScheduling(config, log)
 

@@ -6,6 +6,10 @@ media path (``SIPGW_BUILD_NATIVE=1 pip wheel``, as that stage does), the wheel i
 into a clean venv with its declared dependencies only (the second stage), and the
 image's ENTRYPOINT + CMD starts a gateway on the native path that answers OPTIONS (the
 compose health check) and stops cleanly on SIGTERM.
+
+The same wheel, installed once (:func:`installed`: the build takes minutes), also meets a
+user's own packages named ``agent`` and ``media``: ours install as ``sipgw.agent`` and
+``sipgw.media`` (docs/architecture.md, "Import names"), so neither shadows the other.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import signal
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,18 +59,35 @@ def _run(args: list[str], **env: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Installed:
+    """sipgw's wheel, built as the image's build stage builds it, and the clean venv it is in."""
+
+    wheel: Path
+    venv: Path
+
+    def bin(self, name: str) -> str:
+        return str(self.venv / "bin" / name)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Built and installed once for this module's tests (one xdist unit: tests/conftest.py)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     context = tmp_path / "context"
     context.mkdir()
     for name in _copied_paths():
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, context / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # symlinks kept, as COPY keeps them: sipgw/media -> ../media, sipgw/agent -> ../agent
+            shutil.copytree(
+                source, context / name, symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )  # fmt: skip
         else:
             shutil.copy2(source, context / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
     # scripts/test fills a wheelhouse first, because the suite runs without a network.
     offline = ["--no-index", "--find-links", str(WHEELHOUSE)] if WHEELHOUSE.is_dir() else []
     wheels = tmp_path / "wheels"
@@ -74,6 +97,13 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         SIPGW_BUILD_NATIVE="1",
     )  # fmt: skip
     (wheel,) = wheels.glob("sipgw-*.whl")
+    pip = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+    _run([*pip, *offline, str(wheel)])
+    return Installed(wheel, venv)
+
+
+def test_image_entry_command_runs_from_a_clean_venv(installed: Installed, tmp_path: Path) -> None:
+    wheel = installed.wheel
     assert "linux" in wheel.name  # compiled: a platform wheel
     # The wheel holds the product: no module of the test toolkit (tests/toolkit: the peers,
     # the fakes the tests alone use, the browsers), under its name or its old one.
@@ -94,11 +124,15 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
     ]
     assert not carried, carried
     assert "sipgw/app/evaluation/run.py" in shipped  # sipgw eval's harness is product code
-    _run([*pip, *offline, str(wheel)])
+    # One top-level package: media/ and agent/ are sipgw.media and sipgw.agent in it.
+    tops = {name.split("/", 1)[0] for name in shipped}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"sipgw"}, tops
+    assert {"sipgw/media/rtp.py", "sipgw/agent/base.py", "sipgw/media/_rtpio.c"} <= set(shipped)
+    venv = installed.venv
     # Package data travels with a non-editable install.
     data = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
-         "import importlib.resources as r; print(r.files('agent').joinpath('tools').is_dir(),"
+         "import importlib.resources as r; print(r.files('sipgw.agent').joinpath('tools').is_dir(),"
          " r.files('sipgw.app.admin').joinpath('static/dashboard.js').is_file());"
          "from sipgw.agent.resilience.lines import FallbackLine;"
          "from sipgw.agent.resilience.shipped_prompts import shipped_frames, shipped_text;"
@@ -110,17 +144,8 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
 
     command = _instruction("ENTRYPOINT") + _instruction("CMD")
     assert command == ["sipgw", "serve"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPGW_", "PYTHONPATH"))}
-    env.update(SIPGW_BIND="127.0.0.1", SIPGW_SIP_PORT="0", SIPGW_RTP_PORTS="33000-33100")
-    process = subprocess.Popen(
-        [str(venv / "bin" / command[0]), *command[1:]],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("listening on udp:127.0.0.1:"), line
-        port = line.strip().rsplit(":", 1)[1]
+
+    def healthy(port: str, env: dict[str, str]) -> None:
         health = subprocess.run(
             [str(venv / "bin" / "python"), "-m", "sipgw.app.healthcheck"],
             capture_output=True, text=True, cwd=tmp_path, timeout=20,
@@ -128,6 +153,98 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         )  # fmt: skip
         assert health.returncode == 0, health.stdout + health.stderr
         assert "-> 200" in health.stdout
+
+    stderr = _serve(installed, command, tmp_path, {}, healthy)
+    assert "media path: native" in stderr, stderr  # the wheel's compiled modules run
+
+
+USER_PACKAGES = {
+    "agent/__init__.py": "WHO = 'users-agent'\n",
+    "agent/bot.py": (
+        '"""An agent plug-in in a package named agent, not ours."""\n'
+        "import media\n"
+        "from sipgw.agent.echo_plugin import echo_agent\n"
+        "assert media.WHO == 'users-media', media\n"
+        "make = echo_agent\n"
+    ),
+    "media/__init__.py": "WHO = 'users-media'\n",
+}
+"""A user's own packages named ``agent`` and ``media``; ``agent.bot`` is an agent plug-in
+(the echo agent under the user's name)."""
+
+BOTH = (
+    "import sys{append}\n"
+    "import agent, agent.bot, media\n"
+    "import sipgw.agent.base, sipgw.media.rtp, sipgw.app.gateway\n"
+    "print(agent.WHO, media.WHO, sep='|')\n"
+    "for module in (agent, media, sipgw.agent, sipgw.media, sys.modules['sipgw.agent.base']):\n"
+    "    print(module.__file__)\n"
+)
+"""Imports the user's packages and ours in one process; prints whose each one is."""
+
+
+def test_a_users_own_agent_and_media_packages_neither_shadow_ours_nor_are_shadowed(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Before issue 40 the wheel installed top-level ``agent`` and ``media``: a user's
+    packages of those names ahead of site-packages (``PYTHONPATH``, the working directory)
+    took their place and sipgw failed to start; behind it (a ``.pth``), ours took theirs."""
+    user = tmp_path / "user"
+    for relative, text in USER_PACKAGES.items():
+        (user / relative).parent.mkdir(parents=True, exist_ok=True)
+        (user / relative).write_text(text)
+    site = subprocess.run(
+        [installed.bin("python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIPGW_", "PYTHONPATH"))}
+    for where, env, append in (
+        ("ahead of site-packages", {"PYTHONPATH": str(user)}, ""),
+        ("behind site-packages", {}, f"; sys.path.append({str(user)!r})"),
+    ):
+        done = subprocess.run(
+            [installed.bin("python"), "-c", BOTH.format(append=append)],
+            capture_output=True, text=True, cwd=tmp_path, env={**clean, **env}, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{where}:\n{done.stderr}"
+        who, *files = done.stdout.splitlines()
+        assert who == "users-agent|users-media", where
+        theirs, ours = files[:2], files[2:]
+        assert all(Path(f).is_relative_to(user) for f in theirs), (where, theirs)
+        assert all(Path(f).is_relative_to(site) for f in ours), (where, ours)
+
+    # sipgw starts with the user's packages ahead of its own, running the user's plug-in.
+    stderr = _serve(
+        installed, ["sipgw", "serve", "--agent", "agent.bot:make"], tmp_path,
+        {"PYTHONPATH": str(user)}, None,
+    )  # fmt: skip
+    assert "agent agent.bot:make" in stderr, stderr
+
+
+def _serve(
+    installed: Installed,
+    command: list[str],
+    cwd: Path,
+    extra: dict[str, str],
+    check: Callable[[str, dict[str, str]], None] | None,
+) -> str:
+    """Start ``command`` from the venv on loopback, wait until it listens, run ``check`` (with
+    its SIP port), stop it with SIGTERM; its stderr, once it stopped cleanly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPGW_", "PYTHONPATH"))}
+    env.update(SIPGW_BIND="127.0.0.1", SIPGW_SIP_PORT="0", SIPGW_RTP_PORTS="33000-33100")
+    env.update(extra)
+    process = subprocess.Popen(
+        [installed.bin(command[0]), *command[1:]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("listening on udp:127.0.0.1:"), line + (
+            process.stderr.read() if process.stderr and process.poll() is not None else ""
+        )
+        if check is not None:
+            check(line.strip().rsplit(":", 1)[1], env)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -135,4 +252,4 @@ def test_image_entry_command_runs_from_a_clean_venv(tmp_path: Path) -> None:
         process.wait()
     stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr, stderr
-    assert "media path: native" in stderr, stderr  # the wheel's compiled modules run
+    return stderr
