@@ -38,6 +38,7 @@ __all__ = [
     "PureFinder",
     "compiled_file",
     "decide",
+    "import_name",
     "native",
     "read_manifest",
     "read_sources",
@@ -118,6 +119,13 @@ def _stale(
     return None
 
 
+def import_name(module: str) -> str:
+    """A compiled module's import name: a build from before issue 40 named them ``media.*``
+    and ``agent.*`` (its libraries still sit next to the sources, under the new names)."""
+    top = module.partition(".")[0]
+    return f"sipgw.{module}" if top in ("media", "agent") else module
+
+
 def compiled_file(module: str, root: Path = ROOT) -> bool:
     """Whether the module's compiled build sits next to its source."""
     source = _source_path(module, root)
@@ -139,6 +147,12 @@ def decide(
         return "pure", "SIPGW_PURE_PYTHON=1"
     if modules is None:
         return "pure", "not built (scripts/build-native builds it where a C compiler is)"
+    if any(name != import_name(name) for name in modules):
+        return (
+            "pure",
+            "stale build: made before media and agent were sipgw.media and "
+            "sipgw.agent (run scripts/build-native)",
+        )
     stale = _stale(modules, root, sources)
     if stale is not None:
         return "pure", f"stale build: {stale} (run scripts/build-native)"
@@ -169,7 +183,8 @@ def select() -> None:
     modules = read_manifest()
     PATH, REASON = decide(os.environ, modules, sources=read_sources())
     if PATH == "pure":
-        compiled = [name for name in (modules or {}) if compiled_file(name)]
+        names = [import_name(name) for name in modules or {}]
+        compiled = [name for name in names if compiled_file(name)]
         if compiled:
             sys.meta_path.insert(0, PureFinder(compiled))
 

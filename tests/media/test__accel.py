@@ -80,6 +80,28 @@ def test_a_missing_build_of_one_module_makes_all_pure(tmp_path: Path) -> None:
                                       "scripts/build-native)")  # fmt: skip
 
 
+def test_a_build_from_before_the_sipgw_names_is_stale_and_its_libraries_never_load(
+    tmp_path: Path,
+) -> None:
+    """Issue 40 renamed media.* and agent.* to sipgw.media.* and sipgw.agent.*; an older
+    build's libraries still sit next to the sources, where the new names find them first."""
+    package = tmp_path / "sipgw" / "media"
+    package.mkdir(parents=True)
+    source = package / "rtp.py"
+    source.write_text("NAME = 'rtp'\n")
+    (package / f"rtp{SO}").write_bytes(b"not really a library")
+    old = {"media.rtp": hashlib.sha256(source.read_bytes()).hexdigest()}  # the old manifest
+    path, reason = _accel.decide({}, old, tmp_path)
+    assert path == "pure" and reason.startswith("stale build: made before media and agent")
+    assert _accel.decide({}, {"sipgw.media.rtp": old["media.rtp"]}, tmp_path)[0] == "native"
+    # the pure path's finder takes the libraries by their names now
+    assert [_accel.import_name(n) for n in (*old, "agent.turns", "sipgw.media.rtp")] == [
+        "sipgw.media.rtp", "sipgw.agent.turns", "sipgw.media.rtp"
+    ]  # fmt: skip
+    spec = _accel.PureFinder(["sipgw.media.rtp"], tmp_path).find_spec("sipgw.media.rtp")
+    assert spec is not None and spec.origin == str(source)
+
+
 def test_the_manifest_is_read_or_none(tmp_path: Path) -> None:
     manifest = tmp_path / "m.json"
     assert _accel.read_manifest(manifest) is None
