@@ -174,7 +174,7 @@ USER_PACKAGES = {
 
 BOTH = (
     "import sys{append}\n"
-    "import agent, agent.bot, media\n"
+    "import agent, agent.bot, media\n"  # the user's (names-rewrite: keep)
     "import sipgw.agent.base, sipgw.media.rtp, sipgw.app.gateway\n"
     "print(agent.WHO, media.WHO, sep='|')\n"
     "for module in (agent, media, sipgw.agent, sipgw.media, sys.modules['sipgw.agent.base']):\n"

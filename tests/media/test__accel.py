@@ -90,12 +90,13 @@ def test_a_build_from_before_the_sipgw_names_is_stale_and_its_libraries_never_lo
     source = package / "rtp.py"
     source.write_text("NAME = 'rtp'\n")
     (package / f"rtp{SO}").write_bytes(b"not really a library")
-    old = {"media.rtp": hashlib.sha256(source.read_bytes()).hexdigest()}  # the old manifest
-    path, reason = _accel.decide({}, old, tmp_path)
+    old_rtp, old_turns = "media.rtp", "agent.turns"  # the old names (names-rewrite: keep)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    path, reason = _accel.decide({}, {old_rtp: digest}, tmp_path)  # the old manifest
     assert path == "pure" and reason.startswith("stale build: made before media and agent")
-    assert _accel.decide({}, {"sipgw.media.rtp": old["media.rtp"]}, tmp_path)[0] == "native"
+    assert _accel.decide({}, {"sipgw.media.rtp": digest}, tmp_path)[0] == "native"
     # the pure path's finder takes the libraries by their names now
-    assert [_accel.import_name(n) for n in (*old, "agent.turns", "sipgw.media.rtp")] == [
+    assert [_accel.import_name(n) for n in (old_rtp, old_turns, "sipgw.media.rtp")] == [
         "sipgw.media.rtp", "sipgw.agent.turns", "sipgw.media.rtp"
     ]  # fmt: skip
     spec = _accel.PureFinder(["sipgw.media.rtp"], tmp_path).find_spec("sipgw.media.rtp")
