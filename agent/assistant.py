@@ -192,7 +192,8 @@ class AssistantFactory(PromptedFactory):
         return AssistantAgent(call, self.resources)
 
     def with_hand_off(self, hand_off: HandOffSettings) -> AssistantFactory:
-        """The same agents, whose calls may be handed to other lines (:mod:`sipgw.agent.handoff`)."""
+        """The same agents, whose calls may be handed to other lines
+        (:mod:`sipgw.agent.handoff`)."""
         return AssistantFactory(
             dataclasses.replace(self.resources, hand_off=hand_off), self.vendors
         )

@@ -5,7 +5,8 @@ Five sections, read when ``--agent assistant`` answers (environment variables or
 lines only, no flags): :class:`AssistantSection` (what it says, barge-in, its vendors),
 :class:`PreemptiveSection`, :class:`BuiltinToolsSection`, :class:`CallerContextSection` and
 :class:`CallbackSection`; the speech-to-speech agents read them too (:mod:`sipgw.agent.s2s.plugin`).
-:mod:`sipgw.agent.assistant_settings` turns them into :class:`~sipgw.agent.settings.AssistantSettings`.
+:mod:`sipgw.agent.assistant_settings` turns them into
+:class:`~sipgw.agent.settings.AssistantSettings`.
 The vendors' own sections are in :mod:`sipgw.agent.vendors`. What any agent may dial
 (``SIPGW_DIAL_ALLOW``) is the gateway's, not an agent's: ``sipgw.app.dial_settings``.
 """

@@ -16,7 +16,8 @@ behaviour of a plug-in: it reads ``call.amd``, spends money, nothing more).
 
 What the factory *returns* (a plain :data:`~sipgw.agent.base.AgentFactory` or one with the
 hooks of :mod:`sipgw.agent.factory`, :mod:`sipgw.agent.record`,
-:mod:`sipgw.agent.variables`) is turned into one :class:`PluginFactory` where the plug-in is built (:func:`plugin_factory`): the
+:mod:`sipgw.agent.variables`) is turned into one :class:`PluginFactory` where the plug-in is built
+(:func:`plugin_factory`): the
 gateway reads its services, record and variables hooks as fields, never by probing. A
 factory object built outside a plug-in (a warm transfer's consultation agents, a test's)
 may carry its record itself (:class:`DeclaresCapabilities`).

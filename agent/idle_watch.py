@@ -1,4 +1,5 @@
-"""The assistant's idle policy at work: the thin adapter around :class:`sipgw.agent.idle.IdlePolicy`.
+"""The assistant's idle policy at work: the thin adapter around
+:class:`sipgw.agent.idle.IdlePolicy`.
 
 :class:`IdleWatch` feeds the policy what the call does, every :data:`LOOK_EVERY` of the
 20 ms ticks (:meth:`IdleWatch.tick`: is the agent speaking or preparing a reply, is the
@@ -30,7 +31,8 @@ this late, and the ticks between cost nothing."""
 
 
 class HangsUp(Protocol):
-    """What the watch needs of the call's actions (:class:`sipgw.agent.call_actions.CallActions`)."""
+    """What the watch needs of the call's actions
+    (:class:`sipgw.agent.call_actions.CallActions`)."""
 
     @property
     def acting(self) -> bool:

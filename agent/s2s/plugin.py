@@ -5,7 +5,8 @@ Registered by name in :data:`sipgw.app.agents.BUILTIN_AGENTS` as
 ``package.module:factory`` is, and imported only when chosen. Both read the assistant's
 sections for what is not the vendor's (the prompt, greeting, records, barge-in, keypad,
 tools, caller context, callbacks: docs/speech-to-speech.md says which apply), what the
-gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from its
+gateway lets them dial (:class:`~sipgw.agent.capabilities.GatewayServices`), the vendor's key from
+its
 section (``ASSEMBLYAI_API_KEY`` of :class:`~sipgw.agent.vendors.AssemblyAISection`,
 ``OPENAI_API_KEY`` of :class:`~sipgw.agent.vendors.OpenAISection`: the only required
 setting; no STT or TTS key is needed), and their own section

@@ -23,8 +23,10 @@ carrying that record. No code of the app compares agent names.
 
 The built-in agents are plug-ins registered by name in :data:`BUILTIN_AGENTS`, each beside
 its agent and found exactly as a ``package.module:factory`` is: ``echo``
-(:mod:`sipgw.agent.echo_plugin`), ``assistant`` (:mod:`sipgw.agent.assistant_plugin`), ``voice-agent``
-and ``realtime`` (:mod:`sipgw.agent.s2s.plugin`), ``twiml`` and ``stream`` (:mod:`sipgw.agent.twiml.plugin`:
+(:mod:`sipgw.agent.echo_plugin`), ``assistant`` (:mod:`sipgw.agent.assistant_plugin`),
+``voice-agent``
+and ``realtime`` (:mod:`sipgw.agent.s2s.plugin`), ``twiml`` and ``stream``
+(:mod:`sipgw.agent.twiml.plugin`:
 an app built for Twilio), each imported only when chosen, with its SDKs.
 """
 

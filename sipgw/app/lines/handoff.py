@@ -47,7 +47,8 @@ def _assistant(line: BuiltLine) -> AssistantFactory | None:
 
 
 class LineDirectory:
-    """The lines of one built table, as hand-off targets (:class:`sipgw.agent.handoff.HandOffLines`)."""
+    """The lines of one built table, as hand-off targets
+    (:class:`sipgw.agent.handoff.HandOffLines`)."""
 
     def __init__(self, lines: Mapping[str, BuiltLine]) -> None:
         self._lines = lines
