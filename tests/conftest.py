@@ -106,6 +106,8 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_registration.py",
     "tests/interop/test_draining.py",
     "tests/interop/test_webhooks_peers.py",
+    "tests/interop/test_declared_tools_peers.py",
+    "tests/interop/test_pipecat_twiml_peers.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
 )

@@ -105,7 +105,8 @@ def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
 def gateway(workdir: Path, ast: Asterisk, name: str, env: dict[str, str]) -> GatewayProcess:
     return GatewayProcess(
         workdir, name=name, agent="assistant",
-        extra_env={**env, "SIPGW_AUTH_PASSWORD": SIP_PASSWORD},
+        # the caller stays quiet past the session refresh (45 s): no idle check-in meanwhile
+        extra_env={**env, "SIPGW_AUTH_PASSWORD": SIP_PASSWORD, "SIPGW_IDLE_AFTER": "0"},
         extra_args=["--register", ast.uri("1001"), "--allow-from", "127.0.0.1"],
     )  # fmt: skip
 
