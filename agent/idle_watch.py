@@ -1,4 +1,4 @@
-"""The assistant's idle policy at work: a thin adapter around the sans-IO :class:`IdlePolicy`.
+"""The assistant's idle policy at work: the thin adapter that feeds :class:`IdlePolicy` the call.
 
 :class:`IdleWatch` feeds the policy what the call does, every :data:`LOOK_EVERY` of the
 20 ms ticks (:meth:`IdleWatch.tick`: is the agent speaking or preparing a reply, is the
