@@ -43,7 +43,12 @@ async def test_echo_call_over_real_sockets() -> None:
         assert statuses == [100, 180, 200]
         frames = tone_frames(1000, 1.5)
         await caller.play(frames)
-        await asyncio.sleep(0.5)
+        # until every frame's echo is back (a loaded machine takes longer than 0.5 s)
+        silence = g711.silence_frame("PCMU")
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while sum(h.packet.payload != silence for h in caller.heard) < len(frames):
+            assert asyncio.get_running_loop().time() < deadline, "the echo never ended"
+            await asyncio.sleep(0.02)
         heard = list(caller.heard)
         packets = [h.packet for h in heard]
         assert await caller.bye() and caller.received[-1].status == 200
