@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import mcp_server_time  # noqa: F401 - a real peer scripts/test installs: fail, never skip
 import pytest
 
 from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
@@ -26,7 +27,6 @@ from tests.interop.services import fake_services
 from tests.toolkit.fakes.threaded import ThreadedFakes
 from tests.toolkit.peers.baresip import Baresip
 
-pytest.importorskip("mcp_server_time", reason="scripts/test installs mcp-server-time")
 pytestmark = pytest.mark.timeout(150)
 ROOT = Path(__file__).resolve().parents[2]
 

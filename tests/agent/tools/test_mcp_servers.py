@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import mcp  # noqa: F401 - the mcp extra scripts/test installs: fail, never skip
 import pytest
 
 from sipgw.agent.tools.mcp_servers import McpServer, McpServerSpec
@@ -22,7 +23,6 @@ from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.evaluation.ports import free_port
 from tests.agent.tools.fake_call import FakeCall
 
-pytest.importorskip("mcp", reason="the mcp extra (scripts/test installs it)")
 ROOT = Path(__file__).resolve().parents[3]
 
 
