@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import mcp_server_time  # noqa: F401 - a real peer scripts/test installs: fail, never skip
+import mcp_server_time  # type: ignore[import-untyped]  # noqa: F401 - a real peer scripts/test installs: fail, never skip
 import pytest
 
 from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
