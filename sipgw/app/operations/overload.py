@@ -227,7 +227,10 @@ class OverloadDetector:
         (t0, c0), (t1, c1) = cpu[0], cpu[-1]
         self.cpu_percent = 100 * (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
         late_on = config.lateness_ms > 0 and calls > 0  # lateness alone never, with no call
-        cpu_on = config.cpu_percent > 0
+        # The CPU share of a span shorter than half the window is not judged: the first
+        # decision after ready may come a millisecond after it (its timer was due during
+        # the start-up work), and a millisecond of printing "listening on" is 100 %.
+        cpu_on = config.cpu_percent > 0 and t1 - t0 >= config.cpu_window / 2
         if not self.overloaded:
             hot = (late_on and self.lateness_p99_ms > config.lateness_ms) or (
                 cpu_on and self.cpu_percent > config.cpu_percent

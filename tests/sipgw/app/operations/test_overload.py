@@ -175,6 +175,19 @@ def test_nothing_is_judged_before_ready_and_the_start_does_not_linger() -> None:
     assert clock.changes == [True]
 
 
+def test_the_first_decision_a_moment_after_ready_does_not_judge_that_moments_cpu() -> None:
+    """On a busy machine the watch's timer falls due during the start-up work and fires a
+    millisecond after ready: the CPU of that millisecond (printing ``listening on``) was
+    100 %, and the gateway refused its first call (tests/interop/test_overload_at_start.py
+    under the whole suite). A span shorter than half the CPU window is not judged."""
+    detector = OverloadDetector(OverloadConfig(), 10.0, 0.0, ready=False)
+    detector.become_ready(12.0, 1.9)
+    assert detector.update(12.001, 1.901, 0) is None and detector.cpu_percent > 99
+    assert detector.update(12.25, 2.15, 0) is None  # a full core, for a quarter of a second
+    change = detector.update(12.5, 2.4, 0)  # and for half a second: judged
+    assert change is not None and change.overloaded and change.cpu_percent == 100.0
+
+
 def test_a_stall_before_ready_reported_by_the_first_tick_after_it_is_not_kept() -> None:
     """The last start-up work (a full collection) blocks the loop before ready; the first
     wake-up after ready reports that stall: its tick was due before ready, and is dropped."""
