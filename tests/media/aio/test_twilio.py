@@ -21,7 +21,7 @@ from sipgw.media.aio.ticker import Ticker
 from sipgw.media.aio.twilio import MediaStreamConnection
 from sipgw.media.twilio.messages import DtmfReceived, StreamEvent, StreamStarted, StreamStopped
 from sipgw.media.twilio.signature import verify_signature
-from sipgw.media.twilio.stream import MediaStreamConfig, MediaStreamSession
+from sipgw.media.twilio.stream import MediaStreamConfig, MediaStreamSession, StreamState
 from tests.toolkit.fakes.twilio import FakeTwilioStream
 
 TOKEN = "twilio-auth-token"
@@ -42,7 +42,10 @@ class Call:
         self.session.poll_ingress(now)
         caller = self.session.caller_frame(now)
         if self.reply:
-            frame = self.reply.pop(0) if self.talking else None
+            # The reply starts with the stream: a tick before ``start`` sends nothing (no
+            # stream SID yet), and a loaded loop reads ``start`` a few ticks late.
+            streaming = self.session.state is StreamState.STREAMING
+            frame = self.reply.pop(0) if self.talking and streaming else None
         elif caller is not None and g711.rms_dbfs(caller) > -50:
             frame = caller  # echo what the caller says, not the line's silence
         else:
