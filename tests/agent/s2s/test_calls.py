@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sipgw.app.evaluation.audio import tone_frames
-from sipgw.app.evaluation.phone import sdp_audio_port
+from sipgw.app.evaluation.phone import Phone, sdp_audio_port
 from sipgw.sip.message import SipResponse, make_response
 from tests.agent.gateway_stack import send_digits
 from tests.agent.s2s.stack import (
@@ -43,6 +43,9 @@ from tests.toolkit.fakes.voice_agent import FakeVoiceAgent
 from tests.toolkit.fakes.voice_base import FakeReply, FakeToolCall
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.parametrize("kind", KINDS)]
+
+TURN = 1
+"""The tag of the caller's turn in :func:`end_of_turn`."""
 
 
 async def test_the_greeting_plays_right_after_the_answer(tmp_path: Path, kind: Kind) -> None:
@@ -308,6 +311,15 @@ async def test_a_dropped_connection_is_survived(tmp_path: Path, kind: Kind) -> N
         assert "s2s_failed" in kinds and "s2s_recovered" in kinds
 
 
+async def end_of_turn(phone: Phone, seconds: float = 0.6) -> float:
+    """The caller says ``seconds`` of speech; when its last frame was sent. (``say`` gives
+    when it plans to send it: a sender late on a loaded machine catches up in a burst and
+    ends a frame or more before that, so the gateway's 1.5 s wait from the caller's last
+    loud frame looked 1.28 s long from the plan.)"""
+    phone.say(tone_frames(SPEECH_HZ, seconds), TURN)
+    return phone.sent_at[await phone.wait_said(TURN, within=seconds + 5)]
+
+
 @pytest.mark.parametrize("before_reply", [False, True], ids=["in-reply", "before-reply"])
 async def test_a_reply_the_service_fails_is_followed_by_an_apology(
     tmp_path: Path, kind: Kind, before_reply: bool
@@ -320,7 +332,7 @@ async def test_a_reply_the_service_fails_is_followed_by_an_apology(
                                  error_before_reply=before_reply)])  # fmt: skip
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        said = await end_of_turn(phone)
         sorry = await phone.wait_for_tone(SORRY_HZ, within=5)
         # Not silence: the caller hears why, well within 2 s of the end of their turn.
         assert sorry - said < 2.0, sorry - said
@@ -343,7 +355,7 @@ async def test_a_slow_model_is_covered_by_one_moment_within_2s(tmp_path: Path, k
         s.fake.script([FakeReply("Your order has shipped.", reply_delay=3.0)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        said = await end_of_turn(phone)
         one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
         first = phone.first_heard(said)
         assert first is not None and phone.heard[first].at >= one_moment - 0.05  # nothing before
@@ -365,7 +377,7 @@ async def test_a_model_that_never_answers_gets_one_moment_then_the_apology(
         s.fake.script([FakeReply("Your order has shipped.", reply_delay=30.0)])
         caller, ok, phone = await s.call()
         await greeted(phone)
-        said = phone.say(tone_frames(SPEECH_HZ, 0.6))
+        said = await end_of_turn(phone)
         one_moment = await phone.wait_for_tone(ONE_MOMENT_HZ, within=5)
         sorry = await phone.wait_for_tone(SORRY_HZ, within=6)
         assert one_moment - said <= 2.0, one_moment - said
