@@ -135,6 +135,20 @@ def stop_after(phone: Phone, hz: float, onset: float) -> float | None:
     return heard[last + 1].at
 
 
+async def stopped_after(phone: Phone, hz: float, onset: float, within: float = 5.0) -> float | None:
+    """:func:`stop_after` once ``hz`` has been quiet for 0.1 s and a packet followed it (on
+    a loaded machine the stop can come after the caller's 0.8 s, when nothing followed
+    yet); None if it had stopped before ``onset`` or did not within ``within``."""
+    with contextlib.suppress(TimeoutError):
+        await phone.wait_until_quiet(0.1, hz=hz, within=within)
+    deadline = time.monotonic() + within
+    while (stopped := stop_after(phone, hz, onset)) is None:
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.02)
+    return stopped
+
+
 async def wait_tone(phone: Phone, hz: float, after: float, within: float = 10.0) -> float:
     deadline = time.monotonic() + within
     while (found := first_tone_after(phone, hz, after)) is None:
@@ -168,7 +182,7 @@ async def one_call(new_phone: Callable[..., Any], rounds: int, samples: Samples)
             samples.tool_turn.append((answer - asked) * 1000)
             await asyncio.sleep(max(0.0, answer + 0.8 - time.monotonic()))
             onset, interrupted = await say(phone, 0.8, tag=3 * n + 1)
-            stopped = stop_after(phone, ANSWER_HZ, onset)
+            stopped = await stopped_after(phone, ANSWER_HZ, onset)
             if stopped is not None:
                 samples.barge_in.append((stopped - onset) * 1000)
             short = await wait_tone(phone, SHORT_HZ, interrupted)
