@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from itertools import pairwise
@@ -124,13 +123,15 @@ async def test_a_reinvite_moves_a_call_on_the_shared_rtp_port_to_its_new_address
         await accepted(caller)
         frames = tone_frames(1300, 0.6)
         loop = asyncio.get_running_loop()
-        for n, frame in enumerate(frames):
+        start = loop.time()
+        for n, frame in enumerate(frames):  # every 20 ms on the clock (a late loop catches up)
             header = RtpPacket(0, 500 + n, 160 * n, 0x4242, n == 0, frame).serialize()
             moved.sendto(header, ("127.0.0.1", shared))
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
+        tone = set(frames)
         echoed: list[bytes] = []
-        deadline = loop.time() + 1.0
-        while loop.time() < deadline:
+        deadline = loop.time() + 5.0  # until the whole tone is back (at once, unloaded)
+        while sum(frame in tone for frame in echoed) < len(frames) and loop.time() < deadline:
             try:
                 echoed.append(RtpPacket.parse(moved.recv(2048)).payload)
             except BlockingIOError:
@@ -139,9 +140,11 @@ async def test_a_reinvite_moves_a_call_on_the_shared_rtp_port_to_its_new_address
         assert await caller.bye()
         moved.close()
     assert unclaimed == 0
-    assert frames[0] in echoed  # after the end of the first tone's echo
-    start = echoed.index(frames[0])
-    assert echoed[start : start + 20] == frames[:20]
+    # The second tone, sent from the new address, is echoed there (a loaded machine's stall
+    # can cost a frame or two to the jitter buffer; the echo's order and bit-exactness are
+    # test_echo_call_over_real_sockets's).
+    back = sum(frame in tone for frame in echoed)
+    assert back >= len(frames) - 3, (back, len(echoed))
 
 
 async def test_an_ended_call_is_freed_without_the_garbage_collector() -> None:
@@ -406,14 +409,16 @@ async def test_echo_is_on_time_after_the_caller_holds_the_call(timestamps: str) 
         await accepted(caller)
         if timestamps == "jump":
             caller._timestamp += round(1.5 * 8000)  # the sender's clock ran on during the hold
-        resumed = time.monotonic()
+        sent = len(caller.sent_at)
         await caller.play(tone_frames(1000, 0.6))
+        resumed = caller.sent_at[sent]  # the first frame after the resume left
         first = caller.first_heard(resumed)
         assert first is not None
         echo = caller.heard[first].at - resumed
         # Not the tail of the tone from before the hold (the echo line did not stand still),
-        # and not the hold's length later.
-        assert 0.2 - 0.03 <= echo <= 0.2 + 0.04 + 0.1, echo
+        # and not the hold's length (1.5 s) later: 240 ms, and up to 300 ms more on a loaded
+        # machine (the pure-Python pass beside three busy workers saw 390 ms).
+        assert 0.2 - 0.03 <= echo <= 0.2 + 0.04 + 0.3, echo
         await caller.bye()
 
 
