@@ -6,12 +6,12 @@ Hypothesis profiles: CI runs are deterministic and free of timing flakes.
 time, and there is no per-example deadline. ``long``: random examples, ten
 times as many, for a local hunt (``HYPOTHESIS_PROFILE=long pytest ...``).
 
-Real peers one at a time: ``scripts/test`` runs the suite on two xdist workers with
-``--dist loadgroup``; every real-peer test (:func:`in_peers_group`) is one work unit, so one
-worker runs them one after another while the other runs the rest (docs/testing.md, "How the
-suite runs"). The unit is made by the scheduler from node ids (:class:`PeersScheduling`), not
-by ``xdist_group`` marks: with pytest 9.2 xdist 3.8 cannot attach a mark's group to a node
-id and loses it silently (pytest-dev/pytest-xdist#1386).
+Real peers one at a time in each of three lanes: ``scripts/test`` runs the suite on six xdist
+workers with ``--dist loadgroup``; the real-peer tests (:func:`in_peers_group`) are three work
+units (:func:`peer_lane`), so three workers run them one after another while the others run
+the rest (docs/testing.md, "How the suite runs"). The units are made by the scheduler from
+node ids (:class:`PeersScheduling`), not by ``xdist_group`` marks: with pytest 9.2 xdist 3.8
+cannot attach a mark's group to a node id and loses it silently (pytest-dev/pytest-xdist#1386).
 
 The secret scan at the end of the run: every API key and SIP password the tests
 configure is a canary (:mod:`tests.toolkit.canaries`);
@@ -101,18 +101,30 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_kamailio_transports.py",
     "tests/interop/test_srtp.py",
     "tests/interop/test_harness.py",
-    # and, to balance the lanes' times, a few that could run in either
+    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
+    "tests/bench/test_smoke.py::test_capacity_compare",
+)
+"""Real-peer tests of the first lane."""
+THIRD_LANE = (
+    # about a third of the peers' time (the first lane about 590 s, the other two about 600 s
+    # each by the figures of the last whole runs); any of these could run in the second
     "tests/interop/test_carriers.py",
     "tests/interop/test_registration.py",
     "tests/interop/test_draining.py",
     "tests/interop/test_webhooks_peers.py",
     "tests/interop/test_declared_tools_peers.py",
     "tests/interop/test_pipecat_twiml_peers.py",
-    "tests/bench/test_smoke.py::test_capacity_sipp_driver",
-    "tests/bench/test_smoke.py::test_capacity_compare",
+    "tests/interop/test_rfc4475_sequence.py",
+    "tests/interop/test_twiml_peers.py",
+    "tests/interop/test_twilio_rest_peers.py",
+    "tests/interop/test_callbacks_peers.py",
+    "tests/interop/test_s2s_peers.py",
+    "tests/interop/test_preemptive_peers.py",
+    "tests/bench/test_fault_silence.py::test_fault_silence_bench_one_fault",
+    "tests/bench/test_smoke.py::test_legs_compares_the_same_conversation_on_each_leg",
 )
-"""Real-peer tests of the first lane; every other one runs in the second lane."""
-PEER_LANES = ("peers-a", "peers-b")
+"""Real-peer tests of the third lane; every other one runs in the second lane."""
+PEER_LANES = ("peers-a", "peers-b", "peers-c")
 ONE_UNIT = ("tests/test_packaging.py",)
 """Modules whose tests share a module-scoped fixture too slow to make twice (the wheel, built
 and installed once): each module one work unit, on one worker."""
@@ -122,7 +134,9 @@ def peer_lane(nodeid: str) -> str:
     """The lane (work unit) a real-peer test runs in, "" for any other test."""
     if not nodeid.startswith(REAL_PEER_TESTS) or nodeid.startswith(BESIDE_PEERS):
         return ""
-    return PEER_LANES[0] if nodeid.startswith(SHARED_NAMESPACE_LANE) else PEER_LANES[1]
+    if nodeid.startswith(SHARED_NAMESPACE_LANE):
+        return PEER_LANES[0]
+    return PEER_LANES[2] if nodeid.startswith(THIRD_LANE) else PEER_LANES[1]
 
 
 def in_peers_group(nodeid: str) -> bool:
