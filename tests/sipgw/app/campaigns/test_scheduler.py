@@ -136,9 +136,7 @@ def test_a_window_across_midnight(store: SqliteCampaignStore) -> None:
     assert numbers(scheduler(store).poll(T0)) == ["+81355500001"]
 
 
-RULES: dict[str, object] = {
-    "retry": {"busy": 60, "no_answer": 120, "failed": None, "voicemail": 300}
-}
+RULES: dict[str, Any] = {"retry": {"busy": 60, "no_answer": 120, "failed": None, "voicemail": 300}}
 
 
 @pytest.mark.parametrize(
