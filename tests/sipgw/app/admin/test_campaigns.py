@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import make_mocked_request
 
+from sipgw.app.admin.campaigns import CampaignEndpoints
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.campaigns.service import Campaigns, start_campaigns
@@ -159,3 +161,44 @@ async def test_a_bad_campaign_is_refused_naming_the_row_and_field(tmp_path: Path
             async with http.get(f"{url}/api/campaigns") as r:
                 assert (await r.json()) == {"campaigns": []}
         assert not (tmp_path / "campaigns.sqlite3").exists()  # nothing stored
+
+
+class SignedIn:
+    def __init__(self, signed: bool) -> None:
+        self.signed = signed
+
+    def signed_in(self, request: object) -> bool:
+        return self.signed
+
+
+def test_the_pages_changes_pass_on_the_cookie_from_this_site_only() -> None:
+    def allowed(method: str, path: str, headers: dict[str, str], signed: bool = True) -> bool:
+        endpoints = CampaignEndpoints(None, SignedIn(signed))  # type: ignore[arg-type]
+        request = make_mocked_request(method, path, headers={"Host": "gw:8080", **headers})
+        return endpoints.allows(request)
+
+    same = {"Sec-Fetch-Site": "same-origin"}
+    assert allowed("POST", "/api/campaigns", same)
+    assert allowed("POST", "/api/campaigns/3/cancel", same)
+    assert allowed("POST", "/api/campaigns/3/pause", {"Origin": "http://gw:8080"})
+    assert not allowed("POST", "/api/campaigns/3/pause", same, signed=False)
+    assert not allowed("POST", "/api/campaigns/3/pause", {"Sec-Fetch-Site": "cross-site"})
+    assert not allowed("POST", "/api/campaigns/3/pause", {"Origin": "http://evil.example"})
+    assert not allowed("POST", "/api/dnc", same)  # the list: the token only
+    assert not allowed("GET", "/api/campaigns/3/results.csv", same)  # GETs: the dashboard's
+
+
+async def test_the_page_and_no_campaigns_here(tmp_path: Path) -> None:
+    async with running_gateway() as (gateway, _):
+        server = AdminServer(gateway, AdminSettings(port=free_port(), token=TOKEN))
+        await server.start()
+        try:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                async with http.get(f"{server.url}/dashboard/campaigns") as r:
+                    assert r.status == 200 and "campaigns.js" in await r.text()
+                async with http.get(f"{server.url}/dashboard/static/campaigns.js") as r:
+                    assert r.status == 200 and "innerHTML" not in await r.text()
+                async with http.get(f"{server.url}/api/campaigns") as r:
+                    assert r.status == 404  # this server was given no campaigns
+        finally:
+            await server.stop()
