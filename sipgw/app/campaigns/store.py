@@ -91,8 +91,10 @@ class CampaignStore(Protocol):
         """One campaign."""
         ...
 
-    def campaigns(self) -> list[Campaign]:
-        """Every campaign, newest first."""
+    def campaigns(
+        self, state: CampaignState | None = None, limit: int | None = None
+    ) -> list[Campaign]:
+        """The campaigns (in ``state``, if given), newest first, at most ``limit``."""
         ...
 
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
@@ -232,9 +234,16 @@ class SqliteCampaignStore:
             ).fetchone()
         return None if row is None else _campaign(row)
 
-    def campaigns(self) -> list[Campaign]:
+    def campaigns(
+        self, state: CampaignState | None = None, limit: int | None = None
+    ) -> list[Campaign]:
+        where = "" if state is None else "WHERE state = ?"
+        params: tuple[object, ...] = () if state is None else (state.value,)
         with self._db() as db:
-            rows = db.execute(f"SELECT {_CAMPAIGN} FROM campaigns ORDER BY id DESC").fetchall()
+            rows = db.execute(
+                f"SELECT {_CAMPAIGN} FROM campaigns {where} ORDER BY id DESC LIMIT ?",
+                (*params, -1 if limit is None else limit),
+            ).fetchall()
         return [_campaign(row) for row in rows]
 
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
