@@ -380,6 +380,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     campaigns = start_campaigns(startup.campaigns, gateway)  # a loop only if any are stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
     if isinstance(admin, int):
+        await campaigns.stop()
         await gateway.stop()
         return admin
     summaries = _start_summaries(startup, gateway)
