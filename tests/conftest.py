@@ -103,6 +103,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_harness.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
+    "tests/interop/test_campaigns_peers.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (

@@ -23,6 +23,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``GET /api/lines``: the routes file's lines and routes in force; ``POST /api/reload``:
   reload it, as SIGHUP does (400 naming the line at fault; the old routes stay).
 - ``GET /metrics``: the gateway's Prometheus metrics.
+- Campaigns, ``/api/campaigns...``, ``/api/dnc`` and ``/dashboard/campaigns``
+  (:mod:`sipgw.app.admin.campaigns`).
 - ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
   ``GET`` there may carry the dashboard's session cookie instead of the header.
 - The call page and Twilio's webhook and Media Stream (:mod:`sipgw.app.admin.legs`):
@@ -45,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from sipgw.agent.sections import ConfigError, validate
+from sipgw.app.admin.campaigns import CampaignEndpoints
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
@@ -53,6 +56,7 @@ from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle
+from sipgw.app.campaigns.service import Campaigns
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilioapi.settings import TwilioApiSection
@@ -144,6 +148,7 @@ class AdminServer:
         twilio_api: Twilio's REST subset (default: off).
         status_db: the SQLite file of the REST subset's status callbacks (the webhook
             outbox's, ``SIPGW_WEBHOOK_DB``).
+        campaigns: the gateway's campaigns (:mod:`sipgw.app.admin.campaigns`); None: none.
     """
 
     def __init__(
@@ -153,6 +158,7 @@ class AdminServer:
         legs: LegsSettings | None = None,
         twilio_api: TwilioApiSection | None = None,
         status_db: Path = Path("webhooks.sqlite3"),
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.gateway = gateway
         self.settings = settings
@@ -174,6 +180,7 @@ class AdminServer:
             monotonic=self.dashboard.clock,
         )  # fmt: skip
         """Twilio's REST subset (its routes only when configured)."""
+        self.campaigns = CampaignEndpoints(campaigns, self.dashboard)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -210,6 +217,7 @@ class AdminServer:
         self.dashboard.add_routes(app)
         self.legs.add_routes(app)
         self.twilio_api.add_routes(app)
+        self.campaigns.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -256,7 +264,11 @@ class AdminServer:
             if refusal:
                 log.warning("admin request refused: %s", refusal)
                 return _error(403, refusal)
-        elif not (self.dashboard.allows(request) or self.legs.allows(request)):
+        elif not (
+            self.dashboard.allows(request)
+            or self.legs.allows(request)
+            or self.campaigns.allows(request)
+        ):
             given = request.headers.get("Authorization", "")
             if token_matches(given, token, "Bearer "):  # always checked, whatever the throttle
                 return await handler(request)
