@@ -46,6 +46,7 @@ __all__ = [
     "is_hold_notice",
     "match",
     "normalize",
+    "persons_turn",
     "word_count",
 ]
 
@@ -92,6 +93,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "how can i help", "how may i help", "can i help you", "how can i direct",
         "what can i do for you", "speaking", "who is this", "who is calling",
         "can you hear me", "is anyone there", "is anybody there", "who am i speaking",
+        "are you there", "who is speaking", "who do you want", "who are you looking for",
     ),
     Category.GREETING: (
         "you have reached", "you reached", "not available to take your call",
@@ -171,3 +173,34 @@ def is_hold_notice(text: str) -> bool:
         return False
     questions = [p for p in CATEGORIES[Category.SCREENER] if p not in HOLD_NOTICES]
     return not any(f" {phrase} " in padded for phrase in questions)
+
+
+_NAMING = re.compile(
+    r"\b(this is|it is|my name is|you have got|you got)( \w+)|"
+    r"\w+ (here|speaking)$|\bresidence\b"
+)
+SHORT_TURN = 6
+"""The most words of a greeting's first sentence that is a person's turn on its own
+("Hello, Michael Thompson."): a person says that much and waits."""
+
+
+def persons_turn(final: str, first: bool) -> str | None:
+    """Whether a finished sentence (a recognizer's formatted final) is one after which a
+    person waits for an answer: "question" (it ends with "?"), "name" (it introduces the
+    speaker: "this is Ana", "Dan here", "Smith residence") or, for the greeting's ``first``
+    sentence only, "short" (at most :data:`SHORT_TURN` words); None otherwise, and for a
+    sentence with any phrase of :data:`CATEGORIES` (those decide by themselves).
+
+    A recording goes on after such a sentence ("Hi, it's Nina! I'm out surfing."); a
+    person stops there, so the silence after it is their turn, not a greeting's pause.
+    """
+    text = normalize(final)
+    if not text or match(final) is not None:
+        return None
+    if final.rstrip().endswith("?"):
+        return "question"
+    if _NAMING.search(text):
+        return "name"
+    if first and len(text.split()) <= SHORT_TURN:
+        return "short"
+    return None
