@@ -69,6 +69,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "call screening", "name and reason", "name and the reason", "reason for calling",
         "reason for your call", "what you are calling about", "why you are calling",
         "state your name", "say your name", "record your name", "before i try to connect you",
+        "before i connect you",
         "being screened",
         "see if this person is available", "see if they are available",
         "copy of this conversation", "recording this call for", "stay on the line",
@@ -179,6 +180,24 @@ _NAMING = re.compile(
     r"\b(this is|it is|my name is|you have got|you got)( \w+)|"
     r"\w+ (here|speaking)$|\bresidence\b"
 )
+_CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+")
+_NOT_NAMES = frozenset(
+    "I Im Ive Ill Id Monday Tuesday Wednesday Thursday Friday Saturday Sunday January "
+    "February March April May June July August September October November December".split()
+)
+
+
+def _proper_noun(final: str) -> bool:
+    """A capitalized word inside a sentence of a formatted final: a recognizer that formats
+    (AssemblyAI's u3-rt-pro) capitalizes names ("Good evening, you're through to Thomas
+    Wright."); days, months and "I" aside."""
+    text = final.strip()
+    for found in _CAPITALIZED.finditer(text):
+        if found.group(0).replace("'", "") not in _NOT_NAMES:
+            return True
+    return False
+
+
 SHORT_TURN = 6
 """The most words of a greeting's first sentence that is a person's turn on its own
 ("Hello, Michael Thompson."): a person says that much and waits."""
@@ -199,7 +218,7 @@ def persons_turn(final: str, first: bool) -> str | None:
         return None
     if final.rstrip().endswith("?"):
         return "question"
-    if _NAMING.search(text):
+    if _NAMING.search(text) or _proper_noun(final):
         return "name"
     if first and len(text.split()) <= SHORT_TURN:
         return "short"

@@ -196,7 +196,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "on is revised on length at once (a person waits for an answer after theirs)",
         Script(
             q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
-            transcripts=((1.2, "Thanks for calling Acme, we are closed for the day.", True),),
+            transcripts=((1.2, "Thanks for calling, we are closed for the day, sorry.", True),),
         ),
         [(H, 1.14, "short greeting"), (V, 1.2, "many words")],
     ),

@@ -90,8 +90,11 @@ def test_word_count() -> None:
         ("Hi, this is Ana Lopez, from the accounting office.", False, "name"),
         ("Good morning, Smith residence.", True, "name"),
         ("Morning, Daniel Kim here.", False, "name"),
-        ("Hello, Michael Thompson.", True, "short"),
-        ("Hello, Michael Thompson.", False, None),
+        ("Good evening, you're through to Thomas Wright.", False, "name"),  # capitalized
+        ("I'm out until Monday, sorry.", False, None),  # days and "I" are no names
+        ("Hello, Michael Thompson.", False, "name"),
+        ("Hello there, yes.", True, "short"),
+        ("Hello there, yes.", False, None),
         ("I'm probably out surfing, so you know what to do.", True, None),
         # a phrase decides by itself: no person's turn
         ("Can I ask what you're calling about?", True, None),
