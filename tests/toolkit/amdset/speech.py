@@ -6,7 +6,8 @@ synthesizer: voice and variant, words per minute, pitch), ``flite`` (CMU's
 diphone and clustergen voices kal, awb, rms, slt: speed by ``duration_stretch``,
 pitch by ``int_f0_target_mean``) or ``festival``'s ``text2wave`` (the festvox
 diphone voices kal and ked, and the HTS voice cmu_us_slt_arctic_hts: speed by
-``Duration_Stretch``; pitch shifted by sox), resampled to 8 kHz
+``Duration_Stretch``, which the HTS voice ignores (it speaks at its own pace); pitch
+shifted by sox), resampled to 8 kHz
 16-bit and band-limited to the telephone band (300-3400 Hz) by ``sox``, and
 trimmed of its leading and trailing silence. The clauses are joined with
 pauses the caller chooses, so where every clause starts and ends is known
