@@ -25,11 +25,19 @@ follows, and does it:
 * *Hang up*, with the result recorded.
 
 Until the conversation begins the callee's turns are held, not answered
-(:meth:`Answering.screen`): a greeting is not the caller talking. Detection
-ends when its answer is final: the detector is done, the message or the
-hang-up happened, or the conversation has begun and the greeting it began on
-is over (a pause of ``greeting_gap``): what the callee says after the agent
-spoke is conversation, not a greeting (a person's long answer is no voicemail).
+(:meth:`Answering.screen`): a greeting is not the caller talking. Once the
+conversation has begun and the greeting it began on is over (a pause of
+``greeting_gap``), what the callee says is conversation, not a greeting (a
+person's long answer is no voicemail): the detector is told
+(:meth:`~sipgw.agent.amd.classifier.AnswerClassifier.greeted`) and listens on
+only for a machine's words ("leave a message", "after the tone", "not in
+service", a screener's question) and tones, until the callee has been quiet for
+``greeting_end_silence`` (a recording goes on or beeps within it; a person
+listens to the opening). Such a *late revision* stops the agent, tells the LLM
+what it was talking to (a note in the history), and the call goes on as for that
+machine (the message after the beep, or the hang-up). Detection ends when its
+answer is final: the detector is done, the message or the hang-up happened, or
+that quiet came.
 
 The call record gets an ``amd`` line per decision and one ``amd_result`` line
 (kind, time to the decision, what was done); the observer gets the result for
@@ -41,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,6 +84,10 @@ log = logging.getLogger("sipgw.agent")
 _MESSAGE_NOTE = (
     "[A voicemail answered and is recording now. Leave a short message: who you are, "
     "why you called, and how to reach you back. Do not ask questions; it cannot answer.]"
+)
+_LATE_NOTE = (
+    "[That was not a person: a {kind} answered ({reason}), and what you said went to it. "
+    "Do not go on with the conversation.]"
 )
 _SCREENER_NOTE = (
     "[A call screener answered, not the person, and said: {heard} "
@@ -330,9 +343,13 @@ class Answering:
             return  # after a screener, a person waits for their words
         classifier = detector.classifier
         last = classifier.last_voice
-        if not classifier.in_speech and (
-            last is None or now - last >= detector.config.greeting_gap
-        ):
+        if classifier.in_speech:
+            return
+        quiet = now - last if last is not None else math.inf
+        if not classifier.machines_only and quiet >= detector.config.greeting_gap:
+            classifier.greeted()  # the conversation's now: a machine's words or a tone only
+            self._greeter.settle()
+        if classifier.machines_only and quiet >= detector.config.greeting_end_silence:
             self._finish("greeting over")
 
     def _stop_detecting(self) -> None:
@@ -418,7 +435,14 @@ class Answering:
 
     def _stop(self, action: StopSpeaking) -> None:
         self._begun_at = None
-        self._scope.write({"type": "amd_action", "action": "stop", "kind": action.kind.value})
+        detector = self.detector
+        late = detector is not None and detector.classifier.machines_only
+        self._scope.write({"type": "amd_action", "action": "stop", "kind": action.kind.value,
+                           "late": late})  # fmt: skip
+        if late:  # the conversation had begun: the LLM is told what it talked to
+            reason = self.decision.reason if self.decision is not None else ""
+            note = _LATE_NOTE.format(kind=action.kind.value, reason=reason)
+            self._history.append({"role": "user", "content": note})
         self._speaker.cut_current(Cause.NOTICE)
         self._speaker.playout.held = True
         self.action = ""

@@ -31,6 +31,16 @@ The evidence, weakest first (:class:`Evidence`):
   words come from the recognizer after the speech ends. A held decision is made
   ``words_wait`` after the voice stops, when the greeting goes on after a pause,
   at the deadline, or before a weaker one; words that come first decide instead.
+  A held greeting that pauses once words have come is a person ("pause after a
+  long greeting"): the length stays held until its finished sentence comes.
+* *A person's turn*: a finished sentence that is a question, introduces the
+  speaker, or is a greeting's short first sentence
+  (:func:`~sipgw.agent.amd.phrases.persons_turn`) is one a person stops after
+  and waits: the silence after it is their turn, not a greeting's pause. It
+  drops the held length (the person stands), and a greeting that goes on after
+  it is revised on length only once the next sentence's words come and are no
+  such turn ("Hi, it's Nina! | I'm out surfing.": a machine; "Hello? | Is this
+  a good time?": a person).
 * ``WORDS``: the transcript's phrases (:mod:`sipgw.agent.amd.phrases`), categories
   in order of precedence.
 * ``TONE``: a beep is a voicemail; a special information tone an announcement.
@@ -41,7 +51,11 @@ first a person (the pause after "Nina!" comes before anything else is known),
 then a voicemail once the next sentence makes the greeting too long, a second
 later, or once its words arrive. Otherwise a decision is never revised by
 evidence of its own strength or less. Revisions stop ``settle`` after the
-answer, or once a voicemail is ready for the message.
+answer, or once a voicemail is ready for the message; but a machine's words
+(a voicemail's, an announcement's, a screener's phrase) and tones revise a
+person until ``max_greeting`` after the answer, and once :meth:`~AnswerClassifier.greeted`
+(the conversation began and the greeting is over) they are the only evidence
+that still does.
 
 A voicemail is *ready for the message* at the beep's end (reported when the
 beep detector is sure, about 120 ms later), or after ``greeting_end_silence``
@@ -61,7 +75,7 @@ from enum import Enum, IntEnum
 from typing import TypeAlias
 
 from sipgw.agent.amd.config import AmdConfig
-from sipgw.agent.amd.phrases import CATEGORIES, Category, match, word_count
+from sipgw.agent.amd.phrases import CATEGORIES, Category, match, persons_turn, word_count
 from sipgw.media.beep import BeepDetected, BeepEvent
 
 __all__ = [
@@ -147,6 +161,8 @@ _KINDS: dict[Category, AnswerKind] = {
     Category.MACHINE: AnswerKind.VOICEMAIL,
 }
 _PRECEDENCE: dict[Category, int] = {c: len(CATEGORIES) - i for i, c in enumerate(CATEGORIES)}
+_CLAIMS = {"question": "a question, then silence", "name": "a name, then silence",
+           "short": "a short sentence, then silence"}  # fmt: skip
 
 
 class AnswerClassifier:
@@ -172,6 +188,10 @@ class AnswerClassifier:
         self._last_voice: float | None = None  # end of the last voiced frame of speech
         self._turns: dict[int, str] = {}
         self._sentence_ended = False  # a turn's final has come: a sentence was finished
+        self._greeting_finals = 0  # finished sentences of the current greeting
+        self._turn_claim: str | None = None  # the last one was a person's turn: its kind
+        self._machines_only = False  # greeted: only a machine's words or a tone revise
+        self._went_on_from = 0.0  # the greeting's length when its last sentence finished
         self._held: str | None = None  # a length-only machine not decided yet: its reason
         self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
         self._last_tone = -math.inf  # end of the last frame of a tone
@@ -202,7 +222,10 @@ class AnswerClassifier:
         decision = self.decision
         if decision is None or decision.kind in (AnswerKind.VOICEMAIL, AnswerKind.SCREENER):
             return False
-        return self._settled(self._now)
+        if decision.kind is AnswerKind.ANNOUNCEMENT:
+            return self._settled(self._now)
+        # a person (or silence): a machine's words or a beep may still revise it
+        return self._now + _EPSILON >= self.started_at + self.config.max_greeting
 
     # -- inputs
 
@@ -227,6 +250,7 @@ class AnswerClassifier:
                 onset = now - self._run * FRAME
                 if self._last_voice is None or onset - self._last_voice >= config.greeting_gap:
                     self._greeting_before = 0.0  # a new greeting
+                    self._greeting_finals, self._turn_claim = 0, None
                 self._stretch_start = onset
                 self._last_voice = now
             if self._in_speech and self._greeting_length() > config.max_human_greeting + _EPSILON:
@@ -247,8 +271,8 @@ class AnswerClassifier:
                     events += self._propose(
                         AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
                     )
-                elif self.decision is None and self._held is not None and self._mid_sentence():
-                    events += self._pause_in_a_long_sentence(now)
+                elif self.decision is None and self._held is not None and self._turns:
+                    events += self._pause_after_a_long_greeting(now)
         events += self.handle_timer(now)
         return tuple(events)
 
@@ -270,13 +294,22 @@ class AnswerClassifier:
         """A speech recognizer's transcript of turn ``turn`` so far (a partial) or whole.
 
         Partials of a turn replace each other; the text judged is every turn's
-        latest, in order. ``final`` (the turn ended) changes nothing today: a partial's
-        words count as much as a final's.
+        latest, in order; a partial's words count as much as a final's. A ``final`` (a
+        finished sentence, formatted) may also be a person's turn
+        (:func:`~sipgw.agent.amd.phrases.persons_turn`: a question, a name, a greeting's
+        short first sentence): the silence after it is theirs, so a long greeting held
+        for its words is a person, not a machine, and its revision on length waits for
+        the next sentence.
         """
         self._now = now
         self._turns[turn] = text
+        claim = None
         if final:
             self._sentence_ended = True
+            claim = persons_turn(text, first=self._greeting_finals == 0)
+            self._greeting_finals += 1
+            self._turn_claim = claim
+            self._went_on_from = self._greeting_before  # what goes on after it is measured
         full = " ".join(self._turns[k] for k in sorted(self._turns))
         found = match(full)
         if found is not None and found.category is not Category.MACHINE:
@@ -287,13 +320,33 @@ class AnswerClassifier:
             reason = f"phrase '{found.phrase}'"
             return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, reason, now)
         events: tuple[AmdEvent, ...] = ()
-        if word_count(full) >= self.config.machine_words:
+        if claim is None and word_count(full) >= self.config.machine_words:
             events = self._propose(
                 AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "many words", now, hold=not final
             )
         if final and self._held is not None:
-            events += self._release_held(now)  # a finished sentence named no person
+            if claim is None:
+                events += self._release_held(now)  # a finished sentence named no person
+            elif self.decision is not None or not self._in_speech:
+                self._held = None  # a person's turn: they wait for an answer
+                if self.decision is None:
+                    reason = _CLAIMS[claim]
+                    events += self._propose(AnswerKind.HUMAN, Evidence.CADENCE, 0, reason, now)
+            # else the stretch is ending: its pause decides (a person's, the claim made)
         return events
+
+    def greeted(self) -> None:
+        """The conversation began on a person and their greeting is over: from now on
+        only a machine's words (a voicemail's, an announcement's, a screener's) or a
+        tone revise the decision, until ``max_greeting`` after the answer; what the
+        person says in the conversation is never taken for a long greeting."""
+        self._machines_only = True
+        self._held = None
+
+    @property
+    def machines_only(self) -> bool:
+        """:meth:`greeted` was called."""
+        return self._machines_only
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must run if no frame comes first (None: never)."""
@@ -353,30 +406,43 @@ class AnswerClassifier:
 
     def _holds_revision(self) -> bool:
         """A person decided on cadence is not revised on length alone while their first
-        sentence goes on: its last words may name them ("..., how can I help you?")."""
+        sentence goes on (its last words may name them: "..., how can I help you?"), nor
+        after a question until the next sentence's words come: "Hello? | Is this a good
+        time?" is a person."""
         return (
             self.config.words_wait > 0
             and self.decision is not None
             and self.decision.kind is AnswerKind.HUMAN
             and self._strength[0] < Evidence.LENGTH
-            and self._mid_sentence()
+            and (self._mid_sentence() or self._went_on_briefly())
         )
+
+    def _went_on_briefly(self) -> bool:
+        """After a question, the greeting went on for no more than a person's pickup
+        (``max_human_greeting``): a person unanswered asks again ("Hello? | Can you hear
+        me?"); a recording's next sentence soon runs longer. (After a name, a greeting
+        that goes on is a recording's: a person who said who they are waits.)"""
+        went_on = self._greeting_length() - self._went_on_from
+        return self._turn_claim == "question" and went_on <= self.config.max_human_greeting
 
     def _mid_sentence(self) -> bool:
         """The recognizer has sent words, and no turn's final yet: the callee's first
         sentence goes on (without words, nothing tells a sentence from a recording)."""
         return bool(self._turns) and not self._sentence_ended
 
-    def _pause_in_a_long_sentence(self, now: float) -> tuple[AmdEvent, ...]:
-        """A held long greeting pauses before any sentence of it ended: a person who has
-        finished ("Hello, this is Doctor Smith's office, how can I help you?") waits now,
-        and their words come only 0.2-0.4 s later; a recording's sentence goes on, or its
-        words or the end of its sentence make it a machine again (the length stays held)."""
+    def _pause_after_a_long_greeting(self, now: float) -> tuple[AmdEvent, ...]:
+        """A held long greeting pauses (its words have started to come): a person who has
+        finished ("Hello, this is Doctor Smith's office, how can I help you?", "Hi, this is
+        Ana Lopez from accounts.") waits now, and their last words come only 0.2-0.4 s
+        later; a recording goes on (the length, still held, is made at once then), or its
+        finished sentence names no person's turn, or no words come for ``words_wait``:
+        then it is a machine again."""
         held, self._held = self._held, None
         events = self._propose(
-            AnswerKind.HUMAN, Evidence.CADENCE, 0, "pause in a long sentence", now
+            AnswerKind.HUMAN, Evidence.CADENCE, 0, "pause after a long greeting", now
         )
-        self._held = held
+        if self._turn_claim is None or not self._sentence_ended:
+            self._held = held  # else its sentence, finished, was a person's turn
         return events
 
     def _release_held(self, now: float) -> tuple[AmdEvent, ...]:
@@ -411,7 +477,14 @@ class AnswerClassifier:
             self._held = None
             revision = 0
         else:
-            if self.ready is not None or self._settled(now):
+            strong = kind.is_machine and (
+                evidence is Evidence.TONE
+                or (evidence is Evidence.WORDS and precedence > _PRECEDENCE[Category.HUMAN])
+            )
+            weak_closed = self._settled(now) or self._machines_only
+            if self.ready is not None or (not strong and weak_closed):
+                return ()
+            if now + _EPSILON >= self.started_at + self.config.max_greeting:
                 return ()
             if hold and self._holds_revision():
                 self._held = self._held or reason

@@ -125,7 +125,8 @@ class AmdConfig:
             beep or not (jambonz: 20 s ``toneTimeoutMs``; Vapi: 30 s
             ``beepMaxAwaitSeconds``).
         settle: decisions may still be revised until this long after the answer
-            (or until a voicemail is ready for the message).
+            (or until a voicemail is ready for the message); a person's, by a
+            machine's words or a tone, until ``max_greeting``.
         vad: the voice-activity thresholds.
         beep: the beep detector's thresholds.
     """

@@ -46,6 +46,7 @@ __all__ = [
     "is_hold_notice",
     "match",
     "normalize",
+    "persons_turn",
     "word_count",
 ]
 
@@ -68,6 +69,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "call screening", "name and reason", "name and the reason", "reason for calling",
         "reason for your call", "what you are calling about", "why you are calling",
         "state your name", "say your name", "record your name", "before i try to connect you",
+        "before i connect you",
         "being screened",
         "see if this person is available", "see if they are available",
         "copy of this conversation", "recording this call for", "stay on the line",
@@ -92,6 +94,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "how can i help", "how may i help", "can i help you", "how can i direct",
         "what can i do for you", "speaking", "who is this", "who is calling",
         "can you hear me", "is anyone there", "is anybody there", "who am i speaking",
+        "are you there", "who is speaking", "who do you want", "who are you looking for",
     ),
     Category.GREETING: (
         "you have reached", "you reached", "not available to take your call",
@@ -171,3 +174,52 @@ def is_hold_notice(text: str) -> bool:
         return False
     questions = [p for p in CATEGORIES[Category.SCREENER] if p not in HOLD_NOTICES]
     return not any(f" {phrase} " in padded for phrase in questions)
+
+
+_NAMING = re.compile(
+    r"\b(this is|it is|my name is|you have got|you got)( \w+)|"
+    r"\w+ (here|speaking)$|\bresidence\b"
+)
+_CAPITALIZED = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+")
+_NOT_NAMES = frozenset(
+    "I Im Ive Ill Id Monday Tuesday Wednesday Thursday Friday Saturday Sunday January "
+    "February March April May June July August September October November December".split()
+)
+
+
+def _proper_noun(final: str) -> bool:
+    """A capitalized word inside a sentence of a formatted final: a recognizer that formats
+    (AssemblyAI's u3-rt-pro) capitalizes names ("Good evening, you're through to Thomas
+    Wright."); days, months and "I" aside."""
+    text = final.strip()
+    for found in _CAPITALIZED.finditer(text):
+        if found.group(0).replace("'", "") not in _NOT_NAMES:
+            return True
+    return False
+
+
+SHORT_TURN = 6
+"""The most words of a greeting's first sentence that is a person's turn on its own
+("Hello, Michael Thompson."): a person says that much and waits."""
+
+
+def persons_turn(final: str, first: bool) -> str | None:
+    """Whether a finished sentence (a recognizer's formatted final) is one after which a
+    person waits for an answer: "question" (it ends with "?"), "name" (it introduces the
+    speaker: "this is Ana", "Dan here", "Smith residence") or, for the greeting's ``first``
+    sentence only, "short" (at most :data:`SHORT_TURN` words); None otherwise, and for a
+    sentence with any phrase of :data:`CATEGORIES` (those decide by themselves).
+
+    A recording goes on after such a sentence ("Hi, it's Nina! I'm out surfing."); a
+    person stops there, so the silence after it is their turn, not a greeting's pause.
+    """
+    text = normalize(final)
+    if not text or match(final) is not None:
+        return None
+    if final.rstrip().endswith("?"):
+        return "question"
+    if _NAMING.search(text) or _proper_noun(final):
+        return "name"
+    if first and len(text.split()) <= SHORT_TURN:
+        return "short"
+    return None

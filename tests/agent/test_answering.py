@@ -144,7 +144,11 @@ async def test_a_person_s_hello_is_answered_240_ms_after_it_ends() -> None:
     assert {"role": "user", "content": "Hello?"} in a.agent.conversation.messages
     assert len(a.llm.requests) == 1 and not a.record("barge_in")
     assert not a.record("amd_result")  # the callee might go on: "Hello? ... hi, it's Nina"
-    await feed(a, silence(0.8), end)  # a pause of 1 s ends the greeting
+    # a pause of 1 s ends the greeting; a machine's words or a beep are listened for
+    # until 2 s of quiet (greeting_end_silence)
+    end = await feed(a, silence(0.8), end)
+    assert not a.record("amd_result")
+    await feed(a, silence(1.0), end)
     (result,) = a.record("amd_result")
     assert result["kind"] == "human" and result["action"] == "conversation"
     assert a.observer.events.count(("answer", ("human", pytest.approx(1.06, abs=0.1)))) == 1
@@ -394,7 +398,7 @@ async def test_a_screener_is_answered_then_the_person_who_picks_up_is_greeted() 
     await wait_for(lambda: a.agent.playout.pending)
     assert a.agent.next_frame() is not None  # the person hears the greeting
     assert {"role": "user", "content": "Please stay on the line."} not in history
-    await feed(a, silence(1.2), at)
+    await feed(a, silence(2.2), at)
     (result,) = a.record("amd_result")
     assert result["kind"] == "human" and result["screener_answers"] == 1
     assert loop.time() > at
@@ -520,7 +524,7 @@ async def test_the_tool_sees_who_answered() -> None:
     await answered(a)
     context = a.agent.conversation.ctx  # what the tools get
     assert context.answered_by()["answered_by"] == "undecided"
-    await feed(a, [*voice(0.5), *silence(1.2)])
+    await feed(a, [*voice(0.5), *silence(2.2)])
     answer = context.answered_by()
     assert answer == {**answer, "mode": "leave_message", "answered_by": "human", "final": True,
                       "action": "conversation"}  # fmt: skip
@@ -544,3 +548,58 @@ async def test_the_result_is_recorded_when_the_call_ends_undecided() -> None:
     assert result["kind"] == "undecided" and result["reason"] == "call ended"
     assert result["action"] == "none" and result["elapsed_ms"] is None  # docs/webhooks.md
     assert not [e for e in a.observer.events if e[0] == "answer"]
+
+
+async def test_a_voicemail_s_words_after_the_conversation_began_stop_the_agent() -> None:
+    """ "Hi, it's Nina!" is a person; the agent begins; the greeting pauses over a second
+    (the conversation's now), then says "leave a message" and beeps: the agent stops, the
+    LLM is told, and the message is left after the beep."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, answering=AnsweringSettings(message=MESSAGE),
+                 script=[Turn(text=OPENING)])  # fmt: skip
+    await answered(a)
+    await wait_for(lambda: a.agent.playout.pending)
+    at = await feed(a, [*voice(0.6), *silence(1.3)])
+    assert [line["kind"] for line in a.record("amd")] == ["human"]
+    assert a.agent.answering is not None and a.agent.answering.detector is not None
+    assert a.agent.answering.detector.classifier.machines_only  # greeted, still listening
+    at = await feed(a, voice(1.5), at)
+    a.stt.emit(turn_ended("Leave a message after the tone.", 1))
+    await wait_for(lambda: len(a.record("amd")) == 2)
+    assert [line["kind"] for line in a.record("amd")] == ["human", "voicemail"]
+    (stop,) = [line for line in a.record("amd_action") if line["action"] == "stop"]
+    assert stop["late"] is True
+    notes = [m["content"] for m in a.agent.conversation.messages if m["role"] == "user"]
+    assert any("not a person: a voicemail answered" in n for n in notes), notes
+    at = await feed(a, [*silence(0.4), *beep(0.5), *silence(0.4)], at)
+    (message,) = [line for line in a.record("amd_action") if line["action"] == "message"]
+    assert message["cause"] == "beep"
+    assert a.tts.texts()[-1] == MESSAGE
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "voicemail" and result["action"] == "message"
+    await a.agent.close()
+
+
+async def test_a_beep_after_the_conversation_began_hangs_up_in_hang_up_mode() -> None:
+    a = outbound(AmdMode.HANG_UP, script=[Turn(text=OPENING)])
+    await answered(a)
+    at = await feed(a, [*voice(0.6), *silence(1.3)])
+    assert a.record("amd_action")[0]["action"] == "begin"
+    await feed(a, [*voice(1.0), *silence(0.5), *beep(0.5), *silence(0.3)], at)
+    await wait_for(lambda: a.call.hangups)
+    assert [line["kind"] for line in a.record("amd")] == ["human", "voicemail"]
+    assert a.record("amd")[1]["reason"] == "beep"
+    await a.agent.close()
+
+
+async def test_a_person_s_long_answer_once_greeted_is_no_voicemail() -> None:
+    """After the greeting is over, length and a weak machine phrase revise nothing."""
+    a = outbound(AmdMode.LEAVE_MESSAGE, script=[Turn(text=OPENING)])
+    await answered(a)
+    at = await feed(a, [*voice(0.5), *silence(1.2)])
+    at = await feed(a, [*voice(3.0), *silence(0.3)], at)
+    a.stt.emit(turn_ended("Oh, my husband is not available right now, he is at work.", 1))
+    await feed(a, silence(2.2), at)
+    assert [line["kind"] for line in a.record("amd")] == ["human"]
+    (result,) = a.record("amd_result")
+    assert result["kind"] == "human" and result["action"] == "conversation"
+    await a.agent.close()

@@ -27,7 +27,7 @@ from sipgw.app.evaluation.audio import analyse, first_audio_after, write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_amd_peers import greeting_wav
 from tests.interop.test_assistant_peers import call_record, spans
-from tests.toolkit.amdset.channel import scale_to
+from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
@@ -289,3 +289,86 @@ async def test_a_screener_is_answered_then_the_person_is_greeted(
     assert history[-1] == {"role": "user", "content": "Hello?"}  # the person's words only
     assert {"role": "assistant", "content": SCREENER_LINE} in history
     assert {"role": "assistant", "content": "Hi, this is Ana from the shop."} not in history
+
+
+def segments_wav(
+    path: Path, parts: list[tuple[str, float]], voice: Voice, beep_after: float | None = None
+) -> tuple[Path, float, tuple[float, float] | None]:
+    """0.4 s of silence, then each (text, pause after it), then maybe a 1 kHz beep of 0.5 s
+    ``beep_after`` the last text, then 30 s of silence; returns the file, the end of the last
+    text and the beep's start and end (seconds into the file)."""
+    rng = random.Random(5)
+    samples = [0.0] * round(0.4 * RATE)
+    end = 0.0
+    for text, pause in parts:
+        samples += scale_to(speak(text, voice, rng).samples, -20.0)
+        end = len(samples) / RATE
+        samples += [0.0] * round(pause * RATE)
+    beep = None
+    if beep_after is not None:
+        samples = samples[: round((end + beep_after) * RATE)]
+        start = len(samples) / RATE
+        samples += tone(1000.0, 0.5, -18.0)
+        beep = (start, start + 0.5)
+    samples += [0.0] * 30 * RATE
+    write_wav(path, [round(v) for v in samples])
+    return path, end, beep
+
+
+async def test_a_person_who_asks_can_you_hear_me_is_a_person(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """Issue 44's first miss, on a real call: "Hello? | Hello, can you hear me?", spoken
+    slowly (its speech passes the 1.8 s of a person's pickup), then waiting. A person at
+    the "Hello?", never taken for a long greeting while they go on (the question holds the
+    length for the next sentence's words, which name a person); the agent yields while they
+    speak and its opening starts over, whole, within the 300 ms after their last word."""
+    wav, speech_end, _ = segments_wav(
+        tmp_workdir / "hear.wav", [("Hello?", 0.5), ("Hello, can you hear me?", 0.0)],
+        Voice("en-us", 120, 45),
+    )  # fmt: skip
+    services.stt.script(["Hello?", "Hello, can you hear me?"])
+    opening = "Hi, this is Ana from the shop, calling about your order."
+    services.llm.script([FakeResponse(text=opening)])
+    heard, record, outcome = await place(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=speech_end + 5.0
+    )
+    decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
+    assert decisions and all(kind == "human" for kind, _ in decisions), decisions
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "human" and amd["action"] == "conversation", amd
+    report = analyse(heard)
+    assert spans(report, OPENING_HZ), report.describe()
+    first = first_audio_after(report, speech_end)
+    assert first is not None and first > speech_end, (first, speech_end, report.describe())
+    assert first - speech_end <= HELLO_BUDGET + HELLO_SLACK, (first - speech_end, decisions)
+
+
+async def test_a_voicemail_that_says_leave_a_message_after_a_pause_gets_the_message(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    """Issue 44's second miss, on a real call: "It's Nina!" is a person and the agent
+    begins; the greeting pauses for 1.5 s (the conversation's, by then), then says "Leave a
+    message after the tone." and beeps. The words (or the beep) revise the decision late:
+    the agent stops, and the message is left after the beep, not a conversation."""
+    wav, speech_end, beep = segments_wav(
+        tmp_workdir / "nina.wav", [("It's Nina!", 1.5), ("Leave a message after the tone.", 0)],
+        Voice("en-us+f3", 165, 55), beep_after=0.6,
+    )  # fmt: skip
+    assert beep is not None
+    services.stt.script(["It's Nina!", "Leave a message after the tone."])
+    services.llm.script([FakeResponse(text="Hi, this is Ana from the shop, calling about it.")])
+    heard, record, outcome = await place(
+        tmp_workdir, services, wav, AmdMode.LEAVE_MESSAGE, hang_up_after=25.0
+    )
+    decisions = [(r["kind"], r["reason"]) for r in record if r["type"] == "amd"]
+    assert [kind for kind, _ in decisions] == ["human", "voicemail"], decisions
+    assert decisions[1][1] in ("phrase 'leave a message'", "phrase 'after the tone'", "beep")
+    actions = [r for r in record if r["type"] == "amd_action"]
+    assert [r["action"] for r in actions][:1] == ["begin"], actions
+    assert any(r["action"] == "stop" and r["late"] for r in actions), actions
+    assert [r["action"] for r in actions][-1] == "message", actions
+    amd = outcome.amd  # type: ignore[attr-defined]
+    assert amd["kind"] == "voicemail" and amd["action"] == "message", amd
+    message = spans(analyse(heard), MESSAGE_HZ)
+    assert message and beep[1] < message[0][0] <= beep[1] + 0.5 + SLACK, (message, beep)

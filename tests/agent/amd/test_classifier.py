@@ -133,7 +133,8 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
     (
         "a long greeting's finished sentence that names no person decides at once",
         Script(
-            q(0.3) + v(2.5) + q(2.0), transcripts=((3.0, "Hello, this is Doctor Patel.", True),)
+            q(0.3) + v(2.5) + q(2.0),
+            transcripts=((3.0, "Thanks for calling, our offices are now closed.", True),),
         ),
         [(V, 3.0, "long greeting"), ("ready", 4.8, "silence")],
     ),
@@ -145,7 +146,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
             transcripts=((2.5, "hello this is doctor smith's office", False),),
         ),
         [
-            (H, 3.04, "pause in a long sentence"),
+            (H, 3.04, "pause after a long greeting"),
             (V, 3.3, "long greeting"),
             ("ready", 4.8, "silence"),
         ],
@@ -160,7 +161,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
                 (3.65, "Hello, this is Doctor Smith's office, how can I help you?", True),
             ),
         ),
-        [(H, 3.54, "pause in a long sentence")],
+        [(H, 3.54, "pause after a long greeting")],
     ),
     (
         "a recording's long first sentence: a person at its pause, a machine when the "
@@ -173,7 +174,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
             ),
         ),
         [
-            (H, 3.04, "pause in a long sentence"),
+            (H, 3.04, "pause after a long greeting"),
             (V, 3.2, "long greeting"),
             ("ready", 6.8, "silence"),
         ],
@@ -191,13 +192,82 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(H, 1.14, "short greeting")],
     ),
     (
-        "... but after a finished sentence, a greeting that goes on is revised on length "
-        "at once (a person waits for an answer after theirs)",
+        "... but after a finished sentence that is no person's turn, a greeting that goes "
+        "on is revised on length at once (a person waits for an answer after theirs)",
         Script(
             q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
-            transcripts=((1.2, "Hi, it's Nina!", True),),
+            transcripts=((1.2, "Thanks for calling, we are closed for the day, sorry.", True),),
+        ),
+        [(H, 1.14, "short greeting"), (V, 1.2, "many words")],
+    ),
+    (
+        "after a name, a greeting that goes on is revised on length at once (a person who "
+        "said who they are waits: \"Hi, it's Nina! | I'm out surfing.\" is a recording)",
+        Script(
+            q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
+            transcripts=((1.2, "Hi, it's Nina!", True), (3.0, "I'm out surfing.", True)),
         ),
         [(H, 1.14, "short greeting"), (V, 2.52, "long greeting")],
+    ),
+    (
+        "after a question, a greeting that goes on longer than a pickup is revised on length",
+        Script(
+            q(0.3) + v(0.6) + q(0.4) + v(2.5) + q(1.0),
+            transcripts=((1.2, "Hello?", True),),
+        ),
+        [(H, 1.14, "short greeting"), (V, 3.1, "long greeting")],
+    ),
+    (
+        'a question, then the greeting goes on with another: a person ("Hello? | Is this a '
+        'good time?"), never revised on length',
+        Script(
+            q(0.3) + v(0.6) + q(0.5) + v(1.4) + q(1.5),
+            transcripts=((1.3, "Hello?", True), (3.1, "Is this a good time?", True)),
+        ),
+        [(H, 1.14, "short greeting")],
+    ),
+    (
+        "a long question, then silence: a person at the pause, kept by its final (which "
+        "names no phrase) rather than taken for a long greeting",
+        Script(
+            q(0.3) + v(2.4) + q(2.0),
+            transcripts=(
+                (1.6, "hi this is ana lopez from", False),
+                (3.0, "Hi, this is Ana Lopez from the clinic, is this a good time?", True),
+            ),
+        ),
+        [(H, 2.94, "pause after a long greeting")],
+    ),
+    (
+        "a long greeting that names its speaker, then silence, its words only at the end: "
+        "a person when they come, never a machine",
+        Script(
+            q(0.3) + v(2.2) + q(2.5),
+            transcripts=(
+                (2.9, "Good afternoon, this is Jennifer Morales, from accounting.", True),
+            ),
+        ),
+        [(H, 2.9, "a name, then silence")],
+    ),
+    (
+        "a long question whose final comes before the pause is over: a person at the pause",
+        Script(
+            q(0.3) + v(2.4) + q(2.0),
+            transcripts=((2.9, "Hello, yes, sorry, who did you want to talk to?", True),),
+        ),
+        [(H, 2.94, "pause after a long greeting")],
+    ),
+    (
+        '"leave a message" after a person was decided: a voicemail',
+        Script(
+            q(0.3) + v(0.6) + q(0.8) + v(1.0) + q(3.0),
+            transcripts=((1.2, "Hi, it's Nina!", True), (2.9, "Leave a message.", True)),
+        ),
+        [
+            (H, 1.14, "short greeting"),
+            (V, 2.9, "phrase 'leave a message'"),
+            ("ready", 4.7, "silence"),
+        ],
     ),
     (
         "a held revision is made words_wait after the voice stops when no words name a person",
@@ -344,13 +414,18 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(V, 1.5, "many words"), ("ready", 3.7, "silence")],
     ),
     (
-        "no revision after settle",
+        "no revision on length after settle",
+        Script(q(0.5) + v(0.5) + q(9.5) + v(2.5) + q(1.0), config=AmdConfig(settle=10.0)),
+        [(H, 1.24, "short greeting")],
+    ),
+    (
+        "... but a beep revises a person until max_greeting",
         Script(
             q(0.5) + v(0.5) + q(11.0),
             tones=((11.0, beep(10.5, 10.9)),),
             config=AmdConfig(settle=10.0),
         ),
-        [(H, 1.24, "short greeting")],
+        [(H, 1.24, "short greeting"), (V, 11.0, "beep"), ("ready", 11.0, "beep")],
     ),
     (
         "nothing more once a voicemail is ready for the message",
@@ -443,12 +518,42 @@ def test_done() -> None:
     voicemail = AnswerClassifier(0.0)
     voicemail.receive_tone(beep(0.5, 0.9), 1.0)
     assert voicemail.done
-    person = AnswerClassifier(0.0, AmdConfig(settle=5.0))
+    person = AnswerClassifier(0.0, AmdConfig(settle=5.0, max_greeting=8.0))
     for n, ch in enumerate(q(0.5) + v(0.5) + q(3.0)):
         person.receive_frame((n + 1) * FRAME, ch == "S")
     assert person.decision is not None and not person.done
     person.receive_frame(5.0, False)
+    assert not person.done  # a machine's words or a beep may still come
+    person.receive_frame(8.0, False)
     assert person.done
+
+
+def test_once_greeted_only_a_machines_words_or_a_tone_revise() -> None:
+    """After the conversation began and the greeting was over: the person's long answer
+    is no long greeting, their "who is this" no revision; "leave a message" and a beep are."""
+    classifier = AnswerClassifier(0.0)
+    for n, ch in enumerate(q(0.3) + v(0.6) + q(1.5)):
+        classifier.receive_frame((n + 1) * FRAME, ch == "S")
+    assert classifier.decision is not None and classifier.decision.kind is H
+    classifier.greeted()
+    assert classifier.machines_only
+    events: list[AmdEvent] = []
+    for n, ch in enumerate(v(3.0) + q(0.5)):
+        events += classifier.receive_frame(2.4 + (n + 1) * FRAME, ch == "S")
+    events += classifier.receive_transcript("yes, the person you are calling", 6.0, final=True)
+    assert events == []  # length and a weak machine phrase: nothing
+    (late,) = classifier.receive_transcript("Please leave a message.", 6.5, turn=1, final=True)
+    assert isinstance(late, AnswerClassified) and (late.kind, late.revision) == (V, 1)
+    assert late.evidence is Evidence.WORDS
+    other = AnswerClassifier(0.0)
+    other.receive_frame(0.02, False)
+    other.receive_transcript("Hello?", 1.0, final=True)
+    for n, ch in enumerate(q(0.3) + v(0.6) + q(1.5)):
+        other.receive_frame((n + 1) * FRAME, ch == "S")
+    other.greeted()
+    (after_beep, ready) = other.receive_tone(beep(7.0, 7.5), 7.62)
+    assert isinstance(after_beep, AnswerClassified) and after_beep.kind is V
+    assert isinstance(ready, ReadyForMessage) and ready.cause == "beep"
 
 
 # --------------------------------------------------------------------------- properties
@@ -487,7 +592,7 @@ def test_the_first_decision_never_comes_after_the_deadline(script: Script) -> No
     config = script.config
     first = decisions[0]
     if first.at > config.deadline + 1e-9:
-        assert first.evidence >= Evidence.LENGTH or first.reason == "pause in a long sentence"
+        assert first.evidence >= Evidence.LENGTH or first.reason == "pause after a long greeting"
         assert first.at <= config.deadline + config.hold_past_deadline + 1e-9
     assert [d.revision for d in decisions] == list(range(len(decisions)))
     assert all(a.kind is not b.kind for a, b in zip(decisions, decisions[1:], strict=False))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.amd.phrases import CATEGORIES, Category, match, normalize, word_count
+from sipgw.agent.amd.phrases import (
+    CATEGORIES,
+    Category,
+    match,
+    normalize,
+    persons_turn,
+    word_count,
+)
 
 C = Category
 
@@ -74,3 +81,26 @@ def test_every_phrase_is_written_normalized_and_only_once() -> None:
 def test_word_count() -> None:
     assert word_count("Hi, you've reached Ana.") == 5  # hi you have reached ana
     assert word_count("") == 0
+
+
+@pytest.mark.parametrize(
+    ("final", "first", "expected"),
+    [
+        ("Hello? Is this a good time?", False, "question"),
+        ("Hi, this is Ana Lopez, from the accounting office.", False, "name"),
+        ("Good morning, Smith residence.", True, "name"),
+        ("Morning, Daniel Kim here.", False, "name"),
+        ("Good evening, you're through to Thomas Wright.", False, "name"),  # capitalized
+        ("I'm out until Monday, sorry.", False, None),  # days and "I" are no names
+        ("Hello, Michael Thompson.", False, "name"),
+        ("Hello there, yes.", True, "short"),
+        ("Hello there, yes.", False, None),
+        ("I'm probably out surfing, so you know what to do.", True, None),
+        # a phrase decides by itself: no person's turn
+        ("Can I ask what you're calling about?", True, None),
+        ("Hi, this is Ana, leave a message.", True, None),
+        ("", True, None),
+    ],
+)
+def test_persons_turn(final: str, first: bool, expected: str | None) -> None:
+    assert persons_turn(final, first) == expected

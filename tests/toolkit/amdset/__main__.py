@@ -1,4 +1,4 @@
-"""``python -m tests.toolkit.amdset OUT_DIR [--seed N] [--per-group N]``: write the set as WAVs."""
+"""``python -m tests.toolkit.amdset OUT_DIR [--split tune|heldout] [--seed N] [--per-group N]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tests.toolkit.amdset.labelled import write_set
+from tests.toolkit.amdset.labelled import SPLITS, write_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,8 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="directory for the WAVs and labels.json")
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--per-group", type=int, default=None, help="samples per group at most")
+    parser.add_argument("--split", choices=tuple(SPLITS), default="tune", help="which split")
     args = parser.parse_args(argv)
-    print(write_set(args.out, args.seed, args.per_group))
+    print(write_set(args.out, args.seed, args.per_group, args.split))
     return 0
 
 

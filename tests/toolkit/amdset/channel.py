@@ -6,7 +6,10 @@ Everything here is seeded by the caller's :class:`random.Random`:
 * :func:`noise`: white noise (line hiss) or, with ``room``, noise with more
   energy low in the telephone band (a room, a street: white noise through a
   one-pole high-pass at about 300 Hz and a one-pole low-pass at about 1 kHz,
-  as a phone's microphone and codec pass it);
+  as a phone's microphone and codec pass it); or, by ``kind``, pink noise (3 dB
+  an octave down: Paul Kellet's filter of white noise, a fan, a crowd far off) or
+  brown noise (6 dB an octave: leaky integrated white, traffic, wind), each high-passed
+  at about 300 Hz as the line passes it;
 * :func:`mix` and :func:`scale_to`: levels in dBFS (RMS, ``20 log10(rms / 32768)``);
 * :func:`transmit`: μ-law frames of 20 ms, each packet lost with a probability
   (in bursts: a loss makes the next more likely, as Gilbert's two-state model does)
@@ -61,10 +64,20 @@ def tone(hz: float, seconds: float, dbfs: float, phase: float = 0.0) -> list[flo
     return out
 
 
-def noise(count: int, dbfs: float, rng: random.Random, room: bool = False) -> list[float]:
-    """``count`` samples of noise at RMS level ``dbfs``: white, or ``room`` coloured."""
+def noise(
+    count: int, dbfs: float, rng: random.Random, room: bool = False, kind: str = "room"
+) -> list[float]:
+    """``count`` samples of noise at RMS level ``dbfs``: white, or ``room`` coloured as
+    ``kind`` says ("room", "pink", "brown")."""
     raw = [rng.gauss(0.0, 1.0) for _ in range(count)]
-    if room:
+    if room and kind in ("pink", "brown"):
+        raw = _pink(raw) if kind == "pink" else _brown(raw)
+        high, previous = 0.0, 0.0
+        for i, v in enumerate(raw):
+            high = 0.79 * (high + v - previous)  # high-pass, ~300 Hz
+            previous = v
+            raw[i] = high
+    elif room:
         low, high, previous = 0.0, 0.0, 0.0
         for i, v in enumerate(raw):
             high = 0.79 * (high + v - previous)  # high-pass, ~300 Hz
@@ -74,6 +87,27 @@ def noise(count: int, dbfs: float, rng: random.Random, room: bool = False) -> li
     power = sum(v * v for v in raw) / max(1, count)
     gain = 32768.0 * 10 ** (dbfs / 20) / math.sqrt(power) if power > 0 else 0.0
     return [v * gain for v in raw]
+
+
+def _pink(white: list[float]) -> list[float]:
+    """Paul Kellet's economical pink filter (within 0.5 dB of -3 dB an octave)."""
+    b0 = b1 = b2 = 0.0
+    out = []
+    for w in white:
+        b0 = 0.99765 * b0 + w * 0.0990460
+        b1 = 0.96300 * b1 + w * 0.2965164
+        b2 = 0.57000 * b2 + w * 1.0526913
+        out.append(b0 + b1 + b2 + w * 0.1848)
+    return out
+
+
+def _brown(white: list[float]) -> list[float]:
+    """Leaky integration of white noise: -6 dB an octave above about 10 Hz."""
+    level, out = 0.0, []
+    for w in white:
+        level = 0.992 * level + w
+        out.append(level)
+    return out
 
 
 def mix(*signals: Sequence[float]) -> list[float]:

@@ -1,6 +1,12 @@
 """The labelled set: answered calls as a detector hears them, with the truth about each.
 
-:func:`build` makes the set deterministically from a seed: for every group of
+Two splits (:data:`SPLITS`): ``tune``, the one the rules were written and their
+thresholds chosen against, and ``heldout``, kept for measuring only: other speech
+generators and voices (festival, flite and espeak-ng variants the tuning split never
+uses), wider speaking rates and pauses, other noise (pink, brown), its own wording for
+the newer groups (``[heldout.*]`` of ``texts.toml``), and its own seed.
+
+:func:`build` makes a split deterministically from a seed: for every group of
 ``texts.toml`` (:data:`GROUPS` says how many samples and how each is drawn),
 each sample says one of the group's texts in a voice, speed and pitch drawn
 from the seed, with pauses after its clauses, at a level, over line noise
@@ -34,10 +40,12 @@ from tests.toolkit.amdset.stt import SimulatedTranscript, simulate
 
 __all__ = [
     "GROUPS",
+    "SPLITS",
     "MIN_SECONDS",
     "SIT_SEQUENCES",
     "VOICES",
     "GroupPlan",
+    "Split",
     "Sample",
     "Spoken",
     "build",
@@ -53,8 +61,49 @@ VOICES = (
     "en-us", "en-us+f2", "en-us+f3", "en-us+m3", "en-gb", "en-gb+f4", "en-gb-scotland",
     "en-029+f1", "en-us-nyc", "en-gb-x-rp+m7", "en-us+klatt", "en-us+f5",
 )  # fmt: skip
-"""espeak-ng voices (language + variant), men's and women's."""
+"""espeak-ng voices (language + variant), men's and women's: the tuning split's."""
 BEEP_HZ = (440, 600, 800, 850, 950, 1000, 1000, 1200, 1400, 1700, 2000)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """How one split's samples are spoken and heard."""
+
+    voices: tuple[tuple[str, str], ...]
+    """(engine, voice name) pairs (:class:`~tests.toolkit.amdset.speech.Voice`)."""
+    words_per_minute: tuple[int, int]
+    comma_pause: tuple[float, float]
+    sentence_pause: tuple[float, float]
+    room_noises: tuple[str, ...]
+    """Noise kinds of :func:`~tests.toolkit.amdset.channel.noise` for the room."""
+    beep_hz: tuple[int, ...]
+    key: str
+    """Prefix of every sample's random stream ("" for the tuning split: its samples are
+    what they were before splits)."""
+
+
+SPLITS: dict[str, Split] = {
+    "tune": Split(
+        voices=(*(("espeak-ng", v) for v in VOICES), ("flite", "kal"), ("flite", "awb")),
+        words_per_minute=(140, 190), comma_pause=(0.06, 0.2), sentence_pause=(0.3, 0.7),
+        room_noises=("room",), beep_hz=BEEP_HZ, key="",
+    ),
+    "heldout": Split(
+        voices=(
+            ("festival", "kal_diphone"), ("festival", "ked_diphone"),
+            ("festival", "cmu_us_slt_arctic_hts"), ("flite", "slt"), ("flite", "rms"),
+            ("flite", "kal16"), ("espeak-ng", "en-us+Annie"), ("espeak-ng", "en-gb+belinda"),
+            ("espeak-ng", "en-us+david"), ("espeak-ng", "en-gb-x-gbclan+m2"),
+            ("espeak-ng", "en-gb-x-gbcwmd+linda"), ("espeak-ng", "en-029+grandpa"),
+            ("espeak-ng", "en-us-nyc+f4"), ("espeak-ng", "en-us+klatt3"),
+        ),
+        words_per_minute=(125, 215), comma_pause=(0.04, 0.3), sentence_pause=(0.25, 0.9),
+        room_noises=("room", "pink", "brown"),
+        beep_hz=(425, 480, 700, 900, 1000, 1100, 1300, 1500, 1800, 1950), key="heldout/",
+    ),
+}  # fmt: skip
+"""The splits; ``heldout`` shares no voice, no seed stream and none of the newer groups'
+wording with ``tune``."""
 SIT_SEQUENCES = (
     ((913.8, 0.274), (1370.6, 0.274), (1776.7, 0.380)),  # IC: intercept, vacant number
     ((985.2, 0.380), (1428.5, 0.380), (1776.7, 0.380)),  # NC: no circuit
@@ -86,11 +135,15 @@ GROUPS: dict[tuple[str, str], GroupPlan] = {
     ("human", "name"): GroupPlan(24, repeat=0.5),
     ("human", "late_hello"): GroupPlan(16, lead=(1.0, 3.0), repeat=0.5),
     ("human", "noisy"): GroupPlan(16, repeat=0.5, noisy=True),
+    ("human", "question"): GroupPlan(18, repeat=0.3),
+    ("human", "name_wait"): GroupPlan(18, repeat=0.3),
     ("human", "long"): GroupPlan(12),
     ("voicemail", "personal"): GroupPlan(36, lead=(0.05, 0.6), beep=0.75),
     ("voicemail", "carrier"): GroupPlan(21, lead=(0.05, 0.6), beep=0.85),
+    ("voicemail", "beeps"): GroupPlan(18, lead=(0.05, 0.6), beep=1.0),
     ("announcement", "carrier"): GroupPlan(30, lead=(0.05, 0.6), sit=0.5),
     ("screener", "phone"): GroupPlan(20, lead=(0.05, 0.5)),
+    ("screener", "styles"): GroupPlan(12, lead=(0.05, 0.5)),
 }
 """Every group of ``texts.toml`` and its plan; ``human/long`` is the hard case
 (a person whose pickup sounds like a greeting), reported apart."""
@@ -136,19 +189,32 @@ class Sample:
         return len(self.frames) * 0.02
 
 
-def load_texts(path: Path = TEXTS) -> dict[tuple[str, str], list[str]]:
-    """``texts.toml`` as ``{(label, group): [text, ...]}``."""
+def load_texts(path: Path = TEXTS, split: str = "tune") -> dict[tuple[str, str], list[str]]:
+    """``texts.toml`` as ``{(label, group): [text, ...]}`` for ``split`` (the held-out
+    split's own wording replaces a group's where ``[heldout.*]`` has it)."""
     data = tomllib.loads(path.read_text())
-    return {
+    heldout = data.pop("heldout", {})
+    texts = {
         (label, group): list(texts)
         for label, groups in data.items()
         for group, texts in groups.items()
     }
+    if split == "heldout":
+        for label, groups in heldout.items():
+            texts.update({(label, group): list(t) for group, t in groups.items()})
+    return texts
 
 
-def speak(text: str, voice: Voice, rng: random.Random, start: float = 0.0) -> Spoken:
-    """``text`` clause by clause, with pauses drawn from ``rng``: 60-200 ms after a comma,
-    300-700 ms after a sentence; times from ``start``."""
+def speak(
+    text: str,
+    voice: Voice,
+    rng: random.Random,
+    start: float = 0.0,
+    split: Split | None = None,
+) -> Spoken:
+    """``text`` clause by clause, with pauses drawn from ``rng``: by default (the tuning
+    split's) 60-200 ms after a comma, 300-700 ms after a sentence; times from ``start``."""
+    plan = split or SPLITS["tune"]
     samples: list[int] = []
     spans: list[tuple[float, float]] = []
     words: list[Word] = []
@@ -160,7 +226,7 @@ def speak(text: str, voice: Voice, rng: random.Random, start: float = 0.0) -> Sp
         spans.append((at, at + clause.duration))
         words += [Word(w.text, at + w.start, at + w.end) for w in clause.words]
         if index + 1 < len(parts):
-            pause = rng.uniform(0.3, 0.7) if clause.ends_sentence else rng.uniform(0.06, 0.2)
+            pause = rng.uniform(*plan.sentence_pause if clause.ends_sentence else plan.comma_pause)
             samples += [0] * round(pause * RATE)
     return Spoken(samples, spans, words)
 
@@ -174,12 +240,21 @@ def _place(timeline: list[float], samples: Sequence[float], at: float) -> None:
 
 
 def make_sample(
-    label: str, group: str, index: int, text: str, plan: GroupPlan, seed: int
+    label: str,
+    group: str,
+    index: int,
+    text: str,
+    plan: GroupPlan,
+    seed: int,
+    split: str = "tune",
 ) -> Sample:
-    """One sample, drawn from ``random.Random(f"{seed}/{label}/{group}/{index}")``."""
+    """One sample, drawn from ``random.Random(f"{key}{seed}/{label}/{group}/{index}")``
+    (``key``: the split's)."""
     name = f"{label}/{group}/{index:02d}"
-    rng = random.Random(f"{seed}/{name}")
-    voice = Voice(rng.choice(VOICES), rng.randint(140, 190), rng.randint(25, 75))
+    way = SPLITS[split]
+    rng = random.Random(f"{way.key}{seed}/{name}")
+    engine, voice_name = rng.choice(way.voices)
+    voice = Voice(voice_name, rng.randint(*way.words_per_minute), rng.randint(25, 75), engine)
     level = rng.uniform(-30.0, -16.0)
     timeline: list[float] = []
     at = rng.uniform(*plan.lead)
@@ -191,14 +266,14 @@ def make_sample(
             at += seconds + rng.uniform(0.0, 0.004)
         sit = (sit_start, at)
         at += rng.uniform(0.05, 0.3)
-    spoken = speak(text, voice, rng, at)
+    spoken = speak(text, voice, rng, at, way)
     gain = 10 ** ((level - channel.rms_dbfs(spoken.samples)) / 20)
     _place(timeline, [v * gain for v in spoken.samples], at)
     first_end = spoken.spans[-1][1]
     spans, words = list(spoken.spans), list(spoken.words)
     end = first_end
     if rng.random() < plan.repeat:  # nobody answered: "Hello?" again
-        again = speak("Hello?", voice, rng, end + rng.uniform(1.5, 2.5))
+        again = speak("Hello?", voice, rng, end + rng.uniform(1.5, 2.5), way)
         gain = 10 ** ((level - channel.rms_dbfs(again.samples)) / 20)
         _place(timeline, [v * gain for v in again.samples], again.spans[0][0])
         spans += again.spans
@@ -207,7 +282,7 @@ def make_sample(
     greeting_end = end
     beep = None
     if rng.random() < plan.beep:
-        hz = float(rng.choice(BEEP_HZ))
+        hz = float(rng.choice(way.beep_hz))
         beep_start = end + rng.uniform(0.2, 1.2)
         seconds = rng.uniform(0.12, 1.2)
         beep_level = level + rng.uniform(-6.0, 3.0)
@@ -217,14 +292,15 @@ def make_sample(
     total = max(MIN_SECONDS, end + 3.0)
     timeline += [0.0] * (round(total * RATE) - len(timeline))
     conditions: dict[str, Any] = {
-        "voice": voice.name, "words_per_minute": voice.words_per_minute, "pitch": voice.pitch,
-        "level_dbfs": round(level, 1),
+        "voice": voice.name, "engine": voice.engine, "words_per_minute": voice.words_per_minute,
+        "pitch": voice.pitch, "level_dbfs": round(level, 1), "split": split,
     }  # fmt: skip
     if plan.noisy or rng.random() < 0.25:
         snr = rng.uniform(8.0, 15.0) if plan.noisy else rng.uniform(15.0, 25.0)
-        room = channel.noise(len(timeline), level - snr, rng, room=True)
+        kind = "room" if plan.noisy else rng.choice(way.room_noises)
+        room = channel.noise(len(timeline), level - snr, rng, room=True, kind=kind)
         timeline = channel.mix(timeline, room)
-        conditions["room_snr_db"] = round(snr, 1)
+        conditions.update(room_snr_db=round(snr, 1), room_noise=kind)
     line = rng.uniform(-70.0, -55.0)
     timeline = channel.mix(timeline, channel.noise(len(timeline), line, rng))
     conditions["line_noise_dbfs"] = round(line, 1)
@@ -239,26 +315,34 @@ def make_sample(
 
 
 def build(
-    seed: int, per_group: int | None = None, groups: Sequence[tuple[str, str]] | None = None
+    seed: int,
+    per_group: int | None = None,
+    groups: Sequence[tuple[str, str]] | None = None,
+    split: str = "tune",
 ) -> Iterator[Sample]:
-    """The set for ``seed``: each group's samples in turn, cycling through its texts.
+    """The ``split`` for ``seed``: each group's samples in turn, cycling through its texts.
 
     ``per_group`` caps every group's count (a quick run); ``groups`` picks groups.
     """
-    texts = load_texts()
+    if split not in SPLITS:
+        raise ValueError(f"no split {split!r}: one of {', '.join(SPLITS)}")
+    texts = load_texts(split=split)
     for key in groups or GROUPS:
         plan = GROUPS[key]
         count = plan.count if per_group is None else min(plan.count, per_group)
         for index in range(count):
             group_texts = texts[key]
-            yield make_sample(*key, index, group_texts[index % len(group_texts)], plan, seed)
+            text = group_texts[index % len(group_texts)]
+            yield make_sample(*key, index, text, plan, seed, split)
 
 
-def write_set(directory: Path, seed: int, per_group: int | None = None) -> Path:
+def write_set(
+    directory: Path, seed: int, per_group: int | None = None, split: str = "tune"
+) -> Path:
     """Write every sample as ``<label>-<group>-<index>.wav`` and the truth as ``labels.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     labels = []
-    for sample in build(seed, per_group):
+    for sample in build(seed, per_group, split=split):
         wav = directory / (sample.name.replace("/", "-") + ".wav")
         write_wav(wav, decode(b"".join(sample.frames)))
         truth = {k: v for k, v in asdict(sample).items() if k != "frames"}

@@ -1,7 +1,13 @@
-"""Speech from a local TTS (espeak-ng, Debian) at 8 kHz, with the time of every word.
+"""Speech from local TTSs (Debian) at 8 kHz, with the time of every word.
 
 A text is cut into clauses at its punctuation; each clause is synthesized on
-its own by ``espeak-ng`` (voice, words per minute, pitch), resampled to 8 kHz
+its own by one of three engines (:attr:`Voice.engine`): ``espeak-ng`` (a formant
+synthesizer: voice and variant, words per minute, pitch), ``flite`` (CMU's
+diphone and clustergen voices kal, awb, rms, slt: speed by ``duration_stretch``,
+pitch by ``int_f0_target_mean``) or ``festival``'s ``text2wave`` (the festvox
+diphone voices kal and ked, and the HTS voice cmu_us_slt_arctic_hts: speed by
+``Duration_Stretch``, which the HTS voice ignores (it speaks at its own pace); pitch
+shifted by sox), resampled to 8 kHz
 16-bit and band-limited to the telephone band (300-3400 Hz) by ``sox``, and
 trimmed of its leading and trailing silence. The clauses are joined with
 pauses the caller chooses, so where every clause starts and ends is known
@@ -9,19 +15,26 @@ exactly. Within a clause, a word's time is its share of the clause's speech in
 proportion to its letters: an estimate (espeak-ng does not report word times
 on its command line), good to a syllable or so.
 
-Both programs are deterministic (``sox -D``: no dither), so the same arguments
-give the same samples on every run with the same package versions.
+All are deterministic (``sox -D``: no dither), so the same arguments give the
+same samples on every run with the same package versions; festival starts slowly
+(0.5 s a call), so clauses are kept in a cache directory (``SIPGW_AMDSET_CACHE``,
+default ``~/.cache/sipgw-amdset``; ``off`` keeps none).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from array import array
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
+    "ENGINES",
     "RATE",
     "Clause",
     "SpeechError",
@@ -33,6 +46,9 @@ __all__ = [
 ]
 
 RATE = 8000
+ENGINES = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
+"""Each engine and the Debian package that has it (festival's voices: festvox-kallpc16k,
+festvox-kdlpc16k, festvox-us-slt-hts)."""
 _CLAUSE = re.compile(r"[^,.;:?!]+[,.;:?!]*")
 _TRIM_WINDOW = 40  # 5 ms
 _TRIM_DBFS = -50.0  # below the clause's peak window
@@ -44,12 +60,15 @@ class SpeechError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Voice:
-    """How espeak-ng speaks: ``voice`` as ``-v`` takes it (``en-us+f3``), speed, pitch."""
+    """How a voice speaks: ``name`` as its engine takes it (espeak-ng's ``-v``:
+    ``en-us+f3``; flite's ``-voice``: ``slt``; festival's voice function without
+    ``voice_``: ``kal_diphone``), speed, pitch."""
 
     name: str
     words_per_minute: int = 160
     pitch: int = 50
-    """0-99 (``-p``)."""
+    """0-99 (espeak-ng's ``-p``; the others map it to a pitch around their own)."""
+    engine: str = "espeak-ng"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +146,68 @@ def synthesize_clause(text: str, voice: Voice) -> Clause:
     Raises:
         SpeechError: espeak-ng or sox is missing or failed.
     """
-    wav = _run(
-        ["espeak-ng", "-v", voice.name, "-s", str(voice.words_per_minute),
-         "-p", str(voice.pitch), "--stdout", text],
-        None, "espeak-ng",
-    )  # fmt: skip
-    raw = _run(
-        ["sox", "-D", "-t", "wav", "-", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1",
-         "-t", "raw", "-", "sinc", "300-3400"],
-        wav, "sox",
-    )  # fmt: skip
+    raw = _cached(text, voice)
     pcm = array("h")
     pcm.frombytes(raw[: len(raw) // 2 * 2])
     samples = trim(pcm.tolist())
     return Clause(text, tuple(samples), _word_times(text, len(samples) / RATE))
+
+
+def _cache_dir() -> Path | None:
+    where = os.environ.get("SIPGW_AMDSET_CACHE", "")
+    if where == "off":
+        return None
+    return Path(where) if where else Path.home() / ".cache" / "sipgw-amdset"
+
+
+def _cached(text: str, voice: Voice) -> bytes:
+    """The clause as 8 kHz band-limited PCM, from the cache when it was made before."""
+    key = hashlib.sha256(repr((text, voice, 1)).encode()).hexdigest()
+    directory = _cache_dir()
+    path = directory / f"{key}.raw" if directory is not None else None
+    if path is not None and path.exists():
+        return path.read_bytes()
+    raw = _band_limited(_wav(text, voice), voice)
+    if len(raw) < RATE // 10:  # under 50 ms: nothing was said
+        raise SpeechError(f"{voice.engine} said nothing for {text!r} ({voice.name})")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(raw)
+        partial.replace(path)
+    return raw
+
+
+def _wav(text: str, voice: Voice) -> bytes:
+    """The engine's WAV of ``text``."""
+    stretch = 165.0 / voice.words_per_minute  # 165 wpm: the engines' own pace, about
+    if voice.engine == "espeak-ng":
+        argv = ["espeak-ng", "-v", voice.name, "-s", str(voice.words_per_minute),
+                "-p", str(voice.pitch), "--stdout", text]  # fmt: skip
+        return _run(argv, None, "espeak-ng")
+    if voice.engine == "flite":
+        f0 = 80 + 1.2 * voice.pitch  # Hz: 80-200
+        slower = 0.85  # flite's own pace is slower than the others'
+        argv = ["flite", "-voice", voice.name, "--setf",
+                f"duration_stretch={stretch * slower:.3f}", "--setf",
+                f"int_f0_target_mean={f0:.0f}", "-t", text, "-o", "/dev/stdout"]  # fmt: skip
+        return _run(argv, None, "flite")
+    if voice.engine == "festival":
+        with tempfile.TemporaryDirectory(prefix="amdset-") as tmp:  # it seeks in its output
+            out = Path(tmp) / "clause.wav"
+            stretch_it = f"(Parameter.set 'Duration_Stretch {stretch:.3f})"
+            argv = ["text2wave", "-eval", f"(voice_{voice.name})", "-eval", stretch_it,
+                    "-o", str(out)]  # fmt: skip
+            _run(argv, text.encode(), "festival")
+            return out.read_bytes()
+    raise SpeechError(f"unknown speech engine {voice.engine!r} (one of {', '.join(ENGINES)})")
+
+
+def _band_limited(wav: bytes, voice: Voice) -> bytes:
+    """8 kHz, 16-bit, 300-3400 Hz; festival's pitch moved by sox (-300..+300 cents)."""
+    effects = ["sinc", "300-3400"]
+    if voice.engine == "festival":
+        effects = ["pitch", str((voice.pitch - 50) * 6), *effects]
+    argv = ["sox", "-D", "-t", "wav", "-", "-r", str(RATE), "-e", "signed", "-b", "16",
+            "-c", "1", "-t", "raw", "-", *effects]  # fmt: skip
+    return _run(argv, wav, "sox")

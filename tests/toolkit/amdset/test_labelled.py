@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 from sipgw.app.evaluation.audio import read_wav
-from tests.toolkit.amdset.labelled import GROUPS, MIN_SECONDS, build, load_texts, write_set
+from tests.toolkit.amdset.labelled import (
+    GROUPS,
+    MIN_SECONDS,
+    SPLITS,
+    build,
+    load_texts,
+    write_set,
+)
 
 ONE_EACH = list(build(7, per_group=1))
 
@@ -58,3 +65,20 @@ def test_write_set(tmp_path: Path) -> None:
     assert rate == 8000 and len(samples) == len(ONE_EACH[0].frames) * 160
     assert first["name"] == ONE_EACH[0].name and "frames" not in first
     assert first["transcripts"][0]["text"] == ONE_EACH[0].transcripts[0].text
+
+
+def test_the_held_out_split_shares_no_voice_stream_or_newer_wording_with_tuning() -> None:
+    tune, heldout = SPLITS["tune"], SPLITS["heldout"]
+    assert not set(tune.voices) & set(heldout.voices)
+    assert {engine for engine, _ in heldout.voices} == {"espeak-ng", "flite", "festival"}
+    assert tune.key != heldout.key
+    tune_texts, heldout_texts = load_texts(split="tune"), load_texts(split="heldout")
+    assert set(tune_texts) == set(heldout_texts) == set(GROUPS)
+    newer = [("human", "question"), ("human", "name_wait"), ("voicemail", "beeps"),
+             ("screener", "styles")]  # fmt: skip
+    for key in newer:
+        assert not set(tune_texts[key]) & set(heldout_texts[key]), key
+    (sample,) = build(7, 1, [("human", "question")], split="heldout")
+    assert sample.conditions["split"] == "heldout"
+    assert (sample.conditions["engine"], sample.conditions["voice"]) in heldout.voices
+    assert sample.text in heldout_texts[("human", "question")]

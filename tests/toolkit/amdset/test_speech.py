@@ -1,8 +1,10 @@
-"""espeak-ng speech at 8 kHz: clauses, trimming, word times, determinism, clear errors."""
+"""Speech at 8 kHz from espeak-ng, flite and festival: clauses, trimming, word times,
+determinism, the cache, clear errors."""
 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -45,14 +47,54 @@ def test_a_clause_is_speech_at_8_khz_with_its_words_spread_over_it() -> None:
     assert max(abs(s) for s in clause.samples) > 3000
 
 
+@pytest.fixture
+def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPGW_AMDSET_CACHE", "off")
+
+
+@pytest.mark.parametrize(
+    "voice",
+    [Voice("slt", 150, 60, "flite"), Voice("kal_diphone", 170, 40, "festival"),
+     Voice("cmu_us_slt_arctic_hts", 140, 70, "festival")],
+    ids=["flite", "festival-diphone", "festival-hts"],
+)  # fmt: skip
+@pytest.mark.usefixtures("no_cache")
+def test_the_other_engines_speak_too(voice: Voice) -> None:
+    clause = synthesize_clause("Hello, this is Ana.", voice)
+    assert 0.5 < clause.duration < 3.0 and max(abs(s) for s in clause.samples) > 3000
+    faster = synthesize_clause("Hello, this is Ana.", Voice(voice.name, 210, 50, voice.engine))
+    if voice.name.endswith("_hts"):  # festival's HTS engine ignores Duration_Stretch
+        assert faster.duration == clause.duration
+    else:
+        assert faster.duration < clause.duration  # speaking rates reach them
+
+
+def test_the_cache_gives_back_what_was_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIPGW_AMDSET_CACHE", str(tmp_path))
+    voice = Voice("en-us", 170, 30)
+    made = synthesize_clause("Hello?", voice)
+    assert len(list(tmp_path.glob("*.raw"))) == 1
+    assert synthesize_clause("Hello?", voice) == made
+
+
+@pytest.mark.usefixtures("no_cache")
 def test_synthesis_is_deterministic() -> None:
     voice = Voice("en-gb", 150, 40)
     assert synthesize_clause("Hello?", voice) == synthesize_clause("Hello?", voice)
 
 
+@pytest.mark.usefixtures("no_cache")
 def test_a_missing_program_names_its_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(
         SpeechError, match=r"espeak-ng is not installed \(Debian package espeak-ng\)"
     ):
         synthesize_clause("Hello?", Voice("en-us"))
+
+
+@pytest.mark.usefixtures("no_cache")
+def test_an_unknown_engine_is_named() -> None:
+    with pytest.raises(SpeechError, match="unknown speech engine 'piper'"):
+        synthesize_clause("Hello?", Voice("en", engine="piper"))
