@@ -166,7 +166,7 @@ class AssistantSection:
     noise_suppression: bool = setting(
         False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",
         help="RNNoise on the caller's audio before the detector and speech-to-text (needs "
-        "pyrnnoise; about 120 ms CPU per call-second, and it mutes telephone speech under "
+        "pyrnnoise; about 100 ms CPU per call-second, and it mutes telephone speech under "
         "voices or music: docs/quality.md).",
     )  # fmt: skip
     dtmf_timeout_ms: int = setting(
