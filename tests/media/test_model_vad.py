@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sipgw.agent.turns import PauseAgent, TurnTaker
+from sipgw.agent.turns import CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.model_vad import ModelVoiceDetector
 from sipgw.media.vad import VadConfig, VadEvent, VoiceActivityDetector
@@ -125,3 +125,48 @@ def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(voice_model.ModelMissing, match="silero-vad"):
         voice_model.model_path()
+
+
+def under_the_reply(
+    detector: ModelVoiceDetector | VoiceActivityDetector, audio: list[bytes]
+) -> tuple[int, int]:
+    """What a reply playing throughout undergoes: (pauses, cuts) from ``audio``."""
+
+    class Agent:
+        audible = True
+        pending = True
+
+        def active_reply_started_at(self) -> float | None:
+            return 0.0
+
+    turns = TurnTaker(Agent(), vad=VAD, detector=detector)
+    actions = [a for i, f in enumerate(audio) for a in turns.receive_audio(f, 1 + i * 0.02)]
+    return (
+        sum(isinstance(a, PauseAgent) for a in actions),
+        sum(isinstance(a, CommitBargeIn) for a in actions),
+    )
+
+
+def cough() -> list[int]:
+    """A cough: a 250 ms burst of brown noise, sharp attack, fading (sox)."""
+    import subprocess
+
+    raw = subprocess.run(
+        ["sox", "-D", "-R", "-n", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-t",
+         "raw", "-", "synth", "0.25", "brownnoise", "fade", "q", "0.01", "0.25", "0.2",
+         "sinc", "300-3400", "gain", "-n", "-3"],
+        capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    return [int(v) for v in np.frombuffer(raw, dtype="<i2")]
+
+
+def test_a_cough_pauses_nothing_where_energy_pauses() -> None:
+    audio = frames(with_quiet(cough()))
+    assert under_the_reply(ModelVoiceDetector(VAD), audio) == (0, 0)
+    assert under_the_reply(VoiceActivityDetector(VAD), audio)[0] == 1
+
+
+def test_a_backchannel_at_most_pauses_the_reply_and_never_cuts_it() -> None:
+    audio = frames(with_quiet(clean(speech("Uh huh.", "en-us"))))  # 450 ms: under commit_ms
+    pauses, cuts = under_the_reply(ModelVoiceDetector(VAD), audio)
+    assert pauses <= 1 and cuts == 0
