@@ -244,7 +244,9 @@ class AssistantAgent(ScopedAgent):
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
             speech_partials=settings.preemptive_during_speech,
-            detector=self.caller_audio.detector(barge_in.vad, lambda: state.audible),
+            detector=self.caller_audio.detector(
+                barge_in.vad, lambda: state.audible, lambda: state.pending
+            ),
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,

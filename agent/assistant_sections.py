@@ -23,6 +23,7 @@ from sipgw.agent.sections.parsers import (
     int_at_least,
     non_negative,
     on_off,
+    or_empty,
     positive,
     real_number,
     text,
@@ -67,6 +68,9 @@ def tool_names(value: str) -> tuple[str, ...]:
                 f"{name!r} is no built-in tool (there are {', '.join(BUILTIN_TOOL_NAMES)})"
             )
     return names
+
+
+_CALLER_MARGIN_DB: float | None = 6.0  # SIPGW_VAD_CALLER_MARGIN_DB (empty: None)
 
 
 def _vendor_help(kind: str, names: tuple[str, ...]) -> str:
@@ -162,6 +166,12 @@ class AssistantSection:
         3.0, env="SIPGW_VAD_ROOM_MARGIN_DB", parse=real_number,
         help="With the model detector: how far above the room's loudest voices (heard while "
         "the agent talks) the caller's speech must start.",
+    )  # fmt: skip
+    vad_caller_margin_db: float | None = setting(
+        _CALLER_MARGIN_DB, env="SIPGW_VAD_CALLER_MARGIN_DB",
+        parse=or_empty(non_negative, "must be a number >= 0, or empty for no such gate"),
+        help="With the model detector: how far below the caller's own loud level (learned "
+        "from their turns) speech may start while the agent talks; empty = no such gate.",
     )  # fmt: skip
     noise_suppression: bool = setting(
         False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",

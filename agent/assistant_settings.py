@@ -76,6 +76,7 @@ def noise_settings(assistant: AssistantSection) -> NoiseSettings:
         model=ModelVadConfig(
             threshold=assistant.vad_model_threshold,
             room_margin_db=assistant.vad_room_margin_db,
+            caller_margin_db=assistant.vad_caller_margin_db,
         ),
     )
     missing = noise.missing()

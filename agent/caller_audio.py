@@ -70,14 +70,22 @@ class CallerAudio:
 
             self._suppressor = NoiseSuppressor()
 
-    def detector(self, vad: VadConfig, agent_audible: Callable[[], bool]) -> VoiceDetector:
+    def detector(
+        self,
+        vad: VadConfig,
+        agent_audible: Callable[[], bool],
+        agent_pending: Callable[[], bool] | None = None,
+    ) -> VoiceDetector:
         """The voice detector for this call, with the energy settings ``vad``;
         ``agent_audible`` says whether the agent's audio plays (the model detector
-        learns the room's voices then)."""
+        learns the room's voices then), ``agent_pending`` whether it has audio queued,
+        playing or paused (when not, the model detector learns the caller's level)."""
         if self.settings.detector == "model":
             from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
 
-            return ModelVoiceDetector(vad, self.settings.model, agent_audible=agent_audible)
+            return ModelVoiceDetector(
+                vad, self.settings.model, agent_audible=agent_audible, agent_pending=agent_pending
+            )
         return VoiceActivityDetector(vad)
 
     def process(self, frame: bytes) -> bytes:

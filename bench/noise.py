@@ -43,6 +43,7 @@ from sipgw.agent.caller_audio import CallerAudio, DetectorKind, NoiseSettings
 from sipgw.agent.settings import BargeInSettings
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
+from sipgw.media.vad import ModelVadConfig
 from tests.toolkit.noisy_audio import RATE, background, mix, speech
 
 BACKGROUNDS = ("babble", "street", "tv", "music")
@@ -64,16 +65,23 @@ EVERY_S = 4.0
 FRAME = 160
 
 
-class Speaking:
-    """The agent's side: a reply playing the whole time (started before the run), paused
-    from a pause to its resume or, after a barge-in, to the end of the caller's speech
-    (then the next reply plays)."""
+OPENING = ("en-us", "Hi, I am calling about the order I placed last week.")
+"""The caller's first turn, after the greeting and before the measured reply."""
+OPENING_S = 4.0
+"""The opening's length: the caller's turn, then quiet (over the background) until the
+reply starts."""
 
-    audible = True
-    pending = True
+
+class Speaking:
+    """The agent's side: silent through the opening, then a reply playing the whole time,
+    paused from a pause to its resume or, after a barge-in, to the end of the caller's
+    speech (then the next reply plays)."""
+
+    def __init__(self) -> None:
+        self.audible = self.pending = False
 
     def active_reply_started_at(self) -> float | None:
-        return -1.0
+        return 0.0 if self.pending else None
 
 
 @dataclass
@@ -94,24 +102,33 @@ def _ulaw_frames(samples: Sequence[int]) -> list[bytes]:
     return [ulaw[i : i + FRAME] for i in range(0, len(ulaw) - FRAME + 1, FRAME)]
 
 
-def play(frames: Sequence[bytes], pipeline: str) -> Run:
-    """Feed ``frames`` through one pipeline; when the agent was paused and cut off."""
+def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = None) -> Run:
+    """Feed ``frames`` (the opening, then the reply's time) through one pipeline; when the
+    agent was paused and cut off."""
     kind, suppress = PIPELINES[pipeline]
-    stage = CallerAudio(NoiseSettings(suppression=suppress, detector=kind))
+    stage = CallerAudio(
+        NoiseSettings(suppression=suppress, detector=kind, model=model or ModelVadConfig())
+    )
     vad = BargeInSettings().vad
     agent = Speaking()
-    turns = TurnTaker(agent, detector=stage.detector(vad, lambda: agent.audible))
+    detector = stage.detector(vad, lambda: agent.audible, lambda: agent.pending)
+    turns = TurnTaker(agent, detector=detector)
     pauses: list[float] = []
     commits: list[float] = []
     committed: set[float | None] = set()  # a commit is repeated while its speech goes on
     cpu = 0.0
+    opening = int(OPENING_S / 0.02)
     for i, frame in enumerate(frames):
-        now = (i + 1) * 0.02  # the frame's audio has all arrived
+        now = (i + 1 - opening) * 0.02  # the frame's audio has all arrived (0: the reply)
         started = time.process_time()
         heard = stage.process(frame)
         actions = turns.receive_audio(heard, now)
+        if i < opening:
+            continue  # the caller's first turn: the agent is silent
         cpu += time.process_time() - started
-        if turns.paused_at is None and not turns.vad.speaking:
+        if i == opening:
+            agent.audible = agent.pending = True  # the reply starts, whoever talks
+        elif turns.paused_at is None and not turns.vad.speaking:
             agent.audible = True  # resumed, or the next reply after a barge-in
         for action in actions:
             if isinstance(action, PauseAgent):
@@ -122,18 +139,27 @@ def play(frames: Sequence[bytes], pipeline: str) -> Run:
                     committed.add(turns.speech_started_at)
                     commits.append(now)
     stage.close()
-    return Run(pauses, commits, cpu, len(frames) * 0.02)
+    return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02)
+
+
+def opening_track(seconds: float) -> list[int]:
+    """The caller's opening turn, then silence to the end of ``seconds`` after the opening."""
+    track = [0] * int((OPENING_S + seconds) * RATE)
+    said = speech(OPENING[1], OPENING[0])
+    track[: len(said)] = said
+    return track
 
 
 def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, float]]]:
-    """Caller sentences every :data:`EVERY_S` s (from 2 s); the track and (start, end)s."""
-    track = [0] * int(seconds * RATE)
+    """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it); the
+    track and the sentences' (start, end)s from the opening's end."""
+    track = opening_track(seconds)
     spans = []
     at, n = 2.0, 0
     while at + 3.0 < seconds:
         voice, text = INTERRUPTIONS[n % len(INTERRUPTIONS)]
         said = speech(text, voice)
-        start = int(at * RATE)
+        start = int((OPENING_S + at) * RATE)
         track[start : start + len(said)] = said
         spans.append((at, at + len(said) / RATE))
         at += EVERY_S
@@ -141,17 +167,23 @@ def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, flo
     return track, spans
 
 
-def measure(kind: str, snr: float, seconds: float, pipelines: Sequence[str]) -> dict[str, Any]:
-    """One background at one SNR, every pipeline."""
-    noise = background(kind, seconds)
-    quiet = _ulaw_frames(mix([0], noise, snr))
+def measure(
+    kind: str,
+    snr: float,
+    seconds: float,
+    pipelines: Sequence[str],
+    model: ModelVadConfig | None = None,
+) -> dict[str, Any]:
+    """One background at one SNR, every pipeline (``model``: the model detector's settings)."""
+    noise = background(kind, OPENING_S + seconds)
+    quiet = _ulaw_frames(mix(opening_track(seconds), noise, snr))
     voice, spans = interruption_track(seconds)
     # The sentences' level sets the mix: the same background level as in ``quiet``.
     noisy = _ulaw_frames(mix(voice, noise, snr))
     out: dict[str, Any] = {}
     for pipeline in pipelines:
-        alone = play(quiet, pipeline)
-        real = play(noisy, pipeline)
+        alone = play(quiet, pipeline, model)
+        real = play(noisy, pipeline, model)
         latencies, caught = [], 0
         for start, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
@@ -227,13 +259,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also STOI, delay and CPU of noise suppression (10 dB SNR)",
     )
     parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
+    parser.add_argument(
+        "--caller-margin-db",
+        default=str(ModelVadConfig().caller_margin_db),
+        help="the model detector's gate below the caller's level ('off': none)",
+    )
     args = parser.parse_args(argv)
+    margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
+    model = ModelVadConfig(caller_margin_db=margin)
     results: dict[str, Any] = {}
     rows = []
     for snr in args.snr:
         for kind in args.backgrounds:
             log(f"{kind} at {snr:g} dB SNR")
-            figures = measure(kind, snr, args.seconds, args.pipelines)
+            figures = measure(kind, snr, args.seconds, args.pipelines, model)
             results[f"{kind}@{snr:g}dB"] = figures
             for pipeline, f in figures.items():
                 rows.append([

@@ -20,6 +20,18 @@ ones end it), but a frame is *loud* only when both hold:
    room, only ``min_level_dbfs`` applies. A caller who talks over the agent
    without pausing it (quieter than the room) feeds the room too, and so does
    the first 60 ms of each interruption (before the agent's audio pauses).
+3. **While the agent's audio plays, it is as loud as the caller**: the caller is at
+   the mouthpiece, louder than anyone in the room. The detector keeps the levels of
+   the caller's own speech: loud frames heard while the agent has no audio queued,
+   playing or paused (the caller's turns, the first one usually right after the
+   greeting; not their interruptions, where a voice in the room that paused the
+   agent would count too), the last :data:`CALLER_WINDOW_FRAMES` of them (30 s of
+   speech). Once it has :data:`CALLER_MIN_FRAMES` (0.5 s), a
+   barge-in must start within ``caller_margin_db`` of their loudest tenth (90th
+   percentile), and frames that loud are not the room's (the caller talking over
+   the agent does not raise the room's gate). Turns taken while the agent is silent
+   are not held to it, so a caller who speaks more softly is still heard, and
+   relearned.
 
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. Frames arrive one per 20 ms, in order;
@@ -38,10 +50,14 @@ from sipgw.media import g711
 from sipgw.media.vad import FRAME_MS, SILENT_DBFS, ModelVadConfig, VadConfig, VadEvent
 from sipgw.media.voice_model import SileroModel, SileroStream, shared_model
 
-__all__ = ["ModelVoiceDetector", "ROOM_WINDOW_FRAMES"]
+__all__ = ["CALLER_MIN_FRAMES", "CALLER_WINDOW_FRAMES", "ModelVoiceDetector", "ROOM_WINDOW_FRAMES"]
 
 ROOM_WINDOW_FRAMES: Final = 500
 """How far back (frames: 10 s) the room's voices count."""
+CALLER_WINDOW_FRAMES: Final = 1500
+"""How many of the caller's latest speech frames (30 s) their level is learned from."""
+CALLER_MIN_FRAMES: Final = 25
+"""The caller's speech frames (0.5 s) needed before their level gates a barge-in."""
 HYSTERESIS: Final = 0.15
 """How far below ``threshold`` a loud frame's probability may fall and stay loud."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
@@ -52,14 +68,15 @@ class ModelVoiceDetector:
 
     The attributes are those of :class:`sipgw.media.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
-    None while unknown) and :attr:`room_median`.
+    None while unknown), :attr:`room_median` and :attr:`caller_dbfs` (the caller's
+    speech's 90th percentile, None while unknown).
     """
 
     __slots__ = (
-        "_agent_audible", "_calibration_frames", "_config", "_frames", "_hangover_frames",
-        "_loud_run", "_model", "_quiet_run", "_room", "_start_frames", "_stream", "level_dbfs",
-        "loud", "model_config", "noise_dbfs", "probability", "room_dbfs", "room_median",
-        "speaking", "speech_frames",
+        "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config", "_frames",
+        "_hangover_frames", "_loud_run", "_model", "_quiet_run", "_room", "_start_frames",
+        "_stream", "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs",
+        "probability", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -68,13 +85,17 @@ class ModelVoiceDetector:
         model_config: ModelVadConfig | None = None,
         model: SileroModel | None = None,
         agent_audible: Callable[[], bool] | None = None,
+        agent_pending: Callable[[], bool] | None = None,
     ) -> None:
-        """``agent_audible`` tells whether the agent's audio plays (None: never)."""
+        """``agent_audible`` tells whether the agent's audio plays (None: never);
+        ``agent_pending`` whether it has audio queued, playing or paused (None: as
+        ``agent_audible``): when not, it is the caller's turn."""
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
         self._model = model or shared_model()
         self._stream = SileroStream()
         self._agent_audible = agent_audible
+        self._agent_pending = agent_pending or agent_audible
         self.speaking = False
         self.speech_frames = 0
         self.loud = False
@@ -84,6 +105,8 @@ class ModelVoiceDetector:
         self.room_dbfs: float | None = None
         self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float]] = deque()
+        self.caller_dbfs: float | None = None
+        self._caller: deque[float] = deque(maxlen=CALLER_WINDOW_FRAMES)
         self._frames = 0
         self._loud_run = 0
         self._quiet_run = 0
@@ -124,12 +147,22 @@ class ModelVoiceDetector:
             self.loud and probability >= settings.threshold - HYSTERESIS
         )
         audible = self._agent_audible
-        room = self._track_room(level if speechlike and audible is not None and audible() else None)
+        agent = audible is not None and audible()
+        caller, margin = self.caller_dbfs, settings.caller_margin_db
+        bar = None if caller is None or margin is None else caller - margin
+        # As loud as the caller: the caller (talking over the agent), not the room.
+        callers = bar is not None and level >= bar
+        room = self._track_room(level if speechlike and agent and not callers else None)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
         loud = speechlike and level >= self._config.min_level_dbfs
         if loud and room is not None:
             loud = level >= (room if self.speaking else room + settings.room_margin_db)
+        if loud and agent and not self.speaking and bar is not None and not callers:
+            loud = False  # a barge-in starts as loud as the caller
+        pending = self._agent_pending
+        if loud and not (pending is not None and pending()):
+            self._track_caller(level)  # the caller's turn
         self.loud = loud
         if loud:
             self._loud_run += 1
@@ -167,3 +200,13 @@ class ModelVoiceDetector:
             else:
                 self.room_dbfs = None
         return self.room_dbfs
+
+    def _track_caller(self, level: float) -> None:
+        """Add the level of a frame of the caller's own speech; update their 90th percentile."""
+        caller = self._caller
+        caller.append(level)
+        if len(caller) >= CALLER_MIN_FRAMES and (
+            self.caller_dbfs is None or self._frames % _ROOM_UPDATE_FRAMES == 0
+        ):
+            levels = sorted(caller)
+            self.caller_dbfs = levels[len(levels) * 9 // 10]

@@ -100,10 +100,14 @@ class ModelVadConfig:
         threshold: speech probability that makes a frame speech.
         room_margin_db: how far above the room's loudest voices (90th percentile of
             their levels) the caller's speech must start.
+        caller_margin_db: while the agent's audio plays, how far below the caller's
+            own loud level (90th percentile of their turns' speech) a barge-in may
+            start; None: no such gate.
     """
 
     threshold: float = 0.5
     room_margin_db: float = 3.0
+    caller_margin_db: float | None = 6.0
 
 
 class VoiceDetector(Protocol):

@@ -11,7 +11,7 @@ import pytest
 from sipgw.agent.turns import CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.model_vad import ModelVoiceDetector
-from sipgw.media.vad import VadConfig, VadEvent, VoiceActivityDetector
+from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.media.voice_model import CHUNK, CONTEXT, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
 
@@ -170,3 +170,55 @@ def test_a_backchannel_at_most_pauses_the_reply_and_never_cuts_it() -> None:
     audio = frames(with_quiet(clean(speech("Uh huh.", "en-us"))))  # 450 ms: under commit_ms
     pauses, cuts = under_the_reply(ModelVoiceDetector(VAD), audio)
     assert pauses <= 1 and cuts == 0
+
+
+class AgentSide:
+    """What the detector asks of the agent: its audio plays / is queued (set by the test)."""
+
+    def __init__(self) -> None:
+        self.audible = self.pending = False
+
+
+def caller_then_room(margin: float | None) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
+    """The caller's first turn over a TV (10 dB below them) with the agent silent, then
+    the agent's reply starts; the detector, the agent's side and 20 s more of the TV."""
+    tv = mix([0], background("tv", 26.0), 10.0)
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, ModelVadConfig(caller_margin_db=margin),
+        agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending,
+    )  # fmt: skip
+    opening = mix(list(speech("Hi, I am calling about the order I placed last week.")),
+                  list(tv[: 4 * 8000]), 10.0)  # fmt: skip
+    events(detector, frames(opening))
+    agent.audible = agent.pending = True
+    return detector, agent, tv[4 * 8000 :]
+
+
+def test_the_callers_own_level_keeps_a_tv_from_barging_in() -> None:
+    detector, agent, tv = caller_then_room(6.0)
+    assert detector.caller_dbfs is not None and -20 < detector.caller_dbfs < -12
+    # The TV talks on under the reply: its voice is 10 dB below the caller's, no speech.
+    assert not any(e is VadEvent.STARTED for _, e in events(detector, frames(tv[: 16 * 8000])))
+    # The caller interrupts: speech, and their frames do not raise the room's gate.
+    caller = mix(list(speech(SENTENCE)), tv[16 * 8000 :], 10.0)
+    found = events(detector, frames(caller))
+    assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 15
+    assert detector.room_dbfs is not None and detector.room_dbfs < detector.caller_dbfs - 6
+    # Without the caller's level, the TV's louder words pass the room's gate.
+    detector, _, tv = caller_then_room(None)
+    assert any(e is VadEvent.STARTED for _, e in events(detector, frames(tv[: 16 * 8000])))
+
+
+def test_the_callers_level_is_learned_only_on_their_turns() -> None:
+    agent = AgentSide()
+    agent.pending = True  # a reply queued or paused: speech now may be the room's
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    said = frames(with_quiet(clean(speech(SENTENCE))))
+    events(detector, said)
+    assert detector.caller_dbfs is None
+    agent.pending = False
+    events(detector, said)
+    assert detector.caller_dbfs is not None
