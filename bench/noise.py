@@ -15,7 +15,9 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   (:class:`~sipgw.agent.turns.CommitBargeIn` on speech: a turn begins);
 * **real interruptions**: the caller says a sentence (five voices in turn) over the
   same background every 4 s; the share that pause the agent and then commit, and
-  the **barge-in latency** from the sentence's first sample to the pause (p50/p95);
+  the **barge-in latency** from the sentence's first sample to the pause (p50/p95), and
+  from its onset (its first 20 ms within 15 dB of its active level: espeak-ng's
+  sentences start with a quiet breath or consonant) to the pause;
 * **CPU per call**: the pipeline's process time per second of caller audio.
 
 And for noise suppression alone (``--suppression``), per background at 10 dB SNR:
@@ -44,7 +46,7 @@ from sipgw.agent.settings import BargeInSettings
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.vad import ModelVadConfig
-from tests.toolkit.noisy_audio import RATE, background, mix, speech
+from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
 
 BACKGROUNDS = ("babble", "street", "tv", "music")
 PIPELINES: dict[str, tuple[DetectorKind, bool]] = {
@@ -60,6 +62,8 @@ INTERRUPTIONS = (
     ("en-gb", "Hold on, can you repeat the last part please?"),
     ("en-us+f2", "Actually I would rather pay by card today."),
 )
+ONSET_DB = 15.0
+"""A sentence is heard from its first frame this close to its active level."""
 EVERY_S = 4.0
 """One interruption every this many seconds of the interruption run."""
 FRAME = 160
@@ -150,9 +154,19 @@ def opening_track(seconds: float) -> list[int]:
     return track
 
 
-def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, float]]]:
+def onset_s(said: Sequence[int]) -> float:
+    """When speech is heard in ``said`` (s): its first 20 ms within :data:`ONSET_DB` of
+    its active level (espeak-ng's sentences begin with a quiet breath or consonant)."""
+    active = _active_rms(said)
+    for i in range(0, len(said) - FRAME + 1, FRAME):
+        if rms(said[i : i + FRAME]) >= active * 10 ** (-ONSET_DB / 20):
+            return i / RATE
+    return 0.0
+
+
+def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, float, float]]]:
     """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it); the
-    track and the sentences' (start, end)s from the opening's end."""
+    track and the sentences' (start, onset, end)s from the opening's end."""
     track = opening_track(seconds)
     spans = []
     at, n = 2.0, 0
@@ -161,7 +175,7 @@ def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, flo
         said = speech(text, voice)
         start = int((OPENING_S + at) * RATE)
         track[start : start + len(said)] = said
-        spans.append((at, at + len(said) / RATE))
+        spans.append((at, at + onset_s(said), at + len(said) / RATE))
         at += EVERY_S
         n += 1
     return track, spans
@@ -184,12 +198,13 @@ def measure(
     for pipeline in pipelines:
         alone = play(quiet, pipeline, model)
         real = play(noisy, pipeline, model)
-        latencies, caught = [], 0
-        for start, end in spans:
+        latencies, from_onset, caught = [], [], 0
+        for start, onset, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
             cut = [t for t in real.commits if start <= t <= end + 1.0]
             if paused:
                 latencies.append((paused[0] - start) * 1000)
+                from_onset.append((paused[0] - onset) * 1000)
             if paused and cut:
                 caught += 1
         minutes = alone.seconds / 60
@@ -200,6 +215,8 @@ def measure(
             "interruptions_caught": caught,
             "barge_in_ms_p50": percentile(latencies, 50),
             "barge_in_ms_p95": percentile(latencies, 95),
+            "onset_to_pause_ms_p50": percentile(from_onset, 50),
+            "onset_to_pause_ms_p95": percentile(from_onset, 95),
             "cpu_ms_per_call_s": round(
                 1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
             ),  # fmt: skip
@@ -280,11 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     fmt(f["false_turns_per_min"]),
                     f"{f['interruptions_caught']}/{f['interruptions']}",
                     fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
+                    fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
                     fmt(f["cpu_ms_per_call_s"], ".2f"),
                 ])  # fmt: skip
     print(format_table(
         ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
-         "interruptions caught", "barge-in p50 ms", "p95 ms", "CPU ms/s"],
+         "interruptions caught", "barge-in p50 ms", "p95 ms", "from onset p50", "p95",
+         "CPU ms/s"],
         rows,
     ))  # fmt: skip
     suppression = None

@@ -33,6 +33,12 @@ ones end it), but a frame is *loud* only when both hold:
    are not held to it, so a caller who speaks more softly is still heard, and
    relearned.
 
+Speech also starts after :data:`CONFIDENT_FRAMES` (2) loud frames in a row that
+the model is sure of (probability :data:`CONFIDENT`), 20 ms before ``start_ms``
+(60 ms): the agent's audio pauses sooner, and a pause is undone if the speech ends
+before the barge-in commits. (One frame was tried: a TV's words then paused the
+agent 22.5 times a minute at 10 dB SNR.)
+
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. Frames arrive one per 20 ms, in order;
 ``None`` (nothing received) is silence.
@@ -58,6 +64,11 @@ CALLER_WINDOW_FRAMES: Final = 1500
 """How many of the caller's latest speech frames (30 s) their level is learned from."""
 CALLER_MIN_FRAMES: Final = 25
 """The caller's speech frames (0.5 s) needed before their level gates a barge-in."""
+CONFIDENT: Final = 0.9
+"""A speech probability this high on :data:`CONFIDENT_FRAMES` loud frames in a row starts
+speech before ``start_ms`` (the agent's audio pauses sooner; a pause is undone if the
+speech ends before the barge-in commits)."""
+CONFIDENT_FRAMES: Final = 2
 HYSTERESIS: Final = 0.15
 """How far below ``threshold`` a loud frame's probability may fall and stay loud."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
@@ -73,10 +84,11 @@ class ModelVoiceDetector:
     """
 
     __slots__ = (
-        "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config", "_frames",
-        "_hangover_frames", "_loud_run", "_model", "_quiet_run", "_room", "_start_frames",
-        "_stream", "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs",
-        "probability", "room_dbfs", "room_median", "speaking", "speech_frames",
+        "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config",
+        "_frames", "_hangover_frames", "_loud_run", "_model", "_quiet_run", "_room",
+        "_start_frames", "_stream", "_sure_run", "caller_dbfs", "level_dbfs", "loud",
+        "model_config", "noise_dbfs", "probability", "room_dbfs", "room_median", "speaking",
+        "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -110,6 +122,7 @@ class ModelVoiceDetector:
         self._frames = 0
         self._loud_run = 0
         self._quiet_run = 0
+        self._sure_run = 0
 
     @property
     def config(self) -> VadConfig:
@@ -167,9 +180,10 @@ class ModelVoiceDetector:
         if loud:
             self._loud_run += 1
             self._quiet_run = 0
+            self._sure_run = self._sure_run + 1 if probability >= CONFIDENT else 0
         else:
             self._quiet_run += 1
-            self._loud_run = 0
+            self._loud_run = self._sure_run = 0
         if self.speaking:
             if loud:
                 self.speech_frames += 1
@@ -178,7 +192,7 @@ class ModelVoiceDetector:
                 self.speech_frames = 0
                 return VadEvent.ENDED
             return VadEvent.NONE
-        if self._loud_run >= self._start_frames:
+        if self._loud_run >= self._start_frames or self._sure_run >= CONFIDENT_FRAMES:
             self.speaking = True
             self.speech_frames = self._loud_run
             return VadEvent.STARTED

@@ -222,3 +222,14 @@ def test_the_callers_level_is_learned_only_on_their_turns() -> None:
     agent.pending = False
     events(detector, said)
     assert detector.caller_dbfs is not None
+
+
+def test_confident_speech_starts_a_frame_before_start_ms() -> None:
+    said = with_quiet(list(speech("Hold on, can you repeat the last part please?", "en-gb")))
+    audio = frames(mix(said, background("street", len(said) / 8000), 20.0))
+    detector = ModelVoiceDetector(VAD)
+    for frame in audio:
+        if detector.push(frame) is VadEvent.STARTED:
+            break
+    assert detector.probability >= 0.9
+    assert detector.speech_ms == 40 < VAD.start_ms  # two confident frames, not three
