@@ -18,8 +18,10 @@ the LLM writes once the call is answered). The caller context lookup starts
 
 *As the caller's audio arrives* (:meth:`AssistantAgent.on_caller_audio`: each
 20 ms frame in order, from the media layer's reorder stage, not on the ticker)
-the frame goes through the turn-taking machine (:mod:`sipgw.agent.turns`, its VAD)
-and then, unchanged (μ-law), to the STT client, which batches and paces it
+the frame goes through noise suppression when it is on
+(:mod:`sipgw.agent.caller_audio`), the turn-taking machine (:mod:`sipgw.agent.turns`,
+its voice detector: energy or Silero's, the same module's choice) and then (μ-law)
+to the STT client, which batches and paces it
 (:mod:`sipgw.agent.stt.uplink`). *Every 20 ms* the ticker takes the agent's next
 frame from the playout queue (:meth:`AssistantAgent.next_frame`).
 
@@ -65,6 +67,7 @@ from sipgw.agent.amd.config import AmdCall, AmdMode
 from sipgw.agent.answering import Answering
 from sipgw.agent.base import CallControl
 from sipgw.agent.call_actions import CallActions, ToolCallContext
+from sipgw.agent.caller_audio import CallerAudio
 from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
@@ -233,6 +236,7 @@ class AssistantAgent(ScopedAgent):
         self.playout = Playout(on_ready=call.audio_ready, recall=recall)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
+        self.caller_audio = CallerAudio(barge_in.noise)
         self.turns = TurnTaker(
             state,
             commit_ms=barge_in.commit_ms,
@@ -240,6 +244,9 @@ class AssistantAgent(ScopedAgent):
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
             speech_partials=settings.preemptive_during_speech,
+            detector=self.caller_audio.detector(
+                barge_in.vad, lambda: state.audible, lambda: state.pending
+            ),
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
@@ -384,6 +391,7 @@ class AssistantAgent(ScopedAgent):
             if request is not None:
                 await request.drop()
         self.caller_context.cancel()
+        self.caller_audio.close()
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
@@ -418,12 +426,14 @@ class AssistantAgent(ScopedAgent):
         self.failures.caller_held(held)
 
     def on_caller_audio(self, frame: bytes) -> None:
-        """At arrival, in order: through answering-machine detection if it runs, the
-        turn-taking machine, then unchanged to STT (silence while the caller holds)."""
+        """At arrival, in order: through noise suppression if it is on, answering-machine
+        detection if it runs, the turn-taking machine, then to STT (silence while the
+        caller holds)."""
         if self.held:
             self.turns.skip_audio()
             self.stt.send_audio(SILENCE_FRAME)
             return
+        frame = self.caller_audio.process(frame)
         now = self.loop.time()
         if self.answering is not None:
             self.answering.on_audio(frame, now)

@@ -19,9 +19,11 @@ from pathlib import Path
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import (
     choice,
+    float_range,
     int_at_least,
     non_negative,
     on_off,
+    or_empty,
     positive,
     real_number,
     text,
@@ -66,6 +68,9 @@ def tool_names(value: str) -> tuple[str, ...]:
                 f"{name!r} is no built-in tool (there are {', '.join(BUILTIN_TOOL_NAMES)})"
             )
     return names
+
+
+_CALLER_MARGIN_DB: float | None = 6.0  # SIPGW_VAD_CALLER_MARGIN_DB (empty: None)
 
 
 def _vendor_help(kind: str, names: tuple[str, ...]) -> str:
@@ -145,6 +150,34 @@ class AssistantSection:
     vad_margin_db: float = setting(
         10.0, env="SIPGW_VAD_MARGIN_DB", parse=real_number,
         help="How far above the line's noise floor speech must be.",
+    )  # fmt: skip
+    voice_detector: str = setting(
+        "energy", env="SIPGW_VOICE_DETECTOR", parse=choice("energy", "model"),
+        help="What tells caller speech for barge-in and turn-taking: 'energy' (level above "
+        "the noise floor) or 'model' (Silero VAD, needs silero-vad and onnxruntime: music, "
+        "noise and quieter voices in the room are no speech; about 10 ms CPU per call-second, "
+        "docs/quality.md).",
+    )  # fmt: skip
+    vad_model_threshold: float = setting(
+        0.5, env="SIPGW_VAD_MODEL_THRESHOLD", parse=float_range(0.05, 0.95),
+        help="With the model detector: the speech probability that makes a frame speech.",
+    )  # fmt: skip
+    vad_room_margin_db: float = setting(
+        3.0, env="SIPGW_VAD_ROOM_MARGIN_DB", parse=real_number,
+        help="With the model detector: how far above the room's loudest voices (heard while "
+        "the agent talks) the caller's speech must start.",
+    )  # fmt: skip
+    vad_caller_margin_db: float | None = setting(
+        _CALLER_MARGIN_DB, env="SIPGW_VAD_CALLER_MARGIN_DB",
+        parse=or_empty(non_negative, "must be a number >= 0, or empty for no such gate"),
+        help="With the model detector: how far below the caller's own loud level (learned "
+        "from their turns) speech may start while the agent talks; empty = no such gate.",
+    )  # fmt: skip
+    noise_suppression: bool = setting(
+        False, env="SIPGW_NOISE_SUPPRESSION", parse=on_off, default_text="off",
+        help="RNNoise on the caller's audio before the detector and speech-to-text (needs "
+        "pyrnnoise; about 100 ms CPU per call-second, and it mutes telephone speech under "
+        "voices or music: docs/quality.md).",
     )  # fmt: skip
     dtmf_timeout_ms: int = setting(
         1500, env="SIPGW_DTMF_TIMEOUT_MS", parse=int_at_least(0),

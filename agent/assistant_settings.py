@@ -19,6 +19,7 @@ from sipgw.agent.assistant_sections import (
     CallerContextSection,
     PreemptiveSection,
 )
+from sipgw.agent.caller_audio import NoiseSettings
 from sipgw.agent.dialpolicy import DialChecker
 from sipgw.agent.redact import Redactor
 from sipgw.agent.sections import ConfigError, SettingError
@@ -31,7 +32,7 @@ from sipgw.agent.settings import (
 )
 from sipgw.agent.speculative import SpeculationLimits
 from sipgw.agent.variables import TemplateError, placeholders
-from sipgw.media.vad import VadConfig
+from sipgw.media.vad import ModelVadConfig, VadConfig
 
 if TYPE_CHECKING:
     from sipgw.agent.caller_context import CallerContextSettings
@@ -60,6 +61,29 @@ def builtin_tool_settings(
         ),
         enabled=tools.builtin_tools,
     )
+
+
+def noise_settings(assistant: AssistantSection) -> NoiseSettings:
+    """The detector and suppression settings, checked against what is installed.
+
+    Raises:
+        ConfigError: the model detector or suppression is asked for and its package is
+            not installed.
+    """
+    noise = NoiseSettings(
+        suppression=assistant.noise_suppression,
+        detector="model" if assistant.voice_detector == "model" else "energy",
+        model=ModelVadConfig(
+            threshold=assistant.vad_model_threshold,
+            room_margin_db=assistant.vad_room_margin_db,
+            caller_margin_db=assistant.vad_caller_margin_db,
+        ),
+    )
+    missing = noise.missing()
+    if missing:
+        name = "voice_detector" if missing.startswith("the model") else "noise_suppression"
+        raise SettingError(f"{{{name}}}: {{why}}", AssistantSection, why=missing)
+    return noise
 
 
 def assistant_settings(
@@ -117,6 +141,7 @@ def assistant_settings(
                 min_level_dbfs=assistant.vad_min_level_dbfs,
                 margin_db=assistant.vad_margin_db,
             ),
+            noise=noise_settings(assistant),
         ),
         dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
         preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sipgw.agent.amd.config import AnsweringSettings
+from sipgw.agent.caller_audio import NoiseSettings
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
 from sipgw.agent.idle import IdleSettings
 from sipgw.agent.redact import Redactor
@@ -151,11 +152,13 @@ class BargeInSettings:
         commit_ms: speech that cancels the reply.
         min_words: words in a partial transcript that cancel the reply.
         vad: the detector; its ``start_ms`` is what pauses the agent's audio.
+        noise: which detector, and noise suppression (agent/caller_audio.py).
     """
 
     commit_ms: int = 600
     min_words: int = 2
     vad: VadConfig = VadConfig(start_ms=60, hangover_ms=300)
+    noise: NoiseSettings = NoiseSettings()
 
 
 @dataclass(frozen=True, slots=True)

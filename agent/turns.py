@@ -87,7 +87,7 @@ from enum import Enum
 from typing import Final, Protocol, TypeAlias
 
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
-from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector
+from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector, VoiceDetector
 
 __all__ = [
     "BACKCHANNELS",
@@ -327,6 +327,8 @@ class TurnTaker:
         commit_ms: loud speech that commits a barge-in.
         min_words: words of a partial transcript that commit a barge-in.
         vad: the voice-activity detector's settings; its ``start_ms`` pauses.
+        detector: the detector to use instead of an energy one with ``vad`` (the
+            model detector of ``sipgw.media.model_vad``, built with the same settings).
         preemptive_pause_ms: quiet (ms of frames since the last loud frame) after
             which a partial transcript starts a preemptive reply; None = never.
         speech_partials: a stable partial heard while the caller speaks may start a
@@ -356,6 +358,7 @@ class TurnTaker:
         vad: VadConfig | None = None,
         preemptive_pause_ms: int | None = None,
         speech_partials: bool = False,
+        detector: VoiceDetector | None = None,
     ) -> None:
         self.agent = agent
         self.preemptive_pause_ms = preemptive_pause_ms
@@ -370,7 +373,9 @@ class TurnTaker:
         self._stream_frames = 0  # frames of the STT's audio stream so far
         self.commit_ms = commit_ms
         self.min_words = min_words
-        self.vad = VoiceActivityDetector(vad or VadConfig(start_ms=60, hangover_ms=300))
+        self.vad: VoiceDetector = detector or VoiceActivityDetector(
+            vad or VadConfig(start_ms=60, hangover_ms=300)
+        )
         self.paused_at: float | None = None
         self.speech_started_at: float | None = None
         self.last_loud_at: float | None = None

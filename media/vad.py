@@ -34,11 +34,11 @@ import itertools
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, Protocol
 
 from sipgw.media import g711
 
-__all__ = ["VadConfig", "VadEvent", "VoiceActivityDetector"]
+__all__ = ["ModelVadConfig", "VadConfig", "VadEvent", "VoiceActivityDetector", "VoiceDetector"]
 
 FRAME_MS: Final = 20
 BLOCK_FRAMES: Final = 5
@@ -89,6 +89,42 @@ class VadConfig:
     def hangover_frames(self) -> int:
         """``hangover_ms`` in frames (at least one)."""
         return max(1, self.hangover_ms // FRAME_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVadConfig:
+    """The model detector's own settings (:mod:`sipgw.media.model_vad`); the energy ones
+    are a :class:`VadConfig`.
+
+    Attributes:
+        threshold: speech probability that makes a frame speech.
+        room_margin_db: how far above the room's loudest voices (90th percentile of
+            their levels) the caller's speech must start.
+        caller_margin_db: while the agent's audio plays, how far below the caller's
+            own loud level (90th percentile of their turns' speech) a barge-in may
+            start; None: no such gate.
+    """
+
+    threshold: float = 0.5
+    room_margin_db: float = 3.0
+    caller_margin_db: float | None = 6.0
+
+
+class VoiceDetector(Protocol):
+    """What the turn-taking machine reads of a detector (this energy one, or the model one
+    of :mod:`sipgw.media.model_vad`): one :meth:`push` per 20 ms frame, in order."""
+
+    speaking: bool
+    speech_frames: int
+    loud: bool
+
+    @property
+    def config(self) -> VadConfig: ...
+
+    @property
+    def speech_ms(self) -> int: ...
+
+    def push(self, frame: bytes | None) -> VadEvent: ...
 
 
 class VoiceActivityDetector:

@@ -1,0 +1,329 @@
+"""Noisy callers under the agent's reply: false barge-ins, false turns, real interruptions.
+
+    python -m bench.noise [--seconds 60] [--snr 20 10 5] [--json PATH]
+
+Caller audio is made at run time (:mod:`tests.toolkit.noisy_audio`: espeak-ng
+speech, sox noise) and fed, one 20 ms μ-law frame per 20 ms of time, through
+the caller's path as the assistant runs it (:class:`sipgw.agent.caller_audio.CallerAudio`:
+suppression if on, then the turn-taking machine, :class:`sipgw.agent.turns.TurnTaker`,
+with its detector), while the agent's reply is playing the whole time. Per
+background (café babble, street, TV speech, music) and SNR, for each pipeline:
+
+* **false barge-ins per minute**: on the background alone, how often the agent's
+  audio is paused (:class:`~sipgw.agent.turns.PauseAgent`: the caller hears it stop);
+* **false turns per minute**: how often the reply is cut off for good
+  (:class:`~sipgw.agent.turns.CommitBargeIn` on speech: a turn begins);
+* **real interruptions**: the caller says a sentence (five voices in turn) over the
+  same background every 4 s; the share that pause the agent and then commit, and
+  the **barge-in latency** from the sentence's first sample to the pause (p50/p95), and
+  from its onset (its first 20 ms within 15 dB of its active level: espeak-ng's
+  sentences start with a quiet breath or consonant) to the pause;
+* **CPU per call**: the pipeline's process time per second of caller audio.
+
+And for noise suppression alone (``--suppression``), per background at 10 dB SNR:
+STOI (``pystoi``) of the noisy sentence and of the denoised one against the clean
+one (the denoised shifted back by the measured delay), the delay (cross-correlation
+of clean speech through the suppressor) and the CPU per second of audio.
+
+The pipelines: ``energy`` (before: the energy detector, no suppression),
+``energy+rnnoise``, ``model`` (Silero with the room-voice gate) and
+``model+rnnoise``. The SNR is the caller's speech level (active RMS, -20 dBFS)
+over the background's (:func:`tests.toolkit.noisy_audio.mix`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
+from sipgw.agent.caller_audio import CallerAudio, DetectorKind, NoiseSettings
+from sipgw.agent.settings import BargeInSettings
+from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
+from sipgw.media import g711
+from sipgw.media.vad import ModelVadConfig
+from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
+
+BACKGROUNDS = ("babble", "street", "tv", "music")
+PIPELINES: dict[str, tuple[DetectorKind, bool]] = {
+    "energy": ("energy", False),
+    "energy+rnnoise": ("energy", True),
+    "model": ("model", False),
+    "model+rnnoise": ("model", True),
+}
+INTERRUPTIONS = (
+    ("en-us", "Sorry, can I stop you there for a second?"),
+    ("en-gb+f3", "Wait, that is not the address I gave you."),
+    ("en-us+m4", "No, no, I wanted the earlier appointment."),
+    ("en-gb", "Hold on, can you repeat the last part please?"),
+    ("en-us+f2", "Actually I would rather pay by card today."),
+)
+ONSET_DB = 15.0
+"""A sentence is heard from its first frame this close to its active level."""
+EVERY_S = 4.0
+"""One interruption every this many seconds of the interruption run."""
+FRAME = 160
+
+
+OPENING = ("en-us", "Hi, I am calling about the order I placed last week.")
+"""The caller's first turn, after the greeting and before the measured reply."""
+OPENING_S = 4.0
+"""The opening's length: the caller's turn, then quiet (over the background) until the
+reply starts."""
+
+
+class Speaking:
+    """The agent's side: silent through the opening, then a reply playing the whole time,
+    paused from a pause to its resume or, after a barge-in, to the end of the caller's
+    speech (then the next reply plays)."""
+
+    def __init__(self) -> None:
+        self.audible = self.pending = False
+
+    def active_reply_started_at(self) -> float | None:
+        return 0.0 if self.pending else None
+
+
+@dataclass
+class Run:
+    """What one pipeline did with one recording."""
+
+    pauses: list[float]
+    commits: list[float]
+    cpu_s: float
+    seconds: float
+
+
+def _ulaw_frames(samples: Sequence[int]) -> list[bytes]:
+    pcm = bytearray()
+    for s in samples:
+        pcm += int(s).to_bytes(2, "little", signed=True)
+    ulaw = g711.linear_to_ulaw(bytes(pcm))
+    return [ulaw[i : i + FRAME] for i in range(0, len(ulaw) - FRAME + 1, FRAME)]
+
+
+def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = None) -> Run:
+    """Feed ``frames`` (the opening, then the reply's time) through one pipeline; when the
+    agent was paused and cut off."""
+    kind, suppress = PIPELINES[pipeline]
+    stage = CallerAudio(
+        NoiseSettings(suppression=suppress, detector=kind, model=model or ModelVadConfig())
+    )
+    vad = BargeInSettings().vad
+    agent = Speaking()
+    detector = stage.detector(vad, lambda: agent.audible, lambda: agent.pending)
+    turns = TurnTaker(agent, detector=detector)
+    pauses: list[float] = []
+    commits: list[float] = []
+    committed: set[float | None] = set()  # a commit is repeated while its speech goes on
+    cpu = 0.0
+    opening = int(OPENING_S / 0.02)
+    for i, frame in enumerate(frames):
+        now = (i + 1 - opening) * 0.02  # the frame's audio has all arrived (0: the reply)
+        started = time.process_time()
+        heard = stage.process(frame)
+        actions = turns.receive_audio(heard, now)
+        if i < opening:
+            continue  # the caller's first turn: the agent is silent
+        cpu += time.process_time() - started
+        if i == opening:
+            agent.audible = agent.pending = True  # the reply starts, whoever talks
+        elif turns.paused_at is None and not turns.vad.speaking:
+            agent.audible = True  # resumed, or the next reply after a barge-in
+        for action in actions:
+            if isinstance(action, PauseAgent):
+                agent.audible = False
+                pauses.append(now)
+            elif isinstance(action, CommitBargeIn) and action.cause is Cause.SPEECH:
+                if turns.speech_started_at not in committed:
+                    committed.add(turns.speech_started_at)
+                    commits.append(now)
+    stage.close()
+    return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02)
+
+
+def opening_track(seconds: float) -> list[int]:
+    """The caller's opening turn, then silence to the end of ``seconds`` after the opening."""
+    track = [0] * int((OPENING_S + seconds) * RATE)
+    said = speech(OPENING[1], OPENING[0])
+    track[: len(said)] = said
+    return track
+
+
+def onset_s(said: Sequence[int]) -> float:
+    """When speech is heard in ``said`` (s): its first 20 ms within :data:`ONSET_DB` of
+    its active level (espeak-ng's sentences begin with a quiet breath or consonant)."""
+    active = _active_rms(said)
+    for i in range(0, len(said) - FRAME + 1, FRAME):
+        if rms(said[i : i + FRAME]) >= active * 10 ** (-ONSET_DB / 20):
+            return i / RATE
+    return 0.0
+
+
+def interruption_track(seconds: float) -> tuple[list[int], list[tuple[float, float, float]]]:
+    """The opening, then caller sentences every :data:`EVERY_S` s (from 2 s after it); the
+    track and the sentences' (start, onset, end)s from the opening's end."""
+    track = opening_track(seconds)
+    spans = []
+    at, n = 2.0, 0
+    while at + 3.0 < seconds:
+        voice, text = INTERRUPTIONS[n % len(INTERRUPTIONS)]
+        said = speech(text, voice)
+        start = int((OPENING_S + at) * RATE)
+        track[start : start + len(said)] = said
+        spans.append((at, at + onset_s(said), at + len(said) / RATE))
+        at += EVERY_S
+        n += 1
+    return track, spans
+
+
+def measure(
+    kind: str,
+    snr: float,
+    seconds: float,
+    pipelines: Sequence[str],
+    model: ModelVadConfig | None = None,
+) -> dict[str, Any]:
+    """One background at one SNR, every pipeline (``model``: the model detector's settings)."""
+    noise = background(kind, OPENING_S + seconds)
+    quiet = _ulaw_frames(mix(opening_track(seconds), noise, snr))
+    voice, spans = interruption_track(seconds)
+    # The sentences' level sets the mix: the same background level as in ``quiet``.
+    noisy = _ulaw_frames(mix(voice, noise, snr))
+    out: dict[str, Any] = {}
+    for pipeline in pipelines:
+        alone = play(quiet, pipeline, model)
+        real = play(noisy, pipeline, model)
+        latencies, from_onset, caught = [], [], 0
+        for start, onset, end in spans:
+            paused = [t for t in real.pauses if start <= t <= end + 0.5]
+            cut = [t for t in real.commits if start <= t <= end + 1.0]
+            if paused:
+                latencies.append((paused[0] - start) * 1000)
+                from_onset.append((paused[0] - onset) * 1000)
+            if paused and cut:
+                caught += 1
+        minutes = alone.seconds / 60
+        out[pipeline] = {
+            "false_barge_ins_per_min": round(len(alone.pauses) / minutes, 2),
+            "false_turns_per_min": round(len(alone.commits) / minutes, 2),
+            "interruptions": len(spans),
+            "interruptions_caught": caught,
+            "barge_in_ms_p50": percentile(latencies, 50),
+            "barge_in_ms_p95": percentile(latencies, 95),
+            "onset_to_pause_ms_p50": percentile(from_onset, 50),
+            "onset_to_pause_ms_p95": percentile(from_onset, 95),
+            "cpu_ms_per_call_s": round(
+                1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
+            ),  # fmt: skip
+        }
+    return out
+
+
+def suppression_figures(snr: float) -> dict[str, Any]:
+    """STOI before and after RNNoise, its delay and CPU (see the module docstring)."""
+    import numpy as np
+    from pystoi import stoi  # type: ignore[import-untyped]
+
+    from sipgw.media.denoise import NoiseSuppressor
+
+    def through(samples: Sequence[int]) -> tuple[np.ndarray[Any, Any], float]:
+        suppressor = NoiseSuppressor()
+        frames = _ulaw_frames(samples) + [b"\xff" * FRAME] * 10  # flush its delay
+        started = time.process_time()
+        out = b"".join(suppressor.process(f) for f in frames)
+        cpu = time.process_time() - started
+        suppressor.close()
+        pcm = np.frombuffer(g711.ulaw_to_linear(out), dtype="<i2").astype(np.float64)
+        return pcm, cpu / (len(frames) * 0.02)
+
+    text = " ".join(t for _, t in INTERRUPTIONS[:3])
+    clean = np.array(mix(speech(text, "en-gb+f3"), [0] * len(speech(text, "en-gb+f3")), 300.0))
+    n = len(clean)
+    heard, cpu_share = through(clean.tolist())
+    corr = np.correlate(heard[:n], clean, mode="full")
+    lag = int(np.argmax(corr)) - (n - 1)
+    out: dict[str, Any] = {"delay_ms": lag / RATE * 1000, "cpu_ms_per_call_s": round(
+        1000 * cpu_share, 2), "stoi": {}}  # fmt: skip
+    for kind in (*BACKGROUNDS, "pink"):
+        noisy = mix(clean.astype(int).tolist(), background(kind, n / RATE + 1)[:n], snr)
+        noisy_ulaw = b"".join(_ulaw_frames(noisy))
+        noisy_pcm = np.frombuffer(g711.ulaw_to_linear(noisy_ulaw), dtype="<i2").astype(np.float64)
+        denoised, _ = through(noisy)
+        m = len(noisy_pcm)
+        out["stoi"][kind] = {
+            "noisy": round(float(stoi(clean[:m], noisy_pcm, RATE)), 3),
+            "denoised": round(float(stoi(clean[:m], denoised[lag : lag + m], RATE)), 3),
+        }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="per background and SNR")
+    parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0, 5.0])
+    parser.add_argument("--backgrounds", nargs="+", default=list(BACKGROUNDS))
+    parser.add_argument(
+        "--pipelines", nargs="+", default=["energy", "model"], choices=list(PIPELINES)
+    )
+    parser.add_argument(
+        "--suppression",
+        action="store_true",
+        help="also STOI, delay and CPU of noise suppression (10 dB SNR)",
+    )
+    parser.add_argument("--json", help="where to write the figures (default: bench/results/)")
+    parser.add_argument(
+        "--caller-margin-db",
+        default=str(ModelVadConfig().caller_margin_db),
+        help="the model detector's gate below the caller's level ('off': none)",
+    )
+    args = parser.parse_args(argv)
+    margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
+    model = ModelVadConfig(caller_margin_db=margin)
+    results: dict[str, Any] = {}
+    rows = []
+    for snr in args.snr:
+        for kind in args.backgrounds:
+            log(f"{kind} at {snr:g} dB SNR")
+            figures = measure(kind, snr, args.seconds, args.pipelines, model)
+            results[f"{kind}@{snr:g}dB"] = figures
+            for pipeline, f in figures.items():
+                rows.append([
+                    kind, f"{snr:g}", pipeline, fmt(f["false_barge_ins_per_min"]),
+                    fmt(f["false_turns_per_min"]),
+                    f"{f['interruptions_caught']}/{f['interruptions']}",
+                    fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
+                    fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
+                    fmt(f["cpu_ms_per_call_s"], ".2f"),
+                ])  # fmt: skip
+    print(format_table(
+        ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
+         "interruptions caught", "barge-in p50 ms", "p95 ms", "from onset p50", "p95",
+         "CPU ms/s"],
+        rows,
+    ))  # fmt: skip
+    suppression = None
+    if args.suppression:
+        log("noise suppression: STOI, delay, CPU")
+        suppression = suppression_figures(10.0)
+        print(format_table(
+            ["background (10 dB SNR)", "STOI noisy", "STOI denoised"],
+            [[k, fmt(v["noisy"]), fmt(v["denoised"])] for k, v in suppression["stoi"].items()],
+        ))  # fmt: skip
+        print(f"suppression delay {suppression['delay_ms']:.1f} ms, "
+              f"CPU {suppression['cpu_ms_per_call_s']:.1f} ms per call-second")  # fmt: skip
+    path = write_json(
+        {"machine": machine_info(), "seconds": args.seconds, "results": results,
+         "suppression": suppression},
+        args.json, "noise",
+    )  # fmt: skip
+    log(f"figures in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Speech probability from Silero VAD (the ``silero-vad`` package's ONNX weights), sans-IO.
+
+The model (Silero VAD v6, on ONNX Runtime) takes 256 samples at 8 kHz (32 ms)
+with the 32 samples before them as context, and a recurrent state of 2 x 128
+floats per stream; it returns the probability that the chunk is speech. Its
+weights ship inside the ``silero-vad`` wheel (``silero_vad/data/silero_vad.onnx``);
+nothing is downloaded. The package itself imports torch, which the gateway does
+not need, so this module only reads the file from where the package is
+installed (``importlib.util.find_spec``, which runs none of its code).
+
+One :class:`SileroModel` (one ONNX Runtime session, one thread) serves every
+call; each call keeps its own :class:`SileroStream` (state, context, samples
+not yet a whole chunk). :meth:`SileroModel.run` takes several streams' chunks at
+once (the model's batch axis), so a caller with many calls may batch them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+__all__ = ["CHUNK", "CONTEXT", "SileroModel", "SileroStream", "model_path", "shared_model"]
+
+RATE: Final = 8000
+CHUNK: Final = 256
+"""Samples per model step at 8 kHz (32 ms)."""
+CONTEXT: Final = 32
+"""Samples of the previous chunk the model sees before each chunk."""
+_STATE_SHAPE: Final = (2, 1, 128)
+
+
+class ModelMissing(RuntimeError):
+    """The model's package or ONNX Runtime is not installed; the message names the package."""
+
+
+def model_path() -> Path:
+    """Where the installed ``silero-vad`` package keeps its ONNX weights.
+
+    Raises:
+        ModelMissing: ``silero-vad`` is not installed.
+    """
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or spec.origin is None:
+        raise ModelMissing(
+            "the model voice detector needs the silero-vad package (pip install "
+            "'sipgw[noise]' and silero-vad --no-deps; see docs/quality.md)"
+        )
+    path = Path(spec.origin).parent / "data" / "silero_vad.onnx"
+    if not path.is_file():
+        raise ModelMissing(f"silero-vad is installed but has no {path}")
+    return path
+
+
+class SileroStream:
+    """One call's model state: recurrent state, context and pending samples.
+
+    Attributes:
+        probability: the latest chunk's speech probability (0 before the first).
+    """
+
+    __slots__ = ("_context", "_pending", "probability", "state")
+
+    def __init__(self) -> None:
+        self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.probability = 0.0
+
+    def feed(self, samples: np.ndarray[Any, np.dtype[np.float32]]) -> list[np.ndarray[Any, Any]]:
+        """Add samples (float, -1..1); the model inputs (context + chunk) now complete."""
+        pending = np.concatenate((self._pending, samples))
+        inputs = []
+        while len(pending) >= CHUNK:
+            chunk, pending = pending[:CHUNK], pending[CHUNK:]
+            inputs.append(np.concatenate((self._context, chunk)))
+            self._context = chunk[-CONTEXT:]
+        self._pending = pending
+        return inputs
+
+
+class SileroModel:
+    """One ONNX Runtime session for every stream (it is thread-safe; one intra-op thread)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        try:
+            import onnxruntime  # type: ignore[import-untyped]
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ModelMissing(
+                "the model voice detector needs onnxruntime (pip install 'sipgw[noise]')"
+            ) from exc
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(path or model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._rate = np.array(RATE, dtype=np.int64)
+
+    def step(self, stream: SileroStream, chunk: np.ndarray[Any, Any]) -> float:
+        """One stream's chunk (context + 256 samples); updates its state; the probability."""
+        out, state = self._session.run(
+            None, {"input": chunk[np.newaxis, :], "state": stream.state, "sr": self._rate}
+        )
+        stream.state = state
+        stream.probability = float(out[0, 0])
+        return stream.probability
+
+    def run(self, streams: list[SileroStream], chunks: list[np.ndarray[Any, Any]]) -> list[float]:
+        """One chunk for each of several streams in one model call (the batch axis)."""
+        state = np.concatenate([s.state for s in streams], axis=1)
+        out, state = self._session.run(
+            None, {"input": np.stack(chunks), "state": state, "sr": self._rate}
+        )
+        probabilities = [float(p) for p in out[:, 0]]
+        for i, stream in enumerate(streams):
+            stream.state = np.ascontiguousarray(state[:, i : i + 1, :])
+            stream.probability = probabilities[i]
+        return probabilities
+
+
+_shared: SileroModel | None = None
+_lock = threading.Lock()
+
+
+def shared_model() -> SileroModel:
+    """The process's one model session, loaded on first use (about 50 ms).
+
+    Raises:
+        ModelMissing: ``silero-vad`` or ``onnxruntime`` is not installed.
+    """
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = SileroModel()
+        return _shared

@@ -1,0 +1,39 @@
+"""bench.noise: a smoke test of the script end to end, and its headline on music checked
+(the model detector takes none of the melody for the caller, the energy one does)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.noise import measure
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_noise_bench_tiny_run(tmp_path: Path) -> None:
+    out = tmp_path / "noise.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.noise", "--seconds", "8", "--snr", "10",
+         "--backgrounds", "street", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "false barge-ins/min" in proc.stdout
+    figures = json.loads(out.read_text())["results"]["street@10dB"]
+    assert set(figures) == {"energy", "model"}
+    assert figures["model"]["interruptions"] == 1
+
+
+def test_music_under_the_reply_is_no_caller_to_the_model() -> None:
+    figures = measure("music", 20.0, 12.0, ["energy", "model"])
+    assert figures["energy"]["false_barge_ins_per_min"] > 0
+    assert figures["model"]["false_barge_ins_per_min"] == 0
+    assert figures["model"]["false_turns_per_min"] == 0
+    assert figures["model"]["interruptions_caught"] == figures["model"]["interruptions"] == 2

@@ -1,0 +1,235 @@
+"""The model voice detector (Silero VAD, media/model_vad.py) on injected frames."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sipgw.agent.turns import CommitBargeIn, PauseAgent, TurnTaker
+from sipgw.media import g711
+from sipgw.media.model_vad import ModelVoiceDetector
+from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
+from sipgw.media.voice_model import CHUNK, CONTEXT, SileroStream, shared_model
+from tests.toolkit.noisy_audio import background, mix, speech
+
+VAD = VadConfig(start_ms=60, hangover_ms=300)
+SENTENCE = "Sorry, can I stop you there for a second?"
+
+
+def frames(samples: Sequence[int]) -> list[bytes]:
+    pcm = np.clip(np.asarray(samples), -32768, 32767).astype("<i2").tobytes()
+    ulaw = g711.linear_to_ulaw(pcm)
+    return [ulaw[i : i + 160] for i in range(0, len(ulaw) - 159, 160)]
+
+
+def events(
+    detector: ModelVoiceDetector | VoiceActivityDetector, audio: list[bytes]
+) -> list[tuple[int, VadEvent]]:
+    return [(i, e) for i, f in enumerate(audio) if (e := detector.push(f)) is not VadEvent.NONE]
+
+
+def clean(said: Sequence[int]) -> list[int]:
+    """``said`` at -20 dBFS (active RMS), alone."""
+    return mix(said, [0] * len(said), 200.0)
+
+
+def with_quiet(samples: Sequence[int], before: float = 0.5, after: float = 1.0) -> list[int]:
+    return [0] * int(before * 8000) + list(samples) + [0] * int(after * 8000)
+
+
+def test_speech_starts_and_ends() -> None:
+    audio = frames(with_quiet(clean(speech(SENTENCE))))
+    detector = ModelVoiceDetector(VAD)
+    found = events(detector, audio)
+    assert found[0][1] is VadEvent.STARTED
+    assert 25 <= found[0][0] <= 25 + 10  # speech from frame 25 (0.5 s): within 200 ms
+    assert found[-1][1] is VadEvent.ENDED
+    assert not detector.speaking
+
+
+def test_music_and_street_noise_are_no_speech_where_energy_is() -> None:
+    for kind in ("music", "street"):
+        audio = frames(mix([0], background(kind, 6.0), 0.0))  # at -20 dBFS
+        assert not events(ModelVoiceDetector(VAD), audio), kind
+    # The energy detector takes the melody's notes for speech: the case the model fixes.
+    assert events(VoiceActivityDetector(VAD), frames(mix([0], background("music", 6.0), 0.0)))
+
+
+def test_the_rooms_voices_heard_while_the_agent_talks_raise_the_bar() -> None:
+    room = mix([0], background("babble", 12.0), 10.0)  # at -30 dBFS, under the agent
+    detector = ModelVoiceDetector(VAD, agent_audible=lambda: True)
+    events(detector, frames(room[: 8 * 8000]))
+    assert detector.room_dbfs is not None
+    assert -40 < detector.room_dbfs < -20
+    # The room's voices go on: no speech. The caller, 10 dB above them: speech.
+    assert not any(e is VadEvent.STARTED for _, e in events(detector, frames(room[8 * 8000 :])))
+    caller = mix(list(speech(SENTENCE)), room[8 * 8000 :], 10.0)
+    assert any(e is VadEvent.STARTED for _, e in events(detector, frames(caller)))
+    # Without the room's level, the energy detector takes the babble for speech.
+    energy = VoiceActivityDetector(VAD)
+    events(energy, frames(room[: 8 * 8000]))
+    assert any(e is VadEvent.STARTED for _, e in events(energy, frames(room[8 * 8000 :])))
+
+
+def test_no_room_is_learned_without_the_agent_talking() -> None:
+    detector = ModelVoiceDetector(VAD, agent_audible=lambda: False)
+    events(detector, frames(mix([0], background("babble", 4.0), 10.0)))
+    assert detector.room_dbfs is None
+
+
+def test_the_turn_taker_pauses_the_agent_on_the_model_detectors_start() -> None:
+    class Agent:
+        audible = True
+        pending = True
+
+        def active_reply_started_at(self) -> float | None:
+            return 0.0
+
+    turns = TurnTaker(Agent(), vad=VAD, detector=ModelVoiceDetector(VAD))
+    audio = frames(with_quiet(clean(speech(SENTENCE))))
+    paused = [
+        i
+        for i, f in enumerate(audio)
+        if any(isinstance(a, PauseAgent) for a in turns.receive_audio(f, 1 + i * 0.02))
+    ]
+    assert paused and 25 <= paused[0] <= 35
+
+
+def test_a_batch_gives_each_stream_what_it_gets_alone() -> None:
+    model = shared_model()
+    rng = np.random.default_rng(3)
+    said = (np.asarray(speech(SENTENCE)) / 32768).astype(np.float32)
+    inputs: list[np.ndarray[Any, np.dtype[np.float32]]] = [
+        said[: CHUNK * 4],
+        (rng.standard_normal(CHUNK * 4) * 0.05).astype(np.float32),
+    ]
+    alone = []
+    for samples in inputs:
+        stream = SileroStream()
+        alone.append([model.step(stream, c) for c in stream.feed(samples)])
+    streams = [SileroStream(), SileroStream()]
+    chunked = [s.feed(x) for s, x in zip(streams, inputs, strict=True)]
+    batched = [model.run(streams, [chunked[0][k], chunked[1][k]]) for k in range(4)]
+    assert np.allclose(np.array(batched).T, np.array(alone), atol=1e-4)
+    assert len(chunked[0][0]) == CONTEXT + CHUNK
+
+
+def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from sipgw.media import voice_model
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(voice_model.ModelMissing, match="silero-vad"):
+        voice_model.model_path()
+
+
+def under_the_reply(
+    detector: ModelVoiceDetector | VoiceActivityDetector, audio: list[bytes]
+) -> tuple[int, int]:
+    """What a reply playing throughout undergoes: (pauses, cuts) from ``audio``."""
+
+    class Agent:
+        audible = True
+        pending = True
+
+        def active_reply_started_at(self) -> float | None:
+            return 0.0
+
+    turns = TurnTaker(Agent(), vad=VAD, detector=detector)
+    actions = [a for i, f in enumerate(audio) for a in turns.receive_audio(f, 1 + i * 0.02)]
+    return (
+        sum(isinstance(a, PauseAgent) for a in actions),
+        sum(isinstance(a, CommitBargeIn) for a in actions),
+    )
+
+
+def cough() -> list[int]:
+    """A cough: a 250 ms burst of brown noise, sharp attack, fading (sox)."""
+    import subprocess
+
+    raw = subprocess.run(
+        ["sox", "-D", "-R", "-n", "-r", "8000", "-e", "signed", "-b", "16", "-c", "1", "-t",
+         "raw", "-", "synth", "0.25", "brownnoise", "fade", "q", "0.01", "0.25", "0.2",
+         "sinc", "300-3400", "gain", "-n", "-3"],
+        capture_output=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    return [int(v) for v in np.frombuffer(raw, dtype="<i2")]
+
+
+def test_a_cough_pauses_nothing_where_energy_pauses() -> None:
+    audio = frames(with_quiet(cough()))
+    assert under_the_reply(ModelVoiceDetector(VAD), audio) == (0, 0)
+    assert under_the_reply(VoiceActivityDetector(VAD), audio)[0] == 1
+
+
+def test_a_backchannel_at_most_pauses_the_reply_and_never_cuts_it() -> None:
+    audio = frames(with_quiet(clean(speech("Uh huh.", "en-us"))))  # 450 ms: under commit_ms
+    pauses, cuts = under_the_reply(ModelVoiceDetector(VAD), audio)
+    assert pauses <= 1 and cuts == 0
+
+
+class AgentSide:
+    """What the detector asks of the agent: its audio plays / is queued (set by the test)."""
+
+    def __init__(self) -> None:
+        self.audible = self.pending = False
+
+
+def caller_then_room(margin: float | None) -> tuple[ModelVoiceDetector, AgentSide, list[int]]:
+    """The caller's first turn over a TV (10 dB below them) with the agent silent, then
+    the agent's reply starts; the detector, the agent's side and 20 s more of the TV."""
+    tv = mix([0], background("tv", 26.0), 10.0)
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, ModelVadConfig(caller_margin_db=margin),
+        agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending,
+    )  # fmt: skip
+    opening = mix(list(speech("Hi, I am calling about the order I placed last week.")),
+                  list(tv[: 4 * 8000]), 10.0)  # fmt: skip
+    events(detector, frames(opening))
+    agent.audible = agent.pending = True
+    return detector, agent, tv[4 * 8000 :]
+
+
+def test_the_callers_own_level_keeps_a_tv_from_barging_in() -> None:
+    detector, agent, tv = caller_then_room(6.0)
+    assert detector.caller_dbfs is not None and -20 < detector.caller_dbfs < -12
+    # The TV talks on under the reply: its voice is 10 dB below the caller's, no speech.
+    assert not any(e is VadEvent.STARTED for _, e in events(detector, frames(tv[: 16 * 8000])))
+    # The caller interrupts: speech, and their frames do not raise the room's gate.
+    caller = mix(list(speech(SENTENCE)), tv[16 * 8000 :], 10.0)
+    found = events(detector, frames(caller))
+    assert found and found[0][1] is VadEvent.STARTED and found[0][0] <= 15
+    assert detector.room_dbfs is not None and detector.room_dbfs < detector.caller_dbfs - 6
+    # Without the caller's level, the TV's louder words pass the room's gate.
+    detector, _, tv = caller_then_room(None)
+    assert any(e is VadEvent.STARTED for _, e in events(detector, frames(tv[: 16 * 8000])))
+
+
+def test_the_callers_level_is_learned_only_on_their_turns() -> None:
+    agent = AgentSide()
+    agent.pending = True  # a reply queued or paused: speech now may be the room's
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    said = frames(with_quiet(clean(speech(SENTENCE))))
+    events(detector, said)
+    assert detector.caller_dbfs is None
+    agent.pending = False
+    events(detector, said)
+    assert detector.caller_dbfs is not None
+
+
+def test_confident_speech_starts_a_frame_before_start_ms() -> None:
+    said = with_quiet(list(speech("Hold on, can you repeat the last part please?", "en-gb")))
+    audio = frames(mix(said, background("street", len(said) / 8000), 20.0))
+    detector = ModelVoiceDetector(VAD)
+    for frame in audio:
+        if detector.push(frame) is VadEvent.STARTED:
+            break
+    assert detector.probability >= 0.9
+    assert detector.speech_ms == 40 < VAD.start_ms  # two confident frames, not three

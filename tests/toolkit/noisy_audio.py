@@ -1,0 +1,171 @@
+"""Noisy caller audio for the noise tests and bench: espeak-ng speech over sox noise.
+
+Every sound is made at test time, 8 kHz signed 16-bit, telephone band, with the
+same programs as :mod:`tests.toolkit.amdset.speech` (deterministic: ``sox -D``,
+fixed seeds):
+
+- ``babble``: a café, five espeak-ng voices saying different sentences at once;
+- ``street``: brown noise with pink noise swelling and fading (traffic);
+- ``tv``: one voice reading on, with short pauses (a TV in the room);
+- ``music``: a melody of sawtooth notes with a pulse under it;
+- ``pink``: stationary pink noise (a fan, a car).
+
+:func:`mix` puts speech over noise at a signal-to-noise ratio measured as speech
+RMS against noise RMS, each over its active part (the 20 ms frames within 30 dB of
+the loudest): for voices in the background (babble, TV) that is their level while
+they talk, not diluted by their pauses.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from array import array
+from collections.abc import Sequence
+from functools import cache
+
+from tests.toolkit.amdset.speech import RATE, Voice, synthesize_clause
+
+__all__ = [
+    "NOISES",
+    "RATE",
+    "background",
+    "mix",
+    "rms",
+    "scaled",
+    "speech",
+]
+
+NOISES = ("babble", "street", "tv", "music", "pink")
+"""The backgrounds :func:`background` makes."""
+
+_BABBLE_LINES = (
+    ("en-us+m3", "So I told him the meeting had moved to Thursday, and he just laughed about it."),
+    ("en-gb+f2", "Could we get two more coffees and the bill, please, when you have a moment."),
+    ("en-us+f4", "The train was late again this morning, the third time in one week already."),
+    ("en-gb+m5", "Honestly the best part of the holiday was the food, every single evening."),
+    ("en-us+m1", "She says the new flat is bigger but the street outside is very noisy."),
+)
+_TV_TEXT = (
+    "Good evening. Tonight, the council voted on the new bridge across the river. "
+    "Residents have waited for more than ten years. The work begins in the spring, "
+    "and the road will be closed for six months. In sport, the home team won again."
+)
+
+
+def _sox(args: Sequence[str], data: bytes | None = None) -> list[int]:
+    """Run sox with raw 8 kHz 16-bit mono output on stdout; the samples."""
+    out = subprocess.run(
+        ["sox", "-D", "-R", *args], input=data, capture_output=True, timeout=120, check=True
+    ).stdout
+    pcm = array("h")
+    pcm.frombytes(out[: len(out) // 2 * 2])
+    return pcm.tolist()
+
+
+_RAW_OUT = ["-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1", "-t", "raw", "-"]
+
+
+def rms(samples: Sequence[int]) -> float:
+    """Root mean square of ``samples`` (0 for none)."""
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def _active_rms(samples: Sequence[int]) -> float:
+    """RMS over the 20 ms frames within 30 dB of the loudest one (speech, not its gaps)."""
+    frames = [rms(samples[i : i + 160]) for i in range(0, len(samples) - 159, 160)]
+    top = max(frames, default=0.0)
+    active = [f for f in frames if f > top * 10 ** (-30 / 20)]
+    return math.sqrt(sum(f * f for f in active) / len(active)) if active else 0.0
+
+
+def scaled(samples: Sequence[int], gain: float) -> list[int]:
+    """``samples`` times ``gain``, clipped to 16 bits."""
+    return [max(-32768, min(32767, round(s * gain))) for s in samples]
+
+
+def _loop(samples: Sequence[int], length: int) -> list[int]:
+    out: list[int] = []
+    while len(out) < length:
+        out.extend(samples[: length - len(out)])
+    return out
+
+
+def _sum(tracks: Sequence[Sequence[int]], length: int) -> list[int]:
+    out = [0] * length
+    for track in tracks:
+        for i, s in enumerate(_loop(track, length)):
+            out[i] += s
+    return [max(-32768, min(32767, s)) for s in out]
+
+
+@cache
+def speech(text: str, voice: str = "en-us", pitch: int = 50) -> tuple[int, ...]:
+    """``text`` said by one espeak-ng voice (telephone band, trimmed)."""
+    return synthesize_clause(text, Voice(voice, pitch=pitch)).samples
+
+
+@cache
+def background(kind: str, seconds: float) -> tuple[int, ...]:
+    """``seconds`` of the background ``kind`` (one of :data:`NOISES`), at about -30 dBFS RMS.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    length = int(seconds * RATE)
+    band = ["sinc", "300-3400"]
+    if kind == "babble":
+        voices = [
+            list(speech(text, voice, 40 + 8 * i)) for i, (voice, text) in enumerate(_BABBLE_LINES)
+        ]
+        # Each voice starts at another point of its line, so the gaps never line up.
+        tracks = [v[(i * len(v)) // len(voices) :] + v[: (i * len(v)) // len(voices)]
+                  for i, v in enumerate(voices)]  # fmt: skip
+        samples = _sum(tracks, length)
+    elif kind == "tv":
+        sentences = [s.strip() + "." for s in _TV_TEXT.split(".") if s.strip()]
+        pause = [0] * (RATE * 3 // 10)
+        track: list[int] = []
+        for sentence in sentences:
+            track += list(speech(sentence, "en-gb+m3", 45)) + pause
+        samples = _loop(track, length)
+    elif kind == "street":
+        length_s = f"{seconds}"
+        samples = _sox(["-n", *_RAW_OUT, "synth", length_s, "brownnoise", "synth", length_s,
+                        "pinknoise", "mix", "tremolo", "0.3", "60", *band])  # fmt: skip
+    elif kind == "music":
+        notes = ["C4", "E4", "G4", "C5", "A4", "F4", "D4", "G4"]
+        melody: list[int] = []
+        for note in notes:
+            melody += _sox(["-n", *_RAW_OUT, "synth", "0.25", "sawtooth", note, "synth",
+                            "0.25", "sine", "fmod", "110", "fade", "0.01", "0.25", "0.05",
+                            *band])  # fmt: skip
+        samples = _loop(melody, length)
+    elif kind == "pink":
+        samples = _sox(["-n", *_RAW_OUT, "synth", f"{seconds}", "pinknoise", *band])
+    else:
+        raise ValueError(f"unknown background {kind!r}: one of {', '.join(NOISES)}")
+    samples = _loop(samples, length)
+    level = rms(samples) or 1.0
+    return tuple(scaled(samples, 1038.0 / level))  # -30 dBFS
+
+
+def mix(
+    voice: Sequence[int], noise: Sequence[int], snr_db: float, speech_dbfs: float = -20.0
+) -> list[int]:
+    """``voice`` at ``speech_dbfs`` (active RMS) over ``noise`` at ``snr_db`` below it.
+
+    The result is as long as ``noise``; ``voice`` (which may be silence: all zeros)
+    starts at its beginning.
+    """
+    target = 32768 * 10 ** (speech_dbfs / 20)
+    active = _active_rms(voice)
+    gain = target / active if active else 0.0
+    noise_gain = target * 10 ** (-snr_db / 20) / (_active_rms(noise) or 1.0)
+    out = []
+    for i, n in enumerate(noise):
+        v = voice[i] * gain if i < len(voice) else 0.0
+        out.append(max(-32768, min(32767, round(v + n * noise_gain))))
+    return out
