@@ -336,9 +336,10 @@ class TwimlAgent(Agent):
             raise _Fatal(str(exc)) from None
         finally:
             self._connected = None
-            if stream.side.clears or stream.side.bad_messages:
-                self._note("stream_closed", clears=stream.side.clears,
-                           bad_messages=stream.side.bad_messages)  # fmt: skip
+            side = stream.side
+            if side.clears or side.bad_messages or side.frames_shed:
+                self._note("stream_closed", clears=side.clears, bad_messages=side.bad_messages,
+                           frames_shed=side.frames_shed)  # fmt: skip
             await stream.stop()
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
 
