@@ -305,8 +305,10 @@ class StreamSide:
         self._frames -= 1
         if 1 <= self._frames < _SHORT_QUEUE:  # a frame waits behind this one
             self._standing += 1
-            if self._standing >= STANDING_TICKS and isinstance(queue[0], bytes) and quiet(frame):
-                frame = queue.popleft()  # type: ignore[assignment]
+            behind = queue[0]
+            if self._standing >= STANDING_TICKS and isinstance(behind, bytes) and quiet(frame):
+                queue.popleft()  # 20 ms of the app's silence go unplayed
+                frame = behind
                 self._frames -= 1
                 self.frames_shed += 1
                 self._standing = 0
