@@ -322,8 +322,13 @@ class TwimlAgent(Agent):
         return MediaStream(
             self._stream_url(noun.url), side, self.settings.identity,
             self.settings.stream_open_timeout, self.call.call_id,
-            on_audio=self.call.audio_ready if bidirectional else None,
+            on_audio=self._app_audio if bidirectional else None,
         )  # fmt: skip
+
+    def _app_audio(self) -> None:
+        """The app's audio came to an empty buffer: its frame goes now, ahead of its tick,
+        within a talkspurt too (the app streams in real time: it waits no tick's phase)."""
+        self.call.audio_ready(continuing=True)
 
     async def _connect(self, noun: StreamNoun) -> None:
         stream = self._new_stream(noun, bidirectional=True)

@@ -47,8 +47,8 @@ class MediaStream:
         identity: what the handshake is signed with.
         open_timeout: seconds to open the socket.
         log_id: how log lines name the call.
-        on_audio: called when the app's audio starts after a silence (the call's
-            ``audio_ready``: its first frame goes now, not at the next tick).
+        on_audio: called when the app's audio comes to an empty buffer (the call's
+            ``audio_ready``: its frame goes now, not at the next tick).
     """
 
     def __init__(

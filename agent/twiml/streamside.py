@@ -16,10 +16,14 @@ sipgw opens the WebSocket to the app's stream URL and speaks as Twilio does (Twi
   the marks it held are echoed).
 
 Played means handed to the caller's RTP: :meth:`StreamSide.next_frame` is called once per
-20 ms tick (or once ahead of it, when the app's audio starts after a silence:
+20 ms tick (or once ahead of it, when the app's audio comes to an empty buffer:
 :class:`AudioWaiting`), takes the next frame of the app's audio and returns the echoes of
-the marks that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a message
-that is not JSON, or a ``media`` whose payload is not base64, is counted and dropped.
+the marks that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a
+message that is not JSON, or a ``media`` whose payload is not base64, is counted and dropped.
+
+An app that streams in real time (Twilio's own pace, a frame each 20 ms) has its frame sent
+as it arrives: :class:`AudioWaiting` takes the next tick's place (that tick sends nothing
+more), so the frame waits no tick's phase and the RTP timestamps stay on the ticks.
 
 A standing backlog is shed in the app's silence. An app that streams in real time (a frame
 each 20 ms, its own silences included) against the gateway's ticker keeps one frame queued
@@ -78,8 +82,9 @@ class AppCleared:
 
 @dataclass(frozen=True, slots=True)
 class AudioWaiting:
-    """The app's audio starts after a silence (nothing was buffered): its first frame may
-    go to the caller now, ahead of the tick (``CallControl.audio_ready``)."""
+    """The app's audio came to an empty buffer (after a silence, or as it streams in real
+    time): its frame may go to the caller now, ahead of the tick (``CallControl.audio_ready``
+    with ``continuing``)."""
 
 
 class StreamSide:

@@ -418,4 +418,9 @@ async def test_the_apps_first_frame_goes_at_once_not_at_the_next_tick(
     assert agent.next_frame() == b"\x11" * 160  # the next tick's
     assert agent.next_frame() is None
     assert call.ready == 1
+    # an app streaming in real time: each frame that comes to an empty buffer goes at once,
+    # within the talkspurt too (no tick's phase added to the app's time)
+    await stream.send_media(b"\x12" * 160)
+    await wait_for(lambda: call.ready == 2, within=5)
+    assert call.continuing == 2 and agent.next_frame() == b"\x12" * 160
     await agent.close("remote-bye")
