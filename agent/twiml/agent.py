@@ -69,6 +69,7 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.say import SayVoice
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.streamside import StreamSide
 from sipgw.agent.twiml.webhook import (
@@ -109,7 +110,8 @@ class TwimlSettings:
             ``fallback_target`` (after the frames), or hang up.
         fallback_target: the transfer's target (through the dial allow-list).
         fallback_frames: the line said (20 ms μ-law frames).
-        tts: makes the text-to-speech client ``<Say>`` uses; None: ``<Say>`` is refused.
+        tts: makes the text-to-speech client ``<Say>`` uses (a :class:`SayVoice`: with its
+            ``voice`` and ``language`` where it takes them); None: ``<Say>`` is refused.
         record_dir: where call records go (None: kept in memory only).
     """
 
@@ -125,7 +127,7 @@ class TwimlSettings:
     fallback: FallbackAction = "say"
     fallback_target: str = ""
     fallback_frames: tuple[bytes, ...] = ()
-    tts: Callable[[], TextToSpeech] | None = None
+    tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
 
 
@@ -370,7 +372,7 @@ class TwimlAgent(Agent):
             log.error("[%s] TwiML <Say> refused: %s", self.call.call_id, why)
             self._note("refused", verb="Say", why=why)
             return
-        tts = self.settings.tts()
+        tts = self._voiced(verb)
         audio = bytearray()
         try:
             await tts.connect()
@@ -387,6 +389,23 @@ class TwimlAgent(Agent):
             with contextlib.suppress(Exception):
                 await tts.close()
         await self._play_audio(bytes(audio) * verb.loop)
+
+    def _voiced(self, verb: Say) -> TextToSpeech:
+        """The text-to-speech for ``verb``: its voice and language where it takes them; what
+        it does not take is logged and written in the record, never dropped unsaid."""
+        tts_of = self.settings.tts
+        assert tts_of is not None
+        if isinstance(tts_of, SayVoice):
+            tts, ignored = tts_of.voiced(verb.voice, verb.language)
+        else:  # a client with no voice or language to choose
+            tts = tts_of()
+            ignored = [f"{name}={value!r} (the text-to-speech takes none)"
+                       for name, value in (("voice", verb.voice), ("language", verb.language))
+                       if value]  # fmt: skip
+        for what in ignored:
+            log.warning("[%s] TwiML <Say> %s: ignored", self.call.call_id, what)
+            self._note("say_ignored", attribute=what)
+        return tts
 
     async def _play(self, verb: Play) -> None:
         self.steps.append("play")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,8 @@ from sipgw.agent.twiml.agent import TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.plugin import TWIML_CAPABILITIES
 from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import FakeCall, ScriptedTts, wait_for
+from tests.agent.twiml.test_say import VOICE as SAY_VOICE
+from tests.agent.twiml.test_say import voicing
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
 
 TOKEN = "a" * 32
@@ -424,3 +427,23 @@ async def test_the_apps_first_frame_goes_at_once_not_at_the_next_tick(
     await wait_for(lambda: call.ready == 2, within=5)
     assert call.continuing == 2 and agent.next_frame() == b"\x12" * 160
     await agent.close("remote-bye")
+
+
+async def test_say_with_a_voice_and_language_through_the_agent(
+    app: TwilioSdkApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.twiml = lambda a, r: (
+        '<Response><Say voice="Polly.Joanna" language="fr-FR">Bonjour</Say>'
+        '<Say voice="Google.en-US-Neural2-F">Hello</Say><Hangup/></Response>'
+    )
+    say, asked = voicing()
+    with caplog.at_level(logging.WARNING):
+        agent, call, ticker = await run_call(app, tts=say)
+        await wait_for(lambda: call.hangups, within=5)
+    await ticker.stop()
+    await agent.close("hangup")
+    assert asked == [(SAY_VOICE, "fr"), (None, None)]
+    ignored = [x["attribute"] for x in agent.record.lines if x["type"] == "twiml_say_ignored"]
+    assert ignored == ["voice='Google.en-US-Neural2-F' (not in SIPGW_TWIML_SAY_VOICES: the "
+                       "configured voice speaks)"]  # fmt: skip
+    assert "TwiML <Say> voice='Google.en-US-Neural2-F'" in caplog.text
