@@ -70,8 +70,10 @@ from sipgw.agent.twiml.program import (
     absolute_url,
 )
 from sipgw.agent.twiml.say import SayVoice
+from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.streamside import StreamSide
+from sipgw.agent.twiml.streamstatus import StreamEvent, StreamStatus
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
     TwilioIdentity,
@@ -153,6 +155,8 @@ class TwimlAgent(Agent):
         self._out_done.set()
         self._connected: MediaStream | None = None
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
+        self._statuses: dict[MediaStream, StreamStatus] = {}
+        self._poster: StatusPoster | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
@@ -172,6 +176,8 @@ class TwimlAgent(Agent):
              "leg": call.leg, "started": self.record.started}
         )  # fmt: skip
         self._session = aiohttp.ClientSession()
+        self._poster = StatusPoster(self._session, self.settings.identity, self.settings.timeout,
+                                    call.call_id)  # fmt: skip
         try:
             self._program = await self._first_program()
         except _Fatal as exc:
@@ -321,11 +327,29 @@ class TwimlAgent(Agent):
             new_sid("MZ"), self.call_sid, self.settings.identity.account_sid,
             noun.parameters, tracks, bidirectional,
         )  # fmt: skip
-        return MediaStream(
+        stream = MediaStream(
             self._stream_url(noun.url), side, self.settings.identity,
             self.settings.stream_open_timeout, self.call.call_id,
             on_audio=self._app_audio if bidirectional else None,
+            on_open=lambda: self._stream_event(stream, "stream-started"),
         )  # fmt: skip
+        if noun.status_callback:
+            try:
+                url = absolute_url(self._program.url, noun.status_callback)  # type: ignore[union-attr]
+            except ValueError as exc:
+                log.warning("[%s] <Stream statusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._statuses[stream] = StreamStatus(
+                    url, noun.status_callback_method, self.settings.identity.account_sid,
+                    self.call_sid, side.stream_sid, noun.name,
+                )  # fmt: skip
+        return stream
+
+    def _stream_event(self, stream: MediaStream, event: StreamEvent, error: str = "") -> None:
+        """Twilio's stream status callback for ``event``, if the stream asked for them."""
+        status = self._statuses.get(stream)
+        if status is not None and self._poster is not None:
+            self._poster.post(status, status.event(event, time.time(), error))
 
     def _app_audio(self) -> None:
         """The app's audio came to an empty buffer: its frame goes now, ahead of its tick,
@@ -340,6 +364,7 @@ class TwimlAgent(Agent):
         try:
             await stream.run()
         except StreamFailed as exc:
+            self._stream_event(stream, "stream-error", str(exc))
             raise _Fatal(str(exc)) from None
         finally:
             self._connected = None
@@ -348,6 +373,7 @@ class TwimlAgent(Agent):
                 self._note("stream_closed", clears=side.clears, bad_messages=side.bad_messages,
                            frames_shed=side.frames_shed)  # fmt: skip
             await stream.stop()
+            self._stream_event(stream, "stream-stopped")
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
 
     def _fork(self, noun: StreamNoun) -> None:
@@ -362,6 +388,9 @@ class TwimlAgent(Agent):
             except StreamFailed as exc:  # a fork failing does not end the call (as on Twilio)
                 log.warning("[%s] <Start><Stream>: %s", self.call.call_id, exc)
                 self._note("fork_failed", reason=str(exc))
+                self._stream_event(stream, "stream-error", str(exc))
+            else:
+                self._stream_event(stream, "stream-stopped")
 
         self._spawn(serve())
 
@@ -538,6 +567,9 @@ class TwimlAgent(Agent):
             streams.append(self._connected)
         for stream in streams:
             await stream.stop()
+            self._stream_event(stream, "stream-stopped")
+        if self._poster is not None:
+            await self._poster.close()  # the last callbacks, before the session closes
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -447,3 +448,55 @@ async def test_say_with_a_voice_and_language_through_the_agent(
     assert ignored == ["voice='Google.en-US-Neural2-F' (not in SIPGW_TWIML_SAY_VOICES: the "
                        "configured voice speaks)"]  # fmt: skip
     assert "TwiML <Say> voice='Google.en-US-Neural2-F'" in caplog.text
+
+
+async def test_stream_status_callbacks_are_twilios_and_signed(app: TwilioSdkApp) -> None:
+    """<Start><Stream statusCallback statusCallbackMethod=GET> and <Connect><Stream
+    statusCallback>: stream-started then stream-stopped (the app closing its stream, the call
+    ending), stream-error for a stream that cannot open; each accepted by the SDK's
+    RequestValidator, with Twilio's fields."""
+    base = app.url.rsplit("/", 1)[0]
+    app.twiml = lambda a, r: (
+        "<Response><Start>"
+        f'<Stream name="fork1" url="{a.ws_url}" statusCallback="/fork-status" '
+        'statusCallbackMethod="GET"/></Start><Start>'
+        '<Stream url="ws://127.0.0.1:1/nothing" statusCallback="/error-status"/></Start>'
+        f'<Connect><Stream url="{a.ws_url}" statusCallback="{base}/connect-status">'
+        '<Parameter name="role" value="bot"/></Stream></Connect><Pause length="1"/>'
+        "<Hangup/></Response>"
+    )
+
+    async def bot(stream: AppStream) -> None:
+        await stream.wait(lambda: len(stream.messages) >= 2)
+        if stream.messages[1]["start"]["customParameters"].get("role") == "bot":
+            await stream.wait(lambda: len(stream.events("media")) >= 3)
+            await stream.ws.close()  # the app is done: stream-stopped, the TwiML goes on
+
+    app.bot = bot
+    agent, call, ticker = await run_call(app)
+    await wait_for(lambda: call.hangups, within=8)
+    await ticker.stop()
+    await agent.close("hangup")
+
+    call_sid = app.requests[0].params["CallSid"]
+    sids = {s.messages[1]["start"]["customParameters"].get("role", "fork"):
+            s.messages[1]["streamSid"] for s in app.streams}  # fmt: skip
+    by_path: dict[str, list[dict[str, str]]] = {}
+    for request in app.requests[1:]:
+        assert request.valid, f"RequestValidator refused the callback to {request.path}"
+        by_path.setdefault(request.path, []).append(request.params)
+    assert sorted(by_path) == ["/connect-status", "/error-status", "/fork-status"]
+    fork, connect, error = (by_path[p] for p in ("/fork-status", "/connect-status",
+                                                 "/error-status"))  # fmt: skip
+    assert [f["StreamEvent"] for f in fork] == ["stream-started", "stream-stopped"]
+    assert [f["StreamEvent"] for f in connect] == ["stream-started", "stream-stopped"]
+    assert [f["StreamEvent"] for f in error] == ["stream-error"]
+    assert {f["StreamName"] for f in fork} == {"fork1"}
+    assert {f["StreamSid"] for f in fork} == {sids["fork"]}
+    assert {(f["StreamSid"], f["StreamName"]) for f in connect} == {(sids["bot"], sids["bot"])}
+    for form in fork + connect + error:
+        assert form["AccountSid"] == ACCOUNT and form["CallSid"] == call_sid
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", form["Timestamp"])
+        assert ("StreamError" in form) == (form["StreamEvent"] == "stream-error")
+    assert "could not be opened" in error[0]["StreamError"]
+    assert error[0]["StreamSid"].startswith("MZ") and error[0]["StreamSid"] not in sids.values()
