@@ -59,9 +59,9 @@ FRAME_BYTES: Final = 160
 """20 ms of 8 kHz μ-law."""
 MAX_BUFFERED_FRAMES: Final = 6000
 """Most app audio held for the caller: 120 s (past it, what comes is dropped and counted)."""
-STANDING_TICKS: Final = 25
-"""Ticks in a row (0.5 s) with a frame waiting behind the one played: a standing backlog."""
-_SHORT_QUEUE: Final = 3
+STANDING_TICKS: Final = 10
+"""Ticks in a row (200 ms) with a frame waiting behind the one played: a standing backlog."""
+_SHORT_QUEUE: Final = 4
 """At most this many frames queued for a backlog to be shed (a real-time app's queue)."""
 _SILENCE: Final = b"\xff" * FRAME_BYTES
 _QUIET_BYTES: Final = bytes(b for b in range(256) if not (~b & 0x70))
