@@ -163,7 +163,7 @@ def test_a_standing_backlog_is_shed_in_the_apps_silence() -> None:
         waits.append(s.buffered_frames)  # frames queued as the tick comes
         frame, _ = s.next_frame()
         assert frame is not None
-    assert waits[:STANDING_TICKS] == [2] * STANDING_TICKS  # the backlog stood 0.5 s
+    assert waits[:STANDING_TICKS] == [2] * STANDING_TICKS  # the backlog stood STANDING_TICKS ticks
     assert s.frames_shed == 1 and waits[STANDING_TICKS:] == [1] * 10  # then no frame waits
     # the loud frames are each played at the tick they arrived before
     assert s.receive(media(loud)) == [AudioWaiting()] and s.next_frame()[0] == loud
