@@ -181,11 +181,13 @@ class CallControl(Protocol):
         """
         ...
 
-    def audio_ready(self) -> None:
+    def audio_ready(self, continuing: bool = False) -> None:
         """Agent audio is waiting after a silence: send its first frame now, not at the tick.
 
         Optional fast path; the frame comes from :meth:`Agent.next_frame` and takes
-        the next tick's place, so pacing and timestamps are unchanged.
+        the next tick's place, so pacing and timestamps are unchanged. ``continuing``: the
+        audio comes in real time and had run out, not after a silence (the twiml agent's
+        app): its frame may go ahead too (one per tick all the same).
         """
         ...
 

@@ -23,6 +23,7 @@ this table or a section is read: the CLI and the health check stay fast.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from sipgw.agent.llm.base import ChatLLM
     from sipgw.agent.stt.base import SpeechToText
     from sipgw.agent.tts.base import TextToSpeech
+    from sipgw.agent.tts.elevenlabs import ElevenLabsSettings
 
 __all__ = [
     "LLM_VENDORS",
@@ -54,6 +56,7 @@ __all__ = [
     "ElevenLabsSection",
     "OpenAISection",
     "Vendor",
+    "elevenlabs_voiced",
 ]
 
 SectionT = TypeVar("SectionT")
@@ -400,9 +403,33 @@ class ElevenLabsSection:
 
 
 def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
-    from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+    from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
 
-    client = _checked(
+    return partial(ElevenLabsTTSService, _elevenlabs_settings(settings))
+
+
+def elevenlabs_voiced(
+    settings: ElevenLabsSection,
+) -> Callable[[str | None, str | None], TextToSpeech]:
+    """ElevenLabs with a voice ID and a language code chosen per request (a TwiML
+    ``<Say>``'s: agent/twiml/say.py); None keeps the configured one."""
+    from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
+
+    base = _elevenlabs_settings(settings)
+
+    def make(voice_id: str | None, language_code: str | None) -> TextToSpeech:
+        chosen = dataclasses.replace(
+            base, voice_id=voice_id or base.voice_id, language_code=language_code
+        )
+        return ElevenLabsTTSService(chosen)
+
+    return make
+
+
+def _elevenlabs_settings(settings: ElevenLabsSection) -> ElevenLabsSettings:
+    from sipgw.agent.tts.elevenlabs import ElevenLabsSettings
+
+    return _checked(
         "ElevenLabs (text to speech)",
         lambda: ElevenLabsSettings(
             api_key=settings.api_key,
@@ -414,7 +441,6 @@ def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
             first_audio_timeout=settings.first_audio_timeout_ms / 1000,
         ),
     )
-    return partial(ElevenLabsTTSService, client)
 
 
 # --------------------------------------------------------------------------- the tables

@@ -466,19 +466,21 @@ class MediaSession:
         protected = [srtp.protect(packet) for packet in packets]
         return [packet for packet in protected if packet is not None]
 
-    def can_send_early(self, now: float) -> bool:
+    def can_send_early(self, now: float, continuing: bool = False) -> bool:
         """Whether the next tick's packet may go out now (the talkspurt fast path).
 
         Only at the start of a talkspurt (the last frame was silence), with 20 ms
         packets and no DTMF playing, while we may send: the packet is the one the
         next tick would send, same sequence number and timestamp, just up to 20 ms
-        sooner.
+        sooner. ``continuing``: also within a talkspurt, for an agent whose audio comes
+        in real time and had run out (a Media Streams app's: agent/twiml/streamside.py),
+        so each frame goes as it arrives rather than at the tick after.
         """
         sender = self.sender
         return (
             self.params.send
             and self.params.ptime_ms == 20
-            and not sender.talking
+            and (continuing or not sender.talking)
             and not sender.dtmf_pending
             and self.remote_deliverable()
             and self.liveness.may_send(now, self.params.receive)

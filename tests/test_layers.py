@@ -64,6 +64,7 @@ SANS_IO_AGENT = (
     "sipgw.agent.twiml.document",
     "sipgw.agent.twiml.program",
     "sipgw.agent.twiml.streamside",
+    "sipgw.agent.twiml.streamstatus",
     "sipgw.agent.twiml.audiofile",
 )
 """The agent modules documented as sans-IO: every one whose docstring's first line says so

@@ -69,8 +69,11 @@ from sipgw.agent.twiml.program import (
     Wait,
     absolute_url,
 )
+from sipgw.agent.twiml.say import SayVoice
+from sipgw.agent.twiml.statusposts import StatusPoster
 from sipgw.agent.twiml.streams import MediaStream, StreamFailed
 from sipgw.agent.twiml.streamside import StreamSide
+from sipgw.agent.twiml.streamstatus import StreamEvent, StreamStatus
 from sipgw.agent.twiml.webhook import (
     FetchFailed,
     TwilioIdentity,
@@ -109,7 +112,8 @@ class TwimlSettings:
             ``fallback_target`` (after the frames), or hang up.
         fallback_target: the transfer's target (through the dial allow-list).
         fallback_frames: the line said (20 ms μ-law frames).
-        tts: makes the text-to-speech client ``<Say>`` uses; None: ``<Say>`` is refused.
+        tts: makes the text-to-speech client ``<Say>`` uses (a :class:`SayVoice`: with its
+            ``voice`` and ``language`` where it takes them); None: ``<Say>`` is refused.
         record_dir: where call records go (None: kept in memory only).
     """
 
@@ -125,7 +129,7 @@ class TwimlSettings:
     fallback: FallbackAction = "say"
     fallback_target: str = ""
     fallback_frames: tuple[bytes, ...] = ()
-    tts: Callable[[], TextToSpeech] | None = None
+    tts: SayVoice | Callable[[], TextToSpeech] | None = None
     record_dir: Path | None = None
 
 
@@ -151,6 +155,8 @@ class TwimlAgent(Agent):
         self._out_done.set()
         self._connected: MediaStream | None = None
         self._forks: list[tuple[MediaStream, StreamNoun]] = []
+        self._statuses: dict[MediaStream, StreamStatus] = {}
+        self._poster: StatusPoster | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._run_task: asyncio.Task[None] | None = None
         self._transfer_failed = asyncio.Event()
@@ -170,6 +176,8 @@ class TwimlAgent(Agent):
              "leg": call.leg, "started": self.record.started}
         )  # fmt: skip
         self._session = aiohttp.ClientSession()
+        self._poster = StatusPoster(self._session, self.settings.identity, self.settings.timeout,
+                                    call.call_id)  # fmt: skip
         try:
             self._program = await self._first_program()
         except _Fatal as exc:
@@ -319,11 +327,34 @@ class TwimlAgent(Agent):
             new_sid("MZ"), self.call_sid, self.settings.identity.account_sid,
             noun.parameters, tracks, bidirectional,
         )  # fmt: skip
-        return MediaStream(
+        stream = MediaStream(
             self._stream_url(noun.url), side, self.settings.identity,
             self.settings.stream_open_timeout, self.call.call_id,
-            on_audio=self.call.audio_ready if bidirectional else None,
+            on_audio=self._app_audio if bidirectional else None,
+            on_open=lambda: self._stream_event(stream, "stream-started"),
         )  # fmt: skip
+        if noun.status_callback:
+            try:
+                url = absolute_url(self._program.url, noun.status_callback)  # type: ignore[union-attr]
+            except ValueError as exc:
+                log.warning("[%s] <Stream statusCallback>: %s", self.call.call_id, exc)
+            else:
+                self._statuses[stream] = StreamStatus(
+                    url, noun.status_callback_method, self.settings.identity.account_sid,
+                    self.call_sid, side.stream_sid, noun.name,
+                )  # fmt: skip
+        return stream
+
+    def _stream_event(self, stream: MediaStream, event: StreamEvent, error: str = "") -> None:
+        """Twilio's stream status callback for ``event``, if the stream asked for them."""
+        status = self._statuses.get(stream)
+        if status is not None and self._poster is not None:
+            self._poster.post(status, status.event(event, time.time(), error))
+
+    def _app_audio(self) -> None:
+        """The app's audio came to an empty buffer: its frame goes now, ahead of its tick,
+        within a talkspurt too (the app streams in real time: it waits no tick's phase)."""
+        self.call.audio_ready(continuing=True)
 
     async def _connect(self, noun: StreamNoun) -> None:
         stream = self._new_stream(noun, bidirectional=True)
@@ -333,13 +364,16 @@ class TwimlAgent(Agent):
         try:
             await stream.run()
         except StreamFailed as exc:
+            self._stream_event(stream, "stream-error", str(exc))
             raise _Fatal(str(exc)) from None
         finally:
             self._connected = None
-            if stream.side.clears or stream.side.bad_messages:
-                self._note("stream_closed", clears=stream.side.clears,
-                           bad_messages=stream.side.bad_messages)  # fmt: skip
+            side = stream.side
+            if side.clears or side.bad_messages or side.frames_shed:
+                self._note("stream_closed", clears=side.clears, bad_messages=side.bad_messages,
+                           frames_shed=side.frames_shed)  # fmt: skip
             await stream.stop()
+            self._stream_event(stream, "stream-stopped")
         log.info("[%s] the app closed its stream: the TwiML goes on", self.call.call_id)
 
     def _fork(self, noun: StreamNoun) -> None:
@@ -354,6 +388,9 @@ class TwimlAgent(Agent):
             except StreamFailed as exc:  # a fork failing does not end the call (as on Twilio)
                 log.warning("[%s] <Start><Stream>: %s", self.call.call_id, exc)
                 self._note("fork_failed", reason=str(exc))
+                self._stream_event(stream, "stream-error", str(exc))
+            else:
+                self._stream_event(stream, "stream-stopped")
 
         self._spawn(serve())
 
@@ -364,7 +401,7 @@ class TwimlAgent(Agent):
             log.error("[%s] TwiML <Say> refused: %s", self.call.call_id, why)
             self._note("refused", verb="Say", why=why)
             return
-        tts = self.settings.tts()
+        tts = self._voiced(verb)
         audio = bytearray()
         try:
             await tts.connect()
@@ -381,6 +418,23 @@ class TwimlAgent(Agent):
             with contextlib.suppress(Exception):
                 await tts.close()
         await self._play_audio(bytes(audio) * verb.loop)
+
+    def _voiced(self, verb: Say) -> TextToSpeech:
+        """The text-to-speech for ``verb``: its voice and language where it takes them; what
+        it does not take is logged and written in the record, never dropped unsaid."""
+        tts_of = self.settings.tts
+        assert tts_of is not None
+        if isinstance(tts_of, SayVoice):
+            tts, ignored = tts_of.voiced(verb.voice, verb.language)
+        else:  # a client with no voice or language to choose
+            tts = tts_of()
+            ignored = [f"{name}={value!r} (the text-to-speech takes none)"
+                       for name, value in (("voice", verb.voice), ("language", verb.language))
+                       if value]  # fmt: skip
+        for what in ignored:
+            log.warning("[%s] TwiML <Say> %s: ignored", self.call.call_id, what)
+            self._note("say_ignored", attribute=what)
+        return tts
 
     async def _play(self, verb: Play) -> None:
         self.steps.append("play")
@@ -513,6 +567,9 @@ class TwimlAgent(Agent):
             streams.append(self._connected)
         for stream in streams:
             await stream.stop()
+            self._stream_event(stream, "stream-stopped")
+        if self._poster is not None:
+            await self._poster.close()  # the last callbacks, before the session closes
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -6,7 +6,8 @@ verbs (frozen dataclasses) that :mod:`sipgw.agent.twiml.program` runs in order.
 
 Verbs followed (Twilio's "TwiML Voice" pages, attribute names as Twilio spells them):
 ``<Connect><Stream>`` (bidirectional; ``action``), ``<Start><Stream>`` (a one-way fork,
-``track``), ``<Stream>`` takes ``url``, ``name``, ``track``, ``statusCallback`` and
+``track``), ``<Stream>`` takes ``url``, ``name``, ``track``, ``statusCallback``,
+``statusCallbackMethod`` and
 ``<Parameter name value>`` nouns; ``<Say>`` (``voice``, ``language``, ``loop``),
 ``<Play>`` (``loop``), ``<Pause>`` (``length``), ``<Dial>`` with ``<Number>``/``<Sip>``
 nouns or a bare number (``callerId``, ``timeout``, ``action``), ``<Redirect>``,
@@ -78,6 +79,8 @@ class StreamNoun:
     parameters: tuple[tuple[str, str], ...] = ()
     """The ``<Parameter>`` nouns, in order (the ``start`` message's ``customParameters``)."""
     status_callback: str = ""
+    status_callback_method: str = "POST"
+    """How ``status_callback`` is requested: ``POST`` (Twilio's default) or ``GET``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +270,15 @@ def _stream(element: _Element) -> StreamNoun:
         track=track,  # type: ignore[arg-type]  # checked against _TRACKS above
         parameters=tuple(parameters),
         status_callback=element.attrs.get("statusCallback", ""),
+        status_callback_method=_callback_method(element.attrs.get("statusCallbackMethod", "")),
     )
+
+
+def _callback_method(value: str) -> str:
+    method = value.strip().upper() or "POST"
+    if method not in ("POST", "GET"):
+        raise TwimlError(f"<Stream statusCallbackMethod={value[:40]!r}>: POST or GET")
+    return method
 
 
 def _only_stream(element: _Element) -> StreamNoun:

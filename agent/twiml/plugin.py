@@ -93,11 +93,14 @@ def _settings(app: TwilioAppSection, sources: Sources, **where: str) -> TwimlSet
         frames = shipped_frames(line)
     tts = None
     if app.tts == "elevenlabs":
-        from sipgw.agent.vendors import TTS_VENDORS
+        from sipgw.agent.twiml.say import SayVoice
+        from sipgw.agent.vendors import TTS_VENDORS, ElevenLabsSection, elevenlabs_voiced
 
         vendor = TTS_VENDORS["elevenlabs"]
         require([vendor.section], sources, "SIPGW_TWIML_TTS=elevenlabs")
-        tts = vendor.clients(load(vendor.section, sources))
+        section = load(vendor.section, sources)
+        assert isinstance(section, ElevenLabsSection)
+        tts = SayVoice(elevenlabs_voiced(section), dict(app.say_voices), section.model_id)
     return TwimlSettings(
         identity=TwilioIdentity(app.account_sid, app.auth_token),
         timeout=app.timeout_ms / 1000,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import choice, int_range, optional_file, text
+from sipgw.agent.twiml.say import say_voices
 
 __all__ = ["StreamSection", "TwilioAppSection", "TwimlSection"]
 
@@ -131,6 +132,12 @@ class TwilioAppSection:
         "none", env="SIPGW_TWIML_TTS", parse=choice("none", "elevenlabs"),
         help="The text-to-speech <Say> goes through: elevenlabs (its ELEVENLABS_* settings) "
         "or none (<Say> is refused, logged).",
+    )  # fmt: skip
+    say_voices: tuple[tuple[str, str], ...] = setting(
+        (), env="SIPGW_TWIML_SAY_VOICES", parse=say_voices, default_text="",
+        help="<Say voice=...> mapped to the text-to-speech's voices: twilio_voice=voice_id, "
+        "comma-separated (alice=21m00Tcm4TlvDq8ikWAM,Polly.Joanna=EXAVITQu4vr4xnSDxMaL); a "
+        "voice not listed is logged as ignored and the configured voice speaks.",
     )  # fmt: skip
     record_dir: str = setting(
         "calls", env="SIPGW_TWIML_RECORD_DIR", parse=text,

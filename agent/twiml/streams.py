@@ -47,8 +47,9 @@ class MediaStream:
         identity: what the handshake is signed with.
         open_timeout: seconds to open the socket.
         log_id: how log lines name the call.
-        on_audio: called when the app's audio starts after a silence (the call's
-            ``audio_ready``: its first frame goes now, not at the next tick).
+        on_audio: called when the app's audio comes to an empty buffer (the call's
+            ``audio_ready``: its frame goes now, not at the next tick).
+        on_open: called once the socket is open and ``connected``/``start`` are queued.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class MediaStream:
         open_timeout: float,
         log_id: str,
         on_audio: Callable[[], None] | None = None,
+        on_open: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.side = side
@@ -66,6 +68,7 @@ class MediaStream:
         self.open_timeout = open_timeout
         self.log_id = log_id
         self.on_audio = on_audio
+        self.on_open = on_open
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._ws: ClientConnection | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -102,6 +105,8 @@ class MediaStream:
         for message in self.side.opening():
             self.send(message)
         self.ready = True
+        if self.on_open is not None:
+            self.on_open()
         writer = self._writer = asyncio.create_task(self._write(ws))
         try:
             async for text in ws:

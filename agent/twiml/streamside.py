@@ -16,10 +16,23 @@ sipgw opens the WebSocket to the app's stream URL and speaks as Twilio does (Twi
   the marks it held are echoed).
 
 Played means handed to the caller's RTP: :meth:`StreamSide.next_frame` is called once per
-20 ms tick (or once ahead of it, when the app's audio starts after a silence:
+20 ms tick (or once ahead of it, when the app's audio comes to an empty buffer:
 :class:`AudioWaiting`), takes the next frame of the app's audio and returns the echoes of
-the marks that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a message
-that is not JSON, or a ``media`` whose payload is not base64, is counted and dropped.
+the marks that audio reached. What an app sends is bounded (:data:`MAX_BUFFERED_FRAMES`); a
+message that is not JSON, or a ``media`` whose payload is not base64, is counted and dropped.
+
+An app that streams in real time (Twilio's own pace, a frame each 20 ms) has its frame sent
+as it arrives: :class:`AudioWaiting` takes the next tick's place (that tick sends nothing
+more), so the frame waits no tick's phase and the RTP timestamps stay on the ticks.
+
+A standing backlog is shed in the app's silence. An app that streams in real time (a frame
+each 20 ms, its own silences included) against the gateway's ticker keeps one frame queued
+for good once two of its frames arrive between two ticks (network or scheduling jitter):
+in equal rates nothing drains it, and every frame after waits a whole tick more. When a
+frame has waited behind another at each of :data:`STANDING_TICKS` ticks in a row and the
+queue is short (a real-time app's, not an app that sends its speech ahead), one quiet frame
+(:func:`quiet`) with audio behind it is dropped, as a jitter buffer adapts: 20 ms of the
+app's silence go unplayed, the pacing stays one frame a tick, marks keep their place.
 """
 
 from __future__ import annotations
@@ -35,16 +48,29 @@ from typing import Final, Literal
 __all__ = [
     "FRAME_BYTES",
     "MAX_BUFFERED_FRAMES",
+    "STANDING_TICKS",
     "AppCleared",
     "AudioWaiting",
     "StreamSide",
+    "quiet",
 ]
 
 FRAME_BYTES: Final = 160
 """20 ms of 8 kHz μ-law."""
 MAX_BUFFERED_FRAMES: Final = 6000
 """Most app audio held for the caller: 120 s (past it, what comes is dropped and counted)."""
+STANDING_TICKS: Final = 10
+"""Ticks in a row (200 ms) with a frame waiting behind the one played: a standing backlog."""
+_SHORT_QUEUE: Final = 4
+"""At most this many frames queued for a backlog to be shed (a real-time app's queue)."""
 _SILENCE: Final = b"\xff" * FRAME_BYTES
+_QUIET_BYTES: Final = bytes(b for b in range(256) if not (~b & 0x70))
+"""μ-law octets of exponent 0 (G.711: |sample| <= 31 of 8159, about -48 dBFS at most)."""
+
+
+def quiet(frame: bytes) -> bool:
+    """Whether every sample of a μ-law ``frame`` is near silence (exponent 0)."""
+    return not frame.translate(None, _QUIET_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +82,9 @@ class AppCleared:
 
 @dataclass(frozen=True, slots=True)
 class AudioWaiting:
-    """The app's audio starts after a silence (nothing was buffered): its first frame may
-    go to the caller now, ahead of the tick (``CallControl.audio_ready``)."""
+    """The app's audio came to an empty buffer (after a silence, or as it streams in real
+    time): its frame may go to the caller now, ahead of the tick (``CallControl.audio_ready``
+    with ``continuing``)."""
 
 
 class StreamSide:
@@ -97,6 +124,8 @@ class StreamSide:
         self.frames_received = 0
         self.frames_dropped = 0
         self.frames_cleared = 0
+        self.frames_shed = 0
+        self._standing = 0
         self.bad_messages = 0
         self.clears = 0
 
@@ -279,6 +308,17 @@ class StreamSide:
         frame = queue.popleft()
         assert isinstance(frame, bytes)
         self._frames -= 1
+        if 1 <= self._frames < _SHORT_QUEUE:  # a frame waits behind this one
+            self._standing += 1
+            behind = queue[0]
+            if self._standing >= STANDING_TICKS and isinstance(behind, bytes) and quiet(frame):
+                queue.popleft()  # 20 ms of the app's silence go unplayed
+                frame = behind
+                self._frames -= 1
+                self.frames_shed += 1
+                self._standing = 0
+        else:
+            self._standing = 0
         return frame, echoes
 
     @property

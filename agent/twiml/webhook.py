@@ -22,9 +22,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from yarl import URL
 
 from sipgw.agent.base import CallControl
 from sipgw.media.twilio.signature import signature_for
@@ -136,16 +137,17 @@ async def fetch(
     if parts.scheme not in ("http", "https"):
         raise FetchFailed(f"{_safe(url)}: not an http(s) URL")
     form = dict(params or {})
+    target = URL(url)  # quoted once, as sent: the signature covers these very characters
     if method == "GET" and form:  # Twilio signs the URL with the query for a GET
-        query = (parts.query + "&" if parts.query else "") + urlencode(form)
-        url, form = urlunsplit(parts._replace(query=query)), {}
+        target, form = target.extend_query(form), {}
+    url = str(target)
     headers = {"User-Agent": "TwilioProxy/1.1", "Accept": "*/*"}
     if identity is not None and params is not None:
         headers["X-Twilio-Signature"] = signature_for(identity.auth_token, url, form)
     try:
         async with asyncio.timeout(timeout):
             async with session.request(
-                method, url, data=form if method == "POST" else None, headers=headers,
+                method, target, data=form if method == "POST" else None, headers=headers,
                 allow_redirects=False,
             ) as response:  # fmt: skip
                 if not 200 <= response.status < 300:

@@ -139,10 +139,11 @@ class CallMedia:
         """``ticks`` were dropped after a stall: RTP timestamps stay on wall time."""
         self.session.skip(ticks)
 
-    def send_ahead(self, now: float) -> bool:
-        """The agent's audio just started: send the next tick's packet now, if it may go."""
+    def send_ahead(self, now: float, continuing: bool = False) -> bool:
+        """The agent's audio just started (``continuing``: or came again after running out
+        within a talkspurt): send the next tick's packet now, if it may go."""
         session = self.session
-        if self.agent is None or self.sent_ahead or not session.can_send_early(now):
+        if self.agent is None or self.sent_ahead or not session.can_send_early(now, continuing):
             return False
         frame = self._next_frame()
         if frame is None:

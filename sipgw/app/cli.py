@@ -261,6 +261,8 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
     try:
         for warning in check_secret_files([settings_file, *startup.secret_files]):
             log.warning("%s", warning)
+        for warning in startup.warnings:
+            log.warning("%s", warning)
     except ConfigError as exc:
         print(f"sipgw: error: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ from sipgw.app.security.limits import LimitsConfig
 from sipgw.app.security.privacy import Redactor, startup_secrets
 from sipgw.app.summary.runner import summaries_wanted, summary_llm
 from sipgw.app.summary.settings import SummarySection
+from sipgw.app.twilioapi.account import rest_account
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.upstream.accounts import (
     AccountSection,
@@ -116,7 +117,7 @@ class Startup:
     legs: LegsSettings = LegsSettings()
     """The browser and Twilio legs (served by the admin server)."""
     twilio_api: TwilioApiSection = TwilioApiSection()
-    """Twilio's REST subset (served by the admin server)."""
+    """Twilio's REST subset (served by the admin server), with its account in effect."""
     campaigns: CampaignSection = CampaignSection()
     """Where campaigns are kept and their bounds (docs/campaigns.md)."""
     secret_files: tuple[tuple[str, str], ...] = ()
@@ -125,6 +126,8 @@ class Startup:
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
     (:meth:`~sipgw.agent.sections.Sources.explain`); left out of the repr (secrets)."""
+    warnings: tuple[str, ...] = ()
+    """What the start-up log warns of (deprecated settings still taken)."""
 
 
 def build_startup(plugin: AgentPlugin, sources: Sources) -> Startup:
@@ -198,6 +201,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             s for line in lines.table.lines.values() if (s := line.spec.webhook_secret)
         )
     summary = load(SummarySection, sources)
+    twilio_api, twilio_warnings = rest_account(sources)
     llm = summary_llm(sources) if summaries_wanted(summary, lines) else None
     return Startup(
         config,
@@ -224,7 +228,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         llm,
         load(DnsSection, sources),
         load(LegsSettings, sources),
-        load(TwilioApiSection, sources),
+        twilio_api,
         load(CampaignSection, sources),
         (
             (sources.label(AccountSection, "accounts"), accounts.accounts),
@@ -232,6 +236,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             (sources.label(GatewayConfig, "tls_key"), config.tls_key),
         ),
         sources,
+        tuple(twilio_warnings),
     )
 
 

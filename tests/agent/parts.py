@@ -227,6 +227,8 @@ class FakeCall:
     transfers: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     ready: int = 0
+    continuing: int = 0
+    """Of :attr:`ready`, the calls with ``continuing`` (audio within a talkspurt)."""
 
     def hangup(self, status: int = 480) -> None:
         self.hangups += 1
@@ -243,8 +245,9 @@ class FakeCall:
         self.transfers.append(target)
         return self.accept_transfer
 
-    def audio_ready(self) -> None:
+    def audio_ready(self, continuing: bool = False) -> None:
         self.ready += 1
+        self.continuing += continuing
 
     def clear_audio(self) -> int:
         self.clears += 1

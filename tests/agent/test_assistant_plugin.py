@@ -26,7 +26,7 @@ class Call:
     leg = "sip"
     details = NO_DETAILS
 
-    def audio_ready(self) -> None: ...
+    def audio_ready(self, continuing: bool = False) -> None: ...
 
     def clear_audio(self) -> int:
         return 0

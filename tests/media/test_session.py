@@ -177,10 +177,12 @@ def test_early_send_only_at_a_talkspurt_start_with_20_ms_packets() -> None:
     assert s.can_send_early(0.0)  # nothing sent yet: silence
     s.packets_for(TONE, 0.0)
     assert not s.can_send_early(0.02)  # talking
+    assert s.can_send_early(0.02, continuing=True)  # real-time audio that had run out
     s.packets_for(None, 0.02)
     assert s.can_send_early(0.04)
     s.send_dtmf("1")
     assert not s.can_send_early(0.06)  # a DTMF event is playing
+    assert not s.can_send_early(0.06, continuing=True)
     assert not session(ptime_ms=40).can_send_early(0.0)
     assert not session(send=False).can_send_early(0.0)
 

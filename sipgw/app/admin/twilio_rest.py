@@ -1,9 +1,9 @@
 """Twilio's REST subset on the admin server: create, fetch and update Calls.
 
-With ``SIPGW_TWILIO_API_ACCOUNT_SID`` and ``SIPGW_TWILIO_API_AUTH_TOKEN`` set
-(:mod:`sipgw.app.twilioapi.settings`), the admin server answers Twilio's paths of API
-version 2010-04-01, so an app's Twilio client pointed at the gateway (docs/twilio-api.md)
-controls calls with its own code:
+With ``SIPGW_TWILIO_API=on`` (the account: ``SIPGW_TWIML_ACCOUNT_SID`` and
+``SIPGW_TWIML_AUTH_TOKEN``, :mod:`sipgw.app.twilioapi.account`), the admin server answers
+Twilio's paths of API version 2010-04-01, so an app's Twilio client pointed at the gateway
+(docs/twilio-api.md) controls calls with its own code:
 
 - ``POST /2010-04-01/Accounts/{AccountSid}/Calls.json``: ``To``, ``From``, ``Url`` or
   ``Twiml`` (``Method`` POST), ``StatusCallback``, ``StatusCallbackEvent``,

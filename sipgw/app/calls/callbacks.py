@@ -494,8 +494,8 @@ class OutboundCall:
     async def transfer(self, target: str, summary: str = "") -> bool:
         return await self._call.transfer(target, summary)
 
-    def audio_ready(self) -> None:
-        self._call.audio_ready()
+    def audio_ready(self, continuing: bool = False) -> None:
+        self._call.audio_ready(continuing)
 
     def clear_audio(self) -> int:
         return self._call.clear_audio()

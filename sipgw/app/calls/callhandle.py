@@ -275,10 +275,10 @@ class CallHandle:
             self.session.send_dtmf(keyed.digits)  # the digits judged, blanks dropped
             self.dtmf_sent += keyed.digits
 
-    def audio_ready(self) -> None:
+    def audio_ready(self, continuing: bool = False) -> None:
         """Talkspurt fast path: send the next tick's packet now (see media/aio/callmedia.py)."""
         step = self.rtp_step
-        if step is not None and step.send_ahead(asyncio.get_running_loop().time()):
+        if step is not None and step.send_ahead(asyncio.get_running_loop().time(), continuing):
             self.counted.early_send()
 
     def use_agent(self, agent: Agent | None, capabilities: AgentCapabilities = UNDECLARED) -> None:

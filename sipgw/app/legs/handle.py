@@ -167,8 +167,9 @@ class LegHandle(CallHandle):
         self.tones.send(keyed.digits)
         self.dtmf_sent += keyed.digits
 
-    def audio_ready(self) -> None:
-        """Talkspurt fast path: send the next tick's frame now (it takes that tick's place)."""
+    def audio_ready(self, continuing: bool = False) -> None:
+        """Talkspurt fast path: send the next tick's frame now (it takes that tick's place;
+        within a talkspurt too, ``continuing`` or not: a leg has no talkspurt state)."""
         agent = self.agent
         if self.sent_ahead or agent is None or self.ended or self.tones.pending:
             return

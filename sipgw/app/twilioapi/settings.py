@@ -1,4 +1,10 @@
-"""The ``twilio_api`` settings section: the account SID and Auth Token of the REST subset."""
+"""The ``twilio_api`` settings section: the REST subset's switch (and its deprecated pair).
+
+The account is the one the ``twiml`` agent signs with (``SIPGW_TWIML_ACCOUNT_SID``,
+``SIPGW_TWIML_AUTH_TOKEN``): on Twilio an account has one SID and one Auth Token, which the
+app's client authenticates with and its validator checks. :func:`~sipgw.app.twilioapi.account.
+rest_account` resolves the pair in effect; its fields here are then that pair.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from sipgw.agent.sections import InvalidSettings, section, setting
-from sipgw.agent.sections.parsers import text, verbatim
+from sipgw.agent.sections.parsers import on_off, text, verbatim
 
 __all__ = ["ACCOUNT_SID", "TwilioApiSection"]
 
@@ -33,26 +39,32 @@ def _account_sid(value: str) -> str:
 )
 @dataclass(frozen=True)
 class TwilioApiSection:
-    """The account the app's Twilio client authenticates as."""
+    """Whether the REST subset is on, and the account the app's Twilio client uses."""
 
+    twilio_api: bool = setting(
+        False, env="SIPGW_TWILIO_API", flag="--twilio-api", metavar="on|off", parse=on_off,
+        default_text="off",
+        help="The REST subset on the admin server, for the account of SIPGW_TWIML_ACCOUNT_SID "
+        "and SIPGW_TWIML_AUTH_TOKEN (HTTP Basic user name and password; status callbacks "
+        "signed with the token); off = its paths do not exist.",
+    )  # fmt: skip
     twilio_api_account_sid: str = setting(
         "", env="SIPGW_TWILIO_API_ACCOUNT_SID", flag="--twilio-api-account-sid",
         metavar="AC...", parse=_account_sid,
-        help="The Account SID the app's Twilio client uses (HTTP Basic user name, and the "
-        "AccountSid of the paths and of status callbacks); with the token, turns the REST "
-        "subset on; empty = off.",
+        help="Deprecated (a warning at start): SIPGW_TWILIO_API=on with SIPGW_TWIML_ACCOUNT_SID. "
+        "Still turns the REST subset on with the token; must equal SIPGW_TWIML_ACCOUNT_SID "
+        "when that is set.",
     )  # fmt: skip
     twilio_api_auth_token: str = setting(
         "", env="SIPGW_TWILIO_API_AUTH_TOKEN", flag="--twilio-api-auth-token",
         metavar="TOKEN", parse=verbatim, secret=True,
-        help="The Auth Token the app's Twilio client uses (HTTP Basic password); status "
-        "callbacks are signed with it (X-Twilio-Signature), as the app's validator expects. "
-        "Never logged.",
+        help="Deprecated (a warning at start): SIPGW_TWILIO_API=on with SIPGW_TWIML_AUTH_TOKEN. "
+        "Must equal SIPGW_TWIML_AUTH_TOKEN when that is set. Never logged.",
     )  # fmt: skip
 
     @property
     def enabled(self) -> bool:
-        """Whether the REST subset is on."""
+        """Whether the REST subset is on, with a pair (the one in effect: :mod:`.account`)."""
         return bool(self.twilio_api_account_sid and self.twilio_api_auth_token)
 
     def check(self) -> None:

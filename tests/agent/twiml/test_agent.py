@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import re
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +24,8 @@ from sipgw.agent.twiml.agent import TwimlAgent, TwimlSettings
 from sipgw.agent.twiml.plugin import TWIML_CAPABILITIES
 from sipgw.agent.twiml.webhook import TwilioIdentity
 from tests.agent.parts import FakeCall, ScriptedTts, wait_for
+from tests.agent.twiml.test_say import VOICE as SAY_VOICE
+from tests.agent.twiml.test_say import voicing
 from tests.toolkit.twilio_app import AppStream, TwilioSdkApp, WebhookRequest
 
 TOKEN = "a" * 32
@@ -418,4 +422,81 @@ async def test_the_apps_first_frame_goes_at_once_not_at_the_next_tick(
     assert agent.next_frame() == b"\x11" * 160  # the next tick's
     assert agent.next_frame() is None
     assert call.ready == 1
+    # an app streaming in real time: each frame that comes to an empty buffer goes at once,
+    # within the talkspurt too (no tick's phase added to the app's time)
+    await stream.send_media(b"\x12" * 160)
+    await wait_for(lambda: call.ready == 2, within=5)
+    assert call.continuing == 2 and agent.next_frame() == b"\x12" * 160
     await agent.close("remote-bye")
+
+
+async def test_say_with_a_voice_and_language_through_the_agent(
+    app: TwilioSdkApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.twiml = lambda a, r: (
+        '<Response><Say voice="Polly.Joanna" language="fr-FR">Bonjour</Say>'
+        '<Say voice="Google.en-US-Neural2-F">Hello</Say><Hangup/></Response>'
+    )
+    say, asked = voicing()
+    with caplog.at_level(logging.WARNING):
+        agent, call, ticker = await run_call(app, tts=say)
+        await wait_for(lambda: call.hangups, within=5)
+    await ticker.stop()
+    await agent.close("hangup")
+    assert asked == [(SAY_VOICE, "fr"), (None, None)]
+    ignored = [x["attribute"] for x in agent.record.lines if x["type"] == "twiml_say_ignored"]
+    assert ignored == ["voice='Google.en-US-Neural2-F' (not in SIPGW_TWIML_SAY_VOICES: the "
+                       "configured voice speaks)"]  # fmt: skip
+    assert "TwiML <Say> voice='Google.en-US-Neural2-F'" in caplog.text
+
+
+async def test_stream_status_callbacks_are_twilios_and_signed(app: TwilioSdkApp) -> None:
+    """<Start><Stream statusCallback statusCallbackMethod=GET> and <Connect><Stream
+    statusCallback>: stream-started then stream-stopped (the app closing its stream, the call
+    ending), stream-error for a stream that cannot open; each accepted by the SDK's
+    RequestValidator, with Twilio's fields."""
+    base = app.url.rsplit("/", 1)[0]
+    app.twiml = lambda a, r: (
+        "<Response><Start>"
+        f'<Stream name="fork1" url="{a.ws_url}" statusCallback="/fork-status" '
+        'statusCallbackMethod="GET"/></Start><Start>'
+        '<Stream url="ws://127.0.0.1:1/nothing" statusCallback="/error-status"/></Start>'
+        f'<Connect><Stream url="{a.ws_url}" statusCallback="{base}/connect-status">'
+        '<Parameter name="role" value="bot"/></Stream></Connect><Pause length="1"/>'
+        "<Hangup/></Response>"
+    )
+
+    async def bot(stream: AppStream) -> None:
+        await stream.wait(lambda: len(stream.messages) >= 2)
+        if stream.messages[1]["start"]["customParameters"].get("role") == "bot":
+            await stream.wait(lambda: len(stream.events("media")) >= 3)
+            await stream.ws.close()  # the app is done: stream-stopped, the TwiML goes on
+
+    app.bot = bot
+    agent, call, ticker = await run_call(app)
+    await wait_for(lambda: call.hangups, within=8)
+    await ticker.stop()
+    await agent.close("hangup")
+
+    call_sid = app.requests[0].params["CallSid"]
+    sids = {s.messages[1]["start"]["customParameters"].get("role", "fork"):
+            s.messages[1]["streamSid"] for s in app.streams}  # fmt: skip
+    by_path: dict[str, list[dict[str, str]]] = {}
+    for request in app.requests[1:]:
+        assert request.valid, f"RequestValidator refused the callback to {request.path}"
+        by_path.setdefault(request.path, []).append(request.params)
+    assert sorted(by_path) == ["/connect-status", "/error-status", "/fork-status"]
+    fork, connect, error = (by_path[p] for p in ("/fork-status", "/connect-status",
+                                                 "/error-status"))  # fmt: skip
+    assert [f["StreamEvent"] for f in fork] == ["stream-started", "stream-stopped"]
+    assert [f["StreamEvent"] for f in connect] == ["stream-started", "stream-stopped"]
+    assert [f["StreamEvent"] for f in error] == ["stream-error"]
+    assert {f["StreamName"] for f in fork} == {"fork1"}
+    assert {f["StreamSid"] for f in fork} == {sids["fork"]}
+    assert {(f["StreamSid"], f["StreamName"]) for f in connect} == {(sids["bot"], sids["bot"])}
+    for form in fork + connect + error:
+        assert form["AccountSid"] == ACCOUNT and form["CallSid"] == call_sid
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", form["Timestamp"])
+        assert ("StreamError" in form) == (form["StreamEvent"] == "stream-error")
+    assert "could not be opened" in error[0]["StreamError"]
+    assert error[0]["StreamSid"].startswith("MZ") and error[0]["StreamSid"] not in sids.values()

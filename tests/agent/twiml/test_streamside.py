@@ -10,9 +10,11 @@ import json
 from sipgw.agent.twiml.streamside import (
     FRAME_BYTES,
     MAX_BUFFERED_FRAMES,
+    STANDING_TICKS,
     AppCleared,
     AudioWaiting,
     StreamSide,
+    quiet,
 )
 from sipgw.media.twilio.messages import (
     DtmfReceived,
@@ -147,3 +149,40 @@ def test_audio_after_a_silence_says_its_first_frame_may_go_now() -> None:
     assert s.receive(media(b"\x03" * 160)) == [AudioWaiting()]  # a new talkspurt
     assert s.receive(json.dumps({"event": "clear", "streamSid": SID})) == [AppCleared(1)]
     assert s.receive(media(b"\x04" * 160)) == [AudioWaiting()]  # after a clear, too
+
+
+def test_a_standing_backlog_is_shed_in_the_apps_silence() -> None:
+    # An app streaming in real time, one frame per tick, that once sent two frames between
+    # two ticks: one frame stays queued for good, until a quiet frame is shed (issue 41).
+    s = side()
+    quiet_frame, loud = b"\xff" * 160, b"\x10" * 160
+    s.receive(media(quiet_frame))
+    waits = []
+    for tick in range(STANDING_TICKS + 10):
+        s.receive(media(quiet_frame if tick < STANDING_TICKS + 2 else loud))
+        waits.append(s.buffered_frames)  # frames queued as the tick comes
+        frame, _ = s.next_frame()
+        assert frame is not None
+    assert waits[:STANDING_TICKS] == [2] * STANDING_TICKS  # the backlog stood STANDING_TICKS ticks
+    assert s.frames_shed == 1 and waits[STANDING_TICKS:] == [1] * 10  # then no frame waits
+    # the loud frames are each played at the tick they arrived before
+    assert s.receive(media(loud)) == [AudioWaiting()] and s.next_frame()[0] == loud
+
+
+def test_loud_audio_marks_and_an_app_ahead_of_time_are_never_shed() -> None:
+    loud = b"\x10" * 160
+    s = side()
+    s.receive(media(loud))
+    for _ in range(3 * STANDING_TICKS):  # a standing backlog of speech: played whole
+        s.receive(media(loud))
+        assert s.next_frame()[0] == loud
+    assert s.frames_shed == 0
+    ahead = side()  # an app that sent 4 s of silence at once: a pause, played whole
+    ahead.receive(media(b"\xff" * 160 * 200))
+    assert sum(ahead.next_frame()[0] is not None for _ in range(200)) == 200
+    assert ahead.frames_shed == 0
+
+
+def test_quiet_is_exponent_zero_mu_law() -> None:
+    assert quiet(b"\xff" * 160) and quiet(b"\x7f\xf0" * 80)
+    assert not quiet(b"\xff" * 159 + b"\xef") and not quiet(b"\x10" * 160)

@@ -113,6 +113,22 @@ async def test_nothing_goes_out_before_the_ack_or_on_hold_and_the_agents_audio_w
         assert media.agent_frame is None and len(agent.heard) == 2
 
 
+async def test_real_time_audio_within_a_talkspurt_goes_ahead_when_continuing(
+    endpoint: RtpEndpoint, phone: socket.socket
+) -> None:
+    media = step(endpoint, phone, Agent(LOUD, LOUD, LOUD))
+    media.tick(0.02)  # talking
+    assert not media.send_ahead(0.03)  # not a talkspurt start
+    assert media.send_ahead(0.03, continuing=True)  # real-time audio: its frame goes now
+    assert not media.send_ahead(0.035, continuing=True)  # once per tick
+    media.tick(0.04)  # its packet went early: nothing more now
+    media.tick(0.06)
+    sent = await received(phone)
+    assert len(sent) == 3 and media.early_sends == 1
+    assert [p.timestamp - sent[0].timestamp for p in sent] == [0, 160, 320]
+    assert not any(p.marker for p in sent[1:])  # one talkspurt
+
+
 async def test_a_talkspurt_goes_out_ahead_and_its_tick_sends_nothing_more(
     endpoint: RtpEndpoint, phone: socket.socket
 ) -> None:

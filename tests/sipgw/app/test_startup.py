@@ -175,3 +175,18 @@ def test_detection_an_agent_does_not_run_stops_the_start(tmp_path: Path) -> None
     routes.write_text('[lines.s2s]\nagent = "realtime"\namd = "off"\n' + route)
     built = build_startup(find_agent("assistant"), Sources(with_routes))
     assert built.lines is not None and list(built.lines.table.lines) == ["s2s"]
+
+
+def test_the_rest_subset_takes_the_twiml_pair_and_warns_of_the_old_one() -> None:
+    sid, token = "AC" + "a" * 32, "t" * 32
+    one = {"SIPGW_BIND": "127.0.0.1", "SIPGW_TWIML_ACCOUNT_SID": sid,
+           "SIPGW_TWIML_AUTH_TOKEN": token}  # fmt: skip
+    built = startup({**one, "SIPGW_TWILIO_API": "on"})
+    assert built.twilio_api.enabled and built.twilio_api.twilio_api_auth_token == token
+    assert built.warnings == ()
+    old = startup({**one, "SIPGW_TWILIO_API_ACCOUNT_SID": sid,
+                   "SIPGW_TWILIO_API_AUTH_TOKEN": token})  # fmt: skip
+    assert old.twilio_api.enabled and "deprecated" in old.warnings[0]
+    with pytest.raises(ConfigError, match="differ from SIPGW_TWIML_ACCOUNT_SID"):
+        startup({**one, "SIPGW_TWILIO_API_ACCOUNT_SID": "AC" + "b" * 32,
+                 "SIPGW_TWILIO_API_AUTH_TOKEN": token})  # fmt: skip

@@ -1,0 +1,87 @@
+"""The stream status callbacks posted, one after another, for one call (asyncio adapter).
+
+:class:`StatusPoster` takes the forms :class:`~sipgw.agent.twiml.streamstatus.StreamStatus`
+builds and requests them in order (one worker: an app reads ``stream-started`` before
+``stream-stopped``), signed as every request of the account (:func:`~sipgw.agent.twiml.
+webhook.fetch`), each within the webhook's time limit. A callback that fails is logged and
+dropped: the call never waits on it (as on Twilio, a status callback does not steer the
+call). At the call's end what is queued is posted within one time limit, then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+import aiohttp
+
+from sipgw.agent.twiml.streamstatus import StreamStatus
+from sipgw.agent.twiml.webhook import FetchFailed, TwilioIdentity, fetch
+
+__all__ = ["MAX_QUEUED", "StatusPoster"]
+
+log = logging.getLogger("sipgw.agent")
+
+MAX_QUEUED: Final = 64
+"""Most callbacks waiting per call (past it, one is dropped and logged)."""
+_MAX_ANSWER: Final = 65536
+
+
+class StatusPoster:
+    """Posts one call's stream status callbacks in order (see the module docstring)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        identity: TwilioIdentity,
+        timeout: float,
+        log_id: str,
+    ) -> None:
+        self.session = session
+        self.identity = identity
+        self.timeout = timeout
+        self.log_id = log_id
+        self._queue: asyncio.Queue[tuple[StreamStatus, dict[str, str]] | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self.posted = 0
+        self.failed = 0
+
+    def post(self, status: StreamStatus, form: dict[str, str] | None) -> None:
+        """Queue ``form`` for ``status``'s URL (None: nothing is due); never waits."""
+        if form is None:
+            return
+        if self._queue.qsize() >= MAX_QUEUED:
+            log.warning("[%s] <Stream statusCallback> %s dropped: %d waiting", self.log_id,
+                        form["StreamEvent"], MAX_QUEUED)  # fmt: skip
+            return
+        self._queue.put_nowait((status, form))
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    async def _work(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            status, form = item
+            try:
+                await fetch(
+                    self.session, status.url, method=status.method, params=form,
+                    identity=self.identity, timeout=self.timeout, max_bytes=_MAX_ANSWER,
+                )  # fmt: skip
+                self.posted += 1
+            except FetchFailed as exc:
+                self.failed += 1
+                log.warning("[%s] <Stream statusCallback> %s failed: %s", self.log_id,
+                            form["StreamEvent"], exc)  # fmt: skip
+
+    async def close(self) -> None:
+        """Post what is queued (within one time limit), then stop."""
+        worker = self._worker
+        if worker is None:
+            return
+        self._queue.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(worker), self.timeout)
+        worker.cancel()
+        with contextlib.suppress(BaseException):
+            await worker
