@@ -333,6 +333,22 @@ def test_fake_sentence_of_clauses_ends_only_after_its_speech() -> None:
     assert fake.sentence_ends(20)
 
 
+def test_fake_sentence_ended_in_a_pause_gives_the_words_said_so_far() -> None:
+    """ForceEndpoint in a pause between a sentence's clauses: the final has the words said
+    so far (their share of its speech); the rest is the next turn's, its next pause ends it."""
+    fake = FakeAssemblyAI(api_key="k")
+    fake.script_sentence("I would like a table for two people.", speech_ms=800)
+    detector = TurnDetector(min_turn_silence_ms=100, ends_sentence=fake.sentence_ends)
+    assert detector.feed(tone(400) + silence(100)) == [
+        SpeechBegan(0), PartialDue(0, 400, silence=True)
+    ]  # fmt: skip
+    assert detector.force_endpoint() == [TurnDue(0, 400)]
+    assert fake.take_transcript(400) == "I would like a"
+    assert fake.sentence_ends(20)
+    assert fake.take_transcript(300) == "table for two people."
+    assert fake.take_transcript(300) == fake.default_transcript
+
+
 def test_fake_early_partial_is_tried_again_until_it_has_words() -> None:
     """AssemblyAI, "Universal-3 Pro Streaming Partial Transcripts and Turn Detection"
     (https://assemblyai.com/docs/streaming/universal-3-pro/turn-detection-and-partials):
