@@ -69,6 +69,7 @@ from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSetting
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.conversation import Conversation, ConversationSettings
+from sipgw.agent.early_end import EarlyTurnEnd
 from sipgw.agent.factory import WarmUp
 from sipgw.agent.failures import ServiceFailures
 from sipgw.agent.fillers import Fillers
@@ -104,6 +105,7 @@ from sipgw.agent.turn_metrics import TurnMetrics
 from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
+    ForceTurnEnd,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
@@ -240,6 +242,7 @@ class AssistantAgent(ScopedAgent):
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
             speech_partials=settings.preemptive_during_speech,
+            early_end=EarlyTurnEnd(settings.early_end.mode, settings.early_end.silence_ms),
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
@@ -489,6 +492,8 @@ class AssistantAgent(ScopedAgent):
         for action in actions:
             if isinstance(action, MarkSpeechEnd):
                 self.stt.mark_speech_end()
+            elif isinstance(action, ForceTurnEnd):
+                self.stt.end_turn_now()
             elif isinstance(action, SetSttChunk):
                 self.stt.set_chunk_ms(action.chunk_ms)
             elif isinstance(action, PauseAgent):

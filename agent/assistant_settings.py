@@ -20,6 +20,7 @@ from sipgw.agent.assistant_sections import (
     PreemptiveSection,
 )
 from sipgw.agent.dialpolicy import DialChecker
+from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.redact import Redactor
 from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.agent.settings import (
@@ -28,6 +29,7 @@ from sipgw.agent.settings import (
     BargeInSettings,
     BuiltinToolSettings,
     CallbackQuota,
+    EarlyEndSettings,
 )
 from sipgw.agent.speculative import SpeculationLimits
 from sipgw.agent.variables import TemplateError, placeholders
@@ -117,6 +119,9 @@ def assistant_settings(
                 min_level_dbfs=assistant.vad_min_level_dbfs,
                 margin_db=assistant.vad_margin_db,
             ),
+        ),
+        early_end=EarlyEndSettings(
+            EarlyEndMode(assistant.early_turn_end), assistant.early_turn_end_ms
         ),
         dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
         preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,
