@@ -18,7 +18,10 @@ Modes (:class:`EarlyEndMode`):
 * ``vad+text``: the same, unless the turn's latest partial transcript leaves the sentence
   open (:func:`sentence_open`: it ends in a conjunction, a preposition, an article, a
   filler, or a comma or dash): "I'd like a table for ..." is a pause in a sentence, not
-  its end. Without a partial it decides as ``vad``.
+  its end; or unless a partial came in this quiet spell without a sentence end: that is
+  the service's own verdict (Universal-3 Pro sends a partial after ``min_turn_silence``
+  exactly when the words end no sentence, and ends the turn when they do). Without a
+  partial it decides as ``vad``.
 
 It asks once per quiet spell, and only in a turn: after the detector heard speech
 (``speaking`` and a loud frame) since the service's last end of turn. An end of turn
@@ -83,13 +86,14 @@ class EarlyTurnEnd:
         silence_ms: the detector's silence after which the turn ends.
     """
 
-    __slots__ = ("_armed", "_silence_frames", "_words", "mode")
+    __slots__ = ("_armed", "_fresh", "_silence_frames", "_words", "mode")
 
     def __init__(self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200) -> None:
         self.mode = mode
         self._silence_frames = max(1, silence_ms // FRAME_MS)
         self._armed = False  # speech in the turn, no end asked for since
         self._words: str | None = None  # the turn's latest partial transcript
+        self._fresh = False  # ... came in the current quiet spell
 
     @property
     def silence_ms(self) -> int:
@@ -99,15 +103,19 @@ class EarlyTurnEnd:
     def speech(self) -> None:
         """A loud frame while the detector says speech: the caller speaks in a turn."""
         self._armed = True
+        self._fresh = False
 
-    def partial(self, text: str) -> None:
-        """A partial transcript of the current turn."""
+    def partial(self, text: str, *, quiet: bool) -> None:
+        """A partial transcript of the current turn; ``quiet``: the caller's latest frame
+        was quiet (a partial of the silence that follows their words)."""
         self._words = text
+        self._fresh = quiet
 
     def turn_ended(self, caller_loud: bool) -> None:
         """The service ended a turn; ``caller_loud``: the caller's latest frame was loud
         (they went on after a forced end: their new speech stays a turn)."""
         self._words = None
+        self._fresh = False
         if not caller_loud:
             self._armed = False
 
@@ -120,7 +128,10 @@ class EarlyTurnEnd:
         if mode is EarlyEndMode.OFF:
             return False
         words = self._words
-        if mode is EarlyEndMode.VAD_TEXT and words is not None and sentence_open(words):
-            return False
+        if mode is EarlyEndMode.VAD_TEXT and words is not None:
+            if sentence_open(words):
+                return False
+            if self._fresh and not words.rstrip().endswith((".", "?", "!")):
+                return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True

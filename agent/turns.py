@@ -495,7 +495,7 @@ class TurnTaker:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
             if self._early is not None:
-                self._early.partial(event.text)
+                self._early.partial(event.text, quiet=not self.vad.loud)
             if (
                 len(event.text.split()) >= self.min_words
                 and not is_backchannel(event.text)

@@ -159,3 +159,21 @@ def test_a_late_final_while_the_caller_goes_on_keeps_the_new_speech_a_turn() -> 
     call.play(SPEECH, 200)
     call.play(QUIET, 300)
     assert call.forced_at == [1180, 1700 + 200 - 20]
+
+
+def test_text_mode_takes_a_partial_of_the_silence_as_the_services_verdict() -> None:
+    """A partial that comes while the caller is quiet (Universal-3 Pro's, after its
+    min_turn_silence) is the service saying the words end no sentence: no early end, even
+    on words that could close one; a punctuated one ends the turn."""
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("the package arrived yesterday"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+    call.play(SPEECH, 400)
+    call.play(QUIET, 100)
+    call.stt(partial("but the box was damaged."))
+    call.play(QUIET, 300)
+    assert call.forced_at == [1500 + 400 + 200 - 20]

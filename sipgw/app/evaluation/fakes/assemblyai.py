@@ -328,6 +328,8 @@ class FakeSession:
     """The binary frames themselves, only when the fake was made with ``keep_audio=True``."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages from the client (Terminate, UpdateConfiguration, ...)."""
+    message_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` at the arrival of each message of ``messages`` (same order)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages the fake sent."""
     sent_at: list[float] = field(default_factory=list)
@@ -484,7 +486,13 @@ class _LiveSession:
         if not isinstance(message, dict):
             await self._violation(3006, "Invalid Message")
             return
-        self.fake._update(lambda: self.record.messages.append(message))
+        arrived = time.monotonic()
+
+        def record() -> None:
+            self.record.messages.append(message)
+            self.record.message_at.append(arrived)
+
+        self.fake._update(record)
         kind = message.get("type")
         if kind == "Terminate":
             self._terminate()
