@@ -623,6 +623,24 @@ async def test_update_configuration_is_applied_and_force_endpoint_ends_the_turn(
     ]
 
 
+async def test_end_turn_now_sends_force_endpoint_and_the_turn_ends_with_the_words_so_far(
+    fake, stack
+) -> None:
+    """The turn-taking machine's early end (agent/early_end.py): returns at once, the
+    ForceEndpoint goes out from a task, and the fake ends the turn as the service does."""
+    fake.script(["I would like"])  # no sentence end: the fake waits for max_turn_silence
+    stt, events = await open_stt(fake, stack)
+    async with Ticker(stt, tone(300) + silence(200)) as ticker:
+        await events.wait(SttSpeechStarted)
+        await ticker.drained()
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= 4000)
+        assert events.of(SttTurnEnded) == []  # 200 ms of silence < the fake's 1000 ms max
+        stt.end_turn_now()
+        turn = await events.wait(SttTurnEnded)
+    assert turn.text == "I would like"
+    assert fake.sessions[0].received_of_type("ForceEndpoint") == [{"type": "ForceEndpoint"}]
+
+
 async def test_tolerates_errors_warnings_and_unknown_messages(fake, stack) -> None:
     stt, events = await open_stt(fake, stack)
     fake.inject({"type": "Warning", "warning_code": 1, "warning": "heads up"})
