@@ -147,7 +147,7 @@ class AssistantSection:
         help="How far above the line's noise floor speech must be.",
     )  # fmt: skip
     early_turn_end: str = setting(
-        "vad+text", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text"),
+        "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text"),
         help="off: the speech-to-text service alone ends the caller's turn; vad: the gateway's "
         "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "
         "ForceEndpoint), the service's own end of turn kept as the fallback; vad+text: as vad, "

@@ -170,7 +170,7 @@ class EarlyEndSettings:
         silence_ms: the detector's silence that ends the turn.
     """
 
-    mode: EarlyEndMode = EarlyEndMode.VAD_TEXT
+    mode: EarlyEndMode = EarlyEndMode.OFF
     silence_ms: int = 200
 
 

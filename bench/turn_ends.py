@@ -17,8 +17,8 @@ the final 120 ms later; the LLM's first token after 250 ms; the TTS's first byte
   200 ms, the smart-turn v3 model, ForceEndpoint on the VAD's stop);
 - ``sipgw-<config>``: ``sipgw serve --agent assistant``'s Media Streams leg
   (``/twilio/stream`` after the signed webhook), one gateway per configuration of
-  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text at 200 ms; and vad+text
-  with the STT's ``min_turn_silence`` at 100 ms), everything else at its defaults.
+  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text at 200 ms; and off and
+  vad+text with the STT's ``min_turn_silence`` at 100 ms), everything else at its defaults.
 
 The caller is the toolkit's Twilio fake (``tests.toolkit.fakes.twilio``): the Media Streams
 protocol, 20 ms chunks on absolute deadlines. Each turn it speaks one sentence in two
@@ -34,7 +34,7 @@ Per turn, on the caller's clock (the Twilio fake's send and receive times):
 - *cut-off*: agent audio received while the caller's sentence was not over (the agent
   spoke while the caller only paused);
 - *end-of-turn overhead* (sipgw): first audio less the silence that ended the turn (the
-  early end's, when the gateway forced the end, else the STT's 400 ms), the STT's final
+  early end's when the gateway forced the end, unless the STT's is shorter), the STT's final
   latency, the LLM's first token and the TTS's first byte: what the gateway and its
   sockets add (the fakes' own overshoot included).
 """
@@ -46,6 +46,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -91,6 +92,7 @@ CONFIGS: Final = {
     "off": {"SIPGW_EARLY_TURN_END": "off"},
     "vad": {"SIPGW_EARLY_TURN_END": "vad"},
     "vad+text": {"SIPGW_EARLY_TURN_END": "vad+text"},
+    "off-stt100": {"SIPGW_EARLY_TURN_END": "off", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
     "vad+text-stt100": {"SIPGW_EARLY_TURN_END": "vad+text", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
 }
 """sipgw's configurations (``sipgw-<name>``): the early-end mode, and with ``-stt100`` the
@@ -149,7 +151,8 @@ class Turn:
     """sipgw: the gateway ended the turn (a ForceEndpoint after the end of speech)."""
     force_lag_ms: float | None = None
     """sipgw, forced: the ForceEndpoint's arrival at the STT less the end of speech and the
-    early end's silence (the Media Stream's way in, the detector's frame, the message)."""
+    early end's silence (the Media Stream's way in, the detector's frame, the message); a
+    frame either way where the caller's loudness edge and the gateway's detector disagree."""
     overhead_ms: float | None = None
     error: str | None = None
 
@@ -208,11 +211,8 @@ async def one_turn(
             turn.force_lag_ms = round((forced[0] - ended) * 1000 - EARLY_END_MS, 1)
         if turn.first_audio_ms is not None:
             env = CONFIGS[turn.system.removeprefix("sipgw-")]
-            silence = (
-                EARLY_END_MS
-                if forced
-                else int(env.get("ASSEMBLYAI_MIN_TURN_SILENCE", MIN_TURN_SILENCE_MS))
-            )
+            stt_silence = int(env.get("ASSEMBLYAI_MIN_TURN_SILENCE", MIN_TURN_SILENCE_MS))
+            silence = min(EARLY_END_MS, stt_silence) if forced else stt_silence
             nominal = silence + (STT_FINAL_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S) * 1000
             turn.overhead_ms = round(turn.first_audio_ms - nominal, 1)
 
@@ -224,7 +224,10 @@ async def converse(
     """One call: the greeting heard out, then ``turns`` sentences."""
     results = []
     async with stream as call:
-        await call.wait_for(lambda: bool(agent_audio(call, 0.0)), within=20)
+        try:
+            await call.wait_for(lambda: bool(agent_audio(call, 0.0)), within=20)
+        except TimeoutError:
+            return [Turn(system, round_, n, 0, False, error="no greeting") for n in range(turns)]
         await quiet_for(call, QUIET_AFTER_S, within=15)
         for n in range(turns):
             first, second = speech[n % len(speech)]
@@ -277,20 +280,23 @@ def fakes() -> Any:
         tts.stop()
 
 
-FORM: Final = {"CallSid": "CA" + "1" * 32, "From": "+15550001111", "To": "+15550002222"}
+def form() -> dict[str, str]:
+    """A new call's voice webhook form (each call its own CallSid)."""
+    return {"CallSid": "CA" + secrets.token_hex(16), "From": "+15550001111",
+            "To": "+15550002222"}  # fmt: skip
 
 
 async def sipgw_stream(admin: str) -> FakeTwilioStream:
     async with aiohttp.ClientSession() as http:
         answer = await call_the_webhook(
-            http, f"{admin}/twilio/voice", TOKEN, f"{PUBLIC}/twilio/voice", FORM
+            http, f"{admin}/twilio/voice", TOKEN, f"{PUBLIC}/twilio/voice", form()
         )
     return answer.stream(admin.replace("http://", "ws://") + "/twilio/stream", TOKEN)
 
 
 async def pipecat_stream(webhook: str, stream_url: str) -> FakeTwilioStream:
     async with aiohttp.ClientSession() as http:
-        answer = await call_the_webhook(http, webhook, TOKEN, webhook, FORM)
+        answer = await call_the_webhook(http, webhook, TOKEN, webhook, form())
     return answer.stream(stream_url, TOKEN)
 
 
