@@ -69,7 +69,7 @@ from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSetting
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.conversation import Conversation, ConversationSettings
-from sipgw.agent.early_end import EarlyTurnEnd
+from sipgw.agent.early_end import early_turn_end
 from sipgw.agent.factory import WarmUp
 from sipgw.agent.failures import ServiceFailures
 from sipgw.agent.fillers import Fillers
@@ -242,7 +242,7 @@ class AssistantAgent(ScopedAgent):
             vad=barge_in.vad,
             preemptive_pause_ms=settings.preemptive_pause_ms,
             speech_partials=settings.preemptive_during_speech,
-            early_end=EarlyTurnEnd(settings.early_end.mode, settings.early_end.silence_ms),
+            early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,

@@ -38,7 +38,7 @@ from typing import Final
 
 from sipgw.media.vad import FRAME_MS
 
-__all__ = ["OPEN_ENDINGS", "EarlyEndMode", "EarlyTurnEnd", "sentence_open"]
+__all__ = ["OPEN_ENDINGS", "EarlyEndMode", "EarlyTurnEnd", "early_turn_end", "sentence_open"]
 
 
 class EarlyEndMode(Enum):
@@ -135,3 +135,8 @@ class EarlyTurnEnd:
                 return False  # the service heard the silence and ended no sentence
         self._armed = False
         return True
+
+
+def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:
+    """The policy for one call; None when off (the machine's frames skip it altogether)."""
+    return None if mode is EarlyEndMode.OFF else EarlyTurnEnd(mode, silence_ms)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, sentence_open
+from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
 from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
 from sipgw.agent.turns import ForceTurnEnd, TurnAction, TurnTaker
 from sipgw.app.evaluation.audio import tone_frame
@@ -177,3 +177,10 @@ def test_text_mode_takes_a_partial_of_the_silence_as_the_services_verdict() -> N
     call.stt(partial("but the box was damaged."))
     call.play(QUIET, 300)
     assert call.forced_at == [1500 + 400 + 200 - 20]
+
+
+def test_off_builds_no_policy_so_the_frames_skip_it() -> None:
+    assert early_turn_end(EarlyEndMode.OFF, 200) is None
+    policy = early_turn_end(EarlyEndMode.VAD_TEXT, 250)
+    assert policy is not None
+    assert (policy.mode, policy.silence_ms) == (EarlyEndMode.VAD_TEXT, 240)  # whole frames
