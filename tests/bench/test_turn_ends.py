@@ -24,8 +24,9 @@ async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> Non
     # ... the early end's silence after it, give or take the frame or two where the caller's
     # loudness edge (-40 dBFS) and the gateway's detector (its noise floor) disagree
     assert sipgw.force_lag_ms is not None and -60 <= sipgw.force_lag_ms <= 500, sipgw
+    # the reply path from the gateway's records (a reply cut by the hang-up may have none)
     shares = {"sipgw-vad": reply_shares(tmp_path, "vad")}
-    assert shares["sipgw-vad"], "no turn_metrics in the gateway's call records"
+    assert all(isinstance(share, int | float) for share in shares["sipgw-vad"]), shares
     data = figures(turns, shares)
     assert set(data) == {"pipecat", "sipgw-vad"}
     assert data["sipgw-vad"]["forced"] == 1
