@@ -193,7 +193,7 @@ async def one_turn(
     last = start + max(i for i, c in enumerate(chunks) if loud(c, LOUD_DBFS))
     await call.wait_for(lambda: len(call.sent_at) > last, within=15)
     began, ended = call.sent_at[start], call.sent_at[last]
-    await call.wait_for(lambda: bool(agent_audio(call, ended)), within=8)
+    await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
     await quiet_for(call, QUIET_AFTER_S, within=15)
     heard = agent_audio(call, began)
     turn.cut_off = any(at <= ended for at in heard)
