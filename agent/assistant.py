@@ -72,6 +72,7 @@ from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSetting
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
 from sipgw.agent.conversation import Conversation, ConversationSettings
+from sipgw.agent.early_end import early_turn_end
 from sipgw.agent.factory import WarmUp
 from sipgw.agent.failures import ServiceFailures
 from sipgw.agent.fillers import Fillers
@@ -107,6 +108,7 @@ from sipgw.agent.turn_metrics import TurnMetrics
 from sipgw.agent.turns import (
     CommitBargeIn,
     DropPreemptive,
+    ForceTurnEnd,
     IgnoreBackchannel,
     MarkSpeechEnd,
     PauseAgent,
@@ -247,6 +249,7 @@ class AssistantAgent(ScopedAgent):
             detector=self.caller_audio.detector(
                 barge_in.vad, lambda: state.audible, lambda: state.pending
             ),
+            early_end=early_turn_end(settings.early_end.mode, settings.early_end.silence_ms),
         )
         watch = FailureWatch(
             scope, settings.failure_policy, resources.lines,
@@ -499,6 +502,8 @@ class AssistantAgent(ScopedAgent):
         for action in actions:
             if isinstance(action, MarkSpeechEnd):
                 self.stt.mark_speech_end()
+            elif isinstance(action, ForceTurnEnd):
+                self.stt.end_turn_now()
             elif isinstance(action, SetSttChunk):
                 self.stt.set_chunk_ms(action.chunk_ms)
             elif isinstance(action, PauseAgent):

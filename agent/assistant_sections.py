@@ -179,6 +179,18 @@ class AssistantSection:
         "pyrnnoise; about 100 ms CPU per call-second, and it mutes telephone speech under "
         "voices or music: docs/quality.md).",
     )  # fmt: skip
+    early_turn_end: str = setting(
+        "off", env="SIPGW_EARLY_TURN_END", parse=choice("off", "vad", "vad+text"),
+        help="off: the speech-to-text service alone ends the caller's turn; vad: the gateway's "
+        "voice detector ends it after SIPGW_EARLY_TURN_END_MS of silence (AssemblyAI "
+        "ForceEndpoint), the service's own end of turn kept as the fallback; vad+text: as vad, "
+        "unless the turn's partial transcript leaves the sentence open (it ends in \"and\", "
+        "\"for\", \"um\", a comma...).",
+    )  # fmt: skip
+    early_turn_end_ms: int = setting(
+        200, env="SIPGW_EARLY_TURN_END_MS", parse=int_at_least(20),
+        help="The voice detector's silence (ms) after which SIPGW_EARLY_TURN_END ends the turn.",
+    )  # fmt: skip
     dtmf_timeout_ms: int = setting(
         1500, env="SIPGW_DTMF_TIMEOUT_MS", parse=int_at_least(0),
         help="Keypad digits are sent to the LLM after this pause (or at #).",

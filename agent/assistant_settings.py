@@ -21,6 +21,7 @@ from sipgw.agent.assistant_sections import (
 )
 from sipgw.agent.caller_audio import NoiseSettings
 from sipgw.agent.dialpolicy import DialChecker
+from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.redact import Redactor
 from sipgw.agent.sections import ConfigError, SettingError
 from sipgw.agent.settings import (
@@ -29,6 +30,7 @@ from sipgw.agent.settings import (
     BargeInSettings,
     BuiltinToolSettings,
     CallbackQuota,
+    EarlyEndSettings,
 )
 from sipgw.agent.speculative import SpeculationLimits
 from sipgw.agent.variables import TemplateError, placeholders
@@ -142,6 +144,9 @@ def assistant_settings(
                 margin_db=assistant.vad_margin_db,
             ),
             noise=noise_settings(assistant),
+        ),
+        early_end=EarlyEndSettings(
+            EarlyEndMode(assistant.early_turn_end), assistant.early_turn_end_ms
         ),
         dtmf_timeout=assistant.dtmf_timeout_ms / 1000,
         preemptive_pause_ms=preemptive.preemptive_pause_ms if preemptive.preemptive else None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from sipgw.agent.amd.config import AnsweringSettings
 from sipgw.agent.caller_audio import NoiseSettings
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
+from sipgw.agent.early_end import EarlyEndMode
 from sipgw.agent.idle import IdleSettings
 from sipgw.agent.redact import Redactor
 from sipgw.agent.resilience.lines import (
@@ -39,6 +40,7 @@ __all__ = [
     "AssistantSettings",
     "BargeInSettings",
     "CallbackQuota",
+    "EarlyEndSettings",
     "BuiltinToolSettings",
     "EchoSettings",
 ]
@@ -162,6 +164,20 @@ class BargeInSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlyEndSettings:
+    """When the gateway's detector ends the caller's turn before the STT (agent/early_end.py).
+
+    Attributes:
+        mode: off, vad (the detector's silence), vad+text (... unless the partial
+            transcript leaves the sentence open).
+        silence_ms: the detector's silence that ends the turn.
+    """
+
+    mode: EarlyEndMode = EarlyEndMode.OFF
+    silence_ms: int = 200
+
+
+@dataclass(frozen=True, slots=True)
 class AssistantSettings:
     """Everything an assistant call is configured with, resolved.
 
@@ -181,6 +197,7 @@ class AssistantSettings:
         record_dir: where per-call JSONL records go; None = no records.
         max_tool_rounds: tool-call rounds the LLM may take per reply.
         barge_in: when caller speech interrupts the agent.
+        early_end: when the caller's silence ends a turn before the STT ends it.
         dtmf_timeout: seconds after the last keypad digit before the digits go to the LLM.
         answer_wait: seconds (after the ring time) the answer waits for text-to-speech:
             its connection and the greeting's first audio; then the call is answered
@@ -224,6 +241,7 @@ class AssistantSettings:
     record_dir: Path | None = Path("calls")
     max_tool_rounds: int = 4
     barge_in: BargeInSettings = BargeInSettings()
+    early_end: EarlyEndSettings = EarlyEndSettings()
     dtmf_timeout: float = 1.5
     answer_wait: float = 1.0
     redactor: Redactor = field(default_factory=Redactor)

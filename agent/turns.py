@@ -75,6 +75,12 @@ partial from that moment: after ``preemptive_pause_ms`` it starts the request
 partial the STT sends ``min_turn_silence`` later plus its own latency. Any
 other partial heard during speech starts nothing.
 
+*Early ends of turn* (``early_end``, :mod:`sipgw.agent.early_end`): after a set silence
+of the detector in a turn, and unless the turn's latest partial leaves the sentence open
+(``vad+text``), the machine says :class:`ForceTurnEnd`: the agent asks the STT to
+finalize now (AssemblyAI's ``ForceEndpoint``); its final comes as any other, and the
+STT's own end of turn stays the fallback.
+
 Frames are counted as time: the caller passes one frame per 20 ms, in order.
 Actions without data are shared instances and a frame that changes nothing
 returns an empty tuple, so the per-frame path allocates nothing.
@@ -86,6 +92,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Protocol, TypeAlias
 
+from sipgw.agent.early_end import EarlyTurnEnd
 from sipgw.agent.stt.base import SttEvent, SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.media.vad import FRAME_MS, VadConfig, VadEvent, VoiceActivityDetector, VoiceDetector
 
@@ -101,6 +108,7 @@ __all__ = [
     "Cause",
     "CommitBargeIn",
     "DropPreemptive",
+    "ForceTurnEnd",
     "IgnoreBackchannel",
     "MarkSpeechEnd",
     "PauseAgent",
@@ -254,6 +262,11 @@ class MarkSpeechEnd:
 
 
 @dataclass(frozen=True, slots=True)
+class ForceTurnEnd:
+    """The caller's silence ends the turn: ask the STT to finalize it now."""
+
+
+@dataclass(frozen=True, slots=True)
 class SetSttChunk:
     """Send the STT this much audio per message from now on (None: its configured size)."""
 
@@ -267,19 +280,23 @@ TurnAction: TypeAlias = (
     | StartReply
     | IgnoreBackchannel
     | MarkSpeechEnd
+    | ForceTurnEnd
     | SetSttChunk
     | StartPreemptive
     | DropPreemptive
 )
 """What :class:`TurnTaker` asks the agent to do."""
 
-_SPEAKING = (PauseAgent, ResumeAgent, CommitBargeIn, StartReply, StartPreemptive, IgnoreBackchannel)
+_SPEAKING = (
+    PauseAgent, ResumeAgent, CommitBargeIn, StartReply, StartPreemptive, IgnoreBackchannel,
+    ForceTurnEnd,
+)  # fmt: skip
 
 
 def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
-    """``actions`` less those that make the agent speak, stop or wait (the caller's words
-    are no turns now: they are on hold, or the callee is a recording); what shapes the
-    speech-to-text stream stays."""
+    """``actions`` less those that make the agent speak, stop or wait, or end a turn early
+    (the caller's words are no turns now: they are on hold, or the callee is a recording);
+    what shapes the speech-to-text stream stays."""
     return tuple(action for action in actions if not isinstance(action, _SPEAKING))
 
 
@@ -290,6 +307,7 @@ def without_speech(actions: tuple[TurnAction, ...]) -> tuple[TurnAction, ...]:
 _NOTHING: Final[tuple[TurnAction, ...]] = ()
 _PAUSE: Final[tuple[TurnAction, ...]] = (PauseAgent(),)
 _MARK_SPEECH_END: Final[tuple[TurnAction, ...]] = (MarkSpeechEnd(),)
+_FORCE_TURN_END: Final[tuple[TurnAction, ...]] = (ForceTurnEnd(),)
 _FAST_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(FAST_CHUNK_MS),)
 _NORMAL_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(None),)
 _SLOW_CHUNKS: Final[tuple[TurnAction, ...]] = (SetSttChunk(SLOW_CHUNK_MS),)
@@ -333,6 +351,7 @@ class TurnTaker:
             which a partial transcript starts a preemptive reply; None = never.
         speech_partials: a stable partial heard while the caller speaks may start a
             preemptive reply too (see the module docstring).
+        early_end: when the detector's silence ends a turn before the STT does; None = never.
 
     Attributes:
         vad: the detector every frame goes through.
@@ -342,7 +361,7 @@ class TurnTaker:
     """
 
     __slots__ = (
-        "_candidate", "_chunks", "_heard_onset", "_loud_frames", "_onset_at", "_partial",
+        "_candidate", "_chunks", "_early", "_heard_onset", "_loud_frames", "_onset_at", "_partial",
         "_partial_in_speech", "_preempted", "_quiet_frames", "_resumed_frames", "_stream_frames",
         "_turn_over", "_turn_partial", "_was_loud", "agent", "commit_ms", "last_loud_at",
         "min_words", "paused_at", "preemptive_pause_ms", "speech_partials", "speech_started_at",
@@ -359,8 +378,10 @@ class TurnTaker:
         preemptive_pause_ms: int | None = None,
         speech_partials: bool = False,
         detector: VoiceDetector | None = None,
+        early_end: EarlyTurnEnd | None = None,
     ) -> None:
         self.agent = agent
+        self._early = early_end
         self.preemptive_pause_ms = preemptive_pause_ms
         self.speech_partials = speech_partials
         self._partial: str | None = None  # a partial heard in the current quiet spell
@@ -399,11 +420,14 @@ class TurnTaker:
         loud = vad.loud
         self._stream_frames += 1
         actions = _NOTHING
+        early = self._early
         if loud:
             self.last_loud_at = now
             self._turn_over = False
             self._quiet_frames = 0
             self._loud_frames += 1
+            if early is not None and vad.speaking:
+                early.speech()
         else:
             self._loud_frames = 0
             self._quiet_frames += 1
@@ -411,6 +435,8 @@ class TurnTaker:
                 actions = _MARK_SPEECH_END
                 if self._candidate is not None:
                     self._judge_candidate()
+            if early is not None and early.quiet(self._quiet_frames):
+                actions += _FORCE_TURN_END
         self._was_loud = loud
         # Right after the caller stops talking the turn detector counts silence:
         # the smallest chunks get that silence to it sooner.
@@ -465,12 +491,16 @@ class TurnTaker:
         """An event of the speech-to-text service, handled at ``now``."""
         if isinstance(event, SttTurnEnded):
             self._turn_over = True
+            if self._early is not None:
+                self._early.turn_ended(self.vad.loud)
             return self._turn_ended(event)
         if isinstance(event, SttSpeechStarted):
             seen = self.speech_started_at
             if seen is None or event.received_at - seen > STT_SPEECH_ECHO:
                 return self._caller_started(event.received_at, now)  # speech the VAD missed
         elif isinstance(event, SttPartialTranscript):
+            if self._early is not None:
+                self._early.partial(event.text, quiet=not self.vad.loud)
             if (
                 len(event.text.split()) >= self.min_words
                 and not is_backchannel(event.text)

@@ -51,6 +51,7 @@ NOT_OURS = ("media", "agent")
 IO_MODULES = ("asyncio", "socket")
 SANS_IO_AGENT = (
     "sipgw.agent.turns",
+    "sipgw.agent.early_end",
     "sipgw.agent.idle",
     "sipgw.agent.backoff",
     "sipgw.agent.stt.uplink",

@@ -465,6 +465,7 @@ class AssemblyAISTTService(SpeechToText):
         self._ws: ClientConnection | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()  # ForceEndpoint sends
         self._connecting = False
         self._connect_finished = asyncio.Event()
         self._closing = False
@@ -612,6 +613,15 @@ class AssemblyAISTTService(SpeechToText):
     async def force_endpoint(self) -> None:
         """Ask the server to end the current turn now (``ForceEndpoint``)."""
         await self._send_text(json.dumps({"type": "ForceEndpoint"}))
+
+    def end_turn_now(self) -> None:
+        """Send ``ForceEndpoint`` from a task, at once (the audio before it has gone: the
+        turn-taking machine asks after the caller's silence, small chunks meanwhile)."""
+        if self._ws is None or self._closing or self._failed:
+            return
+        task = asyncio.get_running_loop().create_task(self.force_endpoint())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
     async def close(self) -> None:
         """Terminate the session (hang-up). Idempotent, bounded in time, never raises.

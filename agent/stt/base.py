@@ -257,6 +257,13 @@ class SpeechToText(Protocol):
         """
         ...
 
+    def end_turn_now(self) -> None:
+        """The caller's silence ends the turn: finalize it now with the words heard so far
+        (AssemblyAI's ``ForceEndpoint``); its :class:`SttTurnEnded` comes as any other.
+        Returns at once; a service that cannot is free to ignore it (its own end of
+        turn then decides)."""
+        ...
+
     def set_reconnect_window(self, seconds: float) -> None:
         """Retry a dropped connection for ``seconds`` of the outage (then :class:`SttFailed`)."""
         ...

@@ -410,6 +410,7 @@ class ScriptedStt:
     audio: list[bytes] = field(default_factory=list)
     chunk_ms: list[int | None] = field(default_factory=list)
     speech_ends: int = 0
+    turn_ends_asked: int = 0
     turn_end: float | None = None
     reconnect_window: float | None = None
     closed: bool = False
@@ -431,6 +432,9 @@ class ScriptedStt:
 
     def mark_speech_end(self) -> None:
         self.speech_ends += 1
+
+    def end_turn_now(self) -> None:
+        self.turn_ends_asked += 1
 
     def set_reconnect_window(self, seconds: float) -> None:
         self.reconnect_window = seconds

@@ -292,8 +292,9 @@ async def test_a_stalled_llm_after_a_slow_end_of_turn_says_one_moment_within_2s(
     """u3-rt-pro ends a turn without a sentence end only after ``max_turn_silence``
     (1000 ms, its default: docs/cloud-apis.md): the failure policy's wait counts from
     the caller's last speech, so "one moment" comes within 2 s of it, not 1.5 s after the
-    late end of turn (2.5 s)."""
-    env = {"ASSEMBLYAI_MIN_TURN_SILENCE": "1000", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000"}
+    late end of turn (2.5 s); the gateway's early end is off (it would end it at 200 ms)."""
+    env = {"ASSEMBLYAI_MIN_TURN_SILENCE": "1000", "ASSEMBLYAI_MAX_TURN_SILENCE": "1000",
+           "SIPGW_EARLY_TURN_END": "off"}  # fmt: skip
     async with assistant(tmp_path, **env) as s:
         s.stt.script(["Where is my order"])  # no sentence end: the turn ends at 1000 ms
         s.llm.script([FakeResponse(text="Your order has shipped.", first_chunk_delay=2.5)])

@@ -333,6 +333,22 @@ def test_fake_sentence_of_clauses_ends_only_after_its_speech() -> None:
     assert fake.sentence_ends(20)
 
 
+def test_fake_sentence_ended_in_a_pause_gives_the_words_said_so_far() -> None:
+    """ForceEndpoint in a pause between a sentence's clauses: the final has the words said
+    so far (their share of its speech); the rest is the next turn's, its next pause ends it."""
+    fake = FakeAssemblyAI(api_key="k")
+    fake.script_sentence("I would like a table for two people.", speech_ms=800)
+    detector = TurnDetector(min_turn_silence_ms=100, ends_sentence=fake.sentence_ends)
+    assert detector.feed(tone(400) + silence(100)) == [
+        SpeechBegan(0), PartialDue(0, 400, silence=True)
+    ]  # fmt: skip
+    assert detector.force_endpoint() == [TurnDue(0, 400)]
+    assert fake.take_transcript(400) == "I would like a"
+    assert fake.sentence_ends(20)
+    assert fake.take_transcript(300) == "table for two people."
+    assert fake.take_transcript(300) == fake.default_transcript
+
+
 def test_fake_early_partial_is_tried_again_until_it_has_words() -> None:
     """AssemblyAI, "Universal-3 Pro Streaming Partial Transcripts and Turn Detection"
     (https://assemblyai.com/docs/streaming/universal-3-pro/turn-detection-and-partials):
@@ -605,6 +621,24 @@ async def test_update_configuration_is_applied_and_force_endpoint_ends_the_turn(
         {"type": "UpdateConfiguration", "min_turn_silence": 2000, "max_turn_silence": 3000},
         {"type": "ForceEndpoint"},
     ]
+
+
+async def test_end_turn_now_sends_force_endpoint_and_the_turn_ends_with_the_words_so_far(
+    fake, stack
+) -> None:
+    """The turn-taking machine's early end (agent/early_end.py): returns at once, the
+    ForceEndpoint goes out from a task, and the fake ends the turn as the service does."""
+    fake.script(["I would like"])  # no sentence end: the fake waits for max_turn_silence
+    stt, events = await open_stt(fake, stack)
+    async with Ticker(stt, tone(300) + silence(200)) as ticker:
+        await events.wait(SttSpeechStarted)
+        await ticker.drained()
+        await fake.wait_for(lambda: fake.sessions[0].audio_bytes >= 4000)
+        assert events.of(SttTurnEnded) == []  # 200 ms of silence < the fake's 1000 ms max
+        stt.end_turn_now()
+        turn = await events.wait(SttTurnEnded)
+    assert turn.text == "I would like"
+    assert fake.sessions[0].received_of_type("ForceEndpoint") == [{"type": "ForceEndpoint"}]
 
 
 async def test_tolerates_errors_warnings_and_unknown_messages(fake, stack) -> None:

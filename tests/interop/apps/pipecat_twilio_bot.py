@@ -13,7 +13,11 @@ Environment: ``BOT_STREAM_URL`` (the ``<Stream url>``), ``ASSEMBLYAI_API_KEY``,
 ``ASSEMBLYAI_URL``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ELEVENLABS_API_KEY``,
 ``ELEVENLABS_URL``, and for Pipecat's auto hang-up through Twilio's REST API (a gateway's
 REST subset: docs/twilio-api.md) ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``,
-``TWILIO_API_BASE_URL``. Usage: ``python pipecat_twilio_bot.py PORT``; prints ``ready`` once
+``TWILIO_API_BASE_URL``; ``BOT_TURNS``: ``assemblyai`` (the default: AssemblyAI's own turn
+detection, ``vad_force_turn_endpoint=False``) or ``pipecat`` (Pipecat's defaults, as its
+Twilio example: Silero VAD in the user aggregator, the default turn strategies with the
+packaged smart-turn v3 model, the STT forced to finalize when the VAD stops).
+Usage: ``python pipecat_twilio_bot.py PORT``; prints ``ready`` once
 it listens.
 """
 # mypy: ignore-errors
@@ -28,12 +32,16 @@ from xml.sax.saxutils import quoteattr
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import Response
+from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import LLMRunFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.runner import PipelineRunner
 from pipecat.pipeline.task import PipelineParams, PipelineTask
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
 from pipecat.runner.utils import parse_telephony_websocket
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.assemblyai.stt import AssemblyAISTTService
@@ -82,10 +90,11 @@ async def media_stream(websocket: WebSocket) -> None:
             serializer=serializer,
         ),
     )
+    pipecat_turns = os.environ.get("BOT_TURNS", "assemblyai") == "pipecat"
     stt = AssemblyAISTTService(
         api_key=os.environ["ASSEMBLYAI_API_KEY"],
         api_endpoint_base_url=os.environ["ASSEMBLYAI_URL"],
-        vad_force_turn_endpoint=False,
+        vad_force_turn_endpoint=pipecat_turns,
         settings=AssemblyAISTTService.Settings(model="u3-rt-pro"),
     )
     llm = OpenAILLMService(
@@ -99,7 +108,10 @@ async def media_stream(websocket: WebSocket) -> None:
         settings=ElevenLabsTTSService.Settings(voice="v", model="eleven_flash_v2_5"),
     )
     context = LLMContext([{"role": "system", "content": SYSTEM}])
-    aggregators = LLMContextAggregatorPair(context)
+    user_params = None
+    if pipecat_turns:
+        user_params = LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer())
+    aggregators = LLMContextAggregatorPair(context, user_params=user_params)
     pipeline = Pipeline(
         [
             transport.input(),

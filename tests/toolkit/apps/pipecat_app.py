@@ -100,19 +100,25 @@ class PipecatBot:
 
 @asynccontextmanager
 async def running_bot(
-    fakes: FakeServices, log: Path, twilio_api: dict[str, str] | None = None
+    fakes: FakeServices,
+    log: Path,
+    twilio_api: dict[str, str] | None = None,
+    turns: str = "assemblyai",
 ) -> AsyncIterator[PipecatBot]:
     """Start the bot (its log in ``log``) until it says ``ready``; stop it after.
 
     ``twilio_api``: ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_API_BASE_URL``
-    for Pipecat's auto hang-up (none: off).
+    for Pipecat's auto hang-up (none: off). ``turns``: who ends the caller's turns,
+    ``assemblyai`` (its own detection) or ``pipecat`` (Pipecat's defaults: its VAD and
+    smart-turn model, the STT forced to finalize; the bot's ``BOT_TURNS``).
     """
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""),
         **KEYS, "ASSEMBLYAI_URL": fakes.stt.url, "OPENAI_BASE_URL": fakes.llm.base_url,
         "ELEVENLABS_URL": fakes.tts.base_url.replace("http://", "ws://"),
-        "BOT_STREAM_URL": f"ws://127.0.0.1:{port}/ws", **(twilio_api or {}),
+        "BOT_STREAM_URL": f"ws://127.0.0.1:{port}/ws", "BOT_TURNS": turns,
+        **(twilio_api or {}),
     }  # fmt: skip
     out = log.open("wb")
     process = await asyncio.create_subprocess_exec(

@@ -82,8 +82,10 @@ deterministic: it counts audio-stream time, never the wall clock):
 * A final ``Turn`` has ``end_of_turn`` true, ``turn_is_formatted`` true,
   ``end_of_turn_confidence`` 1 and ``utterance == transcript``. The transcript
   is the next item of :meth:`FakeAssemblyAI.script` (``default_transcript``
-  when the script is empty). Its words share the speech span evenly, in
-  stream ms. It is sent after ``final_latency`` seconds (service latency).
+  when the script is empty); a sentence of clauses ended before its last clause
+  (``ForceEndpoint`` in a pause) gives the words said so far, the rest being the
+  next turn's (:meth:`FakeAssemblyAI.take_transcript`). Its words share the
+  speech span evenly, in stream ms. It is sent after ``final_latency`` seconds (service latency).
 """
 
 from __future__ import annotations
@@ -326,6 +328,8 @@ class FakeSession:
     """The binary frames themselves, only when the fake was made with ``keep_audio=True``."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages from the client (Terminate, UpdateConfiguration, ...)."""
+    message_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` at the arrival of each message of ``messages`` (same order)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages the fake sent."""
     sent_at: list[float] = field(default_factory=list)
@@ -482,7 +486,13 @@ class _LiveSession:
         if not isinstance(message, dict):
             await self._violation(3006, "Invalid Message")
             return
-        self.fake._update(lambda: self.record.messages.append(message))
+        arrived = time.monotonic()
+
+        def record() -> None:
+            self.record.messages.append(message)
+            self.record.message_at.append(arrived)
+
+        self.fake._update(record)
         kind = message.get("type")
         if kind == "Terminate":
             self._terminate()
@@ -528,7 +538,7 @@ class _LiveSession:
                 message = self._turn(text, action.start_ms, action.end_ms, final=False)
                 self.send(message, delay=self.fake.partial_latency)
             else:
-                text = self.fake.next_transcript()
+                text = self.fake.take_transcript(action.end_ms - action.start_ms)
                 message = self._turn(text, action.start_ms, action.end_ms, final=True)
                 self.turn_order += 1
                 self.send(message, delay=self.fake.final_latency)
@@ -711,6 +721,25 @@ class FakeAssemblyAI(WebSocketServerFake):
                     for word in upcoming.split()
                 )
             return _first_half(upcoming)
+
+    def take_transcript(self, speech_ms: int) -> str:
+        """The transcript of a final turn that spoke ``speech_ms`` (its first loud frame to
+        its last). A sentence queued with :meth:`script_sentence` that ends earlier than its
+        speech (``ForceEndpoint``, or ``max_turn_silence`` in a pause between its clauses)
+        gives the share of its words said so far, and the rest stays queued as the next
+        turn's, which its next pause ends: the service transcribes what was said, and the
+        caller's next words are a new turn."""
+        with self._lock:
+            if not self._script:
+                return self.default_transcript
+            text, long = self._script[0]
+            words = text.split()
+            if speech_ms >= long or len(words) < 2:
+                self._script.popleft()
+                return text
+            said = min(len(words) - 1, max(1, round(len(words) * speech_ms / long)))
+            self._script[0] = (" ".join(words[said:]), 0)
+            return " ".join(words[:said])
 
     def next_transcript(self) -> str:
         """Take the next transcript (``default_transcript`` when the script is empty)."""

@@ -1,0 +1,142 @@
+"""Ending the caller's turn early on the voice detector's silence, sans-IO.
+
+Theory of operation
+-------------------
+The speech-to-text service ends a turn on its own: AssemblyAI's Universal-3 Pro after
+``min_turn_silence`` when the words end a sentence, else after ``max_turn_silence``, and
+its final transcript comes a model latency later. The gateway's own detector hears the
+caller go quiet at once, frame by frame. :class:`EarlyTurnEnd` decides, for the
+turn-taking machine (``agent/turns.py``), when that silence is enough to ask the service
+to finalize now (AssemblyAI's ``ForceEndpoint``: the turn ends with the words heard so
+far, docs/cloud-apis.md); the service's own end of turn stays the fallback whenever it
+asks nothing.
+
+Modes (:class:`EarlyEndMode`):
+
+* ``off``: never (the service decides alone).
+* ``vad``: after ``silence_ms`` of the detector's silence following speech in the turn.
+* ``vad+text``: the same, unless the turn's latest partial transcript leaves the sentence
+  open (:func:`sentence_open`: it ends in a conjunction, a preposition, an article, a
+  filler, or a comma or dash): "I'd like a table for ..." is a pause in a sentence, not
+  its end; or unless a partial came in this quiet spell without a sentence end: that is
+  the service's own verdict (Universal-3 Pro sends a partial after ``min_turn_silence``
+  exactly when the words end no sentence, and ends the turn when they do). Without a
+  partial it decides as ``vad``.
+
+It asks once per quiet spell, and only in a turn: after the detector heard speech
+(``speaking`` and a loud frame) since the service's last end of turn. An end of turn
+that arrives while the caller talks again (a forced one, a model latency late) leaves
+the new speech armed. Frames are counted as time (one per 20 ms), so the decision is
+exact on an injected clock and costs one comparison per frame.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Final
+
+from sipgw.media.vad import FRAME_MS
+
+__all__ = ["OPEN_ENDINGS", "EarlyEndMode", "EarlyTurnEnd", "early_turn_end", "sentence_open"]
+
+
+class EarlyEndMode(Enum):
+    """When the gateway ends a turn before the speech-to-text service would."""
+
+    OFF = "off"
+    VAD = "vad"
+    VAD_TEXT = "vad+text"
+
+
+OPEN_ENDINGS: Final = frozenset(
+    {
+        "and", "but", "or", "so", "because", "if", "then", "than", "that", "which", "who",
+        "when", "while", "where", "although", "though", "unless", "until", "since",
+        "the", "a", "an", "my", "your", "our", "their", "his", "her", "its", "this", "these",
+        "to", "of", "for", "with", "in", "on", "at", "from", "by", "about", "into", "like",
+        "um", "uh", "er", "erm", "hmm", "mm", "uhm", "ah", "is", "are", "was", "i", "i'm",
+        "we", "you", "it's", "i'd", "i'll", "can", "could", "would", "will", "want",
+    }
+)  # fmt: skip
+"""Last words after which a sentence goes on (a pause there is the caller thinking)."""
+
+_OPEN_MARKS: Final = (",", ";", ":", "-", "\u2014", "\u2013", "...", "\u2026")
+_WORD: Final = re.compile(r"[\w']+")
+
+
+def sentence_open(text: str) -> bool:
+    """Whether a transcript's words leave the sentence open ("a table for", "so, um,")."""
+    stripped = text.rstrip()
+    if not stripped:
+        return False
+    if stripped.endswith(_OPEN_MARKS):
+        return True
+    if stripped.endswith((".", "?", "!")):
+        return False
+    words = _WORD.findall(stripped.lower())
+    return bool(words) and words[-1] in OPEN_ENDINGS
+
+
+class EarlyTurnEnd:
+    """One call's early end-of-turn policy; see the module docstring.
+
+    Args:
+        mode: off, vad or vad+text.
+        silence_ms: the detector's silence after which the turn ends.
+    """
+
+    __slots__ = ("_armed", "_fresh", "_silence_frames", "_words", "mode")
+
+    def __init__(self, mode: EarlyEndMode = EarlyEndMode.OFF, silence_ms: int = 200) -> None:
+        self.mode = mode
+        self._silence_frames = max(1, silence_ms // FRAME_MS)
+        self._armed = False  # speech in the turn, no end asked for since
+        self._words: str | None = None  # the turn's latest partial transcript
+        self._fresh = False  # ... came in the current quiet spell
+
+    @property
+    def silence_ms(self) -> int:
+        """The silence that ends a turn, in whole frames."""
+        return self._silence_frames * FRAME_MS
+
+    def speech(self) -> None:
+        """A loud frame while the detector says speech: the caller speaks in a turn."""
+        self._armed = True
+        self._fresh = False
+
+    def partial(self, text: str, *, quiet: bool) -> None:
+        """A partial transcript of the current turn; ``quiet``: the caller's latest frame
+        was quiet (a partial of the silence that follows their words)."""
+        self._words = text
+        self._fresh = quiet
+
+    def turn_ended(self, caller_loud: bool) -> None:
+        """The service ended a turn; ``caller_loud``: the caller's latest frame was loud
+        (they went on after a forced end: their new speech stays a turn)."""
+        self._words = None
+        self._fresh = False
+        if not caller_loud:
+            self._armed = False
+
+    def quiet(self, quiet_frames: int) -> bool:
+        """A quiet frame, the ``quiet_frames``-th since the last loud one: True when the
+        turn must end now (once per quiet spell)."""
+        if quiet_frames != self._silence_frames or not self._armed:
+            return False
+        mode = self.mode
+        if mode is EarlyEndMode.OFF:
+            return False
+        words = self._words
+        if mode is EarlyEndMode.VAD_TEXT and words is not None:
+            if sentence_open(words):
+                return False
+            if self._fresh and not words.rstrip().endswith((".", "?", "!")):
+                return False  # the service heard the silence and ended no sentence
+        self._armed = False
+        return True
+
+
+def early_turn_end(mode: EarlyEndMode, silence_ms: int) -> EarlyTurnEnd | None:
+    """The policy for one call; None when off (the machine's frames skip it altogether)."""
+    return None if mode is EarlyEndMode.OFF else EarlyTurnEnd(mode, silence_ms)

@@ -1,0 +1,483 @@
+"""Turn ends against Pipecat's: the same Twilio caller, the same fakes, round by round.
+
+Run from the repository root (Pipecat's venv made as ``tests/toolkit/apps/pipecat_app.py``
+says)::
+
+    .venv/bin/python -m bench.turn_ends                 # 6 rounds
+    .venv/bin/python -m bench.turn_ends --rounds 2 --turns 2 --json -
+
+Set-up: one set of fakes in threads of this process, with the delays of the comparison:
+the STT (AssemblyAI fake) ends a turn after 400 ms of silence when its words end a sentence
+(``max_turn_silence`` 1000 ms otherwise; a client may set both, as Pipecat does) and sends
+the final 120 ms later; the LLM's first token after 250 ms; the TTS's first byte after
+150 ms. Against them, each a Twilio number:
+
+- ``pipecat``: Pipecat's own Twilio example bot (tests/interop/apps/pipecat_twilio_bot.py)
+  in its own venv with Pipecat's defaults (``BOT_TURNS=pipecat``: Silero VAD, stop after
+  200 ms, the smart-turn v3 model, ForceEndpoint on the VAD's stop);
+- ``sipgw-<config>``: ``sipgw serve --agent assistant``'s Media Streams leg
+  (``/twilio/stream`` after the signed webhook), one gateway per configuration of
+  :data:`CONFIGS` (``SIPGW_EARLY_TURN_END`` off, vad, vad+text at 200 ms; and off and
+  vad+text with the STT's ``min_turn_silence`` at 100 ms), everything else at its defaults.
+
+The caller is the toolkit's Twilio fake (``tests.toolkit.fakes.twilio``): the Media Streams
+protocol, 20 ms chunks on absolute deadlines. Each turn it speaks one sentence in two
+clauses of espeak-ng speech with a pause between them (300, 400, 500, 600 ms in turn), then
+listens until the reply is over. Each round places one call on every system, in a rotated
+order, each call its :data:`SENTENCES` turns (the fake STT is told each sentence and that
+its pause is inside it: u3-rt-pro finds no sentence end there; its partial during the
+first clause carries that clause's words, the best case for the text signal).
+
+Per turn, on the caller's clock (the Twilio fake's send and receive times):
+- *first audio*: the caller's last loud chunk sent -> the first agent audio received,
+  on turns without a cut-off;
+- *cut-off*: agent audio received while the caller's sentence was not over (the agent
+  spoke while the caller only paused);
+- *end-of-turn overhead* (sipgw): first audio less the silence that ended the turn (the
+  early end's when the gateway forced the end, unless the STT's is shorter), the STT's final
+  latency, the LLM's first token and the TTS's first byte: what the gateway and its
+  sockets add (the fakes' own overshoot included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+
+from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
+from sipgw.agent.early_end import sentence_open
+from sipgw.app.evaluation.fakes.assemblyai import FakeAssemblyAI
+from sipgw.app.evaluation.fakes.elevenlabs import FakeElevenLabs
+from sipgw.app.evaluation.fakes.openai import FakeOpenAI
+from sipgw.app.evaluation.fakes.services import KEYS, FakeServices, reply_responder
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from sipgw.media import g711
+from tests.toolkit.apps.pipecat_app import running_bot
+from tests.toolkit.fakes.twilio import FakeTwilioStream, call_the_webhook, ulaw_from_wav
+
+__all__ = ["SENTENCES", "main", "run"]
+
+SENTENCES: Final = (
+    ("I'd like to book a table for", "two people tomorrow night."),
+    ("The package arrived yesterday", "but the box was damaged."),
+    ("My order number is", "four five six seven."),
+    ("I was charged twice", "for the same delivery."),
+    ("I need to change the address", "to my office downtown."),
+    ("Could you please send me", "a copy of the invoice?"),
+)
+"""Each turn's two clauses; the caller pauses between them."""
+PAUSES_MS: Final = (300, 400, 500, 600)
+MIN_TURN_SILENCE_MS, MAX_TURN_SILENCE_MS = 400, 1000
+STT_FINAL_S, LLM_FIRST_TOKEN_S, TTS_FIRST_BYTE_S = 0.120, 0.250, 0.150
+EARLY_PARTIAL_MS: Final = 500
+"""Speech before the fake STT's partial during a turn (the service sends one by default)."""
+REPLY: Final = "Sure, I can help with that."
+EARLY_END_MS: Final = 200
+CONFIGS: Final = {
+    "off": {"SIPGW_EARLY_TURN_END": "off"},
+    "vad": {"SIPGW_EARLY_TURN_END": "vad"},
+    "vad+text": {"SIPGW_EARLY_TURN_END": "vad+text"},
+    "off-stt100": {"SIPGW_EARLY_TURN_END": "off", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
+    "vad+text-stt100": {"SIPGW_EARLY_TURN_END": "vad+text", "ASSEMBLYAI_MIN_TURN_SILENCE": "100"},
+}
+"""sipgw's configurations (``sipgw-<name>``): the early-end mode, and with ``-stt100`` the
+STT's ``min_turn_silence`` at 100 ms (u3-rt-pro's own default, what Pipecat sends)."""
+TOKEN: Final = "bench-turn-ends-token"
+PUBLIC: Final = "https://gw.bench.test"
+LOUD_DBFS: Final = -40.0
+"""A caller chunk this loud is speech (the end of speech is the last one)."""
+AGENT_DBFS: Final = -50.0
+"""An agent chunk this loud is its audio (not silence)."""
+QUIET_AFTER_S: Final = 1.0
+"""The reply is over after this long without agent audio."""
+
+
+# --------------------------------------------------------------------------- the speech
+
+
+@dataclass(frozen=True)
+class Clause:
+    audio: bytes
+    """μ-law, 8 kHz, trimmed to its speech."""
+
+    @property
+    def ms(self) -> int:
+        return len(self.audio) // 8
+
+
+def speak(text: str, workdir: Path, name: str) -> Clause:
+    """``text`` said by espeak-ng, at 8 kHz, its silence trimmed, about -20 dBFS."""
+    raw, wav = workdir / f"{name}-raw.wav", workdir / f"{name}.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "165", "-w", str(raw), text], check=True)
+    subprocess.run(
+        ["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(wav),
+         "silence", "1", "0.02", "1%", "reverse", "silence", "1", "0.02", "1%", "reverse",
+         "gain", "-n", "-6"],
+        check=True,
+    )  # fmt: skip
+    audio = ulaw_from_wav(wav)
+    return Clause(audio[: len(audio) // 160 * 160])
+
+
+# --------------------------------------------------------------------------- one turn
+
+
+@dataclass
+class Turn:
+    system: str
+    round: int
+    turn: int
+    pause_ms: int
+    open_clause: bool
+    """The first clause leaves the sentence open (its last word: vad+text's signal)."""
+    first_audio_ms: float | None = None
+    cut_off: bool = False
+    forced: bool | None = None
+    """sipgw: the gateway ended the turn (a ForceEndpoint after the end of speech)."""
+    force_lag_ms: float | None = None
+    """sipgw, forced: the ForceEndpoint's arrival at the STT less the end of speech and the
+    early end's silence (the Media Stream's way in, the detector's frame, the message); a
+    frame either way where the caller's loudness edge and the gateway's detector disagree."""
+    overhead_ms: float | None = None
+    error: str | None = None
+
+
+def loud(chunk: bytes, floor: float) -> bool:
+    return g711.rms_dbfs(chunk) > floor
+
+
+def agent_audio(call: FakeTwilioStream, after: float) -> list[float]:
+    """Arrival times of the agent's audible chunks after ``after``."""
+    times = []
+    for at, message in call.received:
+        if at > after and message.get("event") == "media":
+            if loud(base64.b64decode(message["media"]["payload"]), AGENT_DBFS):
+                times.append(at)
+    return times
+
+
+async def quiet_for(call: FakeTwilioStream, seconds: float, within: float) -> None:
+    """Until no agent audio came for ``seconds`` (at most ``within``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        last = agent_audio(call, loop.time() - seconds)
+        if not last:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def one_turn(
+    call: FakeTwilioStream, stt: FakeAssemblyAI, first: Clause, second: Clause, turn: Turn
+) -> None:
+    """Say the sentence, listen to the reply, fill ``turn``."""
+    pause = b"\xff" * (turn.pause_ms * 8)
+    audio = first.audio + pause + second.audio
+    start = call.say(audio)
+    chunks = [audio[i : i + 160] for i in range(0, len(audio), 160)]
+    last = start + max(i for i, c in enumerate(chunks) if loud(c, LOUD_DBFS))
+    await call.wait_for(lambda: len(call.sent_at) > last, within=15)
+    began, ended = call.sent_at[start], call.sent_at[last]
+    await call.wait_for(lambda: bool(agent_audio(call, ended)), within=12)
+    await quiet_for(call, QUIET_AFTER_S, within=15)
+    heard = agent_audio(call, began)
+    turn.cut_off = any(at <= ended for at in heard)
+    after = [at for at in heard if at > ended]
+    if not turn.cut_off and after:
+        turn.first_audio_ms = round((after[0] - ended) * 1000, 1)
+    if turn.system.startswith("sipgw-"):
+        session = stt.sessions[-1]
+        forced = [
+            at for at, m in zip(session.message_at, session.messages, strict=True)
+            if m.get("type") == "ForceEndpoint" and ended < at < ended + 1.0
+        ]  # fmt: skip
+        turn.forced = bool(forced)
+        if forced:
+            turn.force_lag_ms = round((forced[0] - ended) * 1000 - EARLY_END_MS, 1)
+        if turn.first_audio_ms is not None:
+            env = CONFIGS[turn.system.removeprefix("sipgw-")]
+            stt_silence = int(env.get("ASSEMBLYAI_MIN_TURN_SILENCE", MIN_TURN_SILENCE_MS))
+            silence = min(EARLY_END_MS, stt_silence) if forced else stt_silence
+            nominal = silence + (STT_FINAL_S + LLM_FIRST_TOKEN_S + TTS_FIRST_BYTE_S) * 1000
+            turn.overhead_ms = round(turn.first_audio_ms - nominal, 1)
+
+
+async def converse(
+    stream: FakeTwilioStream, stt: FakeAssemblyAI, speech: Sequence[tuple[Clause, Clause]],
+    system: str, round_: int, turns: int,
+) -> list[Turn]:  # fmt: skip
+    """One call: the greeting heard out, then ``turns`` sentences."""
+    results = []
+    async with stream as call:
+        try:
+            await call.wait_for(lambda: bool(agent_audio(call, 0.0)), within=20)
+        except TimeoutError:
+            return [Turn(system, round_, n, 0, False, error="no greeting") for n in range(turns)]
+        await quiet_for(call, QUIET_AFTER_S, within=15)
+        for n in range(turns):
+            first, second = speech[n % len(speech)]
+            text = " ".join(SENTENCES[n % len(SENTENCES)])
+            turn = Turn(system, round_, n, PAUSES_MS[(round_ + n) % len(PAUSES_MS)],
+                        sentence_open(SENTENCES[n % len(SENTENCES)][0]))  # fmt: skip
+            stt.reset()
+            # its end: once the second clause is two-thirds said (the fake's speech edge is
+            # its -35 dBFS threshold, inside espeak's fading last syllable)
+            stt.script_sentence(text, speech_ms=first.ms + turn.pause_ms + second.ms * 2 // 3)
+            words = _words(SENTENCES[n % len(SENTENCES)][0])
+            stt.script_speech_partials([words], replace=True)  # in the first clause
+            stt.script_partials([words])  # in the pause after it
+            try:
+                await one_turn(call, stt, first, second, turn)
+            except TimeoutError as exc:
+                turn.error = f"timeout: {exc}"
+            results.append(turn)
+        await call.stop()
+    return results
+
+
+def _words(text: str) -> str:
+    """A partial's words: lower case, no punctuation (u3-rt-pro's unformatted partial)."""
+    return " ".join("".join(c for c in w if c.isalnum() or c in "'-").lower() for w in text.split())
+
+
+# --------------------------------------------------------------------------- the systems
+
+
+@contextlib.contextmanager
+def fakes() -> Any:
+    stt = FakeAssemblyAI(
+        api_key=KEYS["ASSEMBLYAI_API_KEY"], check_rate=False,
+        required_params={"speech_model": "u3-rt-pro", "sample_rate": "8000"},
+        min_turn_silence_ms=MIN_TURN_SILENCE_MS, max_turn_silence_ms=MAX_TURN_SILENCE_MS,
+        final_latency=STT_FINAL_S, partial_after_ms=EARLY_PARTIAL_MS,
+    ).start_in_thread()  # fmt: skip
+    llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
+    llm.responder = reply_responder(REPLY, LLM_FIRST_TOKEN_S)
+    llm.start_in_thread()
+    tts = FakeElevenLabs(api_key=KEYS["ELEVENLABS_API_KEY"], first_byte_latency=TTS_FIRST_BYTE_S,
+                         speed=1.5, ws_formats=("ulaw_8000", "pcm_8000"))  # fmt: skip
+    tts.start_in_thread()
+    try:
+        yield FakeServices(stt, llm, tts)
+    finally:
+        stt.stop()
+        llm.stop()
+        tts.stop()
+
+
+def form() -> dict[str, str]:
+    """A new call's voice webhook form (each call its own CallSid)."""
+    return {"CallSid": "CA" + secrets.token_hex(16), "From": "+15550001111",
+            "To": "+15550002222"}  # fmt: skip
+
+
+async def sipgw_stream(admin: str) -> FakeTwilioStream:
+    async with aiohttp.ClientSession() as http:
+        answer = await call_the_webhook(
+            http, f"{admin}/twilio/voice", TOKEN, f"{PUBLIC}/twilio/voice", form()
+        )
+    return answer.stream(admin.replace("http://", "ws://") + "/twilio/stream", TOKEN)
+
+
+async def pipecat_stream(webhook: str, stream_url: str) -> FakeTwilioStream:
+    async with aiohttp.ClientSession() as http:
+        answer = await call_the_webhook(http, webhook, TOKEN, webhook, form())
+    return answer.stream(stream_url, TOKEN)
+
+
+@contextlib.asynccontextmanager
+async def gateways(
+    services: FakeServices, workdir: Path, configs: Sequence[str]
+) -> AsyncIterator[dict[str, str]]:
+    """One gateway per configuration: its admin URL."""
+    admins: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        for config in configs:
+            home = workdir / f"sipgw-{config.replace('+', '-')}"
+            home.mkdir()
+            env = {
+                **services.gateway_env(), "SIPGW_ADMIN_PORT": str(free_port()),
+                "SIPGW_ADMIN_TOKEN": "bench-admin-token", "SIPGW_TWILIO_AUTH_TOKEN": TOKEN,
+                "SIPGW_PUBLIC_URL": PUBLIC, "SIPGW_GREETING": "Hi there.",
+                "SIPGW_CALL_RECORD_DIR": str(home / "calls"),
+                "SIPGW_CALLBACK_DB": str(home / "callbacks.sqlite3"),
+                "SIPGW_EARLY_TURN_END_MS": str(EARLY_END_MS), **CONFIGS[config],
+            }  # fmt: skip
+            gw = stack.enter_context(
+                GatewayProcess(
+                    home,
+                    agent="assistant",
+                    allow_from="127.0.0.0/8",
+                    extra_env=env,
+                    lifetime=None,
+                    start_timeout=90,
+                )  # fmt: skip
+            )
+            admins[f"sipgw-{config}"] = gw.wait_log(r"admin listening on (\S+)", 30).group(1)
+        yield admins
+
+
+def reply_shares(workdir: Path, config: str) -> list[float]:
+    """The gateway's own time from each STT final to the reply's first frame out, less its
+    waits on the LLM's first token and the TTS's first byte (its ``turn_metrics`` records)."""
+    shares = []
+    for path in sorted((workdir / f"sipgw-{config.replace('+', '-')}" / "calls").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("type") != "turn_metrics":
+                continue
+            parts = [record.get(k) for k in ("first_rtp_after_turn_ms", "llm_first_token_ms",
+                                               "tts_first_byte_ms")]  # fmt: skip
+            if all(isinstance(v, int | float) for v in parts):
+                shares.append(parts[0] - parts[1] - parts[2])
+    return shares
+
+
+async def run(rounds: int, turns: int, configs: Sequence[str], workdir: Path) -> list[Turn]:
+    speech = [
+        (speak(a, workdir, f"s{n}a"), speak(b, workdir, f"s{n}b"))
+        for n, (a, b) in enumerate(SENTENCES)
+    ]
+    results: list[Turn] = []
+    with fakes() as services:
+        async with (
+            gateways(services, workdir, configs) as admins,
+            running_bot(services, workdir / "pipecat.log", turns="pipecat") as bot,
+        ):
+            systems = ["pipecat", *admins]
+            for r in range(rounds):
+                order = systems[r % len(systems) :] + systems[: r % len(systems)]
+                for system in order:
+                    log(f"round {r + 1}/{rounds}: {system}")
+                    if system == "pipecat":
+                        stream = await pipecat_stream(bot.webhook_url, bot.stream_url)
+                    else:
+                        stream = await sipgw_stream(admins[system])
+                    results += await converse(stream, services.stt, speech, system, r, turns)
+                    await asyncio.sleep(0.5)  # the call's end reaches the far side
+    return results
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def figures(turns: Sequence[Turn], shares: dict[str, list[float]]) -> dict[str, Any]:
+    by: dict[str, list[Turn]] = {}
+    for t in turns:
+        by.setdefault(t.system, []).append(t)
+    out = {}
+    for system, group in by.items():
+        latency = [t.first_audio_ms for t in group if t.first_audio_ms is not None]
+        overhead = [t.overhead_ms for t in group if t.overhead_ms is not None]
+        lag = [t.force_lag_ms for t in group if t.force_lag_ms is not None]
+        reply = shares.get(system, [])
+        out[system] = {
+            "turns": len(group),
+            "errors": sum(t.error is not None for t in group),
+            "cut_offs": sum(t.cut_off for t in group),
+            "cut_offs_open_clause": sum(t.cut_off for t in group if t.open_clause),
+            "first_audio_ms": {"count": len(latency), "p50": _p(latency, 50),
+                               "p95": _p(latency, 95), "max": _p(latency, 100)},
+            "forced": None if group[0].forced is None else sum(bool(t.forced) for t in group),
+            "end_of_turn_overhead_ms": {"count": len(overhead), "p50": _p(overhead, 50),
+                                        "p95": _p(overhead, 95)},
+            "gateway_share_ms": {
+                "force_lag_p50": _p(lag, 50), "force_lag_p95": _p(lag, 95),
+                "reply_path_p50": _p(reply, 50), "reply_path_p95": _p(reply, 95),
+                "total_p50": _total(_p(lag, 50), _p(reply, 50)),
+            } if system.startswith("sipgw-") else None,
+        }  # fmt: skip
+    return out
+
+
+def _total(lag: float | None, reply: float | None) -> float | None:
+    """The gateway's share of a forced end of turn: its ForceEndpoint's lag and its reply
+    path (the reply path alone without forced turns)."""
+    return None if reply is None else round((lag or 0.0) + reply, 1)
+
+
+def _p(values: Sequence[float], q: float) -> float | None:
+    value = percentile(values, q)
+    return None if value is None else round(value, 1)
+
+
+def table(data: dict[str, Any]) -> str:
+    rows = []
+    base = data.get("pipecat", {}).get("first_audio_ms", {}).get("p50")
+    for system, f in data.items():
+        p50 = f["first_audio_ms"]["p50"]
+        ratio = None if base is None or p50 is None else round(p50 / base, 3)
+        rows.append([
+            system, str(f["turns"]), fmt(p50, ".0f"), fmt(f["first_audio_ms"]["p95"], ".0f"),
+            fmt(ratio, ".3f"), f"{f['cut_offs']}/{f['turns']}", str(f["cut_offs_open_clause"]),
+            fmt(f["forced"]), fmt(f["end_of_turn_overhead_ms"]["p50"], ".1f"),
+            fmt(f["end_of_turn_overhead_ms"]["p95"], ".1f"),
+            fmt((f["gateway_share_ms"] or {}).get("total_p50"), ".1f"), str(f["errors"]),
+        ])  # fmt: skip
+    headers = ["system", "turns", "first audio p50", "p95", "vs pipecat", "cut-offs",
+               "of them open", "forced", "overhead p50", "p95", "gateway share p50",
+               "errors"]  # fmt: skip
+    return format_table(headers, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=6, help="calls per system (default 6)")
+    parser.add_argument("--turns", type=int, default=len(SENTENCES), help="turns per call")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"sipgw's configurations, of {', '.join(CONFIGS)}")  # fmt: skip
+    parser.add_argument("--keep", default=None, help="keep the calls' records in this folder")
+    parser.add_argument("--json", default=None, help="where to write the JSON ('-': stdout)")
+    args = parser.parse_args(argv)
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed to speak the caller's sentences")
+    configs = [c for c in args.configs.split(",") if c]
+    for config in configs:
+        if config not in CONFIGS:
+            raise SystemExit(f"--configs: no configuration {config!r} (of {', '.join(CONFIGS)})")
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="bench-turn-ends-") as tmp:
+        workdir = Path(args.keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        turns = asyncio.run(run(args.rounds, args.turns, configs, workdir))
+        shares = {f"sipgw-{c}": reply_shares(workdir, c) for c in configs}
+    data: dict[str, Any] = {
+        "benchmark": "turn_ends",
+        "machine": machine_info(),
+        "params": {
+            "rounds": args.rounds,
+            "turns_per_call": args.turns,
+            "pauses_ms": PAUSES_MS,
+            "stt_min_turn_silence_ms": MIN_TURN_SILENCE_MS,
+            "stt_final_latency_ms": 120,
+            "llm_first_token_ms": 250,
+            "tts_first_byte_ms": 150,
+            "early_end_ms": EARLY_END_MS,
+            "configs": {f"sipgw-{c}": CONFIGS[c] for c in configs},
+        },  # fmt: skip
+        "seconds": round(time.time() - started, 1),
+        "systems": figures(turns, shares),
+        "turns": [asdict(t) for t in turns],
+    }
+    print(table(data["systems"]))
+    print(f"JSON: {write_json(data, args.json, 'turn_ends')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Early ends of turn (agent/early_end.py) alone and inside the turn-taking machine, on an
+injected clock: frame n arrives at n x 20 ms, real μ-law through the real detector."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.agent.early_end import EarlyEndMode, EarlyTurnEnd, early_turn_end, sentence_open
+from sipgw.agent.stt.base import SttPartialTranscript, SttTurnEnded
+from sipgw.agent.turns import ForceTurnEnd, TurnAction, TurnTaker
+from sipgw.app.evaluation.audio import tone_frame
+from sipgw.media import g711
+
+SPEECH = tone_frame(300, -20)
+QUIET = g711.silence_frame("PCMU")
+
+
+class Agent:
+    audible = False
+    pending = False
+
+    def active_reply_started_at(self) -> float | None:
+        return None
+
+
+class Call:
+    """One caller and the machine, frame by frame on the injected clock."""
+
+    def __init__(self, mode: EarlyEndMode, silence_ms: int = 200) -> None:
+        self.turns = TurnTaker(Agent(), early_end=EarlyTurnEnd(mode, silence_ms))
+        self.frames = 0
+        self.forced_at: list[int] = []  # ms of the frames that said ForceTurnEnd
+
+    @property
+    def now(self) -> float:
+        return self.frames * 0.020
+
+    def play(self, frame: bytes, ms: int) -> None:
+        for _ in range(ms // 20):
+            actions = self.turns.receive_audio(frame, self.now)
+            self._note(actions)
+            self.frames += 1
+
+    def stt(self, event: SttPartialTranscript | SttTurnEnded) -> tuple[TurnAction, ...]:
+        return self.turns.receive_stt(event, self.now)
+
+    def _note(self, actions: tuple[TurnAction, ...]) -> None:
+        if any(isinstance(a, ForceTurnEnd) for a in actions):
+            self.forced_at.append(self.frames * 20)
+
+
+def partial(text: str, at: float = 0.0) -> SttPartialTranscript:
+    return SttPartialTranscript(text, 0, at)
+
+
+def final(text: str, at: float = 0.0) -> SttTurnEnded:
+    return SttTurnEnded(text, 0, (), at, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "open_"),
+    [
+        ("I'd like a table for", True),
+        ("so, um", True),
+        ("my number is,", True),
+        ("and then I —", True),
+        ("I'd like a table for two.", False),
+        ("Is it open?", False),
+        ("tomorrow at eight", False),
+        ("", False),
+    ],
+)
+def test_sentence_open(text: str, open_: bool) -> None:
+    assert sentence_open(text) is open_
+
+
+def test_vad_mode_ends_the_turn_once_after_the_silence() -> None:
+    call = Call(EarlyEndMode.VAD)
+    call.play(QUIET, 400)  # the detector's calibration and noise floor
+    call.play(SPEECH, 600)
+    call.play(QUIET, 600)
+    # the 10th quiet frame (200 ms) after the last loud one, at 1000 ms: frame 59
+    assert call.forced_at == [1000 + 200 - 20]
+
+
+def test_a_shorter_pause_asks_nothing_and_the_caller_goes_on() -> None:
+    call = Call(EarlyEndMode.VAD, silence_ms=300)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 200)  # a pause shorter than 300 ms
+    call.play(SPEECH, 400)
+    call.play(QUIET, 400)
+    assert call.forced_at == [1600 + 300 - 20]
+
+
+def test_off_never_asks() -> None:
+    call = Call(EarlyEndMode.OFF)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 1000)
+    assert call.forced_at == []
+
+
+def test_no_speech_no_turn_to_end() -> None:
+    """Quiet from the start (and a click too short to be speech) ends nothing."""
+    call = Call(EarlyEndMode.VAD)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 40)  # under the detector's 60 ms start
+    call.play(QUIET, 1000)
+    assert call.forced_at == []
+
+
+def test_text_mode_waits_on_an_open_sentence_and_ends_a_complete_one() -> None:
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.stt(partial("I'd like a table for"))
+    call.play(QUIET, 500)  # the caller thinks: the STT decides (nothing asked)
+    assert call.forced_at == []
+    call.play(SPEECH, 400)
+    call.stt(partial("I'd like a table for two people"))
+    call.play(QUIET, 400)
+    assert call.forced_at == [1500 + 400 + 200 - 20]
+
+
+def test_text_mode_without_a_partial_ends_as_vad() -> None:
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 400)
+    assert call.forced_at == [1000 + 200 - 20]
+
+
+def test_a_turn_ended_by_the_stt_clears_its_words_and_disarms() -> None:
+    """The STT's final (its own end, or the forced one) ends the turn: the next quiet
+    spell asks nothing until the caller speaks again, and the old partial is forgotten."""
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.stt(partial("and so"))
+    call.play(QUIET, 100)
+    call.stt(final("And so."))
+    call.play(QUIET, 600)
+    assert call.forced_at == []
+    call.play(SPEECH, 400)  # a new turn: no partial yet
+    call.play(QUIET, 300)
+    assert call.forced_at == [1700 + 400 + 200 - 20]
+
+
+def test_a_late_final_while_the_caller_goes_on_keeps_the_new_speech_a_turn() -> None:
+    """A forced end's final arrives a model latency late, when the caller already spoke
+    again: the new speech still ends early at its own pause."""
+    call = Call(EarlyEndMode.VAD)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 300)  # forced at 1180
+    call.play(SPEECH, 200)
+    call.stt(final("I'd like"))  # while they talk
+    call.play(SPEECH, 200)
+    call.play(QUIET, 300)
+    assert call.forced_at == [1180, 1700 + 200 - 20]
+
+
+def test_text_mode_takes_a_partial_of_the_silence_as_the_services_verdict() -> None:
+    """A partial that comes while the caller is quiet (Universal-3 Pro's, after its
+    min_turn_silence) is the service saying the words end no sentence: no early end, even
+    on words that could close one; a punctuated one ends the turn."""
+    call = Call(EarlyEndMode.VAD_TEXT)
+    call.play(QUIET, 400)
+    call.play(SPEECH, 600)
+    call.play(QUIET, 100)
+    call.stt(partial("the package arrived yesterday"))
+    call.play(QUIET, 400)
+    assert call.forced_at == []
+    call.play(SPEECH, 400)
+    call.play(QUIET, 100)
+    call.stt(partial("but the box was damaged."))
+    call.play(QUIET, 300)
+    assert call.forced_at == [1500 + 400 + 200 - 20]
+
+
+def test_off_builds_no_policy_so_the_frames_skip_it() -> None:
+    assert early_turn_end(EarlyEndMode.OFF, 200) is None
+    policy = early_turn_end(EarlyEndMode.VAD_TEXT, 250)
+    assert policy is not None
+    assert (policy.mode, policy.silence_ms) == (EarlyEndMode.VAD_TEXT, 240)  # whole frames

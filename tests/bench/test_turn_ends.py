@@ -1,0 +1,34 @@
+"""bench/turn_ends.py at its smallest: one call on Pipecat's bot and one on a gateway whose
+voice detector ends turns early (``vad``); the figures are measured, never asserted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.turn_ends import figures, reply_shares, run, table
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_the_bench_runs_both_and_sees_the_early_end(tmp_path: Path) -> None:
+    turns = await run(1, 1, ["vad"], tmp_path)
+    assert [(t.system, t.error) for t in turns] == [("pipecat", None), ("sipgw-vad", None)]
+    pipecat, sipgw = turns
+    for turn in turns:  # one or the other: the reply measured, or the caller cut off
+        assert (turn.first_audio_ms is not None) != turn.cut_off, turn
+    assert pipecat.forced is None
+    # the gateway's detector ended the turn: a ForceEndpoint after the caller's last word
+    assert sipgw.forced, sipgw
+    # ... the early end's silence after it, give or take the frame or two where the caller's
+    # loudness edge (-40 dBFS) and the gateway's detector (its noise floor) disagree
+    assert sipgw.force_lag_ms is not None and -60 <= sipgw.force_lag_ms <= 500, sipgw
+    # the reply path from the gateway's records (a reply cut by the hang-up may have none)
+    shares = {"sipgw-vad": reply_shares(tmp_path, "vad")}
+    assert all(isinstance(share, int | float) for share in shares["sipgw-vad"]), shares
+    data = figures(turns, shares)
+    assert set(data) == {"pipecat", "sipgw-vad"}
+    assert data["sipgw-vad"]["forced"] == 1
+    lines = table(data).splitlines()
+    assert lines[0].split()[:2] == ["system", "turns"] and len(lines) == 4
