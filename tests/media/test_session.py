@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sipgw.media import g711
-from sipgw.media.codecs import PCM16_16K, PCMA
+from sipgw.media.codecs import G722, PCM16_16K, PCMA
 from sipgw.media.latching import RELATCH_WINDOW
 from sipgw.media.liveness import LivenessConfig
 from sipgw.media.rtcp import ReportBlock, build_compound, build_rr
@@ -137,6 +137,37 @@ def test_an_agent_that_declares_16_bit_audio_gets_and_gives_it() -> None:
     parsed = RtpPacket.parse(out)
     assert parsed.payload_type == 0 and len(parsed.payload) == 160
     assert g711.rms_dbfs(parsed.payload) == float("-inf")
+
+
+def test_a_g722_call_gives_a_16_khz_agent_its_audio_and_sends_g722() -> None:
+    # RFC 3551 §4.5.2: 160 octets a 20 ms packet, timestamps 160 apart (8000 Hz clock).
+    encoder = G722.encoder()
+    wire = [encoder.encode(g711.ulaw_to_linear(TONE) * 2) for _ in range(8)]
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9), now=0.0,
+                     agent_format=PCM16_16K)  # fmt: skip
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    for n in range(8):
+        s.receive(packet(n, pt=9, payload=wire[n]), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(8)) if f is not None]
+    assert frames and all(len(f) == 640 for f in frames)
+    assert heard and all(len(f) == 640 for f in heard)
+    assert max(g711.linear_dbfs(f) for f in frames) > -20  # the tone, decoded
+    first, second = s.packets_for(frames[-1], 0.3), s.packets_for(frames[-1], 0.32)
+    one, two = RtpPacket.parse(first[0]), RtpPacket.parse(second[0])
+    assert (one.payload_type, len(one.payload)) == (9, 160)
+    assert (two.timestamp - one.timestamp) % 2**32 == 160
+
+
+def test_a_g722_call_with_an_8_khz_agent_resamples_both_ways() -> None:
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9), now=0.0)
+    encoder = G722.encoder()
+    for n in range(6):
+        s.receive(packet(n, pt=9, payload=encoder.encode(bytes(640))), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(6)) if f is not None]
+    assert frames and all(len(f) == 160 for f in frames)  # μ-law 8 kHz
+    (out,) = s.packets_for(TONE, 0.3)
+    assert len(RtpPacket.parse(out).payload) == 160
 
 
 def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:

@@ -214,6 +214,11 @@ class CallHandle:
     # -- CallControl
 
     @property
+    def codec(self) -> str:
+        """The audio codec offer/answer agreed on (``PCMU``, ``G722``); "" before media."""
+        return self.session.params.codec.name if self.session is not None else ""
+
+    @property
     def call_id(self) -> str:
         """The SIP Call-ID."""
         return self.call.call_id

@@ -247,7 +247,8 @@ class GatewayMetrics:
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "
-            "line; line empty) or line-busy (the line held its max_calls).",
+            "line; line empty), line-busy (the line held its max_calls) or no-codec (the "
+            "offer had none of the codecs of its line or account: 488).",
             ["line", "why"],
             registry=registry,
         )
