@@ -38,6 +38,7 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import random
@@ -416,7 +417,8 @@ class MediaSession:
     def quality(self) -> CallQuality:
         """The call's loss, jitter, round-trip time and estimated MOS so far."""
         ptime = self.params.ptime_ms / 1000.0
-        return self.rtcp.quality(self.jitter.stats.target_delay, ptime)
+        quality = self.rtcp.quality(self.jitter.stats.target_delay, ptime)
+        return dataclasses.replace(quality, codec=self.params.codec.name)
 
     @property
     def digits_pending(self) -> bool:

@@ -10,6 +10,7 @@ of its own) is answered PCMU: carriers keep G.711 first.
 
 from __future__ import annotations
 
+import json
 import math
 import wave
 from array import array
@@ -104,6 +105,9 @@ def test_a_softphone_offering_g722_gets_it_and_the_stt_hears_16_khz(
     received = b"".join(session.received)
     # The caller's tone came through at 16 kHz: its 6 kHz half is there, beside the 300 Hz.
     assert level_at(received, HIGH_HZ) > 0.1 * level_at(received, SPEECH_HZ), "no 6 kHz at STT"
+    (record,) = (tmp_workdir / "calls").glob("*.jsonl")  # the call record says so
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["codec"] for r in lines if r["type"] == "quality"] == ["G722"]
     # What baresip heard was G.722, decoded at 16 kHz: the greeting's tone.
     with wave.open(str(heard)) as wav:
         assert wav.getframerate() == 16000
