@@ -159,6 +159,23 @@ def test_a_g722_call_gives_a_16_khz_agent_its_audio_and_sends_g722() -> None:
     assert (two.timestamp - one.timestamp) % 2**32 == 160
 
 
+def test_dtmf_works_on_a_g722_call_both_ways() -> None:
+    # RFC 4733 telephone-event/8000 shares G.722's 8000 Hz RTP clock (RFC 3551 §4.5.2).
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9, telephone_event_pt=101),
+                     now=0.0, agent_format=PCM16_16K)  # fmt: skip
+    encoder = G722.encoder()
+    s.receive(packet(0, pt=9, payload=encoder.encode(bytes(640))), PEER, 0.0)
+    for n, end in enumerate([False, True, True, True], start=1):
+        payload = bytes([5, (0x80 if end else 0) | 10]) + (160 * n).to_bytes(2, "big")
+        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=160,
+                            payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
+    assert s.take_digits() == ["5"]
+    s.send_dtmf("7")
+    (out,) = s.packets_for(bytes(640), 0.1)
+    sent = RtpPacket.parse(out)
+    assert sent.payload_type == 101 and sent.payload[0] == 7
+
+
 def test_a_g722_call_with_an_8_khz_agent_resamples_both_ways() -> None:
     s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9), now=0.0)
     encoder = G722.encoder()
