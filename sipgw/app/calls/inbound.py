@@ -37,7 +37,7 @@ from sipgw.app.lines.routing import AgentRoutes, CallRoute
 from sipgw.app.operations.breakers import VendorBreakers
 from sipgw.media.codecs import codec_named
 from sipgw.sip.call import CallInfo
-from sipgw.sip.errors import SdpError
+from sipgw.sip.errors import InvalidState, SdpError
 
 __all__ = ["InboundCalls"]
 
@@ -103,6 +103,8 @@ class InboundCalls:
             if not names:
                 raise SdpError("the line's or account's codecs are not in SIPGW_CODECS", 488)
             return sip.ua.prefer_codecs(call, rtp_codecs(names)) or ""
+        except InvalidState:
+            return ""  # gone already (its end comes as an event of its own)
         except SdpError as exc:
             why = f"no codec of {', '.join(names) or 'its own'} in the offer ({exc})"
             self._refuse(call, CallRoute(None, route.line, route.account, 488, why))
