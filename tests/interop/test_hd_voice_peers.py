@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import wave
 from array import array
 from collections.abc import Iterator
@@ -141,3 +142,29 @@ def test_a_trunks_account_keeps_g711_first_though_g722_is_offered_first(
     assert "(account trunk)" in gw.log_text()
     (session,) = services.stt.sessions
     assert session.params["encoding"] == "pcm_mulaw" and session.params["sample_rate"] == "8000"
+
+
+def test_the_echo_plays_a_g722_caller_back_at_16_khz(tmp_workdir: Path) -> None:
+    """The echo agent on a G.722 call takes and gives 16 kHz: the caller's 6 kHz comes back."""
+    source = wideband_speech(tmp_workdir / "audio" / "wide.wav")
+    gw = GatewayProcess(tmp_workdir, agent="echo", extra_args=("--codecs", "G722,PCMU"),
+                        extra_env={"SIPGW_ECHO_DELAY_MS": "200"})  # fmt: skip
+    with gw, phone(tmp_workdir, source) as caller:
+        caller.dial(gw.uri("echo"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        gw.wait_log(r"media: G722/9 to ", 5)
+        # 3 s received (16 kHz s16le): the 0.5 s of silence and 1.5 s of speech, echoed 0.2 s
+        # later, are all back by then.
+        deadline = time.monotonic() + 15
+        while not any(d.stat().st_size > 96_000 for d in caller.rec_dir.glob("dump-*-dec.wav")):
+            assert time.monotonic() < deadline, "baresip received under 3 s of audio"
+            time.sleep(0.1)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended:", 5)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    with wave.open(str(heard)) as wav:
+        assert wav.getframerate() == 16000
+        pcm = wav.readframes(wav.getnframes())
+    assert level_at(pcm, HIGH_HZ) > 0.1 * level_at(pcm, SPEECH_HZ), "no 6 kHz in the echo"
