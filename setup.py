@@ -44,6 +44,7 @@ COMPILED = (
     "media/g711.py",
     "media/codecs/base.py",
     "media/codecs/g711.py",
+    "media/codecs/g722.py",
     "media/codecs/convert.py",
     "media/ingress.py",
     "media/vad.py",

@@ -121,6 +121,8 @@ from sipgw.agent.turns import (
     without_speech,
 )
 from sipgw.agent.warm_transfer import WarmTransfer, WarmTransferCall
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
+from sipgw.media.codecs.convert import Reformat
 
 __all__ = ["AssistantAgent", "AssistantFactory", "AssistantResources", "assistant_factory_of"]
 
@@ -147,6 +149,9 @@ class AssistantResources:
         waste: the speculative speech counts of all the calls, their waste share's
             bound (:class:`sipgw.agent.speculative.WasteLedger`).
         hand_off: the lines its calls may be handed to (:mod:`sipgw.agent.handoff`); None = none.
+        new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
+            the caller's 16 kHz s16le audio (docs/hd-voice.md); None = the vendor has none
+            (such calls are heard at 8 kHz).
     """
 
     settings: AssistantSettings
@@ -158,6 +163,7 @@ class AssistantResources:
     lines: FallbackLineCache | None = None
     waste: WasteLedger = field(default_factory=WasteLedger)
     hand_off: HandOffSettings | None = None
+    new_wideband_stt: Callable[[], SpeechToText] | None = None
 
 
 class AssistantFactory(PromptedFactory):
@@ -174,6 +180,7 @@ class AssistantFactory(PromptedFactory):
         transfers=frozenset({"blind", "warm"}),
         keypad=True,
         arrival_audio=True,
+        audio=frozenset({ULAW_8K, PCM16_16K}),
     )
     """What its agents do (:class:`sipgw.agent.capabilities.DeclaresCapabilities`): they act on
     ``call.amd``, store callbacks, transfer both ways, take the keypad and hear the caller's
@@ -214,7 +221,14 @@ class AssistantAgent(ScopedAgent):
         self.loop = asyncio.get_running_loop()
         self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
-        self.stt = resources.new_stt()
+        # An HD-voice call's caller is heard at 16 kHz (speech-to-text gets it as it comes);
+        # the turn-taking and answering-machine detectors, and our voice, stay 8 kHz μ-law.
+        wideband = resources.new_wideband_stt if call.details.sample_rate == 16000 else None
+        wide = wideband is not None
+        self.caller_format = PCM16_16K if wide else None
+        self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
+        self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
+        self.stt = (wideband or resources.new_stt)()
         # Outages are retried as long as the failure policy keeps the caller on the line.
         self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
         self.tts: TextToSpeech = resources.new_tts()
@@ -434,9 +448,14 @@ class AssistantAgent(ScopedAgent):
         caller holds)."""
         if self.held:
             self.turns.skip_audio()
-            self.stt.send_audio(SILENCE_FRAME)
+            self.stt.send_audio(self._stt_silence)
             return
-        frame = self.caller_audio.process(frame)
+        heard = frame
+        if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
+            frame = self._narrow.convert(heard)
+        frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
+        if self._narrow is None:
+            heard = frame
         now = self.loop.time()
         if self.answering is not None:
             self.answering.on_audio(frame, now)
@@ -449,7 +468,7 @@ class AssistantAgent(ScopedAgent):
             self.failures.caller_speaking(vad.speaking, self.turns.last_loud_at)
         if vad.speaking:
             self.idle.caller_active(now)
-        self.stt.send_audio(frame)
+        self.stt.send_audio(heard)
 
     def next_frame(self) -> bytes | None:
         """The agent's next frame from the playout queue (None = silence)."""

@@ -134,6 +134,7 @@ def assistant_agent(
     if stt.backlog_ms is not None:
         _check_backlog(stt.backlog_ms(stt_section), fallback)
     new_stt = stt.clients(stt_section)
+    new_wideband_stt = stt.wideband(stt_section) if stt.wideband is not None else None
     new_llm = llm.clients(load(llm.section, sources))
     tts_section = load(tts.section, sources)
     new_tts = tts.clients(tts_section)
@@ -156,6 +157,7 @@ def assistant_agent(
         tool_registry(settings, declared, sources),
         new_stt=new_stt,
         new_tts=new_tts,
+        new_wideband_stt=new_wideband_stt,
         caller_context=caller_context(context),
         lines=lines,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Final, Literal, Protocol
+from typing import Final, Literal, Protocol
 
 from sipgw.agent.observer import AgentObserver
 from sipgw.agent.record import CallRecord
@@ -97,6 +97,10 @@ class CallDetails:
     twiml: str = ""
     """A placed call's own TwiML document (field ``twiml``), for the ``twiml`` agent: run
     instead of fetching the webhook; "" = none."""
+    sample_rate: int = 8000
+    """The sample rate of the audio the call's codec carries: 16000 on an HD-voice (G.722)
+    call answered by the gateway (docs/hd-voice.md), whose agent may then take the caller's
+    audio in a 16 kHz :attr:`Agent.audio_format` it declares; 8000 otherwise."""
 
 
 NO_DETAILS = CallDetails()
@@ -216,10 +220,17 @@ class Agent(ABC):
             :meth:`on_caller_audio`) and gives (:meth:`next_frame`), 20 ms each:
             8 kHz μ-law (:data:`FRAME_BYTES` octets) unless it says otherwise, e.g.
             ``sipgw.media.codecs.PCM16_16K``; the call's media converts to and from the
-            wire codec in one place (``media/codecs/convert.py``).
+            wire codec in one place (``media/codecs/convert.py``). Set per class, or per
+            call in the constructor (e.g. 16 kHz on an HD-voice call:
+            :attr:`CallDetails.sample_rate`); every format must be among those its factory
+            declares (``AgentCapabilities.audio``).
+        caller_format: the frames it takes when they differ from those it gives (the
+            assistant hears a G.722 caller at 16 kHz for speech-to-text and speaks 8 kHz
+            μ-law); None: :attr:`audio_format` both ways.
     """
 
-    audio_format: ClassVar[AudioFormat] = ULAW_8K
+    audio_format: AudioFormat = ULAW_8K
+    caller_format: AudioFormat | None = None
     observer: AgentObserver | None = None
     record: CallRecord | None = None
     """The call record it keeps, if any (the dashboard follows its lines)."""

@@ -258,13 +258,14 @@ def check_audio(agent: Agent, plugin: PluginFactory) -> None:
         ValueError: it is not (the agent is not started), naming the agent and both.
     """
     declared = plugin.capabilities.audio
-    if agent.audio_format not in declared:
-        name = plugin.name or type(agent).__name__
-        formats = ", ".join(sorted(_format_name(f) for f in declared)) or "none"
-        raise ValueError(
-            f"agent {name}: its audio {_format_name(agent.audio_format)} is not among the "
-            f"formats its capabilities declare ({formats}): declare it in audio"
-        )
+    for audio in (agent.audio_format, agent.caller_format or agent.audio_format):
+        if audio not in declared:
+            name = plugin.name or type(agent).__name__
+            formats = ", ".join(sorted(_format_name(f) for f in declared)) or "none"
+            raise ValueError(
+                f"agent {name}: its audio {_format_name(audio)} is not among the "
+                f"formats its capabilities declare ({formats}): declare it in audio"
+            )
 
 
 def _format_name(audio: AudioFormat) -> str:

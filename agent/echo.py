@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-from sipgw.agent.base import FRAME_BYTES, Agent, CallControl
+from sipgw.agent.base import Agent, CallControl
+from sipgw.media.codecs.base import PCM16_16K
 
 __all__ = ["EchoAgent"]
 
@@ -20,10 +21,16 @@ class EchoAgent(Agent):
     :class:`~sipgw.agent.base.Agent`), and the oldest go, so the echo is
     ``delay_ms`` late again as soon as the call resumes, whatever the hold's
     length.
+
+    On an HD-voice call (:attr:`~sipgw.agent.base.CallDetails.sample_rate` 16000) it takes
+    and gives 16 kHz linear frames, so a G.722 caller hears their wideband audio back.
     """
 
     def __init__(self, call: CallControl, delay_ms: int = 500) -> None:
         self.call = call
+        if call.details.sample_rate == 16000:
+            self.audio_format = PCM16_16K  # else its class's (8 kHz μ-law unless a subclass says)
+        self._frame_bytes = self.audio_format.frame_bytes
         self.delay_frames = max(0, round(delay_ms / 20))
         # The delay line: a ring of delay_frames + 1 slots (a list and two indices, which
         # compiled are C operations; a deque's append was the top user-space symbol of the
@@ -34,7 +41,7 @@ class EchoAgent(Agent):
 
     def on_caller_frame(self, frame: bytes | None) -> None:
         """Queue the caller's frame for playback."""
-        if frame is not None and len(frame) != FRAME_BYTES:
+        if frame is not None and len(frame) != self._frame_bytes:
             frame = None
         ring = self._ring
         size = len(ring)

@@ -15,6 +15,7 @@ from sipgw.agent.echo import EchoAgent
 from sipgw.agent.sections import section, setting
 from sipgw.agent.sections.parsers import milliseconds
 from sipgw.agent.settings import EchoSettings
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K
 
 __all__ = ["ECHO_CAPABILITIES", "EchoSection", "echo_agent", "echo_factory"]
 
@@ -41,11 +42,12 @@ def echo_factory(settings: EchoSettings) -> AgentFactory:
     return echo
 
 
-ECHO_CAPABILITIES = AgentCapabilities(paid=False)
+ECHO_CAPABILITIES = AgentCapabilities(paid=False, audio=frozenset({ULAW_8K, PCM16_16K}))
 """What the echo agent declares: it spends nothing per call (a gateway with only it may take
 calls from this host and private networks with no access configured); no callbacks, no
 transfers, no keypad (digits are logged, not given to it), no routes-file keys; it hears the
-caller after the playout buffer only; every leg, μ-law 8 kHz.
+caller after the playout buffer only; every leg, μ-law 8 kHz, or 16 kHz linear on an HD-voice
+call.
 
 It keeps ``amd=True``, deliberately: echo is the line check, and a placed call asking for
 answering-machine detection (``sipgw call --amd``, ``POST /api/calls``, ``SIPGW_AMD``, a

@@ -84,6 +84,9 @@ class Vendor(Generic[SectionT, ClientT]):
     backlog_ms: Callable[[SectionT], int] | None = None
     """A speech-to-text vendor's backlog in the loaded section: how much of the caller's
     audio its client keeps while the service is down (checked against the failure policy)."""
+    wideband: Callable[[SectionT], Callable[[], ClientT]] | None = None
+    """A speech-to-text vendor's clients that take 16 kHz s16le audio, for HD-voice calls
+    (docs/hd-voice.md); None: its calls hear 8 kHz μ-law whatever the codec."""
 
 
 def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
@@ -199,7 +202,7 @@ class AssemblyAISection:
     )  # fmt: skip
 
 
-def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
+def _assemblyai(settings: AssemblyAISection, wideband: bool = False) -> Callable[[], SpeechToText]:
     from sipgw.agent.stt.assemblyai import (
         REGION_URLS,
         AssemblyAISettings,
@@ -223,6 +226,8 @@ def _assemblyai(settings: AssemblyAISection) -> Callable[[], SpeechToText]:
             max_backlog_seconds=settings.max_backlog_ms / 1000,
         ),
     )
+    if wideband:  # an HD-voice caller's 16 kHz, as it comes (the API takes pcm_s16le 16000)
+        client = dataclasses.replace(client, encoding="pcm_s16le", sample_rate=16000)
     return partial(AssemblyAISTTService, client)
 
 
@@ -452,6 +457,7 @@ STT_VENDORS: Mapping[str, Vendor[Any, SpeechToText]] = {
         _assemblyai,
         line_keys={"keyterms": "keyterms", "language": "language"},
         backlog_ms=lambda section: section.max_backlog_ms,
+        wideband=partial(_assemblyai, wideband=True),
     ),
 }
 """Speech-to-text vendors; the first is ``SIPGW_STT``'s default."""

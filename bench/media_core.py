@@ -16,11 +16,12 @@ import timeit
 from collections.abc import Callable
 from typing import cast
 
-from sipgw.agent.base import CallControl
+from sipgw.agent.base import CallControl, CallDetails
 from sipgw.agent.echo import EchoAgent
 from sipgw.media import g711
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
+from sipgw.media.codecs import G722, PCMU, Codec
 from sipgw.media.demux import Demux, MediaPorts
 from sipgw.media.ingress import IngressAudio
 from sipgw.media.jitterbuffer import JitterBuffer
@@ -65,6 +66,13 @@ def _srtp_results(frame: bytes) -> dict[str, float]:
     return results
 
 
+class _EchoCall:
+    """What the echo agent reads of its call: the details (HD voice or not)."""
+
+    def __init__(self, details: CallDetails) -> None:
+        self.details = details
+
+
 class _NoSend:
     """Stands for sipgw.media.aio.rtp_batch.BatchedRtp: takes the sockets, sends nowhere."""
 
@@ -85,12 +93,16 @@ class _NoSend:
         return 0
 
 
-def echo_call_us(calls: int = 300, ticks: int = 500) -> float:
+def echo_call_us(
+    calls: int = 300, ticks: int = 500, codec: Codec = PCMU, wideband: bool = True
+) -> float:
     """One echo call's 20 ms on the native path's objects, in user space: a datagram through
     the demultiplexer into the session (latch, jitter buffer, RTCP counts), then the call's
     tick (caller frame, echo agent, packetize, the endpoint's send to a sender that sends
     nowhere), for ``calls`` calls in turn, µs per call per tick. No system call: the
-    kernel's share is what ``bench.io_floor`` measures."""
+    kernel's share is what ``bench.io_floor`` measures. ``codec``: the calls' (issue 43:
+    G.722 is decoded to the echo's 16 kHz, or with ``wideband`` off to 8 kHz μ-law, and
+    encoded back)."""
     loop = asyncio.new_event_loop()
     nowhere = _NoSend()
     demux = Demux()
@@ -98,20 +110,26 @@ def echo_call_us(calls: int = 300, ticks: int = 500) -> float:
     sockets: list[socket.socket] = []
     for k in range(calls):
         source = ("127.0.0.1", 40000 + 2 * k)
-        session = MediaSession(StreamParams(source), 0.0)
+        call = _EchoCall(CallDetails(sample_rate=codec.sample_rate if wideband else 8000))
+        agent = EchoAgent(cast(CallControl, call), 500)
+        session = MediaSession(
+            StreamParams(source, codec=codec, payload_type=codec.payload_type or 0),
+            0.0,
+            agent_format=agent.audio_format,
+        )
         endpoint = RtpEndpoint(loop, 20000 + 2 * k)
         endpoint.session = session
         rtp, rtcp = socket.socket(type=socket.SOCK_DGRAM), socket.socket(type=socket.SOCK_DGRAM)
         sockets += (rtp, rtcp)
         endpoint.read_in_batches(nowhere, rtp, rtcp)  # type: ignore[arg-type]
-        agent = EchoAgent(cast(CallControl, None), 500)  # the echo never uses its call
         steps.append((CallMedia(session, agent, endpoint), demux.attach(endpoint.ports), source))
-    payload = bytes(160)
+    payload = codec.encode(bytes(640 if codec.sample_rate == 16000 else 320))
+    pt = codec.payload_type or 0
     header = struct.Struct("!BBHII")
     batches = [
         (
             [token for _, token, _ in steps],
-            [header.pack(0x80, 0, t, t * 160, 1000 + k) + payload for k in range(calls)],
+            [header.pack(0x80, pt, t, t * 160, 1000 + k) + payload for k in range(calls)],
             [source for _, _, source in steps],
             [t * 0.02] * calls,
         )
@@ -197,6 +215,13 @@ def main() -> None:
     results.update(_srtp_results(frame))
     results["echo call, 20 ms: datagram in, tick, packet out (300 calls)"] = min(
         echo_call_us() for _ in range(3)
+    )
+    # Issue 43: the same call in G.722, its echo at 16 kHz, then at 8 kHz μ-law (resampled).
+    results["echo call, 20 ms, G.722 to a 16 kHz echo (300 calls)"] = min(
+        echo_call_us(codec=G722) for _ in range(3)
+    )
+    results["echo call, 20 ms, G.722 to an 8 kHz mu-law echo (300 calls)"] = min(
+        echo_call_us(codec=G722, wideband=False) for _ in range(3)
     )
     width = max(map(len, results))
     for name, us in results.items():

@@ -78,7 +78,7 @@ class IngressAudio:
         self._newest_arrival = 0.0
         self._newest_late = 0.0  # samples the newest packet was behind the baseline
         self._wait = 0.04  # the last poll's max_wait: the jitter allowance
-        self._plc = Concealer(codec)
+        self._plc = Concealer(codec, 480 if codec.conceals else 0)  # else silence fills
         self.filled_frames = 0
         self.late_packets = 0
         self.reanchors = 0

@@ -295,7 +295,8 @@ class JitterBuffer:
         self._max_delay_samples = config.max_delay * config.clock_rate
         self._cells: dict[int, bytes | _Partial] = {}
         self._jitter = 0.0
-        self._plc = Concealer(config.codec, config.max_concealment_frames * self._fs, self._clock)
+        conceal = config.max_concealment_frames * self._fs if config.codec.conceals else 0
+        self._plc = Concealer(config.codec, conceal, self._clock)
         self.stats = JitterBufferStats()
         self._forget()
 

@@ -77,6 +77,7 @@ class CallQuality:
         reports_sent: RTCP compound packets we sent.
         reports_received: SR/RR the peer sent that we parsed.
         mos: the estimated MOS from the worse direction's loss and the one-way delay.
+        codec: the audio codec of the call (``PCMU``, ``G722``); "" when not said.
     """
 
     packets_expected: int
@@ -89,6 +90,7 @@ class CallQuality:
     reports_sent: int
     reports_received: int
     mos: float
+    codec: str = ""
 
     def summary(self) -> str:
         """A short human-readable form for the end-of-call log line."""
@@ -104,7 +106,7 @@ class CallQuality:
             f"rtcp {self.reports_sent} out/{self.reports_received} in, MOS {self.mos:.2f}"
         )
 
-    def record(self) -> dict[str, float | int | None]:
+    def record(self) -> dict[str, float | int | str | None]:
         """The figures as a JSON-ready dict (the call record's ``quality``)."""
 
         def rounded(value: float | None, digits: int) -> float | None:
@@ -121,4 +123,5 @@ class CallQuality:
             "reports_sent": self.reports_sent,
             "reports_received": self.reports_received,
             "mos": round(self.mos, 2),
+            **({"codec": self.codec} if self.codec else {}),
         }

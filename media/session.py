@@ -38,6 +38,7 @@ gives our SR/RR when one is due; with SRTP both ways are SRTCP.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import random
@@ -107,13 +108,16 @@ class StreamParams:
 
 
 def _converters(
-    codec: Codec, agent_format: AudioFormat
+    codec: Codec, agent_format: AudioFormat, caller_format: AudioFormat | None = None
 ) -> tuple[ToAgent | None, ToAgent | None, ToWire | None]:
-    """The call's conversions (media/codecs/convert.py): to the agent for playout and for
-    the tap (each its own resampling state), and back; None where there is nothing to do."""
-    if ToAgent(codec, agent_format).passthrough:
-        return None, None, None
-    return ToAgent(codec, agent_format), ToAgent(codec, agent_format), ToWire(codec, agent_format)
+    """The call's conversions (media/codecs/convert.py): to the agent (in ``caller_format``
+    when it hears another format than it gives) for playout and for the tap (each its own
+    decoder and resampling state), and back; None where there is nothing to do."""
+    heard = caller_format or agent_format
+    to_wire = ToWire(codec, agent_format)
+    if ToAgent(codec, heard).passthrough:
+        return None, None, None if to_wire.passthrough else to_wire
+    return ToAgent(codec, heard), ToAgent(codec, heard), None if to_wire.passthrough else to_wire
 
 
 @functools.lru_cache(maxsize=4096)
@@ -178,6 +182,8 @@ class MediaSession:
             media was asked for); else nothing goes out before :meth:`confirm`.
         agent_format: the frames the agent takes and gives (``Agent.audio_format``):
             :meth:`caller_frame` and the tap give it, :meth:`packets_for` takes it.
+        caller_format: the frames the agent takes when it hears another format than it
+            gives (``Agent.caller_format``); None: ``agent_format``.
     """
 
     __slots__ = (
@@ -186,6 +192,7 @@ class MediaSession:
         "_judged_version",
         "_pending_digits",
         "_agent_format",
+        "_caller_format",
         "_remote_deliverable",
         "_tap_to_agent",
         "_to_agent",
@@ -211,9 +218,11 @@ class MediaSession:
         liveness: LivenessConfig | None = None,
         confirmed: bool = True,
         agent_format: AudioFormat = ULAW_8K,
+        caller_format: AudioFormat | None = None,
     ) -> None:
         self.params = params
         self._agent_format = agent_format
+        self._caller_format = caller_format
         self.latch = SourceLatch(params.remote)
         """Which source's RTP is the call's (media/latching.py)."""
         self.liveness = PeerLiveness(liveness or LivenessConfig(), now, confirmed)
@@ -243,7 +252,9 @@ class MediaSession:
         self.on_audio: Callable[[bytes], None] | None = None
         """Listeners' tap: in-order frames at arrival, in the agent's format (media/ingress.py)."""
         self._pending_digits: list[str] = []
-        self._to_agent, self._tap_to_agent, self._to_wire = _converters(params.codec, agent_format)
+        self._to_agent, self._tap_to_agent, self._to_wire = _converters(
+            params.codec, agent_format, caller_format
+        )
         self._judged_version = -1
         self._remote_deliverable = False
         self.srtp: SrtpContext | None = None
@@ -406,7 +417,8 @@ class MediaSession:
     def quality(self) -> CallQuality:
         """The call's loss, jitter, round-trip time and estimated MOS so far."""
         ptime = self.params.ptime_ms / 1000.0
-        return self.rtcp.quality(self.jitter.stats.target_delay, ptime)
+        quality = self.rtcp.quality(self.jitter.stats.target_delay, ptime)
+        return dataclasses.replace(quality, codec=self.params.codec.name)
 
     @property
     def digits_pending(self) -> bool:
@@ -526,7 +538,7 @@ class MediaSession:
             self.jitter = JitterBuffer(self.jitter_config)
             self.ingress = IngressAudio(params.codec)
             self._to_agent, self._tap_to_agent, self._to_wire = _converters(
-                params.codec, self._agent_format
+                params.codec, self._agent_format, self._caller_format
             )
         if params.srtp is None:
             self.srtp = None

@@ -12,9 +12,11 @@ from typing import Final
 
 from sipgw.media.codecs.base import PCM16_8K, PCM16_16K, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.g711 import PCMA, PCMU
+from sipgw.media.codecs.g722 import G722_CODEC as G722
 
 __all__ = [
     "CODECS",
+    "G722",
     "PCM16_8K",
     "PCM16_16K",
     "PCMA",
@@ -25,8 +27,9 @@ __all__ = [
     "codec_named",
 ]
 
-CODECS: Final[dict[str, Codec]] = {codec.name: codec for codec in (PCMU, PCMA)}
-"""Every codec we carry, by upper-case name, in our default order of preference."""
+CODECS: Final[dict[str, Codec]] = {codec.name: codec for codec in (PCMU, PCMA, G722)}
+"""Every codec we carry, by upper-case name, in our default order of preference (which of
+them a call may use is the operator's: ``SIPGW_CODECS``, docs/hd-voice.md)."""
 
 
 def codec_named(name: str) -> Codec:

@@ -8,19 +8,27 @@ into the agent's format and back. No stage compares codec names.
 
 The stages address audio by RTP clock tick, one octet a tick (a 20 ms frame is
 ``clock_rate // 50`` octets): true of G.711, and of G.722 (64 kbit/s, an 8000 Hz RTP
-clock, RFC 3551 §4.5.2) should it come. A codec whose octets are not ticks (Opus) is
-decoded before the jitter buffer, as :mod:`sipgw.media.opus` does for the browser leg.
+clock although it carries 16 kHz audio, RFC 3551 §4.5.2). A codec whose octets are not
+ticks (Opus) is decoded before the jitter buffer, as :mod:`sipgw.media.opus` does for the
+browser leg.
+
+A :class:`Codec` is a codec *type*, one object shared by every call. A call's stream is
+decoded and encoded by the :meth:`Codec.decoder` and :meth:`Codec.encoder` it makes for
+each direction of each call: a stateless law (G.711) gives itself, nothing allocated;
+an ADPCM codec (G.722), whose predictor runs from frame to frame, a fresh state.
+:meth:`Codec.decode` and :meth:`Codec.encode` are one-shot (a stateful codec starts from
+its initial state each time): for looking at a chunk (its level), never for a stream.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sipgw.media.g711 import linear_dbfs
 
-__all__ = ["PCM16_8K", "PCM16_16K", "ULAW_8K", "AudioFormat", "Codec"]
+__all__ = ["PCM16_8K", "PCM16_16K", "ULAW_8K", "AudioFormat", "Codec", "Decoder", "Encoder"]
 
 ENCODINGS: Final = ("ulaw", "pcm_s16le")
 """The agent-side encodings :mod:`sipgw.media.codecs.convert` produces."""
@@ -63,6 +71,22 @@ PCM16_8K: Final = AudioFormat("pcm_s16le", 8000)
 PCM16_16K: Final = AudioFormat("pcm_s16le", 16000)
 
 
+class Decoder(Protocol):
+    """One direction of one call's stream, decoded frame after frame, in order."""
+
+    def decode(self, payload: bytes) -> bytes:
+        """The next payload as s16le samples at the codec's sample rate."""
+        ...
+
+
+class Encoder(Protocol):
+    """One direction of one call's stream, encoded frame after frame, in order."""
+
+    def encode(self, pcm: bytes) -> bytes:
+        """The next s16le samples at the codec's sample rate as a payload."""
+        ...
+
+
 class Codec:
     """One audio codec on the wire (subclassed once per codec family, e.g. G.711).
 
@@ -78,10 +102,14 @@ class Codec:
         from_ulaw: the table back, or None.
         native_format: the agent format its octets already are (PCMU: 8 kHz μ-law,
             passed through untouched), or None.
+        conceals: whether the pitch-based concealment (:mod:`sipgw.media.plc`) works in its
+            octets (one octet a decoded sample, stateless); a loss in any other codec is
+            filled with its silence.
     """
 
     __slots__ = (
         "clock_rate",
+        "conceals",
         "frame_bytes",
         "from_ulaw",
         "name",
@@ -103,6 +131,7 @@ class Codec:
         to_ulaw: bytes | None = None,
         from_ulaw: bytes | None = None,
         native_format: AudioFormat | None = None,
+        conceals: bool = True,
     ) -> None:
         self.name = name.upper()
         self.payload_type = payload_type
@@ -112,6 +141,7 @@ class Codec:
         self.to_ulaw = to_ulaw
         self.from_ulaw = from_ulaw
         self.native_format = native_format
+        self.conceals = conceals
         self._silence_octet = silence_octet
         self._silences: dict[int, bytes] = {}
 
@@ -132,12 +162,21 @@ class Codec:
         return frame
 
     def decode(self, payload: bytes) -> bytes:
-        """The payload as s16le samples at :attr:`sample_rate`."""
+        """The payload as s16le samples at :attr:`sample_rate` (one-shot: see the module
+        docstring)."""
         raise NotImplementedError(f"{self.name} has no decoder")
 
     def encode(self, pcm: bytes) -> bytes:
-        """s16le samples at :attr:`sample_rate` as this codec's payload."""
+        """s16le samples at :attr:`sample_rate` as this codec's payload (one-shot)."""
         raise NotImplementedError(f"{self.name} has no encoder")
+
+    def decoder(self) -> Decoder:
+        """A decoder for one direction of one call (a stateless codec: itself)."""
+        return self
+
+    def encoder(self) -> Encoder:
+        """An encoder for one direction of one call (a stateless codec: itself)."""
+        return self
 
     def rms_dbfs(self, payload: bytes) -> float:
         """The level of the payload in dB relative to full scale; ``-inf`` for silence."""

@@ -67,6 +67,13 @@ def transports(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.upper() for name in names))
 
 
+def codecs(value: str) -> tuple[str, ...]:
+    """``g722,pcmu`` -> ``("G722", "PCMU")``: codecs we carry, no repeats."""
+    from sipgw.app.codecs import codec_list  # at parse time only: --help stays light
+
+    return codec_list(value)
+
+
 def header_value(value: str) -> str:
     """A SIP header value: one line of printable characters, at most 128; "" = none."""
     value = value.strip()
@@ -278,6 +285,13 @@ class CallSection:
         "load one read serves many calls and a packet waits at most this long (audio that is "
         "only played, e.g. the echo's, is read at the tick that plays it); 0 = read as soon "
         "as anything comes.",
+    )  # fmt: skip
+    codecs: tuple[str, ...] = setting(
+        ("PCMU", "PCMA"), env="SIPGW_CODECS", flag="--codecs", metavar="LIST", parse=codecs,
+        default_text="PCMU,PCMA",
+        help="Audio codecs calls may use, most preferred first: PCMU, PCMA, G722 (HD voice: "
+        "16 kHz audio to the agent; docs/hd-voice.md). A routes-file line's or an account's "
+        "'codecs' narrows and reorders them; an account that sets none keeps G.711 first.",
     )  # fmt: skip
     srtp: str = setting(
         "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",

@@ -44,6 +44,7 @@ from sipgw.app.calls.inbound import InboundCalls
 from sipgw.app.calls.outbound import CallOptions, CallOutcome, OutboundCalls, PlacedCall
 from sipgw.app.calls.recording import Recordings
 from sipgw.app.calls.warmtransfer import WarmTransfers
+from sipgw.app.codecs import rtp_codecs
 from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import LineTable
 from sipgw.app.lines.reload import Lines
@@ -74,7 +75,6 @@ from sipgw.app.upstream.dns import DnsSection
 from sipgw.app.upstream.mediaranges import build_media_targets
 from sipgw.app.upstream.trunks import Trunks
 from sipgw.media.aio.ticker import Ticker
-from sipgw.media.codecs import CODECS
 from sipgw.media.ports import PortAllocator
 from sipgw.sip.access import AccessPolicy
 from sipgw.sip.call import CallKey
@@ -94,7 +94,6 @@ from sipgw.sip.events import (
     TransferUpdated,
 )
 from sipgw.sip.mediatarget import MediaTargetPolicy
-from sipgw.sip.offeranswer import RtpCodec
 from sipgw.sip.ratelimit import CallRateLimiter, FloodGuard
 from sipgw.sip.sdes import SrtpPolicy
 from sipgw.sip.timers import TimerValues
@@ -486,9 +485,7 @@ def _user_agent(
             user_agent=config.user_agent,
             sdp_username=config.sdp_username,
             sdp_session_name=config.sdp_session_name,
-            codecs=tuple(  # the media layer's, described for SDP (media/codecs)
-                RtpCodec(c.name, c.clock_rate, c.payload_type) for c in CODECS.values()
-            ),
+            codecs=rtp_codecs(config.codecs),  # what the operator allows (SIPGW_CODECS)
         ),
         access=access,
         flood=flood,

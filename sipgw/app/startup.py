@@ -275,6 +275,7 @@ def outbound_config(
             caller_id=account.caller_id,
             identity=IdentityHeader(account.caller_id_header),
             withhold=account.caller_id_privacy == "id",
+            codecs=account.codecs,
         )
         for account in (registration.accounts if registration else ())
         if account.name != "register"

@@ -82,7 +82,7 @@ from sipgw.sip.message import (
     SipResponse,
     parse_message,
 )
-from sipgw.sip.offeranswer import NegotiatedAudio
+from sipgw.sip.offeranswer import NegotiatedAudio, RtpCodec
 from sipgw.sip.ratelimit import CallRateLimiter, FloodGuard, FloodVerdict, RequestKind
 from sipgw.sip.stateless import StatelessResponder
 from sipgw.sip.transaction import (
@@ -343,6 +343,20 @@ class UserAgent:
         session = self._ctx.session_of(call)
         if session is not None and session.uac is None:
             self._invite.ring(session, now)
+
+    def prefer_codecs(self, call: CallInfo, codecs: tuple[RtpCodec, ...]) -> str | None:
+        """An incoming call's own codecs, most preferred first, before it is answered (a
+        line's or an account's): the name of the codec the answer will carry, None for an
+        INVITE without an offer.
+
+        Raises:
+            SdpError: none of them is in the offer (status_hint 488: reject the call).
+            InvalidState: the call has ended, is ours, or is answered already.
+        """
+        session = self._ctx.session_of(call)
+        if session is None or session.uac is not None:
+            raise InvalidState("only a ringing incoming call's codecs can be chosen")
+        return self._invite.prefer_codecs(session, codecs)
 
     def answer(self, call: CallInfo, rtp_port: int, now: float) -> NegotiatedAudio | None:
         """Answer with 200 OK; returns the media, or None until the ACK brings the answer.

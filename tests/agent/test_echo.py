@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipgw.agent.base import NO_DETAILS, CallDetails, CallPurpose, Direction
 from sipgw.agent.echo import EchoAgent
+from sipgw.media.codecs import PCM16_16K, ULAW_8K
 
 A, B = b"a" * 160, b"b" * 160
 
@@ -63,3 +64,17 @@ def test_hold_shorter_than_the_delay_keeps_the_audio_before_it() -> None:
     agent.on_caller_frame(None)  # one tick on hold
     # A, B and the held tick's None are still in the line: the caller hears them on resume.
     assert run(agent, [None, None]) == [A, B]
+
+
+def test_on_an_hd_voice_call_it_echoes_16_khz_frames() -> None:
+    """Issue 43: a G.722 caller hears their wideband audio back (the call's details say
+    16000; the media converts G.722 to 16 kHz s16le and back)."""
+    wide = NoCall()
+    wide.details = CallDetails(sample_rate=16000)
+    agent = EchoAgent(wide, delay_ms=0)
+    assert agent.audio_format == PCM16_16K and EchoAgent(NoCall()).audio_format == ULAW_8K
+    frame = bytes(range(256)) * 2 + bytes(128)  # 640 octets: 20 ms at 16 kHz
+    agent.on_caller_frame(frame)
+    assert agent.next_frame() == frame
+    agent.on_caller_frame(A)  # a μ-law-sized frame is not this call's: silence
+    assert agent.next_frame() is None

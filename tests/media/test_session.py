@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sipgw.media import g711
-from sipgw.media.codecs import PCM16_16K, PCMA
+from sipgw.media.codecs import G722, PCM16_16K, PCMA
 from sipgw.media.latching import RELATCH_WINDOW
 from sipgw.media.liveness import LivenessConfig
 from sipgw.media.rtcp import ReportBlock, build_compound, build_rr
@@ -137,6 +137,54 @@ def test_an_agent_that_declares_16_bit_audio_gets_and_gives_it() -> None:
     parsed = RtpPacket.parse(out)
     assert parsed.payload_type == 0 and len(parsed.payload) == 160
     assert g711.rms_dbfs(parsed.payload) == float("-inf")
+
+
+def test_a_g722_call_gives_a_16_khz_agent_its_audio_and_sends_g722() -> None:
+    # RFC 3551 §4.5.2: 160 octets a 20 ms packet, timestamps 160 apart (8000 Hz clock).
+    encoder = G722.encoder()
+    wire = [encoder.encode(g711.ulaw_to_linear(TONE) * 2) for _ in range(8)]
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9), now=0.0,
+                     agent_format=PCM16_16K)  # fmt: skip
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    for n in range(8):
+        s.receive(packet(n, pt=9, payload=wire[n]), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(8)) if f is not None]
+    assert frames and all(len(f) == 640 for f in frames)
+    assert heard and all(len(f) == 640 for f in heard)
+    assert max(g711.linear_dbfs(f) for f in frames) > -20  # the tone, decoded
+    first, second = s.packets_for(frames[-1], 0.3), s.packets_for(frames[-1], 0.32)
+    one, two = RtpPacket.parse(first[0]), RtpPacket.parse(second[0])
+    assert (one.payload_type, len(one.payload)) == (9, 160)
+    assert (two.timestamp - one.timestamp) % 2**32 == 160
+
+
+def test_dtmf_works_on_a_g722_call_both_ways() -> None:
+    # RFC 4733 telephone-event/8000 shares G.722's 8000 Hz RTP clock (RFC 3551 §4.5.2).
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9, telephone_event_pt=101),
+                     now=0.0, agent_format=PCM16_16K)  # fmt: skip
+    encoder = G722.encoder()
+    s.receive(packet(0, pt=9, payload=encoder.encode(bytes(640))), PEER, 0.0)
+    for n, end in enumerate([False, True, True, True], start=1):
+        payload = bytes([5, (0x80 if end else 0) | 10]) + (160 * n).to_bytes(2, "big")
+        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=160,
+                            payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
+    assert s.take_digits() == ["5"]
+    s.send_dtmf("7")
+    (out,) = s.packets_for(bytes(640), 0.1)
+    sent = RtpPacket.parse(out)
+    assert sent.payload_type == 101 and sent.payload[0] == 7
+
+
+def test_a_g722_call_with_an_8_khz_agent_resamples_both_ways() -> None:
+    s = MediaSession(StreamParams(PEER, codec=G722, payload_type=9), now=0.0)
+    encoder = G722.encoder()
+    for n in range(6):
+        s.receive(packet(n, pt=9, payload=encoder.encode(bytes(640))), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(6)) if f is not None]
+    assert frames and all(len(f) == 160 for f in frames)  # μ-law 8 kHz
+    (out,) = s.packets_for(TONE, 0.3)
+    assert len(RtpPacket.parse(out).payload) == 160
 
 
 def test_recvonly_sends_nothing_and_hold_suspends_the_rtp_timeout() -> None:

@@ -121,6 +121,9 @@ class CallEntry:
     recording: Path | None = None
     line: str = ""
     """The routes file's line it took ("" without one)."""
+    codec: str = ""
+    """The audio codec offer/answer agreed on (``PCMU``, ``G722``), once answered; "" on
+    the other legs."""
     answered: float | None = None
     """Wall-clock answer time (Unix seconds), once answered."""
     rang: bool = False
@@ -155,6 +158,7 @@ class CallEntry:
             "leg": self.leg,
             "state": self.state,
             "line": self.line,
+            "codec": self.codec,
             "agent": self.agent,
             "started": self.started,
             "ended": self.ended,
@@ -274,6 +278,8 @@ class CallFeed:
         if entry is None or entry.answered is not None:
             return
         entry.answered = time.time()
+        media = handle.call.media
+        entry.codec = handle.codec or (media.codec if media is not None else "")
         entry.variables = dict(handle.details.variables)  # a placed call's, set after it rang
         if entry.state == "ringing":
             entry.state = "active"

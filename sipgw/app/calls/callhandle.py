@@ -211,6 +211,11 @@ class CallHandle:
     """Set while an attended transfer's REFER runs: its final answer lands here instead of
     reaching the agent (a failure falls back to a bridge)."""
 
+    @property
+    def codec(self) -> str:
+        """The audio codec offer/answer agreed on (``PCMU``, ``G722``); "" before media."""
+        return self.session.params.codec.name if self.session is not None else ""
+
     # -- CallControl
 
     @property

@@ -59,7 +59,7 @@ from sipgw.app.calls.callhandle import (
 )
 from sipgw.app.calls.dialing import DialGate
 from sipgw.app.calls.mediaio import MediaIO
-from sipgw.app.calls.recording import Recordings
+from sipgw.app.calls.recording import Recordings, formats_of
 from sipgw.app.config import GatewayConfig
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.counters import CallCounters
@@ -360,6 +360,7 @@ class CallPath:
             # confirmed); an answered outbound call is confirmed already.
             confirmed=handle.call.state is CallState.CONFIRMED,
             agent_format=ULAW_8K if handle.agent is None else handle.agent.audio_format,
+            caller_format=None if handle.agent is None else handle.agent.caller_format,
         )
         if handle.agent is not None and handle.capabilities.arrival_audio:
             session.on_audio = handle.agent.on_caller_audio
@@ -368,7 +369,7 @@ class CallPath:
             endpoint.open_mapping()  # our NAT maps our RTP port before the caller sends to it
         self._first_packet(handle, now)
         if handle.recorder is None and handle.record is not False:  # a line may say no
-            handle.recorder = self.recordings.recorder(handle.log)
+            handle.recorder = self.recordings.recorder(handle.log, formats_of(handle.agent))
         self.ticker.add(handle.start_media(session, endpoint))
         if self.config.rtp_timeout > 0:
             handle.watch_rtp(self.config.rtp_timeout)

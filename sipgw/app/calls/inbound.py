@@ -23,6 +23,7 @@ the calls we place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from functools import partial
 
@@ -31,9 +32,12 @@ from sipgw.agent.base import AgentFactory
 from sipgw.aio.endpoint import SipEndpoint
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
+from sipgw.app.codecs import call_codecs, rtp_codecs
 from sipgw.app.lines.routing import AgentRoutes, CallRoute
 from sipgw.app.operations.breakers import VendorBreakers
+from sipgw.media.codecs import codec_named
 from sipgw.sip.call import CallInfo
+from sipgw.sip.errors import InvalidState, SdpError
 
 __all__ = ["InboundCalls"]
 
@@ -66,8 +70,14 @@ class InboundCalls:
         if route.factory is None:
             self._refuse(call, route)
             return None
+        codec = self._choose_codec(call, route)
+        if codec is None:
+            return None
         line = route.line
         handle = self.path.admit(call, line=line)
+        if codec:  # the agent, built later, may take 16 kHz audio (docs/hd-voice.md)
+            rate = codec_named(codec).sample_rate
+            handle.details = dataclasses.replace(handle.details, sample_rate=rate)
         account = route.account
         handle.log.info(
             "incoming call from %s to %s%s%s",
@@ -76,6 +86,29 @@ class InboundCalls:
         )  # fmt: skip
         self.path.run_setup(handle, self._answer(handle, route.factory))
         return handle
+
+    def _choose_codec(self, call: CallInfo, route: CallRoute) -> str | None:
+        """The call's codecs (its line's, its account's, the gateway's: sipgw.app.codecs)
+        given to the SIP core: the codec the answer carries ("" without an offer); None when
+        the offer has none of them (refused with 488 at once, as an offer with none of the
+        gateway's is)."""
+        names = call_codecs(
+            self.path.config.codecs,
+            route.line.spec.codecs if route.line is not None else None,
+            route.account.codecs if route.account is not None else None,
+            via_account=route.account is not None,
+        )
+        sip = self.path.sip
+        try:
+            if not names:
+                raise SdpError("the line's or account's codecs are not in SIPGW_CODECS", 488)
+            return sip.ua.prefer_codecs(call, rtp_codecs(names)) or ""
+        except InvalidState:
+            return ""  # gone already (its end comes as an event of its own)
+        except SdpError as exc:
+            why = f"no codec of {', '.join(names) or 'its own'} in the offer ({exc})"
+            self._refuse(call, CallRoute(None, route.line, route.account, 488, why))
+            return None
 
     def calls_on(self, line: str) -> int:
         """The calls up now on ``line``."""
@@ -90,7 +123,8 @@ class InboundCalls:
             call.log_id, call.caller.uri, call.called.uri, route.why, status,
         )  # fmt: skip
         self.path.metrics.route_refusals.labels(
-            line=line, why="line-busy" if route.line else "no-route"
+            line=line,
+            why="no-codec" if status == 488 else "line-busy" if route.line else "no-route",
         ).inc()
         self.path.feed.call_refused(call, status, route.why, line)
         sip = self.path.sip

@@ -49,6 +49,7 @@ from sipgw.agent.variables import TemplateError
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.calls.callpath import CallPath
 from sipgw.app.calls.hints import Refused, hint
+from sipgw.app.codecs import call_codecs, rtp_codecs
 from sipgw.app.lines.build import Line
 from sipgw.app.operations.breakers import VendorBreakers
 from sipgw.app.upstream.callrequest import CallRequest, TwimlSource
@@ -368,7 +369,11 @@ class OutboundCalls:
             identity=config.identity,
             withhold=config.withhold,
             headers=headers,
-        )
+            codecs=rtp_codecs(
+                call_codecs(self.path.config.codecs, line.spec.codecs if line else None,
+                            config.codecs, via_account=bool(config.aor))
+            ),
+        )  # fmt: skip
         calls: list[CallInfo] = []
         try:
             if self.locate is not None:

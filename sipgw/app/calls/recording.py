@@ -1,11 +1,12 @@
 """Call recording: one stereo WAV per call, caller left, agent right.
 
 Off unless ``SIPGW_RECORD_DIR`` names a directory. :class:`CallRecorder`
-writes 8 kHz 16-bit PCM (decoded from the call's μ-law frames) as the call
-runs: both channels advance one 20 ms frame per tick of the gateway's media
-clock, and a side with no audio that tick gets silence, so the two stay
-aligned in time. Frames go to a buffered file as they come (nothing is held in
-memory); the WAV header's lengths are written when the call ends, so a file
+writes 8 kHz 16-bit PCM (decoded from the call's μ-law frames; 16 kHz when either side's
+frames are, on an HD-voice call, the other side converted by
+:class:`sipgw.media.codecs.convert.Reformat`) as the call runs: both channels advance
+one 20 ms frame per tick of the gateway's media clock, and a side with no audio that
+tick gets silence, so the two stay aligned in time. Frames go to a buffered file as they
+come (nothing is held in memory); the WAV header's lengths are written when the call ends, so a file
 cut short by a crash holds its audio but says it is empty.
 
 The directory is created ``0700`` and each file ``0600`` (:mod:`sipgw.agent.private_files`),
@@ -27,10 +28,12 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sipgw.agent.base import Agent
 from sipgw.agent.private_files import FILE_MODE, make_private_dir
 from sipgw.agent.sections import SettingError
 from sipgw.app.config import OperationsSection
-from sipgw.media import g711
+from sipgw.media.codecs import ULAW_8K, AudioFormat
+from sipgw.media.codecs.convert import Reformat
 
 __all__ = [
     "FRAME_SAMPLES",
@@ -39,6 +42,7 @@ __all__ = [
     "CallRecorder",
     "Recordings",
     "delete_expired",
+    "formats_of",
     "recording_name",
 ]
 
@@ -50,7 +54,12 @@ FRAME_SAMPLES = 160
 RETENTION_CHECK_INTERVAL = 86400.0
 """Seconds between two retention sweeps while the gateway runs."""
 
-_SILENCE = bytes(2 * FRAME_SAMPLES)
+
+def formats_of(agent: Agent | None) -> tuple[AudioFormat, AudioFormat]:
+    """The formats of the frames a call's recorder gets: the caller's, the agent's."""
+    if agent is None:
+        return ULAW_8K, ULAW_8K
+    return agent.caller_format or agent.audio_format, agent.audio_format
 
 
 def recording_name(when: datetime) -> str:
@@ -58,19 +67,32 @@ def recording_name(when: datetime) -> str:
     return f"{when.astimezone(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(6)}.wav"
 
 
-def _linear(frame: bytes | None) -> bytes:
-    """One tick of one channel: the μ-law ``frame`` decoded, or silence, 160 samples."""
-    if not frame:
-        return _SILENCE
-    pcm = g711.ulaw_to_linear(frame[:FRAME_SAMPLES])
-    return pcm + _SILENCE[len(pcm) :]
+class _Channel:
+    """One side's frames as one tick of linear samples at the recording's rate."""
+
+    __slots__ = ("_convert", "_format", "_silence")
+
+    def __init__(self, audio: AudioFormat, rate: int) -> None:
+        self._format = audio
+        self._convert = Reformat(audio, AudioFormat("pcm_s16le", rate))
+        self._silence = bytes(rate // 50 * 2)
+
+    def linear(self, frame: bytes | None) -> bytes:
+        """The frame decoded (one tick's worth at most), or silence."""
+        if not frame:
+            return self._silence
+        pcm = self._convert.convert(frame[: self._format.frame_bytes])
+        return pcm[: len(self._silence)] + self._silence[len(pcm) :]
 
 
 class CallRecorder:
     """Writes one call's stereo WAV, a tick at a time."""
 
-    def __init__(self, path: Path) -> None:
-        """Create ``path`` (``0600``, must not exist) and write the WAV header.
+    def __init__(
+        self, path: Path, caller: AudioFormat = ULAW_8K, agent: AudioFormat = ULAW_8K
+    ) -> None:
+        """Create ``path`` (``0600``, must not exist) and write the WAV header; ``caller``
+        and ``agent`` are the formats of each side's frames.
 
         Raises:
             OSError: the file cannot be created.
@@ -81,12 +103,20 @@ class CallRecorder:
         self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)
-        self._wav.setframerate(SAMPLE_RATE)
+        rate = max(caller.sample_rate, agent.sample_rate)
+        self._wav.setframerate(rate)
+        self._caller, self._agent = _Channel(caller, rate), _Channel(agent, rate)
+        self._samples = rate // 50
         self.ticks = 0
         self.closed = False
 
     @classmethod
-    def start(cls, directory: Path, when: datetime | None = None) -> CallRecorder:
+    def start(
+        cls,
+        directory: Path,
+        when: datetime | None = None,
+        formats: tuple[AudioFormat, AudioFormat] = (ULAW_8K, ULAW_8K),
+    ) -> CallRecorder:
         """A recorder in a new file of ``directory`` (created ``0700`` if missing).
 
         Raises:
@@ -95,20 +125,20 @@ class CallRecorder:
         make_private_dir(directory)
         for _ in range(7):
             try:
-                return cls(directory / recording_name(when or datetime.now(UTC)))
+                return cls(directory / recording_name(when or datetime.now(UTC)), *formats)
             except FileExistsError:
                 continue  # a name drawn twice: draw again
-        return cls(directory / recording_name(when or datetime.now(UTC)))
+        return cls(directory / recording_name(when or datetime.now(UTC)), *formats)
 
     def tick(self, caller: bytes | None, agent: bytes | None) -> None:
-        """Append one 20 ms tick: the caller's μ-law frame left, the agent's right (None = silence).
+        """Append one 20 ms tick: the caller's frame left, the agent's right (None = silence).
 
         A write error stops the recording (logged once); the call goes on.
         """
         if self.closed:
             return
-        left, right = _linear(caller), _linear(agent)
-        out = bytearray(4 * FRAME_SAMPLES)
+        left, right = self._caller.linear(caller), self._agent.linear(agent)
+        out = bytearray(4 * self._samples)
         out[0::4], out[1::4] = left[0::2], left[1::2]
         out[2::4], out[3::4] = right[0::2], right[1::2]
         try:
@@ -200,14 +230,17 @@ class Recordings:
                 log.warning("recording retention sweep failed: %s", exc)
 
     def recorder(
-        self, call_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+        self,
+        call_log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        formats: tuple[AudioFormat, AudioFormat] = (ULAW_8K, ULAW_8K),
     ) -> CallRecorder | None:
-        """A recorder in a new file; None when off or the file cannot be made (logged on
-        ``call_log``, which names the file: the call goes on unrecorded)."""
+        """A recorder in a new file for frames in ``formats`` (the caller's, the agent's);
+        None when off or the file cannot be made (logged on ``call_log``, which names the
+        file: the call goes on unrecorded)."""
         if self.directory is None:
             return None
         try:
-            recorder = CallRecorder.start(self.directory)
+            recorder = CallRecorder.start(self.directory, formats=formats)
         except OSError as exc:
             call_log.warning("not recording this call: %s", exc)
             return None

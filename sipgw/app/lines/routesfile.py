@@ -10,6 +10,7 @@
     greeting = "Sales, how can I help?"
     prompt_file = "prompts/sales.txt"
     max_calls = 4
+    codecs = ["G722", "PCMU"]     # among SIPGW_CODECS, most preferred first (docs/hd-voice.md)
 
     hand_off_to = ["billing"]     # lines its assistant may hand a caller to (agent/handoff.py)
 
@@ -47,6 +48,7 @@ from sipgw.agent.sections import ConfigError
 from sipgw.agent.sections.tomlfile import Place, TomlDocument, read_toml
 from sipgw.agent.tools.declared import parse_declarations
 from sipgw.agent.variables import check_variables
+from sipgw.app.codecs import codec_list
 from sipgw.app.lines.match import Network, Route, UserPattern
 from sipgw.app.upstream.callrequest import CallDefaults, amd_request
 from sipgw.sip.customheaders import check_custom_headers
@@ -80,6 +82,7 @@ _LINE_KEYS = frozenset(
         "agent",
         "settings",
         "recording",
+        "codecs",
         "max_calls",
         "webhook_url",
         "webhook_secret",
@@ -128,6 +131,9 @@ class LineSpec:
     """``[lines.NAME.settings]``: variable -> value."""
     recording: bool | None = None
     """Record its calls (needs ``SIPGW_RECORD_DIR``); None = as the gateway does."""
+    codecs: tuple[str, ...] | None = None
+    """Its calls' codecs, most preferred first, among ``SIPGW_CODECS`` (docs/hd-voice.md);
+    None = its account's, else the gateway's."""
     max_calls: int = 0
     """Calls up at once on this line; 0 = no limit of its own."""
     webhook_url: str | None = None
@@ -304,6 +310,7 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         recording=(
             _typed(table["recording"], bool, place, "recording") if "recording" in table else None
         ),
+        codecs=_codecs(table, place),
         max_calls=max_calls,
         webhook_url=url,
         webhook_secret=None if secret is None else _typed(secret, str, place, "webhook_secret"),
@@ -319,6 +326,19 @@ def _line(name: str, table: Mapping[str, Any], document: TomlDocument, base: Pat
         **_hand_off(table, place),
         declared_tools=_declared_tools(table, _tools_place(name, table, document, place), base),
     )
+
+
+def _codecs(table: Mapping[str, Any], place: Place) -> tuple[str, ...] | None:
+    """``codecs``: a list of codec names we carry, e.g. ``["G722", "PCMU"]``."""
+    if "codecs" not in table:
+        return None
+    value = table["codecs"]
+    try:
+        return codec_list(value if isinstance(value, list) else [])
+    except ValueError as exc:
+        raise ConfigError(
+            f'{place("codecs")}: codecs (a list, e.g. ["G722", "PCMU"]) {exc}'
+        ) from None
 
 
 def _hand_off(table: Mapping[str, Any], place: Place) -> dict[str, Any]:

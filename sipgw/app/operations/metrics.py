@@ -236,6 +236,13 @@ class GatewayMetrics:
             ["direction", "leg", "outcome", "line"],
             registry=registry,
         )
+        self.call_codecs = Counter(
+            "sipgw_call_codecs",
+            "Calls ended that had media, by the audio codec negotiated (PCMU, PCMA, G722: "
+            "docs/hd-voice.md).",
+            ["codec"],
+            registry=registry,
+        )
         self.media_path = Gauge(
             "sipgw_media_path",
             '1 for the media path this process runs (docs/performance.md, "The native media '
@@ -247,7 +254,8 @@ class GatewayMetrics:
         self.route_refusals = Counter(
             "sipgw_route_refusals",
             "Incoming calls the routes refused: no-route (no route matched and no default "
-            "line; line empty) or line-busy (the line held its max_calls).",
+            "line; line empty), line-busy (the line held its max_calls) or no-codec (the "
+            "offer had none of the codecs of its line or account: 488).",
             ["line", "why"],
             registry=registry,
         )
@@ -384,6 +392,8 @@ class GatewayMetrics:
         ).inc()
         if quality is None:
             return
+        if quality.codec:
+            self.call_codecs.labels(codec=quality.codec).inc()
         self.call_jitter.observe(quality.jitter_ms / 1000)
         self.call_loss.observe(max(0.0, quality.loss_percent) / 100)
         self.call_mos.observe(quality.mos)

@@ -18,6 +18,7 @@
     caller_id_header = "pai"                 # none, pai or ppi: where else it goes
     caller_id_privacy = "none"               # id: withhold it (Privacy: id)
     media_networks = ["203.0.113.0/24"]      # where its calls' RTP may go (default: anywhere)
+    codecs = ["G722", "PCMU"]                # its calls' codecs (default: G.711 first)
 
 The flags are the ``accounts`` section (:class:`AccountSection`); how calls are placed
 through the trunk, the ``outbound`` section (:class:`OutboundSection`). A problem in the
@@ -44,6 +45,7 @@ from sipgw.agent.sections.parsers import (
 )
 from sipgw.agent.sections.tomlfile import Place, read_toml
 from sipgw.app.agents import agent_spec
+from sipgw.app.codecs import codec_list
 from sipgw.app.upstream.mediaranges import media_networks
 from sipgw.sip.errors import SipError
 from sipgw.sip.uri import SipUri
@@ -77,6 +79,7 @@ _KEYS = frozenset(
         "caller_id_header",
         "caller_id_privacy",
         "media_networks",
+        "codecs",
     }
 )
 _HEADERS = ("none", "pai", "ppi")
@@ -156,7 +159,7 @@ class AccountSection:
         "", env="SIPGW_ACCOUNTS", flag="--accounts", metavar="FILE", parse=optional_file,
         help="TOML file with several accounts ([accounts.NAME] tables: aor, registrar, "
         "auth_username, auth_password, outbound_proxy, transport, expires, agent, caller_id, "
-        "caller_id_header, caller_id_privacy, media_networks); empty = none.",
+        "caller_id_header, caller_id_privacy, media_networks, codecs); empty = none.",
     )  # fmt: skip
     keepalive_interval: float = setting(
         25.0, env="SIPGW_KEEPALIVE_INTERVAL", flag="--keepalive-interval", metavar="S",
@@ -265,6 +268,9 @@ class Account:
     (:mod:`sipgw.app.upstream.mediaranges`)."""
     caller_id: str = ""
     """The From of calls placed through this account; "" = its AOR."""
+    codecs: tuple[str, ...] | None = None
+    """Its calls' codecs, most preferred first (docs/hd-voice.md); None = the gateway's,
+    G.711 first."""
     caller_id_header: str = "none"
     """``none``, ``pai`` or ``ppi``: where else the caller id goes."""
     caller_id_privacy: str = "none"
@@ -319,7 +325,7 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
         known = ", ".join(sorted(_KEYS))
         raise ConfigError(f"{place(unknown[0])}: unknown key {unknown[0]!r} (known: {known})")
     for key, value in fields.items():
-        if key == "media_networks":
+        if key in ("media_networks", "codecs"):
             continue  # a list: checked below
         wanted = int if key == "expires" else str
         if not isinstance(value, wanted) or isinstance(value, bool):
@@ -368,7 +374,16 @@ def _account(name: str, fields: Mapping[str, Any], place: Place) -> Account:
         media = media_networks(",".join(networks))
     except ValueError as exc:
         raise ConfigError(f"{place('media_networks')}: media_networks: {exc}") from None
+    codecs = None
+    if "codecs" in fields:
+        try:
+            codecs = codec_list(fields["codecs"] if isinstance(fields["codecs"], list) else [])
+        except ValueError as exc:
+            raise ConfigError(
+                f'{place("codecs")}: codecs (a list, e.g. ["G722", "PCMU"]) {exc}'
+            ) from None
     return Account(
+        codecs=codecs,
         name=name,
         aor=aor,
         registrar=registrar,

@@ -71,6 +71,9 @@ class OutboundConfig:
     """Withhold the caller id from the callee (``Privacy: id``, an anonymous From)."""
     accounts: Mapping[str, OutboundConfig] = field(default_factory=dict)
     """How each account of the accounts file places calls, by account name."""
+    codecs: tuple[str, ...] | None = None
+    """The account's own codecs, most preferred first (docs/hd-voice.md); None = the
+    gateway's, G.711 first when there is an ``aor`` (a trunk's or PBX's account)."""
 
     @property
     def credentials(self) -> Credentials | None:
@@ -102,6 +105,7 @@ def account_config(
     caller_id: str,
     identity: IdentityHeader,
     withhold: bool,
+    codecs: tuple[str, ...] | None = None,
 ) -> OutboundConfig:
     """How one account of the accounts file places calls: its AOR (the default From and
     the host of numbers), credentials, proxy (else ``base``'s), caller id and identity
@@ -115,6 +119,7 @@ def account_config(
         password=password,
         identity=identity,
         withhold=withhold,
+        codecs=codecs,
     )
 
 

@@ -38,6 +38,7 @@ from sipgw.sip.offeranswer import (
     LocalMedia,
     NegotiatedAudio,
     OfferChoice,
+    RtpCodec,
     accept_answer,
     answer_with,
     choose_answer,
@@ -141,6 +142,32 @@ class InviteUsage:
         config = self.ctx.config
         return choose_answer(offer, config.codecs, srtp_use(config.srtp_policy, transport))
 
+    def prefer_codecs(self, session: CallSession, codecs: tuple[RtpCodec, ...]) -> str | None:
+        """The call's own codecs (a line's, an account's) before it is answered: the offer's
+        codec is chosen again from them (RFC 3264 §6.1: ours, in our order), and the answer
+        and any later offer of ours list them. The chosen codec's name, None without an
+        offer (a delayed offer: our offer in the 2xx lists them).
+
+        Raises:
+            SdpError: none of ``codecs`` is in the offer (488).
+            InvalidState: the call is answered already.
+        """
+        if session.state not in _RINGING:
+            raise InvalidState(f"cannot change the codecs of a call in state {session.state.name}")
+        if not codecs:
+            raise ValueError("codecs must not be empty")
+        choice = None
+        if session.offer is not None:
+            transport = session.server_transaction.flow.transport
+            config = self.ctx.config
+            choice = choose_answer(session.offer, codecs, srtp_use(config.srtp_policy, transport))
+            self.ctx.check_media(choice.remote_address, session.dialog.source.address[0])
+        session.codecs = codecs
+        if choice is None:
+            return None
+        session.choice = choice
+        return choice.codec
+
     def _local_media(
         self,
         transport: str,
@@ -148,6 +175,7 @@ class InviteUsage:
         session_id: str = "0",
         version: int = 0,
         key: bytes | None = None,
+        codecs: tuple[RtpCodec, ...] | None = None,
     ) -> LocalMedia:
         """Our media for a call signalled over ``transport``; a fresh SRTP key
         (RFC 4568 §6.1: random, from the OS) unless ``key`` is given."""
@@ -160,7 +188,7 @@ class InviteUsage:
             port=port,
             session_id=session_id,
             session_version=version,
-            codecs=config.codecs,
+            codecs=codecs or config.codecs,
             telephone_event=config.telephone_event,
             ptime=config.ptime,
             srtp=srtp,
@@ -188,7 +216,9 @@ class InviteUsage:
         if session.state not in _RINGING:
             raise InvalidState(f"cannot answer a call in state {session.state.name}")
         transport = session.server_transaction.flow.transport
-        local = self._local_media(transport, rtp_port, str(self.ctx.rng.getrandbits(31)), 1)
+        local = self._local_media(
+            transport, rtp_port, str(self.ctx.rng.getrandbits(31)), 1, codecs=session.codecs
+        )
         session.local_media = local
         media = None
         if session.offer is not None:

@@ -68,7 +68,13 @@ from sipgw.sip.finalreply import FinalReply
 from sipgw.sip.headers import NameAddr
 from sipgw.sip.identity import IdentityHeader, identity_headers
 from sipgw.sip.message import Headers, SipRequest, SipResponse
-from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, accept_answer, create_offer
+from sipgw.sip.offeranswer import (
+    LocalMedia,
+    NegotiatedAudio,
+    RtpCodec,
+    accept_answer,
+    create_offer,
+)
 from sipgw.sip.sdes import KEY_SALT_LENGTH, SrtpUse, srtp_use
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer, parse_session_expires
@@ -121,6 +127,8 @@ class OutboundCall:
             :func:`~sipgw.sip.customheaders.check_custom_headers`).
         targets: where the INVITE may go, in order (the first hop's servers, RFC 3263,
             found by the application); empty = the first hop's own flow.
+        codecs: the codecs our offer lists, most preferred first (a line's, an
+            account's); empty = the gateway's (``UserAgentConfig.codecs``).
     """
 
     target: SipUri | str
@@ -134,6 +142,7 @@ class OutboundCall:
     withhold: bool = False
     headers: tuple[tuple[str, str], ...] = ()
     targets: tuple[Flow, ...] = ()
+    codecs: tuple[RtpCodec, ...] = ()
 
 
 class OutboundUsage:
@@ -180,7 +189,7 @@ class OutboundUsage:
             port=spec.rtp_port,
             session_id=str(ctx.rng.getrandbits(31)),
             session_version=1,
-            codecs=ctx.config.codecs,
+            codecs=spec.codecs or ctx.config.codecs,
             telephone_event=ctx.config.telephone_event,
             ptime=ctx.config.ptime,
             # Over TLS we offer RTP/SAVP (RFC 4568 keys stay inside the TLS channel).

@@ -11,7 +11,7 @@ from sipgw.sip.dialog import Dialog
 from sipgw.sip.errors import InvalidState
 from sipgw.sip.events import EndReason
 from sipgw.sip.message import SipRequest
-from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice
+from sipgw.sip.offeranswer import LocalMedia, NegotiatedAudio, OfferChoice, RtpCodec
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.sessiontimer import SessionTimer
 from sipgw.sip.timers import Timer, TimerHeap
@@ -103,6 +103,9 @@ class CallSession:
         offer: the SDP offer of the INVITE, None for a delayed offer.
         choice: what we accept of :attr:`offer` (:func:`sipgw.sip.offeranswer.choose_answer`),
             chosen when the INVITE came and kept for the answer.
+        codecs: the call's own codecs, most preferred first (a line's or account's, given
+            by the application before the answer: :meth:`InviteUsage.prefer_codecs`); None:
+            the gateway's (``UserAgentConfig.codecs``).
         local_media: our media parameters once answered.
         local_sdp: the SDP we last sent.
         offer_in_2xx: we sent an offer in a 2xx and wait for the answer in the ACK.
@@ -125,6 +128,7 @@ class CallSession:
     dialog: Dialog
     offer: SessionDescription | None
     choice: OfferChoice | None = None
+    codecs: tuple[RtpCodec, ...] | None = None
     local_media: LocalMedia | None = None
     local_sdp: SessionDescription | None = None
     offer_in_2xx: bool = False

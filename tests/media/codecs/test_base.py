@@ -9,6 +9,7 @@ import pytest
 from sipgw.media import g711
 from sipgw.media.codecs import (
     CODECS,
+    G722,
     PCM16_16K,
     PCMA,
     PCMU,
@@ -20,10 +21,11 @@ from sipgw.media.codecs import (
 
 
 def test_the_registry_resolves_names_as_an_rtpmap_writes_them() -> None:
-    assert list(CODECS) == ["PCMU", "PCMA"]  # our default preference
+    assert list(CODECS) == ["PCMU", "PCMA", "G722"]  # our default preference
     assert codec_named("pcma") is PCMA and codec_named("PCMU") is PCMU
-    with pytest.raises(ValueError, match=r"unknown codec 'G722' \(we carry PCMU, PCMA\)"):
-        codec_named("G722")
+    assert codec_named("g722") is G722
+    with pytest.raises(ValueError, match=r"unknown codec 'OPUS' \(we carry PCMU, PCMA, G722\)"):
+        codec_named("OPUS")
 
 
 def test_silence_is_the_codecs_own_and_cached() -> None:

@@ -17,6 +17,7 @@ function callCard(call) {
   head.append(el("span", "direction", call.direction));
   head.append(el("span", "leg leg-" + call.leg, call.leg));
   if (call.line) head.append(el("span", "line-name", "line " + call.line));
+  head.append(el("span", "codec", call.codec ?? ""));  // G722: HD voice (docs/hd-voice.md)
   head.append(el("span", "state state-" + call.state, call.state));
   head.append(el("span", "agent", call.agent ?? "—"));
   head.append(el("span", "duration", "0:00"));
@@ -109,6 +110,7 @@ function connect() {
     const entry = addCall(call);
     entry.call = Object.assign(entry.call, call);
     entry.node.querySelector(".agent").textContent = call.agent ?? "—";
+    entry.node.querySelector(".codec").textContent = call.codec ?? "";
     const state = entry.node.querySelector(".state");
     state.textContent = call.state;
     state.className = "state state-" + call.state;

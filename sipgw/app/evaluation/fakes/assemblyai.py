@@ -109,7 +109,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from sipgw.app.evaluation.fakes.wsserver import WebSocketServerFake
-from sipgw.media.g711 import linear_to_ulaw, rms_dbfs
+from sipgw.media.g711 import linear_to_ulaw, resample, rms_dbfs
 
 __all__ = [
     "CONCURRENCY_REASON",
@@ -325,7 +325,11 @@ class FakeSession:
     chunk_arrived_at: list[float] = field(default_factory=list)
     """``time.monotonic()`` at the arrival of each binary frame (for latency benchmarks)."""
     chunks: list[bytes] = field(default_factory=list)
-    """The binary frames themselves, only when the fake was made with ``keep_audio=True``."""
+    """The binary frames themselves, only when the fake was made with ``keep_audio=True``
+    (as μ-law at 8 kHz, whatever the client sent)."""
+    received: list[bytes] = field(default_factory=list)
+    """The binary frames as the client sent them (16 kHz s16le on an HD-voice call), only
+    with ``keep_audio``."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """JSON messages from the client (Terminate, UpdateConfiguration, ...)."""
     message_at: list[float] = field(default_factory=list)
@@ -382,7 +386,10 @@ class _LiveSession:
         )
         params = record.params
         self.linear = params.get("encoding") == "pcm_s16le"
-        """16-bit PCM at 8 kHz (``required_params`` allowed it): turned to μ-law on arrival."""
+        """16-bit PCM (``required_params`` allowed it): turned to μ-law on arrival."""
+        self.wideband = self.linear and params.get("sample_rate") == "16000"
+        """At 16 kHz (an HD-voice call's): taken to 8 kHz first, for the turn detector."""
+        self._resampled: object = None
         early = fake.partial_after_ms
         if "interruption_delay" in params:  # the server adds at least 300 ms (the docs)
             early = int(params["interruption_delay"]) + EARLY_PARTIAL_FLOOR_MS
@@ -450,6 +457,11 @@ class _LiveSession:
     # -- incoming
 
     async def _on_audio(self, data: bytes) -> None:
+        sent = data
+        if self.wideband:
+            data, self._resampled = resample(
+                data[: len(data) // 2 * 2], 16000, 8000, self._resampled
+            )
         if self.linear:
             data = linear_to_ulaw(data[: len(data) // 2 * 2])
         arrived = time.monotonic()
@@ -464,6 +476,7 @@ class _LiveSession:
             self.record.chunk_arrived_at.append(arrived)
             if keep:
                 self.record.chunks.append(data)
+                self.record.received.append(sent)
 
         self.fake._update(account)
         if not 50 <= duration_ms <= 1000:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import cast
 
-from sipgw.agent.base import Agent, CallControl
+from sipgw.agent.base import NO_DETAILS, Agent, CallControl
 from sipgw.agent.echo import EchoAgent
 from sipgw.app.calls.draining import DrainRequest, say_goodbyes
 from sipgw.app.legs.calls import LegCalls, party
@@ -64,7 +65,7 @@ async def test_say_goodbyes_returns_once_every_agent_has_played() -> None:
     agents = [
         GoodbyeAgent(log, played),
         GoodbyeAgent(log, played),
-        EchoAgent(cast(CallControl, object())),
+        EchoAgent(cast(CallControl, SimpleNamespace(details=NO_DETAILS))),  # reads its details
     ]
     waiting = asyncio.ensure_future(say_goodbyes(agents, "bye now", 10.0, asyncio.Event()))
     await _until(lambda: len(log) == 2)

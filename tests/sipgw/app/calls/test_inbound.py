@@ -190,3 +190,54 @@ async def test_a_line_may_turn_recording_off(tmp_path: Path) -> None:
         await private.bye()
         await kept.bye()
     assert len(list(records.glob("*.wav"))) == 1
+
+
+HD_ROUTES = """
+[lines.hd]
+codecs = ["G722", "PCMU"]
+[lines.wideband_only]
+codecs = ["G722"]
+[lines.plain]
+[[routes]]
+called = "+15550100"
+line = "hd"
+[[routes]]
+called = "+15550200"
+line = "wideband_only"
+[[routes]]
+called = "+15550300"
+line = "plain"
+"""
+
+
+async def test_a_lines_codecs_choose_the_answer_and_an_offer_without_them_gets_488(
+    tmp_path: Path,
+) -> None:
+    """Issue 43: the gateway allows G.722 after G.711 (SIPGW_CODECS); a line listing it first
+    answers an offer of PCMU and G.722 with G.722, and its echo takes 16 kHz; a line without
+    codecs of its own answers PCMU; a line that only takes G.722 refuses a PCMU offer with
+    488 before it rings."""
+    routes = tmp_path / "routes.toml"
+    routes.write_text(HD_ROUTES)
+    allowed = ("PCMU", "PCMA", "G722")
+    async with running_gateway(routes=routes, codecs=allowed) as (gateway, new_phone):
+        hd = await new_phone(user="+15550100")
+        ok = await hd.invite("0 9 101")  # PCMU first in the offer
+        assert ok.status == 200 and "m=audio" in ok.body.decode()
+        assert "a=rtpmap:9 G722/8000" in ok.body.decode()
+        plain = await new_phone(user="+15550300")
+        ok = await plain.invite("9 0 101")  # G.722 first in the offer: ours wins
+        assert ok.status == 200 and "a=rtpmap:0 PCMU/8000" in ok.body.decode()
+        by_line = {h.line: h for h in gateway.handles.values()}
+        assert by_line["hd"].details.sample_rate == 16000
+        assert by_line["plain"].details.sample_rate == 8000
+        hd_agent = by_line["hd"].agent
+        assert hd_agent is not None and hd_agent.audio_format.sample_rate == 16000
+        narrow = await new_phone(user="+15550200")
+        refused = await narrow.invite("0 101")
+        assert refused.status == 488
+        text, _ = gateway.metrics.render()
+        refusals = "sipgw_route_refusals_total"
+        assert sample_value(text, refusals, line="wideband_only", why="no-codec") == 1
+        await hd.bye()
+        await plain.bye()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import stat
 import struct
 import time
 import wave
+from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from sipgw.app.config import OperationsSection
 from sipgw.app.evaluation.audio import dominant_tone, tone_frames, tone_share
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.media import g711
+from sipgw.media.codecs import PCM16_16K, ULAW_8K
 from tests.sipgw.app.admin.legs_admin import admin_with_legs
 from tests.toolkit.fakes.twilio import call_the_webhook
 from tests.toolkit.gateway_in_process import running_gateway
@@ -67,6 +70,23 @@ def test_channels_stay_aligned_with_silence_for_gaps(tmp_path: Path) -> None:
     # The decoded samples are exactly the μ-law frames' (no resampling, no gain).
     assert _encode(lt[3]) == caller[3] and _encode(rt[16]) == agent[1]
     assert not any(lt[12]) and not any(rt[12])  # silence is zero
+
+
+def test_an_hd_voice_call_is_recorded_at_16_khz(tmp_path: Path) -> None:
+    """Issue 43: the assistant on a G.722 call hears 16 kHz s16le and speaks 8 kHz μ-law:
+    the file is 16 kHz, the agent's side resampled up, both a tick a tick."""
+    recorder = CallRecorder(tmp_path / "hd.wav", PCM16_16K, ULAW_8K)
+    caller = array("h", (int(8000 * math.sin(2 * math.pi * 3000 * n / 16000))
+                         for n in range(320 * 10)))  # fmt: skip  # 3 kHz: wideband only
+    for i, agent in enumerate(tone_frames(400, 0.2)):
+        recorder.tick(caller[i * 320 : (i + 1) * 320].tobytes(), agent)
+    recorder.close()
+    with wave.open(str(recorder.path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getnframes()) == (2, 16000, 3200)
+        data = array("h", wav.readframes(wav.getnframes()))
+    left, right = data[0::2], data[1::2]
+    assert left[:3200] == caller  # the caller's samples as they came
+    assert max(map(abs, right[640:])) > 1000  # the agent's tone, at 16 kHz
 
 
 def test_a_short_frame_is_padded_to_the_tick(tmp_path: Path) -> None:

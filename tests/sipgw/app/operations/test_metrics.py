@@ -235,3 +235,17 @@ def test_the_media_path_in_use_is_exported() -> None:
     assert sample_value(text, "sipgw_media_path", path=_accel.PATH) == 1
     other = "pure" if _accel.PATH == "native" else "native"
     assert f'sipgw_media_path{{path="{other}"}}'.encode() not in text
+
+
+def test_calls_are_counted_by_their_codec() -> None:
+    """Issue 43: how many calls were HD voice (G.722), from the quality each call ends with."""
+    metrics = GatewayMetrics(_Source())
+    wide = dataclasses.replace(_quality(4.0, 0.0, 4.4, 40.0), codec="G722")
+    metrics.call_ended("inbound", "remote-bye", wide)
+    metrics.call_ended("inbound", "remote-bye", wide)
+    metrics.call_ended("inbound", "remote-bye", dataclasses.replace(wide, codec="PCMU"))
+    metrics.call_ended("inbound", "remote-bye", _quality(4.0, 0.0, 4.4, 40.0))  # not said
+    text, _ = metrics.render()
+    assert sample_value(text, "sipgw_call_codecs_total", codec="G722") == 2
+    assert sample_value(text, "sipgw_call_codecs_total", codec="PCMU") == 1
+    assert wide.record()["codec"] == "G722" and "codec" not in _quality(4, 0, 4, 1).record()

@@ -27,7 +27,7 @@ from sipgw.sip.events import (
 )
 from sipgw.sip.identity import IdentityHeader
 from sipgw.sip.message import Headers, SipRequest, SipResponse, make_response, parse_message
-from sipgw.sip.offeranswer import LocalMedia, answer_offer
+from sipgw.sip.offeranswer import LocalMedia, RtpCodec, answer_offer
 from sipgw.sip.sdp import SessionDescription
 from sipgw.sip.useragent import OutboundCall, UserAgent, UserAgentConfig
 
@@ -177,6 +177,15 @@ def test_invite_carries_our_offer_tags_and_contact() -> None:
     assert far.call.direction is Direction.OUTBOUND and far.call.outbound
     assert far.call.state is CallState.CALLING
     assert far.call.caller.uri == invite.from_.uri
+
+
+def test_a_calls_own_codecs_are_its_offer_in_their_order() -> None:
+    """Issue 43: a call placed on a line or through an account offers its own codecs
+    (G.711 first through a trunk, G.722 first on an HD line), not the gateway's."""
+    wide = (RtpCodec("G722", 8000, 9), RtpCodec("PCMU", 8000, 0))
+    assert "m=audio 30000 RTP/AVP 9 0 101" in Far(codecs=wide).invite.body.decode()
+    trunk = (RtpCodec("PCMU", 8000, 0), RtpCodec("G722", 8000, 9))
+    assert "m=audio 30000 RTP/AVP 0 9 101" in Far(codecs=trunk).invite.body.decode()
 
 
 def test_outbound_proxy_is_the_route_and_first_hop() -> None:

@@ -1,0 +1,170 @@
+"""HD voice (issue 43) with real peers: baresip's g722 module offering G.722 first.
+
+``sipgw serve --agent assistant --codecs G722,PCMU,PCMA`` with its clients pointed at the
+fakes. A softphone calling the gateway straight gets G.722 both ways: the speech-to-text
+fake is asked for ``pcm_s16le`` at 16000 and gets the caller's 16 kHz audio (a 6 kHz
+tone, which 8 kHz audio cannot carry, is there), and baresip decodes the greeting from
+G.722 at 16 kHz. The same offer on a trunk's account (``[accounts.trunk]``, no ``codecs``
+of its own) is answered PCMU: carriers keep G.711 first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import wave
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from tests.interop.services import fake_services
+from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.peers.baresip import Baresip
+
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
+
+GREETING_HZ = 500
+SPEECH_HZ, HIGH_HZ = 300, 6000
+WIDEBAND_STT = {"speech_model": "u3-rt-pro", "encoding": "pcm_s16le", "sample_rate": "16000"}
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    with fake_services(tmp_workdir, {"Hi there": GREETING_HZ}) as fakes:
+        fakes.stt.keep_audio = True
+        yield fakes
+
+
+def wideband_speech(path: Path) -> Path:
+    """16 kHz mono: 0.5 s of silence, 1.5 s of 300 Hz and 6 kHz together (-12 dBFS each),
+    then 30 s of silence."""
+    rate = 16000
+    samples = [0] * (rate // 2)
+    for n in range(int(rate * 1.5)):
+        t = n / rate
+        samples.append(int(8000 * (math.sin(2 * math.pi * SPEECH_HZ * t)
+                                   + math.sin(2 * math.pi * HIGH_HZ * t))))  # fmt: skip
+    samples += [0] * (rate * 30)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(array("h", samples).tobytes())
+    return path
+
+
+def level_at(pcm: bytes, hz: float, rate: int = 16000) -> float:
+    """The Goertzel power of ``hz`` in s16le ``pcm``, relative to the whole's energy."""
+    x = array("h", pcm)
+    coeff = 2 * math.cos(2 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for sample in x:
+        s1, s2 = sample + coeff * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+    energy = sum(v * v for v in x) or 1
+    return power / (energy * len(x))
+
+
+def gateway(tmp_workdir: Path, services: ThreadedFakes, *args: str) -> GatewayProcess:
+    return GatewayProcess(
+        tmp_workdir, agent="assistant", allow_from="127.0.0.0/8",
+        extra_args=("--codecs", "G722,PCMU,PCMA", *args), extra_env=services.env,
+    )  # fmt: skip
+
+
+def phone(tmp_workdir: Path, source: Path) -> Baresip:
+    """baresip offering G.722 first, then PCMU (its g722 module)."""
+    return Baresip(tmp_workdir, "a", user="a", source_wav=source, codec="g722/16000/1,pcmu",
+                   modules=["g722.so"])  # fmt: skip
+
+
+def test_a_softphone_offering_g722_gets_it_and_the_stt_hears_16_khz(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    services.stt.required_params = dict(WIDEBAND_STT)  # anything else is refused
+    source = wideband_speech(tmp_workdir / "audio" / "wide.wav")
+    with gateway(tmp_workdir, services) as gw, phone(tmp_workdir, source) as caller:
+        caller.dial(gw.uri("agent"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        gw.wait_log(r"media: G722/9 to ", 5)
+        services.stt.wait_for_blocking(  # 2.5 s of audio (counted as 8 kHz μ-law)
+            lambda: any(s.audio_bytes > 20000 for s in services.stt.sessions), 10
+        )
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended:", 5)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    (session,) = services.stt.sessions
+    assert session.params["encoding"] == "pcm_s16le" and session.params["sample_rate"] == "16000"
+    received = b"".join(session.received)
+    # The caller's tone came through at 16 kHz: its 6 kHz half is there, beside the 300 Hz.
+    assert level_at(received, HIGH_HZ) > 0.1 * level_at(received, SPEECH_HZ), "no 6 kHz at STT"
+    (record,) = (tmp_workdir / "calls").glob("*.jsonl")  # the call record says so
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [r["codec"] for r in lines if r["type"] == "quality"] == ["G722"]
+    # What baresip heard was G.722, decoded at 16 kHz: the greeting's tone.
+    with wave.open(str(heard)) as wav:
+        assert wav.getframerate() == 16000
+    assert tone_spans(analyse(heard), GREETING_HZ, 0.1)
+
+
+def test_a_trunks_account_keeps_g711_first_though_g722_is_offered_first(
+    tmp_workdir: Path, services: ThreadedFakes
+) -> None:
+    accounts = tmp_workdir / "accounts.toml"
+    accounts.write_text(
+        '[accounts.trunk]\naor = "sip:+15550100@sip.trunk.invalid"\nagent = "assistant"\n'
+    )
+    # 8 kHz (baresip's file source must match the codec it is given: PCMU here)
+    source = write_pattern(tmp_workdir / "audio" / "narrow.wav", [(None, 0.5), (SPEECH_HZ, 1.5),
+                                                                  (None, 30.0)], -12.0)  # fmt: skip
+    with (
+        gateway(tmp_workdir, services, "--accounts", str(accounts)) as gw,
+        phone(tmp_workdir, source) as caller,
+    ):
+        caller.dial(gw.uri("+15550100"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        gw.wait_log(r"media: PCMU/0 to ", 5)
+        services.stt.wait_for_blocking(
+            lambda: any(s.audio_bytes > 8000 for s in services.stt.sessions)
+        )
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended:", 5)
+        assert gw.stop() == 0
+    assert "(account trunk)" in gw.log_text()
+    (session,) = services.stt.sessions
+    assert session.params["encoding"] == "pcm_mulaw" and session.params["sample_rate"] == "8000"
+
+
+def test_the_echo_plays_a_g722_caller_back_at_16_khz(tmp_workdir: Path) -> None:
+    """The echo agent on a G.722 call takes and gives 16 kHz: the caller's 6 kHz comes back."""
+    source = wideband_speech(tmp_workdir / "audio" / "wide.wav")
+    gw = GatewayProcess(tmp_workdir, agent="echo", extra_args=("--codecs", "G722,PCMU"),
+                        extra_env={"SIPGW_ECHO_DELAY_MS": "200"})  # fmt: skip
+    with gw, phone(tmp_workdir, source) as caller:
+        caller.dial(gw.uri("echo"))
+        caller.wait_event("CALL_ESTABLISHED", 5)
+        gw.wait_log(r"media: G722/9 to ", 5)
+        # 3 s received (16 kHz s16le): the 0.5 s of silence and 1.5 s of speech, echoed 0.2 s
+        # later, are all back by then.
+        deadline = time.monotonic() + 15
+        while not any(d.stat().st_size > 96_000 for d in caller.rec_dir.glob("dump-*-dec.wav")):
+            assert time.monotonic() < deadline, "baresip received under 3 s of audio"
+            time.sleep(0.1)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 5)
+        gw.wait_log(r"call ended:", 5)
+        heard, _ = caller.recordings()
+        assert gw.stop() == 0
+    with wave.open(str(heard)) as wav:
+        assert wav.getframerate() == 16000
+        pcm = wav.readframes(wav.getnframes())
+    assert level_at(pcm, HIGH_HZ) > 0.1 * level_at(pcm, SPEECH_HZ), "no 6 kHz in the echo"
