@@ -1,0 +1,230 @@
+"""Shared state in a real PostgreSQL (Debian's, started here: tests/toolkit/postgres.py):
+migrations applied once by gateways starting at once, due callbacks dialled exactly once by
+two gateways, a dead gateway's lease taken over, the webhook outbox delivered once across two
+gateways, and the cluster's calls listed and placed through any gateway's admin API.
+
+Each "gateway" here is the piece under test with its own connections (its own
+:class:`Database`), as two processes on two machines would have: the row locks and advisory
+locks are the server's, whoever holds the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
+from sipgw.app.cluster.callbacks import PgCallbackStore
+from sipgw.app.cluster.database import Database
+from sipgw.app.cluster.messages import PgMessageStore
+from sipgw.app.cluster.migrations import apply_migrations, migrations
+from sipgw.app.cluster.outbox import PgOutbox
+from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
+from sipgw.app.webhooks.outbox import NewEvent
+from sipgw.app.webhooks.signing import WebhookSecret
+from tests.toolkit.postgres import PostgresServer
+
+T0 = 1_800_000_000.0
+POLICY = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=100, lease=60.0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    with PostgresServer() as running:
+        yield running
+
+
+@pytest.fixture
+def url(server: PostgresServer) -> str:
+    """A fresh database with the schema applied."""
+    new = server.new_database()
+    db = Database(new)
+    apply_migrations(db, T0)
+    db.close()
+    return new
+
+
+def _together(*jobs: Any) -> list[Any]:
+    """Run ``jobs`` (callables) in threads released at the same moment; their results."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = jobs[i]()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_gateways_starting_at_once_apply_the_migrations_once(server: PostgresServer) -> None:
+    fresh = server.new_database()
+    gateways = [Database(fresh) for _ in range(4)]
+    applied = _together(*(lambda db=db: apply_migrations(db, T0) for db in gateways))
+    versions = [m.version for m in migrations()]
+    assert sorted(v for one in applied for v in one) == versions  # each once, by someone
+    with gateways[0].transaction() as cur:
+        assert cur.execute("SELECT version FROM schema_migrations ORDER BY version") == [
+            (v,) for v in versions
+        ]
+    assert apply_migrations(gateways[1], T0 + 1) == []  # a later start: nothing to do
+    for db in gateways:
+        db.close()
+
+
+def _store_callbacks(store: PgCallbackStore, count: int) -> list[int]:
+    return [
+        store.add(call_id=f"c{i}", phone=f"+1555000{i:04d}", requested_time="now",
+                  reason="r", notes="", due_at=T0 - 1, now=T0 - 10)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+class Dialled:
+    """A place_call that records who dialled what."""
+
+    def __init__(self) -> None:
+        self.targets: list[tuple[str, str]] = []
+
+    def for_gateway(self, name: str) -> Any:
+        async def place(request: DialRequest) -> DialResult:
+            self.targets.append((name, request.target))
+            await asyncio.sleep(0)
+            return DialResult(True, "answered (200)")
+
+        return place
+
+
+def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_once(url: str) -> None:
+    dbs = [Database(url), Database(url)]
+    ids = _store_callbacks(PgCallbackStore(dbs[0]), 40)
+    dialled = Dialled()
+    six_at_once = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=6)
+    schedulers = [
+        CallbackScheduler(PgCallbackStore(db), dialled.for_gateway(f"gw{i}"), six_at_once,
+                          owner=f"gw{i}")
+        for i, db in enumerate(dbs)
+    ]  # fmt: skip
+    claimed = []
+    for _ in range(4):  # rounds of claims at the same moment: 4 x 2 x 6 > 40 rows
+        rounds = _together(*(lambda s=s: s.claim_due(T0) for s in schedulers))
+        claimed.append(rounds)
+        for scheduler, requests in zip(schedulers, rounds, strict=True):
+            for request in requests:
+                asyncio.run(scheduler.dial(request, lambda: T0 + 1))
+    taken = [r.callback.id for rounds in claimed for one in rounds for r in one]
+    assert sorted(taken) == sorted(set(taken))  # never twice
+    assert len(dialled.targets) == len(taken) == 40
+    assert {gw for gw, _ in dialled.targets} == {"gw0", "gw1"}  # both took a share
+    rows = PgCallbackStore(dbs[0]).rows()
+    assert [r.state for r in rows] == [CallbackState.DONE] * 40
+    assert {r.id for r in rows} == set(ids) and all(r.attempts == 1 for r in rows)
+    for db in dbs:
+        db.close()
+
+
+def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_when_its_lease_ends(
+    url: str,
+) -> None:
+    dead_db, live_db = Database(url), Database(url)
+    (row_id,) = _store_callbacks(PgCallbackStore(dead_db), 1)
+    dialled = Dialled()
+    dead = CallbackScheduler(PgCallbackStore(dead_db), dialled.for_gateway("dead"), POLICY,
+                             owner="machine-a:1:dead")  # fmt: skip
+    live = CallbackScheduler(PgCallbackStore(live_db), dialled.for_gateway("live"), POLICY,
+                             owner="machine-b:2:live")  # fmt: skip
+    (request,) = dead.claim_due(T0)  # claimed and dialling... then the machine dies
+    dead_db.close()
+    assert asyncio.run(live.run_due(lambda: T0 + 30)) == []  # its lease (60 s) still runs
+    results = asyncio.run(live.run_due(lambda: T0 + 61))  # ran out: requeued, then dialled
+    assert results == [DialResult(True, "answered (200)")]
+    row = PgCallbackStore(live_db).get(row_id)
+    assert row is not None and row.state is CallbackState.DONE
+    assert row.attempts == 2  # the lost call counted as an attempt
+    assert dialled.targets == [("live", request.target)]
+    live_db.close()
+
+
+def test_quotas_hold_across_gateways(url: str) -> None:
+    quota = CallbackQuota(per_caller=0, per_number=0, per_day=5)
+    stores = [PgCallbackStore(Database(url)) for _ in range(8)]
+
+    def add(store: PgCallbackStore) -> str:
+        try:
+            store.add(call_id="c", phone="+15550000", requested_time="now", reason="",
+                      notes="", due_at=T0, now=T0, quota=quota)  # fmt: skip
+        except CallbackQuotaExceeded:
+            return "refused"
+        return "stored"
+
+    outcomes = _together(*(lambda s=s: add(s) for s in stores))
+    assert outcomes.count("stored") == 5
+    messages = PgMessageStore(Database(url))
+    messages.add(call_id="c", for_target="", from_number="+1", caller_name="Ann",
+                 reach_at="", message="hi", now=T0)  # fmt: skip
+    assert [m.message for m in messages.rows()] == ["hi"]
+
+
+def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
+    async def scenario() -> dict[str, int]:
+        posts: dict[str, int] = {}
+
+        async def receive(request: web.Request) -> web.Response:
+            event = request.headers["webhook-id"]
+            posts[event] = posts.get(event, 0) + 1
+            await asyncio.sleep(0.001)
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", receive)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        hook = f"http://127.0.0.1:{port}/hook"
+        secret = WebhookSecret.parse("whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
+        events = [
+            NewEvent(f"msg_{c}_{n}", hook, "", f"call{c}", "call.answered", b"{}")
+            for c in range(10)
+            for n in range(5)
+        ]
+        PgOutbox(Database(url), "writer").add(events, 0.0)
+        deliveries = [
+            WebhookDelivery(PgOutbox(Database(url), f"gw{i}"), lambda line: secret,
+                            DeliveryPolicy(concurrency=4))
+            for i in range(2)
+        ]  # fmt: skip
+        for delivery in deliveries:
+            delivery.start()
+        outbox = PgOutbox(Database(url), "reader")
+        for _ in range(600):
+            if await asyncio.to_thread(outbox.pending) == 0:
+                break
+            await asyncio.sleep(0.02)
+        for delivery in deliveries:
+            await delivery.stop(grace=1.0)
+        await runner.cleanup()
+        assert sum(d.counts.delivered for d in deliveries) == len(events)
+        assert all(d.counts.delivered > 0 for d in deliveries)  # both gateways posted
+        return posts
+
+    posts = asyncio.run(scenario())
+    assert len(posts) == 50 and set(posts.values()) == {1}
