@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sipgw.agent.private_files import prepare_private_database
-from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.quota import CallbackQuota
 
 __all__ = [
     "CALLBACK_COLUMNS",

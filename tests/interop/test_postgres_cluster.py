@@ -11,27 +11,40 @@ locks are the server's, whoever holds the connections.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
 from sipgw.app.cluster.callbacks import PgCallbackStore
 from sipgw.app.cluster.database import Database
+from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.messages import PgMessageStore
 from sipgw.app.cluster.migrations import apply_migrations, migrations
 from sipgw.app.cluster.outbox import PgOutbox
+from sipgw.app.cluster.service import ClusterMember
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
+from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
 
 T0 = 1_800_000_000.0
+TOKEN = "cluster-admin-token-0123456789"
 POLICY = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=100, lease=60.0)
 
 
@@ -228,3 +241,137 @@ def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
 
     posts = asyncio.run(scenario())
     assert len(posts) == 50 and set(posts.values()) == {1}
+
+
+async def _poll(check: Any, within: float = 10.0) -> Any:
+    """``await check()`` until it returns something true (bounded); its last value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def test_any_gateways_admin_api_lists_the_clusters_calls_and_places_calls_where_there_is_room(
+    url: str,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            running_gateway(max_calls=1) as (gw_a, phones_a),
+            running_gateway() as (gw_b, phones_b),
+        ):
+            admins = []
+            members = []
+            for name, gateway in (("gw-a", gw_a), ("gw-b", gw_b)):
+                port = free_port()
+                index = ClusterIndex(Database(url), name, f"http://127.0.0.1:{port}", 0.5)
+                member = ClusterMember(index, gateway.feed, partial(gateway_load, gateway))
+                admin = AdminServer(gateway, AdminSettings(port=port, token=TOKEN), cluster=member)
+                await admin.start()
+                member.start()
+                admins.append(admin)
+                members.append(member)
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            phone_a, phone_b = await phones_a(), await phones_b()
+            assert await phone_a.invite() and await phone_b.invite()
+            async with aiohttp.ClientSession(headers=auth) as http:
+
+                async def cluster_calls() -> list[dict[str, Any]]:
+                    async with http.get(f"{admins[0].url}/api/cluster/calls") as answer:
+                        calls: list[dict[str, Any]] = (await answer.json())["calls"]
+                    return calls if len(calls) == 2 else []
+
+                calls = await _poll(cluster_calls)
+                assert sorted(c["gateway"] for c in calls) == ["gw-a", "gw-b"]
+                assert {c["call_id"] for c in calls} == {
+                    h.call.call_id for g in (gw_a, gw_b) for h in g.handles.values()
+                }
+
+                async def a_full() -> bool:
+                    async with http.get(f"{admins[1].url}/api/cluster/gateways") as answer:
+                        beats = {b["name"]: b for b in (await answer.json())["gateways"]}
+                    return beats.get("gw-a", {}).get("active") == 1 and "gw-b" in beats
+
+                assert await _poll(a_full)
+                body = {"target": "sip:nobody@127.0.0.1:9", "ring_timeout": 1}
+                async with http.post(f"{admins[0].url}/api/calls", json=body) as answer:
+                    placed = await answer.json()
+                    assert answer.status == 202, placed
+                assert placed["gateway"] == "gw-b"
+                assert placed["call_id"] in {h.call.call_id for h in gw_b.handles.values()}
+                forwarded = {**auth, FORWARDED_BY: "gw-b"}
+                async with http.post(
+                    f"{admins[0].url}/api/calls", json=body, headers=forwarded
+                ) as answer:
+                    assert answer.status == 503  # forwarded once, never again
+                await phone_a.hang_up()
+
+                async def ended_listed() -> bool:
+                    async with http.get(f"{admins[1].url}/api/cluster/calls?all=1") as answer:
+                        every = (await answer.json())["calls"]
+                    return any(c["gateway"] == "gw-a" and c["ended"] for c in every)
+
+                assert await _poll(ended_listed)
+            for member, admin in zip(members, admins, strict=True):
+                await member.stop()
+                await admin.stop()
+
+    asyncio.run(scenario())
+
+
+def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_the_cluster(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The real wiring: ``sipgw serve`` with SIPGW_DATABASE_URL, two at once on an empty
+    database (the migrations applied once), both in ``/api/cluster/gateways``; one killed
+    (SIGKILL: no goodbye) drops out when its heartbeat is three intervals old."""
+    fresh = server.new_database()
+    ports = [free_port(), free_port()]
+    gateways = [
+        GatewayProcess(
+            tmp_path / name,
+            name=name,
+            lifetime=120,
+            extra_env={
+                "SIPGW_DATABASE_URL": fresh,
+                "SIPGW_CLUSTER_NAME": name,
+                "SIPGW_CLUSTER_HEARTBEAT": "0.5",
+                "SIPGW_ADMIN_PORT": str(port),
+                "SIPGW_ADMIN_TOKEN": TOKEN,
+            },
+        )  # fmt: skip
+        for name, port in zip(("gw-a", "gw-b"), ports, strict=True)
+    ]
+    try:
+        _together(*(g.start for g in gateways))
+        db = Database(fresh)
+        with db.transaction() as cur:
+            assert cur.execute("SELECT version FROM schema_migrations") == [
+                (m.version,) for m in migrations()
+            ]
+        logs = "".join(g.log_text() for g in gateways)
+        assert logs.count("migrations [1] applied") == 1 and "schema up to date" in logs
+
+        async def names() -> set[str]:
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            async with (
+                aiohttp.ClientSession(headers=auth) as http,
+                http.get(f"http://127.0.0.1:{ports[1]}/api/cluster/gateways") as answer,
+            ):
+                return {g["name"] for g in (await answer.json())["gateways"]}
+
+        async def watch() -> None:
+            assert await _poll(lambda: _equal(names(), {"gw-a", "gw-b"}))
+            gateways[0].stop(signal.SIGKILL)
+            assert await _poll(lambda: _equal(names(), {"gw-b"}))
+
+        asyncio.run(watch())
+        db.close()
+    finally:
+        for gateway in gateways:
+            gateway.close()
+
+
+async def _equal(value: Any, wanted: object) -> bool:
+    return bool(await value == wanted)
