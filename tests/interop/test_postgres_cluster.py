@@ -11,6 +11,7 @@ locks are the server's, whoever holds the connections.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench import database as bench_database
 from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
 from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
@@ -375,3 +377,16 @@ def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_th
 
 async def _equal(value: Any, wanted: object) -> bool:
     return bool(await value == wanted)
+
+
+def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None:
+    """bench.database in a tiny run on a database of its own: its JSON has every part."""
+    out = tmp_path / "database.json"
+    assert bench_database.main(["--calls", "5", "--url", url, "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["figures"]
+    per_call = figures["per_call"]
+    assert set(per_call) == {"index", "webhooks", "callback"}
+    assert per_call["index"]["statements"] == 4.0  # start, heartbeat, end, heartbeat
+    assert per_call["callback"]["transactions"] == 4.0  # store, recover, claim, outcome
+    assert per_call["webhooks"]["statements"] >= 3 * 2  # per event: claim and delete at least
+    assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3

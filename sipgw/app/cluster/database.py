@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ class DatabaseCounts:
     statements: int = 0
     rows: int = 0
     """Rows returned plus rows changed (``rowcount``)."""
+    seconds: float = 0.0
+    """Time inside transactions (connecting, statements, commit), summed over threads."""
 
 
 class Cursor:
@@ -80,7 +83,7 @@ class Database:
         connect_timeout: seconds to wait for a connection.
     """
 
-    def __init__(self, url: str, pool: int = 4, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, pool: int = 10, connect_timeout: float = 10.0) -> None:
         if not is_postgres_url(url):
             raise ValueError(f"{redacted_url(url)!r} is not a postgresql:// URL")
         self.url = url
@@ -106,6 +109,7 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """One transaction: committed when the block ends, rolled back on an error."""
+        began = time.perf_counter()
         conn = self._connect()
         try:
             with conn.transaction(), conn.cursor() as cursor:
@@ -114,6 +118,8 @@ class Database:
         except BaseException:
             conn.close()
             raise
+        finally:
+            self.counts.seconds += time.perf_counter() - began
         self._give_back(conn)
 
     def close(self) -> None:
