@@ -24,8 +24,18 @@ import pytest
 from aiohttp import web
 
 from bench import database as bench_database
+from sipgw.agent.assistant_plugin import agent_settings
+from sipgw.agent.assistant_sections import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    PreemptiveSection,
+)
+from sipgw.agent.capabilities import GatewayServices
 from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.agent.tools.registry import ToolRegistry
 from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
@@ -42,6 +52,7 @@ from sipgw.app.evaluation.ports import free_port
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
+from tests.agent.tools.fake_call import ANY_NUMBER, call
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
 
@@ -390,3 +401,35 @@ def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None
     assert per_call["callback"]["transactions"] == 4.0  # store, recover, claim, outcome
     assert per_call["webhooks"]["statements"] >= 3 * 2  # per event: claim and delete at least
     assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3
+
+
+def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_them(
+    url: str,
+) -> None:
+    """GatewayServices' stores reach the assistant's schedule_callback and take_message:
+    a callback stored by gateway A's agent is claimed and dialled by gateway B."""
+    db = Database(url)
+    services = GatewayServices(
+        dial_policy=ANY_NUMBER, callback_store=PgCallbackStore(db), message_store=PgMessageStore(db)
+    )
+    settings = agent_settings(
+        AssistantSection(), PreemptiveSection(), BuiltinToolsSection(), CallbackSection(),
+        services,
+    )  # fmt: skip
+    registry = ToolRegistry(builtin_tools(settings.builtin_tools))
+
+    async def scenario() -> None:
+        stored = await call(registry, "schedule_callback", {"phone": "+15550001111", "time": "now"})
+        assert stored.ok, stored.content
+        message = {"message": "call me about the invoice", "name": "Ann"}
+        taken = await call(registry, "take_message", message)
+        assert taken.ok, taken.content
+
+    asyncio.run(scenario())
+    (row,) = PgCallbackStore(db).rows()
+    assert (row.phone, row.state) == ("+15550001111", CallbackState.PENDING)
+    assert [m.message for m in PgMessageStore(db).rows()] == ["call me about the invoice"]
+    dialled = Dialled()
+    other = CallbackScheduler(PgCallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
+    asyncio.run(other.run_due(lambda: (row.due_at or 0) + 1))
+    assert dialled.targets == [("gw-b", "+15550001111")]
