@@ -433,3 +433,13 @@ def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_the
     other = CallbackScheduler(PgCallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
     asyncio.run(other.run_due(lambda: (row.due_at or 0) + 1))
     assert dialled.targets == [("gw-b", "+15550001111")]
+
+
+def test_the_calls_index_keeps_thirty_days(url: str) -> None:
+    index = ClusterIndex(Database(url), "gw", "http://127.0.0.1:1")
+    for n, started in enumerate((T0 - 31 * 86400, T0 - 29 * 86400, T0)):
+        index.call_started({"id": f"c{n}", "call_id": f"{n}@t", "direction": "inbound",
+                            "caller": "a", "called": "b", "state": "active",
+                            "started": started})  # fmt: skip
+    assert index.prune(T0) == 1
+    assert sorted(c["id"] for c in index.calls(T0, active_only=False)) == ["c1", "c2"]

@@ -56,7 +56,9 @@ class PostgresServer:
         command = list(argv)
         if self._as_root:
             command = ["runuser", "-u", "nobody", "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, cwd=self.directory
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {done.stdout}{done.stderr}")
 

@@ -6,6 +6,8 @@ whether it takes new calls (not draining nor overloaded). A gateway whose heartb
 older than ``3 * interval`` counts as gone. Each call's start and end go into
 ``calls_index`` (gateway, id, parties, state, times): any gateway's admin API lists the
 cluster's calls from there, and the full record stays on the gateway that took the call.
+The index keeps :data:`INDEX_KEEP_DAYS` of calls: each gateway deletes older rows (anyone's)
+once an hour.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any
 
 from sipgw.app.cluster.database import Database
 
-__all__ = ["ClusterIndex", "GatewayBeat"]
+__all__ = ["INDEX_KEEP_DAYS", "ClusterIndex", "GatewayBeat"]
+
+INDEX_KEEP_DAYS = 30
+"""Days a call stays in ``calls_index`` after it started."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,12 @@ class ClusterIndex:
                 " heartbeat_at = EXCLUDED.heartbeat_at",
                 (self.name, self.admin_url, active, capacity, accepting, now),
             )
+
+    def prune(self, now: float, keep_days: float = INDEX_KEEP_DAYS) -> int:
+        """Delete the calls that started more than ``keep_days`` ago; returns how many."""
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM calls_index WHERE started_at < %s", (now - keep_days * 86400,))
+            return cur.rowcount()
 
     def leave(self) -> None:
         """Remove this gateway's heartbeat (a clean stop); its ended calls stay listed."""

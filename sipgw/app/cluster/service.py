@@ -31,6 +31,9 @@ __all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
 
 log = logging.getLogger("sipgw.cluster")
 
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of the calls' index by one gateway."""
+
 GatewayLoad = Callable[[], tuple[int, int | None, bool]]
 """This gateway's calls in progress, capacity (None = no limit) and whether it takes calls."""
 
@@ -141,9 +144,13 @@ class ClusterMember:
                 self._writes.task_done()
 
     async def _beat(self) -> None:
+        pruned_at = -PRUNE_EVERY
         while True:
             try:
                 await self.beat_now()
+                if self.clock() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = self.clock()
+                    await asyncio.to_thread(self.index.prune, pruned_at)
             except Exception as exc:  # retried at the next beat
                 log.error("cluster: heartbeat failed: %s", exc)
             await asyncio.sleep(self.index.interval)
