@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -49,6 +52,7 @@ from sipgw.app.cluster.outbox import PgOutbox
 from sipgw.app.cluster.service import ClusterMember
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
+from sipgw.app.evaluation.process import CHECKOUT
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
@@ -443,3 +447,41 @@ def test_the_calls_index_keeps_thirty_days(url: str) -> None:
                             "started": started})  # fmt: skip
     assert index.prune(T0) == 1
     assert sorted(c["id"] for c in index.calls(T0, active_only=False)) == ["c1", "c2"]
+
+
+_HOLD_CLAIM = """
+import sys, time
+from sipgw.app.cluster.callbacks import CALLBACK_QUEUE
+from sipgw.app.cluster.claims import claim_due
+from sipgw.app.cluster.database import Database
+from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS
+with Database(sys.argv[1]).transaction() as cur:
+    rows = claim_due(cur, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]), lease=60,
+                     limit=100, columns=CALLBACK_COLUMNS)
+    print(len(rows), flush=True)
+    time.sleep(60)  # killed here: the claim is never committed
+"""
+
+
+def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_others(
+    url: str,
+) -> None:
+    """Killed between claiming and committing (SIGKILL), a process's row locks die with its
+    connection: the rows are free at once, never claimed, not even for a lease."""
+    store = PgCallbackStore(Database(url))
+    ids = _store_callbacks(store, 3)
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CLAIM, url, str(T0)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
+    )  # fmt: skip
+    try:
+        assert doomed.stdout is not None and doomed.stdout.readline().strip() == "3"
+        assert store.claim_due(T0, "other", 60, 10) == []  # locked: skipped, not waited for
+        doomed.kill()
+        doomed.wait(10)
+        claimed = store.claim_due(T0, "other", 60, 10)
+        assert [row.id for row in claimed] == ids
+        assert all(row.attempts == 1 and row.claimed_by == "other" for row in claimed)
+    finally:
+        doomed.kill()
+        doomed.wait(10)
