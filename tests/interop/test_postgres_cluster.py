@@ -52,7 +52,7 @@ from sipgw.app.cluster.outbox import PgOutbox
 from sipgw.app.cluster.service import ClusterMember
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
-from sipgw.app.evaluation.process import CHECKOUT
+from sipgw.app.evaluation.process import CHECKOUT, child_env
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
@@ -485,3 +485,18 @@ def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_ot
     finally:
         doomed.kill()
         doomed.wait(10)
+
+
+def test_an_unreachable_database_stops_the_start_naming_the_setting_without_its_password(
+    tmp_path: Path,
+) -> None:
+    closed = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "sipgw", "serve", "--agent", "echo", "--sip-port", "0",
+         "--bind", "127.0.0.1"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**child_env(), "SIPGW_DATABASE_URL": f"postgresql://sipgw:pw-{TOKEN}@127.0.0.1:{closed}/x"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"SIPGW_DATABASE_URL: postgresql://sipgw:***@127.0.0.1:{closed}/x:" in done.stderr
+    assert TOKEN not in done.stderr + done.stdout
