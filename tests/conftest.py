@@ -108,6 +108,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_webhooks_peers.py",
     "tests/interop/test_declared_tools_peers.py",
     "tests/interop/test_pipecat_twiml_peers.py",
+    "tests/interop/test_campaigns_peers.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
 )

@@ -43,6 +43,7 @@ from sipgw.app.security.privacy import LogRedaction, Redactor, install_log_redac
 
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
+    from sipgw.app.campaigns.service import Campaigns
     from sipgw.app.cluster.service import ClusterMember
     from sipgw.app.gateway import Gateway
     from sipgw.app.startup import Startup
@@ -282,7 +283,7 @@ def _run(argv: list[str], redaction: LogRedaction) -> int:
 
 
 async def _start_admin(
-    gateway: Gateway, startup: Startup, sources: Sources
+    gateway: Gateway, startup: Startup, sources: Sources, campaigns: Campaigns | None = None
 ) -> AdminServer | int | None:
     """Start the admin server when configured; on failure print why (naming the settings
     as ``sources`` gave them) and return the exit status. Its ``admin listening on`` line
@@ -296,6 +297,7 @@ async def _start_admin(
     admin = AdminServer(
         gateway, settings, startup.legs, startup.twilio_api, Path(startup.webhooks.webhook_db),
         cluster=member, status_outbox=startup.shared.outbox if startup.shared else None,
+        campaigns=campaigns,
     )  # fmt: skip
     try:
         await admin.start()
@@ -396,6 +398,8 @@ def _supervise(startup: Startup, argv: list[str]) -> int:
 
 async def _serve(startup: Startup, worker: int = 0) -> int:
     from sipgw.app.calls.callbacks import start_callbacks
+    from sipgw.app.campaigns.service import start_campaigns
+    from sipgw.app.campaigns.webhooks import CampaignWebhooks
 
     config = startup.config
     gateway = gateway_of(startup)
@@ -407,12 +411,17 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
-    admin = await _start_admin(gateway, startup, startup.sources)
+    campaigns = start_campaigns(startup.campaigns, gateway)  # a loop only if any are stored
+    admin = await _start_admin(gateway, startup, startup.sources, campaigns)
     if isinstance(admin, int):
         await gateway.stop()
         return admin
     summaries = _start_summaries(startup, gateway)
     webhooks = _start_webhooks(startup, gateway, admin, summaries)
+    if campaigns is not None and webhooks is not None and startup.webhooks.webhook_url:
+        campaigns.sinks.append(CampaignWebhooks(
+            webhooks.delivery, startup.webhooks.webhook_url, startup.webhooks.webhook_max_bytes
+        ))  # fmt: skip
     callbacks = None
     if startup.callbacks is not None:
         callbacks = start_callbacks(startup.callbacks, gateway, startup.agent_factory)
@@ -440,6 +449,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     await drain.requested.wait()
     if callbacks is not None:
         await callbacks.stop_polling()
+    if campaigns is not None:
+        await campaigns.runner.stop_polling()
     if drain.seconds > 0 and gateway.handles:
         log.info(
             "draining: new calls get 503, accounts unregister; waiting up to %gs for %d "
@@ -455,6 +466,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     await gateway.stop()
     if callbacks is not None:
         await callbacks.stop(grace=2.0)  # the callbacks just hung up record their outcome
+    if campaigns is not None:
+        await campaigns.stop(grace=2.0)  # and the campaigns' calls
     if webhooks is not None:  # the calls just ended: their summaries, then their events
         await webhooks.stop(grace=startup.summary.summary_timeout + 1.0)
     if summaries is not None:

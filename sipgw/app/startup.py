@@ -28,6 +28,7 @@ from sipgw.app.agents import AgentPlugin, find_agent
 from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_services
 from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
 from sipgw.app.calls.calldetails import CallHeadersSection
+from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.cluster_settings import ClusterSection
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dial_settings import DialSection
@@ -118,6 +119,8 @@ class Startup:
     """The browser and Twilio legs (served by the admin server)."""
     twilio_api: TwilioApiSection = TwilioApiSection()
     """Twilio's REST subset (served by the admin server)."""
+    campaigns: CampaignSection = CampaignSection()
+    """Where campaigns are kept and their bounds (docs/campaigns.md)."""
     secret_files: tuple[tuple[str, str], ...] = ()
     """``(setting, path)`` of the files that hold secrets, each setting named as the user
     gave it (checked at start: :mod:`sipgw.app.security.filemodes`)."""
@@ -233,6 +236,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         load(DnsSection, sources),
         load(LegsSettings, sources),
         load(TwilioApiSection, sources),
+        load(CampaignSection, sources),
         (
             (sources.label(AccountSection, "accounts"), accounts.accounts),
             (sources.label(AccessSection, "inbound_users_file"), access_section.inbound_users_file),

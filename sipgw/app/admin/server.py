@@ -26,6 +26,8 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - With a shared database (``SIPGW_DATABASE_URL``): ``GET /api/cluster/calls`` and
   ``/api/cluster/gateways``, and ``POST /api/calls`` forwarded from a full gateway to one
   with room (:mod:`sipgw.app.admin.cluster`).
+- Campaigns, ``/api/campaigns...``, ``/api/dnc`` and ``/dashboard/campaigns``
+  (:mod:`sipgw.app.admin.campaigns`).
 - ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
   ``GET`` there may carry the dashboard's session cookie instead of the header.
 - The call page and Twilio's webhook and Media Stream (:mod:`sipgw.app.admin.legs`):
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from sipgw.agent.sections import ConfigError, validate
+from sipgw.app.admin.campaigns import CampaignEndpoints
 from sipgw.app.admin.cluster import ClusterEndpoints, gateway_load
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
@@ -57,6 +60,7 @@ from sipgw.app.admin.throttle import LoginThrottle, token_matches
 from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle
+from sipgw.app.campaigns.service import Campaigns
 from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilioapi.settings import TwilioApiSection
@@ -155,6 +159,7 @@ class AdminServer:
         cluster: this gateway in a cluster (``SIPGW_DATABASE_URL``); None = alone.
         status_outbox: the cluster's outboxes (owner, size, table) for the status
             callbacks; None = the SQLite file ``status_db``.
+        campaigns: the gateway's campaigns (:mod:`sipgw.app.admin.campaigns`); None: none.
     """
 
     def __init__(
@@ -166,6 +171,7 @@ class AdminServer:
         status_db: Path = Path("webhooks.sqlite3"),
         cluster: ClusterMember | None = None,
         status_outbox: Callable[[str, int, str], OutboxStorage] | None = None,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.gateway = gateway
         self.cluster = (
@@ -190,6 +196,7 @@ class AdminServer:
             monotonic=self.dashboard.clock, status_outbox=status_outbox,
         )  # fmt: skip
         """Twilio's REST subset (its routes only when configured)."""
+        self.campaigns = CampaignEndpoints(campaigns, self.dashboard)
         self.address: tuple[str, int] | None = None
         """Where it listens (after :meth:`start`)."""
 
@@ -228,6 +235,7 @@ class AdminServer:
         self.twilio_api.add_routes(app)
         if self.cluster is not None:
             self.cluster.add_routes(app)
+        self.campaigns.add_routes(app)
         return app
 
     async def start(self) -> tuple[str, int]:
@@ -274,7 +282,11 @@ class AdminServer:
             if refusal:
                 log.warning("admin request refused: %s", refusal)
                 return _error(403, refusal)
-        elif not (self.dashboard.allows(request) or self.legs.allows(request)):
+        elif not (
+            self.dashboard.allows(request)
+            or self.legs.allows(request)
+            or self.campaigns.allows(request)
+        ):
             given = request.headers.get("Authorization", "")
             if token_matches(given, token, "Bearer "):  # always checked, whatever the throttle
                 return await handler(request)

@@ -22,6 +22,9 @@ call's ``sequence`` number of this event (1, 2, ... in the order they happened) 
 - ``call.amd``: who answered a call we placed, as answering-machine detection decided
   (``amd``: ``kind``, ``reason``, ``elapsed_ms``, ``mode``, ``action``; docs/amd.md).
 
+Campaigns send ``campaign.contact`` and ``campaign.finished`` (made by
+:mod:`sipgw.app.campaigns.webhooks`; docs/campaigns.md).
+
 A body longer than the limit loses transcript lines from its start until it fits
 (``transcript_truncated``: how many).
 """
@@ -55,6 +58,8 @@ EVENT_TYPES = (
     "callback.scheduled",
     "message.taken",
     "call.amd",
+    "campaign.contact",
+    "campaign.finished",
 )
 """Every event type sent today."""
 

@@ -1,0 +1,238 @@
+"""The campaigns' asyncio loop around :class:`~sipgw.app.campaigns.scheduler.CampaignScheduler`,
+and the dialer that places its calls through the gateway.
+
+Thin: it passes wall time in, runs the store's work in a thread, dials each order in a
+task of its own, records the outcome, hands the scheduler's events on (webhooks, logs)
+and sleeps until the scheduler's next wake-up or until a call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from sipgw.agent.amd.config import AmdRequest
+from sipgw.agent.base import AgentFactory
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.app.campaigns.outcomes import Attempt, attempt_of
+from sipgw.app.campaigns.scheduler import (
+    CampaignEvent,
+    CampaignFinished,
+    CampaignScheduler,
+    ContactAttempted,
+    ContactSkipped,
+    DialOrder,
+)
+
+__all__ = ["CampaignRunner", "Dialer", "Originate", "gateway_dialer"]
+
+log = logging.getLogger("sipgw.campaigns")
+
+Dialer = Callable[[DialOrder], Awaitable[Attempt]]
+"""Places one order's call and says how it ended."""
+
+
+class OutcomeLike(Protocol):
+    """What a placed call's outcome says (:class:`~sipgw.app.calls.outbound.CallOutcome`)."""
+
+    kind: str
+    answered: bool
+    reason: str
+    id: str | None
+    amd: Mapping[str, Any] | None
+
+    def describe(self) -> str: ...
+
+
+class PlacedLike(Protocol):
+    """A placed call (:class:`~sipgw.app.calls.outbound.PlacedCall`)."""
+
+    outcome: asyncio.Future[Any]
+    refused: bool
+
+
+class Originate(Protocol):
+    """``Gateway.originate`` as campaigns use it."""
+
+    def __call__(
+        self,
+        target: str,
+        *,
+        agent: AgentFactory | None,
+        caller_id: str | None,
+        ring_timeout: float | None,
+        for_agent: bool,
+        variables: Mapping[str, str],
+        line: str | None,
+        amd: AmdRequest | None,
+    ) -> Awaitable[PlacedLike]: ...
+
+
+def gateway_dialer(originate: Originate, agent_named: Callable[[str], AgentFactory]) -> Dialer:
+    """Orders placed with ``originate`` (``Gateway.originate``), with their campaign's
+    line, agent (``agent_named``), caller id, ring timeout and detection, and the contact's
+    variables; the dial allow-list judges every target (``for_agent``)."""
+
+    async def dial(order: DialOrder) -> Attempt:
+        spec, contact = order.campaign.spec, order.contact
+        try:
+            factory = agent_named(spec.agent) if spec.agent else None
+            placed = await originate(
+                contact.number, agent=factory, caller_id=spec.caller_id,
+                ring_timeout=spec.ring_timeout, for_agent=True,
+                variables=dict(contact.variables), line=spec.line, amd=spec.amd,
+            )  # fmt: skip
+        except DialRefused as exc:
+            return Attempt("refused", f"refused: {exc.reason}")
+        except ValueError as exc:
+            return Attempt("refused", str(exc))
+        outcome: OutcomeLike = await asyncio.shield(placed.outcome)
+        if placed.refused:
+            return Attempt("refused", f"refused: {outcome.reason}")
+        return attempt_of(outcome.kind, outcome.answered, outcome.amd, outcome.describe(),
+                          outcome.id or "")  # fmt: skip
+
+    return dial
+
+
+class CampaignRunner:
+    """Runs a :class:`CampaignScheduler` on the event loop until stopped.
+
+    Args:
+        scheduler: the sans-IO core.
+        dial: places one order's call.
+        clock: wall time (epoch seconds).
+        poll_interval: seconds between looks when nothing is due sooner.
+        on_events: gets the scheduler's events (webhooks); called on the loop.
+        refresh: run in a thread after each pass (the progress snapshot for ``/metrics``).
+    """
+
+    def __init__(
+        self,
+        scheduler: CampaignScheduler,
+        dial: Dialer,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 2.0,
+        on_events: Callable[[list[CampaignEvent]], None] | None = None,
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.dial = dial
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.on_events = on_events
+        self.refresh = refresh
+        self._task: asyncio.Task[None] | None = None
+        self._dials: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.passes = 0
+        """Loop passes made (tests wait on it)."""
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self) -> None:
+        """Start the loop (its first pass runs at once)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="campaigns")
+
+    def wake(self) -> None:
+        """Look now (a campaign was created or resumed, a call ended)."""
+        self._wake.set()
+
+    async def stop_polling(self) -> None:
+        """Claim nothing more; the calls in progress go on."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Claim nothing more; give the calls in progress ``grace`` s to end and be
+        recorded, then abandon them (a restart recovers their contacts)."""
+        await self.stop_polling()
+        if self._dials:
+            _, pending = await asyncio.wait(set(self._dials), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+
+    async def _run(self) -> None:
+        scheduler = self.scheduler
+        while True:
+            try:
+                await asyncio.to_thread(scheduler.recover, self.clock())
+                orders = await asyncio.to_thread(scheduler.poll, self.clock())
+                for order in orders:
+                    task = asyncio.get_running_loop().create_task(
+                        self._dial(order), name=f"campaign-contact-{order.contact.id}"
+                    )
+                    self._dials.add(task)
+                    task.add_done_callback(self._dials.discard)
+                await asyncio.to_thread(scheduler.renew, self.clock())
+                self._publish()
+                if self.refresh is not None:
+                    await asyncio.to_thread(self.refresh)
+                wake = await asyncio.to_thread(
+                    scheduler.next_wakeup, self.clock(), self.poll_interval
+                )
+            except (sqlite3.Error, OSError) as exc:
+                log.error("campaign store: %s (retrying)", exc)
+                wake = self.clock() + self.poll_interval
+            self.passes += 1
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
+
+    async def _dial(self, order: DialOrder) -> None:
+        contact = order.contact
+        log.info("campaign %d: dialing row %d, %s (attempt %d of %d)", order.campaign.id,
+                 contact.row, contact.number, contact.attempts,
+                 order.campaign.spec.retry.max_attempts)  # fmt: skip
+        try:
+            attempt = await self.dial(order)
+        except asyncio.CancelledError:
+            self.scheduler.forget(order)
+            raise
+        except Exception as exc:
+            log.exception("campaign %d: placing row %d failed", order.campaign.id, contact.row)
+            attempt = Attempt("failed", f"error: {type(exc).__name__}: {exc}")
+        try:
+            await asyncio.to_thread(self.scheduler.record, order, attempt, self.clock())
+        except (sqlite3.Error, OSError) as exc:
+            log.error("campaign %d: row %d's outcome not recorded: %s (a restart retries it)",
+                      order.campaign.id, contact.row, exc)  # fmt: skip
+        self._publish()
+        self.wake()
+
+    def _publish(self) -> None:
+        events = self.scheduler.events_to_send()
+        for event in events:
+            _log_event(event)
+        if events and self.on_events is not None:
+            try:
+                self.on_events(events)
+            except Exception:
+                log.exception("campaign events not sent")
+
+
+def _log_event(event: CampaignEvent) -> None:
+    if isinstance(event, ContactAttempted):
+        later = f", again in {event.next_at - time.time():.0f} s" if event.next_at else ""
+        log.info("campaign %d: row %d, %s: %s (%s) -> %s%s", event.campaign.id,
+                 event.contact.row, event.contact.number, event.attempt.outcome,
+                 event.attempt.detail, event.state.value, later)  # fmt: skip
+    elif isinstance(event, ContactSkipped):
+        log.info("campaign %d: row %d, %s: not dialled (%s)", event.campaign.id,
+                 event.contact.row, event.contact.number, event.state.value)  # fmt: skip
+    elif isinstance(event, CampaignFinished):
+        log.info("campaign %d (%s): finished", event.campaign.id, event.campaign.spec.name)

@@ -1,0 +1,152 @@
+"""The asyncio runner with a scripted dialer over a real store: it dials what the scheduler
+claims, records outcomes, retries, hands events on; stopped mid-call, the next run recovers
+the contact; and the gateway dialer maps a placed call to an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sipgw.agent.dialpolicy import DialRefused
+from sipgw.app.campaigns.model import CampaignLimits, Contact, ContactState, campaign_spec
+from sipgw.app.campaigns.outcomes import Attempt
+from sipgw.app.campaigns.runner import CampaignRunner, gateway_dialer
+from sipgw.app.campaigns.scheduler import (
+    CampaignEvent,
+    CampaignFinished,
+    CampaignScheduler,
+    DialOrder,
+)
+from sipgw.app.campaigns.store import SqliteCampaignStore
+
+
+async def until(condition: Any, within: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def store_with(tmp_path: Path, numbers: list[str], **fields: object) -> SqliteCampaignStore:
+    store = SqliteCampaignStore(tmp_path / "c.sqlite3")
+    spec = campaign_spec({"name": "t", "hours": "00:00-24:00", **fields},
+                         CampaignLimits(max_per_second=100))  # fmt: skip
+    store.create(spec, [Contact(n, {}, "UTC", i + 1) for i, n in enumerate(numbers)], time.time())
+    return store
+
+
+async def test_dials_records_retries_and_tells(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["+15550001", "+15550002"], per_second=50, concurrency=2,
+                       retry={"busy": 0.1})  # fmt: skip
+    script = {"+15550001": ["busy", "person"], "+15550002": ["person"]}
+    dialled: list[str] = []
+    events: list[CampaignEvent] = []
+
+    async def dial(order: DialOrder) -> Attempt:
+        dialled.append(order.contact.number)
+        await asyncio.sleep(0.05)
+        return Attempt(script[order.contact.number].pop(0), "scripted")
+
+    runner = CampaignRunner(CampaignScheduler(store, "host:1:x"), dial, poll_interval=0.5,
+                            on_events=events.extend)  # fmt: skip
+    runner.start()
+    try:
+        await until(lambda: any(isinstance(e, CampaignFinished) for e in events))
+    finally:
+        await runner.stop(grace=1.0)
+    assert sorted(dialled) == ["+15550001", "+15550001", "+15550002"]
+    assert [c.state for c in store.contacts(1)] == [ContactState.DONE, ContactState.DONE]
+
+
+async def test_a_dial_that_raises_counts_as_failed(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["+15550001"], retry={"failed": None})
+
+    async def dial(order: DialOrder) -> Attempt:
+        raise RuntimeError("boom")
+
+    runner = CampaignRunner(CampaignScheduler(store, "host:1:x"), dial, poll_interval=0.5)
+    runner.start()
+    try:
+        await until(lambda: store.progress(1).left == 0)
+    finally:
+        await runner.stop(grace=1.0)
+    (contact,) = store.contacts(1)
+    assert contact.state is ContactState.FAILED and contact.detail == "error: RuntimeError: boom"
+
+
+async def test_stopped_mid_call_the_next_run_retries_the_contact(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["+15550001"], retry={"failed": 0})
+    hold = asyncio.Event()
+
+    async def stuck(order: DialOrder) -> Attempt:
+        await hold.wait()
+        return Attempt("person", "")
+
+    first = CampaignRunner(CampaignScheduler(store, "otherhost:1:a", lease=0.3), stuck)
+    first.start()
+    await until(lambda: store.progress(1).dialing == 1)
+    await first.stop(grace=0.1)  # the call abandoned: its contact stays dialing
+    assert store.progress(1).dialing == 1
+
+    async def answer(order: DialOrder) -> Attempt:
+        return Attempt("person", "answered")
+
+    second = CampaignRunner(CampaignScheduler(store, "host:2:b"), answer, poll_interval=0.2)
+    second.start()
+    try:
+        await until(lambda: store.progress(1).person == 1)  # after the lease ran out
+    finally:
+        await second.stop()
+    (contact,) = store.contacts(1)
+    assert contact.attempts == 2 and contact.last_outcome == "person"
+
+
+@dataclass
+class Outcome:
+    kind: str
+    answered: bool
+    reason: str = ""
+    id: str | None = "call-7"
+    amd: Mapping[str, Any] | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind}!"
+
+
+@dataclass
+class Placed:
+    outcome: asyncio.Future[Any]
+    refused: bool = False
+
+
+async def test_the_gateway_dialer(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ["+15550001"], caller_id="+15550999", line="sales",
+                       ring_timeout=20)  # fmt: skip
+    (order,) = CampaignScheduler(store, "h:1:x").poll(10**10)  # far in the future: due
+    asked: list[dict[str, Any]] = []
+    answer: list[Any] = [Outcome("answered", True, amd={"kind": "voicemail"})]
+
+    async def originate(target: str, **options: Any) -> Placed:
+        asked.append({"target": target, **options})
+        result = answer[0]
+        if isinstance(result, Exception):
+            raise result
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(result)
+        return Placed(future, refused=result.reason == "refused")
+
+    dial = gateway_dialer(originate, lambda name: None)  # type: ignore[arg-type,return-value]
+    assert await dial(order) == Attempt("machine", "answered!", "call-7")
+    assert asked[0]["target"] == "+15550001" and asked[0]["for_agent"] is True
+    assert (asked[0]["caller_id"], asked[0]["line"], asked[0]["ring_timeout"]) == (
+        "+15550999", "sales", 20.0,
+    )  # fmt: skip
+    answer[0] = Outcome("failed", False, reason="refused")
+    assert (await dial(order)).outcome == "refused"
+    answer[0] = DialRefused("call", "+15550001", "not allowed")
+    assert (await dial(order)).outcome == "refused"

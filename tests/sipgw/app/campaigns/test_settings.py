@@ -1,0 +1,30 @@
+"""The campaigns settings section and the limits it gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from sipgw.agent.sections import ConfigError, Sources, load
+from sipgw.app.campaigns.model import CampaignLimits
+from sipgw.app.campaigns.settings import CampaignSection
+
+
+def test_defaults_and_limits() -> None:
+    section = load(CampaignSection, Sources({}))
+    assert section.campaign_db == "campaigns.sqlite3"
+    assert section.limits() == CampaignLimits()
+
+
+def test_from_the_environment() -> None:
+    section = load(CampaignSection, Sources({
+        "SIPGW_CAMPAIGN_DB": "/var/lib/sipgw/c.db", "SIPGW_CAMPAIGN_MAX_CONTACTS": "50",
+        "SIPGW_CAMPAIGN_MAX_FIELD": "200", "SIPGW_CAMPAIGN_MAX_PER_SECOND": "2.5",
+        "SIPGW_CAMPAIGN_MAX_CONCURRENCY": "3",
+    }))  # fmt: skip
+    assert section.limits() == CampaignLimits(50, 200, 2.5, 3)
+
+
+@pytest.mark.parametrize("name", ["SIPGW_CAMPAIGN_MAX_CONTACTS", "SIPGW_CAMPAIGN_MAX_CONCURRENCY"])
+def test_a_bad_value_is_refused(name: str) -> None:
+    with pytest.raises((ConfigError, ValueError)):
+        load(CampaignSection, Sources({name: "0"}))
