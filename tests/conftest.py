@@ -109,6 +109,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/interop/test_declared_tools_peers.py",
     "tests/interop/test_pipecat_twiml_peers.py",
     "tests/interop/test_campaigns_peers.py",
+    "tests/interop/test_campaigns_cluster.py",
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
 )

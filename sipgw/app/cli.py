@@ -411,7 +411,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
-    campaigns = start_campaigns(startup.campaigns, gateway)  # a loop only if any are stored
+    shared = startup.shared.campaigns if startup.shared is not None else None
+    campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
     if isinstance(admin, int):
         await gateway.stop()

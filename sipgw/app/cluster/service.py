@@ -21,6 +21,7 @@ from typing import Any
 
 from sipgw.app.calls.callfeed import CallFeed, FeedEvent
 from sipgw.app.cluster.callbacks import PgCallbackStore
+from sipgw.app.cluster.campaigns import PgCampaignStore
 from sipgw.app.cluster.database import Database, redacted_url
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.messages import PgMessageStore
@@ -45,6 +46,7 @@ class SharedState:
     db: Database
     callbacks: PgCallbackStore
     messages: PgMessageStore
+    campaigns: PgCampaignStore
     applied: tuple[int, ...] = ()
     """The migrations this start applied (none: the schema was up to date)."""
 
@@ -67,7 +69,9 @@ def open_shared_state(url: str, now: float | None = None) -> SharedState:
     """
     db = Database(url)
     applied = apply_migrations(db, time.time() if now is None else now)
-    return SharedState(db, PgCallbackStore(db), PgMessageStore(db), tuple(applied))
+    return SharedState(
+        db, PgCallbackStore(db), PgMessageStore(db), PgCampaignStore(db), tuple(applied)
+    )
 
 
 class ClusterMember:
