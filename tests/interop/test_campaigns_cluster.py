@@ -30,7 +30,7 @@ from sipgw.app.cluster.campaigns import PgCampaignStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.migrations import apply_migrations
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.app.evaluation.ports import free_port
+from sipgw.app.evaluation.ports import free_port, free_port_range
 from sipgw.app.evaluation.process import running_processes
 from tests.interop.test_campaigns_peers import (
     TOKEN,
@@ -161,16 +161,19 @@ def _window() -> tuple[str, str]:
 
 @pytest.fixture
 def callees(tmp_workdir: Path) -> Iterator[tuple[Baresip, Baresip, Baresip]]:
-    room = {"call_max_calls": "40"}
+    room = {"call_max_calls": "40"}  # and media ports for as many: the dead gateway's calls
+    # linger at the callee (baresip's BYE to it waits out its timer) beside the next ones
     people = Baresip(tmp_workdir, "people", user="p0",
                      account=accounts([f"p{i}" for i in range(PER_CLASS + CLOSED)],
-                                      ";answermode=auto"), extra_config=room)  # fmt: skip
+                                      ";answermode=auto"), extra_config=room,
+                     rtp_ports=free_port_range(80))  # fmt: skip
     busy = Baresip(
         tmp_workdir,
         "busy",
         user="b0",
         account=accounts([f"b{i}" for i in range(PER_CLASS)], ""),
         extra_config=room,
+        rtp_ports=free_port_range(80),
     )
     nobody = Baresip(
         tmp_workdir,
@@ -178,6 +181,7 @@ def callees(tmp_workdir: Path) -> Iterator[tuple[Baresip, Baresip, Baresip]]:
         user="n0",
         account=accounts([f"n{i}" for i in range(PER_CLASS)], ""),
         extra_config=room,
+        rtp_ports=free_port_range(80),
     )
     with people, busy, nobody:
         done = threading.Event()
