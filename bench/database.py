@@ -18,8 +18,13 @@ counts stay apart (:class:`~sipgw.app.cluster.database.DatabaseCounts`):
 - ``callback``: a call that schedules a callback: the tool's insert with its quotas, then
   the scheduler's pass that dials it (:meth:`CallbackScheduler.run_due`: recovery, claim,
   outcome) with a fake dialer that answers.
+- ``campaign`` (per contact, apart from the per-call total): a campaign of ``--calls``
+  contacts dialled one a second, each contact one pass of the campaigns' loop as
+  :class:`~sipgw.app.campaigns.runner.CampaignRunner` makes it (recovery, claims, renewal,
+  the progress snapshot, next due time) and the call's outcome recorded.
 - ``idle``: what a gateway does with no call, per minute: heartbeats every 5 s, the
-  callback scheduler's poll every 2 s (recovery, claim, renewal, next due time).
+  callback scheduler's poll every 2 s (recovery, claim, renewal, next due time), and in a
+  cluster the campaigns' loop every 2 s (it always runs: another gateway may add one).
 """
 
 from __future__ import annotations
@@ -37,7 +42,11 @@ from aiohttp import web
 from bench._harness import machine_info, write_json
 from sipgw.agent.settings import CallbackQuota
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
+from sipgw.app.campaigns.model import CampaignLimits, Contact, campaign_spec
+from sipgw.app.campaigns.outcomes import Attempt
+from sipgw.app.campaigns.scheduler import CampaignScheduler
 from sipgw.app.cluster.callbacks import PgCallbackStore
+from sipgw.app.cluster.campaigns import PgCampaignStore
 from sipgw.app.cluster.database import Database, DatabaseCounts
 from sipgw.app.cluster.members import ClusterIndex
 from sipgw.app.cluster.migrations import apply_migrations
@@ -137,8 +146,39 @@ def callback_load(url: str, calls: int) -> dict[str, float]:
     return figures
 
 
+def _campaign_pass(scheduler: CampaignScheduler, now: float) -> None:
+    """One pass of the campaigns' loop (CampaignRunner._run and its progress snapshot)."""
+    scheduler.recover(now)
+    scheduler.poll(now)
+    scheduler.renew(now)
+    for campaign in scheduler.store.campaigns():
+        scheduler.store.progress(campaign.id)
+    scheduler.next_wakeup(now, 2.0)
+
+
+def campaign_load(url: str, contacts: int) -> dict[str, float]:
+    """A campaign's contacts dialled one a second, per contact (the campaign's creation in)."""
+    db = Database(url)
+    store = PgCampaignStore(db)
+    spec = campaign_spec({"name": "bench", "hours": "00:00-24:00", "per_second": 1},
+                         CampaignLimits())  # fmt: skip
+    given = [Contact(f"+1555{n:07d}", {"name": "x"}, "UTC", n + 1) for n in range(contacts)]
+    campaign_id = store.create(spec, given, T0)
+    scheduler = CampaignScheduler(store, "bench:1:x")
+    for n in range(contacts):
+        _campaign_pass(scheduler, T0 + n)
+        for order in list(scheduler.in_flight.values()):
+            scheduler.record(order, Attempt("person", "answered", f"c{n}"), T0 + n + 0.5)
+    figures = _per_call(db.counts, contacts)  # the bench's own check below not counted
+    done = store.progress(campaign_id).completed
+    assert done == contacts, f"the bench's campaign completed {done} of {contacts} contacts"
+    db.close()
+    return figures
+
+
 def idle_load(url: str) -> dict[str, float]:
-    """One gateway's statements per minute with no call: 12 heartbeats, 30 scheduler polls."""
+    """One gateway's statements per minute with no call: 12 heartbeats, 30 callback
+    scheduler polls, 30 passes of the campaigns' loop (a cluster's gateway runs it always)."""
     db = Database(url)
     index = ClusterIndex(db, "idle", "http://127.0.0.1:1")
     store = PgCallbackStore(db)
@@ -155,6 +195,9 @@ def idle_load(url: str) -> dict[str, float]:
         scheduler.claim_due(now)
         scheduler.renew(now, [])
         scheduler.next_wakeup(now, 2.0)
+    campaigns = CampaignScheduler(PgCampaignStore(db), "idle:1:x")
+    for poll in range(30):  # the campaigns' loop, with no campaign running
+        _campaign_pass(campaigns, T0 + 2 * poll)
     counts = db.counts
     db.close()
     return {"transactions": counts.transactions, "statements": counts.statements,
@@ -194,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "webhooks": webhooks_load(url, args.calls, args.events),
             "callback": callback_load(url, args.calls),
         }
+        campaign = campaign_load(url, args.calls)
         idle = idle_load(url)
     total = {
         key: round(sum(part[key] for part in parts.values()), 3)
@@ -204,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, part in {**parts, "all": total}.items():
         print(f"  {name:<10} {part['transactions']:>12} {part['statements']:>10} "
               f"{part['rows']:>6} {part['ms']:>8}")  # fmt: skip
+    print(f"  {'campaign':<10} {campaign['transactions']:>12} {campaign['statements']:>10} "
+          f"{campaign['rows']:>6} {campaign['ms']:>8}  (per contact dialled, apart)")  # fmt: skip
     print(f"  idle gateway, per minute: {idle['transactions']} transactions, "
           f"{idle['statements']} statements")  # fmt: skip
     print("  (ms: time inside the database's transactions, per call, from the client)")
@@ -211,7 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tool": "database",
         "params": {"calls": args.calls, "events": args.events, "own_server": not args.url},
         "machine": machine_info(),
-        "figures": {"per_call": parts, "per_call_all": total, "idle_per_minute": idle},
+        "figures": {
+            "per_call": parts,
+            "per_call_all": total,
+            "campaign_per_contact": campaign,
+            "idle_per_minute": idle,
+        },
     }
     print(f"JSON: {write_json(report, args.json, 'database')}")
     return 0

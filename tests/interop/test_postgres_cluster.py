@@ -405,7 +405,12 @@ def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None
     assert per_call["index"]["statements"] == 4.0  # start, heartbeat, end, heartbeat
     assert per_call["callback"]["transactions"] == 4.0  # store, recover, claim, outcome
     assert per_call["webhooks"]["statements"] >= 3 * 2  # per event: claim and delete at least
-    assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3
+    # a contact: recovery, claims (one taken, one paced), the do-not-call check, the finish
+    # check, renewal, the progress snapshot (2), next due, its outcome and finish check: 12
+    # each, and the campaign's creation over its 5 contacts
+    assert figures["campaign_per_contact"]["transactions"] == 12 + 1 / 5
+    # the campaigns' loop with none running: recovery, the list, the snapshot (2), next due
+    assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3 + 30 * 5
 
 
 def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_them(
