@@ -45,6 +45,7 @@ from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialReq
 from sipgw.app.campaigns.model import CampaignLimits, Contact, campaign_spec
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import CampaignScheduler
+from sipgw.app.campaigns.service import SHOWN
 from sipgw.app.cluster.callbacks import PgCallbackStore
 from sipgw.app.cluster.campaigns import PgCampaignStore
 from sipgw.app.cluster.database import Database, DatabaseCounts
@@ -151,7 +152,7 @@ def _campaign_pass(scheduler: CampaignScheduler, now: float) -> None:
     scheduler.recover(now)
     scheduler.poll(now)
     scheduler.renew(now)
-    for campaign in scheduler.store.campaigns():
+    for campaign in scheduler.store.campaigns(limit=SHOWN):
         scheduler.store.progress(campaign.id)
     scheduler.next_wakeup(now, 2.0)
 

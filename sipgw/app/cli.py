@@ -415,6 +415,7 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
     if isinstance(admin, int):
+        await campaigns.stop()
         await gateway.stop()
         return admin
     summaries = _start_summaries(startup, gateway)

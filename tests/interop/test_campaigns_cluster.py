@@ -154,8 +154,10 @@ def test_claims_at_the_same_moment_keep_to_the_pacing_and_the_cap(url: str) -> N
     for _ in range(5):
         _, paced = make(url, 20, per_second=1, concurrency=100)
         assert _claims_at_once(url, paced, [T0] * 8) == 1
-        _, capped = make(url, 20, per_second=1000, concurrency=2)
-        assert _claims_at_once(url, capped, [T0 + i for i in range(8)]) == 2
+        store, capped = make(url, 20, per_second=1000, concurrency=2)
+        with store.db.transaction() as cur:  # the pacing out of the way: only the cap counts
+            cur.execute("UPDATE campaigns SET interval = 0 WHERE id = %s", (capped,))
+        assert _claims_at_once(url, capped, [T0] * 8) == 2
 
 
 def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url: str) -> None:

@@ -169,9 +169,7 @@ class CampaignScheduler:
         with nothing left."""
         orders: list[DialOrder] = []
         claims = 0
-        for campaign in self.store.campaigns():
-            if campaign.state is not CampaignState.RUNNING:
-                continue
+        for campaign in self.store.campaigns(CampaignState.RUNNING):
             while claims < MAX_CLAIMS_PER_POLL:
                 claimed = self.store.claim_next(campaign.id, self.owner, now, self.lease)
                 if claimed is None:

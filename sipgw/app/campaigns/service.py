@@ -28,7 +28,7 @@ from sipgw.app.campaigns.contacts import (
     contacts_from_json,
     normalize_number,
 )
-from sipgw.app.campaigns.metrics import CampaignMetrics
+from sipgw.app.campaigns.metrics import SHOWN, CampaignMetrics
 from sipgw.app.campaigns.model import (
     Campaign,
     CampaignLimits,
@@ -44,7 +44,7 @@ from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.campaigns.store import CampaignStore, SqliteCampaignStore
 from sipgw.app.gateway import Gateway
 
-__all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "Campaigns", "csv_cell", "start_campaigns"]
+__all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "SHOWN", "Campaigns", "csv_cell", "start_campaigns"]
 
 log = logging.getLogger("sipgw.campaigns")
 
@@ -103,7 +103,8 @@ class Campaigns:
         self.sinks: list[Callable[[list[CampaignEvent]], None]] = []
         """Who gets the events (the webhooks)."""
         self.snapshot: list[tuple[Campaign, Progress]] = []
-        """Every campaign and its progress, newest first, as of the loop's last pass."""
+        """The newest campaigns (:data:`~sipgw.app.campaigns.metrics.SHOWN`) and their
+        progress, as of the loop's last pass."""
 
     def start(self) -> None:
         """Start the loop if there are campaigns (else with the first one)."""
@@ -119,7 +120,8 @@ class Campaigns:
             sink(events)
 
     def _refresh(self) -> None:
-        self.snapshot = [(c, self.store.progress(c.id)) for c in self.store.campaigns()]
+        newest = self.store.campaigns(limit=SHOWN)  # what /metrics shows
+        self.snapshot = [(c, self.store.progress(c.id)) for c in newest]
 
     # -- requests ---------------------------------------------------------------------
 

@@ -102,8 +102,10 @@ class CampaignStore(Protocol):
         """One campaign."""
         ...
 
-    def campaigns(self) -> list[Campaign]:
-        """Every campaign, newest first."""
+    def campaigns(
+        self, state: CampaignState | None = None, limit: int | None = None
+    ) -> list[Campaign]:
+        """The campaigns (in ``state``, if given), newest first, at most ``limit``."""
         ...
 
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
@@ -243,10 +245,15 @@ class SqliteCampaignStore:
             ).fetchone()
         return None if row is None else campaign_of(row)
 
-    def campaigns(self) -> list[Campaign]:
+    def campaigns(
+        self, state: CampaignState | None = None, limit: int | None = None
+    ) -> list[Campaign]:
+        where = "" if state is None else "WHERE state = ?"
+        params: tuple[object, ...] = () if state is None else (state.value,)
         with self._db() as db:
             rows = db.execute(
-                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC"
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns {where} ORDER BY id DESC LIMIT ?",
+                (*params, -1 if limit is None else limit),
             ).fetchall()
         return [campaign_of(row) for row in rows]
 

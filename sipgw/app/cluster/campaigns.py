@@ -94,9 +94,16 @@ class PgCampaignStore:
             )
         return campaign_of(rows[0]) if rows else None
 
-    def campaigns(self) -> list[Campaign]:
+    def campaigns(
+        self, state: CampaignState | None = None, limit: int | None = None
+    ) -> list[Campaign]:
+        where = "" if state is None else "WHERE state = %s"
+        params: tuple[object, ...] = () if state is None else (state.value,)
         with self.db.transaction() as cur:
-            rows = cur.execute(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC")
+            rows = cur.execute(
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns {where} ORDER BY id DESC LIMIT %s",
+                (*params, limit),  # LIMIT NULL: no limit
+            )
         return [campaign_of(row) for row in rows]
 
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:

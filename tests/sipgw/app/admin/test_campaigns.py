@@ -44,7 +44,7 @@ async def admin(
         await server.stop()
 
 
-async def until(condition: Any, within: float = 20.0) -> None:
+async def until(condition: Any, within: float = 40.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not await condition():
@@ -114,11 +114,18 @@ async def test_a_campaign_from_csv_runs_to_its_results(tmp_path: Path) -> None:
                 assert by_name["Bob"]["detail"].startswith("busy (SIP 486 Busy Here)")
                 assert (by_name["Dee"]["state"], by_name["Dee"]["attempts"]) == ("dnc", "0")
                 assert "'=HYPERLINK(1)" in {row["first_name"] for row in results}  # not a formula
-                async with http.get(f"{url}/metrics") as r:
-                    metrics = await r.read()
                 which = str(campaign_id)
-                assert sample_value(metrics, "sipgw_campaign_contacts", campaign=which,
-                                    state="person") == 2  # fmt: skip
+                metrics = b""
+
+                async def scraped() -> bool:  # the snapshot: refreshed at the loop's next pass
+                    nonlocal metrics
+                    async with http.get(f"{url}/metrics") as r:
+                        metrics = await r.read()
+                    person = sample_value(metrics, "sipgw_campaign_contacts", campaign=which,
+                                          state="person")  # fmt: skip
+                    return person == 2
+
+                await until(scraped)
                 assert sample_value(metrics, "sipgw_campaign_dialled_total", campaign=which) == 4
                 async with http.post(f"{url}/api/campaigns/{campaign_id}/resume") as r:
                     assert r.status == 409, await r.text()

@@ -24,7 +24,7 @@ from sipgw.app.campaigns.scheduler import (
 from sipgw.app.campaigns.store import SqliteCampaignStore
 
 
-async def until(condition: Any, within: float = 10.0) -> None:
+async def until(condition: Any, within: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not condition():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,14 @@ from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.scheduler import DialOrder
 from sipgw.app.campaigns.service import RESULT_COLUMNS, Campaigns, csv_cell
 from sipgw.app.campaigns.store import SqliteCampaignStore
+
+
+async def until(condition: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def service(tmp_path: Path) -> Campaigns:
@@ -43,10 +52,11 @@ async def test_a_campaign_from_request_to_results(tmp_path: Path) -> None:
     campaign_id = await campaigns.create(spec, contacts)
     assert campaigns.runner.running
     try:
-        for _ in range(200):
-            if (await campaigns.describe(campaign_id))[0]["state"] == "finished":
-                break
-            await asyncio.sleep(0.02)
+
+        async def finished() -> bool:
+            return bool((await campaigns.describe(campaign_id))[0]["state"] == "finished")
+
+        await until(finished)
         shown = (await campaigns.describe(campaign_id))[0]
         assert shown["progress"]["person"] == 2, shown
         text = await campaigns.results_csv(campaign_id)
@@ -56,7 +66,11 @@ async def test_a_campaign_from_request_to_results(tmp_path: Path) -> None:
         assert rows[1][:6] == ["1", "+15550001", "UTC", "done", "1", "person"]
         assert rows[1][6] == "'=answered" and rows[1][-1] == "'-1+1"  # not formulas
         assert await campaigns.results_csv(99) is None
-        await asyncio.sleep(0.3)  # a pass of the loop after the end refreshes the snapshot
+
+        async def refreshed() -> bool:  # a pass of the loop after the end
+            return campaigns.snapshot[0][0].state is CampaignState.FINISHED
+
+        await until(refreshed)
         ((snap_campaign, progress),) = campaigns.snapshot
         assert snap_campaign.state is CampaignState.FINISHED and progress.person == 2
         assert not await campaigns.change(campaign_id, CampaignState.PAUSED)  # finished
