@@ -188,9 +188,17 @@ def agent_settings(
     Raises:
         ConfigError: the system prompt file cannot be read.
     """
-    return assistant_settings(
+    settings = assistant_settings(
         assistant, preemptive, tools, callbacks, gateway.dial_policy, gateway.redactor
     )
+    if gateway.callback_store is None and gateway.message_store is None:
+        return settings
+    shared = dataclasses.replace(  # the cluster's database instead of the SQLite file
+        settings.builtin_tools,
+        callback_store=gateway.callback_store,
+        message_store=gateway.message_store,
+    )
+    return dataclasses.replace(settings, builtin_tools=shared)
 
 
 def tool_registry(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
 from sipgw.agent.dialpolicy import NOTHING_ALLOWED, DialChecker
@@ -42,6 +42,10 @@ from sipgw.agent.record import CallRecord, KeepsRecords
 from sipgw.agent.redact import Redactor
 from sipgw.agent.variables import VariablesCheck
 from sipgw.media.codecs.base import ULAW_8K, AudioFormat
+
+if TYPE_CHECKING:
+    from sipgw.agent.tools.callback_store import CallbackStorage
+    from sipgw.agent.tools.message_store import MessageStorage
 
 __all__ = [
     "UNDECLARED",
@@ -164,10 +168,15 @@ class GatewayServices:
             enforces it again on the way out.
         redactor: masks every secret the gateway knows (and card numbers, the operator's
             pattern) in what its agents write down.
+        callback_store: the cluster's callbacks (``SIPGW_DATABASE_URL``); None = the
+            agent's own SQLite file.
+        message_store: the cluster's messages; None = the agent's own SQLite file.
     """
 
     dial_policy: DialChecker = NOTHING_ALLOWED
     redactor: Redactor = field(default_factory=Redactor)
+    callback_store: CallbackStorage | None = None
+    message_store: MessageStorage | None = None
 
 
 _DECLARED: dict[Callable[..., AgentFactory], AgentCapabilities] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sipgw.agent.amd.config import AnsweringSettings
 from sipgw.agent.caller_audio import NoiseSettings
@@ -25,8 +26,13 @@ from sipgw.agent.resilience.lines import (
 )
 from sipgw.agent.resilience.policy import FailurePolicySettings
 from sipgw.agent.speculative import SpeculationLimits
+from sipgw.agent.tools.quota import CallbackQuota
 from sipgw.agent.warm_transfer import TransferSettings
 from sipgw.media.vad import VadConfig
+
+if TYPE_CHECKING:
+    from sipgw.agent.tools.callback_store import CallbackStorage
+    from sipgw.agent.tools.message_store import MessageStorage
 
 __all__ = [
     "BUILTIN_TOOL_NAMES",
@@ -93,22 +99,6 @@ class EchoSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class CallbackQuota:
-    """How many callbacks may be scheduled in any 24 hours (0 = no limit).
-
-    Attributes:
-        per_caller: by one caller (their proven number when the call has one, else the
-            From's number; anonymous callers count together).
-        per_number: to one number, whoever asked.
-        per_day: in all.
-    """
-
-    per_caller: int = 3
-    per_number: int = 3
-    per_day: int = 100
-
-
-@dataclass(frozen=True, slots=True)
 class BuiltinToolSettings:
     """The built-in tools (see agent/tools/builtin.py).
 
@@ -133,6 +123,9 @@ class BuiltinToolSettings:
             False: any order to anyone.
         enabled: the built-in tools the model gets, by name (:data:`BUILTIN_TOOL_NAMES`);
             empty = none (a production prompt without the demo's order lookup).
+        callback_store: where callbacks go instead of ``callback_db`` (the cluster's
+            shared database, which the gateway passes in); None = ``callback_db``.
+        message_store: where messages go instead of ``callback_db``; None = that file.
     """
 
     orders_file: Path | None = None
@@ -144,6 +137,8 @@ class BuiltinToolSettings:
     callback_quota: CallbackQuota = CallbackQuota()
     orders_verify: bool = True
     enabled: tuple[str, ...] = BUILTIN_TOOL_NAMES
+    callback_store: CallbackStorage | None = None
+    message_store: MessageStorage | None = None
 
 
 @dataclass(frozen=True, slots=True)

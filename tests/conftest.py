@@ -104,6 +104,7 @@ SHARED_NAMESPACE_LANE = (
     "tests/bench/test_smoke.py::test_capacity_sipp_driver",
     "tests/bench/test_smoke.py::test_capacity_compare",
     "tests/interop/test_campaigns_peers.py",
+    "tests/interop/test_campaigns_cluster.py",
 )
 """Real-peer tests of the first lane."""
 THIRD_LANE = (

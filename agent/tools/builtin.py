@@ -370,7 +370,7 @@ def callback_allowed(number: str, prefixes: tuple[str, ...], policy: DialChecker
 
 
 def _callback_tool(settings: BuiltinToolSettings) -> Tool:
-    store = CallbackStore(settings.callback_db)
+    store = settings.callback_store or CallbackStore(settings.callback_db)
     zone = callback_zone(settings.callback_timezone)
     prefixes = settings.callback_allowed_prefixes
 
@@ -486,7 +486,7 @@ def _callback_tool(settings: BuiltinToolSettings) -> Tool:
 
 
 def _message_tool(settings: BuiltinToolSettings) -> Tool:
-    store = MessageStore(settings.callback_db)
+    store = settings.message_store or MessageStore(settings.callback_db)
     for_target = settings.transfer_target or ""
 
     async def take_message(ctx: ToolContext, args: dict[str, Any]) -> object:

@@ -19,6 +19,10 @@ Claims are one ``UPDATE ... WHERE status = 'pending'``: of two schedulers on one
 file (two processes) only one gets a row. All functions here block (SQLite):
 call them from a thread, or accept a few milliseconds on the loop.
 
+:class:`CallbackStorage` is what the tool and the scheduler need of a store:
+:class:`CallbackStore` here (SQLite, the default), or the gateway's PostgreSQL
+store (``SIPGW_DATABASE_URL``: ``sipgw.app.cluster.callbacks``), which the app passes in.
+
 Quotas (:class:`~sipgw.agent.settings.CallbackQuota`): :meth:`CallbackStore.add` counts
 the callbacks stored in the last 24 hours by the same caller (``requested_by``), to
 the same number and in all, in the same transaction as the insert (``BEGIN
@@ -41,16 +45,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 from sipgw.agent.private_files import prepare_private_database
-from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.quota import CallbackQuota
 
 __all__ = [
+    "CALLBACK_COLUMNS",
     "DAY",
     "CallbackQuotaExceeded",
     "CallbackRow",
     "CallbackState",
+    "CallbackStorage",
     "CallbackStore",
+    "callback_row",
     "dialable_number",
     "number_allowed",
 ]
@@ -85,10 +93,11 @@ _ADDED_COLUMNS = {
 DAY = 86400.0
 """The quotas' window, seconds."""
 
-_COLUMNS = (
+CALLBACK_COLUMNS = (
     "id, call_id, phone, reason, notes, requested_time, created_at, due_at, status, "
     "attempts, next_attempt_at, last_outcome, claimed_by, lease_until"
 )
+"""The columns :func:`callback_row` reads, in its order."""
 
 
 class CallbackQuotaExceeded(Exception):
@@ -141,6 +150,43 @@ class CallbackRow:
     lease_until: float | None
 
 
+class CallbackStorage(Protocol):
+    """A callback store: SQLite's :class:`CallbackStore` or a shared one. Every method
+    blocks; see :class:`CallbackStore` for what each does."""
+
+    @property
+    def where(self) -> str:
+        """Where the rows are, for logs (a file, a database without its password)."""
+        ...
+
+    def add(
+        self, *, call_id: str, phone: str, requested_time: str, reason: str, notes: str,
+        due_at: float, now: float, requested_by: str = "", quota: CallbackQuota | None = None,
+    ) -> int: ...  # fmt: skip
+
+    def get(self, row_id: int) -> CallbackRow | None: ...
+
+    def rows(self) -> list[CallbackRow]: ...
+
+    def next_due_at(self) -> float | None: ...
+
+    def dialing(self) -> list[CallbackRow]: ...
+
+    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
+        """Claim up to ``limit`` due pending rows (an attempt more each) for ``owner``;
+        returns them as claimed (``attempts`` counts the attempt about to be made)."""
+        ...
+
+    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None: ...
+
+    def release(
+        self, row_id: int, state: CallbackState, outcome: str, now: float, *,
+        owner: str | None = None, next_attempt_at: float | None = None, dialed: bool = True,
+    ) -> bool: ...  # fmt: skip
+
+    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool: ...
+
+
 def dialable_number(text: str) -> str:
     """A phone number reduced to ``+`` and digits: ``"+1 (555) 123-4567"`` -> ``"+15551234567"``.
 
@@ -177,6 +223,11 @@ class CallbackStore:
         self.path = path
         self.timeout = timeout
         self._prepared = False
+
+    @property
+    def where(self) -> str:
+        """The file."""
+        return str(self.path)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -259,26 +310,29 @@ class CallbackStore:
     def get(self, row_id: int) -> CallbackRow | None:
         """One row by id."""
         with self._db() as db:
-            found = db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE id = ?", (row_id,))
+            found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = ?", (row_id,))
             row = found.fetchone()
-        return None if row is None else _row(row)
+        return None if row is None else callback_row(row)
 
     def rows(self) -> list[CallbackRow]:
         """Every row, oldest first."""
         with self._db() as db:
-            return [_row(r) for r in db.execute(f"SELECT {_COLUMNS} FROM callbacks ORDER BY id")]
+            return [
+                callback_row(r)
+                for r in db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
+            ]
 
     def due(self, now: float) -> list[CallbackRow]:
         """Pending rows whose next attempt is due (or that have no time: the bad rows)."""
         with self._db() as db:
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM callbacks WHERE status = 'pending'"
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'pending'"
                 " AND (COALESCE(next_attempt_at, due_at) IS NULL"
                 "      OR COALESCE(next_attempt_at, due_at) <= ?)"
                 " ORDER BY COALESCE(next_attempt_at, due_at), id",
                 (now,),
             )
-            return [_row(r) for r in found]
+            return [callback_row(r) for r in found]
 
     def next_due_at(self) -> float | None:
         """The earliest next attempt of the pending rows, if any."""
@@ -292,8 +346,8 @@ class CallbackStore:
     def dialing(self) -> list[CallbackRow]:
         """Rows some scheduler has claimed."""
         with self._db() as db:
-            found = db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE status = 'dialing'")
-            return [_row(r) for r in found]
+            found = db.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'")
+            return [callback_row(r) for r in found]
 
     def claim(self, row_id: int, owner: str, now: float, lease: float) -> bool:
         """Take a due pending row for dialing (one attempt more); False if someone else did."""
@@ -302,10 +356,22 @@ class CallbackStore:
                 "UPDATE callbacks SET status = 'dialing', attempts = attempts + 1,"
                 " claimed_by = ?, lease_until = ?, updated_at = ?"
                 " WHERE id = ? AND status = 'pending'"
-                " AND COALESCE(next_attempt_at, due_at) <= ?",
+                " AND (COALESCE(next_attempt_at, due_at) IS NULL"
+                "      OR COALESCE(next_attempt_at, due_at) <= ?)",
                 (owner, now + lease, _iso(now), row_id, now),
             )
             return cursor.rowcount == 1
+
+    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
+        """Claim up to ``limit`` due pending rows, oldest due first (:meth:`due`, then
+        :meth:`claim` each: a row another process took meanwhile is passed over)."""
+        claimed: list[CallbackRow] = []
+        for row in self.due(now):
+            if len(claimed) >= limit:
+                break
+            if self.claim(row.id, owner, now, lease):
+                claimed.append(self.get(row.id) or row)
+        return claimed
 
     def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
         """Extend the leases of the rows ``owner`` is dialing."""
@@ -325,14 +391,17 @@ class CallbackStore:
         *,
         owner: str | None = None,
         next_attempt_at: float | None = None,
+        dialed: bool = True,
     ) -> bool:
         """Record an attempt's outcome and the row's new state.
 
         With ``owner``, only while that owner still holds the row (a scheduler
         whose lease was taken over does not overwrite the new holder's state).
+        ``dialed`` False: the claimed attempt was not made (a row that cannot be dialed).
         """
         query = (
-            "UPDATE callbacks SET status = ?, last_outcome = ?, updated_at = ?,"
+            f"UPDATE callbacks SET {'' if dialed else 'attempts = attempts - 1, '}"
+            "status = ?, last_outcome = ?, updated_at = ?,"
             " next_attempt_at = COALESCE(?, next_attempt_at), claimed_by = NULL,"
             " lease_until = NULL WHERE id = ?"
         )
@@ -356,7 +425,8 @@ class CallbackStore:
             return cursor.rowcount == 1
 
 
-def _row(values: tuple[object, ...]) -> CallbackRow:
+def callback_row(values: tuple[object, ...]) -> CallbackRow:
+    """A row of :data:`CALLBACK_COLUMNS`' values."""
     (row_id, call_id, phone, reason, notes, requested, created, due_at, status, attempts,
      next_at, outcome, claimed_by, lease_until) = values  # fmt: skip
     try:

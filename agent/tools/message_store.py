@@ -13,7 +13,8 @@ Messages are bounded like callbacks: per caller and in all, any 24 hours
 (:class:`~sipgw.agent.settings.CallbackQuota`'s ``per_caller`` and ``per_day``),
 counted in the insert's transaction; one more raises
 :class:`MessageQuotaExceeded`. The functions block (SQLite): call them from a
-thread.
+thread. :class:`MessageStorage` is what the tool needs of a store: :class:`MessageStore`
+here, or the cluster's in PostgreSQL (``SIPGW_DATABASE_URL``), which the app passes in.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sipgw.agent.private_files import prepare_private_database
-from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.quota import CallbackQuota
 
-__all__ = ["DAY", "MessageQuotaExceeded", "MessageRow", "MessageStore"]
+__all__ = ["DAY", "MessageQuotaExceeded", "MessageRow", "MessageStorage", "MessageStore"]
 
 DAY = 86400.0
 
@@ -73,6 +75,17 @@ class MessageRow:
     """The number they asked to be reached at ("" when they gave none)."""
     message: str
     status: str
+
+
+class MessageStorage(Protocol):
+    """A message store (see :class:`MessageStore`); its methods block."""
+
+    def add(
+        self, *, call_id: str, for_target: str, from_number: str, caller_name: str,
+        reach_at: str, message: str, now: float, quota: CallbackQuota | None = None,
+    ) -> int: ...  # fmt: skip
+
+    def rows(self) -> list[MessageRow]: ...
 
 
 class MessageStore:

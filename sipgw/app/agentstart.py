@@ -13,7 +13,7 @@ no agent names.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sipgw.agent.amd.config import AmdMode
 from sipgw.agent.amd.settings import AmdSection
@@ -31,6 +31,10 @@ from sipgw.agent.transfer_settings import TransferSection
 from sipgw.app.dial_settings import DialSection, dial_policy
 from sipgw.app.security.privacy import PrivacySection, load_redactor
 from sipgw.sip.dialpolicy import DialPolicy
+
+if TYPE_CHECKING:
+    from sipgw.agent.tools.callback_store import CallbackStorage
+    from sipgw.agent.tools.message_store import MessageStorage
 
 __all__ = ["agents_may_dial", "check_capabilities", "gateway_services"]
 
@@ -56,18 +60,21 @@ def gateway_services(
     policy: DialPolicy,
     sections: Iterable[SectionInfo] = (),
     secrets: Iterable[str] = (),
+    callback_store: CallbackStorage | None = None,
+    message_store: MessageStorage | None = None,
 ) -> GatewayServices:
     """What the gateway hands a plug-in built from ``sources``: ``policy`` (what its agents
     may dial), and a redactor masking the secret settings of ``sections`` (sipgw's
     catalogue and the plug-in's: the caller gives both, this module imports neither) and
-    ``secrets``.
+    ``secrets``; the cluster's callback and message stores (``SIPGW_DATABASE_URL``), if any.
 
     Raises:
         ConfigError: a redaction pattern is bad.
     """
     classes = [info.cls for info in sections]
     found = [*secret_texts(classes, sources), *secrets]
-    return GatewayServices(policy, load_redactor(load(PrivacySection, sources), found))
+    redactor = load_redactor(load(PrivacySection, sources), found)
+    return GatewayServices(policy, redactor, callback_store, message_store)
 
 
 def check_capabilities(

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from sipgw.app.security.privacy import LogRedaction, Redactor, install_log_redac
 if TYPE_CHECKING:  # imported when a command runs: --help stays fast
     from sipgw.app.admin.server import AdminServer
     from sipgw.app.campaigns.service import Campaigns
+    from sipgw.app.cluster.service import ClusterMember
     from sipgw.app.gateway import Gateway
     from sipgw.app.startup import Startup
     from sipgw.app.summary.runner import PostCallSummaries
@@ -293,9 +295,11 @@ async def _start_admin(
         return None
     from sipgw.app.admin.server import AdminServer
 
+    member = _cluster_member(gateway, startup)
     admin = AdminServer(
         gateway, settings, startup.legs, startup.twilio_api, Path(startup.webhooks.webhook_db),
-        campaigns,
+        cluster=member, status_outbox=startup.shared.outbox if startup.shared else None,
+        campaigns=campaigns,
     )  # fmt: skip
     try:
         await admin.start()
@@ -307,7 +311,36 @@ async def _start_admin(
         print(f"sipgw: error: admin server cannot listen on {where}: {exc.strerror or exc}",
               file=sys.stderr)  # fmt: skip
         return 1
+    if member is not None:
+        if not startup.cluster.cluster_admin_url:
+            host, port = admin.address or ("127.0.0.1", 0)
+            if host in ("0.0.0.0", "::"):
+                host = socket.gethostname()
+            member.index.admin_url = (
+                f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+            )
+        member.start()
     return admin
+
+
+def _cluster_member(gateway: Gateway, startup: Startup) -> ClusterMember | None:
+    """This gateway in the cluster (with a shared database): named ``SIPGW_CLUSTER_NAME`` or
+    host:SIP port, reached at ``SIPGW_CLUSTER_ADMIN_URL`` or its admin address (set once the
+    admin server listens)."""
+    if startup.shared is None:
+        return None
+    from sipgw.app.admin.cluster import gateway_load
+    from sipgw.app.cluster.members import ClusterIndex
+    from sipgw.app.cluster.service import ClusterMember
+
+    cluster = startup.cluster
+    host = socket.gethostname()
+    sip_port = gateway.sip.listening[0][2] if gateway.sip.listening else startup.config.sip_port
+    name = cluster.cluster_name or f"{host}:{sip_port}"
+    index = ClusterIndex(
+        startup.shared.db, name, cluster.cluster_admin_url, cluster.cluster_heartbeat
+    )
+    return ClusterMember(index, gateway.feed, lambda: gateway_load(gateway))
 
 
 def _start_summaries(startup: Startup, gateway: Gateway) -> PostCallSummaries | None:
@@ -334,6 +367,7 @@ def _start_webhooks(
         startup.webhooks, gateway.feed, lines=startup.lines, registry=gateway.metrics.registry,
         link_base=admin.url if admin is not None else "",
         summarize=summaries.result if summaries is not None else None,
+        shared_outbox=startup.shared.outbox if startup.shared is not None else None,
     )  # fmt: skip
 
 
@@ -379,7 +413,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     failed = await start_gateway(gateway, startup.sources, ready=False)
     if failed is not None:
         return failed
-    campaigns = start_campaigns(startup.campaigns, gateway)  # a loop only if any are stored
+    shared = startup.shared.campaigns if startup.shared is not None else None
+    campaigns = start_campaigns(startup.campaigns, gateway, shared)  # a loop if any stored
     admin = await _start_admin(gateway, startup, startup.sources, campaigns)
     if isinstance(admin, int):
         await campaigns.stop()
@@ -411,6 +446,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
     )  # fmt: skip
     if startup.lines is not None:
         log.info("routes from %s: %s", startup.lines.path, startup.lines.describe_briefly())
+    if startup.shared is not None:
+        log.info("%s", startup.shared.describe())
     if admin is not None:
         print(f"admin listening on {admin.url}", flush=True)
     await drain.requested.wait()
@@ -427,6 +464,8 @@ async def _serve(startup: Startup, worker: int = 0) -> int:
         await gateway.drain(drain.seconds, drain.now)
     log.info("shutting down: ending %d call(s)", len(gateway.handles))
     if admin is not None:
+        if admin.cluster is not None:
+            await admin.cluster.member.stop()  # its heartbeat row removed: no call goes there
         await admin.stop()
     await gateway.stop()
     if callbacks is not None:

@@ -35,6 +35,7 @@ from sipgw.app.admin.settings import AdminSettings, CallCommandSection
 from sipgw.app.agents import AgentSection
 from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
+from sipgw.app.cluster_settings import ClusterSection
 from sipgw.app.config import CallSection, NetworkSection, OperationsSection
 from sipgw.app.dial_settings import DialSection
 from sipgw.app.healthcheck import HealthcheckSection
@@ -74,7 +75,7 @@ SECTIONS: tuple[SectionInfo, ...] = _infos(
         AgentSection, NetworkSection, AccountSection, RoutesSection, OutboundSection,
         CallCommandSection, AmdSection, CallHeadersSection, DnsSection, AccessSection,
         CallSection, OperationsSection, AdminSettings, LegsSettings, TwilioApiSection,
-        WebhookSection, CampaignSection,
+        WebhookSection, ClusterSection, CampaignSection,
         SummarySection, WorkersSection, LimitsConfig,
         RateLimitSection, OverloadConfig, PrivacySection, EchoSection, AssistantSection,
         PreemptiveSection, BuiltinToolsSection, DeclaredToolsSection, TransferSection,

@@ -29,6 +29,7 @@ from sipgw.app.agentstart import agents_may_dial, check_capabilities, gateway_se
 from sipgw.app.calls.callbacks import CallbackSetup, callback_setup
 from sipgw.app.calls.calldetails import CallHeadersSection
 from sipgw.app.campaigns.settings import CampaignSection
+from sipgw.app.cluster_settings import ClusterSection
 from sipgw.app.config import GatewayConfig
 from sipgw.app.dial_settings import DialSection
 from sipgw.app.legs.settings import LegsSettings
@@ -61,6 +62,7 @@ from sipgw.sip.uri import SipUri
 
 if TYPE_CHECKING:
     from sipgw.agent.llm.base import ChatLLM
+    from sipgw.app.cluster.service import SharedState
 
 __all__ = ["Startup", "build_startup", "detect_public_ip", "outbound_config"]
 
@@ -126,6 +128,10 @@ class Startup:
     sources: Sources = dataclasses.field(default=Sources(), repr=False)
     """Where the settings came from: names the settings in a later error
     (:meth:`~sipgw.agent.sections.Sources.explain`); left out of the repr (secrets)."""
+    cluster: ClusterSection = ClusterSection()
+    """The shared database and this gateway's name in the cluster."""
+    shared: SharedState | None = None
+    """The shared database's stores (``SIPGW_DATABASE_URL``, migrated); None = SQLite."""
     warnings: tuple[str, ...] = ()
     """What the start-up log warns of (deprecated settings still taken)."""
 
@@ -184,7 +190,12 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
     plugin_sections = [info for p in plugins.values() for info in p.sections]
     policy = agents_may_dial(sources)
     secrets = startup_secrets(registration, access)
-    services = gateway_services(sources, policy, (*SECTIONS, *plugin_sections), secrets)
+    cluster = load(ClusterSection, sources)
+    shared = _shared_state(cluster, sources)
+    services = gateway_services(
+        sources, policy, (*SECTIONS, *plugin_sections), secrets,
+        shared.callbacks if shared else None, shared.messages if shared else None,
+    )  # fmt: skip
     factories = {spec: p.build(sources, services) for spec, p in plugins.items()}
     account_agents = {name: factories[spec] for name, spec in account_specs.items()}
     webhooks = load(WebhookSection, sources)
@@ -211,7 +222,7 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
         registration,
         account_agents,
         dataclasses.replace(outbound_config(placing, accounts, registration), amd=amd),
-        _callbacks(sources) if plugin.capabilities.callbacks else None,
+        _callbacks(sources, shared) if plugin.capabilities.callbacks else None,
         load(LimitsConfig, sources),
         policy,
         FloodSettings.of(load(RateLimitSection, sources)),
@@ -236,14 +247,40 @@ def _build(plugin: AgentPlugin, sources: Sources) -> Startup:
             (sources.label(GatewayConfig, "tls_key"), config.tls_key),
         ),
         sources,
+        cluster,
+        shared,
         tuple(twilio_warnings),
     )
 
 
-def _callbacks(sources: Sources) -> CallbackSetup:
+def _callbacks(sources: Sources, shared: SharedState | None) -> CallbackSetup:
     """The dialing of stored callbacks, for an agent that stores them."""
     tools, callbacks = load(BuiltinToolsSection, sources), load(CallbackSection, sources)
-    return callback_setup(tools, callbacks, load(DialSection, sources))
+    setup = callback_setup(tools, callbacks, load(DialSection, sources))
+    return setup if shared is None else dataclasses.replace(setup, shared=shared.callbacks)
+
+
+def _shared_state(cluster: ClusterSection, sources: Sources) -> SharedState | None:
+    """The shared database, migrated, when ``SIPGW_DATABASE_URL`` names one.
+
+    Raises:
+        ConfigError: psycopg is not installed, or the database cannot be reached or
+            migrated (the message names the setting, never the password).
+    """
+    if not cluster.database_url:
+        return None
+    label = sources.label(ClusterSection, "database_url")
+    try:
+        from sipgw.app.cluster.service import open_shared_state
+    except ImportError as exc:
+        raise ConfigError(f"{label} needs psycopg: pip install 'sipgw[postgres]' ({exc})") from None
+    from sipgw.app.cluster.database import redacted_url
+
+    try:
+        return open_shared_state(cluster.database_url)
+    except Exception as exc:  # psycopg's errors, a schema newer than ours
+        why = str(exc).replace(cluster.database_url, redacted_url(cluster.database_url))
+        raise ConfigError(f"{label}: {redacted_url(cluster.database_url)}: {why.strip()}") from None
 
 
 def outbound_config(

@@ -23,6 +23,9 @@ Endpoints (all behind the bearer token when one is set; docs/operations.md):
 - ``GET /api/lines``: the routes file's lines and routes in force; ``POST /api/reload``:
   reload it, as SIGHUP does (400 naming the line at fault; the old routes stay).
 - ``GET /metrics``: the gateway's Prometheus metrics.
+- With a shared database (``SIPGW_DATABASE_URL``): ``GET /api/cluster/calls`` and
+  ``/api/cluster/gateways``, and ``POST /api/calls`` forwarded from a full gateway to one
+  with room (:mod:`sipgw.app.admin.cluster`).
 - Campaigns, ``/api/campaigns...``, ``/api/dnc`` and ``/dashboard/campaigns``
   (:mod:`sipgw.app.admin.campaigns`).
 - ``/dashboard`` and the dashboard's data (:mod:`sipgw.app.admin.dashboard`); a
@@ -42,12 +45,13 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from sipgw.agent.sections import ConfigError, validate
 from sipgw.app.admin.campaigns import CampaignEndpoints
+from sipgw.app.admin.cluster import ClusterEndpoints, gateway_load
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
@@ -61,7 +65,11 @@ from sipgw.app.gateway import Gateway
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request
+from sipgw.app.webhooks.outbox import OutboxStorage
 from sipgw.sip.events import RegistrationState
+
+if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
+    from sipgw.app.cluster.service import ClusterMember
 
 __all__ = ["PROXY_HEADERS", "AdminServer"]
 
@@ -148,6 +156,9 @@ class AdminServer:
         twilio_api: Twilio's REST subset (default: off).
         status_db: the SQLite file of the REST subset's status callbacks (the webhook
             outbox's, ``SIPGW_WEBHOOK_DB``).
+        cluster: this gateway in a cluster (``SIPGW_DATABASE_URL``); None = alone.
+        status_outbox: the cluster's outboxes (owner, size, table) for the status
+            callbacks; None = the SQLite file ``status_db``.
         campaigns: the gateway's campaigns (:mod:`sipgw.app.admin.campaigns`); None: none.
     """
 
@@ -158,9 +169,14 @@ class AdminServer:
         legs: LegsSettings | None = None,
         twilio_api: TwilioApiSection | None = None,
         status_db: Path = Path("webhooks.sqlite3"),
+        cluster: ClusterMember | None = None,
+        status_outbox: Callable[[str, int, str], OutboxStorage] | None = None,
         campaigns: Campaigns | None = None,
     ) -> None:
         self.gateway = gateway
+        self.cluster = (
+            None if cluster is None else ClusterEndpoints(cluster, lambda: gateway_load(gateway))
+        )
         self.settings = settings
         self._runner: web.AppRunner | None = None
         self.throttle = LoginThrottle(
@@ -177,7 +193,7 @@ class AdminServer:
         self.legs = LegEndpoints(gateway, legs or LegsSettings(), self.dashboard)
         self.twilio_api = TwilioRest(
             gateway, twilio_api or TwilioApiSection(), self.throttle, self.source, status_db,
-            monotonic=self.dashboard.clock,
+            monotonic=self.dashboard.clock, status_outbox=status_outbox,
         )  # fmt: skip
         """Twilio's REST subset (its routes only when configured)."""
         self.campaigns = CampaignEndpoints(campaigns, self.dashboard)
@@ -217,6 +233,8 @@ class AdminServer:
         self.dashboard.add_routes(app)
         self.legs.add_routes(app)
         self.twilio_api.add_routes(app)
+        if self.cluster is not None:
+            self.cluster.add_routes(app)
         self.campaigns.add_routes(app)
         return app
 
@@ -358,6 +376,9 @@ class AdminServer:
             return _error(400, "body must be JSON")
         if not isinstance(body, dict):
             return _error(400, 'body must be a JSON object: {"target": ...}')
+        elsewhere = None if self.cluster is None else await self.cluster.forward(request, body)
+        if elsewhere is not None:  # full here: another gateway's answer
+            return elsewhere
         try:
             call = call_request(body)
             factory = self.gateway.outbound.agent_named(call.agent) if call.agent else None

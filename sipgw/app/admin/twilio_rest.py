@@ -58,7 +58,7 @@ from sipgw.app.twilioapi.resource import (
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.twilioapi.status import POLICY, StatusCallbacks, Subscription, parse_events
 from sipgw.app.webhooks.delivery import WebhookDelivery
-from sipgw.app.webhooks.outbox import Outbox
+from sipgw.app.webhooks.outbox import Outbox, OutboxStorage
 
 __all__ = ["CREATE_FIELDS", "PREFIX", "RECENT_CALLS", "UPDATE_FIELDS", "Placer", "TwilioRest"]
 
@@ -131,8 +131,11 @@ class TwilioRest:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         place: Placer = seam.place,
+        status_outbox: Callable[[str, int, str], OutboxStorage] | None = None,
     ) -> None:
         self.gateway = gateway
+        self.status_outbox = status_outbox
+        """The cluster's outboxes (owner, size, table); None = the SQLite file ``status_db``."""
         self.settings = settings
         self.throttle = throttle
         self.source = source
@@ -167,7 +170,11 @@ class TwilioRest:
 
     async def _start(self, app: web.Application) -> None:
         owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        outbox = await asyncio.to_thread(Outbox, self.status_db, owner, 10000, OUTBOX_TABLE)
+        outbox: OutboxStorage = (
+            self.status_outbox(owner, 10000, OUTBOX_TABLE)
+            if self.status_outbox is not None
+            else await asyncio.to_thread(Outbox, self.status_db, owner, 10000, OUTBOX_TABLE)
+        )
         holder: list[StatusCallbacks] = []
         self.delivery = WebhookDelivery(
             outbox, lambda line: None, POLICY, clock=self.clock,

@@ -8,15 +8,18 @@ around it that ``sipgw serve`` runs.
 
 Theory of operation
 -------------------
-*Due rows.* Every poll (and at the next due time) the scheduler reads the
+*Due rows.* Every poll (and at the next due time) the scheduler claims the
 pending rows whose next attempt is due - including those whose time passed
-while no gateway ran: they are dialed at start, not lost - and claims each with
-one ``UPDATE ... WHERE status = 'pending'``: of two schedulers sharing the file
-(two processes) exactly one gets it, so a callback is never dialed twice at
-once. A row that cannot be dialed (no due time, not a phone number, a number
-neither the allowed prefixes nor the dial allow-list admit) is marked
-``failed`` with the reason and logged; the gateway checks the target again
-(``place_call(..., for_agent=True)``), and a refusal there fails the row too.
+while no gateway ran: they are dialed at start, not lost - as many as it has
+room for (:meth:`CallbackStorage.claim_due`): in SQLite one ``UPDATE ... WHERE
+status = 'pending'`` per row, in PostgreSQL one ``SELECT ... FOR UPDATE SKIP
+LOCKED`` for them all (:mod:`sipgw.app.cluster.claims`). Of two schedulers sharing
+the store (two processes, or gateways on two machines) exactly one gets a row, so
+a callback is never dialed twice at once. A claimed row that cannot be dialed (no
+due time, not a phone number, a number neither the allowed prefixes nor the dial
+allow-list admit) is marked ``failed`` with the reason and logged; the gateway
+checks the target again (``place_call(..., for_agent=True)``), and a refusal there
+fails the row too.
 
 *Dialing.* A claimed row is dialed through the injected :class:`PlaceCall`
 (``Gateway.place_call`` in production) with its purpose, so the agent knows why
@@ -42,7 +45,6 @@ import logging
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +60,7 @@ from sipgw.agent.tools.builtin import callback_allowed
 from sipgw.agent.tools.callback_store import (
     CallbackRow,
     CallbackState,
+    CallbackStorage,
     CallbackStore,
     dialable_number,
 )
@@ -163,6 +166,8 @@ class CallbackSetup:
 
     store: Path
     policy: CallbackPolicy
+    shared: CallbackStorage | None = None
+    """The cluster's store (``SIPGW_DATABASE_URL``); None = the SQLite file ``store``."""
 
 
 def callback_setup(
@@ -184,15 +189,14 @@ def start_callbacks(
     setup: CallbackSetup, gateway: object, factory: AgentFactory
 ) -> CallbackRunner | None:
     """Start dialing the stored callbacks through ``gateway`` (None: it cannot place calls)."""
+    store = setup.shared or CallbackStore(setup.store)
     if not isinstance(gateway, CallPlacer):
-        log.warning("this gateway cannot place calls: callbacks stay stored in %s", setup.store)
+        log.warning("this gateway cannot place calls: callbacks stay stored in %s", store.where)
         return None
-    scheduler = CallbackScheduler(
-        CallbackStore(setup.store), gateway_dialer(gateway, factory), setup.policy
-    )
+    scheduler = CallbackScheduler(store, gateway_dialer(gateway, factory), setup.policy)
     runner = CallbackRunner(scheduler)
     runner.start()
-    log.info("callbacks: dialing from %s (%d attempts, %g s apart)", setup.store,
+    log.info("callbacks: dialing from %s (%d attempts, %g s apart)", store.where,
              setup.policy.attempts, setup.policy.retry_delay)  # fmt: skip
     return runner
 
@@ -224,7 +228,7 @@ class CallbackScheduler:
 
     def __init__(
         self,
-        store: CallbackStore,
+        store: CallbackStorage,
         place_call: PlaceCall,
         policy: CallbackPolicy | None = None,
         *,
@@ -267,16 +271,14 @@ class CallbackScheduler:
         """Claim the due callbacks this scheduler has room for; bad rows become ``failed``."""
         room = self.policy.max_concurrent - len(self.in_flight)
         claimed: list[DialRequest] = []
-        for row in self.store.due(now):
-            if len(claimed) >= room:
-                break
+        for row in self.store.claim_due(now, self.owner, self.policy.lease, room):
             problem, target = self._target(row)
             if problem:
                 log.warning("callback %d cannot be dialed: %s", row.id, problem)
-                self.store.release(row.id, CallbackState.FAILED, problem, now)
+                self.store.release(
+                    row.id, CallbackState.FAILED, problem, now, owner=self.owner, dialed=False
+                )
                 continue
-            if not self.store.claim(row.id, self.owner, now, self.policy.lease):
-                continue  # another scheduler took it
             purpose = CallPurpose(row.reason, row.notes, row.requested_time, row.id)
             claimed.append(DialRequest(row, target, purpose))
         return claimed
@@ -301,7 +303,7 @@ class CallbackScheduler:
         """Place one claimed callback and record how it went."""
         row = request.callback
         self.in_flight.add(row.id)
-        attempt = row.attempts + 1
+        attempt = row.attempts  # as claimed: this attempt counted
         log.info("callback %d: dialing %s (attempt %d of %d)", row.id, request.target, attempt,
                  self.policy.attempts)  # fmt: skip
         refused = False
@@ -431,8 +433,8 @@ class CallbackRunner:
                 wake = await asyncio.to_thread(
                     scheduler.next_wakeup, self.clock(), self.poll_interval
                 )
-            except (sqlite3.Error, OSError) as exc:
-                log.error("callback store %s: %s (retrying)", scheduler.store.path, exc)
+            except Exception as exc:  # the store's (sqlite3, psycopg) or the disk's: retried
+                log.error("callback store %s: %s (retrying)", scheduler.store.where, exc)
                 wake = self.clock() + self.poll_interval
             self._wake.clear()
             with contextlib.suppress(TimeoutError):

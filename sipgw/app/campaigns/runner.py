@@ -185,7 +185,7 @@ class CampaignRunner:
                 wake = await asyncio.to_thread(
                     scheduler.next_wakeup, self.clock(), self.poll_interval
                 )
-            except (sqlite3.Error, OSError) as exc:
+            except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
                 log.error("campaign store: %s (retrying)", exc)
                 wake = self.clock() + self.poll_interval
             self.passes += 1

@@ -41,10 +41,10 @@ from sipgw.app.campaigns.model import (
 from sipgw.app.campaigns.runner import CampaignRunner, Dialer, gateway_dialer
 from sipgw.app.campaigns.scheduler import CampaignEvent, CampaignScheduler
 from sipgw.app.campaigns.settings import CampaignSection
-from sipgw.app.campaigns.store import SqliteCampaignStore
+from sipgw.app.campaigns.store import CampaignStore, SqliteCampaignStore
 from sipgw.app.gateway import Gateway
 
-__all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "Campaigns", "csv_cell", "start_campaigns"]
+__all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "SHOWN", "Campaigns", "csv_cell", "start_campaigns"]
 
 log = logging.getLogger("sipgw.campaigns")
 
@@ -66,7 +66,7 @@ class Campaigns:
     """See the module docstring.
 
     Args:
-        store: the SQLite store.
+        store: the store (SQLite's, or PostgreSQL's in a cluster).
         limits: the bounds on a request (the ``campaigns`` settings).
         dial: places one order's call (:func:`~sipgw.app.campaigns.runner.gateway_dialer`).
         allowed: whether the dial allow-list lets campaigns call a number or URI.
@@ -79,7 +79,7 @@ class Campaigns:
 
     def __init__(
         self,
-        store: SqliteCampaignStore,
+        store: CampaignStore,
         limits: CampaignLimits,
         dial: Dialer,
         *,
@@ -248,9 +248,12 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
-def start_campaigns(settings: CampaignSection, gateway: Gateway) -> Campaigns:
-    """The campaigns of ``gateway`` (started, placing calls), kept in ``SIPGW_CAMPAIGN_DB``,
-    their progress in its ``/metrics``; the loop runs if there are campaigns."""
+def start_campaigns(
+    settings: CampaignSection, gateway: Gateway, shared: CampaignStore | None = None
+) -> Campaigns:
+    """The campaigns of ``gateway`` (started, placing calls), kept in ``SIPGW_CAMPAIGN_DB``
+    or in ``shared`` (the cluster's database: every gateway dials them), their progress in
+    its ``/metrics``; the loop runs if there are campaigns (always with ``shared``)."""
     outbound = gateway.outbound
 
     def known(spec: CampaignSpec) -> None:
@@ -266,7 +269,8 @@ def start_campaigns(settings: CampaignSection, gateway: Gateway) -> Campaigns:
                 raise ValueError(f'"line": {exc}') from None
 
     campaigns = Campaigns(
-        SqliteCampaignStore(Path(settings.campaign_db)), settings.limits(),
+        shared if shared is not None else SqliteCampaignStore(Path(settings.campaign_db)),
+        settings.limits(),
         gateway_dialer(gateway.originate, outbound.agent_named),
         allowed=lambda target: gateway.dial_policy.allows("call", target), known=known,
     )  # fmt: skip

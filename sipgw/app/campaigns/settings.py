@@ -25,7 +25,8 @@ class CampaignSection:
     campaign_db: str = setting(
         "campaigns.sqlite3", env="SIPGW_CAMPAIGN_DB", parse=text,
         help="SQLite file of the campaigns, their contacts' states and the do-not-call list "
-        "(created with the first campaign; kept across restarts).",
+        "(created with the first campaign; kept across restarts); unused with "
+        "SIPGW_DATABASE_URL: campaigns are then in the shared database.",
     )  # fmt: skip
     campaign_max_contacts: int = setting(
         10000, env="SIPGW_CAMPAIGN_MAX_CONTACTS", parse=int_range(1, 1000000),

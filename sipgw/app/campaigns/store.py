@@ -8,11 +8,11 @@ dial now (``next_dial_at``) and fewer than its cap are dialing, takes the next d
 pending contact (``pending`` -> ``dialing``, one attempt more, the claimer and its
 lease), and moves the pacing on by ``1 / per_second``. In SQLite that is ``BEGIN
 IMMEDIATE`` (one writer at a time, across processes) and ``UPDATE ... WHERE state =
-'pending' RETURNING``; a PostgreSQL store would lock the campaign's row (``SELECT ... FOR
-UPDATE``) and pick the contact with ``FOR UPDATE SKIP LOCKED``, so that gateways sharing
-it never wait on each other's contacts. Every later write to a contact names its
-claimer (``claimed_by``): one whose claim was taken over (its lease ran out) changes
-nothing.
+'pending' RETURNING``; the PostgreSQL store (:mod:`sipgw.app.cluster.campaigns`) locks
+the campaign's row (``SELECT ... FOR UPDATE``) and picks the contact with ``FOR UPDATE
+SKIP LOCKED``, so that gateways sharing it never wait on each other's contacts. Every
+later write to a contact names its claimer (``claimed_by``): one whose claim was taken
+over (its lease ran out) changes nothing.
 
 The do-not-call list is a table of numbers (as :func:`~sipgw.app.campaigns.contacts.
 normalize_number` writes them), shared by every campaign.
@@ -40,7 +40,14 @@ from sipgw.app.campaigns.model import (
 )
 from sipgw.app.campaigns.outcomes import Attempt
 
-__all__ = ["CampaignStore", "SqliteCampaignStore"]
+__all__ = [
+    "CAMPAIGN_COLUMNS",
+    "CONTACT_COLUMNS",
+    "CampaignStore",
+    "SqliteCampaignStore",
+    "campaign_of",
+    "contact_of",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -75,13 +82,17 @@ CREATE INDEX IF NOT EXISTS contacts_due ON contacts (campaign, state, next_at);
 CREATE TABLE IF NOT EXISTS dnc (number TEXT PRIMARY KEY, added REAL NOT NULL);
 """
 
-_CONTACT = ("id, campaign, row, number, variables, time_zone, state, attempts, next_at, "
+CONTACT_COLUMNS = ("id, campaign, row, number, variables, time_zone, state, attempts, next_at, "
             "last_outcome, detail, call_id, claimed_by, lease_until, updated")  # fmt: skip
-_CAMPAIGN = "id, spec, state, created, next_dial_at"
+CAMPAIGN_COLUMNS = "id, spec, state, created, next_dial_at"
 
 
 class CampaignStore(Protocol):
     """The campaigns' state, shared by the schedulers that use it (module docstring)."""
+
+    def exists(self) -> bool:
+        """Whether there may be campaigns (the loop starts only then, else with the first)."""
+        ...
 
     def create(self, spec: CampaignSpec, contacts: Sequence[Contact], now: float) -> int:
         """Store a running campaign and its contacts (due now); returns its id."""
@@ -230,9 +241,9 @@ class SqliteCampaignStore:
     def campaign(self, campaign_id: int) -> Campaign | None:
         with self._db() as db:
             row = db.execute(
-                f"SELECT {_CAMPAIGN} FROM campaigns WHERE id = ?", (campaign_id,)
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,)
             ).fetchone()
-        return None if row is None else _campaign(row)
+        return None if row is None else campaign_of(row)
 
     def campaigns(
         self, state: CampaignState | None = None, limit: int | None = None
@@ -241,10 +252,10 @@ class SqliteCampaignStore:
         params: tuple[object, ...] = () if state is None else (state.value,)
         with self._db() as db:
             rows = db.execute(
-                f"SELECT {_CAMPAIGN} FROM campaigns {where} ORDER BY id DESC LIMIT ?",
+                f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns {where} ORDER BY id DESC LIMIT ?",
                 (*params, -1 if limit is None else limit),
             ).fetchall()
-        return [_campaign(row) for row in rows]
+        return [campaign_of(row) for row in rows]
 
     def set_state(self, campaign_id: int, state: CampaignState, now: float) -> bool:
         allowed = {
@@ -302,7 +313,7 @@ class SqliteCampaignStore:
                 f" claimed_by = ?, lease_until = ?, updated = ?"
                 f" WHERE id = (SELECT id FROM contacts WHERE campaign = ? AND state = 'pending'"
                 f" AND next_at <= ? ORDER BY next_at, id LIMIT 1) AND state = 'pending'"
-                f" RETURNING {_CONTACT}",
+                f" RETURNING {CONTACT_COLUMNS}",
                 (owner, now + lease, now, campaign_id, now),
             ).fetchone()
             if row is None:
@@ -311,7 +322,7 @@ class SqliteCampaignStore:
                 "UPDATE campaigns SET next_dial_at = ? WHERE id = ?",
                 (max(paced, now) + interval, campaign_id),
             )
-        return _contact(row), float(paced)
+        return contact_of(row), float(paced)
 
     def unclaim(
         self, contact_id: int, owner: str, state: ContactState, next_at: float, why: str,
@@ -366,16 +377,16 @@ class SqliteCampaignStore:
 
     def dialing(self) -> list[ContactRow]:
         with self._db() as db:
-            rows = db.execute(f"SELECT {_CONTACT} FROM contacts WHERE state = 'dialing'")
-            return [_contact(row) for row in rows]
+            rows = db.execute(f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE state = 'dialing'")
+            return [contact_of(row) for row in rows]
 
     def contacts(self, campaign_id: int) -> list[ContactRow]:
         with self._db() as db:
             rows = db.execute(
-                f"SELECT {_CONTACT} FROM contacts WHERE campaign = ? ORDER BY row",
+                f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE campaign = ? ORDER BY row",
                 (campaign_id,),
             )
-            return [_contact(row) for row in rows]
+            return [contact_of(row) for row in rows]
 
     def progress(self, campaign_id: int) -> Progress:
         with self._db() as db:
@@ -435,7 +446,7 @@ class SqliteCampaignStore:
             return [str(row[0]) for row in rows]
 
 
-def _campaign(row: Sequence[object]) -> Campaign:
+def campaign_of(row: Sequence[object]) -> Campaign:
     campaign_id, spec, state, created, paced = row
     return Campaign(
         id=int(campaign_id),  # type: ignore[call-overload]
@@ -446,7 +457,7 @@ def _campaign(row: Sequence[object]) -> Campaign:
     )
 
 
-def _contact(row: Sequence[object]) -> ContactRow:
+def contact_of(row: Sequence[object]) -> ContactRow:
     (contact_id, campaign, number_row, number, variables, zone, state, attempts, next_at,
      outcome, detail, call_id, claimed_by, lease_until, updated) = row  # fmt: skip
     return ContactRow(

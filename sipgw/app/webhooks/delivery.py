@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sipgw.app.webhooks.outbox import NewEvent, Outbox, PendingEvent
+from sipgw.app.webhooks.outbox import NewEvent, OutboxStorage, PendingEvent
 from sipgw.app.webhooks.signing import WebhookSecret, signed_headers
 
 if TYPE_CHECKING:  # aiohttp (about 23 MB) is imported when the delivery starts
@@ -89,7 +89,7 @@ class WebhookDelivery:
     """Writes queued events to the outbox and posts them (see the module docstring).
 
     Args:
-        outbox: the SQLite outbox.
+        outbox: the outbox (SQLite, or the shared database's).
         secret_for: a line's name ("" = the gateway's) -> the secret signing its events.
         policy: timeouts, retries, give-up age, concurrency.
         clock: wall time (Unix seconds: rows outlive the process).
@@ -102,7 +102,7 @@ class WebhookDelivery:
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: OutboxStorage,
         secret_for: Callable[[str], WebhookSecret | None],
         policy: DeliveryPolicy | None = None,
         *,
@@ -208,7 +208,7 @@ class WebhookDelivery:
                 if due is not None:
                     wait = max(0.0, min(wait, due - self.clock()))
             except Exception:
-                log.exception("webhook outbox %s: error (retrying)", self.outbox.path)
+                log.exception("webhook outbox %s: error (retrying)", self.outbox.where)
                 wait = 5.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(wait, 0.05))

@@ -11,6 +11,9 @@ lease before it is posted, with one ``UPDATE ... WHERE`` that only one claimer w
 no two processes post the same event at once; a claim that outlives its lease (its
 process died) is free again. Every method is synchronous and short: the delivery runs
 them in a thread. Time is passed in (tests use a fake clock).
+
+:class:`OutboxStorage` is what the delivery needs of an outbox: :class:`Outbox` (SQLite,
+the default) or the cluster's (``SIPGW_DATABASE_URL``: :mod:`sipgw.app.cluster.outbox`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["NewEvent", "Outbox", "PendingEvent"]
+__all__ = ["NewEvent", "Outbox", "OutboxStorage", "PendingEvent"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -67,6 +71,35 @@ class PendingEvent(NewEvent):
     attempts: int
 
 
+class OutboxStorage(Protocol):
+    """An outbox (see :class:`Outbox` for what each method does); every method blocks."""
+
+    max_pending: int
+
+    @property
+    def where(self) -> str:
+        """Where the rows are, for logs."""
+        ...
+
+    def add(self, events: Iterable[NewEvent], now: float) -> int: ...
+
+    def claim_due(
+        self, now: float, lease: float, limit: int, busy: Iterable[tuple[str, str]] = ()
+    ) -> list[PendingEvent]: ...
+
+    def delivered(self, row: int) -> None: ...
+
+    def failed(self, row: int, next_at: float, error: str) -> None: ...
+
+    def drop(self, row: int) -> None: ...
+
+    def release(self, rows: Iterable[int] | None = None) -> None: ...
+
+    def pending(self) -> int: ...
+
+    def next_due(self, now: float) -> float | None: ...
+
+
 class Outbox:
     """The SQLite table of events to deliver (see the module docstring).
 
@@ -90,6 +123,11 @@ class Outbox:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA.format(table=table))
+
+    @property
+    def where(self) -> str:
+        """The file and table."""
+        return f"{self.path} ({self.table})"
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

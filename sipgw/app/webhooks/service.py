@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from sipgw.app.calls.callfeed import CallFeed
 from sipgw.app.lines.reload import Lines
 from sipgw.app.webhooks.delivery import DeliveryCounts, DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.hooks import CallWebhooks, Summarize
-from sipgw.app.webhooks.outbox import Outbox
+from sipgw.app.webhooks.outbox import Outbox, OutboxStorage
 from sipgw.app.webhooks.settings import WebhookSection
 from sipgw.app.webhooks.signing import WebhookSecret
 
@@ -96,6 +96,7 @@ def start_webhooks(
     link_base: str = "",
     summarize: Summarize | None = None,
     policy: DeliveryPolicy | None = None,
+    shared_outbox: Callable[[str, int], OutboxStorage] | None = None,
 ) -> Webhooks:
     """Open the outbox, start delivering, and hook the call feed.
 
@@ -107,9 +108,15 @@ def start_webhooks(
         link_base: the admin server's address, unless ``SIPGW_WEBHOOK_LINK_BASE`` says.
         summarize: the post-call summary, if on.
         policy: the delivery's policy; default from ``settings``.
+        shared_outbox: the cluster's outbox for an owner and size (``SIPGW_DATABASE_URL``);
+            None = the SQLite file ``SIPGW_WEBHOOK_DB``.
     """
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-    outbox = Outbox(Path(settings.webhook_db), owner, settings.webhook_max_pending)
+    outbox: OutboxStorage = (
+        shared_outbox(owner, settings.webhook_max_pending)
+        if shared_outbox is not None
+        else Outbox(Path(settings.webhook_db), owner, settings.webhook_max_pending)
+    )
     secret = WebhookSecret.parse(settings.webhook_secret) if settings.webhook_secret else None
     policy = policy or DeliveryPolicy(
         timeout=settings.webhook_timeout,
@@ -130,7 +137,7 @@ def start_webhooks(
     delivery.start()
     pending = outbox.pending()
     log.info(
-        "webhooks: outbox %s (%d waiting), to %s", outbox.path, pending,
+        "webhooks: outbox %s (%d waiting), to %s", outbox.where, pending,
         settings.webhook_url or "the lines' own URLs",
     )  # fmt: skip
     return Webhooks(hooks, delivery)

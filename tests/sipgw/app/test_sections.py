@@ -49,7 +49,8 @@ def test_a_section_has_flags_for_all_its_settings_or_for_none() -> None:
     assert env_only - vendors == {
         "assistant", "preemptive", "tools", "caller_context", "callbacks", "dial", "fallback",
         "voice_agent", "realtime", "breakers", "healthcheck", "webhooks", "summary", "amd",
-        "transfers", "declared_tools", "idle", "twiml", "stream", "twilio_app", "campaigns",
+        "transfers", "declared_tools", "idle", "twiml", "stream", "twilio_app", "cluster",
+        "campaigns",
     }  # fmt: skip
     for info in SECTIONS:
         assert len({spec.flag is None for _, spec in info.settings}) == 1, info.name

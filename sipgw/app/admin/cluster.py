@@ -1,0 +1,127 @@
+"""The admin API's cluster endpoints (with ``SIPGW_DATABASE_URL``): the cluster's calls and
+gateways, and a call placed on a gateway with room.
+
+- ``GET /api/cluster/calls``: the calls in progress on every live gateway, from the shared
+  calls' index (``?all=1``: the latest 500, ended ones too), each with its ``gateway``.
+- ``GET /api/cluster/gateways``: the live gateways' heartbeats (calls, capacity, accepting).
+- ``POST /api/calls`` on a gateway that is full (its ``SIPGW_MAX_CALLS`` reached, draining or
+  overloaded) is forwarded, once, to the live gateway with the most room by its last
+  heartbeat: the same body and ``Authorization`` header (every gateway of a cluster has the
+  same admin token) to that gateway's admin API, whose answer comes back with ``gateway``
+  naming it. A forwarded request carries ``X-Sipgw-Forwarded-By`` and is never forwarded
+  again (that gateway places it, or answers 503 when it filled meanwhile); with no gateway
+  with room the answer is 503. The heartbeat is a few seconds old at most, so two requests
+  at once may both go to the same gateway: its own limit still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+
+from sipgw.app.gateway import Gateway
+
+if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
+    from sipgw.app.cluster.service import ClusterMember
+
+__all__ = ["FORWARDED_BY", "ClusterEndpoints", "gateway_load"]
+
+log = logging.getLogger("sipgw.admin")
+
+FORWARDED_BY = "X-Sipgw-Forwarded-By"
+"""The header of a ``POST /api/calls`` another gateway forwarded (never forwarded again)."""
+
+
+def gateway_load(gateway: Gateway) -> tuple[int, int | None, bool]:
+    """``gateway``'s calls in progress, its ``SIPGW_MAX_CALLS`` and whether it takes calls
+    (not draining nor overloaded): what its heartbeat says."""
+    accepting = not (gateway.ua.draining or gateway.overload.overloaded)
+    return len(gateway.handles), gateway.config.max_calls, accepting
+
+
+class ClusterEndpoints:
+    """The cluster routes of the admin API for ``member`` (see the module docstring).
+
+    Args:
+        member: this gateway in the cluster.
+        load: this gateway's load (:func:`gateway_load`).
+        timeout: seconds a forwarded request may take.
+    """
+
+    def __init__(
+        self,
+        member: ClusterMember,
+        load: Callable[[], tuple[int, int | None, bool]],
+        timeout: float = 15.0,
+    ) -> None:
+        self.member = member
+        self.load = load
+        self.timeout = timeout
+
+    def full(self) -> bool:
+        """No room here: the limit reached, draining or overloaded."""
+        active, capacity, accepting = self.load()
+        return not accepting or (capacity is not None and active >= capacity)
+
+    def add_routes(self, app: web.Application) -> None:
+        """``/api/cluster/calls`` and ``/api/cluster/gateways``."""
+        app.router.add_get("/api/cluster/calls", self.calls)
+        app.router.add_get("/api/cluster/gateways", self.gateways)
+
+    async def calls(self, request: web.Request) -> web.Response:
+        """The cluster's calls in progress (``?all=1``: the latest, ended ones too)."""
+        every = request.query.get("all") in ("1", "true")
+        calls = await asyncio.to_thread(self.member.index.calls, time.time(), not every)
+        return web.json_response({"calls": calls})
+
+    async def gateways(self, request: web.Request) -> web.Response:
+        """The live gateways and their load."""
+        beats = await asyncio.to_thread(self.member.index.gateways, time.time())
+        rows: list[dict[str, Any]] = [
+            {"name": b.name, "admin_url": b.admin_url, "active": b.active,
+             "capacity": b.capacity, "accepting": b.accepting, "heartbeat_at": b.heartbeat_at}
+            for b in beats
+        ]  # fmt: skip
+        return web.json_response({"gateways": rows, "this": self.member.index.name})
+
+    async def forward(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        """The answer of another gateway with room when this one is full; None = place here."""
+        if not self.full():
+            return None
+        if request.headers.get(FORWARDED_BY):
+            return web.json_response(
+                {"error": "this gateway is full too (forwarded once, not again)"}, status=503
+            )
+        target = await asyncio.to_thread(self.member.index.with_room, time.time())
+        if target is None:
+            return web.json_response(
+                {"error": "this gateway is full and no other gateway has room"}, status=503
+            )
+        log.info("POST /api/calls: full here, forwarded to %s", target.name)
+        headers = {FORWARDED_BY: self.member.index.name}
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as web_,
+                web_.post(f"{target.admin_url}/api/calls", json=body, headers=headers) as answer,
+            ):
+                status = answer.status
+                try:
+                    payload: Any = await answer.json(content_type=None)
+                except ValueError:
+                    payload = {"error": (await answer.text())[:300]}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response(
+                {"error": f"forwarding to {target.name} failed: {exc or type(exc).__name__}"},
+                status=502,
+            )
+        if isinstance(payload, dict):
+            payload["gateway"] = target.name
+        return web.json_response(payload, status=status)

@@ -1,0 +1,2 @@
+"""Shared state for a cluster: PostgreSQL behind the stores' protocols (docs/operations.md,
+"Several machines")."""

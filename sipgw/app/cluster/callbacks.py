@@ -1,0 +1,185 @@
+"""The callbacks in PostgreSQL: :class:`~sipgw.agent.tools.callback_store.CallbackStorage`
+on the shared database, so every gateway of the cluster dials from one table.
+
+The rows, states and quotas are SQLite's (:mod:`sipgw.agent.tools.callback_store`); what
+differs is how they are taken and counted. A claim is :func:`~sipgw.app.cluster.claims.
+claim_due` (``FOR UPDATE SKIP LOCKED``): of gateways claiming at once each due row goes to
+exactly one. A quota's count and its insert run under a transaction-level advisory lock,
+so two gateways cannot both store the last callback a quota allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.callback_store import (
+    CALLBACK_COLUMNS,
+    DAY,
+    CallbackQuotaExceeded,
+    CallbackRow,
+    CallbackState,
+    callback_row,
+)
+from sipgw.app.cluster.claims import ClaimQueue, claim_due, renew_leases
+from sipgw.app.cluster.database import Cursor, Database, redacted_url
+
+__all__ = ["CALLBACK_QUEUE", "QUOTA_LOCK", "PgCallbackStore"]
+
+CALLBACK_QUEUE = ClaimQueue(
+    table="callbacks",
+    due="COALESCE(next_attempt_at, due_at)",
+    ready="status = 'pending'",
+    also="status = 'dialing', attempts = attempts + 1, updated_at ="
+    " to_char(to_timestamp(%(now)s) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')",
+)
+"""Pending rows, by their next attempt; a claim makes one ``dialing`` (an attempt more)."""
+QUOTA_LOCK = 0x53495048
+"""The advisory lock a quota's count and insert hold (callbacks and messages)."""
+
+
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
+
+
+class PgCallbackStore:
+    """The ``callbacks`` table of the shared database (after :func:`apply_migrations`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def where(self) -> str:
+        """The database's URL without its password."""
+        return redacted_url(self.db.url)
+
+    def add(
+        self,
+        *,
+        call_id: str,
+        phone: str,
+        requested_time: str,
+        reason: str,
+        notes: str,
+        due_at: float,
+        now: float,
+        requested_by: str = "",
+        quota: CallbackQuota | None = None,
+    ) -> int:
+        """Store a pending callback (see ``CallbackStore.add``); returns its id."""
+        with self.db.transaction() as cur:
+            if quota is not None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (QUOTA_LOCK,))
+                _check_quota(cur, quota, requested_by, phone, now)
+            ((row_id,),) = cur.execute(
+                "INSERT INTO callbacks (created_at, call_id, phone, requested_time, reason,"
+                " notes, due_at, next_attempt_at, status, updated_at, requested_by, created_ts)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING id",
+                (_iso(now), call_id, phone, requested_time, reason, notes, due_at, due_at,
+                 _iso(now), requested_by, now),
+            )  # fmt: skip
+        return int(row_id)
+
+    def get(self, row_id: int) -> CallbackRow | None:
+        """One row by id."""
+        with self.db.transaction() as cur:
+            found = cur.execute(
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE id = %s", (row_id,)
+            )
+        return callback_row(found[0]) if found else None
+
+    def rows(self) -> list[CallbackRow]:
+        """Every row, oldest first."""
+        with self.db.transaction() as cur:
+            found = cur.execute(f"SELECT {CALLBACK_COLUMNS} FROM callbacks ORDER BY id")
+        return [callback_row(row) for row in found]
+
+    def next_due_at(self) -> float | None:
+        """The earliest next attempt of the pending rows, if any."""
+        with self.db.transaction() as cur:
+            ((value,),) = cur.execute(
+                "SELECT MIN(COALESCE(next_attempt_at, due_at)) FROM callbacks"
+                " WHERE status = 'pending'"
+            )
+        return None if value is None else float(value)
+
+    def dialing(self) -> list[CallbackRow]:
+        """Rows some gateway has claimed."""
+        with self.db.transaction() as cur:
+            found = cur.execute(
+                f"SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE status = 'dialing'"
+            )
+        return [callback_row(row) for row in found]
+
+    def claim_due(self, now: float, owner: str, lease: float, limit: int) -> list[CallbackRow]:
+        """Claim up to ``limit`` due pending rows for ``owner`` (one statement, row locks)."""
+        with self.db.transaction() as cur:
+            found = claim_due(
+                cur, CALLBACK_QUEUE, owner=owner, now=now, lease=lease, limit=limit,
+                columns=CALLBACK_COLUMNS,
+            )  # fmt: skip
+        return [callback_row(row) for row in found]
+
+    def renew(self, row_ids: Iterable[int], owner: str, lease_until: float) -> None:
+        """Extend the leases of the rows ``owner`` is dialing."""
+        with self.db.transaction() as cur:
+            renew_leases(cur, CALLBACK_QUEUE, list(row_ids), owner, lease_until)
+
+    def release(
+        self,
+        row_id: int,
+        state: CallbackState,
+        outcome: str,
+        now: float,
+        *,
+        owner: str | None = None,
+        next_attempt_at: float | None = None,
+        dialed: bool = True,
+    ) -> bool:
+        """Record an attempt's outcome and the row's new state (with ``owner``: only while
+        that owner still holds it; ``dialed`` False: the claimed attempt was not made)."""
+        query = (
+            f"UPDATE callbacks SET {'' if dialed else 'attempts = attempts - 1, '}"
+            "status = %s, last_outcome = %s, updated_at = %s,"
+            " next_attempt_at = COALESCE(%s, next_attempt_at), claimed_by = NULL,"
+            " lease_until = NULL WHERE id = %s"
+        )
+        params: tuple[object, ...] = (state.value, outcome, _iso(now), next_attempt_at, row_id)
+        if owner is not None:
+            query += " AND status = 'dialing' AND claimed_by = %s"
+            params += (owner,)
+        with self.db.transaction() as cur:
+            cur.execute(query, params)
+            return cur.rowcount() == 1
+
+    def requeue_stale(self, row_id: int, holder: str | None, next_attempt_at: float) -> bool:
+        """Make a dialing row whose holder is gone pending again (if it is still so held)."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE callbacks SET status = 'pending', next_attempt_at = %s,"
+                " last_outcome = 'interrupted: the dialing process stopped',"
+                " claimed_by = NULL, lease_until = NULL"
+                " WHERE id = %s AND status = 'dialing' AND claimed_by IS NOT DISTINCT FROM %s",
+                (next_attempt_at, row_id, holder),
+            )
+            return cur.rowcount() == 1
+
+
+def _check_quota(
+    cur: Cursor, quota: CallbackQuota, requested_by: str, phone: str, now: float
+) -> None:
+    checks = (
+        ("per_caller", quota.per_caller, "requested_by = %s", (requested_by,)),
+        ("per_number", quota.per_number, "phone = %s", (phone,)),
+        ("per_day", quota.per_day, "TRUE", ()),
+    )
+    for which, limit, where, params in checks:
+        if limit <= 0:
+            continue
+        ((count,),) = cur.execute(
+            f"SELECT COUNT(*) FROM callbacks WHERE created_ts > %s AND {where}",
+            (now - DAY, *params),
+        )
+        if count >= limit:
+            raise CallbackQuotaExceeded(which, limit)

@@ -1,0 +1,160 @@
+"""The shared database at start, and this gateway's membership of the cluster.
+
+:func:`open_shared_state` connects to ``SIPGW_DATABASE_URL``, applies the migrations and
+returns the stores every part of the gateway uses instead of its SQLite files.
+:class:`ClusterMember` is the asyncio side: it writes this gateway's heartbeat every
+``interval`` seconds and each call's start and end (from the call feed) into the calls'
+index, one write after another in a task of its own (a call's end never overtakes its start),
+the database work in a thread. A database that stops answering is logged and retried: calls
+go on; the heartbeat resumes when it answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sipgw.app.calls.callfeed import CallFeed, FeedEvent
+from sipgw.app.cluster.callbacks import PgCallbackStore
+from sipgw.app.cluster.campaigns import PgCampaignStore
+from sipgw.app.cluster.database import Database, redacted_url
+from sipgw.app.cluster.members import ClusterIndex
+from sipgw.app.cluster.messages import PgMessageStore
+from sipgw.app.cluster.migrations import apply_migrations
+from sipgw.app.cluster.outbox import PgOutbox
+
+__all__ = ["ClusterMember", "GatewayLoad", "SharedState", "open_shared_state"]
+
+log = logging.getLogger("sipgw.cluster")
+
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of the calls' index by one gateway."""
+
+GatewayLoad = Callable[[], tuple[int, int | None, bool]]
+"""This gateway's calls in progress, capacity (None = no limit) and whether it takes calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedState:
+    """The shared database's stores."""
+
+    db: Database
+    callbacks: PgCallbackStore
+    messages: PgMessageStore
+    campaigns: PgCampaignStore
+    applied: tuple[int, ...] = ()
+    """The migrations this start applied (none: the schema was up to date)."""
+
+    def describe(self) -> str:
+        """For the start-up log: where, and what the migrations did."""
+        done = f"migrations {list(self.applied)} applied" if self.applied else "schema up to date"
+        return f"shared state in {redacted_url(self.db.url)} ({done})"
+
+    def outbox(self, owner: str, max_pending: int, table: str = "webhook_outbox") -> PgOutbox:
+        """An outbox table for ``owner`` (this gateway's claim name)."""
+        return PgOutbox(self.db, owner, max_pending, table)
+
+
+def open_shared_state(url: str, now: float | None = None) -> SharedState:
+    """Connect to ``url`` and bring its schema up to date (blocks: called at start).
+
+    Raises:
+        psycopg.Error: the database cannot be reached or a migration failed.
+        RuntimeError: the database's schema is newer than this gateway's.
+    """
+    db = Database(url)
+    applied = apply_migrations(db, time.time() if now is None else now)
+    return SharedState(
+        db, PgCallbackStore(db), PgMessageStore(db), PgCampaignStore(db), tuple(applied)
+    )
+
+
+class ClusterMember:
+    """This gateway in the cluster: heartbeats and the calls' index (see the module docstring).
+
+    Args:
+        index: this gateway's rows.
+        feed: the gateway's call feed.
+        load: this gateway's load, read at each heartbeat.
+        clock: wall time.
+    """
+
+    def __init__(
+        self,
+        index: ClusterIndex,
+        feed: CallFeed,
+        load: GatewayLoad,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.index = index
+        self.load = load
+        self.clock = clock
+        self._feed = feed
+        self._writes: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Follow the feed and start heartbeating (the first beat at once)."""
+        loop = asyncio.get_running_loop()
+        self._unsubscribe = self._feed.subscribe(self._on_feed)
+        self._tasks = [
+            loop.create_task(self._beat(), name="cluster-heartbeat"),
+            loop.create_task(self._write(), name="cluster-index"),
+        ]
+
+    async def beat_now(self) -> None:
+        """Write the heartbeat now (after a change of load the others should see)."""
+        active, capacity, accepting = self.load()
+        await asyncio.to_thread(self.index.heartbeat, active, capacity, accepting, self.clock())
+
+    async def stop(self) -> None:
+        """Write what is queued, stop, and leave the cluster (its heartbeat row removed)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._writes.join(), 2.0)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        try:
+            await asyncio.to_thread(self.index.leave)
+        except Exception as exc:  # the database is gone: the heartbeat ages out instead
+            log.warning("cluster: could not leave cleanly: %s", exc)
+
+    def _on_feed(self, event: FeedEvent) -> None:
+        if event.kind in ("call_started", "call_ended"):
+            self._writes.put_nowait((event.kind, event.data))
+
+    async def _write(self) -> None:
+        while True:
+            kind, call = await self._writes.get()
+            try:
+                write = self.index.call_started if kind == "call_started" else self.index.call_ended
+                await asyncio.to_thread(write, call)
+                await self.beat_now()  # its load changed
+            except Exception as exc:  # logged; the call goes on without its index row
+                log.error("cluster: indexing call %s failed: %s", call.get("id"), exc)
+            finally:
+                self._writes.task_done()
+
+    async def _beat(self) -> None:
+        pruned_at = -PRUNE_EVERY
+        while True:
+            try:
+                await self.beat_now()
+                if self.clock() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = self.clock()
+                    await asyncio.to_thread(self.index.prune, pruned_at)
+            except Exception as exc:  # retried at the next beat
+                log.error("cluster: heartbeat failed: %s", exc)
+            await asyncio.sleep(self.index.interval)

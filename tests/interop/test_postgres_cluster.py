@@ -1,0 +1,508 @@
+"""Shared state in a real PostgreSQL (Debian's, started here: tests/toolkit/postgres.py):
+migrations applied once by gateways starting at once, due callbacks dialled exactly once by
+two gateways, a dead gateway's lease taken over, the webhook outbox delivered once across two
+gateways, and the cluster's calls listed and placed through any gateway's admin API.
+
+Each "gateway" here is the piece under test with its own connections (its own
+:class:`Database`), as two processes on two machines would have: the row locks and advisory
+locks are the server's, whoever holds the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bench import database as bench_database
+from sipgw.agent.assistant_plugin import agent_settings
+from sipgw.agent.assistant_sections import (
+    AssistantSection,
+    BuiltinToolsSection,
+    CallbackSection,
+    PreemptiveSection,
+)
+from sipgw.agent.capabilities import GatewayServices
+from sipgw.agent.settings import CallbackQuota
+from sipgw.agent.tools.builtin import builtin_tools
+from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
+from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
+from sipgw.app.admin.server import AdminServer
+from sipgw.app.admin.settings import AdminSettings
+from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
+from sipgw.app.cluster.callbacks import PgCallbackStore
+from sipgw.app.cluster.database import Database
+from sipgw.app.cluster.members import ClusterIndex
+from sipgw.app.cluster.messages import PgMessageStore
+from sipgw.app.cluster.migrations import apply_migrations, migrations
+from sipgw.app.cluster.outbox import PgOutbox
+from sipgw.app.cluster.service import ClusterMember
+from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
+from sipgw.app.evaluation.process import CHECKOUT, child_env
+from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
+from sipgw.app.webhooks.outbox import NewEvent
+from sipgw.app.webhooks.signing import WebhookSecret
+from tests.agent.tools.fake_call import ANY_NUMBER, call
+from tests.toolkit.gateway_in_process import running_gateway
+from tests.toolkit.postgres import PostgresServer
+
+T0 = 1_800_000_000.0
+TOKEN = "cluster-admin-token-0123456789"
+POLICY = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=100, lease=60.0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    with PostgresServer() as running:
+        yield running
+
+
+@pytest.fixture
+def url(server: PostgresServer) -> str:
+    """A fresh database with the schema applied."""
+    new = server.new_database()
+    db = Database(new)
+    apply_migrations(db, T0)
+    db.close()
+    return new
+
+
+def _together(*jobs: Any) -> list[Any]:
+    """Run ``jobs`` (callables) in threads released at the same moment; their results."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = jobs[i]()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_gateways_starting_at_once_apply_the_migrations_once(server: PostgresServer) -> None:
+    fresh = server.new_database()
+    gateways = [Database(fresh) for _ in range(4)]
+    applied = _together(*(lambda db=db: apply_migrations(db, T0) for db in gateways))
+    versions = [m.version for m in migrations()]
+    assert sorted(v for one in applied for v in one) == versions  # each once, by someone
+    with gateways[0].transaction() as cur:
+        assert cur.execute("SELECT version FROM schema_migrations ORDER BY version") == [
+            (v,) for v in versions
+        ]
+    assert apply_migrations(gateways[1], T0 + 1) == []  # a later start: nothing to do
+    for db in gateways:
+        db.close()
+
+
+def _store_callbacks(store: PgCallbackStore, count: int) -> list[int]:
+    return [
+        store.add(call_id=f"c{i}", phone=f"+1555000{i:04d}", requested_time="now",
+                  reason="r", notes="", due_at=T0 - 1, now=T0 - 10)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+class Dialled:
+    """A place_call that records who dialled what."""
+
+    def __init__(self) -> None:
+        self.targets: list[tuple[str, str]] = []
+
+    def for_gateway(self, name: str) -> Any:
+        async def place(request: DialRequest) -> DialResult:
+            self.targets.append((name, request.target))
+            await asyncio.sleep(0)
+            return DialResult(True, "answered (200)")
+
+        return place
+
+
+def test_two_gateways_claiming_the_same_due_callbacks_dial_each_exactly_once(url: str) -> None:
+    dbs = [Database(url), Database(url)]
+    ids = _store_callbacks(PgCallbackStore(dbs[0]), 40)
+    dialled = Dialled()
+    six_at_once = CallbackPolicy(allowed_prefixes=("+1",), max_concurrent=6)
+    schedulers = [
+        CallbackScheduler(PgCallbackStore(db), dialled.for_gateway(f"gw{i}"), six_at_once,
+                          owner=f"gw{i}")
+        for i, db in enumerate(dbs)
+    ]  # fmt: skip
+    claimed = []
+    for _ in range(4):  # rounds of claims at the same moment: 4 x 2 x 6 > 40 rows
+        rounds = _together(*(lambda s=s: s.claim_due(T0) for s in schedulers))
+        claimed.append(rounds)
+        for scheduler, requests in zip(schedulers, rounds, strict=True):
+            for request in requests:
+                asyncio.run(scheduler.dial(request, lambda: T0 + 1))
+    taken = [r.callback.id for rounds in claimed for one in rounds for r in one]
+    assert sorted(taken) == sorted(set(taken))  # never twice
+    assert len(dialled.targets) == len(taken) == 40
+    assert {gw for gw, _ in dialled.targets} == {"gw0", "gw1"}  # both took a share
+    rows = PgCallbackStore(dbs[0]).rows()
+    assert [r.state for r in rows] == [CallbackState.DONE] * 40
+    assert {r.id for r in rows} == set(ids) and all(r.attempts == 1 for r in rows)
+    for db in dbs:
+        db.close()
+
+
+def test_a_gateway_killed_mid_call_loses_the_call_and_another_takes_it_when_its_lease_ends(
+    url: str,
+) -> None:
+    dead_db, live_db = Database(url), Database(url)
+    (row_id,) = _store_callbacks(PgCallbackStore(dead_db), 1)
+    dialled = Dialled()
+    dead = CallbackScheduler(PgCallbackStore(dead_db), dialled.for_gateway("dead"), POLICY,
+                             owner="machine-a:1:dead")  # fmt: skip
+    live = CallbackScheduler(PgCallbackStore(live_db), dialled.for_gateway("live"), POLICY,
+                             owner="machine-b:2:live")  # fmt: skip
+    (request,) = dead.claim_due(T0)  # claimed and dialling... then the machine dies
+    dead_db.close()
+    assert asyncio.run(live.run_due(lambda: T0 + 30)) == []  # its lease (60 s) still runs
+    results = asyncio.run(live.run_due(lambda: T0 + 61))  # ran out: requeued, then dialled
+    assert results == [DialResult(True, "answered (200)")]
+    row = PgCallbackStore(live_db).get(row_id)
+    assert row is not None and row.state is CallbackState.DONE
+    assert row.attempts == 2  # the lost call counted as an attempt
+    assert dialled.targets == [("live", request.target)]
+    live_db.close()
+
+
+def test_quotas_hold_across_gateways(url: str) -> None:
+    quota = CallbackQuota(per_caller=0, per_number=0, per_day=5)
+    stores = [PgCallbackStore(Database(url)) for _ in range(8)]
+
+    def add(store: PgCallbackStore) -> str:
+        try:
+            store.add(call_id="c", phone="+15550000", requested_time="now", reason="",
+                      notes="", due_at=T0, now=T0, quota=quota)  # fmt: skip
+        except CallbackQuotaExceeded:
+            return "refused"
+        return "stored"
+
+    outcomes = _together(*(lambda s=s: add(s) for s in stores))
+    assert outcomes.count("stored") == 5
+    messages = PgMessageStore(Database(url))
+    messages.add(call_id="c", for_target="", from_number="+1", caller_name="Ann",
+                 reach_at="", message="hi", now=T0)  # fmt: skip
+    assert [m.message for m in messages.rows()] == ["hi"]
+
+
+def test_the_outbox_is_delivered_once_across_two_gateways(url: str) -> None:
+    async def scenario() -> dict[str, int]:
+        posts: dict[str, int] = {}
+
+        async def receive(request: web.Request) -> web.Response:
+            event = request.headers["webhook-id"]
+            posts[event] = posts.get(event, 0) + 1
+            await asyncio.sleep(0.001)
+            return web.Response(status=204)
+
+        app = web.Application()
+        app.router.add_post("/hook", receive)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        hook = f"http://127.0.0.1:{port}/hook"
+        secret = WebhookSecret.parse("whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
+        events = [
+            NewEvent(f"msg_{c}_{n}", hook, "", f"call{c}", "call.answered", b"{}")
+            for c in range(10)
+            for n in range(5)
+        ]
+        PgOutbox(Database(url), "writer").add(events, 0.0)
+        deliveries = [
+            WebhookDelivery(PgOutbox(Database(url), f"gw{i}"), lambda line: secret,
+                            DeliveryPolicy(concurrency=4))
+            for i in range(2)
+        ]  # fmt: skip
+        for delivery in deliveries:
+            delivery.start()
+        outbox = PgOutbox(Database(url), "reader")
+        for _ in range(600):
+            if await asyncio.to_thread(outbox.pending) == 0:
+                break
+            await asyncio.sleep(0.02)
+        for delivery in deliveries:
+            await delivery.stop(grace=1.0)
+        await runner.cleanup()
+        assert sum(d.counts.delivered for d in deliveries) == len(events)
+        assert all(d.counts.delivered > 0 for d in deliveries)  # both gateways posted
+        return posts
+
+    posts = asyncio.run(scenario())
+    assert len(posts) == 50 and set(posts.values()) == {1}
+
+
+async def _poll(check: Any, within: float = 10.0) -> Any:
+    """``await check()`` until it returns something true (bounded); its last value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.05)
+
+
+def test_any_gateways_admin_api_lists_the_clusters_calls_and_places_calls_where_there_is_room(
+    url: str,
+) -> None:
+    async def scenario() -> None:
+        async with (
+            running_gateway(max_calls=1) as (gw_a, phones_a),
+            running_gateway() as (gw_b, phones_b),
+        ):
+            admins = []
+            members = []
+            for name, gateway in (("gw-a", gw_a), ("gw-b", gw_b)):
+                port = free_port()
+                index = ClusterIndex(Database(url), name, f"http://127.0.0.1:{port}", 0.5)
+                member = ClusterMember(index, gateway.feed, partial(gateway_load, gateway))
+                admin = AdminServer(gateway, AdminSettings(port=port, token=TOKEN), cluster=member)
+                await admin.start()
+                member.start()
+                admins.append(admin)
+                members.append(member)
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            phone_a, phone_b = await phones_a(), await phones_b()
+            assert await phone_a.invite() and await phone_b.invite()
+            async with aiohttp.ClientSession(headers=auth) as http:
+
+                async def cluster_calls() -> list[dict[str, Any]]:
+                    async with http.get(f"{admins[0].url}/api/cluster/calls") as answer:
+                        calls: list[dict[str, Any]] = (await answer.json())["calls"]
+                    return calls if len(calls) == 2 else []
+
+                calls = await _poll(cluster_calls)
+                assert sorted(c["gateway"] for c in calls) == ["gw-a", "gw-b"]
+                assert {c["call_id"] for c in calls} == {
+                    h.call.call_id for g in (gw_a, gw_b) for h in g.handles.values()
+                }
+
+                async def a_full() -> bool:
+                    async with http.get(f"{admins[1].url}/api/cluster/gateways") as answer:
+                        beats = {b["name"]: b for b in (await answer.json())["gateways"]}
+                    return beats.get("gw-a", {}).get("active") == 1 and "gw-b" in beats
+
+                assert await _poll(a_full)
+                body = {"target": "sip:nobody@127.0.0.1:9", "ring_timeout": 1}
+                async with http.post(f"{admins[0].url}/api/calls", json=body) as answer:
+                    placed = await answer.json()
+                    assert answer.status == 202, placed
+                assert placed["gateway"] == "gw-b"
+                assert placed["call_id"] in {h.call.call_id for h in gw_b.handles.values()}
+                forwarded = {**auth, FORWARDED_BY: "gw-b"}
+                async with http.post(
+                    f"{admins[0].url}/api/calls", json=body, headers=forwarded
+                ) as answer:
+                    assert answer.status == 503  # forwarded once, never again
+                await phone_a.hang_up()
+
+                async def ended_listed() -> bool:
+                    async with http.get(f"{admins[1].url}/api/cluster/calls?all=1") as answer:
+                        every = (await answer.json())["calls"]
+                    return any(c["gateway"] == "gw-a" and c["ended"] for c in every)
+
+                assert await _poll(ended_listed)
+            for member, admin in zip(members, admins, strict=True):
+                await member.stop()
+                await admin.stop()
+
+    asyncio.run(scenario())
+
+
+def test_two_sipgw_serve_processes_share_the_database_and_a_killed_one_leaves_the_cluster(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The real wiring: ``sipgw serve`` with SIPGW_DATABASE_URL, two at once on an empty
+    database (the migrations applied once), both in ``/api/cluster/gateways``; one killed
+    (SIGKILL: no goodbye) drops out when its heartbeat is three intervals old."""
+    fresh = server.new_database()
+    ports = [free_port(), free_port()]
+    gateways = [
+        GatewayProcess(
+            tmp_path / name,
+            name=name,
+            lifetime=120,
+            extra_env={
+                "SIPGW_DATABASE_URL": fresh,
+                "SIPGW_CLUSTER_NAME": name,
+                "SIPGW_CLUSTER_HEARTBEAT": "0.5",
+                "SIPGW_ADMIN_PORT": str(port),
+                "SIPGW_ADMIN_TOKEN": TOKEN,
+            },
+        )  # fmt: skip
+        for name, port in zip(("gw-a", "gw-b"), ports, strict=True)
+    ]
+    try:
+        _together(*(g.start for g in gateways))
+        db = Database(fresh)
+        with db.transaction() as cur:
+            assert cur.execute("SELECT version FROM schema_migrations") == [
+                (m.version,) for m in migrations()
+            ]
+        logs = "".join(g.log_text() for g in gateways)
+        applied = f"migrations {[m.version for m in migrations()]} applied"
+        assert logs.count(applied) == 1 and "schema up to date" in logs
+
+        async def names() -> set[str]:
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            async with (
+                aiohttp.ClientSession(headers=auth) as http,
+                http.get(f"http://127.0.0.1:{ports[1]}/api/cluster/gateways") as answer,
+            ):
+                return {g["name"] for g in (await answer.json())["gateways"]}
+
+        async def watch() -> None:
+            assert await _poll(lambda: _equal(names(), {"gw-a", "gw-b"}))
+            gateways[0].stop(signal.SIGKILL)
+            assert await _poll(lambda: _equal(names(), {"gw-b"}))
+
+        asyncio.run(watch())
+        db.close()
+    finally:
+        for gateway in gateways:
+            gateway.close()
+
+
+async def _equal(value: Any, wanted: object) -> bool:
+    return bool(await value == wanted)
+
+
+def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None:
+    """bench.database in a tiny run on a database of its own: its JSON has every part."""
+    out = tmp_path / "database.json"
+    assert bench_database.main(["--calls", "5", "--url", url, "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["figures"]
+    per_call = figures["per_call"]
+    assert set(per_call) == {"index", "webhooks", "callback"}
+    assert per_call["index"]["statements"] == 4.0  # start, heartbeat, end, heartbeat
+    assert per_call["callback"]["transactions"] == 4.0  # store, recover, claim, outcome
+    assert per_call["webhooks"]["statements"] >= 3 * 2  # per event: claim and delete at least
+    # a contact: recovery, claims (one taken, one paced), the do-not-call check, the finish
+    # check, renewal, the progress snapshot (2), next due, its outcome and finish check: 12
+    # each, and the campaign's creation over its 5 contacts
+    assert figures["campaign_per_contact"]["transactions"] == 12 + 1 / 5
+    # the campaigns' loop with none running: recovery, the list, the snapshot (2), next due
+    assert figures["idle_per_minute"]["transactions"] == 12 + 30 * 3 + 30 * 5
+
+
+def test_the_assistants_tools_store_in_the_shared_database_the_gateway_hands_them(
+    url: str,
+) -> None:
+    """GatewayServices' stores reach the assistant's schedule_callback and take_message:
+    a callback stored by gateway A's agent is claimed and dialled by gateway B."""
+    db = Database(url)
+    services = GatewayServices(
+        dial_policy=ANY_NUMBER, callback_store=PgCallbackStore(db), message_store=PgMessageStore(db)
+    )
+    settings = agent_settings(
+        AssistantSection(), PreemptiveSection(), BuiltinToolsSection(), CallbackSection(),
+        services,
+    )  # fmt: skip
+    registry = ToolRegistry(builtin_tools(settings.builtin_tools))
+
+    async def scenario() -> None:
+        stored = await call(registry, "schedule_callback", {"phone": "+15550001111", "time": "now"})
+        assert stored.ok, stored.content
+        message = {"message": "call me about the invoice", "name": "Ann"}
+        taken = await call(registry, "take_message", message)
+        assert taken.ok, taken.content
+
+    asyncio.run(scenario())
+    (row,) = PgCallbackStore(db).rows()
+    assert (row.phone, row.state) == ("+15550001111", CallbackState.PENDING)
+    assert [m.message for m in PgMessageStore(db).rows()] == ["call me about the invoice"]
+    dialled = Dialled()
+    other = CallbackScheduler(PgCallbackStore(Database(url)), dialled.for_gateway("gw-b"), POLICY)
+    asyncio.run(other.run_due(lambda: (row.due_at or 0) + 1))
+    assert dialled.targets == [("gw-b", "+15550001111")]
+
+
+def test_the_calls_index_keeps_thirty_days(url: str) -> None:
+    index = ClusterIndex(Database(url), "gw", "http://127.0.0.1:1")
+    for n, started in enumerate((T0 - 31 * 86400, T0 - 29 * 86400, T0)):
+        index.call_started({"id": f"c{n}", "call_id": f"{n}@t", "direction": "inbound",
+                            "caller": "a", "called": "b", "state": "active",
+                            "started": started})  # fmt: skip
+    assert index.prune(T0) == 1
+    assert sorted(c["id"] for c in index.calls(T0, active_only=False)) == ["c1", "c2"]
+
+
+_HOLD_CLAIM = """
+import sys, time
+from sipgw.app.cluster.callbacks import CALLBACK_QUEUE
+from sipgw.app.cluster.claims import claim_due
+from sipgw.app.cluster.database import Database
+from sipgw.agent.tools.callback_store import CALLBACK_COLUMNS
+with Database(sys.argv[1]).transaction() as cur:
+    rows = claim_due(cur, CALLBACK_QUEUE, owner="doomed", now=float(sys.argv[2]), lease=60,
+                     limit=100, columns=CALLBACK_COLUMNS)
+    print(len(rows), flush=True)
+    time.sleep(60)  # killed here: the claim is never committed
+"""
+
+
+def test_a_gateway_killed_inside_its_claim_transaction_leaves_the_rows_to_the_others(
+    url: str,
+) -> None:
+    """Killed between claiming and committing (SIGKILL), a process's row locks die with its
+    connection: the rows are free at once, never claimed, not even for a lease."""
+    store = PgCallbackStore(Database(url))
+    ids = _store_callbacks(store, 3)
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_CLAIM, url, str(T0)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(CHECKOUT)},
+    )  # fmt: skip
+    try:
+        assert doomed.stdout is not None and doomed.stdout.readline().strip() == "3"
+        assert store.claim_due(T0, "other", 60, 10) == []  # locked: skipped, not waited for
+        doomed.kill()
+        doomed.wait(10)
+        claimed = store.claim_due(T0, "other", 60, 10)
+        assert [row.id for row in claimed] == ids
+        assert all(row.attempts == 1 and row.claimed_by == "other" for row in claimed)
+    finally:
+        doomed.kill()
+        doomed.wait(10)
+
+
+def test_an_unreachable_database_stops_the_start_naming_the_setting_without_its_password(
+    tmp_path: Path,
+) -> None:
+    closed = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "sipgw", "serve", "--agent", "echo", "--sip-port", "0",
+         "--bind", "127.0.0.1"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**child_env(), "SIPGW_DATABASE_URL": f"postgresql://sipgw:pw-{TOKEN}@127.0.0.1:{closed}/x"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"SIPGW_DATABASE_URL: postgresql://sipgw:***@127.0.0.1:{closed}/x:" in done.stderr
+    assert TOKEN not in done.stderr + done.stdout
