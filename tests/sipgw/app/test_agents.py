@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.agent.base import CallDetails
 from sipgw.agent.echo import EchoAgent
 from sipgw.agent.echo_plugin import EchoSection, echo_agent
 from sipgw.agent.sections import ConfigError, Sources, load, section_info
@@ -21,6 +22,7 @@ BUILTINS = f"{', '.join(_NAMES[:-1])} or {_NAMES[-1]}"
 class Call:
     call_id = caller = called = ""
     hung_up = False
+    details = CallDetails()
 
     def hangup(self) -> None:
         self.hung_up = True
