@@ -68,6 +68,8 @@ def _files(*roots: str) -> list[Path]:
 OPTIONAL_MODULES = {
     "browser": ("media/opus.py", "media/aio/browser.py"),
     "mcp": ("agent/tools/mcp_servers.py",),
+    "noise": ("media/denoise.py", "media/voice_model.py", "media/model_vad.py"),
+    "postgres": ("sipgw/app/cluster/database.py",),
 }
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
 
@@ -89,7 +91,12 @@ def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
     for extra, modules in OPTIONAL_MODULES.items():
         declared = _declared(project["dependencies"]) | _declared(extras[extra])  # type: ignore[arg-type]
         imports = _imports([ROOT / m for m in modules])
-        assert {"browser": {"aiortc", "av"}, "mcp": {"mcp", "jsonschema"}}[extra] <= imports.keys()
+        assert {
+            "browser": {"aiortc", "av"},
+            "mcp": {"mcp", "jsonschema"},
+            "noise": {"numpy", "onnxruntime"},
+            "postgres": {"psycopg"},
+        }[extra] <= imports.keys()
         assert _undeclared(imports, declared) == []
 
 

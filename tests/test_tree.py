@@ -96,6 +96,28 @@ EXCEPTIONS: dict[str, str] = {
     "by hand: no test runs it; what it times is tested in tests/media",
     "bench/references/pyvoip_echo.py": "pyVoIP's echo, the reference bench.capacity --compare "
     "starts in a venv of its own (pyVoIP is no dependency of ours): run by hand",
+    "bench/database.py": "the shared database's load per call: needs a real PostgreSQL, run "
+    "small by tests/interop/test_postgres_cluster.py, which checks each part is measured",
+    # -- the shared state in PostgreSQL (issue 44): every module needs a real server
+    "sipgw/app/cluster/": "the shared state in PostgreSQL: exercised against a real server "
+    "(tests/toolkit/postgres.py) by tests/interop/test_postgres_cluster.py and "
+    "tests/interop/test_campaigns_cluster.py",
+    "sipgw/app/admin/cluster.py": "the cluster's admin endpoints: exercised with two gateways "
+    "on a real PostgreSQL by tests/interop/test_postgres_cluster.py",
+    "sipgw/app/cluster_settings.py": "the cluster section: its URL check and the refused start "
+    "are tested by tests/interop/test_postgres_cluster.py, its flags by "
+    "tests/sipgw/app/test_sections.py",
+    "tests/toolkit/postgres.py": _PEER.format("tests/interop/test_postgres_cluster.py"),
+    # -- records and adapters tested through their users
+    "agent/tools/quota.py": "a frozen record of three limits: enforced and tested by the "
+    "stores, tests/agent/tools/test_callback_store.py and tests/agent/tools/test_message_store.py",
+    "agent/twiml/statusposts.py": "the stream status callbacks' poster: tested with the "
+    "twiml agent and the twilio SDK's RequestValidator in tests/agent/twiml/test_agent.py",
+    "media/voice_model.py": "the Silero model behind media/model_vad.py: stepped, batched and "
+    "missing in tests/media/test_model_vad.py",
+    "tests/toolkit/noisy_audio.py": "the noisy caller audio: made and played by "
+    "tests/media/test_model_vad.py, tests/media/test_denoise.py and "
+    "tests/interop/test_noise_peers.py",
 }
 """Module (or folder ending in ``/``) -> why it has no test file of its own."""
 
