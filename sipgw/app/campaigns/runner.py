@@ -131,6 +131,10 @@ class CampaignRunner:
         self._task: asyncio.Task[None] | None = None
         self._dials: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
+        """Set by :meth:`stop_polling`: the loop ends at its next turn even if the task's
+        cancellation was lost (Python 3.11's ``wait_for`` can swallow one that comes as the
+        wait it guards ends, gh-86296)."""
         self.passes = 0
         """Loop passes made (tests wait on it)."""
 
@@ -141,6 +145,7 @@ class CampaignRunner:
     def start(self) -> None:
         """Start the loop (its first pass runs at once)."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="campaigns")
 
     def wake(self) -> None:
@@ -150,6 +155,8 @@ class CampaignRunner:
     async def stop_polling(self) -> None:
         """Claim nothing more; the calls in progress go on."""
         if self._task is not None:
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -168,7 +175,7 @@ class CampaignRunner:
 
     async def _run(self) -> None:
         scheduler = self.scheduler
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.to_thread(scheduler.recover, self.clock())
                 orders = await asyncio.to_thread(scheduler.poll, self.clock())
