@@ -114,10 +114,11 @@ def _converters(
     when it hears another format than it gives) for playout and for the tap (each its own
     decoder and resampling state), and back; None where there is nothing to do."""
     heard = caller_format or agent_format
-    to_wire = ToWire(codec, agent_format)
-    if ToAgent(codec, heard).passthrough:
-        return None, None, None if to_wire.passthrough else to_wire
-    return ToAgent(codec, heard), ToAgent(codec, heard), None if to_wire.passthrough else to_wire
+    native = codec.native_format  # a converter's ``passthrough``: made only when it is not
+    to_wire = None if native == agent_format else ToWire(codec, agent_format)
+    if native == heard:
+        return None, None, to_wire
+    return ToAgent(codec, heard), ToAgent(codec, heard), to_wire
 
 
 @functools.lru_cache(maxsize=4096)
