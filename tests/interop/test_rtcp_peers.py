@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from tests.toolkit.peers.baresip import Baresip
 from tests.toolkit.wire import RtcpOnWire, RtpCapture
 
@@ -17,6 +20,21 @@ pytestmark = pytest.mark.timeout(90)
 
 WITHIN = 30.0  # reports every 2.5-7.5 s from each side: two of ours, one back after
 RTP_PACKETS = 520  # what the gateway must have received of baresip's stream (> 500 asserted)
+TOKEN = "rtcp-test-admin-token"
+
+
+def live_quality(admin_port: int) -> dict[str, object] | None:
+    """The one active call's quality figures as the gateway has them now (its admin API)."""
+    base = f"http://127.0.0.1:{admin_port}/api/calls"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with urllib.request.urlopen(urllib.request.Request(base, headers=headers), timeout=5) as r:
+        calls = json.load(r)["calls"]
+    if len(calls) != 1:
+        return None
+    url = f"{base}/{calls[0]['id']}"
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+        quality: dict[str, object] | None = json.load(r).get("quality")
+    return quality
 
 
 def reports_exchanged(packets: list[RtcpOnWire], ours: set[int], theirs: set[int]) -> bool:
@@ -37,7 +55,10 @@ def reports_exchanged(packets: list[RtcpOnWire], ours: set[int], theirs: set[int
 def test_reports_exchanged_with_baresip(
     tmp_workdir: Path, tone_wav: Callable[..., Path], mux: bool, srtp: bool
 ) -> None:
-    env = {"SIPGW_SRTP": "allow-insecure"} if srtp else {}
+    admin_port = free_port()
+    env = {"SIPGW_ADMIN_PORT": str(admin_port), "SIPGW_ADMIN_TOKEN": TOKEN}
+    if srtp:
+        env["SIPGW_SRTP"] = "allow-insecure"
     with (
         RtpCapture() as capture,
         GatewayProcess(tmp_workdir, extra_env=env) as gw,
@@ -50,8 +71,9 @@ def test_reports_exchanged_with_baresip(
         caller.dial(gw.uri())
         caller.wait_event("CALL_ESTABLISHED", 5)
         # The call lasts until the wire has shown two reports of ours, one of baresip's after
-        # our first (so it can carry a round trip) and RTP_PACKETS of its stream, then a
-        # moment for the last of them to be read.
+        # our first (so it can carry a round trip) and RTP_PACKETS of its stream, and the
+        # gateway has read them: its live figures have the round trip (the CI failure: a
+        # fixed 0.5 s after the wire showed the report was not enough on a loaded machine).
         ours = set(gw.rtp_ports.ports())
         peer_rtp = int(gw.wait_log(r"media: PCMU/0 to [^ ]+:(\d+)", 5).group(1))
         theirs = {peer_rtp, peer_rtp + 1}  # its RTP port, and its RTCP port without mux
@@ -63,7 +85,9 @@ def test_reports_exchanged_with_baresip(
         ):
             assert time.monotonic() < deadline, capture.rtcp()
             time.sleep(0.1)
-        time.sleep(0.5)
+        while (quality := live_quality(admin_port)) is None or quality.get("rtt_ms") is None:
+            assert time.monotonic() < deadline, (quality, capture.rtcp())
+            time.sleep(0.1)
         caller.hangup()
         caller.wait_event("CALL_CLOSED", 5)
         line = gw.wait_log(r"media quality: .*", 5).group(0)

@@ -190,7 +190,8 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
                                timestamp=8000, ssrc=7, marker=n == 0, payload=payload)  # fmt: skip
             phone.rtp.sendto(packet.serialize(), remote)
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
+        # the INFO's digit and the RTP event's, in that order (waited for: a loaded machine)
+        await until(lambda: len(agent.digits) >= 2)
         assert agent.digits == ["7", "5"]
 
 
