@@ -61,6 +61,7 @@ class Endpoint:
     url: str
     calls: list[Call]
     signatures: list[bool]
+    ticker: Ticker
 
 
 @contextlib.asynccontextmanager
@@ -93,7 +94,7 @@ async def endpoint(reply: list[bytes] | None = None) -> AsyncIterator[Endpoint]:
         port = server.sockets[0].getsockname()[1]
         url = f"ws://127.0.0.1:{port}/twilio/stream"
         try:
-            yield Endpoint(url, calls, signatures)
+            yield Endpoint(url, calls, signatures, ticker)
         finally:
             await ticker.stop()
 
@@ -111,18 +112,23 @@ async def test_the_caller_is_echoed_paced_and_every_mark_comes_back() -> None:
         endpoint() as ep,
         FakeTwilioStream(ep.url, audio=b"".join(TONE), auth_token=TOKEN) as twilio,
     ):
-        await twilio.wait_for(lambda: twilio.heard_seconds() >= 0.9, within=10)
+        # A tick the ticker skips after a stall of the loop (a loaded machine) echoes no
+        # frame: the caller's frame of that tick is not pulled. Counted, and allowed for.
+        await twilio.wait_for(
+            lambda: twilio.heard_seconds() >= 0.9 - 0.020 * ep.ticker.skipped, within=10
+        )
         await until(lambda: bool(ep.calls) and ep.calls[0].session.played_out)
         call = ep.calls[0]
     heard = [piece.audio for piece in twilio.heard]
-    assert sum(frame in TONE for frame in heard) >= 45  # μ-law passed through unchanged
+    skipped = ep.ticker.skipped
+    assert sum(frame in TONE for frame in heard) >= 45 - skipped  # μ-law passed unchanged
     tone = [frame for frame in heard if frame in TONE]  # 440 Hz repeats every 5 frames
     breaks = sum(b != TONE[TONE.index(a) + 1] for a, b in zip(tone, tone[1:], strict=False))
-    assert breaks <= 3 and dominant_tone(tone[0], (440, 1000)) == 440  # in order
+    assert breaks <= 3 + skipped and dominant_tone(tone[0], (440, 1000)) == 440  # in order
     # Paced: each 20 ms frame its own message, about one per tick, not one burst.
     times = [t for t, m in twilio.received if m["event"] == "media"]
     assert times[-1] - times[0] >= 0.7
-    assert call.session.frames_played == call.session.frames_sent >= 45
+    assert call.session.frames_played == call.session.frames_sent >= 45 - skipped
     assert not twilio.protocol_errors and ep.signatures == [True]
     assert isinstance(call.events[1], StreamStarted)
 
