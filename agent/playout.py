@@ -221,8 +221,8 @@ class Playout:
         was_empty = not self._frames
         source = reply.source
         audio_format = format or self.format
-        if source is None or source.format != audio_format:
-            source = self._switch(reply_id, reply, audio_format)
+        if source is None or (source.format is not audio_format and source.format != audio_format):
+            source = self._switch(reply_id, reply, audio_format)  # identity first: the usual
         for frame in source.push(audio):
             self._queue(reply_id, reply, frame)
         if was_empty and self._frames and self.on_ready is not None and self.audible:
