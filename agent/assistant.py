@@ -152,6 +152,9 @@ class AssistantResources:
         new_wideband_stt: makes one HD-voice call's speech-to-text session, which takes
             the caller's 16 kHz s16le audio (docs/hd-voice.md); None = the vendor has none
             (such calls are heard at 8 kHz).
+        new_wideband_tts: makes one HD-voice call's text-to-speech client, whose replies
+            speak 16 kHz s16le (ElevenLabs ``pcm_16000``); None = the vendor has none (such
+            calls hear an 8 kHz voice, upsampled by the media).
     """
 
     settings: AssistantSettings
@@ -164,6 +167,7 @@ class AssistantResources:
     waste: WasteLedger = field(default_factory=WasteLedger)
     hand_off: HandOffSettings | None = None
     new_wideband_stt: Callable[[], SpeechToText] | None = None
+    new_wideband_tts: Callable[[], TextToSpeech] | None = None
 
 
 class AssistantFactory(PromptedFactory):
@@ -221,17 +225,23 @@ class AssistantAgent(ScopedAgent):
         self.loop = asyncio.get_running_loop()
         self.record: CallRecord = CallRecord(settings.record_dir, call.call_id, settings.redactor)
         scope = self.scope = CallScope(call.call_id, self.record, self.loop)
-        # An HD-voice call's caller is heard at 16 kHz (speech-to-text gets it as it comes);
-        # the turn-taking and answering-machine detectors, and our voice, stay 8 kHz μ-law.
-        wideband = resources.new_wideband_stt if call.details.sample_rate == 16000 else None
+        # An HD-voice call (its codec carries 16 kHz or more) hears the caller at 16 kHz
+        # (speech-to-text gets it as it comes) and speaks at 16 kHz (the TTS asked for it),
+        # where the vendors offer it; the turn-taking and answering-machine detectors stay
+        # 8 kHz μ-law. The media converts to and from the codec (docs/hd-voice.md).
+        hd = call.details.sample_rate >= PCM16_16K.sample_rate
+        wideband = resources.new_wideband_stt if hd else None
         wide = wideband is not None
-        self.caller_format = PCM16_16K if wide else None
+        voice = resources.new_wideband_tts if hd else None
+        self.audio_format = PCM16_16K if voice is not None else ULAW_8K
+        heard = PCM16_16K if wide else ULAW_8K
+        self.caller_format = heard if heard != self.audio_format else None
         self._narrow = Reformat(PCM16_16K, ULAW_8K) if wide else None
         self._stt_silence = bytes(PCM16_16K.frame_bytes) if wide else SILENCE_FRAME
         self.stt = (wideband or resources.new_stt)()
         # Outages are retried as long as the failure policy keeps the caller on the line.
         self.stt.set_reconnect_window(settings.failure_policy.stt_give_up_after + GIVE_UP_GRACE)
-        self.tts: TextToSpeech = resources.new_tts()
+        self.tts: TextToSpeech = (voice or resources.new_tts)()
         if resources.hand_off is not None:
             self.tts = SwitchedTts(self.tts)  # a hand-off changes the voice
         opening = plan_opening(settings, call.direction, call.purpose, time.time(), call.details)
@@ -249,7 +259,7 @@ class AssistantAgent(ScopedAgent):
             on_record=self.record.write,
         )
         recall = None if call.leg == "sip" else call.clear_audio  # SIP: a frame sent is heard
-        self.playout = Playout(on_ready=call.audio_ready, recall=recall)
+        self.playout = Playout(on_ready=call.audio_ready, recall=recall, format=self.audio_format)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
         self.caller_audio = CallerAudio(barge_in.noise)

@@ -138,6 +138,7 @@ def assistant_agent(
     new_llm = llm.clients(load(llm.section, sources))
     tts_section = load(tts.section, sources)
     new_tts = tts.clients(tts_section)
+    new_wideband_tts = tts.wideband(tts_section) if tts.wideband is not None else None
     settings = dataclasses.replace(
         with_fallback(
             agent_settings(assistant, preemptive, tools, callbacks, gateway),
@@ -158,6 +159,7 @@ def assistant_agent(
         new_stt=new_stt,
         new_tts=new_tts,
         new_wideband_stt=new_wideband_stt,
+        new_wideband_tts=new_wideband_tts,
         caller_context=caller_context(context),
         lines=lines,
     )

@@ -1,7 +1,8 @@
 """The per-call agent interface: caller audio and DTMF in; agent audio and call control out.
 
-Audio is always G.711 μ-law, 8 kHz, in 160-byte (20 ms) frames, whatever the
-call's codec: the media layer converts A-law calls once at its edge.
+Audio is G.711 μ-law, 8 kHz, in 160-byte (20 ms) frames, whatever the call's codec,
+unless the agent declares another format (:attr:`Agent.audio_format`: 16 kHz s16le on an
+HD-voice call); the media layer converts between the codec and it once, at its edge.
 
 The shared media ticker calls :meth:`Agent.on_caller_frame` and then
 :meth:`Agent.next_frame` once per 20 ms for every call, on the event loop;
@@ -225,8 +226,8 @@ class Agent(ABC):
             :attr:`CallDetails.sample_rate`); every format must be among those its factory
             declares (``AgentCapabilities.audio``).
         caller_format: the frames it takes when they differ from those it gives (the
-            assistant hears a G.722 caller at 16 kHz for speech-to-text and speaks 8 kHz
-            μ-law); None: :attr:`audio_format` both ways.
+            assistant on a G.722 call whose speech-to-text vendor has no 16 kHz stream
+            hears 8 kHz μ-law and speaks 16 kHz); None: :attr:`audio_format` both ways.
     """
 
     audio_format: AudioFormat = ULAW_8K

@@ -235,7 +235,7 @@ class ConsultAgent(Agent):
                 await reply.send_text(part)
             await reply.finish()
             async for chunk in reply.audio():
-                playout.push_audio(reply.id, chunk.audio, chunk.text)
+                playout.push_audio(reply.id, chunk.audio, chunk.text, reply.format)
         except TtsError as exc:
             log.warning("consultation call: the summary could not be said: %s", exc)
             self._decide(ConsultDecision.FAILED, "text-to-speech failed")

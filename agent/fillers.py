@@ -271,7 +271,7 @@ class Fillers:
             await filler.tts.send_text(filler.text)
             await filler.tts.finish()
             async for chunk in filler.tts.audio():
-                playout.push_audio(reply_id, chunk.audio, chunk.text)
+                playout.push_audio(reply_id, chunk.audio, chunk.text, filler.tts.format)
         except TtsError as exc:
             log.warning("[%s] TTS failed on the filler line: %s", self.scope.log_id, exc)
         playout.finish(reply_id)

@@ -51,7 +51,8 @@ log = logging.getLogger("sipgw.agent")
 
 START_OVER_SECONDS = 2.0
 """How much of the opening is kept as it plays, so that it can start over: more than a
-greeting's pause (``AmdConfig.greeting_gap``, 1 s) and the 240 ms that began it; 16 KB."""
+greeting's pause (``AmdConfig.greeting_gap``, 1 s) and the 240 ms that began it; 16 KB
+of μ-law (64 KB at 16 kHz)."""
 
 
 class Greeter:

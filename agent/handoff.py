@@ -61,6 +61,8 @@ class HandOffTarget:
         new_tts: makes its text-to-speech client (its voice).
         history: what it keeps of the conversation so far.
         targets: the lines it may hand off to in turn.
+        new_wideband_tts: its voice at 16 kHz, for an HD-voice call
+            (``AssistantResources.new_wideband_tts``); None: the 8 kHz one everywhere.
     """
 
     name: str
@@ -69,6 +71,7 @@ class HandOffTarget:
     new_tts: Callable[[], TextToSpeech]
     history: HistoryMode = "summary"
     targets: tuple[str, ...] = ()
+    new_wideband_tts: Callable[[], TextToSpeech] | None = None
 
 
 class HandOffLines(Protocol):

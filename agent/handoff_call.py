@@ -32,6 +32,7 @@ from sipgw.agent.opening import plan_opening
 from sipgw.agent.speaker import Speaker
 from sipgw.agent.tools.registry import Tool, ToolError
 from sipgw.agent.tts.base import TextToSpeech, TtsError
+from sipgw.media.codecs.base import PCM16_16K
 
 if TYPE_CHECKING:
     from sipgw.agent.responder import Responder
@@ -86,7 +87,8 @@ class CallHandOff:
         if target is None:
             state.cancel()
             raise ToolError(f"cannot hand off: line {line!r} is not there now")
-        tts = target.new_tts()
+        wide = target.new_wideband_tts if self._speaker.playout.format == PCM16_16K else None
+        tts = (wide or target.new_tts)()  # an HD-voice call keeps its 16 kHz voice
         try:
             await tts.connect()
         except (TtsError, OSError) as exc:

@@ -1,10 +1,17 @@
-"""The agent's outgoing audio, one 160-byte μ-law frame per tick, and what was heard.
+"""The agent's outgoing audio, one 20 ms frame per tick, and what was heard.
 
 Replies are queued in order as their audio arrives from TTS (any chunk size;
-re-cut here into exact frames). The ticker takes one frame per 20 ms. The
-queue can be *held* (before the call is answered: the greeting waits),
-*paused* (caller speech started: maybe a barge-in) and *cancelled* per reply
-(the barge-in was real). Cancelling returns the text the caller actually
+re-cut here into exact frames). The frames are in the playout's :attr:`Playout.format`,
+the agent's (160 octets of 8 kHz μ-law by default; 640 octets of 16 kHz s16le on an
+HD-voice call whose voice is 16 kHz). Audio pushed in another format (a fallback line
+recorded in μ-law, a hand-off's voice, hold music) is converted here, once, frame by
+frame as it is queued (``media/codecs/convert.py``, the resampling state kept per reply
+and for the background): the frames queued, counted, recalled and kept are all of one
+format, so barge-ins and what was heard work the same at any rate.
+
+The ticker takes one frame per 20 ms. The queue can be *held* (before the call is
+answered: the greeting waits), *paused* (caller speech started: maybe a barge-in) and
+*cancelled* per reply (the barge-in was real). Cancelling returns the text the caller actually
 heard: from TTS alignment where the chunks carry it, otherwise estimated from
 the audio played at :data:`CHARS_PER_SECOND`, cut back to a word boundary.
 
@@ -36,10 +43,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeAlias
 
 from sipgw.agent.tts.reframe import Reframer
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
+from sipgw.media.codecs.convert import Reformat
 
 __all__ = [
     "CHARS_PER_SECOND",
@@ -62,6 +71,50 @@ RECALL_FRAMES = 50
 """The last frames sent that a recall can take back (1 s; a paced leg holds a few)."""
 
 
+def silence_octet(audio: AudioFormat) -> int:
+    """The octet that pads a partial frame of ``audio`` with silence (μ-law's 0xFF, 0 for
+    linear samples)."""
+    return 0xFF if audio.encoding == "ulaw" else 0
+
+
+class _Source:
+    """One reply's incoming audio in one format: re-cut into that format's frames, each
+    converted to the playout's (when they differ, with the state kept across frames)."""
+
+    __slots__ = ("convert", "format", "reframer")
+
+    def __init__(self, audio: AudioFormat, out: AudioFormat) -> None:
+        self.format = audio
+        self.reframer = Reframer(audio.frame_bytes)
+        self.convert = None if audio == out else Reformat(audio, out)
+
+    def push(self, audio: bytes) -> list[bytes]:
+        frames = self.reframer.push(audio)
+        convert = self.convert
+        return frames if convert is None else [convert.convert(f) for f in frames]
+
+    def flush(self) -> bytes | None:
+        tail = self.reframer.flush(silence_octet(self.format))
+        convert = self.convert
+        return tail if tail is None or convert is None else convert.convert(tail)
+
+
+class _Background:
+    """Background frames in another format than the playout's, converted as they play."""
+
+    __slots__ = ("_convert", "_frames")
+
+    def __init__(self, frames: Iterator[bytes], audio: AudioFormat, out: AudioFormat) -> None:
+        self._frames = frames
+        self._convert = Reformat(audio, out)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return self._convert.convert(next(self._frames))
+
+
 @dataclass(eq=False)
 class _Reply:
     text: str = ""
@@ -72,7 +125,7 @@ class _Reply:
     chars_played: int = 0
     audio_done: bool = False
     first_played_at: float | None = None
-    reframer: Reframer = field(default_factory=Reframer)
+    source: _Source | None = None  # the audio coming in, in its format
     first_frame_callbacks: list[FirstFrameCallback] | None = None
     played_callbacks: list[PlayedCallback] | None = None
     kept: list[tuple[bytes, int]] | None = None  # its frames that went out (keep)
@@ -95,12 +148,14 @@ class Playout:
     """See the module docstring.
 
     Attributes:
+        format: the frames it hands out (the agent's ``audio_format``).
         held: nothing plays while True (until the call is answered).
         on_ready: called when audio arrives in an empty, playing queue (the talkspurt
             fast path: the call may send the first frame before the next tick).
         background: frames played while no reply has audio queued (hold music,
-            :mod:`sipgw.agent.holdmusic`); None = silence. It is no speech: never
-            :attr:`audible`, never cut by a barge-in.
+            :mod:`sipgw.agent.holdmusic`), in :attr:`format` (:meth:`play_background`
+            converts others); None = silence. It is no speech: never :attr:`audible`,
+            never cut by a barge-in.
         recall: drops what the call's leg holds unplayed; returns how many of the last
             frames sent that was (see the module docstring). None: nothing to recall.
     """
@@ -109,7 +164,9 @@ class Playout:
         self,
         on_ready: Callable[[], None] | None = None,
         recall: Callable[[], int] | None = None,
+        format: AudioFormat = ULAW_8K,  # noqa: A002 - the agent's word for it
     ) -> None:
+        self.format = format
         self.held = True
         self._paused = False
         self.on_ready = on_ready
@@ -145,8 +202,16 @@ class Playout:
         reply = self._replies.setdefault(reply_id, _Reply())
         reply.text = f"{reply.text} {text}".strip() if reply.text else text.strip()
 
-    def push_audio(self, reply_id: str, audio: bytes, text: str | None = None) -> None:
-        """Audio for a reply; ``text``: the characters it speaks, when TTS aligned it."""
+    def push_audio(
+        self,
+        reply_id: str,
+        audio: bytes,
+        text: str | None = None,
+        format: AudioFormat | None = None,  # noqa: A002 - the agent's word for it
+    ) -> None:
+        """Audio for a reply; ``text``: the characters it speaks, when TTS aligned it;
+        ``format``: the audio's, when it is not :attr:`format` (it is converted: see the
+        module docstring)."""
         reply = self._replies.get(reply_id)
         if reply is None:
             return  # cancelled: late audio is dropped
@@ -154,7 +219,11 @@ class Playout:
             reply.has_alignment = True
             reply.aligned_chars += len(text)
         was_empty = not self._frames
-        for frame in reply.reframer.push(audio):
+        source = reply.source
+        audio_format = format or self.format
+        if source is None or (source.format is not audio_format and source.format != audio_format):
+            source = self._switch(reply_id, reply, audio_format)  # identity first: the usual
+        for frame in source.push(audio):
             self._queue(reply_id, reply, frame)
         if was_empty and self._frames and self.on_ready is not None and self.audible:
             self.on_ready()  # audio after silence: the media layer may send it at once
@@ -164,7 +233,7 @@ class Playout:
         reply = self._replies.get(reply_id)
         if reply is None:
             return
-        tail = reply.reframer.flush()
+        tail = reply.source.flush() if reply.source is not None else None
         if tail is not None:
             self._queue(reply_id, reply, tail)
         reply.audio_done = True
@@ -172,6 +241,27 @@ class Playout:
             reply.first_frame(None)  # no audio at all: nothing will ever play
         if reply.frames_played >= reply.frames_queued:
             reply.played(True)
+
+    def _switch(self, reply_id: str, reply: _Reply, audio: AudioFormat) -> _Source:
+        """The reply's audio comes in ``audio`` from now on (a recorded line after its TTS
+        audio): the partial frame of the format before is padded and queued first."""
+        if reply.source is not None:
+            tail = reply.source.flush()
+            if tail is not None:
+                self._queue(reply_id, reply, tail)
+        reply.source = _Source(audio, self.format)
+        return reply.source
+
+    def play_background(
+        self,
+        frames: Iterator[bytes] | None,
+        format: AudioFormat = ULAW_8K,  # noqa: A002 - the agent's word for it
+    ) -> None:
+        """Play ``frames`` (20 ms each, in ``format``) whenever no reply has audio queued;
+        None: silence again (:attr:`background`)."""
+        if frames is not None and format != self.format:
+            frames = _Background(frames, format, self.format)
+        self.background = frames
 
     def _queue(self, reply_id: str, reply: _Reply, frame: bytes) -> None:
         reply.frames_queued += 1
@@ -186,7 +276,7 @@ class Playout:
         if not self._frames:
             return None if self.background is None else next(self.background)
         entry = self._frames.popleft()
-        if self.recall is not None:  # kept only where a leg can hold audio (50 frames: 9 KB)
+        if self.recall is not None:  # only where a leg can hold audio (50 frames: 8 KB of μ-law)
             self._sent.append(entry)
         reply_id, frame, chars = entry
         reply = self._replies.get(reply_id)

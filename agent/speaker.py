@@ -230,7 +230,7 @@ class Speaker:
             if not spoke:
                 spoke = True
                 self._failures.tts_spoke()
-            playout.push_audio(reply_id, chunk.audio, chunk.text)
+            playout.push_audio(reply_id, chunk.audio, chunk.text, reply.tts.format)
             self.audio_arrived.set()
         self._queue_fallback(reply)
         playout.finish(reply_id)
@@ -249,7 +249,7 @@ class Speaker:
         if reply.filler is not None:
             self._fillers.stop(reply)
         self.playout.add_text(reply.tts.id, line.text)
-        self.playout.push_audio(reply.tts.id, b"".join(line.frames))
+        self.playout.push_audio(reply.tts.id, b"".join(line.frames), format=line.format)
         self.audio_arrived.set()
 
     async def played(self, reply: Reply) -> bool:

@@ -85,8 +85,9 @@ class Vendor(Generic[SectionT, ClientT]):
     """A speech-to-text vendor's backlog in the loaded section: how much of the caller's
     audio its client keeps while the service is down (checked against the failure policy)."""
     wideband: Callable[[SectionT], Callable[[], ClientT]] | None = None
-    """A speech-to-text vendor's clients that take 16 kHz s16le audio, for HD-voice calls
-    (docs/hd-voice.md); None: its calls hear 8 kHz μ-law whatever the codec."""
+    """For HD-voice calls (docs/hd-voice.md): a speech-to-text vendor's clients that take
+    16 kHz s16le audio, a text-to-speech vendor's whose replies speak it; None: its calls
+    hear, or speak, 8 kHz μ-law whatever the codec."""
 
 
 def _checked(title: str, build: Callable[[], SettingsT]) -> SettingsT:
@@ -407,10 +408,13 @@ class ElevenLabsSection:
     )  # fmt: skip
 
 
-def _elevenlabs(settings: ElevenLabsSection) -> Callable[[], TextToSpeech]:
+def _elevenlabs(settings: ElevenLabsSection, wideband: bool = False) -> Callable[[], TextToSpeech]:
     from sipgw.agent.tts.elevenlabs import ElevenLabsTTSService
 
-    return partial(ElevenLabsTTSService, _elevenlabs_settings(settings))
+    client = _elevenlabs_settings(settings)
+    if wideband:  # an HD-voice call's 16 kHz, played as it comes (no resampling)
+        client = dataclasses.replace(client, output_format="pcm_16000")
+    return partial(ElevenLabsTTSService, client)
 
 
 def elevenlabs_voiced(
@@ -472,6 +476,7 @@ TTS_VENDORS: Mapping[str, Vendor[Any, TextToSpeech]] = {
         _elevenlabs,
         lambda s: (s.voice_id, s.model_id),
         line_keys={"voice": "voice_id"},
+        wideband=partial(_elevenlabs, wideband=True),
     ),
 }
 """Text-to-speech vendors; the first is ``SIPGW_TTS``'s default."""

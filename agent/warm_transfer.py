@@ -42,6 +42,7 @@ from sipgw.agent.holdmusic import HoldMusic, tone_pattern
 from sipgw.agent.playout import Playout
 from sipgw.agent.stt.base import SpeechToText
 from sipgw.agent.tts.base import TextToSpeech
+from sipgw.media.codecs.base import ULAW_8K
 
 __all__ = [
     "CONSULT_AGENTS",
@@ -269,7 +270,7 @@ class WarmTransfer:
     def _hold(self, target: str) -> None:
         self.active = True
         music = self._settings.hold_music or tone_pattern()
-        self._playout.background = HoldMusic(music)
+        self._playout.play_background(HoldMusic(music), ULAW_8K)  # converted if not the call's
         music_from = "file" if self._settings.hold_music else "built-in"
         self._scope.write(
             {"type": "warm_transfer", "stage": "hold", "target": target, "music": music_from}
@@ -277,7 +278,7 @@ class WarmTransfer:
 
     def _resume(self) -> None:
         self.active = False
-        self._playout.background = None
+        self._playout.play_background(None)
 
     @staticmethod
     def _why(decision: asyncio.Future[ConsultDecision], ended: asyncio.Future[LegEnded]) -> str:

@@ -270,7 +270,7 @@ def fakes() -> Any:
     llm.responder = reply_responder(REPLY, LLM_FIRST_TOKEN_S)
     llm.start_in_thread()
     tts = FakeElevenLabs(api_key=KEYS["ELEVENLABS_API_KEY"], first_byte_latency=TTS_FIRST_BYTE_S,
-                         speed=1.5, ws_formats=("ulaw_8000", "pcm_8000"))  # fmt: skip
+                         speed=1.5, formats=("ulaw_8000", "pcm_8000"))  # fmt: skip
     tts.start_in_thread()
     try:
         yield FakeServices(stt, llm, tts)

@@ -83,6 +83,7 @@ EXCEPTIONS: dict[str, str] = {
     "bench/fake_services.py": "the AI-service fakes the assistant benchmarks call: run by "
     "tests/bench/test_smoke.py (the assistant's capacity) and tests/bench/latency/test_run.py",
     "bench/drift.py": _SMOKE,
+    "bench/hd_voice.py": _SMOKE,
     "bench/io_floor.py": _SMOKE,
     "bench/opus_edge.py": _SMOKE,
     "bench/pacing.py": _SMOKE,

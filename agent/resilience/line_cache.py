@@ -27,6 +27,7 @@ from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.resilience.shipped_prompts import FRAME_BYTES, shipped_frames, shipped_text
 from sipgw.agent.tts.base import TextToSpeech, TtsConnectError, TtsError
 from sipgw.agent.tts.reframe import Reframer
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
     "FallbackLineCache",
@@ -63,15 +64,18 @@ class LineAudio:
 
     Attributes:
         line: Which line.
-        frames: Its audio, 160-byte μ-law frames.
+        frames: Its audio, 20 ms frames in ``format``.
         source: ``"cache"`` (the agent's voice) or ``"shipped"`` (the packaged recording).
         text: The words it says.
+        format: Its frames' format: 8 kHz μ-law (160-byte frames), which the playout
+            converts once on a call whose agent speaks another (agent/playout.py).
     """
 
     line: FallbackLine
     frames: tuple[bytes, ...]
     source: Literal["cache", "shipped"]
     text: str = ""
+    format: AudioFormat = ULAW_8K
 
 
 class FallbackLineCache:
@@ -195,6 +199,10 @@ class FallbackLineCache:
         reframer = Reframer(FRAME_BYTES)
         frames: list[bytes] = []
         reply = tts.start_reply()
+        if reply.format != ULAW_8K:  # the files are μ-law; a call converts them as they play
+            await reply.cancel()
+            audio = f"{reply.format.encoding}/{reply.format.sample_rate}"
+            raise TtsError(f"fallback lines are kept as 8 kHz μ-law, not {audio}")
         try:
             async with asyncio.timeout(seconds):
                 await reply.send_text(text)

@@ -28,6 +28,7 @@ class RecordedReply(TtsReply):
 
     def __init__(self, audio: LineAudio, text: str) -> None:
         super().__init__(f"line-{audio.line.value}-{next(_IDS)}")
+        self.format = audio.format
         self.line = audio
         self.text = text
 

@@ -9,9 +9,11 @@ Contract
   opened); :meth:`TextToSpeech.start_reply` starts one reply of the agent and
   returns at once; nothing needs to be sent before its first text.
 * A reply takes whole sentences (:meth:`TtsReply.send_text`) and hands out
-  G.711 μ-law 8 kHz audio in order (:meth:`TtsReply.audio`), in chunks of
-  any size (the playout re-cuts them into 20 ms frames), with the text each
-  chunk speaks when the vendor aligns it (what the caller heard on a barge-in).
+  audio in order (:meth:`TtsReply.audio`) in its :attr:`TtsReply.format`: G.711
+  μ-law at 8 kHz unless the client was made for another (16 kHz s16le on an HD-voice
+  call, docs/hd-voice.md), in chunks of any size (the playout re-cuts them into 20 ms
+  frames), with the text each chunk speaks when the vendor aligns it (what the caller
+  heard on a barge-in).
 * :meth:`TtsReply.cancel` (barge-in) stops the reply at once: nothing more is
   yielded, even audio already received, and the vendor is told to stop.
 * Every failure is a :class:`TtsError`, raised by ``send_text`` or by the
@@ -30,6 +32,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final, Protocol
+
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 __all__ = [
     "TextToSpeech",
@@ -83,7 +87,8 @@ class TtsAudio:
     """One piece of a reply's audio as it arrives.
 
     Attributes:
-        audio: μ-law bytes (any length; re-cut with :class:`sipgw.agent.tts.reframe.Reframer`).
+        audio: bytes in the reply's :attr:`TtsReply.format` (any length; re-cut with
+            :class:`sipgw.agent.tts.reframe.Reframer`).
         text: The characters this chunk speaks, when the vendor aligned it (None
             otherwise; the playout then estimates what was heard from the time played).
         received_at: ``loop.time()`` when it arrived.
@@ -108,14 +113,18 @@ _Item = TtsAudio | TtsError | _End
 
 
 class TtsReply(ABC):
-    """One reply of the agent: sentences in, μ-law audio out, in order.
+    """One reply of the agent: sentences in, audio out, in order.
 
     Attributes:
+        format: The audio it hands out (8 kHz μ-law by default; a vendor's reply sets
+            the one its client asked for).
         id: The reply id, unique within the call (e.g. ElevenLabs' context id).
         first_audio_at: ``loop.time()`` of the first audio byte, for latency metrics.
         cancelled: :meth:`cancel` was called.
         dropped_chunks: Audio messages that arrived after :meth:`cancel` and were dropped.
     """
+
+    format: AudioFormat = ULAW_8K
 
     def __init__(self, reply_id: str) -> None:
         """Create a reply; the vendor's ``start_reply`` does this."""

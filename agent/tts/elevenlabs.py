@@ -1,4 +1,9 @@
-"""ElevenLabs text-to-speech for phone calls: μ-law 8 kHz out, sentence text in.
+"""ElevenLabs text-to-speech for phone calls: μ-law 8 kHz (or 16 kHz PCM) out, sentence text in.
+
+The audio is asked for in the call's format (``output_format``, :data:`OUTPUT_FORMATS`):
+``ulaw_8000`` on a G.711 call, which goes to RTP untouched, ``pcm_16000`` (raw
+little-endian 16-bit samples, ElevenLabs' "PCM format (S16LE)") on an HD-voice call,
+which the media encodes into its 16 kHz codec (docs/hd-voice.md).
 
 Implements :class:`sipgw.agent.tts.base.TextToSpeech` and :class:`sipgw.agent.tts.base.TtsReply`;
 everything below is ElevenLabs'. Two transports share one API (docs/cloud-apis.md,
@@ -84,8 +89,9 @@ from sipgw.agent.tts.base import (
     TtsError,
     TtsReply,
 )
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
 
-__all__ = ["MAX_CONTEXTS", "ElevenLabsSettings", "ElevenLabsTTSService"]
+__all__ = ["MAX_CONTEXTS", "OUTPUT_FORMATS", "ElevenLabsSettings", "ElevenLabsTTSService"]
 
 log = logging.getLogger(__name__)
 _WS_LOG = websocket_logger("websockets.client.elevenlabs")  # masks the xi-api-key header
@@ -93,6 +99,11 @@ _WS_LOG = websocket_logger("websockets.client.elevenlabs")  # masks the xi-api-k
 MAX_CONTEXTS: Final = 5
 """Concurrent contexts the server allows per multi-context socket (docs/cloud-apis.md,
 "ElevenLabs multi-context WebSocket")."""
+
+OUTPUT_FORMATS: Final[dict[str, AudioFormat]] = {"ulaw_8000": ULAW_8K, "pcm_16000": PCM16_16K}
+"""The ``output_format`` s a call may ask for, and the agent format each is: ``ulaw_8000``
+(raw 8-bit μ-law) and ``pcm_16000`` ("PCM format (S16LE) with 16kHz sample rate" in
+ElevenLabs' API reference: raw little-endian 16-bit samples, no header)."""
 
 _WS_SCHEMES: Final = {"https": "wss", "http": "ws", "wss": "wss", "ws": "ws"}
 _HTTP_SCHEMES: Final = {"https": "https", "http": "http", "wss": "https", "ws": "http"}
@@ -114,7 +125,8 @@ class ElevenLabsSettings:
             from it (https -> wss, http -> ws).
         model_id: ``eleven_flash_v2_5`` has the lowest latency (docs/cloud-apis.md,
             "ElevenLabs models and latency").
-        output_format: Must stay ``ulaw_8000``: the audio goes to RTP untouched.
+        output_format: ``ulaw_8000`` (the default: on a G.711 call the audio goes to RTP
+            untouched) or ``pcm_16000`` (an HD-voice call's 16 kHz: :data:`OUTPUT_FORMATS`).
         transport: ``"websocket"`` (multi-context stream-input, one socket per call) or
             ``"http"`` (one streaming POST per sentence).
         voice_settings: Sent as ``voice_settings`` (stability, similarity_boost, speed ...).
@@ -168,6 +180,11 @@ class ElevenLabsSettings:
         """
         if self.transport not in ("websocket", "http"):
             raise ValueError(f"transport must be 'websocket' or 'http', not {self.transport!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, "
+                f"not {self.output_format!r}"
+            )
         if not 1 <= self.inactivity_timeout <= 180:
             raise ValueError(f"inactivity_timeout must be 1-180, not {self.inactivity_timeout}")
         if self.keepalive_interval is not None and self.keepalive_interval < 0:
@@ -178,6 +195,11 @@ class ElevenLabsSettings:
             raise ValueError("first_audio_timeout must be positive")
         if urlsplit(self.base_url).scheme not in _WS_SCHEMES:
             raise ValueError(f"base_url must be an http(s) or ws(s) URL, not {self.base_url!r}")
+
+    @property
+    def audio_format(self) -> AudioFormat:
+        """The audio its replies hand out (:data:`OUTPUT_FORMATS`)."""
+        return OUTPUT_FORMATS[self.output_format]
 
     def ws_url(self) -> str:
         """The multi-context WebSocket URL, with its query parameters."""
@@ -229,6 +251,7 @@ class _WsReply(TtsReply):
 
     def __init__(self, service: ElevenLabsTTSService, reply_id: str) -> None:
         super().__init__(reply_id)
+        self.format = service.settings.audio_format
         self._service = service
         self._conn: _WsConnection | None = None
         self._open_on_server = False
@@ -362,6 +385,7 @@ class _HttpReply(TtsReply):
 
     def __init__(self, service: ElevenLabsTTSService, reply_id: str) -> None:
         super().__init__(reply_id)
+        self.format = service.settings.audio_format
         self._service = service
         self._segments: list[_Segment] = []
         self._head = 0  # the segment whose audio is handed out now

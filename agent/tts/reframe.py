@@ -1,10 +1,10 @@
-"""Re-cut a stream of μ-law bytes into fixed-size RTP frames.
+"""Re-cut a stream of audio bytes into fixed-size 20 ms frames.
 
 Text-to-speech services hand audio back in chunks of whatever size their
-transport produced (1,024 bytes, then 576, then 1,391 ...). The media ticker
-sends exactly one 160-byte (20 ms at 8 kHz) payload per tick, so the agent
-re-cuts the stream here. Nothing is resampled or transcoded: every input byte
-comes out, in order, in exactly one frame.
+transport produced (1,024 bytes, then 576, then 1,391 ...; a chunk of 16-bit PCM may
+end mid-sample). The media ticker takes exactly one 20 ms frame per tick (160 bytes of
+8 kHz μ-law, 640 of 16 kHz s16le), so the agent re-cuts the stream here. Nothing is
+resampled or transcoded: every input byte comes out, in order, in exactly one frame.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ ULAW_SILENCE = 0xFF
 
 
 class Reframer:
-    """Re-cuts arbitrary μ-law byte chunks into exact 160-byte frames (no resampling).
+    """Re-cuts arbitrary byte chunks into exact frames, 160 bytes by default (no resampling).
 
     Example:
         >>> r = Reframer()
@@ -32,7 +32,8 @@ class Reframer:
         """Create an empty reframer.
 
         Args:
-            frame_bytes: Size of every frame handed out (160 = 20 ms of 8 kHz G.711).
+            frame_bytes: Size of every frame handed out (160 = 20 ms of 8 kHz G.711, 640 =
+                20 ms of 16 kHz s16le).
 
         Raises:
             ValueError: If ``frame_bytes`` is not positive.
@@ -56,7 +57,7 @@ class Reframer:
         """Add a chunk of audio and return every frame that is now complete.
 
         Args:
-            data: μ-law bytes of any length (may be empty).
+            data: Audio bytes of any length (may be empty).
 
         Returns:
             The complete frames, oldest first; each is exactly ``frame_bytes`` long.
@@ -80,7 +81,7 @@ class Reframer:
         Call it when a reply's audio has ended, so its last few milliseconds are played.
 
         Args:
-            pad: The byte used for padding (μ-law silence by default).
+            pad: The byte used for padding (μ-law silence by default; 0 for linear PCM).
 
         Returns:
             One ``frame_bytes``-long frame, or None if nothing was held back.

@@ -38,6 +38,7 @@ from sipgw.agent.stt.base import SttEvent, SttStats
 from sipgw.agent.tools.registry import Tool, ToolRegistry
 from sipgw.agent.tts.base import TtsAlignment, TtsConnectError, TtsError, TtsReply
 from sipgw.app.evaluation.audio import tone_frames
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat
 
 FRAME = 160
 BYTES_PER_CHAR = 80
@@ -53,6 +54,7 @@ class ScriptedReply(TtsReply):
 
     def __init__(self, reply_id: str, tts: ScriptedTts) -> None:
         super().__init__(reply_id)
+        self.format = tts.format
         self._tts = tts
         self._finished = False
         self._held: list[str] = []
@@ -88,7 +90,8 @@ class ScriptedReply(TtsReply):
 
     def _speak(self, text: str) -> None:
         """One chunk per character, aligned (so the playout knows what was heard)."""
-        audio = bytes([0x10 + len(self._tts.replies) % 64]) * BYTES_PER_CHAR
+        size = BYTES_PER_CHAR * self.format.frame_bytes // FRAME  # 10 ms in its format
+        audio = bytes([0x10 + len(self._tts.replies) % 64]) * size
         now = asyncio.get_running_loop().time()
         for char in text:
             self._push(audio, now, TtsAlignment(char, (0,), (10,)))
@@ -115,6 +118,7 @@ class ScriptedTts:
         send_gate: while set to an unset event, ``send_text`` waits for it (a slow
             connection).
         send_error: what ``send_text`` raises, if anything (the connection is down).
+        format: the audio its replies speak (an HD-voice call's: 16 kHz s16le).
     """
 
     hold: bool = False
@@ -123,6 +127,7 @@ class ScriptedTts:
     connect_error: TtsError | None = None
     send_gate: asyncio.Event | None = None
     send_error: TtsError | None = None
+    format: AudioFormat = ULAW_8K
     replies: list[ScriptedReply] = field(default_factory=list)
     sent: list[tuple[str, str]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -498,10 +503,11 @@ def assistant(
     call: FakeCall | None = None,
     tts: ScriptedTts | None = None,
     caller_context: CallerContextSettings | None = None,
+    wideband_tts: ScriptedTts | None = None,
     **settings: Any,
 ) -> Assistant:
     """Build an :class:`sipgw.agent.assistant.AssistantAgent` on the doubles (no records on
-    disk)."""
+    disk); ``wideband_tts``: the TTS of an HD-voice call, if the vendor has one."""
     call = call or FakeCall()
     stt, tts, llm = ScriptedStt(), tts or ScriptedTts(), ScriptedLlm(list(script))
     observer = RecordingObserver()
@@ -509,6 +515,7 @@ def assistant(
     resources = AssistantResources(
         AssistantSettings(**options), llm, ToolRegistry(list(tools)), lambda: stt, lambda: tts,
         caller_context,
+        new_wideband_tts=None if wideband_tts is None else lambda: wideband_tts,
     )  # fmt: skip
     agent = AssistantAgent(call, resources)
     agent.observer = observer

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sipgw.agent.base import Agent, AgentFactory, CallControl, Direction
+from sipgw.agent.base import Agent, AgentFactory, CallControl, CallDetails, Direction
 from sipgw.agent.capabilities import (
     UNDECLARED,
     AgentCapabilities,
@@ -22,8 +22,8 @@ from sipgw.agent.capabilities import (
 from sipgw.agent.echo import EchoAgent
 from sipgw.agent.factory import ServiceAgentFactory
 from sipgw.agent.record import CallRecord
-from sipgw.media.codecs.base import PCM16_16K
-from tests.agent.parts import FakeCall
+from sipgw.media.codecs.base import PCM16_16K, ULAW_8K, AudioFormat
+from tests.agent.parts import FakeCall, ScriptedTts, assistant, play_out
 
 
 def echo(call: CallControl) -> Agent:
@@ -154,3 +154,36 @@ def test_a_factory_object_may_carry_its_record() -> None:
 
     assert plugin_factory(Carrying()).capabilities.keypad
     assert not plugin_factory(Carrying(), UNDECLARED).capabilities.keypad
+
+
+@pytest.mark.parametrize(
+    ("rate", "has_wide", "voice", "heard"),
+    [
+        (16000, True, PCM16_16K, ULAW_8K),  # HD voice: speaks 16 kHz, hears 8 kHz (no wide STT)
+        (16000, False, ULAW_8K, None),  # the vendor has no 16 kHz voice: 8 kHz, upsampled
+        (8000, True, ULAW_8K, None),  # a G.711 call: μ-law both ways, as ever
+    ],
+)
+async def test_the_assistant_declares_its_voice_and_speaks_at_the_calls_rate(
+    rate: int, has_wide: bool, voice: AudioFormat, heard: AudioFormat | None
+) -> None:
+    """Issue 43: on a call whose codec carries 16 kHz the assistant's frames are 16 kHz
+    s16le when its TTS vendor has a 16 kHz voice (ElevenLabs ``pcm_16000``), from the TTS
+    it made for that voice, through a playout of that format; every format it chooses is
+    one its record declares."""
+    from sipgw.agent.assistant import AssistantFactory
+
+    wide = ScriptedTts(format=PCM16_16K)
+    a = assistant(call=FakeCall(details=CallDetails(sample_rate=rate)),
+                  wideband_tts=wide if has_wide else None, greeting="Hi there.")  # fmt: skip
+    agent = a.agent
+    assert (agent.audio_format, agent.caller_format) == (voice, heard)
+    assert agent.playout.format == voice
+    assert (agent.tts is wide) == (voice == PCM16_16K)
+    check_audio(agent, PluginFactory(lambda call: agent, AssistantFactory.capabilities))
+    await agent.prepare()
+    agent.on_answered()
+    frames = [f for f in await play_out(agent.playout) if f is not None]
+    assert frames and {len(f) for f in frames} == {voice.frame_bytes}
+    assert (wide.texts() == ["Hi there."]) == (voice == PCM16_16K)
+    await agent.close()

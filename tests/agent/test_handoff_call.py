@@ -8,9 +8,11 @@ import json
 from dataclasses import dataclass
 
 from sipgw.agent.assistant import AssistantAgent, AssistantResources
+from sipgw.agent.base import CallDetails
 from sipgw.agent.handoff import HandOffSettings, HandOffTarget
 from sipgw.agent.settings import AssistantSettings
 from sipgw.agent.tools.registry import ToolRegistry
+from sipgw.media.codecs import PCM16_16K
 from tests.agent.parts import (
     FakeCall,
     ScriptedLlm,
@@ -30,24 +32,34 @@ class Billing:
     """The one other line (:class:`sipgw.agent.handoff.HandOffLines`)."""
 
     tts: ScriptedTts
+    wide: ScriptedTts | None = None
 
     def target(self, name: str) -> HandOffTarget | None:
         if name != "billing":
             return None
         settings = AssistantSettings(system_prompt="You are billing.", record_dir=None)
-        return HandOffTarget(name, settings, ToolRegistry(), lambda: self.tts, "summary")
+        wide = self.wide
+        return HandOffTarget(name, settings, ToolRegistry(), lambda: self.tts, "summary",
+                             new_wideband_tts=None if wide is None else lambda: wide)  # fmt: skip
 
 
-def front_call(llm: ScriptedLlm, front: ScriptedTts, billing: ScriptedTts) -> AssistantAgent:
+def front_call(
+    llm: ScriptedLlm, front: ScriptedTts, billing: ScriptedTts, hd: tuple[ScriptedTts, ...] = ()
+) -> AssistantAgent:
+    """The front line's call; ``hd``: the front's and billing's 16 kHz voices, on an HD-voice
+    call."""
     stt = ScriptedStt()
     settings = AssistantSettings(
         system_prompt="You are the front desk.", record_dir=None, greeting=""
     )
+    wide_front, wide_billing = hd or (None, None)
     resources = AssistantResources(
         settings, llm, ToolRegistry(), lambda: stt, lambda: front,
-        hand_off=HandOffSettings("front", ("billing",), Billing(billing)),
+        hand_off=HandOffSettings("front", ("billing",), Billing(billing, wide_billing)),
+        new_wideband_tts=None if wide_front is None else lambda: wide_front,
     )  # fmt: skip
-    agent = AssistantAgent(FakeCall(), resources)
+    details = CallDetails(sample_rate=16000 if hd else 8000)
+    agent = AssistantAgent(FakeCall(details=details), resources)
     agent.on_answered()  # no greeting: the playout is let out
     return agent
 
@@ -75,6 +87,25 @@ async def test_the_caller_hears_the_front_line_then_billing_in_its_voice() -> No
     assert (record["from"], record["to"], record["history"]) == ("front", "billing", "summary")
     await agent.close()
     assert front.closed and billing.closed
+
+
+async def test_an_hd_voice_call_is_handed_to_the_lines_16_khz_voice() -> None:
+    """Issue 43: the call speaks 16 kHz; the line it is handed to speaks to it in its own
+    16 kHz voice, not its 8 kHz one."""
+    front, billing = ScriptedTts(), ScriptedTts()
+    wide_front, wide_billing = ScriptedTts(format=PCM16_16K), ScriptedTts(format=PCM16_16K)
+    llm = ScriptedLlm([Turn(tool_calls=(HAND_OFF,)), Turn(text="Putting you through."),
+                       Turn(text="Billing here, about that refund?")])  # fmt: skip
+    agent = front_call(llm, front, billing, (wide_front, wide_billing))
+    agent.responder.reply_to("I want a refund.")
+    frames = await play_out(
+        agent.playout, until=lambda: bool(wide_billing.sent) and not agent.playout.pending
+    )
+    assert wide_front.texts() == ["Putting you through."]
+    assert wide_billing.texts() == ["Billing here, about that refund?"]
+    assert not front.sent and not billing.sent
+    assert {len(f) for f in frames if f is not None} == {PCM16_16K.frame_bytes}
+    await agent.close()
 
 
 async def test_a_voice_that_does_not_connect_is_a_tool_error_and_the_call_stays() -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
+from sipgw.agent.holdmusic import HoldMusic
 from sipgw.agent.playout import CHARS_PER_SECOND, Playout, played
+from sipgw.app.evaluation.audio import goertzel_dbfs, rms_dbfs, tone_samples
+from sipgw.media import g711
+from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat
 
 A = b"\x11" * 160
 
@@ -323,3 +329,96 @@ def test_frames_a_leg_recalls_are_not_kept_twice() -> None:
     p.paused = False
     assert p.rewind("r1")
     assert drain(p, 4) == [frames_of(1), frames_of(2), frames_of(3), None]
+
+
+# --------------------------------------------------------------------------- 16 kHz (issue 43)
+
+W = b"\x11\x01" * 320  # 20 ms of 16 kHz s16le
+
+
+def ulaw_tone(hz: float, seconds: float) -> bytes:
+    return g711.linear_to_ulaw(pcm_tone(hz, seconds, 8000))
+
+
+def pcm_tone(hz: float, seconds: float, rate: int) -> bytes:
+    samples = tone_samples(hz, seconds, -12.0, rate)
+    return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+
+
+def test_a_16_khz_playout_recuts_its_own_audio_untouched_and_pads_with_zeros() -> None:
+    """On an HD-voice call the playout hands out 640-octet frames of the TTS's s16le as it
+    came, in chunks that split samples, and pads the last one with zero samples (not μ-law's
+    0xFF, a full-scale click in s16le)."""
+    p = Playout(format=PCM16_16K)
+    p.held = False
+    p.begin("r1")
+    audio = W * 2 + b"\x22\x02" * 50
+    for start in range(0, len(audio), 333):  # odd chunks: samples split across pushes
+        p.push_audio("r1", audio[start : start + 333], format=PCM16_16K)
+    p.finish("r1")
+    frames = drain(p, 4)
+    assert frames[:2] == [W, W] and frames[3] is None
+    assert frames[2] == b"\x22\x02" * 50 + bytes(540)
+
+
+def test_mulaw_audio_on_a_16_khz_playout_is_converted_once_frame_for_frame() -> None:
+    """A line recorded in 8 kHz μ-law (the fallback cache, the shipped prompts) on an HD-voice
+    call: each 20 ms in is 20 ms out, 640 octets of 16 kHz s16le, its tone kept; after a
+    reply's own 16 kHz audio its partial frame is padded first."""
+    p = Playout(format=PCM16_16K)
+    p.held = False
+    p.begin("r1")
+    p.push_audio("r1", W + b"\x22\x02" * 10, format=PCM16_16K)  # TTS audio, 21 ms
+    line = ulaw_tone(1000, 0.5)
+    p.push_audio("r1", line[:1001], format=ULAW_8K)  # the fallback line, in two pushes
+    p.push_audio("r1", line[1001:], format=ULAW_8K)
+    p.finish("r1")
+    frames = [f for f in drain(p, 40) if f is not None]
+    assert frames[0] == W and frames[1] == b"\x22\x02" * 10 + bytes(620)
+    converted = frames[2:]
+    assert len(converted) == 25 and {len(f) for f in converted} == {640}  # 0.5 s, 25 frames
+    samples = memoryview(b"".join(converted[1:])).cast("h").tolist()
+    assert goertzel_dbfs(samples, 1000, 16000) > rms_dbfs(samples) - 1.5
+    assert p.finished("r1")
+
+
+@pytest.mark.parametrize("audio", [ULAW_8K, PCM16_16K], ids=["8k-ulaw", "16k-s16le"])
+def test_barge_in_and_what_was_heard_are_the_same_in_16_khz_frames(audio: AudioFormat) -> None:
+    """The accounting is in frames, whatever their size: 1 s of a line without alignment,
+    30 frames played, then a pause that takes back the 10 a leg still held, and a barge-in:
+    the same text is heard, the same milliseconds played, at 8 kHz and at 16 kHz."""
+    unheard = [0]
+    p = Playout(recall=lambda: unheard[0], format=audio)
+    p.held = False
+    p.begin("r1")
+    p.add_text("r1", "One two three four five six seven eight nine ten.")
+    p.push_audio("r1", bytes([0x11]) * (audio.frame_bytes * 50), format=audio)
+    p.finish("r1")
+    sent = drain(p, 30)
+    assert {len(f) for f in sent if f is not None} == {audio.frame_bytes}
+    assert p.played_ms("r1") == 600
+    unheard[0] = 10
+    p.paused = True  # the 10 frames come back to the head of the queue
+    unheard[0] = 0
+    assert p.played_ms("r1") == 400
+    assert p.cancel("r1") == "One"  # 0.4 s at 15 characters a second: "One tw"
+    assert drain(p, 2) == [None, None]
+
+
+def test_hold_music_in_mulaw_plays_converted_on_a_16_khz_playout() -> None:
+    """Hold music (μ-law) under a 16 kHz voice: converted as it plays, seamless across its
+    loop; on an 8 kHz playout its frames go as they are."""
+    music = ulaw_tone(440, 0.1)
+    wide = Playout(format=PCM16_16K)
+    wide.held = False
+    wide.play_background(HoldMusic(music), ULAW_8K)
+    frames = [f for f in drain(wide, 12) if f is not None]  # the 5-frame loop, twice round
+    assert len(frames) == 12 and {len(f) for f in frames} == {640}
+    samples = memoryview(b"".join(frames[1:])).cast("h").tolist()
+    assert goertzel_dbfs(samples, 440, 16000) > rms_dbfs(samples) - 1.5
+    narrow = Playout()
+    narrow.held = False
+    narrow.play_background(HoldMusic(music), ULAW_8K)
+    assert b"".join(f or b"" for f in drain(narrow, 5)) == music
+    narrow.play_background(None)
+    assert narrow.background is None and drain(narrow, 1) == [None]

@@ -14,6 +14,8 @@ from sipgw.agent.resilience.lines import FallbackLine
 from sipgw.agent.speaker import Speaker
 from sipgw.agent.speculative import HeldSpeech
 from sipgw.agent.turns import Cause, CommitBargeIn, TurnTaker
+from sipgw.media.codecs import PCM16_16K, ULAW_8K, AudioFormat
+from sipgw.media.g711 import linear_dbfs, ulaw_to_linear
 from tests.agent.parts import (
     BYTES_PER_CHAR,
     FRAME,
@@ -54,13 +56,14 @@ class Rig:
         return lines(self.speaker._scope, kind)
 
 
-def rig(**tts_options: Any) -> Rig:
+def rig(audio: AudioFormat = ULAW_8K, **tts_options: Any) -> Rig:
+    """A speaker whose TTS and playout are in ``audio`` (16 kHz: an HD-voice call's)."""
     observer = RecordingObserver()
     scope = make_scope(observer)
-    playout = Playout()
+    playout = Playout(format=audio)
     playout.held = False
     state = SpeakingState(playout)
-    tts = ScriptedTts(**tts_options)
+    tts = ScriptedTts(format=audio, **tts_options)
     history = History()
     fillers = Fillers(scope, 0.0, ("One moment.",), state, tts)
     speaker = Speaker(scope, state, TurnTaker(state), tts, history, fillers,  # type: ignore[arg-type]
@@ -157,6 +160,30 @@ async def test_tts_failing_mid_reply_plays_what_arrived() -> None:
     assert len(played) == frames_of("Fine so far.") + len(apology.frames)
     assert played[-len(apology.frames) :] == list(apology.frames)  # after what arrived
     assert r.observer.decisions == ["tts_down_apology"]
+
+
+async def test_on_an_hd_call_the_apology_from_memory_is_converted_after_the_16_khz_audio() -> None:
+    """The TTS speaks 16 kHz s16le; the apology from memory is 8 kHz μ-law: it plays after
+    what arrived, each of its frames converted once into 16 kHz (the same 20 ms, its level
+    kept), not sent as μ-law octets the media would take for samples."""
+    r = rig(PCM16_16K, fail_on="broken")
+    reply = r.speaker.begin("reply")
+
+    async def feed() -> None:
+        await r.speaker.send_sentence(reply, "Fine so far.")
+        await r.speaker.send_sentence(reply, "Then broken.")
+
+    reply.task = r.speaker._scope.spawn(r.speaker.speak(reply, feed()))
+    await wait_for(reply.task.done)
+    played: list[bytes] = []
+    while (frame := r.playout.next_frame(0.0)) is not None:  # all queued: no ticks to wait
+        played.append(frame)
+    apology = fallback_audio(FallbackLine.APOLOGY, None)
+    assert len(played) == frames_of("Fine so far.") + len(apology.frames)
+    assert {len(frame) for frame in played} == {PCM16_16K.frame_bytes}
+    heard = b"".join(played[-len(apology.frames) :])
+    recorded = ulaw_to_linear(b"".join(apology.frames))
+    assert abs(linear_dbfs(heard) - linear_dbfs(recorded)) < 0.5
 
 
 async def test_the_answers_audio_cuts_its_filler_line() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sipgw.agent.assistant_sections import AssistantSection
@@ -69,6 +71,21 @@ def test_client_settings_defaults_regions_and_urls() -> None:
         tts_settings.output_format == "ulaw_8000" and tts_settings.model_id == "eleven_flash_v2_5"
     )
     assert OPENAI_KEY not in repr(load(OpenAISection, sources))
+
+
+def test_the_hd_voice_clients_take_and_speak_16_khz() -> None:
+    """Issue 43: each vendor's wideband clients are its plain ones but for the format:
+    AssemblyAI ``pcm_s16le`` at 16000, ElevenLabs ``pcm_16000`` (both transports)."""
+    sources = Sources({**KEYS, "ELEVENLABS_TRANSPORT": "http", "ELEVENLABS_VOICE_ID": "v9"})
+    stt, tts = STT_VENDORS["assemblyai"], TTS_VENDORS["elevenlabs"]
+    assert stt.wideband is not None and tts.wideband is not None
+    wide_stt = stt.wideband(load(AssemblyAISection, sources)).args[0]  # type: ignore[attr-defined]
+    assert (wide_stt.encoding, wide_stt.sample_rate) == ("pcm_s16le", 16000)
+    section = load(ElevenLabsSection, sources)
+    narrow = tts.clients(section).args[0]  # type: ignore[attr-defined]
+    wide = tts.wideband(section).args[0]  # type: ignore[attr-defined]
+    assert (narrow.output_format, wide.output_format) == ("ulaw_8000", "pcm_16000")
+    assert dataclasses.replace(wide, output_format="ulaw_8000") == narrow
 
 
 def test_the_llms_retries_reasoning_and_capabilities_are_settings() -> None:

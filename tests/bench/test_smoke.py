@@ -252,6 +252,18 @@ def test_opus_edge(tmp_path: Path) -> None:
     assert figures["thread_hop_us"] > 0
 
 
+def test_hd_voice_measures_each_voice_on_both_media_paths(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "hd_voice", "--calls", "4", "--seconds", "0.2", "--repeats", "1")
+    assert set(data["paths"]) == {"native", "pure"}
+    assert data["paths"]["pure"]["path"] == "pure"
+    for result in data["paths"].values():
+        assert set(result["variants"]) == {
+            "pcmu / ulaw_8000", "g722 / ulaw_8000", "g722 / pcm_16000", "g722 / line at 16 kHz",
+        }  # fmt: skip
+        for figures in result["variants"].values():
+            assert figures["us_per_call_per_tick_median"] > 0
+
+
 def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
     """The quick attacks of bench.attacks (security.md quotes the full run)."""
     data = run_bench(tmp_path, "attacks", "--only", "state", "ports", "--invites", "300")

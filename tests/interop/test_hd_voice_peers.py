@@ -3,9 +3,11 @@
 ``sipgw serve --agent assistant --codecs G722,PCMU,PCMA`` with its clients pointed at the
 fakes. A softphone calling the gateway straight gets G.722 both ways: the speech-to-text
 fake is asked for ``pcm_s16le`` at 16000 and gets the caller's 16 kHz audio (a 6 kHz
-tone, which 8 kHz audio cannot carry, is there), and baresip decodes the greeting from
-G.722 at 16 kHz. The same offer on a trunk's account (``[accounts.trunk]``, no ``codecs``
-of its own) is answered PCMU: carriers keep G.711 first.
+tone, which 8 kHz audio cannot carry, is there), the text-to-speech fake is asked for
+``pcm_16000`` and baresip decodes the greeting from G.722 at 16 kHz: a 5 kHz tone, which
+the 8 kHz voice of a ``ulaw_8000`` request cannot carry (the fake's would fold back to
+3 kHz). The same offer on a trunk's account (``[accounts.trunk]``, no ``codecs`` of its
+own) is answered PCMU: carriers keep G.711 first, and its voice is ``ulaw_8000``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
 
-GREETING_HZ = 500
+GREETING_HZ = 5000  # above 4 kHz: only a 16 kHz voice carries it
 SPEECH_HZ, HIGH_HZ = 300, 6000
 WIDEBAND_STT = {"speech_model": "u3-rt-pro", "encoding": "pcm_s16le", "sample_rate": "16000"}
 
@@ -71,6 +73,15 @@ def level_at(pcm: bytes, hz: float, rate: int = 16000) -> float:
     return power / (energy * len(x))
 
 
+def voice_formats(services: ThreadedFakes) -> set[str]:
+    """The ``output_format`` s of the TTS sockets that spoke the greeting."""
+    return {
+        socket.request.query["output_format"]
+        for socket in services.tts.sockets
+        if any("Hi there" in context.text for context in socket.contexts)
+    }
+
+
 def gateway(tmp_workdir: Path, services: ThreadedFakes, *args: str) -> GatewayProcess:
     return GatewayProcess(
         tmp_workdir, agent="assistant", allow_from="127.0.0.0/8",
@@ -109,10 +120,12 @@ def test_a_softphone_offering_g722_gets_it_and_the_stt_hears_16_khz(
     (record,) = (tmp_workdir / "calls").glob("*.jsonl")  # the call record says so
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [r["codec"] for r in lines if r["type"] == "quality"] == ["G722"]
-    # What baresip heard was G.722, decoded at 16 kHz: the greeting's tone.
+    # The call's voice was asked for at 16 kHz (the fallback lines, made at start, in μ-law).
+    assert voice_formats(services) == {"pcm_16000"}
+    # What baresip heard was G.722, decoded at 16 kHz: the greeting's 5 kHz tone.
     with wave.open(str(heard)) as wav:
         assert wav.getframerate() == 16000
-    assert tone_spans(analyse(heard), GREETING_HZ, 0.1)
+    assert tone_spans(analyse(heard), GREETING_HZ, 0.1), analyse(heard).describe()
 
 
 def test_a_trunks_account_keeps_g711_first_though_g722_is_offered_first(
@@ -142,6 +155,7 @@ def test_a_trunks_account_keeps_g711_first_though_g722_is_offered_first(
     assert "(account trunk)" in gw.log_text()
     (session,) = services.stt.sessions
     assert session.params["encoding"] == "pcm_mulaw" and session.params["sample_rate"] == "8000"
+    assert voice_formats(services) == {"ulaw_8000"}
 
 
 def test_the_echo_plays_a_g722_caller_back_at_16_khz(tmp_workdir: Path) -> None:

@@ -66,6 +66,7 @@ class LineDirectory:
         return HandOffTarget(
             name, resources.settings, resources.tools, resources.new_tts,
             cast(HistoryMode, line.spec.hand_off_history), line.spec.hand_off_to,
+            resources.new_wideband_tts,
         )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import websockets
 
 from sipgw.agent.tts.base import TtsAudio, TtsConnectError, TtsError, TtsReply
 from sipgw.agent.tts.elevenlabs import ElevenLabsSettings, ElevenLabsTTSService
+from sipgw.app.evaluation.audio import goertzel_dbfs, rms_dbfs
 from sipgw.app.evaluation.fakes.elevenlabs import (
     DEFAULT_TONES,
     FakeElevenLabs,
@@ -25,6 +26,7 @@ from sipgw.app.evaluation.fakes.elevenlabs import (
     tone_duration_ms,
 )
 from sipgw.app.evaluation.ports import free_port
+from sipgw.media.codecs import PCM16_16K, ULAW_8K
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -135,6 +137,17 @@ def test_urls_are_derived_from_base_url() -> None:
     for bad in bad_values:
         with pytest.raises(ValueError):
             ElevenLabsSettings(api_key="k", voice_id="v", **bad)
+
+
+def test_the_output_format_is_one_a_call_can_play() -> None:
+    """μ-law for G.711 calls, 16 kHz PCM for HD-voice ones; anything else (an mp3) is
+    refused when the settings are made, naming it and the two."""
+    narrow = ElevenLabsSettings(api_key="k", voice_id="v")
+    assert narrow.audio_format == ULAW_8K and "output_format=ulaw_8000" in narrow.ws_url()
+    wide = ElevenLabsSettings(api_key="k", voice_id="v", output_format="pcm_16000")
+    assert wide.audio_format == PCM16_16K and "output_format=pcm_16000" in wide.ws_url()
+    with pytest.raises(ValueError, match="ulaw_8000, pcm_16000, not 'mp3_44100_128'"):
+        ElevenLabsSettings(api_key="k", voice_id="v", output_format="mp3_44100_128")
 
 
 # --------------------------------------------------------------------------- WebSocket wire format
@@ -502,13 +515,32 @@ async def test_http_bad_key_fails_the_reply(make_fake, make_tts) -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_unsupported_output_format_is_a_422(make_fake, make_tts, transport: str) -> None:
-    fake = await make_fake()
-    tts = make_tts(fake, transport=transport, output_format="mp3_44100_128")
+    fake = await make_fake(formats=("ulaw_8000",))
+    tts = make_tts(fake, transport=transport, output_format="pcm_16000")
     with pytest.raises(TtsError) as caught:
         await tts.connect()
         await speak(tts, "Hello.")
     assert caught.value.status == 422
-    assert "ulaw_8000" in str(caught.value)
+    assert "'pcm_16000'" in str(caught.value) and "ulaw_8000" in str(caught.value)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_pcm_16000_comes_as_16_khz_little_endian_samples(
+    make_fake, make_tts, transport: str
+) -> None:
+    """An HD-voice call's client asks for ``pcm_16000`` and hands its raw s16le out as it
+    came (chunks of any size, some ending mid-sample): a 6 kHz tone, which 8 kHz audio
+    cannot carry, is all there."""
+    fake = await make_fake(chunk_bytes=(301, 701))  # odd sizes: samples split across chunks
+    fake.map_text("Hello", 6000)
+    tts = make_tts(fake, transport=transport, output_format="pcm_16000")
+    reply, audio = await speak(tts, "Hello there.")
+    assert reply.format == PCM16_16K
+    (request,) = [r for r in fake.requests if r.status in (101, 200)]
+    assert request.query["output_format"] == "pcm_16000"
+    assert len(audio) == tone_duration_ms("Hello there.") * 32  # 16,000 two-octet samples a s
+    samples = memoryview(audio).cast("h").tolist()  # little-endian, as this machine
+    assert abs(goertzel_dbfs(samples, 6000, 16000) - rms_dbfs(samples)) < 1.5
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -7,7 +7,7 @@ are not ours): ``$SIPGW_PIPECAT_VENV``, else ``~/.cache/sipgw-pipecat-<version>`
 
 The fakes must accept what Pipecat's services send and ask for at 8 kHz: 16-bit PCM to the
 AssemblyAI fake (``required_params`` with ``encoding=pcm_s16le``), ``pcm_8000`` from the
-ElevenLabs fake's WebSocket (``ws_formats``): :func:`pipecat_fakes` starts them so.
+ElevenLabs fake's WebSocket (``formats``): :func:`pipecat_fakes` starts them so.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def pipecat_fakes(
     llm = FakeOpenAI(api_key=KEYS["OPENAI_API_KEY"])
     llm.responder = reply_responder(reply, 0.05)
     tts = FakeElevenLabs(api_key=KEYS["ELEVENLABS_API_KEY"], speed=1.5,
-                         ws_formats=("ulaw_8000", "pcm_8000"))  # fmt: skip
+                         formats=("ulaw_8000", "pcm_8000"))  # fmt: skip
     await stt.start()
     await llm.start()
     await tts.start()

@@ -4,18 +4,22 @@ It serves, on 127.0.0.1 and a free port (see docs/cloud-apis.md, "ElevenLabs
 text-to-speech"):
 
 - ``POST /v1/text-to-speech/{voice_id}/stream?output_format=ulaw_8000``: a chunked body
-  of raw μ-law bytes (§2.1);
+  of raw μ-law bytes (§2.1); ``output_format=pcm_16000``: raw 16-bit little-endian samples
+  at 16 kHz, as the API reference describes it ("PCM format (S16LE) with 16kHz sample
+  rate"; no header, like ``ulaw_8000``: a GUESS the reference does not spell out);
 - ``GET /v1/text-to-speech/{voice_id}/multi-stream-input`` (WebSocket): contexts,
   ``flush``, ``close_context``, ``close_socket``, keep-alive, the 5-context limit and the
   inactivity timeout (§2.3, §2.4).
 
-The audio is a pure sine tone whose frequency identifies the reply, so a recording of a
-call shows which reply was played when: the n-th distinct reply (a WebSocket context, or
-an HTTP reply recognised by its ``previous_text`` chain) gets ``tones[n]``, and
-:meth:`FakeElevenLabs.map_text` pins a frequency to any text containing a substring. A
-sentence lasts ``ms_per_char`` per character (at least ``min_ms``), at -15 dBFS, and is
-streamed in seeded random-sized chunks paced at ``speed`` times real time after
-``first_byte_latency``. Everything received and generated is recorded for assertions.
+The audio is a pure sine tone whose frequency identifies the reply, sampled at the
+format's rate (a tone above 4 kHz is there in ``pcm_16000``, and folds back below 4 kHz in
+the 8 kHz formats), so a recording of a call shows which reply was played when: the n-th
+distinct reply (a WebSocket context, or an HTTP reply recognised by its ``previous_text``
+chain) gets ``tones[n]``, and :meth:`FakeElevenLabs.map_text` pins a frequency to any text
+containing a substring. A sentence lasts ``ms_per_char`` per character (at least
+``min_ms``), at -15 dBFS, and is streamed in seeded random-sized chunks (a chunk of PCM may
+end mid-sample) paced at ``speed`` times real time after ``first_byte_latency``.
+Everything received and generated is recorded for assertions.
 
 Use it in-process::
 
@@ -52,22 +56,38 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sipgw.app.evaluation.audio import encode, tone_samples
-from sipgw.media.g711 import ulaw_to_linear
 
 __all__ = [
     "DEFAULT_TONES",
+    "FORMATS",
     "FakeElevenLabs",
     "RecordedContext",
     "RecordedRequest",
     "RecordedSocket",
     "Utterance",
     "alignment_for",
+    "bytes_per_ms",
     "synth_tone",
     "tone_duration_ms",
 ]
 
 SAMPLE_RATE = 8000
 BYTES_PER_MS = SAMPLE_RATE // 1000
+FORMATS: dict[str, tuple[str, int]] = {
+    "ulaw_8000": ("ulaw", 8000),
+    "pcm_8000": ("pcm", 8000),
+    "pcm_16000": ("pcm", 16000),
+}
+"""The ``output_format`` s the fake can speak: (encoding, sample rate). ``pcm_*`` is raw
+16-bit little-endian PCM (the API reference's "PCM format (S16LE)")."""
+
+
+def bytes_per_ms(output_format: str) -> int:
+    """Octets of one millisecond of ``output_format`` (8 for μ-law, 32 for ``pcm_16000``)."""
+    encoding, rate = FORMATS[output_format]
+    return rate // 1000 * (1 if encoding == "ulaw" else 2)
+
+
 DEFAULT_TONES: tuple[float, ...] = (440, 550, 660, 770, 880, 990, 1100, 1210, 1320, 1430)
 LEVEL_DBFS = -15.0
 KNOWN_MODELS = frozenset(
@@ -90,22 +110,39 @@ def tone_duration_ms(text: str, ms_per_char: int = 60, min_ms: int = 200) -> int
 
 
 @lru_cache(maxsize=256)
-def synth_tone(freq: float, duration_ms: int, level_dbfs: float = LEVEL_DBFS) -> bytes:
-    """A sine tone as 8 kHz μ-law, starting at phase 0 (cached: replies repeat).
+def synth_tone(
+    freq: float,
+    duration_ms: int,
+    level_dbfs: float = LEVEL_DBFS,
+    output_format: str = "ulaw_8000",
+) -> bytes:
+    """A sine tone in ``output_format`` (:data:`FORMATS`), starting at phase 0 (cached:
+    replies repeat).
 
     Args:
-        freq: Frequency in Hz.
-        duration_ms: Length in milliseconds (8 bytes per millisecond).
+        freq: Frequency in Hz (above half the format's rate it folds back, as sampling does).
+        duration_ms: Length in milliseconds.
         level_dbfs: RMS level relative to full scale.
+        output_format: ``ulaw_8000`` (8 bytes a millisecond), ``pcm_8000`` (16) or
+            ``pcm_16000`` (32, little-endian).
 
     Returns:
-        ``duration_ms * 8`` μ-law bytes.
+        ``duration_ms * bytes_per_ms(output_format)`` bytes.
     """
-    return encode(tone_samples(freq, duration_ms / 1000, level_dbfs))
+    encoding, rate = FORMATS[output_format]
+    samples = tone_samples(freq, duration_ms / 1000, level_dbfs, rate)
+    if encoding == "ulaw":
+        return encode(samples)
+    return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
 
 
 def alignment_for(
-    chars: str, total_bytes: int, start: int, end: int, durations_key: str = "charDurationsMs"
+    chars: str,
+    total_bytes: int,
+    start: int,
+    end: int,
+    durations_key: str = "charDurationsMs",
+    per_ms: int = BYTES_PER_MS,
 ) -> dict[str, list[Any]]:
     """The ElevenLabs alignment object for the chunk ``audio[start:end]`` of an utterance.
 
@@ -118,8 +155,8 @@ def alignment_for(
     picked = [i for i in range(n) if start <= starts[i] and (starts[i] < end or last_chunk)]
     return {
         "chars": [chars[i] for i in picked],
-        "charStartTimesMs": [(starts[i] - start) // BYTES_PER_MS for i in picked],
-        durations_key: [(starts[i + 1] - starts[i]) // BYTES_PER_MS for i in picked],
+        "charStartTimesMs": [(starts[i] - start) // per_ms for i in picked],
+        durations_key: [(starts[i + 1] - starts[i]) // per_ms for i in picked],
     }
 
 
@@ -135,7 +172,9 @@ class Utterance:
     text: str
     freq: float
     audio: bytes
+    """The speech in ``output_format``."""
     context_id: str | None = None
+    output_format: str = "ulaw_8000"
     chunk_sizes: list[int] = field(default_factory=list)
     bytes_sent: int = 0
     chunks_after_close: int = 0
@@ -316,7 +355,7 @@ class FakeElevenLabs:
         final_delay: float = 0.0,
         tone: Callable[[str], float | None] | None = None,
         close_race: str = "",
-        ws_formats: Iterable[str] = ("ulaw_8000",),
+        formats: Iterable[str] = ("ulaw_8000", "pcm_16000"),
     ) -> None:
         """Configure the fake.
 
@@ -350,12 +389,16 @@ class FakeElevenLabs:
                 the final message comes with no audio (#5271's logs); ``"silent"``: no
                 audio, no error, no final at all (#4681). "" (default): the spec's
                 behaviour, the flushed text is generated before the final.
-            ws_formats: ``output_format`` s the WebSocket takes: ``ulaw_8000``, and
-                ``pcm_8000`` (16-bit PCM, the same tone: what Pipecat's ElevenLabs service
-                asks for at 8 kHz) when listed.
+            formats: ``output_format`` s it takes (:data:`FORMATS`), either transport:
+                ``ulaw_8000`` and ``pcm_16000`` (an HD-voice call's) by default;
+                ``pcm_8000`` (what Pipecat's ElevenLabs service asks for at 8 kHz) when
+                listed. Another is refused with 422, naming it.
         """
+        unknown = set(formats) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"formats {sorted(unknown)}: the fake speaks {', '.join(FORMATS)}")
         self.api_key = api_key
-        self.ws_formats = frozenset(ws_formats)
+        self.formats = frozenset(formats)
         self.first_byte_latency = first_byte_latency
         self.speed = speed
         self.chunk_bytes = chunk_bytes
@@ -664,8 +707,9 @@ class FakeElevenLabs:
 
     def _check_format_and_model(self, query: dict[str, str], model_id: Any, ws: bool) -> None:
         fmt = query.get("output_format")
-        if fmt != "ulaw_8000" and not (ws and fmt in self.ws_formats):
-            msg = f"Unsupported output_format {fmt!r}: this fake only speaks ulaw_8000"
+        if fmt not in self.formats:
+            spoken = ", ".join(sorted(self.formats))
+            msg = f"Unsupported output_format {fmt!r}: this fake speaks {spoken}"
             raise _Reject(422, _validation(["query", "output_format"], msg))
         if model_id is not None and (not isinstance(model_id, str) or model_id not in KNOWN_MODELS):
             raise _Reject(422, _validation(["model_id"], f"Unknown model_id {model_id!r}"))
@@ -677,11 +721,18 @@ class FakeElevenLabs:
         return random.Random(f"{self.seed}:{key}")
 
     def _make_utterance(
-        self, key: str, text: str, context_id: str | None, voice_id: str = ""
+        self,
+        key: str,
+        text: str,
+        context_id: str | None,
+        voice_id: str = "",
+        output_format: str = "ulaw_8000",
     ) -> Utterance:
         freq = self.tone_for(text, key, voice_id)
-        audio = synth_tone(freq, tone_duration_ms(text, self.ms_per_char, self.min_ms))
-        utterance = Utterance(key=key, text=text, freq=freq, audio=audio, context_id=context_id)
+        duration = tone_duration_ms(text, self.ms_per_char, self.min_ms)
+        audio = synth_tone(freq, duration, LEVEL_DBFS, output_format)
+        utterance = Utterance(key=key, text=text, freq=freq, audio=audio, context_id=context_id,
+                              output_format=output_format)  # fmt: skip
         self.utterances.append(utterance)
         return utterance
 
@@ -690,12 +741,13 @@ class FakeElevenLabs:
         loop = asyncio.get_running_loop()
         rng = self._rng(f"{utterance.key}:{utterance.text}")
         audio = utterance.audio
+        per_second = bytes_per_ms(utterance.output_format) * 1000
         offset = 0
         while offset < len(audio):
             size = rng.randint(*self.chunk_bytes)
             due = start
             if self.speed:
-                due += offset / SAMPLE_RATE / self.speed
+                due += offset / per_second / self.speed
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -762,7 +814,8 @@ class FakeElevenLabs:
         if not isinstance(previous, str):
             raise _Reject(422, _validation(["body", "previous_text"], "Must be a string"))
         key = self._http_reply_key(text, previous)
-        return self._make_utterance(key, text, None, request.match_info.get("voice_id", ""))
+        voice = request.match_info.get("voice_id", "")
+        return self._make_utterance(key, text, None, voice, request.query["output_format"])
 
     async def _stream_body(
         self, request: web.Request, record: RecordedRequest, utterance: Utterance
@@ -994,7 +1047,8 @@ class FakeElevenLabs:
             ctx.generating = True
             requested_at = time.monotonic()
             voice = sock.request.match_info.get("voice_id", "")
-            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id, voice)
+            fmt = sock.request.query["output_format"]
+            utterance = self._make_utterance(ctx.key, text, ctx.record.context_id, voice, fmt)
             utterance.requested_at = requested_at
             ctx.record.utterances.append(utterance)
             start = loop.time() + self.first_byte_latency
@@ -1010,8 +1064,6 @@ class FakeElevenLabs:
     async def _send_audio(
         self, sock: _Socket, ctx: _Context, utterance: Utterance, offset: int, chunk: bytes
     ) -> bool:
-        if sock.request.query.get("output_format") == "pcm_8000":
-            chunk = ulaw_to_linear(chunk)  # the same audio as 16-bit PCM (Pipecat's format)
         message: dict[str, Any] = {
             "audio": base64.b64encode(chunk).decode("ascii"),
             self.final_key: False,
@@ -1020,8 +1072,9 @@ class FakeElevenLabs:
         if self.alignment:
             total = len(utterance.audio)
             align = alignment_for(
-                utterance.text, total, offset, offset + len(chunk), self.durations_key
-            )
+                utterance.text, total, offset, offset + len(chunk), self.durations_key,
+                bytes_per_ms(utterance.output_format),
+            )  # fmt: skip
             message["alignment"] = align
             message["normalizedAlignment"] = align
         if not await self._send(sock, message, record=False):
