@@ -39,7 +39,7 @@ from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
+from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
@@ -53,6 +53,7 @@ from sipgw.app.cluster.service import ClusterMember
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import CHECKOUT, child_env
+from sipgw.app.gateway import gateway_load
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret

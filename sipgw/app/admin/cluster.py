@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from sipgw.app.gateway import Gateway
-
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
     from sipgw.app.cluster.service import ClusterMember
 
-__all__ = ["FORWARDED_BY", "ClusterEndpoints", "gateway_load"]
+__all__ = ["FORWARDED_BY", "ClusterEndpoints"]
 
 log = logging.getLogger("sipgw.admin")
 
@@ -38,19 +36,12 @@ FORWARDED_BY = "X-Sipgw-Forwarded-By"
 """The header of a ``POST /api/calls`` another gateway forwarded (never forwarded again)."""
 
 
-def gateway_load(gateway: Gateway) -> tuple[int, int | None, bool]:
-    """``gateway``'s calls in progress, its ``SIPGW_MAX_CALLS`` and whether it takes calls
-    (not draining nor overloaded): what its heartbeat says."""
-    accepting = not (gateway.ua.draining or gateway.overload.overloaded)
-    return len(gateway.handles), gateway.config.max_calls, accepting
-
-
 class ClusterEndpoints:
     """The cluster routes of the admin API for ``member`` (see the module docstring).
 
     Args:
         member: this gateway in the cluster.
-        load: this gateway's load (:func:`gateway_load`).
+        load: this gateway's load (:func:`~sipgw.app.gateway.gateway_load`).
         timeout: seconds a forwarded request may take.
     """
 

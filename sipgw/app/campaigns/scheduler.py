@@ -20,11 +20,17 @@ slot returned.
 (:mod:`~sipgw.app.campaigns.outcomes`) and writes the outcome, if this scheduler still
 holds the claim.
 
+*Room.* A gateway claims only as many contacts as it has room for calls (``poll``'s
+``limit``: below ``SIPGW_MAX_CALLS``, not draining nor overloaded); a full one claims
+none and leaves the campaign's contacts to the gateways with room.
+
 *Restarts.* A ``dialing`` contact whose claimer is gone (a process on this host that no
 longer runs, or a lease that ran out) was cut by a crash: :meth:`recover` records that
 attempt as ``interrupted`` and applies the ``failed`` retry rule: it is dialled again
 later, or failed when no attempt is left, never silently lost and never dialled twice at
-once (the claimer's lease is renewed while its call lasts).
+once (the claimer's lease is renewed while its call lasts). A claim of this scheduler's
+own that it no longer dials (its outcome could not be written: the database failed) is
+found the same way once its lease runs out.
 
 Events for webhooks and logs queue up in :meth:`events_to_send`.
 """
@@ -148,10 +154,14 @@ class CampaignScheduler:
         recovered = []
         for row in self.store.dialing():
             holder = row.claimed_by
-            if holder == self.owner:
-                continue
+            if holder == self.owner and row.id in self.in_flight:
+                continue  # this scheduler's call, in progress (its lease renewed)
             expired = row.lease_until is None or row.lease_until < now
-            if not expired and holder is not None and self.owner_alive(holder):
+            if (
+                not expired
+                and holder is not None
+                and (holder == self.owner or self.owner_alive(holder))
+            ):
                 continue
             campaign = self.store.campaign(row.campaign)
             if campaign is None:
@@ -164,13 +174,14 @@ class CampaignScheduler:
                                                      decision.next_at))  # fmt: skip
         return recovered
 
-    def poll(self, now: float) -> list[DialOrder]:
-        """Claim what may be dialled now, in every running campaign; finish the campaigns
+    def poll(self, now: float, limit: int | None = None) -> list[DialOrder]:
+        """Claim what may be dialled now, in every running campaign, at most ``limit``
+        contacts (this gateway's room for calls; None: no limit); finish the campaigns
         with nothing left."""
         orders: list[DialOrder] = []
         claims = 0
         for campaign in self.store.campaigns(CampaignState.RUNNING):
-            while claims < MAX_CLAIMS_PER_POLL:
+            while claims < MAX_CLAIMS_PER_POLL and (limit is None or len(orders) < limit):
                 claimed = self.store.claim_next(campaign.id, self.owner, now, self.lease)
                 if claimed is None:
                     break
