@@ -2,7 +2,8 @@
 gateways, and a call placed on a gateway with room.
 
 - ``GET /api/cluster/calls``: the calls in progress on every live gateway, from the shared
-  calls' index (``?all=1``: the latest 500, ended ones too), each with its ``gateway``.
+  calls' index (``?all=1``: the latest 500, ended ones too), each with its ``gateway``, and
+  ``this``, this gateway's name (the dashboard's live page lists them).
 - ``GET /api/cluster/gateways``: the live gateways' heartbeats (calls, capacity, accepting).
 - ``POST /api/calls`` on a gateway that is full (its ``SIPGW_MAX_CALLS`` reached, draining or
   overloaded) is forwarded, once, to the live gateway with the most room by its last
@@ -69,7 +70,7 @@ class ClusterEndpoints:
         """The cluster's calls in progress (``?all=1``: the latest, ended ones too)."""
         every = request.query.get("all") in ("1", "true")
         calls = await asyncio.to_thread(self.member.index.calls, time.time(), not every)
-        return web.json_response({"calls": calls})
+        return web.json_response({"calls": calls, "this": self.member.index.name})
 
     async def gateways(self, request: web.Request) -> web.Response:
         """The live gateways and their load."""
