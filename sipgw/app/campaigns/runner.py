@@ -180,6 +180,7 @@ class CampaignRunner:
     async def _run(self) -> None:
         scheduler = self.scheduler
         while not self._stopping:
+            self._wake.clear()  # before the work: a wake-up during it (a call ended) is kept
             try:
                 await asyncio.to_thread(scheduler.recover, self.clock())
                 room = self.room()
@@ -197,11 +198,12 @@ class CampaignRunner:
                 wake = await asyncio.to_thread(
                     scheduler.next_wakeup, self.clock(), self.poll_interval
                 )
+                if room is not None and len(orders) >= room:  # full: a call's end wakes it
+                    wake = max(wake, self.clock() + self.poll_interval)
             except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
                 log.error("campaign store: %s (retrying)", exc)
                 wake = self.clock() + self.poll_interval
             self.passes += 1
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
 

@@ -236,14 +236,14 @@ class CampaignScheduler:
             self.store.renew(list(self.in_flight), self.owner, now + self.lease)
 
     def next_wakeup(self, now: float, poll_interval: float) -> float:
-        """When to look again: the next due contact, the next renewal, or the next poll.
-
-        Call right after :meth:`poll`: a contact due by then and not claimed waits for its
-        campaign's cap, and the runner looks again when a call ends."""
+        """When to look again: the next due contact of a campaign below its cap (at once
+        when it became due while :meth:`poll` ran: its pacing's slot came meanwhile), the
+        next renewal, or the next poll. A campaign at its cap waits for a call to end: the
+        runner looks again when one of its own does, the next poll sees the others'."""
         wake = now + poll_interval
         if self.in_flight:
             wake = min(wake, now + self.lease / 3)
         due = self.store.next_due()
-        if due is not None and due > now:  # one due now waits for a call to end (its cap)
+        if due is not None:
             wake = min(wake, due)
         return wake

@@ -5,6 +5,7 @@ the contact; and the gateway dialer maps a placed call to an attempt."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.app.campaigns.model import CampaignLimits, Contact, ContactState, campaign_spec
+from sipgw.app.campaigns.model import (
+    CampaignLimits,
+    Contact,
+    ContactRow,
+    ContactState,
+    campaign_spec,
+)
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.runner import CampaignRunner, gateway_dialer
 from sipgw.app.campaigns.scheduler import (
@@ -211,3 +218,31 @@ async def test_an_outcome_the_database_refuses_is_logged_not_raised(
         await runner.stop(grace=1.0)
     assert "the database went away" in caplog.text
     assert store.progress(1).dialing == 1
+
+
+async def test_a_wake_up_during_a_pass_is_not_lost(tmp_path: Path) -> None:
+    """A campaign created or a call ended while the loop is in a pass (its store work runs
+    in a thread) wakes it again at once; it was lost when the loop cleared the wake-up after
+    the pass, and the next look came a poll interval later (2 s, 30 here)."""
+    store = store_with(tmp_path, [])  # nothing to dial: the only wake-up is the test's
+    inside, release = threading.Event(), threading.Event()
+
+    class Slow(CampaignScheduler):
+        def recover(self, now: float) -> list[ContactRow]:
+            if not inside.is_set():  # the first pass: held until the wake-up came
+                inside.set()
+                release.wait(5)
+            return super().recover(now)
+
+    async def dial(order: DialOrder) -> Attempt:
+        raise AssertionError("nothing to dial")
+
+    runner = CampaignRunner(Slow(store, "host:1:x"), dial, poll_interval=30.0)
+    runner.start()
+    try:
+        await until(inside.is_set, within=5)
+        runner.wake()
+        release.set()
+        await until(lambda: runner.passes >= 2, within=5)
+    finally:
+        await runner.stop(grace=1.0)

@@ -327,3 +327,17 @@ def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
     (again,) = one.poll(T0 + 71)
     assert one.recover(T0 + 500) == []
     assert row(store, campaign, "+1555000001").state is ContactState.DIALING
+
+
+def test_a_slot_that_came_during_the_pass_is_taken_at_once(store: SqliteCampaignStore) -> None:
+    """At 30 calls a second a slot comes every 33 ms, less than a pass may take: a contact
+    that became due while the pass ran is looked at again at once. The loop slept a whole
+    poll interval (2 s) then, taking it for one held back by the cap: a campaign at 30 a
+    second made bursts and 2 s gaps (the cluster test took 24 s instead of about 17)."""
+    create(store, [f"+155500000{i}" for i in range(4)], per_second=30, concurrency=2)
+    sched = scheduler(store)
+    assert len(sched.poll(T0)) == 1  # the next slot at T0 + 1/30
+    assert sched.next_wakeup(T0 + 0.05, 2.0) <= T0 + 0.05  # due during the pass: now
+    assert len(sched.poll(T0 + 0.05)) == 1
+    # at its cap nothing is due until a call ends: the poll interval (or that call's end)
+    assert sched.next_wakeup(T0 + 0.1, 2.0) == pytest.approx(T0 + 2.1)
