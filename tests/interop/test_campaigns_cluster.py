@@ -3,16 +3,17 @@
 First the store alone: gateways' claims at once never take a contact twice, and the cap and
 the pacing hold across them (counted in the database). Then the issue's test: two ``sipgw
 serve`` processes (the assistant, on the fake AI services) on one database dial a campaign
-of 200 contacts on four baresips: people who say "Hello?", phones always busy (486),
+of 200 contacts, through a Kamailio (the trunk's proxy: record-routed, both gateways'
+calls through it), on four baresips: people who say "Hello?", phones always busy (486),
 phones nobody answers, voicemail greetings with a beep (made with espeak-ng), and a few
 people in a time zone where the calling hours are closed. The campaign asks for
 answering-machine detection (``leave_message``, its own message) and retries every
 outcome, voicemail included. One gateway is SIGKILLed halfway, during a call; the other
 runs the campaign to its end.
 
-Checked at the callees, from the wire (:class:`~tests.toolkit.wire.UdpCapture`: every SIP
-message to and from them, and the RTP into the voicemail, in the kernel's order and with
-its times, so a loaded machine's late reading changes nothing): no contact called twice at
+Checked from the wire (:class:`~tests.toolkit.wire.UdpCapture`: every SIP message to and
+from the proxy, on both legs, and the RTP into the voicemail, in the kernel's order and
+with its times, so a loaded machine's late reading changes nothing): no contact called twice at
 once, nor again once done; none lost; each retried as configured (the number of calls and
 the delay before each retry); the campaign's cap held by the cluster; the closed contacts
 never called; every voicemail got the message after its greeting, whole; the call the
@@ -52,12 +53,20 @@ from sipgw.app.evaluation.process import running_processes
 from sipgw.media.rtp import RtpPacket
 from sipgw.sip.errors import MessageParseError
 from sipgw.sip.message import SipRequest, parse_message
-from tests.interop.test_campaigns_peers import TOKEN, accounts, api, wait_until
+from tests.interop.test_campaigns_peers import (
+    HOLDER,
+    TOKEN,
+    accounts,
+    api,
+    hold_every_account,
+    wait_until,
+)
 from tests.toolkit.amdset.channel import scale_to, tone
 from tests.toolkit.amdset.labelled import speak
 from tests.toolkit.amdset.speech import RATE, Voice
 from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
 from tests.toolkit.postgres import PostgresServer
 from tests.toolkit.wire import Datagram, UdpCapture
 
@@ -277,19 +286,6 @@ class Callees:
         return {b.sip_port: b.name for b in self.all}[port]
 
 
-def _hold_every_account(busy: Baresip, nobody: Baresip, users: list[str]) -> None:
-    """The busy phone: each of its accounts holds a call (ringing at ``nobody``'s account
-    ``holder``), so with ``call_max_calls 1`` baresip itself answers every INVITE to it
-    "486 Max Calls" at once (a test thread refusing each call raced the ring timeout)."""
-    for user in users:
-        busy.command("uafind", f"sip:{user}@127.0.0.1:{busy.sip_port}")
-        busy.dial(f"sip:holder@127.0.0.1:{nobody.sip_port}")
-    wait_until(
-        lambda: sum(e.get("type") == "CALL_INCOMING" for e in nobody.events) >= len(users),
-        10, "the busy phone's held calls",
-    )  # fmt: skip
-
-
 @pytest.fixture
 def callees(tmp_workdir: Path) -> Iterator[Callees]:
     long_ring = {"call_local_timeout": "600"}  # the held calls ring all along
@@ -304,7 +300,7 @@ def callees(tmp_workdir: Path) -> Iterator[Callees]:
                    extra_config={"call_max_calls": "1", **long_ring},
                    rtp_ports=free_port_range(2 * BUSY + 10))  # fmt: skip
     nobody = Baresip(tmp_workdir, "nobody", user="n0",
-                     account=accounts([f"n{i}" for i in range(NOBODY)] + ["holder"], ""),
+                     account=accounts([f"n{i}" for i in range(NOBODY)] + [HOLDER], ""),
                      extra_config={"call_max_calls": str(BUSY + 60), **long_ring},
                      rtp_ports=free_port_range(2 * BUSY + 120))  # fmt: skip
     played = _voicemail_wav(tmp_workdir / "voicemail.wav")
@@ -314,7 +310,7 @@ def callees(tmp_workdir: Path) -> Iterator[Callees]:
                         source_wav=played.wav, extra_config={"call_max_calls": "60"},
                         rtp_ports=voicemail_rtp)  # fmt: skip
     with people, busy, nobody, voicemail:
-        _hold_every_account(busy, nobody, busy_users)
+        hold_every_account(busy, nobody, busy_users)
         yield Callees(people, busy, nobody, voicemail, voicemail_rtp, played)
     for process in running_processes():
         process.kill()
@@ -361,33 +357,36 @@ def _sdp_port(body: bytes) -> int | None:
 
 
 def calls_on_wire(
-    datagrams: list[Datagram], callees: set[int], gateways: set[int],
+    datagrams: list[Datagram], proxy: int, gateways: set[int],
     cut: tuple[int, float] | None = None,
 ) -> dict[str, WireCall]:  # fmt: skip
-    """The calls between ``gateways`` and ``callees`` (SIP ports), by Call-ID: each from its
-    first INVITE to its first BYE, CANCEL or final refusal, whoever sent it; ``cut``: a
-    gateway's port and the moment it was killed, where its calls still open end."""
+    """The calls ``gateways`` placed through the ``proxy`` (SIP ports), by Call-ID (the same
+    on both legs): each from its INVITE to the proxy to the first BYE, CANCEL or final
+    refusal on either leg, whoever sent it; ``cut``: a gateway's port and the moment it was
+    killed, where its calls still open end."""
     calls: dict[str, WireCall] = {}
     for d in datagrams:
-        if {d.src_port, d.dst_port} & callees and {d.src_port, d.dst_port} & gateways:
-            try:
-                message = parse_message(d.data)
-                call_id, method = message.call_id, message.cseq.method
-            except MessageParseError:
-                continue  # a keep-alive
-            call = calls.get(call_id)
-            if isinstance(message, SipRequest):
-                if message.method == "INVITE" and call is None:
-                    user = message.uri.partition("sip:")[2].partition("@")[0]
-                    calls[call_id] = WireCall(call_id, user, d.dst_port, d.src_port, d.at,
-                                              _sdp_port(message.body or b""))  # fmt: skip
-                elif message.method in ("BYE", "CANCEL") and call and call.ended is None:
-                    call.ended = d.at
-            elif call is not None and method == "INVITE":
-                if 200 <= message.status < 300 and call.answered is None:
-                    call.answered, call.callee_rtp = d.at, _sdp_port(message.body or b"")
-                elif message.status >= 300 and call.ended is None:
-                    call.ended = d.at
+        if proxy not in (d.src_port, d.dst_port):
+            continue
+        try:
+            message = parse_message(d.data)
+            call_id, method = message.call_id, message.cseq.method
+        except MessageParseError:
+            continue  # a keep-alive
+        call = calls.get(call_id)
+        if isinstance(message, SipRequest):
+            if message.method == "INVITE" and call is None and d.src_port in gateways:
+                found = re.fullmatch(r"sip:(\w+)@[\d.]+:(\d+)", message.uri)
+                assert found is not None, message.uri
+                calls[call_id] = WireCall(call_id, found[1], int(found[2]), d.src_port, d.at,
+                                          _sdp_port(message.body or b""))  # fmt: skip
+            elif message.method in ("BYE", "CANCEL") and call and call.ended is None:
+                call.ended = d.at
+        elif call is not None and method == "INVITE":
+            if 200 <= message.status < 300 and call.answered is None:
+                call.answered, call.callee_rtp = d.at, _sdp_port(message.body or b"")
+            elif message.status >= 300 and call.ended is None:
+                call.ended = d.at
     if cut is not None:
         port, at = cut
         for call in calls.values():
@@ -421,9 +420,19 @@ def _placed_after(at: float, gateway: int, calls: dict[str, WireCall], kinds: se
                and c.answered >= at and c.ended is None for c in calls.values())  # fmt: skip
 
 
+@pytest.fixture
+def trunk(tmp_workdir: Path) -> Iterator[Kamailio]:
+    """Kamailio as the trunk's proxy: every call out goes through it (record-routed)."""
+    users = {"nobody": "unused-0123456789"}  # (the config's password switch needs one)
+    with Kamailio(tmp_workdir, "trunk", users=users, transports=("udp",),
+                  nat_helper=False) as proxy:  # fmt: skip
+        yield proxy
+
+
 def test_a_campaign_runs_across_two_gateways_and_a_crash(
-    server: PostgresServer, tmp_workdir: Path, callees: Callees, services: ThreadedFakes
-) -> None:
+    server: PostgresServer, tmp_workdir: Path, callees: Callees, services: ThreadedFakes,
+    trunk: Kamailio,
+) -> None:  # fmt: skip
     database = server.new_database()
     hours, closed_zone = _window()
     kinds = {"p": callees.people, "b": callees.busy, "n": callees.nobody, "v": callees.voicemail}
@@ -443,6 +452,7 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
             **services.env, "SIPGW_DATABASE_URL": database, "SIPGW_CLUSTER_NAME": name,
             "SIPGW_ADMIN_PORT": str(port), "SIPGW_ADMIN_TOKEN": TOKEN,
             "SIPGW_DIAL_ALLOW": ",".join(f"sip:*@127.0.0.1:{b.sip_port}" for b in callees.all),
+            "SIPGW_OUTBOUND_PROXY": f"sip:127.0.0.1:{trunk.sip_port}",
             "SIPGW_CAMPAIGN_MAX_PER_SECOND": "50", "SIPGW_CAMPAIGN_MAX_CONCURRENCY": "50",
             "SIPGW_OUTBOUND_GREETING": OPENING,
         }  # fmt: skip
@@ -452,9 +462,8 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
 
     first, second = gateway("gw-a", ports[0]), gateway("gw-b", ports[1])
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    callee_ports = {b.sip_port for b in callees.all}
     ranges = [(callees.voicemail_rtp.lo, callees.voicemail_rtp.hi)]
-    with UdpCapture([*callee_ports, MARKER_PORT], ranges) as capture:
+    with UdpCapture([trunk.sip_port, MARKER_PORT], ranges) as capture:
         try:
             with ThreadPoolExecutor(2) as starting:  # both at once (an error is raised here)
                 list(starting.map(GatewayProcess.start, (first, second)))
@@ -484,7 +493,7 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
             since = time.time()
             talking = {callees.people.sip_port, callees.voicemail.sip_port}
             wait_until(lambda: _placed_after(since, first.address[1], calls_on_wire(
-                capture.datagrams(), callee_ports, gateways), talking), budget,
+                capture.datagrams(), trunk.sip_port, gateways), talking), budget,
                 "a call of gw-a's up")  # fmt: skip
             first.stop(9)  # SIGKILL: its calls are cut, their contacts stay "dialing"
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mark:
@@ -501,7 +510,7 @@ def test_a_campaign_runs_across_two_gateways_and_a_crash(
             second.close()
         datagrams = capture.datagrams()
     (killed_at,) = [d.at for d in datagrams if d.dst_port == MARKER_PORT]
-    calls = calls_on_wire(datagrams, callee_ports, gateways, (first.address[1], killed_at))
+    calls = calls_on_wire(datagrams, trunk.sip_port, gateways, (first.address[1], killed_at))
     _check(calls, datagrams, callees, results, second.log_text(),
            first.log_text() + second.log_text(), closed, shown)  # fmt: skip
 
