@@ -10,7 +10,8 @@ Each part runs its real code against the database, on its own connections so tha
 counts stay apart (:class:`~sipgw.app.cluster.database.DatabaseCounts`):
 
 - ``index``: the calls' index, as :class:`~sipgw.app.cluster.service.ClusterMember` writes it
-  for each call: its start and its end, each followed by a heartbeat (the load changed).
+  for each call: its start and its end, each followed by a heartbeat (the load changed);
+  apart, a placed call's (``index_placed``), also written when it is answered.
 - ``webhooks``: ``--events`` events per call (an inbound call answered by the agent sends
   ``call.incoming``, ``call.answered`` and ``call.ended``) through the real
   :class:`~sipgw.app.webhooks.delivery.WebhookDelivery` to a receiver on loopback; the
@@ -71,16 +72,20 @@ def _per_call(counts: DatabaseCounts, calls: int) -> dict[str, float]:
     }
 
 
-def index_load(url: str, calls: int) -> dict[str, float]:
-    """The calls' index: start, heartbeat, end, heartbeat, per call."""
+def index_load(url: str, calls: int, placed: bool = False) -> dict[str, float]:
+    """The calls' index: start, heartbeat, end, heartbeat, per call; a ``placed`` call is
+    indexed ringing and written once more when it is answered."""
     db = Database(url)
-    index = ClusterIndex(db, "bench", "http://127.0.0.1:1")
+    index = ClusterIndex(db, "bench-placed" if placed else "bench", "http://127.0.0.1:1")
     for n in range(calls):
-        call = {"id": f"c{n}", "call_id": f"{n}@bench", "direction": "inbound",
-                "caller": "+15550100", "called": "+15550199", "state": "active",
+        call = {"id": f"c{n}", "call_id": f"{n}@bench",
+                "direction": "outbound" if placed else "inbound", "caller": "+15550100",
+                "called": "+15550199", "state": "ringing" if placed else "active",
                 "started": T0 + n, "ended": None}  # fmt: skip
         index.call_started(call)
         index.heartbeat(1, 100, True, T0 + n)
+        if placed:
+            index.call_answered({**call, "state": "active"})
         index.call_ended({**call, "state": "completed", "ended": T0 + n + 60})
         index.heartbeat(0, 100, True, T0 + n + 60)
     figures = _per_call(db.counts, calls)
@@ -238,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "webhooks": webhooks_load(url, args.calls, args.events),
             "callback": callback_load(url, args.calls),
         }
+        placed = index_load(url, args.calls, placed=True)
         campaign = campaign_load(url, args.calls)
         idle = idle_load(url)
     total = {
@@ -249,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, part in {**parts, "all": total}.items():
         print(f"  {name:<10} {part['transactions']:>12} {part['statements']:>10} "
               f"{part['rows']:>6} {part['ms']:>8}")  # fmt: skip
+    print(f"  {'placed':<10} {placed['transactions']:>12} {placed['statements']:>10} "
+          f"{placed['rows']:>6} {placed['ms']:>8}  (a placed call's index, apart)")  # fmt: skip
     print(f"  {'campaign':<10} {campaign['transactions']:>12} {campaign['statements']:>10} "
           f"{campaign['rows']:>6} {campaign['ms']:>8}  (per contact dialled, apart)")  # fmt: skip
     print(f"  idle gateway, per minute: {idle['transactions']} transactions, "
@@ -261,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "figures": {
             "per_call": parts,
             "per_call_all": total,
+            "index_placed_per_call": placed,
             "campaign_per_contact": campaign,
             "idle_per_minute": idle,
         },

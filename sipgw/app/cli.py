@@ -329,9 +329,9 @@ def _cluster_member(gateway: Gateway, startup: Startup) -> ClusterMember | None:
     admin server listens)."""
     if startup.shared is None:
         return None
-    from sipgw.app.admin.cluster import gateway_load
     from sipgw.app.cluster.members import ClusterIndex
     from sipgw.app.cluster.service import ClusterMember
+    from sipgw.app.gateway import gateway_load
 
     cluster = startup.cluster
     host = socket.gethostname()

@@ -99,7 +99,7 @@ from sipgw.sip.sdes import SrtpPolicy
 from sipgw.sip.timers import TimerValues
 from sipgw.sip.useragent import UserAgent, UserAgentConfig
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "gateway_load", "gateway_room"]
 
 log = logging.getLogger("sipgw")
 
@@ -454,6 +454,22 @@ class Gateway:
     def ticker_counts(self) -> tuple[int, int]:
         """The media ticker's ticks run and skipped (for the metrics)."""
         return self.ticker.ticks, self.ticker.skipped
+
+
+def gateway_load(gateway: Gateway) -> tuple[int, int | None, bool]:
+    """``gateway``'s calls in progress (of every kind), its ``SIPGW_MAX_CALLS`` (None: no
+    limit) and whether it takes new calls (not draining nor overloaded)."""
+    accepting = not (gateway.ua.draining or gateway.overload.overloaded)
+    return len(gateway.handles), gateway.config.max_calls, accepting
+
+
+def gateway_room(gateway: Gateway) -> int | None:
+    """Calls ``gateway`` may still place now: None without a limit, 0 when it is full,
+    draining or overloaded (where a cluster's work goes: the gateways with room)."""
+    active, limit, accepting = gateway_load(gateway)
+    if not accepting:
+        return 0
+    return None if limit is None else max(0, limit - active)
 
 
 def _read_once(factories: Mapping[str, AgentFactory] | None) -> dict[str, AgentFactory]:

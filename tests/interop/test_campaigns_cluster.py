@@ -2,25 +2,41 @@
 
 First the store alone: gateways' claims at once never take a contact twice, and the cap and
 the pacing hold across them (counted in the database). Then the issue's test: two ``sipgw
-serve`` processes on one database dial a campaign of :data:`CONTACTS` contacts on three
-baresips (people who answer, phones always busy: 486, phones nobody answers), some contacts
-in a time zone where the calling hours are closed; one gateway is SIGKILLed halfway and the
-other runs the campaign to its end. Counted at the callees (each contact is an account of
-its baresip, so every INVITE is seen per contact): none dialled twice at once, none again
-once done, none lost, retries as configured, the closed contacts never called.
+serve`` processes (the assistant, on the fake AI services) on one database dial a campaign
+of 200 contacts, through a Kamailio (the trunk's proxy: record-routed, both gateways'
+calls through it), on four baresips: people who say "Hello?", phones always busy (486),
+phones nobody answers, voicemail greetings with a beep (made with espeak-ng), and a few
+people in a time zone where the calling hours are closed. The campaign asks for
+answering-machine detection (``leave_message``, its own message) and retries every
+outcome, voicemail included. One gateway is SIGKILLed halfway, during a call; the other
+runs the campaign to its end.
+
+Checked from the wire (:class:`~tests.toolkit.wire.UdpCapture`: every SIP message to and
+from the proxy, on both legs, and the RTP into the voicemail, in the kernel's order and
+with its times, so a loaded machine's late reading changes nothing): no contact called twice at
+once, nor again once done; none lost; each retried as configured (the number of calls and
+the delay before each retry); the campaign's cap held by the cluster; the closed contacts
+never called; every voicemail got the message after its greeting, whole; the call the
+crash cut retried by the campaign's rules.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import itertools
+import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,33 +46,35 @@ from sipgw.app.campaigns.scheduler import CampaignScheduler
 from sipgw.app.cluster.campaigns import PgCampaignStore
 from sipgw.app.cluster.database import Database
 from sipgw.app.cluster.migrations import apply_migrations
+from sipgw.app.evaluation.audio import tone_share, write_wav
 from sipgw.app.evaluation.gateway_process import GatewayProcess
-from sipgw.app.evaluation.ports import free_port, free_port_range
+from sipgw.app.evaluation.ports import PortRange, free_port, free_port_range
 from sipgw.app.evaluation.process import running_processes
+from sipgw.media.rtp import RtpPacket
+from sipgw.sip.errors import MessageParseError
+from sipgw.sip.message import SipRequest, parse_message
 from tests.interop.test_campaigns_peers import (
+    HOLDER,
     TOKEN,
     accounts,
     api,
-    assert_never_twice_at_once,
-    calls_by_contact,
-    refuse_every_call,
+    hold_every_account,
     wait_until,
 )
+from tests.toolkit.amdset.channel import scale_to, tone
+from tests.toolkit.amdset.labelled import speak
+from tests.toolkit.amdset.speech import RATE, Voice
+from tests.toolkit.fakes.threaded import ThreadedFakes, fakes_in_threads
 from tests.toolkit.peers.baresip import Baresip
+from tests.toolkit.peers.kamailio import Kamailio
 from tests.toolkit.postgres import PostgresServer
+from tests.toolkit.wire import Datagram, UdpCapture
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.usefixtures("nothing_left_running")]
 
 
 LIMITS = CampaignLimits(max_per_second=1000, max_concurrency=100)
 T0 = 1_800_000_000.0
-PER_CLASS = 65
-"""Contacts per kind of callee (people, busy, nobody), plus :data:`CLOSED` more."""
-CLOSED = 5
-"""Contacts twelve hours ahead of UTC, where the calling hours are closed."""
-CONTACTS = 3 * PER_CLASS + CLOSED
-MAX_ATTEMPTS = 2
-CONCURRENCY = 10
 
 
 @pytest.fixture(scope="module")
@@ -189,144 +207,382 @@ def test_a_dead_gateways_contact_is_retried_once_by_one_of_the_others(url: str) 
     assert len(lease.recover(T0 + 11 + 31)) == 1
 
 
+# -- the issue's test: two `sipgw serve`, real callees, a crash ---------------------------
+
+PEOPLE, BUSY, NOBODY, VOICEMAIL = 60, 70, 45, 20
+"""Contacts per kind of callee: people who say "Hello?" and hang up, phones always busy
+(486), phones nobody answers, voicemail greetings with a beep; and :data:`CLOSED` more."""
+CLOSED = 5
+"""People twelve hours ahead of UTC, where the calling hours are closed."""
+CALLEES = PEOPLE + BUSY + NOBODY + VOICEMAIL
+CAMPAIGN = CALLEES + CLOSED  # 200
+MAX_ATTEMPTS = 2
+CONCURRENCY = 25
+PER_SECOND = 30.0
+RETRY = 0.5
+"""Seconds before every retry (busy, no answer, failed, voicemail)."""
+RING = 1.0
+"""The campaign's ring timeout: a no-answer call lasts this long."""
+OPENING_HZ, MESSAGE_HZ = 1300, 900
+"""The fake TTS speaks the opening and the voicemail message as these tones."""
+OPENING = "Hi {who}, this is a reminder from the clinic."
+MESSAGE = "Please call us back."
+GREETING = "You reached Ana, leave a message after the tone."
+PERSON_CALL = 1.3
+"""Seconds a person's call lasts: their file, whose end hangs up."""
+LONGEST_CALL = 6.0
+"""Seconds the longest call lasts: a voicemail's greeting, beep and message (about 3.5 s)
+with room for a loaded machine; the gateways' --max-call-seconds."""
+MARKER_PORT = 9
+"""Where the test marks the crash on the wire (a datagram to the discard port)."""
+
+
+@dataclass(frozen=True)
+class Voicemail:
+    """What the voicemail callees play: a greeting, then a beep, then silence."""
+
+    wav: Path
+    speech_end: float
+    beep_end: float
+
+
+def _person_wav(path: Path) -> Path:
+    """0.1 s of silence, "Hello?", then quiet: the file ends at :data:`PERSON_CALL`, and
+    with it the call (baresip's aufile hangs up at the end of its source)."""
+    spoken = speak("Hello?", Voice("en-us", 165, 45), random.Random(1), start=0.1)
+    samples = [0.0] * round(0.1 * RATE) + scale_to(spoken.samples, -20.0)
+    samples += [0.0] * (round(PERSON_CALL * RATE) - len(samples))
+    return write_wav(path, [round(v) for v in samples])
+
+
+def _voicemail_wav(path: Path) -> Voicemail:
+    """A greeting (2 s of speech), a 1 kHz beep, then 4 s of silence for the message."""
+    spoken = speak(GREETING, Voice("en-us", 165, 45), random.Random(2), start=0.1)
+    samples = [0.0] * round(0.1 * RATE) + scale_to(spoken.samples, -20.0)
+    samples += [0.0] * round(0.3 * RATE)
+    samples += tone(1000.0, 0.4, -18.0)
+    beep_end = len(samples) / RATE
+    samples += [0.0] * 4 * RATE
+    write_wav(path, [round(v) for v in samples])
+    return Voicemail(path, spoken.spans[-1][1], beep_end)
+
+
+@dataclass
+class Callees:
+    """The four baresips (each contact an account of one), the voicemail's recording."""
+
+    people: Baresip
+    busy: Baresip
+    nobody: Baresip
+    voicemail: Baresip
+    voicemail_rtp: PortRange
+    played: Voicemail
+
+    @property
+    def all(self) -> tuple[Baresip, Baresip, Baresip, Baresip]:
+        return self.people, self.busy, self.nobody, self.voicemail
+
+    def kind(self, port: int) -> str:
+        return {b.sip_port: b.name for b in self.all}[port]
+
+
+@pytest.fixture
+def callees(tmp_workdir: Path) -> Iterator[Callees]:
+    long_ring = {"call_local_timeout": "600"}  # the held calls ring all along
+    people = Baresip(tmp_workdir, "people", user="p0",
+                     account=accounts([f"p{i}" for i in range(PEOPLE + CLOSED)],
+                                      ";answermode=auto"),
+                     source_wav=_person_wav(tmp_workdir / "hello.wav"),
+                     extra_config={"call_max_calls": "60"},
+                     rtp_ports=free_port_range(120))  # fmt: skip
+    busy_users = [f"b{i}" for i in range(BUSY)]
+    busy = Baresip(tmp_workdir, "busy", user="b0", account=accounts(busy_users, ""),
+                   extra_config={"call_max_calls": "1", **long_ring},
+                   rtp_ports=free_port_range(2 * BUSY + 10))  # fmt: skip
+    nobody = Baresip(tmp_workdir, "nobody", user="n0",
+                     account=accounts([f"n{i}" for i in range(NOBODY)] + [HOLDER], ""),
+                     extra_config={"call_max_calls": str(BUSY + 60), **long_ring},
+                     rtp_ports=free_port_range(2 * BUSY + 120))  # fmt: skip
+    played = _voicemail_wav(tmp_workdir / "voicemail.wav")
+    voicemail_rtp = free_port_range(120)
+    voicemail = Baresip(tmp_workdir, "voicemail", user="v0",
+                        account=accounts([f"v{i}" for i in range(VOICEMAIL)], ";answermode=auto"),
+                        source_wav=played.wav, extra_config={"call_max_calls": "60"},
+                        rtp_ports=voicemail_rtp)  # fmt: skip
+    with people, busy, nobody, voicemail:
+        hold_every_account(busy, nobody, busy_users)
+        yield Callees(people, busy, nobody, voicemail, voicemail_rtp, played)
+    for process in running_processes():
+        process.kill()
+
+
+@pytest.fixture
+def services(tmp_workdir: Path) -> Iterator[ThreadedFakes]:
+    with fakes_in_threads(
+        tmp_workdir, {"reminder": OPENING_HZ, "call us back": MESSAGE_HZ}
+    ) as fakes:
+        fakes.stt.default_transcript = ""  # no words: detection hears the audio alone
+        yield fakes
+
+
 def _window() -> tuple[str, str]:
     """Calling hours open now in UTC (and UTC+1), closed twelve hours ahead."""
     hour = datetime.now(UTC).hour
     return f"{(hour - 2) % 24:02d}:00-{(hour + 3) % 24:02d}:00", "Etc/GMT-12"
 
 
-@pytest.fixture
-def callees(tmp_workdir: Path) -> Iterator[tuple[Baresip, Baresip, Baresip]]:
-    room = {"call_max_calls": "40"}  # and media ports for as many: the dead gateway's calls
-    # linger at the callee (baresip's BYE to it waits out its timer) beside the next ones
-    people = Baresip(tmp_workdir, "people", user="p0",
-                     account=accounts([f"p{i}" for i in range(PER_CLASS + CLOSED)],
-                                      ";answermode=auto"), extra_config=room,
-                     rtp_ports=free_port_range(80))  # fmt: skip
-    busy = Baresip(
-        tmp_workdir,
-        "busy",
-        user="b0",
-        account=accounts([f"b{i}" for i in range(PER_CLASS)], ""),
-        extra_config=room,
-        rtp_ports=free_port_range(80),
-    )
-    nobody = Baresip(
-        tmp_workdir,
-        "nobody",
-        user="n0",
-        account=accounts([f"n{i}" for i in range(PER_CLASS)], ""),
-        extra_config=room,
-        rtp_ports=free_port_range(80),
-    )
-    with people, busy, nobody:
-        done = threading.Event()
-        refuser = threading.Thread(target=refuse_every_call, args=(busy, done), daemon=True)
-        refuser.start()
+@dataclass
+class WireCall:
+    """One call from a gateway to a callee, from the SIP on the wire (kernel times)."""
+
+    call_id: str
+    user: str
+    """The contact: the Request-URI's user (an account of its callee)."""
+    callee: int
+    """The callee's SIP port."""
+    gateway: int
+    """The gateway's SIP port."""
+    invited: float
+    gateway_rtp: int | None
+    answered: float | None = None
+    callee_rtp: int | None = None
+    ended: float | None = None
+    cut: bool = False
+    """Open when the gateway that placed it was killed: ended there."""
+
+
+def _sdp_port(body: bytes) -> int | None:
+    found = re.search(rb"^m=audio (\d+) ", body, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def calls_on_wire(
+    datagrams: list[Datagram], proxy: int, gateways: set[int],
+    cut: tuple[int, float] | None = None,
+) -> dict[str, WireCall]:  # fmt: skip
+    """The calls ``gateways`` placed through the ``proxy`` (SIP ports), by Call-ID (the same
+    on both legs): each from its INVITE to the proxy to the first BYE, CANCEL or final
+    refusal on either leg, whoever sent it; ``cut``: a gateway's port and the moment it was
+    killed, where its calls still open end."""
+    calls: dict[str, WireCall] = {}
+    for d in datagrams:
+        if proxy not in (d.src_port, d.dst_port):
+            continue
         try:
-            yield people, busy, nobody
-        finally:
-            done.set()
-            refuser.join(5)
-    for process in running_processes():
-        process.kill()
+            message = parse_message(d.data)
+            call_id, method = message.call_id, message.cseq.method
+        except MessageParseError:
+            continue  # a keep-alive
+        call = calls.get(call_id)
+        if isinstance(message, SipRequest):
+            if message.method == "INVITE" and call is None and d.src_port in gateways:
+                found = re.fullmatch(r"sip:(\w+)@[\d.]+:(\d+)", message.uri)
+                assert found is not None, message.uri
+                calls[call_id] = WireCall(call_id, found[1], int(found[2]), d.src_port, d.at,
+                                          _sdp_port(message.body or b""))  # fmt: skip
+            elif message.method in ("BYE", "CANCEL") and call and call.ended is None:
+                call.ended = d.at
+        elif call is not None and method == "INVITE":
+            if 200 <= message.status < 300 and call.answered is None:
+                call.answered, call.callee_rtp = d.at, _sdp_port(message.body or b"")
+            elif message.status >= 300 and call.ended is None:
+                call.ended = d.at
+    if cut is not None:
+        port, at = cut
+        for call in calls.values():
+            if call.gateway == port and call.invited < at and (call.ended or 1e18) > at:
+                call.ended, call.cut = at, True
+    return calls
+
+
+def _message_heard(capture: list[Datagram], call: WireCall) -> tuple[float, float] | None:
+    """(start, end) seconds into the call of the voicemail message the gateway sent, by the
+    RTP timestamps of its stream to the callee (from its first packet, sent once the 200 OK
+    arrived: the call's start); the ports of another call before or after are told apart
+    by the stream's SSRC."""
+    assert call.answered is not None and call.ended is not None
+    packets = [
+        RtpPacket.parse(d.data) for d in capture
+        if d.src_port == call.gateway_rtp and d.dst_port == call.callee_rtp
+        and call.answered <= d.at <= call.ended + 0.5
+    ]  # fmt: skip
+    if not packets:
+        return None
+    ssrc, first = packets[0].ssrc, packets[0].timestamp
+    frames = [((p.timestamp - first) % 2**32) / 8000 for p in packets
+              if p.ssrc == ssrc and tone_share(p.payload, MESSAGE_HZ) > 0.6]  # fmt: skip
+    return (frames[0], frames[-1] + 0.02) if frames else None
+
+
+def _placed_after(at: float, gateway: int, calls: dict[str, WireCall], kinds: set[int]) -> bool:
+    """Whether ``gateway`` has a call to ``kinds`` answered since ``at`` and still up."""
+    return any(c.gateway == gateway and c.callee in kinds and c.answered is not None
+               and c.answered >= at and c.ended is None for c in calls.values())  # fmt: skip
+
+
+@pytest.fixture
+def trunk(tmp_workdir: Path) -> Iterator[Kamailio]:
+    """Kamailio as the trunk's proxy: every call out goes through it (record-routed)."""
+    users = {"nobody": "unused-0123456789"}  # (the config's password switch needs one)
+    with Kamailio(tmp_workdir, "trunk", users=users, transports=("udp",),
+                  nat_helper=False) as proxy:  # fmt: skip
+        yield proxy
 
 
 def test_a_campaign_runs_across_two_gateways_and_a_crash(
-    server: PostgresServer, tmp_workdir: Path, callees: tuple[Baresip, Baresip, Baresip]
-) -> None:
-    people, busy, nobody = callees
+    server: PostgresServer, tmp_workdir: Path, callees: Callees, services: ThreadedFakes,
+    trunk: Kamailio,
+) -> None:  # fmt: skip
     database = server.new_database()
     hours, closed_zone = _window()
+    kinds = {"p": callees.people, "b": callees.busy, "n": callees.nobody, "v": callees.voicemail}
+    counts = {"p": PEOPLE, "b": BUSY, "n": NOBODY, "v": VOICEMAIL}
     rows = []
-    for i in range(PER_CLASS):
-        for user, callee in ((f"p{i}", people), (f"b{i}", busy), (f"n{i}", nobody)):
-            zone = "UTC" if i % 2 else "Etc/GMT-1"
-            rows.append(f"sip:{user}@127.0.0.1:{callee.sip_port},{user},{zone}")
-    closed = [f"p{PER_CLASS + i}" for i in range(CLOSED)]
-    rows += [f"sip:{user}@127.0.0.1:{people.sip_port},{user},{closed_zone}" for user in closed]
+    for i in range(max(counts.values())):  # the kinds interleaved, as a real list mixes them
+        for kind, count in counts.items():
+            if i < count:
+                zone = "UTC" if i % 2 else "Etc/GMT-1"
+                rows.append(f"sip:{kind}{i}@127.0.0.1:{kinds[kind].sip_port},{kind}{i},{zone}")
+    closed = [f"p{PEOPLE + i}" for i in range(CLOSED)]
+    rows += [f"sip:{u}@127.0.0.1:{callees.people.sip_port},{u},{closed_zone}" for u in closed]
     ports = [free_port(), free_port()]
 
     def gateway(name: str, port: int) -> GatewayProcess:
         env = {
-            "SIPGW_DATABASE_URL": database, "SIPGW_CLUSTER_NAME": name,
+            **services.env, "SIPGW_DATABASE_URL": database, "SIPGW_CLUSTER_NAME": name,
             "SIPGW_ADMIN_PORT": str(port), "SIPGW_ADMIN_TOKEN": TOKEN,
-            "SIPGW_DIAL_ALLOW": ",".join(f"sip:*@127.0.0.1:{b.sip_port}" for b in callees),
-            "SIPGW_RING_TIMEOUT": "1", "SIPGW_CAMPAIGN_MAX_PER_SECOND": "50",
+            "SIPGW_DIAL_ALLOW": ",".join(f"sip:*@127.0.0.1:{b.sip_port}" for b in callees.all),
+            "SIPGW_OUTBOUND_PROXY": f"sip:127.0.0.1:{trunk.sip_port}",
+            "SIPGW_CAMPAIGN_MAX_PER_SECOND": "50", "SIPGW_CAMPAIGN_MAX_CONCURRENCY": "50",
+            "SIPGW_OUTBOUND_GREETING": OPENING,
         }  # fmt: skip
-        return GatewayProcess(tmp_workdir / name, name=name, lifetime=200, extra_env=env,
-                              extra_args=("--max-call-seconds", "1"))  # fmt: skip
+        return GatewayProcess(tmp_workdir / name, name=name, agent="assistant", lifetime=200,
+                              extra_env=env, rtp_port_count=4 * CONCURRENCY,  # all on one
+                              extra_args=("--max-call-seconds", str(LONGEST_CALL)))  # fmt: skip
 
     first, second = gateway("gw-a", ports[0]), gateway("gw-b", ports[1])
     urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        first.start()
-        second.start()
-        created = api(urls[0], "/api/campaigns", {
-            "name": "cluster", "csv": "number,who,time_zone\r\n" + "\r\n".join(rows) + "\r\n",
-            "hours": hours, "per_second": 15, "concurrency": CONCURRENCY,
-            "max_attempts": MAX_ATTEMPTS,
-            "retry": {"busy": 0.5, "no_answer": 0.5, "failed": 0.5},
-        })  # fmt: skip
-        campaign = created["id"]
-        assert [c["id"] for c in api(urls[1], "/api/campaigns")["campaigns"]] == [campaign]
+    ranges = [(callees.voicemail_rtp.lo, callees.voicemail_rtp.hi)]
+    with UdpCapture([trunk.sip_port, MARKER_PORT], ranges) as capture:
+        try:
+            with ThreadPoolExecutor(2) as starting:  # both at once (an error is raised here)
+                list(starting.map(GatewayProcess.start, (first, second)))
+            gateways = {first.address[1], second.address[1]}
+            created = api(urls[0], "/api/campaigns", {
+                "name": "cluster", "csv": "number,who,time_zone\r\n" + "\r\n".join(rows) + "\r\n",
+                "hours": hours, "per_second": PER_SECOND, "concurrency": CONCURRENCY,
+                "max_attempts": MAX_ATTEMPTS, "ring_timeout": RING, "amd": "leave_message",
+                "amd_message": MESSAGE,
+                "retry": {"busy": RETRY, "no_answer": RETRY, "failed": RETRY, "voicemail": RETRY},
+            })  # fmt: skip
+            campaign = created["id"]
+            assert [c["id"] for c in api(urls[1], "/api/campaigns")["campaigns"]] == [campaign]
+            budget = _campaign_seconds()
 
-        def finals() -> int:
-            progress = api(urls[1], f"/api/campaigns/{campaign}")["progress"]
-            return int(progress["completed"] + progress["failed"])
+            def progress() -> dict[str, int]:
+                shown: dict[str, int] = api(urls[1], f"/api/campaigns/{campaign}")["progress"]
+                return shown
 
-        wait_until(lambda: finals() >= 3 * PER_CLASS // 2, 90, "half the contacts done")
-        assert re.search(r"dialing row", second.log_text()), "gw-b dialled nothing"
-        killed_at = time.monotonic()
-        first.stop(9)  # SIGKILL: its calls are cut, their contacts stay "dialing"
-        second.wait_log(r"interrupted: the dialing process", 15)
-        wait_until(lambda: finals() == 3 * PER_CLASS, 120, "every open contact done")
-        shown = api(urls[1], f"/api/campaigns/{campaign}")
-        results = api(urls[1], f"/api/campaigns/{campaign}/results.csv")
-        assert second.stop() == 0
-        assert not second.tracebacks(), second.tracebacks()
-    finally:
-        first.close()
-        second.close()
+            def finals() -> int:
+                return progress()["completed"] + progress()["failed"]
 
-    calls = {
-        who: [(start, killed_at if start < killed_at and (end is None or end > killed_at)
-               else end) for start, end in spans]
-        for who, spans in calls_by_contact(*callees).items()
-    }  # fmt: skip
-    assert_never_twice_at_once(calls)
+            half = (PEOPLE + MAX_ATTEMPTS * (BUSY + NOBODY + VOICEMAIL)) // 2
+            wait_until(lambda: progress()["dialled"] >= half, budget, "half the calls made")
+            # halfway, kill gw-a with a call of its up (answered just now, by a person or a
+            # voicemail): its contact must be retried by the campaign's rules
+            since = time.time()
+            talking = {callees.people.sip_port, callees.voicemail.sip_port}
+            wait_until(lambda: _placed_after(since, first.address[1], calls_on_wire(
+                capture.datagrams(), trunk.sip_port, gateways), talking), budget,
+                "a call of gw-a's up")  # fmt: skip
+            first.stop(9)  # SIGKILL: its calls are cut, their contacts stay "dialing"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mark:
+                mark.sendto(b"killed", ("127.0.0.1", MARKER_PORT))
+            # gw-b finds gw-a's claims at its next pass (one every 2 s at least)
+            second.wait_log(r"interrupted: the dialing process", budget)
+            wait_until(lambda: finals() == CALLEES, budget, "every open contact done")
+            shown = api(urls[1], f"/api/campaigns/{campaign}")
+            results = api(urls[1], f"/api/campaigns/{campaign}/results.csv")
+            assert second.stop() == 0
+            assert not second.tracebacks(), second.tracebacks()
+        finally:
+            first.close()
+            second.close()
+        datagrams = capture.datagrams()
+    (killed_at,) = [d.at for d in datagrams if d.dst_port == MARKER_PORT]
+    calls = calls_on_wire(datagrams, trunk.sip_port, gateways, (first.address[1], killed_at))
+    _check(calls, datagrams, callees, results, second.log_text(),
+           first.log_text() + second.log_text(), closed, shown)  # fmt: skip
+
+
+def _campaign_seconds() -> float:
+    """How long the campaign may take, by its settings: its calls CONCURRENCY at a time,
+    each as long as its kind's (a person's file, the ring timeout, the longest call for a
+    voicemail's greeting and message), started PER_SECOND, a retry delay between a
+    contact's attempts; three times over for a loaded machine."""
+    calls = PEOPLE + MAX_ATTEMPTS * (BUSY + NOBODY + VOICEMAIL)
+    seconds = PEOPLE * PERSON_CALL + MAX_ATTEMPTS * (NOBODY * RING + VOICEMAIL * LONGEST_CALL)
+    return 3 * (calls / PER_SECOND + seconds / CONCURRENCY + MAX_ATTEMPTS * RETRY)
+
+
+def _check(
+    calls: dict[str, WireCall], datagrams: list[Datagram], callees: Callees, results: str,
+    survivor_log: str, dialled: str, closed: list[str], shown: dict[str, Any],
+) -> None:  # fmt: skip
+    by_contact: dict[str, list[WireCall]] = {}
+    for call in sorted(calls.values(), key=lambda c: c.invited):
+        by_contact.setdefault(call.user, []).append(call)
+    # never twice at once: each call ended on the wire before the next to the same contact
+    # began, and each retry waited its delay (from the moment the gateway learnt the end)
+    for user, made in by_contact.items():
+        for earlier, later in zip(made, made[1:], strict=False):
+            assert earlier.ended is not None, (user, made)
+            assert later.invited - earlier.ended >= RETRY, (user, made)
     # the cap is the cluster's: the callees never had more of the campaign's calls at once
-    # (a span at a callee lies within its claim: claimed before the INVITE, ended after; one
-    # more allowed for the callees' events reaching us out of order: a cap per gateway
-    # would show up to twice the cap)
-    edges = sorted(
-        (t, step)
-        for spans in calls.values()
-        for start, end in spans
-        for t, step in ((start, 1), (end if end is not None else 1e12, -1))
-    )
+    # (a call on the wire lies within its claim: claimed before its INVITE, recorded after
+    # its end; the kernel's times order every callee's messages on one clock)
+    edges = sorted((t, step) for c in calls.values()
+                   for t, step in ((c.invited, 1), (c.ended or 1e18, -1)))  # fmt: skip
     at_once = max(itertools.accumulate(step for _, step in edges))
-    print(f"at most {at_once} calls at once at the callees")
-    assert at_once <= CONCURRENCY + 1, at_once
+    print(f"{len(calls)} calls, at most {at_once} at once at the callees")
+    assert at_once <= CONCURRENCY, at_once
+    assert len({c.gateway for c in calls.values()}) == 2, "one gateway placed every call"
     table = {row["who"]: row for row in csv.DictReader(io.StringIO(results))}
-    interrupted = set(re.findall(r"row \d+, sip:(\w+)@\S+: interrupted", second.log_text()))
-    dialled = first.log_text() + second.log_text()
-    for i in range(PER_CLASS):
-        for user, outcome, state in ((f"p{i}", "person", "done"), (f"b{i}", "busy", "failed"),
-                                     (f"n{i}", "no_answer", "failed")):  # fmt: skip
-            row, made = table[user], len(calls.get(user, []))
-            assert row["state"] == state, row
-            expected = 1 if state == "done" else MAX_ATTEMPTS
-            if user in interrupted:  # the cut claim counts, whether its INVITE went or not
-                assert made <= int(row["attempts"]) <= MAX_ATTEMPTS, (user, made, row)
-                continue
-            assert row["outcome"] == outcome, row
-            assert made == int(row["attempts"]) == expected, (user, calls.get(user), row)
-            assert len(re.findall(rf"dialing row \d+, sip:{user}@", dialled)) == expected
-    for user in closed:
-        row = table[user]
-        assert user not in calls and row["state"] == "pending" and row["attempts"] == "0", row
+    interrupted = set(re.findall(r"row \d+, sip:(\w+)@\S+: interrupted", survivor_log))
+    cut = {c.user for c in calls.values() if c.cut}
+    assert cut and cut <= interrupted, (cut, interrupted)  # the crash lost only its calls
+    expected = {"p": ("person", "done", 1), "b": ("busy", "failed", MAX_ATTEMPTS),
+                "n": ("no_answer", "failed", MAX_ATTEMPTS),
+                "v": ("machine", "done", MAX_ATTEMPTS)}  # fmt: skip
+    for user, row in table.items():
+        if user in closed:
+            assert user not in by_contact and row["state"] == "pending", row
+            assert row["attempts"] == "0", row
+            continue
+        outcome, state, attempts = expected[user[0]]
+        made = by_contact.get(user, [])
+        if user in interrupted:  # the cut claim counts, whether its INVITE went or not
+            assert row["state"] in (state, "failed"), row  # failed: the cut was its last
+            assert len(made) <= int(row["attempts"]) <= MAX_ATTEMPTS, (user, made, row)
+            continue
+        assert (row["state"], row["outcome"]) == (state, outcome), row
+        assert len(made) == int(row["attempts"]) == attempts, (user, made, row)
+        assert len(re.findall(rf"dialing row \d+, sip:{user}@", dialled)) == attempts
+    # every voicemail got the campaign's message, after its greeting, heard whole
+    played = callees.played
+    for call in calls.values():
+        if call.callee != callees.voicemail.sip_port or call.cut:
+            continue
+        heard = _message_heard(datagrams, call)
+        assert heard is not None, call
+        start, end = heard
+        assert start >= played.speech_end, (call, heard, played)
+        assert end - start >= len(MESSAGE) * 0.020 - 0.1, (call, heard)
+    # the progress the API shows is the results': people and machines done, the rest final
+    ended = collections.Counter(
+        row["outcome"] if row["state"] == "done" else row["state"] for row in table.values()
+    )
     progress = shown["progress"]
-    assert (progress["person"], progress["left"], shown["state"]) == (
-        PER_CLASS, CLOSED, "running",
-    ), progress  # fmt: skip
+    shown_counts = (progress["person"], progress["machine"], progress["failed"], progress["left"])
+    assert shown_counts == (ended["person"], ended["machine"], ended["failed"], CLOSED), progress
+    assert shown["state"] == "running"  # the closed contacts wait for their hours

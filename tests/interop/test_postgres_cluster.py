@@ -39,7 +39,7 @@ from sipgw.agent.settings import CallbackQuota
 from sipgw.agent.tools.builtin import builtin_tools
 from sipgw.agent.tools.callback_store import CallbackQuotaExceeded, CallbackState
 from sipgw.agent.tools.registry import ToolRegistry
-from sipgw.app.admin.cluster import FORWARDED_BY, gateway_load
+from sipgw.app.admin.cluster import FORWARDED_BY
 from sipgw.app.admin.server import AdminServer
 from sipgw.app.admin.settings import AdminSettings
 from sipgw.app.calls.callbacks import CallbackPolicy, CallbackScheduler, DialRequest, DialResult
@@ -53,10 +53,12 @@ from sipgw.app.cluster.service import ClusterMember
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port
 from sipgw.app.evaluation.process import CHECKOUT, child_env
+from sipgw.app.gateway import gateway_load
 from sipgw.app.webhooks.delivery import DeliveryPolicy, WebhookDelivery
 from sipgw.app.webhooks.outbox import NewEvent
 from sipgw.app.webhooks.signing import WebhookSecret
 from tests.agent.tools.fake_call import ANY_NUMBER, call
+from tests.toolkit.browser import Browser
 from tests.toolkit.gateway_in_process import running_gateway
 from tests.toolkit.postgres import PostgresServer
 
@@ -270,8 +272,34 @@ async def _poll(check: Any, within: float = 10.0) -> Any:
         await asyncio.sleep(0.05)
 
 
+async def _dashboard_shows_the_clusters_calls(
+    workdir: Path, url: str, calls: list[dict[str, Any]]
+) -> None:
+    """gw-a's live page in a real headless Chromium, signed in: every call of the
+    cluster with the gateway it is on, in its state; gw-a's own link to their pages."""
+    rows = "[...document.querySelectorAll('#cluster-calls tbody tr')]"
+    async with Browser(workdir) as browser:
+        await browser.navigate(url + "/dashboard")
+        await browser.evaluate(
+            f"document.getElementById('token').value = {json.dumps(TOKEN)};"
+            "document.getElementById('login').submit()"
+        )
+        shown = await browser.wait_for(
+            f"{rows}.length === {len(calls)} && !document.getElementById('cluster').hidden"
+            f" && {rows}.map((r) => [r.dataset.id, r.querySelector('.gateway').textContent,"
+            " r.querySelector('.state').textContent, !!r.querySelector('a')])",
+            15,
+        )
+    expected = [
+        [c["id"], c["gateway"] + (" (this one)" if c["gateway"] == "gw-a" else ""),
+         c["state"], c["gateway"] == "gw-a"]
+        for c in calls
+    ]  # fmt: skip
+    assert sorted(shown) == sorted(expected), (shown, expected)
+
+
 def test_any_gateways_admin_api_lists_the_clusters_calls_and_places_calls_where_there_is_room(
-    url: str,
+    url: str, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         async with (
@@ -330,6 +358,23 @@ def test_any_gateways_admin_api_lists_the_clusters_calls_and_places_calls_where_
                     return any(c["gateway"] == "gw-a" and c["ended"] for c in every)
 
                 assert await _poll(ended_listed)
+                # gw-b places a call that gw-a answers: listed ringing, then active
+                echo = f"sip:echo@127.0.0.1:{gw_a.sip.listening[0][2]}"
+                async with http.post(f"{admins[1].url}/api/calls", json={"target": echo}) as answer:
+                    assert answer.status == 202, await answer.text()
+
+                async def both_ends_up() -> list[dict[str, Any]]:
+                    async with http.get(f"{admins[0].url}/api/cluster/calls") as answer:
+                        calls: list[dict[str, Any]] = (await answer.json())["calls"]
+                    shown = {(c["gateway"], c["direction"], c["state"]) for c in calls}
+                    up = {("gw-a", "inbound", "active"), ("gw-b", "outbound", "active")}
+                    return calls if up <= shown else []
+
+                calls = await _poll(both_ends_up)  # phone_b's too, and the forwarded one
+                assert ("gw-b", "sip:nobody@127.0.0.1:9", "ringing") in {
+                    (c["gateway"], c["called"], c["state"]) for c in calls
+                }, calls  # ringing still (no answer at all: it waits for Timer B to end)
+                await _dashboard_shows_the_clusters_calls(tmp_path, admins[0].url, calls)
             for member, admin in zip(members, admins, strict=True):
                 await member.stop()
                 await admin.stop()
@@ -403,6 +448,8 @@ def test_the_database_bench_measures_each_part(url: str, tmp_path: Path) -> None
     per_call = figures["per_call"]
     assert set(per_call) == {"index", "webhooks", "callback"}
     assert per_call["index"]["statements"] == 4.0  # start, heartbeat, end, heartbeat
+    assert figures["index_placed_per_call"]["statements"] == 5.0  # and its answer
+    assert figures["index_placed_per_call"]["rows"] == 5.0  # each a row
     assert per_call["callback"]["transactions"] == 4.0  # store, recover, claim, outcome
     assert per_call["webhooks"]["statements"] >= 3 * 2  # per event: claim and delete at least
     # a contact: recovery, claims (one taken, one paced), the do-not-call check, the finish

@@ -1,23 +1,32 @@
-"""Capture RTP on the loopback interface, as seen on the wire (a tiny in-process tcpdump).
+"""Capture packets on the loopback interface, as seen on the wire (a tiny in-process tcpdump).
 
 Linux only, needs CAP_NET_RAW (root, or a private network namespace as the interop tests use).
-Every UDP datagram on ``lo`` that looks like RTP (version 2, not RTCP) between the given ports
+
+:class:`RtpCapture`: every UDP datagram on ``lo`` that looks like RTP (version 2, not RTCP)
 is recorded with its arrival time (``time.monotonic()``), ports and parsed header; RTCP
 (and SRTCP, whose first header is in the clear) is recorded apart, with its packet type.
+
+:class:`UdpCapture`: the UDP datagrams to or from given ports (and to given port ranges),
+chosen in the kernel by a socket filter (classic BPF), each with the kernel's receive time
+(``SO_TIMESTAMPNS``): one ordered record of what several peers sent each other, however
+late the reading thread runs on a loaded machine (a large receive buffer holds what it has
+not read yet).
 """
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sipgw.media.g711 import rms_dbfs
 from sipgw.media.rtp import RtpPacket, RtpParseError
 
-__all__ = ["RtcpOnWire", "RtpCapture", "WirePacket"]
+__all__ = ["Datagram", "RtcpOnWire", "RtpCapture", "UdpCapture", "WirePacket"]
 
 _ETH_P_ALL = 0x0003
 _ETH_HEADER = 14
@@ -121,3 +130,142 @@ def _parse(frame: bytes) -> tuple[int, int, RtpPacket] | RtcpOnWire | None:
         return src_port, dst_port, RtpPacket.parse(data)
     except RtpParseError:
         return None
+
+
+# -- UdpCapture ---------------------------------------------------------------------------
+
+SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
+_PACKET_OUTGOING = 4
+"""``sll_pkttype`` of the copy a sender's side of ``lo`` shows (each packet is seen twice)."""
+_ANCILLARY_PKTTYPE = 0xFFFFF004
+"""``SKF_AD_OFF + SKF_AD_PKTTYPE``: a filter's load of the packet's type (linux/filter.h)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One UDP datagram seen on ``lo``."""
+
+    at: float
+    """The kernel's receive time (``time.time()``'s clock)."""
+    src_port: int
+    dst_port: int
+    data: bytes
+
+
+def _udp_filter(ports: Sequence[int], dst_ranges: Sequence[tuple[int, int]]) -> bytes:
+    """A classic BPF program: IPv4 UDP datagrams (first fragments) from or to one of
+    ``ports``, or to a port within one of ``dst_ranges``, each once (the incoming copy)."""
+    program: list[tuple[int, int, int, int | str]] = []  # code, jt, jf, k (a label: "accept")
+    accept, drop = "accept", "drop"
+
+    def op(code: int, k: int = 0) -> None:
+        program.append((code, 0, 0, k))
+
+    def jump(code: int, k: int, true: str | None, false: str | None) -> None:
+        program.append((code, 0, 0, k))
+        jumps.append((len(program) - 1, true, false))
+
+    jumps: list[tuple[int, str | None, str | None]] = []
+    labels: dict[str, int] = {}
+    ld_w, ld_h, ld_b = 0x20, 0x28, 0x30  # BPF_LD | size | BPF_ABS
+    ldh_x, ldxb_msh, jeq, jgt, jge, jset, ret = 0x48, 0xB1, 0x15, 0x25, 0x35, 0x45, 0x06
+    op(ld_w, _ANCILLARY_PKTTYPE)
+    jump(jeq, _PACKET_OUTGOING, drop, None)
+    op(ld_h, 12)  # the Ethernet type lo shows
+    jump(jeq, 0x0800, None, drop)
+    op(ld_b, 23)  # IPv4's protocol
+    jump(jeq, socket.IPPROTO_UDP, None, drop)
+    op(ld_h, 20)
+    jump(jset, 0x1FFF, drop, None)  # a later fragment: no UDP header
+    op(ldxb_msh, 14)  # X = the IPv4 header's length
+    op(ldh_x, 14)  # the source port
+    for port in ports:
+        jump(jeq, port, accept, None)
+    op(ldh_x, 16)  # the destination port
+    for port in ports:
+        jump(jeq, port, accept, None)
+    for n, (low, high) in enumerate(dst_ranges):
+        below = f"range-{n}"
+        jump(jge, low, None, below)
+        jump(jgt, high, below, accept)
+        labels[below] = len(program)
+    labels[drop] = len(program)
+    op(ret, 0)
+    labels[accept] = len(program)
+    op(ret, 0x40000)
+    code = bytearray()
+    targets = {at: (true, false) for at, true, false in jumps}
+    for at, (opcode, _, _, k) in enumerate(program):
+        true, false = targets.get(at, (None, None))
+        jt = 0 if true is None else labels[true] - at - 1
+        jf = 0 if false is None else labels[false] - at - 1
+        assert 0 <= jt < 256 and 0 <= jf < 256, "filter too long"
+        code += struct.pack("HBBI", opcode, jt, jf, int(k))
+    return bytes(code)
+
+
+class UdpCapture:
+    """Records the UDP datagrams on ``lo`` from or to ``ports``, and to ports within
+    ``dst_ranges`` (inclusive), in the order the kernel saw them (a context manager).
+
+    The kernel filters them (nothing else reaches this process) and stamps each; a 16 MiB
+    receive buffer holds them while the reading thread waits for the CPU.
+    """
+
+    def __init__(self, ports: Sequence[int], dst_ranges: Sequence[tuple[int, int]] = ()) -> None:
+        # no protocol until the filter is on: nothing unfiltered is queued before it
+        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        program = _udp_filter(ports, dst_ranges)
+        self._code = ctypes.create_string_buffer(program)  # alive while the kernel copies it
+        fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(self._code))
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._sock.bind(("lo", _ETH_P_ALL))
+        self._sock.settimeout(0.1)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._datagrams: list[Datagram] = []
+        self._thread = threading.Thread(target=self._run, name="udp-capture", daemon=True)
+
+    def __enter__(self) -> UdpCapture:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        self._sock.close()
+
+    def datagrams(self) -> list[Datagram]:
+        """What was captured so far, in the kernel's order."""
+        with self._lock:
+            return list(self._datagrams)
+
+    def _run(self) -> None:
+        space = socket.CMSG_SPACE(16)
+        while not self._stop.is_set():
+            try:
+                frame, ancillary, _, _ = self._sock.recvmsg(65535, space)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            at = time.time()
+            for level, kind, cdata in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+                    seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
+                    at = seconds + nanoseconds / 1e9
+            ip = frame[_ETH_HEADER:]
+            header = (ip[0] & 0x0F) * 4
+            src_port, dst_port = struct.unpack_from("!HH", ip, header)
+            datagram = Datagram(at, src_port, dst_port, bytes(ip[header + 8 :]))
+            with self._lock:
+                self._datagrams.append(datagram)

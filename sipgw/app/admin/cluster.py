@@ -2,7 +2,8 @@
 gateways, and a call placed on a gateway with room.
 
 - ``GET /api/cluster/calls``: the calls in progress on every live gateway, from the shared
-  calls' index (``?all=1``: the latest 500, ended ones too), each with its ``gateway``.
+  calls' index (``?all=1``: the latest 500, ended ones too), each with its ``gateway``, and
+  ``this``, this gateway's name (the dashboard's live page lists them).
 - ``GET /api/cluster/gateways``: the live gateways' heartbeats (calls, capacity, accepting).
 - ``POST /api/calls`` on a gateway that is full (its ``SIPGW_MAX_CALLS`` reached, draining or
   overloaded) is forwarded, once, to the live gateway with the most room by its last
@@ -25,12 +26,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
-from sipgw.app.gateway import Gateway
-
 if TYPE_CHECKING:  # psycopg, the postgres extra, is imported only with a database URL
     from sipgw.app.cluster.service import ClusterMember
 
-__all__ = ["FORWARDED_BY", "ClusterEndpoints", "gateway_load"]
+__all__ = ["FORWARDED_BY", "ClusterEndpoints"]
 
 log = logging.getLogger("sipgw.admin")
 
@@ -38,19 +37,12 @@ FORWARDED_BY = "X-Sipgw-Forwarded-By"
 """The header of a ``POST /api/calls`` another gateway forwarded (never forwarded again)."""
 
 
-def gateway_load(gateway: Gateway) -> tuple[int, int | None, bool]:
-    """``gateway``'s calls in progress, its ``SIPGW_MAX_CALLS`` and whether it takes calls
-    (not draining nor overloaded): what its heartbeat says."""
-    accepting = not (gateway.ua.draining or gateway.overload.overloaded)
-    return len(gateway.handles), gateway.config.max_calls, accepting
-
-
 class ClusterEndpoints:
     """The cluster routes of the admin API for ``member`` (see the module docstring).
 
     Args:
         member: this gateway in the cluster.
-        load: this gateway's load (:func:`gateway_load`).
+        load: this gateway's load (:func:`~sipgw.app.gateway.gateway_load`).
         timeout: seconds a forwarded request may take.
     """
 
@@ -78,7 +70,7 @@ class ClusterEndpoints:
         """The cluster's calls in progress (``?all=1``: the latest, ended ones too)."""
         every = request.query.get("all") in ("1", "true")
         calls = await asyncio.to_thread(self.member.index.calls, time.time(), not every)
-        return web.json_response({"calls": calls})
+        return web.json_response({"calls": calls, "this": self.member.index.name})
 
     async def gateways(self, request: web.Request) -> web.Response:
         """The live gateways and their load."""

@@ -51,7 +51,7 @@ from aiohttp import web
 
 from sipgw.agent.sections import ConfigError, validate
 from sipgw.app.admin.campaigns import CampaignEndpoints
-from sipgw.app.admin.cluster import ClusterEndpoints, gateway_load
+from sipgw.app.admin.cluster import ClusterEndpoints
 from sipgw.app.admin.dashboard import Dashboard
 from sipgw.app.admin.forwarded import client_address, networks
 from sipgw.app.admin.legs import LegEndpoints
@@ -61,7 +61,7 @@ from sipgw.app.admin.twilio_rest import TwilioRest
 from sipgw.app.admin.views import call_detail, call_summary
 from sipgw.app.calls.callhandle import CallHandle
 from sipgw.app.campaigns.service import Campaigns
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, gateway_load
 from sipgw.app.legs.settings import LegsSettings
 from sipgw.app.twilioapi.settings import TwilioApiSection
 from sipgw.app.upstream.callrequest import call_request

@@ -417,6 +417,7 @@ class CallbackRunner:
     async def _run(self) -> None:
         scheduler = self.scheduler
         while True:
+            self._wake.clear()  # before the work: a wake-up during it (a callback stored) is kept
             try:
                 now = self.clock()
                 await asyncio.to_thread(scheduler.recover, now)
@@ -436,7 +437,6 @@ class CallbackRunner:
             except Exception as exc:  # the store's (sqlite3, psycopg) or the disk's: retried
                 log.error("callback store %s: %s (retrying)", scheduler.store.where, exc)
                 wake = self.clock() + self.poll_interval
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
 

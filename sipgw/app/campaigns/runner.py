@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -110,6 +109,9 @@ class CampaignRunner:
         poll_interval: seconds between looks when nothing is due sooner.
         on_events: gets the scheduler's events (webhooks); called on the loop.
         refresh: run in a thread after each pass (the progress snapshot for ``/metrics``).
+        room: how many more calls this gateway may place now (None: no limit; 0: it is
+            full, draining or overloaded: :func:`~sipgw.app.gateway.gateway_room`); a
+            pass claims no more contacts than that.
     """
 
     def __init__(
@@ -121,8 +123,10 @@ class CampaignRunner:
         poll_interval: float = 2.0,
         on_events: Callable[[list[CampaignEvent]], None] | None = None,
         refresh: Callable[[], None] | None = None,
+        room: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.scheduler = scheduler
+        self.room = room
         self.dial = dial
         self.clock = clock
         self.poll_interval = poll_interval
@@ -176,9 +180,11 @@ class CampaignRunner:
     async def _run(self) -> None:
         scheduler = self.scheduler
         while not self._stopping:
+            self._wake.clear()  # before the work: a wake-up during it (a call ended) is kept
             try:
                 await asyncio.to_thread(scheduler.recover, self.clock())
-                orders = await asyncio.to_thread(scheduler.poll, self.clock())
+                room = self.room()
+                orders = await asyncio.to_thread(scheduler.poll, self.clock(), room)
                 for order in orders:
                     task = asyncio.get_running_loop().create_task(
                         self._dial(order), name=f"campaign-contact-{order.contact.id}"
@@ -192,11 +198,12 @@ class CampaignRunner:
                 wake = await asyncio.to_thread(
                     scheduler.next_wakeup, self.clock(), self.poll_interval
                 )
+                if room is not None and len(orders) >= room:  # full: a call's end wakes it
+                    wake = max(wake, self.clock() + self.poll_interval)
             except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
                 log.error("campaign store: %s (retrying)", exc)
                 wake = self.clock() + self.poll_interval
             self.passes += 1
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self.clock()))
 
@@ -215,9 +222,10 @@ class CampaignRunner:
             attempt = Attempt("failed", f"error: {type(exc).__name__}: {exc}")
         try:
             await asyncio.to_thread(self.scheduler.record, order, attempt, self.clock())
-        except (sqlite3.Error, OSError) as exc:
-            log.error("campaign %d: row %d's outcome not recorded: %s (a restart retries it)",
-                      order.campaign.id, contact.row, exc)  # fmt: skip
+        except Exception as exc:  # the store's database: SQLite's or PostgreSQL's errors
+            log.error("campaign %d: row %d's outcome not recorded: %s (the contact is "
+                      "retried once its claim's lease runs out)", order.campaign.id,
+                      contact.row, exc)  # fmt: skip
         self._publish()
         self.wake()
 

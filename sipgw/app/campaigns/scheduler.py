@@ -20,11 +20,17 @@ slot returned.
 (:mod:`~sipgw.app.campaigns.outcomes`) and writes the outcome, if this scheduler still
 holds the claim.
 
+*Room.* A gateway claims only as many contacts as it has room for calls (``poll``'s
+``limit``: below ``SIPGW_MAX_CALLS``, not draining nor overloaded); a full one claims
+none and leaves the campaign's contacts to the gateways with room.
+
 *Restarts.* A ``dialing`` contact whose claimer is gone (a process on this host that no
 longer runs, or a lease that ran out) was cut by a crash: :meth:`recover` records that
 attempt as ``interrupted`` and applies the ``failed`` retry rule: it is dialled again
 later, or failed when no attempt is left, never silently lost and never dialled twice at
-once (the claimer's lease is renewed while its call lasts).
+once (the claimer's lease is renewed while its call lasts). A claim of this scheduler's
+own that it no longer dials (its outcome could not be written: the database failed) is
+found the same way once its lease runs out.
 
 Events for webhooks and logs queue up in :meth:`events_to_send`.
 """
@@ -148,10 +154,14 @@ class CampaignScheduler:
         recovered = []
         for row in self.store.dialing():
             holder = row.claimed_by
-            if holder == self.owner:
-                continue
+            if holder == self.owner and row.id in self.in_flight:
+                continue  # this scheduler's call, in progress (its lease renewed)
             expired = row.lease_until is None or row.lease_until < now
-            if not expired and holder is not None and self.owner_alive(holder):
+            if (
+                not expired
+                and holder is not None
+                and (holder == self.owner or self.owner_alive(holder))
+            ):
                 continue
             campaign = self.store.campaign(row.campaign)
             if campaign is None:
@@ -164,13 +174,14 @@ class CampaignScheduler:
                                                      decision.next_at))  # fmt: skip
         return recovered
 
-    def poll(self, now: float) -> list[DialOrder]:
-        """Claim what may be dialled now, in every running campaign; finish the campaigns
+    def poll(self, now: float, limit: int | None = None) -> list[DialOrder]:
+        """Claim what may be dialled now, in every running campaign, at most ``limit``
+        contacts (this gateway's room for calls; None: no limit); finish the campaigns
         with nothing left."""
         orders: list[DialOrder] = []
         claims = 0
         for campaign in self.store.campaigns(CampaignState.RUNNING):
-            while claims < MAX_CLAIMS_PER_POLL:
+            while claims < MAX_CLAIMS_PER_POLL and (limit is None or len(orders) < limit):
                 claimed = self.store.claim_next(campaign.id, self.owner, now, self.lease)
                 if claimed is None:
                     break
@@ -225,14 +236,14 @@ class CampaignScheduler:
             self.store.renew(list(self.in_flight), self.owner, now + self.lease)
 
     def next_wakeup(self, now: float, poll_interval: float) -> float:
-        """When to look again: the next due contact, the next renewal, or the next poll.
-
-        Call right after :meth:`poll`: a contact due by then and not claimed waits for its
-        campaign's cap, and the runner looks again when a call ends."""
+        """When to look again: the next due contact of a campaign below its cap (at once
+        when it became due while :meth:`poll` ran: its pacing's slot came meanwhile), the
+        next renewal, or the next poll. A campaign at its cap waits for a call to end: the
+        runner looks again when one of its own does, the next poll sees the others'."""
         wake = now + poll_interval
         if self.in_flight:
             wake = min(wake, now + self.lease / 3)
         due = self.store.next_due()
-        if due is not None and due > now:  # one due now waits for a call to end (its cap)
+        if due is not None:
             wake = min(wake, due)
         return wake

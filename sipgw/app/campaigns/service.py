@@ -42,7 +42,7 @@ from sipgw.app.campaigns.runner import CampaignRunner, Dialer, gateway_dialer
 from sipgw.app.campaigns.scheduler import CampaignEvent, CampaignScheduler
 from sipgw.app.campaigns.settings import CampaignSection
 from sipgw.app.campaigns.store import CampaignStore, SqliteCampaignStore
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, gateway_room
 
 __all__ = ["MAX_DNC_CHANGE", "RESULT_COLUMNS", "SHOWN", "Campaigns", "csv_cell", "start_campaigns"]
 
@@ -74,7 +74,8 @@ class Campaigns:
             (called with the request's spec).
         clock: wall time.
         poll_interval: the loop's longest sleep.
-        lease: seconds a claim holds without renewal.
+        lease: seconds a claim holds without renewal (``SIPGW_CAMPAIGN_LEASE``).
+        room: calls this gateway may still place (:func:`~sipgw.app.gateway.gateway_room`).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class Campaigns:
         clock: Callable[[], float] = time.time,
         poll_interval: float = 2.0,
         lease: float = 120.0,
+        room: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.store = store
         self.limits = limits
@@ -98,7 +100,7 @@ class Campaigns:
         self.scheduler = CampaignScheduler(store, owner, lease=lease)
         self.runner = CampaignRunner(
             self.scheduler, dial, clock=clock, poll_interval=poll_interval,
-            on_events=self._on_events, refresh=self._refresh,
+            on_events=self._on_events, refresh=self._refresh, room=room,
         )  # fmt: skip
         self.sinks: list[Callable[[list[CampaignEvent]], None]] = []
         """Who gets the events (the webhooks)."""
@@ -273,6 +275,7 @@ def start_campaigns(
         settings.limits(),
         gateway_dialer(gateway.originate, outbound.agent_named),
         allowed=lambda target: gateway.dial_policy.allows("call", target), known=known,
+        lease=settings.campaign_lease, room=lambda: gateway_room(gateway),
     )  # fmt: skip
     gateway.metrics.registry.register(CampaignMetrics(lambda: campaigns.snapshot))
     campaigns.start()

@@ -46,6 +46,16 @@ class CampaignSection:
         20, env="SIPGW_CAMPAIGN_MAX_CONCURRENCY", parse=int_range(1, 10000),
         help="The highest cap a campaign may ask for (concurrency, its calls at once).",
     )  # fmt: skip
+    campaign_lease: float = setting(
+        120.0, env="SIPGW_CAMPAIGN_LEASE", parse=float_range(15.0, 3600.0, " seconds"),
+        help="Seconds a gateway's claim on a contact holds without renewal (renewed at each "
+        "pass of the campaigns' loop, every 2 s, while the call lasts). A gateway that dies "
+        "on another machine leaves its contacts dialing until their leases run out: then "
+        "another gateway retries them (on the same machine at once). Shorter retries them "
+        "sooner; but a gateway cut off from the database for longer than this sees its "
+        "contacts, calls still up, dialled again elsewhere; keep the machines' clocks far "
+        "closer than this (NTP).",
+    )  # fmt: skip
 
     def limits(self) -> CampaignLimits:
         """The bounds as :func:`~sipgw.app.campaigns.model.campaign_spec` reads them."""

@@ -160,7 +160,8 @@ class CampaignStore(Protocol):
         ...
 
     def next_due(self) -> float | None:
-        """The earliest time a running campaign may have a contact to claim."""
+        """The earliest time a running campaign below its cap may have a contact to claim
+        (perhaps already past: it became due while the caller looked)."""
         ...
 
     def dnc_add(self, numbers: Iterable[str], now: float) -> int:
@@ -413,7 +414,8 @@ class SqliteCampaignStore:
             (value,) = db.execute(
                 "SELECT MIN(MAX(c.next_at, k.next_dial_at)) FROM contacts c"
                 " JOIN campaigns k ON k.id = c.campaign"
-                " WHERE k.state = 'running' AND c.state = 'pending'"
+                " WHERE k.state = 'running' AND c.state = 'pending' AND k.concurrency >"
+                " (SELECT COUNT(*) FROM contacts d WHERE d.campaign = k.id AND d.state = 'dialing')"
             ).fetchone()
         return None if value is None else float(value)
 

@@ -257,7 +257,9 @@ class PgCampaignStore:
             ((value,),) = cur.execute(
                 "SELECT MIN(GREATEST(c.next_at, k.next_dial_at)) FROM campaign_contacts c"
                 " JOIN campaigns k ON k.id = c.campaign"
-                " WHERE k.state = 'running' AND c.state = 'pending'"
+                " WHERE k.state = 'running' AND c.state = 'pending' AND k.concurrency >"
+                " (SELECT COUNT(*) FROM campaign_contacts d WHERE d.campaign = k.id"
+                " AND d.state = 'dialing')"
             )
         return None if value is None else float(value)
 

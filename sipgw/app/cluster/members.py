@@ -3,8 +3,9 @@
 Each gateway writes, every ``interval`` seconds, one heartbeat row (``gateways``): its
 name, its admin API's URL, its calls in progress, its capacity (``SIPGW_MAX_CALLS``) and
 whether it takes new calls (not draining nor overloaded). A gateway whose heartbeat is
-older than ``3 * interval`` counts as gone. Each call's start and end go into
-``calls_index`` (gateway, id, parties, state, times): any gateway's admin API lists the
+older than ``3 * interval`` counts as gone. Each call's start, end and, for a
+placed call, its answer (``ringing`` then ``active``) go into ``calls_index`` (gateway, id,
+parties, state, times): any gateway's admin API lists the
 cluster's calls from there, and the full record stays on the gateway that took the call.
 The index keeps :data:`INDEX_KEEP_DAYS` of calls: each gateway deletes older rows (anyone's)
 once an hour.
@@ -108,6 +109,15 @@ class ClusterIndex:
                 (self.name, call["id"], call["call_id"], call["direction"], call["caller"],
                  call["called"], call["state"], call["started"]),
             )  # fmt: skip
+
+    def call_answered(self, call: dict[str, Any]) -> None:
+        """A placed call indexed while it rang was answered: its ``state`` (``active``)."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE calls_index SET state = %s WHERE gateway = %s AND id = %s"
+                " AND ended_at IS NULL",
+                (call["state"], self.name, call["id"]),
+            )
 
     def call_ended(self, call: dict[str, Any]) -> None:
         """Mark an indexed call ended (its ``state``: the outcome, and ``ended``)."""

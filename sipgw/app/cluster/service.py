@@ -3,10 +3,10 @@
 :func:`open_shared_state` connects to ``SIPGW_DATABASE_URL``, applies the migrations and
 returns the stores every part of the gateway uses instead of its SQLite files.
 :class:`ClusterMember` is the asyncio side: it writes this gateway's heartbeat every
-``interval`` seconds and each call's start and end (from the call feed) into the calls'
-index, one write after another in a task of its own (a call's end never overtakes its start),
-the database work in a thread. A database that stops answering is logged and retried: calls
-go on; the heartbeat resumes when it answers again.
+``interval`` seconds and each call's start and end, and a placed call's answer (from the
+call feed), into the calls' index, one write after another in a task of its own (a call's
+end never overtakes its start), the database work in a thread. A database that stops
+answering is logged and retried: calls go on; the heartbeat resumes when it answers again.
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ class ClusterMember:
         self._writes: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
+        self._ringing: set[str] = set()
+        """Placed calls indexed as ``ringing``, by log id (their answer is written)."""
 
     def start(self) -> None:
         """Follow the feed and start heartbeating (the first beat at once)."""
@@ -132,16 +134,29 @@ class ClusterMember:
             log.warning("cluster: could not leave cleanly: %s", exc)
 
     def _on_feed(self, event: FeedEvent) -> None:
-        if event.kind in ("call_started", "call_ended"):
-            self._writes.put_nowait((event.kind, event.data))
+        if event.kind == "call_started":
+            if event.data.get("state") == "ringing":  # a placed call: its answer follows
+                self._ringing.add(event.call)
+        elif event.kind == "call_answered":
+            if event.call not in self._ringing:
+                return
+            self._ringing.discard(event.call)
+        elif event.kind == "call_ended":
+            self._ringing.discard(event.call)
+        else:
+            return
+        self._writes.put_nowait((event.kind, event.data))
 
     async def _write(self) -> None:
+        writes = {"call_started": self.index.call_started,
+                  "call_answered": self.index.call_answered,
+                  "call_ended": self.index.call_ended}  # fmt: skip
         while True:
             kind, call = await self._writes.get()
             try:
-                write = self.index.call_started if kind == "call_started" else self.index.call_ended
-                await asyncio.to_thread(write, call)
-                await self.beat_now()  # its load changed
+                await asyncio.to_thread(writes[kind], call)
+                if kind != "call_answered":
+                    await self.beat_now()  # its load changed
             except Exception as exc:  # logged; the call goes on without its index row
                 log.error("cluster: indexing call %s failed: %s", call.get("id"), exc)
             finally:

@@ -19,7 +19,7 @@ from sipgw.app.config import GatewayConfig
 from sipgw.app.evaluation.audio import tone_frames
 from sipgw.app.evaluation.phone import sdp_audio_port
 from sipgw.app.evaluation.ports import free_port_range
-from sipgw.app.gateway import Gateway
+from sipgw.app.gateway import Gateway, gateway_load, gateway_room
 from sipgw.app.operations.stats import gateway_stats
 from sipgw.app.upstream.dialout import OutboundConfig
 from sipgw.media import g711
@@ -493,3 +493,19 @@ async def test_originate_returns_the_call_as_its_invite_leaves() -> None:
         assert outcome.answered and outcome.reason == "remote-bye", outcome
         failed = await gateway.originate("no target at all")
         assert failed.handle is None and failed.outcome.result().kind == "failed"
+
+
+async def test_room_counts_the_calls_up_against_the_limit() -> None:
+    """What a cluster's gateway says it can still take (its heartbeat) and how many
+    campaign contacts it claims: the limit less its calls, none while it drains."""
+    async with running_gateway(max_calls=2) as (gateway, new_phone):
+        assert gateway_load(gateway) == (0, 2, True) and gateway_room(gateway) == 2
+        caller = await new_phone()
+        assert (await caller.invite()).status == 200
+        assert gateway_load(gateway) == (1, 2, True) and gateway_room(gateway) == 1
+        gateway.ua.draining = True
+        assert gateway_room(gateway) == 0 and not gateway_load(gateway)[2]
+        gateway.ua.draining = False
+        assert await caller.bye()
+    async with running_gateway(max_calls=None) as (gateway, _):
+        assert gateway_room(gateway) is None  # no limit

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -313,6 +314,44 @@ async def test_the_runner_dials_a_callback_stored_while_it_runs(tmp_path: Path) 
             await asyncio.sleep(0.05)
         assert dialer.targets == ["+15551234567"]
         assert state(store, 1) == ("done", 1, "answered (200)")
+    finally:
+        await runner.stop()
+
+
+async def test_a_callback_stored_during_a_pass_is_dialed_at_once(tmp_path: Path) -> None:
+    """The agent stores a callback (and wakes the runner) while the runner is in a pass,
+    its store work in a thread: the next pass follows at once. The wake-up was lost when
+    the loop cleared it after the pass: the callback waited a poll interval (30 s here)."""
+    store = store_with(tmp_path, [])
+    dialer = FakeDialer()
+    inside, release = threading.Event(), threading.Event()
+    slow = scheduler(store, dialer)
+    next_wakeup = slow.next_wakeup
+
+    def held_next_wakeup(now: float, poll_interval: float) -> Any:
+        wake = next_wakeup(now, poll_interval)  # nothing due: in 30 s
+        if not inside.is_set():  # the first pass's end: held until the callback is stored
+            inside.set()
+            release.wait(5)
+        return wake
+
+    slow.next_wakeup = held_next_wakeup  # type: ignore[method-assign]
+    runner = CallbackRunner(slow, poll_interval=30.0)
+    runner.start()
+    try:
+        for _ in range(100):
+            if inside.is_set():
+                break
+            await asyncio.sleep(0.05)
+        store.add(call_id="c", phone="+15551234567", requested_time="now", reason="r",
+                  notes="", due_at=time.time(), now=time.time())  # fmt: skip
+        runner.wake()
+        release.set()
+        for _ in range(100):
+            if dialer.dialed:
+                break
+            await asyncio.sleep(0.05)
+        assert dialer.targets == ["+15551234567"]
     finally:
         await runner.stop()
 

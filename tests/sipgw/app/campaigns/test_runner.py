@@ -5,6 +5,7 @@ the contact; and the gateway dialer maps a placed call to an attempt."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from sipgw.agent.dialpolicy import DialRefused
-from sipgw.app.campaigns.model import CampaignLimits, Contact, ContactState, campaign_spec
+from sipgw.app.campaigns.model import (
+    CampaignLimits,
+    Contact,
+    ContactRow,
+    ContactState,
+    campaign_spec,
+)
 from sipgw.app.campaigns.outcomes import Attempt
 from sipgw.app.campaigns.runner import CampaignRunner, gateway_dialer
 from sipgw.app.campaigns.scheduler import (
@@ -150,3 +157,92 @@ async def test_the_gateway_dialer(tmp_path: Path) -> None:
     assert (await dial(order)).outcome == "refused"
     answer[0] = DialRefused("call", "+15550001", "not allowed")
     assert (await dial(order)).outcome == "refused"
+
+
+async def test_claims_no_more_than_the_gateways_room(tmp_path: Path) -> None:
+    """A gateway without room (full, draining, overloaded) dials none of the campaign;
+    with room for one call it dials one at a time, whatever the campaign's cap."""
+    store = store_with(tmp_path, ["+15550001", "+15550002", "+15550003"], per_second=100,
+                       concurrency=3)  # fmt: skip
+    limit = [0]  # the calls this gateway may have up at once (SIPGW_MAX_CALLS)
+    up: list[str] = []
+    most = [0]
+
+    async def dial(order: DialOrder) -> Attempt:
+        up.append(order.contact.number)
+        most[0] = max(most[0], len(up))
+        await asyncio.sleep(0.05)
+        up.remove(order.contact.number)
+        return Attempt("person", "answered")
+
+    def room_now() -> int:
+        return max(0, limit[0] - len(up))
+
+    runner = CampaignRunner(CampaignScheduler(store, "host:1:x"), dial, poll_interval=0.1,
+                            room=room_now)  # fmt: skip
+    runner.start()
+    try:
+        await until(lambda: runner.passes >= 3)
+        assert store.progress(1).dialled == 0  # no room: nothing claimed
+        limit[0] = 1
+        runner.wake()
+        await until(lambda: store.progress(1).left == 0)
+    finally:
+        await runner.stop(grace=1.0)
+    assert most[0] == 1 and store.progress(1).person == 3
+
+
+async def test_an_outcome_the_database_refuses_is_logged_not_raised(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """PostgreSQL's errors (here one raised by the store) are logged like SQLite's; the
+    contact waits for its lease to run out (test_scheduler) instead of a task dying."""
+    store = store_with(tmp_path, ["+15550001"])
+
+    class DatabaseGone(Exception):
+        """As psycopg's errors: neither sqlite3's nor an OSError."""
+
+    class Refusing(CampaignScheduler):
+        def record(self, order: DialOrder, attempt: Attempt, now: float) -> ContactState | None:
+            self.in_flight.pop(order.contact.id, None)
+            raise DatabaseGone("the database went away")
+
+    async def dial(order: DialOrder) -> Attempt:
+        return Attempt("person", "answered")
+
+    runner = CampaignRunner(Refusing(store, "host:1:x"), dial, poll_interval=0.1)
+    runner.start()
+    try:
+        await until(lambda: "outcome not recorded" in caplog.text)
+    finally:
+        await runner.stop(grace=1.0)
+    assert "the database went away" in caplog.text
+    assert store.progress(1).dialing == 1
+
+
+async def test_a_wake_up_during_a_pass_is_not_lost(tmp_path: Path) -> None:
+    """A campaign created or a call ended while the loop is in a pass (its store work runs
+    in a thread) wakes it again at once; it was lost when the loop cleared the wake-up after
+    the pass, and the next look came a poll interval later (2 s, 30 here)."""
+    store = store_with(tmp_path, [])  # nothing to dial: the only wake-up is the test's
+    inside, release = threading.Event(), threading.Event()
+
+    class Slow(CampaignScheduler):
+        def recover(self, now: float) -> list[ContactRow]:
+            if not inside.is_set():  # the first pass: held until the wake-up came
+                inside.set()
+                release.wait(5)
+            return super().recover(now)
+
+    async def dial(order: DialOrder) -> Attempt:
+        raise AssertionError("nothing to dial")
+
+    runner = CampaignRunner(Slow(store, "host:1:x"), dial, poll_interval=30.0)
+    runner.start()
+    try:
+        await until(inside.is_set, within=5)
+        runner.wake()
+        release.set()
+        await until(lambda: runner.passes >= 2, within=5)
+    finally:
+        await runner.stop(grace=1.0)

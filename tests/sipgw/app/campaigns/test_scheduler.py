@@ -4,6 +4,7 @@ pause/resume/cancel, and what a restart does with a call a crash cut."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -290,3 +291,53 @@ def test_a_live_claimers_call_is_left_alone_until_its_lease_runs_out(
     assert other.recover(T0 + 100) == []
     assert [c.number for c in other.recover(T0 + 111)] == ["+1555000001"]  # lease ran out
     assert row(store, campaign, "+1555000001").last_outcome == "interrupted"
+
+
+def test_a_gateway_claims_no_more_than_its_room(store: SqliteCampaignStore) -> None:
+    """A full gateway (``limit`` 0: its SIPGW_MAX_CALLS reached, draining or overloaded)
+    claims nothing, so another gateway with room dials the campaign; with room for two it
+    claims two however many are due."""
+    campaign = create(store, [f"+15550000{i:02d}" for i in range(5)], concurrency=10)
+    with sqlite3.connect(store.path) as db:  # the pacing out of the way: only the room counts
+        db.execute("UPDATE campaigns SET interval = 0 WHERE id = ?", (campaign,))
+    full, roomy = scheduler(store, "host:1:a"), scheduler(store, "host:2:b")
+    assert full.poll(T0, limit=0) == []
+    assert len(roomy.poll(T0 + 0.01, limit=2)) == 2
+    assert len(full.poll(T0 + 0.02, limit=1)) == 1
+    assert len(roomy.poll(T0 + 0.03)) == 2  # no limit: the rest
+
+
+def test_a_claim_whose_outcome_could_not_be_written_is_not_lost(
+    store: SqliteCampaignStore,
+) -> None:
+    """The call ended but the database refused its outcome: the contact stays ``dialing``
+    under this very scheduler's claim, no longer renewed. Once its lease runs out the
+    scheduler itself (alone, no other gateway to find it) retries it by the rules."""
+    campaign = create(store, ["+1555000001"], retry={"failed": 10})
+    one = scheduler(store)
+    (order,) = one.poll(T0)
+    one.in_flight.pop(order.contact.id)  # what record() does before the write that failed
+    assert one.recover(T0 + 59) == []  # its lease still runs
+    assert [c.number for c in one.recover(T0 + 61)] == ["+1555000001"]
+    contact = row(store, campaign, "+1555000001")
+    assert (contact.state, contact.last_outcome, contact.next_at) == (
+        ContactState.PENDING, "interrupted", T0 + 71,
+    )  # fmt: skip
+    # a call still in progress is never taken from its own scheduler, lease or not
+    (again,) = one.poll(T0 + 71)
+    assert one.recover(T0 + 500) == []
+    assert row(store, campaign, "+1555000001").state is ContactState.DIALING
+
+
+def test_a_slot_that_came_during_the_pass_is_taken_at_once(store: SqliteCampaignStore) -> None:
+    """At 30 calls a second a slot comes every 33 ms, less than a pass may take: a contact
+    that became due while the pass ran is looked at again at once. The loop slept a whole
+    poll interval (2 s) then, taking it for one held back by the cap: a campaign at 30 a
+    second made bursts and 2 s gaps (the cluster test took 24 s instead of about 17)."""
+    create(store, [f"+155500000{i}" for i in range(4)], per_second=30, concurrency=2)
+    sched = scheduler(store)
+    assert len(sched.poll(T0)) == 1  # the next slot at T0 + 1/30
+    assert sched.next_wakeup(T0 + 0.05, 2.0) <= T0 + 0.05  # due during the pass: now
+    assert len(sched.poll(T0 + 0.05)) == 1
+    # at its cap nothing is due until a call ends: the poll interval (or that call's end)
+    assert sched.next_wakeup(T0 + 0.1, 2.0) == pytest.approx(T0 + 2.1)
