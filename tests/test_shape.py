@@ -41,6 +41,8 @@ PRIVATE_EXCEPTIONS: dict[str, str] = {
     "tests/toolkit/fakes/voice_agent.py": "as the AssemblyAI fake",
     "agent/tts/elevenlabs.py": "ends its replies through the hooks agent/tts/base.py gives "
     "subclasses (TtsReply._fail, _end)",
+    "tests/toolkit/tracebacks.py": "mends pytest's TracebackEntry.lineno, which reads the raw "
+    "traceback entry (_rawentry) that pytest keeps no public name for",
 }
 """Module -> why it may read another module's private names (debts named, not hidden)."""
 
