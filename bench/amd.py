@@ -110,14 +110,25 @@ class CalleeSpeaking:
     speaking: bool
 
 
+SILENT_FRAME = b"\xff" * 160
+"""20 ms of μ-law silence: what a sample is followed by while the detector may still
+decide (a held greeting, a message waiting for an announced beep)."""
+
+
 def replay(sample: Sample, config: AmdConfig) -> list[Any]:
     """Every event the detector reports for ``sample`` (decisions, readiness, tones),
-    with a :class:`CalleeSpeaking` ahead of the events of the frame that changed it."""
+    with a :class:`CalleeSpeaking` ahead of the events of the frame that changed it. The
+    sample is followed by silence as long as the detector may still decide or become
+    ready (``deadline + hold_past_deadline``; ``announced_beep_wait`` after the greeting)."""
     detector = AnsweringMachineDetector(0.0, config)
     transcripts = list(sample.transcripts)
     events: list[Any] = []
     speaking = False
-    for index, frame in enumerate(sample.frames):
+    held = config.deadline + config.hold_past_deadline
+    until = max(held, sample.greeting_end + config.announced_beep_wait)
+    frames = list(sample.frames)
+    frames += [SILENT_FRAME] * max(0, math.ceil((until + 0.5) / 0.02) - len(frames))
+    for index, frame in enumerate(frames):
         now = (index + 1) * 0.02
         while transcripts and transcripts[0].at <= now:
             t = transcripts.pop(0)
