@@ -321,6 +321,16 @@ class BeepDetector:
         """The thresholds."""
         return self._config
 
+    @property
+    def sounding(self) -> float:
+        """Seconds of the tone sounding now, one steady segment (level, frequency and purity
+        held, as a beep's), or 0.0: a beep before it ends and is confirmed (a long vowel can
+        be one too; only the quiet after it, :class:`BeepDetected`, tells them apart)."""
+        segment = self._segment
+        if segment is None or self._gap or not segment.steady(self._config):
+            return 0.0
+        return segment.end - segment.start
+
     def receive_frame(self, frame: bytes | None, now: float) -> tuple[BeepEvent, ...]:
         """Process the 20 ms that end at ``now`` (None: nothing received, as silence)."""
         self.frames += 1

@@ -21,18 +21,25 @@ The evidence, weakest first (:class:`Evidence`):
   a *greeting* is stretches with pauses shorter than ``greeting_gap`` (its
   length is its stretches'). A stretch that ends with its greeting no longer
   than ``max_human_greeting`` is a person's "Hello?": decided at once, no added
-  wait.
+  wait. A finished sentence that is a person's turn (below) when the voice
+  detector heard nothing (a quiet "Hello?") is one too.
 * ``LENGTH``: a greeting with more than ``max_human_greeting`` of speech, or
   ``machine_words`` words without a person's phrase, or a phrase only machines
-  say but that does not tell which (:attr:`~sipgw.agent.amd.phrases.Category.MACHINE`),
-  is a recorded greeting. Before anything is decided, length alone (not the
+  say but that does not tell which (:attr:`~sipgw.agent.amd.phrases.Category.MACHINE`:
+  "is not available", "has been forwarded", a number read digit by digit),
+  or a steady tone sounding ``tone_onset`` once the greeting has paused (a beep
+  before it ends: :meth:`~AnswerClassifier.receive_tone_sounding`), is a
+  recorded greeting. Before anything is decided, length alone (not the
   phrase) is *held*: a person may answer with a long greeting whose last words
   name them ("Hello, Doctor Smith's office, how can I help you?"), and those
   words come from the recognizer after the speech ends. A held decision is made
   ``words_wait`` after the voice stops, when the greeting goes on after a pause,
   at the deadline, or before a weaker one; words that come first decide instead.
-  A held greeting that pauses once words have come is a person ("pause after a
-  long greeting"): the length stays held until its finished sentence comes.
+  A held greeting that pauses once its words say who speaks ("..., this is
+  Joe,") or its finished sentence is a person's turn is a person ("pause after
+  a long greeting"): the length stays held until its finished sentence comes.
+  Words that say neither (a recording's long sentence, a screener's question
+  before its phrase arrives) keep it held: the pause alone is no person's.
 * *A person's turn*: a finished sentence that is a question, introduces the
   speaker, or is a greeting's short first sentence
   (:func:`~sipgw.agent.amd.phrases.persons_turn`) is one a person stops after
@@ -61,7 +68,9 @@ A voicemail is *ready for the message* at the beep's end (reported when the
 beep detector is sure, about 120 ms later), or after ``greeting_end_silence``
 of silence (a tone is no silence) once the greeting ends, or ``max_greeting``
 after the answer; a screener once its prompt is followed by
-``prompt_end_silence``.
+``prompt_end_silence``. A greeting whose words promised a tone ("... after the
+tone") waits ``announced_beep_wait`` of silence instead: the message never
+starts before a beep it was told of, unless none comes by then.
 
 The frames are counted as time: one call per 20 ms, in order; ``now`` is the
 end of the frame's audio. Nothing reads a clock.
@@ -75,7 +84,15 @@ from enum import Enum, IntEnum
 from typing import TypeAlias
 
 from sipgw.agent.amd.config import AmdConfig
-from sipgw.agent.amd.phrases import CATEGORIES, Category, match, persons_turn, word_count
+from sipgw.agent.amd.phrases import (
+    CATEGORIES,
+    Category,
+    announces_tone,
+    match,
+    names_speaker,
+    persons_turn,
+    word_count,
+)
 from sipgw.media.beep import BeepDetected, BeepEvent
 
 __all__ = [
@@ -194,6 +211,7 @@ class AnswerClassifier:
         self._went_on_from = 0.0  # the greeting's length when its last sentence finished
         self._held: str | None = None  # a length-only machine not decided yet: its reason
         self._beep: BeepDetected | None = None  # heard, not yet the cue for a message
+        self._tone_announced = False  # the words said a tone would come: it is waited for
         self._last_tone = -math.inf  # end of the last frame of a tone
         self._now = started_at
 
@@ -271,7 +289,7 @@ class AnswerClassifier:
                     events += self._propose(
                         AnswerKind.HUMAN, Evidence.CADENCE, 0, "short greeting", now
                     )
-                elif self.decision is None and self._held is not None and self._turns:
+                elif self.decision is None and self._held is not None and self._words_say_person():
                     events += self._pause_after_a_long_greeting(now)
         events += self.handle_timer(now)
         return tuple(events)
@@ -287,6 +305,19 @@ class AnswerClassifier:
         return self._propose(AnswerKind.VOICEMAIL, Evidence.TONE, 0, "beep", now) or (
             self._check_ready(now)
         )
+
+    def receive_tone_sounding(self, seconds: float, now: float) -> tuple[AmdEvent, ...]:
+        """A steady tone has sounded for ``seconds`` up to ``now`` (``BeepDetector.sounding``):
+        once that reaches ``tone_onset`` after the callee's voice paused, a beep is most
+        likely sounding (speech holds no tone that long): a voicemail, decided as a long
+        greeting is (a person's words still revise it), before the beep ends; the message
+        waits for the beep itself (:meth:`receive_tone`)."""
+        self._now = now
+        if seconds + _EPSILON < self.config.tone_onset:
+            return ()
+        if self._in_speech or self._last_voice is None:
+            return ()  # a tone before any greeting: a special information tone, perhaps
+        return self._propose(AnswerKind.VOICEMAIL, Evidence.LENGTH, 0, "a tone sounding", now)
 
     def receive_transcript(
         self, text: str, now: float, *, turn: int = 0, final: bool = False
@@ -311,6 +342,7 @@ class AnswerClassifier:
             self._turn_claim = claim
             self._went_on_from = self._greeting_before  # what goes on after it is measured
         full = " ".join(self._turns[k] for k in sorted(self._turns))
+        self._tone_announced = self._tone_announced or announces_tone(full)
         found = match(full)
         if found is not None and found.category is not Category.MACHINE:
             kind = _KINDS[found.category]
@@ -333,6 +365,9 @@ class AnswerClassifier:
                     reason = _CLAIMS[claim]
                     events += self._propose(AnswerKind.HUMAN, Evidence.CADENCE, 0, reason, now)
             # else the stretch is ending: its pause decides (a person's, the claim made)
+        elif final and claim is not None and self.decision is None and not self._in_speech:
+            # words, and no voice heard (a quiet "Hello?" under the VAD's threshold)
+            events += self._propose(AnswerKind.HUMAN, Evidence.CADENCE, 0, _CLAIMS[claim], now)
         return events
 
     def greeted(self) -> None:
@@ -430,6 +465,15 @@ class AnswerClassifier:
         sentence goes on (without words, nothing tells a sentence from a recording)."""
         return bool(self._turns) and not self._sentence_ended
 
+    def _words_say_person(self) -> bool:
+        """The recognizer's words so far introduce the speaker ("..., this is Joe,"), or
+        its finished sentence is a person's turn (a question, a name): a person's long
+        pickup says who they are or asks; a recording's long sentence, or a screener's
+        question before its words come, says neither yet."""
+        if self._sentence_ended and self._turn_claim is not None:
+            return True
+        return names_speaker(" ".join(self._turns[k] for k in sorted(self._turns)))
+
     def _pause_after_a_long_greeting(self, now: float) -> tuple[AmdEvent, ...]:
         """A held long greeting pauses (its words have started to come): a person who has
         finished ("Hello, this is Doctor Smith's office, how can I help you?", "Hi, this is
@@ -515,7 +559,11 @@ class AnswerClassifier:
             return ()
         config = self.config
         if decision.kind is AnswerKind.VOICEMAIL:
+            # "... after the tone": the message never starts before a tone it was promised,
+            # unless none comes within announced_beep_wait
             wait = config.greeting_end_silence
+            if self._tone_announced:
+                wait = config.announced_beep_wait
         elif decision.kind is AnswerKind.SCREENER:
             wait = config.prompt_end_silence
         else:

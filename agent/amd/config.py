@@ -116,9 +116,18 @@ class AmdConfig:
         onset: loud audio in a row before it counts as speech (clicks do not).
         min_speech: a stretch shorter than this (a click, a tone's first frames
             before the beep detector knows it) is no greeting.
+        tone_onset: a steady tone (one frequency, level and purity held, as a beep's)
+            sounding this long once the callee's voice has paused is taken for the
+            beep before it ends: a voicemail, on the strength of a greeting's length
+            (the message still waits for the beep's end). The longest steady stretch
+            of speech in the labelled set's tuning split is 0.1 s (``docs/amd.md``).
         greeting_end_silence: silence after a voicemail greeting without a beep
             before the message may start. jambonz waits 2 s
             (``greetingCompletionTimeoutMs``).
+        announced_beep_wait: the same, when the greeting's words said a tone would
+            come ("after the tone", "at the beep"): the message waits that long for
+            it, and starts without it only then (a beep missed, or none after all).
+            jambonz waits up to 20 s for a tone (``toneTimeoutMs``).
         prompt_end_silence: silence after a call screener's question before the
             agent answers it.
         max_greeting: the message starts at the latest this long after the answer,
@@ -135,12 +144,14 @@ class AmdConfig:
     human_silence: float = 0.24
     greeting_gap: float = 1.0
     max_human_greeting: float = 1.8
-    words_wait: float = 0.5
-    hold_past_deadline: float = 2.0
+    words_wait: float = 0.6
+    hold_past_deadline: float = 3.0
     machine_words: int = 9
     onset: float = 0.06
     min_speech: float = 0.08
+    tone_onset: float = 0.2
     greeting_end_silence: float = 2.0
+    announced_beep_wait: float = 4.0
     prompt_end_silence: float = 0.8
     max_greeting: float = 30.0
     settle: float = 10.0
@@ -150,7 +161,8 @@ class AmdConfig:
     def __post_init__(self) -> None:
         for name in (
             "deadline", "human_silence", "greeting_gap", "max_human_greeting", "onset",
-            "greeting_end_silence", "prompt_end_silence", "max_greeting", "settle",
+            "tone_onset", "greeting_end_silence", "announced_beep_wait", "prompt_end_silence",
+            "max_greeting", "settle",
         ):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"AMD {name} must be positive, not {getattr(self, name)!r}")
@@ -163,6 +175,11 @@ class AmdConfig:
             raise ValueError(
                 f"AMD human_silence ({self.human_silence}) must be shorter than greeting_gap "
                 f"({self.greeting_gap})"
+            )
+        if self.announced_beep_wait < self.greeting_end_silence:
+            raise ValueError(
+                f"AMD announced_beep_wait ({self.announced_beep_wait}) must not be shorter "
+                f"than greeting_end_silence ({self.greeting_end_silence})"
             )
         if self.settle < self.deadline:
             raise ValueError(

@@ -66,6 +66,8 @@ class AnsweringMachineDetector:
         self._vad.push(frame)
         in_tone = self._beeps.in_tone
         events = self.classifier.receive_frame(now, self._vad.loud and not in_tone, in_tone)
+        if in_tone:
+            events += self.classifier.receive_tone_sounding(self._beeps.sounding, now)
         for tone in tones:
             self.tones.append(tone)
             events += self.classifier.receive_tone(tone, now)

@@ -41,12 +41,16 @@ from enum import Enum
 __all__ = [
     "CATEGORIES",
     "HOLD_NOTICES",
+    "TONE_ANNOUNCEMENTS",
     "Category",
     "PhraseMatch",
+    "announces_tone",
     "is_hold_notice",
     "match",
+    "names_speaker",
     "normalize",
     "persons_turn",
+    "read_digits",
     "word_count",
 ]
 
@@ -73,6 +77,8 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "being screened",
         "see if this person is available", "see if they are available",
         "copy of this conversation", "recording this call for", "stay on the line",
+        "purpose of your call", "state the purpose", "screening", "screened by",
+        "call blocker",
     ),
     Category.ANNOUNCEMENT: (
         "not in service", "no longer in service", "been disconnected", "cannot be completed",
@@ -101,6 +107,7 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
         "cannot take your call", "cannot come to the phone", "unable to take your call",
         "unable to answer", "away from the phone", "away from my phone", "get back to you",
         "call you back", "return your call", "sorry i missed your call",
+        "you know what to do", "talk to you soon", "talk to you later", "speak to you soon",
     ),
     Category.UNREACHABLE: (
         "try again later", "try your call again", "please try again", "try later",
@@ -109,10 +116,18 @@ CATEGORIES: dict[Category, tuple[str, ...]] = {
     Category.MACHINE: (
         "is not available", "is unavailable", "not available right now",
         "the person you are calling", "the person you are trying to reach",
-        "customer you are calling", "the subscriber",
+        "customer you are calling", "subscriber", "number you are trying to reach",
+        "number you are calling", "has been forwarded", "is being forwarded",
     ),
 }  # fmt: skip
 """Phrases per category, normalized (:func:`normalize`), in order of precedence."""
+
+TONE_ANNOUNCEMENTS = (
+    "at the tone", "after the tone", "at the beep", "after the beep", "at the signal",
+    "after the signal", "hear the tone", "hear the beep", "wait for the tone",
+    "wait for the beep",
+)  # fmt: skip
+"""What a greeting says of the beep to come (normalized): the message waits for it."""
 
 HOLD_NOTICES = (
     "stay on the line", "please hold", "see if this person is available",
@@ -157,13 +172,53 @@ class PhraseMatch:
 
 
 def match(text: str) -> PhraseMatch | None:
-    """The first category (in precedence order) with one of its phrases in ``text``, or None."""
-    padded = f" {normalize(text)} "
+    """The first category (in precedence order) with one of its phrases in ``text``, or None.
+
+    A number read out digit by digit (:func:`read_digits`) is a
+    :attr:`Category.MACHINE` phrase: carriers' voicemail and announcements read the
+    number dialled ("five five five, zero one two three"); a person picking up does not.
+    """
+    normalized = normalize(text)
+    padded = f" {normalized} "
     for category, phrases in CATEGORIES.items():
         for phrase in phrases:
             if f" {phrase} " in padded:
                 return PhraseMatch(category, phrase)
-    return None
+    digits = read_digits(normalized)
+    return PhraseMatch(Category.MACHINE, digits) if digits else None
+
+
+_DIGIT_WORDS = frozenset("zero one two three four five six seven eight nine".split())
+_TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety hundred thousand".split())
+READ_DIGITS = 3
+"""Digits in a row that make a number read out ("five five five", or "555" once formatted)."""
+
+
+def read_digits(normalized: str) -> str:
+    """The first run of at least :data:`READ_DIGITS` digits in a row in a normalized
+    transcript, spoken one by one ("five five five") or written ("555", "555 0123"), as
+    it was said; "" if none. Numbers said as numbers ("twenty five") are not digits."""
+    run: list[str] = []
+    count = 0
+    previous = ""
+    for word in [*normalized.split(), ""]:
+        digit = word.isdigit() or (word in _DIGIT_WORDS and previous not in _TENS)
+        previous = word
+        if digit:
+            run.append(word)
+            count += 1 if word in _DIGIT_WORDS else len(word)
+            continue
+        if count >= READ_DIGITS:
+            return " ".join(run)
+        run, count = [], 0
+    return ""
+
+
+def announces_tone(text: str) -> bool:
+    """Whether a transcript says a tone is coming ("leave your name and number after the
+    tone", "talk to me after the beep"): :data:`TONE_ANNOUNCEMENTS`."""
+    padded = f" {normalize(text)} "
+    return any(f" {phrase} " in padded for phrase in TONE_ANNOUNCEMENTS)
 
 
 def is_hold_notice(text: str) -> bool:
@@ -185,6 +240,12 @@ _NOT_NAMES = frozenset(
     "I Im Ive Ill Id Monday Tuesday Wednesday Thursday Friday Saturday Sunday January "
     "February March April May June July August September October November December".split()
 )
+
+
+def names_speaker(text: str) -> bool:
+    """Whether a transcript (a partial too) introduces the speaker: "this is Ana", "you've
+    got Maria", "Dan here", "Kim speaking", "Smith residence"."""
+    return _NAMING.search(normalize(text)) is not None
 
 
 def _proper_noun(final: str) -> bool:

@@ -60,19 +60,25 @@ class AmdSection:
         "until its words say otherwise.",
     )  # fmt: skip
     words_wait: float = setting(
-        0.5, env="SIPGW_AMD_WORDS_WAIT", parse=float_range(0.0, 3.0, " s"),
+        0.6, env="SIPGW_AMD_WORDS_WAIT", parse=float_range(0.0, 3.0, " s"),
         help="Before anything is decided, a greeting that is only long is called a "
         "voicemail this long (s) after the callee stops, unless its words name a person "
         "first (\"..., how can I help you?\"); 0 = at once, while they speak.",
     )  # fmt: skip
     hold_past_deadline: float = setting(
-        2.0, env="SIPGW_AMD_HOLD_PAST_DEADLINE", parse=float_range(0.0, 10.0, " s"),
+        3.0, env="SIPGW_AMD_HOLD_PAST_DEADLINE", parse=float_range(0.0, 10.0, " s"),
         help="A greeting held that way and still spoken at the deadline is decided when it "
         "pauses, at the latest this long (s) after the deadline.",
     )  # fmt: skip
     greeting_end_silence: float = setting(
         2.0, env="SIPGW_AMD_GREETING_END_SILENCE", parse=float_range(0.3, 10.0, " s"),
         help="Silence (s) after a voicemail greeting without a beep before the message starts.",
+    )  # fmt: skip
+    announced_beep_wait: float = setting(
+        4.0, env="SIPGW_AMD_ANNOUNCED_BEEP_WAIT", parse=float_range(0.3, 30.0, " s"),
+        help="The same when the greeting's words announced a tone (\"after the tone\"): the "
+        "message waits this long (s) for the beep, and starts without it only then. At least "
+        "SIPGW_AMD_GREETING_END_SILENCE.",
     )  # fmt: skip
     max_greeting: float = setting(
         30.0, env="SIPGW_AMD_MAX_GREETING", parse=positive,
@@ -98,6 +104,10 @@ class AmdSection:
             raise InvalidSettings("{max_greeting} must not be shorter than {deadline}")
         if self.max_human_greeting <= self.human_silence:
             raise InvalidSettings("{max_human_greeting} must be longer than {human_silence}")
+        if self.announced_beep_wait < self.greeting_end_silence:
+            raise InvalidSettings(
+                "{announced_beep_wait} must not be shorter than {greeting_end_silence}"
+            )
         self.detector()
 
     def detector(self) -> AmdConfig:
@@ -114,6 +124,7 @@ class AmdSection:
                 words_wait=self.words_wait,
                 hold_past_deadline=self.hold_past_deadline,
                 greeting_end_silence=self.greeting_end_silence,
+                announced_beep_wait=self.announced_beep_wait,
                 max_greeting=self.max_greeting,
                 settle=max(AmdConfig().settle, self.deadline),
             )

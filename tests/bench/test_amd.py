@@ -78,9 +78,11 @@ def test_binomial_floor() -> None:
 
 def test_the_targets_on_the_held_out_split(tmp_path: Path) -> None:
     """bench.amd on four samples per group of the split never tuned on (seed 13, festival,
-    flite and espeak-ng voices the rules never heard, its own wording; seed 11 was looked
-    at while the rules were written, 13 never): the targets, with the margin four dozen
-    samples allow (docs/amd.md, "The figures"); screeners never taken for people."""
+    flite and espeak-ng voices the rules never heard, its own wording): the issue's targets,
+    met outright (docs/amd.md, "The figures"): people decided as people >= 95 % (27 of 28 at
+    least), within 300 ms >= 90 %, machines by 4 s >= 95 % (23 of 24 at least), screeners
+    never taken for people. The rules before issue 44's second round missed two people and
+    two machines here."""
     out = tmp_path / "heldout.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.amd", "--split", "heldout", "--heldout-seed", "13",
@@ -95,7 +97,10 @@ def test_the_targets_on_the_held_out_split(tmp_path: Path) -> None:
     goals = split["targets"]
     assert goals["humans"] == 28 and goals["machines"] == 24 and goals["screeners"] == 8
     assert goals["screeners_taken_for_people"] == 0, goals
-    assert goals["met_within_margin"], goals
+    assert goals["humans_decided"] >= goals["humans_target"], goals
+    assert goals["humans_recognized"] >= goals["humans_in_time_target"], goals
+    assert goals["machines_at_deadline"] >= goals["machines_target"], goals
+    assert goals["met"], goals
     config = data["config"]
     limit = config["deadline"] + config["hold_past_deadline"]
     machines = [r for r in split["samples"] if r["label"] != "human"]
@@ -114,11 +119,16 @@ def test_the_targets_on_a_fixed_subset_of_the_tuning_split() -> None:
     machines = [r for r in rows if r["label"] != "human"]
     limit = config.deadline + config.hold_past_deadline
     assert all(r["first_at"] <= limit + 1e-6 for r in machines)
-    # people who pick up briefly: recognized within 300 ms, never taken for a machine
+    # people who pick up briefly: recognized within 300 ms, never taken for a machine; one
+    # the VAD does not hear (a quiet "Hello?" in noise) on their words, the recognizer's
+    # latency after them (at most 0.4 s: docs/amd.md, "The transcripts are simulated")
     short = [r for r in rows if r["label"] == "human" and (r["label"], r["group"]) != HARD_GROUP]
     assert goals["humans_recognized_without_long_pickups"] >= goals["humans_target"], goals
-    added = summarize(short)["added_delay"]
+    heard = [r for r in short if r["decisions"][0][2] == "short greeting"]
+    added = summarize(heard)["added_delay"]
     assert added["max"] is not None and added["max"] <= 0.3, added
+    worded = [r["added_delay"] for r in short if r not in heard]
+    assert all(delay is not None and delay <= 0.4 for delay in worded), worded
     # people whose pickup is long: never taken for a voicemail on its length before their
     # words come (a person who pauses after "Hello," is, once they go on); their words
     # ("how can I help") make them a person once they arrive, ~0.3 s after they stop

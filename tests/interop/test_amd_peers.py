@@ -81,14 +81,15 @@ class Played:
     beep: tuple[float, float] | None = None
 
 
-def greeting_wav(path: Path, text: str, beep_hz: float | None) -> Played:
-    """0.4 s of silence, ``text`` spoken, then maybe a beep, then 30 s of silence."""
+def greeting_wav(path: Path, text: str, beep_hz: float | None, beep_after: float = 0.6) -> Played:
+    """0.4 s of silence, ``text`` spoken, then maybe a beep ``beep_after`` s later, then 30 s
+    of silence."""
     lead = 0.4
     spoken = speak(text, Voice("en-us", 165, 45), random.Random(1), start=lead)
     samples = [0.0] * round(lead * RATE) + scale_to(spoken.samples, -20.0)
     beep = None
     if beep_hz is not None:
-        samples += [0.0] * round(0.6 * RATE)
+        samples += [0.0] * round(beep_after * RATE)
         start = len(samples) / RATE
         samples += tone(beep_hz, 0.5, -18.0)
         beep = (start, start + 0.5)

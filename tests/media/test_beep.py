@@ -163,6 +163,29 @@ def test_in_tone_marks_the_tone_frames_for_listeners() -> None:
     assert all(flags[13:24]) and not any(flags[-10:])
 
 
+def test_sounding_is_how_long_a_steady_tone_has_sounded() -> None:
+    """``sounding`` grows with a steady tone, before it ends (a listener may act on a beep
+    still sounding), and is 0 in silence, after the tone and for a tone that swells."""
+    detector = BeepDetector()
+    sounding = []
+    for n, f in enumerate(frames_of(silence(0.2) + tone(1000, 0.6, -20.0) + silence(0.3))):
+        detector.receive_frame(f, (n + 1) * FRAME)
+        sounding.append(detector.sounding)
+    assert sounding[:10] == [0.0] * 10
+    assert 0.5 - 2 * FRAME <= max(sounding) <= 0.6 + 1e-9
+    assert sounding[24] == pytest.approx(sounding[23] + FRAME)  # growing, frame by frame
+    assert sounding[-5:] == [0.0] * 5
+    swell = BeepDetector()
+    samples = [
+        v * (0.1 + 0.9 * math.sin(math.pi * i / 4800)) for i, v in enumerate(tone(500, 0.6, -20))
+    ]
+    peaks = []
+    for n, f in enumerate(frames_of(silence(0.2) + samples)):
+        swell.receive_frame(f, (n + 1) * FRAME)
+        peaks.append(swell.sounding)
+    assert max(peaks) < 0.2  # its level does not hold: no beep, whatever its length
+
+
 def test_a_beep_survives_a_lost_packet_concealed() -> None:
     frames = frames_of(silence(0.5) + tone(850, 0.6, -20.0) + silence(1.0))
     concealer, received = Concealer(), []

@@ -120,7 +120,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "a greeting with more than max_human_greeting of speech: a machine's, once its "
         "voice has stopped for words_wait and no words named a person",
         Script(q(0.3) + v(2.5) + q(2.0)),
-        [(V, 3.3, "long greeting"), ("ready", 4.8, "silence")],
+        [(V, 3.4, "long greeting"), ("ready", 4.8, "silence")],
     ),
     (
         "a long greeting whose words name a person: a person, never taken for a machine",
@@ -147,7 +147,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         ),
         [
             (H, 3.04, "pause after a long greeting"),
-            (V, 3.3, "long greeting"),
+            (V, 3.4, "long greeting"),
             ("ready", 4.8, "silence"),
         ],
     ),
@@ -164,20 +164,44 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         [(H, 3.54, "pause after a long greeting")],
     ),
     (
-        "a recording's long first sentence: a person at its pause, a machine when the "
-        "sentence's final names no person",
+        "a recording's long first sentence whose words name no one: no person at its pause "
+        "(a person's long pickup says who they are), a machine when its final names no person",
         Script(
             q(0.3) + v(2.5) + q(0.5) + v(1.5) + q(2.5),
             transcripts=(
-                (1.5, "your call has been", False),
-                (3.2, "Your call has been forwarded, please wait.", True),
+                (1.5, "your call is", False),
+                (3.2, "Your call is important to us, please hold.", True),
+            ),
+        ),
+        [(V, 3.2, "long greeting"), ("ready", 6.8, "silence")],
+    ),
+    (
+        "a long greeting whose partial named a person pauses: a person; a recording goes on "
+        "after its name: a machine as soon as it does",
+        Script(
+            q(0.3) + v(2.5) + q(0.5) + v(1.5) + q(2.5),
+            transcripts=(
+                (1.5, "hi this is nina", False),
+                (3.2, "Hi, this is Nina.", True),
             ),
         ),
         [
             (H, 3.04, "pause after a long greeting"),
-            (V, 3.2, "long greeting"),
+            (V, 3.36, "long greeting"),
             ("ready", 6.8, "silence"),
         ],
+    ),
+    (
+        "words a machine says, in a partial while the sentence goes on: a machine at once "
+        "(a call forwarded, a number read digit by digit)",
+        Script(
+            q(0.3) + v(2.5) + q(0.5) + v(1.5) + q(2.5),
+            transcripts=(
+                (1.5, "your call has been forwarded to an automated", False),
+                (3.2, "five five five zero one", False),
+            ),
+        ),
+        [(V, 1.5, "phrase 'has been forwarded'"), ("ready", 6.8, "silence")],
     ),
     (
         "a person's short first words, then their one sentence goes on: the length does not "
@@ -275,17 +299,17 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
             q(0.3) + v(0.6) + q(0.4) + v(1.5) + q(1.0),
             transcripts=((1.2, "hi it's nina", False),),
         ),
-        [(H, 1.14, "short greeting"), (V, 3.3, "long greeting")],
+        [(H, 1.14, "short greeting"), (V, 3.4, "long greeting")],
     ),
     (
         "a long greeting still spoken at the deadline: decided when it pauses",
         Script(q(0.2) + v(4.6) + q(1.5)),
-        [(V, 5.3, "long greeting")],
+        [(V, 5.4, "long greeting")],
     ),
     (
         "a greeting still spoken at deadline + hold_past_deadline: decided then",
-        Script(q(0.2) + v(6.5) + q(1.0)),
-        [(V, 6.0, "long greeting")],
+        Script(q(0.2) + v(7.5) + q(1.0)),
+        [(V, 7.0, "long greeting")],
     ),
     (
         "words_wait 0: decided on length at once, while they speak",
@@ -330,17 +354,40 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
     (
         "a voicemail without a beep is ready greeting_end_silence after its end",
         Script(q(0.3) + v(2.5) + q(3.0)),
-        [(V, 3.3, "long greeting"), ("ready", 4.8, "silence")],
+        [(V, 3.4, "long greeting"), ("ready", 4.8, "silence")],
     ),
     (
         "a tone is no silence: a late beep is waited for",
         Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(1.0), tones=((5.42, beep(4.3, 5.3)),)),
-        [(V, 3.3, "long greeting"), ("ready", 5.42, "beep")],
+        [(V, 3.4, "long greeting"), ("ready", 5.42, "beep")],
     ),
     (
         "a tone that is no beep: the greeting's silence counts from its end",
         Script(q(0.3) + v(2.5) + q(1.5) + t(1.0) + q(2.5)),
-        [(V, 3.3, "long greeting"), ("ready", 7.3, "silence")],
+        [(V, 3.4, "long greeting"), ("ready", 7.3, "silence")],
+    ),
+    (
+        "a greeting that promises a tone: the message waits for its beep, longer than "
+        "greeting_end_silence (a stalled stream is no reason to start before the beep)",
+        Script(
+            q(0.3) + v(2.5) + q(2.5) + t(0.5) + q(1.0),
+            transcripts=((1.5, "please leave your name and number after the tone", False),),
+            tones=((6.2, beep(5.3, 5.8)),),
+        ),
+        [(V, 1.5, "phrase 'leave your name'"), ("ready", 6.2, "beep")],
+    ),
+    (
+        "... and starts without it announced_beep_wait after the greeting: no beep came",
+        Script(
+            q(0.3) + v(2.5) + q(5.0),
+            transcripts=((1.5, "please leave your name and number after the tone", False),),
+        ),
+        [(V, 1.5, "phrase 'leave your name'"), ("ready", 6.8, "silence")],
+    ),
+    (
+        'a quiet "Hello?" the VAD never heard: its finished words make it a person',
+        Script(q(5.0), transcripts=((1.3, "Hello?", True),)),
+        [(H, 1.3, "a question, then silence")],
     ),
     (
         "a special information tone: an announcement",
@@ -361,7 +408,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
             q(0.3) + v(3.0) + q(1.0),
             transcripts=((4.0, "Hello, this is Doctor Smith's office, how can I help you?", True),),
         ),
-        [(V, 3.8, "long greeting"), (H, 4.0, "phrase 'how can i help'")],
+        [(V, 3.9, "long greeting"), (H, 4.0, "phrase 'how can i help'")],
     ),
     (
         "a person's phrase is not overridden by a greeting's phrase of lower precedence",
@@ -401,7 +448,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "a long one (here it outranks the short stretch that ends)",
         Script(
             q(0.2) + v(1.5) + q(3.0),
-            transcripts=((1.5, "one two three four five six seven eight nine", False),),
+            transcripts=((1.5, "hey there we are all out on the boat", False),),
         ),
         [(V, 1.94, "many words"), ("ready", 3.7, "silence")],
     ),
@@ -409,7 +456,7 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
         "many words in a finished sentence: decided at once",
         Script(
             q(0.2) + v(1.5) + q(3.0),
-            transcripts=((1.5, "One two three four five six seven eight nine.", True),),
+            transcripts=((1.5, "Hey there, we are all out on the boat.", True),),
         ),
         [(V, 1.5, "many words"), ("ready", 3.7, "silence")],
     ),
@@ -438,8 +485,8 @@ CASES: list[tuple[str, Script, list[tuple[object, ...]]]] = [
     ),
     (
         "a greeting that never ends: ready at max_greeting",
-        Script(q(0.2) + v(9.0), config=AmdConfig(max_greeting=7.0, settle=7.0)),
-        [(V, 6.0, "long greeting"), ("ready", 7.0, "timeout")],
+        Script(q(0.2) + v(9.0), config=AmdConfig(max_greeting=8.0, settle=8.0)),
+        [(V, 7.0, "long greeting"), ("ready", 8.0, "timeout")],
     ),
 ]
 
@@ -479,15 +526,34 @@ def test_the_timer_decides_when_no_frame_comes() -> None:
     assert classifier.get_timer() is None  # nothing waits for a message
 
 
+def test_a_tone_sounding_after_a_greeting_is_a_voicemail_before_it_ends() -> None:
+    """``receive_tone_sounding``: a steady tone sounding tone_onset (0.2 s) once the callee's
+    greeting has paused revises a person; before any greeting (a special information tone
+    at the answer) or while they speak, it decides nothing."""
+    classifier = AnswerClassifier(0.0)
+    assert classifier.receive_tone_sounding(0.3, 0.5) == ()  # no greeting yet
+    events: list[AmdEvent] = []
+    for n, ch in enumerate(q(0.3) + v(0.6) + q(0.8)):
+        events += classifier.receive_frame((n + 1) * FRAME, ch == "S")
+    assert summary(events) == [(H, 1.14, "short greeting")]
+    assert classifier.receive_tone_sounding(0.18, 1.7) == ()  # shorter than tone_onset
+    (decision,) = classifier.receive_tone_sounding(0.2, 1.72)
+    assert isinstance(decision, AnswerClassified)
+    assert (decision.kind, decision.reason, decision.evidence) == (
+        V, "a tone sounding", Evidence.LENGTH,
+    )  # fmt: skip
+    assert classifier.ready is None  # the message waits for the beep itself
+
+
 def test_a_held_greeting_arms_its_timer() -> None:
     """A greeting only long is decided by the timer when no frame comes (a receiver that
     stops sending audio): words_wait after its voice stops."""
     classifier = AnswerClassifier(0.0)
     for n, ch in enumerate(q(0.3) + v(2.5) + q(0.3)):
         assert classifier.receive_frame((n + 1) * FRAME, ch == "S") == ()
-    assert classifier.decision is None and classifier.get_timer() == pytest.approx(3.3)
-    assert classifier.handle_timer(3.2) == ()
-    (decision,) = classifier.handle_timer(3.3)
+    assert classifier.decision is None and classifier.get_timer() == pytest.approx(3.4)
+    assert classifier.handle_timer(3.3) == ()
+    (decision,) = classifier.handle_timer(3.4)
     assert isinstance(decision, AnswerClassified)
     assert (decision.kind, decision.reason) == (V, "long greeting")
     assert decision.evidence is Evidence.LENGTH
@@ -498,8 +564,8 @@ def test_a_greeting_spoken_past_the_deadline_is_held_until_the_limit() -> None:
     for n, ch in enumerate(q(0.2) + v(4.0)):
         classifier.receive_frame((n + 1) * FRAME, ch == "S")
     assert classifier.decision is None and classifier.in_speech
-    assert classifier.get_timer() == pytest.approx(6.0)  # deadline + hold_past_deadline
-    (decision,) = classifier.handle_timer(6.0)
+    assert classifier.get_timer() == pytest.approx(7.0)  # deadline + hold_past_deadline
+    (decision,) = classifier.handle_timer(7.0)
     assert isinstance(decision, AnswerClassified) and decision.kind is V
 
 

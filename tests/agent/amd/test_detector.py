@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 
 from sipgw.agent.amd.classifier import AmdEvent, AnswerClassified, AnswerKind, ReadyForMessage
+from sipgw.agent.amd.config import AmdConfig
 from sipgw.agent.amd.detector import AnsweringMachineDetector
 from sipgw.agent.stt.base import SttPartialTranscript, SttSpeechStarted, SttTurnEnded
 from sipgw.app.evaluation.audio import encode
@@ -64,7 +65,8 @@ def test_a_greeting_then_a_beep_is_a_voicemail_ready_after_the_beep() -> None:
     ((kind, at, reason),) = decisions(events)
     assert (kind, reason) == (AnswerKind.VOICEMAIL, "long greeting")
     # more than 1.8 s of speech, and no words naming a person words_wait after it stopped
-    assert 2.8 + 0.5 - 2 * FRAME <= at <= 2.8 + 0.5 + FRAME
+    wait = AmdConfig().words_wait
+    assert 2.8 + wait - 2 * FRAME <= at <= 2.8 + wait + FRAME
     (ready,) = [e for e in events if isinstance(e, ReadyForMessage)]
     assert ready.cause == "beep" and ready.beep is not None
     assert abs(ready.beep.end - 3.7) <= FRAME and abs(ready.beep.frequency_hz - 1000) < 15
@@ -72,6 +74,24 @@ def test_a_greeting_then_a_beep_is_a_voicemail_ready_after_the_beep() -> None:
     # the beep is no speech: the greeting ended before it
     assert ready.greeting_end is not None and abs(ready.greeting_end - 2.8) <= FRAME
     assert detector.tones == [ready.beep] and detector.done
+
+
+def test_a_beep_sounding_after_a_short_greeting_is_a_voicemail_before_it_ends() -> None:
+    """ "Hi, it's Jo." is a person's pickup, until a steady tone sounds in the silence after
+    it: tone_onset (0.2 s) into the beep it is a voicemail, not at its end; the message
+    still waits for the beep's end."""
+    audio = quiet(0.3) + speech(0.8) + quiet(1.0) + tone(1000, 1.0, -18.0) + quiet(2.0)
+    detector = AnsweringMachineDetector(0.0)
+    events = feed(detector, frames_of(audio))
+    (human, machine) = decisions(events)
+    assert human[0] is AnswerKind.HUMAN and human[2] == "short greeting"
+    assert machine[0] is AnswerKind.VOICEMAIL and machine[2] == "a tone sounding"
+    assert 2.1 + 0.2 - FRAME <= machine[1] <= 2.1 + 0.2 + 3 * FRAME  # the beep sounds from 2.1 s
+    (ready,) = [e for e in events if isinstance(e, ReadyForMessage)]
+    assert ready.cause == "beep" and 3.1 + 0.1 <= ready.at <= 3.1 + 0.16
+    # without it (a tone_onset longer than any beep) the beep decides only once it ended
+    late = AnsweringMachineDetector(0.0, AmdConfig(tone_onset=5.0))
+    assert decisions(feed(late, frames_of(audio)))[1][1] >= 3.1 + 0.1
 
 
 def test_a_special_information_tone_is_an_announcement() -> None:

@@ -7,9 +7,12 @@ import pytest
 from sipgw.agent.amd.phrases import (
     CATEGORIES,
     Category,
+    announces_tone,
     match,
+    names_speaker,
     normalize,
     persons_turn,
+    read_digits,
     word_count,
 )
 
@@ -44,6 +47,20 @@ CASES = [
         "Hi, before I connect you, who's calling and why you're calling?",
         (C.SCREENER, "why you are calling"),
     ),
+    # a machine's words that come early, in partials (issue 44): a call forwarded, a number
+    # read digit by digit, the subscriber, a farewell, a screening
+    ("your call has been forwarded to an automated", (C.MACHINE, "has been forwarded")),
+    ("the number you are trying to reach", (C.MACHINE, "number you are trying to reach")),
+    ("the google subscriber you have called is not", (C.MACHINE, "subscriber")),
+    ("you have reached five five five zero one", (C.GREETING, "you have reached")),
+    ("five five five zero one", (C.MACHINE, "five five five zero one")),
+    ("Please call 555-0123.", (C.MACHINE, "555 0123")),
+    ("twenty five, one two", None),  # numbers, and two digits, are not a number read out
+    ("This is Raj. Talk to you soon.", (C.GREETING, "talk to you soon")),
+    ("I'm out surfing, you know what to do.", (C.GREETING, "you know what to do")),
+    ("hi i'm a virtual assistant screening", (C.SCREENER, "screening")),
+    ("This call is being screened by Google.", (C.SCREENER, "being screened")),
+    ("Please state the purpose of your call.", (C.SCREENER, "purpose of your call")),
     ("MAILBOXES", None),  # whole words only
     ("I'm speakingly clear", None),
 ]
@@ -104,3 +121,30 @@ def test_word_count() -> None:
 )
 def test_persons_turn(final: str, first: bool, expected: str | None) -> None:
     assert persons_turn(final, first) == expected
+
+
+def test_read_digits() -> None:
+    assert read_digits(normalize("Five five five, zero one two three, is not available.")) == (
+        "five five five zero one two three"
+    )
+    assert read_digits(normalize("call 555-0142 now")) == "555 0142"
+    assert read_digits(normalize("one two 7")) == "one two 7"
+    assert read_digits(normalize("one two, and 7")) == ""  # not in a row
+    assert read_digits(normalize("twenty five people, one two")) == ""
+    assert read_digits("") == ""
+
+
+def test_announces_tone() -> None:
+    assert announces_tone("Please leave your name and number after the tone.")
+    assert announces_tone("talk to me after the beep")
+    assert announces_tone("At the tone, please record your message.")
+    assert not announces_tone("Hi, it's Nina! Leave a message.")  # no tone promised
+    assert not announces_tone("the tone of his voice")
+
+
+def test_names_speaker() -> None:
+    assert names_speaker("hello this is doctor smith's office")
+    assert names_speaker("hi you've got maria")
+    assert names_speaker("good morning smith residence")
+    assert not names_speaker("hello before i put you through")
+    assert not names_speaker("hi this is")  # not yet: the name comes after

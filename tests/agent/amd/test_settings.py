@@ -25,14 +25,19 @@ def test_modes_lines_and_thresholds() -> None:
         SIPGW_AMD_SCREENER_LINE="This is Ana from the shop.", SIPGW_AMD_HUMAN_SILENCE="0.5",
         SIPGW_AMD_DEADLINE="5", SIPGW_AMD_MAX_GREETING="20", SIPGW_AMD_SCREENER_ANSWERS="1",
         SIPGW_AMD_SCREENER_WAIT="40", SIPGW_AMD_WORDS_WAIT="0.8",
-        SIPGW_AMD_HOLD_PAST_DEADLINE="0",
+        SIPGW_AMD_HOLD_PAST_DEADLINE="0", SIPGW_AMD_ANNOUNCED_BEEP_WAIT="6",
     )  # fmt: skip
     assert amd.mode is AmdMode.LEAVE_MESSAGE
     settings = answering_settings(amd)
     assert settings.message == "Please call us back."
     assert settings.screener_line == "This is Ana from the shop."
     assert settings.detector == AmdConfig(
-        deadline=5.0, human_silence=0.5, max_greeting=20.0, words_wait=0.8, hold_past_deadline=0.0
+        deadline=5.0,
+        human_silence=0.5,
+        max_greeting=20.0,
+        words_wait=0.8,
+        hold_past_deadline=0.0,
+        announced_beep_wait=6.0,
     )
     assert (settings.max_screener_answers, settings.screener_wait) == (1, 40.0)
 
@@ -48,6 +53,9 @@ def test_modes_lines_and_thresholds() -> None:
         ({"SIPGW_AMD_HUMAN_SILENCE": "1.0"}, "human_silence .* must be shorter than greeting_gap"),
         ({"SIPGW_AMD_SCREENER_ANSWERS": "9"}, "SIPGW_AMD_SCREENER_ANSWERS"),
         ({"SIPGW_AMD_WORDS_WAIT": "-1"}, "SIPGW_AMD_WORDS_WAIT.*from 0 to 3 s"),
+        ({"SIPGW_AMD_ANNOUNCED_BEEP_WAIT": "1.5"},
+         "SIPGW_AMD_ANNOUNCED_BEEP_WAIT=1.5 must not be shorter than "
+         r"SIPGW_AMD_GREETING_END_SILENCE \(default 2\)"),
     ],
 )  # fmt: skip
 def test_nonsense_is_refused_naming_the_setting(environ: dict[str, str], message: str) -> None:
