@@ -187,8 +187,9 @@ class AssemblyAISection:
         None, env="ASSEMBLYAI_CONTINUOUS_PARTIALS",
         parse=_optional_on_off,
         help="Universal-3 Pro: on = a partial transcript about every 3 s while the caller "
-        "keeps talking; empty = server default (on since 2026). Answering-machine detection "
-        "reads a long greeting's words in them: off, fewer machines are known by 4 s.",
+        "keeps talking; empty = on, sent as such (the server's own default changed during "
+        "2026). Answering-machine detection reads a long greeting's words in them: off, fewer "
+        "machines are known by 4 s.",
     )  # fmt: skip
     max_backlog_ms: int = setting(
         30000, env="ASSEMBLYAI_MAX_BACKLOG_MS", parse=int_range(0, 600000),
@@ -207,23 +208,30 @@ class AssemblyAISection:
 def _assemblyai(settings: AssemblyAISection, wideband: bool = False) -> Callable[[], SpeechToText]:
     from sipgw.agent.stt.assemblyai import (
         REGION_URLS,
+        U3_FAMILY,
         AssemblyAISettings,
         AssemblyAISTTService,
         speech_model_for,
     )
 
+    model = speech_model_for(settings.language)
+    continuous = settings.continuous_partials
+    if continuous is None and model in U3_FAMILY:
+        # Pinned, not left to the server: its default went from off to on during 2026
+        # (docs/cloud-apis.md), and detection reads a long greeting's words in them.
+        continuous = True
     client = _checked(
         "AssemblyAI (speech to text)",
         lambda: AssemblyAISettings(
             api_key=settings.api_key,
             url=settings.streaming_url or REGION_URLS[settings.region],
-            speech_model=speech_model_for(settings.language),
+            speech_model=model,
             keyterms_prompt=settings.keyterms,
             prompt=settings.prompt or None,
             min_turn_silence=settings.min_turn_silence,
             max_turn_silence=settings.max_turn_silence,
             interruption_delay=settings.interruption_delay,
-            continuous_partials=settings.continuous_partials,
+            continuous_partials=continuous,
             chunk_ms=settings.chunk_ms,
             max_backlog_seconds=settings.max_backlog_ms / 1000,
         ),

@@ -49,6 +49,9 @@ def test_client_settings_defaults_regions_and_urls() -> None:
     settings = STT_VENDORS["assemblyai"].clients(stt).args[0]  # type: ignore[attr-defined]
     assert settings.url == REGION_URLS["eu"] and settings.speech_model == "u3-rt-pro"
     assert settings.encoding == "pcm_mulaw" and settings.sample_rate == 8000
+    # left empty, continuous partials are asked for on Universal-3 Pro, not left to the
+    # server's default (which changed during 2026: AMD reads a greeting's words in them)
+    assert settings.continuous_partials is True
     sources = Sources(
         {**KEYS, "ASSEMBLYAI_STREAMING_URL": "ws://127.0.0.1:1/v3/ws",
          "OPENAI_BASE_URL": "http://127.0.0.1:2/v1", "ELEVENLABS_BASE_URL": "http://127.0.0.1:3/",
@@ -63,7 +66,7 @@ def test_client_settings_defaults_regions_and_urls() -> None:
     assert stt_settings.keyterms_prompt == ("Acme", "Sonny")
     assert stt_settings.min_turn_silence == 200 and stt_settings.max_turn_silence is None
     assert (stt_settings.interruption_delay, stt_settings.continuous_partials) == (0, False)
-    assert (settings.interruption_delay, settings.continuous_partials) == (None, None)
+    assert (settings.interruption_delay, settings.continuous_partials) == (None, True)
     assert llm_settings.base_url == "http://127.0.0.1:2/v1" and llm_settings.model == "gpt-4.1-mini"
     assert tts_settings.base_url == "http://127.0.0.1:3" and tts_settings.auto_mode is False
     assert tts_settings.first_audio_timeout == 1.5
