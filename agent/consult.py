@@ -330,8 +330,11 @@ class ConsultAgent(Agent):
     async def _listen(self) -> None:
         with contextlib.suppress(Exception):
             async for event in self.stt.events():
+                # words said before the brief began answer nothing, even when they are
+                # what decides a person (a quiet "Hello?" known by its transcript)
+                begun = self.begun
                 self._heard(event)
-                if isinstance(event, SttTurnEnded) and self.begun and not self.decision.done():
+                if isinstance(event, SttTurnEnded) and begun and not self.decision.done():
                     answer = spoken_answer(event.text)
                     self._record({"type": "consult", "stage": "heard", "text": event.text})
                     if answer is not None:
