@@ -130,9 +130,10 @@ THIRD_LANE = (
 )
 """Real-peer tests of the third lane; every other one runs in the second lane."""
 PEER_LANES = ("peers-a", "peers-b", "peers-c")
-ONE_UNIT = ("tests/test_packaging.py",)
+ONE_UNIT = ("tests/test_packaging.py", "tests/test_layers.py")
 """Modules whose tests share a module-scoped fixture too slow to make twice (the wheel, built
-and installed once): each module one work unit, on one worker."""
+and installed once; the import graph test_layers scans, 5 s alone and 30-36 s on each of four
+workers in a whole run): each module one work unit, on one worker."""
 
 
 def peer_lane(nodeid: str) -> str:

@@ -265,7 +265,8 @@ async def test_on_the_real_loop() -> None:
     await asyncio.sleep(0)
     assert len(call.ticks) == count  # stopped
     await ticker.stop()  # stopping twice is harmless
-    assert all(b > a for a, b in zip(call.ticks, call.ticks[1:], strict=False))
+    # in order; ticks caught up after a late wake-up run back to back at the same "now"
+    assert all(b >= a for a, b in zip(call.ticks, call.ticks[1:], strict=False))
 
 
 async def test_the_flush_follows_every_participants_ticks_once_a_wake_up(
