@@ -94,6 +94,7 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
         srtp=srtp,
         rtcp_mux=media.rtcp_mux,
         rtcp_port=media.remote_rtcp_port,
+        fmtp=media.fmtp,
     )
 
 
