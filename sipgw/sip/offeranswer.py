@@ -28,7 +28,8 @@ Answering (:func:`answer_offer`, RFC 3264 §6):
    has one (Opus's, RFC 7587 §7: what we want to receive), plus the
    telephone-event at the codec's own clock rate if it was offered and we want
    it (``telephone-event/8000`` beside G.711 and G.722, ``telephone-event/48000``
-   beside Opus: RFC 4733 §2.1, the events share the audio's timestamps). The
+   beside Opus: RFC 4733 §2.1, the events share the audio's timestamps; else the
+   8000 one, as UAs that offer no other beside Opus expect). The
    offer's ``a=fmtp`` for the codec is what the offerer wants to receive
    (:attr:`NegotiatedAudio.fmtp`). ICE, ``rtcp-fb``, ``ssrc``, ``mid`` and
    ``group`` attributes are never copied into the answer.
@@ -357,12 +358,13 @@ def answer_with(
     # RFC 5761 §5.1.1: answer rtcp-mux only if it was offered.
     rtcp_mux = media.attribute("rtcp-mux") is not None
     te_fmtp = media.fmtp(te_pt) if te_pt is not None else None
+    te = None if te_pt is None else (te_pt, media.rtpmap()[te_pt][1])  # its clock as offered
     accepted = MediaDescription(
         media=media.media,
         port=local.port,
         proto=media.proto,
         formats=[str(pt)] if te_pt is None else [str(pt), str(te_pt)],
-        attributes=_audio_attributes(codec, pt, te_pt, te_fmtp, local.ptime),
+        attributes=_audio_attributes(codec, pt, te, te_fmtp, local.ptime),
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
@@ -518,14 +520,15 @@ def _session(local: LocalMedia) -> SessionDescription:
 
 
 def _audio_attributes(
-    codec: RtpCodec, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
+    codec: RtpCodec, pt: int, te: tuple[int, int] | None, te_fmtp: str | None, ptime: int
 ) -> list[tuple[str, str | None]]:
     # RFC 3264 §6.1: rtpmap for the dynamic types, and SHOULD for static ones too.
     attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {_encoding(codec)}")]
     if codec.fmtp:
         attributes.append(("fmtp", f"{pt} {codec.fmtp}"))
-    if te_pt is not None:
-        attributes.append(("rtpmap", f"{te_pt} telephone-event/{codec.clock_rate}"))
+    if te is not None:
+        te_pt, te_clock = te
+        attributes.append(("rtpmap", f"{te_pt} telephone-event/{te_clock}"))
         attributes.append(("fmtp", f"{te_pt} {te_fmtp or DEFAULT_TELEPHONE_EVENTS}"))
     attributes.append(("ptime", str(ptime)))
     return attributes
@@ -645,14 +648,20 @@ def _pick_codec(
     return None
 
 
-def _telephone_event_pt(media: MediaDescription, clock_rate: int) -> int | None:
+def _telephone_event_pt(
+    media: MediaDescription, clock_rate: int, among: list[int] | None = None
+) -> int | None:
     # RFC 4733 §2.1: the events share the audio's SSRC and timestamps, so their clock is
     # the codec's: with both 8000 and 48000 offered (Opus-capable UAs), G.711 takes the
-    # 8000 one and Opus the 48000 one.
-    for pt, (name, clock, _) in media.rtpmap().items():
-        if name.lower() == "telephone-event" and clock == clock_rate:
-            return pt
-    return None
+    # 8000 one and Opus the 48000 one. An Opus offer with telephone-event/8000 alone
+    # (baresip 1.0's) gets that one: the digits are what matters, and such a UA times its
+    # events in the audio's clock as we do (media/sender.py).
+    events = {
+        clock: pt
+        for pt, (name, clock, _) in media.rtpmap().items()
+        if name.lower() == "telephone-event" and (among is None or pt in among)
+    }
+    return events.get(clock_rate, events.get(8000))
 
 
 def _answered_codec(
@@ -694,8 +703,7 @@ def _answered_srtp(ours: MediaDescription, theirs: MediaDescription, index: int)
 def _answered_telephone_event(
     ours: MediaDescription, theirs: MediaDescription, clock_rate: int
 ) -> int | None:
-    offered = _telephone_event_pt(ours, clock_rate)
-    return offered if offered is not None and offered in theirs.payload_types() else None
+    return _telephone_event_pt(ours, clock_rate, theirs.payload_types())
 
 
 def _peer_flags(

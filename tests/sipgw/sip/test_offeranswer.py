@@ -1023,16 +1023,18 @@ def test_an_opus_offer_is_answered_with_our_fmtp_and_the_48_khz_telephone_event(
     assert (pcmu.codec, pcmu.telephone_event_pt, pcmu.fmtp) == ("PCMU", 101, None)
 
 
-def test_opus_without_a_48_khz_telephone_event_gets_no_dtmf_rather_than_the_wrong_clock() -> None:
-    offer = offer_with("96 101", "rtpmap:96 OPUS/48000/2", "rtpmap:101 telephone-event/8000")
+def test_opus_beside_telephone_event_8000_alone_takes_it_as_baresip_offers() -> None:
+    offer = offer_with(  # baresip 1.0's offer (tests/interop/test_hd_voice_peers.py)
+        "96 0 101", "rtpmap:96 opus/48000/2", "fmtp:96 stereo=1;sprop-stereo=1",
+        "rtpmap:101 telephone-event/8000",
+    )  # fmt: skip
     answer, got = answer_offer(offer, dataclasses.replace(LOCAL, codecs=(OPUS,)))
-    assert (got.codec, got.telephone_event_pt) == ("OPUS", None)
-    assert answer.media[0].formats == ["96"]
+    assert (got.codec, got.telephone_event_pt) == ("OPUS", 101)
+    assert ("rtpmap", "101 telephone-event/8000") in answer.media[0].attributes
     # opus/48000 without the /2 is not RFC 7587's Opus
+    only = dataclasses.replace(LOCAL, codecs=(OPUS,))
     with pytest.raises(SdpError, match="no opus/48000/2"):
-        answer_offer(
-            offer_with("96", "rtpmap:96 opus/48000"), dataclasses.replace(LOCAL, codecs=(OPUS,))
-        )
+        answer_offer(offer_with("96", "rtpmap:96 opus/48000"), only)
 
 
 def test_our_opus_offer_numbers_it_and_its_events_and_reads_the_answer() -> None:
@@ -1052,3 +1054,6 @@ def test_our_opus_offer_numbers_it_and_its_events_and_reads_the_answer() -> None
     assert got.fmtp == "maxaveragebitrate=20000"
     got = accept_answer(offer, offer_with("0 101", "rtpmap:101 telephone-event/8000"))
     assert (got.codec, got.telephone_event_pt, got.fmtp) == ("PCMU", 101, None)
+    # an answerer that keeps only telephone-event/8000 beside Opus: that one
+    got = accept_answer(offer, offer_with("96 101", "rtpmap:96 opus/48000/2"))
+    assert (got.codec, got.telephone_event_pt) == ("OPUS", 101)
