@@ -11,10 +11,13 @@ Decoding: libopus always decodes at 48 kHz here (FFmpeg's wrapper opens it so), 
 stereo stream is mixed down by libopus); FFmpeg's resampler (a proper low-pass, not
 ``audioop.ratecv``'s linear interpolation) takes it to the carried rate. The resampler's
 delay (a couple of ms) is carried from packet to packet, so each packet comes out with
-exactly its own duration. Packets are decoded in arrival order; loss is left to our jitter
-buffer, not to Opus's own concealment or in-band FEC: FFmpeg's libopus decoder calls
-``opus_decode`` with ``decode_fec=0`` and takes an empty packet for the end of the stream,
-so neither is reachable through PyAV (docs/hd-voice.md, "Opus").
+exactly its own duration. Packets are decoded in arrival order. A lost packet of a SIP
+call is concealed by libopus itself (:meth:`OpusDecoder.conceal`: a packet of its TOC octet
+alone is a frame of length 0, which libopus decodes as a lost frame, RFC 6716 §3.2.1),
+when the session sees the loss (media/session.py); in-band FEC is not reachable through
+PyAV: FFmpeg's libopus decoder calls ``opus_decode`` with ``decode_fec=0``, and takes an
+empty packet for the end of the stream (docs/hd-voice.md, "Opus"). The browser leg leaves
+loss to the jitter buffer's concealment.
 
 Cost, measured on this project's 2-core box (``python -m bench.opus_edge``,
 ``python -m bench.media_core``): about 30 µs to decode a 20 ms packet, so it runs on the
@@ -27,6 +30,7 @@ Needs PyAV: the ``browser`` or the ``opus`` extra (``pip install 'sipgw[opus]'``
 from __future__ import annotations
 
 import fractions
+from collections.abc import Iterable
 from typing import Final
 
 from av import AudioResampler, CodecContext
@@ -67,6 +71,7 @@ class OpusDecoder:
         self._ratio = OPUS_CLOCK // rate
         self._carry = b""  # resampled 16-bit samples not yet handed out
         self._unwrap = Unwrapper(32)
+        self._toc = -1  # the last packet's TOC octet (RFC 6716 §3.1)
         self.failed = 0
 
     def timestamp(self, rtp_timestamp: int) -> int:
@@ -80,6 +85,22 @@ class OpusDecoder:
         except Exception:  # PyAV raises its own errors for a corrupt packet
             self.failed += 1
             return b""
+        if payload:
+            self._toc = payload[0] & 0xFC  # its configuration, one frame (code 0)
+        return self._resampled(frames)
+
+    def conceal(self) -> bytes:
+        """One lost frame (of the last packet's frame size: 20 ms as SIP phones send them),
+        concealed by libopus from what it decoded last, as μ-law; b"" before any packet."""
+        if self._toc < 0:
+            return b""
+        try:  # the TOC octet alone: a frame of length 0, decoded as lost (RFC 6716 §3.2.1)
+            frames = self._codec.decode(Packet(bytes((self._toc,))))
+        except Exception:
+            return b""
+        return self._resampled(frames)
+
+    def _resampled(self, frames: Iterable[object]) -> bytes:
         want = 0
         pcm = self._carry
         for frame in frames:
@@ -141,9 +162,12 @@ class OpusEncoder:
         rate: the s16le's sample rate, one of :data:`ENCODE_RATES` (libopus takes it as
             is: an 8 kHz agent's audio is not resampled).
         fmtp: the peer's ``a=fmtp`` parameters for the payload type (:class:`OpusSendParams`).
+        complexity: libopus's (0-10): :data:`COMPLEXITY` (the benchmark tries others).
     """
 
-    def __init__(self, rate: int = 16000, fmtp: str | None = None) -> None:
+    def __init__(
+        self, rate: int = 16000, fmtp: str | None = None, complexity: int = COMPLEXITY
+    ) -> None:
         if rate not in ENCODE_RATES:
             raise ValueError(f"Opus encodes 8000 or 16000 Hz audio here, not {rate}")
         send = OpusSendParams(fmtp, rate)
@@ -156,7 +180,7 @@ class OpusEncoder:
         options = {
             "application": "voip",
             "frame_duration": "20",
-            "compression_level": str(COMPLEXITY),
+            "compression_level": str(complexity),
             "cutoff": str(send.cutoff),
         }
         if send.fec:

@@ -10,6 +10,8 @@ media/codecs/convert.py (nothing to do for PCMU to μ-law). An opaque codec (Opu
 decoded as each packet is accepted, by the call's own decoder
 (``Codec.edge_decoder``), into the octet codec it is carried as (``Codec.carried``:
 16 kHz μ-law), and the stages carry that; its RTCP statistics stay on the wire's clock.
+The edge decodes in sequence order: a late packet is dropped before the decoder, and a
+short loss is concealed by the codec itself (Opus's concealment) as the next packet comes.
 
 Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
 which is what gets audio through NATs; which source that is, so that nobody else
@@ -78,6 +80,9 @@ Address = tuple[str, int]
 
 MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for a missing packet, at least."""
+EDGE_CONCEALED: Final = 3
+"""An opaque codec's missing packets (60 ms of 20 ms ones) its own concealment fills at
+most, as many as the jitter buffer's; a longer loss plays as the buffer's silence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,10 @@ class MediaStats:
     frames_out: int = 0
     undecodable: int = 0
     """Packets of an opaque codec (Opus) its decoder refused: dropped, filled as a loss."""
+    edge_concealed: int = 0
+    """An opaque codec's lost packets concealed by the codec itself at the edge."""
+    edge_late: int = 0
+    """An opaque codec's packets behind the last one decoded (late or repeated): dropped."""
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -227,6 +236,11 @@ class MediaSession:
         "_to_agent",
         "_to_wire",
         "_edge",
+        "_edge_next",
+        "_edge_ratio",
+        "_edge_ssrc",
+        "_edge_step",
+        "_edge_ts",
         "dtmf",
         "jitter",
         "jitter_config",
@@ -269,9 +283,13 @@ class MediaSession:
         )
         self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
         self.ingress = IngressAudio(params.codec.carried)
-        self._edge: EdgeDecoder | None = (
-            params.codec.edge_decoder() if params.codec.opaque else None
-        )
+        self._edge: EdgeDecoder | None = None
+        self._edge_next = -1  # the sequence number the edge decoder expects next
+        self._edge_ssrc = 0
+        self._edge_ts = 0  # the wire timestamp it expects next
+        self._edge_step = 0
+        self._edge_ratio = 1  # wire clock ticks a carried octet
+        self._use_edge(params.codec)
         self.on_audio: Callable[[bytes], None] | None = None
         """Listeners' tap: in-order frames at arrival, in the agent's format (media/ingress.py)."""
         self._pending_digits: list[str] = []
@@ -368,23 +386,66 @@ class MediaSession:
         if is_audio:
             edge = self._edge
             if edge is not None:  # Opus: decoded once, here, into the carried codec
-                audio = edge.decode(packet.payload)
-                if not audio:
-                    self.stats.undecodable += 1
-                    return
-                packet.payload = audio
-                packet.timestamp = edge.timestamp(packet.timestamp)
-            self.jitter.push(packet, now)
-            on_audio = self.on_audio
-            if on_audio is not None:
-                tap = self._tap_to_agent
-                for frame in self.ingress.push(packet, now):
-                    on_audio(frame if tap is None else tap.convert(frame))
+                self._decode_at_edge(edge, packet, now)
+            else:
+                self._push_audio(packet, now)
         else:
             digit = self.dtmf.push(packet)
             if digit is not None:
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
+
+    def _push_audio(self, packet: RtpPacket, now: float) -> None:
+        """Audio in the carried codec: to the jitter buffer and the listeners' tap."""
+        self.jitter.push(packet, now)
+        on_audio = self.on_audio
+        if on_audio is not None:
+            tap = self._tap_to_agent
+            for frame in self.ingress.push(packet, now):
+                on_audio(frame if tap is None else tap.convert(frame))
+
+    def _decode_at_edge(self, edge: EdgeDecoder, packet: RtpPacket, now: float) -> None:
+        """An opaque codec's packet decoded, in sequence order, into the carried codec.
+
+        A packet behind the last one decoded (late, or repeated) is dropped before the
+        decoder sees it, so its state follows the stream. Up to :data:`EDGE_CONCEALED`
+        packets missing just before this one (their sequence numbers and timestamps
+        skipped, not a pause of the sender's) are concealed by the codec itself
+        (``EdgeDecoder.conceal``: Opus's own concealment) before it is decoded.
+        """
+        seq, wire_ts = packet.sequence_number, packet.timestamp
+        expected = self._edge_next
+        if expected >= 0 and packet.ssrc == self._edge_ssrc:
+            ahead = (seq - expected) & 0xFFFF
+            if ahead >= 0x8000:
+                self.stats.edge_late += 1
+                return
+            step = self._edge_step
+            if (
+                0 < ahead <= EDGE_CONCEALED
+                and (wire_ts - self._edge_ts) & 0xFFFFFFFF == ahead * step
+            ):
+                for k in range(ahead):
+                    hidden = edge.conceal()
+                    if hidden:
+                        self.stats.edge_concealed += 1
+                        ts = edge.timestamp((self._edge_ts + k * step) & 0xFFFFFFFF)
+                        lost = RtpPacket(
+                            packet.payload_type, (expected + k) & 0xFFFF, ts, packet.ssrc
+                        )
+                        lost.payload = hidden
+                        self._push_audio(lost, now)
+        audio = edge.decode(packet.payload)
+        if not audio:
+            self.stats.undecodable += 1
+            return
+        self._edge_next = (seq + 1) & 0xFFFF
+        self._edge_ssrc = packet.ssrc
+        self._edge_step = len(audio) * self._edge_ratio  # the packet's wire ticks
+        self._edge_ts = (wire_ts + self._edge_step) & 0xFFFFFFFF
+        packet.payload = audio
+        packet.timestamp = edge.timestamp(wire_ts)
+        self._push_audio(packet, now)
 
     def receive_rtcp(self, data: bytes, now: float, source: Address) -> bool:
         """One RTCP datagram (SRTCP when the call is SRTP) from ``source``.
@@ -566,7 +627,7 @@ class MediaSession:
                 self.jitter = JitterBuffer(self.jitter_config)
                 self.ingress = IngressAudio(params.codec.carried)
             if params.codec is not old.codec:
-                self._edge = params.codec.edge_decoder() if params.codec.opaque else None
+                self._use_edge(params.codec)
                 self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
             self._to_agent, self._tap_to_agent, self._to_wire = _converters(
                 params.codec, self._agent_format, self._caller_format, params.fmtp
@@ -580,6 +641,12 @@ class MediaSession:
         self.sender.payload_type = params.payload_type
         self.sender.codec = params.codec
         self.sender.telephone_event_pt = params.telephone_event_pt
+
+    def _use_edge(self, codec: Codec) -> None:
+        """A fresh edge decoder for an opaque codec (none for the others)."""
+        self._edge = codec.edge_decoder() if codec.opaque else None
+        self._edge_next = -1
+        self._edge_ratio = codec.clock_rate // codec.carried.clock_rate
 
     def idle_for(self, now: float) -> float:
         """Seconds the peer has given no sign of life (media/liveness.py).

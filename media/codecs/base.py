@@ -115,6 +115,11 @@ class EdgeDecoder(Protocol):
         when it cannot be decoded."""
         ...
 
+    def conceal(self) -> bytes:
+        """One lost frame (the last packet's frame size), concealed by the codec itself from
+        what it decoded last, in the carried codec; ``b""`` when it cannot."""
+        ...
+
 
 class Codec:
     """One audio codec on the wire (subclassed once per codec family, e.g. G.711).

@@ -452,3 +452,22 @@ def test_a_reinvite_from_pcmu_to_opus_switches_the_edge_and_the_clock() -> None:
         one.sequence_number + 1,
     )
     assert two.marker  # another clock: the stream starts a new talkspurt
+
+
+def test_a_lost_opus_packet_is_concealed_by_opus_itself_and_a_late_one_dropped() -> None:
+    encoder = OPUS.encoder(16000)
+    loud = g711.ulaw_to_linear(TONE) * 2
+    s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111), now=0.0,
+                     agent_format=PCM16_16K)  # fmt: skip
+    wire = [encoder.encode(loud) for _ in range(20)]
+    frames: list[bytes | None] = []
+    for n in range(20):
+        if n not in (8, 14, 15, 16, 17):  # one lost, then four (more than EDGE_CONCEALED)
+            s.receive(opus_packet(n, wire[n]), PEER, 0.02 * n)
+        frames.append(s.caller_frame(0.02 * n + 0.001))
+    s.receive(opus_packet(8, wire[8]), PEER, 0.4)  # the lost one, late: never decoded
+    # one concealed by Opus; the four left to the jitter buffer (its silence)
+    assert (s.stats.edge_concealed, s.stats.edge_late) == (1, 1)
+    # the concealed 20 ms continues the tone, where silence would have filled it
+    played = [f for f in frames if f is not None]
+    assert min(g711.linear_dbfs(f) for f in played[3:8]) > -30
