@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_ru
 
 GREETING_HZ = 500
 SPEECH_HZ, HIGH_HZ = 300, 6000
+WIDEBAND_STT = {"speech_model": "u3-rt-pro", "encoding": "pcm_s16le", "sample_rate": "16000"}
 
 
 @pytest.fixture
