@@ -4,9 +4,10 @@ Run: ``.venv/bin/python -m bench.media_core`` from the repository root (add
 ``SIPGW_PURE_PYTHON=1`` for the pure-Python path). Each figure is the best of five
 ``timeit`` repeats (of three for the echo calls), divided by the loop count, in CPU time
 (``time.process_time``: a busy shared machine preempts, it does not add). It prints a table,
-then the same figures as one JSON object (with the media path and the CPU's model).
+then the same figures as one JSON object (with the media path and the CPU's model). What
+each codec costs a call, Opus's included, is :mod:`bench.codec_cost`.
 
-The echo calls and the Opus figures (issue 43) carry speech (espeak-ng's, resampled by sox:
+The echo calls (issue 43) carry speech (espeak-ng's, resampled by sox:
 Debian ``espeak-ng`` and ``sox``), so that Opus, whose cost follows what it codes, costs
 what speech costs (a synthetic harmonic tone was coded as CELT at complexity 10, speech as
 SILK); G.711 and G.722 cost the same whatever they carry.
@@ -33,7 +34,7 @@ from sipgw.agent.echo import EchoAgent
 from sipgw.media import _accel, g711
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
-from sipgw.media.codecs import G722, OPUS, PCMU, Codec
+from sipgw.media.codecs import G722, PCMU, Codec
 from sipgw.media.demux import Demux, MediaPorts
 from sipgw.media.ingress import IngressAudio
 from sipgw.media.jitterbuffer import JitterBuffer
@@ -271,7 +272,6 @@ def main() -> None:
     results["echo call, 20 ms, G.722 to an 8 kHz mu-law echo (300 calls)"] = min(
         echo_call_us(codec=G722, wideband=False) for _ in range(3)
     )
-    results.update(opus_results())
     width = max(map(len, results))
     for name, us in results.items():
         print(f"{name:<{width}}  {us:7.2f} µs")
@@ -288,37 +288,6 @@ def _cpuinfo() -> list[str]:
             return info.read().splitlines()
     except OSError:
         return []
-
-
-def opus_results() -> dict[str, float]:
-    """Opus (issue 43): PyAV's libopus alone, then whole echo calls (fewer: they cost more)."""
-    from sipgw.media.opus import OpusDecoder, OpusEncoder  # PyAV: the opus extra
-
-    results: dict[str, float] = {}
-    packets = _wire_frames(OPUS, 250)
-    for rate in (16000, 8000):
-        decode = OpusDecoder(rate).decode
-        results[f"Opus decode to {rate // 1000} kHz mu-law (PyAV, 20 ms)"] = _per_packet_us(
-            decode, packets * 40, 1500
-        )
-    for rate in (16000, 8000):
-        pcm = speech(rate)
-        size = rate // 50 * 2
-        frames = [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)] * 20
-        for complexity in (10, 5, 0):
-            encode = OpusEncoder(rate, complexity=complexity).encode
-            name = f"Opus encode {rate // 1000} kHz, complexity {complexity} (PyAV, 20 ms)"
-            results[name] = _per_packet_us(encode, frames, 1000)
-    results["echo call, 20 ms, Opus to a 16 kHz echo (50 calls)"] = min(
-        echo_call_us(calls=50, ticks=200, codec=OPUS) for _ in range(3)
-    )
-    results["echo call, 20 ms, Opus to an 8 kHz mu-law echo (50 calls)"] = min(
-        echo_call_us(calls=50, ticks=200, codec=OPUS, wideband=False) for _ in range(3)
-    )
-    results["echo call, 20 ms, PCMU, speech (50 calls)"] = min(
-        echo_call_us(calls=50, ticks=200) for _ in range(3)
-    )
-    return results
 
 
 if __name__ == "__main__":
