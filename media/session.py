@@ -387,8 +387,13 @@ class MediaSession:
             edge = self._edge
             if edge is not None:  # Opus: decoded once, here, into the carried codec
                 self._decode_at_edge(edge, packet, now)
-            else:
-                self._push_audio(packet, now)
+                return
+            self.jitter.push(packet, now)  # as _push_audio does, inline: every packet's path
+            on_audio = self.on_audio
+            if on_audio is not None:
+                tap = self._tap_to_agent
+                for frame in self.ingress.push(packet, now):
+                    on_audio(frame if tap is None else tap.convert(frame))
         else:
             digit = self.dtmf.push(packet)
             if digit is not None:
