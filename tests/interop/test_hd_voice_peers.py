@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import urllib.request
 import wave
 from array import array
 from collections.abc import Iterator
@@ -28,8 +29,10 @@ import pytest
 
 from sipgw.app.evaluation.audio import analyse, tone_spans, write_pattern
 from sipgw.app.evaluation.gateway_process import GatewayProcess
+from sipgw.app.evaluation.ports import free_port
 from tests.interop.services import fake_services
 from tests.toolkit.fakes.threaded import ThreadedFakes
+from tests.toolkit.metrics import sample_value
 from tests.toolkit.peers.baresip import Baresip
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("nothing_left_running")]
@@ -109,9 +112,11 @@ def test_softphones_offering_g722_or_opus_get_them_and_the_stt_hears_16_khz(
     wide48 = wideband_speech(tmp_workdir / "audio" / "wide48.wav", 48000, 2)
     narrow = write_pattern(tmp_workdir / "audio" / "narrow.wav",
                            [(None, 0.5), (SPEECH_HZ, 1.5), (None, 30.0)], -12.0)  # fmt: skip
+    admin = free_port()
     with gateway(
-        tmp_workdir, services, "--routes", str(routes), codecs="G722,OPUS,PCMU,PCMA"
-    ) as gw:
+        tmp_workdir, services, "--routes", str(routes), "--admin-port", str(admin),
+        "--record-dir", str(tmp_workdir / "rec"), codecs="G722,OPUS,PCMU,PCMA",
+    ) as gw:  # fmt: skip
         with phone(tmp_workdir, source) as caller:  # G.722
             caller.dial(gw.uri("agent"))
             caller.wait_event("CALL_ESTABLISHED", 5)
@@ -142,13 +147,24 @@ def test_softphones_offering_g722_or_opus_get_them_and_the_stt_hears_16_khz(
             gw.wait_log(r"call ended:", 5, start=mark)
             heard_opus, _ = caller.recordings()
             caller.play(narrow)  # the next call's source: PCMU's 8 kHz mono
+            mark = len(gw.log_lines())
             caller.dial(gw.uri("plain"))
             caller.wait_event("CALL_ESTABLISHED", 5)
             gw.wait_log(r"media: PCMU/0 to ", 5)
             services.stt.wait_for_blocking(lambda: len(services.stt.sessions) == 3, 10)
             caller.hangup()
             caller.wait_event("CALL_CLOSED", 5)
+            gw.wait_log(r"call ended:", 5, start=mark)
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as response:
+            metrics = response.read()
         assert gw.stop() == 0
+    for codec in ("G722", "OPUS", "PCMU"):
+        assert sample_value(metrics, "sipgw_call_codecs_total", codec=codec) == 1, codec
+    rates = []  # the gateway's recordings: 16 kHz where the caller was (G.722, Opus)
+    for wav_path in sorted((tmp_workdir / "rec").glob("*.wav"), key=lambda p: p.stat().st_mtime):
+        with wave.open(str(wav_path)) as wav:
+            rates.append(wav.getframerate())
+    assert rates == [16000, 16000, 8000]
     g722, opus, plain = services.stt.sessions
     assert [stt_params(s) for s in (g722, opus, plain)] == [
         ("pcm_s16le", "16000"), ("pcm_s16le", "16000"), ("pcm_mulaw", "8000"),
