@@ -80,13 +80,15 @@ class OpusDecoder:
 
     def decode(self, payload: bytes) -> bytes:
         """One Opus packet as μ-law, as long as the packet lasts; b"" if undecodable."""
+        if not payload:  # PyAV takes an empty packet for the end of the stream: never decode
+            self.failed += 1  # one, or every later packet is refused (RFC 6716 §3.4 R1)
+            return b""
         try:
             frames = self._codec.decode(Packet(payload))
         except Exception:  # PyAV raises its own errors for a corrupt packet
             self.failed += 1
             return b""
-        if payload:
-            self._toc = payload[0] & 0xFC  # its configuration, one frame (code 0)
+        self._toc = payload[0] & 0xFC  # its configuration, one frame (code 0)
         return self._resampled(frames)
 
     def conceal(self) -> bytes:

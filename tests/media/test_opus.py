@@ -57,6 +57,9 @@ def test_a_sip_calls_decoder_gives_16_khz_and_its_clock() -> None:
     assert out and all(len(frame) == 320 for frame in out)
     assert (decoder.timestamp(960) - decoder.timestamp(0)) & 0xFFFFFFFF == 320
     assert decoder.decode(b"\xff\xff\xff") == b"" and decoder.failed == 1  # corrupt: dropped
+    # an empty payload is no packet (RFC 6716 §3.4 R1); to PyAV it would end the stream
+    assert decoder.decode(b"") == b"" and decoder.failed == 2
+    assert len(decoder.decode(opus_packets(500, 0.02)[0])) == 320  # and decoding goes on
 
 
 def test_the_encoder_makes_one_packet_a_20_ms_frame_at_the_agents_rate() -> None:
