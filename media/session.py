@@ -138,12 +138,13 @@ def _converters(
 
 
 def _jitter_config(codec: Codec, base: JitterBufferConfig) -> JitterBufferConfig:
-    """``base`` for the codec the stages carry (its clock, and 20 ms frames of it)."""
+    """``base`` for the codec the stages carry: its clock, and frames as long as ``base``'s
+    (20 ms), whatever clock ``base`` had (a re-INVITE from Opus back to G.711)."""
     carried = codec.carried
     return JitterBufferConfig(
         codec=carried,
         clock_rate=carried.clock_rate,
-        frame_samples=carried.frame_bytes if codec.opaque else base.frame_samples,
+        frame_samples=base.frame_samples * carried.clock_rate // base.clock_rate,
         min_delay=base.min_delay,
         max_delay=base.max_delay,
         jitter_multiplier=base.jitter_multiplier,
@@ -634,6 +635,7 @@ class MediaSession:
             if params.codec is not old.codec:
                 self._use_edge(params.codec)
                 self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
+                self.rtcp.reception.clock_rate = params.codec.clock_rate  # its jitter's unit
             self._to_agent, self._tap_to_agent, self._to_wire = _converters(
                 params.codec, self._agent_format, self._caller_format, params.fmtp
             )

@@ -452,6 +452,10 @@ def test_a_reinvite_from_pcmu_to_opus_switches_the_edge_and_the_clock() -> None:
         one.sequence_number + 1,
     )
     assert two.marker  # another clock: the stream starts a new talkspurt
+    assert s.rtcp.reception.clock_rate == 48000
+    s.update(StreamParams(PEER, telephone_event_pt=101), 0.06)  # and back to PCMU
+    assert (s.jitter_config.clock_rate, s.jitter_config.frame_samples) == (8000, 160)
+    assert s.rtcp.reception.clock_rate == 8000
 
 
 def test_a_lost_opus_packet_is_concealed_by_opus_itself_and_a_late_one_dropped() -> None:
