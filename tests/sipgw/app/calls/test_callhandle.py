@@ -189,8 +189,8 @@ async def test_keypad_digits_reach_the_agent_both_ways() -> None:
             packet = RtpPacket(payload_type=TELEPHONE_EVENT_PT, sequence_number=500 + n,
                                timestamp=8000, ssrc=7, marker=n == 0, payload=payload)  # fmt: skip
             phone.rtp.sendto(packet.serialize(), remote)
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)  # the phone's 20 ms pace, not a wait for the gateway
+        await until(lambda: len(agent.digits) == 2)  # a fixed 0.1 s failed under load
         assert agent.digits == ["7", "5"]
 
 
