@@ -262,6 +262,8 @@ def test_hd_voice_measures_each_voice_on_both_media_paths(tmp_path: Path) -> Non
         }  # fmt: skip
         for figures in result["variants"].values():
             assert figures["us_per_call_per_tick_median"] > 0
+
+
 def test_codec_cost(tmp_path: Path) -> None:
     data = run_bench(tmp_path, "codec_cost", "--calls", "2", "--ticks", "20", "--repeats", "1")
     figures = data["figures"]
