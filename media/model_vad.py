@@ -39,6 +39,21 @@ the model is sure of (probability :data:`CONFIDENT`), 20 ms before ``start_ms``
 before the barge-in commits. (One frame was tried: a TV's words then paused the
 agent 22.5 times a minute at 10 dB SNR.)
 
+**A provisional start** (barge-in only): while the agent's audio plays and the
+caller's level is known, :data:`PROVISIONAL_FRAMES` frames in a row as loud as the
+caller (within ``caller_margin_db`` of their level, ``room_margin_db`` over the
+room's voices, and loud to the energy detector: ``margin_db`` over the line's
+noise floor, which absorbs street and fan noise) start speech at once, before the
+model has said anything: the agent's audio pauses on the caller's level alone.
+The model is slow to rise after music or noise (its recurrent state says "no
+speech" for 100-300 ms into the caller's words) and steps every 32 ms; the level
+is not. The start holds only if the rule above (``start_ms`` loud frames, or two
+confident ones) confirms it within :data:`CONFIRM_FRAMES` (240 ms): otherwise
+speech ends at once (the agent resumes where it stopped) and no provisional start
+comes for :data:`RETRACT_HOLD_FRAMES`. Speech confirmed this way is what the rule
+alone would have started, later; a cut (``commit_ms`` of loud speech) counts only
+the rule's loud frames, so nothing unconfirmed cuts the agent off.
+
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. Frames arrive one per 20 ms, in order;
 ``None`` (nothing received) is silence.
@@ -53,10 +68,25 @@ from typing import Final
 import numpy as np
 
 from sipgw.media import g711
-from sipgw.media.vad import FRAME_MS, SILENT_DBFS, ModelVadConfig, VadConfig, VadEvent
+from sipgw.media.vad import (
+    FRAME_MS,
+    SILENT_DBFS,
+    ModelVadConfig,
+    VadConfig,
+    VadEvent,
+    VoiceActivityDetector,
+)
 from sipgw.media.voice_model import SileroModel, SileroStream, shared_model
 
-__all__ = ["CALLER_MIN_FRAMES", "CALLER_WINDOW_FRAMES", "ModelVoiceDetector", "ROOM_WINDOW_FRAMES"]
+__all__ = [
+    "CALLER_MIN_FRAMES",
+    "CALLER_WINDOW_FRAMES",
+    "CONFIRM_FRAMES",
+    "PROVISIONAL_FRAMES",
+    "RETRACT_HOLD_FRAMES",
+    "ROOM_WINDOW_FRAMES",
+    "ModelVoiceDetector",
+]
 
 ROOM_WINDOW_FRAMES: Final = 500
 """How far back (frames: 10 s) the room's voices count."""
@@ -71,6 +101,12 @@ speech ends before the barge-in commits)."""
 CONFIDENT_FRAMES: Final = 2
 HYSTERESIS: Final = 0.15
 """How far below ``threshold`` a loud frame's probability may fall and stay loud."""
+PROVISIONAL_FRAMES: Final = 2
+"""Frames in a row as loud as the caller that start speech provisionally over the agent."""
+CONFIRM_FRAMES: Final = 12
+"""Frames (240 ms) within which the model's rule must confirm a provisional start."""
+RETRACT_HOLD_FRAMES: Final = 25
+"""Frames (0.5 s) after a retracted start during which no provisional start comes."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -79,16 +115,18 @@ class ModelVoiceDetector:
 
     The attributes are those of :class:`sipgw.media.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
-    None while unknown), :attr:`room_median` and :attr:`caller_dbfs` (the caller's
-    speech's 90th percentile, None while unknown).
+    None while unknown), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
+    speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
+    on the caller's level, not yet confirmed) and :attr:`retracted` (provisional starts
+    undone so far).
     """
 
     __slots__ = (
         "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config",
-        "_frames", "_hangover_frames", "_loud_run", "_model", "_quiet_run", "_room",
-        "_start_frames", "_stream", "_sure_run", "caller_dbfs", "level_dbfs", "loud",
-        "model_config", "noise_dbfs", "probability", "room_dbfs", "room_median", "speaking",
-        "speech_frames",
+        "_energy", "_frames", "_hangover_frames", "_hold", "_level_run", "_loud_run", "_model",
+        "_quiet_run", "_room", "_start_frames", "_stream", "_sure_run", "caller_dbfs",
+        "level_dbfs", "loud", "model_config", "noise_dbfs", "probability", "provisional",
+        "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -102,6 +140,8 @@ class ModelVoiceDetector:
         """``agent_audible`` tells whether the agent's audio plays (None: never);
         ``agent_pending`` whether it has audio queued, playing or paused (None: as
         ``agent_audible``): when not, it is the caller's turn."""
+        # The energy detector's loudness (over the line's noise floor) gates provisional starts.
+        self._energy = VoiceActivityDetector(config)
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
         self._model = model or shared_model()
@@ -123,6 +163,10 @@ class ModelVoiceDetector:
         self._loud_run = 0
         self._quiet_run = 0
         self._sure_run = 0
+        self._level_run = 0  # frames in a row as loud as the caller, over the agent
+        self.provisional = 0  # frames since a provisional start (0: none under way)
+        self._hold = 0  # frames left without a provisional start, after a retraction
+        self.retracted = 0
 
     @property
     def config(self) -> VadConfig:
@@ -132,6 +176,7 @@ class ModelVoiceDetector:
     @config.setter
     def config(self, config: VadConfig) -> None:
         self._config = config
+        self._energy.config = config
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -151,6 +196,8 @@ class ModelVoiceDetector:
             level = SILENT_DBFS
             samples = np.zeros(160, dtype="<i2")
         self.level_dbfs = level
+        energy = self._energy
+        energy.push(frame)
         stream = self._stream
         for chunk in stream.feed(samples.astype(np.float32) / 32768.0):
             self._model.step(stream, chunk)
@@ -168,10 +215,14 @@ class ModelVoiceDetector:
         room = self._track_room(level if speechlike and agent and not callers else None)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
-        loud = speechlike and level >= self._config.min_level_dbfs
+        provisional = self.provisional
+        starting = not self.speaking or provisional  # the start's gates, not the hangover's
+        heard = level >= self._config.min_level_dbfs
+        above_room = room is None or level >= room + settings.room_margin_db
+        loud = speechlike and heard
         if loud and room is not None:
-            loud = level >= (room if self.speaking else room + settings.room_margin_db)
-        if loud and agent and not self.speaking and bar is not None and not callers:
+            loud = above_room if starting else level >= room
+        if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
         if loud and not (pending is not None and pending()):
@@ -184,6 +235,20 @@ class ModelVoiceDetector:
         else:
             self._quiet_run += 1
             self._loud_run = self._sure_run = 0
+        if provisional:
+            return self._confirm()
+        # Over the agent, the caller's level alone may start speech (the model lags).
+        if agent and callers and above_room and energy.loud and not self.speaking:
+            self._level_run += 1
+        else:
+            self._level_run = 0
+        if self._hold:
+            self._hold -= 1
+        elif self._level_run >= PROVISIONAL_FRAMES and not self._starts():
+            self.speaking = True
+            self.provisional = 1
+            self.speech_frames = self._level_run
+            return VadEvent.STARTED
         if self.speaking:
             if loud:
                 self.speech_frames += 1
@@ -192,11 +257,30 @@ class ModelVoiceDetector:
                 self.speech_frames = 0
                 return VadEvent.ENDED
             return VadEvent.NONE
-        if self._loud_run >= self._start_frames or self._sure_run >= CONFIDENT_FRAMES:
+        if self._starts():
             self.speaking = True
             self.speech_frames = self._loud_run
             return VadEvent.STARTED
         return VadEvent.NONE
+
+    def _starts(self) -> bool:
+        """The rule's start: ``start_ms`` loud frames, or two the model is sure of."""
+        return self._loud_run >= self._start_frames or self._sure_run >= CONFIDENT_FRAMES
+
+    def _confirm(self) -> VadEvent:
+        """A provisional start's next frame: confirmed by the rule, or undone in time."""
+        if self._starts():
+            self.provisional = 0
+            self.speech_frames = max(self.speech_frames, self._loud_run)
+            return VadEvent.NONE
+        self.provisional += 1
+        if self.provisional <= CONFIRM_FRAMES:
+            return VadEvent.NONE
+        self.provisional = self.speech_frames = self._level_run = 0
+        self.speaking = False
+        self._hold = RETRACT_HOLD_FRAMES
+        self.retracted += 1
+        return VadEvent.ENDED
 
     def _track_room(self, level: float | None) -> float | None:
         """Add a room voice frame's level (None: not one); the room's 90th percentile."""
