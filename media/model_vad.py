@@ -55,15 +55,19 @@ alone would have started, later; a cut (``commit_ms`` of loud speech) counts onl
 the rule's loud frames, so nothing unconfirmed cuts the agent off.
 
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
-step's: up to 32 ms later than the sound. Frames arrive one per 20 ms, in order;
-``None`` (nothing received) is silence.
+step's: up to 32 ms later than the sound. Given a batch
+(:class:`~sipgw.media.voice_model.SileroBatch`), :meth:`ModelVoiceDetector.feed`
+queues a frame's chunks there instead (the caller runs the batch for many calls
+at once) and :meth:`ModelVoiceDetector.push` of that
+frame, after the run, takes their probabilities: the same decisions. Frames
+arrive one per 20 ms, in order; ``None`` (nothing received) is silence.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -76,7 +80,7 @@ from sipgw.media.vad import (
     VadEvent,
     VoiceActivityDetector,
 )
-from sipgw.media.voice_model import SileroModel, SileroStream, shared_model
+from sipgw.media.voice_model import SileroBatch, SileroModel, SileroStream, shared_model
 
 __all__ = [
     "CALLER_MIN_FRAMES",
@@ -122,11 +126,11 @@ class ModelVoiceDetector:
     """
 
     __slots__ = (
-        "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config",
-        "_energy", "_frames", "_hangover_frames", "_hold", "_level_run", "_loud_run", "_model",
-        "_quiet_run", "_room", "_start_frames", "_stream", "_sure_run", "caller_dbfs",
-        "level_dbfs", "loud", "model_config", "noise_dbfs", "probability", "provisional",
-        "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
+        "_agent_audible", "_agent_pending", "_batch", "_calibration_frames", "_caller",
+        "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold", "_level_run",
+        "_loud_run", "_model", "_quiet_run", "_room", "_start_frames", "_stream", "_sure_run",
+        "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
+        "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -136,16 +140,20 @@ class ModelVoiceDetector:
         model: SileroModel | None = None,
         agent_audible: Callable[[], bool] | None = None,
         agent_pending: Callable[[], bool] | None = None,
+        batch: SileroBatch | None = None,
     ) -> None:
         """``agent_audible`` tells whether the agent's audio plays (None: never);
         ``agent_pending`` whether it has audio queued, playing or paused (None: as
-        ``agent_audible``): when not, it is the caller's turn."""
+        ``agent_audible``): when not, it is the caller's turn. ``batch``: where
+        :meth:`feed` queues the model's chunks (None: :meth:`push` steps the model)."""
         # The energy detector's loudness (over the line's noise floor) gates provisional starts.
         self._energy = VoiceActivityDetector(config)
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
-        self._model = model or shared_model()
+        self._batch = batch
+        self._model = model if model is not None or batch is not None else shared_model()
         self._stream = SileroStream()
+        self._fed: deque[int] = deque()  # chunks each fed frame queued, until pushed
         self._agent_audible = agent_audible
         self._agent_pending = agent_pending or agent_audible
         self.speaking = False
@@ -186,22 +194,38 @@ class ModelVoiceDetector:
         """Loud audio in the current speech, in ms."""
         return self.speech_frames * FRAME_MS
 
+    def feed(self, frame: bytes | None) -> bool:
+        """Queue the frame's samples for the batch (before its :meth:`push`, in order);
+        whether a chunk was queued: then the batch must run before the push."""
+        batch = self._batch
+        if batch is None:
+            raise RuntimeError("feed() needs a detector made with a batch")
+        stream = self._stream
+        chunks = stream.feed(_samples(frame))
+        for chunk in chunks:
+            batch.submit(stream, chunk)
+        self._fed.append(len(chunks))
+        return bool(chunks)
+
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         self._frames += 1
-        if frame:
-            level = max(g711.rms_dbfs(frame), SILENT_DBFS)
-            samples = np.frombuffer(g711.ulaw_to_linear(frame), dtype="<i2")
-        else:
-            level = SILENT_DBFS
-            samples = np.zeros(160, dtype="<i2")
+        level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
         self.level_dbfs = level
         energy = self._energy
         energy.push(frame)
         stream = self._stream
-        for chunk in stream.feed(samples.astype(np.float32) / 32768.0):
-            self._model.step(stream, chunk)
-        probability = self.probability = stream.probability
+        if self._fed:  # fed: the batch stepped its chunks (later frames' too, maybe)
+            probability = self.probability
+            results = stream.results
+            for _ in range(self._fed.popleft()):
+                probability = results.popleft()
+        else:
+            model = self._model or shared_model()
+            for chunk in stream.feed(_samples(frame)):
+                model.step(stream, chunk)
+            probability = stream.probability
+        self.probability = probability
         settings = self.model_config
         speechlike = probability >= settings.threshold or (
             self.loud and probability >= settings.threshold - HYSTERESIS
@@ -308,3 +332,10 @@ class ModelVoiceDetector:
         ):
             levels = sorted(caller)
             self.caller_dbfs = levels[len(levels) * 9 // 10]
+
+
+def _samples(frame: bytes | None) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A μ-law frame's samples as the model takes them (float, -1..1); None: silence."""
+    if not frame:
+        return np.zeros(160, dtype=np.float32)
+    return np.frombuffer(g711.ulaw_to_linear(frame), dtype="<i2").astype(np.float32) / 32768.0

@@ -57,3 +57,55 @@ def test_a_missing_package_is_a_clear_error(
     )
     with pytest.raises(ConfigError, match=named):
         noise_settings(AssistantSection(**asked))  # type: ignore[arg-type]
+
+
+async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order() -> None:
+    """Frames of two calls that complete a model chunk in the same wake-up of the loop wait
+    for one model run (call_soon); the ticker's ``heard`` runs it sooner if it comes first;
+    nothing waits: a flush is a no-op."""
+    import asyncio
+    from functools import partial
+
+    from sipgw.agent.caller_audio import ModelBatcher
+
+    batcher = ModelBatcher()
+    stages = [
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+    ]
+    detectors = [s.detector(VadConfig(), lambda: True) for s in stages]
+    assert all(isinstance(d, ModelVoiceDetector) for d in detectors)
+    frame = b"\xff" * 160  # silence: 160 samples, a chunk (256) every other frame or so
+    heard: list[tuple[int, float]] = []
+
+    def then(call: int) -> None:
+        assert detectors[call].push(frame) is not None
+        heard.append((call, detectors[call].probability))  # type: ignore[attr-defined]
+
+    assert not any(stage.feed(frame) for stage in stages)  # 160 samples: no chunk yet
+    for call, stage in enumerate(stages):
+        detectors[call].push(frame)
+        assert stage.feed(frame)  # 320: a chunk each
+        stage.after_batch(partial(then, call))
+    assert heard == [] and batcher.batch.pending
+    await asyncio.sleep(0)
+    assert [call for call, _ in heard] == [0, 1] and batcher.flushes == 1
+    assert batcher.batch.runs == 1 and batcher.batch.steps == 2
+    # The ticker's hook, before the call_soon: the same run, once.
+    stages[0].feed(frame)
+    stages[0].feed(frame)
+    stages[0].after_batch(lambda: heard.append((9, 0.0)))
+    batcher.flush()
+    assert heard[-1] == (9, 0.0) and batcher.flushes == 2
+    await asyncio.sleep(0)
+    batcher.flush()
+    assert batcher.flushes == 2  # nothing waited: no-ops
+
+
+def test_without_a_batcher_the_model_steps_at_the_push() -> None:
+    stage = CallerAudio(NoiseSettings(detector="model"))
+    stage.detector(VadConfig(), lambda: True)
+    assert not stage.feed(b"\xff" * 160)  # no batch: nothing waits
+    done: list[int] = []
+    stage.after_batch(lambda: done.append(1))
+    assert done == [1]

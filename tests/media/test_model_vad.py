@@ -12,7 +12,7 @@ from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.model_vad import ModelVoiceDetector
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
-from sipgw.media.voice_model import CHUNK, CONTEXT, SileroStream, shared_model
+from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
 
 VAD = VadConfig(start_ms=60, hangover_ms=300)
@@ -306,3 +306,47 @@ def test_no_provisional_start_before_the_callers_level_is_known() -> None:
     )
     burst = mix(cough(), [0] * 2000, 200.0, speech_dbfs=-16.0)
     assert not events(detector, frames([0] * 4000 + burst + [0] * 4000))
+
+
+def test_detectors_fed_through_a_batch_decide_as_alone() -> None:
+    """Three calls' detectors, their frames fed in turn and the batch run once per round
+    (as a wake-up of the loop does): the same probabilities and events, frame by frame, as
+    each stepping the model alone; fewer model calls than chunks."""
+    said = with_quiet(clean(speech(SENTENCE)))
+    tracks = [
+        frames(mix(said, background(kind, len(said) / 8000), 10.0))
+        for kind in ("babble", "music", "street")
+    ]
+    alone = [ModelVoiceDetector(VAD) for _ in tracks]
+    batch = SileroBatch()
+    batched = [ModelVoiceDetector(VAD, batch=batch) for _ in tracks]
+    for i in range(len(tracks[0])):
+        expected = [(d.push(t[i]), d.probability) for d, t in zip(alone, tracks, strict=True)]
+        if any([d.feed(t[i]) for d, t in zip(batched, tracks, strict=True)]):
+            batch.run()
+        got = [(d.push(t[i]), d.probability) for d, t in zip(batched, tracks, strict=True)]
+        assert [e for e, _ in got] == [e for e, _ in expected], i
+        assert np.allclose([p for _, p in got], [p for _, p in expected], atol=1e-4), i
+    assert batch.steps == 3 * (len(tracks[0]) * 160 // CHUNK)
+    assert batch.runs == batch.steps // 3  # one model call for the three streams' chunks
+
+
+def test_a_batch_steps_a_streams_chunks_in_order_across_rounds() -> None:
+    """Two chunks of one stream waiting (frames fed before a run): two rounds, the second
+    on the state the first left; the frames' pushes take each its own probability."""
+    said = frames(with_quiet(clean(speech(SENTENCE))))
+    alone = ModelVoiceDetector(VAD)
+    expected = [alone.probability for f in said if alone.push(f) or True]
+    batch = SileroBatch()
+    detector = ModelVoiceDetector(VAD, batch=batch)
+    got = []
+    for start in range(0, len(said), 4):  # four frames (80 ms: two or three chunks) a run
+        group = said[start : start + 4]
+        for frame in group:
+            detector.feed(frame)
+        batch.run()
+        for frame in group:
+            detector.push(frame)
+            got.append(detector.probability)
+    assert np.allclose(got, expected, atol=1e-4)
+    assert batch.runs > len(said) // 4  # rounds: a stream's second chunk in a second call
