@@ -87,6 +87,10 @@ class SileroStream:
         self.probability = 0.0
         self.results: deque[float] = deque()
 
+    def reset(self) -> None:
+        """Start the recurrent state afresh (as at the start of a stream)."""
+        self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
+
     def feed(self, samples: np.ndarray[Any, np.dtype[np.float32]]) -> list[np.ndarray[Any, Any]]:
         """Add samples (float, -1..1); the model inputs (context + chunk) now complete."""
         pending = np.concatenate((self._pending, samples))
@@ -145,14 +149,16 @@ class SileroBatch:
     :meth:`submit` each stream's chunks as they complete, in order; :meth:`run`
     steps them all: round k takes the k-th waiting chunk of every stream that has
     one, in one :meth:`SileroModel.run` (a stream's next chunk needs the state its
-    previous one left). Each probability is appended to the stream's ``results``.
+    previous one left; a chunk submitted ``fresh`` starts from a reset state). Each
+    probability is appended to the stream's ``results``.
     """
 
     __slots__ = ("_model", "_waiting", "runs", "steps")
 
     def __init__(self, model: SileroModel | None = None) -> None:
         self._model = model
-        self._waiting: dict[int, tuple[SileroStream, list[np.ndarray[Any, Any]]]] = {}
+        self._waiting: dict[int, tuple[SileroStream, list[tuple[np.ndarray[Any, Any], bool]]]]
+        self._waiting = {}
         self.runs = 0
         """Model calls so far."""
         self.steps = 0
@@ -163,13 +169,16 @@ class SileroBatch:
         """Whether some chunk waits."""
         return bool(self._waiting)
 
-    def submit(self, stream: SileroStream, chunk: np.ndarray[Any, Any]) -> None:
-        """A stream's next chunk (context + 256 samples), for the next :meth:`run`."""
+    def submit(
+        self, stream: SileroStream, chunk: np.ndarray[Any, Any], fresh: bool = False
+    ) -> None:
+        """A stream's next chunk (context + 256 samples), for the next :meth:`run`; ``fresh``:
+        reset the stream's state before it."""
         waiting = self._waiting.get(id(stream))
         if waiting is None:
-            self._waiting[id(stream)] = (stream, [chunk])
+            self._waiting[id(stream)] = (stream, [(chunk, fresh)])
         else:
-            waiting[1].append(chunk)
+            waiting[1].append((chunk, fresh))
 
     def run(self) -> None:
         """Step every waiting chunk; their probabilities go to their streams' ``results``."""
@@ -183,7 +192,13 @@ class SileroBatch:
         depth = max(len(chunks) for _, chunks in waiting)
         for k in range(depth):
             streams = [stream for stream, chunks in waiting if len(chunks) > k]
-            inputs = [chunks[k] for _, chunks in waiting if len(chunks) > k]
+            inputs = []
+            for stream, chunks in waiting:
+                if len(chunks) > k:
+                    chunk, fresh = chunks[k]
+                    if fresh:
+                        stream.reset()
+                    inputs.append(chunk)
             probabilities = model.run(streams, inputs)
             for stream, probability in zip(streams, probabilities, strict=True):
                 stream.results.append(probability)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import pytest
 
@@ -10,6 +11,7 @@ from sipgw.agent.assistant_sections import AssistantSection
 from sipgw.agent.assistant_settings import noise_settings
 from sipgw.agent.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.sections import ConfigError
+from sipgw.media import g711
 from sipgw.media.model_vad import ModelVoiceDetector
 from sipgw.media.vad import VadConfig, VoiceActivityDetector
 
@@ -75,7 +77,9 @@ async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order()
     ]
     detectors = [s.detector(VadConfig(), lambda: True) for s in stages]
     assert all(isinstance(d, ModelVoiceDetector) for d in detectors)
-    frame = b"\xff" * 160  # silence: 160 samples, a chunk (256) every other frame or so
+    # A 440 Hz tone at about -20 dBFS: 160 samples, a model chunk (256) most frames.
+    tone = [round(3000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(160)]
+    frame = g711.linear_to_ulaw(b"".join(v.to_bytes(2, "little", signed=True) for v in tone))
     heard: list[tuple[int, float]] = []
 
     def then(call: int) -> None:

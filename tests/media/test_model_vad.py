@@ -10,7 +10,7 @@ import pytest
 
 from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.model_vad import ModelVoiceDetector
+from sipgw.media.model_vad import QUIET_STEPPED_CHUNKS, ModelVoiceDetector
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
 from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
@@ -327,8 +327,8 @@ def test_detectors_fed_through_a_batch_decide_as_alone() -> None:
         got = [(d.push(t[i]), d.probability) for d, t in zip(batched, tracks, strict=True)]
         assert [e for e, _ in got] == [e for e, _ in expected], i
         assert np.allclose([p for _, p in got], [p for _, p in expected], atol=1e-4), i
-    assert batch.steps == 3 * (len(tracks[0]) * 160 // CHUNK)
-    assert batch.runs == batch.steps // 3  # one model call for the three streams' chunks
+    assert batch.steps <= 3 * (len(tracks[0]) * 160 // CHUNK)
+    assert batch.runs < batch.steps / 2  # mostly one model call for the three streams' chunks
 
 
 def test_a_batch_steps_a_streams_chunks_in_order_across_rounds() -> None:
@@ -350,3 +350,27 @@ def test_a_batch_steps_a_streams_chunks_in_order_across_rounds() -> None:
             got.append(detector.probability)
     assert np.allclose(got, expected, atol=1e-4)
     assert batch.runs > len(said) // 4  # rounds: a stream's second chunk in a second call
+
+
+def test_a_quiet_line_is_not_stepped_and_speech_after_it_still_starts() -> None:
+    """Chunks 10 dB under min_level_dbfs hold no speech frame: after 256 ms of them the
+    model is not stepped (probability 0); the speech after 2 s of them still starts."""
+    batch = SileroBatch()
+    detector = ModelVoiceDetector(VAD, batch=batch)
+    hiss = mix([0], background("pink", 2.0), 0.0, speech_dbfs=-60.0)  # -60 dBFS
+    said = frames(hiss + clean(speech(SENTENCE)) + [0] * 8000)
+    found = []
+    for i, frame in enumerate(said):
+        if detector.feed(frame):
+            batch.run()
+        if (event := detector.push(frame)) is not VadEvent.NONE:
+            found.append((i, event))
+        if i == 99:
+            assert batch.steps == QUIET_STEPPED_CHUNKS  # 2 s: 256 ms of it stepped
+            assert detector.probability == 0.0
+    assert found[0][1] is VadEvent.STARTED and 100 <= found[0][0] <= 110
+    assert found[-1][1] is VadEvent.ENDED
+    alone = ModelVoiceDetector(VAD)
+    assert [(i, e) for i, f in enumerate(said) if (e := alone.push(f)) is not VadEvent.NONE] == (
+        found
+    )
