@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
@@ -343,6 +344,72 @@ def suppression_figures(snr: float) -> dict[str, Any]:
     return out
 
 
+def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
+    """CPU per call-second of the caller path (``agent/caller_audio.py``, the turn-taking
+    machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
+    another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
+    the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
+    (each call steps the model at its frame, as before batching) or ``batched`` (one
+    model run per wake-up for the calls whose frame completed a chunk, as the assistant
+    does). ``line``: ``noisy`` (the interruption track over each background in turn at 10
+    dB SNR: speech or voices, music or noise all the time) or ``quiet`` (the caller's
+    opening turn, then the caller listening in a quiet room: pink noise at -60 dBFS)."""
+    from sipgw.agent.caller_audio import ModelBatcher
+
+    tracks = []
+    if line == "noisy":
+        voice, _ = interruption_track(seconds)
+        for kind in BACKGROUNDS:
+            noise = background(kind, OPENING_S + seconds)
+            tracks.append(_ulaw_frames(mix(voice, noise, 10.0)))
+    else:
+        noise = background("pink", OPENING_S + seconds)
+        tracks.append(_ulaw_frames(mix(opening_track(seconds), noise, 40.0)))
+    batcher = ModelBatcher() if mode == "batched" else None
+    stages, turn_takers, agents = [], [], []
+    vad = BargeInSettings().vad
+    for _ in range(calls):
+        stage = CallerAudio(NoiseSettings(detector="energy" if mode == "energy" else "model"),
+                            batcher)  # fmt: skip
+        agent = Speaking()
+        detector = stage.detector(vad, partial(getattr, agent, "audible"),
+                                  partial(getattr, agent, "pending"))  # fmt: skip
+        stages.append(stage)
+        agents.append(agent)
+        turn_takers.append(TurnTaker(agent, detector=detector))
+    frames = len(tracks[0])
+    opening = int(OPENING_S / 0.02)
+    cpu = 0.0
+    for i in range(frames):
+        started = time.process_time()
+        for first in range(0, calls, group):
+            members = range(first, min(first + group, calls))
+            heard = []
+            for c in members:
+                track = tracks[c % len(tracks)]
+                # The calls' openings together, then each call at its own place in the rest.
+                k = i if i < opening else opening + (i - opening + 7 * c) % (frames - opening)
+                heard.append(stages[c].process(track[k]))
+            if batcher is not None:
+                for c, frame in zip(members, heard, strict=True):
+                    stages[c].feed(frame)
+                batcher.batch.run()
+            for c, frame in zip(members, heard, strict=True):
+                turn_takers[c].receive_audio(frame, i * 0.02)
+        if i >= opening:
+            cpu += time.process_time() - started
+        if i == opening:
+            for agent in agents:
+                agent.audible = agent.pending = True
+    measured = calls * (frames - opening) * 0.02
+    out: dict[str, Any] = {"cpu_ms_per_call_s": round(1000 * cpu / measured, 3)}
+    if batcher is not None:
+        batch = batcher.batch
+        out["model_runs_per_s"] = round(batch.runs / (frames * 0.02), 1)
+        out["streams_per_run"] = round(batch.steps / max(batch.runs, 1), 1)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="per background and SNR")
@@ -362,7 +429,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=str(ModelVadConfig().caller_margin_db),
         help="the model detector's gate below the caller's level ('off': none)",
     )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        help="instead: CPU per call-second of the caller path at this many calls at once",
+    )
+    parser.add_argument("--cpu-seconds", type=float, default=10.0, help="with --calls")
     args = parser.parse_args(argv)
+    if args.calls:
+        return cpu_main(args.calls, args.cpu_seconds, args.json)
     margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
     model = ModelVadConfig(caller_margin_db=margin)
     results: dict[str, Any] = {}
@@ -407,6 +482,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"machine": machine_info(), "seconds": args.seconds, "results": results,
          "suppression": suppression},
         args.json, "noise",
+    )  # fmt: skip
+    log(f"figures in {path}")
+    return 0
+
+
+def cpu_main(calls: int, seconds: float, json_path: str | None) -> int:
+    """The ``--calls`` figures: every mode on both lines; a table and the JSON."""
+    from sipgw.media import _accel
+
+    group = max(1, calls // 10)
+    results: dict[str, Any] = {}
+    rows = []
+    for line in ("noisy", "quiet"):
+        for mode in ("energy", "model", "batched"):
+            log(f"{calls} calls, {line} line, {mode}")
+            f = results[f"{line}/{mode}"] = cpu_at(calls, seconds, group, mode, line)
+            rows.append([line, mode, fmt(f["cpu_ms_per_call_s"], ".2f"),
+                         fmt(f.get("model_runs_per_s"), ".0f"),
+                         fmt(f.get("streams_per_run"), ".1f")])  # fmt: skip
+    print(f"{calls} calls, arrivals {group} calls a wake-up, media path {_accel.PATH}")
+    print(format_table(
+        ["caller line", "detector", "CPU ms per call-s", "model runs/s", "streams a run"], rows
+    ))  # fmt: skip
+    path = write_json(
+        {"machine": machine_info(), "calls": calls, "seconds": seconds, "group": group,
+         "media_path": _accel.PATH, "cpu": results},
+        json_path, "noise-cpu",
     )  # fmt: skip
     log(f"figures in {path}")
     return 0

@@ -58,7 +58,8 @@ The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. It is not stepped on a quiet line: after
 :data:`QUIET_STEPPED_CHUNKS` chunks in a row :data:`QUIET_DB` under
 ``min_level_dbfs`` (no frame in them can be speech), the probability is 0 without
-a run until sound comes back. Given a batch
+a run until sound comes back, and frames that quiet are taken as silence without
+decoding them. Given a batch
 (:class:`~sipgw.media.voice_model.SileroBatch`), :meth:`ModelVoiceDetector.feed`
 queues a frame's chunks there instead (the caller runs the batch for many calls
 at once) and :meth:`ModelVoiceDetector.push` of that
@@ -68,6 +69,7 @@ arrive one per 20 ms, in order; ``None`` (nothing received) is silence.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, TypeAlias
@@ -145,11 +147,11 @@ class ModelVoiceDetector:
 
     __slots__ = (
         "_agent_audible", "_agent_pending", "_batch", "_calibration_frames", "_caller",
-        "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold", "_level_run",
-        "_loud_run", "_model", "_quiet_chunks", "_quiet_energy", "_quiet_run", "_room",
-        "_start_frames", "_stream", "_sure_run", "caller_dbfs", "level_dbfs", "loud",
-        "model_config", "noise_dbfs", "probability", "provisional", "retracted", "room_dbfs",
-        "room_median", "speaking", "speech_frames",
+        "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold",
+        "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs", "_quiet_energy",
+        "_quiet_run", "_room", "_room_ranked", "_start_frames", "_stream", "_sure_run",
+        "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
+        "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -186,8 +188,10 @@ class ModelVoiceDetector:
         self.room_dbfs: float | None = None
         self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float]] = deque()
+        self._room_ranked: list[float] = []  # the same levels, sorted
         self.caller_dbfs: float | None = None
-        self._caller: deque[float] = deque(maxlen=CALLER_WINDOW_FRAMES)
+        self._caller: deque[float] = deque()
+        self._caller_ranked: list[float] = []  # the same levels, sorted
         self._frames = 0
         self._loud_run = 0
         self._quiet_run = 0
@@ -207,7 +211,8 @@ class ModelVoiceDetector:
         self._config = config
         self._energy.config = config
         # A chunk's sum of squares (float samples) under min_level_dbfs - QUIET_DB.
-        self._quiet_energy = CHUNK * 10 ** ((config.min_level_dbfs - QUIET_DB) / 10)
+        self._quiet_dbfs = config.min_level_dbfs - QUIET_DB
+        self._quiet_energy = CHUNK * 10 ** (self._quiet_dbfs / 10)
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -232,6 +237,12 @@ class ModelVoiceDetector:
     def _model_inputs(self, frame: bytes | None) -> tuple[list[tuple[Chunk, bool]], bool]:
         """The frame's chunks the model must step (each with whether the state starts
         afresh), and whether its last chunk was quiet (not stepped: probability 0)."""
+        if self._quiet_chunks > QUIET_STEPPED_CHUNKS:
+            level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+            if level < self._quiet_dbfs:
+                # Still quiet: its samples count as silence (no conversion, no run).
+                self._quiet_chunks += self._stream.idle(len(frame) if frame else 160)
+                return [], True
         steps = []
         quiet = False
         for chunk in self._stream.feed(_samples(frame)):
@@ -349,37 +360,45 @@ class ModelVoiceDetector:
 
     def _track_room(self, level: float | None) -> float | None:
         """Add a room voice frame's level (None: not one); the room's 90th percentile."""
-        room = self._room
+        room, ranked = self._room, self._room_ranked
         if level is not None:
             room.append((self._frames, level))
+            insort(ranked, level)
         if self._frames % _ROOM_UPDATE_FRAMES == 0:
             while room and room[0][0] <= self._frames - ROOM_WINDOW_FRAMES:
-                room.popleft()
+                del ranked[bisect_left(ranked, room.popleft()[1])]
             # A few stray frames are no room: at least 1 s of voices in the window.
-            if len(room) >= 50:
-                levels = sorted(v for _, v in room)
-                self.room_dbfs = levels[len(levels) * 9 // 10]
-                self.room_median = levels[len(levels) // 2]
+            if len(ranked) >= 50:
+                self.room_dbfs = ranked[len(ranked) * 9 // 10]
+                self.room_median = ranked[len(ranked) // 2]
             else:
                 self.room_dbfs = None
         return self.room_dbfs
 
     def _track_caller(self, level: float) -> None:
         """Add the level of a frame of the caller's own speech; update their 90th percentile."""
-        caller = self._caller
+        caller, ranked = self._caller, self._caller_ranked
+        if len(caller) == CALLER_WINDOW_FRAMES:
+            del ranked[bisect_left(ranked, caller.popleft())]
         caller.append(level)
-        if len(caller) >= CALLER_MIN_FRAMES and (
+        insort(ranked, level)
+        if len(ranked) >= CALLER_MIN_FRAMES and (
             self.caller_dbfs is None or self._frames % _ROOM_UPDATE_FRAMES == 0
         ):
-            levels = sorted(caller)
-            self.caller_dbfs = levels[len(levels) * 9 // 10]
+            self.caller_dbfs = ranked[len(ranked) * 9 // 10]
 
 
 Chunk: TypeAlias = "np.ndarray[Any, Any]"
+
+
+_ULAW_FLOAT: Final = (
+    np.frombuffer(g711.ulaw_to_linear(bytes(range(256))), dtype="<i2").astype(np.float32) / 32768.0
+)
+"""Each μ-law octet's sample as the model takes it (float, -1..1): one lookup a frame."""
 
 
 def _samples(frame: bytes | None) -> np.ndarray[Any, np.dtype[np.float32]]:
     """A μ-law frame's samples as the model takes them (float, -1..1); None: silence."""
     if not frame:
         return np.zeros(160, dtype=np.float32)
-    return np.frombuffer(g711.ulaw_to_linear(frame), dtype="<i2").astype(np.float32) / 32768.0
+    return _ULAW_FLOAT[np.frombuffer(frame, dtype=np.uint8)]

@@ -45,6 +45,7 @@ CHUNK: Final = 256
 CONTEXT: Final = 32
 """Samples of the previous chunk the model sees before each chunk."""
 _STATE_SHAPE: Final = (2, 1, 128)
+_ZEROS: Final = np.zeros(CHUNK, dtype=np.float32)  # read only: sliced, never written
 
 
 class ModelMissing(RuntimeError):
@@ -90,6 +91,16 @@ class SileroStream:
     def reset(self) -> None:
         """Start the recurrent state afresh (as at the start of a stream)."""
         self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
+
+    def idle(self, count: int) -> int:
+        """``count`` samples of silence (quiet audio taken as zeros), without the model: the
+        chunks they complete, which are not stepped (the state stays)."""
+        total = len(self._pending) + count
+        chunks = total // CHUNK
+        self._pending = _ZEROS[: total % CHUNK]
+        if chunks:
+            self._context = _ZEROS[:CONTEXT]
+        return chunks
 
     def feed(self, samples: np.ndarray[Any, np.dtype[np.float32]]) -> list[np.ndarray[Any, Any]]:
         """Add samples (float, -1..1); the model inputs (context + chunk) now complete."""
