@@ -127,7 +127,10 @@ class ModelBatcher:
         self.flushes += 1
         batch = self._batch
         if batch is not None and batch.pending:
-            batch.run()
+            try:
+                batch.run()
+            except Exception:  # its frames are heard as no speech (model_vad.py)
+                log.exception("the voice model's batch failed")
         then, self._then = self._then, []
         for continuation in then:
             try:

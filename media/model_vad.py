@@ -267,7 +267,7 @@ class ModelVoiceDetector:
             stepped, quiet = self._fed.popleft()
             results = stream.results
             for _ in range(stepped):
-                probability = results.popleft()
+                probability = results.popleft() if results else 0.0  # a failed run: none
         else:
             steps, quiet = self._model_inputs(frame)
             model = self._model or shared_model()

@@ -113,3 +113,42 @@ def test_without_a_batcher_the_model_steps_at_the_push() -> None:
     done: list[int] = []
     stage.after_batch(lambda: done.append(1))
     assert done == [1]
+
+
+async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ONNX Runtime raising in the batch: logged; the waiting frames are heard (as no
+    speech) and the next run works again."""
+    import asyncio
+    import logging
+    from typing import Any, cast
+
+    from sipgw.agent.caller_audio import ModelBatcher
+    from sipgw.media.voice_model import SileroBatch, SileroModel, shared_model
+
+    class Flaky:
+        fail = True
+
+        def run(self, streams: list[Any], chunks: list[Any]) -> list[float]:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("onnxruntime")
+            return shared_model().run(streams, chunks)
+
+    batcher = ModelBatcher()
+    batcher._batch = SileroBatch(cast(SileroModel, Flaky()))  # noqa: SLF001 - the fault
+    stage = CallerAudio(NoiseSettings(detector="model"), batcher)
+    detector = stage.detector(VadConfig(), lambda: True)
+    frame = bytes(range(160))  # loud μ-law: a model chunk most frames
+    heard: list[float] = []
+    with caplog.at_level(logging.ERROR, logger="sipgw.agent"):
+        for _ in range(4):
+            if stage.feed(frame):
+                stage.after_batch(lambda: heard.append(float(detector.push(frame) is not None)))
+            else:
+                detector.push(frame)
+            await asyncio.sleep(0)
+    assert "the voice model's batch failed" in [r.message for r in caplog.records]
+    assert heard and all(heard)
+    assert batcher.batch.runs >= 1  # a later run went through
