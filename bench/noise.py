@@ -260,9 +260,11 @@ def measure(
         loud_as_caller: list[float] = []
         audible: list[float] = []
         from_audible: list[float] = []
+        each: list[int | None] = []  # per sentence, None: not paused
         for start, onset, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
             cut = [t for t in real.commits if start <= t <= end + 1.0]
+            each.append(round((paused[0] - onset) * 1000) if paused else None)
             if paused:
                 latencies.append((paused[0] - start) * 1000)
                 from_onset.append((paused[0] - onset) * 1000)
@@ -298,7 +300,7 @@ def measure(
             "onset_to_audible_ms_p95": percentile(audible, 95),
             "audible_to_stop_ms_p50": percentile(from_audible, 50),
             "audible_to_stop_ms_p95": percentile(from_audible, 95),
-            "onset_to_pause_ms": [round(v) for v in from_onset],
+            "onset_to_pause_ms": each,
             "cpu_ms_per_call_s": round(
                 1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
             ),  # fmt: skip

@@ -174,8 +174,8 @@ class ModelVoiceDetector:
         self._batch = batch
         self._model = model if model is not None or batch is not None else shared_model()
         self._stream = SileroStream()
-        # Each fed frame until pushed: (chunks it queued, whether its last chunk was quiet).
-        self._fed: deque[tuple[int, bool]] = deque()
+        # Each fed frame until pushed: (chunks it queued, its last chunk quiet, its level).
+        self._fed: deque[tuple[int, bool, float]] = deque()
         self._quiet_chunks = 0
         self._agent_audible = agent_audible
         self._agent_pending = agent_pending or agent_audible
@@ -228,21 +228,20 @@ class ModelVoiceDetector:
         batch = self._batch
         if batch is None:
             raise RuntimeError("feed() needs a detector made with a batch")
-        steps, quiet = self._model_inputs(frame)
-        for chunk, fresh in steps:
-            batch.submit(self._stream, chunk, fresh)
-        self._fed.append((len(steps), quiet))
+        level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+        steps, quiet = self._model_inputs(frame, level)
+        for chunk in steps:
+            batch.submit(self._stream, chunk)
+        self._fed.append((len(steps), quiet, level))
         return bool(steps)
 
-    def _model_inputs(self, frame: bytes | None) -> tuple[list[tuple[Chunk, bool]], bool]:
-        """The frame's chunks the model must step (each with whether the state starts
-        afresh), and whether its last chunk was quiet (not stepped: probability 0)."""
-        if self._quiet_chunks > QUIET_STEPPED_CHUNKS:
-            level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
-            if level < self._quiet_dbfs:
-                # Still quiet: its samples count as silence (no conversion, no run).
-                self._quiet_chunks += self._stream.idle(len(frame) if frame else 160)
-                return [], True
+    def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[Chunk], bool]:
+        """The frame's chunks the model must step, and whether its last chunk was quiet
+        (not stepped: probability 0)."""
+        if self._quiet_chunks > QUIET_STEPPED_CHUNKS and level < self._quiet_dbfs:
+            # Still quiet: its samples count as silence (no conversion, no run).
+            self._quiet_chunks += self._stream.idle(len(frame) if frame else 160)
+            return [], True
         steps = []
         quiet = False
         for chunk in self._stream.feed(_samples(frame)):
@@ -250,34 +249,31 @@ class ModelVoiceDetector:
             quiet = float(np.dot(body, body)) < self._quiet_energy
             self._quiet_chunks = self._quiet_chunks + 1 if quiet else 0
             if self._quiet_chunks <= QUIET_STEPPED_CHUNKS:
-                steps.append((chunk, False))
+                steps.append(chunk)
                 quiet = False
         return steps, quiet
 
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         self._frames += 1
-        level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
-        self.level_dbfs = level
-        energy = self._energy
-        energy.push(frame)
+        self._energy.push(frame)
         stream = self._stream
         probability = self.probability
         if self._fed:  # fed: the batch stepped its chunks (later frames' too, maybe)
-            stepped, quiet = self._fed.popleft()
+            stepped, quiet, level = self._fed.popleft()
             results = stream.results
             for _ in range(stepped):
                 probability = results.popleft() if results else 0.0  # a failed run: none
         else:
-            steps, quiet = self._model_inputs(frame)
+            level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+            steps, quiet = self._model_inputs(frame, level)
             model = self._model or shared_model()
-            for chunk, fresh in steps:
-                if fresh:
-                    stream.reset()
+            for chunk in steps:
                 probability = model.step(stream, chunk)
         if quiet:
             probability = 0.0
         self.probability = probability
+        self.level_dbfs = level
         settings = self.model_config
         speechlike = probability >= settings.threshold or (
             self.loud and probability >= settings.threshold - HYSTERESIS
@@ -314,7 +310,7 @@ class ModelVoiceDetector:
         if provisional:
             return self._confirm()
         # Over the agent, the caller's level alone may start speech (the model lags).
-        if agent and callers and above_room and energy.loud and not self.speaking:
+        if agent and callers and above_room and self._energy.loud and not self.speaking:
             self._level_run += 1
         else:
             self._level_run = 0

@@ -88,10 +88,6 @@ class SileroStream:
         self.probability = 0.0
         self.results: deque[float] = deque()
 
-    def reset(self) -> None:
-        """Start the recurrent state afresh (as at the start of a stream)."""
-        self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
-
     def idle(self, count: int) -> int:
         """``count`` samples of silence (quiet audio taken as zeros), without the model: the
         chunks they complete, which are not stepped (the state stays)."""
@@ -160,16 +156,14 @@ class SileroBatch:
     :meth:`submit` each stream's chunks as they complete, in order; :meth:`run`
     steps them all: round k takes the k-th waiting chunk of every stream that has
     one, in one :meth:`SileroModel.run` (a stream's next chunk needs the state its
-    previous one left; a chunk submitted ``fresh`` starts from a reset state). Each
-    probability is appended to the stream's ``results``.
+    previous one left). Each probability is appended to the stream's ``results``.
     """
 
     __slots__ = ("_model", "_waiting", "runs", "steps")
 
     def __init__(self, model: SileroModel | None = None) -> None:
         self._model = model
-        self._waiting: dict[int, tuple[SileroStream, list[tuple[np.ndarray[Any, Any], bool]]]]
-        self._waiting = {}
+        self._waiting: dict[int, tuple[SileroStream, list[np.ndarray[Any, Any]]]] = {}
         self.runs = 0
         """Model calls so far."""
         self.steps = 0
@@ -180,16 +174,13 @@ class SileroBatch:
         """Whether some chunk waits."""
         return bool(self._waiting)
 
-    def submit(
-        self, stream: SileroStream, chunk: np.ndarray[Any, Any], fresh: bool = False
-    ) -> None:
-        """A stream's next chunk (context + 256 samples), for the next :meth:`run`; ``fresh``:
-        reset the stream's state before it."""
+    def submit(self, stream: SileroStream, chunk: np.ndarray[Any, Any]) -> None:
+        """A stream's next chunk (context + 256 samples), for the next :meth:`run`."""
         waiting = self._waiting.get(id(stream))
         if waiting is None:
-            self._waiting[id(stream)] = (stream, [(chunk, fresh)])
+            self._waiting[id(stream)] = (stream, [chunk])
         else:
-            waiting[1].append((chunk, fresh))
+            waiting[1].append(chunk)
 
     def run(self) -> None:
         """Step every waiting chunk; their probabilities go to their streams' ``results``."""
@@ -203,13 +194,7 @@ class SileroBatch:
         depth = max(len(chunks) for _, chunks in waiting)
         for k in range(depth):
             streams = [stream for stream, chunks in waiting if len(chunks) > k]
-            inputs = []
-            for stream, chunks in waiting:
-                if len(chunks) > k:
-                    chunk, fresh = chunks[k]
-                    if fresh:
-                        stream.reset()
-                    inputs.append(chunk)
+            inputs = [chunks[k] for _, chunks in waiting if len(chunks) > k]
             probabilities = model.run(streams, inputs)
             for stream, probability in zip(streams, probabilities, strict=True):
                 stream.results.append(probability)
