@@ -30,7 +30,6 @@ from functools import partial
 from typing import Unpack
 
 from sipgw.agent.base import AgentFactory
-from sipgw.agent.caller_audio import shared_batcher
 from sipgw.agent.capabilities import plugin_factory
 from sipgw.agent.resilience.settings import BreakerSection
 from sipgw.agent.tools.mcp_servers import close_mcp_servers
@@ -175,8 +174,6 @@ class Gateway:
         self.ports = PortAllocator(*config.rtp_ports)
         self.ticker = Ticker()
         self.ticker.on_lateness = self._tick_lateness
-        # The model voice detector's batch runs before the calls tick (a no-op without it).
-        self.ticker.heard = shared_batcher().flush
         self.counted = CallCounters()
         """What the gateway counts as calls run (read them all with :meth:`counters`)."""
         self.metrics = GatewayMetrics(self)
