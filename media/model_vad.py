@@ -57,14 +57,13 @@ the rule's loud frames, so nothing unconfirmed cuts the agent off.
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
 step's: up to 32 ms later than the sound. It is not stepped on a quiet line: after
 :data:`QUIET_STEPPED_CHUNKS` chunks in a row :data:`QUIET_DB` under
-``min_level_dbfs`` (no frame in them can be speech), the probability is 0 without
-a run until sound comes back, and frames that quiet are taken as silence without
-decoding them. Given a batch
-(:class:`~sipgw.media.voice_model.SileroBatch`), :meth:`ModelVoiceDetector.feed`
-queues a frame's chunks there instead (the caller runs the batch for many calls
-at once) and :meth:`ModelVoiceDetector.push` of that
-frame, after the run, takes their probabilities: the same decisions. Frames
-arrive one per 20 ms, in order; ``None`` (nothing received) is silence.
+``min_level_dbfs`` (no frame in them can be speech), the probability is 0 without a
+run until sound comes back, and frames that quiet are taken as silence without
+decoding them. Given a batch (:class:`~sipgw.media.voice_model.SileroBatch`),
+:meth:`ModelVoiceDetector.feed` queues a frame's chunks there instead (the caller
+runs the batch for many calls at once) and :meth:`ModelVoiceDetector.push` of that
+frame, after the run, takes their probabilities: the same decisions. Frames arrive
+one per 20 ms, in order; ``None`` (nothing received) is silence.
 """
 
 from __future__ import annotations
