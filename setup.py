@@ -45,6 +45,7 @@ COMPILED = (
     "media/codecs/base.py",
     "media/codecs/g711.py",
     "media/codecs/g722.py",
+    "media/codecs/opus.py",
     "media/codecs/convert.py",
     "media/ingress.py",
     "media/vad.py",

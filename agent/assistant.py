@@ -59,6 +59,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -67,7 +68,7 @@ from sipgw.agent.amd.config import AmdCall, AmdMode
 from sipgw.agent.answering import Answering
 from sipgw.agent.base import CallControl
 from sipgw.agent.call_actions import CallActions, ToolCallContext
-from sipgw.agent.caller_audio import CallerAudio
+from sipgw.agent.caller_audio import CallerAudio, shared_batcher
 from sipgw.agent.caller_context import CallerContextPrompt, CallerContextSettings
 from sipgw.agent.callscope import CallScope, ScopedAgent
 from sipgw.agent.capabilities import AgentCapabilities
@@ -262,7 +263,10 @@ class AssistantAgent(ScopedAgent):
         self.playout = Playout(on_ready=call.audio_ready, recall=recall, format=self.audio_format)
         state = SpeakingState(self.playout)
         barge_in = settings.barge_in
-        self.caller_audio = CallerAudio(barge_in.noise)
+        batched = barge_in.noise.detector == "model"
+        self.caller_audio = CallerAudio(barge_in.noise, shared_batcher() if batched else None)
+        # Frames waiting for the model's batch (caller_audio.py), in arrival order.
+        self._waiting: deque[tuple[bytes | None, bytes, float]] = deque()
         self.turns = TurnTaker(
             state,
             commit_ms=barge_in.commit_ms,
@@ -419,6 +423,7 @@ class AssistantAgent(ScopedAgent):
                 await request.drop()
         self.caller_context.cancel()
         self.caller_audio.close()
+        self._waiting.clear()  # frames still waiting for the model's batch: no one listens
         await asyncio.gather(self.stt.close(), self.tts.close(), return_exceptions=True)
         scope.write({"type": "end", "reason": reason, "turns": self.speaker.turn,
                      "stt_reconnects": self.stt.stats.reconnects,
@@ -455,20 +460,43 @@ class AssistantAgent(ScopedAgent):
     def on_caller_audio(self, frame: bytes) -> None:
         """At arrival, in order: through noise suppression if it is on, answering-machine
         detection if it runs, the turn-taking machine, then to STT (silence while the
-        caller holds)."""
-        if self.held:
-            self.turns.skip_audio()
-            self.stt.send_audio(self._stt_silence)
-            return
-        heard = frame
-        if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
-            frame = self._narrow.convert(heard)
-        frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
-        if self._narrow is None:
-            heard = frame
+        caller holds). With the model detector's steps batched across calls, a frame that
+        completes a model chunk, and the frames after it until the batch has run, wait
+        for the run (within the loop's wake-up, before the next tick)."""
         now = self.loop.time()
-        if self.answering is not None:
-            self.answering.on_audio(frame, now)
+        if self.held:
+            entry: tuple[bytes | None, bytes, float] = (None, self._stt_silence, now)
+        else:
+            heard = frame
+            if self._narrow is not None:  # a 16 kHz caller: STT gets it, the detectors 8 kHz
+                frame = self._narrow.convert(heard)
+            frame = self.caller_audio.process(frame)  # suppression, when on, works at 8 kHz
+            if self._narrow is None:
+                heard = frame
+            if self.answering is not None:
+                self.answering.on_audio(frame, now)
+            entry = (frame, heard, now)
+            if self.caller_audio.feed(frame) and not self._waiting:
+                self._waiting.append(entry)
+                self.caller_audio.after_batch(self._after_batch)
+                return
+        if self._waiting:
+            self._waiting.append(entry)
+        else:
+            self._hear(*entry)
+
+    def _after_batch(self) -> None:
+        """The batch has run: the frames that waited for it, in order."""
+        waiting = self._waiting
+        while waiting:
+            self._hear(*waiting.popleft())
+
+    def _hear(self, frame: bytes | None, heard: bytes, now: float) -> None:
+        """One frame through the turn-taking machine (None: the caller holds), then to STT."""
+        if frame is None:
+            self.turns.skip_audio()
+            self.stt.send_audio(heard)
+            return
         vad = self.turns.vad
         speaking = vad.speaking
         actions = self.turns.receive_audio(frame, now)

@@ -7,18 +7,42 @@ suppression is on, else the frame unchanged. :meth:`CallerAudio.detector` is
 the voice detector the turn-taking machine runs: Silero's
 (:mod:`sipgw.media.model_vad`) or the energy one (:mod:`sipgw.media.vad`), as
 :class:`NoiseSettings` say.
+
+Given a :class:`ModelBatcher` (one for the event loop, :func:`shared_batcher`),
+the model detector's steps of every call are batched: a call's frame is fed at
+arrival (:meth:`CallerAudio.feed`), and when it completes a model chunk the rest
+of its handling waits (:meth:`CallerAudio.after_batch`) until the batcher runs,
+once per wake-up of the loop (``call_soon``) and before each tick of the media
+ticker (:meth:`ModelBatcher.flush` is the ticker's ``heard``): every call whose
+chunk came in that wake-up in one model run, and no tick sends the agent's audio
+before the frames that came before it were judged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sipgw.media.vad import ModelVadConfig, VadConfig, VoiceActivityDetector, VoiceDetector
 
-__all__ = ["INSTALL", "CallerAudio", "DetectorKind", "NoiseSettings"]
+if TYPE_CHECKING:  # numpy and onnxruntime: imported when the model detector is used
+    from sipgw.media.model_vad import ModelVoiceDetector
+    from sipgw.media.voice_model import SileroBatch
+
+__all__ = [
+    "INSTALL",
+    "CallerAudio",
+    "DetectorKind",
+    "ModelBatcher",
+    "NoiseSettings",
+    "shared_batcher",
+]
+
+log = logging.getLogger("sipgw.agent")
 
 DetectorKind = Literal["model", "energy"]
 INSTALL = "pip install 'sipgw[noise]'; pip install --no-deps silero-vad pyrnnoise"
@@ -57,13 +81,90 @@ class NoiseSettings:
         return None
 
 
+class ModelBatcher:
+    """The model detector's steps of every call on one event loop, run together.
+
+    :meth:`defer` a call's continuation once its frame queued a chunk; the first
+    deferral of a wake-up schedules :meth:`flush` (``call_soon``), which runs the
+    batch, then every continuation in the order deferred. The media ticker calls
+    :meth:`flush` too, before its calls tick.
+
+    Attributes:
+        flushes: runs that found work (for the figures).
+    """
+
+    __slots__ = ("_batch", "_scheduled", "_then", "flushes")
+
+    def __init__(self) -> None:
+        self._batch: SileroBatch | None = None
+        self._then: list[Callable[[], None]] = []
+        # The loop a flush is scheduled on (a test's loop may close before it runs).
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+        self.flushes = 0
+
+    @property
+    def batch(self) -> SileroBatch:
+        """The chunks waiting (made on first use: it imports the model's packages)."""
+        if self._batch is None:
+            from sipgw.media.voice_model import SileroBatch
+
+            self._batch = SileroBatch()
+        return self._batch
+
+    def defer(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once the batch has run (on the running loop)."""
+        self._then.append(then)
+        loop = asyncio.get_running_loop()
+        if self._scheduled is not loop:
+            self._scheduled = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Run what waits, then the continuations (a no-op when nothing waits)."""
+        self._scheduled = None
+        if not self._then:
+            return
+        self.flushes += 1
+        batch = self._batch
+        if batch is not None and batch.pending:
+            try:
+                batch.run()
+            except Exception:  # its frames are heard as no speech (model_vad.py)
+                log.exception("the voice model's batch failed")
+        then, self._then = self._then, []
+        for continuation in then:
+            try:
+                continuation()
+            except Exception:  # one call's failure must not stall the others
+                log.exception("handling a caller frame after the voice model failed")
+
+
+_batcher: ModelBatcher | None = None
+
+
+def shared_batcher() -> ModelBatcher:
+    """The process's batcher (one event loop runs the calls)."""
+    global _batcher
+    if _batcher is None:
+        _batcher = ModelBatcher()
+    return _batcher
+
+
 class CallerAudio:
-    """One call's caller-side audio stage (sans-IO: one :meth:`process` per frame)."""
+    """One call's caller-side audio stage (sans-IO: one :meth:`process` per frame).
 
-    __slots__ = ("_suppressor", "settings")
+    Args:
+        settings: suppression and detector.
+        batcher: batch the model detector's steps with other calls' (None: each frame
+            steps the model on its own).
+    """
 
-    def __init__(self, settings: NoiseSettings) -> None:
+    __slots__ = ("_batcher", "_model", "_suppressor", "settings")
+
+    def __init__(self, settings: NoiseSettings, batcher: ModelBatcher | None = None) -> None:
         self.settings = settings
+        self._batcher = batcher
+        self._model: ModelVoiceDetector | None = None
         self._suppressor = None
         if settings.suppression:
             from sipgw.media.denoise import NoiseSuppressor
@@ -83,10 +184,26 @@ class CallerAudio:
         if self.settings.detector == "model":
             from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
 
-            return ModelVoiceDetector(
-                vad, self.settings.model, agent_audible=agent_audible, agent_pending=agent_pending
-            )
+            batcher = self._batcher
+            self._model = ModelVoiceDetector(
+                vad, self.settings.model, agent_audible=agent_audible,
+                agent_pending=agent_pending, batch=batcher.batch if batcher else None,
+            )  # fmt: skip
+            return self._model
         return VoiceActivityDetector(vad)
+
+    def feed(self, frame: bytes) -> bool:
+        """At arrival, before the detector's push: whether the frame must wait for the
+        batch (:meth:`after_batch`); always False unless the model detector batches."""
+        model = self._model
+        return model is not None and self._batcher is not None and model.feed(frame)
+
+    def after_batch(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once the batch holding the frames fed so far has run."""
+        if self._batcher is None:
+            then()
+        else:
+            self._batcher.defer(then)
 
     def process(self, frame: bytes) -> bytes:
         """The caller's frame as the agent hears it."""

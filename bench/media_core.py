@@ -1,24 +1,37 @@
 """Microbenchmarks of the sans-IO media hot path, in µs per operation.
 
-Run: ``.venv/bin/python -m bench.media_core`` from the repository root. Each
-figure is the best of five ``timeit`` repeats, divided by the loop count, in CPU time
-(``time.process_time``: a busy shared machine preempts, it does not add).
+Run: ``.venv/bin/python -m bench.media_core`` from the repository root (add
+``SIPGW_PURE_PYTHON=1`` for the pure-Python path). Each figure is the best of five
+``timeit`` repeats (of three for the echo calls), divided by the loop count, in CPU time
+(``time.process_time``: a busy shared machine preempts, it does not add). It prints a table,
+then the same figures as one JSON object (with the media path and the CPU's model). What
+each codec costs a call, Opus's included, is :mod:`bench.codec_cost`.
+
+The echo calls (issue 43) carry speech (espeak-ng's, resampled by sox:
+Debian ``espeak-ng`` and ``sox``), so that Opus, whose cost follows what it codes, costs
+what speech costs (a synthetic harmonic tone was coded as CELT at complexity 10, speech as
+SILK); G.711 and G.722 cost the same whatever they carry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import platform
 import random
+import shutil
 import socket
 import struct
+import subprocess
 import time
 import timeit
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from sipgw.agent.base import CallControl, CallDetails
 from sipgw.agent.echo import EchoAgent
-from sipgw.media import g711
+from sipgw.media import _accel, g711
 from sipgw.media.aio.callmedia import CallMedia
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint
 from sipgw.media.codecs import G722, PCMU, Codec
@@ -93,6 +106,38 @@ class _NoSend:
         return 0
 
 
+SPEECH: Final = (
+    "Thank you for calling. Your order shipped on Tuesday and should arrive by Friday. "
+    "Is there anything else I can help you with today?"
+)
+
+
+@functools.cache
+def speech(rate: int) -> bytes:
+    """:data:`SPEECH` spoken by espeak-ng (Debian ``espeak-ng``), s16le at ``rate`` (``sox``):
+    7.4 s, deterministic."""
+    for program, package in (("espeak-ng", "espeak-ng"), ("sox", "sox")):
+        if shutil.which(program) is None:
+            raise SystemExit(f"bench.media_core needs {program}: apt-get install {package}")
+    wav = subprocess.run(
+        ["espeak-ng", "-v", "en-us", "--stdout", SPEECH], capture_output=True, check=True
+    ).stdout
+    raw = ["-r", str(rate), "-b", "16", "-c", "1", "-e", "signed", "-t", "raw", "-"]
+    return subprocess.run(
+        ["sox", "-t", "wav", "-", *raw], input=wav, capture_output=True, check=True
+    ).stdout
+
+
+def _wire_frames(codec: Codec, count: int) -> list[bytes]:
+    """``count`` consecutive 20 ms payloads of :func:`speech` in ``codec`` (looped)."""
+    rate = codec.sample_rate
+    size = rate // 50 * 2
+    pcm = speech(rate)
+    frames = [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
+    encoder = codec.encoder()
+    return [encoder.encode(frames[i % len(frames)]) for i in range(count)]
+
+
 def echo_call_us(
     calls: int = 300, ticks: int = 500, codec: Codec = PCMU, wideband: bool = True
 ) -> float:
@@ -101,8 +146,8 @@ def echo_call_us(
     tick (caller frame, echo agent, packetize, the endpoint's send to a sender that sends
     nowhere), for ``calls`` calls in turn, µs per call per tick. No system call: the
     kernel's share is what ``bench.io_floor`` measures. ``codec``: the calls' (issue 43:
-    G.722 is decoded to the echo's 16 kHz, or with ``wideband`` off to 8 kHz μ-law, and
-    encoded back)."""
+    G.722 and Opus are decoded to the echo's 16 kHz, or with ``wideband`` off to 8 kHz
+    μ-law, and encoded back; Opus's echo is encoded at that rate)."""
     loop = asyncio.new_event_loop()
     nowhere = _NoSend()
     demux = Demux()
@@ -113,7 +158,7 @@ def echo_call_us(
         call = _EchoCall(CallDetails(sample_rate=codec.sample_rate if wideband else 8000))
         agent = EchoAgent(cast(CallControl, call), 500)
         session = MediaSession(
-            StreamParams(source, codec=codec, payload_type=codec.payload_type or 0),
+            StreamParams(source, codec=codec, payload_type=codec.payload_type or 96),
             0.0,
             agent_format=agent.audio_format,
         )
@@ -123,13 +168,17 @@ def echo_call_us(
         sockets += (rtp, rtcp)
         endpoint.read_in_batches(nowhere, rtp, rtcp)  # type: ignore[arg-type]
         steps.append((CallMedia(session, agent, endpoint), demux.attach(endpoint.ports), source))
-    payload = codec.encode(bytes(640 if codec.sample_rate == 16000 else 320))
-    pt = codec.payload_type or 0
+    payloads = _wire_frames(codec, min(ticks, 250))
+    pt = codec.payload_type or 96
+    ts_step = codec.clock_rate // 50
     header = struct.Struct("!BBHII")
     batches = [
         (
             [token for _, token, _ in steps],
-            [header.pack(0x80, pt, t, t * 160, 1000 + k) + payload for k in range(calls)],
+            [
+                header.pack(0x80, pt, t, t * ts_step, 1000 + k) + payloads[t % len(payloads)]
+                for k in range(calls)
+            ],
             [source for _, _, source in steps],
             [t * 0.02] * calls,
         )
@@ -225,7 +274,20 @@ def main() -> None:
     )
     width = max(map(len, results))
     for name, us in results.items():
-        print(f"{name:<{width}}  {us:6.2f} µs")
+        print(f"{name:<{width}}  {us:7.2f} µs")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
+        platform.processor(),
+    )
+    print(json.dumps({"path": _accel.PATH, "cpu": cpu, "us": results}))
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            return info.read().splitlines()
+    except OSError:
+        return []
 
 
 if __name__ == "__main__":

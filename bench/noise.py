@@ -18,6 +18,15 @@ background (café babble, street, TV speech, music) and SNR, for each pipeline:
   the **barge-in latency** from the sentence's first sample to the pause (p50/p95), and
   from its onset (its first 20 ms within 15 dB of its active level: espeak-ng's
   sentences start with a quiet breath or consonant) to the pause;
+* **the stop** (the issue's barge-in latency, as bench.latency and bench.legs time it on
+  the wire): from the onset in the caller's signal to the end of the last agent frame
+  the caller receives, which is the first tick of the shared ticker after the pause (the
+  detector runs at arrival, ahead of the jitter buffer; a paused playout gives silence
+  from the next tick). The ticker's phase against the caller's packets is fixed in a
+  call and uniform over calls: each pause is taken at :data:`TICK_PHASES_MS`. Its stages:
+  the onset frame's packetization (20 ms: onsets fall on frame edges here), the first
+  frame as loud as the caller (the model detector's caller-level gate: when the signal
+  could first be told from the room by level), the pause, the tick;
 * **CPU per call**: the pipeline's process time per second of caller audio.
 
 And for noise suppression alone (``--suppression``), per background at 10 dB SNR:
@@ -38,7 +47,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from bench._harness import fmt, format_table, log, machine_info, percentile, write_json
 from sipgw.agent.caller_audio import CallerAudio, DetectorKind, NoiseSettings
@@ -46,6 +56,9 @@ from sipgw.agent.settings import BargeInSettings
 from sipgw.agent.turns import Cause, CommitBargeIn, PauseAgent, TurnTaker
 from sipgw.media import g711
 from sipgw.media.vad import ModelVadConfig
+
+if TYPE_CHECKING:
+    from sipgw.media.model_vad import ModelVoiceDetector
 from tests.toolkit.noisy_audio import RATE, _active_rms, background, mix, rms, speech
 
 BACKGROUNDS = ("babble", "street", "tv", "music")
@@ -67,6 +80,9 @@ ONSET_DB = 15.0
 EVERY_S = 4.0
 """One interruption every this many seconds of the interruption run."""
 FRAME = 160
+TICK_PHASES_MS = tuple(range(1, 20, 2))
+"""Where the ticks fall in the caller's 20 ms frame (ms after a frame has arrived): the
+pause at ``t`` stops the agent's audio at the first tick at or after ``t``."""
 
 
 OPENING = ("en-us", "Hi, I am calling about the order I placed last week.")
@@ -96,6 +112,10 @@ class Run:
     commits: list[float]
     cpu_s: float
     seconds: float
+    callers: list[float]
+    """Arrival of each frame at least as loud as the caller's level gate (model detector)."""
+    retracted: int
+    """Provisional starts the model detector undid (the agent paused, then resumed)."""
 
 
 def _ulaw_frames(samples: Sequence[int]) -> list[bytes]:
@@ -117,9 +137,16 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
     agent = Speaking()
     detector = stage.detector(vad, lambda: agent.audible, lambda: agent.pending)
     turns = TurnTaker(agent, detector=detector)
+    model_detector: ModelVoiceDetector | None = None
+    if kind == "model":
+        from sipgw.media.model_vad import ModelVoiceDetector  # numpy, onnxruntime
+
+        assert isinstance(detector, ModelVoiceDetector)
+        model_detector = detector
     pauses: list[float] = []
     commits: list[float] = []
     committed: set[float | None] = set()  # a commit is repeated while its speech goes on
+    callers: list[float] = []
     cpu = 0.0
     opening = int(OPENING_S / 0.02)
     for i, frame in enumerate(frames):
@@ -130,6 +157,11 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
         if i < opening:
             continue  # the caller's first turn: the agent is silent
         cpu += time.process_time() - started
+        if model_detector is not None:
+            bar = model_detector.caller_dbfs
+            margin = model_detector.model_config.caller_margin_db
+            if bar is not None and margin is not None and model_detector.level_dbfs >= bar - margin:
+                callers.append(now)
         if i == opening:
             agent.audible = agent.pending = True  # the reply starts, whoever talks
         elif turns.paused_at is None and not turns.vad.speaking:
@@ -143,7 +175,29 @@ def play(frames: Sequence[bytes], pipeline: str, model: ModelVadConfig | None = 
                     committed.add(turns.speech_started_at)
                     commits.append(now)
     stage.close()
-    return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02)
+    retracted = model_detector.retracted if model_detector is not None else 0
+    return Run(pauses, commits, cpu, (len(frames) - opening) * 0.02, callers, retracted)
+
+
+def stop_after(pause: float, phase_ms: float) -> float:
+    """When the caller's audio of the agent stops for a pause at ``pause`` (s): the first
+    tick at or after it, the ticks ``phase_ms`` after each frame's arrival."""
+    phase = phase_ms / 1000
+    return pause + (phase - pause) % 0.02
+
+
+def audible_after(
+    voice: Sequence[int], noise: Sequence[int], onset: float, end: float
+) -> float | None:
+    """The arrival (s after the opening) of the first frame from ``onset`` on in which the
+    caller's speech is at least as loud as the background (local SNR 0 dB or more): no
+    detector can be expected to hear it sooner."""
+    first = round((OPENING_S + onset) / 0.02)
+    for i in range(first, round((OPENING_S + end) / 0.02)):
+        span = slice(i * FRAME, (i + 1) * FRAME)
+        if rms(voice[span]) >= rms(noise[span]):
+            return (i + 1) * 0.02 - OPENING_S
+    return None
 
 
 def opening_track(seconds: float) -> list[int]:
@@ -194,29 +248,59 @@ def measure(
     voice, spans = interruption_track(seconds)
     # The sentences' level sets the mix: the same background level as in ``quiet``.
     noisy = _ulaw_frames(mix(voice, noise, snr))
+    # The two parts as mixed: where the caller's speech is first as loud as the background.
+    silence = [0] * len(noise)
+    voice_part, noise_part = mix(voice, silence, snr), mix(silence, noise, snr)
     out: dict[str, Any] = {}
     for pipeline in pipelines:
         alone = play(quiet, pipeline, model)
         real = play(noisy, pipeline, model)
         latencies, from_onset, caught = [], [], 0
+        stops: list[float] = []
+        loud_as_caller: list[float] = []
+        audible: list[float] = []
+        from_audible: list[float] = []
+        each: list[int | None] = []  # per sentence, None: not paused
         for start, onset, end in spans:
             paused = [t for t in real.pauses if start <= t <= end + 0.5]
             cut = [t for t in real.commits if start <= t <= end + 1.0]
+            each.append(round((paused[0] - onset) * 1000) if paused else None)
             if paused:
                 latencies.append((paused[0] - start) * 1000)
                 from_onset.append((paused[0] - onset) * 1000)
+                stops += [(stop_after(paused[0], p) - onset) * 1000 for p in TICK_PHASES_MS]
+            heard = [t for t in real.callers if onset < t <= end]
+            if heard:
+                loud_as_caller.append((heard[0] - onset) * 1000)
+            over = audible_after(voice_part, noise_part, onset, end)
+            if over is not None:
+                audible.append((over - onset) * 1000)
+                if paused:
+                    from_audible += [
+                        (stop_after(paused[0], p) - over) * 1000 for p in TICK_PHASES_MS
+                    ]
             if paused and cut:
                 caught += 1
         minutes = alone.seconds / 60
         out[pipeline] = {
             "false_barge_ins_per_min": round(len(alone.pauses) / minutes, 2),
             "false_turns_per_min": round(len(alone.commits) / minutes, 2),
+            "retracted_per_min": round(alone.retracted / minutes, 2),
             "interruptions": len(spans),
             "interruptions_caught": caught,
             "barge_in_ms_p50": percentile(latencies, 50),
             "barge_in_ms_p95": percentile(latencies, 95),
             "onset_to_pause_ms_p50": percentile(from_onset, 50),
             "onset_to_pause_ms_p95": percentile(from_onset, 95),
+            "onset_to_caller_level_ms_p50": percentile(loud_as_caller, 50),
+            "onset_to_caller_level_ms_p95": percentile(loud_as_caller, 95),
+            "stop_ms_p50": percentile(stops, 50),
+            "stop_ms_p95": percentile(stops, 95),
+            "onset_to_audible_ms_p50": percentile(audible, 50),
+            "onset_to_audible_ms_p95": percentile(audible, 95),
+            "audible_to_stop_ms_p50": percentile(from_audible, 50),
+            "audible_to_stop_ms_p95": percentile(from_audible, 95),
+            "onset_to_pause_ms": each,
             "cpu_ms_per_call_s": round(
                 1000 * (alone.cpu_s + real.cpu_s) / (alone.seconds + real.seconds), 3
             ),  # fmt: skip
@@ -262,6 +346,72 @@ def suppression_figures(snr: float) -> dict[str, Any]:
     return out
 
 
+def cpu_at(calls: int, seconds: float, group: int, mode: str, line: str) -> dict[str, Any]:
+    """CPU per call-second of the caller path (``agent/caller_audio.py``, the turn-taking
+    machine) for ``calls`` calls at once, each frame of each call in turn, one tick after
+    another; the arrivals of a tick come ``group`` calls at a time (a wake-up of the loop:
+    the native reader's 2 ms window takes a tenth of them). ``mode``: ``energy``, ``model``
+    (each call steps the model at its frame, as before batching) or ``batched`` (one
+    model run per wake-up for the calls whose frame completed a chunk, as the assistant
+    does). ``line``: ``noisy`` (the interruption track over each background in turn at 10
+    dB SNR: speech or voices, music or noise all the time) or ``quiet`` (the caller's
+    opening turn, then the caller listening in a quiet room: pink noise at -60 dBFS)."""
+    from sipgw.agent.caller_audio import ModelBatcher
+
+    tracks = []
+    if line == "noisy":
+        voice, _ = interruption_track(seconds)
+        for kind in BACKGROUNDS:
+            noise = background(kind, OPENING_S + seconds)
+            tracks.append(_ulaw_frames(mix(voice, noise, 10.0)))
+    else:
+        noise = background("pink", OPENING_S + seconds)
+        tracks.append(_ulaw_frames(mix(opening_track(seconds), noise, 40.0)))
+    batcher = ModelBatcher() if mode == "batched" else None
+    stages, turn_takers, agents = [], [], []
+    vad = BargeInSettings().vad
+    for _ in range(calls):
+        stage = CallerAudio(NoiseSettings(detector="energy" if mode == "energy" else "model"),
+                            batcher)  # fmt: skip
+        agent = Speaking()
+        detector = stage.detector(vad, partial(getattr, agent, "audible"),
+                                  partial(getattr, agent, "pending"))  # fmt: skip
+        stages.append(stage)
+        agents.append(agent)
+        turn_takers.append(TurnTaker(agent, detector=detector))
+    frames = len(tracks[0])
+    opening = int(OPENING_S / 0.02)
+    cpu = 0.0
+    for i in range(frames):
+        started = time.process_time()
+        for first in range(0, calls, group):
+            members = range(first, min(first + group, calls))
+            heard = []
+            for c in members:
+                track = tracks[c % len(tracks)]
+                # The calls' openings together, then each call at its own place in the rest.
+                k = i if i < opening else opening + (i - opening + 7 * c) % (frames - opening)
+                heard.append(stages[c].process(track[k]))
+            if batcher is not None:
+                for c, frame in zip(members, heard, strict=True):
+                    stages[c].feed(frame)
+                batcher.batch.run()
+            for c, frame in zip(members, heard, strict=True):
+                turn_takers[c].receive_audio(frame, i * 0.02)
+        if i >= opening:
+            cpu += time.process_time() - started
+        if i == opening:
+            for agent in agents:
+                agent.audible = agent.pending = True
+    measured = calls * (frames - opening) * 0.02
+    out: dict[str, Any] = {"cpu_ms_per_call_s": round(1000 * cpu / measured, 3)}
+    if batcher is not None:
+        batch = batcher.batch
+        out["model_runs_per_s"] = round(batch.runs / (frames * 0.02), 1)
+        out["streams_per_run"] = round(batch.steps / max(batch.runs, 1), 1)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="per background and SNR")
@@ -281,7 +431,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=str(ModelVadConfig().caller_margin_db),
         help="the model detector's gate below the caller's level ('off': none)",
     )
+    parser.add_argument(
+        "--calls",
+        type=int,
+        help="instead: CPU per call-second of the caller path at this many calls at once",
+    )
+    parser.add_argument("--cpu-seconds", type=float, default=10.0, help="with --calls")
     args = parser.parse_args(argv)
+    if args.calls:
+        return cpu_main(args.calls, args.cpu_seconds, args.json)
     margin = None if args.caller_margin_db == "off" else float(args.caller_margin_db)
     model = ModelVadConfig(caller_margin_db=margin)
     results: dict[str, Any] = {}
@@ -298,12 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{f['interruptions_caught']}/{f['interruptions']}",
                     fmt(f["barge_in_ms_p50"], ".0f"), fmt(f["barge_in_ms_p95"], ".0f"),
                     fmt(f["onset_to_pause_ms_p50"], ".0f"), fmt(f["onset_to_pause_ms_p95"], ".0f"),
+                    fmt(f["stop_ms_p50"], ".0f"), fmt(f["stop_ms_p95"], ".0f"),
+                    fmt(f["onset_to_audible_ms_p95"], ".0f"),
+                    fmt(f["audible_to_stop_ms_p50"], ".0f"),
+                    fmt(f["audible_to_stop_ms_p95"], ".0f"),
+                    fmt(f.get("retracted_per_min"), ".1f"),
                     fmt(f["cpu_ms_per_call_s"], ".2f"),
                 ])  # fmt: skip
     print(format_table(
         ["background", "SNR dB", "pipeline", "false barge-ins/min", "false turns/min",
          "interruptions caught", "barge-in p50 ms", "p95 ms", "from onset p50", "p95",
-         "CPU ms/s"],
+         "stop p50", "p95", "audible p95", "audible to stop p50", "p95",
+         "undone/min", "CPU ms/s"],
         rows,
     ))  # fmt: skip
     suppression = None
@@ -320,6 +484,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         {"machine": machine_info(), "seconds": args.seconds, "results": results,
          "suppression": suppression},
         args.json, "noise",
+    )  # fmt: skip
+    log(f"figures in {path}")
+    return 0
+
+
+def cpu_main(calls: int, seconds: float, json_path: str | None) -> int:
+    """The ``--calls`` figures: every mode on both lines; a table and the JSON."""
+    from sipgw.media import _accel
+
+    group = max(1, calls // 10)
+    results: dict[str, Any] = {}
+    rows = []
+    for line in ("noisy", "quiet"):
+        for mode in ("energy", "model", "batched"):
+            log(f"{calls} calls, {line} line, {mode}")
+            f = results[f"{line}/{mode}"] = cpu_at(calls, seconds, group, mode, line)
+            rows.append([line, mode, fmt(f["cpu_ms_per_call_s"], ".2f"),
+                         fmt(f.get("model_runs_per_s"), ".0f"),
+                         fmt(f.get("streams_per_run"), ".1f")])  # fmt: skip
+    print(f"{calls} calls, arrivals {group} calls a wake-up, media path {_accel.PATH}")
+    print(format_table(
+        ["caller line", "detector", "CPU ms per call-s", "model runs/s", "streams a run"], rows
+    ))  # fmt: skip
+    path = write_json(
+        {"machine": machine_info(), "calls": calls, "seconds": seconds, "group": group,
+         "media_path": _accel.PATH, "cpu": results},
+        json_path, "noise-cpu",
     )  # fmt: skip
     log(f"figures in {path}")
     return 0

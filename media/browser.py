@@ -72,8 +72,8 @@ class BrowserAudio(CallerAudio):
         self._to_ulaw = {
             pt: ToAgent(CODECS[name.upper()], ULAW_8K)
             for pt, name in codecs.items()
-            if name.upper() in CODECS
-        }  # the codecs of ours, resolved once; the others need a decoder
+            if name.upper() in CODECS and not CODECS[name.upper()].opaque
+        }  # G.711, resolved once; the others (Opus) need a decoder
         self.decoders = dict(decoders or {})
         self.stats = BrowserAudioStats()
         self.last_received = now

@@ -39,24 +39,69 @@ the model is sure of (probability :data:`CONFIDENT`), 20 ms before ``start_ms``
 before the barge-in commits. (One frame was tried: a TV's words then paused the
 agent 22.5 times a minute at 10 dB SNR.)
 
+**A provisional start** (barge-in only): while the agent's audio plays and the
+caller's level is known, :data:`PROVISIONAL_FRAMES` frames in a row as loud as the
+caller (within ``caller_margin_db`` of their level, ``room_margin_db`` over the
+room's voices, and loud to the energy detector: ``margin_db`` over the line's
+noise floor, which absorbs street and fan noise) start speech at once, before the
+model has said anything: the agent's audio pauses on the caller's level alone.
+The model is slow to rise after music or noise (its recurrent state says "no
+speech" for 100-300 ms into the caller's words) and steps every 32 ms; the level
+is not. The start holds only if the rule above (``start_ms`` loud frames, or two
+confident ones) confirms it within :data:`CONFIRM_FRAMES` (240 ms): otherwise
+speech ends at once (the agent resumes where it stopped) and no provisional start
+comes for :data:`RETRACT_HOLD_FRAMES`. Speech confirmed this way is what the rule
+alone would have started, later; a cut (``commit_ms`` of loud speech) counts only
+the rule's loud frames, so nothing unconfirmed cuts the agent off.
+
 The model steps every 256 samples (32 ms), so a frame's decision is the latest
-step's: up to 32 ms later than the sound. Frames arrive one per 20 ms, in order;
-``None`` (nothing received) is silence.
+step's: up to 32 ms later than the sound. It is not stepped on a quiet line: after
+:data:`QUIET_STEPPED_CHUNKS` chunks in a row :data:`QUIET_DB` under
+``min_level_dbfs`` (no frame in them can be speech), the probability is 0 without a
+run until sound comes back, and frames that quiet are taken as silence without
+decoding them. Given a batch (:class:`~sipgw.media.voice_model.SileroBatch`),
+:meth:`ModelVoiceDetector.feed` queues a frame's chunks there instead (the caller
+runs the batch for many calls at once) and :meth:`ModelVoiceDetector.push` of that
+frame, after the run, takes their probabilities: the same decisions. Frames arrive
+one per 20 ms, in order; ``None`` (nothing received) is silence.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 
 from sipgw.media import g711
-from sipgw.media.vad import FRAME_MS, SILENT_DBFS, ModelVadConfig, VadConfig, VadEvent
-from sipgw.media.voice_model import SileroModel, SileroStream, shared_model
+from sipgw.media.vad import (
+    FRAME_MS,
+    SILENT_DBFS,
+    ModelVadConfig,
+    VadConfig,
+    VadEvent,
+    VoiceActivityDetector,
+)
+from sipgw.media.voice_model import (
+    CHUNK,
+    CONTEXT,
+    SileroBatch,
+    SileroModel,
+    SileroStream,
+    shared_model,
+)
 
-__all__ = ["CALLER_MIN_FRAMES", "CALLER_WINDOW_FRAMES", "ModelVoiceDetector", "ROOM_WINDOW_FRAMES"]
+__all__ = [
+    "CALLER_MIN_FRAMES",
+    "CALLER_WINDOW_FRAMES",
+    "CONFIRM_FRAMES",
+    "PROVISIONAL_FRAMES",
+    "RETRACT_HOLD_FRAMES",
+    "ROOM_WINDOW_FRAMES",
+    "ModelVoiceDetector",
+]
 
 ROOM_WINDOW_FRAMES: Final = 500
 """How far back (frames: 10 s) the room's voices count."""
@@ -71,6 +116,20 @@ speech ends before the barge-in commits)."""
 CONFIDENT_FRAMES: Final = 2
 HYSTERESIS: Final = 0.15
 """How far below ``threshold`` a loud frame's probability may fall and stay loud."""
+PROVISIONAL_FRAMES: Final = 2
+"""Frames in a row as loud as the caller that start speech provisionally over the agent."""
+CONFIRM_FRAMES: Final = 12
+"""Frames (240 ms) within which the model's rule must confirm a provisional start."""
+RETRACT_HOLD_FRAMES: Final = 25
+"""Frames (0.5 s) after a retracted start during which no provisional start comes."""
+QUIET_DB: Final = 10.0
+"""A model chunk this far under ``min_level_dbfs`` holds no speech frame: quiet."""
+QUIET_STEPPED_CHUNKS: Final = 8
+"""Quiet chunks in a row (256 ms) the model still steps; after them it is not stepped (its
+state stays as the quiet left it, its probability is 0) until a chunk that is not quiet. A
+quiet line costs no model run; pauses between words are stepped as they were (skipping from
+the first quiet chunk changed the decisions: a TV at 5 dB SNR paused the agent 40.5 times a
+minute instead of 27)."""
 _ROOM_UPDATE_FRAMES: Final = 5  # the median is recomputed every 100 ms
 
 
@@ -79,16 +138,19 @@ class ModelVoiceDetector:
 
     The attributes are those of :class:`sipgw.media.vad.VoiceActivityDetector`,
     plus :attr:`probability`, :attr:`room_dbfs` (the room's voices' 90th percentile,
-    None while unknown), :attr:`room_median` and :attr:`caller_dbfs` (the caller's
-    speech's 90th percentile, None while unknown).
+    None while unknown), :attr:`room_median`, :attr:`caller_dbfs` (the caller's
+    speech's 90th percentile, None while unknown), :attr:`provisional` (speech started
+    on the caller's level, not yet confirmed) and :attr:`retracted` (provisional starts
+    undone so far).
     """
 
     __slots__ = (
-        "_agent_audible", "_agent_pending", "_calibration_frames", "_caller", "_config",
-        "_frames", "_hangover_frames", "_loud_run", "_model", "_quiet_run", "_room",
-        "_start_frames", "_stream", "_sure_run", "caller_dbfs", "level_dbfs", "loud",
-        "model_config", "noise_dbfs", "probability", "room_dbfs", "room_median", "speaking",
-        "speech_frames",
+        "_agent_audible", "_agent_pending", "_batch", "_calibration_frames", "_caller",
+        "_caller_ranked", "_config", "_energy", "_fed", "_frames", "_hangover_frames", "_hold",
+        "_level_run", "_loud_run", "_model", "_quiet_chunks", "_quiet_dbfs", "_quiet_energy",
+        "_quiet_run", "_room", "_room_ranked", "_start_frames", "_stream", "_sure_run",
+        "caller_dbfs", "level_dbfs", "loud", "model_config", "noise_dbfs", "probability",
+        "provisional", "retracted", "room_dbfs", "room_median", "speaking", "speech_frames",
     )  # fmt: skip
 
     def __init__(
@@ -98,14 +160,22 @@ class ModelVoiceDetector:
         model: SileroModel | None = None,
         agent_audible: Callable[[], bool] | None = None,
         agent_pending: Callable[[], bool] | None = None,
+        batch: SileroBatch | None = None,
     ) -> None:
         """``agent_audible`` tells whether the agent's audio plays (None: never);
         ``agent_pending`` whether it has audio queued, playing or paused (None: as
-        ``agent_audible``): when not, it is the caller's turn."""
+        ``agent_audible``): when not, it is the caller's turn. ``batch``: where
+        :meth:`feed` queues the model's chunks (None: :meth:`push` steps the model)."""
+        # The energy detector's loudness (over the line's noise floor) gates provisional starts.
+        self._energy = VoiceActivityDetector(config)
         self.config = config or VadConfig()
         self.model_config = model_config or ModelVadConfig()
-        self._model = model or shared_model()
+        self._batch = batch
+        self._model = model if model is not None or batch is not None else shared_model()
         self._stream = SileroStream()
+        # Each fed frame until pushed: (chunks it queued, its last chunk quiet, its level).
+        self._fed: deque[tuple[int, bool, float]] = deque()
+        self._quiet_chunks = 0
         self._agent_audible = agent_audible
         self._agent_pending = agent_pending or agent_audible
         self.speaking = False
@@ -117,12 +187,18 @@ class ModelVoiceDetector:
         self.room_dbfs: float | None = None
         self.room_median = SILENT_DBFS
         self._room: deque[tuple[int, float]] = deque()
+        self._room_ranked: list[float] = []  # the same levels, sorted
         self.caller_dbfs: float | None = None
-        self._caller: deque[float] = deque(maxlen=CALLER_WINDOW_FRAMES)
+        self._caller: deque[float] = deque()
+        self._caller_ranked: list[float] = []  # the same levels, sorted
         self._frames = 0
         self._loud_run = 0
         self._quiet_run = 0
         self._sure_run = 0
+        self._level_run = 0  # frames in a row as loud as the caller, over the agent
+        self.provisional = 0  # frames since a provisional start (0: none under way)
+        self._hold = 0  # frames left without a provisional start, after a retraction
+        self.retracted = 0
 
     @property
     def config(self) -> VadConfig:
@@ -132,6 +208,10 @@ class ModelVoiceDetector:
     @config.setter
     def config(self, config: VadConfig) -> None:
         self._config = config
+        self._energy.config = config
+        # A chunk's sum of squares (float samples) under min_level_dbfs - QUIET_DB.
+        self._quiet_dbfs = config.min_level_dbfs - QUIET_DB
+        self._quiet_energy = CHUNK * 10 ** (self._quiet_dbfs / 10)
         self._calibration_frames = config.calibration_ms // FRAME_MS
         self._start_frames = config.start_frames
         self._hangover_frames = config.hangover_frames
@@ -141,20 +221,58 @@ class ModelVoiceDetector:
         """Loud audio in the current speech, in ms."""
         return self.speech_frames * FRAME_MS
 
+    def feed(self, frame: bytes | None) -> bool:
+        """Queue the frame's samples for the batch (before its :meth:`push`, in order);
+        whether a chunk was queued: then the batch must run before the push."""
+        batch = self._batch
+        if batch is None:
+            raise RuntimeError("feed() needs a detector made with a batch")
+        level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+        steps, quiet = self._model_inputs(frame, level)
+        for chunk in steps:
+            batch.submit(self._stream, chunk)
+        self._fed.append((len(steps), quiet, level))
+        return bool(steps)
+
+    def _model_inputs(self, frame: bytes | None, level: float) -> tuple[list[Chunk], bool]:
+        """The frame's chunks the model must step, and whether its last chunk was quiet
+        (not stepped: probability 0)."""
+        if self._quiet_chunks > QUIET_STEPPED_CHUNKS and level < self._quiet_dbfs:
+            # Still quiet: its samples count as silence (no conversion, no run).
+            self._quiet_chunks += self._stream.idle(len(frame) if frame else 160)
+            return [], True
+        steps = []
+        quiet = False
+        for chunk in self._stream.feed(_samples(frame)):
+            body = chunk[CONTEXT:]
+            quiet = float(np.dot(body, body)) < self._quiet_energy
+            self._quiet_chunks = self._quiet_chunks + 1 if quiet else 0
+            if self._quiet_chunks <= QUIET_STEPPED_CHUNKS:
+                steps.append(chunk)
+                quiet = False
+        return steps, quiet
+
     def push(self, frame: bytes | None) -> VadEvent:
         """Process one 20 ms frame (None = nothing received, treated as silence)."""
         self._frames += 1
-        if frame:
-            level = max(g711.rms_dbfs(frame), SILENT_DBFS)
-            samples = np.frombuffer(g711.ulaw_to_linear(frame), dtype="<i2")
-        else:
-            level = SILENT_DBFS
-            samples = np.zeros(160, dtype="<i2")
-        self.level_dbfs = level
+        self._energy.push(frame)
         stream = self._stream
-        for chunk in stream.feed(samples.astype(np.float32) / 32768.0):
-            self._model.step(stream, chunk)
-        probability = self.probability = stream.probability
+        probability = self.probability
+        if self._fed:  # fed: the batch stepped its chunks (later frames' too, maybe)
+            stepped, quiet, level = self._fed.popleft()
+            results = stream.results
+            for _ in range(stepped):
+                probability = results.popleft() if results else 0.0  # a failed run: none
+        else:
+            level = max(g711.rms_dbfs(frame), SILENT_DBFS) if frame else SILENT_DBFS
+            steps, quiet = self._model_inputs(frame, level)
+            model = self._model or shared_model()
+            for chunk in steps:
+                probability = model.step(stream, chunk)
+        if quiet:
+            probability = 0.0
+        self.probability = probability
+        self.level_dbfs = level
         settings = self.model_config
         speechlike = probability >= settings.threshold or (
             self.loud and probability >= settings.threshold - HYSTERESIS
@@ -168,10 +286,14 @@ class ModelVoiceDetector:
         room = self._track_room(level if speechlike and agent and not callers else None)
         if self._frames <= self._calibration_frames:
             return VadEvent.NONE
-        loud = speechlike and level >= self._config.min_level_dbfs
+        provisional = self.provisional
+        starting = not self.speaking or provisional  # the start's gates, not the hangover's
+        heard = level >= self._config.min_level_dbfs
+        above_room = room is None or level >= room + settings.room_margin_db
+        loud = speechlike and heard
         if loud and room is not None:
-            loud = level >= (room if self.speaking else room + settings.room_margin_db)
-        if loud and agent and not self.speaking and bar is not None and not callers:
+            loud = above_room if starting else level >= room
+        if loud and (agent or provisional) and starting and bar is not None and not callers:
             loud = False  # a barge-in starts as loud as the caller
         pending = self._agent_pending
         if loud and not (pending is not None and pending()):
@@ -184,6 +306,20 @@ class ModelVoiceDetector:
         else:
             self._quiet_run += 1
             self._loud_run = self._sure_run = 0
+        if provisional:
+            return self._confirm()
+        # Over the agent, the caller's level alone may start speech (the model lags).
+        if agent and callers and above_room and self._energy.loud and not self.speaking:
+            self._level_run += 1
+        else:
+            self._level_run = 0
+        if self._hold:
+            self._hold -= 1
+        elif self._level_run >= PROVISIONAL_FRAMES and not self._starts():
+            self.speaking = True
+            self.provisional = 1
+            self.speech_frames = self._level_run
+            return VadEvent.STARTED
         if self.speaking:
             if loud:
                 self.speech_frames += 1
@@ -192,35 +328,72 @@ class ModelVoiceDetector:
                 self.speech_frames = 0
                 return VadEvent.ENDED
             return VadEvent.NONE
-        if self._loud_run >= self._start_frames or self._sure_run >= CONFIDENT_FRAMES:
+        if self._starts():
             self.speaking = True
             self.speech_frames = self._loud_run
             return VadEvent.STARTED
         return VadEvent.NONE
 
+    def _starts(self) -> bool:
+        """The rule's start: ``start_ms`` loud frames, or two the model is sure of."""
+        return self._loud_run >= self._start_frames or self._sure_run >= CONFIDENT_FRAMES
+
+    def _confirm(self) -> VadEvent:
+        """A provisional start's next frame: confirmed by the rule, or undone in time."""
+        if self._starts():
+            self.provisional = 0
+            self.speech_frames = max(self.speech_frames, self._loud_run)
+            return VadEvent.NONE
+        self.provisional += 1
+        if self.provisional <= CONFIRM_FRAMES:
+            return VadEvent.NONE
+        self.provisional = self.speech_frames = self._level_run = 0
+        self.speaking = False
+        self._hold = RETRACT_HOLD_FRAMES
+        self.retracted += 1
+        return VadEvent.ENDED
+
     def _track_room(self, level: float | None) -> float | None:
         """Add a room voice frame's level (None: not one); the room's 90th percentile."""
-        room = self._room
+        room, ranked = self._room, self._room_ranked
         if level is not None:
             room.append((self._frames, level))
+            insort(ranked, level)
         if self._frames % _ROOM_UPDATE_FRAMES == 0:
             while room and room[0][0] <= self._frames - ROOM_WINDOW_FRAMES:
-                room.popleft()
+                del ranked[bisect_left(ranked, room.popleft()[1])]
             # A few stray frames are no room: at least 1 s of voices in the window.
-            if len(room) >= 50:
-                levels = sorted(v for _, v in room)
-                self.room_dbfs = levels[len(levels) * 9 // 10]
-                self.room_median = levels[len(levels) // 2]
+            if len(ranked) >= 50:
+                self.room_dbfs = ranked[len(ranked) * 9 // 10]
+                self.room_median = ranked[len(ranked) // 2]
             else:
                 self.room_dbfs = None
         return self.room_dbfs
 
     def _track_caller(self, level: float) -> None:
         """Add the level of a frame of the caller's own speech; update their 90th percentile."""
-        caller = self._caller
+        caller, ranked = self._caller, self._caller_ranked
+        if len(caller) == CALLER_WINDOW_FRAMES:
+            del ranked[bisect_left(ranked, caller.popleft())]
         caller.append(level)
-        if len(caller) >= CALLER_MIN_FRAMES and (
+        insort(ranked, level)
+        if len(ranked) >= CALLER_MIN_FRAMES and (
             self.caller_dbfs is None or self._frames % _ROOM_UPDATE_FRAMES == 0
         ):
-            levels = sorted(caller)
-            self.caller_dbfs = levels[len(levels) * 9 // 10]
+            self.caller_dbfs = ranked[len(ranked) * 9 // 10]
+
+
+Chunk: TypeAlias = "np.ndarray[Any, Any]"
+
+
+_ULAW_FLOAT: Final = (
+    np.frombuffer(g711.ulaw_to_linear(bytes(range(256))), dtype="<i2").astype(np.float32) / 32768.0
+)
+"""Each μ-law octet's sample as the model takes it (float, -1..1): one lookup a frame."""
+
+
+def _samples(frame: bytes | None) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A μ-law frame's samples as the model takes them (float, -1..1); None: silence."""
+    if not frame:
+        return np.zeros(160, dtype=np.float32)
+    return _ULAW_FLOAT[np.frombuffer(frame, dtype=np.uint8)]

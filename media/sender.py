@@ -5,6 +5,13 @@ once per 20 ms with one 160-octet frame of agent audio in the stream's codec,
 or ``None`` when the agent has nothing to say, and sends the packets it
 returns. RTP never stops between utterances: ``None`` becomes a silence frame.
 
+An opaque codec (Opus, ``Codec.opaque``) is not one octet a tick: each frame is
+one encoded packet of 20 ms, sent as it is whatever the ``ptime`` (one packet a
+tick), its timestamp stepping by 20 ms of the codec's clock (960 at Opus's
+48000 Hz); its silence is the packet the call's encoder made for the tick,
+given with the ``None`` (``push_frame(None, silence)``). Telephone-events then
+count in that clock too (``telephone-event/48000``, RFC 4733 §2.1).
+
 * Sequence numbers go up by one per packet and timestamps by the samples of
   each packet, forever: barge-in, silence and DTMF never reset them
   (RFC 3550 §5.1). :meth:`~RtpStreamSender.skip` moves the timestamp on, with
@@ -46,8 +53,7 @@ __all__ = ["DtmfNotNegotiatedError", "RtpStreamSender"]
 _HEADER: Final = struct.Struct("!BBHII")
 _EVENT: Final = struct.Struct("!BBH")
 _FRAME_SAMPLES: Final = 160  # one 20 ms tick at 8 kHz
-_SAMPLES_PER_MS: Final = 8  # the 8000 Hz RTP clock / 1000
-_CLOCK_RATE: Final = 8000  # the RTP clock this sender counts in (G.711; G.722's too)
+_CLOCK_RATE: Final = 8000  # the RTP clock octet codecs are counted in (G.711; G.722's too)
 _END_PACKETS: Final = 3  # RFC 4733 §2.5.1.4
 
 
@@ -85,11 +91,13 @@ class _Event:
 
 
 def _silence_of(codec: Codec) -> bytes:
-    """A tick of ``codec``'s silence.
+    """A tick of ``codec``'s silence (an opaque codec's is given tick by tick: ``b""``).
 
     Raises:
-        ValueError: its RTP clock is not the 8000 Hz this sender counts in.
+        ValueError: an octet codec whose RTP clock is not the 8000 Hz this sender counts in.
     """
+    if codec.opaque:
+        return b""
     if codec.clock_rate != _CLOCK_RATE or codec.frame_bytes != _FRAME_SAMPLES:
         raise ValueError(f"{codec.name}: the sender packs 160 octets of an 8000 Hz clock a tick")
     return codec.silence(_FRAME_SAMPLES)
@@ -124,8 +132,11 @@ class RtpStreamSender:
         "_gap_left",
         "_mark",
         "_octets",
+        "_opaque",
         "_packets",
         "_payload_type",
+        "_per_ms",
+        "_ptime_ms",
         "_ptime_samples",
         "_queue",
         "_seq",
@@ -133,6 +144,7 @@ class RtpStreamSender:
         "_ssrc",
         "_talking",
         "_telephone_event_pt",
+        "_tick",
         "_ts",
     )
 
@@ -158,13 +170,17 @@ class RtpStreamSender:
             rng = random.SystemRandom()
         self._codec = codec
         self._silence = _silence_of(codec)
+        self._opaque = codec.opaque
+        self._tick = codec.clock_rate // 50  # RTP clock ticks a 20 ms frame
+        self._per_ms = codec.clock_rate // 1000
         self._payload_type = payload_type
         self._telephone_event_pt = telephone_event_pt
         self._ssrc = rng.getrandbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
         self._seq = rng.randrange(0x8000) if initial_sequence is None else initial_sequence & 0xFFFF
         self._ts = rng.getrandbits(32) if initial_timestamp is None else initial_timestamp
         self._ts &= 0xFFFFFFFF
-        self._ptime_samples = ptime_ms * _SAMPLES_PER_MS
+        self._ptime_ms = ptime_ms
+        self._ptime_samples = self._tick if codec.opaque else ptime_ms * self._per_ms
         self._buf = bytearray()
         self._mark = True
         self._talking = False
@@ -226,7 +242,14 @@ class RtpStreamSender:
     @codec.setter
     def codec(self, value: Codec) -> None:
         self._silence = _silence_of(value)
+        if value.clock_rate != self._codec.clock_rate or value.opaque != self._opaque:
+            self._buf.clear()  # another clock (Opus <-> G.711): what was buffered is dropped
+            self._mark = True
         self._codec = value
+        self._opaque = value.opaque
+        self._tick = value.clock_rate // 50
+        self._per_ms = value.clock_rate // 1000
+        self._ptime_samples = self._tick if value.opaque else self._ptime_ms * self._per_ms
 
     @property
     def telephone_event_pt(self) -> int | None:
@@ -255,31 +278,36 @@ class RtpStreamSender:
 
     # -- audio -----------------------------------------------------------
 
-    def push_frame(self, frame: bytes | None) -> list[bytes]:
+    def push_frame(self, frame: bytes | None, silence: bytes | None = None) -> list[bytes]:
         """Packetize one 20 ms tick.
 
         Args:
-            frame: 160 octets of audio in the stream's codec, or ``None`` for
-                silence.
+            frame: 160 octets of audio in the stream's codec (an opaque codec's: one
+                packet of 20 ms), or ``None`` for silence.
+            silence: an opaque codec's packet of silence for this tick (needed with a
+                ``None`` frame); octet codecs' silence is the codec's own.
 
         Returns:
             The datagrams to send for this tick, in order (usually one).
 
         Raises:
-            ValueError: ``frame`` is not 160 octets long.
+            ValueError: ``frame`` is not 160 octets long (an octet codec), or an opaque
+                codec's silence was not given.
         """
         if self._dtmf_active:
-            return self._push_dtmf(frame)
+            return self._push_dtmf(frame, silence)
         if frame is None:
-            payload = self._silence
+            payload = self._silence if silence is None else silence
             self._talking = False
         else:
-            if len(frame) != _FRAME_SAMPLES:
+            if len(frame) != _FRAME_SAMPLES and not self._opaque:
                 raise ValueError(f"frame must be 160 bytes, got {len(frame)}")
             payload = frame
             if not self._talking:
                 self._talking = True
                 self._mark = True
+        if self._opaque:
+            return [self._push_whole(payload)]
         if self._ptime_samples != _FRAME_SAMPLES or self._buf:
             return self._push_buffered(payload)
         if self._mark:
@@ -293,6 +321,16 @@ class RtpStreamSender:
         self._packets += 1
         self._octets += _FRAME_SAMPLES
         return [data]
+
+    def _push_whole(self, payload: bytes) -> bytes:
+        """One opaque codec's packet: a whole 20 ms frame, timestamped at its start."""
+        if not payload:
+            raise ValueError(f"{self._codec.name}: the packet of silence must be given")
+        marker = self._mark
+        self._mark = False
+        data = self._packet(self._payload_type, marker, self._ts, payload)
+        self._ts = (self._ts + self._tick) & 0xFFFFFFFF
+        return data
 
     def _push_buffered(self, payload: bytes) -> list[bytes]:
         buf = self._buf
@@ -328,7 +366,7 @@ class RtpStreamSender:
         """
         if frames <= 0:
             return
-        samples = frames * _FRAME_SAMPLES
+        samples = frames * self._tick
         self._ts = (self._ts + samples) & 0xFFFFFFFF
         self._mark = True
         if self._event is not None:
@@ -346,7 +384,8 @@ class RtpStreamSender:
         Args:
             digits: ``0-9 * # A-D`` (case-insensitive).
             duration_ms: tone duration of each digit, 1..8191 ms (the 16-bit
-                duration field at 8 kHz; longer events would need segments).
+                duration field at 8 kHz; 1..1365 ms at Opus's 48 kHz; longer events
+                would need segments).
             gap_ms: pause after each digit before the next one starts; at
                 least the two end-packet retransmissions' time in practice.
             volume: tone power in -dBm0, 0..63.
@@ -357,31 +396,31 @@ class RtpStreamSender:
         """
         if self._telephone_event_pt is None:
             raise DtmfNotNegotiatedError("telephone-event was not negotiated for this stream")
-        duration = duration_ms * _SAMPLES_PER_MS
+        duration = duration_ms * self._per_ms
         if not 0 < duration <= 0xFFFF:
-            raise ValueError("duration_ms must be in 1..8191")
+            raise ValueError(f"duration_ms must be in 1..{0xFFFF // self._per_ms}")
         if gap_ms < 0:
             raise ValueError("gap_ms must not be negative")
         if not 0 <= volume <= 63:
             raise ValueError("volume must be in 0..63")
         codes = [digit_to_event(d) for d in digits]
         for code in codes:
-            self._queue.append(_Event(code, duration, gap_ms * _SAMPLES_PER_MS, volume))
+            self._queue.append(_Event(code, duration, gap_ms * self._per_ms, volume))
         if codes:
             self._dtmf_active = True
 
-    def _push_dtmf(self, frame: bytes | None) -> list[bytes]:
-        if frame is not None and len(frame) != _FRAME_SAMPLES:
+    def _push_dtmf(self, frame: bytes | None, silence: bytes | None) -> list[bytes]:
+        if frame is not None and len(frame) != _FRAME_SAMPLES and not self._opaque:
             raise ValueError(f"frame must be 160 bytes, got {len(frame)}")
         event = self._event
         if event is None:
             if self._gap_left > 0:
                 # Audio flows during the rest of the gap.
-                self._gap_left -= _FRAME_SAMPLES
-                return self._push_audio_in_gap(frame)
+                self._gap_left -= self._tick
+                return self._push_audio_in_gap(frame, silence)
             if not self._queue:
                 self._dtmf_active = False
-                return self._push_audio_in_gap(frame)
+                return self._push_audio_in_gap(frame, silence)
             event = self._queue.popleft()
             # The event starts at the first buffered (unsent) sample; that
             # audio is dropped and its time becomes part of the event.
@@ -390,21 +429,23 @@ class RtpStreamSender:
             self._buf.clear()
             self._event = event
         self._talking = frame is not None
-        self._ts = (self._ts + _FRAME_SAMPLES) & 0xFFFFFFFF
-        event.elapsed += _FRAME_SAMPLES
+        self._ts = (self._ts + self._tick) & 0xFFFFFFFF
+        event.elapsed += self._tick
         return self._event_packets(event)
 
-    def _push_audio_in_gap(self, frame: bytes | None) -> list[bytes]:
+    def _push_audio_in_gap(self, frame: bytes | None, silence: bytes | None) -> list[bytes]:
         if self._gap_left <= 0 and not self._queue:
             self._dtmf_active = False
         if frame is None:
-            payload = self._silence
+            payload = self._silence if silence is None else silence
             self._talking = False
         else:
             payload = frame
             if not self._talking:
                 self._talking = True
                 self._mark = True
+        if self._opaque:
+            return [self._push_whole(payload)]
         return self._push_buffered(payload)
 
     def _event_packets(self, event: _Event) -> list[bytes]:

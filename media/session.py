@@ -6,7 +6,12 @@ numbers and timestamps continuous for the whole call. The call's codec
 (:class:`sipgw.media.codecs.Codec`, resolved once when the session is made) is carried
 as is through the jitter buffer, the ingress tap and the sender; the agent sees
 the format it declared (8 kHz μ-law by default), converted at the edge by
-media/codecs/convert.py (nothing to do for PCMU to μ-law).
+media/codecs/convert.py (nothing to do for PCMU to μ-law). An opaque codec (Opus) is
+decoded as each packet is accepted, by the call's own decoder
+(``Codec.edge_decoder``), into the octet codec it is carried as (``Codec.carried``:
+16 kHz μ-law), and the stages carry that; its RTCP statistics stay on the wire's clock.
+The edge decodes in sequence order: a late packet is dropped before the decoder, and a
+short loss is concealed by the codec itself (Opus's concealment) as the next packet comes.
 
 Symmetric RTP (RFC 4961): we send to the address the caller's RTP comes from,
 which is what gets audio through NATs; which source that is, so that nobody else
@@ -47,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec
+from sipgw.media.codecs.base import ULAW_8K, AudioFormat, Codec, EdgeDecoder
 from sipgw.media.codecs.convert import ToAgent, ToWire
 from sipgw.media.codecs.g711 import PCMU
 from sipgw.media.dtmf import DtmfReceiver
@@ -75,6 +80,9 @@ Address = tuple[str, int]
 
 MIN_INGRESS_WAIT: Final = 0.040
 """Seconds the listeners' tap waits for a missing packet, at least."""
+EDGE_CONCEALED: Final = 3
+"""An opaque codec's missing packets (60 ms of 20 ms ones) its own concealment fills at
+most, as many as the jitter buffer's; a longer loss plays as the buffer's silence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +113,44 @@ class StreamParams:
     """RTCP shares the RTP port (RFC 5761): both offered and answered."""
     rtcp_port: int | None = None
     """The peer's RTCP port (``a=rtcp``, RFC 3605); None: the RTP port + 1."""
+    fmtp: str | None = None
+    """The peer's ``a=fmtp`` parameters for the audio payload type (what it wants to
+    receive: Opus's bit rate, bandwidth, FEC), or None."""
 
 
 def _converters(
-    codec: Codec, agent_format: AudioFormat, caller_format: AudioFormat | None = None
+    codec: Codec,
+    agent_format: AudioFormat,
+    caller_format: AudioFormat | None = None,
+    fmtp: str | None = None,
 ) -> tuple[ToAgent | None, ToAgent | None, ToWire | None]:
     """The call's conversions (media/codecs/convert.py): to the agent (in ``caller_format``
     when it hears another format than it gives) for playout and for the tap (each its own
-    decoder and resampling state), and back; None where there is nothing to do."""
+    decoder and resampling state), from the codec the stages carry; and back into the
+    wire's codec, for the peer's ``fmtp``; None where there is nothing to do."""
     heard = caller_format or agent_format
-    native = codec.native_format  # a converter's ``passthrough``: made only when it is not
-    to_wire = None if native == agent_format else ToWire(codec, agent_format)
-    if native == heard:
+    # a converter's ``passthrough``: made only when it is not
+    to_wire = None if codec.native_format == agent_format else ToWire(codec, agent_format, fmtp)
+    carried = codec.carried
+    if carried.native_format == heard:
         return None, None, to_wire
-    return ToAgent(codec, heard), ToAgent(codec, heard), to_wire
+    return ToAgent(carried, heard), ToAgent(carried, heard), to_wire
+
+
+def _jitter_config(codec: Codec, base: JitterBufferConfig) -> JitterBufferConfig:
+    """``base`` for the codec the stages carry: its clock, and frames as long as ``base``'s
+    (20 ms), whatever clock ``base`` had (a re-INVITE from Opus back to G.711)."""
+    carried = codec.carried
+    return JitterBufferConfig(
+        codec=carried,
+        clock_rate=carried.clock_rate,
+        frame_samples=base.frame_samples * carried.clock_rate // base.clock_rate,
+        min_delay=base.min_delay,
+        max_delay=base.max_delay,
+        jitter_multiplier=base.jitter_multiplier,
+        max_concealment_frames=base.max_concealment_frames,
+        resync_threshold=base.resync_threshold,
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,6 +199,12 @@ class MediaStats:
     """STUN-looking datagrams (RFC 5389 §6 magic cookie): counted, dropped (no ICE here)."""
     dtmf_digits: int = 0
     frames_out: int = 0
+    undecodable: int = 0
+    """Packets of an opaque codec (Opus) its decoder refused: dropped, filled as a loss."""
+    edge_concealed: int = 0
+    """An opaque codec's lost packets concealed by the codec itself at the edge."""
+    edge_late: int = 0
+    """An opaque codec's packets behind the last one decoded (late or repeated): dropped."""
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -198,6 +236,12 @@ class MediaSession:
         "_tap_to_agent",
         "_to_agent",
         "_to_wire",
+        "_edge",
+        "_edge_next",
+        "_edge_ratio",
+        "_edge_ssrc",
+        "_edge_step",
+        "_edge_ts",
         "dtmf",
         "jitter",
         "jitter_config",
@@ -229,17 +273,7 @@ class MediaSession:
         self.liveness = PeerLiveness(liveness or LivenessConfig(), now, confirmed)
         """When we may send (media/liveness.py)."""
         self.stats = MediaStats()
-        base = jitter or JitterBufferConfig()
-        self.jitter_config = JitterBufferConfig(
-            codec=params.codec,
-            clock_rate=params.codec.clock_rate,
-            frame_samples=base.frame_samples,
-            min_delay=base.min_delay,
-            max_delay=base.max_delay,
-            jitter_multiplier=base.jitter_multiplier,
-            max_concealment_frames=base.max_concealment_frames,
-            resync_threshold=base.resync_threshold,
-        )
+        self.jitter_config = _jitter_config(params.codec, jitter or JitterBufferConfig())
         self.jitter = JitterBuffer(self.jitter_config)
         self.sender = RtpStreamSender(
             payload_type=params.payload_type,
@@ -248,13 +282,20 @@ class MediaSession:
             telephone_event_pt=params.telephone_event_pt,
             rng=rng,
         )
-        self.dtmf = DtmfReceiver()
-        self.ingress = IngressAudio(params.codec)
+        self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
+        self.ingress = IngressAudio(params.codec.carried)
+        self._edge: EdgeDecoder | None = None
+        self._edge_next = -1  # the sequence number the edge decoder expects next
+        self._edge_ssrc = 0
+        self._edge_ts = 0  # the wire timestamp it expects next
+        self._edge_step = 0
+        self._edge_ratio = 1  # wire clock ticks a carried octet
+        self._use_edge(params.codec)
         self.on_audio: Callable[[bytes], None] | None = None
         """Listeners' tap: in-order frames at arrival, in the agent's format (media/ingress.py)."""
         self._pending_digits: list[str] = []
         self._to_agent, self._tap_to_agent, self._to_wire = _converters(
-            params.codec, agent_format, caller_format
+            params.codec, agent_format, caller_format, params.fmtp
         )
         self._judged_version = -1
         self._remote_deliverable = False
@@ -264,7 +305,7 @@ class MediaSession:
             self.srtp = SrtpContext(*params.srtp)
         bits = rng.getrandbits(64) if rng is not None else secrets.randbits(64)
         cname = f"{bits:016x}@sipgw"  # per call, RFC 7022
-        self.rtcp = RtcpReporter(cname, now, rng=rng)
+        self.rtcp = RtcpReporter(cname, now, params.codec.clock_rate, rng=rng)
         """The call's RTCP: reception statistics, the peer's reports, our next report."""
 
     # ------------------------------------------------------------------ where and when
@@ -344,7 +385,11 @@ class MediaSession:
             packet.ssrc, packet.sequence_number, packet.timestamp, now, jitter=is_audio
         )
         if is_audio:
-            self.jitter.push(packet, now)
+            edge = self._edge
+            if edge is not None:  # Opus: decoded once, here, into the carried codec
+                self._decode_at_edge(edge, packet, now)
+                return
+            self.jitter.push(packet, now)  # as _push_audio does, inline: every packet's path
             on_audio = self.on_audio
             if on_audio is not None:
                 tap = self._tap_to_agent
@@ -355,6 +400,58 @@ class MediaSession:
             if digit is not None:
                 self.stats.dtmf_digits += 1
                 self._pending_digits.append(digit)
+
+    def _push_audio(self, packet: RtpPacket, now: float) -> None:
+        """Audio in the carried codec: to the jitter buffer and the listeners' tap."""
+        self.jitter.push(packet, now)
+        on_audio = self.on_audio
+        if on_audio is not None:
+            tap = self._tap_to_agent
+            for frame in self.ingress.push(packet, now):
+                on_audio(frame if tap is None else tap.convert(frame))
+
+    def _decode_at_edge(self, edge: EdgeDecoder, packet: RtpPacket, now: float) -> None:
+        """An opaque codec's packet decoded, in sequence order, into the carried codec.
+
+        A packet behind the last one decoded (late, or repeated) is dropped before the
+        decoder sees it, so its state follows the stream. Up to :data:`EDGE_CONCEALED`
+        packets missing just before this one (their sequence numbers and timestamps
+        skipped, not a pause of the sender's) are concealed by the codec itself
+        (``EdgeDecoder.conceal``: Opus's own concealment) before it is decoded.
+        """
+        seq, wire_ts = packet.sequence_number, packet.timestamp
+        expected = self._edge_next
+        if expected >= 0 and packet.ssrc == self._edge_ssrc:
+            ahead = (seq - expected) & 0xFFFF
+            if ahead >= 0x8000:
+                self.stats.edge_late += 1
+                return
+            step = self._edge_step
+            if (
+                0 < ahead <= EDGE_CONCEALED
+                and (wire_ts - self._edge_ts) & 0xFFFFFFFF == ahead * step
+            ):
+                for k in range(ahead):
+                    hidden = edge.conceal()
+                    if hidden:
+                        self.stats.edge_concealed += 1
+                        ts = edge.timestamp((self._edge_ts + k * step) & 0xFFFFFFFF)
+                        lost = RtpPacket(
+                            packet.payload_type, (expected + k) & 0xFFFF, ts, packet.ssrc
+                        )
+                        lost.payload = hidden
+                        self._push_audio(lost, now)
+        audio = edge.decode(packet.payload)
+        if not audio:
+            self.stats.undecodable += 1
+            return
+        self._edge_next = (seq + 1) & 0xFFFF
+        self._edge_ssrc = packet.ssrc
+        self._edge_step = len(audio) * self._edge_ratio  # the packet's wire ticks
+        self._edge_ts = (wire_ts + self._edge_step) & 0xFFFFFFFF
+        packet.payload = audio
+        packet.timestamp = edge.timestamp(wire_ts)
+        self._push_audio(packet, now)
 
     def receive_rtcp(self, data: bytes, now: float, source: Address) -> bool:
         """One RTCP datagram (SRTCP when the call is SRTP) from ``source``.
@@ -417,7 +514,7 @@ class MediaSession:
 
     def quality(self) -> CallQuality:
         """The call's loss, jitter, round-trip time and estimated MOS so far."""
-        ptime = self.params.ptime_ms / 1000.0
+        ptime = 0.020 if self.params.codec.opaque else self.params.ptime_ms / 1000.0
         quality = self.rtcp.quality(self.jitter.stats.target_delay, ptime)
         return dataclasses.replace(quality, codec=self.params.codec.name)
 
@@ -469,10 +566,14 @@ class MediaSession:
             self.sender.skip(1)  # c=0.0.0.0 and sendrecv, or port 0: nowhere to send
             return []
         convert = self._to_wire
-        if frame is not None and convert is not None:
-            frame = convert.convert(frame)
+        silence = None
+        if convert is not None:
+            if frame is not None:
+                frame = convert.convert(frame)
+            elif self._edge is not None:
+                silence = convert.silence()  # Opus: the encoder hears the silence too
         self.stats.frames_out += 1
-        packets = self.sender.push_frame(frame)
+        packets = self.sender.push_frame(frame, silence)
         srtp = self.srtp
         if srtp is None:
             return packets
@@ -492,7 +593,7 @@ class MediaSession:
         sender = self.sender
         return (
             self.params.send
-            and self.params.ptime_ms == 20
+            and (self.params.ptime_ms == 20 or self.params.codec.opaque)
             and (continuing or not sender.talking)
             and not sender.dtmf_pending
             and self.remote_deliverable()
@@ -518,28 +619,25 @@ class MediaSession:
         (media/latching.py); when media starts flowing again (back from hold) or
         goes to a new address, the peer's silence counts from ``now``.
         """
-        was_active = self.params.send or self.params.receive
-        changed_remote = params.remote != self.params.remote
+        old = self.params
+        was_active = old.send or old.receive
+        changed_remote = params.remote != old.remote
         self.params = params
         if changed_remote and deliverable(params.remote):  # not to hold (c=0.0.0.0)
             self.latch.retarget(params.remote)
         if (params.send or params.receive) and (changed_remote or not was_active):
             self.liveness.restart(now, new_address=changed_remote)
-        if params.codec is not self.jitter_config.codec:
-            self.jitter_config = JitterBufferConfig(
-                codec=params.codec,
-                clock_rate=params.codec.clock_rate,
-                frame_samples=self.jitter_config.frame_samples,
-                min_delay=self.jitter_config.min_delay,
-                max_delay=self.jitter_config.max_delay,
-                jitter_multiplier=self.jitter_config.jitter_multiplier,
-                max_concealment_frames=self.jitter_config.max_concealment_frames,
-                resync_threshold=self.jitter_config.resync_threshold,
-            )
-            self.jitter = JitterBuffer(self.jitter_config)
-            self.ingress = IngressAudio(params.codec)
+        if params.codec is not old.codec or params.fmtp != old.fmtp:
+            if params.codec.carried is not self.jitter_config.codec:
+                self.jitter_config = _jitter_config(params.codec, self.jitter_config)
+                self.jitter = JitterBuffer(self.jitter_config)
+                self.ingress = IngressAudio(params.codec.carried)
+            if params.codec is not old.codec:
+                self._use_edge(params.codec)
+                self.dtmf = DtmfReceiver(clock_rate=params.codec.clock_rate)
+                self.rtcp.reception.clock_rate = params.codec.clock_rate  # its jitter's unit
             self._to_agent, self._tap_to_agent, self._to_wire = _converters(
-                params.codec, self._agent_format, self._caller_format
+                params.codec, self._agent_format, self._caller_format, params.fmtp
             )
         if params.srtp is None:
             self.srtp = None
@@ -550,6 +648,12 @@ class MediaSession:
         self.sender.payload_type = params.payload_type
         self.sender.codec = params.codec
         self.sender.telephone_event_pt = params.telephone_event_pt
+
+    def _use_edge(self, codec: Codec) -> None:
+        """A fresh edge decoder for an opaque codec (none for the others)."""
+        self._edge = codec.edge_decoder() if codec.opaque else None
+        self._edge_next = -1
+        self._edge_ratio = codec.clock_rate // codec.carried.clock_rate
 
     def idle_for(self, now: float) -> float:
         """Seconds the peer has given no sign of life (media/liveness.py).

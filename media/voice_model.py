@@ -11,19 +11,33 @@ installed (``importlib.util.find_spec``, which runs none of its code).
 One :class:`SileroModel` (one ONNX Runtime session, one thread) serves every
 call; each call keeps its own :class:`SileroStream` (state, context, samples
 not yet a whole chunk). :meth:`SileroModel.run` takes several streams' chunks at
-once (the model's batch axis), so a caller with many calls may batch them.
+once (the model's batch axis): one run costs about the same as one stream's step
+up to a few streams, so many calls' chunks are cheaper together.
+:class:`SileroBatch` collects the chunks that come in from every call and runs
+them in as few model calls as it can (one per chunk of the stream that has most
+waiting, usually one); each stream gets its chunks' probabilities, in order, in
+:attr:`SileroStream.results`: the same numbers as stepping it alone.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["CHUNK", "CONTEXT", "SileroModel", "SileroStream", "model_path", "shared_model"]
+__all__ = [
+    "CHUNK",
+    "CONTEXT",
+    "SileroBatch",
+    "SileroModel",
+    "SileroStream",
+    "model_path",
+    "shared_model",
+]
 
 RATE: Final = 8000
 CHUNK: Final = 256
@@ -31,6 +45,7 @@ CHUNK: Final = 256
 CONTEXT: Final = 32
 """Samples of the previous chunk the model sees before each chunk."""
 _STATE_SHAPE: Final = (2, 1, 128)
+_ZEROS: Final = np.zeros(CHUNK, dtype=np.float32)  # read only: sliced, never written
 
 
 class ModelMissing(RuntimeError):
@@ -60,15 +75,28 @@ class SileroStream:
 
     Attributes:
         probability: the latest chunk's speech probability (0 before the first).
+        results: the probabilities a :class:`SileroBatch` computed for this stream's
+            chunks, in order, until its owner takes them.
     """
 
-    __slots__ = ("_context", "_pending", "probability", "state")
+    __slots__ = ("_context", "_pending", "probability", "results", "state")
 
     def __init__(self) -> None:
         self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self._context = np.zeros(CONTEXT, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self.probability = 0.0
+        self.results: deque[float] = deque()
+
+    def idle(self, count: int) -> int:
+        """``count`` samples of silence (quiet audio taken as zeros), without the model: the
+        chunks they complete, which are not stepped (the state stays)."""
+        total = len(self._pending) + count
+        chunks = total // CHUNK
+        self._pending = _ZEROS[: total % CHUNK]
+        if chunks:
+            self._context = _ZEROS[:CONTEXT]
+        return chunks
 
     def feed(self, samples: np.ndarray[Any, np.dtype[np.float32]]) -> list[np.ndarray[Any, Any]]:
         """Add samples (float, -1..1); the model inputs (context + chunk) now complete."""
@@ -120,6 +148,58 @@ class SileroModel:
             stream.state = np.ascontiguousarray(state[:, i : i + 1, :])
             stream.probability = probabilities[i]
         return probabilities
+
+
+class SileroBatch:
+    """Chunks of many streams waiting for the model, run together (sans-IO).
+
+    :meth:`submit` each stream's chunks as they complete, in order; :meth:`run`
+    steps them all: round k takes the k-th waiting chunk of every stream that has
+    one, in one :meth:`SileroModel.run` (a stream's next chunk needs the state its
+    previous one left). Each probability is appended to the stream's ``results``.
+    """
+
+    __slots__ = ("_model", "_waiting", "runs", "steps")
+
+    def __init__(self, model: SileroModel | None = None) -> None:
+        self._model = model
+        self._waiting: dict[int, tuple[SileroStream, list[np.ndarray[Any, Any]]]] = {}
+        self.runs = 0
+        """Model calls so far."""
+        self.steps = 0
+        """Chunks stepped so far."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether some chunk waits."""
+        return bool(self._waiting)
+
+    def submit(self, stream: SileroStream, chunk: np.ndarray[Any, Any]) -> None:
+        """A stream's next chunk (context + 256 samples), for the next :meth:`run`."""
+        waiting = self._waiting.get(id(stream))
+        if waiting is None:
+            self._waiting[id(stream)] = (stream, [chunk])
+        else:
+            waiting[1].append(chunk)
+
+    def run(self) -> None:
+        """Step every waiting chunk; their probabilities go to their streams' ``results``."""
+        waiting = list(self._waiting.values())
+        self._waiting.clear()
+        if not waiting:
+            return
+        model = self._model
+        if model is None:
+            model = self._model = shared_model()
+        depth = max(len(chunks) for _, chunks in waiting)
+        for k in range(depth):
+            streams = [stream for stream, chunks in waiting if len(chunks) > k]
+            inputs = [chunks[k] for _, chunks in waiting if len(chunks) > k]
+            probabilities = model.run(streams, inputs)
+            for stream, probability in zip(streams, probabilities, strict=True):
+                stream.results.append(probability)
+            self.runs += 1
+            self.steps += len(streams)
 
 
 _shared: SileroModel | None = None

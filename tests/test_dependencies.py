@@ -69,6 +69,7 @@ OPTIONAL_MODULES = {
     "browser": ("media/opus.py", "media/aio/browser.py"),
     "mcp": ("agent/tools/mcp_servers.py",),
     "noise": ("media/denoise.py", "media/voice_model.py", "media/model_vad.py"),
+    "opus": ("media/opus.py",),
     "postgres": ("sipgw/app/cluster/database.py",),
 }
 """Extra -> the modules that may import it (nothing else imports them unless the extra is on)."""
@@ -95,6 +96,7 @@ def test_an_optional_legs_imports_are_declared_with_its_extra() -> None:
             "browser": {"aiortc", "av"},
             "mcp": {"mcp", "jsonschema"},
             "noise": {"numpy", "onnxruntime"},
+            "opus": {"av"},
             "postgres": {"psycopg"},
         }[extra] <= imports.keys()
         assert _undeclared(imports, declared) == []

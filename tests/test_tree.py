@@ -87,6 +87,7 @@ EXCEPTIONS: dict[str, str] = {
     "bench/hd_voice.py": _SMOKE,
     "bench/io_floor.py": _SMOKE,
     "bench/opus_edge.py": _SMOKE,
+    "bench/codec_cost.py": _SMOKE,
     "bench/pacing.py": _SMOKE,
     "bench/sip_core.py": _SMOKE,
     "bench/soak.py": _SMOKE,

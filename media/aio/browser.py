@@ -248,8 +248,9 @@ class BrowserLeg:
         first = media[0].rtp.codecs[0].mimeType.split("/")[1]
         self.codec = "opus" if first.lower() == "opus" else first.upper()
         self.track.codec = self.codec
+        # G.711 goes out as our frames; Opus is aiortc's own encoder's (its 48 kHz clock)
         ours = CODECS.get(first.upper())
-        self.track.wire = None if ours is None else ToWire(ours, ULAW_8K)
+        self.track.wire = None if ours is None or ours.opaque else ToWire(ours, ULAW_8K)
         decoders: dict[int, Decoder] = {
             pt: OpusDecoder() for pt, name in codecs.items() if name.lower() == "opus"
         }

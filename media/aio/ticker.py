@@ -42,6 +42,10 @@ class Ticker:
         receive: if set, called with the time at each wake-up before any participant
             ticks: the batched RTP reader takes the datagrams waiting
             (media/aio/rtp_batch.py), so each jitter buffer has what came before its pull.
+        heard: if set, called at each wake-up after ``receive`` and before any
+            participant ticks: what listens to the caller's audio at arrival decides on
+            what just came (the model voice detector's batch, agent/caller_audio.py), so
+            a tick sends nothing it would have stopped.
         flush: if set, called at each wake-up after every participant ticked: the
             batched sender sends what the ticks queued.
     """
@@ -59,6 +63,7 @@ class Ticker:
         self.lateness: list[float] = []
         self.on_lateness: Callable[[float], None] | None = None
         self.receive: Callable[[float], None] | None = None
+        self.heard: Callable[[], None] | None = None
         self.flush: Callable[[], None] | None = None
         self.ticks = 0
         self.skipped = 0
@@ -133,6 +138,11 @@ class Ticker:
                 self.receive(now)
             except Exception:  # the calls still tick on what their buffers hold
                 log.exception("reading RTP failed")
+        if self.heard is not None:
+            try:
+                self.heard()
+            except Exception:  # the calls tick on
+                log.exception("judging the caller audio that came failed")
         if skipped:
             self.skipped += skipped
             for participant in self._snapshot:

@@ -13,21 +13,24 @@ from typing import Final
 from sipgw.media.codecs.base import PCM16_8K, PCM16_16K, ULAW_8K, AudioFormat, Codec
 from sipgw.media.codecs.g711 import PCMA, PCMU
 from sipgw.media.codecs.g722 import G722_CODEC as G722
+from sipgw.media.codecs.opus import OPUS, ULAW_16K
 
 __all__ = [
     "CODECS",
     "G722",
+    "OPUS",
     "PCM16_8K",
     "PCM16_16K",
     "PCMA",
     "PCMU",
+    "ULAW_16K",
     "ULAW_8K",
     "AudioFormat",
     "Codec",
     "codec_named",
 ]
 
-CODECS: Final[dict[str, Codec]] = {codec.name: codec for codec in (PCMU, PCMA, G722)}
+CODECS: Final[dict[str, Codec]] = {codec.name: codec for codec in (PCMU, PCMA, G722, OPUS)}
 """Every codec we carry, by upper-case name, in our default order of preference (which of
 them a call may use is the operator's: ``SIPGW_CODECS``, docs/hd-voice.md)."""
 

@@ -9,8 +9,11 @@ into the agent's format and back. No stage compares codec names.
 The stages address audio by RTP clock tick, one octet a tick (a 20 ms frame is
 ``clock_rate // 50`` octets): true of G.711, and of G.722 (64 kbit/s, an 8000 Hz RTP
 clock although it carries 16 kHz audio, RFC 3551 §4.5.2). A codec whose octets are not
-ticks (Opus) is decoded before the jitter buffer, as :mod:`sipgw.media.opus` does for the
-browser leg.
+ticks (Opus: variable-size packets on a 48000 Hz clock) is :attr:`Codec.opaque`: each
+packet received is decoded at the edge (:meth:`Codec.edge_decoder`), before the jitter
+buffer, into the octet codec the stages carry instead (:attr:`Codec.carried`), with its
+timestamp moved to that codec's clock; each 20 ms the sender sends one packet, the frame
+the call's encoder made, as it is.
 
 A :class:`Codec` is a codec *type*, one object shared by every call. A call's stream is
 decoded and encoded by the :meth:`Codec.decoder` and :meth:`Codec.encoder` it makes for
@@ -28,7 +31,16 @@ from typing import Final, Protocol
 
 from sipgw.media.g711 import linear_dbfs
 
-__all__ = ["PCM16_8K", "PCM16_16K", "ULAW_8K", "AudioFormat", "Codec", "Decoder", "Encoder"]
+__all__ = [
+    "PCM16_8K",
+    "PCM16_16K",
+    "ULAW_8K",
+    "AudioFormat",
+    "Codec",
+    "Decoder",
+    "EdgeDecoder",
+    "Encoder",
+]
 
 ENCODINGS: Final = ("ulaw", "pcm_s16le")
 """The agent-side encodings :mod:`sipgw.media.codecs.convert` produces."""
@@ -87,6 +99,28 @@ class Encoder(Protocol):
         ...
 
 
+class EdgeDecoder(Protocol):
+    """An opaque codec's packets (:attr:`Codec.opaque`) into the codec its stages carry, for
+    one call, in arrival order."""
+
+    failed: int
+    """Packets the decoder refused (counted and dropped: the jitter buffer fills the hole)."""
+
+    def timestamp(self, rtp_timestamp: int) -> int:
+        """The packet's RTP timestamp on the carried codec's clock (32 bits, continuous)."""
+        ...
+
+    def decode(self, payload: bytes) -> bytes:
+        """The packet's audio in the carried codec, as long as the packet lasts; ``b""``
+        when it cannot be decoded."""
+        ...
+
+    def conceal(self) -> bytes:
+        """One lost frame (the last packet's frame size), concealed by the codec itself from
+        what it decoded last, in the carried codec; ``b""`` when it cannot."""
+        ...
+
+
 class Codec:
     """One audio codec on the wire (subclassed once per codec family, e.g. G.711).
 
@@ -105,16 +139,33 @@ class Codec:
         conceals: whether the pitch-based concealment (:mod:`sipgw.media.plc`) works in its
             octets (one octet a decoded sample, stateless); a loss in any other codec is
             filled with its silence.
+        rtpmap_name: the encoding name as SDP writes it (``opus``, RFC 7587 §7); the
+            name matches case-insensitively either way.
+        channels: the ``a=rtpmap`` channel count (1; Opus always says 2, RFC 7587 §7).
+        fmtp: the ``a=fmtp`` parameters our offers and answers give it (what we want to
+            receive), or None.
+        opaque: its payloads are whole packets, not one octet a tick (Opus): decoded at
+            the edge into :attr:`carried`, sent one 20 ms frame a packet.
+        carried: the codec the jitter buffer, the ingress tap and the converters to the
+            agent see: itself, or what an opaque codec is decoded into at the edge.
+        encode_rates: the sample rates its encoder takes (:meth:`encoder`); the agent's
+            audio at another rate is resampled to :attr:`sample_rate` first.
     """
 
     __slots__ = (
+        "carried",
+        "channels",
         "clock_rate",
         "conceals",
+        "encode_rates",
+        "fmtp",
         "frame_bytes",
         "from_ulaw",
         "name",
         "native_format",
+        "opaque",
         "payload_type",
+        "rtpmap_name",
         "sample_rate",
         "to_ulaw",
         "_silence_octet",
@@ -132,6 +183,12 @@ class Codec:
         from_ulaw: bytes | None = None,
         native_format: AudioFormat | None = None,
         conceals: bool = True,
+        *,
+        rtpmap_name: str | None = None,
+        channels: int = 1,
+        fmtp: str | None = None,
+        carried: Codec | None = None,
+        encode_rates: tuple[int, ...] = (),
     ) -> None:
         self.name = name.upper()
         self.payload_type = payload_type
@@ -142,6 +199,12 @@ class Codec:
         self.from_ulaw = from_ulaw
         self.native_format = native_format
         self.conceals = conceals
+        self.rtpmap_name = rtpmap_name or self.name
+        self.channels = channels
+        self.fmtp = fmtp
+        self.opaque = carried is not None
+        self.carried: Codec = carried if carried is not None else self
+        self.encode_rates = encode_rates or (sample_rate,)
         self._silence_octet = silence_octet
         self._silences: dict[int, bytes] = {}
 
@@ -174,9 +237,29 @@ class Codec:
         """A decoder for one direction of one call (a stateless codec: itself)."""
         return self
 
-    def encoder(self) -> Encoder:
-        """An encoder for one direction of one call (a stateless codec: itself)."""
+    def encoder(self, sample_rate: int = 0, fmtp: str | None = None) -> Encoder:
+        """An encoder for one direction of one call (a stateless codec: itself).
+
+        Args:
+            sample_rate: the rate of the s16le it will take, one of :attr:`encode_rates`
+                (0: :attr:`sample_rate`).
+            fmtp: the peer's ``a=fmtp`` parameters for the payload type (what it wants to
+                receive: Opus's bit rate, bandwidth and FEC), or None.
+        """
         return self
+
+    def edge_decoder(self) -> EdgeDecoder:
+        """An opaque codec's per-call decoder into :attr:`carried` (see the module docstring).
+
+        Raises:
+            NotImplementedError: the codec is not opaque (its octets are ticks already).
+        """
+        raise NotImplementedError(f"{self.name}'s octets are carried as they are")
+
+    def unavailable(self) -> str | None:
+        """Why this codec cannot be used in this installation (a missing library, with the
+        command that installs it), or None: it can."""
+        return None
 
     def rms_dbfs(self, payload: bytes) -> float:
         """The level of the payload in dB relative to full scale; ``-inf`` for silence."""

@@ -11,7 +11,14 @@ construction, never per frame:
 - anything else: decode to s16le, resample when the rates differ (the state kept
   across frames, one per direction and stream), encode; the decoder and encoder are the
   codec's per-call ones (:meth:`~sipgw.media.codecs.base.Codec.decoder`), made here, so
-  each converter carries its own ADPCM state (G.722) through the stream it converts.
+  each converter carries its own ADPCM state (G.722) or libopus encoder (Opus) through
+  the stream it converts. An encoder that takes the agent's rate as it is (Opus: 8 or
+  16 kHz) is made for that rate, and nothing is resampled.
+
+An opaque codec's received audio (Opus) reaches :class:`ToAgent` already decoded into the
+codec it is carried as (``Codec.carried``, media/session.py gives that one); its
+:class:`ToWire` makes one packet a frame, and one of silence when the agent has nothing
+(:meth:`ToWire.silence`), so its encoder hears a continuous stream.
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class ToWire:
     __slots__ = (
         "_encoder",
         "_from_ulaw",
+        "_silence",
         "_state",
         "_table",
         "_rate_in",
@@ -73,15 +81,19 @@ class ToWire:
         "passthrough",
     )
 
-    def __init__(self, codec: Codec, format: AudioFormat) -> None:  # noqa: A002
-        self._encoder: Encoder = codec.encoder()
+    def __init__(  # noqa: A002
+        self, codec: Codec, format: AudioFormat, fmtp: str | None = None
+    ) -> None:
+        rate = format.sample_rate
+        self._rate_in = rate
+        self._rate_out = rate if rate in codec.encode_rates else codec.sample_rate
+        self._encoder: Encoder = codec.encoder(self._rate_out, fmtp)
         self.passthrough = codec.native_format == format
         """Whether the agent's frames go out as they are (then do not call :meth:`convert`)."""
         self._from_ulaw = format.encoding == "ulaw"
         self._table = codec.from_ulaw if self._from_ulaw else None
-        self._rate_in = format.sample_rate
-        self._rate_out = codec.sample_rate
         self._state = _primed(self._rate_in, self._rate_out)
+        self._silence = bytes(self._rate_out // 50 * 2)
 
     def convert(self, frame: bytes) -> bytes:
         """One frame of the agent's, in the wire codec."""
@@ -94,6 +106,11 @@ class ToWire:
         if self._rate_in != self._rate_out:
             pcm, self._state = g711.resample(pcm, self._rate_in, self._rate_out, self._state)
         return self._encoder.encode(pcm)
+
+    def silence(self) -> bytes:
+        """20 ms of silence through the call's encoder: an opaque codec's (Opus) packet for
+        a tick the agent is silent, its encoder's state kept continuous."""
+        return self._encoder.encode(self._silence)
 
 
 class Reformat:

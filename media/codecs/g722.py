@@ -73,7 +73,7 @@ class G722(Codec):
     def decoder(self) -> Decoder:
         return _State()
 
-    def encoder(self) -> Encoder:
+    def encoder(self, sample_rate: int = 0, fmtp: str | None = None) -> Encoder:
         return _State()
 
 

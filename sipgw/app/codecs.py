@@ -1,7 +1,7 @@
 """Which codecs a call may use, most preferred first (docs/hd-voice.md).
 
-``SIPGW_CODECS`` is what the operator allows (``PCMU,PCMA`` by default: G.722 only
-when listed) and the order of the gateway's own calls. A routes-file line's ``codecs``
+``SIPGW_CODECS`` is what the operator allows (``PCMU,PCMA`` by default: G.722 and Opus
+only when listed) and the order of the gateway's own calls. A routes-file line's ``codecs``
 and an account's ``codecs`` (the accounts file) narrow and reorder it for their calls;
 an account that sets none keeps G.711 first (carriers bill, or break, on other codecs),
 so a trunk that offers PCMU and G.722 gets PCMU while a softphone calling the gateway
@@ -38,6 +38,9 @@ def codec_list(value: str | Sequence[str]) -> tuple[str, ...]:
             continue
         if key not in CODECS:
             raise ValueError(f"unknown codec {name.strip()!r} (we carry {', '.join(CODECS)})")
+        missing = CODECS[key].unavailable()
+        if missing is not None:  # Opus without PyAV: said at start-up, not at the first call
+            raise ValueError(f"codec {name.strip()!r} {missing}")
         found.append(key)
     if not found:
         raise ValueError(f"must name at least one codec of {', '.join(CODECS)}")
@@ -73,6 +76,8 @@ def call_codecs(
 def rtp_codecs(names: Sequence[str]) -> tuple[RtpCodec, ...]:
     """The named codecs as the SIP core matches them in SDP."""
     return tuple(
-        RtpCodec(codec.name, codec.clock_rate, codec.payload_type)
+        RtpCodec(
+            codec.rtpmap_name, codec.clock_rate, codec.payload_type, codec.channels, codec.fmtp
+        )
         for codec in (CODECS[name] for name in names)
     )

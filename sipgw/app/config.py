@@ -289,9 +289,10 @@ class CallSection:
     codecs: tuple[str, ...] = setting(
         ("PCMU", "PCMA"), env="SIPGW_CODECS", flag="--codecs", metavar="LIST", parse=codecs,
         default_text="PCMU,PCMA",
-        help="Audio codecs calls may use, most preferred first: PCMU, PCMA, G722 (HD voice: "
-        "16 kHz audio to the agent; docs/hd-voice.md). A routes-file line's or an account's "
-        "'codecs' narrows and reorders them; an account that sets none keeps G.711 first.",
+        help="Audio codecs calls may use, most preferred first: PCMU, PCMA, G722, OPUS (HD "
+        "voice: 16 kHz audio to the agent; OPUS needs the opus extra; docs/hd-voice.md). A "
+        "routes-file line's or an account's 'codecs' narrows and reorders them; an account "
+        "that sets none keeps G.711 first.",
     )  # fmt: skip
     srtp: str = setting(
         "tls-only", env="SIPGW_SRTP", flag="--srtp", metavar="POLICY",

@@ -24,8 +24,14 @@ Answering (:func:`answer_offer`, RFC 3264 §6):
    we do not do. ``RTP/AVP`` with ``a=crypto`` is "best-effort" SRTP and is
    answered as plain RTP without ``a=crypto``, unless SRTP is required.
 3. We answer one codec (our preference order, default PCMU then PCMA) using
-   the offerer's payload type number (§6.1), plus telephone-event/8000 if it
-   was offered and we want it. ICE, ``rtcp-fb``, ``ssrc``, ``mid`` and
+   the offerer's payload type number (§6.1), with its ``a=fmtp`` of ours when it
+   has one (Opus's, RFC 7587 §7: what we want to receive), plus the
+   telephone-event at the codec's own clock rate if it was offered and we want
+   it (``telephone-event/8000`` beside G.711 and G.722, ``telephone-event/48000``
+   beside Opus: RFC 4733 §2.1, the events share the audio's timestamps; else the
+   8000 one, as UAs that offer no other beside Opus expect). The
+   offer's ``a=fmtp`` for the codec is what the offerer wants to receive
+   (:attr:`NegotiatedAudio.fmtp`). ICE, ``rtcp-fb``, ``ssrc``, ``mid`` and
    ``group`` attributes are never copied into the answer.
 4. Direction is mirrored (§6.1): the offerer's sendonly is our recvonly and so
    on. ``c=0.0.0.0`` is the old RFC 2543 way to put a call on hold (RFC 3264
@@ -92,13 +98,15 @@ class RtpCodec:
         clock_rate: the RTP clock rate.
         payload_type: the static payload type (RFC 3551 §6); None for a dynamic one
             (our offers number it from 96).
-        channels: 1 for mono.
+        channels: 1 for mono (Opus always says 2, RFC 7587 §7).
+        fmtp: our ``a=fmtp`` parameters for it (what we want to receive), or None.
     """
 
     name: str
     clock_rate: int
     payload_type: int | None = None
     channels: int = 1
+    fmtp: str | None = None
 
     def matches(self, encoding: tuple[str, int, int | None]) -> bool:
         """Whether an ``a=rtpmap`` encoding (name, clock, channels or None) is this codec."""
@@ -215,8 +223,8 @@ class NegotiatedAudio:
         codec: the codec's name as ours is written (``PCMU``).
         payload_type: the payload type to send and receive for the codec: the
             offerer's number (RFC 3264 §6.1).
-        telephone_event_pt: the offerer's payload type for telephone-event/8000,
-            ``None`` if not negotiated.
+        telephone_event_pt: the payload type of the telephone-event at the codec's
+            clock rate, ``None`` if not negotiated.
         ptime: the packetization we send, in ms: the peer's ``a=ptime`` if it is
             10..60 and a multiple of 10, else our own ptime (``LocalMedia.ptime``
             or our offer's ``a=ptime`` if that is valid, else 20), lowered to
@@ -226,6 +234,8 @@ class NegotiatedAudio:
         rtcp_mux: whether RTP and RTCP share the port (RFC 5761).
         media_index: which ``m=`` line carries the audio.
         srtp: the SDES keying both ways when the stream is SRTP, else None.
+        fmtp: the peer's ``a=fmtp`` parameters for the codec's payload type (what it
+            wants to receive), or None.
     """
 
     remote_address: str
@@ -239,6 +249,7 @@ class NegotiatedAudio:
     rtcp_mux: bool
     media_index: int
     srtp: NegotiatedSrtp | None = None
+    fmtp: str | None = None
 
     @property
     def sends(self) -> bool:
@@ -335,8 +346,8 @@ def answer_with(
         The answer to send, and what was agreed for the audio stream.
     """
     index, media, pt, crypto = choice.index, choice.media, choice.payload_type, choice.crypto
-    clock = media.rtpmap()[pt][1]
-    te_pt = _telephone_event_pt(media) if local.telephone_event else None
+    codec = _ours(local.codecs, choice.codec, media.rtpmap()[pt])
+    te_pt = _telephone_event_pt(media, codec.clock_rate) if local.telephone_event else None
     if te_pt == pt:
         te_pt = None  # one payload type cannot be both; keep the audio
     # The offerer's direction, corrected for c=0.0.0.0 hold; we mirror it
@@ -347,12 +358,13 @@ def answer_with(
     # RFC 5761 §5.1.1: answer rtcp-mux only if it was offered.
     rtcp_mux = media.attribute("rtcp-mux") is not None
     te_fmtp = media.fmtp(te_pt) if te_pt is not None else None
+    te = None if te_pt is None else (te_pt, media.rtpmap()[te_pt][1])  # its clock as offered
     accepted = MediaDescription(
         media=media.media,
         port=local.port,
         proto=media.proto,
         formats=[str(pt)] if te_pt is None else [str(pt), str(te_pt)],
-        attributes=_audio_attributes(f"{choice.codec}/{clock}", pt, te_pt, te_fmtp, local.ptime),
+        attributes=_audio_attributes(codec, pt, te, te_fmtp, local.ptime),
     )
     if rtcp_mux:
         accepted.attributes.append(("rtcp-mux", None))
@@ -379,6 +391,7 @@ def answer_with(
         rtcp_mux=rtcp_mux,
         media_index=index,
         srtp=srtp,
+        fmtp=media.fmtp(pt),
     )
     return answer, negotiated
 
@@ -387,8 +400,10 @@ def create_offer(local: LocalMedia) -> SessionDescription:
     """Build our offer (RFC 3264 §5), e.g. for a 200 to an INVITE without SDP.
 
     One audio line over RTP/AVP with every codec of ``local`` at its static
-    payload type, telephone-event at payload type 101 if enabled, ``a=ptime``
-    and ``local.direction``. When the call offers SRTP (``local.srtp``), the
+    payload type (dynamic ones numbered from 96), each with its ``a=fmtp`` when it
+    has one, a telephone-event for each clock rate among them if enabled (8000 at
+    payload type 101; Opus's 48000 at a free dynamic number), ``a=ptime`` and
+    ``local.direction``. When the call offers SRTP (``local.srtp``), the
     line is RTP/SAVP with one ``a=crypto`` per supported suite, 80-bit tag
     first, tags 1, 2, ... and our key (RFC 4568 §5.1).
 
@@ -400,21 +415,22 @@ def create_offer(local: LocalMedia) -> SessionDescription:
     """
     te_pt = TELEPHONE_EVENT_PT if local.telephone_event else None
     numbered = _numbered(local.codecs, te_pt)
-    attributes: list[tuple[str, str | None]] = [
-        ("rtpmap", f"{pt} {_encoding(c)}") for pt, c in numbered.items()
-    ]
-    if te_pt is not None:
-        attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
-        attributes.append(("fmtp", f"{te_pt} {DEFAULT_TELEPHONE_EVENTS}"))
+    attributes: list[tuple[str, str | None]] = []
+    for pt, codec in numbered.items():
+        attributes.append(("rtpmap", f"{pt} {_encoding(codec)}"))
+        if codec.fmtp:
+            attributes.append(("fmtp", f"{pt} {codec.fmtp}"))
+    events = _event_pts(numbered, te_pt)
+    for clock, event_pt in events.items():
+        attributes.append(("rtpmap", f"{event_pt} telephone-event/{clock}"))
+        attributes.append(("fmtp", f"{event_pt} {DEFAULT_TELEPHONE_EVENTS}"))
     attributes.append(("ptime", str(local.ptime)))
     if local.srtp.offers_srtp:
         key = InlineKey(local.srtp_key)
         for tag, suite in enumerate(SUPPORTED_SUITES, start=1):
             attributes.append(("crypto", str(CryptoAttribute(tag, suite, (key,)))))
     attributes.append((local.direction, None))
-    formats = [str(pt) for pt in numbered]
-    if te_pt is not None:
-        formats.append(str(te_pt))
+    formats = [str(pt) for pt in numbered] + [str(pt) for pt in events.values()]
     offer = _session(local)
     offer.media = [
         MediaDescription(
@@ -463,7 +479,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         if connection is None:
             raise SdpError(f"SDP answer has no c= line for m={index}", status_hint=400)
         name, pt = _answered_codec(ours, theirs, index)
-        te_pt = _answered_telephone_event(ours, theirs)
+        te_pt = _answered_telephone_event(ours, theirs, _audio_pts(ours)[pt][1])
         they_send, they_receive = _peer_flags(answer, theirs, connection)
         we_send, we_receive = _DIRECTION_TO_FLAGS[offer.direction(ours)]
         rtcp_mux = (
@@ -482,6 +498,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
             rtcp_mux=rtcp_mux,
             media_index=index,
             srtp=srtp,
+            fmtp=theirs.fmtp(pt),
         )
     raise SdpError("SDP answer rejected our audio stream (port 0)", status_hint=488)
 
@@ -503,12 +520,15 @@ def _session(local: LocalMedia) -> SessionDescription:
 
 
 def _audio_attributes(
-    encoding: str, pt: int, te_pt: int | None, te_fmtp: str | None, ptime: int
+    codec: RtpCodec, pt: int, te: tuple[int, int] | None, te_fmtp: str | None, ptime: int
 ) -> list[tuple[str, str | None]]:
     # RFC 3264 §6.1: rtpmap for the dynamic types, and SHOULD for static ones too.
-    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {encoding}")]
-    if te_pt is not None:
-        attributes.append(("rtpmap", f"{te_pt} telephone-event/8000"))
+    attributes: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {_encoding(codec)}")]
+    if codec.fmtp:
+        attributes.append(("fmtp", f"{pt} {codec.fmtp}"))
+    if te is not None:
+        te_pt, te_clock = te
+        attributes.append(("rtpmap", f"{te_pt} telephone-event/{te_clock}"))
         attributes.append(("fmtp", f"{te_pt} {te_fmtp or DEFAULT_TELEPHONE_EVENTS}"))
     attributes.append(("ptime", str(ptime)))
     return attributes
@@ -576,6 +596,27 @@ def _encoding(codec: RtpCodec) -> str:
     return f"{codec.name}/{codec.clock_rate}{channels}"
 
 
+def _ours(
+    codecs: tuple[RtpCodec, ...], name: str, encoding: tuple[str, int, int | None]
+) -> RtpCodec:
+    """Our description of the codec chosen as ``name`` for the offer's ``encoding``."""
+    for codec in codecs:
+        if codec.name.upper() == name and codec.matches(encoding):
+            return codec
+    return RtpCodec(name, encoding[1], channels=encoding[2] or 1)  # not reached: it was picked
+
+
+def _event_pts(numbered: dict[int, RtpCodec], te_pt: int | None) -> dict[int, int]:
+    """Our offer's telephone-event payload types, one per clock rate of its codecs (RFC 4733
+    §2.1): ``te_pt`` for 8000 (or the first), free dynamic numbers for the others."""
+    if te_pt is None:
+        return {}
+    clocks = sorted({c.clock_rate for c in numbered.values()}, key=lambda c: c != 8000)
+    taken = set(numbered) | {te_pt}
+    free = (pt for pt in _DYNAMIC_PTS if pt not in taken)
+    return {clock: te_pt if i == 0 else next(free) for i, clock in enumerate(clocks)}
+
+
 def _numbered(codecs: tuple[RtpCodec, ...], te_pt: int | None) -> dict[int, RtpCodec]:
     """Our offer's payload types: the static ones, then free dynamic numbers; each once."""
     numbered: dict[int, RtpCodec] = {}
@@ -607,13 +648,20 @@ def _pick_codec(
     return None
 
 
-def _telephone_event_pt(media: MediaDescription) -> int | None:
-    # RFC 4733 telephone-event at 8000 Hz: with both 8000 and 48000 offered
-    # (Opus-capable UAs), only the 8000 one shares G.711's RTP clock.
-    for pt, (name, clock, _) in media.rtpmap().items():
-        if name.lower() == "telephone-event" and clock == 8000:
-            return pt
-    return None
+def _telephone_event_pt(
+    media: MediaDescription, clock_rate: int, among: list[int] | None = None
+) -> int | None:
+    # RFC 4733 §2.1: the events share the audio's SSRC and timestamps, so their clock is
+    # the codec's: with both 8000 and 48000 offered (Opus-capable UAs), G.711 takes the
+    # 8000 one and Opus the 48000 one. An Opus offer with telephone-event/8000 alone
+    # (baresip 1.0's) gets that one: the digits are what matters, and such a UA times its
+    # events in the audio's clock as we do (media/sender.py).
+    events = {
+        clock: pt
+        for pt, (name, clock, _) in media.rtpmap().items()
+        if name.lower() == "telephone-event" and (among is None or pt in among)
+    }
+    return events.get(clock_rate, events.get(8000))
 
 
 def _answered_codec(
@@ -652,9 +700,10 @@ def _answered_srtp(ours: MediaDescription, theirs: MediaDescription, index: int)
     raise SdpError(f"SDP answer m={index} has no usable SDES crypto ({detail})", 488)
 
 
-def _answered_telephone_event(ours: MediaDescription, theirs: MediaDescription) -> int | None:
-    offered = _telephone_event_pt(ours)
-    return offered if offered is not None and offered in theirs.payload_types() else None
+def _answered_telephone_event(
+    ours: MediaDescription, theirs: MediaDescription, clock_rate: int
+) -> int | None:
+    return _telephone_event_pt(ours, clock_rate, theirs.payload_types())
 
 
 def _peer_flags(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import pytest
 
@@ -10,6 +11,7 @@ from sipgw.agent.assistant_sections import AssistantSection
 from sipgw.agent.assistant_settings import noise_settings
 from sipgw.agent.caller_audio import CallerAudio, NoiseSettings
 from sipgw.agent.sections import ConfigError
+from sipgw.media import g711
 from sipgw.media.model_vad import ModelVoiceDetector
 from sipgw.media.vad import VadConfig, VoiceActivityDetector
 
@@ -57,3 +59,96 @@ def test_a_missing_package_is_a_clear_error(
     )
     with pytest.raises(ConfigError, match=named):
         noise_settings(AssistantSection(**asked))  # type: ignore[arg-type]
+
+
+async def test_the_batcher_runs_once_a_wake_up_then_each_waiting_call_in_order() -> None:
+    """Frames of two calls that complete a model chunk in the same wake-up of the loop wait
+    for one model run (call_soon); the ticker's ``heard`` runs it sooner if it comes first;
+    nothing waits: a flush is a no-op."""
+    import asyncio
+    from functools import partial
+
+    from sipgw.agent.caller_audio import ModelBatcher
+
+    batcher = ModelBatcher()
+    stages = [
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+        CallerAudio(NoiseSettings(detector="model"), batcher),
+    ]
+    detectors = [s.detector(VadConfig(), lambda: True) for s in stages]
+    assert all(isinstance(d, ModelVoiceDetector) for d in detectors)
+    # A 440 Hz tone at about -20 dBFS: 160 samples, a model chunk (256) most frames.
+    tone = [round(3000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(160)]
+    frame = g711.linear_to_ulaw(b"".join(v.to_bytes(2, "little", signed=True) for v in tone))
+    heard: list[tuple[int, float]] = []
+
+    def then(call: int) -> None:
+        assert detectors[call].push(frame) is not None
+        heard.append((call, detectors[call].probability))  # type: ignore[attr-defined]
+
+    assert not any(stage.feed(frame) for stage in stages)  # 160 samples: no chunk yet
+    for call, stage in enumerate(stages):
+        detectors[call].push(frame)
+        assert stage.feed(frame)  # 320: a chunk each
+        stage.after_batch(partial(then, call))
+    assert heard == [] and batcher.batch.pending
+    await asyncio.sleep(0)
+    assert [call for call, _ in heard] == [0, 1] and batcher.flushes == 1
+    assert batcher.batch.runs == 1 and batcher.batch.steps == 2
+    # The ticker's hook, before the call_soon: the same run, once.
+    stages[0].feed(frame)
+    stages[0].feed(frame)
+    stages[0].after_batch(lambda: heard.append((9, 0.0)))
+    batcher.flush()
+    assert heard[-1] == (9, 0.0) and batcher.flushes == 2
+    await asyncio.sleep(0)
+    batcher.flush()
+    assert batcher.flushes == 2  # nothing waited: no-ops
+
+
+def test_without_a_batcher_the_model_steps_at_the_push() -> None:
+    stage = CallerAudio(NoiseSettings(detector="model"))
+    stage.detector(VadConfig(), lambda: True)
+    assert not stage.feed(b"\xff" * 160)  # no batch: nothing waits
+    done: list[int] = []
+    stage.after_batch(lambda: done.append(1))
+    assert done == [1]
+
+
+async def test_a_failed_model_run_is_logged_and_the_calls_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ONNX Runtime raising in the batch: logged; the waiting frames are heard (as no
+    speech) and the next run works again."""
+    import asyncio
+    import logging
+    from typing import Any, cast
+
+    from sipgw.agent.caller_audio import ModelBatcher
+    from sipgw.media.voice_model import SileroBatch, SileroModel, shared_model
+
+    class Flaky:
+        fail = True
+
+        def run(self, streams: list[Any], chunks: list[Any]) -> list[float]:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("onnxruntime")
+            return shared_model().run(streams, chunks)
+
+    batcher = ModelBatcher()
+    batcher._batch = SileroBatch(cast(SileroModel, Flaky()))  # noqa: SLF001 - the fault
+    stage = CallerAudio(NoiseSettings(detector="model"), batcher)
+    detector = stage.detector(VadConfig(), lambda: True)
+    frame = bytes(range(160))  # loud μ-law: a model chunk most frames
+    heard: list[float] = []
+    with caplog.at_level(logging.ERROR, logger="sipgw.agent"):
+        for _ in range(4):
+            if stage.feed(frame):
+                stage.after_batch(lambda: heard.append(float(detector.push(frame) is not None)))
+            else:
+                detector.push(frame)
+            await asyncio.sleep(0)
+    assert "the voice model's batch failed" in [r.message for r in caplog.records]
+    assert heard and all(heard)
+    assert batcher.batch.runs >= 1  # a later run went through

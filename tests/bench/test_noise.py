@@ -37,3 +37,17 @@ def test_music_under_the_reply_is_no_caller_to_the_model() -> None:
     assert figures["model"]["false_barge_ins_per_min"] == 0
     assert figures["model"]["false_turns_per_min"] == 0
     assert figures["model"]["interruptions_caught"] == figures["model"]["interruptions"] == 2
+
+
+def test_cpu_at_many_calls_batches_the_models_steps() -> None:
+    """``--calls``: the batched detector runs the model once per wake-up for the calls
+    whose frame completed a chunk; a quiet line after the opening runs it not at all."""
+    from bench.noise import cpu_at
+
+    noisy = cpu_at(4, 1.0, 2, "batched", "noisy")
+    assert noisy["cpu_ms_per_call_s"] > 0
+    assert 1 < noisy["streams_per_run"] <= 2  # two calls a wake-up, one run for both
+    quiet = cpu_at(4, 1.0, 4, "batched", "quiet")
+    # The runs are the openings' (4 s); after them the quiet line is not stepped.
+    assert quiet["model_runs_per_s"] < noisy["model_runs_per_s"]
+    assert "model_runs_per_s" not in cpu_at(2, 1.0, 2, "energy", "quiet")

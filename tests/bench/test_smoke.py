@@ -264,6 +264,17 @@ def test_hd_voice_measures_each_voice_on_both_media_paths(tmp_path: Path) -> Non
             assert figures["us_per_call_per_tick_median"] > 0
 
 
+def test_codec_cost(tmp_path: Path) -> None:
+    data = run_bench(tmp_path, "codec_cost", "--calls", "2", "--ticks", "20", "--repeats", "1")
+    figures = data["figures"]
+    assert len(figures["echo_calls"]) == 5
+    for case in figures["echo_calls"].values():
+        assert case["us_median"] > 0 and case["calls_per_core"] > 0
+    assert figures["opus_us"]["decode, to 16 kHz mu-law"] > 0
+    loss = figures["opus_loss_1_in_20"]
+    assert loss["lost_packets"] > 0 and "snr_db_opus" in loss and "snr_db_silence" in loss
+
+
 def test_attacks_measure_what_the_docs_quote(tmp_path: Path) -> None:
     """The quick attacks of bench.attacks (security.md quotes the full run)."""
     data = run_bench(tmp_path, "attacks", "--only", "state", "ports", "--invites", "300")

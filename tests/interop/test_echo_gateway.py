@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sipgw.app.evaluation.audio import AudioReport, analyse
+from sipgw.app.evaluation.audio import AudioReport, analyse, tone_spans
 from sipgw.app.evaluation.gateway_process import GatewayProcess
 from sipgw.app.evaluation.ports import free_port_range
 from tests.toolkit.peers.baresip import Baresip
@@ -273,14 +273,20 @@ def test_echo_survives_loss_and_jitter_through_a_nat_relay(
 
 
 def test_linphonec_gateway_hangs_up(tmp_workdir: Path, tone_wav: ToneWav) -> None:
+    """On an Opus call too (issue 43): linphonec offers opus/48000/2 first and gets it."""
     with (
-        GatewayProcess(tmp_workdir, extra_args=["--max-call-seconds", "1"]) as gw,
-        Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["PCMU"]) as lin,
-    ):
+        GatewayProcess(tmp_workdir, extra_args=["--max-call-seconds", "1", "--codecs",
+                                                "OPUS,PCMU"]) as gw,
+        Linphonec(tmp_workdir, "lin", play=tone_wav(440), codecs=["OPUS", "PCMU"]) as lin,
+    ):  # fmt: skip
         lin.call(gw.uri())
         lin.wait_connected(10)
+        gw.wait_log(r"media: OPUS/\d+ to ", 5)
         lin.wait_ended(6)  # our BYE
         gw.wait_log(r"call ended: local-bye", 2)
+        heard = lin.recording()
+    # linphonec decoded our Opus: its tone, echoed 0.5 s later, in the second before the BYE
+    assert tone_spans(analyse(heard), 440, 0.1), analyse(heard).describe()
 
 
 def test_linphonec_cancels_while_ringing(tmp_workdir: Path, tone_wav: ToneWav) -> None:

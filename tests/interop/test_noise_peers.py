@@ -8,10 +8,12 @@ then the callee's own sentence at -20 dBFS. The agent opens the call at once wit
 line (the fake TTS: 20 ms a character) that the background plays under.
 
 With the model voice detector (``SIPGW_VOICE_DETECTOR=model``) nothing of the background
-pauses or cuts the agent, and the sentence is a turn. With the energy detector, the same
-call is barged in on by the background (the control: the test can tell the two apart).
-Voices in the room (babble, a TV) are not played here: heard from the first second of the
-agent's audio they pause it before the detector knows the room (docs/quality.md).
+pauses or cuts the agent, and the sentence is a turn; the detector's model steps went
+through the process's batch (agent/caller_audio.py), run by the loop and the ticker.
+With the energy detector, the same call is barged in on by the background (the control:
+the test can tell the two apart). Voices in the room (babble, a TV) are not played here:
+heard from the first second of the agent's audio they pause it before the detector knows
+the room (docs/quality.md).
 Both lower ``SIPGW_VAD_MIN_LEVEL_DBFS`` to -50 dBFS so that the background is above the
 energy detector's absolute floor.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from sipgw.agent.caller_audio import shared_batcher
 from sipgw.app.evaluation.audio import write_wav
 from sipgw.app.evaluation.fakes.openai import FakeResponse
 from tests.interop.test_assistant_peers import call_record
@@ -71,6 +74,8 @@ async def test_music_under_the_agent_neither_cuts_it_nor_makes_a_turn(
         "SIPGW_VOICE_DETECTOR": detector,
         "SIPGW_VAD_MIN_LEVEL_DBFS": "-50",
     }
+    batcher = shared_batcher()
+    flushes, steps = batcher.flushes, batcher.batch.steps if detector == "model" else 0
     with Baresip(tmp_workdir, "callee", user="callee", answermode="auto", source_wav=wav) as b:
         async with running_gateway(agent="assistant", env=env) as (gateway, _):
             task = asyncio.ensure_future(gateway.place_call(b.uri))
@@ -88,6 +93,8 @@ async def test_music_under_the_agent_neither_cuts_it_nor_makes_a_turn(
         assert barge_ins, "the control: the energy detector takes the room for the callee"
         return
     assert not barge_ins, barge_ins
+    # Every frame of the call went through the batch: about 31 chunks a second of it.
+    assert batcher.flushes > flushes and batcher.batch.steps - steps > 31 * sentence_at
     user_turns = [r for r in record if r["type"] == "user"]
     assert len(user_turns) == 1, user_turns
     assert len(services.llm.requests) == 1

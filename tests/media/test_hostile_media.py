@@ -12,6 +12,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipgw.media.codecs import OPUS
 from sipgw.media.dtmf import DtmfParseError, DtmfReceiver, TelephoneEvent
 from sipgw.media.rtp import RtpPacket, RtpParseError
 from sipgw.media.session import STUN_MAGIC_COOKIE, MediaSession, StreamParams, is_stun
@@ -113,3 +114,18 @@ def test_dtmf_receiver_takes_any_event_payloads(events):
         packet = RtpPacket(payload_type=101, timestamp=timestamp, marker=marker, payload=payload)
         digit = receiver.push(packet)
         assert digit is None or digit in "0123456789*#ABCD!"
+
+
+@settings(max_examples=100)
+@given(st.lists(hostile_datagrams(), max_size=20))
+def test_an_opus_session_takes_any_datagrams(datagrams):
+    """Issue 43: Opus's edge decoder (libopus through PyAV) under the same datagrams (its
+    payload type is 0 here, so they reach it), empty payloads among them."""
+    s = session(codec=OPUS, payload_type=0)
+    s.on_audio = lambda frame: None
+    for n, data in enumerate(datagrams):
+        s.receive(data, PEER, n * 0.02)
+        s.poll_ingress(n * 0.02)
+        s.caller_frame(n * 0.02)
+        s.packets_for(None, n * 0.02)
+    assert s.stats.packets_in == len(datagrams)

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sipgw.agent.turns import CommitBargeIn, PauseAgent, TurnTaker
+from sipgw.agent.turns import CommitBargeIn, PauseAgent, ResumeAgent, TurnTaker
 from sipgw.media import g711
-from sipgw.media.model_vad import ModelVoiceDetector
+from sipgw.media.model_vad import QUIET_STEPPED_CHUNKS, ModelVoiceDetector
 from sipgw.media.vad import ModelVadConfig, VadConfig, VadEvent, VoiceActivityDetector
-from sipgw.media.voice_model import CHUNK, CONTEXT, SileroStream, shared_model
+from sipgw.media.voice_model import CHUNK, CONTEXT, SileroBatch, SileroStream, shared_model
 from tests.toolkit.noisy_audio import background, mix, speech
 
 VAD = VadConfig(start_ms=60, hangover_ms=300)
@@ -233,3 +233,144 @@ def test_confident_speech_starts_a_frame_before_start_ms() -> None:
             break
     assert detector.probability >= 0.9
     assert detector.speech_ms == 40 < VAD.start_ms  # two confident frames, not three
+
+
+def caller_known_then_agent_talks(background_kind: str) -> tuple[ModelVoiceDetector, AgentSide]:
+    """The caller's first turn (clean, -20 dBFS) with the agent silent, then 3 s of the agent's
+    reply over ``background_kind`` 10 dB below the caller: their level is known, the room's."""
+    agent = AgentSide()
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    events(detector, frames(with_quiet(clean(speech("Hi, I am calling about my order.")))))
+    assert detector.caller_dbfs is not None
+    agent.audible = agent.pending = True
+    assert not events(detector, frames(mix([0], background(background_kind, 3.0), 10.0)))
+    return detector, agent
+
+
+def test_over_music_the_callers_level_pauses_before_the_model_rises() -> None:
+    detector, _ = caller_known_then_agent_talks("music")
+    said = clean(speech("Wait, that is not the address I gave you.", "en-gb+f3"))
+    audio = frames(mix(said, background("music", len(said) / 8000 + 1), 10.0))
+    bar = detector.caller_dbfs - 6.0  # type: ignore[operator]
+    started = levels = None
+    for i, frame in enumerate(audio):
+        event = detector.push(frame)
+        if levels is None and detector.level_dbfs >= bar:
+            levels = i  # the first frame as loud as the caller
+        if event is VadEvent.STARTED:
+            started = i
+            assert detector.provisional  # the rule has not started it yet: the model lags
+            break
+    assert started is not None and levels is not None
+    assert started - levels <= 2  # two frames at the caller's level, or one more if the
+    # energy detector's floor needs a frame
+    # The model confirms: speech goes on (no retraction) and a cut is counted.
+    rest = [detector.push(f) for f in audio[started + 1 : started + 40]]
+    assert VadEvent.ENDED not in rest and not detector.provisional
+    assert detector.retracted == 0 and detector.speech_ms >= 300
+
+
+def test_a_provisional_start_the_model_never_confirms_is_undone() -> None:
+    detector, agent = caller_known_then_agent_talks("street")
+    burst = mix(cough(), [0] * 2000, 200.0, speech_dbfs=-16.0)  # a cough at the caller's level
+    audio = frames([0] * 800 + burst + [0] * 800 * 3)
+    found = events(detector, audio)
+    assert [e for _, e in found] == [VadEvent.STARTED, VadEvent.ENDED]
+    (start, _), (end, _) = found
+    assert end - start == 12  # CONFIRM_FRAMES: 240 ms, then the agent resumes
+    assert detector.retracted == 1 and not detector.speaking
+
+    # Through the turn-taking machine: the reply pauses and resumes; nothing is cut.
+    class Agent:
+        audible = pending = True
+
+        def active_reply_started_at(self) -> float | None:
+            return 0.0
+
+    detector, agent = caller_known_then_agent_talks("street")
+    turns = TurnTaker(Agent(), vad=VAD, detector=detector)
+    actions = [a for i, f in enumerate(audio) for a in turns.receive_audio(f, 1 + i * 0.02)]
+    kinds = [
+        type(a).__name__ for a in actions if isinstance(a, PauseAgent | ResumeAgent | CommitBargeIn)
+    ]
+    assert kinds == ["PauseAgent", "ResumeAgent"]
+
+
+def test_no_provisional_start_before_the_callers_level_is_known() -> None:
+    agent = AgentSide()
+    agent.audible = agent.pending = True
+    detector = ModelVoiceDetector(
+        VAD, agent_audible=lambda: agent.audible, agent_pending=lambda: agent.pending
+    )
+    burst = mix(cough(), [0] * 2000, 200.0, speech_dbfs=-16.0)
+    assert not events(detector, frames([0] * 4000 + burst + [0] * 4000))
+
+
+def test_detectors_fed_through_a_batch_decide_as_alone() -> None:
+    """Three calls' detectors, their frames fed in turn and the batch run once per round
+    (as a wake-up of the loop does): the same probabilities and events, frame by frame, as
+    each stepping the model alone; fewer model calls than chunks."""
+    said = with_quiet(clean(speech(SENTENCE)))
+    tracks = [
+        frames(mix(said, background(kind, len(said) / 8000), 10.0))
+        for kind in ("babble", "music", "street")
+    ]
+    alone = [ModelVoiceDetector(VAD) for _ in tracks]
+    batch = SileroBatch()
+    batched = [ModelVoiceDetector(VAD, batch=batch) for _ in tracks]
+    for i in range(len(tracks[0])):
+        expected = [(d.push(t[i]), d.probability) for d, t in zip(alone, tracks, strict=True)]
+        if any([d.feed(t[i]) for d, t in zip(batched, tracks, strict=True)]):
+            batch.run()
+        got = [(d.push(t[i]), d.probability) for d, t in zip(batched, tracks, strict=True)]
+        assert [e for e, _ in got] == [e for e, _ in expected], i
+        assert np.allclose([p for _, p in got], [p for _, p in expected], atol=1e-4), i
+    assert batch.steps <= 3 * (len(tracks[0]) * 160 // CHUNK)
+    assert batch.runs < batch.steps / 2  # mostly one model call for the three streams' chunks
+
+
+def test_a_batch_steps_a_streams_chunks_in_order_across_rounds() -> None:
+    """Two chunks of one stream waiting (frames fed before a run): two rounds, the second
+    on the state the first left; the frames' pushes take each its own probability."""
+    said = frames(with_quiet(clean(speech(SENTENCE))))
+    alone = ModelVoiceDetector(VAD)
+    expected = [alone.probability for f in said if alone.push(f) or True]
+    batch = SileroBatch()
+    detector = ModelVoiceDetector(VAD, batch=batch)
+    got = []
+    for start in range(0, len(said), 4):  # four frames (80 ms: two or three chunks) a run
+        group = said[start : start + 4]
+        for frame in group:
+            detector.feed(frame)
+        batch.run()
+        for frame in group:
+            detector.push(frame)
+            got.append(detector.probability)
+    assert np.allclose(got, expected, atol=1e-4)
+    assert batch.runs > len(said) // 4  # rounds: a stream's second chunk in a second call
+
+
+def test_a_quiet_line_is_not_stepped_and_speech_after_it_still_starts() -> None:
+    """Chunks 10 dB under min_level_dbfs hold no speech frame: after 256 ms of them the
+    model is not stepped (probability 0); the speech after 2 s of them still starts."""
+    batch = SileroBatch()
+    detector = ModelVoiceDetector(VAD, batch=batch)
+    hiss = mix([0], background("pink", 2.0), 0.0, speech_dbfs=-60.0)  # -60 dBFS
+    said = frames(hiss + clean(speech(SENTENCE)) + [0] * 8000)
+    found = []
+    for i, frame in enumerate(said):
+        if detector.feed(frame):
+            batch.run()
+        if (event := detector.push(frame)) is not VadEvent.NONE:
+            found.append((i, event))
+        if i == 99:
+            assert batch.steps == QUIET_STEPPED_CHUNKS  # 2 s: 256 ms of it stepped
+            assert detector.probability == 0.0
+    assert found[0][1] is VadEvent.STARTED and 100 <= found[0][0] <= 110
+    assert found[-1][1] is VadEvent.ENDED
+    alone = ModelVoiceDetector(VAD)
+    assert [(i, e) for i, f in enumerate(said) if (e := alone.push(f)) is not VadEvent.NONE] == (
+        found
+    )

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from sipgw.media.codecs import PCMA, Codec
+from sipgw.media.codecs import OPUS, PCMA, Codec
 from sipgw.media.dtmf import TelephoneEvent
 from sipgw.media.rtp import RtpPacket
 from sipgw.media.sender import DtmfNotNegotiatedError, RtpStreamSender
@@ -362,3 +362,42 @@ def test_dtmf_skip_during_end_retransmissions() -> None:
     assert p.payload_type == 0  # gap used up by the stall
     assert p.timestamp == 50_000 + 8 * 160  # 2 ticks, 4 skipped, 2 ticks
     assert s.payload_type == 0
+
+
+def test_an_opaque_codec_sends_each_frame_as_one_packet_on_its_own_clock() -> None:
+    # Opus (RFC 7587 §4.1): one packet a 20 ms frame whatever the ptime, 960 ticks of 48 kHz
+    s = make(codec=OPUS, payload_type=111, ptime_ms=40)
+    sent = parsed(s.push_frame(b"\x48\x01\x02"))
+    sent += parsed(s.push_frame(None, silence=b"\x48\x00"))
+    sent += parsed(s.push_frame(b"\x48\x03"))
+    assert [p.payload for p in sent] == [b"\x48\x01\x02", b"\x48\x00", b"\x48\x03"]
+    assert [p.timestamp - 50_000 for p in sent] == [0, 960, 1920]
+    assert [p.marker for p in sent] == [True, False, True]  # talkspurts still marked
+    assert s.octets_sent == 7 and s.timestamp == 50_000 + 3 * 960
+    s.skip(2)
+    (after,) = parsed(s.push_frame(b"\x48\x04"))
+    assert after.timestamp == 50_000 + 5 * 960 and after.marker
+    with pytest.raises(ValueError, match="OPUS: the packet of silence must be given"):
+        s.push_frame(None)
+
+
+def test_dtmf_on_an_opus_stream_counts_in_its_48_khz_clock() -> None:
+    # RFC 4733 §2.1: telephone-event/48000 beside Opus, durations in 48 kHz ticks
+    s = make(codec=OPUS, payload_type=111)
+    s.push_frame(b"\x48\x01")  # ts 50000
+    s.send_dtmf("9", duration_ms=60, gap_ms=20)
+    ticks = [parsed(s.push_frame(b"\x48\x02")) for _ in range(7)]
+    assert events([t[0] for t in ticks[:5]]) == [
+        (True, 50_960, 960, False),
+        (False, 50_960, 1920, False),
+        (False, 50_960, 2880, True),  # 60 ms: the end, sent three times (§2.5.1.4)
+        (False, 50_960, 2880, True),
+        (False, 50_960, 2880, True),
+    ]
+    audio = [t[0] for t in ticks[5:]]
+    assert [(p.payload_type, p.payload, p.marker) for p in audio] == [
+        (111, b"\x48\x02", True), (111, b"\x48\x02", False),
+    ]  # fmt: skip
+    assert [p.timestamp - 50_000 for p in audio] == [6 * 960, 7 * 960]
+    with pytest.raises(ValueError, match=r"duration_ms must be in 1\.\.1365"):
+        s.send_dtmf("1", duration_ms=1400)

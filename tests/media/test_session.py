@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sipgw.media import g711
-from sipgw.media.codecs import G722, PCM16_16K, PCMA
+from sipgw.media.codecs import G722, OPUS, PCM16_16K, PCMA
 from sipgw.media.latching import RELATCH_WINDOW
 from sipgw.media.liveness import LivenessConfig
 from sipgw.media.rtcp import ReportBlock, build_compound, build_rr
@@ -377,3 +377,101 @@ def test_the_destination_is_judged_again_whenever_it_moves() -> None:
     s.receive(packet(2), NATTED, 0.09)  # continues the stream from elsewhere: relatched
     assert s.remote == NATTED and s.remote_deliverable() and s.packets_for(TONE, 0.1)
     assert s.latch.version == 3  # the resume, the first latch, the relatch
+
+
+def opus_packet(seq: int, payload: bytes, pt: int = 111) -> bytes:
+    """An Opus packet of 20 ms: timestamps 960 apart (48000 Hz clock, RFC 7587 §4.1)."""
+    return RtpPacket(payload_type=pt, sequence_number=seq, timestamp=10_000 + 960 * seq, ssrc=1,
+                     payload=payload).serialize()  # fmt: skip
+
+
+def test_an_opus_call_gives_a_16_khz_agent_its_audio_and_sends_one_packet_a_tick() -> None:
+    encoder = OPUS.encoder(16000)
+    loud = g711.ulaw_to_linear(TONE) * 2  # 20 ms at 16 kHz
+    s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111), now=0.0,
+                     agent_format=PCM16_16K)  # fmt: skip
+    heard: list[bytes] = []
+    s.on_audio = heard.append
+    for n in range(10):
+        s.receive(opus_packet(n, encoder.encode(loud)), PEER, 0.02 * n)
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(10)) if f is not None]
+    assert len(frames) >= 6 and all(len(f) == 640 for f in frames)
+    assert heard and all(len(f) == 640 for f in heard)
+    assert max(g711.linear_dbfs(f) for f in frames) > -20  # decoded at the edge
+    assert s.jitter_config.clock_rate == 16000 and s.rtcp.reception.clock_rate == 48000
+    sent = [RtpPacket.parse(p) for t in range(3) for p in s.packets_for(frames[-1], 0.3)]
+    sent += [RtpPacket.parse(p) for p in s.packets_for(None, 0.36)]  # silence: still Opus
+    assert [p.payload_type for p in sent] == [111] * 4
+    assert [(p.timestamp - sent[0].timestamp) % 2**32 for p in sent] == [0, 960, 1920, 2880]
+    check = OPUS.edge_decoder()
+    assert all(len(check.decode(p.payload)) == 320 for p in sent)  # 20 ms each
+    assert s.quality().codec == "OPUS"
+
+
+def test_an_opus_call_with_an_8_khz_agent_and_a_packet_it_cannot_decode() -> None:
+    s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111), now=0.0)
+    encoder = OPUS.encoder(16000)
+    for n in range(6):
+        s.receive(opus_packet(n, encoder.encode(bytes(640))), PEER, 0.02 * n)
+    s.receive(opus_packet(6, b"\xff\xff\xff"), PEER, 0.12)
+    assert s.stats.undecodable == 1
+    frames = [f for f in (s.caller_frame(0.02 * n + 0.1) for n in range(6)) if f is not None]
+    assert frames and all(len(f) == 160 for f in frames)  # μ-law 8 kHz
+    (out,) = s.packets_for(TONE, 0.3)
+    assert RtpPacket.parse(out).payload_type == 111
+
+
+def test_dtmf_works_on_an_opus_call_both_ways_at_48_khz() -> None:
+    # RFC 4733 §2.1: telephone-event/48000 beside Opus, durations in 48 kHz ticks
+    s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111, telephone_event_pt=101),
+                     now=0.0, agent_format=PCM16_16K)  # fmt: skip
+    s.receive(opus_packet(0, OPUS.encoder().encode(bytes(640))), PEER, 0.0)
+    for n, end in enumerate([False, True, True, True], start=1):
+        payload = bytes([5, (0x80 if end else 0) | 10]) + (960 * n).to_bytes(2, "big")
+        s.receive(RtpPacket(payload_type=101, sequence_number=n, timestamp=10_960,
+                            payload=payload).serialize(), PEER, 0.02 * n)  # fmt: skip
+    assert s.take_digits() == ["5"]
+    s.send_dtmf("7")
+    (out,) = s.packets_for(bytes(640), 0.1)
+    sent = RtpPacket.parse(out)
+    assert sent.payload_type == 101 and sent.payload[0] == 7
+    assert int.from_bytes(sent.payload[2:4], "big") == 960  # 20 ms of a 48 kHz clock
+
+
+def test_a_reinvite_from_pcmu_to_opus_switches_the_edge_and_the_clock() -> None:
+    s = session()
+    (first,) = s.packets_for(TONE, 0.0)
+    s.update(StreamParams(PEER, codec=OPUS, payload_type=111, telephone_event_pt=101), 0.02)
+    assert s.jitter_config.codec is OPUS.carried
+    s.receive(opus_packet(0, OPUS.encoder().encode(bytes(640))), PEER, 0.04)
+    (second,) = s.packets_for(None, 0.04)
+    one, two = RtpPacket.parse(first), RtpPacket.parse(second)
+    assert (two.payload_type, two.ssrc, two.sequence_number) == (
+        111,
+        one.ssrc,
+        one.sequence_number + 1,
+    )
+    assert two.marker  # another clock: the stream starts a new talkspurt
+    assert s.rtcp.reception.clock_rate == 48000
+    s.update(StreamParams(PEER, telephone_event_pt=101), 0.06)  # and back to PCMU
+    assert (s.jitter_config.clock_rate, s.jitter_config.frame_samples) == (8000, 160)
+    assert s.rtcp.reception.clock_rate == 8000
+
+
+def test_a_lost_opus_packet_is_concealed_by_opus_itself_and_a_late_one_dropped() -> None:
+    encoder = OPUS.encoder(16000)
+    loud = g711.ulaw_to_linear(TONE) * 2
+    s = MediaSession(StreamParams(PEER, codec=OPUS, payload_type=111), now=0.0,
+                     agent_format=PCM16_16K)  # fmt: skip
+    wire = [encoder.encode(loud) for _ in range(20)]
+    frames: list[bytes | None] = []
+    for n in range(20):
+        if n not in (8, 14, 15, 16, 17):  # one lost, then four (more than EDGE_CONCEALED)
+            s.receive(opus_packet(n, wire[n]), PEER, 0.02 * n)
+        frames.append(s.caller_frame(0.02 * n + 0.001))
+    s.receive(opus_packet(8, wire[8]), PEER, 0.4)  # the lost one, late: never decoded
+    # one concealed by Opus; the four left to the jitter buffer (its silence)
+    assert (s.stats.edge_concealed, s.stats.edge_late) == (1, 1)
+    # the concealed 20 ms continues the tone, where silence would have filled it
+    played = [f for f in frames if f is not None]
+    assert min(g711.linear_dbfs(f) for f in played[3:8]) > -30

@@ -83,17 +83,19 @@ def stream_params(media: NegotiatedAudio) -> StreamParams:
             _keying(media.srtp.suite, media.srtp.local),
             _keying(media.srtp.suite, media.srtp.remote),
         )
+    codec = codec_named(media.codec)  # resolved once per call, never per packet
     return StreamParams(
         remote=(media.remote_address, media.remote_port),
-        codec=codec_named(media.codec),  # resolved once per call, never per packet
+        codec=codec,
         payload_type=media.payload_type,
         telephone_event_pt=media.telephone_event_pt,
-        ptime_ms=media.ptime,
+        ptime_ms=20 if codec.opaque else media.ptime,  # Opus: 20 ms packets, whatever a=ptime
         send=media.sends,
         receive=media.receives,
         srtp=srtp,
         rtcp_mux=media.rtcp_mux,
         rtcp_port=media.remote_rtcp_port,
+        fmtp=media.fmtp,
     )
 
 

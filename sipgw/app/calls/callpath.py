@@ -376,7 +376,7 @@ class CallPath:
         handle.log.info(
             "media: %s/%d to %s:%d, ptime %d ms, %s%s",
             media.codec, media.payload_type, media.remote_address, media.remote_port,
-            media.ptime, media.direction, srtp,
+            session.params.ptime_ms, media.direction, srtp,
         )  # fmt: skip
 
     def confirmed(self, handle: CallHandle) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
+from sipgw.agent.caller_audio import shared_batcher
 from sipgw.media import _accel
 from sipgw.media.aio.rtp_endpoint import RtpEndpoint, open_rtp_endpoint
 from sipgw.media.aio.shared_rtp import SharedRtp, open_shared_rtp
@@ -62,6 +63,8 @@ class MediaIO:
         Raises:
             OSError: the shared port cannot be bound.
         """
+        # The model voice detector's batch runs before the calls tick (a no-op without it).
+        ticker.heard = shared_batcher().flush
         if _accel.native() and sys.platform == "linux" and self.batched is None:
             from sipgw.media.aio.rtp_batch import BatchedRtp  # loads sipgw.media._rtpio
 

@@ -238,7 +238,7 @@ class GatewayMetrics:
         )
         self.call_codecs = Counter(
             "sipgw_call_codecs",
-            "Calls ended that had media, by the audio codec negotiated (PCMU, PCMA, G722: "
+            "Calls ended that had media, by the audio codec negotiated (PCMU, PCMA, G722, OPUS: "
             "docs/hd-voice.md).",
             ["codec"],
             registry=registry,

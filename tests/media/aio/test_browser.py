@@ -226,6 +226,7 @@ async def test_opus_is_decoded_once_at_the_edge() -> None:
     async for call in _call(["audio/opus"]):
         await until_heard(call, 100)
         assert call.leg.codec == "opus"
+        assert call.leg.track.wire is None  # aiortc's encoder makes the Opus (its 48 kHz clock)
         heard = [f for f in call.agent.heard if f is not None]
         assert _tone_share(heard[5:], 600) > 0.9
         assert call.leg.audio is not None and call.leg.audio.stats.undecodable == 0

@@ -303,3 +303,25 @@ async def test_the_flush_follows_every_participants_ticks_once_a_wake_up(
         ["read", "tick"],  # the flush before failed: the ticker went on
     ]
     assert "sending RTP failed" in [r.message for r in caplog.records]
+
+
+async def test_what_came_is_judged_after_the_read_and_before_the_ticks(
+    fake_loop: FakeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``heard`` (the model voice detector's batch, agent/caller_audio.py): after the read,
+    before any participant ticks, once a wake-up; a failing one does not stop the ticks."""
+    ticker = Ticker()
+    events: list[str] = []
+    ticker.add(Recorder("call", on_tick=lambda now: events.append("tick")))
+    ticker.receive = lambda now: events.append("read")
+
+    def heard() -> None:
+        events.append("heard")
+        if events.count("heard") == 2:
+            raise RuntimeError("model")
+
+    ticker.heard = heard
+    with caplog.at_level(logging.ERROR, logger="sipgw.media"):
+        await run_until(ticker, lambda: events.count("tick") >= 3)
+    assert events[:9] == ["read", "heard", "tick"] * 3
+    assert "judging the caller audio that came failed" in [r.message for r in caplog.records]

@@ -10,6 +10,7 @@ from sipgw.media import g711
 from sipgw.media.codecs import (
     CODECS,
     G722,
+    OPUS,
     PCM16_16K,
     PCMA,
     PCMU,
@@ -21,11 +22,12 @@ from sipgw.media.codecs import (
 
 
 def test_the_registry_resolves_names_as_an_rtpmap_writes_them() -> None:
-    assert list(CODECS) == ["PCMU", "PCMA", "G722"]  # our default preference
+    assert list(CODECS) == ["PCMU", "PCMA", "G722", "OPUS"]  # our default preference
     assert codec_named("pcma") is PCMA and codec_named("PCMU") is PCMU
-    assert codec_named("g722") is G722
-    with pytest.raises(ValueError, match=r"unknown codec 'OPUS' \(we carry PCMU, PCMA, G722\)"):
-        codec_named("OPUS")
+    assert codec_named("g722") is G722 and codec_named("opus") is OPUS
+    ours = r"\(we carry PCMU, PCMA, G722, OPUS\)"
+    with pytest.raises(ValueError, match=rf"unknown codec 'G729' {ours}"):
+        codec_named("G729")
 
 
 def test_silence_is_the_codecs_own_and_cached() -> None:

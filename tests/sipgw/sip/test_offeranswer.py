@@ -987,13 +987,73 @@ def test_the_choice_made_once_answers_with_the_port_and_key_known_later() -> Non
 def test_a_codec_the_core_never_heard_of_is_offered_and_answered_from_its_description() -> None:
     wide = RtpCodec("G7221", 16000)  # a dynamic payload type: numbered from 96 in our offer
     offer = create_offer(dataclasses.replace(LOCAL, codecs=(wide, *G711)))
-    assert offer.media[0].formats == ["96", "0", "8", "101"]
+    # a telephone-event for each clock rate (RFC 4733 §2.1): 8000 at 101, 16000 next
+    assert offer.media[0].formats == ["96", "0", "8", "101", "97"]
     assert ("rtpmap", "96 G7221/16000") in offer.media[0].attributes
+    assert ("rtpmap", "97 telephone-event/16000") in offer.media[0].attributes
     peer = dataclasses.replace(PEER, codecs=(RtpCodec("g7221", 16000), *G711))
     answer, theirs = answer_offer(SessionDescription.parse(offer.serialize()), peer)
-    assert (theirs.codec, theirs.payload_type) == ("G7221", 96)
-    assert ("rtpmap", "96 G7221/16000") in answer.media[0].attributes
+    assert (theirs.codec, theirs.payload_type, theirs.telephone_event_pt) == ("G7221", 96, 97)
+    assert ("rtpmap", "96 g7221/16000") in answer.media[0].attributes  # as the answerer names it
     ours = accept_answer(offer, SessionDescription.parse(answer.serialize()))
     assert (ours.codec, ours.payload_type) == ("G7221", 96)
     with pytest.raises(SdpError, match="no G7221/16000"):
         answer_offer(offer_with("0 8"), dataclasses.replace(PEER, codecs=(wide,)))
+
+
+OPUS = RtpCodec("opus", 48000, None, 2, "maxplaybackrate=16000;stereo=0")
+"""Opus as the gateway describes it (RFC 7587 §7: always ``opus/48000/2``, our fmtp)."""
+
+
+def test_an_opus_offer_is_answered_with_our_fmtp_and_the_48_khz_telephone_event() -> None:
+    offer = offer_with(
+        "96 0 101 102", "rtpmap:96 opus/48000/2", "fmtp:96 stereo=1;useinbandfec=1",
+        "rtpmap:101 telephone-event/8000", "rtpmap:102 telephone-event/48000",
+    )  # fmt: skip
+    answer, got = answer_offer(offer, dataclasses.replace(LOCAL, codecs=(OPUS, *G711)))
+    assert (got.codec, got.payload_type, got.telephone_event_pt) == ("OPUS", 96, 102)
+    assert got.fmtp == "stereo=1;useinbandfec=1"  # what the offerer wants to receive
+    attributes = answer.media[0].attributes
+    assert answer.media[0].formats == ["96", "102"]
+    assert ("rtpmap", "96 opus/48000/2") in attributes
+    assert ("fmtp", "96 maxplaybackrate=16000;stereo=0") in attributes
+    assert ("rtpmap", "102 telephone-event/48000") in attributes
+    # G.711 from the same offer takes the 8000 Hz events, never Opus's
+    _, pcmu = answer_offer(offer, LOCAL)
+    assert (pcmu.codec, pcmu.telephone_event_pt, pcmu.fmtp) == ("PCMU", 101, None)
+
+
+def test_opus_beside_telephone_event_8000_alone_takes_it_as_baresip_offers() -> None:
+    offer = offer_with(  # baresip 1.0's offer (tests/interop/test_hd_voice_peers.py)
+        "96 0 101", "rtpmap:96 opus/48000/2", "fmtp:96 stereo=1;sprop-stereo=1",
+        "rtpmap:101 telephone-event/8000",
+    )  # fmt: skip
+    answer, got = answer_offer(offer, dataclasses.replace(LOCAL, codecs=(OPUS,)))
+    assert (got.codec, got.telephone_event_pt) == ("OPUS", 101)
+    assert ("rtpmap", "101 telephone-event/8000") in answer.media[0].attributes
+    # opus/48000 without the /2 is not RFC 7587's Opus
+    only = dataclasses.replace(LOCAL, codecs=(OPUS,))
+    with pytest.raises(SdpError, match="no opus/48000/2"):
+        answer_offer(offer_with("96", "rtpmap:96 opus/48000"), only)
+
+
+def test_our_opus_offer_numbers_it_and_its_events_and_reads_the_answer() -> None:
+    offer = create_offer(dataclasses.replace(LOCAL, codecs=(OPUS, *G711)))
+    media = offer.media[0]
+    assert media.formats == ["96", "0", "8", "101", "97"]
+    assert ("rtpmap", "96 opus/48000/2") in media.attributes
+    assert ("fmtp", "96 maxplaybackrate=16000;stereo=0") in media.attributes
+    assert ("rtpmap", "101 telephone-event/8000") in media.attributes
+    assert ("rtpmap", "97 telephone-event/48000") in media.attributes
+    answer = offer_with(
+        "96 97", "rtpmap:96 opus/48000/2", "fmtp:96 maxaveragebitrate=20000",
+        "rtpmap:97 telephone-event/48000",
+    )  # fmt: skip
+    got = accept_answer(offer, answer)
+    assert (got.codec, got.payload_type, got.telephone_event_pt) == ("OPUS", 96, 97)
+    assert got.fmtp == "maxaveragebitrate=20000"
+    got = accept_answer(offer, offer_with("0 101", "rtpmap:101 telephone-event/8000"))
+    assert (got.codec, got.telephone_event_pt, got.fmtp) == ("PCMU", 101, None)
+    # an answerer that keeps only telephone-event/8000 beside Opus: that one
+    got = accept_answer(offer, offer_with("96 101", "rtpmap:96 opus/48000/2"))
+    assert (got.codec, got.telephone_event_pt) == ("OPUS", 101)

@@ -40,6 +40,9 @@ _OTHER_CODECS = [
     ("G722", 8000, 1),
 ]
 
+_RATES = {"OPUS": ("opus", 48000, 2)}
+"""Codecs whose description is not name/8000/1 (RFC 7587 §7: opus/48000/2)."""
+
 
 class Linphonec(PeerContext):
     """A headless linphonec (context manager).
@@ -138,8 +141,9 @@ class Linphonec(PeerContext):
             "sound": {"echocancellation": "0"},
             "video": {"display": "0", "capture": "0"},
         }
-        codecs = [(c, 8000, 1, True) for c in self.codecs]
-        codecs += [(m, r, ch, False) for m, r, ch in _OTHER_CODECS if m not in self.codecs]
+        codecs = [(*_RATES.get(c, (c, 8000, 1)), True) for c in self.codecs]
+        ours = {mime.upper() for mime, *_ in codecs}
+        codecs += [(m, r, ch, False) for m, r, ch in _OTHER_CODECS if m.upper() not in ours]
         for i, (mime, rate, channels, enabled) in enumerate(codecs):
             sections[f"audio_codec_{i}"] = {
                 "mime": mime,

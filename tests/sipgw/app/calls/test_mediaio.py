@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sipgw.agent.caller_audio import shared_batcher
 from sipgw.app.calls.mediaio import MediaIO
 from sipgw.app.evaluation.ports import free_port_range
 from sipgw.media import _accel
@@ -19,6 +20,7 @@ async def test_each_path_reads_the_way_it_says(monkeypatch: pytest.MonkeyPatch, 
     assert io.describe() == f"media path: {path} (why)" and io.path == path
     await io.start(ticker, "127.0.0.1")
     assert (ticker.receive is not None) is (path == "native")
+    assert ticker.heard == shared_batcher().flush  # the model detector's batch, either path
     ports = free_port_range(4)
     endpoint = await io.open_endpoint("127.0.0.1", PortAllocator(ports.lo, ports.hi))
     assert endpoint is not None
