@@ -146,9 +146,12 @@ def this_calls_packets(packets: list[WirePacket]) -> list[WirePacket]:
 
 
 def tone_packets(packets: list[WirePacket], hz: float) -> list[WirePacket]:
-    """The RTP packets whose 20 ms are mostly a ``hz`` sine (within 2 %)."""
+    """The PCMU packets whose 20 ms are mostly a ``hz`` sine (within 2 %); other tests'
+    calls on the loopback may carry other codecs and packet sizes."""
     found = []
     for p in packets:
+        if p.packet.payload_type != 0 or len(p.packet.payload) != 160:
+            continue
         tone = measure_tone(p.packet.payload)
         if tone.share >= 0.7 and abs(tone.frequency_hz - hz) <= 0.02 * hz:
             found.append(p)

@@ -310,6 +310,11 @@ def test_gateway_driver_with_stub_program(tmp_workdir: Path) -> None:
         assert gw.sip_host == "127.0.0.1" and gw.sip_port > 0
         assert gw.uri() == f"sip:echo@127.0.0.1:{gw.sip_port}"
         assert gw.uri("bob") == f"sip:bob@127.0.0.1:{gw.sip_port}"
+        first = gw.pid
+        # ``with`` started it: a second start is refused, not a second gateway left running
+        with pytest.raises(PeerError, match="already running"):
+            gw.start()
+        assert gw.pid == first
         assert gw.uri(host="127.0.0.2") == f"sip:echo@127.0.0.2:{gw.sip_port}"
         assert gw.target == f"127.0.0.1:{gw.sip_port}"
         assert gw.wait_log(r"flag=(\S+)")[1] == "on"

@@ -126,7 +126,12 @@ class GatewayProcess(PeerContext):
         return bounded_command(self.argv, self.lifetime, self.kill_after, True, cpu=self.cpu)
 
     def start(self) -> GatewayProcess:
-        """Start the gateway and wait for its ``listening on udp:`` (or ``tcp:``) line."""
+        """Start the gateway and wait for its ``listening on udp:`` (or ``tcp:``) line.
+
+        Raises PeerError while the one it started is still running (``with`` starts it: a
+        second start would leave the first running, unseen, until its lifetime ends)."""
+        if self.alive:
+            raise PeerError(f"{self.name} is already running: stop() it before starting again")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             self.name,

@@ -138,7 +138,6 @@ def test_the_gateway_masks_secrets_in_its_log(tmp_path: Path) -> None:
         extra_args=["--inbound-users-file", str(users)],
         env=env,
     ) as gw:
-        gw.start()
         gw.wait_log("leak done", timeout=10)
         text = gw.log_text()
         gw.stop()
