@@ -10,7 +10,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -324,19 +323,19 @@ async def test_the_runner_dials_a_callback_stored_while_it_runs(tmp_path: Path) 
 
 async def test_a_callback_stored_during_a_pass_is_dialed_at_once(tmp_path: Path) -> None:
     """The agent stores a callback (and wakes the runner) while the runner is in a pass,
-    its store work in a thread: the next pass follows at once. The wake-up was lost when
-    the loop cleared it after the pass: the callback waited a poll interval (30 s here)."""
+    awaiting its store: the next pass follows at once. The wake-up was lost when the loop
+    cleared it after the pass: the callback waited a poll interval (30 s here)."""
     store = await store_with(tmp_path, [])
     dialer = FakeDialer()
-    inside, release = threading.Event(), threading.Event()
+    inside, release = asyncio.Event(), asyncio.Event()
     slow = scheduler(store, dialer)
     next_wakeup = slow.next_wakeup
 
-    def held_next_wakeup(now: float, poll_interval: float) -> Any:
-        wake = next_wakeup(now, poll_interval)  # nothing due: in 30 s
+    async def held_next_wakeup(now: float, poll_interval: float) -> float:
+        wake = await next_wakeup(now, poll_interval)  # nothing due: in 30 s
         if not inside.is_set():  # the first pass's end: held until the callback is stored
             inside.set()
-            release.wait(5)
+            await asyncio.wait_for(release.wait(), 5)
         return wake
 
     slow.next_wakeup = held_next_wakeup  # type: ignore[method-assign]
