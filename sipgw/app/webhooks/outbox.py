@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,23 +126,41 @@ class Outbox:
         self.max_pending = max_pending
         self.table = table
         self._prepared = False
+        self._preparing = threading.Lock()
+        """Held while the first use makes the file and the table (and switches it to WAL,
+        which another connection at the same moment would find locked)."""
 
     @property
     def where(self) -> str:
         """The file and table."""
         return f"{self.path} ({self.table})"
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self._prepared:  # the first use, in its thread: the file and the table
+    def _prepare(self) -> None:
+        """The first use, in its thread: the directory, the file in WAL mode, the table."""
+        with self._preparing:
+            if self._prepared:
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(self._open()) as db:
+                db.executescript(_SCHEMA.format(table=self.table))
+            self._prepared = True
+
+    def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a process crash
-            if not self._prepared:
-                db.executescript(_SCHEMA.format(table=self.table))
-                self._prepared = True
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._prepared:
+            self._prepare()
+        db = self._open()
+        try:
             yield db
         finally:
             db.close()
